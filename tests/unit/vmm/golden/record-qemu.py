@@ -57,6 +57,10 @@ SESSIONS = {
          '{"execute":"query-name","id":"abc', '"}', '{"execute":"query-name","id":"x"} x',
          '{"execute":"query-name",', '"id":"split"}', '{"execute":"query-name","id":99}'],
     ],
+    # Last: QEMU exits after it.
+    'quit': [
+        ['{"execute":"qmp_capabilities"}', '{"execute":"quit","id":"bye"}'],
+    ],
 }
 
 
