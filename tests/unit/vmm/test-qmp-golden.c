@@ -48,6 +48,20 @@ static char *mask(const char *line)
     return c;
 }
 
+/* Decodes a ">x " request: \xHH escapes, everything else literal. */
+static void unescape(struct buf *out, const char *s)
+{
+    while (*s) {
+        unsigned v;
+        if (s[0] == '\\' && s[1] == 'x' && sscanf(s + 2, "%2x", &v) == 1) {
+            buf_append_byte(out, (uint8_t)v);
+            s += 4;
+        } else {
+            buf_append_byte(out, (uint8_t)*s++);
+        }
+    }
+}
+
 struct reader {
     int fd;
     struct buf in;
@@ -113,10 +127,15 @@ static void replay(const char *file, const char *sock)
             last_req = "(greeting)";
             continue;
         }
-        if (!strncmp(line, "> ", 2)) {
-            last_req = line + 2;
+        if (!strncmp(line, "> ", 2) || !strncmp(line, ">x ", 3)) {
+            bool hex = line[1] == 'x';
+            last_req = line + (hex ? 3 : 2);
             struct buf req = BUF_INIT;
-            buf_printf(&req, "%s\n", line + 2);
+            if (hex)
+                unescape(&req, last_req);
+            else
+                buf_append_str(&req, last_req);
+            buf_append_byte(&req, '\n');
             ssize_t w = send(r.fd, req.data, req.len, MSG_NOSIGNAL);
             (void)w;
             buf_free(&req);
@@ -166,7 +185,7 @@ int main(int argc, char **argv)
             tap_skip_all("cannot start the QMP test server");
         sock = h.path;
     }
-    static const char *files[] = {"negotiation", "commands", "errors", "parse", "quit"};
+    static const char *files[] = {"negotiation", "commands", "errors", "parse", "binary", "quit"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[512];
         snprintf(path, sizeof(path), "%s/qemu-7.2-%s.txt", argv[1], files[i]);
