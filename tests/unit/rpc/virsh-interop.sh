@@ -58,13 +58,106 @@ check "virsh domname by uuid" "vireo-test" "$(v domname 6b1c3e8a-520d-4f1e-9b77-
 check "virsh domstate" "running" "$(v domstate vireo-test)"
 check "a missing domain prints the server's error" "error: failed to get domain 'nope'" \
     "$(v domstate nope | head -1)"
-check "an unimplemented procedure prints libvirt's not-supported error" \
-    "error: this function is not supported by the connection driver: virDomainGetXMLDesc" \
-    "$(v dumpxml vireo-test | tail -1)"
-check "capabilities: not supported either" \
-    "error: this function is not supported by the connection driver: virConnectGetCapabilities" \
-    "$(v capabilities | tail -1)"
+# Information about the domain, as virsh formats what the server sent.
+check "virsh dominfo" "Id:             7
+Name:           vireo-test
+UUID:           6b1c3e8a-520d-4f1e-9b77-2105c4a83310
+OS Type:        hvm
+State:          running
+CPU(s):         2
+CPU time:       1.5s
+Max memory:     2097152 KiB
+Used memory:    1048576 KiB
+Persistent:     yes
+Autostart:      disable
+Managed save:   no" "$(v dominfo vireo-test)"
+check "virsh dumpxml" "<domain type='kvm' id='7'>
+  <name>vireo-test</name>
+  <memory unit='KiB'>2097152</memory>
+  <vcpu>2</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+</domain>" "$(v dumpxml vireo-test)"
 
+# vCPUs: counts, setters (the server's own error reaches the user), pinning.
+check "virsh vcpucount" "maximum      config         4
+maximum      live           4
+current      config         2
+current      live           2" "$(v vcpucount vireo-test)"
+check "virsh setvcpus is applied" "3" "$(v setvcpus vireo-test 3 && v vcpucount vireo-test --current --live)"
+check "virsh setvcpus past the maximum prints the server's error" \
+    "error: invalid argument: requested vcpus 9 is greater than max allowable vcpus for the live domain: 4" \
+    "$(v setvcpus vireo-test 9)"
+check "virsh vcpuinfo (vcpu info array and cpumaps)" "VCPU:           0
+CPU:            0
+State:          running
+CPU time:       0.2s
+CPU Affinity:   yyyyyy
+
+VCPU:           1
+CPU:            1
+State:          running
+CPU time:       0.2s
+CPU Affinity:   yyyyyy
+
+VCPU:           2
+CPU:            2
+State:          running
+CPU time:       0.2s
+CPU Affinity:   yyyyyy" "$(v vcpuinfo vireo-test)"
+check "virsh vcpupin sets a cpumap and reads it back" " 0   0-5
+ 1   2-3
+ 2   0-5" "$(v vcpupin vireo-test 1 2-3 && v vcpupin vireo-test)"
+check "virsh vcpupin --config (pin vcpu flags)" " 0   1" \
+    "$(v vcpupin vireo-test 0 1 --config && v vcpupin vireo-test | head -1)"
+check "virsh emulatorpin" "0-1" "$(v emulatorpin vireo-test)"
+
+# Memory.
+check "virsh setmem and dommemstat" "actual 900000
+rss 524288" "$(v setmem vireo-test 900000 && v dommemstat vireo-test)"
+check "virsh setmaxmem" "Max memory:     3000000 KiB" \
+    "$(v setmaxmem vireo-test 3000000 && v dominfo vireo-test | grep '^Max memory')"
+
+# Scheduler parameters travel as typed parameters in both directions.
+check "virsh schedinfo" "Scheduler      : posix
+cpu_shares     : 1024" "$(v schedinfo vireo-test)"
+check "virsh schedinfo --set" "cpu_shares     : 2048" \
+    "$(v schedinfo vireo-test --set cpu_shares=2048 | tail -1)"
+check "virsh schedinfo --config --set (flags variant)" "cpu_shares     : 99" \
+    "$(v schedinfo vireo-test --config --set cpu_shares=99 | tail -1)"
+
+# Lifecycle.
+check "virsh suspend / domstate" "paused" "$(v suspend vireo-test && v domstate vireo-test)"
+check "virsh resume / domstate" "running" "$(v resume vireo-test && v domstate vireo-test)"
+check "virsh autostart" "Autostart:      enable" \
+    "$(v autostart vireo-test && v dominfo vireo-test | grep '^Autostart')"
+check "virsh autostart --disable" "Autostart:      disable" \
+    "$(v autostart --disable vireo-test && v dominfo vireo-test | grep '^Autostart')"
+check "virsh shutdown, then list --all shows it shut off without an id" " -   vireo-test   shut off" \
+    "$(v shutdown vireo-test && v list --all)"
+check "virsh start" " 7   vireo-test   running" "$(v start vireo-test && v list)"
+check "virsh reboot" "Domain 'vireo-test' is being rebooted" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" reboot vireo-test 2>&1 | head -1)"
+check "virsh reset" "Domain 'vireo-test' was reset" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" reset vireo-test 2>&1 | head -1)"
+check "virsh destroy" "shut off" "$(v destroy vireo-test && v domstate vireo-test)"
+check "virsh start again" "running" "$(v start vireo-test && v domstate vireo-test)"
+printf '<domain type="kvm"><name>newvm</name></domain>\n' > "$dir/new.xml"
+check "virsh define" "Domain 'newvm' defined from $dir/new.xml" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" define "$dir/new.xml" 2>&1 | head -1)"
+check "virsh undefine" "Domain 'newvm' has been undefined" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" undefine newvm 2>&1 | head -1)"
+check "virsh create" "Domain 'newvm' created from $dir/new.xml" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" create "$dir/new.xml" 2>&1 | head -1)"
+
+# Events: registering for lifecycle events makes the server send one.
+check "virsh event receives a lifecycle event message" \
+    "event 'lifecycle' for domain 'vireo-test': Started Booted
+events received: 1" "$(v event --event lifecycle --timeout 3)"
+
+# Procedures without a handler: libvirt's own not-supported error.
+check "an unimplemented procedure prints libvirt's not-supported error" \
+    "error: this function is not supported by the connection driver: virDomainManagedSave" \
+    "$(v managedsave vireo-test | tail -1)"
 # Keepalive: with a 1 s interval an idle virsh pings and our PONG keeps it alive.
 out=$( (sleep 3; echo hostname) | timeout 20 virsh -q -k 1 -K 2 \
     -c "qemu+unix:///system?socket=$sock" 2>&1)
