@@ -52,6 +52,14 @@ void rpc_payload_free(const struct remote_type *t, void *v)
     }
 }
 
+int rpc_stream_encode(struct buf *out, int proc, uint32_t serial, uint32_t status, const void *data,
+                      size_t len, struct verr *err)
+{
+    struct rpc_header h = {
+        RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, proc, RPC_STREAM, serial, status};
+    return rpc_msg_encode_raw(out, &h, data, len, err);
+}
+
 static int reply_error(struct buf *out, const struct rpc_header *call, struct rpc_error *e,
                        struct verr *err)
 {
@@ -156,6 +164,6 @@ int rpc_dispatch(const struct rpc_dispatcher *d, const uint8_t *msg, size_t len,
     if (is_call)
         return dispatch_call(d, &h, payload, plen, out, err);
     if ((h.type == RPC_STREAM || h.type == RPC_STREAM_HOLE) && d->stream)
-        d->stream(d->ctx, &h, payload, plen);
+        d->stream(d->ctx, &h, payload, plen, out);
     return 0;
 }

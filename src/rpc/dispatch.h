@@ -37,10 +37,12 @@ struct rpc_handler {
 
 /*
  * Called for STREAM / STREAM_HOLE messages of the remote program (console
- * input). May be NULL, and then such messages are dropped.
+ * input, or the client finishing or aborting a stream); anything appended
+ * to `out` is sent back (see rpc_stream_encode()). May be NULL, and then
+ * such messages are dropped.
  */
 typedef void (*rpc_stream_fn)(void *ctx, const struct rpc_header *hdr, const uint8_t *payload,
-                              size_t len);
+                              size_t len, struct buf *out);
 
 struct rpc_dispatcher {
     const struct rpc_handler *handlers;
@@ -57,6 +59,13 @@ struct rpc_dispatcher {
  */
 int rpc_dispatch(const struct rpc_dispatcher *d, const uint8_t *msg, size_t len, struct buf *out,
                  struct verr *err);
+
+/*
+ * Appends one STREAM message for the stream opened by call (proc, serial):
+ * status RPC_CONTINUE with data, RPC_OK (no data) when the stream ends.
+ */
+int rpc_stream_encode(struct buf *out, int proc, uint32_t serial, uint32_t status, const void *data,
+                      size_t len, struct verr *err);
 
 /* The handler for proc, or NULL. */
 rpc_handler_fn rpc_dispatcher_find(const struct rpc_dispatcher *d, int proc);

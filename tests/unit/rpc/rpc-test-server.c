@@ -66,8 +66,10 @@ struct client {
     struct rpc_reader reader;
     struct rpc_writer writer;
     struct server *server;
-    int event_callback;    /* lifecycle callback id to notify, 0 for none */
-    uint64_t event_due_ns; /* when to send the "started" event; 0 for never */
+    int event_callback;      /* lifecycle callback id to notify, 0 for none */
+    uint64_t event_due_ns;   /* when to send the "started" event; 0 for never */
+    uint32_t console_serial; /* serial of the open console stream, 0 for none */
+    uint64_t console_due_ns; /* when to send the console greeting */
 };
 
 /* The one fake domain. */
@@ -724,6 +726,47 @@ HANDLER(h_snapshot_num)
     return check_dom(ctx, args, err) < 0 ? -1 : 0; /* no snapshots */
 }
 
+HANDLER(h_open_console)
+{
+    (void)ret;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    if (dom_of(ctx)->state != 1) {
+        rpc_error_set(err, RPC_ERR_OPERATION_INVALID, RPC_FROM_QEMU,
+                      "Requested operation is not valid: domain is not running");
+        return -1;
+    }
+    struct client *c = ctx;
+    c->console_serial = h->serial;
+    c->console_due_ns = monotonic_ns() + 200000000ull;
+    return 0;
+}
+
+/*
+ * Console stream from the client: data is echoed back in upper case (so
+ * the test sees it went through us); the end of the stream is confirmed.
+ */
+static void on_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                      struct buf *out)
+{
+    struct client *c = ctx;
+    struct verr err = {0};
+    if (h->proc != REMOTE_PROC_DOMAIN_OPEN_CONSOLE || h->serial != c->console_serial)
+        return;
+    if (h->type == RPC_STREAM && h->status == RPC_CONTINUE && len) {
+        char *up = xmalloc(len);
+        for (size_t i = 0; i < len; i++)
+            up[i] =
+                payload[i] >= 'a' && payload[i] <= 'z' ? (char)(payload[i] - 32) : (char)payload[i];
+        rpc_stream_encode(out, h->proc, h->serial, RPC_CONTINUE, up, len, &err);
+        free(up);
+    } else if (h->status != RPC_CONTINUE) {
+        /* finish (OK) or abort (ERROR): confirm and forget the stream */
+        rpc_stream_encode(out, h->proc, h->serial, RPC_OK, NULL, 0, &err);
+        c->console_serial = 0;
+    }
+}
+
 HANDLER(h_event_register)
 {
     (void)h, (void)err;
@@ -805,6 +848,7 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_DOMAIN_UNDEFINE, h_undefine},
     {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine},
     {REMOTE_PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num},
+    {REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, h_event_register},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister},
     {REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, h_list_all},
@@ -878,7 +922,7 @@ static int serve_client(struct server *s, struct client *c)
         const uint8_t *msg = rpc_reader_message(&c->reader, &len);
         note_message(s, msg, len);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher d = {handlers, sizeof(handlers) / sizeof(handlers[0]), NULL, c};
+        struct rpc_dispatcher d = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream, c};
         int had_callback = c->event_callback;
         r = rpc_dispatch(&d, msg, len, &out, &err);
         /* The event goes out a little after the reply: libvirt's client only
@@ -978,6 +1022,16 @@ int main(int argc, char **argv)
                 rpc_writer_push(&c->writer, &ev);
                 buf_free(&ev);
                 c->event_due_ns = 0;
+                drop |= rpc_writer_flush(&c->writer, c->fd, &err) < 0;
+            }
+            if (c->console_due_ns && monotonic_ns() >= c->console_due_ns) {
+                static const char hello[] = "Vireo test console\r\nlogin: ";
+                struct buf sb = BUF_INIT;
+                rpc_stream_encode(&sb, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, c->console_serial,
+                                  RPC_CONTINUE, hello, sizeof(hello) - 1, &err);
+                rpc_writer_push(&c->writer, &sb);
+                buf_free(&sb);
+                c->console_due_ns = 0;
                 drop |= rpc_writer_flush(&c->writer, c->fd, &err) < 0;
             }
             if (!drop && (pfd[i + 1].revents & (POLLIN | POLLHUP)))

@@ -207,6 +207,14 @@ static int h_lookup(void *ctx, const struct rpc_header *h, const void *args, voi
     return -1;
 }
 
+static void echo_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                        struct buf *out)
+{
+    struct verr err = {0};
+    (*(int *)ctx)++;
+    rpc_stream_encode(out, h->proc, h->serial, h->status, payload, len, &err);
+}
+
 struct reply {
     struct rpc_header h;
     struct rpc_error e;
@@ -304,6 +312,20 @@ static void test_dispatch(void)
     call(&d, 0x12345678, RPC_CALL, 1, NULL, 0, &r);
     ok(r.h.status == RPC_ERROR && strstr(r.e.message, "cannot find program"),
        "a call to an unknown program gets an error");
+    reply_free(&r);
+
+    calls = 0;
+    call(&d, RPC_REMOTE_PROGRAM, RPC_STREAM, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, (const uint8_t *)"ab",
+         2, &r);
+    ok(calls == 0 && r.raw.len == 0, "stream data without a stream handler is dropped");
+    reply_free(&r);
+    d.stream = echo_stream;
+    call(&d, RPC_REMOTE_PROGRAM, RPC_STREAM, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, (const uint8_t *)"ab",
+         2, &r);
+    ok(calls == 1 && r.h.type == RPC_STREAM && r.h.serial == 42 &&
+           r.h.proc == REMOTE_PROC_DOMAIN_OPEN_CONSOLE && r.plen == 2 &&
+           memcmp(r.payload, "ab", 2) == 0,
+       "stream data reaches the stream handler, which can answer on the same stream");
     reply_free(&r);
 
     struct buf out = BUF_INIT;

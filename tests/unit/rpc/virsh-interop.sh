@@ -154,6 +154,27 @@ check "virsh event receives a lifecycle event message" \
     "event 'lifecycle' for domain 'vireo-test': Started Booted
 events received: 1" "$(v event --event lifecycle --timeout 3)"
 
+# Console: open-console, then stream data both ways (the server echoes input
+# in upper case), then Ctrl-] ends the stream. virsh wants a terminal: script(1).
+n=$((n + 1))
+if command -v script >/dev/null 2>&1; then
+    out=$( (sleep 1; printf 'root\r'; sleep 1; printf '\035') |
+        timeout 20 script -qec "virsh -c 'qemu+unix:///system?socket=$sock' console vireo-test" \
+        /dev/null | tr -d '\r' | grep -E '^(Connected|Vireo|login)')
+    want="Connected to domain 'vireo-test'
+Vireo test console
+login: ROOT"
+    if [ "$out" = "$want" ]; then
+        echo "ok $n - virsh console carries stream data both ways"
+    else
+        echo "not ok $n - virsh console carries stream data both ways"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+        fail=1
+    fi
+else
+    echo "ok $n # SKIP script(1) is not installed"
+fi
+
 # Procedures without a handler: libvirt's own not-supported error.
 check "an unimplemented procedure prints libvirt's not-supported error" \
     "error: this function is not supported by the connection driver: virDomainManagedSave" \
