@@ -720,6 +720,19 @@ HANDLER(h_undefine)
     return 0;
 }
 
+HANDLER(h_messages)
+{
+    (void)h;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    struct remote_domain_get_messages_ret *r = ret;
+    r->msgs_len = 2;
+    r->msgs = xcalloc(2, sizeof(*r->msgs));
+    r->msgs[0] = xstrdup("tainted: served by the vireo rpc test server");
+    r->msgs[1] = xstrdup("deprecated configuration: none");
+    return 0;
+}
+
 HANDLER(h_snapshot_num)
 {
     (void)h, (void)ret;
@@ -848,6 +861,7 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_DOMAIN_UNDEFINE, h_undefine},
     {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine},
     {REMOTE_PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num},
+    {REMOTE_PROC_DOMAIN_GET_MESSAGES, h_messages},
     {REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, h_event_register},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister},

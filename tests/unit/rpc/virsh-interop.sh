@@ -70,7 +70,9 @@ Max memory:     2097152 KiB
 Used memory:    1048576 KiB
 Persistent:     yes
 Autostart:      disable
-Managed save:   no" "$(v dominfo vireo-test)"
+Managed save:   no
+Messages:       tainted: served by the vireo rpc test server
+                deprecated configuration: none" "$(v dominfo vireo-test)"
 check "virsh dumpxml" "<domain type='kvm' id='7'>
   <name>vireo-test</name>
   <memory unit='KiB'>2097152</memory>
