@@ -96,6 +96,11 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header
                       h->proc);
         return reply_error(out, h, &e, err);
     }
+    /* libvirt checks read-only access before it looks for a driver method. */
+    if (d->readonly && p->writes) {
+        rpc_error_read_only(&e, p->api);
+        return reply_error(out, h, &e, err);
+    }
     rpc_handler_fn fn = rpc_dispatcher_find(d, h->proc);
     if (!fn) {
         rpc_error_no_support(&e, p->api);

@@ -49,6 +49,10 @@ struct rpc_dispatcher {
     size_t n_handlers;
     rpc_stream_fn stream;
     void *ctx;
+    /* A read-only connection: procedures marked "write" in remote.proto get
+     * VIR_ERR_OPERATION_DENIED ("read only access prevents virDomainFoo")
+     * without reaching their handler. */
+    bool readonly;
 };
 
 /*

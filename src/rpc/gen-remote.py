@@ -74,13 +74,13 @@ def parse(path):
                 m = re.fullmatch(r'struct (\w+) \((.*)\)', line)
                 add_struct(spec, m.group(1), split_fields(m.group(2)))
             elif line.startswith('proc '):
-                m = re.fullmatch(r'proc (\d+) (\w+) (\w+) \((.*?)\) -> \((.*)\)', line)
+                m = re.fullmatch(r'proc (\d+) (\w+) (\w+) \((.*?)\) -> \((.*)\)( write)?', line)
                 if not m:
                     raise ValueError('bad proc line')
                 num, name, api = int(m.group(1)), m.group(2), m.group(3)
                 args = add_struct(spec, name + '_args', split_fields(m.group(4)), True)
                 ret = add_struct(spec, name + '_ret', split_fields(m.group(5)), True)
-                spec.procs.append((num, name, api, args, ret, 'call'))
+                spec.procs.append((num, name, api, args, ret, 'write' if m.group(6) else 'call'))
             elif line.startswith('event '):
                 m = re.fullmatch(r'event (\d+) (\w+) \((.*)\)', line)
                 num, name = int(m.group(1)), m.group(2)
@@ -406,7 +406,8 @@ def main():
         r = f'&{ret}_type' if ret else 'NULL'
         ap = f'"{api}"' if api else 'NULL'
         ev = 'true' if kind == 'event' else 'false'
-        c.append(f'    {{{num}, "{name.upper()}", {ap}, {a}, {r}, {ev}}},')
+        wr = 'true' if kind == 'write' else 'false'
+        c.append(f'    {{{num}, "{name.upper()}", {ap}, {a}, {r}, {ev}, {wr}}},')
     c += ['};', '']
     with open(out_h, 'w') as f:
         f.write('\n'.join(h))

@@ -131,11 +131,26 @@ void rpc_error_set(struct rpc_error *e, int code, int domain, const char *fmt, .
     va_end(ap);
 }
 
+/*
+ * libvirt raises API-level errors from the public API entry point: the
+ * domain is that file's (virDomain* in libvirt-domain.c, the rest in
+ * libvirt-host.c).
+ */
+static int api_error_domain(const char *api)
+{
+    return strncmp(api, "virDomain", 9) == 0 ? RPC_FROM_DOMAIN : RPC_FROM_NONE;
+}
+
+void rpc_error_read_only(struct rpc_error *e, const char *api)
+{
+    rpc_error_set(e, RPC_ERR_OPERATION_DENIED, api_error_domain(api),
+                  "operation forbidden: read only access prevents %s", api);
+    e->str1 = xasprintf("read only access prevents %s", api);
+}
+
 void rpc_error_no_support(struct rpc_error *e, const char *api)
 {
-    /* libvirt raises this from the public API entry point: the domain is
-     * that file's (virDomain* in libvirt-domain.c, the rest in libvirt-host.c). */
-    int domain = strncmp(api, "virDomain", 9) == 0 ? RPC_FROM_DOMAIN : RPC_FROM_NONE;
+    int domain = api_error_domain(api);
     rpc_error_set(e, RPC_ERR_NO_SUPPORT, domain,
                   "this function is not supported by the connection driver: %s", api);
     e->str1 = xstrdup(api);

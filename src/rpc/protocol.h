@@ -131,5 +131,11 @@ void rpc_error_set(struct rpc_error *e, int code, int domain, const char *fmt, .
  * supported by the connection driver: virDomainPinEmulator").
  */
 void rpc_error_no_support(struct rpc_error *e, const char *api);
+/*
+ * libvirt's VIR_ERR_OPERATION_DENIED for a state-changing API on a
+ * read-only connection ("operation forbidden: read only access prevents
+ * virDomainDestroy").
+ */
+void rpc_error_read_only(struct rpc_error *e, const char *api);
 
 #endif

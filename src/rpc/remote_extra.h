@@ -30,6 +30,7 @@ struct remote_proc {
     const struct remote_type *args; /* NULL: no arguments (or, for events, the message) */
     const struct remote_type *ret;  /* NULL: empty reply */
     bool is_event;                  /* server-to-client MESSAGE; args is the message body */
+    bool writes;                    /* changes state: refused on read-only connections */
 };
 
 /* The table entry for a procedure number, or NULL when Vireo does not know it. */

@@ -9,10 +9,11 @@
  * error. Its shape (a handler table given to rpc_dispatch, a poll loop with
  * one rpc_reader and rpc_writer per client) is the one vireod reuses.
  *
- *   rpc-test-server SOCKET [--log FILE] [--capture DIR] [--lifetime SECONDS]
+ *   rpc-test-server SOCKET [--log FILE] [--capture DIR] [--lifetime SECONDS] [--ro yes]
  *
  * --log appends one line per message received ("CALL 66 AUTH_LIST serial 1").
  * --capture writes each received message to DIR/NNNN-NAME.bin.
+ * --ro yes makes every connection read-only (like libvirtd's read-only socket).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@ struct server {
     FILE *log;
     const char *capture_dir;
     unsigned captured;
+    bool readonly; /* --ro: every connection is read-only */
     struct fake_domain dom;
 };
 
@@ -68,6 +70,7 @@ struct client {
     struct server *server;
     int event_callback;      /* lifecycle callback id to notify, 0 for none */
     uint64_t event_due_ns;   /* when to send the "started" event; 0 for never */
+    bool readonly;           /* asked for by the client (VIR_CONNECT_RO) */
     uint32_t console_serial; /* serial of the open console stream, 0 for none */
     uint64_t console_due_ns; /* when to send the console greeting */
 };
@@ -97,6 +100,16 @@ static int h_ok(void *ctx, const struct rpc_header *h, const void *args, void *r
                 struct rpc_error *err)
 {
     (void)ctx, (void)h, (void)args, (void)ret, (void)err;
+    return 0;
+}
+
+static int h_open(void *ctx, const struct rpc_header *h, const void *args, void *ret,
+                  struct rpc_error *err)
+{
+    (void)h, (void)ret, (void)err;
+    /* VIR_CONNECT_RO: the client asks for a read-only connection. */
+    if (((const struct remote_connect_open_args *)args)->flags & 1)
+        ((struct client *)ctx)->readonly = true;
     return 0;
 }
 
@@ -799,7 +812,7 @@ HANDLER(h_event_deregister)
 }
 
 static const struct rpc_handler handlers[] = {
-    {REMOTE_PROC_CONNECT_OPEN, h_ok},
+    {REMOTE_PROC_CONNECT_OPEN, h_open},
     {REMOTE_PROC_CONNECT_CLOSE, h_ok},
     {REMOTE_PROC_CONNECT_GET_TYPE, h_get_type},
     {REMOTE_PROC_CONNECT_GET_VERSION, h_get_version},
@@ -936,7 +949,8 @@ static int serve_client(struct server *s, struct client *c)
         const uint8_t *msg = rpc_reader_message(&c->reader, &len);
         note_message(s, msg, len);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher d = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream, c};
+        struct rpc_dispatcher d = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream, c,
+                                   c->readonly || s->readonly};
         int had_callback = c->event_callback;
         r = rpc_dispatch(&d, msg, len, &out, &err);
         /* The event goes out a little after the reply: libvirt's client only
@@ -993,6 +1007,8 @@ int main(int argc, char **argv)
             s.capture_dir = argv[i + 1];
         else if (strcmp(argv[i], "--lifetime") == 0)
             lifetime = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--ro") == 0 && strcmp(argv[i + 1], "yes") == 0)
+            s.readonly = true;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);

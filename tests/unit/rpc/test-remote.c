@@ -314,6 +314,23 @@ static void test_dispatch(void)
        "a call to an unknown program gets an error");
     reply_free(&r);
 
+    d.readonly = true;
+    call(&d, RPC_REMOTE_PROGRAM, RPC_CALL, REMOTE_PROC_DOMAIN_DESTROY,
+         (const uint8_t *)"\0\0\0\1v\0\0\0"
+                          "0123456789abcdef"
+                          "\0\0\0\1",
+         28, &r);
+    ok(r.h.status == RPC_ERROR && r.e.code == RPC_ERR_OPERATION_DENIED &&
+           strcmp(r.e.message, "operation forbidden: read only access prevents virDomainDestroy") ==
+               0,
+       "read-only connection: a state-changing call is denied in libvirt's words");
+    reply_free(&r);
+    calls = 0;
+    call(&d, RPC_REMOTE_PROGRAM, RPC_CALL, REMOTE_PROC_CONNECT_GET_HOSTNAME, NULL, 0, &r);
+    ok(calls == 1 && r.h.status == RPC_OK, "read-only connection: reads still work");
+    reply_free(&r);
+    d.readonly = false;
+
     calls = 0;
     call(&d, RPC_REMOTE_PROGRAM, RPC_STREAM, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, (const uint8_t *)"ab",
          2, &r);

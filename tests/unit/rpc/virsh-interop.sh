@@ -14,7 +14,9 @@ dir=$(mktemp -d /tmp/vireo-rpc.XXXXXX)
 sock=$dir/sock
 "$server" "$sock" --log "$dir/log" --lifetime 100 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+"$server" "$dir/sock-ro" --ro yes --lifetime 100 &
+pid_ro=$!
+trap 'kill $pid $pid_ro 2>/dev/null; wait $pid $pid_ro 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 
 n=0
@@ -181,6 +183,43 @@ fi
 check "an unimplemented procedure prints libvirt's not-supported error" \
     "error: this function is not supported by the connection driver: virDomainManagedSave" \
     "$(v managedsave vireo-test | tail -1)"
+# A read-only socket: reads work, state changes get libvirt's denial.
+check "read-only connection: reads work" "running" \
+    "$(timeout 20 virsh -q -c "qemu+unix:///system?socket=$dir/sock-ro" domstate vireo-test 2>&1)"
+check "read-only connection: state changes are refused" \
+    "error: operation forbidden: read only access prevents virDomainDestroy" \
+    "$(timeout 20 virsh -q -c "qemu+unix:///system?socket=$dir/sock-ro" destroy vireo-test 2>&1 | tail -1)"
+
+# Hostile clients are dropped without affecting anyone else: a length word
+# over the 32 MiB limit, and one below the header size. A well-framed call
+# with malformed arguments gets an error reply and keeps its connection.
+hostile=$(python3 - "$sock" <<'PY'
+import socket, struct, sys
+def conn():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sys.argv[1])
+    return s
+out = []
+for word in (0x02000005, 3):
+    s = conn()
+    s.sendall(struct.pack(">I", word))
+    out.append("closed" if s.recv(100) == b"" else "open")
+s = conn()
+# DOMAIN_LOOKUP_BY_NAME (23) whose name claims 5 bytes but carries none.
+body = struct.pack(">IIiIII", 0x20008086, 1, 23, 0, 9, 0) + struct.pack(">I", 5)
+s.sendall(struct.pack(">I", len(body) + 4) + body)
+hdr = s.recv(28)
+_, prog, vers, proc, typ, serial, status = struct.unpack(">IIIiIII", hdr)
+code = struct.unpack(">i", s.recv(4))[0]
+out.append("reply proc=%d serial=%d status=%d code=%d" % (proc, serial, status, code))
+print(" ".join(out))
+PY
+)
+check "oversized and undersized length words drop the client; bad arguments get an RPC error" \
+    "closed closed reply proc=23 serial=9 status=1 code=39" "$hostile"
+check "other clients are unaffected" "vireo-test-host" "$(v hostname)"
+
 # Keepalive: with a 1 s interval an idle virsh pings and our PONG keeps it alive.
 out=$( (sleep 3; echo hostname) | timeout 20 virsh -q -k 1 -K 2 \
     -c "qemu+unix:///system?socket=$sock" 2>&1)
