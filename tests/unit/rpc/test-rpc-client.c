@@ -117,10 +117,11 @@ int main(int argc, char **argv)
        "a server error comes back as rpc_error: %s", remote.message ? remote.message : "");
     rpc_error_free(&remote);
 
-    r = rpc_client_call(&c, REMOTE_PROC_CONNECT_GET_CAPABILITIES, NULL,
-                        &(struct remote_connect_get_capabilities_ret){0}, &remote, &err);
+    struct remote_domain_is_updated_args iu = {.dom = dom};
+    struct remote_domain_is_updated_ret iur = {0};
+    r = rpc_client_call(&c, REMOTE_PROC_DOMAIN_IS_UPDATED, &iu, &iur, &remote, &err);
     ok(r == -EREMOTEIO && remote.code == RPC_ERR_NO_SUPPORT &&
-           strstr(remote.message, "virConnectGetCapabilities"),
+           strstr(remote.message, "virDomainIsUpdated"),
        "NO_SUPPORT names the API");
     rpc_error_free(&remote);
 
