@@ -140,6 +140,10 @@ void test_mptable(struct guest *g)
     tap_ok(t, mp.config_checksum_ok && !mp.malformed,
            "mptable: base table %u bytes, %u entries, checksum ok", mp.base_len, mp.entries);
     tap_ok(t, mp.ext_checksum_ok, "mptable: extended table checksum ok");
+    tap_printf(t, "# mptable: processor entries (APIC id/flags):");
+    for (unsigned i = 0; i < mp.procs; i++)
+        tap_printf(t, " %u/0x%x", mp.proc_ids[i], mp.proc_flags[i]);
+    tap_printf(t, "\n");
     if (have_cpus)
         tap_ok(t, mp.cpus == cpus, "mptable: %u enabled processor entries (cpus=%lu)", mp.cpus,
                cpus);

@@ -279,6 +279,10 @@ static void mp_parse_config(struct mptable_info *m)
         }
         if (type == 0) {
             uint8_t flags = rd8(p + 3);
+            if (m->procs < ACPI_MAX_CPUS) {
+                m->proc_ids[m->procs] = rd8(p + 1);
+                m->proc_flags[m->procs++] = flags;
+            }
             if ((flags & 1) && m->cpus < ACPI_MAX_CPUS)
                 m->apic_ids[m->cpus++] = rd8(p + 1);
             if (flags & 2) {

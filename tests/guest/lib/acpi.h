@@ -107,6 +107,9 @@ struct mptable_info {
     bool ext_checksum_ok;
     uint16_t base_len;
     unsigned entries;
+    unsigned procs; /* processor entries, enabled or not */
+    uint8_t proc_flags[ACPI_MAX_CPUS];
+    uint8_t proc_ids[ACPI_MAX_CPUS];
     unsigned cpus;      /* enabled processor entries */
     unsigned bsp_count; /* entries flagged BP */
     uint32_t bsp_apic_id;
