@@ -187,7 +187,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
     if (!fadt)
         return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
     header(fadt, "FACP", fadt_len, 6);
-    put32(fadt + 36, (uint32_t)facs_gpa);
+    put32(fadt + 36, 0); /* FIRMWARE_CTRL: zero because X_FIRMWARE_CTRL is set (ACPI 6) */
     put32(fadt + 40, (uint32_t)dsdt_gpa);
     put16(fadt + 46, IRQ_SCI);
     put32(fadt + 48, 0); /* no SMI_CMD: the platform is always in ACPI mode */
