@@ -13,9 +13,7 @@
 #include "util/log.h"
 #include "util/loop.h"
 #include "vmm/cli.h"
-#ifdef VIREO_HAVE_QMP
 #include "vmm/control.h"
-#endif
 #include "vmm/kvm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -125,9 +123,7 @@ int main(int argc, char **argv)
     int status = 1;
     struct loop *loop = NULL;
     struct vm *vm = calloc(1, sizeof(*vm));
-#ifdef VIREO_HAVE_QMP
     struct control *control = NULL;
-#endif
     bool vm_built = false;
     if (!vm || loop_new(&loop, &err) < 0)
         goto out;
@@ -142,15 +138,8 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
-#ifdef VIREO_HAVE_QMP
     if (cfg.qmp_path && control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
-#else
-    if (cfg.qmp_path) {
-        verr_set(&err, ENOTSUP, "-qmp: this build has no QMP server");
-        goto out;
-    }
-#endif
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
         goto out;
     if (vm_start(vm, &err) < 0)
@@ -171,9 +160,7 @@ out:
     log_error("%s", verr_msg(&err));
     status = 1;
 cleanup:
-#ifdef VIREO_HAVE_QMP
     control_free(control); /* first: no events into a freed server */
-#endif
     if (vm_built)
         vm_destroy(vm);
     if (cfg.pidfile && status >= 0)
