@@ -68,8 +68,7 @@ static int op_cont(void *opaque, struct qmp_error *err)
 {
     struct vm *vm = opaque;
     if (vm_get_status(vm) == VM_STATUS_SHUTDOWN)
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "Resetting the Virtual Machine is required");
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Resetting the Virtual Machine is required");
     vm_resume(vm);
     return 0;
 }

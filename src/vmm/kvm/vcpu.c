@@ -198,12 +198,18 @@ static int setup_boot_registers(struct vcpu *vcpu, struct verr *err)
 int vcpu_reset(struct vcpu *vcpu, struct verr *err)
 {
     struct vm *vm = vcpu->vm;
-    struct kvm_cpuid2 *c =
-        cpuid_for_vcpu(vm->supported_cpuid, vm->cpu_model, &vm->topo, vcpu->index);
-    int r = ioctl(vcpu->fd, KVM_SET_CPUID2, c);
-    free(c);
-    if (r < 0)
-        return verr_errno(err, errno, "KVM_SET_CPUID2 on vCPU %u", vcpu->index);
+    int r;
+    /* CPUID is set once: KVM refuses to change it after the vCPU has run, and a reset
+     * does not change the CPU model. */
+    if (!vcpu->cpuid_set) {
+        struct kvm_cpuid2 *c =
+            cpuid_for_vcpu(vm->supported_cpuid, vm->cpu_model, &vm->topo, vcpu->index);
+        r = ioctl(vcpu->fd, KVM_SET_CPUID2, c);
+        free(c);
+        if (r < 0)
+            return verr_errno(err, errno, "KVM_SET_CPUID2 on vCPU %u", vcpu->index);
+        vcpu->cpuid_set = true;
+    }
     struct kvm_mp_state mp = {vcpu->index == 0 ? KVM_MP_STATE_RUNNABLE
                                                : KVM_MP_STATE_UNINITIALIZED};
     if (ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp) < 0)

@@ -31,6 +31,7 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool thread_started;
+    bool cpuid_set;
     pid_t tid; /* host thread id, for query-cpus-fast */
     struct ratelimit unknown_io_rl;
 };

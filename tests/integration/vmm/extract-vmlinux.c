@@ -168,8 +168,7 @@ int main(int argc, char **argv)
     }
     fclose(f);
     if (size < 0x268 || memcmp(d + 0x202, "HdrS", 4) != 0 || (d[0x206] | d[0x207] << 8) < 0x208) {
-        fprintf(stderr, "extract-vmlinux: %s: not a bzImage with boot protocol >= 2.08\n",
-                argv[1]);
+        fprintf(stderr, "extract-vmlinux: %s: not a bzImage with boot protocol >= 2.08\n", argv[1]);
         return 1;
     }
     size_t setup = ((size_t)(d[0x1f1] ? d[0x1f1] : 4) + 1) * 512;
@@ -192,11 +191,16 @@ int main(int argc, char **argv)
         fmt = "zstd";
         r = unzstd(p, plen, &o);
     } else {
-        fprintf(stderr, "extract-vmlinux: %s: unsupported payload compression (magic %02x%02x%02x%02x)\n",
+        fprintf(stderr,
+                "extract-vmlinux: %s: unsupported payload compression (magic %02x%02x%02x%02x)\n",
                 argv[1], p[0], p[1], p[2], p[3]);
         return 1;
     }
-    if (r < 0 || o.len < 4 || memcmp(o.data, "\x7f" "ELF", 4) != 0) {
+    if (r < 0 || o.len < 4 ||
+        memcmp(o.data,
+               "\x7f"
+               "ELF",
+               4) != 0) {
         fprintf(stderr, "extract-vmlinux: %s: %s payload did not decode to an ELF\n", argv[1], fmt);
         return 1;
     }
