@@ -16,7 +16,7 @@
 #include "lib/libc.h"
 
 #define UART_LINE_MAX 128
-#define IRQ_TIMEOUT   (2 * TSC_SEC)
+#define IRQ_TIMEOUT   (5 * TSC_SEC)
 #define ECHO_TIMEOUT  (30 * TSC_SEC)
 
 struct uart_irq {
