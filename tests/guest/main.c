@@ -127,17 +127,19 @@ enum {
     T_RTC = 1 << 8,
     T_RESET = 1 << 9,
     T_PCI = 1 << 10,
-    T_ALL = (1 << 11) - 1,
+    T_TIMER = 1 << 11,
+    T_ALL = (1 << 12) - 1,
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } test_names[] = {
-    {"boot", T_BOOT}, {"mem", T_MEM},         {"cmdline", T_CMDLINE}, {"initrd", T_INITRD},
-    {"acpi", T_ACPI}, {"mptable", T_MPTABLE}, {"smp", T_SMP},         {"uart", T_UART},
-    {"rtc", T_RTC},   {"pci", T_PCI},         {"reset", T_RESET},     {"all", T_ALL},
-    {"none", 0},
+    {"boot", T_BOOT},     {"mem", T_MEM},     {"cmdline", T_CMDLINE},
+    {"initrd", T_INITRD}, {"acpi", T_ACPI},   {"mptable", T_MPTABLE},
+    {"smp", T_SMP},       {"uart", T_UART},   {"rtc", T_RTC},
+    {"pci", T_PCI},       {"timer", T_TIMER}, {"reset", T_RESET},
+    {"all", T_ALL},       {"none", 0},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -233,6 +235,8 @@ void guest_main(int kind, uint64_t info)
         test_smp(&g);
     if (run & T_PCI)
         test_pci(&g);
+    if (run & T_TIMER)
+        test_timer(&g);
     if (run & T_UART)
         test_uart(&g);
     if (run & T_RTC)

@@ -167,6 +167,7 @@ isr_stub_\vec:
     ISR_NOERR 18
     ISR_NOERR 19
     ISR_NOERR 32
+    ISR_NOERR 33
     ISR_NOERR 36
     ISR_NOERR 255
 
