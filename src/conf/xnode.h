@@ -1,0 +1,49 @@
+/*
+ * xnode.h - a small owned XML element tree.
+ *
+ * The domain model keeps the parts of a definition it does not interpret
+ * (metadata, features, clock, seclabel, unknown devices, ...) as xnode trees
+ * so they survive a parse/format round trip, and are printed with the same
+ * canonical indentation and quoting as the modelled parts. The tree is plain
+ * data: copy, free, look up children and attributes, print.
+ */
+#ifndef VIREO_CONF_XNODE_H
+#define VIREO_CONF_XNODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+
+struct xnode {
+    char *name;          /* element name; NULL for a text node */
+    char *text;          /* text content of a text node */
+    char **attrs;        /* name, value, name, value, ... */
+    size_t nattrs;       /* number of pairs */
+    struct xnode **kids; /* children in document order */
+    size_t nkids;
+};
+
+struct xnode *xnode_new(const char *name);
+struct xnode *xnode_copy(const struct xnode *n);
+void xnode_free(struct xnode *n);
+/* Attribute value or NULL. */
+const char *xnode_attr(const struct xnode *n, const char *name);
+/* Sets (replacing) or, with value NULL, removes an attribute. */
+void xnode_set_attr(struct xnode *n, const char *name, const char *value);
+/* First child element called name, or NULL. */
+struct xnode *xnode_child(const struct xnode *n, const char *name);
+/* Appends kid (taking ownership); returns it. */
+struct xnode *xnode_add(struct xnode *n, struct xnode *kid);
+/* Removes and frees child i. */
+void xnode_remove(struct xnode *n, size_t i);
+/* Concatenated text of a node's direct text children ("" when none). */
+const char *xnode_text(const struct xnode *n);
+void xnode_set_text(struct xnode *n, const char *text);
+/* Prints n at `indent` levels of two spaces, libvirt style: single-quoted attributes, empty
+ * elements as <x/>. */
+void xnode_format(const struct xnode *n, struct buf *out, int indent);
+/* XML-escapes s into out; `attr` also escapes quotes. */
+void xml_escape(struct buf *out, const char *s, bool attr);
+
+#endif
