@@ -127,7 +127,9 @@ enum domain_net_type {
 
 struct domain_net {
     enum domain_net_type type;
-    char mac[18]; /* "52:54:00:xx:xx:xx", always set after parsing */
+    int managed;                /* hostdev interfaces: -1 unset, 0 no, 1 yes */
+    int trust_guest_rx_filters; /* -1 unset, 0 no, 1 yes */
+    char mac[18];               /* "52:54:00:xx:xx:xx", always set after parsing */
     char *source_network, *source_bridge, *source_dev, *source_mode;
     char *model;
     char *target_dev;

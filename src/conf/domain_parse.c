@@ -411,6 +411,10 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
     if ((r = get_enum(c, n, "type", domain_net_type_from_string, -1, &e)))
         return r;
     net->type = e;
+    net->managed = net->trust_guest_rx_filters = -1;
+    if ((r = yes_no(c, n, "managed", &net->managed)) ||
+        (r = yes_no(c, n, "trustGuestRxFilters", &net->trust_guest_rx_filters)))
+        return r;
     for (size_t i = 0; i < n->nkids; i++) {
         const struct xnode *k = n->kids[i];
         if (!k->name)
@@ -445,10 +449,16 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
             net->model = xstrdup(v);
         } else if (strcmp(k->name, "target") == 0) {
             const char *v = xnode_attr(k, "dev");
-            if (v)
+            /* Names the host generates (vnetN, macvtapN) are live data: libvirt drops them. */
+            static const char *const generated[] = {"vnet", "macvtap", "macvlan", "vif", NULL};
+            bool gen = false;
+            for (size_t g = 0; v && generated[g]; g++)
+                gen |= strncmp(v, generated[g], strlen(generated[g])) == 0;
+            if (v && (!gen || (c->flags & DOMAIN_PARSE_LIVE)))
                 net->target_dev = xstrdup(v);
             xnode_free(net->target_node);
             net->target_node = xnode_copy(k);
+            xnode_set_attr(net->target_node, "dev", NULL);
         } else if (strcmp(k->name, "driver") == 0) {
             const char *v = xnode_attr(k, "name");
             if (v)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "util/bitmap.h"
+#include "util/buf.h"
 #include "util/cpulist.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -145,19 +146,40 @@ static void set_uint_attr(struct xnode *n, const char *name, unsigned v)
 
 /* ---- cpusets ---- */
 
-static int check_cpuset(const char *set, const char *elem, const char *attr, struct verr *err)
+/* Validates a CPU/node set and rewrites it in canonical form ("0-7,^3" -> "0-2,4-7"), as libvirt.
+ */
+static int canon_cpuset(char **set, const char *elem, const char *attr, struct verr *err)
 {
     struct bitmap *map = NULL;
     struct verr e;
     verr_clear(&e);
-    int r = cpulist_parse(set, CPUSET_MAX, &map, &e);
+    int r = cpulist_parse(*set, CPUSET_MAX, &map, &e);
     if (r == 0 && bitmap_count(map) == 0)
         r = -EINVAL, str_copy(e.msg, sizeof(e.msg), "the set is empty");
-    bitmap_free(map);
-    if (r < 0)
+    if (r < 0) {
+        bitmap_free(map);
         return verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s': %s",
-                        set, attr, elem, e.msg);
+                        *set, attr, elem, e.msg);
+    }
+    struct buf b = BUF_INIT;
+    cpulist_format(map, &b);
+    bitmap_free(map);
+    free(*set);
+    *set = buf_detach(&b, NULL);
     return 0;
+}
+
+static int canon_attr_cpuset(struct xnode *n, const char *attr, struct verr *err)
+{
+    const char *v = xnode_attr(n, attr);
+    if (!v)
+        return 0;
+    char *s = xstrdup(v);
+    int r = canon_cpuset(&s, n->name, attr, err);
+    if (r == 0)
+        xnode_set_attr(n, attr, s);
+    free(s);
+    return r;
 }
 
 /* ---- disks ---- */
@@ -549,52 +571,76 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
             serial_target(def, n, port);
         }
     }
+    /* Parallel ports are numbered like serial ones. */
+    size_t npar = count_devices(def, "parallel");
+    for (size_t i = 0; i < npar; i++) {
+        struct xnode *p = nth_device(def, "parallel", i);
+        struct xnode *t = ensure_child(p, "target", false);
+        if (!xnode_attr(t, "port"))
+            set_uint_attr(t, "port", (unsigned)i);
+        child_to_end(p, "target");
+        child_to_end(p, "address");
+    }
+    /* Consoles: the first defaults to the serial type, the others to virtio; a console
+     * without a port gets its position among the consoles as written. */
+    size_t ncons = count_devices(def, "console");
+    for (size_t i = 0; i < ncons; i++) {
+        struct xnode *c = nth_device(def, "console", i);
+        struct xnode *t = ensure_child(c, "target", false);
+        if (!xnode_attr(t, "type"))
+            xnode_set_attr(t, "type", i == 0 ? "serial" : "virtio");
+        if (strcmp(xnode_attr(t, "type"), "serial") != 0 && !xnode_attr(t, "port"))
+            set_uint_attr(t, "port", (unsigned)i);
+        static const char *const order[] = {"type", "port", NULL};
+        order_attrs(t, order);
+        child_to_end(c, "target");
+    }
     size_t nserial = count_devices(def, "serial");
     struct xnode *con0 = nth_device(def, "console", 0);
-    if (con0) {
-        struct xnode *t = ensure_child(con0, "target", false);
-        if (!xnode_attr(t, "type"))
-            xnode_set_attr(t, "type", "serial");
-        const char *tt = xnode_attr(t, "type");
-        if (strcmp(tt, "serial") == 0) {
-            if (nserial == 0) {
-                struct xnode *s = chr_clone_for(con0, "serial");
-                domain_device_append(def, s);
-                serial_target(def, s, 0);
-                nserial = 1;
+    const char *con0_type = con0 ? xnode_attr(xnode_child(con0, "target"), "type") : NULL;
+    if (con0 && strcmp(con0_type, "serial") == 0) {
+        /* The serial console is serial port 0 seen from the console side. */
+        if (nserial == 0) {
+            struct xnode *s = chr_clone_for(con0, "serial");
+            domain_device_append(def, s);
+            serial_target(def, s, 0);
+            nserial = 1;
+        }
+        struct xnode *s0 = nth_device(def, "serial", 0);
+        struct xnode *fresh = chr_clone_for(s0, "console");
+        struct xnode *ft = xnode_add(fresh, xnode_new("target"));
+        xnode_set_attr(ft, "type", "serial");
+        xnode_set_attr(ft, "port", xnode_attr(xnode_child(s0, "target"), "port"));
+        for (size_t i = 0; i < def->ndevices; i++) {
+            if (def->devices[i].node == con0) {
+                xnode_free(con0);
+                def->devices[i].node = fresh;
+                break;
             }
-            struct xnode *s0 = nth_device(def, "serial", 0);
-            struct xnode *fresh = chr_clone_for(s0, "console");
-            struct xnode *ft = xnode_add(fresh, xnode_new("target"));
-            xnode_set_attr(ft, "type", "serial");
-            xnode_set_attr(ft, "port", xnode_attr(xnode_child(s0, "target"), "port"));
-            for (size_t i = 0; i < def->ndevices; i++) {
-                if (def->devices[i].node == con0) {
-                    xnode_free(con0);
-                    def->devices[i].node = fresh;
-                    break;
-                }
-            }
-            con0 = fresh;
         }
     } else if (nserial > 0) {
+        /* A serial port and no serial console: libvirt puts one in front. */
         struct xnode *s0 = nth_device(def, "serial", 0);
         struct xnode *c = chr_clone_for(s0, "console");
         struct xnode *t = xnode_add(c, xnode_new("target"));
         xnode_set_attr(t, "type", "serial");
         xnode_set_attr(t, "port", xnode_attr(xnode_child(s0, "target"), "port"));
         domain_device_append(def, c);
-    }
-    /* Other consoles: virtio by default, numbered after the first. */
-    size_t ncons = count_devices(def, "console");
-    for (size_t i = 1; i < ncons; i++) {
-        struct xnode *c = nth_device(def, "console", i);
-        struct xnode *t = ensure_child(c, "target", false);
-        if (!xnode_attr(t, "type"))
-            xnode_set_attr(t, "type", "virtio");
-        set_uint_attr(t, "port", (unsigned)i);
-        static const char *const order[] = {"type", "port", NULL};
-        order_attrs(t, order);
+        if (con0) {
+            /* move it before the first console */
+            size_t from = 0, to = 0;
+            for (size_t i = 0; i < def->ndevices; i++) {
+                if (def->devices[i].node == c)
+                    from = i;
+                if (def->devices[i].node == con0)
+                    to = i;
+            }
+            if (from > to) {
+                memmove(&def->devices[to + 1], &def->devices[to],
+                        (from - to) * sizeof(*def->devices));
+                def->devices[to].node = c;
+            }
+        }
     }
     /* virtio channels get virtio-serial ports 1, 2, ... */
     unsigned vport = 1;
@@ -614,8 +660,8 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
                             "invalid value '%s' for attribute 'type' of element 'target' in a "
                             "channel",
                             tt);
-        if (strcmp(tt, "virtio") != 0)
-            continue;
+        if (strcmp(tt, "virtio") != 0 || !is_hv(def))
+            continue; /* virtio-serial ports are assigned by libvirt's QEMU driver */
         struct xnode *a = xnode_child(ch, "address");
         if (!a) {
             a = xnode_add(ch, xnode_new("address"));
@@ -677,7 +723,9 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                                 "invalid value '%s' for attribute 'type' of element 'graphics'", t);
             if (strcmp(t, "vnc") == 0 || strcmp(t, "spice") == 0) {
                 const char *port = xnode_attr(n, "port");
-                if (!port || strcmp(port, "-1") == 0 || strcmp(port, "0") == 0) {
+                if (!port && strcmp(t, "spice") == 0) {
+                    /* libvirt leaves a spice port alone until the domain starts */
+                } else if (!port || strcmp(port, "-1") == 0 || strcmp(port, "0") == 0) {
                     xnode_set_attr(n, "port", "-1");
                     xnode_set_attr(n, "autoport", "yes");
                 } else {
@@ -717,6 +765,9 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                 xnode_set_attr(n, "action", "reset");
         } else if (strcmp(n->name, "memballoon") == 0 || strcmp(n->name, "sound") == 0 ||
                    strcmp(n->name, "rng") == 0) {
+            struct xnode *rate = strcmp(n->name, "rng") == 0 ? xnode_child(n, "rate") : NULL;
+            if (rate)
+                order_attrs(rate, (const char *const[]){"bytes", "period", NULL});
             if (!xnode_attr(n, "model"))
                 return verr_set(err, EINVAL, "missing attribute 'model' of element '%s'", n->name);
         } else if (strcmp(n->name, "hostdev") == 0) {
@@ -763,7 +814,7 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                 xnode_set_attr(m, "ram", "65536");
             if (!xnode_attr(m, "vram"))
                 xnode_set_attr(m, "vram", "65536");
-            if (!xnode_attr(m, "vgamem"))
+            if (!xnode_attr(m, "vgamem") && is_hv(def))
                 xnode_set_attr(m, "vgamem", "16384");
         } else if (strcmp(t, "cirrus") == 0 || strcmp(t, "vga") == 0 || strcmp(t, "bochs") == 0 ||
                    strcmp(t, "vmvga") == 0) {
@@ -1067,6 +1118,8 @@ static int assign_pci(struct domain_def *def, struct verr *err)
         struct domain_controller *c = &def->controllers[i];
         if (c->type == DOMAIN_CONTROLLER_PCI)
             pa->bus_exists[c->index & 255] = true;
+        if (!is_hv(def))
+            continue;
         if (!q35 && c->type == DOMAIN_CONTROLLER_IDE && c->index == 0 &&
             c->address.type == DOMAIN_ADDRESS_NONE)
             set_pci(&c->address, 0, 1, 1);
@@ -1302,8 +1355,8 @@ static int post_top(struct domain_def *def, struct verr *err)
         return verr_set(err, EINVAL,
                         "invalid value '%s' in element 'os/type': Vireo runs only 'hvm' guests",
                         def->os_type);
-    if (!def->os_arch)
-        def->os_arch = xstrdup("x86_64");
+    if (!def->os_arch) /* libvirt's test driver advertises only i686 guests */
+        def->os_arch = xstrdup(def->type == DOMAIN_TYPE_TEST ? "i686" : "x86_64");
     if (strcmp(def->os_arch, "x86_64") && strcmp(def->os_arch, "i686"))
         return verr_set(err, EINVAL,
                         "invalid value '%s' for attribute 'arch' of element 'type': Vireo runs "
@@ -1334,8 +1387,7 @@ static int post_top(struct domain_def *def, struct verr *err)
             if (domain_parse_memory(m, xnode_attr(cell, "unit"), &kib) < 0)
                 return verr_set(err, EINVAL,
                                 "invalid value '%s' for attribute 'memory' of element 'cell'", m);
-            const char *cpus = xnode_attr(cell, "cpus");
-            if (cpus && (r = check_cpuset(cpus, "cell", "cpus", err)))
+            if ((r = canon_attr_cpuset(cell, "cpus", err)))
                 return r;
             char b[32];
             snprintf(b, sizeof(b), "%llu", kib);
@@ -1383,6 +1435,20 @@ static int post_top(struct domain_def *def, struct verr *err)
         xnode_set_text(k, b);
         xnode_set_attr(k, "unit", "KiB");
     }
+    if (def->memtune) {
+        /* libvirt's order */
+        static const char *const order[] = {"hard_limit", "soft_limit", "min_guarantee",
+                                            "swap_hard_limit"};
+        struct xnode *m = def->memtune;
+        size_t at = 0;
+        for (size_t o = 0; o < 4; o++)
+            for (size_t i = at; i < m->nkids; i++)
+                if (m->kids[i]->name && strcmp(m->kids[i]->name, order[o]) == 0) {
+                    struct xnode *k = m->kids[i];
+                    memmove(&m->kids[at + 1], &m->kids[at], (i - at) * sizeof(*m->kids));
+                    m->kids[at++] = k;
+                }
+    }
     if (def->vcpus == 0)
         def->vcpus = def->vcpus_current = 1;
     if (def->vcpus_current > def->vcpus) {
@@ -1395,8 +1461,13 @@ static int post_top(struct domain_def *def, struct verr *err)
     }
     if (!def->vcpu_placement)
         def->vcpu_placement = xstrdup("static");
-    if (def->cpuset && (r = check_cpuset(def->cpuset, "vcpu", "cpuset", err)))
+    if (def->cpuset && (r = canon_cpuset(&def->cpuset, "vcpu", "cpuset", err)))
         return r;
+    for (size_t i = 0; def->numatune && i < def->numatune->nkids; i++) {
+        struct xnode *k = def->numatune->kids[i];
+        if (k->name && (r = canon_attr_cpuset(k, "nodeset", err)))
+            return r;
+    }
     if (def->cpu_sockets) {
         unsigned long long prod = (unsigned long long)def->cpu_sockets * def->cpu_dies *
                                   def->cpu_cores * def->cpu_threads;
@@ -1419,10 +1490,41 @@ static int post_top(struct domain_def *def, struct verr *err)
                                 "invalid value '%u' for attribute 'vcpu' of element 'vcpupin': "
                                 "vCPU pinned twice",
                                 p->vcpu);
-        if ((r = check_cpuset(p->cpuset, "vcpupin", "cpuset", err)))
+        if ((r = canon_cpuset(&p->cpuset, "vcpupin", "cpuset", err)))
             return r;
     }
-    if (def->emulatorpin && (r = check_cpuset(def->emulatorpin, "emulatorpin", "cpuset", err)))
+    /* <vcpusched vcpus='0-1'> is stored per vCPU by libvirt and printed one per vCPU. */
+    for (size_t i = 0; i < def->ncputune_extra; i++) {
+        struct xnode *k = def->cputune_extra[i];
+        const char *set = xnode_attr(k, "vcpus");
+        if (strcmp(k->name, "vcpusched") != 0 || !set)
+            continue;
+        struct bitmap *map = NULL;
+        struct verr e;
+        verr_clear(&e);
+        if (cpulist_parse(set, def->vcpus, &map, &e) < 0)
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'vcpus' of element 'vcpusched': %s",
+                            set, e.msg);
+        size_t cnt = bitmap_count(map);
+        if (cnt > 1) {
+            def->cputune_extra = xreallocarray(def->cputune_extra, def->ncputune_extra + cnt - 1,
+                                               sizeof(*def->cputune_extra));
+            memmove(&def->cputune_extra[i + cnt], &def->cputune_extra[i + 1],
+                    (def->ncputune_extra - i - 1) * sizeof(*def->cputune_extra));
+            size_t j = 0;
+            for (long bit = bitmap_next_set(map, 0); bit >= 0;
+                 bit = bitmap_next_set(map, (size_t)bit + 1)) {
+                struct xnode *c = j == 0 ? k : xnode_copy(k);
+                set_uint_attr(c, "vcpus", (unsigned)bit);
+                def->cputune_extra[i + j++] = c;
+            }
+            def->ncputune_extra += cnt - 1;
+            i += cnt - 1;
+        }
+        bitmap_free(map);
+    }
+    if (def->emulatorpin && (r = canon_cpuset(&def->emulatorpin, "emulatorpin", "cpuset", err)))
         return r;
     for (size_t i = 0; i < def->niothreadpins; i++) {
         struct domain_iothreadpin *p = &def->iothreadpins[i];
@@ -1437,7 +1539,7 @@ static int post_top(struct domain_def *def, struct verr *err)
                                 "invalid value '%u' for attribute 'iothread' of element "
                                 "'iothreadpin': IOThread pinned twice",
                                 p->iothread);
-        if ((r = check_cpuset(p->cpuset, "iothreadpin", "cpuset", err)))
+        if ((r = canon_cpuset(&p->cpuset, "iothreadpin", "cpuset", err)))
             return r;
     }
     for (size_t i = 0; i < def->nkept; i++) {
@@ -1481,7 +1583,7 @@ static int post_top(struct domain_def *def, struct verr *err)
     if (dev_boot && def->nboot_devs)
         return verr_set(err, EINVAL,
                         "per-device boot elements cannot be used together with os/boot elements");
-    if (!dev_boot && !def->nboot_devs && !def->os_kernel) {
+    if (!dev_boot && !def->nboot_devs) {
         def->boot_devs[0] = DOMAIN_BOOT_HD;
         def->nboot_devs = 1;
     }
