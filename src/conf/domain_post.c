@@ -1574,33 +1574,49 @@ static int post_top(struct domain_def *def, struct verr *err)
         if (count > def->iothreads)
             def->iothreads = (unsigned)count;
     }
-    /* Boot: per-device boot orders exclude <os><boot>. */
-    bool dev_boot = false;
+    /* Boot: per-device boot orders (disks, interfaces, hostdevs, redirdevs) exclude
+     * <os><boot>, and each order is used once. */
+    size_t norders = 0;
+    unsigned *orders = xcalloc(def->ndisks + def->nnets + def->ndevices + 1, sizeof(*orders));
     for (size_t i = 0; i < def->ndisks; i++)
-        dev_boot |= def->disks[i].boot_order > 0;
+        if (def->disks[i].boot_order)
+            orders[norders++] = def->disks[i].boot_order;
     for (size_t i = 0; i < def->nnets; i++)
-        dev_boot |= def->nets[i].boot_order > 0;
-    if (dev_boot && def->nboot_devs)
-        return verr_set(err, EINVAL,
-                        "per-device boot elements cannot be used together with os/boot elements");
-    if (!dev_boot && !def->nboot_devs) {
-        def->boot_devs[0] = DOMAIN_BOOT_HD;
-        def->nboot_devs = 1;
-    }
-    for (size_t i = 0; i < def->ndisks + def->nnets; i++) {
-        unsigned oi =
-            i < def->ndisks ? def->disks[i].boot_order : def->nets[i - def->ndisks].boot_order;
-        if (!oi)
+        if (def->nets[i].boot_order)
+            orders[norders++] = def->nets[i].boot_order;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        struct xnode *n = def->devices[i].node;
+        struct xnode *boot = xnode_child(n, "boot");
+        if (!boot || (strcmp(n->name, "hostdev") && strcmp(n->name, "redirdev")))
             continue;
-        for (size_t j = 0; j < i; j++) {
-            unsigned oj =
-                j < def->ndisks ? def->disks[j].boot_order : def->nets[j - def->ndisks].boot_order;
-            if (oi == oj)
+        const char *o = xnode_attr(boot, "order");
+        unsigned v;
+        if (!o || str_to_uint(o, 10, &v) < 0 || v == 0) {
+            free(orders);
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'order' of element 'boot' of a %s: "
+                            "boot order must be 1 or more",
+                            o ? o : "", n->name);
+        }
+        orders[norders++] = v;
+    }
+    for (size_t i = 0; i < norders; i++)
+        for (size_t j = 0; j < i; j++)
+            if (orders[i] == orders[j]) {
+                unsigned o = orders[i];
+                free(orders);
                 return verr_set(err, EINVAL,
                                 "invalid value '%u' for attribute 'order' of element 'boot': "
                                 "used by more than one device",
-                                oi);
-        }
+                                o);
+            }
+    free(orders);
+    if (norders && def->nboot_devs)
+        return verr_set(err, EINVAL,
+                        "per-device boot elements cannot be used together with os/boot elements");
+    if (!norders && !def->nboot_devs) {
+        def->boot_devs[0] = DOMAIN_BOOT_HD;
+        def->nboot_devs = 1;
     }
     if (is_hv(def) && def->os_loader_node) {
         const char *lt = xnode_attr(def->os_loader_node, "type");
