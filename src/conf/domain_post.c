@@ -277,6 +277,11 @@ static int post_disks(struct domain_def *def, struct verr *err)
             return verr_set(err, EINVAL,
                             "invalid value 'fdc' for attribute 'bus' of element 'target': only "
                             "floppy disks use bus 'fdc'");
+        if (d->target_bus == DOMAIN_DISK_BUS_IDE && is_hv(def) && is_q35(def))
+            return verr_set(err, EINVAL,
+                            "invalid value 'ide' for attribute 'bus' of element 'target' of disk "
+                            "'%s': machine '%s' has no IDE controller (use 'sata')",
+                            d->target_dev, def->os_machine);
         if (d->device == DOMAIN_DISK_DEVICE_LUN && d->target_bus != DOMAIN_DISK_BUS_SCSI &&
             d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
             return verr_set(err, EINVAL,

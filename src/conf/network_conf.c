@@ -258,8 +258,8 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
             }
             def->forward = mode;
             const char *dev = xnode_attr(k, "dev");
-            if (dev)
-                def->forward_dev = xstrdup(dev);
+            free(def->forward_dev);
+            def->forward_dev = dev ? xstrdup(dev) : NULL;
             xnode_free(def->forward_node);
             def->forward_node = xnode_copy(k);
         } else if (strcmp(k->name, "bridge") == 0) {
