@@ -393,9 +393,12 @@ char *network_def_format(const struct network_def *def, unsigned flags)
         struct xnode *f = def->forward_node ? xnode_copy(def->forward_node) : xnode_new("forward");
         /* mode first, as libvirt prints it */
         struct xnode *o = xnode_new("forward");
-        xnode_set_attr(o, "mode", network_forward_mode_to_string(def->forward));
+        /* libvirt prints dev before mode, and the dev again as the interface list */
         if (def->forward_dev)
             xnode_set_attr(o, "dev", def->forward_dev);
+        xnode_set_attr(o, "mode", network_forward_mode_to_string(def->forward));
+        if (def->forward_dev && !xnode_child(f, "interface"))
+            xnode_set_attr(xnode_add(f, xnode_new("interface")), "dev", def->forward_dev);
         for (size_t i = 0; i < f->nattrs; i++)
             if (!xnode_attr(o, f->attrs[2 * i]))
                 xnode_set_attr(o, f->attrs[2 * i], f->attrs[2 * i + 1]);
