@@ -298,6 +298,16 @@ static int post_disks(struct domain_def *def, struct verr *err)
             if (d->device == DOMAIN_DISK_DEVICE_CDROM)
                 d->readonly = true;
         }
+        if (is_hv(def)) {
+            /* libvirt's QEMU driver names its block layer and, for a disk with a source,
+             * assumes raw rather than probing the format. */
+            bool empty = !d->source_path && d->source_type != DOMAIN_DISK_SOURCE_NETWORK &&
+                         d->source_type != DOMAIN_DISK_SOURCE_VOLUME;
+            if (!d->driver_name)
+                d->driver_name = xstrdup("qemu");
+            if (!d->driver_type && !empty)
+                d->driver_type = xstrdup("raw");
+        }
         for (size_t j = 0; j < i; j++)
             if (strcmp(def->disks[j].target_dev, d->target_dev) == 0)
                 return verr_set(err, EINVAL,
