@@ -330,6 +330,12 @@ static xmlDoc *read_doc(const char *xml, size_t len, const char *what, struct ve
         return NULL;
     }
     xmlFreeParserCtxt(ctxt);
+    /* No DTDs: entity declarations would let a small document expand without bound. */
+    if (doc->intSubset || doc->extSubset) {
+        verr_set(err, EINVAL, "invalid %s: a DOCTYPE declaration is not allowed", what);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
     return doc;
 }
 
