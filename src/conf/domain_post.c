@@ -439,6 +439,11 @@ static int validate_controllers(struct domain_def *def, struct verr *err)
                                 "'controller': more than one '%s' controller with this index",
                                 c->index, t);
         }
+        if (c->type == DOMAIN_CONTROLLER_PCI && c->index > 255)
+            return verr_set(err, EINVAL,
+                            "invalid value '%u' for attribute 'index' of element 'controller': "
+                            "PCI controller indexes are 0-255",
+                            c->index);
         if (c->type == DOMAIN_CONTROLLER_PCI && c->model) {
             bool root = strcmp(c->model, "pci-root") == 0 || strcmp(c->model, "pcie-root") == 0;
             if (root && c->index != 0)
@@ -980,6 +985,8 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
         if ((r = add_root_port(def, pa, &rp, err)))
             return r;
         unsigned idx = next_pci_index(def);
+        if (idx > 255)
+            return verr_set(err, ENOSPC, "too many PCI controllers");
         struct domain_controller *c =
             add_controller(def, DOMAIN_CONTROLLER_PCI, idx, "pcie-to-pci-bridge");
         c->extra = xcalloc(1, sizeof(*c->extra));
