@@ -701,8 +701,79 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
 
 /* ---- inputs, graphics, video, misc ---- */
 
+/* Checks an enumerated attribute of a kept device (absent is fine unless `required`). */
+static int check_enum_attr(const struct xnode *n, const char *attr, const char *const *allowed,
+                           bool required, struct verr *err)
+{
+    const char *v = xnode_attr(n, attr);
+    if (!v) {
+        if (required)
+            return verr_set(err, EINVAL, "missing attribute '%s' of element '%s'", attr, n->name);
+        return 0;
+    }
+    for (const char *const *a = allowed; *a; a++)
+        if (strcmp(*a, v) == 0)
+            return 0;
+    return verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s'", v, attr,
+                    n->name);
+}
+
+static const char *const chr_types[] = {
+    "null", "vc",   "pty",      "dev",       "file", "pipe",         "stdio", "udp",
+    "tcp",  "unix", "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus",  NULL};
+
+/* Attribute values of the kept devices, checked so mistakes fail at define time. */
+static int check_kept_device(const struct xnode *n, struct verr *err)
+{
+    static const char *const watchdog_models[] = {"i6300esb", "ib700", "diag288", "itco", NULL};
+    static const char *const watchdog_actions[] = {"reset", "shutdown", "poweroff",   "pause",
+                                                   "none",  "dump",     "inject-nmi", NULL};
+    static const char *const balloon_models[] = {
+        "virtio", "virtio-transitional", "virtio-non-transitional", "xen", "none", NULL};
+    static const char *const sound_models[] = {"sb16",    "es1370", "pcspk", "ac97",
+                                               "ich6",    "ich7",   "ich9",  "usb",
+                                               "ics2105", "virtio", NULL};
+    static const char *const rng_models[] = {"virtio", "virtio-transitional",
+                                             "virtio-non-transitional", NULL};
+    static const char *const rng_backends[] = {"random", "egd", "builtin", NULL};
+    static const char *const hostdev_modes[] = {"subsystem", "capabilities", NULL};
+    static const char *const hostdev_types[] = {"usb",     "pci",  "scsi", "scsi_host", "mdev",
+                                                "storage", "misc", "net",  NULL};
+    int r = 0;
+    const char *name = n->name;
+    if (strcmp(name, "watchdog") == 0) {
+        if ((r = check_enum_attr(n, "model", watchdog_models, true, err)) ||
+            (r = check_enum_attr(n, "action", watchdog_actions, false, err)))
+            return r;
+    } else if (strcmp(name, "memballoon") == 0) {
+        return check_enum_attr(n, "model", balloon_models, true, err);
+    } else if (strcmp(name, "sound") == 0) {
+        return check_enum_attr(n, "model", sound_models, true, err);
+    } else if (strcmp(name, "rng") == 0) {
+        if ((r = check_enum_attr(n, "model", rng_models, true, err)))
+            return r;
+        const struct xnode *b = xnode_child(n, "backend");
+        if (!b)
+            return verr_set(err, EINVAL, "missing element 'backend' in element 'rng'");
+        return check_enum_attr(b, "model", rng_backends, true, err);
+    } else if (strcmp(name, "hostdev") == 0) {
+        if ((r = check_enum_attr(n, "mode", hostdev_modes, false, err)))
+            return r;
+        return check_enum_attr(n, "type", hostdev_types, true, err);
+    } else if (strcmp(name, "serial") == 0 || strcmp(name, "console") == 0 ||
+               strcmp(name, "channel") == 0 || strcmp(name, "parallel") == 0) {
+        return check_enum_attr(n, "type", chr_types, false, err);
+    }
+    return 0;
+}
+
 static int post_misc_devices(struct domain_def *def, struct verr *err)
 {
+    for (size_t i = 0; i < def->ndevices; i++) {
+        int rc = check_kept_device(def->devices[i].node, err);
+        if (rc)
+            return rc;
+    }
     bool have_graphics = count_devices(def, "graphics") > 0;
     bool ps2_mouse = false, ps2_kbd = false;
     for (size_t i = 0; i < def->ndevices; i++) {
