@@ -1439,6 +1439,74 @@ static void assign_usb(struct domain_def *def)
     }
 }
 
+/* Stable reorder of a node's element children: names in `order` first, by rank. */
+static void order_kids(struct xnode *n, const char *const *order)
+{
+    if (!n || !n->nkids)
+        return;
+    struct xnode **sorted = xcalloc(n->nkids, sizeof(*sorted));
+    size_t k = 0;
+    for (const char *const *o = order; *o; o++)
+        for (size_t i = 0; i < n->nkids; i++)
+            if (n->kids[i] && n->kids[i]->name && strcmp(n->kids[i]->name, *o) == 0) {
+                sorted[k++] = n->kids[i];
+                n->kids[i] = NULL;
+            }
+    for (size_t i = 0; i < n->nkids; i++)
+        if (n->kids[i])
+            sorted[k++] = n->kids[i];
+    free(n->kids);
+    n->kids = sorted;
+}
+
+/* libvirt re-emits these parts in a fixed order whatever order they were written in. */
+static void canonical_kept_order(struct domain_def *def)
+{
+    static const char *const features[] = {"acpi",       "apic",         "pae",
+                                           "hap",        "viridian",     "privnet",
+                                           "hyperv",     "kvm",          "xen",
+                                           "pvspinlock", "capabilities", "pmu",
+                                           "vmport",     "gic",          "smm",
+                                           "ioapic",     "hpt",          "vmcoreinfo",
+                                           "htm",        "nested-hv",    "msrs",
+                                           "ccf-assist", "cfpc",         "sbbc",
+                                           "ibs",        "tcg",          "async-teardown",
+                                           NULL};
+    static const char *const hyperv[] = {
+        "relaxed", "vapic", "spinlocks", "vpindex",     "runtime",         "synic",
+        "stimer",  "reset", "vendor_id", "frequencies", "reenlightenment", "tlbflush",
+        "ipi",     "evmcs", "avic",      NULL};
+    static const char *const cpu_kids[] = {"model",       "vendor",  "topology", "cache",
+                                           "maxphysaddr", "feature", "numa",     NULL};
+    static const char *const pm[] = {"suspend-to-mem", "suspend-to-disk", NULL};
+    if (def->features) {
+        order_kids(def->features, features);
+        order_kids(xnode_child(def->features, "hyperv"), hyperv);
+    }
+    if (def->cpu) {
+        order_attrs(def->cpu, (const char *const[]){"mode", "match", "check", "migratable", NULL});
+        order_kids(def->cpu, cpu_kids);
+        for (size_t i = 0; i < def->cpu->nkids; i++) {
+            struct xnode *k = def->cpu->kids[i];
+            if (k->name && strcmp(k->name, "feature") == 0)
+                order_attrs(k, (const char *const[]){"policy", "name", NULL});
+            if (k->name && strcmp(k->name, "model") == 0)
+                order_attrs(k, (const char *const[]){"fallback", "vendor_id", NULL});
+        }
+    }
+    if (def->pm)
+        order_kids(def->pm, pm);
+    if (def->clock) {
+        order_attrs(def->clock,
+                    (const char *const[]){"offset", "adjustment", "basis", "timezone", NULL});
+        for (size_t i = 0; i < def->clock->nkids; i++)
+            if (def->clock->kids[i]->name && strcmp(def->clock->kids[i]->name, "timer") == 0)
+                order_attrs(def->clock->kids[i],
+                            (const char *const[]){"name", "present", "tickpolicy", "track",
+                                                  "frequency", "mode", NULL});
+    }
+}
+
 /* ---- top level ---- */
 
 static int post_top(struct domain_def *def, struct verr *err)
@@ -1720,6 +1788,7 @@ static int post_top(struct domain_def *def, struct verr *err)
         def->clock = xnode_new("clock");
         xnode_set_attr(def->clock, "offset", "utc");
     }
+    canonical_kept_order(def);
     return 0;
 }
 
