@@ -167,6 +167,18 @@ static void test_files(void)
     ok(strstr(err.msg, "/nonexistent/vireo.xml") != NULL, "message names the file: %s", err.msg);
 }
 
+static void test_null_err(void)
+{
+    struct domain_def *def = NULL;
+    is_int(domain_def_parse_string("<domain type='kvm'><name>1</name></domain>", 0, &def, NULL),
+           -EINVAL, "a NULL error pointer is allowed");
+    is_int(domain_def_parse_string("<domain type='kvm'><devices><disk><target/></disk>", 0, &def,
+                                   NULL),
+           -EINVAL, "malformed XML with a NULL error pointer");
+    is_int(domain_def_parse_string(minimal, 0, &def, NULL), 0, "and parses fine without one");
+    domain_def_free(def);
+}
+
 static void test_validate_flag(void)
 {
     const char *xml = "<domain type='kvm'><name>v</name><memory>1024</memory>"
@@ -226,5 +238,6 @@ int main(void)
     test_files();
     test_validate_flag();
     test_xnode();
+    test_null_err();
     return tap_done();
 }
