@@ -63,7 +63,7 @@ static void print_json(const struct block_check_result *r, const char *filename,
         img_json_u64(&j, "image-end-offset", r->image_end_offset);
     if (stats && r->compressed_clusters)
         img_json_u64(&j, "compressed-clusters", r->compressed_clusters);
-    if (stats)
+    if (r->total_clusters)
         img_json_u64(&j, "total-clusters", r->total_clusters);
     if (r->corruptions)
         img_json_u64(&j, "corruptions", r->corruptions);
@@ -74,7 +74,7 @@ static void print_json(const struct block_check_result *r, const char *filename,
         img_json_u64(&j, "leaks", r->leaks);
     if (r->leaks_fixed)
         img_json_u64(&j, "leaks-fixed", r->leaks_fixed);
-    if (stats)
+    if (r->allocated_clusters)
         img_json_u64(&j, "allocated-clusters", r->allocated_clusters);
     img_json_str(&j, "filename", filename);
     img_json_str(&j, "format", format);

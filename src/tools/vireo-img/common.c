@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void img_error(const char *fmt, ...)
@@ -37,15 +38,22 @@ void img_usage_error(const char *fmt, ...)
     fprintf(stderr, "\nTry '%s --help' for more information\n", IMG_PROG);
 }
 
-/* The library's messages already name the file ("'a.qcow2': ..."); qemu-img
- * prints "Could not open 'a.qcow2': REASON", so strip a leading repetition
- * of the path to avoid saying it twice. */
+/* The library's messages already name the file ("could not open 'a.qcow2':
+ * ..."); qemu-img prints "Could not open 'a.qcow2': REASON", so strip a
+ * leading repetition of the path to avoid saying it twice. */
 static const char *reason_without_path(const char *msg, const char *path)
 {
+    static const char *const prefixes[] = {"could not open ", "cannot open ", ""};
     size_t n = strlen(path);
-    if (msg[0] == '\'' && strncmp(msg + 1, path, n) == 0 && msg[n + 1] == '\'' &&
-        msg[n + 2] == ':' && msg[n + 3] == ' ')
-        return msg + n + 4;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t p = strlen(prefixes[i]);
+        if (strncasecmp(msg, prefixes[i], p) != 0)
+            continue;
+        const char *m = msg + p;
+        if (m[0] == '\'' && strncmp(m + 1, path, n) == 0 && m[n + 1] == '\'' && m[n + 2] == ':' &&
+            m[n + 3] == ' ')
+            return m + n + 4;
+    }
     return msg;
 }
 
@@ -79,8 +87,10 @@ struct block_dev *img_open(const char *path, const char *format, bool read_only,
 int img_parse_size(const char *s, uint64_t *out)
 {
     if (!s || !*s || s[0] == '-' || str_parse_size(s, 1, out) < 0 || *out > INT64_MAX) {
-        img_error("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-        img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+        /* qemu-img spreads this over two lines; one line keeps it greppable. */
+        img_error("Invalid image size specified: '%s'. You may use k, M, G, T, P or E suffixes "
+                  "for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.",
+                  s ? s : "");
         return -1;
     }
     return 0;
