@@ -291,6 +291,8 @@ static int ensure_block(struct qcow2 *q, uint64_t rti, uint64_t min_free, struct
         return r;
     q->rt[rti] = off;
     q->rt_dirty = true;
+    if (at + 1 > q->alloc_end)
+        q->alloc_end = at + 1;
     if (at / q->g.rb_entries == rti) {
         qcow2_rb_set(&q->g, b, at % q->g.rb_entries, 1);
         return 0;
@@ -338,30 +340,43 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, struct ve
 int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr *err)
 {
     uint64_t start;
-    int r = find_free(q, q->free_hint, n, &start, err);
-    if (r < 0)
-        return r;
-    if (((start + n) << q->g.cluster_bits) > QCOW2_OFFSET_MASK)
-        return verr_set(err, EFBIG, "'%s': image file is full", q->bd->filename);
-    /* Blocks for the run first, placed after it, then the run's refcounts. */
+    int r;
+    for (int attempt = 0;; attempt++) {
+        r = find_free(q, q->free_hint, n, &start, err);
+        if (r < 0)
+            return r;
+        if (((start + n) << q->g.cluster_bits) > QCOW2_OFFSET_MASK)
+            return verr_set(err, EFBIG, "'%s': image file is full", q->bd ? q->bd->filename : "");
+        /* Blocks for the run first, placed after it. Growing the refcount
+         * table on the way may take clusters of the run: then search again. */
+        for (uint64_t c = start; c < start + n; c++) {
+            r = ensure_block(q, c / q->g.rb_entries, start + n, err);
+            if (r < 0)
+                return r;
+        }
+        bool taken = false;
+        for (uint64_t c = start; c < start + n && !taken; c++) {
+            uint64_t rc;
+            r = qcow2_refcount_get(q, c, &rc, err);
+            if (r < 0)
+                return r;
+            taken = rc != 0;
+        }
+        if (!taken)
+            break;
+        if (attempt > 8)
+            return qcow2_corrupt(q, err, "could not find %llu free clusters",
+                                 (unsigned long long)n);
+    }
     for (uint64_t c = start; c < start + n; c++) {
-        r = ensure_block(q, c / q->g.rb_entries, start + n, err);
+        r = refcount_set(q, c, 1, start + n, err);
         if (r < 0)
             return r;
     }
-    for (uint64_t c = start; c < start + n; c++) {
-        uint64_t rc;
-        r = qcow2_refcount_get(q, c, &rc, err);
-        if (r == 0 && rc != 0)
-            return qcow2_corrupt(q, err, "cluster %llu was found free but is in use",
-                                 (unsigned long long)c);
-        if (r == 0)
-            r = refcount_set(q, c, 1, start + n, err);
-        if (r < 0)
-            return r;
-    }
-    if (start == q->free_hint)
-        q->free_hint = start + n;
+    if (n == 1 && start >= q->free_hint)
+        q->free_hint = start + 1; /* everything from the hint to start was in use */
+    if (start + n > q->alloc_end)
+        q->alloc_end = start + n;
     *off = start << q->g.cluster_bits;
     return 0;
 }
@@ -541,8 +556,8 @@ static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
         return r;
     }
     q->rt_dirty = false;
-    if (s == q->free_hint)
-        q->free_hint = s + t + k;
+    if (s + t + k > q->alloc_end)
+        q->alloc_end = s + t + k;
     qcow2_free_later(q, old_off, (uint64_t)old_clusters << q->g.cluster_bits);
     return 0;
 }

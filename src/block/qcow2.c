@@ -1367,7 +1367,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
             if (r == 0)
                 r = hostfile_length(&bd->file, &len, err);
             /* The file must cover every allocated cluster. */
-            uint64_t want = pq->free_hint * cs;
+            uint64_t want = pq->alloc_end * cs;
             if (r == 0 && want > len)
                 r = hostfile_truncate(&bd->file, want, err);
             if (r == 0 && o->prealloc == BLOCK_PREALLOC_FALLOC)

@@ -200,6 +200,7 @@ struct qcow2 {
 
     struct qcow2_cache l2c, rbc;
     uint64_t free_hint; /* no free cluster below this index */
+    uint64_t alloc_end; /* one past the highest cluster allocated since open */
     uint64_t *pending;  /* clusters whose refcount drops at the next metadata flush */
     size_t nb_pending, cap_pending;
 

@@ -213,6 +213,11 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "crash-writer") && argc == 4) {
         /* Random writes, discards, zeroes and snapshots until killed. */
         uint64_t s = strtoull(argv[3], NULL, 0) | 1, cs = block_cluster_size(bd), nsnap = 0;
+        struct block_snapshot *l;
+        size_t have = 0;
+        if (block_snapshot_list(bd, &l, &have, NULL) == 0)
+            block_snapshot_list_free(l, have);
+        nsnap = have;
         char *buf = malloc(4 * cs);
         for (uint64_t n = 0; r == 0; n++) {
             uint64_t op = rnd(&s) % 100;
@@ -229,7 +234,7 @@ int main(int argc, char **argv)
                 r = block_flush(bd, &err);
             } else if (nsnap < 6) {
                 char name[32];
-                snprintf(name, sizeof(name), "s%" PRIu64, nsnap++);
+                snprintf(name, sizeof(name), "s%" PRIu64 "-%s", nsnap++, argv[3]);
                 r = block_snapshot_create(bd, name, &err);
             }
         }
