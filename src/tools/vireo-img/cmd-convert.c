@@ -278,7 +278,8 @@ int img_cmd_convert(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *out_fmt = "raw", *backing = NULL, *backing_fmt = NULL;
-    const char *cache = "writeback", *src_cache = "writeback";
+    /* qemu-img convert does not sync the target unless asked (-t): same default. */
+    const char *cache = "unsafe", *src_cache = "writeback";
     bool compress = false, progress = false, no_create = false, quiet = false;
     uint64_t sparse = 4096;
     struct img_optlist list = {0};
