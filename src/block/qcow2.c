@@ -694,7 +694,7 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
 {
     struct qcow2 *q = Q(bd);
     uint64_t cs = q->g.cluster_size;
-    if (off % cs || (len != cs && off + len != bd->size) || len > cs)
+    if (len == 0 || off % cs || (len != cs && off + len != bd->size) || len > cs)
         return verr_set(
             err, EINVAL,
             "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",

@@ -18,7 +18,8 @@
  *   blk-util map FILE
  *   blk-util info FILE
  *   blk-util resize FILE SIZE
- *   blk-util crash-writer FILE SEED       random writes/discards/snapshots forever
+ *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
+ *                                         forever; STATUS holds "S" during a snapshot
  */
 #include "block/block.h"
 #include "util/str.h"
@@ -210,7 +211,8 @@ int main(int argc, char **argv)
                    in.backing_format ? in.backing_format : "-", in.nb_snapshots);
             block_info_free(&in);
         }
-    } else if (!strcmp(cmd, "crash-writer") && argc == 4) {
+    } else if (!strcmp(cmd, "crash-writer") && argc >= 4) {
+        int status = argc > 4 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
         /* Random writes, discards, zeroes and snapshots until killed. */
         uint64_t s = strtoull(argv[3], NULL, 0) | 1, cs = block_cluster_size(bd), nsnap = 0;
         struct block_snapshot *l;
@@ -235,7 +237,13 @@ int main(int argc, char **argv)
             } else if (nsnap < 6) {
                 char name[32];
                 snprintf(name, sizeof(name), "s%" PRIu64 "-%s", nsnap++, argv[3]);
-                r = block_snapshot_create(bd, name, &err);
+                /* Tell the test when a kill lands inside a snapshot creation. */
+                if (status >= 0 && pwrite(status, "S", 1, 0) != 1)
+                    r = -EIO;
+                if (r == 0)
+                    r = block_snapshot_create(bd, name, &err);
+                if (status >= 0 && pwrite(status, "-", 1, 0) != 1)
+                    r = -EIO;
             }
         }
         free(buf);
