@@ -1411,7 +1411,7 @@ static uint64_t prealloc_size(const struct qcow2_geom *g, uint64_t size)
     uint64_t nl2e = aligned / cs;
     nl2e = (nl2e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
     meta += nl2e * 8;
-    uint64_t nl1e = nl2e * 8 / cs;
+    uint64_t nl1e = (nl2e * 8 + cs - 1) / cs;
     nl1e = (nl1e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
     meta += nl1e * 8;
     meta += refcount_meta(g, (meta + aligned) / cs);

@@ -18,6 +18,7 @@
  *   blk-util map FILE
  *   blk-util info FILE
  *   blk-util resize FILE SIZE
+ *   blk-util measure FMT SIZE [CLUSTER] | measure FMT - SRC
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
  */
@@ -104,6 +105,27 @@ int main(int argc, char **argv)
                 o.compression_type = v;
         }
         return block_create(file, argv[3], &o, &err) < 0 ? die(&err) : 0;
+    }
+    if (strcmp(cmd, "measure") == 0 && argc >= 4) {
+        /* measure FMT SIZE [CLUSTER] or measure FMT - SRC */
+        struct block_create_opts o = {0};
+        struct block_dev *src = NULL;
+        if (!strcmp(argv[3], "-")) {
+            if (block_open(argv[4], &(struct block_open_opts){.read_only = true}, &src, &err) < 0)
+                return die(&err);
+        } else {
+            o.size = num(argv[3]);
+            if (argc > 4)
+                o.cluster_size = (uint32_t)num(argv[4]);
+        }
+        struct block_measure m;
+        int mr = block_measure(file, &o, src, &m, &err);
+        block_close(src);
+        if (mr < 0)
+            return die(&err);
+        printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", m.required,
+               m.fully_allocated);
+        return 0;
     }
     bool ro = !strcmp(cmd, "dump") || !strcmp(cmd, "map") || !strcmp(cmd, "info") ||
               !strcmp(cmd, "snaplist") || (!strcmp(cmd, "check") && argc < 4);
