@@ -7,7 +7,7 @@
  * each difference the way qemu-img check does: a stored refcount above the
  * references is a leak, below it a corruption. Repair sets the stored value
  * to the computed one (leaks with BLOCK_REPAIR_LEAKS, both with _ALL), then
- * restores the COPIED flags of the active tables (with _ALL).
+ * makes the COPIED flags of the active tables follow the refcounts.
  */
 #include "block/qcow2.h"
 #include "util/mem.h"
@@ -278,7 +278,10 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
         if (r < 0)
             goto done;
     }
-    r = check_copied(&c, (repair & 0x2) != 0, err);
+    /* Flags follow refcounts; after a leak repair (a refcount dropping to 1)
+     * setting COPIED is part of the same repair, and either direction only
+     * changes whether a write copies first. */
+    r = check_copied(&c, repair != 0, err);
     if (r < 0)
         goto done;
     out->image_end_offset = end * cs;

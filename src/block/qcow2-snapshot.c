@@ -249,7 +249,8 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
         return r;
     /* 3. The table with the new entry, then the header. */
     struct qcow2_snap *n = xcalloc(q->nb_snapshots + 1, sizeof(*n));
-    memcpy(n, q->snaps, q->nb_snapshots * sizeof(*n));
+    if (q->nb_snapshots)
+        memcpy(n, q->snaps, q->nb_snapshots * sizeof(*n));
     struct qcow2_snap *s = &n[q->nb_snapshots];
     unsigned long maxid = 0;
     for (uint32_t i = 0; i < q->nb_snapshots; i++) {

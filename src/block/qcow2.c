@@ -694,7 +694,7 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
 {
     struct qcow2 *q = Q(bd);
     uint64_t cs = q->g.cluster_size;
-    if (off % cs || (len != cs && off + len != bd->size) || len > cs)
+    if (len == 0 || off % cs || (len != cs && off + len != bd->size) || len > cs)
         return verr_set(
             err, EINVAL,
             "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",
@@ -1411,7 +1411,7 @@ static uint64_t prealloc_size(const struct qcow2_geom *g, uint64_t size)
     uint64_t nl2e = aligned / cs;
     nl2e = (nl2e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
     meta += nl2e * 8;
-    uint64_t nl1e = nl2e * 8 / cs;
+    uint64_t nl1e = (nl2e * 8 + cs - 1) / cs;
     nl1e = (nl1e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
     meta += nl1e * 8;
     meta += refcount_meta(g, (meta + aligned) / cs);

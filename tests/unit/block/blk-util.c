@@ -18,7 +18,9 @@
  *   blk-util map FILE
  *   blk-util info FILE
  *   blk-util resize FILE SIZE
- *   blk-util crash-writer FILE SEED       random writes/discards/snapshots forever
+ *   blk-util measure FMT SIZE [CLUSTER] | measure FMT - SRC
+ *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
+ *                                         forever; STATUS holds "S" during a snapshot
  */
 #include "block/block.h"
 #include "util/str.h"
@@ -103,6 +105,27 @@ int main(int argc, char **argv)
                 o.compression_type = v;
         }
         return block_create(file, argv[3], &o, &err) < 0 ? die(&err) : 0;
+    }
+    if (strcmp(cmd, "measure") == 0 && argc >= 4) {
+        /* measure FMT SIZE [CLUSTER] or measure FMT - SRC */
+        struct block_create_opts o = {0};
+        struct block_dev *src = NULL;
+        if (!strcmp(argv[3], "-")) {
+            if (block_open(argv[4], &(struct block_open_opts){.read_only = true}, &src, &err) < 0)
+                return die(&err);
+        } else {
+            o.size = num(argv[3]);
+            if (argc > 4)
+                o.cluster_size = (uint32_t)num(argv[4]);
+        }
+        struct block_measure m;
+        int mr = block_measure(file, &o, src, &m, &err);
+        block_close(src);
+        if (mr < 0)
+            return die(&err);
+        printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", m.required,
+               m.fully_allocated);
+        return 0;
     }
     bool ro = !strcmp(cmd, "dump") || !strcmp(cmd, "map") || !strcmp(cmd, "info") ||
               !strcmp(cmd, "snaplist") || (!strcmp(cmd, "check") && argc < 4);
@@ -210,7 +233,8 @@ int main(int argc, char **argv)
                    in.backing_format ? in.backing_format : "-", in.nb_snapshots);
             block_info_free(&in);
         }
-    } else if (!strcmp(cmd, "crash-writer") && argc == 4) {
+    } else if (!strcmp(cmd, "crash-writer") && argc >= 4) {
+        int status = argc > 4 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
         /* Random writes, discards, zeroes and snapshots until killed. */
         uint64_t s = strtoull(argv[3], NULL, 0) | 1, cs = block_cluster_size(bd), nsnap = 0;
         struct block_snapshot *l;
@@ -235,7 +259,13 @@ int main(int argc, char **argv)
             } else if (nsnap < 6) {
                 char name[32];
                 snprintf(name, sizeof(name), "s%" PRIu64 "-%s", nsnap++, argv[3]);
-                r = block_snapshot_create(bd, name, &err);
+                /* Tell the test when a kill lands inside a snapshot creation. */
+                if (status >= 0 && pwrite(status, "S", 1, 0) != 1)
+                    r = -EIO;
+                if (r == 0)
+                    r = block_snapshot_create(bd, name, &err);
+                if (status >= 0 && pwrite(status, "-", 1, 0) != 1)
+                    r = -EIO;
             }
         }
         free(buf);

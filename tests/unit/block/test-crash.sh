@@ -23,27 +23,39 @@ for cs in 4096 65536; do
   "$B" create c.qcow2 qcow2 32M cluster_size=$cs || exit 1
   half=$((iters / 2))
   for i in $(seq 1 "$half"); do
-    "$B" crash-writer c.qcow2 "$RANDOM$i" 2>writer.err &
+    rm -f status
+    "$B" crash-writer c.qcow2 "$RANDOM$i" status 2>writer.err &
     pid=$!
     # 20..800 ms of work before the kill.
     sleep "$(printf '0.%03d' $((20 + RANDOM % 780)))"
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    if [ -s writer.err ]; then
-      echo "# writer stopped on its own: $(cat writer.err)"
-    fi
+    [ ! -s writer.err ]
+    ok $? "cluster $cs kill $i: the writer ran until killed"
+    [ -s writer.err ] && sed 's/^/# /' writer.err | head -5
     qemu-img check c.qcow2 >check.out 2>&1
     rc=$?
-    if [ $rc != 0 ] && [ $rc != 3 ]; then sed 's/^/# /' check.out | head -20; fi
-    [ $rc = 0 ] || [ $rc = 3 ]
-    ok $? "cluster $cs kill $i: qemu-img check finds no corruption (exit $rc)"
+    repair=leaks
+    if [ "$(head -c1 status 2>/dev/null)" = S ]; then
+      # Killed while creating a snapshot: the COPIED flags of the active
+      # tables and the refcounts they mirror live in different clusters, so
+      # (as with qemu) a kill between the two writes may leave flag
+      # mismatches; nothing else, and check -r all repairs them.
+      repair=all
+      ! grep -v -e '^Leaked' -e 'OFLAG_COPIED' check.out | grep -q -e '^ERROR' -e 'Repairing'
+      ok $? "cluster $cs kill $i (inside a snapshot creation): at most COPIED-flag mismatches (exit $rc)"
+    else
+      if [ $rc != 0 ] && [ $rc != 3 ]; then grep -v '^Leaked' check.out | sed 's/^/# /' | head -20; fi
+      [ $rc = 0 ] || [ $rc = 3 ]
+      ok $? "cluster $cs kill $i: qemu-img check finds no corruption (exit $rc)"
+    fi
     "$B" dump c.qcow2 all.raw
     ok $? "cluster $cs kill $i: the whole image reads through the library"
-    "$B" check c.qcow2 leaks >repair.out 2>&1
+    "$B" check c.qcow2 $repair >repair.out 2>&1
     qemu-img check c.qcow2 >check2.out 2>&1
     rc=$?
     [ $rc != 0 ] && sed 's/^/# /' check2.out repair.out | head -20
-    ok $rc "cluster $cs kill $i: after check -r leaks qemu-img check is clean"
+    ok $rc "cluster $cs kill $i: after check -r $repair qemu-img check is clean"
   done
 done
 echo "1..$n"

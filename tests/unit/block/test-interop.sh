@@ -99,6 +99,16 @@ qemu-img create -q -f qcow2 qs.qcow2 6M && qemu-io -c 'write -P 0xab 0 64k' qs.q
 "$B" snap qs.qcow2 apply snap1 && clean qs.qcow2 && qemu-io -c 'read -P 0xab 0 64k' qs.qcow2 | grep -q "read 65536"; ok $? "applies qemu's snapshot"
 qemu-img create -q -f qcow2 -o cluster_size=512 small.qcow2 6M && qemu-io -c 'write -P 0x5a 1000 300000' small.qcow2 >/dev/null && "$B" dump small.qcow2 o.raw && qemu-img convert -O raw small.qcow2 p.raw && cmp -s o.raw p.raw; ok $? "reads qemu's 512-byte-cluster image"
 
+# measure agrees with qemu-img measure.
+for args in "1G" "64M" "100G" "1G 4k"; do
+  set -- $args
+  want=$(qemu-img measure -O qcow2 --size "$1" ${2:+-o cluster_size=$2} | head -2)
+  got=$("$B" measure qcow2 "$@")
+  [ "$want" = "$got" ]; ok $? "measure --size $args matches qemu-img"
+done
+want=$(qemu-img measure -O qcow2 top.qcow2 | head -2); got=$("$B" measure qcow2 - top.qcow2)
+[ "$want" = "$got" ]; ok $? "measure of a backing chain matches qemu-img"
+
 # Check and repair: leak a cluster by hand, find it, repair it.
 rm -f lk.qcow2; "$B" create lk.qcow2 qcow2 6M && "$B" write lk.qcow2 0 65536 1
 python3 - <<'PY'
