@@ -356,7 +356,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     r = hostfile_pread(q->f, b, (size_t)q->rt_entries * 8, q->rt_offset, err);
     for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
         q->rt[i] = qcow2_be64(b + i * 8) & ~511ull;
-        if (q->rt[i] && (q->rt[i] % cs || q->rt[i] < cs))
+        if (q->rt[i] && (q->rt[i] % cs || q->rt[i] < cs || q->rt[i] > file_len - cs))
             r = bad(err, path, "refcount block %llu has an invalid offset %llu",
                     (unsigned long long)i, (unsigned long long)q->rt[i]);
     }
@@ -401,7 +401,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
 static int l2_table(struct qcow2 *q, uint64_t l1e, uint8_t **t, struct verr *err)
 {
     uint64_t off = l1e & QCOW2_OFFSET_MASK;
-    if (off < q->g.cluster_size || (l1e & 511))
+    if (off < q->g.cluster_size || (l1e & 511) || !qcow2_in_file(q, off, q->g.cluster_size))
         return qcow2_corrupt(q, err, "L2 table offset %llu is invalid", (unsigned long long)off);
     return qcow2_table_get(q, &q->l2c, off, false, t, err);
 }
@@ -632,8 +632,12 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     r = lookup(q, off, &e, err);
     if (r < 0)
         return r;
-    if (classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED))
+    if (classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED)) {
+        if (!qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs))
+            return qcow2_corrupt(q, err, "data cluster %llx lies beyond the end of the file",
+                                 (unsigned long long)(e & QCOW2_OFFSET_MASK));
         return hostfile_pwrite(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
+    }
     /* Copy-on-write: a new cluster holding the old content around the new. */
     uint64_t nw;
     const uint8_t *src = buf;
@@ -1174,6 +1178,7 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
     qcow2_cache_init(&q->l2c, clamp((4u << 20) >> q->g.cluster_bits, 16, 512));
     qcow2_cache_init(&q->rbc, clamp((1u << 20) >> q->g.cluster_bits, 8, 128));
     q->free_hint = 1;
+    q->file_len = file_len;
     bd->size = q->size;
 
     if (!opts->read_only) {
