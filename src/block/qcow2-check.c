@@ -304,6 +304,16 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     r = check_copied(&c, repair != 0, err);
     if (r < 0)
         goto done;
+    /* A full repair that left nothing behind makes the image trustworthy again. */
+    if ((repair & 0x2) && !out->corruptions && !out->check_errors &&
+        (q->incompat & (QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DIRTY))) {
+        q->incompat &= ~(QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DIRTY);
+        r = qcow2_write_header(q, err);
+        if (r == 0)
+            r = qcow2_barrier(q, err);
+        if (r < 0)
+            goto done;
+    }
     out->image_end_offset = end * cs;
     out->total_clusters = (q->size + cs - 1) / cs;
 done:
