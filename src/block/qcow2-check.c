@@ -256,19 +256,27 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     if (repair)
         q->free_hint = c.nclusters; /* repairs must not reuse referenced clusters */
     uint64_t end = 0;
+    const uint8_t *blk = NULL; /* refcount block of the current range, loaded once */
     for (uint64_t i = 0; i < limit; i++) {
-        uint64_t rc, ref = get_ref(&c, i);
-        uint64_t rti = i / q->g.rb_entries;
-        rc = 0;
-        if (rti < q->rt_entries && q->rt[rti] && (q->rt[rti] >> q->g.cluster_bits) < c.nclusters) {
-            r = qcow2_refcount_get(q, i, &rc, err);
+        uint64_t rc = 0, ref = get_ref(&c, i);
+        uint64_t rti = i / q->g.rb_entries, idx = i % q->g.rb_entries;
+        if (idx == 0 || i == 0)
+            blk = NULL;
+        if (!blk && rti < q->rt_entries && q->rt[rti] &&
+            (q->rt[rti] >> q->g.cluster_bits) < c.nclusters) {
+            uint8_t *b;
+            r = qcow2_table_get(q, &q->rbc, q->rt[rti], false, &b, err);
             if (r < 0)
                 goto done;
+            blk = b;
         }
+        if (blk)
+            rc = qcow2_rb_get(&q->g, blk, idx);
         if (ref)
             end = i + 1;
         if (rc == ref)
             continue;
+        blk = NULL; /* a repair below may move cache slots */
         bool fix = (rc > ref && (repair & BLOCK_REPAIR_LEAKS)) || (rc < ref && (repair & 0x2));
         say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
             fix        ? "Repairing"

@@ -129,6 +129,12 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
                     uint8_t **data, struct verr *err)
 {
     size_t victim = 0;
+    /* Most lookups hit the table used last. */
+    if (c->last < c->n && c->slots[c->last].offset == off && !fresh) {
+        c->slots[c->last].used = ++c->tick;
+        *data = c->slots[c->last].data;
+        return 0;
+    }
     for (size_t i = 0; i < c->n; i++) {
         struct qcow2_cached *s = &c->slots[i];
         if (s->offset == off) {
@@ -137,6 +143,7 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
                 memset(s->data, 0, q->g.cluster_size);
                 s->dirty = true;
             }
+            c->last = i;
             *data = s->data;
             return 0;
         }
@@ -163,6 +170,7 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
     }
     s->offset = off;
     s->used = ++c->tick;
+    c->last = victim;
     *data = s->data;
     return 0;
 }

@@ -160,6 +160,7 @@ struct qcow2_cached {
 struct qcow2_cache {
     struct qcow2_cached *slots;
     size_t n;
+    size_t last; /* slot of the last hit */
     uint64_t tick;
 };
 
