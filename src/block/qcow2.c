@@ -642,9 +642,38 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     uint64_t nw;
     const uint8_t *src = buf;
     uint8_t *full = NULL;
+    enum ctype ct = classify(q, e);
+    uint64_t base = off - in;
+    bool zero_old =
+        ct == C_ZERO || (ct == C_UNALLOC && (!q->bd->backing || base >= q->bd->backing->size));
+    uint64_t eof = q->alloc_end << q->g.cluster_bits;
+    if (q->file_len > eof)
+        eof = q->file_len;
+    if (n < cs && zero_old) {
+        /* Old content is zeroes: when the new cluster lies past everything
+         * ever in the file it already reads as zeroes, so only the new bytes
+         * (and the cluster's last byte, to cover it) need writing. */
+        r = qcow2_alloc_clusters(q, 1, &nw, err);
+        if (r < 0)
+            return r;
+        if (nw >= eof) {
+            r = hostfile_pwrite(q->f, buf, n, nw + in, err);
+            if (r == 0 && in + n < cs) {
+                static const uint8_t zero;
+                r = hostfile_pwrite(q->f, &zero, 1, nw + cs - 1, err);
+            }
+        } else {
+            full = xcalloc(1, cs);
+            memcpy(full + in, buf, n);
+            r = hostfile_pwrite(q->f, full, cs, nw, err);
+            free(full);
+        }
+        if (r < 0)
+            return r;
+        goto mapped;
+    }
     if (n < cs) {
         full = xmalloc(cs);
-        uint64_t base = off - in;
         size_t clen = cs;
         if (base + clen > q->size)
             clen = (size_t)(q->size - base);
@@ -663,6 +692,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     free(full);
     if (r < 0)
         return r;
+mapped:
     /* The new descriptor first, so the old cluster is only freed once nothing
      * points at it. */
     r = set_entry(q, off, nw | QCOW2_OFLAG_COPIED, err);
