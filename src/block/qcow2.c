@@ -1054,6 +1054,9 @@ int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int d
                 qcow2_free_later(q, hoff, hlen);
                 continue;
             }
+            if (!qcow2_in_file(q, hoff, hlen))
+                return qcow2_corrupt(q, err, "cluster at %llx lies beyond the end of the file",
+                                     (unsigned long long)hoff);
             /* Count the new reference before the flag says "shared". */
             for (uint64_t c = hoff >> q->g.cluster_bits;
                  c <= (hoff + hlen - 1) >> q->g.cluster_bits; c++) {
