@@ -73,9 +73,12 @@ int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, u
                             struct verr *err);
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
-/* Drops the range: afterwards it reads from the backing file (qcow2 with a
- * backing file) or as zeroes. Parts smaller than a cluster may be ignored,
- * as discard is advisory. */
+/* Releases the range's space (advisory: only whole qcow2 clusters are
+ * dropped, partial ones are left as they are). Dropped qcow2 v3 clusters read
+ * as zeroes (with a backing file they get the zero flag, as QEMU does); in a
+ * v2 image with a backing file they read from the backing file again; raw
+ * files get a punched hole (zeroes). For "read from the backing file again"
+ * on v3, use block_make_empty. */
 int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
 
 #define BLOCK_ZERO_MAY_UNMAP 0x1 /* host space may be released */
@@ -186,11 +189,12 @@ struct block_check_result {
  * "ERROR cluster 7 refcount=1 reference=2"), as qemu-img prints them. */
 typedef void (*block_check_report_fn)(void *opaque, const char *line);
 
-/* Checks (and with repair flags, repairs; the image must be writable) the
- * image. Returns 0 when the check ran (look at the counters), -errno when it
- * could not. Raw images have nothing to check: 0 with all counters 0 and
- * -ENOTSUP is NOT returned (qemu-img says the format does not support checks;
- * see block_check_supported). */
+/* Checks (and with repair flags, repairs; the image must be writable, opened
+ * with for_repair if it is marked corrupt) the image. Returns 0 when the
+ * check ran (look at the counters), -errno when it could not. Raw images
+ * return -ENOTSUP (qemu-img says the format does not support checks; test
+ * block_check_supported first). A full repair that leaves no corruption
+ * clears the corrupt and dirty bits. Report lines come before the return. */
 int block_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
                 struct block_check_result *out, struct verr *err);
 bool block_check_supported(struct block_dev *bd);

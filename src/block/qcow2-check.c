@@ -19,9 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CHUNK_BITS 16
+
 struct ck {
     struct qcow2 *q;
-    uint32_t *refs;
+    uint32_t **refs; /* computed references, in chunks allocated on first use */
     uint64_t nclusters;
     struct block_check_result *res;
     block_check_report_fn report;
@@ -57,9 +59,20 @@ static void add_ref(struct ck *c, uint64_t off, uint64_t len)
             c->res->corruptions++;
             continue;
         }
-        if (c->refs[i] != UINT32_MAX)
-            c->refs[i]++;
+        uint32_t **chunk = &c->refs[i >> CHUNK_BITS];
+        if (!*chunk)
+            *chunk = xcalloc(1u << CHUNK_BITS, sizeof(**chunk));
+        uint32_t *v = &(*chunk)[i & ((1u << CHUNK_BITS) - 1)];
+        if (*v != UINT32_MAX)
+            (*v)++;
     }
+}
+
+static uint64_t get_ref(const struct ck *c, uint64_t i)
+{
+    if (i >= c->nclusters || !c->refs[i >> CHUNK_BITS])
+        return 0;
+    return c->refs[i >> CHUNK_BITS][i & ((1u << CHUNK_BITS) - 1)];
 }
 
 static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, struct verr *err)
@@ -189,7 +202,14 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
         return r;
     struct ck c = {.q = q, .res = out, .report = report, .opaque = opaque};
     c.nclusters = (file_len + cs - 1) / cs;
-    c.refs = xcalloc(c.nclusters ? c.nclusters : 1, sizeof(*c.refs));
+    if (c.nclusters > (1ull << 40))
+        return verr_set(err, EFBIG, "'%s': the file is too large to check (%llu clusters)",
+                        bd->filename, (unsigned long long)c.nclusters);
+    uint64_t nchunks = (c.nclusters >> CHUNK_BITS) + 1;
+    c.refs = calloc(nchunks, sizeof(*c.refs));
+    if (!c.refs)
+        return verr_set(err, ENOMEM, "'%s': not enough memory to check %llu clusters", bd->filename,
+                        (unsigned long long)c.nclusters);
 
     add_ref(&c, 0, cs);
     add_ref(&c, q->l1_offset, (uint64_t)q->l1_size * 8);
@@ -236,19 +256,27 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     if (repair)
         q->free_hint = c.nclusters; /* repairs must not reuse referenced clusters */
     uint64_t end = 0;
+    const uint8_t *blk = NULL; /* refcount block of the current range, loaded once */
     for (uint64_t i = 0; i < limit; i++) {
-        uint64_t rc, ref = i < c.nclusters ? c.refs[i] : 0;
-        uint64_t rti = i / q->g.rb_entries;
-        rc = 0;
-        if (rti < q->rt_entries && q->rt[rti] && (q->rt[rti] >> q->g.cluster_bits) < c.nclusters) {
-            r = qcow2_refcount_get(q, i, &rc, err);
+        uint64_t rc = 0, ref = get_ref(&c, i);
+        uint64_t rti = i / q->g.rb_entries, idx = i % q->g.rb_entries;
+        if (idx == 0 || i == 0)
+            blk = NULL;
+        if (!blk && rti < q->rt_entries && q->rt[rti] &&
+            (q->rt[rti] >> q->g.cluster_bits) < c.nclusters) {
+            uint8_t *b;
+            r = qcow2_table_get(q, &q->rbc, q->rt[rti], false, &b, err);
             if (r < 0)
                 goto done;
+            blk = b;
         }
+        if (blk)
+            rc = qcow2_rb_get(&q->g, blk, idx);
         if (ref)
             end = i + 1;
         if (rc == ref)
             continue;
+        blk = NULL; /* a repair below may move cache slots */
         bool fix = (rc > ref && (repair & BLOCK_REPAIR_LEAKS)) || (rc < ref && (repair & 0x2));
         say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
             fix        ? "Repairing"
@@ -284,9 +312,21 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     r = check_copied(&c, repair != 0, err);
     if (r < 0)
         goto done;
+    /* A full repair that left nothing behind makes the image trustworthy again. */
+    if ((repair & 0x2) && !out->corruptions && !out->check_errors &&
+        (q->incompat & (QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DIRTY))) {
+        q->incompat &= ~(QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DIRTY);
+        r = qcow2_write_header(q, err);
+        if (r == 0)
+            r = qcow2_barrier(q, err);
+        if (r < 0)
+            goto done;
+    }
     out->image_end_offset = end * cs;
     out->total_clusters = (q->size + cs - 1) / cs;
 done:
+    for (uint64_t i = 0; i < nchunks; i++)
+        free(c.refs[i]);
     free(c.refs);
     return r;
 }

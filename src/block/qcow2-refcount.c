@@ -129,6 +129,12 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
                     uint8_t **data, struct verr *err)
 {
     size_t victim = 0;
+    /* Most lookups hit the table used last. */
+    if (c->last < c->n && c->slots[c->last].offset == off && !fresh) {
+        c->slots[c->last].used = ++c->tick;
+        *data = c->slots[c->last].data;
+        return 0;
+    }
     for (size_t i = 0; i < c->n; i++) {
         struct qcow2_cached *s = &c->slots[i];
         if (s->offset == off) {
@@ -137,6 +143,7 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
                 memset(s->data, 0, q->g.cluster_size);
                 s->dirty = true;
             }
+            c->last = i;
             *data = s->data;
             return 0;
         }
@@ -163,6 +170,7 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
     }
     s->offset = off;
     s->used = ++c->tick;
+    c->last = victim;
     *data = s->data;
     return 0;
 }
@@ -314,6 +322,9 @@ static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t
                         struct verr *err)
 {
     uint64_t rti = cluster / q->g.rb_entries;
+    if (rc && !qcow2_in_file(q, cluster << q->g.cluster_bits, q->g.cluster_size))
+        return qcow2_corrupt(q, err, "cluster %llu lies beyond the end of the file",
+                             (unsigned long long)cluster);
     int r = ensure_block(q, rti, min_free, err);
     if (r < 0)
         return r;
@@ -368,6 +379,8 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr
             return qcow2_corrupt(q, err, "could not find %llu free clusters",
                                  (unsigned long long)n);
     }
+    if (start + n > q->alloc_end)
+        q->alloc_end = start + n;
     for (uint64_t c = start; c < start + n; c++) {
         r = refcount_set(q, c, 1, start + n, err);
         if (r < 0)
@@ -375,8 +388,6 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr
     }
     if (n == 1 && start >= q->free_hint)
         q->free_hint = start + 1; /* everything from the hint to start was in use */
-    if (start + n > q->alloc_end)
-        q->alloc_end = start + n;
     *off = start << q->g.cluster_bits;
     return 0;
 }
@@ -481,6 +492,9 @@ static uint64_t missing_blocks(struct qcow2 *q, uint64_t first, uint64_t n)
 static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
 {
     uint64_t per_cluster = q->g.cluster_size / 8;
+    if (need > QCOW2_MAX_RT_BYTES / 8)
+        return verr_set(err, EFBIG, "'%s': refcount table would exceed %u bytes",
+                        q->bd ? q->bd->filename : "image", QCOW2_MAX_RT_BYTES);
     uint64_t entries = q->rt_entries * 2 > need ? q->rt_entries * 2 : need;
     uint64_t t, k = 0, s;
     int r;
@@ -525,6 +539,8 @@ static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
         q->rt[i] = nb << q->g.cluster_bits;
         nb++;
     }
+    if (s + t + k > q->alloc_end)
+        q->alloc_end = s + t + k;
     for (uint64_t c = s; c < s + t + k; c++) {
         r = refcount_set(q, c, 1, s + t + k, err);
         if (r < 0)

@@ -356,7 +356,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     r = hostfile_pread(q->f, b, (size_t)q->rt_entries * 8, q->rt_offset, err);
     for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
         q->rt[i] = qcow2_be64(b + i * 8) & ~511ull;
-        if (q->rt[i] && (q->rt[i] % cs || q->rt[i] < cs))
+        if (q->rt[i] && (q->rt[i] % cs || q->rt[i] < cs || q->rt[i] > file_len - cs))
             r = bad(err, path, "refcount block %llu has an invalid offset %llu",
                     (unsigned long long)i, (unsigned long long)q->rt[i]);
     }
@@ -401,7 +401,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
 static int l2_table(struct qcow2 *q, uint64_t l1e, uint8_t **t, struct verr *err)
 {
     uint64_t off = l1e & QCOW2_OFFSET_MASK;
-    if (off < q->g.cluster_size || (l1e & 511))
+    if (off < q->g.cluster_size || (l1e & 511) || !qcow2_in_file(q, off, q->g.cluster_size))
         return qcow2_corrupt(q, err, "L2 table offset %llu is invalid", (unsigned long long)off);
     return qcow2_table_get(q, &q->l2c, off, false, t, err);
 }
@@ -632,15 +632,48 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     r = lookup(q, off, &e, err);
     if (r < 0)
         return r;
-    if (classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED))
+    if (classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED)) {
+        if (!qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs))
+            return qcow2_corrupt(q, err, "data cluster %llx lies beyond the end of the file",
+                                 (unsigned long long)(e & QCOW2_OFFSET_MASK));
         return hostfile_pwrite(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
+    }
     /* Copy-on-write: a new cluster holding the old content around the new. */
     uint64_t nw;
     const uint8_t *src = buf;
     uint8_t *full = NULL;
+    enum ctype ct = classify(q, e);
+    uint64_t base = off - in;
+    bool zero_old =
+        ct == C_ZERO || (ct == C_UNALLOC && (!q->bd->backing || base >= q->bd->backing->size));
+    uint64_t eof = q->alloc_end << q->g.cluster_bits;
+    if (q->file_len > eof)
+        eof = q->file_len;
+    if (n < cs && zero_old) {
+        /* Old content is zeroes: when the new cluster lies past everything
+         * ever in the file it already reads as zeroes, so only the new bytes
+         * (and the cluster's last byte, to cover it) need writing. */
+        r = qcow2_alloc_clusters(q, 1, &nw, err);
+        if (r < 0)
+            return r;
+        if (nw >= eof) {
+            r = hostfile_pwrite(q->f, buf, n, nw + in, err);
+            if (r == 0 && in + n < cs) {
+                static const uint8_t zero;
+                r = hostfile_pwrite(q->f, &zero, 1, nw + cs - 1, err);
+            }
+        } else {
+            full = xcalloc(1, cs);
+            memcpy(full + in, buf, n);
+            r = hostfile_pwrite(q->f, full, cs, nw, err);
+            free(full);
+        }
+        if (r < 0)
+            return r;
+        goto mapped;
+    }
     if (n < cs) {
         full = xmalloc(cs);
-        uint64_t base = off - in;
         size_t clen = cs;
         if (base + clen > q->size)
             clen = (size_t)(q->size - base);
@@ -659,6 +692,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     free(full);
     if (r < 0)
         return r;
+mapped:
     /* The new descriptor first, so the old cluster is only freed once nothing
      * points at it. */
     r = set_entry(q, off, nw | QCOW2_OFLAG_COPIED, err);
@@ -1020,6 +1054,9 @@ int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int d
                 qcow2_free_later(q, hoff, hlen);
                 continue;
             }
+            if (!qcow2_in_file(q, hoff, hlen))
+                return qcow2_corrupt(q, err, "cluster at %llx lies beyond the end of the file",
+                                     (unsigned long long)hoff);
             /* Count the new reference before the flag says "shared". */
             for (uint64_t c = hoff >> q->g.cluster_bits;
                  c <= (hoff + hlen - 1) >> q->g.cluster_bits; c++) {
@@ -1174,6 +1211,7 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
     qcow2_cache_init(&q->l2c, clamp((4u << 20) >> q->g.cluster_bits, 16, 512));
     qcow2_cache_init(&q->rbc, clamp((1u << 20) >> q->g.cluster_bits, 8, 128));
     q->free_hint = 1;
+    q->file_len = file_len;
     bd->size = q->size;
 
     if (!opts->read_only) {

@@ -160,6 +160,7 @@ struct qcow2_cached {
 struct qcow2_cache {
     struct qcow2_cached *slots;
     size_t n;
+    size_t last; /* slot of the last hit */
     uint64_t tick;
 };
 
@@ -201,6 +202,7 @@ struct qcow2 {
     struct qcow2_cache l2c, rbc;
     uint64_t free_hint; /* no free cluster below this index */
     uint64_t alloc_end; /* one past the highest cluster allocated since open */
+    uint64_t file_len;  /* file length at open: metadata must lie below it or alloc_end */
     uint64_t *pending;  /* clusters whose refcount drops at the next metadata flush */
     size_t nb_pending, cap_pending;
 
@@ -236,6 +238,15 @@ int qcow2_write_l1(struct qcow2 *q, struct verr *err);
 int qcow2_barrier(struct qcow2 *q, struct verr *err);
 
 /* qcow2.c */
+/* True when [off, off+len) lies inside the file (as opened, plus what we
+ * allocated since): metadata outside it means a corrupt image. */
+static inline bool qcow2_in_file(const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+    uint64_t lim = q->alloc_end << q->g.cluster_bits;
+    if (q->file_len > lim)
+        lim = q->file_len;
+    return off <= lim && len <= lim - off;
+}
 int qcow2_write_header(struct qcow2 *q, struct verr *err);
 int qcow2_corrupt(struct qcow2 *q, struct verr *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -19,6 +19,7 @@
  *   blk-util info FILE
  *   blk-util resize FILE SIZE
  *   blk-util measure FMT SIZE [CLUSTER] | measure FMT - SRC
+ *   blk-util randwrite FILE COUNT SEED      4 KiB random writes, ops/s
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
  */
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int die(struct verr *err)
@@ -233,6 +235,20 @@ int main(int argc, char **argv)
                    in.backing_format ? in.backing_format : "-", in.nb_snapshots);
             block_info_free(&in);
         }
+    } else if (!strcmp(cmd, "randwrite") && argc == 5) {
+        /* COUNT aligned 4 KiB writes at random offsets, one flush at the end. */
+        uint64_t count = num(argv[3]), s = strtoull(argv[4], NULL, 0) | 1;
+        char buf[4096];
+        memset(buf, 0x5a, sizeof(buf));
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (uint64_t i = 0; r == 0 && i < count; i++)
+            r = block_pwrite(bd, buf, sizeof(buf), (rnd(&s) % (size / 4096)) * 4096, &err);
+        if (r == 0)
+            r = block_flush(bd, &err);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        printf("%" PRIu64 " writes in %.3f s (%.0f ops/s)\n", count, secs, (double)count / secs);
     } else if (!strcmp(cmd, "crash-writer") && argc >= 4) {
         int status = argc > 4 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
         /* Random writes, discards, zeroes and snapshots until killed. */

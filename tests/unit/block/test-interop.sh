@@ -99,6 +99,12 @@ qemu-img create -q -f qcow2 qs.qcow2 6M && qemu-io -c 'write -P 0xab 0 64k' qs.q
 "$B" snap qs.qcow2 apply snap1 && clean qs.qcow2 && qemu-io -c 'read -P 0xab 0 64k' qs.qcow2 | grep -q "read 65536"; ok $? "applies qemu's snapshot"
 qemu-img create -q -f qcow2 -o cluster_size=512 small.qcow2 6M && qemu-io -c 'write -P 0x5a 1000 300000' small.qcow2 >/dev/null && "$B" dump small.qcow2 o.raw && qemu-img convert -O raw small.qcow2 p.raw && cmp -s o.raw p.raw; ok $? "reads qemu's 512-byte-cluster image"
 
+# A dirty image (lazy refcounts, qemu-io killed) is repaired on read-write open.
+rm -f d.qcow2; qemu-img create -q -f qcow2 -o lazy_refcounts=on d.qcow2 8M
+sh -c 'qemu-io -c "write -P 0x42 0 512" -c "sigraise 9" d.qcow2' >/dev/null 2>&1
+"$B" info d.qcow2 | grep -q "dirty=1"; ok $? "qemu left the image dirty"
+"$B" write d.qcow2 70000 10 0x1 && clean d.qcow2 && "$B" info d.qcow2 | grep -q "dirty=0" && qemu-io -c 'read -P 0x42 0 512' d.qcow2 | grep -q "read 512"; ok $? "read-write open repairs the refcounts and clears the dirty bit"
+
 # measure agrees with qemu-img measure.
 for args in "1G" "64M" "100G" "1G 4k"; do
   set -- $args
