@@ -86,7 +86,7 @@ int img_cmd_commit(int argc, char **argv)
     struct block_dev *base = block_backing(top);
     int depth = 1;
     if (!base) {
-        img_error("Cannot commit '%s': the image has no backing file", path);
+        img_error("Image does not have a backing file: '%s'", path);
         goto out;
     }
     if (base_name) {

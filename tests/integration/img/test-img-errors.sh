@@ -51,6 +51,9 @@ check "qcow2 keeps its size after a refused shrink" sh -c "qemu-img info good.qc
 check "raw --shrink works" sh -c "'$V' resize -f raw --shrink r.raw -- -512k >/dev/null && [ \$(stat -c %s r.raw) -eq 524288 ]"
 check "raw grow works" sh -c "'$V' resize -f raw r.raw +1M >/dev/null && [ \$(stat -c %s r.raw) -eq 1572864 ]"
 fails "snapshot not found" 1 "Could not apply snapshot 'nosuch': " snapshot -a nosuch good.qcow2
+fails "commit of an image without backing file" 1 "Image does not have a backing file: 'good.qcow2'" commit good.qcow2
+fails "rebase without -b or -u" 1 "Must specify backing file" rebase good.qcow2
+fails "convert -c to raw refused" 1 "Compression not supported for this file format" convert -c -O raw good.qcow2 c.raw
 fails "compare with a missing file: exit 2" 2 "Could not open 'nope': " compare good.qcow2 nope
 
 # Unknown options and commands: the getopt line plus qemu-img's hint line.
