@@ -86,9 +86,10 @@ typedef enum {
 } vir_connect_flags;
 
 /*
- * Opens a connection. uri NULL means $VIREO_DEFAULT_URI, then "test:///default"
- * is NOT assumed: a missing URI is an error, so nobody mutates the wrong host
- * by accident. Returns NULL with err filled on failure.
+ * Opens a connection. uri NULL (or "") means $VIREO_DEFAULT_URI, then
+ * "vireo:///system" (the local daemon). Returns NULL with err filled on
+ * failure ("no connection driver available for URI" when no driver serves
+ * the scheme).
  */
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err);
 vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err);

@@ -145,12 +145,8 @@ vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *er
     }
     if (!uri || !*uri)
         uri = getenv("VIREO_DEFAULT_URI");
-    if (!uri || !*uri) {
-        vir_report(err, VIR_ERR_NO_CONNECT, "%s",
-                   "the default URI: set VIREO_DEFAULT_URI or pass a URI "
-                   "(for example test:///default)");
-        return NULL;
-    }
+    if (!uri || !*uri)
+        uri = "vireo:///system"; /* the daemon, as qemu:///system is libvirt's default */
     const struct vir_driver *drv = driver_for_uri(uri);
     if (!drv) {
         vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
