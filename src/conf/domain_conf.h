@@ -104,7 +104,10 @@ struct domain_disk {
     char *serial;
     unsigned boot_order; /* 0 = none */
     struct domain_address address;
-    char *alias;           /* live only */
+    char *alias;     /* live only */
+    int bus_written; /* bus as written (-1 none): libvirt orders disks by it */
+    /* The <driver>/<target> elements as written: unmodelled attributes print from here. */
+    struct xnode *driver_node, *target_node;
     struct xnode *source;  /* the full <source> element (hosts, auth, seclabels ...) */
     struct xnode *backing; /* <backingStore>, verbatim */
     struct xnode **extra;  /* other children (iotune, encryption, ...) kept verbatim */
@@ -134,6 +137,8 @@ struct domain_net {
     struct domain_address address;
     char *alias;          /* live only */
     struct xnode *source; /* the full <source> element as written (hostdev/vhostuser details) */
+    struct xnode *driver_node,
+        *target_node;     /* as written; unmodelled attributes printed from here */
     struct xnode **extra; /* virtualport, vlan, bandwidth, link, mtu, ... verbatim */
     size_t nextra;
 };
@@ -236,8 +241,9 @@ struct domain_def {
         *bootloader_args, *idmap, *features, *clock, *pm, *perf, *keywrap, *launch_security;
     struct xnode **seclabels;
     size_t nseclabels;
-    struct xnode **unknown; /* unknown top-level elements (kept; warned about) */
-    size_t nunknown;
+    struct xnode *
+        *kept; /* other top-level elements libvirt knows (vcpus, iothreadids, ...), verbatim */
+    size_t nkept;
 
     char *emulator;
     struct domain_disk *disks;

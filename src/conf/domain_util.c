@@ -276,6 +276,8 @@ void domain_disk_clear(struct domain_disk *d)
     xnode_free(d->address.other);
     xnode_free(d->source);
     xnode_free(d->backing);
+    xnode_free(d->driver_node);
+    xnode_free(d->target_node);
     nodes_free(d->extra, d->nextra);
     memset(d, 0, sizeof(*d));
 }
@@ -292,6 +294,8 @@ void domain_net_clear(struct domain_net *n)
     free(n->alias);
     xnode_free(n->address.other);
     xnode_free(n->source);
+    xnode_free(n->driver_node);
+    xnode_free(n->target_node);
     nodes_free(n->extra, n->nextra);
     memset(n, 0, sizeof(*n));
 }
@@ -321,6 +325,8 @@ static void disk_copy(struct domain_disk *d, const struct domain_disk *s)
     address_copy(&d->address, &s->address);
     d->source = xnode_copy(s->source);
     d->backing = xnode_copy(s->backing);
+    d->driver_node = xnode_copy(s->driver_node);
+    d->target_node = xnode_copy(s->target_node);
     d->extra = nodes_copy(s->extra, s->nextra);
 }
 
@@ -337,6 +343,8 @@ static void net_copy(struct domain_net *d, const struct domain_net *s)
     d->alias = dup_or_null(s->alias);
     address_copy(&d->address, &s->address);
     d->source = xnode_copy(s->source);
+    d->driver_node = xnode_copy(s->driver_node);
+    d->target_node = xnode_copy(s->target_node);
     d->extra = nodes_copy(s->extra, s->nextra);
 }
 
@@ -405,7 +413,7 @@ struct domain_def *domain_def_copy(const struct domain_def *s)
     d->keywrap = xnode_copy(s->keywrap);
     d->launch_security = xnode_copy(s->launch_security);
     d->seclabels = nodes_copy(s->seclabels, s->nseclabels);
-    d->unknown = nodes_copy(s->unknown, s->nunknown);
+    d->kept = nodes_copy(s->kept, s->nkept);
     d->emulator = dup_or_null(s->emulator);
     d->disks = s->ndisks ? xcalloc(s->ndisks, sizeof(*d->disks)) : NULL;
     for (size_t i = 0; i < s->ndisks; i++)
@@ -464,7 +472,7 @@ void domain_def_free(struct domain_def *d)
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         xnode_free(kept[i]);
     nodes_free(d->seclabels, d->nseclabels);
-    nodes_free(d->unknown, d->nunknown);
+    nodes_free(d->kept, d->nkept);
     free(d->emulator);
     for (size_t i = 0; i < d->ndisks; i++)
         domain_disk_clear(&d->disks[i]);

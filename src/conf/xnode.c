@@ -6,9 +6,11 @@
 #include "conf/xnode.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "util/mem.h"
+#include "util/str.h"
 
 struct xnode *xnode_new(const char *name)
 {
@@ -215,4 +217,178 @@ void xnode_format(const struct xnode *n, struct buf *out, int indent)
         indent_to(out, indent);
     }
     buf_printf(out, "</%s>\n", n->name);
+}
+
+/* ---- libxml2 -> xnode ---- */
+
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/relaxng.h>
+#include <libxml/tree.h>
+
+#define XNODE_MAX_DEPTH 200
+
+static char *qualified_name(const xmlChar *prefix, const xmlChar *name)
+{
+    if (prefix)
+        return xasprintf("%s:%s", (const char *)prefix, (const char *)name);
+    return xstrdup((const char *)name);
+}
+
+static struct xnode *convert(xmlNode *x, int depth)
+{
+    struct xnode *n = xcalloc(1, sizeof(*n));
+    n->name = qualified_name(x->ns ? x->ns->prefix : NULL, x->name);
+    for (xmlNs *ns = x->nsDef; ns; ns = ns->next) {
+        char *an = ns->prefix ? xasprintf("xmlns:%s", (const char *)ns->prefix) : xstrdup("xmlns");
+        xnode_set_attr(n, an, ns->href ? (const char *)ns->href : "");
+        free(an);
+    }
+    for (xmlAttr *a = x->properties; a; a = a->next) {
+        char *an = qualified_name(a->ns ? a->ns->prefix : NULL, a->name);
+        xmlChar *v = xmlNodeGetContent((xmlNode *)a);
+        xnode_set_attr(n, an, v ? (const char *)v : "");
+        xmlFree(v);
+        free(an);
+    }
+    struct buf text = BUF_INIT;
+    bool have_text = false;
+    for (xmlNode *c = x->children; c; c = c->next) {
+        if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE ||
+            c->type == XML_ENTITY_REF_NODE) {
+            xmlChar *v = xmlNodeGetContent(c);
+            if (v)
+                buf_append_str(&text, (const char *)v);
+            xmlFree(v);
+            have_text = true;
+            continue;
+        }
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (have_text) {
+            struct xnode *t = xnode_new(NULL);
+            t->text = xstrdup(buf_cstr(&text));
+            xnode_add(n, t);
+            buf_reset(&text);
+            have_text = false;
+        }
+        if (depth < XNODE_MAX_DEPTH)
+            xnode_add(n, convert(c, depth + 1));
+    }
+    if (have_text) {
+        struct xnode *t = xnode_new(NULL);
+        t->text = xstrdup(buf_cstr(&text));
+        xnode_add(n, t);
+    }
+    buf_free(&text);
+    return n;
+}
+
+static xmlDoc *read_doc(const char *xml, size_t len, const char *what, struct verr *err)
+{
+    if (len > (size_t)INT32_MAX) {
+        verr_set(err, EINVAL, "%s is too large", what);
+        return NULL;
+    }
+    xmlParserCtxt *ctxt = xmlNewParserCtxt();
+    if (!ctxt) {
+        verr_set(err, ENOMEM, "cannot parse %s: out of memory", what);
+        return NULL;
+    }
+    xmlDoc *doc = xmlCtxtReadMemory(ctxt, xml, (int)len, what, NULL,
+                                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc || !xmlDocGetRootElement(doc)) {
+        const xmlError *e = xmlCtxtGetLastError(ctxt);
+        if (e && e->message) {
+            char msg[256];
+            str_copy(msg, sizeof(msg), e->message);
+            size_t l = strlen(msg);
+            while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+                msg[--l] = '\0';
+            verr_set(err, EINVAL, "invalid %s at line %d: %s", what, e->line, msg);
+        } else {
+            verr_set(err, EINVAL, "invalid %s: no root element", what);
+        }
+        xmlFreeDoc(doc);
+        xmlFreeParserCtxt(ctxt);
+        return NULL;
+    }
+    xmlFreeParserCtxt(ctxt);
+    return doc;
+}
+
+int xnode_parse_xml(const char *xml, size_t len, const char *what, struct xnode **out,
+                    struct verr *err)
+{
+    *out = NULL;
+    xmlDoc *doc = read_doc(xml, len, what, err);
+    if (!doc)
+        return -EINVAL;
+    *out = convert(xmlDocGetRootElement(doc), 0);
+    xmlFreeDoc(doc);
+    return 0;
+}
+
+struct rng_errors {
+    struct buf msgs; /* every message, "; "-separated, like libvirt lists them */
+    int line;        /* first line number reported */
+    int count;
+};
+
+static void rng_error(void *data, const xmlError *e)
+{
+    struct rng_errors *r = data;
+    if (!e || !e->message || r->count >= 4)
+        return;
+    char msg[256];
+    str_copy(msg, sizeof(msg), e->message);
+    size_t l = strlen(msg);
+    while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+        msg[--l] = '\0';
+    if (r->count++)
+        buf_append_str(&r->msgs, "; ");
+    buf_append_str(&r->msgs, msg);
+    if (!r->line && e->line > 0)
+        r->line = e->line;
+}
+
+static void rng_quiet(void *data, const xmlError *e)
+{
+    (void)data;
+    (void)e;
+}
+
+int xnode_validate_rng(const char *xml, size_t len, const char *schema_path, struct verr *err)
+{
+    xmlRelaxNGParserCtxt *pctxt = xmlRelaxNGNewParserCtxt(schema_path);
+    if (!pctxt)
+        return verr_set(err, ENOENT, "cannot load schema '%s'", schema_path);
+    xmlRelaxNGSetParserStructuredErrors(pctxt, (xmlStructuredErrorFunc)rng_quiet, NULL);
+    xmlRelaxNG *schema = xmlRelaxNGParse(pctxt);
+    xmlRelaxNGFreeParserCtxt(pctxt);
+    if (!schema)
+        return verr_set(err, ENOENT, "cannot load schema '%s'", schema_path);
+    int r = 0;
+    xmlDoc *doc = read_doc(xml, len, "XML", err);
+    if (!doc) {
+        xmlRelaxNGFree(schema);
+        return -EINVAL;
+    }
+    xmlRelaxNGValidCtxt *vctxt = xmlRelaxNGNewValidCtxt(schema);
+    struct rng_errors re = {.msgs = BUF_INIT};
+    xmlRelaxNGSetValidStructuredErrors(vctxt, (xmlStructuredErrorFunc)rng_error, &re);
+    if (xmlRelaxNGValidateDoc(vctxt, doc) != 0) {
+        if (re.line)
+            verr_set(err, EINVAL, "XML document failed to validate against schema %s: line %d: %s",
+                     schema_path, re.line, buf_cstr(&re.msgs));
+        else
+            verr_set(err, EINVAL, "XML document failed to validate against schema %s: %s",
+                     schema_path, re.count ? buf_cstr(&re.msgs) : "invalid document");
+        r = -EINVAL;
+    }
+    buf_free(&re.msgs);
+    xmlRelaxNGFreeValidCtxt(vctxt);
+    xmlFreeDoc(doc);
+    xmlRelaxNGFree(schema);
+    return r;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "util/buf.h"
+#include "util/error.h"
 
 struct xnode {
     char *name;          /* element name; NULL for a text node */
@@ -45,5 +46,21 @@ void xnode_set_text(struct xnode *n, const char *text);
 void xnode_format(const struct xnode *n, struct buf *out, int indent);
 /* XML-escapes s into out; `attr` also escapes quotes. */
 void xml_escape(struct buf *out, const char *s, bool attr);
+
+/*
+ * Parses an XML document (no network, no entity expansion, no DTD loading)
+ * into a tree. Comments and processing instructions are dropped; namespace
+ * prefixes stay part of names and xmlns declarations become attributes, so
+ * foreign elements in <metadata> print back as written. `what` names the
+ * document in errors ("domain XML"). Returns 0 or -EINVAL.
+ */
+int xnode_parse_xml(const char *xml, size_t len, const char *what, struct xnode **out,
+                    struct verr *err);
+/*
+ * Validates the document against a RelaxNG schema file (libvirt's, e.g.
+ * /usr/share/libvirt/schemas/domain.rng). Returns 0, -EINVAL with the first
+ * problem in err, or -ENOENT when the schema cannot be loaded.
+ */
+int xnode_validate_rng(const char *xml, size_t len, const char *schema_path, struct verr *err);
 
 #endif
