@@ -49,7 +49,11 @@ vir_domain *vir_domain_handle_new(vir_connect *conn, const char *name,
 int vir_report(vir_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Delivers a lifecycle event to every matching callback of conn. */
+/* libvirt's "unsupported flags (0x4) in function X" (an INVALID_ARG without prefix). */
+int vir_report_flags(vir_error *err, unsigned flags, const char *func);
+
+/* Delivers a lifecycle event (event -1: a reboot, for VIR_DOMAIN_EVENT_ID_REBOOT callbacks) to
+ * every matching callback of conn. */
 void vir_emit_lifecycle(vir_connect *conn, const char *name, const unsigned char *uuid, int id,
                         int event, int detail);
 

@@ -57,6 +57,12 @@
 #define TEST_SCHED_WEIGHT 50u
 #define TEST_LAST_UPDATE  627319920ull
 
+/*
+ * libvirt's test domain, except that libvirt puts the disk at PCI bus 0x01
+ * without declaring a controller for that bus; src/conf (rightly, for real
+ * drivers) refuses that, so the disk sits at 00:03.0 here.
+ * TODO: back to bus 0x01 if conf relaxes PCI bus checks for type='test'.
+ */
 static const char test_domain_xml[] =
     "<domain type='test'>\n"
     "  <name>test</name>\n"
@@ -76,7 +82,7 @@ static const char test_domain_xml[] =
     "    <disk type='file' device='disk'>\n"
     "      <source file='/guest/diskimage1'/>\n"
     "      <target dev='vda' bus='virtio'/>\n"
-    "      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
+    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>\n"
     "    </disk>\n"
     "    <interface type='network'>\n"
     "      <mac address='aa:bb:cc:dd:ee:ff'/>\n"
@@ -455,8 +461,7 @@ static int test_list_all_domains(vir_connect *conn, vir_domain ***out, unsigned 
                                  vir_error *err)
 {
     if (flags & ~((1u << 14) - 1))
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~((1u << 14) - 1), "testConnectListAllDomains");
+        return vir_report_flags(err, flags & ~((1u << 14) - 1), "testConnectListAllDomains");
     struct test_priv *p = priv_of(conn);
     struct tdom **sorted = xmalloc((p->ndoms + 1) * sizeof(*sorted));
     memcpy(sorted, p->doms, p->ndoms * sizeof(*sorted));
@@ -541,8 +546,7 @@ static vir_domain *test_define_xml(vir_connect *conn, const char *xml, unsigned 
                                    vir_error *err)
 {
     if (flags & ~VIR_DOMAIN_DEFINE_VALIDATE) {
-        vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                   flags & ~VIR_DOMAIN_DEFINE_VALIDATE, "testDomainDefineXMLFlags");
+        vir_report_flags(err, flags & ~VIR_DOMAIN_DEFINE_VALIDATE, "testDomainDefineXMLFlags");
         return NULL;
     }
     struct test_priv *p = priv_of(conn);
@@ -579,8 +583,7 @@ static int test_undefine(vir_domain *dom, unsigned int flags, vir_error *err)
                      VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_TPM |
                      VIR_DOMAIN_UNDEFINE_KEEP_TPM;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainUndefineFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainUndefineFlags");
     if ((flags & VIR_DOMAIN_UNDEFINE_NVRAM) && (flags & VIR_DOMAIN_UNDEFINE_KEEP_NVRAM))
         return vir_report(err, VIR_ERR_INVALID_ARG, "%s", "cannot both keep and delete nvram");
     struct test_priv *p = priv_of(dom->conn);
@@ -637,8 +640,7 @@ static int test_create(vir_domain *dom, unsigned int flags, vir_error *err)
     unsigned known = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY |
                      VIR_DOMAIN_START_BYPASS_CACHE | VIR_DOMAIN_START_FORCE_BOOT;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainCreateWithFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainCreateWithFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -658,8 +660,7 @@ static vir_domain *test_create_xml(vir_connect *conn, const char *xml, unsigned 
     unsigned known =
         VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY | VIR_DOMAIN_START_VALIDATE;
     if (flags & ~known) {
-        vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                   flags & ~known, "testDomainCreateXML");
+        vir_report_flags(err, flags & ~known, "testDomainCreateXML");
         return NULL;
     }
     struct test_priv *p = priv_of(conn);
@@ -707,9 +708,8 @@ static struct tdom *active_dom(vir_domain *dom, vir_error *err)
 
 static int test_shutdown(vir_domain *dom, unsigned int flags, vir_error *err)
 {
-    if (flags)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainShutdownFlags");
+    if (flags & ~0x1fu) /* acpi, agent, initctl, signal, paravirt: all end the same here */
+        return vir_report_flags(err, flags & ~0x1fu, "testDomainShutdownFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -723,8 +723,7 @@ static int test_shutdown(vir_domain *dom, unsigned int flags, vir_error *err)
 static int test_destroy(vir_domain *dom, unsigned int flags, vir_error *err)
 {
     if (flags & ~1u) /* VIR_DOMAIN_DESTROY_GRACEFUL is accepted */
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainDestroyFlags");
+        return vir_report_flags(err, flags, "testDomainDestroyFlags");
     struct tdom *d = active_dom(dom, err);
     if (!d)
         return -1;
@@ -750,16 +749,14 @@ static int restart_dom(vir_domain *dom, vir_error *err)
 static int test_reboot(vir_domain *dom, unsigned int flags, vir_error *err)
 {
     if (flags & ~0x1fu)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainReboot");
+        return vir_report_flags(err, flags, "testDomainReboot");
     return restart_dom(dom, err);
 }
 
 static int test_reset(vir_domain *dom, unsigned int flags, vir_error *err)
 {
     if (flags)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainReset");
+        return vir_report_flags(err, flags, "testDomainReset");
     struct tdom *d = active_dom(dom, err);
     if (!d)
         return -1;
@@ -846,8 +843,7 @@ static int test_save(vir_domain *dom, const char *path, unsigned int flags, vir_
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainSaveFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainSaveFlags");
     struct tdom *d = active_dom(dom, err);
     if (!d)
         return -1;
@@ -862,8 +858,7 @@ static int test_restore(vir_connect *conn, const char *path, unsigned int flags,
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainRestoreFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainRestoreFlags");
     struct buf b = BUF_INIT;
     struct verr verr = {0};
     int r = file_read_all(path, TEST_SAVE_MAX, &b, &verr);
@@ -926,8 +921,7 @@ static int test_managed_save(vir_domain *dom, unsigned int flags, vir_error *err
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainManagedSave");
+        return vir_report_flags(err, flags & ~known, "testDomainManagedSave");
     struct tdom *d = active_dom(dom, err);
     if (!d)
         return -1;
@@ -996,8 +990,7 @@ static int test_get_state(vir_domain *dom, int *state, int *reason, unsigned int
                           vir_error *err)
 {
     if (flags)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainGetState");
+        return vir_report_flags(err, flags, "testDomainGetState");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1091,8 +1084,7 @@ static int test_get_vcpus_flags(vir_domain *dom, unsigned int flags, vir_error *
 {
     unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainGetVcpusFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainGetVcpusFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1110,8 +1102,7 @@ static int test_set_vcpus_flags(vir_domain *dom, unsigned int n, unsigned int fl
 {
     unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_VCPU_MAXIMUM;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainSetVcpusFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainSetVcpusFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1262,8 +1253,7 @@ static int test_pin_vcpu(vir_domain *dom, unsigned int vcpu, const unsigned char
 {
     unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainPinVcpuFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainPinVcpuFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1307,8 +1297,7 @@ static int test_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int m
 {
     unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainPinEmulator");
+        return vir_report_flags(err, flags & ~known, "testDomainPinEmulator");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1335,8 +1324,7 @@ static int test_set_memory_flags(vir_domain *dom, unsigned long kib, unsigned in
 {
     unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_MEM_MAXIMUM;
     if (flags & ~known)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags & ~known, "testDomainSetMemoryFlags");
+        return vir_report_flags(err, flags & ~known, "testDomainSetMemoryFlags");
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return -1;
@@ -1367,8 +1355,7 @@ static int test_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, uns
                              unsigned int flags, vir_error *err)
 {
     if (flags)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                          flags, "testDomainMemoryStats");
+        return vir_report_flags(err, flags, "testDomainMemoryStats");
     struct tdom *d = active_dom(dom, err);
     if (!d)
         return -1;

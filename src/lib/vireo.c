@@ -115,6 +115,16 @@ int vir_report(vir_error *err, int code, const char *fmt, ...)
     return -1;
 }
 
+int vir_report_flags(vir_error *err, unsigned flags, const char *func)
+{
+    if (!err)
+        return -1;
+    err->code = VIR_ERR_INVALID_ARG;
+    snprintf(err->message, sizeof(err->message), "unsupported flags (0x%x) in function %s", flags,
+             func);
+    return -1;
+}
+
 static int no_support(vir_error *err, const char *api)
 {
     return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", api);
@@ -139,8 +149,7 @@ vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *er
 {
     vir_error_reset(err);
     if (flags & ~VIR_CONNECT_RO) {
-        vir_report(err, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                   flags & ~VIR_CONNECT_RO, "virConnectOpen");
+        vir_report_flags(err, flags & ~VIR_CONNECT_RO, "virConnectOpen");
         return NULL;
     }
     if (!uri || !*uri)
@@ -515,7 +524,7 @@ vir_domain *vir_domain_create_xml(vir_connect *conn, const char *xml, unsigned i
 
 int vir_domain_undefine(vir_domain *dom, unsigned int flags, vir_error *err)
 {
-    DOM_MUTATE(flags ? "virDomainUndefineFlags" : "virDomainUndefine", undefine, flags, err);
+    DOM_MUTATE("virDomainUndefineFlags", undefine, flags, err);
 }
 
 int vir_domain_create(vir_domain *dom, unsigned int flags, vir_error *err)

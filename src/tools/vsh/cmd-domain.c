@@ -26,7 +26,8 @@
 
 enum { BY_ID = 1, BY_UUID = 2, BY_NAME = 4, BY_ANY = 7 };
 
-/* virsh's vshLookupDomainBy: an id when it is a number, then a UUID, then a name. */
+/* virsh's vshLookupDomainBy: an id when it is a number, then a UUID (the 36-character form
+ * only), then a name. */
 static vir_domain *lookup_by(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, int how,
                              const char **name_out)
 {
@@ -39,7 +40,7 @@ static vir_domain *lookup_by(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, int
     unsigned id;
     if ((how & BY_ID) && str_to_uint(s, 10, &id) == 0 && id <= INT32_MAX)
         dom = vir_domain_lookup_by_id(ctl->conn, (int)id, NULL);
-    if (!dom && (how & BY_UUID) && strlen(s) >= 32)
+    if (!dom && (how & BY_UUID) && strlen(s) == VIR_UUID_STRING_BUFLEN - 1)
         dom = vir_domain_lookup_by_uuid_string(ctl->conn, s, NULL);
     if (!dom && (how & BY_NAME))
         dom = vir_domain_lookup_by_name(ctl->conn, s, NULL);

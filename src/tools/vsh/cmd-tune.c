@@ -96,7 +96,7 @@ bool vsh_cmd_vcpucount(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     bool maximum = vsh_opt_bool(cmd, "maximum"), active = vsh_opt_bool(cmd, "active");
     if (maximum && active) {
-        vsh_error(ctl, "%s", "Options --maximum and --active are mutually exclusive");
+        vsh_error(ctl, "%s", "Options --active and --maximum are mutually exclusive");
         return false;
     }
     int impact = impact_flags(ctl, cmd);

@@ -54,10 +54,6 @@ vir_connect *vsh_conn(struct vsh_ctl *ctl)
 {
     if (ctl->conn)
         return ctl->conn;
-    if (ctl->connect_failed) {
-        vsh_error(ctl, "%s", "no valid connection");
-        return NULL;
-    }
     vir_error err;
     ctl->conn = vir_connect_open(ctl->uri, ctl->readonly ? VIR_CONNECT_RO : 0, &err);
     if (!ctl->conn) {
@@ -70,11 +66,12 @@ vir_connect *vsh_conn(struct vsh_ctl *ctl)
 
 bool vsh_run(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
-    bool ok;
-    if (!(cmd->def->flags & VSH_CMD_NOCONNECT) && !vsh_conn(ctl))
-        ok = false;
-    else
-        ok = cmd->def->handler(ctl, cmd);
+    if (!(cmd->def->flags & VSH_CMD_NOCONNECT) && !vsh_conn(ctl)) {
+        /* As virsh, which connects before running anything: nothing more runs. */
+        ctl->quit = true;
+        return false;
+    }
+    bool ok = cmd->def->handler(ctl, cmd);
     /* virsh separates each command's output with a blank line; -q drops it. quit/exit print
      * nothing on a command line and end the interactive transcript with a newline. */
     if (ctl->quit ? ctl->interactive : !ctl->quiet)

@@ -178,6 +178,22 @@ CASES = [
 ]
 
 
+# Where vsh's test driver differs from libvirt's on purpose, applied to virsh's transcript
+# before comparing: (virsh's text, vsh's text, why).
+KNOWN_DIFFS = [
+    ("<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>",
+     "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
+     "libvirt's test domain puts its disk on PCI bus 1 with no controller for it; src/conf "
+     "refuses that, so vsh's test domain has it at 00:03.0"),
+]
+
+
+def known_diffs(text):
+    for old, new, _ in KNOWN_DIFFS:
+        text = text.replace(old, new)
+    return text
+
+
 def mask(text):
     text = re.sub(r'^(CPU time:\s+)[0-9.]+s$', r'\1N.Ns', text, flags=re.M)
     return text
@@ -270,7 +286,8 @@ def run_pty(tap, vsh):
     tap.ok(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, 'pty: quit exits with 0')
     hist = os.path.join(workdir, '.vsh_history')
     text = open(hist, errors='replace').read() if os.path.exists(hist) else ''
-    tap.ok('domstate test' in text, 'pty: history saved to ~/.vsh_history',
+    # libedit writes its own format, with spaces as \\040
+    tap.ok('domstate test' in text.replace('\\040', ' '), 'pty: history saved to ~/.vsh_history',
            'history file: %r' % text)
     shutil.rmtree(workdir, ignore_errors=True)
 
@@ -297,8 +314,11 @@ def run_edit(tap, vsh):
         f.write(EDITOR_SCRIPT)
     os.chmod(ed, 0o755)
 
+    calls = [0]
+
     def edit(kind, stdin='', visual=True, cmds='edit test; dumpxml --inactive test'):
-        counter = os.path.join(workdir, 'count-' + kind)
+        calls[0] += 1
+        counter = os.path.join(workdir, 'count-%d' % calls[0])
         env = {'VSH_TEST_EDIT': kind, 'COUNTER': counter}
         if visual:
             env['VISUAL'] = ed
@@ -365,6 +385,7 @@ def main():
             for _ in range(3):
                 stock = transcript(virsh, argv, senv, stdin, workdir, timeout=15)
                 if stock is not None:
+                    stock = known_diffs(stock)
                     break
             shutil.rmtree(workdir, ignore_errors=True)
         if (regen and stock is not None) or (regen_vsh and mode == VSH):
