@@ -355,6 +355,36 @@ def run_edit(tap, vsh):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def run_schema(tap, vsh):
+    """What dumpxml prints validates against libvirt's RelaxNG schema (virt-xml-validate)."""
+    validator = shutil.which('virt-xml-validate')
+    workdir = scratch()
+    seqs = [
+        ('test-live', 'dumpxml test'),
+        ('test-inactive', 'dumpxml --inactive test'),
+        ('demo-running', 'define demo.xml; start demo; vcpupin demo 1 3; emulatorpin demo 2; '
+                         'setmem demo 262144; dumpxml demo'),
+        ('web-config', 'define web.xml; setvcpus web 2 --config; vcpupin web 0 1 --config; '
+                       'setmaxmem web 2G; dumpxml --inactive web'),
+    ]
+    for name, cmds in seqs:
+        out = subprocess.run([vsh, '-q', '-c', 'test:///default', cmds], cwd=workdir,
+                             capture_output=True, text=True)
+        xml = out.stdout[out.stdout.find('<domain'):]
+        path = os.path.join(workdir, name + '.xml')
+        with open(path, 'w') as f:
+            f.write(xml)
+        if not validator:
+            print('ok %d - schema: %s # SKIP virt-xml-validate not installed' % (tap.n + 1, name))
+            tap.n += 1
+            continue
+        v = subprocess.run([validator, path, 'domain'], capture_output=True, text=True)
+        tap.ok(out.returncode == 0 and v.returncode == 0,
+               'schema: dumpxml (%s) validates with virt-xml-validate' % name,
+               out.stderr + v.stdout + v.stderr + xml)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main():
     vsh = os.path.abspath(sys.argv[1])
     # --regen writes STOCK goldens from virsh; --regen-vsh writes VSH goldens from vsh (check
@@ -403,6 +433,7 @@ def main():
             else:
                 tap.ok(got == stock, '%s: vsh matches stock virsh live' % name,
                        first_difference(got, stock) + '\n--- virsh:\n' + stock)
+    run_schema(tap, vsh)
     run_pty(tap, vsh)
     run_edit(tap, vsh)
     print('1..%d' % tap.n)
