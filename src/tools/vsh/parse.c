@@ -73,7 +73,6 @@ static int split_line(const char *s, struct words *out, char *errbuf, size_t err
             continue;
         }
         struct buf b = BUF_INIT;
-        buf_reserve(&b, 16);
         char quote = 0;
         for (; *s; s++) {
             char c = *s;
@@ -108,7 +107,13 @@ static int split_line(const char *s, struct words *out, char *errbuf, size_t err
             buf_free(&b);
             return fail(errbuf, errlen, "missing %c", quote);
         }
-        words_push(out, buf_detach(&b, NULL));
+        /* An empty word ('' or "") is a word, and must still be a string. */
+        if (b.len == 0) {
+            buf_free(&b);
+            words_push(out, xstrdup(""));
+        } else {
+            words_push(out, buf_detach(&b, NULL));
+        }
     }
 }
 

@@ -75,6 +75,10 @@ int main(void)
     is_int(cmd ? vsh_opt_argv(cmd, "set", sets, 4) : -1, 2, "argv option collects the rest");
     vsh_cmd_free(cmd);
 
+    expect_error("\"\"", "unknown command: ''");
+    cmd = parse("dominfo ''", err);
+    is_str(cmd ? vsh_opt_string(cmd, "domain") : NULL, "", "an empty quoted word is a value");
+    vsh_cmd_free(cmd);
     expect_error("nosuch", "unknown command: 'nosuch'");
     expect_error("dominfo", "command 'dominfo' requires <domain> option");
     expect_error("dominfo --bogus test", "command 'dominfo' doesn't support option --bogus");
