@@ -144,8 +144,12 @@ static bool cmd_version(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_print(ctl, "Cannot extract running %s hypervisor version\n", type);
     else
         print_version(ctl, "Running hypervisor", type, hv);
-    if (vsh_opt_bool(cmd, "daemon"))
-        print_version(ctl, "Running against daemon", "vireod", lib);
+    if (vsh_opt_bool(cmd, "daemon")) {
+        /* In-process drivers answer for themselves, as libvirt's do. TODO: ask vireod once the
+         * remote driver lands (virConnectGetLibVersion). */
+        vsh_print(ctl, "Running against daemon: %lu.%lu.%lu\n", lib / 1000000, (lib / 1000) % 1000,
+                  lib % 1000);
+    }
     return true;
 }
 
