@@ -1,0 +1,561 @@
+/*
+ * cli.c - see cli.h. Each option is a row of a table (name, whether it takes
+ * an argument, its handler), so --help, the man page and the parser list the
+ * same set; anything else is refused with one line naming it.
+ */
+#include "vmm/cli.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*opt_fn)(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err);
+
+struct cli_option {
+    const char *name;
+    bool has_arg;
+    opt_fn fn;
+};
+
+static char *own(struct vmm_config *cfg, char *s)
+{
+    if (cfg->nr_owned < sizeof(cfg->owned) / sizeof(cfg->owned[0]))
+        cfg->owned[cfg->nr_owned++] = s;
+    return s;
+}
+
+/* Splits "a,b=c,d" in place; QEMU's ",," escape for a literal comma is honoured. */
+static char *next_item(char **cursor)
+{
+    char *s = *cursor;
+    if (!s)
+        return NULL;
+    char *out = s, *in = s;
+    while (*in) {
+        if (*in == ',') {
+            if (in[1] == ',') {
+                *out++ = ',';
+                in += 2;
+                continue;
+            }
+            break;
+        }
+        *out++ = *in++;
+    }
+    if (*in == ',')
+        *cursor = in + 1;
+    else
+        *cursor = NULL;
+    *out = '\0';
+    return s;
+}
+
+static int opt_name(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    bool first = true;
+    while ((item = next_item(&cur))) {
+        if (str_starts_with(item, "guest="))
+            cfg->name = item + 6;
+        else if (str_starts_with(item, "process=") || str_starts_with(item, "debug-threads="))
+            ; /* accepted; vireo-vmm names its vCPU threads "CPU n/KVM" always */
+        else if (first && !strchr(item, '='))
+            cfg->name = item;
+        else
+            return verr_set(err, EINVAL, "%s %s: unknown parameter '%s'", opt, arg, item);
+        first = false;
+    }
+    return 0;
+}
+
+static int opt_uuid(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    static const int groups[] = {8, 4, 4, 4, 12};
+    const char *p = arg;
+    for (int g = 0; g < 5; g++) {
+        for (int i = 0; i < groups[g]; i++, p++)
+            if (!isxdigit((unsigned char)*p))
+                goto bad;
+        if (g < 4 && *p++ != '-')
+            goto bad;
+    }
+    if (*p)
+        goto bad;
+    for (int i = 0; i < 36; i++)
+        cfg->uuid[i] = (char)tolower((unsigned char)arg[i]);
+    cfg->uuid[36] = '\0';
+    return 0;
+bad:
+    return verr_set(err, EINVAL,
+                    "%s %s: not a UUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", opt, arg);
+}
+
+static int opt_m(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    const char *size = NULL;
+    bool first = true;
+    while ((item = next_item(&cur))) {
+        if (str_starts_with(item, "size="))
+            size = item + 5;
+        else if (first && !strchr(item, '='))
+            size = item;
+        else if (str_starts_with(item, "slots=") || str_starts_with(item, "maxmem="))
+            return verr_set(err, ENOTSUP, "%s %s: memory hotplug (%.*s) is not supported", opt, arg,
+                            (int)strcspn(item, "="), item);
+        else
+            return verr_set(err, EINVAL, "%s %s: unknown parameter '%s'", opt, arg, item);
+        first = false;
+    }
+    uint64_t bytes;
+    if (!size || str_parse_size(size, 1ull << 20, &bytes) < 0)
+        return verr_set(err, EINVAL, "%s %s: invalid memory size", opt, arg);
+    if (bytes < VMM_MIN_MEMORY)
+        return verr_set(err, EINVAL, "%s %s: guest memory must be at least %llu MiB", opt, arg,
+                        VMM_MIN_MEMORY >> 20);
+    if (bytes % 4096)
+        return verr_set(err, EINVAL, "%s %s: memory size must be a multiple of 4 KiB", opt, arg);
+    if (bytes > (1ull << 40))
+        return verr_set(err, EINVAL, "%s %s: more than 1 TiB of guest memory", opt, arg);
+    cfg->mem_size = bytes;
+    return 0;
+}
+
+static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    unsigned v[5] = {0}; /* cpus, sockets, cores, threads, maxcpus */
+    static const char *keys[] = {"cpus=", "sockets=", "cores=", "threads=", "maxcpus="};
+    bool first = true;
+    while ((item = next_item(&cur))) {
+        int k = -1;
+        const char *num = item;
+        if (first && !strchr(item, '='))
+            k = 0;
+        for (int i = 0; k < 0 && i < 5; i++)
+            if (str_starts_with(item, keys[i])) {
+                k = i;
+                num = item + strlen(keys[i]);
+            }
+        if (k < 0) {
+            if (str_starts_with(item, "dies=") || str_starts_with(item, "clusters="))
+                return verr_set(err, ENOTSUP, "%s %s: '%s' is not supported", opt, arg, item);
+            return verr_set(err, EINVAL, "%s %s: unknown parameter '%s'", opt, arg, item);
+        }
+        if (str_to_uint(num, 10, &v[k]) < 0 || v[k] == 0)
+            return verr_set(err, EINVAL, "%s %s: '%s' is not a positive number", opt, arg, num);
+        first = false;
+    }
+    unsigned cpus = v[0], sockets = v[1], cores = v[2], threads = v[3], maxcpus = v[4];
+    if (!threads)
+        threads = 1;
+    if (!cpus && !maxcpus)
+        cpus = (sockets ? sockets : 1) * (cores ? cores : 1) * threads;
+    if (!maxcpus)
+        maxcpus = cpus;
+    if (!cpus)
+        cpus = maxcpus;
+    /* QEMU's rule for PCs: missing sockets are computed first, then cores. */
+    if (!cores)
+        cores = sockets ? maxcpus / (sockets * threads) : 1;
+    if (!sockets)
+        sockets = maxcpus / (cores * threads);
+    if (!sockets || !cores || (uint64_t)sockets * cores * threads != maxcpus)
+        return verr_set(err, EINVAL,
+                        "%s %s: invalid CPU topology: sockets (%u) * cores (%u) * threads (%u) "
+                        "must equal maxcpus (%u)",
+                        opt, arg, sockets, cores, threads, maxcpus);
+    if (cpus > maxcpus)
+        return verr_set(err, EINVAL, "%s %s: cpus (%u) is more than maxcpus (%u)", opt, arg, cpus,
+                        maxcpus);
+    if (cpus != maxcpus)
+        return verr_set(err, ENOTSUP, "%s %s: CPU hotplug (maxcpus > cpus) is not supported", opt,
+                        arg);
+    if (cpus > VMM_MAX_CPUS)
+        return verr_set(err, EINVAL, "%s %s: at most %u vCPUs are supported", opt, arg,
+                        VMM_MAX_CPUS);
+    cfg->cpus = cpus;
+    cfg->sockets = sockets;
+    cfg->cores = cores;
+    cfg->threads = threads;
+    return 0;
+}
+
+static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (str_eq(arg, "host") || str_eq(arg, "max"))
+        cfg->cpu_model = CPU_MODEL_HOST;
+    else if (str_eq(arg, "qemu64"))
+        cfg->cpu_model = CPU_MODEL_QEMU64;
+    else
+        return verr_set(err, ENOTSUP,
+                        "%s %s: unsupported CPU model (supported: host, max, qemu64; no feature "
+                        "flags)",
+                        opt, arg);
+    return 0;
+}
+
+static int opt_kernel(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->kernel = arg;
+    return 0;
+}
+
+static int opt_initrd(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    if (strchr(arg, ','))
+        return verr_set(err, ENOTSUP, "%s %s: only one initrd file is supported", opt, arg);
+    cfg->initrd = arg;
+    return 0;
+}
+
+static int opt_append(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->append = arg;
+    return 0;
+}
+
+static int opt_serial(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (cfg->serial_given)
+        return verr_set(err, ENOTSUP, "%s %s: only one serial port (COM1) is supported", opt, arg);
+    int r = chardev_parse(arg, &cfg->serial, err);
+    if (r < 0)
+        return r;
+    cfg->serial_given = true;
+    return 0;
+}
+
+static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)arg;
+    (void)err;
+    if (str_eq(opt, "-nographic"))
+        cfg->nographic = true;
+    else if (str_eq(opt, "-nodefaults"))
+        cfg->nodefaults = true;
+    else if (str_eq(opt, "-daemonize"))
+        cfg->daemonize = true;
+    else if (str_eq(opt, "-no-reboot"))
+        cfg->no_reboot = true;
+    else if (str_eq(opt, "-no-shutdown"))
+        cfg->no_shutdown = true;
+    else if (str_eq(opt, "-S"))
+        cfg->start_paused = true;
+    else if (str_eq(opt, "-mem-prealloc"))
+        cfg->mem_prealloc = true;
+    /* -enable-kvm: KVM is the only accelerator */
+    return 0;
+}
+
+static int opt_display(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (!str_eq(arg, "none"))
+        return verr_set(err, ENOTSUP, "%s %s: only '-display none' is supported", opt, arg);
+    cfg->display_none = true;
+    return 0;
+}
+
+static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)cfg;
+    char buf[64];
+    size_t n = strcspn(arg, ",");
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    memcpy(buf, arg, n);
+    buf[n] = '\0';
+    if (str_starts_with(buf, "accel="))
+        memmove(buf, buf + 6, strlen(buf + 6) + 1);
+    if (!str_eq(buf, "kvm"))
+        return verr_set(err, ENOTSUP, "%s %s: only the kvm accelerator is supported", opt, arg);
+    return 0;
+}
+
+/* Sub-options of QEMU's microvm machine that vireo-vmm accepts and ignores (it is always
+ * a PC-like platform with ACPI, PIT, PIC, RTC and COM1). */
+static const char *const machine_ignored[] = {
+    "acpi", "pit",     "pic", "rtc",      "isa-serial",      "x-option-roms", "auto-kernel-cmdline",
+    "pcie", "ioapic2", "usb", "graphics", "dump-guest-core", "mem-merge",     NULL,
+};
+
+static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    bool first = true;
+    while ((item = next_item(&cur))) {
+        if (first && !strchr(item, '=')) {
+            if (!str_eq(item, "microvm"))
+                return verr_set(err, ENOTSUP,
+                                "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
+                                item);
+        } else if (str_starts_with(item, "type=")) {
+            if (!str_eq(item + 5, "microvm"))
+                return verr_set(err, ENOTSUP,
+                                "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
+                                item + 5);
+        } else if (str_starts_with(item, "accel=")) {
+            int r = opt_accel(cfg, opt, item + 6, err);
+            if (r < 0)
+                return r;
+        } else {
+            size_t klen = strcspn(item, "=");
+            bool known = false;
+            for (const char *const *k = machine_ignored; *k; k++)
+                if (strlen(*k) == klen && strncmp(*k, item, klen) == 0)
+                    known = true;
+            if (!known)
+                return verr_set(err, EINVAL, "%s %s: unknown machine property '%.*s'", opt, arg,
+                                (int)klen, item);
+        }
+        first = false;
+    }
+    return 0;
+}
+
+static int opt_qmp(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (!str_starts_with(arg, "unix:"))
+        return verr_set(err, ENOTSUP, "%s %s: only unix:PATH,server,nowait is supported", opt, arg);
+    char *copy = own(cfg, xstrdup(arg + 5)), *cur = copy, *item;
+    const char *path = next_item(&cur);
+    bool server = false, nowait = false;
+    while ((item = next_item(&cur))) {
+        if (str_eq(item, "server") || str_eq(item, "server=on"))
+            server = true;
+        else if (str_eq(item, "nowait") || str_eq(item, "wait=off"))
+            nowait = true;
+        else
+            return verr_set(err, ENOTSUP, "%s %s: unsupported parameter '%s'", opt, arg, item);
+    }
+    if (!path || !*path)
+        return verr_set(err, EINVAL, "%s %s: missing socket path", opt, arg);
+    if (!server || !nowait)
+        return verr_set(err, ENOTSUP,
+                        "%s %s: only server,nowait (server=on,wait=off) sockets "
+                        "are supported",
+                        opt, arg);
+    cfg->qmp_path = path;
+    return 0;
+}
+
+static int opt_pidfile(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->pidfile = arg;
+    return 0;
+}
+
+static int opt_mem_path(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->mem_path = arg;
+    return 0;
+}
+
+static int parse_u16(const char *s, uint16_t *out)
+{
+    unsigned v;
+    if (str_to_uint(s, 0, &v) < 0 || v > 0xffff)
+        return -EINVAL;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    const char *driver = next_item(&cur);
+    if (str_starts_with(driver, "driver="))
+        driver += 7;
+    if (!str_eq(driver, "isa-debug-exit"))
+        return verr_set(err, ENOTSUP,
+                        "%s %s: device '%s' is not supported yet (supported: isa-debug-exit)", opt,
+                        arg, driver);
+    if (cfg->debug_exit)
+        return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
+                        arg);
+    cfg->debug_exit = true;
+    cfg->debug_exit_iobase = 0x501; /* QEMU's defaults */
+    cfg->debug_exit_iosize = 2;
+    while ((item = next_item(&cur))) {
+        if (str_starts_with(item, "iobase=")) {
+            if (parse_u16(item + 7, &cfg->debug_exit_iobase) < 0)
+                return verr_set(err, EINVAL, "%s %s: bad iobase '%s'", opt, arg, item + 7);
+        } else if (str_starts_with(item, "iosize=")) {
+            if (parse_u16(item + 7, &cfg->debug_exit_iosize) < 0 || cfg->debug_exit_iosize == 0 ||
+                cfg->debug_exit_iosize > 4)
+                return verr_set(err, EINVAL, "%s %s: bad iosize '%s' (1 to 4)", opt, arg, item + 7);
+        } else if (!str_starts_with(item, "id=")) {
+            return verr_set(err, EINVAL, "%s %s: unknown isa-debug-exit property '%s'", opt, arg,
+                            item);
+        }
+    }
+    return 0;
+}
+
+static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)arg;
+    (void)err;
+    cfg->action = CLI_HELP;
+    return 0;
+}
+
+static int opt_version(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)arg;
+    (void)err;
+    cfg->action = CLI_VERSION;
+    return 0;
+}
+
+static const struct cli_option options[] = {
+    {"-name", true, opt_name},
+    {"-uuid", true, opt_uuid},
+    {"-m", true, opt_m},
+    {"-smp", true, opt_smp},
+    {"-cpu", true, opt_cpu},
+    {"-kernel", true, opt_kernel},
+    {"-initrd", true, opt_initrd},
+    {"-append", true, opt_append},
+    {"-serial", true, opt_serial},
+    {"-nographic", false, opt_flag},
+    {"-display", true, opt_display},
+    {"-nodefaults", false, opt_flag},
+    {"-qmp", true, opt_qmp},
+    {"-pidfile", true, opt_pidfile},
+    {"-daemonize", false, opt_flag},
+    {"-no-reboot", false, opt_flag},
+    {"-no-shutdown", false, opt_flag},
+    {"-S", false, opt_flag},
+    {"-enable-kvm", false, opt_flag},
+    {"-accel", true, opt_accel},
+    {"-machine", true, opt_machine},
+    {"-M", true, opt_machine},
+    {"-mem-path", true, opt_mem_path},
+    {"-mem-prealloc", false, opt_flag},
+    {"-device", true, opt_device},
+    {"-h", false, opt_help},
+    {"-help", false, opt_help},
+    {"-version", false, opt_version},
+};
+
+int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mem_size = 128ull << 20; /* QEMU's default */
+    cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
+    cfg->cpu_model = CPU_MODEL_QEMU64;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0')
+            return verr_set(err, EINVAL,
+                            "%s: unexpected argument (disk images are not supported; options "
+                            "start with '-')",
+                            a);
+        /* QEMU accepts --opt for -opt. */
+        char name[64];
+        const char *n = (a[1] == '-') ? a + 1 : a;
+        if (str_copy(name, sizeof(name), n) < 0)
+            return verr_set(err, EINVAL, "%.40s...: unknown option", a);
+        const struct cli_option *o = NULL;
+        for (size_t k = 0; k < sizeof(options) / sizeof(options[0]); k++)
+            if (str_eq(options[k].name, name))
+                o = &options[k];
+        if (!o)
+            return verr_set(err, ENOTSUP,
+                            "%s: option not supported by vireo-vmm (see vireo-vmm --help)", a);
+        const char *arg = NULL;
+        if (o->has_arg) {
+            if (i + 1 >= argc)
+                return verr_set(err, EINVAL, "%s: requires an argument", a);
+            arg = argv[++i];
+        }
+        int r = o->fn(cfg, name, arg, err);
+        if (r < 0)
+            return r;
+        if (cfg->action != CLI_RUN)
+            return 0;
+    }
+    if (!cfg->kernel)
+        return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
+    if (!cfg->append)
+        cfg->append = "";
+    if (!cfg->serial_given) {
+        /* QEMU: -nographic puts the serial port on stdio; with -nodefaults there is none;
+         * otherwise it would go to a graphical console, which vireo-vmm does not have. */
+        cfg->serial.kind = (cfg->nographic && !cfg->nodefaults) ? CHARDEV_STDIO : CHARDEV_NONE;
+    }
+    if (cfg->daemonize && cfg->serial.kind == CHARDEV_STDIO)
+        return verr_set(err, EINVAL, "-daemonize: cannot be used with the serial port on stdio");
+    return 0;
+}
+
+void cli_config_free(struct vmm_config *cfg)
+{
+    for (unsigned i = 0; i < cfg->nr_owned; i++)
+        free(cfg->owned[i]);
+    cfg->nr_owned = 0;
+    chardev_spec_free(&cfg->serial);
+}
+
+const char *cli_help_text(void)
+{
+    return "usage: vireo-vmm [options] -kernel FILE\n"
+           "\n"
+           "Runs one KVM virtual machine. Options use QEMU's spelling and meaning; the same\n"
+           "command line runs under qemu-system-x86_64 -enable-kvm -M microvm,acpi=on.\n"
+           "\n"
+           "Machine:\n"
+           "  -M, -machine microvm[,...]  accepted; sub-options acpi, pit, pic, rtc, isa-serial,\n"
+           "                              x-option-roms, auto-kernel-cmdline, pcie, ioapic2, usb,\n"
+           "                              graphics, dump-guest-core, mem-merge are ignored\n"
+           "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
+           "  -name NAME                  VM name (query-name)\n"
+           "  -uuid UUID                  VM UUID (query-uuid)\n"
+           "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
+           "  -mem-path PATH              back RAM with a file in PATH (hugetlbfs or tmpfs)\n"
+           "  -mem-prealloc               allocate all of RAM up front\n"
+           "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
+           "                              vCPUs and their topology (CPUID and ACPI)\n"
+           "  -cpu host|max|qemu64        CPU model (default qemu64)\n"
+           "\n"
+           "Boot:\n"
+           "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"
+           "  -initrd FILE                initial RAM disk\n"
+           "  -append STRING              kernel command line\n"
+           "\n"
+           "Devices and display:\n"
+           "  -serial stdio|pty|file:PATH|unix:PATH,server,nowait|none\n"
+           "                              COM1 back-end (stdio: Ctrl-a x quits, Ctrl-a c ignored)\n"
+           "  -nographic                  no display; COM1 on stdio unless -serial/-nodefaults\n"
+           "  -display none               no display\n"
+           "  -nodefaults                 no default devices (no serial unless -serial)\n"
+           "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
+           "                              a guest write of V exits with status (V << 1) | 1\n"
+           "\n"
+           "Control:\n"
+           "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"
+           "  -S                          start paused (QMP 'cont' starts the guest)\n"
+           "  -no-reboot                  exit instead of rebooting\n"
+           "  -no-shutdown                stay (paused) after the guest powers off\n"
+           "  -pidfile FILE               write the process id to FILE\n"
+           "  -daemonize                  detach once the VM is set up\n"
+           "  -h, --help                  this text\n"
+           "  -version, --version         version\n"
+           "\n"
+           "Environment: VIREO_LOG=error|warning|info|debug sets the log level.\n";
+}

@@ -1,0 +1,55 @@
+/*
+ * cli.h - vireo-vmm's command line: QEMU's single-dash options, the subset
+ * vireo-vmm implements, with the same meanings, so one command line runs
+ * under both vireo-vmm and `qemu-system-x86_64 -enable-kvm -M microvm`.
+ * Parsing is a pure function from argv to a configuration (no I/O), so that
+ * every accepted and refused spelling has a unit test.
+ */
+#ifndef VIREO_VMM_CLI_H
+#define VIREO_VMM_CLI_H
+
+#include "util/error.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/kvm/cpuid.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VMM_MIN_MEMORY (8ull << 20)
+#define VMM_MAX_CPUS   255
+
+enum cli_action {
+    CLI_RUN,
+    CLI_HELP,
+    CLI_VERSION,
+};
+
+struct vmm_config {
+    enum cli_action action;
+    const char *name; /* -name */
+    char uuid[37];    /* -uuid, lower case; "" when not given */
+    uint64_t mem_size;
+    const char *mem_path;
+    bool mem_prealloc;
+    unsigned cpus, sockets, cores, threads;
+    enum cpu_model cpu_model;
+    const char *kernel, *initrd, *append;
+    bool serial_given;
+    struct chardev_spec serial;
+    bool nographic, display_none, nodefaults;
+    const char *qmp_path; /* unix socket path */
+    const char *pidfile;
+    bool daemonize, no_reboot, no_shutdown, start_paused;
+    bool debug_exit;
+    uint16_t debug_exit_iobase, debug_exit_iosize;
+    char *owned[8]; /* strings allocated while parsing (freed by cli_config_free) */
+    unsigned nr_owned;
+};
+
+/* Fills cfg from argv. Returns 0, or -EINVAL with one line in err naming the option. */
+int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err);
+void cli_config_free(struct vmm_config *cfg);
+/* The --help text. */
+const char *cli_help_text(void);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * control.c - binds the QMP server to the VM. Replies and events follow
+ * QEMU's order: stop and cont change state before they reply (STOP/RESUME
+ * precede the reply), while system_reset, system_powerdown and quit reply
+ * first and act on the next loop round, as QEMU's main loop does.
+ */
+#include "vmm/control.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/cli.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/qmp/qmp-server.h"
+#include "vmm/qmp/qmp-vm.h"
+#include "vmm/vm.h"
+
+#include <stdlib.h>
+
+struct control {
+    struct vm *vm;
+    struct qmp_server *server;
+    struct qmp_vm_binding binding;
+};
+
+static void op_query_status(void *opaque, struct qmp_vm_status *out)
+{
+    struct vm *vm = opaque;
+    enum vm_status s = vm_get_status(vm);
+    out->status = vm_status_name(s);
+    out->running = s == VM_STATUS_RUNNING;
+}
+
+static const char *op_name(void *opaque)
+{
+    struct vm *vm = opaque;
+    return vm->cfg->name;
+}
+
+static const char *op_uuid(void *opaque)
+{
+    struct vm *vm = opaque;
+    return vm->cfg->uuid[0] ? vm->cfg->uuid : NULL;
+}
+
+static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
+{
+    struct vm *vm = opaque;
+    int n = 0;
+    for (unsigned i = 0; i < vm->nr_vcpus && n < max; i++, n++) {
+        const struct cpu_topology *t = &vm->topo;
+        cpus[n].cpu_index = (int)i;
+        cpus[n].thread_id = vm->vcpus[i].tid;
+        cpus[n].thread_in_core = (int)(i % t->threads);
+        cpus[n].core_id = (int)((i / t->threads) % t->cores);
+        cpus[n].socket_id = (int)(i / (t->threads * t->cores));
+        cpus[n].qom_path = NULL;
+    }
+    return n;
+}
+
+static int op_stop(void *opaque, struct qmp_error *err)
+{
+    (void)err;
+    vm_pause(opaque);
+    return 0;
+}
+
+static int op_cont(void *opaque, struct qmp_error *err)
+{
+    struct vm *vm = opaque;
+    if (vm_get_status(vm) == VM_STATUS_SHUTDOWN)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Resetting the Virtual Machine is required");
+    vm_resume(vm);
+    return 0;
+}
+
+static void deferred_reset(void *opaque)
+{
+    struct vm *vm = opaque;
+    struct verr e = {0};
+    if (vm_reset(vm, &e) < 0) {
+        log_error("system_reset: %s", verr_msg(&e));
+        vm_quit(vm, 1);
+    }
+}
+
+static int op_system_reset(void *opaque, struct qmp_error *err)
+{
+    struct vm *vm = opaque;
+    (void)err;
+    loop_call_soon(vm->loop, deferred_reset, vm);
+    return 0;
+}
+
+static void deferred_powerdown(void *opaque)
+{
+    vm_powerdown(opaque);
+}
+
+static int op_system_powerdown(void *opaque, struct qmp_error *err)
+{
+    struct vm *vm = opaque;
+    (void)err;
+    loop_call_soon(vm->loop, deferred_powerdown, vm);
+    return 0;
+}
+
+static void deferred_quit(void *opaque)
+{
+    vm_quit(opaque, 0);
+}
+
+static int op_quit(void *opaque, struct qmp_error *err)
+{
+    struct vm *vm = opaque;
+    (void)err;
+    loop_call_soon(vm->loop, deferred_quit, vm);
+    return 0;
+}
+
+static const struct qmp_vm_ops vm_ops = {
+    .query_status = op_query_status,
+    .name = op_name,
+    .uuid = op_uuid,
+    .query_kvm = NULL, /* enabled and present: KVM is the only accelerator */
+    .query_cpus = op_query_cpus,
+    .stop = op_stop,
+    .cont = op_cont,
+    .system_reset = op_system_reset,
+    .system_powerdown = op_system_powerdown,
+    .quit = op_quit,
+};
+
+static void emit_event(void *opaque, const char *name, bool guest, const char *reason)
+{
+    struct control *c = opaque;
+    qmp_server_emit_event(c->server, name, reason ? qmp_vm_event_cause(guest, reason) : NULL);
+}
+
+int control_create(struct vm *vm, const char *path, struct control **out, struct verr *err)
+{
+    struct control *c = xcalloc(1, sizeof(*c));
+    c->vm = vm;
+    struct qmp_server_config qc = {0};
+    qc.package = "vireo-vmm 0.1.0";
+    int r = qmp_server_new(vm->loop, &qc, &c->server, err);
+    if (r < 0) {
+        free(c);
+        return r;
+    }
+    c->binding.ops = &vm_ops;
+    c->binding.vm = vm;
+    if ((r = qmp_vm_register(c->server, &c->binding)) < 0) {
+        verr_set(err, -r, "QMP: cannot register the VM commands");
+        control_free(c);
+        return r;
+    }
+    if ((r = qmp_server_listen_unix(c->server, path, err)) < 0) {
+        verr_prefix(err, "-qmp");
+        control_free(c);
+        return r;
+    }
+    vm->events.emit = emit_event;
+    vm->events.opaque = c;
+    *out = c;
+    return 0;
+}
+
+void control_free(struct control *c)
+{
+    if (!c)
+        return;
+    if (c->vm->events.opaque == c) {
+        c->vm->events.emit = NULL;
+        c->vm->events.opaque = NULL;
+    }
+    qmp_server_flush(c->server, 1000);
+    qmp_server_free(c->server);
+    free(c);
+}

@@ -1,0 +1,161 @@
+/*
+ * acpi-pm.c - the ACPI fixed hardware the FADT describes: PM1a_EVT_BLK
+ * (status and enable, 2 bytes each), PM1a_CNT_BLK (SCI_EN, SLP_TYP, SLP_EN)
+ * and the reset register at 0xCF9 (also the PIIX "reset control" port).
+ * A write of SLP_TYP = \_S5's value with SLP_EN powers the machine off; the
+ * power button sets PWRBTN_STS and raises the SCI (IRQ 9, level) while it is
+ * enabled and unacknowledged.
+ */
+#include "util/mem.h"
+#include "vmm/boot/layout.h"
+#include "vmm/dev/platform.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PM1_PWRBTN    (1u << 8)
+#define PM1_CNT_SCI   (1u << 0)
+#define PM1_SLP_EN    (1u << 13)
+#define PM1_SLP_SHIFT 10
+
+struct acpi_pm {
+    struct vm *vm;
+    pthread_mutex_t lock;
+    uint16_t status, enable, control;
+    int sci_level;
+};
+
+static void update_sci_locked(struct acpi_pm *pm)
+{
+    int level = (pm->status & pm->enable) && (pm->control & PM1_CNT_SCI) ? 1 : 0;
+    if (level != pm->sci_level) {
+        pm->sci_level = level;
+        vm_set_irq(pm->vm, IRQ_SCI, level);
+    }
+}
+
+static uint16_t read_reg(struct acpi_pm *pm, unsigned off)
+{
+    switch (off) {
+    case 0:
+        return pm->status;
+    case 2:
+        return pm->enable;
+    case 4:
+        return pm->control;
+    default:
+        return 0;
+    }
+}
+
+static void pm_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct acpi_pm *pm = opaque;
+    pthread_mutex_lock(&pm->lock);
+    for (unsigned i = 0; i < size; i++) {
+        unsigned off = (unsigned)offset + i;
+        uint16_t reg = read_reg(pm, off & ~1u);
+        data[i] = (off < 6) ? (uint8_t)(reg >> (8 * (off & 1))) : 0;
+    }
+    pthread_mutex_unlock(&pm->lock);
+}
+
+static void pm_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct acpi_pm *pm = opaque;
+    bool poweroff = false;
+    pthread_mutex_lock(&pm->lock);
+    /* Assemble the 16-bit registers touched (byte, word or dword accesses). */
+    for (unsigned reg = 0; reg < 6; reg += 2) {
+        uint16_t val = read_reg(pm, reg), mask = 0;
+        for (unsigned i = 0; i < size; i++) {
+            unsigned off = (unsigned)offset + i;
+            if ((off & ~1u) != reg)
+                continue;
+            unsigned shift = 8 * (off & 1);
+            val = (uint16_t)((val & ~(0xffu << shift)) | ((unsigned)data[i] << shift));
+            mask |= (uint16_t)(0xffu << shift);
+        }
+        if (!mask)
+            continue;
+        if (reg == 0) {
+            pm->status &= (uint16_t) ~(val & mask); /* write 1 to clear */
+        } else if (reg == 2) {
+            pm->enable = val;
+        } else {
+            pm->control = (uint16_t)((val & ~PM1_SLP_EN) | PM1_CNT_SCI);
+            unsigned typ = (val >> PM1_SLP_SHIFT) & 7;
+            if ((val & PM1_SLP_EN) && typ == ACPI_S5_SLP_TYP)
+                poweroff = true;
+        }
+    }
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+    if (poweroff)
+        vm_request(pm->vm, VM_REQUEST_POWEROFF, 0);
+}
+
+static const struct bus_ops pm_ops = {pm_read, pm_write};
+
+static void reset_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    (void)opaque;
+    (void)offset;
+    memset(data, 0, size);
+}
+
+static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct acpi_pm *pm = opaque;
+    (void)offset;
+    (void)size;
+    if (data[0] & 0x04) /* RST_CPU */
+        vm_request(pm->vm, VM_REQUEST_RESET, 0);
+}
+
+static const struct bus_ops reset_ops = {reset_read, reset_write};
+
+void acpi_pm_press_power_button(struct acpi_pm *pm)
+{
+    pthread_mutex_lock(&pm->lock);
+    pm->status |= PM1_PWRBTN;
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+    pthread_mutex_lock(&pm->lock);
+    pm->status = pm->enable = 0;
+    pm->control = PM1_CNT_SCI; /* no SMI_CMD: always in ACPI mode */
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm_create(struct vm *vm, struct acpi_pm **out, struct verr *err)
+{
+    struct acpi_pm *pm = xcalloc(1, sizeof(*pm));
+    pm->vm = vm;
+    pm->control = PM1_CNT_SCI;
+    pthread_mutex_init(&pm->lock, NULL);
+    int r = bus_register(&vm->pio, PORT_ACPI_PM, 6, &pm_ops, pm, "acpi-pm", err);
+    if (r == 0)
+        r = bus_register(&vm->pio, PORT_RESET, 1, &reset_ops, pm, "reset", err);
+    if (r < 0) {
+        bus_unregister(&vm->pio, PORT_ACPI_PM);
+        acpi_pm_free(pm);
+        return r;
+    }
+    *out = pm;
+    return 0;
+}
+
+void acpi_pm_free(struct acpi_pm *pm)
+{
+    if (!pm)
+        return;
+    pthread_mutex_destroy(&pm->lock);
+    free(pm);
+}

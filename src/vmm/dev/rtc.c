@@ -1,0 +1,146 @@
+/*
+ * rtc.c - the MC146818 CMOS clock at 0x70 (index, bit 7 = NMI mask) and
+ * 0x71 (data). Time registers show the host's current UTC time at each read,
+ * in BCD or binary and 12/24-hour form as register B asks; registers A, C, D
+ * read as a clock that is never mid-update and always has valid RAM. The rest
+ * of the 128 bytes are plain CMOS RAM. Periodic/alarm interrupts are not
+ * modelled (TODO: IRQ 8 when a guest needs them; Linux uses other clocks).
+ */
+#include "util/mem.h"
+#include "vmm/dev/platform.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REG_B_24H    0x02
+#define REG_B_BINARY 0x04
+
+struct rtc {
+    pthread_mutex_t lock;
+    uint8_t index;
+    uint8_t cmos[128];
+};
+
+static uint8_t to_bcd(unsigned v)
+{
+    return (uint8_t)(((v / 10) << 4) | (v % 10));
+}
+
+uint8_t rtc_register_value(struct rtc *rtc, unsigned reg, time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    uint8_t b = rtc->cmos[0x0b];
+    unsigned v;
+    switch (reg) {
+    case 0x00:
+        v = (unsigned)tm.tm_sec;
+        break;
+    case 0x02:
+        v = (unsigned)tm.tm_min;
+        break;
+    case 0x04: {
+        unsigned h = (unsigned)tm.tm_hour;
+        if (!(b & REG_B_24H)) {
+            bool pm = h >= 12;
+            h = h % 12 == 0 ? 12 : h % 12;
+            uint8_t out = (b & REG_B_BINARY) ? (uint8_t)h : to_bcd(h);
+            return pm ? (uint8_t)(out | 0x80) : out;
+        }
+        v = h;
+        break;
+    }
+    case 0x06:
+        v = (unsigned)tm.tm_wday + 1;
+        break;
+    case 0x07:
+        v = (unsigned)tm.tm_mday;
+        break;
+    case 0x08:
+        v = (unsigned)tm.tm_mon + 1;
+        break;
+    case 0x09:
+        v = (unsigned)(tm.tm_year % 100);
+        break;
+    case 0x32:
+        v = (unsigned)(1900 + tm.tm_year) / 100;
+        break;
+    case 0x0a:
+        return rtc->cmos[0x0a] & 0x7f; /* UIP never set */
+    case 0x0c:
+        return 0;
+    case 0x0d:
+        return 0x80; /* valid RAM and time */
+    default:
+        return rtc->cmos[reg & 0x7f];
+    }
+    return (b & REG_B_BINARY) ? (uint8_t)v : to_bcd(v);
+}
+
+static void rtc_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct rtc *rtc = opaque;
+    memset(data, 0xff, size);
+    pthread_mutex_lock(&rtc->lock);
+    if (offset == 1)
+        data[0] = rtc_register_value(rtc, rtc->index, time(NULL));
+    else
+        data[0] = rtc->index;
+    pthread_mutex_unlock(&rtc->lock);
+}
+
+static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct rtc *rtc = opaque;
+    (void)size;
+    pthread_mutex_lock(&rtc->lock);
+    if (offset == 0) {
+        rtc->index = data[0] & 0x7f;
+    } else {
+        switch (rtc->index) {
+        case 0x0c:
+        case 0x0d:
+            break; /* read-only */
+        case 0x00:
+        case 0x02:
+        case 0x04:
+        case 0x06:
+        case 0x07:
+        case 0x08:
+        case 0x09:
+        case 0x32:
+            break; /* TODO: keep a guest-set offset from host time; ignored for now */
+        default:
+            rtc->cmos[rtc->index] = data[0];
+        }
+    }
+    pthread_mutex_unlock(&rtc->lock);
+}
+
+static const struct bus_ops rtc_ops = {rtc_read, rtc_write};
+
+int rtc_create(struct vm *vm, struct rtc **out, struct verr *err)
+{
+    struct rtc *rtc = xcalloc(1, sizeof(*rtc));
+    pthread_mutex_init(&rtc->lock, NULL);
+    rtc->cmos[0x0a] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
+    rtc->cmos[0x0b] = REG_B_24H;
+    int r = vm ? bus_register(&vm->pio, 0x70, 2, &rtc_ops, rtc, "rtc", err) : 0;
+    if (r < 0) {
+        rtc_free(rtc);
+        return r;
+    }
+    *out = rtc;
+    return 0;
+}
+
+void rtc_free(struct rtc *rtc)
+{
+    if (!rtc)
+        return;
+    pthread_mutex_destroy(&rtc->lock);
+    free(rtc);
+}

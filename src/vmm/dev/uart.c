@@ -1,0 +1,276 @@
+/*
+ * uart.c - the 16550A model. Register meanings from the National
+ * Semiconductor PC16550D data sheet. Transmission is instantaneous (the byte
+ * goes to the back-end during the OUT), so the transmitter always reads empty
+ * and a THRE interrupt follows each write, as on real hardware once the byte
+ * has left. The IRQ line is level-driven from the pending-interrupt state,
+ * like QEMU's model (MCR.OUT2 does not gate it).
+ */
+#include "vmm/dev/uart.h"
+#include "util/mem.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/vm.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIFO_SIZE 16
+
+enum {
+    REG_RBR_THR = 0,
+    REG_IER = 1,
+    REG_IIR_FCR = 2,
+    REG_LCR = 3,
+    REG_MCR = 4,
+    REG_LSR = 5,
+    REG_MSR = 6,
+    REG_SCR = 7,
+};
+
+#define IER_RDI         0x01
+#define IER_THRI        0x02
+#define IER_RLSI        0x04
+#define IER_MSI         0x08
+#define IIR_NONE        0x01
+#define IIR_MSI         0x00
+#define IIR_THRI        0x02
+#define IIR_RDI         0x04
+#define IIR_RLSI        0x06
+#define LCR_DLAB        0x80
+#define LSR_DR          0x01
+#define LSR_OE          0x02
+#define LSR_THRE        0x20
+#define LSR_TEMT        0x40
+#define MCR_LOOP        0x10
+#define FCR_FIFO_ENABLE 0x01
+#define FCR_CLEAR_RX    0x02
+
+struct uart {
+    struct vm *vm;
+    struct chardev *backend;
+    unsigned gsi;
+    pthread_mutex_t lock;
+    uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+    uint8_t lsr_errors; /* OE, cleared on LSR read */
+    bool thr_interrupt; /* THRE interrupt pending (cleared by IIR read or THR write) */
+    uint8_t msr_delta;
+    uint8_t fifo[FIFO_SIZE];
+    unsigned head, count;
+    int irq_level;
+};
+
+static uint8_t iir_locked(const struct uart *u)
+{
+    uint8_t fifo_bits = (u->fcr & FCR_FIFO_ENABLE) ? 0xc0 : 0;
+    if ((u->ier & IER_RLSI) && u->lsr_errors)
+        return fifo_bits | IIR_RLSI;
+    if ((u->ier & IER_RDI) && u->count)
+        return fifo_bits | IIR_RDI;
+    if ((u->ier & IER_THRI) && u->thr_interrupt)
+        return fifo_bits | IIR_THRI;
+    if ((u->ier & IER_MSI) && u->msr_delta)
+        return fifo_bits | IIR_MSI;
+    return fifo_bits | IIR_NONE;
+}
+
+static void update_irq_locked(struct uart *u)
+{
+    int level = (iir_locked(u) & IIR_NONE) ? 0 : 1;
+    if (level != u->irq_level) {
+        u->irq_level = level;
+        vm_set_irq(u->vm, u->gsi, level);
+    }
+}
+
+static void push_rx_locked(struct uart *u, uint8_t b)
+{
+    if (u->count == FIFO_SIZE) {
+        u->lsr_errors |= LSR_OE;
+        return;
+    }
+    u->fifo[(u->head + u->count) % FIFO_SIZE] = b;
+    u->count++;
+}
+
+static uint8_t msr_locked(const struct uart *u)
+{
+    if (u->mcr & MCR_LOOP) {
+        uint8_t m = u->mcr;
+        return (uint8_t)(((m & 0x02) << 3) | ((m & 0x01) << 5) | ((m & 0x04) << 4) |
+                         ((m & 0x08) << 4) | u->msr_delta);
+    }
+    return 0xb0 | u->msr_delta; /* DCD, DSR, CTS: a cable with someone at the other end */
+}
+
+static void uart_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct uart *u = opaque;
+    bool room_again = false;
+    pthread_mutex_lock(&u->lock);
+    uint8_t v = 0xff;
+    switch (offset) {
+    case REG_RBR_THR:
+        if (u->lcr & LCR_DLAB) {
+            v = u->dll;
+        } else if (u->count) {
+            v = u->fifo[u->head];
+            u->head = (u->head + 1) % FIFO_SIZE;
+            room_again = u->count == FIFO_SIZE;
+            u->count--;
+        } else {
+            v = 0;
+        }
+        break;
+    case REG_IER:
+        v = (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
+        break;
+    case REG_IIR_FCR:
+        v = iir_locked(u);
+        if ((v & 0x0f) == IIR_THRI)
+            u->thr_interrupt = false;
+        break;
+    case REG_LCR:
+        v = u->lcr;
+        break;
+    case REG_MCR:
+        v = u->mcr;
+        break;
+    case REG_LSR:
+        v = (u->count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT | u->lsr_errors;
+        u->lsr_errors = 0;
+        break;
+    case REG_MSR:
+        v = msr_locked(u);
+        u->msr_delta = 0;
+        break;
+    case REG_SCR:
+        v = u->scr;
+        break;
+    }
+    update_irq_locked(u);
+    pthread_mutex_unlock(&u->lock);
+    memset(data, 0xff, size);
+    data[0] = v;
+    if (room_again && (!(u->mcr & MCR_LOOP)))
+        chardev_input_ready(u->backend);
+}
+
+static void uart_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct uart *u = opaque;
+    uint8_t v = data[0];
+    (void)size;
+    pthread_mutex_lock(&u->lock);
+    switch (offset) {
+    case REG_RBR_THR:
+        if (u->lcr & LCR_DLAB) {
+            u->dll = v;
+            break;
+        }
+        if (u->mcr & MCR_LOOP)
+            push_rx_locked(u, v);
+        else
+            chardev_write(u->backend, &v, 1);
+        u->thr_interrupt = true;
+        break;
+    case REG_IER:
+        if (u->lcr & LCR_DLAB) {
+            u->dlm = v;
+            break;
+        }
+        /* Enabling the THRE interrupt while the transmitter is empty raises it. */
+        if ((v & IER_THRI) && !(u->ier & IER_THRI))
+            u->thr_interrupt = true;
+        u->ier = v & 0x0f;
+        break;
+    case REG_IIR_FCR:
+        if (v & FCR_CLEAR_RX) {
+            u->head = u->count = 0;
+        }
+        u->fcr = v & 0xc9;
+        break;
+    case REG_LCR:
+        u->lcr = v;
+        break;
+    case REG_MCR: {
+        uint8_t old = msr_locked(u);
+        u->mcr = v & 0x1f;
+        uint8_t now = msr_locked(u);
+        /* Delta bits (DCTS, DDSR, TERI, DDCD) for changes seen through loopback. */
+        uint8_t changed = (uint8_t)((old ^ now) & 0xf0);
+        u->msr_delta |= (uint8_t)(((changed >> 4) & 0x0b) | ((old & ~now & 0x40) ? 0x04 : 0));
+        break;
+    }
+    case REG_SCR:
+        u->scr = v;
+        break;
+    default:
+        break;
+    }
+    update_irq_locked(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static const struct bus_ops uart_ops = {uart_read, uart_write};
+
+static size_t uart_room(void *opaque)
+{
+    struct uart *u = opaque;
+    pthread_mutex_lock(&u->lock);
+    size_t room = FIFO_SIZE - u->count;
+    pthread_mutex_unlock(&u->lock);
+    return room;
+}
+
+static void uart_receive(void *opaque, const uint8_t *data, size_t len)
+{
+    struct uart *u = opaque;
+    pthread_mutex_lock(&u->lock);
+    if (!(u->mcr & MCR_LOOP))
+        for (size_t i = 0; i < len; i++)
+            push_rx_locked(u, data[i]);
+    update_irq_locked(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+void uart_reset(struct uart *u)
+{
+    pthread_mutex_lock(&u->lock);
+    u->ier = u->lcr = u->mcr = u->scr = u->fcr = u->dlm = 0;
+    u->dll = 0x0c; /* 9600 baud */
+    u->lsr_errors = u->msr_delta = 0;
+    u->thr_interrupt = false;
+    u->head = u->count = 0;
+    update_irq_locked(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+int uart_create(struct vm *vm, uint16_t base, unsigned gsi, struct chardev *backend,
+                struct uart **out, struct verr *err)
+{
+    struct uart *u = xcalloc(1, sizeof(*u));
+    u->vm = vm;
+    u->backend = backend;
+    u->gsi = gsi;
+    u->dll = 0x0c;
+    pthread_mutex_init(&u->lock, NULL);
+    int r = bus_register(&vm->pio, base, 8, &uart_ops, u, "serial", err);
+    if (r < 0) {
+        uart_free(u);
+        return r;
+    }
+    struct chardev_receiver rx = {uart_room, uart_receive, u};
+    chardev_set_receiver(backend, &rx);
+    *out = u;
+    return 0;
+}
+
+void uart_free(struct uart *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}

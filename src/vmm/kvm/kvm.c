@@ -1,0 +1,143 @@
+/*
+ * kvm.c - opening /dev/kvm and creating the VM. See kvm.h.
+ */
+#include "vmm/kvm/kvm.h"
+#include "vmm/boot/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+struct required_cap {
+    int cap;
+    const char *name;
+};
+
+static const struct required_cap required_caps[] = {
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+    {KVM_CAP_HLT, "KVM_CAP_HLT"},
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR"},
+};
+
+int kvm_open(struct kvm *kvm, const char *path, struct verr *err)
+{
+    memset(kvm, 0, sizeof(*kvm));
+    kvm->vm_fd = -1;
+    kvm->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (kvm->fd < 0) {
+        int e = errno;
+        if (e == EACCES || e == EPERM)
+            return verr_set(err, e, "%s: %s (is your user in group kvm?)", path, strerror(e));
+        if (e == ENOENT)
+            return verr_set(err, e,
+                            "%s: %s (is the kvm module loaded and virtualization enabled in the "
+                            "firmware?)",
+                            path, strerror(e));
+        return verr_errno(err, e, "%s", path);
+    }
+    int version = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
+    if (version != KVM_API_VERSION) {
+        close(kvm->fd);
+        kvm->fd = -1;
+        return verr_set(err, ENOTSUP, "%s: KVM API version %d, expected %d", path, version,
+                        KVM_API_VERSION);
+    }
+    for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+        if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+            close(kvm->fd);
+            kvm->fd = -1;
+            return verr_set(err, ENOTSUP, "%s missing: this host's KVM cannot run vireo-vmm",
+                            required_caps[i].name);
+        }
+    }
+    int mmap_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (mmap_size <= 0) {
+        close(kvm->fd);
+        kvm->fd = -1;
+        return verr_errno(err, errno, "%s: KVM_GET_VCPU_MMAP_SIZE", path);
+    }
+    kvm->run_size = (size_t)mmap_size;
+    int max = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max <= 0)
+        max = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+    kvm->max_vcpus = max > 0 ? (unsigned)max : 1;
+    kvm->has_system_event = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYSTEM_EVENT_DATA) > 0;
+    return 0;
+}
+
+int kvm_create_vm(struct kvm *kvm, struct verr *err)
+{
+    do {
+        kvm->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+    } while (kvm->vm_fd < 0 && errno == EINTR);
+    if (kvm->vm_fd < 0)
+        return verr_errno(err, errno, "KVM_CREATE_VM");
+    if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
+        return verr_errno(err, errno, "KVM_SET_TSS_ADDR");
+    uint64_t identity = LAYOUT_IDENTITY_MAP;
+    if (ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+        return verr_errno(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
+    if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        return verr_errno(err, errno, "KVM_CREATE_IRQCHIP");
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return verr_errno(err, errno, "KVM_CREATE_PIT2");
+    for (unsigned i = 0; i < 3; i++) {
+        kvm->saved_chips[i].chip_id = i;
+        if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &kvm->saved_chips[i]) < 0)
+            return verr_errno(err, errno, "KVM_GET_IRQCHIP");
+    }
+    if (ioctl(kvm->vm_fd, KVM_GET_PIT2, &kvm->saved_pit) < 0)
+        return verr_errno(err, errno, "KVM_GET_PIT2");
+    return 0;
+}
+
+int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err)
+{
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        struct kvm_userspace_memory_region r = {
+            .slot = i,
+            .guest_phys_addr = gm->regions[i].gpa,
+            .memory_size = gm->regions[i].size,
+            .userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].host,
+        };
+        if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+            return verr_errno(
+                err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx)", i,
+                (unsigned long long)(r.memory_size >> 20), (unsigned long long)r.guest_phys_addr);
+    }
+    return 0;
+}
+
+int kvm_irq_line(struct kvm *kvm, unsigned gsi, int level)
+{
+    struct kvm_irq_level irq = {.irq = gsi, .level = (uint32_t)level};
+    return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+int kvm_reset_irqchip(struct kvm *kvm, struct verr *err)
+{
+    for (unsigned i = 0; i < 3; i++)
+        if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &kvm->saved_chips[i]) < 0)
+            return verr_errno(err, errno, "KVM_SET_IRQCHIP");
+    if (ioctl(kvm->vm_fd, KVM_SET_PIT2, &kvm->saved_pit) < 0)
+        return verr_errno(err, errno, "KVM_SET_PIT2");
+    return 0;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+    if (kvm->vm_fd >= 0)
+        close(kvm->vm_fd);
+    if (kvm->fd >= 0)
+        close(kvm->fd);
+    kvm->vm_fd = kvm->fd = -1;
+}

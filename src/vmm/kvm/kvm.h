@@ -1,0 +1,41 @@
+/*
+ * kvm.h - the VM-level KVM handles: /dev/kvm, the VM file descriptor, the
+ * in-kernel interrupt controllers and PIT, and guest memory slots.
+ *
+ * Each capability vireo-vmm relies on is checked up front, so a host that
+ * lacks one fails at start with a sentence a person can act on, not with an
+ * obscure ioctl error in the middle of boot.
+ */
+#ifndef VIREO_VMM_KVM_KVM_H
+#define VIREO_VMM_KVM_KVM_H
+
+#include "util/error.h"
+#include "vmm/kvm/memory.h"
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct kvm {
+    int fd;          /* /dev/kvm */
+    int vm_fd;       /* KVM_CREATE_VM */
+    size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+    unsigned max_vcpus;
+    bool has_system_event;
+    struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
+    struct kvm_pit_state2 saved_pit;
+};
+
+/* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */
+int kvm_open(struct kvm *kvm, const char *path, struct verr *err);
+/* Creates the VM with its TSS, identity map, irqchip and PIT. */
+int kvm_create_vm(struct kvm *kvm, struct verr *err);
+/* Registers guest RAM as memory slots (one per region). */
+int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
+/* Drives an interrupt line of the in-kernel PIC/IOAPIC (level 0 or 1). */
+int kvm_irq_line(struct kvm *kvm, unsigned gsi, int level);
+/* Restores the irqchips and PIT to their state right after creation (for reset). */
+int kvm_reset_irqchip(struct kvm *kvm, struct verr *err);
+void kvm_close(struct kvm *kvm);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * memory.c - allocation of guest RAM (anonymous memory, or a file on
+ * hugetlbfs/tmpfs for -mem-path) and the split around the 32-bit hole.
+ *
+ * RAM is one host mapping even when the guest sees two ranges, so that
+ * KVM memory slots, dirty logging and migration see one simple object.
+ * Anonymous memory is mapped MAP_NORESERVE and not touched, so an idle
+ * guest costs only the pages it uses (this is what keeps the VMM's peak RSS
+ * low at start-up).
+ */
+#include "vmm/kvm/memory.h"
+#include "vmm/boot/layout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define HUGETLBFS_MAGIC_VALUE 0x958458f6
+
+void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size)
+{
+    gm->host = host;
+    gm->size = size;
+    if (size <= LAYOUT_HOLE_START) {
+        gm->nr_regions = 1;
+        gm->regions[0] = (struct guest_mem_region){0, size, host};
+    } else {
+        gm->nr_regions = 2;
+        gm->regions[0] = (struct guest_mem_region){0, LAYOUT_HOLE_START, host};
+        gm->regions[1] = (struct guest_mem_region){LAYOUT_HIGH_START, size - LAYOUT_HOLE_START,
+                                                   host + LAYOUT_HOLE_START};
+    }
+}
+
+static int open_backing(const struct guest_mem_options *opt, uint64_t *page_size, struct verr *err)
+{
+    struct stat st;
+    int fd;
+    if (stat(opt->mem_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *tmpl = NULL;
+        if (asprintf(&tmpl, "%s/vireo-vmm.XXXXXX", opt->mem_path) < 0)
+            return verr_errno(err, ENOMEM, "-mem-path '%s'", opt->mem_path);
+        fd = mkstemp(tmpl);
+        if (fd >= 0)
+            unlink(tmpl);
+        free(tmpl);
+    } else {
+        fd = open(opt->mem_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    }
+    if (fd < 0)
+        return verr_errno(err, errno, "-mem-path '%s': cannot create the memory backing file",
+                          opt->mem_path);
+    struct statfs sfs;
+    *page_size = 4096;
+    if (fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC_VALUE)
+        *page_size = (uint64_t)sfs.f_bsize;
+    if (opt->size % *page_size != 0) {
+        close(fd);
+        return verr_set(err, EINVAL,
+                        "-mem-path '%s': memory size %llu is not a multiple of the huge page "
+                        "size %llu",
+                        opt->mem_path, (unsigned long long)opt->size,
+                        (unsigned long long)*page_size);
+    }
+    if (ftruncate(fd, (off_t)opt->size) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "-mem-path '%s': cannot size the backing file", opt->mem_path);
+    }
+    return fd;
+}
+
+int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, struct verr *err)
+{
+    memset(gm, 0, sizeof(*gm));
+    gm->fd = -1;
+    gm->page_size = 4096;
+    int flags = opt->prealloc ? MAP_POPULATE : 0;
+    void *p;
+    if (opt->mem_path) {
+        int fd = open_backing(opt, &gm->page_size, err);
+        if (fd < 0)
+            return fd;
+        gm->fd = fd;
+        p = mmap(NULL, opt->size, PROT_READ | PROT_WRITE, MAP_SHARED | flags, fd, 0);
+    } else {
+        p = mmap(NULL, opt->size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+    }
+    if (p == MAP_FAILED) {
+        int e = errno;
+        if (gm->fd >= 0)
+            close(gm->fd);
+        gm->fd = -1;
+        return verr_errno(err, e, "cannot map %llu MiB of guest memory%s%s",
+                          (unsigned long long)(opt->size >> 20), opt->mem_path ? " from " : "",
+                          opt->mem_path ? opt->mem_path : "");
+    }
+    if (opt->prealloc && !opt->mem_path)
+        madvise(p, opt->size, MADV_WILLNEED);
+    guest_mem_layout(gm, p, opt->size);
+    return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *gm)
+{
+    if (gm->host)
+        munmap(gm->host, gm->size);
+    if (gm->fd >= 0)
+        close(gm->fd);
+    gm->host = NULL;
+    gm->fd = -1;
+}
+
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        const struct guest_mem_region *r = &gm->regions[i];
+        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+            return r->host + (gpa - r->gpa);
+    }
+    return NULL;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *gm)
+{
+    return gm->regions[0].size;
+}

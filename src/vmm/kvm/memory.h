@@ -1,0 +1,51 @@
+/*
+ * memory.h - guest RAM: one host mapping, seen by the guest as one or two
+ * ranges (below the 32-bit hole and above 4 GiB).
+ *
+ * Everything that writes guest memory from the host (loaders, table builders,
+ * devices doing DMA later) goes through guest_mem_ptr(), which refuses a range
+ * that is not entirely RAM, so a bad kernel file or a guest-provided address
+ * can never make the VMM write outside the mapping.
+ */
+#ifndef VIREO_VMM_KVM_MEMORY_H
+#define VIREO_VMM_KVM_MEMORY_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem_region {
+    uint64_t gpa;  /* guest physical start */
+    uint64_t size; /* bytes */
+    uint8_t *host; /* host address of gpa */
+};
+
+struct guest_mem {
+    uint8_t *host;      /* the whole mapping */
+    uint64_t size;      /* total RAM in bytes */
+    uint64_t page_size; /* 4 KiB, or the hugetlbfs page size */
+    int fd;             /* backing file for -mem-path, or -1 */
+    unsigned nr_regions;
+    struct guest_mem_region regions[2];
+};
+
+struct guest_mem_options {
+    uint64_t size;
+    const char *mem_path; /* hugetlbfs mount or file; NULL for anonymous memory */
+    bool prealloc;
+};
+
+/* Maps guest RAM. Errors name the backing path and say why. */
+int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, struct verr *err);
+/* Splits `size` bytes of RAM around the 32-bit hole into gm->regions (no mapping). */
+void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size);
+void guest_mem_destroy(struct guest_mem *gm);
+
+/* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else NULL. */
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* End of the RAM region that starts at 0 (the low RAM limit). */
+uint64_t guest_mem_low_end(const struct guest_mem *gm);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * qmp-client.c - the blocking QMP client (see qmp-client.h). Incoming bytes
+ * go through the same stream parser as the server's, into a FIFO of
+ * messages; execute() and next_event() pick from it what they wait for.
+ */
+#include "qmp-client.h"
+
+#include "qmp-json.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Replies from a well-behaved server are small; query-commands of a full
+ * QEMU is ~10 KiB. 16 MiB bounds a broken one. */
+#define QMP_CLIENT_MAX_MESSAGE (16u * 1024 * 1024)
+
+struct msg_node {
+    struct msg_node *next;
+    struct json_object *msg;
+};
+
+struct qmp_client {
+    int fd;
+    struct qmp_json_stream *stream;
+    struct msg_node *head, *tail; /* parsed messages not yet consumed */
+    size_t queued;
+    bool garbage; /* the server sent something that is not JSON */
+    bool eof;
+    struct json_object *greeting;
+    unsigned long next_id;
+};
+
+static void client_on_value(void *opaque, struct json_object *value, const char *error)
+{
+    struct qmp_client *c = opaque;
+    if (error || !json_object_is_type(value, json_type_object)) {
+        json_object_put(value);
+        c->garbage = true;
+        return;
+    }
+    struct msg_node *n = xcalloc(1, sizeof(*n));
+    n->msg = value;
+    if (c->tail)
+        c->tail->next = n;
+    else
+        c->head = n;
+    c->tail = n;
+    c->queued++;
+}
+
+static uint64_t now_ms(void)
+{
+    return monotonic_ns() / 1000000;
+}
+
+/* Reads once, waiting until deadline. 0 on data, -ETIMEDOUT, -ECONNRESET. */
+static int client_fill(struct qmp_client *c, uint64_t deadline, struct verr *err)
+{
+    if (c->eof)
+        return verr_set(err, ECONNRESET, "QMP server closed the connection");
+    uint64_t now = now_ms();
+    int wait = now >= deadline ? 0 : (int)(deadline - now);
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    int r = poll(&pfd, 1, wait);
+    if (r < 0 && errno != EINTR)
+        return verr_errno(err, errno, "QMP poll failed");
+    if (r <= 0)
+        return verr_set(err, ETIMEDOUT, "QMP server did not answer in time");
+    char chunk[65536];
+    ssize_t n = recv(c->fd, chunk, sizeof(chunk), 0);
+    if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            return 0;
+        c->eof = true;
+        return verr_errno(err, errno, "QMP read failed");
+    }
+    if (n == 0) {
+        c->eof = true;
+        return verr_set(err, ECONNRESET, "QMP server closed the connection");
+    }
+    if (qmp_json_stream_feed(c->stream, chunk, (size_t)n) < 0)
+        c->garbage = true;
+    if (c->garbage)
+        return verr_set(err, EPROTO, "QMP server sent a malformed message");
+    return 0;
+}
+
+/* Removes and returns the first queued message matching pred, or NULL. */
+static struct json_object *take(struct qmp_client *c, bool (*pred)(struct json_object *, void *),
+                                void *arg)
+{
+    for (struct msg_node **p = &c->head, *prev = NULL; *p; prev = *p, p = &(*p)->next) {
+        struct msg_node *n = *p;
+        if (!pred(n->msg, arg))
+            continue;
+        *p = n->next;
+        if (c->tail == n)
+            c->tail = prev;
+        c->queued--;
+        struct json_object *m = n->msg;
+        free(n);
+        return m;
+    }
+    return NULL;
+}
+
+static bool is_any(struct json_object *m, void *arg)
+{
+    (void)m, (void)arg;
+    return true;
+}
+
+static bool is_event(struct json_object *m, void *arg)
+{
+    (void)arg;
+    return json_object_object_get_ex(m, "event", NULL);
+}
+
+static bool is_not_event(struct json_object *m, void *arg)
+{
+    return !is_event(m, arg);
+}
+
+static bool is_reply_to(struct json_object *m, void *arg)
+{
+    struct json_object *id;
+    return json_object_object_get_ex(m, "id", &id) && json_object_is_type(id, json_type_string) &&
+           !strcmp(json_object_get_string(id), (const char *)arg);
+}
+
+int qmp_client_read_message(struct qmp_client *c, int timeout_ms, struct json_object **msg,
+                            struct verr *err)
+{
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        if ((*msg = take(c, is_any, NULL)))
+            return 0;
+        int r = client_fill(c, deadline, err);
+        if (r < 0)
+            return r;
+    }
+}
+
+int qmp_client_open(const char *path, int timeout_ms, struct qmp_client **out, struct verr *err)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return verr_set(err, ENAMETOOLONG, "QMP socket path '%s' is too long", path);
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return verr_errno(err, errno, "cannot create a socket for QMP '%s'", path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "cannot connect to QMP socket '%s'", path);
+    }
+    struct qmp_client *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->stream = qmp_json_stream_new(QMP_CLIENT_MAX_MESSAGE, client_on_value, c);
+    struct json_object *g;
+    int r = qmp_client_read_message(c, timeout_ms, &g, err);
+    if (r == 0 && !json_object_object_get_ex(g, "QMP", NULL)) {
+        json_object_put(g);
+        r = verr_set(err, EPROTO, "'%s' did not greet with a QMP banner", path);
+    }
+    if (r < 0) {
+        verr_prefix(err, "QMP socket '%s'", path);
+        qmp_client_close(c);
+        return r;
+    }
+    c->greeting = g;
+    *out = c;
+    return 0;
+}
+
+int qmp_client_negotiate(struct qmp_client *c, int oob, int timeout_ms, struct verr *err)
+{
+    struct json_object *args = NULL;
+    if (oob) {
+        args = json_object_new_object();
+        struct json_object *en = json_object_new_array();
+        json_object_array_add(en, json_object_new_string("oob"));
+        json_object_object_add(args, "enable", en);
+    }
+    struct json_object *reply;
+    int r = qmp_client_execute(c, "qmp_capabilities", args, timeout_ms, &reply, err);
+    if (r < 0)
+        return r;
+    struct json_object *e, *desc;
+    if (json_object_object_get_ex(reply, "error", &e)) {
+        json_object_object_get_ex(e, "desc", &desc);
+        r = verr_set(err, EPROTO, "QMP capabilities negotiation failed: %s",
+                     json_object_get_string(desc));
+    }
+    json_object_put(reply);
+    return r;
+}
+
+int qmp_client_connect(const char *path, int timeout_ms, struct qmp_client **out, struct verr *err)
+{
+    struct qmp_client *c;
+    int r = qmp_client_open(path, timeout_ms, &c, err);
+    if (r < 0)
+        return r;
+    r = qmp_client_negotiate(c, 0, timeout_ms, err);
+    if (r < 0) {
+        qmp_client_close(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+int qmp_client_send_raw(struct qmp_client *c, const void *data, size_t len, struct verr *err)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return verr_errno(err, errno, "QMP write failed");
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
+                       int timeout_ms, struct json_object **reply, struct verr *err)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "vireo-%lu", ++c->next_id);
+    struct json_object *req = json_object_new_object();
+    json_object_object_add(req, "execute", json_object_new_string(command));
+    if (args)
+        json_object_object_add(req, "arguments", args);
+    json_object_object_add(req, "id", json_object_new_string(id));
+    char *text = qmp_json_to_string(req);
+    json_object_put(req);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the NUL; the length is known */
+    int r = qmp_client_send_raw(c, text, len + 1, err);
+    free(text);
+    if (r < 0)
+        return r;
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        struct json_object *m = take(c, is_reply_to, id);
+        if (m) {
+            json_object_object_del(m, "id");
+            *reply = m;
+            return 0;
+        }
+        /* Replies to earlier, timed-out requests are dropped; events stay. */
+        struct json_object *stale;
+        while ((stale = take(c, is_not_event, NULL)))
+            json_object_put(stale);
+        r = client_fill(c, deadline, err);
+        if (r < 0)
+            return verr_prefix(err, "QMP command '%s'", command);
+    }
+}
+
+int qmp_client_next_event(struct qmp_client *c, int timeout_ms, struct json_object **event,
+                          struct verr *err)
+{
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        if ((*event = take(c, is_event, NULL)))
+            return 0;
+        int r = client_fill(c, deadline, err);
+        if (r < 0)
+            return r;
+    }
+}
+
+size_t qmp_client_queued_events(const struct qmp_client *c)
+{
+    size_t n = 0;
+    for (const struct msg_node *m = c->head; m; m = m->next)
+        n += json_object_object_get_ex(m->msg, "event", NULL);
+    return n;
+}
+
+struct json_object *qmp_client_greeting(const struct qmp_client *c)
+{
+    return c->greeting;
+}
+
+int qmp_client_fd(const struct qmp_client *c)
+{
+    return c->fd;
+}
+
+void qmp_client_close(struct qmp_client *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    qmp_json_stream_free(c->stream);
+    while (c->head) {
+        struct msg_node *n = c->head;
+        c->head = n->next;
+        json_object_put(n->msg);
+        free(n);
+    }
+    json_object_put(c->greeting);
+    free(c);
+}

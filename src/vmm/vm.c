@@ -1,0 +1,381 @@
+/*
+ * vm.c - building, running, pausing, resetting and tearing down one VM.
+ * See vm.h for the threading rules this file enforces.
+ */
+#include "vmm/vm.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/boot/layout.h"
+#include "vmm/cli.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/dev/platform.h"
+#include "vmm/dev/uart.h"
+#include "vmm/kvm/vcpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *vm_status_name(enum vm_status s)
+{
+    switch (s) {
+    case VM_STATUS_PRELAUNCH:
+        return "prelaunch";
+    case VM_STATUS_RUNNING:
+        return "running";
+    case VM_STATUS_PAUSED:
+        return "paused";
+    case VM_STATUS_SHUTDOWN:
+        return "shutdown";
+    case VM_STATUS_INTERNAL_ERROR:
+        return "internal-error";
+    }
+    return "unknown";
+}
+
+static void emit(struct vm *vm, const char *name, bool guest, const char *reason)
+{
+    if (vm->events.emit)
+        vm->events.emit(vm->events.opaque, name, guest, reason);
+}
+
+void vm_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+    int r = kvm_irq_line(&vm->kvm, gsi, level);
+    if (r < 0)
+        log_warn("KVM_IRQ_LINE %u: %s", gsi, strerror(-r));
+}
+
+static void kick_all_locked(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+}
+
+static unsigned started_vcpus(const struct vm *vm)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        n += vm->vcpus[i].thread_started;
+    return n;
+}
+
+/* Main thread: sets want_pause and waits until every vCPU thread is parked. */
+static void park_all(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->want_pause = true;
+    kick_all_locked(vm);
+    unsigned n = started_vcpus(vm);
+    while (vm->nr_parked < n)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static void unpark_all(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->want_pause = false;
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm_vcpu_checkpoint(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->want_pause && !vm->threads_exit) {
+        vm->nr_parked++;
+        pthread_cond_broadcast(&vm->cond);
+        while (vm->want_pause && !vm->threads_exit)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        vm->nr_parked--;
+    }
+    bool run = !vm->threads_exit;
+    pthread_mutex_unlock(&vm->lock);
+    return run;
+}
+
+/* Reloads the boot image and puts every device and vCPU back to power-on state. */
+static int reset_machine(struct vm *vm, struct verr *err)
+{
+    int r = kvm_reset_irqchip(&vm->kvm, err);
+    if (r < 0)
+        return r;
+    if (vm->com1)
+        uart_reset(vm->com1);
+    acpi_pm_reset(vm->pm);
+    r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err);
+    if (r < 0)
+        return verr_prefix(err, "reset");
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        r = vcpu_reset(&vm->vcpus[i], err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static void finish(struct vm *vm, int status)
+{
+    vm->final_status = status;
+    loop_quit(vm->loop);
+}
+
+static void process_requests(void *opaque)
+{
+    struct vm *vm = opaque;
+    park_all(vm);
+    pthread_mutex_lock(&vm->lock);
+    unsigned req = vm->requests;
+    int exit_status = vm->exit_status;
+    vm->requests = 0;
+    vm->request_queued = false;
+    pthread_mutex_unlock(&vm->lock);
+
+    if (req & VM_REQUEST_EXIT) {
+        finish(vm, exit_status);
+        return;
+    }
+    if (req & VM_REQUEST_POWEROFF) {
+        emit(vm, "SHUTDOWN", true, "guest-shutdown");
+        if (vm->cfg->no_shutdown) {
+            vm->status = VM_STATUS_SHUTDOWN;
+            emit(vm, "STOP", false, NULL);
+            return; /* stays parked */
+        }
+        finish(vm, 0);
+        return;
+    }
+    if (req & VM_REQUEST_RESET) {
+        if (vm->cfg->no_reboot) {
+            emit(vm, "SHUTDOWN", true, "guest-reset");
+            finish(vm, 0);
+            return;
+        }
+        struct verr err = {0};
+        if (reset_machine(vm, &err) < 0) {
+            log_error("%s", verr_msg(&err));
+            finish(vm, 1);
+            return;
+        }
+        emit(vm, "RESET", true, "guest-reset");
+    }
+    if (vm->status == VM_STATUS_RUNNING)
+        unpark_all(vm);
+}
+
+void vm_request(struct vm *vm, enum vm_request_kind kind, int exit_status)
+{
+    pthread_mutex_lock(&vm->lock);
+    if ((kind & VM_REQUEST_EXIT) && !(vm->requests & VM_REQUEST_EXIT))
+        vm->exit_status = exit_status;
+    vm->requests |= kind;
+    vm->want_pause = true;
+    kick_all_locked(vm);
+    if (!vm->request_queued) {
+        vm->request_queued = true;
+        loop_call_soon(vm->loop, process_requests, vm);
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_pause(struct vm *vm)
+{
+    if (vm->status != VM_STATUS_RUNNING)
+        return;
+    park_all(vm);
+    vm->status = VM_STATUS_PAUSED;
+    emit(vm, "STOP", false, NULL);
+}
+
+void vm_resume(struct vm *vm)
+{
+    if (vm->status != VM_STATUS_PAUSED && vm->status != VM_STATUS_PRELAUNCH)
+        return;
+    vm->status = VM_STATUS_RUNNING;
+    unpark_all(vm);
+    emit(vm, "RESUME", false, NULL);
+}
+
+int vm_reset(struct vm *vm, struct verr *err)
+{
+    if (vm->cfg->no_reboot) {
+        park_all(vm);
+        emit(vm, "SHUTDOWN", false, "host-qmp-system-reset");
+        finish(vm, 0);
+        return 0;
+    }
+    park_all(vm);
+    int r = reset_machine(vm, err);
+    if (r < 0)
+        return r;
+    emit(vm, "RESET", false, "host-qmp-system-reset");
+    if (vm->status == VM_STATUS_SHUTDOWN) {
+        /* After a guest poweroff under -no-shutdown, reset makes the VM runnable again
+         * but leaves it paused until "cont", as QEMU does. */
+        vm->status = VM_STATUS_PAUSED;
+    }
+    if (vm->status == VM_STATUS_RUNNING)
+        unpark_all(vm);
+    return 0;
+}
+
+void vm_powerdown(struct vm *vm)
+{
+    acpi_pm_press_power_button(vm->pm);
+    emit(vm, "POWERDOWN", false, NULL);
+}
+
+void vm_quit(struct vm *vm, int status)
+{
+    emit(vm, "SHUTDOWN", false, "host-qmp-quit");
+    park_all(vm);
+    finish(vm, status);
+}
+
+void vm_quit_on_signal(struct vm *vm)
+{
+    emit(vm, "SHUTDOWN", false, "host-signal");
+    park_all(vm);
+    finish(vm, 0);
+}
+
+enum vm_status vm_get_status(struct vm *vm)
+{
+    return vm->status;
+}
+
+static void serial_quit(void *opaque)
+{
+    struct vm *vm = opaque;
+    log_info("terminated by Ctrl-a x");
+    emit(vm, "SHUTDOWN", false, "host-signal");
+    park_all(vm);
+    finish(vm, 0);
+}
+
+static int create_devices(struct vm *vm, struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    int r;
+    if (cfg->serial.kind != CHARDEV_NONE) {
+        vm->serial_backend = xcalloc(1, sizeof(*vm->serial_backend));
+        r = chardev_open(vm->serial_backend, &cfg->serial, "serial0", vm->loop, err);
+        if (r < 0) {
+            free(vm->serial_backend);
+            vm->serial_backend = NULL;
+            return r;
+        }
+        vm->serial_backend->quit = serial_quit;
+        vm->serial_backend->quit_opaque = vm;
+        if ((r = uart_create(vm, PORT_COM1, IRQ_COM1, vm->serial_backend, &vm->com1, err)) < 0)
+            return r;
+    }
+    if ((r = acpi_pm_create(vm, &vm->pm, err)) < 0 || (r = rtc_create(vm, &vm->rtc, err)) < 0 ||
+        (r = i8042_create(vm, &vm->i8042, err)) < 0 || (r = port80_create(vm, err)) < 0)
+        return r;
+    if (cfg->debug_exit) {
+        r = debug_exit_create(vm, cfg->debug_exit_iobase, cfg->debug_exit_iosize, &vm->debug_exit,
+                              err);
+        if (r < 0)
+            return verr_prefix(err, "-device isa-debug-exit");
+    }
+    return 0;
+}
+
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->cfg = cfg;
+    vm->loop = loop;
+    vm->kvm.fd = vm->kvm.vm_fd = -1;
+    vm->mem.fd = -1;
+    vm->topo = (struct cpu_topology){cfg->sockets, cfg->cores, cfg->threads};
+    vm->cpu_model = cfg->cpu_model;
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, NULL);
+    bus_init(&vm->pio, "port I/O");
+    bus_init(&vm->mmio, "MMIO");
+
+    int r = kvm_open(&vm->kvm, "/dev/kvm", err);
+    if (r < 0)
+        return r;
+    if (cfg->cpus > vm->kvm.max_vcpus)
+        return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
+                        cfg->cpus, vm->kvm.max_vcpus);
+    if ((r = kvm_create_vm(&vm->kvm, err)) < 0)
+        return r;
+    struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};
+    if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
+        return r;
+    if ((r = kvm_set_memory(&vm->kvm, &vm->mem, err)) < 0)
+        return r;
+    if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
+        return r;
+    if ((r = create_devices(vm, err)) < 0)
+        return r;
+
+    vm->vcpus = xcalloc(cfg->cpus, sizeof(*vm->vcpus));
+    for (unsigned i = 0; i < cfg->cpus; i++) {
+        r = vcpu_create(&vm->vcpus[i], vm, i, err);
+        vm->nr_vcpus = i + 1;
+        if (r < 0)
+            return r;
+    }
+    vm->boot_cfg.kernel_path = cfg->kernel;
+    vm->boot_cfg.initrd_path = cfg->initrd;
+    vm->boot_cfg.cmdline = cfg->append;
+    vm->boot_cfg.platform.nr_cpus = cfg->cpus;
+    for (unsigned i = 0; i < cfg->cpus; i++)
+        vm->boot_cfg.platform.apic_ids[i] = vm->vcpus[i].apic_id;
+    if ((r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err)) < 0)
+        return r;
+    log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,
+              kernel_format_name(vm->boot.format), (unsigned long long)vm->boot.entry);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        if ((r = vcpu_reset(&vm->vcpus[i], err)) < 0)
+            return r;
+    return 0;
+}
+
+int vm_start(struct vm *vm, struct verr *err)
+{
+    vm->status = vm->cfg->start_paused ? VM_STATUS_PRELAUNCH : VM_STATUS_RUNNING;
+    vm->want_pause = vm->cfg->start_paused;
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        int r = vcpu_start(&vm->vcpus[i], err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->threads_exit = true;
+    kick_all_locked(vm);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
+        vcpu_destroy(&vm->vcpus[i]);
+    free(vm->vcpus);
+    vm->vcpus = NULL;
+    vm->nr_vcpus = 0;
+    uart_free(vm->com1);
+    if (vm->serial_backend) {
+        chardev_close(vm->serial_backend);
+        free(vm->serial_backend);
+    }
+    acpi_pm_free(vm->pm);
+    rtc_free(vm->rtc);
+    i8042_free(vm->i8042);
+    debug_exit_free(vm->debug_exit);
+    free(vm->supported_cpuid);
+    guest_mem_destroy(&vm->mem);
+    kvm_close(&vm->kvm);
+    bus_destroy(&vm->pio);
+    bus_destroy(&vm->mmio);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+}

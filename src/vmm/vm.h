@@ -1,0 +1,125 @@
+/*
+ * vm.h - one virtual machine: its KVM handles, memory, buses, devices and
+ * vCPU threads, and the run-state machine QMP reports.
+ *
+ * Threads: vCPU threads run guest code and handle their own exits (devices
+ * are called on the vCPU thread, under each device's lock). Everything that
+ * changes the machine as a whole (pause, reset, poweroff, exit) happens on the
+ * main thread, the one running the event loop: a vCPU or device asks with
+ * vm_request(), which parks every vCPU and queues vm_process_requests() on the
+ * loop. So reset never races a running vCPU, and exit never happens from a
+ * vCPU thread while another one is touching memory.
+ */
+#ifndef VIREO_VMM_VM_H
+#define VIREO_VMM_VM_H
+
+#include "util/error.h"
+#include "util/loop.h"
+#include "vmm/boot/loader.h"
+#include "vmm/dev/bus.h"
+#include "vmm/kvm/cpuid.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/memory.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct vmm_config;
+struct vcpu;
+struct uart;
+struct chardev;
+struct acpi_pm;
+struct rtc;
+struct i8042;
+struct debug_exit;
+
+/* QMP's RunState names (query-status "status"). */
+enum vm_status {
+    VM_STATUS_PRELAUNCH, /* -S: created, never run */
+    VM_STATUS_RUNNING,
+    VM_STATUS_PAUSED,   /* stop */
+    VM_STATUS_SHUTDOWN, /* guest powered off with -no-shutdown */
+    VM_STATUS_INTERNAL_ERROR,
+};
+const char *vm_status_name(enum vm_status s);
+
+enum vm_request_kind {
+    VM_REQUEST_RESET = 1u << 0,    /* guest reset (i8042, 0xCF9, ACPI, triple fault policy) */
+    VM_REQUEST_POWEROFF = 1u << 1, /* ACPI S5 */
+    VM_REQUEST_EXIT = 1u << 2,     /* end the process with exit_status (debug-exit, fatal errors) */
+    VM_REQUEST_PAUSE = 1u << 3,    /* just park (internal error with -no-shutdown, tests) */
+};
+
+/* Who hears about run-state changes: the QMP server emits them as events. */
+struct vm_event_sink {
+    /*
+     * name: "STOP", "RESUME", "RESET", "POWERDOWN", "SHUTDOWN". RESET and SHUTDOWN carry a
+     * cause (reason is QEMU's ShutdownCause name, guest says who asked); others pass NULL.
+     */
+    void (*emit)(void *opaque, const char *name, bool guest, const char *reason);
+    void *opaque;
+};
+
+struct vm {
+    const struct vmm_config *cfg;
+    struct kvm kvm;
+    struct guest_mem mem;
+    struct kvm_cpuid2 *supported_cpuid;
+    struct cpu_topology topo;
+    enum cpu_model cpu_model;
+    struct boot_config boot_cfg;
+    struct boot_state boot;
+    struct bus pio, mmio;
+    struct loop *loop;
+    unsigned nr_vcpus;
+    struct vcpu *vcpus;
+
+    /* Devices (each owns its lock). */
+    struct chardev *serial_backend;
+    struct uart *com1;
+    struct acpi_pm *pm;
+    struct rtc *rtc;
+    struct i8042 *i8042;
+    struct debug_exit *debug_exit;
+
+    struct vm_event_sink events;
+
+    /* Run state, guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool want_pause;     /* vCPUs park at their next exit */
+    bool threads_exit;   /* vCPU threads return */
+    unsigned nr_parked;  /* vCPUs currently parked */
+    unsigned requests;   /* enum vm_request_kind bits not yet processed */
+    bool request_queued; /* vm_process_requests is on the loop */
+    int exit_status;     /* for VM_REQUEST_EXIT */
+    enum vm_status status;
+    int final_status; /* the process's exit status once the loop quits */
+};
+
+/* Builds the VM from the configuration: KVM, memory, devices, vCPUs, boot image. */
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err);
+/* Starts the vCPU threads, running or paused (prelaunch) per -S. */
+int vm_start(struct vm *vm, struct verr *err);
+/* Stops and joins vCPU threads and frees everything. */
+void vm_destroy(struct vm *vm);
+
+/* Any thread: asks the main thread to act; parks vCPUs until it has. */
+void vm_request(struct vm *vm, enum vm_request_kind kind, int exit_status);
+/* Drives an interrupt line (any thread). */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+
+/* Main thread (QMP): */
+void vm_pause(struct vm *vm);                  /* "stop": status paused, STOP event */
+void vm_resume(struct vm *vm);                 /* "cont" */
+int vm_reset(struct vm *vm, struct verr *err); /* "system_reset", RESET event */
+void vm_powerdown(struct vm *vm);              /* "system_powerdown": ACPI power button */
+void vm_quit(struct vm *vm, int status);       /* "quit": exit the process */
+void vm_quit_on_signal(struct vm *vm);         /* SIGINT/SIGTERM/SIGHUP, as QEMU: status 0 */
+enum vm_status vm_get_status(struct vm *vm);
+
+/* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit. */
+bool vm_vcpu_checkpoint(struct vm *vm);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * The test guest's context, passed to every test: the UART and TAP writer,
+ * what the loader handed over, the parsed command line, and what earlier
+ * tests discovered (ACPI tables, APIC addresses) for later ones to use.
+ */
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bootinfo.h"
+#include "lib/acpi.h"
+#include "lib/serial.h"
+#include "lib/tap.h"
+
+#define GUEST_MAX_PARAMS 64
+
+struct param {
+    const char *key, *val;
+    uint32_t klen, vlen;
+};
+
+struct guest {
+    struct serial uart;
+    struct tap tap;
+    struct boot_info boot;
+    unsigned nparams;
+    struct param params[GUEST_MAX_PARAMS];
+    /* Discovered by guest_discover() before the tests run. */
+    bool have_acpi;
+    struct acpi_tables acpi;
+    struct madt_info madt;
+    uint64_t lapic_base;
+    uint32_t bsp_apic_id;
+};
+
+/* Command-line parameters ("key=value" words). param_str returns false if
+ * key is absent; param_u64 also fails (and reports a TAP failure) when the
+ * value does not parse. */
+bool param_str(const struct guest *g, const char *key, const char **val, uint32_t *len);
+bool param_is(const struct guest *g, const char *key, const char *value);
+bool param_u64(struct guest *g, const char *key, bool size_suffix, bool hex, uint64_t *out);
+
+/* Tests, in the order they run (see README for what each checks). */
+void test_boot(struct guest *g);
+void test_mem(struct guest *g);
+void test_cmdline(struct guest *g);
+void test_initrd(struct guest *g);
+void test_acpi(struct guest *g);
+void test_mptable(struct guest *g);
+void test_smp(struct guest *g);
+void test_pci(struct guest *g);
+void test_uart(struct guest *g);
+void test_rtc(struct guest *g);
+/* Triggers a reset; only returns (after reporting failure) if none came. */
+void test_reset(struct guest *g);
+/* Called on the boot after a reset the guest itself requested; reports the
+ * reset test's result and continues the numbering of the first boot. */
+bool test_reset_resume(struct guest *g);
+
+#endif

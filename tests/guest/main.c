@@ -1,0 +1,208 @@
+/*
+ * The test guest's C entry: set up the UART, IDT and context, read the
+ * command line, run the selected tests in a fixed order, print the TAP
+ * plan and leave through the debug-exit port. start.S calls guest_main()
+ * from both entry points with the boot protocol used and its info pointer.
+ */
+#include "guest.h"
+#include "lib/apic.h"
+#include "lib/cpu.h"
+#include "lib/libc.h"
+
+void guest_main(int kind, uint64_t info);
+
+static bool word_eq(const char *s, uint32_t n, const char *word)
+{
+    return strlen(word) == n && memcmp(s, word, n) == 0;
+}
+
+static void parse_params(struct guest *g)
+{
+    const char *p = g->boot.cmdline;
+    g->nparams = 0;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *w = p;
+        while (*p && *p != ' ')
+            p++;
+        if (g->nparams == GUEST_MAX_PARAMS)
+            continue;
+        struct param *pa = &g->params[g->nparams++];
+        pa->key = w;
+        pa->klen = (uint32_t)(p - w);
+        pa->val = "";
+        pa->vlen = 0;
+        for (const char *q = w; q < p; q++) {
+            if (*q == '=') {
+                pa->klen = (uint32_t)(q - w);
+                pa->val = q + 1;
+                pa->vlen = (uint32_t)(p - q - 1);
+                break;
+            }
+        }
+    }
+}
+
+bool param_str(const struct guest *g, const char *key, const char **val, uint32_t *len)
+{
+    /* The last occurrence wins, as with Linux's command line. */
+    bool found = false;
+    for (unsigned i = 0; i < g->nparams; i++) {
+        if (word_eq(g->params[i].key, g->params[i].klen, key)) {
+            *val = g->params[i].val;
+            *len = g->params[i].vlen;
+            found = true;
+        }
+    }
+    return found;
+}
+
+bool param_is(const struct guest *g, const char *key, const char *value)
+{
+    const char *v;
+    uint32_t n;
+    return param_str(g, key, &v, &n) && word_eq(v, n, value);
+}
+
+bool param_u64(struct guest *g, const char *key, bool size_suffix, bool hex, uint64_t *out)
+{
+    const char *v;
+    uint32_t n;
+    if (!param_str(g, key, &v, &n))
+        return false;
+    if (!parse_u64(v, n, hex, size_suffix, out)) {
+        tap_ok(&g->tap, false, "cmdline: value of %s= does not parse", key);
+        return false;
+    }
+    return true;
+}
+
+enum {
+    T_BOOT = 1 << 0,
+    T_MEM = 1 << 1,
+    T_CMDLINE = 1 << 2,
+    T_INITRD = 1 << 3,
+    T_ACPI = 1 << 4,
+    T_MPTABLE = 1 << 5,
+    T_SMP = 1 << 6,
+    T_UART = 1 << 7,
+    T_RTC = 1 << 8,
+    T_RESET = 1 << 9,
+    T_PCI = 1 << 10,
+    T_ALL = (1 << 11) - 1,
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} test_names[] = {
+    {"boot", T_BOOT}, {"mem", T_MEM},         {"cmdline", T_CMDLINE}, {"initrd", T_INITRD},
+    {"acpi", T_ACPI}, {"mptable", T_MPTABLE}, {"smp", T_SMP},         {"uart", T_UART},
+    {"rtc", T_RTC},   {"pci", T_PCI},         {"reset", T_RESET},     {"all", T_ALL},
+    {"none", 0},
+};
+
+/* Returns the selected tests; unknown names are reported as failures. */
+static unsigned select_tests(struct guest *g)
+{
+    const char *v;
+    uint32_t n;
+    if (!param_str(g, "tests", &v, &n))
+        return T_ALL;
+    unsigned mask = 0;
+    uint32_t i = 0;
+    while (i <= n) {
+        uint32_t j = i;
+        while (j < n && v[j] != ',')
+            j++;
+        if (j > i) {
+            bool known = false;
+            for (unsigned k = 0; k < sizeof(test_names) / sizeof(test_names[0]); k++) {
+                if (word_eq(v + i, j - i, test_names[k].name)) {
+                    mask |= test_names[k].bit;
+                    known = true;
+                }
+            }
+            if (!known) {
+                char name[32];
+                uint32_t len = j - i < sizeof(name) - 1 ? j - i : sizeof(name) - 1;
+                memcpy(name, v + i, len);
+                name[len] = '\0';
+                tap_ok(&g->tap, false, "tests: unknown test name '%s'", name);
+            }
+        }
+        i = j + 1;
+    }
+    return mask;
+}
+
+/* Finds ACPI and the APICs for the tests that need them. A missing RSDP is
+ * not fatal here: the acpi test reports it, and the LAPIC falls back to its
+ * architectural address. */
+static void discover(struct guest *g)
+{
+    uint64_t rsdp = g->boot.rsdp_addr;
+    if (!rsdp || !acpi_rsdp_valid(rsdp))
+        rsdp = acpi_find_rsdp_by_scan();
+    const char *why;
+    g->have_acpi = rsdp && acpi_load(&g->acpi, rsdp, &why);
+    if (g->have_acpi)
+        acpi_parse_madt(acpi_find(&g->acpi, "APIC"), &g->madt);
+    g->lapic_base = g->madt.lapic_addr ? g->madt.lapic_addr : LAPIC_DEFAULT_BASE;
+    g->bsp_apic_id = lapic_id(g->lapic_base);
+}
+
+void guest_main(int kind, uint64_t info)
+{
+    /* The context is main()'s own state; static only because it is too big
+     * for the 16 KiB boot stack. */
+    static struct guest g;
+
+    bootinfo_parse(&g.boot, kind, info);
+    parse_params(&g);
+    if (param_is(&g, "tests", "none"))
+        guest_exit(0); /* start-up benchmark: leave before any device I/O */
+
+    serial_init(&g.uart, COM1_PORT);
+    tap_init(&g.tap, &g.uart, 0, 0);
+    cpu_idt_init(&g.tap);
+    pic_mask_all();
+
+    if (test_reset_resume(&g))
+        tap_finish(&g.tap);
+
+    tap_diag(&g.tap, "vireo-testguest");
+    tap_diag(&g.tap, "entry: %s, boot info at 0x%lx",
+             kind == BOOT_PVH ? "pvh (32-bit PVH entry, hvm_start_info)"
+                              : "linux64 (64-bit e_entry, Linux zero page)",
+             info);
+    unsigned run = select_tests(&g);
+    discover(&g);
+
+    if (run & T_BOOT)
+        test_boot(&g);
+    if (run & T_MEM)
+        test_mem(&g);
+    if (run & T_CMDLINE)
+        test_cmdline(&g);
+    if (run & T_INITRD)
+        test_initrd(&g);
+    if (run & T_ACPI)
+        test_acpi(&g);
+    if (run & T_MPTABLE)
+        test_mptable(&g);
+    if (run & T_SMP)
+        test_smp(&g);
+    if (run & T_PCI)
+        test_pci(&g);
+    if (run & T_UART)
+        test_uart(&g);
+    if (run & T_RTC)
+        test_rtc(&g);
+    if (run & T_RESET)
+        test_reset(&g);
+    tap_finish(&g.tap);
+}
