@@ -127,7 +127,9 @@ enum domain_net_type {
 
 struct domain_net {
     enum domain_net_type type;
-    char mac[18]; /* "52:54:00:xx:xx:xx", always set after parsing */
+    int managed;                /* hostdev interfaces: -1 unset, 0 no, 1 yes */
+    int trust_guest_rx_filters; /* -1 unset, 0 no, 1 yes */
+    char mac[18];               /* "52:54:00:xx:xx:xx", always set after parsing */
     char *source_network, *source_bridge, *source_dev, *source_mode;
     char *model;
     char *target_dev;
@@ -225,14 +227,15 @@ struct domain_def {
     int bootmenu_timeout; /* -1 unset */
     char *smbios_mode;
     char *bios_useserial;    /* NULL unset */
-    int bios_reboot_timeout; /* -1 unset */
+    int bios_reboot_timeout; /* -2 unset (-1 is a value: never reboot) */
     char *os_firmware;       /* <os firmware='efi'> */
     struct xnode **os_extra;
     size_t nos_extra;
 
     /* <cpu>: kept, with the numbers validation needs extracted */
     struct xnode *cpu;
-    unsigned cpu_sockets, cpu_dies, cpu_cores, cpu_threads; /* 0 = no topology */
+    /* 0 = no topology; read-only copies of cpu/topology (edit the node to change them) */
+    unsigned cpu_sockets, cpu_dies, cpu_cores, cpu_threads;
 
     enum domain_lifecycle_action on_poweroff, on_reboot, on_crash;
 

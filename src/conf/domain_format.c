@@ -296,6 +296,10 @@ static void format_net(struct fctx *f, const struct domain_net *n)
     ind(b, 2);
     buf_append_str(b, "<interface");
     attr(b, "type", domain_net_type_to_string(n->type));
+    if (n->managed >= 0)
+        attr(b, "managed", n->managed ? "yes" : "no");
+    if (n->trust_guest_rx_filters >= 0)
+        attr(b, "trustGuestRxFilters", n->trust_guest_rx_filters ? "yes" : "no");
     buf_append_str(b, ">\n");
     ind(b, 3);
     buf_printf(b, "<mac address='%s'/>\n", n->mac);
@@ -306,20 +310,20 @@ static void format_net(struct fctx *f, const struct domain_net *n)
         xnode_set_attr(s, "dev", n->source_dev);
         xnode_set_attr(s, "mode", n->source_mode);
         static const char *const order[] = {"network", "portgroup", "bridge", "dev",
-                                            "mode",    "type",      "path",   NULL};
+                                            "type",    "path",      "mode",   NULL};
         node_with(b, 3, "source", s, NULL, NULL, 0, order);
         xnode_free(s);
     }
     static const char *const before_target[] = {
-        "virtualport", "bandwidth", "vlan",       "port",          "ip",
-        "route",       "script",    "downscript", "backenddomain", NULL};
+        "vlan",  "virtualport", "bandwidth",  "port",          "ip",
+        "route", "script",      "downscript", "backenddomain", NULL};
     for (const char *const *o = before_target; *o; o++)
         for (size_t i = 0; i < n->nextra; i++)
             if (strcmp(n->extra[i]->name, *o) == 0)
                 kept(f, n->extra[i], 3);
     bool show_target =
         n->target_dev && !((f->flags & DOMAIN_FORMAT_INACTIVE) && generated_tap(n->target_dev));
-    if (show_target || (n->target_node && n->target_node->nattrs > (n->target_dev ? 1u : 0u))) {
+    if (show_target || (n->target_node && n->target_node->nattrs)) {
         struct xnode *t = n->target_node ? xnode_copy(n->target_node) : xnode_new("target");
         xnode_set_attr(t, "dev", show_target ? n->target_dev : NULL);
         if (t->nattrs || t->nkids)
@@ -527,8 +531,23 @@ char *domain_def_format(const struct domain_def *def, unsigned flags)
         text_elem(b, 1, "title", def->title);
     if (def->description)
         text_elem(b, 1, "description", def->description);
-    if (def->metadata)
-        kept(f, def->metadata, 1);
+    if (def->metadata) {
+        bool has_elem = false;
+        for (size_t i = 0; i < def->metadata->nkids; i++)
+            has_elem |= def->metadata->kids[i]->name != NULL;
+        if (!has_elem) {
+            ind(b, 1);
+            buf_append_str(b, "<metadata/>\n");
+        } else {
+            ind(b, 1);
+            buf_append_str(b, "<metadata>\n");
+            for (size_t i = 0; i < def->metadata->nkids; i++)
+                if (def->metadata->kids[i]->name)
+                    xnode_format_dq(def->metadata->kids[i], b, 2);
+            ind(b, 1);
+            buf_append_str(b, "</metadata>\n");
+        }
+    }
     if (def->max_memory_kib) {
         ind(b, 1);
         buf_printf(b, "<maxMemory slots='%u' unit='KiB'>%llu</maxMemory>\n", def->max_memory_slots,

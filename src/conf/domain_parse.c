@@ -124,6 +124,13 @@ static char *text_dup(const struct xnode *n)
     return xstrdup(xnode_text(n));
 }
 
+/* Replaces a string field (repeated elements must not leak the earlier value). */
+static void set_str(char **dst, char *value)
+{
+    free(*dst);
+    *dst = value;
+}
+
 static void push_node(struct xnode ***v, size_t *n, struct xnode *node)
 {
     *v = xreallocarray(*v, *n + 1, sizeof(**v));
@@ -254,26 +261,26 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
             d->driver_iothread = iot;
             const char *v;
             if ((v = xnode_attr(k, "name")))
-                d->driver_name = xstrdup(v);
+                set_str(&d->driver_name, xstrdup(v));
             if ((v = xnode_attr(k, "type")))
-                d->driver_type = xstrdup(v);
+                set_str(&d->driver_type, xstrdup(v));
             if ((v = xnode_attr(k, "cache"))) {
                 static const char *const caches[] = {
                     "default", "none", "writethrough", "writeback", "directsync", "unsafe", NULL};
                 if (!in_list(v, caches))
                     return bad_attr(c, "driver", "cache", v, NULL);
-                d->driver_cache = xstrdup(v);
+                set_str(&d->driver_cache, xstrdup(v));
             }
             if ((v = xnode_attr(k, "io"))) {
                 static const char *const ios[] = {"native", "threads", "io_uring", "default", NULL};
                 if (!in_list(v, ios))
                     return bad_attr(c, "driver", "io", v, NULL);
-                d->driver_io = xstrdup(v);
+                set_str(&d->driver_io, xstrdup(v));
             }
             if ((v = xnode_attr(k, "discard"))) {
                 if (strcmp(v, "unmap") != 0 && strcmp(v, "ignore") != 0)
                     return bad_attr(c, "driver", "discard", v, NULL);
-                d->driver_discard = xstrdup(v);
+                set_str(&d->driver_discard, xstrdup(v));
             }
             if (d->driver_type) {
                 static const char *const fmts[] = {"raw",   "qcow2",     "qcow", "qed",  "vmdk",
@@ -292,7 +299,7 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
                                                                                  : NULL;
             const char *v;
             if (path_attr && (v = xnode_attr(k, path_attr)))
-                d->source_path = xstrdup(v);
+                set_str(&d->source_path, xstrdup(v));
             if (d->source_type == DOMAIN_DISK_SOURCE_NETWORK) {
                 if (!(v = xnode_attr(k, "protocol")))
                     return verr_set(c->err, EINVAL,
@@ -303,13 +310,13 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
                     "ftp", "ftps", "tftp",     "ssh",     "vxhs",  "nfs",  NULL};
                 if (!in_list(v, protos))
                     return bad_attr(c, "source", "protocol", v, NULL);
-                d->source_protocol = xstrdup(v);
+                set_str(&d->source_protocol, xstrdup(v));
                 if ((v = xnode_attr(k, "name")))
-                    d->source_name = xstrdup(v);
+                    set_str(&d->source_name, xstrdup(v));
             } else if (d->source_type == DOMAIN_DISK_SOURCE_VOLUME) {
                 const char *pool = xnode_attr(k, "pool"), *vol = xnode_attr(k, "volume");
                 if (pool && vol)
-                    d->source_name = xasprintf("%s/%s", pool, vol);
+                    set_str(&d->source_name, xasprintf("%s/%s", pool, vol));
             }
             xnode_free(d->source);
             d->source = xnode_copy(k);
@@ -320,7 +327,7 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
                                 "missing attribute 'dev' of element 'target' in a disk");
             if (!*dev)
                 return bad_attr(c, "target", "dev", dev, "empty disk target");
-            d->target_dev = xstrdup(dev);
+            set_str(&d->target_dev, xstrdup(dev));
             if ((r = get_enum(c, k, "bus", domain_disk_bus_from_string, -2, &e)) < 0 &&
                 xnode_attr(k, "bus"))
                 return r;
@@ -354,8 +361,7 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
         } else if (strcmp(k->name, "alias") == 0) {
             const char *v = xnode_attr(k, "name");
             if (v) {
-                free(d->alias);
-                d->alias = xstrdup(v);
+                set_str(&d->alias, xstrdup(v));
             }
         } else if (strcmp(k->name, "backingStore") == 0) {
             xnode_free(d->backing);
@@ -411,6 +417,10 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
     if ((r = get_enum(c, n, "type", domain_net_type_from_string, -1, &e)))
         return r;
     net->type = e;
+    net->managed = net->trust_guest_rx_filters = -1;
+    if ((r = yes_no(c, n, "managed", &net->managed)) ||
+        (r = yes_no(c, n, "trustGuestRxFilters", &net->trust_guest_rx_filters)))
+        return r;
     for (size_t i = 0; i < n->nkids; i++) {
         const struct xnode *k = n->kids[i];
         if (!k->name)
@@ -424,13 +434,13 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
         } else if (strcmp(k->name, "source") == 0) {
             const char *v;
             if ((v = xnode_attr(k, "network")))
-                net->source_network = xstrdup(v);
+                set_str(&net->source_network, xstrdup(v));
             if ((v = xnode_attr(k, "bridge")))
-                net->source_bridge = xstrdup(v);
+                set_str(&net->source_bridge, xstrdup(v));
             if ((v = xnode_attr(k, "dev")))
-                net->source_dev = xstrdup(v);
+                set_str(&net->source_dev, xstrdup(v));
             if ((v = xnode_attr(k, "mode")))
-                net->source_mode = xstrdup(v);
+                set_str(&net->source_mode, xstrdup(v));
             xnode_free(net->source);
             net->source = xnode_copy(k);
         } else if (strcmp(k->name, "model") == 0) {
@@ -441,18 +451,23 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
                 strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
                     strlen(v))
                 return bad_attr(c, "model", "type", v, "not a device model name");
-            free(net->model);
-            net->model = xstrdup(v);
+            set_str(&net->model, xstrdup(v));
         } else if (strcmp(k->name, "target") == 0) {
             const char *v = xnode_attr(k, "dev");
-            if (v)
-                net->target_dev = xstrdup(v);
+            /* Names the host generates (vnetN, macvtapN) are live data: libvirt drops them. */
+            static const char *const generated[] = {"vnet", "macvtap", "macvlan", "vif", NULL};
+            bool gen = false;
+            for (size_t g = 0; v && generated[g]; g++)
+                gen |= strncmp(v, generated[g], strlen(generated[g])) == 0;
+            if (v && (!gen || (c->flags & DOMAIN_PARSE_LIVE)))
+                set_str(&net->target_dev, xstrdup(v));
             xnode_free(net->target_node);
             net->target_node = xnode_copy(k);
+            xnode_set_attr(net->target_node, "dev", NULL);
         } else if (strcmp(k->name, "driver") == 0) {
             const char *v = xnode_attr(k, "name");
             if (v)
-                net->driver_name = xstrdup(v);
+                set_str(&net->driver_name, xstrdup(v));
             if ((r = get_uint(c, k, "queues", &net->driver_queues, NULL)))
                 return r;
             xnode_free(net->driver_node);
@@ -472,8 +487,7 @@ static int parse_net(struct pctx *c, const struct xnode *n, struct domain_net *n
         } else if (strcmp(k->name, "alias") == 0) {
             const char *v = xnode_attr(k, "name");
             if (v) {
-                free(net->alias);
-                net->alias = xstrdup(v);
+                set_str(&net->alias, xstrdup(v));
             }
         } else if (in_list(k->name, kept)) {
             push_node(&net->extra, &net->nextra, xnode_copy(k));
@@ -583,6 +597,121 @@ static int parse_controller(struct pctx *c, const struct xnode *n, struct domain
     return 0;
 }
 
+/* ---- first levels of kept elements: what libvirt's schema allows ---- */
+
+/*
+ * Kept trees are printed back verbatim, so a typo inside one would make the
+ * output invalid. Their first levels are checked against these lists (from
+ * libvirt's domain schema): unknown attributes and children are warned about
+ * and dropped, or refused with DOMAIN_PARSE_VALIDATE. Deeper levels, and
+ * elements not listed, are left to the RelaxNG check of --validate.
+ */
+struct known_shape {
+    const char *path;  /* element path below <domain>/<devices>, e.g. "graphics/listen" */
+    const char *attrs; /* space-separated */
+    const char *kids;  /* space-separated; NULL = do not check children */
+};
+
+#define CHR_ATTRS "type tty"
+#define CHR_KIDS  "source target protocol log address alias"
+
+static const struct known_shape known_shapes[] = {
+    {"graphics",
+     "type port autoport websocket tlsPort listen passwd passwdValidTo connected keymap "
+     "sharePolicy defaultMode display xauth fullscreen multiUser replaceUser socket powerControl "
+     "address p2p",
+     "listen channel image streaming clipboard mouse filetransfer gl audio"},
+    {"graphics/listen", "type address network socket fromConfig autoGenerated", ""},
+    {"video", "", "model driver address alias"},
+    {"video/model", "type ram vram vram64 vgamem heads primary blob", "acceleration resolution"},
+    {"input", "type bus model", "address alias source driver"},
+    {"serial", CHR_ATTRS, CHR_KIDS},
+    {"console", CHR_ATTRS, CHR_KIDS},
+    {"parallel", CHR_ATTRS, CHR_KIDS},
+    {"channel", CHR_ATTRS, CHR_KIDS},
+    {"memballoon", "model autodeflate freePageReporting", "address alias stats driver"},
+    {"rng", "model", "rate backend address alias driver"},
+    {"sound", "model multichannel streams", "codec address alias audio driver"},
+    {"watchdog", "model action", "address alias"},
+    {"hostdev", "mode type managed sgio rawio model display ramfb",
+     "source driver address alias boot rom readonly shareable origstates teaming acpi"},
+    {"smartcard", "mode type", "certificate database source protocol address alias"},
+    {"clock", "offset adjustment basis timezone", "timer"},
+    {"clock/timer", "name present tickpolicy track frequency mode", "catchup"},
+    {"pm", "", "suspend-to-mem suspend-to-disk"},
+    {"cpu", "mode match check migratable deprecated_features",
+     "model vendor topology cache maxphysaddr feature numa"},
+    {"cpu/topology", "sockets dies clusters cores threads", ""},
+    {"cpu/feature", "policy name", ""},
+    {"features", "",
+     "acpi apic pae hap viridian privnet hyperv kvm xen pvspinlock capabilities pmu vmport gic "
+     "smm ioapic hpt vmcoreinfo htm nested-hv msrs ccf-assist cfpc sbbc ibs tcg async-teardown ps2 "
+     "ras"},
+    {"memtune", "", "hard_limit soft_limit swap_hard_limit min_guarantee"},
+    {"memoryBacking", "", "hugepages nosharepages locked source access allocation discard"},
+    {"numatune", "", "memory memnode"},
+};
+
+static bool word_in(const char *word, const char *list)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == wl && strncmp(p, word, l) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+static const struct known_shape *shape_of(const char *path)
+{
+    for (size_t i = 0; i < sizeof(known_shapes) / sizeof(known_shapes[0]); i++)
+        if (strcmp(known_shapes[i].path, path) == 0)
+            return &known_shapes[i];
+    return NULL;
+}
+
+/* Checks (and in default mode prunes) a kept tree's first levels. */
+static int prune_kept(struct pctx *c, struct xnode *n, const char *path)
+{
+    const struct known_shape *ks = shape_of(path);
+    if (!ks)
+        return 0;
+    int r;
+    for (size_t i = n->nattrs; i-- > 0;) {
+        const char *a = n->attrs[2 * i];
+        if (strchr(a, ':') || strncmp(a, "xmlns", 5) == 0 || word_in(a, ks->attrs))
+            continue;
+        if ((r = unknown(c, "attribute", a, n->name)) < 0)
+            return r;
+        char *name = xstrdup(a);
+        xnode_set_attr(n, name, NULL);
+        free(name);
+    }
+    if (!ks->kids)
+        return 0;
+    for (size_t i = n->nkids; i-- > 0;) {
+        struct xnode *k = n->kids[i];
+        if (!k->name)
+            continue;
+        if (!word_in(k->name, ks->kids)) {
+            if ((r = unknown(c, "element", k->name, n->name)) < 0)
+                return r;
+            xnode_remove(n, i);
+            continue;
+        }
+        char sub[128];
+        snprintf(sub, sizeof(sub), "%s/%s", path, k->name);
+        if ((r = prune_kept(c, k, sub)) < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* ---- devices ---- */
 
 static const char *const kept_devices[] = {
@@ -637,7 +766,12 @@ static int parse_devices(struct pctx *c, const struct xnode *n, struct domain_de
                 xreallocarray(def->controllers, def->ncontrollers + 1, sizeof(*def->controllers));
             def->controllers[def->ncontrollers++] = d;
         } else if (in_list(k->name, kept_devices)) {
-            domain_device_append(def, xnode_copy(k));
+            struct xnode *copy = xnode_copy(k);
+            if ((r = prune_kept(c, copy, k->name)) < 0) {
+                xnode_free(copy);
+                return r;
+            }
+            domain_device_append(def, copy);
         } else if ((r = unknown(c, "element", k->name, "devices")) < 0) {
             return r;
         }
@@ -656,7 +790,7 @@ static int parse_os(struct pctx *c, const struct xnode *n, struct domain_def *de
     if (fw) {
         if (strcmp(fw, "bios") != 0 && strcmp(fw, "efi") != 0)
             return bad_attr(c, "os", "firmware", fw, "expected 'bios' or 'efi'");
-        def->os_firmware = xstrdup(fw);
+        set_str(&def->os_firmware, xstrdup(fw));
     }
     static const char *const os_attrs[] = {"firmware", NULL};
     if ((r = check_attrs(c, n, os_attrs)) < 0)
@@ -670,12 +804,10 @@ static int parse_os(struct pctx *c, const struct xnode *n, struct domain_def *de
             free(def->os_type);
             def->os_type = text_dup(k);
             if ((v = xnode_attr(k, "arch"))) {
-                free(def->os_arch);
-                def->os_arch = xstrdup(v);
+                set_str(&def->os_arch, xstrdup(v));
             }
             if ((v = xnode_attr(k, "machine"))) {
-                free(def->os_machine);
-                def->os_machine = xstrdup(v);
+                set_str(&def->os_machine, xstrdup(v));
             }
         } else if (strcmp(k->name, "loader") == 0) {
             free(def->os_loader);
@@ -729,15 +861,13 @@ static int parse_os(struct pctx *c, const struct xnode *n, struct domain_def *de
                 return missing_attr(c, "smbios", "mode");
             if (strcmp(v, "emulate") && strcmp(v, "host") && strcmp(v, "sysinfo"))
                 return bad_attr(c, "smbios", "mode", v, NULL);
-            free(def->smbios_mode);
-            def->smbios_mode = xstrdup(v);
+            set_str(&def->smbios_mode, xstrdup(v));
         } else if (strcmp(k->name, "bios") == 0) {
             int us = -1;
             if ((r = yes_no(c, k, "useserial", &us)))
                 return r;
             if (us >= 0) {
-                free(def->bios_useserial);
-                def->bios_useserial = xstrdup(us ? "yes" : "no");
+                set_str(&def->bios_useserial, xstrdup(us ? "yes" : "no"));
             }
             if ((v = xnode_attr(k, "rebootTimeout"))) {
                 int64_t t;
@@ -805,8 +935,7 @@ static int parse_cputune(struct pctx *c, const struct xnode *n, struct domain_de
             const char *set = xnode_attr(k, "cpuset");
             if (!set)
                 return missing_attr(c, "emulatorpin", "cpuset");
-            free(def->emulatorpin);
-            def->emulatorpin = xstrdup(set);
+            set_str(&def->emulatorpin, xstrdup(set));
         } else if (strcmp(k->name, "iothreadpin") == 0) {
             bool p;
             unsigned id;
@@ -881,6 +1010,8 @@ static int parse_cpu(struct pctx *c, const struct xnode *n, struct domain_def *d
     }
     xnode_free(def->cpu);
     def->cpu = xnode_copy(n);
+    if ((r = prune_kept(c, def->cpu, "cpu")) < 0)
+        return r;
     return 0;
 }
 
@@ -919,11 +1050,11 @@ static int parse_vcpu(struct pctx *c, const struct xnode *k, struct domain_def *
     if (pl) {
         if (strcmp(pl, "static") && strcmp(pl, "auto"))
             return bad_attr(c, "vcpu", "placement", pl, "expected 'static' or 'auto'");
-        def->vcpu_placement = xstrdup(pl);
+        set_str(&def->vcpu_placement, xstrdup(pl));
     }
     const char *cs = xnode_attr(k, "cpuset");
     if (cs)
-        def->cpuset = xstrdup(cs);
+        set_str(&def->cpuset, xstrdup(cs));
     static const char *const attrs[] = {"placement", "cpuset", "current", NULL};
     return check_attrs(c, k, attrs);
 }
@@ -1007,6 +1138,7 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
                 return verr_set(c->err, EINVAL, "invalid value '%s' in element 'uuid'", txt);
         } else if (strcmp(k->name, "genid") == 0) {
             free(def->genid);
+            def->genid = NULL;
             unsigned char g[16];
             if (*txt && domain_uuid_parse(txt, g) < 0)
                 return verr_set(c->err, EINVAL, "invalid value '%s' in element 'genid'", txt);
@@ -1014,18 +1146,16 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
                 def->genid = xmalloc(37);
                 domain_uuid_format(g, def->genid);
             } else {
-                def->genid = xstrdup("");
+                set_str(&def->genid, xstrdup(""));
             }
         } else if (strcmp(k->name, "title") == 0) {
             if (strchr(txt, '\n'))
                 return verr_set(c->err, EINVAL,
                                 "invalid value in element 'title': "
                                 "the title must be a single line");
-            free(def->title);
-            def->title = xstrdup(txt);
+            set_str(&def->title, xstrdup(txt));
         } else if (strcmp(k->name, "description") == 0) {
-            free(def->description);
-            def->description = xstrdup(txt);
+            set_str(&def->description, xstrdup(txt));
         } else if (strcmp(k->name, "metadata") == 0) {
             xnode_free(def->metadata);
             def->metadata = xnode_copy(k);
@@ -1083,6 +1213,8 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
             struct xnode **slot = top_slot(def, k->name);
             xnode_free(*slot);
             *slot = xnode_copy(k);
+            if ((r = prune_kept(c, *slot, k->name)) < 0)
+                return r;
         } else if (in_list(k->name, kept_top)) {
             push_node(&def->kept, &def->nkept, xnode_copy(k));
         } else if ((r = unknown(c, "element", k->name, "domain")) < 0) {

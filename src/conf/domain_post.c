@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "util/bitmap.h"
+#include "util/buf.h"
 #include "util/cpulist.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -145,19 +146,40 @@ static void set_uint_attr(struct xnode *n, const char *name, unsigned v)
 
 /* ---- cpusets ---- */
 
-static int check_cpuset(const char *set, const char *elem, const char *attr, struct verr *err)
+/* Validates a CPU/node set and rewrites it in canonical form ("0-7,^3" -> "0-2,4-7"), as libvirt.
+ */
+static int canon_cpuset(char **set, const char *elem, const char *attr, struct verr *err)
 {
     struct bitmap *map = NULL;
     struct verr e;
     verr_clear(&e);
-    int r = cpulist_parse(set, CPUSET_MAX, &map, &e);
+    int r = cpulist_parse(*set, CPUSET_MAX, &map, &e);
     if (r == 0 && bitmap_count(map) == 0)
         r = -EINVAL, str_copy(e.msg, sizeof(e.msg), "the set is empty");
-    bitmap_free(map);
-    if (r < 0)
+    if (r < 0) {
+        bitmap_free(map);
         return verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s': %s",
-                        set, attr, elem, e.msg);
+                        *set, attr, elem, e.msg);
+    }
+    struct buf b = BUF_INIT;
+    cpulist_format(map, &b);
+    bitmap_free(map);
+    free(*set);
+    *set = buf_detach(&b, NULL);
     return 0;
+}
+
+static int canon_attr_cpuset(struct xnode *n, const char *attr, struct verr *err)
+{
+    const char *v = xnode_attr(n, attr);
+    if (!v)
+        return 0;
+    char *s = xstrdup(v);
+    int r = canon_cpuset(&s, n->name, attr, err);
+    if (r == 0)
+        xnode_set_attr(n, attr, s);
+    free(s);
+    return r;
 }
 
 /* ---- disks ---- */
@@ -255,6 +277,11 @@ static int post_disks(struct domain_def *def, struct verr *err)
             return verr_set(err, EINVAL,
                             "invalid value 'fdc' for attribute 'bus' of element 'target': only "
                             "floppy disks use bus 'fdc'");
+        if (d->target_bus == DOMAIN_DISK_BUS_IDE && is_hv(def) && is_q35(def))
+            return verr_set(err, EINVAL,
+                            "invalid value 'ide' for attribute 'bus' of element 'target' of disk "
+                            "'%s': machine '%s' has no IDE controller (use 'sata')",
+                            d->target_dev, def->os_machine);
         if (d->device == DOMAIN_DISK_DEVICE_LUN && d->target_bus != DOMAIN_DISK_BUS_SCSI &&
             d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
             return verr_set(err, EINVAL,
@@ -270,6 +297,16 @@ static int post_disks(struct domain_def *def, struct verr *err)
             /* libvirt marks cdroms read-only; floppies stay as written. */
             if (d->device == DOMAIN_DISK_DEVICE_CDROM)
                 d->readonly = true;
+        }
+        if (is_hv(def)) {
+            /* libvirt's QEMU driver names its block layer and, for a disk with a source,
+             * assumes raw rather than probing the format. */
+            bool empty = !d->source_path && d->source_type != DOMAIN_DISK_SOURCE_NETWORK &&
+                         d->source_type != DOMAIN_DISK_SOURCE_VOLUME;
+            if (!d->driver_name)
+                d->driver_name = xstrdup("qemu");
+            if (!d->driver_type && !empty)
+                d->driver_type = xstrdup("raw");
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(def->disks[j].target_dev, d->target_dev) == 0)
@@ -402,6 +439,11 @@ static int validate_controllers(struct domain_def *def, struct verr *err)
                                 "'controller': more than one '%s' controller with this index",
                                 c->index, t);
         }
+        if (c->type == DOMAIN_CONTROLLER_PCI && c->index > 255)
+            return verr_set(err, EINVAL,
+                            "invalid value '%u' for attribute 'index' of element 'controller': "
+                            "PCI controller indexes are 0-255",
+                            c->index);
         if (c->type == DOMAIN_CONTROLLER_PCI && c->model) {
             bool root = strcmp(c->model, "pci-root") == 0 || strcmp(c->model, "pcie-root") == 0;
             if (root && c->index != 0)
@@ -549,52 +591,76 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
             serial_target(def, n, port);
         }
     }
+    /* Parallel ports are numbered like serial ones. */
+    size_t npar = count_devices(def, "parallel");
+    for (size_t i = 0; i < npar; i++) {
+        struct xnode *p = nth_device(def, "parallel", i);
+        struct xnode *t = ensure_child(p, "target", false);
+        if (!xnode_attr(t, "port"))
+            set_uint_attr(t, "port", (unsigned)i);
+        child_to_end(p, "target");
+        child_to_end(p, "address");
+    }
+    /* Consoles: the first defaults to the serial type, the others to virtio; a console
+     * without a port gets its position among the consoles as written. */
+    size_t ncons = count_devices(def, "console");
+    for (size_t i = 0; i < ncons; i++) {
+        struct xnode *c = nth_device(def, "console", i);
+        struct xnode *t = ensure_child(c, "target", false);
+        if (!xnode_attr(t, "type"))
+            xnode_set_attr(t, "type", i == 0 ? "serial" : "virtio");
+        if (strcmp(xnode_attr(t, "type"), "serial") != 0 && !xnode_attr(t, "port"))
+            set_uint_attr(t, "port", (unsigned)i);
+        static const char *const order[] = {"type", "port", NULL};
+        order_attrs(t, order);
+        child_to_end(c, "target");
+    }
     size_t nserial = count_devices(def, "serial");
     struct xnode *con0 = nth_device(def, "console", 0);
-    if (con0) {
-        struct xnode *t = ensure_child(con0, "target", false);
-        if (!xnode_attr(t, "type"))
-            xnode_set_attr(t, "type", "serial");
-        const char *tt = xnode_attr(t, "type");
-        if (strcmp(tt, "serial") == 0) {
-            if (nserial == 0) {
-                struct xnode *s = chr_clone_for(con0, "serial");
-                domain_device_append(def, s);
-                serial_target(def, s, 0);
-                nserial = 1;
+    const char *con0_type = con0 ? xnode_attr(xnode_child(con0, "target"), "type") : NULL;
+    if (con0 && strcmp(con0_type, "serial") == 0) {
+        /* The serial console is serial port 0 seen from the console side. */
+        if (nserial == 0) {
+            struct xnode *s = chr_clone_for(con0, "serial");
+            domain_device_append(def, s);
+            serial_target(def, s, 0);
+            nserial = 1;
+        }
+        struct xnode *s0 = nth_device(def, "serial", 0);
+        struct xnode *fresh = chr_clone_for(s0, "console");
+        struct xnode *ft = xnode_add(fresh, xnode_new("target"));
+        xnode_set_attr(ft, "type", "serial");
+        xnode_set_attr(ft, "port", xnode_attr(xnode_child(s0, "target"), "port"));
+        for (size_t i = 0; i < def->ndevices; i++) {
+            if (def->devices[i].node == con0) {
+                xnode_free(con0);
+                def->devices[i].node = fresh;
+                break;
             }
-            struct xnode *s0 = nth_device(def, "serial", 0);
-            struct xnode *fresh = chr_clone_for(s0, "console");
-            struct xnode *ft = xnode_add(fresh, xnode_new("target"));
-            xnode_set_attr(ft, "type", "serial");
-            xnode_set_attr(ft, "port", xnode_attr(xnode_child(s0, "target"), "port"));
-            for (size_t i = 0; i < def->ndevices; i++) {
-                if (def->devices[i].node == con0) {
-                    xnode_free(con0);
-                    def->devices[i].node = fresh;
-                    break;
-                }
-            }
-            con0 = fresh;
         }
     } else if (nserial > 0) {
+        /* A serial port and no serial console: libvirt puts one in front. */
         struct xnode *s0 = nth_device(def, "serial", 0);
         struct xnode *c = chr_clone_for(s0, "console");
         struct xnode *t = xnode_add(c, xnode_new("target"));
         xnode_set_attr(t, "type", "serial");
         xnode_set_attr(t, "port", xnode_attr(xnode_child(s0, "target"), "port"));
         domain_device_append(def, c);
-    }
-    /* Other consoles: virtio by default, numbered after the first. */
-    size_t ncons = count_devices(def, "console");
-    for (size_t i = 1; i < ncons; i++) {
-        struct xnode *c = nth_device(def, "console", i);
-        struct xnode *t = ensure_child(c, "target", false);
-        if (!xnode_attr(t, "type"))
-            xnode_set_attr(t, "type", "virtio");
-        set_uint_attr(t, "port", (unsigned)i);
-        static const char *const order[] = {"type", "port", NULL};
-        order_attrs(t, order);
+        if (con0) {
+            /* move it before the first console */
+            size_t from = 0, to = 0;
+            for (size_t i = 0; i < def->ndevices; i++) {
+                if (def->devices[i].node == c)
+                    from = i;
+                if (def->devices[i].node == con0)
+                    to = i;
+            }
+            if (from > to) {
+                memmove(&def->devices[to + 1], &def->devices[to],
+                        (from - to) * sizeof(*def->devices));
+                def->devices[to].node = c;
+            }
+        }
     }
     /* virtio channels get virtio-serial ports 1, 2, ... */
     unsigned vport = 1;
@@ -614,8 +680,8 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
                             "invalid value '%s' for attribute 'type' of element 'target' in a "
                             "channel",
                             tt);
-        if (strcmp(tt, "virtio") != 0)
-            continue;
+        if (strcmp(tt, "virtio") != 0 || !is_hv(def))
+            continue; /* virtio-serial ports are assigned by libvirt's QEMU driver */
         struct xnode *a = xnode_child(ch, "address");
         if (!a) {
             a = xnode_add(ch, xnode_new("address"));
@@ -635,8 +701,79 @@ static int post_chardevs(struct domain_def *def, struct verr *err)
 
 /* ---- inputs, graphics, video, misc ---- */
 
+/* Checks an enumerated attribute of a kept device (absent is fine unless `required`). */
+static int check_enum_attr(const struct xnode *n, const char *attr, const char *const *allowed,
+                           bool required, struct verr *err)
+{
+    const char *v = xnode_attr(n, attr);
+    if (!v) {
+        if (required)
+            return verr_set(err, EINVAL, "missing attribute '%s' of element '%s'", attr, n->name);
+        return 0;
+    }
+    for (const char *const *a = allowed; *a; a++)
+        if (strcmp(*a, v) == 0)
+            return 0;
+    return verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s'", v, attr,
+                    n->name);
+}
+
+static const char *const chr_types[] = {
+    "null", "vc",   "pty",      "dev",       "file", "pipe",         "stdio", "udp",
+    "tcp",  "unix", "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus",  NULL};
+
+/* Attribute values of the kept devices, checked so mistakes fail at define time. */
+static int check_kept_device(const struct xnode *n, struct verr *err)
+{
+    static const char *const watchdog_models[] = {"i6300esb", "ib700", "diag288", "itco", NULL};
+    static const char *const watchdog_actions[] = {"reset", "shutdown", "poweroff",   "pause",
+                                                   "none",  "dump",     "inject-nmi", NULL};
+    static const char *const balloon_models[] = {
+        "virtio", "virtio-transitional", "virtio-non-transitional", "xen", "none", NULL};
+    static const char *const sound_models[] = {"sb16",    "es1370", "pcspk", "ac97",
+                                               "ich6",    "ich7",   "ich9",  "usb",
+                                               "ics2105", "virtio", NULL};
+    static const char *const rng_models[] = {"virtio", "virtio-transitional",
+                                             "virtio-non-transitional", NULL};
+    static const char *const rng_backends[] = {"random", "egd", "builtin", NULL};
+    static const char *const hostdev_modes[] = {"subsystem", "capabilities", NULL};
+    static const char *const hostdev_types[] = {"usb",     "pci",  "scsi", "scsi_host", "mdev",
+                                                "storage", "misc", "net",  NULL};
+    int r = 0;
+    const char *name = n->name;
+    if (strcmp(name, "watchdog") == 0) {
+        if ((r = check_enum_attr(n, "model", watchdog_models, true, err)) ||
+            (r = check_enum_attr(n, "action", watchdog_actions, false, err)))
+            return r;
+    } else if (strcmp(name, "memballoon") == 0) {
+        return check_enum_attr(n, "model", balloon_models, true, err);
+    } else if (strcmp(name, "sound") == 0) {
+        return check_enum_attr(n, "model", sound_models, true, err);
+    } else if (strcmp(name, "rng") == 0) {
+        if ((r = check_enum_attr(n, "model", rng_models, true, err)))
+            return r;
+        const struct xnode *b = xnode_child(n, "backend");
+        if (!b)
+            return verr_set(err, EINVAL, "missing element 'backend' in element 'rng'");
+        return check_enum_attr(b, "model", rng_backends, true, err);
+    } else if (strcmp(name, "hostdev") == 0) {
+        if ((r = check_enum_attr(n, "mode", hostdev_modes, false, err)))
+            return r;
+        return check_enum_attr(n, "type", hostdev_types, true, err);
+    } else if (strcmp(name, "serial") == 0 || strcmp(name, "console") == 0 ||
+               strcmp(name, "channel") == 0 || strcmp(name, "parallel") == 0) {
+        return check_enum_attr(n, "type", chr_types, false, err);
+    }
+    return 0;
+}
+
 static int post_misc_devices(struct domain_def *def, struct verr *err)
 {
+    for (size_t i = 0; i < def->ndevices; i++) {
+        int rc = check_kept_device(def->devices[i].node, err);
+        if (rc)
+            return rc;
+    }
     bool have_graphics = count_devices(def, "graphics") > 0;
     bool ps2_mouse = false, ps2_kbd = false;
     for (size_t i = 0; i < def->ndevices; i++) {
@@ -677,7 +814,9 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                                 "invalid value '%s' for attribute 'type' of element 'graphics'", t);
             if (strcmp(t, "vnc") == 0 || strcmp(t, "spice") == 0) {
                 const char *port = xnode_attr(n, "port");
-                if (!port || strcmp(port, "-1") == 0 || strcmp(port, "0") == 0) {
+                if (!port && strcmp(t, "spice") == 0) {
+                    /* libvirt leaves a spice port alone until the domain starts */
+                } else if (!port || strcmp(port, "-1") == 0 || strcmp(port, "0") == 0) {
                     xnode_set_attr(n, "port", "-1");
                     xnode_set_attr(n, "autoport", "yes");
                 } else {
@@ -717,6 +856,9 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                 xnode_set_attr(n, "action", "reset");
         } else if (strcmp(n->name, "memballoon") == 0 || strcmp(n->name, "sound") == 0 ||
                    strcmp(n->name, "rng") == 0) {
+            struct xnode *rate = strcmp(n->name, "rng") == 0 ? xnode_child(n, "rate") : NULL;
+            if (rate)
+                order_attrs(rate, (const char *const[]){"bytes", "period", NULL});
             if (!xnode_attr(n, "model"))
                 return verr_set(err, EINVAL, "missing attribute 'model' of element '%s'", n->name);
         } else if (strcmp(n->name, "hostdev") == 0) {
@@ -763,7 +905,7 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                 xnode_set_attr(m, "ram", "65536");
             if (!xnode_attr(m, "vram"))
                 xnode_set_attr(m, "vram", "65536");
-            if (!xnode_attr(m, "vgamem"))
+            if (!xnode_attr(m, "vgamem") && is_hv(def))
                 xnode_set_attr(m, "vgamem", "16384");
         } else if (strcmp(t, "cirrus") == 0 || strcmp(t, "vga") == 0 || strcmp(t, "bochs") == 0 ||
                    strcmp(t, "vmvga") == 0) {
@@ -914,6 +1056,8 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
         if ((r = add_root_port(def, pa, &rp, err)))
             return r;
         unsigned idx = next_pci_index(def);
+        if (idx > 255)
+            return verr_set(err, ENOSPC, "too many PCI controllers");
         struct domain_controller *c =
             add_controller(def, DOMAIN_CONTROLLER_PCI, idx, "pcie-to-pci-bridge");
         c->extra = xcalloc(1, sizeof(*c->extra));
@@ -1067,6 +1211,8 @@ static int assign_pci(struct domain_def *def, struct verr *err)
         struct domain_controller *c = &def->controllers[i];
         if (c->type == DOMAIN_CONTROLLER_PCI)
             pa->bus_exists[c->index & 255] = true;
+        if (!is_hv(def))
+            continue;
         if (!q35 && c->type == DOMAIN_CONTROLLER_IDE && c->index == 0 &&
             c->address.type == DOMAIN_ADDRESS_NONE)
             set_pci(&c->address, 0, 1, 1);
@@ -1293,6 +1439,74 @@ static void assign_usb(struct domain_def *def)
     }
 }
 
+/* Stable reorder of a node's element children: names in `order` first, by rank. */
+static void order_kids(struct xnode *n, const char *const *order)
+{
+    if (!n || !n->nkids)
+        return;
+    struct xnode **sorted = xcalloc(n->nkids, sizeof(*sorted));
+    size_t k = 0;
+    for (const char *const *o = order; *o; o++)
+        for (size_t i = 0; i < n->nkids; i++)
+            if (n->kids[i] && n->kids[i]->name && strcmp(n->kids[i]->name, *o) == 0) {
+                sorted[k++] = n->kids[i];
+                n->kids[i] = NULL;
+            }
+    for (size_t i = 0; i < n->nkids; i++)
+        if (n->kids[i])
+            sorted[k++] = n->kids[i];
+    free(n->kids);
+    n->kids = sorted;
+}
+
+/* libvirt re-emits these parts in a fixed order whatever order they were written in. */
+static void canonical_kept_order(struct domain_def *def)
+{
+    static const char *const features[] = {"acpi",       "apic",         "pae",
+                                           "hap",        "viridian",     "privnet",
+                                           "hyperv",     "kvm",          "xen",
+                                           "pvspinlock", "capabilities", "pmu",
+                                           "vmport",     "gic",          "smm",
+                                           "ioapic",     "hpt",          "vmcoreinfo",
+                                           "htm",        "nested-hv",    "msrs",
+                                           "ccf-assist", "cfpc",         "sbbc",
+                                           "ibs",        "tcg",          "async-teardown",
+                                           NULL};
+    static const char *const hyperv[] = {
+        "relaxed", "vapic", "spinlocks", "vpindex",     "runtime",         "synic",
+        "stimer",  "reset", "vendor_id", "frequencies", "reenlightenment", "tlbflush",
+        "ipi",     "evmcs", "avic",      NULL};
+    static const char *const cpu_kids[] = {"model",       "vendor",  "topology", "cache",
+                                           "maxphysaddr", "feature", "numa",     NULL};
+    static const char *const pm[] = {"suspend-to-mem", "suspend-to-disk", NULL};
+    if (def->features) {
+        order_kids(def->features, features);
+        order_kids(xnode_child(def->features, "hyperv"), hyperv);
+    }
+    if (def->cpu) {
+        order_attrs(def->cpu, (const char *const[]){"mode", "match", "check", "migratable", NULL});
+        order_kids(def->cpu, cpu_kids);
+        for (size_t i = 0; i < def->cpu->nkids; i++) {
+            struct xnode *k = def->cpu->kids[i];
+            if (k->name && strcmp(k->name, "feature") == 0)
+                order_attrs(k, (const char *const[]){"policy", "name", NULL});
+            if (k->name && strcmp(k->name, "model") == 0)
+                order_attrs(k, (const char *const[]){"fallback", "vendor_id", NULL});
+        }
+    }
+    if (def->pm)
+        order_kids(def->pm, pm);
+    if (def->clock) {
+        order_attrs(def->clock,
+                    (const char *const[]){"offset", "adjustment", "basis", "timezone", NULL});
+        for (size_t i = 0; i < def->clock->nkids; i++)
+            if (def->clock->kids[i]->name && strcmp(def->clock->kids[i]->name, "timer") == 0)
+                order_attrs(def->clock->kids[i],
+                            (const char *const[]){"name", "present", "tickpolicy", "track",
+                                                  "frequency", "mode", NULL});
+    }
+}
+
 /* ---- top level ---- */
 
 static int post_top(struct domain_def *def, struct verr *err)
@@ -1302,8 +1516,8 @@ static int post_top(struct domain_def *def, struct verr *err)
         return verr_set(err, EINVAL,
                         "invalid value '%s' in element 'os/type': Vireo runs only 'hvm' guests",
                         def->os_type);
-    if (!def->os_arch)
-        def->os_arch = xstrdup("x86_64");
+    if (!def->os_arch) /* libvirt's test driver advertises only i686 guests */
+        def->os_arch = xstrdup(def->type == DOMAIN_TYPE_TEST ? "i686" : "x86_64");
     if (strcmp(def->os_arch, "x86_64") && strcmp(def->os_arch, "i686"))
         return verr_set(err, EINVAL,
                         "invalid value '%s' for attribute 'arch' of element 'type': Vireo runs "
@@ -1334,8 +1548,7 @@ static int post_top(struct domain_def *def, struct verr *err)
             if (domain_parse_memory(m, xnode_attr(cell, "unit"), &kib) < 0)
                 return verr_set(err, EINVAL,
                                 "invalid value '%s' for attribute 'memory' of element 'cell'", m);
-            const char *cpus = xnode_attr(cell, "cpus");
-            if (cpus && (r = check_cpuset(cpus, "cell", "cpus", err)))
+            if ((r = canon_attr_cpuset(cell, "cpus", err)))
                 return r;
             char b[32];
             snprintf(b, sizeof(b), "%llu", kib);
@@ -1383,6 +1596,20 @@ static int post_top(struct domain_def *def, struct verr *err)
         xnode_set_text(k, b);
         xnode_set_attr(k, "unit", "KiB");
     }
+    if (def->memtune) {
+        /* libvirt's order */
+        static const char *const order[] = {"hard_limit", "soft_limit", "min_guarantee",
+                                            "swap_hard_limit"};
+        struct xnode *m = def->memtune;
+        size_t at = 0;
+        for (size_t o = 0; o < 4; o++)
+            for (size_t i = at; i < m->nkids; i++)
+                if (m->kids[i]->name && strcmp(m->kids[i]->name, order[o]) == 0) {
+                    struct xnode *k = m->kids[i];
+                    memmove(&m->kids[at + 1], &m->kids[at], (i - at) * sizeof(*m->kids));
+                    m->kids[at++] = k;
+                }
+    }
     if (def->vcpus == 0)
         def->vcpus = def->vcpus_current = 1;
     if (def->vcpus_current > def->vcpus) {
@@ -1395,8 +1622,13 @@ static int post_top(struct domain_def *def, struct verr *err)
     }
     if (!def->vcpu_placement)
         def->vcpu_placement = xstrdup("static");
-    if (def->cpuset && (r = check_cpuset(def->cpuset, "vcpu", "cpuset", err)))
+    if (def->cpuset && (r = canon_cpuset(&def->cpuset, "vcpu", "cpuset", err)))
         return r;
+    for (size_t i = 0; def->numatune && i < def->numatune->nkids; i++) {
+        struct xnode *k = def->numatune->kids[i];
+        if (k->name && (r = canon_attr_cpuset(k, "nodeset", err)))
+            return r;
+    }
     if (def->cpu_sockets) {
         unsigned long long prod = (unsigned long long)def->cpu_sockets * def->cpu_dies *
                                   def->cpu_cores * def->cpu_threads;
@@ -1419,10 +1651,41 @@ static int post_top(struct domain_def *def, struct verr *err)
                                 "invalid value '%u' for attribute 'vcpu' of element 'vcpupin': "
                                 "vCPU pinned twice",
                                 p->vcpu);
-        if ((r = check_cpuset(p->cpuset, "vcpupin", "cpuset", err)))
+        if ((r = canon_cpuset(&p->cpuset, "vcpupin", "cpuset", err)))
             return r;
     }
-    if (def->emulatorpin && (r = check_cpuset(def->emulatorpin, "emulatorpin", "cpuset", err)))
+    /* <vcpusched vcpus='0-1'> is stored per vCPU by libvirt and printed one per vCPU. */
+    for (size_t i = 0; i < def->ncputune_extra; i++) {
+        struct xnode *k = def->cputune_extra[i];
+        const char *set = xnode_attr(k, "vcpus");
+        if (strcmp(k->name, "vcpusched") != 0 || !set)
+            continue;
+        struct bitmap *map = NULL;
+        struct verr e;
+        verr_clear(&e);
+        if (cpulist_parse(set, def->vcpus, &map, &e) < 0)
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'vcpus' of element 'vcpusched': %s",
+                            set, e.msg);
+        size_t cnt = bitmap_count(map);
+        if (cnt > 1) {
+            def->cputune_extra = xreallocarray(def->cputune_extra, def->ncputune_extra + cnt - 1,
+                                               sizeof(*def->cputune_extra));
+            memmove(&def->cputune_extra[i + cnt], &def->cputune_extra[i + 1],
+                    (def->ncputune_extra - i - 1) * sizeof(*def->cputune_extra));
+            size_t j = 0;
+            for (long bit = bitmap_next_set(map, 0); bit >= 0;
+                 bit = bitmap_next_set(map, (size_t)bit + 1)) {
+                struct xnode *c = j == 0 ? k : xnode_copy(k);
+                set_uint_attr(c, "vcpus", (unsigned)bit);
+                def->cputune_extra[i + j++] = c;
+            }
+            def->ncputune_extra += cnt - 1;
+            i += cnt - 1;
+        }
+        bitmap_free(map);
+    }
+    if (def->emulatorpin && (r = canon_cpuset(&def->emulatorpin, "emulatorpin", "cpuset", err)))
         return r;
     for (size_t i = 0; i < def->niothreadpins; i++) {
         struct domain_iothreadpin *p = &def->iothreadpins[i];
@@ -1437,7 +1700,7 @@ static int post_top(struct domain_def *def, struct verr *err)
                                 "invalid value '%u' for attribute 'iothread' of element "
                                 "'iothreadpin': IOThread pinned twice",
                                 p->iothread);
-        if ((r = check_cpuset(p->cpuset, "iothreadpin", "cpuset", err)))
+        if ((r = canon_cpuset(&p->cpuset, "iothreadpin", "cpuset", err)))
             return r;
     }
     for (size_t i = 0; i < def->nkept; i++) {
@@ -1472,33 +1735,49 @@ static int post_top(struct domain_def *def, struct verr *err)
         if (count > def->iothreads)
             def->iothreads = (unsigned)count;
     }
-    /* Boot: per-device boot orders exclude <os><boot>. */
-    bool dev_boot = false;
+    /* Boot: per-device boot orders (disks, interfaces, hostdevs, redirdevs) exclude
+     * <os><boot>, and each order is used once. */
+    size_t norders = 0;
+    unsigned *orders = xcalloc(def->ndisks + def->nnets + def->ndevices + 1, sizeof(*orders));
     for (size_t i = 0; i < def->ndisks; i++)
-        dev_boot |= def->disks[i].boot_order > 0;
+        if (def->disks[i].boot_order)
+            orders[norders++] = def->disks[i].boot_order;
     for (size_t i = 0; i < def->nnets; i++)
-        dev_boot |= def->nets[i].boot_order > 0;
-    if (dev_boot && def->nboot_devs)
-        return verr_set(err, EINVAL,
-                        "per-device boot elements cannot be used together with os/boot elements");
-    if (!dev_boot && !def->nboot_devs && !def->os_kernel) {
-        def->boot_devs[0] = DOMAIN_BOOT_HD;
-        def->nboot_devs = 1;
-    }
-    for (size_t i = 0; i < def->ndisks + def->nnets; i++) {
-        unsigned oi =
-            i < def->ndisks ? def->disks[i].boot_order : def->nets[i - def->ndisks].boot_order;
-        if (!oi)
+        if (def->nets[i].boot_order)
+            orders[norders++] = def->nets[i].boot_order;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        struct xnode *n = def->devices[i].node;
+        struct xnode *boot = xnode_child(n, "boot");
+        if (!boot || (strcmp(n->name, "hostdev") && strcmp(n->name, "redirdev")))
             continue;
-        for (size_t j = 0; j < i; j++) {
-            unsigned oj =
-                j < def->ndisks ? def->disks[j].boot_order : def->nets[j - def->ndisks].boot_order;
-            if (oi == oj)
+        const char *o = xnode_attr(boot, "order");
+        unsigned v;
+        if (!o || str_to_uint(o, 10, &v) < 0 || v == 0) {
+            free(orders);
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'order' of element 'boot' of a %s: "
+                            "boot order must be 1 or more",
+                            o ? o : "", n->name);
+        }
+        orders[norders++] = v;
+    }
+    for (size_t i = 0; i < norders; i++)
+        for (size_t j = 0; j < i; j++)
+            if (orders[i] == orders[j]) {
+                unsigned o = orders[i];
+                free(orders);
                 return verr_set(err, EINVAL,
                                 "invalid value '%u' for attribute 'order' of element 'boot': "
                                 "used by more than one device",
-                                oi);
-        }
+                                o);
+            }
+    free(orders);
+    if (norders && def->nboot_devs)
+        return verr_set(err, EINVAL,
+                        "per-device boot elements cannot be used together with os/boot elements");
+    if (!norders && !def->nboot_devs) {
+        def->boot_devs[0] = DOMAIN_BOOT_HD;
+        def->nboot_devs = 1;
     }
     if (is_hv(def) && def->os_loader_node) {
         const char *lt = xnode_attr(def->os_loader_node, "type");
@@ -1509,6 +1788,7 @@ static int post_top(struct domain_def *def, struct verr *err)
         def->clock = xnode_new("clock");
         xnode_set_attr(def->clock, "offset", "utc");
     }
+    canonical_kept_order(def);
     return 0;
 }
 

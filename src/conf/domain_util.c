@@ -3,7 +3,7 @@
  * enum names as libvirt spells them, UUIDs and MACs, memory units, name
  * rules, and deep copy/free of a definition.
  */
-#include "conf/domain_conf.h"
+#include "conf/domain_priv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -152,6 +152,7 @@ int domain_parse_memory(const char *value, const char *unit, unsigned long long 
         unsigned long long bytes;
     } units[] = {
         {"b", 1ULL},
+        {"byte", 1ULL},
         {"bytes", 1ULL},
         {"KB", 1000ULL},
         {"k", 1024ULL},
@@ -255,10 +256,6 @@ static void nodes_free(struct xnode **v, size_t n)
         xnode_free(v[i]);
     free(v);
 }
-
-void domain_disk_clear(struct domain_disk *d);
-void domain_net_clear(struct domain_net *n);
-void domain_controller_clear(struct domain_controller *c);
 
 void domain_disk_clear(struct domain_disk *d)
 {

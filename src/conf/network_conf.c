@@ -258,8 +258,8 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
             }
             def->forward = mode;
             const char *dev = xnode_attr(k, "dev");
-            if (dev)
-                def->forward_dev = xstrdup(dev);
+            free(def->forward_dev);
+            def->forward_dev = dev ? xstrdup(dev) : NULL;
             xnode_free(def->forward_node);
             def->forward_node = xnode_copy(k);
         } else if (strcmp(k->name, "bridge") == 0) {
@@ -393,9 +393,12 @@ char *network_def_format(const struct network_def *def, unsigned flags)
         struct xnode *f = def->forward_node ? xnode_copy(def->forward_node) : xnode_new("forward");
         /* mode first, as libvirt prints it */
         struct xnode *o = xnode_new("forward");
-        xnode_set_attr(o, "mode", network_forward_mode_to_string(def->forward));
+        /* libvirt prints dev before mode, and the dev again as the interface list */
         if (def->forward_dev)
             xnode_set_attr(o, "dev", def->forward_dev);
+        xnode_set_attr(o, "mode", network_forward_mode_to_string(def->forward));
+        if (def->forward_dev && !xnode_child(f, "interface"))
+            xnode_set_attr(xnode_add(f, xnode_new("interface")), "dev", def->forward_dev);
         for (size_t i = 0; i < f->nattrs; i++)
             if (!xnode_attr(o, f->attrs[2 * i]))
                 xnode_set_attr(o, f->attrs[2 * i], f->attrs[2 * i + 1]);

@@ -170,7 +170,7 @@ static void indent_to(struct buf *out, int indent)
         buf_append_str(out, "  ");
 }
 
-void xnode_format(const struct xnode *n, struct buf *out, int indent)
+static void format_q(const struct xnode *n, struct buf *out, int indent, char q)
 {
     if (!n->name) {
         xml_escape(out, n->text ? n->text : "", false);
@@ -179,9 +179,9 @@ void xnode_format(const struct xnode *n, struct buf *out, int indent)
     indent_to(out, indent);
     buf_printf(out, "<%s", n->name);
     for (size_t i = 0; i < n->nattrs; i++) {
-        buf_printf(out, " %s='", n->attrs[2 * i]);
+        buf_printf(out, " %s=%c", n->attrs[2 * i], q);
         xml_escape(out, n->attrs[2 * i + 1], true);
-        buf_append_byte(out, '\'');
+        buf_append_byte(out, (uint8_t)q);
     }
     bool has_elem = false, has_text = false;
     for (size_t i = 0; i < n->nkids; i++) {
@@ -197,7 +197,7 @@ void xnode_format(const struct xnode *n, struct buf *out, int indent)
     buf_append_byte(out, '>');
     if (!has_elem) {
         for (size_t i = 0; i < n->nkids; i++)
-            xnode_format(n->kids[i], out, 0);
+            format_q(n->kids[i], out, 0, q);
     } else {
         /* Mixed or element content: whitespace-only text is re-indented away. */
         buf_append_byte(out, '\n');
@@ -207,16 +207,32 @@ void xnode_format(const struct xnode *n, struct buf *out, int indent)
                 const char *t = k->text ? k->text : "";
                 if (t[strspn(t, " \t\r\n")] == '\0')
                     continue;
+                /* Mixed content: printed trimmed on its own line, so printing is stable. */
+                size_t lead = strspn(t, " \t\r\n"), len = strlen(t + lead);
+                while (len && strchr(" \t\r\n", t[lead + len - 1]))
+                    len--;
+                char *trimmed = xstrndup(t + lead, len);
                 indent_to(out, indent + 1);
-                xnode_format(k, out, 0);
+                xml_escape(out, trimmed, false);
+                free(trimmed);
                 buf_append_byte(out, '\n');
                 continue;
             }
-            xnode_format(k, out, indent + 1);
+            format_q(k, out, indent + 1, q);
         }
         indent_to(out, indent);
     }
     buf_printf(out, "</%s>\n", n->name);
+}
+
+void xnode_format(const struct xnode *n, struct buf *out, int indent)
+{
+    format_q(n, out, indent, '\'');
+}
+
+void xnode_format_dq(const struct xnode *n, struct buf *out, int indent)
+{
+    format_q(n, out, indent, '"');
 }
 
 /* ---- libxml2 -> xnode ---- */
@@ -314,6 +330,12 @@ static xmlDoc *read_doc(const char *xml, size_t len, const char *what, struct ve
         return NULL;
     }
     xmlFreeParserCtxt(ctxt);
+    /* No DTDs: entity declarations would let a small document expand without bound. */
+    if (doc->intSubset || doc->extSubset) {
+        verr_set(err, EINVAL, "invalid %s: a DOCTYPE declaration is not allowed", what);
+        xmlFreeDoc(doc);
+        return NULL;
+    }
     return doc;
 }
 

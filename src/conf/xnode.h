@@ -44,6 +44,8 @@ void xnode_set_text(struct xnode *n, const char *text);
 /* Prints n at `indent` levels of two spaces, libvirt style: single-quoted attributes, empty
  * elements as <x/>. */
 void xnode_format(const struct xnode *n, struct buf *out, int indent);
+/* The same with double-quoted attributes (libvirt prints foreign <metadata> content so). */
+void xnode_format_dq(const struct xnode *n, struct buf *out, int indent);
 /* XML-escapes s into out; `attr` also escapes quotes. */
 void xml_escape(struct buf *out, const char *s, bool attr);
 

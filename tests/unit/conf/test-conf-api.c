@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "conf/domain_conf.h"
+#include "conf/xnode.h"
 #include "conf/storage_conf.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 static const char *minimal = "<domain type='kvm'><name>gen</name><memory>1024</memory>"
@@ -165,6 +167,18 @@ static void test_files(void)
     ok(strstr(err.msg, "/nonexistent/vireo.xml") != NULL, "message names the file: %s", err.msg);
 }
 
+static void test_null_err(void)
+{
+    struct domain_def *def = NULL;
+    is_int(domain_def_parse_string("<domain type='kvm'><name>1</name></domain>", 0, &def, NULL),
+           -EINVAL, "a NULL error pointer is allowed");
+    is_int(domain_def_parse_string("<domain type='kvm'><devices><disk><target/></disk>", 0, &def,
+                                   NULL),
+           -EINVAL, "malformed XML with a NULL error pointer");
+    is_int(domain_def_parse_string(minimal, 0, &def, NULL), 0, "and parses fine without one");
+    domain_def_free(def);
+}
+
 static void test_validate_flag(void)
 {
     const char *xml = "<domain type='kvm'><name>v</name><memory>1024</memory>"
@@ -184,6 +198,35 @@ static void test_validate_flag(void)
     ok(strstr(err.msg, "bogus") != NULL, "message names the element: %s", err.msg);
 }
 
+static void test_xnode(void)
+{
+    struct xnode *n = NULL;
+    struct verr err;
+    const char *xml = "<a x=\"it's &lt;&amp;&gt;\"><b>  keep  spaces </b><c/>"
+                      "<!-- dropped --><d>1 &lt; 2</d></a>";
+    is_int(xnode_parse_xml(xml, strlen(xml), "test XML", &n, &err), 0, "xnode parses");
+    if (!n)
+        return;
+    is_str(xnode_attr(n, "x"), "it's <&>", "attribute entities decoded");
+    is_str(xnode_text(xnode_child(n, "b")), "  keep  spaces ", "text kept exactly");
+    struct buf b = BUF_INIT;
+    xnode_format(n, &b, 0);
+    is_str(buf_cstr(&b),
+           "<a x='it&apos;s &lt;&amp;&gt;'>\n  <b>  keep  spaces </b>\n  <c/>\n"
+           "  <d>1 &lt; 2</d>\n</a>\n",
+           "printed libvirt style: single quotes, two-space indent, comments dropped");
+    buf_free(&b);
+    xnode_set_attr(n, "x", NULL);
+    ok(xnode_attr(n, "x") == NULL, "attribute removed");
+    struct xnode *c = xnode_copy(n);
+    xnode_free(n);
+    ok(xnode_child(c, "d") != NULL, "copy is deep");
+    xnode_free(c);
+    n = NULL;
+    is_int(xnode_parse_xml("<a><b></a>", 10, "test XML", &n, &err), -EINVAL, "malformed refused");
+    ok(strstr(err.msg, "invalid test XML at line 1") != NULL, "message has the line: %s", err.msg);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -194,5 +237,7 @@ int main(void)
     test_generated();
     test_files();
     test_validate_flag();
+    test_xnode();
+    test_null_err();
     return tap_done();
 }
