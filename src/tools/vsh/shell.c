@@ -100,26 +100,44 @@ static void run_line(struct vsh_ctl *ctl, const char *line)
     vsh_cmd_free(cmd);
 }
 
-static char *complete_command(const char *text, int state)
-{
-    static int index; /* readline's completion protocol keeps its cursor between calls */
-    if (state == 0)
-        index = 0;
-    size_t len = strlen(text);
-    while (vsh_commands[index].name) {
-        const char *name = vsh_commands[index++].name;
-        if (strncmp(name, text, len) == 0)
-            return strdup(name);
-    }
-    return NULL;
-}
-
+/*
+ * Tab completion of command names at the start of the line. The whole match
+ * list is built here (readline's format: element 0 is the text to insert, the
+ * longest common prefix, then each match, then NULL), which avoids the
+ * generator protocol's hidden static cursor.
+ */
 static char **complete(const char *text, int start, int end)
 {
     (void)end;
+    rl_attempted_completion_over = 1; /* no file-name fallback */
     if (start != 0)
         return NULL;
-    return rl_completion_matches(text, complete_command);
+    size_t len = strlen(text), n = 0;
+    for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+        if (strncmp(d->name, text, len) == 0)
+            n++;
+    if (n == 0)
+        return NULL;
+    char **matches = xcalloc(n + 2, sizeof(*matches));
+    if (n == 1) {
+        for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+            if (strncmp(d->name, text, len) == 0)
+                matches[0] = xstrdup(d->name);
+        return matches;
+    }
+    size_t i = 1;
+    for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+        if (strncmp(d->name, text, len) == 0)
+            matches[i++] = xstrdup(d->name);
+    size_t common = strlen(matches[1]);
+    for (size_t k = 2; k <= n; k++) {
+        size_t c = 0;
+        while (c < common && matches[k][c] == matches[1][c])
+            c++;
+        common = c;
+    }
+    matches[0] = xstrndup(matches[1], common);
+    return matches;
 }
 
 static char *history_path(void)

@@ -278,6 +278,8 @@ def run_pty(tap, vsh):
     tap.ok(got_prompt, 'pty: the shell shows its prompt')
     os.write(fd, b'domstate test\r')
     tap.ok(read_until(b'running'), 'pty: a command runs')
+    os.write(fd, b'domuu\t test\r')
+    tap.ok(read_until(b'6695eb01-f6a4-8304-79aa-97f2502e193f'), 'pty: Tab completes a command')
     os.write(fd, b'help domname\r')
     tap.ok(read_until(b'domname - convert a domain id or UUID to domain name'),
            'pty: help CMD')
