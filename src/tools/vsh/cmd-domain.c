@@ -137,10 +137,11 @@ bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             if (opt_id && id < 0)
                 continue;
             struct buf line = BUF_INIT;
-            if (opt_id)
-                buf_printf(&line, "%d", id);
+            /* virsh's order: uuid, id, name */
             if (opt_uuid)
-                buf_printf(&line, "%s%s", line.len ? " " : "", uuid);
+                buf_printf(&line, "%s", uuid);
+            if (opt_id)
+                buf_printf(&line, "%s%d", line.len ? " " : "", id);
             if (opt_name)
                 buf_printf(&line, "%s%s", line.len ? " " : "", vir_domain_get_name(doms[i]));
             vsh_print(ctl, "%s\n", buf_cstr(&line));

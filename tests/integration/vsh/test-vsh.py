@@ -50,6 +50,11 @@ CASES = [
                                  'list --no-autostart; list --state-running; '
                                  'list --state-paused; list --state-shutoff; '
                                  'list --all --name --state-shutoff'], {}, None),
+    ('list-more', STOCK, T + ['dumpxml --migratable test; dumpxml --security-info test; '
+                              'list --state-other; list --with-managed-save --all; '
+                              'list --without-managed-save --all; list --all --managed-save; '
+                              'list --table; list --id; list --uuid --name --id; '
+                              'list --table --name'], {}, None),
     ('list-quiet', STOCK, ['-q'] + T + ['define demo.xml; list --all; list --name --all; uri'],
      {}, None),
     ('lookups', STOCK, T + ['dominfo test; domstate test; domstate --reason test; domid test; '
