@@ -169,9 +169,9 @@ CASES = [
     ('help', VSH, T + ['help'], {}, None),
     ('help-cmd', VSH, T + ['help dominfo; help list; help vcpupin; help schedinfo'], {}, None),
     ('help-unknown', STOCK, T + ['help nosuch'], {}, None),
-    ('interactive-pipe', VSH, T, {}, 'uri\ndomid test\nnosuch\ndominfo nosuch\nhelp quit\nquit\n'),
-    ('interactive-eof', VSH, ['-q'] + T, {}, 'list\n'),
-    ('interactive-readonly', VSH, ['-r'] + T, {}, 'destroy test\n'),
+    ('interactive-pipe', STOCK, T, {}, 'uri\ndomid test\nnosuch\ndominfo nosuch\nhelp quit\nquit\n'),
+    ('interactive-eof', STOCK, ['-q'] + T, {}, 'list\n'),
+    ('interactive-readonly', STOCK, ['-r'] + T, {}, 'destroy test\n'),
     # read-only connections
     ('readonly', STOCK, ['-r'] + T + [
         'define demo.xml; define --validate demo.xml; undefine test; create demo.xml; '
@@ -190,6 +190,10 @@ KNOWN_DIFFS = [
      "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
      "libvirt's test domain puts its disk on PCI bus 1 with no controller for it; src/conf "
      "refuses that, so vsh's test domain has it at 00:03.0"),
+    ('Welcome to virsh, the virtualization interactive terminal.',
+     'Welcome to vsh, the Vireo virtualization interactive terminal.', "the shell's own name"),
+    ('virsh # ', 'vsh # ', "the shell's own prompt"),
+    ('virsh > ', 'vsh > ', "the shell's own prompt (read-only)"),
 ]
 
 
