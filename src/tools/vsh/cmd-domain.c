@@ -273,9 +273,16 @@ bool vsh_cmd_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         flags |= VIR_DOMAIN_UNDEFINE_TPM;
     if (vsh_opt_bool(cmd, "keep-tpm"))
         flags |= VIR_DOMAIN_UNDEFINE_KEEP_TPM;
+    vir_error err;
+    /* virsh checks this itself, before touching storage */
+    if (!(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) &&
+        vir_domain_has_managed_save_image(dom, 0, NULL) > 0) {
+        vsh_error(ctl, "%s", "Refusing to undefine while domain managed save image exists");
+        vir_domain_free(dom);
+        return false;
+    }
     if (vsh_opt_bool(cmd, "remove-all-storage") || vsh_opt_string(cmd, "storage"))
         report_unmanaged_storage(ctl, dom, vsh_opt_string(cmd, "storage"));
-    vir_error err;
     bool ok = vir_domain_undefine(dom, flags, &err) == 0;
     if (ok) {
         vsh_print_extra(ctl, "Domain '%s' has been undefined\n", vir_domain_get_name(dom));
@@ -513,6 +520,55 @@ bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     vsh_print_extra(ctl, "Domain restored from %s\n", file);
     return true;
+}
+
+bool vsh_cmd_managedsave(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool ok;
+    unsigned flags = save_flags(ctl, cmd, &ok);
+    if (!ok)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    ok = vir_domain_managed_save(dom, flags, &err) == 0;
+    if (ok) {
+        vsh_print_extra(ctl, "\nDomain '%s' state saved by vireo\n", vir_domain_get_name(dom));
+    } else {
+        vsh_error(ctl, "Failed to save domain '%s' state", vir_domain_get_name(dom));
+        vsh_report(ctl, &err);
+    }
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_managedsave_remove(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    int has = vir_domain_has_managed_save_image(dom, 0, &err);
+    if (has < 0) {
+        vsh_error(ctl, "%s", "Failed to check for domain managed save image");
+        vsh_report(ctl, &err);
+    } else if (has == 0) {
+        /* virsh ends these two lines with the command separator, not a newline of their own */
+        vsh_print_extra(ctl, "Domain '%s' has no manage save image; removal skipped",
+                        vir_domain_get_name(dom));
+        ok = true;
+    } else if (vir_domain_managed_save_remove(dom, 0, &err) < 0) {
+        vsh_error(ctl, "Failed to remove managed save image for domain '%s'",
+                  vir_domain_get_name(dom));
+        vsh_report(ctl, &err);
+    } else {
+        vsh_print_extra(ctl, "Removed managedsave image for domain '%s'", vir_domain_get_name(dom));
+        ok = true;
+    }
+    vir_domain_free(dom);
+    return ok;
 }
 
 /* ---- information ---- */

@@ -321,6 +321,13 @@ static const struct vsh_opt opts_save[] = {
     {"verbose", VSH_OT_BOOL, 0, "display the progress of save"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_managedsave[] = {
+    DOM_OPT,
+    {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when saving"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on next start"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on next start"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_restore[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "the state to restore"},
     {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when restoring"},
@@ -445,6 +452,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
      "control or query domain emulator affinity",
      "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"managedsave", vsh_cmd_managedsave, opts_managedsave, "managed save of a domain state",
+     "Save and destroy a running domain, so it can be restarted from the same state at a later "
+     "time.",
+     DM, 0},
+    {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
+     "Remove an existing managed save state file from a domain", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

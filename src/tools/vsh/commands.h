@@ -19,6 +19,8 @@ bool vsh_cmd_reset(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_suspend(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_resume(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_save(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave_remove(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dominfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domstate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -112,6 +112,17 @@ CASES = [
     ('save-restore-transient', STOCK, T + ['create web.xml; save web web.save; list --all; '
                                            'restore web.save; list --all; dumpxml web'],
      {}, None),
+    ('managedsave', STOCK, T + ['managedsave test; domstate --reason test; dominfo test; '
+                                'list --all --managed-save; list --with-managed-save --all; '
+                                'managedsave-remove test; managedsave-remove test; start test; '
+                                'domstate --reason test; managedsave test; undefine test; '
+                                'undefine test --managed-save; list --all'], {}, None),
+    # a managed-saved domain resumes as "running (restored)" like real drivers; libvirt's test
+    # driver says "booted"
+    ('managedsave-start', VSH, T + ['managedsave test; start test; domstate --reason test; '
+                                    'suspend test; managedsave test; start test; '
+                                    'domstate --reason test; managedsave test; '
+                                    'start --force-boot test; domstate --reason test'], {}, None),
     ('autostart', STOCK, T + ['define demo.xml; autostart demo; dominfo demo; '
                               'list --all --autostart; autostart --disable demo; '
                               'list --all --autostart; autostart nosuch'], {}, None),
@@ -190,6 +201,7 @@ KNOWN_DIFFS = [
      "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
      "libvirt's test domain puts its disk on PCI bus 1 with no controller for it; src/conf "
      "refuses that, so vsh's test domain has it at 00:03.0"),
+    ("state saved by libvirt", "state saved by vireo", "vsh names its own project"),
     ('Welcome to virsh, the virtualization interactive terminal.',
      'Welcome to vsh, the Vireo virtualization interactive terminal.', "the shell's own name"),
     ('virsh # ', 'vsh # ', "the shell's own prompt"),
