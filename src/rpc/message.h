@@ -57,9 +57,9 @@ void rpc_reader_init(struct rpc_reader *r);
 void rpc_reader_free(struct rpc_reader *r);
 /*
  * Takes bytes from data, never past the end of the current message. Returns
- * the number taken (0 only when len is 0), or a negative errno for a bad
- * length word. After a successful call, rpc_reader_done() tells whether a
- * whole message is ready.
+ * the number taken (0 when len is 0 or a complete message still waits for
+ * rpc_reader_next()), or a negative errno for a bad length word. After a
+ * successful call, rpc_reader_done() tells whether a whole message is ready.
  */
 ssize_t rpc_reader_feed(struct rpc_reader *r, const void *data, size_t len, struct verr *err);
 bool rpc_reader_done(const struct rpc_reader *r);

@@ -10,10 +10,14 @@
  * one rpc_reader and rpc_writer per client) is the one vireod reuses.
  *
  *   rpc-test-server SOCKET [--log FILE] [--capture DIR] [--lifetime SECONDS] [--ro yes]
+ *                   [--old yes]
  *
  * --log appends one line per message received ("CALL 66 AUTH_LIST serial 1").
  * --capture writes each received message to DIR/NNNN-NAME.bin.
  * --ro yes makes every connection read-only (like libvirtd's read-only socket).
+ * --old yes plays an old daemon: no CONNECT_LIST_ALL_DOMAINS (clients fall
+ * back to the older list calls) and no callback events (clients register
+ * with DOMAIN_EVENT_REGISTER_ANY and get DOMAIN_EVENT_LIFECYCLE messages).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +56,10 @@ struct fake_domain {
     int autostart;
     uint64_t cpu_shares;
     uint8_t vcpu_pin[8]; /* one cpumap byte per vCPU */
-    char defined[256];   /* name of the last domain defined through the server */
+    uint8_t emulator_pin;
+    int managed_save;
+    char saved_to[256]; /* file of the last save */
+    char defined[256];  /* name of the last domain defined through the server */
 };
 
 struct server {
@@ -60,6 +67,9 @@ struct server {
     const char *capture_dir;
     unsigned captured;
     bool readonly; /* --ro: every connection is read-only */
+    bool old;      /* --old: act like an old libvirtd (no list-all, no callback events) */
+    const struct rpc_handler *handlers; /* the table in use (fewer with --old) */
+    size_t n_handlers;
     struct fake_domain dom;
 };
 
@@ -127,12 +137,14 @@ static int h_auth_list(void *ctx, const struct rpc_header *h, const void *args, 
 static int h_supports_feature(void *ctx, const struct rpc_header *h, const void *args, void *ret,
                               struct rpc_error *err)
 {
-    (void)ctx, (void)h, (void)err;
+    (void)h, (void)err;
     const struct remote_connect_supports_feature_args *a = args;
     struct remote_connect_supports_feature_ret *r = ret;
     /* TYPED_PARAM_STRING 9, PROGRAM_KEEPALIVE 10, REMOTE_EVENT_CALLBACK 14,
      * REMOTE_CLOSE_CALLBACK 15 */
     r->supported = a->feature == 9 || a->feature == 10 || a->feature == 14 || a->feature == 15;
+    if (a->feature == 14 && ((struct client *)ctx)->server->old)
+        r->supported = 0;
     return 0;
 }
 
@@ -203,9 +215,13 @@ static int h_node_info(void *ctx, const struct rpc_header *h, const void *args, 
 static int h_list_all(void *ctx, const struct rpc_header *h, const void *args, void *ret,
                       struct rpc_error *err)
 {
-    (void)ctx, (void)h, (void)err;
+    (void)h;
     const struct remote_connect_list_all_domains_args *a = args;
     struct remote_connect_list_all_domains_ret *r = ret;
+    if (((struct client *)ctx)->server->old) {
+        rpc_error_no_support(err, "virConnectListAllDomains");
+        return -1;
+    }
     /* Flag 2 is VIR_CONNECT_LIST_DOMAINS_INACTIVE alone: our domain is running. */
     bool match = !(a->flags == 2);
     r->ret = match ? 1 : 0;
@@ -239,18 +255,27 @@ static int h_list_domains(void *ctx, const struct rpc_header *h, const void *arg
     return 0;
 }
 
+/* The inactive domains: the one defined through the server, if any. */
 static int h_num_defined(void *ctx, const struct rpc_header *h, const void *args, void *ret,
                          struct rpc_error *err)
 {
-    (void)ctx, (void)h, (void)args, (void)err;
-    ((struct remote_connect_num_of_defined_domains_ret *)ret)->num = 0;
+    (void)h, (void)args, (void)err;
+    ((struct remote_connect_num_of_defined_domains_ret *)ret)->num =
+        ((struct client *)ctx)->server->dom.defined[0] != 0;
     return 0;
 }
 
 static int h_list_defined(void *ctx, const struct rpc_header *h, const void *args, void *ret,
                           struct rpc_error *err)
 {
-    (void)ctx, (void)h, (void)args, (void)ret, (void)err;
+    (void)h, (void)err;
+    const char *name = ((struct client *)ctx)->server->dom.defined;
+    struct remote_connect_list_defined_domains_ret *r = ret;
+    if (name[0] && ((const struct remote_connect_list_defined_domains_args *)args)->maxnames > 0) {
+        r->names_len = 1;
+        r->names = xcalloc(1, sizeof(*r->names));
+        r->names[0] = xstrdup(name);
+    }
     return 0;
 }
 
@@ -386,14 +411,20 @@ HANDLER(h_has_managed_save)
     (void)h;
     if (check_dom(ctx, args, err) < 0)
         return -1;
-    ((struct remote_domain_has_managed_save_image_ret *)ret)->result = 0;
+    ((struct remote_domain_has_managed_save_image_ret *)ret)->result = dom_of(ctx)->managed_save;
     return 0;
 }
 
 HANDLER(h_security_model)
 {
-    (void)ctx, (void)h, (void)args, (void)err, (void)ret;
-    return 0; /* empty model and DOI: no security driver */
+    (void)ctx, (void)h, (void)args, (void)err;
+    /* variable-length char arrays: one XDR unit per char, NUL included */
+    struct remote_node_get_security_model_ret *r = ret;
+    r->model_len = 6;
+    r->model = xstrdup("vireo");
+    r->doi_len = 2;
+    r->doi = xstrdup("0");
+    return 0;
 }
 
 HANDLER(h_xml_desc)
@@ -464,10 +495,11 @@ HANDLER(h_create_xml)
 HANDLER(h_get_state_live)
 {
     (void)h;
-    if (check_dom(ctx, args, err) < 0)
+    int which = check_dom(ctx, args, err);
+    if (which < 0)
         return -1;
     struct remote_domain_get_state_ret *r = ret;
-    r->state = dom_of(ctx)->state;
+    r->state = which == 0 ? dom_of(ctx)->state : 5;
     r->reason = 1;
     return 0;
 }
@@ -673,7 +705,7 @@ HANDLER(h_emulator_pin_info)
     struct remote_domain_get_emulator_pin_info_ret *r = ret;
     r->cpumaps_len = 1;
     r->cpumaps = xcalloc(1, 1);
-    r->cpumaps[0] = 0x03;
+    r->cpumaps[0] = dom_of(ctx)->emulator_pin;
     r->ret = 1;
     return 0;
 }
@@ -793,6 +825,144 @@ static void on_stream(void *ctx, const struct rpc_header *h, const uint8_t *payl
     }
 }
 
+HANDLER(h_max_vcpus)
+{
+    (void)ctx, (void)h, (void)args, (void)err;
+    ((struct remote_connect_get_max_vcpus_ret *)ret)->max_vcpus = 255;
+    return 0;
+}
+
+HANDLER(h_capabilities)
+{
+    (void)ctx, (void)h, (void)args, (void)err;
+    ((struct remote_connect_get_capabilities_ret *)ret)->capabilities =
+        xstrdup("<capabilities>\n  <host>\n    <cpu>\n      <arch>x86_64</arch>\n    </cpu>\n"
+                "  </host>\n</capabilities>\n");
+    return 0;
+}
+
+HANDLER(h_sysinfo)
+{
+    (void)ctx, (void)h, (void)args, (void)err;
+    ((struct remote_connect_get_sysinfo_ret *)ret)->sysinfo =
+        xstrdup("<sysinfo type='smbios'>\n  <system>\n    <entry name='manufacturer'>Vireo"
+                "</entry>\n  </system>\n</sysinfo>\n");
+    return 0;
+}
+
+HANDLER(h_save)
+{
+    (void)ret;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    const char *to = h->proc == REMOTE_PROC_DOMAIN_SAVE
+                         ? ((const struct remote_domain_save_args *)args)->to
+                         : ((const struct remote_domain_save_flags_args *)args)->to;
+    struct fake_domain *d = dom_of(ctx);
+    snprintf(d->saved_to, sizeof(d->saved_to), "%s", to);
+    d->state = 5;
+    return 0;
+}
+
+HANDLER(h_restore)
+{
+    (void)ret;
+    const char *from = h->proc == REMOTE_PROC_DOMAIN_RESTORE
+                           ? ((const struct remote_domain_restore_args *)args)->from
+                           : ((const struct remote_domain_restore_flags_args *)args)->from;
+    struct fake_domain *d = dom_of(ctx);
+    if (strcmp(from, d->saved_to) != 0) {
+        rpc_error_set(err, RPC_ERR_OPERATION_FAILED, RPC_FROM_QEMU,
+                      "operation failed: no image saved at '%s'", from);
+        return -1;
+    }
+    d->saved_to[0] = 0;
+    d->state = 1;
+    return 0;
+}
+
+HANDLER(h_managed_save)
+{
+    (void)ret;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    struct fake_domain *d = dom_of(ctx);
+    if (h->proc == REMOTE_PROC_DOMAIN_MANAGED_SAVE) {
+        d->managed_save = 1;
+        d->state = 5;
+    } else {
+        d->managed_save = 0;
+    }
+    return 0;
+}
+
+HANDLER(h_pin_emulator)
+{
+    (void)h, (void)ret;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    const struct remote_domain_pin_emulator_args *a = args;
+    if (a->cpumap_len < 1) {
+        rpc_error_set(err, RPC_ERR_INVALID_ARG, RPC_FROM_QEMU, "invalid argument: empty cpumap");
+        return -1;
+    }
+    dom_of(ctx)->emulator_pin = a->cpumap[0];
+    return 0;
+}
+
+HANDLER(h_metadata)
+{
+    (void)h;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    const struct remote_domain_get_metadata_args *a = args;
+    if (a->type != 0) { /* VIR_DOMAIN_METADATA_DESCRIPTION */
+        rpc_error_set(err, 80, RPC_FROM_DOMAIN,
+                      "metadata not found: Requested metadata element "
+                      "is not present");
+        return -1;
+    }
+    ((struct remote_domain_get_metadata_ret *)ret)->metadata =
+        xstrdup("a domain served by the rpc test server");
+    return 0;
+}
+
+HANDLER(h_security_label)
+{
+    (void)h;
+    if (check_dom(ctx, args, err) < 0)
+        return -1;
+    static const char label[] = "vireo-test-label";
+    struct remote_domain_get_security_label_ret *r = ret;
+    r->label_len = sizeof(label); /* libvirt sends the terminating NUL too */
+    r->label = xmalloc(sizeof(label));
+    memcpy(r->label, label, sizeof(label));
+    r->enforcing = 1;
+    return 0;
+}
+
+HANDLER(h_event_register_old)
+{
+    (void)h, (void)args, (void)err;
+    struct client *c = ctx;
+    if (h->proc == REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER)
+        ((struct remote_connect_domain_event_register_ret *)ret)->cb_registered = 1;
+    if (h->proc == REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER_ANY &&
+        ((const struct remote_connect_domain_event_register_any_args *)args)->eventID != 0)
+        return 0;
+    c->event_callback = -1; /* old style: no callback id in the message */
+    return 0;
+}
+
+HANDLER(h_event_deregister_old)
+{
+    (void)h, (void)args, (void)err;
+    if (h->proc == REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER)
+        ((struct remote_connect_domain_event_deregister_ret *)ret)->cb_registered = 0;
+    ((struct client *)ctx)->event_callback = 0;
+    return 0;
+}
+
 HANDLER(h_event_register)
 {
     (void)h, (void)err;
@@ -875,6 +1045,22 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine},
     {REMOTE_PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num},
     {REMOTE_PROC_DOMAIN_GET_MESSAGES, h_messages},
+    {REMOTE_PROC_CONNECT_GET_MAX_VCPUS, h_max_vcpus},
+    {REMOTE_PROC_CONNECT_GET_CAPABILITIES, h_capabilities},
+    {REMOTE_PROC_CONNECT_GET_SYSINFO, h_sysinfo},
+    {REMOTE_PROC_DOMAIN_SAVE, h_save},
+    {REMOTE_PROC_DOMAIN_SAVE_FLAGS, h_save},
+    {REMOTE_PROC_DOMAIN_RESTORE, h_restore},
+    {REMOTE_PROC_DOMAIN_RESTORE_FLAGS, h_restore},
+    {REMOTE_PROC_DOMAIN_MANAGED_SAVE, h_managed_save},
+    {REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE, h_managed_save},
+    {REMOTE_PROC_DOMAIN_PIN_EMULATOR, h_pin_emulator},
+    {REMOTE_PROC_DOMAIN_GET_METADATA, h_metadata},
+    {REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, h_security_label},
+    {REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER, h_event_register_old},
+    {REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER_ANY, h_event_register_old},
+    {REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER, h_event_deregister_old},
+    {REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER_ANY, h_event_deregister_old},
     {REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, h_event_register},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister},
@@ -914,9 +1100,26 @@ static void note_message(struct server *s, const uint8_t *msg, size_t len)
     }
 }
 
-/* The lifecycle event a client gets right after registering: "Started Booted". */
+/*
+ * The lifecycle event a client gets right after registering: "Started
+ * Booted". callback -1 means the old form (DOMAIN_EVENT_LIFECYCLE, no id).
+ */
 static void send_started_event(int callback, struct buf *out)
 {
+    if (callback < 0) {
+        struct remote_domain_event_lifecycle_msg m = {.event = 2, .detail = 0};
+        fill_domain(&m.dom, NULL);
+        struct rpc_header h = {RPC_REMOTE_PROGRAM,
+                               RPC_REMOTE_PROTOCOL_VERSION,
+                               REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE,
+                               RPC_MESSAGE,
+                               0,
+                               RPC_OK};
+        struct verr err = {0};
+        rpc_msg_encode(out, &h, remote_proc_lookup(h.proc)->args, &m, &err);
+        remote_domain_event_lifecycle_msg_free(&m);
+        return;
+    }
     struct remote_domain_event_callback_lifecycle_msg m = {.callbackID = callback};
     fill_domain(&m.msg.dom, NULL);
     m.msg.event = 2;  /* VIR_DOMAIN_EVENT_STARTED */
@@ -949,7 +1152,7 @@ static int serve_client(struct server *s, struct client *c)
         const uint8_t *msg = rpc_reader_message(&c->reader, &len);
         note_message(s, msg, len);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher d = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream, c,
+        struct rpc_dispatcher d = {s->handlers, s->n_handlers, on_stream, c,
                                    c->readonly || s->readonly};
         int had_callback = c->event_callback;
         r = rpc_dispatch(&d, msg, len, &out, &err);
@@ -1009,6 +1212,8 @@ int main(int argc, char **argv)
             lifetime = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--ro") == 0 && strcmp(argv[i + 1], "yes") == 0)
             s.readonly = true;
+        else if (strcmp(argv[i], "--old") == 0 && strcmp(argv[i + 1], "yes") == 0)
+            s.old = true;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
@@ -1024,7 +1229,20 @@ int main(int argc, char **argv)
                                  .vcpus = 2,
                                  .max_vcpus = 4,
                                  .cpu_shares = 1024,
-                                 .vcpu_pin = {0x3f, 0x3f, 0x3f, 0x3f}};
+                                 .vcpu_pin = {0x3f, 0x3f, 0x3f, 0x3f},
+                                 .emulator_pin = 0x03};
+    /* An old daemon also lacks two procedures, so that clients see the
+     * dispatcher's own NO_SUPPORT answer. */
+    struct rpc_handler table[sizeof(handlers) / sizeof(handlers[0])];
+    s.handlers = table;
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (s.old && (handlers[i].proc == REMOTE_PROC_CONNECT_GET_CAPABILITIES ||
+                      handlers[i].proc == REMOTE_PROC_DOMAIN_MANAGED_SAVE))
+            continue;
+        table[s.n_handlers++] = handlers[i];
+    }
+    if (s.old)
+        snprintf(s.dom.defined, sizeof(s.dom.defined), "vireo-spare");
     struct client clients[MAX_CLIENTS];
     size_t n = 0;
     time_t deadline = time(NULL) + lifetime;

@@ -16,8 +16,13 @@ sock=$dir/sock
 pid=$!
 "$server" "$dir/sock-ro" --ro yes --lifetime 100 &
 pid_ro=$!
-trap 'kill $pid $pid_ro 2>/dev/null; wait $pid $pid_ro 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+"$server" "$dir/sock-old" --old yes --log "$dir/log-old" --lifetime 100 &
+pid_old=$!
+trap 'kill $pid $pid_ro $pid_old 2>/dev/null; wait $pid $pid_ro $pid_old 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do
+    [ -S "$sock" ] && [ -S "$dir/sock-ro" ] && [ -S "$dir/sock-old" ] && break
+    sleep 0.05
+done
 
 n=0
 fail=0
@@ -73,6 +78,9 @@ Used memory:    1048576 KiB
 Persistent:     yes
 Autostart:      disable
 Managed save:   no
+Security model: vireo
+Security DOI:   0
+Security label: vireo-test-label (enforcing)
 Messages:       tainted: served by the vireo rpc test server
                 deprecated configuration: none" "$(v dominfo vireo-test)"
 check "virsh dumpxml" "<domain type='kvm' id='7'>
@@ -179,10 +187,69 @@ else
     echo "ok $n # SKIP script(1) is not installed"
 fi
 
+# Host information.
+check "virsh maxvcpus" "255" "$(v maxvcpus)"
+check "virsh capabilities" "<capabilities>
+  <host>
+    <cpu>
+      <arch>x86_64</arch>
+    </cpu>
+  </host>
+</capabilities>" "$(v capabilities)"
+check "virsh sysinfo" "<sysinfo type='smbios'>
+  <system>
+    <entry name='manufacturer'>Vireo</entry>
+  </system>
+</sysinfo>" "$(v sysinfo)"
+check "virsh desc (metadata)" "a domain served by the rpc test server" "$(v desc vireo-test)"
+check "virsh emulatorpin sets and reads back" "2-3" \
+    "$(v emulatorpin vireo-test 2-3 && v emulatorpin vireo-test)"
+
+# Save, restore, managed save, and the flags variants of shutdown, define, destroy.
+check "virsh save" "shut off" "$(v save vireo-test "$dir/img" && v domstate vireo-test)"
+check "virsh restore of a missing image prints the server's error" \
+    "error: operation failed: no image saved at '$dir/nothere'" \
+    "$(v restore "$dir/nothere" | tail -1)"
+check "virsh restore" "running" "$(v restore "$dir/img" && v domstate vireo-test)"
+check "virsh save --running / restore --paused (flags variants)" "running" \
+    "$(v save vireo-test "$dir/img2" --running && v restore "$dir/img2" --paused &&
+        v domstate vireo-test)"
+check "virsh managedsave" "Managed save:   yes" \
+    "$(v managedsave vireo-test && v dominfo vireo-test | grep '^Managed save')"
+check "virsh managedsave-remove" "Managed save:   no" \
+    "$(v managedsave-remove vireo-test >/dev/null && v dominfo vireo-test | grep '^Managed save')"
+check "virsh shutdown --mode acpi (shutdown flags)" "shut off" \
+    "$(v start vireo-test && v shutdown vireo-test --mode acpi && v domstate vireo-test)"
+check "virsh destroy --graceful (destroy flags)" "shut off" \
+    "$(v start vireo-test && v destroy vireo-test --graceful && v domstate vireo-test)"
+check "virsh start --paused (create with flags)" "running" \
+    "$(v destroy vireo-test && v start vireo-test --paused && v domstate vireo-test)"
+check "virsh setvcpus --config (set vcpus flags)" "2" \
+    "$(v setvcpus vireo-test 2 --config && v vcpucount vireo-test --current --live)"
+check "virsh define --validate (define XML flags)" "Domain 'newvm' defined from $dir/new.xml" \
+    "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" define --validate "$dir/new.xml" 2>&1 | head -1)"
+
+# An old daemon: no list-all, no callback events, fewer procedures.
+o() { timeout 20 virsh -q -c "qemu+unix:///system?socket=$dir/sock-old" "$@" 2>&1; }
+check "old daemon: virsh list --all falls back to the older list calls" \
+    " 7   vireo-test    running
+ -   vireo-spare   shut off" "$(o list --all)"
+check "old daemon: events through DOMAIN_EVENT_REGISTER_ANY and DOMAIN_EVENT_LIFECYCLE" \
+    "event 'lifecycle' for domain 'vireo-test': Started Booted
+events received: 1" "$(o event --event lifecycle --timeout 3)"
+check "old daemon: the fallback used procedures 21, 25, 37, 51 and 167" "21 25 37 51 167" \
+    "$(awk '{print $2}' "$dir/log-old" | grep -xE '21|25|37|51|167' | sort -un | tr '\n' ' ' | sed 's/ $//')"
+
 # Procedures without a handler: libvirt's own not-supported error.
 check "an unimplemented procedure prints libvirt's not-supported error" \
     "error: this function is not supported by the connection driver: virDomainManagedSave" \
-    "$(v managedsave vireo-test | tail -1)"
+    "$(o managedsave vireo-test | tail -1)"
+check "capabilities too" \
+    "error: this function is not supported by the connection driver: virConnectGetCapabilities" \
+    "$(o capabilities | tail -1)"
+check "a procedure Vireo does not know at all" \
+    "error: this function is not supported by the connection driver: unknown procedure: 163" \
+    "$(o domjobinfo vireo-test | tail -1)"
 # A read-only socket: reads work, state changes get libvirt's denial.
 check "read-only connection: reads work" "running" \
     "$(timeout 20 virsh -q -c "qemu+unix:///system?socket=$dir/sock-ro" domstate vireo-test 2>&1)"
@@ -230,7 +297,7 @@ if grep -q "KEEPALIVE_PING" "$dir/log"; then
 else
     echo "not ok $n - virsh sent no keepalive PING"; fail=1
 fi
-echo "# procedures received:"
-sort -u -k2,3 "$dir/log" | awk '{print "#   " $1, $2, $3}'
+echo "# procedures received from virsh (all three servers that log):"
+cat "$dir/log" "$dir/log-old" | awk '{print "#   " $1, $2, $3}' | sort -u | sort -s -k3,3n
 echo "1..$n"
 exit $fail
