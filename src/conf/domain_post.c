@@ -1294,6 +1294,21 @@ static int assign_pci(struct domain_def *def, struct verr *err)
             node_set_address(video0, &a);
         }
     }
+    /* Shared filesystems (virtio-9p, virtiofs) come before interfaces, as in libvirt. */
+    for (size_t i = 0; i < def->ndevices; i++) {
+        struct xnode *n = def->devices[i].node;
+        struct domain_address a;
+        const char *ft = xnode_attr(n, "type");
+        if (strcmp(n->name, "filesystem") || (ft && strcmp(ft, "mount")))
+            continue;
+        if ((r = node_address(n, &a, err)))
+            goto out;
+        if (a.type != DOMAIN_ADDRESS_NONE)
+            continue;
+        if ((r = place(def, pa, &a, true, err)))
+            goto out;
+        node_set_address(n, &a);
+    }
     for (size_t i = 0; i < def->nnets; i++) {
         struct domain_net *n = &def->nets[i];
         bool pcie = n->type == DOMAIN_NET_HOSTDEV || !n->model ||
