@@ -1,0 +1,525 @@
+/*
+ * vireo.h - the public C API of libvireo, Vireo's client library.
+ *
+ * It is shaped after libvirt's client API (virConnectOpen, virDomainLookupByName,
+ * virDomainCreate, ...) so that people who know libvirt find the same verbs,
+ * flags and numbers here, under Vireo's names (vir_connect_open,
+ * vir_domain_lookup_by_name, vir_domain_create, ...). Flag values, state and
+ * reason numbers, and error codes are libvirt's, so that values crossing the
+ * libvirt remote protocol need no translation.
+ *
+ * Two differences from libvirt, on purpose:
+ *  - errors are values: every call that can fail takes a `vir_error *err`
+ *    (may be NULL) and fills it with a code and a one-line message instead of
+ *    keeping a hidden per-thread "last error";
+ *  - handles are plain: a vir_domain is a snapshot of (name, uuid, id) plus a
+ *    reference to its connection, freed with vir_domain_free().
+ *
+ * A connection is opened on a URI; the URI's scheme selects the driver
+ * (see src/lib/driver.h). `test:///default` is an in-process, in-memory driver
+ * that starts with one running domain named "test", like libvirt's.
+ */
+#ifndef VIREO_VIREO_H
+#define VIREO_VIREO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIR_UUID_BUFLEN        16
+#define VIR_UUID_STRING_BUFLEN 37
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* libvirt's virErrorNumber values (the subset Vireo produces). */
+typedef enum {
+    VIR_ERR_OK = 0,
+    VIR_ERR_INTERNAL_ERROR = 1,
+    VIR_ERR_NO_MEMORY = 2,
+    VIR_ERR_NO_SUPPORT = 3,
+    VIR_ERR_NO_CONNECT = 5,
+    VIR_ERR_INVALID_CONN = 6,
+    VIR_ERR_INVALID_DOMAIN = 7,
+    VIR_ERR_INVALID_ARG = 8,
+    VIR_ERR_OPERATION_FAILED = 9,
+    VIR_ERR_XML_ERROR = 27,
+    VIR_ERR_DOM_EXIST = 28,
+    VIR_ERR_OPERATION_DENIED = 29,
+    VIR_ERR_OPEN_FAILED = 30,
+    VIR_ERR_READ_FAILED = 31,
+    VIR_ERR_WRITE_FAILED = 34,
+    VIR_ERR_SYSTEM_ERROR = 38,
+    VIR_ERR_NO_DOMAIN = 42,
+    VIR_ERR_OPERATION_INVALID = 55,
+    VIR_ERR_CONFIG_UNSUPPORTED = 67,
+    VIR_ERR_ARGUMENT_UNSUPPORTED = 74,
+    VIR_ERR_OPERATION_UNSUPPORTED = 84,
+} vir_error_code;
+
+#define VIR_ERROR_MSG_MAX 1024
+
+/*
+ * A failure: libvirt's code and the whole message as virsh prints it after
+ * "error: " (for example "Requested operation is not valid: domain is not
+ * running").
+ */
+typedef struct vir_error {
+    int code;
+    char message[VIR_ERROR_MSG_MAX];
+} vir_error;
+
+/* Empties an error so it can be reused. */
+void vir_error_reset(vir_error *err);
+
+/* ---- connections ----------------------------------------------------- */
+
+typedef struct vir_connect vir_connect;
+typedef struct vir_domain vir_domain;
+
+/* vir_connect_open flags */
+typedef enum {
+    VIR_CONNECT_RO = (1 << 0),
+} vir_connect_flags;
+
+/*
+ * Opens a connection. uri NULL (or "") means $VIREO_DEFAULT_URI, then
+ * "vireo:///system" (the local daemon). Returns NULL with err filled on
+ * failure ("no connection driver available for URI" when no driver serves
+ * the scheme).
+ */
+vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err);
+vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err);
+/* Closes the connection; domain handles still held keep it alive. */
+int vir_connect_close(vir_connect *conn);
+bool vir_connect_is_read_only(const vir_connect *conn);
+
+/* The canonical URI (malloc'd). */
+char *vir_connect_get_uri(vir_connect *conn, vir_error *err);
+char *vir_connect_get_hostname(vir_connect *conn, vir_error *err);
+/* The hypervisor's version as major * 1000000 + minor * 1000 + release. */
+int vir_connect_get_version(vir_connect *conn, unsigned long *hv_version, vir_error *err);
+/* The library's own version, same encoding. */
+unsigned long vir_get_lib_version(void);
+/* The driver's name, as virsh's "Using API:" line shows it ("TEST"). */
+const char *vir_connect_get_type(vir_connect *conn);
+char *vir_connect_get_capabilities(vir_connect *conn, vir_error *err);
+
+typedef struct vir_node_info {
+    char model[32];       /* CPU model */
+    unsigned long memory; /* KiB */
+    unsigned int cpus;
+    unsigned int mhz;
+    unsigned int nodes;
+    unsigned int sockets; /* per node */
+    unsigned int cores;   /* per socket */
+    unsigned int threads; /* per core */
+} vir_node_info;
+
+int vir_node_get_info(vir_connect *conn, vir_node_info *info, vir_error *err);
+
+/* ---- domains: states, reasons, info ----------------------------------- */
+
+typedef enum {
+    VIR_DOMAIN_NOSTATE = 0,
+    VIR_DOMAIN_RUNNING = 1,
+    VIR_DOMAIN_BLOCKED = 2,
+    VIR_DOMAIN_PAUSED = 3,
+    VIR_DOMAIN_SHUTDOWN = 4,
+    VIR_DOMAIN_SHUTOFF = 5,
+    VIR_DOMAIN_CRASHED = 6,
+    VIR_DOMAIN_PMSUSPENDED = 7,
+} vir_domain_state;
+
+typedef enum {
+    VIR_DOMAIN_RUNNING_UNKNOWN = 0,
+    VIR_DOMAIN_RUNNING_BOOTED = 1,
+    VIR_DOMAIN_RUNNING_MIGRATED = 2,
+    VIR_DOMAIN_RUNNING_RESTORED = 3,
+    VIR_DOMAIN_RUNNING_FROM_SNAPSHOT = 4,
+    VIR_DOMAIN_RUNNING_UNPAUSED = 5,
+    VIR_DOMAIN_RUNNING_MIGRATION_CANCELED = 6,
+    VIR_DOMAIN_RUNNING_SAVE_CANCELED = 7,
+    VIR_DOMAIN_RUNNING_WAKEUP = 8,
+    VIR_DOMAIN_RUNNING_CRASHED = 9,
+    VIR_DOMAIN_RUNNING_POSTCOPY = 10,
+} vir_domain_running_reason;
+
+typedef enum {
+    VIR_DOMAIN_PAUSED_UNKNOWN = 0,
+    VIR_DOMAIN_PAUSED_USER = 1,
+    VIR_DOMAIN_PAUSED_MIGRATION = 2,
+    VIR_DOMAIN_PAUSED_SAVE = 3,
+    VIR_DOMAIN_PAUSED_DUMP = 4,
+    VIR_DOMAIN_PAUSED_IOERROR = 5,
+    VIR_DOMAIN_PAUSED_WATCHDOG = 6,
+    VIR_DOMAIN_PAUSED_FROM_SNAPSHOT = 7,
+    VIR_DOMAIN_PAUSED_SHUTTING_DOWN = 8,
+    VIR_DOMAIN_PAUSED_SNAPSHOT = 9,
+    VIR_DOMAIN_PAUSED_CRASHED = 10,
+    VIR_DOMAIN_PAUSED_STARTING_UP = 11,
+} vir_domain_paused_reason;
+
+typedef enum {
+    VIR_DOMAIN_SHUTOFF_UNKNOWN = 0,
+    VIR_DOMAIN_SHUTOFF_SHUTDOWN = 1,
+    VIR_DOMAIN_SHUTOFF_DESTROYED = 2,
+    VIR_DOMAIN_SHUTOFF_CRASHED = 3,
+    VIR_DOMAIN_SHUTOFF_MIGRATED = 4,
+    VIR_DOMAIN_SHUTOFF_SAVED = 5,
+    VIR_DOMAIN_SHUTOFF_FAILED = 6,
+    VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT = 7,
+    VIR_DOMAIN_SHUTOFF_DAEMON = 8,
+} vir_domain_shutoff_reason;
+
+typedef enum {
+    VIR_DOMAIN_CRASHED_UNKNOWN = 0,
+    VIR_DOMAIN_CRASHED_PANICKED = 1,
+} vir_domain_crashed_reason;
+
+typedef struct vir_domain_info {
+    unsigned char state;   /* vir_domain_state */
+    unsigned long max_mem; /* KiB */
+    unsigned long memory;  /* KiB */
+    unsigned short nr_virt_cpu;
+    unsigned long long cpu_time; /* ns */
+} vir_domain_info;
+
+/* ---- listing and lookup --------------------------------------------- */
+
+/* vir_connect_list_all_domains flags (libvirt's values) */
+typedef enum {
+    VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1 << 0,
+    VIR_CONNECT_LIST_DOMAINS_INACTIVE = 1 << 1,
+    VIR_CONNECT_LIST_DOMAINS_PERSISTENT = 1 << 2,
+    VIR_CONNECT_LIST_DOMAINS_TRANSIENT = 1 << 3,
+    VIR_CONNECT_LIST_DOMAINS_RUNNING = 1 << 4,
+    VIR_CONNECT_LIST_DOMAINS_PAUSED = 1 << 5,
+    VIR_CONNECT_LIST_DOMAINS_SHUTOFF = 1 << 6,
+    VIR_CONNECT_LIST_DOMAINS_OTHER = 1 << 7,
+    VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE = 1 << 8,
+    VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE = 1 << 9,
+    VIR_CONNECT_LIST_DOMAINS_AUTOSTART = 1 << 10,
+    VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART = 1 << 11,
+    VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT = 1 << 12,
+    VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT = 1 << 13,
+} vir_connect_list_all_domains_flags;
+
+/*
+ * Fills *domains with a malloc'd array of handles (running domains first by
+ * id, then inactive ones by name) and returns their count, or -1.
+ * Within each group of flags (active/inactive, persistent/transient,
+ * running/paused/shutoff/other, autostart/no-autostart, managed save) a
+ * domain must match one of the given flags; an empty group matches all.
+ * Free each handle with vir_domain_free() and the array with free().
+ */
+int vir_connect_list_all_domains(vir_connect *conn, vir_domain ***domains, unsigned int flags,
+                                 vir_error *err);
+int vir_connect_num_of_domains(vir_connect *conn, vir_error *err);
+
+vir_domain *vir_domain_lookup_by_name(vir_connect *conn, const char *name, vir_error *err);
+vir_domain *vir_domain_lookup_by_id(vir_connect *conn, int id, vir_error *err);
+vir_domain *vir_domain_lookup_by_uuid(vir_connect *conn, const unsigned char *uuid, vir_error *err);
+vir_domain *vir_domain_lookup_by_uuid_string(vir_connect *conn, const char *uuid, vir_error *err);
+
+/* Another reference to the same handle. */
+vir_domain *vir_domain_ref(vir_domain *dom);
+void vir_domain_free(vir_domain *dom);
+
+const char *vir_domain_get_name(const vir_domain *dom);
+/* The id when running, or -1 (it is looked up again: ids change on start). */
+int vir_domain_get_id(vir_domain *dom);
+void vir_domain_get_uuid(const vir_domain *dom, unsigned char uuid[VIR_UUID_BUFLEN]);
+void vir_domain_get_uuid_string(const vir_domain *dom, char buf[VIR_UUID_STRING_BUFLEN]);
+vir_connect *vir_domain_get_connect(vir_domain *dom);
+char *vir_domain_get_os_type(vir_domain *dom, vir_error *err);
+
+/* ---- define, create, lifecycle --------------------------------------- */
+
+typedef enum {
+    VIR_DOMAIN_DEFINE_VALIDATE = 1 << 0,
+} vir_domain_define_flags;
+
+typedef enum {
+    VIR_DOMAIN_NONE = 0,
+    VIR_DOMAIN_START_PAUSED = 1 << 0,
+    VIR_DOMAIN_START_AUTODESTROY = 1 << 1,
+    VIR_DOMAIN_START_BYPASS_CACHE = 1 << 2,
+    VIR_DOMAIN_START_FORCE_BOOT = 1 << 3,
+    VIR_DOMAIN_START_VALIDATE = 1 << 4,
+} vir_domain_create_flags;
+
+typedef enum {
+    VIR_DOMAIN_UNDEFINE_MANAGED_SAVE = 1 << 0,
+    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA = 1 << 1,
+    VIR_DOMAIN_UNDEFINE_NVRAM = 1 << 2,
+    VIR_DOMAIN_UNDEFINE_KEEP_NVRAM = 1 << 3,
+    VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA = 1 << 4,
+    VIR_DOMAIN_UNDEFINE_TPM = 1 << 5,
+    VIR_DOMAIN_UNDEFINE_KEEP_TPM = 1 << 6,
+} vir_domain_undefine_flags;
+
+/* Defines (or redefines, keeping the UUID) a persistent domain. */
+vir_domain *vir_domain_define_xml(vir_connect *conn, const char *xml, unsigned int flags,
+                                  vir_error *err);
+int vir_domain_undefine(vir_domain *dom, unsigned int flags, vir_error *err);
+/* Starts a defined domain (flags: VIR_DOMAIN_START_PAUSED). */
+int vir_domain_create(vir_domain *dom, unsigned int flags, vir_error *err);
+/* Creates and starts a transient domain. */
+vir_domain *vir_domain_create_xml(vir_connect *conn, const char *xml, unsigned int flags,
+                                  vir_error *err);
+int vir_domain_shutdown(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_destroy(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_reboot(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_reset(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_suspend(vir_domain *dom, vir_error *err);
+int vir_domain_resume(vir_domain *dom, vir_error *err);
+
+typedef enum {
+    VIR_DOMAIN_SAVE_BYPASS_CACHE = 1 << 0,
+    VIR_DOMAIN_SAVE_RUNNING = 1 << 1,
+    VIR_DOMAIN_SAVE_PAUSED = 1 << 2,
+} vir_domain_save_restore_flags;
+
+/* Saves a running domain's state to a file and stops it. */
+int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err);
+int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);
+/* Managed save: the driver keeps the file; the next start resumes from it. */
+int vir_domain_managed_save(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_has_managed_save_image(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_managed_save_remove(vir_domain *dom, unsigned int flags, vir_error *err);
+/* Marks a running domain as crashed (the test driver's stand-in for a guest panic). */
+int vir_domain_inject_crash(vir_domain *dom, vir_error *err);
+
+/* ---- state and description -------------------------------------------- */
+
+int vir_domain_get_info(vir_domain *dom, vir_domain_info *info, vir_error *err);
+int vir_domain_get_state(vir_domain *dom, int *state, int *reason, unsigned int flags,
+                         vir_error *err);
+/* 1 if running or paused, 0 if not, -1 on error. */
+int vir_domain_is_active(vir_domain *dom, vir_error *err);
+int vir_domain_is_persistent(vir_domain *dom, vir_error *err);
+
+typedef enum {
+    VIR_DOMAIN_XML_SECURE = 1 << 0,
+    VIR_DOMAIN_XML_INACTIVE = 1 << 1,
+    VIR_DOMAIN_XML_UPDATE_CPU = 1 << 2,
+    VIR_DOMAIN_XML_MIGRATABLE = 1 << 3,
+} vir_domain_xml_flags;
+
+char *vir_domain_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err);
+
+int vir_domain_get_autostart(vir_domain *dom, int *autostart, vir_error *err);
+int vir_domain_set_autostart(vir_domain *dom, int autostart, vir_error *err);
+
+/* Security label, as dominfo shows it. */
+typedef struct vir_security_label {
+    char label[4097];
+    int enforcing;
+} vir_security_label;
+typedef struct vir_security_model {
+    char model[257];
+    char doi[257];
+} vir_security_model;
+int vir_node_get_security_model(vir_connect *conn, vir_security_model *model, vir_error *err);
+int vir_domain_get_security_label(vir_domain *dom, vir_security_label *label, vir_error *err);
+
+/* ---- vCPUs, pinning, memory, scheduler -------------------------------- */
+
+/* libvirt's virDomainModificationImpact and vCPU flags */
+typedef enum {
+    VIR_DOMAIN_AFFECT_CURRENT = 0,
+    VIR_DOMAIN_AFFECT_LIVE = 1 << 0,
+    VIR_DOMAIN_AFFECT_CONFIG = 1 << 1,
+} vir_domain_modification_impact;
+
+typedef enum {
+    VIR_DOMAIN_VCPU_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
+    VIR_DOMAIN_VCPU_LIVE = VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_VCPU_CONFIG = VIR_DOMAIN_AFFECT_CONFIG,
+    VIR_DOMAIN_VCPU_MAXIMUM = 1 << 2,
+    VIR_DOMAIN_VCPU_GUEST = 1 << 3,
+    VIR_DOMAIN_VCPU_HOTPLUGGABLE = 1 << 4,
+} vir_domain_vcpu_flags;
+
+typedef enum {
+    VIR_DOMAIN_MEM_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
+    VIR_DOMAIN_MEM_LIVE = VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_MEM_CONFIG = VIR_DOMAIN_AFFECT_CONFIG,
+    VIR_DOMAIN_MEM_MAXIMUM = 1 << 2,
+} vir_domain_memory_mod_flags;
+
+/* The vCPU count for the chosen definition (live or config), or -1. */
+int vir_domain_get_vcpus_flags(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_set_vcpus_flags(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
+                               vir_error *err);
+/* The running domain's vCPU count (virDomainSetVcpus: the live definition only). */
+int vir_domain_set_vcpus(vir_domain *dom, unsigned int nvcpus, vir_error *err);
+
+typedef enum {
+    VIR_VCPU_OFFLINE = 0,
+    VIR_VCPU_RUNNING = 1,
+    VIR_VCPU_BLOCKED = 2,
+} vir_vcpu_state;
+
+typedef struct vir_vcpu_info {
+    unsigned int number;
+    int state;                   /* vir_vcpu_state */
+    unsigned long long cpu_time; /* ns */
+    int cpu;                     /* host CPU it last ran on */
+} vir_vcpu_info;
+
+/*
+ * Live vCPU information for a running domain: up to maxinfo entries in info
+ * and, when cpumaps is not NULL, maplen bytes of affinity bitmap per vCPU
+ * (bit i of byte i/8 = host CPU i). Returns the number of entries or -1.
+ */
+int vir_domain_get_vcpus(vir_domain *dom, vir_vcpu_info *info, int maxinfo, unsigned char *cpumaps,
+                         int maplen, vir_error *err);
+/* Pinning of each vCPU from the live or config definition; returns count or -1. */
+int vir_domain_get_vcpu_pin_info(vir_domain *dom, int ncpumaps, unsigned char *cpumaps, int maplen,
+                                 unsigned int flags, vir_error *err);
+int vir_domain_pin_vcpu_flags(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap,
+                              int maplen, unsigned int flags, vir_error *err);
+/* Pins a vCPU of the running domain (virDomainPinVcpu: live only). */
+int vir_domain_pin_vcpu(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap, int maplen,
+                        vir_error *err);
+/* Returns 1 (one emulator map) or -1. */
+int vir_domain_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int maplen,
+                                     unsigned int flags, vir_error *err);
+int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
+                            unsigned int flags, vir_error *err);
+/* Host CPUs the driver knows of (for sizing cpumaps). */
+int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
+
+/* Memory in KiB; flags vir_domain_memory_mod_flags. */
+int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
+                                vir_error *err);
+int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_error *err);
+
+typedef enum {
+    VIR_TYPED_PARAM_INT = 1,
+    VIR_TYPED_PARAM_UINT = 2,
+    VIR_TYPED_PARAM_LLONG = 3,
+    VIR_TYPED_PARAM_ULLONG = 4,
+    VIR_TYPED_PARAM_DOUBLE = 5,
+    VIR_TYPED_PARAM_BOOLEAN = 6,
+    VIR_TYPED_PARAM_STRING = 7,
+} vir_typed_parameter_type;
+
+#define VIR_TYPED_PARAM_FIELD_LENGTH 80
+typedef struct vir_typed_parameter {
+    char field[VIR_TYPED_PARAM_FIELD_LENGTH];
+    int type;
+    union {
+        int i;
+        unsigned int ui;
+        long long int l;
+        unsigned long long int ul;
+        double d;
+        char b;
+        char *s;
+    } value;
+} vir_typed_parameter;
+
+/* The scheduler's name (malloc'd) and its parameter count. */
+char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err);
+/* Fills up to *nparams parameters; sets *nparams to how many. */
+int vir_domain_get_scheduler_parameters_flags(vir_domain *dom, vir_typed_parameter *params,
+                                              int *nparams, unsigned int flags, vir_error *err);
+int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_parameter *params,
+                                              int nparams, unsigned int flags, vir_error *err);
+
+/* libvirt's virDomainMemoryStatTags */
+typedef enum {
+    VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,
+    VIR_DOMAIN_MEMORY_STAT_SWAP_OUT = 1,
+    VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT = 2,
+    VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT = 3,
+    VIR_DOMAIN_MEMORY_STAT_UNUSED = 4,
+    VIR_DOMAIN_MEMORY_STAT_AVAILABLE = 5,
+    VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON = 6,
+    VIR_DOMAIN_MEMORY_STAT_RSS = 7,
+    VIR_DOMAIN_MEMORY_STAT_USABLE = 8,
+    VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE = 9,
+    VIR_DOMAIN_MEMORY_STAT_DISK_CACHES = 10,
+    VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGALLOC = 11,
+    VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGFAIL = 12,
+    VIR_DOMAIN_MEMORY_STAT_NR = 13,
+} vir_domain_memory_stat_tags;
+
+typedef struct vir_domain_memory_stat {
+    int tag;
+    unsigned long long val;
+} vir_domain_memory_stat;
+
+int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
+                            unsigned int flags, vir_error *err);
+
+/* ---- events ------------------------------------------------------------ */
+
+typedef enum {
+    VIR_DOMAIN_EVENT_DEFINED = 0,
+    VIR_DOMAIN_EVENT_UNDEFINED = 1,
+    VIR_DOMAIN_EVENT_STARTED = 2,
+    VIR_DOMAIN_EVENT_SUSPENDED = 3,
+    VIR_DOMAIN_EVENT_RESUMED = 4,
+    VIR_DOMAIN_EVENT_STOPPED = 5,
+    VIR_DOMAIN_EVENT_SHUTDOWN = 6,
+    VIR_DOMAIN_EVENT_PMSUSPENDED = 7,
+    VIR_DOMAIN_EVENT_CRASHED = 8,
+} vir_domain_event_type;
+
+/* Details (libvirt's values) for the events Vireo raises. */
+enum {
+    VIR_DOMAIN_EVENT_DEFINED_ADDED = 0,
+    VIR_DOMAIN_EVENT_DEFINED_UPDATED = 1,
+    VIR_DOMAIN_EVENT_UNDEFINED_REMOVED = 0,
+    VIR_DOMAIN_EVENT_STARTED_BOOTED = 0,
+    VIR_DOMAIN_EVENT_STARTED_RESTORED = 2,
+    VIR_DOMAIN_EVENT_SUSPENDED_PAUSED = 0,
+    VIR_DOMAIN_EVENT_RESUMED_UNPAUSED = 0,
+    VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN = 0,
+    VIR_DOMAIN_EVENT_STOPPED_DESTROYED = 1,
+    VIR_DOMAIN_EVENT_STOPPED_CRASHED = 2,
+    VIR_DOMAIN_EVENT_STOPPED_SAVED = 4,
+    VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED = 0,
+    VIR_DOMAIN_EVENT_CRASHED_PANICKED = 0,
+};
+
+typedef enum {
+    VIR_DOMAIN_EVENT_ID_LIFECYCLE = 0,
+    VIR_DOMAIN_EVENT_ID_REBOOT = 1,
+} vir_domain_event_id;
+
+/* Lifecycle callback: event is vir_domain_event_type, detail its detail. */
+typedef void (*vir_domain_event_callback)(vir_connect *conn, vir_domain *dom, int event, int detail,
+                                          void *opaque);
+typedef void (*vir_free_callback)(void *opaque);
+
+/*
+ * Registers a lifecycle (or reboot) callback, for one domain or (dom NULL)
+ * all. Returns a callback id >= 0, or -1. The test driver calls callbacks
+ * synchronously from the call that changed the state; the remote driver from
+ * the connection's event loop.
+ */
+int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, int event_id,
+                                          vir_domain_event_callback cb, void *opaque,
+                                          vir_free_callback freecb, vir_error *err);
+int vir_connect_domain_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* "running", "paused", "shut off", ... as virsh prints them. */
+const char *vir_domain_state_to_string(int state);
+/* "booted", "user", "shutdown", "saved", ... as virsh prints them ("unknown" otherwise). */
+const char *vir_domain_state_reason_to_string(int state, int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * driver.h - the interface between libvireo's public API and its drivers.
+ *
+ * Like libvirt's hypervisor drivers, a driver is a table of functions; a
+ * connection picks one by its URI's scheme when it opens and then every
+ * public call is a checked forwarder to it (src/lib/vireo.c). The public
+ * layer does the work common to all drivers (argument checks, read-only
+ * refusal, handle bookkeeping, event delivery); a driver only does the
+ * operation. A NULL entry means "not supported by this driver" and the public
+ * layer reports it as such, so drivers can grow one operation at a time.
+ *
+ * Today there is one driver, "test" (test-driver.c, in-process and in memory).
+ * The "vireo" and "qemu" schemes will map to a remote driver that speaks the
+ * libvirt protocol to vireod.
+ */
+#ifndef VIREO_LIB_DRIVER_H
+#define VIREO_LIB_DRIVER_H
+
+#include "vireo/vireo.h"
+
+struct vir_driver_event_sink;
+
+/* The state of a connection that drivers may see. */
+struct vir_connect {
+    int refs;
+    unsigned int flags; /* vir_connect_flags */
+    char *uri;
+    const struct vir_driver *driver;
+    void *priv; /* the driver's per-connection state */
+    struct vir_event_cb *callbacks;
+    int next_callback_id;
+};
+
+/* A domain handle: what names the domain, nothing more. */
+struct vir_domain {
+    int refs;
+    vir_connect *conn;
+    char *name;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    int id; /* as of the handle's creation */
+};
+
+/* Makes a handle (refs = 1, holds a reference on conn). */
+vir_domain *vir_domain_handle_new(vir_connect *conn, const char *name,
+                                  const unsigned char uuid[VIR_UUID_BUFLEN], int id);
+
+/* Sets err to code and a message "PREFIX: detail" where the prefix is
+ * libvirt's wording for that code ("Requested operation is not valid", ...). */
+int vir_report(vir_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* libvirt's "unsupported flags (0x4) in function X" (an INVALID_ARG without prefix). */
+int vir_report_flags(vir_error *err, unsigned flags, const char *func);
+
+/* Delivers a lifecycle event (event -1: a reboot, for VIR_DOMAIN_EVENT_ID_REBOOT callbacks) to
+ * every matching callback of conn. */
+void vir_emit_lifecycle(vir_connect *conn, const char *name, const unsigned char *uuid, int id,
+                        int event, int detail);
+
+struct vir_driver {
+    const char *name; /* "TEST": virConnectGetType's answer */
+    /* Called with conn->uri set; fills conn->priv. */
+    int (*open)(vir_connect *conn, vir_error *err);
+    void (*close)(vir_connect *conn);
+
+    char *(*get_hostname)(vir_connect *conn, vir_error *err);
+    int (*get_version)(vir_connect *conn, unsigned long *version, vir_error *err);
+    char *(*get_capabilities)(vir_connect *conn, vir_error *err);
+    int (*node_get_info)(vir_connect *conn, vir_node_info *info, vir_error *err);
+    int (*node_get_security_model)(vir_connect *conn, vir_security_model *model, vir_error *err);
+
+    int (*list_all_domains)(vir_connect *conn, vir_domain ***domains, unsigned int flags,
+                            vir_error *err);
+    vir_domain *(*lookup_by_name)(vir_connect *conn, const char *name, vir_error *err);
+    vir_domain *(*lookup_by_id)(vir_connect *conn, int id, vir_error *err);
+    vir_domain *(*lookup_by_uuid)(vir_connect *conn, const unsigned char *uuid, vir_error *err);
+
+    vir_domain *(*define_xml)(vir_connect *conn, const char *xml, unsigned int flags,
+                              vir_error *err);
+    int (*undefine)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*create)(vir_domain *dom, unsigned int flags, vir_error *err);
+    vir_domain *(*create_xml)(vir_connect *conn, const char *xml, unsigned int flags,
+                              vir_error *err);
+    int (*shutdown)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*destroy)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*reboot)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*reset)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*suspend)(vir_domain *dom, vir_error *err);
+    int (*resume)(vir_domain *dom, vir_error *err);
+    int (*save)(vir_domain *dom, const char *path, unsigned int flags, vir_error *err);
+    int (*restore)(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);
+    int (*managed_save)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*has_managed_save)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*managed_save_remove)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*inject_crash)(vir_domain *dom, vir_error *err);
+
+    int (*get_id)(vir_domain *dom, vir_error *err);
+    char *(*get_os_type)(vir_domain *dom, vir_error *err);
+    int (*get_info)(vir_domain *dom, vir_domain_info *info, vir_error *err);
+    int (*get_state)(vir_domain *dom, int *state, int *reason, unsigned int flags, vir_error *err);
+    int (*is_persistent)(vir_domain *dom, vir_error *err);
+    char *(*get_xml_desc)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*get_autostart)(vir_domain *dom, int *autostart, vir_error *err);
+    int (*set_autostart)(vir_domain *dom, int autostart, vir_error *err);
+    int (*get_security_label)(vir_domain *dom, vir_security_label *label, vir_error *err);
+
+    int (*get_vcpus_flags)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*set_vcpus_flags)(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
+                           vir_error *err);
+    int (*get_vcpus)(vir_domain *dom, vir_vcpu_info *info, int maxinfo, unsigned char *cpumaps,
+                     int maplen, vir_error *err);
+    int (*get_vcpu_pin_info)(vir_domain *dom, int ncpumaps, unsigned char *cpumaps, int maplen,
+                             unsigned int flags, vir_error *err);
+    int (*pin_vcpu)(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap, int maplen,
+                    unsigned int flags, vir_error *err);
+    int (*get_emulator_pin_info)(vir_domain *dom, unsigned char *cpumap, int maplen,
+                                 unsigned int flags, vir_error *err);
+    int (*pin_emulator)(vir_domain *dom, const unsigned char *cpumap, int maplen,
+                        unsigned int flags, vir_error *err);
+    int (*node_cpu_count)(vir_connect *conn, vir_error *err);
+    int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
+    char *(*get_scheduler_type)(vir_domain *dom, int *nparams, vir_error *err);
+    int (*get_scheduler_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                unsigned int flags, vir_error *err);
+    int (*set_scheduler_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                unsigned int flags, vir_error *err);
+    int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
+                        unsigned int flags, vir_error *err);
+};
+
+extern const struct vir_driver vir_test_driver;
+
+#endif

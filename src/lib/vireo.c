@@ -1,0 +1,890 @@
+/*
+ * vireo.c - libvireo's public entry points: connections, domain handles,
+ * errors, events, and the checked forwarding of every call to the driver the
+ * connection's URI selected.
+ *
+ * Everything drivers would otherwise repeat lives here: NULL checks, the
+ * read-only refusal (worded as libvirt words it, naming libvirt's API, since
+ * virsh users and scripts match on that text), "this driver does not support
+ * X", and handle reference counting. Drivers in driver.h do the operations.
+ */
+#include "lib/driver.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vir_event_cb {
+    struct vir_event_cb *next;
+    int id;
+    int event_id;
+    bool has_dom;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    vir_domain_event_callback cb;
+    void *opaque;
+    vir_free_callback freecb;
+};
+
+/* ---- errors ---- */
+
+void vir_error_reset(vir_error *err)
+{
+    if (err) {
+        err->code = VIR_ERR_OK;
+        err->message[0] = '\0';
+    }
+}
+
+/* libvirt's wording for each code, the part before ": detail". */
+static const char *error_prefix(int code)
+{
+    switch (code) {
+    case VIR_ERR_INTERNAL_ERROR:
+        return "internal error";
+    case VIR_ERR_NO_MEMORY:
+        return "out of memory";
+    case VIR_ERR_NO_SUPPORT:
+        return "this function is not supported by the connection driver";
+    case VIR_ERR_NO_CONNECT:
+        return "no connection driver available for";
+    case VIR_ERR_INVALID_CONN:
+        return "invalid connection pointer in";
+    case VIR_ERR_INVALID_DOMAIN:
+        return "invalid domain pointer in";
+    case VIR_ERR_INVALID_ARG:
+        return "invalid argument";
+    case VIR_ERR_OPERATION_FAILED:
+        return "operation failed";
+    case VIR_ERR_XML_ERROR:
+        return "XML error";
+    case VIR_ERR_DOM_EXIST:
+        return "operation failed";
+    case VIR_ERR_OPERATION_DENIED:
+        return "operation forbidden";
+    case VIR_ERR_OPEN_FAILED:
+        return "cannot open";
+    case VIR_ERR_READ_FAILED:
+        return "cannot read";
+    case VIR_ERR_WRITE_FAILED:
+        return "cannot write";
+    case VIR_ERR_SYSTEM_ERROR:
+        return NULL;
+    case VIR_ERR_NO_DOMAIN:
+        return "Domain not found";
+    case VIR_ERR_OPERATION_INVALID:
+        return "Requested operation is not valid";
+    case VIR_ERR_CONFIG_UNSUPPORTED:
+        return "unsupported configuration";
+    case VIR_ERR_ARGUMENT_UNSUPPORTED:
+        return "argument unsupported";
+    case VIR_ERR_OPERATION_UNSUPPORTED:
+        return "Operation not supported";
+    default:
+        return NULL;
+    }
+}
+
+int vir_report(vir_error *err, int code, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    char *detail = NULL;
+    if (vasprintf(&detail, fmt, ap) < 0)
+        detail = NULL;
+    va_end(ap);
+    const char *d = detail ? detail : "";
+    const char *prefix = error_prefix(code);
+    char *msg;
+    if (prefix && code == VIR_ERR_NO_CONNECT)
+        msg = xasprintf("%s %s", prefix, d);
+    else if (prefix && d[0])
+        msg = xasprintf("%s: %s", prefix, d);
+    else
+        msg = xstrdup(prefix ? prefix : d);
+    /* A message longer than the buffer is cut: one line is what it is for. */
+    (void)str_copy(err->message, sizeof(err->message), msg);
+    free(msg);
+    free(detail);
+    return -1;
+}
+
+int vir_report_flags(vir_error *err, unsigned flags, const char *func)
+{
+    if (!err)
+        return -1;
+    err->code = VIR_ERR_INVALID_ARG;
+    snprintf(err->message, sizeof(err->message), "unsupported flags (0x%x) in function %s", flags,
+             func);
+    return -1;
+}
+
+static int no_support(vir_error *err, const char *api)
+{
+    return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", api);
+}
+
+static int read_only(vir_error *err, const char *api)
+{
+    return vir_report(err, VIR_ERR_OPERATION_DENIED, "read only access prevents %s", api);
+}
+
+/* ---- connections ---- */
+
+static const struct vir_driver *driver_for_uri(const char *uri)
+{
+    if (strncmp(uri, "test://", 7) == 0)
+        return &vir_test_driver;
+    /* TODO: vireo:///system, qemu:///system -> the remote driver (daemon issue). */
+    return NULL;
+}
+
+vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (flags & ~VIR_CONNECT_RO) {
+        vir_report_flags(err, flags & ~VIR_CONNECT_RO, "virConnectOpen");
+        return NULL;
+    }
+    if (!uri || !*uri)
+        uri = getenv("VIREO_DEFAULT_URI");
+    if (!uri || !*uri)
+        uri = "vireo:///system"; /* the daemon, as qemu:///system is libvirt's default */
+    const struct vir_driver *drv = driver_for_uri(uri);
+    if (!drv) {
+        vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
+        return NULL;
+    }
+    vir_connect *conn = xcalloc(1, sizeof(*conn));
+    conn->refs = 1;
+    conn->flags = flags;
+    conn->uri = xstrdup(uri);
+    conn->driver = drv;
+    conn->next_callback_id = 0;
+    if (drv->open(conn, err) < 0) {
+        free(conn->uri);
+        free(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err)
+{
+    return vir_connect_open(uri, VIR_CONNECT_RO, err);
+}
+
+static void connect_unref(vir_connect *conn)
+{
+    if (--conn->refs > 0)
+        return;
+    if (conn->driver->close)
+        conn->driver->close(conn);
+    struct vir_event_cb *cb = conn->callbacks;
+    while (cb) {
+        struct vir_event_cb *next = cb->next;
+        if (cb->freecb)
+            cb->freecb(cb->opaque);
+        free(cb);
+        cb = next;
+    }
+    free(conn->uri);
+    free(conn);
+}
+
+int vir_connect_close(vir_connect *conn)
+{
+    if (!conn)
+        return -1;
+    connect_unref(conn);
+    return 0;
+}
+
+bool vir_connect_is_read_only(const vir_connect *conn)
+{
+    return conn && (conn->flags & VIR_CONNECT_RO);
+}
+
+#define CHECK_CONN(conn, ret)                                                                      \
+    do {                                                                                           \
+        vir_error_reset(err);                                                                      \
+        if (!(conn)) {                                                                             \
+            vir_report(err, VIR_ERR_INVALID_CONN, "%s", __func__);                                 \
+            return ret;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_DOM(dom, ret)                                                                        \
+    do {                                                                                           \
+        vir_error_reset(err);                                                                      \
+        if (!(dom) || !(dom)->conn) {                                                              \
+            vir_report(err, VIR_ERR_INVALID_DOMAIN, "%s", __func__);                               \
+            return ret;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* Forwards to driver op `op` or reports it unsupported under libvirt's name. */
+#define DRV(conn, op, api, ret)                                                                    \
+    do {                                                                                           \
+        if (!(conn)->driver->op) {                                                                 \
+            no_support(err, api);                                                                  \
+            return ret;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define WRITABLE(conn, api, ret)                                                                   \
+    do {                                                                                           \
+        if ((conn)->flags & VIR_CONNECT_RO) {                                                      \
+            read_only(err, api);                                                                   \
+            return ret;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+char *vir_connect_get_uri(vir_connect *conn, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    return xstrdup(conn->uri);
+}
+
+char *vir_connect_get_hostname(vir_connect *conn, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    DRV(conn, get_hostname, "virConnectGetHostname", NULL);
+    return conn->driver->get_hostname(conn, err);
+}
+
+int vir_connect_get_version(vir_connect *conn, unsigned long *hv_version, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, get_version, "virConnectGetVersion", -1);
+    return conn->driver->get_version(conn, hv_version, err);
+}
+
+unsigned long vir_get_lib_version(void)
+{
+    /* Vireo's own version, from meson's project(version). */
+    return VIREO_VERSION_MAJOR * 1000000ul + VIREO_VERSION_MINOR * 1000ul + VIREO_VERSION_MICRO;
+}
+
+const char *vir_connect_get_type(vir_connect *conn)
+{
+    return conn ? conn->driver->name : NULL;
+}
+
+char *vir_connect_get_capabilities(vir_connect *conn, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    DRV(conn, get_capabilities, "virConnectGetCapabilities", NULL);
+    return conn->driver->get_capabilities(conn, err);
+}
+
+int vir_node_get_info(vir_connect *conn, vir_node_info *info, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_get_info, "virNodeGetInfo", -1);
+    return conn->driver->node_get_info(conn, info, err);
+}
+
+int vir_node_get_security_model(vir_connect *conn, vir_security_model *model, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    memset(model, 0, sizeof(*model));
+    if (!conn->driver->node_get_security_model)
+        return 0;
+    return conn->driver->node_get_security_model(conn, model, err);
+}
+
+int vir_node_get_cpu_count(vir_connect *conn, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_cpu_count, "virNodeGetCPUMap", -1);
+    return conn->driver->node_cpu_count(conn, err);
+}
+
+/* ---- domain handles ---- */
+
+vir_domain *vir_domain_handle_new(vir_connect *conn, const char *name,
+                                  const unsigned char uuid[VIR_UUID_BUFLEN], int id)
+{
+    vir_domain *dom = xcalloc(1, sizeof(*dom));
+    dom->refs = 1;
+    dom->conn = conn;
+    conn->refs++;
+    dom->name = xstrdup(name);
+    memcpy(dom->uuid, uuid, VIR_UUID_BUFLEN);
+    dom->id = id;
+    return dom;
+}
+
+vir_domain *vir_domain_ref(vir_domain *dom)
+{
+    if (dom)
+        dom->refs++;
+    return dom;
+}
+
+void vir_domain_free(vir_domain *dom)
+{
+    if (!dom || --dom->refs > 0)
+        return;
+    vir_connect *conn = dom->conn;
+    free(dom->name);
+    free(dom);
+    connect_unref(conn);
+}
+
+const char *vir_domain_get_name(const vir_domain *dom)
+{
+    return dom ? dom->name : NULL;
+}
+
+int vir_domain_get_id(vir_domain *dom)
+{
+    if (!dom)
+        return -1;
+    if (dom->conn->driver->get_id) {
+        int id = dom->conn->driver->get_id(dom, NULL);
+        dom->id = id;
+    }
+    return dom->id;
+}
+
+void vir_domain_get_uuid(const vir_domain *dom, unsigned char uuid[VIR_UUID_BUFLEN])
+{
+    memcpy(uuid, dom->uuid, VIR_UUID_BUFLEN);
+}
+
+void vir_domain_get_uuid_string(const vir_domain *dom, char buf[VIR_UUID_STRING_BUFLEN])
+{
+    const unsigned char *u = dom->uuid;
+    snprintf(buf, VIR_UUID_STRING_BUFLEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+}
+
+vir_connect *vir_domain_get_connect(vir_domain *dom)
+{
+    return dom ? dom->conn : NULL;
+}
+
+char *vir_domain_get_os_type(vir_domain *dom, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    DRV(dom->conn, get_os_type, "virDomainGetOSType", NULL);
+    return dom->conn->driver->get_os_type(dom, err);
+}
+
+/* ---- listing and lookup ---- */
+
+int vir_connect_list_all_domains(vir_connect *conn, vir_domain ***domains, unsigned int flags,
+                                 vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, list_all_domains, "virConnectListAllDomains", -1);
+    *domains = NULL;
+    return conn->driver->list_all_domains(conn, domains, flags, err);
+}
+
+int vir_connect_num_of_domains(vir_connect *conn, vir_error *err)
+{
+    vir_domain **doms = NULL;
+    int n = vir_connect_list_all_domains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE, err);
+    for (int i = 0; i < n; i++)
+        vir_domain_free(doms[i]);
+    free(doms);
+    return n;
+}
+
+vir_domain *vir_domain_lookup_by_name(vir_connect *conn, const char *name, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    if (!name) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "name in %s must not be NULL", __func__);
+        return NULL;
+    }
+    DRV(conn, lookup_by_name, "virDomainLookupByName", NULL);
+    return conn->driver->lookup_by_name(conn, name, err);
+}
+
+vir_domain *vir_domain_lookup_by_id(vir_connect *conn, int id, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    if (id < 0) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "id in %s must be greater than or equal to 0",
+                   "virDomainLookupByID");
+        return NULL;
+    }
+    DRV(conn, lookup_by_id, "virDomainLookupByID", NULL);
+    return conn->driver->lookup_by_id(conn, id, err);
+}
+
+vir_domain *vir_domain_lookup_by_uuid(vir_connect *conn, const unsigned char *uuid, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    DRV(conn, lookup_by_uuid, "virDomainLookupByUUID", NULL);
+    return conn->driver->lookup_by_uuid(conn, uuid, err);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* libvirt accepts 32 hex digits with '-' anywhere between pairs. */
+static int uuid_parse(const char *s, unsigned char out[VIR_UUID_BUFLEN])
+{
+    int n = 0;
+    while (*s == ' ')
+        s++;
+    while (*s && n < VIR_UUID_BUFLEN) {
+        if (*s == '-') {
+            s++;
+            continue;
+        }
+        int hi = hexval(s[0]);
+        int lo = hi < 0 ? -1 : hexval(s[1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[n++] = (unsigned char)(hi << 4 | lo);
+        s += 2;
+    }
+    while (*s == ' ')
+        s++;
+    return n == VIR_UUID_BUFLEN && *s == '\0' ? 0 : -1;
+}
+
+vir_domain *vir_domain_lookup_by_uuid_string(vir_connect *conn, const char *uuid, vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    unsigned char raw[VIR_UUID_BUFLEN];
+    if (!uuid || uuid_parse(uuid, raw) < 0) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "uuid in %s is malformed",
+                   "virDomainLookupByUUIDString");
+        return NULL;
+    }
+    return vir_domain_lookup_by_uuid(conn, raw, err);
+}
+
+/* ---- define, create, lifecycle ---- */
+
+vir_domain *vir_domain_define_xml(vir_connect *conn, const char *xml, unsigned int flags,
+                                  vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    WRITABLE(conn, flags ? "virDomainDefineXMLFlags" : "virDomainDefineXML", NULL);
+    if (!xml) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "xml in %s must not be NULL", "virDomainDefineXML");
+        return NULL;
+    }
+    DRV(conn, define_xml, "virDomainDefineXML", NULL);
+    return conn->driver->define_xml(conn, xml, flags, err);
+}
+
+vir_domain *vir_domain_create_xml(vir_connect *conn, const char *xml, unsigned int flags,
+                                  vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    WRITABLE(conn, "virDomainCreateXML", NULL);
+    if (!xml) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "xml in %s must not be NULL", "virDomainCreateXML");
+        return NULL;
+    }
+    DRV(conn, create_xml, "virDomainCreateXML", NULL);
+    return conn->driver->create_xml(conn, xml, flags, err);
+}
+
+/* A mutating domain call: checks, refuses on read-only, forwards. */
+#define DOM_MUTATE(api, op, ...)                                                                   \
+    do {                                                                                           \
+        CHECK_DOM(dom, -1);                                                                        \
+        WRITABLE(dom->conn, api, -1);                                                              \
+        DRV(dom->conn, op, api, -1);                                                               \
+        return dom->conn->driver->op(dom, __VA_ARGS__);                                            \
+    } while (0)
+
+#define DOM_QUERY(api, ret, op, ...)                                                               \
+    do {                                                                                           \
+        CHECK_DOM(dom, ret);                                                                       \
+        DRV(dom->conn, op, api, ret);                                                              \
+        return dom->conn->driver->op(dom, __VA_ARGS__);                                            \
+    } while (0)
+
+int vir_domain_undefine(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainUndefineFlags", undefine, flags, err);
+}
+
+int vir_domain_create(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE(flags ? "virDomainCreateWithFlags" : "virDomainCreate", create, flags, err);
+}
+
+int vir_domain_shutdown(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE(flags ? "virDomainShutdownFlags" : "virDomainShutdown", shutdown, flags, err);
+}
+
+int vir_domain_destroy(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE(flags ? "virDomainDestroyFlags" : "virDomainDestroy", destroy, flags, err);
+}
+
+int vir_domain_reboot(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainReboot", reboot, flags, err);
+}
+
+int vir_domain_reset(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainReset", reset, flags, err);
+}
+
+int vir_domain_suspend(vir_domain *dom, vir_error *err)
+{
+    DOM_MUTATE("virDomainSuspend", suspend, err);
+}
+
+int vir_domain_resume(vir_domain *dom, vir_error *err)
+{
+    DOM_MUTATE("virDomainResume", resume, err);
+}
+
+int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err)
+{
+    if (!path) {
+        vir_error_reset(err);
+        return vir_report(err, VIR_ERR_INVALID_ARG, "to in %s must not be NULL", "virDomainSave");
+    }
+    DOM_MUTATE(flags ? "virDomainSaveFlags" : "virDomainSave", save, path, flags, err);
+}
+
+int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    WRITABLE(conn, flags ? "virDomainRestoreFlags" : "virDomainRestore", -1);
+    if (!path)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "from in %s must not be NULL",
+                          "virDomainRestore");
+    DRV(conn, restore, "virDomainRestore", -1);
+    return conn->driver->restore(conn, path, flags, err);
+}
+
+int vir_domain_managed_save(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainManagedSave", managed_save, flags, err);
+}
+
+int vir_domain_has_managed_save_image(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainHasManagedSaveImage", -1, has_managed_save, flags, err);
+}
+
+int vir_domain_managed_save_remove(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainManagedSaveRemove", managed_save_remove, flags, err);
+}
+
+int vir_domain_inject_crash(vir_domain *dom, vir_error *err)
+{
+    DOM_MUTATE("virDomainInjectNMI", inject_crash, err);
+}
+
+/* ---- state ---- */
+
+int vir_domain_get_info(vir_domain *dom, vir_domain_info *info, vir_error *err)
+{
+    if (info)
+        memset(info, 0, sizeof(*info));
+    DOM_QUERY("virDomainGetInfo", -1, get_info, info, err);
+}
+
+int vir_domain_get_state(vir_domain *dom, int *state, int *reason, unsigned int flags,
+                         vir_error *err)
+{
+    DOM_QUERY("virDomainGetState", -1, get_state, state, reason, flags, err);
+}
+
+int vir_domain_is_active(vir_domain *dom, vir_error *err)
+{
+    int state, reason;
+    if (vir_domain_get_state(dom, &state, &reason, 0, err) < 0)
+        return -1;
+    return state != VIR_DOMAIN_SHUTOFF && state != VIR_DOMAIN_NOSTATE;
+}
+
+int vir_domain_is_persistent(vir_domain *dom, vir_error *err)
+{
+    DOM_QUERY("virDomainIsPersistent", -1, is_persistent, err);
+}
+
+char *vir_domain_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    if ((flags & VIR_DOMAIN_XML_SECURE) && (dom->conn->flags & VIR_CONNECT_RO)) {
+        vir_report(err, VIR_ERR_OPERATION_DENIED, "%s", "virDomainGetXMLDesc with secure flag");
+        return NULL;
+    }
+    DRV(dom->conn, get_xml_desc, "virDomainGetXMLDesc", NULL);
+    return dom->conn->driver->get_xml_desc(dom, flags, err);
+}
+
+int vir_domain_get_autostart(vir_domain *dom, int *autostart, vir_error *err)
+{
+    DOM_QUERY("virDomainGetAutostart", -1, get_autostart, autostart, err);
+}
+
+int vir_domain_set_autostart(vir_domain *dom, int autostart, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetAutostart", set_autostart, autostart, err);
+}
+
+int vir_domain_get_security_label(vir_domain *dom, vir_security_label *label, vir_error *err)
+{
+    if (label)
+        memset(label, 0, sizeof(*label));
+    DOM_QUERY("virDomainGetSecurityLabel", -1, get_security_label, label, err);
+}
+
+/* ---- vCPUs, memory, scheduler ---- */
+
+int vir_domain_get_vcpus_flags(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetVcpusFlags", -1, get_vcpus_flags, flags, err);
+}
+
+int vir_domain_set_vcpus_flags(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
+                               vir_error *err)
+{
+    if (nvcpus < 1) {
+        vir_error_reset(err);
+        return vir_report(err, VIR_ERR_INVALID_ARG, "nvcpus in %s must be greater than zero",
+                          flags ? "virDomainSetVcpusFlags" : "virDomainSetVcpus");
+    }
+    DOM_MUTATE(flags ? "virDomainSetVcpusFlags" : "virDomainSetVcpus", set_vcpus_flags, nvcpus,
+               flags, err);
+}
+
+int vir_domain_set_vcpus(vir_domain *dom, unsigned int nvcpus, vir_error *err)
+{
+    if (nvcpus < 1) {
+        vir_error_reset(err);
+        return vir_report(err, VIR_ERR_INVALID_ARG, "nvcpus in %s must be greater than zero",
+                          "virDomainSetVcpus");
+    }
+    DOM_MUTATE("virDomainSetVcpus", set_vcpus_flags, nvcpus, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_pin_vcpu(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap, int maplen,
+                        vir_error *err)
+{
+    DOM_MUTATE("virDomainPinVcpu", pin_vcpu, vcpu, cpumap, maplen, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_get_vcpus(vir_domain *dom, vir_vcpu_info *info, int maxinfo, unsigned char *cpumaps,
+                         int maplen, vir_error *err)
+{
+    DOM_QUERY("virDomainGetVcpus", -1, get_vcpus, info, maxinfo, cpumaps, maplen, err);
+}
+
+int vir_domain_get_vcpu_pin_info(vir_domain *dom, int ncpumaps, unsigned char *cpumaps, int maplen,
+                                 unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetVcpuPinInfo", -1, get_vcpu_pin_info, ncpumaps, cpumaps, maplen, flags,
+              err);
+}
+
+int vir_domain_pin_vcpu_flags(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap,
+                              int maplen, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE(flags ? "virDomainPinVcpuFlags" : "virDomainPinVcpu", pin_vcpu, vcpu, cpumap, maplen,
+               flags, err);
+}
+
+int vir_domain_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int maplen,
+                                     unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetEmulatorPinInfo", -1, get_emulator_pin_info, cpumap, maplen, flags, err);
+}
+
+int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
+                            unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainPinEmulator", pin_emulator, cpumap, maplen, flags, err);
+}
+
+int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
+                                vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMemoryFlags", set_memory_flags, memory_kib, flags, err);
+}
+
+int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMaxMemory", set_memory_flags, memory_kib, VIR_DOMAIN_MEM_MAXIMUM, err);
+}
+
+char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
+{
+    DOM_QUERY("virDomainGetSchedulerType", NULL, get_scheduler_type, nparams, err);
+}
+
+int vir_domain_get_scheduler_parameters_flags(vir_domain *dom, vir_typed_parameter *params,
+                                              int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetSchedulerParametersFlags", -1, get_scheduler_params, params, nparams,
+              flags, err);
+}
+
+int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_parameter *params,
+                                              int nparams, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE(flags ? "virDomainSetSchedulerParametersFlags" : "virDomainSetSchedulerParameters",
+               set_scheduler_params, params, nparams, flags, err);
+}
+
+int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
+                            unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
+}
+
+/* ---- events ---- */
+
+int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, int event_id,
+                                          vir_domain_event_callback cb, void *opaque,
+                                          vir_free_callback freecb, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    if (!cb)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "callback in %s must not be NULL",
+                          "virConnectDomainEventRegisterAny");
+    if (event_id != VIR_DOMAIN_EVENT_ID_LIFECYCLE && event_id != VIR_DOMAIN_EVENT_ID_REBOOT)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d",
+                          "virConnectDomainEventRegisterAny", 2);
+    struct vir_event_cb *e = xcalloc(1, sizeof(*e));
+    e->id = conn->next_callback_id++;
+    e->event_id = event_id;
+    if (dom) {
+        e->has_dom = true;
+        memcpy(e->uuid, dom->uuid, VIR_UUID_BUFLEN);
+    }
+    e->cb = cb;
+    e->opaque = opaque;
+    e->freecb = freecb;
+    struct vir_event_cb **tail = &conn->callbacks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = e;
+    return e->id;
+}
+
+int vir_connect_domain_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    for (struct vir_event_cb **p = &conn->callbacks; *p; p = &(*p)->next) {
+        if ((*p)->id == callback_id) {
+            struct vir_event_cb *e = *p;
+            *p = e->next;
+            if (e->freecb)
+                e->freecb(e->opaque);
+            free(e);
+            return 0;
+        }
+    }
+    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
+                      callback_id);
+}
+
+void vir_emit_lifecycle(vir_connect *conn, const char *name, const unsigned char *uuid, int id,
+                        int event, int detail)
+{
+    /* A reboot is its own event id in libvirt; lifecycle callbacks do not see it. */
+    int event_id = event < 0 ? VIR_DOMAIN_EVENT_ID_REBOOT : VIR_DOMAIN_EVENT_ID_LIFECYCLE;
+    for (struct vir_event_cb *e = conn->callbacks; e; e = e->next) {
+        if (e->event_id != event_id)
+            continue;
+        if (e->has_dom && memcmp(e->uuid, uuid, VIR_UUID_BUFLEN) != 0)
+            continue;
+        vir_domain *dom = vir_domain_handle_new(conn, name, uuid, id);
+        e->cb(conn, dom, event, detail, e->opaque);
+        vir_domain_free(dom);
+    }
+}
+
+/* ---- strings ---- */
+
+const char *vir_domain_state_to_string(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_NOSTATE:
+        return "no state";
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "idle";
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "in shutdown";
+    case VIR_DOMAIN_SHUTOFF:
+        return "shut off";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "pmsuspended";
+    }
+    return "no state";
+}
+
+static const char *pick(const char *const *names, size_t n, int i)
+{
+    return i >= 0 && (size_t)i < n && names[i] ? names[i] : "unknown";
+}
+
+#define PICK(arr, i) pick(arr, sizeof(arr) / sizeof(arr[0]), i)
+
+const char *vir_domain_state_reason_to_string(int state, int reason)
+{
+    static const char *const running[] = {
+        "unknown",       "booted",   "migrated",           "restored",
+        "from snapshot", "unpaused", "migration canceled", "save canceled",
+        "event wakeup",  "crashed",  "post-copy",          "post-copy failed",
+    };
+    static const char *const paused[] = {
+        "unknown",   "user",        "migrating",     "saving",           "dumping",
+        "I/O error", "watchdog",    "from snapshot", "shutting down",    "creating snapshot",
+        "crashed",   "starting up", "post-copy",     "post-copy failed", "api error",
+    };
+    static const char *const shutoff[] = {
+        "unknown", "shutdown", "destroyed",     "crashed", "migrated",
+        "saved",   "failed",   "from snapshot", "daemon",
+    };
+    static const char *const crashed[] = {"unknown", "panicked"};
+    static const char *const shutdown[] = {"unknown", "user"};
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return PICK(running, reason);
+    case VIR_DOMAIN_PAUSED:
+        return PICK(paused, reason);
+    case VIR_DOMAIN_SHUTOFF:
+        return PICK(shutoff, reason);
+    case VIR_DOMAIN_CRASHED:
+        return PICK(crashed, reason);
+    case VIR_DOMAIN_SHUTDOWN:
+        return PICK(shutdown, reason);
+    }
+    return "unknown";
+}

@@ -1,0 +1,544 @@
+/*
+ * cmd-host.c - vsh's commands about the shell and the connection: help,
+ * quit/exit, uri, version, hostname, nodeinfo, capabilities. Output formats
+ * are virsh's, field for field.
+ */
+#include "tools/vsh/commands.h"
+#include "util/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- help ---- */
+
+static void synopsis(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
+{
+    vsh_print(ctl, "    %s", def->name);
+    for (const struct vsh_opt *o = def->opts; o && o->name; o++) {
+        const char *type = o->type == VSH_OT_INT ? "number" : "string";
+        bool positional = !(o->flags & VSH_OFLAG_REQ_OPT);
+        if (o->type == VSH_OT_BOOL)
+            vsh_print(ctl, " [--%s]", o->name);
+        else if (o->type == VSH_OT_ARGV)
+            vsh_print(ctl, " [[--%s] <%s>]...", o->name, type);
+        else if ((o->flags & VSH_OFLAG_REQ) && positional)
+            vsh_print(ctl, " <%s>", o->name);
+        else if (o->flags & VSH_OFLAG_REQ)
+            vsh_print(ctl, " --%s <%s>", o->name, type);
+        else
+            vsh_print(ctl, " [--%s <%s>]", o->name, type);
+    }
+    vsh_print(ctl, "\n");
+}
+
+static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
+{
+    vsh_print(ctl, "  NAME\n    %s - %s\n\n  SYNOPSIS\n", def->name, def->summary);
+    synopsis(ctl, def);
+    vsh_print(ctl, "\n");
+    if (def->description && *def->description)
+        vsh_print(ctl, "  DESCRIPTION\n    %s\n\n", def->description);
+    if (def->opts && def->opts->name) {
+        vsh_print(ctl, "  OPTIONS\n");
+        for (const struct vsh_opt *o = def->opts; o->name; o++) {
+            const char *type = o->type == VSH_OT_INT ? "number" : "string";
+            char *label;
+            if (o->type == VSH_OT_BOOL)
+                label = xasprintf("--%s", o->name);
+            else if ((o->flags & VSH_OFLAG_REQ) && !(o->flags & VSH_OFLAG_REQ_OPT))
+                label = xasprintf("[--%s] <%s>", o->name, type);
+            else if (o->type == VSH_OT_ARGV)
+                label = xasprintf("[--%s] <%s>", o->name, type);
+            else
+                label = xasprintf("--%s <%s>", o->name, type);
+            vsh_print(ctl, "    %-15s  %s\n", label, o->help);
+            free(label);
+        }
+        vsh_print(ctl, "\n");
+    }
+}
+
+static const char *const groups[][2] = {
+    {"Domain Management", "domain"},
+    {"Domain Monitoring", "monitor"},
+    {"Host and Hypervisor", "host"},
+    {"Virsh itself", "virsh"},
+};
+
+static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *name = vsh_opt_string(cmd, "command");
+    if (name) {
+        const struct vsh_cmd_def *def = vsh_command_find(name);
+        if (def) {
+            help_command(ctl, def);
+            return true;
+        }
+        for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+            if (strcmp(name, groups[g][1]) == 0 || strcmp(name, groups[g][0]) == 0) {
+                vsh_print(ctl, " %s (help keyword '%s'):\n", groups[g][0], groups[g][1]);
+                for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+                    if (strcmp(d->group, groups[g][0]) == 0)
+                        vsh_print(ctl, "    %-30s %s\n", d->name, d->summary);
+                return true;
+            }
+        }
+        vsh_error(ctl, "command or command group '%s' doesn't exist", name);
+        return false;
+    }
+    vsh_print(ctl, "Grouped commands:\n\n");
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        vsh_print(ctl, " %s (help keyword '%s'):\n", groups[g][0], groups[g][1]);
+        for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+            if (strcmp(d->group, groups[g][0]) == 0)
+                vsh_print(ctl, "    %-30s %s\n", d->name, d->summary);
+        if (g + 1 < sizeof(groups) / sizeof(groups[0]))
+            vsh_print(ctl, "\n");
+    }
+    return true;
+}
+
+static bool cmd_quit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    ctl->quit = true;
+    return true;
+}
+
+/* ---- connection ---- */
+
+static bool cmd_uri(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    vir_error err;
+    char *uri = vir_connect_get_uri(ctl->conn, &err);
+    if (!uri) {
+        vsh_error(ctl, "%s", "failed to get URI");
+        return false;
+    }
+    vsh_print(ctl, "%s\n", uri);
+    free(uri);
+    return true;
+}
+
+static void print_version(struct vsh_ctl *ctl, const char *label, const char *what, unsigned long v)
+{
+    vsh_print(ctl, "%s: %s %lu.%lu.%lu\n", label, what, v / 1000000, (v / 1000) % 1000, v % 1000);
+}
+
+static bool cmd_version(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    vir_error err;
+    unsigned long lib = vir_get_lib_version();
+    const char *type = vir_connect_get_type(ctl->conn);
+    print_version(ctl, "Compiled against library", "libvireo", lib);
+    print_version(ctl, "Using library", "libvireo", lib);
+    print_version(ctl, "Using API", type, lib);
+    unsigned long hv;
+    if (vir_connect_get_version(ctl->conn, &hv, &err) < 0) {
+        vsh_error(ctl, "%s", "failed to get the hypervisor version");
+        return false;
+    }
+    if (hv == 0)
+        vsh_print(ctl, "Cannot extract running %s hypervisor version\n", type);
+    else
+        print_version(ctl, "Running hypervisor", type, hv);
+    if (vsh_opt_bool(cmd, "daemon")) {
+        /* In-process drivers answer for themselves, as libvirt's do. TODO: ask vireod once the
+         * remote driver lands (virConnectGetLibVersion). */
+        vsh_print(ctl, "Running against daemon: %lu.%lu.%lu\n", lib / 1000000, (lib / 1000) % 1000,
+                  lib % 1000);
+    }
+    return true;
+}
+
+static bool cmd_hostname(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    vir_error err;
+    char *host = vir_connect_get_hostname(ctl->conn, &err);
+    if (!host) {
+        vsh_error(ctl, "%s", "failed to get hostname");
+        return false;
+    }
+    vsh_print(ctl, "%s\n", host);
+    free(host);
+    return true;
+}
+
+static bool cmd_nodeinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    vir_error err;
+    vir_node_info info;
+    if (vir_node_get_info(ctl->conn, &info, &err) < 0) {
+        vsh_error(ctl, "%s", "failed to get node information");
+        return false;
+    }
+    vsh_print(ctl, "%-20s %s\n", "CPU model:", info.model);
+    vsh_print(ctl, "%-20s %u\n", "CPU(s):", info.cpus);
+    if (info.mhz)
+        vsh_print(ctl, "%-20s %u MHz\n", "CPU frequency:", info.mhz);
+    vsh_print(ctl, "%-20s %u\n", "CPU socket(s):", info.sockets);
+    vsh_print(ctl, "%-20s %u\n", "Core(s) per socket:", info.cores);
+    vsh_print(ctl, "%-20s %u\n", "Thread(s) per core:", info.threads);
+    vsh_print(ctl, "%-20s %u\n", "NUMA cell(s):", info.nodes);
+    vsh_print(ctl, "%-20s %lu KiB\n", "Memory size:", info.memory);
+    return true;
+}
+
+static bool cmd_capabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    (void)cmd;
+    vir_error err;
+    char *caps = vir_connect_get_capabilities(ctl->conn, &err);
+    if (!caps) {
+        vsh_error(ctl, "%s", "failed to get capabilities");
+        return false;
+    }
+    vsh_print(ctl, "%s\n", caps);
+    free(caps);
+    return true;
+}
+
+/* ---- the table ---- */
+
+static const struct vsh_opt opts_none[] = {{NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_help[] = {
+    {"command", VSH_OT_STRING, 0,
+     "Prints global help, command specific help, or help for a "
+     "group of related commands"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_version[] = {
+    {"daemon", VSH_OT_BOOL, 0, "report daemon version too"},
+    {NULL, 0, 0, NULL},
+};
+
+#define DOM_OPT                                                                                    \
+    {                                                                                              \
+        "domain", VSH_OT_STRING, VSH_OFLAG_REQ, "domain name, id or uuid"                          \
+    }
+#define IMPACT_OPTS                                                                                \
+    {"config", VSH_OT_BOOL, 0, "affect next boot"},                                                \
+        {"live", VSH_OT_BOOL, 0, "affect running domain"},                                         \
+    {                                                                                              \
+        "current", VSH_OT_BOOL, 0, "affect current domain"                                         \
+    }
+
+static const struct vsh_opt opts_dom[] = {DOM_OPT, {NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_domid[] = {
+    {"domain", VSH_OT_STRING, VSH_OFLAG_REQ, "domain name or uuid"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domname[] = {
+    {"domain", VSH_OT_STRING, VSH_OFLAG_REQ, "domain id or uuid"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domuuid[] = {
+    {"domain", VSH_OT_STRING, VSH_OFLAG_REQ, "domain id or name"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_list[] = {
+    {"inactive", VSH_OT_BOOL, 0, "list inactive domains"},
+    {"all", VSH_OT_BOOL, 0, "list inactive & active domains"},
+    {"transient", VSH_OT_BOOL, 0, "list transient domains"},
+    {"persistent", VSH_OT_BOOL, 0, "list persistent domains"},
+    {"with-snapshot", VSH_OT_BOOL, 0, "list domains with existing snapshot"},
+    {"without-snapshot", VSH_OT_BOOL, 0, "list domains without a snapshot"},
+    {"state-running", VSH_OT_BOOL, 0, "list domains in running state"},
+    {"state-paused", VSH_OT_BOOL, 0, "list domains in paused state"},
+    {"state-shutoff", VSH_OT_BOOL, 0, "list domains in shutoff state"},
+    {"state-other", VSH_OT_BOOL, 0, "list domains in other states"},
+    {"autostart", VSH_OT_BOOL, 0, "list domains with autostart enabled"},
+    {"no-autostart", VSH_OT_BOOL, 0, "list domains with autostart disabled"},
+    {"with-managed-save", VSH_OT_BOOL, 0, "list domains with managed save state"},
+    {"without-managed-save", VSH_OT_BOOL, 0, "list domains without managed save"},
+    {"uuid", VSH_OT_BOOL, 0, "list uuid's only"},
+    {"name", VSH_OT_BOOL, 0, "list domain names only"},
+    {"id", VSH_OT_BOOL, 0, "list domain IDs only"},
+    {"table", VSH_OT_BOOL, 0, "list table (default)"},
+    {"managed-save", VSH_OT_BOOL, 0, "mark inactive domains with managed save state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_define[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML domain description"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_undefine[] = {
+    DOM_OPT,
+    {"managed-save", VSH_OT_BOOL, 0, "remove domain managed state file"},
+    {"storage", VSH_OT_STRING, 0,
+     "remove associated storage volumes (comma separated list of "
+     "targets or source paths) (see domblklist)"},
+    {"remove-all-storage", VSH_OT_BOOL, 0, "remove all associated storage volumes"},
+    {"delete-storage-volume-snapshots", VSH_OT_BOOL, 0,
+     "delete snapshots associated with volume(s)"},
+    {"wipe-storage", VSH_OT_BOOL, 0, "wipe data on the removed volumes"},
+    {"snapshots-metadata", VSH_OT_BOOL, 0, "remove all domain snapshot metadata"},
+    {"checkpoints-metadata", VSH_OT_BOOL, 0, "remove all domain checkpoint metadata"},
+    {"nvram", VSH_OT_BOOL, 0, "remove nvram file"},
+    {"keep-nvram", VSH_OT_BOOL, 0, "keep nvram file"},
+    {"tpm", VSH_OT_BOOL, 0, "remove TPM state"},
+    {"keep-tpm", VSH_OT_BOOL, 0, "keep TPM state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_create[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML domain description"},
+    {"console", VSH_OT_BOOL, 0, "attach to console after creation"},
+    {"paused", VSH_OT_BOOL, 0, "leave the guest paused after creation"},
+    {"autodestroy", VSH_OT_BOOL, 0, "automatically destroy the guest when vsh disconnects"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_start[] = {
+    {"domain", VSH_OT_STRING, VSH_OFLAG_REQ, "name of the inactive domain"},
+    {"console", VSH_OT_BOOL, 0, "attach to console after creation"},
+    {"paused", VSH_OT_BOOL, 0, "leave the guest paused after creation"},
+    {"autodestroy", VSH_OT_BOOL, 0, "automatically destroy the guest when vsh disconnects"},
+    {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when loading"},
+    {"force-boot", VSH_OT_BOOL, 0, "force fresh boot by discarding any managed save"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_shutdown[] = {
+    DOM_OPT,
+    {"mode", VSH_OT_STRING, 0, "shutdown mode: acpi|agent|initctl|signal|paravirt"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_destroy[] = {
+    DOM_OPT,
+    {"graceful", VSH_OT_BOOL, 0, "terminate gracefully"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_save[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "where to save the data"},
+    {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when saving"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on restore"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on restore"},
+    {"verbose", VSH_OT_BOOL, 0, "display the progress of save"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_managedsave[] = {
+    DOM_OPT,
+    {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when saving"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on next start"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on next start"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_restore[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "the state to restore"},
+    {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when restoring"},
+    {"running", VSH_OT_BOOL, 0, "restore domain into running state"},
+    {"paused", VSH_OT_BOOL, 0, "restore domain into paused state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domstate[] = {
+    DOM_OPT,
+    {"reason", VSH_OT_BOOL, 0, "also print reason for the state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_dumpxml[] = {
+    DOM_OPT,
+    {"inactive", VSH_OT_BOOL, 0, "show inactive defined XML"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {"migratable", VSH_OT_BOOL, 0, "provide XML suitable for migrations"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_edit[] = {
+    DOM_OPT,
+    {"skip-validate", VSH_OT_BOOL, 0, "skip validation of the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_autostart[] = {
+    DOM_OPT,
+    {"disable", VSH_OT_BOOL, 0, "disable autostarting"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_vcpucount[] = {
+    DOM_OPT,
+    {"maximum", VSH_OT_BOOL, 0, "get maximum count of vcpus"},
+    {"active", VSH_OT_BOOL, 0, "get number of currently active vcpus"},
+    {"live", VSH_OT_BOOL, 0, "get value from running domain"},
+    {"config", VSH_OT_BOOL, 0, "get value to be used on next boot"},
+    {"current", VSH_OT_BOOL, 0, "get value according to current domain state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_vcpuinfo[] = {
+    DOM_OPT,
+    {"pretty", VSH_OT_BOOL, 0, "return human readable output"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_vcpupin[] = {
+    DOM_OPT,
+    {"vcpu", VSH_OT_INT, 0, "vcpu number"},
+    {"cpulist", VSH_OT_STRING, 0, "host cpu number(s) to set, or omit option to query"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_emulatorpin[] = {
+    DOM_OPT,
+    {"cpulist", VSH_OT_STRING, 0, "host cpu number(s) to set, or omit option to query"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_setvcpus[] = {
+    DOM_OPT,
+    {"count", VSH_OT_INT, VSH_OFLAG_REQ, "number of virtual CPUs"},
+    {"maximum", VSH_OT_BOOL, 0, "set maximum limit on next boot"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_setmem[] = {
+    DOM_OPT,
+    {"size", VSH_OT_INT, VSH_OFLAG_REQ, "new memory size, as scaled integer (default KiB)"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_setmaxmem[] = {
+    DOM_OPT,
+    {"size", VSH_OT_INT, VSH_OFLAG_REQ, "new maximum memory size, as scaled integer (default KiB)"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_schedinfo[] = {
+    DOM_OPT,
+    {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "weight for the fair scheduler"},
+    {"current", VSH_OT_BOOL, 0, "get/set current scheduler info"},
+    {"config", VSH_OT_BOOL, 0, "get/set value to be used on next boot"},
+    {"live", VSH_OT_BOOL, 0, "get/set value from running domain"},
+    {"set", VSH_OT_ARGV, 0, "parameter=value"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domblklist[] = {
+    DOM_OPT,
+    {"inactive", VSH_OT_BOOL, 0, "get inactive rather than running configuration"},
+    {"details", VSH_OT_BOOL, 0, "additionally display the type and device value"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domiflist[] = {
+    DOM_OPT,
+    {"inactive", VSH_OT_BOOL, 0, "get inactive rather than running configuration"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_dommemstat[] = {
+    DOM_OPT,
+    {"period", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "period in seconds to set collection"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+
+#define DM   "Domain Management"
+#define MON  "Domain Monitoring"
+#define HOST "Host and Hypervisor"
+#define SELF "Virsh itself"
+
+const struct vsh_cmd_def vsh_commands[] = {
+    /* sorted by name within each group, as help prints them */
+    {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
+     "Configure a domain to be automatically started at boot.", DM, 0},
+    {"create", vsh_cmd_create, opts_create, "create a domain from an XML file", "Create a domain.",
+     DM, 0},
+    {"define", vsh_cmd_define, opts_define, "define (but don't start) a domain from an XML file",
+     "Define a domain.", DM, 0},
+    {"destroy", vsh_cmd_destroy, opts_destroy, "destroy (stop) a domain",
+     "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
+    {"dumpxml", vsh_cmd_dumpxml, opts_dumpxml, "domain information in XML",
+     "Output the domain information as an XML dump to stdout.", DM, 0},
+    {"edit", vsh_cmd_edit, opts_edit, "edit XML configuration for a domain",
+     "Edit the XML configuration for a domain.", DM, 0},
+    {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
+     "control or query domain emulator affinity",
+     "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"managedsave", vsh_cmd_managedsave, opts_managedsave, "managed save of a domain state",
+     "Save and destroy a running domain, so it can be restarted from the same state at a later "
+     "time.",
+     DM, 0},
+    {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
+     "Remove an existing managed save state file from a domain", DM, 0},
+    {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
+     "Run a reboot command in the "
+     "target domain.",
+     DM, 0},
+    {"reset", vsh_cmd_reset, opts_dom, "reset a domain",
+     "Reset the target domain as if by power button", DM, 0},
+    {"restore", vsh_cmd_restore, opts_restore, "restore a domain from a saved state in a file",
+     "Restore a domain.", DM, 0},
+    {"resume", vsh_cmd_resume, opts_dom, "resume a domain",
+     "Resume a previously suspended "
+     "domain.",
+     DM, 0},
+    {"save", vsh_cmd_save, opts_save, "save a domain state to a file",
+     "Save the RAM state of a "
+     "running domain.",
+     DM, 0},
+    {"schedinfo", vsh_cmd_schedinfo, opts_schedinfo, "show/set scheduler parameters",
+     "Show/Set scheduler parameters.", DM, 0},
+    {"setmaxmem", vsh_cmd_setmaxmem, opts_setmaxmem, "change maximum memory limit",
+     "Change the maximum memory allocation limit in the guest domain.", DM, 0},
+    {"setmem", vsh_cmd_setmem, opts_setmem, "change memory allocation",
+     "Change the current memory allocation in the guest domain.", DM, 0},
+    {"setvcpus", vsh_cmd_setvcpus, opts_setvcpus, "change number of virtual CPUs",
+     "Change the number of virtual CPUs in the guest domain.", DM, 0},
+    {"shutdown", vsh_cmd_shutdown, opts_shutdown, "gracefully shutdown a domain",
+     "Run shutdown in the target domain.", DM, 0},
+    {"start", vsh_cmd_start, opts_start, "start a (previously defined) inactive domain",
+     "Start a domain, either from the last managedsave state, or via a fresh boot if no "
+     "managedsave state is present.",
+     DM, 0},
+    {"suspend", vsh_cmd_suspend, opts_dom, "suspend a domain", "Suspend a running domain.", DM, 0},
+    {"undefine", vsh_cmd_undefine, opts_undefine, "undefine a domain",
+     "Undefine an inactive domain, or convert persistent to transient.", DM, 0},
+    {"vcpucount", vsh_cmd_vcpucount, opts_vcpucount, "domain vcpu counts",
+     "Returns the number of virtual CPUs used by the domain.", DM, 0},
+    {"vcpuinfo", vsh_cmd_vcpuinfo, opts_vcpuinfo, "detailed domain vcpu information",
+     "Returns basic information about the domain virtual CPUs.", DM, 0},
+    {"vcpupin", vsh_cmd_vcpupin, opts_vcpupin, "control or query domain vcpu affinity",
+     "Pin domain VCPUs to host physical CPUs.", DM, 0},
+
+    {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
+     "Get the summary of block devices for a domain.", MON, 0},
+    {"domid", vsh_cmd_domid, opts_domid, "convert a domain name or UUID to domain id", "", MON, 0},
+    {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
+     "Get the summary of virtual interfaces for a domain.", MON, 0},
+    {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",
+     "Returns basic information about the domain.", MON, 0},
+    {"dommemstat", vsh_cmd_dommemstat, opts_dommemstat, "get memory statistics for a domain",
+     "Get memory statistics for a running domain.", MON, 0},
+    {"domname", vsh_cmd_domname, opts_domname, "convert a domain id or UUID to domain name", "",
+     MON, 0},
+    {"domstate", vsh_cmd_domstate, opts_domstate, "domain state", "Returns state about a domain.",
+     MON, 0},
+    {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
+     MON, 0},
+    {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},
+
+    {"capabilities", cmd_capabilities, opts_none, "capabilities",
+     "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"nodeinfo", cmd_nodeinfo, opts_none, "node information",
+     "Returns basic information about the node.", HOST, 0},
+    {"uri", cmd_uri, opts_none, "print the hypervisor canonical URI", "", HOST, 0},
+    {"version", cmd_version, opts_version, "show version",
+     "Display the system version "
+     "information.",
+     HOST, 0},
+
+    {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
+    {"help", cmd_help, opts_help, "print help",
+     "Prints global help, command specific help, or "
+     "help for a group of related commands",
+     SELF, VSH_CMD_NOCONNECT},
+    {"quit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
+    {NULL, NULL, NULL, NULL, NULL, NULL, 0},
+};
+
+const struct vsh_cmd_def *vsh_command_find(const char *name)
+{
+    for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
+        if (strcmp(d->name, name) == 0)
+            return d;
+    return NULL;
+}

@@ -1,0 +1,597 @@
+/*
+ * cmd-tune.c - vsh's commands for a domain's resources: vcpucount, vcpuinfo,
+ * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, schedinfo, dommemstat.
+ *
+ * They share virsh's --live/--config/--current handling: the three are
+ * mutually exclusive with --current, none given means "current" (live when
+ * running, the persistent config otherwise), except where virsh calls the
+ * older live-only API when no flag is given (setvcpus, setmem, vcpupin).
+ */
+#include "tools/vsh/commands.h"
+#include "util/bitmap.h"
+#include "util/cpulist.h"
+#include "util/mem.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads --live/--config/--current; returns flags, -1 (no flag given) or -2 (error printed). */
+static int impact_flags(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool live = vsh_opt_bool(cmd, "live"), config = vsh_opt_bool(cmd, "config");
+    bool current = vsh_opt_bool(cmd, "current");
+    if (current && (live || config)) {
+        vsh_error(ctl, "Options --current and --%s are mutually exclusive",
+                  live ? "live" : "config");
+        return -2;
+    }
+    if (!live && !config && !current)
+        return -1;
+    return (live ? VIR_DOMAIN_AFFECT_LIVE : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+}
+
+static int host_cpus(struct vsh_ctl *ctl)
+{
+    int n = vir_node_get_cpu_count(ctl->conn, NULL);
+    if (n <= 0) {
+        vir_node_info info;
+        n = vir_node_get_info(ctl->conn, &info, NULL) == 0 ? (int)info.cpus : 1;
+    }
+    return n;
+}
+
+static char *map_to_list(const unsigned char *map, int ncpus)
+{
+    struct bitmap *bm = bitmap_new((size_t)ncpus);
+    for (int c = 0; c < ncpus; c++)
+        if (map[c / 8] & (1u << (c % 8)))
+            bitmap_set(bm, (size_t)c);
+    struct buf b = BUF_INIT;
+    cpulist_format(bm, &b);
+    bitmap_free(bm);
+    return buf_detach(&b, NULL);
+}
+
+/* Parses a cpulist ("0-3,^1", or "r" for every CPU) into map; prints virsh's error. */
+static int list_to_map(struct vsh_ctl *ctl, const char *list, int ncpus, unsigned char *map,
+                       int maplen)
+{
+    memset(map, 0, (size_t)maplen);
+    if (strcmp(list, "r") == 0) {
+        for (int c = 0; c < ncpus; c++)
+            map[c / 8] |= (unsigned char)(1u << (c % 8));
+        return 0;
+    }
+    struct bitmap *bm = NULL;
+    struct verr verr = {0};
+    if (cpulist_parse(list, 4096, &bm, &verr) < 0) {
+        vsh_error(ctl, "Physical CPU %s is malformed", list);
+        return -1;
+    }
+    long last = -1;
+    for (long c = bitmap_next_set(bm, 0); c >= 0; c = bitmap_next_set(bm, (size_t)c + 1))
+        last = c;
+    if (last >= ncpus) {
+        vsh_error(ctl, "CPU %ld in cpulist '%s' exceed the maxcpu %d", last, list, ncpus);
+        bitmap_free(bm);
+        return -1;
+    }
+    if (last < 0) {
+        vsh_error(ctl, "Physical CPU %s is malformed", list);
+        bitmap_free(bm);
+        return -1;
+    }
+    for (int c = 0; c < ncpus; c++)
+        if (bitmap_test(bm, (size_t)c))
+            map[c / 8] |= (unsigned char)(1u << (c % 8));
+    bitmap_free(bm);
+    return 0;
+}
+
+/* ---- vCPUs ---- */
+
+bool vsh_cmd_vcpucount(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool maximum = vsh_opt_bool(cmd, "maximum"), active = vsh_opt_bool(cmd, "active");
+    if (maximum && active) {
+        vsh_error(ctl, "%s", "Options --active and --maximum are mutually exclusive");
+        return false;
+    }
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    bool live = vsh_opt_bool(cmd, "live"), config = vsh_opt_bool(cmd, "config");
+    if (live && config) {
+        vsh_error(ctl, "%s", "Options --live and --config are mutually exclusive");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = true;
+    if (!maximum && !active && impact == -1) {
+        bool running = vir_domain_get_id(dom) >= 0;
+        for (int m = 1; m >= 0 && ok; m--) {
+            for (int l = 0; l <= 1; l++) {
+                if (l && !running)
+                    continue;
+                unsigned f = (m ? VIR_DOMAIN_VCPU_MAXIMUM : 0) |
+                             (l ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG);
+                int n = vir_domain_get_vcpus_flags(dom, f, &err);
+                if (n < 0) {
+                    vsh_report(ctl, &err);
+                    ok = false;
+                    break;
+                }
+                vsh_print(ctl, "%-12s %-12s %3d\n", m ? "maximum" : "current",
+                          l ? "live" : "config", n);
+            }
+        }
+    } else {
+        unsigned f = (maximum ? VIR_DOMAIN_VCPU_MAXIMUM : 0) | (impact > 0 ? (unsigned)impact : 0);
+        int n = vir_domain_get_vcpus_flags(dom, f, &err);
+        if (n < 0) {
+            vsh_report(ctl, &err);
+            ok = false;
+        } else {
+            vsh_print(ctl, "%d\n", n);
+        }
+    }
+    vir_domain_free(dom);
+    return ok;
+}
+
+static void print_affinity(struct vsh_ctl *ctl, const unsigned char *map, int ncpus, bool pretty)
+{
+    if (pretty) {
+        char *list = map_to_list(map, ncpus);
+        vsh_print(ctl, "%-15s %s (out of %d)\n", "CPU Affinity:", list, ncpus);
+        free(list);
+        return;
+    }
+    vsh_print(ctl, "%-15s ", "CPU Affinity:");
+    for (int c = 0; c < ncpus; c++)
+        vsh_print(ctl, "%c", (map[c / 8] & (1u << (c % 8))) ? 'y' : '-');
+    vsh_print(ctl, "\n");
+}
+
+bool vsh_cmd_vcpuinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool pretty = vsh_opt_bool(cmd, "pretty");
+    int ncpus = host_cpus(ctl);
+    int maplen = (ncpus + 7) / 8;
+    vir_error err;
+    bool ok = false;
+    int max = vir_domain_get_vcpus_flags(dom, VIR_DOMAIN_VCPU_MAXIMUM, &err);
+    if (max < 0) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    unsigned char *maps = xcalloc((size_t)max, (size_t)maplen);
+    vir_vcpu_info *info = xcalloc((size_t)max, sizeof(*info));
+    if (vir_domain_get_id(dom) >= 0) {
+        int n = vir_domain_get_vcpus(dom, info, max, maps, maplen, &err);
+        if (n < 0) {
+            vsh_report(ctl, &err);
+        } else {
+            static const char *const states[] = {"offline", "running", "blocked"};
+            for (int i = 0; i < n; i++) {
+                if (i)
+                    vsh_print(ctl, "\n");
+                vsh_print(ctl, "%-15s %u\n", "VCPU:", info[i].number);
+                vsh_print(ctl, "%-15s %d\n", "CPU:", info[i].cpu);
+                vsh_print(ctl, "%-15s %s\n", "State:",
+                          info[i].state >= 0 && info[i].state <= 2 ? states[info[i].state]
+                                                                   : "no state");
+                vsh_print(ctl, "%-15s %.1lfs\n", "CPU time:", (double)info[i].cpu_time / 1e9);
+                print_affinity(ctl, maps + (size_t)i * (size_t)maplen, ncpus, pretty);
+            }
+            ok = true;
+        }
+    } else {
+        int n =
+            vir_domain_get_vcpu_pin_info(dom, max, maps, maplen, VIR_DOMAIN_AFFECT_CONFIG, &err);
+        if (n < 0) {
+            vsh_report(ctl, &err);
+        } else {
+            for (int i = 0; i < n; i++) {
+                if (i)
+                    vsh_print(ctl, "\n");
+                vsh_print(ctl, "%-15s %d\n", "VCPU:", i);
+                vsh_print(ctl, "%-15s %s\n", "CPU:", "N/A");
+                vsh_print(ctl, "%-15s %s\n", "State:", "N/A");
+                vsh_print(ctl, "%-15s %s\n", "CPU time", "N/A");
+                print_affinity(ctl, maps + (size_t)i * (size_t)maplen, ncpus, pretty);
+            }
+            ok = true;
+        }
+    }
+    free(maps);
+    free(info);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_vcpupin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned vcpu = 0;
+    int has_vcpu = vsh_opt_uint(ctl, cmd, "vcpu", &vcpu);
+    if (has_vcpu < 0)
+        return false;
+    const char *list = vsh_opt_string(cmd, "cpulist");
+    if (list && !has_vcpu) {
+        vsh_error(ctl, "%s", "vcpupin: Missing vCPU number in pin mode.");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    int ncpus = host_cpus(ctl);
+    int maplen = (ncpus + 7) / 8;
+    vir_error err;
+    bool ok = false;
+    if (!list) {
+        unsigned qflags = impact > 0 ? (unsigned)impact : 0;
+        int max = vir_domain_get_vcpus_flags(dom, VIR_DOMAIN_VCPU_MAXIMUM | qflags, &err);
+        if (max < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        if (has_vcpu && vcpu >= (unsigned)max) {
+            vsh_error(ctl, "vcpu %u is out of range of live cpu count %d", vcpu, max);
+            goto out;
+        }
+        unsigned char *maps = xcalloc((size_t)max, (size_t)maplen);
+        int n = vir_domain_get_vcpu_pin_info(dom, max, maps, maplen, qflags, &err);
+        if (n < 0) {
+            vsh_report(ctl, &err);
+            free(maps);
+            goto out;
+        }
+        const char *header[] = {"VCPU", "CPU Affinity"};
+        struct vsh_table *t = vsh_table_new(2, header);
+        for (int i = 0; i < n; i++) {
+            if (has_vcpu && (unsigned)i != vcpu)
+                continue;
+            char num[16];
+            snprintf(num, sizeof(num), "%d", i);
+            char *cpus = map_to_list(maps + (size_t)i * (size_t)maplen, ncpus);
+            const char *row[] = {num, cpus};
+            vsh_table_add(t, row);
+            free(cpus);
+        }
+        struct buf out = BUF_INIT;
+        vsh_table_format(t, ctl->quiet, &out);
+        vsh_print(ctl, "%s", buf_cstr(&out));
+        buf_free(&out);
+        vsh_table_free(t);
+        free(maps);
+        ok = true;
+        goto out;
+    }
+    unsigned char *map = xcalloc(1, (size_t)maplen);
+    if (list_to_map(ctl, list, ncpus, map, maplen) == 0) {
+        int r = impact == -1
+                    ? vir_domain_pin_vcpu(dom, vcpu, map, maplen, &err)
+                    : vir_domain_pin_vcpu_flags(dom, vcpu, map, maplen, (unsigned)impact, &err);
+        if (r < 0)
+            vsh_report(ctl, &err);
+        else
+            ok = true;
+    }
+    free(map);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    int ncpus = host_cpus(ctl);
+    int maplen = (ncpus + 7) / 8;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    unsigned char *map = xcalloc(1, (size_t)maplen);
+    const char *list = vsh_opt_string(cmd, "cpulist");
+    vir_error err;
+    bool ok = false;
+    if (!list) {
+        if (vir_domain_get_emulator_pin_info(dom, map, maplen, flags, &err) < 0) {
+            vsh_report(ctl, &err);
+        } else {
+            char *cpus = map_to_list(map, ncpus);
+            vsh_print(ctl, "%s %s\n", "emulator:", "CPU Affinity");
+            vsh_print(ctl, "----------------------------------\n");
+            vsh_print(ctl, "       *: %s\n", cpus);
+            free(cpus);
+            ok = true;
+        }
+    } else if (list_to_map(ctl, list, ncpus, map, maplen) == 0) {
+        if (vir_domain_pin_emulator(dom, map, maplen, flags, &err) < 0)
+            vsh_report(ctl, &err);
+        else
+            ok = true;
+    }
+    free(map);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    bool maximum = vsh_opt_bool(cmd, "maximum");
+    if (maximum && !vsh_opt_bool(cmd, "config")) {
+        vsh_error(ctl, "%s", "Option --config is required by option --maximum");
+        return false;
+    }
+    unsigned count = 0;
+    if (vsh_opt_uint(ctl, cmd, "count", &count) < 0)
+        return false;
+    if (count == 0) {
+        vsh_error(ctl, "%s", "Can't set 0 processors for a VM");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r;
+    if (impact == -1 && !maximum)
+        r = vir_domain_set_vcpus(dom, count, &err);
+    else
+        r = vir_domain_set_vcpus_flags(
+            dom, count,
+            (impact > 0 ? (unsigned)impact : 0) | (maximum ? VIR_DOMAIN_VCPU_MAXIMUM : 0), &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
+/* ---- memory ---- */
+
+static bool set_memory(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool maximum)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned long long bytes = 0;
+    /* sizes are KiB by default; the API takes KiB in an unsigned long */
+    if (vsh_opt_scaled(ctl, cmd, "size", 1024, (unsigned long long)(unsigned long)-1, &bytes) < 0)
+        return false;
+    unsigned long kib = (unsigned long)((bytes + 1023) / 1024);
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    unsigned flags;
+    if (maximum)
+        flags = VIR_DOMAIN_MEM_MAXIMUM | (impact > 0 ? (unsigned)impact : 0);
+    else
+        /* like virsh on this driver: no flag means the running domain */
+        flags = impact == -1 ? VIR_DOMAIN_AFFECT_LIVE : (unsigned)impact;
+    int r = vir_domain_set_memory_flags(dom, kib, flags, &err);
+    if (r < 0) {
+        if (maximum)
+            vsh_error(ctl, "%s", "Unable to change MaxMemorySize");
+        vsh_report(ctl, &err);
+    }
+    vir_domain_free(dom);
+    return r == 0;
+}
+
+bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return set_memory(ctl, cmd, false);
+}
+
+bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return set_memory(ctl, cmd, true);
+}
+
+bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned period = 0;
+    int has_period = vsh_opt_uint(ctl, cmd, "period", &period);
+    if (has_period < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool ok = false;
+    vir_error err;
+    if (has_period) {
+        /* TODO: virDomainSetMemoryStatsPeriod once vireod's balloon driver has a period. */
+        vsh_error(ctl, "%s", "Unable to change balloon collection period.");
+        vsh_error(ctl, "%s",
+                  "this function is not supported by the connection driver: "
+                  "virDomainSetMemoryStatsPeriod");
+        goto out;
+    }
+    static const char *const names[VIR_DOMAIN_MEMORY_STAT_NR] = {
+        "swap_in",        "swap_out",    "major_fault", "minor_fault",
+        "unused",         "available",   "actual",      "rss",
+        "usable",         "last_update", "disk_caches", "hugetlb_pgalloc",
+        "hugetlb_pgfail",
+    };
+    vir_domain_memory_stat stats[VIR_DOMAIN_MEMORY_STAT_NR];
+    int n = vir_domain_memory_stats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0, &err);
+    if (n < 0) {
+        vsh_error(ctl, "Failed to get memory statistics for domain %s", vir_domain_get_name(dom));
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (stats[i].tag >= 0 && stats[i].tag < VIR_DOMAIN_MEMORY_STAT_NR)
+            vsh_print(ctl, "%s %llu\n", names[stats[i].tag], stats[i].val);
+    ok = true;
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* ---- scheduler ---- */
+
+static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p)
+{
+    switch (p->type) {
+    case VIR_TYPED_PARAM_INT:
+        vsh_print(ctl, "%-15s: %d\n", p->field, p->value.i);
+        break;
+    case VIR_TYPED_PARAM_UINT:
+        vsh_print(ctl, "%-15s: %u\n", p->field, p->value.ui);
+        break;
+    case VIR_TYPED_PARAM_LLONG:
+        vsh_print(ctl, "%-15s: %lld\n", p->field, p->value.l);
+        break;
+    case VIR_TYPED_PARAM_ULLONG:
+        vsh_print(ctl, "%-15s: %llu\n", p->field, p->value.ul);
+        break;
+    case VIR_TYPED_PARAM_DOUBLE:
+        vsh_print(ctl, "%-15s: %f\n", p->field, p->value.d);
+        break;
+    case VIR_TYPED_PARAM_BOOLEAN:
+        vsh_print(ctl, "%-15s: %s\n", p->field, p->value.b ? "yes" : "no");
+        break;
+    case VIR_TYPED_PARAM_STRING:
+        vsh_print(ctl, "%-15s: %s\n", p->field, p->value.s);
+        break;
+    }
+}
+
+/* Fills p from "field=value" against the driver's parameter types. */
+static int parse_set(struct vsh_ctl *ctl, const char *spec, const vir_typed_parameter *known,
+                     int nknown, vir_typed_parameter *p)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) {
+        vsh_error(ctl, "Invalid syntax for --set, expecting name=value");
+        return -1;
+    }
+    size_t len = (size_t)(eq - spec);
+    for (int i = 0; i < nknown; i++) {
+        if (strlen(known[i].field) != len || strncmp(known[i].field, spec, len) != 0)
+            continue;
+        *p = known[i];
+        char *end;
+        const char *v = eq + 1;
+        errno = 0;
+        switch (p->type) {
+        case VIR_TYPED_PARAM_UINT: {
+            unsigned long x = strtoul(v, &end, 10);
+            if (!*v || *end || errno || x > 0xfffffffful || *v == '-')
+                goto bad;
+            p->value.ui = (unsigned)x;
+            return 0;
+        }
+        case VIR_TYPED_PARAM_INT: {
+            long x = strtol(v, &end, 10);
+            if (!*v || *end || errno || x < INT32_MIN || x > INT32_MAX)
+                goto bad;
+            p->value.i = (int)x;
+            return 0;
+        }
+        case VIR_TYPED_PARAM_ULLONG:
+            p->value.ul = strtoull(v, &end, 10);
+            if (!*v || *end || errno || *v == '-')
+                goto bad;
+            return 0;
+        case VIR_TYPED_PARAM_LLONG:
+            p->value.l = strtoll(v, &end, 10);
+            if (!*v || *end || errno)
+                goto bad;
+            return 0;
+        default:
+            goto bad;
+        }
+    bad:
+        vsh_error(ctl, "invalid value '%s' for parameter '%s'", v, p->field);
+        return -1;
+    }
+    vsh_error(ctl, "invalid scheduler option: %.*s", (int)len, spec);
+    return -1;
+}
+
+bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    int nparams = 0;
+    vir_typed_parameter *params = NULL, *set = NULL;
+    char *type = vir_domain_get_scheduler_type(dom, &nparams, &err);
+    if (!type) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vsh_print(ctl, "%-15s: %s\n", "Scheduler", type);
+    free(type);
+    if (nparams <= 0) {
+        ok = true;
+        goto out;
+    }
+    params = xcalloc((size_t)nparams, sizeof(*params));
+    if (vir_domain_get_scheduler_parameters_flags(dom, params, &nparams, flags, &err) < 0) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    const char *sets[VSH_MAX_OPTS];
+    int nsets = vsh_opt_argv(cmd, "set", sets, VSH_MAX_OPTS);
+    const char *weight = vsh_opt_string(cmd, "weight");
+    char *weight_spec = weight ? xasprintf("weight=%s", weight) : NULL;
+    if (weight_spec)
+        sets[nsets++] = weight_spec;
+    if (nsets > 0) {
+        set = xcalloc((size_t)nsets, sizeof(*set));
+        for (int i = 0; i < nsets; i++)
+            if (parse_set(ctl, sets[i], params, nparams, &set[i]) < 0) {
+                free(weight_spec);
+                goto out;
+            }
+        free(weight_spec);
+        if (vir_domain_set_scheduler_parameters_flags(dom, set, nsets, flags, &err) < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        if (vir_domain_get_scheduler_parameters_flags(dom, params, &nparams, flags, &err) < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+    }
+    for (int i = 0; i < nparams; i++)
+        print_param(ctl, &params[i]);
+    ok = true;
+out:
+    free(params);
+    free(set);
+    vir_domain_free(dom);
+    return ok;
+}

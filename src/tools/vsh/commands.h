@@ -1,0 +1,45 @@
+/*
+ * commands.h - the handlers behind vsh's command table (cmd-host.c holds the
+ * table; cmd-domain.c and cmd-tune.c the domain commands).
+ */
+#ifndef VIREO_VSH_COMMANDS_H
+#define VIREO_VSH_COMMANDS_H
+
+#include "tools/vsh/vsh.h"
+
+bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_start(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_shutdown(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_reboot(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_reset(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_suspend(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_resume(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_save(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave_remove(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_dominfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domstate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domname(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domuuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vcpucount(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vcpuinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vcpupin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+
+#endif
