@@ -771,7 +771,7 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
     } else {
         uint64_t rc;
         r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
-        if (r == 0 && rc == 0)
+        if (r == 0 && rc == 0) /* cannot happen: a free resets comp_next */
             r = qcow2_corrupt(q, err, "compressed cluster tail lost its refcount");
         if (r == 0)
             r = qcow2_refcount_set(q, host >> q->g.cluster_bits, rc + 1, err);
