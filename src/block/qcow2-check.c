@@ -260,6 +260,13 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     for (uint64_t i = 0; i < limit; i++) {
         uint64_t rc = 0, ref = get_ref(&c, i);
         uint64_t rti = i / q->g.rb_entries, idx = i % q->g.rb_entries;
+        if (i >= c.nclusters && (rti >= q->rt_entries || !q->rt[rti] ||
+                                 (q->rt[rti] >> q->g.cluster_bits) >= c.nclusters)) {
+            /* Past the file and no refcount block: nothing to compare here. */
+            i = (rti + 1) * q->g.rb_entries - 1;
+            blk = NULL;
+            continue;
+        }
         if (idx == 0 || i == 0)
             blk = NULL;
         if (!blk && rti < q->rt_entries && q->rt[rti] &&

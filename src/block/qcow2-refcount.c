@@ -129,6 +129,9 @@ int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool f
                     uint8_t **data, struct verr *err)
 {
     size_t victim = 0;
+    if (off < q->g.cluster_size || (off & (q->g.cluster_size - 1)))
+        return qcow2_corrupt(q, err, "metadata table at offset %llu is invalid",
+                             (unsigned long long)off);
     /* Most lookups hit the table used last. */
     if (c->last < c->n && c->slots[c->last].offset == off && !fresh) {
         c->slots[c->last].used = ++c->tick;
@@ -244,7 +247,7 @@ int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint64_t *rc, struct v
 /* First index >= start of a run of n clusters with refcount 0. */
 static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out, struct verr *err)
 {
-    uint64_t run = 0, i = start;
+    uint64_t run = 0, i = start ? start : 1; /* cluster 0 is the header */
     for (;;) {
         uint64_t rti = i / q->g.rb_entries;
         if (rti >= q->rt_entries || !q->rt[rti]) {
@@ -340,6 +343,8 @@ static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t
     qcow2_table_dirty(q, &q->rbc, q->rt[rti]);
     if (rc == 0 && cluster < q->free_hint)
         q->free_hint = cluster;
+    if (rc == 0 && q->comp_next && (q->comp_next >> q->g.cluster_bits) == cluster)
+        q->comp_next = 0; /* free again: never pack compressed data into it */
     return 0;
 }
 

@@ -100,6 +100,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
         qcow2_put64(h + 88, q->autoclear);
         qcow2_put32(h + 96, q->g.refcount_order);
         qcow2_put32(h + 100, hlen);
+        if (q->hdr_extra)
+            memcpy(h + 104, q->hdr_extra, hlen - 104);
         if (hlen > 104)
             h[104] = q->compression_type;
     }
@@ -209,8 +211,11 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     q->snapshots_offset = qcow2_be64(h + 64);
     uint64_t bf_off = qcow2_be64(h + 8);
     uint32_t bf_len = qcow2_be32(h + 16);
-    if (q->version >= 3 && q->header_length > 104)
+    if (q->version >= 3 && q->header_length > 104) {
         q->compression_type = h[104];
+        q->hdr_extra = xmalloc(q->header_length - 104);
+        memcpy(q->hdr_extra, h + 104, q->header_length - 104);
+    }
 
     r = -EINVAL;
     if (crypt != 0) {
@@ -771,7 +776,7 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
     } else {
         uint64_t rc;
         r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
-        if (r == 0 && rc == 0)
+        if (r == 0 && rc == 0) /* cannot happen: a free resets comp_next */
             r = qcow2_corrupt(q, err, "compressed cluster tail lost its refcount");
         if (r == 0)
             r = qcow2_refcount_set(q, host >> q->g.cluster_bits, rc + 1, err);
@@ -1030,10 +1035,41 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, 
     return r;
 }
 
+/* Checks that every table and cluster the tree references lies in the file,
+ * so that a multi-step update never stops half way on a corrupt entry. */
+static int validate_tree(struct qcow2 *q, const uint64_t *l1, uint32_t n, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(l1[i] & QCOW2_OFFSET_MASK))
+            continue;
+        for (uint64_t j = 0; j < q->g.l2_entries; j++) {
+            uint8_t *t;
+            int r = l2_table(q, l1[i], &t, err);
+            if (r < 0)
+                return r;
+            uint64_t e = qcow2_be64(t + j * 8);
+            enum ctype ct = classify(q, e);
+            uint64_t hoff = e & QCOW2_OFFSET_MASK, hlen = cs;
+            if (ct == C_COMPRESSED)
+                qcow2_compressed_span(&q->g, e, &hoff, &hlen);
+            else if (!hoff || ct == C_UNALLOC)
+                continue;
+            if (hoff < cs || !qcow2_in_file(q, hoff, hlen))
+                return qcow2_corrupt(q, err, "cluster at %llx lies outside the file",
+                                     (unsigned long long)hoff);
+        }
+    }
+    return 0;
+}
+
 int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
                                 bool clear_copied, struct verr *err)
 {
     uint64_t cs = q->g.cluster_size;
+    int vr = validate_tree(q, l1, n, err);
+    if (vr < 0)
+        return vr;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
         if (!l2off)
@@ -1178,6 +1214,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->pending);
     free(q->backing_file);
     free(q->backing_format);
+    free(q->hdr_extra);
     for (size_t i = 0; i < q->nb_exts; i++)
         free(q->exts[i].data);
     free(q->exts);

@@ -3,7 +3,7 @@
 #
 # blk-util crash-writer does random writes, discards, zero writes, flushes
 # and snapshot creations into a qcow2 image forever. We kill it with -9 at a
-# random moment, N times (two cluster sizes), and after each kill require:
+# random moment, N times (two cluster sizes, v3 and v2), and after each kill require:
 # `qemu-img check` finds no corruption (exit 0, or 3 = leaks only), the whole
 # image still reads through the library, and the library's `check -r leaks`
 # leaves an image `qemu-img check` calls clean. Prints TAP.
@@ -18,9 +18,11 @@ n=0
 fail=0
 ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fail=1; fi; }
 
-for cs in 4096 65536; do
+# 4 KiB clusters in a v3 image, then 64 KiB clusters in a v2 (compat=0.10) one.
+for variant in 4096:3 65536:2; do
+  cs=${variant%:*}
   rm -f c.qcow2
-  "$B" create c.qcow2 qcow2 32M cluster_size=$cs || exit 1
+  "$B" create c.qcow2 qcow2 32M cluster_size=$cs compat=${variant#*:} || exit 1
   half=$((iters / 2))
   for i in $(seq 1 "$half"); do
     rm -f status

@@ -75,6 +75,11 @@ qemu-img convert -O raw -l one s.qcow2 one.raw && qemu-io -f raw -c 'read -P 0x1
 "$B" resize s.qcow2 100M && clean s.qcow2 && [ "$(qemu-img info --output=json s.qcow2 | grep -c '"virtual-size": 104857600')" = 1 ]; ok $? "growing an image"
 "$B" resize s.qcow2 1M 2>err.txt; [ $? != 0 ] && grep -q "shrinking" err.txt; ok $? "shrinking qcow2 is refused with a message"
 
+# A snapshot of an image holding compressed clusters (spans end mid-cluster).
+rm -f sc.qcow2
+"$B" create sc.qcow2 qcow2 6M cluster_size=4096 && "$B" writefile sc.qcow2 mix.raw c && "$B" snap sc.qcow2 create one && "$B" write sc.qcow2 0 10000 0x42
+clean sc.qcow2 && qemu-img convert -O raw -l one sc.qcow2 sc.raw && cmp -s sc.raw mix.raw; ok $? "snapshot of a compressed image is clean and holds the compressed data"
+
 # Zero writes and discards.
 rm -f zz.qcow2
 "$B" create zz.qcow2 qcow2 6M && "$B" writefile zz.qcow2 mix.raw && "$B" zero zz.qcow2 100000 1000000 && "$B" discard zz.qcow2 2M 1M
@@ -104,6 +109,14 @@ rm -f d.qcow2; qemu-img create -q -f qcow2 -o lazy_refcounts=on d.qcow2 8M
 sh -c 'qemu-io -c "write -P 0x42 0 512" -c "sigraise 9" d.qcow2' >/dev/null 2>&1
 "$B" info d.qcow2 | grep -q "dirty=1"; ok $? "qemu left the image dirty"
 "$B" write d.qcow2 70000 10 0x1 && clean d.qcow2 && "$B" info d.qcow2 | grep -q "dirty=0" && qemu-io -c 'read -P 0x42 0 512' d.qcow2 | grep -q "read 512"; ok $? "read-write open repairs the refcounts and clears the dirty bit"
+
+# Raw block status follows the file's holes like qemu-img map.
+rm -f sp.raw; truncate -s 4M sp.raw; printf 'data' | dd of=sp.raw bs=1 seek=1048576 conv=notrunc 2>/dev/null
+got=$("$B" map sp.raw | awk '{print $1, $2, $5, $6}' | tr '\n' ';')
+want=$(qemu-img map --output=json -f raw sp.raw | python3 -c '
+import json, sys
+print("".join("%d %d zero=%d data=%d;" % (e["start"], e["length"], e["zero"], e["data"]) for e in json.load(sys.stdin)), end="")')
+[ "$got" = "$want" ]; ok $? "raw block status matches qemu-img map ($got)"
 
 # measure agrees with qemu-img measure.
 for args in "1G" "64M" "100G" "1G 4k"; do
