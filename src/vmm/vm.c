@@ -124,18 +124,23 @@ static void finish(struct vm *vm, int status)
 static void process_requests(void *opaque)
 {
     struct vm *vm = opaque;
-    park_all(vm);
     pthread_mutex_lock(&vm->lock);
     unsigned req = vm->requests;
     int exit_status = vm->exit_status;
+    pthread_mutex_unlock(&vm->lock);
+    if (req & VM_REQUEST_EXIT) {
+        /* No need to wait for the vCPUs to park: vm_destroy() stops and joins them, and
+         * the guest's debug-exit or a fatal error should end the process promptly. */
+        finish(vm, exit_status);
+        return;
+    }
+    park_all(vm);
+    pthread_mutex_lock(&vm->lock);
+    req = vm->requests;
     vm->requests = 0;
     vm->request_queued = false;
     pthread_mutex_unlock(&vm->lock);
 
-    if (req & VM_REQUEST_EXIT) {
-        finish(vm, exit_status);
-        return;
-    }
     if (req & VM_REQUEST_POWEROFF) {
         emit(vm, "SHUTDOWN", true, "guest-shutdown");
         if (vm->cfg->no_shutdown) {
