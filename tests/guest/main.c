@@ -91,7 +91,8 @@ enum {
     T_UART = 1 << 7,
     T_RTC = 1 << 8,
     T_RESET = 1 << 9,
-    T_ALL = (1 << 10) - 1,
+    T_PCI = 1 << 10,
+    T_ALL = (1 << 11) - 1,
 };
 
 static const struct {
@@ -100,7 +101,8 @@ static const struct {
 } test_names[] = {
     {"boot", T_BOOT}, {"mem", T_MEM},         {"cmdline", T_CMDLINE}, {"initrd", T_INITRD},
     {"acpi", T_ACPI}, {"mptable", T_MPTABLE}, {"smp", T_SMP},         {"uart", T_UART},
-    {"rtc", T_RTC},   {"reset", T_RESET},     {"all", T_ALL},         {"none", 0},
+    {"rtc", T_RTC},   {"pci", T_PCI},         {"reset", T_RESET},     {"all", T_ALL},
+    {"none", 0},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -194,6 +196,8 @@ void guest_main(int kind, uint64_t info)
         test_mptable(&g);
     if (run & T_SMP)
         test_smp(&g);
+    if (run & T_PCI)
+        test_pci(&g);
     if (run & T_UART)
         test_uart(&g);
     if (run & T_RTC)

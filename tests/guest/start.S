@@ -296,6 +296,7 @@ gdt_desc:
 pml4:
     .quad pdpt + 0x3
     .fill 511, 8, 0
+    .globl pdpt
 pdpt:
     .quad pd + 0x0000 + 0x3
     .quad pd + 0x1000 + 0x3

@@ -3,9 +3,11 @@
  * adds up to the RAM the command line says the VMM was given (mem=), and a
  * sample of pages in every usable region really holds data. Sampling, not
  * sweeping: guest kernel code is emulated on this machine (see README).
+ * RAM above 4 GiB is sampled through the paging window (lib/paging.h).
  */
 #include "guest.h"
 #include "lib/libc.h"
+#include "lib/paging.h"
 
 extern char __image_start[], __image_end[];
 
@@ -58,7 +60,7 @@ static bool sample_ok(const struct boot_info *bi, uint64_t a)
 {
     uint64_t img = (uint64_t)(uintptr_t)__image_start;
     uint64_t img_len = (uint64_t)(uintptr_t)__image_end - img;
-    if (a < LOW_SKIP || a + 8 > (4ull << 30))
+    if (a < LOW_SKIP || !paging_map_high(a))
         return false;
     if (overlaps(a, 8, img, img_len) || overlaps(a, 8, bi->info_addr, 4096) ||
         overlaps(a, 8, bi->cmdline_addr, bi->cmdline_len + 1) ||

@@ -24,15 +24,40 @@ struct smp_ctx {
     uint64_t lapic_base;
     volatile uint32_t checked_in;
     volatile uint32_t ids[ACPI_MAX_CPUS];
+    volatile uint32_t cpuid_ids[ACPI_MAX_CPUS]; /* CPUID.1:EBX[31:24] */
+    volatile uint32_t x2_ids[ACPI_MAX_CPUS];    /* CPUID.0BH:EDX, or ~0 */
 };
+
+/* The APIC ids a CPU reports through CPUID: the VMM must patch them per
+ * vCPU (KVM_GET_SUPPORTED_CPUID carries the host's), or an OS mismatches
+ * its CPUs. Leaf 0xB only when the maximum basic leaf reaches it. */
+static void cpuid_apic_ids(uint32_t *initial, uint32_t *x2)
+{
+    uint32_t r[4];
+    cpuid(0, 0, r);
+    uint32_t max = r[0];
+    cpuid(1, 0, r);
+    *initial = r[1] >> 24;
+    *x2 = ~0u;
+    if (max >= 0xb) {
+        cpuid(0xb, 0, r);
+        if (r[1] != 0) /* EBX == 0: leaf not implemented */
+            *x2 = r[3];
+    }
+}
 
 /* Runs on each AP, in long mode, on its own stack; never returns. */
 static void ap_main(struct smp_ctx *ctx)
 {
     uint32_t id = lapic_id(ctx->lapic_base);
     uint32_t slot = __atomic_fetch_add(&ctx->checked_in, 1, __ATOMIC_SEQ_CST);
-    if (slot < ACPI_MAX_CPUS)
+    uint32_t initial, x2;
+    cpuid_apic_ids(&initial, &x2);
+    if (slot < ACPI_MAX_CPUS) {
+        ctx->cpuid_ids[slot] = initial;
+        ctx->x2_ids[slot] = x2;
         ctx->ids[slot] = id;
+    }
     cpu_halt_forever();
 }
 
@@ -87,6 +112,12 @@ void test_smp(struct guest *g)
     ctx.lapic_base = g->lapic_base;
     ctx.checked_in = 1; /* the BSP */
     ctx.ids[0] = g->bsp_apic_id;
+    {
+        uint32_t initial, x2;
+        cpuid_apic_ids(&initial, &x2);
+        ctx.cpuid_ids[0] = initial;
+        ctx.x2_ids[0] = x2;
+    }
     lapic_enable(g->lapic_base, 0xff);
     lapic_write(g->lapic_base, LAPIC_ESR, 0);
 
@@ -112,6 +143,16 @@ void test_smp(struct guest *g)
             failed++;
     }
     uint64_t cycles = rdtsc() - t0;
+    bool cpuid_match = true;
+    unsigned n = ctx.checked_in < ACPI_MAX_CPUS ? ctx.checked_in : ACPI_MAX_CPUS;
+    tap_printf(t, "# smp: APIC id / CPUID.1 initial id / CPUID.0BH x2APIC id:");
+    for (unsigned i = 0; i < n; i++) {
+        tap_printf(t, " %u/%u/%d", ctx.ids[i], ctx.cpuid_ids[i], (int)ctx.x2_ids[i]);
+        if (ctx.cpuid_ids[i] != ctx.ids[i] || (ctx.x2_ids[i] != ~0u && ctx.x2_ids[i] != ctx.ids[i]))
+            cpuid_match = false;
+    }
+    tap_printf(t, "\n");
+    tap_ok(t, cpuid_match, "smp: every CPU's CPUID APIC ids (leaf 1, leaf 0xB) match its LAPIC id");
     tap_diag(t, "smp: %u APs started in %lu M TSC cycles", started, cycles / 1000000);
     if (have_cpus)
         tap_ok(t, ctx.checked_in == cpus, "smp: %u CPUs running (cpus=%lu)", ctx.checked_in, cpus);

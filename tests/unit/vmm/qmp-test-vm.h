@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct test_vm {
     struct qmp_server *server;
@@ -158,8 +159,9 @@ static void *test_qmp_host_thread(void *opaque)
     return NULL;
 }
 
-/* Creates the server on DIR/qmp.sock in a fresh temp dir; 0 or -errno. */
-static inline int test_qmp_host_start(struct test_qmp_host *h, const struct qmp_server_config *cfg)
+/* Creates the server on DIR/qmp.sock in a fresh temp dir without serving it
+ * yet (register more commands, then test_qmp_host_run). 0 or -1. */
+static inline int test_qmp_host_init(struct test_qmp_host *h, const struct qmp_server_config *cfg)
 {
     struct verr err = {0};
     memset(h, 0, sizeof(*h));
@@ -173,7 +175,18 @@ static inline int test_qmp_host_start(struct test_qmp_host *h, const struct qmp_
         fprintf(stderr, "test host: %s\n", verr_msg(&err));
         return -1;
     }
+    return 0;
+}
+
+/* Starts serving from a background thread. */
+static inline int test_qmp_host_run(struct test_qmp_host *h)
+{
     return pthread_create(&h->thread, NULL, test_qmp_host_thread, h) ? -1 : 0;
+}
+
+static inline int test_qmp_host_start(struct test_qmp_host *h, const struct qmp_server_config *cfg)
+{
+    return test_qmp_host_init(h, cfg) < 0 ? -1 : test_qmp_host_run(h);
 }
 
 static inline void test_qmp_host_stop(struct test_qmp_host *h)
