@@ -129,6 +129,7 @@ enum {
     T_PCI = 1 << 10,
     T_TIMER = 1 << 11,
     T_ALL = (1 << 12) - 1,
+    T_POWEROFF = 1 << 12, /* not part of all: it ends the run */
 };
 
 static const struct {
@@ -138,8 +139,8 @@ static const struct {
     {"boot", T_BOOT},     {"mem", T_MEM},     {"cmdline", T_CMDLINE},
     {"initrd", T_INITRD}, {"acpi", T_ACPI},   {"mptable", T_MPTABLE},
     {"smp", T_SMP},       {"uart", T_UART},   {"rtc", T_RTC},
-    {"pci", T_PCI},       {"timer", T_TIMER}, {"reset", T_RESET},
-    {"all", T_ALL},       {"none", 0},
+    {"pci", T_PCI},       {"timer", T_TIMER}, {"poweroff", T_POWEROFF},
+    {"reset", T_RESET},   {"all", T_ALL},     {"none", 0},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -243,5 +244,7 @@ void guest_main(int kind, uint64_t info)
         test_rtc(&g);
     if (run & T_RESET)
         test_reset(&g);
+    if (run & T_POWEROFF)
+        test_poweroff(&g);
     tap_finish(&g.tap);
 }
