@@ -34,6 +34,8 @@ check() { # description, expected text, actual text
         echo "not ok $n - $1"
         echo "# expected:"; printf '%s\n' "$2" | sed 's/^/#   /'
         echo "# got:"; printf '%s\n' "$3" | sed 's/^/#   /'
+        # Invisible differences (a stray space or carriage return) show here.
+        echo "# got, with control characters shown:"; printf '%s\n' "$3" | cat -A | sed 's/^/#   /'
         fail=1
     fi
 }
