@@ -48,7 +48,7 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
     for (unsigned i = 0; i < vm->nr_vcpus && n < max; i++, n++) {
         const struct cpu_topology *t = &vm->topo;
         cpus[n].cpu_index = (int)i;
-        cpus[n].thread_id = vm->vcpus[i].tid;
+        cpus[n].thread_id = vcpu_wait_tid(&vm->vcpus[i]);
         cpus[n].thread_in_core = (int)(i % t->threads);
         cpus[n].core_id = (int)((i / t->threads) % t->cores);
         cpus[n].socket_id = (int)(i / (t->threads * t->cores));

@@ -51,6 +51,7 @@ void test_acpi(struct guest *g);
 void test_mptable(struct guest *g);
 void test_smp(struct guest *g);
 void test_pci(struct guest *g);
+void test_timer(struct guest *g);
 void test_uart(struct guest *g);
 void test_rtc(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */

@@ -12,7 +12,7 @@
 
 #define TRAMP_BASE    0x8000
 #define AP_STACK_SIZE 1024
-#define AP_TIMEOUT    (4 * TSC_SEC)
+#define AP_TIMEOUT    (10 * TSC_SEC)
 
 extern char ap_tramp_start[], ap_tramp_end[], ap_tramp_cr3[], ap_tramp_stack[], ap_tramp_entry[],
     ap_tramp_arg[];
@@ -22,7 +22,8 @@ static uint8_t ap_stacks[ACPI_MAX_CPUS][AP_STACK_SIZE]
 
 struct smp_ctx {
     uint64_t lapic_base;
-    volatile uint32_t checked_in;
+    volatile uint32_t next_slot;  /* slots taken in ids[] */
+    volatile uint32_t checked_in; /* slots filled */
     volatile uint32_t ids[ACPI_MAX_CPUS];
     volatile uint32_t cpuid_ids[ACPI_MAX_CPUS]; /* CPUID.1:EBX[31:24] */
     volatile uint32_t x2_ids[ACPI_MAX_CPUS];    /* CPUID.0BH:EDX, or ~0 */
@@ -50,7 +51,9 @@ static void cpuid_apic_ids(uint32_t *initial, uint32_t *x2)
 static void ap_main(struct smp_ctx *ctx)
 {
     uint32_t id = lapic_id(ctx->lapic_base);
-    uint32_t slot = __atomic_fetch_add(&ctx->checked_in, 1, __ATOMIC_SEQ_CST);
+    /* Take a slot, fill it, and only then count in: the BSP reads the slot
+     * as soon as it sees the count move. */
+    uint32_t slot = __atomic_fetch_add(&ctx->next_slot, 1, __ATOMIC_SEQ_CST);
     uint32_t initial, x2;
     cpuid_apic_ids(&initial, &x2);
     if (slot < ACPI_MAX_CPUS) {
@@ -58,6 +61,7 @@ static void ap_main(struct smp_ctx *ctx)
         ctx->x2_ids[slot] = x2;
         ctx->ids[slot] = id;
     }
+    __atomic_fetch_add(&ctx->checked_in, 1, __ATOMIC_SEQ_CST);
     cpu_halt_forever();
 }
 
@@ -110,7 +114,7 @@ void test_smp(struct guest *g)
 
     memset((void *)&ctx, 0, sizeof(ctx));
     ctx.lapic_base = g->lapic_base;
-    ctx.checked_in = 1; /* the BSP */
+    ctx.checked_in = ctx.next_slot = 1; /* the BSP */
     ctx.ids[0] = g->bsp_apic_id;
     {
         uint32_t initial, x2;

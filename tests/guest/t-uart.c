@@ -13,10 +13,11 @@
 #include "lib/apic.h"
 #include "lib/cpu.h"
 #include "lib/io.h"
+#include "lib/irq.h"
 #include "lib/libc.h"
 
 #define UART_LINE_MAX 128
-#define IRQ_TIMEOUT   (2 * TSC_SEC)
+#define IRQ_TIMEOUT   (5 * TSC_SEC)
 #define ECHO_TIMEOUT  (30 * TSC_SEC)
 
 struct uart_irq {
@@ -121,36 +122,19 @@ static void loopback(const struct serial *s, struct loop_result *r)
     drain_rx(s);
 }
 
-/* Routes COM1's ISA IRQ to VEC_UART on the boot CPU. Returns false (and
- * says why) when the MADT names no IOAPIC for it. */
-static bool route_irq(struct guest *g, struct uart_irq *u)
+/* Routes COM1's ISA IRQ to VEC_UART on the boot CPU. */
+static bool route_irq(struct guest *g, struct uart_irq *u, struct irq_route *r)
 {
     struct tap *t = &g->tap;
-    uint16_t flags;
-    uint32_t gsi = acpi_isa_irq_to_gsi(&g->madt, COM1_IRQ, &flags);
-    for (unsigned i = 0; i < g->madt.ioapics; i++) {
-        uint64_t base = g->madt.ioapic[i].addr;
-        uint32_t first = g->madt.ioapic[i].gsi_base;
-        unsigned n = ioapic_entries(base);
-        if (gsi < first || gsi >= first + n)
-            continue;
-        /* ISA defaults: edge, active high; MADT override flags: polarity in
-         * bits 0-1 (3 = low), trigger in bits 2-3 (3 = level). */
-        uint64_t redir = VEC_UART | (uint64_t)g->bsp_apic_id << 56;
-        if ((flags & 3) == 3)
-            redir |= IOAPIC_REDIR_ACTIVELO;
-        if (((flags >> 2) & 3) == 3)
-            redir |= IOAPIC_REDIR_LEVEL;
-        ioapic_set_redir(base, gsi - first, redir);
-        uint64_t back = ioapic_get_redir(base, gsi - first);
-        tap_ok(t, (back & 0x1ffff) == (redir & 0x1ffff) && (back >> 56) == (redir >> 56),
-               "uart: IOAPIC 0x%lx entry %u (ISA IRQ %u -> GSI %u) programmed: 0x%lx", base,
-               gsi - first, COM1_IRQ, gsi, back);
-        u->lapic = g->lapic_base;
-        return true;
+    if (!irq_route_isa(&g->madt, COM1_IRQ, VEC_UART, g->bsp_apic_id, r)) {
+        tap_ok(t, false, "uart: no IOAPIC covers GSI %u (COM1 IRQ %u)", r->gsi, COM1_IRQ);
+        return false;
     }
-    tap_ok(t, false, "uart: no IOAPIC covers GSI %u (COM1 IRQ %u)", gsi, COM1_IRQ);
-    return false;
+    tap_ok(t, irq_route_readback_ok(r),
+           "uart: IOAPIC 0x%lx entry %u (ISA IRQ %u -> GSI %u) programmed: 0x%lx", r->ioapic,
+           r->pin, COM1_IRQ, r->gsi, r->readback);
+    u->lapic = g->lapic_base;
+    return true;
 }
 
 static void echo_test(struct guest *g, struct uart_irq *u, const char *want, uint32_t want_len)
@@ -211,7 +195,8 @@ void test_uart(struct guest *g)
 
     memset((void *)&u, 0, sizeof(u));
     u.s = s;
-    if (!g->have_acpi || !route_irq(g, &u))
+    struct irq_route route;
+    if (!g->have_acpi || !route_irq(g, &u, &route))
         return;
     pic_mask_all();
     lapic_enable(g->lapic_base, VEC_SPURIOUS);
@@ -249,5 +234,6 @@ void test_uart(struct guest *g)
         echo_test(g, &u, want, want_len);
     else
         tap_skip(t, "uart: no echo= line to wait for");
+    irq_mask(&route);
     cpu_set_handler(VEC_UART, 0, 0);
 }

@@ -43,6 +43,7 @@ STUB(17)
 STUB(18)
 STUB(19)
 STUB(32)
+STUB(33)
 STUB(36)
 STUB(255)
 #undef STUB
@@ -100,6 +101,7 @@ void cpu_idt_init(struct tap *tap)
     for (unsigned i = 0; i < 20; i++)
         set_gate(i, exc[i]);
     set_gate(VEC_TIMER, isr_stub_32);
+    set_gate(VEC_LAPIC_TIMER, isr_stub_33);
     set_gate(VEC_UART, isr_stub_36);
     set_gate(VEC_SPURIOUS, isr_stub_255);
     struct idt_desc d = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};

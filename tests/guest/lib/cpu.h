@@ -14,9 +14,10 @@
 
 #include "tap.h"
 
-#define VEC_TIMER    32 /* reserved for a future timer test */
-#define VEC_UART     36
-#define VEC_SPURIOUS 255
+#define VEC_TIMER       32 /* the PIT (ISA IRQ 0) */
+#define VEC_LAPIC_TIMER 33
+#define VEC_UART        36
+#define VEC_SPURIOUS    255
 
 /* Register state saved by the entry stubs in start.S, lowest address first. */
 struct isr_frame {
@@ -28,7 +29,8 @@ struct isr_frame {
 
 typedef void (*isr_handler)(struct isr_frame *frame, void *ctx);
 
-/* Loads the IDT (exceptions, VEC_TIMER, VEC_UART, VEC_SPURIOUS). tap is where
+/* Loads the IDT (exceptions, VEC_TIMER, VEC_LAPIC_TIMER, VEC_UART,
+ * VEC_SPURIOUS). tap is where
  * exceptions are reported. */
 void cpu_idt_init(struct tap *tap);
 void cpu_set_handler(unsigned vector, isr_handler fn, void *ctx);

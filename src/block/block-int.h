@@ -1,0 +1,113 @@
+/*
+ * block-int.h - what the generic block layer and the format drivers share.
+ *
+ * block.c owns struct block_dev (refcounting of nothing: one owner), takes
+ * the per-image mutex around driver calls for drivers that keep shared
+ * metadata state, bounds-checks requests and walks the backing chain; each
+ * driver (raw.c, qcow2.c) fills a struct block_driver. hostfile.c is the one
+ * place that talks to the host file (cache modes, O_DIRECT bounce buffers).
+ */
+#ifndef VIREO_BLOCK_BLOCK_INT_H
+#define VIREO_BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+
+#include <pthread.h>
+#include <sys/types.h>
+
+/* A host file opened with a cache mode. */
+struct hostfile {
+    int fd;
+    char *path;
+    bool writable;
+    bool direct;              /* O_DIRECT: I/O goes through aligned bounce buffers */
+    bool unsafe;              /* flush is a no-op */
+    bool blockdev;            /* a block device rather than a regular file */
+    size_t align;             /* O_DIRECT alignment */
+    pthread_mutex_t rmw_lock; /* serialises unaligned O_DIRECT writes */
+};
+
+int hostfile_open(struct hostfile *hf, const char *path, bool writable, enum block_cache cache,
+                  struct verr *err);
+void hostfile_close(struct hostfile *hf);
+/* Reads exactly len bytes; bytes past the end of the file read as zeroes. */
+int hostfile_pread(struct hostfile *hf, void *buf, size_t len, uint64_t off, struct verr *err);
+int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t off,
+                    struct verr *err);
+int hostfile_flush(struct hostfile *hf, struct verr *err);
+int hostfile_length(struct hostfile *hf, uint64_t *len, struct verr *err);
+int hostfile_truncate(struct hostfile *hf, uint64_t len, struct verr *err);
+/* Releases host space; the range then reads as zeroes. */
+int hostfile_punch(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err);
+/* Makes the range read as zeroes (ZERO_RANGE, punch-hole or plain writes). */
+int hostfile_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unmap,
+                  struct verr *err);
+int hostfile_allocate(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err);
+/* SEEK_DATA/SEEK_HOLE: *is_data and the run length from off (<= len). */
+int hostfile_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data, uint64_t *run,
+                    struct verr *err);
+uint64_t hostfile_actual_size(struct hostfile *hf);
+
+struct block_driver {
+    const char *name;
+    bool needs_lock; /* block.c holds bd->lock around every call */
+    int (*open)(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err);
+    void (*close)(struct block_dev *bd);
+    int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
+    int (*pwrite)(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
+                  struct verr *err);
+    int (*pwrite_compressed)(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
+                             struct verr *err);
+    int (*flush)(struct block_dev *bd, struct verr *err);
+    int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+    int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
+                        struct verr *err);
+    /* This layer only; present=false means "ask the backing file". */
+    int (*status)(struct block_dev *bd, uint64_t off, uint64_t len, struct block_extent *ext,
+                  struct verr *err);
+    int (*get_info)(struct block_dev *bd, struct block_info *info, struct verr *err);
+    int (*resize)(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err);
+    int (*snapshot_list)(struct block_dev *bd, struct block_snapshot **out, size_t *count,
+                         struct verr *err);
+    int (*snapshot_create)(struct block_dev *bd, const char *name, struct verr *err);
+    int (*snapshot_apply)(struct block_dev *bd, const char *name_or_id, struct verr *err);
+    int (*snapshot_delete)(struct block_dev *bd, const char *name_or_id, struct verr *err);
+    int (*check)(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
+                 struct block_check_result *out, struct verr *err);
+    int (*create)(const char *path, const struct block_create_opts *opts, struct verr *err);
+    int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
+                          struct verr *err);
+    int (*make_empty)(struct block_dev *bd, struct verr *err);
+    int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
+                   struct block_measure *out, struct verr *err);
+};
+
+struct block_dev {
+    const struct block_driver *drv;
+    void *priv;
+    char *filename;
+    bool read_only;
+    enum block_cache cache;
+    uint64_t size;
+    struct hostfile file;
+    struct block_dev *backing; /* opened by the driver through block_open_backing */
+    struct block_dev *overlay; /* the image above, while opening (loop detection) */
+    dev_t st_dev;
+    ino_t st_ino;
+    pthread_mutex_t lock;
+};
+
+extern const struct block_driver block_driver_raw;
+extern const struct block_driver block_driver_qcow2;
+
+/* Opens the backing file `name` (as stored in bd's header, resolved against
+ * bd's directory) with `fmt` (NULL: probe) read-only, refusing loops. Fills
+ * bd->backing. Images above are found through bd->overlay. */
+int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
+                       const struct block_open_opts *opts, struct verr *err);
+/* Resolves a backing file name relative to the image's directory (malloc'd). */
+char *block_resolve_backing(const char *image, const char *backing);
+/* Reads from the backing chain (zeroes past its end or without one). */
+int block_read_backing(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
+
+#endif

@@ -1,0 +1,555 @@
+/*
+ * block.c - the generic half of the block layer.
+ *
+ * Probes the format, opens drivers, resolves and opens backing chains (with
+ * loop detection by device and inode), checks request bounds, serialises
+ * drivers that share metadata state with the image's mutex, and follows the
+ * chain for block status. Everything format-specific is in the drivers.
+ */
+#include "block/block-int.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct block_driver *const drivers[] = {&block_driver_raw, &block_driver_qcow2};
+
+static const struct block_driver *find_driver(const char *name)
+{
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+        if (strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
+}
+
+static const char *const cache_names[] = {
+    [BLOCK_CACHE_WRITEBACK] = "writeback",
+    [BLOCK_CACHE_NONE] = "none",
+    [BLOCK_CACHE_WRITETHROUGH] = "writethrough",
+    [BLOCK_CACHE_DIRECTSYNC] = "directsync",
+    [BLOCK_CACHE_UNSAFE] = "unsafe",
+};
+
+int block_cache_parse(const char *s, enum block_cache *out)
+{
+    for (size_t i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
+        if (strcmp(s, cache_names[i]) == 0) {
+            *out = (enum block_cache)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *block_cache_name(enum block_cache cache)
+{
+    if ((size_t)cache < sizeof(cache_names) / sizeof(cache_names[0]))
+        return cache_names[cache];
+    return "?";
+}
+
+int block_prealloc_parse(const char *s, enum block_prealloc *out)
+{
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum block_prealloc)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int block_compat_parse(const char *s, int *out)
+{
+    if (strcmp(s, "0.10") == 0 || strcmp(s, "v2") == 0)
+        *out = 2;
+    else if (strcmp(s, "1.1") == 0 || strcmp(s, "v3") == 0)
+        *out = 3;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return verr_errno(err, errno, "could not open '%s'", path);
+    unsigned char magic[4] = {0};
+    ssize_t n = pread(fd, magic, sizeof(magic), 0);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return verr_errno(err, e, "could not read '%s'", path);
+    if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
+        str_copy(fmt, fmt_size, "qcow2");
+    else
+        str_copy(fmt, fmt_size, "raw");
+    return 0;
+}
+
+static int open_dev(const char *path, const struct block_open_opts *opts, struct block_dev *overlay,
+                    struct block_dev **out, struct verr *err)
+{
+    char probed[16];
+    const char *fmt = opts->format;
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return verr_errno(err, errno, "could not open '%s'", path);
+    for (struct block_dev *o = overlay; o; o = o->overlay) {
+        if (o->st_dev == st.st_dev && o->st_ino == st.st_ino)
+            return verr_set(err, ELOOP,
+                            "backing file loop: '%s' is already in the chain above '%s'", path,
+                            overlay->filename);
+    }
+    if (!fmt) {
+        int r = block_probe_format(path, probed, sizeof(probed), err);
+        if (r < 0)
+            return r;
+        fmt = probed;
+    }
+    const struct block_driver *drv = find_driver(fmt);
+    if (!drv)
+        return verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
+
+    struct block_dev *bd = xcalloc(1, sizeof(*bd));
+    bd->drv = drv;
+    bd->filename = xstrdup(path);
+    bd->read_only = opts->read_only;
+    bd->cache = opts->cache;
+    bd->overlay = overlay;
+    bd->st_dev = st.st_dev;
+    bd->st_ino = st.st_ino;
+    bd->file.fd = -1;
+    pthread_mutex_init(&bd->lock, NULL);
+    int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (r == 0)
+        r = drv->open(bd, opts, err);
+    if (r < 0) {
+        if (bd->backing)
+            block_close(bd->backing);
+        hostfile_close(&bd->file);
+        pthread_mutex_destroy(&bd->lock);
+        free(bd->filename);
+        free(bd);
+        return r;
+    }
+    bd->overlay = NULL;
+    *out = bd;
+    return 0;
+}
+
+int block_open(const char *path, const struct block_open_opts *opts, struct block_dev **out,
+               struct verr *err)
+{
+    struct block_open_opts def = {0};
+    *out = NULL;
+    return open_dev(path, opts ? opts : &def, NULL, out, err);
+}
+
+char *block_resolve_backing(const char *image, const char *backing)
+{
+    if (backing[0] == '/' || !strchr(image, '/'))
+        return xstrdup(backing);
+    char *copy = xstrdup(image);
+    char *dir = dirname(copy);
+    char *res = xasprintf("%s/%s", dir, backing);
+    free(copy);
+    return res;
+}
+
+int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
+                       const struct block_open_opts *opts, struct verr *err)
+{
+    struct block_open_opts bo = {
+        .read_only = true,
+        .cache = opts->cache,
+        .format = fmt,
+    };
+    char *path;
+    if (opts->backing_override) {
+        path = xstrdup(opts->backing_override);
+        bo.format = opts->backing_format_override;
+    } else {
+        path = block_resolve_backing(bd->filename, name);
+    }
+    if (access(path, F_OK) < 0) {
+        int e = errno;
+        verr_errno(err, e, "could not open backing file '%s' of '%s'", path, bd->filename);
+        free(path);
+        return -e;
+    }
+    int r = open_dev(path, &bo, bd, &bd->backing, err);
+    if (r < 0 && r != -ELOOP)
+        verr_prefix(err, "could not open backing file of '%s'", bd->filename);
+    free(path);
+    return r;
+}
+
+void block_close(struct block_dev *bd)
+{
+    if (!bd)
+        return;
+    if (!bd->read_only)
+        block_flush(bd, NULL);
+    bd->drv->close(bd);
+    block_close(bd->backing);
+    hostfile_close(&bd->file);
+    pthread_mutex_destroy(&bd->lock);
+    free(bd->filename);
+    free(bd);
+}
+
+static void lock(struct block_dev *bd)
+{
+    if (bd->drv->needs_lock)
+        pthread_mutex_lock(&bd->lock);
+}
+
+static void unlock(struct block_dev *bd)
+{
+    if (bd->drv->needs_lock)
+        pthread_mutex_unlock(&bd->lock);
+}
+
+static int check_range(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err)
+{
+    if (off > bd->size || len > bd->size - off)
+        return verr_set(err, EINVAL,
+                        "request at offset %llu length %llu is beyond the end of '%s' (%llu bytes)",
+                        (unsigned long long)off, (unsigned long long)len, bd->filename,
+                        (unsigned long long)bd->size);
+    return 0;
+}
+
+static int check_writable(struct block_dev *bd, struct verr *err)
+{
+    if (bd->read_only)
+        return verr_set(err, EROFS, "'%s' is opened read-only", bd->filename);
+    return 0;
+}
+
+int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset, struct verr *err)
+{
+    int r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->pread(bd, buf, len, offset, err);
+    unlock(bd);
+    return r;
+}
+
+int block_read_backing(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err)
+{
+    struct block_dev *b = bd->backing;
+    if (!b || off >= b->size) {
+        memset(buf, 0, len);
+        return 0;
+    }
+    size_t n = len;
+    if (n > b->size - off)
+        n = b->size - off;
+    if (n < len)
+        memset((char *)buf + n, 0, len - n);
+    return block_pread(b, buf, n, off, err);
+}
+
+int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                 struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->pwrite(bd, buf, len, offset, err);
+    unlock(bd);
+    return r;
+}
+
+int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                            struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->pwrite_compressed)
+        return verr_set(err, ENOTSUP, "'%s': format %s does not support compression", bd->filename,
+                        bd->drv->name);
+    lock(bd);
+    r = bd->drv->pwrite_compressed(bd, buf, len, offset, err);
+    unlock(bd);
+    return r;
+}
+
+int block_flush(struct block_dev *bd, struct verr *err)
+{
+    if (bd->read_only)
+        return 0;
+    lock(bd);
+    int r = bd->drv->flush(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->discard(bd, offset, len, err);
+    unlock(bd);
+    return r;
+}
+
+int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
+                       struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->write_zeroes(bd, offset, len, flags, err);
+    unlock(bd);
+    return r;
+}
+
+int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
+                 struct block_extent *out, struct verr *err)
+{
+    int r = check_range(bd, offset, len, err);
+    if (r < 0)
+        return r;
+    if (len == 0)
+        return verr_set(err, EINVAL, "block status of an empty range of '%s'", bd->filename);
+    memset(out, 0, sizeof(*out));
+    lock(bd);
+    r = bd->drv->status(bd, offset, len, out, err);
+    unlock(bd);
+    if (r < 0)
+        return r;
+    out->offset = offset;
+    if (out->present || !(flags & BLOCK_STATUS_CHAIN))
+        return 0;
+    /* Unallocated here: the answer comes from the backing chain. */
+    struct block_dev *b = bd->backing;
+    if (!b)
+        return 0;
+    if (offset >= b->size) {
+        out->zero = true;
+        out->depth = 1;
+        return 0;
+    }
+    uint64_t blen = out->length;
+    if (blen > b->size - offset)
+        blen = b->size - offset;
+    struct block_extent sub;
+    r = block_status(b, offset, blen, flags, &sub, err);
+    if (r < 0)
+        return r;
+    *out = sub;
+    out->depth++;
+    return 0;
+}
+
+int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err)
+{
+    memset(out, 0, sizeof(*out));
+    str_copy(out->format, sizeof(out->format), bd->drv->name);
+    out->filename = xstrdup(bd->filename);
+    out->virtual_size = bd->size;
+    out->actual_size = hostfile_actual_size(&bd->file);
+    lock(bd);
+    int r = bd->drv->get_info ? bd->drv->get_info(bd, out, err) : 0;
+    unlock(bd);
+    if (r < 0)
+        block_info_free(out);
+    return r;
+}
+
+void block_snapshot_list_free(struct block_snapshot *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(list[i].id);
+        free(list[i].name);
+    }
+    free(list);
+}
+
+void block_info_free(struct block_info *info)
+{
+    free(info->filename);
+    free(info->backing_file);
+    free(info->backing_format);
+    free(info->full_backing_path);
+    block_snapshot_list_free(info->snapshots, info->nb_snapshots);
+    memset(info, 0, sizeof(*info));
+}
+
+uint64_t block_size(struct block_dev *bd)
+{
+    return bd->size;
+}
+
+const char *block_format(struct block_dev *bd)
+{
+    return bd->drv->name;
+}
+
+const char *block_filename(struct block_dev *bd)
+{
+    return bd->filename;
+}
+
+uint32_t block_cluster_size(struct block_dev *bd)
+{
+    struct block_info info;
+    if (block_get_info(bd, &info, NULL) < 0)
+        return 0;
+    uint32_t cs = info.cluster_size;
+    block_info_free(&info);
+    return cs;
+}
+
+bool block_is_read_only(struct block_dev *bd)
+{
+    return bd->read_only;
+}
+
+struct block_dev *block_backing(struct block_dev *bd)
+{
+    return bd->backing;
+}
+
+static int unsupported(struct block_dev *bd, const char *what, struct verr *err)
+{
+    return verr_set(err, ENOTSUP, "'%s': format %s does not support %s", bd->filename,
+                    bd->drv->name, what);
+}
+
+int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    lock(bd);
+    r = bd->drv->resize(bd, new_size, allow_shrink, err);
+    unlock(bd);
+    return r;
+}
+
+#define SNAP_CALL(fn, what, ...)                                                                   \
+    do {                                                                                           \
+        if (!bd->drv->fn)                                                                          \
+            return unsupported(bd, what, err);                                                     \
+        lock(bd);                                                                                  \
+        int r_ = bd->drv->fn(bd, __VA_ARGS__, err);                                                \
+        unlock(bd);                                                                                \
+        return r_;                                                                                 \
+    } while (0)
+
+int block_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
+                        struct verr *err)
+{
+    *out = NULL;
+    *count = 0;
+    SNAP_CALL(snapshot_list, "internal snapshots", out, count);
+}
+
+int block_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    SNAP_CALL(snapshot_create, "internal snapshots", name);
+}
+
+int block_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    SNAP_CALL(snapshot_apply, "internal snapshots", name_or_id);
+}
+
+int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    SNAP_CALL(snapshot_delete, "internal snapshots", name_or_id);
+}
+
+bool block_check_supported(struct block_dev *bd)
+{
+    return bd->drv->check != NULL;
+}
+
+int block_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
+                struct block_check_result *out, struct verr *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (repair) {
+        int r = check_writable(bd, err);
+        if (r < 0)
+            return r;
+    }
+    SNAP_CALL(check, "consistency checks", repair, report, opaque, out);
+}
+
+int block_change_backing(struct block_dev *bd, const char *new_path, const char *new_format,
+                         struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    SNAP_CALL(change_backing, "backing files", new_path, new_format);
+}
+
+int block_make_empty(struct block_dev *bd, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->make_empty)
+        return unsupported(bd, "emptying", err);
+    lock(bd);
+    r = bd->drv->make_empty(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_create(const char *path, const char *format, const struct block_create_opts *opts,
+                 struct verr *err)
+{
+    const struct block_driver *drv = find_driver(format);
+    if (!drv)
+        return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
+    return drv->create(path, opts, err);
+}
+
+int block_measure(const char *format, const struct block_create_opts *opts, struct block_dev *src,
+                  struct block_measure *out, struct verr *err)
+{
+    const struct block_driver *drv = find_driver(format);
+    memset(out, 0, sizeof(*out));
+    if (!drv)
+        return verr_set(err, EINVAL, "unknown format '%s'", format);
+    return drv->measure(opts, src, out, err);
+}

@@ -1,0 +1,253 @@
+/*
+ * block.h - Vireo's block layer: disk image formats behind one interface.
+ *
+ * vireo-img (qemu-img's role) and the VMM's virtio-blk both go through this
+ * header and nothing else; the formats (raw, qcow2) live behind it in their
+ * own files. The shape follows what qemu-img's subcommands need: byte-granular
+ * I/O, a status query that says where data lives (for map/convert/compare),
+ * info/check/snapshot/create/resize/measure, and access to the backing chain.
+ *
+ * Conventions: every function returning int returns 0 (or a documented
+ * non-negative value) on success and a negative errno on failure, filling
+ * `err` (may be NULL) with one line naming the file and the problem.
+ *
+ * Threads: every call on one struct block_dev may come from any thread; each
+ * image serialises its metadata work with its own mutex (see the drivers).
+ */
+#ifndef VIREO_BLOCK_BLOCK_H
+#define VIREO_BLOCK_BLOCK_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct block_dev;
+
+/* Host cache modes, with QEMU's names and meanings. */
+enum block_cache {
+    BLOCK_CACHE_WRITEBACK = 0, /* page cache; flush = fdatasync (the default) */
+    BLOCK_CACHE_NONE,          /* O_DIRECT; flush = fdatasync */
+    BLOCK_CACHE_WRITETHROUGH,  /* page cache + O_DSYNC */
+    BLOCK_CACHE_DIRECTSYNC,    /* O_DIRECT + O_DSYNC */
+    BLOCK_CACHE_UNSAFE,        /* page cache; flush does nothing */
+};
+
+/* "none", "writeback", "writethrough", "directsync", "unsafe" -> enum. 0 or -EINVAL. */
+int block_cache_parse(const char *s, enum block_cache *out);
+const char *block_cache_name(enum block_cache cache);
+
+struct block_open_opts {
+    bool read_only;
+    enum block_cache cache;
+    const char *format; /* "raw", "qcow2", or NULL to probe from the content */
+    /* Do not open the backing file at all (qemu-img -u / info of one layer).
+     * Reads of unallocated clusters then return zeroes. */
+    bool no_backing;
+    /* Open this file as the backing file instead of the one the header names
+     * (backing_format may be NULL to probe). */
+    const char *backing_override;
+    const char *backing_format_override;
+    /* For `check -r`: allow opening an image whose corrupt bit is set
+     * read-write so it can be repaired. */
+    bool for_repair;
+};
+
+/* Opens an image (and, unless no_backing, its whole backing chain, read-only).
+ * Refuses backing loops and names a missing backing file. */
+int block_open(const char *path, const struct block_open_opts *opts, struct block_dev **out,
+               struct verr *err);
+/* Flushes (when writable) and closes the image and its backing chain. NULL is fine. */
+void block_close(struct block_dev *bd);
+
+/* Reads/writes at any byte offset and length inside the virtual size.
+ * Reads of unallocated ranges come from the backing chain, or zeroes. */
+int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset, struct verr *err);
+int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                 struct verr *err);
+/* Writes one compressed cluster (qcow2 only; -ENOTSUP for raw): offset is
+ * cluster-aligned and len is the cluster size (shorter only for the last
+ * cluster of the image). Data that would not shrink is stored uncompressed. */
+int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                            struct verr *err);
+/* Makes written data durable (per the cache mode; a no-op for unsafe). */
+int block_flush(struct block_dev *bd, struct verr *err);
+/* Releases the range's space (advisory: only whole qcow2 clusters are
+ * dropped, partial ones are left as they are). Dropped qcow2 v3 clusters read
+ * as zeroes (with a backing file they get the zero flag, as QEMU does); in a
+ * v2 image with a backing file they read from the backing file again; raw
+ * files get a punched hole (zeroes). For "read from the backing file again"
+ * on v3, use block_make_empty. */
+int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
+
+#define BLOCK_ZERO_MAY_UNMAP 0x1 /* host space may be released */
+/* Makes the range read as zeroes (efficiently where the format allows). */
+int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
+                       struct verr *err);
+
+/* One run of bytes with the same status, as `qemu-img map` reports it. */
+struct block_extent {
+    uint64_t offset;       /* guest offset of the run (the query offset) */
+    uint64_t length;       /* bytes in the run, > 0, <= the queried length */
+    bool present;          /* allocated in some layer (else unallocated in the whole chain) */
+    bool data;             /* reads as data from a host file (not known zero) */
+    bool zero;             /* reads as zeroes */
+    bool compressed;       /* a compressed qcow2 cluster */
+    bool has_host_offset;  /* host_offset is meaningful (raw data, uncompressed qcow2 data) */
+    int depth;             /* layer the answer comes from: 0 = this image, 1 = its backing... */
+    uint64_t host_offset;  /* offset in host_file of the run's first byte */
+    const char *host_file; /* file holding the data (owned by the device; valid while open) */
+};
+
+#define BLOCK_STATUS_CHAIN 0x1 /* follow the backing chain for unallocated runs */
+/* Describes the run starting at offset, at most len bytes. Without
+ * BLOCK_STATUS_CHAIN only this layer is described (depth 0; present = allocated
+ * here). Returns 0 or -errno. */
+int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
+                 struct block_extent *out, struct verr *err);
+
+/* One internal snapshot (qcow2). Strings are owned by the list. */
+struct block_snapshot {
+    char *id;   /* "1", "2", ... */
+    char *name; /* the tag */
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t disk_size; /* virtual size when taken (v3), else the current size */
+    bool has_icount;
+    uint64_t icount; /* instruction count, when the snapshot records it */
+};
+
+struct block_info {
+    char format[16];       /* "raw", "qcow2" */
+    char *filename;        /* as opened */
+    uint64_t virtual_size; /* bytes */
+    uint64_t actual_size;  /* host bytes in use (st_blocks * 512) */
+    uint32_t cluster_size; /* 0 for raw */
+    bool dirty;            /* qcow2 dirty bit (lazy refcounts, not cleanly closed) */
+    bool encrypted;
+    /* Backing file, NULL when none. */
+    char *backing_file;      /* as the header stores it */
+    char *backing_format;    /* from the header extension, or NULL */
+    char *full_backing_path; /* resolved relative to the image's directory */
+    /* qcow2 format-specific fields, as `qemu-img info` prints them. */
+    char compat[8];           /* "0.10" or "1.1" */
+    char compression_type[8]; /* "zlib" or "zstd" */
+    bool lazy_refcounts;
+    int refcount_bits;
+    bool corrupt;
+    bool extended_l2;
+    struct block_snapshot *snapshots;
+    size_t nb_snapshots;
+};
+
+int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
+void block_info_free(struct block_info *info);
+
+/* Small accessors. */
+uint64_t block_size(struct block_dev *bd);         /* virtual size in bytes */
+const char *block_format(struct block_dev *bd);    /* "raw", "qcow2" */
+const char *block_filename(struct block_dev *bd);  /* as opened */
+uint32_t block_cluster_size(struct block_dev *bd); /* 0 for raw */
+bool block_is_read_only(struct block_dev *bd);
+/* The opened backing image, or NULL (not owned by the caller). */
+struct block_dev *block_backing(struct block_dev *bd);
+
+/* Changes the virtual size. Growing is always allowed; shrinking raw needs
+ * allow_shrink; shrinking qcow2 is refused with -ENOTSUP and a clear message. */
+int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, struct verr *err);
+
+/* Internal snapshots (qcow2; raw returns -ENOTSUP). name_or_id matches the
+ * id first, then the name, as qemu-img does. */
+int block_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
+                        struct verr *err);
+void block_snapshot_list_free(struct block_snapshot *list, size_t count);
+int block_snapshot_create(struct block_dev *bd, const char *name, struct verr *err);
+int block_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
+int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
+
+/* Consistency check, qemu-img check's counters and meaning. */
+#define BLOCK_REPAIR_LEAKS 0x1 /* -r leaks: free clusters nothing references */
+#define BLOCK_REPAIR_ALL   0x3 /* -r all: also fix wrong refcounts */
+
+struct block_check_result {
+    uint64_t corruptions;
+    uint64_t leaks;
+    uint64_t check_errors;
+    uint64_t corruptions_fixed;
+    uint64_t leaks_fixed;
+    uint64_t image_end_offset;
+    uint64_t total_clusters;
+    uint64_t allocated_clusters;
+    uint64_t fragmented_clusters;
+    uint64_t compressed_clusters;
+};
+
+/* One line per problem found ("Leaked cluster 5 refcount=1 reference=0",
+ * "ERROR cluster 7 refcount=1 reference=2"), as qemu-img prints them. */
+typedef void (*block_check_report_fn)(void *opaque, const char *line);
+
+/* Checks (and with repair flags, repairs; the image must be writable, opened
+ * with for_repair if it is marked corrupt) the image. Returns 0 when the
+ * check ran (look at the counters), -errno when it could not. Raw images
+ * return -ENOTSUP (qemu-img says the format does not support checks; test
+ * block_check_supported first). A full repair that leaves no corruption
+ * clears the corrupt and dirty bits. Report lines come before the return. */
+int block_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
+                struct block_check_result *out, struct verr *err);
+bool block_check_supported(struct block_dev *bd);
+
+enum block_prealloc {
+    BLOCK_PREALLOC_OFF = 0,
+    BLOCK_PREALLOC_METADATA,
+    BLOCK_PREALLOC_FALLOC,
+    BLOCK_PREALLOC_FULL,
+};
+/* "off", "metadata", "falloc", "full" -> enum; 0 or -EINVAL. */
+int block_prealloc_parse(const char *s, enum block_prealloc *out);
+
+struct block_create_opts {
+    uint64_t size;            /* bytes; 0 with a backing file = the backing file's size */
+    uint32_t cluster_size;    /* qcow2; 0 = 65536 */
+    int compat;               /* qcow2: 2 (0.10) or 3 (1.1); 0 = 3 */
+    const char *backing_file; /* qcow2, or NULL */
+    const char *backing_format;
+    enum block_prealloc prealloc;
+    bool lazy_refcounts;          /* qcow2 v3 */
+    int refcount_bits;            /* qcow2; 0 = 16 (1, 2, 4, 8, 16, 32, 64 accepted) */
+    const char *compression_type; /* qcow2: NULL/"zlib" or "zstd" */
+};
+/* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
+int block_compat_parse(const char *s, int *out);
+
+/* Creates (or truncates) an image file. Writes the new file completely or
+ * leaves an error; does not overwrite a backing file. */
+int block_create(const char *path, const char *format, const struct block_create_opts *opts,
+                 struct verr *err);
+
+/* Rewrites the backing file name/format in the header (rebase -u, commit).
+ * new_path NULL removes the backing file. Only changes metadata; data copying
+ * for a safe rebase is the caller's job. The opened backing chain is not
+ * reopened. */
+int block_change_backing(struct block_dev *bd, const char *new_path, const char *new_format,
+                         struct verr *err);
+
+/* Makes every cluster of this layer unallocated, so the image reads as its
+ * backing file (qemu-img commit's emptying of the top image). */
+int block_make_empty(struct block_dev *bd, struct verr *err);
+
+/* "qcow2" or "raw" from the file's first bytes, into fmt (>= 16 bytes). */
+int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err);
+
+/* qemu-img measure: host bytes an image of `format` with `opts` needs to hold
+ * opts->size bytes (or, with src, src's size and allocated data). */
+struct block_measure {
+    uint64_t required;
+    uint64_t fully_allocated;
+};
+int block_measure(const char *format, const struct block_create_opts *opts, struct block_dev *src,
+                  struct block_measure *out, struct verr *err);
+
+#endif

@@ -1,0 +1,582 @@
+/*
+ * qcow2-refcount.c - qcow2 cluster allocation and the ordered metadata cache.
+ *
+ * Crash safety lives here. L2 tables and refcount blocks are cached and
+ * written back only by qcow2_flush_metadata(), always in this order:
+ *
+ *   1. refcount blocks (new references counted), barrier, refcount table, barrier;
+ *   2. L2 tables, barrier;
+ *   3. the L1 table, barrier;
+ *   4. deferred frees: refcounts of clusters no longer referenced drop, barrier.
+ *
+ * So at any instant the file never holds a reference (L1 -> L2 -> data) to a
+ * cluster whose refcount is not yet counted, and a freed cluster's refcount
+ * drops only after the tables no longer point at it. A crash (or SIGKILL)
+ * can leak clusters, never corrupt. Freed clusters are not reused before
+ * step 4 because their in-memory refcount stays up until then. Each
+ * "barrier" is an fdatasync (nothing for cache=unsafe); for a killed process
+ * the order of the pwrite calls alone is what counts.
+ *
+ * The refcount table grows by writing a larger copy (with the refcount
+ * blocks covering itself) and then switching the header in one write.
+ */
+#include "block/qcow2.h"
+#include "util/mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order)
+{
+    g->cluster_bits = cluster_bits;
+    g->cluster_size = 1ull << cluster_bits;
+    g->l2_bits = cluster_bits - 3;
+    g->l2_entries = 1ull << g->l2_bits;
+    g->refcount_order = refcount_order;
+    g->refcount_bits = 1u << refcount_order;
+    g->rb_entries = (g->cluster_size * 8) >> refcount_order;
+    g->csize_shift = 62 - (cluster_bits - 8);
+}
+
+uint64_t qcow2_rb_get(const struct qcow2_geom *g, const uint8_t *b, uint64_t i)
+{
+    switch (g->refcount_bits) {
+    case 64:
+        return qcow2_be64(b + i * 8);
+    case 32:
+        return qcow2_be32(b + i * 4);
+    case 16:
+        return qcow2_be16(b + i * 2);
+    case 8:
+        return b[i];
+    default: {
+        unsigned bits = g->refcount_bits, per = 8 / bits;
+        unsigned shift = (unsigned)(i % per) * bits;
+        return (b[i / per] >> shift) & ((1u << bits) - 1);
+    }
+    }
+}
+
+void qcow2_rb_set(const struct qcow2_geom *g, uint8_t *b, uint64_t i, uint64_t v)
+{
+    switch (g->refcount_bits) {
+    case 64:
+        qcow2_put64(b + i * 8, v);
+        break;
+    case 32:
+        qcow2_put32(b + i * 4, (uint32_t)v);
+        break;
+    case 16:
+        qcow2_put16(b + i * 2, (uint16_t)v);
+        break;
+    case 8:
+        b[i] = (uint8_t)v;
+        break;
+    default: {
+        unsigned bits = g->refcount_bits, per = 8 / bits;
+        unsigned shift = (unsigned)(i % per) * bits;
+        uint8_t mask = (uint8_t)(((1u << bits) - 1) << shift);
+        b[i / per] = (uint8_t)((b[i / per] & ~mask) | ((v << shift) & mask));
+        break;
+    }
+    }
+}
+
+void qcow2_compressed_span(const struct qcow2_geom *g, uint64_t l2e, uint64_t *host_off,
+                           uint64_t *len)
+{
+    uint64_t off = l2e & ((1ull << g->csize_shift) - 1);
+    uint64_t nsect = (l2e >> g->csize_shift) & ((1ull << (62 - g->csize_shift)) - 1);
+    *host_off = off;
+    *len = (nsect + 1) * 512 - (off & 511);
+}
+
+uint64_t qcow2_compressed_entry(const struct qcow2_geom *g, uint64_t host_off, uint64_t len)
+{
+    uint64_t nsect = ((host_off + len - 1) >> 9) - (host_off >> 9);
+    return QCOW2_OFLAG_COMPRESSED | (nsect << g->csize_shift) | host_off;
+}
+
+int qcow2_cache_init(struct qcow2_cache *c, size_t n)
+{
+    c->slots = xcalloc(n, sizeof(*c->slots));
+    c->n = n;
+    c->tick = 0;
+    return 0;
+}
+
+void qcow2_cache_free(struct qcow2_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->slots[i].data);
+    free(c->slots);
+    c->slots = NULL;
+    c->n = 0;
+}
+
+void qcow2_cache_forget(struct qcow2_cache *c, uint64_t off)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->slots[i].offset == off) {
+            c->slots[i].offset = 0;
+            c->slots[i].dirty = false;
+        }
+    }
+}
+
+int qcow2_table_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t off, bool fresh,
+                    uint8_t **data, struct verr *err)
+{
+    size_t victim = 0;
+    if (off < q->g.cluster_size || (off & (q->g.cluster_size - 1)))
+        return qcow2_corrupt(q, err, "metadata table at offset %llu is invalid",
+                             (unsigned long long)off);
+    /* Most lookups hit the table used last. */
+    if (c->last < c->n && c->slots[c->last].offset == off && !fresh) {
+        c->slots[c->last].used = ++c->tick;
+        *data = c->slots[c->last].data;
+        return 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        struct qcow2_cached *s = &c->slots[i];
+        if (s->offset == off) {
+            s->used = ++c->tick;
+            if (fresh) {
+                memset(s->data, 0, q->g.cluster_size);
+                s->dirty = true;
+            }
+            c->last = i;
+            *data = s->data;
+            return 0;
+        }
+        if (s->offset == 0 || (c->slots[victim].offset != 0 && s->used < c->slots[victim].used))
+            victim = i;
+    }
+    struct qcow2_cached *s = &c->slots[victim];
+    if (s->offset && s->dirty) {
+        int r = qcow2_flush_metadata(q, err);
+        if (r < 0)
+            return r;
+    }
+    if (!s->data)
+        s->data = xmalloc(q->g.cluster_size);
+    s->offset = 0;
+    s->dirty = false;
+    if (fresh) {
+        memset(s->data, 0, q->g.cluster_size);
+        s->dirty = true;
+    } else {
+        int r = hostfile_pread(q->f, s->data, q->g.cluster_size, off, err);
+        if (r < 0)
+            return r;
+    }
+    s->offset = off;
+    s->used = ++c->tick;
+    c->last = victim;
+    *data = s->data;
+    return 0;
+}
+
+void qcow2_table_dirty(struct qcow2 *q, struct qcow2_cache *c, uint64_t off)
+{
+    (void)q;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->slots[i].offset == off)
+            c->slots[i].dirty = true;
+}
+
+int qcow2_barrier(struct qcow2 *q, struct verr *err)
+{
+    return hostfile_flush(q->f, err);
+}
+
+static int write_dirty(struct qcow2 *q, struct qcow2_cache *c, bool *wrote, struct verr *err)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        struct qcow2_cached *s = &c->slots[i];
+        if (!s->offset || !s->dirty)
+            continue;
+        int r = hostfile_pwrite(q->f, s->data, q->g.cluster_size, s->offset, err);
+        if (r < 0)
+            return r;
+        s->dirty = false;
+        *wrote = true;
+    }
+    return 0;
+}
+
+static int write_rt(struct qcow2 *q, struct verr *err)
+{
+    size_t bytes = (size_t)q->rt_clusters << q->g.cluster_bits;
+    uint8_t *buf = xcalloc(1, bytes);
+    for (uint64_t i = 0; i < q->rt_entries && i * 8 < bytes; i++)
+        qcow2_put64(buf + i * 8, q->rt[i]);
+    int r = hostfile_pwrite(q->f, buf, bytes, q->rt_offset, err);
+    free(buf);
+    return r;
+}
+
+int qcow2_write_l1(struct qcow2 *q, struct verr *err)
+{
+    size_t bytes = (size_t)q->l1_size * 8;
+    if (!bytes)
+        return 0;
+    uint8_t *buf = xmalloc(bytes);
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        qcow2_put64(buf + (size_t)i * 8, q->l1[i]);
+    int r = hostfile_pwrite(q->f, buf, bytes, q->l1_offset, err);
+    free(buf);
+    return r;
+}
+
+int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint64_t *rc, struct verr *err)
+{
+    uint64_t rti = cluster / q->g.rb_entries;
+    *rc = 0;
+    if (rti >= q->rt_entries || !(q->rt[rti] & ~511ull))
+        return 0;
+    uint8_t *b;
+    int r = qcow2_table_get(q, &q->rbc, q->rt[rti] & ~511ull, false, &b, err);
+    if (r < 0)
+        return r;
+    *rc = qcow2_rb_get(&q->g, b, cluster % q->g.rb_entries);
+    return 0;
+}
+
+/* First index >= start of a run of n clusters with refcount 0. */
+static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out, struct verr *err)
+{
+    uint64_t run = 0, i = start ? start : 1; /* cluster 0 is the header */
+    for (;;) {
+        uint64_t rti = i / q->g.rb_entries;
+        if (rti >= q->rt_entries || !q->rt[rti]) {
+            /* No refcount block: the whole range it would cover is free. */
+            uint64_t end = (rti + 1) * q->g.rb_entries;
+            if (run + (end - i) >= n) {
+                *out = i - run;
+                return 0;
+            }
+            run += end - i;
+            i = end;
+            continue;
+        }
+        uint64_t rc;
+        int r = qcow2_refcount_get(q, i, &rc, err);
+        if (r < 0)
+            return r;
+        if (rc == 0) {
+            if (++run >= n) {
+                *out = i + 1 - run;
+                return 0;
+            }
+        } else {
+            run = 0;
+        }
+        i++;
+    }
+}
+
+static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err);
+
+/* Makes sure refcount table entry rti has a block; the block's own cluster
+ * is searched from min_free on. */
+static int ensure_block(struct qcow2 *q, uint64_t rti, uint64_t min_free, struct verr *err)
+{
+    int r;
+    if (rti >= q->rt_entries) {
+        r = grow_rt(q, rti + 1, err);
+        if (r < 0)
+            return r;
+    }
+    if (q->rt[rti])
+        return 0;
+    uint64_t at;
+    r = find_free(q, min_free > q->free_hint ? min_free : q->free_hint, 1, &at, err);
+    if (r < 0)
+        return r;
+    uint64_t off = at << q->g.cluster_bits;
+    uint8_t *b;
+    r = qcow2_table_get(q, &q->rbc, off, true, &b, err);
+    if (r < 0)
+        return r;
+    q->rt[rti] = off;
+    q->rt_dirty = true;
+    if (at + 1 > q->alloc_end)
+        q->alloc_end = at + 1;
+    if (at / q->g.rb_entries == rti) {
+        qcow2_rb_set(&q->g, b, at % q->g.rb_entries, 1);
+        return 0;
+    }
+    /* The block lives in a range covered by another block. */
+    uint64_t orti = at / q->g.rb_entries;
+    r = ensure_block(q, orti, at + 1, err);
+    if (r < 0)
+        return r;
+    r = qcow2_table_get(q, &q->rbc, q->rt[orti], false, &b, err);
+    if (r < 0)
+        return r;
+    qcow2_rb_set(&q->g, b, at % q->g.rb_entries, 1);
+    qcow2_table_dirty(q, &q->rbc, q->rt[orti]);
+    return 0;
+}
+
+static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t min_free,
+                        struct verr *err)
+{
+    uint64_t rti = cluster / q->g.rb_entries;
+    if (rc && !qcow2_in_file(q, cluster << q->g.cluster_bits, q->g.cluster_size))
+        return qcow2_corrupt(q, err, "cluster %llu lies beyond the end of the file",
+                             (unsigned long long)cluster);
+    int r = ensure_block(q, rti, min_free, err);
+    if (r < 0)
+        return r;
+    uint64_t max = q->g.refcount_bits == 64 ? UINT64_MAX : (1ull << q->g.refcount_bits) - 1;
+    if (rc > max)
+        return verr_set(err, EOVERFLOW, "'%s': refcount of cluster %llu would exceed %u bits",
+                        q->bd->filename, (unsigned long long)cluster, q->g.refcount_bits);
+    uint8_t *b;
+    r = qcow2_table_get(q, &q->rbc, q->rt[rti], false, &b, err);
+    if (r < 0)
+        return r;
+    qcow2_rb_set(&q->g, b, cluster % q->g.rb_entries, rc);
+    qcow2_table_dirty(q, &q->rbc, q->rt[rti]);
+    if (rc == 0 && cluster < q->free_hint)
+        q->free_hint = cluster;
+    return 0;
+}
+
+int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, struct verr *err)
+{
+    return refcount_set(q, cluster, rc, cluster + 1, err);
+}
+
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr *err)
+{
+    uint64_t start;
+    int r;
+    for (int attempt = 0;; attempt++) {
+        r = find_free(q, q->free_hint, n, &start, err);
+        if (r < 0)
+            return r;
+        if (((start + n) << q->g.cluster_bits) > QCOW2_OFFSET_MASK)
+            return verr_set(err, EFBIG, "'%s': image file is full", q->bd ? q->bd->filename : "");
+        /* Blocks for the run first, placed after it. Growing the refcount
+         * table on the way may take clusters of the run: then search again. */
+        for (uint64_t c = start; c < start + n; c++) {
+            r = ensure_block(q, c / q->g.rb_entries, start + n, err);
+            if (r < 0)
+                return r;
+        }
+        bool taken = false;
+        for (uint64_t c = start; c < start + n && !taken; c++) {
+            uint64_t rc;
+            r = qcow2_refcount_get(q, c, &rc, err);
+            if (r < 0)
+                return r;
+            taken = rc != 0;
+        }
+        if (!taken)
+            break;
+        if (attempt > 8)
+            return qcow2_corrupt(q, err, "could not find %llu free clusters",
+                                 (unsigned long long)n);
+    }
+    if (start + n > q->alloc_end)
+        q->alloc_end = start + n;
+    for (uint64_t c = start; c < start + n; c++) {
+        r = refcount_set(q, c, 1, start + n, err);
+        if (r < 0)
+            return r;
+    }
+    if (n == 1 && start >= q->free_hint)
+        q->free_hint = start + 1; /* everything from the hint to start was in use */
+    *off = start << q->g.cluster_bits;
+    return 0;
+}
+
+void qcow2_free_later(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+    uint64_t first = off >> q->g.cluster_bits;
+    uint64_t last = (off + len - 1) >> q->g.cluster_bits;
+    for (uint64_t c = first; c <= last; c++) {
+        if (q->nb_pending == q->cap_pending) {
+            q->cap_pending = q->cap_pending ? q->cap_pending * 2 : 64;
+            q->pending = xrealloc(q->pending, q->cap_pending * sizeof(*q->pending));
+        }
+        q->pending[q->nb_pending++] = c;
+    }
+}
+
+static bool cache_dirty(struct qcow2_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->slots[i].offset && c->slots[i].dirty)
+            return true;
+    return false;
+}
+
+int qcow2_flush_metadata(struct qcow2 *q, struct verr *err)
+{
+    bool wrote = false;
+    int r;
+    /* 1. New references are counted before anything points at them. */
+    if (cache_dirty(&q->rbc) || q->rt_dirty) {
+        r = write_dirty(q, &q->rbc, &wrote, err);
+        if (r == 0)
+            r = qcow2_barrier(q, err);
+        if (r == 0 && q->rt_dirty) {
+            r = write_rt(q, err);
+            if (r == 0)
+                r = qcow2_barrier(q, err);
+            q->rt_dirty = r < 0;
+        }
+        if (r < 0)
+            return r;
+    }
+    /* 2. L2 tables (new ones are reachable only once L1 is written). */
+    wrote = false;
+    r = write_dirty(q, &q->l2c, &wrote, err);
+    if (r == 0 && wrote)
+        r = qcow2_barrier(q, err);
+    if (r < 0)
+        return r;
+    /* 3. L1. */
+    if (q->l1_dirty) {
+        r = qcow2_write_l1(q, err);
+        if (r == 0)
+            r = qcow2_barrier(q, err);
+        if (r < 0)
+            return r;
+        q->l1_dirty = false;
+    }
+    /* 4. Frees, now that nothing on disk references these clusters. */
+    if (q->nb_pending) {
+        size_t n = q->nb_pending;
+        uint64_t *list = q->pending;
+        q->pending = NULL;
+        q->nb_pending = q->cap_pending = 0;
+        r = 0;
+        for (size_t i = 0; i < n && r == 0; i++) {
+            uint64_t rc;
+            r = qcow2_refcount_get(q, list[i], &rc, err);
+            if (r == 0 && rc == 0)
+                r = qcow2_corrupt(q, err, "freeing cluster %llu whose refcount is already 0",
+                                  (unsigned long long)list[i]);
+            if (r == 0)
+                r = refcount_set(q, list[i], rc - 1, 0, err);
+            if (r == 0 && rc == 1 && !q->f->blockdev)
+                hostfile_punch(q->f, list[i] << q->g.cluster_bits, q->g.cluster_size, NULL);
+        }
+        free(list);
+        if (r < 0)
+            return r;
+        wrote = false;
+        r = write_dirty(q, &q->rbc, &wrote, err);
+        if (r == 0 && wrote)
+            r = qcow2_barrier(q, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Distinct refcount table indexes in [first, first+n) clusters lacking a block,
+ * counting indexes past the current table as lacking. */
+static uint64_t missing_blocks(struct qcow2 *q, uint64_t first, uint64_t n)
+{
+    uint64_t a = first / q->g.rb_entries, b = (first + n - 1) / q->g.rb_entries, m = 0;
+    for (uint64_t i = a; i <= b; i++)
+        if (i >= q->rt_entries || !q->rt[i])
+            m++;
+    return m;
+}
+
+static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
+{
+    uint64_t per_cluster = q->g.cluster_size / 8;
+    if (need > QCOW2_MAX_RT_BYTES / 8)
+        return verr_set(err, EFBIG, "'%s': refcount table would exceed %u bytes",
+                        q->bd ? q->bd->filename : "image", QCOW2_MAX_RT_BYTES);
+    uint64_t entries = q->rt_entries * 2 > need ? q->rt_entries * 2 : need;
+    uint64_t t, k = 0, s;
+    int r;
+    for (;;) {
+        t = (entries + per_cluster - 1) / per_cluster;
+        r = find_free(q, q->free_hint, t + k, &s, err);
+        if (r < 0)
+            return r;
+        uint64_t m = missing_blocks(q, s, t + k);
+        uint64_t top = (s + t + m) / q->g.rb_entries + 1;
+        if (top > t * per_cluster) {
+            entries = top;
+            continue;
+        }
+        if (m == k)
+            break;
+        k = m;
+    }
+    if ((uint64_t)t * q->g.cluster_size > QCOW2_MAX_RT_BYTES)
+        return verr_set(err, EFBIG, "'%s': refcount table would exceed %u bytes", q->bd->filename,
+                        QCOW2_MAX_RT_BYTES);
+    /* Write back what is dirty so the new table only points at blocks that
+     * are on disk. */
+    r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
+    uint64_t new_entries = t * per_cluster;
+    uint64_t old_entries = q->rt_entries;
+    q->rt = xrealloc(q->rt, new_entries * sizeof(*q->rt));
+    memset(q->rt + old_entries, 0, (new_entries - old_entries) * sizeof(*q->rt));
+    q->rt_entries = new_entries;
+    /* New blocks at s+t.., one per missing index over [s, s+t+k). */
+    uint64_t nb = s + t;
+    uint64_t a = s / q->g.rb_entries, b = (s + t + k - 1) / q->g.rb_entries;
+    for (uint64_t i = a; i <= b; i++) {
+        if (q->rt[i])
+            continue;
+        uint8_t *blk;
+        r = qcow2_table_get(q, &q->rbc, nb << q->g.cluster_bits, true, &blk, err);
+        if (r < 0)
+            return r;
+        q->rt[i] = nb << q->g.cluster_bits;
+        nb++;
+    }
+    if (s + t + k > q->alloc_end)
+        q->alloc_end = s + t + k;
+    for (uint64_t c = s; c < s + t + k; c++) {
+        r = refcount_set(q, c, 1, s + t + k, err);
+        if (r < 0)
+            return r;
+    }
+    bool wrote = false;
+    r = write_dirty(q, &q->rbc, &wrote, err);
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    uint64_t old_off = q->rt_offset;
+    uint32_t old_clusters = q->rt_clusters;
+    q->rt_offset = s << q->g.cluster_bits;
+    q->rt_clusters = (uint32_t)t;
+    if (r == 0)
+        r = write_rt(q, err);
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    if (r == 0) {
+        uint8_t hdr[12];
+        qcow2_put64(hdr, q->rt_offset);
+        qcow2_put32(hdr + 8, q->rt_clusters);
+        r = hostfile_pwrite(q->f, hdr, sizeof(hdr), 48, err);
+    }
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    if (r < 0) {
+        q->rt_offset = old_off;
+        q->rt_clusters = old_clusters;
+        return r;
+    }
+    q->rt_dirty = false;
+    if (s + t + k > q->alloc_end)
+        q->alloc_end = s + t + k;
+    qcow2_free_later(q, old_off, (uint64_t)old_clusters << q->g.cluster_bits);
+    return 0;
+}

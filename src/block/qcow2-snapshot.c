@@ -1,0 +1,384 @@
+/*
+ * qcow2-snapshot.c - qcow2 internal snapshots: the table codec and
+ * create / apply / delete / list.
+ *
+ * A snapshot is a copy of the L1 table plus one more reference on every L2
+ * table and data cluster it reaches, so later writes copy-on-write instead of
+ * changing what the snapshot sees. Each operation is ordered so a crash
+ * leaves at worst leaked clusters: references are counted before anything
+ * new points at them, and the header switches to the new snapshot table in
+ * one write. (Deleting is the exception qemu shares: between dropping the
+ * references and restoring COPIED flags a crash leaves flags that
+ * `qemu-img check -r all` repairs.)
+ */
+#include "block/qcow2.h"
+#include "util/mem.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void qcow2_snap_free(struct qcow2_snap *snaps, uint32_t nb)
+{
+    for (uint32_t i = 0; snaps && i < nb; i++) {
+        free(snaps[i].id);
+        free(snaps[i].name);
+        free(snaps[i].extra);
+    }
+    free(snaps);
+}
+
+int qcow2_snap_decode(const uint8_t *buf, size_t len, uint32_t nb, struct qcow2_snap **out,
+                      struct verr *err)
+{
+    struct qcow2_snap *s = xcalloc(nb ? nb : 1, sizeof(*s));
+    size_t p = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        if (len - p < 40)
+            goto trunc;
+        const uint8_t *e = buf + p;
+        struct qcow2_snap *x = &s[i];
+        x->l1_offset = qcow2_be64(e);
+        x->l1_size = qcow2_be32(e + 8);
+        uint16_t id_len = qcow2_be16(e + 12), name_len = qcow2_be16(e + 14);
+        x->date_sec = qcow2_be32(e + 16);
+        x->date_nsec = qcow2_be32(e + 20);
+        x->vm_clock_nsec = qcow2_be64(e + 24);
+        x->vm_state_size = qcow2_be32(e + 32);
+        uint32_t extra = qcow2_be32(e + 36);
+        x->icount = UINT64_MAX;
+        if ((uint64_t)extra + id_len + name_len > len - p - 40)
+            goto trunc;
+        const uint8_t *d = e + 40;
+        if (extra >= 8)
+            x->vm_state_size = qcow2_be64(d);
+        if (extra >= 16) {
+            x->disk_size = qcow2_be64(d + 8);
+            x->has_disk_size = true;
+        }
+        if (extra >= 24)
+            x->icount = qcow2_be64(d + 16);
+        if (extra > 24) {
+            x->extra_len = extra - 24;
+            x->extra = xmalloc(x->extra_len);
+            memcpy(x->extra, d + 24, x->extra_len);
+        }
+        x->id = xcalloc(1, (size_t)id_len + 1);
+        memcpy(x->id, d + extra, id_len);
+        x->name = xcalloc(1, (size_t)name_len + 1);
+        memcpy(x->name, d + extra + id_len, name_len);
+        p += (40 + (size_t)extra + id_len + name_len + 7) & ~(size_t)7;
+        if (p > len)
+            p = len;
+    }
+    *out = s;
+    return 0;
+trunc:
+    qcow2_snap_free(s, nb);
+    *out = NULL;
+    return verr_set(err, EINVAL, "snapshot table is truncated");
+}
+
+uint8_t *qcow2_snap_encode(const struct qcow2_snap *snaps, uint32_t nb, size_t *len)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        size_t extra = snaps[i].icount != UINT64_MAX || snaps[i].extra_len ? 24 : 16;
+        extra += snaps[i].extra_len;
+        total += (40 + extra + strlen(snaps[i].id) + strlen(snaps[i].name) + 7) & ~(size_t)7;
+    }
+    uint8_t *buf = xcalloc(1, total ? total : 1);
+    size_t p = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        const struct qcow2_snap *x = &snaps[i];
+        size_t id_len = strlen(x->id), name_len = strlen(x->name);
+        size_t extra = x->icount != UINT64_MAX || x->extra_len ? 24 : 16;
+        extra += x->extra_len;
+        uint8_t *e = buf + p;
+        qcow2_put64(e, x->l1_offset);
+        qcow2_put32(e + 8, x->l1_size);
+        qcow2_put16(e + 12, (uint16_t)id_len);
+        qcow2_put16(e + 14, (uint16_t)name_len);
+        qcow2_put32(e + 16, x->date_sec);
+        qcow2_put32(e + 20, x->date_nsec);
+        qcow2_put64(e + 24, x->vm_clock_nsec);
+        qcow2_put32(e + 32, x->vm_state_size > UINT32_MAX ? 0 : (uint32_t)x->vm_state_size);
+        qcow2_put32(e + 36, (uint32_t)extra);
+        qcow2_put64(e + 40, x->vm_state_size);
+        qcow2_put64(e + 48, x->disk_size);
+        if (extra >= 24)
+            qcow2_put64(e + 56, x->icount);
+        if (x->extra_len)
+            memcpy(e + 64, x->extra, x->extra_len);
+        memcpy(e + 40 + extra, x->id, id_len);
+        memcpy(e + 40 + extra + id_len, x->name, name_len);
+        p += (40 + extra + id_len + name_len + 7) & ~(size_t)7;
+    }
+    *len = total;
+    return buf;
+}
+
+int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
+                        struct verr *err)
+{
+    (void)err;
+    struct qcow2 *q = bd->priv;
+    *out = NULL;
+    *count = 0;
+    if (!q->nb_snapshots)
+        return 0;
+    struct block_snapshot *l = xcalloc(q->nb_snapshots, sizeof(*l));
+    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+        const struct qcow2_snap *s = &q->snaps[i];
+        l[i].id = xstrdup(s->id);
+        l[i].name = xstrdup(s->name);
+        l[i].vm_state_size = s->vm_state_size;
+        l[i].date_sec = s->date_sec;
+        l[i].date_nsec = s->date_nsec;
+        l[i].vm_clock_nsec = s->vm_clock_nsec;
+        l[i].disk_size = s->has_disk_size ? s->disk_size : q->size;
+        l[i].has_icount = s->icount != UINT64_MAX;
+        l[i].icount = s->icount;
+    }
+    *out = l;
+    *count = q->nb_snapshots;
+    return 0;
+}
+
+static int find(struct qcow2 *q, const char *name_or_id)
+{
+    for (uint32_t i = 0; i < q->nb_snapshots; i++)
+        if (strcmp(q->snaps[i].id, name_or_id) == 0)
+            return (int)i;
+    for (uint32_t i = 0; i < q->nb_snapshots; i++)
+        if (strcmp(q->snaps[i].name, name_or_id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Writes a new snapshot table and switches the header to it. */
+static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, struct verr *err)
+{
+    uint64_t off = 0, cs = q->g.cluster_size;
+    size_t len = 0;
+    uint8_t *buf = qcow2_snap_encode(snaps, nb, &len);
+    int r = 0;
+    if (nb) {
+        r = qcow2_alloc_clusters(q, (len + cs - 1) / cs, &off, err);
+        if (r == 0)
+            r = qcow2_flush_metadata(q, err);
+        if (r == 0)
+            r = hostfile_pwrite(q->f, buf, len, off, err);
+        if (r == 0)
+            r = qcow2_barrier(q, err);
+    }
+    free(buf);
+    if (r < 0)
+        return r;
+    uint8_t h[12];
+    qcow2_put32(h, nb);
+    qcow2_put64(h + 4, off);
+    r = hostfile_pwrite(q->f, h, sizeof(h), 60, err);
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    if (r < 0)
+        return r;
+    if (q->nb_snapshots) {
+        size_t old_len = 0;
+        free(qcow2_snap_encode(q->snaps, q->nb_snapshots, &old_len));
+        qcow2_free_later(q, q->snapshots_offset, old_len);
+    }
+    q->snapshots_offset = off;
+    return 0;
+}
+
+static int read_l1(struct qcow2 *q, const struct qcow2_snap *s, uint64_t **out, struct verr *err)
+{
+    uint64_t *l1 = xcalloc(s->l1_size ? s->l1_size : 1, 8);
+    uint8_t *b = xmalloc((size_t)s->l1_size * 8 + 1);
+    int r = hostfile_pread(q->f, b, (size_t)s->l1_size * 8, s->l1_offset, err);
+    for (uint32_t i = 0; r == 0 && i < s->l1_size; i++)
+        l1[i] = qcow2_be64(b + (size_t)i * 8);
+    free(b);
+    if (r < 0) {
+        free(l1);
+        return r;
+    }
+    *out = l1;
+    return 0;
+}
+
+int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    if (!name || !*name || strlen(name) > 65535)
+        return verr_set(err, EINVAL, "'%s': invalid snapshot name", bd->filename);
+    for (uint32_t i = 0; i < q->nb_snapshots; i++)
+        if (strcmp(q->snaps[i].name, name) == 0)
+            return verr_set(err, EEXIST, "'%s': a snapshot named '%s' already exists", bd->filename,
+                            name);
+    if (q->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
+        return verr_set(err, ENOSPC, "'%s': too many snapshots", bd->filename);
+    int r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
+    uint64_t cs = q->g.cluster_size, l1off = 0;
+    /* 1. References from the snapshot are counted (and COPIED cleared). */
+    r = qcow2_update_tree_refcounts(q, q->l1, q->l1_size, +1, true, err);
+    if (r == 0) {
+        q->l1_dirty = true;
+        r = qcow2_flush_metadata(q, err);
+    }
+    /* 2. The L1 copy. */
+    if (r == 0 && q->l1_size) {
+        r = qcow2_alloc_clusters(q, ((uint64_t)q->l1_size * 8 + cs - 1) / cs, &l1off, err);
+        if (r == 0)
+            r = qcow2_flush_metadata(q, err);
+        if (r == 0) {
+            uint8_t *b = xmalloc((size_t)q->l1_size * 8);
+            for (uint32_t i = 0; i < q->l1_size; i++)
+                qcow2_put64(b + (size_t)i * 8, q->l1[i]);
+            r = hostfile_pwrite(q->f, b, (size_t)q->l1_size * 8, l1off, err);
+            free(b);
+        }
+    }
+    if (r < 0)
+        return r;
+    /* 3. The table with the new entry, then the header. */
+    struct qcow2_snap *n = xcalloc(q->nb_snapshots + 1, sizeof(*n));
+    if (q->nb_snapshots)
+        memcpy(n, q->snaps, q->nb_snapshots * sizeof(*n));
+    struct qcow2_snap *s = &n[q->nb_snapshots];
+    unsigned long maxid = 0;
+    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+        unsigned long v = strtoul(q->snaps[i].id, NULL, 10);
+        if (v > maxid)
+            maxid = v;
+    }
+    char id[32];
+    snprintf(id, sizeof(id), "%lu", maxid + 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->l1_offset = l1off;
+    s->l1_size = q->l1_size;
+    s->id = xstrdup(id);
+    s->name = xstrdup(name);
+    s->date_sec = (uint32_t)ts.tv_sec;
+    s->date_nsec = (uint32_t)ts.tv_nsec;
+    s->disk_size = q->size;
+    s->has_disk_size = true;
+    s->icount = UINT64_MAX;
+    r = write_table(q, n, q->nb_snapshots + 1, err);
+    if (r < 0) {
+        free(s->id);
+        free(s->name);
+        free(n);
+        return r;
+    }
+    free(q->snaps);
+    q->snaps = n;
+    q->nb_snapshots++;
+    return qcow2_flush_metadata(q, err);
+}
+
+int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    int i = find(q, name_or_id);
+    if (i < 0)
+        return verr_set(err, ENOENT, "'%s': no snapshot '%s'", bd->filename, name_or_id);
+    struct qcow2_snap *s = &q->snaps[i];
+    int r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
+    uint64_t *sl1;
+    r = read_l1(q, s, &sl1, err);
+    if (r < 0)
+        return r;
+    uint64_t size = s->has_disk_size ? s->disk_size : q->size;
+    uint32_t n = s->l1_size;
+    if (n < qcow2_l1_entries_for(&q->g, size)) {
+        free(sl1);
+        return qcow2_corrupt(q, err, "snapshot %s has an L1 table too small for its size", s->id);
+    }
+    /* 1. The snapshot's tree gains the active reference. */
+    r = qcow2_update_tree_refcounts(q, sl1, n, +1, true, err);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    /* 2. Switch the active L1 (new copy, header in one write). */
+    uint64_t *old = NULL;
+    uint32_t old_n = q->l1_size;
+    if (r == 0) {
+        old = xcalloc(old_n ? old_n : 1, 8);
+        memcpy(old, q->l1, (size_t)old_n * 8);
+        r = qcow2_replace_l1(q, n, sl1, n, err);
+    }
+    free(sl1);
+    if (r == 0 && size != q->size) {
+        uint8_t b[8];
+        qcow2_put64(b, size);
+        r = hostfile_pwrite(q->f, b, 8, 24, err);
+        if (r == 0) {
+            q->size = size;
+            bd->size = size;
+        }
+    }
+    /* 3. The old active tree loses its reference. */
+    if (r == 0)
+        r = qcow2_update_tree_refcounts(q, old, old_n, -1, false, err);
+    free(old);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    if (r == 0)
+        r = qcow2_fix_copied(q, err);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    return r;
+}
+
+int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    int i = find(q, name_or_id);
+    if (i < 0)
+        return verr_set(err, ENOENT, "'%s': no snapshot '%s'", bd->filename, name_or_id);
+    int r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
+    struct qcow2_snap victim = q->snaps[i];
+    uint64_t *sl1;
+    r = read_l1(q, &victim, &sl1, err);
+    if (r < 0)
+        return r;
+    struct qcow2_snap *n = xcalloc(q->nb_snapshots, sizeof(*n));
+    uint32_t k = 0;
+    for (uint32_t j = 0; j < q->nb_snapshots; j++)
+        if ((int)j != i)
+            n[k++] = q->snaps[j];
+    r = write_table(q, n, k, err);
+    if (r < 0) {
+        free(n);
+        free(sl1);
+        return r;
+    }
+    free(q->snaps);
+    q->snaps = n;
+    q->nb_snapshots = k;
+    r = qcow2_update_tree_refcounts(q, sl1, victim.l1_size, -1, false, err);
+    free(sl1);
+    if (r == 0 && victim.l1_size)
+        qcow2_free_later(q, victim.l1_offset, (uint64_t)victim.l1_size * 8);
+    free(victim.id);
+    free(victim.name);
+    free(victim.extra);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    if (r == 0)
+        r = qcow2_fix_copied(q, err);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    return r;
+}
