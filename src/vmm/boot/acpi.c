@@ -16,6 +16,7 @@
 #include "vmm/boot/aml.h"
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/layout.h"
+#include "vmm/dev/pci.h"
 
 #include <errno.h>
 #include <string.h>
@@ -252,19 +253,33 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
     put8(e + 5, 1);
     finish(madt, madt_len);
 
-    /* XSDT and RSDT list FADT and MADT (the DSDT is reached through the FADT). */
-    uint8_t *xsdt = cursor_alloc(&c, 36 + 16, 16, &xsdt_gpa);
-    uint8_t *rsdt = cursor_alloc(&c, 36 + 8, 16, &rsdt_gpa);
+    /* MCFG (virtio work): one ECAM allocation, segment 0, buses 0-255 (vmm/dev/pci.h). */
+    uint64_t mcfg_gpa;
+    uint8_t *mcfg = cursor_alloc(&c, 60, 16, &mcfg_gpa);
+    if (!mcfg)
+        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
+    header(mcfg, "MCFG", 60, 1);
+    put64(mcfg + 44, PCI_ECAM_BASE);
+    put16(mcfg + 52, 0);
+    put8(mcfg + 54, 0);
+    put8(mcfg + 55, (uint8_t)(PCI_ECAM_SIZE / (1u << 20) - 1));
+    finish(mcfg, 60);
+
+    /* XSDT and RSDT list FADT, MADT and MCFG (the DSDT is reached through the FADT). */
+    uint8_t *xsdt = cursor_alloc(&c, 36 + 24, 16, &xsdt_gpa);
+    uint8_t *rsdt = cursor_alloc(&c, 36 + 12, 16, &rsdt_gpa);
     if (!xsdt || !rsdt)
         return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(xsdt, "XSDT", 52, 1);
+    header(xsdt, "XSDT", 60, 1);
     put64(xsdt + 36, fadt_gpa);
     put64(xsdt + 44, madt_gpa);
-    finish(xsdt, 52);
-    header(rsdt, "RSDT", 44, 1);
+    put64(xsdt + 52, mcfg_gpa);
+    finish(xsdt, 60);
+    header(rsdt, "RSDT", 48, 1);
     put32(rsdt + 36, (uint32_t)fadt_gpa);
     put32(rsdt + 40, (uint32_t)madt_gpa);
-    finish(rsdt, 44);
+    put32(rsdt + 44, (uint32_t)mcfg_gpa);
+    finish(rsdt, 48);
 
     /* RSDP revision 2: checksum over the first 20 bytes, extended over all 36. */
     memcpy(rsdp, "RSD PTR ", 8);

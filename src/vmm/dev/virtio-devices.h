@@ -1,0 +1,17 @@
+/*
+ * virtio-devices.h - creates the PCI bus and the virtio devices the command
+ * line asked for, and resets/frees them with the VM. vm.c calls these three
+ * functions and knows nothing else about PCI or virtio.
+ */
+#ifndef VIREO_VMM_DEV_VIRTIO_DEVICES_H
+#define VIREO_VMM_DEV_VIRTIO_DEVICES_H
+
+#include "util/error.h"
+
+struct vm;
+
+int vm_virtio_create(struct vm *vm, struct verr *err);
+void vm_virtio_reset(struct vm *vm);
+void vm_virtio_free(struct vm *vm);
+
+#endif
