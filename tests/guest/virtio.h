@@ -14,7 +14,7 @@
 
 #include "lib/pci.h"
 
-#define VQ_SIZE 16
+#define VQ_SIZE 8 /* QEMU's virtio-rng queue has 8 entries */
 
 #define VIRTIO_F_INDIRECT  (1ull << 28)
 #define VIRTIO_F_EVENT_IDX (1ull << 29)
