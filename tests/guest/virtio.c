@@ -89,6 +89,7 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
             continue;
         d->bus = 0;
         d->dev = dev;
+        d->msix_vector = 0xffff;
         d->device_id = device_id;
         for (unsigned cap = pci_find_cap(pa, 0, dev, 0, 0x09, 0); cap;
              cap = pci_find_cap(pa, 0, dev, 0, 0x09, cap)) {
@@ -166,7 +167,8 @@ const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
         return "queue 0 has size 0";
     d->qsize = max < VQ_SIZE ? max : VQ_SIZE;
     w16(c + 24, d->qsize);
-    w16(c + 26, 0xffff); /* no MSI-X vector: polled */
+    w16(c + 16, d->msix_vector); /* config_msix_vector */
+    w16(c + 26, d->msix_vector); /* 0xffff: none, polled */
     d->notify_off = r16(c + 30);
     memset(ring, 0, sizeof(*ring));
     d->ring = ring;
@@ -212,4 +214,27 @@ int64_t virtio_run(struct vdev *d, uint16_t head)
     d->last_used++;
     r->avail.used_event = d->last_used; /* event idx: interrupt after the next one */
     return len;
+}
+
+bool virtio_msix_setup(struct vdev *d, uint32_t apic_id, uint8_t vector)
+{
+    const struct pci_access *pa = &d->pa;
+    unsigned cap = pci_find_cap(pa, d->bus, d->dev, 0, 0x11, 0);
+    if (!cap)
+        return false;
+    uint32_t table = pci_read32(pa, d->bus, d->dev, 0, cap + 4);
+    uint64_t t = bar_address(d, table & 7) + (table & ~7u);
+    w32(t + 0, 0xfee00000u | apic_id << 12); /* message address: physical destination */
+    w32(t + 4, 0);
+    w32(t + 8, vector); /* fixed delivery, edge */
+    w32(t + 12, 0);     /* unmasked */
+    uint32_t hdr = pci_read32(pa, d->bus, d->dev, 0, cap);
+    pci_write32(pa, d->bus, d->dev, 0, cap, (hdr & ~0x40000000u) | 0x80000000u); /* enable */
+    return true;
+}
+
+uint16_t virtio_queue_vector(struct vdev *d)
+{
+    w16(d->common + 22, 0);
+    return r16(d->common + 26);
 }

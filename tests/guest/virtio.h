@@ -60,6 +60,7 @@ struct vdev {
     uint64_t features; /* negotiated */
     uint16_t qsize, notify_off;
     uint16_t last_used, avail_idx;
+    uint16_t msix_vector; /* for queue 0 and config; 0xffff (polled) unless a test sets it */
     struct vring *ring;
 };
 
@@ -78,5 +79,10 @@ void virtio_reset(struct vdev *d);
 uint8_t virtio_cfg8(struct vdev *d, unsigned off);
 uint32_t virtio_cfg32(struct vdev *d, unsigned off);
 uint64_t virtio_cfg64(struct vdev *d, unsigned off);
+/* Programs MSI-X table entry 0 to send `vector` to the local APIC apic_id and enables
+ * MSI-X on the function. Returns false when the function has no MSI-X capability. */
+bool virtio_msix_setup(struct vdev *d, uint32_t apic_id, uint8_t vector);
+/* Reads back the queue 0 MSI-X vector the device accepted. */
+uint16_t virtio_queue_vector(struct vdev *d);
 
 #endif
