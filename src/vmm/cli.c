@@ -150,20 +150,29 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
         first = false;
     }
     unsigned cpus = v[0], sockets = v[1], cores = v[2], threads = v[3], maxcpus = v[4];
-    if (!threads)
-        threads = 1;
-    if (!cpus && !maxcpus)
-        cpus = (sockets ? sockets : 1) * (cores ? cores : 1) * threads;
-    if (!maxcpus)
-        maxcpus = cpus;
-    if (!cpus)
-        cpus = maxcpus;
-    /* QEMU's rule for PCs: missing sockets are computed first, then cores. */
-    if (!cores)
-        cores = sockets ? maxcpus / (sockets * threads) : 1;
-    if (!sockets)
-        sockets = maxcpus / (cores * threads);
-    if (!sockets || !cores || (uint64_t)sockets * cores * threads != maxcpus)
+    /* QEMU 7.2's rules for current machine types (cores are preferred over sockets since
+     * 6.2): with no count, missing values are 1; otherwise missing cores (or sockets) are
+     * computed from maxcpus, and missing threads last. */
+    if (!cpus && !maxcpus) {
+        sockets = sockets ? sockets : 1;
+        cores = cores ? cores : 1;
+        threads = threads ? threads : 1;
+    } else {
+        maxcpus = maxcpus ? maxcpus : cpus;
+        if (!cores) {
+            sockets = sockets ? sockets : 1;
+            threads = threads ? threads : 1;
+            cores = maxcpus / (sockets * threads);
+        } else if (!sockets) {
+            threads = threads ? threads : 1;
+            sockets = maxcpus / (cores * threads);
+        }
+        if (!threads)
+            threads = maxcpus / (sockets * cores);
+    }
+    maxcpus = maxcpus ? maxcpus : sockets * cores * threads;
+    cpus = cpus ? cpus : maxcpus;
+    if (!sockets || !cores || !threads || (uint64_t)sockets * cores * threads != maxcpus)
         return verr_set(err, EINVAL,
                         "%s %s: invalid CPU topology: sockets (%u) * cores (%u) * threads (%u) "
                         "must equal maxcpus (%u)",

@@ -126,7 +126,7 @@ void test_mem(struct guest *g)
     unsigned probed = 0, bad = 0;
     for (uint32_t i = 0; i < bi->map_stored; i++) {
         const struct memmap_entry *e = &bi->map[i];
-        if (e->type != E820_RAM)
+        if (e->type != E820_RAM || e->size < 4096)
             continue;
         for (unsigned k = 0; k < SAMPLES_PER_REGION; k++) {
             /* First, last and evenly spaced 8-byte words of the region. */

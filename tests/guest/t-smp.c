@@ -136,8 +136,7 @@ void test_smp(struct guest *g)
             failed++;
             continue;
         }
-        tramp_set(ap_tramp_stack,
-                  (uint64_t)(uintptr_t)&ap_stacks[started + failed + 1][AP_STACK_SIZE]);
+        tramp_set(ap_tramp_stack, (uint64_t)(uintptr_t)&ap_stacks[started + failed][AP_STACK_SIZE]);
         bool ok = start_ap(&ctx, id);
         uint32_t got = ok ? ctx.ids[ctx.checked_in - 1] : 0;
         if (tap_ok(t, ok && got == id, "smp: AP with APIC id %u started and checked in (as %u)", id,

@@ -255,9 +255,9 @@ int main(int argc, char **argv)
     if (initrd) {
         size_t ilen;
         uint8_t *data = read_file(initrd, &ilen);
-        uint64_t at = (mem - ilen) & ~0xfffull;
         if (ilen > mem / 2)
             fail("initrd larger than half the guest memory");
+        uint64_t at = (mem - ilen) & ~0xfffull;
         memcpy(ram + at, data, ilen);
         free(data);
         put32(zp + 0x218, (uint32_t)at);

@@ -1,16 +1,23 @@
 /*
- * qmp-client.c - the blocking QMP client (see qmp-client.h). Incoming bytes
- * go through the same stream parser as the server's, into a FIFO of
- * messages; execute() and next_event() pick from it what they wait for.
+ * qmp-client.c - the QMP client (see qmp-client.h). Incoming bytes go
+ * through the same stream parser as the server's, into a FIFO of messages.
+ * In blocking mode execute() and next_event() pick from it what they wait
+ * for; once attached to a loop, every read is followed by a dispatch of the
+ * FIFO to the event callback and the pending requests' reply callbacks.
+ * Freeing is deferred while callbacks run (busy), so a callback may close
+ * the client.
  */
 #include "qmp-client.h"
 
 #include "qmp-json.h"
 #include "util/error.h"
+#include "util/buf.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "util/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -30,8 +37,30 @@ struct msg_node {
     struct json_object *msg;
 };
 
+struct pending_request {
+    struct pending_request *next;
+    struct qmp_client *client;
+    char id[32];
+    qmp_client_reply_fn fn;
+    void *opaque;
+    struct loop_timer *timer;
+};
+
 struct qmp_client {
     int fd;
+    /* Loop mode (qmp_client_attach); loop is NULL in blocking mode. */
+    struct loop *loop;
+    struct loop_watch *watch;
+    struct loop_timer *kick; /* dispatches what was queued before attaching */
+    qmp_client_event_fn event_fn;
+    qmp_client_closed_fn closed_fn;
+    void *opaque;
+    struct pending_request *pending;
+    struct buf out; /* requests the socket has not taken yet */
+    int busy;
+    bool close_requested;
+    bool hung_up;
+
     struct qmp_json_stream *stream;
     struct msg_node *head, *tail; /* parsed messages not yet consumed */
     size_t queued;
@@ -142,6 +171,8 @@ static bool is_reply_to(struct json_object *m, void *arg)
 int qmp_client_read_message(struct qmp_client *c, int timeout_ms, struct json_object **msg,
                             struct verr *err)
 {
+    if (c->loop)
+        return verr_set(err, EBUSY, "QMP client is attached to a loop");
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         if ((*msg = take(c, is_any, NULL)))
@@ -239,21 +270,34 @@ int qmp_client_send_raw(struct qmp_client *c, const void *data, size_t len, stru
     return 0;
 }
 
-int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
-                       int timeout_ms, struct json_object **reply, struct verr *err)
+/* Formats a request line with a fresh id (copied to id, 32 bytes). */
+static char *build_request(struct qmp_client *c, const char *command, struct json_object *args,
+                           char *id, size_t *len)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "vireo-%lu", ++c->next_id);
+    snprintf(id, 32, "vireo-%lu", ++c->next_id);
     struct json_object *req = json_object_new_object();
     json_object_object_add(req, "execute", json_object_new_string(command));
     if (args)
         json_object_object_add(req, "arguments", args);
     json_object_object_add(req, "id", json_object_new_string(id));
-    char *text = qmp_json_to_string(req);
+    struct buf b = BUF_INIT;
+    qmp_json_format(&b, req);
     json_object_put(req);
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replaces the NUL; the length is known */
-    int r = qmp_client_send_raw(c, text, len + 1, err);
+    buf_append_byte(&b, '\n');
+    return buf_detach(&b, len);
+}
+
+int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
+                       int timeout_ms, struct json_object **reply, struct verr *err)
+{
+    if (c->loop) {
+        json_object_put(args);
+        return verr_set(err, EBUSY, "QMP client is attached to a loop");
+    }
+    char id[32];
+    size_t len;
+    char *text = build_request(c, command, args, id, &len);
+    int r = qmp_client_send_raw(c, text, len, err);
     free(text);
     if (r < 0)
         return r;
@@ -278,6 +322,8 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
 int qmp_client_next_event(struct qmp_client *c, int timeout_ms, struct json_object **event,
                           struct verr *err)
 {
+    if (c->loop)
+        return verr_set(err, EBUSY, "QMP client is attached to a loop");
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         if ((*event = take(c, is_event, NULL)))
@@ -306,10 +352,17 @@ int qmp_client_fd(const struct qmp_client *c)
     return c->fd;
 }
 
-void qmp_client_close(struct qmp_client *c)
+static void client_free(struct qmp_client *c)
 {
-    if (!c)
-        return;
+    for (struct pending_request *p = c->pending; p;) {
+        struct pending_request *next = p->next;
+        loop_timer_free(p->timer);
+        free(p);
+        p = next;
+    }
+    loop_watch_remove(c->watch);
+    loop_timer_free(c->kick);
+    buf_free(&c->out);
     close(c->fd);
     qmp_json_stream_free(c->stream);
     while (c->head) {
@@ -320,4 +373,190 @@ void qmp_client_close(struct qmp_client *c)
     }
     json_object_put(c->greeting);
     free(c);
+}
+
+void qmp_client_close(struct qmp_client *c)
+{
+    if (!c)
+        return;
+    if (c->busy) {
+        c->close_requested = true;
+        return;
+    }
+    client_free(c);
+}
+
+/* ---------------------------------------------------------------- loop mode */
+
+static void client_leave(struct qmp_client *c)
+{
+    if (--c->busy == 0 && c->close_requested)
+        client_free(c);
+}
+
+static struct pending_request *unlink_pending(struct qmp_client *c, const char *id)
+{
+    for (struct pending_request **pp = &c->pending; *pp; pp = &(*pp)->next) {
+        struct pending_request *p = *pp;
+        if (!strcmp(p->id, id)) {
+            *pp = p->next;
+            loop_timer_free(p->timer);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Fails every request, tells the owner once; the client stays allocated. */
+static void client_hangup(struct qmp_client *c, const char *why)
+{
+    if (c->hung_up)
+        return;
+    c->hung_up = true;
+    c->eof = true;
+    loop_watch_remove(c->watch);
+    c->watch = NULL;
+    while (c->pending && !c->close_requested) {
+        struct pending_request *p = unlink_pending(c, c->pending->id);
+        p->fn(c, NULL, why, p->opaque);
+        free(p);
+    }
+    if (c->closed_fn && !c->close_requested)
+        c->closed_fn(c, why, c->opaque);
+}
+
+static void client_dispatch(struct qmp_client *c)
+{
+    struct json_object *m;
+    while (!c->close_requested && (m = take(c, is_any, NULL))) {
+        struct json_object *id;
+        if (is_event(m, NULL)) {
+            if (c->event_fn)
+                c->event_fn(c, m, c->opaque);
+        } else if (json_object_object_get_ex(m, "id", &id) &&
+                   json_object_is_type(id, json_type_string)) {
+            struct pending_request *p = unlink_pending(c, json_object_get_string(id));
+            if (p) {
+                json_object_object_del(m, "id");
+                p->fn(c, m, NULL, p->opaque);
+                free(p);
+            } /* else: a reply to a request that already timed out */
+        }
+        json_object_put(m);
+    }
+    if (c->garbage && !c->close_requested)
+        client_hangup(c, "QMP server sent a malformed message");
+}
+
+static void client_flush_out(struct qmp_client *c)
+{
+    while (c->out.len) {
+        ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                buf_reset(&c->out);
+                client_hangup(c, "QMP connection lost while sending");
+                return;
+            }
+            break;
+        }
+        buf_consume(&c->out, (size_t)w);
+    }
+    if (c->watch)
+        loop_watch_set_events(c->watch, LOOP_READ | (c->out.len ? LOOP_WRITE : 0));
+}
+
+static void client_ready(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop;
+    struct qmp_client *c = opaque;
+    c->busy++;
+    if (events & LOOP_WRITE)
+        client_flush_out(c);
+    if (!c->hung_up && (events & (LOOP_READ | LOOP_HUP))) {
+        char chunk[65536];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n > 0) {
+            if (qmp_json_stream_feed(c->stream, chunk, (size_t)n) < 0)
+                c->garbage = true;
+            client_dispatch(c);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            client_dispatch(c); /* whatever arrived before the end */
+            client_hangup(c, "QMP server closed the connection");
+        }
+    }
+    client_leave(c);
+}
+
+static void client_kick(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop, (void)t;
+    struct qmp_client *c = opaque;
+    c->busy++;
+    client_dispatch(c);
+    if (c->eof && !c->hung_up)
+        client_hangup(c, "QMP server closed the connection");
+    client_leave(c);
+}
+
+int qmp_client_attach(struct qmp_client *c, struct loop *loop, qmp_client_event_fn event_fn,
+                      qmp_client_closed_fn closed_fn, void *opaque, struct verr *err)
+{
+    if (c->loop)
+        return verr_set(err, EBUSY, "QMP client is already attached to a loop");
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return verr_errno(err, errno, "cannot make the QMP client socket non-blocking");
+    c->watch = loop_watch_fd(loop, c->fd, LOOP_READ, client_ready, c, err);
+    if (!c->watch)
+        return -EINVAL;
+    c->loop = loop;
+    c->event_fn = event_fn;
+    c->closed_fn = closed_fn;
+    c->opaque = opaque;
+    /* Events queued by earlier blocking calls are delivered from the loop,
+     * not from inside this call. */
+    c->kick = loop_timer_new(loop, client_kick, c);
+    if (c->head || c->eof)
+        loop_timer_arm(c->kick, 0, 0);
+    return 0;
+}
+
+static void request_timeout(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop, (void)t;
+    struct pending_request *p = opaque;
+    struct qmp_client *c = p->client;
+    c->busy++;
+    p = unlink_pending(c, p->id);
+    p->fn(c, NULL, "QMP server did not answer in time", p->opaque);
+    free(p);
+    client_leave(c);
+}
+
+int qmp_client_execute_async(struct qmp_client *c, const char *command, struct json_object *args,
+                             int timeout_ms, qmp_client_reply_fn fn, void *opaque)
+{
+    if (!c->loop || c->hung_up || c->close_requested) {
+        json_object_put(args);
+        return -ENOTCONN;
+    }
+    struct pending_request *p = xcalloc(1, sizeof(*p));
+    p->client = c;
+    p->fn = fn;
+    p->opaque = opaque;
+    size_t len;
+    char *text = build_request(c, command, args, p->id, &len);
+    buf_append(&c->out, text, len);
+    free(text);
+    p->timer = loop_timer_new(c->loop, request_timeout, p);
+    loop_timer_arm(p->timer, (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull, 0);
+    p->next = c->pending;
+    c->pending = p;
+    c->busy++;
+    client_flush_out(c); /* a failure here fails p through client_hangup */
+    client_leave(c);
+    return 0;
 }

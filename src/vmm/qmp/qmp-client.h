@@ -8,6 +8,11 @@
  * hung VMM cannot hang the caller. Replies are matched to requests by an
  * "id" the client generates; events that arrive meanwhile are queued in
  * order for qmp_client_next_event(). Not thread-safe: one thread per client.
+ *
+ * A daemon watching many VMs from one event loop attaches the client to its
+ * loop instead (qmp_client_attach): events then arrive through a callback as
+ * they come, and commands run asynchronously with a reply callback and a
+ * timeout, without ever blocking the loop.
  */
 #ifndef VIREO_VMM_QMP_CLIENT_H
 #define VIREO_VMM_QMP_CLIENT_H
@@ -15,6 +20,7 @@
 #include <stddef.h>
 
 struct json_object;
+struct loop;
 struct verr;
 struct qmp_client;
 
@@ -53,5 +59,37 @@ int qmp_client_send_raw(struct qmp_client *c, const void *data, size_t len, stru
 int qmp_client_read_message(struct qmp_client *c, int timeout_ms, struct json_object **msg,
                             struct verr *err);
 int qmp_client_fd(const struct qmp_client *c);
+
+/* ---- loop-driven use ---- */
+
+/* event is borrowed: take a reference (json_object_get) to keep it. */
+typedef void (*qmp_client_event_fn)(struct qmp_client *c, struct json_object *event, void *opaque);
+/* Called once when the connection ends (server gone, or it sent garbage). */
+typedef void (*qmp_client_closed_fn)(struct qmp_client *c, const char *why, void *opaque);
+/*
+ * The reply ({"return": ...} or {"error": ...}, "id" removed; borrowed), or
+ * NULL with error set when the command timed out or the connection ended.
+ */
+typedef void (*qmp_client_reply_fn)(struct qmp_client *c, struct json_object *reply,
+                                    const char *error, void *opaque);
+
+/*
+ * Hands the client to loop (call after qmp_client_connect). From then on
+ * the blocking calls return -EBUSY; events (including any already queued)
+ * go to event_fn, and closed_fn (may be NULL) is called once when the
+ * server hangs up, after every pending request failed. Callbacks run on
+ * the loop thread and may call qmp_client_execute_async() and
+ * qmp_client_close() (then no further callback comes for this client).
+ */
+int qmp_client_attach(struct qmp_client *c, struct loop *loop, qmp_client_event_fn event_fn,
+                      qmp_client_closed_fn closed_fn, void *opaque, struct verr *err);
+/*
+ * Sends a command (args taken over, may be NULL) without blocking; fn is
+ * called exactly once with the reply, or with an error after timeout_ms or
+ * when the connection ends. Returns 0, or -ENOTCONN if the connection is
+ * already gone (fn is then not called).
+ */
+int qmp_client_execute_async(struct qmp_client *c, const char *command, struct json_object *args,
+                             int timeout_ms, qmp_client_reply_fn fn, void *opaque);
 
 #endif

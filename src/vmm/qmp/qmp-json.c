@@ -6,7 +6,8 @@
  * must match):
  *   lexer    a byte-at-a-time state machine producing tokens; on an invalid
  *            byte it reports "stray '...'" and skips to the next structural
- *            character ({ } [ ] , :) or control character;
+ *            character ({ } [ ] , :), control character or 0xFE/0xFF byte,
+ *            which it then lexes afresh;
  *   streamer counts brace/bracket depth and hands a token list to the parser
  *            whenever the depth returns to zero (or goes negative), so
  *            concatenated objects and objects split across reads both work;
@@ -185,6 +186,30 @@ static size_t utf8_get(const unsigned char *s, size_t n, unsigned *cp)
     return len;
 }
 
+/*
+ * For output: decodes one sequence at s, always consuming at least a byte.
+ * An invalid sequence becomes one U+FFFD spanning its lead byte and the
+ * continuation bytes that follow it, the grouping QEMU's formatter uses.
+ */
+static size_t utf8_get_lenient(const unsigned char *s, size_t n, unsigned *cp)
+{
+    size_t len = utf8_get(s, n, cp);
+    if (len)
+        return len;
+    unsigned c = s[0];
+    size_t want = c >= 0xC0 && c <= 0xDF   ? 2
+                  : c >= 0xE0 && c <= 0xEF ? 3
+                  : c >= 0xF0 && c <= 0xF7 ? 4
+                  : c >= 0xF8 && c <= 0xFB ? 5
+                  : c >= 0xFC && c <= 0xFD ? 6
+                                           : 1;
+    len = 1;
+    while (len < want && len < n && (s[len] & 0xC0) == 0x80)
+        len++;
+    *cp = 0xFFFD;
+    return len;
+}
+
 /* Decodes a string token (with its quotes) into a json string. */
 static struct json_object *parse_string(struct parser *p, const struct tok *t)
 {
@@ -233,10 +258,13 @@ static struct json_object *parse_string(struct parser *p, const struct tok *t)
             break;
         case 'u': {
             unsigned cp, lo;
+            /* Errors quote the escape as QEMU does: its first six bytes,
+             * the closing quote included when the string ends sooner. */
             const char *start = s + i - 2;
+            int shown = (int)(n + 1 - (i - 2)) < 6 ? (int)(n + 1 - (i - 2)) : 6;
             if (i + 4 > n || hex4(s + i, &cp) < 0) {
                 buf_free(&out);
-                parse_error(p, "invalid hex escape sequence in string");
+                parse_error(p, "%.*s is not a valid Unicode character", shown, start);
                 return NULL;
             }
             i += 4;
@@ -247,12 +275,12 @@ static struct json_object *parse_string(struct parser *p, const struct tok *t)
                     i += 6;
                 } else {
                     buf_free(&out);
-                    parse_error(p, "%.6s is not a valid Unicode character", start);
+                    parse_error(p, "%.*s is not a valid Unicode character", shown, start);
                     return NULL;
                 }
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 buf_free(&out);
-                parse_error(p, "%.6s is not a valid Unicode character", start);
+                parse_error(p, "%.*s is not a valid Unicode character", shown, start);
                 return NULL;
             } else if (cp == 0) {
                 /* Strings are C strings everywhere downstream. */
@@ -412,7 +440,7 @@ static struct json_object *parse_value(struct parser *p)
             return json_object_new_boolean(0);
         if (t->len == 4 && !memcmp(s, "null", 4))
             return json_object_new_null();
-        parse_error(p, "invalid keyword '%.*s'", t->len > 64 ? 64 : (int)t->len, s);
+        parse_error(p, "invalid keyword '%.*s'", t->len > 200 ? 200 : (int)t->len, s);
         return NULL;
     }
     default:
@@ -517,10 +545,7 @@ static void lex_error(struct qmp_json_stream *s)
     } else {
         buf_append(&shown, s->cur.data, s->cur.len);
     }
-    /* An embedded NUL would cut the message short; show it as a space. */
-    for (size_t i = 0; i < shown.len; i++)
-        if (!shown.data[i])
-            shown.data[i] = ' ';
+    /* The message is a C string: like QEMU's, it ends at an embedded NUL. */
     buf_reset(&s->cur);
     stream_clear(s);
     s->state = L_RECOVERY;
@@ -571,7 +596,9 @@ static int lex_byte(struct qmp_json_stream *s, unsigned char c)
         case L_STRING_ESC:
             if ((r = cur_add(s, c)) < 0)
                 return r;
-            if (c < 0x20) {
+            /* 0xFE and 0xFF never occur in UTF-8; QEMU's lexer rejects them
+             * here, other invalid UTF-8 is left to the parser. */
+            if (c < 0x20 || c >= 0xFE) {
                 lex_error(s);
             } else if (s->state == L_STRING_ESC) {
                 s->state = L_STRING;
@@ -618,7 +645,9 @@ static int lex_byte(struct qmp_json_stream *s, unsigned char c)
                 s->state = L_NUM_DOT;
                 return cur_add(s, c);
             }
-            if ((c == 'e' || c == 'E') && s->state != L_NUM_EXP_DIGITS) {
+            /* As in QEMU's lexer, a bare 0 takes no exponent: "0e1" is the
+             * integer 0 followed by the keyword "e1". */
+            if ((c == 'e' || c == 'E') && s->state != L_NUM_EXP_DIGITS && s->state != L_NUM_ZERO) {
                 s->state = L_NUM_EXP;
                 return cur_add(s, c);
             }
@@ -634,12 +663,13 @@ static int lex_byte(struct qmp_json_stream *s, unsigned char c)
                 return r;
             continue;
         case L_RECOVERY:
-            if (is_structural(c)) {
+            /* Resynchronise at a structural character, a control character
+             * or a byte impossible in UTF-8, and lex it afresh (so a stray
+             * control character is itself reported, as QEMU does). */
+            if (is_structural(c) || (c < 0x20 && c != '\t') || c >= 0xFE) {
                 s->state = L_START;
                 continue;
             }
-            if (c < 0x20 && c != '\t')
-                s->state = L_START;
             return 0;
         }
     }
@@ -739,12 +769,7 @@ static void format_string(struct buf *out, const char *s, size_t n)
     buf_append_byte(out, '"');
     for (size_t i = 0; i < n;) {
         unsigned cp;
-        size_t l = utf8_get((const unsigned char *)s + i, n - i, &cp);
-        if (!l) {
-            cp = 0xFFFD;
-            l = 1;
-        }
-        i += l;
+        i += utf8_get_lenient((const unsigned char *)s + i, n - i, &cp);
         switch (cp) {
         case '"':
             buf_append_str(out, "\\\"");

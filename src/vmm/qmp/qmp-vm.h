@@ -7,9 +7,15 @@
  * plain C structs and never builds JSON, and the replies stay identical to
  * QEMU's whatever the VMM does. Events are emitted by the VMM itself (the
  * guest causes most of them): use the QMP_EVENT_* names with
- * qmp_server_emit_event() on the loop thread (inside a command handler the
- * event then precedes the reply, as in QEMU) or
+ * qmp_server_emit_event() on the loop thread or
  * qmp_server_emit_event_threadsafe() from a vCPU thread.
+ *
+ * Order, as recorded from QEMU 7.2 (tests/unit/vmm/golden/): for stop, cont,
+ * system_reset, system_powerdown and quit the event (STOP, RESUME, RESET,
+ * POWERDOWN, SHUTDOWN) comes BEFORE the command's reply. To match, emit it
+ * with qmp_server_emit_event() inside the callback; deferring the event to a
+ * later loop round (loop_call_soon) puts it after the reply. The actual
+ * work (resetting, exiting) may still be deferred.
  */
 #ifndef VIREO_VMM_QMP_VM_H
 #define VIREO_VMM_QMP_VM_H
@@ -58,7 +64,8 @@ struct qmp_vm_ops {
     int (*cont)(void *vm, struct qmp_error *err);
     int (*system_reset)(void *vm, struct qmp_error *err);
     int (*system_powerdown)(void *vm, struct qmp_error *err);
-    /* Reply first, exit after: schedule the exit (e.g. loop_quit) and call
+    /* Emit SHUTDOWN (guest false, "host-qmp-quit") here, then schedule the
+     * exit (e.g. loop_quit) so the reply is queued first, and call
      * qmp_server_flush() before leaving main(). */
     int (*quit)(void *vm, struct qmp_error *err);
 };

@@ -78,7 +78,7 @@ def main():
         ("-smp above the maximum", base + ["-smp", "300"] + k, r"-smp 300: at most 255 vCPUs"),
         ("-smp zero", base + ["-smp", "0"] + k, r"-smp 0: '0' is not a positive number"),
         ("-smp topology mismatch", base + ["-smp", "3,sockets=2,cores=2"] + k,
-         r"invalid CPU topology: sockets \(2\) \* cores \(2\) \* threads \(1\) must equal "
+         r"invalid CPU topology: sockets \(2\) \* cores \(2\) \* threads \(\d+\) must equal "
          r"maxcpus \(3\)"),
         ("-smp hotplug", base + ["-smp", "2,maxcpus=4"] + k, r"CPU hotplug .* is not supported"),
         ("-smp junk", base + ["-smp", "2,dogs=3"] + k, r"unknown parameter 'dogs=3'"),

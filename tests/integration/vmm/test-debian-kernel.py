@@ -176,7 +176,7 @@ def main():
         print(f"1..0 # SKIP cannot get the Debian kernel: {why}")
         return
     if mode == "bzimage":
-        boot(vmm, vmlinuz, 512, "bzimage-64bit-entry", 540)
+        boot(vmm, vmlinuz, 512, "bzimage-64bit-entry", 900)
     else:
         vmlinux = os.path.join(cache_dir(), os.path.basename(vmlinuz).replace("vmlinuz", "vmlinux"))
         if not os.path.exists(vmlinux):

@@ -147,8 +147,10 @@ def scenario_main(vmm, guest, tmp):
           and len(set(tids)) == 2 and p.pid not in tids,
           "query-cpus-fast: two vCPUs, each a distinct thread of the process", r)
     r = q.cmd("cont")
+    early = [e["event"] for e in q.events]
     ev = q.event("RESUME")
-    check(r == {"return": {}} and ev is not None, "cont: RESUME event", (r, ev))
+    check(r == {"return": {}} and ev is not None and "RESUME" in early,
+          "cont: RESUME event, before the reply as in QEMU", (r, ev))
     check(q.cmd("query-status")["return"]["status"] == "running", "status running after cont")
     r = q.cmd("stop")
     ev = q.event("STOP")
@@ -160,6 +162,7 @@ def scenario_main(vmm, guest, tmp):
     q.cmd("cont")
     q.event("RESUME")
     r = q.cmd("system_reset")
+    check("RESET" in [e["event"] for e in q.events], "system_reset: RESET comes before the reply")
     ev = q.event("RESET")
     check(r == {"return": {}} and ev is not None
           and ev.get("data") == {"guest": False, "reason": "host-qmp-system-reset"},
@@ -189,6 +192,7 @@ def scenario_main(vmm, guest, tmp):
     q3.cmd("qmp_capabilities")
     check(q3.cmd("query-status")["return"]["status"] == "running", "a second client is served")
     r = q3.cmd("quit")
+    check("SHUTDOWN" in [e["event"] for e in q3.events], "quit: SHUTDOWN comes before the reply")
     ev = q3.event("SHUTDOWN")
     st = wait_exit(p)
     check(r == {"return": {}} and ev is not None
@@ -202,6 +206,8 @@ def scenario_powerdown(vmm, pguest, tmp):
     q = Qmp(sock)
     q.cmd("qmp_capabilities")
     r = q.cmd("system_powerdown")
+    check("POWERDOWN" in [e["event"] for e in q.events],
+          "system_powerdown: POWERDOWN comes before the reply")
     ev = q.event("POWERDOWN")
     check(r == {"return": {}} and ev is not None, "system_powerdown: POWERDOWN event", (r, ev))
     ev = q.event("SHUTDOWN", timeout=20)

@@ -48,6 +48,20 @@ static char *mask(const char *line)
     return c;
 }
 
+/* Decodes a ">x " request: \xHH escapes, everything else literal. */
+static void unescape(struct buf *out, const char *s)
+{
+    while (*s) {
+        unsigned v;
+        if (s[0] == '\\' && s[1] == 'x' && sscanf(s + 2, "%2x", &v) == 1) {
+            buf_append_byte(out, (uint8_t)v);
+            s += 4;
+        } else {
+            buf_append_byte(out, (uint8_t)*s++);
+        }
+    }
+}
+
 struct reader {
     int fd;
     struct buf in;
@@ -113,10 +127,15 @@ static void replay(const char *file, const char *sock)
             last_req = "(greeting)";
             continue;
         }
-        if (!strncmp(line, "> ", 2)) {
-            last_req = line + 2;
+        if (!strncmp(line, "> ", 2) || !strncmp(line, ">x ", 3)) {
+            bool hex = line[1] == 'x';
+            last_req = line + (hex ? 3 : 2);
             struct buf req = BUF_INIT;
-            buf_printf(&req, "%s\n", line + 2);
+            if (hex)
+                unescape(&req, last_req);
+            else
+                buf_append_str(&req, last_req);
+            buf_append_byte(&req, '\n');
             ssize_t w = send(r.fd, req.data, req.len, MSG_NOSIGNAL);
             (void)w;
             buf_free(&req);
@@ -150,20 +169,29 @@ static void replay(const char *file, const char *sock)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        printf("usage: %s GOLDEN_DIR\n", argv[0]);
+        printf("usage: %s GOLDEN_DIR [QMP_SOCKET]\n"
+               "  without QMP_SOCKET, replays against an in-process server and a test VM;\n"
+               "  with it, against a running VMM started like the recording QEMU:\n"
+               "  -S -smp 2 -name testvm -uuid 12345678-1234-1234-1234-123456789abc\n",
+               argv[0]);
         return 2;
     }
     struct test_qmp_host h;
+    const char *sock = argc > 2 ? argv[2] : NULL;
     /* The same version numbers as the QEMU that recorded the files. */
     struct qmp_server_config cfg = {.major = 7, .minor = 2, .micro = 22, .package = "vireo-test"};
-    if (test_qmp_host_start(&h, &cfg) < 0)
-        tap_skip_all("cannot start the QMP test server");
-    static const char *files[] = {"negotiation", "commands", "errors", "parse"};
+    if (!sock) {
+        if (test_qmp_host_start(&h, &cfg) < 0)
+            tap_skip_all("cannot start the QMP test server");
+        sock = h.path;
+    }
+    static const char *files[] = {"negotiation", "commands", "errors", "parse", "binary", "quit"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char path[512];
         snprintf(path, sizeof(path), "%s/qemu-7.2-%s.txt", argv[1], files[i]);
-        replay(path, h.path);
+        replay(path, sock);
     }
-    test_qmp_host_stop(&h);
+    if (argc <= 2)
+        test_qmp_host_stop(&h);
     return tap_done();
 }

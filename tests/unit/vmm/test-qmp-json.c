@@ -61,6 +61,8 @@ static void test_stream(void)
     check("  {}\n[]\r\n\t\"s\" ", "{}\n[]\n\"s\"\n", "whitespace between values is skipped");
     check("12 -3 4.5 1e3 0 ", "12\n-3\n4.5\n1000\n0\n", "numbers end at the next delimiter");
     check("12", "", "a number is not complete until something follows it");
+    check("0e1 1e1 0.5e1 ", "0\nE:JSON parse error, invalid keyword 'e'\n1\n10\n5\n",
+          "QEMU's quirk: a bare 0 takes no exponent");
     check("garbage {\"a\":1}", "E:JSON parse error, invalid keyword 'garbage'\n{\"a\": 1}\n",
           "an invalid keyword is reported and the stream continues");
     check("@@@{\"a\":1}", "E:JSON parse error, stray '@'\n{\"a\": 1}\n",
@@ -72,8 +74,12 @@ static void test_stream(void)
     check("\"\\u00e9\\ud83d\\ude00\\n\\/\"", "\"\\u00E9\\uD83D\\uDE00\\n/\"\n",
           "escapes decode and non-ASCII is written back as \\uXXXX");
     check("\"\\u0000\"", "E:JSON parse error, \\u0000 is not supported\n", "NUL is refused");
-    check("\"\xff\"", "E:JSON parse error, invalid UTF-8 sequence in string\n",
+    check("\"\xc3(\"", "E:JSON parse error, invalid UTF-8 sequence in string\n",
           "invalid UTF-8 in a string is refused");
+    check("\"a\xff\"{}", "E:JSON parse error, stray '\"a\xff'\n{}\n",
+          "a byte impossible in UTF-8 stops the string at once, as in QEMU's lexer");
+    check("\"\\uzz\"", "E:JSON parse error, \\uzz\" is not a valid Unicode character\n",
+          "a bad \\u escape is quoted with the closing quote when short");
     check("\"\xc3\xa9\"", "\"\\u00E9\"\n", "raw UTF-8 is accepted");
     check("\"a\x01\"{}", "E:JSON parse error, stray '\"a\x01'\n{}\n",
           "a control character inside a string is an error; the stream resyncs");

@@ -626,6 +626,143 @@ static void test_flush(void)
     loop_free(loop);
 }
 
+/* ---- the loop-driven client ---- */
+
+struct async_log {
+    struct buf lines; /* what the callbacks saw, one line each */
+    int replies;
+    int closed;
+};
+
+static void async_event(struct qmp_client *c, struct json_object *event, void *opaque)
+{
+    (void)c;
+    struct async_log *log = opaque;
+    struct json_object *name;
+    json_object_object_get_ex(event, "event", &name);
+    buf_printf(&log->lines, "event %s\n", json_object_get_string(name));
+}
+
+static void async_closed(struct qmp_client *c, const char *why, void *opaque)
+{
+    (void)c;
+    struct async_log *log = opaque;
+    log->closed++;
+    buf_printf(&log->lines, "closed: %s\n", why);
+}
+
+static void async_reply(struct qmp_client *c, struct json_object *reply, const char *error,
+                        void *opaque)
+{
+    (void)c;
+    struct async_log *log = opaque;
+    log->replies++;
+    if (reply) {
+        char *s = qmp_json_to_string(reply);
+        buf_printf(&log->lines, "reply %s\n", s);
+        free(s);
+    } else {
+        buf_printf(&log->lines, "failed: %s\n", error);
+    }
+}
+
+static void async_reply_then_close(struct qmp_client *c, struct json_object *reply,
+                                   const char *error, void *opaque)
+{
+    async_reply(c, reply, error, opaque);
+    qmp_client_close(c);
+}
+
+/* A fake QMP server that greets and then never answers, until told to go. */
+struct mute_server {
+    char path[160];
+    int listen_fd, conn_fd;
+    pthread_t thread;
+};
+
+static void *mute_server_thread(void *opaque)
+{
+    struct mute_server *m = opaque;
+    m->conn_fd = accept(m->listen_fd, NULL, NULL);
+    const char *greeting = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, "
+                           "\"major\": 7}, \"package\": \"mute\"}, \"capabilities\": []}}\r\n";
+    ssize_t w = send(m->conn_fd, greeting, strlen(greeting), MSG_NOSIGNAL);
+    (void)w;
+    return NULL;
+}
+
+static void test_async_client(void)
+{
+    struct loop *loop;
+    struct verr err = {0};
+    struct async_log log = {BUF_INIT, 0, 0};
+    loop_new(&loop, &err);
+    struct qmp_client *c = connect_negotiated();
+    is_int(qmp_client_attach(c, loop, async_event, async_closed, &log, &err), 0,
+           "a connected client attaches to a loop");
+    struct json_object *reply;
+    is_int(qmp_client_execute(c, "query-name", NULL, TIMEOUT, &reply, &err), -EBUSY,
+           "blocking calls are refused once attached");
+    is_int(qmp_client_execute_async(c, "stop", NULL, TIMEOUT, async_reply, &log), 0,
+           "stop sent without blocking");
+    is_int(qmp_client_execute_async(c, "query-status", NULL, TIMEOUT, async_reply, &log), 0,
+           "query-status sent right after");
+    while (log.replies < 2)
+        loop_run_once(loop, TIMEOUT);
+    is_str(buf_cstr(&log.lines),
+           "event STOP\n"
+           "reply {\"return\": {}}\n"
+           "reply {\"return\": {\"status\": \"paused\", \"singlestep\": false, \"running\": "
+           "false}}\n",
+           "the event and both replies arrive through the callbacks, in order");
+    buf_reset(&log.lines);
+    log.replies = 0;
+    qmp_client_execute_async(c, "cont", NULL, TIMEOUT, async_reply_then_close, &log);
+    qmp_client_execute_async(c, "query-name", NULL, TIMEOUT, async_reply, &log);
+    while (log.replies < 1)
+        loop_run_once(loop, TIMEOUT);
+    loop_run_once(loop, 100);
+    is_str(buf_cstr(&log.lines), "event RESUME\nreply {\"return\": {}}\n",
+           "a reply callback may close the client; nothing is called after that");
+
+    /* Timeouts and hang-ups, against a server that greets and goes mute. */
+    struct mute_server m;
+    snprintf(m.path, sizeof(m.path), "%s/mute.sock", host.dir);
+    m.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, m.path, strlen(m.path) + 1);
+    bind(m.listen_fd, (struct sockaddr *)&a, sizeof(a));
+    listen(m.listen_fd, 1);
+    pthread_create(&m.thread, NULL, mute_server_thread, &m);
+    struct qmp_client *mc;
+    is_int(qmp_client_open(m.path, TIMEOUT, &mc, &err), 0, "the mute server greets");
+    pthread_join(m.thread, NULL);
+    buf_reset(&log.lines);
+    log.replies = 0;
+    qmp_client_attach(mc, loop, async_event, async_closed, &log, &err);
+    qmp_client_execute_async(mc, "query-status", NULL, 30, async_reply, &log);
+    qmp_client_execute_async(mc, "query-name", NULL, TIMEOUT, async_reply, &log);
+    while (log.replies < 1)
+        loop_run_once(loop, TIMEOUT);
+    is_str(buf_cstr(&log.lines), "failed: QMP server did not answer in time\n",
+           "an unanswered command fails after its timeout, the loop never blocked");
+    close(m.conn_fd);
+    while (!log.closed)
+        loop_run_once(loop, TIMEOUT);
+    is_str(buf_cstr(&log.lines),
+           "failed: QMP server did not answer in time\n"
+           "failed: QMP server closed the connection\n"
+           "closed: QMP server closed the connection\n",
+           "a hang-up fails the pending command, then reports the close once");
+    is_int(qmp_client_execute_async(mc, "query-name", NULL, TIMEOUT, async_reply, &log), -ENOTCONN,
+           "no commands after the connection ended");
+    qmp_client_close(mc);
+    close(m.listen_fd);
+    unlink(m.path);
+    buf_free(&log.lines);
+    loop_free(loop);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR); /* the hostile clients provoke expected warnings */
@@ -647,6 +784,7 @@ int main(void)
     test_hostile_clients();
     test_socket_files();
     test_flush();
+    test_async_client();
 
     test_qmp_host_stop(&host);
     ok(access(host.path, F_OK) != 0, "the socket file is gone after the server is freed");

@@ -40,8 +40,8 @@ int main(int argc, char **argv)
     cli_config_free(&c);
 
     is_int(PARSE(&c, &err, "-smp", "4", "-kernel", "k"), 0, "-smp 4");
-    ok(c.cpus == 4 && c.sockets == 4 && c.cores == 1 && c.threads == 1,
-       "-smp 4 is 4 sockets of 1 core (QEMU's PC rule)");
+    ok(c.cpus == 4 && c.sockets == 1 && c.cores == 4 && c.threads == 1,
+       "-smp 4 is 1 socket of 4 cores (QEMU 7.2 prefers cores)");
     cli_config_free(&c);
     is_int(PARSE(&c, &err, "-smp", "8,sockets=2,cores=2,threads=2", "-kernel", "k"), 0, "topology");
     ok(c.cpus == 8 && c.sockets == 2 && c.cores == 2 && c.threads == 2, "full topology kept");
@@ -51,6 +51,12 @@ int main(int argc, char **argv)
     cli_config_free(&c);
     is_int(PARSE(&c, &err, "-smp", "4,sockets=2", "-kernel", "k"), 0, "cores computed");
     ok(c.cores == 2, "-smp 4,sockets=2 gives 2 cores per socket");
+    cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-smp", "8,sockets=2,cores=2", "-kernel", "k"), 0, "threads computed");
+    ok(c.threads == 2, "-smp 8,sockets=2,cores=2 gives 2 threads per core");
+    cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-smp", "4,cores=2", "-kernel", "k"), 0, "sockets computed");
+    ok(c.sockets == 2 && c.cores == 2, "-smp 4,cores=2 gives 2 sockets");
     cli_config_free(&c);
 
     is_int(PARSE(&c, &err, "-nographic", "-kernel", "k"), 0, "-nographic");

@@ -6,7 +6,8 @@
 #     tests/unit/vmm/golden/record-qemu.py tests/unit/vmm/golden
 # Each file holds sessions separated by a line "== session"; inside, "< "
 # lines are what the server sent (the first is the greeting) and "> " lines
-# are what the client sent, one request per line.
+# are what the client sent, one request per line (">x " lines spell every
+# byte outside printable ASCII, and the backslash, as \xHH).
 import os, socket, subprocess, sys, tempfile, time
 
 SESSIONS = {
@@ -55,7 +56,21 @@ SESSIONS = {
          '{"execute":"query-name","id":1E5}', '{"execute":"query-name","id":[1,{}]}',
          '{"execute":"query-name","id":0123}', '{"execute":"query-name","id":+1}',
          '{"execute":"query-name","id":"abc', '"}', '{"execute":"query-name","id":"x"} x',
-         '{"execute":"query-name",', '"id":"split"}', '{"execute":"query-name","id":99}'],
+         '{"execute":"query-name",', '"id":"split"}', '{"execute":"query-name","id":99}',
+         '0e:', '1.:', '-:', '1e+:', '1ex{}', '-a{}', '1.e5{}', '0.5e{}', '"\\uzz"', '"\\ud83dx"'],
+    ],
+    # Bytes that are not text: control characters, NUL, bytes impossible in
+    # UTF-8, invalid UTF-8 inside strings, and the resynchronisation after them.
+    'binary': [
+        ['{"execute":"qmp_capabilities"}', b'\x01\x01\x01', b'\x00', b'@@\x01{}', b'"a\xffb"',
+         b'"a\xc0\xafb"', b'"a\xed\xa0\x80"', b'"\xf5"', b'"\xc3"', b'\xff', b'\xfe{}',
+         b'@\xff{}', b'@\t{}', b'"a\x7f"', b'@\x00{}', b'\x80{}', b'"\x80"', b'"\xe9"x',
+         b'tr\x01{}', b'1\x01', b'"a\x01b"{}', b'"\\\x01"{}', b'"\\\xff"{}', b'"a\x00b"{}',
+         b'{"execute":"query-name","id":"\xc3\xa9\xe2\x82\xac"}'],
+    ],
+    # Last: QEMU exits after it.
+    'quit': [
+        ['{"execute":"qmp_capabilities"}', '{"execute":"quit","id":"bye"}'],
     ],
 }
 
@@ -96,8 +111,14 @@ def main():
 
                 lines += ['< ' + l for l in read_all()]
                 for r in reqs:
-                    s.sendall(r.encode() + b'\n')
-                    lines.append('> ' + r)
+                    data = r if isinstance(r, bytes) else r.encode()
+                    s.sendall(data + b'\n')
+                    if all(0x20 <= b < 0x7f for b in data):
+                        lines.append('> ' + data.decode())
+                    else:  # ">x ": bytes outside printable ASCII as \xHH
+                        lines.append('>x ' + ''.join(
+                            chr(b) if 0x20 <= b < 0x7f and b != 0x5c else '\\x%02x' % b
+                            for b in data))
                     lines += ['< ' + l for l in read_all()]
                 s.close()
             with open(os.path.join(outdir, 'qemu-7.2-%s.txt' % name), 'w') as f:
