@@ -343,6 +343,8 @@ static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t
     qcow2_table_dirty(q, &q->rbc, q->rt[rti]);
     if (rc == 0 && cluster < q->free_hint)
         q->free_hint = cluster;
+    if (rc == 0 && q->comp_next && (q->comp_next >> q->g.cluster_bits) == cluster)
+        q->comp_next = 0; /* free again: never pack compressed data into it */
     return 0;
 }
 

@@ -100,6 +100,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
         qcow2_put64(h + 88, q->autoclear);
         qcow2_put32(h + 96, q->g.refcount_order);
         qcow2_put32(h + 100, hlen);
+        if (q->hdr_extra)
+            memcpy(h + 104, q->hdr_extra, hlen - 104);
         if (hlen > 104)
             h[104] = q->compression_type;
     }
@@ -209,8 +211,11 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     q->snapshots_offset = qcow2_be64(h + 64);
     uint64_t bf_off = qcow2_be64(h + 8);
     uint32_t bf_len = qcow2_be32(h + 16);
-    if (q->version >= 3 && q->header_length > 104)
+    if (q->version >= 3 && q->header_length > 104) {
         q->compression_type = h[104];
+        q->hdr_extra = xmalloc(q->header_length - 104);
+        memcpy(q->hdr_extra, h + 104, q->header_length - 104);
+    }
 
     r = -EINVAL;
     if (crypt != 0) {
@@ -771,7 +776,7 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
     } else {
         uint64_t rc;
         r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
-        if (r == 0 && rc == 0)
+        if (r == 0 && rc == 0) /* cannot happen: a free resets comp_next */
             r = qcow2_corrupt(q, err, "compressed cluster tail lost its refcount");
         if (r == 0)
             r = qcow2_refcount_set(q, host >> q->g.cluster_bits, rc + 1, err);
@@ -1178,6 +1183,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->pending);
     free(q->backing_file);
     free(q->backing_format);
+    free(q->hdr_extra);
     for (size_t i = 0; i < q->nb_exts; i++)
         free(q->exts[i].data);
     free(q->exts);

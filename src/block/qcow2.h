@@ -179,6 +179,7 @@ struct qcow2 {
     uint64_t incompat, compat, autoclear;
     uint32_t header_length;
     uint8_t compression_type; /* 0 zlib, 1 zstd */
+    uint8_t *hdr_extra;       /* v3 header bytes 104..header_length, preserved */
     char *backing_file;
     char *backing_format;
     struct qcow2_ext *exts; /* extensions preserved as read (not backing fmt / features) */

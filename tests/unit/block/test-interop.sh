@@ -105,6 +105,14 @@ sh -c 'qemu-io -c "write -P 0x42 0 512" -c "sigraise 9" d.qcow2' >/dev/null 2>&1
 "$B" info d.qcow2 | grep -q "dirty=1"; ok $? "qemu left the image dirty"
 "$B" write d.qcow2 70000 10 0x1 && clean d.qcow2 && "$B" info d.qcow2 | grep -q "dirty=0" && qemu-io -c 'read -P 0x42 0 512' d.qcow2 | grep -q "read 512"; ok $? "read-write open repairs the refcounts and clears the dirty bit"
 
+# Raw block status follows the file's holes like qemu-img map.
+rm -f sp.raw; truncate -s 4M sp.raw; printf 'data' | dd of=sp.raw bs=1 seek=1048576 conv=notrunc 2>/dev/null
+got=$("$B" map sp.raw | awk '{print $1, $2, $5, $6}' | tr '\n' ';')
+want=$(qemu-img map --output=json -f raw sp.raw | python3 -c '
+import json, sys
+print("".join("%d %d zero=%d data=%d;" % (e["start"], e["length"], e["zero"], e["data"]) for e in json.load(sys.stdin)), end="")')
+[ "$got" = "$want" ]; ok $? "raw block status matches qemu-img map ($got)"
+
 # measure agrees with qemu-img measure.
 for args in "1G" "64M" "100G" "1G 4k"; do
   set -- $args
