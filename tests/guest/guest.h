@@ -52,6 +52,8 @@ void test_mptable(struct guest *g);
 void test_smp(struct guest *g);
 void test_pci(struct guest *g);
 void test_timer(struct guest *g);
+/* Enters ACPI S5; only returns (after reporting failure) if still alive. */
+void test_poweroff(struct guest *g);
 void test_uart(struct guest *g);
 void test_rtc(struct guest *g);
 /* virtio (t-virtio.c): selected with tests=blk / tests=rng, not part of `all`. */

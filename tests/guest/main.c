@@ -136,8 +136,9 @@ enum {
     T_PCI = 1 << 10,
     T_TIMER = 1 << 11,
     T_ALL = (1 << 12) - 1,
-    T_BLK = 1 << 12, /* virtio tests: not in `all`, they need devices on the command line */
-    T_RNG = 1 << 13,
+    T_POWEROFF = 1 << 12, /* not part of all: it ends the run */
+    T_BLK = 1 << 13,      /* virtio tests: not in `all`, they need devices on the command line */
+    T_RNG = 1 << 14,
 };
 
 static const struct {
@@ -147,9 +148,9 @@ static const struct {
     {"boot", T_BOOT},     {"mem", T_MEM},     {"cmdline", T_CMDLINE},
     {"initrd", T_INITRD}, {"acpi", T_ACPI},   {"mptable", T_MPTABLE},
     {"smp", T_SMP},       {"uart", T_UART},   {"rtc", T_RTC},
-    {"pci", T_PCI},       {"timer", T_TIMER}, {"reset", T_RESET},
-    {"all", T_ALL},       {"none", 0},        {"blk", T_BLK},
-    {"rng", T_RNG},
+    {"pci", T_PCI},       {"timer", T_TIMER}, {"poweroff", T_POWEROFF},
+    {"reset", T_RESET},   {"all", T_ALL},     {"none", 0},
+    {"blk", T_BLK},       {"rng", T_RNG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -260,5 +261,7 @@ void guest_main(int kind, uint64_t info)
         test_virtio_rng(&g);
     if (run & T_RESET)
         test_reset(&g);
+    if (run & T_POWEROFF)
+        test_poweroff(&g);
     tap_finish(&g.tap);
 }
