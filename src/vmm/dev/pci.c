@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #define PCI_PORT_ADDR 0xcf8
 #define PCI_PORT_DATA 0xcfc
@@ -27,12 +29,20 @@
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_MASK   0x4000
 
+#define MSI_GSI_BASE   24 /* after the IOAPIC's 24 pins */
+#define MAX_MSI_ROUTES 512
+
 struct pci_bus {
     struct vm *vm;
     pthread_rwlock_t lock;
     uint32_t cf8; /* mechanism #1 address register */
     struct pci_dev *slots[PCI_NR_SLOTS];
     struct pci_dev host;
+    /* MSI routes of every vector of every function (guarded by route_lock). */
+    pthread_mutex_t route_lock;
+    unsigned next_gsi;
+    unsigned nr_routes;
+    struct kvm_irq_routing_entry routes[MAX_MSI_ROUTES];
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -142,15 +152,47 @@ bool pci_msix_enabled(struct pci_dev *dev)
     return on;
 }
 
+/* Device lock held: points vector v's GSI at the table entry's current message. */
+static void msix_route_update(struct pci_dev *dev, unsigned v)
+{
+    struct pci_bus *bus = dev->bus;
+    if (!bus || !dev->msix_irqfd || dev->msix_irqfd[v] < 0)
+        return;
+    pthread_mutex_lock(&bus->route_lock);
+    unsigned i;
+    for (i = 0; i < bus->nr_routes; i++)
+        if (bus->routes[i].gsi == dev->msix_gsi[v])
+            break;
+    if (i == bus->nr_routes)
+        bus->nr_routes++;
+    struct kvm_irq_routing_entry *e = &bus->routes[i];
+    memset(e, 0, sizeof(*e));
+    e->gsi = dev->msix_gsi[v];
+    e->type = KVM_IRQ_ROUTING_MSI;
+    e->u.msi.address_lo = dev->msix[v].addr_lo;
+    e->u.msi.address_hi = dev->msix[v].addr_hi;
+    e->u.msi.data = dev->msix[v].data;
+    struct verr err = {0};
+    dev->msix_routed[v] =
+        kvm_set_gsi_routing(&bus->vm->kvm, bus->routes, bus->nr_routes, &err) == 0;
+    if (!dev->msix_routed[v])
+        log_warn("%s: MSI-X vector %u: %s (falling back to KVM_SIGNAL_MSI)", dev->name, v,
+                 verr_msg(&err));
+    pthread_mutex_unlock(&bus->route_lock);
+}
+
 static void msix_send(struct pci_dev *dev, unsigned v)
 {
+    if (dev->msix_irqfd && dev->msix_irqfd[v] >= 0 && dev->msix_routed[v]) {
+        uint64_t one = 1;
+        if (write(dev->msix_irqfd[v], &one, sizeof(one)) == sizeof(one))
+            return;
+    }
     struct kvm_msi msi = {
         .address_lo = dev->msix[v].addr_lo,
         .address_hi = dev->msix[v].addr_hi,
         .data = dev->msix[v].data,
     };
-    /* TODO: route through KVM_SET_GSI_ROUTING + irqfd so the I/O thread only writes an
-     * eventfd; that needs the default IOAPIC/PIC routes re-declared with the MSI ones. */
     if (ioctl(dev->bus->vm->kvm.vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
         log_warn("%s: KVM_SIGNAL_MSI for vector %u failed", dev->name, v);
 }
@@ -205,6 +247,8 @@ void pci_msix_table_write(struct pci_dev *dev, uint64_t off, const uint8_t *data
         for (unsigned i = 0; i < size / 4 && w + i < 4; i++)
             words[w + i] = get32(data + 4 * i);
         dev->msix[e].ctrl &= 1; /* only the mask bit exists */
+        if (w < 3 || size == 8) /* the message changed */
+            msix_route_update(dev, e);
         msix_flush_pending(dev);
     }
     pthread_mutex_unlock(&dev->lock);
@@ -481,7 +525,52 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int slot, struct verr 
     }
     bus->slots[slot] = dev;
     pthread_rwlock_unlock(&bus->lock);
+    if (dev->msix_nr) {
+        dev->msix_irqfd = xcalloc(dev->msix_nr, sizeof(*dev->msix_irqfd));
+        dev->msix_gsi = xcalloc(dev->msix_nr, sizeof(*dev->msix_gsi));
+        dev->msix_routed = xcalloc(dev->msix_nr, sizeof(*dev->msix_routed));
+        pthread_mutex_lock(&bus->route_lock);
+        for (unsigned v = 0; v < dev->msix_nr; v++) {
+            dev->msix_irqfd[v] = -1;
+            if (bus->next_gsi - MSI_GSI_BASE >= MAX_MSI_ROUTES)
+                continue; /* KVM_SIGNAL_MSI for the rest */
+            int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = bus->next_gsi};
+            if (fd < 0 || ioctl(bus->vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0) {
+                log_warn("%s: irqfd for MSI-X vector %u: %s (using KVM_SIGNAL_MSI)", dev->name, v,
+                         strerror(errno));
+                if (fd >= 0)
+                    close(fd);
+                continue;
+            }
+            dev->msix_irqfd[v] = fd;
+            dev->msix_gsi[v] = bus->next_gsi++;
+        }
+        pthread_mutex_unlock(&bus->route_lock);
+    }
     return 0;
+}
+
+void pci_dev_release(struct pci_dev *dev)
+{
+    for (unsigned v = 0; dev->msix_irqfd && v < dev->msix_nr; v++) {
+        if (dev->msix_irqfd[v] < 0)
+            continue;
+        struct kvm_irqfd irqfd = {.fd = (uint32_t)dev->msix_irqfd[v],
+                                  .gsi = dev->msix_gsi[v],
+                                  .flags = KVM_IRQFD_FLAG_DEASSIGN};
+        if (ioctl(dev->bus->vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0)
+            log_debug("%s: KVM_IRQFD deassign: %s", dev->name, strerror(errno));
+        close(dev->msix_irqfd[v]);
+    }
+    free(dev->msix_irqfd);
+    free(dev->msix_gsi);
+    free(dev->msix_routed);
+    free(dev->msix);
+    dev->msix_irqfd = NULL;
+    dev->msix_gsi = NULL;
+    dev->msix_routed = NULL;
+    dev->msix = NULL;
 }
 
 struct pci_dev *pci_bus_slot(struct pci_bus *bus, unsigned slot)
@@ -494,6 +583,8 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err)
     struct pci_bus *bus = xcalloc(1, sizeof(*bus));
     bus->vm = vm;
     pthread_rwlock_init(&bus->lock, NULL);
+    pthread_mutex_init(&bus->route_lock, NULL);
+    bus->next_gsi = MSI_GSI_BASE;
     /* Host bridge: Intel Q35 MCH ids (what guests expect of a PCIe root), class 06 00 00. */
     pci_dev_init(&bus->host, "host-bridge", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
     put16(bus->host.wmask + 0x04, 0); /* nothing to enable */
@@ -525,5 +616,6 @@ void pci_bus_free(struct pci_bus *bus)
     if (!bus)
         return;
     pthread_rwlock_destroy(&bus->lock);
+    pthread_mutex_destroy(&bus->route_lock);
     free(bus);
 }

@@ -12,7 +12,9 @@
  * bits the guest may write; BARs are sized the standard way (write all-ones,
  * read back the size mask) and mapped on the MMIO bus when the guest enables
  * memory decoding. Interrupts: MSI-X (table and PBA in a BAR the device
- * owns; messages go to KVM with KVM_SIGNAL_MSI) or, when the guest has not
+ * owns; each vector gets a GSI with an MSI route (KVM_SET_GSI_ROUTING, kept
+ * in step with the table) and an irqfd, so raising it is one eventfd write
+ * from any thread; KVM_SIGNAL_MSI is the fallback) or, when the guest has not
  * enabled MSI-X, INTx pin A on an IOAPIC GSI (16 + (slot + pin) % 4, the
  * swizzle the DSDT's _PRT describes).
  *
@@ -71,6 +73,9 @@ struct pci_dev {
     uint8_t msix_cap;
     struct pci_msix_entry *msix;
     uint64_t msix_pending; /* PBA bits (up to 64 vectors) */
+    int *msix_irqfd;       /* per vector: eventfd bound to msix_gsi by KVM_IRQFD, or -1 */
+    unsigned *msix_gsi;    /* per vector: the GSI its MSI route uses */
+    bool *msix_routed;     /* per vector: the route holds the table entry's message */
     /* INTx */
     unsigned intx_gsi;
     bool intx_level;
@@ -109,6 +114,8 @@ bool pci_msix_enabled(struct pci_dev *dev);
 void pci_msix_notify(struct pci_dev *dev, unsigned vector);
 /* Drives INTx pin A. */
 void pci_intx_set(struct pci_dev *dev, bool level);
+/* Releases what pci_dev_add and pci_dev_init_msix allocated (irqfds, MSI-X state). */
+void pci_dev_release(struct pci_dev *dev);
 /* Back to power-on state (BARs unmapped, MSI-X off, INTx low). */
 void pci_dev_reset(struct pci_dev *dev);
 

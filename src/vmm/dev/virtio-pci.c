@@ -473,6 +473,9 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     }
     if (vp->stop_fd >= 0)
         close(vp->stop_fd);
-    free(vp->pci.msix);
+    if (vp->pci.bus)
+        pci_dev_release(&vp->pci);
+    else
+        free(vp->pci.msix);
     vp->pci.msix = NULL;
 }
