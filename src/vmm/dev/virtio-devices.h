@@ -9,9 +9,12 @@
 #include "util/error.h"
 
 struct vm;
+struct qmp_server;
 
 int vm_virtio_create(struct vm *vm, struct verr *err);
 void vm_virtio_reset(struct vm *vm);
 void vm_virtio_free(struct vm *vm);
+/* QMP query-pci and query-block (QEMU 7.2's shapes, the members vireo-vmm can fill). */
+int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server);
 
 #endif

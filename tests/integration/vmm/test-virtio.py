@@ -14,14 +14,19 @@ guest command lines run under both. Checks, each one TAP line:
  - the same disk with readonly=on: VIRTIO_BLK_F_RO offered, a write refused
    with VIRTIO_BLK_S_IOERR and the image unchanged on the host;
  - that the guest's writes reached the image file (host reads the pattern);
+ - vireo-vmm only: QMP query-pci lists the host bridge and both virtio
+   functions with their ids, query-block the drive with its format, backing
+   depth and read-only flag;
  - blk-crc32 (command line exactly that) on a raw image with -drive if=virtio,
    and on a qcow2 image whose backing file is raw, made and partly
    overwritten with qemu-img/qemu-io: the guest's crc32= line must equal
    zlib.crc32 of `qemu-img convert -O raw` of the same image.
 """
+import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,6 +107,48 @@ def main():
     crc_run(f"-drive file={top},format=qcow2,if=none,id=q0 -device virtio-blk-pci,drive=q0",
             "blk-crc32 of a qcow2 image with a raw backing file",
             zlib.crc32(open(flat, "rb").read()))
+
+    if not is_qemu:
+        sock = os.path.join(tmp, "qmp.sock")
+        p = subprocess.Popen([vmm, "-nodefaults", "-display", "none", "-S", "-m", "128M",
+                              "-kernel", elf, "-qmp", f"unix:{sock},server,nowait",
+                              "-drive", f"file={top},format=qcow2,if=none,id=q0,readonly=on",
+                              "-device", "virtio-blk-pci,drive=q0,id=blk0",
+                              "-device", "virtio-rng-pci,id=rng0"])
+        try:
+            for _ in range(100):
+                if os.path.exists(sock):
+                    break
+                subprocess.run(["sleep", "0.05"])
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            f = s.makefile("rw")
+            f.readline()
+
+            def qmp(cmd):
+                f.write(json.dumps({"execute": cmd}) + "\n")
+                f.flush()
+                while True:
+                    m = json.loads(f.readline())
+                    if "return" in m or "error" in m:
+                        return m.get("return")
+
+            qmp("qmp_capabilities")
+            pci = qmp("query-pci")
+            devs = pci[0]["devices"]
+            ids = [(d["slot"], d["id"]["vendor"], d["id"]["device"], d["qdev_id"]) for d in devs]
+            check(ids == [(0, 0x8086, 0x29c0, ""), (1, 0x1af4, 0x1042, "blk0"),
+                          (2, 0x1af4, 0x1044, "rng0")], "QMP query-pci: host bridge, blk, rng",
+                  json.dumps(pci))
+            blk = qmp("query-block")
+            ins = blk[0]["inserted"] if blk else {}
+            check(len(blk) == 1 and blk[0]["device"] == "q0" and ins.get("drv") == "qcow2" and
+                  ins.get("ro") is True and ins.get("backing_file_depth") == 1 and
+                  ins["image"]["virtual-size"] == SIZE, "QMP query-block: the qcow2 drive",
+                  json.dumps(blk))
+            qmp("quit")
+        finally:
+            p.wait(timeout=20)
 
     for f in (raw, base, top, flat):
         os.unlink(f)
