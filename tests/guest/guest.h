@@ -61,6 +61,8 @@ void test_virtio_blk(struct guest *g);
 void test_virtio_rng(struct guest *g);
 /* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */
 __attribute__((noreturn)) void blk_crc32_main(struct guest *g);
+/* First word blk-bench: one block workload for bench/virtio-blk (see t-virtio.c). */
+__attribute__((noreturn)) void blk_bench_main(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */
 void test_reset(struct guest *g);
 /* Called on the boot after a reset the guest itself requested; reports the

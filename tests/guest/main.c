@@ -232,6 +232,8 @@ void guest_main(int kind, uint64_t info)
     /* blk-crc32 as the first word: print the first virtio disk's CRC-32 and exit. */
     if (!strncmp_word(g.boot.cmdline, "blk-crc32"))
         blk_crc32_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "blk-bench"))
+        blk_bench_main(&g);
 
     if (run & T_BOOT)
         test_boot(&g);
