@@ -290,10 +290,11 @@ static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, s
 }
 
 /* Sub-options of QEMU's microvm machine that vireo-vmm accepts and ignores (it is always
- * a PC-like platform with ACPI, PIT, PIC, RTC and COM1). */
+ * a PC-like platform with ACPI, PIC, RTC and COM1); pit= is honoured. */
 static const char *const machine_ignored[] = {
-    "acpi", "pit",     "pic", "rtc",      "isa-serial",      "x-option-roms", "auto-kernel-cmdline",
-    "pcie", "ioapic2", "usb", "graphics", "dump-guest-core", "mem-merge",     NULL,
+    "acpi", "pic",     "rtc", "isa-serial", "x-option-roms",   "auto-kernel-cmdline",
+    "pcie", "ioapic2", "usb", "graphics",   "dump-guest-core", "mem-merge",
+    NULL,
 };
 
 static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -315,6 +316,15 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
                 return r;
+        } else if (str_starts_with(item, "pit=")) {
+            /* QEMU's OnOffAuto: auto (the default) means on under KVM. */
+            const char *v = item + 4;
+            if (str_eq(v, "off"))
+                cfg->no_pit = true;
+            else if (str_eq(v, "on") || str_eq(v, "auto"))
+                cfg->no_pit = false;
+            else
+                return verr_set(err, EINVAL, "%s %s: pit must be on, off or auto", opt, arg);
         } else {
             size_t klen = strcspn(item, "=");
             bool known = false;
@@ -545,9 +555,11 @@ const char *cli_help_text(void)
            "command line runs under qemu-system-x86_64 -enable-kvm -M microvm,acpi=on.\n"
            "\n"
            "Machine:\n"
-           "  -M, -machine microvm[,...]  accepted; sub-options acpi, pit, pic, rtc, isa-serial,\n"
-           "                              x-option-roms, auto-kernel-cmdline, pcie, ioapic2, usb,\n"
-           "                              graphics, dump-guest-core, mem-merge are ignored\n"
+           "  -M, -machine microvm[,pit=on|off][,...]\n"
+           "                              accepted; pit=off leaves out the i8254 PIT; sub-options\n"
+           "                              acpi, pic, rtc, isa-serial, x-option-roms,\n"
+           "                              auto-kernel-cmdline, pcie, ioapic2, usb, graphics,\n"
+           "                              dump-guest-core, mem-merge are ignored\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"

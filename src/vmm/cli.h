@@ -41,6 +41,7 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    bool no_pit; /* -M microvm,pit=off: no in-kernel i8254 */
     bool debug_exit;
     uint16_t debug_exit_iobase, debug_exit_iosize;
     struct vmm_virtio_config virtio; /* -drive, -device virtio-* (cli-virtio.h) */

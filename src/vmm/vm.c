@@ -320,7 +320,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     if (cfg->cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->cpus, vm->kvm.max_vcpus);
-    if ((r = kvm_create_vm(&vm->kvm, err)) < 0)
+    if ((r = kvm_create_vm(&vm->kvm, !cfg->no_pit, err)) < 0)
         return r;
     PHASE("creating the VM, irqchip and PIT");
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};

@@ -20,6 +20,7 @@ int main(int argc, char **argv)
 {
     struct vmm_config c;
     struct verr err = {0};
+    int r0;
 
     is_int(PARSE(&c, &err, "-kernel", "k"), 0, "-kernel alone parses");
     is_int(c.mem_size, 128 << 20, "default memory is QEMU's 128 MiB");
@@ -95,6 +96,12 @@ int main(int argc, char **argv)
        "isa-debug-exit iobase/iosize");
     is_str(c.initrd, "i", "-initrd");
     is_str(c.append, "console=ttyS0", "-append");
+    cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-M", "microvm,pit=off", "-kernel", "k"), 0, "-M microvm,pit=off");
+    ok(c.no_pit, "pit=off leaves out the PIT");
+    cli_config_free(&c);
+    r0 = PARSE(&c, &err, "-M", "microvm,pit=maybe", "-kernel", "k");
+    ok(r0 < 0 && strstr(verr_msg(&err), "pit must be on, off or auto"), "pit=maybe is refused");
     cli_config_free(&c);
     is_int(PARSE(&c, &err, "--m", "64", "--kernel", "k"), 0, "--option works like -option");
     cli_config_free(&c);

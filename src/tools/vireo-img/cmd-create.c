@@ -1,0 +1,173 @@
+/*
+ * cmd-create.c - `vireo-img create`: makes a new raw or qcow2 image, with
+ * qemu-img create's options (-f, -o key=value lists, -b/-F backing file, -u
+ * to skip opening the backing file) and its "Formatting ..." line.
+ */
+#include "img.h"
+
+#include "util/mem.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The "Formatting 'x', fmt=..." line, options in the order qemu-img prints them. */
+static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
+                             const struct img_optlist *list)
+{
+    const char *prealloc = img_optlist_get(list, "preallocation");
+    printf("Formatting '%s', fmt=%s ", path, fmt);
+    if (strcmp(fmt, "qcow2") == 0) {
+        const char *compat = img_optlist_get(list, "compat");
+        printf("cluster_size=%u extended_l2=off ", o->cluster_size ? o->cluster_size : 65536);
+        if (prealloc)
+            printf("preallocation=%s ", prealloc);
+        printf("compression_type=%s size=%llu ", o->compression_type ? o->compression_type : "zlib",
+               (unsigned long long)o->size);
+        if (compat)
+            printf("compat=%s ", compat);
+        if (o->backing_file)
+            printf("backing_file=%s ", o->backing_file);
+        if (o->backing_format)
+            printf("backing_fmt=%s ", o->backing_format);
+        printf("lazy_refcounts=%s refcount_bits=%d\n", o->lazy_refcounts ? "on" : "off",
+               o->refcount_bits ? o->refcount_bits : 16);
+    } else {
+        printf("size=%llu", (unsigned long long)o->size);
+        if (prealloc)
+            printf(" preallocation=%s", prealloc);
+        printf("\n");
+    }
+}
+
+int img_cmd_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *fmt = "raw", *backing = NULL, *backing_fmt = NULL;
+    bool quiet = false, unsafe = false;
+    struct img_optlist list = {0};
+    int c, ret = 1;
+
+    img_getopt_prepare(argv);
+    while ((c = getopt_long(argc, argv, "hf:b:F:o:qu", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'b':
+            backing = optarg;
+            break;
+        case 'F':
+            backing_fmt = optarg;
+            break;
+        case 'o':
+            img_optlist_add(&list, optarg);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'u':
+            unsafe = true;
+            break;
+        case 'h':
+            printf("usage: %s create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] "
+                   "[-u] filename [size]\n",
+                   IMG_PROG);
+            return 0;
+        default:
+            img_optlist_free(&list);
+            return img_bad_option();
+        }
+    }
+    if (!img_format_known(fmt)) {
+        img_error("Unknown file format '%s'", fmt);
+        goto out;
+    }
+    if (list.help) {
+        img_print_create_help(fmt);
+        ret = 0;
+        goto out;
+    }
+    if (optind >= argc) {
+        img_usage_error("Expecting image file name");
+        goto out;
+    }
+    const char *path = argv[optind++];
+    struct block_create_opts o = {0};
+    if (img_create_opts_from_list(fmt, path, &list, &o) < 0)
+        goto out;
+    bool have_size = img_optlist_get(&list, "size") != NULL;
+    if (optind < argc) {
+        if (img_parse_size(argv[optind++], &o.size) < 0)
+            goto out;
+        have_size = true;
+    }
+    if (optind < argc) {
+        img_usage_error("Unexpected argument: %s", argv[optind]);
+        goto out;
+    }
+    if (backing)
+        o.backing_file = backing;
+    if (backing_fmt)
+        o.backing_format = backing_fmt;
+    if (o.backing_file && strcmp(fmt, "qcow2") != 0) {
+        img_error("%s: Backing file not supported for file format '%s'", path, fmt);
+        goto out;
+    }
+    if (o.backing_file && !unsafe) {
+        /* Opening the backing file proves it exists and gives the default size. */
+        char *bpath = img_backing_path(path, o.backing_file);
+        struct block_open_opts bo = {.read_only = true, .format = o.backing_format};
+        struct block_dev *bd = NULL;
+        struct verr err;
+        verr_clear(&err);
+        if (block_open(bpath, &bo, &bd, &err) < 0) {
+            img_error("%s: %s", path, verr_msg(&err));
+            free(bpath);
+            goto out;
+        }
+        if (o.size == 0)
+            o.size = block_size(bd);
+        block_close(bd);
+        free(bpath);
+    }
+    if (!have_size && (!o.backing_file || unsafe)) {
+        img_error("%s: Image creation needs a size parameter", path);
+        goto out;
+    }
+    if (!quiet)
+        print_formatting(path, fmt, &o, &list);
+    struct verr err;
+    verr_clear(&err);
+    /* block_create opens the backing file; with -u it may not exist, so the
+     * image is made without one and the name written into the header after.
+     * TODO(block): an "unsafe" flag in block_create_opts would save the reopen. */
+    struct block_create_opts made = o;
+    if (unsafe)
+        made.backing_file = made.backing_format = NULL;
+    if (block_create(path, fmt, &made, &err) < 0) {
+        img_error("%s: %s", path, verr_msg(&err));
+        goto out;
+    }
+    if (unsafe && o.backing_file) {
+        struct block_open_opts oo = {.format = fmt, .no_backing = true};
+        struct block_dev *bd = NULL;
+        if (block_open(path, &oo, &bd, &err) < 0 ||
+            block_change_backing(bd, o.backing_file, o.backing_format, &err) < 0 ||
+            block_flush(bd, &err) < 0) {
+            img_error("%s: %s", path, verr_msg(&err));
+            block_close(bd);
+            unlink(path);
+            goto out;
+        }
+        block_close(bd);
+    }
+    ret = 0;
+out:
+    img_optlist_free(&list);
+    return ret;
+}

@@ -1,0 +1,121 @@
+/*
+ * img.h - shared pieces of vireo-img, qemu-img's counterpart.
+ *
+ * Each subcommand lives in its own file (cmd-*.c) and is a function taking
+ * argc/argv after the subcommand name, returning the process exit status.
+ * This header holds what several of them share: error printing in qemu-img's
+ * one-line form, opening images with the right options, size parsing, the -o
+ * option list, a tiny JSON writer that prints the way qemu-img does, and the
+ * progress meter. Nothing here knows an image format: that is src/block/.
+ */
+#ifndef VIREO_TOOLS_IMG_H
+#define VIREO_TOOLS_IMG_H
+
+#include "block/block.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define IMG_PROG "vireo-img"
+
+/* Prints "vireo-img: MESSAGE" on stderr. */
+void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints an error and the "Try 'vireo-img --help'" hint (usage errors). */
+void img_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens an image; on failure prints "vireo-img: Could not open 'PATH': WHY"
+ * and returns NULL. */
+struct block_dev *img_open(const char *path, const char *format, bool read_only, bool no_backing,
+                           const char *cache);
+/* Like block_open with caller-built options; prints the error as above. */
+struct block_dev *img_open_opts(const char *path, const struct block_open_opts *opts);
+
+/* Parses a size argument the way qemu-img does (suffixes k M G T P E, bytes
+ * without one). Prints qemu-img's message and returns -1 on bad input. */
+int img_parse_size(const char *s, uint64_t *out);
+
+/* --output=human|json. Returns 0 (human), 1 (json) or -1 (error printed). */
+int img_parse_output(const char *s);
+
+/* Options given with -o, accumulated: "a=b,c=d" with ",," for a literal comma. */
+struct img_kv {
+    char *key;
+    char *value;
+};
+struct img_optlist {
+    struct img_kv *items;
+    size_t count;
+    bool help; /* -o help or -o ? */
+};
+/* Appends the options of one -o argument. Returns 0 or -1 (error printed). */
+int img_optlist_add(struct img_optlist *list, const char *arg);
+const char *img_optlist_get(const struct img_optlist *list, const char *key);
+void img_optlist_free(struct img_optlist *list);
+
+/* Turns -o options for FORMAT into block_create_opts (strings point into
+ * the list). Unknown keys are an error naming the file. Returns 0 or -1. */
+int img_create_opts_from_list(const char *format, const char *filename,
+                              const struct img_optlist *list, struct block_create_opts *opts);
+/* Prints the options FORMAT accepts (-o help). */
+void img_print_create_help(const char *format);
+
+/* A JSON writer that prints like QEMU's pretty printer: 4-space indents,
+ * "key": value, ", " separators on their own lines. */
+struct img_json {
+    FILE *out;
+    int depth;
+    bool first; /* no element written yet at this depth */
+};
+void img_json_init(struct img_json *j, FILE *out);
+void img_json_begin_object(struct img_json *j, const char *key);
+void img_json_end_object(struct img_json *j);
+void img_json_begin_array(struct img_json *j, const char *key);
+void img_json_end_array(struct img_json *j);
+void img_json_str(struct img_json *j, const char *key, const char *value);
+void img_json_u64(struct img_json *j, const char *key, uint64_t value);
+void img_json_i64(struct img_json *j, const char *key, int64_t value);
+void img_json_bool(struct img_json *j, const char *key, bool value);
+/* Writes s as a JSON string literal (quotes and escapes). */
+void img_json_write_string(FILE *out, const char *s);
+
+/* Progress meter for -p: "    (12.34/100%)\r" on stdout, like qemu-img. */
+struct img_progress {
+    bool enabled;
+    double last;
+};
+void img_progress_init(struct img_progress *p, bool enabled);
+void img_progress_update(struct img_progress *p, double percent);
+void img_progress_end(struct img_progress *p);
+
+/* getopt with qemu-img's messages: call before the loop; argv[0] is replaced
+ * by the program name so getopt's own complaints read "vireo-img: ...". */
+void img_getopt_prepare(char **argv);
+/* After getopt returned '?' or ':': prints the hint line. Returns 1. */
+int img_bad_option(void);
+/* True when FORMAT is one vireo-img knows ("raw", "qcow2"). */
+bool img_format_known(const char *format);
+/* The path a backing file name refers to: relative names are relative to
+ * the image's directory. Caller frees. */
+char *img_backing_path(const char *image, const char *backing);
+
+/* Human size "196 KiB". */
+void img_format_size(uint64_t bytes, char *dst, size_t size);
+
+/* Prints the snapshot table the way qemu-img snapshot -l and info do. */
+void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count);
+
+/* Subcommands. */
+int img_cmd_create(int argc, char **argv);
+int img_cmd_info(int argc, char **argv);
+int img_cmd_check(int argc, char **argv);
+int img_cmd_convert(int argc, char **argv);
+int img_cmd_resize(int argc, char **argv);
+int img_cmd_snapshot(int argc, char **argv);
+int img_cmd_commit(int argc, char **argv);
+int img_cmd_rebase(int argc, char **argv);
+int img_cmd_map(int argc, char **argv);
+int img_cmd_compare(int argc, char **argv);
+int img_cmd_measure(int argc, char **argv);
+
+#endif

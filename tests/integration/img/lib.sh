@@ -1,0 +1,55 @@
+# lib.sh - shared helpers for vireo-img's integration tests (TAP output).
+# Sourced by the test-img-*.sh scripts; $1 of the script is vireo-img's path.
+set -u
+V=$(realpath "$1")
+T=$(mktemp -d /tmp/vireo-img-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+# check DESCRIPTION COMMAND...: a test that passes when the command succeeds.
+check() {
+    local d="$1"
+    shift
+    if "$@" >"$T/.out" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' "$T/.out"; fi
+}
+# todo DESCRIPTION COMMAND...: a known gap (TAP TODO: reported, not counted).
+todo() {
+    local d="$1"
+    shift
+    n=$((n + 1))
+    if "$@" >"$T/.out" 2>&1; then echo "ok $n - $d # TODO"; else echo "not ok $n - $d # TODO"; head -5 "$T/.out" | sed 's/^/# /'; fi
+}
+finish() { echo "1..$n"; [ $failed -eq 0 ]; }
+command -v qemu-img >/dev/null || { echo "1..0 # SKIP qemu-img (qemu-utils) not installed"; exit 0; }
+
+# Makes a raw file of SIZE MiB with a mix of random data, patterns, zero runs and holes.
+make_mixed() {
+    local out=$1 mib=$2 seed=$3
+    python3 - "$out" "$mib" "$seed" <<'PY'
+import random, sys
+out, mib, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+size = mib << 20
+with open(out, 'wb') as f:
+    f.truncate(size)
+    pos = 0
+    while pos < size:
+        kind = r.randrange(4)
+        ln = min(size - pos, r.choice([512, 4096, 65536, 200000, 1 << 20]))
+        if kind == 0:
+            f.seek(pos); f.write(r.randbytes(ln))
+        elif kind == 1:
+            f.seek(pos); f.write(bytes([r.randrange(1, 256)]) * ln)
+        elif kind == 2:
+            f.seek(pos); f.write(b'\0' * ln)   # written zeroes
+        pos += ln                              # kind 3: hole
+PY
+}
+# qemu-img check with no errors and no leaks, and the expected data.
+qemu_clean() { qemu-img check "$1" >"$T/.chk" 2>&1 && grep -q '^No errors were found on the image.$' "$T/.chk"; }
+qemu_same_data() {
+    qemu-img convert -O raw "$1" "$T/.raw" && cmp "$T/.raw" "$2"
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test-img-errors.sh - bad input gets one clear line naming the file and the
+# reason, and qemu-img's exit code; no file is left half-written.
+. "$(dirname "$0")/lib.sh"
+
+# fails DESCRIPTION RC PATTERN ARGS...: exit code RC, exactly one stderr line
+# starting "vireo-img: " and matching PATTERN (grep -E).
+fails() {
+    local d="$1" rc="$2" pat="$3"
+    shift 3
+    "$V" "$@" >o.txt 2>e.txt
+    local got=$?
+    # Usage errors add qemu-img's "Try 'vireo-img --help'" hint; the error itself is one line.
+    if [ $got -eq "$rc" ] && [ "$(grep -vc "^Try '" e.txt)" -eq 1 ] && grep -qE "^vireo-img: $pat" e.txt; then
+        ok "$d"
+    else
+        not_ok "$d (exit $got)"
+        sed 's/^/# /' e.txt
+    fi
+}
+
+qemu-img create -q -f qcow2 good.qcow2 1M
+qemu-img create -q -f raw r.raw 1M
+qemu-img create -q -f qcow2 -u -b loop2.qcow2 -F qcow2 loop1.qcow2 1M
+qemu-img create -q -f qcow2 -u -b loop1.qcow2 -F qcow2 loop2.qcow2 1M
+qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 orphan.qcow2 1M
+printf 'QFI\373garbage' >trunc.qcow2
+
+fails "missing file" 1 "Could not open 'nope.qcow2': .*No such file" info nope.qcow2
+fails "wrong format forced" 1 "Could not open 'r.raw': .*qcow2" info -f qcow2 r.raw
+fails "truncated qcow2 header" 1 "Could not open 'trunc.qcow2': " info trunc.qcow2
+fails "backing loop" 1 "Could not open 'loop1.qcow2': .*loop" convert -O raw loop1.qcow2 out.raw
+check "no output file after a failed convert" test ! -e out.raw
+fails "info --backing-chain loop" 1 "Backing file 'loop1.qcow2' creates an infinite loop." info --backing-chain loop1.qcow2
+fails "missing backing file is named" 1 "Could not open 'orphan.qcow2': .*gone.qcow2" convert -O raw orphan.qcow2 out.raw
+check "info of one layer works without its backing file" "$V" info orphan.qcow2
+fails "create with missing backing file" 1 "new.qcow2: .*missing.qcow2" create -f qcow2 -b missing.qcow2 -F qcow2 new.qcow2
+check "no image created with missing backing file" test ! -e new.qcow2
+fails "bad size suffix" 1 "Invalid image size specified" create -f qcow2 x.qcow2 5X
+fails "bad resize suffix" 1 "Invalid image size specified" resize good.qcow2 +3Q
+fails "unknown format" 1 "Unknown file format 'vmdkx'" create -f vmdkx x.img 1M
+fails "bad cluster size" 1 "x.qcow2: Cluster size must be a power of two between 512 and 2048k" create -f qcow2 -o cluster_size=1000 x.qcow2 1M
+fails "unknown -o key" 1 "x.qcow2: Invalid parameter 'foo'" create -f qcow2 -o foo=1 x.qcow2 1M
+fails "lazy refcounts on v2" 1 "x.qcow2: Lazy refcounts only supported" create -f qcow2 -o compat=0.10,lazy_refcounts=on x.qcow2 1M
+fails "no size" 1 "x.qcow2: Image creation needs a size parameter" create -f qcow2 x.qcow2
+fails "bad -r value" 1 "Unknown option value for -r" check -r bogus good.qcow2
+fails "bad --output" 1 "--output must be used with human or json as argument." info --output=xml good.qcow2
+fails "shrink without --shrink" 1 "Use the --shrink option" resize -f raw r.raw 512k
+fails "shrinking qcow2 refused" 1 ".*" resize --shrink good.qcow2 512k
+check "qcow2 keeps its size after a refused shrink" sh -c "qemu-img info good.qcow2 | grep -q '(1048576 bytes)'"
+check "raw --shrink works" sh -c "'$V' resize -f raw --shrink r.raw -- -512k >/dev/null && [ \$(stat -c %s r.raw) -eq 524288 ]"
+check "raw grow works" sh -c "'$V' resize -f raw r.raw +1M >/dev/null && [ \$(stat -c %s r.raw) -eq 1572864 ]"
+fails "snapshot not found" 1 "Could not apply snapshot 'nosuch': " snapshot -a nosuch good.qcow2
+fails "commit of an image without backing file" 1 "Image does not have a backing file: 'good.qcow2'" commit good.qcow2
+fails "rebase without -b or -u" 1 "Must specify backing file" rebase good.qcow2
+fails "convert -c to raw refused" 1 "Compression not supported for this file format" convert -c -O raw good.qcow2 c.raw
+fails "compare with a missing file: exit 2" 2 "Could not open 'nope': " compare good.qcow2 nope
+
+# Unknown options and commands: the getopt line plus qemu-img's hint line.
+"$V" info --bogus good.qcow2 >o.txt 2>e.txt; rc=$?
+check "unknown option: exit 1 and the option named" sh -c "[ $rc -eq 1 ] && grep -qx \"vireo-img: unrecognized option '--bogus'\" e.txt && grep -qx \"Try 'vireo-img --help' for more information\" e.txt"
+"$V" frob >o.txt 2>e.txt; rc=$?
+check "unknown command: exit 1" sh -c "[ $rc -eq 1 ] && grep -qx 'vireo-img: Command not found: frob' e.txt"
+check "--help lists every subcommand" sh -c "'$V' --help | grep -c '^  [a-z]' | grep -qx 11"
+finish

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# test-img-interop.sh - qcow2 files exchanged between vireo-img and the real
+# qemu-img in both directions: what vireo-img writes passes `qemu-img check`
+# (no errors, no leaks) and reads back byte-identically through qemu-img;
+# what qemu-img writes (zlib and zstd compression, internal snapshots,
+# backing chains) reads back byte-identically through vireo-img.
+. "$(dirname "$0")/lib.sh"
+
+make_mixed src.raw 6 1
+make_mixed src2.raw 6 2
+
+# --- vireo-img writes, qemu-img reads ---
+for cs in 512 4096 65536 2097152; do
+    for compat in 0.10 1.1; do
+        img=v-$cs-$compat.qcow2
+        check "vireo convert -O qcow2 cluster_size=$cs compat=$compat" \
+            "$V" convert -O qcow2 -o cluster_size=$cs,compat=$compat src.raw $img
+        check "qemu-img check clean: $img" qemu_clean $img
+        check "qemu-img reads the same data: $img" qemu_same_data $img src.raw
+        check "qemu-img info agrees on cluster size $cs" \
+            sh -c "qemu-img info $img | grep -qx 'cluster_size: $cs'"
+    done
+done
+for cs in 4096 65536; do
+    check "vireo convert -c (compressed, cluster $cs)" \
+        "$V" convert -c -O qcow2 -o cluster_size=$cs src.raw vc-$cs.qcow2
+    check "qemu-img check clean: compressed $cs" qemu_clean vc-$cs.qcow2
+    check "qemu-img reads compressed data: $cs" qemu_same_data vc-$cs.qcow2 src.raw
+    check "qemu-img sees compressed clusters: $cs" \
+        sh -c "qemu-img check vc-$cs.qcow2 | grep -v ' 0.00% compressed' | grep -q compressed"
+done
+check "vireo convert -O raw of its own qcow2" "$V" convert -O raw v-65536-1.1.qcow2 back.raw
+check "round trip raw identical" cmp back.raw src.raw
+
+# Backing chain written by vireo-img: base from src, overlay holding src2 via -B.
+check "vireo base image" "$V" convert -O qcow2 src.raw base.qcow2
+check "vireo convert -B writes only differences" \
+    "$V" convert -O qcow2 -B base.qcow2 -F qcow2 src2.raw top.qcow2
+check "qemu-img check clean: overlay" qemu_clean top.qcow2
+check "qemu-img reads overlay as src2" qemu_same_data top.qcow2 src2.raw
+check "overlay names its backing file" sh -c "qemu-img info top.qcow2 | grep -qx 'backing file: base.qcow2'"
+cp src.raw src3.raw
+printf 'changed' | dd of=src3.raw bs=1 seek=1048576 conv=notrunc status=none
+check "convert -B of a small change" "$V" convert -O qcow2 -B base.qcow2 -F qcow2 src3.raw top3.qcow2
+check "qemu-img reads small-change overlay" qemu_same_data top3.qcow2 src3.raw
+check "small-change overlay holds one cluster, not a full copy" \
+    sh -c "[ \$(qemu-img check --output=json top3.qcow2 | sed -n 's/.*allocated-clusters.: \\([0-9]*\\).*/\\1/p') -eq 1 ]"
+check "vireo create -b -F overlay" "$V" create -f qcow2 -b base.qcow2 -F qcow2 ov.qcow2
+check "vireo convert -n writes src2 into the overlay" "$V" convert -n -O qcow2 src2.raw ov.qcow2
+check "qemu-img check clean: written overlay" qemu_clean ov.qcow2
+check "qemu-img reads written overlay" qemu_same_data ov.qcow2 src2.raw
+for compat in 0.10 1.1; do
+    check "vireo v$compat chain of 3" sh -c "'$V' convert -O qcow2 -o compat=$compat src.raw c0-$compat.qcow2 >/dev/null &&
+        '$V' create -f qcow2 -o compat=$compat -b c0-$compat.qcow2 -F qcow2 c1-$compat.qcow2 >/dev/null &&
+        '$V' create -f qcow2 -o compat=$compat -b c1-$compat.qcow2 -F qcow2 c2-$compat.qcow2 >/dev/null &&
+        '$V' convert -n -O qcow2 src2.raw c2-$compat.qcow2"
+    check "qemu-img check clean: chain top $compat" qemu_clean c2-$compat.qcow2
+    check "qemu-img reads chain top $compat" qemu_same_data c2-$compat.qcow2 src2.raw
+done
+
+# Internal snapshots made by vireo-img.
+check "vireo snapshot -c" sh -c "'$V' convert -O qcow2 src.raw snap.qcow2 && '$V' snapshot -c first snap.qcow2"
+check "qemu-img lists vireo's snapshot" sh -c "qemu-img snapshot -l snap.qcow2 | grep -q ' first '"
+check "overwrite after snapshot (copy on write)" "$V" convert -n -O qcow2 src2.raw snap.qcow2
+check "qemu-img check clean after snapshot + writes" qemu_clean snap.qcow2
+check "current state is src2" qemu_same_data snap.qcow2 src2.raw
+check "vireo snapshot -a first" "$V" snapshot -a first snap.qcow2
+check "after apply qemu-img reads src" qemu_same_data snap.qcow2 src.raw
+check "qemu-img check clean after apply" qemu_clean snap.qcow2
+check "vireo snapshot -d first" "$V" snapshot -d first snap.qcow2
+check "qemu-img check clean after delete" qemu_clean snap.qcow2
+check "snapshot gone for qemu-img" sh -c "[ -z \"\$(qemu-img snapshot -l snap.qcow2)\" ]"
+check "qemu-img applies a vireo snapshot" sh -c "'$V' snapshot -c s2 snap.qcow2 &&
+    '$V' convert -n -O qcow2 src2.raw snap.qcow2 && qemu-img snapshot -a s2 snap.qcow2"
+check "qemu-img apply gives src" qemu_same_data snap.qcow2 src.raw
+
+# commit and rebase by vireo-img.
+check "vireo commit" sh -c "'$V' convert -O qcow2 src.raw cb.qcow2 >/dev/null &&
+    '$V' convert -O qcow2 -B cb.qcow2 -F qcow2 src2.raw ct.qcow2 && '$V' commit ct.qcow2"
+check "qemu-img check clean: committed base" qemu_clean cb.qcow2
+check "committed base holds src2" qemu_same_data cb.qcow2 src2.raw
+check "emptied overlay still reads src2" qemu_same_data ct.qcow2 src2.raw
+check "vireo rebase (safe) onto another base" sh -c "'$V' convert -O qcow2 src.raw rb1.qcow2 >/dev/null &&
+    '$V' convert -O qcow2 -B rb1.qcow2 -F qcow2 src2.raw rt.qcow2 &&
+    '$V' convert -O qcow2 src2.raw rb2.qcow2 && '$V' rebase -b rb2.qcow2 -F qcow2 rt.qcow2"
+check "rebased overlay still reads src2" qemu_same_data rt.qcow2 src2.raw
+check "qemu-img sees the new backing file" sh -c "qemu-img info rt.qcow2 | grep -qx 'backing file: rb2.qcow2'"
+check "vireo rebase -b '' flattens" "$V" rebase -b "" rt.qcow2
+check "flattened overlay reads src2 alone" sh -c "qemu-img info rt.qcow2 | grep -qv backing && mv rb2.qcow2 rb2.moved &&
+    qemu-img convert -O raw rt.qcow2 flat.raw && cmp flat.raw src2.raw"
+check "qemu-img check clean after rebase" qemu_clean rt.qcow2
+check "vireo rebase -u changes only the name" sh -c "'$V' rebase -u -b rb2.moved -F qcow2 rt.qcow2 &&
+    qemu-img info rt.qcow2 | grep -qx 'backing file: rb2.moved'"
+check "vireo resize qcow2 +1M" sh -c "'$V' resize v-65536-1.1.qcow2 +1M &&
+    qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 7340032'"
+check "qemu-img check clean after resize" qemu_clean v-65536-1.1.qcow2
+check "vireo create preallocation=metadata passes qemu-img check" sh -c "'$V' create -f qcow2 -o preallocation=metadata pm.qcow2 8M && qemu-img check pm.qcow2"
+check "vireo create preallocation=full (raw) is fully allocated" sh -c "'$V' create -f raw -o preallocation=full pf.raw 8M &&
+    [ \$(stat -c %b pf.raw) -ge 16384 ]"
+check "vireo create lazy_refcounts=on" sh -c "'$V' create -f qcow2 -o lazy_refcounts=on lz.qcow2 8M &&
+    '$V' convert -n -O qcow2 src.raw lz.qcow2 >/dev/null; qemu-img check lz.qcow2"
+
+# --- qemu-img writes, vireo-img reads ---
+vireo_reads() { "$V" convert -O raw "$1" "$T/.vraw" && cmp "$T/.vraw" "$2" && "$V" compare "$1" "$2" >/dev/null; }
+for cs in 512 65536 2097152; do
+    for compat in 0.10 1.1; do
+        qemu-img convert -O qcow2 -o cluster_size=$cs,compat=$compat src.raw q-$cs-$compat.qcow2
+        check "vireo reads qemu image cluster=$cs compat=$compat" vireo_reads q-$cs-$compat.qcow2 src.raw
+        check "vireo check clean: qemu image $cs $compat" "$V" check q-$cs-$compat.qcow2
+    done
+done
+for ct in zlib zstd; do
+    qemu-img convert -c -O qcow2 -o compression_type=$ct src.raw qc-$ct.qcow2
+    check "vireo reads qemu-compressed ($ct)" vireo_reads qc-$ct.qcow2 src.raw
+done
+qemu-img convert -c -O qcow2 -o compat=0.10 src.raw qc-v2.qcow2
+check "vireo reads qemu-compressed v2" vireo_reads qc-v2.qcow2 src.raw
+qemu-img convert -O qcow2 src.raw qs.qcow2
+qemu-img snapshot -c snapA qs.qcow2
+qemu-img convert -n -O qcow2 src2.raw qs.qcow2
+check "vireo reads qemu image after snapshot + overwrite" vireo_reads qs.qcow2 src2.raw
+check "vireo lists qemu's snapshot" sh -c "'$V' snapshot -l qs.qcow2 | grep -q ' snapA '"
+check "vireo applies qemu's snapshot" "$V" snapshot -a snapA qs.qcow2
+check "after vireo apply the data is src" vireo_reads qs.qcow2 src.raw
+check "qemu-img check clean after vireo apply" qemu_clean qs.qcow2
+qemu-img convert -O qcow2 src.raw qb.qcow2
+qemu-img create -q -f qcow2 -b qb.qcow2 -F qcow2 qt.qcow2
+qemu-io -c 'write -P 0x5a 1M 300k' -c 'write -z 2M 128k' -c 'discard 3M 64k' qt.qcow2 >/dev/null
+qemu-img convert -O raw qt.qcow2 qt-expect.raw
+check "vireo reads a qemu backing chain (writes, zero writes, discard)" vireo_reads qt.qcow2 qt-expect.raw
+check "vireo compare detects a difference (exit 1)" sh -c "'$V' compare qt.qcow2 src.raw; [ \$? -eq 1 ]"
+check "vireo compare qcow2 vs qcow2 identical" sh -c "'$V' compare q-65536-1.1.qcow2 qc-zstd.qcow2 | grep -qx 'Images are identical.'"
+check "vireo compare -s strict on different allocation (exit 1)" sh -c "'$V' compare -s q-65536-1.1.qcow2 qt.qcow2 >/dev/null; [ \$? -eq 1 ]"
+
+# --- leak repair ---
+# Leaks crafted the way a killed writer leaves them: a data cluster whose L2
+# entry was never written (refcount 1, no reference).
+"$V" convert -O qcow2 src.raw leak.qcow2 >/dev/null
+python3 - <<'PY'
+import struct
+f = open('leak.qcow2', 'r+b')
+h = f.read(72)
+l1 = struct.unpack('>Q', h[40:48])[0]
+f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00
+f.seek(l2)
+entries = [struct.unpack('>Q', f.read(8))[0] for _ in range(64)]
+dropped = 0
+for i, e in enumerate(entries):
+    if e & 0x00fffffffffffe00 and dropped < 2:
+        f.seek(l2 + 8 * i); f.write(b'\0' * 8); dropped += 1
+PY
+check "qemu-img sees the crafted leaks (exit 3)" sh -c "qemu-img check leak.qcow2 >/dev/null 2>&1; [ \$? -eq 3 ]"
+check "vireo check reports leaks with exit 3" sh -c "'$V' check leak.qcow2 2>/dev/null | grep -q '^2 leaked clusters were found on the image.\$'; '$V' check leak.qcow2 >/dev/null 2>&1; [ \$? -eq 3 ]"
+check "vireo check -r leaks repairs (exit 0)" sh -c "'$V' check -r leaks leak.qcow2 2>/dev/null | grep -q '2 leaked clusters'"
+check "qemu-img check clean after vireo repair" qemu_clean leak.qcow2
+finish

