@@ -1035,10 +1035,41 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, 
     return r;
 }
 
+/* Checks that every table and cluster the tree references lies in the file,
+ * so that a multi-step update never stops half way on a corrupt entry. */
+static int validate_tree(struct qcow2 *q, const uint64_t *l1, uint32_t n, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(l1[i] & QCOW2_OFFSET_MASK))
+            continue;
+        for (uint64_t j = 0; j < q->g.l2_entries; j++) {
+            uint8_t *t;
+            int r = l2_table(q, l1[i], &t, err);
+            if (r < 0)
+                return r;
+            uint64_t e = qcow2_be64(t + j * 8);
+            enum ctype ct = classify(q, e);
+            uint64_t hoff = e & QCOW2_OFFSET_MASK, hlen = cs;
+            if (ct == C_COMPRESSED)
+                qcow2_compressed_span(&q->g, e, &hoff, &hlen);
+            else if (!hoff || ct == C_UNALLOC)
+                continue;
+            if (hoff < cs || !qcow2_in_file(q, hoff, hlen))
+                return qcow2_corrupt(q, err, "cluster at %llx lies outside the file",
+                                     (unsigned long long)hoff);
+        }
+    }
+    return 0;
+}
+
 int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
                                 bool clear_copied, struct verr *err)
 {
     uint64_t cs = q->g.cluster_size;
+    int vr = validate_tree(q, l1, n, err);
+    if (vr < 0)
+        return vr;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
         if (!l2off)

@@ -243,9 +243,11 @@ int qcow2_barrier(struct qcow2 *q, struct verr *err);
  * allocated since): metadata outside it means a corrupt image. */
 static inline bool qcow2_in_file(const struct qcow2 *q, uint64_t off, uint64_t len)
 {
+    /* The file's last cluster may be short (compressed data ends mid-cluster). */
     uint64_t lim = q->alloc_end << q->g.cluster_bits;
-    if (q->file_len > lim)
-        lim = q->file_len;
+    uint64_t flen = (q->file_len + q->g.cluster_size - 1) & ~(q->g.cluster_size - 1);
+    if (flen > lim)
+        lim = flen;
     return off <= lim && len <= lim - off;
 }
 int qcow2_write_header(struct qcow2 *q, struct verr *err);

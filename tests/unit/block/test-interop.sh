@@ -75,6 +75,11 @@ qemu-img convert -O raw -l one s.qcow2 one.raw && qemu-io -f raw -c 'read -P 0x1
 "$B" resize s.qcow2 100M && clean s.qcow2 && [ "$(qemu-img info --output=json s.qcow2 | grep -c '"virtual-size": 104857600')" = 1 ]; ok $? "growing an image"
 "$B" resize s.qcow2 1M 2>err.txt; [ $? != 0 ] && grep -q "shrinking" err.txt; ok $? "shrinking qcow2 is refused with a message"
 
+# A snapshot of an image holding compressed clusters (spans end mid-cluster).
+rm -f sc.qcow2
+"$B" create sc.qcow2 qcow2 6M cluster_size=4096 && "$B" writefile sc.qcow2 mix.raw c && "$B" snap sc.qcow2 create one && "$B" write sc.qcow2 0 10000 0x42
+clean sc.qcow2 && qemu-img convert -O raw -l one sc.qcow2 sc.raw && cmp -s sc.raw mix.raw; ok $? "snapshot of a compressed image is clean and holds the compressed data"
+
 # Zero writes and discards.
 rm -f zz.qcow2
 "$B" create zz.qcow2 qcow2 6M && "$B" writefile zz.qcow2 mix.raw && "$B" zero zz.qcow2 100000 1000000 && "$B" discard zz.qcow2 2M 1M
