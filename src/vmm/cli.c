@@ -397,10 +397,16 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
     const char *driver = next_item(&cur);
     if (str_starts_with(driver, "driver="))
         driver += 7;
+    if (str_starts_with(driver, "virtio-")) {
+        int r = cli_virtio_device(&cfg->virtio, arg, err);
+        if (r != -ENOENT)
+            return r;
+    }
     if (!str_eq(driver, "isa-debug-exit"))
         return verr_set(err, ENOTSUP,
-                        "%s %s: device '%s' is not supported yet (supported: isa-debug-exit)", opt,
-                        arg, driver);
+                        "%s %s: device '%s' is not supported yet (supported: isa-debug-exit, "
+                        "virtio-blk-pci, virtio-rng-pci)",
+                        opt, arg, driver);
     if (cfg->debug_exit)
         return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
                         arg);
@@ -421,6 +427,12 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
         }
     }
     return 0;
+}
+
+static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_virtio_drive(&cfg->virtio, arg, err);
 }
 
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -467,6 +479,7 @@ static const struct cli_option options[] = {
     {"-mem-path", true, opt_mem_path},
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
+    {"-drive", true, opt_drive},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -509,6 +522,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         if (cfg->action != CLI_RUN)
             return 0;
     }
+    if (cli_virtio_finish(&cfg->virtio, err) < 0)
+        return -EINVAL;
     if (!cfg->kernel)
         return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
     if (!cfg->append)
@@ -529,6 +544,7 @@ void cli_config_free(struct vmm_config *cfg)
         free(cfg->owned[i]);
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
+    cli_virtio_free(&cfg->virtio);
 }
 
 const char *cli_help_text(void)
@@ -566,6 +582,10 @@ const char *cli_help_text(void)
            "  -display none               no display\n"
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
+           "  -drive file=PATH[,format=raw|qcow2][,if=none|virtio][,id=ID][,cache=MODE]\n"
+           "         [,readonly=on][,discard=unmap]\n"
+           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
+           "  -device virtio-rng-pci\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"
            "\n"
            "Control:\n"

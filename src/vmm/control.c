@@ -11,6 +11,7 @@
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp/qmp-server.h"
 #include "vmm/qmp/qmp-vm.h"
+#include "vmm/dev/virtio-devices.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -133,7 +134,8 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     }
     c->binding.ops = &vm_ops;
     c->binding.vm = vm;
-    if ((r = qmp_vm_register(c->server, &c->binding)) < 0) {
+    if ((r = qmp_vm_register(c->server, &c->binding)) < 0 ||
+        (r = vm_virtio_qmp_register(vm, c->server)) < 0) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);
         return r;

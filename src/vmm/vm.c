@@ -10,6 +10,7 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/platform.h"
 #include "vmm/dev/uart.h"
+#include "vmm/dev/virtio-devices.h"
 #include "vmm/kvm/vcpu.h"
 
 #include <errno.h>
@@ -104,6 +105,7 @@ static int reset_machine(struct vm *vm, struct verr *err)
     if (vm->com1)
         uart_reset(vm->com1);
     acpi_pm_reset(vm->pm);
+    vm_virtio_reset(vm);
     r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err);
     if (r < 0)
         return verr_prefix(err, "reset");
@@ -285,6 +287,8 @@ static int create_devices(struct vm *vm, struct verr *err)
         if (r < 0)
             return verr_prefix(err, "-device isa-debug-exit");
     }
+    if ((r = vm_virtio_create(vm, err)) < 0)
+        return r;
     return 0;
 }
 
@@ -391,6 +395,7 @@ void vm_destroy(struct vm *vm)
     rtc_free(vm->rtc);
     i8042_free(vm->i8042);
     debug_exit_free(vm->debug_exit);
+    vm_virtio_free(vm);
     free(vm->supported_cpuid);
     guest_mem_destroy(&vm->mem);
     kvm_close(&vm->kvm);

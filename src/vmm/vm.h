@@ -33,6 +33,8 @@ struct acpi_pm;
 struct rtc;
 struct i8042;
 struct debug_exit;
+struct pci_bus;
+struct vm_virtio;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -82,6 +84,8 @@ struct vm {
     struct rtc *rtc;
     struct i8042 *i8042;
     struct debug_exit *debug_exit;
+    struct pci_bus *pci;      /* vmm/dev/pci.h */
+    struct vm_virtio *virtio; /* vmm/dev/virtio-devices.h */
 
     struct vm_event_sink events;
 

@@ -56,6 +56,13 @@ void test_timer(struct guest *g);
 void test_poweroff(struct guest *g);
 void test_uart(struct guest *g);
 void test_rtc(struct guest *g);
+/* virtio (t-virtio.c): selected with tests=blk / tests=rng, not part of `all`. */
+void test_virtio_blk(struct guest *g);
+void test_virtio_rng(struct guest *g);
+/* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */
+__attribute__((noreturn)) void blk_crc32_main(struct guest *g);
+/* First word blk-bench: one block workload for bench/virtio-blk (see t-virtio.c). */
+__attribute__((noreturn)) void blk_bench_main(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */
 void test_reset(struct guest *g);
 /* Called on the boot after a reset the guest itself requested; reports the

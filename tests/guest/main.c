@@ -46,6 +46,13 @@ void guest_early_exit(int kind, uint64_t info)
         guest_exit(0);
 }
 
+/* 0 when s starts with word followed by a space or the end. */
+static int strncmp_word(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+    return !(memcmp(s, word, n) == 0 && (s[n] == ' ' || s[n] == '\0'));
+}
+
 static bool word_eq(const char *s, uint32_t n, const char *word)
 {
     return strlen(word) == n && memcmp(s, word, n) == 0;
@@ -130,6 +137,8 @@ enum {
     T_TIMER = 1 << 11,
     T_ALL = (1 << 12) - 1,
     T_POWEROFF = 1 << 12, /* not part of all: it ends the run */
+    T_BLK = 1 << 13,      /* virtio tests: not in `all`, they need devices on the command line */
+    T_RNG = 1 << 14,
 };
 
 static const struct {
@@ -141,6 +150,7 @@ static const struct {
     {"smp", T_SMP},       {"uart", T_UART},   {"rtc", T_RTC},
     {"pci", T_PCI},       {"timer", T_TIMER}, {"poweroff", T_POWEROFF},
     {"reset", T_RESET},   {"all", T_ALL},     {"none", 0},
+    {"blk", T_BLK},       {"rng", T_RNG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -219,6 +229,11 @@ void guest_main(int kind, uint64_t info)
              info);
     unsigned run = select_tests(&g);
     discover(&g);
+    /* blk-crc32 as the first word: print the first virtio disk's CRC-32 and exit. */
+    if (!strncmp_word(g.boot.cmdline, "blk-crc32"))
+        blk_crc32_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "blk-bench"))
+        blk_bench_main(&g);
 
     if (run & T_BOOT)
         test_boot(&g);
@@ -242,6 +257,10 @@ void guest_main(int kind, uint64_t info)
         test_uart(&g);
     if (run & T_RTC)
         test_rtc(&g);
+    if (run & T_BLK)
+        test_virtio_blk(&g);
+    if (run & T_RNG)
+        test_virtio_rng(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)

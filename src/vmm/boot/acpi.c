@@ -16,6 +16,7 @@
 #include "vmm/boot/aml.h"
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/layout.h"
+#include "vmm/dev/pci.h"
 
 #include <errno.h>
 #include <string.h>
@@ -71,6 +72,103 @@ static void gas_io(uint8_t *g, uint16_t port, uint8_t bits)
     put8(g + 2, 0);                                  /* bit offset */
     put8(g + 3, bits <= 8 ? 1 : bits <= 16 ? 2 : 3); /* access size */
     put64(g + 4, port);
+}
+
+/* Word address space descriptor (ACPI 6.4 §6.4.3.5.3): type 1 I/O or 2 bus numbers, fixed
+ * min/max, produced by the bridge. */
+static void res_word(struct buf *r, uint8_t type, uint8_t type_flags, uint16_t min, uint16_t max)
+{
+    uint8_t d[16] = {0x88, 13, 0, type, 0x0c, type_flags};
+    put16(d + 8, min);
+    put16(d + 10, max);
+    put16(d + 14, (uint16_t)(max - min + 1));
+    buf_append(r, d, sizeof(d));
+}
+
+/* DWord memory range (§6.4.3.5.2): read-write, not cacheable, produced by the bridge. */
+static void res_dword_mem(struct buf *r, uint32_t min, uint32_t len)
+{
+    uint8_t d[26] = {0x87, 23, 0, 0, 0x0c, 0x01};
+    put32(d + 10, min);
+    put32(d + 14, min + len - 1);
+    put32(d + 22, len);
+    buf_append(r, d, sizeof(d));
+}
+
+/* Memory32Fixed (§6.4.3.4), read-write. */
+static void res_mem32_fixed(struct buf *r, uint32_t base, uint32_t len)
+{
+    uint8_t d[12] = {0x86, 9, 0, 1};
+    put32(d + 4, base);
+    put32(d + 8, len);
+    buf_append(r, d, sizeof(d));
+}
+
+/* The PCI root bridge (virtio work, vmm/dev/pci.h): bus 0-255, all I/O ports but the
+ * configuration ports, the 32-bit MMIO window, and _PRT with the INTx swizzle (pin P of
+ * slot S -> GSI 16 + (S + P) % 4, level, active low by the PCI convention). ECAM is
+ * claimed as a motherboard resource so OSes accept the MCFG window. */
+static void build_pci_root(struct buf *sb)
+{
+    struct buf dev, tmp, res, prt, entry;
+    buf_init(&dev);
+    buf_init(&tmp);
+    buf_init(&res);
+    buf_init(&prt);
+    buf_init(&entry);
+    aml_eisaid(&tmp, "PNP0A08");
+    aml_name(&dev, "_HID", &tmp);
+    buf_reset(&tmp);
+    aml_eisaid(&tmp, "PNP0A03");
+    aml_name(&dev, "_CID", &tmp);
+    buf_reset(&tmp);
+    aml_integer(&tmp, 0);
+    aml_name(&dev, "_SEG", &tmp);
+    aml_name(&dev, "_BBN", &tmp);
+    aml_name(&dev, "_UID", &tmp);
+    res_word(&res, 2, 0, 0, 255);
+    aml_res_io(&res, 0xcf8, 8);
+    res_word(&res, 1, 3, 0x0000, 0x0cf7);
+    res_word(&res, 1, 3, 0x0d00, 0xffff);
+    res_dword_mem(&res, (uint32_t)PCI_MMIO_BASE, (uint32_t)PCI_MMIO_SIZE);
+    buf_reset(&tmp);
+    aml_resource_template(&tmp, &res);
+    aml_name(&dev, "_CRS", &tmp);
+    unsigned n = 0;
+    for (unsigned slot = 1; slot < PCI_NR_SLOTS; slot++) {
+        for (unsigned pin = 0; pin < 4; pin++) {
+            buf_reset(&entry);
+            aml_integer(&entry, (uint64_t)slot << 16 | 0xffff);
+            aml_integer(&entry, pin);
+            aml_integer(&entry, 0);
+            aml_integer(&entry, PCI_INTX_GSI(slot + pin));
+            aml_package(&prt, 4, &entry);
+            n++;
+        }
+    }
+    buf_reset(&tmp);
+    aml_package(&tmp, n, &prt);
+    aml_name(&dev, "_PRT", &tmp);
+    aml_device(sb, "PCI0", &dev);
+
+    buf_reset(&dev);
+    buf_reset(&res);
+    buf_reset(&tmp);
+    aml_eisaid(&tmp, "PNP0C02");
+    aml_name(&dev, "_HID", &tmp);
+    buf_reset(&tmp);
+    aml_integer(&tmp, 1);
+    aml_name(&dev, "_UID", &tmp);
+    res_mem32_fixed(&res, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+    buf_reset(&tmp);
+    aml_resource_template(&tmp, &res);
+    aml_name(&dev, "_CRS", &tmp);
+    aml_device(sb, "MRES", &dev);
+    buf_free(&dev);
+    buf_free(&tmp);
+    buf_free(&res);
+    buf_free(&prt);
+    buf_free(&entry);
 }
 
 static void build_dsdt_body(struct buf *dsdt)
@@ -136,6 +234,7 @@ static void build_dsdt_body(struct buf *dsdt)
     aml_res_io(&res, PORT_RESET, 1);
     NAME_RES(&dev);
     aml_device(&sb, "PMIO", &dev);
+    build_pci_root(&sb);
 
     aml_scope(dsdt, "\\_SB_", &sb);
 #undef NAME_INT
@@ -252,19 +351,33 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
     put8(e + 5, 1);
     finish(madt, madt_len);
 
-    /* XSDT and RSDT list FADT and MADT (the DSDT is reached through the FADT). */
-    uint8_t *xsdt = cursor_alloc(&c, 36 + 16, 16, &xsdt_gpa);
-    uint8_t *rsdt = cursor_alloc(&c, 36 + 8, 16, &rsdt_gpa);
+    /* MCFG (virtio work): one ECAM allocation, segment 0, buses 0-255 (vmm/dev/pci.h). */
+    uint64_t mcfg_gpa;
+    uint8_t *mcfg = cursor_alloc(&c, 60, 16, &mcfg_gpa);
+    if (!mcfg)
+        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
+    header(mcfg, "MCFG", 60, 1);
+    put64(mcfg + 44, PCI_ECAM_BASE);
+    put16(mcfg + 52, 0);
+    put8(mcfg + 54, 0);
+    put8(mcfg + 55, (uint8_t)(PCI_ECAM_SIZE / (1u << 20) - 1));
+    finish(mcfg, 60);
+
+    /* XSDT and RSDT list FADT, MADT and MCFG (the DSDT is reached through the FADT). */
+    uint8_t *xsdt = cursor_alloc(&c, 36 + 24, 16, &xsdt_gpa);
+    uint8_t *rsdt = cursor_alloc(&c, 36 + 12, 16, &rsdt_gpa);
     if (!xsdt || !rsdt)
         return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(xsdt, "XSDT", 52, 1);
+    header(xsdt, "XSDT", 60, 1);
     put64(xsdt + 36, fadt_gpa);
     put64(xsdt + 44, madt_gpa);
-    finish(xsdt, 52);
-    header(rsdt, "RSDT", 44, 1);
+    put64(xsdt + 52, mcfg_gpa);
+    finish(xsdt, 60);
+    header(rsdt, "RSDT", 48, 1);
     put32(rsdt + 36, (uint32_t)fadt_gpa);
     put32(rsdt + 40, (uint32_t)madt_gpa);
-    finish(rsdt, 44);
+    put32(rsdt + 44, (uint32_t)mcfg_gpa);
+    finish(rsdt, 48);
 
     /* RSDP revision 2: checksum over the first 20 bytes, extended over all 36. */
     memcpy(rsdp, "RSD PTR ", 8);

@@ -79,11 +79,13 @@ int kvm_open(struct kvm *kvm, const char *path, struct verr *err)
  * the two 8259s, and to the IOAPIC pin of the same number except the PIT's IRQ 0, which
  * is wired to pin 2 (the "IRQ0 -> GSI 2" override). KVM's default routing sends GSI 0
  * to pin 0, so the table is replaced: GSI 0 -> PIC 0 and IOAPIC 2; GSI 2 only reaches
- * the cascade; GSIs 16-23 go to the IOAPIC alone.
+ * the cascade; GSIs 16-23 go to the IOAPIC alone. `extra` routes (PCI MSI-X vectors,
+ * GSIs from 24 up) are appended: KVM only takes the whole table at once.
  */
-static int set_gsi_routing(struct kvm *kvm, struct verr *err)
+int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *extra,
+                        unsigned n_extra, struct verr *err)
 {
-    enum { MAX_ROUTES = 64 };
+    const unsigned MAX_ROUTES = 64 + n_extra;
     struct kvm_irq_routing *rt =
         calloc(1, sizeof(*rt) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
     if (!rt)
@@ -107,6 +109,8 @@ static int set_gsi_routing(struct kvm *kvm, struct verr *err)
         e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
         e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
     }
+    for (unsigned i = 0; i < n_extra; i++)
+        rt->entries[n++] = extra[i];
     rt->nr = n;
     int r = ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, rt);
     free(rt);
@@ -129,7 +133,7 @@ int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err)
         return verr_errno(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
     if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return verr_errno(err, errno, "KVM_CREATE_IRQCHIP");
-    int r = set_gsi_routing(kvm, err);
+    int r = kvm_set_gsi_routing(kvm, NULL, 0, err);
     if (r < 0)
         return r;
     /* The PIT costs a kernel worker thread: a few ms to create and, here, 10-25 ms to

@@ -33,6 +33,9 @@ int kvm_open(struct kvm *kvm, const char *path, struct verr *err);
 int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err);
 /* Registers guest RAM as memory slots (one per region). */
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
+/* Installs the PC's fixed GSI routes plus `extra` (MSI routes, GSI >= 24). */
+int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *extra,
+                        unsigned n_extra, struct verr *err);
 /* Drives an interrupt line of the in-kernel PIC/IOAPIC (level 0 or 1). */
 int kvm_irq_line(struct kvm *kvm, unsigned gsi, int level);
 /* Restores the irqchips and PIT to their state right after creation (for reset). */

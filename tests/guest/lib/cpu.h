@@ -17,6 +17,7 @@
 #define VEC_TIMER       32 /* the PIT (ISA IRQ 0) */
 #define VEC_LAPIC_TIMER 33
 #define VEC_UART        36
+#define VEC_VIRTIO      40 /* virtio MSI-X (t-virtio.c) */
 #define VEC_SPURIOUS    255
 
 /* Register state saved by the entry stubs in start.S, lowest address first. */

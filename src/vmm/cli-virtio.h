@@ -1,0 +1,57 @@
+/*
+ * cli-virtio.h - the -drive and virtio -device options of vireo-vmm, in
+ * QEMU's syntax: -drive file=,format=,if=none|virtio,id=,cache=,readonly=,
+ * discard=,aio= and -device virtio-blk-pci,drive=,serial=,num-queues= /
+ * -device virtio-rng-pci. Kept apart from cli.c so the virtio work stays in
+ * its own files; cli.c calls in here. Pure parsing, no I/O.
+ */
+#ifndef VIREO_VMM_CLI_VIRTIO_H
+#define VIREO_VMM_CLI_VIRTIO_H
+
+#include "block/block.h"
+#include "util/error.h"
+
+#include <stdbool.h>
+
+#define VMM_MAX_DRIVES         8
+#define VMM_MAX_VIRTIO_DEVICES 16
+
+struct vmm_drive {
+    char *id;
+    char *file;
+    char *format; /* NULL: probe, as QEMU does (with its warning) */
+    enum block_cache cache;
+    bool read_only;
+    bool discard_unmap;
+    bool used; /* a device took it */
+};
+
+enum vmm_virtio_kind {
+    VMM_VIRTIO_BLK,
+    VMM_VIRTIO_RNG,
+};
+
+struct vmm_virtio_device {
+    enum vmm_virtio_kind kind;
+    char *id;
+    unsigned drive; /* index into drives[] (blk) */
+    char *serial;   /* blk, may be NULL */
+    unsigned num_queues;
+};
+
+struct vmm_virtio_config {
+    unsigned nr_drives, nr_devices;
+    struct vmm_drive drives[VMM_MAX_DRIVES];
+    struct vmm_virtio_device devices[VMM_MAX_VIRTIO_DEVICES];
+    char *pending_drive[VMM_MAX_VIRTIO_DEVICES]; /* -device drive= names, resolved at the end */
+};
+
+/* -drive ARG. */
+int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
+/* -device ARG when the driver is virtio-*; returns -ENOENT when it is not one of ours. */
+int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
+/* After all options: resolves drive= references (a drive serves one device). */
+int cli_virtio_finish(struct vmm_virtio_config *vc, struct verr *err);
+void cli_virtio_free(struct vmm_virtio_config *vc);
+
+#endif

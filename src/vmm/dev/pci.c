@@ -1,0 +1,621 @@
+/*
+ * pci.c - the PCI host bridge, configuration space decoding (mechanism #1
+ * and ECAM), BAR sizing and placement, and MSI-X/INTx delivery.
+ *
+ * Locking: the bus's rwlock guards configuration space and the BAR mapping
+ * table. Configuration accesses take it for writing; BAR accesses (through
+ * the one MMIO window range this file registers on vm->mmio) take it for
+ * reading and then call the device's handler. Registering BARs as their own
+ * ranges on vm->mmio is avoided on purpose: an ECAM write that moves a BAR
+ * already runs under vm->mmio's read lock, and re-taking it for writing
+ * would deadlock. MSI-X table state is under each device's own lock (order:
+ * bus -> device specific -> pci_dev.lock).
+ */
+#include "vmm/dev/pci.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define PCI_PORT_ADDR 0xcf8
+#define PCI_PORT_DATA 0xcfc
+
+#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_MASK   0x4000
+
+#define MSI_GSI_BASE   24 /* after the IOAPIC's 24 pins */
+#define MAX_MSI_ROUTES 512
+
+struct pci_bus {
+    struct vm *vm;
+    pthread_rwlock_t lock;
+    uint32_t cf8; /* mechanism #1 address register */
+    struct pci_dev *slots[PCI_NR_SLOTS];
+    struct pci_dev host;
+    /* MSI routes of every vector of every function (guarded by route_lock). */
+    pthread_mutex_t route_lock;
+    unsigned next_gsi;
+    unsigned nr_routes;
+    struct kvm_irq_routing_entry routes[MAX_MSI_ROUTES];
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, (uint16_t)v);
+    put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+
+void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
+                  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id)
+{
+    memset(dev->cfg, 0, sizeof(dev->cfg));
+    memset(dev->wmask, 0, sizeof(dev->wmask));
+    dev->name = name;
+    pthread_mutex_init(&dev->lock, NULL);
+    put16(dev->cfg + 0x00, vendor);
+    put16(dev->cfg + 0x02, device);
+    dev->cfg[0x08] = revision;
+    dev->cfg[0x09] = (uint8_t)class_code;
+    dev->cfg[0x0a] = (uint8_t)(class_code >> 8);
+    dev->cfg[0x0b] = (uint8_t)(class_code >> 16);
+    put16(dev->cfg + 0x2c, subsys_vendor);
+    put16(dev->cfg + 0x2e, subsys_id);
+    /* Command: I/O, memory, bus master, INTx disable are writable. */
+    put16(dev->wmask + 0x04, 0x0407);
+    dev->wmask[0x0c] = 0xff; /* cache line size */
+    dev->wmask[0x0d] = 0xff; /* latency timer */
+    dev->wmask[0x3c] = 0xff; /* interrupt line (scratch for the OS) */
+    dev->next_cap = 0x40;
+    dev->last_cap = 0;
+}
+
+void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
+                     const struct bus_ops *ops, void *opaque)
+{
+    struct pci_bar *b = &dev->bars[bar];
+    b->size = size;
+    b->is64 = is64;
+    b->ops = ops;
+    b->opaque = opaque;
+    unsigned off = 0x10 + 4 * bar;
+    uint64_t mask = ~(size - 1);
+    put32(dev->cfg + off, is64 ? 0x4 : 0x0); /* memory, 64/32-bit, not prefetchable */
+    put32(dev->wmask + off, (uint32_t)mask & 0xfffffff0u);
+    if (is64)
+        put32(dev->wmask + off + 4, (uint32_t)(mask >> 32));
+}
+
+uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len)
+{
+    uint8_t off = dev->next_cap;
+    dev->cfg[off] = id;
+    dev->cfg[off + 1] = 0;
+    if (len > 2)
+        memcpy(dev->cfg + off + 2, body, len - 2);
+    if (dev->last_cap)
+        dev->cfg[dev->last_cap + 1] = off;
+    else
+        dev->cfg[0x34] = off;
+    dev->cfg[0x06] |= 0x10; /* status: capabilities list */
+    dev->last_cap = off;
+    dev->next_cap = (uint8_t)((off + len + 3) & ~3u);
+    return off;
+}
+
+void pci_dev_init_msix(struct pci_dev *dev, unsigned nr, unsigned bar, uint32_t table_off,
+                       uint32_t pba_off)
+{
+    uint8_t body[10];
+    put16(body, (uint16_t)(nr - 1));
+    put32(body + 2, table_off | bar);
+    put32(body + 6, pba_off | bar);
+    dev->msix_cap = pci_dev_add_cap(dev, 0x11, body, 12);
+    put16(dev->wmask + dev->msix_cap + 2, MSIX_CTRL_ENABLE | MSIX_CTRL_MASK);
+    dev->msix_nr = nr;
+    dev->msix = xcalloc(nr, sizeof(*dev->msix));
+    for (unsigned i = 0; i < nr; i++)
+        dev->msix[i].ctrl = 1; /* masked at reset */
+}
+
+static uint16_t msix_ctrl(struct pci_dev *dev)
+{
+    return dev->msix_cap ? get16(dev->cfg + dev->msix_cap + 2) : 0;
+}
+
+bool pci_msix_enabled(struct pci_dev *dev)
+{
+    pthread_mutex_lock(&dev->lock);
+    bool on = (msix_ctrl(dev) & MSIX_CTRL_ENABLE) != 0;
+    pthread_mutex_unlock(&dev->lock);
+    return on;
+}
+
+/* Device lock held: points vector v's GSI at the table entry's current message. */
+static void msix_route_update(struct pci_dev *dev, unsigned v)
+{
+    struct pci_bus *bus = dev->bus;
+    if (!bus || !dev->msix_irqfd || dev->msix_irqfd[v] < 0)
+        return;
+    pthread_mutex_lock(&bus->route_lock);
+    unsigned i;
+    for (i = 0; i < bus->nr_routes; i++)
+        if (bus->routes[i].gsi == dev->msix_gsi[v])
+            break;
+    if (i == bus->nr_routes)
+        bus->nr_routes++;
+    struct kvm_irq_routing_entry *e = &bus->routes[i];
+    memset(e, 0, sizeof(*e));
+    e->gsi = dev->msix_gsi[v];
+    e->type = KVM_IRQ_ROUTING_MSI;
+    e->u.msi.address_lo = dev->msix[v].addr_lo;
+    e->u.msi.address_hi = dev->msix[v].addr_hi;
+    e->u.msi.data = dev->msix[v].data;
+    struct verr err = {0};
+    dev->msix_routed[v] =
+        kvm_set_gsi_routing(&bus->vm->kvm, bus->routes, bus->nr_routes, &err) == 0;
+    if (!dev->msix_routed[v])
+        log_warn("%s: MSI-X vector %u: %s (falling back to KVM_SIGNAL_MSI)", dev->name, v,
+                 verr_msg(&err));
+    pthread_mutex_unlock(&bus->route_lock);
+}
+
+static void msix_send(struct pci_dev *dev, unsigned v)
+{
+    if (dev->msix_irqfd && dev->msix_irqfd[v] >= 0 && dev->msix_routed[v]) {
+        uint64_t one = 1;
+        if (write(dev->msix_irqfd[v], &one, sizeof(one)) == sizeof(one))
+            return;
+    }
+    struct kvm_msi msi = {
+        .address_lo = dev->msix[v].addr_lo,
+        .address_hi = dev->msix[v].addr_hi,
+        .data = dev->msix[v].data,
+    };
+    if (ioctl(dev->bus->vm->kvm.vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+        log_warn("%s: KVM_SIGNAL_MSI for vector %u failed", dev->name, v);
+}
+
+void pci_msix_notify(struct pci_dev *dev, unsigned vector)
+{
+    pthread_mutex_lock(&dev->lock);
+    uint16_t ctrl = msix_ctrl(dev);
+    if (vector < dev->msix_nr && (ctrl & MSIX_CTRL_ENABLE)) {
+        if ((ctrl & MSIX_CTRL_MASK) || (dev->msix[vector].ctrl & 1))
+            dev->msix_pending |= 1ull << (vector & 63);
+        else
+            msix_send(dev, vector);
+    }
+    pthread_mutex_unlock(&dev->lock);
+}
+
+/* Sends pending messages whose vector (and the function) is no longer masked. Locked. */
+static void msix_flush_pending(struct pci_dev *dev)
+{
+    uint16_t ctrl = msix_ctrl(dev);
+    if (!(ctrl & MSIX_CTRL_ENABLE) || (ctrl & MSIX_CTRL_MASK))
+        return;
+    for (unsigned v = 0; v < dev->msix_nr && v < 64; v++) {
+        if ((dev->msix_pending & (1ull << v)) && !(dev->msix[v].ctrl & 1)) {
+            dev->msix_pending &= ~(1ull << v);
+            msix_send(dev, v);
+        }
+    }
+}
+
+void pci_msix_table_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigned size)
+{
+    memset(data, 0, size);
+    pthread_mutex_lock(&dev->lock);
+    unsigned e = (unsigned)(off / 16), w = (unsigned)(off % 16) / 4;
+    if (e < dev->msix_nr && (size == 4 || size == 8) && off % size == 0) {
+        const uint32_t *words = &dev->msix[e].addr_lo;
+        put32(data, words[w]);
+        if (size == 8 && w + 1 < 4)
+            put32(data + 4, words[w + 1]);
+    }
+    pthread_mutex_unlock(&dev->lock);
+}
+
+void pci_msix_table_write(struct pci_dev *dev, uint64_t off, const uint8_t *data, unsigned size)
+{
+    pthread_mutex_lock(&dev->lock);
+    unsigned e = (unsigned)(off / 16), w = (unsigned)(off % 16) / 4;
+    if (e < dev->msix_nr && (size == 4 || size == 8) && off % size == 0) {
+        uint32_t *words = &dev->msix[e].addr_lo;
+        for (unsigned i = 0; i < size / 4 && w + i < 4; i++)
+            words[w + i] = get32(data + 4 * i);
+        dev->msix[e].ctrl &= 1; /* only the mask bit exists */
+        if (w < 3 || size == 8) /* the message changed */
+            msix_route_update(dev, e);
+        msix_flush_pending(dev);
+    }
+    pthread_mutex_unlock(&dev->lock);
+}
+
+void pci_msix_pba_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigned size)
+{
+    pthread_mutex_lock(&dev->lock);
+    uint64_t pba = off == 0 ? dev->msix_pending : 0;
+    pthread_mutex_unlock(&dev->lock);
+    for (unsigned i = 0; i < size; i++)
+        data[i] = off + i < 8 ? (uint8_t)(pba >> (8 * ((off + i) & 7))) : 0;
+}
+
+void pci_intx_set(struct pci_dev *dev, bool level)
+{
+    pthread_mutex_lock(&dev->lock);
+    /* Command bit 10 (interrupt disable) keeps the pin low. */
+    bool disabled = get16(dev->cfg + 0x04) & 0x400;
+    bool want = level && !disabled;
+    if (dev->slot < PCI_NR_SLOTS && want != dev->intx_level) {
+        dev->intx_level = want;
+        vm_set_irq(dev->bus->vm, dev->intx_gsi, want);
+    }
+    dev->cfg[0x06] = (uint8_t)((dev->cfg[0x06] & ~0x08) | (level ? 0x08 : 0)); /* status.INTx */
+    pthread_mutex_unlock(&dev->lock);
+}
+
+/* --- BAR mapping ---------------------------------------------------------------------- */
+
+static uint64_t bar_addr(const struct pci_dev *dev, unsigned i)
+{
+    uint64_t a = get32(dev->cfg + 0x10 + 4 * i) & 0xfffffff0u;
+    if (dev->bars[i].is64)
+        a |= (uint64_t)get32(dev->cfg + 0x14 + 4 * i) << 32;
+    return a;
+}
+
+/* Bus write-locked. A BAR decodes when memory space is on and it lies inside the window. */
+static void update_bars(struct pci_dev *dev)
+{
+    bool mem_on = get16(dev->cfg + 0x04) & 0x2;
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        struct pci_bar *b = &dev->bars[i];
+        if (!b->size)
+            continue;
+        uint64_t a = bar_addr(dev, i);
+        bool want = mem_on && a >= PCI_MMIO_BASE && a + b->size <= PCI_MMIO_BASE + PCI_MMIO_SIZE;
+        if (a != b->addr && a && mem_on && !want)
+            log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
+                      (unsigned long long)a);
+        b->addr = a;
+        b->mapped = want;
+        b->mapped_addr = a;
+    }
+}
+
+void pci_dev_reset(struct pci_dev *dev)
+{
+    struct pci_bus *bus = dev->bus;
+    if (bus)
+        pthread_rwlock_wrlock(&bus->lock);
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        if (!dev->bars[i].size)
+            continue;
+        unsigned off = 0x10 + 4 * i;
+        put32(dev->cfg + off, dev->bars[i].is64 ? 0x4 : 0);
+        if (dev->bars[i].is64)
+            put32(dev->cfg + off + 4, 0);
+    }
+    put16(dev->cfg + 0x04, 0);
+    update_bars(dev);
+    pthread_mutex_lock(&dev->lock);
+    if (dev->msix_cap)
+        put16(dev->cfg + dev->msix_cap + 2, get16(dev->cfg + dev->msix_cap + 2) & 0x7ff);
+    for (unsigned v = 0; v < dev->msix_nr; v++)
+        dev->msix[v] = (struct pci_msix_entry){0, 0, 0, 1};
+    dev->msix_pending = 0;
+    pthread_mutex_unlock(&dev->lock);
+    if (bus)
+        pthread_rwlock_unlock(&bus->lock);
+    pci_intx_set(dev, false);
+}
+
+/* --- configuration space ------------------------------------------------------------- */
+
+static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devfn)
+{
+    if (busno != 0 || (devfn & 7) != 0)
+        return NULL; /* single-function devices on bus 0 only */
+    return bus->slots[devfn >> 3];
+}
+
+static void cfg_read(struct pci_bus *bus, unsigned busno, unsigned devfn, unsigned off,
+                     uint8_t *data, unsigned size)
+{
+    pthread_rwlock_rdlock(&bus->lock);
+    struct pci_dev *dev = lookup(bus, busno, devfn);
+    if (!dev || off + size > PCI_CFG_SIZE) {
+        memset(data, 0xff, size);
+    } else {
+        pthread_mutex_lock(&dev->lock);
+        memcpy(data, dev->cfg + off, size);
+        pthread_mutex_unlock(&dev->lock);
+    }
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+static void cfg_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsigned off,
+                      const uint8_t *data, unsigned size)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+    struct pci_dev *dev = lookup(bus, busno, devfn);
+    if (dev && off + size <= PCI_CFG_SIZE) {
+        pthread_mutex_lock(&dev->lock);
+        uint16_t old_ctrl = msix_ctrl(dev);
+        for (unsigned i = 0; i < size; i++) {
+            uint8_t m = dev->wmask[off + i];
+            dev->cfg[off + i] = (uint8_t)((dev->cfg[off + i] & ~m) | (data[i] & m));
+        }
+        if (msix_ctrl(dev) != old_ctrl)
+            msix_flush_pending(dev);
+        bool cmd_changed = off < 0x06 && off + size > 0x04;
+        pthread_mutex_unlock(&dev->lock);
+        if (cmd_changed || (off < 0x28 && off + size > 0x10))
+            update_bars(dev);
+        if (cmd_changed && (get16(dev->cfg + 0x04) & 0x400) && dev->intx_level) {
+            dev->intx_level = false;
+            vm_set_irq(bus->vm, dev->intx_gsi, 0);
+        }
+    }
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+static void port_addr_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct pci_bus *bus = opaque;
+    (void)offset;
+    if (size != 4) {
+        memset(data, 0xff, size);
+        return;
+    }
+    pthread_rwlock_rdlock(&bus->lock);
+    put32(data, bus->cf8);
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+static void port_addr_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct pci_bus *bus = opaque;
+    (void)offset;
+    if (size != 4)
+        return; /* byte writes at 0xCF8 are not configuration cycles */
+    pthread_rwlock_wrlock(&bus->lock);
+    bus->cf8 = get32(data) & 0x80fffffcu;
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+/* Decodes 0xCF8 for a data access at byte offset `offset` of 0xCFC. */
+static bool port_target(struct pci_bus *bus, uint64_t offset, unsigned size, unsigned *busno,
+                        unsigned *devfn, unsigned *reg)
+{
+    pthread_rwlock_rdlock(&bus->lock);
+    uint32_t a = bus->cf8;
+    pthread_rwlock_unlock(&bus->lock);
+    if (!(a & 0x80000000u) || offset + size > 4)
+        return false;
+    *busno = (a >> 16) & 0xff;
+    *devfn = (a >> 8) & 0xff;
+    *reg = (a & 0xfc) + (unsigned)offset;
+    return true;
+}
+
+static void port_data_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    unsigned b, df, reg;
+    if (!port_target(opaque, offset, size, &b, &df, &reg))
+        memset(data, 0xff, size);
+    else
+        cfg_read(opaque, b, df, reg, data, size);
+}
+
+static void port_data_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    unsigned b, df, reg;
+    if (port_target(opaque, offset, size, &b, &df, &reg))
+        cfg_write(opaque, b, df, reg, data, size);
+}
+
+static void ecam_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    unsigned reg = offset & 0xfff;
+    if (reg % size != 0 || size > 4) {
+        memset(data, 0xff, size);
+        return;
+    }
+    cfg_read(opaque, (unsigned)(offset >> 20), (unsigned)(offset >> 12) & 0xff, reg, data, size);
+}
+
+static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    unsigned reg = offset & 0xfff;
+    if (reg % size != 0 || size > 4)
+        return;
+    cfg_write(opaque, (unsigned)(offset >> 20), (unsigned)(offset >> 12) & 0xff, reg, data, size);
+}
+
+/* --- the MMIO window: dispatch to the BAR that contains the address ---------------------- */
+
+static struct pci_bar *find_bar(struct pci_bus *bus, uint64_t addr, uint64_t *off)
+{
+    for (unsigned s = 0; s < PCI_NR_SLOTS; s++) {
+        struct pci_dev *d = bus->slots[s];
+        if (!d)
+            continue;
+        for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+            struct pci_bar *b = &d->bars[i];
+            if (b->mapped && addr >= b->mapped_addr && addr - b->mapped_addr < b->size) {
+                *off = addr - b->mapped_addr;
+                return b;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct pci_bus *bus = opaque;
+    uint64_t off;
+    pthread_rwlock_rdlock(&bus->lock);
+    struct pci_bar *b = find_bar(bus, PCI_MMIO_BASE + offset, &off);
+    if (b && off + size <= b->size)
+        b->ops->read(b->opaque, off, data, size);
+    else
+        memset(data, 0xff, size);
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct pci_bus *bus = opaque;
+    uint64_t off;
+    pthread_rwlock_rdlock(&bus->lock);
+    struct pci_bar *b = find_bar(bus, PCI_MMIO_BASE + offset, &off);
+    if (b && off + size <= b->size)
+        b->ops->write(b->opaque, off, data, size);
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+static const struct bus_ops port_addr_ops = {port_addr_read, port_addr_write};
+static const struct bus_ops port_data_ops = {port_data_read, port_data_write};
+static const struct bus_ops ecam_ops = {ecam_read, ecam_write};
+static const struct bus_ops window_ops = {window_read, window_write};
+
+int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int slot, struct verr *err)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+    if (slot < 0) {
+        for (unsigned s = 1; s < PCI_NR_SLOTS && slot < 0; s++)
+            if (!bus->slots[s])
+                slot = (int)s;
+    }
+    if (slot < 0 || slot >= PCI_NR_SLOTS || bus->slots[slot]) {
+        pthread_rwlock_unlock(&bus->lock);
+        return verr_set(err, EBUSY, "%s: no free PCI slot on bus 0", dev->name);
+    }
+    dev->bus = bus;
+    dev->slot = (unsigned)slot;
+    dev->intx_gsi = PCI_INTX_GSI(slot);
+    if (slot != 0) {
+        dev->cfg[0x3d] = 1; /* interrupt pin A */
+        dev->cfg[0x3c] = (uint8_t)dev->intx_gsi;
+    }
+    bus->slots[slot] = dev;
+    pthread_rwlock_unlock(&bus->lock);
+    if (dev->msix_nr) {
+        dev->msix_irqfd = xcalloc(dev->msix_nr, sizeof(*dev->msix_irqfd));
+        dev->msix_gsi = xcalloc(dev->msix_nr, sizeof(*dev->msix_gsi));
+        dev->msix_routed = xcalloc(dev->msix_nr, sizeof(*dev->msix_routed));
+        pthread_mutex_lock(&bus->route_lock);
+        for (unsigned v = 0; v < dev->msix_nr; v++) {
+            dev->msix_irqfd[v] = -1;
+            if (bus->next_gsi - MSI_GSI_BASE >= MAX_MSI_ROUTES)
+                continue; /* KVM_SIGNAL_MSI for the rest */
+            int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = bus->next_gsi};
+            if (fd < 0 || ioctl(bus->vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0) {
+                log_warn("%s: irqfd for MSI-X vector %u: %s (using KVM_SIGNAL_MSI)", dev->name, v,
+                         strerror(errno));
+                if (fd >= 0)
+                    close(fd);
+                continue;
+            }
+            dev->msix_irqfd[v] = fd;
+            dev->msix_gsi[v] = bus->next_gsi++;
+        }
+        pthread_mutex_unlock(&bus->route_lock);
+    }
+    return 0;
+}
+
+void pci_dev_release(struct pci_dev *dev)
+{
+    for (unsigned v = 0; dev->msix_irqfd && v < dev->msix_nr; v++) {
+        if (dev->msix_irqfd[v] < 0)
+            continue;
+        struct kvm_irqfd irqfd = {.fd = (uint32_t)dev->msix_irqfd[v],
+                                  .gsi = dev->msix_gsi[v],
+                                  .flags = KVM_IRQFD_FLAG_DEASSIGN};
+        if (ioctl(dev->bus->vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0)
+            log_debug("%s: KVM_IRQFD deassign: %s", dev->name, strerror(errno));
+        close(dev->msix_irqfd[v]);
+    }
+    free(dev->msix_irqfd);
+    free(dev->msix_gsi);
+    free(dev->msix_routed);
+    free(dev->msix);
+    dev->msix_irqfd = NULL;
+    dev->msix_gsi = NULL;
+    dev->msix_routed = NULL;
+    dev->msix = NULL;
+}
+
+struct pci_dev *pci_bus_slot(struct pci_bus *bus, unsigned slot)
+{
+    return slot < PCI_NR_SLOTS ? bus->slots[slot] : NULL;
+}
+
+int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err)
+{
+    struct pci_bus *bus = xcalloc(1, sizeof(*bus));
+    bus->vm = vm;
+    pthread_rwlock_init(&bus->lock, NULL);
+    pthread_mutex_init(&bus->route_lock, NULL);
+    bus->next_gsi = MSI_GSI_BASE;
+    /* Host bridge: Intel Q35 MCH ids (what guests expect of a PCIe root), class 06 00 00. */
+    pci_dev_init(&bus->host, "host-bridge", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
+    put16(bus->host.wmask + 0x04, 0); /* nothing to enable */
+    bus->host.wmask[0x3c] = 0;
+    int r = pci_dev_add(bus, &bus->host, 0, err);
+    if (r == 0)
+        r = bus_register(&vm->pio, PCI_PORT_ADDR, 1, &port_addr_ops, bus, "pci-config-address",
+                         err);
+    if (r == 0)
+        r = bus_register(&vm->pio, PCI_PORT_DATA, 4, &port_data_ops, bus, "pci-config-data", err);
+    if (r == 0)
+        r = bus_register(&vm->mmio, PCI_ECAM_BASE, PCI_ECAM_SIZE, &ecam_ops, bus, "pci-ecam", err);
+    if (r == 0)
+        r = bus_register(&vm->mmio, PCI_MMIO_BASE, PCI_MMIO_SIZE, &window_ops, bus,
+                         "pci-mmio-window", err);
+    if (r < 0) {
+        bus_unregister(&vm->pio, PCI_PORT_ADDR);
+        bus_unregister(&vm->pio, PCI_PORT_DATA);
+        bus_unregister(&vm->mmio, PCI_ECAM_BASE);
+        free(bus);
+        return r;
+    }
+    *out = bus;
+    return 0;
+}
+
+void pci_bus_free(struct pci_bus *bus)
+{
+    if (!bus)
+        return;
+    pthread_rwlock_destroy(&bus->lock);
+    pthread_mutex_destroy(&bus->route_lock);
+    free(bus);
+}

@@ -1,0 +1,125 @@
+/*
+ * pci.h - vireo-vmm's PCI bus: one host bridge (00:00.0) and the functions
+ * plugged into bus 0.
+ *
+ * Configuration space is reachable through the legacy mechanism #1 ports
+ * (0xCF8 address, 0xCFC data) and through ECAM (PCI_ECAM_BASE, described to
+ * the guest by an ACPI MCFG table). The addresses follow QEMU's microvm with
+ * pcie=on (ECAM at 0xE0000000, 32-bit MMIO window at 0xC0000000), so a guest
+ * that knows one layout finds the same one under both VMMs.
+ *
+ * Each function keeps a 4 KiB configuration space image plus a mask of the
+ * bits the guest may write; BARs are sized the standard way (write all-ones,
+ * read back the size mask) and mapped on the MMIO bus when the guest enables
+ * memory decoding. Interrupts: MSI-X (table and PBA in a BAR the device
+ * owns; each vector gets a GSI with an MSI route (KVM_SET_GSI_ROUTING, kept
+ * in step with the table) and an irqfd, so raising it is one eventfd write
+ * from any thread; KVM_SIGNAL_MSI is the fallback) or, when the guest has not
+ * enabled MSI-X, INTx pin A on an IOAPIC GSI (16 + (slot + pin) % 4, the
+ * swizzle the DSDT's _PRT describes).
+ *
+ * Hot-plug path: devices are added with pci_dev_add(), which allocates the
+ * first free slot (or the requested one); nothing iterates a fixed list.
+ */
+#ifndef VIREO_VMM_DEV_PCI_H
+#define VIREO_VMM_DEV_PCI_H
+
+#include "util/error.h"
+#include "vmm/dev/bus.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PCI_ECAM_BASE      0xe0000000ull
+#define PCI_ECAM_SIZE      0x10000000ull /* buses 0-255 */
+#define PCI_MMIO_BASE      0xc0000000ull /* 32-bit BAR window */
+#define PCI_MMIO_SIZE      0x20000000ull
+#define PCI_NR_SLOTS       32
+#define PCI_INTX_GSI(slot) (16u + ((slot) % 4u))
+
+#define PCI_CFG_SIZE 4096
+#define PCI_NR_BARS  6
+
+struct vm;
+struct pci_bus;
+
+struct pci_bar {
+    uint64_t size; /* power of two, 0 = unused */
+    bool is64;
+    uint64_t addr; /* as programmed (without flag bits) */
+    bool mapped;   /* registered on the MMIO bus at mapped_addr */
+    uint64_t mapped_addr;
+    const struct bus_ops *ops;
+    void *opaque;
+};
+
+struct pci_msix_entry {
+    uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+struct pci_dev {
+    struct pci_bus *bus;
+    unsigned slot;
+    const char *name;     /* for messages: "virtio-blk-pci" */
+    pthread_mutex_t lock; /* config space, BARs, MSI-X state */
+    uint8_t cfg[PCI_CFG_SIZE];
+    uint8_t wmask[PCI_CFG_SIZE];
+    uint8_t next_cap; /* where the next capability goes */
+    uint8_t last_cap; /* offset of the last one added, 0 if none */
+    struct pci_bar bars[PCI_NR_BARS];
+    /* MSI-X */
+    unsigned msix_nr;
+    uint8_t msix_cap;
+    struct pci_msix_entry *msix;
+    uint64_t msix_pending; /* PBA bits (up to 64 vectors) */
+    int *msix_irqfd;       /* per vector: eventfd bound to msix_gsi by KVM_IRQFD, or -1 */
+    unsigned *msix_gsi;    /* per vector: the GSI its MSI route uses */
+    bool *msix_routed;     /* per vector: the route holds the table entry's message */
+    /* INTx */
+    unsigned intx_gsi;
+    bool intx_level;
+    /* Called (with the device lock held) after the command register or a BAR changes. */
+    void *opaque;
+};
+
+/* Creates the bus and the host bridge at 00:00.0; registers 0xCF8/0xCFC and ECAM. */
+int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err);
+void pci_bus_free(struct pci_bus *bus);
+
+/* Initialises a function's header (type 0). */
+void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
+                  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
+                  uint16_t subsys_id);
+/* Declares a memory BAR (64-bit when is64; takes two slots). size: power of two >= 4 KiB. */
+void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
+                     const struct bus_ops *ops, void *opaque);
+/* Appends a capability of len bytes (header included) and returns its offset; body is
+ * copied after the two-byte header. */
+uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len);
+/* MSI-X with nr vectors; table at table_off and PBA at pba_off inside BAR bar. */
+void pci_dev_init_msix(struct pci_dev *dev, unsigned nr, unsigned bar, uint32_t table_off,
+                       uint32_t pba_off);
+/* Plugs the function into a free slot (slot < 0) or the given one. */
+int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int slot, struct verr *err);
+
+/* MSI-X table/PBA accesses at offsets relative to the table/PBA (device's BAR handler). */
+void pci_msix_table_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigned size);
+void pci_msix_table_write(struct pci_dev *dev, uint64_t off, const uint8_t *data, unsigned size);
+void pci_msix_pba_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigned size);
+
+/* True when the guest has enabled MSI-X. */
+bool pci_msix_enabled(struct pci_dev *dev);
+/* Raises MSI-X vector (when MSI-X is on; VIRTIO_MSI_NO_VECTOR-style 0xffff is ignored). */
+void pci_msix_notify(struct pci_dev *dev, unsigned vector);
+/* Drives INTx pin A. */
+void pci_intx_set(struct pci_dev *dev, bool level);
+/* Releases what pci_dev_add and pci_dev_init_msix allocated (irqfds, MSI-X state). */
+void pci_dev_release(struct pci_dev *dev);
+/* Back to power-on state (BARs unmapped, MSI-X off, INTx low). */
+void pci_dev_reset(struct pci_dev *dev);
+
+/* Iteration for QMP query-pci: the function in slot s or NULL. */
+struct pci_dev *pci_bus_slot(struct pci_bus *bus, unsigned slot);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * virtio-devices.c - the PCI bus and virtio devices of one VM, built from
+ * cfg->virtio (see virtio-devices.h). Devices are kept in a list in command
+ * line order (QMP's query-pci and query-block walk it); each plugs itself
+ * into the first free PCI slot.
+ */
+#include "vmm/dev/virtio-devices.h"
+#include "util/mem.h"
+#include "vmm/cli.h"
+#include "vmm/dev/pci.h"
+#include "vmm/dev/virtio-blk.h"
+#include "vmm/qmp/qmp-server.h"
+#include "vmm/vm.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct vm_virtio {
+    unsigned nr;
+    struct {
+        enum vmm_virtio_kind kind;
+        struct virtio_blk *blk;
+        struct virtio_rng *rng;
+        const struct vmm_drive *drive;
+        const char *id;
+    } dev[VMM_MAX_VIRTIO_DEVICES];
+};
+
+int vm_virtio_create(struct vm *vm, struct verr *err)
+{
+    const struct vmm_virtio_config *vc = &vm->cfg->virtio;
+    int r = pci_bus_create(vm, &vm->pci, err);
+    if (r < 0)
+        return r;
+    vm->virtio = xcalloc(1, sizeof(*vm->virtio));
+    for (unsigned i = 0; i < vc->nr_devices; i++) {
+        const struct vmm_virtio_device *d = &vc->devices[i];
+        struct vm_virtio *v = vm->virtio;
+        v->dev[v->nr].kind = d->kind;
+        v->dev[v->nr].id = d->id;
+        if (d->kind == VMM_VIRTIO_BLK) {
+            const struct vmm_drive *dr = &vc->drives[d->drive];
+            struct virtio_blk_options o = {
+                .file = dr->file,
+                .format = dr->format,
+                .serial = d->serial,
+                .cache = dr->cache,
+                .read_only = dr->read_only,
+                .discard_unmap = dr->discard_unmap,
+                .num_queues = d->num_queues,
+            };
+            v->dev[v->nr].drive = dr;
+            r = virtio_blk_create(vm, &o, &v->dev[v->nr].blk, err);
+        } else {
+            r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
+        }
+        if (r < 0)
+            return r;
+        v->nr++;
+    }
+    return 0;
+}
+
+void vm_virtio_reset(struct vm *vm)
+{
+    struct vm_virtio *v = vm->virtio;
+    for (unsigned i = 0; v && i < v->nr; i++) {
+        if (v->dev[i].blk)
+            virtio_pci_system_reset(virtio_blk_transport(v->dev[i].blk));
+        if (v->dev[i].rng)
+            virtio_pci_system_reset(virtio_rng_transport(v->dev[i].rng));
+    }
+}
+
+void vm_virtio_free(struct vm *vm)
+{
+    struct vm_virtio *v = vm->virtio;
+    for (unsigned i = 0; v && i < v->nr; i++) {
+        virtio_blk_free(v->dev[i].blk);
+        virtio_rng_free(v->dev[i].rng);
+    }
+    free(v);
+    vm->virtio = NULL;
+    pci_bus_free(vm->pci);
+    vm->pci = NULL;
+}
+
+/* --- QMP ------------------------------------------------------------------------------- */
+
+static struct json_object *pci_device_json(struct pci_dev *d, const char *qdev_id)
+{
+    struct json_object *o = json_object_new_object();
+    uint32_t class_code = (uint32_t)d->cfg[0x0b] << 8 | d->cfg[0x0a];
+    json_object_object_add(o, "bus", json_object_new_int(0));
+    json_object_object_add(o, "slot", json_object_new_int((int)d->slot));
+    json_object_object_add(o, "function", json_object_new_int(0));
+    struct json_object *ci = json_object_new_object();
+    const char *desc = class_code == 0x0600   ? "Host bridge"
+                       : class_code == 0x0180 ? "SCSI controller"
+                                              : NULL;
+    if (desc)
+        json_object_object_add(ci, "desc", json_object_new_string(desc));
+    json_object_object_add(ci, "class", json_object_new_int((int)class_code));
+    json_object_object_add(o, "class_info", ci);
+    struct json_object *id = json_object_new_object();
+    json_object_object_add(id, "device", json_object_new_int(d->cfg[2] | d->cfg[3] << 8));
+    json_object_object_add(id, "vendor", json_object_new_int(d->cfg[0] | d->cfg[1] << 8));
+    json_object_object_add(id, "subsystem", json_object_new_int(d->cfg[0x2e] | d->cfg[0x2f] << 8));
+    json_object_object_add(id, "subsystem-vendor",
+                           json_object_new_int(d->cfg[0x2c] | d->cfg[0x2d] << 8));
+    json_object_object_add(o, "id", id);
+    if (d->cfg[0x3d]) {
+        json_object_object_add(o, "irq", json_object_new_int((int)d->intx_gsi));
+        json_object_object_add(o, "irq_pin", json_object_new_int(d->cfg[0x3d]));
+    } else {
+        json_object_object_add(o, "irq_pin", json_object_new_int(0));
+    }
+    json_object_object_add(o, "qdev_id", json_object_new_string(qdev_id ? qdev_id : ""));
+    struct json_object *regions = json_object_new_array();
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        if (!d->bars[i].size)
+            continue;
+        struct json_object *r = json_object_new_object();
+        json_object_object_add(r, "bar", json_object_new_int((int)i));
+        json_object_object_add(r, "type", json_object_new_string("memory"));
+        json_object_object_add(
+            r, "address", json_object_new_int64(d->bars[i].addr ? (int64_t)d->bars[i].addr : -1));
+        json_object_object_add(r, "size", json_object_new_int64((int64_t)d->bars[i].size));
+        json_object_object_add(r, "prefetch", json_object_new_boolean(0));
+        json_object_object_add(r, "mem_type_64", json_object_new_boolean(d->bars[i].is64));
+        json_object_array_add(regions, r);
+    }
+    json_object_object_add(o, "regions", regions);
+    return o;
+}
+
+static const char *qdev_id_of(struct vm *vm, struct pci_dev *pd)
+{
+    struct vm_virtio *v = vm->virtio;
+    for (unsigned i = 0; v && i < v->nr; i++) {
+        struct virtio_pci *vp = v->dev[i].blk ? virtio_blk_transport(v->dev[i].blk)
+                                              : virtio_rng_transport(v->dev[i].rng);
+        if (&vp->pci == pd)
+            return v->dev[i].id;
+    }
+    return NULL;
+}
+
+static int qmp_query_pci(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                         struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct vm *vm = opaque;
+    struct json_object *devs = json_object_new_array();
+    for (unsigned s = 0; s < PCI_NR_SLOTS; s++) {
+        struct pci_dev *d = pci_bus_slot(vm->pci, s);
+        if (d)
+            json_object_array_add(devs, pci_device_json(d, qdev_id_of(vm, d)));
+    }
+    struct json_object *bus = json_object_new_object();
+    json_object_object_add(bus, "bus", json_object_new_int(0));
+    json_object_object_add(bus, "devices", devs);
+    struct json_object *list = json_object_new_array();
+    json_object_array_add(list, bus);
+    *ret = list;
+    return 0;
+}
+
+static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
+                           struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct vm *vm = opaque;
+    struct vm_virtio *v = vm->virtio;
+    struct json_object *list = json_object_new_array();
+    for (unsigned i = 0; v && i < v->nr; i++) {
+        if (!v->dev[i].blk)
+            continue;
+        const struct vmm_drive *dr = v->dev[i].drive;
+        struct block_dev *bd = virtio_blk_block(v->dev[i].blk);
+        char name[32];
+        snprintf(name, sizeof(name), "virtio%u", i);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "device", json_object_new_string(dr->id ? dr->id : name));
+        if (v->dev[i].id)
+            json_object_object_add(o, "qdev", json_object_new_string(v->dev[i].id));
+        json_object_object_add(o, "locked", json_object_new_boolean(0));
+        json_object_object_add(o, "removable", json_object_new_boolean(0));
+        struct json_object *ins = json_object_new_object();
+        json_object_object_add(ins, "file", json_object_new_string(dr->file));
+        json_object_object_add(ins, "ro", json_object_new_boolean(dr->read_only));
+        json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
+        struct block_dev *backing = block_backing(bd);
+        if (backing)
+            json_object_object_add(ins, "backing_file",
+                                   json_object_new_string(block_filename(backing)));
+        int depth = 0;
+        for (struct block_dev *b = backing; b; b = block_backing(b))
+            depth++;
+        json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
+        json_object_object_add(ins, "encrypted", json_object_new_boolean(0));
+        json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+        struct json_object *cache = json_object_new_object();
+        json_object_object_add(cache, "writeback",
+                               json_object_new_boolean(dr->cache != BLOCK_CACHE_WRITETHROUGH &&
+                                                       dr->cache != BLOCK_CACHE_DIRECTSYNC));
+        json_object_object_add(cache, "direct",
+                               json_object_new_boolean(dr->cache == BLOCK_CACHE_NONE ||
+                                                       dr->cache == BLOCK_CACHE_DIRECTSYNC));
+        json_object_object_add(cache, "no-flush",
+                               json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
+        json_object_object_add(ins, "cache", cache);
+        struct json_object *img = json_object_new_object();
+        json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
+        json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
+        json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
+        json_object_object_add(ins, "image", img);
+        json_object_object_add(o, "inserted", ins);
+        json_object_object_add(o, "type", json_object_new_string("unknown"));
+        json_object_array_add(list, o);
+    }
+    *ret = list;
+    return 0;
+}
+
+int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
+{
+    int r = qmp_server_register(server, "query-pci", NULL, qmp_query_pci, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm);
+    return r;
+}

@@ -1,0 +1,481 @@
+/*
+ * virtio-pci.c - the modern virtio PCI transport (see virtio-pci.h): the
+ * BAR's register areas, feature negotiation, device status and reset,
+ * queue setup, ioeventfd notifications, the per-device I/O thread, and
+ * interrupts (MSI-X vector, or ISR + INTx when MSI-X is off).
+ */
+#include "vmm/dev/virtio-pci.h"
+#include "util/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define BAR_INDEX   4
+#define BAR_SIZE    0x8000
+#define OFF_COMMON  0x0000
+#define OFF_ISR     0x1000
+#define OFF_DEVICE  0x2000
+#define OFF_NOTIFY  0x3000
+#define OFF_MSIX    0x4000
+#define OFF_PBA     0x5000
+#define COMMON_LEN  0x40
+#define NOTIFY_MULT 4
+
+#define CAP_COMMON 1
+#define CAP_NOTIFY 2
+#define CAP_ISR    3
+#define CAP_DEVICE 4
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint8_t status_get(struct virtio_pci *vp)
+{
+    return __atomic_load_n(&vp->status, __ATOMIC_ACQUIRE);
+}
+
+bool virtio_pci_has_feature(struct virtio_pci *vp, unsigned bit)
+{
+    return (vp->guest_features >> bit) & 1;
+}
+
+/* --- interrupts ------------------------------------------------------------------------ */
+
+static void raise_irq(struct virtio_pci *vp, uint16_t vector, uint8_t isr_bit)
+{
+    __atomic_fetch_or(&vp->isr, isr_bit, __ATOMIC_ACQ_REL);
+    if (pci_msix_enabled(&vp->pci)) {
+        if (vector != VIRTIO_MSI_NO_VECTOR)
+            pci_msix_notify(&vp->pci, vector);
+    } else {
+        pci_intx_set(&vp->pci, true);
+    }
+}
+
+void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q)
+{
+    struct virtio_queue *vq = &vp->queues[q];
+    if (vq_should_notify(&vq->vq))
+        raise_irq(vp, __atomic_load_n(&vq->msix_vector, __ATOMIC_RELAXED), 1);
+}
+
+void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct verr *err)
+{
+    log_warn("%s: queue %u broken, device needs reset: %s", vp->pci.name, q, verr_msg(err));
+    vp->queues[q].vq.broken = true;
+    __atomic_fetch_or(&vp->status, VIRTIO_STATUS_NEEDS_RESET, __ATOMIC_ACQ_REL);
+    raise_irq(vp, __atomic_load_n(&vp->config_vector, __ATOMIC_RELAXED), 2);
+}
+
+/* --- ioeventfd ----------------------------------------------------------------------------- */
+
+static void ioeventfd_unregister(struct virtio_pci *vp, struct virtio_queue *q)
+{
+    if (!q->ioeventfd_in_kvm)
+        return;
+    struct kvm_ioeventfd io = {
+        .addr = q->ioeventfd_addr,
+        .len = 2,
+        .fd = q->ioeventfd,
+        .flags = KVM_IOEVENTFD_FLAG_DEASSIGN,
+    };
+    if (ioctl(vp->vm->kvm.vm_fd, KVM_IOEVENTFD, &io) < 0)
+        log_warn("%s: KVM_IOEVENTFD deassign: %s", vp->pci.name, strerror(errno));
+    q->ioeventfd_in_kvm = false;
+}
+
+/* At DRIVER_OK: the notify addresses are final (drivers do not move a live device's BAR). */
+static void ioeventfd_register(struct virtio_pci *vp, unsigned qi)
+{
+    struct virtio_queue *q = &vp->queues[qi];
+    struct pci_bar *bar = &vp->pci.bars[BAR_INDEX];
+    if (q->ioeventfd_in_kvm || !bar->mapped)
+        return;
+    q->ioeventfd_addr = bar->mapped_addr + OFF_NOTIFY + NOTIFY_MULT * qi;
+    struct kvm_ioeventfd io = {.addr = q->ioeventfd_addr, .len = 2, .fd = q->ioeventfd};
+    if (ioctl(vp->vm->kvm.vm_fd, KVM_IOEVENTFD, &io) < 0) {
+        /* Still works: the MMIO exit path signals the same eventfd. */
+        log_debug("%s: KVM_IOEVENTFD at 0x%llx: %s", vp->pci.name,
+                  (unsigned long long)q->ioeventfd_addr, strerror(errno));
+        return;
+    }
+    q->ioeventfd_in_kvm = true;
+}
+
+/* --- reset ------------------------------------------------------------------------------ */
+
+/* vp->lock held. Stops every queue (waiting for the I/O thread to leave it) and clears state. */
+static void device_reset(struct virtio_pci *vp)
+{
+    for (unsigned i = 0; i < vp->nr_queues; i++) {
+        struct virtio_queue *q = &vp->queues[i];
+        pthread_mutex_lock(&q->lock);
+        ioeventfd_unregister(vp, q);
+        memset(&q->vq, 0, sizeof(q->vq));
+        q->vq.mem = &vp->vm->mem;
+        q->vq.size = q->size_max;
+        q->msix_vector = VIRTIO_MSI_NO_VECTOR;
+        q->enabled = false;
+        pthread_mutex_unlock(&q->lock);
+    }
+    vp->guest_features = 0;
+    vp->device_feature_select = vp->driver_feature_select = 0;
+    vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+    vp->queue_select = 0;
+    __atomic_store_n(&vp->status, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&vp->isr, 0, __ATOMIC_RELEASE);
+    pci_intx_set(&vp->pci, false);
+    if (vp->ops->reset)
+        vp->ops->reset(vp->opaque);
+}
+
+void virtio_pci_system_reset(struct virtio_pci *vp)
+{
+    pthread_mutex_lock(&vp->lock);
+    device_reset(vp);
+    pthread_mutex_unlock(&vp->lock);
+    pci_dev_reset(&vp->pci);
+}
+
+/* --- common configuration ------------------------------------------------------------------ */
+
+static void common_image(struct virtio_pci *vp, uint8_t *r)
+{
+    memset(r, 0, COMMON_LEN);
+    put_le(r + 0, vp->device_feature_select, 4);
+    if (vp->device_feature_select < 2)
+        put_le(r + 4, (uint32_t)(vp->host_features >> (32 * vp->device_feature_select)), 4);
+    put_le(r + 8, vp->driver_feature_select, 4);
+    if (vp->driver_feature_select < 2)
+        put_le(r + 12, (uint32_t)(vp->guest_features >> (32 * vp->driver_feature_select)), 4);
+    put_le(r + 16, vp->config_vector, 2);
+    put_le(r + 18, vp->nr_queues, 2);
+    r[20] = status_get(vp);
+    r[21] = vp->config_generation;
+    put_le(r + 22, vp->queue_select, 2);
+    if (vp->queue_select < vp->nr_queues) {
+        struct virtio_queue *q = &vp->queues[vp->queue_select];
+        put_le(r + 24, q->vq.size, 2);
+        put_le(r + 26, q->msix_vector, 2);
+        put_le(r + 28, q->enabled, 2);
+        put_le(r + 30, vp->queue_select, 2); /* queue_notify_off */
+        put_le(r + 32, q->vq.desc_gpa, 8);
+        put_le(r + 40, q->vq.avail_gpa, 8);
+        put_le(r + 48, q->vq.used_gpa, 8);
+        put_le(r + 56, vp->queue_select, 2); /* queue_notify_data */
+    }
+}
+
+static void set_status(struct virtio_pci *vp, uint8_t v)
+{
+    uint8_t old = status_get(vp);
+    if (v == 0) {
+        device_reset(vp);
+        return;
+    }
+    if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+        bool ok = (vp->guest_features & ~vp->host_features) == 0 &&
+                  virtio_pci_has_feature(vp, VIRTIO_F_VERSION_1);
+        if (!ok) {
+            log_debug("%s: refusing features 0x%llx (offered 0x%llx)", vp->pci.name,
+                      (unsigned long long)vp->guest_features,
+                      (unsigned long long)vp->host_features);
+            v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+        }
+    }
+    /* NEEDS_RESET is the device's bit: keep it, never let the driver set it. */
+    v = (uint8_t)((v & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET));
+    __atomic_store_n(&vp->status, v, __ATOMIC_RELEASE);
+    if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+        for (unsigned i = 0; i < vp->nr_queues; i++) {
+            if (vp->queues[i].enabled) {
+                ioeventfd_register(vp, i);
+                uint64_t one = 1; /* look at the queue once: the driver may have queued already */
+                if (write(vp->queues[i].ioeventfd, &one, sizeof(one)) < 0)
+                    log_debug("%s: eventfd write: %s", vp->pci.name, strerror(errno));
+            }
+        }
+    }
+}
+
+static void queue_enable(struct virtio_pci *vp, struct virtio_queue *q, unsigned qi)
+{
+    pthread_mutex_lock(&q->lock);
+    q->vq.mem = &vp->vm->mem;
+    q->vq.indirect = virtio_pci_has_feature(vp, VIRTIO_F_RING_INDIRECT_DESC);
+    q->vq.event_idx = virtio_pci_has_feature(vp, VIRTIO_F_RING_EVENT_IDX);
+    struct verr err = {0};
+    int r = vq_start(&q->vq, &err);
+    q->enabled = true;
+    pthread_mutex_unlock(&q->lock);
+    if (r < 0)
+        virtio_pci_queue_broken(vp, qi, &err);
+}
+
+static void common_write(struct virtio_pci *vp, uint64_t off, const uint8_t *data, unsigned size)
+{
+    uint64_t v = get_le(data, size);
+    struct virtio_queue *q =
+        vp->queue_select < vp->nr_queues ? &vp->queues[vp->queue_select] : NULL;
+    bool q_live = q && q->enabled;
+    switch (off) {
+    case 0:
+        vp->device_feature_select = (uint32_t)v;
+        break;
+    case 8:
+        vp->driver_feature_select = (uint32_t)v;
+        break;
+    case 12:
+        if (vp->driver_feature_select < 2 && !(status_get(vp) & VIRTIO_STATUS_FEATURES_OK)) {
+            unsigned sh = 32 * vp->driver_feature_select;
+            vp->guest_features = (vp->guest_features & ~(0xffffffffull << sh)) | (v << sh);
+        }
+        break;
+    case 16:
+        vp->config_vector = (uint16_t)v;
+        break;
+    case 20:
+        set_status(vp, (uint8_t)v);
+        break;
+    case 22:
+        vp->queue_select = (uint16_t)v;
+        break;
+    case 24:
+        if (q && !q_live && v && v <= q->size_max && !(v & (v - 1)))
+            q->vq.size = (uint16_t)v;
+        break;
+    case 26:
+        if (q)
+            __atomic_store_n(&q->msix_vector,
+                             v < vp->pci.msix_nr ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR,
+                             __ATOMIC_RELAXED);
+        break;
+    case 28:
+        if (q && !q_live && v == 1)
+            queue_enable(vp, q, vp->queue_select);
+        break;
+    case 32:
+    case 36:
+    case 40:
+    case 44:
+    case 48:
+    case 52: {
+        if (!q || q_live)
+            break;
+        uint64_t *field = off < 40   ? &q->vq.desc_gpa
+                          : off < 48 ? &q->vq.avail_gpa
+                                     : &q->vq.used_gpa;
+        unsigned part = (unsigned)(off % 8) / 4;
+        if (size == 8)
+            *field = v;
+        else if (part == 0)
+            *field = (*field & ~0xffffffffull) | (uint32_t)v;
+        else
+            *field = (*field & 0xffffffffull) | (v << 32);
+        break;
+    }
+    default:
+        break;
+    }
+    /* Reads of the queue_msix_vector return NO_VECTOR if it could not be assigned. */
+}
+
+/* --- the BAR ------------------------------------------------------------------------------ */
+
+static void bar_read(void *opaque, uint64_t off, uint8_t *data, unsigned size)
+{
+    struct virtio_pci *vp = opaque;
+    memset(data, 0, size);
+    if (off >= OFF_MSIX && off < OFF_PBA) {
+        pci_msix_table_read(&vp->pci, off - OFF_MSIX, data, size);
+        return;
+    }
+    if (off >= OFF_PBA && off < OFF_PBA + 8) {
+        pci_msix_pba_read(&vp->pci, off - OFF_PBA, data, size);
+        return;
+    }
+    pthread_mutex_lock(&vp->lock);
+    if (off + size <= OFF_COMMON + COMMON_LEN) {
+        uint8_t img[COMMON_LEN];
+        common_image(vp, img);
+        memcpy(data, img + off, size);
+    } else if (off == OFF_ISR) {
+        data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_ACQ_REL);
+        pci_intx_set(&vp->pci, false);
+    } else if (off >= OFF_DEVICE && off + size <= OFF_DEVICE + vp->config_len) {
+        if (vp->ops->read_config)
+            vp->ops->read_config(vp->opaque, off - OFF_DEVICE, data, size);
+    }
+    pthread_mutex_unlock(&vp->lock);
+}
+
+static void bar_write(void *opaque, uint64_t off, const uint8_t *data, unsigned size)
+{
+    struct virtio_pci *vp = opaque;
+    if (off >= OFF_MSIX && off < OFF_PBA) {
+        pci_msix_table_write(&vp->pci, off - OFF_MSIX, data, size);
+        return;
+    }
+    if (off >= OFF_NOTIFY && off < OFF_NOTIFY + NOTIFY_MULT * vp->nr_queues) {
+        /* Only reached when the ioeventfd is not (yet) in KVM. */
+        unsigned qi = (unsigned)(off - OFF_NOTIFY) / NOTIFY_MULT;
+        uint64_t one = 1;
+        if (write(vp->queues[qi].ioeventfd, &one, sizeof(one)) < 0)
+            log_debug("%s: eventfd write: %s", vp->pci.name, strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&vp->lock);
+    if (off + size <= OFF_COMMON + COMMON_LEN && off % size == 0)
+        common_write(vp, off - OFF_COMMON, data, size);
+    else if (off >= OFF_DEVICE && off + size <= OFF_DEVICE + vp->config_len &&
+             vp->ops->write_config)
+        vp->ops->write_config(vp->opaque, off - OFF_DEVICE, data, size);
+    pthread_mutex_unlock(&vp->lock);
+}
+
+static const struct bus_ops bar_ops = {bar_read, bar_write};
+
+/* --- I/O thread ------------------------------------------------------------------------------ */
+
+static void *io_thread(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    struct pollfd pfd[VIRTIO_PCI_MAX_QUEUES + 1];
+    for (unsigned i = 0; i < vp->nr_queues; i++)
+        pfd[i] = (struct pollfd){.fd = vp->queues[i].ioeventfd, .events = POLLIN};
+    pfd[vp->nr_queues] = (struct pollfd){.fd = vp->stop_fd, .events = POLLIN};
+    for (;;) {
+        if (poll(pfd, vp->nr_queues + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("%s: poll: %s", vp->pci.name, strerror(errno));
+            return NULL;
+        }
+        if (pfd[vp->nr_queues].revents)
+            return NULL;
+        for (unsigned i = 0; i < vp->nr_queues; i++) {
+            if (!pfd[i].revents)
+                continue;
+            uint64_t n;
+            if (read(pfd[i].fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+                log_debug("%s: eventfd read: %s", vp->pci.name, strerror(errno));
+            struct virtio_queue *q = &vp->queues[i];
+            pthread_mutex_lock(&q->lock);
+            if (q->enabled && !q->vq.broken && (status_get(vp) & VIRTIO_STATUS_DRIVER_OK) &&
+                !(status_get(vp) & VIRTIO_STATUS_NEEDS_RESET))
+                vp->ops->process_queue(vp->opaque, i);
+            pthread_mutex_unlock(&q->lock);
+        }
+    }
+}
+
+/* --- set-up ----------------------------------------------------------------------------- */
+
+static void add_virtio_cap(struct pci_dev *pd, uint8_t type, uint32_t off, uint32_t len,
+                           bool notify)
+{
+    uint8_t body[18] = {0};
+    body[0] = notify ? 20 : 16; /* cap_len */
+    body[1] = type;
+    body[2] = BAR_INDEX;
+    put_le(body + 6, off, 4);
+    put_le(body + 10, len, 4);
+    if (notify)
+        put_le(body + 14, NOTIFY_MULT, 4);
+    pci_dev_add_cap(pd, 0x09, body, notify ? 20 : 16);
+}
+
+int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsigned device_id,
+                    uint32_t class_code, uint64_t features, unsigned nr_queues, uint16_t queue_size,
+                    unsigned config_len, const struct virtio_dev_ops *ops, void *opaque,
+                    struct verr *err)
+{
+    if (nr_queues == 0 || nr_queues > VIRTIO_PCI_MAX_QUEUES)
+        return verr_set(err, EINVAL, "%s: %u queues (1 to %u supported)", name, nr_queues,
+                        VIRTIO_PCI_MAX_QUEUES);
+    vp->vm = vm;
+    vp->ops = ops;
+    vp->opaque = opaque;
+    vp->device_id = device_id;
+    vp->host_features = features | 1ull << VIRTIO_F_VERSION_1 |
+                        1ull << VIRTIO_F_RING_INDIRECT_DESC | 1ull << VIRTIO_F_RING_EVENT_IDX;
+    vp->nr_queues = nr_queues;
+    vp->config_len = config_len;
+    vp->stop_fd = -1;
+    pthread_mutex_init(&vp->lock, NULL);
+    for (unsigned i = 0; i < nr_queues; i++) {
+        struct virtio_queue *q = &vp->queues[i];
+        pthread_mutex_init(&q->lock, NULL);
+        q->size_max = queue_size;
+        q->ioeventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (q->ioeventfd < 0)
+            return verr_errno(err, errno, "%s: eventfd", name);
+    }
+    vp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vp->stop_fd < 0)
+        return verr_errno(err, errno, "%s: eventfd", name);
+
+    pci_dev_init(&vp->pci, name, 0x1af4, (uint16_t)(0x1040 + device_id), class_code, 1, 0x1af4,
+                 (uint16_t)(0x1040 + device_id));
+    pci_dev_set_bar(&vp->pci, BAR_INDEX, BAR_SIZE, true, &bar_ops, vp);
+    add_virtio_cap(&vp->pci, CAP_COMMON, OFF_COMMON, COMMON_LEN, false);
+    add_virtio_cap(&vp->pci, CAP_ISR, OFF_ISR, 1, false);
+    add_virtio_cap(&vp->pci, CAP_DEVICE, OFF_DEVICE, config_len ? config_len : 4, false);
+    add_virtio_cap(&vp->pci, CAP_NOTIFY, OFF_NOTIFY, NOTIFY_MULT * nr_queues, true);
+    /* TODO: the VIRTIO_PCI_CAP_PCI_CFG window (§4.1.4.9); Linux and our guest do not use it. */
+    pci_dev_init_msix(&vp->pci, nr_queues + 1, BAR_INDEX, OFF_MSIX, OFF_PBA);
+    device_reset(vp);
+    return 0;
+}
+
+int virtio_pci_plug(struct virtio_pci *vp, struct verr *err)
+{
+    int r = pci_dev_add(vp->vm->pci, &vp->pci, -1, err);
+    if (r < 0)
+        return r;
+    r = pthread_create(&vp->thread, NULL, io_thread, vp);
+    if (r != 0)
+        return verr_errno(err, r, "%s: starting the I/O thread", vp->pci.name);
+    vp->thread_started = true;
+    return 0;
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+    if (vp->thread_started) {
+        uint64_t one = 1;
+        if (write(vp->stop_fd, &one, sizeof(one)) < 0)
+            log_warn("%s: stopping the I/O thread: %s", vp->pci.name, strerror(errno));
+        pthread_join(vp->thread, NULL);
+        vp->thread_started = false;
+    }
+    for (unsigned i = 0; i < vp->nr_queues; i++) {
+        ioeventfd_unregister(vp, &vp->queues[i]);
+        if (vp->queues[i].ioeventfd >= 0)
+            close(vp->queues[i].ioeventfd);
+    }
+    if (vp->stop_fd >= 0)
+        close(vp->stop_fd);
+    if (vp->pci.bus)
+        pci_dev_release(&vp->pci);
+    else
+        free(vp->pci.msix);
+    vp->pci.msix = NULL;
+}

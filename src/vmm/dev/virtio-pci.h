@@ -1,0 +1,114 @@
+/*
+ * virtio-pci.h - the modern virtio PCI transport (virtio 1.2 §4.1) shared by
+ * every virtio device of vireo-vmm.
+ *
+ * One 64-bit memory BAR (BAR 4, 32 KiB, as QEMU places it) holds the common
+ * configuration (0x0000), the ISR (0x1000), the device configuration
+ * (0x2000), the notification area (0x3000, 4 bytes per queue) and the MSI-X
+ * table (0x4000) and PBA (0x5000). Only VIRTIO_F_VERSION_1 drivers are
+ * accepted: FEATURES_OK is refused without it.
+ *
+ * Threads: registers are accessed on vCPU threads (under vp->lock); each
+ * device has one I/O thread that waits on the queues' ioeventfds (KVM
+ * signals them on a guest write to the notify area, so a notification does
+ * not even leave the kernel) and calls the device's process_queue with that
+ * queue's lock held. A queue the device finds broken marks the device
+ * DEVICE_NEEDS_RESET and raises a configuration interrupt; the queue stays
+ * stopped until the driver resets the device.
+ */
+#ifndef VIREO_VMM_DEV_VIRTIO_PCI_H
+#define VIREO_VMM_DEV_VIRTIO_PCI_H
+
+#include "util/error.h"
+#include "vmm/dev/pci.h"
+#include "vmm/dev/virtqueue.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG   4
+
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED      128
+
+#define VIRTIO_MSI_NO_VECTOR  0xffff
+#define VIRTIO_PCI_MAX_QUEUES 16
+
+struct vm;
+struct virtio_pci;
+
+struct virtio_dev_ops {
+    /* Device configuration space (offset inside it). */
+    void (*read_config)(void *opaque, uint64_t off, uint8_t *data, unsigned size);
+    void (*write_config)(void *opaque, uint64_t off, const uint8_t *data, unsigned size);
+    /* I/O thread, queue lock held: handle everything available on queue q. */
+    void (*process_queue)(void *opaque, unsigned q);
+    /* The driver reset the device (queues already stopped). */
+    void (*reset)(void *opaque);
+};
+
+struct virtio_queue {
+    pthread_mutex_t lock;
+    struct virtqueue vq;
+    uint16_t size_max;
+    uint16_t msix_vector;
+    bool enabled;
+    int ioeventfd;         /* eventfd the guest's notification signals */
+    bool ioeventfd_in_kvm; /* registered with KVM_IOEVENTFD */
+    uint64_t ioeventfd_addr;
+};
+
+struct virtio_pci {
+    struct pci_dev pci;
+    struct vm *vm;
+    const struct virtio_dev_ops *ops;
+    void *opaque;
+    unsigned device_id;
+    uint64_t host_features;
+    uint64_t guest_features;
+    uint32_t device_feature_select, driver_feature_select;
+    uint16_t config_vector;
+    uint8_t status; /* atomic: the I/O thread sets NEEDS_RESET */
+    uint8_t config_generation;
+    uint16_t queue_select;
+    uint8_t isr; /* atomic */
+    unsigned config_len;
+    pthread_mutex_t lock;
+    unsigned nr_queues;
+    struct virtio_queue queues[VIRTIO_PCI_MAX_QUEUES];
+    /* I/O thread. */
+    pthread_t thread;
+    bool thread_started;
+    int stop_fd;
+};
+
+/* Sets up the PCI function, capabilities and queues (not yet on the bus). */
+int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsigned device_id,
+                    uint32_t class_code, uint64_t features, unsigned nr_queues, uint16_t queue_size,
+                    unsigned config_len, const struct virtio_dev_ops *ops, void *opaque,
+                    struct verr *err);
+/* Plugs into the VM's PCI bus and starts the I/O thread. */
+int virtio_pci_plug(struct virtio_pci *vp, struct verr *err);
+/* Stops the I/O thread and frees the transport's resources. */
+void virtio_pci_destroy(struct virtio_pci *vp);
+/* System reset: device reset plus PCI function reset. */
+void virtio_pci_system_reset(struct virtio_pci *vp);
+
+/* I/O thread: after pushing used entries on q, interrupts the driver if it wants one. */
+void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
+/* I/O thread: the device found queue q broken (err says why): NEEDS_RESET + config irq. */
+void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct verr *err);
+/* True when the driver negotiated feature bit. */
+bool virtio_pci_has_feature(struct virtio_pci *vp, unsigned bit);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * virtio.h - the test guest's minimal modern virtio-pci driver: find a
+ * device on bus 0, give it a BAR if nobody did (QEMU's microvm boots
+ * without firmware, so its BARs start at 0), map the four virtio
+ * capabilities, negotiate VERSION_1 plus what the test asks for, and run one
+ * split queue of VQ_SIZE entries with polled completion. Static storage
+ * only: one driver state per device type the tests use.
+ */
+#ifndef GUEST_VIRTIO_H
+#define GUEST_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/pci.h"
+
+#define VQ_SIZE 8 /* QEMU's virtio-rng queue has 8 entries */
+
+#define VIRTIO_F_INDIRECT  (1ull << 28)
+#define VIRTIO_F_EVENT_IDX (1ull << 29)
+#define VIRTIO_F_VERSION_1 (1ull << 32)
+
+#define VIRTIO_ST_ACK         1
+#define VIRTIO_ST_DRIVER      2
+#define VIRTIO_ST_DRIVER_OK   4
+#define VIRTIO_ST_FEATURES_OK 8
+#define VIRTIO_ST_NEEDS_RESET 64
+
+#define VQ_F_NEXT     1
+#define VQ_F_WRITE    2
+#define VQ_F_INDIRECT 4
+
+struct vq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+};
+
+struct vring {
+    struct vq_desc desc[VQ_SIZE];
+    struct {
+        uint16_t flags, idx, ring[VQ_SIZE], used_event;
+    } avail;
+    uint8_t pad[2];
+    struct {
+        uint16_t flags, idx;
+        struct {
+            uint32_t id, len;
+        } ring[VQ_SIZE];
+        uint16_t avail_event;
+    } used __attribute__((aligned(4)));
+} __attribute__((aligned(16)));
+
+struct vdev {
+    struct pci_access pa;
+    unsigned bus, dev;
+    uint16_t device_id;
+    uint64_t common, isr, device, notify;
+    uint32_t notify_mult;
+    uint64_t features; /* negotiated */
+    uint16_t qsize, notify_off;
+    uint16_t last_used, avail_idx;
+    uint16_t msix_vector; /* for queue 0 and config; 0xffff (polled) unless a test sets it */
+    struct vring *ring;
+};
+
+/* Sets up config access: MCFG's window, else ports, else QEMU microvm's fixed ECAM. */
+void virtio_pci_access(struct pci_access *pa, uint64_t mcfg_addr, uint32_t mcfg_len);
+/* Finds the index-th function with vendor 1af4 and this device id on bus 0. */
+bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id, unsigned index);
+/* Reset, features (want & offered, VERSION_1 required), queue 0 on ring, DRIVER_OK.
+ * Returns NULL or a reason. */
+const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring);
+/* Puts chain [head..] on the avail ring, notifies, polls for completion; returns used len or -1
+ * on timeout. */
+int64_t virtio_run(struct vdev *d, uint16_t head);
+uint8_t virtio_status(struct vdev *d);
+void virtio_reset(struct vdev *d);
+uint8_t virtio_cfg8(struct vdev *d, unsigned off);
+uint32_t virtio_cfg32(struct vdev *d, unsigned off);
+uint64_t virtio_cfg64(struct vdev *d, unsigned off);
+/* Programs MSI-X table entry 0 to send `vector` to the local APIC apic_id and enables
+ * MSI-X on the function. Returns false when the function has no MSI-X capability. */
+bool virtio_msix_setup(struct vdev *d, uint32_t apic_id, uint8_t vector);
+/* Reads back the queue 0 MSI-X vector the device accepted. */
+uint16_t virtio_queue_vector(struct vdev *d);
+
+#endif
