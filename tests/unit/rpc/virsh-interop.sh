@@ -164,9 +164,13 @@ check "virsh create" "Domain 'newvm' created from $dir/new.xml" \
     "$(timeout 20 virsh -c "qemu+unix:///system?socket=$sock" create "$dir/new.xml" 2>&1 | head -1)"
 
 # Events: registering for lifecycle events makes the server send one.
-check "virsh event receives a lifecycle event message" \
-    "event 'lifecycle' for domain 'vireo-test': Started Booted
-events received: 1" "$(v event --event lifecycle --timeout 3)"
+# virsh's own 3 s timer races the registration on a heavily loaded machine
+# (seen rarely), so a mismatch is tried once more before it counts.
+want_event="event 'lifecycle' for domain 'vireo-test': Started Booted
+events received: 1"
+got=$(v event --event lifecycle --timeout 3)
+[ "$got" = "$want_event" ] || got=$(v event --event lifecycle --timeout 3)
+check "virsh event receives a lifecycle event message" "$want_event" "$got"
 
 # Console: open-console, then stream data both ways (the server echoes input
 # in upper case), then Ctrl-] ends the stream. virsh wants a terminal: script(1).
@@ -236,9 +240,10 @@ o() { timeout 20 virsh -q -c "qemu+unix:///system?socket=$dir/sock-old" "$@" 2>&
 check "old daemon: virsh list --all falls back to the older list calls" \
     " 7   vireo-test    running
  -   vireo-spare   shut off" "$(o list --all)"
+got=$(o event --event lifecycle --timeout 3)
+[ "$got" = "$want_event" ] || got=$(o event --event lifecycle --timeout 3)
 check "old daemon: events through DOMAIN_EVENT_REGISTER_ANY and DOMAIN_EVENT_LIFECYCLE" \
-    "event 'lifecycle' for domain 'vireo-test': Started Booted
-events received: 1" "$(o event --event lifecycle --timeout 3)"
+    "$want_event" "$got"
 check "old daemon: the fallback used procedures 21, 25, 37, 51 and 167" "21 25 37 51 167" \
     "$(awk '{print $2}' "$dir/log-old" | grep -xE '21|25|37|51|167' | sort -un | tr '\n' ' ' | sed 's/ $//')"
 
