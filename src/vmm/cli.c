@@ -150,20 +150,29 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
         first = false;
     }
     unsigned cpus = v[0], sockets = v[1], cores = v[2], threads = v[3], maxcpus = v[4];
-    if (!threads)
-        threads = 1;
-    if (!cpus && !maxcpus)
-        cpus = (sockets ? sockets : 1) * (cores ? cores : 1) * threads;
-    if (!maxcpus)
-        maxcpus = cpus;
-    if (!cpus)
-        cpus = maxcpus;
-    /* QEMU's rule for PCs: missing sockets are computed first, then cores. */
-    if (!cores)
-        cores = sockets ? maxcpus / (sockets * threads) : 1;
-    if (!sockets)
-        sockets = maxcpus / (cores * threads);
-    if (!sockets || !cores || (uint64_t)sockets * cores * threads != maxcpus)
+    /* QEMU 7.2's rules for current machine types (cores are preferred over sockets since
+     * 6.2): with no count, missing values are 1; otherwise missing cores (or sockets) are
+     * computed from maxcpus, and missing threads last. */
+    if (!cpus && !maxcpus) {
+        sockets = sockets ? sockets : 1;
+        cores = cores ? cores : 1;
+        threads = threads ? threads : 1;
+    } else {
+        maxcpus = maxcpus ? maxcpus : cpus;
+        if (!cores) {
+            sockets = sockets ? sockets : 1;
+            threads = threads ? threads : 1;
+            cores = maxcpus / (sockets * threads);
+        } else if (!sockets) {
+            threads = threads ? threads : 1;
+            sockets = maxcpus / (cores * threads);
+        }
+        if (!threads)
+            threads = maxcpus / (sockets * cores);
+    }
+    maxcpus = maxcpus ? maxcpus : sockets * cores * threads;
+    cpus = cpus ? cpus : maxcpus;
+    if (!sockets || !cores || !threads || (uint64_t)sockets * cores * threads != maxcpus)
         return verr_set(err, EINVAL,
                         "%s %s: invalid CPU topology: sockets (%u) * cores (%u) * threads (%u) "
                         "must equal maxcpus (%u)",
@@ -281,10 +290,11 @@ static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, s
 }
 
 /* Sub-options of QEMU's microvm machine that vireo-vmm accepts and ignores (it is always
- * a PC-like platform with ACPI, PIT, PIC, RTC and COM1). */
+ * a PC-like platform with ACPI, PIC, RTC and COM1); pit= is honoured. */
 static const char *const machine_ignored[] = {
-    "acpi", "pit",     "pic", "rtc",      "isa-serial",      "x-option-roms", "auto-kernel-cmdline",
-    "pcie", "ioapic2", "usb", "graphics", "dump-guest-core", "mem-merge",     NULL,
+    "acpi", "pic",     "rtc", "isa-serial", "x-option-roms",   "auto-kernel-cmdline",
+    "pcie", "ioapic2", "usb", "graphics",   "dump-guest-core", "mem-merge",
+    NULL,
 };
 
 static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -306,6 +316,15 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
                 return r;
+        } else if (str_starts_with(item, "pit=")) {
+            /* QEMU's OnOffAuto: auto (the default) means on under KVM. */
+            const char *v = item + 4;
+            if (str_eq(v, "off"))
+                cfg->no_pit = true;
+            else if (str_eq(v, "on") || str_eq(v, "auto"))
+                cfg->no_pit = false;
+            else
+                return verr_set(err, EINVAL, "%s %s: pit must be on, off or auto", opt, arg);
         } else {
             size_t klen = strcspn(item, "=");
             bool known = false;
@@ -520,9 +539,11 @@ const char *cli_help_text(void)
            "command line runs under qemu-system-x86_64 -enable-kvm -M microvm,acpi=on.\n"
            "\n"
            "Machine:\n"
-           "  -M, -machine microvm[,...]  accepted; sub-options acpi, pit, pic, rtc, isa-serial,\n"
-           "                              x-option-roms, auto-kernel-cmdline, pcie, ioapic2, usb,\n"
-           "                              graphics, dump-guest-core, mem-merge are ignored\n"
+           "  -M, -machine microvm[,pit=on|off][,...]\n"
+           "                              accepted; pit=off leaves out the i8254 PIT; sub-options\n"
+           "                              acpi, pic, rtc, isa-serial, x-option-roms,\n"
+           "                              auto-kernel-cmdline, pcie, ioapic2, usb, graphics,\n"
+           "                              dump-guest-core, mem-merge are ignored\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"

@@ -40,6 +40,7 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    bool no_pit; /* -M microvm,pit=off: no in-kernel i8254 */
     bool debug_exit;
     uint16_t debug_exit_iobase, debug_exit_iosize;
     char *owned[8]; /* strings allocated while parsing (freed by cli_config_free) */

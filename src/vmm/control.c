@@ -1,9 +1,9 @@
 /*
  * control.c - binds the QMP server to the VM. Replies and events follow
- * QEMU's order: stop and cont change state before they reply (STOP/RESUME
- * precede the reply), while system_reset, system_powerdown and quit reply
- * first and act on the next loop round, as QEMU's main loop does.
- */
+ * QEMU 7.2's order (recorded in tests/unit/vmm/golden/): every command acts,
+ * and emits its event (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN), before its
+ * reply is queued; quit ends the loop after the reply is queued and
+ * control_free() flushes it. */
 #include "vmm/control.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -48,7 +48,7 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
     for (unsigned i = 0; i < vm->nr_vcpus && n < max; i++, n++) {
         const struct cpu_topology *t = &vm->topo;
         cpus[n].cpu_index = (int)i;
-        cpus[n].thread_id = vm->vcpus[i].tid;
+        cpus[n].thread_id = vcpu_wait_tid(&vm->vcpus[i]);
         cpus[n].thread_in_core = (int)(i % t->threads);
         cpus[n].core_id = (int)((i / t->threads) % t->cores);
         cpus[n].socket_id = (int)(i / (t->threads * t->cores));
@@ -73,47 +73,31 @@ static int op_cont(void *opaque, struct qmp_error *err)
     return 0;
 }
 
-static void deferred_reset(void *opaque)
+static int op_system_reset(void *opaque, struct qmp_error *err)
 {
     struct vm *vm = opaque;
     struct verr e = {0};
     if (vm_reset(vm, &e) < 0) {
         log_error("system_reset: %s", verr_msg(&e));
         vm_quit(vm, 1);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     }
-}
-
-static int op_system_reset(void *opaque, struct qmp_error *err)
-{
-    struct vm *vm = opaque;
-    (void)err;
-    loop_call_soon(vm->loop, deferred_reset, vm);
     return 0;
-}
-
-static void deferred_powerdown(void *opaque)
-{
-    vm_powerdown(opaque);
 }
 
 static int op_system_powerdown(void *opaque, struct qmp_error *err)
 {
-    struct vm *vm = opaque;
     (void)err;
-    loop_call_soon(vm->loop, deferred_powerdown, vm);
+    vm_powerdown(opaque);
     return 0;
-}
-
-static void deferred_quit(void *opaque)
-{
-    vm_quit(opaque, 0);
 }
 
 static int op_quit(void *opaque, struct qmp_error *err)
 {
-    struct vm *vm = opaque;
     (void)err;
-    loop_call_soon(vm->loop, deferred_quit, vm);
+    /* SHUTDOWN now, then loop_quit(): the reply is queued before the loop ends and
+     * control_free() flushes it. */
+    vm_quit(opaque, 0);
     return 0;
 }
 

@@ -124,18 +124,23 @@ static void finish(struct vm *vm, int status)
 static void process_requests(void *opaque)
 {
     struct vm *vm = opaque;
-    park_all(vm);
     pthread_mutex_lock(&vm->lock);
     unsigned req = vm->requests;
     int exit_status = vm->exit_status;
+    pthread_mutex_unlock(&vm->lock);
+    if (req & VM_REQUEST_EXIT) {
+        /* No need to wait for the vCPUs to park: vm_destroy() stops and joins them, and
+         * the guest's debug-exit or a fatal error should end the process promptly. */
+        finish(vm, exit_status);
+        return;
+    }
+    park_all(vm);
+    pthread_mutex_lock(&vm->lock);
+    req = vm->requests;
     vm->requests = 0;
     vm->request_queued = false;
     pthread_mutex_unlock(&vm->lock);
 
-    if (req & VM_REQUEST_EXIT) {
-        finish(vm, exit_status);
-        return;
-    }
     if (req & VM_REQUEST_POWEROFF) {
         emit(vm, "SHUTDOWN", true, "guest-shutdown");
         if (vm->cfg->no_shutdown) {
@@ -297,23 +302,34 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
 
+    uint64_t t0 = monotonic_ns(), t;
+#define PHASE(name)                                                                                \
+    do {                                                                                           \
+        t = monotonic_ns();                                                                        \
+        log_debug("start-up: %s took %.2f ms", name, (double)(t - t0) / 1e6);                      \
+        t0 = t;                                                                                    \
+    } while (0)
     int r = kvm_open(&vm->kvm, "/dev/kvm", err);
     if (r < 0)
         return r;
+    PHASE("opening /dev/kvm");
     if (cfg->cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->cpus, vm->kvm.max_vcpus);
-    if ((r = kvm_create_vm(&vm->kvm, err)) < 0)
+    if ((r = kvm_create_vm(&vm->kvm, !cfg->no_pit, err)) < 0)
         return r;
+    PHASE("creating the VM, irqchip and PIT");
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
     if ((r = kvm_set_memory(&vm->kvm, &vm->mem, err)) < 0)
         return r;
+    PHASE("mapping and registering guest memory");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
     if ((r = create_devices(vm, err)) < 0)
         return r;
+    PHASE("CPUID query and devices");
 
     vm->vcpus = xcalloc(cfg->cpus, sizeof(*vm->vcpus));
     for (unsigned i = 0; i < cfg->cpus; i++) {
@@ -322,6 +338,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
         if (r < 0)
             return r;
     }
+    PHASE("creating vCPUs");
     vm->boot_cfg.kernel_path = cfg->kernel;
     vm->boot_cfg.initrd_path = cfg->initrd;
     vm->boot_cfg.cmdline = cfg->append;
@@ -332,9 +349,12 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
         return r;
     log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,
               kernel_format_name(vm->boot.format), (unsigned long long)vm->boot.entry);
+    PHASE("loading the kernel and tables");
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         if ((r = vcpu_reset(&vm->vcpus[i], err)) < 0)
             return r;
+    PHASE("setting vCPU state");
+#undef PHASE
     return 0;
 }
 

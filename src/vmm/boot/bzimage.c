@@ -13,7 +13,7 @@
 
 bool bzimage_detect(const uint8_t *buf, size_t len)
 {
-    return len >= 0x206 && get16(buf + 0x1fe) == 0xaa55 && memcmp(buf + 0x202, "HdrS", 4) == 0;
+    return len >= 0x208 && get16(buf + 0x1fe) == 0xaa55 && memcmp(buf + 0x202, "HdrS", 4) == 0;
 }
 
 int bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_header *h, const char *name,

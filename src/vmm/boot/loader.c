@@ -92,9 +92,13 @@ static int copy_to_guest(const struct guest_mem *gm, const struct boot_file *f, 
 
 static void write_gdt_and_page_tables(const struct guest_mem *gm, bool long_mode)
 {
-    /* null, 64-bit code (0x08), flat data (0x10), flat 32-bit code (0x18), TSS (0x20) */
-    static const uint64_t gdt[] = {0, 0x00af9b000000ffffull, 0x00cf93000000ffffull,
-                                   0x00cf9b000000ffffull, 0x00008b0000000067ull};
+    /*
+     * The selectors the boot protocols name: Linux's 64-bit entry wants __BOOT_CS = 0x10
+     * (64-bit code) and __BOOT_DS = 0x18; PVH only asks for flat 32-bit segments, which
+     * get 0x08 (code) and 0x18. Then a TSS at 0x20 so TR is valid.
+     */
+    static const uint64_t gdt[] = {0, 0x00cf9b000000ffffull, 0x00af9b000000ffffull,
+                                   0x00cf93000000ffffull, 0x00008b0000000067ull};
     uint8_t *g = guest_mem_ptr(gm, LAYOUT_GDT, sizeof(gdt));
     for (size_t i = 0; i < sizeof(gdt) / sizeof(gdt[0]); i++)
         put64(g + 8 * i, gdt[i]);

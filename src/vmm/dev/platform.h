@@ -33,6 +33,7 @@ uint8_t rtc_register_value(struct rtc *rtc, unsigned reg, time_t t);
 
 /* i8042 at 0x60/0x64: enough for reset (0xFE) and Ctrl-Alt-Del scan codes. */
 int i8042_create(struct vm *vm, struct i8042 **out, struct verr *err);
+/* TODO: nothing calls this yet; QMP send-key (a later issue) is the natural caller. */
 void i8042_inject_ctrl_alt_del(struct i8042 *kbd);
 void i8042_free(struct i8042 *kbd);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -73,7 +74,48 @@ int kvm_open(struct kvm *kvm, const char *path, struct verr *err)
     return 0;
 }
 
-int kvm_create_vm(struct kvm *kvm, struct verr *err)
+/*
+ * The PC's interrupt wiring, as the MADT and MP table describe it: ISA IRQs 0-15 go to
+ * the two 8259s, and to the IOAPIC pin of the same number except the PIT's IRQ 0, which
+ * is wired to pin 2 (the "IRQ0 -> GSI 2" override). KVM's default routing sends GSI 0
+ * to pin 0, so the table is replaced: GSI 0 -> PIC 0 and IOAPIC 2; GSI 2 only reaches
+ * the cascade; GSIs 16-23 go to the IOAPIC alone.
+ */
+static int set_gsi_routing(struct kvm *kvm, struct verr *err)
+{
+    enum { MAX_ROUTES = 64 };
+    struct kvm_irq_routing *rt =
+        calloc(1, sizeof(*rt) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
+    if (!rt)
+        return verr_set(err, ENOMEM, "KVM_SET_GSI_ROUTING: out of memory");
+    unsigned n = 0;
+    for (unsigned gsi = 0; gsi < 16; gsi++) {
+        if (gsi == 2)
+            continue;
+        struct kvm_irq_routing_entry *e = &rt->entries[n++];
+        e->gsi = gsi;
+        e->type = KVM_IRQ_ROUTING_IRQCHIP;
+        e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+        e->u.irqchip.pin = gsi % 8;
+    }
+    for (unsigned gsi = 0; gsi < 24; gsi++) {
+        if (gsi == 2)
+            continue;
+        struct kvm_irq_routing_entry *e = &rt->entries[n++];
+        e->gsi = gsi;
+        e->type = KVM_IRQ_ROUTING_IRQCHIP;
+        e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+        e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
+    }
+    rt->nr = n;
+    int r = ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, rt);
+    free(rt);
+    if (r < 0)
+        return verr_errno(err, errno, "KVM_SET_GSI_ROUTING");
+    return 0;
+}
+
+int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err)
 {
     do {
         kvm->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
@@ -87,15 +129,21 @@ int kvm_create_vm(struct kvm *kvm, struct verr *err)
         return verr_errno(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
     if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return verr_errno(err, errno, "KVM_CREATE_IRQCHIP");
+    int r = set_gsi_routing(kvm, err);
+    if (r < 0)
+        return r;
+    /* The PIT costs a kernel worker thread: a few ms to create and, here, 10-25 ms to
+     * stop when the VM is destroyed; -M microvm,pit=off leaves it out, as in QEMU. */
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-    if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+    kvm->has_pit = with_pit;
+    if (with_pit && ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return verr_errno(err, errno, "KVM_CREATE_PIT2");
     for (unsigned i = 0; i < 3; i++) {
         kvm->saved_chips[i].chip_id = i;
         if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &kvm->saved_chips[i]) < 0)
             return verr_errno(err, errno, "KVM_GET_IRQCHIP");
     }
-    if (ioctl(kvm->vm_fd, KVM_GET_PIT2, &kvm->saved_pit) < 0)
+    if (with_pit && ioctl(kvm->vm_fd, KVM_GET_PIT2, &kvm->saved_pit) < 0)
         return verr_errno(err, errno, "KVM_GET_PIT2");
     return 0;
 }
@@ -128,7 +176,7 @@ int kvm_reset_irqchip(struct kvm *kvm, struct verr *err)
     for (unsigned i = 0; i < 3; i++)
         if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &kvm->saved_chips[i]) < 0)
             return verr_errno(err, errno, "KVM_SET_IRQCHIP");
-    if (ioctl(kvm->vm_fd, KVM_SET_PIT2, &kvm->saved_pit) < 0)
+    if (kvm->has_pit && ioctl(kvm->vm_fd, KVM_SET_PIT2, &kvm->saved_pit) < 0)
         return verr_errno(err, errno, "KVM_SET_PIT2");
     return 0;
 }

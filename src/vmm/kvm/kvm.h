@@ -23,13 +23,14 @@ struct kvm {
     unsigned max_vcpus;
     bool has_system_event;
     struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
+    bool has_pit;
     struct kvm_pit_state2 saved_pit;
 };
 
 /* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */
 int kvm_open(struct kvm *kvm, const char *path, struct verr *err);
-/* Creates the VM with its TSS, identity map, irqchip and PIT. */
-int kvm_create_vm(struct kvm *kvm, struct verr *err);
+/* Creates the VM with its TSS, identity map, irqchip and (with_pit) the i8254 PIT. */
+int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err);
 /* Registers guest RAM as memory slots (one per region). */
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
 /* Drives an interrupt line of the in-kernel PIC/IOAPIC (level 0 or 1). */

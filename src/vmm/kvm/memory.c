@@ -34,7 +34,7 @@ void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size)
         gm->nr_regions = 2;
         gm->regions[0] = (struct guest_mem_region){0, LAYOUT_HOLE_START, host};
         gm->regions[1] = (struct guest_mem_region){LAYOUT_HIGH_START, size - LAYOUT_HOLE_START,
-                                                   host + LAYOUT_HOLE_START};
+                                                   host ? host + LAYOUT_HOLE_START : NULL};
     }
 }
 

@@ -149,10 +149,10 @@ static int setup_boot_registers(struct vcpu *vcpu, struct verr *err)
         return verr_errno(err, errno, "KVM_GET_SREGS");
     bool long_mode = bs->mode == BOOT_ENTRY_LONG64;
     if (long_mode)
-        flat_segment(&sregs.cs, 0x08, 0xb, true);
+        flat_segment(&sregs.cs, 0x10, 0xb, true); /* __BOOT_CS */
     else
-        flat_segment(&sregs.cs, 0x18, 0xb, false);
-    flat_segment(&sregs.ds, 0x10, 0x3, false);
+        flat_segment(&sregs.cs, 0x08, 0xb, false);
+    flat_segment(&sregs.ds, 0x18, 0x3, false); /* __BOOT_DS */
     sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
     memset(&sregs.tr, 0, sizeof(sregs.tr));
     sregs.tr.selector = 0x20;
@@ -366,7 +366,11 @@ static void *vcpu_thread(void *arg)
 {
     struct vcpu *vcpu = arg;
     struct vm *vm = vcpu->vm;
+    /* Published under the lock: query-cpus-fast waits for it (vcpu_wait_tid). */
+    pthread_mutex_lock(&vm->lock);
     vcpu->tid = (pid_t)syscall(SYS_gettid);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
@@ -399,6 +403,17 @@ int vcpu_start(struct vcpu *vcpu, struct verr *err)
     snprintf(name, sizeof(name), "CPU %u/KVM", vcpu->index);
     pthread_setname_np(vcpu->thread, name);
     return 0;
+}
+
+pid_t vcpu_wait_tid(struct vcpu *vcpu)
+{
+    struct vm *vm = vcpu->vm;
+    pthread_mutex_lock(&vm->lock);
+    while (vcpu->thread_started && vcpu->tid == 0)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pid_t tid = vcpu->tid;
+    pthread_mutex_unlock(&vm->lock);
+    return tid;
 }
 
 void vcpu_kick(struct vcpu *vcpu)

@@ -43,6 +43,8 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct verr *e
 int vcpu_reset(struct vcpu *vcpu, struct verr *err);
 int vcpu_start(struct vcpu *vcpu, struct verr *err);
 void vcpu_kick(struct vcpu *vcpu);
+/* The vCPU thread's host thread id, waiting for a just-started thread to publish it. */
+pid_t vcpu_wait_tid(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 
 #endif

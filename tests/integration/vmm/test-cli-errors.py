@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""vireo-vmm refuses every bad input with one clear line and a non-zero exit.
+
+Usage: test-cli-errors.py VIREO_VMM GUEST_ELF
+
+Each case runs vireo-vmm with a bad command line or a bad file and checks:
+exit status 1, nothing on stdout, exactly one line on stderr, that line
+starting with "vireo-vmm: error: " and containing the expected words.
+Prints TAP.
+"""
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+
+def fake_bzimage(path, init_size, version=0x020F, xloadflags=1):
+    """A file that passes for a bzImage header (boot flag, HdrS) and nothing more."""
+    d = bytearray(8192)
+    d[0x1F1] = 4  # setup_sects
+    struct.pack_into("<H", d, 0x1FE, 0xAA55)
+    d[0x201] = 0x66  # jump: header ends at 0x268
+    d[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", d, 0x206, version)
+    d[0x211] = 0x01  # LOADED_HIGH
+    struct.pack_into("<H", d, 0x236, xloadflags)
+    struct.pack_into("<I", d, 0x238, 2048)
+    struct.pack_into("<I", d, 0x260, init_size)
+    with open(path, "wb") as f:
+        f.write(d)
+
+
+def main():
+    vmm, guest = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="vireo-cli-")
+    text = os.path.join(tmp, "notes.txt")
+    with open(text, "w") as f:
+        f.write("this is not a kernel\n" * 100)
+    huge_bz = os.path.join(tmp, "huge-bzImage")
+    fake_bzimage(huge_bz, 512 << 20)
+    old_bz = os.path.join(tmp, "old-bzImage")
+    fake_bzimage(old_bz, 1 << 20, version=0x0204)
+    bz32 = os.path.join(tmp, "bzImage32")
+    fake_bzimage(bz32, 1 << 20, xloadflags=0)
+    big_initrd = os.path.join(tmp, "initrd.big")
+    with open(big_initrd, "wb") as f:
+        f.truncate(64 << 20)  # sparse: costs nothing on disk
+    truncated_elf = os.path.join(tmp, "truncated.elf")
+    with open(guest, "rb") as src, open(truncated_elf, "wb") as dst:
+        dst.write(src.read(200))
+
+    base = ["-nodefaults", "-display", "none"]
+    k = ["-kernel", guest]
+    cases = [
+        ("missing kernel file", base + ["-kernel", os.path.join(tmp, "nope")],
+         r"cannot open kernel '.*nope': No such file or directory"),
+        ("kernel is a directory", base + ["-kernel", tmp], r"kernel '.*' is not a regular file"),
+        ("unrecognised kernel", base + ["-kernel", text],
+         r"kernel '.*notes.txt': unrecognised format \(not a Linux bzImage or an ELF kernel\)"),
+        ("truncated ELF kernel", base + ["-kernel", truncated_elf],
+         r"truncated.elf': ELF (segment \d+ lies|program headers lie) outside the file"),
+        ("kernel larger than memory", base + ["-m", "64", "-kernel", huge_bz],
+         r"kernel '.*huge-bzImage' needs 512 MiB at 1 MiB but guest memory is 64 MiB"),
+        ("boot protocol too old", base + ["-kernel", old_bz],
+         r"Linux boot protocol 2.04 is too old"),
+        ("32-bit bzImage", base + ["-kernel", bz32], r"has no 64-bit entry point"),
+        ("initrd larger than memory", base + ["-m", "32"] + k + ["-initrd", big_initrd],
+         r"initrd '.*initrd.big' \(67108864 bytes\) does not fit in guest memory \(32 MiB\)"),
+        ("missing initrd", base + k + ["-initrd", os.path.join(tmp, "nope.img")],
+         r"cannot open initrd '.*nope.img'"),
+        ("-m too small", base + ["-m", "4M"] + k, r"-m 4M: guest memory must be at least 8 MiB"),
+        ("-m not a size", base + ["-m", "lots"] + k, r"-m lots: invalid memory size"),
+        ("-m with hotplug", base + ["-m", "size=128M,slots=2,maxmem=1G"] + k,
+         r"memory hotplug \(slots\) is not supported"),
+        ("-smp above the maximum", base + ["-smp", "300"] + k, r"-smp 300: at most 255 vCPUs"),
+        ("-smp zero", base + ["-smp", "0"] + k, r"-smp 0: '0' is not a positive number"),
+        ("-smp topology mismatch", base + ["-smp", "3,sockets=2,cores=2"] + k,
+         r"invalid CPU topology: sockets \(2\) \* cores \(2\) \* threads \(\d+\) must equal "
+         r"maxcpus \(3\)"),
+        ("-smp hotplug", base + ["-smp", "2,maxcpus=4"] + k, r"CPU hotplug .* is not supported"),
+        ("-smp junk", base + ["-smp", "2,dogs=3"] + k, r"unknown parameter 'dogs=3'"),
+        ("bad -uuid", base + ["-uuid", "1234"] + k, r"-uuid 1234: not a UUID"),
+        ("unknown -cpu model", base + ["-cpu", "pentium"] + k,
+         r"-cpu pentium: unsupported CPU model"),
+        ("unsupported -serial", base + ["-serial", "tcp:localhost:4444"] + k,
+         r"-serial tcp:localhost:4444: unsupported back-end"),
+        ("unsupported -device", base + ["-device", "virtio-blk-pci,drive=d0"] + k,
+         r"device 'virtio-blk-pci' is not supported yet"),
+        ("bad isa-debug-exit property", base + ["-device", "isa-debug-exit,iosize=9"] + k,
+         r"bad iosize '9'"),
+        ("unsupported machine", base + ["-M", "pc"] + k,
+         r"-M pc: machine type 'pc' is not supported"),
+        ("unknown machine property", base + ["-M", "microvm,frobnicate=on"] + k,
+         r"unknown machine property 'frobnicate'"),
+        ("unsupported accelerator", base + ["-accel", "tcg"] + k,
+         r"-accel tcg: only the kvm accelerator is supported"),
+        ("unsupported -qmp", base + ["-qmp", "tcp:127.0.0.1:4444"] + k,
+         r"-qmp tcp:127.0.0.1:4444: only unix:PATH,server,nowait is supported"),
+        ("unsupported display", base[:1] + ["-display", "gtk"] + k,
+         r"-display gtk: only '-display none' is supported"),
+        ("unimplemented option", base + ["-hda", "disk.img"] + k,
+         r"-hda: option not supported by vireo-vmm"),
+        ("unimplemented option (double dash)", base + ["--drive", "file=x"] + k,
+         r"--drive: option not supported by vireo-vmm"),
+        ("missing option argument", base + k + ["-m"], r"-m: requires an argument"),
+        ("stray argument", base + k + ["disk.img"], r"disk.img: unexpected argument"),
+        ("no kernel", base, r"no -kernel given"),
+        ("unwritable pidfile", base + k + ["-pidfile", os.path.join(tmp, "no/such/dir/pid")],
+         r"-pidfile .*: cannot open"),
+    ]
+    # /dev/kvm without permission: run as an unprivileged user when we can.
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() == 0 and setpriv:
+        cases.append(("no permission on /dev/kvm",
+                      ("SETPRIV", base + k),
+                      r"/dev/kvm: Permission denied \(is your user in group kvm\?\)"))
+
+    print(f"1..{len(cases) + 1}")
+    n = 0
+    for name, args, pattern in cases:
+        n += 1
+        if isinstance(args, tuple):
+            cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", vmm] + args[1]
+        else:
+            cmd = [vmm] + args
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        lines = p.stderr.splitlines()
+        problems = []
+        if p.returncode != 1:
+            problems.append(f"exit status {p.returncode}, want 1")
+        if p.stdout:
+            problems.append(f"stdout not empty: {p.stdout!r}")
+        if len(lines) != 1:
+            problems.append(f"{len(lines)} lines on stderr, want 1")
+        elif not lines[0].startswith("vireo-vmm: error: "):
+            problems.append("stderr line lacks the 'vireo-vmm: error: ' prefix")
+        elif not re.search(pattern, lines[0]):
+            problems.append(f"stderr does not match /{pattern}/")
+        if problems:
+            print(f"not ok {n} - {name}")
+            for pr in problems:
+                print(f"#   {pr}")
+            print(f"#   command: {' '.join(cmd)}")
+            for line in lines:
+                print(f"#   stderr: {line}")
+        else:
+            print(f"ok {n} - {name}: {lines[0]}")
+    # --help and --version succeed and say something useful.
+    n += 1
+    h = subprocess.run([vmm, "--help"], capture_output=True, text=True)
+    v = subprocess.run([vmm, "-version"], capture_output=True, text=True)
+    good = (h.returncode == 0 and "-kernel FILE" in h.stdout and "-qmp" in h.stdout
+            and v.returncode == 0 and v.stdout.startswith("vireo-vmm version "))
+    print(f"{'ok' if good else 'not ok'} {n} - --help lists the options and -version prints one line")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
