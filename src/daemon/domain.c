@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,10 +87,13 @@ bool vd_any_running(struct vd_daemon *d)
     return false;
 }
 
+static void console_close(struct vd_daemon *d, struct vd_domain *dom);
+
 void vd_domain_free(struct vd_domain *dom)
 {
     if (!dom)
         return;
+    console_close(NULL, dom);
     loop_watch_remove(dom->pid_watch);
     if (dom->pidfd >= 0)
         close(dom->pidfd);
@@ -154,6 +159,72 @@ static void remove_status(struct vd_daemon *d, const char *name)
     }
 }
 
+static void console_close(struct vd_daemon *d, struct vd_domain *dom)
+{
+    loop_watch_remove(dom->console_watch);
+    dom->console_watch = NULL;
+    if (dom->console_fd >= 0)
+        close(dom->console_fd);
+    dom->console_fd = -1;
+    if (dom->console_log_fd >= 0)
+        close(dom->console_log_fd);
+    dom->console_log_fd = -1;
+    if (d)
+        vd_console_end(d, dom);
+}
+
+static void on_console_data(struct vd_domain *dom, const char *buf, size_t n)
+{
+    if (dom->console_log_fd >= 0)
+        fd_write_all(dom->console_log_fd, buf, n);
+    vd_console_output(dom->daemon, dom, buf, n);
+}
+
+static void on_console(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)events;
+    struct vd_domain *dom = opaque;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        console_close(dom->daemon, dom);
+        return;
+    }
+    on_console_data(dom, buf, (size_t)n);
+}
+
+/* Connects to the VMM's COM1 socket; its output is logged and relayed to
+ * console streams. vireo-vmm serves one client at a time: this is it. */
+static int console_open(struct vd_daemon *d, struct vd_domain *dom, struct verr *err)
+{
+    char *path = path_in(d->run_dir, dom->def->name, ".console");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int r = 0;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        r = verr_set(err, ENAMETOOLONG, "console socket path %s: too long", path);
+        goto out;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        r = verr_errno(err, errno, "cannot connect to console socket %s", path);
+        if (fd >= 0)
+            close(fd);
+        goto out;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    dom->console_fd = fd;
+    dom->console_watch = loop_watch_fd(d->loop, fd, LOOP_READ, on_console, dom, err);
+    char *logpath = path_in(d->log_dir, dom->def->name, ".console.log");
+    dom->console_log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(logpath);
+out:
+    free(path);
+    return r;
+}
+
 /* The VMM is gone: shut off, event, transient domains vanish. */
 static void domain_stopped(struct vd_daemon *d, struct vd_domain *dom, int reason, int detail)
 {
@@ -165,6 +236,14 @@ static void domain_stopped(struct vd_daemon *d, struct vd_domain *dom, int reaso
     if (dom->qmp)
         qmp_client_close(dom->qmp);
     dom->qmp = NULL;
+    /* What COM1 still holds is the guest's last words: keep them in the log. */
+    if (dom->console_fd >= 0) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(dom->console_fd, buf, sizeof(buf))) > 0)
+            on_console_data(dom, buf, (size_t)n);
+    }
+    console_close(d, dom);
     log_info("domain '%s' (pid %d) stopped, reason %d", dom->def->name, (int)dom->pid, reason);
     dom->pid = 0;
     dom->state = VD_STATE_SHUTOFF;
@@ -235,6 +314,8 @@ static struct vd_domain *domain_new_with(struct vd_daemon *d, struct domain_def 
     dom->state = VD_STATE_SHUTOFF;
     dom->id = -1;
     dom->pidfd = -1;
+    dom->console_fd = -1;
+    dom->console_log_fd = -1;
     dom->next = d->domains;
     d->domains = dom;
     return dom;
@@ -287,7 +368,9 @@ int vd_domain_start(struct vd_daemon *d, struct vd_domain *dom, bool paused, str
     int r = vmm_argv_build(dom->def, &paths, &argv, err);
     if (r < 0)
         goto out;
-    if (paused) {
+    /* Always -S: the console is connected before the guest prints a byte,
+     * then QMP cont starts it (libvirt does the same with QEMU). */
+    {
         size_t n = 0;
         while (argv[n])
             n++;
@@ -359,6 +442,20 @@ int vd_domain_start(struct vd_daemon *d, struct vd_domain *dom, bool paused, str
     r = qmp_client_connect(qmp, QMP_TIMEOUT_MS, &dom->qmp, err);
     if (r < 0)
         goto kill;
+    if (console_open(d, dom, err) < 0)
+        log_warn("domain '%s': no console: %s", name, verr_msg(err));
+    /* query-status is a round trip through the VMM's loop, which has then
+     * accepted the console connection too. */
+    {
+        struct json_object *reply = NULL;
+        r = qmp_client_execute(dom->qmp, "query-status", NULL, QMP_TIMEOUT_MS, &reply, err);
+        json_object_put(reply);
+        dom->state = VD_STATE_PAUSED;
+        if (r == 0 && !paused)
+            r = vd_domain_qmp(d, dom, "cont", err);
+        if (r < 0)
+            goto kill;
+    }
     dom->id = d->next_id++;
     dom->def->id = dom->id;
     dom->state = paused ? VD_STATE_PAUSED : VD_STATE_RUNNING;
@@ -373,6 +470,11 @@ int vd_domain_start(struct vd_daemon *d, struct vd_domain *dom, bool paused, str
     goto out;
 kill:
     kill(dom->pid, SIGKILL);
+    console_close(NULL, dom);
+    if (dom->qmp)
+        qmp_client_close(dom->qmp);
+    dom->qmp = NULL;
+    dom->state = VD_STATE_SHUTOFF;
     loop_watch_remove(dom->pid_watch);
     dom->pid_watch = NULL;
     if (dom->pidfd >= 0)
@@ -727,6 +829,8 @@ static void reattach_one(struct vd_daemon *d, const char *name)
             }
         }
         json_object_put(reply);
+        if (console_open(d, dom, &err) < 0)
+            log_warn("domain '%s': no console: %s", name, verr_msg(&err));
         log_info("reattached to domain '%s', pid %d", name, (int)pid);
     }
     free(qmp);

@@ -41,6 +41,8 @@ struct vd_client {
     bool old_events;                    /* registered with the old (callback-less) form */
     int callbacks[MAX_EVENT_CALLBACKS]; /* lifecycle callback ids, 0 = free slot */
     int next_callback;
+    uint32_t console_serial; /* the open console stream's call serial, 0 for none */
+    unsigned char console_uuid[16];
 };
 
 static void client_drop(struct vd_client *c);
@@ -860,7 +862,112 @@ HANDLER(h_event_deregister_old)
     return 0;
 }
 
+static struct vd_client *console_holder(struct vd_daemon *d, const unsigned char *uuid)
+{
+    for (struct vd_client *c = d->clients; c; c = c->next)
+        if (c->console_serial && memcmp(c->console_uuid, uuid, 16) == 0)
+            return c;
+    return NULL;
+}
+
+static void client_push(struct vd_client *c, struct buf *out);
+
+/* Ends c's console stream from the server side (domain stopped, or another
+ * client took the console with --force). */
+static void console_finish(struct vd_client *c)
+{
+    struct buf out = BUF_INIT;
+    struct verr err = {0};
+    rpc_stream_encode(&out, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, c->console_serial, RPC_OK, NULL, 0,
+                      &err);
+    c->console_serial = 0;
+    client_push(c, &out);
+    buf_free(&out);
+}
+
+HANDLER(h_open_console)
+{
+    (void)ret;
+    const struct remote_domain_open_console_args *a = args;
+    struct vd_domain *dom = resolve(ctx, &a->dom, err);
+    if (!dom)
+        return -1;
+    struct vd_client *c = ctx;
+    if (dom->state == VD_STATE_SHUTOFF || dom->console_fd < 0) {
+        rpc_error_set(err, RPC_ERR_OPERATION_INVALID, RPC_FROM_QEMU,
+                      dom->state == VD_STATE_SHUTOFF
+                          ? "Requested operation is not valid: domain is not running"
+                          : "Requested operation is not valid: the console is not connected");
+        return -1;
+    }
+    if (a->dev_name && *a->dev_name && strcmp(a->dev_name, "serial0") != 0 &&
+        strcmp(a->dev_name, "console0") != 0) {
+        rpc_error_set(err, RPC_ERR_INTERNAL_ERROR, RPC_FROM_QEMU,
+                      "internal error: cannot find character device %s", a->dev_name);
+        return -1;
+    }
+    struct vd_client *holder = console_holder(D(ctx), dom->def->uuid);
+    if (holder && holder != c) {
+        if (!(a->flags & 1)) { /* VIR_DOMAIN_CONSOLE_FORCE */
+            rpc_error_set(err, RPC_ERR_OPERATION_FAILED, RPC_FROM_QEMU,
+                          "operation failed: Active console session exists for this domain");
+            return -1;
+        }
+        console_finish(holder);
+    }
+    if (c->console_serial) {
+        rpc_error_set(err, RPC_ERR_OPERATION_FAILED, RPC_FROM_QEMU,
+                      "operation failed: this connection already has a console open");
+        return -1;
+    }
+    c->console_serial = h->serial;
+    memcpy(c->console_uuid, dom->def->uuid, 16);
+    return 0;
+}
+
+/* Console input from the client, or its end of the stream. */
+static void on_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                      struct buf *out)
+{
+    struct vd_client *c = ctx;
+    struct verr err = {0};
+    if (h->proc != REMOTE_PROC_DOMAIN_OPEN_CONSOLE || h->serial != c->console_serial)
+        return;
+    if (h->type == RPC_STREAM && h->status == RPC_CONTINUE) {
+        struct vd_domain *dom = vd_domain_find_uuid(c->d, c->console_uuid);
+        if (dom && dom->console_fd >= 0 && len) {
+            /* TODO: flow control; a blocked guest UART drops input here. */
+            ssize_t n = write(dom->console_fd, payload, len);
+            (void)n;
+        }
+    } else {
+        rpc_stream_encode(out, h->proc, h->serial, RPC_OK, NULL, 0, &err);
+        c->console_serial = 0;
+    }
+}
+
+void vd_console_output(struct vd_daemon *d, struct vd_domain *dom, const void *data, size_t len)
+{
+    struct vd_client *c = console_holder(d, dom->def->uuid);
+    if (!c)
+        return;
+    struct buf out = BUF_INIT;
+    struct verr err = {0};
+    rpc_stream_encode(&out, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, c->console_serial, RPC_CONTINUE, data,
+                      len, &err);
+    client_push(c, &out);
+    buf_free(&out);
+}
+
+void vd_console_end(struct vd_daemon *d, struct vd_domain *dom)
+{
+    struct vd_client *c = console_holder(d, dom->def->uuid);
+    if (c)
+        console_finish(c);
+}
+
 static const struct rpc_handler handlers[] = {
+    {REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console},
     {REMOTE_PROC_CONNECT_OPEN, h_open},
     {REMOTE_PROC_CONNECT_CLOSE, h_ok},
     {REMOTE_PROC_CONNECT_GET_TYPE, h_get_type},
@@ -1032,8 +1139,8 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
         size_t len;
         const uint8_t *msg = rpc_reader_message(&c->reader, &len);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), NULL, c,
-                                      c->readonly || c->ro_socket};
+        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream,
+                                      c, c->readonly || c->ro_socket};
         r = rpc_dispatch(&disp, msg, len, &out, &err);
         rpc_reader_next(&c->reader);
         if (r < 0) {

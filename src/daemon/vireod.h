@@ -52,8 +52,11 @@ struct vd_domain {
     struct loop_watch *pid_watch;
     struct qmp_client *qmp;
     uint64_t start_time; /* CLOCK_REALTIME seconds */
-    bool destroying;     /* an exit now is a destroy */
-    bool shutdown_seen;  /* QMP SHUTDOWN or a requested powerdown */
+    int console_fd;      /* connected to the VMM's COM1 socket, -1 when not */
+    struct loop_watch *console_watch;
+    int console_log_fd; /* log/NAME.console.log: everything COM1 printed */
+    bool destroying;    /* an exit now is a destroy */
+    bool shutdown_seen; /* QMP SHUTDOWN or a requested powerdown */
 };
 
 struct vd_client;
@@ -107,6 +110,9 @@ bool vd_any_running(struct vd_daemon *d);
 /* server.c */
 int vd_server_start(struct vd_daemon *d, struct verr *err);
 void vd_server_stop(struct vd_daemon *d);
+/* COM1 output for the console streams open on dom; the end of them. */
+void vd_console_output(struct vd_daemon *d, struct vd_domain *dom, const void *data, size_t len);
+void vd_console_end(struct vd_daemon *d, struct vd_domain *dom);
 /* Sends a lifecycle event to every client that registered for one. */
 void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
 

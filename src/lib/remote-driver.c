@@ -115,8 +115,14 @@ static int remote_open(vir_connect *conn, vir_error *err)
         return -1;
     struct remote_priv *p = xcalloc(1, sizeof(*p));
     struct verr e = {0};
-    if (rpc_client_connect_unix(&p->client, sock, &e) < 0) {
-        vir_report(err, VIR_ERR_NO_CONNECT, "%s: %s", conn->uri, verr_msg(&e));
+    int cr = rpc_client_connect_unix(&p->client, sock, &e);
+    if (cr < 0) {
+        /* libvirt's wording, so "no daemon" reads the same as with virsh */
+        if (err) {
+            err->code = VIR_ERR_SYSTEM_ERROR;
+            snprintf(err->message, sizeof(err->message), "Failed to connect socket to '%s': %s",
+                     sock, strerror(-cr));
+        }
         free(sock);
         free(p);
         return -1;

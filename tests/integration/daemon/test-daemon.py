@@ -255,6 +255,45 @@ try:
     ok(r.returncode == 0 and wait_for(lambda: state("p1") == "shut off (shutdown)", 60),
        "a guest power-off leaves a persistent domain shut off (shutdown)", state("p1"))
 
+    # the console: COM1 is logged, and `virsh console` is a stream both ways
+    cxml = os.path.join(tmp, "c1.xml")
+    open(cxml, "w").write(domain_xml("c1", "tests=uart echo=hello"))
+    virsh("define", cxml)
+    r = virsh("start", "c1")
+    clog = os.path.join(root, "log", "c1.console.log")
+    ok(r.returncode == 0 and wait_for(
+        lambda: os.path.exists(clog) and "waiting for serial input" in open(clog).read(), 60),
+       "COM1 output lands in log/NAME.console.log from the first byte",
+       open(clog).read() if os.path.exists(clog) else r.stderr)
+    ok(open(clog).read().startswith("# vireo-testguest"), "nothing before the console connected is lost")
+    import pty
+    import select
+    cpid, cfd = pty.fork()
+    if cpid == 0:
+        os.execvpe("virsh", ["virsh", "-c", uri, "console", "c1"], env)
+    seen = b""
+
+    def read_until(token, limit=20.0):
+        global seen
+        end = time.time() + limit
+        while time.time() < end and token not in seen:
+            if select.select([cfd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(cfd, 4096)
+                except OSError:
+                    break
+        return token in seen
+
+    ok(read_until(b"(Ctrl + ])"), "virsh console attaches", seen)
+    time.sleep(0.5)  # virsh switches the terminal to raw mode after that line
+    os.write(cfd, b"hello\n")
+    ok(read_until(b"echo line 'hello' received by interrupt"),
+       "keystrokes through virsh console reach the guest's UART", seen)
+    os.write(cfd, b"\x1d")
+    ok(os.waitpid(cpid, 0)[1] == 0, "Ctrl-] detaches virsh console")
+    os.close(cfd)
+    virsh("destroy", "c1")
+
     # configuration changes
     r = virsh("setmaxmem", "g1", "131072", "--config")
     r2 = virsh("setmem", "g1", "98304", "--config")
@@ -293,7 +332,7 @@ try:
        "an unimplemented procedure gets libvirt's not-supported error", r.stderr)
 finally:
     if daemon:
-        for name in ("g1", "p1", "t1"):
+        for name in ("g1", "p1", "t1", "c1"):
             p = vmm_pid(name)
             if p and alive(p):
                 os.kill(p, signal.SIGKILL)
