@@ -725,6 +725,13 @@ int vd_store_load(struct vd_daemon *d, struct verr *err)
     struct dirent *e;
     while ((e = readdir(dir))) {
         size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' && strstr(e->d_name, ".xml.")) {
+            /* a temporary file of file_replace_atomic left by a killed daemon:
+             * the definition it was replacing is intact, the file is noise */
+            if (unlinkat(dirfd(dir), e->d_name, 0) == 0)
+                log_info("removed the stale temporary file %s/%s", d->domain_dir, e->d_name);
+            continue;
+        }
         if (l < 5 || strcmp(e->d_name + l - 4, ".xml") != 0 || e->d_name[0] == '.')
             continue;
         char *path = xasprintf("%s/%s", d->domain_dir, e->d_name);
