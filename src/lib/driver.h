@@ -9,9 +9,9 @@
  * operation. A NULL entry means "not supported by this driver" and the public
  * layer reports it as such, so drivers can grow one operation at a time.
  *
- * Today there is one driver, "test" (test-driver.c, in-process and in memory).
- * The "vireo" and "qemu" schemes will map to a remote driver that speaks the
- * libvirt protocol to vireod.
+ * Two drivers: "test" (test-driver.c, in-process and in memory), and the
+ * remote driver (remote-driver.c) for the "vireo" and "qemu" schemes, which
+ * speaks the libvirt protocol to vireod.
  */
 #ifndef VIREO_LIB_DRIVER_H
 #define VIREO_LIB_DRIVER_H
@@ -129,5 +129,6 @@ struct vir_driver {
 };
 
 extern const struct vir_driver vir_test_driver;
+extern const struct vir_driver vir_remote_driver;
 
 #endif

@@ -141,7 +141,10 @@ static const struct vir_driver *driver_for_uri(const char *uri)
 {
     if (strncmp(uri, "test://", 7) == 0)
         return &vir_test_driver;
-    /* TODO: vireo:///system, qemu:///system -> the remote driver (daemon issue). */
+    /* vireod, through the libvirt remote protocol (remote-driver.c). */
+    if (strncmp(uri, "vireo:", 6) == 0 || strncmp(uri, "vireo+", 6) == 0 ||
+        strncmp(uri, "qemu:", 5) == 0 || strncmp(uri, "qemu+", 5) == 0)
+        return &vir_remote_driver;
     return NULL;
 }
 

@@ -41,7 +41,8 @@ CASES = [
     ('version', VSH, T + ['version'], {}, None),
     ('default-uri-env', VSH, ['uri; domid test'], {'VIREO_DEFAULT_URI': 'test:///default'}, None),
     ('no-driver', VSH, ['-c', 'nosuch:///x', 'uri'], {}, None),
-    ('daemon-uri', VSH, ['-c', 'vireo:///system', 'list'], {}, None),
+    ('daemon-uri', VSH, ['-c', 'vireo:///system?socket=/nonexistent/vireo-sock', 'list'], {},
+     None),
     # listing and lookups
     ('list', STOCK, T + ['list; list --all; list --inactive; list --name; list --uuid; '
                          'list --name --uuid --all; list --id --all'], {}, None),

@@ -54,9 +54,14 @@ static int count(vir_connect *conn, unsigned flags)
 int main(void)
 {
     vir_error err;
-    vir_connect *bad = vir_connect_open("qemu:///system", 0, &err);
-    ok(!bad && err.code == VIR_ERR_NO_CONNECT, "no driver for qemu:///system yet");
-    is_str(err.message, "no connection driver available for qemu:///system", "its message");
+    vir_connect *bad = vir_connect_open("xen:///system", 0, &err);
+    ok(!bad && err.code == VIR_ERR_NO_CONNECT, "no driver for xen:///system");
+    is_str(err.message, "no connection driver available for xen:///system", "its message");
+    bad = vir_connect_open("qemu+unix:///system?socket=/nonexistent/vireo-sock", 0, &err);
+    ok(!bad && err.code == VIR_ERR_SYSTEM_ERROR, "qemu:///system without a daemon");
+    is_str(err.message,
+           "Failed to connect socket to '/nonexistent/vireo-sock': No such file or directory",
+           "its message is libvirt's");
 
     vir_connect *conn = vir_connect_open("test:///default", 0, &err);
     ok(conn != NULL, "test:///default opens");

@@ -1,0 +1,380 @@
+/*
+ * main.c - vireod's command line, configuration file and start-up.
+ *
+ * The options are libvirtd's (-d, -f, -p, -t, -v, --version) plus --root,
+ * which puts every path of one daemon under one directory so that tests and
+ * several daemons on a host never meet. The configuration file takes the
+ * libvirtd.conf keys that apply (unix_sock_dir, unix_sock_rw_perms,
+ * unix_sock_ro_perms, max_clients, log_level); others are ignored with a
+ * warning, as a libvirtd.conf written for libvirtd may carry many.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/vireod.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: vireod [OPTION]...\n"
+               "The Vireo management daemon: keeps domain definitions, runs vireo-vmm\n"
+               "processes and serves the libvirt remote protocol on UNIX sockets.\n\n"
+               "  -d, --daemon           run in the background\n"
+               "  -f, --config FILE      configuration file (libvirtd.conf keys)\n"
+               "  -p, --pid-file FILE    write the daemon's pid to FILE\n"
+               "  -t, --timeout SECS     exit after SECS idle (no clients, no running VM)\n"
+               "      --root DIR         keep every path (config, store, state, logs,\n"
+               "                         sockets DIR/vireo-sock and DIR/vireo-sock-ro) under DIR\n"
+               "  -v, --verbose          verbose logging\n"
+               "  -V, --version          print the version and exit\n"
+               "  -h, --help             this help\n");
+}
+
+static int mkdir_p(const char *path, mode_t mode, struct verr *err)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            int r = verr_errno(err, errno, "cannot create directory %s", p);
+            free(p);
+            return r;
+        }
+        *s = '/';
+    }
+    int r = 0;
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        r = verr_errno(err, errno, "cannot create directory %s", p);
+    free(p);
+    return r;
+}
+
+static char *unquote(char *v)
+{
+    size_t l = strlen(v);
+    if (l >= 2 && (v[0] == '"' || v[0] == '\'') && v[l - 1] == v[0]) {
+        v[l - 1] = 0;
+        return v + 1;
+    }
+    return v;
+}
+
+/* libvirtd.conf's syntax for the keys used here: key = "string" | number. */
+static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, struct verr *err)
+{
+    struct buf b = BUF_INIT;
+    int r = file_read_all(path, 1 << 20, &b, err);
+    if (r < 0)
+        return r;
+    buf_append(&b, "", 1);
+    char *save = NULL;
+    unsigned lineno = 0;
+    for (char *line = strtok_r((char *)b.data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        line += strspn(line, " \t");
+        if (!*line || *line == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq) {
+            r = verr_set(err, EINVAL, "%s: line %u: expected 'key = value'", path, lineno);
+            break;
+        }
+        *eq = 0;
+        char *key = line, *val = eq + 1;
+        for (char *e = eq - 1; e >= key && (*e == ' ' || *e == '\t'); e--)
+            *e = 0;
+        val += strspn(val, " \t");
+        for (char *e = val + strlen(val);
+             e > val && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
+            *--e = 0;
+        val = unquote(val);
+        uint64_t n;
+        if (strcmp(key, "unix_sock_dir") == 0) {
+            free(*sock_dir);
+            *sock_dir = xstrdup(val);
+        } else if (strcmp(key, "unix_sock_rw_perms") == 0 ||
+                   strcmp(key, "unix_sock_ro_perms") == 0) {
+            if (str_to_u64(val, 8, &n) < 0 || n > 0777) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not an octal mode", path,
+                             lineno, key, val);
+                break;
+            }
+            if (key[10] == 'w')
+                d->rw_perms = (unsigned)n;
+            else
+                d->ro_perms = (unsigned)n;
+        } else if (strcmp(key, "max_clients") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 100000) {
+                r = verr_set(err, EINVAL, "%s: line %u: max_clients: '%s' is not a count", path,
+                             lineno, val);
+                break;
+            }
+            d->max_clients = (unsigned)n;
+        } else if (strcmp(key, "log_level") == 0) {
+            /* libvirt: 1 debug, 2 info, 3 warning, 4 error */
+            static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+            if (str_to_u64(val, 10, &n) < 0 || n < 1 || n > 4) {
+                r = verr_set(err, EINVAL, "%s: line %u: log_level: '%s' is not 1-4", path, lineno,
+                             val);
+                break;
+            }
+            log_set_level(levels[n - 1]);
+        } else {
+            /* TODO: unix_sock_group, log_outputs, listen_tcp and friends. */
+            log_warn("%s: line %u: '%s' is not used by vireod", path, lineno, key);
+        }
+    }
+    buf_free(&b);
+    return r;
+}
+
+/* vireo-vmm: $VIREO_VMM, next to vireod in the build tree, or the bindir. */
+static char *find_vmm(void)
+{
+    const char *env = getenv("VIREO_VMM");
+    if (env && *env)
+        return xstrdup(env);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *dir = dirname(self);
+        char *cand = xasprintf("%s/../vmm/vireo-vmm", dir);
+        if (access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+        cand = xasprintf("%s/vireo-vmm", dir);
+        if (access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+    }
+    return xstrdup(VIREO_BINDIR "/vireo-vmm");
+}
+
+static void on_quit_signal(struct loop *loop, int signo, void *opaque)
+{
+    (void)opaque;
+    log_info("signal %d: exiting (running VMs keep running)", signo);
+    loop_quit(loop);
+}
+
+static void on_idle_check(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)t;
+    struct vd_daemon *d = opaque;
+    if (d->nclients || vd_any_running(d)) {
+        d->idle_since_ns = monotonic_ns();
+        return;
+    }
+    if (monotonic_ns() - d->idle_since_ns >= (uint64_t)d->timeout_s * 1000000000ull) {
+        log_info("idle for %d s: exiting", d->timeout_s);
+        loop_quit(loop);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    log_set_program("vireod");
+    static const struct option opts[] = {
+        {"daemon", no_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'f'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 't'},
+        {"root", required_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct vd_daemon d = {.rw_perms = 0600,
+                          .ro_perms = 0666,
+                          .max_clients = 5000,
+                          .lfd = -1,
+                          .lfd_ro = -1,
+                          .next_id = 1};
+    bool daemonize = false;
+    const char *config = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "df:p:t:vVh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            daemonize = true;
+            break;
+        case 'f':
+            config = optarg;
+            break;
+        case 'p':
+            d.pid_file = xstrdup(optarg);
+            break;
+        case 't': {
+            uint64_t n;
+            if (str_to_u64(optarg, 10, &n) < 0 || n > 86400 * 365) {
+                fprintf(stderr, "vireod: --timeout: '%s' is not a number of seconds\n", optarg);
+                return 2;
+            }
+            d.timeout_s = (int)n;
+            break;
+        }
+        case 'R':
+            d.root = xstrdup(optarg);
+            break;
+        case 'v':
+            log_set_level(LOG_DEBUG);
+            break;
+        case 'V':
+            printf("vireod (Vireo) %s\n", VIREO_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vireod: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+
+    char *sock_dir = NULL;
+    struct verr err = {0};
+    if (d.root) {
+        if (d.root[0] != '/') {
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof(cwd))) {
+                perror("vireod: getcwd");
+                return 1;
+            }
+            char *abs = xasprintf("%s/%s", cwd, d.root);
+            free(d.root);
+            d.root = abs;
+        }
+        d.domain_dir = xasprintf("%s/etc/domains", d.root);
+        d.autostart_dir = xasprintf("%s/etc/autostart", d.root);
+        d.run_dir = xasprintf("%s/run", d.root);
+        d.log_dir = xasprintf("%s/log", d.root);
+        sock_dir = xstrdup(d.root);
+    } else if (geteuid() == 0) {
+        d.domain_dir = xstrdup("/etc/vireo/domains");
+        d.autostart_dir = xstrdup("/etc/vireo/autostart");
+        d.run_dir = xstrdup("/run/vireo/domains");
+        d.log_dir = xstrdup("/var/log/vireo");
+        sock_dir = xstrdup("/run/vireo");
+    } else {
+        const char *home = getenv("HOME") ? getenv("HOME") : "/";
+        const char *xc = getenv("XDG_CONFIG_HOME");
+        const char *xr = getenv("XDG_RUNTIME_DIR");
+        const char *xs = getenv("XDG_STATE_HOME");
+        char *cfg = xc && *xc ? xstrdup(xc) : xasprintf("%s/.config", home);
+        char *state = xs && *xs ? xstrdup(xs) : xasprintf("%s/.local/state", home);
+        d.domain_dir = xasprintf("%s/vireo/domains", cfg);
+        d.autostart_dir = xasprintf("%s/vireo/autostart", cfg);
+        sock_dir = xr && *xr ? xasprintf("%s/vireo", xr) : xasprintf("/tmp/vireo-%d", getuid());
+        d.run_dir = xasprintf("%s/domains", sock_dir);
+        d.log_dir = xasprintf("%s/vireo/log", state);
+        free(cfg);
+        free(state);
+    }
+    if (config && load_config(&d, config, &sock_dir, &err) < 0) {
+        fprintf(stderr, "vireod: %s\n", verr_msg(&err));
+        return 1;
+    }
+    d.sock_path = xasprintf("%s/vireo-sock", sock_dir);
+    d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
+    if (d.root && !d.pid_file)
+        d.pid_file = xasprintf("%s/vireod.pid", d.root);
+    const char *dirs[] = {sock_dir, d.domain_dir, d.autostart_dir, d.run_dir, d.log_dir};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (mkdir_p(dirs[i], 0700, &err) < 0) {
+            fprintf(stderr, "vireod: %s\n", verr_msg(&err));
+            return 1;
+        }
+    free(sock_dir);
+    d.vmm_path = find_vmm();
+    signal(SIGPIPE, SIG_IGN);
+
+    if (loop_new(&d.loop, &err) < 0) {
+        fprintf(stderr, "vireod: %s\n", verr_msg(&err));
+        return 1;
+    }
+    if (vd_server_start(&d, &err) < 0) {
+        fprintf(stderr, "vireod: %s\n", verr_msg(&err));
+        return 1;
+    }
+    if (daemonize) {
+        char *logpath = xasprintf("%s/vireod.log", d.log_dir);
+        int lfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        free(logpath);
+        if (lfd < 0 || daemon(0, 1) < 0) {
+            perror("vireod: daemon");
+            return 1;
+        }
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 0);
+        dup2(lfd, 1);
+        dup2(lfd, 2);
+        close(nul);
+        close(lfd);
+    }
+    if (d.pid_file) {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (file_replace_atomic(d.pid_file, pid, (size_t)n, 0644, &err) < 0)
+            log_warn("%s", verr_msg(&err));
+    }
+    if (vd_store_load(&d, &err) < 0)
+        log_error("%s", verr_msg(&err));
+    vd_domain_reattach_all(&d);
+    vd_domain_autostart_all(&d);
+    loop_watch_signal(d.loop, SIGTERM, on_quit_signal, &d, &err);
+    loop_watch_signal(d.loop, SIGINT, on_quit_signal, &d, &err);
+    loop_watch_signal(d.loop, SIGHUP, on_quit_signal, &d, &err);
+    struct loop_timer *idle = NULL;
+    if (d.timeout_s) {
+        idle = loop_timer_new(d.loop, on_idle_check, &d);
+        loop_timer_arm(idle, 1000000000ull, 1000000000ull);
+    }
+    log_info("listening on %s and %s", d.sock_path, d.sock_ro_path);
+    loop_run(d.loop);
+
+    /* Running VMs are left running: the next daemon reattaches to them. */
+    loop_timer_free(idle);
+    vd_server_stop(&d);
+    while (d.domains) {
+        struct vd_domain *x = d.domains;
+        d.domains = x->next;
+        vd_domain_free(x);
+    }
+    loop_free(d.loop);
+    if (d.pid_file)
+        unlink(d.pid_file);
+    free(d.root);
+    free(d.domain_dir);
+    free(d.autostart_dir);
+    free(d.run_dir);
+    free(d.log_dir);
+    free(d.sock_path);
+    free(d.sock_ro_path);
+    free(d.pid_file);
+    free(d.vmm_path);
+    return 0;
+}

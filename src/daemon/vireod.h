@@ -1,0 +1,119 @@
+/*
+ * vireod.h - the daemon's shared state: paths, domains, clients.
+ *
+ * vireod is one thread running one event loop (util/loop): the RPC server
+ * (server.c), the domain store and lifecycle (domain.c). Operations that
+ * talk to a VMM block the loop for at most a few seconds (QMP replies,
+ * destroy's SIGTERM grace); that keeps every per-domain operation
+ * serialised without locks. TODO: move VMM waits off the loop thread so
+ * different domains proceed in parallel, as issue 7 asks.
+ */
+#ifndef VIREO_DAEMON_VIREOD_H
+#define VIREO_DAEMON_VIREOD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/domain_conf.h"
+#include "rpc/message.h"
+
+struct loop;
+struct loop_watch;
+struct qmp_client;
+struct verr;
+
+/* libvirt's virDomainState and reasons (the ones vireod produces). */
+enum {
+    VD_STATE_RUNNING = 1,
+    VD_STATE_PAUSED = 3,
+    VD_STATE_SHUTOFF = 5,
+};
+enum {
+    VD_EVENT_DEFINED = 0,
+    VD_EVENT_UNDEFINED = 1,
+    VD_EVENT_STARTED = 2,
+    VD_EVENT_SUSPENDED = 3,
+    VD_EVENT_RESUMED = 4,
+    VD_EVENT_STOPPED = 5,
+};
+
+struct vd_domain {
+    struct vd_domain *next;
+    struct vd_daemon *daemon;
+    struct domain_def *def;    /* the running definition, or the only one */
+    struct domain_def *newdef; /* next boot's definition of a running persistent domain */
+    bool persistent;
+    bool autostart;
+    int state, reason;
+    int id; /* -1 when shut off */
+    pid_t pid;
+    int pidfd;
+    struct loop_watch *pid_watch;
+    struct qmp_client *qmp;
+    uint64_t start_time; /* CLOCK_REALTIME seconds */
+    int console_fd;      /* connected to the VMM's COM1 socket, -1 when not */
+    struct loop_watch *console_watch;
+    int console_log_fd; /* log/NAME.console.log: everything COM1 printed */
+    bool destroying;    /* an exit now is a destroy */
+    bool shutdown_seen; /* QMP SHUTDOWN or a requested powerdown */
+};
+
+struct vd_client;
+
+struct vd_daemon {
+    struct loop *loop;
+    char *root;          /* --root, or NULL */
+    char *domain_dir;    /* persistent definitions */
+    char *autostart_dir; /* one empty file per autostarted domain */
+    char *run_dir;       /* live state */
+    char *log_dir;
+    char *sock_path, *sock_ro_path;
+    char *pid_file;
+    char *vmm_path;
+    unsigned rw_perms, ro_perms;
+    unsigned max_clients;
+    int timeout_s; /* exit when idle this long, 0 = never */
+    uint64_t idle_since_ns;
+    int lfd, lfd_ro;
+    struct vd_domain *domains;
+    int next_id;
+    struct vd_client *clients;
+    unsigned nclients;
+};
+
+/* domain.c */
+struct vd_domain *vd_domain_find_name(struct vd_daemon *d, const char *name);
+struct vd_domain *vd_domain_find_uuid(struct vd_daemon *d, const unsigned char *uuid);
+struct vd_domain *vd_domain_find_id(struct vd_daemon *d, int id);
+int vd_store_load(struct vd_daemon *d, struct verr *err);
+int vd_domain_save_config(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The definition the next boot uses (newdef or def). */
+struct domain_def *vd_domain_config(struct vd_domain *dom);
+int vd_domain_define(struct vd_daemon *d, const char *xml, unsigned flags, struct vd_domain **out,
+                     struct verr *err);
+int vd_domain_create_transient(struct vd_daemon *d, const char *xml, bool paused,
+                               struct vd_domain **out, struct verr *err);
+int vd_domain_undefine(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+int vd_domain_start(struct vd_daemon *d, struct vd_domain *dom, bool paused, struct verr *err);
+int vd_domain_destroy(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+int vd_domain_qmp(struct vd_daemon *d, struct vd_domain *dom, const char *cmd, struct verr *err);
+void vd_domain_reattach_all(struct vd_daemon *d);
+void vd_domain_autostart_all(struct vd_daemon *d);
+int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on, struct verr *err);
+/* Rewrites NAME.xml and NAME.state in the run dir after a state change. */
+void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom);
+uint64_t vd_domain_cpu_time(struct vd_domain *dom);
+void vd_domain_free(struct vd_domain *dom);
+bool vd_any_running(struct vd_daemon *d);
+
+/* server.c */
+int vd_server_start(struct vd_daemon *d, struct verr *err);
+void vd_server_stop(struct vd_daemon *d);
+/* COM1 output for the console streams open on dom; the end of them. */
+void vd_console_output(struct vd_daemon *d, struct vd_domain *dom, const void *data, size_t len);
+void vd_console_end(struct vd_daemon *d, struct vd_domain *dom);
+/* Sends a lifecycle event to every client that registered for one. */
+void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * vmm-argv.h - turns a domain definition into vireo-vmm's command line.
+ *
+ * Kept apart from the daemon so that it is a pure function (definition and
+ * paths in, argument vector out) with golden tests, like libvirt's
+ * qemuxml2argv: tests/unit/daemon/ holds XML files and the argv expected.
+ */
+#ifndef VIREO_DAEMON_VMM_ARGV_H
+#define VIREO_DAEMON_VMM_ARGV_H
+
+#include "conf/domain_conf.h"
+
+struct verr;
+
+struct vmm_argv_paths {
+    const char *vmm;     /* argv[0]: the vireo-vmm binary */
+    const char *qmp;     /* QMP socket */
+    const char *console; /* the serial port's unix socket */
+    const char *pidfile;
+};
+
+/*
+ * Builds the NULL-terminated argument vector in *out (free with
+ * vmm_argv_free). Refuses, with one error line naming the element, what
+ * vireo-vmm cannot do yet (disks, interfaces, graphics, ...) instead of
+ * dropping it. Returns 0 or -errno.
+ */
+int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
+                   struct verr *err);
+void vmm_argv_free(char **argv);
+
+#endif
