@@ -197,10 +197,6 @@ CASES = [
 # Where vsh's test driver differs from libvirt's on purpose, applied to virsh's transcript
 # before comparing: (virsh's text, vsh's text, why).
 KNOWN_DIFFS = [
-    ("<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>",
-     "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>",
-     "libvirt's test domain puts its disk on PCI bus 1 with no controller for it; src/conf "
-     "refuses that, so vsh's test domain has it at 00:03.0"),
     ("state saved by libvirt", "state saved by vireo", "vsh names its own project"),
     ('Welcome to virsh, the virtualization interactive terminal.',
      'Welcome to vsh, the Vireo virtualization interactive terminal.', "the shell's own name"),
