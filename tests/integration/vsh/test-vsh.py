@@ -72,6 +72,9 @@ CASES = [
     ('define', STOCK, T + ['define demo.xml; list --all; dominfo demo; dumpxml demo; '
                            'define --file web.xml --validate; dumpxml web; domstate --reason web'],
      {}, None),
+    # IDE disks: the implied IDE controller has no PCI address on type='test'
+    ('define-ide', STOCK, T + ['define ide.xml; dumpxml legacy; domblklist --details legacy; '
+                               'start legacy; dumpxml legacy'], {}, None),
     ('define-errors', VSH, T + ['define /nonexistent.xml; define bad.xml; '
                                 'define --validate unknown.xml; list --all --name'], {}, None),
     ('define-unknown', VSH, T + ['define unknown.xml; list --all --name'], {}, None),
