@@ -256,7 +256,8 @@ static bool make_inactive(vir_connect *conn, struct tdom *d, int reason, int eve
 static int parse_xml(const char *xml, unsigned vflags, struct domain_def **out, vir_error *err)
 {
     struct verr verr = {0};
-    unsigned flags = 0;
+    /* libvirt's test driver applies only the generic defaults, even to type='kvm'. */
+    unsigned flags = DOMAIN_PARSE_GENERIC;
     if (vflags & (VIR_DOMAIN_DEFINE_VALIDATE | VIR_DOMAIN_START_VALIDATE))
         flags |= DOMAIN_PARSE_VALIDATE;
     if (domain_def_parse_string(xml, flags, out, &verr) < 0)

@@ -75,6 +75,11 @@ CASES = [
     # IDE disks: the implied IDE controller has no PCI address on type='test'
     ('define-ide', STOCK, T + ['define ide.xml; dumpxml legacy; domblklist --details legacy; '
                                'start legacy; dumpxml legacy'], {}, None),
+    # type='kvm' in the test driver: libvirt's generic defaults only (no QEMU machine defaults,
+    # i686, any PCI bus), as libvirt's test driver stores it
+    ('define-kvm', STOCK, T + ['define kvm.xml; dumpxml kvmguest; domblklist kvmguest; '
+                               'start kvmguest; dumpxml kvmguest; setvcpus kvmguest 1 --config; '
+                               'dumpxml --inactive kvmguest'], {}, None),
     ('define-errors', VSH, T + ['define /nonexistent.xml; define bad.xml; '
                                 'define --validate unknown.xml; list --all --name'], {}, None),
     ('define-unknown', VSH, T + ['define unknown.xml; list --all --name'], {}, None),
