@@ -257,6 +257,8 @@ struct domain_def {
     size_t nnets;
     struct domain_device *devices; /* other devices, in canonical order */
     size_t ndevices;
+
+    bool generic; /* parsed with DOMAIN_PARSE_GENERIC: no hypervisor defaults */
 };
 
 /* Flags for domain_def_parse_*. */
@@ -264,6 +266,13 @@ enum {
     DOMAIN_PARSE_VALIDATE = 1 << 0, /* unknown elements/attributes are errors (define --validate) */
     DOMAIN_PARSE_STRICT_NAMES = 1 << 1, /* name must match [A-Za-z0-9_:-]{1,64} */
     DOMAIN_PARSE_LIVE = 1 << 2,         /* keep id= and live-only parts (status XML) */
+    /*
+     * Only libvirt's generic normalisation, whatever the domain type: what its
+     * test driver stores for a type='kvm' domain (no machine, controllers,
+     * inputs, balloon or PCI addresses from the QEMU driver; any PCI bus kept).
+     * Also right for re-reading XML a driver printed.
+     */
+    DOMAIN_PARSE_GENERIC = 1 << 3,
 };
 
 /* Flags for domain_def_format. */

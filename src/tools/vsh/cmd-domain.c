@@ -205,7 +205,8 @@ static void report_unmanaged_storage(struct vsh_ctl *ctl, vir_domain *dom, const
 {
     char *xml = vir_domain_get_xml_desc(dom, 0, NULL);
     struct domain_def *def = NULL;
-    if (!xml || domain_def_parse_string(xml, DOMAIN_PARSE_LIVE, &def, NULL) < 0) {
+    if (!xml ||
+        domain_def_parse_string(xml, DOMAIN_PARSE_LIVE | DOMAIN_PARSE_GENERIC, &def, NULL) < 0) {
         free(xml);
         return;
     }
@@ -743,7 +744,7 @@ static struct domain_def *get_def(struct vsh_ctl *ctl, vir_domain *dom, bool ina
     }
     struct domain_def *def = NULL;
     struct verr verr = {0};
-    if (domain_def_parse_string(xml, DOMAIN_PARSE_LIVE, &def, &verr) < 0)
+    if (domain_def_parse_string(xml, DOMAIN_PARSE_LIVE | DOMAIN_PARSE_GENERIC, &def, &verr) < 0)
         vsh_error(ctl, "%s", verr_msg(&verr));
     free(xml);
     return def;

@@ -227,6 +227,32 @@ static void test_xnode(void)
     ok(strstr(err.msg, "invalid test XML at line 1") != NULL, "message has the line: %s", err.msg);
 }
 
+/* DOMAIN_PARSE_GENERIC: a kvm domain as libvirt's test driver stores it. */
+static void test_generic_flag(void)
+{
+    const char *xml = "<domain type='kvm'><name>g</name><memory>1024</memory>"
+                      "<os><type>hvm</type></os><devices><disk type='file'>"
+                      "<source file='/a'/><target dev='vda'/>"
+                      "<address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>"
+                      "</disk></devices></domain>";
+    struct domain_def *def = NULL;
+    struct verr err;
+    is_int(domain_def_parse_string(xml, 0, &def, &err), -EINVAL, "kvm: PCI bus 1 refused");
+    def = NULL;
+    is_int(domain_def_parse_string(xml, DOMAIN_PARSE_GENERIC, &def, &err), 0,
+           "kvm with GENERIC: PCI bus 1 kept");
+    if (!def)
+        return;
+    char *s = domain_def_format(def, 0);
+    ok(strstr(s, "memballoon") == NULL && strstr(s, "machine=") == NULL &&
+           strstr(s, "pci-root") == NULL && strstr(s, "arch='i686'") != NULL,
+       "kvm with GENERIC: no QEMU driver defaults, i686 like libvirt's test driver");
+    free(s);
+    def->vcpus = def->vcpus_current = 2;
+    is_int(domain_def_validate(def, 0, &err), 0, "re-validation keeps GENERIC");
+    domain_def_free(def);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -237,6 +263,7 @@ int main(void)
     test_generated();
     test_files();
     test_validate_flag();
+    test_generic_flag();
     test_xnode();
     test_null_err();
     return tap_done();
