@@ -71,6 +71,18 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
  * cluster of the image). Data that would not shrink is stored uncompressed. */
 int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
                             struct verr *err);
+/* The two halves of block_pwrite_compressed, so that callers can compress
+ * on several threads and only serialise the write:
+ * block_compress_cluster takes no lock and touches no image state (safe to
+ * call concurrently with anything); out must hold block_cluster_size()
+ * bytes; *out_len = 0 means the data would not shrink.
+ * block_pwrite_compressed_raw (locked) stores cdata/clen from it as the
+ * cluster at offset, or buf plainly when clen is 0. Same offset/len rules as
+ * block_pwrite_compressed; clusters may be written in any order. */
+int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, void *out,
+                           size_t *out_len, struct verr *err);
+int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                const void *cdata, size_t clen, uint64_t offset, struct verr *err);
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are
