@@ -105,17 +105,18 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
                 qcow2_compressed_span(&q->g, e, &hoff, &len);
                 add_ref(c, hoff, len);
                 if (active) {
+                    /* qemu-img counts every compressed cluster as fragmented
+                     * (sub-cluster packing makes contiguity meaningless) and
+                     * leaves the contiguity chain of plain clusters alone. */
                     c->res->allocated_clusters++;
                     c->res->compressed_clusters++;
+                    c->res->fragmented_clusters++;
                 }
                 continue;
             }
             uint64_t off = e & QCOW2_OFFSET_MASK;
-            if (!off) {
-                if (active && q->version >= 3 && (e & QCOW2_OFLAG_ZERO))
-                    c->res->allocated_clusters++;
+            if (!off) /* unallocated, or a zero cluster without host space: not counted */
                 continue;
-            }
             if (off & (cs - 1)) {
                 say(c,
                     "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; L2 entry corrupted",
