@@ -230,6 +230,10 @@ struct block_create_opts {
     bool lazy_refcounts;          /* qcow2 v3 */
     int refcount_bits;            /* qcow2; 0 = 16 (1, 2, 4, 8, 16, 32, 64 accepted) */
     const char *compression_type; /* qcow2: NULL/"zlib" or "zstd" */
+    /* qcow2: record backing_file/backing_format without opening the backing
+     * file (qemu-img create -u): it need not exist yet, and size is then
+     * required (no default from the backing file). */
+    bool backing_unsafe;
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);

@@ -1357,7 +1357,14 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (r < 0)
         return r;
     uint64_t size = o->size;
-    if (o->backing_file) {
+    if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
+        return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long", path);
+    if (o->backing_file && o->backing_unsafe && !size)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': a size is needed when the backing file is not "
+                        "opened",
+                        path);
+    if (o->backing_file && !o->backing_unsafe) {
         /* The backing file must open; it also gives the default size. */
         char *bpath = block_resolve_backing(path, o->backing_file);
         struct block_open_opts bo = {.read_only = true, .format = o->backing_format};
@@ -1369,9 +1376,6 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         if (!size)
             size = block_size(b);
         block_close(b);
-        if (strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
-            return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long",
-                            path);
     }
     struct qcow2 *q = xcalloc(1, sizeof(*q));
     qcow2_geom_init(&q->g, cbits, rorder);

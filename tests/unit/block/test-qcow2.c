@@ -383,6 +383,40 @@ static void compress_split_test(void)
     free(out);
 }
 
+/* backing_unsafe: the backing file is recorded but not opened, so it need
+ * not exist; the size must then be given. */
+static void unsafe_backing_test(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/unsafe.qcow2", dir);
+    struct verr err = {0};
+    struct block_create_opts co = {
+        .size = 5 << 20, .backing_file = "nowhere.qcow2", .backing_format = "qcow2"};
+    int r = block_create(path, "qcow2", &co, &err);
+    ok(r < 0 && strstr(verr_msg(&err), "nowhere.qcow2"),
+       "without backing_unsafe a missing backing file is refused (%s)", verr_msg(&err));
+    co.backing_unsafe = true;
+    is_int(block_create(path, "qcow2", &co, &err), 0, "with backing_unsafe it is recorded");
+    struct block_open_opts oo = {.no_backing = true};
+    struct block_dev *bd;
+    if (block_open(path, &oo, &bd, &err) < 0) {
+        ok(0, "open: %s", verr_msg(&err));
+        return;
+    }
+    struct block_info info;
+    memset(&info, 0, sizeof(info));
+    is_int(block_get_info(bd, &info, &err), 0, "get info");
+    is_str(info.backing_file ? info.backing_file : "", "nowhere.qcow2", "backing name in header");
+    is_str(info.backing_format ? info.backing_format : "", "qcow2", "backing format in header");
+    is_int((int)(block_size(bd) >> 20), 5, "size as given");
+    block_info_free(&info);
+    block_close(bd);
+    co.size = 0;
+    r = block_create(path, "qcow2", &co, &err);
+    ok(r < 0 && strstr(verr_msg(&err), "size"), "backing_unsafe without a size is refused (%s)",
+       verr_msg(&err));
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -393,6 +427,7 @@ int main(void)
     bad_input_tests();
     corrupt_bit_test();
     compress_split_test();
+    unsafe_backing_test();
     thread_test("qcow2", BLOCK_CACHE_WRITEBACK);
     thread_test("qcow2", BLOCK_CACHE_NONE);
     thread_test("raw", BLOCK_CACHE_NONE);
