@@ -56,8 +56,12 @@ struct block_driver {
     int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
     int (*pwrite)(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
                   struct verr *err);
-    int (*pwrite_compressed)(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
-                             struct verr *err);
+    /* Compresses one cluster; called WITHOUT bd->lock, so it may only read
+     * state fixed at open. *olen = 0: store plainly. */
+    int (*compress)(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
+                    struct verr *err);
+    int (*pwrite_compressed_raw)(struct block_dev *bd, const void *buf, size_t len,
+                                 const void *cdata, size_t clen, uint64_t off, struct verr *err);
     int (*flush)(struct block_dev *bd, struct verr *err);
     int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
     int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,

@@ -276,20 +276,59 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
     return r;
 }
 
-int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
-                            struct verr *err)
+static int check_compress(struct block_dev *bd, size_t len, uint64_t offset, struct verr *err)
 {
     int r = check_writable(bd, err);
     if (r == 0)
         r = check_range(bd, offset, len, err);
     if (r < 0)
         return r;
-    if (!bd->drv->pwrite_compressed)
+    if (!bd->drv->compress || !bd->drv->pwrite_compressed_raw)
         return verr_set(err, ENOTSUP, "'%s': format %s does not support compression", bd->filename,
                         bd->drv->name);
+    return 0;
+}
+
+int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, void *out,
+                           size_t *out_len, struct verr *err)
+{
+    *out_len = 0;
+    if (!bd->drv->compress)
+        return verr_set(err, ENOTSUP, "'%s': format %s does not support compression", bd->filename,
+                        bd->drv->name);
+    if (len == 0 || len > block_cluster_size(bd))
+        return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one cluster", bd->filename,
+                        len);
+    return bd->drv->compress(bd, buf, len, out, out_len, err); /* no lock: pure */
+}
+
+int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                const void *cdata, size_t clen, uint64_t offset, struct verr *err)
+{
+    int r = check_compress(bd, len, offset, err);
+    if (r < 0)
+        return r;
     lock(bd);
-    r = bd->drv->pwrite_compressed(bd, buf, len, offset, err);
+    r = bd->drv->pwrite_compressed_raw(bd, buf, len, cdata, clen, offset, err);
     unlock(bd);
+    return r;
+}
+
+int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                            struct verr *err)
+{
+    int r = check_compress(bd, len, offset, err);
+    if (r < 0)
+        return r;
+    uint32_t cs = block_cluster_size(bd);
+    if (len == 0 || len > cs)
+        return block_pwrite_compressed_raw(bd, buf, len, NULL, 0, offset, err); /* refused */
+    uint8_t *out = xmalloc(cs);
+    size_t clen;
+    r = block_compress_cluster(bd, buf, len, out, &clen, err);
+    if (r == 0)
+        r = block_pwrite_compressed_raw(bd, buf, len, out, clen, offset, err);
+    free(out);
     return r;
 }
 

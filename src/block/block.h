@@ -71,6 +71,18 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
  * cluster of the image). Data that would not shrink is stored uncompressed. */
 int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
                             struct verr *err);
+/* The two halves of block_pwrite_compressed, so that callers can compress
+ * on several threads and only serialise the write:
+ * block_compress_cluster takes no lock and touches no image state (safe to
+ * call concurrently with anything); out must hold block_cluster_size()
+ * bytes; *out_len = 0 means the data would not shrink.
+ * block_pwrite_compressed_raw (locked) stores cdata/clen from it as the
+ * cluster at offset, or buf plainly when clen is 0. Same offset/len rules as
+ * block_pwrite_compressed; clusters may be written in any order. */
+int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, void *out,
+                           size_t *out_len, struct verr *err);
+int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                const void *cdata, size_t clen, uint64_t offset, struct verr *err);
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are
@@ -218,6 +230,10 @@ struct block_create_opts {
     bool lazy_refcounts;          /* qcow2 v3 */
     int refcount_bits;            /* qcow2; 0 = 16 (1, 2, 4, 8, 16, 32, 64 accepted) */
     const char *compression_type; /* qcow2: NULL/"zlib" or "zstd" */
+    /* qcow2: record backing_file/backing_format without opening the backing
+     * file (qemu-img create -u): it need not exist yet, and size is then
+     * required (no default from the backing file). */
+    bool backing_unsafe;
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);

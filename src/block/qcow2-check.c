@@ -105,17 +105,18 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
                 qcow2_compressed_span(&q->g, e, &hoff, &len);
                 add_ref(c, hoff, len);
                 if (active) {
+                    /* qemu-img counts every compressed cluster as fragmented
+                     * (sub-cluster packing makes contiguity meaningless) and
+                     * leaves the contiguity chain of plain clusters alone. */
                     c->res->allocated_clusters++;
                     c->res->compressed_clusters++;
+                    c->res->fragmented_clusters++;
                 }
                 continue;
             }
             uint64_t off = e & QCOW2_OFFSET_MASK;
-            if (!off) {
-                if (active && q->version >= 3 && (e & QCOW2_OFLAG_ZERO))
-                    c->res->allocated_clusters++;
+            if (!off) /* unallocated, or a zero cluster without host space: not counted */
                 continue;
-            }
             if (off & (cs - 1)) {
                 say(c,
                     "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; L2 entry corrupted",
@@ -187,6 +188,11 @@ static int check_copied(struct ck *c, bool fix, struct verr *err)
     return 0;
 }
 
+struct mismatch {
+    uint64_t cluster, rc, ref;
+    bool fixed;
+};
+
 int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
                 struct block_check_result *out, struct verr *err)
 {
@@ -201,6 +207,8 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     if (r < 0)
         return r;
     struct ck c = {.q = q, .res = out, .report = report, .opaque = opaque};
+    struct mismatch *mis = NULL; /* with repair: mismatches, for the second listing */
+    size_t nmis = 0, mis_cap = 0;
     c.nclusters = (file_len + cs - 1) / cs;
     if (c.nclusters > (1ull << 40))
         return verr_set(err, EFBIG, "'%s': the file is too large to check (%llu clusters)",
@@ -285,11 +293,17 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             continue;
         blk = NULL; /* a repair below may move cache slots */
         bool fix = (rc > ref && (repair & BLOCK_REPAIR_LEAKS)) || (rc < ref && (repair & 0x2));
+        /* First what a plain check reports; with repair, qemu-img then lists
+         * every mismatch again, as repaired or not (below, after the loop). */
         say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
-            fix        ? "Repairing"
-            : rc < ref ? "ERROR"
-                       : "Leaked",
-            i, rc, ref);
+            rc < ref ? "ERROR" : "Leaked", i, rc, ref);
+        if (repair) {
+            if (nmis == mis_cap) {
+                mis_cap = mis_cap ? 2 * mis_cap : 16;
+                mis = xrealloc(mis, mis_cap * sizeof(*mis));
+            }
+            mis[nmis++] = (struct mismatch){i, rc, ref, fix};
+        }
         if (fix) {
             r = qcow2_refcount_set(q, i, ref, err);
             if (r < 0) {
@@ -307,6 +321,12 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             out->leaks++;
         }
     }
+    for (size_t k = 0; k < nmis; k++)
+        say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
+            mis[k].fixed             ? "Repairing"
+            : mis[k].rc < mis[k].ref ? "ERROR"
+                                     : "Leaked",
+            mis[k].cluster, mis[k].rc, mis[k].ref);
     if (repair) {
         r = qcow2_flush_metadata(q, err);
         q->free_hint = 1;
@@ -332,6 +352,7 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
     out->image_end_offset = end * cs;
     out->total_clusters = (q->size + cs - 1) / cs;
 done:
+    free(mis);
     for (uint64_t i = 0; i < nchunks; i++)
         free(c.refs[i]);
     free(c.refs);

@@ -728,21 +728,23 @@ static int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint6
     return 0;
 }
 
-static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
-                                   struct verr *err)
+/* Compression alone: touches no image state (the compression type and
+ * cluster size are fixed after open), so callers run it without the image
+ * lock, on as many threads as they like. *olen = 0: not worth storing
+ * compressed. */
+static int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out,
+                          size_t *olen, struct verr *err)
 {
-    struct qcow2 *q = Q(bd);
+    const struct qcow2 *q = Q(bd);
     uint64_t cs = q->g.cluster_size;
-    if (len == 0 || off % cs || (len != cs && off + len != bd->size) || len > cs)
-        return verr_set(
-            err, EINVAL,
-            "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",
-            bd->filename, (unsigned long long)off, len);
-    uint8_t *in = xcalloc(1, cs);
-    memcpy(in, buf, len);
-    q->dc_entry = 0; /* host bytes may be reused below */
-    uint8_t *out = xmalloc(cs);
-    size_t olen = 0;
+    (void)err;
+    *olen = 0;
+    uint8_t *in = (uint8_t *)buf;
+    if (len < cs) { /* the image's short last cluster: compress it zero-padded */
+        in = xcalloc(1, cs);
+        memcpy(in, buf, len);
+    }
+    size_t n = 0;
     if (q->compression_type == 0) {
         z_stream zs;
         memset(&zs, 0, sizeof(zs));
@@ -753,26 +755,45 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
             zs.next_out = out;
             zs.avail_out = (uInt)cs;
             if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
-                olen = cs - zs.avail_out;
+                n = cs - zs.avail_out;
             deflateEnd(&zs);
         }
     } else {
         size_t zr = ZSTD_compress(out, cs, in, cs, ZSTD_CLEVEL_DEFAULT);
         if (!ZSTD_isError(zr))
-            olen = zr;
+            n = zr;
     }
-    int r;
-    if (olen == 0 || olen >= cs - 512) {
-        /* Not worth it: store the cluster plainly. */
-        r = qcow2_pwrite(bd, in, len, off, err);
-        goto out;
-    }
+    if (in != buf)
+        free(in);
+    if (n > 0 && n < cs - 512)
+        *olen = n;
+    return 0;
+}
+
+/* The locked half: allocates host space for (or packs into the tail of the
+ * last) compressed cluster, writes cdata and points the L2 entry at it.
+ * clen = 0 stores buf plainly. */
+static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                       const void *cdata, size_t clen, uint64_t off,
+                                       struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    uint64_t cs = q->g.cluster_size;
+    if (len == 0 || off % cs || (len != cs && off + len != bd->size) || len > cs || clen >= cs)
+        return verr_set(
+            err, EINVAL,
+            "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",
+            bd->filename, (unsigned long long)off, len);
+    q->dc_entry = 0; /* host bytes may be reused below */
+    if (clen == 0)   /* not worth it: store the cluster plainly */
+        return qcow2_pwrite(bd, buf, len, off, err);
     /* Pack into the tail of the last compressed cluster when it fits. */
     uint64_t host = q->comp_next;
-    if (!host || (host & (cs - 1)) + olen > cs) {
+    int r;
+    if (!host || (host & (cs - 1)) + clen > cs) {
         r = qcow2_alloc_clusters(q, 1, &host, err);
         if (r < 0)
-            goto out;
+            return r;
     } else {
         uint64_t rc;
         r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
@@ -781,23 +802,20 @@ static int qcow2_pwrite_compressed(struct block_dev *bd, const void *buf, size_t
         if (r == 0)
             r = qcow2_refcount_set(q, host >> q->g.cluster_bits, rc + 1, err);
         if (r < 0)
-            goto out;
+            return r;
     }
-    r = hostfile_pwrite(q->f, out, olen, host, err);
+    r = hostfile_pwrite(q->f, cdata, clen, host, err);
     if (r < 0)
-        goto out;
-    q->comp_next = (host + olen + 511) & ~511ull;
+        return r;
+    q->comp_next = (host + clen + 511) & ~511ull;
     if ((q->comp_next & (cs - 1)) == 0)
         q->comp_next = 0;
     uint64_t e;
     r = lookup(q, off, &e, err);
     if (r == 0)
-        r = set_entry(q, off, qcow2_compressed_entry(&q->g, host, olen), err);
+        r = set_entry(q, off, qcow2_compressed_entry(&q->g, host, clen), err);
     if (r == 0)
         free_entry(q, e);
-out:
-    free(in);
-    free(out);
     return r;
 }
 
@@ -1339,7 +1357,14 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (r < 0)
         return r;
     uint64_t size = o->size;
-    if (o->backing_file) {
+    if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
+        return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long", path);
+    if (o->backing_file && o->backing_unsafe && !size)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': a size is needed when the backing file is not "
+                        "opened",
+                        path);
+    if (o->backing_file && !o->backing_unsafe) {
         /* The backing file must open; it also gives the default size. */
         char *bpath = block_resolve_backing(path, o->backing_file);
         struct block_open_opts bo = {.read_only = true, .format = o->backing_format};
@@ -1351,9 +1376,6 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         if (!size)
             size = block_size(b);
         block_close(b);
-        if (strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
-            return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long",
-                            path);
     }
     struct qcow2 *q = xcalloc(1, sizeof(*q));
     qcow2_geom_init(&q->g, cbits, rorder);
@@ -1537,7 +1559,8 @@ const struct block_driver block_driver_qcow2 = {
     .close = qcow2_close,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
-    .pwrite_compressed = qcow2_pwrite_compressed,
+    .compress = qcow2_compress,
+    .pwrite_compressed_raw = qcow2_pwrite_compressed_raw,
     .flush = qcow2_flush,
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,

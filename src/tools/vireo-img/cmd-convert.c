@@ -5,9 +5,13 @@
  * The source is walked by block status, so holes and zero clusters are never
  * read; data runs are read in chunks and scanned for all-zero blocks of the
  * -S size, which are skipped in a fresh target (or written as zeroes with
- * -n, where the target may hold old data). With -c each cluster goes through
- * block_pwrite_compressed. With -B the target gets a backing file and only
- * what differs from it is written. A target this command created is removed
+ * -n, where the target may hold old data). With -c the clusters to store are
+ * gathered in batches; -m worker threads (default qemu-img's 8, capped to the
+ * CPU count) compress a batch with block_compress_cluster, which takes no
+ * image lock, and the main thread then stores each result with
+ * block_pwrite_compressed_raw: compression (the expensive part) runs in
+ * parallel, allocation and writes stay serialised in the block layer. With -B the target gets a
+ * backing file and only what differs from it is written. A target this command created is removed
  * again if the copy fails, so no half-written image is left behind.
  */
 #include "img.h"
@@ -16,6 +20,7 @@
 #include "util/str.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +46,26 @@ struct convert {
     uint32_t cluster;
     uint8_t *buf, *cmp;
     struct img_progress progress;
+    unsigned workers; /* -m: compression threads */
+};
+
+/* One batch of clusters for the compression workers. */
+#define BATCH_PER_WORKER 8
+struct cjob {
+    uint64_t off;
+    size_t len;
+    uint8_t *data; /* cluster-sized */
+    uint8_t *out;  /* cluster-sized */
+    size_t clen;
+    struct verr err;
+    int r;
+};
+struct cbatch {
+    struct block_dev *dst;
+    struct cjob *jobs;
+    size_t n;
+    size_t next; /* next job to take (under lock) */
+    pthread_mutex_t lock;
 };
 
 static bool is_zero(const uint8_t *p, size_t n)
@@ -190,27 +215,87 @@ static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint
     return 0;
 }
 
+static void *compress_worker(void *arg)
+{
+    struct cbatch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t i = b->next < b->n ? b->next++ : b->n;
+        pthread_mutex_unlock(&b->lock);
+        if (i >= b->n)
+            return NULL;
+        struct cjob *j = &b->jobs[i];
+        verr_clear(&j->err);
+        j->r = block_compress_cluster(b->dst, j->data, j->len, j->out, &j->clen, &j->err);
+    }
+}
+
+/* Compresses the batch on cv->workers threads (the caller being one of
+ * them), then stores the results. */
+static int flush_batch(struct convert *cv, struct cbatch *b)
+{
+    if (b->n == 0)
+        return 0;
+    b->next = 0;
+    unsigned extra = cv->workers - 1;
+    if (extra > b->n - 1)
+        extra = (unsigned)(b->n - 1);
+    pthread_t th[16];
+    unsigned started = 0;
+    for (; started < extra; started++)
+        if (pthread_create(&th[started], NULL, compress_worker, b) != 0)
+            break; /* fewer threads is still correct */
+    compress_worker(b);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < b->n; i++) {
+        struct cjob *j = &b->jobs[i];
+        if (j->r == 0) {
+            verr_clear(&j->err);
+            j->r = block_pwrite_compressed_raw(cv->dst, j->data, j->len, j->out, j->clen, j->off,
+                                               &j->err);
+        }
+        if (j->r < 0) {
+            img_error("error while compressing sector %llu: %s", (unsigned long long)(j->off / 512),
+                      verr_msg(&j->err));
+            return -1;
+        }
+        img_progress_update(&cv->progress, (j->off + j->len) * 100.0 / cv->total);
+    }
+    b->n = 0;
+    return 0;
+}
+
 static int copy_compressed(struct convert *cv)
 {
     uint64_t cs = cv->cluster;
+    size_t cap = (size_t)cv->workers * BATCH_PER_WORKER;
+    struct cbatch b = {.dst = cv->dst, .jobs = xcalloc(cap, sizeof(struct cjob))};
+    pthread_mutex_init(&b.lock, NULL);
+    for (size_t i = 0; i < cap; i++) {
+        b.jobs[i].data = xmalloc(cs);
+        b.jobs[i].out = xmalloc(cs);
+    }
+    int ret = -1;
     for (uint64_t off = 0; off < cv->total;) {
         bool zero;
         uint64_t run;
         if (src_status(cv, off, cv->total - off, &zero, &run) < 0)
-            return -1;
+            goto out;
         /* Skip whole clusters that are zero in the source. */
         if (zero && off % cs == 0 && run >= cs && !cv->dst_backing) {
             uint64_t skip = run - run % cs;
             if (!cv->fresh && dst_zero(cv, off, skip) < 0)
-                return -1;
+                goto out;
             off += skip;
             img_progress_update(&cv->progress, off * 100.0 / cv->total);
             continue;
         }
         uint64_t start = off - off % cs;
         uint64_t n = cv->total - start < cs ? cv->total - start : cs;
-        if (src_read(cv, cv->buf, start, n) < 0)
-            return -1;
+        struct cjob *j = &b.jobs[b.n];
+        if (src_read(cv, j->data, start, n) < 0)
+            goto out;
         if (cv->dst_backing) {
             uint64_t bsize = block_size(cv->dst_backing);
             memset(cv->cmp, 0, n);
@@ -220,28 +305,34 @@ static int copy_compressed(struct convert *cv)
                 uint64_t m = bsize - start < n ? bsize - start : n;
                 if (block_pread(cv->dst_backing, cv->cmp, m, start, &err) < 0) {
                     img_error("error while reading the backing file: %s", verr_msg(&err));
-                    return -1;
+                    goto out;
                 }
             }
-            if (memcmp(cv->buf, cv->cmp, n) == 0)
+            if (memcmp(j->data, cv->cmp, n) == 0)
                 goto next;
-        } else if (is_zero(cv->buf, n)) {
+        } else if (is_zero(j->data, n)) {
             if (!cv->fresh && dst_zero(cv, start, n) < 0)
-                return -1;
+                goto out;
             goto next;
         }
-        struct verr err;
-        verr_clear(&err);
-        if (block_pwrite_compressed(cv->dst, cv->buf, n, start, &err) < 0) {
-            img_error("error while compressing sector %llu: %s", (unsigned long long)(start / 512),
-                      verr_msg(&err));
-            return -1;
-        }
+        j->off = start;
+        j->len = n;
+        if (++b.n == cap && flush_batch(cv, &b) < 0)
+            goto out;
     next:
         off = start + n;
-        img_progress_update(&cv->progress, off * 100.0 / cv->total);
     }
-    return 0;
+    if (flush_batch(cv, &b) < 0)
+        goto out;
+    ret = 0;
+out:
+    for (size_t i = 0; i < cap; i++) {
+        free(b.jobs[i].data);
+        free(b.jobs[i].out);
+    }
+    free(b.jobs);
+    pthread_mutex_destroy(&b.lock);
+    return ret;
 }
 
 static int copy_plain(struct convert *cv)
@@ -282,6 +373,7 @@ int img_cmd_convert(int argc, char **argv)
     const char *cache = "unsafe", *src_cache = "writeback";
     bool compress = false, progress = false, no_create = false, quiet = false;
     uint64_t sparse = 4096;
+    unsigned workers = 0; /* -m; 0 = qemu-img's default 8, capped to the CPUs */
     struct img_optlist list = {0};
     struct convert cv = {0};
     int c, ret = 1;
@@ -332,7 +424,16 @@ int img_cmd_convert(int argc, char **argv)
         case 'n':
             no_create = true;
             break;
-        case 'm': /* parallel requests: vireo-img copies in one stream */
+        case 'm': {
+            unsigned m;
+            if (str_to_uint(optarg, 10, &m) < 0 || m < 1 || m > 16) {
+                img_error("Invalid number of coroutines. Allowed number of coroutines is between "
+                          "1 and 16");
+                goto out;
+            }
+            workers = m;
+            break;
+        }
         case 'W': /* out-of-order writes: accepted, the copy is sequential */
         case 'U':
         case 'C':
@@ -377,6 +478,11 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     cv.compress = compress;
+    if (workers == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+    }
+    cv.workers = workers;
     cv.sparse = sparse;
     cv.nsrc = (size_t)(argc - optind - 1);
     cv.src = xcalloc(cv.nsrc, sizeof(*cv.src));

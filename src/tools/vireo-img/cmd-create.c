@@ -143,28 +143,10 @@ int img_cmd_create(int argc, char **argv)
         print_formatting(path, fmt, &o, &list);
     struct verr err;
     verr_clear(&err);
-    /* block_create opens the backing file; with -u it may not exist, so the
-     * image is made without one and the name written into the header after.
-     * TODO(block): an "unsafe" flag in block_create_opts would save the reopen. */
-    struct block_create_opts made = o;
-    if (unsafe)
-        made.backing_file = made.backing_format = NULL;
-    if (block_create(path, fmt, &made, &err) < 0) {
+    o.backing_unsafe = unsafe; /* -u: the backing file is not opened */
+    if (block_create(path, fmt, &o, &err) < 0) {
         img_error("%s: %s", path, verr_msg(&err));
         goto out;
-    }
-    if (unsafe && o.backing_file) {
-        struct block_open_opts oo = {.format = fmt, .no_backing = true};
-        struct block_dev *bd = NULL;
-        if (block_open(path, &oo, &bd, &err) < 0 ||
-            block_change_backing(bd, o.backing_file, o.backing_format, &err) < 0 ||
-            block_flush(bd, &err) < 0) {
-            img_error("%s: %s", path, verr_msg(&err));
-            block_close(bd);
-            unlink(path);
-            goto out;
-        }
-        block_close(bd);
     }
     ret = 0;
 out:

@@ -53,6 +53,8 @@ check "raw grow works" sh -c "'$V' resize -f raw r.raw +1M >/dev/null && [ \$(st
 fails "snapshot not found" 1 "Could not apply snapshot 'nosuch': " snapshot -a nosuch good.qcow2
 fails "commit of an image without backing file" 1 "Image does not have a backing file: 'good.qcow2'" commit good.qcow2
 fails "rebase without -b or -u" 1 "Must specify backing file" rebase good.qcow2
+fails "convert -m 0 refused" 1 "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16" convert -m 0 -c -O qcow2 good.qcow2 m.qcow2
+fails "convert -m 17 refused" 1 "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16" convert -m 17 -O qcow2 good.qcow2 m.qcow2
 fails "convert -c to raw refused" 1 "Compression not supported for this file format" convert -c -O raw good.qcow2 c.raw
 fails "compare with a missing file: exit 2" 2 "Could not open 'nope': " compare good.qcow2 nope
 

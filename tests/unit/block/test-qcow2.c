@@ -310,6 +310,113 @@ static void thread_test(const char *fmt, enum block_cache cache)
     block_close(bd);
 }
 
+/* block_compress_cluster runs without the image lock on several threads
+ * while another thread stores finished clusters, in reverse order, with
+ * block_pwrite_compressed_raw: the data and the metadata must come out right. */
+struct comp_arg {
+    struct block_dev *bd;
+    int first, step, n;
+    uint8_t (*in)[4096];
+    uint8_t (*out)[4096];
+    size_t *clen;
+    int failures;
+};
+
+static void *compressor(void *p)
+{
+    struct comp_arg *a = p;
+    struct verr err;
+    for (int i = a->first; i < a->n; i += a->step)
+        if (block_compress_cluster(a->bd, a->in[i], 4096, a->out[i], &a->clen[i], &err) < 0)
+            a->failures++;
+    return NULL;
+}
+
+static void compress_split_test(void)
+{
+    enum { N = 64 };
+    char path[128];
+    snprintf(path, sizeof(path), "%s/comp.qcow2", dir);
+    struct verr err = {0};
+    struct block_create_opts co = {.size = N * 4096, .cluster_size = 4096};
+    is_int(block_create(path, "qcow2", &co, &err), 0, "create image for split compression");
+    struct block_open_opts oo = {0};
+    struct block_dev *bd;
+    if (block_open(path, &oo, &bd, &err) < 0) {
+        ok(0, "open: %s", verr_msg(&err));
+        return;
+    }
+    uint8_t(*in)[4096] = calloc(N, 4096), (*out)[4096] = calloc(N, 4096);
+    size_t clen[N];
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 4096; k++) /* every 8th cluster random: stored plainly */
+            in[i][k] = i % 8 == 7 ? (uint8_t)rand_r(&seed) : (uint8_t)('a' + (k / 64 + i) % 7);
+    pthread_t t[2];
+    struct comp_arg a[2];
+    for (int i = 0; i < 2; i++) {
+        a[i] = (struct comp_arg){
+            .bd = bd, .first = i, .step = 2, .n = N, .in = in, .out = out, .clen = clen};
+        pthread_create(&t[i], NULL, compressor, &a[i]);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    is_int(a[0].failures + a[1].failures, 0, "two threads compress clusters concurrently");
+    ok(clen[0] > 0 && clen[0] < 4096 - 512, "text cluster compresses (%zu bytes)", clen[0]);
+    is_int((int)clen[7], 0, "random cluster reported as not worth compressing");
+    int r = 0;
+    for (int i = N - 1; i >= 0 && r == 0; i--)
+        r = block_pwrite_compressed_raw(bd, in[i], 4096, out[i], clen[i], (uint64_t)i * 4096, &err);
+    is_int(r, 0, "store the compressed clusters in reverse order");
+    uint8_t buf[4096];
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (block_pread(bd, buf, 4096, (uint64_t)i * 4096, &err) < 0 || memcmp(buf, in[i], 4096))
+            bad++;
+    is_int(bad, 0, "every cluster reads back");
+    struct block_check_result res;
+    is_int(block_check(bd, 0, NULL, NULL, &res, &err), 0, "check runs");
+    ok(res.corruptions == 0 && res.leaks == 0, "no corruptions or leaks");
+    is_int((int)res.compressed_clusters, N - N / 8, "compressed cluster count");
+    block_close(bd);
+    free(in);
+    free(out);
+}
+
+/* backing_unsafe: the backing file is recorded but not opened, so it need
+ * not exist; the size must then be given. */
+static void unsafe_backing_test(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/unsafe.qcow2", dir);
+    struct verr err = {0};
+    struct block_create_opts co = {
+        .size = 5 << 20, .backing_file = "nowhere.qcow2", .backing_format = "qcow2"};
+    int r = block_create(path, "qcow2", &co, &err);
+    ok(r < 0 && strstr(verr_msg(&err), "nowhere.qcow2"),
+       "without backing_unsafe a missing backing file is refused (%s)", verr_msg(&err));
+    co.backing_unsafe = true;
+    is_int(block_create(path, "qcow2", &co, &err), 0, "with backing_unsafe it is recorded");
+    struct block_open_opts oo = {.no_backing = true};
+    struct block_dev *bd;
+    if (block_open(path, &oo, &bd, &err) < 0) {
+        ok(0, "open: %s", verr_msg(&err));
+        return;
+    }
+    struct block_info info;
+    memset(&info, 0, sizeof(info));
+    is_int(block_get_info(bd, &info, &err), 0, "get info");
+    is_str(info.backing_file ? info.backing_file : "", "nowhere.qcow2", "backing name in header");
+    is_str(info.backing_format ? info.backing_format : "", "qcow2", "backing format in header");
+    is_int((int)(block_size(bd) >> 20), 5, "size as given");
+    block_info_free(&info);
+    block_close(bd);
+    co.size = 0;
+    r = block_create(path, "qcow2", &co, &err);
+    ok(r < 0 && strstr(verr_msg(&err), "size"), "backing_unsafe without a size is refused (%s)",
+       verr_msg(&err));
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -319,6 +426,8 @@ int main(void)
     growth_test();
     bad_input_tests();
     corrupt_bit_test();
+    compress_split_test();
+    unsafe_backing_test();
     thread_test("qcow2", BLOCK_CACHE_WRITEBACK);
     thread_test("qcow2", BLOCK_CACHE_NONE);
     thread_test("raw", BLOCK_CACHE_NONE);
