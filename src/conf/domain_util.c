@@ -80,31 +80,27 @@ static int hexval(int c)
 
 int domain_uuid_parse(const char *s, unsigned char out[16])
 {
-    /* libvirt accepts surrounding spaces and dashes between any pair of digits. */
+    /* libvirt's rule: 32 hex digits in pairs, with '-' or ' ' allowed between
+     * pairs (never inside one), and trailing white space. */
     unsigned char u[16];
     size_t n = 0;
     if (!s)
         return -EINVAL;
-    while (*s == ' ')
-        s++;
-    while (*s && n < 32) {
-        if (*s == '-') {
+    while (n < 16) {
+        if (*s == '-' || *s == ' ') {
             s++;
             continue;
         }
-        int v = hexval((unsigned char)*s);
-        if (v < 0)
+        int hi = hexval((unsigned char)s[0]);
+        int lo = hi < 0 ? -1 : hexval((unsigned char)s[1]);
+        if (hi < 0 || lo < 0)
             return -EINVAL;
-        if (n % 2 == 0)
-            u[n / 2] = (unsigned char)(v << 4);
-        else
-            u[n / 2] |= (unsigned char)v;
-        n++;
-        s++;
+        u[n++] = (unsigned char)(hi << 4 | lo);
+        s += 2;
     }
-    while (*s == ' ')
+    while (*s == ' ' || *s == '\t' || *s == '\n')
         s++;
-    if (n != 32 || *s)
+    if (*s)
         return -EINVAL;
     memcpy(out, u, 16);
     return 0;

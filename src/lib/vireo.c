@@ -8,6 +8,7 @@
  * virsh users and scripts match on that text), "this driver does not support
  * X", and handle reference counting. Drivers in driver.h do the operations.
  */
+#include "conf/domain_conf.h"
 #include "lib/driver.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -435,45 +436,11 @@ vir_domain *vir_domain_lookup_by_uuid(vir_connect *conn, const unsigned char *uu
     return conn->driver->lookup_by_uuid(conn, uuid, err);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* libvirt accepts 32 hex digits with '-' anywhere between pairs. */
-static int uuid_parse(const char *s, unsigned char out[VIR_UUID_BUFLEN])
-{
-    int n = 0;
-    while (*s == ' ')
-        s++;
-    while (*s && n < VIR_UUID_BUFLEN) {
-        if (*s == '-') {
-            s++;
-            continue;
-        }
-        int hi = hexval(s[0]);
-        int lo = hi < 0 ? -1 : hexval(s[1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[n++] = (unsigned char)(hi << 4 | lo);
-        s += 2;
-    }
-    while (*s == ' ')
-        s++;
-    return n == VIR_UUID_BUFLEN && *s == '\0' ? 0 : -1;
-}
-
 vir_domain *vir_domain_lookup_by_uuid_string(vir_connect *conn, const char *uuid, vir_error *err)
 {
     CHECK_CONN(conn, NULL);
     unsigned char raw[VIR_UUID_BUFLEN];
-    if (!uuid || uuid_parse(uuid, raw) < 0) {
+    if (!uuid || domain_uuid_parse(uuid, raw) < 0) {
         vir_report(err, VIR_ERR_INVALID_ARG, "uuid in %s is malformed",
                    "virDomainLookupByUUIDString");
         return NULL;

@@ -36,6 +36,8 @@ static void test_uuid(void)
     is_int(domain_uuid_parse("4dea22b3-1d52-d8f3-2516-782e98ab3fa", v), -EINVAL, "short uuid");
     is_int(domain_uuid_parse("4dea22b3-1d52-d8f3-2516-782e98ab3fa0a", v), -EINVAL, "long uuid");
     is_int(domain_uuid_parse("zdea22b3-1d52-d8f3-2516-782e98ab3fa0", v), -EINVAL, "bad digit");
+    is_int(domain_uuid_parse("4dea22b-31d52-d8f3-2516-782e98ab3fa0", v), -EINVAL,
+           "a dash inside a digit pair (libvirt allows them only between pairs)");
 }
 
 static void test_mac(void)
