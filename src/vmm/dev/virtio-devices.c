@@ -14,6 +14,7 @@
 #include "vmm/vm.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,6 +29,7 @@ struct vm_virtio {
         const char *id;
     } dev[VMM_MAX_VIRTIO_DEVICES];
     struct virtio_balloon *balloon; /* the one balloon, if any */
+    pthread_mutex_t qmp_lock;       /* guards qmp against vm_virtio_qmp_unregister */
     struct qmp_server *qmp;         /* set once QMP is up (BALLOON_CHANGE events) */
 };
 
@@ -47,6 +49,7 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
     if (r < 0)
         return r;
     vm->virtio = xcalloc(1, sizeof(*vm->virtio));
+    pthread_mutex_init(&vm->virtio->qmp_lock, NULL);
     for (unsigned i = 0; i < vc->nr_devices; i++) {
         const struct vmm_virtio_device *d = &vc->devices[i];
         struct vm_virtio *v = vm->virtio;
@@ -93,6 +96,8 @@ void vm_virtio_free(struct vm *vm)
         virtio_rng_free(v->dev[i].rng);
         virtio_balloon_free(v->dev[i].balloon);
     }
+    if (v)
+        pthread_mutex_destroy(&v->qmp_lock);
     free(v);
     vm->virtio = NULL;
     pci_bus_free(vm->pci);
@@ -249,12 +254,15 @@ static int64_t balloon_actual_bytes(struct vm *vm, uint32_t pages)
 static void balloon_changed(void *opaque, uint32_t pages)
 {
     struct vm *vm = opaque;
-    struct qmp_server *qmp = __atomic_load_n(&vm->virtio->qmp, __ATOMIC_ACQUIRE);
-    if (!qmp)
-        return;
-    struct json_object *data = json_object_new_object();
-    json_object_object_add(data, "actual", json_object_new_int64(balloon_actual_bytes(vm, pages)));
-    qmp_server_emit_event_threadsafe(qmp, "BALLOON_CHANGE", data);
+    struct vm_virtio *v = vm->virtio;
+    pthread_mutex_lock(&v->qmp_lock);
+    if (v->qmp) {
+        struct json_object *data = json_object_new_object();
+        json_object_object_add(data, "actual",
+                               json_object_new_int64(balloon_actual_bytes(vm, pages)));
+        qmp_server_emit_event_threadsafe(v->qmp, "BALLOON_CHANGE", data);
+    }
+    pthread_mutex_unlock(&v->qmp_lock);
 }
 
 static int qmp_balloon(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
@@ -303,8 +311,19 @@ int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
     if (r == 0)
         r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
     if (r == 0 && vm->virtio && vm->virtio->balloon) {
-        __atomic_store_n(&vm->virtio->qmp, server, __ATOMIC_RELEASE);
+        pthread_mutex_lock(&vm->virtio->qmp_lock);
+        vm->virtio->qmp = server;
+        pthread_mutex_unlock(&vm->virtio->qmp_lock);
         virtio_balloon_set_notify(vm->virtio->balloon, balloon_changed, vm);
     }
     return r;
+}
+
+void vm_virtio_qmp_unregister(struct vm *vm)
+{
+    if (!vm->virtio)
+        return;
+    pthread_mutex_lock(&vm->virtio->qmp_lock);
+    vm->virtio->qmp = NULL;
+    pthread_mutex_unlock(&vm->virtio->qmp_lock);
 }
