@@ -151,11 +151,19 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
         kind = VMM_VIRTIO_BLK;
     else if (!strcmp(driver, "virtio-rng-pci") || !strcmp(driver, "virtio-rng"))
         kind = VMM_VIRTIO_RNG;
+    else if (!strcmp(driver, "virtio-balloon-pci") || !strcmp(driver, "virtio-balloon"))
+        kind = VMM_VIRTIO_BALLOON;
     else {
         free(copy);
         return -ENOENT;
     }
-    int r = add_device(vc, kind, "-device", err);
+    int r = 0;
+    for (unsigned i = 0; kind == VMM_VIRTIO_BALLOON && i < vc->nr_devices; i++)
+        if (vc->devices[i].kind == VMM_VIRTIO_BALLOON)
+            r = verr_set(err, EEXIST, "-device %s: only one virtio-balloon device is supported",
+                         arg);
+    if (r == 0)
+        r = add_device(vc, kind, "-device", err);
     if (r < 0) {
         free(copy);
         return r;

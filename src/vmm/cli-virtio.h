@@ -2,8 +2,8 @@
  * cli-virtio.h - the -drive and virtio -device options of vireo-vmm, in
  * QEMU's syntax: -drive file=,format=,if=none|virtio,id=,cache=,readonly=,
  * discard=,aio= and -device virtio-blk-pci,drive=,serial=,num-queues= /
- * -device virtio-rng-pci. Kept apart from cli.c so the virtio work stays in
- * its own files; cli.c calls in here. Pure parsing, no I/O.
+ * -device virtio-rng-pci / -device virtio-balloon-pci. Kept apart from cli.c so the virtio work
+ * stays in its own files; cli.c calls in here. Pure parsing, no I/O.
  */
 #ifndef VIREO_VMM_CLI_VIRTIO_H
 #define VIREO_VMM_CLI_VIRTIO_H
@@ -29,6 +29,7 @@ struct vmm_drive {
 enum vmm_virtio_kind {
     VMM_VIRTIO_BLK,
     VMM_VIRTIO_RNG,
+    VMM_VIRTIO_BALLOON,
 };
 
 struct vmm_virtio_device {

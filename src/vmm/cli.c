@@ -405,7 +405,7 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
     if (!str_eq(driver, "isa-debug-exit"))
         return verr_set(err, ENOTSUP,
                         "%s %s: device '%s' is not supported yet (supported: isa-debug-exit, "
-                        "virtio-blk-pci, virtio-rng-pci)",
+                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci)",
                         opt, arg, driver);
     if (cfg->debug_exit)
         return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
@@ -586,6 +586,7 @@ const char *cli_help_text(void)
            "         [,readonly=on][,discard=unmap]\n"
            "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
            "  -device virtio-rng-pci\n"
+           "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"
            "\n"
            "Control:\n"

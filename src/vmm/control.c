@@ -159,6 +159,7 @@ void control_free(struct control *c)
         c->vm->events.emit = NULL;
         c->vm->events.opaque = NULL;
     }
+    vm_virtio_qmp_unregister(c->vm);
     qmp_server_flush(c->server, 1000);
     qmp_server_free(c->server);
     free(c);

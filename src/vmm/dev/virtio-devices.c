@@ -8,11 +8,13 @@
 #include "util/mem.h"
 #include "vmm/cli.h"
 #include "vmm/dev/pci.h"
+#include "vmm/dev/virtio-balloon.h"
 #include "vmm/dev/virtio-blk.h"
 #include "vmm/qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,10 +24,23 @@ struct vm_virtio {
         enum vmm_virtio_kind kind;
         struct virtio_blk *blk;
         struct virtio_rng *rng;
+        struct virtio_balloon *balloon;
         const struct vmm_drive *drive;
         const char *id;
     } dev[VMM_MAX_VIRTIO_DEVICES];
+    struct virtio_balloon *balloon; /* the one balloon, if any */
+    pthread_mutex_t qmp_lock;       /* guards qmp against vm_virtio_qmp_unregister */
+    struct qmp_server *qmp;         /* set once QMP is up (BALLOON_CHANGE events) */
 };
+
+static struct virtio_pci *transport_of(struct vm_virtio *v, unsigned i)
+{
+    if (v->dev[i].blk)
+        return virtio_blk_transport(v->dev[i].blk);
+    if (v->dev[i].balloon)
+        return virtio_balloon_transport(v->dev[i].balloon);
+    return virtio_rng_transport(v->dev[i].rng);
+}
 
 int vm_virtio_create(struct vm *vm, struct verr *err)
 {
@@ -34,6 +49,7 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
     if (r < 0)
         return r;
     vm->virtio = xcalloc(1, sizeof(*vm->virtio));
+    pthread_mutex_init(&vm->virtio->qmp_lock, NULL);
     for (unsigned i = 0; i < vc->nr_devices; i++) {
         const struct vmm_virtio_device *d = &vc->devices[i];
         struct vm_virtio *v = vm->virtio;
@@ -52,6 +68,9 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
             };
             v->dev[v->nr].drive = dr;
             r = virtio_blk_create(vm, &o, &v->dev[v->nr].blk, err);
+        } else if (d->kind == VMM_VIRTIO_BALLOON) {
+            r = virtio_balloon_create(vm, &v->dev[v->nr].balloon, err);
+            v->balloon = v->dev[v->nr].balloon;
         } else {
             r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
         }
@@ -65,12 +84,8 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
 void vm_virtio_reset(struct vm *vm)
 {
     struct vm_virtio *v = vm->virtio;
-    for (unsigned i = 0; v && i < v->nr; i++) {
-        if (v->dev[i].blk)
-            virtio_pci_system_reset(virtio_blk_transport(v->dev[i].blk));
-        if (v->dev[i].rng)
-            virtio_pci_system_reset(virtio_rng_transport(v->dev[i].rng));
-    }
+    for (unsigned i = 0; v && i < v->nr; i++)
+        virtio_pci_system_reset(transport_of(v, i));
 }
 
 void vm_virtio_free(struct vm *vm)
@@ -79,7 +94,10 @@ void vm_virtio_free(struct vm *vm)
     for (unsigned i = 0; v && i < v->nr; i++) {
         virtio_blk_free(v->dev[i].blk);
         virtio_rng_free(v->dev[i].rng);
+        virtio_balloon_free(v->dev[i].balloon);
     }
+    if (v)
+        pthread_mutex_destroy(&v->qmp_lock);
     free(v);
     vm->virtio = NULL;
     pci_bus_free(vm->pci);
@@ -139,8 +157,7 @@ static const char *qdev_id_of(struct vm *vm, struct pci_dev *pd)
 {
     struct vm_virtio *v = vm->virtio;
     for (unsigned i = 0; v && i < v->nr; i++) {
-        struct virtio_pci *vp = v->dev[i].blk ? virtio_blk_transport(v->dev[i].blk)
-                                              : virtio_rng_transport(v->dev[i].rng);
+        struct virtio_pci *vp = transport_of(v, i);
         if (&vp->pci == pd)
             return v->dev[i].id;
     }
@@ -224,10 +241,89 @@ static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+/* Balloon: sizes on the wire are bytes of memory the guest keeps (QEMU's meaning). */
+
+static int64_t balloon_actual_bytes(struct vm *vm, uint32_t pages)
+{
+    uint64_t out = (uint64_t)pages << VIRTIO_BALLOON_PAGE_SHIFT;
+    uint64_t ram = vm->cfg->mem_size;
+    return (int64_t)(out < ram ? ram - out : 0);
+}
+
+/* vCPU thread: the driver wrote a new `actual`. */
+static void balloon_changed(void *opaque, uint32_t pages)
+{
+    struct vm *vm = opaque;
+    struct vm_virtio *v = vm->virtio;
+    pthread_mutex_lock(&v->qmp_lock);
+    if (v->qmp) {
+        struct json_object *data = json_object_new_object();
+        json_object_object_add(data, "actual",
+                               json_object_new_int64(balloon_actual_bytes(vm, pages)));
+        qmp_server_emit_event_threadsafe(v->qmp, "BALLOON_CHANGE", data);
+    }
+    pthread_mutex_unlock(&v->qmp_lock);
+}
+
+static int qmp_balloon(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    struct virtio_balloon *b = vm->virtio ? vm->virtio->balloon : NULL;
+    if (!b)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_ACTIVE,
+                             "No balloon device has been activated");
+    int64_t value = json_object_get_int64(json_object_object_get(args, "value"));
+    if (value <= 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Parameter 'value' expects a size (positive byte count)");
+    uint64_t ram = vm->cfg->mem_size;
+    uint64_t target = (uint64_t)value < ram ? (uint64_t)value : ram;
+    virtio_balloon_set_target(b, (uint32_t)((ram - target) >> VIRTIO_BALLOON_PAGE_SHIFT));
+    return 0;
+}
+
+static int qmp_query_balloon(struct qmp_session *ss, struct json_object *args,
+                             struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args;
+    struct vm *vm = opaque;
+    struct virtio_balloon *b = vm->virtio ? vm->virtio->balloon : NULL;
+    if (!b)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_ACTIVE,
+                             "No balloon device has been activated");
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(
+        o, "actual", json_object_new_int64(balloon_actual_bytes(vm, virtio_balloon_actual(b))));
+    *ret = o;
+    return 0;
+}
+
 int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
 {
+    static const struct qmp_arg balloon_args[] = {{"value", QMP_ARG_INT, false}, {NULL}};
     int r = qmp_server_register(server, "query-pci", NULL, qmp_query_pci, vm);
     if (r == 0)
         r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "balloon", balloon_args, qmp_balloon, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
+    if (r == 0 && vm->virtio && vm->virtio->balloon) {
+        pthread_mutex_lock(&vm->virtio->qmp_lock);
+        vm->virtio->qmp = server;
+        pthread_mutex_unlock(&vm->virtio->qmp_lock);
+        virtio_balloon_set_notify(vm->virtio->balloon, balloon_changed, vm);
+    }
     return r;
+}
+
+void vm_virtio_qmp_unregister(struct vm *vm)
+{
+    if (!vm->virtio)
+        return;
+    pthread_mutex_lock(&vm->virtio->qmp_lock);
+    vm->virtio->qmp = NULL;
+    pthread_mutex_unlock(&vm->virtio->qmp_lock);
 }

@@ -14,7 +14,10 @@ struct qmp_server;
 int vm_virtio_create(struct vm *vm, struct verr *err);
 void vm_virtio_reset(struct vm *vm);
 void vm_virtio_free(struct vm *vm);
-/* QMP query-pci and query-block (QEMU 7.2's shapes, the members vireo-vmm can fill). */
+/* QMP query-pci, query-block, balloon and query-balloon (QEMU 7.2's shapes, the members
+ * vireo-vmm can fill); the server also gets BALLOON_CHANGE events from vCPU threads. */
 int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server);
+/* Before the server is freed: no more events into it (vCPUs may still run). */
+void vm_virtio_qmp_unregister(struct vm *vm);
 
 #endif

@@ -84,6 +84,18 @@ void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct ver
     raise_irq(vp, __atomic_load_n(&vp->config_vector, __ATOMIC_RELAXED), 2);
 }
 
+/* Device configuration changed (any thread): new generation, configuration interrupt once the
+ * driver is running. */
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+    pthread_mutex_lock(&vp->lock);
+    vp->config_generation++;
+    bool live = __atomic_load_n(&vp->status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK;
+    pthread_mutex_unlock(&vp->lock);
+    if (live)
+        raise_irq(vp, __atomic_load_n(&vp->config_vector, __ATOMIC_RELAXED), 2);
+}
+
 /* --- ioeventfd ----------------------------------------------------------------------------- */
 
 static void ioeventfd_unregister(struct virtio_pci *vp, struct virtio_queue *q)

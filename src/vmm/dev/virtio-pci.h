@@ -108,6 +108,8 @@ void virtio_pci_system_reset(struct virtio_pci *vp);
 void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
 /* I/O thread: the device found queue q broken (err says why): NEEDS_RESET + config irq. */
 void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct verr *err);
+/* Any thread: the device configuration changed (bumps the generation, config interrupt). */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 /* True when the driver negotiated feature bit. */
 bool virtio_pci_has_feature(struct virtio_pci *vp, unsigned bit);
 

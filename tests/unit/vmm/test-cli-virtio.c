@@ -4,7 +4,8 @@
  * calls it: if=virtio shorthand, if=none + drive=, every cache mode,
  * readonly, discard, serial, num-queues, virtio-rng-pci; missing file=,
  * missing id=, duplicate ids, unknown properties, a drive used twice, an
- * unknown drive, bad num-queues.
+ * unknown drive, bad num-queues; virtio-balloon-pci (one only, its own
+ * property errors).
  */
 #include "../tap.h"
 #include "vmm/cli.h"
@@ -106,5 +107,22 @@ int main(void)
     r = parse(&cfg, &err, "-device", "virtio-rng-pci,rng=rng0", NULL);
     refused("unknown virtio-rng-pci property", "unknown virtio-rng-pci property 'rng=rng0'", r,
             &cfg, &err);
+
+    r = parse(&cfg, &err, "-device", "virtio-balloon-pci,id=balloon0", "-device", "virtio-rng-pci",
+              NULL);
+    ok(r == 0 && cfg.virtio.nr_devices == 2 && cfg.virtio.devices[0].kind == VMM_VIRTIO_BALLOON &&
+           !strcmp(cfg.virtio.devices[0].id, "balloon0") &&
+           cfg.virtio.devices[1].kind == VMM_VIRTIO_RNG,
+       "-device virtio-balloon-pci,id= (%s)", r ? verr_msg(&err) : "ok");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-device", "virtio-balloon", NULL);
+    ok(r == 0 && cfg.virtio.nr_devices == 1 && cfg.virtio.devices[0].kind == VMM_VIRTIO_BALLOON,
+       "-device virtio-balloon (QEMU's alias)");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-device", "virtio-balloon-pci", "-device", "virtio-balloon-pci", NULL);
+    refused("two balloons", "only one virtio-balloon device", r, &cfg, &err);
+    r = parse(&cfg, &err, "-device", "virtio-balloon-pci,drive=d0", NULL);
+    refused("unknown virtio-balloon-pci property", "unknown virtio-balloon-pci property 'drive=d0'",
+            r, &cfg, &err);
     return tap_done();
 }
