@@ -9,6 +9,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/pci.h"
 #include "vmm/dev/virtio-blk.h"
+#include "vmm/dev/virtio-net.h"
 #include "vmm/qmp/qmp-server.h"
 #include "vmm/vm.h"
 
@@ -22,6 +23,7 @@ struct vm_virtio {
         enum vmm_virtio_kind kind;
         struct virtio_blk *blk;
         struct virtio_rng *rng;
+        struct virtio_net *net;
         const struct vmm_drive *drive;
         const char *id;
     } dev[VMM_MAX_VIRTIO_DEVICES];
@@ -52,6 +54,8 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
             };
             v->dev[v->nr].drive = dr;
             r = virtio_blk_create(vm, &o, &v->dev[v->nr].blk, err);
+        } else if (d->kind == VMM_VIRTIO_NET) {
+            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, &v->dev[v->nr].net, err);
         } else {
             r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
         }
@@ -70,6 +74,8 @@ void vm_virtio_reset(struct vm *vm)
             virtio_pci_system_reset(virtio_blk_transport(v->dev[i].blk));
         if (v->dev[i].rng)
             virtio_pci_system_reset(virtio_rng_transport(v->dev[i].rng));
+        if (v->dev[i].net)
+            virtio_pci_system_reset(virtio_net_transport(v->dev[i].net));
     }
 }
 
@@ -79,6 +85,7 @@ void vm_virtio_free(struct vm *vm)
     for (unsigned i = 0; v && i < v->nr; i++) {
         virtio_blk_free(v->dev[i].blk);
         virtio_rng_free(v->dev[i].rng);
+        virtio_net_free(v->dev[i].net);
     }
     free(v);
     vm->virtio = NULL;
@@ -98,6 +105,7 @@ static struct json_object *pci_device_json(struct pci_dev *d, const char *qdev_i
     struct json_object *ci = json_object_new_object();
     const char *desc = class_code == 0x0600   ? "Host bridge"
                        : class_code == 0x0180 ? "SCSI controller"
+                       : class_code == 0x0200 ? "Ethernet controller"
                                               : NULL;
     if (desc)
         json_object_object_add(ci, "desc", json_object_new_string(desc));
@@ -139,8 +147,9 @@ static const char *qdev_id_of(struct vm *vm, struct pci_dev *pd)
 {
     struct vm_virtio *v = vm->virtio;
     for (unsigned i = 0; v && i < v->nr; i++) {
-        struct virtio_pci *vp = v->dev[i].blk ? virtio_blk_transport(v->dev[i].blk)
-                                              : virtio_rng_transport(v->dev[i].rng);
+        struct virtio_pci *vp = v->dev[i].blk   ? virtio_blk_transport(v->dev[i].blk)
+                                : v->dev[i].net ? virtio_net_transport(v->dev[i].net)
+                                                : virtio_rng_transport(v->dev[i].rng);
         if (&vp->pci == pd)
             return v->dev[i].id;
     }
