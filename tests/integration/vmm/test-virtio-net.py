@@ -10,6 +10,9 @@ VMM is a command prefix (vireo-vmm's path, or
    in the guest), with the default MAC 52:54:00:12:34:56 in config space;
  - the same with an explicit mac=, which the guest must read back and get
    the reply addressed to;
+ - vireo-vmm only: hostfwd=tcp:127.0.0.1:PORT-:22 makes slirp listen on the
+   host port (a connection is accepted while the VM sits paused by -S),
+   and a host port already taken is refused with one error line;
  - vireo-vmm only, as root: a network namespace made here, with a tap
    device holding 10.0.3.1/24; vireo-vmm runs inside it with
    -netdev tap,ifname=...; the guest asks for 10.0.3.1 from 10.0.3.15 and
@@ -20,14 +23,56 @@ runs pass net_numbuf0=ok to the guest.
 """
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 results = []
 
 
 def check(good, name, diag=None, skip=None):
     results.append((bool(good), name, diag, skip))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hostfwd_checks(vmm, elf):
+    port = free_port()
+    cmd = [vmm, "-S", "-nodefaults", "-display", "none", "-m", "64M", "-kernel", elf,
+           "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22" % port,
+           "-device", "virtio-net-pci,netdev=n0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    connected, why = False, ""
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2):
+                    connected = True
+                    break
+            except OSError as e:
+                why = str(e)
+                if p.poll() is not None:
+                    break
+                time.sleep(0.05)
+    finally:
+        p.terminate()
+        out, err = p.communicate(timeout=30)
+    check(connected, "hostfwd=tcp:127.0.0.1:%d-:22: the host port accepts connections" % port,
+          why + "\n" + err)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        bport = busy.getsockname()[1]
+        cmd[cmd.index("-netdev") + 1] = "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22" % bport
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode != 0 and len(lines) == 1 and "hostfwd tcp host port %d" % bport in lines[0],
+          "a hostfwd= port in use is refused with one line", r.stderr)
 
 
 def main():
@@ -47,6 +92,9 @@ def main():
     guest("tests=net net_mac=52:54:00:ab:cd:ef",
           "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef",
           "user networking with mac=52:54:00:ab:cd:ef")
+
+    if not is_qemu:
+        hostfwd_checks(vmm, elf)
 
     name = "tap in a network namespace: ARP reply from the host's 10.0.3.1"
     if is_qemu:
