@@ -7,7 +7,9 @@
 #include "util/mem.h"
 #include "util/str.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +60,140 @@ static int add_device(struct vmm_virtio_config *vc, enum vmm_virtio_kind kind, c
     memset(d, 0, sizeof(*d));
     d->kind = kind;
     d->num_queues = 1;
+    return 0;
+}
+
+static int parse_mac(const char *v, uint8_t mac[6])
+{
+    unsigned b[6];
+    char end;
+    if (strlen(v) != 17 ||
+        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+        return -EINVAL;
+    for (unsigned i = 0; i < 17; i++)
+        if (i % 3 == 2 ? v[i] != ':' : !strchr("0123456789abcdefABCDEF", v[i]))
+            return -EINVAL;
+    if (b[0] & 1) /* multicast */
+        return -EINVAL;
+    for (unsigned i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    return 0;
+}
+
+/* "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" (QEMU's hostfwd= syntax). */
+static int parse_hostfwd(const char *v, struct net_hostfwd *h)
+{
+    char buf[128];
+    if (strlen(v) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, v);
+    char *proto = buf, *c = strchr(buf, ':');
+    if (!c)
+        return -EINVAL;
+    *c = '\0';
+    if (!strcmp(proto, "udp"))
+        h->udp = true;
+    else if (strcmp(proto, "tcp") && *proto)
+        return -EINVAL;
+    char *haddr = c + 1, *hport = strchr(haddr, ':');
+    if (!hport)
+        return -EINVAL;
+    *hport++ = '\0';
+    char *dash = strchr(hport, '-');
+    if (!dash)
+        return -EINVAL;
+    *dash = '\0';
+    char *gaddr = dash + 1, *gport = strchr(gaddr, ':');
+    if (!gport)
+        return -EINVAL;
+    *gport++ = '\0';
+    struct in_addr a;
+    if (*haddr) {
+        if (inet_pton(AF_INET, haddr, &a) != 1)
+            return -EINVAL;
+        h->host_addr = ntohl(a.s_addr);
+    }
+    if (*gaddr) {
+        if (inet_pton(AF_INET, gaddr, &a) != 1)
+            return -EINVAL;
+        h->guest_addr = ntohl(a.s_addr);
+    }
+    uint64_t hp, gp;
+    if (str_to_u64(hport, 10, &hp) < 0 || hp > 65535 || str_to_u64(gport, 10, &gp) < 0 || gp == 0 ||
+        gp > 65535)
+        return -EINVAL;
+    h->host_port = (uint16_t)hp;
+    h->guest_port = (uint16_t)gp;
+    return 0;
+}
+
+int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
+{
+    if (vc->nr_netdevs >= VMM_MAX_NETDEVS)
+        return verr_set(err, ENOSPC, "-netdev %s: at most %u netdevs", arg, VMM_MAX_NETDEVS);
+    struct net_options o = {.fd = -1};
+    char *copy = xstrdup(arg), *cur = copy, *item, *id = NULL, *ifname = NULL;
+    const char *type = next_item(&cur), *v;
+    int r = 0;
+    if (!strcmp(type, "user"))
+        o.kind = NET_USER;
+    else if (!strcmp(type, "tap"))
+        o.kind = NET_TAP;
+    else
+        r = verr_set(err, ENOTSUP, "-netdev %s: backend '%s' is not supported (user, tap)", arg,
+                     type);
+    while (r == 0 && (item = next_item(&cur))) {
+        if (prop(item, "id", &v)) {
+            free(id);
+            id = xstrdup(v);
+        } else if (o.kind == NET_USER && prop(item, "hostfwd", &v)) {
+            if (o.nr_hostfwd == NET_MAX_HOSTFWD)
+                r = verr_set(err, ENOSPC, "-netdev %s: at most %u hostfwd=", arg, NET_MAX_HOSTFWD);
+            else if (parse_hostfwd(v, &o.hostfwd[o.nr_hostfwd++]) < 0)
+                r = verr_set(err, EINVAL,
+                             "-netdev %s: bad hostfwd=%s (want [tcp|udp]:[ADDR]:PORT-[ADDR]:PORT)",
+                             arg, v);
+        } else if (o.kind == NET_TAP && prop(item, "ifname", &v)) {
+            if (!*v || strlen(v) >= 16)
+                r = verr_set(err, EINVAL, "-netdev %s: ifname=%s (1 to 15 characters)", arg, v);
+            free(ifname);
+            ifname = xstrdup(v);
+        } else if (o.kind == NET_TAP && prop(item, "fd", &v)) {
+            uint64_t fd;
+            if (str_to_u64(v, 10, &fd) < 0 || fd > 65535)
+                r = verr_set(err, EINVAL, "-netdev %s: fd=%s is not a file descriptor", arg, v);
+            else
+                o.fd = (int)fd;
+        } else if (o.kind == NET_TAP &&
+                   (prop(item, "script", &v) || prop(item, "downscript", &v))) {
+            if (strcmp(v, "no"))
+                r = verr_set(err, ENOTSUP, "-netdev %s: only %s is supported (scripts are not run)",
+                             arg, item[0] == 's' ? "script=no" : "downscript=no");
+        } else if (o.kind == NET_TAP && prop(item, "vhost", &v)) {
+            bool on;
+            if (parse_bool(v, &on) < 0 || on)
+                r = verr_set(err, ENOTSUP, "-netdev %s: only vhost=off is supported", arg);
+        } else {
+            r = verr_set(err, EINVAL, "-netdev %s: unknown %s option '%s'", arg, type, item);
+        }
+    }
+    if (r == 0 && !id)
+        r = verr_set(err, EINVAL, "-netdev %s: id= is required", arg);
+    if (r == 0 && o.kind == NET_TAP && (ifname != NULL) == (o.fd >= 0))
+        r = verr_set(err, EINVAL, "-netdev %s: tap needs exactly one of ifname= and fd=", arg);
+    for (unsigned i = 0; r == 0 && i < vc->nr_netdevs; i++)
+        if (!strcmp(vc->netdevs[i].id, id))
+            r = verr_set(err, EEXIST, "-netdev %s: duplicate netdev id '%s'", arg, id);
+    free(copy);
+    if (r < 0) {
+        free(id);
+        free(ifname);
+        return r;
+    }
+    o.id = id;
+    o.ifname = ifname;
+    vc->netdev_used[vc->nr_netdevs] = false;
+    vc->netdevs[vc->nr_netdevs++] = o;
     return 0;
 }
 
@@ -153,6 +289,8 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
         kind = VMM_VIRTIO_RNG;
     else if (!strcmp(driver, "virtio-balloon-pci") || !strcmp(driver, "virtio-balloon"))
         kind = VMM_VIRTIO_BALLOON;
+    else if (!strcmp(driver, "virtio-net-pci") || !strcmp(driver, "virtio-net"))
+        kind = VMM_VIRTIO_NET;
     else {
         free(copy);
         return -ENOENT;
@@ -188,12 +326,22 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
                 r = verr_set(err, EINVAL, "-device %s: num-queues=%s (1 to 8)", arg, v);
             else
                 d->num_queues = (unsigned)n;
+        } else if (kind == VMM_VIRTIO_NET && prop(item, "netdev", &v)) {
+            free(vc->pending_netdev[di]);
+            vc->pending_netdev[di] = xstrdup(v);
+        } else if (kind == VMM_VIRTIO_NET && prop(item, "mac", &v)) {
+            if (parse_mac(v, d->mac) < 0)
+                r = verr_set(err, EINVAL, "-device %s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
+                             arg, v);
+            d->have_mac = true;
         } else if (prop(item, "bus", &v) || prop(item, "addr", &v)) {
             /* TODO: explicit slot placement (addr=); devices take the first free slot. */
         } else {
             r = verr_set(err, EINVAL, "-device %s: unknown %s property '%s'", arg, driver, item);
         }
     }
+    if (r == 0 && kind == VMM_VIRTIO_NET && !vc->pending_netdev[di])
+        r = verr_set(err, EINVAL, "-device %s: netdev= is required", arg);
     if (r == 0 && kind == VMM_VIRTIO_BLK && !have_drive)
         r = verr_set(err, EINVAL, "-device %s: drive= is required", arg);
     free(copy);
@@ -219,6 +367,31 @@ int cli_virtio_finish(struct vmm_virtio_config *vc, struct verr *err)
         vc->drives[i].used = true;
         vc->devices[di].drive = i;
     }
+    unsigned nics = 0;
+    for (unsigned di = 0; di < vc->nr_devices; di++) {
+        const char *name = vc->pending_netdev[di];
+        if (!name)
+            continue;
+        unsigned i;
+        for (i = 0; i < vc->nr_netdevs; i++)
+            if (!strcmp(vc->netdevs[i].id, name))
+                break;
+        if (i == vc->nr_netdevs)
+            return verr_set(err, ENOENT, "-device virtio-net-pci,netdev=%s: no -netdev with id=%s",
+                            name, name);
+        if (vc->netdev_used[i])
+            return verr_set(err, EBUSY, "-device virtio-net-pci,netdev=%s: netdev already in use",
+                            name);
+        vc->netdev_used[i] = true;
+        struct vmm_virtio_device *d = &vc->devices[di];
+        d->netdev = i;
+        if (!d->have_mac) { /* QEMU's default 52:54:00:12:34:56, +1 per further NIC */
+            static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+            memcpy(d->mac, base, 6);
+            d->mac[5] = (uint8_t)(base[5] + nics);
+        }
+        nics++;
+    }
     /* An unused if=none drive is allowed, as QEMU allows it (it is opened, never used). */
     return 0;
 }
@@ -234,6 +407,11 @@ void cli_virtio_free(struct vmm_virtio_config *vc)
         free(vc->devices[i].id);
         free(vc->devices[i].serial);
         free(vc->pending_drive[i]);
+        free(vc->pending_netdev[i]);
+    }
+    for (unsigned i = 0; i < vc->nr_netdevs; i++) {
+        free((char *)vc->netdevs[i].id);
+        free((char *)vc->netdevs[i].ifname);
     }
     memset(vc, 0, sizeof(*vc));
 }

@@ -10,11 +10,13 @@
 
 #include "block/block.h"
 #include "util/error.h"
+#include "vmm/net/net.h"
 
 #include <stdbool.h>
 
 #define VMM_MAX_DRIVES         8
 #define VMM_MAX_VIRTIO_DEVICES 16
+#define VMM_MAX_NETDEVS        8
 
 struct vmm_drive {
     char *id;
@@ -30,6 +32,7 @@ enum vmm_virtio_kind {
     VMM_VIRTIO_BLK,
     VMM_VIRTIO_RNG,
     VMM_VIRTIO_BALLOON,
+    VMM_VIRTIO_NET,
 };
 
 struct vmm_virtio_device {
@@ -38,6 +41,9 @@ struct vmm_virtio_device {
     unsigned drive; /* index into drives[] (blk) */
     char *serial;   /* blk, may be NULL */
     unsigned num_queues;
+    unsigned netdev; /* index into netdevs[] (net) */
+    uint8_t mac[6];  /* net */
+    bool have_mac;
 };
 
 struct vmm_virtio_config {
@@ -45,12 +51,19 @@ struct vmm_virtio_config {
     struct vmm_drive drives[VMM_MAX_DRIVES];
     struct vmm_virtio_device devices[VMM_MAX_VIRTIO_DEVICES];
     char *pending_drive[VMM_MAX_VIRTIO_DEVICES]; /* -device drive= names, resolved at the end */
+    /* -netdev: options (strings owned here) and whether a NIC took it. */
+    unsigned nr_netdevs;
+    struct net_options netdevs[VMM_MAX_NETDEVS];
+    bool netdev_used[VMM_MAX_NETDEVS];
+    char *pending_netdev[VMM_MAX_VIRTIO_DEVICES]; /* -device netdev= names */
 };
 
 /* -drive ARG. */
 int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
 /* -device ARG when the driver is virtio-*; returns -ENOENT when it is not one of ours. */
 int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
+/* -netdev user,id=ID[,hostfwd=tcp::H-:G]... | tap,id=ID,ifname=NAME|fd=N[,script=no,...]. */
+int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
 /* After all options: resolves drive= references (a drive serves one device). */
 int cli_virtio_finish(struct vmm_virtio_config *vc, struct verr *err);
 void cli_virtio_free(struct vmm_virtio_config *vc);

@@ -405,7 +405,7 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
     if (!str_eq(driver, "isa-debug-exit"))
         return verr_set(err, ENOTSUP,
                         "%s %s: device '%s' is not supported yet (supported: isa-debug-exit, "
-                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci)",
+                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci, virtio-net-pci)",
                         opt, arg, driver);
     if (cfg->debug_exit)
         return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
@@ -433,6 +433,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
 {
     (void)opt;
     return cli_virtio_drive(&cfg->virtio, arg, err);
+}
+
+static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_virtio_netdev(&cfg->virtio, arg, err);
 }
 
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -480,6 +486,7 @@ static const struct cli_option options[] = {
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-netdev", true, opt_netdev},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -588,6 +595,9 @@ const char *cli_help_text(void)
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"
+           "  -netdev user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]\n"
+           "  -netdev tap,id=ID,ifname=NAME|fd=N[,script=no,downscript=no,vhost=off]\n"
+           "  -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56]\n"
            "\n"
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"

@@ -139,6 +139,7 @@ enum {
     T_POWEROFF = 1 << 12, /* not part of all: it ends the run */
     T_BLK = 1 << 13,      /* virtio tests: not in `all`, they need devices on the command line */
     T_RNG = 1 << 14,
+    T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
 };
 
@@ -152,6 +153,7 @@ static const struct {
     {"pci", T_PCI},       {"timer", T_TIMER}, {"poweroff", T_POWEROFF},
     {"reset", T_RESET},   {"all", T_ALL},     {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},     {"balloon", T_BALLOON},
+    {"net", T_NET},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -262,6 +264,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_blk(&g);
     if (run & T_RNG)
         test_virtio_rng(&g);
+    if (run & T_NET)
+        test_virtio_net(&g);
     if (run & T_BALLOON)
         test_virtio_balloon(&g);
     if (run & T_RESET)

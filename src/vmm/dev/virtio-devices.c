@@ -10,6 +10,7 @@
 #include "vmm/dev/pci.h"
 #include "vmm/dev/virtio-balloon.h"
 #include "vmm/dev/virtio-blk.h"
+#include "vmm/dev/virtio-net.h"
 #include "vmm/qmp/qmp-server.h"
 #include "vmm/vm.h"
 
@@ -25,6 +26,7 @@ struct vm_virtio {
         struct virtio_blk *blk;
         struct virtio_rng *rng;
         struct virtio_balloon *balloon;
+        struct virtio_net *net;
         const struct vmm_drive *drive;
         const char *id;
     } dev[VMM_MAX_VIRTIO_DEVICES];
@@ -39,6 +41,8 @@ static struct virtio_pci *transport_of(struct vm_virtio *v, unsigned i)
         return virtio_blk_transport(v->dev[i].blk);
     if (v->dev[i].balloon)
         return virtio_balloon_transport(v->dev[i].balloon);
+    if (v->dev[i].net)
+        return virtio_net_transport(v->dev[i].net);
     return virtio_rng_transport(v->dev[i].rng);
 }
 
@@ -71,6 +75,8 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
         } else if (d->kind == VMM_VIRTIO_BALLOON) {
             r = virtio_balloon_create(vm, &v->dev[v->nr].balloon, err);
             v->balloon = v->dev[v->nr].balloon;
+        } else if (d->kind == VMM_VIRTIO_NET) {
+            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, &v->dev[v->nr].net, err);
         } else {
             r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
         }
@@ -95,6 +101,7 @@ void vm_virtio_free(struct vm *vm)
         virtio_blk_free(v->dev[i].blk);
         virtio_rng_free(v->dev[i].rng);
         virtio_balloon_free(v->dev[i].balloon);
+        virtio_net_free(v->dev[i].net);
     }
     if (v)
         pthread_mutex_destroy(&v->qmp_lock);
@@ -116,6 +123,7 @@ static struct json_object *pci_device_json(struct pci_dev *d, const char *qdev_i
     struct json_object *ci = json_object_new_object();
     const char *desc = class_code == 0x0600   ? "Host bridge"
                        : class_code == 0x0180 ? "SCSI controller"
+                       : class_code == 0x0200 ? "Ethernet controller"
                                               : NULL;
     if (desc)
         json_object_object_add(ci, "desc", json_object_new_string(desc));

@@ -124,5 +124,71 @@ int main(void)
     r = parse(&cfg, &err, "-device", "virtio-balloon-pci,drive=d0", NULL);
     refused("unknown virtio-balloon-pci property", "unknown virtio-balloon-pci property 'drive=d0'",
             r, &cfg, &err);
+    /* virtio-net and -netdev. */
+    r = parse(&cfg, &err, "-netdev",
+              "user,id=n0,hostfwd=tcp::5555-:22,hostfwd=udp:127.0.0.1:53-10.0.2.16:5353", "-device",
+              "virtio-net-pci,netdev=n0", "-netdev",
+              "tap,id=t0,ifname=tap7,script=no,downscript=no,vhost=off", "-device",
+              "virtio-net-pci,netdev=t0,id=nic1", NULL);
+    {
+        const struct vmm_virtio_config *nvc = &cfg.virtio;
+        const struct net_options *u = &nvc->netdevs[0], *t = &nvc->netdevs[1];
+        ok(r == 0 && nvc->nr_netdevs == 2 && nvc->nr_devices == 2 &&
+               nvc->devices[0].kind == VMM_VIRTIO_NET && nvc->devices[0].netdev == 0 &&
+               nvc->devices[1].netdev == 1,
+           "two NICs on a user and a tap netdev (%s)", r ? verr_msg(&err) : "ok");
+        ok(r == 0 && u->kind == NET_USER && u->nr_hostfwd == 2 && !u->hostfwd[0].udp &&
+               u->hostfwd[0].host_port == 5555 && u->hostfwd[0].guest_port == 22 &&
+               u->hostfwd[0].host_addr == 0 && u->hostfwd[1].udp &&
+               u->hostfwd[1].host_addr == 0x7f000001 && u->hostfwd[1].guest_addr == 0x0a000210 &&
+               u->hostfwd[1].guest_port == 5353,
+           "hostfwd= tcp and udp forwards parsed");
+        ok(r == 0 && t->kind == NET_TAP && !strcmp(t->ifname, "tap7") && t->fd == -1,
+           "tap ifname= parsed");
+        static const uint8_t m0[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+                             m1[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x57};
+        ok(r == 0 && !memcmp(nvc->devices[0].mac, m0, 6) && !memcmp(nvc->devices[1].mac, m1, 6),
+           "default MACs 52:54:00:12:34:56 and :57");
+    }
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "tap,id=t0,fd=5", "-device",
+              "virtio-net-pci,netdev=t0,mac=02:00:00:aa:bb:cc", NULL);
+    ok(r == 0 && cfg.virtio.netdevs[0].fd == 5 && cfg.virtio.devices[0].mac[0] == 2 &&
+           cfg.virtio.devices[0].mac[5] == 0xcc,
+       "tap fd= and an explicit mac=");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "socket,id=n0", NULL);
+    refused("an unknown backend", "backend 'socket' is not supported", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,restrict=on", NULL);
+    refused("an unknown user option", "unknown user option 'restrict=on'", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user", NULL);
+    refused("a netdev without id=", "id= is required", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a", "-netdev", "user,id=a", NULL);
+    refused("a duplicate netdev id", "duplicate netdev id 'a'", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a,hostfwd=tcp::99999-:22", NULL);
+    refused("a bad hostfwd port", "bad hostfwd=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a,hostfwd=sctp::1-:2", NULL);
+    refused("a bad hostfwd protocol", "bad hostfwd=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,script=/etc/qemu-ifup,ifname=x", NULL);
+    refused("tap script=", "only script=no", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,vhost=on", NULL);
+    refused("tap vhost=on", "only vhost=off", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a", NULL);
+    refused("tap without ifname= or fd=", "exactly one of ifname= and fd=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,fd=3", NULL);
+    refused("tap with ifname= and fd=", "exactly one of ifname= and fd=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a", "-device", "virtio-net-pci", NULL);
+    refused("virtio-net-pci without netdev=", "netdev= is required", r, &cfg, &err);
+    r = parse(&cfg, &err, "-device", "virtio-net-pci,netdev=zz", NULL);
+    refused("an unknown netdev", "no -netdev with id=zz", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a", "-device", "virtio-net-pci,netdev=a", "-device",
+              "virtio-net-pci,netdev=a", NULL);
+    refused("a netdev used twice", "netdev already in use", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a", "-device",
+              "virtio-net-pci,netdev=a,mac=01:00:00:00:00:01", NULL);
+    refused("a multicast mac=", "is not a unicast", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a", "-device",
+              "virtio-net-pci,netdev=a,mac=52:54:00:12:34", NULL);
+    refused("a short mac=", "is not a unicast", r, &cfg, &err);
     return tap_done();
 }

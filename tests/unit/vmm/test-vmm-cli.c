@@ -137,8 +137,8 @@ int main(int argc, char **argv)
     r = PARSE(&c, &err, "-qmp", "unix:/tmp/q,server", "-kernel", "k");
     refused("only server,nowait", r, &err, "-qmp that waits");
     cli_config_free(&c);
-    r = PARSE(&c, &err, "-netdev", "user,id=n0", "-kernel", "k");
-    refused("-netdev: option not supported by vireo-vmm", r, &err, "-netdev");
+    r = PARSE(&c, &err, "-netdev", "socket,id=n0", "-kernel", "k");
+    refused("backend 'socket' is not supported (user, tap)", r, &err, "-netdev socket");
     cli_config_free(&c);
     r = PARSE(&c, &err, "-device", "e1000", "-kernel", "k");
     refused("device 'e1000' is not supported yet", r, &err, "-device e1000");
