@@ -1,13 +1,14 @@
 /*
  * vmm-argv.c - a domain definition to vireo-vmm's QEMU-style command line.
  *
- * What vireo-vmm understands today is narrow (memory, vCPUs, direct kernel
- * boot, one serial port, QMP), so every part of the definition that would
+ * What vireo-vmm understands is narrow (memory, vCPUs, direct kernel boot,
+ * one serial port, QMP, and virtio-blk/net/balloon/rng devices with QEMU's
+ * -drive/-netdev/-device syntax), so every part of the definition that would
  * need more is refused with an error naming it: starting a VM without the
  * disk or NIC the user defined would be worse than not starting it. The
  * exceptions are what the parser adds to every definition as libvirt's
- * defaults for a pc machine: controllers (buses, nothing to start), PS/2
- * input (vireo-vmm's i8042) and the memballoon (see check_device).
+ * defaults for a pc machine: controllers (buses, nothing to start) and PS/2
+ * input (vireo-vmm's i8042). Devices map as libvirt's QEMU driver maps them.
  */
 #include "daemon/vmm-argv.h"
 
@@ -47,10 +48,10 @@ void vmm_argv_free(char **argv)
     free(argv);
 }
 
-/* Devices that need nothing on the command line: the serial port and console
- * (vireo-vmm's COM1 is always wired to the daemon's console socket) and a
- * memballoon of model none. */
-static int check_device(const struct domain_device *d, struct verr *err)
+/* The serial port and console (vireo-vmm's COM1 is always wired to the
+ * daemon's console socket), PS/2 input, memballoon and rng: adds the
+ * -device a virtio balloon or rng needs, refuses anything else. */
+static int check_device(const struct domain_device *d, struct argv_b *a, struct verr *err)
 {
     const char *n = d->node->name;
     if (strcmp(n, "serial") == 0 || strcmp(n, "console") == 0) {
@@ -69,14 +70,124 @@ static int check_device(const struct domain_device *d, struct verr *err)
         return verr_set(err, ENOTSUP, "<input bus='%s'>: only PS/2 input is supported",
                         bus ? bus : "?");
     }
-    /* The parser adds libvirt's default virtio memballoon to every definition;
-     * refusing it would refuse every domain. TODO: start it once vireo-vmm
-     * has a virtio-balloon; until then it is left out (documented in
-     * man/vireod.8). */
-    if (strcmp(n, "memballoon") == 0)
+    /* The parser adds libvirt's default virtio memballoon to every
+     * definition; model 'none' means no balloon. */
+    if (strcmp(n, "memballoon") == 0) {
+        const char *model = xnode_attr(d->node, "model");
+        if (model && strcmp(model, "none") == 0)
+            return 0;
+        if (!model || strcmp(model, "virtio") != 0)
+            return verr_set(err, ENOTSUP,
+                            "<memballoon model='%s'>: only models 'virtio' and 'none' are "
+                            "supported",
+                            model ? model : "?");
+        if (a)
+            addf2(a, "-device", xstrdup("virtio-balloon-pci"));
         return 0;
-    /* TODO: input, graphics, video, rng, channels when vireo-vmm grows them. */
+    }
+    /* <rng model='virtio'><backend model='random'>/dev/urandom</backend>:
+     * vireo-vmm's virtio-rng reads the host's getrandom(), which is what
+     * either device node would give. */
+    if (strcmp(n, "rng") == 0) {
+        const char *model = xnode_attr(d->node, "model");
+        struct xnode *be = xnode_child(d->node, "backend");
+        const char *bmodel = be ? xnode_attr(be, "model") : NULL;
+        const char *path = be ? xnode_text(be) : NULL;
+        if (!model || strcmp(model, "virtio") != 0)
+            return verr_set(err, ENOTSUP, "<rng model='%s'>: only model 'virtio' is supported",
+                            model ? model : "?");
+        if (!bmodel || strcmp(bmodel, "random") != 0)
+            return verr_set(err, ENOTSUP,
+                            "<rng><backend model='%s'>: only model 'random' is supported",
+                            bmodel ? bmodel : "?");
+        if (path && *path && strcmp(path, "/dev/urandom") != 0 && strcmp(path, "/dev/random") != 0)
+            return verr_set(err, ENOTSUP,
+                            "<rng><backend> '%s': only /dev/urandom or /dev/random is supported",
+                            path);
+        if (a)
+            addf2(a, "-device", xstrdup("virtio-rng-pci"));
+        return 0;
+    }
+    /* TODO: graphics, video, channels when vireo-vmm grows them. */
     return verr_set(err, ENOTSUP, "<%s>: device not supported by vireo-vmm yet", n);
+}
+
+/* One line naming the disk when vireo-vmm cannot run it. */
+static int check_disk(const struct domain_disk *d, struct verr *err)
+{
+    const char *t = d->target_dev ? d->target_dev : "?";
+    if (d->device != DOMAIN_DISK_DEVICE_DISK)
+        return verr_set(err, ENOTSUP, "<disk> '%s': device '%s' is not supported, only 'disk'", t,
+                        domain_disk_device_to_string(d->device));
+    if (d->source_type != DOMAIN_DISK_SOURCE_FILE)
+        return verr_set(err, ENOTSUP, "<disk> '%s': type '%s' is not supported, only 'file'", t,
+                        domain_disk_source_to_string(d->source_type));
+    if (!d->source_path)
+        return verr_set(err, ENOTSUP, "<disk> '%s': no <source file=...>", t);
+    if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
+        return verr_set(err, ENOTSUP, "<disk> '%s': bus '%s' is not supported, only 'virtio'", t,
+                        domain_disk_bus_to_string(d->target_bus));
+    if (d->driver_name && strcmp(d->driver_name, "qemu") != 0)
+        return verr_set(err, ENOTSUP, "<disk> '%s': driver name '%s' is not supported, only 'qemu'",
+                        t, d->driver_name);
+    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    if (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0)
+        return verr_set(err, ENOTSUP,
+                        "<disk> '%s': driver type '%s' is not supported, only 'raw' or 'qcow2'", t,
+                        fmt);
+    static const char *const caches[] = {"none", "writeback", "writethrough", "directsync",
+                                         "unsafe"};
+    if (d->driver_cache) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
+            known = known || strcmp(d->driver_cache, caches[i]) == 0;
+        if (!known)
+            return verr_set(err, ENOTSUP, "<disk> '%s': driver cache '%s' is not supported", t,
+                            d->driver_cache);
+    }
+    if (d->driver_discard && strcmp(d->driver_discard, "unmap") != 0 &&
+        strcmp(d->driver_discard, "ignore") != 0)
+        return verr_set(err, ENOTSUP, "<disk> '%s': driver discard '%s' is not supported", t,
+                        d->driver_discard);
+    if (d->serial && strpbrk(d->serial, ",="))
+        return verr_set(err, ENOTSUP, "<disk> '%s': a serial with ',' or '=' is not supported", t);
+    if (strchr(d->source_path, ','))
+        return verr_set(err, ENOTSUP, "<disk> '%s': a source path with ',' is not supported", t);
+    return 0;
+}
+
+/* libvirt's QEMU driver names the drive of the Nth disk drive-virtio-diskN in
+ * older versions (libvirt-N-format with -blockdev in newer ones); vireo-vmm
+ * takes -drive, so the older naming is used, with N the disk's index. */
+static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
+{
+    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    /* Like libvirt, no cache= when the definition has none (vireo-vmm's
+     * default is QEMU's, writeback). */
+    char *cache = d->driver_cache ? xasprintf(",cache=%s", d->driver_cache) : xstrdup("");
+    char *drive = xasprintf(
+        "file=%s,format=%s,if=none,id=drive-virtio-disk%zu%s%s%s", d->source_path, fmt, i, cache,
+        d->readonly ? ",readonly=on" : "",
+        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
+    free(cache);
+    addf2(a, "-drive", drive);
+    if (d->serial)
+        addf2(a, "-device",
+              xasprintf("virtio-blk-pci,drive=drive-virtio-disk%zu,serial=%s", i, d->serial));
+    else
+        addf2(a, "-device", xasprintf("virtio-blk-pci,drive=drive-virtio-disk%zu", i));
+}
+
+static int check_net(const struct domain_net *n, struct verr *err)
+{
+    if (n->type != DOMAIN_NET_USER)
+        return verr_set(err, ENOTSUP, "<interface type='%s'> %s: only type 'user' is supported",
+                        domain_net_type_to_string(n->type), n->mac);
+    if (!n->model || strcmp(n->model, "virtio") != 0)
+        return verr_set(err, ENOTSUP,
+                        "<interface type='user'> %s: model '%s' is not supported, only 'virtio'",
+                        n->mac, n->model ? n->model : "(default)");
+    return 0;
 }
 
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
@@ -92,14 +203,18 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                         def->name);
     if (def->os_loader || def->os_firmware)
         return verr_set(err, ENOTSUP, "<os><loader>: firmware boot is not supported");
-    /* TODO: disks and interfaces once the block and virtio branches land. */
-    if (def->ndisks)
-        return verr_set(err, ENOTSUP, "<disk> '%s': disks are not supported by vireo-vmm yet",
-                        def->disks[0].target_dev ? def->disks[0].target_dev : "?");
-    if (def->nnets)
-        return verr_set(err, ENOTSUP, "<interface>: network interfaces are not supported yet");
+    for (size_t i = 0; i < def->ndisks; i++) {
+        int r = check_disk(&def->disks[i], err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < def->nnets; i++) {
+        int r = check_net(&def->nets[i], err);
+        if (r < 0)
+            return r;
+    }
     for (size_t i = 0; i < def->ndevices; i++) {
-        int r = check_device(&def->devices[i], err);
+        int r = check_device(&def->devices[i], NULL, err);
         if (r < 0)
             return r;
     }
@@ -136,6 +251,16 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
      * so 'preserve' keeps it; the daemon itself handles restart/destroy. */
     if (def->on_poweroff == DOMAIN_ACTION_PRESERVE)
         add(&a, "-no-shutdown");
+    for (size_t i = 0; i < def->ndisks; i++)
+        add_disk(&a, &def->disks[i], i);
+    /* libvirt's names: -netdev id=hostnetN, N the interface's index. */
+    for (size_t i = 0; i < def->nnets; i++) {
+        addf2(&a, "-netdev", xasprintf("user,id=hostnet%zu", i));
+        addf2(&a, "-device",
+              xasprintf("virtio-net-pci,netdev=hostnet%zu,mac=%s", i, def->nets[i].mac));
+    }
+    for (size_t i = 0; i < def->ndevices; i++)
+        check_device(&def->devices[i], &a, err);
     *out = a.v;
     return 0;
 }
