@@ -298,6 +298,24 @@ int cli_console_finish(struct vmm_console_config *cc, const struct chardev_spec 
     return 0;
 }
 
+int cli_console_check(const struct vmm_console_config *cc, const struct chardev_spec *serial,
+                      bool daemonize, struct verr *err)
+{
+    unsigned users = serial->kind == CHARDEV_STDIO;
+    for (unsigned i = 0; i < cc->nr_chardevs; i++) {
+        if (cc->chardevs[i].kind != CHARDEV_STDIO)
+            continue;
+        if (daemonize)
+            return verr_set(err, EINVAL, "-chardev stdio,id=%s: cannot be used with -daemonize",
+                            cc->chardevs[i].id);
+        if (++users > 1)
+            return verr_set(err, EBUSY,
+                            "-chardev stdio,id=%s: cannot use stdio by multiple character devices",
+                            cc->chardevs[i].id);
+    }
+    return 0;
+}
+
 void cli_console_free(struct vmm_console_config *cc)
 {
     for (unsigned i = 0; i < cc->nr_chardevs; i++)

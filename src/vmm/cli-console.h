@@ -58,6 +58,9 @@ int cli_console_device(struct vmm_console_config *cc, struct vmm_virtio_config *
  * (serial, may be CHARDEV_REF). A chardev serves one frontend. */
 int cli_console_finish(struct vmm_console_config *cc, const struct chardev_spec *serial,
                        struct verr *err);
+/* Once -serial's default is known: stdio serves one chardev, and none with -daemonize. */
+int cli_console_check(const struct vmm_console_config *cc, const struct chardev_spec *serial,
+                      bool daemonize, struct verr *err);
 void cli_console_free(struct vmm_console_config *cc);
 
 #endif

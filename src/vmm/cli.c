@@ -555,6 +555,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cfg->daemonize && cfg->serial.kind == CHARDEV_STDIO)
         return verr_set(err, EINVAL, "-daemonize: cannot be used with the serial port on stdio");
+    if (cli_console_check(&cfg->console, &cfg->serial, cfg->daemonize, err) < 0)
+        return -EINVAL;
     return 0;
 }
 

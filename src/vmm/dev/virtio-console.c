@@ -80,6 +80,8 @@ struct virtio_console {
     struct vq_chain io_chain;   /* I/O thread: c_ovq and transmit queues without a port */
     struct vq_chain ctrl_chain; /* c_ivq, under its lock */
     uint16_t cols, rows;
+    pthread_mutex_t qmp_lock; /* qmp */
+    struct qmp_server *qmp;   /* VSERPORT_CHANGE goes here while QMP is up */
 };
 
 static unsigned rx_queue(unsigned nr)
@@ -182,6 +184,28 @@ static void ctrl_queue(struct virtio_console *con, const struct vcon_msg *m, uns
         con->ctrl_nr++;
     }
     pthread_mutex_unlock(&con->ctrl_lock);
+}
+
+/* Any thread: QEMU's VSERPORT_CHANGE for a port with an id= whose guest side opened/closed. */
+static void port_change_event(struct virtio_console *con, struct con_port *p, bool open)
+{
+    if (!p || !p->id)
+        return;
+    pthread_mutex_lock(&con->qmp_lock);
+    if (con->qmp) {
+        struct json_object *data = json_object_new_object();
+        json_object_object_add(data, "id", json_object_new_string(p->id));
+        json_object_object_add(data, "open", json_object_new_boolean(open));
+        qmp_server_emit_event_threadsafe(con->qmp, "VSERPORT_CHANGE", data);
+    }
+    pthread_mutex_unlock(&con->qmp_lock);
+}
+
+void virtio_console_set_qmp(struct virtio_console *con, struct qmp_server *server)
+{
+    pthread_mutex_lock(&con->qmp_lock);
+    con->qmp = server;
+    pthread_mutex_unlock(&con->qmp_lock);
 }
 
 /* --- receive: chardev input into the guest (loop thread) ------------------------------------- */
@@ -385,6 +409,7 @@ static void process_ctrl_out(struct virtio_console *con)
             pthread_mutex_unlock(&con->state_lock);
             log_debug("virtio-serial-pci: port %d %s by the guest", fx.opened_port,
                       open ? "opened" : "closed");
+            port_change_event(con, p, open);
             if (p && p->cd) {
                 chardev_set_fe_open(p->cd, open);
                 if (open)
@@ -458,13 +483,18 @@ static void con_reset(void *opaque)
         p->tx_held = false;
         pthread_mutex_unlock(&tq->lock);
     }
+    bool was_open[VCON_MAX_PORTS];
     pthread_mutex_lock(&con->state_lock);
     con->st.driver_ready = false;
     for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        was_open[i] = con->st.port[i].guest_open;
         con->st.port[i].ready = false;
         con->st.port[i].guest_open = false;
     }
     pthread_mutex_unlock(&con->state_lock);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        if (was_open[i]) /* a reset closes the guest's side (QEMU says so too) */
+            port_change_event(con, con->port[i], false);
     pthread_mutex_lock(&con->ctrl_lock);
     con->ctrl_head = con->ctrl_nr = 0;
     pthread_mutex_unlock(&con->ctrl_lock);
@@ -486,6 +516,7 @@ int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, un
     struct virtio_console *con = xcalloc(1, sizeof(*con));
     pthread_mutex_init(&con->state_lock, NULL);
     pthread_mutex_init(&con->ctrl_lock, NULL);
+    pthread_mutex_init(&con->qmp_lock, NULL);
     con->warn_rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     con->max_ports = cc->buses[bus].max_ports;
     con->multiport = con->max_ports > 1; /* QEMU offers MULTIPORT only then */
@@ -554,6 +585,7 @@ void virtio_console_free(struct virtio_console *con)
         free(con->port[i]);
     pthread_mutex_destroy(&con->state_lock);
     pthread_mutex_destroy(&con->ctrl_lock);
+    pthread_mutex_destroy(&con->qmp_lock);
     free(con);
 }
 

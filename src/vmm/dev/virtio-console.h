@@ -87,6 +87,8 @@ int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, un
 struct virtio_pci *virtio_console_transport(struct virtio_console *con);
 void virtio_console_free(struct virtio_console *con);
 
+/* QMP: VSERPORT_CHANGE events go to server (NULL: stop, before the server is freed). */
+void virtio_console_set_qmp(struct virtio_console *con, struct qmp_server *server);
 /* QMP query-chardev over the VM's chardevs (and COM1's own back-end). */
 int virtio_console_qmp_register(struct vm *vm, struct qmp_server *server);
 

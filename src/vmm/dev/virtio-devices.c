@@ -328,6 +328,9 @@ int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
         r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
     if (r == 0)
         r = virtio_console_qmp_register(vm, server);
+    for (unsigned i = 0; r == 0 && vm->virtio && i < vm->virtio->nr; i++)
+        if (vm->virtio->dev[i].console)
+            virtio_console_set_qmp(vm->virtio->dev[i].console, server);
     if (r == 0 && vm->virtio && vm->virtio->balloon) {
         pthread_mutex_lock(&vm->virtio->qmp_lock);
         vm->virtio->qmp = server;
@@ -341,6 +344,9 @@ void vm_virtio_qmp_unregister(struct vm *vm)
 {
     if (!vm->virtio)
         return;
+    for (unsigned i = 0; i < vm->virtio->nr; i++)
+        if (vm->virtio->dev[i].console)
+            virtio_console_set_qmp(vm->virtio->dev[i].console, NULL);
     pthread_mutex_lock(&vm->virtio->qmp_lock);
     vm->virtio->qmp = NULL;
     pthread_mutex_unlock(&vm->virtio->qmp_lock);

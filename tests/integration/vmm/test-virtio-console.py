@@ -25,6 +25,8 @@ and "EMERG" (emergency write). The host side:
  - three ports (virtconsole + two virtserialports, max_ports=4): the
    device announces three ports;
  - -serial chardev:ID with a file chardev: COM1's output lands in the file;
+ - QMP: the VSERPORT_CHANGE event when the guest opens port 0 (the VM starts
+   paused, -S, until QMP is connected);
  - vireo-vmm only: QMP query-chardev with a client connected and not.
 """
 import json
@@ -140,11 +142,16 @@ def answer_ok(got):
     return got == EXPECTED
 
 
-def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False):
-    """Runs the guest with port 0 on a unix socket and talks to it."""
+def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False, qmp=False):
+    """Runs the guest with port 0 on a unix socket and talks to it; with qmp, also checks
+    that QMP reports the guest opening port 0 (VSERPORT_CHANGE)."""
     sock = os.path.join(ctx["tmp"], "con-%d.sock" % len(results))
-    extra = ("-chardev %s -device virtio-serial-pci%s -device virtconsole,chardev=c0,name=org.vireo.0"
+    qsock = os.path.join(ctx["tmp"], "qmp-%d.sock" % len(results))
+    extra = ("-chardev %s -device virtio-serial-pci%s "
+             "-device virtconsole,chardev=c0,name=org.vireo.0,id=vc0"
              % (chardev.replace("PATH", sock), device_extra))
+    if qmp:  # paused until QMP is up, so no event is missed
+        extra += " -S -qmp unix:%s,server=on,wait=off" % qsock
     append = "tests=console con_name=org.vireo.0" + append_extra
     listener = None
     if client:
@@ -152,8 +159,20 @@ def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False
         listener.bind(sock)
         listener.listen(1)
     g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"], append, extra)
-    got, why = b"", ""
+    got, why, events, qf = b"", "", [], None
     try:
+        if qmp:
+            if not wait_path(qsock, g):
+                raise OSError("no QMP socket")
+            q = socket.socket(socket.AF_UNIX)
+            q.connect(qsock)
+            qf = q.makefile("rw")
+            qf.readline()
+            for c in ("qmp_capabilities", "cont"):
+                qf.write('{"execute": "%s"}\n' % c)
+                qf.flush()
+                while "return" not in json.loads(qf.readline()):
+                    pass
         if client:
             listener.settimeout(30)
             s, _ = listener.accept()
@@ -173,6 +192,13 @@ def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False
     rc, out = g.finish()
     check(rc == 0 and answer_ok(got), name,
           "%s\nreceived %r\nrun-guest status %s\n%s" % (why, got, rc, out))
+    if qf:
+        for line in qf:  # until the VMM exits and closes the socket
+            m = json.loads(line)
+            if m.get("event") == "VSERPORT_CHANGE":
+                events.append(m["data"])
+        check(events and events[0] == {"id": "vc0", "open": True},
+              "QMP VSERPORT_CHANGE: the guest opened port vc0", json.dumps(events))
 
 
 def hangup_case(ctx, early):
@@ -327,7 +353,7 @@ def main():
            "tmp": tempfile.mkdtemp(prefix="vireo-con-")}
     is_qemu = "qemu-system" in ctx["vmm"]
     echo_case(ctx, "socket,server=on,wait=off: hello, the echo of a 89-byte line, EMERG",
-              "socket,id=c0,path=PATH,server=on,wait=off")
+              "socket,id=c0,path=PATH,server=on,wait=off", qmp=True)
     hangup_case(ctx, False)
     if not is_qemu:
         # QEMU 7.2 drops what a client sent when it hangs up before the guest reads it.
