@@ -16,7 +16,10 @@
  * in upper case, each line ending in "\n", the echo as a two-buffer chain;
  * with con_mode=write it writes the hello line and "no input" instead.
  * Last, with EMERG_WRITE, it writes "EMERG\n" through the emerg_wr config
- * field. The host checks what arrives on its side of the chardev.
+ * field. con_mode=flood: after the echo, 128 chunks of 4 KiB instead
+ * ("C%07u", 'x's, "\n"), each waited for, on port con_flood_port= (1, the
+ * default: a virtserialport the guest opens and whose host side must be
+ * open; or 0, the console). The host checks what arrives on its side of the chardev.
  * Queues are set up here (the shared driver in virtio.c runs one queue).
  */
 #include "guest.h"
@@ -41,7 +44,7 @@
 #define Q_TX     1
 #define Q_CIN    2
 #define Q_COUT   3
-#define NQ       4
+#define NQ       6 /* port 0, control, port 1 (con_mode=flood) */
 #define RXBUF    8
 #define CBUF     64
 #define MAX_LINE 256
@@ -54,6 +57,7 @@ static uint8_t cin_buf[VQ_SIZE][CBUF] __attribute__((aligned(64)));
 static uint8_t cout_buf[16] __attribute__((aligned(64)));
 static uint8_t rx_buf[RXBUF] __attribute__((aligned(64)));
 static char tx_hello[64], tx_prefix[8], tx_line[MAX_LINE + 2];
+static char tx_chunk[4096] __attribute__((aligned(64)));
 
 static void w16(uint64_t a, uint16_t v)
 {
@@ -120,7 +124,7 @@ static bool q_wait(unsigned q, uint32_t *id, uint32_t *len, uint64_t cycles)
     return true;
 }
 
-static const char *con_start(struct vdev *d, bool multiport_wanted)
+static const char *con_start(struct vdev *d, bool multiport_wanted, unsigned nq)
 {
     uint64_t c = d->common;
     virtio_reset(d);
@@ -144,7 +148,6 @@ static const char *con_start(struct vdev *d, bool multiport_wanted)
     mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK);
     if (!(mmio_read8(c + 20) & VIRTIO_ST_FEATURES_OK))
         return "device refused FEATURES_OK";
-    unsigned nq = multiport_wanted ? NQ : 2;
     for (unsigned q = 0; q < nq; q++) {
         w16(c + 22, (uint16_t)q);
         if (r16(c + 24) < VQ_SIZE)
@@ -186,7 +189,7 @@ static void post_rx(struct vdev *d)
 
 struct handshake {
     unsigned added, ports_added_mask;
-    bool console, named, host_open;
+    bool console, named, host_open, want_port1, host_open1;
     char name[CBUF];
 };
 
@@ -204,7 +207,8 @@ static bool handshake(struct guest *g, struct vdev *d, struct handshake *h, bool
         return false;
     uint64_t start = rdtsc();
     while (rdtsc() - start < WAIT_LONG) {
-        if (h->added >= nports && h->console && h->host_open && (h->named || !want_name))
+        if (h->added >= nports && h->console && h->host_open && (h->named || !want_name) &&
+            (h->host_open1 || !h->want_port1))
             return true;
         uint32_t id, len;
         if (!q_get(Q_CIN, &id, &len)) {
@@ -233,6 +237,8 @@ static bool handshake(struct guest *g, struct vdev *d, struct handshake *h, bool
                 h->ports_added_mask |= 1u << port;
             if (!ctrl_send(d, port, EV_PORT_READY, 1))
                 return false;
+            if (port == 1 && h->want_port1 && !ctrl_send(d, 1, EV_PORT_OPEN, 1))
+                return false;
         } else if (ev == EV_CONSOLE_PORT && port == 0) {
             h->console = true;
             if (!ctrl_send(d, 0, EV_PORT_OPEN, 1)) /* as Linux does for a console */
@@ -242,6 +248,8 @@ static bool handshake(struct guest *g, struct vdev *d, struct handshake *h, bool
             memcpy(h->name, name, sizeof(name));
         } else if (ev == EV_PORT_OPEN && port == 0) {
             h->host_open = val == 1;
+        } else if (ev == EV_PORT_OPEN && port == 1) {
+            h->host_open1 = val == 1;
         }
     }
     return false;
@@ -308,13 +316,19 @@ void test_virtio_console(struct guest *g)
         want_name_len = n;
     }
     bool write_only = param_is(g, "con_mode", "write");
+    bool flood = param_is(g, "con_mode", "flood");
+    uint64_t flood_port = 1;
+    if (param_str(g, "con_flood_port", &v, &n))
+        param_u64(g, "con_flood_port", false, false, &flood_port);
+    flood_port = flood_port ? 1 : 0;
     const struct acpi_table_ref *mcfg = g->have_acpi ? acpi_find(&g->acpi, "MCFG") : 0;
     virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
     if (!tap_ok(t, virtio_find(&d, &pa, 0x1043, 0),
                 "console: virtio-console device found on bus 0"))
         return;
     bool multiport = want_ports > 1;
-    const char *why = con_start(&d, multiport);
+    unsigned nq = !multiport ? 2 : flood && flood_port ? 6 : 4;
+    const char *why = con_start(&d, multiport, nq);
     if (!tap_ok(t, !why, "console: driver started (features 0x%lx)%s%s", d.features,
                 why ? ": " : "", why ? why : ""))
         return;
@@ -333,6 +347,7 @@ void test_virtio_console(struct guest *g)
     if (multiport) {
         struct handshake h;
         memset(&h, 0, sizeof(h));
+        h.want_port1 = flood && flood_port;
         bool done = handshake(g, &d, &h, want_name != 0, (unsigned)nports);
         tap_ok(t, h.added == nports && (h.ports_added_mask & 1),
                "console: DEVICE_ADD for port 0 and %lu port(s) in all (got %u)", nports, h.added);
@@ -343,6 +358,8 @@ void test_virtio_console(struct guest *g)
                        !memcmp(h.name, want_name, want_name_len),
                    "console: PORT_NAME of port 0 is '%s'", h.name);
         tap_ok(t, h.host_open, "console: the host opened port 0 (PORT_OPEN 1)");
+        if (h.want_port1)
+            tap_ok(t, h.host_open1, "console: the host opened port 1 (PORT_OPEN 1)");
         if (!done)
             return;
     }
@@ -366,6 +383,26 @@ void test_virtio_console(struct guest *g)
         memcpy(tx_prefix, "ECHO: ", 7);
         good = write_out(&d, tx_prefix, tx_line);
         tap_ok(t, good, "console: hello and the echo written on port 0");
+    }
+    if (good && flood) {
+        /* 128 chunks of 4 KiB, "C%07u" + 'x'... + "\n", one at a time: more than a socket
+         * buffer holds, so the device must hold a chunk until the host reads (or drop it
+         * when the host goes away). */
+        memset(tx_chunk, 'x', sizeof(tx_chunk));
+        tx_chunk[sizeof(tx_chunk) - 1] = '\n';
+        unsigned i, q = flood_port ? 5 : Q_TX; /* port 1's transmit queue is 5 */
+        for (i = 0; i < 128 && good; i++) {
+            format_buf(tx_chunk, 9, "C%07u", i);
+            tx_chunk[8] = 'x';
+            rings[q].desc[0] =
+                (struct vq_desc){(uint64_t)(uintptr_t)tx_chunk, sizeof(tx_chunk), 0, 0};
+            q_post(q, 0);
+            q_kick(&d, q);
+            uint32_t id, len;
+            good = q_wait(q, &id, &len, WAIT_LONG);
+        }
+        tap_ok(t, good, "console: %u chunks of 4096 bytes written on port %lu", i, flood_port);
+        return; /* no EMERG: the host counts bytes */
     }
     if (good && (d.features & CON_F_EMERG)) {
         const char *e = "EMERG\n";

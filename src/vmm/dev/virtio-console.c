@@ -17,11 +17,13 @@
  *    are written into c_ivq buffers whenever some are there, from either
  *    thread, under c_ivq's lock. Lock order: c_ovq -> c_ivq -> ctrl_lock.
  * Back-pressure both ways: input stays in the chardev (it stops reading)
- * while the guest has no receive buffers or has not opened the port; output
- * the chardev cannot take now stays in the guest's transmit buffer (the chain
- * is held, and retried when the chardev's fd drains), except that output
- * with nobody on the other side is dropped, as QEMU does, so a vanished
- * socket client never stalls the guest.
+ * while the guest has no receive buffers or has not opened the port; a
+ * serial port's output the chardev cannot take now stays in the guest's
+ * transmit buffer (the chain is held, and retried when the chardev's fd
+ * drains). Output with nobody on the other side is dropped, as QEMU does, so
+ * a vanished socket client never stalls the guest; so is what a console's
+ * chardev cannot take at once (QEMU's rule too: Linux's hvc driver spins
+ * with interrupts off until the device returns its buffer).
  */
 #include "vmm/dev/virtio-console.h"
 #include "util/log.h"
@@ -314,8 +316,11 @@ static bool port_host_open(struct virtio_console *con, struct con_port *p)
     return open;
 }
 
-/* Writes chain c from *off on; false when the chardev is full (then it says when to retry). */
-static bool tx_write(struct con_port *p, const struct vq_chain *c, uint64_t *off)
+/*
+ * Writes chain c from *off on. When the chardev is full: with hold, returns false (the
+ * chardev calls back when it drains); without, drops the rest and returns true.
+ */
+static bool tx_write(struct con_port *p, const struct vq_chain *c, uint64_t *off, bool hold)
 {
     uint64_t pos = 0;
     for (unsigned i = 0; i < c->nr && !c->seg[i].write; i++) {
@@ -324,6 +329,8 @@ static bool tx_write(struct con_port *p, const struct vq_chain *c, uint64_t *off
             uint64_t in = *off - pos;
             ssize_t n = chardev_write_nb(p->cd, s->host + in, s->len - in);
             if (n == -EAGAIN) {
+                if (!hold)
+                    return true;
                 chardev_notify_writable(p->cd, port_writable, p);
                 return false;
             }
@@ -359,9 +366,12 @@ static void process_tx(struct virtio_console *con, struct con_port *p, unsigned 
         /* Output goes to the chardev when someone is there: always for a console (its chardev
          * drops what nobody reads), for a serial port once the host side is open; else it is
          * discarded, as QEMU does. */
-        bool to_host = p && p->cd &&
-                       (!con->multiport || con->st.port[p->nr].console || port_host_open(con, p));
-        if (to_host && !tx_write(p, c, &p->tx_off))
+        bool console = !con->multiport || con->st.port[p ? p->nr : 0].console;
+        bool to_host = p && p->cd && (console || port_host_open(con, p));
+        /* A full chardev holds a serial port's output back; a console's is cut short
+         * instead, as QEMU does: Linux's hvc driver waits for the device with interrupts
+         * off, so holding a console's buffer would stall the whole guest kernel. */
+        if (to_host && !tx_write(p, c, &p->tx_off, !console))
             return; /* held until the chardev drains */
         vq_push(&q->vq, c->head, 0);
         virtio_pci_queue_done(&con->vp, qi);

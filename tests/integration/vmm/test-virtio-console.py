@@ -18,6 +18,13 @@ and "EMERG" (emergency write). The host side:
    sending, and the line must still reach the guest (QEMU 7.2 drops input
    that a client sent just before hanging up; vireo-vmm keeps it);
  - socket client (server=off): the test listens, the VMM connects;
+ - con_mode=flood: 512 KiB of guest output on a virtserialport; a client
+   that starts reading only after a second gets every byte in order (the
+   device holds the guest's buffer while the socket is full), and one that
+   never reads and hangs up does not stall the guest (vireo-vmm only: QEMU
+   7.2 keeps that buffer for ever); the same on the console
+   with a client that stays but never reads: the guest finishes (a console
+   drops what its chardev cannot take, as QEMU does);
  - pty: reads "char device redirected to /dev/pts/N (label c0)", opens the
    pty, talks through it;
  - file: con_mode=write; the file holds the hello line, "no input", "EMERG";
@@ -227,6 +234,55 @@ def hangup_case(ctx, early):
     check(rc == 0, name, why + "\n" + out)
 
 
+def flood_case(ctx, port, read):
+    """512 KiB of guest output on port 1 (a virtserialport) or 0 (the console). Port 1 with
+    read: the host starts reading only after a second; the device must hold the guest's
+    buffers meanwhile, losing nothing. Port 1 without read: the host never reads and hangs
+    up after a second; the rest is dropped and the guest finishes. Port 0 without read: the
+    client stays connected and never reads; a console's output that does not fit is
+    dropped (QEMU's rule), so the guest finishes."""
+    s0 = os.path.join(ctx["tmp"], "flood-%d-%d-0.sock" % (port, read))
+    s1 = os.path.join(ctx["tmp"], "flood-%d-%d-1.sock" % (port, read))
+    extra = ("-chardev socket,id=c0,path=%s,server=on,wait=off "
+             "-chardev socket,id=c1,path=%s,server=on,wait=off -device virtio-serial-pci "
+             "-device virtconsole,chardev=c0 -device virtserialport,chardev=c1,name=org.vireo.1"
+             % (s0, s1))
+    g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"],
+              "tests=console con_mode=flood con_nports=2 con_flood_port=%d" % port, extra)
+    got, echo, why = b"", b"", ""
+    c0 = c1 = None
+    try:
+        if not wait_path(s0, g) or not wait_path(s1, g):
+            raise OSError("the VMM never created its sockets")
+        c1 = socket.socket(socket.AF_UNIX)
+        c1.connect(s1)
+        c0 = socket.socket(socket.AF_UNIX)
+        c0.connect(s0)
+        c0.sendall(b"go\n")
+        time.sleep(1)
+        if read:
+            echo = read_until(sock_recv(c0), b"ECHO: GO\n", 30)
+            got = read_until(sock_recv(c1), b"C0000127" + b"x" * 4087 + b"\n", 60)
+        elif port == 1:
+            c1.close()
+            c1 = None
+    except OSError as e:
+        why = str(e)
+    rc, out = g.finish()
+    for c in (c0, c1):
+        if c:
+            c.close()
+    if not read:
+        check(rc == 0, "512 KiB on port %d to a client that never reads%s: the guest finishes"
+              % (port, " and hangs up" if port == 1 else " (a console drops what does not fit)"),
+              why + "\n" + out)
+        return
+    want = b"".join(b"C%07d" % i + b"x" * 4087 + b"\n" for i in range(128))
+    check(rc == 0 and got == want and echo.endswith(b"ECHO: GO\n"),
+          "512 KiB on a virtserialport to a client that reads late: every byte arrives, in order",
+          "%s\nreceived %d bytes (want %d)\n%s" % (why, len(got), len(want), out))
+
+
 def pty_case(ctx):
     extra = "-chardev pty,id=c0 -device virtio-serial-pci -device virtconsole,chardev=c0"
     g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"], "tests=console", extra)
@@ -360,6 +416,12 @@ def main():
         hangup_case(ctx, True)
     echo_case(ctx, "socket client (server=off): the VMM connects to the host's socket",
               "socket,id=c0,path=PATH", client=True)
+    flood_case(ctx, 1, True)
+    if not is_qemu:
+        # QEMU 7.2 keeps a throttled serial port's buffer after its client hangs up, so the
+        # guest waits for it for ever; vireo-vmm drops the rest.
+        flood_case(ctx, 1, False)
+    flood_case(ctx, 0, False)
     pty_case(ctx)
     file_case(ctx)
     echo_case(ctx, "max_ports=1: no MULTIPORT, port 0 still echoes",
