@@ -33,6 +33,7 @@ enum vmm_virtio_kind {
     VMM_VIRTIO_RNG,
     VMM_VIRTIO_BALLOON,
     VMM_VIRTIO_NET,
+    VMM_VIRTIO_CONSOLE, /* virtio-serial-pci (cli-console.c) */
 };
 
 struct vmm_virtio_device {
@@ -44,6 +45,7 @@ struct vmm_virtio_device {
     unsigned netdev; /* index into netdevs[] (net) */
     uint8_t mac[6];  /* net */
     bool have_mac;
+    unsigned console; /* index into the console config's buses (virtio-serial) */
 };
 
 struct vmm_virtio_config {

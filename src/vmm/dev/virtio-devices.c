@@ -10,6 +10,7 @@
 #include "vmm/dev/pci.h"
 #include "vmm/dev/virtio-balloon.h"
 #include "vmm/dev/virtio-blk.h"
+#include "vmm/dev/virtio-console.h"
 #include "vmm/dev/virtio-net.h"
 #include "vmm/qmp/qmp-server.h"
 #include "vmm/vm.h"
@@ -27,6 +28,7 @@ struct vm_virtio {
         struct virtio_rng *rng;
         struct virtio_balloon *balloon;
         struct virtio_net *net;
+        struct virtio_console *console;
         const struct vmm_drive *drive;
         const char *id;
     } dev[VMM_MAX_VIRTIO_DEVICES];
@@ -43,6 +45,8 @@ static struct virtio_pci *transport_of(struct vm_virtio *v, unsigned i)
         return virtio_balloon_transport(v->dev[i].balloon);
     if (v->dev[i].net)
         return virtio_net_transport(v->dev[i].net);
+    if (v->dev[i].console)
+        return virtio_console_transport(v->dev[i].console);
     return virtio_rng_transport(v->dev[i].rng);
 }
 
@@ -77,6 +81,9 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
             v->balloon = v->dev[v->nr].balloon;
         } else if (d->kind == VMM_VIRTIO_NET) {
             r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, &v->dev[v->nr].net, err);
+        } else if (d->kind == VMM_VIRTIO_CONSOLE) {
+            r = virtio_console_create(vm, &vm->cfg->console, d->console, vm->chardevs,
+                                      &v->dev[v->nr].console, err);
         } else {
             r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
         }
@@ -102,6 +109,7 @@ void vm_virtio_free(struct vm *vm)
         virtio_rng_free(v->dev[i].rng);
         virtio_balloon_free(v->dev[i].balloon);
         virtio_net_free(v->dev[i].net);
+        virtio_console_free(v->dev[i].console);
     }
     if (v)
         pthread_mutex_destroy(&v->qmp_lock);
@@ -318,6 +326,11 @@ int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
         r = qmp_server_register(server, "balloon", balloon_args, qmp_balloon, vm);
     if (r == 0)
         r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
+    if (r == 0)
+        r = virtio_console_qmp_register(vm, server);
+    for (unsigned i = 0; r == 0 && vm->virtio && i < vm->virtio->nr; i++)
+        if (vm->virtio->dev[i].console)
+            virtio_console_set_qmp(vm->virtio->dev[i].console, server);
     if (r == 0 && vm->virtio && vm->virtio->balloon) {
         pthread_mutex_lock(&vm->virtio->qmp_lock);
         vm->virtio->qmp = server;
@@ -331,6 +344,9 @@ void vm_virtio_qmp_unregister(struct vm *vm)
 {
     if (!vm->virtio)
         return;
+    for (unsigned i = 0; i < vm->virtio->nr; i++)
+        if (vm->virtio->dev[i].console)
+            virtio_console_set_qmp(vm->virtio->dev[i].console, NULL);
     pthread_mutex_lock(&vm->virtio->qmp_lock);
     vm->virtio->qmp = NULL;
     pthread_mutex_unlock(&vm->virtio->qmp_lock);

@@ -41,8 +41,9 @@
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED      128
 
-#define VIRTIO_MSI_NO_VECTOR  0xffff
-#define VIRTIO_PCI_MAX_QUEUES 16
+#define VIRTIO_MSI_NO_VECTOR   0xffff
+#define VIRTIO_PCI_MAX_QUEUES  64 /* virtio-serial: 31 ports + control, 2 queues each */
+#define VIRTIO_PCI_MAX_VECTORS 17 /* MSI-X vectors: devices with more queues share them */
 
 struct vm;
 struct virtio_pci;
