@@ -241,9 +241,10 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
             else
                 r = verr_set(err, EINVAL, "-drive %s: discard=%s (unmap or ignore)", arg, v);
         } else if (prop(item, "aio", &v)) {
-            /* TODO: io_uring; requests run on the device's I/O thread with blocking calls. */
+            /* native (Linux AIO) is accepted and runs as threads (TODO: not implemented). */
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
+            d.aio_io_uring = !strcmp(v, "io_uring");
         } else if (prop(item, "media", &v)) {
             if (strcmp(v, "disk"))
                 r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);

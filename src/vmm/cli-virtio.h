@@ -25,7 +25,8 @@ struct vmm_drive {
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    bool used; /* a device took it */
+    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    bool used;         /* a device took it */
 };
 
 enum vmm_virtio_kind {

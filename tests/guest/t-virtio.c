@@ -417,52 +417,115 @@ void blk_crc32_main(struct guest *g)
     guest_exit(0);
 }
 
-/* blk-bench (first word): one workload on the first disk for bench/virtio-blk, queue depth
- * 1, polled: op=seqread|seqwrite (1 MiB requests) or randread|randwrite (4 KiB at random
- * 4 KiB-aligned offsets), count=N requests, op=none for the start-up baseline. Data lives
- * at 32 MiB (-m 256M or more), away from the image. Prints "bench op=... requests=N
+/* blk-bench (first word): one workload on the first disk for bench/virtio-blk, polled:
+ * op=seqread|seqwrite (1 MiB requests) or randread|randwrite (4 KiB at random 4 KiB-aligned
+ * offsets), count=N requests, qd=1..32 requests kept in flight (default 1: post one, wait
+ * for it), op=none for the start-up baseline. Each in-flight slot has its own header,
+ * status byte, three descriptors and data buffer (from 32 MiB up; -m 256M or more). The
+ * driver posts every free slot, notifies once (event index permitting), then polls the
+ * used ring and refills the slots that completed. Prints "bench op=... qd=Q requests=N
  * bytes=B failed=F" and exits with 0 (1 on a failed request). */
-#define BENCH_BUF 0x2000000ull
+#define BENCH_BUF   0x2000000ull
+#define BENCH_QD    32
+#define BENCH_QSIZE 128
+
+static uint8_t bench_qmem[VIRTQ_MEM(BENCH_QSIZE)] __attribute__((aligned(4096)));
+static struct {
+    uint32_t type, reserved;
+    uint64_t sector;
+} bench_hdr[BENCH_QD] __attribute__((aligned(16)));
+static uint8_t bench_status[BENCH_QD];
 
 void blk_bench_main(struct guest *g)
 {
     struct tap *t = &g->tap;
     struct vdev d;
+    struct vqueue q;
     const char *op;
     uint32_t oplen;
-    uint64_t count = 0;
+    uint64_t count = 0, qd = 1;
     if (!param_str(g, "op", &op, &oplen))
         op = "none", oplen = 4;
     param_u64(g, "count", false, false, &count);
+    param_u64(g, "qd", false, false, &qd);
+    if (qd < 1 || qd > BENCH_QD)
+        tap_bail(t, "blk-bench: qd=%lu (1 to %u)", qd, BENCH_QD);
     bool none = oplen == 4 && !memcmp(op, "none", 4);
     if (none) {
-        tap_printf(t, "bench op=none requests=0 bytes=0 failed=0\n");
+        tap_printf(t, "bench op=none qd=%lu requests=0 bytes=0 failed=0\n", qd);
         guest_exit(0);
     }
-    if (!start_blk(g, &d, 0))
-        guest_exit(1);
+    struct pci_access pa;
+    set_access(g, &pa);
+    if (!virtio_find(&d, &pa, 0x1042, 0))
+        tap_bail(t, "blk-bench: no virtio-blk-pci device");
+    const char *why = virtio_begin(&d, VIRTIO_F_EVENT_IDX);
+    if (!why)
+        why = virtio_queue_setup(&d, &q, 0, bench_qmem, BENCH_QSIZE, 0xffff);
+    if (!why && q.size < 3 * qd)
+        why = "queue too small for the queue depth";
+    if (why)
+        tap_bail(t, "blk-bench: set-up failed: %s", why);
+    virtio_driver_ok(&d);
     bool seq = oplen >= 3 && !memcmp(op, "seq", 3);
     bool write = oplen >= 5 && !memcmp(op + oplen - 5, "write", 5);
     uint32_t len = seq ? (1u << 20) : 4096;
     uint64_t sectors = virtio_cfg64(&d, 0), blocks = sectors * 512 / len,
              rnd = 88172645463325252ull;
-    uint64_t failed = 0;
-    void *data = (void *)(uintptr_t)BENCH_BUF;
-    for (uint64_t i = 0; i < count && blocks; i++) {
-        uint64_t blk;
-        if (seq) {
-            blk = i % blocks;
-        } else {
-            rnd ^= rnd << 13;
-            rnd ^= rnd >> 7;
-            rnd ^= rnd << 17;
-            blk = rnd % blocks;
+    if (!blocks)
+        tap_bail(t, "blk-bench: disk smaller than one request");
+    uint64_t failed = 0, posted = 0, done = 0;
+    for (;;) {
+        /* Post every free slot (all at first; then those that just completed). */
+        static bool busy[BENCH_QD];
+        for (unsigned s = 0; s < qd && posted < count; s++) {
+            if (busy[s])
+                continue;
+            uint64_t blk;
+            if (seq) {
+                blk = posted % blocks;
+            } else {
+                rnd ^= rnd << 13;
+                rnd ^= rnd >> 7;
+                rnd ^= rnd << 17;
+                blk = rnd % blocks;
+            }
+            bench_hdr[s].type = write ? T_OUT : T_IN;
+            bench_hdr[s].reserved = 0;
+            bench_hdr[s].sector = blk * (len / 512);
+            bench_status[s] = 0xee;
+            struct vq_desc *dd = q.desc + 3 * s;
+            dd[0] = (struct vq_desc){(uint64_t)(uintptr_t)&bench_hdr[s], 16, VQ_F_NEXT,
+                                     (uint16_t)(3 * s + 1)};
+            dd[1] = (struct vq_desc){BENCH_BUF + (uint64_t)s * len, len,
+                                     (uint16_t)(VQ_F_NEXT | (write ? 0 : VQ_F_WRITE)),
+                                     (uint16_t)(3 * s + 2)};
+            dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&bench_status[s], 1, VQ_F_WRITE, 0};
+            busy[s] = true;
+            virtio_vq_add(&q, (uint16_t)(3 * s));
+            posted++;
         }
-        int st = blk_req(&d, write ? T_OUT : T_IN, blk * (len / 512), data, len, !write, 0);
-        failed += st != 0;
+        virtio_vq_kick(&d, &q);
+        if (done == count)
+            break;
+        uint32_t id, used_len;
+        uint64_t t0 = rdtsc();
+        while (!virtio_vq_get_used(&q, &id, &used_len)) {
+            if (rdtsc() - t0 > 20000000000ull)
+                tap_bail(t, "blk-bench: no completion after %lu of %lu requests", done, count);
+            cpu_pause();
+        }
+        do {
+            unsigned s = id / 3;
+            if (s >= qd || !busy[s])
+                tap_bail(t, "blk-bench: used id %u is not an outstanding request", id);
+            failed += bench_status[s] != 0;
+            busy[s] = false;
+            done++;
+        } while (virtio_vq_get_used(&q, &id, &used_len));
     }
-    tap_printf(t, "bench op=%s requests=%lu bytes=%lu failed=%lu\n",
-               seq ? (write ? "seqwrite" : "seqread") : (write ? "randwrite" : "randread"), count,
-               count * len, failed);
+    tap_printf(t, "bench op=%s qd=%lu requests=%lu bytes=%lu failed=%lu\n",
+               seq ? (write ? "seqwrite" : "seqread") : (write ? "randwrite" : "randread"), qd,
+               count, count * len, failed);
     guest_exit(failed ? 1 : 0);
 }

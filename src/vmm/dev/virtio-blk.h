@@ -20,6 +20,7 @@ struct virtio_blk_options {
     const char *file, *format, *serial;
     enum block_cache cache;
     bool read_only, discard_unmap;
+    bool io_uring; /* aio=io_uring (refused when built without liburing) */
     unsigned num_queues;
 };
 

@@ -68,6 +68,7 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
                 .cache = dr->cache,
                 .read_only = dr->read_only,
                 .discard_unmap = dr->discard_unmap,
+                .io_uring = dr->aio_io_uring,
                 .num_queues = d->num_queues,
             };
             v->dev[v->nr].drive = dr;

@@ -141,6 +141,7 @@ static void device_reset(struct virtio_pci *vp)
         pthread_mutex_lock(&q->lock);
         ioeventfd_unregister(vp, q);
         memset(&q->vq, 0, sizeof(q->vq));
+        q->epoch++;
         q->vq.mem = &vp->vm->mem;
         q->vq.size = q->size_max;
         q->msix_vector = VIRTIO_MSI_NO_VECTOR;

@@ -66,6 +66,9 @@ struct virtio_queue {
     int ioeventfd;         /* eventfd the guest's notification signals */
     bool ioeventfd_in_kvm; /* registered with KVM_IOEVENTFD */
     uint64_t ioeventfd_addr;
+    /* Bumped (under lock) by every device reset: a device completing requests off the
+     * I/O thread compares it with the value at pop time and drops stale completions. */
+    uint32_t epoch;
 };
 
 struct virtio_pci {
