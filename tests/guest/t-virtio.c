@@ -20,6 +20,7 @@
 #define BLK_F_FLUSH        (1ull << 9)
 #define BLK_F_DISCARD      (1ull << 13)
 #define BLK_F_WRITE_ZEROES (1ull << 14)
+#define BLK_F_MQ           (1ull << 12)
 
 #define T_IN      0
 #define T_OUT     1
@@ -171,6 +172,103 @@ static void broken_case(struct tap *t, struct vdev *d, uint64_t want, const char
     tap_ok(t, st == 0 && memcmp(buf2, buf + 8192, 4096) == 0,
            "virtio-blk: works again after a reset (status %d%s%s)", st, why ? ", " : "",
            why ? why : "");
+}
+
+/* Many requests in flight, and several queues: QD_N 4 KiB writes of distinct patterns
+ * posted together on the last queue, then QD_N reads of the same sectors posted together on
+ * queue 0, each slot with its own header, status and buffer. blk_mq=N asks for N queues
+ * (VIRTIO_BLK_F_MQ, num_queues in the config) and uses queues 0 and N-1. */
+#define QD_N     32
+#define QD_QSIZE 128
+#define QD_BASE  64 /* first sector (the disk of test-virtio.py has 512) */
+
+static uint8_t qd_wbuf[QD_N * 4096] __attribute__((aligned(4096)));
+static uint8_t qd_rbuf[QD_N * 4096] __attribute__((aligned(4096)));
+static uint8_t qd_qmem[2][VIRTQ_MEM(QD_QSIZE)] __attribute__((aligned(4096)));
+static struct {
+    uint32_t type, reserved;
+    uint64_t sector;
+} qd_hdr[QD_N] __attribute__((aligned(16)));
+static uint8_t qd_status[QD_N];
+
+/* Posts QD_N requests of type on q, notifies once and collects every completion; returns how
+ * many completed with status 0 (-1 on a timeout or a bogus used id). */
+static int qd_batch(struct vdev *d, struct vqueue *q, uint32_t type, uint8_t *buf)
+{
+    for (unsigned i = 0; i < QD_N; i++) {
+        qd_hdr[i].type = type;
+        qd_hdr[i].reserved = 0;
+        qd_hdr[i].sector = QD_BASE + 8 * i;
+        qd_status[i] = 0xee;
+        struct vq_desc *dd = q->desc + 3 * i;
+        dd[0] =
+            (struct vq_desc){(uint64_t)(uintptr_t)&qd_hdr[i], 16, VQ_F_NEXT, (uint16_t)(3 * i + 1)};
+        dd[1] = (struct vq_desc){(uint64_t)(uintptr_t)(buf + 4096 * i), 4096,
+                                 (uint16_t)(VQ_F_NEXT | (type == T_IN ? VQ_F_WRITE : 0)),
+                                 (uint16_t)(3 * i + 2)};
+        dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&qd_status[i], 1, VQ_F_WRITE, 0};
+        virtio_vq_add(q, (uint16_t)(3 * i));
+    }
+    virtio_vq_kick(d, q);
+    unsigned seen = 0, good = 0;
+    uint32_t seen_mask = 0;
+    uint64_t t0 = rdtsc();
+    while (seen < QD_N) {
+        uint32_t id, len;
+        if (!virtio_vq_get_used(q, &id, &len)) {
+            if (rdtsc() - t0 > 20000000000ull)
+                return -1;
+            cpu_pause();
+            continue;
+        }
+        if (id % 3 || id / 3 >= QD_N || (seen_mask & (1u << (id / 3))))
+            return -1;
+        seen_mask |= 1u << (id / 3);
+        seen++;
+        good += qd_status[id / 3] == 0;
+    }
+    return (int)good;
+}
+
+static void test_blk_inflight(struct guest *g, uint64_t want)
+{
+    struct tap *t = &g->tap;
+    struct vdev d;
+    struct pci_access pa;
+    set_access(g, &pa);
+    uint64_t nq = 1;
+    param_u64(g, "blk_mq", false, false, &nq);
+    if (nq < 1 || nq > 2)
+        nq = 1;
+    if (!virtio_find(&d, &pa, 0x1042, 0))
+        return;
+    struct vqueue q[2];
+    const char *why = virtio_begin(&d, want | (nq > 1 ? BLK_F_MQ : 0));
+    if (!why && nq > 1) {
+        uint16_t n = (uint16_t)(virtio_cfg32(&d, 32) >> 16);
+        tap_ok(t, (d.features & BLK_F_MQ) && n == nq && virtio_num_queues(&d) >= nq,
+               "virtio-blk: VIRTIO_BLK_F_MQ with num_queues %u (asked %lu, %u in common cfg)", n,
+               nq, virtio_num_queues(&d));
+    }
+    for (unsigned i = 0; !why && i < nq; i++) {
+        why = virtio_queue_setup(&d, &q[i], i, qd_qmem[i], QD_QSIZE, 0xffff);
+        if (!why && q[i].size < 3 * QD_N)
+            why = "queue too small";
+    }
+    if (why) {
+        tap_ok(t, false, "virtio-blk: %u-queue set-up failed: %s", (unsigned)nq, why);
+        return;
+    }
+    virtio_driver_ok(&d);
+    for (unsigned i = 0; i < QD_N; i++)
+        pattern(qd_wbuf + 4096 * i, 4096, 100 + i);
+    memset(qd_rbuf, 0, sizeof(qd_rbuf));
+    int w = qd_batch(&d, &q[nq - 1], T_OUT, qd_wbuf);
+    int r = qd_batch(&d, &q[0], T_IN, qd_rbuf);
+    tap_ok(t, w == QD_N && r == QD_N && memcmp(qd_wbuf, qd_rbuf, sizeof(qd_rbuf)) == 0,
+           "virtio-blk: %u writes in flight on queue %lu, %u reads on queue 0 match (%d, %d ok)",
+           QD_N, nq - 1, QD_N, w, r);
+    virtio_reset(&d);
 }
 
 void test_virtio_blk(struct guest *g)
@@ -351,6 +449,7 @@ void test_virtio_blk(struct guest *g)
         r->desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VQ_F_WRITE, 0};
         broken_case(t, &d, want, "a buffer outside RAM");
     }
+    test_blk_inflight(g, want);
 }
 
 void test_virtio_rng(struct guest *g)
