@@ -224,6 +224,9 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
         } else if (prop(item, "id", &v)) {
             free(d.id);
             d.id = xstrdup(v);
+        } else if (prop(item, "node-name", &v)) {
+            free(d.node_name);
+            d.node_name = xstrdup(v);
         } else if (prop(item, "cache", &v)) {
             if (block_cache_parse(v, &d.cache) < 0)
                 r = verr_set(err, EINVAL,
@@ -260,8 +263,12 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
     for (unsigned i = 0; r == 0 && d.id && i < vc->nr_drives; i++)
         if (vc->drives[i].id && !strcmp(vc->drives[i].id, d.id))
             r = verr_set(err, EEXIST, "-drive %s: duplicate drive id '%s'", arg, d.id);
+    for (unsigned i = 0; r == 0 && d.node_name && i < vc->nr_drives; i++)
+        if (vc->drives[i].node_name && !strcmp(vc->drives[i].node_name, d.node_name))
+            r = verr_set(err, EEXIST, "-drive %s: duplicate node-name '%s'", arg, d.node_name);
     if (r < 0) {
         free(d.id);
+        free(d.node_name);
         free(d.file);
         free(d.format);
         return r;
@@ -401,6 +408,7 @@ void cli_virtio_free(struct vmm_virtio_config *vc)
 {
     for (unsigned i = 0; i < vc->nr_drives; i++) {
         free(vc->drives[i].id);
+        free(vc->drives[i].node_name);
         free(vc->drives[i].file);
         free(vc->drives[i].format);
     }

@@ -20,6 +20,7 @@
 
 struct vmm_drive {
     char *id;
+    char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
     char *file;
     char *format; /* NULL: probe, as QEMU does (with its warning) */
     enum block_cache cache;

@@ -170,7 +170,8 @@ static void build_iov(struct blk_req *req, bool write, uint64_t len)
 
 static bool range_ok(struct virtio_blk *b, uint64_t sector, uint64_t sectors)
 {
-    return sector <= b->capacity && sectors <= b->capacity - sector;
+    uint64_t cap = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE); /* block_resize changes it */
+    return sector <= cap && sectors <= cap - sector;
 }
 
 static uint8_t do_segments(struct virtio_blk *b, const struct vq_chain *c, bool zeroes)
@@ -663,6 +664,22 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
         return verr_prefix(err, "virtio-blk-pci");
     }
     *out = b;
+    return 0;
+}
+
+int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
+{
+    /* Shrinking is allowed where the format allows it (raw; qcow2 refuses), as block_resize
+     * in QEMU allows it; requests beyond a new, smaller end then fail with IOERR. */
+    int r = block_resize(b->bd, size, true, err);
+    if (r < 0)
+        return r;
+    uint64_t sectors = block_size(b->bd) / SECTOR;
+    pthread_mutex_lock(&b->vp.lock); /* config reads happen under it */
+    __atomic_store_n(&b->capacity, sectors, __ATOMIC_RELEASE);
+    put_le(b->config + 0, sectors, 8);
+    pthread_mutex_unlock(&b->vp.lock);
+    virtio_pci_config_changed(&b->vp);
     return 0;
 }
 

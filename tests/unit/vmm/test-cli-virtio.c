@@ -70,7 +70,16 @@ int main(void)
         cli_config_free(&cfg);
     }
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio", NULL);
-    ok(r == 0 && !cfg.virtio.drives[0].aio_io_uring, "aio=threads is the default");
+    ok(r == 0 && !cfg.virtio.drives[0].aio_io_uring && !cfg.virtio.drives[0].node_name,
+       "aio=threads is the default, no node-name");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", NULL);
+    ok(r == 0 && !strcmp(cfg.virtio.drives[0].node_name, "n0"), "node-name=");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", "-drive",
+              "file=y,if=none,id=b,node-name=n0", NULL);
+    ok(r < 0 && strstr(verr_msg(&err), "duplicate node-name 'n0'"), "duplicate node-name (%s)",
+       r < 0 ? verr_msg(&err) : "accepted");
     cli_config_free(&cfg);
 
     const char *modes[] = {"writeback", "none", "writethrough", "directsync", "unsafe"};
