@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,9 +352,119 @@ static int qmp_query_balloon(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+/* qom-get / qom-set on virtio devices: /machine/peripheral/ID (or the bare ID, QEMU's
+ * partial path); only the balloon has properties here: guest-stats (read-only) and
+ * guest-stats-polling-interval (seconds). Wording checked against QEMU 7.2. */
+static const char *const stat_names[VIRTIO_BALLOON_NR_STATS] = {
+    "stat-swap-in",      "stat-swap-out",     "stat-major-faults",     "stat-minor-faults",
+    "stat-free-memory",  "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+    "stat-htlb-pgalloc", "stat-htlb-pgfail",
+};
+
+static const char *type_name(enum vmm_virtio_kind k)
+{
+    switch (k) {
+    case VMM_VIRTIO_BLK:
+        return "virtio-blk-pci";
+    case VMM_VIRTIO_RNG:
+        return "virtio-rng-pci";
+    case VMM_VIRTIO_BALLOON:
+        return "virtio-balloon-pci";
+    case VMM_VIRTIO_NET:
+        return "virtio-net-pci";
+    }
+    return "device";
+}
+
+/* The device at path, or -1 with err filled. */
+static int qom_find(struct vm *vm, const char *path, const char *prop, struct qmp_error *err)
+{
+    struct vm_virtio *v = vm->virtio;
+    const char *pfx = "/machine/peripheral/";
+    const char *id = !strncmp(path, pfx, strlen(pfx)) ? path + strlen(pfx) : path;
+    for (unsigned i = 0; v && i < v->nr; i++)
+        if (v->dev[i].id && !strcmp(v->dev[i].id, id))
+            return (int)i;
+    if (!strcmp(path, "/machine/peripheral") || !strcmp(path, "/machine/peripheral-anon"))
+        qmp_error_set(err, QMP_ERROR_GENERIC, "Property 'container.%s' not found", prop);
+    else
+        qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+    return -1;
+}
+
+static int qmp_qom_get(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss;
+    struct vm *vm = opaque;
+    const char *path = json_object_get_string(json_object_object_get(args, "path"));
+    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
+    int i = qom_find(vm, path, prop, err);
+    if (i < 0)
+        return -1;
+    struct virtio_balloon *b = vm->virtio->dev[i].balloon;
+    if (b && !strcmp(prop, "guest-stats")) {
+        uint64_t st[VIRTIO_BALLOON_NR_STATS];
+        int64_t last;
+        virtio_balloon_get_stats(b, st, &last);
+        struct json_object *stats = json_object_new_object();
+        for (unsigned k = 0; k < VIRTIO_BALLOON_NR_STATS; k++)
+            json_object_object_add(stats, stat_names[k], json_object_new_uint64(st[k]));
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "stats", stats);
+        json_object_object_add(o, "last-update", json_object_new_int64(last));
+        *ret = o;
+        return 0;
+    }
+    if (b && !strcmp(prop, "guest-stats-polling-interval")) {
+        *ret = json_object_new_int64(virtio_balloon_poll_interval(b));
+        return 0;
+    }
+    return qmp_error_set(err, QMP_ERROR_GENERIC, "Property '%s.%s' not found",
+                         type_name(vm->virtio->dev[i].kind), prop);
+}
+
+static int qmp_qom_set(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *path = json_object_get_string(json_object_object_get(args, "path"));
+    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
+    struct json_object *val = json_object_object_get(args, "value");
+    int i = qom_find(vm, path, prop, err);
+    if (i < 0)
+        return -1;
+    struct virtio_balloon *b = vm->virtio->dev[i].balloon;
+    if (b && !strcmp(prop, "guest-stats"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Property 'virtio-balloon-device.guest-stats' is not writable");
+    if (b && !strcmp(prop, "guest-stats-polling-interval")) {
+        if (!json_object_is_type(val, json_type_int))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'guest-stats-polling-interval', "
+                                 "expected: integer");
+        int64_t s = json_object_get_int64(val);
+        if (s < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "timer value must be greater than zero");
+        if (s > UINT32_MAX)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "timer value is too big");
+        virtio_balloon_set_poll_interval(b, (uint32_t)s);
+        return 0;
+    }
+    return qmp_error_set(err, QMP_ERROR_GENERIC, "Property '%s.%s' not found",
+                         type_name(vm->virtio->dev[i].kind), prop);
+}
+
 int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
 {
     static const struct qmp_arg balloon_args[] = {{"value", QMP_ARG_INT, false}, {NULL}};
+    static const struct qmp_arg qom_get_args[] = {
+        {"path", QMP_ARG_STRING, false}, {"property", QMP_ARG_STRING, false}, {NULL}};
+    static const struct qmp_arg qom_set_args[] = {{"path", QMP_ARG_STRING, false},
+                                                  {"property", QMP_ARG_STRING, false},
+                                                  {"value", QMP_ARG_ANY, false},
+                                                  {NULL}};
     static const struct qmp_arg resize_args[] = {{"device", QMP_ARG_STRING, true},
                                                  {"node-name", QMP_ARG_STRING, true},
                                                  {"size", QMP_ARG_INT, false},
@@ -367,6 +478,10 @@ int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
         r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
     if (r == 0)
         r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "qom-get", qom_get_args, qmp_qom_get, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "qom-set", qom_set_args, qmp_qom_set, vm);
     if (r == 0 && vm->virtio && vm->virtio->balloon) {
         pthread_mutex_lock(&vm->virtio->qmp_lock);
         vm->virtio->qmp = server;
