@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #ifdef VIREO_HAVE_LIBURING
 #include <liburing.h>
 #endif
@@ -83,6 +84,7 @@ struct blk_req {
     unsigned qi;
     uint32_t epoch; /* the queue's epoch when popped */
     uint32_t type;
+    bool exclusive;       /* runs alone (see virtio_blk.excl_req) */
     uint64_t sector, len; /* IN/OUT: data bytes */
     uint32_t written;
     uint8_t status;
@@ -104,6 +106,13 @@ struct virtio_blk {
     pthread_cond_t drained;
     struct blk_req *free_reqs;
     unsigned inflight;
+    /* Discard and write-zeroes on formats with unlocked in-place I/O (qcow2) can free
+     * clusters an in-flight mapped write still targets; they run alone: popping stops,
+     * excl_req waits until it is the only request in flight, then a worker runs it
+     * (excl_running) and kicks the queues when done. */
+    struct blk_req *excl_req;
+    bool excl_running;
+    bool needs_excl; /* the image is not raw */
     /* aio=threads pool. */
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
@@ -289,14 +298,25 @@ static struct blk_req *req_get(struct virtio_blk *b)
     return req ? req : xmalloc(sizeof(*req));
 }
 
+static bool pool_submit(struct virtio_blk *b, struct blk_req *req);
+static void run_exclusive(struct virtio_blk *b, struct blk_req *req);
+
 static void req_put(struct virtio_blk *b, struct blk_req *req, bool was_inflight)
 {
+    struct blk_req *excl = NULL;
     pthread_mutex_lock(&b->req_lock);
     req->next = b->free_reqs;
     b->free_reqs = req;
     if (was_inflight && --b->inflight == 0)
         pthread_cond_broadcast(&b->drained);
+    if (b->excl_req && b->inflight == 1) { /* only the waiting one is left: its turn */
+        excl = b->excl_req;
+        b->excl_req = NULL;
+        b->excl_running = true;
+    }
     pthread_mutex_unlock(&b->req_lock);
+    if (excl && !pool_submit(b, excl))
+        run_exclusive(b, excl); /* no worker at all: a worker or the reaper is calling */
 }
 
 /* Writes the status, returns the chain to the driver (unless its queue was reset since) and
@@ -344,9 +364,13 @@ static void *worker(void *opaque)
         if (!b->work_head)
             b->work_tail = NULL;
         pthread_mutex_unlock(&b->pool_lock);
-        run(b, req);
-        complete(b, req, false, true);
-        req_put(b, req, true);
+        if (req->exclusive) {
+            run_exclusive(b, req);
+        } else {
+            run(b, req);
+            complete(b, req, false, true);
+            req_put(b, req, true);
+        }
         pthread_mutex_lock(&b->pool_lock);
     }
     pthread_mutex_unlock(&b->pool_lock);
@@ -385,6 +409,24 @@ static void pool_stop(struct virtio_blk *b)
     for (unsigned i = 0; i < b->nr_workers; i++)
         pthread_join(b->workers[i], NULL);
     b->nr_workers = 0;
+}
+
+/* An exclusive request, nothing else in flight (excl_running set): runs it, lets the I/O
+ * thread pop again and kicks every queue (their notifications were not acted on). Called
+ * without any queue lock. */
+static void run_exclusive(struct virtio_blk *b, struct blk_req *req)
+{
+    run(b, req);
+    complete(b, req, false, true);
+    pthread_mutex_lock(&b->req_lock);
+    b->excl_running = false;
+    pthread_mutex_unlock(&b->req_lock);
+    req_put(b, req, true);
+    for (unsigned i = 0; i < b->vp.nr_queues; i++) {
+        uint64_t one = 1;
+        if (write(b->vp.queues[i].ioeventfd, &one, sizeof(one)) < 0)
+            log_debug("%s: eventfd write: %s", b->vp.pci.name, strerror(errno));
+    }
 }
 
 /* --- aio=io_uring ---------------------------------------------------------------------- */
@@ -490,9 +532,14 @@ static void blk_process(void *opaque, unsigned qi)
 {
     struct virtio_blk *b = opaque;
     struct virtio_queue *q = &b->vp.queues[qi];
-    struct blk_req *batch = NULL, **tail = &batch;
+    struct blk_req *batch = NULL, **tail = &batch, *excl = NULL;
     unsigned n = 0;
-    for (;;) {
+    pthread_mutex_lock(&b->req_lock);
+    bool paused = b->excl_req || b->excl_running;
+    pthread_mutex_unlock(&b->req_lock);
+    if (paused) /* an exclusive request kicks the queues when it is done */
+        return;
+    while (!excl) {
         struct verr err = {0};
         struct blk_req *req = req_get(b);
         int r = vq_pop(&q->vq, &req->chain, &err);
@@ -515,6 +562,9 @@ static void blk_process(void *opaque, unsigned qi)
             req_put(b, req, false);
             continue;
         }
+        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
+        if (req->exclusive)
+            excl = req; /* the batch ends with it */
         *tail = req;
         tail = &req->next;
         n++;
@@ -528,6 +578,24 @@ static void blk_process(void *opaque, unsigned qi)
     pthread_mutex_unlock(&b->req_lock);
     for (struct blk_req *req = batch, *next; req; req = next) {
         next = req->next;
+        if (req == excl) {
+            pthread_mutex_lock(&b->req_lock);
+            bool now = b->inflight == 1;
+            if (now)
+                b->excl_running = true;
+            else
+                b->excl_req = req; /* req_put hands it to a worker when it is alone */
+            pthread_mutex_unlock(&b->req_lock);
+            if (now && !pool_submit(b, req)) {
+                run(b, req);
+                complete(b, req, true, true);
+                pthread_mutex_lock(&b->req_lock);
+                b->excl_running = false;
+                pthread_mutex_unlock(&b->req_lock);
+                req_put(b, req, true);
+            }
+            continue;
+        }
 #ifdef VIREO_HAVE_LIBURING
         if (b->use_uring && uring_prepare(b, req))
             continue;
@@ -630,6 +698,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
 #endif
     b->read_only = o->read_only;
     b->discard = o->discard_unmap;
+    b->needs_excl = strcmp(block_format(b->bd), "raw") != 0;
     b->capacity = block_size(b->bd) / SECTOR;
     if (o->serial) /* 20 bytes, NUL-padded, not necessarily terminated (§5.2.6) */
         memcpy(b->serial, o->serial, strnlen(o->serial, sizeof(b->serial)));
