@@ -726,8 +726,9 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
     if (r == 0)
         r = virtio_pci_plug(&b->vp, err);
     if (r < 0) {
-        virtio_pci_destroy(&b->vp);
+        virtio_pci_stop_io(&b->vp);
         blk_free_state(b);
+        virtio_pci_destroy(&b->vp);
         block_close(b->bd);
         free(b);
         return verr_prefix(err, "virtio-blk-pci");
@@ -766,8 +767,9 @@ void virtio_blk_free(struct virtio_blk *b)
 {
     if (!b)
         return;
-    virtio_pci_destroy(&b->vp); /* the I/O thread is gone: nothing new starts */
+    virtio_pci_stop_io(&b->vp); /* nothing new starts; what is in flight still completes */
     blk_free_state(b);
+    virtio_pci_destroy(&b->vp);
     block_close(b->bd);
     free(b);
 }

@@ -102,6 +102,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                     struct verr *err);
 /* Plugs into the VM's PCI bus and starts the I/O thread. */
 int virtio_pci_plug(struct virtio_pci *vp, struct verr *err);
+/* Stops the I/O thread (idempotent): no new requests start; completions from a device's
+ * own threads can still interrupt the guest until virtio_pci_destroy. */
+void virtio_pci_stop_io(struct virtio_pci *vp);
 /* Stops the I/O thread and frees the transport's resources. */
 void virtio_pci_destroy(struct virtio_pci *vp);
 /* System reset: device reset plus PCI function reset. */
