@@ -559,6 +559,37 @@ static int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off
     return 0;
 }
 
+/* block_map: a run of plain clusters, contiguous on the host, that this image
+ * owns (COPIED) when writing. Takes the image lock itself: the caller's data
+ * I/O then runs without it. */
+static int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                     struct block_map *out, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    uint64_t cs = q->g.cluster_size, host = 0, run = 0;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    while (run < len) {
+        uint64_t e;
+        r = lookup(q, off + run, &e, err);
+        if (r < 0)
+            break;
+        uint64_t in = (off + run) & (cs - 1), h = (e & QCOW2_OFFSET_MASK) + in;
+        if (classify(q, e) != C_NORMAL || (write && !(e & QCOW2_OFLAG_COPIED)) ||
+            !qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs) || (run && h != host + run))
+            break;
+        if (!run)
+            host = h;
+        run += cs - in;
+    }
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || run == 0)
+        return r;
+    *out =
+        (struct block_map){q->f->fd, host, run < len ? run : len, q->f->direct ? q->f->align : 1};
+    return 1;
+}
+
 /* ---- writes ---------------------------------------------------------- */
 
 /* Makes L1 entry l1i point at an L2 table this image alone owns. */
@@ -1587,6 +1618,7 @@ const struct block_driver block_driver_qcow2 = {
     .close = qcow2_close,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
+    .map = qcow2_map,
     .compress = qcow2_compress,
     .pwrite_compressed_raw = qcow2_pwrite_compressed_raw,
     .flush = qcow2_flush,

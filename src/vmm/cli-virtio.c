@@ -224,6 +224,9 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
         } else if (prop(item, "id", &v)) {
             free(d.id);
             d.id = xstrdup(v);
+        } else if (prop(item, "node-name", &v)) {
+            free(d.node_name);
+            d.node_name = xstrdup(v);
         } else if (prop(item, "cache", &v)) {
             if (block_cache_parse(v, &d.cache) < 0)
                 r = verr_set(err, EINVAL,
@@ -241,9 +244,10 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
             else
                 r = verr_set(err, EINVAL, "-drive %s: discard=%s (unmap or ignore)", arg, v);
         } else if (prop(item, "aio", &v)) {
-            /* TODO: io_uring; requests run on the device's I/O thread with blocking calls. */
+            /* native (Linux AIO) is accepted and runs as threads (TODO: not implemented). */
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
+            d.aio_io_uring = !strcmp(v, "io_uring");
         } else if (prop(item, "media", &v)) {
             if (strcmp(v, "disk"))
                 r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);
@@ -259,8 +263,12 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
     for (unsigned i = 0; r == 0 && d.id && i < vc->nr_drives; i++)
         if (vc->drives[i].id && !strcmp(vc->drives[i].id, d.id))
             r = verr_set(err, EEXIST, "-drive %s: duplicate drive id '%s'", arg, d.id);
+    for (unsigned i = 0; r == 0 && d.node_name && i < vc->nr_drives; i++)
+        if (vc->drives[i].node_name && !strcmp(vc->drives[i].node_name, d.node_name))
+            r = verr_set(err, EEXIST, "-drive %s: duplicate node-name '%s'", arg, d.node_name);
     if (r < 0) {
         free(d.id);
+        free(d.node_name);
         free(d.file);
         free(d.format);
         return r;
@@ -400,6 +408,7 @@ void cli_virtio_free(struct vmm_virtio_config *vc)
 {
     for (unsigned i = 0; i < vc->nr_drives; i++) {
         free(vc->drives[i].id);
+        free(vc->drives[i].node_name);
         free(vc->drives[i].file);
         free(vc->drives[i].format);
     }

@@ -20,12 +20,14 @@
 
 struct vmm_drive {
     char *id;
+    char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
     char *file;
     char *format; /* NULL: probe, as QEMU does (with its warning) */
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    bool used; /* a device took it */
+    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    bool used;         /* a device took it */
 };
 
 enum vmm_virtio_kind {

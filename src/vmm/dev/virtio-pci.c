@@ -141,6 +141,7 @@ static void device_reset(struct virtio_pci *vp)
         pthread_mutex_lock(&q->lock);
         ioeventfd_unregister(vp, q);
         memset(&q->vq, 0, sizeof(q->vq));
+        q->epoch++;
         q->vq.mem = &vp->vm->mem;
         q->vq.size = q->size_max;
         q->msix_vector = VIRTIO_MSI_NO_VECTOR;
@@ -471,7 +472,7 @@ int virtio_pci_plug(struct virtio_pci *vp, struct verr *err)
     return 0;
 }
 
-void virtio_pci_destroy(struct virtio_pci *vp)
+void virtio_pci_stop_io(struct virtio_pci *vp)
 {
     if (vp->thread_started) {
         uint64_t one = 1;
@@ -480,6 +481,11 @@ void virtio_pci_destroy(struct virtio_pci *vp)
         pthread_join(vp->thread, NULL);
         vp->thread_started = false;
     }
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+    virtio_pci_stop_io(vp);
     for (unsigned i = 0; i < vp->nr_queues; i++) {
         ioeventfd_unregister(vp, &vp->queues[i]);
         if (vp->queues[i].ioeventfd >= 0)

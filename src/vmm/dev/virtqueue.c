@@ -151,6 +151,11 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, struct verr *err)
 {
     if (vq->broken)
         return verr_set(err, EIO, "queue is broken%.0u", 0);
+    /* With event idx the avail_event written by the last pop must be visible before the
+     * index is read again: otherwise a driver that adds an entry right after our read
+     * can see an old avail_event, skip its notification, and the entry waits forever. */
+    if (vq->event_idx)
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint16_t avail_idx = ld16(vq->avail + 2);
     if (avail_idx == vq->last_avail)
         return 0;

@@ -61,6 +61,27 @@ int main(void)
        r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
 
+    const char *aio[] = {"threads", "native", "io_uring"};
+    for (unsigned i = 0; i < 3; i++) {
+        char arg[64];
+        snprintf(arg, sizeof(arg), "file=x,if=virtio,aio=%s", aio[i]);
+        r = parse(&cfg, &err, "-drive", arg, NULL);
+        ok(r == 0 && cfg.virtio.drives[0].aio_io_uring == (i == 2), "aio=%s", aio[i]);
+        cli_config_free(&cfg);
+    }
+    r = parse(&cfg, &err, "-drive", "file=x,if=virtio", NULL);
+    ok(r == 0 && !cfg.virtio.drives[0].aio_io_uring && !cfg.virtio.drives[0].node_name,
+       "aio=threads is the default, no node-name");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", NULL);
+    ok(r == 0 && !strcmp(cfg.virtio.drives[0].node_name, "n0"), "node-name=");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", "-drive",
+              "file=y,if=none,id=b,node-name=n0", NULL);
+    ok(r < 0 && strstr(verr_msg(&err), "duplicate node-name 'n0'"), "duplicate node-name (%s)",
+       r < 0 ? verr_msg(&err) : "accepted");
+    cli_config_free(&cfg);
+
     const char *modes[] = {"writeback", "none", "writethrough", "directsync", "unsafe"};
     enum block_cache want[] = {BLOCK_CACHE_WRITEBACK, BLOCK_CACHE_NONE, BLOCK_CACHE_WRITETHROUGH,
                                BLOCK_CACHE_DIRECTSYNC, BLOCK_CACHE_UNSAFE};
