@@ -152,6 +152,64 @@ static void post_rx(struct vdev *d, uint16_t slot)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/* VIRTIO_PCI_CAP_PCI_CFG (virtio 1.2 §4.1.4.9): read the device configuration (MAC and
+ * status) byte by byte, then as 2- and 4-byte accesses, through the window in configuration
+ * space and compare with the BAR; then write queue_select through the window and read it back
+ * from the common configuration in the BAR. */
+static void check_pci_cfg_window(struct guest *g, struct vdev *d)
+{
+    const struct pci_access *pa = &d->pa;
+    unsigned win = 0, dev_cap = 0, common_cap = 0;
+    for (unsigned cap = pci_find_cap(pa, 0, d->dev, 0, 0x09, 0); cap;
+         cap = pci_find_cap(pa, 0, d->dev, 0, 0x09, cap)) {
+        uint8_t type = pci_read8(pa, 0, d->dev, 0, cap + 3);
+        if (type == 5 && !win)
+            win = cap;
+        else if (type == 4 && !dev_cap)
+            dev_cap = cap;
+        else if (type == 1 && !common_cap)
+            common_cap = cap;
+    }
+    if (!tap_ok(&g->tap, win && dev_cap && common_cap,
+                "net: VIRTIO_PCI_CAP_PCI_CFG capability present (at 0x%x)", win))
+        return;
+    tap_ok(&g->tap, pci_read8(pa, 0, d->dev, 0, win + 2) >= 20, "net: PCI_CFG cap_len >= 20");
+    uint8_t bar = pci_read8(pa, 0, d->dev, 0, dev_cap + 4);
+    uint32_t base = pci_read32(pa, 0, d->dev, 0, dev_cap + 8);
+    bool same = true;
+    unsigned bad = 0;
+    for (unsigned len = 1; len <= 4; len *= 2) {
+        for (unsigned off = 0; off + len <= 8; off += len) {
+            pci_write32(pa, 0, d->dev, 0, win + 4, bar);
+            pci_write32(pa, 0, d->dev, 0, win + 8, base + off);
+            pci_write32(pa, 0, d->dev, 0, win + 12, len);
+            uint32_t v = pci_read32(pa, 0, d->dev, 0, win + 16);
+            uint32_t want = 0;
+            for (unsigned i = 0; i < len; i++)
+                want |= (uint32_t)virtio_cfg8(d, off + i) << (8 * i);
+            uint32_t mask = len == 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+            if ((v & mask) != want && same) {
+                same = false;
+                bad = off | len << 8;
+            }
+        }
+    }
+    tap_ok(&g->tap, same, "net: config read through PCI_CFG equals the BAR read (first bad 0x%x)",
+           bad);
+    /* queue_select (common configuration + 22, le16) written through the window. */
+    uint8_t cbar = pci_read8(pa, 0, d->dev, 0, common_cap + 4);
+    uint32_t cbase = pci_read32(pa, 0, d->dev, 0, common_cap + 8);
+    pci_write32(pa, 0, d->dev, 0, win + 4, cbar);
+    pci_write32(pa, 0, d->dev, 0, win + 8, cbase + 22);
+    pci_write32(pa, 0, d->dev, 0, win + 12, 2);
+    pci_write32(pa, 0, d->dev, 0, win + 16, 1);
+    uint16_t sel = r16(d->common + 22);
+    pci_write32(pa, 0, d->dev, 0, win + 16, 0);
+    uint16_t sel0 = r16(d->common + 22);
+    tap_ok(&g->tap, sel == 1 && sel0 == 0,
+           "net: queue_select written through PCI_CFG reads back from the BAR (%u, %u)", sel, sel0);
+}
+
 static const char *ip_str(const uint8_t ip[4], char *buf)
 {
     format_buf(buf, 16, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
@@ -182,6 +240,7 @@ void test_virtio_net(struct guest *g)
     tap_ok(&g->tap, !memcmp(mac, want_mac, 6), "net: config MAC %02x:%02x:%02x:%02x:%02x:%02x",
            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
+    check_pci_cfg_window(g, &d);
 
     uint8_t my_ip[4], peer[4];
     param_ip(g, "net_ip", "10.0.2.15", my_ip);
