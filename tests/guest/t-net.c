@@ -19,7 +19,9 @@
  *    and the same without NEEDS_CSUM to PORT+1 (a checking host drops it);
  *  - net_udp_rx=PORT: wait for a UDP datagram of net_udp_rx_len= bytes
  *    (4000) to our PORT, check its payload and its checksum (completed here
- *    first when the header says NEEDS_CSUM).
+ *    first when the header says NEEDS_CSUM);
+ *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
+ *    notification (bench/virtio-net measures the host's cost per frame).
  * The two queues are set up here (the shared driver in virtio.c runs one
  * queue only); frames use a minimal Ethernet/IPv4/UDP/ICMP encoding.
  */
@@ -678,6 +680,60 @@ static void udp_recv(struct net *nt, uint16_t port, uint32_t want_len)
            flags & 1 ? " once completed" : "", flags);
 }
 
+/* --- transmit flood (bench/virtio-net) -------------------------------------------------- */
+
+/* Sends count 64-byte UDP datagrams to the peer's discard port, VQ_SIZE per notification
+ * (the way a busy driver batches), waiting for each batch to come back. */
+static void flood(struct net *nt, uint64_t count)
+{
+    static uint8_t frames[VQ_SIZE][HDR + 128] __attribute__((aligned(64)));
+    uint32_t ulen = 8 + 64;
+    for (unsigned i = 0; i < VQ_SIZE; i++) {
+        uint8_t *f = frames[i];
+        memset(f, 0, HDR + 128);
+        uint32_t o = ip_frame(f + HDR, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 17, ulen);
+        uint8_t *u = f + HDR + o;
+        put16be(u, 4000);
+        put16be(u + 2, 9);
+        put16be(u + 4, (uint16_t)ulen); /* checksum 0: none */
+        tx_ring.desc[i] = (struct vq_desc){(uint64_t)(uintptr_t)f, HDR + o + ulen, 0, 0};
+    }
+    uint64_t start = rdtsc(), sent = 0;
+    bool stuck = false;
+    while (sent < count && !stuck) {
+        unsigned batch = count - sent < VQ_SIZE ? (unsigned)(count - sent) : VQ_SIZE;
+        for (unsigned i = 0; i < batch; i++)
+            tx_ring.avail.ring[(nt->tx_avail + i) % VQ_SIZE] = (uint16_t)i;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        nt->tx_avail = (uint16_t)(nt->tx_avail + batch);
+        tx_ring.avail.idx = nt->tx_avail;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        kick(nt, 1);
+        uint64_t t0 = rdtsc();
+        while (*(volatile uint16_t *)&tx_ring.used.idx != nt->tx_avail) {
+            if (rdtsc() - t0 > 20000000000ull) {
+                stuck = true;
+                break;
+            }
+            cpu_pause();
+        }
+        sent += batch;
+        /* Drain whatever came back (ICMP errors, ARP) so receive buffers stay posted. */
+        uint32_t id, len;
+        bool reposted = false;
+        while (*(volatile uint16_t *)&rx_ring.used.idx != nt->rx_last_used &&
+               next_used(nt, 0, ~0ull, &id, &len)) {
+            if (id < VQ_SIZE)
+                post_rx(nt, (uint16_t)id);
+            reposted = true;
+        }
+        if (reposted)
+            kick(nt, 0);
+    }
+    tap_ok(&nt->g->tap, !stuck, "flood: %llu frames of %u bytes sent (%llu TSC ticks)",
+           (unsigned long long)sent, 14 + 20 + ulen, (unsigned long long)(rdtsc() - start));
+}
+
 void test_virtio_net(struct guest *g)
 {
     static struct vdev d;
@@ -739,6 +795,9 @@ void test_virtio_net(struct guest *g)
         param_u64(g, "net_ping", false, false, &size);
         ping(&nt, (uint32_t)size);
     }
+    uint64_t count;
+    if (param_u64(g, "net_flood", false, false, &count))
+        flood(&nt, count);
     uint64_t port;
     if (param_u64(g, "net_udp_tx", false, false, &port)) {
         tap_ok(&g->tap, udp_send(&nt, (uint16_t)port, true, "vireo udp needs_csum"),
