@@ -14,7 +14,8 @@ VMM is a command prefix (vireo-vmm's path, or
    host port (a connection is accepted while the VM sits paused by -S),
    and a host port already taken is refused with one error line;
  - DHCP through slirp's server (offer 10.0.2.15, router 10.0.2.2, DNS
-   10.0.2.3, then ACK), and a 1000-byte ICMP echo to 10.0.2.2 from the
+   10.0.2.3, then ACK; and with net=/host=/dhcpstart=/dns= the offer
+   follows them), and a 1000-byte ICMP echo to 10.0.2.2 from the
    leased address whose reply must arrive intact over MRG_RXBUF spread
    across 256-byte receive buffers;
  - vireo-vmm only, as root: a network namespace made here, with a tap
@@ -131,8 +132,22 @@ def main():
           "user networking: DHCP lease 10.0.2.15 (router 10.0.2.2, DNS 10.0.2.3), then a "
           "1000-byte ping over MRG_RXBUF with 256-byte receive buffers")
 
+    guest("tests=net net_dhcp=1 net_ip=192.168.76.100 net_peer=192.168.76.1 "
+          "net_dns=192.168.76.53",
+          "-netdev user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
+          "dns=192.168.76.53 -device virtio-net-pci,netdev=n0",
+          "user networking with net=192.168.76.0/24,host=.1,dhcpstart=.100,dns=.53: the lease, "
+          "router and DNS follow")
+
     if not is_qemu:
         hostfwd_checks(vmm, elf)
+        r = subprocess.run([vmm, "-nodefaults", "-display", "none", "-kernel", elf, "-netdev",
+                            "user,id=n0,net=10.0.2.0/24,host=10.0.3.2", "-device",
+                            "virtio-net-pci,netdev=n0"], capture_output=True, text=True, timeout=30)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and
+              "host=10.0.3.2 is not a host address of the network 10.0.2.0/24" in lines[0],
+              "host= outside net= is refused with one line", r.stderr)
 
     name = "tap in a network namespace: ARP reply from the host's 10.0.3.1"
     if is_qemu:
