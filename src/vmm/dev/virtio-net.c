@@ -29,7 +29,10 @@
  * kick eventfd and a stop eventfd, transmits what the driver queued and
  * delivers received frames. libslirp is single-threaded, so this one thread
  * is the only one that touches it. Lock order: vp->lock (read features)
- * is never taken while holding a queue lock.
+ * is never taken while holding a queue lock, and no two queue locks are
+ * held at once (a frame slirp sends while a transmit is in progress waits
+ * in the pending list), matching the vCPU's reset path (vp->lock, then
+ * each queue in turn).
  */
 #include "vmm/dev/virtio-net.h"
 #include "util/log.h"
@@ -72,6 +75,7 @@ struct virtio_net {
     uint64_t features;
     bool mrg;
     bool rx_pushed; /* used entries on the receive queue since the last interrupt check */
+    bool in_tx;     /* inside process_tx (transmit queue locked): slirp may answer at once */
     struct pending_frame pending[MAX_PENDING];
     unsigned pend_head, pend_count;
     struct vq_chain chain, chain2; /* first and further chains of a frame */
@@ -270,9 +274,14 @@ static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t
     struct virtio_net *n = opaque;
     if (len > NET_MAX_FRAME)
         return true;
-    sync_features(n);
-    if (n->pend_count == 0 && deliver(n, hdr, frame, len))
-        return true;
+    /* During transmit (slirp answers from inside slirp_input) the transmit queue lock is
+     * held: no other lock may be taken then (vCPU reset takes vp->lock, then the queues in
+     * order), so the frame waits for flush_rx, right after. */
+    if (!n->in_tx) {
+        sync_features(n);
+        if (n->pend_count == 0 && deliver(n, hdr, frame, len))
+            return true;
+    }
     if (n->pend_count == MAX_PENDING) {
         drop_warn(n, "dropping a received %zu-byte frame (no receive buffers)", len);
         return false;
@@ -309,6 +318,7 @@ static void process_tx(struct virtio_net *n)
     struct virtio_queue *q = &n->vp.queues[TXQ];
     bool vnet_hdr = net_backend_has_vnet_hdr(n->be);
     pthread_mutex_lock(&q->lock);
+    n->in_tx = true;
     bool pushed = false;
     while (queue_live(n, q)) {
         struct verr err = {0};
@@ -353,6 +363,7 @@ static void process_tx(struct virtio_net *n)
     }
     if (pushed)
         virtio_pci_queue_done(&n->vp, TXQ);
+    n->in_tx = false;
     pthread_mutex_unlock(&q->lock);
 }
 
