@@ -377,6 +377,12 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
                 r = verr_set(err, EINVAL, "-device %s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
                              arg, v);
             d->have_mac = true;
+        } else if (kind == VMM_VIRTIO_NET && prop(item, "host_mtu", &v)) {
+            uint64_t mtu;
+            if (str_to_u64(v, 10, &mtu) < 0 || mtu < 68 || mtu > 65535)
+                r = verr_set(err, EINVAL, "-device %s: host_mtu=%s (68 to 65535)", arg, v);
+            else
+                d->host_mtu = (unsigned)mtu;
         } else if (prop(item, "bus", &v) || prop(item, "addr", &v)) {
             /* TODO: explicit slot placement (addr=); devices take the first free slot. */
         } else {

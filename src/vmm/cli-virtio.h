@@ -44,6 +44,7 @@ struct vmm_virtio_device {
     unsigned netdev; /* index into netdevs[] (net) */
     uint8_t mac[6];  /* net */
     bool have_mac;
+    unsigned host_mtu; /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
 };
 
 struct vmm_virtio_config {

@@ -10,6 +10,8 @@
  *    buffers as the header's num_buffers says; net_rxbuf=N posts N-byte
  *    buffers (default 2048) so a frame must span several;
  *  - net_csum=1: negotiate CSUM and GUEST_CSUM (offered over a tap);
+ *  - net_mtu=N: negotiate MTU (offered with -device ...,host_mtu=N) and
+ *    check the config's mtu field;
  *  - net_dhcp=1: DHCP DISCOVER/OFFER/REQUEST/ACK with the gateway's server,
  *    which must offer net_ip=, router net_peer= and DNS net_dns= (10.0.2.3),
  *    then an ICMP echo of net_ping= bytes (1000) to the router from the
@@ -34,6 +36,7 @@
 
 #define NET_F_CSUM       (1ull << 0)
 #define NET_F_GUEST_CSUM (1ull << 1)
+#define NET_F_MTU        (1ull << 3)
 #define NET_F_MAC        (1ull << 5)
 #define NET_F_MRG_RXBUF  (1ull << 15)
 #define NET_F_STATUS     (1ull << 16)
@@ -90,7 +93,7 @@ static const char *net_start(struct vdev *d, uint64_t extra)
     if ((offered & want) != want)
         return "device does not offer VERSION_1, MAC and STATUS";
     if ((offered & extra) != extra)
-        return "device does not offer the features asked for (net_mrg=, net_csum=)";
+        return "device does not offer the features asked for (net_mrg=, net_csum=, net_mtu=)";
     want |= extra;
     d->features = want;
     mmio_write32(c + 8, 0);
@@ -752,6 +755,9 @@ void test_virtio_net(struct guest *g)
     uint64_t extra = nt.mrg ? NET_F_MRG_RXBUF : 0;
     if (param_is(g, "net_csum", "1"))
         extra |= NET_F_CSUM | NET_F_GUEST_CSUM;
+    uint64_t mtu = 0;
+    if (param_u64(g, "net_mtu", false, false, &mtu))
+        extra |= NET_F_MTU;
     uint64_t rxlen = RXBUF;
     if (param_u64(g, "net_rxbuf", false, false, &rxlen) && (rxlen < HDR || rxlen > RXBUF))
         rxlen = RXBUF;
@@ -773,6 +779,11 @@ void test_virtio_net(struct guest *g)
            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
     check_pci_cfg_window(g, &d);
+    if (mtu) {
+        unsigned got = virtio_cfg8(&d, 10) | virtio_cfg8(&d, 11) << 8;
+        tap_ok(&g->tap, got == mtu, "net: F_MTU negotiated, config mtu %u (want %u)", got,
+               (unsigned)mtu);
+    }
 
     bool do_dhcp = param_is(g, "net_dhcp", "1");
     param_ip(g, "net_ip", "10.0.2.15", nt.my_ip);

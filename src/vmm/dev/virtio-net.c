@@ -14,7 +14,8 @@
  * and TUNSETOFFLOAD follows the GUEST_* features the driver accepted.
  * libslirp has no offloads and QEMU offers none for -netdev user (its
  * virtio_net_get_features clears them when the peer has no vnet header),
- * so neither do we. Not offered: control queue, multiqueue, MTU (TODO).
+ * so neither do we. MTU is offered when host_mtu= is given (as QEMU).
+ * Not offered: control queue, multiqueue.
  *
  * Receive: a frame goes straight into the driver's buffers when it has
  * some (with MRG_RXBUF over as many chains as it takes, the used index
@@ -65,7 +66,8 @@ struct pending_frame {
 struct virtio_net {
     struct virtio_pci vp;
     struct net_backend *be;
-    uint8_t config[8]; /* mac[6], status (le16) */
+    uint8_t config[12];  /* mac[6], status, max_virtqueue_pairs, mtu (le16 each) */
+    unsigned config_len; /* 8, or 12 with F_MTU */
     pthread_t thread;
     bool thread_started;
     int kick_fd, stop_fd;
@@ -88,7 +90,7 @@ struct virtio_net {
 static void net_read_config(void *opaque, uint64_t off, uint8_t *data, unsigned size)
 {
     struct virtio_net *n = opaque;
-    if (off + size <= sizeof(n->config))
+    if (off + size <= n->config_len)
         memcpy(data, n->config + off, size);
 }
 
@@ -414,15 +416,24 @@ static void *net_thread(void *opaque)
 }
 
 int virtio_net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
-                      struct virtio_net **out, struct verr *err)
+                      unsigned host_mtu, struct virtio_net **out, struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
     n->kick_fd = n->stop_fd = -1;
     n->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     memcpy(n->config, mac, 6);
     n->config[6] = NET_S_LINK_UP;
+    n->config_len = 8;
+    if (host_mtu) {
+        n->config[8] = 1; /* max_virtqueue_pairs: only read with MQ, but QEMU fills it */
+        n->config[10] = (uint8_t)host_mtu;
+        n->config[11] = (uint8_t)(host_mtu >> 8);
+        n->config_len = 12;
+    }
     int r = net_backend_open(backend, net_receive, n, &n->be, err);
     uint64_t features = 1ull << VNET_F_MAC | 1ull << VNET_F_STATUS | 1ull << VNET_F_MRG_RXBUF;
+    if (host_mtu)
+        features |= 1ull << VNET_F_MTU;
     if (r == 0 && net_backend_has_vnet_hdr(n->be)) {
         unsigned tun = net_backend_offloads(n->be);
         /* Transmit offloads: the tap takes any header the kernel can parse. */
@@ -441,7 +452,7 @@ int virtio_net_create(struct vm *vm, const struct net_options *backend, const ui
     }
     if (r == 0)
         r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features, 2,
-                            NET_QUEUE_SIZE, sizeof(n->config), &net_ops, n, err);
+                            NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
     if (r == 0) {
         n->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

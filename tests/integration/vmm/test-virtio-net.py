@@ -9,7 +9,8 @@ VMM is a command prefix (vireo-vmm's path, or
    10.0.2.2 from 10.0.2.15 and must get slirp's reply (every field checked
    in the guest), with the default MAC 52:54:00:12:34:56 in config space;
  - the same with an explicit mac=, which the guest must read back and get
-   the reply addressed to;
+   the reply addressed to, and host_mtu=1400 (F_MTU offered, mtu in the
+   device configuration);
  - vireo-vmm only: hostfwd=tcp:127.0.0.1:PORT-:22 makes slirp listen on the
    host port (a connection is accepted while the VM sits paused by -S),
    and a host port already taken is refused with one error line;
@@ -124,9 +125,9 @@ def main():
 
     guest("tests=net", "-netdev user,id=n0 -device virtio-net-pci,netdev=n0",
           "user networking: ARP reply from slirp's 10.0.2.2, default MAC")
-    guest("tests=net net_mac=52:54:00:ab:cd:ef",
-          "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef",
-          "user networking with mac=52:54:00:ab:cd:ef")
+    guest("tests=net net_mac=52:54:00:ab:cd:ef net_mtu=1400",
+          "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef,host_mtu=1400",
+          "user networking with mac=52:54:00:ab:cd:ef and host_mtu=1400 (F_MTU)")
     guest("tests=net net_dhcp=1 net_mrg=1 net_rxbuf=256",
           "-netdev user,id=n0 -device virtio-net-pci,netdev=n0",
           "user networking: DHCP lease 10.0.2.15 (router 10.0.2.2, DNS 10.0.2.3), then a "

@@ -170,6 +170,13 @@ int main(void)
     r = parse(&cfg, &err, "-netdev", "user,id=n0,net=172.20.0.0/255.255.0.0", NULL);
     ok(r == 0 && cfg.virtio.netdevs[0].mask == 0xffff0000, "user net= with a dotted mask");
     cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
+              "virtio-net-pci,netdev=n0,host_mtu=9000", NULL);
+    ok(r == 0 && cfg.virtio.devices[0].host_mtu == 9000, "virtio-net-pci host_mtu=9000");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
+              "virtio-net-pci,netdev=n0,host_mtu=67", NULL);
+    refused("host_mtu= below 68", "host_mtu=67 (68 to 65535)", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.0", NULL);
     refused("net= without a mask", "bad net=10.0.2.0", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.1/24", NULL);
