@@ -48,6 +48,7 @@ struct vmm_virtio_device {
     uint8_t mac[6];  /* net */
     bool have_mac;
     unsigned console; /* index into the console config's buses (virtio-serial) */
+    unsigned host_mtu; /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
 };
 
 struct vmm_virtio_config {

@@ -99,7 +99,9 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
             uint8_t type = pci_read8(pa, 0, dev, 0, cap + 3);
             uint8_t bar = pci_read8(pa, 0, dev, 0, cap + 4);
             uint32_t off = pci_read32(pa, 0, dev, 0, cap + 8);
-            if (bar > 5)
+            /* Type 5 (PCI_CFG) names no BAR of its own (its bar field is the driver's
+             * scratch): sizing "BAR 0" for it would wreck the BAR allocator. */
+            if (bar > 5 || type < 1 || type > 4)
                 continue;
             uint64_t a = bar_address(d, bar) + off;
             if (type == 1 && !d->common)

@@ -83,7 +83,8 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
             r = virtio_balloon_create(vm, &v->dev[v->nr].balloon, err);
             v->balloon = v->dev[v->nr].balloon;
         } else if (d->kind == VMM_VIRTIO_NET) {
-            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, &v->dev[v->nr].net, err);
+            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, d->host_mtu,
+                                  &v->dev[v->nr].net, err);
         } else if (d->kind == VMM_VIRTIO_CONSOLE) {
             r = virtio_console_create(vm, &vm->cfg->console, d->console, vm->chardevs,
                                       &v->dev[v->nr].console, err);

@@ -5,8 +5,9 @@
  * One 64-bit memory BAR (BAR 4, 32 KiB, as QEMU places it) holds the common
  * configuration (0x0000), the ISR (0x1000), the device configuration
  * (0x2000), the notification area (0x3000, 4 bytes per queue) and the MSI-X
- * table (0x4000) and PBA (0x5000). Only VIRTIO_F_VERSION_1 drivers are
- * accepted: FEATURES_OK is refused without it.
+ * table (0x4000) and PBA (0x5000); the VIRTIO_PCI_CAP_PCI_CFG capability
+ * gives access to the same BAR through configuration space. Only
+ * VIRTIO_F_VERSION_1 drivers are accepted: FEATURES_OK is refused without it.
  *
  * Threads: registers are accessed on vCPU threads (under vp->lock); each
  * device has one I/O thread that waits on the queues' ioeventfds (KVM
