@@ -117,6 +117,13 @@ class Daemon:
         except OSError:
             return ""
 
+    def vmm_log(self, name, lines=5):
+        try:
+            return "".join(open(os.path.join(self.root, "log", name + ".log"),
+                                errors="replace").readlines()[-lines:])
+        except OSError:
+            return ""
+
     def write(self, name, text):
         path = os.path.join(self.tmp, name)
         open(path, "w").write(text)
@@ -151,7 +158,7 @@ def alive(pid):
         return False
 
 
-def domain_xml(name, guest, cmdline, devices="", memory_mib=64, extra=""):
+def domain_xml(name, guest, cmdline, devices="", memory_mib=64, extra="", balloon="none"):
     return f"""<domain type='kvm'>
   <name>{name}</name>
   <memory unit='MiB'>{memory_mib}</memory>
@@ -162,7 +169,7 @@ def domain_xml(name, guest, cmdline, devices="", memory_mib=64, extra=""):
     <cmdline>{cmdline}</cmdline>
   </os>
 {extra}  <devices>
-    <memballoon model='none'/>
+    <memballoon model='{balloon}'/>
 {devices}  </devices>
 </domain>
 """

@@ -19,6 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import Daemon, Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
 
 VIREOD, VMM, GUEST, IMG = sys.argv[1:5]
+# vireo-vmm reloads the kernel on a reset after -daemonize's chdir("/"):
+# the definition must name it by an absolute path.
+GUEST = os.path.abspath(GUEST)
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     skip_all("no /dev/kvm")
