@@ -356,14 +356,18 @@ int main(int argc, char **argv)
     log_info("listening on %s and %s", d.sock_path, d.sock_ro_path);
     loop_run(d.loop);
 
-    /* Running VMs are left running: the next daemon reattaches to them. */
+    /* Running VMs are left running: the next daemon reattaches to them. A
+     * start still under way is let finish (bounded by its QMP timeout), so
+     * its VMM is recorded in the run dir and found by the next daemon. */
+    while (d.workers)
+        loop_run_once(d.loop, 100);
     loop_timer_free(idle);
-    vd_server_stop(&d);
     while (d.domains) {
         struct vd_domain *x = d.domains;
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_server_stop(&d);
     loop_free(d.loop);
     if (d.pid_file)
         unlink(d.pid_file);

@@ -381,6 +381,8 @@ static const char *type_name(enum vmm_virtio_kind k)
         return "virtio-balloon-pci";
     case VMM_VIRTIO_NET:
         return "virtio-net-pci";
+    case VMM_VIRTIO_CONSOLE:
+        return "virtio-serial-pci";
     }
     return "device";
 }
@@ -490,6 +492,7 @@ int vm_virtio_qmp_register(struct vm *vm, struct qmp_server *server)
     for (unsigned i = 0; r == 0 && vm->virtio && i < vm->virtio->nr; i++)
         if (vm->virtio->dev[i].console)
             virtio_console_set_qmp(vm->virtio->dev[i].console, server);
+    if (r == 0)
         r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm);
     if (r == 0)
         r = qmp_server_register(server, "qom-get", qom_get_args, qmp_qom_get, vm);
