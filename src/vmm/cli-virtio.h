@@ -47,7 +47,7 @@ struct vmm_virtio_device {
     unsigned netdev; /* index into netdevs[] (net) */
     uint8_t mac[6];  /* net */
     bool have_mac;
-    unsigned console; /* index into the console config's buses (virtio-serial) */
+    unsigned console;  /* index into the console config's buses (virtio-serial) */
     unsigned host_mtu; /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
 };
 
