@@ -3,7 +3,7 @@
  * lifecycle of the vireo-vmm processes behind them.
  *
  * Persistent definitions are one XML file per domain in domain_dir,
- * written with file_replace_atomic so a kill at any moment leaves the old
+ * written with vd_store_write (store.c) so a kill at any moment leaves the old
  * or the new file, never half of one. A running domain also has three
  * files in run_dir: NAME.xml (the live definition), NAME.state (pid, id,
  * state) and the VMM's own NAME.pid; a daemon starting up reads them and
@@ -50,21 +50,7 @@ static int pidfd_open_compat(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-struct vd_domain *vd_domain_find_name(struct vd_daemon *d, const char *name)
-{
-    for (struct vd_domain *x = d->domains; x; x = x->next)
-        if (strcmp(x->def->name, name) == 0)
-            return x;
-    return NULL;
-}
-
-struct vd_domain *vd_domain_find_uuid(struct vd_daemon *d, const unsigned char *uuid)
-{
-    for (struct vd_domain *x = d->domains; x; x = x->next)
-        if (memcmp(x->def->uuid, uuid, 16) == 0)
-            return x;
-    return NULL;
-}
+/* vd_domain_find_name and vd_domain_find_uuid: index.c */
 
 struct vd_domain *vd_domain_find_id(struct vd_daemon *d, int id)
 {
@@ -109,6 +95,7 @@ static void domain_unlink(struct vd_daemon *d, struct vd_domain *dom)
     for (struct vd_domain **p = &d->domains; *p; p = &(*p)->next)
         if (*p == dom) {
             *p = dom->next;
+            vd_index_remove(d, dom);
             return;
         }
 }
@@ -123,7 +110,7 @@ int vd_domain_save_config(struct vd_daemon *d, struct vd_domain *dom, struct ver
     struct domain_def *def = vd_domain_config(dom);
     char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
     char *path = path_in(d->domain_dir, def->name, ".xml");
-    int r = file_replace_atomic(path, xml, strlen(xml), 0600, err);
+    int r = vd_store_write(d, path, xml, strlen(xml), true, err);
     free(path);
     free(xml);
     return r;
@@ -135,7 +122,7 @@ void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom)
     struct verr err = {0};
     char *xml = domain_def_format(dom->def, DOMAIN_FORMAT_SECURE);
     char *path = path_in(d->run_dir, dom->def->name, ".xml");
-    if (file_replace_atomic(path, xml, strlen(xml), 0600, &err) < 0)
+    if (vd_store_write(d, path, xml, strlen(xml), false, &err) < 0)
         log_warn("%s", verr_msg(&err));
     free(path);
     free(xml);
@@ -143,7 +130,7 @@ void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom)
                          (int)dom->pid, dom->id, dom->state, dom->reason, dom->persistent,
                          (unsigned long long)dom->start_time);
     path = path_in(d->run_dir, dom->def->name, ".state");
-    if (file_replace_atomic(path, st, strlen(st), 0600, &err) < 0)
+    if (vd_store_write(d, path, st, strlen(st), false, &err) < 0)
         log_warn("%s", verr_msg(&err));
     free(path);
     free(st);
@@ -318,6 +305,7 @@ static struct vd_domain *domain_new_with(struct vd_daemon *d, struct domain_def 
     dom->console_log_fd = -1;
     dom->next = d->domains;
     d->domains = dom;
+    vd_index_add(d, dom);
     return dom;
 }
 
@@ -392,26 +380,11 @@ int vd_domain_start(struct vd_daemon *d, struct vd_domain *dom, bool paused, str
         fd_write_all(logfd, line.data, line.len);
         buf_free(&line);
     }
-    pid_t child = fork();
-    if (child < 0) {
-        r = verr_errno(err, errno, "fork for vireo-vmm");
-        close(logfd);
-        goto out;
-    }
-    if (child == 0) {
-        int nul = open("/dev/null", O_RDONLY);
-        dup2(nul, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        setsid();
-        execv(argv[0], argv);
-        dprintf(2, "vireod: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    pid_t child;
+    r = vd_spawn(argv, logfd, &child, err);
     close(logfd);
+    if (r < 0)
+        goto out;
     int status;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
@@ -655,9 +628,11 @@ int vd_domain_undefine(struct vd_daemon *d, struct vd_domain *dom, struct verr *
         free(path);
         return r;
     }
+    vd_store_dir_changed(d, path);
     free(path);
     path = path_in(d->autostart_dir, dom->def->name, "");
-    unlink(path);
+    if (unlink(path) == 0)
+        vd_store_dir_changed(d, path);
     free(path);
     dom->autostart = false;
     dom->persistent = false;
@@ -682,9 +657,11 @@ int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on,
     char *path = path_in(d->autostart_dir, dom->def->name, "");
     int r = 0;
     if (on) {
-        r = file_replace_atomic(path, "", 0, 0600, err);
+        r = vd_store_write(d, path, "", 0, true, err);
     } else if (unlink(path) < 0 && errno != ENOENT) {
         r = verr_errno(err, errno, "cannot remove %s", path);
+    } else {
+        vd_store_dir_changed(d, path);
     }
     free(path);
     if (r == 0)
@@ -796,8 +773,10 @@ static void reattach_one(struct vd_daemon *d, const char *name)
 
     struct vd_domain *dom = vd_domain_find_name(d, name);
     if (dom) {
+        vd_index_remove(d, dom); /* the live definition is indexed in its place */
         dom->newdef = dom->def;
         dom->def = live;
+        vd_index_add(d, dom);
     } else {
         dom = domain_new_with(d, live);
     }

@@ -341,6 +341,7 @@ int main(int argc, char **argv)
         if (file_replace_atomic(d.pid_file, pid, (size_t)n, 0644, &err) < 0)
             log_warn("%s", verr_msg(&err));
     }
+    vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
     vd_domain_reattach_all(&d);
@@ -364,6 +365,8 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_index_free(&d);
+    vd_store_fini(&d);
     loop_free(d.loop);
     if (d.pid_file)
         unlink(d.pid_file);

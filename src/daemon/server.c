@@ -1110,6 +1110,52 @@ static void client_drop(struct vd_client *c)
     loop_call_soon(d->loop, client_free_cb, c);
 }
 
+/* Dispatches the complete messages in data; the last partial one stays in
+ * the reader. -1 when the client was dropped. Also the fuzz target's entry
+ * (tests/fuzz/fuzz-daemon.c), which has no socket behind the client. */
+int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
+{
+    struct verr err = {0};
+    while (len) {
+        ssize_t took = rpc_reader_feed(&c->reader, data, len, &err);
+        if (took < 0) {
+            log_warn("dropping client: %s", verr_msg(&err));
+            client_drop(c);
+            return -1;
+        }
+        data += took;
+        len -= (size_t)took;
+        if (!rpc_reader_done(&c->reader))
+            continue;
+        size_t mlen;
+        const uint8_t *msg = rpc_reader_message(&c->reader, &mlen);
+        struct buf out = BUF_INIT;
+        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream,
+                                      c, c->readonly || c->ro_socket};
+        int r = rpc_dispatch(&disp, msg, mlen, &out, &err);
+        rpc_reader_next(&c->reader);
+        if (r < 0) {
+            log_warn("dropping client: %s", verr_msg(&err));
+            buf_free(&out);
+            client_drop(c);
+            return -1;
+        }
+        /* The handler may have dropped this client through an event push. */
+        bool alive = false;
+        for (struct vd_client *x = c->d->clients; x; x = x->next)
+            alive |= x == c;
+        if (!alive) {
+            buf_free(&out);
+            return -1;
+        }
+        client_push(c, &out);
+        buf_free(&out);
+        if (c->fd < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
 {
     (void)loop, (void)fd;
@@ -1126,40 +1172,26 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
     }
     if (!(events & (LOOP_READ | LOOP_HUP)))
         return;
+    /* One read takes whatever the socket holds (a whole small call, or
+     * several pipelined ones); rpc_reader_feed cuts it into messages and
+     * keeps a partial one. A short read means the socket was empty: the
+     * loop (level-triggered) calls again when more arrives. */
+    uint8_t ahead[16384];
     for (;;) {
-        int r = rpc_reader_read_fd(&c->reader, c->fd, &err);
-        if (r < 0) {
-            if (r != -ECONNRESET)
-                log_warn("dropping client: %s", verr_msg(&err));
+        ssize_t n = read(c->fd, ahead, sizeof(ahead));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            if (n < 0 && errno != ECONNRESET)
+                log_warn("dropping client: cannot read from client socket: %s", strerror(errno));
+            else if (n == 0 && c->reader.have)
+                log_warn("dropping client: connection closed in the middle of a message");
             client_drop(c);
             return;
         }
-        if (r == 0)
-            return;
-        size_t len;
-        const uint8_t *msg = rpc_reader_message(&c->reader, &len);
-        struct buf out = BUF_INIT;
-        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream,
-                                      c, c->readonly || c->ro_socket};
-        r = rpc_dispatch(&disp, msg, len, &out, &err);
-        rpc_reader_next(&c->reader);
-        if (r < 0) {
-            log_warn("dropping client: %s", verr_msg(&err));
-            buf_free(&out);
-            client_drop(c);
-            return;
-        }
-        /* The handler may have dropped this client through an event push. */
-        bool alive = false;
-        for (struct vd_client *x = c->d->clients; x; x = x->next)
-            alive |= x == c;
-        if (!alive) {
-            buf_free(&out);
-            return;
-        }
-        client_push(c, &out);
-        buf_free(&out);
-        if (c->fd < 0)
+        if (vd_client_feed(c, ahead, (size_t)n) < 0 || (size_t)n < sizeof(ahead))
             return;
     }
 }

@@ -19,6 +19,8 @@
 #include "rpc/message.h"
 
 struct loop;
+struct vd_index;
+struct vd_syncer;
 struct loop_watch;
 struct qmp_client;
 struct verr;
@@ -80,6 +82,8 @@ struct vd_daemon {
     int next_id;
     struct vd_client *clients;
     unsigned nclients;
+    struct vd_index *index;   /* domains by uuid and name (index.c) */
+    struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
 };
 
 /* domain.c */
@@ -107,8 +111,28 @@ uint64_t vd_domain_cpu_time(struct vd_domain *dom);
 void vd_domain_free(struct vd_domain *dom);
 bool vd_any_running(struct vd_daemon *d);
 
+/* index.c: every domain in d->domains is in the index (domain.c keeps it so). */
+void vd_index_add(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_remove(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_free(struct vd_daemon *d);
+
+/* store.c: atomic file replacement; `durable` definitions are fdatasync'd
+ * before the rename and their directory is synced soon after (see store.c). */
+void vd_store_init(struct vd_daemon *d);
+void vd_store_fini(struct vd_daemon *d);
+int vd_store_write(struct vd_daemon *d, const char *path, const void *data, size_t len,
+                   bool durable, struct verr *err);
+/* An entry of path's directory was created, renamed or removed. */
+void vd_store_dir_changed(struct vd_daemon *d, const char *path);
+
+/* spawn.c: runs argv with stdin /dev/null, stdout and stderr logfd, in a new session. */
+int vd_spawn(char **argv, int logfd, pid_t *pid, struct verr *err);
+
 /* server.c */
 int vd_server_start(struct vd_daemon *d, struct verr *err);
+/* Frames and dispatches a client's bytes (socket reads, or a fuzzer's);
+ * -1 when the client was dropped. */
+int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len);
 void vd_server_stop(struct vd_daemon *d);
 /* COM1 output for the console streams open on dom; the end of them. */
 void vd_console_output(struct vd_daemon *d, struct vd_domain *dom, const void *data, size_t len);
