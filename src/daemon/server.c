@@ -46,6 +46,7 @@ struct vd_client {
 };
 
 static void client_drop(struct vd_client *c);
+static void accepting_update(struct vd_daemon *d);
 
 #define HANDLER(fn)                                                                                \
     static int fn(void *ctx, const struct rpc_header *h, const void *args, void *ret,              \
@@ -1104,6 +1105,7 @@ static void client_drop(struct vd_client *c)
     d->nclients--;
     if (!d->nclients)
         d->idle_since_ns = monotonic_ns();
+    accepting_update(d);
     loop_watch_remove(c->watch);
     close(c->fd);
     c->fd = -1;
@@ -1196,6 +1198,20 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
     }
 }
 
+/* As libvirtd: at max_clients the listening sockets are not watched, so new
+ * connections wait in the kernel's backlog until a client leaves. */
+static void accepting_update(struct vd_daemon *d)
+{
+    bool on = d->nclients < d->max_clients;
+    if (!d->lwatch || on == !d->accept_paused)
+        return;
+    if (!on)
+        log_info("max_clients (%u) reached: new connections wait", d->max_clients);
+    d->accept_paused = !on;
+    loop_watch_set_events(d->lwatch, on ? LOOP_READ : 0);
+    loop_watch_set_events(d->lwatch_ro, on ? LOOP_READ : 0);
+}
+
 static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
 {
     (void)loop, (void)events;
@@ -1225,39 +1241,17 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
     c->next = d->clients;
     d->clients = c;
     d->nclients++;
-}
-
-static int listen_unix(const char *path, unsigned perms, struct verr *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return verr_set(err, ENAMETOOLONG, "socket path %s: too long for a UNIX socket", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return verr_errno(err, errno, "socket");
-    unlink(path);
-    mode_t old = umask(0177);
-    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (r < 0 || chmod(path, perms) < 0 || listen(fd, 64) < 0) {
-        r = verr_errno(err, errno, "cannot listen on %s", path);
-        close(fd);
-        return r;
-    }
-    return fd;
+    accepting_update(d);
 }
 
 int vd_server_start(struct vd_daemon *d, struct verr *err)
 {
-    d->lfd = listen_unix(d->sock_path, d->rw_perms, err);
-    if (d->lfd < 0)
-        return d->lfd;
-    d->lfd_ro = listen_unix(d->sock_ro_path, d->ro_perms, err);
-    if (d->lfd_ro < 0)
-        return d->lfd_ro;
-    if (!loop_watch_fd(d->loop, d->lfd, LOOP_READ, on_accept, d, err) ||
-        !loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err))
+    int r = vd_listen(d, err);
+    if (r < 0)
+        return r;
+    d->lwatch = loop_watch_fd(d->loop, d->lfd, LOOP_READ, on_accept, d, err);
+    d->lwatch_ro = loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err);
+    if (!d->lwatch || !d->lwatch_ro)
         return -EIO;
     d->idle_since_ns = monotonic_ns();
     return 0;
@@ -1273,12 +1267,5 @@ void vd_server_stop(struct vd_daemon *d)
         rpc_writer_free(&c->writer);
         free(c);
     }
-    if (d->lfd >= 0) {
-        close(d->lfd);
-        unlink(d->sock_path);
-    }
-    if (d->lfd_ro >= 0) {
-        close(d->lfd_ro);
-        unlink(d->sock_ro_path);
-    }
+    vd_unlisten(d);
 }

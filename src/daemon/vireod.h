@@ -78,6 +78,10 @@ struct vd_daemon {
     int timeout_s; /* exit when idle this long, 0 = never */
     uint64_t idle_since_ns;
     int lfd, lfd_ro;
+    bool rw_activated, ro_activated;       /* inherited from systemd (listen.c) */
+    long sock_gid;                         /* unix_sock_group, -1 for none */
+    struct loop_watch *lwatch, *lwatch_ro; /* the listening sockets' watches */
+    bool accept_paused;                    /* max_clients reached */
     struct vd_domain *domains;
     int next_id;
     struct vd_client *clients;
@@ -127,6 +131,17 @@ void vd_store_dir_changed(struct vd_daemon *d, const char *path);
 
 /* spawn.c: runs argv with stdin /dev/null, stdout and stderr logfd, in a new session. */
 int vd_spawn(char **argv, int logfd, pid_t *pid, struct verr *err);
+
+/* logout.c: libvirtd.conf's log_outputs ("3:stderr 1:file:/var/log/x"). */
+struct vd_log_outputs;
+int vd_log_outputs_parse(const char *spec, struct vd_log_outputs **out, struct verr *err);
+/* Sends every log line through the outputs (they must outlive the logging). */
+void vd_log_outputs_install(struct vd_log_outputs *lo);
+void vd_log_outputs_free(struct vd_log_outputs *lo);
+
+/* listen.c: the two listening sockets (made, or passed by systemd). */
+int vd_listen(struct vd_daemon *d, struct verr *err);
+void vd_unlisten(struct vd_daemon *d);
 
 /* server.c */
 int vd_server_start(struct vd_daemon *d, struct verr *err);
