@@ -232,6 +232,9 @@ void vir_domain_free(vir_domain *dom);
 const char *vir_domain_get_name(const vir_domain *dom);
 /* The id when running, or -1 (it is looked up again: ids change on start). */
 int vir_domain_get_id(vir_domain *dom);
+/* The id the handle was made with, without a round trip (what libvirt's
+ * virDomainGetID returns): right for handles fresh from a listing. */
+int vir_domain_get_id_cached(const vir_domain *dom);
 void vir_domain_get_uuid(const vir_domain *dom, unsigned char uuid[VIR_UUID_BUFLEN]);
 void vir_domain_get_uuid_string(const vir_domain *dom, char buf[VIR_UUID_STRING_BUFLEN]);
 vir_connect *vir_domain_get_connect(vir_domain *dom);

@@ -3,7 +3,7 @@
  * lifecycle of the vireo-vmm processes behind them.
  *
  * Persistent definitions are one XML file per domain in domain_dir,
- * written with file_replace_atomic so a kill at any moment leaves the old
+ * written with vd_store_write (store.c) so a kill at any moment leaves the old
  * or the new file, never half of one. A running domain also has three
  * files in run_dir: NAME.xml (the live definition), NAME.state (pid, id,
  * state) and the VMM's own NAME.pid; a daemon starting up reads them and
@@ -66,21 +66,7 @@ static int pidfd_open_compat(pid_t pid)
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-struct vd_domain *vd_domain_find_name(struct vd_daemon *d, const char *name)
-{
-    for (struct vd_domain *x = d->domains; x; x = x->next)
-        if (strcmp(x->def->name, name) == 0)
-            return x;
-    return NULL;
-}
-
-struct vd_domain *vd_domain_find_uuid(struct vd_daemon *d, const unsigned char *uuid)
-{
-    for (struct vd_domain *x = d->domains; x; x = x->next)
-        if (memcmp(x->def->uuid, uuid, 16) == 0)
-            return x;
-    return NULL;
-}
+/* vd_domain_find_name and vd_domain_find_uuid: index.c */
 
 struct vd_domain *vd_domain_find_id(struct vd_daemon *d, int id)
 {
@@ -127,6 +113,7 @@ static void domain_unlink(struct vd_daemon *d, struct vd_domain *dom)
     for (struct vd_domain **p = &d->domains; *p; p = &(*p)->next)
         if (*p == dom) {
             *p = dom->next;
+            vd_index_remove(d, dom);
             return;
         }
 }
@@ -141,7 +128,7 @@ int vd_domain_save_config(struct vd_daemon *d, struct vd_domain *dom, struct ver
     struct domain_def *def = vd_domain_config(dom);
     char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
     char *path = path_in(d->domain_dir, def->name, ".xml");
-    int r = file_replace_atomic(path, xml, strlen(xml), 0600, err);
+    int r = vd_store_write(d, path, xml, strlen(xml), true, err);
     free(path);
     free(xml);
     return r;
@@ -153,7 +140,7 @@ void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom)
     struct verr err = {0};
     char *xml = domain_def_format(dom->def, DOMAIN_FORMAT_SECURE);
     char *path = path_in(d->run_dir, dom->def->name, ".xml");
-    if (file_replace_atomic(path, xml, strlen(xml), 0600, &err) < 0)
+    if (vd_store_write(d, path, xml, strlen(xml), false, &err) < 0)
         log_warn("%s", verr_msg(&err));
     free(path);
     free(xml);
@@ -161,7 +148,7 @@ void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom)
                          (int)dom->pid, dom->id, dom->state, dom->reason, dom->persistent,
                          (unsigned long long)dom->start_time);
     path = path_in(d->run_dir, dom->def->name, ".state");
-    if (file_replace_atomic(path, st, strlen(st), 0600, &err) < 0)
+    if (vd_store_write(d, path, st, strlen(st), false, &err) < 0)
         log_warn("%s", verr_msg(&err));
     free(path);
     free(st);
@@ -517,6 +504,7 @@ static struct vd_domain *domain_new_with(struct vd_daemon *d, struct domain_def 
     dom->console_log_fd = -1;
     dom->next = d->domains;
     d->domains = dom;
+    vd_index_add(d, dom);
     return dom;
 }
 
@@ -615,27 +603,11 @@ static int start_blocking(struct start_work *w)
     }
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
-    pid_t child = fork();
-    if (child < 0) {
-        close(logfd);
-        return verr_errno(err, errno, "fork for vireo-vmm");
-    }
-    if (child == 0) {
-        int nul = open("/dev/null", O_RDONLY);
-        dup2(nul, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        setsid();
-        execv(w->argv[0], w->argv);
-        static const char msg[] = "vireod: cannot run vireo-vmm\n";
-        ssize_t n = write(2, msg, sizeof(msg) - 1);
-        (void)n;
-        _exit(127);
-    }
+    pid_t child;
+    int sr = vd_spawn(w->argv, logfd, &child, err);
     close(logfd);
+    if (sr < 0)
+        return sr;
     /* -daemonize: the parent exits once the VM is set up. */
     int status;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
@@ -1276,9 +1248,11 @@ int vd_domain_undefine(struct vd_daemon *d, struct vd_domain *dom, struct verr *
         free(path);
         return r;
     }
+    vd_store_dir_changed(d, path);
     free(path);
     path = path_in(d->autostart_dir, dom->def->name, "");
-    unlink(path);
+    if (unlink(path) == 0)
+        vd_store_dir_changed(d, path);
     free(path);
     dom->autostart = false;
     dom->persistent = false;
@@ -1306,9 +1280,11 @@ int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on,
     char *path = path_in(d->autostart_dir, dom->def->name, "");
     int r = 0;
     if (on) {
-        r = file_replace_atomic(path, "", 0, 0600, err);
+        r = vd_store_write(d, path, "", 0, true, err);
     } else if (unlink(path) < 0 && errno != ENOENT) {
         r = verr_errno(err, errno, "cannot remove %s", path);
+    } else {
+        vd_store_dir_changed(d, path);
     }
     free(path);
     if (r == 0)
@@ -1420,8 +1396,10 @@ static void reattach_one(struct vd_daemon *d, const char *name)
 
     struct vd_domain *dom = vd_domain_find_name(d, name);
     if (dom) {
+        vd_index_remove(d, dom); /* the live definition is indexed in its place */
         dom->newdef = dom->def;
         dom->def = live;
+        vd_index_add(d, dom);
     } else {
         dom = domain_new_with(d, live);
     }

@@ -1,16 +1,19 @@
 /*
  * main.c - vireod's command line, configuration file and start-up.
  *
- * The options are libvirtd's (-d, -f, -p, -t, -v, --version) plus --root,
- * which puts every path of one daemon under one directory so that tests and
- * several daemons on a host never meet. The configuration file takes the
- * libvirtd.conf keys that apply (unix_sock_dir, unix_sock_rw_perms,
- * unix_sock_ro_perms, max_clients, log_level); others are ignored with a
- * warning, as a libvirtd.conf written for libvirtd may carry many.
+ * The options are libvirtd's (-d, -f, -p, -l, -t, -v, --version) plus
+ * --root, which puts every path of one daemon under one directory so that
+ * tests and several daemons on a host never meet. The configuration file
+ * takes the libvirtd.conf keys that apply (unix_sock_dir, unix_sock_group,
+ * unix_sock_rw_perms, unix_sock_ro_perms, max_clients, log_level,
+ * log_outputs); others are ignored with a warning, as a libvirtd.conf
+ * written for libvirtd may carry many. -l/--listen (TCP) is refused: TCP
+ * needs authentication, which vireod does not have yet.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -37,6 +40,8 @@ static void usage(FILE *f)
                "  -d, --daemon           run in the background\n"
                "  -f, --config FILE      configuration file (libvirtd.conf keys)\n"
                "  -p, --pid-file FILE    write the daemon's pid to FILE\n"
+               "  -l, --listen           listen for TCP connections (refused: TCP needs\n"
+               "                         authentication, which vireod does not have yet)\n"
                "  -t, --timeout SECS     exit after SECS idle (no clients, no running VM)\n"
                "      --root DIR         keep every path (config, store, state, logs,\n"
                "                         sockets DIR/vireo-sock and DIR/vireo-sock-ro) under DIR\n"
@@ -77,7 +82,8 @@ static char *unquote(char *v)
 }
 
 /* libvirtd.conf's syntax for the keys used here: key = "string" | number. */
-static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, struct verr *err)
+static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, char **log_outputs,
+                       struct verr *err)
 {
     struct buf b = BUF_INIT;
     int r = file_read_all(path, 1 << 20, &b, err);
@@ -117,7 +123,7 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, s
                              lineno, key, val);
                 break;
             }
-            if (key[10] == 'w')
+            if (key[11] == 'w') /* unix_sock_rw_perms */
                 d->rw_perms = (unsigned)n;
             else
                 d->ro_perms = (unsigned)n;
@@ -137,8 +143,23 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, s
                 break;
             }
             log_set_level(levels[n - 1]);
+        } else if (strcmp(key, "unix_sock_group") == 0) {
+            struct group gr, *res = NULL;
+            char gbuf[4096];
+            if (str_to_u64(val, 10, &n) == 0 && n < 0x7fffffff) {
+                d->sock_gid = (long)n;
+            } else if (getgrnam_r(val, &gr, gbuf, sizeof(gbuf), &res) == 0 && res) {
+                d->sock_gid = (long)res->gr_gid;
+            } else {
+                r = verr_set(err, EINVAL, "%s: line %u: unix_sock_group: no group '%s'", path,
+                             lineno, val);
+                break;
+            }
+        } else if (strcmp(key, "log_outputs") == 0) {
+            free(*log_outputs);
+            *log_outputs = xstrdup(val);
         } else {
-            /* TODO: unix_sock_group, log_outputs, listen_tcp and friends. */
+            /* TODO: listen_tcp/listen_tls and auth_* with TCP (a later issue). */
             log_warn("%s: line %u: '%s' is not used by vireod", path, lineno, key);
         }
     }
@@ -190,30 +211,41 @@ static void on_idle_check(struct loop *loop, struct loop_timer *t, void *opaque)
     }
 }
 
+static void paths_free(struct vd_daemon *d)
+{
+    free(d->root);
+    free(d->domain_dir);
+    free(d->autostart_dir);
+    free(d->run_dir);
+    free(d->log_dir);
+    free(d->sock_path);
+    free(d->sock_ro_path);
+    free(d->pid_file);
+    free(d->vmm_path);
+}
+
 int main(int argc, char **argv)
 {
     log_set_program("vireod");
     static const struct option opts[] = {
-        {"daemon", no_argument, NULL, 'd'},
-        {"config", required_argument, NULL, 'f'},
-        {"pid-file", required_argument, NULL, 'p'},
-        {"timeout", required_argument, NULL, 't'},
-        {"root", required_argument, NULL, 'R'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"daemon", no_argument, NULL, 'd'},         {"config", required_argument, NULL, 'f'},
+        {"pid-file", required_argument, NULL, 'p'}, {"listen", no_argument, NULL, 'l'},
+        {"timeout", required_argument, NULL, 't'},  {"root", required_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct vd_daemon d = {.rw_perms = 0600,
                           .ro_perms = 0666,
                           .max_clients = 5000,
                           .lfd = -1,
+                          .sock_gid = -1,
                           .lfd_ro = -1,
                           .next_id = 1};
     bool daemonize = false;
     const char *config = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "df:p:t:vVh", opts, NULL)) != -1) {
+    bool listen_tcp = false;
+    while ((c = getopt_long(argc, argv, "df:p:lt:vVh", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             daemonize = true;
@@ -223,6 +255,9 @@ int main(int argc, char **argv)
             break;
         case 'p':
             d.pid_file = xstrdup(optarg);
+            break;
+        case 'l':
+            listen_tcp = true;
             break;
         case 't': {
             uint64_t n;
@@ -253,6 +288,12 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "vireod: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    if (listen_tcp) {
+        fprintf(stderr, "vireod: --listen: TCP connections need authentication (TLS or SASL), "
+                        "which vireod does not support yet; use the UNIX sockets (over ssh "
+                        "for remote hosts)\n");
+        return 1;
     }
 
     char *sock_dir = NULL;
@@ -294,9 +335,21 @@ int main(int argc, char **argv)
         free(cfg);
         free(state);
     }
-    if (config && load_config(&d, config, &sock_dir, &err) < 0) {
+    char *log_spec = NULL;
+    struct vd_log_outputs *log_outputs = NULL;
+    if (config && load_config(&d, config, &sock_dir, &log_spec, &err) < 0) {
         fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-        return 1;
+        goto config_failed;
+    }
+    if (log_spec) {
+        int lr = vd_log_outputs_parse(log_spec, &log_outputs, &err);
+        free(log_spec);
+        log_spec = NULL;
+        if (lr < 0) {
+            fprintf(stderr, "vireod: %s: %s\n", config, verr_msg(&err));
+            goto config_failed;
+        }
+        vd_log_outputs_install(log_outputs);
     }
     d.sock_path = xasprintf("%s/vireo-sock", sock_dir);
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
@@ -306,7 +359,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-            return 1;
+            goto config_failed;
         }
     free(sock_dir);
     d.vmm_path = find_vmm();
@@ -341,6 +394,7 @@ int main(int argc, char **argv)
         if (file_replace_atomic(d.pid_file, pid, (size_t)n, 0644, &err) < 0)
             log_warn("%s", verr_msg(&err));
     }
+    vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
     vd_domain_reattach_all(&d);
@@ -368,17 +422,25 @@ int main(int argc, char **argv)
         vd_domain_free(x);
     }
     vd_server_stop(&d);
+    vd_index_free(&d);
+    vd_store_fini(&d);
     loop_free(d.loop);
     if (d.pid_file)
         unlink(d.pid_file);
-    free(d.root);
-    free(d.domain_dir);
-    free(d.autostart_dir);
-    free(d.run_dir);
-    free(d.log_dir);
-    free(d.sock_path);
-    free(d.sock_ro_path);
-    free(d.pid_file);
-    free(d.vmm_path);
+    paths_free(&d);
+    if (log_outputs) {
+        log_set_sink(NULL, NULL);
+        vd_log_outputs_free(log_outputs);
+    }
     return 0;
+
+config_failed: /* before anything but paths and the log outputs exists */
+    free(sock_dir);
+    free(log_spec);
+    paths_free(&d);
+    if (log_outputs) {
+        log_set_sink(NULL, NULL);
+        vd_log_outputs_free(log_outputs);
+    }
+    return 1;
 }

@@ -48,6 +48,7 @@ struct vd_client {
 };
 
 static void client_drop(struct vd_client *c);
+static void accepting_update(struct vd_daemon *d);
 
 #define HANDLER(fn)                                                                                \
     static int fn(void *ctx, const struct rpc_header *h, const void *args, void *ret,              \
@@ -913,10 +914,57 @@ static void client_drop(struct vd_client *c)
     d->nclients--;
     if (!d->nclients)
         d->idle_since_ns = monotonic_ns();
+    accepting_update(d);
     loop_watch_remove(c->watch);
     close(c->fd);
     c->fd = -1;
     loop_call_soon(d->loop, client_free_cb, c);
+}
+
+/* Dispatches the complete messages in data; the last partial one stays in
+ * the reader. -1 when the client was dropped. Also the fuzz target's entry
+ * (tests/fuzz/fuzz-daemon.c), which has no socket behind the client. */
+int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
+{
+    struct verr err = {0};
+    while (len) {
+        ssize_t took = rpc_reader_feed(&c->reader, data, len, &err);
+        if (took < 0) {
+            log_warn("dropping client: %s", verr_msg(&err));
+            client_drop(c);
+            return -1;
+        }
+        data += took;
+        len -= (size_t)took;
+        if (!rpc_reader_done(&c->reader))
+            continue;
+        size_t mlen;
+        const uint8_t *msg = rpc_reader_message(&c->reader, &mlen);
+        struct buf out = BUF_INIT;
+        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream,
+                                      c, c->readonly || c->ro_socket};
+        int r = rpc_dispatch(&disp, msg, mlen, &out, &err);
+        rpc_reader_next(&c->reader);
+        if (r < 0) {
+            log_warn("dropping client: %s", verr_msg(&err));
+            buf_free(&out);
+            client_drop(c);
+            return -1;
+        }
+        /* The handler may have dropped this client through an event push. */
+        bool alive = false;
+        for (struct vd_client *x = c->d->clients; x; x = x->next)
+            alive |= x == c;
+        if (!alive) {
+            buf_free(&out);
+            return -1;
+        }
+        client_push(c, &out);
+        buf_free(&out);
+        if (c->fd < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
@@ -935,42 +983,42 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
     }
     if (!(events & (LOOP_READ | LOOP_HUP)))
         return;
+    /* One read takes whatever the socket holds (a whole small call, or
+     * several pipelined ones); rpc_reader_feed cuts it into messages and
+     * keeps a partial one. A short read means the socket was empty: the
+     * loop (level-triggered) calls again when more arrives. */
+    uint8_t ahead[16384];
     for (;;) {
-        int r = rpc_reader_read_fd(&c->reader, c->fd, &err);
-        if (r < 0) {
-            if (r != -ECONNRESET)
-                log_warn("dropping client: %s", verr_msg(&err));
+        ssize_t n = read(c->fd, ahead, sizeof(ahead));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            if (n < 0 && errno != ECONNRESET)
+                log_warn("dropping client: cannot read from client socket: %s", strerror(errno));
+            else if (n == 0 && c->reader.have)
+                log_warn("dropping client: connection closed in the middle of a message");
             client_drop(c);
             return;
         }
-        if (r == 0)
-            return;
-        size_t len;
-        const uint8_t *msg = rpc_reader_message(&c->reader, &len);
-        struct buf out = BUF_INIT;
-        struct rpc_dispatcher disp = {handlers, sizeof(handlers) / sizeof(handlers[0]), on_stream,
-                                      c, c->readonly || c->ro_socket};
-        r = rpc_dispatch(&disp, msg, len, &out, &err);
-        rpc_reader_next(&c->reader);
-        if (r < 0) {
-            log_warn("dropping client: %s", verr_msg(&err));
-            buf_free(&out);
-            client_drop(c);
-            return;
-        }
-        /* The handler may have dropped this client through an event push. */
-        bool alive = false;
-        for (struct vd_client *x = c->d->clients; x; x = x->next)
-            alive |= x == c;
-        if (!alive) {
-            buf_free(&out);
-            return;
-        }
-        client_push(c, &out);
-        buf_free(&out);
-        if (c->fd < 0)
+        if (vd_client_feed(c, ahead, (size_t)n) < 0 || (size_t)n < sizeof(ahead))
             return;
     }
+}
+
+/* As libvirtd: at max_clients the listening sockets are not watched, so new
+ * connections wait in the kernel's backlog until a client leaves. */
+static void accepting_update(struct vd_daemon *d)
+{
+    bool on = d->nclients < d->max_clients;
+    if (!d->lwatch || on == !d->accept_paused)
+        return;
+    if (!on)
+        log_info("max_clients (%u) reached: new connections wait", d->max_clients);
+    d->accept_paused = !on;
+    loop_watch_set_events(d->lwatch, on ? LOOP_READ : 0);
+    loop_watch_set_events(d->lwatch_ro, on ? LOOP_READ : 0);
 }
 
 static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
@@ -1003,39 +1051,17 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
     c->next = d->clients;
     d->clients = c;
     d->nclients++;
-}
-
-static int listen_unix(const char *path, unsigned perms, struct verr *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return verr_set(err, ENAMETOOLONG, "socket path %s: too long for a UNIX socket", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return verr_errno(err, errno, "socket");
-    unlink(path);
-    mode_t old = umask(0177);
-    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (r < 0 || chmod(path, perms) < 0 || listen(fd, 64) < 0) {
-        r = verr_errno(err, errno, "cannot listen on %s", path);
-        close(fd);
-        return r;
-    }
-    return fd;
+    accepting_update(d);
 }
 
 int vd_server_start(struct vd_daemon *d, struct verr *err)
 {
-    d->lfd = listen_unix(d->sock_path, d->rw_perms, err);
-    if (d->lfd < 0)
-        return d->lfd;
-    d->lfd_ro = listen_unix(d->sock_ro_path, d->ro_perms, err);
-    if (d->lfd_ro < 0)
-        return d->lfd_ro;
-    if (!loop_watch_fd(d->loop, d->lfd, LOOP_READ, on_accept, d, err) ||
-        !loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err))
+    int r = vd_listen(d, err);
+    if (r < 0)
+        return r;
+    d->lwatch = loop_watch_fd(d->loop, d->lfd, LOOP_READ, on_accept, d, err);
+    d->lwatch_ro = loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err);
+    if (!d->lwatch || !d->lwatch_ro)
         return -EIO;
     d->idle_since_ns = monotonic_ns();
     return 0;
@@ -1050,12 +1076,5 @@ void vd_server_stop(struct vd_daemon *d)
         c->fd = -1;
         vd_client_unref(c);
     }
-    if (d->lfd >= 0) {
-        close(d->lfd);
-        unlink(d->sock_path);
-    }
-    if (d->lfd_ro >= 0) {
-        close(d->lfd_ro);
-        unlink(d->sock_ro_path);
-    }
+    vd_unlisten(d);
 }

@@ -24,6 +24,8 @@
 #include "rpc/message.h"
 
 struct loop;
+struct vd_index;
+struct vd_syncer;
 struct loop_watch;
 struct qmp_client;
 struct verr;
@@ -109,11 +111,17 @@ struct vd_daemon {
     int timeout_s; /* exit when idle this long, 0 = never */
     uint64_t idle_since_ns;
     int lfd, lfd_ro;
+    bool rw_activated, ro_activated;       /* inherited from systemd (listen.c) */
+    long sock_gid;                         /* unix_sock_group, -1 for none */
+    struct loop_watch *lwatch, *lwatch_ro; /* the listening sockets' watches */
+    bool accept_paused;                    /* max_clients reached */
     struct vd_domain *domains;
     int next_id;
     struct vd_client *clients;
     unsigned nclients;
-    unsigned workers; /* start threads under way (joined in spirit at exit: waited for) */
+    unsigned workers;         /* start threads under way (joined in spirit at exit: waited for) */
+    struct vd_index *index;   /* domains by uuid and name (index.c) */
+    struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
 };
 
 /* domain.c */
@@ -165,6 +173,33 @@ void vd_job_fail_verr(struct vd_job *job, int r, const struct verr *e);
 int vd_errno_to_code(int r);
 /* Frees the jobs still queued on a domain without replying (daemon exit). */
 void vd_job_free_all(struct vd_domain *dom);
+/* index.c: every domain in d->domains is in the index (domain.c keeps it so). */
+void vd_index_add(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_remove(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_free(struct vd_daemon *d);
+
+/* store.c: atomic file replacement; `durable` definitions are fdatasync'd
+ * before the rename and their directory is synced soon after (see store.c). */
+void vd_store_init(struct vd_daemon *d);
+void vd_store_fini(struct vd_daemon *d);
+int vd_store_write(struct vd_daemon *d, const char *path, const void *data, size_t len,
+                   bool durable, struct verr *err);
+/* An entry of path's directory was created, renamed or removed. */
+void vd_store_dir_changed(struct vd_daemon *d, const char *path);
+
+/* spawn.c: runs argv with stdin /dev/null, stdout and stderr logfd, in a new session. */
+int vd_spawn(char **argv, int logfd, pid_t *pid, struct verr *err);
+
+/* logout.c: libvirtd.conf's log_outputs ("3:stderr 1:file:/var/log/x"). */
+struct vd_log_outputs;
+int vd_log_outputs_parse(const char *spec, struct vd_log_outputs **out, struct verr *err);
+/* Sends every log line through the outputs (they must outlive the logging). */
+void vd_log_outputs_install(struct vd_log_outputs *lo);
+void vd_log_outputs_free(struct vd_log_outputs *lo);
+
+/* listen.c: the two listening sockets (made, or passed by systemd). */
+int vd_listen(struct vd_daemon *d, struct verr *err);
+void vd_unlisten(struct vd_daemon *d);
 
 /* server.c */
 struct vd_daemon *vd_client_daemon(struct vd_client *c);
@@ -178,6 +213,9 @@ struct vd_domain *vd_server_resolve(struct vd_daemon *d, const struct remote_non
 void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom);
 
 int vd_server_start(struct vd_daemon *d, struct verr *err);
+/* Frames and dispatches a client's bytes (socket reads, or a fuzzer's);
+ * -1 when the client was dropped. */
+int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len);
 void vd_server_stop(struct vd_daemon *d);
 /* COM1 output for the console streams open on dom; the end of them. */
 void vd_console_output(struct vd_daemon *d, struct vd_domain *dom, const void *data, size_t len);

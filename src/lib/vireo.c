@@ -359,6 +359,11 @@ int vir_domain_get_id(vir_domain *dom)
     return dom->id;
 }
 
+int vir_domain_get_id_cached(const vir_domain *dom)
+{
+    return dom ? dom->id : -1;
+}
+
 void vir_domain_get_uuid(const vir_domain *dom, unsigned char uuid[VIR_UUID_BUFLEN])
 {
     memcpy(uuid, dom->uuid, VIR_UUID_BUFLEN);

@@ -14,6 +14,14 @@
 static enum log_level current_level = LOG_WARN;
 static FILE *current_stream;
 static const char *program_name;
+static log_sink_fn current_sink;
+static void *current_sink_opaque;
+
+void log_set_sink(log_sink_fn fn, void *opaque)
+{
+    current_sink = fn;
+    current_sink_opaque = opaque;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -92,6 +100,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
         len = sizeof(line) - 2;
     line[len++] = '\n';
     line[len] = '\0';
+    if (current_sink) {
+        current_sink(level, line, len, current_sink_opaque);
+        return;
+    }
     FILE *out = current_stream ? current_stream : stderr;
     fwrite(line, 1, len, out);
     fflush(out);

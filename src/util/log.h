@@ -22,6 +22,11 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 void log_set_stream(FILE *stream);
+/* Hands every line that passes the threshold (one whole line, newline
+ * included) to fn instead of the stream; NULL restores the stream. For a
+ * program with several outputs of its own (vireod's log_outputs). */
+typedef void (*log_sink_fn)(enum log_level level, const char *line, size_t len, void *opaque);
+void log_set_sink(log_sink_fn fn, void *opaque);
 /* Sets the prefix put before every line ("vireo-vmm" gives "vireo-vmm: warning: ..."). */
 void log_set_program(const char *name);
 /* Parses "error", "warning"/"warn", "info", "debug" or "0"-"3". Returns 0 or -EINVAL. */

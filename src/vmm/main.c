@@ -128,6 +128,14 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* -daemonize moves to /, and a reset loads the kernel and initrd again:
+     * keep their absolute paths so a relative one still names the same file. */
+    char *abs_kernel = cfg.kernel ? realpath(cfg.kernel, NULL) : NULL;
+    char *abs_initrd = cfg.initrd ? realpath(cfg.initrd, NULL) : NULL;
+    if (abs_kernel)
+        cfg.kernel = abs_kernel;
+    if (abs_initrd)
+        cfg.initrd = abs_initrd;
     int ready_fd = cfg.daemonize ? daemonize_begin() : -1;
     int status = 1;
     struct loop *loop = NULL;
@@ -178,6 +186,8 @@ cleanup:
         loop_free(loop);
     free(vm);
     cli_config_free(&cfg);
+    free(abs_kernel);
+    free(abs_initrd);
     if (ready_fd >= 0)
         close(ready_fd);
     return status;

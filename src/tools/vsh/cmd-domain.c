@@ -73,6 +73,63 @@ static char *read_xml_file(struct vsh_ctl *ctl, const char *path)
 
 /* ---- list ---- */
 
+/*
+ * The state of every listed domain, as virsh's one virDomainGetState per
+ * domain would give it, in at most two more calls: an inactive domain (id
+ * -1) is shut off by definition; the running and the paused ones come from
+ * the same listing filtered by state; only an active domain in neither (or
+ * one that changed state between the calls) is asked for individually.
+ * With 1,000 domains this is 3 round trips instead of 2,000.
+ */
+static void list_states(struct vsh_ctl *ctl, vir_domain **doms, int n, unsigned flags, int *states)
+{
+    const unsigned state_filters =
+        VIR_CONNECT_LIST_DOMAINS_RUNNING | VIR_CONNECT_LIST_DOMAINS_PAUSED |
+        VIR_CONNECT_LIST_DOMAINS_SHUTOFF | VIR_CONNECT_LIST_DOMAINS_OTHER;
+    int active = 0;
+    for (int i = 0; i < n; i++) {
+        bool on = vir_domain_get_id_cached(doms[i]) >= 0;
+        states[i] = on ? -1 : VIR_DOMAIN_SHUTOFF;
+        active += on;
+    }
+    if (active > 0) {
+        static const struct {
+            unsigned filter;
+            int state;
+        } by[] = {{VIR_CONNECT_LIST_DOMAINS_RUNNING, VIR_DOMAIN_RUNNING},
+                  {VIR_CONNECT_LIST_DOMAINS_PAUSED, VIR_DOMAIN_PAUSED}};
+        for (size_t k = 0; k < sizeof(by) / sizeof(by[0]); k++) {
+            unsigned f = (flags & ~(state_filters | VIR_CONNECT_LIST_DOMAINS_INACTIVE)) |
+                         VIR_CONNECT_LIST_DOMAINS_ACTIVE | by[k].filter;
+            vir_domain **sub = NULL;
+            vir_error err;
+            int m = vir_connect_list_all_domains(ctl->conn, &sub, f, &err);
+            for (int j = 0; j < m; j++) {
+                unsigned char u[VIR_UUID_BUFLEN], v[VIR_UUID_BUFLEN];
+                vir_domain_get_uuid(sub[j], u);
+                for (int i = 0; i < n; i++) {
+                    vir_domain_get_uuid(doms[i], v);
+                    if (states[i] < 0 && memcmp(u, v, sizeof(u)) == 0 &&
+                        vir_domain_get_id_cached(doms[i]) == vir_domain_get_id_cached(sub[j])) {
+                        states[i] = by[k].state;
+                        break;
+                    }
+                }
+                vir_domain_free(sub[j]);
+            }
+            if (m >= 0)
+                free(sub);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (states[i] >= 0)
+            continue;
+        int reason;
+        states[i] = VIR_DOMAIN_NOSTATE;
+        vir_domain_get_state(doms[i], &states[i], &reason, 0, NULL);
+    }
+}
+
 bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     unsigned flags = VIR_CONNECT_LIST_DOMAINS_ACTIVE;
@@ -133,7 +190,7 @@ bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         for (int i = 0; i < n; i++) {
             char uuid[VIR_UUID_STRING_BUFLEN];
             vir_domain_get_uuid_string(doms[i], uuid);
-            int id = vir_domain_get_id(doms[i]);
+            int id = vir_domain_get_id_cached(doms[i]);
             if (opt_id && id < 0)
                 continue;
             struct buf line = BUF_INIT;
@@ -150,10 +207,11 @@ bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     } else {
         const char *header[] = {"Id", "Name", "State"};
         struct vsh_table *t = vsh_table_new(3, header);
+        int *states = xcalloc((size_t)n + 1, sizeof(*states));
+        list_states(ctl, doms, n, flags, states);
         for (int i = 0; i < n; i++) {
-            int state = VIR_DOMAIN_NOSTATE, reason;
-            vir_domain_get_state(doms[i], &state, &reason, 0, NULL);
-            int id = vir_domain_get_id(doms[i]);
+            int state = states[i];
+            int id = vir_domain_get_id_cached(doms[i]);
             char idbuf[16];
             if (id >= 0)
                 snprintf(idbuf, sizeof(idbuf), "%d", id);
@@ -166,6 +224,7 @@ bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             const char *row[] = {idbuf, vir_domain_get_name(doms[i]), st};
             vsh_table_add(t, row);
         }
+        free(states);
         struct buf out = BUF_INIT;
         vsh_table_format(t, ctl->quiet, &out);
         vsh_print(ctl, "%s", buf_cstr(&out));

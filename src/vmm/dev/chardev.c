@@ -2,6 +2,7 @@
  * chardev.c - see chardev.h.
  */
 #include "vmm/dev/chardev.h"
+#include "util/sock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -450,15 +451,9 @@ static int open_unix_server(struct chardev *c, const struct chardev_spec *spec, 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (str_copy(sa.sun_path, sizeof(sa.sun_path), spec->path) < 0)
         return verr_set(err, ENAMETOOLONG, "%s: socket path too long", c->what);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = sock_unix_listen(spec->path, SOCK_CLOEXEC, 0, 1);
     if (fd < 0)
-        return verr_errno(err, errno, "%s: socket", c->what);
-    unlink(spec->path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-        int e = errno;
-        close(fd);
-        return verr_errno(err, e, "%s: cannot listen", c->what);
-    }
+        return verr_errno(err, -fd, "%s: cannot listen", c->what);
     c->listen_fd = fd;
     c->unix_path = xstrdup(spec->path);
     c->server = true;

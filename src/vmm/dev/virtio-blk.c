@@ -117,7 +117,7 @@ struct virtio_blk {
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
     struct blk_req *work_head, *work_tail;
-    unsigned nr_workers, idle_workers;
+    unsigned nr_workers, idle_workers, queued; /* queued: requests in the work list */
     bool pool_stop;
     pthread_t workers[POOL_MAX];
     bool use_uring;
@@ -363,6 +363,7 @@ static void *worker(void *opaque)
         b->work_head = req->next;
         if (!b->work_head)
             b->work_tail = NULL;
+        b->queued--;
         pthread_mutex_unlock(&b->pool_lock);
         if (req->exclusive) {
             run_exclusive(b, req);
@@ -388,14 +389,17 @@ static bool pool_submit(struct virtio_blk *b, struct blk_req *req)
     else
         b->work_head = req;
     b->work_tail = req;
-    if (b->idle_workers == 0 && b->nr_workers < POOL_MAX &&
+    b->queued++;
+    /* A signalled worker counts as idle until it runs, so compare with what is queued:
+     * a batch of 32 must not wait for one worker to take them one by one. */
+    if (b->queued > b->idle_workers && b->nr_workers < POOL_MAX &&
         pthread_create(&b->workers[b->nr_workers], NULL, worker, b) == 0)
         b->nr_workers++;
     bool ok = b->nr_workers > 0;
     if (ok)
         pthread_cond_signal(&b->pool_cond);
     else
-        b->work_head = b->work_tail = NULL;
+        b->work_head = b->work_tail = NULL, b->queued = 0;
     pthread_mutex_unlock(&b->pool_lock);
     return ok;
 }

@@ -36,7 +36,7 @@ try:
     # A raw base with random bytes, a qcow2 overlay on it made by vireo-img,
     # and part of the overlay rewritten so the guest must merge both layers.
     base = os.path.join(d.tmp, "base.raw")
-    open(base, "wb").write(os.urandom(128 * 1024))
+    open(base, "wb").write(os.urandom(256 * 1024))  # the guest's in-flight test uses 320 sectors
     top = os.path.join(d.tmp, "top.qcow2")
     r = subprocess.run([IMG, "create", "-f", "qcow2", "-b", base, "-F", "raw", top],
                        capture_output=True, text=True)
