@@ -110,6 +110,22 @@ def wait_path(path, g, timeout=20):
     return True
 
 
+def connect(path, g, timeout=20):
+    """Connects to the VMM's socket, retrying while it is not there or not listening yet
+    (QEMU creates the file at bind(), before listen())."""
+    end = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() > end or g.p.poll() is not None:
+                raise
+            time.sleep(0.02)
+
+
 def read_until(recv, want, timeout=30):
     got = b""
     end = time.monotonic() + timeout
@@ -169,10 +185,7 @@ def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False
     got, why, events, qf = b"", "", [], None
     try:
         if qmp:
-            if not wait_path(qsock, g):
-                raise OSError("no QMP socket")
-            q = socket.socket(socket.AF_UNIX)
-            q.connect(qsock)
+            q = connect(qsock, g)
             qf = q.makefile("rw")
             qf.readline()
             for c in ("qmp_capabilities", "cont"):
@@ -184,10 +197,7 @@ def echo_case(ctx, name, chardev, device_extra="", append_extra="", client=False
             listener.settimeout(30)
             s, _ = listener.accept()
         else:
-            if not wait_path(sock, g):
-                raise OSError("the VMM never created %s" % sock)
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sock)
+            s = connect(sock, g)
         with s:
             s.sendall((LINE + "\n").encode())
             got = read_until(sock_recv(s), b"EMERG\n")
@@ -215,10 +225,7 @@ def hangup_case(ctx, early):
     g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"], "tests=console", extra)
     why = ""
     try:
-        if not wait_path(sock, g):
-            raise OSError("the VMM never created %s" % sock)
-        with socket.socket(socket.AF_UNIX) as s:
-            s.connect(sock)
+        with connect(sock, g) as s:
             s.sendall((LINE + "\n").encode())
             if not early:
                 read_until(sock_recv(s), b"hello\n")
@@ -252,12 +259,8 @@ def flood_case(ctx, port, read):
     got, echo, why = b"", b"", ""
     c0 = c1 = None
     try:
-        if not wait_path(s0, g) or not wait_path(s1, g):
-            raise OSError("the VMM never created its sockets")
-        c1 = socket.socket(socket.AF_UNIX)
-        c1.connect(s1)
-        c0 = socket.socket(socket.AF_UNIX)
-        c0.connect(s0)
+        c1 = connect(s1, g)
+        c0 = connect(s0, g)
         # Only once the guest waits for it: under load QEMU 7.2 was seen to lose a line sent
         # before its guest opened the port (the other cases send early, under both VMMs).
         g.wait_line(r"waiting for a line on port 0", 60)
@@ -328,17 +331,18 @@ def ports_case(ctx):
              "-device virtserialport,chardev=c2,name=org.vireo.2,nr=3" % (sock, path))
     g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"],
               "tests=console con_ports=4 con_nports=3", extra)
-    got = b""
-    if wait_path(sock, g):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.connect(sock)
+    got, why = b"", ""
+    try:
+        with connect(sock, g) as s:
             s.sendall((LINE + "\n").encode())
             got = read_until(sock_recv(s), b"EMERG\n")
+    except OSError as e:
+        why = str(e)
     rc, out = g.finish()
     ids = sorted(int(x) for x in re.findall(r"control event 1 port (\d+)", out))
     check(rc == 0 and answer_ok(got) and ids == [0, 1, 3],
           "max_ports=4 with a virtconsole and two virtserialports: ports 0, 1 and 3 announced",
-          "ports %s, received %r\n%s" % (ids, got, out))
+          "%s\nports %s, received %r\n%s" % (why, ids, got, out))
 
 
 def serial_chardev_case(ctx):
@@ -364,13 +368,13 @@ def qmp_case(ctx):
            "-device", "virtio-serial-pci,id=vs0",
            "-device", "virtconsole,chardev=c0", "-device", "virtserialport,chardev=c2"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    class Proc:  # what connect() looks at
+        pass
+    pr = Proc()
+    pr.p = p
     try:
-        for _ in range(200):
-            if os.path.exists(qmp):
-                break
-            time.sleep(0.02)
-        q = socket.socket(socket.AF_UNIX)
-        q.connect(qmp)
+        q = connect(qmp, pr)
         f = q.makefile("rw")
         f.readline()
 
@@ -384,8 +388,7 @@ def qmp_case(ctx):
 
         cmd_("qmp_capabilities")
         before = {c["label"]: c for c in cmd_("query-chardev")["return"]}
-        with socket.socket(socket.AF_UNIX) as c:
-            c.connect(sock)
+        with connect(sock, pr):
             time.sleep(0.3)
             after = {c["label"]: c for c in cmd_("query-chardev")["return"]}
         pci = cmd_("query-pci")["return"][0]["devices"]
