@@ -88,6 +88,7 @@ struct vd_daemon {
     unsigned nclients;
     struct vd_index *index;   /* domains by uuid and name (index.c) */
     struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
+    bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
 };
 
 /* domain.c */
@@ -145,6 +146,11 @@ void vd_unlisten(struct vd_daemon *d);
 
 /* server.c */
 int vd_server_start(struct vd_daemon *d, struct verr *err);
+/* A client on a connected descriptor (on_accept's, or a fuzzer's); the
+ * daemon owns cfd from here on. NULL on error (cfd closed). */
+struct vd_client *vd_client_new(struct vd_daemon *d, int cfd, bool ro_socket, struct verr *err);
+/* Disconnects c unless the daemon already dropped it; freed by the loop. */
+void vd_client_close(struct vd_client *c);
 /* Frames and dispatches a client's bytes (socket reads, or a fuzzer's);
  * -1 when the client was dropped. */
 int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len);
