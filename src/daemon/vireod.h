@@ -2,7 +2,8 @@
  * vireod.h - the daemon's shared state: paths, domains, clients.
  *
  * vireod is one thread running one event loop (util/loop): the RPC server
- * (server.c), the domain store and lifecycle (domain.c). Operations that
+ * (server.c), the domain store and lifecycle (domain.c); a second thread
+ * only fsyncs store directories (store.c). Operations that
  * talk to a VMM block the loop for at most a few seconds (QMP replies,
  * destroy's SIGTERM grace); that keeps every per-domain operation
  * serialised without locks. TODO: move VMM waits off the loop thread so
