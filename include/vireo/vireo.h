@@ -514,6 +514,52 @@ int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, in
                                           vir_free_callback freecb, vir_error *err);
 int vir_connect_domain_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err);
 
+/*
+ * Event delivery for drivers that receive events asynchronously (the remote
+ * driver): the file descriptor to wait on (poll for input), or -1 when the
+ * driver calls callbacks synchronously (test driver); and one round of
+ * delivery, waiting up to timeout_ms (0: only what has arrived, -1: until
+ * something does) for events and console data, then calling the callbacks.
+ * Returns the number of messages handled (0 on timeout) or -1 (connection
+ * lost). Callbacks run only from here, never from inside another call.
+ */
+int vir_connect_get_event_fd(vir_connect *conn);
+int vir_connect_process_events(vir_connect *conn, int timeout_ms, vir_error *err);
+
+/* ---- streams: the guest console ----------------------------------------- */
+
+typedef struct vir_stream vir_stream;
+
+typedef enum {
+    VIR_DOMAIN_CONSOLE_FORCE = 1 << 0, /* take the console from another session */
+    VIR_DOMAIN_CONSOLE_SAFE = 1 << 1,
+} vir_domain_console_flags;
+
+/*
+ * virDomainOpenConsole, with the stream made for the caller: the guest's
+ * console (dev_name NULL: the first serial port or console) as a byte
+ * stream in both directions. Data from the guest arrives through
+ * vir_connect_process_events() and is read with vir_stream_recv().
+ */
+vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
+                                    vir_error *err);
+/* Sends bytes to the guest. Returns len or -1. */
+int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err);
+/*
+ * Takes received bytes: returns how many (> 0), 0 at the end of the stream
+ * (the server closed it), -2 when none are waiting (libvirt's non-blocking
+ * answer), or -1 on a stream error (err filled).
+ */
+int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err);
+/* Ends the stream from this side and waits (briefly) for the server's end. */
+int vir_stream_finish(vir_stream *st, vir_error *err);
+void vir_stream_free(vir_stream *st);
+
+/* "Started", "Stopped", ... and their details ("Booted", "Destroyed", ...) as
+ * virsh's event command prints them. */
+const char *vir_domain_event_to_string(int event);
+const char *vir_domain_event_detail_to_string(int event, int detail);
+
 /* ---- helpers ---------------------------------------------------------- */
 
 /* "running", "paused", "shut off", ... as virsh prints them. */

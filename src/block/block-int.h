@@ -34,6 +34,11 @@ void hostfile_close(struct hostfile *hf);
 int hostfile_pread(struct hostfile *hf, void *buf, size_t len, uint64_t off, struct verr *err);
 int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t off,
                     struct verr *err);
+/* Vectored; the caller checked the buffers' alignment when the file is O_DIRECT. */
+int hostfile_preadv(struct hostfile *hf, const struct iovec *iov, int iovcnt, uint64_t off,
+                    struct verr *err);
+int hostfile_pwritev(struct hostfile *hf, const struct iovec *iov, int iovcnt, uint64_t off,
+                     struct verr *err);
 int hostfile_flush(struct hostfile *hf, struct verr *err);
 int hostfile_length(struct hostfile *hf, uint64_t *len, struct verr *err);
 int hostfile_truncate(struct hostfile *hf, uint64_t len, struct verr *err);
@@ -62,6 +67,9 @@ struct block_driver {
                     struct verr *err);
     int (*pwrite_compressed_raw)(struct block_dev *bd, const void *buf, size_t len,
                                  const void *cdata, size_t clen, uint64_t off, struct verr *err);
+    /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map. */
+    int (*map)(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
+               struct verr *err);
     int (*flush)(struct block_dev *bd, struct verr *err);
     int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
     int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,

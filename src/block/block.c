@@ -276,6 +276,63 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
     return r;
 }
 
+int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
+              struct block_map *out, struct verr *err)
+{
+    int r = write ? check_writable(bd, err) : 0;
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0)
+        return r;
+    if (len == 0 || !bd->drv->map)
+        return 0;
+    return bd->drv->map(bd, offset, len, write, out, err);
+}
+
+static bool iov_aligned(const struct iovec *iov, int iovcnt, size_t align)
+{
+    for (int i = 0; i < iovcnt; i++)
+        if ((uintptr_t)iov[i].iov_base % align || iov[i].iov_len % align)
+            return false;
+    return true;
+}
+
+static int rw_vec(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                  bool write, struct verr *err)
+{
+    uint64_t len = 0;
+    for (int i = 0; i < iovcnt; i++)
+        len += iov[i].iov_len;
+    struct block_map m;
+    int r = block_map(bd, offset, len, write, &m, err);
+    if (r < 0)
+        return r;
+    if (r == 1 && m.length == len && m.host_offset % m.align == 0 &&
+        iov_aligned(iov, iovcnt, m.align))
+        return write ? hostfile_pwritev(&bd->file, iov, iovcnt, m.host_offset, err)
+                     : hostfile_preadv(&bd->file, iov, iovcnt, m.host_offset, err);
+    for (int i = 0; i < iovcnt; i++) {
+        r = write ? block_pwrite(bd, iov[i].iov_base, iov[i].iov_len, offset, err)
+                  : block_pread(bd, iov[i].iov_base, iov[i].iov_len, offset, err);
+        if (r < 0)
+            return r;
+        offset += iov[i].iov_len;
+    }
+    return 0;
+}
+
+int block_preadv(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                 struct verr *err)
+{
+    return rw_vec(bd, iov, iovcnt, offset, false, err);
+}
+
+int block_pwritev(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                  struct verr *err)
+{
+    return rw_vec(bd, iov, iovcnt, offset, true, err);
+}
+
 static int check_compress(struct block_dev *bd, size_t len, uint64_t offset, struct verr *err)
 {
     int r = check_writable(bd, err);

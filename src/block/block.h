@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct block_dev;
 
@@ -83,6 +84,33 @@ int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, vo
                            size_t *out_len, struct verr *err);
 int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
                                 const void *cdata, size_t clen, uint64_t offset, struct verr *err);
+/* Vectored forms of block_pread/block_pwrite (the VMM's virtio-blk hands
+ * guest buffers straight through): one preadv/pwritev on the host file when
+ * the range maps directly there (see block_map) and the buffers suit the
+ * file's alignment, otherwise one block_pread/block_pwrite per buffer. */
+int block_preadv(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                 struct verr *err);
+int block_pwritev(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                  struct verr *err);
+
+/* Where a guest range lives on the host, for callers that do the data I/O
+ * themselves (asynchronously, without the image lock): the first `length`
+ * bytes (<= len) of [offset, offset + len) are bytes [host_offset, +length)
+ * of file descriptor fd, for reading (write false) or for writing in place
+ * (write true: no allocation or copy-on-write needed). align is the
+ * alignment buffers, offsets and lengths must have on fd (O_DIRECT), or 1.
+ * Returns 1 when mapped, 0 when this range needs block_pread/block_pwrite
+ * (unallocated, zero, compressed, shared with a snapshot, or from a backing
+ * file), <0 on errors. Concurrent I/O to the same range is the caller's
+ * race, as for any disk. */
+struct block_map {
+    int fd;
+    uint64_t host_offset, length;
+    size_t align;
+};
+int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
+              struct block_map *out, struct verr *err);
+
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are

@@ -153,6 +153,61 @@ int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t o
     return r;
 }
 
+/* One vectored call after another until all is moved (short transfers happen
+ * with signals and at the end of a file; reads past the end give zeroes). */
+static int rw_vec(struct hostfile *hf, const struct iovec *iov_in, int iovcnt, uint64_t off,
+                  bool write, struct verr *err)
+{
+    struct iovec local[64], *iov = local;
+    if (iovcnt > 64)
+        iov = xmalloc(sizeof(*iov) * (size_t)iovcnt);
+    memcpy(iov, iov_in, sizeof(*iov) * (size_t)iovcnt);
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    int r = 0, i = 0;
+    uint64_t pos = off;
+    while (i < iovcnt) {
+        ssize_t n = write ? pwritev(hf->fd, iov + i, iovcnt - i, (off_t)pos)
+                          : preadv(hf->fd, iov + i, iovcnt - i, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n == 0 && write)) {
+            r = verr_errno(err, n < 0 ? errno : EIO,
+                           "could not %s %zu bytes at offset %llu of '%s'",
+                           write ? "write" : "read", total, (unsigned long long)off, hf->path);
+            break;
+        }
+        if (n == 0) { /* end of file: the rest reads as zeroes */
+            for (; i < iovcnt; i++)
+                memset(iov[i].iov_base, 0, iov[i].iov_len);
+            break;
+        }
+        pos += (uint64_t)n;
+        while (i < iovcnt && (size_t)n >= iov[i].iov_len)
+            n -= (ssize_t)iov[i++].iov_len;
+        if (i < iovcnt) {
+            iov[i].iov_base = (char *)iov[i].iov_base + n;
+            iov[i].iov_len -= (size_t)n;
+        }
+    }
+    if (iov != local)
+        free(iov);
+    return r;
+}
+
+int hostfile_preadv(struct hostfile *hf, const struct iovec *iov, int iovcnt, uint64_t off,
+                    struct verr *err)
+{
+    return rw_vec(hf, iov, iovcnt, off, false, err);
+}
+
+int hostfile_pwritev(struct hostfile *hf, const struct iovec *iov, int iovcnt, uint64_t off,
+                     struct verr *err)
+{
+    return rw_vec(hf, iov, iovcnt, off, true, err);
+}
+
 int hostfile_flush(struct hostfile *hf, struct verr *err)
 {
     if (hf->unsafe || !hf->writable)

@@ -559,6 +559,37 @@ static int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off
     return 0;
 }
 
+/* block_map: a run of plain clusters, contiguous on the host, that this image
+ * owns (COPIED) when writing. Takes the image lock itself: the caller's data
+ * I/O then runs without it. */
+static int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                     struct block_map *out, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    uint64_t cs = q->g.cluster_size, host = 0, run = 0;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    while (run < len) {
+        uint64_t e;
+        r = lookup(q, off + run, &e, err);
+        if (r < 0)
+            break;
+        uint64_t in = (off + run) & (cs - 1), h = (e & QCOW2_OFFSET_MASK) + in;
+        if (classify(q, e) != C_NORMAL || (write && !(e & QCOW2_OFLAG_COPIED)) ||
+            !qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs) || (run && h != host + run))
+            break;
+        if (!run)
+            host = h;
+        run += cs - in;
+    }
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || run == 0)
+        return r;
+    *out =
+        (struct block_map){q->f->fd, host, run < len ? run : len, q->f->direct ? q->f->align : 1};
+    return 1;
+}
+
 /* ---- writes ---------------------------------------------------------- */
 
 /* Makes L1 entry l1i point at an L2 table this image alone owns. */
@@ -787,14 +818,28 @@ static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, si
     q->dc_entry = 0; /* host bytes may be reused below */
     if (clen == 0)   /* not worth it: store the cluster plainly */
         return qcow2_pwrite(bd, buf, len, off, err);
-    /* Pack into the tail of the last compressed cluster when it fits. */
+    /* The L2 table first, then the data after it, as qemu-img lays it out. */
+    uint64_t l2off;
+    int r = l2_for_write(q, qcow2_l1_index(&q->g, off), &l2off, err);
+    if (r < 0)
+        return r;
+    /* Packing, as the format allows and qemu-img does: compressed data starts
+     * at any byte and may run from the tail of the last compressed cluster
+     * into the next host cluster when that one is allocated right after it.
+     * Every host cluster the data touches holds one reference for it. */
     uint64_t host = q->comp_next;
-    int r;
-    if (!host || (host & (cs - 1)) + clen > cs) {
-        r = qcow2_alloc_clusters(q, 1, &host, err);
+    bool tail = host && (host & (cs - 1)) + clen <= cs;
+    if (!tail) {
+        uint64_t fresh;
+        r = qcow2_alloc_clusters(q, 1, &fresh, err);
         if (r < 0)
             return r;
-    } else {
+        if (host && fresh == (host | (cs - 1)) + 1)
+            tail = true; /* spans the old tail and the fresh cluster */
+        else
+            host = fresh;
+    }
+    if (tail) {
         uint64_t rc;
         r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
         if (r == 0 && rc == 0) /* cannot happen: a free resets comp_next */
@@ -807,9 +852,10 @@ static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, si
     r = hostfile_pwrite(q->f, cdata, clen, host, err);
     if (r < 0)
         return r;
-    q->comp_next = (host + clen + 511) & ~511ull;
+    q->comp_next = host + clen;
     if ((q->comp_next & (cs - 1)) == 0)
         q->comp_next = 0;
+    q->comp_eof_align = true;
     uint64_t e;
     r = lookup(q, off, &e, err);
     if (r == 0)
@@ -822,7 +868,20 @@ static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, si
 static int qcow2_flush(struct block_dev *bd, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    int r = qcow2_flush_metadata(q, err);
+    int r = 0;
+    if (q->comp_eof_align) {
+        /* Compressed data ends anywhere; like qemu-img, end the file on a
+         * 512-byte boundary so sector-based readers of the last one never
+         * read past the end. */
+        uint64_t len;
+        r = hostfile_length(q->f, &len, err);
+        if (r == 0 && (len & 511))
+            r = hostfile_truncate(q->f, (len + 511) & ~511ull, err);
+        if (r < 0)
+            return r;
+        q->comp_eof_align = false;
+    }
+    r = qcow2_flush_metadata(q, err);
     if (r == 0)
         r = qcow2_barrier(q, err);
     return r;
@@ -1559,6 +1618,7 @@ const struct block_driver block_driver_qcow2 = {
     .close = qcow2_close,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
+    .map = qcow2_map,
     .compress = qcow2_compress,
     .pwrite_compressed_raw = qcow2_pwrite_compressed_raw,
     .flush = qcow2_flush,

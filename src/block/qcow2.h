@@ -208,7 +208,8 @@ struct qcow2 {
     size_t nb_pending, cap_pending;
 
     /* Compressed writes share host clusters: where the next one may go. */
-    uint64_t comp_next; /* host byte offset, 0 = none */
+    uint64_t comp_next;  /* host byte offset, 0 = none */
+    bool comp_eof_align; /* compressed data written: pad the file to 512 B at flush */
 
     /* Last decompressed cluster, for sequential reads of compressed images. */
     uint64_t dc_entry;

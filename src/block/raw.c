@@ -37,6 +37,14 @@ static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_
     return hostfile_pwrite(&bd->file, buf, len, off, err);
 }
 
+static int raw_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                   struct block_map *out, struct verr *err)
+{
+    (void)write, (void)err;
+    *out = (struct block_map){bd->file.fd, off, len, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 static int raw_flush(struct block_dev *bd, struct verr *err)
 {
     return hostfile_flush(&bd->file, err);
@@ -143,6 +151,7 @@ const struct block_driver block_driver_raw = {
     .close = raw_close,
     .pread = raw_pread,
     .pwrite = raw_pwrite,
+    .map = raw_map,
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,

@@ -211,6 +211,19 @@ static void on_idle_check(struct loop *loop, struct loop_timer *t, void *opaque)
     }
 }
 
+static void paths_free(struct vd_daemon *d)
+{
+    free(d->root);
+    free(d->domain_dir);
+    free(d->autostart_dir);
+    free(d->run_dir);
+    free(d->log_dir);
+    free(d->sock_path);
+    free(d->sock_ro_path);
+    free(d->pid_file);
+    free(d->vmm_path);
+}
+
 int main(int argc, char **argv)
 {
     log_set_program("vireod");
@@ -326,14 +339,15 @@ int main(int argc, char **argv)
     struct vd_log_outputs *log_outputs = NULL;
     if (config && load_config(&d, config, &sock_dir, &log_spec, &err) < 0) {
         fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-        return 1;
+        goto config_failed;
     }
     if (log_spec) {
         int lr = vd_log_outputs_parse(log_spec, &log_outputs, &err);
         free(log_spec);
+        log_spec = NULL;
         if (lr < 0) {
             fprintf(stderr, "vireod: %s: %s\n", config, verr_msg(&err));
-            return 1;
+            goto config_failed;
         }
         vd_log_outputs_install(log_outputs);
     }
@@ -345,7 +359,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-            return 1;
+            goto config_failed;
         }
     free(sock_dir);
     d.vmm_path = find_vmm();
@@ -396,31 +410,37 @@ int main(int argc, char **argv)
     log_info("listening on %s and %s", d.sock_path, d.sock_ro_path);
     loop_run(d.loop);
 
-    /* Running VMs are left running: the next daemon reattaches to them. */
+    /* Running VMs are left running: the next daemon reattaches to them. A
+     * start still under way is let finish (bounded by its QMP timeout), so
+     * its VMM is recorded in the run dir and found by the next daemon. */
+    while (d.workers)
+        loop_run_once(d.loop, 100);
     loop_timer_free(idle);
-    vd_server_stop(&d);
     while (d.domains) {
         struct vd_domain *x = d.domains;
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_server_stop(&d);
     vd_index_free(&d);
     vd_store_fini(&d);
     loop_free(d.loop);
     if (d.pid_file)
         unlink(d.pid_file);
-    free(d.root);
-    free(d.domain_dir);
-    free(d.autostart_dir);
-    free(d.run_dir);
-    free(d.log_dir);
-    free(d.sock_path);
-    free(d.sock_ro_path);
-    free(d.pid_file);
-    free(d.vmm_path);
+    paths_free(&d);
     if (log_outputs) {
         log_set_sink(NULL, NULL);
         vd_log_outputs_free(log_outputs);
     }
     return 0;
+
+config_failed: /* before anything but paths and the log outputs exists */
+    free(sock_dir);
+    free(log_spec);
+    paths_free(&d);
+    if (log_outputs) {
+        log_set_sink(NULL, NULL);
+        vd_log_outputs_free(log_outputs);
+    }
+    return 1;
 }

@@ -20,6 +20,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "daemon/lifecycle-rpc.h"
 #include "daemon/vireod.h"
 #include "rpc/dispatch.h"
 #include "util/error.h"
@@ -43,6 +44,7 @@ struct vd_client {
     int next_callback;
     uint32_t console_serial; /* the open console stream's call serial, 0 for none */
     unsigned char console_uuid[16];
+    int refs; /* the connection's own, plus one per job that will reply to it */
 };
 
 static void client_drop(struct vd_client *c);
@@ -419,126 +421,6 @@ HANDLER(h_define)
     return 0;
 }
 
-HANDLER(h_undefine)
-{
-    (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_undefine_args), err);
-    if (!dom)
-        return -1;
-    /* Flags (managed save, snapshots, nvram) name things vireod never keeps. */
-    (void)h;
-    struct verr e = {0};
-    int r = vd_domain_undefine(D(ctx), dom, &e);
-    return r < 0 ? fail_errno(err, r, &e) : 0;
-}
-
-HANDLER(h_create)
-{
-    unsigned flags = 0;
-    if (h->proc == REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS)
-        flags = ((const struct remote_domain_create_with_flags_args *)args)->flags;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_create_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    int r = vd_domain_start(D(ctx), dom, flags & 1 /* START_PAUSED */, &e);
-    if (r < 0)
-        return fail_errno(err, r, &e);
-    if (h->proc == REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS)
-        fill_dom(&((struct remote_domain_create_with_flags_ret *)ret)->dom, dom);
-    return 0;
-}
-
-HANDLER(h_create_xml)
-{
-    (void)h;
-    const struct remote_domain_create_xml_args *a = args;
-    struct verr e = {0};
-    struct vd_domain *dom;
-    int r = vd_domain_create_transient(D(ctx), a->xml_desc, a->flags & 1, &dom, &e);
-    if (r < 0)
-        return fail_errno(err, r, &e);
-    fill_dom(&((struct remote_domain_create_xml_ret *)ret)->dom, dom);
-    return 0;
-}
-
-HANDLER(h_destroy)
-{
-    (void)h, (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_destroy_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    int r = vd_domain_destroy(D(ctx), dom, &e);
-    return r < 0 ? fail_errno(err, r, &e) : 0;
-}
-
-HANDLER(h_shutdown)
-{
-    (void)h, (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_shutdown_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    int r = vd_domain_qmp(D(ctx), dom, "system_powerdown", &e);
-    return r < 0 ? fail_errno(err, r, &e) : 0;
-}
-
-HANDLER(h_reset)
-{
-    (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_reset_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    int r = vd_domain_qmp(D(ctx), dom, "system_reset", &e);
-    if (r < 0)
-        return fail_errno(err, r, &e);
-    (void)h;
-    return 0;
-}
-
-HANDLER(h_suspend)
-{
-    (void)h, (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_suspend_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    if (dom->state == VD_STATE_PAUSED)
-        return 0;
-    int r = vd_domain_qmp(D(ctx), dom, "stop", &e);
-    if (r < 0)
-        return fail_errno(err, r, &e);
-    dom->state = VD_STATE_PAUSED;
-    dom->reason = 1; /* VIR_DOMAIN_PAUSED_USER */
-    vd_domain_save_status(D(ctx), dom);
-    vd_emit_lifecycle(D(ctx), dom, VD_EVENT_SUSPENDED, 0);
-    return 0;
-}
-
-HANDLER(h_resume)
-{
-    (void)h, (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_resume_args), err);
-    if (!dom)
-        return -1;
-    struct verr e = {0};
-    if (dom->state != VD_STATE_PAUSED && dom->state != VD_STATE_SHUTOFF) {
-        rpc_error_set(err, RPC_ERR_OPERATION_INVALID, RPC_FROM_QEMU,
-                      "Requested operation is not valid: domain is not paused");
-        return -1;
-    }
-    int r = vd_domain_qmp(D(ctx), dom, "cont", &e);
-    if (r < 0)
-        return fail_errno(err, r, &e);
-    dom->state = VD_STATE_RUNNING;
-    dom->reason = 5; /* VIR_DOMAIN_RUNNING_UNPAUSED */
-    vd_domain_save_status(D(ctx), dom);
-    vd_emit_lifecycle(D(ctx), dom, VD_EVENT_RESUMED, 0);
-    return 0;
-}
-
 HANDLER(h_get_info)
 {
     (void)h;
@@ -677,87 +559,6 @@ HANDLER(h_get_max_vcpus)
     return 0;
 }
 
-/* flags: VIR_DOMAIN_AFFECT_LIVE 1, AFFECT_CONFIG 2 (0 = current). Only the
- * configuration can change: vireo-vmm has no vCPU or balloon hotplug yet. */
-static int config_only(struct vd_domain *dom, unsigned flags, const char *api,
-                       struct rpc_error *err)
-{
-    bool live = (flags & 1) || ((flags & 3) == 0 && dom->state != VD_STATE_SHUTOFF);
-    if (live) {
-        rpc_error_set(err, RPC_ERR_OPERATION_UNSUPPORTED, RPC_FROM_QEMU,
-                      "Operation not supported: %s on a running domain (use --config)", api);
-        return -1;
-    }
-    if (!dom->persistent) {
-        rpc_error_set(err, RPC_ERR_OPERATION_INVALID, RPC_FROM_QEMU,
-                      "Requested operation is not valid: transient domains do not have any "
-                      "persistent config");
-        return -1;
-    }
-    return 0;
-}
-
-/* Applies a changed copy of the config: validates, stores, swaps. */
-static int commit_config(void *ctx, struct vd_domain *dom, struct domain_def *def,
-                         struct rpc_error *err)
-{
-    struct verr e = {0};
-    if (domain_def_validate(def, 0, &e) < 0) {
-        domain_def_free(def);
-        return fail(err, RPC_ERR_INVALID_ARG, &e);
-    }
-    struct domain_def **slot = dom->newdef ? &dom->newdef : &dom->def;
-    if (dom->state != VD_STATE_SHUTOFF && !dom->newdef)
-        slot = &dom->newdef;
-    struct domain_def *old = *slot;
-    *slot = def;
-    if (vd_domain_save_config(D(ctx), dom, &e) < 0) {
-        *slot = old;
-        domain_def_free(def);
-        return fail(err, RPC_ERR_OPERATION_FAILED, &e);
-    }
-    domain_def_free(old);
-    return 0;
-}
-
-HANDLER(h_set_vcpus)
-{
-    unsigned n, flags = 0;
-    if (h->proc == REMOTE_PROC_DOMAIN_SET_VCPUS) {
-        n = ((const struct remote_domain_set_vcpus_args *)args)->nvcpus;
-    } else {
-        n = ((const struct remote_domain_set_vcpus_flags_args *)args)->nvcpus;
-        flags = ((const struct remote_domain_set_vcpus_flags_args *)args)->flags;
-    }
-    (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_set_vcpus_args), err);
-    if (!dom || config_only(dom, flags, "virDomainSetVcpus", err) < 0)
-        return -1;
-    struct domain_def *def = domain_def_copy(vd_domain_config(dom));
-    if (n == 0) {
-        domain_def_free(def);
-        rpc_error_set(err, RPC_ERR_INVALID_ARG, RPC_FROM_QEMU,
-                      "invalid argument: argument unsupported: zero vCPUs");
-        return -1;
-    }
-    if (flags & 4) { /* VIR_DOMAIN_VCPU_MAXIMUM */
-        def->vcpus = n;
-        if (def->vcpus_current > n)
-            def->vcpus_current = n;
-    } else {
-        if (n > def->vcpus) {
-            domain_def_free(def);
-            rpc_error_set(err, RPC_ERR_INVALID_ARG, RPC_FROM_QEMU,
-                          "invalid argument: requested vcpus is greater than max allowable "
-                          "vcpus for the persistent domain: %u > %u",
-                          n, def->vcpus);
-            return -1;
-        }
-        def->vcpus_current = n;
-    }
-    return commit_config(ctx, dom, def, err);
-}
-
 HANDLER(h_get_vcpus_flags)
 {
     (void)h;
@@ -769,39 +570,6 @@ HANDLER(h_get_vcpus_flags)
     ((struct remote_domain_get_vcpus_flags_ret *)ret)->num =
         (int)((a->flags & 4) ? def->vcpus : (def->vcpus_current ? def->vcpus_current : def->vcpus));
     return 0;
-}
-
-HANDLER(h_set_memory)
-{
-    unsigned long long kib;
-    unsigned flags = 0;
-    bool max = h->proc == REMOTE_PROC_DOMAIN_SET_MAX_MEMORY;
-    if (h->proc == REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS) {
-        kib = ((const struct remote_domain_set_memory_flags_args *)args)->memory;
-        flags = ((const struct remote_domain_set_memory_flags_args *)args)->flags;
-        max = flags & 4; /* VIR_DOMAIN_MEM_MAXIMUM */
-    } else {
-        kib = ((const struct remote_domain_set_memory_args *)args)->memory;
-    }
-    (void)ret;
-    struct vd_domain *dom = resolve(ctx, &DOM_ARG(remote_domain_set_memory_args), err);
-    if (!dom || config_only(dom, flags, "virDomainSetMemory", err) < 0)
-        return -1;
-    struct domain_def *def = domain_def_copy(vd_domain_config(dom));
-    if (max) {
-        def->memory_kib = kib;
-        if (def->current_memory_kib > kib)
-            def->current_memory_kib = kib;
-    } else {
-        if (kib > def->memory_kib) {
-            domain_def_free(def);
-            rpc_error_set(err, RPC_ERR_INVALID_ARG, RPC_FROM_QEMU,
-                          "invalid argument: cannot set memory higher than max memory");
-            return -1;
-        }
-        def->current_memory_kib = kib;
-    }
-    return commit_config(ctx, dom, def, err);
 }
 
 HANDLER(h_event_register)
@@ -967,6 +735,24 @@ void vd_console_end(struct vd_daemon *d, struct vd_domain *dom)
         console_finish(c);
 }
 
+struct vd_domain *vd_server_resolve(struct vd_daemon *d, const struct remote_nonnull_domain *nd,
+                                    struct rpc_error *err)
+{
+    struct vd_domain *dom = vd_domain_find_uuid(d, nd->uuid);
+    if (!dom) {
+        char uuid[37];
+        domain_uuid_format(nd->uuid, uuid);
+        rpc_error_set(err, RPC_ERR_NO_DOMAIN, RPC_FROM_QEMU,
+                      "Domain not found: no domain with matching uuid '%s' (%s)", uuid, nd->name);
+    }
+    return dom;
+}
+
+void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom)
+{
+    fill_dom(out, dom);
+}
+
 static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console},
     {REMOTE_PROC_CONNECT_OPEN, h_open},
@@ -976,10 +762,10 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_CONNECT_GET_MAX_VCPUS, h_max_vcpus},
     {REMOTE_PROC_NODE_GET_INFO, h_node_info},
     {REMOTE_PROC_CONNECT_GET_CAPABILITIES, h_capabilities},
-    {REMOTE_PROC_DOMAIN_CREATE, h_create},
-    {REMOTE_PROC_DOMAIN_CREATE_XML, h_create_xml},
+    {REMOTE_PROC_DOMAIN_CREATE, vd_rpc_create},
+    {REMOTE_PROC_DOMAIN_CREATE_XML, vd_rpc_create_xml},
     {REMOTE_PROC_DOMAIN_DEFINE_XML, h_define},
-    {REMOTE_PROC_DOMAIN_DESTROY, h_destroy},
+    {REMOTE_PROC_DOMAIN_DESTROY, vd_rpc_destroy},
     {REMOTE_PROC_DOMAIN_GET_XML_DESC, h_get_xml},
     {REMOTE_PROC_DOMAIN_GET_AUTOSTART, h_get_autostart},
     {REMOTE_PROC_DOMAIN_GET_INFO, h_get_info},
@@ -991,15 +777,15 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, h_lookup_name},
     {REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID, h_lookup_uuid},
     {REMOTE_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS, h_num_defined},
-    {REMOTE_PROC_DOMAIN_REBOOT, h_reset},
-    {REMOTE_PROC_DOMAIN_RESUME, h_resume},
+    {REMOTE_PROC_DOMAIN_REBOOT, vd_rpc_reset},
+    {REMOTE_PROC_DOMAIN_RESUME, vd_rpc_resume},
     {REMOTE_PROC_DOMAIN_SET_AUTOSTART, h_set_autostart},
-    {REMOTE_PROC_DOMAIN_SET_MAX_MEMORY, h_set_memory},
-    {REMOTE_PROC_DOMAIN_SET_MEMORY, h_set_memory},
-    {REMOTE_PROC_DOMAIN_SET_VCPUS, h_set_vcpus},
-    {REMOTE_PROC_DOMAIN_SHUTDOWN, h_shutdown},
-    {REMOTE_PROC_DOMAIN_SUSPEND, h_suspend},
-    {REMOTE_PROC_DOMAIN_UNDEFINE, h_undefine},
+    {REMOTE_PROC_DOMAIN_SET_MAX_MEMORY, vd_rpc_set_memory},
+    {REMOTE_PROC_DOMAIN_SET_MEMORY, vd_rpc_set_memory},
+    {REMOTE_PROC_DOMAIN_SET_VCPUS, vd_rpc_set_vcpus},
+    {REMOTE_PROC_DOMAIN_SHUTDOWN, vd_rpc_shutdown},
+    {REMOTE_PROC_DOMAIN_SUSPEND, vd_rpc_suspend},
+    {REMOTE_PROC_DOMAIN_UNDEFINE, vd_rpc_undefine},
     {REMOTE_PROC_CONNECT_LIST_DOMAINS, h_list_domains},
     {REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, h_num_domains},
     {REMOTE_PROC_CONNECT_GET_HOSTNAME, h_get_hostname},
@@ -1014,17 +800,17 @@ static const struct rpc_handler handlers[] = {
     {REMOTE_PROC_CONNECT_GET_LIB_VERSION, h_get_lib_version},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER_ANY, h_event_register_old},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER_ANY, h_event_deregister_old},
-    {REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, h_create},
-    {REMOTE_PROC_DOMAIN_SET_VCPUS_FLAGS, h_set_vcpus},
+    {REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, vd_rpc_create},
+    {REMOTE_PROC_DOMAIN_SET_VCPUS_FLAGS, vd_rpc_set_vcpus},
     {REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags},
     {REMOTE_PROC_DOMAIN_IS_UPDATED, h_is_updated},
     {REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save},
-    {REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory},
+    {REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, vd_rpc_set_memory},
     {REMOTE_PROC_DOMAIN_GET_STATE, h_get_state},
-    {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine},
-    {REMOTE_PROC_DOMAIN_DESTROY_FLAGS, h_destroy},
-    {REMOTE_PROC_DOMAIN_RESET, h_reset},
-    {REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS, h_shutdown},
+    {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, vd_rpc_undefine},
+    {REMOTE_PROC_DOMAIN_DESTROY_FLAGS, vd_rpc_destroy},
+    {REMOTE_PROC_DOMAIN_RESET, vd_rpc_reset},
+    {REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS, vd_rpc_shutdown},
     {REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, h_list_all},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, h_event_register},
     {REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, h_event_deregister},
@@ -1086,12 +872,35 @@ void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, in
     }
 }
 
-static void client_free_cb(void *opaque)
+struct vd_daemon *vd_client_daemon(struct vd_client *c)
 {
-    struct vd_client *c = opaque;
+    return c->d;
+}
+
+void vd_client_ref(struct vd_client *c)
+{
+    c->refs++;
+}
+
+void vd_client_unref(struct vd_client *c)
+{
+    if (--c->refs > 0)
+        return;
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
     free(c);
+}
+
+/* A job's late reply; a client that went away meanwhile gets nothing. */
+void vd_client_send(struct vd_client *c, struct buf *out)
+{
+    if (c->fd >= 0)
+        client_push(c, out);
+}
+
+static void client_free_cb(void *opaque)
+{
+    vd_client_unref(opaque);
 }
 
 static void client_drop(struct vd_client *c)
@@ -1234,6 +1043,7 @@ struct vd_client *vd_client_new(struct vd_daemon *d, int cfd, bool ro_socket, st
     struct vd_client *c = xcalloc(1, sizeof(*c));
     c->d = d;
     c->fd = cfd;
+    c->refs = 1;
     c->ro_socket = ro_socket;
     rpc_reader_init(&c->reader);
     rpc_writer_init(&c->writer);
@@ -1275,9 +1085,8 @@ void vd_server_stop(struct vd_daemon *d)
         struct vd_client *c = d->clients;
         d->clients = c->next;
         close(c->fd);
-        rpc_reader_free(&c->reader);
-        rpc_writer_free(&c->writer);
-        free(c);
+        c->fd = -1;
+        vd_client_unref(c);
     }
     vd_unlisten(d);
 }

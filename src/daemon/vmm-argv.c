@@ -190,6 +190,36 @@ static int check_net(const struct domain_net *n, struct verr *err)
     return 0;
 }
 
+/* What the daemon can do for on_poweroff / on_reboot / on_crash: destroy,
+ * restart and preserve (a crashed VMM is gone, so on_crash preserve keeps
+ * only the record); no core dumps, and no rename-restart, which libvirt's
+ * QEMU driver refuses for these too. */
+int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
+{
+    const struct {
+        const char *elem;
+        enum domain_lifecycle_action a;
+    } acts[] = {{"on_poweroff", def->on_poweroff},
+                {"on_reboot", def->on_reboot},
+                {"on_crash", def->on_crash}};
+    for (size_t i = 0; i < 3; i++) {
+        enum domain_lifecycle_action a = acts[i].a;
+        if (a == DOMAIN_ACTION_COREDUMP_DESTROY || a == DOMAIN_ACTION_COREDUMP_RESTART)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <%s>%s</%s>: vireo-vmm cannot dump "
+                            "guest cores; use destroy, "
+                            "restart or preserve",
+                            acts[i].elem, domain_lifecycle_action_to_string(a), acts[i].elem);
+        if (a == DOMAIN_ACTION_RENAME_RESTART)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <%s>rename-restart</%s>: not "
+                            "supported, use destroy, restart or "
+                            "preserve",
+                            acts[i].elem, acts[i].elem);
+    }
+    return 0;
+}
+
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err)
 {
@@ -203,18 +233,21 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                         def->name);
     if (def->os_loader || def->os_firmware)
         return verr_set(err, ENOTSUP, "<os><loader>: firmware boot is not supported");
+    int r = vmm_argv_check_lifecycle(def, err);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < def->ndisks; i++) {
-        int r = check_disk(&def->disks[i], err);
+        r = check_disk(&def->disks[i], err);
         if (r < 0)
             return r;
     }
     for (size_t i = 0; i < def->nnets; i++) {
-        int r = check_net(&def->nets[i], err);
+        r = check_net(&def->nets[i], err);
         if (r < 0)
             return r;
     }
     for (size_t i = 0; i < def->ndevices; i++) {
-        int r = check_device(&def->devices[i], NULL, err);
+        r = check_device(&def->devices[i], NULL, err);
         if (r < 0)
             return r;
     }
@@ -247,10 +280,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     addf2(&a, "-qmp", xasprintf("unix:%s,server,nowait", paths->qmp));
     addf2(&a, "-pidfile", xstrdup(paths->pidfile));
     add(&a, "-daemonize");
-    /* on_poweroff/on_reboot: vireo-vmm exits at power-off unless -no-shutdown,
-     * so 'preserve' keeps it; the daemon itself handles restart/destroy. */
-    if (def->on_poweroff == DOMAIN_ACTION_PRESERVE)
-        add(&a, "-no-shutdown");
+    /* As libvirt with QEMU: the VMM always stays after a guest power-off
+     * (-no-shutdown) so the daemon can apply on_poweroff; a guest reset ends
+     * it (-no-reboot) unless on_reboot is restart. */
+    add(&a, "-no-shutdown");
+    if (def->on_reboot != DOMAIN_ACTION_RESTART)
+        add(&a, "-no-reboot");
     for (size_t i = 0; i < def->ndisks; i++)
         add_disk(&a, &def->disks[i], i);
     /* libvirt's names: -netdev id=hostnetN, N the interface's index. */

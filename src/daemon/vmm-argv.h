@@ -28,5 +28,8 @@ struct vmm_argv_paths {
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err);
 void vmm_argv_free(char **argv);
+/* Refuses lifecycle actions the daemon cannot carry out (core dumps,
+ * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
+int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);
 
 #endif

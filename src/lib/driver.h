@@ -16,6 +16,8 @@
 #ifndef VIREO_LIB_DRIVER_H
 #define VIREO_LIB_DRIVER_H
 
+#include <stdint.h>
+
 #include "vireo/vireo.h"
 
 struct vir_driver_event_sink;
@@ -29,6 +31,18 @@ struct vir_connect {
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
     int next_callback_id;
+};
+
+/* A stream (the console): what the public layer and the driver share. */
+struct vir_stream {
+    vir_connect *conn; /* holds a reference */
+    int proc;          /* the procedure that opened it */
+    uint32_t serial;   /* ... and its call's serial, which names the stream */
+    char *data;        /* received, not yet taken by vir_stream_recv */
+    size_t len, cap;
+    bool eof;
+    bool failed;
+    vir_error error; /* when failed */
 };
 
 /* A domain handle: what names the domain, nothing more. */
@@ -126,7 +140,23 @@ struct vir_driver {
                                 unsigned int flags, vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+
+    /* Asynchronous events: the fd to poll, one round of delivery (queued
+     * lifecycle events go to vir_emit_lifecycle), and asking the server for
+     * lifecycle events (on the first callback) or not (after the last). */
+    int (*event_fd)(vir_connect *conn);
+    int (*process_events)(vir_connect *conn, int timeout_ms, vir_error *err);
+    int (*lifecycle_events)(vir_connect *conn, bool on, vir_error *err);
+    /* Streams: open fills st->proc/serial and starts routing data into st. */
+    int (*open_console)(vir_domain *dom, const char *dev_name, unsigned int flags, vir_stream *st,
+                        vir_error *err);
+    int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
+    int (*stream_finish)(vir_stream *st, vir_error *err);
+    void (*stream_close)(vir_stream *st);
 };
+
+/* Appends received stream data (drivers). */
+void vir_stream_push(vir_stream *st, const void *data, size_t len);
 
 extern const struct vir_driver vir_test_driver;
 extern const struct vir_driver vir_remote_driver;

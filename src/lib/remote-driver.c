@@ -10,8 +10,15 @@
  * Errors come back as the daemon wrote them (code and whole message), so
  * vsh prints what virsh prints.
  *
- * TODO: events (the daemon sends them; this driver does not register yet),
- * console streams, scheduler parameters and vCPU pinning.
+ * Events and console data arrive between replies: the rpc client hands
+ * them to on_message, which queues lifecycle events and appends console
+ * bytes to the open stream; vir_connect_process_events() waits on the
+ * socket and then runs the callbacks, so a callback never runs inside
+ * another call (it may make calls itself). Lifecycle events are asked for
+ * with one server-side callback (the callback form libvirt's clients use)
+ * whatever the number of local callbacks; the local layer filters them.
+ *
+ * TODO: scheduler parameters and vCPU pinning; one stream per connection.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,12 +28,25 @@
 
 #include "lib/driver.h"
 #include "rpc/client.h"
+#include "rpc/dispatch.h"
+#include "rpc/xdr.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "util/str.h"
 
+struct queued_event {
+    struct queued_event *next;
+    char *name;
+    unsigned char uuid[16];
+    int id, event, detail;
+};
+
 struct remote_priv {
     struct rpc_client client;
+    vir_connect *conn;
+    int server_callback; /* the server's lifecycle callback id, -1 none */
+    struct queued_event *events, **events_tail;
+    vir_stream *stream; /* the open console, if any */
 };
 
 static struct rpc_client *cl(vir_connect *conn)
@@ -108,6 +128,170 @@ static int parse_uri(const char *uri, bool ro, char **sock, vir_error *err)
     return 0;
 }
 
+static void to_wire(const vir_domain *dom, struct remote_nonnull_domain *d);
+
+static void stream_error(vir_stream *st, const uint8_t *payload, size_t len)
+{
+    struct rpc_error e = {0};
+    struct xdr_dec dec;
+    struct verr verr = {0};
+    xdr_dec_init(&dec, payload, len, &verr);
+    st->failed = true;
+    st->error.code = VIR_ERR_INTERNAL_ERROR;
+    if (rpc_error_decode(&dec, &e) == 0 && e.message) {
+        st->error.code = e.code;
+        str_copy(st->error.message, sizeof(st->error.message), e.message);
+    } else {
+        str_copy(st->error.message, sizeof(st->error.message), "stream error");
+    }
+    rpc_error_free(&e);
+}
+
+/* Events and stream data: called by the rpc client between replies. */
+static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *payload, size_t len)
+{
+    struct remote_priv *p = opaque;
+    if (h->type == RPC_STREAM) {
+        vir_stream *st = p->stream;
+        if (!st || h->serial != st->serial || h->proc != st->proc)
+            return;
+        if (h->status == RPC_CONTINUE)
+            vir_stream_push(st, payload, len);
+        else if (h->status == RPC_OK)
+            st->eof = true;
+        else
+            stream_error(st, payload, len);
+        return;
+    }
+    if (h->proc != REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE &&
+        h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE)
+        return;
+    const struct remote_proc *proc = remote_proc_lookup(h->proc);
+    void *msg = NULL;
+    struct verr verr = {0};
+    if (!proc || rpc_payload_decode(proc->args, payload, len, &msg, &verr) < 0)
+        return; /* a malformed event is dropped, the connection goes on */
+    const struct remote_domain_event_lifecycle_msg *m =
+        h->proc == REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE
+            ? msg
+            : &((const struct remote_domain_event_callback_lifecycle_msg *)msg)->msg;
+    struct queued_event *q = xcalloc(1, sizeof(*q));
+    q->name = xstrdup(m->dom.name);
+    memcpy(q->uuid, m->dom.uuid, 16);
+    q->id = m->dom.id;
+    q->event = m->event;
+    q->detail = m->detail;
+    *p->events_tail = q;
+    p->events_tail = &q->next;
+    rpc_payload_free(proc->args, msg);
+}
+
+static void deliver_events(vir_connect *conn)
+{
+    struct remote_priv *p = conn->priv;
+    while (p->events) {
+        struct queued_event *q = p->events;
+        p->events = q->next;
+        if (!p->events)
+            p->events_tail = &p->events;
+        vir_emit_lifecycle(conn, q->name, q->uuid, q->id, q->event, q->detail);
+        free(q->name);
+        free(q);
+    }
+}
+
+static int remote_event_fd(vir_connect *conn)
+{
+    return cl(conn)->fd;
+}
+
+static int remote_process_events(vir_connect *conn, int timeout_ms, vir_error *err)
+{
+    struct remote_priv *p = conn->priv;
+    struct verr e = {0};
+    int n = 0;
+    if (!p->events) {
+        int r = rpc_client_poll(&p->client, timeout_ms, &e);
+        if (r < 0) {
+            if (p->stream)
+                p->stream->eof = true;
+            return vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+        }
+        n = r;
+        /* take whatever else has already arrived */
+        while (n < 64 && (r = rpc_client_poll(&p->client, 0, &e)) > 0)
+            n++;
+    }
+    deliver_events(conn);
+    return n;
+}
+
+static int remote_lifecycle_events(vir_connect *conn, bool on, vir_error *err)
+{
+    struct remote_priv *p = conn->priv;
+    if (on && p->server_callback < 0) {
+        struct remote_connect_domain_event_callback_register_any_args a = {.eventID = 0};
+        struct remote_connect_domain_event_callback_register_any_ret r = {0};
+        if (call(conn, REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, &a, &r, err) < 0)
+            return -1;
+        p->server_callback = r.callbackID;
+    } else if (!on && p->server_callback >= 0) {
+        struct remote_connect_domain_event_callback_deregister_any_args a = {
+            .callbackID = p->server_callback};
+        p->server_callback = -1;
+        return call(conn, REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, &a, NULL, err);
+    }
+    return 0;
+}
+
+static int remote_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
+                               vir_stream *st, vir_error *err)
+{
+    struct remote_priv *p = dom->conn->priv;
+    if (p->stream)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s",
+                          "this connection already has a stream open");
+    struct remote_domain_open_console_args a = {.dev_name = (char *)dev_name, .flags = flags};
+    to_wire(dom, &a.dom);
+    /* Data may follow the reply at once: route it from the call's serial on. */
+    st->proc = REMOTE_PROC_DOMAIN_OPEN_CONSOLE;
+    st->serial = p->client.serial + 1;
+    p->stream = st;
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_OPEN_CONSOLE, &a, NULL, err) < 0) {
+        p->stream = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int remote_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
+{
+    struct verr e = {0};
+    if (rpc_client_stream_send(cl(st->conn), st->proc, st->serial, RPC_CONTINUE, data, len, &e) < 0)
+        return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int remote_stream_finish(vir_stream *st, vir_error *err)
+{
+    struct verr e = {0};
+    if (rpc_client_stream_send(cl(st->conn), st->proc, st->serial, RPC_OK, NULL, 0, &e) < 0)
+        return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
+    /* The server confirms with its own end of the stream. */
+    for (int i = 0; i < 50 && !st->eof && !st->failed; i++)
+        if (rpc_client_poll(cl(st->conn), 100, &e) < 0)
+            break;
+    st->eof = true;
+    return 0;
+}
+
+static void remote_stream_close(vir_stream *st)
+{
+    struct remote_priv *p = st->conn->priv;
+    if (p && p->stream == st)
+        p->stream = NULL;
+}
+
 static int remote_open(vir_connect *conn, vir_error *err)
 {
     char *sock = NULL;
@@ -129,6 +313,11 @@ static int remote_open(vir_connect *conn, vir_error *err)
     }
     free(sock);
     conn->priv = p;
+    p->conn = conn;
+    p->server_callback = -1;
+    p->events_tail = &p->events;
+    p->client.on_message = on_message;
+    p->client.opaque = p;
     struct remote_connect_open_args a = {.name = NULL, .flags = conn->flags & VIR_CONNECT_RO};
     struct remote_auth_list_ret auth = {0};
     if (call(conn, REMOTE_PROC_AUTH_LIST, NULL, &auth, err) < 0 ||
@@ -150,6 +339,12 @@ static void remote_close(vir_connect *conn)
         return;
     call(conn, REMOTE_PROC_CONNECT_CLOSE, NULL, NULL, NULL);
     rpc_client_close(&p->client);
+    while (p->events) {
+        struct queued_event *q = p->events;
+        p->events = q->next;
+        free(q->name);
+        free(q);
+    }
     free(p);
 }
 
@@ -510,4 +705,11 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpus_flags = remote_get_vcpus_flags,
     .set_vcpus_flags = remote_set_vcpus_flags,
     .set_memory_flags = remote_set_memory_flags,
+    .event_fd = remote_event_fd,
+    .process_events = remote_process_events,
+    .lifecycle_events = remote_lifecycle_events,
+    .open_console = remote_open_console,
+    .stream_send = remote_stream_send,
+    .stream_finish = remote_stream_finish,
+    .stream_close = remote_stream_close,
 };

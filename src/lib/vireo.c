@@ -738,6 +738,116 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
 
 /* ---- events ---- */
 
+static int count_callbacks(vir_connect *conn, int event_id)
+{
+    int n = 0;
+    for (struct vir_event_cb *e = conn->callbacks; e; e = e->next)
+        n += e->event_id == event_id;
+    return n;
+}
+
+int vir_connect_get_event_fd(vir_connect *conn)
+{
+    if (!conn || !conn->driver->event_fd)
+        return -1;
+    return conn->driver->event_fd(conn);
+}
+
+int vir_connect_process_events(vir_connect *conn, int timeout_ms, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    if (!conn->driver->process_events)
+        return 0; /* the driver delivers as things happen */
+    return conn->driver->process_events(conn, timeout_ms, err);
+}
+
+/* ---- streams ---- */
+
+void vir_stream_push(vir_stream *st, const void *data, size_t len)
+{
+    if (st->len + len > st->cap) {
+        st->cap = (st->len + len) * 2;
+        st->data = xrealloc(st->data, st->cap);
+    }
+    memcpy(st->data + st->len, data, len);
+    st->len += len;
+}
+
+vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
+                                    vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    WRITABLE(dom->conn, "virDomainOpenConsole", NULL);
+    DRV(dom->conn, open_console, "virDomainOpenConsole", NULL);
+    vir_stream *st = xcalloc(1, sizeof(*st));
+    st->conn = dom->conn;
+    st->conn->refs++;
+    if (dom->conn->driver->open_console(dom, dev_name, flags, st, err) < 0) {
+        connect_unref(st->conn);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamSend");
+    if (st->failed || st->eof)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
+    if (st->conn->driver->stream_send(st, data, len, err) < 0)
+        return -1;
+    return (int)len;
+}
+
+int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamRecv");
+    if (st->len) {
+        size_t n = st->len < len ? st->len : len;
+        if (n > INT32_MAX)
+            n = INT32_MAX;
+        memcpy(buf, st->data, n);
+        memmove(st->data, st->data + n, st->len - n);
+        st->len -= n;
+        return (int)n;
+    }
+    if (st->failed) {
+        if (err)
+            *err = st->error;
+        return -1;
+    }
+    return st->eof ? 0 : -2;
+}
+
+int vir_stream_finish(vir_stream *st, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamFinish");
+    if (st->eof || st->failed)
+        return 0;
+    return st->conn->driver->stream_finish(st, err);
+}
+
+void vir_stream_free(vir_stream *st)
+{
+    if (!st)
+        return;
+    if (st->conn->driver->stream_close)
+        st->conn->driver->stream_close(st);
+    free(st->data);
+    connect_unref(st->conn);
+    free(st);
+}
+
 int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, int event_id,
                                           vir_domain_event_callback cb, void *opaque,
                                           vir_free_callback freecb, vir_error *err)
@@ -749,6 +859,10 @@ int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, in
     if (event_id != VIR_DOMAIN_EVENT_ID_LIFECYCLE && event_id != VIR_DOMAIN_EVENT_ID_REBOOT)
         return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d",
                           "virConnectDomainEventRegisterAny", 2);
+    if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
+        count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0 &&
+        conn->driver->lifecycle_events(conn, true, err) < 0)
+        return -1;
     struct vir_event_cb *e = xcalloc(1, sizeof(*e));
     e->id = conn->next_callback_id++;
     e->event_id = event_id;
@@ -773,9 +887,13 @@ int vir_connect_domain_event_deregister_any(vir_connect *conn, int callback_id, 
         if ((*p)->id == callback_id) {
             struct vir_event_cb *e = *p;
             *p = e->next;
+            int event_id = e->event_id;
             if (e->freecb)
                 e->freecb(e->opaque);
             free(e);
+            if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
+                count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0)
+                return conn->driver->lifecycle_events(conn, false, err);
             return 0;
         }
     }
@@ -862,4 +980,56 @@ const char *vir_domain_state_reason_to_string(int state, int reason)
         return PICK(shutdown, reason);
     }
     return "unknown";
+}
+
+/* virsh's words for lifecycle events (virshDomainEventToString and friends). */
+const char *vir_domain_event_to_string(int event)
+{
+    static const char *const names[] = {"Defined",   "Undefined",   "Started",
+                                        "Suspended", "Resumed",     "Stopped",
+                                        "Shutdown",  "PMSuspended", "Crashed"};
+    return event >= 0 && event < (int)(sizeof(names) / sizeof(names[0])) ? names[event] : "unknown";
+}
+
+const char *vir_domain_event_detail_to_string(int event, int detail)
+{
+    static const char *const defined[] = {"Added", "Updated", "Renamed", "Snapshot"};
+    static const char *const undefined[] = {"Removed", "Renamed"};
+    static const char *const started[] = {"Booted", "Migrated", "Restored", "Snapshot",
+                                          "Event wakeup"};
+    static const char *const suspended[] = {"Paused",    "Migrated",  "I/O Error",
+                                            "Watchdog",  "Restored",  "Snapshot",
+                                            "API error", "Post-copy", "Post-copy Error"};
+    static const char *const resumed[] = {"Unpaused", "Migrated", "Snapshot", "Post-copy",
+                                          "Post-copy Error"};
+    static const char *const stopped[] = {"Shutdown", "Destroyed", "Crashed", "Migrated",
+                                          "Saved",    "Failed",    "Snapshot"};
+    static const char *const shutdown[] = {"Finished", "Finished after guest request",
+                                           "Finished after host request"};
+    static const char *const pmsuspended[] = {"Memory", "Disk"};
+    static const char *const crashed[] = {"Panicked", "Crashloaded"};
+#define EPICK(a) pick(a, sizeof(a) / sizeof(a[0]), detail)
+    switch (event) {
+    case VIR_DOMAIN_EVENT_DEFINED:
+        return EPICK(defined);
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return EPICK(undefined);
+    case VIR_DOMAIN_EVENT_STARTED:
+        return EPICK(started);
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        return EPICK(suspended);
+    case VIR_DOMAIN_EVENT_RESUMED:
+        return EPICK(resumed);
+    case VIR_DOMAIN_EVENT_STOPPED:
+        return EPICK(stopped);
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        return EPICK(shutdown);
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        return EPICK(pmsuspended);
+    case VIR_DOMAIN_EVENT_CRASHED:
+        return EPICK(crashed);
+    default:
+        return "unknown";
+    }
+#undef EPICK
 }

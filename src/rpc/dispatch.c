@@ -122,7 +122,11 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header
     }
     void *ret = p->ret ? xcalloc(1, p->ret->size) : NULL;
     int r;
-    if (fn(d->ctx, h, args, ret, &e) < 0) {
+    int hr = fn(d->ctx, h, args, ret, &e);
+    if (hr == RPC_HANDLER_DEFERRED) {
+        r = 0;
+        rpc_error_free(&e);
+    } else if (hr < 0) {
         if (e.code == 0)
             rpc_error_set(&e, RPC_ERR_INTERNAL_ERROR, RPC_FROM_RPC, "%s failed", p->name);
         r = reply_error(out, h, &e, err);

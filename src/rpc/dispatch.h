@@ -25,8 +25,13 @@
  * A procedure handler. `args` points at the decoded argument structure
  * (NULL when the procedure takes none) and `ret` at a zeroed reply structure
  * (NULL when the reply is empty) that the dispatcher encodes and frees.
- * Returns 0, or -1 with `err` filled (rpc_error_set) to send an error reply.
+ * Returns 0, or -1 with `err` filled (rpc_error_set) to send an error reply,
+ * or RPC_HANDLER_DEFERRED when the handler has taken the call over and will
+ * send the reply itself later (a long operation finishing off the loop):
+ * nothing is sent now, and `args` and `ret` are freed on return, so the
+ * handler must copy what it keeps.
  */
+#define RPC_HANDLER_DEFERRED 1
 typedef int (*rpc_handler_fn)(void *ctx, const struct rpc_header *hdr, const void *args, void *ret,
                               struct rpc_error *err);
 

@@ -127,6 +127,38 @@ static int parse_hostfwd(const char *v, struct net_hostfwd *h)
     return 0;
 }
 
+static int parse_ip4(const char *v, uint32_t *out)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, v, &a) != 1)
+        return -EINVAL;
+    *out = ntohl(a.s_addr);
+    return 0;
+}
+
+/* net=ADDR/BITS or ADDR/MASK (QEMU's syntax; the mask is required here, see docs/virtio.md). */
+static int parse_net(const char *v, uint32_t *net, uint32_t *mask)
+{
+    char buf[64];
+    const char *slash = strchr(v, '/');
+    if (!slash || (size_t)(slash - v) >= sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, v, (size_t)(slash - v));
+    buf[slash - v] = '\0';
+    uint64_t bits;
+    if (parse_ip4(buf, net) < 0)
+        return -EINVAL;
+    if (strchr(slash + 1, '.')) {
+        if (parse_ip4(slash + 1, mask) < 0 || (~*mask & (~*mask + 1)) != 0)
+            return -EINVAL; /* not contiguous ones */
+    } else if (str_to_u64(slash + 1, 10, &bits) == 0 && bits >= 1 && bits <= 30) {
+        *mask = ~0u << (32 - bits);
+    } else {
+        return -EINVAL;
+    }
+    return *mask == 0 || (*net & ~*mask) || ~*mask < 3 ? -EINVAL : 0;
+}
+
 int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
 {
     if (vc->nr_netdevs >= VMM_MAX_NETDEVS)
@@ -153,6 +185,17 @@ int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr
                 r = verr_set(err, EINVAL,
                              "-netdev %s: bad hostfwd=%s (want [tcp|udp]:[ADDR]:PORT-[ADDR]:PORT)",
                              arg, v);
+        } else if (o.kind == NET_USER && prop(item, "net", &v)) {
+            if (parse_net(v, &o.net, &o.mask) < 0)
+                r = verr_set(err, EINVAL,
+                             "-netdev %s: bad net=%s (want ADDR/BITS or ADDR/MASK, 1-30 bits, "
+                             "no host bits in ADDR)",
+                             arg, v);
+        } else if (o.kind == NET_USER && (prop(item, "host", &v) || prop(item, "dhcpstart", &v) ||
+                                          prop(item, "dns", &v))) {
+            uint32_t *field = item[0] == 'h' ? &o.host : item[1] == 'h' ? &o.dhcp_start : &o.dns;
+            if (parse_ip4(v, field) < 0)
+                r = verr_set(err, EINVAL, "-netdev %s: %s is not an IPv4 address", arg, item);
         } else if (o.kind == NET_TAP && prop(item, "ifname", &v)) {
             if (!*v || strlen(v) >= 16)
                 r = verr_set(err, EINVAL, "-netdev %s: ifname=%s (1 to 15 characters)", arg, v);
@@ -224,6 +267,9 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
         } else if (prop(item, "id", &v)) {
             free(d.id);
             d.id = xstrdup(v);
+        } else if (prop(item, "node-name", &v)) {
+            free(d.node_name);
+            d.node_name = xstrdup(v);
         } else if (prop(item, "cache", &v)) {
             if (block_cache_parse(v, &d.cache) < 0)
                 r = verr_set(err, EINVAL,
@@ -241,9 +287,10 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
             else
                 r = verr_set(err, EINVAL, "-drive %s: discard=%s (unmap or ignore)", arg, v);
         } else if (prop(item, "aio", &v)) {
-            /* TODO: io_uring; requests run on the device's I/O thread with blocking calls. */
+            /* native (Linux AIO) is accepted and runs as threads (TODO: not implemented). */
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
+            d.aio_io_uring = !strcmp(v, "io_uring");
         } else if (prop(item, "media", &v)) {
             if (strcmp(v, "disk"))
                 r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);
@@ -259,8 +306,12 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
     for (unsigned i = 0; r == 0 && d.id && i < vc->nr_drives; i++)
         if (vc->drives[i].id && !strcmp(vc->drives[i].id, d.id))
             r = verr_set(err, EEXIST, "-drive %s: duplicate drive id '%s'", arg, d.id);
+    for (unsigned i = 0; r == 0 && d.node_name && i < vc->nr_drives; i++)
+        if (vc->drives[i].node_name && !strcmp(vc->drives[i].node_name, d.node_name))
+            r = verr_set(err, EEXIST, "-drive %s: duplicate node-name '%s'", arg, d.node_name);
     if (r < 0) {
         free(d.id);
+        free(d.node_name);
         free(d.file);
         free(d.format);
         return r;
@@ -334,6 +385,12 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
                 r = verr_set(err, EINVAL, "-device %s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
                              arg, v);
             d->have_mac = true;
+        } else if (kind == VMM_VIRTIO_NET && prop(item, "host_mtu", &v)) {
+            uint64_t mtu;
+            if (str_to_u64(v, 10, &mtu) < 0 || mtu < 68 || mtu > 65535)
+                r = verr_set(err, EINVAL, "-device %s: host_mtu=%s (68 to 65535)", arg, v);
+            else
+                d->host_mtu = (unsigned)mtu;
         } else if (prop(item, "bus", &v) || prop(item, "addr", &v)) {
             /* TODO: explicit slot placement (addr=); devices take the first free slot. */
         } else {
@@ -400,6 +457,7 @@ void cli_virtio_free(struct vmm_virtio_config *vc)
 {
     for (unsigned i = 0; i < vc->nr_drives; i++) {
         free(vc->drives[i].id);
+        free(vc->drives[i].node_name);
         free(vc->drives[i].file);
         free(vc->drives[i].format);
     }

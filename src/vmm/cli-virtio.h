@@ -20,12 +20,14 @@
 
 struct vmm_drive {
     char *id;
+    char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
     char *file;
     char *format; /* NULL: probe, as QEMU does (with its warning) */
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    bool used; /* a device took it */
+    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    bool used;         /* a device took it */
 };
 
 enum vmm_virtio_kind {
@@ -33,6 +35,7 @@ enum vmm_virtio_kind {
     VMM_VIRTIO_RNG,
     VMM_VIRTIO_BALLOON,
     VMM_VIRTIO_NET,
+    VMM_VIRTIO_CONSOLE, /* virtio-serial-pci (cli-console.c) */
 };
 
 struct vmm_virtio_device {
@@ -44,6 +47,8 @@ struct vmm_virtio_device {
     unsigned netdev; /* index into netdevs[] (net) */
     uint8_t mac[6];  /* net */
     bool have_mac;
+    unsigned console;  /* index into the console config's buses (virtio-serial) */
+    unsigned host_mtu; /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
 };
 
 struct vmm_virtio_config {

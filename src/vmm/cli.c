@@ -397,15 +397,19 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
     const char *driver = next_item(&cur);
     if (str_starts_with(driver, "driver="))
         driver += 7;
+    int r = cli_console_device(&cfg->console, &cfg->virtio, arg, err);
+    if (r != -ENOENT)
+        return r;
     if (str_starts_with(driver, "virtio-")) {
-        int r = cli_virtio_device(&cfg->virtio, arg, err);
+        r = cli_virtio_device(&cfg->virtio, arg, err);
         if (r != -ENOENT)
             return r;
     }
     if (!str_eq(driver, "isa-debug-exit"))
         return verr_set(err, ENOTSUP,
                         "%s %s: device '%s' is not supported yet (supported: isa-debug-exit, "
-                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci, virtio-net-pci)",
+                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci, virtio-net-pci, "
+                        "virtio-serial-pci, virtconsole, virtserialport)",
                         opt, arg, driver);
     if (cfg->debug_exit)
         return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
@@ -433,6 +437,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
 {
     (void)opt;
     return cli_virtio_drive(&cfg->virtio, arg, err);
+}
+
+static int opt_chardev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_console_chardev(&cfg->console, arg, err);
 }
 
 static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -487,6 +497,7 @@ static const struct cli_option options[] = {
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
     {"-netdev", true, opt_netdev},
+    {"-chardev", true, opt_chardev},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -531,6 +542,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cli_virtio_finish(&cfg->virtio, err) < 0)
         return -EINVAL;
+    if (cli_console_finish(&cfg->console, &cfg->serial, err) < 0)
+        return -EINVAL;
     if (!cfg->kernel)
         return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
     if (!cfg->append)
@@ -542,6 +555,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cfg->daemonize && cfg->serial.kind == CHARDEV_STDIO)
         return verr_set(err, EINVAL, "-daemonize: cannot be used with the serial port on stdio");
+    if (cli_console_check(&cfg->console, &cfg->serial, cfg->daemonize, err) < 0)
+        return -EINVAL;
     return 0;
 }
 
@@ -552,6 +567,7 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
     cli_virtio_free(&cfg->virtio);
+    cli_console_free(&cfg->console);
 }
 
 const char *cli_help_text(void)
@@ -583,7 +599,7 @@ const char *cli_help_text(void)
            "  -append STRING              kernel command line\n"
            "\n"
            "Devices and display:\n"
-           "  -serial stdio|pty|file:PATH|unix:PATH,server,nowait|none\n"
+           "  -serial stdio|pty|file:PATH|unix:PATH[,server,nowait]|chardev:ID|none\n"
            "                              COM1 back-end (stdio: Ctrl-a x quits, Ctrl-a c ignored)\n"
            "  -nographic                  no display; COM1 on stdio unless -serial/-nodefaults\n"
            "  -display none               no display\n"
@@ -595,9 +611,14 @@ const char *cli_help_text(void)
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"
-           "  -netdev user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]\n"
+           "  -netdev "
+           "user,id=ID[,net=ADDR/BITS,host=,dhcpstart=,dns=][,hostfwd=tcp::HOSTPORT-:GUESTPORT]\n"
            "  -netdev tap,id=ID,ifname=NAME|fd=N[,script=no,downscript=no,vhost=off]\n"
-           "  -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56]\n"
+           "  -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56][,host_mtu=N]\n"
+           "  -chardev socket,id=ID,path=PATH[,server=on|off][,wait=on|off]\n"
+           "  -chardev pty|stdio|null,id=ID   -chardev file,id=ID,path=PATH\n"
+           "  -device virtio-serial-pci[,id=ID][,max_ports=N]\n"
+           "  -device virtconsole|virtserialport,chardev=ID[,name=NAME][,nr=N][,bus=ID.0]\n"
            "\n"
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"

@@ -9,6 +9,7 @@
 #define VIREO_VMM_CLI_H
 
 #include "util/error.h"
+#include "vmm/cli-console.h"
 #include "vmm/cli-virtio.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
@@ -44,7 +45,8 @@ struct vmm_config {
     bool no_pit; /* -M microvm,pit=off: no in-kernel i8254 */
     bool debug_exit;
     uint16_t debug_exit_iobase, debug_exit_iosize;
-    struct vmm_virtio_config virtio; /* -drive, -device virtio-* (cli-virtio.h) */
+    struct vmm_virtio_config virtio;   /* -drive, -device virtio-* (cli-virtio.h) */
+    struct vmm_console_config console; /* -chardev, virtio-serial devices (cli-console.h) */
     char *owned[8]; /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;
 };

@@ -20,9 +20,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define VIREO_VERSION "0.1.0"
@@ -67,11 +69,18 @@ static void daemonize_finish(int fd)
     char ok = 0;
     if (chdir("/") < 0)
         log_warn("-daemonize: chdir /: %s", strerror(errno));
+    /* stderr stays when it is a regular file: that is a log a manager opened for
+     * this VM (vireod's log/NAME.log, as libvirt hands QEMU its domain log), and
+     * the reason a guest stopped must reach it. QEMU sends it to /dev/null too
+     * unless -D is given; a terminal or pipe still goes to /dev/null. */
+    struct stat st;
+    bool keep_stderr = fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
         dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
+        if (!keep_stderr)
+            dup2(null, STDERR_FILENO);
         if (null > 2)
             close(null);
     }
@@ -119,6 +128,14 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* -daemonize moves to /, and a reset loads the kernel and initrd again:
+     * keep their absolute paths so a relative one still names the same file. */
+    char *abs_kernel = cfg.kernel ? realpath(cfg.kernel, NULL) : NULL;
+    char *abs_initrd = cfg.initrd ? realpath(cfg.initrd, NULL) : NULL;
+    if (abs_kernel)
+        cfg.kernel = abs_kernel;
+    if (abs_initrd)
+        cfg.initrd = abs_initrd;
     int ready_fd = cfg.daemonize ? daemonize_begin() : -1;
     int status = 1;
     struct loop *loop = NULL;
@@ -169,6 +186,8 @@ cleanup:
         loop_free(loop);
     free(vm);
     cli_config_free(&cfg);
+    free(abs_kernel);
+    free(abs_initrd);
     if (ready_fd >= 0)
         close(ready_fd);
     return status;

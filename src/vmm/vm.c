@@ -265,7 +265,20 @@ static int create_devices(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
     int r;
-    if (cfg->serial.kind != CHARDEV_NONE) {
+    r = chardev_open_all(&vm->chardevs, cfg->console.chardevs, cfg->console.nr_chardevs, vm->loop,
+                         err);
+    if (r < 0)
+        return r;
+    vm->nr_chardevs = cfg->console.nr_chardevs;
+    if (cfg->serial.kind == CHARDEV_REF) { /* -serial chardev:ID (checked by the CLI) */
+        for (unsigned i = 0; i < vm->nr_chardevs; i++)
+            if (!strcmp(cfg->console.chardevs[i].id, cfg->serial.id))
+                vm->serial_backend = &vm->chardevs[i];
+        vm->serial_backend->quit = serial_quit;
+        vm->serial_backend->quit_opaque = vm;
+        if ((r = uart_create(vm, PORT_COM1, IRQ_COM1, vm->serial_backend, &vm->com1, err)) < 0)
+            return r;
+    } else if (cfg->serial.kind != CHARDEV_NONE) {
         vm->serial_backend = xcalloc(1, sizeof(*vm->serial_backend));
         r = chardev_open(vm->serial_backend, &cfg->serial, "serial0", vm->loop, err);
         if (r < 0) {
@@ -387,7 +400,7 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     uart_free(vm->com1);
-    if (vm->serial_backend) {
+    if (vm->serial_backend && vm->cfg->serial.kind != CHARDEV_REF) {
         chardev_close(vm->serial_backend);
         free(vm->serial_backend);
     }
@@ -396,6 +409,8 @@ void vm_destroy(struct vm *vm)
     i8042_free(vm->i8042);
     debug_exit_free(vm->debug_exit);
     vm_virtio_free(vm);
+    chardev_close_all(vm->chardevs, vm->nr_chardevs); /* after their frontends */
+    vm->chardevs = NULL;
     free(vm->supported_cpuid);
     guest_mem_destroy(&vm->mem);
     kvm_close(&vm->kvm);

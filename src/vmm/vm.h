@@ -79,6 +79,8 @@ struct vm {
 
     /* Devices (each owns its lock). */
     struct chardev *serial_backend;
+    struct chardev *chardevs; /* -chardev, in command-line order (cfg->console.chardevs) */
+    unsigned nr_chardevs;
     struct uart *com1;
     struct acpi_pm *pm;
     struct rtc *rtc;

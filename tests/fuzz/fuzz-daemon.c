@@ -14,6 +14,9 @@
  * (store_nosync: the files are thrown away) and, for each input, one
  * in-memory client on a socketpair whose other end is drained.
  *
+ * Starts run in dlife's worker thread and finish through the loop, so each
+ * input ends by running the loop until no job is left.
+ *
  * Input: the first byte picks the client's kind (bit 0: came in on the
  * read-only socket) and the size of the chunks the rest is fed in (bits
  * 1-7, plus one), so message boundaries fall anywhere; the rest is what a
@@ -102,7 +105,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (alive)
         vd_client_close(c);
     close(sv[1]);
-    /* Frees the dropped client (loop_call_soon). */
+    /* Lets start workers and queued jobs finish (a start fails at once:
+     * there is no vireo-vmm), then frees the dropped client. */
+    for (;;) {
+        bool busy = d->workers > 0;
+        for (struct vd_domain *x = d->domains; x; x = x->next)
+            busy |= x->job || x->jobq;
+        if (!busy)
+            break;
+        loop_run_once(d->loop, 10);
+    }
     while (loop_run_once(d->loop, 0) > 0)
         ;
     /* Forget every domain (all are shut off: no vireo-vmm ever runs). */

@@ -141,19 +141,20 @@ enum {
     T_RNG = 1 << 14,
     T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
+    T_CONSOLE = 1 << 17,
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } test_names[] = {
-    {"boot", T_BOOT},     {"mem", T_MEM},     {"cmdline", T_CMDLINE},
-    {"initrd", T_INITRD}, {"acpi", T_ACPI},   {"mptable", T_MPTABLE},
-    {"smp", T_SMP},       {"uart", T_UART},   {"rtc", T_RTC},
-    {"pci", T_PCI},       {"timer", T_TIMER}, {"poweroff", T_POWEROFF},
-    {"reset", T_RESET},   {"all", T_ALL},     {"none", 0},
-    {"blk", T_BLK},       {"rng", T_RNG},     {"balloon", T_BALLOON},
-    {"net", T_NET},
+    {"boot", T_BOOT},     {"mem", T_MEM},         {"cmdline", T_CMDLINE},
+    {"initrd", T_INITRD}, {"acpi", T_ACPI},       {"mptable", T_MPTABLE},
+    {"smp", T_SMP},       {"uart", T_UART},       {"rtc", T_RTC},
+    {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
+    {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
+    {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
+    {"net", T_NET},       {"console", T_CONSOLE},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -268,6 +269,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_net(&g);
     if (run & T_BALLOON)
         test_virtio_balloon(&g);
+    if (run & T_CONSOLE)
+        test_virtio_console(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)

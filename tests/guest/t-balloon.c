@@ -13,7 +13,19 @@
  * actual 0. Only queue 0 is used: the driver takes neither STATS_VQ nor
  * the deflate queue (without VIRTIO_BALLOON_F_MUST_TELL_HOST a driver may
  * reuse deflated pages without telling, §5.5.6.1).
+ *
+ * balloon_stats=1 instead runs the statistics queue (VIRTIO_BALLOON_F_STATS_VQ,
+ * queue 2): the driver offers one buffer with what it knows (total memory:
+ * the RAM of its memory map; free memory: the RAM above its 32 MiB working
+ * area; stat-major-faults: the number of the update, 1 first; swap in/out 0),
+ * says "balloon-stats: sent 1 total=T free=F", then each time the device
+ * returns the buffer (its request for fresh values) refills it with the next
+ * update number, until balloon_stats_updates (default 3) refreshes were sent;
+ * it then waits for one more request (the host reads the values meanwhile and
+ * asks again when done) and finishes. A wait longer than balloon_wait_s
+ * seconds ends the test.
  */
+#include "bootinfo.h"
 #include "guest.h"
 #include "lib/cmos.h"
 #include "lib/io.h"
@@ -44,6 +56,76 @@ static uint32_t wait_cfg(struct vdev *d, unsigned off, bool want_nonzero, uint64
     }
 }
 
+#define STATS_VQ  (1ull << 1)
+#define STATS_QSZ 8
+
+static uint8_t stats_qmem[3][VIRTQ_MEM(STATS_QSZ)] __attribute__((aligned(4096)));
+static uint8_t stats_buf[5 * 10];
+
+static void put_stat(unsigned i, uint16_t tag, uint64_t val)
+{
+    uint8_t *e = stats_buf + 10 * i;
+    e[0] = (uint8_t)tag;
+    e[1] = (uint8_t)(tag >> 8);
+    for (unsigned k = 0; k < 8; k++)
+        e[2 + k] = (uint8_t)(val >> (8 * k));
+}
+
+static void test_balloon_stats(struct guest *g, struct vdev *d, uint64_t wait_s)
+{
+    struct tap *t = &g->tap;
+    uint64_t updates = 3, total = 0;
+    param_u64(g, "balloon_stats_updates", false, false, &updates);
+    for (uint32_t i = 0; i < g->boot.map_stored; i++)
+        if (g->boot.map[i].type == E820_RAM)
+            total += g->boot.map[i].size;
+    uint64_t free = total > (32ull << 20) ? total - (32ull << 20) : 0;
+    struct vqueue q[3];
+    const char *why = virtio_begin(d, STATS_VQ);
+    if (!why && !(d->features & STATS_VQ))
+        why = "VIRTIO_BALLOON_F_STATS_VQ not offered";
+    for (unsigned i = 0; !why && i < 3; i++)
+        why = virtio_queue_setup(d, &q[i], i, stats_qmem[i], STATS_QSZ, 0xffff);
+    if (why) {
+        tap_ok(t, false, "virtio-balloon: stats set-up failed: %s", why);
+        return;
+    }
+    virtio_driver_ok(d);
+    struct vqueue *sq = &q[2];
+    uint64_t sent = 0, asked = 0;
+    for (;;) {
+        sent++;
+        put_stat(0, 0, 0);    /* swap in */
+        put_stat(1, 1, 0);    /* swap out */
+        put_stat(2, 2, sent); /* major faults: the update number */
+        put_stat(3, 4, free);
+        put_stat(4, 5, total);
+        sq->desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)stats_buf, sizeof(stats_buf), 0, 0};
+        virtio_vq_add(sq, 0);
+        virtio_vq_kick(d, sq);
+        tap_diag(t, "balloon-stats: sent %lu total=%lu free=%lu", sent, total, free);
+        uint8_t last = cmos_read(RTC_SECONDS);
+        uint64_t ticks = 0;
+        uint32_t id, len;
+        while (!virtio_vq_get_used(sq, &id, &len) && ticks < wait_s) {
+            tsc_delay(10000000);
+            uint8_t now = cmos_read(RTC_SECONDS);
+            if (now != last) {
+                last = now;
+                ticks++;
+            }
+        }
+        if (ticks >= wait_s)
+            break;
+        asked++;
+        if (sent > updates)
+            break;
+    }
+    tap_ok(t, sent > updates && asked == sent,
+           "virtio-balloon: statistics sent %lu times, the device asked for fresh ones %lu times",
+           sent, asked);
+}
+
 void test_virtio_balloon(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -62,6 +144,10 @@ void test_virtio_balloon(struct guest *g)
     virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
     if (!virtio_find(&d, &pa, 0x1045, 0)) {
         tap_ok(t, false, "virtio-balloon: no virtio-balloon-pci device (1af4:1045) on bus 0");
+        return;
+    }
+    if (param_is(g, "balloon_stats", "1")) {
+        test_balloon_stats(g, &d, wait_s);
         return;
     }
     const char *why = virtio_start(&d, 0, &balloon_ring);

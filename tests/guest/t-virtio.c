@@ -9,6 +9,7 @@
  */
 #include "guest.h"
 #include "lib/apic.h"
+#include "lib/cmos.h"
 #include "lib/cpu.h"
 #include "lib/crc32.h"
 #include "lib/io.h"
@@ -20,6 +21,7 @@
 #define BLK_F_FLUSH        (1ull << 9)
 #define BLK_F_DISCARD      (1ull << 13)
 #define BLK_F_WRITE_ZEROES (1ull << 14)
+#define BLK_F_MQ           (1ull << 12)
 
 #define T_IN      0
 #define T_OUT     1
@@ -173,12 +175,231 @@ static void broken_case(struct tap *t, struct vdev *d, uint64_t want, const char
            why ? why : "");
 }
 
+/* Many requests in flight, and several queues: QD_N 4 KiB writes of distinct patterns
+ * posted together on the last queue, then QD_N reads of the same sectors posted together on
+ * queue 0, each slot with its own header, status and buffer. blk_mq=N asks for N queues
+ * (VIRTIO_BLK_F_MQ, num_queues in the config) and uses queues 0 and N-1. */
+#define QD_N     32
+#define QD_QSIZE 128
+#define QD_BASE  64 /* first sector (the disk of test-virtio.py has 512) */
+
+static uint8_t qd_wbuf[QD_N * 4096] __attribute__((aligned(4096)));
+static uint8_t qd_rbuf[QD_N * 4096] __attribute__((aligned(4096)));
+static uint8_t qd_qmem[2][VIRTQ_MEM(QD_QSIZE)] __attribute__((aligned(4096)));
+static struct {
+    uint32_t type, reserved;
+    uint64_t sector;
+} qd_hdr[QD_N] __attribute__((aligned(16)));
+static uint8_t qd_status[QD_N];
+
+/* Posts QD_N requests of type on q (with wz_last, the last one is instead a write-zeroes of
+ * its 8 sectors), notifies once and collects every completion; returns how many completed
+ * with status 0 (-1 on a timeout or a bogus used id). */
+static struct {
+    uint64_t sector;
+    uint32_t num, flags;
+} qd_wz __attribute__((aligned(16)));
+
+static int qd_batch(struct vdev *d, struct vqueue *q, uint32_t type, uint8_t *buf, bool wz_last)
+{
+    for (unsigned i = 0; i < QD_N; i++) {
+        bool wz = wz_last && i == QD_N - 1;
+        qd_hdr[i].type = wz ? T_WZ : type;
+        qd_hdr[i].reserved = 0;
+        qd_hdr[i].sector = wz ? 0 : QD_BASE + 8 * i;
+        qd_status[i] = 0xee;
+        qd_wz.sector = QD_BASE + 8 * i;
+        qd_wz.num = 8;
+        qd_wz.flags = 0;
+        struct vq_desc *dd = q->desc + 3 * i;
+        dd[0] =
+            (struct vq_desc){(uint64_t)(uintptr_t)&qd_hdr[i], 16, VQ_F_NEXT, (uint16_t)(3 * i + 1)};
+        if (wz)
+            dd[1] =
+                (struct vq_desc){(uint64_t)(uintptr_t)&qd_wz, 16, VQ_F_NEXT, (uint16_t)(3 * i + 2)};
+        else
+            dd[1] = (struct vq_desc){(uint64_t)(uintptr_t)(buf + 4096 * i), 4096,
+                                     (uint16_t)(VQ_F_NEXT | (type == T_IN ? VQ_F_WRITE : 0)),
+                                     (uint16_t)(3 * i + 2)};
+        dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&qd_status[i], 1, VQ_F_WRITE, 0};
+        virtio_vq_add(q, (uint16_t)(3 * i));
+    }
+    virtio_vq_kick(d, q);
+    unsigned seen = 0, good = 0;
+    uint32_t seen_mask = 0;
+    uint64_t t0 = rdtsc();
+    while (seen < QD_N) {
+        uint32_t id, len;
+        if (!virtio_vq_get_used(q, &id, &len)) {
+            if (rdtsc() - t0 > 20000000000ull)
+                return -1;
+            cpu_pause();
+            continue;
+        }
+        if (id % 3 || id / 3 >= QD_N || (seen_mask & (1u << (id / 3))))
+            return -1;
+        seen_mask |= 1u << (id / 3);
+        seen++;
+        good += qd_status[id / 3] == 0;
+    }
+    return (int)good;
+}
+
+static void test_blk_inflight(struct guest *g, uint64_t want)
+{
+    struct tap *t = &g->tap;
+    struct vdev d;
+    struct pci_access pa;
+    set_access(g, &pa);
+    uint64_t nq = 1;
+    param_u64(g, "blk_mq", false, false, &nq);
+    if (nq < 1 || nq > 2)
+        nq = 1;
+    if (!virtio_find(&d, &pa, 0x1042, 0))
+        return;
+    struct vqueue q[2];
+    const char *why = virtio_begin(&d, want | (nq > 1 ? BLK_F_MQ : 0));
+    if (!why && nq > 1) {
+        uint16_t n = (uint16_t)(virtio_cfg32(&d, 32) >> 16);
+        tap_ok(t, (d.features & BLK_F_MQ) && n == nq && virtio_num_queues(&d) >= nq,
+               "virtio-blk: VIRTIO_BLK_F_MQ with num_queues %u (asked %lu, %u in common cfg)", n,
+               nq, virtio_num_queues(&d));
+    }
+    for (unsigned i = 0; !why && i < nq; i++) {
+        why = virtio_queue_setup(&d, &q[i], i, qd_qmem[i], QD_QSIZE, 0xffff);
+        if (!why && q[i].size < 3 * QD_N)
+            why = "queue too small";
+    }
+    if (why) {
+        tap_ok(t, false, "virtio-blk: %u-queue set-up failed: %s", (unsigned)nq, why);
+        return;
+    }
+    uint64_t cap = virtio_cfg64(&d, 0);
+    if (cap < QD_BASE + 8 * QD_N) {
+        tap_ok(t, false, "virtio-blk: the disk has %lu sectors, the in-flight test needs %u", cap,
+               QD_BASE + 8 * QD_N);
+        virtio_reset(&d);
+        return;
+    }
+    virtio_driver_ok(&d);
+    for (unsigned i = 0; i < QD_N; i++)
+        pattern(qd_wbuf + 4096 * i, 4096, 100 + i);
+    memset(qd_rbuf, 0, sizeof(qd_rbuf));
+    int w = qd_batch(&d, &q[nq - 1], T_OUT, qd_wbuf, false);
+    int r = qd_batch(&d, &q[0], T_IN, qd_rbuf, false);
+    tap_ok(t, w == QD_N && r == QD_N && memcmp(qd_wbuf, qd_rbuf, sizeof(qd_rbuf)) == 0,
+           "virtio-blk: %u writes in flight on queue %lu, %u reads on queue 0 match (%d, %d ok)",
+           QD_N, nq - 1, QD_N, w, r);
+    /* Reads in flight with a write-zeroes behind them (qcow2 in vireo-vmm runs it alone),
+     * then everything read again: the last slot's sectors are zero, the rest unchanged. */
+    int z = (d.features & BLK_F_WRITE_ZEROES) ? qd_batch(&d, &q[0], T_IN, qd_rbuf, true) : -2;
+    memset(qd_rbuf, 0xaa, sizeof(qd_rbuf));
+    int r2 = qd_batch(&d, &q[0], T_IN, qd_rbuf, false);
+    bool zero = true;
+    for (unsigned i = 0; i < 4096; i++)
+        zero &= qd_rbuf[(QD_N - 1) * 4096 + i] == 0;
+    tap_ok(t, z == QD_N && r2 == QD_N && zero && memcmp(qd_wbuf, qd_rbuf, (QD_N - 1) * 4096) == 0,
+           "virtio-blk: %u reads and a write-zeroes in flight, then all read back (%d, %d ok)",
+           QD_N - 1, z, r2);
+    virtio_reset(&d);
+}
+
+/* blk_resize=1 (with tests=blk): the disk's capacity change through the configuration
+ * interrupt. MSI-X table entry 0 -> VEC_VIRTIO on this CPU is the config vector (the queue
+ * has none: it is polled). The guest says "blk-resize: ready capacity=N", waits (up to
+ * blk_resize_wait_s seconds of the CMOS RTC, default 60) for the interrupt the host's QMP
+ * block_resize must cause, reads the new capacity (generation-checked), prints
+ * "blk-resize: capacity=M", and reads the new last sector to show the device accepts it. */
+static uint8_t rs_qmem[VIRTQ_MEM(QD_QSIZE)] __attribute__((aligned(4096)));
+
+static void test_blk_resize(struct guest *g)
+{
+    struct tap *t = &g->tap;
+    struct vdev d;
+    struct pci_access pa;
+    set_access(g, &pa);
+    uint64_t wait_s = 60;
+    param_u64(g, "blk_resize_wait_s", false, false, &wait_s);
+    if (!virtio_find(&d, &pa, 0x1042, 0)) {
+        tap_ok(t, false, "virtio-blk: no virtio-blk-pci device (1af4:1042) on bus 0");
+        return;
+    }
+    static struct irq_count irq;
+    irq.n = 0;
+    irq.lapic = g->lapic_base;
+    lapic_enable(g->lapic_base, VEC_SPURIOUS);
+    cpu_set_handler(VEC_VIRTIO, virtio_isr, &irq);
+    struct vqueue q;
+    const char *why = virtio_msix_setup(&d, g->bsp_apic_id, VEC_VIRTIO) ? 0 : "no MSI-X";
+    d.msix_vector = 0; /* virtio_begin makes it the config vector */
+    if (!why)
+        why = virtio_begin(&d, 0);
+    if (!why)
+        why = virtio_queue_setup(&d, &q, 0, rs_qmem, QD_QSIZE, 0xffff);
+    uint16_t cv = *(volatile uint16_t *)(uintptr_t)(d.common + 16);
+    if (!why && cv != 0)
+        why = "the device did not take config vector 0";
+    if (why) {
+        tap_ok(t, false, "virtio-blk: resize set-up failed: %s", why);
+        return;
+    }
+    virtio_driver_ok(&d);
+    uint64_t cap0 = virtio_cfg64(&d, 0);
+    tap_diag(t, "blk-resize: ready capacity=%lu", cap0);
+    irq_enable();
+    uint8_t last = cmos_read(RTC_SECONDS);
+    for (uint64_t ticks = 0; irq.n == 0 && ticks < wait_s;) {
+        tsc_delay(10000000);
+        uint8_t now = cmos_read(RTC_SECONDS);
+        if (now != last) {
+            last = now;
+            ticks++;
+        }
+    }
+    irq_disable();
+    uint8_t isr = mmio_read8(d.isr);
+    uint64_t cap;
+    uint8_t gen;
+    do { /* §2.5.1: re-read until the generation is stable */
+        gen = mmio_read8(d.common + 21);
+        cap = virtio_cfg64(&d, 0);
+    } while (gen != mmio_read8(d.common + 21));
+    tap_diag(t, "blk-resize: capacity=%lu", cap);
+    tap_ok(t, irq.n >= 1 && cap != cap0,
+           "virtio-blk: configuration interrupt (%u, ISR 0x%x) and new capacity %lu sectors "
+           "(was %lu)",
+           irq.n, isr, cap, cap0);
+    /* The new last sector reads (it was past the end before a grow). */
+    hdr.type = T_IN;
+    hdr.reserved = 0;
+    hdr.sector = cap - 1;
+    status_byte = 0xee;
+    q.desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)&hdr, 16, VQ_F_NEXT, 1};
+    q.desc[1] = (struct vq_desc){(uint64_t)(uintptr_t)buf, 512, VQ_F_NEXT | VQ_F_WRITE, 2};
+    q.desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VQ_F_WRITE, 0};
+    virtio_vq_add(&q, 0);
+    virtio_vq_kick(&d, &q);
+    uint32_t id, len;
+    uint64_t t0 = rdtsc();
+    bool got = false;
+    while (!(got = virtio_vq_get_used(&q, &id, &len)) && rdtsc() - t0 < 20000000000ull)
+        cpu_pause();
+    tap_ok(t, got && status_byte == 0, "virtio-blk: read of the new last sector %lu (status %u)",
+           cap - 1, status_byte);
+    cpu_set_handler(VEC_VIRTIO, 0, 0);
+    virtio_reset(&d);
+}
+
 void test_virtio_blk(struct guest *g)
 {
     struct tap *t = &g->tap;
     struct vdev d;
     uint64_t want = VIRTIO_F_INDIRECT | VIRTIO_F_EVENT_IDX | BLK_F_RO | BLK_F_BLK_SIZE |
                     BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES;
+    if (param_is(g, "blk_resize", "1")) {
+        test_blk_resize(g);
+        return;
+    }
     if (!start_blk(g, &d, want))
         return;
     uint64_t cap = virtio_cfg64(&d, 0);
@@ -351,6 +572,7 @@ void test_virtio_blk(struct guest *g)
         r->desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VQ_F_WRITE, 0};
         broken_case(t, &d, want, "a buffer outside RAM");
     }
+    test_blk_inflight(g, want);
 }
 
 void test_virtio_rng(struct guest *g)
@@ -417,52 +639,115 @@ void blk_crc32_main(struct guest *g)
     guest_exit(0);
 }
 
-/* blk-bench (first word): one workload on the first disk for bench/virtio-blk, queue depth
- * 1, polled: op=seqread|seqwrite (1 MiB requests) or randread|randwrite (4 KiB at random
- * 4 KiB-aligned offsets), count=N requests, op=none for the start-up baseline. Data lives
- * at 32 MiB (-m 256M or more), away from the image. Prints "bench op=... requests=N
+/* blk-bench (first word): one workload on the first disk for bench/virtio-blk, polled:
+ * op=seqread|seqwrite (1 MiB requests) or randread|randwrite (4 KiB at random 4 KiB-aligned
+ * offsets), count=N requests, qd=1..32 requests kept in flight (default 1: post one, wait
+ * for it), op=none for the start-up baseline. Each in-flight slot has its own header,
+ * status byte, three descriptors and data buffer (from 32 MiB up; -m 256M or more). The
+ * driver posts every free slot, notifies once (event index permitting), then polls the
+ * used ring and refills the slots that completed. Prints "bench op=... qd=Q requests=N
  * bytes=B failed=F" and exits with 0 (1 on a failed request). */
-#define BENCH_BUF 0x2000000ull
+#define BENCH_BUF   0x2000000ull
+#define BENCH_QD    32
+#define BENCH_QSIZE 128
+
+static uint8_t bench_qmem[VIRTQ_MEM(BENCH_QSIZE)] __attribute__((aligned(4096)));
+static struct {
+    uint32_t type, reserved;
+    uint64_t sector;
+} bench_hdr[BENCH_QD] __attribute__((aligned(16)));
+static uint8_t bench_status[BENCH_QD];
 
 void blk_bench_main(struct guest *g)
 {
     struct tap *t = &g->tap;
     struct vdev d;
+    struct vqueue q;
     const char *op;
     uint32_t oplen;
-    uint64_t count = 0;
+    uint64_t count = 0, qd = 1;
     if (!param_str(g, "op", &op, &oplen))
         op = "none", oplen = 4;
     param_u64(g, "count", false, false, &count);
+    param_u64(g, "qd", false, false, &qd);
+    if (qd < 1 || qd > BENCH_QD)
+        tap_bail(t, "blk-bench: qd=%lu (1 to %u)", qd, BENCH_QD);
     bool none = oplen == 4 && !memcmp(op, "none", 4);
     if (none) {
-        tap_printf(t, "bench op=none requests=0 bytes=0 failed=0\n");
+        tap_printf(t, "bench op=none qd=%lu requests=0 bytes=0 failed=0\n", qd);
         guest_exit(0);
     }
-    if (!start_blk(g, &d, 0))
-        guest_exit(1);
+    struct pci_access pa;
+    set_access(g, &pa);
+    if (!virtio_find(&d, &pa, 0x1042, 0))
+        tap_bail(t, "blk-bench: no virtio-blk-pci device");
+    const char *why = virtio_begin(&d, VIRTIO_F_EVENT_IDX);
+    if (!why)
+        why = virtio_queue_setup(&d, &q, 0, bench_qmem, BENCH_QSIZE, 0xffff);
+    if (!why && q.size < 3 * qd)
+        why = "queue too small for the queue depth";
+    if (why)
+        tap_bail(t, "blk-bench: set-up failed: %s", why);
+    virtio_driver_ok(&d);
     bool seq = oplen >= 3 && !memcmp(op, "seq", 3);
     bool write = oplen >= 5 && !memcmp(op + oplen - 5, "write", 5);
     uint32_t len = seq ? (1u << 20) : 4096;
     uint64_t sectors = virtio_cfg64(&d, 0), blocks = sectors * 512 / len,
              rnd = 88172645463325252ull;
-    uint64_t failed = 0;
-    void *data = (void *)(uintptr_t)BENCH_BUF;
-    for (uint64_t i = 0; i < count && blocks; i++) {
-        uint64_t blk;
-        if (seq) {
-            blk = i % blocks;
-        } else {
-            rnd ^= rnd << 13;
-            rnd ^= rnd >> 7;
-            rnd ^= rnd << 17;
-            blk = rnd % blocks;
+    if (!blocks)
+        tap_bail(t, "blk-bench: disk smaller than one request");
+    uint64_t failed = 0, posted = 0, done = 0;
+    for (;;) {
+        /* Post every free slot (all at first; then those that just completed). */
+        static bool busy[BENCH_QD];
+        for (unsigned s = 0; s < qd && posted < count; s++) {
+            if (busy[s])
+                continue;
+            uint64_t blk;
+            if (seq) {
+                blk = posted % blocks;
+            } else {
+                rnd ^= rnd << 13;
+                rnd ^= rnd >> 7;
+                rnd ^= rnd << 17;
+                blk = rnd % blocks;
+            }
+            bench_hdr[s].type = write ? T_OUT : T_IN;
+            bench_hdr[s].reserved = 0;
+            bench_hdr[s].sector = blk * (len / 512);
+            bench_status[s] = 0xee;
+            struct vq_desc *dd = q.desc + 3 * s;
+            dd[0] = (struct vq_desc){(uint64_t)(uintptr_t)&bench_hdr[s], 16, VQ_F_NEXT,
+                                     (uint16_t)(3 * s + 1)};
+            dd[1] = (struct vq_desc){BENCH_BUF + (uint64_t)s * len, len,
+                                     (uint16_t)(VQ_F_NEXT | (write ? 0 : VQ_F_WRITE)),
+                                     (uint16_t)(3 * s + 2)};
+            dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&bench_status[s], 1, VQ_F_WRITE, 0};
+            busy[s] = true;
+            virtio_vq_add(&q, (uint16_t)(3 * s));
+            posted++;
         }
-        int st = blk_req(&d, write ? T_OUT : T_IN, blk * (len / 512), data, len, !write, 0);
-        failed += st != 0;
+        virtio_vq_kick(&d, &q);
+        if (done == count)
+            break;
+        uint32_t id, used_len;
+        uint64_t t0 = rdtsc();
+        while (!virtio_vq_get_used(&q, &id, &used_len)) {
+            if (rdtsc() - t0 > 20000000000ull)
+                tap_bail(t, "blk-bench: no completion after %lu of %lu requests", done, count);
+            cpu_pause();
+        }
+        do {
+            unsigned s = id / 3;
+            if (s >= qd || !busy[s])
+                tap_bail(t, "blk-bench: used id %u is not an outstanding request", id);
+            failed += bench_status[s] != 0;
+            busy[s] = false;
+            done++;
+        } while (virtio_vq_get_used(&q, &id, &used_len));
     }
-    tap_printf(t, "bench op=%s requests=%lu bytes=%lu failed=%lu\n",
-               seq ? (write ? "seqwrite" : "seqread") : (write ? "randwrite" : "randread"), count,
-               count * len, failed);
+    tap_printf(t, "bench op=%s qd=%lu requests=%lu bytes=%lu failed=%lu\n",
+               seq ? (write ? "seqwrite" : "seqread") : (write ? "randwrite" : "randread"), qd,
+               count, count * len, failed);
     guest_exit(failed ? 1 : 0);
 }

@@ -99,7 +99,9 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
             uint8_t type = pci_read8(pa, 0, dev, 0, cap + 3);
             uint8_t bar = pci_read8(pa, 0, dev, 0, cap + 4);
             uint32_t off = pci_read32(pa, 0, dev, 0, cap + 8);
-            if (bar > 5)
+            /* Type 5 (PCI_CFG) names no BAR of its own (its bar field is the driver's
+             * scratch): sizing "BAR 0" for it would wreck the BAR allocator. */
+            if (bar > 5 || type < 1 || type > 4)
                 continue;
             uint64_t a = bar_address(d, bar) + off;
             if (type == 1 && !d->common)
@@ -240,4 +242,114 @@ uint16_t virtio_queue_vector(struct vdev *d)
 {
     w16(d->common + 22, 0);
     return r16(d->common + 26);
+}
+
+/* --- queues of any size (struct vqueue) ---------------------------------------------------- */
+
+const char *virtio_begin(struct vdev *d, uint64_t want)
+{
+    uint64_t c = d->common;
+    virtio_reset(d);
+    mmio_write8(c + 20, VIRTIO_ST_ACK);
+    mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER);
+    w32(c + 0, 0);
+    uint64_t offered = r32(c + 4);
+    w32(c + 0, 1);
+    offered |= (uint64_t)r32(c + 4) << 32;
+    if (!(offered & VIRTIO_F_VERSION_1))
+        return "device does not offer VERSION_1";
+    d->features = (want | VIRTIO_F_VERSION_1) & offered;
+    w32(c + 8, 0);
+    w32(c + 12, (uint32_t)d->features);
+    w32(c + 8, 1);
+    w32(c + 12, (uint32_t)(d->features >> 32));
+    mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK);
+    if (!(mmio_read8(c + 20) & VIRTIO_ST_FEATURES_OK))
+        return "device refused FEATURES_OK";
+    w16(c + 16, d->msix_vector); /* config_msix_vector */
+    return 0;
+}
+
+uint16_t virtio_num_queues(struct vdev *d)
+{
+    return r16(d->common + 18);
+}
+
+const char *virtio_queue_setup(struct vdev *d, struct vqueue *q, unsigned index, void *mem,
+                               uint16_t size, uint16_t vector)
+{
+    uint64_t c = d->common;
+    w16(c + 22, (uint16_t)index);
+    uint16_t max = r16(c + 24);
+    if (max == 0)
+        return "queue does not exist (size 0)";
+    if (size > max)
+        size = max;
+    memset(q, 0, sizeof(*q));
+    q->index = (uint16_t)index;
+    q->size = size;
+    memset(mem, 0, VIRTQ_MEM(size));
+    q->desc = mem;
+    q->avail = (volatile uint16_t *)((uint8_t *)mem + 16u * size);
+    q->used = (volatile uint16_t *)((uint8_t *)mem + VIRTQ_USED_OFF(size));
+    w16(c + 24, size);
+    w16(c + 26, vector);
+    q->notify_off = r16(c + 30);
+    uint64_t a = (uint64_t)(uintptr_t)q->desc, av = (uint64_t)(uintptr_t)q->avail,
+             u = (uint64_t)(uintptr_t)q->used;
+    w32(c + 32, (uint32_t)a);
+    w32(c + 36, (uint32_t)(a >> 32));
+    w32(c + 40, (uint32_t)av);
+    w32(c + 44, (uint32_t)(av >> 32));
+    w32(c + 48, (uint32_t)u);
+    w32(c + 52, (uint32_t)(u >> 32));
+    w16(c + 28, 1);
+    return 0;
+}
+
+void virtio_driver_ok(struct vdev *d)
+{
+    mmio_write8(d->common + 20,
+                VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK | VIRTIO_ST_DRIVER_OK);
+}
+
+void virtio_vq_add(struct vqueue *q, uint16_t head)
+{
+    q->avail[2 + q->avail_idx % q->size] = head;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    q->avail_idx++;
+    q->avail[1] = q->avail_idx;
+}
+
+void virtio_vq_kick(struct vdev *d, struct vqueue *q)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* avail idx before reading the device's wishes */
+    uint16_t old = q->kicked_idx, now = q->avail_idx;
+    if (old == now)
+        return;
+    q->kicked_idx = now;
+    if (d->features & VIRTIO_F_EVENT_IDX) {
+        /* avail_event after the used ring; kick when it lies in [old, now). */
+        uint16_t event = q->used[2 + 4u * q->size];
+        if ((uint16_t)(now - event - 1) >= (uint16_t)(now - old))
+            return;
+    } else if (q->used[0] & 1) { /* VRING_USED_F_NO_NOTIFY */
+        return;
+    }
+    w16(d->notify + (uint64_t)q->notify_off * d->notify_mult, q->index);
+}
+
+bool virtio_vq_get_used(struct vqueue *q, uint32_t *id, uint32_t *len)
+{
+    uint16_t used = q->used[1];
+    if (used == q->last_used)
+        return false;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    const volatile uint32_t *e =
+        (const volatile uint32_t *)(q->used + 2) + 2u * (q->last_used % q->size);
+    *id = e[0];
+    *len = e[1];
+    q->last_used++;
+    q->avail[2 + q->size] = q->last_used; /* used_event: interrupt after the next one */
+    return true;
 }

@@ -64,6 +64,36 @@ struct vdev {
     struct vring *ring;
 };
 
+/* A split queue of any power-of-two size in caller memory (VIRTQ_MEM(size) bytes, 4 KiB
+ * aligned), for drivers that need more than VQ_SIZE entries or a queue other than 0:
+ * descriptors, then the available ring, then the used ring at the next 4 KiB. */
+#define VIRTQ_USED_OFF(size) ((16u * (size) + 6u + 2u * (size) + 4095u) & ~4095u)
+#define VIRTQ_MEM(size)      (VIRTQ_USED_OFF(size) + ((6u + 8u * (size) + 4095u) & ~4095u))
+struct vqueue {
+    uint16_t index, size, notify_off;
+    struct vq_desc *desc;
+    volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
+    volatile uint16_t *used;  /* flags, idx, then {le32 id, le32 len}[size], avail_event */
+    uint16_t avail_idx, last_used, kicked_idx;
+};
+
+/* Reset, ACK, DRIVER, features, FEATURES_OK: then virtio_queue_setup each queue, then
+ * virtio_driver_ok. Returns NULL or a reason. */
+const char *virtio_begin(struct vdev *d, uint64_t want);
+/* Queue `index` with `size` entries (clamped to the device's maximum) in mem; vector is
+ * its MSI-X vector (0xffff: none). */
+const char *virtio_queue_setup(struct vdev *d, struct vqueue *q, unsigned index, void *mem,
+                               uint16_t size, uint16_t vector);
+void virtio_driver_ok(struct vdev *d);
+/* Number of queues the device offers (common cfg num_queues). */
+uint16_t virtio_num_queues(struct vdev *d);
+/* Makes the chain at head available (no notification yet). */
+void virtio_vq_add(struct vqueue *q, uint16_t head);
+/* Notifies the device of what was added, unless event idx says it does not want it. */
+void virtio_vq_kick(struct vdev *d, struct vqueue *q);
+/* Takes one used entry; false when there is none. */
+bool virtio_vq_get_used(struct vqueue *q, uint32_t *id, uint32_t *len);
+
 /* Sets up config access: MCFG's window, else ports, else QEMU microvm's fixed ECAM. */
 void virtio_pci_access(struct pci_access *pa, uint64_t mcfg_addr, uint32_t mcfg_len);
 /* Finds the index-th function with vendor 1af4 and this device id on bus 0. */

@@ -5,14 +5,15 @@
  * The source is walked by block status, so holes and zero clusters are never
  * read; data runs are read in chunks and scanned for all-zero blocks of the
  * -S size, which are skipped in a fresh target (or written as zeroes with
- * -n, where the target may hold old data). With -c the clusters to store are
- * gathered in batches; -m worker threads (default qemu-img's 8, capped to the
- * CPU count) compress a batch with block_compress_cluster, which takes no
- * image lock, and the main thread then stores each result with
- * block_pwrite_compressed_raw: compression (the expensive part) runs in
- * parallel, allocation and writes stay serialised in the block layer. With -B the target gets a
- * backing file and only what differs from it is written. A target this command created is removed
- * again if the copy fails, so no half-written image is left behind.
+ * -n, where the target may hold old data). With -c the clusters to store go
+ * through a ring: the main thread reads them, -m worker threads (default
+ * qemu-img's 8, capped to the CPU count) compress them with
+ * block_compress_cluster, which takes no image lock, and the main thread
+ * stores each result in guest order with block_pwrite_compressed_raw, so the
+ * file is laid out byte for byte as qemu-img lays it out. Reading,
+ * compressing and storing overlap. With -B the target gets a backing file
+ * and only what differs from it is written. A target this command created is
+ * removed again if the copy fails, so no half-written image is left behind.
  */
 #include "img.h"
 
@@ -50,22 +51,32 @@ struct convert {
 };
 
 /* One batch of clusters for the compression workers. */
-#define BATCH_PER_WORKER 8
+#define JOBS_PER_WORKER 8
 struct cjob {
     uint64_t off;
     size_t len;
     uint8_t *data; /* cluster-sized */
     uint8_t *out;  /* cluster-sized */
     size_t clen;
+    bool done; /* compressed (under the pipe's lock) */
     struct verr err;
     int r;
 };
-struct cbatch {
+/* A ring of clusters between the main thread, which reads them in order and
+ * stores the results in the same order, and the compression workers. The
+ * counters only grow; job seq lives in slot seq % cap. */
+struct cpipe {
     struct block_dev *dst;
     struct cjob *jobs;
-    size_t n;
-    size_t next; /* next job to take (under lock) */
+    size_t cap;
+    uint64_t queued; /* read and handed over */
+    uint64_t taken;  /* picked up by a worker */
+    uint64_t stored; /* written to the target */
+    bool quit;
     pthread_mutex_t lock;
+    pthread_cond_t work, done;
+    pthread_t th[16];
+    unsigned nthreads;
 };
 
 static bool is_zero(const uint8_t *p, size_t n)
@@ -217,39 +228,58 @@ static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint
 
 static void *compress_worker(void *arg)
 {
-    struct cbatch *b = arg;
+    struct cpipe *p = arg;
+    pthread_mutex_lock(&p->lock);
     for (;;) {
-        pthread_mutex_lock(&b->lock);
-        size_t i = b->next < b->n ? b->next++ : b->n;
-        pthread_mutex_unlock(&b->lock);
-        if (i >= b->n)
-            return NULL;
-        struct cjob *j = &b->jobs[i];
+        while (p->taken == p->queued && !p->quit)
+            pthread_cond_wait(&p->work, &p->lock);
+        if (p->taken == p->queued)
+            break;
+        struct cjob *j = &p->jobs[p->taken++ % p->cap];
+        pthread_mutex_unlock(&p->lock);
         verr_clear(&j->err);
-        j->r = block_compress_cluster(b->dst, j->data, j->len, j->out, &j->clen, &j->err);
+        j->r = block_compress_cluster(p->dst, j->data, j->len, j->out, &j->clen, &j->err);
+        pthread_mutex_lock(&p->lock);
+        j->done = true;
+        pthread_cond_broadcast(&p->done);
     }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
 }
 
-/* Compresses the batch on cv->workers threads (the caller being one of
- * them), then stores the results. */
-static int flush_batch(struct convert *cv, struct cbatch *b)
+/* Hands the job in slot p->queued over to the workers (or compresses it
+ * here when there are none). */
+static void pipe_submit(struct cpipe *p)
 {
-    if (b->n == 0)
-        return 0;
-    b->next = 0;
-    unsigned extra = cv->workers - 1;
-    if (extra > b->n - 1)
-        extra = (unsigned)(b->n - 1);
-    pthread_t th[16];
-    unsigned started = 0;
-    for (; started < extra; started++)
-        if (pthread_create(&th[started], NULL, compress_worker, b) != 0)
-            break; /* fewer threads is still correct */
-    compress_worker(b);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    for (size_t i = 0; i < b->n; i++) {
-        struct cjob *j = &b->jobs[i];
+    struct cjob *j = &p->jobs[p->queued % p->cap];
+    if (p->nthreads == 0) {
+        verr_clear(&j->err);
+        j->r = block_compress_cluster(p->dst, j->data, j->len, j->out, &j->clen, &j->err);
+        j->done = true;
+        p->queued++;
+        p->taken++;
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    j->done = false;
+    p->queued++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Stores finished jobs in order: all that are done, waiting for them while
+ * more than `keep` are outstanding. */
+static int pipe_store(struct convert *cv, struct cpipe *p, uint64_t keep)
+{
+    while (p->stored < p->queued) {
+        struct cjob *j = &p->jobs[p->stored % p->cap];
+        pthread_mutex_lock(&p->lock);
+        while (!j->done && p->queued - p->stored > keep)
+            pthread_cond_wait(&p->done, &p->lock);
+        bool ready = j->done;
+        pthread_mutex_unlock(&p->lock);
+        if (!ready)
+            return 0;
         if (j->r == 0) {
             verr_clear(&j->err);
             j->r = block_pwrite_compressed_raw(cv->dst, j->data, j->len, j->out, j->clen, j->off,
@@ -260,22 +290,34 @@ static int flush_batch(struct convert *cv, struct cbatch *b)
                       verr_msg(&j->err));
             return -1;
         }
+        p->stored++;
         img_progress_update(&cv->progress, (j->off + j->len) * 100.0 / cv->total);
     }
-    b->n = 0;
     return 0;
 }
 
+/* With -c: the main thread reads clusters and skips zero (or, with -B,
+ * unchanged) ones; cv->workers threads compress; the main thread stores the
+ * results in guest order, so the file is laid out as a serial copy would lay
+ * it out, whatever the thread count. Reading, compressing and storing
+ * overlap. */
 static int copy_compressed(struct convert *cv)
 {
     uint64_t cs = cv->cluster;
-    size_t cap = (size_t)cv->workers * BATCH_PER_WORKER;
-    struct cbatch b = {.dst = cv->dst, .jobs = xcalloc(cap, sizeof(struct cjob))};
-    pthread_mutex_init(&b.lock, NULL);
-    for (size_t i = 0; i < cap; i++) {
-        b.jobs[i].data = xmalloc(cs);
-        b.jobs[i].out = xmalloc(cs);
+    struct cpipe p = {.dst = cv->dst};
+    p.cap = (size_t)(cv->workers ? cv->workers : 1) * JOBS_PER_WORKER;
+    p.jobs = xcalloc(p.cap, sizeof(struct cjob));
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.work, NULL);
+    pthread_cond_init(&p.done, NULL);
+    for (size_t i = 0; i < p.cap; i++) {
+        p.jobs[i].data = xmalloc(cs);
+        p.jobs[i].out = xmalloc(cs);
     }
+    /* One worker compresses inline: a thread would only add hand-overs. */
+    for (unsigned i = 0; cv->workers > 1 && i < cv->workers && i < 16; i++)
+        if (pthread_create(&p.th[i], NULL, compress_worker, &p) == 0)
+            p.nthreads++; /* fewer threads is still correct */
     int ret = -1;
     for (uint64_t off = 0; off < cv->total;) {
         bool zero;
@@ -291,9 +333,12 @@ static int copy_compressed(struct convert *cv)
             img_progress_update(&cv->progress, off * 100.0 / cv->total);
             continue;
         }
+        /* A free slot: store what is done, waiting only when the ring is full. */
+        if (pipe_store(cv, &p, p.cap - 1) < 0)
+            goto out;
         uint64_t start = off - off % cs;
         uint64_t n = cv->total - start < cs ? cv->total - start : cs;
-        struct cjob *j = &b.jobs[b.n];
+        struct cjob *j = &p.jobs[p.queued % p.cap];
         if (src_read(cv, j->data, start, n) < 0)
             goto out;
         if (cv->dst_backing) {
@@ -317,21 +362,28 @@ static int copy_compressed(struct convert *cv)
         }
         j->off = start;
         j->len = n;
-        if (++b.n == cap && flush_batch(cv, &b) < 0)
-            goto out;
+        pipe_submit(&p);
     next:
         off = start + n;
     }
-    if (flush_batch(cv, &b) < 0)
+    if (pipe_store(cv, &p, 0) < 0)
         goto out;
     ret = 0;
 out:
-    for (size_t i = 0; i < cap; i++) {
-        free(b.jobs[i].data);
-        free(b.jobs[i].out);
+    pthread_mutex_lock(&p.lock);
+    p.quit = true;
+    pthread_cond_broadcast(&p.work);
+    pthread_mutex_unlock(&p.lock);
+    for (unsigned i = 0; i < p.nthreads; i++)
+        pthread_join(p.th[i], NULL);
+    for (size_t i = 0; i < p.cap; i++) {
+        free(p.jobs[i].data);
+        free(p.jobs[i].out);
     }
-    free(b.jobs);
-    pthread_mutex_destroy(&b.lock);
+    free(p.jobs);
+    pthread_cond_destroy(&p.work);
+    pthread_cond_destroy(&p.done);
+    pthread_mutex_destroy(&p.lock);
     return ret;
 }
 

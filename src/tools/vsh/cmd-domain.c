@@ -354,16 +354,10 @@ bool vsh_cmd_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return ok;
 }
 
-/* --console: the test driver has no console to attach to. */
+/* --console: attach as `console` does (the test driver has no console). */
 static bool console_unsupported(struct vsh_ctl *ctl, vir_domain *dom)
 {
-    /* TODO: attach to the guest's serial console once vireod's driver exposes it. */
-    vsh_error(ctl, "%s", "Failed to get console");
-    vsh_error(ctl,
-              "this function is not supported by the connection driver: "
-              "virDomainOpenConsole (domain '%s')",
-              vir_domain_get_name(dom));
-    return false;
+    return vsh_console_attach(ctl, dom, NULL, 0);
 }
 
 bool vsh_cmd_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)

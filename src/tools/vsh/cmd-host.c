@@ -59,10 +59,8 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 }
 
 static const char *const groups[][2] = {
-    {"Domain Management", "domain"},
-    {"Domain Monitoring", "monitor"},
-    {"Host and Hypervisor", "host"},
-    {"Virsh itself", "virsh"},
+    {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
+    {"Host and Hypervisor", "host"}, {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -228,6 +226,23 @@ static const struct vsh_opt opts_version[] = {
     }
 
 static const struct vsh_opt opts_dom[] = {DOM_OPT, {NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_console[] = {
+    DOM_OPT,
+    {"devname", VSH_OT_STRING, 0, "character device name"},
+    {"force", VSH_OT_BOOL, 0, "force console connection (disconnect already connected sessions)"},
+    {"safe", VSH_OT_BOOL, 0, "only connect if safe console handling is supported"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_event[] = {
+    {"domain", VSH_OT_STRING, 0, "filter by domain name, id or uuid"},
+    {"event", VSH_OT_STRING, 0, "which event type to wait for"},
+    {"all", VSH_OT_BOOL, 0, "wait for all events instead of just one type"},
+    {"loop", VSH_OT_BOOL, 0, "loop until timeout or interrupt, rather than one-shot"},
+    {"timeout", VSH_OT_INT, 0, "timeout seconds"},
+    {"list", VSH_OT_BOOL, 0, "list valid event types"},
+    {"timestamp", VSH_OT_BOOL, 0, "show timestamp for each printed event"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_domid[] = {
     {"domain", VSH_OT_STRING, VSH_OFLAG_REQ, "domain name or uuid"},
     {NULL, 0, 0, NULL},
@@ -430,15 +445,18 @@ static const struct vsh_opt opts_dommemstat[] = {
     {NULL, 0, 0, NULL},
 };
 
-#define DM   "Domain Management"
-#define MON  "Domain Monitoring"
-#define HOST "Host and Hypervisor"
-#define SELF "Virsh itself"
+#define DM     "Domain Management"
+#define MON    "Domain Monitoring"
+#define EVENTS "Domain Events"
+#define HOST   "Host and Hypervisor"
+#define SELF   "Virsh itself"
 
 const struct vsh_cmd_def vsh_commands[] = {
     /* sorted by name within each group, as help prints them */
     {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
      "Configure a domain to be automatically started at boot.", DM, 0},
+    {"console", vsh_cmd_console, opts_console, "connect to the guest console",
+     "Connect the virtual serial console for the guest", DM, 0},
     {"create", vsh_cmd_create, opts_create, "create a domain from an XML file", "Create a domain.",
      DM, 0},
     {"define", vsh_cmd_define, opts_define, "define (but don't start) a domain from an XML file",
@@ -514,6 +532,9 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
      MON, 0},
     {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},
+
+    {"event", vsh_cmd_event, opts_event, "Domain Events",
+     "List event types, or wait for domain events to occur", EVENTS, 0},
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},

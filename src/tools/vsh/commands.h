@@ -41,5 +41,9 @@ bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* The interactive console on dom (cmd-console.c), for console and start/create --console. */
+bool vsh_console_attach(struct vsh_ctl *ctl, vir_domain *dom, const char *devname, unsigned flags);
 
 #endif

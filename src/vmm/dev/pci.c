@@ -342,6 +342,12 @@ static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devf
     return bus->slots[devfn >> 3];
 }
 
+static bool hook_hit(const struct pci_dev *dev, unsigned off, unsigned size)
+{
+    return dev->cfg_hook && off < dev->cfg_hook_off + dev->cfg_hook_len &&
+           off + size > dev->cfg_hook_off;
+}
+
 static void cfg_read(struct pci_bus *bus, unsigned busno, unsigned devfn, unsigned off,
                      uint8_t *data, unsigned size)
 {
@@ -350,6 +356,8 @@ static void cfg_read(struct pci_bus *bus, unsigned busno, unsigned devfn, unsign
     if (!dev || off + size > PCI_CFG_SIZE) {
         memset(data, 0xff, size);
     } else {
+        if (hook_hit(dev, off, size))
+            dev->cfg_hook(dev, off, size, false);
         pthread_mutex_lock(&dev->lock);
         memcpy(data, dev->cfg + off, size);
         pthread_mutex_unlock(&dev->lock);
@@ -379,6 +387,8 @@ static void cfg_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
             dev->intx_level = false;
             vm_set_irq(bus->vm, dev->intx_gsi, 0);
         }
+        if (hook_hit(dev, off, size))
+            dev->cfg_hook(dev, off, size, true);
     }
     pthread_rwlock_unlock(&bus->lock);
 }

@@ -81,6 +81,12 @@ struct pci_dev {
     bool intx_level;
     /* Called (with the device lock held) after the command register or a BAR changes. */
     void *opaque;
+    /* Optional window in configuration space the device serves itself (virtio's
+     * VIRTIO_PCI_CAP_PCI_CFG): called for accesses that overlap [cfg_hook_off, cfg_hook_off +
+     * cfg_hook_len), before a read is answered from cfg[] and after a write was stored there.
+     * The bus lock is held, the device lock is not (the hook may take it). */
+    void (*cfg_hook)(struct pci_dev *dev, unsigned off, unsigned size, bool write);
+    unsigned cfg_hook_off, cfg_hook_len;
 };
 
 /* Creates the bus and the host bridge at 00:00.0; registers 0xCF8/0xCFC and ECAM. */

@@ -10,11 +10,14 @@
  * 2 MiB page; TODO: track whole huge pages as QEMU does). Deflate needs no
  * work: a discarded page faults back in (zeroed) when the guest touches it.
  *
- * The statistics queue follows the spec's protocol: the driver offers one
- * buffer of (le16 tag, le64 value) entries; the device keeps it and reads
- * the values, and would push it back to ask for fresh ones (TODO: a polling
- * interval and QEMU's guest-stats QOM property; the latest values are only
- * logged at debug level).
+ * The statistics queue follows the spec's protocol (§5.5.6.3): the driver
+ * offers one buffer of (le16 tag, le64 value) entries; the device keeps it,
+ * records the values (virtio_balloon_parse_stats: known tags only, at most
+ * STATS_MAX_BYTES read) and the time, and pushes it back to ask for fresh
+ * ones when the polling interval (QEMU's guest-stats-polling-interval, in
+ * seconds, 0 = off) expires. Setting an interval asks at once, as QEMU does.
+ * A small thread per balloon sleeps on the interval; it takes the stats
+ * queue's lock to return the buffer.
  *
  * Configuration: num_pages (le32, offset 0, written by the host) and actual
  * (le32, offset 4, written by the driver). A new target bumps the config
@@ -26,17 +29,33 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #define Q_INFLATE 0
 #define Q_DEFLATE 1
 #define Q_STATS   2
 
+#define STATS_MAX_BYTES (64 * 10) /* read at most 64 entries of a stats buffer */
+
 struct virtio_balloon {
     struct virtio_pci vp;
     struct vq_chain chain;
+    /* Statistics (under stats_lock). */
+    pthread_mutex_t stats_lock;
+    pthread_cond_t stats_cond;
+    uint64_t stats[VIRTIO_BALLOON_NR_STATS];
+    int64_t last_update; /* seconds since the epoch, 0 = never */
+    uint32_t poll_interval;
+    bool poll_now, stats_stop;
+    bool holding; /* the driver's stats buffer is with the device */
+    uint16_t held_head;
+    uint32_t held_epoch;
+    pthread_t stats_thread;
+    bool stats_thread_started;
     uint32_t num_pages; /* atomic */
     uint32_t actual;    /* atomic */
     uint64_t discarded; /* atomic */
@@ -74,17 +93,79 @@ static void handle_pfns(struct virtio_balloon *b, const struct vq_chain *c, bool
     }
 }
 
-static void handle_stats(const struct vq_chain *c)
+unsigned virtio_balloon_parse_stats(const uint8_t *buf, size_t len,
+                                    uint64_t stats[VIRTIO_BALLOON_NR_STATS])
 {
-    uint8_t e[10];
-    for (uint64_t off = 0; vq_chain_read(c, off, e, sizeof(e)) == sizeof(e); off += sizeof(e)) {
-        uint16_t tag;
-        uint64_t val;
-        memcpy(&tag, e, 2);
-        memcpy(&val, e + 2, 8);
-        log_debug("virtio-balloon-pci: stat %u = %llu", le16toh(tag),
-                  (unsigned long long)le64toh(val));
+    unsigned n = 0;
+    for (size_t off = 0; off + 10 <= len; off += 10) {
+        uint16_t tag = (uint16_t)(buf[off] | buf[off + 1] << 8);
+        uint64_t val = 0;
+        for (unsigned i = 0; i < 8; i++)
+            val |= (uint64_t)buf[off + 2 + i] << (8 * i);
+        if (tag < VIRTIO_BALLOON_NR_STATS) { /* newer tags are ignored, as QEMU does */
+            stats[tag] = val;
+            n++;
+        }
     }
+    return n;
+}
+
+/* I/O thread, stats queue lock held: a (fresh) statistics buffer arrived. */
+static void handle_stats(struct virtio_balloon *b, const struct vq_chain *c)
+{
+    uint8_t buf[STATS_MAX_BYTES];
+    uint64_t len = vq_chain_read(c, 0, buf, sizeof(buf));
+    pthread_mutex_lock(&b->stats_lock);
+    virtio_balloon_parse_stats(buf, (size_t)len, b->stats);
+    b->last_update = (int64_t)time(NULL);
+    b->holding = true;
+    b->held_head = c->head;
+    b->held_epoch = b->vp.queues[Q_STATS].epoch;
+    pthread_mutex_unlock(&b->stats_lock);
+}
+
+/* Gives the held buffer back (used, 0 bytes written): the driver's cue to refill it. */
+static void request_stats(struct virtio_balloon *b)
+{
+    struct virtio_queue *q = &b->vp.queues[Q_STATS];
+    pthread_mutex_lock(&q->lock);
+    pthread_mutex_lock(&b->stats_lock);
+    bool give = b->holding && b->held_epoch == q->epoch && q->enabled && !q->vq.broken;
+    uint16_t head = b->held_head;
+    b->holding = false;
+    pthread_mutex_unlock(&b->stats_lock);
+    if (give) {
+        vq_push(&q->vq, head, 0);
+        virtio_pci_queue_done(&b->vp, Q_STATS);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Sleeps for the polling interval (or until told), then asks for fresh statistics. */
+static void *stats_thread(void *opaque)
+{
+    struct virtio_balloon *b = opaque;
+    pthread_mutex_lock(&b->stats_lock);
+    while (!b->stats_stop) {
+        if (b->poll_now) {
+            b->poll_now = false;
+            pthread_mutex_unlock(&b->stats_lock);
+            request_stats(b);
+            pthread_mutex_lock(&b->stats_lock);
+            continue;
+        }
+        if (b->poll_interval == 0) {
+            pthread_cond_wait(&b->stats_cond, &b->stats_lock);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += b->poll_interval;
+        if (pthread_cond_timedwait(&b->stats_cond, &b->stats_lock, &ts) == ETIMEDOUT)
+            b->poll_now = b->poll_interval != 0;
+    }
+    pthread_mutex_unlock(&b->stats_lock);
+    return NULL;
 }
 
 static void balloon_process(void *opaque, unsigned qi)
@@ -102,8 +183,8 @@ static void balloon_process(void *opaque, unsigned qi)
             return;
         }
         if (qi == Q_STATS) {
-            /* Kept by the device until it wants new statistics (TODO above). */
-            handle_stats(c);
+            /* Kept by the device until it wants new statistics (the polling interval). */
+            handle_stats(b, c);
             continue;
         }
         handle_pfns(b, c, qi == Q_INFLATE);
@@ -142,6 +223,9 @@ static void balloon_reset(void *opaque)
     uint32_t old = __atomic_exchange_n(&b->actual, 0, __ATOMIC_ACQ_REL);
     if (old && b->notify)
         b->notify(b->notify_opaque, 0);
+    pthread_mutex_lock(&b->stats_lock);
+    b->holding = false; /* the buffer went with the queue; the values stay */
+    pthread_mutex_unlock(&b->stats_lock);
 }
 
 static const struct virtio_dev_ops balloon_ops = {
@@ -154,14 +238,26 @@ static const struct virtio_dev_ops balloon_ops = {
 int virtio_balloon_create(struct vm *vm, struct virtio_balloon **out, struct verr *err)
 {
     struct virtio_balloon *b = xcalloc(1, sizeof(*b));
+    pthread_mutex_init(&b->stats_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->stats_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    memset(b->stats, 0xff, sizeof(b->stats)); /* "not reported" is -1, as QEMU shows it */
     /* Class 00ff00 ("other"), as QEMU gives its balloon. */
     int r = virtio_pci_init(&b->vp, vm, "virtio-balloon-pci", VIRTIO_ID_BALLOON, 0x00ff00,
                             1ull << VIRTIO_BALLOON_F_STATS_VQ, 3, 128, 8, &balloon_ops, b, err);
     if (r == 0)
         r = virtio_pci_plug(&b->vp, err);
+    if (r == 0) {
+        r = -pthread_create(&b->stats_thread, NULL, stats_thread, b);
+        if (r < 0)
+            verr_errno(err, -r, "virtio-balloon-pci: starting the statistics thread");
+        b->stats_thread_started = r == 0;
+    }
     if (r < 0) {
-        virtio_pci_destroy(&b->vp);
-        free(b);
+        virtio_balloon_free(b);
         return r;
     }
     *out = b;
@@ -195,10 +291,47 @@ uint64_t virtio_balloon_discarded(struct virtio_balloon *b)
     return __atomic_load_n(&b->discarded, __ATOMIC_RELAXED);
 }
 
+void virtio_balloon_get_stats(struct virtio_balloon *b, uint64_t stats[VIRTIO_BALLOON_NR_STATS],
+                              int64_t *last_update)
+{
+    pthread_mutex_lock(&b->stats_lock);
+    memcpy(stats, b->stats, sizeof(b->stats));
+    *last_update = b->last_update;
+    pthread_mutex_unlock(&b->stats_lock);
+}
+
+uint32_t virtio_balloon_poll_interval(struct virtio_balloon *b)
+{
+    pthread_mutex_lock(&b->stats_lock);
+    uint32_t v = b->poll_interval;
+    pthread_mutex_unlock(&b->stats_lock);
+    return v;
+}
+
+void virtio_balloon_set_poll_interval(struct virtio_balloon *b, uint32_t seconds)
+{
+    pthread_mutex_lock(&b->stats_lock);
+    if (seconds != b->poll_interval) {
+        b->poll_interval = seconds;
+        b->poll_now = seconds != 0; /* a new interval asks at once (QEMU's behaviour) */
+        pthread_cond_signal(&b->stats_cond);
+    }
+    pthread_mutex_unlock(&b->stats_lock);
+}
+
 void virtio_balloon_free(struct virtio_balloon *b)
 {
     if (!b)
         return;
+    if (b->stats_thread_started) {
+        pthread_mutex_lock(&b->stats_lock);
+        b->stats_stop = true;
+        pthread_cond_signal(&b->stats_cond);
+        pthread_mutex_unlock(&b->stats_lock);
+        pthread_join(b->stats_thread, NULL);
+    }
     virtio_pci_destroy(&b->vp);
+    pthread_mutex_destroy(&b->stats_lock);
+    pthread_cond_destroy(&b->stats_cond);
     free(b);
 }

@@ -11,11 +11,13 @@
 #include "util/error.h"
 #include "vmm/dev/virtio-pci.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define VIRTIO_ID_BALLOON         5
 #define VIRTIO_BALLOON_F_STATS_VQ 1
 #define VIRTIO_BALLOON_PAGE_SHIFT 12
+#define VIRTIO_BALLOON_NR_STATS   10 /* tags 0 (swap in) .. 9 (hugetlb failures), §5.5.6.3 */
 
 struct vm;
 struct virtio_balloon;
@@ -32,6 +34,19 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t num_pages);
 uint32_t virtio_balloon_actual(struct virtio_balloon *b);
 /* Pages the device gave back to the host since creation (for tests and logs). */
 uint64_t virtio_balloon_discarded(struct virtio_balloon *b);
+/* Latest statistics by tag (UINT64_MAX = never reported) and when they arrived (seconds
+ * since the epoch, 0 = never). */
+void virtio_balloon_get_stats(struct virtio_balloon *b, uint64_t stats[VIRTIO_BALLOON_NR_STATS],
+                              int64_t *last_update);
+/* Seconds between requests for fresh statistics; 0 = none. Setting a new nonzero value asks
+ * at once. */
+uint32_t virtio_balloon_poll_interval(struct virtio_balloon *b);
+void virtio_balloon_set_poll_interval(struct virtio_balloon *b, uint32_t seconds);
+/* Parses a statistics buffer (len bytes of packed le16 tag + le64 value entries; a partial
+ * trailing entry is ignored) into stats (known tags only); returns the entries taken. Pure:
+ * guest bytes in, no other state touched (fuzzed by fuzz-balloon-stats). */
+unsigned virtio_balloon_parse_stats(const uint8_t *buf, size_t len,
+                                    uint64_t stats[VIRTIO_BALLOON_NR_STATS]);
 void virtio_balloon_free(struct virtio_balloon *b);
 
 #endif

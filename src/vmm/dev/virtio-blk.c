@@ -2,15 +2,36 @@
  * virtio-blk.c - the virtio block device (virtio 1.2 §5.2) on Vireo's block
  * layer (raw and qcow2 through block/block.h).
  *
- * Requests run on the transport's I/O thread with blocking block_* calls:
- * IN and OUT move data straight between the image and guest buffers (no
- * bounce), FLUSH maps to block_flush (per the cache mode), DISCARD and
- * WRITE_ZEROES take segment lists, GET_ID returns the serial. A request
- * outside the disk, with a length that is not a multiple of 512, or a write
- * to a read-only disk gets VIRTIO_BLK_S_IOERR (the spec's answer for writes
- * when VIRTIO_BLK_F_RO is offered, and what QEMU returns); unknown types get
- * VIRTIO_BLK_S_UNSUPP. A chain with no room for the status byte breaks the
- * queue. TODO: io_uring (aio=io_uring) and several requests in flight.
+ * Requests: IN and OUT move data straight between the image and guest
+ * buffers (an iovec of the chain's buffers, no bounce unless O_DIRECT needs
+ * alignment the guest did not give), FLUSH maps to block_flush (per the cache
+ * mode), DISCARD and WRITE_ZEROES take segment lists, GET_ID returns the
+ * serial. A request outside the disk, with a length that is not a multiple
+ * of 512, or a write to a read-only disk gets VIRTIO_BLK_S_IOERR (the spec's
+ * answer for writes when VIRTIO_BLK_F_RO is offered, and what QEMU returns);
+ * unknown types get VIRTIO_BLK_S_UNSUPP. A chain with no room for the status
+ * byte breaks the queue.
+ *
+ * Many requests in flight: the transport's I/O thread pops everything
+ * available into request structures (kept on a free list, so there is no
+ * allocation per request once the queue depth has been seen) and starts
+ * them all before looking again:
+ *  - aio=threads (default): a lone request with nothing else in flight runs
+ *    right there on the I/O thread (no hand-off: queue depth 1 costs what a
+ *    blocking call costs); otherwise requests go to a pool of worker threads
+ *    (up to POOL_MAX, started as needed) that run them with blocking
+ *    preadv/pwritev and complete them;
+ *  - aio=io_uring (with liburing): reads and writes whose range maps straight
+ *    onto the host file (block_map: always for raw; allocated clusters for
+ *    qcow2, and in-place writes only to clusters the image owns) are
+ *    submitted as readv/writev SQEs, one io_uring_submit per batch, and a
+ *    completion thread reaps them; everything else (qcow2 allocation and
+ *    copy-on-write, backing-file reads, flush, discard) takes the threads
+ *    path.
+ * Completions take the queue lock to push the used entry and let event idx
+ * decide whether to interrupt. A device reset waits until nothing is in
+ * flight; a completion whose queue was reset since it was popped (the
+ * transport's per-queue epoch) is dropped.
  */
 #include "vmm/dev/virtio-blk.h"
 #include "block/block.h"
@@ -19,8 +40,14 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#ifdef VIREO_HAVE_LIBURING
+#include <liburing.h>
+#endif
 
 #define VIRTIO_BLK_F_SEG_MAX      2
 #define VIRTIO_BLK_F_RO           5
@@ -47,6 +74,24 @@
 #define MAX_DISCARD (1u << 22) /* sectors per segment (2 GiB) */
 #define MAX_DZ_SEGS 16
 #define CONFIG_LEN  60
+#define POOL_MAX    16  /* worker threads (QEMU's pool allows 64; this host has few cores) */
+#define URING_SIZE  256 /* submission queue entries */
+
+struct virtio_blk;
+
+struct blk_req {
+    struct blk_req *next;
+    unsigned qi;
+    uint32_t epoch; /* the queue's epoch when popped */
+    uint32_t type;
+    bool exclusive;       /* runs alone (see virtio_blk.excl_req) */
+    uint64_t sector, len; /* IN/OUT: data bytes */
+    uint32_t written;
+    uint8_t status;
+    int iovcnt;
+    struct iovec iov[VQ_MAX_SEGS];
+    struct vq_chain chain;
+};
 
 struct virtio_blk {
     struct virtio_pci vp;
@@ -55,8 +100,32 @@ struct virtio_blk {
     bool read_only, discard;
     char serial[20];
     uint8_t config[CONFIG_LEN];
-    struct vq_chain chain; /* one at a time per device (the I/O thread) */
     struct ratelimit rl;
+    /* Requests: free list and the in-flight count (drained on reset and at exit). */
+    pthread_mutex_t req_lock;
+    pthread_cond_t drained;
+    struct blk_req *free_reqs;
+    unsigned inflight;
+    /* Discard and write-zeroes on formats with unlocked in-place I/O (qcow2) can free
+     * clusters an in-flight mapped write still targets; they run alone: popping stops,
+     * excl_req waits until it is the only request in flight, then a worker runs it
+     * (excl_running) and kicks the queues when done. */
+    struct blk_req *excl_req;
+    bool excl_running;
+    bool needs_excl; /* the image is not raw */
+    /* aio=threads pool. */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    struct blk_req *work_head, *work_tail;
+    unsigned nr_workers, idle_workers, queued; /* queued: requests in the work list */
+    bool pool_stop;
+    pthread_t workers[POOL_MAX];
+    bool use_uring;
+#ifdef VIREO_HAVE_LIBURING
+    struct io_uring ring;
+    pthread_t reaper;
+    unsigned uring_queued; /* SQEs prepared and not yet submitted (I/O thread) */
+#endif
 };
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
@@ -86,11 +155,13 @@ static void io_error(struct virtio_blk *b, const char *what, const struct verr *
         log_warn("%s: %s: %s", b->vp.pci.name, what, verr_msg(err));
 }
 
-/* Walks the data area [16, 16 + len) of the chain (skipping the header) calling fn per piece. */
-static int rw_data(struct virtio_blk *b, const struct vq_chain *c, bool write, uint64_t sector,
-                   uint64_t len, struct verr *err)
+/* Fills req->iov with the data area of the chain: for OUT the readable bytes after the
+ * 16-byte header, for IN the writable bytes before the status byte. */
+static void build_iov(struct blk_req *req, bool write, uint64_t len)
 {
-    uint64_t skip = write ? 16 : 0, pos = sector * SECTOR, left = len;
+    const struct vq_chain *c = &req->chain;
+    uint64_t skip = write ? 16 : 0, left = len;
+    req->iovcnt = 0;
     for (unsigned i = 0; i < c->nr && left; i++) {
         const struct vq_seg *s = &c->seg[i];
         if (s->write != !write)
@@ -100,20 +171,16 @@ static int rw_data(struct virtio_blk *b, const struct vq_chain *c, bool write, u
             continue;
         }
         uint64_t n = s->len - skip < left ? s->len - skip : left;
-        int r = write ? block_pwrite(b->bd, s->host + skip, n, pos, err)
-                      : block_pread(b->bd, s->host + skip, n, pos, err);
-        if (r < 0)
-            return r;
-        pos += n;
+        req->iov[req->iovcnt++] = (struct iovec){s->host + skip, (size_t)n};
         left -= n;
         skip = 0;
     }
-    return 0;
 }
 
 static bool range_ok(struct virtio_blk *b, uint64_t sector, uint64_t sectors)
 {
-    return sector <= b->capacity && sectors <= b->capacity - sector;
+    uint64_t cap = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE); /* block_resize changes it */
+    return sector <= cap && sectors <= cap - sector;
 }
 
 static uint8_t do_segments(struct virtio_blk *b, const struct vq_chain *c, bool zeroes)
@@ -149,100 +216,493 @@ static uint8_t do_segments(struct virtio_blk *b, const struct vq_chain *c, bool 
     return S_OK;
 }
 
-static uint8_t handle(struct virtio_blk *b, const struct vq_chain *c, uint32_t *written)
+/* Parses the header and checks the request; returns false (status set) when it is
+ * finished without I/O. IN/OUT get their iovec. */
+static bool prepare(struct virtio_blk *b, struct blk_req *req)
 {
+    const struct vq_chain *c = &req->chain;
     uint8_t hdr[16];
-    *written = 0;
-    if (vq_chain_read(c, 0, hdr, 16) != 16)
-        return S_IOERR;
-    uint32_t type = (uint32_t)get_le(hdr, 4);
-    uint64_t sector = get_le(hdr + 8, 8);
-    struct verr err = {0};
-    switch (type) {
-    case T_IN: {
-        uint64_t len = c->in_len - 1;
-        if (len % SECTOR || !range_ok(b, sector, len / SECTOR))
-            return S_IOERR;
-        if (rw_data(b, c, false, sector, len, &err) < 0) {
-            io_error(b, "read", &err);
-            return S_IOERR;
-        }
-        *written = (uint32_t)len;
-        return S_OK;
-    }
+    req->written = 0;
+    req->status = S_OK;
+    vq_chain_read(c, 0, hdr, 16);
+    req->type = (uint32_t)get_le(hdr, 4);
+    req->sector = get_le(hdr + 8, 8);
+    switch (req->type) {
+    case T_IN:
     case T_OUT: {
-        uint64_t len = c->out_len - 16;
-        if (b->read_only || len % SECTOR || !range_ok(b, sector, len / SECTOR))
-            return S_IOERR;
-        if (rw_data(b, c, true, sector, len, &err) < 0) {
-            io_error(b, "write", &err);
-            return S_IOERR;
+        bool write = req->type == T_OUT;
+        req->len = write ? c->out_len - 16 : c->in_len - 1;
+        if ((write && b->read_only) || req->len % SECTOR ||
+            !range_ok(b, req->sector, req->len / SECTOR)) {
+            req->status = S_IOERR;
+            return false;
         }
-        return S_OK;
+        build_iov(req, write, req->len);
+        return true;
+    }
+    case T_FLUSH:
+    case T_DISCARD:
+    case T_WRITE_ZEROES:
+        return true;
+    case T_GET_ID: {
+        uint64_t n = c->in_len - 1 < sizeof(b->serial) ? c->in_len - 1 : sizeof(b->serial);
+        req->written = (uint32_t)vq_chain_write(c, 0, b->serial, n);
+        return false;
+    }
+    default:
+        req->status = S_UNSUPP;
+        return false;
+    }
+}
+
+/* Runs a prepared request with blocking calls (a worker, or the I/O thread). */
+static void run(struct virtio_blk *b, struct blk_req *req)
+{
+    struct verr err = {0};
+    switch (req->type) {
+    case T_IN:
+    case T_OUT: {
+        bool write = req->type == T_OUT;
+        int r = write ? block_pwritev(b->bd, req->iov, req->iovcnt, req->sector * SECTOR, &err)
+                      : block_preadv(b->bd, req->iov, req->iovcnt, req->sector * SECTOR, &err);
+        if (r < 0) {
+            io_error(b, write ? "write" : "read", &err);
+            req->status = S_IOERR;
+        } else if (!write) {
+            req->written = (uint32_t)req->len;
+        }
+        return;
     }
     case T_FLUSH:
         if (!b->read_only && block_flush(b->bd, &err) < 0) {
             io_error(b, "flush", &err);
-            return S_IOERR;
+            req->status = S_IOERR;
         }
-        return S_OK;
-    case T_GET_ID: {
-        uint64_t n = c->in_len - 1 < sizeof(b->serial) ? c->in_len - 1 : sizeof(b->serial);
-        *written = (uint32_t)vq_chain_write(c, 0, b->serial, n);
-        return S_OK;
-    }
+        return;
     case T_DISCARD:
-        return do_segments(b, c, false);
     case T_WRITE_ZEROES:
-        return do_segments(b, c, true);
-    default:
-        return S_UNSUPP;
+        req->status = do_segments(b, &req->chain, req->type == T_WRITE_ZEROES);
+        return;
     }
 }
 
+/* --- requests -------------------------------------------------------------------------- */
+
+static struct blk_req *req_get(struct virtio_blk *b)
+{
+    pthread_mutex_lock(&b->req_lock);
+    struct blk_req *req = b->free_reqs;
+    if (req)
+        b->free_reqs = req->next;
+    pthread_mutex_unlock(&b->req_lock);
+    return req ? req : xmalloc(sizeof(*req));
+}
+
+static bool pool_submit(struct virtio_blk *b, struct blk_req *req);
+static void run_exclusive(struct virtio_blk *b, struct blk_req *req);
+
+static void req_put(struct virtio_blk *b, struct blk_req *req, bool was_inflight)
+{
+    struct blk_req *excl = NULL;
+    pthread_mutex_lock(&b->req_lock);
+    req->next = b->free_reqs;
+    b->free_reqs = req;
+    if (was_inflight && --b->inflight == 0)
+        pthread_cond_broadcast(&b->drained);
+    if (b->excl_req && b->inflight == 1) { /* only the waiting one is left: its turn */
+        excl = b->excl_req;
+        b->excl_req = NULL;
+        b->excl_running = true;
+    }
+    pthread_mutex_unlock(&b->req_lock);
+    if (excl && !pool_submit(b, excl))
+        run_exclusive(b, excl); /* no worker at all: a worker or the reaper is calling */
+}
+
+/* Writes the status, returns the chain to the driver (unless its queue was reset since) and
+ * interrupts if the driver wants it. q_locked: the caller holds the queue lock. */
+static void complete(struct virtio_blk *b, struct blk_req *req, bool q_locked, bool notify)
+{
+    struct virtio_queue *q = &b->vp.queues[req->qi];
+    if (!q_locked)
+        pthread_mutex_lock(&q->lock);
+    if (q->epoch == req->epoch && q->enabled && !q->vq.broken) {
+        /* The status is the last writable byte. */
+        vq_chain_write(&req->chain, req->chain.in_len - 1, &req->status, 1);
+        vq_push(&q->vq, req->chain.head, req->written + 1);
+        if (notify)
+            virtio_pci_queue_done(&b->vp, req->qi);
+    }
+    if (!q_locked)
+        pthread_mutex_unlock(&q->lock);
+}
+
+static void wait_drained(struct virtio_blk *b)
+{
+    pthread_mutex_lock(&b->req_lock);
+    while (b->inflight)
+        pthread_cond_wait(&b->drained, &b->req_lock);
+    pthread_mutex_unlock(&b->req_lock);
+}
+
+/* --- aio=threads ----------------------------------------------------------------------- */
+
+static void *worker(void *opaque)
+{
+    struct virtio_blk *b = opaque;
+    pthread_mutex_lock(&b->pool_lock);
+    for (;;) {
+        while (!b->work_head && !b->pool_stop) {
+            b->idle_workers++;
+            pthread_cond_wait(&b->pool_cond, &b->pool_lock);
+            b->idle_workers--;
+        }
+        if (!b->work_head)
+            break;
+        struct blk_req *req = b->work_head;
+        b->work_head = req->next;
+        if (!b->work_head)
+            b->work_tail = NULL;
+        b->queued--;
+        pthread_mutex_unlock(&b->pool_lock);
+        if (req->exclusive) {
+            run_exclusive(b, req);
+        } else {
+            run(b, req);
+            complete(b, req, false, true);
+            req_put(b, req, true);
+        }
+        pthread_mutex_lock(&b->pool_lock);
+    }
+    pthread_mutex_unlock(&b->pool_lock);
+    return NULL;
+}
+
+/* Queues a request for the pool, starting a worker if none is idle. False: no worker
+ * could be started (the caller runs the request itself). */
+static bool pool_submit(struct virtio_blk *b, struct blk_req *req)
+{
+    pthread_mutex_lock(&b->pool_lock);
+    req->next = NULL;
+    if (b->work_tail)
+        b->work_tail->next = req;
+    else
+        b->work_head = req;
+    b->work_tail = req;
+    b->queued++;
+    /* A signalled worker counts as idle until it runs, so compare with what is queued:
+     * a batch of 32 must not wait for one worker to take them one by one. */
+    if (b->queued > b->idle_workers && b->nr_workers < POOL_MAX &&
+        pthread_create(&b->workers[b->nr_workers], NULL, worker, b) == 0)
+        b->nr_workers++;
+    bool ok = b->nr_workers > 0;
+    if (ok)
+        pthread_cond_signal(&b->pool_cond);
+    else
+        b->work_head = b->work_tail = NULL, b->queued = 0;
+    pthread_mutex_unlock(&b->pool_lock);
+    return ok;
+}
+
+static void pool_stop(struct virtio_blk *b)
+{
+    pthread_mutex_lock(&b->pool_lock);
+    b->pool_stop = true;
+    pthread_cond_broadcast(&b->pool_cond);
+    pthread_mutex_unlock(&b->pool_lock);
+    for (unsigned i = 0; i < b->nr_workers; i++)
+        pthread_join(b->workers[i], NULL);
+    b->nr_workers = 0;
+}
+
+/* An exclusive request, nothing else in flight (excl_running set): runs it, lets the I/O
+ * thread pop again and kicks every queue (their notifications were not acted on). Called
+ * without any queue lock. */
+static void run_exclusive(struct virtio_blk *b, struct blk_req *req)
+{
+    run(b, req);
+    complete(b, req, false, true);
+    pthread_mutex_lock(&b->req_lock);
+    b->excl_running = false;
+    pthread_mutex_unlock(&b->req_lock);
+    req_put(b, req, true);
+    for (unsigned i = 0; i < b->vp.nr_queues; i++) {
+        uint64_t one = 1;
+        if (write(b->vp.queues[i].ioeventfd, &one, sizeof(one)) < 0)
+            log_debug("%s: eventfd write: %s", b->vp.pci.name, strerror(errno));
+    }
+}
+
+/* --- aio=io_uring ---------------------------------------------------------------------- */
+
+#ifdef VIREO_HAVE_LIBURING
+static bool iov_aligned(const struct blk_req *req, size_t align)
+{
+    for (int i = 0; i < req->iovcnt; i++)
+        if ((uintptr_t)req->iov[i].iov_base % align || req->iov[i].iov_len % align)
+            return false;
+    return true;
+}
+
+/* I/O thread: prepares a read/write SQE when the range maps straight onto the host file. */
+static bool uring_prepare(struct virtio_blk *b, struct blk_req *req)
+{
+    if (req->type != T_IN && req->type != T_OUT)
+        return false;
+    bool write = req->type == T_OUT;
+    struct block_map m;
+    if (block_map(b->bd, req->sector * SECTOR, req->len, write, &m, NULL) != 1 ||
+        m.length != req->len || m.host_offset % m.align || !iov_aligned(req, m.align))
+        return false;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+    if (!sqe) {
+        io_uring_submit(&b->ring);
+        b->uring_queued = 0;
+        if (!(sqe = io_uring_get_sqe(&b->ring)))
+            return false;
+    }
+    if (write)
+        io_uring_prep_writev(sqe, m.fd, req->iov, (unsigned)req->iovcnt, m.host_offset);
+    else
+        io_uring_prep_readv(sqe, m.fd, req->iov, (unsigned)req->iovcnt, m.host_offset);
+    io_uring_sqe_set_data(sqe, req);
+    b->uring_queued++;
+    return true;
+}
+
+static void uring_flush(struct virtio_blk *b)
+{
+    if (b->uring_queued) {
+        int r = io_uring_submit(&b->ring);
+        if (r < 0)
+            log_warn("%s: io_uring_submit: %s", b->vp.pci.name, strerror(-r));
+        b->uring_queued = 0;
+    }
+}
+
+/* Completion thread: reaps CQEs; a failed or short transfer is redone with blocking calls
+ * (which report the error). Interrupts once per batch and queue. */
+static void *reaper(void *opaque)
+{
+    struct virtio_blk *b = opaque;
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        int r = io_uring_wait_cqe(&b->ring, &cqe);
+        if (r == -EINTR || r == -EAGAIN)
+            continue;
+        if (r < 0) {
+            log_error("%s: io_uring_wait_cqe: %s", b->vp.pci.name, strerror(-r));
+            return NULL;
+        }
+        bool stop = false;
+        uint32_t touched = 0;
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&b->ring, head, cqe)
+        {
+            seen++;
+            struct blk_req *req = io_uring_cqe_get_data(cqe);
+            if ((void *)req == (void *)&b->ring) {
+                stop = true;
+                continue;
+            }
+            if (cqe->res < 0 || (uint64_t)cqe->res != req->len)
+                run(b, req);
+            else if (req->type == T_IN)
+                req->written = (uint32_t)req->len;
+            complete(b, req, false, false);
+            touched |= 1u << req->qi;
+            req_put(b, req, true);
+        }
+        io_uring_cq_advance(&b->ring, seen);
+        for (unsigned qi = 0; qi < b->vp.nr_queues; qi++) {
+            if (!(touched & (1u << qi)))
+                continue;
+            struct virtio_queue *q = &b->vp.queues[qi];
+            pthread_mutex_lock(&q->lock);
+            if (q->enabled && !q->vq.broken)
+                virtio_pci_queue_done(&b->vp, qi);
+            pthread_mutex_unlock(&q->lock);
+        }
+        if (stop)
+            return NULL;
+    }
+}
+#endif
+
+/* --- the queue ------------------------------------------------------------------------- */
+
+/* I/O thread, queue lock held: pops everything available and starts it. */
 static void blk_process(void *opaque, unsigned qi)
 {
     struct virtio_blk *b = opaque;
     struct virtio_queue *q = &b->vp.queues[qi];
-    struct vq_chain *c = &b->chain;
-    for (;;) {
+    struct blk_req *batch = NULL, **tail = &batch, *excl = NULL;
+    unsigned n = 0;
+    pthread_mutex_lock(&b->req_lock);
+    bool paused = b->excl_req || b->excl_running;
+    pthread_mutex_unlock(&b->req_lock);
+    if (paused) /* an exclusive request kicks the queues when it is done */
+        return;
+    while (!excl) {
         struct verr err = {0};
-        int r = vq_pop(&q->vq, c, &err);
-        if (r == 0)
+        struct blk_req *req = req_get(b);
+        int r = vq_pop(&q->vq, &req->chain, &err);
+        if (r == 0) {
+            req_put(b, req, false);
             break;
+        }
+        const struct vq_chain *c = &req->chain;
         if (r < 0 || c->in_len < 1 || c->out_len < 16) {
             if (r >= 0)
                 verr_set(&err, EINVAL, "request at head %u without header or status byte", c->head);
+            req_put(b, req, false);
             virtio_pci_queue_broken(&b->vp, qi, &err);
-            return;
+            break; /* what was popped before still runs; its completion is dropped */
         }
-        uint32_t written;
-        uint8_t status = handle(b, c, &written);
-        /* The status is the last writable byte. */
-        vq_chain_write(c, c->in_len - 1, &status, 1);
-        vq_push(&q->vq, c->head, written + 1);
-        virtio_pci_queue_done(&b->vp, qi);
+        req->qi = qi;
+        req->epoch = q->epoch;
+        if (!prepare(b, req)) {
+            complete(b, req, true, true);
+            req_put(b, req, false);
+            continue;
+        }
+        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
+        if (req->exclusive)
+            excl = req; /* the batch ends with it */
+        *tail = req;
+        tail = &req->next;
+        n++;
     }
+    *tail = NULL;
+    if (!n)
+        return;
+    pthread_mutex_lock(&b->req_lock);
+    bool alone = n == 1 && b->inflight == 0;
+    b->inflight += n;
+    pthread_mutex_unlock(&b->req_lock);
+    for (struct blk_req *req = batch, *next; req; req = next) {
+        next = req->next;
+        if (req == excl) {
+            pthread_mutex_lock(&b->req_lock);
+            bool now = b->inflight == 1;
+            if (now)
+                b->excl_running = true;
+            else
+                b->excl_req = req; /* req_put hands it to a worker when it is alone */
+            pthread_mutex_unlock(&b->req_lock);
+            if (now && !pool_submit(b, req)) {
+                run(b, req);
+                complete(b, req, true, true);
+                pthread_mutex_lock(&b->req_lock);
+                b->excl_running = false;
+                pthread_mutex_unlock(&b->req_lock);
+                req_put(b, req, true);
+            }
+            continue;
+        }
+#ifdef VIREO_HAVE_LIBURING
+        if (b->use_uring && uring_prepare(b, req))
+            continue;
+#endif
+        if (alone || !pool_submit(b, req)) {
+            run(b, req);
+            complete(b, req, true, true);
+            req_put(b, req, true);
+        }
+    }
+#ifdef VIREO_HAVE_LIBURING
+    if (b->use_uring)
+        uring_flush(b);
+#endif
+}
+
+/* vCPU thread, device reset (queues already stopped): nothing of the old queues may still
+ * be running when the driver sets them up again. */
+static void blk_reset(void *opaque)
+{
+    wait_drained(opaque);
 }
 
 static const struct virtio_dev_ops blk_ops = {
     .read_config = blk_read_config,
     .process_queue = blk_process,
+    .reset = blk_reset,
 };
+
+static void blk_free_state(struct virtio_blk *b)
+{
+    wait_drained(b);
+    pool_stop(b);
+#ifdef VIREO_HAVE_LIBURING
+    if (b->use_uring) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+        if (sqe) {
+            io_uring_prep_nop(sqe);
+            io_uring_sqe_set_data(sqe, &b->ring);
+            io_uring_submit(&b->ring);
+            pthread_join(b->reaper, NULL);
+        }
+        io_uring_queue_exit(&b->ring);
+    }
+#endif
+    while (b->free_reqs) {
+        struct blk_req *r = b->free_reqs;
+        b->free_reqs = r->next;
+        free(r);
+    }
+    pthread_mutex_destroy(&b->req_lock);
+    pthread_cond_destroy(&b->drained);
+    pthread_mutex_destroy(&b->pool_lock);
+    pthread_cond_destroy(&b->pool_cond);
+}
 
 int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct virtio_blk **out,
                       struct verr *err)
 {
+#ifndef VIREO_HAVE_LIBURING
+    if (o->io_uring)
+        return verr_set(err, ENOTSUP,
+                        "virtio-blk-pci: drive '%s': aio=io_uring: this vireo-vmm was built "
+                        "without liburing (use aio=threads)",
+                        o->file);
+#endif
     struct virtio_blk *b = xcalloc(1, sizeof(*b));
     b->rl = (struct ratelimit){.interval_ns = 1000000000ull, .burst = 5};
+    pthread_mutex_init(&b->req_lock, NULL);
+    pthread_cond_init(&b->drained, NULL);
+    pthread_mutex_init(&b->pool_lock, NULL);
+    pthread_cond_init(&b->pool_cond, NULL);
     struct block_open_opts bo = {.read_only = o->read_only, .cache = o->cache, .format = o->format};
     int r = block_open(o->file, &bo, &b->bd, err);
     if (r < 0) {
+        blk_free_state(b);
         free(b);
         return r;
     }
+#ifdef VIREO_HAVE_LIBURING
+    if (o->io_uring) {
+        r = io_uring_queue_init(URING_SIZE, &b->ring, 0);
+        if (r == 0) {
+            b->use_uring = true;
+            r = -pthread_create(&b->reaper, NULL, reaper, b);
+            if (r < 0) {
+                io_uring_queue_exit(&b->ring);
+                b->use_uring = false;
+            }
+        }
+        if (r < 0) {
+            verr_errno(err, -r, "virtio-blk-pci: drive '%s': aio=io_uring: io_uring set-up failed",
+                       o->file);
+            block_close(b->bd);
+            blk_free_state(b);
+            free(b);
+            return r;
+        }
+    }
+#endif
     b->read_only = o->read_only;
     b->discard = o->discard_unmap;
+    b->needs_excl = strcmp(block_format(b->bd), "raw") != 0;
     b->capacity = block_size(b->bd) / SECTOR;
     if (o->serial) /* 20 bytes, NUL-padded, not necessarily terminated (§5.2.6) */
         memcpy(b->serial, o->serial, strnlen(o->serial, sizeof(b->serial)));
@@ -270,12 +730,30 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
     if (r == 0)
         r = virtio_pci_plug(&b->vp, err);
     if (r < 0) {
+        virtio_pci_stop_io(&b->vp);
+        blk_free_state(b);
         virtio_pci_destroy(&b->vp);
         block_close(b->bd);
         free(b);
         return verr_prefix(err, "virtio-blk-pci");
     }
     *out = b;
+    return 0;
+}
+
+int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
+{
+    /* Shrinking is allowed where the format allows it (raw; qcow2 refuses), as block_resize
+     * in QEMU allows it; requests beyond a new, smaller end then fail with IOERR. */
+    int r = block_resize(b->bd, size, true, err);
+    if (r < 0)
+        return r;
+    uint64_t sectors = block_size(b->bd) / SECTOR;
+    pthread_mutex_lock(&b->vp.lock); /* config reads happen under it */
+    __atomic_store_n(&b->capacity, sectors, __ATOMIC_RELEASE);
+    put_le(b->config + 0, sectors, 8);
+    pthread_mutex_unlock(&b->vp.lock);
+    virtio_pci_config_changed(&b->vp);
     return 0;
 }
 
@@ -293,6 +771,8 @@ void virtio_blk_free(struct virtio_blk *b)
 {
     if (!b)
         return;
+    virtio_pci_stop_io(&b->vp); /* nothing new starts; what is in flight still completes */
+    blk_free_state(b);
     virtio_pci_destroy(&b->vp);
     block_close(b->bd);
     free(b);

@@ -20,6 +20,7 @@ struct virtio_blk_options {
     const char *file, *format, *serial;
     enum block_cache cache;
     bool read_only, discard_unmap;
+    bool io_uring; /* aio=io_uring (refused when built without liburing) */
     unsigned num_queues;
 };
 
@@ -27,6 +28,9 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
                       struct verr *err);
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
 struct block_dev *virtio_blk_block(struct virtio_blk *b);
+/* Resizes the image (block_resize) and tells the driver: new capacity in the config,
+ * configuration interrupt. Any thread. */
+int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err);
 void virtio_blk_free(struct virtio_blk *b);
 
 int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct verr *err);

@@ -1,35 +1,56 @@
 /*
  * virtio-net.c - the virtio network device (virtio 1.2 §5.1): queue 0
  * receives, queue 1 transmits, the device configuration holds the MAC and
- * the link status (always up). Offered features: VERSION_1 (so every
- * buffer starts with the 12-byte virtio_net_hdr), MAC and STATUS. Not
- * offered: MRG_RXBUF (each receive chain must hold a whole frame; Linux then
- * posts 1518-byte-plus-header buffers since no GUEST_TSO is offered either),
- * checksum and segmentation offloads, control queue, multiqueue (TODO).
+ * the link status (always up).
+ *
+ * Features, as QEMU 7.2 offers them for the same backend: VERSION_1 (every
+ * buffer starts with the 12-byte virtio_net_hdr), MAC, STATUS and
+ * MRG_RXBUF always; over a tap opened with IFF_VNET_HDR also CSUM,
+ * HOST_TSO4/6, HOST_ECN and the GUEST_* offloads the tap accepted when
+ * probed (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, and HOST/GUEST_UFO when the
+ * kernel takes TUN_F_UFO). The header then travels between the driver and
+ * the host kernel: a transmitted header is checked against the negotiated
+ * features (virtio-net-hdr.c) and written to the tap in front of the frame,
+ * and TUNSETOFFLOAD follows the GUEST_* features the driver accepted.
+ * libslirp has no offloads and QEMU offers none for -netdev user (its
+ * virtio_net_get_features clears them when the peer has no vnet header),
+ * so neither do we. MTU is offered when host_mtu= is given (as QEMU).
+ * Not offered: control queue, multiqueue.
+ *
+ * Receive: a frame goes straight into the driver's buffers when it has
+ * some (with MRG_RXBUF over as many chains as it takes, the used index
+ * moving once for all of them so the driver never sees half a frame);
+ * otherwise it waits in a bounded list whose buffers are kept and reused,
+ * so the data path allocates nothing. Without MRG_RXBUF a frame that does
+ * not fit one chain is dropped with a rate-limited warning.
  *
  * Threads: the transport's I/O thread only forwards queue notifications
  * (an eventfd write) to this device's own thread, which owns the backend:
  * it polls the backend's fds (tap fd or slirp's sockets and timers), the
  * kick eventfd and a stop eventfd, transmits what the driver queued and
  * delivers received frames. libslirp is single-threaded, so this one thread
- * is the only one that touches it. Received frames wait in a bounded list
- * while the driver has no receive buffers; when the list is full the
- * backend is no longer asked for frames (tap) or frames are dropped (slirp).
+ * is the only one that touches it. Lock order: vp->lock (read features)
+ * is never taken while holding a queue lock, and no two queue locks are
+ * held at once (a frame slirp sends while a transmit is in progress waits
+ * in the pending list), matching the vCPU's reset path (vp->lock, then
+ * each queue in turn).
  */
 #include "vmm/dev/virtio-net.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/dev/virtio-net-hdr.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <linux/if_tun.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#define NET_F_MAC      5
-#define NET_F_STATUS   16
 #define NET_S_LINK_UP  1
-#define NET_HDR_LEN    12
 #define NET_QUEUE_SIZE 256
 #define RXQ            0
 #define TXQ            1
@@ -37,27 +58,39 @@
 
 struct pending_frame {
     uint8_t *data;
-    size_t len;
+    size_t len, cap; /* cap: the buffer's size, kept across uses */
+    bool has_hdr;
+    uint8_t hdr[VNET_HDR_LEN];
 };
 
 struct virtio_net {
     struct virtio_pci vp;
     struct net_backend *be;
-    uint8_t config[8]; /* mac[6], status (le16) */
+    uint8_t config[12];  /* mac[6], status, max_virtqueue_pairs, mtu (le16 each) */
+    unsigned config_len; /* 8, or 12 with F_MTU */
     pthread_t thread;
     bool thread_started;
     int kick_fd, stop_fd;
+    /* Negotiation the network thread acts on: reset_gen goes up on every device reset
+     * (vCPU thread); the thread re-reads the features once DRIVER_OK is set again. */
+    unsigned reset_gen, applied_gen;
+    uint64_t features;
+    bool mrg;
+    bool rx_pushed; /* used entries on the receive queue since the last interrupt check */
+    bool in_tx;     /* inside process_tx (transmit queue locked): slirp may answer at once */
     struct pending_frame pending[MAX_PENDING];
     unsigned pend_head, pend_count;
-    struct vq_chain chain;
-    uint8_t txbuf[NET_HDR_LEN + NET_MAX_FRAME];
+    struct vq_chain chain, chain2; /* first and further chains of a frame */
+    uint16_t heads[VQ_MAX_SIZE];
+    uint32_t lens[VQ_MAX_SIZE];
+    struct iovec iov[VQ_MAX_SEGS];
     struct ratelimit rl;
 };
 
 static void net_read_config(void *opaque, uint64_t off, uint8_t *data, unsigned size)
 {
     struct virtio_net *n = opaque;
-    if (off + size <= sizeof(n->config))
+    if (off + size <= n->config_len)
         memcpy(data, n->config + off, size);
 }
 
@@ -71,10 +104,67 @@ static void net_process(void *opaque, unsigned q)
         log_debug("virtio-net-pci: kick: %s", strerror(errno));
 }
 
+/* vCPU thread, vp->lock held. */
+static void net_reset(void *opaque)
+{
+    struct virtio_net *n = opaque;
+    __atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_ACQ_REL);
+}
+
 static const struct virtio_dev_ops net_ops = {
     .read_config = net_read_config,
     .process_queue = net_process,
+    .reset = net_reset,
 };
+
+static bool has(uint64_t features, unsigned bit)
+{
+    return (features >> bit) & 1;
+}
+
+/* The TUN_F_* receive offloads matching the driver's GUEST_* features. */
+static unsigned tun_offloads(uint64_t f)
+{
+    unsigned t = 0;
+    if (!has(f, VNET_F_GUEST_CSUM))
+        return 0;
+    t |= TUN_F_CSUM;
+    if (has(f, VNET_F_GUEST_TSO4))
+        t |= TUN_F_TSO4;
+    if (has(f, VNET_F_GUEST_TSO6))
+        t |= TUN_F_TSO6;
+    if (has(f, VNET_F_GUEST_ECN) && (t & (TUN_F_TSO4 | TUN_F_TSO6)))
+        t |= TUN_F_TSO_ECN;
+    if (has(f, VNET_F_GUEST_UFO))
+        t |= TUN_F_UFO;
+    return t;
+}
+
+/* Network thread, no queue lock held: once the driver is running after a reset, take its
+ * features (receive layout, tap offloads) and drop frames queued under the old ones. */
+static void sync_features(struct virtio_net *n)
+{
+    unsigned gen = __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE);
+    if (gen == n->applied_gen ||
+        !(__atomic_load_n(&n->vp.status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK))
+        return;
+    pthread_mutex_lock(&n->vp.lock);
+    uint64_t f = n->vp.guest_features;
+    bool ok = (__atomic_load_n(&n->vp.status, __ATOMIC_ACQUIRE) & VIRTIO_STATUS_DRIVER_OK) &&
+              __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE) == gen;
+    pthread_mutex_unlock(&n->vp.lock);
+    if (!ok)
+        return;
+    n->features = f;
+    n->mrg = has(f, VNET_F_MRG_RXBUF);
+    n->pend_head = n->pend_count = 0;
+    if (net_backend_has_vnet_hdr(n->be)) {
+        struct verr err = {0};
+        if (net_backend_set_offloads(n->be, tun_offloads(f), &err) < 0)
+            log_warn("virtio-net-pci: %s", verr_msg(&err));
+    }
+    n->applied_gen = gen;
+}
 
 /* Queue lock held: whether the driver has this queue running. */
 static bool queue_live(struct virtio_net *n, struct virtio_queue *q)
@@ -84,69 +174,153 @@ static bool queue_live(struct virtio_net *n, struct virtio_queue *q)
            !(st & VIRTIO_STATUS_NEEDS_RESET);
 }
 
-/* Backend callback (our thread): queue a received frame. */
-static void net_receive(void *opaque, const uint8_t *frame, size_t len)
+static void drop_warn(struct virtio_net *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void drop_warn(struct virtio_net *n, const char *fmt, ...)
+{
+    if (!ratelimit_allow(&n->rl, monotonic_ns()))
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("virtio-net-pci: %s", msg);
+}
+
+/* Network thread. Puts one frame into the driver's receive buffers. Returns 1 when the frame
+ * is done with (delivered, or dropped for good), 0 when the driver has no buffers for it yet. */
+static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, size_t len)
+{
+    struct vnet_hdr h = {0};
+    if (be_hdr) {
+        vnet_hdr_decode(be_hdr, &h);
+        if (!vnet_hdr_fix_rx(&h, n->features, frame, len)) {
+            drop_warn(n,
+                      "dropping a received %zu-byte frame: offload (flags 0x%x, gso 0x%x) "
+                      "not negotiated",
+                      len, h.flags, h.gso_type);
+            return 1;
+        }
+    }
+    struct virtio_queue *q = &n->vp.queues[RXQ];
+    pthread_mutex_lock(&q->lock);
+    if (!queue_live(n, q)) {
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    size_t total = VNET_HDR_LEN + len, done = 0;
+    unsigned nbufs = 0;
+    int result = 1;
+    while (done < total) {
+        struct vq_chain *c = nbufs == 0 ? &n->chain : &n->chain2;
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, c, &err);
+        if (r < 0) {
+            virtio_pci_queue_broken(&n->vp, RXQ, &err);
+            goto out;
+        }
+        if (r == 0) { /* not enough buffers: give back what was taken, try again later */
+            vq_unpop(&q->vq, nbufs);
+            result = 0;
+            goto out;
+        }
+        if (!n->mrg && c->in_len < total) {
+            drop_warn(n,
+                      "a %zu-byte frame does not fit a %llu-byte receive buffer "
+                      "(no MRG_RXBUF): dropped",
+                      len, (unsigned long long)c->in_len);
+            n->heads[0] = c->head;
+            n->lens[0] = 0;
+            nbufs = 1;
+            break;
+        }
+        if (c->in_len < (nbufs == 0 ? VNET_HDR_LEN : 1)) {
+            verr_set(&err, EINVAL,
+                     "receive buffer at head %u holds %llu bytes (MRG_RXBUF: at "
+                     "least the 12-byte header)",
+                     c->head, (unsigned long long)c->in_len);
+            vq_unpop(&q->vq, nbufs + 1);
+            virtio_pci_queue_broken(&n->vp, RXQ, &err);
+            goto out;
+        }
+        size_t take = c->in_len < total - done ? (size_t)c->in_len : total - done;
+        if (nbufs == 0)
+            vq_chain_write(c, VNET_HDR_LEN, frame, take - VNET_HDR_LEN);
+        else
+            vq_chain_write(c, 0, frame + (done - VNET_HDR_LEN), take);
+        n->heads[nbufs] = c->head;
+        n->lens[nbufs] = (uint32_t)take;
+        nbufs++;
+        done += take;
+    }
+    if (n->lens[0]) {
+        /* §5.1.6.4.1: num_buffers is 1 without MRG_RXBUF. */
+        h.num_buffers = (uint16_t)nbufs;
+        uint8_t raw[VNET_HDR_LEN];
+        vnet_hdr_encode(&h, raw);
+        vq_chain_write(&n->chain, 0, raw, sizeof(raw));
+    }
+    vq_push_n(&q->vq, n->heads, n->lens, nbufs);
+    n->rx_pushed = true;
+out:
+    pthread_mutex_unlock(&q->lock);
+    return result;
+}
+
+/* Backend callback (network thread): deliver now, or keep the frame until there are
+ * receive buffers. Returns whether the NIC can take another frame at once. */
+static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t len)
 {
     struct virtio_net *n = opaque;
-    if (n->pend_count == MAX_PENDING || len > NET_MAX_FRAME) {
-        if (ratelimit_allow(&n->rl, monotonic_ns()))
-            log_debug("virtio-net-pci: dropping a received %zu-byte frame (%s)", len,
-                      len > NET_MAX_FRAME ? "too long" : "no receive buffers");
-        return;
+    if (len > NET_MAX_FRAME)
+        return true;
+    /* During transmit (slirp answers from inside slirp_input) the transmit queue lock is
+     * held: no other lock may be taken then (vCPU reset takes vp->lock, then the queues in
+     * order), so the frame waits for flush_rx, right after. */
+    if (!n->in_tx) {
+        sync_features(n);
+        if (n->pend_count == 0 && deliver(n, hdr, frame, len))
+            return true;
+    }
+    if (n->pend_count == MAX_PENDING) {
+        drop_warn(n, "dropping a received %zu-byte frame (no receive buffers)", len);
+        return false;
     }
     struct pending_frame *p = &n->pending[(n->pend_head + n->pend_count) % MAX_PENDING];
-    p->data = xmalloc(len);
+    if (p->cap < len) {
+        /* Grows to the largest frame seen in this slot, then is reused. */
+        free(p->data);
+        p->cap = len < 2048 ? 2048 : len;
+        p->data = xmalloc(p->cap);
+    }
     memcpy(p->data, frame, len);
     p->len = len;
+    p->has_hdr = hdr != NULL;
+    if (hdr)
+        memcpy(p->hdr, hdr, VNET_HDR_LEN);
     n->pend_count++;
+    return false;
 }
 
 static void flush_rx(struct virtio_net *n)
 {
-    struct virtio_queue *q = &n->vp.queues[RXQ];
-    if (!n->pend_count)
-        return;
-    pthread_mutex_lock(&q->lock);
-    bool pushed = false;
-    while (n->pend_count && queue_live(n, q)) {
-        struct verr err = {0};
-        int r = vq_pop(&q->vq, &n->chain, &err);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            virtio_pci_queue_broken(&n->vp, RXQ, &err);
-            break;
-        }
+    while (n->pend_count) {
         struct pending_frame *p = &n->pending[n->pend_head];
-        uint32_t used = 0;
-        if (n->chain.in_len >= NET_HDR_LEN + p->len) {
-            /* flags, gso_type, hdr_len, gso_size, csum_start, csum_offset: 0; num_buffers 1. */
-            uint8_t hdr[NET_HDR_LEN] = {0};
-            hdr[10] = 1;
-            vq_chain_write(&n->chain, 0, hdr, sizeof(hdr));
-            vq_chain_write(&n->chain, NET_HDR_LEN, p->data, p->len);
-            used = (uint32_t)(NET_HDR_LEN + p->len);
-        } else if (ratelimit_allow(&n->rl, monotonic_ns())) {
-            log_warn("virtio-net-pci: a %zu-byte frame does not fit a %llu-byte receive buffer "
-                     "(no MRG_RXBUF): dropped",
-                     p->len, (unsigned long long)n->chain.in_len);
-        }
-        vq_push(&q->vq, n->chain.head, used);
-        pushed = true;
-        free(p->data);
-        p->data = NULL;
+        if (!deliver(n, p->has_hdr ? p->hdr : NULL, p->data, p->len))
+            break;
         n->pend_head = (n->pend_head + 1) % MAX_PENDING;
         n->pend_count--;
     }
-    if (pushed)
-        virtio_pci_queue_done(&n->vp, RXQ);
-    pthread_mutex_unlock(&q->lock);
 }
 
 static void process_tx(struct virtio_net *n)
 {
     struct virtio_queue *q = &n->vp.queues[TXQ];
+    bool vnet_hdr = net_backend_has_vnet_hdr(n->be);
     pthread_mutex_lock(&q->lock);
+    n->in_tx = true;
     bool pushed = false;
     while (queue_live(n, q)) {
         struct verr err = {0};
@@ -157,18 +331,52 @@ static void process_tx(struct virtio_net *n)
             virtio_pci_queue_broken(&n->vp, TXQ, &err);
             break;
         }
-        uint64_t want = n->chain.out_len;
-        if (want > sizeof(n->txbuf))
-            want = sizeof(n->txbuf); /* longer than any frame: truncated, the peer drops it */
-        uint64_t got = vq_chain_read(&n->chain, 0, n->txbuf, want);
-        /* The header's offload fields are meaningless without CSUM/GSO features: ignored. */
-        if (got > NET_HDR_LEN)
-            net_backend_send(n->be, n->txbuf + NET_HDR_LEN, got - NET_HDR_LEN);
-        vq_push(&q->vq, n->chain.head, 0);
+        struct vq_chain *c = &n->chain;
+        uint8_t raw[VNET_HDR_LEN];
+        uint64_t len = c->out_len > VNET_HDR_LEN ? c->out_len - VNET_HDR_LEN : 0;
+        if (len > NET_MAX_FRAME) {
+            drop_warn(n, "dropping a transmitted %llu-byte frame (more than %d bytes)",
+                      (unsigned long long)len, NET_MAX_FRAME);
+        } else if (len && vq_chain_read(c, 0, raw, VNET_HDR_LEN) == VNET_HDR_LEN) {
+            /* The frame's pieces, after the header, straight from guest memory. */
+            unsigned niov = 0;
+            uint64_t skip = VNET_HDR_LEN;
+            for (unsigned i = 0; i < c->nr && !c->seg[i].write; i++) {
+                if (skip >= c->seg[i].len) {
+                    skip -= c->seg[i].len;
+                    continue;
+                }
+                n->iov[niov++] = (struct iovec){c->seg[i].host + skip, c->seg[i].len - skip};
+                skip = 0;
+            }
+            struct vnet_hdr h;
+            vnet_hdr_decode(raw, &h);
+            if (vnet_hdr && vnet_hdr_check_tx(&h, n->features, (size_t)len, &err) < 0) {
+                drop_warn(n, "dropping a transmitted %llu-byte frame: %s", (unsigned long long)len,
+                          verr_msg(&err));
+            } else {
+                h.num_buffers = 0;
+                vnet_hdr_encode(&h, raw);
+                net_backend_send(n->be, raw, n->iov, niov, (size_t)len);
+            }
+        }
+        vq_push(&q->vq, c->head, 0);
         pushed = true;
     }
     if (pushed)
         virtio_pci_queue_done(&n->vp, TXQ);
+    n->in_tx = false;
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void rx_notify(struct virtio_net *n)
+{
+    if (!n->rx_pushed)
+        return;
+    n->rx_pushed = false;
+    struct virtio_queue *q = &n->vp.queues[RXQ];
+    pthread_mutex_lock(&q->lock);
+    virtio_pci_queue_done(&n->vp, RXQ);
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -176,8 +384,10 @@ static void *net_thread(void *opaque)
 {
     struct virtio_net *n = opaque;
     struct pollfd pfd[2 + NET_MAX_POLLFDS];
+    bool tap = net_backend_has_vnet_hdr(n->be);
     for (;;) {
-        bool can_rx = n->pend_count < MAX_PENDING;
+        /* A tap keeps frames in the kernel while the driver has no buffers. */
+        bool can_rx = tap ? n->pend_count == 0 : n->pend_count < MAX_PENDING;
         int timeout = -1;
         pfd[0] = (struct pollfd){.fd = n->kick_fd, .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = n->stop_fd, .events = POLLIN};
@@ -196,31 +406,59 @@ static void *net_thread(void *opaque)
             if (read(n->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_debug("virtio-net-pci: kick read: %s", strerror(errno));
         }
+        sync_features(n);
         process_tx(n);
+        flush_rx(n);
         net_backend_poll_done(n->be, pfd + 2, nb, can_rx);
         flush_rx(n);
+        rx_notify(n);
     }
 }
 
 int virtio_net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
-                      struct virtio_net **out, struct verr *err)
+                      unsigned host_mtu, struct virtio_net **out, struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
     n->kick_fd = n->stop_fd = -1;
     n->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     memcpy(n->config, mac, 6);
     n->config[6] = NET_S_LINK_UP;
-    int r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000,
-                            1ull << NET_F_MAC | 1ull << NET_F_STATUS, 2, NET_QUEUE_SIZE,
-                            sizeof(n->config), &net_ops, n, err);
+    n->config_len = 8;
+    if (host_mtu) {
+        n->config[8] = 1; /* max_virtqueue_pairs: only read with MQ, but QEMU fills it */
+        n->config[10] = (uint8_t)host_mtu;
+        n->config[11] = (uint8_t)(host_mtu >> 8);
+        n->config_len = 12;
+    }
+    int r = net_backend_open(backend, net_receive, n, &n->be, err);
+    uint64_t features = 1ull << VNET_F_MAC | 1ull << VNET_F_STATUS | 1ull << VNET_F_MRG_RXBUF;
+    if (host_mtu)
+        features |= 1ull << VNET_F_MTU;
+    if (r == 0 && net_backend_has_vnet_hdr(n->be)) {
+        unsigned tun = net_backend_offloads(n->be);
+        /* Transmit offloads: the tap takes any header the kernel can parse. */
+        features |= 1ull << VNET_F_CSUM | 1ull << VNET_F_HOST_TSO4 | 1ull << VNET_F_HOST_TSO6 |
+                    1ull << VNET_F_HOST_ECN;
+        if (tun & TUN_F_UFO)
+            features |= 1ull << VNET_F_HOST_UFO | 1ull << VNET_F_GUEST_UFO;
+        if (tun & TUN_F_CSUM)
+            features |= 1ull << VNET_F_GUEST_CSUM;
+        if (tun & TUN_F_TSO4)
+            features |= 1ull << VNET_F_GUEST_TSO4;
+        if (tun & TUN_F_TSO6)
+            features |= 1ull << VNET_F_GUEST_TSO6;
+        if (tun & TUN_F_TSO_ECN)
+            features |= 1ull << VNET_F_GUEST_ECN;
+    }
+    if (r == 0)
+        r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features, 2,
+                            NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
     if (r == 0) {
         n->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (n->kick_fd < 0 || n->stop_fd < 0)
             r = verr_errno(err, errno, "virtio-net-pci: eventfd");
     }
-    if (r == 0)
-        r = net_backend_open(backend, net_receive, n, &n->be, err);
     if (r == 0)
         r = virtio_pci_plug(&n->vp, err);
     if (r == 0) {
@@ -253,10 +491,11 @@ void virtio_net_free(struct virtio_net *n)
             log_warn("virtio-net-pci: stopping the network thread: %s", strerror(errno));
         pthread_join(n->thread, NULL);
     }
-    virtio_pci_destroy(&n->vp);
+    if (n->vp.vm)
+        virtio_pci_destroy(&n->vp);
     net_backend_free(n->be);
-    for (unsigned i = 0; i < n->pend_count; i++)
-        free(n->pending[(n->pend_head + i) % MAX_PENDING].data);
+    for (unsigned i = 0; i < MAX_PENDING; i++)
+        free(n->pending[i].data);
     if (n->kick_fd >= 0)
         close(n->kick_fd);
     if (n->stop_fd >= 0)

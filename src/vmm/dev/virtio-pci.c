@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -27,10 +28,11 @@
 #define COMMON_LEN  0x40
 #define NOTIFY_MULT 4
 
-#define CAP_COMMON 1
-#define CAP_NOTIFY 2
-#define CAP_ISR    3
-#define CAP_DEVICE 4
+#define CAP_COMMON  1
+#define CAP_NOTIFY  2
+#define CAP_ISR     3
+#define CAP_DEVICE  4
+#define CAP_PCI_CFG 5
 
 static uint64_t get_le(const uint8_t *p, unsigned n)
 {
@@ -141,6 +143,7 @@ static void device_reset(struct virtio_pci *vp)
         pthread_mutex_lock(&q->lock);
         ioeventfd_unregister(vp, q);
         memset(&q->vq, 0, sizeof(q->vq));
+        q->epoch++;
         q->vq.mem = &vp->vm->mem;
         q->vq.size = q->size_max;
         q->msix_vector = VIRTIO_MSI_NO_VECTOR;
@@ -400,6 +403,47 @@ static void *io_thread(void *opaque)
 
 /* --- set-up ----------------------------------------------------------------------------- */
 
+/* VIRTIO_PCI_CAP_PCI_CFG (virtio 1.2 §4.1.4.9): the driver writes bar, offset and length
+ * into the capability, then reads or writes its pci_cfg_data, and the device performs that
+ * access on the BAR. cfg_hook_off points at pci_cfg_data (capability + 16). Only BAR 4
+ * exists; other BARs, lengths other than 1/2/4 and accesses past the BAR do nothing. */
+static void pci_cfg_window(struct pci_dev *pd, unsigned off, unsigned size, bool write)
+{
+    struct virtio_pci *vp = (struct virtio_pci *)((char *)pd - offsetof(struct virtio_pci, pci));
+    unsigned cap = pd->cfg_hook_off - 16;
+    uint8_t data[4];
+    (void)off, (void)size;
+    pthread_mutex_lock(&pd->lock);
+    uint8_t bar = pd->cfg[cap + 4];
+    uint32_t boff = (uint32_t)get_le(pd->cfg + cap + 8, 4);
+    uint32_t len = (uint32_t)get_le(pd->cfg + cap + 12, 4);
+    memcpy(data, pd->cfg + cap + 16, 4);
+    pthread_mutex_unlock(&pd->lock);
+    if (bar != BAR_INDEX || (len != 1 && len != 2 && len != 4) || boff > BAR_SIZE - len)
+        return;
+    if (write) {
+        bar_write(vp, boff, data, len);
+        return;
+    }
+    bar_read(vp, boff, data, len);
+    pthread_mutex_lock(&pd->lock);
+    memcpy(pd->cfg + cap + 16, data, len);
+    pthread_mutex_unlock(&pd->lock);
+}
+
+static void add_pci_cfg_cap(struct virtio_pci *vp)
+{
+    uint8_t body[18] = {0};
+    body[0] = 20; /* cap_len */
+    body[1] = CAP_PCI_CFG;
+    uint8_t cap = pci_dev_add_cap(&vp->pci, 0x09, body, 20);
+    vp->pci.wmask[cap + 4] = 0xff;             /* bar */
+    memset(vp->pci.wmask + cap + 8, 0xff, 12); /* offset, length, pci_cfg_data */
+    vp->pci.cfg_hook = pci_cfg_window;
+    vp->pci.cfg_hook_off = cap + 16u;
+    vp->pci.cfg_hook_len = 4;
+}
+
 static void add_virtio_cap(struct pci_dev *pd, uint8_t type, uint32_t off, uint32_t len,
                            bool notify)
 {
@@ -451,8 +495,10 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     add_virtio_cap(&vp->pci, CAP_ISR, OFF_ISR, 1, false);
     add_virtio_cap(&vp->pci, CAP_DEVICE, OFF_DEVICE, config_len ? config_len : 4, false);
     add_virtio_cap(&vp->pci, CAP_NOTIFY, OFF_NOTIFY, NOTIFY_MULT * nr_queues, true);
-    /* TODO: the VIRTIO_PCI_CAP_PCI_CFG window (§4.1.4.9); Linux and our guest do not use it. */
-    pci_dev_init_msix(&vp->pci, nr_queues + 1, BAR_INDEX, OFF_MSIX, OFF_PBA);
+    add_pci_cfg_cap(vp);
+    pci_dev_init_msix(&vp->pci,
+                      nr_queues < VIRTIO_PCI_MAX_VECTORS ? nr_queues + 1 : VIRTIO_PCI_MAX_VECTORS,
+                      BAR_INDEX, OFF_MSIX, OFF_PBA);
     device_reset(vp);
     return 0;
 }
@@ -469,7 +515,7 @@ int virtio_pci_plug(struct virtio_pci *vp, struct verr *err)
     return 0;
 }
 
-void virtio_pci_destroy(struct virtio_pci *vp)
+void virtio_pci_stop_io(struct virtio_pci *vp)
 {
     if (vp->thread_started) {
         uint64_t one = 1;
@@ -478,6 +524,11 @@ void virtio_pci_destroy(struct virtio_pci *vp)
         pthread_join(vp->thread, NULL);
         vp->thread_started = false;
     }
+}
+
+void virtio_pci_destroy(struct virtio_pci *vp)
+{
+    virtio_pci_stop_io(vp);
     for (unsigned i = 0; i < vp->nr_queues; i++) {
         ioeventfd_unregister(vp, &vp->queues[i]);
         if (vp->queues[i].ioeventfd >= 0)

@@ -5,8 +5,9 @@
  * One 64-bit memory BAR (BAR 4, 32 KiB, as QEMU places it) holds the common
  * configuration (0x0000), the ISR (0x1000), the device configuration
  * (0x2000), the notification area (0x3000, 4 bytes per queue) and the MSI-X
- * table (0x4000) and PBA (0x5000). Only VIRTIO_F_VERSION_1 drivers are
- * accepted: FEATURES_OK is refused without it.
+ * table (0x4000) and PBA (0x5000); the VIRTIO_PCI_CAP_PCI_CFG capability
+ * gives access to the same BAR through configuration space. Only
+ * VIRTIO_F_VERSION_1 drivers are accepted: FEATURES_OK is refused without it.
  *
  * Threads: registers are accessed on vCPU threads (under vp->lock); each
  * device has one I/O thread that waits on the queues' ioeventfds (KVM
@@ -41,8 +42,9 @@
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED      128
 
-#define VIRTIO_MSI_NO_VECTOR  0xffff
-#define VIRTIO_PCI_MAX_QUEUES 16
+#define VIRTIO_MSI_NO_VECTOR   0xffff
+#define VIRTIO_PCI_MAX_QUEUES  64 /* virtio-serial: 31 ports + control, 2 queues each */
+#define VIRTIO_PCI_MAX_VECTORS 17 /* MSI-X vectors: devices with more queues share them */
 
 struct vm;
 struct virtio_pci;
@@ -66,6 +68,9 @@ struct virtio_queue {
     int ioeventfd;         /* eventfd the guest's notification signals */
     bool ioeventfd_in_kvm; /* registered with KVM_IOEVENTFD */
     uint64_t ioeventfd_addr;
+    /* Bumped (under lock) by every device reset: a device completing requests off the
+     * I/O thread compares it with the value at pop time and drops stale completions. */
+    uint32_t epoch;
 };
 
 struct virtio_pci {
@@ -99,6 +104,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                     struct verr *err);
 /* Plugs into the VM's PCI bus and starts the I/O thread. */
 int virtio_pci_plug(struct virtio_pci *vp, struct verr *err);
+/* Stops the I/O thread (idempotent): no new requests start; completions from a device's
+ * own threads can still interrupt the guest until virtio_pci_destroy. */
+void virtio_pci_stop_io(struct virtio_pci *vp);
 /* Stops the I/O thread and frees the transport's resources. */
 void virtio_pci_destroy(struct virtio_pci *vp);
 /* System reset: device reset plus PCI function reset. */

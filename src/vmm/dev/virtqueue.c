@@ -151,6 +151,11 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, struct verr *err)
 {
     if (vq->broken)
         return verr_set(err, EIO, "queue is broken%.0u", 0);
+    /* With event idx the avail_event written by the last pop must be visible before the
+     * index is read again: otherwise a driver that adds an entry right after our read
+     * can see an old avail_event, skip its notification, and the entry waits forever. */
+    if (vq->event_idx)
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint16_t avail_idx = ld16(vq->avail + 2);
     if (avail_idx == vq->last_avail)
         return 0;
@@ -210,6 +215,29 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
     vq->used_idx++;
     __atomic_thread_fence(__ATOMIC_RELEASE); /* the entry before the index */
     st16(vq->used + 2, vq->used_idx);
+}
+
+void vq_push_n(struct virtqueue *vq, const uint16_t *heads, const uint32_t *lens, unsigned n)
+{
+    if (vq->broken || n == 0)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *e = vq->used + 4 + 8u * ((uint16_t)(vq->used_idx + i) % vq->size);
+        st32(e, heads[i]);
+        st32(e + 4, lens[i]);
+    }
+    vq->used_idx = (uint16_t)(vq->used_idx + n);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* the entries before the index */
+    st16(vq->used + 2, vq->used_idx);
+}
+
+void vq_unpop(struct virtqueue *vq, unsigned n)
+{
+    if (vq->broken || n == 0)
+        return;
+    vq->last_avail = (uint16_t)(vq->last_avail - n);
+    if (vq->event_idx)
+        st16(vq->used + 4 + 8u * vq->size, vq->last_avail);
 }
 
 bool vq_should_notify(struct virtqueue *vq)

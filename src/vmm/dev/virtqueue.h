@@ -63,6 +63,11 @@ int vq_start(struct virtqueue *vq, struct verr *err);
 int vq_pop(struct virtqueue *vq, struct vq_chain *c, struct verr *err);
 /* Returns a chain with the number of bytes written into its buffers. */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len);
+/* Returns n chains at once: the used index moves (once) only after every entry is written,
+ * so a driver never sees part of a merged receive buffer (VIRTIO_NET_F_MRG_RXBUF). */
+void vq_push_n(struct virtqueue *vq, const uint16_t *heads, const uint32_t *lens, unsigned n);
+/* Gives back the last n popped chains (not yet pushed): they are popped again next time. */
+void vq_unpop(struct virtqueue *vq, unsigned n);
 /* After pushes: whether the driver wants an interrupt (flags or used_event). */
 bool vq_should_notify(struct virtqueue *vq);
 /* True when the available ring has entries not yet popped. */

@@ -6,7 +6,13 @@
  * KVM memory slots, dirty logging and migration see one simple object.
  * Anonymous memory is mapped MAP_NORESERVE and not touched, so an idle
  * guest costs only the pages it uses (this is what keeps the VMM's peak RSS
- * low at start-up).
+ * low at start-up). It is 2 MiB-aligned and, from 16 MiB up, advised
+ * MADV_HUGEPAGE as QEMU advises all its RAM: with the host's THP defrag
+ * policy "madvise" only advised memory gets huge pages, and O_DIRECT disk
+ * I/O into 4 KiB pages (get_user_pages per page, one bio segment per page)
+ * took twice as long as into huge pages (1 MiB reads: 1.25 ms against
+ * 0.6 ms). The first 16 MiB (boot structures, the kernel image) stay small
+ * pages so a short-lived guest does not pay 2 MiB per page it touches.
  */
 #include "vmm/kvm/memory.h"
 #include "vmm/boot/layout.h"
@@ -22,6 +28,29 @@
 #include <unistd.h>
 
 #define HUGETLBFS_MAGIC_VALUE 0x958458f6
+#define THP_SIZE              (2ull << 20)
+#define THP_FROM              (16ull << 20)
+
+/* Anonymous RAM aligned to THP_SIZE (the slack around it is unmapped again). */
+static void *map_anonymous(uint64_t size, int flags)
+{
+    uint64_t len = size + THP_SIZE;
+    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & ~MAP_POPULATE), -1, 0);
+    if (p == MAP_FAILED)
+        return p;
+    uint8_t *a = (uint8_t *)(((uintptr_t)p + THP_SIZE - 1) & ~(uintptr_t)(THP_SIZE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    if (a + size < p + len)
+        munmap(a + size, (size_t)(p + len - (a + size)));
+    if (size > THP_FROM)
+        madvise(a + THP_FROM, size - THP_FROM, MADV_HUGEPAGE);
+    if ((flags & MAP_POPULATE) && madvise(a, size, MADV_POPULATE_WRITE) < 0)
+        for (uint64_t off = 0; off < size; off += 4096) /* kernels before 5.14 */
+            a[off] = 0;
+    return a;
+}
 
 void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size)
 {
@@ -90,8 +119,7 @@ int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, 
         gm->fd = fd;
         p = mmap(NULL, opt->size, PROT_READ | PROT_WRITE, MAP_SHARED | flags, fd, 0);
     } else {
-        p = mmap(NULL, opt->size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1, 0);
+        p = map_anonymous(opt->size, flags);
     }
     if (p == MAP_FAILED) {
         int e = errno;

@@ -39,19 +39,36 @@ struct net_options {
     /* tap */
     const char *ifname; /* NULL: fd */
     int fd;             /* -1: open ifname */
-    /* user */
+    /* user: net=ADDR/MASK, host=, dhcpstart=, dns= (host order; mask 0: QEMU's 10.0.2.0/24
+     * and its .2/.15/.3; an address left 0 takes that offset inside the network) */
+    uint32_t net, mask, host, dhcp_start, dns;
     unsigned nr_hostfwd;
     struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
 };
 
-typedef void (*net_receive_fn)(void *opaque, const uint8_t *frame, size_t len);
+/* A received frame: hdr is the 12-byte virtio-net header that came with it (tap) or NULL
+ * (user networking: no offloads, a fully checksummed frame). The frame is the backend's own
+ * buffer, valid (and writable, for checksum completion) during the call only. Returns
+ * whether the NIC can take another frame right away; the tap stops reading when it cannot. */
+typedef bool (*net_receive_fn)(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t len);
 
 struct net_backend;
+struct iovec;
 
 int net_backend_open(const struct net_options *o, net_receive_fn rx, void *opaque,
                      struct net_backend **out, struct verr *err);
-/* Sends one frame to the host side (drops it with a rate-limited warning on failure). */
-void net_backend_send(struct net_backend *be, const uint8_t *frame, size_t len);
+/* Sends one frame, given as iov[0..n) (len bytes in all; the buffers may be guest memory),
+ * to the host side. hdr: the 12-byte virtio-net header for a backend that takes one (tap),
+ * ignored otherwise. Drops the frame with a rate-limited warning on failure. No allocation;
+ * one writev(2) for a tap, one copy into the backend's buffer for libslirp. */
+void net_backend_send(struct net_backend *be, const uint8_t *hdr, const struct iovec *iov,
+                      unsigned n, size_t len);
+/* Whether frames carry virtio-net headers through the backend (a tap with IFF_VNET_HDR). */
+bool net_backend_has_vnet_hdr(const struct net_backend *be);
+/* TUN_F_* offload flags the backend accepts (0 for user networking). */
+unsigned net_backend_offloads(const struct net_backend *be);
+/* Turns on TUN_F_* receive offloads (a subset of net_backend_offloads; 0 turns them off). */
+int net_backend_set_offloads(struct net_backend *be, unsigned flags, struct verr *err);
 /* Adds the backend's fds to pfd (at most max); can_receive false: don't ask for new frames.
  * *timeout_ms is lowered to the backend's next timer. Returns the number of fds added. */
 unsigned net_backend_poll_fill(struct net_backend *be, struct pollfd *pfd, unsigned max,
@@ -62,7 +79,8 @@ void net_backend_poll_done(struct net_backend *be, struct pollfd *pfd, unsigned 
 void net_backend_free(struct net_backend *be);
 
 /* Backends (net.c dispatches). */
-int net_tap_open(const struct net_options *o, int *fd, struct verr *err);
+/* Opens the tap; *offloads: the TUN_F_* flags TUNSETOFFLOAD accepted when probed. */
+int net_tap_open(const struct net_options *o, int *fd, unsigned *offloads, struct verr *err);
 struct net_slirp;
 int net_slirp_new(const struct net_options *o, net_receive_fn rx, void *opaque,
                   struct net_slirp **out, struct verr *err);

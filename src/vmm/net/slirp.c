@@ -1,7 +1,9 @@
 /*
  * slirp.c - the user-mode backend (-netdev user) over libslirp: QEMU's
  * default network 10.0.2.0/24, gateway and DHCP server 10.0.2.2, DNS
- * 10.0.2.3, first DHCP lease 10.0.2.15, and hostfwd= TCP/UDP forwards.
+ * 10.0.2.3, first DHCP lease 10.0.2.15 (or net=, host=, dns=, dhcpstart=,
+ * checked to be host addresses of the network), and hostfwd= TCP/UDP
+ * forwards (guest address defaulting to the first lease, as in QEMU).
  * libslirp has no thread or loop of its own: its timers are a small list
  * kept here and its sockets are added to the NIC I/O thread's poll() set
  * through slirp_pollfds_fill/poll; everything runs on that thread.
@@ -13,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <slirp/libslirp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +45,9 @@ static int64_t now_ms(void)
 static ssize_t cb_send(const void *buf, size_t len, void *opaque)
 {
     struct net_slirp *s = opaque;
-    s->rx(s->opaque, buf, len);
+    /* No header, so the receiver never writes into the frame (only checksum completion
+     * would, and that needs a tap's header): the cast does not make slirp's buffer writable. */
+    s->rx(s->opaque, NULL, (uint8_t *)(uintptr_t)buf, len);
     return (ssize_t)len;
 }
 
@@ -118,17 +123,37 @@ static struct in_addr ip(uint32_t host_order)
 int net_slirp_new(const struct net_options *o, net_receive_fn rx, void *opaque,
                   struct net_slirp **out, struct verr *err)
 {
+    uint32_t net = o->mask ? o->net : 0x0a000200, mask = o->mask ? o->mask : 0xffffff00;
+    uint32_t host = o->host ? o->host : net | 2, dhcp = o->dhcp_start ? o->dhcp_start : net | 15;
+    uint32_t dns = o->dns ? o->dns : net | 3;
+    const struct {
+        const char *what;
+        uint32_t a;
+    } addrs[] = {{"host", host}, {"dhcpstart", dhcp}, {"dns", dns}};
+    for (unsigned i = 0; i < 3; i++) {
+        uint32_t a = addrs[i].a;
+        if ((a & mask) != net || (a & ~mask) == 0 || (a & ~mask) == ~mask)
+            return verr_set(err, EINVAL,
+                            "-netdev user,id=%s: %s=%u.%u.%u.%u is not a host address of the "
+                            "network %u.%u.%u.%u/%d",
+                            o->id, addrs[i].what, a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255,
+                            net >> 24, net >> 16 & 255, net >> 8 & 255, net & 255,
+                            __builtin_popcount(mask));
+    }
+    if (host == dhcp || host == dns)
+        return verr_set(err, EINVAL, "-netdev user,id=%s: host= collides with %s=", o->id,
+                        host == dhcp ? "dhcpstart" : "dns");
     struct net_slirp *s = xcalloc(1, sizeof(*s));
     s->rx = rx;
     s->opaque = opaque;
     SlirpConfig cfg = {
         .version = 1,
         .in_enabled = true,
-        .vnetwork = ip(0x0a000200),
-        .vnetmask = ip(0xffffff00),
-        .vhost = ip(0x0a000202),
-        .vdhcp_start = ip(0x0a00020f),
-        .vnameserver = ip(0x0a000203),
+        .vnetwork = ip(net),
+        .vnetmask = ip(mask),
+        .vhost = ip(host),
+        .vdhcp_start = ip(dhcp),
+        .vnameserver = ip(dns),
         .vhostname = NULL,
     };
     s->slirp = slirp_new(&cfg, &callbacks, s);
@@ -140,7 +165,7 @@ int net_slirp_new(const struct net_options *o, net_receive_fn rx, void *opaque,
     for (unsigned i = 0; i < o->nr_hostfwd; i++) {
         const struct net_hostfwd *h = &o->hostfwd[i];
         if (slirp_add_hostfwd(s->slirp, h->udp, ip(h->host_addr), h->host_port,
-                              ip(h->guest_addr ? h->guest_addr : 0x0a00020f), h->guest_port) < 0) {
+                              ip(h->guest_addr ? h->guest_addr : dhcp), h->guest_port) < 0) {
             int e = errno ? errno : EADDRINUSE;
             net_slirp_free(s);
             return verr_errno(err, e, "-netdev user,id=%s: hostfwd %s host port %u", o->id,

@@ -2,8 +2,10 @@
  * tap.c - the tap backend's set-up: open /dev/net/tun as a tap device
  * (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) and set the virtio-net header size to
  * 12 bytes (TUNSETVNETHDRSZ), the VERSION_1 header, or take an fd that is
- * already such a tap (fd=N, as libvirt passes one). No offloads are turned
- * on (TUNSETOFFLOAD stays 0), so the header is always empty both ways.
+ * already such a tap (fd=N, as libvirt passes one). The receive offloads the
+ * tap accepts are probed here, as QEMU does, (TUNSETOFFLOAD with CSUM and
+ * TSO4/6/ECN, then with UFO added) so the NIC offers the matching GUEST_*
+ * features; they are left off until a driver negotiates them.
  */
 #include "util/log.h"
 #include "vmm/net/net.h"
@@ -16,7 +18,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int net_tap_open(const struct net_options *o, int *out, struct verr *err)
+int net_tap_open(const struct net_options *o, int *out, unsigned *offloads, struct verr *err)
 {
     int fd = o->fd;
     int hdr = 12;
@@ -53,9 +55,18 @@ int net_tap_open(const struct net_options *o, int *out, struct verr *err)
             close(fd);
         return verr_errno(err, e, "-netdev tap,id=%s: TUNSETVNETHDRSZ 12", o->id);
     }
-    /* TODO: offloads (TUNSETOFFLOAD with csum/TSO) with the matching virtio-net features. */
-    if (ioctl(fd, TUNSETOFFLOAD, 0) < 0)
+    unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    *offloads = 0;
+    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)base) == 0) {
+        *offloads = base;
+        if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(base | TUN_F_UFO)) == 0)
+            *offloads |= TUN_F_UFO;
+    } else if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0) {
+        *offloads = TUN_F_CSUM;
+    }
+    if (ioctl(fd, TUNSETOFFLOAD, 0ul) < 0)
         log_debug("-netdev tap,id=%s: TUNSETOFFLOAD 0: %s", o->id, strerror(errno));
+    log_debug("-netdev tap,id=%s: receive offloads accepted: 0x%x", o->id, *offloads);
     *out = fd;
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "qmp-server.h"
 
 #include "qmp-json.h"
+#include "util/sock.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -773,22 +774,11 @@ int qmp_server_listen_unix(struct qmp_server *s, const char *path, struct verr *
             return verr_errno(err, errno, "cannot remove stale QMP socket '%s'", path);
     }
 
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return verr_errno(err, errno, "cannot create QMP socket '%s'", path);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        int e = errno;
-        close(fd);
-        return verr_errno(err, e, "cannot bind QMP socket '%s'", path);
-    }
     /* Anyone who can connect controls the VM: owner only. (umask would be
      * tighter but is process-wide, so not touched from a library.) */
-    if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-        int e = errno;
-        close(fd);
-        unlink(path);
-        return verr_errno(err, e, "cannot listen on QMP socket '%s'", path);
-    }
+    int fd = sock_unix_listen(path, SOCK_CLOEXEC | SOCK_NONBLOCK, 0600, 16);
+    if (fd < 0)
+        return verr_errno(err, -fd, "cannot listen on QMP socket '%s'", path);
     int r = add_listener(s, fd, path, err);
     if (r < 0) {
         close(fd);

@@ -25,10 +25,8 @@ log, then stops the VM, and says so; on hardware virtualization the same
 kernel would boot on (a busybox initramfs variant that waits for userspace
 is not written yet).
 """
-import glob
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -47,27 +45,13 @@ def cache_dir():
 
 
 def fetch_kernel():
-    """Returns the path of the cached vmlinuz, downloading it if needed, or (None, why)."""
-    cache = cache_dir()
-    found = sorted(glob.glob(os.path.join(cache, "x/boot/vmlinuz-*-cloud-amd64")))
-    if found:
-        return found[-1], None
-    os.makedirs(cache, exist_ok=True)
-    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-        return None, "apt-get/dpkg-deb not available"
-    dep = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
-                         capture_output=True, text=True)
-    m = re.search(r"Depends: (linux-image-[0-9][^\s]*-cloud-amd64)", dep.stdout)
-    if not m:
-        return None, "apt-cache knows no linux-image-cloud-amd64 (run apt-get update?)"
-    pkg = m.group(1)
-    dl = subprocess.run(["apt-get", "download", pkg], cwd=cache, capture_output=True, text=True)
-    debs = glob.glob(os.path.join(cache, pkg + "_*.deb"))
-    if dl.returncode != 0 or not debs:
-        return None, f"apt-get download {pkg} failed: {dl.stderr.strip()[-200:]}"
-    subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(cache, "x")], check=True)
-    found = sorted(glob.glob(os.path.join(cache, "x/boot/vmlinuz-*-cloud-amd64")))
-    return (found[-1], None) if found else (None, "package had no /boot/vmlinuz")
+    """Returns (path of the cached vmlinuz, None), fetching it with the project's
+    scripts/debian-kernel if needed, or (None, why)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../scripts/debian-kernel")
+    r = subprocess.run([script], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, r.stderr.strip() or "scripts/debian-kernel failed"
+    return r.stdout.strip(), None
 
 
 def without_pvh_note(src, dst):

@@ -9,15 +9,28 @@ VMM is a command prefix (vireo-vmm's path, or
    10.0.2.2 from 10.0.2.15 and must get slirp's reply (every field checked
    in the guest), with the default MAC 52:54:00:12:34:56 in config space;
  - the same with an explicit mac=, which the guest must read back and get
-   the reply addressed to;
+   the reply addressed to, and host_mtu=1400 (F_MTU offered, mtu in the
+   device configuration);
  - vireo-vmm only: hostfwd=tcp:127.0.0.1:PORT-:22 makes slirp listen on the
    host port (a connection is accepted while the VM sits paused by -S),
    and a host port already taken is refused with one error line;
+ - DHCP through slirp's server (offer 10.0.2.15, router 10.0.2.2, DNS
+   10.0.2.3, then ACK; and with net=/host=/dhcpstart=/dns= the offer
+   follows them), and a 1000-byte ICMP echo to 10.0.2.2 from the
+   leased address whose reply must arrive intact over MRG_RXBUF spread
+   across 256-byte receive buffers;
  - vireo-vmm only, as root: a network namespace made here, with a tap
-   device holding 10.0.3.1/24; vireo-vmm runs inside it with
+   device holding 10.0.3.1/24 (MTU 9000); vireo-vmm runs inside it with
    -netdev tap,ifname=...; the guest asks for 10.0.3.1 from 10.0.3.15 and
    the host kernel must answer; the tap's counters must show frames both
-   ways. Without root this one check is skipped.
+   ways. In the same run the guest negotiates CSUM, GUEST_CSUM and
+   MRG_RXBUF: it sends a UDP datagram with NEEDS_CSUM and only the
+   pseudo-header sum in the checksum field, which a socket in the
+   namespace must receive (the host kernel completed the checksum), and
+   the same datagram without NEEDS_CSUM, which the host must drop; and it
+   receives 4000-byte datagrams the host sends (partial checksum through
+   TUNSETOFFLOAD, a frame over two 2048-byte buffers), checking payload and
+   checksum. Without root these checks are skipped.
 QEMU 7.2 writes num_buffers 0 without MRG_RXBUF (the spec says 1), so its
 runs pass net_numbuf0=ok to the guest.
 """
@@ -75,6 +88,29 @@ def hostfwd_checks(vmm, elf):
           "a hostfwd= port in use is refused with one line", r.stderr)
 
 
+# Runs in the namespace: prints "PORT DATA" for each datagram received on 10.0.3.1:5000
+# and :5001, and sends a 4000-byte datagram (bytes i*13+1) to 10.0.3.15:5002 every 100 ms.
+HOST_UDP = r'''
+import select, socket, sys, time
+rx = []
+for port in (5000, 5001):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.0.3.1", port))
+    rx.append(s)
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+payload = bytes((i * 13 + 1) & 0xff for i in range(4000))
+end = time.time() + 120
+while time.time() < end:
+    try:
+        tx.sendto(payload, ("10.0.3.15", 5002))
+    except OSError:
+        pass
+    for s in select.select(rx, [], [], 0.1)[0]:
+        data = s.recv(65536)
+        print(s.getsockname()[1], data.decode(errors="replace"), flush=True)
+'''
+
+
 def main():
     run_guest, elf, vmm = sys.argv[1], sys.argv[2], sys.argv[3]
     is_qemu = "qemu-system" in vmm
@@ -89,12 +125,30 @@ def main():
 
     guest("tests=net", "-netdev user,id=n0 -device virtio-net-pci,netdev=n0",
           "user networking: ARP reply from slirp's 10.0.2.2, default MAC")
-    guest("tests=net net_mac=52:54:00:ab:cd:ef",
-          "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef",
-          "user networking with mac=52:54:00:ab:cd:ef")
+    guest("tests=net net_mac=52:54:00:ab:cd:ef net_mtu=1400",
+          "-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef,host_mtu=1400",
+          "user networking with mac=52:54:00:ab:cd:ef and host_mtu=1400 (F_MTU)")
+    guest("tests=net net_dhcp=1 net_mrg=1 net_rxbuf=256",
+          "-netdev user,id=n0 -device virtio-net-pci,netdev=n0",
+          "user networking: DHCP lease 10.0.2.15 (router 10.0.2.2, DNS 10.0.2.3), then a "
+          "1000-byte ping over MRG_RXBUF with 256-byte receive buffers")
+
+    guest("tests=net net_dhcp=1 net_ip=192.168.76.100 net_peer=192.168.76.1 "
+          "net_dns=192.168.76.53",
+          "-netdev user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
+          "dns=192.168.76.53 -device virtio-net-pci,netdev=n0",
+          "user networking with net=192.168.76.0/24,host=.1,dhcpstart=.100,dns=.53: the lease, "
+          "router and DNS follow")
 
     if not is_qemu:
         hostfwd_checks(vmm, elf)
+        r = subprocess.run([vmm, "-nodefaults", "-display", "none", "-kernel", elf, "-netdev",
+                            "user,id=n0,net=10.0.2.0/24,host=10.0.3.2", "-device",
+                            "virtio-net-pci,netdev=n0"], capture_output=True, text=True, timeout=30)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and
+              "host=10.0.3.2 is not a host address of the network 10.0.2.0/24" in lines[0],
+              "host= outside net= is refused with one line", r.stderr)
 
     name = "tap in a network namespace: ARP reply from the host's 10.0.3.1"
     if is_qemu:
@@ -116,10 +170,37 @@ def main():
                 r = ip(*a)
                 if r.returncode:
                     raise RuntimeError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
-            guest("tests=net net_ip=10.0.3.15 net_peer=10.0.3.1",
-                  "-netdev tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off "
-                  "-device virtio-net-pci,netdev=t0" % tap,
-                  name, vmm_prefix="ip netns exec %s %s" % (ns, vmm))
+            # The host side: UDP sockets on 5000/5001 (what the guest sends), and 4000-byte
+            # datagrams to the guest's 5002 every 100 ms (MTU 9000: one frame each).
+            for a in (["link", "set", tap, "mtu", "9000"],
+                      ["neigh", "replace", "10.0.3.15", "lladdr", "52:54:00:12:34:56",
+                       "dev", tap, "nud", "permanent"]):
+                r = ip(*a)
+                if r.returncode:
+                    raise RuntimeError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
+            helper = subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-c", HOST_UDP],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                guest("tests=net net_ip=10.0.3.15 net_peer=10.0.3.1 net_mrg=1 net_csum=1 "
+                      "net_udp_tx=5000 net_udp_rx=5002",
+                      "-netdev tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off "
+                      "-device virtio-net-pci,netdev=t0" % tap,
+                      name + "; UDP with checksum offload both ways, MRG_RXBUF",
+                      vmm_prefix="ip netns exec %s %s" % (ns, vmm))
+            finally:
+                helper.terminate()
+                hout, herr = helper.communicate(timeout=30)
+            got = {}
+            for line in hout.splitlines():
+                port, _, data = line.partition(" ")
+                got[int(port)] = data
+            check(got.get(5000) == "vireo udp needs_csum",
+                  "the host's socket got the guest's NEEDS_CSUM datagram (checksum completed "
+                  "by the host kernel)", hout + herr)
+            check(5001 not in got,
+                  "the host dropped the same datagram sent without NEEDS_CSUM (its checksum "
+                  "is only the pseudo-header sum)", hout + herr)
             # The neighbour entry goes with the carrier when vireo-vmm exits; the
             # counters stay: the host got the request, the guest the reply.
             st = ip("-s", "-j", "link", "show", tap).stdout

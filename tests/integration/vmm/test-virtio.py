@@ -21,7 +21,14 @@ guest command lines run under both. Checks, each one TAP line:
  - blk-crc32 (command line exactly that) on a raw image with -drive if=virtio,
    and on a qcow2 image whose backing file is raw, made and partly
    overwritten with qemu-img/qemu-io: the guest's crc32= line must equal
-   zlib.crc32 of `qemu-img convert -O raw` of the same image.
+   zlib.crc32 of `qemu-img convert -O raw` of the same image;
+ - the same blk tests with aio=io_uring, cache=none and num-queues=2 (the
+   guest's 32-requests-in-flight check writes on queue 1 and reads on queue 0,
+   and sees VIRTIO_BLK_F_MQ with num_queues 2), on a raw copy and on a qcow2
+   image whose first 64 KiB cluster qemu-io wrote (so the guest's writes both
+   go in place through io_uring and allocate clusters on the thread pool;
+   `qemu-img check` must pass after), and blk-crc32 of both images with
+   aio=io_uring.
 """
 import json
 import os
@@ -111,6 +118,32 @@ def main():
     crc_run(f"-drive file={top},format=qcow2,if=none,id=q0 -device virtio-blk-pci,drive=q0",
             "blk-crc32 of a qcow2 image with a raw backing file",
             zlib.crc32(open(flat, "rb").read()))
+
+    # aio=io_uring, num-queues=2, on raw and on qcow2.
+    for fmt in ("raw", "qcow2"):
+        img = os.path.join(tmp, "uring." + fmt)
+        if fmt == "raw":
+            subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", fmt, raw, img], check=True)
+        else:
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", img, str(SIZE)], check=True)
+            subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 65536", img],
+                           check=True, capture_output=True)
+        guest("tests=blk blk_mq=2 blk_serial=u1",
+              f"-drive file={img},format={fmt},if=none,id=d0,cache=none,aio=io_uring,"
+              "discard=unmap -device virtio-blk-pci,drive=d0,serial=u1,num-queues=2",
+              f"{fmt}, aio=io_uring, num-queues=2: guest blk tests pass (32 in flight, 2 queues)")
+        if fmt == "qcow2":
+            c = subprocess.run(["qemu-img", "check", img], capture_output=True, text=True)
+            check(c.returncode == 0, "qcow2 written with aio=io_uring passes qemu-img check",
+                  c.stdout + c.stderr)
+        flat_img = os.path.join(tmp, "uring-flat.raw")
+        subprocess.run(["qemu-img", "convert", "-f", fmt, "-O", "raw", img, flat_img], check=True)
+        crc_run(f"-drive file={img},format={fmt},if=none,id=u0,aio=io_uring,cache=none "
+                "-device virtio-blk-pci,drive=u0",
+                f"blk-crc32 of a {fmt} image with aio=io_uring",
+                zlib.crc32(open(flat_img, "rb").read()))
+        os.unlink(flat_img)
+        os.unlink(img)
 
     if not is_qemu:
         sock = os.path.join(tmp, "qmp.sock")

@@ -61,6 +61,27 @@ int main(void)
        r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
 
+    const char *aio[] = {"threads", "native", "io_uring"};
+    for (unsigned i = 0; i < 3; i++) {
+        char arg[64];
+        snprintf(arg, sizeof(arg), "file=x,if=virtio,aio=%s", aio[i]);
+        r = parse(&cfg, &err, "-drive", arg, NULL);
+        ok(r == 0 && cfg.virtio.drives[0].aio_io_uring == (i == 2), "aio=%s", aio[i]);
+        cli_config_free(&cfg);
+    }
+    r = parse(&cfg, &err, "-drive", "file=x,if=virtio", NULL);
+    ok(r == 0 && !cfg.virtio.drives[0].aio_io_uring && !cfg.virtio.drives[0].node_name,
+       "aio=threads is the default, no node-name");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", NULL);
+    ok(r == 0 && !strcmp(cfg.virtio.drives[0].node_name, "n0"), "node-name=");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", "-drive",
+              "file=y,if=none,id=b,node-name=n0", NULL);
+    ok(r < 0 && strstr(verr_msg(&err), "duplicate node-name 'n0'"), "duplicate node-name (%s)",
+       r < 0 ? verr_msg(&err) : "accepted");
+    cli_config_free(&cfg);
+
     const char *modes[] = {"writeback", "none", "writethrough", "directsync", "unsafe"};
     enum block_cache want[] = {BLOCK_CACHE_WRITEBACK, BLOCK_CACHE_NONE, BLOCK_CACHE_WRITETHROUGH,
                                BLOCK_CACHE_DIRECTSYNC, BLOCK_CACHE_UNSAFE};
@@ -157,6 +178,34 @@ int main(void)
            cfg.virtio.devices[0].mac[5] == 0xcc,
        "tap fd= and an explicit mac=");
     cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev",
+              "user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
+              "dns=192.168.76.53",
+              NULL);
+    ok(r == 0 && cfg.virtio.netdevs[0].net == 0xc0a84c00 &&
+           cfg.virtio.netdevs[0].mask == 0xffffff00 && cfg.virtio.netdevs[0].host == 0xc0a84c01 &&
+           cfg.virtio.netdevs[0].dhcp_start == 0xc0a84c64 &&
+           cfg.virtio.netdevs[0].dns == 0xc0a84c35,
+       "user net=/host=/dhcpstart=/dns= (%s)", r ? verr_msg(&err) : "ok");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=172.20.0.0/255.255.0.0", NULL);
+    ok(r == 0 && cfg.virtio.netdevs[0].mask == 0xffff0000, "user net= with a dotted mask");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
+              "virtio-net-pci,netdev=n0,host_mtu=9000", NULL);
+    ok(r == 0 && cfg.virtio.devices[0].host_mtu == 9000, "virtio-net-pci host_mtu=9000");
+    cli_config_free(&cfg);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
+              "virtio-net-pci,netdev=n0,host_mtu=67", NULL);
+    refused("host_mtu= below 68", "host_mtu=67 (68 to 65535)", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.0", NULL);
+    refused("net= without a mask", "bad net=10.0.2.0", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.1/24", NULL);
+    refused("net= with host bits", "bad net=10.0.2.1/24", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.0.0/255.0.255.0", NULL);
+    refused("net= with a broken mask", "bad net=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,dns=10.0.2", NULL);
+    refused("dns= not an address", "dns=10.0.2 is not an IPv4 address", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "socket,id=n0", NULL);
     refused("an unknown backend", "backend 'socket' is not supported", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=n0,restrict=on", NULL);

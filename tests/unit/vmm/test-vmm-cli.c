@@ -132,7 +132,9 @@ int main(int argc, char **argv)
     refused("only one serial port", r, &err, "a second -serial");
     cli_config_free(&c);
     r = PARSE(&c, &err, "-serial", "unix:/tmp/x", "-kernel", "k");
-    refused("only server sockets", r, &err, "a client -serial unix socket");
+    ok(r == 0 && c.serial.kind == CHARDEV_UNIX && !c.serial.server &&
+           !strcmp(c.serial.path, "/tmp/x"),
+       "a client -serial unix socket is accepted");
     cli_config_free(&c);
     r = PARSE(&c, &err, "-qmp", "unix:/tmp/q,server", "-kernel", "k");
     refused("only server,nowait", r, &err, "-qmp that waits");

@@ -1,0 +1,266 @@
+/*
+ * cmd-console.c - vsh's interactive commands that wait on the connection:
+ * `console` (the guest's serial console through a stream, Ctrl-] detaches)
+ * and `event` (lifecycle events as they come).
+ *
+ * Both are one poll() loop over the terminal (or a signalfd for Ctrl-C) and
+ * the connection's event fd, with vir_connect_process_events() doing the
+ * delivery; the output is virsh's, line for line, so the two can be
+ * compared. Ctrl-C reaches `event --loop` through a signalfd rather than a
+ * handler, so no global flag is needed.
+ */
+#include "tools/vsh/commands.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ESCAPE_CHAR 0x1d /* Ctrl-] */
+
+/* ---- console ---- */
+
+/* Copies what the guest sent to stdout; false at the end of the stream. */
+static bool drain_stream(struct vsh_ctl *ctl, vir_stream *st, bool *failed)
+{
+    char buf[4096];
+    for (;;) {
+        vir_error err;
+        int n = vir_stream_recv(st, buf, sizeof(buf), &err);
+        if (n == -2)
+            return true;
+        if (n == 0)
+            return false;
+        if (n < 0) {
+            vsh_report(ctl, &err);
+            *failed = true;
+            return false;
+        }
+        ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
+        (void)w;
+    }
+}
+
+/* The loop: keystrokes to the guest until Ctrl-], guest output to stdout. */
+static bool run_console(struct vsh_ctl *ctl, vir_connect *conn, vir_stream *st)
+{
+    struct termios saved, raw;
+    bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (tty) {
+        raw = saved;
+        cfmakeraw(&raw);
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
+    }
+    bool failed = false, open = true, in_open = true;
+    while (open) {
+        struct pollfd p[2] = {{.fd = vir_connect_get_event_fd(conn), .events = POLLIN},
+                              {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[0].revents) {
+            vir_error err;
+            if (vir_connect_process_events(conn, 0, &err) < 0) {
+                open = drain_stream(ctl, st, &failed) && false;
+                break;
+            }
+            open = drain_stream(ctl, st, &failed);
+        }
+        if (open && p[1].revents) {
+            char buf[1024];
+            ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+            if (n <= 0) {
+                in_open = false; /* stdin closed: keep showing the guest until it ends */
+                continue;
+            }
+            char *esc = memchr(buf, ESCAPE_CHAR, (size_t)n);
+            size_t len = esc ? (size_t)(esc - buf) : (size_t)n;
+            vir_error err;
+            if (len && vir_stream_send(st, buf, len, &err) < 0) {
+                vsh_report(ctl, &err);
+                failed = true;
+                break;
+            }
+            if (esc) {
+                vir_stream_finish(st, NULL);
+                break;
+            }
+        }
+    }
+    if (tty)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    return !failed;
+}
+
+bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *name;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, &name);
+    if (!dom)
+        return false;
+    unsigned flags = 0;
+    if (vsh_opt_bool(cmd, "force"))
+        flags |= VIR_DOMAIN_CONSOLE_FORCE;
+    if (vsh_opt_bool(cmd, "safe"))
+        flags |= VIR_DOMAIN_CONSOLE_SAFE;
+    bool ok = vsh_console_attach(ctl, dom, vsh_opt_string(cmd, "devname"), flags);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_console_attach(struct vsh_ctl *ctl, vir_domain *dom, const char *devname, unsigned flags)
+{
+    bool ok = false;
+    vir_error err;
+    int state = 0;
+    if (vir_domain_get_state(dom, &state, NULL, 0, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get domain status");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    if (state == VIR_DOMAIN_SHUTOFF) {
+        vsh_error(ctl, "%s", "The domain is not running");
+        goto out;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        vsh_error(ctl, "%s", "Cannot run interactive console without a controlling TTY");
+        goto out;
+    }
+    vsh_print_extra(ctl, "Connected to domain '%s'\n", vir_domain_get_name(dom));
+    vsh_print_extra(ctl, "Escape character is ^] (Ctrl + ])\n");
+    fflush(ctl->out);
+    vir_stream *st = vir_domain_open_console(dom, devname, flags, &err);
+    if (!st) {
+        vsh_error(ctl, "%s", "Failed to get console");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    ok = run_console(ctl, vir_domain_get_connect(dom), st);
+    vir_stream_free(st);
+out:
+    return ok;
+}
+
+/* ---- event ---- */
+
+struct event_state {
+    struct vsh_ctl *ctl;
+    bool timestamp;
+    bool loop;
+    int count;
+};
+
+static void on_lifecycle(vir_connect *conn, vir_domain *dom, int event, int detail, void *opaque)
+{
+    (void)conn;
+    struct event_state *s = opaque;
+    char stamp[64] = "";
+    if (s->timestamp) {
+        /* virsh: "2024-01-02 03:04:05.678+0000: " */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        char base[32];
+        strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &tm);
+        snprintf(stamp, sizeof(stamp), "%s.%03ld+0000: ", base, ts.tv_nsec / 1000000);
+    }
+    vsh_print(s->ctl, "%sevent 'lifecycle' for domain '%s': %s %s\n", stamp,
+              vir_domain_get_name(dom), vir_domain_event_to_string(event),
+              vir_domain_event_detail_to_string(event, detail));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *ev = vsh_opt_string(cmd, "event");
+    if (vsh_opt_bool(cmd, "list")) {
+        vsh_print(ctl, "lifecycle\nreboot\n");
+        return true;
+    }
+    if (!ev && !vsh_opt_bool(cmd, "all")) {
+        vsh_error(ctl, "%s", "one of --list, --all, or --event <type> is required");
+        return false;
+    }
+    if (ev && strcmp(ev, "lifecycle") != 0) {
+        vsh_error(ctl, "unknown event type %s", ev);
+        return false;
+    }
+    unsigned timeout = 0;
+    if (vsh_opt_uint(ctl, cmd, "timeout", &timeout) < 0)
+        return false;
+    vir_domain *dom = NULL;
+    if (vsh_opt_string(cmd, "domain") && !(dom = vsh_lookup_domain(ctl, cmd, NULL)))
+        return false;
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    int id = vir_connect_domain_event_register_any(conn, dom, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                   on_lifecycle, &s, NULL, &err);
+    vir_domain_free(dom);
+    if (id < 0) {
+        vsh_error(ctl, "failed to register event type %s", "lifecycle");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    /* Ctrl-C ends the wait through a signalfd (restored afterwards). */
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    uint64_t deadline = timeout ? now_ms() + (uint64_t)timeout * 1000 : 0;
+    const char *why = NULL;
+    bool ok = true;
+    while (s.loop || s.count == 0) {
+        int wait = -1;
+        if (deadline) {
+            uint64_t t = now_ms();
+            if (t >= deadline) {
+                why = "event loop timed out\n";
+                break;
+            }
+            wait = (int)(deadline - t);
+        }
+        struct pollfd p[2] = {{.fd = vir_connect_get_event_fd(conn), .events = POLLIN},
+                              {.fd = sfd, .events = POLLIN}};
+        if (poll(p, 2, wait) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents) {
+            why = "event loop interrupted\n";
+            break;
+        }
+        if (p[0].revents && vir_connect_process_events(conn, 0, &err) < 0) {
+            vsh_report(ctl, &err);
+            ok = false;
+            break;
+        }
+    }
+    if (sfd >= 0)
+        close(sfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (why)
+        vsh_print(ctl, "%s", why);
+    vir_connect_domain_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok;
+}

@@ -1,0 +1,632 @@
+/*
+ * virtio-console.c - virtio-serial-pci with its virtconsole/virtserialport
+ * ports (see virtio-console.h).
+ *
+ * Queues (multiport): port 0 receive 0 / transmit 1, control receive
+ * (c_ivq) 2 / control transmit (c_ovq) 3, port N >= 1 receive 2N+2 /
+ * transmit 2N+3. Without multiport (max_ports=1) only queues 0 and 1.
+ *
+ * Threads and locks:
+ *  - the transport's I/O thread handles the transmit queues (guest output to
+ *    the chardev), c_ovq (driver control messages) and receive-queue
+ *    notifications (new buffers: the chardev may read again);
+ *  - the loop thread delivers chardev input straight into a port's receive
+ *    queue (under that queue's lock: room() pops a chain and keeps it,
+ *    receive() fills and returns it) and reacts to chardev connects;
+ *  - device->driver control messages wait in a bounded list (ctrl_lock) and
+ *    are written into c_ivq buffers whenever some are there, from either
+ *    thread, under c_ivq's lock. Lock order: c_ovq -> c_ivq -> ctrl_lock.
+ * Back-pressure both ways: input stays in the chardev (it stops reading)
+ * while the guest has no receive buffers or has not opened the port; a
+ * serial port's output the chardev cannot take now stays in the guest's
+ * transmit buffer (the chain is held, and retried when the chardev's fd
+ * drains). Output with nobody on the other side is dropped, as QEMU does, so
+ * a vanished socket client never stalls the guest; so is what a console's
+ * chardev cannot take at once (QEMU's rule too: Linux's hvc driver spins
+ * with interrupts off until the device returns its buffer).
+ */
+#include "vmm/dev/virtio-console.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/cli.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/dev/virtio-pci.h"
+#include "vmm/qmp/qmp-server.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DATA_QUEUE_SIZE 128 /* QEMU's sizes */
+#define CTRL_QUEUE_SIZE 32
+#define CTRL_PENDING    256
+#define CONFIG_LEN      12
+#define DEFAULT_COLS    80
+#define DEFAULT_ROWS    24
+#define Q_CTRL_IN       2
+#define Q_CTRL_OUT      3
+
+/* --- the device ------------------------------------------------------------------------------ */
+
+struct virtio_console;
+
+struct con_port {
+    struct virtio_console *con;
+    unsigned nr;
+    const char *name; /* may be NULL */
+    const char *id;   /* -device id=, may be NULL */
+    struct chardev *cd;
+    /* Receive (host -> guest): guarded by the receive queue's lock. */
+    struct vq_chain rx_chain;
+    bool rx_held;
+    /* Transmit (guest -> host): guarded by the transmit queue's lock. */
+    struct vq_chain tx_chain;
+    bool tx_held;
+    uint64_t tx_off;
+};
+
+struct virtio_console {
+    struct virtio_pci vp;
+    bool multiport;
+    unsigned max_ports;
+    struct con_port *port[VCON_MAX_PORTS];
+    pthread_mutex_t state_lock; /* st */
+    struct vcon_state st;
+    pthread_mutex_t ctrl_lock; /* the pending device->driver messages */
+    struct vcon_msg ctrl[CTRL_PENDING];
+    unsigned ctrl_head, ctrl_nr;
+    struct ratelimit warn_rl;   /* under state_lock */
+    struct vq_chain io_chain;   /* I/O thread: c_ovq and transmit queues without a port */
+    struct vq_chain ctrl_chain; /* c_ivq, under its lock */
+    uint16_t cols, rows;
+    pthread_mutex_t qmp_lock; /* qmp */
+    struct qmp_server *qmp;   /* VSERPORT_CHANGE goes here while QMP is up */
+};
+
+static unsigned rx_queue(unsigned nr)
+{
+    return nr == 0 ? 0 : 2 * nr + 2;
+}
+
+static unsigned tx_queue(unsigned nr)
+{
+    return nr == 0 ? 1 : 2 * nr + 3;
+}
+
+/* The port whose data queue qi is (NULL: no port there), and whether qi receives. */
+static struct con_port *port_of_queue(struct virtio_console *con, unsigned qi, bool *rx)
+{
+    unsigned nr = qi < 2 ? 0 : (qi - 2) / 2;
+    *rx = qi % 2 == 0;
+    return nr < VCON_MAX_PORTS ? con->port[nr] : NULL;
+}
+
+/* Queue lock held: may the device use the queue now (the I/O thread's own test). */
+static bool queue_live(struct virtio_console *con, unsigned qi)
+{
+    struct virtio_queue *q = &con->vp.queues[qi];
+    uint8_t st = __atomic_load_n(&con->vp.status, __ATOMIC_ACQUIRE);
+    return q->enabled && !q->vq.broken && (st & VIRTIO_STATUS_DRIVER_OK) &&
+           !(st & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* Any thread, state_lock not held. */
+static void warn(struct virtio_console *con, const char *what, unsigned port)
+{
+    pthread_mutex_lock(&con->state_lock);
+    bool say = ratelimit_allow(&con->warn_rl, monotonic_ns());
+    pthread_mutex_unlock(&con->state_lock);
+    if (say)
+        log_warn("virtio-serial-pci: port %u: %s", port, what);
+}
+
+/* c_ivq's lock held: writes pending control messages into the driver's buffers. */
+static void ctrl_flush_locked(struct virtio_console *con)
+{
+    struct virtio_queue *q = &con->vp.queues[Q_CTRL_IN];
+    if (!queue_live(con, Q_CTRL_IN))
+        return;
+    bool pushed = false;
+    for (;;) {
+        pthread_mutex_lock(&con->ctrl_lock);
+        bool have = con->ctrl_nr > 0;
+        struct vcon_msg m = con->ctrl[con->ctrl_head];
+        pthread_mutex_unlock(&con->ctrl_lock);
+        if (!have)
+            break;
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, &con->ctrl_chain, &err);
+        if (r < 0) {
+            virtio_pci_queue_broken(&con->vp, Q_CTRL_IN, &err);
+            return;
+        }
+        if (r == 0)
+            break; /* later, when the driver adds buffers */
+        uint8_t buf[VCON_CTRL_LEN];
+        vcon_ctrl_encode(&m, buf);
+        uint64_t n = vq_chain_write(&con->ctrl_chain, 0, buf, sizeof(buf));
+        if (m.event == VIRTIO_CONSOLE_PORT_NAME && m.id < VCON_MAX_PORTS && con->port[m.id] &&
+            con->port[m.id]->name) {
+            const char *name = con->port[m.id]->name; /* no NUL (§5.3.6.2) */
+            n += vq_chain_write(&con->ctrl_chain, n, name, strlen(name));
+        }
+        vq_push(&q->vq, con->ctrl_chain.head, (uint32_t)n);
+        pushed = true;
+        pthread_mutex_lock(&con->ctrl_lock);
+        con->ctrl_head = (con->ctrl_head + 1) % CTRL_PENDING;
+        con->ctrl_nr--;
+        pthread_mutex_unlock(&con->ctrl_lock);
+    }
+    if (pushed)
+        virtio_pci_queue_done(&con->vp, Q_CTRL_IN);
+}
+
+static void ctrl_flush(struct virtio_console *con)
+{
+    struct virtio_queue *q = &con->vp.queues[Q_CTRL_IN];
+    pthread_mutex_lock(&q->lock);
+    ctrl_flush_locked(con);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void ctrl_queue(struct virtio_console *con, const struct vcon_msg *m, unsigned n)
+{
+    pthread_mutex_lock(&con->ctrl_lock);
+    for (unsigned i = 0; i < n; i++) {
+        if (con->ctrl_nr == CTRL_PENDING) {
+            pthread_mutex_unlock(&con->ctrl_lock);
+            warn(con, "control messages pile up (the driver takes none): dropped", m[i].id);
+            pthread_mutex_lock(&con->ctrl_lock);
+            continue;
+        }
+        con->ctrl[(con->ctrl_head + con->ctrl_nr) % CTRL_PENDING] = m[i];
+        con->ctrl_nr++;
+    }
+    pthread_mutex_unlock(&con->ctrl_lock);
+}
+
+/* Any thread: QEMU's VSERPORT_CHANGE for a port with an id= whose guest side opened/closed. */
+static void port_change_event(struct virtio_console *con, struct con_port *p, bool open)
+{
+    if (!p || !p->id)
+        return;
+    pthread_mutex_lock(&con->qmp_lock);
+    if (con->qmp) {
+        struct json_object *data = json_object_new_object();
+        json_object_object_add(data, "id", json_object_new_string(p->id));
+        json_object_object_add(data, "open", json_object_new_boolean(open));
+        qmp_server_emit_event_threadsafe(con->qmp, "VSERPORT_CHANGE", data);
+    }
+    pthread_mutex_unlock(&con->qmp_lock);
+}
+
+void virtio_console_set_qmp(struct virtio_console *con, struct qmp_server *server)
+{
+    pthread_mutex_lock(&con->qmp_lock);
+    con->qmp = server;
+    pthread_mutex_unlock(&con->qmp_lock);
+}
+
+/* --- receive: chardev input into the guest (loop thread) ------------------------------------- */
+
+static bool port_guest_open(struct virtio_console *con, struct con_port *p)
+{
+    if (!con->multiport)
+        return true;
+    pthread_mutex_lock(&con->state_lock);
+    bool open = con->st.port[p->nr].guest_open;
+    pthread_mutex_unlock(&con->state_lock);
+    return open;
+}
+
+static size_t port_room(void *opaque)
+{
+    struct con_port *p = opaque;
+    struct virtio_console *con = p->con;
+    unsigned qi = rx_queue(p->nr);
+    struct virtio_queue *q = &con->vp.queues[qi];
+    if (!port_guest_open(con, p))
+        return 0; /* input waits until the guest opens the port (QEMU's rule) */
+    size_t room = 0;
+    pthread_mutex_lock(&q->lock);
+    while (queue_live(con, qi) && !p->rx_held) {
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, &p->rx_chain, &err);
+        if (r < 0) {
+            virtio_pci_queue_broken(&con->vp, qi, &err);
+            break;
+        }
+        if (r == 0)
+            break;
+        if (p->rx_chain.in_len == 0) { /* nothing writable: give it back empty */
+            vq_push(&q->vq, p->rx_chain.head, 0);
+            virtio_pci_queue_done(&con->vp, qi);
+            continue;
+        }
+        p->rx_held = true;
+    }
+    if (p->rx_held)
+        room = p->rx_chain.in_len > 65536 ? 65536 : (size_t)p->rx_chain.in_len;
+    pthread_mutex_unlock(&q->lock);
+    return room;
+}
+
+static void port_receive(void *opaque, const uint8_t *data, size_t len)
+{
+    struct con_port *p = opaque;
+    struct virtio_console *con = p->con;
+    unsigned qi = rx_queue(p->nr);
+    struct virtio_queue *q = &con->vp.queues[qi];
+    pthread_mutex_lock(&q->lock);
+    if (p->rx_held && queue_live(con, qi)) {
+        uint64_t n = vq_chain_write(&p->rx_chain, 0, data, len);
+        vq_push(&q->vq, p->rx_chain.head, (uint32_t)n);
+        virtio_pci_queue_done(&con->vp, qi);
+    }
+    p->rx_held = false;
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* The chardev's other side came or went (loop thread): tell the driver (serial ports). */
+static void port_event(void *opaque, bool connected)
+{
+    struct con_port *p = opaque;
+    struct virtio_console *con = p->con;
+    pthread_mutex_lock(&con->state_lock);
+    struct vcon_port_state *ps = &con->st.port[p->nr];
+    bool tell = false;
+    if (!ps->console && ps->host_open != connected) {
+        ps->host_open = connected;
+        tell = con->multiport && ps->ready;
+    }
+    pthread_mutex_unlock(&con->state_lock);
+    if (tell) {
+        struct vcon_msg m = {p->nr, VIRTIO_CONSOLE_PORT_OPEN, connected};
+        ctrl_queue(con, &m, 1);
+        ctrl_flush(con);
+    }
+    if (!connected) { /* a transmit chain waiting for the fd: drop it now */
+        uint64_t one = 1;
+        if (write(con->vp.queues[tx_queue(p->nr)].ioeventfd, &one, sizeof(one)) < 0)
+            log_debug("virtio-serial-pci: eventfd write: %s", strerror(errno));
+    }
+}
+
+/* --- transmit: guest output to the chardev (I/O thread) -------------------------------------- */
+
+/* Loop thread: the chardev's fd drained; the I/O thread retries the held chain. */
+static void port_writable(void *opaque)
+{
+    struct con_port *p = opaque;
+    uint64_t one = 1;
+    if (write(p->con->vp.queues[tx_queue(p->nr)].ioeventfd, &one, sizeof(one)) < 0)
+        log_debug("virtio-serial-pci: eventfd write: %s", strerror(errno));
+}
+
+static bool port_host_open(struct virtio_console *con, struct con_port *p)
+{
+    if (!p || !p->cd)
+        return false;
+    pthread_mutex_lock(&con->state_lock);
+    bool open = con->st.port[p->nr].host_open;
+    pthread_mutex_unlock(&con->state_lock);
+    return open;
+}
+
+/*
+ * Writes chain c from *off on. When the chardev is full: with hold, returns false (the
+ * chardev calls back when it drains); without, drops the rest and returns true.
+ */
+static bool tx_write(struct con_port *p, const struct vq_chain *c, uint64_t *off, bool hold)
+{
+    uint64_t pos = 0;
+    for (unsigned i = 0; i < c->nr && !c->seg[i].write; i++) {
+        const struct vq_seg *s = &c->seg[i];
+        while (*off < pos + s->len) {
+            uint64_t in = *off - pos;
+            ssize_t n = chardev_write_nb(p->cd, s->host + in, s->len - in);
+            if (n == -EAGAIN) {
+                if (!hold)
+                    return true;
+                chardev_notify_writable(p->cd, port_writable, p);
+                return false;
+            }
+            *off += (uint64_t)(n > 0 ? n : 0);
+            if (n <= 0) { /* nothing taken, no error: treat as dropped */
+                *off = pos + s->len;
+            }
+        }
+        pos += s->len;
+    }
+    return true;
+}
+
+static void process_tx(struct virtio_console *con, struct con_port *p, unsigned qi)
+{
+    struct virtio_queue *q = &con->vp.queues[qi];
+    for (;;) {
+        struct vq_chain *c = p ? &p->tx_chain : &con->io_chain;
+        if (!p || !p->tx_held) {
+            struct verr err = {0};
+            int r = vq_pop(&q->vq, c, &err);
+            if (r < 0) {
+                virtio_pci_queue_broken(&con->vp, qi, &err);
+                return;
+            }
+            if (r == 0)
+                return;
+            if (p) {
+                p->tx_held = true;
+                p->tx_off = 0;
+            }
+        }
+        /* Output goes to the chardev when someone is there: always for a console (its chardev
+         * drops what nobody reads), for a serial port once the host side is open; else it is
+         * discarded, as QEMU does. */
+        bool console = !con->multiport || con->st.port[p ? p->nr : 0].console;
+        bool to_host = p && p->cd && (console || port_host_open(con, p));
+        /* A full chardev holds a serial port's output back; a console's is cut short
+         * instead, as QEMU does: Linux's hvc driver waits for the device with interrupts
+         * off, so holding a console's buffer would stall the whole guest kernel. */
+        if (to_host && !tx_write(p, c, &p->tx_off, !console))
+            return; /* held until the chardev drains */
+        vq_push(&q->vq, c->head, 0);
+        virtio_pci_queue_done(&con->vp, qi);
+        if (p)
+            p->tx_held = false;
+    }
+}
+
+/* --- control transmit (I/O thread) ----------------------------------------------------------- */
+
+static void process_ctrl_out(struct virtio_console *con)
+{
+    struct virtio_queue *q = &con->vp.queues[Q_CTRL_OUT];
+    struct vq_chain *c = &con->io_chain;
+    for (;;) {
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, c, &err);
+        if (r < 0) {
+            virtio_pci_queue_broken(&con->vp, Q_CTRL_OUT, &err);
+            return;
+        }
+        if (r == 0)
+            return;
+        uint8_t buf[VCON_CTRL_LEN];
+        uint64_t n = vq_chain_read(c, 0, buf, sizeof(buf));
+        struct vcon_effect fx;
+        pthread_mutex_lock(&con->state_lock);
+        vcon_ctrl_handle(&con->st, buf, (size_t)n, &fx);
+        pthread_mutex_unlock(&con->state_lock);
+        vq_push(&q->vq, c->head, 0);
+        virtio_pci_queue_done(&con->vp, Q_CTRL_OUT);
+        if (fx.bad) {
+            struct vcon_msg m = {0};
+            vcon_ctrl_decode(buf, (size_t)n, &m);
+            warn(con, fx.bad, m.id);
+        }
+        if (fx.nr_out) {
+            ctrl_queue(con, fx.out, fx.nr_out);
+            ctrl_flush(con);
+        }
+        if (fx.opened_port >= 0) {
+            struct con_port *p = con->port[fx.opened_port];
+            pthread_mutex_lock(&con->state_lock);
+            bool open = con->st.port[fx.opened_port].guest_open;
+            pthread_mutex_unlock(&con->state_lock);
+            log_debug("virtio-serial-pci: port %d %s by the guest", fx.opened_port,
+                      open ? "opened" : "closed");
+            port_change_event(con, p, open);
+            if (p && p->cd) {
+                chardev_set_fe_open(p->cd, open);
+                if (open)
+                    chardev_input_ready(p->cd);
+            }
+        }
+    }
+}
+
+static void con_process(void *opaque, unsigned qi)
+{
+    struct virtio_console *con = opaque;
+    if (con->multiport && qi == Q_CTRL_IN) {
+        ctrl_flush_locked(con);
+        return;
+    }
+    if (con->multiport && qi == Q_CTRL_OUT) {
+        process_ctrl_out(con);
+        return;
+    }
+    bool rx;
+    struct con_port *p = port_of_queue(con, qi, &rx);
+    if (rx) {
+        if (p && p->cd)
+            chardev_input_ready(p->cd); /* new buffers: read on */
+        return;
+    }
+    process_tx(con, p, qi);
+}
+
+/* --- configuration and reset ----------------------------------------------------------------- */
+
+static void con_read_config(void *opaque, uint64_t off, uint8_t *data, unsigned size)
+{
+    struct virtio_console *con = opaque;
+    uint8_t cfg[CONFIG_LEN] = {0};
+    cfg[0] = (uint8_t)con->cols;
+    cfg[1] = (uint8_t)(con->cols >> 8);
+    cfg[2] = (uint8_t)con->rows;
+    cfg[3] = (uint8_t)(con->rows >> 8);
+    cfg[4] = (uint8_t)con->max_ports; /* le32, at most 31 */
+    /* emerg_wr (8..11) reads as 0 */
+    if (off + size <= CONFIG_LEN)
+        memcpy(data, cfg + off, size);
+}
+
+static void con_write_config(void *opaque, uint64_t off, const uint8_t *data, unsigned size)
+{
+    struct virtio_console *con = opaque;
+    /* emerg_wr: one character for port 0, written at once (§5.3.4). */
+    if (off == 8 && size >= 1 && virtio_pci_has_feature(&con->vp, VIRTIO_CONSOLE_F_EMERG_WRITE)) {
+        struct con_port *p = con->port[0];
+        if (p && p->cd)
+            chardev_write(p->cd, data, 1);
+    }
+}
+
+static void con_reset(void *opaque)
+{
+    struct virtio_console *con = opaque;
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        struct con_port *p = con->port[i];
+        if (!p)
+            continue;
+        struct virtio_queue *rq = &con->vp.queues[rx_queue(i)];
+        pthread_mutex_lock(&rq->lock);
+        p->rx_held = false;
+        pthread_mutex_unlock(&rq->lock);
+        struct virtio_queue *tq = &con->vp.queues[tx_queue(i)];
+        pthread_mutex_lock(&tq->lock);
+        p->tx_held = false;
+        pthread_mutex_unlock(&tq->lock);
+    }
+    bool was_open[VCON_MAX_PORTS];
+    pthread_mutex_lock(&con->state_lock);
+    con->st.driver_ready = false;
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        was_open[i] = con->st.port[i].guest_open;
+        con->st.port[i].ready = false;
+        con->st.port[i].guest_open = false;
+    }
+    pthread_mutex_unlock(&con->state_lock);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        if (was_open[i]) /* a reset closes the guest's side (QEMU says so too) */
+            port_change_event(con, con->port[i], false);
+    pthread_mutex_lock(&con->ctrl_lock);
+    con->ctrl_head = con->ctrl_nr = 0;
+    pthread_mutex_unlock(&con->ctrl_lock);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        if (con->port[i] && con->port[i]->cd && con->multiport && !con->st.port[i].console)
+            chardev_set_fe_open(con->port[i]->cd, false);
+}
+
+static const struct virtio_dev_ops con_ops = {
+    .read_config = con_read_config,
+    .write_config = con_write_config,
+    .process_queue = con_process,
+    .reset = con_reset,
+};
+
+int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, unsigned bus,
+                          struct chardev *chardevs, struct virtio_console **out, struct verr *err)
+{
+    struct virtio_console *con = xcalloc(1, sizeof(*con));
+    pthread_mutex_init(&con->state_lock, NULL);
+    pthread_mutex_init(&con->ctrl_lock, NULL);
+    pthread_mutex_init(&con->qmp_lock, NULL);
+    con->warn_rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
+    con->max_ports = cc->buses[bus].max_ports;
+    con->multiport = con->max_ports > 1; /* QEMU offers MULTIPORT only then */
+    con->cols = DEFAULT_COLS;
+    con->rows = DEFAULT_ROWS;
+    con->st.max_ports = con->max_ports;
+    unsigned nr_queues = con->multiport ? 2 * con->max_ports + 2 : 2;
+    uint64_t features = 1ull << VIRTIO_CONSOLE_F_SIZE | 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE;
+    if (con->multiport)
+        features |= 1ull << VIRTIO_CONSOLE_F_MULTIPORT;
+    int r = virtio_pci_init(&con->vp, vm, "virtio-serial-pci", VIRTIO_ID_CONSOLE, 0x078000,
+                            features, nr_queues, DATA_QUEUE_SIZE, CONFIG_LEN, &con_ops, con, err);
+    for (unsigned i = 0; r == 0 && con->multiport && i < 2; i++)
+        con->vp.queues[Q_CTRL_IN + i].size_max = con->vp.queues[Q_CTRL_IN + i].vq.size =
+            CTRL_QUEUE_SIZE;
+    for (unsigned i = 0; r == 0 && i < cc->nr_ports; i++) {
+        const struct vmm_serial_port *sp = &cc->ports[i];
+        if (sp->vser != bus)
+            continue;
+        struct con_port *p = xcalloc(1, sizeof(*p));
+        p->con = con;
+        p->nr = (unsigned)sp->nr;
+        p->name = sp->name;
+        p->id = sp->id;
+        p->cd = sp->cd >= 0 ? &chardevs[sp->cd] : NULL;
+        con->port[p->nr] = p;
+        struct vcon_port_state *ps = &con->st.port[p->nr];
+        ps->exists = true;
+        ps->console = sp->console;
+        ps->named = sp->name != NULL;
+        /* A console's host side is always open (QEMU: consoles never block on a missing
+         * chardev client); a serial port's follows its chardev. */
+        ps->host_open = sp->console || !con->multiport || (p->cd && chardev_connected(p->cd));
+    }
+    if (r == 0)
+        r = virtio_pci_plug(&con->vp, err);
+    if (r < 0) {
+        virtio_console_free(con);
+        return r;
+    }
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        struct con_port *p = con->port[i];
+        if (!p || !p->cd)
+            continue;
+        struct chardev_receiver rx = {port_room, port_receive, p, port_event};
+        chardev_set_receiver(p->cd, &rx);
+        /* frontend-open: a serial port's is the guest's open state (QEMU's meaning). */
+        if (con->multiport && !con->st.port[i].console)
+            chardev_set_fe_open(p->cd, false);
+    }
+    *out = con;
+    return 0;
+}
+
+struct virtio_pci *virtio_console_transport(struct virtio_console *con)
+{
+    return &con->vp;
+}
+
+void virtio_console_free(struct virtio_console *con)
+{
+    if (!con)
+        return;
+    virtio_pci_destroy(&con->vp);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        free(con->port[i]);
+    pthread_mutex_destroy(&con->state_lock);
+    pthread_mutex_destroy(&con->ctrl_lock);
+    pthread_mutex_destroy(&con->qmp_lock);
+    free(con);
+}
+
+/* --- QMP query-chardev ----------------------------------------------------------------------- */
+
+static struct json_object *chardev_json(struct chardev *c)
+{
+    struct json_object *o = json_object_new_object();
+    char *fn = chardev_filename(c);
+    json_object_object_add(o, "frontend-open", json_object_new_boolean(chardev_fe_open(c)));
+    json_object_object_add(o, "filename", json_object_new_string(fn));
+    json_object_object_add(o, "label", json_object_new_string(c->label));
+    free(fn);
+    return o;
+}
+
+static int qmp_query_chardev(struct qmp_session *ss, struct json_object *args,
+                             struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct vm *vm = opaque;
+    struct json_object *list = json_object_new_array();
+    for (unsigned i = 0; i < vm->nr_chardevs; i++)
+        json_object_array_add(list, chardev_json(&vm->chardevs[i]));
+    if (vm->serial_backend && vm->cfg->serial.kind != CHARDEV_REF)
+        json_object_array_add(list, chardev_json(vm->serial_backend));
+    *ret = list;
+    return 0;
+}
+
+int virtio_console_qmp_register(struct vm *vm, struct qmp_server *server)
+{
+    return qmp_server_register(server, "query-chardev", NULL, qmp_query_chardev, vm);
+}

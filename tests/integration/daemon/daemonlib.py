@@ -1,0 +1,175 @@
+"""daemonlib.py - what vireod's integration tests share: TAP output, a
+daemon under --root in a temporary directory, the stock virsh and vsh
+pointed at it, polling helpers and a domain XML for the test guest.
+
+Every wait polls with a generous limit; nothing here asserts a timing.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, what, diag=None):
+        self.n += 1
+        print(("ok %d - %s" if cond else "not ok %d - %s") % (self.n, what))
+        if not cond:
+            self.failed += 1
+            for line in str(diag or "").splitlines():
+                print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line)
+        sys.stdout.flush()
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.exit(1 if self.failed else 0)
+
+
+def skip_all(reason):
+    print("1..0 # SKIP " + reason)
+    sys.exit(0)
+
+
+def wait_for(pred, limit=20.0, step=0.05):
+    end = time.time() + limit
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class Daemon:
+    """One vireod under ROOT=tmp/root, with helpers for its clients."""
+
+    def __init__(self, vireod, vmm, vsh=None):
+        self.vireod = vireod
+        self.vsh_path = vsh
+        self.tmp = tempfile.mkdtemp(prefix="vireod-test-")
+        self.root = os.path.join(self.tmp, "root")
+        self.sock = os.path.join(self.root, "vireo-sock")
+        self.sock_ro = os.path.join(self.root, "vireo-sock-ro")
+        self.uri = "qemu+unix:///system?socket=" + self.sock
+        self.vsh_uri = "vireo+unix:///system?socket=" + self.sock
+        self.env = dict(os.environ, VIREO_VMM=vmm, LC_ALL="C")
+        self.proc = None
+
+    def start(self):
+        out = open(os.path.join(self.tmp, "vireod.out"), "a")
+        self.proc = subprocess.Popen([self.vireod, "--root", self.root, "--timeout", "600"],
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock_ro), 10)
+        return self.proc
+
+    def stop(self):
+        if not self.proc:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        self.proc = None
+        return rc
+
+    def virsh(self, *args, timeout=60):
+        cmd = ["virsh", "-q", "-c", self.uri] + list(args)
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def virsh_popen(self, *args, **kw):
+        return subprocess.Popen(["virsh", "-q", "-c", self.uri] + list(args), env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                **kw)
+
+    def vsh(self, *args, timeout=60):
+        cmd = [self.vsh_path, "-q", "-c", self.vsh_uri] + list(args)
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def state(self, name):
+        return self.virsh("domstate", "--reason", name).stdout.strip()
+
+    def vmm_pid(self, name):
+        try:
+            return int(open(os.path.join(self.root, "run", name + ".pid")).read())
+        except (OSError, ValueError):
+            return None
+
+    def console_log(self, name):
+        try:
+            return open(os.path.join(self.root, "log", name + ".console.log"),
+                        errors="replace").read()
+        except OSError:
+            return ""
+
+    def vmm_log(self, name, lines=5):
+        try:
+            return "".join(open(os.path.join(self.root, "log", name + ".log"),
+                                errors="replace").readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        open(path, "w").write(text)
+        return path
+
+    def dump_log(self):
+        print("# daemon log:")
+        try:
+            for line in open(os.path.join(self.tmp, "vireod.out")):
+                print("#   " + line.rstrip())
+        except OSError:
+            pass
+
+    def cleanup(self, names=()):
+        for name in names:
+            p = self.vmm_pid(name)
+            if p and alive(p):
+                try:
+                    os.kill(p, signal.SIGCONT)
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return open("/proc/%d/comm" % pid).read().strip() == "vireo-vmm"
+    except OSError:
+        return False
+
+
+def domain_xml(name, guest, cmdline, devices="", memory_mib=64, extra="", balloon="none"):
+    return f"""<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>{memory_mib}</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>{guest}</kernel>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+{extra}  <devices>
+    <memballoon model='{balloon}'/>
+{devices}  </devices>
+</domain>
+"""
