@@ -1033,25 +1033,37 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
         close(cfd);
         return;
     }
+    struct verr err = {0};
+    if (!vd_client_new(d, cfd, fd == d->lfd_ro, &err))
+        log_error("%s", verr_msg(&err));
+}
+
+struct vd_client *vd_client_new(struct vd_daemon *d, int cfd, bool ro_socket, struct verr *err)
+{
     struct vd_client *c = xcalloc(1, sizeof(*c));
     c->d = d;
     c->fd = cfd;
     c->refs = 1;
-    c->ro_socket = fd == d->lfd_ro;
+    c->ro_socket = ro_socket;
     rpc_reader_init(&c->reader);
     rpc_writer_init(&c->writer);
-    struct verr err = {0};
-    c->watch = loop_watch_fd(d->loop, cfd, LOOP_READ, on_client, c, &err);
+    c->watch = loop_watch_fd(d->loop, cfd, LOOP_READ, on_client, c, err);
     if (!c->watch) {
-        log_error("%s", verr_msg(&err));
         close(cfd);
         client_free_cb(c);
-        return;
+        return NULL;
     }
     c->next = d->clients;
     d->clients = c;
     d->nclients++;
     accepting_update(d);
+    return c;
+}
+
+void vd_client_close(struct vd_client *c)
+{
+    if (c->fd >= 0)
+        client_drop(c);
 }
 
 int vd_server_start(struct vd_daemon *d, struct verr *err)

@@ -155,7 +155,7 @@ void vd_store_dir_changed(struct vd_daemon *d, const char *path)
 {
     struct vd_syncer *s = d->syncer;
     const char *slash = strrchr(path, '/');
-    if (!slash)
+    if (!slash || d->store_nosync)
         return;
     size_t dl = (size_t)(slash - path);
     if (!s) {
@@ -194,7 +194,7 @@ int vd_store_write(struct vd_daemon *d, const char *path, const void *data, size
     int r = fd_write_all(fd, data, len);
     if (r < 0)
         r = verr_errno(err, -r, "cannot write '%s'", tmp);
-    else if (durable && fdatasync(fd) < 0)
+    else if (durable && !d->store_nosync && fdatasync(fd) < 0)
         r = verr_errno(err, errno, "cannot sync '%s'", tmp);
     if (close(fd) < 0 && r == 0)
         r = verr_errno(err, errno, "cannot close '%s'", tmp);
@@ -203,7 +203,7 @@ int vd_store_write(struct vd_daemon *d, const char *path, const void *data, size
     if (r < 0)
         unlink(tmp);
     free(tmp);
-    if (r == 0 && durable)
+    if (r == 0 && durable && !d->store_nosync)
         vd_store_dir_changed(d, path);
     return r;
 }

@@ -10,7 +10,8 @@
  * loop-attached QMP client, the pidfd of the VMM, destroy's SIGTERM ->
  * SIGKILL timer) or, for start (spawning vireo-vmm and waiting for its QMP
  * greeting), a short-lived worker thread that touches no shared state and
- * hands its result back with loop_call_soon().
+ * hands its result back with loop_call_soon(). One more thread only
+ * fsyncs store directories (store.c).
  */
 #ifndef VIREO_DAEMON_VIREOD_H
 #define VIREO_DAEMON_VIREOD_H
@@ -122,6 +123,7 @@ struct vd_daemon {
     unsigned workers;         /* start threads under way (joined in spirit at exit: waited for) */
     struct vd_index *index;   /* domains by uuid and name (index.c) */
     struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
+    bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
 };
 
 /* domain.c */
@@ -213,6 +215,11 @@ struct vd_domain *vd_server_resolve(struct vd_daemon *d, const struct remote_non
 void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom);
 
 int vd_server_start(struct vd_daemon *d, struct verr *err);
+/* A client on a connected descriptor (on_accept's, or a fuzzer's); the
+ * daemon owns cfd from here on. NULL on error (cfd closed). */
+struct vd_client *vd_client_new(struct vd_daemon *d, int cfd, bool ro_socket, struct verr *err);
+/* Disconnects c unless the daemon already dropped it; freed by the loop. */
+void vd_client_close(struct vd_client *c);
 /* Frames and dispatches a client's bytes (socket reads, or a fuzzer's);
  * -1 when the client was dropped. */
 int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len);
