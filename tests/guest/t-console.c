@@ -16,7 +16,8 @@
  * in upper case, each line ending in "\n", the echo as a two-buffer chain;
  * with con_mode=write it writes the hello line and "no input" instead.
  * Last, with EMERG_WRITE, it writes "EMERG\n" through the emerg_wr config
- * field. con_mode=flood: after the echo, 128 chunks of 4 KiB instead
+ * field (then, with con_bye=1, waits for one more line). con_mode=flood: after the echo, 128 chunks
+ * of 4 KiB instead
  * ("C%07u", 'x's, "\n"), each waited for, on port con_flood_port= (1, the
  * default: a virtserialport the guest opens and whose host side must be
  * open; or 0, the console). The host checks what arrives on its side of the chardev.
@@ -409,6 +410,14 @@ void test_virtio_console(struct guest *g)
         for (unsigned i = 0; e[i]; i++)
             mmio_write32(d.device + 8, (uint8_t)e[i]);
         tap_diag(t, "console: EMERG written through emerg_wr");
+    }
+    /* con_bye=1: stay until the host says it has read everything (a pty's
+     * pending output is flushed when the VMM exits and closes the master). */
+    if (good && param_is(g, "con_bye", "1")) {
+        char bye[16];
+        unsigned fills;
+        tap_ok(t, read_line(&d, bye, sizeof(bye), &fills) >= 0,
+               "console: the host's closing line arrived");
     }
     virtio_reset(&d);
 }

@@ -291,7 +291,9 @@ def flood_case(ctx, port, read):
 
 def pty_case(ctx):
     extra = "-chardev pty,id=c0 -device virtio-serial-pci -device virtconsole,chardev=c0"
-    g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"], "tests=console", extra)
+    # con_bye=1: the guest waits for a last line, so the VMM does not exit (and close the
+    # pty's master, which flushes what the test has not read yet) before the test has read.
+    g = Guest(ctx["run_guest"], ctx["elf"], ctx["vmm"], "tests=console con_bye=1", extra)
     got, why = b"", ""
     m = g.wait_line(r"char device redirected to (/dev/pts/\d+) \(label c0\)")
     if m:
@@ -301,6 +303,8 @@ def pty_case(ctx):
             termios.tcflush(fd, termios.TCIOFLUSH)
             os.write(fd, (LINE + "\n").encode())
             got = read_until(fd_recv(fd), b"EMERG\n")
+            os.write(fd, b"bye\n")
+            g.wait_line(r"closing line arrived")
         finally:
             os.close(fd)
     else:
