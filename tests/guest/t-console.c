@@ -16,9 +16,9 @@
  * in upper case, each line ending in "\n", the echo as a two-buffer chain;
  * with con_mode=write it writes the hello line and "no input" instead.
  * Last, with EMERG_WRITE, it writes "EMERG\n" through the emerg_wr config
- * field (then, with con_bye=1, waits for one more line). con_mode=flood: after the echo, 128 chunks
- * of 4 KiB instead
- * ("C%07u", 'x's, "\n"), each waited for, on port con_flood_port= (1, the
+ * field (then, with con_bye=1, waits for one more line). con_mode=flood:
+ * after the echo, 128 chunks of 4 KiB instead ("C%07u", 'x's, "\n"), each
+ * waited for, on port con_flood_port= (1, the
  * default: a virtserialport the guest opens and whose host side must be
  * open; or 0, the console). The host checks what arrives on its side of the chardev.
  * Queues are set up here (the shared driver in virtio.c runs one queue).
