@@ -293,6 +293,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vireod: --listen: TCP connections need authentication (TLS or SASL), "
                         "which vireod does not support yet; use the UNIX sockets (over ssh "
                         "for remote hosts)\n");
+        paths_free(&d);
         return 1;
     }
 
@@ -362,16 +363,19 @@ int main(int argc, char **argv)
             goto config_failed;
         }
     free(sock_dir);
+    sock_dir = NULL;
     d.vmm_path = find_vmm();
     signal(SIGPIPE, SIG_IGN);
 
     if (loop_new(&d.loop, &err) < 0) {
         fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-        return 1;
+        goto config_failed;
     }
     if (vd_server_start(&d, &err) < 0) {
         fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-        return 1;
+        vd_unlisten(&d);
+        loop_free(d.loop);
+        goto config_failed;
     }
     if (daemonize) {
         char *logpath = xasprintf("%s/vireod.log", d.log_dir);
