@@ -373,7 +373,7 @@ int main(int argc, char **argv)
     }
     if (vd_server_start(&d, &err) < 0) {
         fprintf(stderr, "vireod: %s\n", verr_msg(&err));
-        vd_server_stop(&d);
+        vd_unlisten(&d);
         loop_free(d.loop);
         goto config_failed;
     }
