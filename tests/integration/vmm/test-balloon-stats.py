@@ -23,21 +23,16 @@ stat-major-faults = the update number, swap in/out 0. The test, on
 """
 import json
 import os
-import queue
 import shlex
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-results = []
+from vmmlib import Guest, Qmp, Tap, err_is
+
 NOT_SET = (1 << 64) - 1
-
-
-def check(good, name, diag=None):
-    results.append((bool(good), name, diag))
+tap = Tap()
+check = tap.check
 
 
 def main():
@@ -50,67 +45,24 @@ def main():
         "-qmp", f"unix:{sock},server=on,wait=off",
         "-device", "virtio-balloon-pci,id=balloon0",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = []
-    lines = queue.Queue()
-
-    def reader():
-        for line in p.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=reader, daemon=True).start()
-
-    def wait_line(needle, timeout=90):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line is None:
-                return None
-            out.append(line)
-            if needle in line:
-                return line
-        return None
-
+    g = Guest(cmd)
     path = "/machine/peripheral/balloon0"
     try:
-        first = wait_line("balloon-stats: sent 1 ")
-        check(first, "guest sent its first statistics", "".join(out))
+        first = g.wait_line("balloon-stats: sent 1 ")
+        check(first, "guest sent its first statistics", g.text())
         if not first:
-            return report()
+            return tap.report()
         fields = dict(kv.split("=") for kv in first.split()[4:])
         total, free = int(fields["total"]), int(fields["free"])
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sock)
-        f = s.makefile("rw")
-        f.readline()
-
-        def qmp(name, args=None):
-            msg = {"execute": name}
-            if args is not None:
-                msg["arguments"] = args
-            f.write(json.dumps(msg) + "\n")
-            f.flush()
-            while True:
-                m = json.loads(f.readline())
-                if "return" in m or "error" in m:
-                    return m
-
-        def err_is(reply, cls, desc):
-            e = reply.get("error", {})
-            return e.get("class") == cls and e.get("desc") == desc
-
-        qmp("qmp_capabilities")
-        r = qmp("qom-get", {"path": path, "property": "guest-stats-polling-interval"})
+        q = Qmp(sock)
+        qmp = q.cmd
+        interval = {"path": path, "property": "guest-stats-polling-interval"}
+        r = qmp("qom-get", interval)
         check(r.get("return") == 0, "polling interval starts at 0", json.dumps(r))
-        r = qmp("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": -1})
+        r = qmp("qom-set", dict(interval, value=-1))
         check(err_is(r, "GenericError", "timer value must be greater than zero"),
               "negative interval refused", json.dumps(r))
-        r = qmp("qom-set", {"path": path, "property": "guest-stats-polling-interval",
-                            "value": "x"})
+        r = qmp("qom-set", dict(interval, value="x"))
         check(err_is(r, "GenericError", "Invalid parameter type for "
                      "'guest-stats-polling-interval', expected: integer"),
               "non-integer interval refused", json.dumps(r))
@@ -124,13 +76,13 @@ def main():
         r = qmp("qom-get", {"path": "/machine/peripheral/zzz", "property": "guest-stats"})
         check(err_is(r, "DeviceNotFound", "Device '/machine/peripheral/zzz' not found"),
               "unknown device path refused", json.dumps(r))
-        r = qmp("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": 1})
+        r = qmp("qom-set", dict(interval, value=1))
         check(r.get("return") == {}, "polling interval set to 1 s", json.dumps(r))
-        r = qmp("qom-get", {"path": path, "property": "guest-stats-polling-interval"})
+        r = qmp("qom-get", interval)
         check(r.get("return") == 1, "polling interval reads back 1", json.dumps(r))
-        third = wait_line("balloon-stats: sent 3 ")
-        check(third, "the device asked for fresh statistics twice", "".join(out))
-        r = qmp("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": 0})
+        third = g.wait_line("balloon-stats: sent 3 ")
+        check(third, "the device asked for fresh statistics twice", g.text())
+        r = qmp("qom-set", dict(interval, value=0))
         check(r.get("return") == {}, "polling interval set to 0 (off)", json.dumps(r))
         got = {}
         for _ in range(50):  # the line comes just after the buffer; let the device read it
@@ -151,33 +103,20 @@ def main():
               f"{update}; the rest -1)", json.dumps(got))
         check(abs(got.get("last-update", 0) - time.time()) < 60,
               "last-update is the time of the latest statistics", json.dumps(got))
-        r = qmp("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": 1})
+        r = qmp("qom-set", dict(interval, value=1))
         check(r.get("return") == {}, "polling interval set to 1 s again", json.dumps(r))
-        s.close()
-        p.wait(timeout=90)
-        text = "".join(out) + "".join(l for l in iter(lines.get, None))
+        q.close()
+        rc, text, err = g.finish()
         check("ok 1 - virtio-balloon: statistics sent 4 times, the device asked for fresh ones "
-              "4 times" in text and "not ok" not in text and p.returncode == 1,
+              "4 times" in text and "not ok" not in text and rc == 1,
               "guest: the device asked for fresh statistics after every buffer",
-              f"exit {p.returncode}\n{text}\n{p.stderr.read()}")
+              f"exit {rc}\n{text}\n{err}")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        g.kill()
         if os.path.exists(sock):
             os.unlink(sock)
         os.rmdir(tmp)
-    return report()
-
-
-def report():
-    print("1..%d" % len(results))
-    for i, (good, name, diag) in enumerate(results, 1):
-        print("%s %d - %s" % ("ok" if good else "not ok", i, name))
-        if not good and diag:
-            for line in str(diag).splitlines()[-30:]:
-                print("# " + line)
-    return 0
+    return tap.report()
 
 
 if __name__ == "__main__":

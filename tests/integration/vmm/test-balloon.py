@@ -18,22 +18,25 @@ test reads the VMM's VmRSS, sends QMP `balloon` with a target 32 MiB below
 """
 import json
 import os
-import queue
 import shlex
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from vmmlib import Guest, Qmp, Tap
 
 RAM = 128 << 20
 GIVE = 32 << 20
-results = []
+tap = Tap()
+check = tap.check
 
 
-def check(good, name, diag=None):
-    results.append((bool(good), name, diag))
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
 
 
 def main():
@@ -45,71 +48,15 @@ def main():
                               "-qmp", f"unix:{sock},server=on,wait=off",
                               "-device", "virtio-balloon-pci,id=balloon0",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = []
-    lines = queue.Queue()  # a reader thread: select() cannot see lines already buffered
-
-    def reader():
-        for line in p.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=reader, daemon=True).start()
-
-    def wait_line(needle, timeout=90):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line is None:
-                return False
-            out.append(line)
-            if needle in line:
-                return True
-        return False
-
-    def drain():
-        while True:
-            line = lines.get(timeout=90)
-            if line is None:
-                return
-            out.append(line)
-
-    def rss_kib():
-        with open(f"/proc/{p.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return -1
-
-    events = []
+    g = Guest(cmd)
     try:
-        ready = wait_line("balloon: ready")
-        check(ready, "guest touched its 32 MiB and is ready", "".join(out))
+        ready = g.wait_line("balloon: ready")
+        check(ready, "guest touched its 32 MiB and is ready", g.text())
         if ready:
             time.sleep(0.2)
-            rss_before = rss_kib()
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sock)
-            f = s.makefile("rw")
-            f.readline()
-
-            def qmp(name, args=None):
-                msg = {"execute": name}
-                if args is not None:
-                    msg["arguments"] = args
-                f.write(json.dumps(msg) + "\n")
-                f.flush()
-                while True:
-                    m = json.loads(f.readline())
-                    if "event" in m:
-                        events.append(m)
-                    elif "return" in m or "error" in m:
-                        return m
-
-            qmp("qmp_capabilities")
+            rss_before = rss_kib(g.p.pid)
+            q = Qmp(sock)
+            qmp = q.cmd
             q0 = qmp("query-balloon")
             check(q0.get("return") == {"actual": RAM}, "query-balloon before: all of RAM",
                   json.dumps(q0))
@@ -117,8 +64,8 @@ def main():
             check("error" in bad, "balloon value=0 is refused", json.dumps(bad))
             r = qmp("balloon", {"value": RAM - GIVE})
             check(r.get("return") == {}, "balloon to RAM - 32 MiB accepted", json.dumps(r))
-            inflated = wait_line("balloon: inflated")
-            check(inflated, "guest inflated the balloon", "".join(out))
+            inflated = g.wait_line("balloon: inflated")
+            check(inflated, "guest inflated the balloon", g.text())
             q1 = None
             for _ in range(50):  # the guest writes actual just before its line; be patient
                 q1 = qmp("query-balloon")
@@ -128,51 +75,34 @@ def main():
             check(q1.get("return") == {"actual": RAM - GIVE},
                   "query-balloon after: RAM - 32 MiB", json.dumps(q1))
             time.sleep(0.2)
-            rss_after = rss_kib()
-            if p.poll() is not None:
-                drain()
-                check(False, "VMM still running after the inflation",
-                      f"exit {p.returncode}\n{''.join(out)}\n{p.stderr.read()}")
-                raise SystemExit(report())
+            rss_after = rss_kib(g.p.pid)
+            if g.p.poll() is not None:
+                rc, text, err = g.finish()
+                check(False, "VMM still running after the inflation", f"exit {rc}\n{text}\n{err}")
+                raise SystemExit(tap.report())
             drop = rss_before - rss_after
             print(f"# VmRSS before {rss_before} KiB, after {rss_after} KiB, drop {drop} KiB")
             check(drop >= (GIVE >> 10) * 3 // 4,
                   f"VMM RSS fell by about the 32 MiB inflated ({drop} KiB)",
                   f"before {rss_before} after {rss_after}")
             qmp("query-balloon")  # collects events that arrived meanwhile
-            ev = [e for e in events if e["event"] == "BALLOON_CHANGE"]
+            ev = [e for e in q.events if e["event"] == "BALLOON_CHANGE"]
             check(any(e["data"] == {"actual": RAM - GIVE} for e in ev),
-                  "BALLOON_CHANGE event with the new actual", json.dumps(events))
+                  "BALLOON_CHANGE event with the new actual", json.dumps(q.events))
             r = qmp("balloon", {"value": RAM})
             check(r.get("return") == {}, "balloon back to all of RAM accepted", json.dumps(r))
-            s.close()
-        p.wait(timeout=90)
-        drain()
-        err = p.stderr.read()
-        text = "".join(out)
+            q.close()
+        rc, text, err = g.finish()
         check("ok 1 - virtio-balloon" in text and "ok 2 - virtio-balloon: released" in text and
-              "not ok" not in text and p.returncode == 1,
+              "not ok" not in text and rc == 1,
               "guest: inflated, then released pages read as zero and actual 0",
-              f"exit {p.returncode}\n{text}\n{err}")
+              f"exit {rc}\n{text}\n{err}")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        g.kill()
         if os.path.exists(sock):
             os.unlink(sock)
         os.rmdir(tmp)
-
-    return report()
-
-
-def report():
-    print("1..%d" % len(results))
-    for i, (good, name, diag) in enumerate(results, 1):
-        print("%s %d - %s" % ("ok" if good else "not ok", i, name))
-        if not good and diag:
-            for line in str(diag).splitlines()[-30:]:
-                print("# " + line)
-    return 0
+    return tap.report()
 
 
 if __name__ == "__main__":

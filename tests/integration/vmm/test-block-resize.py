@@ -21,21 +21,16 @@ image is refused and its size is unchanged.
 """
 import json
 import os
-import queue
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
+
+from vmmlib import Guest, Qmp, Tap, err_is
 
 MIB = 1 << 20
-results = []
-
-
-def check(good, name, diag=None):
-    results.append((bool(good), name, diag))
+tap = Tap()
+check = tap.check
 
 
 def run_one(elf, vmm, tmp, fmt):
@@ -53,78 +48,38 @@ def run_one(elf, vmm, tmp, fmt):
         "-drive", f"file={ro},format=raw,if=none,id=drive1,readonly=on",
         "-device", "virtio-blk-pci,drive=drive1",  # after drive0: the guest uses the first
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = []
-    lines = queue.Queue()
-
-    def reader():
-        for line in p.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=reader, daemon=True).start()
-
-    def wait_line(needle, timeout=90):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line is None:
-                return None
-            out.append(line)
-            if needle in line:
-                return line
-        return None
-
+    g = Guest(cmd)
     try:
-        ready = wait_line("blk-resize: ready")
+        ready = g.wait_line("blk-resize: ready")
         check(ready and "capacity=2048" in ready, f"{fmt}: guest ready with 2048 sectors",
-              "".join(out))
+              g.text())
         if not ready:
             return
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sock)
-        f = s.makefile("rw")
-        f.readline()
+        q = Qmp(sock)
+        qmp = q.cmd
 
-        def qmp(name, args=None):
-            msg = {"execute": name}
-            if args is not None:
-                msg["arguments"] = args
-            f.write(json.dumps(msg) + "\n")
-            f.flush()
-            while True:
-                m = json.loads(f.readline())
-                if "return" in m or "error" in m:
-                    return m
-
-        qmp("qmp_capabilities")
-
-        def err_is(reply, desc):
-            return reply.get("error", {}).get("class") == "GenericError" and \
-                reply["error"].get("desc") == desc
+        def generic(reply, desc):
+            return err_is(reply, "GenericError", desc)
 
         r = qmp("block_resize", {"device": "nope", "size": MIB})
-        check(err_is(r, "Cannot find device='nope' nor node-name=''"),
+        check(generic(r, "Cannot find device='nope' nor node-name=''"),
               f"{fmt}: unknown device refused with QEMU's message", json.dumps(r))
         r = qmp("block_resize", {"device": "drive0", "size": -1})
-        check(err_is(r, "Parameter 'size' expects a >0 size"),
+        check(generic(r, "Parameter 'size' expects a >0 size"),
               f"{fmt}: negative size refused", json.dumps(r))
         r = qmp("block_resize", {"device": "drive1", "size": 2 * MIB})
-        check(err_is(r, "Image is read-only"), f"{fmt}: read-only drive refused", json.dumps(r))
+        check(generic(r, "Image is read-only"), f"{fmt}: read-only drive refused", json.dumps(r))
         if fmt == "qcow2":
             r = qmp("block_resize", {"node-name": "node0", "size": 3 * MIB + 1})
-            check(err_is(r, "The new size must be a multiple of 512"),
+            check(generic(r, "The new size must be a multiple of 512"),
                   "qcow2: size not a multiple of 512 refused", json.dumps(r))
         args = {"device": "drive0"} if fmt == "raw" else {"node-name": "node0"}
         r = qmp("block_resize", dict(args, size=3 * MIB))
         check(r.get("return") == {}, f"{fmt}: block_resize to 3 MiB by "
               f"{'device' if fmt == 'raw' else 'node-name'}", json.dumps(r))
-        line = wait_line("blk-resize: capacity=")
+        line = g.wait_line("blk-resize: capacity=")
         check(line and "capacity=6144" in line,
-              f"{fmt}: the guest got the config interrupt and sees 6144 sectors", "".join(out))
+              f"{fmt}: the guest got the config interrupt and sees 6144 sectors", g.text())
         blk = qmp("query-block")["return"]
         size = [b["inserted"]["image"]["virtual-size"] for b in blk if b["device"] == "drive0"]
         check(size == [3 * MIB], f"{fmt}: query-block shows 3 MiB", json.dumps(blk))
@@ -132,13 +87,12 @@ def run_one(elf, vmm, tmp, fmt):
             r = qmp("block_resize", {"node-name": "node0", "size": MIB})
             check("error" in r, "qcow2: shrinking refused (vireo's block layer cannot shrink qcow2)",
                   json.dumps(r))
-        s.close()
-        p.wait(timeout=90)
-        text = "".join(out) + "".join(l for l in iter(lines.get, None))
+        q.close()
+        rc, text, err = g.finish()
         check("ok 1 - virtio-blk: configuration interrupt" in text and
               "ok 2 - virtio-blk: read of the new last sector" in text and
-              "not ok" not in text and p.returncode == 1,
-              f"{fmt}: guest TAP lines pass", f"exit {p.returncode}\n{text}\n{p.stderr.read()}")
+              "not ok" not in text and rc == 1,
+              f"{fmt}: guest TAP lines pass", f"exit {rc}\n{text}\n{err}")
         if fmt == "raw":
             check(os.path.getsize(img) == 3 * MIB, "raw: the file is 3 MiB",
                   str(os.path.getsize(img)))
@@ -151,9 +105,7 @@ def run_one(elf, vmm, tmp, fmt):
             check(c.returncode == 0, "qcow2: qemu-img check passes after the resize",
                   c.stdout + c.stderr)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        g.kill()
         for path in (sock, img, ro):
             if os.path.exists(path):
                 os.unlink(path)
@@ -167,13 +119,7 @@ def main():
             run_one(elf, vmm, tmp, fmt)
     finally:
         os.rmdir(tmp)
-    print("1..%d" % len(results))
-    for i, (good, name, diag) in enumerate(results, 1):
-        print("%s %d - %s" % ("ok" if good else "not ok", i, name))
-        if not good and diag:
-            for line in str(diag).splitlines()[-30:]:
-                print("# " + line)
-    return 0
+    return tap.report()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""vmmlib.py - what the vireo-vmm integration tests share: TAP results, a VMM
+process whose serial output is read line by line, and a small QMP client.
+
+The tests run the same command line under vireo-vmm and QEMU, so nothing here
+knows which VMM it is talking to.
+"""
+import json
+import queue
+import socket
+import subprocess
+import threading
+import time
+
+
+class Tap:
+    """Collects checks and prints them as TAP (diagnostics: the last 30 lines)."""
+
+    def __init__(self):
+        self.results = []
+
+    def check(self, good, name, diag=None):
+        self.results.append((bool(good), name, diag))
+        return bool(good)
+
+    def report(self):
+        print("1..%d" % len(self.results))
+        for i, (good, name, diag) in enumerate(self.results, 1):
+            print("%s %d - %s" % ("ok" if good else "not ok", i, name))
+            if not good and diag:
+                for line in str(diag).splitlines()[-30:]:
+                    print("# " + line)
+        return 0
+
+
+class Guest:
+    """A VMM process with its serial console on stdout. A reader thread queues
+    the lines (select() cannot see lines Python has already buffered)."""
+
+    def __init__(self, cmd):
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.out = []
+        self.lines = queue.Queue()
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        for line in self.p.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_line(self, needle, timeout=90):
+        """The first line containing needle (kept in self.out), or None at the
+        end of output or after timeout seconds."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.lines.put(None)  # later calls see the end too
+                return None
+            self.out.append(line)
+            if needle in line:
+                return line
+        return None
+
+    def finish(self, timeout=90):
+        """Waits for the process; returns (exit status, all output, stderr)."""
+        self.p.wait(timeout=timeout)
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if line is None:
+                break
+            self.out.append(line)
+        return self.p.returncode, "".join(self.out), self.p.stderr.read()
+
+    def text(self):
+        return "".join(self.out)
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+class Qmp:
+    """A QMP client on a unix socket, past the greeting and capabilities."""
+
+    def __init__(self, path, timeout=20):
+        end = time.monotonic() + timeout
+        while True:
+            self.s = socket.socket(socket.AF_UNIX)
+            try:
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        self.f = self.s.makefile("rw")
+        self.f.readline()
+        self.events = []
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, args=None):
+        """Sends a command; returns its reply ({"return": ...} or {"error": ...}),
+        keeping the events that came before it in self.events."""
+        msg = {"execute": name}
+        if args is not None:
+            msg["arguments"] = args
+        self.f.write(json.dumps(msg) + "\n")
+        self.f.flush()
+        while True:
+            m = json.loads(self.f.readline())
+            if "return" in m or "error" in m:
+                return m
+            self.events.append(m)
+
+    def close(self):
+        self.s.close()
+
+
+def err_is(reply, cls, desc):
+    """Is reply a QMP error of class cls with exactly the text desc?"""
+    e = reply.get("error", {})
+    return e.get("class") == cls and e.get("desc") == desc
