@@ -5,6 +5,7 @@
  * virtio-serial bus: port 0 is kept for the first virtconsole, other ports
  * take the lowest free number from 1, nr= must be below max_ports.
  */
+#include "vmm/cli-opts.h"
 #include "vmm/cli-console.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -35,31 +36,6 @@ int cli_console_chardev(struct vmm_console_config *cc, const char *arg, struct v
     return 0;
 }
 
-/* Splits "a=b,c=d" in place. */
-static char *next_item(char **cur)
-{
-    if (!*cur)
-        return NULL;
-    char *s = *cur, *c = strchr(s, ',');
-    if (c) {
-        *c = '\0';
-        *cur = c + 1;
-    } else {
-        *cur = NULL;
-    }
-    return s;
-}
-
-static bool prop(const char *item, const char *key, const char **val)
-{
-    size_t n = strlen(key);
-    if (strncmp(item, key, n) == 0 && item[n] == '=') {
-        *val = item + n + 1;
-        return true;
-    }
-    return false;
-}
-
 static void replace(char **field, const char *v)
 {
     free(*field);
@@ -79,17 +55,17 @@ static int serial_bus(struct vmm_console_config *cc, struct vmm_virtio_config *v
     const char *v;
     char *item;
     int r = 0;
-    while (r == 0 && (item = next_item(&cur))) {
-        if (prop(item, "id", &v)) {
+    while (r == 0 && (item = cli_next_item(&cur))) {
+        if (cli_prop(item, "id", &v)) {
             replace(&b.id, v);
-        } else if (prop(item, "max_ports", &v)) {
+        } else if (cli_prop(item, "max_ports", &v)) {
             uint64_t n;
             if (str_to_u64(v, 10, &n) < 0 || n < 1 || n > VMM_SERIAL_PORTS_MAX)
                 r = verr_set(err, EINVAL, "-device %s: max_ports=%s (1 to %u)", arg, v,
                              VMM_SERIAL_PORTS_MAX);
             else
                 b.max_ports = (unsigned)n;
-        } else if (prop(item, "bus", &v) || prop(item, "addr", &v)) {
+        } else if (cli_prop(item, "bus", &v) || cli_prop(item, "addr", &v)) {
             /* TODO: explicit slot placement (addr=); devices take the first free slot. */
         } else {
             r = verr_set(err, EINVAL, "-device %s: unknown virtio-serial-pci property '%s'", arg,
@@ -132,18 +108,18 @@ static int serial_port(struct vmm_console_config *cc, bool console, const char *
     const char *v;
     char *item;
     int r = 0;
-    while (r == 0 && (item = next_item(&cur))) {
-        if (prop(item, "id", &v)) {
+    while (r == 0 && (item = cli_next_item(&cur))) {
+        if (cli_prop(item, "id", &v)) {
             replace(&p.id, v);
-        } else if (prop(item, "chardev", &v)) {
+        } else if (cli_prop(item, "chardev", &v)) {
             replace(&p.chardev, v);
-        } else if (prop(item, "name", &v)) {
+        } else if (cli_prop(item, "name", &v)) {
             if (!*v || strlen(v) > 255)
                 r = verr_set(err, EINVAL, "-device %s: name= must have 1 to 255 characters", arg);
             replace(&p.name, v);
-        } else if (prop(item, "bus", &v)) {
+        } else if (cli_prop(item, "bus", &v)) {
             replace(&p.bus, v);
-        } else if (prop(item, "nr", &v)) {
+        } else if (cli_prop(item, "nr", &v)) {
             uint64_t n;
             if (str_to_u64(v, 10, &n) < 0 || n >= VMM_SERIAL_PORTS_MAX)
                 r = verr_set(err, EINVAL, "-device %s: nr=%s (0 to %u)", arg, v,
@@ -168,7 +144,7 @@ int cli_console_device(struct vmm_console_config *cc, struct vmm_virtio_config *
                        struct verr *err)
 {
     char *copy = xstrdup(arg), *cur = copy;
-    const char *driver = next_item(&cur);
+    const char *driver = cli_next_item(&cur);
     if (!strncmp(driver, "driver=", 7))
         driver += 7;
     int r;

@@ -3,6 +3,7 @@
  * cli-virtio.h). Error lines name the option and the offending property, as
  * cli.c's do.
  */
+#include "vmm/cli-opts.h"
 #include "vmm/cli-virtio.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -12,44 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Splits "a=b,c=d" in place; QEMU's ",," escape is not supported (TODO). */
-static char *next_item(char **cur)
-{
-    if (!*cur)
-        return NULL;
-    char *s = *cur, *c = strchr(s, ',');
-    if (c) {
-        *c = '\0';
-        *cur = c + 1;
-    } else {
-        *cur = NULL;
-    }
-    return s;
-}
-
-static bool prop(const char *item, const char *key, const char **val)
-{
-    size_t n = strlen(key);
-    if (strncmp(item, key, n) == 0 && item[n] == '=') {
-        *val = item + n + 1;
-        return true;
-    }
-    return false;
-}
-
-static int parse_bool(const char *v, bool *out)
-{
-    if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes")) {
-        *out = true;
-        return 0;
-    }
-    if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no")) {
-        *out = false;
-        return 0;
-    }
-    return -EINVAL;
-}
 
 static int add_device(struct vmm_virtio_config *vc, enum vmm_virtio_kind kind, const char *what,
                       struct verr *err)
@@ -165,7 +128,7 @@ int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr
         return verr_set(err, ENOSPC, "-netdev %s: at most %u netdevs", arg, VMM_MAX_NETDEVS);
     struct net_options o = {.fd = -1};
     char *copy = xstrdup(arg), *cur = copy, *item, *id = NULL, *ifname = NULL;
-    const char *type = next_item(&cur), *v;
+    const char *type = cli_next_item(&cur), *v;
     int r = 0;
     if (!strcmp(type, "user"))
         o.kind = NET_USER;
@@ -174,47 +137,48 @@ int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr
     else
         r = verr_set(err, ENOTSUP, "-netdev %s: backend '%s' is not supported (user, tap)", arg,
                      type);
-    while (r == 0 && (item = next_item(&cur))) {
-        if (prop(item, "id", &v)) {
+    while (r == 0 && (item = cli_next_item(&cur))) {
+        if (cli_prop(item, "id", &v)) {
             free(id);
             id = xstrdup(v);
-        } else if (o.kind == NET_USER && prop(item, "hostfwd", &v)) {
+        } else if (o.kind == NET_USER && cli_prop(item, "hostfwd", &v)) {
             if (o.nr_hostfwd == NET_MAX_HOSTFWD)
                 r = verr_set(err, ENOSPC, "-netdev %s: at most %u hostfwd=", arg, NET_MAX_HOSTFWD);
             else if (parse_hostfwd(v, &o.hostfwd[o.nr_hostfwd++]) < 0)
                 r = verr_set(err, EINVAL,
                              "-netdev %s: bad hostfwd=%s (want [tcp|udp]:[ADDR]:PORT-[ADDR]:PORT)",
                              arg, v);
-        } else if (o.kind == NET_USER && prop(item, "net", &v)) {
+        } else if (o.kind == NET_USER && cli_prop(item, "net", &v)) {
             if (parse_net(v, &o.net, &o.mask) < 0)
                 r = verr_set(err, EINVAL,
                              "-netdev %s: bad net=%s (want ADDR/BITS or ADDR/MASK, 1-30 bits, "
                              "no host bits in ADDR)",
                              arg, v);
-        } else if (o.kind == NET_USER && (prop(item, "host", &v) || prop(item, "dhcpstart", &v) ||
-                                          prop(item, "dns", &v))) {
+        } else if (o.kind == NET_USER &&
+                   (cli_prop(item, "host", &v) || cli_prop(item, "dhcpstart", &v) ||
+                    cli_prop(item, "dns", &v))) {
             uint32_t *field = item[0] == 'h' ? &o.host : item[1] == 'h' ? &o.dhcp_start : &o.dns;
             if (parse_ip4(v, field) < 0)
                 r = verr_set(err, EINVAL, "-netdev %s: %s is not an IPv4 address", arg, item);
-        } else if (o.kind == NET_TAP && prop(item, "ifname", &v)) {
+        } else if (o.kind == NET_TAP && cli_prop(item, "ifname", &v)) {
             if (!*v || strlen(v) >= 16)
                 r = verr_set(err, EINVAL, "-netdev %s: ifname=%s (1 to 15 characters)", arg, v);
             free(ifname);
             ifname = xstrdup(v);
-        } else if (o.kind == NET_TAP && prop(item, "fd", &v)) {
+        } else if (o.kind == NET_TAP && cli_prop(item, "fd", &v)) {
             uint64_t fd;
             if (str_to_u64(v, 10, &fd) < 0 || fd > 65535)
                 r = verr_set(err, EINVAL, "-netdev %s: fd=%s is not a file descriptor", arg, v);
             else
                 o.fd = (int)fd;
         } else if (o.kind == NET_TAP &&
-                   (prop(item, "script", &v) || prop(item, "downscript", &v))) {
+                   (cli_prop(item, "script", &v) || cli_prop(item, "downscript", &v))) {
             if (strcmp(v, "no"))
                 r = verr_set(err, ENOTSUP, "-netdev %s: only %s is supported (scripts are not run)",
                              arg, item[0] == 's' ? "script=no" : "downscript=no");
-        } else if (o.kind == NET_TAP && prop(item, "vhost", &v)) {
+        } else if (o.kind == NET_TAP && cli_prop(item, "vhost", &v)) {
             bool on;
-            if (parse_bool(v, &on) < 0 || on)
+            if (cli_parse_bool(v, &on) < 0 || on)
                 r = verr_set(err, ENOTSUP, "-netdev %s: only vhost=off is supported", arg);
         } else {
             r = verr_set(err, EINVAL, "-netdev %s: unknown %s option '%s'", arg, type, item);
@@ -249,49 +213,49 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
     const char *v;
     bool if_virtio = false;
     int r = 0;
-    while ((item = next_item(&cur)) && r == 0) {
-        if (prop(item, "file", &v)) {
+    while ((item = cli_next_item(&cur)) && r == 0) {
+        if (cli_prop(item, "file", &v)) {
             free(d.file);
             d.file = xstrdup(v);
-        } else if (prop(item, "format", &v)) {
+        } else if (cli_prop(item, "format", &v)) {
             if (strcmp(v, "raw") && strcmp(v, "qcow2"))
                 r = verr_set(err, EINVAL, "-drive %s: format '%s' not supported (raw, qcow2)", arg,
                              v);
             free(d.format);
             d.format = xstrdup(v);
-        } else if (prop(item, "if", &v)) {
+        } else if (cli_prop(item, "if", &v)) {
             if (!strcmp(v, "virtio"))
                 if_virtio = true;
             else if (strcmp(v, "none"))
                 r = verr_set(err, ENOTSUP, "-drive %s: if=%s not supported (none, virtio)", arg, v);
-        } else if (prop(item, "id", &v)) {
+        } else if (cli_prop(item, "id", &v)) {
             free(d.id);
             d.id = xstrdup(v);
-        } else if (prop(item, "node-name", &v)) {
+        } else if (cli_prop(item, "node-name", &v)) {
             free(d.node_name);
             d.node_name = xstrdup(v);
-        } else if (prop(item, "cache", &v)) {
+        } else if (cli_prop(item, "cache", &v)) {
             if (block_cache_parse(v, &d.cache) < 0)
                 r = verr_set(err, EINVAL,
                              "-drive %s: bad cache mode '%s' (none, writeback, writethrough, "
                              "directsync, unsafe)",
                              arg, v);
-        } else if (prop(item, "readonly", &v)) {
-            if (parse_bool(v, &d.read_only) < 0)
+        } else if (cli_prop(item, "readonly", &v)) {
+            if (cli_parse_bool(v, &d.read_only) < 0)
                 r = verr_set(err, EINVAL, "-drive %s: readonly=%s is not on/off", arg, v);
-        } else if (prop(item, "discard", &v)) {
+        } else if (cli_prop(item, "discard", &v)) {
             if (!strcmp(v, "unmap") || !strcmp(v, "on"))
                 d.discard_unmap = true;
             else if (!strcmp(v, "ignore") || !strcmp(v, "off"))
                 d.discard_unmap = false;
             else
                 r = verr_set(err, EINVAL, "-drive %s: discard=%s (unmap or ignore)", arg, v);
-        } else if (prop(item, "aio", &v)) {
+        } else if (cli_prop(item, "aio", &v)) {
             /* native (Linux AIO) is accepted and runs as threads (TODO: not implemented). */
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
             d.aio_io_uring = !strcmp(v, "io_uring");
-        } else if (prop(item, "media", &v)) {
+        } else if (cli_prop(item, "media", &v)) {
             if (strcmp(v, "disk"))
                 r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);
         } else {
@@ -330,7 +294,7 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
 int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
 {
     char *copy = xstrdup(arg), *cur = copy, *item;
-    const char *driver = next_item(&cur), *v;
+    const char *driver = cli_next_item(&cur), *v;
     if (!strncmp(driver, "driver=", 7))
         driver += 7;
     enum vmm_virtio_kind kind;
@@ -360,38 +324,38 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
     unsigned di = vc->nr_devices - 1;
     struct vmm_virtio_device *d = &vc->devices[di];
     bool have_drive = false;
-    while ((item = next_item(&cur)) && r == 0) {
-        if (prop(item, "id", &v)) {
+    while ((item = cli_next_item(&cur)) && r == 0) {
+        if (cli_prop(item, "id", &v)) {
             free(d->id);
             d->id = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_BLK && prop(item, "drive", &v)) {
+        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "drive", &v)) {
             free(vc->pending_drive[di]);
             vc->pending_drive[di] = xstrdup(v);
             have_drive = true;
-        } else if (kind == VMM_VIRTIO_BLK && prop(item, "serial", &v)) {
+        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "serial", &v)) {
             free(d->serial);
             d->serial = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_BLK && prop(item, "num-queues", &v)) {
+        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "num-queues", &v)) {
             uint64_t n;
             if (str_to_u64(v, 10, &n) < 0 || n < 1 || n > 8)
                 r = verr_set(err, EINVAL, "-device %s: num-queues=%s (1 to 8)", arg, v);
             else
                 d->num_queues = (unsigned)n;
-        } else if (kind == VMM_VIRTIO_NET && prop(item, "netdev", &v)) {
+        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "netdev", &v)) {
             free(vc->pending_netdev[di]);
             vc->pending_netdev[di] = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_NET && prop(item, "mac", &v)) {
+        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "mac", &v)) {
             if (parse_mac(v, d->mac) < 0)
                 r = verr_set(err, EINVAL, "-device %s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
                              arg, v);
             d->have_mac = true;
-        } else if (kind == VMM_VIRTIO_NET && prop(item, "host_mtu", &v)) {
+        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "host_mtu", &v)) {
             uint64_t mtu;
             if (str_to_u64(v, 10, &mtu) < 0 || mtu < 68 || mtu > 65535)
                 r = verr_set(err, EINVAL, "-device %s: host_mtu=%s (68 to 65535)", arg, v);
             else
                 d->host_mtu = (unsigned)mtu;
-        } else if (prop(item, "bus", &v) || prop(item, "addr", &v)) {
+        } else if (cli_prop(item, "bus", &v) || cli_prop(item, "addr", &v)) {
             /* TODO: explicit slot placement (addr=); devices take the first free slot. */
         } else {
             r = verr_set(err, EINVAL, "-device %s: unknown %s property '%s'", arg, driver, item);

@@ -3,6 +3,7 @@
  * an argument, its handler), so --help, the man page and the parser list the
  * same set; anything else is refused with one line naming it.
  */
+#include "vmm/cli-opts.h"
 #include "vmm/cli.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -27,37 +28,11 @@ static char *own(struct vmm_config *cfg, char *s)
     return s;
 }
 
-/* Splits "a,b=c,d" in place; QEMU's ",," escape for a literal comma is honoured. */
-static char *next_item(char **cursor)
-{
-    char *s = *cursor;
-    if (!s)
-        return NULL;
-    char *out = s, *in = s;
-    while (*in) {
-        if (*in == ',') {
-            if (in[1] == ',') {
-                *out++ = ',';
-                in += 2;
-                continue;
-            }
-            break;
-        }
-        *out++ = *in++;
-    }
-    if (*in == ',')
-        *cursor = in + 1;
-    else
-        *cursor = NULL;
-    *out = '\0';
-    return s;
-}
-
 static int opt_name(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
     bool first = true;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         if (str_starts_with(item, "guest="))
             cfg->name = item + 6;
         else if (str_starts_with(item, "process=") || str_starts_with(item, "debug-threads="))
@@ -98,7 +73,7 @@ static int opt_m(struct vmm_config *cfg, const char *opt, const char *arg, struc
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
     const char *size = NULL;
     bool first = true;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         if (str_starts_with(item, "size="))
             size = item + 5;
         else if (first && !strchr(item, '='))
@@ -130,7 +105,7 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
     unsigned v[5] = {0}; /* cpus, sockets, cores, threads, maxcpus */
     static const char *keys[] = {"cpus=", "sockets=", "cores=", "threads=", "maxcpus="};
     bool first = true;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         int k = -1;
         const char *num = item;
         if (first && !strchr(item, '='))
@@ -301,7 +276,7 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
 {
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
     bool first = true;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         if (first && !strchr(item, '=')) {
             if (!str_eq(item, "microvm"))
                 return verr_set(err, ENOTSUP,
@@ -345,9 +320,9 @@ static int opt_qmp(struct vmm_config *cfg, const char *opt, const char *arg, str
     if (!str_starts_with(arg, "unix:"))
         return verr_set(err, ENOTSUP, "%s %s: only unix:PATH,server,nowait is supported", opt, arg);
     char *copy = own(cfg, xstrdup(arg + 5)), *cur = copy, *item;
-    const char *path = next_item(&cur);
+    const char *path = cli_next_item(&cur);
     bool server = false, nowait = false;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         if (str_eq(item, "server") || str_eq(item, "server=on"))
             server = true;
         else if (str_eq(item, "nowait") || str_eq(item, "wait=off"))
@@ -394,7 +369,7 @@ static int parse_u16(const char *s, uint16_t *out)
 static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
-    const char *driver = next_item(&cur);
+    const char *driver = cli_next_item(&cur);
     if (str_starts_with(driver, "driver="))
         driver += 7;
     int r = cli_console_device(&cfg->console, &cfg->virtio, arg, err);
@@ -417,7 +392,7 @@ static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, 
     cfg->debug_exit = true;
     cfg->debug_exit_iobase = 0x501; /* QEMU's defaults */
     cfg->debug_exit_iosize = 2;
-    while ((item = next_item(&cur))) {
+    while ((item = cli_next_item(&cur))) {
         if (str_starts_with(item, "iobase=")) {
             if (parse_u16(item + 7, &cfg->debug_exit_iobase) < 0)
                 return verr_set(err, EINVAL, "%s %s: bad iobase '%s'", opt, arg, item + 7);

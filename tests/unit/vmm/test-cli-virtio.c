@@ -46,6 +46,11 @@ int main(void)
        "-drive if=virtio makes a drive and a virtio-blk device");
     cli_config_free(&cfg);
 
+    r = parse(&cfg, &err, "-drive", "file=a,,b.img,if=virtio", NULL);
+    ok(r == 0 && cfg.virtio.nr_drives == 1 && !strcmp(cfg.virtio.drives[0].file, "a,b.img"),
+       "-drive file=a,,b.img names the file 'a,b.img' (QEMU's ,, escape)");
+    cli_config_free(&cfg);
+
     r = parse(&cfg, &err, "-drive",
               "file=b.qcow2,format=qcow2,if=none,id=d0,cache=none,readonly=on,discard=unmap,"
               "aio=threads",
