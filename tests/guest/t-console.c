@@ -69,24 +69,6 @@ static uint16_t r16(uint64_t a)
     return *(volatile uint16_t *)(uintptr_t)a;
 }
 
-static void set_queue(struct vdev *d, uint16_t q, struct vring *r)
-{
-    uint64_t c = d->common;
-    w16(c + 22, q);
-    w16(c + 24, VQ_SIZE);
-    w16(c + 26, 0xffff);
-    uint64_t a = (uint64_t)(uintptr_t)r->desc, av = (uint64_t)(uintptr_t)&r->avail,
-             u = (uint64_t)(uintptr_t)&r->used;
-    mmio_write32(c + 32, (uint32_t)a);
-    mmio_write32(c + 36, (uint32_t)(a >> 32));
-    mmio_write32(c + 40, (uint32_t)av);
-    mmio_write32(c + 44, (uint32_t)(av >> 32));
-    mmio_write32(c + 48, (uint32_t)u);
-    mmio_write32(c + 52, (uint32_t)(u >> 32));
-    q_notify[q] = r16(c + 30);
-    w16(c + 28, 1);
-}
-
 static void q_post(unsigned q, uint16_t slot)
 {
     rings[q].avail.ring[q_avail[q] % VQ_SIZE] = slot;
@@ -158,7 +140,7 @@ static const char *con_start(struct vdev *d, bool multiport_wanted, unsigned nq)
     memset(q_avail, 0, sizeof(q_avail));
     memset(q_used, 0, sizeof(q_used));
     for (unsigned q = 0; q < nq; q++)
-        set_queue(d, (uint16_t)q, &rings[q]);
+        q_notify[q] = virtio_set_vring(d, (uint16_t)q, &rings[q]);
     return 0;
 }
 

@@ -56,23 +56,6 @@ static uint16_t r16(uint64_t a)
     return *(volatile uint16_t *)(uintptr_t)a;
 }
 
-static void set_queue(struct vdev *d, uint16_t q, struct vring *r)
-{
-    uint64_t c = d->common;
-    w16(c + 22, q);
-    w16(c + 24, VQ_SIZE);
-    w16(c + 26, 0xffff);
-    uint64_t a = (uint64_t)(uintptr_t)r->desc, av = (uint64_t)(uintptr_t)&r->avail,
-             u = (uint64_t)(uintptr_t)&r->used;
-    mmio_write32(c + 32, (uint32_t)a);
-    mmio_write32(c + 36, (uint32_t)(a >> 32));
-    mmio_write32(c + 40, (uint32_t)av);
-    mmio_write32(c + 44, (uint32_t)(av >> 32));
-    mmio_write32(c + 48, (uint32_t)u);
-    mmio_write32(c + 52, (uint32_t)(u >> 32));
-    w16(c + 28, 1);
-}
-
 static uint16_t notify_off(struct vdev *d, uint16_t q)
 {
     w16(d->common + 22, q);
@@ -111,8 +94,8 @@ static const char *net_start(struct vdev *d, uint64_t extra)
         return "transmit queue too small";
     memset(&rx_ring, 0, sizeof(rx_ring));
     memset(&tx_ring, 0, sizeof(tx_ring));
-    set_queue(d, 0, &rx_ring);
-    set_queue(d, 1, &tx_ring);
+    virtio_set_vring(d, 0, &rx_ring);
+    virtio_set_vring(d, 1, &tx_ring);
     mmio_write8(c + 20,
                 VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK | VIRTIO_ST_DRIVER_OK);
     return 0;

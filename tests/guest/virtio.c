@@ -146,7 +146,8 @@ uint64_t virtio_cfg64(struct vdev *d, unsigned off)
     return r32(d->device + off) | (uint64_t)r32(d->device + off + 4) << 32;
 }
 
-const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
+/* Reset, ACK, DRIVER, features (want & offered, VERSION_1 required), FEATURES_OK. */
+static const char *negotiate(struct vdev *d, uint64_t want)
 {
     uint64_t c = d->common;
     virtio_reset(d);
@@ -166,6 +167,41 @@ const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
     mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK);
     if (!(mmio_read8(c + 20) & VIRTIO_ST_FEATURES_OK))
         return "device refused FEATURES_OK";
+    return 0;
+}
+
+/* The selected queue's descriptor, driver and device areas, then queue_enable. */
+static void set_areas(uint64_t c, const void *desc, const volatile void *avail,
+                      const volatile void *used)
+{
+    uint64_t a = (uint64_t)(uintptr_t)desc, av = (uint64_t)(uintptr_t)avail,
+             u = (uint64_t)(uintptr_t)used;
+    w32(c + 32, (uint32_t)a);
+    w32(c + 36, (uint32_t)(a >> 32));
+    w32(c + 40, (uint32_t)av);
+    w32(c + 44, (uint32_t)(av >> 32));
+    w32(c + 48, (uint32_t)u);
+    w32(c + 52, (uint32_t)(u >> 32));
+    w16(c + 28, 1);
+}
+
+uint16_t virtio_set_vring(struct vdev *d, uint16_t q, struct vring *r)
+{
+    uint64_t c = d->common;
+    w16(c + 22, q);
+    w16(c + 24, VQ_SIZE);
+    w16(c + 26, 0xffff);
+    uint16_t notify_off = r16(c + 30);
+    set_areas(c, r->desc, &r->avail, &r->used);
+    return notify_off;
+}
+
+const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
+{
+    uint64_t c = d->common;
+    const char *why = negotiate(d, want);
+    if (why)
+        return why;
     w16(c + 22, 0);
     uint16_t max = r16(c + 24);
     if (max == 0)
@@ -182,15 +218,7 @@ const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
      * offsets differ, so only VQ_SIZE-sized queues are supported. */
     if (d->qsize != VQ_SIZE)
         return "queue smaller than VQ_SIZE";
-    uint64_t a = (uint64_t)(uintptr_t)ring->desc, av = (uint64_t)(uintptr_t)&ring->avail,
-             u = (uint64_t)(uintptr_t)&ring->used;
-    w32(c + 32, (uint32_t)a);
-    w32(c + 36, (uint32_t)(a >> 32));
-    w32(c + 40, (uint32_t)av);
-    w32(c + 44, (uint32_t)(av >> 32));
-    w32(c + 48, (uint32_t)u);
-    w32(c + 52, (uint32_t)(u >> 32));
-    w16(c + 28, 1);
+    set_areas(c, ring->desc, &ring->avail, &ring->used);
     mmio_write8(c + 20,
                 VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK | VIRTIO_ST_DRIVER_OK);
     return 0;
@@ -249,23 +277,9 @@ uint16_t virtio_queue_vector(struct vdev *d)
 const char *virtio_begin(struct vdev *d, uint64_t want)
 {
     uint64_t c = d->common;
-    virtio_reset(d);
-    mmio_write8(c + 20, VIRTIO_ST_ACK);
-    mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER);
-    w32(c + 0, 0);
-    uint64_t offered = r32(c + 4);
-    w32(c + 0, 1);
-    offered |= (uint64_t)r32(c + 4) << 32;
-    if (!(offered & VIRTIO_F_VERSION_1))
-        return "device does not offer VERSION_1";
-    d->features = (want | VIRTIO_F_VERSION_1) & offered;
-    w32(c + 8, 0);
-    w32(c + 12, (uint32_t)d->features);
-    w32(c + 8, 1);
-    w32(c + 12, (uint32_t)(d->features >> 32));
-    mmio_write8(c + 20, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK);
-    if (!(mmio_read8(c + 20) & VIRTIO_ST_FEATURES_OK))
-        return "device refused FEATURES_OK";
+    const char *why = negotiate(d, want);
+    if (why)
+        return why;
     w16(c + 16, d->msix_vector); /* config_msix_vector */
     return 0;
 }
@@ -295,15 +309,7 @@ const char *virtio_queue_setup(struct vdev *d, struct vqueue *q, unsigned index,
     w16(c + 24, size);
     w16(c + 26, vector);
     q->notify_off = r16(c + 30);
-    uint64_t a = (uint64_t)(uintptr_t)q->desc, av = (uint64_t)(uintptr_t)q->avail,
-             u = (uint64_t)(uintptr_t)q->used;
-    w32(c + 32, (uint32_t)a);
-    w32(c + 36, (uint32_t)(a >> 32));
-    w32(c + 40, (uint32_t)av);
-    w32(c + 44, (uint32_t)(av >> 32));
-    w32(c + 48, (uint32_t)u);
-    w32(c + 52, (uint32_t)(u >> 32));
-    w16(c + 28, 1);
+    set_areas(c, q->desc, q->avail, q->used);
     return 0;
 }
 

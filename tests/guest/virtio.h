@@ -101,6 +101,9 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
 /* Reset, features (want & offered, VERSION_1 required), queue 0 on ring, DRIVER_OK.
  * Returns NULL or a reason. */
 const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring);
+/* Queue q on ring r (VQ_SIZE entries, no MSI-X vector), enabled; returns its
+ * queue_notify_off. For drivers that negotiate features themselves. */
+uint16_t virtio_set_vring(struct vdev *d, uint16_t q, struct vring *r);
 /* Puts chain [head..] on the avail ring, notifies, polls for completion; returns used len or -1
  * on timeout. */
 int64_t virtio_run(struct vdev *d, uint16_t head);
