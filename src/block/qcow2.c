@@ -630,16 +630,25 @@ static int l2_for_write(struct qcow2 *q, uint64_t l1i, uint64_t *l2off, struct v
     return 0;
 }
 
-static void free_entry(struct qcow2 *q, uint64_t e)
+/* The host bytes an L2 entry holds (a whole cluster, or a compressed span);
+ * false when it holds none (unallocated, or zero without a cluster). */
+static bool entry_host_span(struct qcow2 *q, uint64_t e, uint64_t *hoff, uint64_t *hlen)
 {
     enum ctype ct = classify(q, e);
+    *hoff = e & QCOW2_OFFSET_MASK;
+    *hlen = q->g.cluster_size;
     if (ct == C_COMPRESSED) {
-        uint64_t hoff, len;
-        qcow2_compressed_span(&q->g, e, &hoff, &len);
-        qcow2_free_later(q, hoff, len);
-    } else if ((ct == C_NORMAL || ct == C_ZERO) && (e & QCOW2_OFFSET_MASK)) {
-        qcow2_free_later(q, e & QCOW2_OFFSET_MASK, q->g.cluster_size);
+        qcow2_compressed_span(&q->g, e, hoff, hlen);
+        return true;
     }
+    return *hoff && ct != C_UNALLOC;
+}
+
+static void free_entry(struct qcow2 *q, uint64_t e)
+{
+    uint64_t hoff, hlen;
+    if (entry_host_span(q, e, &hoff, &hlen))
+        qcow2_free_later(q, hoff, hlen);
 }
 
 static int set_entry(struct qcow2 *q, uint64_t off, uint64_t val, struct verr *err)
@@ -1126,11 +1135,8 @@ static int validate_tree(struct qcow2 *q, const uint64_t *l1, uint32_t n, struct
             if (r < 0)
                 return r;
             uint64_t e = qcow2_be64(t + j * 8);
-            enum ctype ct = classify(q, e);
-            uint64_t hoff = e & QCOW2_OFFSET_MASK, hlen = cs;
-            if (ct == C_COMPRESSED)
-                qcow2_compressed_span(&q->g, e, &hoff, &hlen);
-            else if (!hoff || ct == C_UNALLOC)
+            uint64_t hoff, hlen;
+            if (!entry_host_span(q, e, &hoff, &hlen))
                 continue;
             if (hoff < cs || !qcow2_in_file(q, hoff, hlen))
                 return qcow2_corrupt(q, err, "cluster at %llx lies outside the file",
@@ -1157,11 +1163,8 @@ int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int d
             if (r < 0)
                 return r;
             uint64_t e = qcow2_be64(t + j * 8);
-            enum ctype ct = classify(q, e);
-            uint64_t hoff = e & QCOW2_OFFSET_MASK, hlen = cs;
-            if (ct == C_COMPRESSED)
-                qcow2_compressed_span(&q->g, e, &hoff, &hlen);
-            else if (!hoff || ct == C_UNALLOC)
+            uint64_t hoff, hlen;
+            if (!entry_host_span(q, e, &hoff, &hlen))
                 continue;
             if (delta < 0) {
                 qcow2_free_later(q, hoff, hlen);
