@@ -137,10 +137,8 @@ int img_cmd_check(int argc, char **argv)
         return 1;
     }
     const char *path = argv[optind];
-    if (fmt && !img_format_known(fmt)) {
-        img_error("Unknown file format '%s'", fmt);
+    if (!img_check_format(fmt))
         return 1;
-    }
     struct block_open_opts o = {
         .read_only = repair == 0,
         .format = fmt,

@@ -504,23 +504,18 @@ int img_cmd_convert(int argc, char **argv)
             return img_bad_option();
         }
     }
-    if (!img_format_known(out_fmt)) {
-        img_error("Unknown file format '%s'", out_fmt);
-        goto out;
-    }
-    if (list.help) {
-        img_print_create_help(out_fmt);
-        ret = 0;
+    int fr = img_create_format(out_fmt, list.help);
+    if (fr != 0) {
+        if (fr > 0)
+            ret = 0;
         goto out;
     }
     if (argc - optind < 2) {
         img_usage_error("Expecting image file name");
         goto out;
     }
-    if (fmt && !img_format_known(fmt)) {
-        img_error("Unknown file format '%s'", fmt);
+    if (!img_check_format(fmt))
         goto out;
-    }
     if (compress && strcmp(out_fmt, "qcow2") != 0) {
         img_error("Compression not supported for this file format");
         goto out;

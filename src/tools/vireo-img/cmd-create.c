@@ -83,13 +83,10 @@ int img_cmd_create(int argc, char **argv)
             return img_bad_option();
         }
     }
-    if (!img_format_known(fmt)) {
-        img_error("Unknown file format '%s'", fmt);
-        goto out;
-    }
-    if (list.help) {
-        img_print_create_help(fmt);
-        ret = 0;
+    int fr = img_create_format(fmt, list.help);
+    if (fr != 0) {
+        if (fr > 0)
+            ret = 0;
         goto out;
     }
     if (optind >= argc) {

@@ -160,10 +160,8 @@ int img_cmd_info(int argc, char **argv)
         img_usage_error("Expecting one image file name");
         return 1;
     }
-    if (fmt && !img_format_known(fmt)) {
-        img_error("Unknown file format '%s'", fmt);
+    if (!img_check_format(fmt))
         return 1;
-    }
 
     struct block_info *infos = NULL;
     struct seen *seen = NULL;

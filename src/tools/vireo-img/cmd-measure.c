@@ -55,13 +55,10 @@ int img_cmd_measure(int argc, char **argv)
             return img_bad_option();
         }
     }
-    if (!img_format_known(out_fmt)) {
-        img_error("Unknown file format '%s'", out_fmt);
-        goto out;
-    }
-    if (list.help) {
-        img_print_create_help(out_fmt);
-        ret = 0;
+    int fr = img_create_format(out_fmt, list.help);
+    if (fr != 0) {
+        if (fr > 0)
+            ret = 0;
         goto out;
     }
     if (size_arg && optind < argc) {

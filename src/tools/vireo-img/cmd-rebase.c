@@ -76,10 +76,8 @@ int img_cmd_rebase(int argc, char **argv)
     const char *path = argv[optind];
     if (*new_base == '\0')
         new_base = NULL;
-    if (new_fmt && !img_format_known(new_fmt)) {
-        img_error("Unknown file format '%s'", new_fmt);
+    if (!img_check_format(new_fmt))
         return 1;
-    }
     struct block_dev *bd = img_open(path, fmt, false, unsafe, cache);
     if (!bd)
         return 1;

@@ -496,6 +496,25 @@ bool img_format_known(const char *format)
     return strcmp(format, "raw") == 0 || strcmp(format, "qcow2") == 0;
 }
 
+bool img_check_format(const char *format)
+{
+    if (!format || img_format_known(format))
+        return true;
+    img_error("Unknown file format '%s'", format);
+    return false;
+}
+
+int img_create_format(const char *format, bool help)
+{
+    if (!img_check_format(format))
+        return -1;
+    if (help) {
+        img_print_create_help(format);
+        return 1;
+    }
+    return 0;
+}
+
 char *img_backing_path(const char *image, const char *backing)
 {
     const char *slash = strrchr(image, '/');

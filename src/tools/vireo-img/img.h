@@ -95,6 +95,13 @@ void img_getopt_prepare(char **argv);
 int img_bad_option(void);
 /* True when FORMAT is one vireo-img knows ("raw", "qcow2"). */
 bool img_format_known(const char *format);
+/* -f/-F: true when FORMAT is NULL (probe) or known; else says "Unknown file
+ * format" and returns false. */
+bool img_check_format(const char *format);
+/* The format of an image to create (-f of create, -O of convert/measure) and
+ * its -o help: -1 after "Unknown file format", 1 after printing the help (the
+ * command is done), 0 to go on. */
+int img_create_format(const char *format, bool help);
 /* The path a backing file name refers to: relative names are relative to
  * the image's directory. Caller frees. */
 char *img_backing_path(const char *image, const char *backing);
