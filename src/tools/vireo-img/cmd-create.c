@@ -16,6 +16,10 @@
 static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
                              const struct img_optlist *list)
 {
+    if (img_foreign_format(fmt)) {
+        img_foreign_print_formatting(path, fmt, o, list);
+        return;
+    }
     const char *prealloc = img_optlist_get(list, "preallocation");
     printf("Formatting '%s', fmt=%s ", path, fmt);
     if (strcmp(fmt, "qcow2") == 0) {
@@ -111,7 +115,7 @@ int img_cmd_create(int argc, char **argv)
         o.backing_file = backing;
     if (backing_fmt)
         o.backing_format = backing_fmt;
-    if (o.backing_file && strcmp(fmt, "qcow2") != 0) {
+    if (o.backing_file && !img_format_has_backing(fmt)) {
         img_error("%s: Backing file not supported for file format '%s'", path, fmt);
         goto out;
     }
