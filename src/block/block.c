@@ -25,6 +25,7 @@ static const struct block_driver *const drivers[] = {
     &block_driver_raw,
     &block_driver_qcow2,
     &block_driver_vdi,
+    &block_driver_vpc,
 };
 
 static const struct block_driver *find_driver(const char *name)
