@@ -26,6 +26,7 @@ static const struct block_driver *const drivers[] = {
     &block_driver_qcow2,
     &block_driver_vdi,
     &block_driver_vpc,
+    &block_driver_qed,
 };
 
 static const struct block_driver *find_driver(const char *name)
