@@ -27,6 +27,7 @@ static const struct block_driver *const drivers[] = {
     &block_driver_vdi,
     &block_driver_vpc,
     &block_driver_qed,
+    &block_driver_vmdk,
 };
 
 static const struct block_driver *find_driver(const char *name)
