@@ -28,6 +28,7 @@ static const struct block_driver *const drivers[] = {
     &block_driver_vpc,
     &block_driver_qed,
     &block_driver_vmdk,
+    &block_driver_vhdx,
 };
 
 static const struct block_driver *find_driver(const char *name)
