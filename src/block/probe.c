@@ -112,7 +112,8 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return verr_errno(err, errno, "could not open '%s'", path);
-    uint8_t head[PROBE_HEAD], tail[PROBE_TAIL];
+    /* Like qemu, the probes see 2048 bytes, zeroes past the end of a short file. */
+    uint8_t head[PROBE_HEAD] = {0}, tail[PROBE_TAIL];
     bool have_tail = false;
     ssize_t n = pread(fd, head, sizeof(head), 0);
     int e = errno;
@@ -122,7 +123,7 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     close(fd);
     if (n < 0)
         return verr_errno(err, e, "could not read '%s'", path);
-    str_copy(fmt, fmt_size, block_probe_buffer(head, (size_t)n, have_tail ? tail : NULL));
+    str_copy(fmt, fmt_size, block_probe_buffer(head, sizeof(head), have_tail ? tail : NULL));
     return 0;
 }
 
