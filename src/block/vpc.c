@@ -472,8 +472,11 @@ static int vpc_create(const char *path, const struct block_create_opts *o, struc
         if (sectors > VHD_MAX_SECTORS)
             return verr_set(err, EFBIG, "The image size is too large for file format 'vpc'");
     } else {
-        for (uint64_t i = 0; sectors > (uint64_t)cyls * heads * secs; i++)
+        for (uint64_t i = 0; sectors > (uint64_t)cyls * heads * secs; i++) {
             vhd_geometry(want + i, &cyls, &heads, &secs);
+            if ((uint64_t)cyls * heads * secs == VHD_MAX_GEOMETRY)
+                break; /* the largest geometry: the size is used as it is */
+        }
         if ((uint64_t)cyls * heads * secs == VHD_MAX_GEOMETRY) {
             if (sectors > VHD_MAX_SECTORS)
                 return verr_set(err, EFBIG, "The image size is too large for file format 'vpc'");

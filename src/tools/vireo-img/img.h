@@ -136,5 +136,7 @@ int img_cmd_rebase(int argc, char **argv);
 int img_cmd_map(int argc, char **argv);
 int img_cmd_compare(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
+int img_cmd_dd(int argc, char **argv);
+int img_cmd_bench(int argc, char **argv);
 
 #endif

@@ -36,6 +36,13 @@ static const struct img_command commands[] = {
     {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] [-U] filename1 filename2"},
     {"measure", img_cmd_measure,
      "measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]"},
+    {"dd", img_cmd_dd,
+     "dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input "
+     "of=output"},
+    {"bench", img_cmd_bench,
+     "bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n]\n"
+     "          [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
+     "[-S step_size]\n          [-t cache] [-w] [-U] filename"},
 };
 
 static void print_help(void)
@@ -46,7 +53,8 @@ static void print_help(void)
            IMG_PROG, IMG_PROG);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  %s\n", commands[i].synopsis);
-    printf("\nFormats: raw qcow2. Sizes take k, M, G, T, P or E suffixes.\n"
+    printf("\nFormats: raw qcow2 vmdk vdi vpc vhdx qed. Sizes take k, M, G, T, P or E "
+           "suffixes.\n"
            "See vireo-img(1) for the options of each command.\n");
 }
 
