@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { T_STR, T_BOOL, T_SIZE, T_NUM };
+enum opt_type { T_STR, T_BOOL, T_SIZE };
 
 struct fmt_opt {
     const char *name;
@@ -78,7 +78,7 @@ static const struct fmt_opt qed_opts[] = {
     {"backing_file", T_STR, NULL, "File name of a base image"},
     {"backing_fmt", T_STR, NULL, "Image format of the base image"},
     {"cluster_size", T_SIZE, "65536", "Cluster size (in bytes)"},
-    {"table_size", T_NUM, NULL, "L1/L2 table size (in clusters)"},
+    {"table_size", T_SIZE, NULL, "L1/L2 table size (in clusters)"},
     {"preallocation", T_STR, NULL, prealloc_help},
     {NULL, 0, NULL, NULL},
 };
@@ -171,10 +171,6 @@ int img_foreign_create_opts(const char *format, const char *filename,
             return -1;
         if (d->type == T_SIZE && parse_size_opt(filename, k, v, &z) < 0)
             return -1;
-        if (d->type == T_NUM && str_to_u64(v, 10, &z) < 0) {
-            img_error("%s: Parameter '%s' expects a non-negative number below 2^64", filename, k);
-            return -1;
-        }
         if (strcmp(k, "preallocation") == 0) {
             if (block_prealloc_parse(v, &o->prealloc) < 0) {
                 img_error("%s: Invalid parameter '%s'", filename, v);
@@ -236,10 +232,7 @@ void img_foreign_print_help(const char *format)
     printf("Supported options:\n");
     for (size_t i = 0; i < n; i++) {
         const struct fmt_opt *d = sorted[i];
-        const char *type = d->type == T_BOOL   ? "bool (on/off)"
-                           : d->type == T_SIZE ? "size"
-                           : d->type == T_NUM  ? "num"
-                                               : "str";
+        const char *type = d->type == T_BOOL ? "bool (on/off)" : d->type == T_SIZE ? "size" : "str";
         char left[64];
         snprintf(left, sizeof(left), "%s=<%s>", d->name, type);
         printf("  %-22s - %s\n", left, d == &size ? tables[t].size_help : d->help);
