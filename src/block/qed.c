@@ -443,12 +443,13 @@ static int qed_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, un
             break;
         if (e == QED_ZERO_CLUSTER || (e == 0 && !bd->backing)) {
             /* reads as zeroes already */
+        } else if (e > QED_ZERO_CLUSTER) {
+            /* In place: a data cluster turned into a zero cluster would leak. */
+            r = hostfile_zero(&bd->file, e + in, n, false, err);
         } else if (in == 0 && n == clen) {
             r = mark_dirty(bd, q, err);
             if (r == 0)
                 r = set_l2(bd, q, c, QED_ZERO_CLUSTER, err);
-        } else if (e > QED_ZERO_CLUSTER) {
-            r = hostfile_zero(&bd->file, e + in, n, false, err);
         } else {
             if (!zero)
                 zero = xcalloc(1, q->cluster);
