@@ -181,8 +181,17 @@ static void extent_free(struct extent *e)
     free(e->pending);
     free(e->path);
     free(e->type);
-    if (e->f == &e->own)
+    if (e->own_open)
         hostfile_close(&e->own);
+}
+
+/* The extents live in an array that grows: their pointers to their own
+ * files are set again after it moved. */
+static void fix_files(struct vmdk *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (k->ext[i].own_open)
+            k->ext[i].f = &k->ext[i].own;
 }
 
 static int corrupt(struct extent *e, const char *what, uint64_t sector, struct verr *err)
@@ -1098,6 +1107,7 @@ static int open_descriptor(struct block_dev *bd, struct vmdk *k, const char *des
         if (k->n >= VMDK_MAX_EXTENTS)
             return block_open_error(err, path, "more than %d extents", VMDK_MAX_EXTENTS);
         k->ext = xrealloc(k->ext, (k->n + 1) * sizeof(*k->ext));
+        fix_files(k);
         struct extent *e = &k->ext[k->n++];
         memset(e, 0, sizeof(*e));
         e->own.fd = -1;
@@ -1110,6 +1120,7 @@ static int open_descriptor(struct block_dev *bd, struct vmdk *k, const char *des
             int r = hostfile_open(&e->own, e->path, !bd->read_only, bd->cache, err);
             if (r < 0)
                 return r;
+            e->own_open = true;
             e->f = &e->own;
         }
         if (flat) {
