@@ -80,8 +80,11 @@ struct gt_slot {
 };
 
 struct extent {
-    struct hostfile own;   /* when the extent is another file */
-    struct hostfile *f;    /* own, or the image's file */
+    struct hostfile own; /* when the extent is another file (own_open) */
+    bool own_open;
+    /* &own, or the image's file; set again whenever the extent array
+     * moves (fix_files) */
+    struct hostfile *f;
     char *path;            /* the file, as opened */
     char *type;            /* "SPARSE", "FLAT", "VMFS", "ZERO", NULL for a monolithic file */
     uint64_t start, bytes; /* guest range */
