@@ -103,7 +103,13 @@ struct extent {
     uint64_t file_len;
     struct gt_slot cache[GT_CACHE];
     uint64_t clock;
-    /* streamOptimized: the grain being gathered */
+    /* streamOptimized: buffers kept for the extent's life (a grain at a
+     * time would fault fresh pages in for every grain), the last grain
+     * inflated (by its sector: stored grains never change), and the grain
+     * being gathered */
+    uint8_t *cbuf, *rbuf, *gcache;
+    z_stream *deflater, *inflater; /* reset per grain, not set up again */
+    uint32_t gcache_sector;        /* 0: none */
     uint8_t *pending;
     uint64_t pending_grain; /* index in the extent, valid when pending_used */
     bool pending_used;
@@ -182,6 +188,15 @@ static void extent_free(struct extent *e)
     free(e->gd);
     free(e->rgd);
     free(e->pending);
+    free(e->cbuf);
+    free(e->rbuf);
+    if (e->deflater)
+        deflateEnd(e->deflater);
+    if (e->inflater)
+        inflateEnd(e->inflater);
+    free(e->deflater);
+    free(e->inflater);
+    free(e->gcache);
     free(e->path);
     free(e->type);
     if (e->own_open)
@@ -271,14 +286,22 @@ static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_
 
 /* ---- reading ----------------------------------------------------------- */
 
-static int read_compressed(struct extent *e, uint32_t sector, uint8_t *grain, struct verr *err)
+/* The grain stored compressed at sector, inflated into e->gcache. */
+static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
 {
+    if (e->gcache && e->gcache_sector == sector)
+        return 0;
     uint64_t off = (uint64_t)sector * SECTOR;
     if (off >= e->file_len)
         return corrupt(e, "a compressed grain", sector, err);
     uint64_t avail = e->file_len - off, want = 2 * e->grain + 12;
     size_t n = (size_t)(avail < want ? avail : want);
-    uint8_t *buf = xmalloc(n + 1);
+    if (!e->rbuf)
+        e->rbuf = xmalloc(2 * e->grain + 12);
+    if (!e->gcache)
+        e->gcache = xmalloc(e->grain);
+    e->gcache_sector = 0;
+    uint8_t *buf = e->rbuf;
     int r = hostfile_pread(e->f, buf, n, off, err);
     const uint8_t *data = buf;
     uint64_t dlen = n;
@@ -295,18 +318,34 @@ static int read_compressed(struct extent *e, uint32_t sector, uint8_t *grain, st
                              e->path, (unsigned long long)dlen, sector);
         }
     }
+    if (r == 0 && !e->inflater) {
+        e->inflater = xcalloc(1, sizeof(z_stream));
+        if (inflateInit(e->inflater) != Z_OK) {
+            free(e->inflater);
+            e->inflater = NULL;
+            r = verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
+        }
+    }
     if (r == 0) {
-        uLongf out = (uLongf)e->grain;
-        int z = uncompress(grain, &out, data, (uLong)dlen);
-        if (z != Z_OK && z != Z_BUF_ERROR)
+        /* One zlib stream per grain, as uncompress() reads it. */
+        z_stream *z = e->inflater;
+        inflateReset(z);
+        z->next_in = (Bytef *)data;
+        z->avail_in = (uInt)dlen;
+        z->next_out = e->gcache;
+        z->avail_out = (uInt)e->grain;
+        int zr = inflate(z, Z_FINISH);
+        uint64_t out = e->grain - z->avail_out;
+        if (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK)
             r = verr_set(err, EIO,
                          "'%s' is corrupt: compressed grain at sector %u does not "
                          "inflate",
                          e->path, sector);
         else if (out < e->grain)
-            memset(grain + out, 0, e->grain - out);
+            memset(e->gcache + out, 0, e->grain - out);
     }
-    free(buf);
+    if (r == 0)
+        e->gcache_sector = sector;
     return r;
 }
 
@@ -337,11 +376,9 @@ static int extent_read(struct block_dev *bd, struct extent *e, uint8_t *p, size_
         } else if (st == G_UNALLOC) {
             r = block_read_backing(bd, p, n, e->start + off, err);
         } else if (e->compressed) {
-            uint8_t *g = xmalloc(e->grain);
-            r = read_compressed(e, sector, g, err);
+            r = read_compressed(e, sector, err);
             if (r == 0)
-                memcpy(p, g + in, n);
-            free(g);
+                memcpy(p, e->gcache + in, n);
         } else {
             uint64_t host = (uint64_t)sector * SECTOR;
             if (host >= e->file_len)
@@ -501,12 +538,31 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
     uint64_t glen = e->grain;
     if ((g + 1) * e->grain > e->bytes)
         glen = e->bytes - g * e->grain; /* the last grain may be short */
-    uLongf clen = compressBound((uLong)glen);
-    uint8_t *buf = xmalloc(12 + clen);
+    uLongf clen = compressBound((uLong)e->grain);
+    if (!e->cbuf)
+        e->cbuf = xmalloc(12 + clen);
+    uint8_t *buf = e->cbuf;
     int r = 0;
-    if (compress(buf + 12, &clen, e->pending, (uLong)glen) != Z_OK)
+    if (!e->deflater) {
+        e->deflater = xcalloc(1, sizeof(z_stream));
+        if (deflateInit(e->deflater, Z_DEFAULT_COMPRESSION) != Z_OK) {
+            free(e->deflater);
+            e->deflater = NULL;
+            return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
+        }
+    }
+    /* What compress() makes (a zlib stream at the default level), without
+     * setting zlib up again for every grain. */
+    z_stream *z = e->deflater;
+    deflateReset(z);
+    z->next_in = e->pending;
+    z->avail_in = (uInt)glen;
+    z->next_out = buf + 12;
+    z->avail_out = (uInt)clen;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END)
         r = verr_set(err, EIO, "'%s': could not compress grain %llu", bd->filename,
                      (unsigned long long)g);
+    clen = clen - z->avail_out;
     uint64_t sector = e->next_sector;
     if (r == 0 && sector > 0xffffffffull)
         r = verr_set(err, EFBIG, "'%s': the extent is full", e->path);
@@ -515,7 +571,6 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
         put_le32(buf + 8, (uint32_t)clen);
         r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
     }
-    free(buf);
     uint64_t gdi = g / e->gtes;
     if (r == 0 && e->gd[gdi] == 0)
         r = gt_allocate(e, gdi, err);
