@@ -121,6 +121,7 @@ extern const struct block_driver block_driver_vdi;
 extern const struct block_driver block_driver_vpc;
 extern const struct block_driver block_driver_vhdx;
 extern const struct block_driver block_driver_qed;
+extern const struct block_driver block_driver_qcow; /* read-only */
 
 /* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
 int block_open_error(struct verr *err, const char *path, const char *fmt, ...)

@@ -128,7 +128,7 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
 }
 
 /* Formats qemu-img 7.2 opens that Vireo has no driver for. */
-static const char *const foreign_only[] = {"luks", "bochs", "cloop", "parallels", "dmg", "qcow"};
+static const char *const foreign_only[] = {"luks", "bochs", "cloop", "parallels", "dmg"};
 
 bool block_format_known(const char *format)
 {

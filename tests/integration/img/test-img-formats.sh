@@ -107,7 +107,6 @@ unsup() {
     [ $rc -eq 1 ] && [ "$(wc -l <e.txt)" -eq 1 ] &&
         grep -qx "vireo-img: Could not open '$file': format '$f' is not supported" e.txt
 }
-qemu-img create -q -f qcow q1.qcow 1M
 qemu-img create -q -f parallels p.hds 1M
 qemu-img create -q -f luks --object secret,id=s0,data=pw -o key-secret=s0 l.luks 1M
 python3 - <<'PY'
@@ -118,10 +117,31 @@ open('c.cloop', 'wb').write(b'#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 &&
 koly = b'koly' + struct.pack('>II', 4, 512)
 open('d.dmg', 'wb').write(b'\0' * 4096 + koly.ljust(512, b'\0'))
 PY
-for pair in qcow:q1.qcow parallels:p.hds luks:l.luks bochs:b.bochs cloop:c.cloop dmg:d.dmg; do
+for pair in parallels:p.hds luks:l.luks bochs:b.bochs cloop:c.cloop dmg:d.dmg; do
     check "refused by name: ${pair%%:*}" unsup "${pair%%:*}" "${pair#*:}"
 done
 check "convert of an unsupported format leaves no output" sh -c "! '$V' convert -O raw d.dmg out.raw 2>/dev/null && test ! -e out.raw"
+
+# qcow version 1: read-only here (plain, compressed, over a backing file).
+qemu-img convert -O qcow src.raw q1.qcow
+qemu-img convert -c -O qcow src.raw q1c.qcow
+qemu-img create -q -f qcow -b q1.qcow -F qcow q1t.qcow
+qemu-io -f qcow -c 'write -P 0x42 1000 5000' q1t.qcow >/dev/null
+qemu-img convert -O raw q1t.qcow q1t-expect.raw
+for img in q1.qcow q1c.qcow q1t.qcow; do
+    same "qcow: info $img" info "$img"
+    same "qcow: info --output=json $img" info --output=json "$img"
+    same "qcow: map --output=json $img" map --output=json "$img"
+    same "qcow: check $img (nothing to check)" check "$img"
+done
+check "qcow: vireo reads qemu's image" vireo_reads q1.qcow
+check "qcow: vireo reads qemu's compressed image" vireo_reads q1c.qcow
+check "qcow: vireo reads an overlay over a qcow base" sh -c "'$V' convert -O raw q1t.qcow $T/.r && cmp $T/.r q1t-expect.raw"
+check "qcow: convert to qcow2" "$V" convert -O qcow2 q1c.qcow q1.qcow2
+check "qcow: the qcow2 copy reads the same in qemu-img" qemu_reads q1.qcow2
+"$V" create -f qcow x.qcow 1M >o.txt 2>e.txt; rc=$?
+check "qcow: create refused in one line" sh -c "[ $rc -eq 1 ] && grep -qx \"vireo-img: Format driver 'qcow' does not support image creation\" e.txt && test ! -e x.qcow"
+check "qcow: writing is refused in one line (read-only format)" sh -c "! '$B' write q1.qcow 0 512 1 2>e.txt && grep -q \"format 'qcow' can only be opened read-only\" e.txt"
 
 # Every pair of formats, through vireo-img only, checked by qemu-img.
 for from in vmdk-sparse:vmdk vmdk-stream:vmdk vdi-dynamic:vdi vpc-dynamic:vpc vhdx-dynamic:vhdx qed:qed; do

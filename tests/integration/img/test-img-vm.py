@@ -13,7 +13,8 @@ CRC-32 the guest computes over the whole disk must equal zlib.crc32 of
 of each writable format, and afterwards `qemu-img check` passes and qemu-img
 reads the guest's pattern where the guest wrote it. A VMDK that qemu would
 only open read-only (version 3, not stream-optimized) is refused for a
-writable drive in one line, and works with readonly=on.
+writable drive in one line, and works with readonly=on; so is an image of
+a format Vireo only reads (qcow version 1).
 TAP on stdout.
 """
 import os
@@ -132,6 +133,17 @@ def main():
           "a VMDK version 3 image is refused for a writable drive, in one line",
           p.stderr[-500:])
     crc_run(v3, "vmdk", "... and works with readonly=on", ",readonly=on")
+
+    # A format Vireo only reads (qcow version 1): refused for a writable
+    # drive in one line, read through readonly=on.
+    q1 = os.path.join(tmp, "old.qcow")
+    subprocess.run(["qemu-img", "convert", "-O", "qcow", src, q1], check=True)
+    p = vm(f"-drive file={q1},format=qcow,if=virtio", "blk-crc32", timeout=60)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    check(p.returncode != 0 and len(lines) == 1 and "can only be opened read-only" in lines[0],
+          "a qcow (version 1) image is refused for a writable drive, in one line",
+          p.stderr[-500:])
+    crc_run(q1, "qcow", "blk-crc32 of a qcow (version 1) image with readonly=on", ",readonly=on")
 
     shutil.rmtree(tmp, ignore_errors=True)
     for i, (good, name, diag) in enumerate(results, 1):
