@@ -666,7 +666,7 @@ int block_measure(const char *format, const struct block_create_opts *opts, stru
     if (!drv)
         return verr_set(err, EINVAL, "unknown format '%s'", format);
     if (!drv->measure)
-        return verr_set(err, ENOTSUP, "Format driver '%s' does not support size measurement",
+        return verr_set(err, ENOTSUP, "Block driver '%s' does not support size measurement",
                         format);
     return drv->measure(opts, src, out, err);
 }
