@@ -14,6 +14,7 @@ import sys
 import time
 
 here = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(here, "..", "..", "..", "scripts"))
 import libvirtd_ref  # noqa: E402
 
