@@ -31,7 +31,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/virtio-pci.h"
-#include "vmm/qmp/qmp-server.h"
+#include "qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

@@ -12,7 +12,7 @@
 #include "vmm/dev/virtio-blk.h"
 #include "vmm/dev/virtio-console.h"
 #include "vmm/dev/virtio-net.h"
-#include "vmm/qmp/qmp-server.h"
+#include "qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <json-c/json.h>
