@@ -11,7 +11,9 @@ installed libvireo.pc builds a program against it.
   <vireo/vireo.h>, and the client runs against the installed library on
   test:///default.
 
-usage: test-libvireo-abi.py SOURCE_ROOT BUILD_ROOT LIBVIREO_SO
+usage: test-libvireo-abi.py SOURCE_ROOT BUILD_ROOT LIBVIREO_SO [CC [SANITIZERS]]
+(the client is built with the build's compiler and -fsanitize=SANITIZERS
+unless that is "none", since a sanitized library needs a sanitized program)
 """
 import os
 import re
@@ -24,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pkglib import Tap, build_option, install_tree  # noqa: E402
 
 src, build, so = sys.argv[1:4]
+cc = sys.argv[4] if len(sys.argv) > 4 else "cc"
+sanitize = sys.argv[5] if len(sys.argv) > 5 else "none"
 t = Tap()
 
 header = open(os.path.join(src, "include", "vireo", "vireo.h")).read()
@@ -95,7 +99,8 @@ int main(void)
     csrc = os.path.join(dest, "client.c")
     exe = os.path.join(dest, "client")
     open(csrc, "w").write(mod)
-    r = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", exe, csrc] + flags,
+    san = [] if sanitize == "none" else ["-fsanitize=" + sanitize]
+    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", exe, csrc] + san + flags,
                        capture_output=True, text=True)
     t.ok(r.returncode == 0, "a client builds with those flags against the installed tree",
          r.stderr)
