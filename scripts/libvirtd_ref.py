@@ -190,27 +190,35 @@ class LibvirtdRef:
                                      start_new_session=True)
         out.close()
         self.pid = self.proc.pid
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        with open(os.path.join(self.dir, "ref.state"), "w") as f:
+            f.write("%d %s\n" % (self.pid, self.run_id))
+        return self.uri
+
+    def _wait_ready(self, timeout):
         end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 why = self._last_error() or "exit status %d" % self.proc.returncode
-                self.stop()
                 raise RefError("the reference libvirtd exited while starting: " + why)
             if os.path.exists(self.sock) and self._answers():
                 break
             if time.monotonic() > end:
                 why = self._last_error()
-                self.stop()
                 raise RefError("the reference libvirtd did not answer within %d s%s"
                                % (timeout, ": " + why if why else ""))
             time.sleep(0.05)
-        with open(os.path.join(self.dir, "ref.state"), "w") as f:
-            f.write("%d %s\n" % (self.pid, self.run_id))
-        return self.uri
 
     def _answers(self):
-        r = subprocess.run(["virsh", "-q", "-c", self.uri, "uri"], capture_output=True,
-                           env=dict(os.environ, LC_ALL="C"), timeout=30)
+        try:
+            r = subprocess.run(["virsh", "-q", "-c", self.uri, "uri"], capture_output=True,
+                               env=dict(os.environ, LC_ALL="C"), timeout=30)
+        except subprocess.TimeoutExpired:
+            return False
         return r.returncode == 0
 
     def _last_error(self):
@@ -262,10 +270,12 @@ class LibvirtdRef:
             self.pid, self.run_id = int(pid), run_id
         if self.run_id:  # its QEMUs first, so that libvirtd sees them end
             _end([p for p in _pids_of(self.run_id) if p != self.pid], 10)
-        if self.pid and (self.proc or _run_id(self.pid) == self.run_id):
-            _end([self.pid], 30)
-        if self.proc:
+        if self.proc is not None:  # our child: its pid cannot have been reused
+            if self.proc.poll() is None:
+                _end([self.pid], 30)
             self.proc.wait()
+        elif self.pid and _run_id(self.pid) == self.run_id:
+            _end([self.pid], 30)
         if self.run_id:  # anything started while it was stopping
             _end(_pids_of(self.run_id), 10)
         self.proc = self.pid = None
