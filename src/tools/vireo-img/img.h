@@ -125,8 +125,9 @@ void img_format_size(uint64_t bytes, char *dst, size_t size);
 void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count);
 
 /* Subcommands. */
-/* The formats vireo-img reads and writes, as --help lists them. */
-#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed qcow"
+/* The formats vireo-img reads and writes, as --help lists them (qcow version 1 is read
+ * only and not listed). */
+#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed"
 
 /* A subcommand: its name, its body, and its synopsis for --help (the table is
  * in main.c). */
