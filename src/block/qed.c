@@ -770,19 +770,6 @@ static int qed_change_backing(struct block_dev *bd, const char *path, const char
     return 0;
 }
 
-static int qed_make_empty(struct block_dev *bd, struct verr *err)
-{
-    /* Every L1 entry cleared: the whole image reads from its backing file
-     * again. The old tables and clusters become leaks, as QED never frees. */
-    struct qed *q = Q(bd);
-    int r = mark_dirty(bd, q, err);
-    if (r < 0)
-        return r;
-    memset(q->l1, 0, q->entries * 8);
-    drop_cache(q);
-    return write_table(bd, q, q->l1_offset, q->l1, err);
-}
-
 static int qed_create(const char *path, const struct block_create_opts *o, struct verr *err)
 {
     uint64_t cluster = o->cluster_size ? o->cluster_size : 65536;
@@ -856,5 +843,4 @@ const struct block_driver block_driver_qed = {
     .check = qed_check,
     .create = qed_create,
     .change_backing = qed_change_backing,
-    .make_empty = qed_make_empty,
 };
