@@ -391,7 +391,7 @@ static int write_new_cluster(struct block_dev *bd, struct qed *q, uint64_t c, ui
     } else {
         /* The new cluster is past the end of the file: the rest is a hole. */
         r = hostfile_pwrite(&bd->file, data, n, host + in, err);
-        if (r == 0)
+        if (r == 0 && in + n < q->cluster) /* a whole cluster written needs no extending */
             r = hostfile_truncate(&bd->file, host + q->cluster, err);
     }
     if (r == 0)

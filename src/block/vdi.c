@@ -274,7 +274,7 @@ static int allocate_block(struct block_dev *bd, struct vdi *v, uint32_t b, const
     if (r == 0 && end < block_end && end < v->file_len)
         r = hostfile_zero(&bd->file, end, (v->file_len < block_end ? v->file_len : block_end) - end,
                           false, err);
-    if (r == 0 && v->file_len < block_end)
+    if (r == 0 && v->file_len < block_end && end < block_end)
         r = hostfile_truncate(&bd->file, block_end, err);
     if (r < 0)
         return r;

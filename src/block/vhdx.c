@@ -400,7 +400,10 @@ static int allocate_block(struct block_dev *bd, struct vhdx *v, uint64_t b, cons
         uint64_t end = off + v->block_size;
         if (end > VHDX_MAX_SIZE * 4)
             return verr_set(err, EFBIG, "'%s': the VHDX file is full", bd->filename);
-        r = hostfile_truncate(&bd->file, end, err); /* a hole: zeroes */
+        /* Up to the block's end a hole reads as zeroes; a write of the whole
+         * block extends the file by itself. */
+        if (in + n < v->block_size)
+            r = hostfile_truncate(&bd->file, end, err);
         if (r == 0)
             v->file_len = end;
     }

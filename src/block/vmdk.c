@@ -654,7 +654,7 @@ static int grain_allocate(struct block_dev *bd, struct extent *e, uint64_t off, 
     } else {
         /* Past the end of the file: the rest of the grain is a hole. */
         r = hostfile_pwrite(e->f, p, n, host + in, err);
-        if (r == 0 && host + e->grain > e->file_len)
+        if (r == 0 && host + e->grain > e->file_len && in + n < e->grain)
             r = hostfile_truncate(e->f, host + e->grain, err);
     }
     if (r < 0)
