@@ -88,9 +88,13 @@ static bool pow2(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/* entries^2 * cluster, saturated (64 MiB clusters and 16-cluster tables
+ * would overflow 64 bits). */
 static uint64_t max_size(uint64_t cluster, uint64_t table)
 {
     uint64_t n = table * cluster / 8;
+    if (n > UINT32_MAX || n * n > UINT64_MAX / cluster)
+        return UINT64_MAX;
     return n * n * cluster;
 }
 
