@@ -133,8 +133,21 @@ int img_cmd_create(int argc, char **argv)
         }
         if (o.size == 0)
             o.size = block_size(bd);
+        /* qemu-img 7.2 no longer guesses a backing file's format for a new
+         * image (a probed raw base is a hazard): the same refusal. */
+        if (!o.backing_format) {
+            img_error("%s: Backing file specified without backing format (detected format of "
+                      "%s)",
+                      path, block_format(bd));
+            block_close(bd);
+            free(bpath);
+            goto out;
+        }
         block_close(bd);
         free(bpath);
+    } else if (o.backing_file && !o.backing_format) {
+        img_error("%s: Backing file specified without backing format", path);
+        goto out;
     }
     if (!have_size && (!o.backing_file || unsafe)) {
         img_error("%s: Image creation needs a size parameter", path);

@@ -194,6 +194,8 @@ done <<'EOF'
 -f qed -o table_size=32 c.img 1G
 -f qed c.img 70T
 -f vdi -o foo=1 c.img 1M
+-f qed -u -b q-qed.qed c.img 1M
+-f qcow2 -u -b q-qed.qed c.img 1M
 EOF
 for f in vmdk vdi vpc vhdx qed; do
     qemu-img create -f $f -o help x 1G >q.help
@@ -221,6 +223,9 @@ for f in qed vmdk; do
     check "$f: qemu-img reads vireo's overlay" sh -c "qemu-img convert -O raw vt.$f $T/.r && cmp $T/.r vt-expect.raw"
 done
 check "vmdk: an overlay whose base changed (CID) is refused" sh -c "'$B' write vb.vmdk 0 512 1 && ! '$V' convert -O raw vt.vmdk $T/.r 2>e.txt && grep -q parentCID e.txt"
+"$V" create -f qed -b vb.qed nofmt.qed >o.txt 2>e.txt; rc=$?
+check "create -b without -F: refused in one line naming the detected format (qemu-img refuses too)" \
+    sh -c "[ $rc -eq 1 ] && grep -qx \"vireo-img: nofmt.qed: Backing file specified without backing format (detected format of qed)\" e.txt && test ! -e nofmt.qed"
 check "qed: commit folds the overlay into its base" sh -c "'$V' commit vt.qed && qemu-img convert -O raw vb.qed $T/.r && cmp $T/.r vt-expect.raw"
 check "qed: qemu-img check clean: the base after commit" qemu_check vb.qed
 check "qed: the overlay still reads the same (kept as it is, as qemu-img keeps it)" sh -c "qemu-img convert -O raw vt.qed $T/.r && cmp $T/.r vt-expect.raw"
