@@ -151,8 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* The read-write pass only on single-file images: a descriptor's
      * extents are shared by every run and must stay as they are. */
-    if (size > (8u << 20) || (strcmp(FUZZ_FORMAT, "vmdk") == 0 &&
-                              (size < 4 || memcmp(data, "KDMV", 4) != 0)))
+    if (size > (8u << 20) ||
+        (strcmp(FUZZ_FORMAT, "vmdk") == 0 && (size < 4 || memcmp(data, "KDMV", 4) != 0)))
         return 0;
     if (write_file(dir_path("rw", path, sizeof(path)), data, size) < 0)
         return 0;
