@@ -99,6 +99,10 @@ check "a fixed VHD is probed by its footer" sh -c "'$V' info q-vpc-fixed.vpc | g
 check "a fixed VHD read through its footer is the source" sh -c "'$V' convert -O raw q-vpc-fixed.vpc $T/.r && cmp -n 6291456 $T/.r src.raw"
 check "a VMDK descriptor file is probed as vmdk" sh -c "'$V' info q-vmdk-flat.vmdk | grep -qx 'file format: vmdk'"
 
+cp q-vdi-dynamic.vdi rep.vdi && cp q-vmdk-sparse.vmdk rep.vmdk
+same "check -r all of a VDI (no repair: qemu-img's exit 63)" check -r all rep.vdi
+same "check -r leaks of a VMDK (no repair: qemu-img's exit 63)" check -r leaks rep.vmdk
+
 # Formats qemu-img knows and Vireo has no driver for: one line naming it.
 unsup() {
     local f=$1 file=$2
