@@ -333,15 +333,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     if (cfg->cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->cpus, vm->kvm.max_vcpus);
-    if ((r = kvm_create_vm(&vm->kvm, !cfg->no_pit, err)) < 0)
-        return r;
-    PHASE("creating the VM, irqchip and PIT");
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
-    if ((r = kvm_set_memory(&vm->kvm, &vm->mem, err)) < 0)
+    PHASE("mapping guest memory");
+    if ((r = kvm_create_vm(&vm->kvm, &vm->mem, !cfg->no_pit, err)) < 0)
         return r;
-    PHASE("mapping and registering guest memory");
+    PHASE("creating the VM with its memory, irqchip and PIT");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
     if ((r = create_devices(vm, err)) < 0)
