@@ -84,6 +84,14 @@ static void unpark_all(struct vm *vm)
 bool vm_vcpu_checkpoint(struct vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
+    if (vm->requests & VM_REQUEST_EXIT) {
+        /* Final: the thread returns now (counted as parked for park_all()) instead of
+         * parking until vm_destroy() wakes it, so the exit does not wait for that. */
+        vm->nr_parked++;
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        return false;
+    }
     if (vm->want_pause && !vm->threads_exit) {
         vm->nr_parked++;
         pthread_cond_broadcast(&vm->cond);
@@ -141,7 +149,12 @@ static void process_requests(void *opaque)
     req = vm->requests;
     vm->requests = 0;
     vm->request_queued = false;
+    exit_status = vm->exit_status;
     pthread_mutex_unlock(&vm->lock);
+    if (req & VM_REQUEST_EXIT) { /* asked for while the vCPUs were being parked */
+        finish(vm, exit_status);
+        return;
+    }
 
     if (req & VM_REQUEST_POWEROFF) {
         emit(vm, "SHUTDOWN", true, "guest-shutdown");
