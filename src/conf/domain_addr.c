@@ -240,7 +240,7 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
 }
 
 /* An <address> child of a kept device as a struct (NONE when absent or not PCI). */
-static int node_address(const struct xnode *n, struct domain_address *a, struct verr *err)
+int domain_addr_of_node(const struct xnode *n, struct domain_address *a, struct verr *err)
 {
     memset(a, 0, sizeof(*a));
     struct xnode *x = xnode_child(n, "address");
@@ -407,7 +407,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         SEEN(&def->nets[i].address, "interface");
     for (size_t i = 0; i < def->ndevices; i++) {
         struct domain_address a;
-        if ((r = node_address(def->devices[i].node, &a, err)))
+        if ((r = domain_addr_of_node(def->devices[i].node, &a, err)))
             goto out;
         SEEN(&a, def->devices[i].node->name);
     }
@@ -450,7 +450,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
     if (video0) {
         struct domain_address a;
         bool pcie;
-        if ((r = node_address(video0, &a, err)))
+        if ((r = domain_addr_of_node(video0, &a, err)))
             goto out;
         if (a.type == DOMAIN_ADDRESS_NONE && kept_needs_pci(video0, &pcie)) {
             unsigned slot = q35 ? 1 : pc ? 2 : 0;
@@ -468,7 +468,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         const char *ft = xnode_attr(n, "type");
         if (strcmp(n->name, "filesystem") || (ft && strcmp(ft, "mount")))
             continue;
-        if ((r = node_address(n, &a, err)))
+        if ((r = domain_addr_of_node(n, &a, err)))
             goto out;
         if (a.type != DOMAIN_ADDRESS_NONE)
             continue;
@@ -489,7 +489,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         bool pcie;
         if (strcmp(n->name, "sound") || !kept_needs_pci(n, &pcie))
             continue;
-        if ((r = node_address(n, &a, err)))
+        if ((r = domain_addr_of_node(n, &a, err)))
             goto out;
         if (a.type != DOMAIN_ADDRESS_NONE)
             continue;
@@ -572,7 +572,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
             bool pcie;
             if (strcmp(n->name, later[l]) || !kept_needs_pci(n, &pcie))
                 continue;
-            if ((r = node_address(n, &a, err)))
+            if ((r = domain_addr_of_node(n, &a, err)))
                 goto out;
             if (a.type != DOMAIN_ADDRESS_NONE)
                 continue;

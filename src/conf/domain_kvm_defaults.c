@@ -49,7 +49,7 @@ const char *domain_machine_pci_root_model(const struct domain_def *def)
 void domain_kvm_domain_defaults(struct domain_def *def)
 {
     if (!def->os_machine)
-        def->os_machine = xstrdup("pc");
+        def->os_machine = xstrdup("microvm");
     if (def->os_loader_node) {
         const char *lt = xnode_attr(def->os_loader_node, "type");
         if (lt && strcmp(lt, "pflash") == 0 && !def->os_nvram)

@@ -1000,5 +1000,5 @@ int domain_def_post_parse(struct domain_def *def, unsigned flags, struct verr *e
         return r;
     if (kvm)
         domain_addr_assign_usb(def);
-    return 0;
+    return domain_typed_devices_fill(def, err);
 }

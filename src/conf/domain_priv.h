@@ -10,6 +10,7 @@
  *   domain_postparse.c     libvirt's generic post-parse (every domain type)
  *   domain_kvm_defaults.c  what libvirt's QEMU driver adds for kvm/qemu domains
  *   domain_addr.c          device addresses: drive, virtio-serial, PCI, USB
+ *   domain_typed.c         typed views of kept devices (memballoon, rng)
  *   domain_devices.c       the device lists (order, lookups, controllers)
  *   domain_util.c          enums, UUIDs, MACs, freeing
  */
@@ -23,8 +24,6 @@
 void domain_disk_clear(struct domain_disk *d);
 void domain_net_clear(struct domain_net *n);
 void domain_controller_clear(struct domain_controller *c);
-/* "sda" -> 0, "hdc" -> 2, "vdaa" -> 26; -1 when the name has no known prefix. */
-int domain_disk_name_to_index(const char *name, const char **prefix_end);
 
 /* ---- domain_devices.c ---- */
 
@@ -88,5 +87,16 @@ void domain_addr_assign_virtio_serial(struct domain_def *def);
 int domain_addr_assign_pci(struct domain_def *def, struct verr *err);
 /* USB ports 1..n on controller 0 for USB devices (QEMU driver). */
 void domain_addr_assign_usb(struct domain_def *def);
+/* The <address> child of a device element (type NONE when absent, OTHER when not PCI). */
+int domain_addr_of_node(const struct xnode *n, struct domain_address *a, struct verr *err);
+
+/* ---- domain_typed.c ---- */
+
+/* Fills def->memballoon and def->rngs from their device elements. */
+int domain_typed_devices_fill(struct domain_def *def, struct verr *err);
+void domain_memballoon_free(struct domain_memballoon *b);
+void domain_rng_clear(struct domain_rng *r);
+struct domain_memballoon *domain_memballoon_copy(const struct domain_memballoon *b);
+void domain_rng_copy(struct domain_rng *dst, const struct domain_rng *src);
 
 #endif

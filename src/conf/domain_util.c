@@ -445,6 +445,10 @@ struct domain_def *domain_def_copy(const struct domain_def *s)
     d->devices = s->ndevices ? xcalloc(s->ndevices, sizeof(*d->devices)) : NULL;
     for (size_t i = 0; i < s->ndevices; i++)
         d->devices[i].node = xnode_copy(s->devices[i].node);
+    d->memballoon = domain_memballoon_copy(s->memballoon);
+    d->rngs = s->nrngs ? xcalloc(s->nrngs, sizeof(*d->rngs)) : NULL;
+    for (size_t i = 0; i < s->nrngs; i++)
+        domain_rng_copy(&d->rngs[i], &s->rngs[i]);
     return d;
 }
 
@@ -503,6 +507,10 @@ void domain_def_free(struct domain_def *d)
     free(d->nets);
     for (size_t i = 0; i < d->ndevices; i++)
         xnode_free(d->devices[i].node);
+    domain_memballoon_free(d->memballoon);
+    for (size_t i = 0; i < d->nrngs; i++)
+        domain_rng_clear(&d->rngs[i]);
+    free(d->rngs);
     free(d->devices);
     free(d);
 }
