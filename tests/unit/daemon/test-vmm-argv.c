@@ -4,7 +4,8 @@
  * (tests/conf/domain/). Every NAME.xml there that parses (it has a
  * NAME.out.xml) and is of type kvm or qemu is turned into a command line with
  * fixed paths and compared with NAME.argv (one argument per line) or, when
- * the daemon refuses to start it, with the error line in NAME.err.
+ * the daemon refuses to start it, with the error line in NAME.err, which
+ * must be one line in libvirt's words ("unsupported configuration: ...").
  *
  *   test-vmm-argv DIR   (VIREO_REGEN=1 rewrites the golden files)
  */
@@ -74,6 +75,10 @@ static void check_one(const char *dir, const char *name, bool regen)
         }
     } else {
         ext = "err", other = "argv";
+        /* accepted means applied: a refusal is one line in libvirt's words */
+        ok(strncmp(verr_msg(&err), "unsupported configuration: ", 27) == 0 &&
+               !strchr(verr_msg(&err), '\n'),
+           "%s: refused with one 'unsupported configuration: ' line", name);
         buf_append(&got, verr_msg(&err), strlen(verr_msg(&err)));
         buf_append(&got, "\n", 1);
     }
