@@ -55,6 +55,9 @@ static const struct vmm_support_rule rules[] = {
     {"currentMemory", NULL, H, 0, "guest RAM (-m)"},
     {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
+    {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
+    {"vcpu@current", "*", P, 16,
+     "fewer vCPUs than the maximum need vCPU hot-plug, not supported yet"},
     {"vcpu@placement", "static", H, 0, "no host placement is asked for"},
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
     {"vcpu@cpuset", NULL, P, 16, "vCPU affinity is not applied yet"},
@@ -371,6 +374,13 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     int r;
     if (def->max_memory_kib && (r = probe_present("maxMemory", "<maxMemory>", err)))
         return r;
+    if (def->vcpus_current && def->vcpus_current != def->vcpus) {
+        char *shown = xasprintf("<vcpu current='%u'>%u</vcpu>", def->vcpus_current, def->vcpus);
+        r = probe("vcpu@current", "fewer", shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if (def->vcpu_placement &&
         (r = probe_attr("vcpu@placement", "vcpu", "placement", def->vcpu_placement, NULL, err)))
         return r;
