@@ -96,6 +96,8 @@ static const struct vmm_support_rule rules[] = {
      "always has it"},
     {"features", "apic", H, 0, "the local APIC and IOAPIC are always there"},
     {"features", "pae", H, 0, "x86_64 guests always have PAE"},
+    {"features", "vmport state='off'", H, 0, "microvm has no VMware I/O port"},
+    {"features", "smm state='off'", H, 0, "microvm has no System Management Mode"},
     {"features", "*", R, 0, "this feature is not supported by vireo-vmm"},
     {"clock@offset", "utc", H, 0, "the RTC runs in UTC"},
     {"clock@offset", "*", R, 0, "the RTC runs in UTC only"},
@@ -459,9 +461,13 @@ static int check_platform(const struct domain_def *def, struct verr *err)
         const struct xnode *k = def->features->kids[i];
         if (!k->name)
             continue;
-        char *shown = xasprintf("<features><%s>", k->name);
-        r = probe("features", k->name, shown, err);
+        const char *state = xnode_attr(k, "state");
+        char *value = state ? xasprintf("%s state='%s'", k->name, state) : xstrdup(k->name);
+        char *shown = xasprintf("<features><%s%s%s%s>", k->name, state ? " state='" : "",
+                                state ? state : "", state ? "'" : "");
+        r = probe("features", value, shown, err);
         free(shown);
+        free(value);
         if (r)
             return r;
     }

@@ -121,6 +121,13 @@ int main(int argc, char **argv)
            "unsupported configuration: <features><hyperv>: this feature is not supported by "
            "vireo-vmm",
            "Hyper-V enlightenments are refused");
+    ok(check("<features><acpi/><apic/><vmport state='off'/></features>", "", msg, sizeof(msg)) == 0,
+       "vmport switched off is honoured (%s)", msg);
+    check("<features><vmport state='on'/></features>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <features><vmport state='on'>: this feature is not "
+           "supported by vireo-vmm",
+           "vmport switched on is refused");
     check("<iothreads>2</iothreads>", "", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <iothreads>: I/O threads are not supported yet",
            "iothreads are refused");
