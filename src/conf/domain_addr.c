@@ -263,6 +263,8 @@ int domain_addr_of_node(const struct xnode *n, struct domain_address *a, struct 
                             "'%s' device",
                             v, names[i], n->name);
     }
+    const char *mf = xnode_attr(x, "multifunction");
+    a->multifunction = mf && strcmp(mf, "on") == 0;
     return 0;
 }
 

@@ -69,9 +69,14 @@ void vmm_argv_free(char **argv)
 /* The PCI placement every -device ends with. */
 static void put_pci(struct buf *b, const struct domain_address *a)
 {
-    char tail[40];
-    snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
+    char tail[64];
+    if (a->function)
+        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x.%x", a->slot, a->function);
+    else
+        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
     buf_append(b, tail, strlen(tail));
+    if (a->multifunction)
+        buf_append_str(b, ",multifunction=on");
 }
 
 /* libvirt's names for the Nth virtio disk: the alias virtio-diskN with N the target's index
@@ -210,24 +215,27 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, "-no-shutdown");
     if (def->on_reboot != DOMAIN_ACTION_RESTART)
         add(&a, "-no-reboot");
-    /* PCI devices in slot order (slots are unique on bus 0, checked above). */
-    for (unsigned slot = 1; slot < 32; slot++) {
+    /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
+    for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
+        unsigned slot = sf / 8, fn = sf % 8;
+#define AT(addr) ((addr).slot == slot && (addr).function == fn)
         for (size_t i = 0; i < def->ndisks; i++)
-            if (def->disks[i].address.slot == slot)
+            if (AT(def->disks[i].address))
                 add_disk(&a, &def->disks[i], i);
         for (size_t i = 0; i < def->nnets; i++)
-            if (def->nets[i].address.slot == slot)
+            if (AT(def->nets[i].address))
                 add_net(&a, &def->nets[i], i);
         const struct domain_memballoon *b = def->memballoon;
-        if (b && strcmp(b->model, "none") != 0 && b->address.slot == slot)
+        if (b && strcmp(b->model, "none") != 0 && AT(b->address))
             add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);
         for (size_t i = 0; i < def->nrngs; i++) {
-            if (def->rngs[i].address.slot != slot)
+            if (!AT(def->rngs[i].address))
                 continue;
             char id[32];
             snprintf(id, sizeof(id), "rng%zu", i);
             add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
         }
+#undef AT
     }
     *out = a.v;
     return 0;

@@ -198,8 +198,8 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "usb/none", H, 0, "no USB"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
-    {"address", "pci bus 0 function 0", H, 0, "bus=pcie.0,addr=0xNN"},
-    {"address", "*", R, 0, "vireo-vmm places devices on bus 0, function 0 only"},
+    {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
+    {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
     {"serial@type", "pty", H, 0, "COM1 on the daemon's console socket"},
     {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
     {"serial/target@type", "isa-serial", H, 0, "COM1"},
@@ -517,13 +517,13 @@ static int check_platform(const struct domain_def *def, struct verr *err)
 
 static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
 {
-    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0 && a->function == 0;
+    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0;
     char *s = a->type == DOMAIN_ADDRESS_PCI
                   ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
                               "function='0x%x'>",
                               shown, a->domain, a->bus, a->slot, a->function)
                   : xasprintf("%s without a PCI address", shown);
-    int r = probe("address", ok ? "pci bus 0 function 0" : "other", s, err);
+    int r = probe("address", ok ? "pci bus 0" : "other", s, err);
     free(s);
     return r;
 }

@@ -2,8 +2,9 @@
 """test-pci-addr.py - the PCI addresses `virsh dumpxml` shows for a running
 domain are where the guest finds its devices.
 
-A domain with two virtio disks, a user-mode NIC, two rngs and the balloon,
-some with addresses written by the user and some left to vireod, runs the
+A domain with two virtio disks, a user-mode NIC, three rngs and the balloon,
+some with addresses written by the user (one slot with two functions) and
+some left to vireod, runs the
 test guest's `pci` test, which prints every function of bus 0 with its
 vendor:device id. Each device of the live XML must be at its slot with the
 virtio id of its kind, and the guest must see nothing else but the host
@@ -70,10 +71,14 @@ try:
       <model type='virtio'/>
     </interface>
     <memballoon model='virtio'>
-      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x1'/>
     </memballoon>
     <rng model='virtio'>
       <backend model='random'>/dev/urandom</backend>
+    </rng>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0' multifunction='on'/>
     </rng>
     <rng model='virtio'>
       <backend model='random'>/dev/urandom</backend>
@@ -89,7 +94,7 @@ try:
     live = d.virsh("dumpxml", name)
     t.ok(live.returncode == 0, "virsh dumpxml of the running domain", live.stderr)
 
-    # slot -> "vendor:device" from the live XML.
+    # (slot, function) -> "vendor:device" from the live XML.
     want = {}
     root = ET.fromstring(live.stdout) if live.returncode == 0 else ET.Element("domain")
     for dev in root.iterfind("devices/*"):
@@ -99,22 +104,23 @@ try:
         if a is None or a.get("type") != "pci":
             t.ok(False, f"<{dev.tag}> has a PCI address in the live XML")
             continue
-        t.ok(int(a.get("bus"), 16) == 0 and int(a.get("function"), 16) == 0,
-             f"<{dev.tag}> is on bus 0, function 0", ET.tostring(a, encoding="unicode"))
-        want[int(a.get("slot"), 16)] = VIRTIO_ID[dev.tag]
-    t.ok(len(want) == 6, "six PCI devices with distinct slots in the live XML", str(want))
-    t.ok(want.get(9) == VIRTIO_ID["disk"] and want.get(4) == VIRTIO_ID["memballoon"] and
-         want.get(0x1f) == VIRTIO_ID["rng"], "the user's addresses are kept", str(want))
+        t.ok(int(a.get("bus"), 16) == 0, f"<{dev.tag}> is on bus 0",
+             ET.tostring(a, encoding="unicode"))
+        want[(int(a.get("slot"), 16), int(a.get("function"), 16))] = VIRTIO_ID[dev.tag]
+    t.ok(len(want) == 7, "seven PCI devices with distinct addresses in the live XML", str(want))
+    t.ok(want.get((9, 0)) == VIRTIO_ID["disk"] and want.get((4, 1)) == VIRTIO_ID["memballoon"] and
+         want.get((4, 0)) == VIRTIO_ID["rng"] and want.get((0x1f, 0)) == VIRTIO_ID["rng"],
+         "the user's addresses are kept", str(want))
 
-    # slot -> "vendor:device" as the guest enumerates bus 0.
+    # (slot, function) -> "vendor:device" as the guest enumerates bus 0.
     done = re.compile(r"pci: \d+ functions on bus 0")
     wait_for(lambda: done.search(d.console_log(name)), 120, 0.2)
     console = d.console_log(name)
     seen = {}
     for m in re.finditer(r"pci: 00:([0-9a-f]{2})\.(\d) ([0-9a-f]{4}:[0-9a-f]{4}) class", console):
-        seen[int(m.group(1), 16)] = m.group(3)
+        seen[(int(m.group(1), 16), int(m.group(2)))] = m.group(3)
     t.ok(done.search(console) is not None, "the guest enumerated bus 0", console[-600:])
-    host_bridge = seen.pop(0, None)
+    host_bridge = seen.pop((0, 0), None)
     t.ok(host_bridge is not None, "the guest sees the host bridge at 00:00.0", str(host_bridge))
     t.ok(seen == want, "the guest finds every device where dumpxml says, and nothing else",
          f"guest {sorted(seen.items())}\nxml   {sorted(want.items())}")
