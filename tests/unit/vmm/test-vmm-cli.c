@@ -75,6 +75,30 @@ static void test_machine(void)
     }
 }
 
+/* The type table: unique names, each found by name and alias, every default taken. */
+static void test_type_table(void)
+{
+    const struct dev_type *t;
+    unsigned n = 0, bad = 0;
+    for (unsigned i = 0; (t = dev_type_at(i)); i++, n++) {
+        if (dev_type_find(t->name) != t || (t->alias && dev_type_find(t->alias) != t) || !t->desc ||
+            !t->create)
+            bad++;
+        struct dev_config *c = dev_config_new(t, NULL);
+        for (const struct dev_prop *p = t->props; p && p->name; p++) {
+            char *v = dev_config_get(c, p->name);
+            if (p->def && (!v || strcmp(v, p->def)))
+                bad++, tap_diag("%s.%s: default '%s' reads '%s'", t->name, p->name, p->def, v);
+            free(v);
+        }
+        dev_config_free(c);
+    }
+    ok(n == 13 && bad == 0,
+       "the type table: %u types, each found by name and alias, with a "
+       "description and create(), every default taken as given",
+       n);
+}
+
 /* -device through the device model. */
 static void test_devices(const char *dir)
 {
@@ -287,6 +311,7 @@ int main(int argc, char **argv)
     cli_config_free(&c);
 
     test_machine();
+    test_type_table();
     /* The help texts are golden files next to this test (argv[1]: their folder). */
     if (argc > 1) {
         golden(argv[1], "vireo-vmm-help.txt", cli_help_text());
