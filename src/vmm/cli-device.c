@@ -117,7 +117,8 @@ int cli_devices_finish(struct vmm_config *cfg, struct verr *err)
     machine_builtin_devices(&cfg->machine, serial_id, serial_what, &all, &n);
     free(serial_what);
     all = xreallocarray(all, n + cfg->nr_devices + 1, sizeof(*all));
-    memcpy(all + n, cfg->devices, cfg->nr_devices * sizeof(*all));
+    if (cfg->nr_devices)
+        memcpy(all + n, cfg->devices, cfg->nr_devices * sizeof(*all));
     free(cfg->devices);
     cfg->devices = all;
     cfg->nr_devices += n;

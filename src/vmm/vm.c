@@ -333,6 +333,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
                                    cfg->machine.no_dump, cfg->machine.mem_merge};
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
+    log_debug("guest RAM: host %p-%p", (void *)vm->mem.host, (void *)(vm->mem.host + vm->mem.size));
     if ((r = kvm_set_memory(&vm->kvm, &vm->mem, err)) < 0)
         return r;
     PHASE("mapping and registering guest memory");

@@ -189,33 +189,40 @@ def main():
 
     # -M dump-guest-core=off / mem-merge=on are applied to the guest RAM mapping.
     def ram_flags(extra):
+        """The VmFlags every VMA of the guest RAM has (vireo-vmm logs where the RAM is at
+        VIREO_LOG=debug; the kernel may split it into several VMAs), or None."""
         args = [vmm, "-M", "microvm" + extra, "-nodefaults", "-display", "none", "-S", "-m",
                 "64", "-kernel", elf]
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = dict(os.environ, VIREO_LOG="debug")
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=env)
         try:
-            for _ in range(200):
-                flags = None
-                try:
-                    smaps = open(f"/proc/{p.pid}/smaps").read()
-                except OSError:
-                    smaps = ""
-                # The guest RAM: 64 MiB in mappings of 16 MiB or more (the kernel may split
-                # the one mmap into several VMAs); the flags every one of them has.
-                total = 0
-                for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps):
-                    m = re.search(r"^Size:\s+(\d+) kB", block, re.M)
-                    if not m or int(m.group(1)) < 16384:
-                        continue
-                    total += int(m.group(1))
-                    f = re.search(r"^VmFlags:(.*)$", block, re.M)
-                    these = set(f.group(1).split()) if f else set()
-                    flags = these if flags is None else flags & these
-                if total == 65536:
-                    return sorted(flags)
-                if p.poll() is not None:
-                    return None
-                subprocess.run(["sleep", "0.05"])
-            return None
+            lo = hi = None
+            for line in p.stderr:
+                m = re.search(r"guest RAM: host (0x[0-9a-f]+)-(0x[0-9a-f]+)", line)
+                if m:
+                    lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+                if "start-up: setting vCPU state" in line:
+                    break
+            if lo is None or p.poll() is not None:
+                return None
+            try:
+                smaps = open(f"/proc/{p.pid}/smaps").read()
+            except OSError:
+                return None
+            common, covered = None, 0
+            for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps):
+                m = re.match(r"([0-9a-f]+)-([0-9a-f]+) ", block)
+                f = re.search(r"^VmFlags:(.*)$", block, re.M)
+                if not m or not f:
+                    continue
+                start, end = int(m.group(1), 16), int(m.group(2), 16)
+                if end <= lo or start >= hi:
+                    continue
+                covered += min(end, hi) - max(start, lo)
+                flags = set(f.group(1).split())
+                common = flags if common is None else common & flags
+            return sorted(common) if covered == hi - lo else None
         finally:
             p.kill()
             p.wait()
