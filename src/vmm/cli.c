@@ -26,8 +26,8 @@ struct cli_option {
 
 static char *own(struct vmm_config *cfg, char *s)
 {
-    if (cfg->nr_owned < sizeof(cfg->owned) / sizeof(cfg->owned[0]))
-        cfg->owned[cfg->nr_owned++] = s;
+    cfg->owned = xreallocarray(cfg->owned, cfg->nr_owned + 1, sizeof(*cfg->owned));
+    cfg->owned[cfg->nr_owned++] = s;
     return s;
 }
 
@@ -478,6 +478,8 @@ void cli_config_free(struct vmm_config *cfg)
 {
     for (unsigned i = 0; i < cfg->nr_owned; i++)
         free(cfg->owned[i]);
+    free(cfg->owned);
+    cfg->owned = NULL;
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
     vm_backends_free(&cfg->backends);

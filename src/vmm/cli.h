@@ -54,7 +54,7 @@ struct vmm_config {
     int serial_chardev;        /* COM1's chardev: index into backends.chardevs, -1 none */
     unsigned nr_virtio_drives; /* -drive if=virtio so far (QEMU's "virtioN" ids) */
     char *help_text;           /* CLI_DEVICE_HELP: what to print */
-    char *owned[8];            /* strings allocated while parsing (freed by cli_config_free) */
+    char **owned;              /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;
 };
 
