@@ -12,6 +12,7 @@
 #include "vmm/cli-console.h"
 #include "vmm/cli-virtio.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
 
 #include <stdbool.h>
@@ -35,6 +36,7 @@ struct vmm_config {
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
     enum cpu_model cpu_model;
+    struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;
