@@ -48,6 +48,21 @@ def test_kernel():
     return lines[0], (lines[1] if len(lines) > 1 else "").strip()
 
 
+def emulated_kernel_code():
+    """Does this host's KVM run guest kernel code in its instruction emulator (the
+    kvm_pvm module; scripts/test-kernel asks the same for its line 2)?"""
+    return os.path.isdir("/sys/module/kvm_pvm")
+
+
+def vireo_cpu():
+    """vireo-vmm's -cpu for an SMP guest here: where kernel code is emulated, KVM's
+    emulator never completes a hypercall, so the guest is not offered the paravirtual
+    IPI and yield hypercalls (docs/linux-guest.md). Elsewhere the defaults."""
+    if emulated_kernel_code():
+        return ["-cpu", "qemu64,-kvm-pv-ipi,-kvm-pv-sched-yield"]
+    return []
+
+
 def make_root_disk(tmp, path):
     """A raw disk with a GPT and one ext4 partition (label vireo-root)."""
     stage = os.path.join(tmp, "rootfs")

@@ -124,7 +124,7 @@ class Boot:
 
 def vmm_argv(vmm, kernel, append, disk, disk_fmt):
     return vmm + ["-M", "microvm,acpi=on,pcie=on", "-nodefaults", "-display", "none",
-                  "-m", "256M", "-smp", "2", "-kernel", kernel, "-append", append,
+                  "-m", "256M", "-smp", "2", "-no-reboot", "-kernel", kernel, "-append", append,
                   "-drive", f"file={disk},format={disk_fmt},if=none,id=root",
                   "-device", "virtio-blk-pci,drive=root",
                   "-netdev", "user,id=n0", "-device", f"virtio-net-pci,netdev=n0,mac={linuxlib.MAC}",
@@ -227,7 +227,8 @@ def main():
     disk = os.path.join(tmp, "root.img")
     linuxlib.make_root_disk(tmp, disk)
     append = linuxlib.cmdline(options)
-    vireo = Boot("vireo", vmm_argv([vmm], kernel, append, disk, "raw"), tmp, full)
+    vireo = Boot("vireo", vmm_argv([vmm] + linuxlib.vireo_cpu(), kernel, append, disk, "raw"),
+                 tmp, full)
     # QEMU gets its own copy of the disk: both VMMs lock the image they open.
     qdisk = os.path.join(tmp, "root-qemu.img")
     linuxlib.run(["cp", "--sparse=always", disk, qdisk])
@@ -261,7 +262,7 @@ def main():
     if full:
         T.check(linuxlib.INIT_SAYS in log + vireo.hvc_log(),
                 "vireo: the kernel runs the root disk's /sbin/init")
-        run_payload("vireo", [vmm], kernel, options, tmp, disk)
+        run_payload("vireo", [vmm] + linuxlib.vireo_cpu(), kernel, options, tmp, disk)
 
     # Where it stopped, and how long it took, for the log of make check.
     for b in (vireo, qemu):
