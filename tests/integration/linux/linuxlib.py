@@ -102,6 +102,16 @@ def cmdline(options, console_hvc=True):
     return (c + " " + options).strip()
 
 
+def tcg_append():
+    """Extra kernel options for QEMU's TCG only: the TSC frequency. TCG's TSC is the host's,
+    and on a loaded host the kernel's calibration against TCG's PIT fails ("Unable to
+    calibrate against PIT"), after which it hangs; under KVM, kvmclock gives the frequency."""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("cpu MHz"):
+            return "tsc_early_khz=%d" % round(float(line.split(":")[1]) * 1000)
+    return ""
+
+
 def strip_time(line):
     return re.sub(r"^\[\s*\d+\.\d+\] ", "", line.rstrip("\r\n"))
 

@@ -42,8 +42,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../
 import linuxlib  # noqa: E402
 from vmmlib import Qmp, Tap  # noqa: E402
 
+# PCI slots given on the command line, out of the default order on purpose.
+SLOTS = {"blk": 0x3, "net": 0x5, "rng": 0x6, "balloon": 0x7, "serial": 0x4}
 BOOT_LIMIT = 1500  # seconds; the boot is minutes where kernel code is emulated
 PAYLOAD_LIMIT = 600
+# Modern virtio-pci IDs (vireo-vmm's devices) and QEMU's transitional ones on microvm's root.
+VIRTIO_IDS = {"blk": "1af4:1042", "net": "1af4:1041", "rng": "1af4:1044", "balloon": "1af4:1045",
+              "serial": "1af4:1043"}
+LEGACY_IDS = {"1af4:1042": "1af4:1001", "1af4:1041": "1af4:1000", "1af4:1044": "1af4:1005",
+              "1af4:1045": "1af4:1002", "1af4:1043": "1af4:1003"}
 T = Tap()
 
 
@@ -58,7 +65,8 @@ class Boot:
         self.qmp_path = os.path.join(tmp, name + ".qmp")
         self.argv = argv + ["-serial", "file:" + self.serial,
                             "-chardev", "file,id=hvc,path=" + self.hvc,
-                            "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=hvc",
+                            "-device", f"virtio-serial-pci,addr={SLOTS['serial']:#x}",
+                            "-device", "virtconsole,chardev=hvc",
                             "-qmp", f"unix:{self.qmp_path},server,nowait"]
         self.pci = None
         self.elapsed = None
@@ -126,9 +134,11 @@ def vmm_argv(vmm, kernel, append, disk, disk_fmt):
     return vmm + ["-M", "microvm,acpi=on,pcie=on", "-nodefaults", "-display", "none",
                   "-m", "256M", "-smp", "2", "-no-reboot", "-kernel", kernel, "-append", append,
                   "-drive", f"file={disk},format={disk_fmt},if=none,id=root",
-                  "-device", "virtio-blk-pci,drive=root",
-                  "-netdev", "user,id=n0", "-device", f"virtio-net-pci,netdev=n0,mac={linuxlib.MAC}",
-                  "-device", "virtio-rng-pci", "-device", "virtio-balloon-pci"]
+                  "-device", f"virtio-blk-pci,drive=root,addr={SLOTS['blk']:#x}",
+                  "-netdev", "user,id=n0",
+                  "-device", f"virtio-net-pci,netdev=n0,mac={linuxlib.MAC},addr={SLOTS['net']:#x}",
+                  "-device", f"virtio-rng-pci,addr={SLOTS['rng']:#x}",
+                  "-device", f"virtio-balloon-pci,addr={SLOTS['balloon']:#x}"]
 
 
 def check_boot(b, disk_sectors, qemu_pci_names):
@@ -144,6 +154,12 @@ def check_boot(b, disk_sectors, qemu_pci_names):
     T.check(want and got == want,
             f"{who}: Linux enumerates every PCI function at the slot query-pci gives it "
             f"({len(want)} functions)", f"query-pci: {want}\nLinux: {got}")
+    asked = {slot: VIRTIO_IDS[dev] for dev, slot in SLOTS.items()}
+    T.check({k: v for k, v in got.items() if k in asked} == asked or
+            {k: v for k, v in got.items() if k in asked} == {k: LEGACY_IDS[v]
+                                                            for k, v in asked.items()},
+            f"{who}: each virtio device is at the slot addr= gave it",
+            f"asked: {asked}\nLinux: {got}")
     m = re.search(r"virtio_blk virtio\d+: \[vda\] (\d+) 512-byte logical blocks", log)
     T.check(m and int(m.group(1)) == disk_sectors,
             f"{who}: virtio_blk reports the disk's {disk_sectors} sectors",
@@ -177,6 +193,8 @@ def check_boot(b, disk_sectors, qemu_pci_names):
 
 
 def run_payload(who, vmm, kernel, options, tmp, disk):
+    if "tcg" in vmm:
+        options = (options + " " + linuxlib.tcg_append()).strip()
     """The main job's initramfs payload (scripts/mkinitramfs, drivers built in here) to its
     end: checks its lines and the VMM's exit status."""
     import subprocess
@@ -232,8 +250,8 @@ def main():
     # QEMU gets its own copy of the disk: both VMMs lock the image they open.
     qdisk = os.path.join(tmp, "root-qemu.img")
     linuxlib.run(["cp", "--sparse=always", disk, qdisk])
-    qemu = Boot("qemu", vmm_argv(["qemu-system-x86_64", "-accel", "tcg"], kernel, append, qdisk,
-                                 "raw"), tmp, True)
+    qemu = Boot("qemu", vmm_argv(["qemu-system-x86_64", "-accel", "tcg"], kernel,
+                                 append + " " + linuxlib.tcg_append(), qdisk, "raw"), tmp, True)
     threads = [threading.Thread(target=b.run) for b in (vireo, qemu)]
     for t in threads:
         t.start()
