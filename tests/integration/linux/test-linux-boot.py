@@ -126,6 +126,8 @@ class Boot:
         if q:
             q.close()
         self.rc = p.returncode
+        if not self.stop_reason:
+            self.stop_reason = f"the VMM exited with status {self.rc}"
         err.seek(0)
         self.stderr = err.read().strip()
 
