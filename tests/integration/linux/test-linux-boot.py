@@ -32,6 +32,7 @@ Prints TAP.
 """
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -301,6 +302,10 @@ def main():
               "supervisor code in its instruction emulator and the kernel's first system call "
               "fails (docs/linux-guest.md); with hardware virtualization it goes on to /sbin/init")
     T.report()
+    if all(r[0] for r in T.results):
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"# logs kept in {tmp}")
     return 0 if all(r[0] for r in T.results) else 1
 
 
