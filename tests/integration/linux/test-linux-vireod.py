@@ -8,8 +8,8 @@ disk as a qcow2 image (a GPT with an ext4 partition, converted by vireo-img),
 a user-mode NIC with a fixed MAC and an RNG is defined and started by the
 stock virsh against a vireod under a temporary --root. The kernel's log, read
 from the daemon's console log (ROOT/log/NAME.console.log), must show Linux's
-drivers on every device of the domain: the PCI functions the XML implies
-(virtio-blk, -net, -rng in document order), the disk's capacity and its
+drivers on every device of the domain: the PCI functions at the slots the
+XML's <address> elements give, the disk's capacity and its
 partition, the DHCP lease on the XML's MAC, the RNG binding, and the
 read-only root mount. One vCPU: the domain's CPU has every KVM paravirtual
 feature, and where KVM emulates guest kernel code an SMP guest's IPI
@@ -67,13 +67,16 @@ def main():
       <driver name='qemu' type='qcow2'/>
       <source file='{disk}'/>
       <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>
     </disk>
     <interface type='user'>
       <mac address='{linuxlib.MAC}'/>
       <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x06' function='0x0'/>
     </interface>
     <rng model='virtio'>
       <backend model='random'>/dev/urandom</backend>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>
     </rng>
     <memballoon model='none'/>
     <serial type='pty'/>
@@ -101,10 +104,10 @@ def main():
         time.sleep(3)  # the lines after the mount
         log = d.console_log(NAME)
         got = linuxlib.pci_functions(log)
-        want = {1: "1af4:1042", 2: "1af4:1041", 3: "1af4:1044"}  # blk, net, rng in XML order
+        want = {4: "1af4:1042", 6: "1af4:1041", 7: "1af4:1044"}  # blk, net, rng
         t.ok(got == {0: got.get(0), **want} and got.get(0),
-             "Linux enumerates the host bridge and the XML's disk, NIC and RNG at slots 1-3",
-             f"Linux: {got}")
+             "Linux enumerates the host bridge and the XML's disk, NIC and RNG at the slots "
+             "their <address> gives (4, 6, 7)", f"Linux: {got}")
         m = re.search(r"virtio_blk virtio\d+: \[vda\] (\d+) 512-byte logical blocks", log)
         t.ok(m and int(m.group(1)) == os.path.getsize(raw) // 512,
              "virtio_blk reports the qcow2 disk's capacity", m.group(0) if m else log[-2000:])
