@@ -581,7 +581,7 @@ const char *cli_help_text(void)
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
-           "  -cpu MODEL[,-kvm-flag,...]  CPU model host|max|qemu64 (default qemu64), KVM PV "
+           "  -cpu MODEL[,FLAG,...]       CPU model host|max|qemu64 (default qemu64), KVM PV "
            "flags\n"
            "\n"
            "Boot:\n"
