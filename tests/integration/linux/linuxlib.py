@@ -165,6 +165,15 @@ KNOWN_DIFFERENCES = {
 }
 
 
+# Driver bindings that differ because the two VMMs describe their ACPI platform
+# differently, not because a device differs: vireo-vmm offers the power button as the
+# FADT's fixed-feature button (Linux's LNXPWRBN) and reserves the ECAM window in a second
+# PNP0C02 motherboard-resources device; QEMU's microvm signals it through a Generic Event
+# Device (ACPI0013) with a PNP0C0C button.
+BINDINGS_ONLY_VIREO = {("button", "LNXPWRBN:00"), ("system", "00:03")}
+BINDINGS_ONLY_QEMU = {("acpi-ged", "ACPI0013:00"), ("button", "PNP0C0C:00")}
+
+
 def before_init(log):
     """The log up to the kernel's start of init: what follows is user space, which
     cannot run where kernel code is emulated (its failure is the machine's limit)."""
