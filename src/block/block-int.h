@@ -110,7 +110,10 @@ struct block_dev {
     pthread_mutex_t lock;
 };
 
-/* Optional members (NULL): flush (the host file is flushed), discard (a
+/* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,
+ * so a VM's reads and writes on them go through the image lock (correct,
+ * slower than qcow2's lockless in-place path).
+ * Optional members (NULL): flush (the host file is flushed), discard (a
  * no-op: it is advisory), write_zeroes (zero-filled pwrite), status (all
  * data), resize, snapshots, check, create, measure (refused by name). */
 
