@@ -65,6 +65,7 @@ def vmm_processes(uuid=UUID):
 
 
 d = Daemon(VIREOD, VMM)
+d.args = ["-v"]  # the restarted daemons say what they found
 
 
 def state():
@@ -159,6 +160,7 @@ try:
              ("shutdown", True, t_destroy, 8)]
     for op, needs_running, duration, n in plans:
         bad = []
+        after = {}
         for i in range(n):
             delay = duration * 1.3 * i / (n - 1)
             r = ensure(needs_running)
@@ -167,6 +169,7 @@ try:
                 continue
             kill_during([op, "k"], delay)
             ok, what = settle()
+            after[state()] = after.get(state(), 0) + 1
             if not ok:
                 bad.append("%s, kill after %.0f ms: after the restart: %s" %
                            (op, delay * 1000, what))
@@ -182,11 +185,19 @@ try:
                            (op, delay * 1000, "destroy" if running else "start",
                             r.returncode, r.stderr.strip(), what))
         failures += len(bad)
+        t.diag("%s: after the restarts: %s" % (op, ", ".join(
+            "%s %d" % kv for kv in sorted(after.items()))))
         t.ok(not bad, "%s: %d kills of vireod at moments 0-%.0f ms: at most one vireo-vmm, "
              "the reported state matches it, the next operation works" %
              (op, n, duration * 1.3 * 1000), "\n".join(bad))
     ensure(False)
     t.ok(not vmm_processes(), "no vireo-vmm left for the domain at the end", vmm_processes())
+    # What the restarted daemons found, for the record: which moments the kills hit.
+    log = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
+    for what in ("reattached to vireo-vmm", "(its record: starting)", "(its record: spawned)",
+                 "(its record: ready)", "(its record: stopping)", "(its record: none)",
+                 "its vireo-vmm is gone", "that no domain owned"):
+        t.diag("%-28s %d times" % (what, log.count(what)))
 finally:
     if t.failed:
         d.dump_log()
