@@ -249,6 +249,37 @@ static void topology_xml(struct buf *x)
     buf_append(x, "      </cells>\n    </topology>\n", 31);
 }
 
+/* virNodeGetCPUMap: the CPUs present (their count), and which are online. */
+static int node_cpu_map(struct vd_call *c)
+{
+    const struct remote_node_get_cpu_map_args *a = c->args;
+    struct remote_node_get_cpu_map_ret *r = c->ret;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virHostCPUGetMap",
+                            a->flags);
+    char text[4096];
+    unsigned char present[128] = {0}, online[128] = {0};
+    sysfs_text("/sys/devices/system/cpu/present", text, sizeof(text));
+    cpulist_parse(*text ? text : "0", present, 1024);
+    sysfs_text("/sys/devices/system/cpu/online", text, sizeof(text));
+    size_t nonline = cpulist_parse(*text ? text : "0", online, 1024);
+    int n = 0;
+    for (int i = 0; i < 1024; i++)
+        if (present[i / 8] & (1u << (i % 8)))
+            n = i + 1;
+    r->ret = n;
+    if (a->need_online)
+        r->online = (uint32_t)nonline;
+    if (a->need_map) {
+        r->cpumap_len = (uint32_t)(n + 7) / 8;
+        r->cpumap = xcalloc(r->cpumap_len ? r->cpumap_len : 1, 1);
+        memcpy(r->cpumap, online, r->cpumap_len);
+    }
+    return 0;
+}
+
 static int capabilities(struct vd_call *c)
 {
     struct utsname u;
@@ -290,5 +321,6 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_CONNECT_SUPPORTS_FEATURE, supports_feature},
     CONNECT_VALUES(VALUE_ENTRY){REMOTE_PROC_NODE_GET_INFO, node_info},
     {REMOTE_PROC_CONNECT_GET_CAPABILITIES, capabilities},
+    {REMOTE_PROC_NODE_GET_CPU_MAP, node_cpu_map},
 };
 VD_PROC_TABLE(vd_host_procs, procs);

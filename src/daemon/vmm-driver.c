@@ -239,6 +239,15 @@ static void on_timer(struct loop *loop, struct loop_timer *t, void *opaque)
         loop_timer_arm(t, VMM_DESTROY_GRACE_MS * 1000000ull, 0);
         return;
     }
+    if (vmm->kill_stage == 0) { /* QMP ended and the process did not follow */
+        if (vmm->qmp_lost) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "lost the QMP connection to vireo-vmm pid %d",
+                     (int)vmm->pid);
+            vmm->ev->error(vmm->owner, msg);
+        }
+        return;
+    }
     if (vmm->stop_done) {
         vd_vmm_done_fn done = vmm->stop_done;
         vmm->stop_done = NULL;
@@ -281,10 +290,11 @@ static void on_qmp_closed(struct qmp_client *c, const char *why, void *opaque)
         finish_exit(vmm);
         return;
     }
-    char msg[256];
-    snprintf(msg, sizeof(msg), "lost the QMP connection to vireo-vmm pid %d: %s", (int)vmm->pid,
-             why);
-    vmm->ev->error(vmm->owner, msg);
+    /* A VMM that ends closes QMP just before its pidfd fires: wait a little
+     * before calling it lost. */
+    vmm->qmp_lost = true;
+    if (!vmm->kill_stage)
+        arm_timer(vmm, VMM_EXIT_GRACE_MS);
 }
 
 static void report(struct vd_vmm *vmm, enum vd_vmm_change kind, bool guest, uint64_t value)

@@ -53,6 +53,7 @@ struct vd_vmm {
     bool quitting;            /* vd_vmm_quit: the exit is a shutdown */
     bool shutdown_seen;       /* QMP SHUTDOWN came before the exit */
     bool exited;              /* the pidfd fired */
+    bool qmp_lost;            /* QMP ended while the process lived: reported unless it exits soon */
     struct loop_timer *timer; /* the kill escalation, or the wait for QMP's last words */
     int kill_stage;           /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
