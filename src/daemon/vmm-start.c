@@ -55,6 +55,7 @@ struct start_work {
     bool paused;
     uint64_t balloon_bytes;
     int lock_fd;
+    bool spawned; /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
@@ -154,6 +155,7 @@ static int start_blocking(struct start_work *w)
     close(logfd);
     if (r < 0)
         return r;
+    w->spawned = true;
     /* -daemonize: the spawned process exits once the VM is built. */
     int status;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
@@ -216,7 +218,7 @@ static void start_undo(struct start_work *w)
         w->pidfd = -1;
     }
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
-    if (vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
+    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
         log_error("domain '%s': a vireo-vmm process outlived SIGKILL", w->name);
     vd_record_remove(w->run_dir, w->name);
 }
