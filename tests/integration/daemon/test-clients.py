@@ -135,14 +135,16 @@ def exported_apis():
     return set()
 
 
-try:
-    d.start()
-    libvirt.virEventRegisterDefaultImpl()
-    threading.Thread(target=loop_forever, daemon=True).start()
-    conn = libvirt.open(d.uri)
-    ev = Events(conn)
+def section(title, fn):
+    """Runs one group of checks; an exception fails it and the others still run."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - a client raising is a failure to report
+        t.ok(False, "%s: %s: %s" % (title, type(e).__name__, e))
 
-    # ---- a failed createXML leaves nothing ----
+
+def transient_create():
+    """A failed createXML leaves nothing."""
     bad = domain_xml("tx", GUEST, "tests=none", "    <graphics type='vnc'/>\n")
     code, msg = libvirt_error(lambda: conn.createXML(bad, 0))
     t.ok(code is not None and "graphics" in msg, "createXML with a device vireo-vmm cannot run "
@@ -169,7 +171,9 @@ try:
          "shut off" and conn.lookupByName("dx").isPersistent(),
          "a failed createXML over a defined domain leaves its own definition in place", msg + xml)
 
-    # ---- reset and reboot: the REBOOT event, ACPI reboot ----
+
+def reboot_events():
+    """Reset and reboot: the REBOOT event, ACPI reboot."""
     define("rb", "tests=none")
     d.virsh("start", "rb")
     r = d.virsh("reset", "rb")
@@ -219,7 +223,9 @@ try:
          "with on_reboot destroy, a reboot is a shutdown (as libvirt)",
          d.state("ard") + "\n" + d.console_log("ard")[-400:])
 
-    # ---- not supported: libvirt's words, naming the API ----
+
+def not_supported():
+    """Not supported: libvirt's words, naming the API."""
     # libvirt-python's getFreeMemory() returns 0 on any error (the binding
     # does not raise for it): the error it got is libvirt's last error.
     libvirt.virResetLastError()
@@ -280,7 +286,9 @@ try:
     t.ok(error_message(payload)[1].endswith("unknown procedure: 9999"),
          "a number libvirt does not have: 'unknown procedure: 9999'", error_message(payload)[1])
 
-    # ---- memory: <memory> is RAM, currentMemory the balloon target ----
+
+def memory():
+    """Memory: <memory> is RAM, currentMemory the balloon target."""
     define("bal", "tests=balloon", "", "", 128, balloon="virtio")
     xml = d.virsh("dumpxml", "bal").stdout.replace(
         "<currentMemory unit='KiB'>131072</currentMemory>",
@@ -308,6 +316,18 @@ try:
     d.virsh("destroy", "bal")
     t.ok("<currentMemory unit='KiB'>98304</currentMemory>" in d.virsh("dumpxml", "bal").stdout,
          "... and the next boot has the persistent currentMemory")
+
+
+try:
+    d.start()
+    libvirt.virEventRegisterDefaultImpl()
+    threading.Thread(target=loop_forever, daemon=True).start()
+    conn = libvirt.open(d.uri)
+    ev = Events(conn)
+
+    for title, fn in (('createXML', transient_create), ('reboot and reset', reboot_events),
+                      ('not supported', not_supported), ('memory', memory)):
+        section(title, fn)
     conn.close()
 finally:
     if t.failed:
