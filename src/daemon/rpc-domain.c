@@ -259,7 +259,7 @@ static int list_defined(struct vd_call *c)
 
 #define VALUE_ENTRY(PROC, name, field, value) {REMOTE_PROC_##PROC, get_##name},
 static const struct vd_proc procs[] = {
-    DOMAIN_VALUES(VALUE_ENTRY) /* */
+    DOMAIN_VALUES(VALUE_ENTRY) /* the one-value procedures, then the others */
     {REMOTE_PROC_DOMAIN_GET_INFO, get_info},
     {REMOTE_PROC_DOMAIN_GET_STATE, get_state},
     {REMOTE_PROC_DOMAIN_GET_XML_DESC, get_xml},

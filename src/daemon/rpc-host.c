@@ -313,13 +313,14 @@ static int capabilities(struct vd_call *c)
 
 #define VALUE_ENTRY(PROC, name, field, value) {REMOTE_PROC_##PROC, get_##name},
 static const struct vd_proc procs[] = {
+    CONNECT_VALUES(VALUE_ENTRY) /* the one-value procedures, then the others */
     {REMOTE_PROC_CONNECT_OPEN, connect_open},
     {REMOTE_PROC_CONNECT_CLOSE, ok},
     {REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, ok},
     {REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, ok},
     {REMOTE_PROC_AUTH_LIST, auth_list},
     {REMOTE_PROC_CONNECT_SUPPORTS_FEATURE, supports_feature},
-    CONNECT_VALUES(VALUE_ENTRY){REMOTE_PROC_NODE_GET_INFO, node_info},
+    {REMOTE_PROC_NODE_GET_INFO, node_info},
     {REMOTE_PROC_CONNECT_GET_CAPABILITIES, capabilities},
     {REMOTE_PROC_NODE_GET_CPU_MAP, node_cpu_map},
 };

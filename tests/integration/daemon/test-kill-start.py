@@ -20,7 +20,9 @@ settled:
 
 The delays come from the measured duration of each operation on this
 machine, so the kills fall before, inside and after it whatever the load.
-Nothing asserts a duration. Prints TAP.
+Then records left by hand name a pid that now belongs to another process
+(a `sleep`), with and without its start time: the restarted daemon must
+leave that process alone. Nothing asserts a duration. Prints TAP.
 """
 import os
 import shutil
@@ -192,6 +194,41 @@ try:
              (op, n, duration * 1.3 * 1000), "\n".join(bad))
     ensure(False)
     t.ok(not vmm_processes(), "no vireo-vmm left for the domain at the end", vmm_processes())
+
+    # A record naming a pid that now belongs to another process (the VMM
+    # died while no daemon ran, and the pid was handed out again) must not
+    # lead a restarted daemon to signal that process: the pid's start time
+    # and command line say it is not the VMM.
+    live = d.virsh("dumpxml", "k").stdout
+    for phase, same_start in (("ready", False), ("ready", True), ("spawned", True),
+                              ("starting", False)):
+        d.stop()
+        other = subprocess.Popen(["sleep", "300"])
+        fields = open("/proc/%d/stat" % other.pid).read().rsplit(")", 1)[1].split()
+        start = int(fields[19]) if same_start else 12345
+        run = os.path.join(d.root, "run")
+        open(os.path.join(run, "k.vmm"), "w").write(
+            "phase=%s\npid=%d\nstart=%d\nuuid=%s\n" % (phase, other.pid, start, UUID))
+        open(os.path.join(run, "k.state"), "w").write(
+            "id=7\nstate=1\nreason=1\npersistent=1\nstart=0\n")
+        open(os.path.join(run, "k.xml"), "w").write(live.replace("<domain type='kvm'>",
+                                                                 "<domain type='kvm' id='7'>"))
+        open(os.path.join(run, "k.pid"), "w").write("%d\n" % other.pid)
+        for sock in (d.sock, d.sock_ro):
+            if os.path.exists(sock):
+                os.unlink(sock)
+        d.start()
+        st = state()
+        alive = other.poll() is None
+        r = d.virsh("start", "k")
+        t.ok(alive and st.startswith("shut off") and r.returncode == 0 and
+             len(vmm_processes()) == 1,
+             "a %s record naming a reused pid (%s start time): that process is left alone, "
+             "the domain is shut off and starts" % (phase, "its" if same_start else "another"),
+             "state %r, other process alive %s, start: %s" % (st, alive, r.stderr))
+        d.virsh("destroy", "k")
+        other.kill()
+        other.wait()
     # What the restarted daemons found, for the record: which moments the kills hit.
     log = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
     for what in ("reattached to vireo-vmm", "(its record: starting)", "(its record: spawned)",
