@@ -31,7 +31,7 @@
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/mem.h"
-#include "vmm/qmp/qmp-client.h"
+#include "qmp/qmp-client.h"
 
 struct vd_vmm *vmm_new(struct vd_daemon *d, const char *name, const char *uuid, pid_t pid,
                        uint64_t start_time, int pidfd)

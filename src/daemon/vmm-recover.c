@@ -29,7 +29,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/qmp/qmp-client.h"
+#include "qmp/qmp-client.h"
 
 #define RECOVER_KILL_MS 5000
 

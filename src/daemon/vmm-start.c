@@ -44,7 +44,7 @@
 #include "util/loop.h"
 #include "util/mem.h"
 #include "util/str.h"
-#include "vmm/qmp/qmp-client.h"
+#include "qmp/qmp-client.h"
 
 struct start_work {
     struct vd_daemon *d; /* read on the loop thread only */

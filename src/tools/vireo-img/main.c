@@ -2,7 +2,7 @@
  * main.c - vireo-img's entry point: picks the subcommand and hands it the
  * rest of the command line, the way qemu-img does ("vireo-img info -f qcow2
  * disk.qcow2"). The table is the list of subcommands; --help and --version
- * are answered here.
+ * are answered here, and the hidden `complete` (complete.c) reads the table.
  */
 #include "img.h"
 
@@ -10,12 +10,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-struct img_command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *synopsis;
-};
 
 static const struct img_command commands[] = {
     {"create", img_cmd_create,
@@ -46,7 +40,7 @@ static void print_help(void)
            IMG_PROG, IMG_PROG);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  %s\n", commands[i].synopsis);
-    printf("\nFormats: raw qcow2. Sizes take k, M, G, T, P or E suffixes.\n"
+    printf("\nFormats: " IMG_FORMATS ". Sizes take k, M, G, T, P or E suffixes.\n"
            "See vireo-img(1) for the options of each command.\n");
 }
 
@@ -66,6 +60,9 @@ int main(int argc, char **argv)
         printf("%s version 0.1.0\n", IMG_PROG);
         return 0;
     }
+    if (strcmp(name, "complete") == 0) /* hidden: for the shell's completion */
+        return img_cmd_complete(commands, sizeof(commands) / sizeof(commands[0]), argc - 2,
+                                argv + 2);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

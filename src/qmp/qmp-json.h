@@ -16,8 +16,8 @@
  * doubles with %.17g. Byte-for-byte equality with QEMU's replies lets the
  * tests compare against golden files recorded from the real QEMU.
  */
-#ifndef VIREO_VMM_QMP_JSON_H
-#define VIREO_VMM_QMP_JSON_H
+#ifndef VIREO_QMP_JSON_H
+#define VIREO_QMP_JSON_H
 
 #include <stddef.h>
 

@@ -3,9 +3,9 @@
  * order follows what QEMU 7.2 prints, so replies compare equal to the golden
  * files recorded from it.
  */
-#include "qmp-vm.h"
+#include "vmm/qmp-vm.h"
 
-#include "qmp-server.h"
+#include "qmp/qmp-server.h"
 #include "util/mem.h"
 
 #include <errno.h>

@@ -14,8 +14,8 @@
  * they come, and commands run asynchronously with a reply callback and a
  * timeout, without ever blocking the loop.
  */
-#ifndef VIREO_VMM_QMP_CLIENT_H
-#define VIREO_VMM_QMP_CLIENT_H
+#ifndef VIREO_QMP_CLIENT_H
+#define VIREO_QMP_CLIENT_H
 
 #include <stddef.h>
 

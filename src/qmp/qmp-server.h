@@ -15,10 +15,12 @@
  *
  * Commands are registered with an argument schema; the server validates
  * arguments (missing, unexpected, mistyped: QEMU's wording) before calling
- * the handler. The VM's own commands are registered by qmp-vm.h.
+ * the handler. Commands are registered by the rooms that own them (vireo-vmm's
+ * run-state commands by src/vmm/qmp-vm.c, each device's by its device); the
+ * server itself answers qmp_capabilities, query-version and query-commands.
  */
-#ifndef VIREO_VMM_QMP_SERVER_H
-#define VIREO_VMM_QMP_SERVER_H
+#ifndef VIREO_QMP_SERVER_H
+#define VIREO_QMP_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
