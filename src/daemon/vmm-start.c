@@ -312,13 +312,13 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->lock_fd = vd_lock_take(d->run_dir, def->name, err);
     if (w->lock_fd < 0) {
         r = w->lock_fd;
-        if (r == -EWOULDBLOCK)
-            verr_set(err, EBUSY,
+        if (r == -EWOULDBLOCK) /* libvirt's "operation failed" (VIR_ERR_OPERATION_FAILED) */
+            verr_set(err, EWOULDBLOCK,
                      "operation failed: domain '%s' still has a vireo-vmm process (it holds "
                      "%s/%s.lock)",
                      def->name, d->run_dir, def->name);
         work_free(w);
-        return r == -EWOULDBLOCK ? -EBUSY : r;
+        return r;
     }
 
     /* 3. The record, before the process exists. */
