@@ -290,12 +290,24 @@ int vd_proc_kill_all(const struct vd_vmm_ident *id, int timeout_ms)
             return ended;
         for (size_t i = 0; i < n && i < 16; i++) {
             int fd = vd_proc_open(pids[i], 0, id);
-            if (fd < 0)
-                continue;
-            vd_proc_signal(fd, SIGKILL);
-            uint64_t now = now_ms();
-            bool gone = vd_proc_wait_exit(fd, now < until ? (int)(until - now) : 0);
-            close(fd);
+            if (fd < 0 && errno == ESRCH)
+                continue; /* gone meanwhile */
+            bool gone;
+            if (fd >= 0) {
+                vd_proc_signal(fd, SIGKILL);
+                uint64_t now = now_ms();
+                gone = vd_proc_wait_exit(fd, now < until ? (int)(until - now) : 0);
+                close(fd);
+            } else {
+                /* No pidfd (descriptors exhausted, a kernel without
+                 * pidfd_open): by pid, its identity checked just before. */
+                if (vd_proc_is_vmm(pids[i], id))
+                    kill(pids[i], SIGKILL);
+                while (!(gone = !vd_proc_is_vmm(pids[i], id)) && now_ms() < until) {
+                    struct timespec ts = {0, 10 * 1000000L};
+                    nanosleep(&ts, NULL);
+                }
+            }
             if (!gone)
                 return -ETIMEDOUT;
             ended++;

@@ -44,8 +44,9 @@ bool vd_proc_is_vmm(pid_t pid, const struct vd_vmm_ident *id);
 
 /*
  * A pidfd for pid if it is the VMM id that started at start_time (any
- * start time when start_time is 0); -1 (errno ESRCH) when the pid is gone
- * or now names another process.
+ * start time when start_time is 0); -1 with errno ESRCH when the pid is
+ * gone or now names another process, another errno when no pidfd could be
+ * had (EMFILE, ...).
  */
 int vd_proc_open(pid_t pid, uint64_t start_time, const struct vd_vmm_ident *id);
 
@@ -70,9 +71,9 @@ const char *vd_proc_arg(char **argv, size_t argc, const char *opt);
 size_t vd_proc_find(const struct vd_vmm_ident *id, pid_t *pids, size_t max);
 
 /*
- * Ends every VMM process carrying id (SIGKILL through a pidfd) and waits
- * for each to exit, up to timeout_ms in all. Returns how many it ended, or
- * -ETIMEDOUT if one outlived the wait.
+ * Ends every VMM process carrying id (SIGKILL through a pidfd; by pid when
+ * no pidfd can be had) and waits for each to exit, up to timeout_ms in
+ * all. Returns how many it ended, or -ETIMEDOUT if one outlived the wait.
  */
 int vd_proc_kill_all(const struct vd_vmm_ident *id, int timeout_ms);
 

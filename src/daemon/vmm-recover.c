@@ -44,7 +44,11 @@ static struct vd_vmm *attach_ready(struct vd_daemon *d, const char *name, const 
     int pidfd = vd_proc_open(rec->pid, rec->start_time, &id);
     free(pidfile);
     if (pidfd < 0) {
-        log_warn("domain '%s': vireo-vmm pid %d is gone", name, (int)rec->pid);
+        if (errno == ESRCH)
+            log_warn("domain '%s': vireo-vmm pid %d is gone", name, (int)rec->pid);
+        else /* unmanageable without a pidfd: the caller ends it */
+            log_warn("domain '%s': cannot watch vireo-vmm pid %d: %s", name, (int)rec->pid,
+                     strerror(errno));
         return NULL;
     }
     struct vd_vmm *vmm = vmm_new(d, name, uuid, rec->pid, rec->start_time, pidfd);

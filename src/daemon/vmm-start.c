@@ -170,9 +170,12 @@ static int start_blocking(struct start_work *w)
         return r;
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
     w->pidfd = vd_proc_open(w->pid, 0, &id);
-    if (w->pidfd < 0)
+    if (w->pidfd < 0 && errno == ESRCH)
         return verr_set(err, ESRCH, "vireo-vmm pid %d of domain '%s' is gone", (int)w->pid,
                         w->name);
+    if (w->pidfd < 0)
+        return verr_errno(err, errno, "cannot watch vireo-vmm pid %d of domain '%s'", (int)w->pid,
+                          w->name);
     w->start_time = vd_proc_start_time(w->pid, err);
     if (!w->start_time)
         return -ESRCH;
