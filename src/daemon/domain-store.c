@@ -17,7 +17,6 @@
 #include "daemon/domain.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
-#include "daemon/vmm-record.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -66,7 +65,7 @@ void vd_domain_forget(struct vd_daemon *d, struct vd_domain *dom)
         return;
     domain_unlink(d, dom);
     dom->vanished = true;
-    vd_lock_remove(d->run_dir, dom->def->name);
+    vd_vmm_forget(d, dom->def->name);
     if (!dom->job && !dom->jobq)
         vd_domain_free(dom);
 }

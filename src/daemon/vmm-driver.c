@@ -54,6 +54,11 @@ struct vd_vmm_ident vmm_ident(const struct vd_vmm *vmm)
     return (struct vd_vmm_ident){vmm->uuid, vmm->pidfile};
 }
 
+void vd_vmm_forget(struct vd_daemon *d, const char *name)
+{
+    vd_lock_remove(d->run_dir, name);
+}
+
 pid_t vd_vmm_pid(const struct vd_vmm *vmm)
 {
     return vmm->pid;

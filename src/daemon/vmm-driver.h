@@ -111,6 +111,11 @@ int vd_vmm_destroy(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct
 /* The same for a guest that has powered off: the exit is VD_VMM_EXIT_SHUTDOWN. */
 int vd_vmm_quit(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 
+/* A domain that is gone for good (undefined, or transient and stopped):
+ * removes what the driver keeps for it (its lock file), unless a process
+ * still holds it. */
+void vd_vmm_forget(struct vd_daemon *d, const char *name);
+
 /* Sends bytes to the guest's console; false when it has none connected. */
 bool vd_vmm_console_write(struct vd_vmm *vmm, const void *data, size_t len);
 bool vd_vmm_has_console(const struct vd_vmm *vmm);
