@@ -179,9 +179,17 @@ def reboot_events():
     r = d.virsh("reset", "rb")
     t.ok(r.returncode == 0 and wait_for(lambda: ev.count("reboot", "rb") >= 1, 20),
          "virsh reset: libvirt-python's REBOOT callback fires", r.stderr + str(ev.seen))
-    vev = d.virsh_popen("event", "--event", "reboot", "--loop", "--timeout", "20")
-    time.sleep(1.0)  # let it register
-    conn.lookupByName("rb").reset(0)
+    # One-shot: virsh exits at the first reboot event; reset until it has
+    # registered and heard one (no guess at how long registering takes).
+    vev = d.virsh_popen("event", "--event", "reboot", "--timeout", "60")
+    rb = conn.lookupByName("rb")
+    for _ in range(30):
+        rb.reset(0)
+        try:
+            vev.wait(1.0)
+            break
+        except subprocess.TimeoutExpired:
+            pass
     out = vev.communicate(timeout=60)[0]
     t.ok("event 'reboot' for domain 'rb'" in out, "virDomainReset: virsh event --event reboot "
          "prints it", out)
