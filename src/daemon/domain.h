@@ -129,6 +129,8 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail);
 uint64_t vd_domain_cpu_time(const struct vd_domain *dom);
 
 /* ---- live-change.c: job->value KiB or vCPUs, job->flags libvirt's ---- */
+/* Whether def has the virtio balloon live memory changes go through. */
+bool vd_domain_has_balloon(const struct domain_def *def);
 void vd_domain_job_set_memory(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
 

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "conf/xnode.h"
 #include "daemon/domain.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -195,17 +194,10 @@ const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm
  * domain has a virtio balloon to apply it with and it is below <memory>. */
 static uint64_t balloon_target(const struct domain_def *def)
 {
-    if (!def->current_memory_kib || def->current_memory_kib >= def->memory_kib)
+    if (!def->current_memory_kib || def->current_memory_kib >= def->memory_kib ||
+        !vd_domain_has_balloon(def))
         return 0;
-    for (size_t i = 0; i < def->ndevices; i++) {
-        const struct domain_device *x = &def->devices[i];
-        if (strcmp(x->node->name, "memballoon") == 0) {
-            const char *model = xnode_attr(x->node, "model");
-            if (model && strcmp(model, "virtio") == 0)
-                return (uint64_t)def->current_memory_kib * 1024;
-        }
-    }
-    return 0;
+    return (uint64_t)def->current_memory_kib * 1024;
 }
 
 /* A start that did not happen leaves nothing: the persistent definition

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "conf/xnode.h"
 #include "daemon/domain.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -60,16 +59,10 @@ static void commit(struct vd_job *job, struct domain_def *def)
         vd_job_done(job);
 }
 
-static bool has_balloon(const struct domain_def *def)
+bool vd_domain_has_balloon(const struct domain_def *def)
 {
-    for (size_t i = 0; i < def->ndevices; i++) {
-        const struct domain_device *x = &def->devices[i];
-        if (strcmp(x->node->name, "memballoon") == 0) {
-            const char *model = xnode_attr(x->node, "model");
-            return model && strcmp(model, "virtio") == 0;
-        }
-    }
-    return false;
+    const struct domain_memballoon *b = def->memballoon;
+    return b && b->model && strcmp(b->model, "virtio") == 0;
 }
 
 /* The config half of setmem (after the live half succeeded, if any). */
@@ -133,7 +126,7 @@ void vd_domain_job_set_memory(struct vd_job *job)
                     "invalid argument: cannot set memory higher than max memory");
         return;
     }
-    if (!has_balloon(dom->def)) {
+    if (!vd_domain_has_balloon(dom->def)) {
         vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
                     "Requested operation is not valid: Unable to change memory of active domain "
                     "without the balloon device");
