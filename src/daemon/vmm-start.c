@@ -293,11 +293,12 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->pidfd = w->console_fd = w->lock_fd = -1;
 
     /* 1. The command line. What vireo-vmm cannot run is refused here,
-     * before anything is spawned: vmm_argv_build refuses what it cannot
-     * express, and the start-time check that every element of the
-     * definition is honoured (issue #11, "accepted means applied") is
-     * called from it. Always -S: the console is connected and the balloon
-     * set before the guest runs a single instruction. */
+     * before anything is spawned: vmm_argv_build first runs
+     * vmm_support_check (vmm-support.c), the start-time check that every
+     * element of the definition is honoured or refused with libvirt's
+     * words (issue #11, "accepted means applied"). Always -S: the console
+     * is connected and the balloon set before the guest runs a single
+     * instruction. */
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile};
     int r = vmm_argv_build(def, &paths, &w->argv, err);
     if (r < 0) {
