@@ -256,6 +256,10 @@ void vd_domain_job_start(struct vd_job *job)
         dom->newdef = dom->def;
         dom->def = domain_def_copy(dom->newdef);
     }
+    /* Without a balloon the guest has all of <memory>, and the live
+     * definition says so (as libvirt's QEMU driver sets it). */
+    if (!vd_domain_has_balloon(dom->def))
+        dom->def->current_memory_kib = dom->def->memory_kib;
     dom->starting = true;
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
