@@ -243,6 +243,19 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
     return 0;
 }
 
+static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg,
+                        struct verr *err)
+{
+    if (strcmp(arg, "defer") && strncmp(arg, "file:", 5) && strncmp(arg, "fd:", 3) &&
+        strncmp(arg, "exec:", 5))
+        return verr_set(err, ENOTSUP,
+                        "%s %s: only defer, file:PATH, fd:N and exec:CMD are supported (network "
+                        "migration is not implemented yet)",
+                        opt, arg);
+    cfg->incoming = arg;
+    return 0;
+}
+
 static int opt_display(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (!str_eq(arg, "none"))
@@ -404,6 +417,7 @@ static const struct cli_option options[] = {
     {"-no-reboot", false, opt_flag},
     {"-no-shutdown", false, opt_flag},
     {"-S", false, opt_flag},
+    {"-incoming", true, opt_incoming},
     {"-enable-kvm", false, opt_flag},
     {"-accel", true, opt_accel},
     {"-machine", true, opt_machine},
