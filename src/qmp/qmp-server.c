@@ -668,7 +668,9 @@ static void conn_ready(struct loop *loop, int fd, unsigned events, void *opaque)
             char buf[CMSG_SPACE(sizeof(int) * 4)];
         } ctl;
         struct iovec iov = {chunk, sizeof(chunk)};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
                              .msg_controllen = sizeof(ctl.buf)};
         ssize_t r = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         for (struct cmsghdr *cm = r >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;

@@ -258,8 +258,7 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
     return 0;
 }
 
-static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg,
-                        struct verr *err)
+static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (strcmp(arg, "defer") && strncmp(arg, "file:", 5) && strncmp(arg, "fd:", 3) &&
         strncmp(arg, "exec:", 5))
@@ -578,6 +577,8 @@ const char *cli_help_text(void)
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"
            "  -S                          start paused (QMP 'cont' starts the guest)\n"
+           "  -incoming URI               restore a saved state: file:PATH, fd:N, exec:CMD, or\n"
+           "                              defer (then QMP migrate-incoming)\n"
            "  -no-reboot                  exit instead of rebooting\n"
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"

@@ -82,10 +82,27 @@ static struct fuzz_vm *fuzz_vm(void)
     close(fd);
     char drive[96];
     snprintf(drive, sizeof(drive), "file=%s,format=raw,if=none,id=d0", disk);
-    char *argv[] = {"vireo-vmm", "-M", "microvm,acpi=on,pcie=on", "-m", "64", "-smp", "2",
-                    "-kernel", "/dev/null", "-nodefaults", "-incoming", "defer",
-                    "-drive", drive, "-device", "virtio-blk-pci,drive=d0,id=disk0",
-                    "-device", "virtio-rng-pci", "-device", "isa-debug-exit", NULL};
+    char *argv[] = {"vireo-vmm",
+                    "-M",
+                    "microvm,acpi=on,pcie=on",
+                    "-m",
+                    "64",
+                    "-smp",
+                    "2",
+                    "-kernel",
+                    "/dev/null",
+                    "-nodefaults",
+                    "-incoming",
+                    "defer",
+                    "-drive",
+                    drive,
+                    "-device",
+                    "virtio-blk-pci,drive=d0,id=disk0",
+                    "-device",
+                    "virtio-rng-pci",
+                    "-device",
+                    "isa-debug-exit",
+                    NULL};
     struct verr err = {0};
     if (cli_parse((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &f->cfg, &err) < 0 ||
         loop_new(&f->loop, &err) < 0 || vm_create(&f->vm, &f->cfg, f->loop, &err) < 0) {

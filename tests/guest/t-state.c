@@ -174,8 +174,8 @@ void test_state(struct guest *g)
         if (g->boot.map[i].type == 1 && g->boot.map[i].addr <= STATE_BASE &&
             g->boot.map[i].addr + g->boot.map[i].size > ram_end)
             ram_end = g->boot.map[i].addr + g->boot.map[i].size;
-    if (!tap_ok(t, STATE_BASE + pages * 4096 <= ram_end,
-                "state: %lu MiB at 32 MiB fit in RAM", mib))
+    if (!tap_ok(t, STATE_BASE + pages * 4096 <= ram_end, "state: %lu MiB at 32 MiB fit in RAM",
+                mib))
         tap_finish(t);
 
     static struct vdev d;

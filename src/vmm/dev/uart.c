@@ -303,9 +303,18 @@ static int uart_save(struct device *dev, struct dev_state_writer *w, struct verr
 {
     struct uart *u = dev->priv;
     pthread_mutex_lock(&u->lock);
-    uint8_t regs[12] = {u->ier,        u->lcr,           u->mcr,        u->scr,
-                        u->fcr,        u->dll,           u->dlm,        u->lsr_errors,
-                        u->thr_interrupt, u->msr_delta, (uint8_t)u->count, (uint8_t)u->irq_level};
+    uint8_t regs[12] = {u->ier,
+                        u->lcr,
+                        u->mcr,
+                        u->scr,
+                        u->fcr,
+                        u->dll,
+                        u->dlm,
+                        u->lsr_errors,
+                        u->thr_interrupt,
+                        u->msr_delta,
+                        (uint8_t)u->count,
+                        (uint8_t)u->irq_level};
     uint8_t fifo[FIFO_SIZE];
     for (unsigned i = 0; i < u->count; i++)
         fifo[i] = u->fifo[(u->head + i) % FIFO_SIZE];

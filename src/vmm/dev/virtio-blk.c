@@ -981,10 +981,9 @@ static int virtio_blk_load(struct device *dev, struct dev_state_reader *r, struc
         return rc;
     uint64_t now = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);
     if (capacity != now) /* the image was resized after the save, or is another one */
-        return verr_set(err, EINVAL,
-                        "field 'capacity': the disk had %llu sectors when saved, '%s' has %llu",
-                        (unsigned long long)capacity, block_filename(b->bd),
-                        (unsigned long long)now);
+        return verr_set(
+            err, EINVAL, "field 'capacity': the disk had %llu sectors when saved, '%s' has %llu",
+            (unsigned long long)capacity, block_filename(b->bd), (unsigned long long)now);
     return virtio_pci_load(&b->vp, r, err);
 }
 

@@ -641,14 +641,15 @@ int virtio_pci_load(struct virtio_pci *vp, struct dev_state_reader *r, struct ve
         const uint8_t *e = q + i * QUEUE_REC;
         uint16_t size = (uint16_t)get_le(e + 24, 2), vec = (uint16_t)get_le(e + 26, 2);
         if (!size || size > vq->size_max || (size & (size - 1))) {
-            rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u size %u (at most %u, a "
-                                       "power of two)",
+            rc = verr_set(err, EINVAL,
+                          "field 'virtio.queues': queue %u size %u (at most %u, a "
+                          "power of two)",
                           i, size, vq->size_max);
             break;
         }
         if (vec != VIRTIO_MSI_NO_VECTOR && vec >= vp->pci.msix_nr) {
-            rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u vector %u out of range",
-                          i, vec);
+            rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u vector %u out of range", i,
+                          vec);
             break;
         }
         pthread_mutex_lock(&vq->lock);
@@ -665,8 +666,7 @@ int virtio_pci_load(struct virtio_pci *vp, struct dev_state_reader *r, struct ve
             vq->vq.event_idx = virtio_pci_has_feature(vp, VIRTIO_F_RING_EVENT_IDX);
             struct verr qe = {0};
             if (vq_start(&vq->vq, &qe) < 0)
-                rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u: %s", i,
-                              verr_msg(&qe));
+                rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u: %s", i, verr_msg(&qe));
             vq->vq.last_avail = (uint16_t)get_le(e + 28, 2);
             vq->vq.used_idx = (uint16_t)get_le(e + 30, 2);
             vq->vq.signalled_used = (uint16_t)get_le(e + 32, 2);

@@ -85,7 +85,7 @@ int state_vcpu_save(struct vcpu *v, const uint32_t *msrs, unsigned nr_msrs, stru
 #define GET(ioc, obj, name)                                                                        \
     do {                                                                                           \
         if (ioctl(v->fd, ioc, &(obj)) < 0)                                                         \
-            return verr_errno(err, errno, "vCPU %u: " #ioc, v->index);                            \
+            return verr_errno(err, errno, "vCPU %u: " #ioc, v->index);                             \
         state_rec_put(p, name, &(obj), sizeof(obj));                                               \
     } while (0)
     struct kvm_regs regs;
@@ -99,8 +99,8 @@ int state_vcpu_save(struct vcpu *v, const uint32_t *msrs, unsigned nr_msrs, stru
     }
     int xsave2 = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
     if (xsave2 > 0 || ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0) {
-        size_t size = xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2
-                                                              : sizeof(struct kvm_xsave);
+        size_t size =
+            xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
         struct kvm_xsave *x = xcalloc(1, size);
         if (ioctl(v->fd, xsave2 > 0 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, x) < 0) {
             int e = errno;
@@ -207,11 +207,11 @@ int state_vcpu_load(struct vcpu *v, const struct state_recs *rs, struct verr *er
     const struct state_rec *x = state_recs_find(rs, "xsave");
     if (x) {
         int xsave2 = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
-        size_t size = xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2
-                                                              : sizeof(struct kvm_xsave);
+        size_t size =
+            xsave2 > (int)sizeof(struct kvm_xsave) ? (size_t)xsave2 : sizeof(struct kvm_xsave);
         if (xsave2 <= 0 && ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0)
-            return verr_set(err, EINVAL,
-                            "VM state %s: field 'xsave': this host's KVM has no XSAVE", rs->what);
+            return verr_set(err, EINVAL, "VM state %s: field 'xsave': this host's KVM has no XSAVE",
+                            rs->what);
         if (x->len < sizeof(struct kvm_xsave) || x->len > size)
             return verr_set(err, EINVAL, "VM state %s: field 'xsave' has %u bytes, expected %zu",
                             rs->what, x->len, size);
@@ -255,8 +255,7 @@ int state_vcpu_load(struct vcpu *v, const struct state_recs *rs, struct verr *er
         return verr_set(err, EINVAL, "VM state %s: field 'mp_state': unknown state %u", rs->what,
                         mp.mp_state);
     if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
-        return verr_errno(err, errno, "VM state %s: field 'mp_state': KVM_SET_MP_STATE",
-                          rs->what);
+        return verr_errno(err, errno, "VM state %s: field 'mp_state': KVM_SET_MP_STATE", rs->what);
     struct kvm_lapic_state lapic;
     SET(KVM_SET_LAPIC, lapic, "lapic");
     struct kvm_vcpu_events ev;
@@ -265,8 +264,7 @@ int state_vcpu_load(struct vcpu *v, const struct state_recs *rs, struct verr *er
     ev.flags &= KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
     ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
     if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-        return verr_errno(err, errno, "VM state %s: field 'events': KVM_SET_VCPU_EVENTS",
-                          rs->what);
+        return verr_errno(err, errno, "VM state %s: field 'events': KVM_SET_VCPU_EVENTS", rs->what);
     struct kvm_debugregs dr;
     SET(KVM_SET_DEBUGREGS, dr, "debugregs");
 #undef SET
@@ -306,8 +304,8 @@ int state_kvm_load(struct vm *vm, const struct state_recs *rs, struct verr *err)
         if ((r = state_recs_get(rs, names[i], &chip, sizeof(chip), err)) < 0)
             return r;
         if (chip.chip_id != i)
-            return verr_set(err, EINVAL, "VM state %s: field '%s': chip id %u", rs->what,
-                            names[i], chip.chip_id);
+            return verr_set(err, EINVAL, "VM state %s: field '%s': chip id %u", rs->what, names[i],
+                            chip.chip_id);
         if (ioctl(vm->kvm.vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
             return verr_errno(err, errno, "VM state %s: field '%s': KVM_SET_IRQCHIP", rs->what,
                               names[i]);

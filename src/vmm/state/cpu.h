@@ -27,8 +27,8 @@ struct state_recs;
 int state_msr_list(struct vm *vm, uint32_t **out, unsigned *n, struct verr *err);
 
 /* Appends vcpu's state as records to payload. The vCPU thread must be parked. */
-int state_vcpu_save(struct vcpu *vcpu, const uint32_t *msrs, unsigned nr_msrs,
-                    struct buf *payload, struct verr *err);
+int state_vcpu_save(struct vcpu *vcpu, const uint32_t *msrs, unsigned nr_msrs, struct buf *payload,
+                    struct verr *err);
 /* Applies records to a vCPU that has its CPUID set and has not run since. */
 int state_vcpu_load(struct vcpu *vcpu, const struct state_recs *rs, struct verr *err);
 

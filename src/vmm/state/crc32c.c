@@ -26,8 +26,7 @@ static uint32_t table_crc(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t hw_crc(uint32_t crc, const uint8_t *p,
-                                                          size_t len)
+__attribute__((target("sse4.2"))) static uint32_t hw_crc(uint32_t crc, const uint8_t *p, size_t len)
 {
     uint64_t c = crc;
     while (len && ((uintptr_t)p & 7)) {

@@ -48,11 +48,11 @@ static const char *const status_names[] = {"none",   "setup",      "active",   "
 
 /* QEMU 7.2's capability names: each accepted as false; "events" is honoured. */
 static const char *const capability_names[] = {
-    "xbzrle",         "rdma-pin-all",        "auto-converge",       "zero-blocks",
-    "compress",       "events",              "postcopy-ram",        "x-colo",
-    "release-ram",    "block",               "return-path",         "pause-before-switchover",
-    "multifd",        "dirty-bitmaps",       "postcopy-blocktime",  "late-block-activate",
-    "x-ignore-shared", "validate-uuid",      "background-snapshot", "zero-copy-send",
+    "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
+    "compress",         "events",        "postcopy-ram",        "x-colo",
+    "release-ram",      "block",         "return-path",         "pause-before-switchover",
+    "multifd",          "dirty-bitmaps", "postcopy-blocktime",  "late-block-activate",
+    "x-ignore-shared",  "validate-uuid", "background-snapshot", "zero-copy-send",
     "postcopy-preempt",
 };
 
@@ -75,9 +75,9 @@ struct migration {
     volatile bool cancel;
     int fd;
     pid_t child;
-    char *uri_desc;   /* for messages: the command or path */
-    char *path;       /* file: target */
-    char *tmp_path;   /* file: what is written until the rename */
+    char *uri_desc; /* for messages: the command or path */
+    char *path;     /* file: target */
+    char *tmp_path; /* file: what is written until the rename */
     enum vm_status prev_status;
     struct vm_state_capture cap;
     struct state_ram_stats ram;
@@ -116,8 +116,7 @@ struct migration *migration_new(struct vm *vm)
 
 bool migration_active(const struct migration *m)
 {
-    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE ||
-                 m->status == MIG_CANCELLING);
+    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING);
 }
 
 static void reset_op(struct migration *m)
@@ -422,8 +421,7 @@ static void in_done(void *opaque)
     reset_op(m);
     log_info("incoming migration completed in %llu ms (%llu MiB of RAM %s)",
              (unsigned long long)(m->t_end - m->t_start),
-             (unsigned long long)(m->ram.bytes_written >> 20),
-             m->ram.mapped ? "mapped" : "read");
+             (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read");
     set_status(m, MIG_COMPLETED);
     vm_unpark(vm, vm->autostart ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
 }
@@ -471,11 +469,11 @@ static int qmp_migrate(struct qmp_session *ss, struct json_object *args, struct 
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Block migration (blk, inc) is not supported by vireo-vmm");
     if (json_object_object_get_ex(args, "resume", &v) && json_object_get_boolean(v))
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot resume if there is no paused "
-                                                     "migration");
-    if (migration_active(m))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "There's a migration process in progress");
+                             "Cannot resume if there is no paused "
+                             "migration");
+    if (migration_active(m))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
     if (m->vm->status == VM_STATUS_INMIGRATE)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Guest is waiting for an incoming migration");
     const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
@@ -616,8 +614,9 @@ static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
     struct json_object *list = json_object_new_array();
     for (size_t i = 0; i < sizeof(capability_names) / sizeof(capability_names[0]); i++) {
         struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "state", json_object_new_boolean(
-                                               !strcmp(capability_names[i], "events") && m->events));
+        json_object_object_add(
+            o, "state",
+            json_object_new_boolean(!strcmp(capability_names[i], "events") && m->events));
         json_object_object_add(o, "capability", json_object_new_string(capability_names[i]));
         json_object_array_add(list, o);
     }
@@ -657,8 +656,7 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
                                  "Migration capability '%s' is not supported by vireo-vmm", name);
     }
     if (migration_active(m))
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "There's a migration process in progress");
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
     m->events = events;
     return 0;
 }
@@ -703,18 +701,14 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
 
 int migration_qmp_register(struct qmp_server *s, struct migration *m)
 {
-    static const struct qmp_arg migrate_args[] = {{"uri", QMP_ARG_STRING, false},
-                                                  {"blk", QMP_ARG_BOOL, true},
-                                                  {"inc", QMP_ARG_BOOL, true},
-                                                  {"detach", QMP_ARG_BOOL, true},
-                                                  {"resume", QMP_ARG_BOOL, true},
-                                                  {NULL}};
+    static const struct qmp_arg migrate_args[] = {
+        {"uri", QMP_ARG_STRING, false}, {"blk", QMP_ARG_BOOL, true},    {"inc", QMP_ARG_BOOL, true},
+        {"detach", QMP_ARG_BOOL, true}, {"resume", QMP_ARG_BOOL, true}, {NULL}};
     static const struct qmp_arg incoming_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
-    static const struct qmp_arg params_args[] = {{"max-bandwidth", QMP_ARG_ANY, true},
-                                                 {"downtime-limit", QMP_ARG_ANY, true},
-                                                 {NULL}};
+    static const struct qmp_arg params_args[] = {
+        {"max-bandwidth", QMP_ARG_ANY, true}, {"downtime-limit", QMP_ARG_ANY, true}, {NULL}};
     int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
     if (!r)
         r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);

@@ -192,8 +192,8 @@ static int map_image(struct vm *vm, struct state_reader *r, uint64_t data_start,
     return 0;
 }
 
-int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s,
-                   bool fresh, bool allow_map, struct state_ram_stats *st, struct verr *err)
+int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s, bool fresh,
+                   bool allow_map, struct state_ram_stats *st, struct verr *err)
 {
     const struct guest_mem *gm = &vm->mem;
     const uint8_t *p = s->payload;
@@ -219,12 +219,14 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
                         "VM state section RAM: field 'ram_size' is %llu MiB, this VM has %llu MiB",
                         (unsigned long long)(ram_size >> 20), (unsigned long long)(gm->size >> 20));
     if (nr != (s->len - HDR_LEN) / 16 || (s->len - HDR_LEN) % 16)
-        return verr_set(err, EINVAL, "VM state section RAM: field 'nr_runs' %llu does not fit "
-                                     "the section",
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'nr_runs' %llu does not fit "
+                        "the section",
                         (unsigned long long)nr);
     if (data_start % PAGE || data_start < r->pos || data_start - r->pos >= PAGE)
-        return verr_set(err, EINVAL, "VM state section RAM: field 'data_start' %llu is not the "
-                                     "next page boundary",
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'data_start' %llu is not the "
+                        "next page boundary",
                         (unsigned long long)data_start);
     uint64_t prev_end = 0, total = 0;
     struct run *runs = xcalloc(nr ? nr : 1, sizeof(*runs));
@@ -246,8 +248,9 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     }
     if (data_len != (layout == LAYOUT_IMAGE ? gm->size : total)) {
         free(runs);
-        return verr_set(err, EINVAL, "VM state section RAM: field 'data_len' %llu does not match "
-                                     "its runs",
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'data_len' %llu does not match "
+                        "its runs",
                         (unsigned long long)data_len);
     }
     int rc = state_read_data(r, NULL, data_start - r->pos, err);
@@ -292,20 +295,23 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         return rc;
     if (sum.kind != STATE_SEC_RSUM || sum.len != 12) {
         state_section_free(&sum);
-        return verr_set(err, EINVAL, "VM state: section %u should be RSUM, the checksum of the "
-                                     "RAM data before it",
+        return verr_set(err, EINVAL,
+                        "VM state: section %u should be RSUM, the checksum of the "
+                        "RAM data before it",
                         sum.index);
     }
     uint32_t want = (uint32_t)state_get_le(sum.payload, 4);
     uint64_t bytes = state_get_le(sum.payload + 4, 8);
     state_section_free(&sum);
     if (bytes != total)
-        return verr_set(err, EINVAL, "VM state section RSUM: field 'bytes' %llu, the runs hold "
-                                     "%llu",
+        return verr_set(err, EINVAL,
+                        "VM state section RSUM: field 'bytes' %llu, the runs hold "
+                        "%llu",
                         (unsigned long long)bytes, (unsigned long long)total);
     if (!mapped && crc != want)
-        return verr_set(err, EINVAL, "VM state section RAM is corrupt: the page data does not "
-                                     "match its checksum (section RSUM)");
+        return verr_set(err, EINVAL,
+                        "VM state section RAM is corrupt: the page data does not "
+                        "match its checksum (section RSUM)");
     if (st) {
         st->pages_total += gm->size / PAGE;
         st->pages_written += total / PAGE;

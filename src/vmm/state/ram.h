@@ -41,7 +41,7 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
                         struct state_ram_stats *st, struct verr *err);
 /* Applies RAM section s and reads its data and RSUM. fresh: RAM is still all zeros (a new
  * VM), so pages not listed need no clearing. allow_map: a seekable source may be mapped. */
-int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s,
-                   bool fresh, bool allow_map, struct state_ram_stats *st, struct verr *err);
+int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s, bool fresh,
+                   bool allow_map, struct state_ram_stats *st, struct verr *err);
 
 #endif

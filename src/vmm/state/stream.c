@@ -74,8 +74,7 @@ static int put_bytes(struct state_writer *w, const void *p, size_t len, bool in_
     return w->out.len >= OUT_FLUSH ? state_writer_flush(w, err) : 0;
 }
 
-int state_writer_init(struct state_writer *w, int fd, const volatile bool *cancel,
-                      struct verr *err)
+int state_writer_init(struct state_writer *w, int fd, const volatile bool *cancel, struct verr *err)
 {
     memset(w, 0, sizeof(*w));
     w->fd = fd;
@@ -161,8 +160,7 @@ int state_write_end(struct state_writer *w, bool sync, struct verr *err)
         /* A stream whose last bytes were a hole: make the file long enough. */
         off_t here = lseek(w->fd, 0, SEEK_CUR);
         struct stat st;
-        if (here >= 0 && fstat(w->fd, &st) == 0 && st.st_size < here &&
-            ftruncate(w->fd, here) < 0)
+        if (here >= 0 && fstat(w->fd, &st) == 0 && st.st_size < here && ftruncate(w->fd, here) < 0)
             return out_errno(errno, err);
         if (sync && fsync(w->fd) < 0)
             return out_errno(errno, err);
@@ -355,8 +353,9 @@ int state_check_end(struct state_reader *r, const struct state_section *s, struc
                         "is missing or extra)",
                         n, r->nr_sections - 1);
     if (c != r->crc)
-        return verr_set(err, EINVAL, "VM state section END: field 'checksum' does not match "
-                                     "the stream");
+        return verr_set(err, EINVAL,
+                        "VM state section END: field 'checksum' does not match "
+                        "the stream");
     return 0;
 }
 
@@ -435,8 +434,7 @@ int state_recs_parse(struct state_recs *rs, const uint8_t *data, size_t len, con
         for (unsigned i = 0; i < nl; i++)
             if (rec.name[i] < 0x20 || rec.name[i] > 0x7e) {
                 state_recs_free(rs);
-                return verr_set(err, EINVAL, "VM state %s: a record name is not printable",
-                                what);
+                return verr_set(err, EINVAL, "VM state %s: a record name is not printable", what);
             }
         off += nl;
         rec.len = (uint32_t)state_get_le(data + off, 4);
@@ -460,8 +458,7 @@ int state_recs_parse(struct state_recs *rs, const uint8_t *data, size_t len, con
     return 0;
 trunc:
     state_recs_free(rs);
-    return verr_set(err, EINVAL, "VM state %s: records overrun the section at byte %zu", what,
-                    off);
+    return verr_set(err, EINVAL, "VM state %s: records overrun the section at byte %zu", what, off);
 }
 
 void state_recs_free(struct state_recs *rs)
@@ -486,8 +483,8 @@ int state_recs_get(const struct state_recs *rs, const char *name, void *out, siz
     if (!rec)
         return verr_set(err, ENOENT, "VM state %s: field '%s' is missing", rs->what, name);
     if (rec->len != len)
-        return verr_set(err, EINVAL, "VM state %s: field '%s' has %u bytes, expected %zu",
-                        rs->what, name, rec->len, len);
+        return verr_set(err, EINVAL, "VM state %s: field '%s' has %u bytes, expected %zu", rs->what,
+                        name, rec->len, len);
     memcpy(out, rec->data, len);
     return 0;
 }

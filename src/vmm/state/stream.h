@@ -23,12 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATE_MAGIC          "VIREOVM\n"
-#define STATE_VERSION        1
-#define STATE_HEADER_LEN     16
-#define STATE_SECTION_HDR    16
-#define STATE_PAGE_SIZE      4096u
-#define STATE_MAX_SECTION    (64u << 20) /* payload bytes of one section */
+#define STATE_MAGIC       "VIREOVM\n"
+#define STATE_VERSION     1
+#define STATE_HEADER_LEN  16
+#define STATE_SECTION_HDR 16
+#define STATE_PAGE_SIZE   4096u
+#define STATE_MAX_SECTION (64u << 20) /* payload bytes of one section */
 #define STATE_FOURCC(a, b, c, d)                                                                   \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
@@ -48,11 +48,11 @@ const char *state_kind_name(uint32_t kind, char out[5]);
 
 struct state_writer {
     int fd;
-    bool seekable;    /* a regular file: skipped ranges become holes */
-    uint64_t pos;     /* bytes of stream so far */
-    uint32_t crc;     /* of every byte except page data and padding */
+    bool seekable; /* a regular file: skipped ranges become holes */
+    uint64_t pos;  /* bytes of stream so far */
+    uint32_t crc;  /* of every byte except page data and padding */
     unsigned nr_sections;
-    struct buf out;   /* small writes are gathered here */
+    struct buf out;              /* small writes are gathered here */
     const volatile bool *cancel; /* checked before each large write; NULL: never */
 };
 
@@ -77,20 +77,20 @@ struct state_section {
     uint32_t kind, version;
     uint8_t *payload; /* owned by the section; NUL after the last byte */
     size_t len;
-    unsigned index;   /* 0 for the first section after the header */
+    unsigned index; /* 0 for the first section after the header */
 };
 
 struct state_reader {
-    int fd;                 /* -1 when reading from mem */
-    const uint8_t *mem;     /* in-memory stream (fuzzing, tests) */
+    int fd;             /* -1 when reading from mem */
+    const uint8_t *mem; /* in-memory stream (fuzzing, tests) */
     size_t mem_len;
-    bool seekable;          /* fd is a regular file: data can be mapped and skipped */
-    uint64_t base;          /* file offset where the stream starts (seekable fds) */
-    uint64_t pos;           /* bytes of stream consumed */
+    bool seekable; /* fd is a regular file: data can be mapped and skipped */
+    uint64_t base; /* file offset where the stream starts (seekable fds) */
+    uint64_t pos;  /* bytes of stream consumed */
     uint32_t crc;
     unsigned nr_sections;
-    uint32_t version;       /* the stream's, from the header */
-    uint8_t *buf;           /* read-ahead for fds */
+    uint32_t version; /* the stream's, from the header */
+    uint8_t *buf;     /* read-ahead for fds */
     size_t buf_off, buf_len;
 };
 

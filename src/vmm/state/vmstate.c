@@ -52,8 +52,7 @@ static int rec_get(struct dev_state_reader *r, const char *name, void *data, siz
     if (!rec)
         return verr_set(err, ENOENT, "field '%s' is missing", name);
     if (rec->len != len)
-        return verr_set(err, EINVAL, "field '%s' has %u bytes, expected %zu", name, rec->len,
-                        len);
+        return verr_set(err, EINVAL, "field '%s' has %u bytes, expected %zu", name, rec->len, len);
     memcpy(data, rec->data, len);
     return 0;
 }
@@ -95,8 +94,8 @@ static void conf_build(struct vm *vm, struct buf *p)
     }
 }
 
-static int conf_u64(const struct state_recs *rs, const char *name, const char *what,
-                    uint64_t mine, uint64_t unit, struct verr *err)
+static int conf_u64(const struct state_recs *rs, const char *name, const char *what, uint64_t mine,
+                    uint64_t unit, struct verr *err)
 {
     uint64_t v;
     int r = state_recs_get_u64(rs, name, &v, err);
@@ -131,16 +130,17 @@ static int conf_check(struct vm *vm, const struct state_section *s, struct verr 
     if (s->kind != STATE_SEC_CONF)
         return verr_set(err, EINVAL, "VM state: section 0 should be CONF (the configuration)");
     if (s->version > CONF_VERSION)
-        return verr_set(err, EINVAL, "VM state section CONF: version %u is newer than this "
-                                     "vireo-vmm's %u",
+        return verr_set(err, EINVAL,
+                        "VM state section CONF: version %u is newer than this "
+                        "vireo-vmm's %u",
                         s->version, CONF_VERSION);
     struct state_recs rs;
     int r = state_recs_parse(&rs, s->payload, s->len, "section CONF", err);
     if (r < 0)
         return r;
     char mine[96];
-    snprintf(mine, sizeof(mine), "sockets=%u cores=%u threads=%u", vm->topo.sockets,
-             vm->topo.cores, vm->topo.threads);
+    snprintf(mine, sizeof(mine), "sockets=%u cores=%u threads=%u", vm->topo.sockets, vm->topo.cores,
+             vm->topo.threads);
     if ((r = conf_u64(&rs, "memory", "memory", vm->mem.size, 1u << 20, err)) < 0 ||
         (r = conf_u64(&rs, "vcpus", "vCPUs", vm->nr_vcpus, 1, err)) < 0 ||
         (r = conf_str(&rs, "topology", mine, err)) < 0 ||
@@ -380,19 +380,21 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
             rc = conf_check(vm, s, err);
         } else if (i <= vm->nr_vcpus) {
             if (s->kind != STATE_SEC_VCPU)
-                rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected VCPU %u",
-                              s->index, state_kind_name(s->kind, k), i - 1);
+                rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected VCPU %u", s->index,
+                              state_kind_name(s->kind, k), i - 1);
             else if (s->version > VCPU_VERSION)
-                rc = verr_set(err, EINVAL, "VM state section %u (VCPU): version %u is newer than "
-                                           "this vireo-vmm's %u",
+                rc = verr_set(err, EINVAL,
+                              "VM state section %u (VCPU): version %u is newer than "
+                              "this vireo-vmm's %u",
                               s->index, s->version, VCPU_VERSION);
         } else if (i == vm->nr_vcpus + 1) {
             if (s->kind != STATE_SEC_KVM)
                 rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected KVM", s->index,
                               state_kind_name(s->kind, k));
             else if (s->version > KVM_VERSION)
-                rc = verr_set(err, EINVAL, "VM state section %u (KVM): version %u is newer than "
-                                           "this vireo-vmm's %u",
+                rc = verr_set(err, EINVAL,
+                              "VM state section %u (KVM): version %u is newer than "
+                              "this vireo-vmm's %u",
                               s->index, s->version, KVM_VERSION);
         } else {
             rc = check_device(vm->devices[i - vm->nr_vcpus - 2], s, err);
