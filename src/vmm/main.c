@@ -187,7 +187,7 @@ out:
     status = 1;
 cleanup:
     control_free(control); /* first: no events into a freed server */
-    if (vm->migration) {
+    if (vm && vm->migration) {
         migration_free(vm->migration); /* its worker uses the VM */
         vm->migration = NULL;
     }
