@@ -891,6 +891,22 @@ static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+struct block_dev *virtio_blk_image(struct vm *vm, const char *name)
+{
+    struct device *d;
+    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
+        const struct virtio_blk *b = d->priv;
+        if (b->drive->node_name && !strcmp(b->drive->node_name, name))
+            return b->bd;
+    }
+    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
+        const struct virtio_blk *b = d->priv;
+        if (!strcmp(b->drive->id, name))
+            return b->bd;
+    }
+    return NULL;
+}
+
 /* block_resize {"device": ID} or {"node-name": NAME}, "size": BYTES, with QEMU 7.2's error
  * wording (checked against it: device wins when both are given; a missing one reads as
  * ''). Differences: qcow2 cannot shrink here (QEMU 7.2 shrinks it), and raw sizes need not

@@ -11,4 +11,11 @@
 
 #define VIRTIO_ID_BLOCK 2
 
+struct vm;
+struct block_dev;
+
+/* The image of the virtio-blk device whose -drive has node-name name (or, failing that, id
+ * name); NULL when there is none. For the snapshot commands, with the device quiesced. */
+struct block_dev *virtio_blk_image(struct vm *vm, const char *name);
+
 #endif
