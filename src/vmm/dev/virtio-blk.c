@@ -891,18 +891,19 @@ static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
-struct block_dev *virtio_blk_image(struct vm *vm, const char *name)
+struct block_dev *virtio_blk_image(struct vm *vm, const char *name, const char **drive_id)
 {
     struct device *d;
-    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
-        const struct virtio_blk *b = d->priv;
-        if (b->drive->node_name && !strcmp(b->drive->node_name, name))
-            return b->bd;
-    }
-    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
-        const struct virtio_blk *b = d->priv;
-        if (!strcmp(b->drive->id, name))
-            return b->bd;
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
+            const struct virtio_blk *b = d->priv;
+            const char *n = pass == 0 ? b->drive->node_name : b->drive->id;
+            if (n && !strcmp(n, name)) {
+                if (drive_id)
+                    *drive_id = b->drive->id;
+                return b->bd;
+            }
+        }
     }
     return NULL;
 }

@@ -65,6 +65,7 @@ struct snap_job {
 
 struct snapshot_jobs {
     struct vm *vm;
+    struct qmp_server *server; /* job events go out in order with STOP and RESUME */
     struct snap_job *jobs[MAX_JOBS];
     unsigned nr_jobs;
 };
@@ -102,7 +103,7 @@ static void set_status(struct snapshot_jobs *j, struct snap_job *job, enum job_s
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "id", json_object_new_string(job->id));
     json_object_object_add(d, "status", json_object_new_string(job_status_names[s]));
-    vm_qmp_event(j->vm, "JOB_STATUS_CHANGE", d);
+    qmp_server_emit_event(j->server, "JOB_STATUS_CHANGE", d);
 }
 
 /* ---- moving the stream between a pipe and an image's VM state area ---- */
@@ -194,7 +195,8 @@ static int find_images(struct snapshot_jobs *j, struct snap_job *job, struct blo
                        struct block_dev **vmbd, struct verr *err)
 {
     for (unsigned i = 0; i < job->nr_devices; i++) {
-        bds[i] = virtio_blk_image(j->vm, job->devices[i]);
+        const char *dev = NULL;
+        bds[i] = virtio_blk_image(j->vm, job->devices[i], &dev);
         if (!bds[i])
             return verr_set(err, ENOENT, "Cannot find device='' nor node-name='%s'",
                             job->devices[i]);
@@ -202,14 +204,14 @@ static int find_images(struct snapshot_jobs *j, struct snap_job *job, struct blo
             continue; /* QEMU skips read-only nodes */
         if (strcmp(block_format(bds[i]), "qcow2"))
             return verr_set(err, ENOTSUP, "Device '%s' is writable but does not support snapshots",
-                            job->devices[i]);
+                            dev);
     }
     if (job->kind == JOB_DELETE)
         return 0;
     *vmbd = NULL;
     for (unsigned i = 0; i < job->nr_devices; i++)
         if (!strcmp(job->devices[i], job->vmstate) ||
-            bds[i] == virtio_blk_image(j->vm, job->vmstate))
+            bds[i] == virtio_blk_image(j->vm, job->vmstate, NULL))
             *vmbd = bds[i];
     if (!*vmbd)
         return verr_set(err, ENOENT, "vmstate block device '%s' does not exist", job->vmstate);
@@ -537,7 +539,7 @@ static int qmp_job_dismiss(struct qmp_session *ss, struct json_object *args,
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "id", json_object_new_string(job->id));
         json_object_object_add(d, "status", json_object_new_string("null"));
-        vm_qmp_event(j->vm, "JOB_STATUS_CHANGE", d);
+        qmp_server_emit_event(j->server, "JOB_STATUS_CHANGE", d);
         job_free(job);
         memmove(&j->jobs[i], &j->jobs[i + 1], (j->nr_jobs - i - 1) * sizeof(j->jobs[0]));
         j->nr_jobs--;
@@ -558,6 +560,7 @@ int snapshot_qmp_register(struct qmp_server *s, struct snapshot_jobs *j)
                                                  {"devices", QMP_ARG_ARRAY, false},
                                                  {NULL}};
     static const struct qmp_arg dismiss_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
+    j->server = s;
     int r = qmp_server_register(s, "snapshot-save", save_args, qmp_snapshot_save, j);
     if (!r)
         r = qmp_server_register(s, "snapshot-load", save_args, qmp_snapshot_load, j);
