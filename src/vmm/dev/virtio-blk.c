@@ -113,6 +113,7 @@ struct virtio_blk {
     struct virtio_pci vp;
     struct block_dev *bd;
     const struct vmm_drive *drive; /* its -drive (QMP names it by id or node-name) */
+    char *top_node; /* node-name of an overlay blockdev-snapshot-sync put on top, or NULL */
     uint64_t capacity;             /* sectors */
     bool read_only, discard;
     char serial[20];
@@ -782,7 +783,14 @@ static void blk_release(struct virtio_blk *b)
     blk_free_state(b);
     virtio_pci_destroy(&b->vp);
     block_close(b->bd);
+    free(b->top_node);
     free(b);
+}
+
+/* The node name QMP knows the image by (the top of the chain), or NULL. */
+static const char *blk_node_name(const struct virtio_blk *b)
+{
+    return b->top_node ? b->top_node : b->drive->node_name;
 }
 
 /* --- the device type ----------------------------------------------------------------------- */
@@ -843,9 +851,9 @@ static struct json_object *block_info(const struct device *dev)
     json_object_object_add(o, "locked", json_object_new_boolean(0));
     json_object_object_add(o, "removable", json_object_new_boolean(0));
     struct json_object *ins = json_object_new_object();
-    json_object_object_add(ins, "file", json_object_new_string(dr->file));
-    if (dr->node_name)
-        json_object_object_add(ins, "node-name", json_object_new_string(dr->node_name));
+    json_object_object_add(ins, "file", json_object_new_string(block_filename(bd)));
+    if (blk_node_name(b))
+        json_object_object_add(ins, "node-name", json_object_new_string(blk_node_name(b)));
     json_object_object_add(ins, "ro", json_object_new_boolean(dr->read_only));
     json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
     struct block_dev *backing = block_backing(bd);
@@ -897,7 +905,7 @@ struct block_dev *virtio_blk_image(struct vm *vm, const char *name, const char *
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
             const struct virtio_blk *b = d->priv;
-            const char *n = pass == 0 ? b->drive->node_name : b->drive->id;
+            const char *n = pass == 0 ? blk_node_name(b) : b->drive->id;
             if (n && !strcmp(n, name)) {
                 if (drive_id)
                     *drive_id = b->drive->id;
@@ -906,6 +914,118 @@ struct block_dev *virtio_blk_image(struct vm *vm, const char *name, const char *
         }
     }
     return NULL;
+}
+
+/* The device named by args' dev_key (a drive id) or node_key (a node name), with QEMU
+ * 7.2's error wording (device wins when both are given; a missing one reads as ''). */
+static struct virtio_blk *find_blk(struct vm *vm, struct json_object *args, const char *dev_key,
+                                   const char *node_key, struct qmp_error *err)
+{
+    struct json_object *jd = json_object_object_get(args, dev_key);
+    struct json_object *jn = json_object_object_get(args, node_key);
+    const char *devname = jd ? json_object_get_string(jd) : "";
+    const char *node = jn ? json_object_get_string(jn) : "";
+    struct virtio_blk *blk = NULL;
+    struct device *d;
+    for (unsigned i = 0; jd && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
+        if (!strcmp(((struct virtio_blk *)d->priv)->drive->id, devname))
+            blk = d->priv;
+    for (unsigned i = 0; jn && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
+        const char *nn = blk_node_name(d->priv);
+        if (nn && !strcmp(nn, node))
+            blk = d->priv;
+    }
+    if (!blk)
+        qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                      devname, node);
+    return blk;
+}
+
+/* A new qcow2 overlay on top of the image (created with the image as its backing file, or,
+ * mode "existing", one the caller made), switched to with the device quiesced: no request
+ * starts, those in flight complete, the image is flushed; then the device writes to the
+ * overlay and the old image stays open read-only as its backing file. On any failure the
+ * device goes on with the old image and a file this created is removed. */
+static int blk_add_overlay(struct virtio_blk *b, const char *file, bool existing,
+                           const char *node_name, struct verr *err)
+{
+    struct block_dev *old = b->bd;
+    int r = 0;
+    if (!existing) {
+        char *abs = realpath(block_filename(old), NULL);
+        struct block_create_opts co = {.size = block_size(old),
+                                       .backing_file = abs ? abs : block_filename(old),
+                                       .backing_format = block_format(old),
+                                       .backing_unsafe = true};
+        r = block_create(file, "qcow2", &co, err);
+        free(abs);
+        if (r < 0)
+            return r;
+    }
+    virtio_pci_stop_io(&b->vp);
+    wait_drained(b);
+    r = block_flush(old, err);
+    struct block_dev *nbd = NULL;
+    if (r == 0) {
+        struct block_open_opts bo = {.cache = b->drive->cache, .format = "qcow2"};
+        r = block_open(file, &bo, &nbd, err);
+    }
+    if (r == 0 && block_size(nbd) != block_size(old))
+        r = verr_set(err, EINVAL, "'%s' has a virtual size of %llu bytes, the image %llu", file,
+                     (unsigned long long)block_size(nbd), (unsigned long long)block_size(old));
+    if (r == 0) {
+        b->bd = nbd;
+        nbd = NULL;
+        free(b->top_node);
+        b->top_node = node_name ? xstrdup(node_name) : NULL;
+        block_close(old);
+    }
+    block_close(nbd);
+    struct verr e2 = {0};
+    if (virtio_pci_start_io(&b->vp, &e2) < 0)
+        log_error("%s", verr_msg(&e2));
+    if (r < 0 && !existing)
+        unlink(file);
+    return r;
+}
+
+/* blockdev-snapshot-sync {"device" | "node-name", "snapshot-file", "snapshot-node-name",
+ * "format" (qcow2), "mode" (absolute-paths, existing)}. */
+static int qmp_blockdev_snapshot_sync(struct qmp_session *ss, struct json_object *args,
+                                      struct json_object **ret, struct qmp_error *err,
+                                      void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    struct virtio_blk *blk = find_blk(vm, args, "device", "node-name", err);
+    if (!blk)
+        return -ENOENT;
+    struct json_object *v;
+    const char *file = json_object_get_string(json_object_object_get(args, "snapshot-file"));
+    const char *format = json_object_object_get_ex(args, "format", &v)
+                             ? json_object_get_string(v)
+                             : "qcow2";
+    const char *mode = json_object_object_get_ex(args, "mode", &v) ? json_object_get_string(v)
+                                                                    : "absolute-paths";
+    const char *node = json_object_object_get_ex(args, "snapshot-node-name", &v)
+                           ? json_object_get_string(v)
+                           : NULL;
+    if (strcmp(mode, "absolute-paths") && strcmp(mode, "existing"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Parameter 'mode' does not accept value '%s'", mode);
+    if (strcmp(format, "qcow2"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Format '%s' is not supported for overlays by vireo-vmm (qcow2 is)",
+                             format);
+    if (blk->read_only)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' is read only",
+                             blk->drive->id);
+    if (node && virtio_blk_image(vm, node, NULL))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate nodes with node-name='%s'", node);
+    struct verr e = {0};
+    if (blk_add_overlay(blk, file, !strcmp(mode, "existing"), node, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
 }
 
 /* block_resize {"device": ID} or {"node-name": NAME}, "size": BYTES, with QEMU 7.2's error
@@ -917,24 +1037,10 @@ static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
 {
     (void)ss, (void)ret;
     struct vm *vm = opaque;
-    struct json_object *jd = json_object_object_get(args, "device");
-    struct json_object *jn = json_object_object_get(args, "node-name");
-    const char *devname = jd ? json_object_get_string(jd) : "";
-    const char *node = jn ? json_object_get_string(jn) : "";
     int64_t size = json_object_get_int64(json_object_object_get(args, "size"));
-    struct virtio_blk *blk = NULL;
-    struct device *d;
-    for (unsigned i = 0; jd && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
-        if (!strcmp(((struct virtio_blk *)d->priv)->drive->id, devname))
-            blk = d->priv;
-    for (unsigned i = 0; jn && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
-        const char *nn = ((struct virtio_blk *)d->priv)->drive->node_name;
-        if (nn && !strcmp(nn, node))
-            blk = d->priv;
-    }
+    struct virtio_blk *blk = find_blk(vm, args, "device", "node-name", err);
     if (!blk)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
-                             devname, node);
+        return -ENOENT;
     if (size < 0)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'size' expects a >0 size");
     struct block_dev *bd = blk->bd;
@@ -954,9 +1060,19 @@ static int virtio_blk_qmp_register(struct qmp_server *server, struct vm *vm)
                                                  {"node-name", QMP_ARG_STRING, true},
                                                  {"size", QMP_ARG_INT, false},
                                                  {NULL}};
+    static const struct qmp_arg overlay_args[] = {{"device", QMP_ARG_STRING, true},
+                                                  {"node-name", QMP_ARG_STRING, true},
+                                                  {"snapshot-file", QMP_ARG_STRING, false},
+                                                  {"snapshot-node-name", QMP_ARG_STRING, true},
+                                                  {"format", QMP_ARG_STRING, true},
+                                                  {"mode", QMP_ARG_STRING, true},
+                                                  {NULL}};
     int r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm);
     if (r == 0)
         r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "blockdev-snapshot-sync", overlay_args,
+                                qmp_blockdev_snapshot_sync, vm);
     return r;
 }
 

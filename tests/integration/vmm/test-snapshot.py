@@ -11,7 +11,9 @@ snapshot-load takes it back: its ticks restart after the saved one and it finish
 its continuity checks passing (memory pattern, counters, the disk's last acknowledged
 write, time). A second VMM, started paused (-S), loads the same snapshot from the image
 and runs it to the end too; a third deletes it, after which the image lists none and
-qemu-img check finds nothing wrong. Refusals: a tag already present, a tag absent, a raw
+qemu-img check finds nothing wrong. Then blockdev-snapshot-sync puts a new qcow2 overlay on
+the disk while the guest writes to it (query-block shows the chain, the old image stops
+changing, the guest's checks pass). Refusals: a tag already present, a tag absent, a raw
 disk (no snapshots), a vmstate node that is not among the devices.
 """
 import os
@@ -229,6 +231,59 @@ def third_vmm(vmm, elf, tmp, disk, raw):
           "qemu-img check: the image is clean after save, load and delete", p.stdout + p.stderr)
 
 
+def sha(path):
+    import hashlib
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def overlay_vmm(vmm, elf, tmp, disk, raw):
+    """blockdev-snapshot-sync while the guest writes: a new overlay takes the writes, the old
+    image stops changing, query-block shows the chain, the guest's checks pass."""
+    sock = os.path.join(tmp, "d.sock")
+    ov = os.path.join(tmp, "overlay.qcow2")
+    g = Guest(cmd(vmm, elf, disk, raw, sock))
+    if not check(g.wait_line(f"tick={SAVE_AT} ", timeout=120), "overlay: the guest ticks"):
+        g.kill()
+        return
+    q = Qmp(sock)
+    r = q.cmd("blockdev-snapshot-sync", {"device": "d9", "snapshot-file": ov})
+    check(r.get("error", {}).get("desc") == "Cannot find device='d9' nor node-name=''",
+          "blockdev-snapshot-sync refused: an unknown device", r)
+    missing = os.path.join(tmp, "none.qcow2")
+    r = q.cmd("blockdev-snapshot-sync", {"device": "d0", "snapshot-file": missing,
+                                         "mode": "existing"})
+    check("error" in r and not os.path.exists(missing),
+          "blockdev-snapshot-sync refused: mode existing with no file", r)
+    nodir = os.path.join(tmp, "nodir", "o.qcow2")
+    r = q.cmd("blockdev-snapshot-sync", {"device": "d0", "snapshot-file": nodir})
+    check("error" in r, "blockdev-snapshot-sync refused: a directory that does not exist", r)
+    r = q.cmd("blockdev-snapshot-sync", {"node-name": "n0", "snapshot-file": ov,
+                                         "snapshot-node-name": "ov0", "format": "qcow2"})
+    check(r == {"return": {}}, "blockdev-snapshot-sync: a new overlay while the guest runs", r)
+    base_at_switch = sha(disk)
+    blk = next((b for b in q.cmd("query-block")["return"] if b["device"] == "d0"), {})
+    ins = blk.get("inserted", {})
+    check(ins.get("file") == ov and ins.get("node-name") == "ov0" and
+          ins.get("backing_file") == os.path.realpath(disk) and
+          ins.get("backing_file_depth") == 1 and ins.get("image", {}).get("format") == "qcow2",
+          "query-block: the overlay on top, the old image as its backing file", blk)
+    check(q.cmd("query-status")["return"]["status"] == "running",
+          "blockdev-snapshot-sync: the VM ran on")
+    status, out, err = g.finish(timeout=240)
+    check(status == 1 and "not ok" not in out and "the last acknowledged disk write" in out,
+          f"overlay: the guest's continuity checks pass, disk included (exit {status})",
+          out + err)
+    check(sha(disk) == base_at_switch, "overlay: the old image did not change after the switch")
+    p = subprocess.run(["qemu-img", "info", "--backing-chain", "-U", ov], capture_output=True,
+                       text=True)
+    check(p.returncode == 0 and f"backing file: {os.path.realpath(disk)}" in p.stdout and
+          "backing file format: qcow2" in p.stdout,
+          "qemu-img info: the overlay's backing file is the old image", p.stdout + p.stderr)
+    p = subprocess.run(["qemu-img", "check", ov], capture_output=True, text=True)
+    check(p.returncode == 0 and "No errors were found" in p.stdout,
+          "qemu-img check: the overlay is clean", p.stdout + p.stderr)
+
+
 def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="vireo-snap-", dir=os.environ.get("MESON_BUILD_ROOT"))
@@ -241,6 +296,7 @@ def main():
         if first_vmm(vmm, elf, tmp, disk, raw):
             second_vmm(vmm, elf, tmp, disk, raw)
             third_vmm(vmm, elf, tmp, disk, raw)
+        overlay_vmm(vmm, elf, tmp, disk, raw)
     finally:
         tap.report()
         subprocess.run(["rm", "-rf", tmp])
