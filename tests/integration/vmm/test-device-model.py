@@ -46,11 +46,13 @@ EXPECTED_COMMANDS = {
     # the device model
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
     # virtio-blk, virtio-balloon
-    "query-block", "block_resize", "balloon", "query-balloon",
+    "query-block", "block_resize", "blockdev-snapshot-sync", "balloon", "query-balloon",
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
     "migrate-set-parameters",
+    # internal snapshots (src/vmm/state/snapshot.c)
+    "snapshot-save", "snapshot-load", "snapshot-delete", "query-jobs", "job-dismiss",
 }
 
 
