@@ -617,8 +617,7 @@ int block_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint6
     SNAP_CALL(vmstate_rw, "VM state", (void *)buf, len, pos, true);
 }
 
-int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos,
-                       struct verr *err)
+int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos, struct verr *err)
 {
     SNAP_CALL(vmstate_rw, "VM state", buf, len, pos, false);
 }

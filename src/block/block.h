@@ -242,8 +242,7 @@ int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct v
  * block_snapshot_apply, block_vmstate_read reads that snapshot's state back. */
 int block_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint64_t pos,
                         struct verr *err);
-int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos,
-                       struct verr *err);
+int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos, struct verr *err);
 int block_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm_state_size,
                              uint64_t vm_clock_nsec, struct verr *err);
 

@@ -113,8 +113,8 @@ struct virtio_blk {
     struct virtio_pci vp;
     struct block_dev *bd;
     const struct vmm_drive *drive; /* its -drive (QMP names it by id or node-name) */
-    char *top_node; /* node-name of an overlay blockdev-snapshot-sync put on top, or NULL */
-    uint64_t capacity;             /* sectors */
+    char *top_node;    /* node-name of an overlay blockdev-snapshot-sync put on top, or NULL */
+    uint64_t capacity; /* sectors */
     bool read_only, discard;
     char serial[20];
     uint8_t config[CONFIG_LEN];
@@ -936,8 +936,8 @@ static struct virtio_blk *find_blk(struct vm *vm, struct json_object *args, cons
             blk = d->priv;
     }
     if (!blk)
-        qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
-                      devname, node);
+        qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'", devname,
+                      node);
     return blk;
 }
 
@@ -992,8 +992,7 @@ static int blk_add_overlay(struct virtio_blk *b, const char *file, bool existing
 /* blockdev-snapshot-sync {"device" | "node-name", "snapshot-file", "snapshot-node-name",
  * "format" (qcow2), "mode" (absolute-paths, existing)}. */
 static int qmp_blockdev_snapshot_sync(struct qmp_session *ss, struct json_object *args,
-                                      struct json_object **ret, struct qmp_error *err,
-                                      void *opaque)
+                                      struct json_object **ret, struct qmp_error *err, void *opaque)
 {
     (void)ss, (void)ret;
     struct vm *vm = opaque;
@@ -1002,24 +1001,22 @@ static int qmp_blockdev_snapshot_sync(struct qmp_session *ss, struct json_object
         return -ENOENT;
     struct json_object *v;
     const char *file = json_object_get_string(json_object_object_get(args, "snapshot-file"));
-    const char *format = json_object_object_get_ex(args, "format", &v)
-                             ? json_object_get_string(v)
-                             : "qcow2";
-    const char *mode = json_object_object_get_ex(args, "mode", &v) ? json_object_get_string(v)
-                                                                    : "absolute-paths";
+    const char *format =
+        json_object_object_get_ex(args, "format", &v) ? json_object_get_string(v) : "qcow2";
+    const char *mode =
+        json_object_object_get_ex(args, "mode", &v) ? json_object_get_string(v) : "absolute-paths";
     const char *node = json_object_object_get_ex(args, "snapshot-node-name", &v)
                            ? json_object_get_string(v)
                            : NULL;
     if (strcmp(mode, "absolute-paths") && strcmp(mode, "existing"))
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "Parameter 'mode' does not accept value '%s'", mode);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'mode' does not accept value '%s'",
+                             mode);
     if (strcmp(format, "qcow2"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Format '%s' is not supported for overlays by vireo-vmm (qcow2 is)",
                              format);
     if (blk->read_only)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' is read only",
-                             blk->drive->id);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' is read only", blk->drive->id);
     if (node && virtio_blk_image(vm, node, NULL))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate nodes with node-name='%s'", node);
     struct verr e = {0};

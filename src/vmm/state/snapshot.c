@@ -293,8 +293,8 @@ static int do_save(struct snapshot_jobs *j, struct snap_job *job, struct verr *e
         for (unsigned i = 0; r == 0 && i < job->nr_devices; i++) {
             if (block_is_read_only(bds[i]))
                 continue;
-            r = block_snapshot_create_vm(bds[i], job->tag, bds[i] == vmbd ? p.len : 0,
-                                         clock.clock, err);
+            r = block_snapshot_create_vm(bds[i], job->tag, bds[i] == vmbd ? p.len : 0, clock.clock,
+                                         err);
             if (r < 0)
                 verr_prefix(err, "Error while creating snapshot on '%s'", job->devices[i]);
         }
@@ -421,7 +421,7 @@ static void job_run(void *opaque)
     free(jr);
     set_status(j, job, JS_RUNNING);
     struct verr e = {0};
-    int r = job->kind == JOB_SAVE ? do_save(j, job, &e)
+    int r = job->kind == JOB_SAVE   ? do_save(j, job, &e)
             : job->kind == JOB_LOAD ? do_load(j, job, &e)
                                     : do_delete(j, job, &e);
     job->done = true;
@@ -534,8 +534,8 @@ static int qmp_job_dismiss(struct qmp_session *ss, struct json_object *args,
             continue;
         if (job->status != JS_CONCLUDED)
             return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                 "Job '%s' in state '%s' cannot accept command verb 'dismiss'",
-                                 id, job_status_names[job->status]);
+                                 "Job '%s' in state '%s' cannot accept command verb 'dismiss'", id,
+                                 job_status_names[job->status]);
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "id", json_object_new_string(job->id));
         json_object_object_add(d, "status", json_object_new_string("null"));
