@@ -494,6 +494,7 @@ void block_info_free(struct block_info *info)
     free(info->backing_file);
     free(info->backing_format);
     free(info->full_backing_path);
+    free(info->data_file);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
     memset(info, 0, sizeof(*info));
 }

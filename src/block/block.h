@@ -115,10 +115,10 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are
  * dropped, partial ones are left as they are). Dropped qcow2 v3 clusters read
- * as zeroes (with a backing file they get the zero flag, as QEMU does); in a
- * v2 image with a backing file they read from the backing file again; raw
- * files get a punched hole (zeroes). For "read from the backing file again"
- * on v3, use block_make_empty. */
+ * as zeroes (with a backing file they get the zero flag, as QEMU does); a v2
+ * image with a backing file drops nothing (it could not keep them reading
+ * as zeroes); raw files get a punched hole (zeroes). For "read from the
+ * backing file again" on v3, use block_make_empty. */
 int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
 
 #define BLOCK_ZERO_MAY_UNMAP 0x1 /* host space may be released */
@@ -179,6 +179,8 @@ struct block_info {
     int refcount_bits;
     bool corrupt;
     bool extended_l2;
+    char *data_file; /* qcow2 external data file, as the header names it, or NULL */
+    bool data_file_raw;
     struct block_snapshot *snapshots;
     size_t nb_snapshots;
 };
@@ -262,6 +264,9 @@ struct block_create_opts {
      * file (qemu-img create -u): it need not exist yet, and size is then
      * required (no default from the backing file). */
     bool backing_unsafe;
+    bool extended_l2;      /* qcow2: 128-bit L2 entries, 32 subclusters per cluster */
+    const char *data_file; /* qcow2: external data file (created, or with -u only named) */
+    bool data_file_raw;    /* qcow2: the data file stays a valid raw image */
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);

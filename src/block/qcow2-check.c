@@ -99,7 +99,17 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             return r;
         }
         for (uint64_t j = 0; j < q->g.l2_entries; j++) {
-            uint64_t e = qcow2_be64(t + j * 8);
+            uint64_t bm, e = qcow2_l2_get(&q->g, t, j, &bm);
+            if (q->g.extl2 && !(e & QCOW2_OFLAG_COMPRESSED) &&
+                (((uint32_t)bm & (uint32_t)(bm >> 32)) ||
+                 ((uint32_t)bm && !(e & QCOW2_OFFSET_MASK) &&
+                  !(q->data_file && (e & QCOW2_OFLAG_COPIED))))) {
+                say(c,
+                    "ERROR: Invalid cluster entry found  (L2 offset: %#" PRIx64
+                    ", L2 index: %#" PRIx64 ")",
+                    l2off, j);
+                c->res->corruptions++;
+            }
             if (e & QCOW2_OFLAG_COMPRESSED) {
                 uint64_t hoff, len;
                 qcow2_compressed_span(&q->g, e, &hoff, &len);
@@ -115,6 +125,13 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
                 continue;
             }
             uint64_t off = e & QCOW2_OFFSET_MASK;
+            if (q->data_file) {
+                /* Clusters of the data file carry no refcount; they count as allocated. */
+                bool zflag = !q->g.extl2 && (e & QCOW2_OFLAG_ZERO);
+                if (active && (zflag ? off != 0 : (off || (e & QCOW2_OFLAG_COPIED))))
+                    c->res->allocated_clusters++;
+                continue;
+            }
             if (!off) /* unallocated, or a zero cluster without host space: not counted */
                 continue;
             if (off & (cs - 1)) {
@@ -157,8 +174,8 @@ static int check_copied(struct ck *c, bool fix, struct verr *err)
             found++;
         }
         r = hostfile_pread(q->f, t, cs, l2off, err);
-        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries; j++) {
-            uint64_t e = qcow2_be64(t + j * 8), off = e & QCOW2_OFFSET_MASK;
+        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries && !q->data_file; j++) {
+            uint64_t e = qcow2_l2_get(&q->g, t, j, NULL), off = e & QCOW2_OFFSET_MASK;
             if ((e & QCOW2_OFLAG_COMPRESSED) || !off || (off & (cs - 1)) ||
                 (off >> q->g.cluster_bits) >= c->nclusters)
                 continue;

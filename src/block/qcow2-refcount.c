@@ -27,11 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order)
+void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order,
+                     bool extl2)
 {
     g->cluster_bits = cluster_bits;
     g->cluster_size = 1ull << cluster_bits;
-    g->l2_bits = cluster_bits - 3;
+    g->extl2 = extl2;
+    g->l2_entry_size = extl2 ? 16 : 8;
+    g->sc_bits = extl2 ? cluster_bits - 5 : cluster_bits;
+    g->nsc = extl2 ? 32 : 1;
+    g->l2_bits = cluster_bits - (extl2 ? 4 : 3);
     g->l2_entries = 1ull << g->l2_bits;
     g->refcount_order = refcount_order;
     g->refcount_bits = 1u << refcount_order;
@@ -184,6 +189,11 @@ void qcow2_table_dirty(struct qcow2 *q, struct qcow2_cache *c, uint64_t off)
     for (size_t i = 0; i < c->n; i++)
         if (c->slots[i].offset == off)
             c->slots[i].dirty = true;
+}
+
+bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off)
+{
+    return q->txn && (off >> q->g.cluster_bits) < q->txn_base;
 }
 
 int qcow2_barrier(struct qcow2 *q, struct verr *err)

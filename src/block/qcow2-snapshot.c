@@ -195,22 +195,6 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, s
     return 0;
 }
 
-static int read_l1(struct qcow2 *q, const struct qcow2_snap *s, uint64_t **out, struct verr *err)
-{
-    uint64_t *l1 = xcalloc(s->l1_size ? s->l1_size : 1, 8);
-    uint8_t *b = xmalloc((size_t)s->l1_size * 8 + 1);
-    int r = hostfile_pread(q->f, b, (size_t)s->l1_size * 8, s->l1_offset, err);
-    for (uint32_t i = 0; r == 0 && i < s->l1_size; i++)
-        l1[i] = qcow2_be64(b + (size_t)i * 8);
-    free(b);
-    if (r < 0) {
-        free(l1);
-        return r;
-    }
-    *out = l1;
-    return 0;
-}
-
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
 {
     struct qcow2 *q = bd->priv;
@@ -295,7 +279,7 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
     if (r < 0)
         return r;
     uint64_t *sl1;
-    r = read_l1(q, s, &sl1, err);
+    r = qcow2_read_l1(q, s->l1_offset, s->l1_size, &sl1, err);
     if (r < 0)
         return r;
     uint64_t size = s->has_disk_size ? s->disk_size : q->size;
@@ -350,7 +334,7 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct v
         return r;
     struct qcow2_snap victim = q->snaps[i];
     uint64_t *sl1;
-    r = read_l1(q, &victim, &sl1, err);
+    r = qcow2_read_l1(q, victim.l1_offset, victim.l1_size, &sl1, err);
     if (r < 0)
         return r;
     struct qcow2_snap *n = xcalloc(q->nb_snapshots, sizeof(*n));

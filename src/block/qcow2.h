@@ -36,10 +36,13 @@
 #define QCOW2_INCOMPAT_EXTL2     (1ull << 4)
 #define QCOW2_COMPAT_LAZY        (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS  (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW (1ull << 1)
 
 #define QCOW2_EXT_END            0u
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
 #define QCOW2_EXT_FEATURE_TABLE  0x6803f857u
+#define QCOW2_EXT_BITMAPS        0x23852875u
+#define QCOW2_EXT_DATA_FILE      0x44415441u
 
 #define QCOW2_OFLAG_COPIED     (1ull << 63)
 #define QCOW2_OFLAG_COMPRESSED (1ull << 62)
@@ -95,9 +98,40 @@ struct qcow2_geom {
     unsigned refcount_bits;
     uint64_t rb_entries;  /* refcounts per refcount block */
     unsigned csize_shift; /* compressed descriptor: first bit of the sector count */
+    /* Extended L2 entries: 128-bit entries (descriptor + subcluster
+     * bitmap), 32 subclusters per cluster. Without them a cluster is
+     * described as one subcluster, so the I/O paths have one shape. */
+    bool extl2;
+    unsigned l2_entry_size; /* bytes per L2 entry: 8, or 16 */
+    unsigned sc_bits;       /* log2 of the subcluster size */
+    unsigned nsc;           /* subclusters per cluster: 1 or 32 */
 };
 
-void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order);
+void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order,
+                     bool extl2);
+
+/* Entry i of an L2 table: the descriptor, and (bitmap non-NULL) the
+ * subcluster allocation bitmap (0 without extended L2 entries). */
+static inline uint64_t qcow2_l2_get(const struct qcow2_geom *g, const uint8_t *t, uint64_t i,
+                                    uint64_t *bitmap)
+{
+    if (bitmap)
+        *bitmap = g->extl2 ? qcow2_be64(t + i * 16 + 8) : 0;
+    return qcow2_be64(t + i * g->l2_entry_size);
+}
+
+static inline void qcow2_l2_put(const struct qcow2_geom *g, uint8_t *t, uint64_t i, uint64_t e,
+                                uint64_t bitmap)
+{
+    qcow2_put64(t + i * g->l2_entry_size, e);
+    if (g->extl2)
+        qcow2_put64(t + i * 16 + 8, bitmap);
+}
+
+/* Subcluster bitmap halves (extended L2): allocated in bits 0-31, reads as
+ * zeroes in bits 32-63. */
+#define QCOW2_SC_ALL_ALLOC 0x00000000ffffffffull
+#define QCOW2_SC_ALL_ZERO  0xffffffff00000000ull
 
 static inline uint64_t qcow2_l1_index(const struct qcow2_geom *g, uint64_t guest_off)
 {
@@ -182,6 +216,14 @@ struct qcow2 {
     uint8_t *hdr_extra;       /* v3 header bytes 104..header_length, preserved */
     char *backing_file;
     char *backing_format;
+    /* External data file (incompatible bit 2): guest clusters live there at
+     * their guest offset, unrefcounted. df is where data I/O goes: the data
+     * file, or the image itself. */
+    bool data_file;
+    bool data_raw;        /* autoclear bit 1: the data file is a raw image too */
+    char *data_file_name; /* from the header extension */
+    struct hostfile data_hf;
+    struct hostfile *df;
     struct qcow2_ext *exts; /* extensions preserved as read (not backing fmt / features) */
     size_t nb_exts;
 
@@ -207,6 +249,15 @@ struct qcow2 {
     uint64_t *pending;  /* clusters whose refcount drops at the next metadata flush */
     size_t nb_pending, cap_pending;
 
+    /* A metadata transaction (qcow2-refcount.c): no metadata cluster of
+     * the committed image is written until one header write switches to
+     * the new tables. Clusters below txn_base belong to the committed
+     * image; everything new goes at or above it. */
+    bool txn;
+    uint64_t txn_base;
+    uint64_t *txn_punch; /* clusters freed in the transaction: punched after it */
+    size_t nb_txn_punch, cap_txn_punch;
+
     /* Compressed writes share host clusters: where the next one may go. */
     uint64_t comp_next;  /* host byte offset, 0 = none */
     bool comp_eof_align; /* compressed data written: pad the file to 512 B at flush */
@@ -216,6 +267,7 @@ struct qcow2 {
     uint8_t *dc_buf;
     uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
     void *zstd_dctx;
+    uint8_t *wbuf, *sbuf; /* write scratch: the span written and one old subcluster */
 };
 
 /* qcow2-refcount.c */
@@ -238,6 +290,9 @@ int qcow2_flush_metadata(struct qcow2 *q, struct verr *err);
 int qcow2_write_l1(struct qcow2 *q, struct verr *err);
 /* A write barrier between dependent metadata writes (fdatasync unless unsafe). */
 int qcow2_barrier(struct qcow2 *q, struct verr *err);
+/* In a transaction: true when a table at host offset off belongs to the
+ * committed image, so changing it means writing a copy elsewhere. */
+bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off);
 
 /* qcow2.c */
 /* True when [off, off+len) lies inside the file (as opened, plus what we
@@ -255,8 +310,9 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err);
 int qcow2_corrupt(struct qcow2 *q, struct verr *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Adds `delta` to the refcount of every L2 table and data cluster reachable
- * from the L1 table (n entries); with clear_copied, also clears the COPIED
- * flags of the entries walked (in cache). Negative deltas are deferred. */
+ * from the L1 table (n entries); with clear_copied (the active table only),
+ * also clears the COPIED flags of the entries walked. Negative deltas are
+ * deferred. */
 int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
                                 bool clear_copied, struct verr *err);
 /* Switches the active L1 table to a new copy of n entries from src. */
@@ -264,6 +320,62 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
                      struct verr *err);
 /* Sets COPIED exactly where refcount == 1 in the active tree. */
 int qcow2_fix_copied(struct qcow2 *q, struct verr *err);
+/* Gives every guest cluster of [start, end) without one a host cluster
+ * (reading as zeroes), and with falloc/full its host space. */
+int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_prealloc mode,
+                      struct verr *err);
+/* Reads an inactive L1 table (a snapshot's) into a malloc'd array. */
+int qcow2_read_l1(struct qcow2 *q, uint64_t off, uint32_t n, uint64_t **out, struct verr *err);
+
+/* qcow2-cluster.c */
+/* One guest cluster's L2 entry, decoded. Subclusters (bit i of the masks)
+ * hold data in the host cluster (alloc), read as zeroes (zero), or read
+ * from the backing chain; an image without extended L2 entries has one
+ * subcluster per cluster. */
+struct qcow2_slot {
+    uint64_t e, bm;  /* descriptor and bitmap, as stored */
+    uint64_t host;   /* host offset of the cluster (meaningful when has_host) */
+    bool has_host;   /* a host cluster belongs to this guest cluster */
+    bool compressed; /* all of it is compressed data */
+    bool owned;      /* has_host, and writable in place (COPIED, or a data file) */
+    uint32_t alloc, zero;
+};
+int qcow2_l2_table(struct qcow2 *q, uint64_t l1e, uint8_t **t, struct verr *err);
+int qcow2_decode(struct qcow2 *q, uint64_t e, uint64_t bm, uint64_t off, struct qcow2_slot *s,
+                 struct verr *err);
+int qcow2_lookup(struct qcow2 *q, uint64_t off, struct qcow2_slot *s, struct verr *err);
+/* Makes L1 entry l1i point at an L2 table this image alone owns (and, in
+ * a metadata transaction, one the committed image does not use). */
+int qcow2_l2_for_write(struct qcow2 *q, uint64_t l1i, uint64_t *l2off, struct verr *err);
+int qcow2_set_entry(struct qcow2 *q, uint64_t off, uint64_t e, uint64_t bm, struct verr *err);
+/* The host bytes an entry holds a reference on (a cluster, or a compressed
+ * span); false when none (unallocated, zero without a cluster, or a
+ * cluster of an external data file). */
+bool qcow2_entry_host_span(struct qcow2 *q, uint64_t e, uint64_t *hoff, uint64_t *hlen);
+int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t n,
+                           struct verr *err);
+/* Drops whole clusters of the cluster-aligned range (full: unallocated even
+ * over a backing file). */
+int qcow2_discard_clusters(struct qcow2 *q, uint64_t off, uint64_t len, bool full,
+                           struct verr *err);
+int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
+int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off, struct verr *err);
+int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
+              struct verr *err);
+int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
+                   struct verr *err);
+int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                const void *cdata, size_t clen, uint64_t off, struct verr *err);
+int qcow2_flush(struct block_dev *bd, struct verr *err);
+int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
+                       struct verr *err);
+int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_extent *ext,
+                 struct verr *err);
+
+/* Persistent dirty bitmaps (qcow2-bitmap.c): marks guest range [off,
+ * off+len) dirty in every enabled bitmap. */
+void qcow2_bitmaps_mark(struct qcow2 *q, uint64_t off, uint64_t len);
 
 /* qcow2-snapshot.c */
 int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,

@@ -49,6 +49,10 @@ static void print_human(const struct block_info *in)
         if (v3)
             printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
         printf("    refcount bits: %d\n", in->refcount_bits);
+        if (in->data_file) {
+            printf("    data file: %s\n", in->data_file);
+            printf("    data file raw: %s\n", in->data_file_raw ? "true" : "false");
+        }
         if (v3) {
             printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
             printf("    extended l2: %s\n", in->extended_l2 ? "true" : "false");
@@ -96,6 +100,10 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         if (v3)
             img_json_bool(j, "lazy-refcounts", in->lazy_refcounts);
         img_json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
+        if (in->data_file) {
+            img_json_str(j, "data-file", in->data_file);
+            img_json_bool(j, "data-file-raw", in->data_file_raw);
+        }
         if (v3) {
             img_json_bool(j, "corrupt", in->corrupt);
             img_json_bool(j, "extended-l2", in->extended_l2);

@@ -22,7 +22,7 @@ static void layout_tests(void)
 {
     for (unsigned bits = 9; bits <= 21; bits++) {
         struct qcow2_geom g;
-        qcow2_geom_init(&g, bits, 4);
+        qcow2_geom_init(&g, bits, 4, false);
         uint64_t cs = 1ull << bits, l2e = cs / 8;
         uint64_t off = 5 * l2e * cs + 7 * cs + 123;
         ok(qcow2_l1_index(&g, off) == 5 && qcow2_l2_index(&g, off) == 7,
@@ -39,7 +39,7 @@ static void layout_tests(void)
     }
     for (unsigned order = 0; order <= 6; order++) {
         struct qcow2_geom g;
-        qcow2_geom_init(&g, 12, order);
+        qcow2_geom_init(&g, 12, order, false);
         uint8_t *b = calloc(1, 4096);
         uint64_t max = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
         qcow2_rb_set(&g, b, 3, max);
@@ -53,7 +53,7 @@ static void layout_tests(void)
     }
     /* Sub-byte widths keep entry 0 in the low bits. */
     struct qcow2_geom g1;
-    qcow2_geom_init(&g1, 12, 0);
+    qcow2_geom_init(&g1, 12, 0, false);
     uint8_t byte[1] = {0};
     qcow2_rb_set(&g1, byte, 0, 1);
     is_int(byte[0], 1, "1-bit refcount 0 is bit 0");
@@ -191,8 +191,10 @@ static void bad_input_tests(void)
     expect_open_error("version4", b, len, "version 4");
     MUTATE(qcow2_put64(b + 72, 1ull << 40));
     expect_open_error("feature", b, len, "bit 40");
-    MUTATE(qcow2_put64(b + 72, QCOW2_INCOMPAT_EXTL2));
+    MUTATE((qcow2_put64(b + 72, QCOW2_INCOMPAT_EXTL2), qcow2_put32(b + 20, 12)));
     expect_open_error("extl2", b, len, "extended L2");
+    MUTATE(qcow2_put64(b + 72, QCOW2_INCOMPAT_DATA_FILE));
+    expect_open_error("datafile", b, len, "does not name it");
     MUTATE(qcow2_put64(b + 24, UINT64_MAX));
     expect_open_error("hugesize", b, len, "too large");
     MUTATE(qcow2_put64(b + 24, 1ull << 40));
