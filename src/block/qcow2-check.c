@@ -28,7 +28,9 @@ struct ck {
     struct block_check_result *res;
     block_check_report_fn report;
     void *opaque;
-    uint64_t prev_data; /* host offset of the previous active data cluster */
+    /* Where the next active data cluster of the current L2 table would be
+     * if contiguous (0: none yet); qemu-img counts fragments per table. */
+    uint64_t next_contig;
 };
 
 static void say(struct ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -98,6 +100,7 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             free(t);
             return r;
         }
+        c->next_contig = 0;
         for (uint64_t j = 0; j < q->g.l2_entries; j++) {
             uint64_t bm, e = qcow2_l2_get(&q->g, t, j, &bm);
             if (q->g.extl2 && !(e & QCOW2_OFLAG_COMPRESSED) &&
@@ -128,8 +131,12 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             if (q->data_file) {
                 /* Clusters of the data file carry no refcount; they count as allocated. */
                 bool zflag = !q->g.extl2 && (e & QCOW2_OFLAG_ZERO);
-                if (active && (zflag ? off != 0 : (off || (e & QCOW2_OFLAG_COPIED))))
+                if (active && (zflag ? off != 0 : (off || (e & QCOW2_OFLAG_COPIED)))) {
                     c->res->allocated_clusters++;
+                    if (c->next_contig && off != c->next_contig)
+                        c->res->fragmented_clusters++;
+                    c->next_contig = off + cs;
+                }
                 continue;
             }
             if (!off) /* unallocated, or a zero cluster without host space: not counted */
@@ -144,9 +151,9 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             add_ref(c, off, cs);
             if (active) {
                 c->res->allocated_clusters++;
-                if (c->prev_data && c->prev_data + cs != off)
+                if (c->next_contig && off != c->next_contig)
                     c->res->fragmented_clusters++;
-                c->prev_data = off;
+                c->next_contig = off + cs;
             }
         }
     }

@@ -198,6 +198,10 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, s
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
 {
     struct qcow2 *q = bd->priv;
+    if (q->data_file)
+        return verr_set(err, ENOTSUP,
+                        "'%s': internal snapshots are not supported with an external data file",
+                        bd->filename);
     if (!name || !*name || strlen(name) > 65535)
         return verr_set(err, EINVAL, "'%s': invalid snapshot name", bd->filename);
     for (uint32_t i = 0; i < q->nb_snapshots; i++)

@@ -141,8 +141,10 @@ int img_cmd_create(int argc, char **argv)
         img_error("%s: Image creation needs a size parameter", path);
         goto out;
     }
-    if (!quiet)
+    if (!quiet) {
         print_formatting(path, fmt, &o, &list);
+        fflush(stdout); /* before any error line, as qemu-img's order */
+    }
     struct verr err;
     verr_clear(&err);
     o.backing_unsafe = unsafe; /* -u: the backing file is not opened */

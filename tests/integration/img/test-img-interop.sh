@@ -49,6 +49,34 @@ check "qemu-img reads zstd -m 2 data" qemu_same_data vmz.qcow2 src.raw
 check "vireo convert -O raw of its own qcow2" "$V" convert -O raw v-65536-1.1.qcow2 back.raw
 check "round trip raw identical" cmp back.raw src.raw
 
+# Extended L2 entries (subclusters) and external data files written by vireo-img.
+for o in extended_l2=on extended_l2=on,cluster_size=16k extended_l2=on,cluster_size=2M \
+    data_file=v-df.raw data_file=v-dfr.raw,data_file_raw=on extended_l2=on,data_file=v-dfe.raw; do
+    img=v-${o//[=,]/-}.qcow2
+    check "vireo convert -O qcow2 -o $o" "$V" convert -O qcow2 -o $o src.raw $img
+    check "qemu-img check clean: $o" qemu_clean $img
+    check "qemu-img reads the same data: $o" qemu_same_data $img src.raw
+done
+check "a raw data file holds the image by itself" cmp v-dfr.raw src.raw
+check "vireo overlay with extended L2 over a backing file" sh -c "'$V' convert -O qcow2 src.raw eb.qcow2 >/dev/null &&
+    '$V' create -f qcow2 -o extended_l2=on -b eb.qcow2 -F qcow2 et.qcow2 >/dev/null &&
+    '$V' convert -n -O qcow2 src2.raw et.qcow2"
+check "qemu-img check clean: extended L2 overlay" qemu_clean et.qcow2
+check "qemu-img reads the extended L2 overlay" qemu_same_data et.qcow2 src2.raw
+check "vireo snapshot of an extended L2 image" sh -c "'$V' snapshot -c s1 et.qcow2 &&
+    '$V' convert -n -O qcow2 src.raw et.qcow2 && qemu-img snapshot -a s1 et.qcow2"
+check "qemu-img applies it and reads the old data" qemu_same_data et.qcow2 src2.raw
+check "vireo compressed copy with extended L2" "$V" convert -c -O qcow2 -o extended_l2=on src.raw ec.qcow2
+check "qemu-img check clean: compressed extended L2" qemu_clean ec.qcow2
+check "qemu-img reads compressed extended L2" qemu_same_data ec.qcow2 src.raw
+check "compression with a data file is refused" sh -c "! '$V' convert -c -O qcow2 -o data_file=cdf.raw src.raw cdf.qcow2 2>/dev/null && [ ! -e cdf.qcow2 ]"
+check "snapshots with a data file are refused" sh -c "! '$V' snapshot -c s v-data_file-v-df.raw.qcow2 2>/dev/null"
+qemu-img convert -O qcow2 -o extended_l2=on src.raw qe.qcow2
+qemu-img convert -O qcow2 -o data_file=qdf.raw src.raw qdf.qcow2
+check "vireo reads qemu's extended L2 image" sh -c "'$V' convert -O raw qe.qcow2 qe.raw && cmp qe.raw src.raw"
+check "vireo reads qemu's data file image" sh -c "'$V' convert -O raw qdf.qcow2 qdf-out.raw && cmp qdf-out.raw src.raw"
+check "vireo check clean: qemu's extended L2 and data file images" sh -c "'$V' check qe.qcow2 && '$V' check qdf.qcow2"
+
 # Backing chain written by vireo-img: base from src, overlay holding src2 via -B.
 check "vireo base image" "$V" convert -O qcow2 src.raw base.qcow2
 check "vireo convert -B writes only differences" \

@@ -35,6 +35,26 @@ mkdir sub && qemu-img create -q -f qcow2 -b ../base.qcow2 -F qcow2 sub/rel.qcow2
 qemu-img create -q -f raw r.raw 3M
 cp src.raw holes.raw
 
+# Extended L2 entries (subclusters) and external data files, plain and raw.
+qemu-img create -q -f qcow2 -o extended_l2=on ext.qcow2 64M
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' -c 'write -P 3 130k 1k' ext.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o extended_l2=on,cluster_size=16k extb.qcow2
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' extb.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o data_file=df.raw df.qcow2 64M
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' df.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o data_file=dfr.raw,data_file_raw=on dfr.qcow2 64M
+# Fragments are counted per L2 table (4 KiB clusters: one table maps 2 MiB).
+qemu-img create -q -f qcow2 -o cluster_size=4k frag.qcow2 64M
+qemu-io -c 'write -P 1 0 4k' -c 'write -P 1 2M 4k' -c 'write -P 1 4k 4k' frag.qcow2 >/dev/null
+for img in ext.qcow2 extb.qcow2 df.qcow2 dfr.qcow2 frag.qcow2; do
+    same "info $img" info $img
+    same "info --output=json $img" info --output=json $img
+    same "check $img" check $img
+    same "check --output=json $img" check --output=json $img
+    same "map $img" map $img
+    same "map --output=json $img" map --output=json $img
+done
+
 for img in empty.qcow2 v2.qcow2 zstd.qcow2 base.qcow2 top.qcow2 sub/rel.qcow2 r.raw holes.raw; do
     same "info $img" info $img
     same "info --output=json $img" info --output=json $img
@@ -109,7 +129,12 @@ same "measure --output=json of an image" measure --output=json -O qcow2 top.qcow
 for args in "-f qcow2 c1 1G" "-f qcow2 -o cluster_size=4k,compat=0.10 c2 10M" \
     "-f qcow2 -o lazy_refcounts=on,compression_type=zstd c3 2T" "-f raw c4 1M" \
     "-f qcow2 -b base.qcow2 -F qcow2 c5" "-f qcow2 -u -b nowhere.qcow2 -F qcow2 c6 5G" \
-    "-f qcow2 -o preallocation=off,refcount_bits=8 c7 64k"; do
+    "-f qcow2 -o preallocation=off,refcount_bits=8 c7 64k" \
+    "-f qcow2 -o extended_l2=on c8 1G" "-f qcow2 -o extended_l2=on,cluster_size=4k c9 1G" \
+    "-f qcow2 -o extended_l2=on,compat=0.10 c10 1G" "-f qcow2 -o data_file=c11.raw c11 1M" \
+    "-f qcow2 -o data_file=c12.raw,data_file_raw=on c12 1M" "-f qcow2 -o data_file_raw=on c13 1M" \
+    "-f qcow2 -o data_file=c14.raw,compat=0.10 c14 1M" \
+    "-f qcow2 -b base.qcow2 -F qcow2 -o data_file=c15.raw,data_file_raw=on c15"; do
     # shellcheck disable=SC2086
     same "create $args" create $args
 done
