@@ -79,6 +79,10 @@ struct block_driver {
                   struct verr *err);
     int (*get_info)(struct block_dev *bd, struct block_info *info, struct verr *err);
     int (*resize)(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err);
+    /* Optional: host space for [start, end) of the virtual disk (a grown area);
+     * an empty range only says whether the mode is supported. */
+    int (*preallocate)(struct block_dev *bd, uint64_t start, uint64_t end, enum block_prealloc mode,
+                       struct verr *err);
     int (*snapshot_list)(struct block_dev *bd, struct block_snapshot **out, size_t *count,
                          struct verr *err);
     int (*snapshot_create)(struct block_dev *bd, const char *name, struct verr *err);

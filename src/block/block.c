@@ -551,6 +551,33 @@ int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, str
     return r;
 }
 
+int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_shrink,
+                          enum block_prealloc prealloc, struct verr *err)
+{
+    uint64_t old = bd->size;
+    if (prealloc != BLOCK_PREALLOC_OFF && new_size < old)
+        return verr_set(err, EINVAL, "Preallocation can only be used for growing images");
+    if (prealloc != BLOCK_PREALLOC_OFF && !bd->drv->preallocate)
+        return unsupported(bd, "preallocation", err);
+    int r = 0;
+    if (prealloc != BLOCK_PREALLOC_OFF) {
+        /* An empty range first: the driver refuses a mode it lacks before
+         * anything changes. */
+        lock(bd);
+        r = bd->drv->preallocate(bd, old, old, prealloc, err);
+        unlock(bd);
+        if (r < 0)
+            return r;
+    }
+    r = block_resize(bd, new_size, allow_shrink, err);
+    if (r < 0 || prealloc == BLOCK_PREALLOC_OFF || new_size <= old)
+        return r;
+    lock(bd);
+    r = bd->drv->preallocate(bd, old, new_size, prealloc, err);
+    unlock(bd);
+    return r;
+}
+
 #define SNAP_CALL(fn, what, ...)                                                                   \
     do {                                                                                           \
         if (!bd->drv->fn)                                                                          \

@@ -197,9 +197,24 @@ bool block_is_read_only(struct block_dev *bd);
 /* The opened backing image, or NULL (not owned by the caller). */
 struct block_dev *block_backing(struct block_dev *bd);
 
-/* Changes the virtual size. Growing is always allowed; shrinking raw needs
- * allow_shrink; shrinking qcow2 is refused with -ENOTSUP and a clear message. */
+enum block_prealloc {
+    BLOCK_PREALLOC_OFF = 0,
+    BLOCK_PREALLOC_METADATA,
+    BLOCK_PREALLOC_FALLOC,
+    BLOCK_PREALLOC_FULL,
+};
+/* "off", "metadata", "falloc", "full" -> enum; 0 or -EINVAL. */
+int block_prealloc_parse(const char *s, enum block_prealloc *out);
+
+/* Changes the virtual size. Growing is always allowed; shrinking needs
+ * allow_shrink (qcow2 then drops what lies past the new end, as QEMU 7.2
+ * does; qcow2 sizes are multiples of 512). On qcow2 the resize is atomic: a
+ * crash leaves the old size or the new one, with nothing leaked. */
 int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, struct verr *err);
+/* block_resize, then (growing only) host space for the new area as
+ * qemu-img resize --preallocation gives it. */
+int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_shrink,
+                          enum block_prealloc prealloc, struct verr *err);
 
 /* Internal snapshots (qcow2; raw returns -ENOTSUP). name_or_id matches the
  * id first, then the name, as qemu-img does. */
@@ -240,15 +255,6 @@ typedef void (*block_check_report_fn)(void *opaque, const char *line);
 int block_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
                 struct block_check_result *out, struct verr *err);
 bool block_check_supported(struct block_dev *bd);
-
-enum block_prealloc {
-    BLOCK_PREALLOC_OFF = 0,
-    BLOCK_PREALLOC_METADATA,
-    BLOCK_PREALLOC_FALLOC,
-    BLOCK_PREALLOC_FULL,
-};
-/* "off", "metadata", "falloc", "full" -> enum; 0 or -EINVAL. */
-int block_prealloc_parse(const char *s, enum block_prealloc *out);
 
 struct block_create_opts {
     uint64_t size;            /* bytes; 0 with a backing file = the backing file's size */

@@ -420,6 +420,60 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     return 0;
 }
 
+int qcow2_reload(struct qcow2 *q, struct verr *err)
+{
+    struct qcow2_cache *caches[] = {&q->l2c, &q->rbc};
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < caches[c]->n; i++) {
+            caches[c]->slots[i].offset = 0;
+            caches[c]->slots[i].dirty = false;
+        }
+    }
+    free(q->pending);
+    q->pending = NULL;
+    q->nb_pending = q->cap_pending = 0;
+    q->dc_entry = 0;
+    q->comp_next = 0;
+    q->l1_dirty = q->rt_dirty = false;
+    q->free_hint = 1;
+    uint8_t h[QCOW2_V2_HEADER_LEN];
+    uint64_t file_len = 0;
+    int r = hostfile_pread(q->f, h, sizeof(h), 0, err);
+    if (r == 0)
+        r = hostfile_length(q->f, &file_len, err);
+    free(q->l1);
+    free(q->rt);
+    qcow2_snap_free(q->snaps, q->nb_snapshots);
+    q->l1 = NULL;
+    q->rt = NULL;
+    q->snaps = NULL;
+    if (r == 0) {
+        q->size = qcow2_be64(h + 24);
+        q->l1_size = qcow2_be32(h + 36);
+        q->l1_offset = qcow2_be64(h + 40);
+        q->rt_offset = qcow2_be64(h + 48);
+        q->rt_clusters = qcow2_be32(h + 56);
+        q->nb_snapshots = qcow2_be32(h + 60);
+        q->snapshots_offset = qcow2_be64(h + 64);
+        q->file_len = file_len;
+        r = load_tables(q, q->bd->filename, file_len, err);
+    }
+    if (r < 0) {
+        /* Nothing trustworthy in memory: no more writes through this handle. */
+        if (!q->l1)
+            q->l1 = xcalloc(1, 8);
+        if (!q->rt)
+            q->rt = xcalloc(1, 8);
+        q->l1_size = 0;
+        q->rt_entries = 0;
+        q->nb_snapshots = 0;
+        q->bd->read_only = true;
+        return r;
+    }
+    q->bd->size = q->size;
+    return 0;
+}
+
 static int qcow2_get_info(struct block_dev *bd, struct block_info *info, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
@@ -450,13 +504,23 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
                      struct verr *err)
 {
     uint64_t cs = q->g.cluster_size;
-    int r = qcow2_flush_metadata(q, err);
-    if (r < 0)
-        return r;
     uint64_t bytes = (uint64_t)n * 8, nw = 0;
     if (bytes > QCOW2_MAX_L1_BYTES)
         return verr_set(err, EFBIG, "'%s': L1 table would exceed %u bytes", q->bd->filename,
                         QCOW2_MAX_L1_BYTES);
+    if (q->txn) {
+        /* Only in memory: the commit gives it its clusters. */
+        uint64_t *l1 = xcalloc(n ? n : 1, 8);
+        memcpy(l1, src, (size_t)(src_n < n ? src_n : n) * 8);
+        free(q->l1);
+        q->l1 = l1;
+        q->l1_size = n;
+        q->l1_dirty = true;
+        return 0;
+    }
+    int r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
     if (n)
         r = qcow2_alloc_clusters(q, (bytes + cs - 1) / cs, &nw, err);
     if (r < 0)
@@ -512,7 +576,7 @@ static int prealloc_space(struct hostfile *hf, uint64_t off, uint64_t len, enum 
 }
 
 int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_prealloc mode,
-                      struct verr *err)
+                      bool zero_flag, struct verr *err)
 {
     uint64_t cs = q->g.cluster_size;
     uint64_t eof = q->alloc_end << q->g.cluster_bits;
@@ -525,15 +589,21 @@ int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_
         r = qcow2_lookup(q, c, &s, err);
         if (r < 0 || s.has_host || s.compressed)
             continue;
-        uint64_t host = c;
-        if (!q->data_file)
+        /* The L2 table before the data, as qemu-img lays it out. */
+        uint64_t l2off, host = c;
+        r = qcow2_l2_for_write(q, qcow2_l1_index(&q->g, c), &l2off, err);
+        if (r == 0 && !q->data_file)
             r = qcow2_alloc_clusters(q, 1, &host, err);
         /* A reused cluster (or a data file region) may hold old bytes. */
         if (r == 0 && (q->data_file || host < eof))
-            r = hostfile_zero(q->df, host, cs, false, err);
+            r = hostfile_zero(q->df, host, cs, mode == BLOCK_PREALLOC_METADATA, err);
+        /* As QEMU: extended L2 entries keep their bitmap (the space is there,
+         * unallocated), a grown v3 area reads as preallocated zeroes. */
+        uint64_t e = host | QCOW2_OFLAG_COPIED, bm = s.bm;
+        if (!q->g.extl2 && zero_flag && q->version >= 3)
+            e |= QCOW2_OFLAG_ZERO;
         if (r == 0)
-            r = qcow2_set_entry(q, c, host | QCOW2_OFLAG_COPIED,
-                                q->g.extl2 ? QCOW2_SC_ALL_ALLOC : 0, err);
+            r = qcow2_set_entry(q, c, e, bm, err);
         if (r < 0 || mode == BLOCK_PREALLOC_METADATA)
             continue;
         if (host != run_end) {
@@ -555,32 +625,116 @@ int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_
     return r;
 }
 
+/* block_resize_prealloc's second step: host space for the grown area. */
+static int qcow2_resize_prealloc(struct block_dev *bd, uint64_t start, uint64_t end,
+                                 enum block_prealloc mode, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    int r = qcow2_preallocate(q, start, end, mode, true, err);
+    if (r == 0)
+        r = qcow2_flush(bd, err);
+    return r;
+}
+
+/* Drops the L2 tables of L1 entries first.. and everything they reference. */
+static int drop_tables(struct qcow2 *q, uint64_t first, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    int r = 0;
+    for (uint64_t i = first; r == 0 && i < q->l1_size; i++) {
+        uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK;
+        if (!l2off)
+            continue;
+        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries; j++) {
+            uint8_t *t;
+            r = qcow2_l2_table(q, q->l1[i], &t, err);
+            uint64_t hoff, hlen;
+            if (r == 0 && qcow2_entry_host_span(q, qcow2_l2_get(&q->g, t, j, NULL), &hoff, &hlen))
+                qcow2_free_later(q, hoff, hlen);
+        }
+        qcow2_cache_forget(&q->l2c, l2off);
+        qcow2_free_later(q, l2off, cs);
+        q->l1[i] = 0;
+        q->l1_dirty = true;
+    }
+    q->dc_entry = 0;
+    q->comp_next = 0;
+    return r;
+}
+
+/* Drops everything past the new end: clusters wholly past it, and L2
+ * tables that then map nothing. */
+static int shrink_tree(struct qcow2 *q, uint64_t size, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size, start = (size + cs - 1) & ~(cs - 1);
+    uint64_t keep = qcow2_l1_entries_for(&q->g, size);
+    uint64_t span = cs << q->g.l2_bits, end = keep * span;
+    if (end > q->size)
+        end = (q->size + cs - 1) & ~(cs - 1);
+    int r = start < end ? qcow2_discard_clusters(q, start, end - start, true, err) : 0;
+    return r == 0 ? drop_tables(q, keep, err) : r;
+}
+
+/* One transaction: the header's new size, the new L1 table and whatever
+ * the shrink frees switch together. Growing zeroes the tail of the old last
+ * cluster and, over a longer backing file, the new area (so it reads as
+ * zeroes, not as the backing file's data). */
 static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    (void)allow_shrink;
-    if (size < q->size)
-        return verr_set(err, ENOTSUP,
-                        "'%s': shrinking qcow2 images is not supported (it could drop data); "
-                        "convert to a smaller image instead",
-                        bd->filename);
-    if (size / q->g.cluster_size > (QCOW2_OFFSET_MASK >> q->g.cluster_bits))
+    uint64_t cs = q->g.cluster_size, old = q->size;
+    if (size % 512)
+        return verr_set(err, EINVAL, "'%s': The new size must be a multiple of 512", bd->filename);
+    if (size < old && !allow_shrink)
+        return verr_set(err, EINVAL, "'%s': shrinking needs to be asked for", bd->filename);
+    if (size / cs > (QCOW2_OFFSET_MASK >> q->g.cluster_bits) ||
+        qcow2_l1_entries_for(&q->g, size) * 8 > QCOW2_MAX_L1_BYTES)
         return verr_set(err, EFBIG, "'%s': size %llu is too large", bd->filename,
                         (unsigned long long)size);
-    uint64_t need = qcow2_l1_entries_for(&q->g, size);
-    int r = 0;
-    if (need > q->l1_size)
-        r = qcow2_replace_l1(q, (uint32_t)need, q->l1, q->l1_size, err);
+    if (size == old)
+        return 0;
+    int r = qcow2_txn_begin(q, err);
     if (r < 0)
         return r;
-    uint8_t b[8];
-    qcow2_put64(b, size);
-    r = hostfile_pwrite(q->f, b, 8, 24, err);
-    if (r == 0)
-        r = qcow2_barrier(q, err);
+    if (size < old) {
+        r = shrink_tree(q, size, err);
+    } else {
+        uint64_t need = qcow2_l1_entries_for(&q->g, size);
+        if (need > q->l1_size)
+            r = qcow2_replace_l1(q, (uint32_t)need, q->l1, q->l1_size, err);
+    }
     if (r == 0) {
         q->size = size;
         bd->size = size;
+    }
+    if (r == 0 && size > old) {
+        uint64_t tail = (old + cs - 1) & ~(cs - 1);
+        uint64_t bsize = bd->backing ? bd->backing->size : 0;
+        uint64_t zend = bsize > old ? (bsize < size ? bsize : size) : 0;
+        if (tail > size)
+            tail = size;
+        if (zend < tail)
+            zend = tail;
+        if (zend > old) {
+            struct qcow2_slot s;
+            r = qcow2_lookup(q, old & ~(cs - 1), &s, err);
+            bool stale = r == 0 && (s.has_host || s.compressed);
+            if (r == 0 && (stale || zend > tail))
+                r = qcow2_write_zeroes(bd, old, zend - old, 0, err);
+        }
+    }
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    if (r < 0) {
+        qcow2_txn_abort(q);
+        return r;
+    }
+    r = qcow2_txn_commit(q, err);
+    if (r == 0 && q->data_file) {
+        uint64_t dlen;
+        r = hostfile_length(q->df, &dlen, err);
+        if (r == 0 && (dlen < size || q->data_raw))
+            r = hostfile_truncate(q->df, size, err);
     }
     return r;
 }
@@ -788,14 +942,21 @@ static int qcow2_change_backing(struct block_dev *bd, const char *path, const ch
     return 0;
 }
 
+/* One transaction: every L2 table and what it alone references goes. */
 static int qcow2_make_empty(struct block_dev *bd, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    int r = qcow2_discard_clusters(q, 0, (q->size + cs - 1) & ~(cs - 1), true, err);
+    int r = qcow2_txn_begin(q, err);
+    if (r < 0)
+        return r;
+    r = drop_tables(q, 0, err);
     if (r == 0)
-        r = qcow2_flush(bd, err);
-    return r;
+        r = qcow2_flush_metadata(q, err);
+    if (r < 0) {
+        qcow2_txn_abort(q);
+        return r;
+    }
+    return qcow2_txn_commit(q, err);
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -821,6 +982,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->wbuf);
     free(q->sbuf);
     free(q->txn_punch);
+    free(q->txn_busy);
     if (q->zstd_dctx)
         ZSTD_freeDCtx(q->zstd_dctx);
     hostfile_close(&q->data_hf);
@@ -1099,7 +1261,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         struct block_dev *bd;
         r = block_open(path, &oo, &bd, err);
         if (r == 0) {
-            r = qcow2_preallocate(Q(bd), 0, size, prealloc, err);
+            r = qcow2_preallocate(Q(bd), 0, size, prealloc, false, err);
             if (r == 0)
                 r = qcow2_flush(bd, err);
             block_close(bd);
@@ -1194,6 +1356,7 @@ const struct block_driver block_driver_qcow2 = {
     .status = qcow2_status,
     .get_info = qcow2_get_info,
     .resize = qcow2_resize,
+    .preallocate = qcow2_resize_prealloc,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,

@@ -251,10 +251,14 @@ struct qcow2 {
 
     /* A metadata transaction (qcow2-refcount.c): no metadata cluster of
      * the committed image is written until one header write switches to
-     * the new tables. Clusters below txn_base belong to the committed
-     * image; everything new goes at or above it. */
+     * the new tables. The committed image lies below txn_base; new clusters
+     * are ones free in both images. */
     bool txn;
-    uint64_t txn_base;
+    uint64_t txn_base, txn_hint;
+    uint64_t *txn_busy; /* bitmap: clusters allocated or freed in the transaction */
+    size_t txn_busy_words;
+    uint64_t txn_l1_off, txn_rt_off; /* the committed tables, freed at the commit */
+    uint32_t txn_l1_size, txn_rt_clusters;
     uint64_t *txn_punch; /* clusters freed in the transaction: punched after it */
     size_t nb_txn_punch, cap_txn_punch;
 
@@ -293,6 +297,17 @@ int qcow2_barrier(struct qcow2 *q, struct verr *err);
 /* In a transaction: true when a table at host offset off belongs to the
  * committed image, so changing it means writing a copy elsewhere. */
 bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off);
+/* Metadata transactions (see qcow2-refcount.c). commit writes the new
+ * tables and switches the header (all of it, from the in-memory state) in
+ * one write; abort drops the in-memory changes and reloads the committed
+ * image. */
+int qcow2_txn_begin(struct qcow2 *q, struct verr *err);
+int qcow2_txn_commit(struct qcow2 *q, struct verr *err);
+void qcow2_txn_abort(struct qcow2 *q);
+/* One past the highest cluster with a refcount. */
+int qcow2_refcount_end(struct qcow2 *q, uint64_t *end, struct verr *err);
+/* Rereads the header's tables from the file, dropping cached state. */
+int qcow2_reload(struct qcow2 *q, struct verr *err);
 
 /* qcow2.c */
 /* True when [off, off+len) lies inside the file (as opened, plus what we
@@ -321,9 +336,10 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
 /* Sets COPIED exactly where refcount == 1 in the active tree. */
 int qcow2_fix_copied(struct qcow2 *q, struct verr *err);
 /* Gives every guest cluster of [start, end) without one a host cluster
- * (reading as zeroes), and with falloc/full its host space. */
+ * (reading as zeroes; zero_flag: flagged zero in v3, as QEMU's resize does),
+ * and with falloc/full its host space. */
 int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_prealloc mode,
-                      struct verr *err);
+                      bool zero_flag, struct verr *err);
 /* Reads an inactive L1 table (a snapshot's) into a malloc'd array. */
 int qcow2_read_l1(struct qcow2 *q, uint64_t off, uint32_t n, uint64_t **out, struct verr *err);
 

@@ -46,8 +46,11 @@ fails "no size" 1 "x.qcow2: Image creation needs a size parameter" create -f qco
 fails "bad -r value" 1 "Unknown option value for -r" check -r bogus good.qcow2
 fails "bad --output" 1 "--output must be used with human or json as argument." info --output=xml good.qcow2
 fails "shrink without --shrink" 1 "Use the --shrink option" resize -f raw r.raw 512k
-fails "shrinking qcow2 refused" 1 ".*" resize --shrink good.qcow2 512k
-check "qcow2 keeps its size after a refused shrink" sh -c "qemu-img info good.qcow2 | grep -q '(1048576 bytes)'"
+fails "qcow2 size not a multiple of 512" 1 "The new size must be a multiple of 512" resize good.qcow2 1048577
+fails "preallocation when shrinking" 1 "Preallocation can only be used for growing images" resize --shrink --preallocation=full good.qcow2 512k
+fails "bad preallocation mode" 1 "Invalid preallocation mode 'bogus'" resize --preallocation=bogus good.qcow2 2M
+fails "metadata preallocation of raw" 1 "Unsupported preallocation mode: metadata" resize -f raw --preallocation=metadata r.raw 2M
+check "qcow2 keeps its size after refused resizes" sh -c "qemu-img info good.qcow2 | grep -q '(1048576 bytes)'"
 check "raw --shrink works" sh -c "'$V' resize -f raw --shrink r.raw -- -512k >/dev/null && [ \$(stat -c %s r.raw) -eq 524288 ]"
 check "raw grow works" sh -c "'$V' resize -f raw r.raw +1M >/dev/null && [ \$(stat -c %s r.raw) -eq 1572864 ]"
 fails "snapshot not found" 1 "Could not apply snapshot 'nosuch': " snapshot -a nosuch good.qcow2

@@ -139,6 +139,22 @@ check "vireo rebase -u changes only the name" sh -c "'$V' rebase -u -b rb2.moved
 check "vireo resize qcow2 +1M" sh -c "'$V' resize v-65536-1.1.qcow2 +1M &&
     qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 7340032'"
 check "qemu-img check clean after resize" qemu_clean v-65536-1.1.qcow2
+check "vireo resize --shrink qcow2" sh -c "'$V' resize --shrink v-65536-1.1.qcow2 2M &&
+    qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 2097152'"
+check "qemu-img check clean after a shrink" qemu_clean v-65536-1.1.qcow2
+check "the first 2 MiB survive the shrink" sh -c "qemu-img convert -O raw v-65536-1.1.qcow2 sh.raw &&
+    cmp -n 2097152 sh.raw src.raw"
+check "growing again reads zeroes past the old end" sh -c "'$V' resize v-65536-1.1.qcow2 6M &&
+    qemu-io -c 'read -P 0 2M 4M' v-65536-1.1.qcow2 | grep -q 'read 4194304/'"
+for p in metadata falloc full; do
+    check "vireo resize --preallocation=$p" sh -c "'$V' create -q -f qcow2 rp-$p.qcow2 1M &&
+        '$V' resize --preallocation=$p rp-$p.qcow2 5M && qemu-io -c 'read -P 0 0 5M' rp-$p.qcow2 | grep -q 'read 5242880/'"
+    check "qemu-img check clean after --preallocation=$p" qemu_clean rp-$p.qcow2
+    check "--preallocation=$p allocated the grown area" sh -c "[ \$(qemu-img check --output=json rp-$p.qcow2 | sed -n 's/.*allocated-clusters.: \([0-9]*\).*/\1/p') -eq 64 ]"
+done
+check "preallocation=full really allocates" sh -c "[ \$(stat -c %b rp-full.qcow2) -ge 8192 ]"
+check "raw resize --preallocation=falloc" sh -c "'$V' create -q -f raw rf.raw 1M && '$V' resize -f raw --preallocation=falloc rf.raw 5M &&
+    [ \$(stat -c %s rf.raw) -eq 5242880 ] && [ \$(stat -c %b rf.raw) -ge 8192 ]"
 check "vireo create preallocation=metadata passes qemu-img check" sh -c "'$V' create -f qcow2 -o preallocation=metadata pm.qcow2 8M && qemu-img check pm.qcow2"
 check "vireo create preallocation=full (raw) is fully allocated" sh -c "'$V' create -f raw -o preallocation=full pf.raw 8M &&
     [ \$(stat -c %b pf.raw) -ge 16384 ]"
