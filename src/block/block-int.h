@@ -94,6 +94,9 @@ struct block_driver {
     int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
                           struct verr *err);
     int (*make_empty)(struct block_dev *bd, struct verr *err);
+    /* Optional: see block_batch_begin / block_batch_end. */
+    int (*batch_begin)(struct block_dev *bd, struct verr *err);
+    int (*batch_end)(struct block_dev *bd, bool keep, struct verr *err);
     int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
                    struct block_measure *out, struct verr *err);
 };

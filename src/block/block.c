@@ -659,6 +659,27 @@ int block_make_empty(struct block_dev *bd, struct verr *err)
     return r;
 }
 
+int block_batch_begin(struct block_dev *bd, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0 || !bd->drv->batch_begin)
+        return r;
+    lock(bd);
+    r = bd->drv->batch_begin(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->batch_end)
+        return 0;
+    lock(bd);
+    int r = bd->drv->batch_end(bd, keep, err);
+    unlock(bd);
+    return r;
+}
+
 int block_create(const char *path, const char *format, const struct block_create_opts *opts,
                  struct verr *err)
 {

@@ -290,8 +290,18 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
                          struct verr *err);
 
 /* Makes every cluster of this layer unallocated, so the image reads as its
- * backing file (qemu-img commit's emptying of the top image). */
+ * backing file (qemu-img commit's emptying of the top image). Atomic on
+ * qcow2: a crash leaves the full image or the empty one. */
 int block_make_empty(struct block_dev *bd, struct verr *err);
+
+/* Groups the metadata changes of the writes between begin and end into one
+ * atomic step (qcow2: one metadata transaction; formats without metadata:
+ * nothing). Until block_batch_end returns, a crash (or SIGKILL) leaves the
+ * image's metadata as before the batch, with nothing leaked; data written
+ * in place into clusters the image already owns may be new. On an error
+ * inside the batch, call block_batch_end anyway: it then drops the batch. */
+int block_batch_begin(struct block_dev *bd, struct verr *err);
+int block_batch_end(struct block_dev *bd, bool keep, struct verr *err);
 
 /* "qcow2" or "raw" from the file's first bytes, into fmt (>= 16 bytes). */
 int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err);

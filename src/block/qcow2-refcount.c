@@ -358,7 +358,9 @@ static int txn_take(struct qcow2 *q, uint64_t n, uint64_t min, uint64_t *at, str
         txn_mark(q, c);
     if (*at + n > q->alloc_end)
         q->alloc_end = *at + n;
-    if (n == 1 && *at == q->txn_hint)
+    /* Nothing between the hint and a single cluster is free, and nothing
+     * becomes free again before the commit. */
+    if (n == 1)
         q->txn_hint = *at + 1;
     return 0;
 }
@@ -551,6 +553,28 @@ static bool cache_dirty(struct qcow2_cache *c)
     return false;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Punches holes where the listed (now free) clusters are, one call per run. */
+static void punch_clusters(struct qcow2 *q, uint64_t *list, size_t n)
+{
+    if (q->f->blockdev || n == 0)
+        return;
+    qsort(list, n, sizeof(*list), cmp_u64);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && list[j] <= list[j - 1] + 1)
+            j++;
+        hostfile_punch(q->f, list[i] << q->g.cluster_bits,
+                       (list[j - 1] - list[i] + 1) << q->g.cluster_bits, NULL);
+        i = j;
+    }
+}
+
 /* Applies the deferred frees (refcount drops, holes punched). */
 static int apply_frees(struct qcow2 *q, struct verr *err)
 {
@@ -559,6 +583,7 @@ static int apply_frees(struct qcow2 *q, struct verr *err)
     q->pending = NULL;
     q->nb_pending = q->cap_pending = 0;
     int r = 0;
+    size_t nfree = 0; /* clusters now free are moved to the front of list */
     for (size_t i = 0; i < n && r == 0; i++) {
         uint64_t rc;
         r = qcow2_refcount_get(q, list[i], &rc, err);
@@ -567,9 +592,12 @@ static int apply_frees(struct qcow2 *q, struct verr *err)
                               (unsigned long long)list[i]);
         if (r == 0)
             r = refcount_set(q, list[i], rc - 1, 0, err);
-        if (r == 0 && rc == 1 && !q->f->blockdev && !q->txn)
-            hostfile_punch(q->f, list[i] << q->g.cluster_bits, q->g.cluster_size, NULL);
+        if (r == 0 && rc == 1)
+            list[nfree++] = list[i];
     }
+    /* In a transaction the commit punches them (the old image uses them). */
+    if (r == 0 && !q->txn)
+        punch_clusters(q, list, nfree);
     free(list);
     return r;
 }
@@ -884,8 +912,7 @@ int qcow2_txn_commit(struct qcow2 *q, struct verr *err)
     q->rt_dirty = false;
     /* The old tables are free now: give their space back, and the file's
      * tail past the last cluster in use. */
-    for (size_t i = 0; i < q->nb_txn_punch && !q->f->blockdev; i++)
-        hostfile_punch(q->f, q->txn_punch[i] << q->g.cluster_bits, q->g.cluster_size, NULL);
+    punch_clusters(q, q->txn_punch, q->nb_txn_punch);
     q->nb_txn_punch = 0;
     q->free_hint = 1;
     uint64_t end, len;

@@ -630,10 +630,20 @@ static int qcow2_resize_prealloc(struct block_dev *bd, uint64_t start, uint64_t 
                                  enum block_prealloc mode, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    int r = qcow2_preallocate(q, start, end, mode, true, err);
+    if (start >= end)
+        return 0;
+    /* One transaction too: a kill leaves the area preallocated or not. */
+    int r = qcow2_txn_begin(q, err);
+    if (r < 0)
+        return r;
+    r = qcow2_preallocate(q, start, end, mode, true, err);
     if (r == 0)
-        r = qcow2_flush(bd, err);
-    return r;
+        r = qcow2_flush_metadata(q, err);
+    if (r < 0) {
+        qcow2_txn_abort(q);
+        return r;
+    }
+    return qcow2_txn_commit(q, err);
 }
 
 /* Drops the L2 tables of L1 entries first.. and everything they reference. */
@@ -952,6 +962,28 @@ static int qcow2_make_empty(struct block_dev *bd, struct verr *err)
     r = drop_tables(q, 0, err);
     if (r == 0)
         r = qcow2_flush_metadata(q, err);
+    if (r < 0) {
+        qcow2_txn_abort(q);
+        return r;
+    }
+    return qcow2_txn_commit(q, err);
+}
+
+static int qcow2_batch_begin(struct block_dev *bd, struct verr *err)
+{
+    return qcow2_txn_begin(Q(bd), err);
+}
+
+static int qcow2_batch_end(struct block_dev *bd, bool keep, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    if (!q->txn)
+        return 0;
+    if (!keep) {
+        qcow2_txn_abort(q);
+        return 0;
+    }
+    int r = qcow2_flush_metadata(q, err);
     if (r < 0) {
         qcow2_txn_abort(q);
         return r;
@@ -1365,5 +1397,7 @@ const struct block_driver block_driver_qcow2 = {
     .create = qcow2_create,
     .change_backing = qcow2_change_backing,
     .make_empty = qcow2_make_empty,
+    .batch_begin = qcow2_batch_begin,
+    .batch_end = qcow2_batch_end,
     .measure = qcow2_measure,
 };
