@@ -94,6 +94,14 @@ struct block_driver {
     int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
                           struct verr *err);
     int (*make_empty)(struct block_dev *bd, struct verr *err);
+    /* Optional: persistent dirty bitmaps (see block.h). */
+    int (*bitmap_list)(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
+                       struct verr *err);
+    int (*bitmap_op)(struct block_dev *bd, const struct block_bitmap_op *op, struct verr *err);
+    int (*bitmap_get)(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                      uint32_t *granularity, struct verr *err);
+    int (*bitmap_mark)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+    int (*bitmap_store)(struct block_dev *bd, struct verr *err);
     /* Optional: see block_batch_begin / block_batch_end. */
     int (*batch_begin)(struct block_dev *bd, struct verr *err);
     int (*batch_end)(struct block_dev *bd, bool keep, struct verr *err);

@@ -495,6 +495,7 @@ void block_info_free(struct block_info *info)
     free(info->backing_format);
     free(info->full_backing_path);
     free(info->data_file);
+    block_bitmap_list_free(info->bitmaps, info->nb_bitmaps);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
     memset(info, 0, sizeof(*info));
 }
@@ -655,6 +656,92 @@ int block_make_empty(struct block_dev *bd, struct verr *err)
         return unsupported(bd, "emptying", err);
     lock(bd);
     r = bd->drv->make_empty(bd, err);
+    unlock(bd);
+    return r;
+}
+
+bool block_bitmaps_supported(struct block_dev *bd)
+{
+    return bd->drv->bitmap_op != NULL;
+}
+
+void block_bitmap_list_free(struct block_bitmap_info *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i].name);
+    free(list);
+}
+
+int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *count,
+                      struct verr *err)
+{
+    *out = NULL;
+    *count = 0;
+    if (!bd->drv->bitmap_list)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_list(bd, out, count, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err)
+{
+    if (!bd->drv->bitmap_get)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_get(bd, name, bits, nbits, granularity, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_apply(struct block_dev *bd, struct block_bitmap_op *op, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->bitmap_op)
+        return unsupported(bd, "dirty bitmaps", err);
+    uint8_t *bits = NULL;
+    if (op->action == BLOCK_BITMAP_MERGE) {
+        /* The source's bits first (another image has its own lock). */
+        struct block_dev *src = op->src ? op->src : bd;
+        if (src != bd && src->size != bd->size)
+            return verr_set(err, EINVAL,
+                            "Bitmaps are of different sizes (destination size is %llu, source "
+                            "size is %llu) and can't be merged",
+                            (unsigned long long)bd->size, (unsigned long long)src->size);
+        r = block_bitmap_get(src, op->src_name, &bits, &op->src_nbits, &op->src_granularity, err);
+        if (r < 0)
+            return r;
+        op->src_bits = bits;
+    }
+    lock(bd);
+    r = bd->drv->bitmap_op(bd, op, err);
+    unlock(bd);
+    free(bits);
+    op->src_bits = NULL;
+    return r;
+}
+
+int block_bitmap_mark(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err)
+{
+    int r = check_range(bd, offset, len, err);
+    if (r < 0 || !bd->drv->bitmap_mark || bd->read_only || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->bitmap_mark(bd, offset, len, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_store(struct block_dev *bd, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->bitmap_store)
+        return 0;
+    lock(bd);
+    int r = bd->drv->bitmap_store(bd, err);
     unlock(bd);
     return r;
 }

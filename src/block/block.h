@@ -160,6 +160,15 @@ struct block_snapshot {
     uint64_t icount; /* instruction count, when the snapshot records it */
 };
 
+/* One persistent dirty bitmap, as `qemu-img info` lists it. */
+struct block_bitmap_info {
+    char *name;
+    uint32_t granularity; /* bytes per bit */
+    bool enabled;         /* the auto flag: writes are recorded */
+    bool in_use;          /* left in use by a writer that died: inconsistent, only removable */
+    uint64_t count;       /* dirty bytes (0 when in use) */
+};
+
 struct block_info {
     char format[16];       /* "raw", "qcow2" */
     char *filename;        /* as opened */
@@ -183,6 +192,8 @@ struct block_info {
     bool data_file_raw;
     struct block_snapshot *snapshots;
     size_t nb_snapshots;
+    struct block_bitmap_info *bitmaps; /* qcow2 persistent dirty bitmaps */
+    size_t nb_bitmaps;
 };
 
 int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
@@ -293,6 +304,53 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
  * backing file (qemu-img commit's emptying of the top image). Atomic on
  * qcow2: a crash leaves the full image or the empty one. */
 int block_make_empty(struct block_dev *bd, struct verr *err);
+
+/* ---- Persistent dirty bitmaps (qcow2's bitmaps extension) ------------
+ * A dirty bitmap records which guest ranges (granularity bytes a bit) were
+ * written since it was added or cleared. Enabled bitmaps are updated by
+ * every write through this layer (block_pwrite[v], block_map for writing,
+ * zero writes, discards, compressed writes); a writer that does its own I/O
+ * outside block_map marks its ranges with block_bitmap_mark. Changes reach
+ * the image at block_bitmap_store or block_close, in one atomic step. While
+ * an image is being changed its bitmaps are flagged in use on disk, so a
+ * writer that dies leaves them 'in-use' (inconsistent: only removable), as
+ * QEMU does. The QMP commands map one to one: block-dirty-bitmap-add
+ * (persistent) / -remove / -clear / -enable / -disable / -merge are
+ * block_bitmap_apply actions, query-block's "dirty-bitmaps" is
+ * block_bitmap_list. Formats without the extension return -ENOTSUP. */
+enum block_bitmap_action {
+    BLOCK_BITMAP_ADD,
+    BLOCK_BITMAP_REMOVE,
+    BLOCK_BITMAP_CLEAR,
+    BLOCK_BITMAP_ENABLE,
+    BLOCK_BITMAP_DISABLE,
+    BLOCK_BITMAP_MERGE, /* name |= src_name (of src, or of this image) */
+};
+struct block_bitmap_op {
+    enum block_bitmap_action action;
+    const char *name;
+    uint32_t granularity;  /* ADD: power of two, 512..2^31; 0 = the cluster size in 4K..64K */
+    bool disabled;         /* ADD: not recording writes */
+    struct block_dev *src; /* MERGE: the image holding src_name (NULL: this one) */
+    const char *src_name;  /* MERGE */
+    /* Filled by block_bitmap_apply for MERGE: the source's bits. */
+    const uint8_t *src_bits;
+    uint64_t src_nbits;
+    uint32_t src_granularity;
+};
+int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *count,
+                      struct verr *err);
+void block_bitmap_list_free(struct block_bitmap_info *list, size_t count);
+/* Errors use QEMU's words ("Bitmap already exists: x", "Dirty bitmap 'x'
+ * not found", "Bitmap 'x' is inconsistent and cannot be used", ...). */
+int block_bitmap_apply(struct block_dev *bd, struct block_bitmap_op *op, struct verr *err);
+int block_bitmap_mark(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
+int block_bitmap_store(struct block_dev *bd, struct verr *err);
+/* A copy of a bitmap's bits (malloc'd; bit i, LSB first in byte i / 8,
+ * covers [i * granularity, (i + 1) * granularity)). */
+int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err);
+bool block_bitmaps_supported(struct block_dev *bd);
 
 /* Groups the metadata changes of the writes between begin and end into one
  * atomic step (qcow2: one metadata transaction; formats without metadata:

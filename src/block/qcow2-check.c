@@ -77,6 +77,11 @@ static uint64_t get_ref(const struct ck *c, uint64_t i)
     return c->refs[i >> CHUNK_BITS][i & ((1u << CHUNK_BITS) - 1)];
 }
 
+static void bitmap_ref(void *opaque, uint64_t off, uint64_t len)
+{
+    add_ref(opaque, off, len);
+}
+
 static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, struct verr *err)
 {
     struct qcow2 *q = c->q;
@@ -264,6 +269,8 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             r = walk_tree(&c, l1, s->l1_size, false, err);
         free(l1);
     }
+    if (r == 0)
+        r = qcow2_bitmaps_refs(q, bitmap_ref, &c, &out->corruptions, report, opaque, err);
     add_ref(&c, q->rt_offset, (uint64_t)q->rt_clusters * cs);
     for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
         uint64_t off = q->rt[i];

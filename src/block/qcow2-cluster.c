@@ -265,7 +265,7 @@ int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, stru
         run += k;
     }
     if (r == 0 && run && write)
-        qcow2_bitmaps_mark(q, off, run);
+        r = qcow2_bitmaps_mark(q, off, run, err); /* before the caller writes */
     pthread_mutex_unlock(&bd->lock);
     if (r < 0 || run == 0)
         return r;
@@ -517,7 +517,6 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
     }
     alloc |= touched;
     zero &= ~touched;
-    qcow2_bitmaps_mark(q, off, n);
     uint64_t e, bm;
     encode(q, true, target, alloc, zero, &e, &bm);
     if (!fresh && e == s.e && bm == s.bm)
@@ -533,11 +532,14 @@ int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
     struct qcow2 *q = bd->priv;
     uint64_t cs = q->g.cluster_size;
     const uint8_t *p = buf;
+    int r = qcow2_bitmaps_mark(q, off, len, err);
+    if (r < 0)
+        return r;
     while (len > 0) {
         size_t n = cs - (off & (cs - 1));
         if (n > len)
             n = len;
-        int r = qcow2_write_in_cluster(q, off, p, n, err);
+        r = qcow2_write_in_cluster(q, off, p, n, err);
         if (r < 0)
             return r;
         p += n;
@@ -609,9 +611,12 @@ int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t le
     q->dc_entry = 0; /* host bytes may be reused below */
     if (clen == 0)   /* not worth it: store the cluster plainly */
         return qcow2_pwrite(bd, buf, len, off, err);
+    int r = qcow2_bitmaps_mark(q, off, len, err);
+    if (r < 0)
+        return r;
     /* The L2 table first, then the data after it, as qemu-img lays it out. */
     uint64_t l2off;
-    int r = qcow2_l2_for_write(q, qcow2_l1_index(&q->g, off), &l2off, err);
+    r = qcow2_l2_for_write(q, qcow2_l1_index(&q->g, off), &l2off, err);
     if (r < 0)
         return r;
     /* Packing, as the format allows and qemu-img does: compressed data starts
@@ -647,7 +652,6 @@ int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t le
     if ((q->comp_next & (cs - 1)) == 0)
         q->comp_next = 0;
     q->comp_eof_align = true;
-    qcow2_bitmaps_mark(q, off, len);
     struct qcow2_slot s;
     r = qcow2_lookup(q, off, &s, err);
     if (r == 0)
@@ -764,8 +768,6 @@ int qcow2_discard_clusters(struct qcow2 *q, uint64_t off, uint64_t len, bool ful
         if (r < 0)
             return r;
     }
-    if (len)
-        qcow2_bitmaps_mark(q, off, len);
     return 0;
 }
 
@@ -779,7 +781,8 @@ int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len, struct verr 
      * backing data, so (as QEMU) it discards nothing. */
     if (end <= start || (q->version < 3 && q->backing_file))
         return 0;
-    return qcow2_discard_clusters(q, start, end - start, false, err);
+    int r = qcow2_bitmaps_mark(q, start, end - start, err);
+    return r < 0 ? r : qcow2_discard_clusters(q, start, end - start, false, err);
 }
 
 int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
@@ -793,7 +796,9 @@ int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigne
     uint64_t end = off + len == bd->size ? off + len : (off + len) & ~(scs - 1);
     if (q->version < 3 || end <= start)
         start = end = off + len;
-    int r = 0;
+    int r = qcow2_bitmaps_mark(q, off, len, err);
+    if (r < 0)
+        return r;
     uint8_t *z = xcalloc(1, cs);
     for (uint64_t p = off; r == 0 && p < start;) {
         size_t n = cs - (p & (cs - 1));
@@ -817,8 +822,6 @@ int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigne
         p += n;
     }
     free(z);
-    if (r == 0)
-        qcow2_bitmaps_mark(q, off, len);
     return r;
 }
 

@@ -814,7 +814,10 @@ int qcow2_txn_begin(struct qcow2 *q, struct verr *err)
     if (q->txn)
         return verr_set(err, EBUSY, "'%s': internal error: nested metadata transaction",
                         q->bd->filename);
-    int r = qcow2_flush_metadata(q, err);
+    /* Bitmaps are flagged in use before anything they track can change. */
+    int r = q->bm_storing ? 0 : qcow2_bitmaps_claim(q, err);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
     if (r == 0)
         r = qcow2_barrier(q, err);
     uint64_t end = 0;

@@ -266,6 +266,8 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
     int i = find(q, name_or_id);
     if (i < 0)
         return verr_set(err, ENOENT, "'%s': no snapshot '%s'", bd->filename, name_or_id);
+    if (q->nb_bms) /* as QEMU: a snapshot switch would make them lie */
+        return verr_set(err, EBUSY, "Device has active dirty bitmaps");
     struct qcow2_snap *s = &q->snaps[i];
     uint64_t *sl1;
     int r = qcow2_read_l1(q, s->l1_offset, s->l1_size, &sl1, err);

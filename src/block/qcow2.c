@@ -13,6 +13,7 @@
  * Not supported (refused with a message): encryption.
  */
 #include "block/qcow2.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -131,6 +132,10 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
             p += 8 + n;
         }
     }
+    uint8_t bmx[24];
+    size_t bml = qcow2_bitmaps_ext(q, bmx);
+    if (bml)
+        PUT_EXT(QCOW2_EXT_BITMAPS, bmx, bml);
     for (size_t i = 0; i < q->nb_exts; i++)
         PUT_EXT(q->exts[i].type, q->exts[i].data, (size_t)q->exts[i].len);
 #undef PUT_EXT
@@ -246,6 +251,28 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
             }
             free(q->data_file_name);
             q->data_file_name = xstrndup((const char *)d, len);
+        } else if (type == QCOW2_EXT_BITMAPS) {
+            const char *why = NULL;
+            if (len < 24)
+                why = "bitmaps_ext: the extension is too short";
+            else if (qcow2_be32(d) > QCOW2_MAX_BITMAPS)
+                why = "bitmaps_ext: Image has too many bitmaps";
+            else if (qcow2_be32(d) == 0)
+                why = "found bitmaps extension with zero bitmaps";
+            else if (qcow2_be32(d + 4))
+                why = "bitmaps_ext: Reserved field is not zero";
+            else if (qcow2_be64(d + 8) > QCOW2_MAX_BITMAP_DIR)
+                why = "bitmaps_ext: bitmap directory size exceeds the maximum supported size";
+            else if (qcow2_be64(d + 16) % cs || qcow2_be64(d + 16) < cs)
+                why = "bitmaps_ext: invalid bitmap directory offset";
+            if (why) {
+                bad(err, path, "%s", why);
+                goto out;
+            }
+            q->bm_ext = true;
+            q->bm_ext_nb = qcow2_be32(d);
+            q->bm_dir_size = qcow2_be64(d + 8);
+            q->bm_dir_off = qcow2_be64(d + 16);
         } else if (type == QCOW2_EXT_FEATURE_TABLE) {
             ftable = d;
             ftable_len = len;
@@ -420,6 +447,34 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     return 0;
 }
 
+/* The bitmaps extension and directory as the file has them now. */
+static int reload_bitmaps(struct qcow2 *q, uint64_t file_len, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    uint8_t *h = xcalloc(1, cs);
+    int r = hostfile_pread(q->f, h, cs, 0, err);
+    q->bm_ext = false;
+    q->bm_claimed = false;
+    if (r == 0)
+        q->autoclear = q->version >= 3 ? qcow2_be64(h + 88) : 0;
+    for (uint64_t p = q->header_length; r == 0 && p + 8 <= cs;) {
+        uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
+        if (type == QCOW2_EXT_END || len > cs - p - 8)
+            break;
+        if (type == QCOW2_EXT_BITMAPS && len >= 24) {
+            q->bm_ext = true;
+            q->bm_ext_nb = qcow2_be32(h + p + 8);
+            q->bm_dir_size = qcow2_be64(h + p + 16);
+            q->bm_dir_off = qcow2_be64(h + p + 24);
+        }
+        p += 8 + (((uint64_t)len + 7) & ~7ull);
+    }
+    free(h);
+    if (q->bm_ext_nb > QCOW2_MAX_BITMAPS || q->bm_dir_size > QCOW2_MAX_BITMAP_DIR)
+        q->bm_ext = false;
+    return r == 0 ? qcow2_bitmaps_load(q, file_len, err) : r;
+}
+
 int qcow2_reload(struct qcow2 *q, struct verr *err)
 {
     struct qcow2_cache *caches[] = {&q->l2c, &q->rbc};
@@ -458,6 +513,8 @@ int qcow2_reload(struct qcow2 *q, struct verr *err)
         q->file_len = file_len;
         r = load_tables(q, q->bd->filename, file_len, err);
     }
+    if (r == 0)
+        r = reload_bitmaps(q, file_len, err);
     if (r < 0) {
         /* Nothing trustworthy in memory: no more writes through this handle. */
         if (!q->l1)
@@ -496,7 +553,8 @@ static int qcow2_get_info(struct block_dev *bd, struct block_info *info, struct 
         if (q->backing_format)
             info->backing_format = xstrdup(q->backing_format);
     }
-    return qcow2_snapshot_list(bd, &info->snapshots, &info->nb_snapshots, err);
+    int r = qcow2_bitmap_list(bd, &info->bitmaps, &info->nb_bitmaps, err);
+    return r < 0 ? r : qcow2_snapshot_list(bd, &info->snapshots, &info->nb_snapshots, err);
 }
 
 /* Switches to a new L1 table of n entries (copy of the current one). */
@@ -716,6 +774,7 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, 
     if (r == 0) {
         q->size = size;
         bd->size = size;
+        qcow2_bitmaps_resized(q, old);
     }
     if (r == 0 && size > old) {
         uint64_t tail = (old + cs - 1) & ~(cs - 1);
@@ -969,6 +1028,16 @@ static int qcow2_make_empty(struct block_dev *bd, struct verr *err)
     return qcow2_txn_commit(q, err);
 }
 
+static int qcow2_bitmap_mark_op(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err)
+{
+    return qcow2_bitmaps_mark(Q(bd), off, len, err);
+}
+
+static int qcow2_bitmap_store_op(struct block_dev *bd, struct verr *err)
+{
+    return qcow2_bitmaps_store(Q(bd), err);
+}
+
 static int qcow2_batch_begin(struct block_dev *bd, struct verr *err)
 {
     return qcow2_txn_begin(Q(bd), err);
@@ -1019,6 +1088,7 @@ static void qcow2_free(struct qcow2 *q)
         ZSTD_freeDCtx(q->zstd_dctx);
     hostfile_close(&q->data_hf);
     free(q->data_file_name);
+    qcow2_bitmaps_free(q);
     free(q);
 }
 
@@ -1041,6 +1111,8 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         r = parse_header(q, bd->filename, file_len, !opts->read_only, opts->for_repair, err);
     if (r == 0)
         r = load_tables(q, bd->filename, file_len, err);
+    if (r == 0)
+        r = qcow2_bitmaps_load(q, file_len, err);
     if (r == 0 && q->data_file) {
         /* Named relative to the image's directory, like a backing file. */
         char *path = block_resolve_backing(bd->filename, q->data_file_name);
@@ -1061,7 +1133,7 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
 
     if (!opts->read_only) {
         bool rewrite = false;
-        uint64_t understood = QCOW2_AUTOCLEAR_DATA_RAW;
+        uint64_t understood = QCOW2_AUTOCLEAR_DATA_RAW | (q->bm_ext ? QCOW2_AUTOCLEAR_BITMAPS : 0);
         if (q->autoclear & ~understood) {
             /* We do not maintain what these bits vouch for (e.g. bitmaps). */
             q->autoclear &= understood;
@@ -1098,6 +1170,11 @@ fail:
 
 static void qcow2_close(struct block_dev *bd)
 {
+    struct qcow2 *q = Q(bd);
+    struct verr err;
+    verr_clear(&err);
+    if (q && !bd->read_only && qcow2_bitmaps_store(q, &err) < 0)
+        log_error("could not store the dirty bitmaps of '%s': %s", bd->filename, verr_msg(&err));
     qcow2_free(Q(bd));
     bd->priv = NULL;
 }
@@ -1397,6 +1474,11 @@ const struct block_driver block_driver_qcow2 = {
     .create = qcow2_create,
     .change_backing = qcow2_change_backing,
     .make_empty = qcow2_make_empty,
+    .bitmap_list = qcow2_bitmap_list,
+    .bitmap_op = qcow2_bitmap_op,
+    .bitmap_get = qcow2_bitmap_get,
+    .bitmap_mark = qcow2_bitmap_mark_op,
+    .bitmap_store = qcow2_bitmap_store_op,
     .batch_begin = qcow2_batch_begin,
     .batch_end = qcow2_batch_end,
     .measure = qcow2_measure,

@@ -224,6 +224,16 @@ struct qcow2 {
     char *data_file_name; /* from the header extension */
     struct hostfile data_hf;
     struct hostfile *df;
+    /* Persistent dirty bitmaps (qcow2-bitmap.c). The extension as read
+     * (bm_ext: present; ignored without the autoclear bit, as QEMU does),
+     * and the bitmaps of its directory. */
+    bool bm_ext;
+    uint32_t bm_ext_nb;
+    uint64_t bm_dir_off, bm_dir_size;
+    struct qcow2_bitmap *bms;
+    uint32_t nb_bms;
+    bool bm_claimed; /* our in-use flags are on disk: store before closing */
+    bool bm_storing;
     struct qcow2_ext *exts; /* extensions preserved as read (not backing fmt / features) */
     size_t nb_exts;
 
@@ -389,9 +399,48 @@ int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigne
 int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_extent *ext,
                  struct verr *err);
 
-/* Persistent dirty bitmaps (qcow2-bitmap.c): marks guest range [off,
- * off+len) dirty in every enabled bitmap. */
-void qcow2_bitmaps_mark(struct qcow2 *q, uint64_t off, uint64_t len);
+/* qcow2-bitmap.c: persistent dirty bitmaps. */
+#define QCOW2_MAX_BITMAPS     65535
+#define QCOW2_MAX_BITMAP_DIR  (64u << 20)
+#define QCOW2_BM_IN_USE       (1u << 0)
+#define QCOW2_BM_AUTO         (1u << 1)
+#define QCOW2_BM_EXTRA_COMPAT (1u << 2)
+struct qcow2_bitmap {
+    char *name;
+    uint32_t flags; /* as stored */
+    uint8_t type;
+    uint8_t gbits; /* granularity = 1 << gbits */
+    uint64_t table_off;
+    uint32_t table_size;
+    uint8_t *extra; /* extra data, preserved */
+    uint32_t extra_len;
+    uint8_t *bits;     /* loaded data: bit i covers [i << gbits, (i + 1) << gbits) */
+    bool inconsistent; /* found in use (its writer died): kept as it is, unusable */
+};
+/* Reads and checks the bitmap directory (open). */
+int qcow2_bitmaps_load(struct qcow2 *q, uint64_t file_len, struct verr *err);
+void qcow2_bitmaps_free(struct qcow2 *q);
+/* Before the first change of data or bitmaps: loads the bitmaps and marks
+ * them in use on disk (one transaction), so a writer that dies leaves them
+ * flagged, as QEMU does. */
+int qcow2_bitmaps_claim(struct qcow2 *q, struct verr *err);
+/* After a resize: the loaded bit arrays follow the new size. */
+void qcow2_bitmaps_resized(struct qcow2 *q, uint64_t old_size);
+/* Marks guest range [off, off+len) dirty in every enabled bitmap. */
+int qcow2_bitmaps_mark(struct qcow2 *q, uint64_t off, uint64_t len, struct verr *err);
+/* Writes the bitmaps back and clears the in-use flags (one transaction). */
+int qcow2_bitmaps_store(struct qcow2 *q, struct verr *err);
+/* The bitmaps extension (for the header) and the bitmaps' clusters (for check). */
+size_t qcow2_bitmaps_ext(const struct qcow2 *q, uint8_t *out);
+typedef void (*qcow2_ref_fn)(void *opaque, uint64_t off, uint64_t len);
+int qcow2_bitmaps_refs(struct qcow2 *q, qcow2_ref_fn fn, void *opaque, uint64_t *errors,
+                       block_check_report_fn report, void *report_opaque, struct verr *err);
+/* block.h's bitmap operations. */
+int qcow2_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
+                      struct verr *err);
+int qcow2_bitmap_op(struct block_dev *bd, const struct block_bitmap_op *op, struct verr *err);
+int qcow2_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err);
 
 /* qcow2-snapshot.c */
 int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,

@@ -412,14 +412,87 @@ static int copy_plain(struct convert *cv)
     return 0;
 }
 
+/* --bitmaps: the source's bitmaps, checked before anything is written
+ * (qemu-img names inconsistent ones last to first). */
+static int check_bitmaps(struct block_dev *src, bool skip_broken, struct block_bitmap_info **out,
+                         size_t *n)
+{
+    if (!block_bitmaps_supported(src)) {
+        img_error("Source lacks bitmap support");
+        return -1;
+    }
+    struct verr err;
+    verr_clear(&err);
+    if (block_bitmap_list(src, out, n, &err) < 0) {
+        img_error("%s", verr_msg(&err));
+        return -1;
+    }
+    for (size_t i = *n; i-- > 0;) {
+        if (!(*out)[i].in_use)
+            continue;
+        if (!skip_broken) {
+            img_error("Cannot copy inconsistent bitmap '%s'", (*out)[i].name);
+            fprintf(stderr, "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to "
+                            "delete it\n");
+            return -1;
+        }
+        img_error("warning: Skipping inconsistent bitmap '%s'", (*out)[i].name);
+    }
+    return 0;
+}
+
+static bool target_has_bitmaps(struct block_dev *dst)
+{
+    struct block_info info;
+    bool ok = block_bitmaps_supported(dst) && block_get_info(dst, &info, NULL) == 0;
+    if (ok) {
+        ok = strcmp(info.compat, "0.10") != 0;
+        block_info_free(&info);
+    }
+    if (!ok)
+        img_error("Format driver '%s' does not support bitmaps", block_format(dst));
+    return ok;
+}
+
+/* Each consistent bitmap again in the target: same name, granularity and
+ * state, same bits. */
+static int copy_bitmaps(struct block_dev *src, struct block_dev *dst,
+                        const struct block_bitmap_info *bms, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bms[i].in_use)
+            continue;
+        struct block_bitmap_op add = {
+            .action = BLOCK_BITMAP_ADD,
+            .name = bms[i].name,
+            .granularity = bms[i].granularity,
+            .disabled = !bms[i].enabled,
+        };
+        struct block_bitmap_op merge = {
+            .action = BLOCK_BITMAP_MERGE, .name = bms[i].name, .src = src, .src_name = bms[i].name};
+        struct verr err;
+        verr_clear(&err);
+        if (block_bitmap_apply(dst, &add, &err) < 0 || block_bitmap_apply(dst, &merge, &err) < 0) {
+            img_error("Failed to populate bitmap %s: %s", bms[i].name, verr_msg(&err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int img_cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"force-share", no_argument, NULL, 'U'},
         {"target-is-zero", no_argument, NULL, 'Z' + 256},
+        {"bitmaps", no_argument, NULL, 'B' + 256},
+        {"skip-broken-bitmaps", no_argument, NULL, 'K' + 256},
         {NULL, 0, NULL, 0},
     };
+    bool bitmaps = false, skip_broken = false, target_zero = false;
+    struct block_bitmap_info *bms = NULL;
+    size_t nbms = 0;
     const char *fmt = NULL, *out_fmt = "raw", *backing = NULL, *backing_fmt = NULL;
     /* qemu-img convert does not sync the target unless asked (-t): same default. */
     const char *cache = "unsafe", *src_cache = "writeback";
@@ -490,7 +563,15 @@ int img_cmd_convert(int argc, char **argv)
         case 'U':
         case 'C':
         case 'l':
+            break;
         case 'Z' + 256:
+            target_zero = true;
+            break;
+        case 'B' + 256:
+            bitmaps = true;
+            break;
+        case 'K' + 256:
+            skip_broken = true;
             break;
         case 'h':
             printf("usage: %s convert [-f fmt] [-O output_fmt] [-c] [-p] [-o options] "
@@ -524,6 +605,18 @@ int img_cmd_convert(int argc, char **argv)
         img_error("-n and -B/-o cannot be used together");
         goto out;
     }
+    if (target_zero && !no_create) {
+        img_error("--target-is-zero requires use of -n flag");
+        goto out;
+    }
+    if (skip_broken && !bitmaps) {
+        img_error("--skip-broken-bitmaps requires --bitmaps");
+        goto out;
+    }
+    if (bitmaps && argc - optind > 2) {
+        img_error("Copying bitmaps only possible with single source");
+        goto out;
+    }
     cv.compress = compress;
     if (workers == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -542,6 +635,8 @@ int img_cmd_convert(int argc, char **argv)
         cv.total += cv.src[i].size;
     }
     out_path = argv[argc - 1];
+    if (bitmaps && check_bitmaps(cv.src[0].bd, skip_broken, &bms, &nbms) < 0)
+        goto out;
 
     if (!no_create) {
         struct block_create_opts o = {0};
@@ -565,12 +660,16 @@ int img_cmd_convert(int argc, char **argv)
         created = true;
         cv.fresh = true;
     }
+    if (target_zero)
+        cv.fresh = true; /* the caller vouches that the target reads as zeroes */
     struct block_open_opts oo = {.format = out_fmt, .no_backing = true};
     if (block_cache_parse(cache, &oo.cache) < 0) {
         img_error("Invalid cache option: %s", cache);
         goto out;
     }
     if (!(cv.dst = img_open_opts(out_path, &oo)))
+        goto out;
+    if (bitmaps && !target_has_bitmaps(cv.dst))
         goto out;
     if (no_create && block_size(cv.dst) < cv.total) {
         img_error("Error: target image is too small (%llu bytes, need %llu)",
@@ -595,6 +694,8 @@ int img_cmd_convert(int argc, char **argv)
     img_progress_init(&cv.progress, progress && !quiet);
     if ((compress ? copy_compressed(&cv) : copy_plain(&cv)) < 0)
         goto out;
+    if (bitmaps && copy_bitmaps(cv.src[0].bd, cv.dst, bms, nbms) < 0)
+        goto out;
     struct verr err;
     verr_clear(&err);
     if (block_flush(cv.dst, &err) < 0) {
@@ -604,6 +705,7 @@ int img_cmd_convert(int argc, char **argv)
     img_progress_end(&cv.progress);
     ret = 0;
 out:
+    block_bitmap_list_free(bms, nbms);
     block_close(cv.dst);
     block_close(cv.dst_backing);
     for (size_t i = 0; i < cv.nsrc; i++)

@@ -48,6 +48,20 @@ static void print_human(const struct block_info *in)
         printf("    compression type: %s\n", in->compression_type);
         if (v3)
             printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
+        if (in->nb_bitmaps) {
+            printf("    bitmaps:\n");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                int k = 0;
+                printf("        [%zu]:\n            flags:\n", i);
+                if (b->in_use)
+                    printf("                [%d]: in-use\n", k++);
+                if (b->enabled)
+                    printf("                [%d]: auto\n", k++);
+                printf("            name: %s\n            granularity: %u\n", b->name,
+                       b->granularity);
+            }
+        }
         printf("    refcount bits: %d\n", in->refcount_bits);
         if (in->data_file) {
             printf("    data file: %s\n", in->data_file);
@@ -99,6 +113,23 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_str(j, "compression-type", in->compression_type);
         if (v3)
             img_json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+        if (in->nb_bitmaps) {
+            img_json_begin_array(j, "bitmaps");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                img_json_begin_object(j, NULL);
+                img_json_begin_array(j, "flags");
+                if (b->in_use)
+                    img_json_str(j, NULL, "in-use");
+                if (b->enabled)
+                    img_json_str(j, NULL, "auto");
+                img_json_end_array(j);
+                img_json_str(j, "name", b->name);
+                img_json_u64(j, "granularity", b->granularity);
+                img_json_end_object(j);
+            }
+            img_json_end_array(j);
+        }
         img_json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
         if (in->data_file) {
             img_json_str(j, "data-file", in->data_file);

@@ -128,5 +128,6 @@ int img_cmd_rebase(int argc, char **argv);
 int img_cmd_map(int argc, char **argv);
 int img_cmd_compare(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
+int img_cmd_bitmap(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@ struct img_command {
 };
 
 static const struct img_command commands[] = {
+    {"bitmap", img_cmd_bitmap,
+     "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b "
+     "source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap"},
     {"create", img_cmd_create,
      "create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-u] filename [size]"},
     {"info", img_cmd_info, "info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename"},

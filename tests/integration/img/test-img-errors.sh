@@ -66,5 +66,11 @@ fails "compare with a missing file: exit 2" 2 "Could not open 'nope': " compare 
 check "unknown option: exit 1 and the option named" sh -c "[ $rc -eq 1 ] && grep -qx \"vireo-img: unrecognized option '--bogus'\" e.txt && grep -qx \"Try 'vireo-img --help' for more information\" e.txt"
 "$V" frob >o.txt 2>e.txt; rc=$?
 check "unknown command: exit 1" sh -c "[ $rc -eq 1 ] && grep -qx 'vireo-img: Command not found: frob' e.txt"
-check "--help lists every subcommand" sh -c "'$V' --help | grep -c '^  [a-z]' | grep -qx 11"
+t_help() {
+    local c
+    for c in bitmap check commit compare convert create info map measure rebase resize snapshot; do
+        "$V" --help | grep -q "^  $c " || { echo "missing: $c"; return 1; }
+    done
+}
+check "--help lists every subcommand" t_help
 finish
