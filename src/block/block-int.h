@@ -94,6 +94,8 @@ struct block_driver {
     int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
                           struct verr *err);
     int (*make_empty)(struct block_dev *bd, struct verr *err);
+    /* Optional: qemu-img amend (see block.h). */
+    int (*amend)(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
     /* Optional: persistent dirty bitmaps (see block.h). */
     int (*bitmap_list)(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
                        struct verr *err);

@@ -746,6 +746,20 @@ int block_bitmap_store(struct block_dev *bd, struct verr *err)
     return r;
 }
 
+int block_amend(struct block_dev *bd, const struct block_amend_opts *opts, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->amend)
+        return verr_set(err, ENOTSUP, "Format driver '%s' does not support option amendment",
+                        bd->drv->name);
+    lock(bd);
+    r = bd->drv->amend(bd, opts, err);
+    unlock(bd);
+    return r;
+}
+
 int block_batch_begin(struct block_dev *bd, struct verr *err)
 {
     int r = check_writable(bd, err);

@@ -352,6 +352,18 @@ int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uin
                      uint32_t *granularity, struct verr *err);
 bool block_bitmaps_supported(struct block_dev *bd);
 
+/* qemu-img amend: changes format options of an existing image. Fields left
+ * at their "keep" value are not changed. Each change is atomic. */
+struct block_amend_opts {
+    int compat;         /* 2 (0.10) or 3 (1.1); 0 = keep */
+    int refcount_bits;  /* 0 = keep */
+    int lazy_refcounts; /* -1 = keep, 0 = off, 1 = on */
+    bool has_size;      /* resize to size (shrinking allowed, as qemu-img amend) */
+    uint64_t size;
+    const char *data_file; /* rename the external data file, or NULL */
+};
+int block_amend(struct block_dev *bd, const struct block_amend_opts *opts, struct verr *err);
+
 /* Groups the metadata changes of the writes between begin and end into one
  * atomic step (qcow2: one metadata transaction; formats without metadata:
  * nothing). Until block_batch_end returns, a crash (or SIGKILL) leaves the

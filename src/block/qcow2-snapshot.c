@@ -183,6 +183,11 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, s
     return 0;
 }
 
+int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err)
+{
+    return write_table(q, q->snaps, q->nb_snapshots, err);
+}
+
 /* Each operation below is one metadata transaction (qcow2-refcount.c): a
  * kill at any moment leaves the image as it was or as it is afterwards,
  * with no leaked cluster and no flag out of step with a refcount. */

@@ -1474,6 +1474,7 @@ const struct block_driver block_driver_qcow2 = {
     .create = qcow2_create,
     .change_backing = qcow2_change_backing,
     .make_empty = qcow2_make_empty,
+    .amend = qcow2_amend,
     .bitmap_list = qcow2_bitmap_list,
     .bitmap_op = qcow2_bitmap_op,
     .bitmap_get = qcow2_bitmap_get,

@@ -449,6 +449,12 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
 
+/* Inside a transaction: writes the snapshot table again (new clusters). */
+int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err);
+
+/* qcow2-amend.c */
+int qcow2_amend(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
+
 /* qcow2-check.c */
 int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
                 struct block_check_result *out, struct verr *err);

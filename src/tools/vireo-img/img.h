@@ -129,5 +129,6 @@ int img_cmd_map(int argc, char **argv);
 int img_cmd_compare(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
 int img_cmd_bitmap(int argc, char **argv);
+int img_cmd_amend(int argc, char **argv);
 
 #endif

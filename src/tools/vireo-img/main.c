@@ -18,6 +18,7 @@ struct img_command {
 };
 
 static const struct img_command commands[] = {
+    {"amend", img_cmd_amend, "amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename"},
     {"bitmap", img_cmd_bitmap,
      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b "
      "source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap"},

@@ -68,7 +68,7 @@ check "unknown option: exit 1 and the option named" sh -c "[ $rc -eq 1 ] && grep
 check "unknown command: exit 1" sh -c "[ $rc -eq 1 ] && grep -qx 'vireo-img: Command not found: frob' e.txt"
 t_help() {
     local c
-    for c in bitmap check commit compare convert create info map measure rebase resize snapshot; do
+    for c in amend bitmap check commit compare convert create info map measure rebase resize snapshot; do
         "$V" --help | grep -q "^  $c " || { echo "missing: $c"; return 1; }
     done
 }
