@@ -117,6 +117,14 @@ for img in base.qcow2 top.qcow2 r.raw holes.raw v2.qcow2 sub/rel.qcow2; do
     same "map $img" map $img
     same "map --output=json $img" map --output=json $img
 done
+for a in "--start-offset=1M --max-length=2M --output=json" "--start-offset=1000 --max-length=5000" \
+    "--start-offset=100M" "--start-offset=-1" "--max-length=0 --output=json" "--max-length=0" \
+    "--start-offset=1k --output=json" "--max-length=1x" "--start-offset=100M --output=json" \
+    "--start-offset=4M --output=json" "--start-offset=3M --max-length=10M --output=json" \
+    "--start-offset=1000 --max-length=5000 --output=json"; do
+    # shellcheck disable=SC2086
+    same "map $a" map $a top.qcow2
+done
 same "map of a compressed image (refused like qemu-img)" map comp.qcow2
 same "map --output=json of a compressed image" map --output=json comp.qcow2
 
