@@ -70,6 +70,11 @@ struct block_driver {
     /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map. */
     int (*map)(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
                struct verr *err);
+    /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map_alloc. */
+    int (*map_alloc)(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                     struct verr *err);
+    int (*map_commit)(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                      struct verr *err);
     int (*flush)(struct block_dev *bd, struct verr *err);
     int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
     int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,

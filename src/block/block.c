@@ -289,6 +289,27 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
     return bd->drv->map(bd, offset, len, write, out, err);
 }
 
+int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
+                    struct verr *err)
+{
+    if (!bd->drv->map_alloc)
+        return block_map(bd, offset, len, true, out, err);
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->map_alloc(bd, offset, len, out, err);
+}
+
+int block_map_commit(struct block_dev *bd, uint64_t offset, const struct block_map *m,
+                     struct verr *err)
+{
+    if (!bd->drv->map_commit)
+        return 0;
+    return bd->drv->map_commit(bd, offset, m, err);
+}
+
 static bool iov_aligned(const struct iovec *iov, int iovcnt, size_t align)
 {
     for (int i = 0; i < iovcnt; i++)

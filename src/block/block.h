@@ -111,6 +111,21 @@ struct block_map {
 int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
               struct block_map *out, struct verr *err);
 
+/* block_map for writers into clusters that are not allocated yet (a copy
+ * into a fresh image): reserves host space for the whole unallocated
+ * clusters at the start of [offset, offset + len) (offset cluster-aligned)
+ * and says where to write them (*out, whole clusters, length <= len). The
+ * caller writes all of it, then calls block_map_commit, which makes the
+ * clusters part of the image (until then readers see the old content, so
+ * no one sees clusters before their data). Returns 1 when reserved, 0 when
+ * the range starts with a cluster that needs block_pwrite (partial,
+ * allocated, compressed, ...), <0 on errors. Formats without allocation
+ * behave as block_map(write). */
+int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
+                    struct verr *err);
+int block_map_commit(struct block_dev *bd, uint64_t offset, const struct block_map *m,
+                     struct verr *err);
+
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are

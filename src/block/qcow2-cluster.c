@@ -273,6 +273,65 @@ int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, stru
     return 1;
 }
 
+int qcow2_map_alloc(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                    struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    uint64_t cs = q->g.cluster_size, n = 0;
+    if (off & (cs - 1))
+        return 0;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    /* Whole clusters with no host cluster (unallocated, or zero without one). */
+    while (r == 0 && (n + 1) * cs <= len && n < 1024) {
+        struct qcow2_slot s;
+        r = qcow2_lookup(q, off + n * cs, &s, err);
+        if (r < 0 || s.has_host || s.compressed)
+            break;
+        n++;
+    }
+    uint64_t host = off, l2off;
+    /* L2 tables before the data, as qemu-img lays an image out. */
+    for (uint64_t i = qcow2_l1_index(&q->g, off);
+         r == 0 && n && i <= qcow2_l1_index(&q->g, off + n * cs - 1); i++)
+        r = qcow2_l2_for_write(q, i, &l2off, err);
+    if (r == 0 && n && !q->data_file)
+        r = qcow2_alloc_clusters(q, n, &host, err);
+    if (r == 0 && n)
+        r = qcow2_bitmaps_mark(q, off, n * cs, err);
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || n == 0)
+        return r;
+    *out = (struct block_map){q->df->fd, host, n * cs, q->df->direct ? q->df->align : 1};
+    return 1;
+}
+
+int qcow2_map_commit(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                     struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    uint64_t cs = q->g.cluster_size;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    for (uint64_t i = 0; r == 0 && i < m->length / cs; i++) {
+        struct qcow2_slot s;
+        uint64_t host = m->host_offset + i * cs;
+        r = qcow2_lookup(q, off + i * cs, &s, err);
+        if (r < 0)
+            break;
+        if (s.has_host || s.compressed) {
+            /* Someone wrote this cluster meanwhile: theirs stays. */
+            if (!q->data_file)
+                qcow2_free_later(q, host, cs);
+            continue;
+        }
+        r = qcow2_set_entry(q, off + i * cs, host | QCOW2_OFLAG_COPIED,
+                            q->g.extl2 ? QCOW2_SC_ALL_ALLOC : 0, err);
+    }
+    pthread_mutex_unlock(&bd->lock);
+    return r;
+}
+
 /* ---- writes ---------------------------------------------------------- */
 
 int qcow2_l2_for_write(struct qcow2 *q, uint64_t l1i, uint64_t *l2off, struct verr *err)

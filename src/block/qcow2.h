@@ -388,6 +388,10 @@ int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struc
 int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off, struct verr *err);
 int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
               struct verr *err);
+int qcow2_map_alloc(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                    struct verr *err);
+int qcow2_map_commit(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                     struct verr *err);
 int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
                    struct verr *err);
 int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,

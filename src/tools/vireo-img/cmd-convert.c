@@ -4,8 +4,12 @@
  *
  * The source is walked by block status, so holes and zero clusters are never
  * read; data runs are read in chunks and scanned for all-zero blocks of the
- * -S size, which are skipped in a fresh target (or written as zeroes with
- * -n, where the target may hold old data). With -c the clusters to store go
+ * -S size (or of the target's cluster size, when larger), which are skipped
+ * in a fresh target (or written as zeroes with -n, where the target may hold
+ * old data). -m worker threads copy 2 MiB pieces in parallel: reads go
+ * straight to the source files where block_map allows, writes of fresh
+ * clusters through block_map_alloc, both without the images' locks; pieces
+ * are written in guest order unless -W allows any order. With -c the clusters to store go
  * through a ring: the main thread reads them, -m worker threads (default
  * qemu-img's 8, capped to the CPU count) compress them with
  * block_compress_cluster, which takes no image lock, and the main thread
@@ -47,7 +51,14 @@ struct convert {
     uint32_t cluster;
     uint8_t *buf, *cmp;
     struct img_progress progress;
-    unsigned workers; /* -m: compression threads */
+    unsigned workers;     /* -m: threads (copying, or compressing with -c) */
+    bool out_of_order;    /* -W: chunks are written as soon as they are read */
+    pthread_mutex_t lock; /* the copy's shared state below, and the messages */
+    pthread_cond_t turn;
+    uint64_t next_chunk; /* next chunk a worker takes */
+    uint64_t write_turn; /* without -W: the chunk whose turn it is to be written */
+    uint64_t done_bytes; /* for -p */
+    bool failed;
 };
 
 /* One batch of clusters for the compression workers. */
@@ -119,6 +130,9 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
     return 0;
 }
 
+/* Reads the concatenated source. Where block_map says a range is plain
+ * data in a file, the read goes straight to it without the image's lock, so
+ * the workers read in parallel (the sources are read-only: nothing moves). */
 static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len)
 {
     while (len) {
@@ -129,10 +143,33 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
         uint64_t n = s->size - rel < len ? s->size - rel : len;
         struct verr err;
         verr_clear(&err);
-        if (block_pread(s->bd, buf, n, rel, &err) < 0) {
-            img_error("error while reading at byte %llu: %s", (unsigned long long)off,
-                      verr_msg(&err));
-            return -EIO;
+        struct block_map m;
+        int r = block_map(s->bd, rel, n, false, &m, &err);
+        if (r == 1 && m.align == 1) {
+            ssize_t got = pread(m.fd, buf, m.length, (off_t)m.host_offset);
+            if (got >= 0) {
+                if ((uint64_t)got < m.length) /* past the end of the file: zeroes */
+                    memset(buf + got, 0, m.length - (uint64_t)got);
+                n = m.length;
+                r = 0;
+            } else {
+                r = -1;
+            }
+        } else {
+            r = -1;
+        }
+        if (r < 0) {
+            uint64_t cs = block_cluster_size(s->bd);
+            if (cs && n > cs - rel % cs)
+                n = cs - rel % cs; /* one cluster through the driver */
+            verr_clear(&err);
+            if (block_pread(s->bd, buf, n, rel, &err) < 0) {
+                pthread_mutex_lock(&cv->lock);
+                img_error("error while reading at byte %llu: %s", (unsigned long long)off,
+                          verr_msg(&err));
+                pthread_mutex_unlock(&cv->lock);
+                return -EIO;
+            }
         }
         buf += n;
         off += n;
@@ -141,13 +178,57 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
     return 0;
 }
 
+static int dst_error(struct convert *cv, const char *what, uint64_t off, struct verr *err)
+{
+    pthread_mutex_lock(&cv->lock);
+    img_error("error while %s at byte %llu: %s", what, (unsigned long long)off, verr_msg(err));
+    pthread_mutex_unlock(&cv->lock);
+    return -EIO;
+}
+
+/* Writes to the target. Whole clusters not allocated yet are reserved with
+ * block_map_alloc and written without the image's lock, so the workers
+ * write in parallel; the rest goes through block_pwrite. */
 static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
 {
-    struct verr err;
-    verr_clear(&err);
-    if (block_pwrite(cv->dst, buf, len, off, &err) < 0) {
-        img_error("error while writing at byte %llu: %s", (unsigned long long)off, verr_msg(&err));
-        return -EIO;
+    uint64_t cs = cv->cluster;
+    while (len) {
+        struct verr err;
+        verr_clear(&err);
+        struct block_map m;
+        int r = 0;
+        if (cs && off % cs == 0 && len >= cs)
+            r = block_map_alloc(cv->dst, off, len, &m, &err);
+        if (r < 0)
+            return dst_error(cv, "writing", off, &err);
+        if (r == 1 && (m.align == 1 || (m.host_offset % m.align == 0 && m.length % m.align == 0 &&
+                                        (uintptr_t)buf % m.align == 0))) {
+            const uint8_t *p = buf;
+            for (uint64_t done = 0; done < m.length;) {
+                ssize_t n = pwrite(m.fd, p + done, m.length - done, (off_t)(m.host_offset + done));
+                if (n <= 0) {
+                    verr_errno(&err, n < 0 ? errno : EIO, "could not write");
+                    return dst_error(cv, "writing", off, &err);
+                }
+                done += (uint64_t)n;
+            }
+            if (block_map_commit(cv->dst, off, &m, &err) < 0)
+                return dst_error(cv, "writing", off, &err);
+            buf += m.length;
+            off += m.length;
+            len -= m.length;
+            continue;
+        }
+        if (r == 1 && block_map_commit(cv->dst, off, &m, &err) < 0) /* unsuitable: give back */
+            return dst_error(cv, "writing", off, &err);
+        uint64_t n = len;
+        if (cs && n > cs - off % cs)
+            n = cs - off % cs;
+        if (block_pwrite(cv->dst, buf, n, off, &err) < 0)
+            return dst_error(cv, "writing", off, &err);
+        buf += n;
+        off += n;
+        len -= n;
     }
     return 0;
 }
@@ -156,11 +237,8 @@ static int dst_zero(struct convert *cv, uint64_t off, uint64_t len)
 {
     struct verr err;
     verr_clear(&err);
-    if (block_write_zeroes(cv->dst, off, len, BLOCK_ZERO_MAY_UNMAP, &err) < 0) {
-        img_error("error while writing zeroes at byte %llu: %s", (unsigned long long)off,
-                  verr_msg(&err));
-        return -EIO;
-    }
+    if (block_write_zeroes(cv->dst, off, len, BLOCK_ZERO_MAY_UNMAP, &err) < 0)
+        return dst_error(cv, "writing zeroes", off, &err);
     return 0;
 }
 
@@ -169,16 +247,19 @@ static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, ui
 {
     if (cv->sparse == 0)
         return dst_write(cv, buf, off, len);
+    /* Blocks of the -S size, or of the target's clusters when larger: a
+     * cluster partly zero is written whole, never split. */
+    uint64_t gran = cv->cluster > cv->sparse ? cv->cluster : cv->sparse;
     uint64_t pos = 0;
     while (pos < len) {
-        /* Blocks are aligned to the -S size in guest offsets. */
-        uint64_t blk = cv->sparse - (off + pos) % cv->sparse;
+        /* Blocks are aligned to their size in guest offsets. */
+        uint64_t blk = gran - (off + pos) % gran;
         if (blk > len - pos)
             blk = len - pos;
         bool zero = is_zero(buf + pos, blk);
         uint64_t end = pos + blk;
         while (end < len) {
-            uint64_t b = cv->sparse < len - end ? cv->sparse : len - end;
+            uint64_t b = gran < len - end ? gran : len - end;
             if (is_zero(buf + end, b) != zero)
                 break;
             end += b;
@@ -198,18 +279,17 @@ static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, ui
 }
 
 /* -B: writes only the parts of buf that differ from the target's backing file. */
-static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+static int write_diff(struct convert *cv, const uint8_t *buf, uint8_t *cmp, uint64_t off,
+                      uint64_t len)
 {
     uint64_t bsize = block_size(cv->dst_backing);
-    memset(cv->cmp, 0, len);
+    memset(cmp, 0, len);
     if (off < bsize) {
         uint64_t n = bsize - off < len ? bsize - off : len;
         struct verr err;
         verr_clear(&err);
-        if (block_pread(cv->dst_backing, cv->cmp, n, off, &err) < 0) {
-            img_error("error while reading the backing file: %s", verr_msg(&err));
-            return -EIO;
-        }
+        if (block_pread(cv->dst_backing, cmp, n, off, &err) < 0)
+            return dst_error(cv, "reading the backing file", off, &err);
     }
     uint64_t gran = cv->cluster ? cv->cluster : 65536;
     uint64_t pos = 0;
@@ -217,7 +297,7 @@ static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint
         uint64_t blk = gran - (off + pos) % gran;
         if (blk > len - pos)
             blk = len - pos;
-        if (memcmp(buf + pos, cv->cmp + pos, blk) != 0) {
+        if (memcmp(buf + pos, cmp + pos, blk) != 0) {
             if (dst_write(cv, buf + pos, off + pos, blk) < 0)
                 return -EIO;
         }
@@ -387,29 +467,110 @@ out:
     return ret;
 }
 
+/* Without -c: -m worker threads take CHUNK-sized pieces in order, each
+ * reading its piece (holes and zero runs by block status, never read) and
+ * writing what is not zero (or, with -B, what differs from the backing
+ * file). Reads always overlap; writes happen in guest order unless -W lets
+ * each piece be written as soon as it is read, as in qemu-img. */
+static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *cmp)
+{
+    uint64_t start = idx * CHUNK, end = start + CHUNK < cv->total ? start + CHUNK : cv->total;
+    /* The piece's runs: [off, off + len) either zero or read into buf. */
+    struct run {
+        uint64_t off, len;
+        bool zero;
+    } runs[64];
+    size_t nruns = 0;
+    for (uint64_t off = start; off < end;) {
+        bool zero;
+        uint64_t len;
+        if (src_status(cv, off, end - off, &zero, &len) < 0)
+            return -1;
+        if (len > end - off)
+            len = end - off;
+        if (nruns && runs[nruns - 1].zero == zero)
+            runs[nruns - 1].len += len;
+        else if (nruns < 64)
+            runs[nruns++] = (struct run){off, len, zero};
+        else { /* too many runs: the last one is read whole (zeroes and all) */
+            runs[nruns - 1].len += len;
+            runs[nruns - 1].zero = false;
+        }
+        off += len;
+    }
+    for (size_t i = 0; i < nruns; i++)
+        if ((!runs[i].zero || cv->dst_backing) &&
+            src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
+            return -1;
+    if (!cv->out_of_order) {
+        pthread_mutex_lock(&cv->lock);
+        while (cv->write_turn != idx && !cv->failed)
+            pthread_cond_wait(&cv->turn, &cv->lock);
+        bool failed = cv->failed;
+        pthread_mutex_unlock(&cv->lock);
+        if (failed)
+            return -1;
+    }
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < nruns; i++) {
+        const uint8_t *p = buf + (runs[i].off - start);
+        if (cv->dst_backing)
+            r = write_diff(cv, p, cmp, runs[i].off, runs[i].len);
+        else if (runs[i].zero)
+            r = cv->fresh ? 0 : dst_zero(cv, runs[i].off, runs[i].len);
+        else
+            r = write_sparse(cv, p, runs[i].off, runs[i].len);
+    }
+    pthread_mutex_lock(&cv->lock);
+    if (!cv->out_of_order && r == 0)
+        cv->write_turn = idx + 1;
+    if (r < 0)
+        cv->failed = true;
+    cv->done_bytes += end - start;
+    img_progress_update(&cv->progress, cv->done_bytes * 100.0 / cv->total);
+    pthread_cond_broadcast(&cv->turn);
+    pthread_mutex_unlock(&cv->lock);
+    return r;
+}
+
+static void *copy_worker(void *arg)
+{
+    struct convert *cv = arg;
+    uint8_t *buf, *cmp = NULL;
+    if (posix_memalign((void **)&buf, 4096, CHUNK))
+        abort();
+    if (cv->dst_backing && posix_memalign((void **)&cmp, 4096, CHUNK))
+        abort();
+    uint64_t nchunks = (cv->total + CHUNK - 1) / CHUNK;
+    for (;;) {
+        pthread_mutex_lock(&cv->lock);
+        uint64_t idx = cv->next_chunk;
+        bool stop = cv->failed || idx >= nchunks;
+        if (!stop)
+            cv->next_chunk++;
+        pthread_mutex_unlock(&cv->lock);
+        if (stop || copy_chunk(cv, idx, buf, cmp) < 0)
+            break;
+    }
+    free(buf);
+    free(cmp);
+    return NULL;
+}
+
 static int copy_plain(struct convert *cv)
 {
-    for (uint64_t off = 0; off < cv->total;) {
-        bool zero;
-        uint64_t run;
-        uint64_t want = cv->total - off < CHUNK ? cv->total - off : CHUNK;
-        if (src_status(cv, off, want, &zero, &run) < 0)
-            return -1;
-        if (zero && !cv->dst_backing) {
-            if (!cv->fresh && dst_zero(cv, off, run) < 0)
-                return -1;
-        } else {
-            if (src_read(cv, cv->buf, off, run) < 0)
-                return -1;
-            int r = cv->dst_backing ? write_diff(cv, cv->buf, off, run)
-                                    : write_sparse(cv, cv->buf, off, run);
-            if (r < 0)
-                return -1;
-        }
-        off += run;
-        img_progress_update(&cv->progress, off * 100.0 / cv->total);
-    }
-    return 0;
+    pthread_t th[16];
+    unsigned n = 0;
+    cv->next_chunk = cv->write_turn = cv->done_bytes = 0;
+    cv->failed = false;
+    for (unsigned i = 0; i < cv->workers && i < 16; i++)
+        if (pthread_create(&th[n], NULL, copy_worker, cv) == 0)
+            n++;
+    if (n == 0)
+        copy_worker(cv); /* no thread: this one does it all */
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    return cv->failed ? -1 : 0;
 }
 
 /* --bitmaps: the source's bitmaps, checked before anything is written
@@ -501,6 +662,8 @@ int img_cmd_convert(int argc, char **argv)
     unsigned workers = 0; /* -m; 0 = qemu-img's default 8, capped to the CPUs */
     struct img_optlist list = {0};
     struct convert cv = {0};
+    pthread_mutex_init(&cv.lock, NULL);
+    pthread_cond_init(&cv.turn, NULL);
     int c, ret = 1;
     bool created = false;
     const char *out_path = NULL;
@@ -559,7 +722,9 @@ int img_cmd_convert(int argc, char **argv)
             workers = m;
             break;
         }
-        case 'W': /* out-of-order writes: accepted, the copy is sequential */
+        case 'W':
+            cv.out_of_order = true;
+            break;
         case 'U':
         case 'C':
         case 'l':
@@ -619,8 +784,9 @@ int img_cmd_convert(int argc, char **argv)
     }
     cv.compress = compress;
     if (workers == 0) {
+        /* qemu-img's 8; compression is CPU-bound, so no more than the CPUs. */
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+        workers = !compress ? 8 : ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
     }
     cv.workers = workers;
     cv.sparse = sparse;
@@ -715,6 +881,8 @@ out:
     free(cv.src);
     free(cv.buf);
     free(cv.cmp);
+    pthread_cond_destroy(&cv.turn);
+    pthread_mutex_destroy(&cv.lock);
     img_optlist_free(&list);
     return ret;
 }

@@ -46,6 +46,30 @@ check "convert -c -m 1 and -m 5 write the same file" cmp vm-1.qcow2 vm-5.qcow2
 check "convert -c -m 2 zstd" "$V" convert -c -m 2 -O qcow2 -o compression_type=zstd src.raw vmz.qcow2
 check "qemu-img check clean: zstd -m 2" qemu_clean vmz.qcow2
 check "qemu-img reads zstd -m 2 data" qemu_same_data vmz.qcow2 src.raw
+# Plain copies on worker threads (-m) and out of order (-W): every target
+# kind gives the same data, and qcow2 targets pass qemu-img check.
+for m in "-m 1" "-m 3" "-m 8 -W" "-W"; do
+    for o in "-O raw" "-O qcow2" "-O qcow2 -o cluster_size=4096" "-O qcow2 -o extended_l2=on" \
+        "-O qcow2 -S 0"; do
+        t=w-$(echo "$m $o" | tr -c 'a-z0-9' '_').img
+        # shellcheck disable=SC2086
+        check "convert $m $o" "$V" convert $m $o src.raw $t
+        case $o in *qcow2*) check "qemu-img check clean: convert $m $o" qemu_clean $t ;; esac
+        check "qemu-img reads the same data: convert $m $o" qemu_same_data $t src.raw
+    done
+    # shellcheck disable=SC2086
+    check "convert $m of a qcow2 source" sh -c "'$V' convert $m -O raw v-65536-1.1.qcow2 wq.raw && cmp wq.raw src.raw"
+    # shellcheck disable=SC2086
+    check "convert $m -n into an overlay" sh -c "'$V' create -q -f qcow2 -b v-65536-1.1.qcow2 -F qcow2 wn.qcow2 &&
+        '$V' convert $m -n -O qcow2 src2.raw wn.qcow2 && qemu-img compare wn.qcow2 src2.raw"
+    check "qemu-img check clean: convert $m -n" qemu_clean wn.qcow2
+    # shellcheck disable=SC2086
+    check "convert $m -B (only the differences)" sh -c "'$V' convert $m -O qcow2 -B v-65536-1.1.qcow2 -F qcow2 src2.raw wb.qcow2 &&
+        qemu-img compare wb.qcow2 src2.raw"
+    check "qemu-img check clean: convert $m -B" qemu_clean wb.qcow2
+done
+check "-m 1 and -m 8 (in order) lay out the same file" sh -c "'$V' convert -m 1 -O qcow2 src.raw w1.qcow2 &&
+    '$V' convert -m 8 -O qcow2 src.raw w8.qcow2 && cmp w1.qcow2 w8.qcow2"
 check "vireo convert -O raw of its own qcow2" "$V" convert -O raw v-65536-1.1.qcow2 back.raw
 check "round trip raw identical" cmp back.raw src.raw
 
