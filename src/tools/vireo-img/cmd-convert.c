@@ -178,6 +178,17 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
     return 0;
 }
 
+/* Writes reserved (in guest order) but not done yet: a worker does them
+ * after it has passed the turn on, in parallel with the others. */
+struct pending {
+    struct {
+        const uint8_t *buf;
+        uint64_t off;
+        struct block_map m;
+    } * items;
+    size_t n, cap;
+};
+
 static int dst_error(struct convert *cv, const char *what, uint64_t off, struct verr *err)
 {
     pthread_mutex_lock(&cv->lock);
@@ -189,7 +200,39 @@ static int dst_error(struct convert *cv, const char *what, uint64_t off, struct 
 /* Writes to the target. Whole clusters not allocated yet are reserved with
  * block_map_alloc and written without the image's lock, so the workers
  * write in parallel; the rest goes through block_pwrite. */
-static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+static int write_mapped(struct convert *cv, const uint8_t *buf, uint64_t off,
+                        const struct block_map *m)
+{
+    struct verr err;
+    verr_clear(&err);
+    for (uint64_t done = 0; done < m->length;) {
+        ssize_t n = pwrite(m->fd, buf + done, m->length - done, (off_t)(m->host_offset + done));
+        if (n <= 0) {
+            verr_errno(&err, n < 0 ? errno : EIO, "could not write");
+            return dst_error(cv, "writing", off, &err);
+        }
+        done += (uint64_t)n;
+    }
+    if (block_map_commit(cv->dst, off, m, &err) < 0)
+        return dst_error(cv, "writing", off, &err);
+    return 0;
+}
+
+/* The writes a worker reserved, done. */
+static int flush_pending(struct convert *cv, struct pending *p)
+{
+    int r = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (r == 0)
+            r = write_mapped(cv, p->items[i].buf, p->items[i].off, &p->items[i].m);
+        else /* after a failure: give the reservations back unwritten */
+            block_map_commit(cv->dst, p->items[i].off, &p->items[i].m, NULL);
+    p->n = 0;
+    return r;
+}
+
+static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len,
+                     struct pending *pend)
 {
     uint64_t cs = cv->cluster;
     while (len) {
@@ -203,17 +246,18 @@ static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint6
             return dst_error(cv, "writing", off, &err);
         if (r == 1 && (m.align == 1 || (m.host_offset % m.align == 0 && m.length % m.align == 0 &&
                                         (uintptr_t)buf % m.align == 0))) {
-            const uint8_t *p = buf;
-            for (uint64_t done = 0; done < m.length;) {
-                ssize_t n = pwrite(m.fd, p + done, m.length - done, (off_t)(m.host_offset + done));
-                if (n <= 0) {
-                    verr_errno(&err, n < 0 ? errno : EIO, "could not write");
-                    return dst_error(cv, "writing", off, &err);
+            if (pend) {
+                if (pend->n == pend->cap) {
+                    pend->cap = pend->cap ? 2 * pend->cap : 16;
+                    pend->items = xrealloc(pend->items, pend->cap * sizeof(*pend->items));
                 }
-                done += (uint64_t)n;
+                pend->items[pend->n].buf = buf;
+                pend->items[pend->n].off = off;
+                pend->items[pend->n].m = m;
+                pend->n++;
+            } else if (write_mapped(cv, buf, off, &m) < 0) {
+                return -EIO;
             }
-            if (block_map_commit(cv->dst, off, &m, &err) < 0)
-                return dst_error(cv, "writing", off, &err);
             buf += m.length;
             off += m.length;
             len -= m.length;
@@ -243,10 +287,11 @@ static int dst_zero(struct convert *cv, uint64_t off, uint64_t len)
 }
 
 /* Writes buf (guest range off..off+len) skipping all-zero blocks of -S size. */
-static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len,
+                        struct pending *pend)
 {
     if (cv->sparse == 0)
-        return dst_write(cv, buf, off, len);
+        return dst_write(cv, buf, off, len, pend);
     /* Blocks of the -S size, or of the target's clusters when larger: a
      * cluster partly zero is written whole, never split. */
     uint64_t gran = cv->cluster > cv->sparse ? cv->cluster : cv->sparse;
@@ -266,7 +311,7 @@ static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, ui
         }
         int r;
         if (!zero)
-            r = dst_write(cv, buf + pos, off + pos, end - pos);
+            r = dst_write(cv, buf + pos, off + pos, end - pos, pend);
         else if (!cv->fresh)
             r = dst_zero(cv, off + pos, end - pos);
         else
@@ -280,7 +325,7 @@ static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, ui
 
 /* -B: writes only the parts of buf that differ from the target's backing file. */
 static int write_diff(struct convert *cv, const uint8_t *buf, uint8_t *cmp, uint64_t off,
-                      uint64_t len)
+                      uint64_t len, struct pending *pend)
 {
     uint64_t bsize = block_size(cv->dst_backing);
     memset(cmp, 0, len);
@@ -298,7 +343,7 @@ static int write_diff(struct convert *cv, const uint8_t *buf, uint8_t *cmp, uint
         if (blk > len - pos)
             blk = len - pos;
         if (memcmp(buf + pos, cmp + pos, blk) != 0) {
-            if (dst_write(cv, buf + pos, off + pos, blk) < 0)
+            if (dst_write(cv, buf + pos, off + pos, blk, pend) < 0)
                 return -EIO;
         }
         pos += blk;
@@ -472,7 +517,8 @@ out:
  * writing what is not zero (or, with -B, what differs from the backing
  * file). Reads always overlap; writes happen in guest order unless -W lets
  * each piece be written as soon as it is read, as in qemu-img. */
-static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *cmp)
+static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *cmp,
+                      struct pending *pend)
 {
     uint64_t start = idx * CHUNK, end = start + CHUNK < cv->total ? start + CHUNK : cv->total;
     /* The piece's runs: [off, off + len) either zero or read into buf. */
@@ -502,7 +548,11 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
         if ((!runs[i].zero || cv->dst_backing) &&
             src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
             return -1;
-    if (!cv->out_of_order) {
+    /* In order: the target's space is taken in guest order (the same layout
+     * whatever the thread count); the data goes in after the turn passed.
+     * A raw target has no layout to keep. */
+    bool in_order = !cv->out_of_order && cv->cluster;
+    if (in_order) {
         pthread_mutex_lock(&cv->lock);
         while (cv->write_turn != idx && !cv->failed)
             pthread_cond_wait(&cv->turn, &cv->lock);
@@ -515,20 +565,29 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
     for (size_t i = 0; r == 0 && i < nruns; i++) {
         const uint8_t *p = buf + (runs[i].off - start);
         if (cv->dst_backing)
-            r = write_diff(cv, p, cmp, runs[i].off, runs[i].len);
+            r = write_diff(cv, p, cmp, runs[i].off, runs[i].len, pend);
         else if (runs[i].zero)
             r = cv->fresh ? 0 : dst_zero(cv, runs[i].off, runs[i].len);
         else
-            r = write_sparse(cv, p, runs[i].off, runs[i].len);
+            r = write_sparse(cv, p, runs[i].off, runs[i].len, pend);
     }
+    if (in_order) {
+        pthread_mutex_lock(&cv->lock);
+        if (r == 0)
+            cv->write_turn = idx + 1;
+        pthread_cond_broadcast(&cv->turn);
+        pthread_mutex_unlock(&cv->lock);
+    }
+    int r2 = flush_pending(cv, pend);
+    if (r == 0)
+        r = r2;
     pthread_mutex_lock(&cv->lock);
-    if (!cv->out_of_order && r == 0)
-        cv->write_turn = idx + 1;
-    if (r < 0)
+    if (r < 0) {
         cv->failed = true;
+        pthread_cond_broadcast(&cv->turn);
+    }
     cv->done_bytes += end - start;
     img_progress_update(&cv->progress, cv->done_bytes * 100.0 / cv->total);
-    pthread_cond_broadcast(&cv->turn);
     pthread_mutex_unlock(&cv->lock);
     return r;
 }
@@ -542,6 +601,7 @@ static void *copy_worker(void *arg)
     if (cv->dst_backing && posix_memalign((void **)&cmp, 4096, CHUNK))
         abort();
     uint64_t nchunks = (cv->total + CHUNK - 1) / CHUNK;
+    struct pending pend = {0};
     for (;;) {
         pthread_mutex_lock(&cv->lock);
         uint64_t idx = cv->next_chunk;
@@ -549,9 +609,10 @@ static void *copy_worker(void *arg)
         if (!stop)
             cv->next_chunk++;
         pthread_mutex_unlock(&cv->lock);
-        if (stop || copy_chunk(cv, idx, buf, cmp) < 0)
+        if (stop || copy_chunk(cv, idx, buf, cmp, &pend) < 0)
             break;
     }
+    free(pend.items);
     free(buf);
     free(cmp);
     return NULL;
