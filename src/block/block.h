@@ -53,6 +53,9 @@ struct block_open_opts {
     /* For `check -r`: allow opening an image whose corrupt bit is set
      * read-write so it can be repaired. */
     bool for_repair;
+    /* qcow2 with an external data file: open this file as the data file
+     * instead of the one the header names (QEMU's data-file option). */
+    const char *data_file_override;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).

@@ -1115,7 +1115,9 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         r = qcow2_bitmaps_load(q, file_len, err);
     if (r == 0 && q->data_file) {
         /* Named relative to the image's directory, like a backing file. */
-        char *path = block_resolve_backing(bd->filename, q->data_file_name);
+        char *path = opts->data_file_override
+                         ? xstrdup(opts->data_file_override)
+                         : block_resolve_backing(bd->filename, q->data_file_name);
         r = hostfile_open(&q->data_hf, path, !opts->read_only, opts->cache, err);
         free(path);
         if (r < 0)
