@@ -160,6 +160,23 @@ check "flattened overlay reads src2 alone" sh -c "qemu-img info rt.qcow2 | grep 
 check "qemu-img check clean after rebase" qemu_clean rt.qcow2
 check "vireo rebase -u changes only the name" sh -c "'$V' rebase -u -b rb2.moved -F qcow2 rt.qcow2 &&
     qemu-img info rt.qcow2 | grep -qx 'backing file: rb2.moved'"
+# commit and rebase across formats: a raw base, raw and qcow2 new backing files.
+cp src.raw xbase.raw
+qemu-img create -q -f qcow2 -b xbase.raw -F raw xtop.qcow2
+qemu-io -c 'write -P 7 1M 64k' -c 'write -P 8 3M 100k' xtop.qcow2 >/dev/null
+qemu-img convert -O raw xtop.qcow2 xexpect.raw
+check "vireo commit into a raw base" "$V" commit xtop.qcow2
+check "the raw base holds the overlay's data" cmp xbase.raw xexpect.raw
+check "qemu-img check clean: emptied overlay over raw" qemu_clean xtop.qcow2
+check "the emptied overlay still reads the same" qemu-img compare xtop.qcow2 xexpect.raw
+cp src.raw xb1.raw
+qemu-img create -q -f qcow2 -b xb1.raw -F raw xr.qcow2
+qemu-io -c 'write -P 9 2M 64k' xr.qcow2 >/dev/null
+qemu-img convert -O raw xr.qcow2 xr-expect.raw
+check "vireo rebase from raw onto raw" sh -c "'$V' rebase -b src2.raw -F raw xr.qcow2 && qemu-img compare xr.qcow2 xr-expect.raw"
+check "vireo rebase from raw onto qcow2" sh -c "'$V' convert -O qcow2 src2.raw xq.qcow2 && '$V' rebase -b xq.qcow2 -F qcow2 xr.qcow2 &&
+    qemu-img compare xr.qcow2 xr-expect.raw && qemu-img info xr.qcow2 | grep -qx 'backing file format: qcow2'"
+check "qemu-img check clean after the rebases" qemu_clean xr.qcow2
 check "vireo resize qcow2 +1M" sh -c "'$V' resize v-65536-1.1.qcow2 +1M &&
     qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 7340032'"
 check "qemu-img check clean after resize" qemu_clean v-65536-1.1.qcow2

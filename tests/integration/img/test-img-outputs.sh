@@ -60,6 +60,11 @@ for img in empty.qcow2 v2.qcow2 zstd.qcow2 base.qcow2 top.qcow2 sub/rel.qcow2 r.
     same "info --output=json $img" info --output=json $img
 done
 same "info --backing-chain" info --backing-chain top.qcow2
+qemu-img create -q -f qcow2 -b r.raw -F raw -o extended_l2=on overraw.qcow2
+qemu-img create -q -f qcow2 -b overraw.qcow2 -F qcow2 -o data_file=ordf.raw overover.qcow2
+qemu-img bitmap --add overover.qcow2 bm
+same "info --backing-chain over raw, extended L2, data file, bitmap" info --backing-chain overover.qcow2
+same "info --backing-chain --output=json over raw, extended L2, data file, bitmap" info --backing-chain --output=json overover.qcow2
 same "info --backing-chain --output=json" info --backing-chain --output=json top.qcow2
 same "info -f raw of a qcow2 file" info -f raw base.qcow2
 same "snapshot -l with two snapshots" snapshot -l top.qcow2
