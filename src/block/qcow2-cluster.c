@@ -886,6 +886,29 @@ int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigne
 
 /* ---- block status ---------------------------------------------------- */
 
+/* QEMU's test for an image preallocated with metadata: clusters in use
+ * (nonzero refcount) well beyond what the file really allocates. */
+static bool meta_preallocated(struct qcow2 *q)
+{
+    if (q->meta_prealloc >= 0)
+        return q->meta_prealloc;
+    uint64_t cs = q->g.cluster_size, len;
+    q->meta_prealloc = 0;
+    if (hostfile_length(q->f, &len, NULL) < 0)
+        return false;
+    uint64_t real = hostfile_actual_size(q->f) / cs;
+    uint64_t threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+    uint64_t end = (len + cs - 1) / cs, count = 0;
+    for (uint64_t i = 0; i < end && count < threshold; i++) {
+        uint64_t rc;
+        if (qcow2_refcount_get(q, i, &rc, NULL) < 0)
+            return false;
+        count += rc != 0;
+    }
+    q->meta_prealloc = count >= threshold;
+    return q->meta_prealloc;
+}
+
 struct answer {
     enum sctype t;
     bool has_host;
@@ -952,5 +975,18 @@ int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_
     ext->has_host_offset = first.has_host;
     ext->host_offset = first_host;
     ext->host_file = q->data_file ? q->df->path : bd->filename;
+    if (first.t == SC_DATA && meta_preallocated(q)) {
+        /* Preallocated clusters that were never written are holes in the file. */
+        bool is_data;
+        uint64_t frun;
+        uint64_t flen = 0;
+        if (hostfile_length(q->df, &flen, NULL) == 0 && first_host >= flen) {
+            ext->zero = true;
+        } else if (hostfile_extent(q->df, first_host, ext->length, &is_data, &frun, NULL) == 0) {
+            ext->zero = !is_data;
+            if (frun && frun < ext->length)
+                ext->length = frun;
+        }
+    }
     return 0;
 }

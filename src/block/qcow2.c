@@ -1104,6 +1104,7 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
     q->f = &bd->file;
     q->df = q->f;
     q->data_hf.fd = -1;
+    q->meta_prealloc = -1;
     bd->priv = q;
     uint64_t file_len;
     int r = hostfile_length(q->f, &file_len, err);

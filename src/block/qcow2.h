@@ -282,6 +282,10 @@ struct qcow2 {
     uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
     void *zstd_dctx;
     uint8_t *wbuf, *sbuf; /* write scratch: the span written and one old subcluster */
+    /* The image looks preallocated with metadata (far more clusters in use
+     * than the file really holds): block status then asks the file whether
+     * a data cluster is a hole, as QEMU does. -1: not looked at yet. */
+    int meta_prealloc;
 };
 
 /* qcow2-refcount.c */

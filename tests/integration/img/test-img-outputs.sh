@@ -130,6 +130,14 @@ for a in "--start-offset=1M --max-length=2M --output=json" "--start-offset=1000 
     # shellcheck disable=SC2086
     same "map $a" map $a top.qcow2
 done
+# Preallocated with metadata: QEMU asks the file whether data clusters are holes.
+qemu-img create -q -f qcow2 -o preallocation=metadata pm.qcow2 1M
+"$V" create -q -f qcow2 -o preallocation=metadata vpm.qcow2 1M
+qemu-img create -q -f qcow2 -o preallocation=falloc pf.qcow2 1M
+qemu-img create -q -f qcow2 -o preallocation=metadata,compat=0.10 pm2.qcow2 1M
+for img in pm.qcow2 vpm.qcow2 pf.qcow2 pm2.qcow2; do
+    same "map --output=json of preallocated $img" map --output=json $img
+done
 same "map of a compressed image (refused like qemu-img)" map comp.qcow2
 same "map --output=json of a compressed image" map --output=json comp.qcow2
 
