@@ -130,6 +130,9 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     bd->file.fd = -1;
     pthread_mutex_init(&bd->lock, NULL);
     int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (r == 0 && (opts->snapshot_id || opts->snapshot_name) && !drv->snapshot_list)
+        r = verr_set(err, ENOTSUP, "Failed to load snapshot: format %s has no snapshots",
+                     drv->name);
     if (r == 0)
         r = drv->open(bd, opts, err);
     if (r < 0) {

@@ -56,6 +56,10 @@ struct block_open_opts {
     /* qcow2 with an external data file: open this file as the data file
      * instead of the one the header names (QEMU's data-file option). */
     const char *data_file_override;
+    /* Read-only opens: present this internal snapshot (by ID and/or name)
+     * instead of the current state, as qemu-img convert -l does. */
+    const char *snapshot_id;
+    const char *snapshot_name;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).

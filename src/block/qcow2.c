@@ -1097,6 +1097,36 @@ static size_t clamp(size_t v, size_t lo, size_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* opts->snapshot_*: the snapshot's L1 table and size stand in for the
+ * current ones (read-only). */
+static int load_snapshot(struct qcow2 *q, const struct block_open_opts *opts, struct verr *err)
+{
+    if (!opts->read_only)
+        return verr_set(err, EINVAL, "could not open '%s': a snapshot can only be opened read-only",
+                        q->bd->filename);
+    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+        struct qcow2_snap *s = &q->snaps[i];
+        if ((opts->snapshot_id && strcmp(s->id, opts->snapshot_id) != 0) ||
+            (opts->snapshot_name && strcmp(s->name, opts->snapshot_name) != 0))
+            continue;
+        uint64_t size = s->has_disk_size ? s->disk_size : q->size;
+        if (s->l1_size < qcow2_l1_entries_for(&q->g, size))
+            return bad(err, q->bd->filename, "snapshot %s has an L1 table too small for its size",
+                       s->id);
+        uint64_t *l1;
+        int r = qcow2_read_l1(q, s->l1_offset, s->l1_size, &l1, err);
+        if (r < 0)
+            return r;
+        free(q->l1);
+        q->l1 = l1;
+        q->l1_size = s->l1_size;
+        q->l1_offset = s->l1_offset;
+        q->size = size;
+        return 0;
+    }
+    return verr_set(err, ENOENT, "Failed to load snapshot: Can't find snapshot");
+}
+
 static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err)
 {
     struct qcow2 *q = xcalloc(1, sizeof(*q));
@@ -1126,6 +1156,8 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         else
             q->df = &q->data_hf;
     }
+    if (r == 0 && (opts->snapshot_id || opts->snapshot_name))
+        r = load_snapshot(q, opts, err);
     if (r < 0)
         goto fail;
     qcow2_cache_init(&q->l2c, clamp((4u << 20) >> q->g.cluster_bits, 16, 512));

@@ -53,6 +53,7 @@ struct convert {
     struct img_progress progress;
     unsigned workers;     /* -m: threads (copying, or compressing with -c) */
     bool out_of_order;    /* -W: chunks are written as soon as they are read */
+    bool copy_range;      /* -C: data goes file to file in the kernel (copy_file_range) */
     pthread_mutex_t lock; /* the copy's shared state below, and the messages */
     pthread_cond_t turn;
     uint64_t next_chunk; /* next chunk a worker takes */
@@ -512,6 +513,57 @@ out:
     return ret;
 }
 
+/* -C: copies [off, off + len) of the source into the target with
+ * copy_file_range, where both sides are plain ranges of files. Returns the
+ * bytes copied from off on (0: this piece cannot be offloaded), <0 on errors. */
+static int64_t copy_offload(struct convert *cv, uint64_t off, uint64_t len)
+{
+    struct source *s = find_source(cv, off);
+    if (!s)
+        return 0;
+    uint64_t rel = off - s->start;
+    if (len > s->size - rel)
+        len = s->size - rel;
+    struct verr err;
+    verr_clear(&err);
+    struct block_map sm, dm;
+    if (block_map(s->bd, rel, len, false, &sm, &err) != 1 || sm.align != 1)
+        return 0;
+    int r = block_map_alloc(cv->dst, off, sm.length, &dm, &err);
+    bool reserved = r == 1 && cv->cluster;
+    if (r != 1)
+        r = block_map(cv->dst, off, sm.length, true, &dm, &err);
+    if (r != 1 || dm.align != 1) {
+        if (reserved)
+            block_map_commit(cv->dst, off, &dm, NULL);
+        return r < 0 ? dst_error(cv, "writing", off, &err) : 0;
+    }
+    uint64_t n = dm.length < sm.length ? dm.length : sm.length;
+    loff_t so = (loff_t)sm.host_offset, dof = (loff_t)dm.host_offset;
+    uint64_t done = 0;
+    while (done < n) {
+        ssize_t c = copy_file_range(sm.fd, &so, dm.fd, &dof, n - done, 0);
+        if (c <= 0)
+            break;
+        done += (uint64_t)c;
+    }
+    if (done < n) { /* the kernel will not: copy the rest by hand */
+        uint8_t *tmp = xmalloc(n - done);
+        ssize_t got = pread(sm.fd, tmp, n - done, so);
+        if (got >= 0 && (uint64_t)got < n - done)
+            memset(tmp + got, 0, n - done - (uint64_t)got);
+        ssize_t put = got < 0 ? -1 : pwrite(dm.fd, tmp, n - done, dof);
+        free(tmp);
+        if (put != (ssize_t)(n - done)) {
+            verr_errno(&err, errno, "could not copy");
+            return dst_error(cv, "writing", off, &err);
+        }
+    }
+    if (reserved && block_map_commit(cv->dst, off, &dm, &err) < 0)
+        return dst_error(cv, "writing", off, &err);
+    return (int64_t)n;
+}
+
 /* Without -c: -m worker threads take CHUNK-sized pieces in order, each
  * reading its piece (holes and zero runs by block status, never read) and
  * writing what is not zero (or, with -B, what differs from the backing
@@ -544,8 +596,9 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
         }
         off += len;
     }
+    bool offload = cv->copy_range && !cv->dst_backing;
     for (size_t i = 0; i < nruns; i++)
-        if ((!runs[i].zero || cv->dst_backing) &&
+        if ((!runs[i].zero || cv->dst_backing) && !offload &&
             src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
             return -1;
     /* In order: the target's space is taken in guest order (the same layout
@@ -564,9 +617,29 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
     int r = 0;
     for (size_t i = 0; r == 0 && i < nruns; i++) {
         const uint8_t *p = buf + (runs[i].off - start);
-        if (cv->dst_backing)
+        if (cv->dst_backing) {
             r = write_diff(cv, p, cmp, runs[i].off, runs[i].len, pend);
-        else if (runs[i].zero)
+        } else if (offload && !runs[i].zero) {
+            /* No zero detection with -C (the data is never read), as in qemu-img. */
+            for (uint64_t o = runs[i].off; r == 0 && o < runs[i].off + runs[i].len;) {
+                uint64_t left = runs[i].off + runs[i].len - o;
+                int64_t c = copy_offload(cv, o, left);
+                if (c < 0) {
+                    r = -1;
+                } else if (c == 0) { /* not offloadable: one cluster by hand */
+                    uint64_t n = cv->cluster && left > cv->cluster - o % cv->cluster
+                                     ? cv->cluster - o % cv->cluster
+                                     : left;
+                    uint8_t *q = buf + (o - start);
+                    r = src_read(cv, q, o, n);
+                    if (r == 0)
+                        r = dst_write(cv, q, o, n, NULL);
+                    o += n;
+                } else {
+                    o += (uint64_t)c;
+                }
+            }
+        } else if (runs[i].zero)
             r = cv->fresh ? 0 : dst_zero(cv, runs[i].off, runs[i].len);
         else
             r = write_sparse(cv, p, runs[i].off, runs[i].len, pend);
@@ -713,6 +786,8 @@ int img_cmd_convert(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     bool bitmaps = false, skip_broken = false, target_zero = false;
+    const char *snapshot_param = NULL;
+    char *snap_id = NULL, *snap_name = NULL;
     struct block_bitmap_info *bms = NULL;
     size_t nbms = 0;
     const char *fmt = NULL, *out_fmt = "raw", *backing = NULL, *backing_fmt = NULL;
@@ -788,7 +863,10 @@ int img_cmd_convert(int argc, char **argv)
             break;
         case 'U':
         case 'C':
+            cv.copy_range = true;
+            break;
         case 'l':
+            snapshot_param = optarg;
             break;
         case 'Z' + 256:
             target_zero = true;
@@ -831,6 +909,29 @@ int img_cmd_convert(int argc, char **argv)
         img_error("-n and -B/-o cannot be used together");
         goto out;
     }
+    if (cv.copy_range && compress) {
+        img_error("Cannot enable copy offloading when -c is used");
+        goto out;
+    }
+    if (snapshot_param && argc - optind > 2) {
+        img_error("No support for concatenating multiple snapshot");
+        goto out;
+    }
+    if (snapshot_param) {
+        /* "snapshot.id=ID,snapshot.name=NAME", or just the name. */
+        if (strncmp(snapshot_param, "snapshot.", 9) == 0) {
+            char *copy = xstrdup(snapshot_param), *save = NULL;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (strncmp(t, "snapshot.id=", 12) == 0)
+                    snap_id = xstrdup(t + 12);
+                else if (strncmp(t, "snapshot.name=", 14) == 0)
+                    snap_name = xstrdup(t + 14);
+            }
+            free(copy);
+        } else {
+            snap_name = xstrdup(snapshot_param);
+        }
+    }
     if (target_zero && !no_create) {
         img_error("--target-is-zero requires use of -n flag");
         goto out;
@@ -854,7 +955,13 @@ int img_cmd_convert(int argc, char **argv)
     cv.nsrc = (size_t)(argc - optind - 1);
     cv.src = xcalloc(cv.nsrc, sizeof(*cv.src));
     for (size_t i = 0; i < cv.nsrc; i++) {
-        cv.src[i].bd = img_open(argv[optind + (int)i], fmt, true, false, src_cache);
+        struct block_open_opts so = {
+            .read_only = true, .format = fmt, .snapshot_id = snap_id, .snapshot_name = snap_name};
+        if (block_cache_parse(src_cache, &so.cache) < 0) {
+            img_error("Invalid cache option: %s", src_cache);
+            goto out;
+        }
+        cv.src[i].bd = img_open_opts(argv[optind + (int)i], &so);
         if (!cv.src[i].bd)
             goto out;
         cv.src[i].start = cv.total;
@@ -944,6 +1051,8 @@ out:
     free(cv.cmp);
     pthread_cond_destroy(&cv.turn);
     pthread_mutex_destroy(&cv.lock);
+    free(snap_id);
+    free(snap_name);
     img_optlist_free(&list);
     return ret;
 }

@@ -68,6 +68,25 @@ for m in "-m 1" "-m 3" "-m 8 -W" "-W"; do
         qemu-img compare wb.qcow2 src2.raw"
     check "qemu-img check clean: convert $m -B" qemu_clean wb.qcow2
 done
+for o in "-O raw" "-O qcow2"; do
+    # shellcheck disable=SC2086
+    check "convert -C $o (copy offloading) gives the same data" sh -c "'$V' convert -C $o src.raw wc.img && qemu-img compare wc.img src.raw"
+done
+# -C never reads the data (it goes file to file in the kernel), so written
+# zeroes are copied as data where a normal copy detects and skips them.
+head -c 1M /dev/zero >zeros.raw
+allocated() { qemu-img check --output=json "$1" | sed -n 's/.*"allocated-clusters": \([0-9]*\).*/\1/p'; }
+t_offloaded() {
+    "$V" convert -O qcow2 zeros.raw z0.qcow2 && "$V" convert -C -O qcow2 zeros.raw z1.qcow2 &&
+        [ -z "$(allocated z0.qcow2)" ] && [ "$(allocated z1.qcow2)" = 16 ]
+}
+check "convert -C copies without reading the data" t_offloaded
+qemu-img convert -O qcow2 src.raw snapsrc.qcow2
+qemu-img snapshot -c old snapsrc.qcow2
+qemu-io -c 'write -P 3 0 1M' snapsrc.qcow2 >/dev/null
+for l in old snapshot.name=old snapshot.id=1 snapshot.id=1,snapshot.name=old; do
+    check "convert -l $l reads the snapshot" sh -c "'$V' convert -l $l -O raw snapsrc.qcow2 ls.raw && cmp ls.raw src.raw"
+done
 check "-m 1 and -m 8 (in order) lay out the same file" sh -c "'$V' convert -m 1 -O qcow2 src.raw w1.qcow2 &&
     '$V' convert -m 8 -O qcow2 src.raw w8.qcow2 && cmp w1.qcow2 w8.qcow2"
 check "vireo convert -O raw of its own qcow2" "$V" convert -O raw v-65536-1.1.qcow2 back.raw
