@@ -173,8 +173,10 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
 {
     struct block_open_opts bo = {
         .read_only = true,
-        .cache = opts->cache,
+        .cache = opts->backing_cache_given ? opts->backing_cache : opts->cache,
         .format = fmt,
+        .backing_cache_given = opts->backing_cache_given,
+        .backing_cache = opts->backing_cache,
     };
     char *path;
     if (opts->backing_override) {

@@ -56,6 +56,9 @@ struct block_open_opts {
     /* qcow2 with an external data file: open this file as the data file
      * instead of the one the header names (QEMU's data-file option). */
     const char *data_file_override;
+    /* The cache mode of the backing chain, when it differs (qemu-img's -T). */
+    bool backing_cache_given;
+    enum block_cache backing_cache;
     /* Read-only opens: present this internal snapshot (by ID and/or name)
      * instead of the current state, as qemu-img convert -l does. */
     const char *snapshot_id;

@@ -186,6 +186,10 @@ int img_cmd_info(int argc, char **argv)
         case 'B' + 256:
             chain = true;
             break;
+        case 'I' + 256:
+            /* TODO: --image-opts (key=value image descriptions). */
+            img_error("--image-opts is not supported: give the file name (and -f)");
+            return 1;
         case 'h':
             printf("usage: %s info [-f fmt] [--output=human|json] [--backing-chain] [-U] "
                    "filename\n",
