@@ -828,7 +828,8 @@ int qcow2_txn_begin(struct qcow2 *q, struct verr *err)
     q->txn = true;
     q->txn_base = end;
     q->txn_hint = q->free_hint;
-    memset(q->txn_busy, 0, q->txn_busy_words * sizeof(*q->txn_busy));
+    if (q->txn_busy)
+        memset(q->txn_busy, 0, q->txn_busy_words * sizeof(*q->txn_busy));
     q->txn_l1_off = q->l1_offset;
     q->txn_l1_size = q->l1_size;
     q->txn_rt_off = q->rt_offset;
