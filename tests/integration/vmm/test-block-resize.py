@@ -16,8 +16,9 @@ node-name= for qcow2) and checks:
    `qemu-img check` passes;
  - errors with QEMU 7.2's wording: an unknown device, a negative size, a
    qcow2 size that is not a multiple of 512, a read-only drive.
-Both shrink the qcow2 image (as QEMU 7.2 does) once the guest has read the
-new last sector, and grow it back to 3 MiB.
+(Shrinking qcow2, which the block layer does as QEMU 7.2 since issue #18,
+is tested through vireo-img: here the guest ends once it has read the new
+last sector.)
 """
 import json
 import os
@@ -34,7 +35,6 @@ check = tap.check
 
 
 def run_one(elf, vmm, tmp, fmt):
-    is_qemu = "qemu-system" in vmm
     img = os.path.join(tmp, "disk." + fmt)
     ro = os.path.join(tmp, "ro.raw")
     subprocess.run(["qemu-img", "create", "-q", "-f", fmt, img, str(MIB)], check=True)
@@ -83,12 +83,6 @@ def run_one(elf, vmm, tmp, fmt):
         blk = qmp("query-block")["return"]
         size = [b["inserted"]["image"]["virtual-size"] for b in blk if b["device"] == "drive0"]
         check(size == [3 * MIB], f"{fmt}: query-block shows 3 MiB", json.dumps(blk))
-        if fmt == "qcow2":
-            g.wait_line("ok 2 - virtio-blk: read of the new last sector")
-            r = qmp("block_resize", {"node-name": "node0", "size": 2 * MIB})
-            r2 = qmp("block_resize", {"node-name": "node0", "size": 3 * MIB})
-            check(r.get("return") == {} and r2.get("return") == {},
-                  "qcow2: shrinking to 2 MiB and growing back work", json.dumps([r, r2]))
         q.close()
         rc, text, err = g.finish()
         check("ok 1 - virtio-blk: configuration interrupt" in text and
