@@ -237,6 +237,7 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
         return r;
     struct ck c = {.q = q, .res = out, .report = report, .opaque = opaque};
     struct mismatch *mis = NULL; /* with repair: mismatches, for the second listing */
+    bool rebuild_needed = false;
     size_t nmis = 0, mis_cap = 0;
     c.nclusters = (file_len + cs - 1) / cs;
     if (c.nclusters > (1ull << 40))
@@ -335,22 +336,37 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             }
             mis[nmis++] = (struct mismatch){i, rc, ref, fix};
         }
-        if (fix) {
-            r = qcow2_refcount_set(q, i, ref, err);
-            if (r < 0) {
-                out->check_errors++;
-                goto done;
-            }
-            q->free_hint = c.nclusters;
-            if (rc > ref)
-                out->leaks_fixed++;
-            else
-                out->corruptions_fixed++;
-        } else if (rc < ref) {
-            out->corruptions++;
-        } else {
-            out->leaks++;
+        if (repair && (repair & 0x2) == 0 && rc == 0) {
+            /* qemu-img: a referenced cluster with no refcount needs the refcount
+             * structures rebuilt, which only -r all may do. */
+            rebuild_needed = true;
         }
+        if (fix)
+            continue; /* applied below, once the whole image is compared */
+        if (rc < ref)
+            out->corruptions++;
+        else
+            out->leaks++;
+    }
+    if (rebuild_needed) {
+        say(&c, "ERROR need to rebuild refcount structures");
+        out->check_errors++;
+        r = verr_set(err, EIO, "Input/output error");
+        goto done;
+    }
+    for (size_t k = 0; k < nmis; k++) {
+        if (!mis[k].fixed)
+            continue;
+        r = qcow2_refcount_set(q, mis[k].cluster, mis[k].ref, err);
+        if (r < 0) {
+            out->check_errors++;
+            goto done;
+        }
+        q->free_hint = c.nclusters;
+        if (mis[k].rc > mis[k].ref)
+            out->leaks_fixed++;
+        else
+            out->corruptions_fixed++;
     }
     for (size_t k = 0; k < nmis; k++)
         say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,

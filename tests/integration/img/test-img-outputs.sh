@@ -101,6 +101,11 @@ qemu-img check -r leaks leak2.qcow2 >q.rep 2>q.repe; echo "rc=$?" >>q.rep
 check "check -r leaks prints what qemu-img prints" diff -u q.rep v.rep
 # qemu-img first lists "Leaked cluster N ..." lines, then "Repairing cluster N ...".
 check "check -r leaks reports the leak like qemu-img" diff -u q.repe v.repe
+cp corrupt.qcow2 corrupt2.qcow2 && cp corrupt.qcow2 corrupt3.qcow2
+"$V" check -r leaks corrupt2.qcow2 >v.rep 2>v.repe; echo "rc=$?" >>v.rep
+qemu-img check -r leaks corrupt3.qcow2 >q.rep 2>q.repe; echo "rc=$?" >>q.rep
+sed -i 's/vireo-img/qemu-img/' v.repe
+check "check -r leaks of an image needing -r all: qemu-img's refusal, nothing changed" sh -c "diff -u q.rep v.rep && diff -u q.repe v.repe && cmp corrupt.qcow2 corrupt2.qcow2"
 "$V" check -r all --output=json leak3.qcow2 >v.rep 2>/dev/null
 check "check -r all --output=json field names" sh -c "grep -q '\"leaks-fixed\": 1' v.rep"
 qemu-img convert -c -O qcow2 src.raw comp.qcow2
