@@ -139,7 +139,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     for (size_t i = 0; i < q->nb_exts; i++)
         PUT_EXT(q->exts[i].type, q->exts[i].data, (size_t)q->exts[i].len);
 #undef PUT_EXT
-    p += 8; /* end marker (zeroes) */
+    if (p + 8 <= cs)
+        p += 8; /* end marker (zeroes); a header filling its cluster has none */
     if (q->backing_file) {
         size_t n = strlen(q->backing_file);
         if (p + n > cs)
