@@ -29,6 +29,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHUNK (2u * 1024 * 1024)
@@ -37,6 +39,11 @@ struct source {
     struct block_dev *bd;
     uint64_t start; /* offset in the concatenated space */
     uint64_t size;
+    /* The file holding the source's data, mapped read-only once: a data run
+     * that is one range of it is used in place, without a copy. */
+    int map_fd;
+    const uint8_t *map;
+    uint64_t map_len;
 };
 
 struct convert {
@@ -129,6 +136,39 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
     *zero = e.zero || (!e.data && !e.present);
     *run = e.length;
     return 0;
+}
+
+/* A pointer to [off, off + len) of the source where it lies in one range
+ * of a mapped file, else NULL (then src_read copies it). */
+static const uint8_t *src_in_place(struct convert *cv, uint64_t off, uint64_t len)
+{
+    struct source *s = find_source(cv, off);
+    if (!s || len > s->size - (off - s->start))
+        return NULL;
+    struct block_map m;
+    if (block_map(s->bd, off - s->start, len, false, &m, NULL) != 1 || m.length != len ||
+        m.align != 1)
+        return NULL;
+    pthread_mutex_lock(&cv->lock);
+    if (!s->map && s->map_fd != -2) {
+        struct stat st;
+        s->map_fd = -2; /* tried */
+        if (fstat(m.fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, m.fd, 0);
+            if (p != MAP_FAILED) {
+                madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+                s->map = p;
+                s->map_len = (uint64_t)st.st_size;
+                s->map_fd = m.fd;
+            }
+        }
+    }
+    const uint8_t *p = NULL;
+    if (s->map && s->map_fd == m.fd && m.host_offset <= s->map_len &&
+        len <= s->map_len - m.host_offset)
+        p = s->map + m.host_offset;
+    pthread_mutex_unlock(&cv->lock);
+    return p;
 }
 
 /* Reads the concatenated source. Where block_map says a range is plain
@@ -597,10 +637,17 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
         off += len;
     }
     bool offload = cv->copy_range && !cv->dst_backing;
-    for (size_t i = 0; i < nruns; i++)
-        if ((!runs[i].zero || cv->dst_backing) && !offload &&
-            src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
+    const uint8_t *where[64]; /* each run's data: in place in a mapped file, or in buf */
+    for (size_t i = 0; i < nruns; i++) {
+        where[i] = buf + (runs[i].off - start);
+        if ((runs[i].zero && !cv->dst_backing) || offload)
+            continue;
+        const uint8_t *p = src_in_place(cv, runs[i].off, runs[i].len);
+        if (p)
+            where[i] = p;
+        else if (src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
             return -1;
+    }
     /* In order: the target's space is taken in guest order (the same layout
      * whatever the thread count); the data goes in after the turn passed.
      * A raw target has no layout to keep. */
@@ -616,7 +663,7 @@ static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *c
     }
     int r = 0;
     for (size_t i = 0; r == 0 && i < nruns; i++) {
-        const uint8_t *p = buf + (runs[i].off - start);
+        const uint8_t *p = where[i];
         if (cv->dst_backing) {
             r = write_diff(cv, p, cmp, runs[i].off, runs[i].len, pend);
         } else if (offload && !runs[i].zero) {
@@ -962,6 +1009,7 @@ int img_cmd_convert(int argc, char **argv)
             goto out;
         }
         cv.src[i].bd = img_open_opts(argv[optind + (int)i], &so);
+        cv.src[i].map_fd = -1;
         if (!cv.src[i].bd)
             goto out;
         cv.src[i].start = cv.total;
@@ -1042,8 +1090,11 @@ out:
     block_bitmap_list_free(bms, nbms);
     block_close(cv.dst);
     block_close(cv.dst_backing);
-    for (size_t i = 0; i < cv.nsrc; i++)
+    for (size_t i = 0; i < cv.nsrc; i++) {
+        if (cv.src[i].map)
+            munmap((void *)cv.src[i].map, cv.src[i].map_len);
         block_close(cv.src[i].bd);
+    }
     if (ret != 0 && created && out_path)
         unlink(out_path); /* no half-written image left behind */
     free(cv.src);
