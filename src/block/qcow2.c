@@ -524,6 +524,8 @@ int qcow2_reload(struct qcow2 *q, struct verr *err)
             q->rt = xcalloc(1, 8);
         q->l1_size = 0;
         q->rt_entries = 0;
+        qcow2_snap_free(q->snaps, q->nb_snapshots);
+        q->snaps = NULL;
         q->nb_snapshots = 0;
         q->bd->read_only = true;
         return r;
