@@ -534,6 +534,8 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr
 
 void qcow2_free_later(struct qcow2 *q, uint64_t off, uint64_t len)
 {
+    if (len == 0)
+        return;
     uint64_t first = off >> q->g.cluster_bits;
     uint64_t last = (off + len - 1) >> q->g.cluster_bits;
     for (uint64_t c = first; c <= last; c++) {
@@ -813,6 +815,11 @@ int qcow2_txn_begin(struct qcow2 *q, struct verr *err)
 {
     if (q->txn)
         return verr_set(err, EBUSY, "'%s': internal error: nested metadata transaction",
+                        q->bd->filename);
+    if (q->bd->read_only || !q->rt_clusters)
+        return verr_set(err, EROFS,
+                        "'%s' cannot be changed (read-only, or unusable after an "
+                        "earlier failure)",
                         q->bd->filename);
     /* Bitmaps are flagged in use before anything they track can change. */
     int r = q->bm_storing ? 0 : qcow2_bitmaps_claim(q, err);
