@@ -117,10 +117,16 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
         PUT_EXT(QCOW2_EXT_BACKING_FORMAT, q->backing_format, strlen(q->backing_format));
     if (q->data_file_name)
         PUT_EXT(QCOW2_EXT_DATA_FILE, q->data_file_name, strlen(q->data_file_name));
+    uint8_t bmx[24];
+    size_t bml = qcow2_bitmaps_ext(q, bmx);
     if (q->version >= 3) {
         size_t n = sizeof(feature_names) / sizeof(feature_names[0]) * 48;
         size_t bl = q->backing_file ? strlen(q->backing_file) : 0;
-        if (ROOM(8 + n + bl)) { /* optional: only when it fits */
+        /* Optional: only when it fits with everything that must follow. */
+        size_t later = bml ? 8 + bml : 0;
+        for (size_t i = 0; i < q->nb_exts; i++)
+            later += 8 + ((q->exts[i].len + 7) & ~(size_t)7);
+        if (ROOM(8 + n + bl + later)) {
             qcow2_put32(h + p, QCOW2_EXT_FEATURE_TABLE);
             qcow2_put32(h + p + 4, (uint32_t)n);
             for (size_t i = 0; i < n / 48; i++) {
@@ -132,8 +138,6 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
             p += 8 + n;
         }
     }
-    uint8_t bmx[24];
-    size_t bml = qcow2_bitmaps_ext(q, bmx);
     if (bml)
         PUT_EXT(QCOW2_EXT_BITMAPS, bmx, bml);
     for (size_t i = 0; i < q->nb_exts; i++)
