@@ -75,6 +75,15 @@ check "qemu-img check clean after the resize" qemu_clean v.qcow2
 check "a write past the old end is recorded" sh -c "'$B' write v.qcow2 100M 4096 4"
 check "QEMU reads it" dirty_is v.qcow2 b0 "1048576+131072 10485760+65536 20971520+131072 33554432+65536 41943040+1048576 104857600+65536 "
 
+# 512-byte clusters: the header cluster has no room for the feature table too.
+t_small() {
+    "$V" create -q -f qcow2 -o cluster_size=512 s.qcow2 1M && "$V" bitmap --add s.qcow2 x &&
+        "$V" bitmap --add s.qcow2 y && "$B" write s.qcow2 4096 512 1
+}
+check "bitmaps in a 512-byte-cluster image" t_small
+check "qemu-img check clean: 512-byte clusters" qemu_clean s.qcow2
+check "QEMU reads its bits" dirty_is s.qcow2 y "4096+4096 "
+
 # --- convert --bitmaps ---
 check "vireo convert --bitmaps" "$V" convert --bitmaps -O qcow2 v.qcow2 vc.qcow2
 check "qemu-img check clean: converted" qemu_clean vc.qcow2
