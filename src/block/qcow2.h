@@ -1,15 +1,19 @@
 /*
  * qcow2.h - the qcow2 driver's internal state and on-disk layout helpers.
  *
- * Shared by the driver's files (qcow2.c: header, lookup, I/O; qcow2-refcount.c:
- * allocation and the ordered metadata cache; qcow2-snapshot.c; qcow2-check.c)
- * and by the unit tests, which exercise the layout arithmetic and the
- * snapshot table codec directly. Layout facts are from QEMU's
- * docs/interop/qcow2.txt; all on-disk numbers are big-endian.
+ * Shared by the driver's files (qcow2.c: header, open, create, whole-image
+ * operations; qcow2-cluster.c: lookup and guest I/O at subcluster
+ * granularity; qcow2-refcount.c: allocation, the ordered metadata cache and
+ * metadata transactions; qcow2-snapshot.c; qcow2-bitmap.c: persistent dirty
+ * bitmaps; qcow2-amend.c; qcow2-check.c) and by the unit tests, which
+ * exercise the layout arithmetic and the snapshot table codec directly.
+ * Layout facts are from QEMU's docs/interop/qcow2.txt; all on-disk numbers
+ * are big-endian.
  *
  * Locking: the generic layer holds the image's mutex around every call into
- * this driver (block_driver.needs_lock), so nothing here locks on its own;
- * one mutex per image is the whole concurrency story.
+ * this driver (block_driver.needs_lock), except map, map_alloc and
+ * map_commit, which take it themselves so that the caller's data I/O runs
+ * without it; one mutex per image is the whole concurrency story.
  */
 #ifndef VIREO_BLOCK_QCOW2_H
 #define VIREO_BLOCK_QCOW2_H
