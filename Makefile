@@ -4,7 +4,7 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 MESON   ?= meson
 
-.PHONY: all check bench run format fuzz install clean
+.PHONY: all check bench run format fuzz install deb clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -31,6 +31,12 @@ fuzz:
 install: all
 	$(MESON) configure $(BUILD) --prefix=$(PREFIX)
 	$(MESON) install -C $(BUILD)
+
+# Debian packages (vireo, libvireo0, libvireo-dev) in $(BUILD)/deb: see
+# scripts/build-deb and debian/.
+deb:
+	scripts/install-deps
+	scripts/build-deb $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

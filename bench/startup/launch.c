@@ -1,9 +1,12 @@
 /*
- * launch.c - runs one command and prints "WALL_MS MAXRSS_KIB STATUS": wall
- * time from just before fork to wait4's return, and the child's peak RSS
- * from wait4's rusage. A small C parent keeps the measurement honest: a
- * child forked from a large process (Python) would report the parent's
- * resident pages as its own peak RSS until it execs.
+ * launch.c - runs one command and prints "WALL_MS MAXRSS_KIB STATUS CPU_MS
+ * SWITCHES": wall time from just before fork to wait4's return, and from
+ * wait4's rusage the child's peak RSS, its CPU time (user + system, all its
+ * threads) and its context switches (voluntary + involuntary). CPU time and
+ * switches vary much less than wall time on a loaded machine: each switch is
+ * a point where a busy CPU can keep the program waiting. A small C parent keeps the measurement
+ * honest: a child forked from a large process (Python) would report the parent's resident pages as
+ * its own peak RSS until it execs.
  */
 #include <stdio.h>
 #include <sys/resource.h>
@@ -32,6 +35,9 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    printf("%.3f %ld %d\n", ms, ru.ru_maxrss, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+    double cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    printf("%.3f %ld %d %.3f %ld\n", ms, ru.ru_maxrss,
+           WIFEXITED(status) ? WEXITSTATUS(status) : 128, cpu_ms, ru.ru_nvcsw + ru.ru_nivcsw);
     return 0;
 }

@@ -56,7 +56,7 @@
 #include "util/loop.h"
 #include "util/mem.h"
 #include "util/str.h"
-#include "vmm/qmp/qmp-client.h"
+#include "qmp/qmp-client.h"
 
 #define QMP_TIMEOUT_MS   5000
 #define DESTROY_GRACE_MS 3000

@@ -51,7 +51,7 @@ static int serial_bus(struct vmm_console_config *cc, struct vmm_virtio_config *v
     if (vc->nr_devices >= VMM_MAX_VIRTIO_DEVICES)
         return verr_set(err, ENOSPC, "-device %s: at most %u virtio devices", arg,
                         VMM_MAX_VIRTIO_DEVICES);
-    struct vmm_serial_bus b = {.max_ports = VMM_SERIAL_PORTS_MAX};
+    struct vmm_serial_bus b = {.max_ports = VMM_SERIAL_PORTS_MAX, .place = PCI_PLACE_ANY};
     const char *v;
     char *item;
     int r = 0;
@@ -65,8 +65,8 @@ static int serial_bus(struct vmm_console_config *cc, struct vmm_virtio_config *v
                              VMM_SERIAL_PORTS_MAX);
             else
                 b.max_ports = (unsigned)n;
-        } else if (cli_prop(item, "bus", &v) || cli_prop(item, "addr", &v)) {
-            /* TODO: explicit slot placement (addr=); devices take the first free slot. */
+        } else if ((r = cli_pci_prop("virtio-serial-pci", item, &b.place, err)) != 0) {
+            r = r < 0 ? verr_prefix(err, "-device %s", arg) : 0;
         } else {
             r = verr_set(err, EINVAL, "-device %s: unknown virtio-serial-pci property '%s'", arg,
                          item);
@@ -84,6 +84,8 @@ static int serial_bus(struct vmm_console_config *cc, struct vmm_virtio_config *v
     d->kind = VMM_VIRTIO_CONSOLE;
     d->num_queues = 1;
     d->console = cc->nr_buses;
+    d->place = b.place;
+    d->what = xasprintf("-device %s", arg);
     d->id = b.id ? xstrdup(b.id) : NULL;
     cc->buses[cc->nr_buses++] = b;
     return 0;

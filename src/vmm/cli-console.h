@@ -13,6 +13,7 @@
 
 #include "util/error.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/dev/pci.h"
 
 #include <stdbool.h>
 
@@ -35,6 +36,7 @@ struct vmm_serial_port {
 struct vmm_serial_bus {
     char *id; /* -device virtio-serial-pci,id= */
     unsigned max_ports;
+    struct pci_place place; /* bus=, addr=, multifunction= */
 };
 
 struct vmm_console_config {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 static int add_device(struct vmm_virtio_config *vc, enum vmm_virtio_kind kind, const char *what,
-                      struct verr *err)
+                      const char *arg, struct verr *err)
 {
     if (vc->nr_devices >= VMM_MAX_VIRTIO_DEVICES)
         return verr_set(err, ENOSPC, "%s: at most %u virtio devices", what, VMM_MAX_VIRTIO_DEVICES);
@@ -23,6 +23,29 @@ static int add_device(struct vmm_virtio_config *vc, enum vmm_virtio_kind kind, c
     memset(d, 0, sizeof(*d));
     d->kind = kind;
     d->num_queues = 1;
+    d->place = PCI_PLACE_ANY;
+    d->what = xasprintf("%s %s", what, arg);
+    return 0;
+}
+
+int cli_pci_prop(const char *type, const char *item, struct pci_place *place, struct verr *err)
+{
+    const char *v;
+    if (cli_prop(item, "bus", &v)) {
+        if (strcmp(v, PCI_ROOT_BUS_NAME))
+            return verr_set(err, EINVAL, "Bus '%s' not found", v);
+        return 1;
+    }
+    if (cli_prop(item, "addr", &v)) {
+        if (pci_parse_devfn(v, &place->devfn) < 0)
+            return verr_set(err, EINVAL, "Property '%s.addr' doesn't take value '%s'", type, v);
+        return 1;
+    }
+    if (cli_prop(item, "multifunction", &v)) {
+        if (cli_parse_bool(v, &place->multifunction) < 0)
+            return verr_set(err, EINVAL, "Parameter 'multifunction' expects 'on' or 'off'");
+        return 1;
+    }
     return 0;
 }
 
@@ -283,7 +306,7 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
     unsigned idx = vc->nr_drives;
     vc->drives[vc->nr_drives++] = d;
     if (if_virtio) {
-        if ((r = add_device(vc, VMM_VIRTIO_BLK, "-drive", err)) < 0)
+        if ((r = add_device(vc, VMM_VIRTIO_BLK, "-drive", arg, err)) < 0)
             return r;
         vc->devices[vc->nr_devices - 1].drive = idx;
         vc->drives[idx].used = true;
@@ -310,13 +333,20 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
         free(copy);
         return -ENOENT;
     }
+    static const char *const type_names[] = {
+        [VMM_VIRTIO_BLK] = "virtio-blk-pci",
+        [VMM_VIRTIO_RNG] = "virtio-rng-pci",
+        [VMM_VIRTIO_BALLOON] = "virtio-balloon-pci",
+        [VMM_VIRTIO_NET] = "virtio-net-pci",
+    };
+    const char *type_name = type_names[kind];
     int r = 0;
     for (unsigned i = 0; kind == VMM_VIRTIO_BALLOON && i < vc->nr_devices; i++)
         if (vc->devices[i].kind == VMM_VIRTIO_BALLOON)
             r = verr_set(err, EEXIST, "-device %s: only one virtio-balloon device is supported",
                          arg);
     if (r == 0)
-        r = add_device(vc, kind, "-device", err);
+        r = add_device(vc, kind, "-device", arg, err);
     if (r < 0) {
         free(copy);
         return r;
@@ -355,8 +385,8 @@ int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr
                 r = verr_set(err, EINVAL, "-device %s: host_mtu=%s (68 to 65535)", arg, v);
             else
                 d->host_mtu = (unsigned)mtu;
-        } else if (cli_prop(item, "bus", &v) || cli_prop(item, "addr", &v)) {
-            /* TODO: explicit slot placement (addr=); devices take the first free slot. */
+        } else if ((r = cli_pci_prop(type_name, item, &d->place, err)) != 0) {
+            r = r < 0 ? verr_prefix(err, "-device %s", arg) : 0;
         } else {
             r = verr_set(err, EINVAL, "-device %s: unknown %s property '%s'", arg, driver, item);
         }
@@ -428,6 +458,7 @@ void cli_virtio_free(struct vmm_virtio_config *vc)
     for (unsigned i = 0; i < vc->nr_devices; i++) {
         free(vc->devices[i].id);
         free(vc->devices[i].serial);
+        free(vc->devices[i].what);
         free(vc->pending_drive[i]);
         free(vc->pending_netdev[i]);
     }

@@ -10,6 +10,7 @@
 
 #include "block/block.h"
 #include "util/error.h"
+#include "vmm/dev/pci.h"
 #include "vmm/net/net.h"
 
 #include <stdbool.h>
@@ -47,8 +48,10 @@ struct vmm_virtio_device {
     unsigned netdev; /* index into netdevs[] (net) */
     uint8_t mac[6];  /* net */
     bool have_mac;
-    unsigned console;  /* index into the console config's buses (virtio-serial) */
-    unsigned host_mtu; /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
+    unsigned console;       /* index into the console config's buses (virtio-serial) */
+    unsigned host_mtu;      /* net: host_mtu= (VIRTIO_NET_F_MTU), 0 = not offered */
+    struct pci_place place; /* bus=pcie.0, addr=, multifunction= (place.id is set at creation) */
+    char *what;             /* "-device ARG" or "-drive ARG": how error lines name it */
 };
 
 struct vmm_virtio_config {
@@ -69,6 +72,9 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
 int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
 /* -netdev user,id=ID[,hostfwd=tcp::H-:G]... | tap,id=ID,ifname=NAME|fd=N[,script=no,...]. */
 int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr *err);
+/* bus=, addr= or multifunction= of a PCI device (type: QEMU's name, for messages): 1 when
+ * item is one of those (and valid), 0 when it is not, -EINVAL with err filled. */
+int cli_pci_prop(const char *type, const char *item, struct pci_place *place, struct verr *err);
 /* After all options: resolves drive= references (a drive serves one device). */
 int cli_virtio_finish(struct vmm_virtio_config *vc, struct verr *err);
 void cli_virtio_free(struct vmm_virtio_config *vc);

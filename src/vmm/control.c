@@ -9,8 +9,8 @@
 #include "util/mem.h"
 #include "vmm/cli.h"
 #include "vmm/kvm/vcpu.h"
-#include "vmm/qmp/qmp-server.h"
-#include "vmm/qmp/qmp-vm.h"
+#include "qmp/qmp-server.h"
+#include "vmm/qmp-vm.h"
 #include "vmm/dev/virtio-devices.h"
 #include "vmm/vm.h"
 

@@ -1,6 +1,6 @@
 /*
  * control.h - vireo-vmm's side of QMP: the callbacks the QMP server
- * (src/vmm/qmp/) calls for query-status, stop, cont, system_reset and the
+ * (src/qmp/) calls for query-status, stop, cont, system_reset and the
  * rest, and the sink through which the VM's run-state changes become QMP
  * events.
  */

@@ -84,6 +84,14 @@ static void unpark_all(struct vm *vm)
 bool vm_vcpu_checkpoint(struct vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
+    if (vm->requests & VM_REQUEST_EXIT) {
+        /* Final: the thread returns now (counted as parked for park_all()) instead of
+         * parking until vm_destroy() wakes it, so the exit does not wait for that. */
+        vm->nr_parked++;
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+        return false;
+    }
     if (vm->want_pause && !vm->threads_exit) {
         vm->nr_parked++;
         pthread_cond_broadcast(&vm->cond);
@@ -141,7 +149,12 @@ static void process_requests(void *opaque)
     req = vm->requests;
     vm->requests = 0;
     vm->request_queued = false;
+    exit_status = vm->exit_status;
     pthread_mutex_unlock(&vm->lock);
+    if (req & VM_REQUEST_EXIT) { /* asked for while the vCPUs were being parked */
+        finish(vm, exit_status);
+        return;
+    }
 
     if (req & VM_REQUEST_POWEROFF) {
         emit(vm, "SHUTDOWN", true, "guest-shutdown");
@@ -333,15 +346,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     if (cfg->cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->cpus, vm->kvm.max_vcpus);
-    if ((r = kvm_create_vm(&vm->kvm, !cfg->no_pit, err)) < 0)
-        return r;
-    PHASE("creating the VM, irqchip and PIT");
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
-    if ((r = kvm_set_memory(&vm->kvm, &vm->mem, err)) < 0)
+    PHASE("mapping guest memory");
+    if ((r = kvm_create_vm(&vm->kvm, &vm->mem, !cfg->no_pit, err)) < 0)
         return r;
-    PHASE("mapping and registering guest memory");
+    PHASE("creating the VM with its memory, irqchip and PIT");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
     if ((r = create_devices(vm, err)) < 0)

@@ -125,7 +125,8 @@ void vm_quit(struct vm *vm, int status);       /* "quit": exit the process */
 void vm_quit_on_signal(struct vm *vm);         /* SIGINT/SIGTERM/SIGHUP, as QEMU: status 0 */
 enum vm_status vm_get_status(struct vm *vm);
 
-/* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit. */
+/* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit
+ * (vm_destroy(), or at once after an exit request). */
 bool vm_vcpu_checkpoint(struct vm *vm);
 
 #endif

@@ -7,7 +7,7 @@
  */
 #include "../unit/vmm/qmp-test-vm.h"
 #include "util/buf.h"
-#include "vmm/qmp/qmp-json.h"
+#include "qmp/qmp-json.h"
 
 #include <json-c/json.h>
 #include <stdint.h>

@@ -117,6 +117,19 @@ void img_format_size(uint64_t bytes, char *dst, size_t size);
 void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count);
 
 /* Subcommands. */
+/* The formats vireo-img reads and writes, as --help lists them. */
+#define IMG_FORMATS "raw qcow2"
+
+/* A subcommand: its name, its body, and its synopsis for --help (the table is
+ * in main.c). */
+struct img_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *synopsis;
+};
+/* `vireo-img complete -- WORD...`: shell completion candidates (complete.c). */
+int img_cmd_complete(const struct img_command *commands, size_t count, int argc, char **argv);
+
 int img_cmd_create(int argc, char **argv);
 int img_cmd_info(int argc, char **argv);
 int img_cmd_check(int argc, char **argv);

@@ -76,7 +76,7 @@ static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             if (strcmp(name, groups[g][1]) == 0 || strcmp(name, groups[g][0]) == 0) {
                 vsh_print(ctl, " %s (help keyword '%s'):\n", groups[g][0], groups[g][1]);
                 for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
-                    if (strcmp(d->group, groups[g][0]) == 0)
+                    if (strcmp(d->group, groups[g][0]) == 0 && !(d->flags & VSH_CMD_HIDDEN))
                         vsh_print(ctl, "    %-30s %s\n", d->name, d->summary);
                 return true;
             }
@@ -88,7 +88,7 @@ static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
         vsh_print(ctl, " %s (help keyword '%s'):\n", groups[g][0], groups[g][1]);
         for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
-            if (strcmp(d->group, groups[g][0]) == 0)
+            if (strcmp(d->group, groups[g][0]) == 0 && !(d->flags & VSH_CMD_HIDDEN))
                 vsh_print(ctl, "    %-30s %s\n", d->name, d->summary);
         if (g + 1 < sizeof(groups) / sizeof(groups[0]))
             vsh_print(ctl, "\n");
@@ -547,6 +547,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "information.",
      HOST, 0},
 
+    {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
+     "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},
     {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
     {"help", cmd_help, opts_help, "print help",
      "Prints global help, command specific help, or "

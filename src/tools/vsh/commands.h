@@ -1,6 +1,7 @@
 /*
  * commands.h - the handlers behind vsh's command table (cmd-host.c holds the
- * table; cmd-domain.c and cmd-tune.c the domain commands).
+ * table; cmd-domain.c and cmd-tune.c the domain commands, cmd-complete.c the
+ * shell completion's).
  */
 #ifndef VIREO_VSH_COMMANDS_H
 #define VIREO_VSH_COMMANDS_H
@@ -43,6 +44,9 @@ bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* Completion candidates for the shell's completion script (cmd-complete.c). */
+bool vsh_cmd_complete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_complete[];
 /* The interactive console on dom (cmd-console.c), for console and start/create --console. */
 bool vsh_console_attach(struct vsh_ctl *ctl, vir_domain *dom, const char *devname, unsigned flags);
 

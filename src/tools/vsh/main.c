@@ -26,7 +26,8 @@ static void usage(FILE *out)
                  "\n"
                  "  commands (non interactive mode):\n\n");
     for (const struct vsh_cmd_def *d = vsh_commands; d->name; d++)
-        fprintf(out, "    %-16s %s\n", d->name, d->summary);
+        if (!(d->flags & VSH_CMD_HIDDEN))
+            fprintf(out, "    %-16s %s\n", d->name, d->summary);
     fprintf(out, "\n  (specify help <command> for details about the command)\n"
                  "\n  The default URI is $VIREO_DEFAULT_URI, else vireo:///system.\n\n");
 }

@@ -43,6 +43,7 @@ struct vsh_cmd;
 
 enum {
     VSH_CMD_NOCONNECT = 1 << 0, /* runs without a connection (help, quit, ...) */
+    VSH_CMD_HIDDEN = 1 << 1,    /* left out of help and --help (complete, as in virsh) */
 };
 
 struct vsh_cmd_def {

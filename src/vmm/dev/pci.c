@@ -35,8 +35,12 @@
 struct pci_bus {
     struct vm *vm;
     pthread_rwlock_t lock;
-    uint32_t cf8; /* mechanism #1 address register */
-    struct pci_dev *slots[PCI_NR_SLOTS];
+    uint32_t cf8;                        /* mechanism #1 address register */
+    struct pci_dev *devs[PCI_NR_DEVFNS]; /* by devfn */
+    /* The functions present, in devfn order: what the BAR dispatch walks (a handful, not
+     * 256 mostly empty entries). */
+    struct pci_dev *present[PCI_NR_DEVFNS];
+    unsigned nr_present;
     struct pci_dev host;
     /* MSI routes of every vector of every function (guarded by route_lock). */
     pthread_mutex_t route_lock;
@@ -337,9 +341,7 @@ void pci_dev_reset(struct pci_dev *dev)
 
 static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devfn)
 {
-    if (busno != 0 || (devfn & 7) != 0)
-        return NULL; /* single-function devices on bus 0 only */
-    return bus->slots[devfn >> 3];
+    return busno == 0 && devfn < PCI_NR_DEVFNS ? bus->devs[devfn] : NULL; /* bus 0 only */
 }
 
 static bool hook_hit(const struct pci_dev *dev, unsigned off, unsigned size)
@@ -470,10 +472,8 @@ static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
 
 static struct pci_bar *find_bar(struct pci_bus *bus, uint64_t addr, uint64_t *off)
 {
-    for (unsigned s = 0; s < PCI_NR_SLOTS; s++) {
-        struct pci_dev *d = bus->slots[s];
-        if (!d)
-            continue;
+    for (unsigned k = 0; k < bus->nr_present; k++) {
+        struct pci_dev *d = bus->present[k];
         for (unsigned i = 0; i < PCI_NR_BARS; i++) {
             struct pci_bar *b = &d->bars[i];
             if (b->mapped && addr >= b->mapped_addr && addr - b->mapped_addr < b->size) {
@@ -514,26 +514,95 @@ static const struct bus_ops port_data_ops = {port_data_read, port_data_write};
 static const struct bus_ops ecam_ops = {ecam_read, ecam_write};
 static const struct bus_ops window_ops = {window_read, window_write};
 
-int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int slot, struct verr *err)
+int pci_parse_devfn(const char *text, int *devfn)
+{
+    /* QEMU reads both numbers as hex with strtoul (so "+3", " 3" and "0x3" pass too). */
+    char *end;
+    if (!*text || *text == '-')
+        return -EINVAL;
+    errno = 0;
+    unsigned long slot = strtoul(text, &end, 16), fn = 0;
+    if (end == text || errno)
+        return -EINVAL;
+    if (*end == '.') {
+        const char *p = end + 1;
+        if (*p == '-')
+            return -EINVAL;
+        fn = strtoul(p, &end, 16);
+        if (end == p || errno)
+            return -EINVAL;
+    }
+    if (*end || slot >= PCI_NR_SLOTS || fn >= PCI_NR_FUNCS)
+        return -EINVAL;
+    *devfn = (int)PCI_DEVFN(slot, fn);
+    return 0;
+}
+
+/* Bus write-locked: QEMU's checks for a function at devfn, in its order and words. */
+static int check_place(struct pci_bus *bus, struct pci_dev *dev, unsigned devfn, struct verr *err)
+{
+    unsigned slot = devfn / PCI_NR_FUNCS, fn = devfn % PCI_NR_FUNCS;
+    struct pci_dev *in = bus->devs[devfn];
+    if (in) /* "(null)" when the holder has no id: QEMU prints exactly that */
+        return verr_set(err, EBUSY,
+                        "PCI: slot %u function %u not available for %s, in use by %s,id=%s", slot,
+                        fn, dev->name, in->name, in->id ? in->id : "(null)");
+    struct pci_dev *fn0 = bus->devs[PCI_DEVFN(slot, 0)];
+    if (fn != 0) {
+        if (fn0 && !fn0->multifunction)
+            return verr_set(err, EBUSY,
+                            "PCI: single function device can't be populated in function %x.%x",
+                            slot, fn);
+        return 0;
+    }
+    if (dev->multifunction)
+        return 0;
+    for (unsigned f = 1; f < PCI_NR_FUNCS; f++)
+        if (bus->devs[PCI_DEVFN(slot, f)])
+            return verr_set(err, EBUSY,
+                            "PCI: %x.0 indicates single function, but %x.%x is already populated.",
+                            slot, slot, f);
+    return 0;
+}
+
+int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err)
 {
     pthread_rwlock_wrlock(&bus->lock);
-    if (slot < 0) {
-        for (unsigned s = 1; s < PCI_NR_SLOTS && slot < 0; s++)
-            if (!bus->slots[s])
-                slot = (int)s;
+    if (devfn < 0) { /* QEMU: function 0 of the first slot whose function 0 is free */
+        for (unsigned s = 0; s < PCI_NR_SLOTS && devfn < 0; s++)
+            if (!bus->devs[PCI_DEVFN(s, 0)])
+                devfn = (int)PCI_DEVFN(s, 0);
+        if (devfn < 0) {
+            pthread_rwlock_unlock(&bus->lock);
+            return verr_set(err, ENOSPC,
+                            "PCI: no slot/function available for %s, all in use or reserved",
+                            dev->name);
+        }
     }
-    if (slot < 0 || slot >= PCI_NR_SLOTS || bus->slots[slot]) {
+    int r = devfn < PCI_NR_DEVFNS ? check_place(bus, dev, (unsigned)devfn, err)
+                                  : verr_set(err, EINVAL, "PCI: devfn %d out of range", devfn);
+    if (r < 0) {
         pthread_rwlock_unlock(&bus->lock);
-        return verr_set(err, EBUSY, "%s: no free PCI slot on bus 0", dev->name);
+        return r;
     }
     dev->bus = bus;
-    dev->slot = (unsigned)slot;
-    dev->intx_gsi = PCI_INTX_GSI(slot);
-    if (slot != 0) {
+    dev->slot = (unsigned)devfn / PCI_NR_FUNCS;
+    dev->fn = (unsigned)devfn % PCI_NR_FUNCS;
+    dev->intx_gsi = PCI_INTX_GSI(dev->slot);
+    if (dev->multifunction)
+        dev->cfg[0x0e] |= 0x80;
+    if (devfn != 0) {
         dev->cfg[0x3d] = 1; /* interrupt pin A */
         dev->cfg[0x3c] = (uint8_t)dev->intx_gsi;
     }
-    bus->slots[slot] = dev;
+    bus->devs[devfn] = dev;
+    unsigned k = bus->nr_present++;
+    while (k > 0 &&
+           bus->present[k - 1]->slot * PCI_NR_FUNCS + bus->present[k - 1]->fn > (unsigned)devfn) {
+        bus->present[k] = bus->present[k - 1];
+        k--;
+    }
+    bus->present[k] = dev;
     pthread_rwlock_unlock(&bus->lock);
     if (dev->msix_nr) {
         dev->msix_irqfd = xcalloc(dev->msix_nr, sizeof(*dev->msix_irqfd));
@@ -583,9 +652,9 @@ void pci_dev_release(struct pci_dev *dev)
     dev->msix = NULL;
 }
 
-struct pci_dev *pci_bus_slot(struct pci_bus *bus, unsigned slot)
+struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn)
 {
-    return slot < PCI_NR_SLOTS ? bus->slots[slot] : NULL;
+    return devfn < PCI_NR_DEVFNS ? bus->devs[devfn] : NULL;
 }
 
 int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err)
@@ -596,7 +665,8 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err)
     pthread_mutex_init(&bus->route_lock, NULL);
     bus->next_gsi = MSI_GSI_BASE;
     /* Host bridge: Intel Q35 MCH ids (what guests expect of a PCIe root), class 06 00 00. */
-    pci_dev_init(&bus->host, "host-bridge", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
+    /* QEMU names microvm's PCIe host "gpex-root" (clash messages name it). */
+    pci_dev_init(&bus->host, "gpex-root", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
     put16(bus->host.wmask + 0x04, 0); /* nothing to enable */
     bus->host.wmask[0x3c] = 0;
     int r = pci_dev_add(bus, &bus->host, 0, err);

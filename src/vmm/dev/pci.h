@@ -18,8 +18,12 @@
  * enabled MSI-X, INTx pin A on an IOAPIC GSI (16 + (slot + pin) % 4, the
  * swizzle the DSDT's _PRT describes).
  *
- * Hot-plug path: devices are added with pci_dev_add(), which allocates the
- * first free slot (or the requested one); nothing iterates a fixed list.
+ * Addresses follow QEMU's rules for its PCIe root bus (pcie.0): a function
+ * goes where addr= puts it (slot and function) or in function 0 of the
+ * first slot whose function 0 is free; functions 1-7 of a slot need a
+ * function 0 with multifunction=on (header type bit 7); a taken address or
+ * a broken multifunction slot is refused with QEMU's wording. Hot-plug
+ * path: devices are added with pci_dev_add(); nothing iterates a fixed list.
  */
 #ifndef VIREO_VMM_DEV_PCI_H
 #define VIREO_VMM_DEV_PCI_H
@@ -31,12 +35,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PCI_ECAM_BASE      0xe0000000ull
-#define PCI_ECAM_SIZE      0x10000000ull /* buses 0-255 */
-#define PCI_MMIO_BASE      0xc0000000ull /* 32-bit BAR window */
-#define PCI_MMIO_SIZE      0x20000000ull
-#define PCI_NR_SLOTS       32
-#define PCI_INTX_GSI(slot) (16u + ((slot) % 4u))
+#define PCI_ECAM_BASE       0xe0000000ull
+#define PCI_ECAM_SIZE       0x10000000ull /* buses 0-255 */
+#define PCI_MMIO_BASE       0xc0000000ull /* 32-bit BAR window */
+#define PCI_MMIO_SIZE       0x20000000ull
+#define PCI_NR_SLOTS        32
+#define PCI_NR_FUNCS        8
+#define PCI_NR_DEVFNS       (PCI_NR_SLOTS * PCI_NR_FUNCS)
+#define PCI_DEVFN(slot, fn) ((slot)*PCI_NR_FUNCS + (fn))
+#define PCI_ROOT_BUS_NAME   "pcie.0" /* QEMU's name for microvm's PCIe root bus */
+#define PCI_INTX_GSI(slot)  (16u + ((slot) % 4u))
 
 #define PCI_CFG_SIZE 4096
 #define PCI_NR_BARS  6
@@ -60,8 +68,10 @@ struct pci_msix_entry {
 
 struct pci_dev {
     struct pci_bus *bus;
-    unsigned slot;
-    const char *name;     /* for messages: "virtio-blk-pci" */
+    unsigned slot, fn;
+    const char *name;     /* QEMU's type name, for messages: "virtio-blk-pci" */
+    const char *id;       /* -device id=, or NULL (messages, query-pci's qdev_id) */
+    bool multifunction;   /* multifunction=on: header type bit 7, functions 1-7 may follow */
     pthread_mutex_t lock; /* config space, BARs, MSI-X state */
     uint8_t cfg[PCI_CFG_SIZE];
     uint8_t wmask[PCI_CFG_SIZE];
@@ -106,8 +116,20 @@ uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsig
 /* MSI-X with nr vectors; table at table_off and PBA at pba_off inside BAR bar. */
 void pci_dev_init_msix(struct pci_dev *dev, unsigned nr, unsigned bar, uint32_t table_off,
                        uint32_t pba_off);
-/* Plugs the function into a free slot (slot < 0) or the given one. */
-int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int slot, struct verr *err);
+/* Where a function goes: -device's addr= and multifunction=, and its id=. */
+struct pci_place {
+    int devfn; /* PCI_DEVFN(slot, fn), or -1: the first free slot */
+    bool multifunction;
+    const char *id; /* may be NULL */
+};
+#define PCI_PLACE_ANY ((struct pci_place){-1, false, NULL})
+
+/* Plugs the function in at devfn (PCI_DEVFN(slot, fn)), or in function 0 of the first
+ * slot whose function 0 is free when devfn < 0. Set dev->id and dev->multifunction first.
+ * Refuses a taken address or a broken multifunction slot with QEMU's wording. */
+int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err);
+/* Parses QEMU's addr= value: SLOT[.FN] in hex ("3", "03.0", "0x3", "1f.7"). 0 or -EINVAL. */
+int pci_parse_devfn(const char *text, int *devfn);
 
 /* MSI-X table/PBA accesses at offsets relative to the table/PBA (device's BAR handler). */
 void pci_msix_table_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigned size);
@@ -125,7 +147,7 @@ void pci_dev_release(struct pci_dev *dev);
 /* Back to power-on state (BARs unmapped, MSI-X off, INTx low). */
 void pci_dev_reset(struct pci_dev *dev);
 
-/* Iteration for QMP query-pci: the function in slot s or NULL. */
-struct pci_dev *pci_bus_slot(struct pci_bus *bus, unsigned slot);
+/* Iteration for QMP query-pci: the function at devfn or NULL. */
+struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn);
 
 #endif

@@ -235,7 +235,8 @@ static const struct virtio_dev_ops balloon_ops = {
     .reset = balloon_reset,
 };
 
-int virtio_balloon_create(struct vm *vm, struct virtio_balloon **out, struct verr *err)
+int virtio_balloon_create(struct vm *vm, const struct pci_place *place, struct virtio_balloon **out,
+                          struct verr *err)
 {
     struct virtio_balloon *b = xcalloc(1, sizeof(*b));
     pthread_mutex_init(&b->stats_lock, NULL);
@@ -249,7 +250,7 @@ int virtio_balloon_create(struct vm *vm, struct virtio_balloon **out, struct ver
     int r = virtio_pci_init(&b->vp, vm, "virtio-balloon-pci", VIRTIO_ID_BALLOON, 0x00ff00,
                             1ull << VIRTIO_BALLOON_F_STATS_VQ, 3, 128, 8, &balloon_ops, b, err);
     if (r == 0)
-        r = virtio_pci_plug(&b->vp, err);
+        r = virtio_pci_plug(&b->vp, place, err);
     if (r == 0) {
         r = -pthread_create(&b->stats_thread, NULL, stats_thread, b);
         if (r < 0)

@@ -25,7 +25,8 @@ struct virtio_balloon;
 /* Called on a vCPU thread when the driver writes a new `actual` (pages). */
 typedef void (*virtio_balloon_actual_fn)(void *opaque, uint32_t actual_pages);
 
-int virtio_balloon_create(struct vm *vm, struct virtio_balloon **out, struct verr *err);
+int virtio_balloon_create(struct vm *vm, const struct pci_place *place, struct virtio_balloon **out,
+                          struct verr *err);
 struct virtio_pci *virtio_balloon_transport(struct virtio_balloon *b);
 void virtio_balloon_set_notify(struct virtio_balloon *b, virtio_balloon_actual_fn fn, void *opaque);
 /* Sets num_pages (the pages the guest should hold in the balloon) and tells the driver. */

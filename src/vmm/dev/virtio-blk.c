@@ -656,8 +656,8 @@ static void blk_free_state(struct virtio_blk *b)
     pthread_cond_destroy(&b->pool_cond);
 }
 
-int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct virtio_blk **out,
-                      struct verr *err)
+int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o,
+                      const struct pci_place *place, struct virtio_blk **out, struct verr *err)
 {
 #ifndef VIREO_HAVE_LIBURING
     if (o->io_uring)
@@ -728,7 +728,7 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct 
     r = virtio_pci_init(&b->vp, vm, "virtio-blk-pci", VIRTIO_ID_BLOCK, 0x018000, f, o->num_queues,
                         QUEUE_SIZE, CONFIG_LEN, &blk_ops, b, err);
     if (r == 0)
-        r = virtio_pci_plug(&b->vp, err);
+        r = virtio_pci_plug(&b->vp, place, err);
     if (r < 0) {
         virtio_pci_stop_io(&b->vp);
         blk_free_state(b);

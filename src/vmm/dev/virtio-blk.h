@@ -24,8 +24,8 @@ struct virtio_blk_options {
     unsigned num_queues;
 };
 
-int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o, struct virtio_blk **out,
-                      struct verr *err);
+int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o,
+                      const struct pci_place *place, struct virtio_blk **out, struct verr *err);
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
 struct block_dev *virtio_blk_block(struct virtio_blk *b);
 /* Resizes the image (block_resize) and tells the driver: new capacity in the config,
@@ -33,7 +33,8 @@ struct block_dev *virtio_blk_block(struct virtio_blk *b);
 int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err);
 void virtio_blk_free(struct virtio_blk *b);
 
-int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct verr *err);
+int virtio_rng_create(struct vm *vm, const struct pci_place *place, struct virtio_rng **out,
+                      struct verr *err);
 struct virtio_pci *virtio_rng_transport(struct virtio_rng *r);
 void virtio_rng_free(struct virtio_rng *r);
 

@@ -31,7 +31,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/virtio-pci.h"
-#include "vmm/qmp/qmp-server.h"
+#include "qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -521,7 +521,8 @@ static const struct virtio_dev_ops con_ops = {
 };
 
 int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, unsigned bus,
-                          struct chardev *chardevs, struct virtio_console **out, struct verr *err)
+                          struct chardev *chardevs, const struct pci_place *place,
+                          struct virtio_console **out, struct verr *err)
 {
     struct virtio_console *con = xcalloc(1, sizeof(*con));
     pthread_mutex_init(&con->state_lock, NULL);
@@ -562,7 +563,7 @@ int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, un
         ps->host_open = sp->console || !con->multiport || (p->cd && chardev_connected(p->cd));
     }
     if (r == 0)
-        r = virtio_pci_plug(&con->vp, err);
+        r = virtio_pci_plug(&con->vp, place, err);
     if (r < 0) {
         virtio_console_free(con);
         return r;

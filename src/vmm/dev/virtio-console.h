@@ -80,10 +80,12 @@ struct virtio_pci;
 struct chardev;
 struct qmp_server;
 struct vmm_console_config;
+struct pci_place;
 
 /* Creates virtio-serial device `bus` of cc with its ports; chardevs[i] is cc->chardevs[i]. */
 int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, unsigned bus,
-                          struct chardev *chardevs, struct virtio_console **out, struct verr *err);
+                          struct chardev *chardevs, const struct pci_place *place,
+                          struct virtio_console **out, struct verr *err);
 struct virtio_pci *virtio_console_transport(struct virtio_console *con);
 void virtio_console_free(struct virtio_console *con);
 

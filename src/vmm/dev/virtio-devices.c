@@ -12,7 +12,7 @@
 #include "vmm/dev/virtio-blk.h"
 #include "vmm/dev/virtio-console.h"
 #include "vmm/dev/virtio-net.h"
-#include "vmm/qmp/qmp-server.h"
+#include "qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <json-c/json.h>
@@ -38,6 +38,8 @@ struct vm_virtio {
     pthread_mutex_t qmp_lock;       /* guards qmp against vm_virtio_qmp_unregister */
     struct qmp_server *qmp;         /* set once QMP is up (BALLOON_CHANGE events) */
 };
+
+static const char *type_name(enum vmm_virtio_kind k);
 
 static struct virtio_pci *transport_of(struct vm_virtio *v, unsigned i)
 {
@@ -65,6 +67,8 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
         struct vm_virtio *v = vm->virtio;
         v->dev[v->nr].kind = d->kind;
         v->dev[v->nr].id = d->id;
+        struct pci_place place = d->place;
+        place.id = d->id;
         if (d->kind == VMM_VIRTIO_BLK) {
             const struct vmm_drive *dr = &vc->drives[d->drive];
             struct virtio_blk_options o = {
@@ -78,21 +82,21 @@ int vm_virtio_create(struct vm *vm, struct verr *err)
                 .num_queues = d->num_queues,
             };
             v->dev[v->nr].drive = dr;
-            r = virtio_blk_create(vm, &o, &v->dev[v->nr].blk, err);
+            r = virtio_blk_create(vm, &o, &place, &v->dev[v->nr].blk, err);
         } else if (d->kind == VMM_VIRTIO_BALLOON) {
-            r = virtio_balloon_create(vm, &v->dev[v->nr].balloon, err);
+            r = virtio_balloon_create(vm, &place, &v->dev[v->nr].balloon, err);
             v->balloon = v->dev[v->nr].balloon;
         } else if (d->kind == VMM_VIRTIO_NET) {
-            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, d->host_mtu,
+            r = virtio_net_create(vm, &vc->netdevs[d->netdev], d->mac, d->host_mtu, &place,
                                   &v->dev[v->nr].net, err);
         } else if (d->kind == VMM_VIRTIO_CONSOLE) {
-            r = virtio_console_create(vm, &vm->cfg->console, d->console, vm->chardevs,
+            r = virtio_console_create(vm, &vm->cfg->console, d->console, vm->chardevs, &place,
                                       &v->dev[v->nr].console, err);
         } else {
-            r = virtio_rng_create(vm, &v->dev[v->nr].rng, err);
+            r = virtio_rng_create(vm, &place, &v->dev[v->nr].rng, err);
         }
         if (r < 0)
-            return r;
+            return verr_prefix(err, "%s", d->what);
         v->nr++;
     }
     return 0;
@@ -131,7 +135,7 @@ static struct json_object *pci_device_json(struct pci_dev *d, const char *qdev_i
     uint32_t class_code = (uint32_t)d->cfg[0x0b] << 8 | d->cfg[0x0a];
     json_object_object_add(o, "bus", json_object_new_int(0));
     json_object_object_add(o, "slot", json_object_new_int((int)d->slot));
-    json_object_object_add(o, "function", json_object_new_int(0));
+    json_object_object_add(o, "function", json_object_new_int((int)d->fn));
     struct json_object *ci = json_object_new_object();
     const char *desc = class_code == 0x0600   ? "Host bridge"
                        : class_code == 0x0180 ? "SCSI controller"
@@ -173,27 +177,16 @@ static struct json_object *pci_device_json(struct pci_dev *d, const char *qdev_i
     return o;
 }
 
-static const char *qdev_id_of(struct vm *vm, struct pci_dev *pd)
-{
-    struct vm_virtio *v = vm->virtio;
-    for (unsigned i = 0; v && i < v->nr; i++) {
-        struct virtio_pci *vp = transport_of(v, i);
-        if (&vp->pci == pd)
-            return v->dev[i].id;
-    }
-    return NULL;
-}
-
 static int qmp_query_pci(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
                          struct qmp_error *err, void *opaque)
 {
     (void)ss, (void)args, (void)err;
     struct vm *vm = opaque;
     struct json_object *devs = json_object_new_array();
-    for (unsigned s = 0; s < PCI_NR_SLOTS; s++) {
-        struct pci_dev *d = pci_bus_slot(vm->pci, s);
+    for (unsigned f = 0; f < PCI_NR_DEVFNS; f++) {
+        struct pci_dev *d = pci_bus_function(vm->pci, f);
         if (d)
-            json_object_array_add(devs, pci_device_json(d, qdev_id_of(vm, d)));
+            json_object_array_add(devs, pci_device_json(d, d->id));
     }
     struct json_object *bus = json_object_new_object();
     json_object_object_add(bus, "bus", json_object_new_int(0));

@@ -416,7 +416,8 @@ static void *net_thread(void *opaque)
 }
 
 int virtio_net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
-                      unsigned host_mtu, struct virtio_net **out, struct verr *err)
+                      unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
+                      struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
     n->kick_fd = n->stop_fd = -1;
@@ -460,7 +461,7 @@ int virtio_net_create(struct vm *vm, const struct net_options *backend, const ui
             r = verr_errno(err, errno, "virtio-net-pci: eventfd");
     }
     if (r == 0)
-        r = virtio_pci_plug(&n->vp, err);
+        r = virtio_pci_plug(&n->vp, place, err);
     if (r == 0) {
         int e = pthread_create(&n->thread, NULL, net_thread, n);
         if (e)

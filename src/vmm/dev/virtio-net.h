@@ -19,7 +19,8 @@ struct virtio_net;
 
 /* host_mtu: offered with VIRTIO_NET_F_MTU when not 0 (QEMU's host_mtu= property). */
 int virtio_net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
-                      unsigned host_mtu, struct virtio_net **out, struct verr *err);
+                      unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
+                      struct verr *err);
 struct virtio_pci *virtio_net_transport(struct virtio_net *n);
 void virtio_net_free(struct virtio_net *n);
 

@@ -503,9 +503,11 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     return 0;
 }
 
-int virtio_pci_plug(struct virtio_pci *vp, struct verr *err)
+int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct verr *err)
 {
-    int r = pci_dev_add(vp->vm->pci, &vp->pci, -1, err);
+    vp->pci.id = place->id;
+    vp->pci.multifunction = place->multifunction;
+    int r = pci_dev_add(vp->vm->pci, &vp->pci, place->devfn, err);
     if (r < 0)
         return r;
     r = pthread_create(&vp->thread, NULL, io_thread, vp);

@@ -102,8 +102,8 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                     uint32_t class_code, uint64_t features, unsigned nr_queues, uint16_t queue_size,
                     unsigned config_len, const struct virtio_dev_ops *ops, void *opaque,
                     struct verr *err);
-/* Plugs into the VM's PCI bus and starts the I/O thread. */
-int virtio_pci_plug(struct virtio_pci *vp, struct verr *err);
+/* Plugs into the VM's PCI bus where place says and starts the I/O thread. */
+int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct verr *err);
 /* Stops the I/O thread (idempotent): no new requests start; completions from a device's
  * own threads can still interrupt the guest until virtio_pci_destroy. */
 void virtio_pci_stop_io(struct virtio_pci *vp);

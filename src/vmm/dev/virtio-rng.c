@@ -58,13 +58,14 @@ static const struct virtio_dev_ops rng_ops = {
     .process_queue = rng_process,
 };
 
-int virtio_rng_create(struct vm *vm, struct virtio_rng **out, struct verr *err)
+int virtio_rng_create(struct vm *vm, const struct pci_place *place, struct virtio_rng **out,
+                      struct verr *err)
 {
     struct virtio_rng *rng = xcalloc(1, sizeof(*rng));
     int r = virtio_pci_init(&rng->vp, vm, "virtio-rng-pci", VIRTIO_ID_RNG, 0x00ff00, 0, 1, 256, 0,
                             &rng_ops, rng, err);
     if (r == 0)
-        r = virtio_pci_plug(&rng->vp, err);
+        r = virtio_pci_plug(&rng->vp, place, err);
     if (r < 0) {
         virtio_pci_destroy(&rng->vp);
         free(rng);

@@ -2,7 +2,9 @@
  * kvm.c - opening /dev/kvm and creating the VM. See kvm.h.
  */
 #include "vmm/kvm/kvm.h"
+#include "util/log.h"
 #include "vmm/boot/layout.h"
+#include "vmm/kvm/release.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,13 +121,24 @@ int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *ext
     return 0;
 }
 
-int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err)
+/*
+ * Guest memory is registered before the irqchip is created, not after: creating the
+ * irqchip registers its devices on KVM's I/O bus, which starts a normal (timer-driven)
+ * SRCU grace period on kvm->srcu to free the old bus, and a memory slot registered
+ * after that must wait for it before its own (expedited) one: 4-11 ms here, against
+ * tens of microseconds on an idle kvm->srcu. The order is free in KVM's API (the
+ * irqchip must only precede the vCPUs).
+ */
+int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, struct verr *err)
 {
     do {
         kvm->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
     } while (kvm->vm_fd < 0 && errno == EINTR);
     if (kvm->vm_fd < 0)
         return verr_errno(err, errno, "KVM_CREATE_VM");
+    int r = kvm_set_memory(kvm, mem, err);
+    if (r < 0)
+        return r;
     if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
         return verr_errno(err, errno, "KVM_SET_TSS_ADDR");
     uint64_t identity = LAYOUT_IDENTITY_MAP;
@@ -133,11 +146,12 @@ int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err)
         return verr_errno(err, errno, "KVM_SET_IDENTITY_MAP_ADDR");
     if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
         return verr_errno(err, errno, "KVM_CREATE_IRQCHIP");
-    int r = kvm_set_gsi_routing(kvm, NULL, 0, err);
+    r = kvm_set_gsi_routing(kvm, NULL, 0, err);
     if (r < 0)
         return r;
-    /* The PIT costs a kernel worker thread: a few ms to create and, here, 10-25 ms to
-     * stop when the VM is destroyed; -M microvm,pit=off leaves it out, as in QEMU. */
+    /* The PIT costs a kernel worker thread to create, and its destruction waits for SRCU
+     * grace periods (kvm_release_fd says why that is kept off the exit path);
+     * -M microvm,pit=off leaves it out, as in QEMU. */
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     kvm->has_pit = with_pit;
     if (with_pit && ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
@@ -187,8 +201,8 @@ int kvm_reset_irqchip(struct kvm *kvm, struct verr *err)
 
 void kvm_close(struct kvm *kvm)
 {
-    if (kvm->vm_fd >= 0)
-        close(kvm->vm_fd);
+    if (kvm->vm_fd >= 0 && kvm_release_fd(kvm->vm_fd) == 1)
+        log_debug("KVM's teardown of the VM is left to a kernel worker");
     if (kvm->fd >= 0)
         close(kvm->fd);
     kvm->vm_fd = kvm->fd = -1;

@@ -29,9 +29,10 @@ struct kvm {
 
 /* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */
 int kvm_open(struct kvm *kvm, const char *path, struct verr *err);
-/* Creates the VM with its TSS, identity map, irqchip and (with_pit) the i8254 PIT. */
-int kvm_create_vm(struct kvm *kvm, bool with_pit, struct verr *err);
-/* Registers guest RAM as memory slots (one per region). */
+/* Creates the VM with guest memory mem, its TSS, identity map, irqchip and (with_pit) the
+ * i8254 PIT. */
+int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, struct verr *err);
+/* Registers guest RAM as memory slots (one per region); kvm_create_vm calls it. */
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
 /* Installs the PC's fixed GSI routes plus `extra` (MSI routes, GSI >= 24). */
 int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *extra,
@@ -40,6 +41,8 @@ int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *ext
 int kvm_irq_line(struct kvm *kvm, unsigned gsi, int level);
 /* Restores the irqchips and PIT to their state right after creation (for reset). */
 int kvm_reset_irqchip(struct kvm *kvm, struct verr *err);
+/* Closes /dev/kvm and the VM; KVM's teardown of the VM may finish after this returns
+ * (see release.h): call it after everything else of the VM is released. */
 void kvm_close(struct kvm *kvm);
 
 #endif

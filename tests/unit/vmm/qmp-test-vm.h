@@ -11,8 +11,8 @@
 
 #include "util/error.h"
 #include "util/loop.h"
-#include "vmm/qmp/qmp-server.h"
-#include "vmm/qmp/qmp-vm.h"
+#include "qmp/qmp-server.h"
+#include "vmm/qmp-vm.h"
 
 #include <pthread.h>
 #include <stdbool.h>

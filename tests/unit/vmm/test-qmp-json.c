@@ -5,7 +5,7 @@
  */
 #include "../tap.h"
 #include "util/buf.h"
-#include "vmm/qmp/qmp-json.h"
+#include "qmp/qmp-json.h"
 
 #include <errno.h>
 #include <json-c/json.h>

@@ -10,8 +10,8 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/qmp/qmp-client.h"
-#include "vmm/qmp/qmp-json.h"
+#include "qmp/qmp-client.h"
+#include "qmp/qmp-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
