@@ -313,11 +313,7 @@ static int upgrade(struct qcow2 *q, struct verr *err)
     /* v3 snapshot entries carry the disk size: the table is rewritten. */
     if (q->nb_snapshots)
         r = qcow2_snapshot_rewrite_table(q, err);
-    if (r < 0) {
-        qcow2_txn_abort(q);
-        return r;
-    }
-    return qcow2_txn_commit(q, err);
+    return qcow2_txn_end(q, r, err);
 }
 
 int qcow2_amend(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err)

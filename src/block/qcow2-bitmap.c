@@ -283,11 +283,7 @@ int qcow2_bitmaps_claim(struct qcow2 *q, struct verr *err)
         for (uint32_t i = 0; i < q->nb_bms; i++)
             if (!q->bms[i].inconsistent)
                 q->bms[i].flags |= QCOW2_BM_IN_USE;
-        r = write_dir(q, err);
-        if (r == 0)
-            r = qcow2_txn_commit(q, err);
-        else
-            qcow2_txn_abort(q);
+        r = qcow2_txn_end(q, write_dir(q, err), err);
     }
     q->bm_storing = false;
     if (r == 0)
@@ -427,12 +423,7 @@ int qcow2_bitmaps_store(struct qcow2 *q, struct verr *err)
     }
     if (r == 0)
         r = write_dir(q, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    if (r == 0)
-        r = qcow2_txn_commit(q, err);
-    else if (q->txn)
-        qcow2_txn_abort(q);
+    r = qcow2_txn_end(q, r, err);
     q->bm_storing = false;
     if (r == 0)
         q->bm_claimed = false;
@@ -624,12 +615,7 @@ int qcow2_bitmap_op(struct block_dev *bd, const struct block_bitmap_op *op, stru
             q->nb_bms--;
             r = write_dir(q, err);
         }
-        if (r == 0)
-            r = qcow2_flush_metadata(q, err);
-        if (r == 0)
-            r = qcow2_txn_commit(q, err);
-        else if (q->txn)
-            qcow2_txn_abort(q);
+        r = qcow2_txn_end(q, r, err);
         if (r < 0)
             return r;
         q->bm_claimed = q->bm_claimed && q->nb_bms;

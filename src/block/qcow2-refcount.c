@@ -936,6 +936,15 @@ int qcow2_txn_commit(struct qcow2 *q, struct verr *err)
     return 0;
 }
 
+int qcow2_txn_end(struct qcow2 *q, int r, struct verr *err)
+{
+    if (r == 0)
+        return qcow2_txn_commit(q, err);
+    if (q->txn)
+        qcow2_txn_abort(q);
+    return r;
+}
+
 void qcow2_txn_abort(struct qcow2 *q)
 {
     q->txn = false;

@@ -257,10 +257,7 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
     struct qcow2_snap *old = q->snaps;
     q->snaps = n;
     q->nb_snapshots++;
-    if (r == 0)
-        r = qcow2_txn_commit(q, err); /* aborts (reloads) itself on failure */
-    else
-        qcow2_txn_abort(q);
+    r = qcow2_txn_end(q, r, err);
     free(old);
     return r;
 }
@@ -312,10 +309,7 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
         r = qcow2_flush_metadata(q, err);
     if (r == 0)
         r = qcow2_fix_copied(q, err);
-    if (r == 0)
-        return qcow2_txn_commit(q, err);
-    qcow2_txn_abort(q);
-    return r;
+    return qcow2_txn_end(q, r, err);
 }
 
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err)
@@ -359,10 +353,7 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct v
     r = qcow2_flush_metadata(q, err);
     if (r == 0)
         r = qcow2_fix_copied(q, err);
-    if (r == 0)
-        r = qcow2_txn_commit(q, err);
-    else
-        qcow2_txn_abort(q);
+    r = qcow2_txn_end(q, r, err);
     /* Either way the victim's strings belong to nobody now (after a failure
      * the reload rebuilt the list from the file). */
     free(victim.id);

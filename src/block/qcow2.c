@@ -702,13 +702,7 @@ static int qcow2_resize_prealloc(struct block_dev *bd, uint64_t start, uint64_t 
     if (r < 0)
         return r;
     r = qcow2_preallocate(q, start, end, mode, true, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    if (r < 0) {
-        qcow2_txn_abort(q);
-        return r;
-    }
-    return qcow2_txn_commit(q, err);
+    return qcow2_txn_end(q, r, err);
 }
 
 /* Drops the L2 tables of L1 entries first.. and everything they reference. */
@@ -799,13 +793,7 @@ static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, 
                 r = qcow2_write_zeroes(bd, old, zend - old, 0, err);
         }
     }
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    if (r < 0) {
-        qcow2_txn_abort(q);
-        return r;
-    }
-    r = qcow2_txn_commit(q, err);
+    r = qcow2_txn_end(q, r, err);
     if (r == 0 && q->data_file) {
         uint64_t dlen;
         r = hostfile_length(q->df, &dlen, err);
@@ -1026,13 +1014,7 @@ static int qcow2_make_empty(struct block_dev *bd, struct verr *err)
     if (r < 0)
         return r;
     r = drop_tables(q, 0, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    if (r < 0) {
-        qcow2_txn_abort(q);
-        return r;
-    }
-    return qcow2_txn_commit(q, err);
+    return qcow2_txn_end(q, r, err);
 }
 
 static int qcow2_bitmap_mark_op(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err)
@@ -1059,12 +1041,7 @@ static int qcow2_batch_end(struct block_dev *bd, bool keep, struct verr *err)
         qcow2_txn_abort(q);
         return 0;
     }
-    int r = qcow2_flush_metadata(q, err);
-    if (r < 0) {
-        qcow2_txn_abort(q);
-        return r;
-    }
-    return qcow2_txn_commit(q, err);
+    return qcow2_txn_end(q, 0, err);
 }
 
 /* ---- open / close ---------------------------------------------------- */

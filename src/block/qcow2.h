@@ -322,6 +322,8 @@ bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off);
 int qcow2_txn_begin(struct qcow2 *q, struct verr *err);
 int qcow2_txn_commit(struct qcow2 *q, struct verr *err);
 void qcow2_txn_abort(struct qcow2 *q);
+/* Commits when r == 0, else aborts; returns the outcome. */
+int qcow2_txn_end(struct qcow2 *q, int r, struct verr *err);
 /* One past the highest cluster with a refcount. */
 int qcow2_refcount_end(struct qcow2 *q, uint64_t *end, struct verr *err);
 /* Rereads the header's tables from the file, dropping cached state. */
