@@ -58,10 +58,11 @@ struct convert {
     uint32_t cluster;
     uint8_t *buf, *cmp;
     struct img_progress progress;
-    unsigned workers;     /* -m: threads (copying, or compressing with -c) */
-    bool out_of_order;    /* -W: chunks are written as soon as they are read */
-    bool copy_range;      /* -C: data goes file to file in the kernel (copy_file_range) */
-    pthread_mutex_t lock; /* the copy's shared state below, and the messages */
+    unsigned workers;      /* -m: threads (copying, or compressing with -c) */
+    bool out_of_order;     /* -W: chunks are written as soon as they are read */
+    bool copy_range;       /* -C: data goes file to file in the kernel (copy_file_range) */
+    pthread_mutex_t lock;  /* the copy's shared state below, and the messages */
+    pthread_mutex_t wlock; /* one data write into the target at a time */
     pthread_cond_t turn;
     uint64_t next_chunk; /* next chunk a worker takes */
     uint64_t write_turn; /* without -W: the chunk whose turn it is to be written */
@@ -246,14 +247,19 @@ static int write_mapped(struct convert *cv, const uint8_t *buf, uint64_t off,
 {
     struct verr err;
     verr_clear(&err);
+    /* The kernel writes one file one writer at a time (and spins while it
+     * waits): queue here instead, asleep. */
+    pthread_mutex_lock(&cv->wlock);
     for (uint64_t done = 0; done < m->length;) {
         ssize_t n = pwrite(m->fd, buf + done, m->length - done, (off_t)(m->host_offset + done));
         if (n <= 0) {
+            pthread_mutex_unlock(&cv->wlock);
             verr_errno(&err, n < 0 ? errno : EIO, "could not write");
             return dst_error(cv, "writing", off, &err);
         }
         done += (uint64_t)n;
     }
+    pthread_mutex_unlock(&cv->wlock);
     if (block_map_commit(cv->dst, off, m, &err) < 0)
         return dst_error(cv, "writing", off, &err);
     return 0;
@@ -846,6 +852,7 @@ int img_cmd_convert(int argc, char **argv)
     struct img_optlist list = {0};
     struct convert cv = {0};
     pthread_mutex_init(&cv.lock, NULL);
+    pthread_mutex_init(&cv.wlock, NULL);
     pthread_cond_init(&cv.turn, NULL);
     int c, ret = 1;
     bool created = false;
@@ -1101,6 +1108,7 @@ out:
     free(cv.buf);
     free(cv.cmp);
     pthread_cond_destroy(&cv.turn);
+    pthread_mutex_destroy(&cv.wlock);
     pthread_mutex_destroy(&cv.lock);
     free(snap_id);
     free(snap_name);
