@@ -115,41 +115,10 @@ static int parse_int(const char *s, int64_t *v, struct why *why)
 /* QEMU's 'o' argument type: a size in bytes with an optional k/M/G/T suffix. */
 static int parse_size(const char *s, int64_t *v)
 {
-    if (!s || !isdigit((unsigned char)s[0]))
+    uint64_t x;
+    if (!s || str_parse_size(s, 1, &x) < 0 || x > INT64_MAX)
         return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0':
-    case 'b':
-    case 'B':
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    case 't':
-    case 'T':
-        shift = 40;
-        break;
-    default:
-        return -1;
-    }
-    if (*end && end[1])
-        return -1;
-    if (errno || x > (unsigned long long)INT64_MAX >> shift)
-        return -1;
-    *v = (int64_t)(x << shift);
+    *v = (int64_t)x;
     return 0;
 }
 
