@@ -53,6 +53,8 @@ EXPECTED_COMMANDS = {
     "migrate-set-parameters",
     # internal snapshots (src/vmm/state/snapshot.c)
     "snapshot-save", "snapshot-load", "snapshot-delete", "query-jobs", "job-dismiss",
+    # the human monitor (src/vmm/hmp/)
+    "human-monitor-command",
 }
 
 
