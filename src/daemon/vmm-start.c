@@ -14,7 +14,8 @@
  *   6. the record, phase=spawned with pid and start time; until here the
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
- *   7. QMP and the console connected, the balloon set, cont;
+ *   7. the console and QMP connected (in that order, see there), the
+ *      balloon set, cont;
  *   8. the record, phase=ready.
  * Back on the loop: the handle is made and watched, and the caller's done
  * callback gets it. Any failure ends what was started (SIGKILL through
@@ -182,16 +183,20 @@ static int start_blocking(struct start_work *w)
     r = write_record(w, VD_VMM_SPAWNED);
     if (r < 0)
         return r;
-    r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
-    if (r < 0)
-        return r;
+    /* The console first: its connection is complete (in the listening
+     * socket's backlog) before qmp_capabilities is sent, so the VMM's loop
+     * iteration that answers qmp_capabilities has accepted it too (the
+     * loop dispatches every ready descriptor of an iteration, and the
+     * listening socket stays ready until accepted). `cont` is sent only
+     * after that answer: the guest never runs without its console, and no
+     * extra round trip is needed to know it (query-status was one). */
     struct verr cerr = {0};
     if (vmm_console_connect(w->console_path, &w->console_fd, &cerr) < 0)
         log_warn("domain '%s': no console: %s", w->name, verr_msg(&cerr));
-    /* query-status is a round trip through the VMM's loop, which has then
-     * accepted the console connection too; then the guest may run. */
-    r = qmp_run(w, "query-status", NULL);
-    if (r == 0 && w->balloon_bytes) {
+    r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
+    if (r < 0)
+        return r;
+    if (w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
