@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,8 +227,19 @@ static void start_undo(struct start_work *w)
         w->pidfd = -1;
     }
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
-    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
+    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0) {
         log_error("domain '%s': a vireo-vmm process outlived SIGKILL", w->name);
+    } else if (w->lock_fd >= 0) {
+        /* No VMM of the domain runs any more, but one that failed may still
+         * be inside exit(): its address space is gone (so the scan above
+         * cannot recognise it, and it never runs again) while its copy of
+         * the lock descriptor is not closed yet, which can take
+         * milliseconds (tearing down the guest's memory). The lock belongs
+         * to the open file description that copy shares with ours:
+         * released here, a retry right after this failure is not refused
+         * with "still has a vireo-vmm process". */
+        flock(w->lock_fd, LOCK_UN);
+    }
     vd_record_remove(w->run_dir, w->name);
 }
 
