@@ -2,15 +2,16 @@
  * vmm-start.c - starting a vireo-vmm so that it can never outlive the
  * daemon unrecorded: the order of the steps is the point of this file.
  *
- * On the loop thread, before anything runs:
+ * On the loop thread:
  *   1. the command line (vmm_argv_build refuses what vireo-vmm cannot do);
  *   2. the domain lock (vmm-record.h): refused if a VMM of the domain lives;
  *   3. the record, phase=starting.
- * In a worker thread (it touches only its struct start_work):
  *   4. spawn vireo-vmm -S -daemonize with the lock handed to it; the
- *      spawned process forks the VMM and exits once the VM is built;
- *   5. the pid from the pid file, opened as a pidfd and checked to be this
- *      domain's VMM (vmm-proc.h), its start time read;
+ *      spawned process forks the VMM and exits once the VM is built
+ *      (spawned here, the worker's start overlaps the VMM's);
+ * In a worker thread (it touches only its struct start_work):
+ *   5. the spawned process's end awaited, the pid from the pid file, opened as a pidfd and checked
+ * to be this domain's VMM (vmm-proc.h), its start time read;
  *   6. the record, phase=spawned with pid and start time; until here the
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
@@ -58,6 +59,8 @@ struct start_work {
     uint64_t balloon_bytes;
     int lock_fd;
     bool spawned; /* a process was started: an undo must look for it */
+    pid_t child;  /* the spawned process, until reaped */
+    int spawn_r;  /* start_spawn's result */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
@@ -138,13 +141,18 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
     return r;
 }
 
-/* Steps 4-8; touches nothing but w. */
-static int start_blocking(struct start_work *w)
+/* Step 4, on the loop thread: the command line logged, vireo-vmm spawned
+ * (posix_spawn returns once the child has exec'd). Done before the worker
+ * exists, so that the worker's creation and first scheduling overlap the
+ * VMM's own start-up instead of preceding it. A failure is the worker's
+ * to report, as any other. */
+static void start_spawn(struct start_work *w)
 {
-    struct verr *err = &w->err;
     int logfd = open(w->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return verr_errno(err, errno, "cannot open log file %s", w->logpath);
+    if (logfd < 0) {
+        w->spawn_r = verr_errno(&w->err, errno, "cannot open log file %s", w->logpath);
+        return;
+    }
     struct buf line = BUF_INIT;
     for (char **p = w->argv; *p; p++) {
         buf_append(&line, *p, strlen(*p));
@@ -152,22 +160,28 @@ static int start_blocking(struct start_work *w)
     }
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
-    pid_t child;
-    int r = vd_spawn(w->argv, logfd, w->lock_fd, &child, err);
+    w->spawn_r = vd_spawn(w->argv, logfd, w->lock_fd, &w->child, &w->err);
     close(logfd);
-    if (r < 0)
-        return r;
-    w->spawned = true;
+    w->spawned = w->spawn_r == 0;
+}
+
+/* Steps 5-8 (after start_spawn); touches nothing but w. */
+static int start_blocking(struct start_work *w)
+{
+    struct verr *err = &w->err;
+    if (w->spawn_r < 0)
+        return w->spawn_r;
     /* -daemonize: the spawned process exits once the VM is built. */
     int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(w->child, &status, 0) < 0 && errno == EINTR)
         ;
+    w->child = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char last[512];
         last_log_line(w->logpath, last, sizeof(last));
         return verr_set(err, EIO, "vireo-vmm for domain '%s' failed to start: %s", w->name, last);
     }
-    r = read_pidfile(w->pidfile, &w->pid, err);
+    int r = read_pidfile(w->pidfile, &w->pid, err);
     if (r < 0)
         return r;
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
@@ -352,6 +366,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         return r;
     }
 
+    /* 4. The spawn, here (see start_spawn). */
+    start_spawn(w);
+
     d->workers++;
     pthread_t tid;
     pthread_attr_t attr;
@@ -366,6 +383,13 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     pthread_attr_destroy(&attr);
     if (r != 0) {
         d->workers--;
+        if (w->spawned) {
+            /* Rare (no thread): the undo runs here, blocking the loop. */
+            start_undo(w);
+            if (w->child > 0)
+                while (waitpid(w->child, NULL, 0) < 0 && errno == EINTR)
+                    ;
+        }
         vd_record_remove(d->run_dir, def->name);
         close(w->lock_fd);
         work_free(w);
