@@ -24,6 +24,13 @@
  * removes the record and releases the lock before done reports the error.
  * A daemon killed at any step leaves a record and a held lock that tell
  * its successor what to end (vmm-recover.c).
+ *
+ * TODO (speed, docs/daemon-perf.md): steps 5-8 event-driven on the loop
+ * (the spawned process's end through a pidfd watch, QMP negotiated and
+ * `cont` sent asynchronously) would save the worker's hand-off back to
+ * the loop, one wake-up per start; it needs an asynchronous QMP
+ * handshake (qmp_client_attach wants a negotiated client) and the undo
+ * (which waits for processes to end) kept off the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
