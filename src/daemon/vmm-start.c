@@ -5,13 +5,14 @@
  * On the loop thread:
  *   1. the command line (vmm_argv_build refuses what vireo-vmm cannot do);
  *   2. the domain lock (vmm-record.h): refused if a VMM of the domain lives;
- *   3. the record, phase=starting.
+ *   3. the record, phase=starting;
  *   4. spawn vireo-vmm -S -daemonize with the lock handed to it; the
  *      spawned process forks the VMM and exits once the VM is built
  *      (spawned here, the worker's start overlaps the VMM's);
  * In a worker thread (it touches only its struct start_work):
- *   5. the spawned process's end awaited, the pid from the pid file, opened as a pidfd and checked
- * to be this domain's VMM (vmm-proc.h), its start time read;
+ *   5. the spawned process's end awaited; the pid from the pid file,
+ *      opened as a pidfd and checked to be this domain's VMM (vmm-proc.h),
+ *      its start time read;
  *   6. the record, phase=spawned with pid and start time; until here the
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
