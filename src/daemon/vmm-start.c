@@ -153,8 +153,8 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
  * (posix_spawn returns once the child has exec'd). Done before the worker
  * exists, so that the worker's creation and first scheduling overlap the
  * VMM's own start-up instead of preceding it. The price: the loop waits
- * for that exec (a vfork), 0.3 ms on an idle machine and 5 ms (median)
- * at load 20 on 2 CPUs, and other clients' calls wait with it.
+ * for that exec (a vfork), under a millisecond on a quiet machine, 5 ms
+ * (median) at load 20 on 2 CPUs, and other clients' calls wait with it.
  * TODO: fork (the parent goes on at once) with an async-signal-safe child
  * setup would take that wait off the loop too. A failure is the worker's
  * to report, as any other. */
