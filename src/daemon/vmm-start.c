@@ -2,17 +2,15 @@
  * vmm-start.c - starting a vireo-vmm so that it can never outlive the
  * daemon unrecorded: the order of the steps is the point of this file.
  *
- * On the loop thread:
+ * On the loop thread, before anything runs:
  *   1. the command line (vmm_argv_build refuses what vireo-vmm cannot do);
  *   2. the domain lock (vmm-record.h): refused if a VMM of the domain lives;
- *   3. the record, phase=starting;
- *   4. spawn vireo-vmm -S -daemonize with the lock handed to it; the
- *      spawned process forks the VMM and exits once the VM is built
- *      (spawned here, the worker's start overlaps the VMM's);
+ *   3. the record, phase=starting.
  * In a worker thread (it touches only its struct start_work):
- *   5. the spawned process's end awaited; the pid from the pid file,
- *      opened as a pidfd and checked to be this domain's VMM (vmm-proc.h),
- *      its start time read;
+ *   4. spawn vireo-vmm -S -daemonize with the lock handed to it; the
+ *      spawned process forks the VMM and exits once the VM is built;
+ *   5. the pid from the pid file, opened as a pidfd and checked to be this
+ *      domain's VMM (vmm-proc.h), its start time read;
  *   6. the record, phase=spawned with pid and start time; until here the
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
@@ -25,6 +23,11 @@
  * removes the record and releases the lock before done reports the error.
  * A daemon killed at any step leaves a record and a held lock that tell
  * its successor what to end (vmm-recover.c).
+ *
+ * The spawn stays in the worker: done on the loop it took the worker's
+ * creation off the start's path (0.1-0.2 ms) but made the loop wait for
+ * posix_spawn's vfork (5 ms, median, at load 20 on 2 CPUs), and every
+ * other client with it.
  *
  * TODO (speed, docs/daemon-perf.md): steps 5-8 event-driven on the loop
  * (the spawned process's end through a pidfd watch, QMP negotiated and
@@ -67,8 +70,6 @@ struct start_work {
     uint64_t balloon_bytes;
     int lock_fd;
     bool spawned; /* a process was started: an undo must look for it */
-    pid_t child;  /* the spawned process, until reaped */
-    int spawn_r;  /* start_spawn's result */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
@@ -149,22 +150,13 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
     return r;
 }
 
-/* Step 4, on the loop thread: the command line logged, vireo-vmm spawned
- * (posix_spawn returns once the child has exec'd). Done before the worker
- * exists, so that the worker's creation and first scheduling overlap the
- * VMM's own start-up instead of preceding it. The price: the loop waits
- * for that exec (a vfork), under a millisecond on a quiet machine, 5 ms
- * (median) at load 20 on 2 CPUs, and other clients' calls wait with it.
- * TODO: fork (the parent goes on at once) with an async-signal-safe child
- * setup would take that wait off the loop too. A failure is the worker's
- * to report, as any other. */
-static void start_spawn(struct start_work *w)
+/* Steps 4-8; touches nothing but w. */
+static int start_blocking(struct start_work *w)
 {
+    struct verr *err = &w->err;
     int logfd = open(w->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (logfd < 0) {
-        w->spawn_r = verr_errno(&w->err, errno, "cannot open log file %s", w->logpath);
-        return;
-    }
+    if (logfd < 0)
+        return verr_errno(err, errno, "cannot open log file %s", w->logpath);
     struct buf line = BUF_INIT;
     for (char **p = w->argv; *p; p++) {
         buf_append(&line, *p, strlen(*p));
@@ -172,28 +164,22 @@ static void start_spawn(struct start_work *w)
     }
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
-    w->spawn_r = vd_spawn(w->argv, logfd, w->lock_fd, &w->child, &w->err);
+    pid_t child;
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, &child, err);
     close(logfd);
-    w->spawned = w->spawn_r == 0;
-}
-
-/* Steps 5-8 (after start_spawn); touches nothing but w. */
-static int start_blocking(struct start_work *w)
-{
-    struct verr *err = &w->err;
-    if (w->spawn_r < 0)
-        return w->spawn_r;
+    if (r < 0)
+        return r;
+    w->spawned = true;
     /* -daemonize: the spawned process exits once the VM is built. */
     int status;
-    while (waitpid(w->child, &status, 0) < 0 && errno == EINTR)
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
-    w->child = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char last[512];
         last_log_line(w->logpath, last, sizeof(last));
         return verr_set(err, EIO, "vireo-vmm for domain '%s' failed to start: %s", w->name, last);
     }
-    int r = read_pidfile(w->pidfile, &w->pid, err);
+    r = read_pidfile(w->pidfile, &w->pid, err);
     if (r < 0)
         return r;
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
@@ -378,9 +364,6 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         return r;
     }
 
-    /* 4. The spawn, here (see start_spawn). */
-    start_spawn(w);
-
     d->workers++;
     pthread_t tid;
     pthread_attr_t attr;
@@ -395,13 +378,6 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     pthread_attr_destroy(&attr);
     if (r != 0) {
         d->workers--;
-        if (w->spawned) {
-            /* Rare (no thread): the undo runs here, blocking the loop. */
-            start_undo(w);
-            if (w->child > 0)
-                while (waitpid(w->child, NULL, 0) < 0 && errno == EINTR)
-                    ;
-        }
         vd_record_remove(d->run_dir, def->name);
         close(w->lock_fd);
         work_free(w);
