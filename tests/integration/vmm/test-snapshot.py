@@ -32,6 +32,13 @@ TICKS = 400  # about 0.1 s each: long enough to act while it runs
 SAVE_AT = 4
 tap = Tap()
 check = tap.check
+guests = []  # every VMM started, killed at the end whatever happened
+
+
+def start(c):
+    g = Guest(c)
+    guests.append(g)
+    return g
 
 
 def cmd(vmm, elf, disk, raw, sock, extra=()):
@@ -116,7 +123,7 @@ def wait_status(q, want, tries=200):
 
 def first_vmm(vmm, elf, tmp, disk, raw):
     sock = os.path.join(tmp, "a.sock")
-    g = Guest(cmd(vmm, elf, disk, raw, sock))
+    g = start(cmd(vmm, elf, disk, raw, sock))
     if not check(g.wait_line(f"tick={SAVE_AT} ", timeout=120), "the guest reaches its ticks",
                  g.text()):
         g.kill()
@@ -197,7 +204,7 @@ def first_vmm(vmm, elf, tmp, disk, raw):
 def second_vmm(vmm, elf, tmp, disk, raw):
     """A fresh VMM, paused, loads the snapshot from the image and runs it to the end."""
     sock = os.path.join(tmp, "b.sock")
-    g = Guest(cmd(vmm, elf, disk, raw, sock, ["-S"]))
+    g = start(cmd(vmm, elf, disk, raw, sock, ["-S"]))
     q = Qmp(sock)
     r, job, seen = run_job(q, "snapshot-load", {"job-id": "l2", "tag": "snap1",
                                                 "vmstate": "n0", "devices": ["n0"]})
@@ -216,7 +223,7 @@ def second_vmm(vmm, elf, tmp, disk, raw):
 
 def third_vmm(vmm, elf, tmp, disk, raw):
     sock = os.path.join(tmp, "c.sock")
-    g = Guest(cmd(vmm, elf, disk, raw, sock, ["-S"]))
+    g = start(cmd(vmm, elf, disk, raw, sock, ["-S"]))
     q = Qmp(sock)
     r, job, seen = run_job(q, "snapshot-delete", {"job-id": "d1", "tag": "snap1",
                                                   "devices": ["n0"]})
@@ -241,7 +248,7 @@ def overlay_vmm(vmm, elf, tmp, disk, raw):
     image stops changing, query-block shows the chain, the guest's checks pass."""
     sock = os.path.join(tmp, "d.sock")
     ov = os.path.join(tmp, "overlay.qcow2")
-    g = Guest(cmd(vmm, elf, disk, raw, sock))
+    g = start(cmd(vmm, elf, disk, raw, sock))
     if not check(g.wait_line(f"tick={SAVE_AT} ", timeout=120), "overlay: the guest ticks"):
         g.kill()
         return
@@ -298,6 +305,9 @@ def main():
             third_vmm(vmm, elf, tmp, disk, raw)
         overlay_vmm(vmm, elf, tmp, disk, raw)
     finally:
+        for g in guests:
+            if g.p.poll() is None:
+                g.kill()
         tap.report()
         subprocess.run(["rm", "-rf", tmp])
 
