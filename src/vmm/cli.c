@@ -251,6 +251,17 @@ static int opt_display(struct vmm_config *cfg, const char *opt, const char *arg,
     return 0;
 }
 
+static int opt_vga(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (str_eq(arg, "std"))
+        cfg->vga_std = true;
+    else if (str_eq(arg, "none"))
+        cfg->vga_std = false;
+    else
+        return verr_set(err, ENOTSUP, "%s %s: only 'std' and 'none' are supported", opt, arg);
+    return 0;
+}
+
 static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)cfg;
@@ -398,6 +409,7 @@ static const struct cli_option options[] = {
     {"-nographic", false, opt_flag},
     {"-display", true, opt_display},
     {"-nodefaults", false, opt_flag},
+    {"-vga", true, opt_vga},
     {"-qmp", true, opt_qmp},
     {"-pidfile", true, opt_pidfile},
     {"-daemonize", false, opt_flag},
@@ -526,6 +538,7 @@ const char *cli_help_text(void)
            "                              COM1 back-end (stdio: Ctrl-a x quits, Ctrl-a c ignored)\n"
            "  -nographic                  no display; COM1 on stdio unless -serial/-nodefaults\n"
            "  -display none               no display\n"
+           "  -vga std|none               standard VGA with VBE (-device VGA), or none (default)\n"
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"

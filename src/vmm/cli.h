@@ -42,6 +42,7 @@ struct vmm_config {
     bool serial_given;
     struct chardev_spec serial;
     bool nographic, display_none, nodefaults;
+    bool vga_std; /* -vga std (the last -vga wins; none clears it) */
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;

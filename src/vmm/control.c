@@ -14,6 +14,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
+#include "vmm/display/display-qmp.h"
 #include "vmm/dev/pci.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
@@ -149,7 +150,8 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     if ((r = qmp_vm_register(c->server, &c->binding)) < 0 ||
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
-        (r = dev_qmp_register(c->server, vm)) < 0) {
+        (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = display_qmp_register(c->server, vm)) < 0) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);
         return r;

@@ -33,6 +33,7 @@ struct device;
 struct dev_config;
 struct vm_backends;
 struct json_object;
+struct display;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -93,6 +94,9 @@ struct vm {
     struct device **devices;
     unsigned nr_devices;
     struct pci_bus *pci; /* the machine's PCIe root bus (vmm/dev/pci.h) */
+    /* The screen and input routing (vmm/display/display.h): graphics and input devices
+     * attach to it, the VNC server and screendump read it. Loop thread. */
+    struct display *display;
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
     void *power_button_opaque;
