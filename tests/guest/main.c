@@ -142,6 +142,7 @@ enum {
     T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
+    T_VGA = 1 << 18,
 };
 
 static const struct {
@@ -154,7 +155,7 @@ static const struct {
     {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
-    {"net", T_NET},       {"console", T_CONSOLE},
+    {"net", T_NET},       {"console", T_CONSOLE}, {"vga", T_VGA},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -238,6 +239,8 @@ void guest_main(int kind, uint64_t info)
         blk_crc32_main(&g);
     if (!strncmp_word(g.boot.cmdline, "blk-bench"))
         blk_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "vga-bench"))
+        vga_bench_main(&g);
 
     if (run & T_BOOT)
         test_boot(&g);
@@ -271,6 +274,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_balloon(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
+    if (run & T_VGA)
+        test_vga(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)

@@ -814,6 +814,7 @@ static int vga_create(struct device *dev, struct verr *err)
     if ((r = pci_dev_add(vm->pci, &s->pci, dev->cfg->pci.devfn, err)) < 0)
         goto fail;
     dev->pci = &s->pci;
+    s->pci.cfg[0x3c] = s->pci.cfg[0x3d] = 0; /* no interrupt, as QEMU's VGA */
     display_set_source(vm->display, &vga_source, s);
     return 0;
 fail:
