@@ -12,6 +12,7 @@
 #include "vmm/backends.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
+#include "vmm/display/vnc.h"
 #include "vmm/machine.h"
 
 #include <stdbool.h>
@@ -43,6 +44,7 @@ struct vmm_config {
     struct chardev_spec serial;
     bool nographic, display_none, nodefaults;
     bool vga_std; /* -vga std (the last -vga wins; none clears it) */
+    struct vnc_config vnc; /* -vnc */
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;

@@ -13,6 +13,7 @@
 #include "vmm/display/display.h"
 #include "vmm/display/keymap.h"
 #include "vmm/display/screendump.h"
+#include "vmm/display/vnc.h"
 #include "vmm/vm.h"
 
 #include <json-c/json.h>
@@ -126,8 +127,78 @@ static int qmp_send_key(struct qmp_session *session, struct json_object *args,
     return 0;
 }
 
+static int qmp_query_vnc(struct qmp_session *session, struct json_object *args,
+                         struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)session;
+    (void)args;
+    (void)err;
+    struct vm *vm = opaque;
+    *ret = vnc_query(vm->vnc);
+    return 0;
+}
+
+/* protocol: "vnc" goes on; "spice" is answered as QEMU without SPICE answers it. */
+static int check_protocol(struct json_object *args, struct qmp_error *err)
+{
+    const char *p = json_object_get_string(json_object_object_get(args, "protocol"));
+    if (str_eq(p, "vnc"))
+        return 0;
+    if (str_eq(p, "spice"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "SPICE is not in use");
+    return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'protocol' does not accept value '%s'",
+                         p);
+}
+
+static int qmp_set_password(struct qmp_session *session, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)session;
+    (void)ret;
+    struct vm *vm = opaque;
+    struct json_object *v;
+    if (check_protocol(args, err) < 0)
+        return -1;
+    if (json_object_object_get_ex(args, "connected", &v) &&
+        !str_eq(json_object_get_string(v), "keep"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter 'connected'");
+    struct verr e = {0};
+    if (vnc_set_password(vm->vnc, json_object_get_string(json_object_object_get(args, "password")),
+                         &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int qmp_expire_password(struct qmp_session *session, struct json_object *args,
+                               struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)session;
+    (void)ret;
+    struct vm *vm = opaque;
+    if (check_protocol(args, err) < 0)
+        return -1;
+    struct verr e = {0};
+    if (vnc_expire_password(vm->vnc, json_object_get_string(json_object_object_get(args, "time")),
+                            &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
 int display_qmp_register(struct qmp_server *server, struct vm *vm)
 {
+    static const struct qmp_arg set_password_args[] = {
+        {"protocol", QMP_ARG_STRING, false},
+        {"password", QMP_ARG_STRING, false},
+        {"connected", QMP_ARG_STRING, true},
+        {"display", QMP_ARG_STRING, true},
+        {NULL},
+    };
+    static const struct qmp_arg expire_password_args[] = {
+        {"protocol", QMP_ARG_STRING, false},
+        {"time", QMP_ARG_STRING, false},
+        {"display", QMP_ARG_STRING, true},
+        {NULL},
+    };
     static const struct qmp_arg screendump_args[] = {
         {"filename", QMP_ARG_STRING, false},
         {"device", QMP_ARG_STRING, true},
@@ -143,5 +214,12 @@ int display_qmp_register(struct qmp_server *server, struct vm *vm)
     int r = qmp_server_register(server, "screendump", screendump_args, qmp_screendump, vm);
     if (r == 0)
         r = qmp_server_register(server, "send-key", send_key_args, qmp_send_key, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "query-vnc", NULL, qmp_query_vnc, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "set_password", set_password_args, qmp_set_password, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "expire_password", expire_password_args,
+                                qmp_expire_password, vm);
     return r;
 }
