@@ -143,6 +143,7 @@ enum {
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
     T_VGA = 1 << 18,
+    T_PS2 = 1 << 19,
 };
 
 static const struct {
@@ -155,7 +156,7 @@ static const struct {
     {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
-    {"net", T_NET},       {"console", T_CONSOLE}, {"vga", T_VGA},
+    {"net", T_NET},       {"console", T_CONSOLE}, {"vga", T_VGA}, {"ps2", T_PS2},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -276,6 +277,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_console(&g);
     if (run & T_VGA)
         test_vga(&g);
+    if (run & T_PS2)
+        test_ps2(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)
