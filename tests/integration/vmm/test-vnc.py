@@ -303,17 +303,17 @@ def screens(vmm, guest, tmp, machine):
     """Screendumps of the text and VBE screens."""
     g = Guest(vmm_cmd(vmm, guest, tmp, machine, append="tests=vga vga_wait=1"),
               stdin=subprocess.PIPE)
-    out = []
+    out, q = [], None
     try:
         for step in ("text", "vbe"):
             if not g.wait_line("vga: %s ready" % step, 240):
                 return None, g.text()
-            q = Qmp(tmp + "/qmp.sock")
+            q = q or Qmp(tmp + "/qmp.sock")
             q.cmd("screendump", {"filename": "%s/%s.ppm" % (tmp, step)})
-            q.close()
             out.append(open("%s/%s.ppm" % (tmp, step), "rb").read())
             g.type("\n")
         g.finish(60)
+        q.close()
         return out, g.text()
     finally:
         g.kill()
