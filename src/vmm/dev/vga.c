@@ -861,9 +861,9 @@ static void vga_free(struct device *dev)
 
 static const struct dev_prop vga_props[] = {
     DEV_PROP("vgamem_mb", DEV_PROP_U32, struct vga_opts, vgamem_mb, "16", 0, 0, NULL),
-    DEV_PROP("mmio", DEV_PROP_BOOL, struct vga_opts, mmio, "true", 0, 0, NULL),
-    DEV_PROP("qemu-extended-regs", DEV_PROP_BOOL, struct vga_opts, ext_regs, "true", 0, 0, NULL),
-    DEV_PROP("edid", DEV_PROP_BOOL, struct vga_opts, edid, "true", 0, 0, NULL),
+    DEV_PROP("mmio", DEV_PROP_BOOL, struct vga_opts, mmio, "on", 0, 0, "on/off"),
+    DEV_PROP("qemu-extended-regs", DEV_PROP_BOOL, struct vga_opts, ext_regs, "on", 0, 0, "on/off"),
+    DEV_PROP("edid", DEV_PROP_BOOL, struct vga_opts, edid, "on", 0, 0, "on/off"),
     DEV_PROP("xres", DEV_PROP_U32, struct vga_opts, xres, "0", 0, 0, NULL),
     DEV_PROP("yres", DEV_PROP_U32, struct vga_opts, yres, "0", 0, 0, NULL),
     DEV_PROP_END,

@@ -47,6 +47,8 @@ EXPECTED_COMMANDS = {
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
     # virtio-blk, virtio-balloon
     "query-block", "block_resize", "balloon", "query-balloon",
+    # the display and the VNC server (src/vmm/display/display-qmp.c)
+    "screendump", "send-key", "query-vnc", "set_password", "expire_password",
 }
 
 
