@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -532,7 +533,8 @@ struct start_work {
     struct vd_job *job;
     struct loop *loop;
     char **argv;
-    char *name, *qmp_path, *console_path, *pidfile, *logpath;
+    char *name, *qmp_path, *console_path, *pidfile, *logpath, *vnc_socket;
+    char *vnc_password; /* <graphics passwd=>: set over QMP before the guest runs */
     bool paused;
     /* results */
     int r;
@@ -550,6 +552,10 @@ static void start_work_free(struct start_work *w)
     free(w->console_path);
     free(w->pidfile);
     free(w->logpath);
+    free(w->vnc_socket);
+    if (w->vnc_password)
+        memset(w->vnc_password, 0, strlen(w->vnc_password));
+    free(w->vnc_password);
     free(w);
 }
 
@@ -629,6 +635,17 @@ static int start_blocking(struct start_work *w)
     struct verr cerr = {0};
     if (connect_console(w->console_path, &w->console_fd, &cerr) < 0)
         log_warn("domain '%s': no console: %s", w->name, verr_msg(&cerr));
+    if (w->vnc_password) { /* as libvirt: the VNC password goes over QMP, never in argv */
+        struct json_object *args = json_object_new_object(), *reply = NULL, *e;
+        json_object_object_add(args, "protocol", json_object_new_string("vnc"));
+        json_object_object_add(args, "password", json_object_new_string(w->vnc_password));
+        r = qmp_client_execute(w->qmp, "set_password", args, QMP_TIMEOUT_MS, &reply, err);
+        if (r == 0 && json_object_object_get_ex(reply, "error", &e))
+            r = verr_set(err, EIO, "vireo-vmm refused the VNC password");
+        json_object_put(reply);
+        if (r < 0)
+            return r;
+    }
     /* query-status is a round trip through the VMM's loop, which has then
      * accepted the console connection too; then the guest may run. */
     const char *cmds[] = {"query-status", w->paused ? NULL : "cont"};
@@ -645,6 +662,79 @@ static int start_blocking(struct start_work *w)
 }
 
 static void start_done(void *opaque);
+
+/* Whether TCP port is free to listen on (what libvirt checks: a bind on every address). */
+static bool tcp_port_free(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A VNC port of another running domain of this daemon. */
+static bool vnc_port_taken(struct vd_daemon *d, const struct vd_domain *self, unsigned port)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%u", port);
+    for (struct vd_domain *x = d->domains; x; x = x->next) {
+        if (x == self || x->state == VD_STATE_SHUTOFF || !x->def)
+            continue;
+        for (size_t i = 0; i < x->def->ndevices; i++) {
+            const struct xnode *n = x->def->devices[i].node;
+            const char *xp = xnode_attr(n, "port");
+            if (strcmp(n->name, "graphics") == 0 && xp && strcmp(xp, p) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Before the command line is built: each <graphics type='vnc' autoport='yes'> gets the
+ * first free port from 5900, as libvirtd allocates them (the live XML shows it), and a
+ * socket listen without a path gets one in the run directory. */
+static int assign_graphics(struct vd_daemon *d, struct vd_domain *dom, struct start_work *w,
+                           struct verr *err)
+{
+    for (size_t i = 0; i < dom->def->ndevices; i++) {
+        struct xnode *n = dom->def->devices[i].node;
+        const char *t = xnode_attr(n, "type");
+        if (strcmp(n->name, "graphics") != 0 || !t || strcmp(t, "vnc") != 0)
+            continue;
+        struct xnode *l = xnode_child(n, "listen");
+        const char *lt = l ? xnode_attr(l, "type") : NULL;
+        if (lt && strcmp(lt, "socket") == 0) {
+            if (!xnode_attr(l, "socket")) {
+                w->vnc_socket = path_in(d->run_dir, dom->def->name, ".vnc");
+                xnode_set_attr(l, "socket", w->vnc_socket);
+            }
+        } else if (!lt || strcmp(lt, "address") == 0) {
+            const char *ap = xnode_attr(n, "autoport"), *port = xnode_attr(n, "port");
+            if ((ap && strcmp(ap, "yes") == 0) || !port || strcmp(port, "-1") == 0) {
+                unsigned p;
+                for (p = 5900; p <= 65535; p++)
+                    if (!vnc_port_taken(d, dom, p) && tcp_port_free(p))
+                        break;
+                if (p > 65535)
+                    return verr_set(err, EADDRINUSE, "Unable to find an unused port for VNC");
+                char buf[16];
+                snprintf(buf, sizeof(buf), "%u", p);
+                xnode_set_attr(n, "port", buf);
+            }
+        }
+        const char *pw = xnode_attr(n, "passwd");
+        if (pw) {
+            free(w->vnc_password);
+            w->vnc_password = xstrdup(pw);
+        }
+    }
+    return 0;
+}
 
 static void *start_thread(void *opaque)
 {
@@ -748,9 +838,23 @@ void vd_domain_job_start(struct vd_job *job)
     w->paused = job->paused;
     w->pidfd = w->console_fd = -1;
     remove_status(d, name);
-    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile};
-    int r = vmm_argv_build(dom->def, &paths, &w->argv, &w->err);
+    int r = assign_graphics(d, dom, w, &w->err);
+    if (r == 0) {
+        struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
+                                       w->vnc_socket};
+        r = vmm_argv_build(dom->def, &paths, &w->argv, &w->err);
+    }
     if (r < 0) {
+        /* As a failed start later on: a transient domain (virsh create) does not stay. */
+        if (job->restore_def && dom->newdef) {
+            domain_def_free(dom->def);
+            dom->def = dom->newdef;
+            dom->newdef = NULL;
+        }
+        if (!dom->persistent && !dom->vanished) {
+            domain_unlink(d, dom);
+            dom->vanished = true;
+        }
         vd_job_fail_verr(job, r, &w->err);
         start_work_free(w);
         return;

@@ -12,6 +12,7 @@
  *      with the cursor off, and reads a cell back through the legacy window;
  *   3. with vga_wait=1 prints "# vga: text ready" and waits for a line on
  *      COM1 (the host takes its screenshots meanwhile);
+ *      (vga_hold=1: the guest stops here and keeps the text screen for good);
  *   4. sets VBE 640x480x32 with the linear framebuffer, draws vga_pattern()
  *      and prints "# vga: vbe ready" (waiting again with vga_wait=1).
  *
@@ -248,6 +249,11 @@ void test_vga(struct guest *g)
     vga_text();
     uint8_t c = mmio_read8(TEXT_BASE), a = mmio_read8(TEXT_BASE + 1);
     tap_ok(&g->tap, c == 'V' && a == 0x07, "vga: text cell reads back through the window");
+    if (param_is(g, "vga_hold", "1")) { /* the text screen stays for the host to look at */
+        tap_diag(&g->tap, "vga: holding the text screen");
+        for (;;)
+            __asm__ volatile("hlt");
+    }
     wait_host(g, "text");
 
     bool ok = vbe_set(640, 480, 32);

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""test-daemon-display.py - VNC graphics and the VGA through vireod, with the
+stock virsh: <graphics type='vnc' autoport='yes' passwd=...> with <video
+model='vga'>, ports allocated from 5900 as libvirtd does, vncdisplay, the
+password hidden from dumpxml unless --security-info, the password set over
+QMP before the guest runs (the stock VNC client gvnccapture logs in with it
+and captures the guest's text screen, equal to the VMM's screendump), a
+socket listen, and one-line refusals for what vireo-vmm does not have.
+
+  test-daemon-display.py VIREOD VIREO_VMM TESTGUEST_ELF
+
+Prints TAP. Waits poll with generous limits; nothing asserts a timing.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "vmm"))
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+import rfblib  # noqa: E402
+from vmmlib import Qmp  # noqa: E402
+
+VIREOD, VMM, GUEST = sys.argv[1:4]
+GUEST = os.path.abspath(GUEST)
+t = Tap()
+if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    skip_all("no /dev/kvm")
+if not shutil.which("virsh") or not shutil.which("gvnccapture"):
+    skip_all("no virsh or gvnccapture")
+
+
+def gvnccapture(target, out, password=None):
+    """The stock client with a password typed on a pty (see test-vnc.py)."""
+    import pty
+    import select
+    import time
+    m, s = pty.openpty()
+    p = subprocess.Popen(["gvnccapture", target, out], stdin=s, stdout=s, stderr=s,
+                         start_new_session=True)
+    os.close(s)
+    buf, sent, end = b"", False, time.monotonic() + 30
+    while time.monotonic() < end:
+        r, _, _ = select.select([m], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(m, 4096)
+            except OSError:
+                data = b""
+            buf += data
+            if b"Password:" in buf and not sent:
+                os.write(m, ((password or "") + "\n").encode())
+                sent = True
+            if not data and p.poll() is not None:
+                break
+        elif p.poll() is not None:
+            break
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    os.close(m)
+    return p.returncode, buf.decode(errors="replace")
+
+
+GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'>
+      <listen type='address' address='127.0.0.1'/>
+    </graphics>
+    <video>
+      <model type='vga' vram='16384' heads='1'/>
+    </video>
+"""
+
+d = Daemon(VIREOD, VMM)
+names = ["vnc1", "vnc2", "vncsock"]
+try:
+    d.start()
+    for name in ("vnc1", "vnc2"):
+        xml = domain_xml(name, GUEST, "tests=vga vga_hold=1",
+                         devices=GRAPHICS.format(pw="secret-" + name))
+        r = d.virsh("define", d.write(name + ".xml", xml))
+        t.ok(r.returncode == 0, "define %s with VNC graphics and a VGA" % name, r.stderr)
+    r = d.virsh("dumpxml", "--inactive", "vnc1")
+    t.ok("port='-1'" in r.stdout and "autoport='yes'" in r.stdout and "passwd" not in r.stdout,
+         "inactive XML: autoport, no password", r.stdout)
+    ports = []
+    for name in ("vnc1", "vnc2"):
+        r = d.virsh("start", name)
+        t.ok(r.returncode == 0, "start %s" % name, r.stderr + d.vmm_log(name))
+        x = d.virsh("dumpxml", name).stdout
+        m = re.search(r"<graphics type='vnc' port='(\d+)' autoport='yes'", x)
+        ports.append(int(m.group(1)) if m else None)
+        t.ok(m and "passwd" not in x and "<model type='vga' vram='16384' heads='1' primary='yes'/>"
+             in x, "%s: live XML has its VNC port and no password" % name, x)
+        r = d.virsh("vncdisplay", name)
+        t.ok(r.returncode == 0 and m and r.stdout.strip() == "127.0.0.1:%d" %
+             (int(m.group(1)) - 5900), "virsh vncdisplay %s" % name, r.stdout + r.stderr)
+    t.ok(ports[0] and ports[1] and ports[0] >= 5900 and ports[1] > ports[0],
+         "ports come from 5900 up, one per domain", ports)
+    x = d.virsh("dumpxml", "--security-info", "vnc1").stdout
+    t.ok("passwd='secret-vnc1'" in x, "dumpxml --security-info shows the password", x)
+    argv = open(os.path.join(d.root, "log", "vnc1.log")).read()
+    t.ok("secret" not in argv and "-vnc 127.0.0.1:%d,password=on" % (ports[0] - 5900) in argv and
+         "-device VGA,id=video0,vgamem_mb=16,bus=pcie.0,addr=0x" in argv,
+         "command line: -vnc with password=on (the password itself goes over QMP), -device VGA",
+         argv)
+
+    # The guest's text screen over VNC: with the password, equal to the VMM's screendump.
+    wait_for(lambda: "holding the text screen" in d.console_log("vnc1"), 120)
+    target = "127.0.0.1:%d" % (ports[0] - 5900)
+    rc, out = gvnccapture(target, os.path.join(d.tmp, "nopw.png"), "wrong")
+    t.ok(rc != 0, "gvnccapture with a wrong password is refused", out)
+    rc, out = gvnccapture(target, os.path.join(d.tmp, "cap.png"), "secret-vnc1")
+    q = Qmp(os.path.join(d.root, "run", "vnc1.qmp"))
+    q.cmd("screendump", {"filename": os.path.join(d.tmp, "sd.ppm")})
+    q.close()
+    ok = rc == 0 and rfblib.png_pixels(os.path.join(d.tmp, "cap.png")) == \
+        rfblib.ppm_pixels(os.path.join(d.tmp, "sd.ppm"))
+    t.ok(ok, "gvnccapture logs in with the domain's password; capture equals the screendump",
+         out + d.console_log("vnc1")[-2000:])
+
+    # A unix socket listen: the daemon names the socket, the client finds the screen.
+    xml = domain_xml("vncsock", GUEST, "tests=vga vga_hold=1", devices="""    <graphics type='vnc'>
+      <listen type='socket'/>
+    </graphics>
+    <video>
+      <model type='vga'/>
+    </video>
+""")
+    r = d.virsh("create", d.write("vncsock.xml", xml))
+    x = d.virsh("dumpxml", "vncsock").stdout
+    m = re.search(r"<listen type='socket' socket='([^']+)'", x)
+    t.ok(r.returncode == 0 and m, "a socket listen gets a socket path", r.stderr + x)
+    if m:
+        c = rfblib.Client(m.group(1))
+        t.ok((c.w, c.h) in ((720, 400), (640, 480)), "an RFB client connects on the socket",
+             (c.w, c.h))
+        c.close()
+
+    # What vireo-vmm does not have is refused with one line.
+    for dev, want in (
+            ("<graphics type='spice'/>", "unsupported configuration: <graphics type='spice'>: "
+             "only VNC graphics are supported"),
+            ("<graphics type='vnc' keymap='de'/>", "unsupported configuration: "
+             "<graphics keymap='de'>: vireo-vmm has only the en-us keymap"),
+            ("<graphics type='vnc'/><video><model type='qxl'/></video>",
+             "unsupported configuration: <model type='qxl'>: only models 'vga' and 'none' are "
+             "supported"),
+            ("<input type='tablet' bus='usb'/>", "unsupported configuration: "
+             "<input bus='usb'>: USB input")):
+        xml = domain_xml("refused", GUEST, "tests=none", devices="    " + dev + "\n")
+        r = d.virsh("create", d.write("refused.xml", xml))
+        t.ok(r.returncode != 0 and want in r.stderr, "refused: " + dev, r.stderr)
+    for name in ("vnc1", "vnc2", "vncsock"):
+        d.virsh("destroy", name)
+finally:
+    if t.failed:
+        d.dump_log()
+    d.cleanup(names)
+t.done()
