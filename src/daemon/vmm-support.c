@@ -52,7 +52,8 @@ static const struct vmm_support_rule rules[] = {
     {"genid", NULL, R, 0, "vireo-vmm has no VM generation ID device"},
     /* memory and vCPUs */
     {"memory", NULL, H, 0, "guest RAM (-m)"},
-    {"currentMemory", NULL, H, 0, "guest RAM (-m)"},
+    {"currentMemory", NULL, H, 0,
+     "the virtio balloon's target, set before the guest runs (no balloon: all of <memory>)"},
     {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
@@ -221,7 +222,8 @@ static const struct vmm_support_rule rules[] = {
     {"graphics/listen@type", "address", H, 0, "-vnc ADDRESS:N (127.0.0.1 when not given)"},
     {"graphics/listen@type", "socket", H, 0, "-vnc unix:PATH"},
     {"graphics/listen@type", "none", H, 0, "-vnc none"},
-    {"graphics/listen@type", "network", P, 14, "listening on a virtual network's address needs networks"},
+    {"graphics/listen@type", "network", P, 14,
+     "listening on a virtual network's address needs networks"},
     {"graphics/listen@type", "*", R, 0, "only address, socket and none listens are supported"},
     {"graphics@port", NULL, H, 0, "port 5900+N, or the first free one from 5900 with autoport"},
     {"graphics@passwd", NULL, H, 0, "-vnc ...,password=on and QMP set_password at start"},
@@ -700,8 +702,8 @@ static int check_graphics(const struct xnode *n, struct verr *err)
             continue;
         if (strcmp(k->name, "listen") == 0) {
             const char *lt = xnode_attr(k, "type");
-            if ((r = probe_attr("graphics/listen@type", "listen", "type", lt ? lt : "address",
-                                NULL, err)))
+            if ((r = probe_attr("graphics/listen@type", "listen", "type", lt ? lt : "address", NULL,
+                                err)))
                 return r;
         } else if (strcmp(k->name, "alias") != 0) {
             char *shown = xasprintf("<graphics><%s>", k->name);
@@ -729,8 +731,8 @@ static int check_video(const struct xnode *n, struct verr *err)
         char *end;
         unsigned long long k = strtoull(vram, &end, 10);
         bool pow2 = !*end && k >= 1024 && k <= 262144 && (k & (k - 1)) == 0;
-        if ((r = probe_attr("video/model@vram", "model", "vram", pow2 ? "power of two" : vram,
-                            NULL, err)))
+        if ((r = probe_attr("video/model@vram", "model", "vram", pow2 ? "power of two" : vram, NULL,
+                            err)))
             return r;
     }
     if (heads && (r = probe_attr("video/model@heads", "model", "heads", heads, NULL, err)))

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "vmm/backends.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/display/vnc.h"
 #include "vmm/machine.h"
@@ -39,15 +40,17 @@ struct vmm_config {
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
     enum cpu_model cpu_model;
+    struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;
     bool nographic, display_none, nodefaults;
-    bool vga_std; /* -vga std (the last -vga wins; none clears it) */
+    bool vga_std;          /* -vga std (the last -vga wins; none clears it) */
     struct vnc_config vnc; /* -vnc */
-    const char *qmp_path; /* unix socket path */
+    const char *qmp_path;  /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm,... */
     struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
     /* The devices in creation order: the machine's built-ins, then each -device and

@@ -16,6 +16,7 @@
 #include "vmm/control.h"
 #include "vmm/display/vnc.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -163,11 +164,14 @@ int main(int argc, char **argv)
         goto out;
     if (cfg.vnc.enabled && vnc_server_new(loop, vm->display, &cfg.vnc, &vm->vnc, &err) < 0)
         goto out;
+    vm->migration = migration_new(vm);
     if (cfg.qmp_path && control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
         goto out;
     if (vm_start(vm, &err) < 0)
+        goto out;
+    if (cfg.incoming && migration_start_incoming(vm->migration, cfg.incoming, &err) < 0)
         goto out;
     if (ready_fd >= 0) {
         daemonize_finish(ready_fd);
@@ -189,6 +193,10 @@ cleanup:
     vnc_server_free(vm ? vm->vnc : NULL);
     if (vm)
         vm->vnc = NULL;
+    if (vm && vm->migration) {
+        migration_free(vm->migration); /* its worker uses the VM */
+        vm->migration = NULL;
+    }
     if (vm_built)
         vm_destroy(vm);
     if (cfg.pidfile && status >= 0)

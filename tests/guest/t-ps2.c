@@ -94,7 +94,7 @@ static void keys_round(struct guest *g, const char *set, uint8_t last_a, uint8_t
             break;
         if (len + 4 < sizeof(line))
             len += (unsigned)format_buf(line + len, sizeof(line) - len, "%s%02x", len ? " " : "",
-                                      (unsigned)b);
+                                        (unsigned)b);
         bool end = last_a ? (prev == last_a && b == last_b) : b == last_b;
         prev = b;
         if (end)

@@ -201,8 +201,8 @@ static void draw(uint64_t fb, unsigned rows, bool inv)
     uint32_t mask = inv ? 0xffffff : 0;
     for (unsigned y = 0; y < rows; y++)
         for (unsigned x = 0; x < 640; x += 2)
-            *p++ = (uint64_t)(vga_pattern(x, y) ^ mask) |
-                   (uint64_t)(vga_pattern(x + 1, y) ^ mask) << 32;
+            *p++ = (uint64_t)(vga_pattern(x, y) ^ mask) | (uint64_t)(vga_pattern(x + 1, y) ^ mask)
+                                                              << 32;
 }
 
 static void wait_host(struct guest *g, const char *what)

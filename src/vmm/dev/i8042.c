@@ -32,6 +32,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #define STATUS_OBF      0x01
@@ -351,8 +352,8 @@ static void kbd_read(struct i8042 *k, unsigned offset, uint8_t *data, unsigned s
         refill_locked(k);
     } else { /* port 0x64 */
         data[0] = (uint8_t)((k->obf ? STATUS_OBF : 0) |
-                            (k->obf && k->obf_src == SRC_AUX ? STATUS_AUX_OBF : 0) |
-                            STATUS_SYSTEM | STATUS_UNLOCKED | k->status_cmd);
+                            (k->obf && k->obf_src == SRC_AUX ? STATUS_AUX_OBF : 0) | STATUS_SYSTEM |
+                            STATUS_UNLOCKED | k->status_cmd);
     }
     pthread_mutex_unlock(&k->lock);
 }
@@ -568,6 +569,133 @@ static void i8042_free(struct device *dev)
     free(k);
 }
 
+/* State: "regs" holds the controller, keyboard and mouse registers, "queues" the three
+ * queues (a little-endian count, then the bytes in order, each padded to QUEUE_SIZE). */
+enum {
+    R_CCB,
+    R_OUTPORT,
+    R_PENDING,
+    R_STATUSCMD,
+    R_OBF,
+    R_OBFSRC,
+    R_OBFBYTE,
+    R_KBDCMD,
+    R_KBDSCAN,
+    R_KBDSET,
+    R_AUXCMD,
+    R_AUXREP,
+    R_AUXRATE,
+    R_AUXRES,
+    R_AUXSCALE,
+    R_AUXID,
+    R_HIST0,
+    R_HIST1,
+    R_HIST2,
+    R_AUXBTN,
+    R_SIZE
+};
+#define QREC (3 * (2 + QUEUE_SIZE))
+
+static int i8042_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct i8042 *k = dev->priv;
+    uint8_t s[R_SIZE], q[QREC];
+    pthread_mutex_lock(&k->lock);
+    s[R_CCB] = k->ccb;
+    s[R_OUTPORT] = k->outport;
+    s[R_PENDING] = k->pending_cmd;
+    s[R_STATUSCMD] = k->status_cmd;
+    s[R_OBF] = k->obf;
+    s[R_OBFSRC] = (uint8_t)k->obf_src;
+    s[R_OBFBYTE] = k->obf_byte;
+    s[R_KBDCMD] = k->kbd_cmd;
+    s[R_KBDSCAN] = k->kbd_scanning;
+    s[R_KBDSET] = (uint8_t)k->kbd_set;
+    s[R_AUXCMD] = k->aux_cmd;
+    s[R_AUXREP] = k->aux_reporting;
+    s[R_AUXRATE] = k->aux_rate;
+    s[R_AUXRES] = k->aux_res;
+    s[R_AUXSCALE] = k->aux_scaling;
+    s[R_AUXID] = k->aux_id;
+    memcpy(s + R_HIST0, k->rate_hist, 3);
+    s[R_AUXBTN] = (uint8_t)k->aux_buttons;
+    const struct queue *qs[] = {&k->ctrl, &k->kbd, &k->aux};
+    memset(q, 0, sizeof(q));
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t *p = q + i * (2 + QUEUE_SIZE);
+        p[0] = (uint8_t)qs[i]->count;
+        p[1] = (uint8_t)(qs[i]->count >> 8);
+        for (unsigned j = 0; j < qs[i]->count; j++)
+            p[2 + j] = qs[i]->b[(qs[i]->head + j) % QUEUE_SIZE];
+    }
+    pthread_mutex_unlock(&k->lock);
+    int r = w->put(w, "regs", s, sizeof(s), err);
+    return r < 0 ? r : w->put(w, "queues", q, sizeof(q), err);
+}
+
+static int i8042_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct i8042 *k = dev->priv;
+    uint8_t s[R_SIZE], q[QREC];
+    if (r->version < 2)
+        return verr_set(err, EINVAL, "i8042 state version %u predates the PS/2 keyboard and mouse",
+                        r->version);
+    int rc = r->get(r, "regs", s, sizeof(s), err);
+    if (rc == 0)
+        rc = r->get(r, "queues", q, sizeof(q), err);
+    if (rc < 0)
+        return rc;
+    const char *bad = NULL;
+    unsigned counts[3];
+    for (unsigned i = 0; i < 3; i++) {
+        const uint8_t *p = q + i * (2 + QUEUE_SIZE);
+        counts[i] = p[0] | (unsigned)p[1] << 8;
+        if (counts[i] > QUEUE_SIZE)
+            bad = "queue count";
+    }
+    if (s[R_STATUSCMD] != 0 && s[R_STATUSCMD] != STATUS_CMD)
+        bad = "status";
+    if (s[R_OBF] > 1 || s[R_OBFSRC] > SRC_AUX || s[R_KBDSCAN] > 1 || s[R_AUXREP] > 1 ||
+        s[R_AUXSCALE] > 1)
+        bad = "flag";
+    if (s[R_KBDSET] != 1 && s[R_KBDSET] != 2)
+        bad = "scan code set";
+    if (s[R_AUXID] != 0 && s[R_AUXID] != 3)
+        bad = "mouse id";
+    if (s[R_AUXRES] > 3 || s[R_AUXBTN] > 0x1f)
+        bad = "mouse setting";
+    if (bad)
+        return verr_set(err, EINVAL, "field 'regs': bad %s", bad);
+    pthread_mutex_lock(&k->lock);
+    k->ccb = s[R_CCB];
+    k->outport = s[R_OUTPORT];
+    k->pending_cmd = s[R_PENDING];
+    k->status_cmd = s[R_STATUSCMD];
+    k->obf = s[R_OBF];
+    k->obf_src = (enum source)s[R_OBFSRC];
+    k->obf_byte = s[R_OBFBYTE];
+    k->kbd_cmd = s[R_KBDCMD];
+    k->kbd_scanning = s[R_KBDSCAN];
+    k->kbd_set = s[R_KBDSET];
+    k->aux_cmd = s[R_AUXCMD];
+    k->aux_reporting = s[R_AUXREP];
+    k->aux_rate = s[R_AUXRATE];
+    k->aux_res = s[R_AUXRES];
+    k->aux_scaling = s[R_AUXSCALE];
+    k->aux_id = s[R_AUXID];
+    memcpy(k->rate_hist, s + R_HIST0, 3);
+    k->aux_buttons = s[R_AUXBTN];
+    struct queue *qs[] = {&k->ctrl, &k->kbd, &k->aux};
+    for (unsigned i = 0; i < 3; i++) {
+        qs[i]->head = 0;
+        qs[i]->count = counts[i];
+        memcpy(qs[i]->b, q + i * (2 + QUEUE_SIZE) + 2, QUEUE_SIZE);
+    }
+    update_irqs_locked(k);
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
 static const struct dev_type i8042_type = {
     .name = "i8042",
     .desc = "PS/2 controller with keyboard and mouse",
@@ -576,7 +704,9 @@ static const struct dev_type i8042_type = {
     .create = i8042_create,
     .reset = i8042_reset,
     .free = i8042_free,
-    /* TODO(statevmm): save/load of the controller, keyboard and mouse state. */
+    .state_version = 2, /* 1: the keyboard-only controller before the PS/2 mouse */
+    .save = i8042_save,
+    .load = i8042_load,
 };
 
 const struct dev_type *const dev_types_i8042[] = {&i8042_type, NULL};

@@ -93,8 +93,7 @@ static unsigned vertical_display_end(const struct vga_regs *r)
 
 /* Scrolled by k rows: the new screen's rows 0..n-k-1 are the old one's k..n-1. Returns k
  * or 0. Only a screen that changed and kept most of its rows counts. */
-static unsigned scrolled_by(const uint16_t *old, const uint16_t *cur, unsigned cols,
-                            unsigned rows)
+static unsigned scrolled_by(const uint16_t *old, const uint16_t *cur, unsigned cols, unsigned rows)
 {
     if (memcmp(old, cur, (size_t)cols * rows * 2) == 0)
         return 0;

@@ -334,9 +334,9 @@ static void port_write_locked(struct vga *s, unsigned port, uint8_t v)
         } else {
             unsigned i = s->r.ar_index & 0x1f;
             if (i < sizeof(s->r.ar)) {
-                static const uint8_t ar_mask[21] = {
-                    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
-                    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0xef, 0xff, 0x3f, 0x0f, 0x0f};
+                static const uint8_t ar_mask[21] = {0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+                                                    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+                                                    0x3f, 0x3f, 0xef, 0xff, 0x3f, 0x0f, 0x0f};
                 s->r.ar[i] = v & ar_mask[i];
                 s->full = true;
             }
@@ -691,14 +691,14 @@ static void edid_build(uint8_t *e, unsigned xres, unsigned yres)
     e[9] = (uint8_t)mfg;
     e[10] = 0x34; /* product 0x1234 */
     e[11] = 0x12;
-    e[16] = 1;    /* week */
+    e[16] = 1; /* week */
     e[17] = 2026 - 1990;
     e[18] = 1; /* EDID 1.4 */
     e[19] = 4;
-    e[20] = 0xa5; /* digital, 8 bits per colour, DisplayPort */
+    e[20] = 0xa5;                 /* digital, 8 bits per colour, DisplayPort */
     e[21] = (uint8_t)(xres / 32); /* screen size in cm, at about 96 DPI... roughly */
     e[22] = (uint8_t)(yres / 32);
-    e[23] = 120; /* gamma 2.2 */
+    e[23] = 120;  /* gamma 2.2 */
     e[24] = 0x06; /* sRGB default colour space, preferred timing is native */
     memcpy(e + 25, srgb, 10);
     e[35] = 0x21; /* established: 640x480@60, 800x600@60 */
@@ -717,8 +717,8 @@ static void edid_build(uint8_t *e, unsigned xres, unsigned yres)
     d[5] = (uint8_t)yres;
     d[6] = (uint8_t)vblank;
     d[7] = (uint8_t)(((yres >> 8) & 0xf) << 4 | ((vblank >> 8) & 0xf));
-    d[8] = 48;                   /* hsync offset */
-    d[9] = 32;                   /* hsync width */
+    d[8] = 48;                     /* hsync offset */
+    d[9] = 32;                     /* hsync width */
     d[10] = (uint8_t)(3 << 4 | 6); /* vsync offset 3, width 6 */
     d[12] = (uint8_t)(xres / 4);   /* image size in mm */
     d[13] = (uint8_t)(yres / 4);
@@ -730,10 +730,10 @@ static void edid_build(uint8_t *e, unsigned xres, unsigned yres)
     memcpy(n + 5, "Vireo VGA\n   ", 13);
     uint8_t *r = e + 90;
     r[3] = 0xfd;
-    r[5] = 50;  /* vertical Hz min */
-    r[6] = 125; /* max */
-    r[7] = 30;  /* horizontal kHz min */
-    r[8] = 160; /* max */
+    r[5] = 50;   /* vertical Hz min */
+    r[6] = 125;  /* max */
+    r[7] = 30;   /* horizontal kHz min */
+    r[8] = 160;  /* max */
     r[9] = 0xff; /* max pixel clock / 10 MHz: unlimited */
     r[10] = 0x01;
     r[11] = 0x0a;

@@ -40,7 +40,8 @@ static int qmp_screendump(struct qmp_session *session, struct json_object *args,
                                  "Parameter 'format' does not accept value '%s'", f);
     }
     if (json_object_object_get_ex(args, "head", &v) && json_object_get_int64(v) != 0)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "There is no QemuConsole I can screendump from.");
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "There is no QemuConsole I can screendump from.");
     if (!vm->display || !display_has_source(vm->display))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "There is no QemuConsole I can screendump from.");

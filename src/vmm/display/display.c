@@ -109,8 +109,8 @@ void display_put_row(struct display *d, unsigned y, unsigned x, const uint32_t *
         notify_update(d, run_start, y, run_len, 1);
 }
 
-void display_copy(struct display *d, unsigned sx, unsigned sy, unsigned dx, unsigned dy,
-                  unsigned w, unsigned h)
+void display_copy(struct display *d, unsigned sx, unsigned sy, unsigned dx, unsigned dy, unsigned w,
+                  unsigned h)
 {
     if (sx >= d->width || dx >= d->width || sy >= d->height || dy >= d->height)
         return;

@@ -81,8 +81,8 @@ void display_resize(struct display *d, unsigned w, unsigned h);
 void display_put_row(struct display *d, unsigned y, unsigned x, const uint32_t *px, unsigned n);
 /* Content moved within the surface (src and dst may overlap): moves the pixels and tells
  * listeners. */
-void display_copy(struct display *d, unsigned sx, unsigned sy, unsigned dx, unsigned dy,
-                  unsigned w, unsigned h);
+void display_copy(struct display *d, unsigned sx, unsigned sy, unsigned dx, unsigned dy, unsigned w,
+                  unsigned h);
 
 /* --- the viewing side --- */
 /* Asks the source to bring the surface up to date (listeners hear about changes). */

@@ -80,8 +80,7 @@ int32_t rfb_encoding_at(const struct rfb_msg *msg, unsigned i)
     return (int32_t)be32(msg->u.encodings.data + 4 * i);
 }
 
-ssize_t rfb_parse_client_msg(const uint8_t *buf, size_t len, struct rfb_msg *msg,
-                             struct verr *err)
+ssize_t rfb_parse_client_msg(const uint8_t *buf, size_t len, struct rfb_msg *msg, struct verr *err)
 {
     if (len < 1)
         return 0;
@@ -146,8 +145,7 @@ ssize_t rfb_parse_client_msg(const uint8_t *buf, size_t len, struct rfb_msg *msg
         if (len < 2)
             return 0;
         if (buf[1] != 0)
-            return verr_set(err, EINVAL, "QEMU client message subtype %u is not supported",
-                            buf[1]);
+            return verr_set(err, EINVAL, "QEMU client message subtype %u is not supported", buf[1]);
         if (len < 12)
             return 0;
         msg->type = RFB_KEY_EVENT;

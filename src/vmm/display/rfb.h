@@ -77,8 +77,7 @@ struct rfb_msg {
 /* Parses one message at the start of buf. Returns the bytes it took (> 0), 0 when the
  * message is not complete yet, or -EINVAL with err saying what was wrong (the caller
  * drops the client). */
-ssize_t rfb_parse_client_msg(const uint8_t *buf, size_t len, struct rfb_msg *msg,
-                             struct verr *err);
+ssize_t rfb_parse_client_msg(const uint8_t *buf, size_t len, struct rfb_msg *msg, struct verr *err);
 /* The i-th encoding of a SetEncodings message. */
 int32_t rfb_encoding_at(const struct rfb_msg *msg, unsigned i);
 /* Checks a client's pixel format: 8, 16 or 32 bits per pixel; for true colour, maxima of

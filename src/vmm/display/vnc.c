@@ -602,8 +602,7 @@ static void process_input(struct vnc_client *c)
             memcpy(v, p, 12);
             v[12] = '\0';
             if (sscanf(v, "RFB %3u.%3u\n", &major, &minor) != 2 || major != 3) {
-                log_debug("vnc: client %s:%s: not an RFB client, dropping it", c->host,
-                          c->service);
+                log_debug("vnc: client %s:%s: not an RFB client, dropping it", c->host, c->service);
                 client_close(c);
                 return;
             }
@@ -658,8 +657,7 @@ static void process_input(struct vnc_client *c)
             if (n == 0)
                 break;
             if (n < 0) {
-                log_warn("vnc: client %s:%s: %s; dropping it", c->host, c->service,
-                         verr_msg(&err));
+                log_warn("vnc: client %s:%s: %s; dropping it", c->host, c->service, verr_msg(&err));
                 client_close(c);
                 return;
             }
@@ -843,8 +841,8 @@ static int listen_tcp(struct vnc_server *s, struct verr *err)
     }
     freeaddrinfo(res);
     if (r == 0 && !s->nr_listeners)
-        r = verr_errno(err, last_errno ? last_errno : EADDRNOTAVAIL,
-                       "-vnc: cannot listen on %s:%s", host ? host : "*", port);
+        r = verr_errno(err, last_errno ? last_errno : EADDRNOTAVAIL, "-vnc: cannot listen on %s:%s",
+                       host ? host : "*", port);
     return r;
 }
 

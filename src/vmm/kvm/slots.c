@@ -24,8 +24,8 @@ void kvm_slot_release(struct kvm *kvm, int slot)
         kvm->slots_used &= ~(1ull << slot);
 }
 
-int kvm_slot_set(struct kvm *kvm, int slot, uint64_t gpa, uint64_t size, void *host,
-                 bool log_dirty, struct verr *err)
+int kvm_slot_set(struct kvm *kvm, int slot, uint64_t gpa, uint64_t size, void *host, bool log_dirty,
+                 struct verr *err)
 {
     struct kvm_userspace_memory_region r = {
         .slot = (uint32_t)slot,
@@ -64,8 +64,8 @@ int kvm_ram_hole(struct kvm *kvm, const struct guest_mem *gm, uint64_t start, ui
         int slot = kvm_slot_alloc(kvm);
         if (slot < 0)
             return verr_set(err, ENOSPC, "no free KVM memory slot");
-        r = kvm_slot_set(kvm, slot, above, r0->gpa + r0->size - above,
-                         r0->host + (above - r0->gpa), false, err);
+        r = kvm_slot_set(kvm, slot, above, r0->gpa + r0->size - above, r0->host + (above - r0->gpa),
+                         false, err);
     }
     return r;
 }

@@ -23,8 +23,8 @@ int kvm_slot_alloc(struct kvm *kvm);
 void kvm_slot_release(struct kvm *kvm, int slot);
 /* Maps [gpa, gpa+size) to host memory in slot (size 0 deletes it). log_dirty: KVM records
  * the pages the guest writes (kvm_slot_dirty_log). */
-int kvm_slot_set(struct kvm *kvm, int slot, uint64_t gpa, uint64_t size, void *host,
-                 bool log_dirty, struct verr *err);
+int kvm_slot_set(struct kvm *kvm, int slot, uint64_t gpa, uint64_t size, void *host, bool log_dirty,
+                 struct verr *err);
 /* The pages of slot written since the last call (bit n = page n), then cleared.
  * bitmap holds at least size/4096 bits rounded up to 64. */
 int kvm_slot_dirty_log(struct kvm *kvm, int slot, uint64_t *bitmap);

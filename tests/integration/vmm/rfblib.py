@@ -274,3 +274,43 @@ def png_pixels(path):
         else:
             out += line
     return w, h, bytes(out)
+
+
+def gvnccapture(target, out, password=None, timeout=30):
+    """Runs the stock client gvnccapture; it reads a password from a terminal, so it gets
+    a pty. The password is typed only once the prompt is out and the client has turned
+    echo off: it does so with TCSAFLUSH, which throws away whatever was typed before."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import termios
+    m, s = pty.openpty()
+    p = subprocess.Popen(["gvnccapture", target, out], stdin=s, stdout=s, stderr=s,
+                         start_new_session=True)
+    os.close(s)
+    buf, sent, end = b"", False, time.monotonic() + timeout
+    prompt_at = None
+    while time.monotonic() < end:
+        r, _, _ = select.select([m], [], [], 0.05)
+        if r:
+            try:
+                d = os.read(m, 4096)
+            except OSError:
+                d = b""
+            buf += d
+            if not d and p.poll() is not None:
+                break
+        elif p.poll() is not None:
+            break
+        if b"Password:" in buf and not sent:
+            prompt_at = prompt_at or time.monotonic()
+            echo_off = not (termios.tcgetattr(m)[3] & termios.ECHO)
+            if echo_off or time.monotonic() - prompt_at > 5:
+                os.write(m, ((password or "") + "\n").encode())
+                sent = True
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    os.close(m)
+    return p.returncode, buf.decode(errors="replace")

@@ -49,6 +49,10 @@ EXPECTED_COMMANDS = {
     "query-block", "block_resize", "balloon", "query-balloon",
     # the display and the VNC server (src/vmm/display/display-qmp.c)
     "screendump", "send-key", "query-vnc", "set_password", "expire_password",
+    # the VM state (src/vmm/state/migration.c)
+    "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
+    "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
+    "migrate-set-parameters",
 }
 
 

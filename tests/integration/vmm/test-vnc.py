@@ -62,35 +62,7 @@ def pattern_rgb(w=640, h=480):
     return bytes(out)
 
 
-def gvnccapture(target, out, password=None, timeout=30):
-    """Runs the stock client; it reads a password from a terminal, so it gets a pty."""
-    import pty
-    import select
-    m, s = pty.openpty()
-    p = subprocess.Popen(["gvnccapture", target, out], stdin=s, stdout=s, stderr=s,
-                         start_new_session=True)
-    os.close(s)
-    buf, sent, end = b"", False, time.monotonic() + timeout
-    while time.monotonic() < end:
-        r, _, _ = select.select([m], [], [], 0.2)
-        if r:
-            try:
-                d = os.read(m, 4096)
-            except OSError:
-                d = b""
-            buf += d
-            if b"Password:" in buf and not sent:
-                os.write(m, ((password or "") + "\n").encode())
-                sent = True
-            if not d and p.poll() is not None:
-                break
-        elif p.poll() is not None:
-            break
-    if p.poll() is None:
-        p.kill()
-    p.wait()
-    os.close(m)
-    return p.returncode, buf.decode(errors="replace")
+gvnccapture = rfblib.gvnccapture
 
 
 def vmm_cmd(vmm, guest, tmp, extra, append="tests=vga,ps2 vga_wait=1"):
