@@ -154,7 +154,7 @@ def main():
         r = q.cmd("qom-list-types", {"implements": "pci-device"})
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
-                            "virtio-balloon-pci", "virtio-serial-pci"},
+                            "virtio-balloon-pci", "virtio-serial-pci", "VGA"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()
