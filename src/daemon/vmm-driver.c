@@ -442,6 +442,15 @@ int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, 
     return op_send(vmm, "balloon", args, done, opaque, err);
 }
 
+int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
+                      struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "filename", json_object_new_string(path));
+    json_object_object_add(args, "format", json_object_new_string("ppm"));
+    return op_send(vmm, "screendump", args, done, opaque, err);
+}
+
 /* ---- ending it ---- */
 
 static int stop(struct vd_vmm *vmm, bool destroy, vd_vmm_done_fn done, void *opaque,

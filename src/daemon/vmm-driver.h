@@ -103,6 +103,9 @@ int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct v
 int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
                        struct verr *err);
+/* QMP screendump of the display into path (a binary PPM). */
+int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
+                      struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

@@ -92,6 +92,15 @@ try:
          "screendump", "rc %s, capture %s, screendump %s\n%s" %
          (rc, cap and cap[:2], sd[:2], out))
 
+    # virDomainScreenshot: the same screen, down a stream, as a PPM.
+    shot = os.path.join(d.tmp, "shot.ppm")
+    r = d.virsh("screenshot", "vnc1", "--file", shot)
+    t.ok(r.returncode == 0 and os.path.exists(shot) and rfblib.ppm_pixels(shot) == sd,
+         "virsh screenshot: a PPM equal to the screendump", r.stdout + r.stderr)
+    r = d.virsh("screenshot", "vnc1", "--file", shot + "-1", "--screen", "1")
+    t.ok(r.returncode != 0 and "no screen with ID 1" in r.stderr,
+         "virsh screenshot --screen 1: refused, the VGA has one screen", r.stderr)
+
     # A unix socket listen: the daemon names the socket, the client finds the screen.
     xml = domain_xml("vncsock", GUEST, "tests=vga vga_hold=1", devices="""    <graphics type='vnc'>
       <listen type='socket'/>
