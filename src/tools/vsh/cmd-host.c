@@ -233,6 +233,15 @@ static const struct vsh_opt opts_console[] = {
     {"safe", VSH_OT_BOOL, 0, "only connect if safe console handling is supported"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_domdisplay[] = {
+    DOM_OPT,
+    {"include-password", VSH_OT_BOOL, 0,
+     "includes the password into the connection URI if available"},
+    {"type", VSH_OT_STRING, 0,
+     "select particular graphical display (e.g. \"vnc\", \"spice\", \"rdp\", \"dbus\")"},
+    {"all", VSH_OT_BOOL, 0, "show all possible graphical displays"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_event[] = {
     {"domain", VSH_OT_STRING, 0, "filter by domain name, id or uuid"},
     {"event", VSH_OT_STRING, 0, "which event type to wait for"},
@@ -463,6 +472,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Define a domain.", DM, 0},
     {"destroy", vsh_cmd_destroy, opts_destroy, "destroy (stop) a domain",
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
+    {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
+     "Output the IP address and port number for the graphical display.", DM, 0},
     {"dumpxml", vsh_cmd_dumpxml, opts_dumpxml, "domain information in XML",
      "Output the domain information as an XML dump to stdout.", DM, 0},
     {"edit", vsh_cmd_edit, opts_edit, "edit XML configuration for a domain",
@@ -515,6 +526,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Returns basic information about the domain virtual CPUs.", DM, 0},
     {"vcpupin", vsh_cmd_vcpupin, opts_vcpupin, "control or query domain vcpu affinity",
      "Pin domain VCPUs to host physical CPUs.", DM, 0},
+    {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
+     "Output the IP address and port number for the VNC display.", DM, 0},
 
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},

