@@ -816,6 +816,15 @@ typedef enum {
  */
 vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
                                     vir_error *err);
+/*
+ * virDomainScreenshot, with the stream made for the caller: the domain's
+ * screen (screen 0 is the first head) as an image, whose MIME type goes to
+ * *mime (the caller frees it). The image arrives through
+ * vir_connect_process_events() and is read with vir_stream_recv() until it
+ * returns 0; then vir_stream_finish().
+ */
+vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
+                                  char **mime, vir_error *err);
 /* Sends bytes to the guest. Returns len or -1. */
 int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err);
 /*

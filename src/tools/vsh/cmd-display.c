@@ -5,13 +5,18 @@
  * daemon sends down a stream.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conf/domain_conf.h"
 #include "tools/vsh/commands.h"
 #include "util/error.h"
+#include "util/file.h"
+#include "util/mem.h"
 
 /* The live XML's first <graphics type='vnc'> (def freed by the caller), or NULL with the
  * error printed. secure: with its password. */
@@ -138,4 +143,103 @@ bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_print(ctl, "\n");
     domain_def_free(def);
     return true;
+}
+
+/* The file name virsh makes without --file: NAME-YYYY-MM-DD-HH:MM:SS.EXT. */
+static char *screenshot_name(const char *name, const char *mime)
+{
+    const char *ext = strcmp(mime, "image/x-portable-pixmap") == 0 ? ".ppm"
+                      : strcmp(mime, "image/png") == 0             ? ".png"
+                                                                   : "";
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H:%M:%S", &tm);
+    return xasprintf("%s-%s%s", name, stamp, ext);
+}
+
+/* Receives the whole stream into fd. */
+static bool receive_all(vir_connect *conn, vir_stream *st, int fd, vir_error *err)
+{
+    char buf[65536];
+    for (;;) {
+        int n = vir_stream_recv(st, buf, sizeof(buf), err);
+        if (n == 0)
+            return true;
+        if (n == -1)
+            return false;
+        if (n > 0) {
+            if (fd_write_all(fd, buf, (size_t)n) < 0) {
+                err->code = VIR_ERR_SYSTEM_ERROR;
+                snprintf(err->message, sizeof(err->message), "cannot write: %s", strerror(errno));
+                return false;
+            }
+            continue;
+        }
+        int r = vir_connect_process_events(conn, 30000, err);
+        if (r < 0)
+            return false;
+        if (r == 0) {
+            err->code = VIR_ERR_OPERATION_TIMEOUT;
+            snprintf(err->message, sizeof(err->message), "no data for 30 seconds");
+            return false;
+        }
+    }
+}
+
+bool vsh_cmd_screenshot(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    unsigned screen = 0;
+    if (vsh_opt_uint(ctl, cmd, "screen", &screen) < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    char *mime = NULL;
+    vir_stream *st = vir_domain_screenshot(dom, screen, 0, &mime, &err);
+    if (!st) {
+        vsh_error(ctl, "could not take a screenshot of %s", vir_domain_get_name(dom));
+        vsh_report(ctl, &err);
+        vir_domain_free(dom);
+        return false;
+    }
+    const char *given = vsh_opt_string(cmd, "file");
+    char *file = given ? xstrdup(given) : screenshot_name(vir_domain_get_name(dom), mime);
+    bool ok = false;
+    /* As virsh: a file that was there is overwritten, and removed on failure only when this
+     * command made it. */
+    bool created = true;
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == EEXIST) {
+        created = false;
+        fd = open(file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        vsh_error(ctl, "cannot create file %s", file);
+    } else {
+        bool got = receive_all(ctl->conn, st, fd, &err);
+        if (!got) {
+            vsh_error(ctl, "could not receive data from domain %s", vir_domain_get_name(dom));
+            vsh_report(ctl, &err);
+        }
+        if (close(fd) < 0 && got) {
+            vsh_error(ctl, "cannot close file %s", file);
+            got = false;
+        }
+        if (got && vir_stream_finish(st, &err) < 0)
+            vsh_error(ctl, "cannot close stream on domain %s", vir_domain_get_name(dom));
+        else
+            ok = got;
+        if (!ok && created)
+            unlink(file); /* no half-written image left behind */
+    }
+    if (ok) /* virsh ends the line itself only without -q */
+        vsh_print_extra(ctl, "Screenshot saved to %s, with type of %s", file, mime);
+    vir_stream_free(st);
+    vir_domain_free(dom);
+    free(file);
+    free(mime);
+    return ok;
 }

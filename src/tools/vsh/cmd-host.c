@@ -242,6 +242,12 @@ static const struct vsh_opt opts_domdisplay[] = {
     {"all", VSH_OT_BOOL, 0, "show all possible graphical displays"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_screenshot[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, 0, "where to store the screenshot"},
+    {"screen", VSH_OT_INT, 0, "ID of a screen to take screenshot of"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_event[] = {
     {"domain", VSH_OT_STRING, 0, "filter by domain name, id or uuid"},
     {"event", VSH_OT_STRING, 0, "which event type to wait for"},
@@ -505,6 +511,9 @@ const struct vsh_cmd_def vsh_commands[] = {
      DM, 0},
     {"schedinfo", vsh_cmd_schedinfo, opts_schedinfo, "show/set scheduler parameters",
      "Show/Set scheduler parameters.", DM, 0},
+    {"screenshot", vsh_cmd_screenshot, opts_screenshot,
+     "take a screenshot of a current domain console and store it into a file",
+     "screenshot of a current domain console", DM, 0},
     {"setmaxmem", vsh_cmd_setmaxmem, opts_setmaxmem, "change maximum memory limit",
      "Change the maximum memory allocation limit in the guest domain.", DM, 0},
     {"setmem", vsh_cmd_setmem, opts_setmem, "change memory allocation",

@@ -116,6 +116,12 @@ try:
     r = d.virsh("screenshot", "vnc1", "--file", shot + "-1", "--screen", "1")
     t.ok(r.returncode != 0 and "no screen with ID 1" in r.stderr,
          "virsh screenshot --screen 1: refused, the VGA has one screen", r.stderr)
+    vshot = os.path.join(d.tmp, "shot-vsh.ppm")
+    r = d.vsh("screenshot", "vnc1", "--file", vshot)
+    t.ok(r.returncode == 0 and os.path.exists(vshot) and rfblib.ppm_pixels(vshot) == sd,
+         "vsh screenshot: the same PPM", r.stdout + r.stderr)
+    same(["screenshot", "vnc1", "--file", shot + "-1", "--screen", "1"], "no screen 1")
+    t.ok(not os.path.exists(shot + "-1"), "a refused screenshot leaves no file")
 
     # A unix socket listen: the daemon names the socket, the client finds the screen.
     xml = domain_xml("vncsock", GUEST, "tests=vga vga_hold=1", devices="""    <graphics type='vnc'>
