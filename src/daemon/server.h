@@ -8,6 +8,7 @@
  *   rpc-events.c     event registration, and the events themselves
  *   rpc-console.c    the console stream
  *   rpc-screenshot.c the screen as an image down a stream
+ *   rpc-send-key.c   keys pressed on the guest's keyboard
  *
  * Each file lists its procedures in a table (struct vd_proc_table); server.c
  * looks a call's procedure up there. For every procedure whose arguments
@@ -80,7 +81,7 @@ struct vd_proc_table {
     const struct vd_proc_table name = {array, sizeof(array) / sizeof(array[0])}
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
-    vd_event_procs, vd_console_procs, vd_screenshot_procs;
+    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs;
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

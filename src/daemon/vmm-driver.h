@@ -103,6 +103,10 @@ int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct v
 int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
                        struct verr *err);
+/* QMP send-key: the keys (qnums) pressed together, released after hold_ms (0: vireo-vmm's
+ * default). */
+int vd_vmm_send_key(struct vd_vmm *vmm, const unsigned *qnums, size_t n, unsigned hold_ms,
+                    vd_vmm_done_fn done, void *opaque, struct verr *err);
 /* QMP screendump of the display into path (a binary PPM). */
 int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
                       struct verr *err);

@@ -44,6 +44,7 @@ GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'>
 """
 
 d = Daemon(VIREOD, VMM, VSH)
+send_key_tool = d.virsh  # TODO: vsh send-key
 
 
 def same(args, what):
@@ -54,7 +55,8 @@ def same(args, what):
          "vsh %s prints what virsh prints (%s)" % (" ".join(args), what),
          "virsh: %r %r\nvsh: %r %r" % (a.stdout, a.stderr, b.stdout, b.stderr))
     return a
-names = ["vnc1", "vnc2", "vncsock"]
+names = ["vnc1", "vnc2", "vncsock", "keys"]
+
 try:
     d.start()
     for name in ("vnc1", "vnc2"):
@@ -142,6 +144,35 @@ try:
         t.ok((c.w, c.h) in ((720, 400), (640, 480)), "an RFB client connects on the socket",
              (c.w, c.h))
         c.close()
+
+    # virsh send-key: Linux key codes through QMP send-key to the PS/2 keyboard, which the
+    # guest reads in scan code set 2 (Return: 5a, A: 1c; pressed in order, released in
+    # reverse after the hold time, so Return's break ends each of the guest's rounds).
+    xml = domain_xml("keys", GUEST, "tests=ps2", devices="""    <graphics type='vnc'/>
+    <video>
+      <model type='vga'/>
+    </video>
+""")
+    r = d.virsh("create", d.write("keys.xml", xml))
+    t.ok(r.returncode == 0, "create a domain for the keyboard", r.stderr)
+    ready = wait_for(lambda: "ps2: keys ready (set 2)" in d.console_log("keys"), 120)
+    r = d.virsh("send-key", "keys", "KEY_ENTER", "KEY_A")
+    wait_for(lambda: "ps2: set 2 bytes:" in d.console_log("keys"), 60)
+    line = [x for x in d.console_log("keys").splitlines() if "ps2: set 2 bytes:" in x]
+    t.ok(ready and r.returncode == 0 and line and line[0].strip().endswith("5a 1c f0 1c f0 5a"),
+         "send-key KEY_ENTER KEY_A (linux codes) reach the guest's PS/2 keyboard (set 2)",
+         r.stderr + d.console_log("keys")[-1500:])
+    ready = wait_for(lambda: "ps2: keys ready (set 1)" in d.console_log("keys"), 60)
+    r = send_key_tool("send-key", "keys", "--codeset", "qnum", "0x1c", "0x1e")
+    wait_for(lambda: "ps2: set 1 bytes:" in d.console_log("keys"), 60)
+    line = [x for x in d.console_log("keys").splitlines() if "ps2: set 1 bytes:" in x]
+    t.ok(ready and r.returncode == 0 and line and line[0].strip().endswith("1c 1e 9e 9c"),
+         "send-key --codeset qnum 0x1c 0x1e: the same keys, translated to set 1",
+         r.stderr + d.console_log("keys")[-1500:])
+    r = d.virsh("send-key", "keys", "--codeset", "usb", "4")
+    t.ok(r.returncode != 0 and "cannot translate keycode 4 of usb codeset to qnum keycode" in
+         r.stderr, "send-key in a codeset without translation: refused", r.stderr)
+    d.virsh("destroy", "keys")
 
     # What vireo-vmm does not have is refused with one line.
     for dev, want in (
