@@ -267,6 +267,19 @@ static int remote_open_console(vir_domain *dom, const char *dev_name, unsigned i
     return 0;
 }
 
+static int remote_send_key(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                           const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                           vir_error *err)
+{
+    struct remote_domain_send_key_args a = {.codeset = codeset,
+                                            .holdtime = holdtime,
+                                            .keycodes_len = (uint32_t)nkeycodes,
+                                            .keycodes = (uint32_t *)keycodes,
+                                            .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SEND_KEY, &a, NULL, err);
+}
+
 static int remote_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
                              vir_stream *st, char **mime, vir_error *err)
 {
@@ -735,6 +748,7 @@ const struct vir_driver vir_remote_driver = {
     .lifecycle_events = remote_lifecycle_events,
     .open_console = remote_open_console,
     .screenshot = remote_screenshot,
+    .send_key = remote_send_key,
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,

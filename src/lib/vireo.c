@@ -790,6 +790,20 @@ vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsig
     return st;
 }
 
+int vir_domain_send_key(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                        const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                        vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    if (!keycodes)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "keycodes in %s must not be NULL",
+                          "virDomainSendKey");
+    if (nkeycodes <= 0 || nkeycodes > VIR_DOMAIN_SEND_KEY_MAX_KEYS)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "nkeycodes in %s must be <= %d",
+                          "virDomainSendKey", VIR_DOMAIN_SEND_KEY_MAX_KEYS);
+    DOM_MUTATE("virDomainSendKey", send_key, codeset, holdtime, keycodes, nkeycodes, flags, err);
+}
+
 vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
                                   char **mime, vir_error *err)
 {

@@ -2,7 +2,7 @@
  * cmd-display.c - vsh's display commands, as virsh prints them: vncdisplay
  * and domdisplay read the running domain's live XML (the port the daemon
  * allocated, the listen address or socket); screenshot saves the screen the
- * daemon sends down a stream.
+ * daemon sends down a stream; send-key presses keys on the guest's keyboard.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -241,5 +241,100 @@ bool vsh_cmd_screenshot(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vir_domain_free(dom);
     free(file);
     free(mime);
+    return ok;
+}
+
+static const char *const codesets[] = {"linux", "xt",     "atset1", "atset2", "atset3",
+                                       "os_x",  "xt_kbd", "usb",    "win32",  "qnum"};
+
+/* The Linux input key names vsh knows (virsh knows every codeset's names; numbers work in
+ * all of them). */
+static const struct {
+    const char *name;
+    unsigned short code;
+} linux_keys[] = {
+    {"KEY_ESC", 1},       {"KEY_1", 2},           {"KEY_2", 3},           {"KEY_3", 4},
+    {"KEY_4", 5},         {"KEY_5", 6},           {"KEY_6", 7},           {"KEY_7", 8},
+    {"KEY_8", 9},         {"KEY_9", 10},          {"KEY_0", 11},          {"KEY_MINUS", 12},
+    {"KEY_EQUAL", 13},    {"KEY_BACKSPACE", 14},  {"KEY_TAB", 15},        {"KEY_Q", 16},
+    {"KEY_W", 17},        {"KEY_E", 18},          {"KEY_R", 19},          {"KEY_T", 20},
+    {"KEY_Y", 21},        {"KEY_U", 22},          {"KEY_I", 23},          {"KEY_O", 24},
+    {"KEY_P", 25},        {"KEY_LEFTBRACE", 26},  {"KEY_RIGHTBRACE", 27}, {"KEY_ENTER", 28},
+    {"KEY_LEFTCTRL", 29}, {"KEY_A", 30},          {"KEY_S", 31},          {"KEY_D", 32},
+    {"KEY_F", 33},        {"KEY_G", 34},          {"KEY_H", 35},          {"KEY_J", 36},
+    {"KEY_K", 37},        {"KEY_L", 38},          {"KEY_SEMICOLON", 39},  {"KEY_APOSTROPHE", 40},
+    {"KEY_GRAVE", 41},    {"KEY_LEFTSHIFT", 42},  {"KEY_BACKSLASH", 43},  {"KEY_Z", 44},
+    {"KEY_X", 45},        {"KEY_C", 46},          {"KEY_V", 47},          {"KEY_B", 48},
+    {"KEY_N", 49},        {"KEY_M", 50},          {"KEY_COMMA", 51},      {"KEY_DOT", 52},
+    {"KEY_SLASH", 53},    {"KEY_RIGHTSHIFT", 54}, {"KEY_KPASTERISK", 55}, {"KEY_LEFTALT", 56},
+    {"KEY_SPACE", 57},    {"KEY_CAPSLOCK", 58},   {"KEY_F1", 59},         {"KEY_F2", 60},
+    {"KEY_F3", 61},       {"KEY_F4", 62},         {"KEY_F5", 63},         {"KEY_F6", 64},
+    {"KEY_F7", 65},       {"KEY_F8", 66},         {"KEY_F9", 67},         {"KEY_F10", 68},
+    {"KEY_NUMLOCK", 69},  {"KEY_SCROLLLOCK", 70}, {"KEY_KP7", 71},        {"KEY_KP8", 72},
+    {"KEY_KP9", 73},      {"KEY_KPMINUS", 74},    {"KEY_KP4", 75},        {"KEY_KP5", 76},
+    {"KEY_KP6", 77},      {"KEY_KPPLUS", 78},     {"KEY_KP1", 79},        {"KEY_KP2", 80},
+    {"KEY_KP3", 81},      {"KEY_KP0", 82},        {"KEY_KPDOT", 83},      {"KEY_102ND", 86},
+    {"KEY_F11", 87},      {"KEY_F12", 88},        {"KEY_KPENTER", 96},    {"KEY_RIGHTCTRL", 97},
+    {"KEY_KPSLASH", 98},  {"KEY_SYSRQ", 99},      {"KEY_RIGHTALT", 100},  {"KEY_HOME", 102},
+    {"KEY_UP", 103},      {"KEY_PAGEUP", 104},    {"KEY_LEFT", 105},      {"KEY_RIGHT", 106},
+    {"KEY_END", 107},     {"KEY_DOWN", 108},      {"KEY_PAGEDOWN", 109},  {"KEY_INSERT", 110},
+    {"KEY_DELETE", 111},  {"KEY_PAUSE", 119},     {"KEY_LEFTMETA", 125},  {"KEY_RIGHTMETA", 126},
+    {"KEY_COMPOSE", 127},
+};
+
+static bool parse_keycode(unsigned codeset, const char *s, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 0);
+    if (*s && !*end && !errno && v >= 0 && v <= 0xffff) {
+        *out = (unsigned)v;
+        return true;
+    }
+    if (codeset == VIR_KEYCODE_SET_LINUX)
+        for (size_t i = 0; i < sizeof(linux_keys) / sizeof(linux_keys[0]); i++)
+            if (strcmp(linux_keys[i].name, s) == 0) {
+                *out = linux_keys[i].code;
+                return true;
+            }
+    return false;
+}
+
+bool vsh_cmd_send_key(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *cs = vsh_opt_string(cmd, "codeset");
+    unsigned codeset = VIR_KEYCODE_SET_LINUX;
+    if (cs) {
+        for (codeset = 0; codeset < sizeof(codesets) / sizeof(codesets[0]); codeset++)
+            if (strcmp(codesets[codeset], cs) == 0)
+                break;
+        if (codeset == sizeof(codesets) / sizeof(codesets[0])) {
+            vsh_error(ctl, "unknown codeset: '%s'", cs);
+            return false;
+        }
+    }
+    unsigned holdtime = 0;
+    if (vsh_opt_uint(ctl, cmd, "holdtime", &holdtime) < 0)
+        return false;
+    const char *words[VIR_DOMAIN_SEND_KEY_MAX_KEYS + 1];
+    int n = vsh_opt_argv(cmd, "keycode", words, VIR_DOMAIN_SEND_KEY_MAX_KEYS + 1);
+    if (n > VIR_DOMAIN_SEND_KEY_MAX_KEYS) {
+        vsh_error(ctl, "too many keycodes");
+        return false;
+    }
+    unsigned codes[VIR_DOMAIN_SEND_KEY_MAX_KEYS];
+    for (int i = 0; i < n; i++)
+        if (!parse_keycode(codeset, words[i], &codes[i])) {
+            vsh_error(ctl, "invalid keycode: '%s'", words[i]);
+            return false;
+        }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = vir_domain_send_key(dom, codeset, holdtime, codes, n, 0, &err) == 0;
+    if (!ok)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
     return ok;
 }

@@ -19,6 +19,8 @@ static void synopsis(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
         bool positional = !(o->flags & VSH_OFLAG_REQ_OPT);
         if (o->type == VSH_OT_BOOL)
             vsh_print(ctl, " [--%s]", o->name);
+        else if (o->type == VSH_OT_ARGV && (o->flags & VSH_OFLAG_REQ))
+            vsh_print(ctl, " {[--%s] <%s>}...", o->name, type); /* virsh's required list */
         else if (o->type == VSH_OT_ARGV)
             vsh_print(ctl, " [[--%s] <%s>]...", o->name, type);
         else if ((o->flags & VSH_OFLAG_REQ) && positional)
@@ -246,6 +248,14 @@ static const struct vsh_opt opts_screenshot[] = {
     DOM_OPT,
     {"file", VSH_OT_STRING, 0, "where to store the screenshot"},
     {"screen", VSH_OT_INT, 0, "ID of a screen to take screenshot of"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_send_key[] = {
+    DOM_OPT,
+    {"codeset", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "the codeset of keycodes, default:linux"},
+    {"holdtime", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "the time (in milliseconds) how long the keys will be held"},
+    {"keycode", VSH_OT_ARGV, VSH_OFLAG_REQ, "the key code"},
     {NULL, 0, 0, NULL},
 };
 static const struct vsh_opt opts_event[] = {
@@ -514,6 +524,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"screenshot", vsh_cmd_screenshot, opts_screenshot,
      "take a screenshot of a current domain console and store it into a file",
      "screenshot of a current domain console", DM, 0},
+    {"send-key", vsh_cmd_send_key, opts_send_key, "Send keycodes to the guest",
+     "Send keycodes (integers or symbolic names) to the guest", DM, 0},
     {"setmaxmem", vsh_cmd_setmaxmem, opts_setmaxmem, "change maximum memory limit",
      "Change the maximum memory allocation limit in the guest domain.", DM, 0},
     {"setmem", vsh_cmd_setmem, opts_setmem, "change memory allocation",

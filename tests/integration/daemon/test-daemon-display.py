@@ -44,7 +44,7 @@ GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'>
 """
 
 d = Daemon(VIREOD, VMM, VSH)
-send_key_tool = d.virsh  # TODO: vsh send-key
+send_key_tool = d.vsh  # the second round through vsh
 
 
 def same(args, what):
@@ -172,6 +172,8 @@ try:
     r = d.virsh("send-key", "keys", "--codeset", "usb", "4")
     t.ok(r.returncode != 0 and "cannot translate keycode 4 of usb codeset to qnum keycode" in
          r.stderr, "send-key in a codeset without translation: refused", r.stderr)
+    same(["send-key", "keys", "--codeset", "usb", "4"], "the refusal")
+    same(["send-key", "keys", "KEY_NOSUCH"], "an unknown key name")
     d.virsh("destroy", "keys")
 
     # What vireo-vmm does not have is refused with one line.
