@@ -20,6 +20,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/vmm-record.h"
+#include "daemon/vmm-support.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -95,6 +96,19 @@ int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struc
         xnode_set_attr(n, "port", buf);
         xnode_set_attr(n, "autoport", "yes");
     }
+    return 0;
+}
+
+int64_t vd_domain_vnc_valid_to(const struct domain_def *def)
+{
+    int64_t t = 0;
+    for (size_t i = 0; i < def->ndevices; i++)
+        if (is_vnc(def->devices[i].node)) {
+            const char *v = xnode_attr(def->devices[i].node, "passwdValidTo");
+            if (!v || vmm_support_parse_valid_to(v, &t) < 0 || t <= 0)
+                return 0;
+            return t;
+        }
     return 0;
 }
 

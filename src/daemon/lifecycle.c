@@ -270,7 +270,8 @@ void vd_domain_job_start(struct vd_job *job)
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
     struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def),
-                                  vd_domain_vnc_password(dom->def)};
+                                  vd_domain_vnc_password(dom->def),
+                                  vd_domain_vnc_valid_to(dom->def)};
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     if (r < 0) {
         vd_domain_console_close_log(dom);

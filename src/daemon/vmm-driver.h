@@ -81,6 +81,7 @@ struct vd_vmm_start_args {
     bool paused;                  /* leave the vCPUs stopped */
     uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
     const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
+    int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
 };
 
 /*

@@ -56,6 +56,7 @@ struct start_work {
     uint64_t balloon_bytes;
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
+    int64_t vnc_valid_to;
     int lock_fd;
     bool spawned; /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
@@ -208,6 +209,14 @@ static int start_blocking(struct start_work *w)
         json_object_object_add(args, "password", json_object_new_string(w->vnc_password));
         r = qmp_run(w, "set_password", args);
     }
+    if (r == 0 && w->vnc_password && w->vnc_valid_to) { /* <graphics passwdValidTo=> */
+        char when[24];
+        snprintf(when, sizeof(when), "%lld", (long long)w->vnc_valid_to);
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "protocol", json_object_new_string("vnc"));
+        json_object_object_add(args, "time", json_object_new_string(when));
+        r = qmp_run(w, "expire_password", args);
+    }
     if (r == 0 && !w->paused)
         r = qmp_run(w, "cont", NULL);
     if (r == 0)
@@ -300,6 +309,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->balloon_bytes = a->balloon_bytes;
     w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;
     w->vnc_socket = vd_record_path(d->run_dir, def->name, ".vnc");
+    w->vnc_valid_to = a->vnc_valid_to;
     w->ev = ev;
     w->owner = owner;
     w->done = done;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf/xnode.h"
 #include "util/buf.h"
@@ -235,7 +236,8 @@ static const struct vmm_support_rule rules[] = {
     {"graphics@sharePolicy", "ignore", H, 0, "share=ignore"},
     {"graphics@sharePolicy", "*", R, 0, "unknown share policy"},
     {"graphics@websocket", NULL, R, 0, "VNC over websockets is not supported"},
-    {"graphics@passwdValidTo", NULL, P, 15, "password expiry at start is not supported yet"},
+    {"graphics@passwdValidTo", "UTC time", H, 0, "QMP expire_password at start"},
+    {"graphics@passwdValidTo", "*", R, 0, "passwdValidTo must be YYYY-MM-DDTHH:MM:SS (UTC)"},
     {"graphics@connected", NULL, R, 0, "VNC keeps its clients on a password change"},
     {"graphics/*", "*", R, 0, "this VNC setting is not supported by vireo-vmm"},
     {"video/model@type", "vga", H, 0, "-device VGA,vgamem_mb= (the standard VGA)"},
@@ -667,6 +669,17 @@ static int check_kept_pci(const struct xnode *n, const char *shown, struct verr 
     return check_pci(&a, shown, err);
 }
 
+int vmm_support_parse_valid_to(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end || *end)
+        return -EINVAL;
+    if (out)
+        *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
 /* <graphics type='vnc'>: its listen, port, password, keymap and the settings refused. */
 static int check_graphics(const struct xnode *n, struct verr *err)
 {
@@ -685,7 +698,9 @@ static int check_graphics(const struct xnode *n, struct verr *err)
             continue;
         char *what = xasprintf("graphics@%s", a);
         char *shown = xasprintf("<graphics %s='%s'>", a, v);
-        if (vmm_support_lookup(what, v))
+        if (strcmp(a, "passwdValidTo") == 0)
+            r = probe(what, vmm_support_parse_valid_to(v, NULL) == 0 ? "UTC time" : v, shown, err);
+        else if (vmm_support_lookup(what, v))
             r = probe(what, v, shown, err);
         else if (vmm_support_lookup(what, NULL))
             r = probe(what, NULL, shown, err); /* rows that refuse the attribute whatever it is */

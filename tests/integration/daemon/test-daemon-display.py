@@ -35,7 +35,7 @@ if not shutil.which("virsh") or not shutil.which("gvnccapture"):
 
 gvnccapture = rfblib.gvnccapture
 
-GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'>
+GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes' passwd='{pw}'{extra}>
       <listen type='address' address='127.0.0.1'/>
     </graphics>
     <video>
@@ -61,11 +61,12 @@ try:
     d.start()
     for name in ("vnc1", "vnc2"):
         xml = domain_xml(name, GUEST, "tests=vga vga_hold=1",
-                         devices=GRAPHICS.format(pw="secret-" + name))
+                         devices=GRAPHICS.format(pw="secret-" + name, extra=(
+                             " passwdValidTo='2000-01-01T00:00:00'" if name == "vnc2" else "")))
         r = d.virsh("define", d.write(name + ".xml", xml))
         t.ok(r.returncode == 0, "define %s with VNC graphics and a VGA" % name, r.stderr)
     r = d.virsh("dumpxml", "--inactive", "vnc1")
-    t.ok("port='-1'" in r.stdout and "autoport='yes'" in r.stdout and "passwd" not in r.stdout,
+    t.ok("port='-1'" in r.stdout and "autoport='yes'" in r.stdout and "passwd=" not in r.stdout,
          "inactive XML: autoport, no password", r.stdout)
     ports = []
     for name in ("vnc1", "vnc2"):
@@ -74,7 +75,7 @@ try:
         x = d.virsh("dumpxml", name).stdout
         m = re.search(r"<graphics type='vnc' port='(\d+)' autoport='yes'", x)
         ports.append(int(m.group(1)) if m else None)
-        t.ok(m and "passwd" not in x and "<model type='vga' vram='16384' heads='1' primary='yes'/>"
+        t.ok(m and "passwd=" not in x and "<model type='vga' vram='16384' heads='1' primary='yes'/>"
              in x, "%s: live XML has its VNC port and no password" % name, x)
         r = d.virsh("vncdisplay", name)
         t.ok(r.returncode == 0 and m and r.stdout.strip() == "127.0.0.1:%d" %
@@ -109,6 +110,11 @@ try:
     t.ok(cap == sd, "gvnccapture logs in with the domain's password; capture equals the "
          "screendump", "rc %s, capture %s, screendump %s\n%s" %
          (rc, cap and cap[:2], sd[:2], out))
+
+    # vnc2's password expired (passwdValidTo in the past, applied with QMP expire_password).
+    rc, out = gvnccapture("127.0.0.1:%d" % (ports[1] - 5900), os.path.join(d.tmp, "exp.png"),
+                          "secret-vnc2")
+    t.ok(rc != 0, "passwdValidTo in the past: the right password is refused", out)
 
     # virDomainScreenshot: the same screen, down a stream, as a PPM.
     shot = os.path.join(d.tmp, "shot.ppm")
@@ -185,6 +191,9 @@ try:
             ("<graphics type='vnc'/><video><model type='qxl'/></video>",
              "unsupported configuration: <model type='qxl'>: only models 'vga' and 'none' are "
              "supported"),
+            ("<graphics type='vnc' passwd='x' passwdValidTo='tomorrow'/>",
+             "unsupported configuration: <graphics passwdValidTo='tomorrow'>: passwdValidTo must "
+             "be YYYY-MM-DDTHH:MM:SS (UTC)"),
             ("<input type='tablet' bus='usb'/>", "unsupported configuration: "
              "<input bus='usb'>: USB input")):
         xml = domain_xml("refused", GUEST, "tests=none", devices="    " + dev + "\n")
