@@ -165,7 +165,8 @@ int main(int argc, char **argv)
     if (cfg.vnc.enabled && vnc_server_new(loop, vm->display, &cfg.vnc, &vm->vnc, &err) < 0)
         goto out;
     vm->migration = migration_new(vm);
-    if (cfg.qmp_path && control_create(vm, cfg.qmp_path, &control, &err) < 0)
+    if ((cfg.qmp_path || cfg.monitor_chardev >= 0) &&
+        control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
         goto out;
