@@ -162,11 +162,11 @@ try:
     r = d.virsh("create", d.write("keys.xml", xml))
     t.ok(r.returncode == 0, "create a domain for the keyboard", r.stderr)
     ready = wait_for(lambda: "ps2: keys ready (set 2)" in d.console_log("keys"), 120)
-    r = d.virsh("send-key", "keys", "KEY_ENTER", "KEY_A")
+    r = d.virsh("send-key", "keys", "KEY_ENTER", "KEY_A", "KEY_LEFT")
     wait_for(lambda: "ps2: set 2 bytes:" in d.console_log("keys"), 60)
     line = [x for x in d.console_log("keys").splitlines() if "ps2: set 2 bytes:" in x]
-    t.ok(ready and r.returncode == 0 and line and line[0].strip().endswith("5a 1c f0 1c f0 5a"),
-         "send-key KEY_ENTER KEY_A (linux codes) reach the guest's PS/2 keyboard (set 2)",
+    t.ok(ready and r.returncode == 0 and line and line[0].strip().endswith("5a 1c e0 6b e0 f0 6b f0 1c f0 5a"),
+         "send-key KEY_ENTER KEY_A KEY_LEFT (linux codes, one E0-prefixed) reach the guest's PS/2 keyboard (set 2)",
          r.stderr + d.console_log("keys")[-1500:])
     ready = wait_for(lambda: "ps2: keys ready (set 1)" in d.console_log("keys"), 60)
     r = send_key_tool("send-key", "keys", "--codeset", "qnum", "0x1c", "0x1e")
