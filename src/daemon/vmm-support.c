@@ -198,6 +198,7 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "usb/none", H, 0, "no USB"},
+    /* TODO(issue 15): an xHCI with usb-tablet/usb-kbd in vireo-vmm, then these rows. */
     {"controller", "usb/qemu-xhci", P, 15, "USB (xHCI) is not supported yet"},
     {"controller", "usb/nec-xhci", P, 15, "USB (xHCI) is not supported yet"},
     {"controller", "usb/ich9-ehci1", P, 15, "USB is not supported yet"},

@@ -186,6 +186,8 @@ int vnc_config_parse(struct vnc_config *c, const char *arg, struct verr *err)
                 goto out;
             }
         } else if (str_eq(item, "tls-creds")) {
+            /* TODO(issue 15): VeNCrypt with x509 credentials (-object tls-creds-x509) through
+             * GnuTLS; refused until then. */
             r = verr_set(err, ENOTSUP, "-vnc %s: tls-creds (VeNCrypt) is not supported yet", arg);
             goto out;
         } else {
