@@ -274,11 +274,18 @@ void vd_domain_job_start(struct vd_job *job)
     if (!vd_domain_has_balloon(dom->def))
         dom->def->current_memory_kib = dom->def->memory_kib;
     dom->starting = true;
+    struct verr err = {0};
+    int r = vd_domain_graphics_prepare(d, dom, &err);
+    if (r < 0) {
+        start_failed(job, r, verr_msg(&err));
+        return;
+    }
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
-    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def)};
-    struct verr err = {0};
-    int r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def),
+                                  vd_domain_vnc_password(dom->def),
+                                  vd_domain_vnc_valid_to(dom->def)};
+    r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     if (r < 0) {
         vd_domain_console_close_log(dom);
         start_failed(job, r, verr_msg(&err));

@@ -135,6 +135,69 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
+/* Slot and function of a kept device's <address type='pci'> (-1 when it has none). */
+static int kept_devfn(const struct xnode *n)
+{
+    const struct xnode *x = xnode_child(n, "address");
+    const char *t = xnode_attr(x, "type"), *s = xnode_attr(x, "slot"),
+               *f = xnode_attr(x, "function");
+    if (!t || strcmp(t, "pci") != 0 || !s)
+        return -1;
+    return (int)(strtoul(s, NULL, 0) * 8 + (f ? strtoul(f, NULL, 0) : 0));
+}
+
+/* <video><model type='vga'>: QEMU's standard VGA, as libvirt passes it. */
+static void add_video(struct argv_b *a, const struct xnode *v, size_t i)
+{
+    const struct xnode *m = xnode_child(v, "model");
+    const char *vram = xnode_attr(m, "vram");
+    int devfn = kept_devfn(v);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "VGA,id=video%zu,vgamem_mb=%llu", i,
+               vram ? strtoull(vram, NULL, 10) / 1024 : 16ull);
+    if (devfn >= 0) {
+        struct domain_address addr = {.type = DOMAIN_ADDRESS_PCI,
+                                      .slot = (unsigned)devfn / 8,
+                                      .function = (unsigned)devfn % 8};
+        put_pci(&b, &addr);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* <graphics type='vnc'>: -vnc with its listen, display number and password, -k keymap.
+ * The daemon has put the autoport port (and a socket path) into the node by now. */
+static void add_vnc(struct argv_b *a, const struct xnode *g, const struct vmm_argv_paths *paths)
+{
+    const struct xnode *l = xnode_child(g, "listen");
+    const char *lt = l ? xnode_attr(l, "type") : NULL;
+    const char *port = xnode_attr(g, "port");
+    struct buf b = BUF_INIT;
+    if (lt && strcmp(lt, "none") == 0) {
+        buf_append_str(&b, "none");
+    } else if (lt && strcmp(lt, "socket") == 0) {
+        const char *path = xnode_attr(l, "socket");
+        buf_append_str(&b, "unix:");
+        put_escaped(&b, path ? path : paths->vnc_socket ? paths->vnc_socket : "vnc.sock");
+    } else {
+        const char *addr = l ? xnode_attr(l, "address") : NULL;
+        long p = port ? strtol(port, NULL, 10) : -1;
+        addr = addr && *addr ? addr : "127.0.0.1"; /* libvirt's vnc_listen default */
+        if (strchr(addr, ':'))
+            buf_printf(&b, "[%s]:%ld", addr, p >= 5900 ? p - 5900 : 0);
+        else
+            buf_printf(&b, "%s:%ld", addr, p >= 5900 ? p - 5900 : 0);
+    }
+    if (xnode_attr(g, "passwd"))
+        buf_append_str(&b, ",password=on");
+    const char *share = xnode_attr(g, "sharePolicy");
+    if (share)
+        buf_printf(&b, ",share=%s", share);
+    addf2(a, "-vnc", buf_detach(&b, NULL));
+    const char *keymap = xnode_attr(g, "keymap");
+    if (keymap)
+        addf2(a, "-k", xstrdup(keymap));
+}
+
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
 {
     return vmm_support_check_lifecycle(def, err);
@@ -205,7 +268,11 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     if (def->os_cmdline)
         addf2(&a, "-append", xstrdup(def->os_cmdline));
     add(&a, "-nodefaults");
-    add(&a, "-nographic");
+    bool graphics = false;
+    for (size_t i = 0; i < def->ndevices; i++)
+        graphics |= strcmp(def->devices[i].node->name, "graphics") == 0;
+    if (!graphics)
+        add(&a, "-nographic");
     addf2(&a, "-serial", xasprintf("unix:%s,server,nowait", paths->console));
     addf2(&a, "-qmp", xasprintf("unix:%s,server,nowait", paths->qmp));
     addf2(&a, "-pidfile", xstrdup(paths->pidfile));
@@ -236,8 +303,21 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             snprintf(id, sizeof(id), "rng%zu", i);
             add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
         }
+        size_t nvideo = 0;
+        for (size_t i = 0; i < def->ndevices; i++) {
+            const struct xnode *n = def->devices[i].node;
+            if (strcmp(n->name, "video") != 0)
+                continue;
+            const char *t = xnode_attr(xnode_child(n, "model"), "type");
+            if (t && strcmp(t, "vga") == 0 && kept_devfn(n) == (int)sf)
+                add_video(&a, n, nvideo);
+            nvideo++;
+        }
 #undef AT
     }
+    for (size_t i = 0; i < def->ndevices; i++)
+        if (strcmp(def->devices[i].node->name, "graphics") == 0)
+            add_vnc(&a, def->devices[i].node, paths);
     *out = a.v;
     return 0;
 }

@@ -477,6 +477,31 @@ int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, 
     return op_send(vmm, "balloon", args, done, opaque, err);
 }
 
+int vd_vmm_send_key(struct vd_vmm *vmm, const unsigned *qnums, size_t n, unsigned hold_ms,
+                    vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    struct json_object *args = json_object_new_object(), *keys = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *k = json_object_new_object();
+        json_object_object_add(k, "type", json_object_new_string("number"));
+        json_object_object_add(k, "data", json_object_new_int((int)qnums[i]));
+        json_object_array_add(keys, k);
+    }
+    json_object_object_add(args, "keys", keys);
+    if (hold_ms)
+        json_object_object_add(args, "hold-time", json_object_new_int64(hold_ms));
+    return op_send(vmm, "send-key", args, done, opaque, err);
+}
+
+int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
+                      struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "filename", json_object_new_string(path));
+    json_object_object_add(args, "format", json_object_new_string("ppm"));
+    return op_send(vmm, "screendump", args, done, opaque, err);
+}
+
 /* ---- ending it ---- */
 
 static int stop(struct vd_vmm *vmm, bool destroy, vd_vmm_done_fn done, void *opaque,

@@ -14,6 +14,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
+#include "vmm/display/display-qmp.h"
 #include "vmm/dev/pci.h"
 #include "vmm/hmp/hmp.h"
 #include "vmm/kvm/vcpu.h"
@@ -162,6 +163,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
         (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = display_qmp_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

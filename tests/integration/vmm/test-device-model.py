@@ -47,6 +47,8 @@ EXPECTED_COMMANDS = {
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
     # virtio-blk, virtio-balloon
     "query-block", "block_resize", "balloon", "query-balloon",
+    # the display and the VNC server (src/vmm/display/display-qmp.c)
+    "screendump", "send-key", "query-vnc", "set_password", "expire_password",
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
@@ -154,7 +156,7 @@ def main():
         r = q.cmd("qom-list-types", {"implements": "pci-device"})
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
-                            "virtio-balloon-pci", "virtio-serial-pci"},
+                            "virtio-balloon-pci", "virtio-serial-pci", "VGA"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()
