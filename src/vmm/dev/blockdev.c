@@ -23,9 +23,8 @@ static void set_size(struct blockdev *b, uint64_t size)
 static int open_image(const struct blockdev *b, const char *file, const char *format,
                       bool read_only, struct block_dev **out, struct verr *err)
 {
-    if (format && strcmp(format, "raw") && strcmp(format, "qcow2"))
-        return verr_set(err, ENOTSUP, "Unknown driver '%s' (vireo-vmm opens raw and qcow2)",
-                        format);
+    if (format && !block_format_supported(format))
+        return verr_set(err, ENOTSUP, "Unknown driver '%s'", format);
     struct block_open_opts bo = {.read_only = read_only, .cache = b->drive->cache,
                                  .format = format};
     return block_open(file, &bo, out, err);

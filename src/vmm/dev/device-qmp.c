@@ -329,6 +329,8 @@ static const char *parent_name(const struct dev_type *t)
         return "isa-device";
     case DEV_BUS_VIRTIO_SERIAL:
         return "virtio-serial-port";
+    case DEV_BUS_SCSI:
+        return "scsi-device";
     case DEV_BUS_SYSTEM:
         break;
     }

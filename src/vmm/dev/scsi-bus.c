@@ -24,6 +24,8 @@ void scsi_bus_destroy(struct scsi_bus *bus)
 
 void scsi_bus_attach(struct scsi_bus *bus, struct scsi_lun *lun)
 {
+    lun->report_change = bus->report_change;
+    lun->report_opaque = bus->report_opaque;
     pthread_mutex_lock(&bus->lock);
     bus->luns = xreallocarray(bus->luns, bus->nr + 1, sizeof(*bus->luns));
     bus->luns[bus->nr++] = lun;

@@ -66,7 +66,73 @@ static const struct blockdev_dev_ops removable_ops = {
     .resized = disk_resized,
 };
 
-static const struct dev_type scsi_cd_type;
+static const struct dev_type scsi_hd_type, scsi_cd_type;
+
+#define ID_AUTO UINT32_MAX
+
+static bool is_unit(const struct dev_config *c)
+{
+    return c->type == &scsi_hd_type || c->type == &scsi_cd_type;
+}
+
+/* The unit among all[0..upto) on the same bus at scsi-id id, lun lun, or NULL. */
+static const struct dev_config *unit_at(struct dev_config *const *all, unsigned upto,
+                                        const struct dev_config *parent, uint32_t id, uint32_t lun)
+{
+    for (unsigned k = 0; k < upto; k++) {
+        const struct dev_config *c = all[k];
+        if (!is_unit(c) || c->parent != parent)
+            continue;
+        const struct scsi_disk_opts *o = DEV_OPTS(c, struct scsi_disk_opts);
+        if (o->scsi_id == id && o->lun == lun)
+            return c;
+    }
+    return NULL;
+}
+
+/* Parse time, every device known: QEMU's SCSI bus addressing (units are realized in
+ * command-line order): no scsi-id takes the lowest target whose LUN (0 when not given) is
+ * free; a scsi-id without lun the lowest free LUN on it; both given must be free. */
+static int scsi_disk_finish(struct dev_config *cfg, struct dev_config *const *all, unsigned n,
+                            struct verr *err)
+{
+    struct scsi_disk_opts *o = cfg->opts;
+    unsigned self = 0;
+    while (self < n && all[self] != cfg)
+        self++;
+    if (!cfg->parent)
+        return verr_set(err, EINVAL, "%s: no SCSI bus: add -device virtio-scsi-pci first",
+                        cfg->what);
+    if (o->channel != 0)
+        return verr_set(err, EINVAL, "%s: bad scsi device channel id: %u", cfg->what, o->channel);
+    if (o->scsi_id != ID_AUTO && o->scsi_id > SCSI_MAX_TARGET)
+        return verr_set(err, EINVAL, "%s: bad scsi device id: %u", cfg->what, o->scsi_id);
+    if (o->lun != ID_AUTO && o->lun > SCSI_MAX_LUN)
+        return verr_set(err, EINVAL, "%s: bad scsi device lun: %u", cfg->what, o->lun);
+    if (o->scsi_id == ID_AUTO) {
+        if (o->lun == ID_AUTO)
+            o->lun = 0;
+        uint32_t id = 0;
+        while (id <= SCSI_MAX_TARGET && unit_at(all, self, cfg->parent, id, o->lun))
+            id++;
+        if (id > SCSI_MAX_TARGET)
+            return verr_set(err, ENOSPC, "%s: no free target", cfg->what);
+        o->scsi_id = id;
+    } else if (o->lun == ID_AUTO) {
+        uint32_t lun = 0;
+        while (lun <= SCSI_MAX_LUN && unit_at(all, self, cfg->parent, o->scsi_id, lun))
+            lun++;
+        if (lun > SCSI_MAX_LUN)
+            return verr_set(err, ENOSPC, "%s: no free lun", cfg->what);
+        o->lun = lun;
+    } else {
+        const struct dev_config *other = unit_at(all, self, cfg->parent, o->scsi_id, o->lun);
+        if (other)
+            return verr_set(err, EEXIST, "%s: lun already used by '%s'", cfg->what,
+                            other->id ? other->id : other->what);
+    }
+    return 0;
+}
 
 static int scsi_disk_create(struct device *dev, struct verr *err)
 {
@@ -166,6 +232,7 @@ static const struct dev_type scsi_hd_type = {
     .user_creatable = true,
     .props = scsi_hd_props,
     .opts_size = sizeof(struct scsi_disk_opts),
+    .finish = scsi_disk_finish,
     .create = scsi_disk_create,
     .reset = scsi_disk_reset,
     .free = scsi_disk_free,
@@ -179,6 +246,7 @@ static const struct dev_type scsi_cd_type = {
     .user_creatable = true,
     .props = scsi_cd_props,
     .opts_size = sizeof(struct scsi_disk_opts),
+    .finish = scsi_disk_finish,
     .create = scsi_disk_create,
     .reset = scsi_disk_reset,
     .free = scsi_disk_free,

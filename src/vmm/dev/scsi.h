@@ -263,6 +263,9 @@ struct scsi_bus {
     /* The controller stops taking commands (idempotent; a unit calls it before it leaves, so
      * no command finds a unit that is going away). */
     void (*stop)(struct scsi_bus *bus);
+    /* Given to each unit that attaches (its report_change). */
+    void (*report_change)(void *opaque, struct scsi_lun *lun, struct scsi_sense sense);
+    void *report_opaque;
     pthread_mutex_t lock;
     pthread_cond_t idle;
     struct scsi_lun **luns;

@@ -421,3 +421,327 @@ static void process_requests(struct virtio_scsi *s, unsigned qi)
             run_io(s, req, true);
     }
 }
+
+/* --- events --------------------------------------------------------------------------------- */
+
+/* Queue lock held: posts one event (T_NO_EVENT with EVENTS_MISSED when only that) into the
+ * next event buffer; false when the driver posted none (the event is dropped and the next
+ * buffer says so). */
+static bool post_event(struct virtio_scsi *s, uint32_t event, const uint8_t lun[8],
+                       uint32_t reason)
+{
+    struct virtio_queue *q = &s->vp.queues[Q_EVENT];
+    if (!q->enabled || q->vq.broken)
+        return false;
+    struct vq_chain *c = xmalloc(sizeof(*c));
+    struct verr err = {0};
+    int r = vq_pop(&q->vq, c, &err);
+    if (r > 0 && c->in_len < 16) {
+        verr_set(&err, EINVAL, "event buffer at head %u shorter than an event", c->head);
+        r = -EINVAL;
+    }
+    if (r < 0)
+        virtio_pci_queue_broken(&s->vp, Q_EVENT, &err);
+    if (r <= 0) {
+        free(c);
+        s->events_dropped = true;
+        return false;
+    }
+    uint8_t ev[16] = {0};
+    if (s->events_dropped)
+        event |= T_EVENTS_MISSED;
+    s->events_dropped = false;
+    put_le(ev, event, 4);
+    if (lun)
+        memcpy(ev + 4, lun, 8);
+    put_le(ev + 12, reason, 4);
+    vq_chain_write(c, 0, ev, sizeof(ev));
+    vq_push(&q->vq, c->head, sizeof(ev));
+    virtio_pci_queue_done(&s->vp, Q_EVENT);
+    free(c);
+    return true;
+}
+
+/* scsi_lun report_change (any thread): a capacity change becomes a parameter-change event
+ * (ASC in the low byte of reason, ASCQ in the next) when the driver took F_CHANGE. */
+static void report_change(void *opaque, struct scsi_lun *lun, struct scsi_sense sense)
+{
+    struct virtio_scsi *s = opaque;
+    if (!virtio_pci_has_feature(&s->vp, VIRTIO_SCSI_F_CHANGE))
+        return;
+    uint8_t addr[8] = {1, (uint8_t)lun->target, (uint8_t)(0x40 | (lun->lun >> 8)),
+                       (uint8_t)lun->lun};
+    if (lun->lun < 256)
+        addr[2] = 0;
+    struct virtio_queue *q = &s->vp.queues[Q_EVENT];
+    pthread_mutex_lock(&q->lock);
+    post_event(s, T_PARAM_CHANGE, addr, (uint32_t)sense.asc | (uint32_t)sense.ascq << 8);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* I/O thread, queue lock held: the driver posted event buffers; one says what was missed. */
+static void process_events(struct virtio_scsi *s)
+{
+    if (s->events_dropped)
+        post_event(s, T_NO_EVENT, NULL, 0);
+}
+
+/* --- control queue --------------------------------------------------------------------------- */
+
+/* One task management function; returns its response code. */
+static uint8_t run_tmf(struct virtio_scsi *s, uint32_t subtype, const uint8_t *addr, uint64_t tag)
+{
+    unsigned target, l;
+    bool target_exists = false;
+    struct scsi_lun *lun = NULL;
+    if (decode_lun(addr, &target, &l))
+        lun = scsi_bus_get(&s->bus, target, l, &target_exists);
+    if (!lun)
+        return target_exists ? S_INCORRECT_LUN : S_BAD_TARGET;
+    uint8_t resp = S_OK; /* FUNCTION COMPLETE */
+    switch (subtype) {
+    case TMF_ABORT_TASK:
+    case TMF_ABORT_TASK_SET:
+    case TMF_CLEAR_TASK_SET:
+    case TMF_CLEAR_ACA:
+        /* A blocking call cannot be stopped: the commands finish (and are answered) first. */
+        scsi_bus_put(&s->bus, lun);
+        scsi_bus_drain(&s->bus, -1, lun);
+        return S_OK;
+    case TMF_LOGICAL_UNIT_RESET:
+        scsi_bus_put(&s->bus, lun);
+        scsi_bus_drain(&s->bus, -1, lun);
+        scsi_lun_reset(lun, false);
+        return S_OK;
+    case TMF_I_T_NEXUS_RESET: {
+        scsi_bus_put(&s->bus, lun);
+        scsi_bus_drain(&s->bus, (int)target, NULL);
+        pthread_mutex_lock(&s->bus.lock);
+        for (unsigned i = 0; i < s->bus.nr; i++)
+            if (s->bus.luns[i]->target == target)
+                scsi_lun_reset(s->bus.luns[i], false);
+        pthread_mutex_unlock(&s->bus.lock);
+        return S_OK;
+    }
+    case TMF_QUERY_TASK:
+    case TMF_QUERY_TASK_SET:
+        resp = is_inflight(s, lun, subtype == TMF_QUERY_TASK_SET, tag) ? S_FUNCTION_SUCCEEDED
+                                                                       : S_OK;
+        break;
+    default:
+        resp = S_FUNCTION_REJECTED;
+        break;
+    }
+    scsi_bus_put(&s->bus, lun);
+    return resp;
+}
+
+/* I/O thread, queue lock held: TMFs and asynchronous notification requests. Asynchronous
+ * notifications are not offered: a query or subscription gets no events (event_actual 0). */
+static void process_control(struct virtio_scsi *s)
+{
+    struct virtio_queue *q = &s->vp.queues[Q_CTRL];
+    struct vq_chain *c = xmalloc(sizeof(*c));
+    for (;;) {
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, c, &err);
+        if (r == 0)
+            break;
+        uint8_t req[24] = {0};
+        uint32_t type = 0;
+        if (r > 0) {
+            vq_chain_read(c, 0, req, c->out_len < sizeof(req) ? c->out_len : sizeof(req));
+            type = (uint32_t)get_le(req, 4);
+            bool tmf = type == T_TMF;
+            bool an = type == T_AN_QUERY || type == T_AN_SUBSCRIBE;
+            if (c->out_len < 4 || (tmf && (c->out_len < 24 || c->in_len < 1)) ||
+                (an && (c->out_len < 16 || c->in_len < 5)) || (!tmf && !an && c->in_len < 1)) {
+                verr_set(&err, EINVAL, "control request at head %u too short for type %u",
+                         c->head, type);
+                r = -EINVAL;
+            }
+        }
+        if (r < 0) {
+            virtio_pci_queue_broken(&s->vp, Q_CTRL, &err);
+            break;
+        }
+        uint8_t resp[5] = {0};
+        uint32_t len;
+        if (type == T_TMF) {
+            resp[0] = run_tmf(s, (uint32_t)get_le(req + 4, 4), req + 8, get_le(req + 16, 8));
+            len = 1;
+        } else if (type == T_AN_QUERY || type == T_AN_SUBSCRIBE) {
+            resp[4] = S_OK; /* event_actual 0: none of the requested events are supported */
+            len = 5;
+        } else {
+            resp[0] = S_FAILURE;
+            len = 1;
+        }
+        vq_chain_write(c, 0, resp, len);
+        vq_push(&q->vq, c->head, len);
+        virtio_pci_queue_done(&s->vp, Q_CTRL);
+    }
+    free(c);
+}
+
+static void scsi_process(void *opaque, unsigned qi)
+{
+    struct virtio_scsi *s = opaque;
+    if (qi == Q_CTRL)
+        process_control(s);
+    else if (qi == Q_EVENT)
+        process_events(s);
+    else
+        process_requests(s, qi);
+}
+
+static void set_default_sizes(struct virtio_scsi *s)
+{
+    put_le(s->config + 20, SENSE_SIZE, 4);
+    put_le(s->config + 24, CDB_SIZE, 4);
+    __atomic_store_n(&s->sense_size, SENSE_SIZE, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->cdb_size, CDB_SIZE, __ATOMIC_RELEASE);
+}
+
+/* vCPU thread, device reset (queues already stopped): nothing of the old queues may still run
+ * when the driver sets them up again; the sizes go back to the defaults. */
+static void scsi_reset(void *opaque)
+{
+    struct virtio_scsi *s = opaque;
+    wait_drained(s);
+    set_default_sizes(s);
+    s->events_dropped = false;
+}
+
+static const struct virtio_dev_ops scsi_ops = {
+    .read_config = scsi_read_config,
+    .write_config = scsi_write_config,
+    .process_queue = scsi_process,
+    .reset = scsi_reset,
+};
+
+/* --- the device type ------------------------------------------------------------------------ */
+
+struct vscsi_opts {
+    uint32_t num_queues; /* 0: one per vCPU */
+    char *iothread;
+};
+
+static void bus_stop(struct scsi_bus *bus)
+{
+    struct virtio_scsi *s = (struct virtio_scsi *)bus;
+    virtio_pci_stop_io(&s->vp);
+}
+
+static int vscsi_check(struct dev_config *cfg, struct verr *err)
+{
+    const struct vscsi_opts *o = DEV_OPTS(cfg, struct vscsi_opts);
+    if (o->iothread)
+        return verr_set(err, ENOTSUP,
+                        "iothread=%s: vireo-vmm has no -object iothread (each virtio device has "
+                        "its own I/O thread already)",
+                        o->iothread);
+    if (o->num_queues > MAX_QUEUES)
+        return verr_set(err, EINVAL, "num_queues=%u: at most %u request queues", o->num_queues,
+                        MAX_QUEUES);
+    return 0;
+}
+
+static void vscsi_free_state(struct virtio_scsi *s)
+{
+    wait_drained(s);
+    io_pool_destroy(&s->pool);
+    while (s->free_reqs) {
+        struct vscsi_req *r = s->free_reqs;
+        s->free_reqs = r->next;
+        free(r);
+    }
+    pthread_mutex_destroy(&s->req_lock);
+    pthread_cond_destroy(&s->drained);
+    scsi_bus_destroy(&s->bus);
+}
+
+static int vscsi_create(struct device *dev, struct verr *err)
+{
+    const struct vscsi_opts *o = DEV_OPTS(dev->cfg, struct vscsi_opts);
+    unsigned nq = o->num_queues ? o->num_queues : dev->vm->nr_vcpus;
+    if (nq == 0)
+        nq = 1;
+    if (nq > MAX_QUEUES)
+        nq = MAX_QUEUES;
+    struct virtio_scsi *s = xcalloc(1, sizeof(*s));
+    scsi_bus_init(&s->bus);
+    s->bus.stop = bus_stop;
+    s->bus.report_change = report_change;
+    s->bus.report_opaque = s;
+    s->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
+    pthread_mutex_init(&s->req_lock, NULL);
+    pthread_cond_init(&s->drained, NULL);
+    io_pool_init(&s->pool, pool_run, s);
+    uint8_t *cf = s->config;
+    put_le(cf + 0, nq, 4);
+    put_le(cf + 4, QUEUE_SIZE - 2, 4); /* seg_max: QEMU's, the queue size less header/response */
+    put_le(cf + 8, 0xffff, 4);         /* max_sectors */
+    put_le(cf + 12, 128, 4);           /* cmd_per_lun */
+    put_le(cf + 16, 16, 4);            /* event_info_size */
+    put_le(cf + 28, 0, 2);             /* max_channel */
+    put_le(cf + 30, SCSI_MAX_TARGET, 2);
+    put_le(cf + 32, SCSI_MAX_LUN, 4);
+    set_default_sizes(s);
+    uint64_t f = 1ull << VIRTIO_SCSI_F_CHANGE;
+    int r = virtio_pci_init(&s->vp, dev->vm, "virtio-scsi-pci", VIRTIO_ID_SCSI, 0x010000, f,
+                            Q_REQ + nq, QUEUE_SIZE, CONFIG_LEN, &scsi_ops, s, err);
+    if (r == 0)
+        r = virtio_pci_plug(&s->vp, &dev->cfg->pci, err);
+    if (r < 0) {
+        virtio_pci_stop_io(&s->vp);
+        vscsi_free_state(s);
+        virtio_pci_destroy(&s->vp);
+        free(s);
+        return r;
+    }
+    dev->priv = s;
+    dev->pci = &s->vp.pci;
+    return 0;
+}
+
+static void vscsi_reset(struct device *dev)
+{
+    struct virtio_scsi *s = dev->priv;
+    virtio_pci_system_reset(&s->vp);
+}
+
+static void vscsi_free(struct device *dev)
+{
+    struct virtio_scsi *s = dev->priv;
+    virtio_pci_stop_io(&s->vp);
+    vscsi_free_state(s);
+    virtio_pci_destroy(&s->vp);
+    free(s);
+}
+
+static const struct dev_prop vscsi_props[] = {
+    DEV_PROP("num_queues", DEV_PROP_U32, struct vscsi_opts, num_queues, "0", 0, 0, NULL),
+    DEV_PROP("iothread", DEV_PROP_STR, struct vscsi_opts, iothread, NULL, 0, 0, NULL),
+    DEV_PROP_END,
+};
+
+/* TODO(state): save/load of the queues and the units' attentions; until then a VM with a
+ * virtio-scsi controller is refused by migrate and snapshot-save. */
+static const struct dev_type virtio_scsi_pci_type = {
+    .name = "virtio-scsi-pci",
+    .alias = "virtio-scsi",
+    .desc = "virtio SCSI host adapter (bus ID.0 for scsi-hd and scsi-cd)",
+    .category = DEV_CAT_STORAGE,
+    .bus = DEV_BUS_PCI,
+    .child_bus = DEV_BUS_SCSI,
+    .user_creatable = true,
+    .props = vscsi_props,
+    .opts_size = sizeof(struct vscsi_opts),
+    .check = vscsi_check,
+    .create = vscsi_create,
+    .reset = vscsi_reset,
+    .free = vscsi_free,
+};
+
+const struct dev_type *const dev_types_virtio_scsi[] = {&virtio_scsi_pci_type, NULL};
