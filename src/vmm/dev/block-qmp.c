@@ -117,16 +117,18 @@ static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
 static int qmp_eject(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
                      struct qmp_error *err, void *opaque)
 {
-    (void)ss, (void)ret;
+    (void)ret;
     const char *name;
     struct blockdev *b = find(opaque, args, &name, err);
     if (!b)
         return -1;
     struct verr e = {0};
-    if (blockdev_open_tray(b, bool_arg(args, "force"), name, &e) < 0 ||
-        blockdev_remove_medium(b, name, &e) < 0)
-        return failed(err, &e);
-    return 0;
+    b->qmp = qmp_session_server(ss);
+    int r = blockdev_open_tray(b, bool_arg(args, "force"), name, &e);
+    if (r == 0)
+        r = blockdev_remove_medium(b, name, &e);
+    b->qmp = NULL;
+    return r < 0 ? failed(err, &e) : 0;
 }
 
 /* blockdev-open-tray: as eject without removing the medium; a locked tray without force is
@@ -140,7 +142,9 @@ static int qmp_open_tray(struct qmp_session *ss, struct json_object *args,
     if (!b)
         return -1;
     struct verr e = {0};
+    b->qmp = qmp_session_server(ss);
     int r = blockdev_open_tray(b, bool_arg(args, "force"), name, &e);
+    b->qmp = NULL;
     return r < 0 && r != -EINPROGRESS ? failed(err, &e) : 0;
 }
 
@@ -153,7 +157,10 @@ static int qmp_close_tray(struct qmp_session *ss, struct json_object *args,
     if (!b)
         return -1;
     struct verr e = {0};
-    return blockdev_close_tray(b, name, &e) < 0 ? failed(err, &e) : 0;
+    b->qmp = qmp_session_server(ss);
+    int r = blockdev_close_tray(b, name, &e);
+    b->qmp = NULL;
+    return r < 0 ? failed(err, &e) : 0;
 }
 
 /* blockdev-change-medium {device|id, filename, format?, force?, read-only-mode?}. */
@@ -175,10 +182,11 @@ static int qmp_change_medium(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Parameter 'read-only-mode' does not accept value '%s'", mode_s);
     struct verr e = {0};
-    if (blockdev_change_medium(b, str_arg(args, "filename"), str_arg(args, "format"),
-                               bool_arg(args, "force"), mode, name, &e) < 0)
-        return failed(err, &e);
-    return 0;
+    b->qmp = qmp_session_server(ss);
+    int r = blockdev_change_medium(b, str_arg(args, "filename"), str_arg(args, "format"),
+                                   bool_arg(args, "force"), mode, name, &e);
+    b->qmp = NULL;
+    return r < 0 ? failed(err, &e) : 0;
 }
 
 int block_qmp_register(struct qmp_server *server, struct vm *vm)

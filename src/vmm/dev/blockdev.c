@@ -4,6 +4,7 @@
  * against qemu-system-x86_64 with scsi-cd and scsi-hd devices.
  */
 #include "vmm/dev/blockdev.h"
+#include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
@@ -189,7 +190,8 @@ bool blockdev_read_only(struct blockdev *b)
 
 /* --- tray ---------------------------------------------------------------------------------- */
 
-static void tray_moved_event(struct blockdev *b, bool open)
+/* direct: the QMP command's server (main thread), or NULL from the guest's side. */
+static void tray_moved_event(struct blockdev *b, bool open, struct qmp_server *direct)
 {
     if (!b->vm)
         return;
@@ -197,7 +199,10 @@ static void tray_moved_event(struct blockdev *b, bool open)
     json_object_object_add(d, "device", json_object_new_string(b->drive->id));
     json_object_object_add(d, "tray-open", json_object_new_boolean(open));
     json_object_object_add(d, "id", json_object_new_string(b->qdev));
-    vm_qmp_event(b->vm, "DEVICE_TRAY_MOVED", d);
+    if (direct)
+        qmp_server_emit_event(direct, "DEVICE_TRAY_MOVED", d);
+    else
+        vm_qmp_event(b->vm, "DEVICE_TRAY_MOVED", d);
 }
 
 bool blockdev_tray_open(struct blockdev *b)
@@ -230,7 +235,7 @@ void blockdev_guest_tray(struct blockdev *b, bool open)
     b->tray_open = open;
     pthread_mutex_unlock(&b->state_lock);
     if (moved)
-        tray_moved_event(b, open);
+        tray_moved_event(b, open, NULL);
 }
 
 /* QMP loads or unloads the medium through the device, which keeps its own view (unit
@@ -244,7 +249,7 @@ static void change_media(struct blockdev *b, bool load)
     if (b->ops->change_media)
         b->ops->change_media(b->opaque, load);
     if (was_open != !load)
-        tray_moved_event(b, !load);
+        tray_moved_event(b, !load, b->qmp);
 }
 
 static int not_removable(const char *name, struct verr *err)

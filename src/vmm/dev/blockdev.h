@@ -34,6 +34,7 @@
 struct vm;
 struct vmm_drive;
 struct json_object;
+struct qmp_server;
 
 /* What the device a drive is attached to does with media (QEMU's BlockDevOps). */
 struct blockdev_dev_ops {
@@ -72,6 +73,10 @@ struct blockdev {
     bool tray_open;
     bool locked;   /* the guest prevents medium removal */
     char *file;    /* the medium's file name, NULL when none */
+    /* Set by block-qmp.c (main thread) around a QMP command: its events are emitted at once,
+     * before the command's reply, as QEMU orders them; NULL: events from the guest's side go
+     * through the VM (delivered on the main loop). */
+    struct qmp_server *qmp;
     char *format;  /* as asked (NULL: probed) */
 };
 
