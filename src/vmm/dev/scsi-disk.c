@@ -252,4 +252,4 @@ static const struct dev_type scsi_cd_type = {
     .free = scsi_disk_free,
 };
 
-const struct dev_type *const dev_types_scsi_disk[] = {&scsi_hd_type, &scsi_cd_type, NULL};
+const struct dev_type *const dev_types_scsi_disk[] = {&scsi_cd_type, &scsi_hd_type, NULL};
