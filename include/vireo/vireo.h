@@ -537,6 +537,14 @@ typedef enum {
     VIR_DOMAIN_AFFECT_CONFIG = 1 << 1,
 } vir_domain_modification_impact;
 
+/* libvirt's virDomainDeviceModifyFlags (virDomainUpdateDeviceFlags) */
+typedef enum {
+    VIR_DOMAIN_DEVICE_MODIFY_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
+    VIR_DOMAIN_DEVICE_MODIFY_LIVE = VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_DEVICE_MODIFY_CONFIG = VIR_DOMAIN_AFFECT_CONFIG,
+    VIR_DOMAIN_DEVICE_MODIFY_FORCE = 1 << 2,
+} vir_domain_device_modify_flags;
+
 typedef enum {
     VIR_DOMAIN_VCPU_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
     VIR_DOMAIN_VCPU_LIVE = VIR_DOMAIN_AFFECT_LIVE,

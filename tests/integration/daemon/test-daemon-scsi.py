@@ -11,8 +11,12 @@ SCSI model is virtio-scsi.
 Checks: define and start succeed; dumpxml shows the controller and the drive
 addresses; vireo-vmm got virtio-scsi-pci, scsi-hd and scsi-cd (media=cdrom,
 the empty one without a file); the test guest's virtio-scsi tests pass
-(INQUIRY, READ CAPACITY, READ/WRITE, the ISO's volume label) and its CRC-32
-of the disk after its writes equals the file's. Prints TAP.
+(INQUIRY, READ CAPACITY, READ/WRITE, the ISO's volume label); `virsh
+change-media --update --live` swaps the ISO while the guest polls, which sees
+the unit attentions and the new label; the live and persistent XML say what
+changed; --eject empties the drive, a disk is refused, --config changes the
+persistent definition only; the guest's CRC-32 of the disk after its writes
+equals the file's. Prints TAP.
 """
 import os
 import re
@@ -42,6 +46,9 @@ try:
     iso = os.path.join(d.tmp, "install.iso")
     subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "VIREO_CD", "-o", iso, src],
                    check=True, capture_output=True)
+    iso2 = os.path.join(d.tmp, "second.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "VIREO_CD2", "-o", iso2, src],
+                   check=True, capture_output=True)
     devices = f"""    <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='{disk}'/>
@@ -60,7 +67,7 @@ try:
     </disk>
 """
     xml = d.write("scsi1.xml", domain_xml(
-        "scsi1", GUEST, "tests=scsi scsi_blocks=2048 scsi_cd_label=VIREO_CD", devices))
+        "scsi1", GUEST, "tests=scsi scsi_blocks=2048 scsi_cd_label=VIREO_CD scsi_cd_change=VIREO_CD2", devices))
     r = d.virsh("define", xml)
     t.ok(r.returncode == 0, "virsh define a domain with a SCSI disk and two SCSI CD-ROMs",
          r.stderr)
@@ -77,14 +84,34 @@ try:
          in cmd and "scsi-cd,bus=scsi0.0,channel=0,scsi-id=1,lun=0" in cmd and
          "-drive if=none,id=drive-scsi0-0-2-0,media=cdrom,readonly=on" in cmd,
          "vireo-vmm got virtio-scsi-pci, scsi-hd, scsi-cd and the empty drive", cmd)
+    wait_for(lambda: "scsi-cd: ready" in d.console_log("scsi1"), 120, 0.2)
+    r = d.virsh("change-media", "scsi1", "sdb", iso2, "--update", "--live")
+    t.ok(r.returncode == 0, "virsh change-media --update --live swaps the ISO", r.stderr)
     wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("scsi1"), re.M), 120, 0.2)
     log = d.console_log("scsi1")
     oks = re.findall(r"^ok \d+ - (.*)$", log, re.M)
     bad = re.findall(r"^not ok .*$", log, re.M)
-    t.ok(re.search(r"^1\.\.22$", log, re.M) and not bad and len(oks) == 22 and
-         any("VIREO_CD" in x for x in oks),
-         "the guest's virtio-scsi tests pass through vireod (disk and the ISO's label)",
-         log[-2000:])
+    t.ok(re.search(r"^1\.\.24$", log, re.M) and not bad and len(oks) == 24 and
+         any("label 'VIREO_CD'" in x for x in oks) and any("'VIREO_CD2'" in x for x in oks),
+         "the guest's virtio-scsi tests pass through vireod (disk, the ISO's label, the "
+         "medium change's unit attentions and the new label)", log[-2000:])
+    live = d.virsh("dumpxml", "scsi1").stdout
+    conf = d.virsh("dumpxml", "--inactive", "scsi1").stdout
+    t.ok(f"<source file='{iso2}'/>" in live and f"<source file='{iso}'/>" in conf,
+         "the live XML has the new ISO, the persistent one still the first", live + conf)
+    r = d.virsh("change-media", "scsi1", "sdb", "--eject", "--live")
+    live = d.virsh("dumpxml", "scsi1").stdout
+    t.ok(r.returncode == 0 and iso2 not in live, "virsh change-media --eject empties the drive",
+         r.stderr + live)
+    r = d.virsh("change-media", "scsi1", "sda", iso2, "--update", "--live")
+    # virsh itself only offers change-media on CD-ROM and floppy drives
+    t.ok(r.returncode != 0 and "No disk found" in r.stderr,
+         "change-media on the disk is refused", r.stderr)
+    r = d.virsh("change-media", "scsi1", "sdc", iso2, "--insert", "--config")
+    conf = d.virsh("dumpxml", "--inactive", "scsi1").stdout
+    t.ok(r.returncode == 0 and f"<source file='{iso2}'/>" in conf,
+         "change-media --insert --config fills the empty drive of the persistent definition",
+         r.stderr + conf)
     d.virsh("destroy", "scsi1")
     m = re.search(r"scsi-crc32=([0-9a-f]{8})", log)
     want = "%08x" % zlib.crc32(open(disk, "rb").read())
