@@ -283,8 +283,10 @@ static void medium_done(void *opaque, int r, const char *error)
     struct vd_job *job = opaque;
     struct vd_domain *dom = job->dom;
     if (r < 0) {
-        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "internal error: unable to execute QEMU "
-                    "command: %s", error);
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "internal error: unable to execute QEMU "
+                    "command: %s",
+                    error);
         return;
     }
     struct domain_def *upd = parse_disk(job);
@@ -307,8 +309,8 @@ void vd_domain_job_update_device(struct vd_job *job)
     struct vd_domain *dom = job->dom;
     bool live = affects_live(dom, job->flags);
     bool config = affects_config(dom, job->flags);
-    unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
-                     VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+    unsigned known =
+        VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_DEVICE_MODIFY_FORCE;
     if (job->flags & ~known) {
         vd_job_fail(job, VIR_ERR_INVALID_ARG,
                     "invalid argument: unsupported flags (0x%x) in function "
@@ -335,11 +337,10 @@ void vd_domain_job_update_device(struct vd_job *job)
     const struct domain_address *a = &d->address;
     char *id = xasprintf("scsi%u-%u-%u-%u", a->controller, a->bus, a->target, a->unit);
     struct verr err = {0};
-    int r = vd_vmm_change_medium(dom->vmm, id, new->source_path,
-                                 new->source_path ? (new->driver_type ? new->driver_type : "raw")
-                                                  : NULL,
-                                 job->flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE, medium_done, job,
-                                 &err);
+    int r = vd_vmm_change_medium(
+        dom->vmm, id, new->source_path,
+        new->source_path ? (new->driver_type ? new->driver_type : "raw") : NULL,
+        job->flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE, medium_done, job, &err);
     free(id);
     domain_def_free(upd);
     if (r < 0)

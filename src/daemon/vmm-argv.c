@@ -4,8 +4,8 @@
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
  * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
  * i8042, virtio-blk/net/balloon/rng PCI devices, and virtio-scsi controllers with
- * scsi-hd/scsi-cd units, with QEMU's -drive/-netdev/-device syntax), so every part of the definition that would
- * need more is refused with an error naming it: starting a VM without the
+ * scsi-hd/scsi-cd units, with QEMU's -drive/-netdev/-device syntax), so every part of the
+ * definition that would need more is refused with an error naming it: starting a VM without the
  * disk or NIC the user defined would be worse than not starting it.
  *
  * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
@@ -138,8 +138,8 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     free(rest);
     addf2(a, "-drive", buf_detach(&b, NULL));
     char *dev = xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
-                          cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target,
-                          ad->unit, alias, alias);
+                          cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target, ad->unit,
+                          alias, alias);
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {

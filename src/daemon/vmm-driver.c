@@ -442,9 +442,8 @@ int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, 
     return op_send(vmm, "balloon", args, done, opaque, err);
 }
 
-int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file,
-                         const char *format, bool force, vd_vmm_done_fn done, void *opaque,
-                         struct verr *err)
+int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
+                         bool force, vd_vmm_done_fn done, void *opaque, struct verr *err)
 {
     struct json_object *args = json_object_new_object();
     json_object_object_add(args, "id", json_object_new_string(id));

@@ -104,9 +104,8 @@ int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, 
                        struct verr *err);
 /* The medium of the removable drive of device id: blockdev-change-medium to file (format may
  * be NULL: probed), or eject (file NULL; force as QMP's). */
-int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file,
-                         const char *format, bool force, vd_vmm_done_fn done, void *opaque,
-                         struct verr *err);
+int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
+                         bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

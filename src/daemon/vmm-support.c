@@ -160,8 +160,7 @@ static const struct vmm_support_rule rules[] = {
     {"disk/target@bus", "*", R, 0, "only buses 'virtio' and 'scsi' are supported"},
     {"disk/address", "drive channel 0", H, 0,
      "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
-    {"disk/address", "*", R, 0,
-     "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
+    {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
     {"disk/driver@type", "raw", H, 0, "format=raw"},
@@ -592,8 +591,8 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
     }
     if (d->target_bus == DOMAIN_DISK_BUS_SCSI) {
         const struct domain_address *a = &d->address;
-        bool ok = a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target <= 255 &&
-                  a->unit <= 16383;
+        bool ok =
+            a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target <= 255 && a->unit <= 16383;
         char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
                                 "target='%u' unit='%u'>",
                                 t, a->controller, a->bus, a->target, a->unit);

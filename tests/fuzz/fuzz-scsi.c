@@ -46,11 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fd < 0 || ftruncate(fd, IMAGE) < 0)
         abort();
     close(fd);
-    struct vmm_drive dr = {.id = "d0", .file = empty ? NULL : path, .format = "raw",
-                           .read_only = cd || (setup & 8), .discard_unmap = setup & 4};
+    struct vmm_drive dr = {.id = "d0",
+                           .file = empty ? NULL : path,
+                           .format = "raw",
+                           .read_only = cd || (setup & 8),
+                           .discard_unmap = setup & 4};
     static const struct blockdev_dev_ops fixed = {0};
-    struct blockdev_dev_ops removable = {.removable = true, .has_tray = true,
-                                         .change_media = noop_media};
+    struct blockdev_dev_ops removable = {
+        .removable = true, .has_tray = true, .change_media = noop_media};
     struct scsi_lun lun;
     struct blockdev *b;
     struct verr err = {0};

@@ -114,8 +114,8 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static struct sres rw10(struct vdev *d, unsigned target, bool write, uint32_t lba,
-                        uint16_t blocks, void *buf, uint32_t len)
+static struct sres rw10(struct vdev *d, unsigned target, bool write, uint32_t lba, uint16_t blocks,
+                        void *buf, uint32_t len)
 {
     uint8_t c[10] = {write ? 0x2a : 0x28};
     be32(c + 2, lba);
@@ -149,16 +149,19 @@ static void test_disk(struct guest *g, struct vdev *d)
 {
     struct tap *t = &g->tap;
     struct sres r = tur(d, 0);
-    tap_ok(t, sense_is(r, 6, 0x29), "scsi-hd: first command gets the power-on unit attention "
-           "(response %d status %u sense %x/%02x/%02x)", r.response, r.status, r.key, r.asc, r.ascq);
+    tap_ok(t, sense_is(r, 6, 0x29),
+           "scsi-hd: first command gets the power-on unit attention "
+           "(response %d status %u sense %x/%02x/%02x)",
+           r.response, r.status, r.key, r.asc, r.ascq);
     r = tur(d, 0);
     tap_ok(t, good(r), "scsi-hd: TEST UNIT READY then GOOD (status %u)", r.status);
 
     uint8_t inq[6] = {0x12, 0, 0, 0, 36, 0};
     memset(data, 0, 64);
     r = scsi_cmd(d, 0, 0, inq, 6, data, 36, true);
-    tap_ok(t, good(r) && (data[0] & 0x1f) == 0 && !memcmp(data + 8, "QEMU    ", 8) &&
-                  !memcmp(data + 16, "QEMU HARDDISK", 13),
+    tap_ok(t,
+           good(r) && (data[0] & 0x1f) == 0 && !memcmp(data + 8, "QEMU    ", 8) &&
+               !memcmp(data + 16, "QEMU HARDDISK", 13),
            "scsi-hd: INQUIRY: type 0, QEMU HARDDISK (status %u type %u)", r.status, data[0]);
     uint8_t vpd[6] = {0x12, 1, 0x00, 0, 64, 0};
     memset(data, 0, 64);
@@ -211,8 +214,10 @@ static void test_disk(struct guest *g, struct vdev *d)
            "scsi-hd: WRITE(16) and READ(16) at LBA 100");
 
     r = rw10(d, 0, false, (uint32_t)want - 1, 2, data2, 1024);
-    tap_ok(t, sense_is(r, 5, 0x21), "scsi-hd: read past the end: ILLEGAL REQUEST, LBA out of "
-           "range (status %u sense %x/%02x)", r.status, r.key, r.asc);
+    tap_ok(t, sense_is(r, 5, 0x21),
+           "scsi-hd: read past the end: ILLEGAL REQUEST, LBA out of "
+           "range (status %u sense %x/%02x)",
+           r.status, r.key, r.asc);
     uint8_t sync[10] = {0x35};
     r = scsi_cmd(d, 0, 0, sync, 10, 0, 0, false);
     tap_ok(t, good(r), "scsi-hd: SYNCHRONIZE CACHE(10) (status %u)", r.status);
@@ -230,8 +235,10 @@ static void test_disk(struct guest *g, struct vdev *d)
            "scsi-hd: REPORT LUNS lists LUN 0 (list length %u)", get_be32(data2));
     uint8_t bogus[6] = {0xc5};
     r = scsi_cmd(d, 0, 0, bogus, 6, 0, 0, false);
-    tap_ok(t, sense_is(r, 5, 0x20), "scsi-hd: unknown opcode: INVALID COMMAND OPERATION CODE "
-           "(sense %x/%02x)", r.key, r.asc);
+    tap_ok(t, sense_is(r, 5, 0x20),
+           "scsi-hd: unknown opcode: INVALID COMMAND OPERATION CODE "
+           "(sense %x/%02x)",
+           r.key, r.asc);
     r = tur(d, 7);
     tap_ok(t, r.response == 3, "scsi: a target nobody has: VIRTIO_SCSI_S_BAD_TARGET (response %d)",
            r.response);
@@ -283,8 +290,9 @@ static void test_cd(struct guest *g, struct vdev *d)
     uint8_t inq[6] = {0x12, 0, 0, 0, 36, 0};
     memset(data, 0, 64);
     r = scsi_cmd(d, 1, 0, inq, 6, data, 36, true);
-    tap_ok(t, good(r) && (data[0] & 0x1f) == 5 && (data[1] & 0x80) &&
-                  !memcmp(data + 16, "QEMU CD-ROM", 11),
+    tap_ok(t,
+           good(r) && (data[0] & 0x1f) == 5 && (data[1] & 0x80) &&
+               !memcmp(data + 16, "QEMU CD-ROM", 11),
            "scsi-cd: INQUIRY: type 5, removable, QEMU CD-ROM");
     uint8_t rc10[10] = {0x25};
     r = scsi_cmd(d, 1, 0, rc10, 10, data, 8, true);
@@ -295,8 +303,10 @@ static void test_cd(struct guest *g, struct vdev *d)
     tap_ok(t, got && label_is(g, "scsi_cd_label", label),
            "scsi-cd: the ISO's primary volume descriptor, label '%s'", got ? label : "?");
     r = rw10(d, 1, true, 20, 1, data, 2048);
-    tap_ok(t, sense_is(r, 7, 0x27), "scsi-cd: a write is refused: DATA PROTECT, write protected "
-           "(sense %x/%02x)", r.key, r.asc);
+    tap_ok(t, sense_is(r, 7, 0x27),
+           "scsi-cd: a write is refused: DATA PROTECT, write protected "
+           "(sense %x/%02x)",
+           r.key, r.asc);
     const char *v;
     uint32_t n;
     if (!param_str(g, "scsi_cd_change", &v, &n))
@@ -313,8 +323,10 @@ static void test_cd(struct guest *g, struct vdev *d)
         for (int i = 0; i < 100000; i++)
             cpu_pause();
     }
-    tap_ok(t, gone && came, "scsi-cd: unit attentions: medium not present, then medium changed "
-           "(%d, %d)", gone, came);
+    tap_ok(t, gone && came,
+           "scsi-cd: unit attentions: medium not present, then medium changed "
+           "(%d, %d)",
+           gone, came);
     got = read_label(d, label);
     tap_ok(t, got && label_is(g, "scsi_cd_change", label), "scsi-cd: the new ISO's label '%s'",
            got ? label : "?");
@@ -344,10 +356,10 @@ void test_virtio_scsi(struct guest *g)
         return;
     }
     virtio_driver_ok(&d);
-    tap_ok(t, virtio_num_queues(&d) >= 3 && virtio_cfg32(&d, 20) == 96 &&
-                  virtio_cfg32(&d, 24) == 32,
-           "virtio-scsi: 00:%02x.0 up, %u queues, sense_size %u, cdb_size %u, max_target %u",
-           d.dev, virtio_num_queues(&d), virtio_cfg32(&d, 20), virtio_cfg32(&d, 24),
+    tap_ok(t,
+           virtio_num_queues(&d) >= 3 && virtio_cfg32(&d, 20) == 96 && virtio_cfg32(&d, 24) == 32,
+           "virtio-scsi: 00:%02x.0 up, %u queues, sense_size %u, cdb_size %u, max_target %u", d.dev,
+           virtio_num_queues(&d), virtio_cfg32(&d, 20), virtio_cfg32(&d, 24),
            virtio_cfg32(&d, 28) >> 16);
     test_disk(g, &d);
     if (param_str(g, "scsi_cd_label", &why, &(uint32_t){0}))

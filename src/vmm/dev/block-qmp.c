@@ -133,8 +133,8 @@ static int qmp_eject(struct qmp_session *ss, struct json_object *args, struct js
 
 /* blockdev-open-tray: as eject without removing the medium; a locked tray without force is
  * not an error (the guest got its eject request and opens the tray itself). */
-static int qmp_open_tray(struct qmp_session *ss, struct json_object *args,
-                         struct json_object **ret, struct qmp_error *err, void *opaque)
+static int qmp_open_tray(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                         struct qmp_error *err, void *opaque)
 {
     (void)ss, (void)ret;
     const char *name;
@@ -212,12 +212,11 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
     if ((r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm)) < 0 ||
         (r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm)) < 0 ||
         (r = qmp_server_register(server, "eject", tray_args, qmp_eject, vm)) < 0 ||
-        (r = qmp_server_register(server, "blockdev-open-tray", tray_args, qmp_open_tray, vm)) <
-            0 ||
+        (r = qmp_server_register(server, "blockdev-open-tray", tray_args, qmp_open_tray, vm)) < 0 ||
         (r = qmp_server_register(server, "blockdev-close-tray", close_args, qmp_close_tray, vm)) <
             0 ||
-        (r = qmp_server_register(server, "blockdev-change-medium", change_args,
-                                 qmp_change_medium, vm)) < 0)
+        (r = qmp_server_register(server, "blockdev-change-medium", change_args, qmp_change_medium,
+                                 vm)) < 0)
         return r;
     return 0;
 }

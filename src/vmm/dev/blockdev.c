@@ -26,8 +26,8 @@ static int open_image(const struct blockdev *b, const char *file, const char *fo
 {
     if (format && !block_format_supported(format))
         return verr_set(err, ENOTSUP, "Unknown driver '%s'", format);
-    struct block_open_opts bo = {.read_only = read_only, .cache = b->drive->cache,
-                                 .format = format};
+    struct block_open_opts bo = {
+        .read_only = read_only, .cache = b->drive->cache, .format = format};
     return block_open(file, &bo, out, err);
 }
 
@@ -336,7 +336,7 @@ int blockdev_change_medium(struct blockdev *b, const char *file, const char *for
 {
     /* QEMU's order: the new image opens first (a bad file changes nothing), then the tray
      * opens, the old medium goes, the new one goes in and the tray closes. */
-    bool ro = mode == BLOCKDEV_RO_READ_ONLY   ? true
+    bool ro = mode == BLOCKDEV_RO_READ_ONLY    ? true
               : mode == BLOCKDEV_RO_READ_WRITE ? false
                                                : blockdev_read_only(b);
     struct block_dev *bd = NULL;

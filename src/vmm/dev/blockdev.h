@@ -71,13 +71,13 @@ struct blockdev {
     pthread_mutex_t state_lock;
     bool read_only; /* of the current medium (or of the next one: "retain") */
     bool tray_open;
-    bool locked;   /* the guest prevents medium removal */
-    char *file;    /* the medium's file name, NULL when none */
+    bool locked; /* the guest prevents medium removal */
+    char *file;  /* the medium's file name, NULL when none */
     /* Set by block-qmp.c (main thread) around a QMP command: its events are emitted at once,
      * before the command's reply, as QEMU orders them; NULL: events from the guest's side go
      * through the VM (delivered on the main loop). */
     struct qmp_server *qmp;
-    char *format;  /* as asked (NULL: probed) */
+    char *format; /* as asked (NULL: probed) */
 };
 
 /* Opens drive (file may be NULL: an empty drive) for the device named qdev (its id, or QOM

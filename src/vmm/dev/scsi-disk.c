@@ -214,8 +214,7 @@ static void scsi_disk_free(struct device *dev)
 static const struct dev_prop scsi_hd_props[] = {
     COMMON_PROPS,
     DEV_PROP("removable", DEV_PROP_BOOL, struct scsi_disk_opts, removable, "off", 0, 0, "on/off"),
-    DEV_PROP("rotation_rate", DEV_PROP_U16, struct scsi_disk_opts, rotation_rate, "0", 0, 0,
-             NULL),
+    DEV_PROP("rotation_rate", DEV_PROP_U16, struct scsi_disk_opts, rotation_rate, "0", 0, 0, NULL),
     DEV_PROP_END,
 };
 

@@ -112,8 +112,9 @@ void scsi_lun_init(struct scsi_lun *lun, const struct scsi_lun_config *cfg, stru
     lun->block_size = cfg->kind == SCSI_LUN_CD ? 2048 : 512;
     pad(lun->vendor, 8, cfg->vendor ? cfg->vendor : "QEMU");
     pad(lun->product, 16,
-        cfg->product ? cfg->product
-                     : cfg->kind == SCSI_LUN_CD ? "QEMU CD-ROM" : "QEMU HARDDISK");
+        cfg->product               ? cfg->product
+        : cfg->kind == SCSI_LUN_CD ? "QEMU CD-ROM"
+                                   : "QEMU HARDDISK");
     pad(lun->version, 4, cfg->version ? cfg->version : "2.5+");
     const char *id = cfg->device_id ? cfg->device_id : cfg->serial ? cfg->serial : drive_id;
     snprintf(lun->device_id, sizeof(lun->device_id), "%s", id ? id : "");
@@ -638,7 +639,7 @@ enum scsi_start scsi_lun_start(struct scsi_lun *lun, struct scsi_cmd *cmd)
         if (!need_medium(lun, cmd) || !range_ok(lun, cmd, d->lba, d->blocks))
             return SCSI_DONE;
         if (((c[1] >> 1) & 3) == 2 && (op == SCSI_VERIFY_10 || op == SCSI_VERIFY_12 ||
-                                        op == SCSI_VERIFY_16)) { /* BYTCHK 10b is reserved */
+                                       op == SCSI_VERIFY_16)) { /* BYTCHK 10b is reserved */
             scsi_cmd_fail(cmd, SENSE_INVALID_FIELD);
             return SCSI_DONE;
         }
@@ -650,8 +651,7 @@ enum scsi_start scsi_lun_start(struct scsi_lun *lun, struct scsi_cmd *cmd)
     case SCSI_WRITE_VERIFY_10:
     case SCSI_WRITE_VERIFY_12:
     case SCSI_WRITE_VERIFY_16:
-        if (!need_medium(lun, cmd) || !writable(lun, cmd) ||
-            !range_ok(lun, cmd, d->lba, d->blocks))
+        if (!need_medium(lun, cmd) || !writable(lun, cmd) || !range_ok(lun, cmd, d->lba, d->blocks))
             return SCSI_DONE;
         return d->xfer ? SCSI_IO : (good(cmd), SCSI_DONE);
     case SCSI_SYNC_CACHE_10:

@@ -71,8 +71,8 @@ static size_t feature(struct scsi_lun *lun, unsigned code, uint8_t *p)
     memset(p, 0, 16);
     scsi_put_be16(p, (uint16_t)code);
     switch (code) {
-    case 0x0000: /* profile list: DVD-ROM, CD-ROM */
-        p[2] = 0x03;  /* persistent, current */
+    case 0x0000:     /* profile list: DVD-ROM, CD-ROM */
+        p[2] = 0x03; /* persistent, current */
         p[3] = 8;
         scsi_put_be16(p + 4, PROFILE_DVD_ROM);
         p[6] = profile == PROFILE_DVD_ROM;
@@ -240,7 +240,7 @@ static void read_disc_info(struct scsi_lun *lun, struct scsi_cmd *cmd)
     d[4] = 1;    /* sessions */
     d[5] = 1;    /* first and last track of the last session */
     d[6] = 1;
-    d[7] = 0x20; /* unrestricted use */
+    d[7] = 0x20;             /* unrestricted use */
     memset(d + 16, 0xff, 8); /* no lead-in or lead-out start times to report */
     scsi_cmd_reply(cmd, d, sizeof(d));
 }
@@ -284,13 +284,13 @@ size_t scsi_mmc_mode_page(struct scsi_lun *lun, uint8_t *p, bool changeable)
     p[1] = 0x14;
     if (changeable)
         return 22;
-    p[2] = 0x3b;                /* reads CD-R, CD-RW, method 2, DVD-ROM, DVD-R */
-    p[4] = 0x71;                /* multi-session, mode 2 form 1 and 2, audio play */
+    p[2] = 0x3b; /* reads CD-R, CD-RW, method 2, DVD-ROM, DVD-R */
+    p[4] = 0x71; /* multi-session, mode 2 form 1 and 2, audio play */
     p[5] = 0x00;
     p[6] = 0x29 | (blockdev_locked(lun->bdev) ? 0x02 : 0x00); /* tray, eject, lock (state) */
-    scsi_put_be16(p + 8, 706);  /* maximum read speed (kB/s, 4x) */
-    scsi_put_be16(p + 10, 0);   /* no volume levels */
-    scsi_put_be16(p + 12, 512); /* buffer (KiB) */
+    scsi_put_be16(p + 8, 706);                                /* maximum read speed (kB/s, 4x) */
+    scsi_put_be16(p + 10, 0);                                 /* no volume levels */
+    scsi_put_be16(p + 12, 512);                               /* buffer (KiB) */
     scsi_put_be16(p + 14, 706);
     return 22;
 }

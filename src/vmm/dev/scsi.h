@@ -64,48 +64,48 @@ struct blockdev;
 #define SENSE_MISCOMPARE      0xe
 
 /* Operation codes. */
-#define SCSI_TEST_UNIT_READY     0x00
-#define SCSI_REQUEST_SENSE       0x03
-#define SCSI_READ_6              0x08
-#define SCSI_WRITE_6             0x0a
-#define SCSI_INQUIRY             0x12
-#define SCSI_MODE_SELECT_6       0x15
-#define SCSI_MODE_SENSE_6        0x1a
-#define SCSI_START_STOP_UNIT     0x1b
-#define SCSI_PREVENT_ALLOW       0x1e
-#define SCSI_READ_CAPACITY_10    0x25
-#define SCSI_READ_10             0x28
-#define SCSI_WRITE_10            0x2a
-#define SCSI_SEEK_10             0x2b
-#define SCSI_WRITE_VERIFY_10     0x2e
-#define SCSI_VERIFY_10           0x2f
-#define SCSI_SYNC_CACHE_10       0x35
-#define SCSI_WRITE_SAME_10       0x41
-#define SCSI_UNMAP               0x42
-#define SCSI_READ_TOC            0x43
-#define SCSI_GET_CONFIGURATION   0x46
-#define SCSI_GET_EVENT_STATUS    0x4a
-#define SCSI_READ_DISC_INFO      0x51
-#define SCSI_MODE_SELECT_10      0x55
-#define SCSI_MODE_SENSE_10       0x5a
-#define SCSI_READ_16             0x88
-#define SCSI_WRITE_16            0x8a
-#define SCSI_WRITE_VERIFY_16     0x8e
-#define SCSI_VERIFY_16           0x8f
-#define SCSI_SYNC_CACHE_16       0x91
-#define SCSI_WRITE_SAME_16       0x93
-#define SCSI_SERVICE_ACTION_IN   0x9e /* service action 0x10: READ CAPACITY(16) */
-#define SCSI_REPORT_LUNS         0xa0
-#define SCSI_READ_12             0xa8
-#define SCSI_WRITE_12            0xaa
-#define SCSI_WRITE_VERIFY_12     0xae
-#define SCSI_VERIFY_12           0xaf
-#define SCSI_SET_CD_SPEED        0xbb
-#define SCSI_MECHANISM_STATUS    0xbd
+#define SCSI_TEST_UNIT_READY   0x00
+#define SCSI_REQUEST_SENSE     0x03
+#define SCSI_READ_6            0x08
+#define SCSI_WRITE_6           0x0a
+#define SCSI_INQUIRY           0x12
+#define SCSI_MODE_SELECT_6     0x15
+#define SCSI_MODE_SENSE_6      0x1a
+#define SCSI_START_STOP_UNIT   0x1b
+#define SCSI_PREVENT_ALLOW     0x1e
+#define SCSI_READ_CAPACITY_10  0x25
+#define SCSI_READ_10           0x28
+#define SCSI_WRITE_10          0x2a
+#define SCSI_SEEK_10           0x2b
+#define SCSI_WRITE_VERIFY_10   0x2e
+#define SCSI_VERIFY_10         0x2f
+#define SCSI_SYNC_CACHE_10     0x35
+#define SCSI_WRITE_SAME_10     0x41
+#define SCSI_UNMAP             0x42
+#define SCSI_READ_TOC          0x43
+#define SCSI_GET_CONFIGURATION 0x46
+#define SCSI_GET_EVENT_STATUS  0x4a
+#define SCSI_READ_DISC_INFO    0x51
+#define SCSI_MODE_SELECT_10    0x55
+#define SCSI_MODE_SENSE_10     0x5a
+#define SCSI_READ_16           0x88
+#define SCSI_WRITE_16          0x8a
+#define SCSI_WRITE_VERIFY_16   0x8e
+#define SCSI_VERIFY_16         0x8f
+#define SCSI_SYNC_CACHE_16     0x91
+#define SCSI_WRITE_SAME_16     0x93
+#define SCSI_SERVICE_ACTION_IN 0x9e /* service action 0x10: READ CAPACITY(16) */
+#define SCSI_REPORT_LUNS       0xa0
+#define SCSI_READ_12           0xa8
+#define SCSI_WRITE_12          0xaa
+#define SCSI_WRITE_VERIFY_12   0xae
+#define SCSI_VERIFY_12         0xaf
+#define SCSI_SET_CD_SPEED      0xbb
+#define SCSI_MECHANISM_STATUS  0xbd
 
-#define SCSI_SENSE_LEN 18  /* fixed format sense data */
-#define SCSI_CDB_MAX   32  /* virtio-scsi's cdb_size */
-#define SCSI_MAX_LUN   16383
+#define SCSI_SENSE_LEN  18 /* fixed format sense data */
+#define SCSI_CDB_MAX    32 /* virtio-scsi's cdb_size */
+#define SCSI_MAX_LUN    16383
 #define SCSI_MAX_TARGET 255
 
 struct scsi_sense {
@@ -113,28 +113,28 @@ struct scsi_sense {
 };
 
 /* The sense codes the emulation uses, as key/ASC/ASCQ (SPC-4 annex D). */
-#define SENSE_CODE(k, a, q) ((struct scsi_sense){(k), (a), (q)})
-#define SENSE_OK                  SENSE_CODE(SENSE_NO_SENSE, 0x00, 0x00)
-#define SENSE_INVALID_OPCODE      SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x20, 0x00)
-#define SENSE_LBA_OUT_OF_RANGE    SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x21, 0x00)
-#define SENSE_INVALID_FIELD       SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x24, 0x00)
-#define SENSE_LUN_NOT_SUPPORTED   SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x25, 0x00)
-#define SENSE_INVALID_PARAM       SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x26, 0x00)
-#define SENSE_INVALID_PARAM_LEN   SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x1a, 0x00)
-#define SENSE_SAVING_UNSUPPORTED  SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x39, 0x00)
-#define SENSE_REMOVAL_PREVENTED   SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x53, 0x02)
-#define SENSE_NO_MEDIUM           SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x00)
-#define SENSE_NO_MEDIUM_TRAY_CLOSED SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x01)
-#define SENSE_NO_MEDIUM_TRAY_OPEN SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x02)
+#define SENSE_CODE(k, a, q)               ((struct scsi_sense){(k), (a), (q)})
+#define SENSE_OK                          SENSE_CODE(SENSE_NO_SENSE, 0x00, 0x00)
+#define SENSE_INVALID_OPCODE              SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x20, 0x00)
+#define SENSE_LBA_OUT_OF_RANGE            SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x21, 0x00)
+#define SENSE_INVALID_FIELD               SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x24, 0x00)
+#define SENSE_LUN_NOT_SUPPORTED           SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x25, 0x00)
+#define SENSE_INVALID_PARAM               SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x26, 0x00)
+#define SENSE_INVALID_PARAM_LEN           SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x1a, 0x00)
+#define SENSE_SAVING_UNSUPPORTED          SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x39, 0x00)
+#define SENSE_REMOVAL_PREVENTED           SENSE_CODE(SENSE_ILLEGAL_REQUEST, 0x53, 0x02)
+#define SENSE_NO_MEDIUM                   SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x00)
+#define SENSE_NO_MEDIUM_TRAY_CLOSED       SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x01)
+#define SENSE_NO_MEDIUM_TRAY_OPEN         SENSE_CODE(SENSE_NOT_READY, 0x3a, 0x02)
 #define SENSE_NOT_READY_REMOVAL_PREVENTED SENSE_CODE(SENSE_NOT_READY, 0x53, 0x02)
-#define SENSE_UA_RESET            SENSE_CODE(SENSE_UNIT_ATTENTION, 0x29, 0x00)
-#define SENSE_UA_MEDIUM_CHANGED   SENSE_CODE(SENSE_UNIT_ATTENTION, 0x28, 0x00)
-#define SENSE_UA_NO_MEDIUM        SENSE_CODE(SENSE_UNIT_ATTENTION, 0x3a, 0x00)
-#define SENSE_UA_CAPACITY_CHANGED SENSE_CODE(SENSE_UNIT_ATTENTION, 0x2a, 0x09)
-#define SENSE_WRITE_PROTECTED     SENSE_CODE(SENSE_DATA_PROTECT, 0x27, 0x00)
-#define SENSE_SPACE_ALLOC_FAILED  SENSE_CODE(SENSE_DATA_PROTECT, 0x27, 0x07)
-#define SENSE_IO_ERROR            SENSE_CODE(SENSE_ABORTED_COMMAND, 0x00, 0x06)
-#define SENSE_MISCOMPARE_VERIFY   SENSE_CODE(SENSE_MISCOMPARE, 0x1d, 0x00)
+#define SENSE_UA_RESET                    SENSE_CODE(SENSE_UNIT_ATTENTION, 0x29, 0x00)
+#define SENSE_UA_MEDIUM_CHANGED           SENSE_CODE(SENSE_UNIT_ATTENTION, 0x28, 0x00)
+#define SENSE_UA_NO_MEDIUM                SENSE_CODE(SENSE_UNIT_ATTENTION, 0x3a, 0x00)
+#define SENSE_UA_CAPACITY_CHANGED         SENSE_CODE(SENSE_UNIT_ATTENTION, 0x2a, 0x09)
+#define SENSE_WRITE_PROTECTED             SENSE_CODE(SENSE_DATA_PROTECT, 0x27, 0x00)
+#define SENSE_SPACE_ALLOC_FAILED          SENSE_CODE(SENSE_DATA_PROTECT, 0x27, 0x07)
+#define SENSE_IO_ERROR                    SENSE_CODE(SENSE_ABORTED_COMMAND, 0x00, 0x06)
+#define SENSE_MISCOMPARE_VERIFY           SENSE_CODE(SENSE_MISCOMPARE, 0x1d, 0x00)
 
 /* Writes fixed-format sense data (SPC-4 4.5.3) into buf (SCSI_SENSE_LEN bytes). */
 void scsi_sense_fixed(struct scsi_sense s, uint8_t *buf);
@@ -172,14 +172,14 @@ enum scsi_lun_kind {
 /* What scsi-hd/scsi-cd are configured with. */
 struct scsi_lun_config {
     enum scsi_lun_kind kind;
-    bool removable;      /* scsi-hd removable=on (always for a CD) */
-    const char *serial;  /* VPD 0x80; NULL: none */
+    bool removable;        /* scsi-hd removable=on (always for a CD) */
+    const char *serial;    /* VPD 0x80; NULL: none */
     const char *device_id; /* VPD 0x83 ASCII designator; NULL: the serial, else the drive id */
-    uint64_t wwn;        /* VPD 0x83 NAA designator; 0: none */
+    uint64_t wwn;          /* VPD 0x83 NAA designator; 0: none */
     const char *vendor, *product, *version; /* INQUIRY; NULL: QEMU's */
-    uint16_t rotation_rate; /* VPD 0xb1 */
-    bool discard;        /* the drive was opened with discard=unmap */
-    bool write_cache;    /* WCE at power-on (the cache mode writes back) */
+    uint16_t rotation_rate;                 /* VPD 0xb1 */
+    bool discard;                           /* the drive was opened with discard=unmap */
+    bool write_cache;                       /* WCE at power-on (the cache mode writes back) */
 };
 
 /* One logical unit. */

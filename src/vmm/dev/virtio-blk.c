@@ -116,7 +116,7 @@ struct virtio_blk {
     struct virtio_pci vp;
     struct blockdev *bdev; /* its -drive (QMP names it by id or node-name) */
     struct block_dev *bd;  /* bdev's image, fixed for the device's life */
-    uint64_t capacity;             /* sectors */
+    uint64_t capacity;     /* sectors */
     bool read_only, discard;
     char serial[20];
     uint8_t config[CONFIG_LEN];

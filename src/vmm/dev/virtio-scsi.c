@@ -62,13 +62,13 @@
 #define Q_EVENT 1
 #define Q_REQ   2
 
-#define QUEUE_SIZE  256
-#define CONFIG_LEN  36
-#define MAX_QUEUES  (VIRTIO_PCI_MAX_QUEUES - Q_REQ)
-#define SENSE_SIZE  96 /* the defaults, and the largest a driver may ask for */
-#define CDB_SIZE    32
-#define HDR_FIXED   19 /* lun[8], id, task_attr, prio, crn: the header before the CDB */
-#define RESP_FIXED  12 /* sense_len, residual, status_qualifier, status, response */
+#define QUEUE_SIZE 256
+#define CONFIG_LEN 36
+#define MAX_QUEUES (VIRTIO_PCI_MAX_QUEUES - Q_REQ)
+#define SENSE_SIZE 96 /* the defaults, and the largest a driver may ask for */
+#define CDB_SIZE   32
+#define HDR_FIXED  19 /* lun[8], id, task_attr, prio, crn: the header before the CDB */
+#define RESP_FIXED 12 /* sense_len, residual, status_qualifier, status, response */
 
 /* Responses (virtio 1.2 §5.6.6.1). */
 #define S_OK                 0
@@ -80,17 +80,17 @@
 #define S_INCORRECT_LUN      12
 
 /* Control queue. */
-#define T_TMF         0
-#define T_AN_QUERY    1
-#define T_AN_SUBSCRIBE 2
-#define TMF_ABORT_TASK        0
-#define TMF_ABORT_TASK_SET    1
-#define TMF_CLEAR_ACA         2
-#define TMF_CLEAR_TASK_SET    3
-#define TMF_I_T_NEXUS_RESET   4
+#define T_TMF                  0
+#define T_AN_QUERY             1
+#define T_AN_SUBSCRIBE         2
+#define TMF_ABORT_TASK         0
+#define TMF_ABORT_TASK_SET     1
+#define TMF_CLEAR_ACA          2
+#define TMF_CLEAR_TASK_SET     3
+#define TMF_I_T_NEXUS_RESET    4
 #define TMF_LOGICAL_UNIT_RESET 5
-#define TMF_QUERY_TASK        6
-#define TMF_QUERY_TASK_SET    7
+#define TMF_QUERY_TASK         6
+#define TMF_QUERY_TASK_SET     7
 
 /* Events. */
 #define T_NO_EVENT      0
@@ -101,7 +101,7 @@ struct vscsi_req {
     struct io_pool_item item; /* first: the pool hands it back as this */
     struct vscsi_req *next;   /* free list, in-flight list */
     struct vscsi_req *prev;
-    struct vscsi_req *batch;  /* popped together, to start after the pops */
+    struct vscsi_req *batch; /* popped together, to start after the pops */
     unsigned qi;
     uint32_t epoch;
     uint64_t tag;
@@ -238,8 +238,7 @@ static void wait_drained(struct virtio_scsi *s)
 
 /* Writes the response and returns the chain (unless its queue was reset since it was
  * popped), interrupting if the driver wants it. q_locked: the caller holds the queue lock. */
-static void complete(struct virtio_scsi *s, struct vscsi_req *req, uint8_t response,
-                     bool q_locked)
+static void complete(struct virtio_scsi *s, struct vscsi_req *req, uint8_t response, bool q_locked)
 {
     struct virtio_queue *q = &s->vp.queues[req->qi];
     const struct scsi_cmd *cmd = &req->cmd;
@@ -347,8 +346,7 @@ static bool start_request(struct virtio_scsi *s, struct vscsi_req *req)
     }
     cmd->cdb_len = cdb_size < SCSI_CDB_MAX ? cdb_size : SCSI_CDB_MAX;
     memcpy(cmd->cdb_bytes, hdr + HDR_FIXED, cmd->cdb_len);
-    scsi_cdb_decode(cmd->cdb_bytes, cmd->cdb_len, req->lun ? req->lun->block_size : 512,
-                    &cmd->cdb);
+    scsi_cdb_decode(cmd->cdb_bytes, cmd->cdb_len, req->lun ? req->lun->block_size : 512, &cmd->cdb);
     const struct scsi_cdb *d = &cmd->cdb;
     if (d->known && d->dir != SCSI_DIR_NONE && (d->dir != req->dir || d->xfer > req->data_len)) {
         complete(s, req, S_OVERRUN, true); /* the buffer cannot hold what the CDB moves */
@@ -427,8 +425,7 @@ static void process_requests(struct virtio_scsi *s, unsigned qi)
 /* Queue lock held: posts one event (T_NO_EVENT with EVENTS_MISSED when only that) into the
  * next event buffer; false when the driver posted none (the event is dropped and the next
  * buffer says so). */
-static bool post_event(struct virtio_scsi *s, uint32_t event, const uint8_t lun[8],
-                       uint32_t reason)
+static bool post_event(struct virtio_scsi *s, uint32_t event, const uint8_t lun[8], uint32_t reason)
 {
     struct virtio_queue *q = &s->vp.queues[Q_EVENT];
     if (!q->enabled || q->vq.broken)
@@ -525,8 +522,8 @@ static uint8_t run_tmf(struct virtio_scsi *s, uint32_t subtype, const uint8_t *a
     }
     case TMF_QUERY_TASK:
     case TMF_QUERY_TASK_SET:
-        resp = is_inflight(s, lun, subtype == TMF_QUERY_TASK_SET, tag) ? S_FUNCTION_SUCCEEDED
-                                                                       : S_OK;
+        resp =
+            is_inflight(s, lun, subtype == TMF_QUERY_TASK_SET, tag) ? S_FUNCTION_SUCCEEDED : S_OK;
         break;
     default:
         resp = S_FUNCTION_REJECTED;
@@ -556,8 +553,8 @@ static void process_control(struct virtio_scsi *s)
             bool an = type == T_AN_QUERY || type == T_AN_SUBSCRIBE;
             if (c->out_len < 4 || (tmf && (c->out_len < 24 || c->in_len < 1)) ||
                 (an && (c->out_len < 16 || c->in_len < 5)) || (!tmf && !an && c->in_len < 1)) {
-                verr_set(&err, EINVAL, "control request at head %u too short for type %u",
-                         c->head, type);
+                verr_set(&err, EINVAL, "control request at head %u too short for type %u", c->head,
+                         type);
                 r = -EINVAL;
             }
         }

@@ -101,11 +101,13 @@ int main(int argc, char **argv)
            "unsupported configuration: <cputune>: CPU tuning (shares, quota, pinning) is not "
            "applied yet",
            "<cputune> is refused");
-    ok(check("", "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
+    ok(check("",
+             "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
              msg, sizeof(msg)) == 0,
        "an empty SCSI cdrom is honoured (%s)", msg);
-    check("", "<disk type='file' device='disk'><source file='/x.img'/><target dev='sda' bus='scsi'/>"
-              "<address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>",
+    check("",
+          "<disk type='file' device='disk'><source file='/x.img'/><target dev='sda' bus='scsi'/>"
+          "<address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>",
           msg, sizeof(msg));
     is_str(msg,
            "unsupported configuration: <disk> 'sda' <address type='drive' controller='0' bus='1' "
