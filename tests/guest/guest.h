@@ -65,6 +65,7 @@ void test_virtio_net(struct guest *g);
 void test_virtio_console(struct guest *g);
 /* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */
 __attribute__((noreturn)) void blk_crc32_main(struct guest *g);
+__attribute__((noreturn)) void scsi_bench_main(struct guest *g);
 /* First word blk-bench: one block workload for bench/virtio-blk (see t-virtio.c). */
 __attribute__((noreturn)) void blk_bench_main(struct guest *g);
 /* tests=state: the continuity workload for save/restore and migration (t-state.c). */

@@ -241,6 +241,8 @@ void guest_main(int kind, uint64_t info)
         blk_crc32_main(&g);
     if (!strncmp_word(g.boot.cmdline, "blk-bench"))
         blk_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "scsi-bench"))
+        scsi_bench_main(&g);
 
     if (run & T_STATE)
         test_state(&g);

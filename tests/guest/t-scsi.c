@@ -365,3 +365,141 @@ void test_virtio_scsi(struct guest *g)
     if (param_str(g, "scsi_cd_label", &why, &(uint32_t){0}))
         test_cd(g, &d);
 }
+
+/* scsi-bench (first word): blk-bench's workloads (t-virtio.c) on the scsi-hd at target 0
+ * through virtio-scsi, for bench/virtio-scsi: op=seqread|seqwrite (1 MiB READ/WRITE(10))
+ * or randread|randwrite (4 KiB at random 4 KiB-aligned LBAs), count=N, qd=1..32 kept in
+ * flight, op=none for the start-up baseline. Each slot has its own request header,
+ * response, three descriptors and data buffer (from 32 MiB up; -m 256M or more). Prints
+ * "bench op=... qd=Q requests=N bytes=B failed=F". */
+#define SB_BUF   0x2000000ull
+#define SB_QD    32
+#define SB_QSIZE 128
+
+static uint8_t sb_qmem[3][VIRTQ_MEM(SB_QSIZE)] __attribute__((aligned(4096)));
+static struct {
+    uint8_t lun[8];
+    uint64_t id;
+    uint8_t attr, prio, crn;
+    uint8_t cdb[32];
+} __attribute__((packed)) sb_hdr[SB_QD];
+static struct {
+    uint32_t sense_len, resid;
+    uint16_t qual;
+    uint8_t status, response;
+    uint8_t sense[96];
+} __attribute__((packed)) sb_resp[SB_QD];
+
+void scsi_bench_main(struct guest *g)
+{
+    struct tap *t = &g->tap;
+    struct vdev d;
+    struct vqueue *qr = &vq_req;
+    const char *op;
+    uint32_t oplen;
+    uint64_t count = 0, qd = 1;
+    if (!param_str(g, "op", &op, &oplen))
+        op = "none", oplen = 4;
+    param_u64(g, "count", false, false, &count);
+    param_u64(g, "qd", false, false, &qd);
+    if (qd < 1 || qd > SB_QD)
+        tap_bail(t, "scsi-bench: qd=%lu (1 to %u)", qd, SB_QD);
+    if (oplen == 4 && !memcmp(op, "none", 4)) {
+        tap_printf(t, "bench op=none qd=%lu requests=0 bytes=0 failed=0\n", qd);
+        guest_exit(0);
+    }
+    struct pci_access pa;
+    const struct acpi_table_ref *mcfg = g->have_acpi ? acpi_find(&g->acpi, "MCFG") : 0;
+    virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
+    if (!virtio_find(&d, &pa, 0x1048, 0))
+        tap_bail(t, "scsi-bench: no virtio-scsi-pci device");
+    const char *why = virtio_begin(&d, VIRTIO_F_EVENT_IDX);
+    if (!why)
+        why = virtio_queue_setup(&d, &vq_ctrl, 0, sb_qmem[0], 16, 0xffff);
+    if (!why)
+        why = virtio_queue_setup(&d, &vq_event, 1, sb_qmem[1], 16, 0xffff);
+    if (!why)
+        why = virtio_queue_setup(&d, qr, 2, sb_qmem[2], SB_QSIZE, 0xffff);
+    if (!why && qr->size < 3 * qd)
+        why = "queue too small for the queue depth";
+    if (why)
+        tap_bail(t, "scsi-bench: set-up failed: %s", why);
+    virtio_driver_ok(&d);
+    bool seq = oplen >= 3 && !memcmp(op, "seq", 3);
+    bool write = oplen >= 5 && !memcmp(op + oplen - 5, "write", 5);
+    uint32_t len = seq ? (1u << 20) : 4096;
+    /* The power-on unit attention first, then the capacity. */
+    tur(&d, 0);
+    uint8_t rc10[10] = {0x25};
+    struct sres r = scsi_cmd(&d, 0, 0, rc10, 10, data, 8, true);
+    if (!good(r))
+        tap_bail(t, "scsi-bench: READ CAPACITY failed (status %u)", r.status);
+    uint64_t sectors = (uint64_t)get_be32(data) + 1, blocks = sectors * 512 / len,
+             rnd = 88172645463325252ull;
+    if (!blocks)
+        tap_bail(t, "scsi-bench: disk smaller than one request");
+    /* scsi_cmd above used descriptor 0 of the same queue and is done with it. */
+    uint64_t failed = 0, posted = 0, done = 0;
+    static bool busy[SB_QD];
+    for (;;) {
+        for (unsigned s = 0; s < qd && posted < count; s++) {
+            if (busy[s])
+                continue;
+            uint64_t blk;
+            if (seq) {
+                blk = posted % blocks;
+            } else {
+                rnd ^= rnd << 13;
+                rnd ^= rnd >> 7;
+                rnd ^= rnd << 17;
+                blk = rnd % blocks;
+            }
+            memset(&sb_hdr[s], 0, sizeof(sb_hdr[s]));
+            sb_hdr[s].lun[0] = 1;
+            sb_hdr[s].id = s;
+            uint8_t *c = sb_hdr[s].cdb;
+            c[0] = write ? 0x2a : 0x28;
+            be32(c + 2, (uint32_t)(blk * (len / 512)));
+            c[7] = (uint8_t)((len / 512) >> 8), c[8] = (uint8_t)(len / 512);
+            sb_resp[s].status = 0xee;
+            struct vq_desc *dd = qr->desc + 3 * s;
+            uint64_t buf = SB_BUF + (uint64_t)s * len;
+            dd[0] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_hdr[s], sizeof(sb_hdr[s]),
+                                     VQ_F_NEXT, (uint16_t)(3 * s + 1)};
+            if (write) {
+                dd[1] = (struct vq_desc){buf, len, VQ_F_NEXT, (uint16_t)(3 * s + 2)};
+                dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_resp[s], sizeof(sb_resp[s]),
+                                         VQ_F_WRITE, 0};
+            } else {
+                dd[1] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_resp[s], sizeof(sb_resp[s]),
+                                         VQ_F_WRITE | VQ_F_NEXT, (uint16_t)(3 * s + 2)};
+                dd[2] = (struct vq_desc){buf, len, VQ_F_WRITE, 0};
+            }
+            busy[s] = true;
+            virtio_vq_add(qr, (uint16_t)(3 * s));
+            posted++;
+        }
+        virtio_vq_kick(&d, qr);
+        if (done == count)
+            break;
+        uint32_t id, used_len;
+        uint64_t t0 = rdtsc();
+        while (!virtio_vq_get_used(qr, &id, &used_len)) {
+            if (rdtsc() - t0 > 20000000000ull)
+                tap_bail(t, "scsi-bench: no completion after %lu of %lu requests", done, count);
+            cpu_pause();
+        }
+        do {
+            unsigned s = id / 3;
+            if (id % 3 || s >= qd || !busy[s])
+                tap_bail(t, "scsi-bench: used id %u is not an outstanding request", id);
+            failed += sb_resp[s].response != 0 || sb_resp[s].status != 0;
+            busy[s] = false;
+            done++;
+        } while (virtio_vq_get_used(qr, &id, &used_len));
+    }
+    tap_printf(t, "bench op=%s qd=%lu requests=%lu bytes=%lu failed=%lu\n",
+               seq ? (write ? "seqwrite" : "seqread") : (write ? "randwrite" : "randread"), qd,
+               count, count * len, failed);
+    guest_exit(failed ? 1 : 0);
+}
