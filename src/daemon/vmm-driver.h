@@ -47,12 +47,14 @@ enum vd_vmm_change {
     VD_VMM_STOPPED, /* the vCPUs stopped */
     VD_VMM_RESUMED, /* the vCPUs run again */
     VD_VMM_BALLOON, /* the balloon moved: value is the guest's memory now, in bytes */
+    VD_VMM_TRAY,    /* a drive's tray moved: id is its device, value 1 open, 0 closed */
 };
 
 struct vd_vmm_event {
     enum vd_vmm_change kind;
     bool guest;     /* the guest asked for it (else the host: a command or signal) */
-    uint64_t value; /* VD_VMM_BALLOON */
+    uint64_t value; /* VD_VMM_BALLOON, VD_VMM_TRAY */
+    const char *id; /* VD_VMM_TRAY: the device's id (valid during the call) */
 };
 
 /* Why the process ended. */

@@ -464,8 +464,8 @@ void scsi_bench_main(struct guest *g)
             sb_resp[s].status = 0xee;
             struct vq_desc *dd = qr->desc + 3 * s;
             uint64_t buf = SB_BUF + (uint64_t)s * len;
-            dd[0] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_hdr[s], sizeof(sb_hdr[s]),
-                                     VQ_F_NEXT, (uint16_t)(3 * s + 1)};
+            dd[0] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_hdr[s], sizeof(sb_hdr[s]), VQ_F_NEXT,
+                                     (uint16_t)(3 * s + 1)};
             if (write) {
                 dd[1] = (struct vq_desc){buf, len, VQ_F_NEXT, (uint16_t)(3 * s + 2)};
                 dd[2] = (struct vq_desc){(uint64_t)(uintptr_t)&sb_resp[s], sizeof(sb_resp[s]),

@@ -14,7 +14,8 @@ the empty one without a file); the test guest's virtio-scsi tests pass
 (INQUIRY, READ CAPACITY, READ/WRITE, the ISO's volume label); `virsh
 change-media --update --live` swaps the ISO while the guest polls, which sees
 the unit attentions and the new label; the live and persistent XML say what
-changed; --eject empties the drive, a disk is refused, --config changes the
+changed; --eject empties the drive (the live XML shows tray='open'), --insert
+loads it again, a disk is refused, --config changes the
 persistent definition only; the guest's CRC-32 of the disk after its writes
 equals the file's. Prints TAP.
 """
@@ -101,8 +102,14 @@ try:
          "the live XML has the new ISO, the persistent one still the first", live + conf)
     r = d.virsh("change-media", "scsi1", "sdb", "--eject", "--live")
     live = d.virsh("dumpxml", "scsi1").stdout
-    t.ok(r.returncode == 0 and iso2 not in live, "virsh change-media --eject empties the drive",
+    t.ok(r.returncode == 0 and iso2 not in live and
+         "<target dev='sdb' bus='scsi' tray='open'/>" in live,
+         "virsh change-media --eject empties the drive; the live XML shows its tray open",
          r.stderr + live)
+    r = d.virsh("change-media", "scsi1", "sdb", iso, "--insert", "--live")
+    live = d.virsh("dumpxml", "scsi1").stdout
+    t.ok(r.returncode == 0 and f"<source file='{iso}'/>" in live and "tray=" not in live,
+         "virsh change-media --insert loads the drive and closes the tray", r.stderr + live)
     r = d.virsh("change-media", "scsi1", "sda", iso2, "--update", "--live")
     # virsh itself only offers change-media on CD-ROM and floppy drives
     t.ok(r.returncode != 0 and "No disk found" in r.stderr,
