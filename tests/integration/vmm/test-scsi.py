@@ -19,7 +19,8 @@ target 1 holding an ISO 9660 image xorriso made with volume label VOL_A:
    blockdev-change-medium to a second ISO (VOL_B) emits DEVICE_TRAY_MOVED
    open then closed, the guest sees MEDIUM NOT PRESENT then MEDIUM MAY HAVE
    CHANGED unit attentions and reads the new label; query-block names the
-   new file; eject (force) then leaves the tray open and the drive empty.
+   new file; the empty drive loads with blockdev-change-medium, and eject
+   (force) leaves its tray open and the drive empty.
 """
 import json
 import os
@@ -100,6 +101,25 @@ def main():
         r = qmp("eject", {"device": "d0"})
         check(err_is(r, "GenericError", "Device 'd0' is not removable"),
               "eject of the disk refused with QEMU's words", json.dumps(r))
+        r = qmp("eject", {"device": "cd0", "id": "cdrom0"})
+        check(err_is(r, "GenericError", "Need exactly one of 'device' and 'id'"),
+              "eject with both device and id refused with QEMU's words", json.dumps(r))
+        missing = os.path.join(tmp, "missing.iso")
+        r = qmp("blockdev-change-medium", {"id": "cdrom0", "filename": missing, "format": "raw"})
+        check(err_is(r, "GenericError", f"Could not open '{missing}': No such file or directory"),
+              "a missing image is refused with QEMU's words (the medium stays)", json.dumps(r))
+        # The empty drive (the guest does not use it): load it, then eject it.
+        r = qmp("blockdev-change-medium", {"device": "cd1", "filename": iso_b, "format": "raw"})
+        blk = {b["device"]: b for b in qmp("query-block")["return"]}
+        check(r.get("return") == {} and
+              blk.get("cd1", {}).get("inserted", {}).get("file") == iso_b and
+              blk["cd1"].get("tray_open") is False,
+              "blockdev-change-medium loads the empty drive and closes its tray", json.dumps(blk))
+        r = qmp("eject", {"id": "cdrom1", "force": True})
+        blk = {b["device"]: b for b in qmp("query-block")["return"]}
+        cd = blk.get("cd1", {})
+        check(r.get("return") == {} and cd.get("tray_open") is True and "inserted" not in cd,
+              "eject (force): the tray is open and the drive empty", json.dumps(r) + json.dumps(cd))
         q.events.clear()
         r = qmp("blockdev-change-medium", {"id": "cdrom0", "filename": iso_b, "format": "raw"})
         check(r.get("return") == {}, "blockdev-change-medium id=cdrom0 to the second ISO",
@@ -114,11 +134,6 @@ def main():
         blk = {b["device"]: b for b in qmp("query-block")["return"]}
         check(blk.get("cd0", {}).get("inserted", {}).get("file") == iso_b,
               "query-block names the new ISO", json.dumps(blk.get("cd0")))
-        r = qmp("eject", {"id": "cdrom0", "force": True})
-        blk = {b["device"]: b for b in qmp("query-block")["return"]}
-        cd = blk.get("cd0", {})
-        check(r.get("return") == {} and cd.get("tray_open") is True and "inserted" not in cd,
-              "eject: the tray is open and the drive empty", json.dumps(r) + json.dumps(cd))
         q.close()
         rc, text, err = g.finish(timeout=120)
         check(rc == 1 and "not ok" not in text and "1..24" in text,
