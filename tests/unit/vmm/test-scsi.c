@@ -166,7 +166,7 @@ static void test_disk(void)
     ok(sense(r, 5, 0x39, 0), "saved values: SAVING PARAMETERS NOT SUPPORTED");
     r = RUN(&lun, 512, 0x28, 0, 0, 0, 0x08, 0, 0, 0, 1, 0);
     ok(sense(r, 5, 0x21, 0), "READ past the end: LBA OUT OF RANGE");
-    r = RUN(&lun, 0x20000, 0x28, 0, 0, 0, 0, 0, 0, 0x01, 0, 0);
+    r = RUN(&lun, sizeof(buf), 0x28, 0, 0, 0, 0, 0, 0, 0x01, 0, 0); /* 128 KiB */
     ok(r.status == 0xff, "a READ larger than the buffer is the transport's overrun");
     scsi_lun_destroy(&lun);
     blockdev_close(b);
