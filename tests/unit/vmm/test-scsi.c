@@ -190,7 +190,10 @@ static void test_disk(void)
 
 static void test_cd(void)
 {
-    char *a = image("cda", 100 * 2048, 0x11), *b2 = image("cdb", 400000ull * 2048 / 1000, 0x22);
+    /* The second medium: 400000 blocks (sparse), more than a CD holds. */
+    char *a = image("cda", 100 * 2048, 0x11), *b2 = image("cdb", 65536, 0x22);
+    if (truncate(b2, 400000ll * 2048) < 0)
+        abort();
     struct vmm_drive dr = {.id = "cd0", .file = a, .format = "raw", .read_only = true};
     struct blockdev *b;
     struct scsi_lun lun;
@@ -205,8 +208,8 @@ static void test_cd(void)
     ok(r.status == 0 && buf[3] == 1 && buf[6] == 1 && buf[14] == 0xaa && buf[19] == 100,
        "READ TOC: track 1, lead-out at LBA 100");
     r = RUN(&lun, 100, 0x43, 0x02, 0, 0, 0, 0, 0, 0, 100, 0);
-    ok(r.status == 0 && buf[17] == 0 && buf[18] == 4 && buf[19] == 25,
-       "READ TOC in MSF: the lead-out at 00:04:25 (LBA 100 + 150)");
+    ok(r.status == 0 && buf[17] == 0 && buf[18] == 3 && buf[19] == 25,
+       "READ TOC in MSF: the lead-out at 00:03:25 (LBA 100 + 150 frames)");
     r = RUN(&lun, 256, 0x46, 0, 0, 0, 0, 0, 0, 1, 0, 0);
     ok(r.status == 0 && buf[6] == 0 && buf[7] == 0x08, "GET CONFIGURATION: profile CD-ROM");
     r = RUN(&lun, 8, 0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8, 0);
