@@ -366,8 +366,8 @@ int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err)
     if (!b->bd) {
         r = no_medium(err);
     } else {
-        /* Shrinking is allowed where the format allows it (raw; qcow2 refuses), as
-         * block_resize in QEMU allows it; requests beyond a new, smaller end then fail. */
+        /* Shrinking is allowed where the format allows it (raw and qcow2), as block_resize
+         * in QEMU allows it; requests beyond a new, smaller end then fail. */
         r = block_resize(b->bd, size, true, err);
         if (r == 0)
             set_size(b, block_size(b->bd));
