@@ -80,7 +80,7 @@ static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
 
 /* block_resize {"device": ID} or {"node-name": NAME}, "size": BYTES, with QEMU 7.2's error
  * wording (checked against it: device wins when both are given; a missing one reads as
- * ''). Difference: raw sizes need not be multiples of 512 (the guest sees whole sectors). *
+ * ''). Difference: raw sizes need not be multiples of 512 (the guest sees whole sectors). */
 static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
                             struct json_object **ret, struct qmp_error *err, void *opaque)
 {
