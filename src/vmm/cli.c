@@ -8,6 +8,7 @@
 #include "util/str.h"
 #include "vmm/cli-backends.h"
 #include "vmm/cli-device.h"
+#include "vmm/cli-legacy.h"
 #include "vmm/cli-opts.h"
 #include "vmm/dev/device.h"
 
@@ -305,7 +306,8 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
         cfg->start_paused = true;
     else if (str_eq(opt, "-mem-prealloc"))
         cfg->mem_prealloc = true;
-    /* -enable-kvm: KVM is the only accelerator */
+    /* -enable-kvm: KVM is the only accelerator; -no-user-config: vireo-vmm reads no
+     * configuration files */
     return 0;
 }
 
@@ -433,6 +435,18 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_nic(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_nic(cfg, arg, err);
+}
+
+static int opt_net(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_net(cfg, arg, err);
+}
+
 static int opt_chardev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -494,6 +508,9 @@ static const struct cli_option options[] = {
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
     {"-netdev", true, opt_netdev},
+    {"-nic", true, opt_nic},
+    {"-net", true, opt_net},
+    {"-no-user-config", false, opt_flag},
     {"-chardev", true, opt_chardev},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
@@ -544,6 +561,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
     if (!cfg->append)
         cfg->append = "";
+    if (cli_net_finish(cfg, err) < 0)
+        return -EINVAL;
     if (!cfg->serial_given) {
         /* QEMU: -nographic puts the serial port on stdio; with -nodefaults there is none;
          * otherwise it would go to a graphical console, which vireo-vmm does not have. */
@@ -584,6 +603,11 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->nr_devices = 0;
     free(cfg->help_text);
     cfg->help_text = NULL;
+    for (unsigned i = 0; i < cfg->nr_net_args; i++)
+        free(cfg->net_args[i]);
+    free(cfg->net_args);
+    cfg->net_args = NULL;
+    cfg->nr_net_args = 0;
 }
 
 const char *cli_help_text(void)
@@ -601,6 +625,7 @@ const char *cli_help_text(void)
            "                              x-option-roms=off and auto-kernel-cmdline describe\n"
            "                              vireo-vmm's microvm and other values are refused\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
+           "  -no-user-config             accepted (no configuration files are read)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
            "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
@@ -638,6 +663,8 @@ const char *cli_help_text(void)
            "user,id=ID[,net=ADDR/BITS,host=,dhcpstart=,dns=][,hostfwd=tcp::HOSTPORT-:GUESTPORT]\n"
            "  -netdev tap,id=ID,ifname=NAME|fd=N[,script=no,downscript=no,vhost=off]\n"
            "  -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56][,host_mtu=N]\n"
+           "  -nic user|tap|none[,model=virtio-net-pci][,mac=MAC][,netdev options]\n"
+           "  -net nic[,model=virtio][,macaddr=MAC] -net user|tap[,netdev options]\n"
            "  -chardev socket,id=ID,path=PATH[,server=on|off][,wait=on|off]\n"
            "  -chardev pty|stdio|null,id=ID   -chardev file,id=ID,path=PATH\n"
            "  -device virtio-serial-pci[,id=ID][,max_ports=N]\n"
