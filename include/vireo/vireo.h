@@ -609,6 +609,11 @@ int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsig
                                 vir_error *err);
 int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_error *err);
 
+/* virDomainUpdateDeviceFlags: change a device in place (vireod: a CD-ROM's medium, the
+ * <disk> element with or without <source>); flags vir_domain_device_modify_flags. */
+int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+
 typedef enum {
     VIR_TYPED_PARAM_INT = 1,
     VIR_TYPED_PARAM_UINT = 2,

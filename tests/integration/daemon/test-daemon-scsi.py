@@ -6,7 +6,7 @@ cdrom (no <source>), with no <controller> written: vireod adds the
 virtio-scsi controller as libvirt's QEMU driver does for a machine whose only
 SCSI model is virtio-scsi.
 
-  test-daemon-scsi.py VIREOD VIREO_VMM TESTGUEST_ELF
+  test-daemon-scsi.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
 Checks: define and start succeed; dumpxml shows the controller and the drive
 addresses; vireo-vmm got virtio-scsi-pci, scsi-hd and scsi-cd (media=cdrom,
@@ -15,7 +15,7 @@ the empty one without a file); the test guest's virtio-scsi tests pass
 change-media --update --live` swaps the ISO while the guest polls, which sees
 the unit attentions and the new label; the live and persistent XML say what
 changed; --eject empties the drive (the live XML shows tray='open'), --insert
-loads it again, a disk is refused, --config changes the
+loads it again (vsh's change-media too), a disk is refused, --config changes the
 persistent definition only; the guest's CRC-32 of the disk after its writes
 equals the file's. Prints TAP.
 """
@@ -29,13 +29,13 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
-VIREOD, VMM, GUEST = sys.argv[1:4]
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
 GUEST = os.path.abspath(GUEST)
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     skip_all("no /dev/kvm")
 
-d = Daemon(VIREOD, VMM)
+d = Daemon(VIREOD, VMM, VSH)
 names = ["scsi1"]
 try:
     d.start()
@@ -110,6 +110,19 @@ try:
     live = d.virsh("dumpxml", "scsi1").stdout
     t.ok(r.returncode == 0 and f"<source file='{iso}'/>" in live and "tray=" not in live,
          "virsh change-media --insert loads the drive and closes the tray", r.stderr + live)
+    # The same with vsh: eject, then the second ISO back in (--update).
+    r = d.vsh("change-media", "scsi1", "sdb", "--eject", "--live")
+    live = d.virsh("dumpxml", "scsi1").stdout
+    t.ok(r.returncode == 0 and "Successfully ejected media." in r.stdout and iso not in live,
+         "vsh change-media --eject empties the drive", r.stdout + r.stderr + live)
+    r = d.vsh("change-media", "scsi1", "sdb", iso2, "--live")
+    live = d.virsh("dumpxml", "scsi1").stdout
+    t.ok(r.returncode == 0 and "Successfully updated media." in r.stdout and
+         f"<source file='{iso2}'/>" in live and "tray=" not in live,
+         "vsh change-media (update, the default) loads the second ISO", r.stdout + r.stderr + live)
+    r = d.vsh("change-media", "scsi1", "sdz", iso2)
+    t.ok(r.returncode != 0 and "No disk found whose source path or target is sdz" in r.stderr,
+         "vsh change-media of an unknown drive: virsh's words", r.stderr)
     r = d.virsh("change-media", "scsi1", "sda", iso2, "--update", "--live")
     # virsh itself only offers change-media on CD-ROM and floppy drives
     t.ok(r.returncode != 0 and "No disk found" in r.stderr,
