@@ -537,6 +537,14 @@ typedef enum {
     VIR_DOMAIN_AFFECT_CONFIG = 1 << 1,
 } vir_domain_modification_impact;
 
+/* libvirt's virDomainDeviceModifyFlags (virDomainUpdateDeviceFlags) */
+typedef enum {
+    VIR_DOMAIN_DEVICE_MODIFY_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
+    VIR_DOMAIN_DEVICE_MODIFY_LIVE = VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_DEVICE_MODIFY_CONFIG = VIR_DOMAIN_AFFECT_CONFIG,
+    VIR_DOMAIN_DEVICE_MODIFY_FORCE = 1 << 2,
+} vir_domain_device_modify_flags;
+
 typedef enum {
     VIR_DOMAIN_VCPU_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
     VIR_DOMAIN_VCPU_LIVE = VIR_DOMAIN_AFFECT_LIVE,
@@ -600,6 +608,11 @@ int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err);
 int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_error *err);
+
+/* virDomainUpdateDeviceFlags: change a device in place (vireod: a CD-ROM's medium, the
+ * <disk> element with or without <source>); flags vir_domain_device_modify_flags. */
+int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
 
 typedef enum {
     VIR_TYPED_PARAM_INT = 1,

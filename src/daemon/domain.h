@@ -140,6 +140,8 @@ uint64_t vd_domain_cpu_time(const struct vd_domain *dom);
 /* Whether def has the virtio balloon live memory changes go through. */
 bool vd_domain_has_balloon(const struct domain_def *def);
 void vd_domain_job_set_memory(struct vd_job *job);
+/* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
+void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
 
 /* ---- domain-graphics.c ---- */

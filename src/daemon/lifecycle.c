@@ -163,6 +163,22 @@ static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
     case VD_VMM_BALLOON:
         dom->def->current_memory_kib = ev->value / 1024;
         break;
+    case VD_VMM_TRAY:
+        /* The live XML shows an open tray as libvirt does (<target ... tray='open'/>). */
+        for (size_t i = 0; ev->id && i < dom->def->ndisks; i++) {
+            struct domain_disk *disk = &dom->def->disks[i];
+            const struct domain_address *a = &disk->address;
+            char alias[64];
+            snprintf(alias, sizeof(alias), "scsi%u-%u-%u-%u", a->controller, a->bus, a->target,
+                     a->unit);
+            if (disk->target_bus != DOMAIN_DISK_BUS_SCSI || strcmp(alias, ev->id) != 0)
+                continue;
+            if (!disk->target_node)
+                disk->target_node = xnode_new("target");
+            xnode_set_attr(disk->target_node, "tray", ev->value ? "open" : NULL);
+            vd_domain_save_status(d, dom);
+        }
+        break;
     }
 }
 

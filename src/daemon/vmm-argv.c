@@ -3,13 +3,13 @@
  *
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
  * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
- * i8042, and virtio-blk/net/balloon/rng PCI devices with QEMU's
- * -drive/-netdev/-device syntax), so every part of the definition that would
- * need more is refused with an error naming it: starting a VM without the
+ * i8042, virtio-blk/net/balloon/rng PCI devices, and virtio-scsi controllers with
+ * scsi-hd/scsi-cd units, with QEMU's -drive/-netdev/-device syntax), so every part of the
+ * definition that would need more is refused with an error naming it: starting a VM without the
  * disk or NIC the user defined would be worse than not starting it.
  *
  * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
- * device ids (virtio-disk0, net0, balloon0, rng0), and every PCI device gets
+ * device ids (virtio-disk0, net0, balloon0, rng0, scsi0, scsi0-0-0-0), and every PCI device gets
  * the address the definition holds (bus=pcie.0,addr=0xNN), so what dumpxml
  * shows is where the guest finds it. Devices are passed in slot order, which
  * also places them right on a vireo-vmm that takes the first free slot.
@@ -110,6 +110,44 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     }
     put_pci(&b, &d->address);
     addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* A disk on a virtio-scsi controller, as libvirt's -drive era names it: alias
+ * scsiC-B-T-U from its drive address, -drive id drive-scsiC-B-T-U; a cdrom is scsi-cd
+ * (media=cdrom, no file when empty), a disk scsi-hd. */
+static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
+{
+    const struct domain_address *ad = &d->address;
+    char *alias = xasprintf("scsi%u-%u-%u-%u", ad->controller, ad->bus, ad->target, ad->unit);
+    bool cd = d->device == DOMAIN_DISK_DEVICE_CDROM;
+    struct buf b = BUF_INIT;
+    if (d->source_path) {
+        buf_append(&b, "file=", 5);
+        put_escaped(&b, d->source_path);
+        char *fmt = xasprintf(",format=%s,", d->driver_type ? d->driver_type : "raw");
+        buf_append(&b, fmt, strlen(fmt));
+        free(fmt);
+    }
+    char *rest = xasprintf(
+        "if=none,id=drive-%s%s%s%s%s%s%s%s", alias, cd ? ",media=cdrom" : "",
+        d->driver_cache ? ",cache=" : "", d->driver_cache ? d->driver_cache : "",
+        d->driver_io ? ",aio=" : "", d->driver_io ? d->driver_io : "",
+        d->readonly || cd ? ",readonly=on" : "",
+        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
+    buf_append(&b, rest, strlen(rest));
+    free(rest);
+    addf2(a, "-drive", buf_detach(&b, NULL));
+    char *dev = xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
+                          cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target, ad->unit,
+                          alias, alias);
+    buf_append(&b, dev, strlen(dev));
+    free(dev);
+    if (d->serial) {
+        buf_append(&b, ",serial=", 8);
+        put_escaped(&b, d->serial);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+    free(alias);
 }
 
 /* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
@@ -287,8 +325,17 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
         unsigned slot = sf / 8, fn = sf % 8;
 #define AT(addr) ((addr).slot == slot && (addr).function == fn)
+        for (size_t i = 0; i < def->ncontrollers; i++) {
+            const struct domain_controller *c = &def->controllers[i];
+            if (c->type != DOMAIN_CONTROLLER_SCSI || c->address.type != DOMAIN_ADDRESS_PCI ||
+                !AT(c->address))
+                continue;
+            char id[32];
+            snprintf(id, sizeof(id), "scsi%u", c->index);
+            add_simple(&a, "virtio-scsi-pci", id, &c->address);
+        }
         for (size_t i = 0; i < def->ndisks; i++)
-            if (AT(def->disks[i].address))
+            if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && AT(def->disks[i].address))
                 add_disk(&a, &def->disks[i], i);
         for (size_t i = 0; i < def->nnets; i++)
             if (AT(def->nets[i].address))
@@ -315,6 +362,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         }
 #undef AT
     }
+    /* SCSI disks after their controllers (vireo-vmm creates devices in order). */
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI)
+            add_scsi_disk(&a, &def->disks[i]);
     for (size_t i = 0; i < def->ndevices; i++)
         if (strcmp(def->devices[i].node->name, "graphics") == 0)
             add_vnc(&a, def->devices[i].node, paths);

@@ -47,12 +47,14 @@ enum vd_vmm_change {
     VD_VMM_STOPPED, /* the vCPUs stopped */
     VD_VMM_RESUMED, /* the vCPUs run again */
     VD_VMM_BALLOON, /* the balloon moved: value is the guest's memory now, in bytes */
+    VD_VMM_TRAY,    /* a drive's tray moved: id is its device, value 1 open, 0 closed */
 };
 
 struct vd_vmm_event {
     enum vd_vmm_change kind;
     bool guest;     /* the guest asked for it (else the host: a command or signal) */
-    uint64_t value; /* VD_VMM_BALLOON */
+    uint64_t value; /* VD_VMM_BALLOON, VD_VMM_TRAY */
+    const char *id; /* VD_VMM_TRAY: the device's id (valid during the call) */
 };
 
 /* Why the process ended. */
@@ -111,6 +113,10 @@ int vd_vmm_send_key(struct vd_vmm *vmm, const unsigned *qnums, size_t n, unsigne
 /* QMP screendump of the display into path (a binary PPM). */
 int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
                       struct verr *err);
+/* The medium of the removable drive of device id: blockdev-change-medium to file (format may
+ * be NULL: probed), or eject (file NULL; force as QMP's). */
+int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
+                         bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

@@ -127,7 +127,7 @@ static const struct vmm_support_rule rules[] = {
     {"on_*", "rename-restart", R, 0, "not supported, use destroy, restart or preserve"},
     {"on_*", "*", R, 0, "vireo-vmm cannot dump guest cores; use destroy, restart or preserve"},
     /* devices */
-    {"devices", "disk", H, 0, "virtio-blk-pci (see the disk rows)"},
+    {"devices", "disk", H, 0, "virtio-blk-pci, scsi-hd or scsi-cd (see the disk rows)"},
     {"devices", "interface", H, 0, "virtio-net-pci (see the interface rows)"},
     {"devices", "controller", H, 0, "see the controller rows"},
     {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
@@ -140,19 +140,28 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "channel", P, 16, "virtio-serial channels are not supported yet"},
     {"devices", "memory", P, 16, "memory devices are not supported yet"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
-    {"disk@device", "disk", H, 0, "virtio-blk-pci"},
-    {"disk@device", "cdrom", P, 15, "no install media yet"},
-    {"disk@device", "*", R, 0, "only device 'disk' is supported"},
+    {"disk@device", "disk", H, 0, "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi')"},
+    {"disk@device", "cdrom", H, 0, "scsi-cd (bus 'scsi'), read-only, may be empty"},
+    {"disk@device", "*", R, 0, "only devices 'disk' and 'cdrom' are supported"},
     {"disk@type", "file", H, 0, "-drive file="},
     {"disk@type", "block", P, 14, "only type 'file' is supported yet"},
     {"disk@type", "volume", P, 14, "only type 'file' is supported yet"},
     {"disk@type", "*", R, 0, "only type 'file' is supported"},
     {"disk/source@file", "given", H, 0, "-drive file= (',' escaped as ',,')"},
     {"disk/source@file", "missing", R, 0, "a disk needs a source file"},
+    {"disk/source@file", "missing (cdrom)", H, 0, "an empty drive (-drive media=cdrom, no file)"},
     {"disk/target@bus", "virtio", H, 0, "virtio-blk-pci"},
-    {"disk/target@bus", "sata", P, 15, "only bus 'virtio' is supported on microvm"},
-    {"disk/target@bus", "ide", P, 15, "only bus 'virtio' is supported on microvm"},
-    {"disk/target@bus", "*", R, 0, "only bus 'virtio' is supported"},
+    {"disk/target@bus", "scsi", H, 0,
+     "scsi-hd or scsi-cd on virtio-scsi-pci (bus=scsiN.0, channel, scsi-id, lun from <address>)"},
+    {"disk/target@bus", "virtio (cdrom)", R, 0, "a cdrom cannot use bus 'virtio'"},
+    {"disk/target@bus", "sata", P, 15,
+     "vireo-vmm has no AHCI/SATA controller: use bus 'scsi' (a virtio-scsi controller)"},
+    {"disk/target@bus", "ide", P, 15,
+     "vireo-vmm has no IDE controller: use bus 'scsi' (a virtio-scsi controller)"},
+    {"disk/target@bus", "*", R, 0, "only buses 'virtio' and 'scsi' are supported"},
+    {"disk/address", "drive channel 0", H, 0,
+     "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
+    {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
     {"disk/driver@type", "raw", H, 0, "format=raw"},
@@ -204,6 +213,14 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "usb/ich9-ehci1", P, 15, "USB is not supported yet"},
     {"controller", "usb/piix3-uhci", P, 15, "USB is not supported yet"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
+    {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
+    {"controller", "scsi/lsilogic", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/lsisas1068", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/lsisas1078", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/buslogic", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/vmpvscsi", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/ibmvscsi", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
     {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
@@ -571,15 +588,22 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
 {
     char *t = xasprintf("'%s'", d->target_dev ? d->target_dev : "?");
     const char *fmt = d->driver_type ? d->driver_type : "raw";
+    bool cdrom = d->device == DOMAIN_DISK_DEVICE_CDROM;
     int r;
     if ((r = probe_attr("disk@device", "disk", "device", domain_disk_device_to_string(d->device), t,
                         err)) ||
         (r = probe_attr("disk@type", "disk", "type", domain_disk_source_to_string(d->source_type),
                         t, err)) ||
-        (r = probe("disk/source@file", d->source_path ? "given" : "missing", "<disk><source>",
-                   err)) ||
+        (r = probe("disk/source@file",
+                   d->source_path                          ? "given"
+                   : d->device == DOMAIN_DISK_DEVICE_CDROM ? "missing (cdrom)"
+                                                           : "missing",
+                   "<disk><source>", err)) ||
         (r = probe_attr("disk/target@bus", "target", "bus",
-                        domain_disk_bus_to_string(d->target_bus), t, err)) ||
+                        cdrom && d->target_bus == DOMAIN_DISK_BUS_VIRTIO
+                            ? "virtio (cdrom)"
+                            : domain_disk_bus_to_string(d->target_bus),
+                        t, err)) ||
         (d->driver_name &&
          (r = probe_attr("disk/driver@name", "driver", "name", d->driver_name, t, err))) ||
         (r = probe_attr("disk/driver@type", "driver", "type", fmt, t, err)) ||
@@ -602,6 +626,17 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         free(shown);
         if (r)
             goto out;
+    }
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI) {
+        const struct domain_address *a = &d->address;
+        bool ok =
+            a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target <= 255 && a->unit <= 16383;
+        char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
+                                "target='%u' unit='%u'>",
+                                t, a->controller, a->bus, a->target, a->unit);
+        r = probe("disk/address", ok ? "drive channel 0" : "other", shown, err);
+        free(shown);
+        goto out;
     }
     char *what = xasprintf("<disk> %s", t);
     r = check_pci(&d->address, what, err);

@@ -134,6 +134,8 @@ struct vir_driver {
                         unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
     int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
+    int (*update_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
     char *(*get_scheduler_type)(vir_domain *dom, int *nparams, vir_error *err);
     int (*get_scheduler_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                 unsigned int flags, vir_error *err);

@@ -709,6 +709,14 @@ static int remote_set_memory_flags(vir_domain *dom, unsigned long kib, unsigned 
     return call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, &a, NULL, err);
 }
 
+static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_update_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
+}
+
 const struct vir_driver vir_remote_driver = {
     .name = "QEMU",
     .open = remote_open,
@@ -743,6 +751,7 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpus_flags = remote_get_vcpus_flags,
     .set_vcpus_flags = remote_set_vcpus_flags,
     .set_memory_flags = remote_set_memory_flags,
+    .update_device_flags = remote_update_device_flags,
     .event_fd = remote_event_fd,
     .process_events = remote_process_events,
     .lifecycle_events = remote_lifecycle_events,

@@ -711,6 +711,12 @@ int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_err
     DOM_MUTATE("virDomainSetMaxMemory", set_memory_flags, memory_kib, VIR_DOMAIN_MEM_MAXIMUM, err);
 }
 
+int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainUpdateDeviceFlags", update_device_flags, xml, flags, err);
+}
+
 char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
 {
     DOM_QUERY("virDomainGetSchedulerType", NULL, get_scheduler_type, nparams, err);

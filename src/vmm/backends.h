@@ -22,12 +22,13 @@
 struct vmm_drive {
     char *id;        /* id=, or QEMU's "virtioN" for an if=virtio drive without one */
     char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
-    char *file;
-    char *format; /* NULL: probe, as QEMU does (with its warning) */
+    char *file;      /* NULL: an empty drive (media=cdrom without file=) */
+    char *format;    /* NULL: probe, as QEMU does (with its warning) */
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
     bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    bool cdrom;        /* media=cdrom: read-only, file= optional */
 };
 
 enum backend_kind {

@@ -230,15 +230,22 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
             d.aio_io_uring = !strcmp(v, "io_uring");
         } else if (cli_prop(item, "media", &v)) {
-            if (strcmp(v, "disk"))
-                r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);
+            if (!strcmp(v, "cdrom"))
+                d.cdrom = true;
+            else if (strcmp(v, "disk"))
+                r = verr_set(err, EINVAL, "-drive %s: '%s' invalid media", arg, v);
         } else {
             r = verr_set(err, EINVAL, "-drive %s: unknown property '%s'", arg, item);
         }
     }
     free(copy);
-    if (r == 0 && !d.file)
-        r = verr_set(err, EINVAL, "-drive %s: file= is required", arg);
+    if (d.cdrom) /* QEMU: a CD-ROM drive is read-only */
+        d.read_only = true;
+    if (r == 0 && !d.file && !d.cdrom)
+        r = verr_set(err, EINVAL, "-drive %s: file= is required (only media=cdrom may be empty)",
+                     arg);
+    if (r == 0 && !d.file && if_virtio)
+        r = verr_set(err, EINVAL, "-drive %s: Device needs media, but drive is empty", arg);
     if (r == 0 && !if_virtio && !d.id)
         r = verr_set(err, EINVAL, "-drive %s: if=none needs an id= for -device drive=", arg);
     if (r == 0 && !d.id) /* QEMU names an if=virtio drive without id= virtioN */

@@ -452,6 +452,17 @@ static const struct vsh_opt opts_schedinfo[] = {
     {"set", VSH_OT_ARGV, 0, "parameter=value"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_change_media[] = {
+    DOM_OPT,
+    {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "Fully-qualified path or target of disk device"},
+    {"source", VSH_OT_STRING, 0, "source of the media"},
+    {"eject", VSH_OT_BOOL, 0, "Eject the media"},
+    {"insert", VSH_OT_BOOL, 0, "Insert the media"},
+    {"update", VSH_OT_BOOL, 0, "Update the media"},
+    IMPACT_OPTS,
+    {"force", VSH_OT_BOOL, 0, "force media changing"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_domblklist[] = {
     DOM_OPT,
     {"inactive", VSH_OT_BOOL, 0, "get inactive rather than running configuration"},
@@ -480,6 +491,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     /* sorted by name within each group, as help prints them */
     {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
      "Configure a domain to be automatically started at boot.", DM, 0},
+    {"change-media", vsh_cmd_change_media, opts_change_media, "Change media of CD or floppy drive",
+     "Change media of CD or floppy drive.", DM, 0},
     {"console", vsh_cmd_console, opts_console, "connect to the guest console",
      "Connect the virtual serial console for the guest", DM, 0},
     {"create", vsh_cmd_create, opts_create, "create a domain from an XML file", "Create a domain.",
