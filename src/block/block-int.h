@@ -55,7 +55,8 @@ uint64_t hostfile_actual_size(struct hostfile *hf);
 
 struct block_driver {
     const char *name;
-    bool needs_lock; /* block.c holds bd->lock around every call */
+    bool needs_lock;   /* block.c holds bd->lock around every call */
+    bool no_zero_init; /* fresh images do not read as zeroes (see block_has_zero_init) */
     int (*open)(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err);
     void (*close)(struct block_dev *bd);
     int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
@@ -92,6 +93,8 @@ struct block_driver {
     int (*make_empty)(struct block_dev *bd, struct verr *err);
     int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
                    struct block_measure *out, struct verr *err);
+    int (*amend_keyslots)(struct block_dev *bd, const struct block_keyslot_change *c,
+                          struct verr *err);
 };
 
 struct block_dev {
@@ -111,6 +114,7 @@ struct block_dev {
 
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;
+extern const struct block_driver block_driver_luks;
 
 /* Opens the backing file `name` (as stored in bd's header, resolved against
  * bd's directory) with `fmt` (NULL: probe) read-only, refusing loops. Fills

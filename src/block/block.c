@@ -7,6 +7,7 @@
  * chain for block status. Everything format-specific is in the drivers.
  */
 #include "block/block-int.h"
+#include "block/luks-header.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -18,7 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct block_driver *const drivers[] = {&block_driver_raw, &block_driver_qcow2};
+static const struct block_driver *const drivers[] = {&block_driver_raw, &block_driver_qcow2,
+                                                     &block_driver_luks};
 
 static const struct block_driver *find_driver(const char *name)
 {
@@ -82,14 +84,16 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return verr_errno(err, errno, "could not open '%s'", path);
-    unsigned char magic[4] = {0};
+    unsigned char magic[8] = {0};
     ssize_t n = pread(fd, magic, sizeof(magic), 0);
     int e = errno;
     close(fd);
     if (n < 0)
         return verr_errno(err, e, "could not read '%s'", path);
-    if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
+    if (n >= 4 && memcmp(magic, "QFI\xfb", 4) == 0)
         str_copy(fmt, fmt_size, "qcow2");
+    else if (luks_header_probe(magic, (size_t)n)) /* LUKS2 probes as raw, as in qemu-img 7.2 */
+        str_copy(fmt, fmt_size, "luks");
     else
         str_copy(fmt, fmt_size, "raw");
     return 0;
@@ -172,6 +176,8 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
         .read_only = true,
         .cache = opts->cache,
         .format = fmt,
+        .keys = opts->keys ? opts->keys->backing : NULL,
+        .no_io = opts->no_io,
     };
     char *path;
     if (opts->backing_override) {
@@ -494,6 +500,7 @@ void block_info_free(struct block_info *info)
     free(info->backing_file);
     free(info->backing_format);
     free(info->full_backing_path);
+    free(info->crypt);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
     memset(info, 0, sizeof(*info));
 }
@@ -629,6 +636,25 @@ int block_make_empty(struct block_dev *bd, struct verr *err)
     r = bd->drv->make_empty(bd, err);
     unlock(bd);
     return r;
+}
+
+int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                         struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->amend_keyslots)
+        return verr_set(err, ENOTSUP, "'%s' is not a LUKS-encrypted image", bd->filename);
+    lock(bd);
+    r = bd->drv->amend_keyslots(bd, c, err);
+    unlock(bd);
+    return r;
+}
+
+bool block_has_zero_init(struct block_dev *bd)
+{
+    return !bd->drv->no_zero_init;
 }
 
 int block_create(const char *path, const char *format, const struct block_create_opts *opts,

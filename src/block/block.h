@@ -25,6 +25,17 @@
 #include <sys/uio.h>
 
 struct block_dev;
+struct secret_store;
+
+/* Passphrases for encrypted images (luks, qcow2 with LUKS or AES): where
+ * secrets come from (see secret.h), the secret this image is keyed with
+ * (qemu-img's key-secret= / encrypt.key-secret=), and the same for its
+ * backing file (image-opts' backing.encrypt.key-secret=). */
+struct block_keys {
+    const struct secret_store *secrets;
+    const char *key_secret;
+    const struct block_keys *backing;
+};
 
 /* Host cache modes, with QEMU's names and meanings. */
 enum block_cache {
@@ -53,6 +64,12 @@ struct block_open_opts {
     /* For `check -r`: allow opening an image whose corrupt bit is set
      * read-write so it can be repaired. */
     bool for_repair;
+    /* Keys for encrypted images in the chain (NULL: none given; opening an
+     * encrypted image then fails unless no_io). */
+    const struct block_keys *keys;
+    /* Metadata only (qemu-img info's way): encrypted images open without
+     * their passphrase, and their data cannot be read or written. */
+    bool no_io;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).
@@ -181,6 +198,30 @@ struct block_info {
     bool extended_l2;
     struct block_snapshot *snapshots;
     size_t nb_snapshots;
+    /* Encryption details when encrypted (qemu-img info's "encrypt" for
+     * qcow2, the format-specific block for luks), else NULL. */
+    struct block_crypt_info *crypt;
+};
+
+/* One LUKS key slot as qemu-img info lists it. */
+struct block_crypt_slot {
+    bool active;
+    uint32_t iters;      /* active slots only */
+    uint32_t stripes;    /* active slots only */
+    uint64_t key_offset; /* bytes from the LUKS header */
+};
+
+struct block_crypt_info {
+    char format[8]; /* "luks" or "aes" (qcow2's old method; nothing below) */
+    char cipher_alg[16];
+    char cipher_mode[8];
+    char ivgen_alg[8];
+    char ivgen_hash_alg[16]; /* empty unless the IV generator is essiv */
+    char hash_alg[16];
+    char uuid[41];
+    uint64_t payload_offset; /* bytes */
+    uint32_t master_key_iters;
+    struct block_crypt_slot slots[8];
 };
 
 int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
@@ -262,6 +303,17 @@ struct block_create_opts {
      * file (qemu-img create -u): it need not exist yet, and size is then
      * required (no default from the backing file). */
     bool backing_unsafe;
+    /* Encryption: the luks format's options, or qcow2's encrypt.* ones.
+     * NULL strings take qemu-img's defaults (aes-256, xts, plain64,
+     * sha256, 2000 ms of PBKDF2). */
+    struct block_encrypt_opts {
+        const char *format; /* qcow2: "luks" ("aes" is refused); NULL: plain */
+        const char *key_secret;
+        const char *cipher_alg, *cipher_mode, *ivgen_alg, *ivgen_hash_alg, *hash_alg;
+        bool has_iter_time;
+        uint64_t iter_time; /* ms */
+    } encrypt;
+    const struct secret_store *secrets;
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);
@@ -281,6 +333,26 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
 /* Makes every cluster of this layer unallocated, so the image reads as its
  * backing file (qemu-img commit's emptying of the top image). */
 int block_make_empty(struct block_dev *bd, struct verr *err);
+
+/* qemu-img amend's LUKS key slot options (state=active|inactive, keyslot,
+ * new-secret, old-secret, secret, iter-time) for luks and LUKS-encrypted
+ * qcow2 images. The image must be open read-write with its key. */
+struct block_keyslot_change {
+    bool activate;          /* state=active: add; state=inactive: erase */
+    int keyslot;            /* -1: not given */
+    const char *new_secret; /* active: the passphrase to add */
+    const char *old_secret; /* inactive: erase the slots this opens */
+    const char *secret;     /* active: unlock with this instead of the open key */
+    bool has_iter_time;
+    uint64_t iter_time;
+    bool force; /* amend --force: allow overwriting and erasing the last slot */
+};
+int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                         struct verr *err);
+
+/* False for formats whose fresh images do not read as zeroes (luks: the
+ * payload decrypts to noise until written), so a copy must write zeroes. */
+bool block_has_zero_init(struct block_dev *bd);
 
 /* "qcow2" or "raw" from the file's first bytes, into fmt (>= 16 bytes). */
 int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err);
