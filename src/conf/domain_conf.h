@@ -175,6 +175,29 @@ struct domain_device {
     struct xnode *node;
 };
 
+/*
+ * <memballoon> and <rng>, typed. Filled by parsing from the device elements
+ * (def->devices), which stay what is printed: they are a read-only view for
+ * the rest of Vireo, refreshed whenever a definition is parsed again.
+ */
+struct domain_memballoon {
+    char *model;             /* virtio, virtio-transitional, virtio-non-transitional, xen, none */
+    int autodeflate;         /* -1 unset, 0 off, 1 on */
+    int free_page_reporting; /* -1 unset, 0 off, 1 on */
+    unsigned stats_period;   /* <stats period=> seconds, 0 unset */
+    struct domain_address address;
+    char *alias; /* live only */
+};
+
+struct domain_rng {
+    char *model;         /* virtio, virtio-transitional, virtio-non-transitional */
+    char *backend_model; /* random, egd, builtin */
+    char *backend_path;  /* random: the host device; NULL when not given */
+    unsigned long long rate_bytes, rate_period; /* <rate bytes= period=>, 0 unset */
+    struct domain_address address;
+    char *alias; /* live only */
+};
+
 struct domain_vcpupin {
     unsigned vcpu;
     char *cpuset;
@@ -257,6 +280,9 @@ struct domain_def {
     size_t nnets;
     struct domain_device *devices; /* other devices, in canonical order */
     size_t ndevices;
+    struct domain_memballoon *memballoon; /* NULL when the definition has none */
+    struct domain_rng *rngs;
+    size_t nrngs;
 
     bool generic; /* parsed with DOMAIN_PARSE_GENERIC: no hypervisor defaults */
 };
@@ -327,6 +353,10 @@ const char *domain_net_type_to_string(enum domain_net_type t);
 int domain_net_type_from_string(const char *s);
 const char *domain_controller_type_to_string(enum domain_controller_type t);
 int domain_controller_type_from_string(const char *s);
+
+/* A disk target's index: "sda" -> 0, "hdc" -> 2, "vdaa" -> 26 (libvirt's alias numbers);
+ * -1 when the name has no known prefix. prefix_end, when not NULL, gets the prefix. */
+int domain_disk_name_to_index(const char *name, const char **prefix_end);
 
 /*
  * Memory with libvirt's units: b/bytes, KB/k? ... Returns KiB (rounded up) in *kib.

@@ -7,7 +7,8 @@
  * warning by default, an error with DOMAIN_PARSE_VALIDATE (which also checks
  * the document against libvirt's RelaxNG schema when it is installed, as
  * `virsh define --validate` does). Defaults, implied devices and cross-field
- * validation happen afterwards in domain_post.c.
+ * validation happen afterwards in domain_postparse.c (and, for kvm/qemu,
+ * domain_kvm_defaults.c and domain_addr.c).
  */
 #include "conf/domain_priv.h"
 

@@ -253,6 +253,31 @@ static void nodes_free(struct xnode **v, size_t n)
     free(v);
 }
 
+int domain_disk_name_to_index(const char *name, const char **prefix_end)
+{
+    static const char *const prefixes[] = {"fd", "hd", "vd", "sd", "xvd", "ubd", NULL};
+    for (int i = 0; prefixes[i]; i++) {
+        size_t l = strlen(prefixes[i]);
+        if (strncmp(name, prefixes[i], l) != 0)
+            continue;
+        const char *p = name + l;
+        if (!*p)
+            return -1;
+        long idx = 0;
+        for (; *p >= 'a' && *p <= 'z'; p++) {
+            idx = idx * 26 + (*p - 'a' + 1);
+            if (idx > 1000000)
+                return -1;
+        }
+        if (*p)
+            return -1; /* partitions ("vda1") are not disk targets */
+        if (prefix_end)
+            *prefix_end = prefixes[i];
+        return (int)(idx - 1);
+    }
+    return -1;
+}
+
 void domain_disk_clear(struct domain_disk *d)
 {
     free(d->source_path);
@@ -420,6 +445,10 @@ struct domain_def *domain_def_copy(const struct domain_def *s)
     d->devices = s->ndevices ? xcalloc(s->ndevices, sizeof(*d->devices)) : NULL;
     for (size_t i = 0; i < s->ndevices; i++)
         d->devices[i].node = xnode_copy(s->devices[i].node);
+    d->memballoon = domain_memballoon_copy(s->memballoon);
+    d->rngs = s->nrngs ? xcalloc(s->nrngs, sizeof(*d->rngs)) : NULL;
+    for (size_t i = 0; i < s->nrngs; i++)
+        domain_rng_copy(&d->rngs[i], &s->rngs[i]);
     return d;
 }
 
@@ -478,6 +507,10 @@ void domain_def_free(struct domain_def *d)
     free(d->nets);
     for (size_t i = 0; i < d->ndevices; i++)
         xnode_free(d->devices[i].node);
+    domain_memballoon_free(d->memballoon);
+    for (size_t i = 0; i < d->nrngs; i++)
+        domain_rng_clear(&d->rngs[i]);
+    free(d->rngs);
     free(d->devices);
     free(d);
 }

@@ -5,8 +5,9 @@
  */
 #include "conf/xnode.h"
 
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
@@ -413,4 +414,60 @@ int xnode_validate_rng(const char *xml, size_t len, const char *schema_path, str
     xmlFreeDoc(doc);
     xmlRelaxNGFree(schema);
     return r;
+}
+
+/* ---- small edits the normalisers make ---- */
+
+void xnode_child_to_end(struct xnode *n, const char *name)
+{
+    for (size_t i = 0; i < n->nkids; i++) {
+        if (n->kids[i]->name && strcmp(n->kids[i]->name, name) == 0) {
+            struct xnode *k = n->kids[i];
+            memmove(&n->kids[i], &n->kids[i + 1], (n->nkids - i - 1) * sizeof(*n->kids));
+            n->kids[n->nkids - 1] = k;
+            return;
+        }
+    }
+}
+
+void xnode_order_attrs(struct xnode *n, const char *const *order)
+{
+    struct xnode *tmp = xnode_new("tmp");
+    for (const char *const *o = order; *o; o++) {
+        const char *v = xnode_attr(n, *o);
+        if (v)
+            xnode_set_attr(tmp, *o, v);
+    }
+    for (size_t i = 0; i < n->nattrs; i++)
+        if (!xnode_attr(tmp, n->attrs[2 * i]))
+            xnode_set_attr(tmp, n->attrs[2 * i], n->attrs[2 * i + 1]);
+    for (size_t i = 0; i < n->nattrs * 2; i++)
+        free(n->attrs[i]);
+    free(n->attrs);
+    n->attrs = tmp->attrs;
+    n->nattrs = tmp->nattrs;
+    tmp->attrs = NULL;
+    tmp->nattrs = 0;
+    xnode_free(tmp);
+}
+
+struct xnode *xnode_ensure_child(struct xnode *n, const char *name, bool first)
+{
+    struct xnode *k = xnode_child(n, name);
+    if (k)
+        return k;
+    k = xnode_new(name);
+    xnode_add(n, k);
+    if (first) {
+        memmove(&n->kids[1], &n->kids[0], (n->nkids - 1) * sizeof(*n->kids));
+        n->kids[0] = k;
+    }
+    return k;
+}
+
+void xnode_set_uint_attr(struct xnode *n, const char *name, unsigned v)
+{
+    char b[16];
+    snprintf(b, sizeof(b), "%u", v);
+    xnode_set_attr(n, name, b);
 }

@@ -46,6 +46,13 @@ void xnode_set_text(struct xnode *n, const char *text);
 void xnode_format(const struct xnode *n, struct buf *out, int indent);
 /* The same with double-quoted attributes (libvirt prints foreign <metadata> content so). */
 void xnode_format_dq(const struct xnode *n, struct buf *out, int indent);
+/* Moves the first child called name to the end (libvirt prints <address> last). */
+void xnode_child_to_end(struct xnode *n, const char *name);
+/* Rebuilds the attributes in the given order (NULL-terminated); others keep their order after. */
+void xnode_order_attrs(struct xnode *n, const char *const *order);
+/* The child called name, created (first or last among the children) when absent. */
+struct xnode *xnode_ensure_child(struct xnode *n, const char *name, bool first);
+void xnode_set_uint_attr(struct xnode *n, const char *name, unsigned v);
 /* XML-escapes s into out; `attr` also escapes quotes. */
 void xml_escape(struct buf *out, const char *s, bool attr);
 

@@ -1,22 +1,30 @@
 /*
  * vmm-argv.c - a domain definition to vireo-vmm's QEMU-style command line.
  *
- * What vireo-vmm understands is narrow (memory, vCPUs, direct kernel boot,
- * one serial port, QMP, and virtio-blk/net/balloon/rng devices with QEMU's
+ * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
+ * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
+ * i8042, and virtio-blk/net/balloon/rng PCI devices with QEMU's
  * -drive/-netdev/-device syntax), so every part of the definition that would
  * need more is refused with an error naming it: starting a VM without the
- * disk or NIC the user defined would be worse than not starting it. The
- * exceptions are what the parser adds to every definition as libvirt's
- * defaults for a pc machine: controllers (buses, nothing to start) and PS/2
- * input (vireo-vmm's i8042). Devices map as libvirt's QEMU driver maps them.
+ * disk or NIC the user defined would be worse than not starting it.
+ *
+ * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
+ * device ids (virtio-disk0, net0, balloon0, rng0), and every PCI device gets
+ * the address the definition holds (bus=pcie.0,addr=0xNN), so what dumpxml
+ * shows is where the guest finds it. Devices are passed in slot order, which
+ * also places them right on a vireo-vmm that takes the first free slot.
+ * Values go through QEMU's ',,' escape, so paths may contain commas.
  */
 #include "daemon/vmm-argv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/xnode.h"
+#include "daemon/vmm-support.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -39,6 +47,16 @@ static void addf2(struct argv_b *a, const char *opt, char *val)
     free(val);
 }
 
+/* QEMU's option-value escape: a ',' inside a value is written ",,". */
+static void put_escaped(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        buf_append(b, v, 1);
+        if (*v == ',')
+            buf_append(b, ",", 1);
+    }
+}
+
 void vmm_argv_free(char **argv)
 {
     if (!argv)
@@ -48,209 +66,116 @@ void vmm_argv_free(char **argv)
     free(argv);
 }
 
-/* The serial port and console (vireo-vmm's COM1 is always wired to the
- * daemon's console socket), PS/2 input, memballoon and rng: adds the
- * -device a virtio balloon or rng needs, refuses anything else. */
-static int check_device(const struct domain_device *d, struct argv_b *a, struct verr *err)
+/* The PCI placement every -device ends with. */
+static void put_pci(struct buf *b, const struct domain_address *a)
 {
-    const char *n = d->node->name;
-    if (strcmp(n, "serial") == 0 || strcmp(n, "console") == 0) {
-        const char *type = xnode_attr(d->node, "type");
-        if (type && strcmp(type, "pty") != 0)
-            return verr_set(err, ENOTSUP,
-                            "<%s type='%s'>: only type 'pty' is supported (the daemon owns COM1)",
-                            n, type);
-        return 0;
-    }
-    /* The PS/2 keyboard and mouse are vireo-vmm's i8042, always present. */
-    if (strcmp(n, "input") == 0) {
-        const char *bus = xnode_attr(d->node, "bus");
-        if (bus && strcmp(bus, "ps2") == 0)
-            return 0;
-        return verr_set(err, ENOTSUP, "<input bus='%s'>: only PS/2 input is supported",
-                        bus ? bus : "?");
-    }
-    /* The parser adds libvirt's default virtio memballoon to every
-     * definition; model 'none' means no balloon. */
-    if (strcmp(n, "memballoon") == 0) {
-        const char *model = xnode_attr(d->node, "model");
-        if (model && strcmp(model, "none") == 0)
-            return 0;
-        if (!model || strcmp(model, "virtio") != 0)
-            return verr_set(err, ENOTSUP,
-                            "<memballoon model='%s'>: only models 'virtio' and 'none' are "
-                            "supported",
-                            model ? model : "?");
-        if (a)
-            addf2(a, "-device", xstrdup("virtio-balloon-pci"));
-        return 0;
-    }
-    /* <rng model='virtio'><backend model='random'>/dev/urandom</backend>:
-     * vireo-vmm's virtio-rng reads the host's getrandom(), which is what
-     * either device node would give. */
-    if (strcmp(n, "rng") == 0) {
-        const char *model = xnode_attr(d->node, "model");
-        struct xnode *be = xnode_child(d->node, "backend");
-        const char *bmodel = be ? xnode_attr(be, "model") : NULL;
-        const char *path = be ? xnode_text(be) : NULL;
-        if (!model || strcmp(model, "virtio") != 0)
-            return verr_set(err, ENOTSUP, "<rng model='%s'>: only model 'virtio' is supported",
-                            model ? model : "?");
-        if (!bmodel || strcmp(bmodel, "random") != 0)
-            return verr_set(err, ENOTSUP,
-                            "<rng><backend model='%s'>: only model 'random' is supported",
-                            bmodel ? bmodel : "?");
-        if (path && *path && strcmp(path, "/dev/urandom") != 0 && strcmp(path, "/dev/random") != 0)
-            return verr_set(err, ENOTSUP,
-                            "<rng><backend> '%s': only /dev/urandom or /dev/random is supported",
-                            path);
-        if (a)
-            addf2(a, "-device", xstrdup("virtio-rng-pci"));
-        return 0;
-    }
-    /* TODO: graphics, video, channels when vireo-vmm grows them. */
-    return verr_set(err, ENOTSUP, "<%s>: device not supported by vireo-vmm yet", n);
+    char tail[64];
+    if (a->function)
+        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x.%x", a->slot, a->function);
+    else
+        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
+    buf_append(b, tail, strlen(tail));
+    if (a->multifunction)
+        buf_append_str(b, ",multifunction=on");
 }
 
-/* One line naming the disk when vireo-vmm cannot run it. */
-static int check_disk(const struct domain_disk *d, struct verr *err)
-{
-    const char *t = d->target_dev ? d->target_dev : "?";
-    if (d->device != DOMAIN_DISK_DEVICE_DISK)
-        return verr_set(err, ENOTSUP, "<disk> '%s': device '%s' is not supported, only 'disk'", t,
-                        domain_disk_device_to_string(d->device));
-    if (d->source_type != DOMAIN_DISK_SOURCE_FILE)
-        return verr_set(err, ENOTSUP, "<disk> '%s': type '%s' is not supported, only 'file'", t,
-                        domain_disk_source_to_string(d->source_type));
-    if (!d->source_path)
-        return verr_set(err, ENOTSUP, "<disk> '%s': no <source file=...>", t);
-    if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
-        return verr_set(err, ENOTSUP, "<disk> '%s': bus '%s' is not supported, only 'virtio'", t,
-                        domain_disk_bus_to_string(d->target_bus));
-    if (d->driver_name && strcmp(d->driver_name, "qemu") != 0)
-        return verr_set(err, ENOTSUP, "<disk> '%s': driver name '%s' is not supported, only 'qemu'",
-                        t, d->driver_name);
-    const char *fmt = d->driver_type ? d->driver_type : "raw";
-    if (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0)
-        return verr_set(err, ENOTSUP,
-                        "<disk> '%s': driver type '%s' is not supported, only 'raw' or 'qcow2'", t,
-                        fmt);
-    static const char *const caches[] = {"none", "writeback", "writethrough", "directsync",
-                                         "unsafe"};
-    if (d->driver_cache) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
-            known = known || strcmp(d->driver_cache, caches[i]) == 0;
-        if (!known)
-            return verr_set(err, ENOTSUP, "<disk> '%s': driver cache '%s' is not supported", t,
-                            d->driver_cache);
-    }
-    if (d->driver_discard && strcmp(d->driver_discard, "unmap") != 0 &&
-        strcmp(d->driver_discard, "ignore") != 0)
-        return verr_set(err, ENOTSUP, "<disk> '%s': driver discard '%s' is not supported", t,
-                        d->driver_discard);
-    if (d->serial && strpbrk(d->serial, ",="))
-        return verr_set(err, ENOTSUP, "<disk> '%s': a serial with ',' or '=' is not supported", t);
-    if (strchr(d->source_path, ','))
-        return verr_set(err, ENOTSUP, "<disk> '%s': a source path with ',' is not supported", t);
-    return 0;
-}
-
-/* libvirt's QEMU driver names the drive of the Nth disk drive-virtio-diskN in
- * older versions (libvirt-N-format with -blockdev in newer ones); vireo-vmm
- * takes -drive, so the older naming is used, with N the disk's index. */
+/* libvirt's names for the Nth virtio disk: the alias virtio-diskN with N the target's index
+ * (vdb -> 1), and the -drive id drive-virtio-diskN of its -drive era. */
 static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
 {
+    int idx = domain_disk_name_to_index(d->target_dev, NULL);
+    if (idx < 0)
+        idx = (int)i; /* a target name libvirt would not number */
     const char *fmt = d->driver_type ? d->driver_type : "raw";
+    struct buf b = BUF_INIT;
+    buf_append(&b, "file=", 5);
+    put_escaped(&b, d->source_path);
     /* Like libvirt, no cache= when the definition has none (vireo-vmm's
      * default is QEMU's, writeback). */
-    char *cache = d->driver_cache ? xasprintf(",cache=%s", d->driver_cache) : xstrdup("");
-    char *drive = xasprintf(
-        "file=%s,format=%s,if=none,id=drive-virtio-disk%zu%s%s%s", d->source_path, fmt, i, cache,
+    char *rest = xasprintf(
+        ",format=%s,if=none,id=drive-virtio-disk%d%s%s%s%s%s%s", fmt, idx,
+        d->driver_cache ? ",cache=" : "", d->driver_cache ? d->driver_cache : "",
+        d->driver_io ? ",aio=" : "", d->driver_io ? d->driver_io : "",
         d->readonly ? ",readonly=on" : "",
         d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
-    free(cache);
-    addf2(a, "-drive", drive);
-    if (d->serial)
-        addf2(a, "-device",
-              xasprintf("virtio-blk-pci,drive=drive-virtio-disk%zu,serial=%s", i, d->serial));
-    else
-        addf2(a, "-device", xasprintf("virtio-blk-pci,drive=drive-virtio-disk%zu", i));
+    buf_append(&b, rest, strlen(rest));
+    free(rest);
+    addf2(a, "-drive", buf_detach(&b, NULL));
+    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d", idx, idx);
+    buf_append(&b, dev, strlen(dev));
+    free(dev);
+    if (d->serial) {
+        buf_append(&b, ",serial=", 8);
+        put_escaped(&b, d->serial);
+    }
+    put_pci(&b, &d->address);
+    addf2(a, "-device", buf_detach(&b, NULL));
 }
 
-static int check_net(const struct domain_net *n, struct verr *err)
+/* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
+static void add_net(struct argv_b *a, const struct domain_net *n, size_t i)
 {
-    if (n->type != DOMAIN_NET_USER)
-        return verr_set(err, ENOTSUP, "<interface type='%s'> %s: only type 'user' is supported",
-                        domain_net_type_to_string(n->type), n->mac);
-    if (!n->model || strcmp(n->model, "virtio") != 0)
-        return verr_set(err, ENOTSUP,
-                        "<interface type='user'> %s: model '%s' is not supported, only 'virtio'",
-                        n->mac, n->model ? n->model : "(default)");
-    return 0;
+    addf2(a, "-netdev", xasprintf("user,id=hostnet%zu", i));
+    struct buf b = BUF_INIT;
+    char *dev = xasprintf("virtio-net-pci,netdev=hostnet%zu,id=net%zu,mac=%s", i, i, n->mac);
+    buf_append(&b, dev, strlen(dev));
+    free(dev);
+    put_pci(&b, &n->address);
+    addf2(a, "-device", buf_detach(&b, NULL));
 }
 
-/* What the daemon can do for on_poweroff / on_reboot / on_crash: destroy,
- * restart and preserve (a crashed VMM is gone, so on_crash preserve keeps
- * only the record); no core dumps, and no rename-restart, which libvirt's
- * QEMU driver refuses for these too. */
+static void add_simple(struct argv_b *a, const char *driver, const char *id,
+                       const struct domain_address *addr)
+{
+    struct buf b = BUF_INIT;
+    char *dev = xasprintf("%s,id=%s", driver, id);
+    buf_append(&b, dev, strlen(dev));
+    free(dev);
+    put_pci(&b, addr);
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
 {
-    const struct {
-        const char *elem;
-        enum domain_lifecycle_action a;
-    } acts[] = {{"on_poweroff", def->on_poweroff},
-                {"on_reboot", def->on_reboot},
-                {"on_crash", def->on_crash}};
-    for (size_t i = 0; i < 3; i++) {
-        enum domain_lifecycle_action a = acts[i].a;
-        if (a == DOMAIN_ACTION_COREDUMP_DESTROY || a == DOMAIN_ACTION_COREDUMP_RESTART)
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: <%s>%s</%s>: vireo-vmm cannot dump "
-                            "guest cores; use destroy, "
-                            "restart or preserve",
-                            acts[i].elem, domain_lifecycle_action_to_string(a), acts[i].elem);
-        if (a == DOMAIN_ACTION_RENAME_RESTART)
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: <%s>rename-restart</%s>: not "
-                            "supported, use destroy, restart or "
-                            "preserve",
-                            acts[i].elem, acts[i].elem);
+    return vmm_support_check_lifecycle(def, err);
+}
+
+/* The -cpu a <cpu> element asks for (vmm-support.c checked that it is one of these). */
+static const char *cpu_model(const struct domain_def *def)
+{
+    if (!def->cpu)
+        return NULL;
+    const char *mode = xnode_attr(def->cpu, "mode");
+    struct xnode *model = xnode_child(def->cpu, "model");
+    if (mode && strcmp(mode, "host-passthrough") == 0)
+        return "host";
+    if (mode && strcmp(mode, "maximum") == 0)
+        return "max";
+    if (model && *xnode_text(model))
+        return xnode_text(model);
+    return NULL;
+}
+
+/* <clock><timer name='pit' present='no'/> */
+static bool pit_off(const struct domain_def *def)
+{
+    for (size_t i = 0; def->clock && i < def->clock->nkids; i++) {
+        const struct xnode *t = def->clock->kids[i];
+        const char *name = t->name ? xnode_attr(t, "name") : NULL;
+        const char *present = t->name ? xnode_attr(t, "present") : NULL;
+        if (name && strcmp(name, "pit") == 0 && present && strcmp(present, "no") == 0)
+            return true;
     }
-    return 0;
+    return false;
 }
 
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err)
 {
     *out = NULL;
-    if (def->type != DOMAIN_TYPE_KVM)
-        return verr_set(err, ENOTSUP, "<domain type='%s'>: only type 'kvm' runs on vireo-vmm",
-                        domain_type_to_string(def->type));
-    if (!def->os_kernel)
-        return verr_set(err, ENOTSUP,
-                        "domain '%s': no <os><kernel>: only direct kernel boot is supported",
-                        def->name);
-    if (def->os_loader || def->os_firmware)
-        return verr_set(err, ENOTSUP, "<os><loader>: firmware boot is not supported");
-    int r = vmm_argv_check_lifecycle(def, err);
+    int r = vmm_support_check(def, err);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < def->ndisks; i++) {
-        r = check_disk(&def->disks[i], err);
-        if (r < 0)
-            return r;
-    }
-    for (size_t i = 0; i < def->nnets; i++) {
-        r = check_net(&def->nets[i], err);
-        if (r < 0)
-            return r;
-    }
-    for (size_t i = 0; i < def->ndevices; i++) {
-        r = check_device(&def->devices[i], NULL, err);
-        if (r < 0)
-            return r;
-    }
 
     struct argv_b a = {0};
     char uuid[37];
@@ -258,6 +183,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, paths->vmm);
     addf2(&a, "-name", xasprintf("%s", def->name));
     addf2(&a, "-uuid", xasprintf("%s", uuid));
+    /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
+    addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
+    if (cpu_model(def))
+        addf2(&a, "-cpu", xstrdup(cpu_model(def)));
     /* vireo-vmm takes MiB like QEMU's plain -m; round up the KiB definition. */
     unsigned long long kib = def->current_memory_kib ? def->current_memory_kib : def->memory_kib;
     addf2(&a, "-m", xasprintf("%llu", (kib + 1023) / 1024));
@@ -286,16 +215,28 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, "-no-shutdown");
     if (def->on_reboot != DOMAIN_ACTION_RESTART)
         add(&a, "-no-reboot");
-    for (size_t i = 0; i < def->ndisks; i++)
-        add_disk(&a, &def->disks[i], i);
-    /* libvirt's names: -netdev id=hostnetN, N the interface's index. */
-    for (size_t i = 0; i < def->nnets; i++) {
-        addf2(&a, "-netdev", xasprintf("user,id=hostnet%zu", i));
-        addf2(&a, "-device",
-              xasprintf("virtio-net-pci,netdev=hostnet%zu,mac=%s", i, def->nets[i].mac));
+    /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
+    for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
+        unsigned slot = sf / 8, fn = sf % 8;
+#define AT(addr) ((addr).slot == slot && (addr).function == fn)
+        for (size_t i = 0; i < def->ndisks; i++)
+            if (AT(def->disks[i].address))
+                add_disk(&a, &def->disks[i], i);
+        for (size_t i = 0; i < def->nnets; i++)
+            if (AT(def->nets[i].address))
+                add_net(&a, &def->nets[i], i);
+        const struct domain_memballoon *b = def->memballoon;
+        if (b && strcmp(b->model, "none") != 0 && AT(b->address))
+            add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);
+        for (size_t i = 0; i < def->nrngs; i++) {
+            if (!AT(def->rngs[i].address))
+                continue;
+            char id[32];
+            snprintf(id, sizeof(id), "rng%zu", i);
+            add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
+        }
+#undef AT
     }
-    for (size_t i = 0; i < def->ndevices; i++)
-        check_device(&def->devices[i], &a, err);
     *out = a.v;
     return 0;
 }

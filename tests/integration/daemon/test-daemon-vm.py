@@ -67,7 +67,7 @@ try:
     cmd = open(os.path.join(d.root, "log", "disk1.log")).readline()
     t.ok(f"-drive file={top},format=qcow2,if=none,id=drive-virtio-disk0" in cmd and
          "-netdev user,id=hostnet0" in cmd and
-         "virtio-net-pci,netdev=hostnet0,mac=52:54:00:12:34:56" in cmd,
+         "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56" in cmd,
          "vireo-vmm got the disk and the NIC", cmd)
     wait_for(lambda: re.search(r"^crc32=[0-9a-f]{8}", d.console_log("disk1"), re.M), 120, 0.2)
     m = re.search(r"^crc32=([0-9a-f]{8})", d.console_log("disk1"), re.M)

@@ -1,80 +1,131 @@
 /*
  * test-vmm-argv.c - golden tests of vmm_argv_build, like libvirt's
- * qemuxml2argv: for each NAME in argv[2..], vmm-argv/NAME.xml is turned into
- * a command line with fixed paths and compared with vmm-argv/NAME.argv (one
- * argument per line), or, for definitions vireo-vmm cannot run, the error
- * line with vmm-argv/NAME.err.
+ * qemuxmlconftest: the same folder as the conf golden test
+ * (tests/conf/domain/). Every NAME.xml there that parses (it has a
+ * NAME.out.xml) and is of type kvm or qemu is turned into a command line with
+ * fixed paths and compared with NAME.argv (one argument per line) or, when
+ * the daemon refuses to start it, with the error line in NAME.err, which
+ * must be one line in libvirt's words ("unsupported configuration: ...").
  *
- *   test-vmm-argv DIR NAME...   (VIREO_REGENERATE=1 rewrites the golden files)
+ *   test-vmm-argv DIR   (VIREO_REGEN=1 rewrites the golden files)
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "conf/golden-names.h"
 #include "daemon/vmm-argv.h"
 #include "tap.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 static char *slurp(const char *path)
 {
     struct buf b = BUF_INIT;
     struct verr err = {0};
-    if (file_read_all(path, 1 << 20, &b, &err) < 0)
+    if (file_read_all(path, 1 << 20, &b, &err) < 0) {
+        buf_free(&b);
         return NULL;
+    }
     buf_append(&b, "", 1);
     return (char *)b.data;
 }
 
-int main(int argc, char **argv)
+static int by_name(const struct dirent **a, const struct dirent **b)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test-vmm-argv DIR NAME...\n");
-        return 2;
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void check_one(const char *dir, const char *name, bool regen)
+{
+    char *outpath = xasprintf("%s/%s.out.xml", dir, name);
+    bool parses = access(outpath, F_OK) == 0;
+    free(outpath);
+    if (!parses)
+        return; /* a parse error case (NAME.err alone): the conf golden test's */
+    char *xmlpath = xasprintf("%s/%s.xml", dir, name);
+    struct domain_def *def = NULL;
+    struct verr err = {0};
+    int r = domain_def_parse_file(xmlpath, golden_parse_flags(name), &def, &err);
+    free(xmlpath);
+    if (r < 0) {
+        ok(0, "%s: parse: %s", name, verr_msg(&err));
+        return;
     }
-    bool regen = getenv("VIREO_REGENERATE") != NULL;
-    for (int i = 2; i < argc; i++) {
-        char *xmlpath = xasprintf("%s/%s.xml", argv[1], argv[i]);
-        struct domain_def *def;
-        struct verr err = {0};
-        if (domain_def_parse_file(xmlpath, 0, &def, &err) < 0) {
-            ok(0, "%s: parse: %s", argv[i], verr_msg(&err));
-            free(xmlpath);
-            continue;
-        }
-        struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm", "/run/vireo/domains/NAME.qmp",
-                                       "/run/vireo/domains/NAME.console",
-                                       "/run/vireo/domains/NAME.pid"};
-        char **av = NULL;
-        struct buf got = BUF_INIT;
-        const char *ext;
-        if (vmm_argv_build(def, &paths, &av, &err) == 0) {
-            ext = "argv";
-            for (char **p = av; *p; p++) {
-                buf_append(&got, *p, strlen(*p));
-                buf_append(&got, "\n", 1);
-            }
-        } else {
-            ext = "err";
-            buf_append(&got, verr_msg(&err), strlen(verr_msg(&err)));
+    if (def->type != DOMAIN_TYPE_KVM && def->type != DOMAIN_TYPE_QEMU) {
+        domain_def_free(def);
+        return;
+    }
+    struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm", "/run/vireo/domains/NAME.qmp",
+                                   "/run/vireo/domains/NAME.console",
+                                   "/run/vireo/domains/NAME.pid"};
+    char **av = NULL;
+    struct buf got = BUF_INIT;
+    const char *ext, *other;
+    if (vmm_argv_build(def, &paths, &av, &err) == 0) {
+        ext = "argv", other = "err";
+        for (char **p = av; *p; p++) {
+            buf_append(&got, *p, strlen(*p));
             buf_append(&got, "\n", 1);
         }
-        buf_append(&got, "", 1);
-        char *golden_path = xasprintf("%s/%s.%s", argv[1], argv[i], ext);
-        if (regen) {
-            struct verr e2 = {0};
-            file_replace_atomic(golden_path, got.data, got.len - 1, 0644, &e2);
-        }
-        char *want = slurp(golden_path);
-        is_str((char *)got.data, want ? want : "(missing golden file)", "%s.%s", argv[i], ext);
-        free(want);
-        free(golden_path);
-        buf_free(&got);
-        vmm_argv_free(av);
-        domain_def_free(def);
-        free(xmlpath);
+    } else {
+        ext = "err", other = "argv";
+        /* accepted means applied: a refusal is one line in libvirt's words */
+        ok(strncmp(verr_msg(&err), "unsupported configuration: ", 27) == 0 &&
+               !strchr(verr_msg(&err), '\n'),
+           "%s: refused with one 'unsupported configuration: ' line", name);
+        buf_append(&got, verr_msg(&err), strlen(verr_msg(&err)));
+        buf_append(&got, "\n", 1);
     }
+    buf_append(&got, "", 1);
+    char *golden_path = xasprintf("%s/%s.%s", dir, name, ext);
+    char *other_path = xasprintf("%s/%s.%s", dir, name, other);
+    if (regen) {
+        struct verr e2 = {0};
+        file_replace_atomic(golden_path, got.data, got.len - 1, 0644, &e2);
+        unlink(other_path);
+    }
+    char *want = slurp(golden_path);
+    is_str((char *)got.data, want ? want : "(missing golden file)", "%s.%s", name, ext);
+    ok(access(other_path, F_OK) != 0, "%s: no stale %s.%s beside it", name, name, other);
+    free(want);
+    free(golden_path);
+    free(other_path);
+    buf_free(&got);
+    vmm_argv_free(av);
+    domain_def_free(def);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test-vmm-argv DIR\n");
+        return 2;
+    }
+    bool regen = getenv("VIREO_REGEN") != NULL || getenv("VIREO_REGENERATE") != NULL;
+    log_set_level(LOG_ERROR); /* unknown-element warnings are expected in some inputs */
+    struct dirent **ents = NULL;
+    int n = scandir(argv[1], &ents, NULL, by_name);
+    if (n < 0) {
+        printf("not ok 1 - cannot read %s\n1..1\n", argv[1]);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *fn = ents[i]->d_name;
+        size_t l = strlen(fn);
+        if (l > 4 && strcmp(fn + l - 4, ".xml") == 0 &&
+            !(l > 8 && strcmp(fn + l - 8, ".out.xml") == 0)) {
+            char *name = xasprintf("%.*s", (int)(l - 4), fn);
+            check_one(argv[1], name, regen);
+            free(name);
+        }
+        free(ents[i]);
+    }
+    free(ents);
     return tap_done();
 }

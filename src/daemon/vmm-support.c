@@ -1,0 +1,745 @@
+/*
+ * vmm-support.c - the table of what vireo-vmm honours in a domain definition,
+ * and the walk that checks a definition against it (see vmm-support.h).
+ *
+ * The walk visits every part a definition can hold (typed fields, kept
+ * trees, devices) and asks the table about each (element, value) pair; the
+ * first one not honoured ends the check with its line. A pair the table does
+ * not know is refused too, so a new element is never honoured by accident.
+ * Issue numbers name the project's issues that plan support: 14 host
+ * networking and storage, 15 firmware, boot and display, 16 resources,
+ * hot-plug and statistics, 17 security, 18 image formats.
+ */
+#include "daemon/vmm-support.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/xnode.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+#define H VMM_SUPPORT_HONOURED
+#define R VMM_SUPPORT_REFUSED
+#define P VMM_SUPPORT_PLANNED
+
+static const struct vmm_support_rule rules[] = {
+    /* the domain and its machine */
+    {"domain@type", "kvm", H, 0, "KVM through /dev/kvm"},
+    {"domain@type", "*", R, 0, "only type 'kvm' runs on vireo-vmm"},
+    {"os/type@machine", "microvm", H, 0, "-M microvm,acpi=on,pcie=on"},
+    {"os/type@machine", "pc", P, 15, "vireo-vmm runs machine 'microvm' only"},
+    {"os/type@machine", "q35", P, 15, "vireo-vmm runs machine 'microvm' only"},
+    {"os/type@machine", "*", R, 0, "vireo-vmm runs machine 'microvm' only"},
+    {"os/kernel", "given", H, 0, "-kernel (direct kernel boot)"},
+    {"os/kernel", "missing", P, 15, "only direct kernel boot is supported (no firmware yet)"},
+    {"os/initrd", NULL, H, 0, "-initrd"},
+    {"os/cmdline", NULL, H, 0, "-append"},
+    {"os@firmware", NULL, P, 15, "firmware boot is not supported yet"},
+    {"os/loader", NULL, P, 15, "firmware boot is not supported yet"},
+    {"os/nvram", NULL, P, 15, "firmware boot is not supported yet"},
+    {"os/dtb", NULL, R, 0, "x86 guests have no device tree"},
+    {"os/boot@dev", "*", H, 0,
+     "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
+    {"os/bootmenu@enable", "no", H, 0, "there is no boot menu"},
+    {"os/bootmenu@enable", "*", P, 15, "there is no firmware boot menu yet"},
+    {"os/smbios", NULL, P, 15, "no SMBIOS tables yet"},
+    {"os/bios", NULL, P, 15, "there is no BIOS yet"},
+    {"os", "*", R, 0, "this <os> child is not supported by vireo-vmm"},
+    {"genid", NULL, R, 0, "vireo-vmm has no VM generation ID device"},
+    /* memory and vCPUs */
+    {"memory", NULL, H, 0, "guest RAM (-m)"},
+    {"currentMemory", NULL, H, 0, "guest RAM (-m)"},
+    {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
+    {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
+    {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
+    {"vcpu@current", "*", P, 16,
+     "fewer vCPUs than the maximum need vCPU hot-plug, not supported yet"},
+    {"vcpu@placement", "static", H, 0, "no host placement is asked for"},
+    {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
+    {"vcpu@cpuset", NULL, P, 16, "vCPU affinity is not applied yet"},
+    {"iothreads", NULL, P, 16, "I/O threads are not supported yet"},
+    {"cputune", NULL, P, 16, "CPU tuning (shares, quota, pinning) is not applied yet"},
+    {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
+    {"cpu@mode", "maximum", H, 0, "-cpu max"},
+    {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
+    {"cpu@mode", "*", P, 16, "only host-passthrough, maximum and custom qemu64 are supported"},
+    {"cpu/model", "qemu64", H, 0, "-cpu qemu64"},
+    {"cpu/model", "*", P, 16, "named CPU models other than qemu64 are not supported yet"},
+    {"cpu/topology", NULL, H, 0, "-smp sockets=,cores=,threads="},
+    {"cpu", "feature", P, 16, "CPU feature flags are not supported yet"},
+    {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
+    {"cpu", "*", R, 0, "not supported by vireo-vmm"},
+    /* top-level tuning and platform elements */
+    {"element", "memoryBacking", P, 16,
+     "huge pages, locked, shared or preallocated memory are not applied yet"},
+    {"element", "numatune", P, 16, "NUMA memory policy is not applied yet"},
+    {"element", "memtune", P, 16, "memory limits are not applied yet"},
+    {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
+    {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
+    {"element", "iothreadids", P, 16, "I/O threads are not supported yet"},
+    {"element", "defaultiothread", P, 16, "I/O threads are not supported yet"},
+    {"element", "resource", P, 16, "resource partitions (cgroups) are not applied yet"},
+    {"element", "sysinfo", P, 15, "no SMBIOS tables yet"},
+    {"element", "launchSecurity", R, 0, "vireo-vmm has no confidential guests"},
+    {"element", "idmap", R, 0, "ID maps are for containers"},
+    {"element", "keywrap", R, 0, "key wrapping is for s390"},
+    {"element", "bootloader", R, 0, "host boot loaders are for Xen"},
+    {"element", "on_lockfailure", R, 0, "no lock manager"},
+    {"element", "*", R, 0, "not supported by vireo-vmm"},
+    {"features", "acpi", H, 0, "vireo-vmm's machine always has ACPI"},
+    {"features", "(no acpi)", H, 0,
+     "ACPI is there all the same (libvirt would run QEMU without it): vireo-vmm's machine "
+     "always has it"},
+    {"features", "apic", H, 0, "the local APIC and IOAPIC are always there"},
+    {"features", "pae", H, 0, "x86_64 guests always have PAE"},
+    {"features", "vmport state='off'", H, 0, "microvm has no VMware I/O port"},
+    {"features", "smm state='off'", H, 0, "microvm has no System Management Mode"},
+    {"features", "*", R, 0, "this feature is not supported by vireo-vmm"},
+    {"clock@offset", "utc", H, 0, "the RTC runs in UTC"},
+    {"clock@offset", "*", R, 0, "the RTC runs in UTC only"},
+    {"clock/timer@name", "pit", H, 0, "present='no' -> -M ...,pit=off"},
+    {"clock/timer@name", "*", R, 0, "only the PIT timer can be configured"},
+    {"clock/timer@present", "yes", H, 0, "the default"},
+    {"clock/timer@present", "no", H, 0, "-M ...,pit=off"},
+    {"clock/timer@tickpolicy", NULL, R, 0, "tick policies are not supported"},
+    {"clock/timer@track", NULL, R, 0, "timer tracking is not supported"},
+    {"pm/*@enabled", "no", H, 0, "vireo-vmm has no S3/S4"},
+    {"pm/*@enabled", "*", R, 0, "vireo-vmm has no S3/S4"},
+    {"perf/event@enabled", "no", H, 0, "nothing is counted"},
+    {"perf/event@enabled", "*", R, 0, "perf events are not collected"},
+    {"seclabel@type", "none", H, 0, "no security driver"},
+    {"seclabel@type", "*", P, 17, "vireo-vmm is not confined by a security driver yet"},
+    {"on_poweroff", "destroy", H, 0, "the daemon ends the VMM"},
+    {"on_poweroff", "restart", H, 0, "the daemon starts the guest again"},
+    {"on_poweroff", "preserve", H, 0, "the VMM is kept (-no-shutdown)"},
+    {"on_reboot", "destroy", H, 0, "-no-reboot"},
+    {"on_reboot", "restart", H, 0, "the guest reboots in the same VMM"},
+    {"on_reboot", "preserve", H, 0, "-no-reboot, the VMM is kept"},
+    {"on_crash", "destroy", H, 0, "the daemon cleans up"},
+    {"on_crash", "restart", H, 0, "the daemon starts the guest again"},
+    {"on_crash", "preserve", H, 0, "the record is kept (a crashed VMM is gone)"},
+    {"on_*", "rename-restart", R, 0, "not supported, use destroy, restart or preserve"},
+    {"on_*", "*", R, 0, "vireo-vmm cannot dump guest cores; use destroy, restart or preserve"},
+    /* devices */
+    {"devices", "disk", H, 0, "virtio-blk-pci (see the disk rows)"},
+    {"devices", "interface", H, 0, "virtio-net-pci (see the interface rows)"},
+    {"devices", "controller", H, 0, "see the controller rows"},
+    {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
+    {"devices", "console", H, 0, "the serial console is COM1"},
+    {"devices", "input", H, 0, "PS/2 on vireo-vmm's i8042"},
+    {"devices", "memballoon", H, 0, "virtio-balloon-pci"},
+    {"devices", "rng", H, 0, "virtio-rng-pci"},
+    {"devices", "graphics", P, 15, "no display yet"},
+    {"devices", "video", P, 15, "no display yet"},
+    {"devices", "channel", P, 16, "virtio-serial channels are not supported yet"},
+    {"devices", "memory", P, 16, "memory devices are not supported yet"},
+    {"devices", "*", R, 0, "device not supported by vireo-vmm"},
+    {"disk@device", "disk", H, 0, "virtio-blk-pci"},
+    {"disk@device", "cdrom", P, 15, "no install media yet"},
+    {"disk@device", "*", R, 0, "only device 'disk' is supported"},
+    {"disk@type", "file", H, 0, "-drive file="},
+    {"disk@type", "block", P, 14, "only type 'file' is supported yet"},
+    {"disk@type", "volume", P, 14, "only type 'file' is supported yet"},
+    {"disk@type", "*", R, 0, "only type 'file' is supported"},
+    {"disk/source@file", "given", H, 0, "-drive file= (',' escaped as ',,')"},
+    {"disk/source@file", "missing", R, 0, "a disk needs a source file"},
+    {"disk/target@bus", "virtio", H, 0, "virtio-blk-pci"},
+    {"disk/target@bus", "sata", P, 15, "only bus 'virtio' is supported on microvm"},
+    {"disk/target@bus", "ide", P, 15, "only bus 'virtio' is supported on microvm"},
+    {"disk/target@bus", "*", R, 0, "only bus 'virtio' is supported"},
+    {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
+    {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
+    {"disk/driver@type", "raw", H, 0, "format=raw"},
+    {"disk/driver@type", "qcow2", H, 0, "format=qcow2"},
+    {"disk/driver@type", "*", P, 18, "only 'raw' or 'qcow2' is supported yet"},
+    {"disk/driver@cache", "none", H, 0, "cache=none"},
+    {"disk/driver@cache", "writeback", H, 0, "cache=writeback"},
+    {"disk/driver@cache", "writethrough", H, 0, "cache=writethrough"},
+    {"disk/driver@cache", "directsync", H, 0, "cache=directsync"},
+    {"disk/driver@cache", "unsafe", H, 0, "cache=unsafe"},
+    {"disk/driver@cache", "*", R, 0, "this cache mode is not supported"},
+    {"disk/driver@io", "threads", H, 0, "aio=threads"},
+    {"disk/driver@io", "native", H, 0, "aio=native"},
+    {"disk/driver@io", "io_uring", H, 0, "aio=io_uring"},
+    {"disk/driver@io", "*", R, 0, "this I/O mode is not supported"},
+    {"disk/driver@discard", "unmap", H, 0, "discard=unmap"},
+    {"disk/driver@discard", "ignore", H, 0, "the default"},
+    {"disk/driver@discard", "*", R, 0, "this discard mode is not supported"},
+    {"disk/driver@iothread", NULL, P, 16, "I/O threads are not supported yet"},
+    {"disk/serial", "plain", H, 0, "serial= (',' escaped as ',,')"},
+    {"disk/serial", "*", R, 0, "a serial with '=' is not supported"},
+    {"disk/readonly", NULL, H, 0, "readonly=on"},
+    {"disk/shareable", NULL, P, 17, "shared disks (no image locks) are not supported yet"},
+    {"disk/transient", NULL, R, 0, "transient disks are not supported"},
+    {"disk/boot@order", NULL, H, 0,
+     "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
+    {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
+    {"disk", "iotune", P, 16, "I/O throttling is not supported yet"},
+    {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
+    {"disk", "*", R, 0, "not supported by vireo-vmm"},
+    {"interface@type", "user", H, 0, "-netdev user"},
+    {"interface@type", "network", P, 14, "only type 'user' is supported yet"},
+    {"interface@type", "bridge", P, 14, "only type 'user' is supported yet"},
+    {"interface@type", "ethernet", P, 14, "only type 'user' is supported yet"},
+    {"interface@type", "direct", P, 14, "only type 'user' is supported yet"},
+    {"interface@type", "*", R, 0, "only type 'user' is supported"},
+    {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
+    {"interface/model@type", "*", R, 0, "only model 'virtio' is supported"},
+    {"interface/boot@order", NULL, H, 0,
+     "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
+    {"interface/driver", NULL, R, 0, "driver options are not supported"},
+    {"interface/target@dev", NULL, R, 0, "a user-mode NIC has no host device"},
+    {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
+    {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
+    {"controller", "usb/none", H, 0, "no USB"},
+    {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
+    {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
+    {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
+    {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
+    {"serial@type", "pty", H, 0, "COM1 on the daemon's console socket"},
+    {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
+    {"serial/target@type", "isa-serial", H, 0, "COM1"},
+    {"serial/target@type", "*", R, 0, "only 'isa-serial' is supported"},
+    {"serial", "second port", R, 0, "vireo-vmm has one serial port"},
+    {"console@type", "pty", H, 0, "the serial console"},
+    {"console@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
+    {"console/target@type", "serial", H, 0, "COM1"},
+    {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
+    {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
+    {"input@bus", "*", R, 0, "only PS/2 input is supported"},
+    {"memballoon@model", "virtio", H, 0, "virtio-balloon-pci"},
+    {"memballoon@model", "none", H, 0, "no balloon"},
+    {"memballoon@model", "*", R, 0, "only models 'virtio' and 'none' are supported"},
+    {"memballoon@autodeflate", "off", H, 0, "the default"},
+    {"memballoon@autodeflate", "*", R, 0, "vireo-vmm's balloon cannot deflate on OOM"},
+    {"memballoon@freePageReporting", "off", H, 0, "the default"},
+    {"memballoon@freePageReporting", "*", R, 0, "vireo-vmm's balloon has no free page reporting"},
+    {"memballoon/stats@period", NULL, P, 16, "balloon statistics are not polled from start yet"},
+    {"rng@model", "virtio", H, 0, "virtio-rng-pci"},
+    {"rng@model", "*", R, 0, "only model 'virtio' is supported"},
+    {"rng/backend@model", "random", H, 0, "the host's getrandom()"},
+    {"rng/backend@model", "builtin", H, 0, "the host's getrandom()"},
+    {"rng/backend@model", "*", R, 0, "only models 'random' and 'builtin' are supported"},
+    {"rng/backend", "/dev/urandom", H, 0, "the host's getrandom() (the same pool)"},
+    {"rng/backend", "/dev/random", H, 0, "the host's getrandom() (the same pool)"},
+    {"rng/backend", "*", R, 0, "only /dev/urandom or /dev/random is supported"},
+    {"rng/rate", NULL, R, 0, "vireo-vmm cannot limit the rate"},
+};
+
+#undef H
+#undef R
+#undef P
+
+const struct vmm_support_rule *vmm_support_rules(size_t *n)
+{
+    *n = sizeof(rules) / sizeof(rules[0]);
+    return rules;
+}
+
+const struct vmm_support_rule *vmm_support_lookup(const char *what, const char *value)
+{
+    const struct vmm_support_rule *any = NULL;
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        const struct vmm_support_rule *r = &rules[i];
+        if (strcmp(r->what, what) != 0)
+            continue;
+        if (!r->value) {
+            if (!value)
+                return r;
+        } else if (strcmp(r->value, "*") == 0) {
+            any = any ? any : r;
+        } else if (value && strcmp(r->value, value) == 0) {
+            return r;
+        }
+    }
+    return any;
+}
+
+/*
+ * Asks the table about what=value; `shown` is the element as the message
+ * names it ("<disk device='cdrom'> 'hdc'"). Returns 0 when honoured.
+ */
+static int probe(const char *what, const char *value, const char *shown, struct verr *err)
+{
+    const struct vmm_support_rule *r = vmm_support_lookup(what, value);
+    if (r && r->status == VMM_SUPPORT_HONOURED)
+        return 0;
+    return verr_set(err, ENOTSUP, "unsupported configuration: %s: %s", shown,
+                    r ? r->note : "not supported by vireo-vmm");
+}
+
+/* probe() with the element shown as <elem attr='value'>. */
+static int probe_attr(const char *what, const char *elem, const char *attr, const char *value,
+                      const char *subject, struct verr *err)
+{
+    char *shown = xasprintf("<%s %s='%s'>%s%s", elem, attr, value ? value : "", subject ? " " : "",
+                            subject ? subject : "");
+    int r = probe(what, value, shown, err);
+    free(shown);
+    return r;
+}
+
+static int probe_present(const char *what, const char *shown, struct verr *err)
+{
+    return probe(what, NULL, shown, err);
+}
+
+/* ---- the parts of a definition ---- */
+
+static int check_lifecycle(const struct domain_def *def, struct verr *err)
+{
+    const struct {
+        const char *elem;
+        enum domain_lifecycle_action a;
+    } acts[] = {{"on_poweroff", def->on_poweroff},
+                {"on_reboot", def->on_reboot},
+                {"on_crash", def->on_crash}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = domain_lifecycle_action_to_string(acts[i].a);
+        char *shown = xasprintf("<%s>%s</%s>", acts[i].elem, v, acts[i].elem);
+        const struct vmm_support_rule *r = vmm_support_lookup(acts[i].elem, v);
+        int rc = 0;
+        if (!r || r->status != VMM_SUPPORT_HONOURED)
+            rc = probe("on_*", v, shown, err);
+        free(shown);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vmm_support_check_lifecycle(const struct domain_def *def, struct verr *err)
+{
+    return check_lifecycle(def, err);
+}
+
+static const char *machine_family(const char *m)
+{
+    if (!m)
+        return "";
+    if (strcmp(m, "q35") == 0 || strncmp(m, "pc-q35", 6) == 0)
+        return "q35";
+    if (strcmp(m, "pc") == 0 || strncmp(m, "pc-", 3) == 0)
+        return "pc";
+    return m;
+}
+
+static int check_os(const struct domain_def *def, struct verr *err)
+{
+    int r;
+    if ((r = probe_attr("domain@type", "domain", "type", domain_type_to_string(def->type), NULL,
+                        err)))
+        return r;
+    char *shown = xasprintf("<type machine='%s'>", def->os_machine ? def->os_machine : "");
+    r = probe("os/type@machine", machine_family(def->os_machine), shown, err);
+    free(shown);
+    if (r)
+        return r;
+    if ((r = probe("os/kernel", def->os_kernel ? "given" : "missing", "<os> without <kernel>",
+                   err)))
+        return r;
+    if (def->os_firmware &&
+        (r = probe_attr("os@firmware", "os", "firmware", def->os_firmware, NULL, err)))
+        return r;
+    if (def->os_loader && (r = probe_present("os/loader", "<os><loader>", err)))
+        return r;
+    if (def->os_nvram && (r = probe_present("os/nvram", "<os><nvram>", err)))
+        return r;
+    if (def->os_dtb && (r = probe_present("os/dtb", "<os><dtb>", err)))
+        return r;
+    if (def->bootmenu >= 0 && (r = probe_attr("os/bootmenu@enable", "bootmenu", "enable",
+                                              def->bootmenu ? "yes" : "no", NULL, err)))
+        return r;
+    if (def->smbios_mode && (r = probe_present("os/smbios", "<os><smbios>", err)))
+        return r;
+    if ((def->bios_useserial || def->bios_reboot_timeout != -2) &&
+        (r = probe_present("os/bios", "<os><bios>", err)))
+        return r;
+    for (size_t i = 0; i < def->nos_extra; i++) {
+        char *kid = xasprintf("<os><%s>", def->os_extra[i]->name);
+        r = probe("os", def->os_extra[i]->name, kid, err);
+        free(kid);
+        if (r)
+            return r;
+    }
+    if (def->genid && (r = probe_present("genid", "<genid>", err)))
+        return r;
+    return 0;
+}
+
+static int check_cpus(const struct domain_def *def, struct verr *err)
+{
+    int r;
+    if (def->max_memory_kib && (r = probe_present("maxMemory", "<maxMemory>", err)))
+        return r;
+    if (def->vcpus_current && def->vcpus_current != def->vcpus) {
+        char *shown = xasprintf("<vcpu current='%u'>%u</vcpu>", def->vcpus_current, def->vcpus);
+        r = probe("vcpu@current", "fewer", shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    if (def->vcpu_placement &&
+        (r = probe_attr("vcpu@placement", "vcpu", "placement", def->vcpu_placement, NULL, err)))
+        return r;
+    if (def->cpuset && (r = probe_attr("vcpu@cpuset", "vcpu", "cpuset", def->cpuset, NULL, err)))
+        return r;
+    if (def->iothreads && (r = probe_present("iothreads", "<iothreads>", err)))
+        return r;
+    if ((def->cpu_shares || def->period || def->quota || def->nvcpupins || def->emulatorpin ||
+         def->niothreadpins || def->ncputune_extra) &&
+        (r = probe_present("cputune", "<cputune>", err)))
+        return r;
+    if (!def->cpu)
+        return 0;
+    const char *mode = xnode_attr(def->cpu, "mode");
+    struct xnode *model = xnode_child(def->cpu, "model");
+    if (!mode)
+        mode = model ? "custom" : NULL;
+    if (mode && (r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
+        return r;
+    if (model && mode && strcmp(mode, "custom") == 0) {
+        char *shown = xasprintf("<cpu><model>%s</model>", xnode_text(model));
+        r = probe("cpu/model", xnode_text(model), shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "topology") == 0 || strcmp(k->name, "model") == 0)
+            continue;
+        char *shown = xasprintf("<cpu><%s>", k->name);
+        r = probe("cpu", k->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+static int check_kept(const char *name, const struct xnode *n, struct verr *err)
+{
+    if (!n)
+        return 0;
+    char *shown = xasprintf("<%s>", name);
+    int r = probe("element", name, shown, err);
+    free(shown);
+    return r;
+}
+
+static int check_platform(const struct domain_def *def, struct verr *err)
+{
+    int r;
+    const struct {
+        const char *name;
+        const struct xnode *n;
+    } kept[] = {
+        {"memoryBacking", def->memory_backing},
+        {"numatune", def->numatune},
+        {"memtune", def->memtune},
+        {"blkiotune", def->blkiotune},
+        {"resource", def->resource},
+        {"sysinfo", def->sysinfo},
+        {"bootloader", def->bootloader},
+        {"bootloader_args", def->bootloader_args},
+        {"idmap", def->idmap},
+        {"keywrap", def->keywrap},
+        {"launchSecurity", def->launch_security},
+    };
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if ((r = check_kept(kept[i].name, kept[i].n, err)))
+            return r;
+    for (size_t i = 0; i < def->nkept; i++)
+        if ((r = check_kept(def->kept[i]->name, def->kept[i], err)))
+            return r;
+    for (size_t i = 0; def->features && i < def->features->nkids; i++) {
+        const struct xnode *k = def->features->kids[i];
+        if (!k->name)
+            continue;
+        const char *state = xnode_attr(k, "state");
+        char *value = state ? xasprintf("%s state='%s'", k->name, state) : xstrdup(k->name);
+        char *shown = xasprintf("<features><%s%s%s%s>", k->name, state ? " state='" : "",
+                                state ? state : "", state ? "'" : "");
+        r = probe("features", value, shown, err);
+        free(shown);
+        free(value);
+        if (r)
+            return r;
+    }
+    if ((!def->features || !xnode_child(def->features, "acpi")) &&
+        (r = probe("features", "(no acpi)", "<features> without <acpi>", err)))
+        return r;
+    if (def->clock) {
+        const char *off = xnode_attr(def->clock, "offset");
+        if ((r = probe_attr("clock@offset", "clock", "offset", off ? off : "utc", NULL, err)))
+            return r;
+        for (size_t i = 0; i < def->clock->nkids; i++) {
+            const struct xnode *t = def->clock->kids[i];
+            if (!t->name || strcmp(t->name, "timer") != 0)
+                continue;
+            const char *name = xnode_attr(t, "name");
+            const char *present = xnode_attr(t, "present");
+            if ((r = probe_attr("clock/timer@name", "timer", "name", name, NULL, err)) ||
+                (present &&
+                 (r = probe_attr("clock/timer@present", "timer", "present", present, NULL, err))) ||
+                (xnode_attr(t, "tickpolicy") &&
+                 (r = probe_present("clock/timer@tickpolicy", "<timer tickpolicy>", err))) ||
+                (xnode_attr(t, "track") &&
+                 (r = probe_present("clock/timer@track", "<timer track>", err))))
+                return r;
+        }
+    }
+    for (size_t i = 0; def->pm && i < def->pm->nkids; i++) {
+        const struct xnode *k = def->pm->kids[i];
+        if (k->name && (r = probe_attr("pm/*@enabled", k->name, "enabled", xnode_attr(k, "enabled"),
+                                       NULL, err)))
+            return r;
+    }
+    for (size_t i = 0; def->perf && i < def->perf->nkids; i++) {
+        const struct xnode *k = def->perf->kids[i];
+        if (k->name && (r = probe_attr("perf/event@enabled", "event", "enabled",
+                                       xnode_attr(k, "enabled"), xnode_attr(k, "name"), err)))
+            return r;
+    }
+    for (size_t i = 0; i < def->nseclabels; i++) {
+        const char *type = xnode_attr(def->seclabels[i], "type");
+        if ((r = probe_attr("seclabel@type", "seclabel", "type", type ? type : "dynamic", NULL,
+                            err)))
+            return r;
+    }
+    return 0;
+}
+
+static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
+{
+    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0;
+    char *s = a->type == DOMAIN_ADDRESS_PCI
+                  ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
+                              "function='0x%x'>",
+                              shown, a->domain, a->bus, a->slot, a->function)
+                  : xasprintf("%s without a PCI address", shown);
+    int r = probe("address", ok ? "pci bus 0" : "other", s, err);
+    free(s);
+    return r;
+}
+
+static int check_disk(const struct domain_disk *d, struct verr *err)
+{
+    char *t = xasprintf("'%s'", d->target_dev ? d->target_dev : "?");
+    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    int r;
+    if ((r = probe_attr("disk@device", "disk", "device", domain_disk_device_to_string(d->device), t,
+                        err)) ||
+        (r = probe_attr("disk@type", "disk", "type", domain_disk_source_to_string(d->source_type),
+                        t, err)) ||
+        (r = probe("disk/source@file", d->source_path ? "given" : "missing", "<disk><source>",
+                   err)) ||
+        (r = probe_attr("disk/target@bus", "target", "bus",
+                        domain_disk_bus_to_string(d->target_bus), t, err)) ||
+        (d->driver_name &&
+         (r = probe_attr("disk/driver@name", "driver", "name", d->driver_name, t, err))) ||
+        (r = probe_attr("disk/driver@type", "driver", "type", fmt, t, err)) ||
+        (d->driver_cache &&
+         (r = probe_attr("disk/driver@cache", "driver", "cache", d->driver_cache, t, err))) ||
+        (d->driver_io &&
+         (r = probe_attr("disk/driver@io", "driver", "io", d->driver_io, t, err))) ||
+        (d->driver_discard &&
+         (r = probe_attr("disk/driver@discard", "driver", "discard", d->driver_discard, t, err))) ||
+        (d->driver_iothread &&
+         (r = probe_present("disk/driver@iothread", "<driver iothread>", err))) ||
+        (d->serial && (r = probe("disk/serial", strchr(d->serial, '=') ? "with '='" : "plain",
+                                 "<disk><serial>", err))) ||
+        (d->shareable && (r = probe_present("disk/shareable", "<disk><shareable>", err))) ||
+        (d->transient && (r = probe_present("disk/transient", "<disk><transient>", err))))
+        goto out;
+    for (size_t i = 0; i < d->nextra; i++) {
+        char *shown = xasprintf("<disk><%s> %s", d->extra[i]->name, t);
+        r = probe("disk", d->extra[i]->name, shown, err);
+        free(shown);
+        if (r)
+            goto out;
+    }
+    char *what = xasprintf("<disk> %s", t);
+    r = check_pci(&d->address, what, err);
+    free(what);
+out:
+    free(t);
+    return r;
+}
+
+static int check_net(const struct domain_net *n, struct verr *err)
+{
+    int r;
+    if ((r = probe_attr("interface@type", "interface", "type", domain_net_type_to_string(n->type),
+                        n->mac, err)) ||
+        (r = probe_attr("interface/model@type", "model", "type", n->model ? n->model : "(default)",
+                        n->mac, err)) ||
+        ((n->driver_name || n->driver_queues || n->driver_node) &&
+         (r = probe_present("interface/driver", "<interface><driver>", err))) ||
+        (n->target_dev && (r = probe_present("interface/target@dev", "<target dev>", err))))
+        return r;
+    for (size_t i = 0; i < n->nextra; i++) {
+        char *shown = xasprintf("<interface><%s> %s", n->extra[i]->name, n->mac);
+        r = probe("interface", n->extra[i]->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    char *what = xasprintf("<interface> %s", n->mac);
+    r = check_pci(&n->address, what, err);
+    free(what);
+    return r;
+}
+
+static int check_controller(const struct domain_controller *c, struct verr *err)
+{
+    const char *t = domain_controller_type_to_string(c->type);
+    const char *m = c->model ? c->model : "";
+    char *value;
+    if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL)
+        value = xstrdup(t);
+    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0)
+        value = xasprintf("%s/%s index %u", t, m, c->index);
+    else
+        value = xasprintf("%s/%s", t, m);
+    char *shown = xasprintf("<controller type='%s' index='%u'%s%s%s>", t, c->index,
+                            c->model ? " model='" : "", m, c->model ? "'" : "");
+    int r = probe("controller", value, shown, err);
+    free(shown);
+    free(value);
+    return r;
+}
+
+static int check_device(const struct domain_def *def, const struct xnode *n, size_t nth_serial,
+                        struct verr *err)
+{
+    char *shown = xasprintf("<%s>", n->name);
+    int r = probe("devices", n->name, shown, err);
+    free(shown);
+    if (r)
+        return r;
+    const char *type = xnode_attr(n, "type");
+    const char *tt = xnode_attr(xnode_child(n, "target"), "type");
+    if (strcmp(n->name, "serial") == 0) {
+        if ((r = probe_attr("serial@type", "serial", "type", type ? type : "pty", NULL, err)) ||
+            (tt && (r = probe_attr("serial/target@type", "target", "type", tt, NULL, err))) ||
+            (nth_serial > 0 && (r = probe("serial", "second port", "a second <serial>", err))))
+            return r;
+    } else if (strcmp(n->name, "console") == 0) {
+        if ((r = probe_attr("console@type", "console", "type", type ? type : "pty", NULL, err)) ||
+            (tt && (r = probe_attr("console/target@type", "target", "type", tt, NULL, err))))
+            return r;
+    } else if (strcmp(n->name, "input") == 0) {
+        const char *bus = xnode_attr(n, "bus");
+        return probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err);
+    } else if (strcmp(n->name, "memballoon") == 0) {
+        const struct domain_memballoon *b = def->memballoon;
+        if ((r = probe_attr("memballoon@model", "memballoon", "model", b->model, NULL, err)))
+            return r;
+        if (strcmp(b->model, "none") == 0)
+            return 0;
+        if ((b->autodeflate >= 0 &&
+             (r = probe_attr("memballoon@autodeflate", "memballoon", "autodeflate",
+                             b->autodeflate ? "on" : "off", NULL, err))) ||
+            (b->free_page_reporting >= 0 &&
+             (r = probe_attr("memballoon@freePageReporting", "memballoon", "freePageReporting",
+                             b->free_page_reporting ? "on" : "off", NULL, err))) ||
+            (b->stats_period &&
+             (r = probe_present("memballoon/stats@period", "<memballoon><stats period>", err))))
+            return r;
+        return check_pci(&b->address, "<memballoon>", err);
+    }
+    return 0;
+}
+
+static int check_rng(const struct domain_rng *g, struct verr *err)
+{
+    int r;
+    if ((r = probe_attr("rng@model", "rng", "model", g->model, NULL, err)) ||
+        (r = probe_attr("rng/backend@model", "backend", "model", g->backend_model, NULL, err)))
+        return r;
+    if (g->backend_path) {
+        char *shown = xasprintf("<rng><backend> '%s'", g->backend_path);
+        r = probe("rng/backend", g->backend_path, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    if (g->rate_bytes && (r = probe_present("rng/rate", "<rng><rate>", err)))
+        return r;
+    return check_pci(&g->address, "<rng>", err);
+}
+
+int vmm_support_check(const struct domain_def *def, struct verr *err)
+{
+    int r;
+    if ((r = check_os(def, err)) || (r = check_cpus(def, err)) || (r = check_platform(def, err)) ||
+        (r = check_lifecycle(def, err)))
+        return r;
+    for (size_t i = 0; i < def->ndisks; i++)
+        if ((r = check_disk(&def->disks[i], err)))
+            return r;
+    for (size_t i = 0; i < def->nnets; i++)
+        if ((r = check_net(&def->nets[i], err)))
+            return r;
+    for (size_t i = 0; i < def->ncontrollers; i++)
+        if ((r = check_controller(&def->controllers[i], err)))
+            return r;
+    size_t nserial = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        if ((r = check_device(def, n, nserial, err)))
+            return r;
+        nserial += strcmp(n->name, "serial") == 0;
+    }
+    for (size_t i = 0; i < def->nrngs; i++)
+        if ((r = check_rng(&def->rngs[i], err)))
+            return r;
+    return 0;
+}
+
+/* ---- the document ---- */
+
+char *vmm_support_markdown(void)
+{
+    static const char *const status[] = {"honoured", "refused", "planned"};
+    struct buf b = BUF_INIT;
+    buf_append_str(
+        &b, "# What vireod honours in a domain definition\n"
+            "\n"
+            "Generated from the table in `src/daemon/vmm-support.c` (the unit test\n"
+            "`daemon-vmm-support` fails when they differ; regenerate with\n"
+            "`VIREO_REGEN=1 build/tests/unit/daemon/test-vmm-support docs/domain-support.md`).\n"
+            "\n"
+            "When a domain starts (`virsh start`, `virsh create`), every part of its\n"
+            "definition is looked up here: *honoured* parts are carried out by the VM\n"
+            "that runs; a *refused* or *planned* part stops the start with one line in\n"
+            "libvirt's words, `unsupported configuration: <element ...>: reason`.\n"
+            "*Planned* names the issue that will make it work. A part the table does\n"
+            "not list is refused. `*` is any value not listed above it; an empty value\n"
+            "means the element or attribute being there at all. Elements that only\n"
+            "describe (`name`, `uuid`, `title`, `description`, `metadata`) have no row.\n"
+            "\n"
+            "| element | value | status | how, or why not |\n"
+            "|---|---|---|---|\n");
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        const struct vmm_support_rule *r = &rules[i];
+        char *line;
+        if (r->status == VMM_SUPPORT_PLANNED)
+            line = xasprintf("| `%s` | %s%s%s | planned (issue %u) | %s |\n", r->what,
+                             r->value ? "`" : "", r->value ? r->value : "", r->value ? "`" : "",
+                             r->issue, r->note);
+        else
+            line = xasprintf("| `%s` | %s%s%s | %s | %s |\n", r->what, r->value ? "`" : "",
+                             r->value ? r->value : "", r->value ? "`" : "", status[r->status],
+                             r->note);
+        buf_append_str(&b, line);
+        free(line);
+    }
+    return buf_detach(&b, NULL);
+}

@@ -1,0 +1,157 @@
+/*
+ * test-vmm-support.c - the start-time support table: docs/domain-support.md
+ * is what the table prints, the table is well formed, and definitions are
+ * refused or honoured by it as it says.
+ *
+ *   test-vmm-support DOC   (VIREO_REGEN=1 rewrites DOC from the table)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/vmm-support.h"
+#include "tap.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static char *slurp(const char *path)
+{
+    struct buf b = BUF_INIT;
+    struct verr err = {0};
+    if (file_read_all(path, 1 << 20, &b, &err) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_append(&b, "", 1);
+    return (char *)b.data;
+}
+
+/* Parses XML (a kvm microvm domain with `body` inside <devices> and `top` before it) and
+ * checks it: 0 or -ENOTSUP with the message in msg. */
+static int check(const char *top, const char *devices, char *msg, size_t len)
+{
+    char *xml = xasprintf("<domain type='kvm'><name>t</name><memory unit='MiB'>64</memory>"
+                          "<os><type arch='x86_64'>hvm</type><kernel>/k</kernel></os>%s"
+                          "<devices>%s</devices></domain>",
+                          top, devices);
+    struct domain_def *def = NULL;
+    struct verr err = {0};
+    int r = domain_def_parse_string(xml, 0, &def, &err);
+    free(xml);
+    if (r == 0)
+        r = vmm_support_check(def, &err);
+    snprintf(msg, len, "%s", r ? verr_msg(&err) : "");
+    domain_def_free(def);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test-vmm-support DOC\n");
+        return 2;
+    }
+    log_set_level(LOG_ERROR);
+    char *md = vmm_support_markdown();
+    if (getenv("VIREO_REGEN")) {
+        struct verr e = {0};
+        file_replace_atomic(argv[1], md, strlen(md), 0644, &e);
+    }
+    char *doc = slurp(argv[1]);
+    is_str(md, doc ? doc : "(missing)", "docs/domain-support.md is the table's rendering");
+    free(doc);
+    free(md);
+
+    /* Well formed: planned rows name an issue, others none; every '*' row comes after the
+     * specific rows of its element (the lookup takes the first match). */
+    size_t n;
+    const struct vmm_support_rule *rules = vmm_support_rules(&n);
+    bool issues_ok = true, order_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        issues_ok &= (rules[i].status == VMM_SUPPORT_PLANNED) == (rules[i].issue != 0);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rules[j].what, rules[i].what) == 0 && rules[j].value &&
+                strcmp(rules[j].value, "*") == 0)
+                order_ok = false;
+    }
+    ok(issues_ok, "planned rows (and only those) name an issue");
+    ok(order_ok, "no row follows the '*' row of its element");
+    const struct vmm_support_rule *r = vmm_support_lookup("disk@device", "cdrom");
+    ok(r && r->status == VMM_SUPPORT_PLANNED && r->issue == 15, "a cdrom is planned (issue 15)");
+    r = vmm_support_lookup("disk@device", "floppy");
+    ok(r && r->status == VMM_SUPPORT_REFUSED, "a floppy falls to the '*' row: refused");
+    ok(vmm_support_lookup("no-such-element", "x") == NULL, "an unknown element has no row");
+
+    char msg[512];
+    ok(check("", "", msg, sizeof(msg)) == 0, "a bare microvm domain is honoured (%s)", msg);
+    check("<memoryBacking><hugepages/></memoryBacking>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <memoryBacking>: huge pages, locked, shared or "
+           "preallocated memory are not applied yet",
+           "<memoryBacking> is refused with one line");
+    check("<cputune><shares>2048</shares></cputune>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <cputune>: CPU tuning (shares, quota, pinning) is not "
+           "applied yet",
+           "<cputune> is refused");
+    check("<cpu mode='host-model'/>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <cpu mode='host-model'>: only host-passthrough, maximum "
+           "and custom qemu64 are supported",
+           "cpu host-model is refused");
+    ok(check("<cpu mode='host-passthrough'/>", "", msg, sizeof(msg)) == 0,
+       "cpu host-passthrough is honoured (%s)", msg);
+    check("<clock offset='localtime'/>", "", msg, sizeof(msg));
+    is_str(msg, "unsupported configuration: <clock offset='localtime'>: the RTC runs in UTC only",
+           "clock localtime is refused");
+    ok(check("<clock offset='utc'><timer name='pit' present='no'/></clock>", "", msg,
+             sizeof(msg)) == 0,
+       "the PIT switched off is honoured (%s)", msg);
+    check("<clock offset='utc'><timer name='hpet' present='no'/></clock>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <timer name='hpet'>: only the PIT timer can be configured",
+           "other timers are refused");
+    check("<features><acpi/><hyperv><relaxed state='on'/></hyperv></features>", "", msg,
+          sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <features><hyperv>: this feature is not supported by "
+           "vireo-vmm",
+           "Hyper-V enlightenments are refused");
+    ok(check("<features><acpi/><apic/><vmport state='off'/></features>", "", msg, sizeof(msg)) == 0,
+       "vmport switched off is honoured (%s)", msg);
+    check("<features><vmport state='on'/></features>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <features><vmport state='on'>: this feature is not "
+           "supported by vireo-vmm",
+           "vmport switched on is refused");
+    check("<iothreads>2</iothreads>", "", msg, sizeof(msg));
+    is_str(msg, "unsupported configuration: <iothreads>: I/O threads are not supported yet",
+           "iothreads are refused");
+    check("<seclabel type='dynamic' model='selinux'/>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <seclabel type='dynamic'>: vireo-vmm is not confined by "
+           "a security driver yet",
+           "a security label is refused");
+    check("", "<watchdog model='i6300esb'/>", msg, sizeof(msg));
+    is_str(msg, "unsupported configuration: <watchdog>: device not supported by vireo-vmm",
+           "an unknown device falls to the '*' row");
+    check("", "<serial type='pty'/><serial type='pty'/>", msg, sizeof(msg));
+    is_str(msg, "unsupported configuration: a second <serial>: vireo-vmm has one serial port",
+           "a second serial port is refused");
+    ok(check("",
+             "<disk type='file'><source file='/d'/><target dev='vda'/><driver io='native'/>"
+             "</disk>",
+             msg, sizeof(msg)) == 0,
+       "a virtio disk with io='native' is honoured (%s)", msg);
+    check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
+          sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <disk><shareable>: shared disks (no image locks) are not "
+           "supported yet",
+           "a shareable disk is refused");
+    return tap_done();
+}
