@@ -99,8 +99,23 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     return 0;
 }
 
+/* The QEMU permission bits the image file itself is locked with, from what
+ * the image's opener holds and shares (QEMU's bdrv_default_perms). */
+static void file_perms(const struct block_driver *drv, bool writable, unsigned shared,
+                       bool force_share, unsigned *fperm, unsigned *fshared)
+{
+    *fperm = BLOCK_PERM_CONSISTENT_READ | (writable ? BLOCK_PERM_WRITE : 0);
+    *fshared = shared;
+    if (drv->passthrough_perms || force_share)
+        return;
+    /* Metadata must not change under the driver, and it may grow the file. */
+    *fshared &= ~(BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE);
+    if (writable)
+        *fperm |= BLOCK_PERM_RESIZE;
+}
+
 static int open_dev(const char *path, const struct block_open_opts *opts, struct block_dev *overlay,
-                    struct block_dev **out, struct verr *err)
+                    unsigned shared, struct block_dev **out, struct verr *err)
 {
     char probed[16];
     const char *fmt = opts->format;
@@ -113,6 +128,11 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
                             "backing file loop: '%s' is already in the chain above '%s'", path,
                             overlay->filename);
     }
+    if (opts->force_share && !opts->read_only)
+        return verr_set(err, EINVAL,
+                        "could not open '%s': force-share=on can only be used with read-only "
+                        "images",
+                        path);
     if (!fmt) {
         int r = block_probe_format(path, probed, sizeof(probed), err);
         if (r < 0)
@@ -132,8 +152,18 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     bd->st_dev = st.st_dev;
     bd->st_ino = st.st_ino;
     bd->file.fd = -1;
+    bd->shared = shared;
+    bd->force_share = opts->force_share;
+    bd->locking = opts->locking;
     pthread_mutex_init(&bd->lock, NULL);
+    unsigned fperm, fshared;
+    file_perms(drv, !opts->read_only, shared, opts->force_share, &fperm, &fshared);
     int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (r == 0) {
+        r = hostfile_lock(&bd->file, fperm, fshared, opts->locking, err);
+        if (r < 0)
+            verr_prefix(err, "could not open '%s'", path);
+    }
     if (r == 0)
         r = drv->open(bd, opts, err);
     if (r < 0) {
@@ -155,7 +185,12 @@ int block_open(const char *path, const struct block_open_opts *opts, struct bloc
 {
     struct block_open_opts def = {0};
     *out = NULL;
-    return open_dev(path, opts ? opts : &def, NULL, out, err);
+    if (!opts)
+        opts = &def;
+    unsigned shared = BLOCK_PERM_ALL;
+    if (opts->no_shared_write && !opts->force_share)
+        shared &= ~BLOCK_PERM_WRITE;
+    return open_dev(path, opts, NULL, shared, out, err);
 }
 
 char *block_resolve_backing(const char *image, const char *backing)
@@ -178,7 +213,16 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
         .format = fmt,
         .keys = opts->keys ? opts->keys->backing : NULL,
         .no_io = opts->no_io,
+        .locking = bd->locking,
+        .force_share = bd->force_share,
     };
+    /* A backing file is only read; others may write it only if the image
+     * above lets others write (QEMU's rule for COW children). */
+    unsigned shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    if (bd->force_share)
+        shared = BLOCK_PERM_ALL;
+    else if (bd->shared & BLOCK_PERM_WRITE)
+        shared |= BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE;
     char *path;
     if (opts->backing_override) {
         path = xstrdup(opts->backing_override);
@@ -192,7 +236,7 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
         free(path);
         return -e;
     }
-    int r = open_dev(path, &bo, bd, &bd->backing, err);
+    int r = open_dev(path, &bo, bd, shared, &bd->backing, err);
     if (r < 0 && r != -ELOOP)
         verr_prefix(err, "could not open backing file of '%s'", bd->filename);
     free(path);
@@ -650,6 +694,11 @@ int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change
     r = bd->drv->amend_keyslots(bd, c, err);
     unlock(bd);
     return r;
+}
+
+void block_release_locks(struct block_dev *bd)
+{
+    hostfile_unlock(&bd->file);
 }
 
 bool block_has_zero_init(struct block_dev *bd)

@@ -46,6 +46,24 @@ enum block_cache {
     BLOCK_CACHE_UNSAFE,        /* page cache; flush does nothing */
 };
 
+/* Image locking (QEMU's locking= option of the file driver): auto takes
+ * QEMU's OFD locks where the file system has them, on insists, off takes
+ * none. See lock.c for what the locks are. */
+enum block_locking {
+    BLOCK_LOCKING_AUTO = 0,
+    BLOCK_LOCKING_ON,
+    BLOCK_LOCKING_OFF,
+};
+/* "auto", "on", "off" -> enum. 0 or -EINVAL. */
+int block_locking_parse(const char *s, enum block_locking *out);
+
+/* QEMU's permission bits (what an opener does with an image file). */
+#define BLOCK_PERM_CONSISTENT_READ 0x1u
+#define BLOCK_PERM_WRITE           0x2u
+#define BLOCK_PERM_WRITE_UNCHANGED 0x4u
+#define BLOCK_PERM_RESIZE          0x8u
+#define BLOCK_PERM_ALL             0xfu
+
 /* "none", "writeback", "writethrough", "directsync", "unsafe" -> enum. 0 or -EINVAL. */
 int block_cache_parse(const char *s, enum block_cache *out);
 const char *block_cache_name(enum block_cache cache);
@@ -70,6 +88,17 @@ struct block_open_opts {
     /* Metadata only (qemu-img info's way): encrypted images open without
      * their passphrase, and their data cannot be read or written. */
     bool no_io;
+    /* Locks (see enum block_locking). Every image file of the chain is
+     * locked as QEMU locks it: this image with what the opener does (read,
+     * and write unless read_only), formats with metadata (qcow2...) also
+     * refusing other writers and resizers, backing files read-only. */
+    enum block_locking locking;
+    /* qemu-img -U/--force-share: share everything, even with writers
+     * (read-only opens only; the data may change underneath). */
+    bool force_share;
+    /* Do not let others write while open: a VM disk without share-rw=on
+     * (QEMU's device default). vireo-img leaves it false, as qemu-img. */
+    bool no_shared_write;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).
@@ -333,6 +362,12 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
 /* Makes every cluster of this layer unallocated, so the image reads as its
  * backing file (qemu-img commit's emptying of the top image). */
 int block_make_empty(struct block_dev *bd, struct verr *err);
+
+/* Drops this image's own lock bytes (not its chain's): for a caller about
+ * to open the same file again with more permissions in the same process
+ * (commit's writable open of a base it holds read-only), where the two
+ * opens would otherwise refuse each other as two processes would. */
+void block_release_locks(struct block_dev *bd);
 
 /* qemu-img amend's LUKS key slot options (state=active|inactive, keyslot,
  * new-secret, old-secret, secret, iter-time) for luks and LUKS-encrypted

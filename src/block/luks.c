@@ -271,11 +271,11 @@ static int luks_create(const char *path, const struct block_create_opts *opts, s
         r = luks_format_size(&p, &payload, err);
     if (r < 0)
         return verr_prefix(err, "%s", path);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
-    if (ftruncate(fd, (off_t)(payload + opts->size)) < 0)
+    struct hostfile hf;
+    r = hostfile_create(&hf, path, err);
+    if (r < 0)
+        return r; /* the file may be someone else's: leave it */
+    if (ftruncate(hf.fd, (off_t)(payload + opts->size)) < 0)
         r = verr_errno(err, errno, "could not resize '%s'", path);
     struct encrypt_luks v;
     struct luks_io io = {&hf, io_read, io_write, payload + opts->size};
@@ -288,10 +288,11 @@ static int luks_create(const char *path, const struct block_create_opts *opts, s
         else if (opts->prealloc == BLOCK_PREALLOC_FULL)
             r = hostfile_zero(&hf, payload, opts->size, false, err);
     }
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && fsync(hf.fd) < 0)
         r = verr_errno(err, errno, "could not write '%s'", path);
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not write '%s'", path);
+    int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
+    if (r == 0)
+        r = cr;
     if (r < 0)
         unlink(path);
     return r;
@@ -316,6 +317,7 @@ static int luks_measure(const struct block_create_opts *opts, struct block_dev *
 const struct block_driver block_driver_luks = {
     .name = "luks",
     .needs_lock = false,
+    .passthrough_perms = true,
     .no_zero_init = true,
     .open = luks_open,
     .close = luks_close,

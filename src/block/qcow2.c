@@ -1477,12 +1477,13 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     q->l1_offset = q->l1_size ? (1 + rtc + nb) * cs : 0;
     uint64_t total = 1 + rtc + nb + l1c;
 
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = verr_errno(err, errno, "could not create '%s'", path);
-        goto out;
+    struct hostfile hf;
+    r = hostfile_create(&hf, path, err);
+    if (r < 0) {
+        q->f = NULL;
+        qcow2_free(q);
+        return r; /* nothing of ours to remove: the file may be someone else's */
     }
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     q->f = &hf;
     r = qcow2_write_header(q, err);
     uint8_t *buf = xcalloc(1, cs);
@@ -1503,10 +1504,11 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         r = hostfile_pwrite(&hf, buf, cs, (1 + rtc + i) * cs, err);
     }
     free(buf);
-    if (r == 0 && ftruncate(fd, (off_t)(total * cs)) < 0)
+    if (r == 0 && ftruncate(hf.fd, (off_t)(total * cs)) < 0)
         r = verr_errno(err, errno, "could not resize '%s'", path);
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not write '%s'", path);
+    int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
+    if (r == 0)
+        r = cr;
     if (r == 0 && o->prealloc != BLOCK_PREALLOC_OFF) {
         /* Allocate every cluster through the driver, then the host space. */
         struct block_open_opts oo = {.format = "qcow2", .no_backing = true};
@@ -1541,7 +1543,6 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
             block_close(bd);
         }
     }
-out:
     if (r < 0)
         unlink(path);
     q->f = NULL;

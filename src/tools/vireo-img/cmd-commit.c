@@ -99,6 +99,8 @@ int img_cmd_commit(int argc, char **argv)
             goto out;
         }
     }
+    /* The read-only open above must not lock the writable one out. */
+    block_release_locks(base);
     struct block_open_opts bo = {.format = block_format(base), .no_backing = true};
     if (!(base_rw = img_open_opts(block_filename(base), &bo)))
         goto out;
