@@ -410,9 +410,10 @@ int luks_store_slot(struct luks_header *h, const struct luks_io *io, int slot, c
         r = crypto_afsplit_encode(h->hash, h->key_bytes, s->stripes, master, split, err);
     if (r == 0)
         r = crypto_sectors_encrypt(cs, 0, split, buflen, err);
-    /* The material first: the slot only becomes active once it is there. */
+    /* The material first (whole sectors, as cryptsetup writes it): the slot
+     * only becomes active once it is there. */
     if (r == 0)
-        r = io->write(io->opaque, split, splitlen, (uint64_t)s->key_offset * SECTOR, err);
+        r = io->write(io->opaque, split, buflen, (uint64_t)s->key_offset * SECTOR, err);
     if (r == 0) {
         s->active = LUKS_SLOT_ACTIVE;
         r = write_header(h, io, err);
