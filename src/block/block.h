@@ -34,6 +34,7 @@ struct secret_store;
 struct block_keys {
     const struct secret_store *secrets;
     const char *key_secret;
+    const char *encrypt_format; /* qcow2's encrypt.format the opener expects, or NULL */
     const struct block_keys *backing;
 };
 

@@ -88,6 +88,7 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     qcow2_put32(h + 4, q->version);
     qcow2_put32(h + 20, q->g.cluster_bits);
     qcow2_put64(h + 24, q->size);
+    qcow2_put32(h + 32, q->crypt_method);
     qcow2_put32(h + 36, q->l1_size);
     qcow2_put64(h + 40, q->l1_offset);
     qcow2_put64(h + 48, q->rt_offset);
@@ -218,10 +219,7 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     }
 
     r = -EINVAL;
-    if (crypt != 0) {
-        bad(err, path, "encrypted images are not supported");
-        goto out;
-    }
+    q->crypt_method = crypt; /* qcow2-crypt.c checks it once the extensions are known */
     /* Feature bits: refuse what we do not understand, naming it. */
     uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESS;
     uint64_t unknown = q->incompat & ~known;
@@ -512,7 +510,7 @@ static int read_in_cluster(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n
             memcpy(buf, q->dc_buf + in, n);
         return r;
     case C_NORMAL:
-        return hostfile_pread(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
+        return qcow2_data_read(q, buf, n, (e & QCOW2_OFFSET_MASK) + in, off, err);
     }
     return -EINVAL;
 }
@@ -543,7 +541,7 @@ static int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off
                     break;
                 run += len - run < cs ? len - run : cs;
             }
-            r = hostfile_pread(q->f, p, run, host, err);
+            r = qcow2_data_read(q, p, run, host, off, err);
             if (r < 0)
                 return r;
             n = run;
@@ -568,6 +566,8 @@ static int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool writ
     struct qcow2 *q = Q(bd);
     uint64_t cs = q->g.cluster_size, host = 0, run = 0;
     int r = 0;
+    if (q->crypt) /* the data must pass through the cipher */
+        return 0;
     pthread_mutex_lock(&bd->lock);
     while (run < len) {
         uint64_t e;
@@ -681,7 +681,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
         if (!qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs))
             return qcow2_corrupt(q, err, "data cluster %llx lies beyond the end of the file",
                                  (unsigned long long)(e & QCOW2_OFFSET_MASK));
-        return hostfile_pwrite(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
+        return qcow2_data_write(q, buf, n, (e & QCOW2_OFFSET_MASK) + in, off, err);
     }
     /* Copy-on-write: a new cluster holding the old content around the new. */
     uint64_t nw;
@@ -701,7 +701,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
         r = qcow2_alloc_clusters(q, 1, &nw, err);
         if (r < 0)
             return r;
-        if (nw >= eof) {
+        if (nw >= eof && !q->crypt) { /* encrypted: the zeroes must be ciphertext */
             r = hostfile_pwrite(q->f, buf, n, nw + in, err);
             if (r == 0 && in + n < cs) {
                 static const uint8_t zero;
@@ -710,7 +710,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
         } else {
             full = xcalloc(1, cs);
             memcpy(full + in, buf, n);
-            r = hostfile_pwrite(q->f, full, cs, nw, err);
+            r = qcow2_data_write(q, full, cs, nw, base, err);
             free(full);
         }
         if (r < 0)
@@ -733,7 +733,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, s
     }
     r = qcow2_alloc_clusters(q, 1, &nw, err);
     if (r == 0)
-        r = hostfile_pwrite(q->f, src, cs, nw, err);
+        r = qcow2_data_write(q, src, cs, nw, base, err);
     free(full);
     if (r < 0)
         return r;
@@ -777,8 +777,9 @@ static int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, voi
 {
     const struct qcow2 *q = Q(bd);
     uint64_t cs = q->g.cluster_size;
-    (void)err;
     *olen = 0;
+    if (q->crypt)
+        return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
     uint8_t *in = (uint8_t *)buf;
     if (len < cs) { /* the image's short last cluster: compress it zero-padded */
         in = xcalloc(1, cs);
@@ -825,7 +826,9 @@ static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, si
             "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",
             bd->filename, (unsigned long long)off, len);
     q->dc_entry = 0; /* host bytes may be reused below */
-    if (clen == 0)   /* not worth it: store the cluster plainly */
+    if (clen && q->crypt)
+        return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
+    if (clen == 0) /* not worth it: store the cluster plainly */
         return qcow2_pwrite(bd, buf, len, off, err);
     /* The L2 table first, then the data after it, as qemu-img lays it out. */
     uint64_t l2off;
@@ -1014,7 +1017,7 @@ static int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct
     ext->zero = ct == C_ZERO || (ct == C_UNALLOC && !bd->backing);
     ext->data = ct == C_NORMAL || ct == C_COMPRESSED;
     ext->compressed = ct == C_COMPRESSED;
-    ext->has_host_offset = ct == C_NORMAL || (ct == C_ZERO && host);
+    ext->has_host_offset = !q->crypt && (ct == C_NORMAL || (ct == C_ZERO && host));
     ext->host_offset = host + (off & (cs - 1));
     ext->host_file = bd->filename;
     return 0;
@@ -1031,6 +1034,7 @@ static int qcow2_get_info(struct block_dev *bd, struct block_info *info, struct 
     str_copy(info->compat, sizeof(info->compat), q->version >= 3 ? "1.1" : "0.10");
     str_copy(info->compression_type, sizeof(info->compression_type),
              q->compression_type ? "zstd" : "zlib");
+    qcow2_crypt_info(q, info);
     if (q->backing_file) {
         info->backing_file = xstrdup(q->backing_file);
         info->full_backing_path = block_resolve_backing(bd->filename, q->backing_file);
@@ -1303,6 +1307,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->cbuf);
     if (q->zstd_dctx)
         ZSTD_freeDCtx(q->zstd_dctx);
+    qcow2_crypt_close(q);
     free(q);
 }
 
@@ -1323,6 +1328,9 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         r = parse_header(q, bd->filename, file_len, !opts->read_only, opts->for_repair, err);
     if (r == 0)
         r = load_tables(q, bd->filename, file_len, err);
+    /* Before any repair below: check counts the encryption header's clusters. */
+    if (r == 0)
+        r = qcow2_crypt_open(q, opts, file_len, err);
     if (r < 0)
         goto fail;
     qcow2_cache_init(&q->l2c, clamp((4u << 20) >> q->g.cluster_bits, 16, 512));
@@ -1418,7 +1426,10 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     int r = check_create_opts(path, o, &cbits, &rorder, &version, err);
     if (r < 0)
         return r;
-    uint64_t size = o->size;
+    uint64_t size = o->size, crypt_bytes;
+    r = qcow2_crypt_check_create(path, o, true, &crypt_bytes, err);
+    if (r < 0)
+        return r;
     if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
         return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long", path);
     if (o->backing_file && o->backing_unsafe && !size)
@@ -1429,7 +1440,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (o->backing_file && !o->backing_unsafe) {
         /* The backing file must open; it also gives the default size. */
         char *bpath = block_resolve_backing(path, o->backing_file);
-        struct block_open_opts bo = {.read_only = true, .format = o->backing_format};
+        struct block_open_opts bo = {.read_only = true, .format = o->backing_format, .no_io = true};
         struct block_dev *b;
         r = block_open(bpath, &bo, &b, err);
         free(bpath);
@@ -1509,9 +1520,20 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
     if (r == 0)
         r = cr;
+    if (r == 0 && crypt_bytes) {
+        /* The LUKS header right after the L1 table, as qemu-img places it. */
+        struct block_open_opts oo = {.format = "qcow2", .no_backing = true, .no_io = true};
+        struct block_dev *bd;
+        r = block_open(path, &oo, &bd, err);
+        if (r == 0) {
+            r = qcow2_crypt_create(Q(bd), o, err);
+            block_close(bd);
+        }
+    }
     if (r == 0 && o->prealloc != BLOCK_PREALLOC_OFF) {
         /* Allocate every cluster through the driver, then the host space. */
-        struct block_open_opts oo = {.format = "qcow2", .no_backing = true};
+        struct block_keys keys = {o->secrets, o->encrypt.key_secret, NULL, NULL};
+        struct block_open_opts oo = {.format = "qcow2", .no_backing = true, .keys = &keys};
         struct block_dev *bd;
         r = block_open(path, &oo, &bd, err);
         if (r == 0) {
@@ -1610,9 +1632,19 @@ static int qcow2_measure(const struct block_create_opts *o, struct block_dev *sr
     } else if (o->prealloc != BLOCK_PREALLOC_OFF) {
         data = aligned;
     }
-    out->fully_allocated = prealloc_size(&g, size);
+    uint64_t crypt_bytes;
+    r = qcow2_crypt_measure(o, cs, &crypt_bytes, err);
+    if (r < 0)
+        return r;
+    out->fully_allocated = prealloc_size(&g, size) + crypt_bytes;
     out->required = out->fully_allocated - aligned + data;
     return 0;
+}
+
+static int qcow2_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                                struct verr *err)
+{
+    return qcow2_crypt_amend(Q(bd), c, err);
 }
 
 const struct block_driver block_driver_qcow2 = {
@@ -1640,4 +1672,5 @@ const struct block_driver block_driver_qcow2 = {
     .change_backing = qcow2_change_backing,
     .make_empty = qcow2_make_empty,
     .measure = qcow2_measure,
+    .amend_keyslots = qcow2_amend_keyslots,
 };

@@ -27,7 +27,7 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-int img_cmd_commit(int argc, char **argv)
+int img_cmd_commit(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -73,7 +73,7 @@ int img_cmd_commit(int argc, char **argv)
         return 1;
     }
     const char *path = argv[optind];
-    struct block_dev *top = img_open(path, fmt, false, false, cache);
+    struct block_dev *top = img_open(s, path, fmt, false, false, cache);
     if (!top)
         return 1;
     int ret = 1;
@@ -102,7 +102,7 @@ int img_cmd_commit(int argc, char **argv)
     /* The read-only open above must not lock the writable one out. */
     block_release_locks(base);
     struct block_open_opts bo = {.format = block_format(base), .no_backing = true};
-    if (!(base_rw = img_open_opts(block_filename(base), &bo)))
+    if (!(base_rw = img_open_plain(s, block_filename(base), &bo)))
         goto out;
 
     uint64_t size = block_size(top);

@@ -412,7 +412,7 @@ static int copy_plain(struct convert *cv)
     return 0;
 }
 
-int img_cmd_convert(int argc, char **argv)
+int img_cmd_convert(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -486,8 +486,10 @@ int img_cmd_convert(int argc, char **argv)
             workers = m;
             break;
         }
-        case 'W': /* out-of-order writes: accepted, the copy is sequential */
         case 'U':
+            s->force_share = true;
+            break;
+        case 'W': /* out-of-order writes: accepted, the copy is sequential */
         case 'C':
         case 'l':
         case 'Z' + 256:
@@ -534,7 +536,7 @@ int img_cmd_convert(int argc, char **argv)
     cv.nsrc = (size_t)(argc - optind - 1);
     cv.src = xcalloc(cv.nsrc, sizeof(*cv.src));
     for (size_t i = 0; i < cv.nsrc; i++) {
-        cv.src[i].bd = img_open(argv[optind + (int)i], fmt, true, false, src_cache);
+        cv.src[i].bd = img_open(s, argv[optind + (int)i], fmt, true, false, src_cache);
         if (!cv.src[i].bd)
             goto out;
         cv.src[i].start = cv.total;
@@ -543,8 +545,13 @@ int img_cmd_convert(int argc, char **argv)
     }
     out_path = argv[argc - 1];
 
+    if (s->target_image_opts && !no_create) {
+        img_error("--target-image-opts requires use of -n flag");
+        goto out;
+    }
+    const char *dst_key = NULL;
     if (!no_create) {
-        struct block_create_opts o = {0};
+        struct block_create_opts o = {.secrets = &s->secrets};
         if (img_create_opts_from_list(out_fmt, out_path, &list, &o) < 0)
             goto out;
         o.size = cv.total;
@@ -563,15 +570,21 @@ int img_cmd_convert(int argc, char **argv)
             goto out;
         }
         created = true;
-        cv.fresh = true;
+        dst_key = o.encrypt.key_secret;
     }
-    struct block_open_opts oo = {.format = out_fmt, .no_backing = true};
+    struct block_keys dst_keys = {.key_secret = dst_key};
+    struct block_open_opts oo = {.format = out_fmt, .no_backing = true, .keys = &dst_keys};
     if (block_cache_parse(cache, &oo.cache) < 0) {
         img_error("Invalid cache option: %s", cache);
         goto out;
     }
-    if (!(cv.dst = img_open_opts(out_path, &oo)))
+    if (s->target_image_opts)
+        oo.format = NULL; /* the option string's driver= says */
+    if (!(cv.dst = img_open_spec(s, out_path, s->target_image_opts, &oo)))
         goto out;
+    /* A fresh image reads as zeroes unless its format says otherwise (luks:
+     * the zeroes must be written as ciphertext). */
+    cv.fresh = created && block_has_zero_init(cv.dst);
     if (no_create && block_size(cv.dst) < cv.total) {
         img_error("Error: target image is too small (%llu bytes, need %llu)",
                   (unsigned long long)block_size(cv.dst), (unsigned long long)cv.total);
@@ -579,7 +592,8 @@ int img_cmd_convert(int argc, char **argv)
     }
     if (backing) {
         char *bpath = img_backing_path(out_path, backing);
-        cv.dst_backing = img_open(bpath, backing_fmt, true, false, NULL);
+        struct block_open_opts bo = {.read_only = true, .format = backing_fmt};
+        cv.dst_backing = img_open_plain(s, bpath, &bo);
         free(bpath);
         if (!cv.dst_backing)
             goto out;

@@ -41,7 +41,7 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
     }
 }
 
-int img_cmd_create(int argc, char **argv)
+int img_cmd_create(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -94,7 +94,7 @@ int img_cmd_create(int argc, char **argv)
         goto out;
     }
     const char *path = argv[optind++];
-    struct block_create_opts o = {0};
+    struct block_create_opts o = {.secrets = &s->secrets};
     if (img_create_opts_from_list(fmt, path, &list, &o) < 0)
         goto out;
     bool have_size = img_optlist_get(&list, "size") != NULL;

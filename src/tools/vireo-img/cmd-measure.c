@@ -8,7 +8,7 @@
 #include <getopt.h>
 #include <string.h>
 
-int img_cmd_measure(int argc, char **argv)
+int img_cmd_measure(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -36,6 +36,7 @@ int img_cmd_measure(int argc, char **argv)
             break;
         case 'l':
         case 'U':
+            s->force_share = true;
             break;
         case 'O' + 256:
             if ((json = img_parse_output(optarg)) < 0)
@@ -76,7 +77,7 @@ int img_cmd_measure(int argc, char **argv)
         if (img_parse_size(size_arg, &o.size) < 0)
             goto out;
     } else {
-        if (!(src = img_open(argv[optind], fmt, true, false, NULL)))
+        if (!(src = img_open(s, argv[optind], fmt, true, false, NULL)))
             goto out;
         o.size = block_size(src);
     }

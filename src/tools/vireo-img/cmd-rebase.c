@@ -18,7 +18,7 @@
 
 #define CHUNK (1u * 1024 * 1024)
 
-int img_cmd_rebase(int argc, char **argv)
+int img_cmd_rebase(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -55,6 +55,7 @@ int img_cmd_rebase(int argc, char **argv)
             break;
         case 'T':
         case 'U':
+            s->force_share = true;
             break;
         case 'h':
             printf("usage: %s rebase [-f fmt] [-t cache] [-p] [-u] [-b backing_file "
@@ -78,7 +79,7 @@ int img_cmd_rebase(int argc, char **argv)
         new_base = NULL;
     if (!img_check_format(new_fmt))
         return 1;
-    struct block_dev *bd = img_open(path, fmt, false, unsafe, cache);
+    struct block_dev *bd = img_open(s, path, fmt, false, unsafe, cache);
     if (!bd)
         return 1;
     int ret = 1;
@@ -90,7 +91,8 @@ int img_cmd_rebase(int argc, char **argv)
     if (!unsafe) {
         if (new_base) {
             char *bpath = img_backing_path(path, new_base);
-            nb = img_open(bpath, new_fmt, true, false, NULL);
+            struct block_open_opts no = {.read_only = true, .format = new_fmt};
+            nb = img_open_plain(s, bpath, &no);
             free(bpath);
             if (!nb)
                 goto out;
