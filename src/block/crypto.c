@@ -487,7 +487,8 @@ int crypto_sector_spec_check(const struct crypto_sector_spec *spec, size_t *key_
                              struct verr *err)
 {
     if ((unsigned)spec->alg >= CRYPTO_CIPHER__MAX || (unsigned)spec->mode >= CRYPTO_MODE__MAX ||
-        (unsigned)spec->ivgen >= CRYPTO_IVGEN__MAX || (unsigned)spec->ivgen_hash >= CRYPTO_HASH__MAX)
+        (unsigned)spec->ivgen >= CRYPTO_IVGEN__MAX ||
+        (unsigned)spec->ivgen_hash >= CRYPTO_HASH__MAX)
         return verr_set(err, EINVAL, "invalid cipher specification");
     size_t kl = crypto_cipher_key_len(spec->alg);
     if (spec->mode == CRYPTO_MODE_XTS) {

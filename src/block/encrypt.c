@@ -63,8 +63,9 @@ static int keyed(struct encrypt_luks *v, struct verr *err)
     return r;
 }
 
-int encrypt_luks_open(struct encrypt_luks *v, const struct luks_io *io, const struct block_keys *keys,
-                      bool no_io, const char *prefix, struct verr *err)
+int encrypt_luks_open(struct encrypt_luks *v, const struct luks_io *io,
+                      const struct block_keys *keys, bool no_io, const char *prefix,
+                      struct verr *err)
 {
     memset(v, 0, sizeof(*v));
     v->io = *io;
@@ -149,8 +150,7 @@ static int lookup(struct encrypt_luks *v, const char *id, const char **pass, siz
     return secret_lookup_passphrase(v->secrets, id, pass, plen, err);
 }
 
-static int add_slot(struct encrypt_luks *v, const struct block_keyslot_change *c,
-                    struct verr *err)
+static int add_slot(struct encrypt_luks *v, const struct block_keyslot_change *c, struct verr *err)
 {
     if (!c->new_secret)
         return verr_set(err, EINVAL, "'new-secret' is required to activate a keyslot");
@@ -158,8 +158,8 @@ static int add_slot(struct encrypt_luks *v, const struct block_keyslot_change *c
         return verr_set(err, EINVAL, "'old-secret' must not be given when activating keyslots");
     int slot = c->keyslot;
     if (slot >= 0 && slot >= LUKS_SLOTS)
-        return verr_set(err, EINVAL, "Invalid keyslot %d specified, must be between 0 and %d",
-                        slot, LUKS_SLOTS - 1);
+        return verr_set(err, EINVAL, "Invalid keyslot %d specified, must be between 0 and %d", slot,
+                        LUKS_SLOTS - 1);
     if (slot < 0) {
         for (int i = 0; i < LUKS_SLOTS && slot < 0; i++)
             if (v->h.slots[i].active != LUKS_SLOT_ACTIVE)

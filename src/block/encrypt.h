@@ -37,8 +37,9 @@ int encrypt_create_params(const struct block_encrypt_opts *o, const char *prefix
 
 /* Opens the volume whose header io reaches: decodes the header and, unless
  * no_io, unlocks it with the key secret and sets up the sector cipher. */
-int encrypt_luks_open(struct encrypt_luks *v, const struct luks_io *io, const struct block_keys *keys,
-                      bool no_io, const char *prefix, struct verr *err);
+int encrypt_luks_open(struct encrypt_luks *v, const struct luks_io *io,
+                      const struct block_keys *keys, bool no_io, const char *prefix,
+                      struct verr *err);
 /* Writes a new header (and key slot 0) through io and keys v with it. */
 int encrypt_luks_create(struct encrypt_luks *v, const struct luks_io *io,
                         const struct block_encrypt_opts *o, const struct secret_store *secrets,

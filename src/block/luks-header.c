@@ -23,10 +23,10 @@
 
 static const uint8_t magic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
 
-#define SECTOR        512u
+#define SECTOR         512u
 #define HEADER_SECTORS (LUKS_KEY_SLOT_OFFSET / SECTOR)
-#define MAX_STRIPES   (1u << 20) /* qemu-img and cryptsetup write 4000 */
-#define ERASE_PASSES  40         /* qemu-img overwrites an erased slot this often */
+#define MAX_STRIPES    (1u << 20) /* qemu-img and cryptsetup write 4000 */
+#define ERASE_PASSES   40         /* qemu-img overwrites an erased slot this often */
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -150,8 +150,7 @@ static int parse_strings(struct luks_header *h, struct verr *err)
         return r;
     if (kl != h->key_bytes)
         return verr_set(err, EINVAL, "key length %u does not suit cipher %s-%s", h->key_bytes,
-                        crypto_cipher_alg_name(h->spec.alg),
-                        crypto_cipher_mode_name(h->spec.mode));
+                        crypto_cipher_alg_name(h->spec.alg), crypto_cipher_mode_name(h->spec.mode));
     return 0;
 }
 
@@ -197,12 +196,11 @@ int luks_header_decode(const uint8_t *buf, size_t len, uint64_t container_len,
         uint64_t start = (uint64_t)s->key_offset * SECTOR;
         uint64_t end = start + luks_slot_material_bytes(h, s->stripes);
         if (end > (uint64_t)h->payload_offset * SECTOR)
-            return verr_set(err, EINVAL, "Keyslot %d is overlapping with the encrypted payload",
-                            i);
+            return verr_set(err, EINVAL, "Keyslot %d is overlapping with the encrypted payload", i);
         if (start < LUKS_HEADER_SIZE)
             return verr_set(err, EINVAL, "Keyslot %d is overlapping with the header", i);
-        if (s->active == LUKS_SLOT_ACTIVE && (uint64_t)h->key_bytes * s->stripes > container_len - start &&
-            container_len >= start)
+        if (s->active == LUKS_SLOT_ACTIVE &&
+            (uint64_t)h->key_bytes * s->stripes > container_len - start && container_len >= start)
             return verr_set(err, EINVAL, "Keyslot %d key material lies past the end of the image",
                             i);
         if (s->active == LUKS_SLOT_ACTIVE && container_len < start)
@@ -266,8 +264,8 @@ static void wipe_free(void *p, size_t n)
     }
 }
 
-int luks_try_slot(const struct luks_header *h, const struct luks_io *io, int slot,
-                  const char *pass, size_t plen, uint8_t *master, struct verr *err)
+int luks_try_slot(const struct luks_header *h, const struct luks_io *io, int slot, const char *pass,
+                  size_t plen, uint8_t *master, struct verr *err)
 {
     const struct luks_slot *s = &h->slots[slot];
     if (s->active != LUKS_SLOT_ACTIVE)
@@ -326,8 +324,7 @@ void luks_create_params_default(struct luks_create_params *p)
 }
 
 /* Header fields from the parameters (no keys, no slots yet). */
-static int header_init(struct luks_header *h, const struct luks_create_params *p,
-                       struct verr *err)
+static int header_init(struct luks_header *h, const struct luks_create_params *p, struct verr *err)
 {
     memset(h, 0, sizeof(*h));
     size_t kl;
@@ -456,9 +453,8 @@ static void uuid_format(const uint8_t *b, char *out)
              b[14], b[15]);
 }
 
-int luks_format(struct luks_header *h, const struct luks_io *io,
-                const struct luks_create_params *p, const char *pass, size_t plen,
-                uint8_t *master, struct verr *err)
+int luks_format(struct luks_header *h, const struct luks_io *io, const struct luks_create_params *p,
+                const char *pass, size_t plen, uint8_t *master, struct verr *err)
 {
     int r = header_init(h, p, err);
     if (r < 0)
@@ -479,8 +475,7 @@ int luks_format(struct luks_header *h, const struct luks_io *io,
     /* The master key digest gets an eighth of the time (qemu-img's and
      * cryptsetup's choice). */
     if (r == 0)
-        r = scaled_iterations(h->hash, LUKS_DIGEST_LEN, p->iter_time_ms, 8, &h->mk_iterations,
-                              err);
+        r = scaled_iterations(h->hash, LUKS_DIGEST_LEN, p->iter_time_ms, 8, &h->mk_iterations, err);
     if (r == 0) {
         crypto_pbkdf2(h->hash, master, h->key_bytes, h->mk_salt, LUKS_SALT_LEN, h->mk_iterations,
                       h->mk_digest, LUKS_DIGEST_LEN);

@@ -87,8 +87,8 @@ unsigned luks_active_slots(const struct luks_header *h);
 /* Tries the passphrase on one slot: 1 and the master key (h->key_bytes
  * bytes) when it opens, 0 when it does not or is inactive, <0 on I/O
  * errors. */
-int luks_try_slot(const struct luks_header *h, const struct luks_io *io, int slot,
-                  const char *pass, size_t plen, uint8_t *master, struct verr *err);
+int luks_try_slot(const struct luks_header *h, const struct luks_io *io, int slot, const char *pass,
+                  size_t plen, uint8_t *master, struct verr *err);
 /* Tries every active slot; -EACCES "Invalid password, cannot unlock any
  * keyslot" when none opens. *slot_out (may be NULL) gets the slot. */
 int luks_unlock(const struct luks_header *h, const struct luks_io *io, const char *pass,
@@ -110,9 +110,8 @@ void luks_create_params_default(struct luks_create_params *p);
  * bytes) and key slot 0 holding it under pass. payload_offset is placed
  * after the eight key slots' material, as qemu-img places it. Writes the
  * slot's material and then the header through io. */
-int luks_format(struct luks_header *h, const struct luks_io *io,
-                const struct luks_create_params *p, const char *pass, size_t plen,
-                uint8_t *master, struct verr *err);
+int luks_format(struct luks_header *h, const struct luks_io *io, const struct luks_create_params *p,
+                const char *pass, size_t plen, uint8_t *master, struct verr *err);
 /* Bytes a new header with these parameters reserves (its payload offset). */
 int luks_format_size(const struct luks_create_params *p, uint64_t *size, struct verr *err);
 

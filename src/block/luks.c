@@ -100,8 +100,7 @@ static int read_sectors(struct block_dev *bd, uint8_t *buf, size_t len, uint64_t
     return r;
 }
 
-static int luks_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off,
-                      struct verr *err)
+static int luks_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err)
 {
     uint64_t start = off & ~(uint64_t)(SECTOR - 1);
     uint64_t end = (off + len + SECTOR - 1) & ~(uint64_t)(SECTOR - 1);
@@ -137,8 +136,8 @@ static int write_sectors(struct block_dev *bd, const uint8_t *buf, size_t len, u
 /* A write that starts or ends inside a sector: the whole sectors in the
  * middle go straight through; each partial edge sector is read, patched
  * and rewritten under the lock. */
-static int patch_sector(struct block_dev *bd, uint64_t sector_off, const uint8_t *data,
-                        size_t in, size_t n, struct verr *err)
+static int patch_sector(struct block_dev *bd, uint64_t sector_off, const uint8_t *data, size_t in,
+                        size_t n, struct verr *err)
 {
     uint8_t s[SECTOR];
     int r = read_sectors(bd, s, SECTOR, sector_off, err);
@@ -270,7 +269,7 @@ static int luks_create(const char *path, const struct block_create_opts *opts, s
     if (r == 0)
         r = luks_format_size(&p, &payload, err);
     if (r < 0)
-        return verr_prefix(err, "%s", path);
+        return r;
     struct hostfile hf;
     r = hostfile_create(&hf, path, err);
     if (r < 0)

@@ -37,8 +37,8 @@
 
 struct qcow2_crypt {
     uint32_t method;
-    uint64_t hdr_off, hdr_len; /* LUKS header clusters (method 2) */
-    struct encrypt_luks luks;  /* method 2 */
+    uint64_t hdr_off, hdr_len;  /* LUKS header clusters (method 2) */
+    struct encrypt_luks luks;   /* method 2 */
     struct crypto_sectors *aes; /* method 1; NULL when opened without the key */
     struct hostfile *f;
 };
@@ -263,29 +263,24 @@ int qcow2_crypt_amend(struct qcow2 *q, const struct block_keyslot_change *ch, st
     return r;
 }
 
-int qcow2_crypt_check_create(const char *path, const struct block_create_opts *o, bool need_key,
-                             uint64_t *hdr_bytes, struct verr *err)
+int qcow2_crypt_check_create(const struct block_create_opts *o, bool need_key, uint64_t *hdr_bytes,
+                             struct verr *err)
 {
     *hdr_bytes = 0;
     if (!o->encrypt.format) {
         if (o->encrypt.key_secret || o->encrypt.cipher_alg || o->encrypt.cipher_mode ||
             o->encrypt.ivgen_alg || o->encrypt.ivgen_hash_alg || o->encrypt.hash_alg ||
             o->encrypt.has_iter_time)
-            return verr_set(err, EINVAL,
-                            "could not create '%s': encryption options need encrypt.format=luks",
-                            path);
+            return verr_set(err, EINVAL, "encryption options need encrypt.format=luks");
         return 0;
     }
     if (strcmp(o->encrypt.format, "aes") == 0)
         return verr_set(err, ENOTSUP,
-                        "could not create '%s': AES-CBC encrypted qcow2 images are no longer "
-                        "created (the format is insecure); use encrypt.format=luks",
-                        path);
+                        "AES-CBC encrypted qcow2 images are no longer created (the format is "
+                        "insecure); use encrypt.format=luks");
     if (strcmp(o->encrypt.format, "luks") != 0)
-        return verr_set(err, EINVAL,
-                        "could not create '%s': Parameter 'encrypt.format' does not accept value "
-                        "'%s'",
-                        path, o->encrypt.format);
+        return verr_set(err, EINVAL, "Parameter 'encrypt.format' does not accept value '%s'",
+                        o->encrypt.format);
     struct luks_create_params p;
     const char *pass;
     size_t plen;
@@ -294,15 +289,13 @@ int qcow2_crypt_check_create(const char *path, const struct block_create_opts *o
         r = encrypt_passphrase(o->secrets, o->encrypt.key_secret, CRYPT_PFX, &pass, &plen, err);
     if (r == 0)
         r = luks_format_size(&p, hdr_bytes, err);
-    if (r < 0)
-        verr_prefix(err, "could not create '%s'", path);
     return r;
 }
 
 int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struct verr *err)
 {
     uint64_t bytes, off, cs = q->g.cluster_size;
-    int r = qcow2_crypt_check_create(q->bd->filename, o, true, &bytes, err);
+    int r = qcow2_crypt_check_create(o, true, &bytes, err);
     if (r < 0 || !bytes)
         return r;
     /* Clusters for the header and key material, zeroed (unused bytes of
@@ -349,10 +342,10 @@ int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struc
     return r;
 }
 
-int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size,
-                        uint64_t *bytes, struct verr *err)
+int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size, uint64_t *bytes,
+                        struct verr *err)
 {
-    int r = qcow2_crypt_check_create("(measure)", o, false, bytes, err);
+    int r = qcow2_crypt_check_create(o, false, bytes, err);
     *bytes = (*bytes + cluster_size - 1) / cluster_size * cluster_size;
     return r;
 }

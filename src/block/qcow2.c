@@ -1427,7 +1427,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (r < 0)
         return r;
     uint64_t size = o->size, crypt_bytes;
-    r = qcow2_crypt_check_create(path, o, true, &crypt_bytes, err);
+    r = qcow2_crypt_check_create(o, true, &crypt_bytes, err);
     if (r < 0)
         return r;
     if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)

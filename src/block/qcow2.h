@@ -294,14 +294,14 @@ void qcow2_crypt_info(const struct qcow2 *q, struct block_info *info);
 int qcow2_crypt_amend(struct qcow2 *q, const struct block_keyslot_change *ch, struct verr *err);
 /* Create options: refused combinations, and the LUKS header's size (0 when
  * not encrypted). need_key: the passphrase must be there (not for measure). */
-int qcow2_crypt_check_create(const char *path, const struct block_create_opts *o, bool need_key,
-                             uint64_t *hdr_bytes, struct verr *err);
+int qcow2_crypt_check_create(const struct block_create_opts *o, bool need_key, uint64_t *hdr_bytes,
+                             struct verr *err);
 /* On a freshly created, open image: allocates and writes the LUKS header
  * and records it in the header. */
 int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struct verr *err);
 /* Bytes measure adds for the LUKS header (cluster-rounded). */
-int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size,
-                        uint64_t *bytes, struct verr *err);
+int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size, uint64_t *bytes,
+                        struct verr *err);
 
 /* qcow2-check.c */
 int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,

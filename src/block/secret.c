@@ -251,8 +251,8 @@ static int decrypt_with_key(const struct secret_store *store, const char *keyid,
     free(iv);
     uint8_t pad = (*data)[*len - 1];
     if (pad > 16 || pad > *len)
-        return verr_set(err, EINVAL, "Incorrect number of padding bytes (%d) found on decrypted data",
-                        pad);
+        return verr_set(err, EINVAL,
+                        "Incorrect number of padding bytes (%d) found on decrypted data", pad);
     *len -= pad;
     (*data)[*len] = 0;
     return 0;

@@ -12,14 +12,40 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The encryption options given, in qemu-img's order (prefix "encrypt." for
+ * qcow2, "" for luks), each with `sep` before it (luks) or after it. */
+static void print_encrypt_opts(const struct img_optlist *list, const char *prefix,
+                               const char *sep)
+{
+    static const char *const keys[] = {"format",    "key-secret",     "cipher-alg", "cipher-mode",
+                                       "ivgen-alg", "ivgen-hash-alg", "hash-alg",   "iter-time"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "%s%s", prefix, keys[i]);
+        const char *v = (i || *prefix) ? img_optlist_get(list, k) : NULL;
+        if (v)
+            printf("%s%s=%s%s", sep, k, v, *sep ? "" : " ");
+    }
+}
+
 /* The "Formatting 'x', fmt=..." line, options in the order qemu-img prints them. */
 static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
                              const struct img_optlist *list)
 {
     const char *prealloc = img_optlist_get(list, "preallocation");
     printf("Formatting '%s', fmt=%s ", path, fmt);
-    if (strcmp(fmt, "qcow2") == 0) {
+    if (strcmp(fmt, "luks") == 0) {
+        printf("size=%llu", (unsigned long long)o->size);
+        print_encrypt_opts(list, "", " ");
+        if (prealloc)
+            printf(" preallocation=%s", prealloc);
+        printf("\n");
+    } else if (strcmp(fmt, "qcow2") == 0) {
         const char *compat = img_optlist_get(list, "compat");
+        const char *encryption = img_optlist_get(list, "encryption");
+        if (encryption)
+            printf("encryption=%s ", encryption);
+        print_encrypt_opts(list, "encrypt.", "");
         printf("cluster_size=%u extended_l2=off ", o->cluster_size ? o->cluster_size : 65536);
         if (prealloc)
             printf("preallocation=%s ", prealloc);

@@ -163,8 +163,7 @@ int img_spec_parse(struct img_spec *sp, const char *str)
     }
     for (int d = 1; r == 0 && d <= sp->depth; d++) {
         if (sp->layers[d].filename && d > 1) {
-            img_error("Could not open '%s': only the first backing file's name can be given",
-                      str);
+            img_error("Could not open '%s': only the first backing file's name can be given", str);
             r = -1;
         }
     }

@@ -13,23 +13,34 @@
 
 static const struct img_command commands[] = {
     {"create", img_cmd_create,
-     "create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-u] filename [size]", IMG_CMD_OBJECT},
-    {"info", img_cmd_info, "info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
-    {"check", img_cmd_check, "check [-f fmt] [--output=human|json] [-r leaks|all] [-U] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+     "create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-u] filename [size]",
+     IMG_CMD_OBJECT},
+    {"info", img_cmd_info, "info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+    {"check", img_cmd_check, "check [-f fmt] [--output=human|json] [-r leaks|all] [-U] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
     {"convert", img_cmd_convert,
      "convert [-f fmt] [-O output_fmt] [-c] [-p] [-o options] [-S sparse_size] [-n] [-W]\n"
      "          [-B backing_file [-F backing_fmt]] [-t cache] [-T src_cache] filename "
-     "[filename2 [...]] output_filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS | IMG_CMD_TARGET_IMAGE_OPTS},
-    {"resize", img_cmd_resize, "resize [-f fmt] [--shrink] filename [+|-]size", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+     "[filename2 [...]] output_filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS | IMG_CMD_TARGET_IMAGE_OPTS},
+    {"resize", img_cmd_resize, "resize [-f fmt] [--shrink] filename [+|-]size",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
     {"snapshot", img_cmd_snapshot,
-     "snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
-    {"commit", img_cmd_commit, "commit [-f fmt] [-t cache] [-b base] [-d] [-p] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+     "snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+    {"commit", img_cmd_commit, "commit [-f fmt] [-t cache] [-b base] [-d] [-p] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
     {"rebase", img_cmd_rebase,
-     "rebase [-f fmt] [-t cache] [-p] [-u] [-b backing_file [-F backing_fmt]] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
-    {"map", img_cmd_map, "map [-f fmt] [--output=human|json] [-U] filename", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
-    {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] [-U] filename1 filename2", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+     "rebase [-f fmt] [-t cache] [-p] [-u] [-b backing_file [-F backing_fmt]] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+    {"map", img_cmd_map, "map [-f fmt] [--output=human|json] [-U] filename",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+    {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] [-U] filename1 filename2",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
     {"measure", img_cmd_measure,
-     "measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]", IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
+     "measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]",
+     IMG_CMD_OBJECT | IMG_CMD_IMAGE_OPTS},
 };
 
 static void print_help(void)
@@ -69,10 +80,10 @@ static int take_session_options(const struct img_command *c, int *argc, char **a
         } else if (strncmp(a, "--object=", 9) == 0) {
             obj = a + 9;
         }
-        unsigned need = obj                                         ? IMG_CMD_OBJECT
-                        : strcmp(a, "--image-opts") == 0            ? IMG_CMD_IMAGE_OPTS
-                        : strcmp(a, "--target-image-opts") == 0     ? IMG_CMD_TARGET_IMAGE_OPTS
-                                                                    : 0;
+        unsigned need = obj                                     ? IMG_CMD_OBJECT
+                        : strcmp(a, "--image-opts") == 0        ? IMG_CMD_IMAGE_OPTS
+                        : strcmp(a, "--target-image-opts") == 0 ? IMG_CMD_TARGET_IMAGE_OPTS
+                                                                : 0;
         if (!need) {
             argv[out++] = argv[i];
             continue;

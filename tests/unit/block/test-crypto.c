@@ -105,14 +105,14 @@ static void known_answers(void)
     ok(combos > 60 && good == combos, "%d of %d cipher/mode/ivgen combinations round-trip", good,
        combos);
     ok(crypto_sector_spec_check(&(struct crypto_sector_spec){CRYPTO_CAST5_128, CRYPTO_MODE_XTS,
-                                                              CRYPTO_IVGEN_PLAIN64,
-                                                              CRYPTO_HASH_SHA256},
+                                                             CRYPTO_IVGEN_PLAIN64,
+                                                             CRYPTO_HASH_SHA256},
                                 NULL, NULL) < 0,
        "cast5 (8-byte blocks) is refused with XTS");
     verr_clear(&err);
     ok(crypto_sector_spec_check(&(struct crypto_sector_spec){CRYPTO_AES_128, CRYPTO_MODE_CBC,
-                                                              CRYPTO_IVGEN_ESSIV,
-                                                              CRYPTO_HASH_SHA512},
+                                                             CRYPTO_IVGEN_ESSIV,
+                                                             CRYPTO_HASH_SHA512},
                                 NULL, &err) < 0,
        "essiv with a 64-byte digest has no AES key size");
     is_str(verr_msg(&err), "No AES cipher with key size 64 available", "QEMU's message");
@@ -171,15 +171,17 @@ static void secrets(void)
     /* keyid=: AES-256-CBC under a 32-byte key secret, PKCS#7 padding.
      * Ciphertext made with: printf pass | openssl enc -aes-256-cbc -K
      * 00..1f -iv 00..0f | base64 */
-    ok(secret_store_add_object(&st,
-                               "secret,id=mk,format=base64,data=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"
-                               "GxwdHh8=",
-                               NULL) == 0,
+    ok(secret_store_add_object(
+           &st,
+           "secret,id=mk,format=base64,data=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"
+           "GxwdHh8=",
+           NULL) == 0,
        "a 32-byte master key");
     verr_clear(&err);
-    int r = secret_store_add_object(
-        &st, "secret,id=enc,keyid=mk,iv=AAECAwQFBgcICQoLDA0ODw==,format=base64,data=39UGYE+6JbqMs9PILjIYnA==",
-        &err);
+    int r = secret_store_add_object(&st,
+                                    "secret,id=enc,keyid=mk,iv=AAECAwQFBgcICQoLDA0ODw==,format="
+                                    "base64,data=39UGYE+6JbqMs9PILjIYnA==",
+                                    &err);
     ok(r == 0, "keyid= decrypts (%s)", r ? verr_msg(&err) : "ok");
     ok(r == 0 && secret_lookup_passphrase(&st, "enc", &pass, &plen, NULL) == 0 &&
            strcmp(pass, "pass") == 0,
@@ -257,8 +259,8 @@ static void luks_volume(void)
     encrypt_luks_close(&w);
 
     /* Key slots: add "b" to slot 3, erase "a", open with "b". */
-    struct block_keyslot_change add = {.activate = true, .keyslot = 3, .new_secret = "b",
-                                       .has_iter_time = true, .iter_time = 1};
+    struct block_keyslot_change add = {
+        .activate = true, .keyslot = 3, .new_secret = "b", .has_iter_time = true, .iter_time = 1};
     ok(encrypt_luks_amend(&v, &add, NULL) == 0 && luks_active_slots(&v.h) == 2, "slot 3 added");
     verr_clear(&err);
     ok(encrypt_luks_amend(&v, &add, &err) < 0, "an active slot is not overwritten");
@@ -297,11 +299,11 @@ static void luks_volume(void)
     } cases[] = {
         {0, 'X', "Volume is not in LUKS format"},
         {7, 2, "LUKS version 2 is not supported"},
-        {208 + 44, 0, NULL},         /* stripes of slot 0: high byte */
-        {208 + 48 + 3, 0x77, NULL},  /* slot 1's state */
-        {40, 'q', NULL},             /* mode "qts-..." */
+        {208 + 44, 0, NULL},        /* stripes of slot 0: high byte */
+        {208 + 48 + 3, 0x77, NULL}, /* slot 1's state */
+        {40, 'q', NULL},            /* mode "qts-..." */
         {106, 0, "Keyslot 0 is overlapping with the encrypted payload"}, /* payload at 200 */
-        {108 + 3, 17, NULL},         /* key bytes */
+        {108 + 3, 17, NULL},                                             /* key bytes */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         memcpy(bad, hdr, sizeof(bad));
