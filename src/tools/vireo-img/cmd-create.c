@@ -144,7 +144,7 @@ int img_cmd_create(int argc, char **argv, struct img_session *s)
     if (o.backing_file && !unsafe) {
         /* Opening the backing file proves it exists and gives the default size. */
         char *bpath = img_backing_path(path, o.backing_file);
-        struct block_open_opts bo = {.read_only = true, .format = o.backing_format};
+        struct block_open_opts bo = {.read_only = true, .format = o.backing_format, .no_io = true};
         struct block_dev *bd = NULL;
         struct verr err;
         verr_clear(&err);

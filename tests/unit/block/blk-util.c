@@ -22,8 +22,12 @@
  *   blk-util randwrite FILE COUNT SEED      4 KiB random writes, ops/s
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
+ *
+ * With BLK_UTIL_KEY set in the environment, encrypted images are opened with
+ * that passphrase (the luks format's key-secret, qcow2's encrypt.key-secret).
  */
 #include "block/block.h"
+#include "block/secret.h"
 #include "util/str.h"
 
 #include <errno.h>
@@ -43,7 +47,13 @@ static int die(struct verr *err)
 
 static struct block_dev *open_rw(const char *path, bool ro, struct verr *err)
 {
-    struct block_open_opts o = {.read_only = ro};
+    /* Lives as long as the process: an open image may look secrets up again. */
+    static struct secret_store store;
+    static struct block_keys keys = {.secrets = &store, .key_secret = "k"};
+    const char *pass = getenv("BLK_UTIL_KEY");
+    if (pass && store.count == 0)
+        secret_store_add(&store, "k", pass, strlen(pass), NULL);
+    struct block_open_opts o = {.read_only = ro, .keys = pass ? &keys : NULL};
     struct block_dev *bd;
     if (block_open(path, &o, &bd, err) < 0)
         return NULL;
