@@ -22,6 +22,9 @@
  *   blk-util randwrite FILE COUNT SEED      4 KiB random writes, ops/s
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
+ *   blk-util hold FILE [ro|share-rw|vm]     open (locks taken as every opener takes them),
+ *                                         say "held", wait for stdin to close; vm and
+ *                                         share-rw: as a VM disk without/with share-rw=on
  *
  * With BLK_UTIL_KEY set in the environment, encrypted images are opened with
  * that passphrase (the luks format's key-secret, qcow2's encrypt.key-secret).
@@ -137,6 +140,21 @@ int main(int argc, char **argv)
             return die(&err);
         printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", m.required,
                m.fully_allocated);
+        return 0;
+    }
+    if (!strcmp(cmd, "hold")) {
+        const char *how = argc > 3 ? argv[3] : "";
+        struct block_open_opts o = {.read_only = !strcmp(how, "ro"),
+                                    .no_shared_write = !strcmp(how, "vm")};
+        struct block_dev *h;
+        if (block_open(file, &o, &h, &err) < 0)
+            return die(&err);
+        printf("held\n");
+        fflush(stdout);
+        char c;
+        while (read(0, &c, 1) > 0)
+            ;
+        block_close(h);
         return 0;
     }
     bool ro = !strcmp(cmd, "dump") || !strcmp(cmd, "map") || !strcmp(cmd, "info") ||
