@@ -14,8 +14,7 @@
 
 /* The encryption options given, in qemu-img's order (prefix "encrypt." for
  * qcow2, "" for luks), each with `sep` before it (luks) or after it. */
-static void print_encrypt_opts(const struct img_optlist *list, const char *prefix,
-                               const char *sep)
+static void print_encrypt_opts(const struct img_optlist *list, const char *prefix, const char *sep)
 {
     static const char *const keys[] = {"format",    "key-secret",     "cipher-alg", "cipher-mode",
                                        "ivgen-alg", "ivgen-hash-alg", "hash-alg",   "iter-time"};
