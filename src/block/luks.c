@@ -302,7 +302,12 @@ static int luks_measure(const struct block_create_opts *opts, struct block_dev *
 {
     struct luks_create_params p;
     uint64_t payload;
+    const char *pass;
+    size_t plen;
     int r = encrypt_create_params(&opts->encrypt, LUKS_PFX, &p, err);
+    if (r == 0) /* as qemu-img, which asks for the passphrase here too */
+        r = encrypt_passphrase(opts->secrets, opts->encrypt.key_secret, LUKS_PFX, &pass, &plen,
+                               err);
     if (r == 0)
         r = luks_format_size(&p, &payload, err);
     if (r < 0)

@@ -345,7 +345,8 @@ int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struc
 int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size, uint64_t *bytes,
                         struct verr *err)
 {
-    int r = qcow2_crypt_check_create(o, false, bytes, err);
+    /* qemu-img asks for the passphrase here too, so does this. */
+    int r = qcow2_crypt_check_create(o, true, bytes, err);
     *bytes = (*bytes + cluster_size - 1) / cluster_size * cluster_size;
     return r;
 }

@@ -70,7 +70,7 @@ int img_cmd_measure(int argc, char **argv, struct img_session *s)
         img_error("Either --size N or one filename must be specified.");
         goto out;
     }
-    struct block_create_opts o = {0};
+    struct block_create_opts o = {.secrets = &s->secrets};
     if (img_create_opts_from_list(out_fmt, size_arg ? "measure" : argv[optind], &list, &o) < 0)
         goto out;
     if (size_arg) {

@@ -144,6 +144,20 @@ refuse "essiv without a fitting AES key refused as qemu-img" "cipher-alg=aes-128
 refuse "des refused as qemu-img" "cipher-alg=des"
 check "create without key-secret refused" sh -c "! '$V' create -f luks x2.luks 1M 2>/dev/null && [ ! -e x2.luks ]"
 
+# --- measure and resize agree with qemu-img -------------------------------
+for m in "-O luks -o key-secret=sec0 --size 1G" "-O luks -o key-secret=sec0,cipher-alg=aes-128 src.raw" \
+         "-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0 --size 1G" \
+         "-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,cluster_size=4k src.raw"; do
+    check "measure $m" sh -c "qemu-img measure $S0 $m > q.txt && '$V' measure $S0 $m > v.txt && cmp q.txt v.txt"
+done
+check "measure without the passphrase refused as qemu-img" \
+    sh -c "! '$V' measure -O luks --size 1G 2>e.txt && grep -qx \"vireo-img: Parameter 'key-secret' is required for cipher\" e.txt"
+cp v1.luks rs.luks
+check "resize a luks image" "$V" resize $S0 --image-opts "$(lo rs.luks)" +1M
+check "qemu-img sees the new size and the old data" \
+    sh -c "qemu-img info rs.luks | grep -q '(5242880 bytes)' &&
+           qemu-img convert $S0 --image-opts '$(lo rs.luks)' -O raw rs.raw && cmp -n 4194304 rs.raw src.raw"
+
 # --- old qcow2 AES: readable for conversion, never written --------------
 qemu-img create $S0 -f qcow2 -o encrypt.format=aes,encrypt.key-secret=sec0 aes.qcow2 4M >/dev/null
 qemu-io $S0 --image-opts "$(qo aes.qcow2)" -c 'write -P 0x5a 0 1M' -c 'write -P 0x33 3000000 70000' >/dev/null
