@@ -3,10 +3,13 @@
  * an argument, its handler), so --help, the man page and the parser list the
  * same set; anything else is refused with one line naming it.
  */
-#include "vmm/cli-opts.h"
 #include "vmm/cli.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/cli-backends.h"
+#include "vmm/cli-device.h"
+#include "vmm/cli-opts.h"
+#include "vmm/dev/device.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,8 +26,8 @@ struct cli_option {
 
 static char *own(struct vmm_config *cfg, char *s)
 {
-    if (cfg->nr_owned < sizeof(cfg->owned) / sizeof(cfg->owned[0]))
-        cfg->owned[cfg->nr_owned++] = s;
+    cfg->owned = xreallocarray(cfg->owned, cfg->nr_owned + 1, sizeof(*cfg->owned));
+    cfg->owned[cfg->nr_owned++] = s;
     return s;
 }
 
@@ -264,51 +267,34 @@ static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, s
     return 0;
 }
 
-/* Sub-options of QEMU's microvm machine that vireo-vmm accepts and ignores (it is always
- * a PC-like platform with ACPI, PIC, RTC and COM1); pit= is honoured. */
-static const char *const machine_ignored[] = {
-    "acpi", "pic",     "rtc", "isa-serial", "x-option-roms",   "auto-kernel-cmdline",
-    "pcie", "ioapic2", "usb", "graphics",   "dump-guest-core", "mem-merge",
-    NULL,
-};
-
+/* -M microvm[,KEY=VALUE...]: the machine type, then its sub-options, each honoured or
+ * refused by the machine (machine_set_option). */
 static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
     bool first = true;
     while ((item = cli_next_item(&cur))) {
-        if (first && !strchr(item, '=')) {
-            if (!str_eq(item, "microvm"))
+        char *eq = strchr(item, '=');
+        const char *type = NULL;
+        if (first && !eq)
+            type = item;
+        else
+            cli_prop(item, "type", &type);
+        if (type) {
+            if (!str_eq(type, "microvm"))
                 return verr_set(err, ENOTSUP,
                                 "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
-                                item);
-        } else if (str_starts_with(item, "type=")) {
-            if (!str_eq(item + 5, "microvm"))
-                return verr_set(err, ENOTSUP,
-                                "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
-                                item + 5);
+                                type);
         } else if (str_starts_with(item, "accel=")) {
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
                 return r;
-        } else if (str_starts_with(item, "pit=")) {
-            /* QEMU's OnOffAuto: auto (the default) means on under KVM. */
-            const char *v = item + 4;
-            if (str_eq(v, "off"))
-                cfg->no_pit = true;
-            else if (str_eq(v, "on") || str_eq(v, "auto"))
-                cfg->no_pit = false;
-            else
-                return verr_set(err, EINVAL, "%s %s: pit must be on, off or auto", opt, arg);
         } else {
-            size_t klen = strcspn(item, "=");
-            bool known = false;
-            for (const char *const *k = machine_ignored; *k; k++)
-                if (strlen(*k) == klen && strncmp(*k, item, klen) == 0)
-                    known = true;
-            if (!known)
-                return verr_set(err, EINVAL, "%s %s: unknown machine property '%.*s'", opt, arg,
-                                (int)klen, item);
+            if (eq)
+                *eq = '\0';
+            int r = machine_set_option(&cfg->machine, item, eq ? eq + 1 : NULL, err);
+            if (r < 0)
+                return verr_prefix(err, "%s %s", opt, arg);
         }
         first = false;
     }
@@ -357,73 +343,28 @@ static int opt_mem_path(struct vmm_config *cfg, const char *opt, const char *arg
     return 0;
 }
 
-static int parse_u16(const char *s, uint16_t *out)
-{
-    unsigned v;
-    if (str_to_uint(s, 0, &v) < 0 || v > 0xffff)
-        return -EINVAL;
-    *out = (uint16_t)v;
-    return 0;
-}
-
 static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
-    const char *driver = cli_next_item(&cur);
-    if (str_starts_with(driver, "driver="))
-        driver += 7;
-    int r = cli_console_device(&cfg->console, &cfg->virtio, arg, err);
-    if (r != -ENOENT)
-        return r;
-    if (str_starts_with(driver, "virtio-")) {
-        r = cli_virtio_device(&cfg->virtio, arg, err);
-        if (r != -ENOENT)
-            return r;
-    }
-    if (!str_eq(driver, "isa-debug-exit"))
-        return verr_set(err, ENOTSUP,
-                        "%s %s: device '%s' is not supported yet (supported: isa-debug-exit, "
-                        "virtio-blk-pci, virtio-rng-pci, virtio-balloon-pci, virtio-net-pci, "
-                        "virtio-serial-pci, virtconsole, virtserialport)",
-                        opt, arg, driver);
-    if (cfg->debug_exit)
-        return verr_set(err, ENOTSUP, "%s %s: only one isa-debug-exit device is supported", opt,
-                        arg);
-    cfg->debug_exit = true;
-    cfg->debug_exit_iobase = 0x501; /* QEMU's defaults */
-    cfg->debug_exit_iosize = 2;
-    while ((item = cli_next_item(&cur))) {
-        if (str_starts_with(item, "iobase=")) {
-            if (parse_u16(item + 7, &cfg->debug_exit_iobase) < 0)
-                return verr_set(err, EINVAL, "%s %s: bad iobase '%s'", opt, arg, item + 7);
-        } else if (str_starts_with(item, "iosize=")) {
-            if (parse_u16(item + 7, &cfg->debug_exit_iosize) < 0 || cfg->debug_exit_iosize == 0 ||
-                cfg->debug_exit_iosize > 4)
-                return verr_set(err, EINVAL, "%s %s: bad iosize '%s' (1 to 4)", opt, arg, item + 7);
-        } else if (!str_starts_with(item, "id=")) {
-            return verr_set(err, EINVAL, "%s %s: unknown isa-debug-exit property '%s'", opt, arg,
-                            item);
-        }
-    }
-    return 0;
+    (void)opt;
+    return cli_device(cfg, arg, err);
 }
 
 static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
-    return cli_virtio_drive(&cfg->virtio, arg, err);
+    return cli_drive(cfg, arg, err);
 }
 
 static int opt_chardev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
-    return cli_console_chardev(&cfg->console, arg, err);
+    return cli_chardev(&cfg->backends, arg, err);
 }
 
 static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
-    return cli_virtio_netdev(&cfg->virtio, arg, err);
+    return cli_netdev(&cfg->backends, arg, err);
 }
 
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -481,6 +422,8 @@ static const struct cli_option options[] = {
 int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
 {
     memset(cfg, 0, sizeof(*cfg));
+    machine_config_init(&cfg->machine);
+    cfg->serial_chardev = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_model = CPU_MODEL_QEMU64;
@@ -515,10 +458,6 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         if (cfg->action != CLI_RUN)
             return 0;
     }
-    if (cli_virtio_finish(&cfg->virtio, err) < 0)
-        return -EINVAL;
-    if (cli_console_finish(&cfg->console, &cfg->serial, err) < 0)
-        return -EINVAL;
     if (!cfg->kernel)
         return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
     if (!cfg->append)
@@ -530,19 +469,27 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cfg->daemonize && cfg->serial.kind == CHARDEV_STDIO)
         return verr_set(err, EINVAL, "-daemonize: cannot be used with the serial port on stdio");
-    if (cli_console_check(&cfg->console, &cfg->serial, cfg->daemonize, err) < 0)
+    if (cli_chardev_check(&cfg->backends, &cfg->serial, cfg->daemonize, err) < 0)
         return -EINVAL;
-    return 0;
+    return cli_devices_finish(cfg, err);
 }
 
 void cli_config_free(struct vmm_config *cfg)
 {
     for (unsigned i = 0; i < cfg->nr_owned; i++)
         free(cfg->owned[i]);
+    free(cfg->owned);
+    cfg->owned = NULL;
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
-    cli_virtio_free(&cfg->virtio);
-    cli_console_free(&cfg->console);
+    vm_backends_free(&cfg->backends);
+    for (unsigned i = 0; i < cfg->nr_devices; i++)
+        dev_config_free(cfg->devices[i]);
+    free(cfg->devices);
+    cfg->devices = NULL;
+    cfg->nr_devices = 0;
+    free(cfg->help_text);
+    cfg->help_text = NULL;
 }
 
 const char *cli_help_text(void)
@@ -553,11 +500,12 @@ const char *cli_help_text(void)
            "command line runs under qemu-system-x86_64 -enable-kvm -M microvm,acpi=on.\n"
            "\n"
            "Machine:\n"
-           "  -M, -machine microvm[,pit=on|off][,...]\n"
-           "                              accepted; pit=off leaves out the i8254 PIT; sub-options\n"
-           "                              acpi, pic, rtc, isa-serial, x-option-roms,\n"
-           "                              auto-kernel-cmdline, pcie, ioapic2, usb, graphics,\n"
-           "                              dump-guest-core, mem-merge are ignored\n"
+           "  -M, -machine microvm[,KEY=VALUE...]\n"
+           "                              pit=off leaves out the i8254 PIT; dump-guest-core=off\n"
+           "                              and mem-merge=on apply to guest RAM; acpi, pic, rtc,\n"
+           "                              pcie, isa-serial=on, ioapic2, usb, graphics,\n"
+           "                              x-option-roms=off and auto-kernel-cmdline describe\n"
+           "                              vireo-vmm's microvm and other values are refused\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
@@ -579,6 +527,8 @@ const char *cli_help_text(void)
            "  -nographic                  no display; COM1 on stdio unless -serial/-nodefaults\n"
            "  -display none               no display\n"
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
+           "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
+           "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive file=PATH[,format=raw|qcow2][,if=none|virtio][,id=ID][,cache=MODE]\n"
            "         [,readonly=on][,discard=unmap]\n"

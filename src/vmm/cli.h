@@ -9,10 +9,10 @@
 #define VIREO_VMM_CLI_H
 
 #include "util/error.h"
-#include "vmm/cli-console.h"
-#include "vmm/cli-virtio.h"
+#include "vmm/backends.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
+#include "vmm/machine.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,7 +24,10 @@ enum cli_action {
     CLI_RUN,
     CLI_HELP,
     CLI_VERSION,
+    CLI_DEVICE_HELP, /* -device help, -device DRIVER,help: print help_text */
 };
+
+struct dev_config;
 
 struct vmm_config {
     enum cli_action action;
@@ -42,12 +45,16 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
-    bool no_pit; /* -M microvm,pit=off: no in-kernel i8254 */
-    bool debug_exit;
-    uint16_t debug_exit_iobase, debug_exit_iosize;
-    struct vmm_virtio_config virtio;   /* -drive, -device virtio-* (cli-virtio.h) */
-    struct vmm_console_config console; /* -chardev, virtio-serial devices (cli-console.h) */
-    char *owned[8]; /* strings allocated while parsing (freed by cli_config_free) */
+    struct machine_config machine; /* -M microvm,... */
+    struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
+    /* The devices in creation order: the machine's built-ins, then each -device and
+     * -drive if=virtio as given (vmm/dev/device.h). */
+    struct dev_config **devices;
+    unsigned nr_devices;
+    int serial_chardev;        /* COM1's chardev: index into backends.chardevs, -1 none */
+    unsigned nr_virtio_drives; /* -drive if=virtio so far (QEMU's "virtioN" ids) */
+    char *help_text;           /* CLI_DEVICE_HELP: what to print */
+    char **owned;              /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;
 };
 

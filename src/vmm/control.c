@@ -1,17 +1,22 @@
 /*
- * control.c - binds the QMP server to the VM. Replies and events follow
- * QEMU 7.2's order (recorded in tests/unit/vmm/golden/): every command acts,
- * and emits its event (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN), before its
- * reply is queued; quit ends the loop after the reply is queued and
- * control_free() flushes it. */
+ * control.c - binds the QMP server to the VM: each room registers the
+ * commands it owns (the VM's run state through qmp-vm.c, the PCI bus's
+ * query-pci, the chardevs' query-chardev, every device type's own and the
+ * device model's qom-*), and the VM's run-state changes and devices' events
+ * become QMP events. Replies and events follow QEMU 7.2's order (recorded in
+ * tests/unit/vmm/golden/): every command acts, and emits its event (STOP,
+ * RESUME, RESET, POWERDOWN, SHUTDOWN), before its reply is queued; quit ends
+ * the loop after the reply is queued and control_free() flushes it. */
 #include "vmm/control.h"
+#include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/cli.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/dev/device.h"
+#include "vmm/dev/pci.h"
 #include "vmm/kvm/vcpu.h"
-#include "qmp/qmp-server.h"
 #include "vmm/qmp-vm.h"
-#include "vmm/dev/virtio-devices.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -121,6 +126,13 @@ static void emit_event(void *opaque, const char *name, bool guest, const char *r
     qmp_server_emit_event(c->server, name, reason ? qmp_vm_event_cause(guest, reason) : NULL);
 }
 
+/* Any thread (vm_qmp_event holds the VM's lock around this). */
+static void emit_device_event(void *opaque, const char *name, struct json_object *data)
+{
+    struct control *c = opaque;
+    qmp_server_emit_event_threadsafe(c->server, name, data);
+}
+
 int control_create(struct vm *vm, const char *path, struct control **out, struct verr *err)
 {
     struct control *c = xcalloc(1, sizeof(*c));
@@ -135,7 +147,9 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     c->binding.ops = &vm_ops;
     c->binding.vm = vm;
     if ((r = qmp_vm_register(c->server, &c->binding)) < 0 ||
-        (r = vm_virtio_qmp_register(vm, c->server)) < 0) {
+        (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
+        (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
+        (r = dev_qmp_register(c->server, vm)) < 0) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);
         return r;
@@ -147,6 +161,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     }
     vm->events.emit = emit_event;
     vm->events.opaque = c;
+    vm_set_device_events(vm, emit_device_event, c);
     *out = c;
     return 0;
 }
@@ -159,7 +174,7 @@ void control_free(struct control *c)
         c->vm->events.emit = NULL;
         c->vm->events.opaque = NULL;
     }
-    vm_virtio_qmp_unregister(c->vm);
+    vm_set_device_events(c->vm, NULL, NULL); /* devices may still emit from their threads */
     qmp_server_flush(c->server, 1000);
     qmp_server_free(c->server);
     free(c);

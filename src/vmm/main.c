@@ -122,6 +122,11 @@ int main(int argc, char **argv)
         cli_config_free(&cfg);
         return 0;
     }
+    if (cfg.action == CLI_DEVICE_HELP) {
+        fputs(cfg.help_text, stdout);
+        cli_config_free(&cfg);
+        return 0;
+    }
     if (cfg.action == CLI_VERSION) {
         printf("vireo-vmm version %s (QEMU-compatible command line, KVM only)\n", VIREO_VERSION);
         cli_config_free(&cfg);

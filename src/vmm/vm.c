@@ -1,19 +1,19 @@
 /*
  * vm.c - building, running, pausing, resetting and tearing down one VM.
- * See vm.h for the threading rules this file enforces.
+ * See vm.h for the threading rules this file enforces. The devices are the
+ * machine's business (machine.c) and the device model's (dev/device.h):
+ * nothing here names one.
  */
 #include "vmm/vm.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/boot/layout.h"
 #include "vmm/cli.h"
-#include "vmm/dev/chardev.h"
-#include "vmm/dev/platform.h"
-#include "vmm/dev/uart.h"
-#include "vmm/dev/virtio-devices.h"
+#include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/machine.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,10 +110,7 @@ static int reset_machine(struct vm *vm, struct verr *err)
     int r = kvm_reset_irqchip(&vm->kvm, err);
     if (r < 0)
         return r;
-    if (vm->com1)
-        uart_reset(vm->com1);
-    acpi_pm_reset(vm->pm);
-    vm_virtio_reset(vm);
+    dev_reset_all(vm);
     r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err);
     if (r < 0)
         return verr_prefix(err, "reset");
@@ -242,8 +239,28 @@ int vm_reset(struct vm *vm, struct verr *err)
 
 void vm_powerdown(struct vm *vm)
 {
-    acpi_pm_press_power_button(vm->pm);
+    if (vm->power_button)
+        vm->power_button(vm->power_button_opaque);
     emit(vm, "POWERDOWN", false, NULL);
+}
+
+void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data)
+{
+    pthread_mutex_lock(&vm->device_events.lock);
+    if (vm->device_events.emit)
+        vm->device_events.emit(vm->device_events.opaque, name, data);
+    else
+        json_object_put(data);
+    pthread_mutex_unlock(&vm->device_events.lock);
+}
+
+void vm_set_device_events(struct vm *vm, void (*fn)(void *, const char *, struct json_object *),
+                          void *opaque)
+{
+    pthread_mutex_lock(&vm->device_events.lock);
+    vm->device_events.emit = fn;
+    vm->device_events.opaque = opaque;
+    pthread_mutex_unlock(&vm->device_events.lock);
 }
 
 void vm_quit(struct vm *vm, int status)
@@ -274,48 +291,23 @@ static void serial_quit(void *opaque)
     finish(vm, 0);
 }
 
+/* The backends the devices use, then the machine with its devices. */
 static int create_devices(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
-    int r;
-    r = chardev_open_all(&vm->chardevs, cfg->console.chardevs, cfg->console.nr_chardevs, vm->loop,
-                         err);
+    vm->backends = &cfg->backends;
+    vm->dev_configs = cfg->devices;
+    vm->nr_dev_configs = cfg->nr_devices;
+    int r = chardev_open_all(&vm->chardevs, cfg->backends.chardevs, cfg->backends.nr_chardevs,
+                             vm->loop, err);
     if (r < 0)
         return r;
-    vm->nr_chardevs = cfg->console.nr_chardevs;
-    if (cfg->serial.kind == CHARDEV_REF) { /* -serial chardev:ID (checked by the CLI) */
-        for (unsigned i = 0; i < vm->nr_chardevs; i++)
-            if (!strcmp(cfg->console.chardevs[i].id, cfg->serial.id))
-                vm->serial_backend = &vm->chardevs[i];
-        vm->serial_backend->quit = serial_quit;
-        vm->serial_backend->quit_opaque = vm;
-        if ((r = uart_create(vm, PORT_COM1, IRQ_COM1, vm->serial_backend, &vm->com1, err)) < 0)
-            return r;
-    } else if (cfg->serial.kind != CHARDEV_NONE) {
-        vm->serial_backend = xcalloc(1, sizeof(*vm->serial_backend));
-        r = chardev_open(vm->serial_backend, &cfg->serial, "serial0", vm->loop, err);
-        if (r < 0) {
-            free(vm->serial_backend);
-            vm->serial_backend = NULL;
-            return r;
-        }
-        vm->serial_backend->quit = serial_quit;
-        vm->serial_backend->quit_opaque = vm;
-        if ((r = uart_create(vm, PORT_COM1, IRQ_COM1, vm->serial_backend, &vm->com1, err)) < 0)
-            return r;
+    if (cfg->serial_chardev >= 0) { /* Ctrl-a x on the serial console's stdio quits */
+        struct chardev *console = &vm->chardevs.c[cfg->serial_chardev];
+        console->quit = serial_quit;
+        console->quit_opaque = vm;
     }
-    if ((r = acpi_pm_create(vm, &vm->pm, err)) < 0 || (r = rtc_create(vm, &vm->rtc, err)) < 0 ||
-        (r = i8042_create(vm, &vm->i8042, err)) < 0 || (r = port80_create(vm, err)) < 0)
-        return r;
-    if (cfg->debug_exit) {
-        r = debug_exit_create(vm, cfg->debug_exit_iobase, cfg->debug_exit_iosize, &vm->debug_exit,
-                              err);
-        if (r < 0)
-            return verr_prefix(err, "-device isa-debug-exit");
-    }
-    if ((r = vm_virtio_create(vm, err)) < 0)
-        return r;
-    return 0;
+    return machine_create(vm, err);
 }
 
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err)
@@ -329,6 +321,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     vm->cpu_model = cfg->cpu_model;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
+    pthread_mutex_init(&vm->device_events.lock, NULL);
     bus_init(&vm->pio, "port I/O");
     bus_init(&vm->mmio, "MMIO");
 
@@ -346,11 +339,13 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     if (cfg->cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->cpus, vm->kvm.max_vcpus);
-    struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc};
+    struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc,
+                                   cfg->machine.no_dump, cfg->machine.mem_merge};
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
+    log_debug("guest RAM: host %p-%p", (void *)vm->mem.host, (void *)(vm->mem.host + vm->mem.size));
     PHASE("mapping guest memory");
-    if ((r = kvm_create_vm(&vm->kvm, &vm->mem, !cfg->no_pit, err)) < 0)
+    if ((r = kvm_create_vm(&vm->kvm, &vm->mem, !cfg->machine.no_pit, err)) < 0)
         return r;
     PHASE("creating the VM with its memory, irqchip and PIT");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
@@ -410,18 +405,8 @@ void vm_destroy(struct vm *vm)
     free(vm->vcpus);
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
-    uart_free(vm->com1);
-    if (vm->serial_backend && vm->cfg->serial.kind != CHARDEV_REF) {
-        chardev_close(vm->serial_backend);
-        free(vm->serial_backend);
-    }
-    acpi_pm_free(vm->pm);
-    rtc_free(vm->rtc);
-    i8042_free(vm->i8042);
-    debug_exit_free(vm->debug_exit);
-    vm_virtio_free(vm);
-    chardev_close_all(vm->chardevs, vm->nr_chardevs); /* after their frontends */
-    vm->chardevs = NULL;
+    machine_destroy(vm);
+    chardev_close_all(&vm->chardevs); /* after their frontends */
     free(vm->supported_cpuid);
     guest_mem_destroy(&vm->mem);
     kvm_close(&vm->kvm);
@@ -429,4 +414,5 @@ void vm_destroy(struct vm *vm)
     bus_destroy(&vm->mmio);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
+    pthread_mutex_destroy(&vm->device_events.lock);
 }

@@ -17,6 +17,7 @@
 #include "util/loop.h"
 #include "vmm/boot/loader.h"
 #include "vmm/dev/bus.h"
+#include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/kvm/memory.h"
@@ -27,14 +28,11 @@
 
 struct vmm_config;
 struct vcpu;
-struct uart;
-struct chardev;
-struct acpi_pm;
-struct rtc;
-struct i8042;
-struct debug_exit;
 struct pci_bus;
-struct vm_virtio;
+struct device;
+struct dev_config;
+struct vm_backends;
+struct json_object;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -63,6 +61,13 @@ struct vm_event_sink {
     void *opaque;
 };
 
+/* Who hears about devices' events (BALLOON_CHANGE, VSERPORT_CHANGE), from any thread. */
+struct vm_device_events {
+    pthread_mutex_t lock; /* emit/opaque change while devices may be emitting */
+    void (*emit)(void *opaque, const char *name, struct json_object *data);
+    void *opaque;
+};
+
 struct vm {
     const struct vmm_config *cfg;
     struct kvm kvm;
@@ -77,19 +82,23 @@ struct vm {
     unsigned nr_vcpus;
     struct vcpu *vcpus;
 
-    /* Devices (each owns its lock). */
-    struct chardev *serial_backend;
-    struct chardev *chardevs; /* -chardev, in command-line order (cfg->console.chardevs) */
-    unsigned nr_chardevs;
-    struct uart *com1;
-    struct acpi_pm *pm;
-    struct rtc *rtc;
-    struct i8042 *i8042;
-    struct debug_exit *debug_exit;
-    struct pci_bus *pci;      /* vmm/dev/pci.h */
-    struct vm_virtio *virtio; /* vmm/dev/virtio-devices.h */
+    /* Backends and devices (vmm/backends.h, vmm/dev/device.h; each device owns its lock):
+     * the backends the command line declared, the chardevs opened from them (same order),
+     * the device configs in creation order (the machine's built-ins first), and the
+     * devices made from them. */
+    const struct vm_backends *backends;
+    struct chardev_set chardevs;
+    struct dev_config *const *dev_configs;
+    unsigned nr_dev_configs;
+    struct device **devices;
+    unsigned nr_devices;
+    struct pci_bus *pci; /* the machine's PCIe root bus (vmm/dev/pci.h) */
+    /* The ACPI power button (system_powerdown), set by the device that has one. */
+    void (*power_button)(void *opaque);
+    void *power_button_opaque;
 
     struct vm_event_sink events;
+    struct vm_device_events device_events;
 
     /* Run state, guarded by lock. */
     pthread_mutex_t lock;
@@ -110,6 +119,12 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
 int vm_start(struct vm *vm, struct verr *err);
 /* Stops and joins vCPU threads and frees everything. */
 void vm_destroy(struct vm *vm);
+
+/* Any thread: a device's QMP event (data taken over; dropped when nobody listens). */
+void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data);
+/* Main thread: where device events go (NULL emit: nowhere, before the server is freed). */
+void vm_set_device_events(struct vm *vm, void (*emit)(void *, const char *, struct json_object *),
+                          void *opaque);
 
 /* Any thread: asks the main thread to act; parks vCPUs until it has. */
 void vm_request(struct vm *vm, enum vm_request_kind kind, int exit_status);

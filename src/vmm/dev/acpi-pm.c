@@ -1,5 +1,6 @@
 /*
- * acpi-pm.c - the ACPI fixed hardware the FADT describes: PM1a_EVT_BLK
+ * acpi-pm.c - the ACPI fixed hardware the FADT describes (a built-in device
+ * of the machine, and the VM's power button): PM1a_EVT_BLK
  * (status and enable, 2 bytes each), PM1a_CNT_BLK (SCI_EN, SLP_TYP, SLP_EN)
  * and the reset register at 0xCF9 (also the PIIX "reset control" port).
  * A write of SLP_TYP = \_S5's value with SLP_EN powers the machine off; the
@@ -8,7 +9,7 @@
  */
 #include "util/mem.h"
 #include "vmm/boot/layout.h"
-#include "vmm/dev/platform.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <pthread.h>
@@ -117,16 +118,19 @@ static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
 
 static const struct bus_ops reset_ops = {reset_read, reset_write};
 
-void acpi_pm_press_power_button(struct acpi_pm *pm)
+/* The VM's power button (system_powerdown): sets PWRBTN_STS and raises the SCI if enabled. */
+static void press_power_button(void *opaque)
 {
+    struct acpi_pm *pm = opaque;
     pthread_mutex_lock(&pm->lock);
     pm->status |= PM1_PWRBTN;
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
 }
 
-void acpi_pm_reset(struct acpi_pm *pm)
+static void acpi_pm_reset(struct device *dev)
 {
+    struct acpi_pm *pm = dev->priv;
     pthread_mutex_lock(&pm->lock);
     pm->status = pm->enable = 0;
     pm->control = PM1_CNT_SCI; /* no SMI_CMD: always in ACPI mode */
@@ -134,8 +138,9 @@ void acpi_pm_reset(struct acpi_pm *pm)
     pthread_mutex_unlock(&pm->lock);
 }
 
-int acpi_pm_create(struct vm *vm, struct acpi_pm **out, struct verr *err)
+static int acpi_pm_create(struct device *dev, struct verr *err)
 {
+    struct vm *vm = dev->vm;
     struct acpi_pm *pm = xcalloc(1, sizeof(*pm));
     pm->vm = vm;
     pm->control = PM1_CNT_SCI;
@@ -145,17 +150,34 @@ int acpi_pm_create(struct vm *vm, struct acpi_pm **out, struct verr *err)
         r = bus_register(&vm->pio, PORT_RESET, 1, &reset_ops, pm, "reset", err);
     if (r < 0) {
         bus_unregister(&vm->pio, PORT_ACPI_PM);
-        acpi_pm_free(pm);
+        pthread_mutex_destroy(&pm->lock);
+        free(pm);
         return r;
     }
-    *out = pm;
+    vm->power_button = press_power_button;
+    vm->power_button_opaque = pm;
+    dev->priv = pm;
     return 0;
 }
 
-void acpi_pm_free(struct acpi_pm *pm)
+static void acpi_pm_free(struct device *dev)
 {
-    if (!pm)
-        return;
+    struct acpi_pm *pm = dev->priv;
+    if (dev->vm->power_button_opaque == pm)
+        dev->vm->power_button = NULL;
     pthread_mutex_destroy(&pm->lock);
     free(pm);
 }
+
+static const struct dev_type acpi_pm_type = {
+    .name = "acpi-pm",
+    .desc = "ACPI PM1 block (power button, S5) and reset register 0xCF9",
+    .category = DEV_CAT_MISC,
+    .bus = DEV_BUS_SYSTEM,
+    .singleton = true,
+    .create = acpi_pm_create,
+    .reset = acpi_pm_reset,
+    .free = acpi_pm_free,
+};
+
+const struct dev_type *const dev_types_acpi_pm[] = {&acpi_pm_type, NULL};

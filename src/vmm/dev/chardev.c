@@ -695,26 +695,29 @@ void chardev_close(struct chardev *c)
     pthread_mutex_destroy(&c->lock);
 }
 
-int chardev_open_all(struct chardev **out, const struct chardev_spec *specs, unsigned n,
+int chardev_open_all(struct chardev_set *out, const struct chardev_spec *specs, unsigned n,
                      struct loop *loop, struct verr *err)
 {
-    struct chardev *cs = n ? xcalloc(n, sizeof(*cs)) : NULL;
+    out->c = n ? xcalloc(n, sizeof(*out->c)) : NULL;
+    out->n = 0;
     for (unsigned i = 0; i < n; i++) {
-        int r = chardev_open(&cs[i], &specs[i], specs[i].id, loop, err);
+        out->n = i + 1; /* the failed one too, when it fails: it may hold fds */
+        int r = chardev_open(&out->c[i], &specs[i], specs[i].id, loop, err);
         if (r < 0) {
-            chardev_close_all(cs, i + 1); /* the failed one too: it may hold fds */
+            chardev_close_all(out);
             return r;
         }
     }
-    *out = cs;
     return 0;
 }
 
-void chardev_close_all(struct chardev *cs, unsigned n)
+void chardev_close_all(struct chardev_set *set)
 {
-    for (unsigned i = 0; i < n; i++)
-        chardev_close(&cs[i]);
-    free(cs);
+    for (unsigned i = 0; i < set->n; i++)
+        chardev_close(&set->c[i]);
+    free(set->c);
+    set->c = NULL;
+    set->n = 0;
 }
 
 void chardev_set_fe_open(struct chardev *c, bool open)

@@ -117,13 +117,22 @@ bool chardev_connected(struct chardev *c);
 char *chardev_filename(struct chardev *c);
 
 void chardev_close(struct chardev *c);
-/* Opens n chardevs from specs (labels are the specs' ids) into a new array; on failure
- * closes what it opened. */
-int chardev_open_all(struct chardev **out, const struct chardev_spec *specs, unsigned n,
+/* A VM's chardevs, in -chardev order (-serial's own "serial0" last). */
+struct chardev_set {
+    struct chardev *c;
+    unsigned n;
+};
+/* Opens n chardevs from specs (labels are the specs' ids) into set; on failure closes what it
+ * opened. */
+int chardev_open_all(struct chardev_set *set, const struct chardev_spec *specs, unsigned n,
                      struct loop *loop, struct verr *err);
-void chardev_close_all(struct chardev *cs, unsigned n);
+void chardev_close_all(struct chardev_set *set);
 /* QMP query-chardev's frontend-open: set by the frontend (true once a receiver is set). */
 void chardev_set_fe_open(struct chardev *c, bool open);
 bool chardev_fe_open(struct chardev *c);
+
+struct qmp_server;
+/* QMP query-chardev over set (chardev-qmp.c); set must outlive the server. */
+int chardev_qmp_register(struct qmp_server *server, const struct chardev_set *set);
 
 #endif

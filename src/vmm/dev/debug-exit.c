@@ -1,11 +1,12 @@
 /*
- * debug-exit.c - QEMU's isa-debug-exit device and the port 0x80 sink.
- * A write of V to the debug-exit port ends vireo-vmm with exit status
- * (V << 1) | 1, so a test guest can report pass or fail through the
- * process status; any access size up to iosize is accepted.
+ * debug-exit.c - QEMU's isa-debug-exit device: a write of V to its port ends
+ * vireo-vmm with exit status (V << 1) | 1, so a test guest can report pass
+ * or fail through the process status; any access size up to iosize is
+ * accepted. -device isa-debug-exit[,iobase=PORT][,iosize=N] (QEMU's
+ * defaults 0x501 and 2).
  */
 #include "util/mem.h"
-#include "vmm/dev/platform.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -13,6 +14,10 @@
 
 struct debug_exit {
     struct vm *vm;
+};
+
+struct debug_exit_opts {
+    uint32_t iobase, iosize;
 };
 
 static void de_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
@@ -34,43 +39,41 @@ static void de_write(void *opaque, uint64_t offset, const uint8_t *data, unsigne
 
 static const struct bus_ops de_ops = {de_read, de_write};
 
-int debug_exit_create(struct vm *vm, uint16_t iobase, uint16_t iosize, struct debug_exit **out,
-                      struct verr *err)
+static int debug_exit_create(struct device *dev, struct verr *err)
 {
+    const struct debug_exit_opts *o = DEV_OPTS(dev->cfg, struct debug_exit_opts);
     struct debug_exit *d = xcalloc(1, sizeof(*d));
-    d->vm = vm;
-    int r = bus_register(&vm->pio, iobase, iosize, &de_ops, d, "isa-debug-exit", err);
+    d->vm = dev->vm;
+    int r = bus_register(&dev->vm->pio, o->iobase, o->iosize, &de_ops, d, "isa-debug-exit", err);
     if (r < 0) {
         free(d);
         return r;
     }
-    *out = d;
+    dev->priv = d;
     return 0;
 }
 
-void debug_exit_free(struct debug_exit *d)
+static void debug_exit_free(struct device *dev)
 {
-    free(d);
+    free(dev->priv);
 }
 
-static void p80_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
-{
-    (void)opaque;
-    (void)offset;
-    memset(data, 0xff, size);
-}
+static const struct dev_prop debug_exit_props[] = {
+    DEV_PROP("iobase", DEV_PROP_U32, struct debug_exit_opts, iobase, "1281", 0, 0xffff, NULL),
+    DEV_PROP("iosize", DEV_PROP_U32, struct debug_exit_opts, iosize, "2", 1, 4, NULL),
+    DEV_PROP_END,
+};
 
-static void p80_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
-{
-    (void)opaque;
-    (void)offset;
-    (void)data;
-    (void)size;
-}
+static const struct dev_type debug_exit_type = {
+    .name = "isa-debug-exit",
+    .desc = "ends vireo-vmm with status (V << 1) | 1 when the guest writes V",
+    .category = DEV_CAT_MISC,
+    .bus = DEV_BUS_ISA,
+    .user_creatable = true,
+    .props = debug_exit_props,
+    .opts_size = sizeof(struct debug_exit_opts),
+    .create = debug_exit_create,
+    .free = debug_exit_free,
+};
 
-static const struct bus_ops p80_ops = {p80_read, p80_write};
-
-int port80_create(struct vm *vm, struct verr *err)
-{
-    return bus_register(&vm->pio, 0x80, 1, &p80_ops, NULL, "post", err);
-}
+const struct dev_type *const dev_types_debug_exit[] = {&debug_exit_type, NULL};

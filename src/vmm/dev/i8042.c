@@ -1,13 +1,14 @@
 /*
- * i8042.c - the PS/2 controller, only as far as a VMM without a keyboard
- * needs: status and command ports that answer a driver's probe (self test,
- * configuration byte, interface test), reset through command 0xFE or a
- * cleared bit 0 written to the output port (command 0xD1), and a way to
- * inject Ctrl-Alt-Del as set-1 scan codes with IRQ 1. No keyboard or mouse.
+ * i8042.c - the PS/2 controller (a built-in device of the machine), only as far as a VMM without a
+ * keyboard needs: status and command ports that answer a driver's probe (self test, configuration
+ * byte, interface test), reset through command 0xFE or a cleared bit 0 written to the output port
+ * (command 0xD1), and a way to inject Ctrl-Alt-Del as set-1 scan codes with IRQ 1. No keyboard or
+ * mouse.
  */
 #include "util/mem.h"
 #include "vmm/boot/layout.h"
-#include "vmm/dev/platform.h"
+#include "vmm/dev/device.h"
+#include "vmm/dev/i8042.h"
 #include "vmm/vm.h"
 
 #include <pthread.h>
@@ -139,8 +140,9 @@ void i8042_inject_ctrl_alt_del(struct i8042 *k)
     pthread_mutex_unlock(&k->lock);
 }
 
-int i8042_create(struct vm *vm, struct i8042 **out, struct verr *err)
+static int i8042_create(struct device *dev, struct verr *err)
 {
+    struct vm *vm = dev->vm;
     struct i8042 *k = xcalloc(1, sizeof(*k));
     k->vm = vm;
     k->config = 0x01;
@@ -151,17 +153,28 @@ int i8042_create(struct vm *vm, struct i8042 **out, struct verr *err)
         r = bus_register(&vm->pio, 0x64, 1, &cmd_ops, k, "i8042-cmd", err);
     if (r < 0) {
         bus_unregister(&vm->pio, 0x60);
-        i8042_free(k);
+        pthread_mutex_destroy(&k->lock);
+        free(k);
         return r;
     }
-    *out = k;
+    dev->priv = k;
     return 0;
 }
 
-void i8042_free(struct i8042 *k)
+static void i8042_free(struct device *dev)
 {
-    if (!k)
-        return;
+    struct i8042 *k = dev->priv;
     pthread_mutex_destroy(&k->lock);
     free(k);
 }
+
+static const struct dev_type i8042_type = {
+    .name = "i8042",
+    .desc = "PS/2 controller: reset and Ctrl-Alt-Del only (no keyboard or mouse)",
+    .category = DEV_CAT_INPUT,
+    .bus = DEV_BUS_ISA,
+    .create = i8042_create,
+    .free = i8042_free,
+};
+
+const struct dev_type *const dev_types_i8042[] = {&i8042_type, NULL};

@@ -150,4 +150,8 @@ void pci_dev_reset(struct pci_dev *dev);
 /* Iteration for QMP query-pci: the function at devfn or NULL. */
 struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn);
 
+struct qmp_server;
+/* QMP query-pci over bus (pci-qmp.c); the bus must outlive the server. */
+int pci_qmp_register(struct qmp_server *server, struct pci_bus *bus);
+
 #endif

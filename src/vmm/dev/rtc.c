@@ -1,5 +1,6 @@
 /*
- * rtc.c - the MC146818 CMOS clock at 0x70 (index, bit 7 = NMI mask) and
+ * rtc.c - the MC146818 CMOS clock (QEMU's mc146818rtc, a built-in device of
+ * the machine) at 0x70 (index, bit 7 = NMI mask) and
  * 0x71 (data). Time registers show the host's current UTC time at each read,
  * in BCD or binary and 12/24-hour form as register B asks; registers A, C, D
  * read as a clock that is never mid-update and always has valid RAM. The rest
@@ -7,7 +8,7 @@
  * modelled (TODO: IRQ 8 when a guest needs them; Linux uses other clocks).
  */
 #include "util/mem.h"
-#include "vmm/dev/platform.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <pthread.h>
@@ -29,7 +30,8 @@ static uint8_t to_bcd(unsigned v)
     return (uint8_t)(((v / 10) << 4) | (v % 10));
 }
 
-uint8_t rtc_register_value(struct rtc *rtc, unsigned reg, time_t t)
+/* The value of CMOS register reg for wall time t under the current register B. */
+static uint8_t rtc_register_value(struct rtc *rtc, unsigned reg, time_t t)
 {
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -122,25 +124,37 @@ static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsign
 
 static const struct bus_ops rtc_ops = {rtc_read, rtc_write};
 
-int rtc_create(struct vm *vm, struct rtc **out, struct verr *err)
+static int rtc_create(struct device *dev, struct verr *err)
 {
     struct rtc *rtc = xcalloc(1, sizeof(*rtc));
     pthread_mutex_init(&rtc->lock, NULL);
     rtc->cmos[0x0a] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
     rtc->cmos[0x0b] = REG_B_24H;
-    int r = vm ? bus_register(&vm->pio, 0x70, 2, &rtc_ops, rtc, "rtc", err) : 0;
+    int r = bus_register(&dev->vm->pio, 0x70, 2, &rtc_ops, rtc, "rtc", err);
     if (r < 0) {
-        rtc_free(rtc);
+        pthread_mutex_destroy(&rtc->lock);
+        free(rtc);
         return r;
     }
-    *out = rtc;
+    dev->priv = rtc;
     return 0;
 }
 
-void rtc_free(struct rtc *rtc)
+static void rtc_free(struct device *dev)
 {
-    if (!rtc)
-        return;
+    struct rtc *rtc = dev->priv;
     pthread_mutex_destroy(&rtc->lock);
     free(rtc);
 }
+
+/* No reset: CMOS RAM and the clock keep their state across a system reset, as on a PC. */
+static const struct dev_type rtc_type = {
+    .name = "mc146818rtc",
+    .desc = "CMOS real-time clock at 0x70 (host time)",
+    .category = DEV_CAT_MISC,
+    .bus = DEV_BUS_ISA,
+    .create = rtc_create,
+    .free = rtc_free,
+};
+
+const struct dev_type *const dev_types_rtc[] = {&rtc_type, NULL};

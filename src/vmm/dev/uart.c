@@ -1,16 +1,19 @@
 /*
- * uart.c - the 16550A model. Register meanings from the National
- * Semiconductor PC16550D data sheet. Transmission is instantaneous (the byte
- * goes to the back-end during the OUT), so the transmitter always reads empty
- * and a THRE interrupt follows each write, as on real hardware once the byte
- * has left. The IRQ line is level-driven from the pending-interrupt state,
- * like QEMU's model (MCR.OUT2 does not gate it).
+ * uart.c - the 16550A UART (QEMU's isa-serial: the PC's COM ports), a
+ * built-in device the machine creates for -serial: transmit to a chardev,
+ * receive into a 16-byte FIFO, interrupts for received data and an empty
+ * transmitter, loopback mode for the drivers that probe with it. Register
+ * meanings from the National Semiconductor PC16550D data sheet. Transmission is instantaneous (the
+ * byte goes to the back-end during the OUT), so the transmitter always reads empty and a THRE
+ * interrupt follows each write, as on real hardware once the byte has left. The IRQ line is
+ * level-driven from the pending-interrupt state, like QEMU's model (MCR.OUT2 does not gate it).
  */
-#include "vmm/dev/uart.h"
 #include "util/mem.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -235,8 +238,10 @@ static void uart_receive(void *opaque, const uint8_t *data, size_t len)
     pthread_mutex_unlock(&u->lock);
 }
 
-void uart_reset(struct uart *u)
+/* Back to the power-on register state (guest reset). */
+static void uart_reset(struct device *dev)
 {
+    struct uart *u = dev->priv;
     pthread_mutex_lock(&u->lock);
     u->ier = u->lcr = u->mcr = u->scr = u->fcr = u->dlm = 0;
     u->dll = 0x0c; /* 9600 baud */
@@ -247,30 +252,62 @@ void uart_reset(struct uart *u)
     pthread_mutex_unlock(&u->lock);
 }
 
-int uart_create(struct vm *vm, uint16_t base, unsigned gsi, struct chardev *backend,
-                struct uart **out, struct verr *err)
+struct uart_opts {
+    struct dev_ref chardev;
+    uint32_t iobase, irq;
+};
+
+static int uart_create(struct device *dev, struct verr *err)
 {
+    const struct uart_opts *o = DEV_OPTS(dev->cfg, struct uart_opts);
+    struct vm *vm = dev->vm;
+    if (o->chardev.index < 0)
+        return verr_set(err, EINVAL, "isa-serial: chardev= is required");
     struct uart *u = xcalloc(1, sizeof(*u));
     u->vm = vm;
-    u->backend = backend;
-    u->gsi = gsi;
+    u->backend = &vm->chardevs.c[o->chardev.index];
+    u->gsi = o->irq;
     u->dll = 0x0c;
     pthread_mutex_init(&u->lock, NULL);
-    int r = bus_register(&vm->pio, base, 8, &uart_ops, u, "serial", err);
+    int r = bus_register(&vm->pio, o->iobase, 8, &uart_ops, u, "serial", err);
     if (r < 0) {
-        uart_free(u);
+        pthread_mutex_destroy(&u->lock);
+        free(u);
         return r;
     }
     struct chardev_receiver rx = {uart_room, uart_receive, u};
-    chardev_set_receiver(backend, &rx);
-    *out = u;
+    chardev_set_receiver(u->backend, &rx);
+    dev->priv = u;
     return 0;
 }
 
-void uart_free(struct uart *u)
+static void uart_free(struct device *dev)
 {
+    struct uart *u = dev->priv;
     if (!u)
         return;
     pthread_mutex_destroy(&u->lock);
     free(u);
 }
+
+static const struct dev_prop uart_props[] = {
+    DEV_PROP_REQUIRED("chardev", DEV_PROP_CHARDEV, struct uart_opts, chardev,
+                      "ID of a chardev to use as a backend"),
+    DEV_PROP("iobase", DEV_PROP_U32, struct uart_opts, iobase, "1016", 0, 0xfff8, NULL),
+    DEV_PROP("irq", DEV_PROP_U32, struct uart_opts, irq, "4", 0, 15, NULL),
+    DEV_PROP_END,
+};
+
+static const struct dev_type isa_serial_type = {
+    .name = "isa-serial",
+    .desc = "16550A UART (COM1 for -serial)",
+    .category = DEV_CAT_INPUT,
+    .bus = DEV_BUS_ISA,
+    .props = uart_props,
+    .opts_size = sizeof(struct uart_opts),
+    .create = uart_create,
+    .reset = uart_reset,
+    .free = uart_free,
+};
+
+const struct dev_type *const dev_types_uart[] = {&isa_serial_type, NULL};

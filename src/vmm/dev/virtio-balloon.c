@@ -22,13 +22,21 @@
  * Configuration: num_pages (le32, offset 0, written by the host) and actual
  * (le32, offset 4, written by the driver). A new target bumps the config
  * generation and raises the configuration interrupt.
+ *
+ * The type (-device virtio-balloon-pci, one per VM) owns QMP's balloon and
+ * query-balloon, the BALLOON_CHANGE event, and the QOM properties
+ * guest-stats and guest-stats-polling-interval. Sizes on the wire are bytes
+ * of memory the guest keeps (QEMU's meaning).
  */
 #include "vmm/dev/virtio-balloon.h"
+#include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +66,9 @@ struct virtio_balloon {
     bool stats_thread_started;
     uint32_t num_pages; /* atomic */
     uint32_t actual;    /* atomic */
-    uint64_t discarded; /* atomic */
-    virtio_balloon_actual_fn notify;
-    void *notify_opaque;
 };
+
+static void actual_changed(struct virtio_balloon *b, uint32_t pages);
 
 static void discard_page(struct virtio_balloon *b, uint32_t pfn)
 {
@@ -79,7 +86,6 @@ static void discard_page(struct virtio_balloon *b, uint32_t pfn)
         log_warn("virtio-balloon-pci: madvise on PFN 0x%x: %s", pfn, strerror(errno));
         return;
     }
-    __atomic_fetch_add(&b->discarded, 1, __ATOMIC_RELAXED);
 }
 
 static void handle_pfns(struct virtio_balloon *b, const struct vq_chain *c, bool inflate)
@@ -212,8 +218,8 @@ static void balloon_write_config(void *opaque, uint64_t off, const uint8_t *data
     memcpy(&v, data, 4);
     v = le32toh(v);
     uint32_t old = __atomic_exchange_n(&b->actual, v, __ATOMIC_ACQ_REL);
-    if (old != v && b->notify)
-        b->notify(b->notify_opaque, v);
+    if (old != v)
+        actual_changed(b, v);
 }
 
 static void balloon_reset(void *opaque)
@@ -221,8 +227,8 @@ static void balloon_reset(void *opaque)
     struct virtio_balloon *b = opaque;
     /* The pages come back to the guest with the reset; the target stays (as in QEMU). */
     uint32_t old = __atomic_exchange_n(&b->actual, 0, __ATOMIC_ACQ_REL);
-    if (old && b->notify)
-        b->notify(b->notify_opaque, 0);
+    if (old)
+        actual_changed(b, 0);
     pthread_mutex_lock(&b->stats_lock);
     b->holding = false; /* the buffer went with the queue; the values stay */
     pthread_mutex_unlock(&b->stats_lock);
@@ -235,95 +241,8 @@ static const struct virtio_dev_ops balloon_ops = {
     .reset = balloon_reset,
 };
 
-int virtio_balloon_create(struct vm *vm, const struct pci_place *place, struct virtio_balloon **out,
-                          struct verr *err)
+static void balloon_release(struct virtio_balloon *b)
 {
-    struct virtio_balloon *b = xcalloc(1, sizeof(*b));
-    pthread_mutex_init(&b->stats_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->stats_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    memset(b->stats, 0xff, sizeof(b->stats)); /* "not reported" is -1, as QEMU shows it */
-    /* Class 00ff00 ("other"), as QEMU gives its balloon. */
-    int r = virtio_pci_init(&b->vp, vm, "virtio-balloon-pci", VIRTIO_ID_BALLOON, 0x00ff00,
-                            1ull << VIRTIO_BALLOON_F_STATS_VQ, 3, 128, 8, &balloon_ops, b, err);
-    if (r == 0)
-        r = virtio_pci_plug(&b->vp, place, err);
-    if (r == 0) {
-        r = -pthread_create(&b->stats_thread, NULL, stats_thread, b);
-        if (r < 0)
-            verr_errno(err, -r, "virtio-balloon-pci: starting the statistics thread");
-        b->stats_thread_started = r == 0;
-    }
-    if (r < 0) {
-        virtio_balloon_free(b);
-        return r;
-    }
-    *out = b;
-    return 0;
-}
-
-struct virtio_pci *virtio_balloon_transport(struct virtio_balloon *b)
-{
-    return &b->vp;
-}
-
-void virtio_balloon_set_notify(struct virtio_balloon *b, virtio_balloon_actual_fn fn, void *opaque)
-{
-    b->notify = fn;
-    b->notify_opaque = opaque;
-}
-
-void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t num_pages)
-{
-    __atomic_store_n(&b->num_pages, num_pages, __ATOMIC_RELEASE);
-    virtio_pci_config_changed(&b->vp);
-}
-
-uint32_t virtio_balloon_actual(struct virtio_balloon *b)
-{
-    return __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE);
-}
-
-uint64_t virtio_balloon_discarded(struct virtio_balloon *b)
-{
-    return __atomic_load_n(&b->discarded, __ATOMIC_RELAXED);
-}
-
-void virtio_balloon_get_stats(struct virtio_balloon *b, uint64_t stats[VIRTIO_BALLOON_NR_STATS],
-                              int64_t *last_update)
-{
-    pthread_mutex_lock(&b->stats_lock);
-    memcpy(stats, b->stats, sizeof(b->stats));
-    *last_update = b->last_update;
-    pthread_mutex_unlock(&b->stats_lock);
-}
-
-uint32_t virtio_balloon_poll_interval(struct virtio_balloon *b)
-{
-    pthread_mutex_lock(&b->stats_lock);
-    uint32_t v = b->poll_interval;
-    pthread_mutex_unlock(&b->stats_lock);
-    return v;
-}
-
-void virtio_balloon_set_poll_interval(struct virtio_balloon *b, uint32_t seconds)
-{
-    pthread_mutex_lock(&b->stats_lock);
-    if (seconds != b->poll_interval) {
-        b->poll_interval = seconds;
-        b->poll_now = seconds != 0; /* a new interval asks at once (QEMU's behaviour) */
-        pthread_cond_signal(&b->stats_cond);
-    }
-    pthread_mutex_unlock(&b->stats_lock);
-}
-
-void virtio_balloon_free(struct virtio_balloon *b)
-{
-    if (!b)
-        return;
     if (b->stats_thread_started) {
         pthread_mutex_lock(&b->stats_lock);
         b->stats_stop = true;
@@ -336,3 +255,204 @@ void virtio_balloon_free(struct virtio_balloon *b)
     pthread_cond_destroy(&b->stats_cond);
     free(b);
 }
+
+static int balloon_create(struct device *dev, struct verr *err)
+{
+    struct virtio_balloon *b = xcalloc(1, sizeof(*b));
+    pthread_mutex_init(&b->stats_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->stats_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    memset(b->stats, 0xff, sizeof(b->stats)); /* "not reported" is -1, as QEMU shows it */
+    /* Class 00ff00 ("other"), as QEMU gives its balloon. */
+    int r = virtio_pci_init(&b->vp, dev->vm, "virtio-balloon-pci", VIRTIO_ID_BALLOON, 0x00ff00,
+                            1ull << VIRTIO_BALLOON_F_STATS_VQ, 3, 128, 8, &balloon_ops, b, err);
+    if (r == 0)
+        r = virtio_pci_plug(&b->vp, &dev->cfg->pci, err);
+    if (r == 0) {
+        r = -pthread_create(&b->stats_thread, NULL, stats_thread, b);
+        if (r < 0)
+            verr_errno(err, -r, "virtio-balloon-pci: starting the statistics thread");
+        b->stats_thread_started = r == 0;
+    }
+    if (r < 0) {
+        balloon_release(b);
+        return r;
+    }
+    dev->priv = b;
+    dev->pci = &b->vp.pci;
+    return 0;
+}
+
+static void balloon_system_reset(struct device *dev)
+{
+    struct virtio_balloon *b = dev->priv;
+    virtio_pci_system_reset(&b->vp);
+}
+
+static void balloon_free(struct device *dev)
+{
+    balloon_release(dev->priv);
+}
+
+/* --- QMP ------------------------------------------------------------------------------------ */
+
+static const struct dev_type virtio_balloon_pci_type;
+
+static int64_t actual_bytes(struct virtio_balloon *b, uint32_t pages)
+{
+    uint64_t out = (uint64_t)pages << VIRTIO_BALLOON_PAGE_SHIFT;
+    uint64_t ram = b->vp.vm->mem.size;
+    return (int64_t)(out < ram ? ram - out : 0);
+}
+
+/* vCPU thread (the driver wrote `actual`) or the main thread (reset): BALLOON_CHANGE. */
+static void actual_changed(struct virtio_balloon *b, uint32_t pages)
+{
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "actual", json_object_new_int64(actual_bytes(b, pages)));
+    vm_qmp_event(b->vp.vm, "BALLOON_CHANGE", data);
+}
+
+static struct virtio_balloon *the_balloon(struct vm *vm, struct qmp_error *err)
+{
+    struct device *d = dev_find_type(vm, &virtio_balloon_pci_type, 0);
+    if (!d)
+        qmp_error_set(err, QMP_ERROR_DEVICE_NOT_ACTIVE, "No balloon device has been activated");
+    return d ? d->priv : NULL;
+}
+
+static int qmp_balloon(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct virtio_balloon *b = the_balloon(opaque, err);
+    if (!b)
+        return -1;
+    int64_t value = json_object_get_int64(json_object_object_get(args, "value"));
+    if (value <= 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Parameter 'value' expects a size (positive byte count)");
+    uint64_t ram = b->vp.vm->mem.size;
+    uint64_t target = (uint64_t)value < ram ? (uint64_t)value : ram;
+    __atomic_store_n(&b->num_pages, (uint32_t)((ram - target) >> VIRTIO_BALLOON_PAGE_SHIFT),
+                     __ATOMIC_RELEASE);
+    virtio_pci_config_changed(&b->vp);
+    return 0;
+}
+
+static int qmp_query_balloon(struct qmp_session *ss, struct json_object *args,
+                             struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args;
+    struct virtio_balloon *b = the_balloon(opaque, err);
+    if (!b)
+        return -1;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(
+        o, "actual",
+        json_object_new_int64(actual_bytes(b, __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE))));
+    *ret = o;
+    return 0;
+}
+
+static int balloon_qmp_register(struct qmp_server *server, struct vm *vm)
+{
+    static const struct qmp_arg balloon_args[] = {{"value", QMP_ARG_INT, false}, {NULL}};
+    int r = qmp_server_register(server, "balloon", balloon_args, qmp_balloon, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "query-balloon", NULL, qmp_query_balloon, vm);
+    return r;
+}
+
+/* QOM: guest-stats (read-only) and guest-stats-polling-interval (seconds); wording checked
+ * against QEMU 7.2. */
+static const char *const stat_names[VIRTIO_BALLOON_NR_STATS] = {
+    "stat-swap-in",      "stat-swap-out",     "stat-major-faults",     "stat-minor-faults",
+    "stat-free-memory",  "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+    "stat-htlb-pgalloc", "stat-htlb-pgfail",
+};
+
+static int get_stats(struct device *dev, struct json_object **out, struct qmp_error *err)
+{
+    (void)err;
+    struct virtio_balloon *b = dev->priv;
+    pthread_mutex_lock(&b->stats_lock);
+    uint64_t st[VIRTIO_BALLOON_NR_STATS];
+    memcpy(st, b->stats, sizeof(st));
+    int64_t last = b->last_update;
+    pthread_mutex_unlock(&b->stats_lock);
+    struct json_object *stats = json_object_new_object();
+    for (unsigned k = 0; k < VIRTIO_BALLOON_NR_STATS; k++)
+        json_object_object_add(stats, stat_names[k], json_object_new_uint64(st[k]));
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "stats", stats);
+    json_object_object_add(o, "last-update", json_object_new_int64(last));
+    *out = o;
+    return 0;
+}
+
+static int set_stats(struct device *dev, struct json_object *value, struct qmp_error *err)
+{
+    (void)dev, (void)value;
+    return qmp_error_set(err, QMP_ERROR_GENERIC,
+                         "Property 'virtio-balloon-device.guest-stats' is not writable");
+}
+
+static int get_interval(struct device *dev, struct json_object **out, struct qmp_error *err)
+{
+    (void)err;
+    struct virtio_balloon *b = dev->priv;
+    pthread_mutex_lock(&b->stats_lock);
+    uint32_t v = b->poll_interval;
+    pthread_mutex_unlock(&b->stats_lock);
+    *out = json_object_new_int64(v);
+    return 0;
+}
+
+static int set_interval(struct device *dev, struct json_object *value, struct qmp_error *err)
+{
+    struct virtio_balloon *b = dev->priv;
+    if (!json_object_is_type(value, json_type_int))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for 'guest-stats-polling-interval', "
+                             "expected: integer");
+    int64_t s = json_object_get_int64(value);
+    if (s < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "timer value must be greater than zero");
+    if (s > UINT32_MAX)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "timer value is too big");
+    pthread_mutex_lock(&b->stats_lock);
+    if ((uint32_t)s != b->poll_interval) {
+        b->poll_interval = (uint32_t)s;
+        b->poll_now = s != 0; /* a new interval asks at once (QEMU's behaviour) */
+        pthread_cond_signal(&b->stats_cond);
+    }
+    pthread_mutex_unlock(&b->stats_lock);
+    return 0;
+}
+
+static const struct dev_qom_prop balloon_qom[] = {
+    {"guest-stats", "guest statistics", get_stats, set_stats},
+    {"guest-stats-polling-interval", "int", get_interval, set_interval},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct dev_type virtio_balloon_pci_type = {
+    .name = "virtio-balloon-pci",
+    .alias = "virtio-balloon",
+    .desc = "virtio memory balloon (QMP balloon, guest statistics)",
+    .category = DEV_CAT_MISC,
+    .bus = DEV_BUS_PCI,
+    .user_creatable = true,
+    .singleton = true,
+    .create = balloon_create,
+    .reset = balloon_system_reset,
+    .free = balloon_free,
+    .qmp_register = balloon_qmp_register,
+    .qom_props = balloon_qom,
+};
+
+const struct dev_type *const dev_types_virtio_balloon[] = {&virtio_balloon_pci_type, NULL};

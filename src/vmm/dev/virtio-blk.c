@@ -32,14 +32,22 @@
  * decide whether to interrupt. A device reset waits until nothing is in
  * flight; a completion whose queue was reset since it was popped (the
  * transport's per-queue epoch) is dropped.
+ *
+ * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N] (or -drive
+ * if=virtio); the type also owns QMP's query-block and block_resize.
  */
 #include "vmm/dev/virtio-blk.h"
 #include "block/block.h"
+#include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/backends.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +87,14 @@
 
 struct virtio_blk;
 
+struct virtio_blk_options {
+    const char *file, *format, *serial;
+    enum block_cache cache;
+    bool read_only, discard_unmap;
+    bool io_uring; /* aio=io_uring (refused when built without liburing) */
+    unsigned num_queues;
+};
+
 struct blk_req {
     struct blk_req *next;
     unsigned qi;
@@ -96,7 +112,8 @@ struct blk_req {
 struct virtio_blk {
     struct virtio_pci vp;
     struct block_dev *bd;
-    uint64_t capacity; /* sectors */
+    const struct vmm_drive *drive; /* its -drive (QMP names it by id or node-name) */
+    uint64_t capacity;             /* sectors */
     bool read_only, discard;
     char serial[20];
     uint8_t config[CONFIG_LEN];
@@ -656,7 +673,7 @@ static void blk_free_state(struct virtio_blk *b)
     pthread_cond_destroy(&b->pool_cond);
 }
 
-int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o,
+static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
                       const struct pci_place *place, struct virtio_blk **out, struct verr *err)
 {
 #ifndef VIREO_HAVE_LIBURING
@@ -735,13 +752,15 @@ int virtio_blk_create(struct vm *vm, const struct virtio_blk_options *o,
         virtio_pci_destroy(&b->vp);
         block_close(b->bd);
         free(b);
-        return verr_prefix(err, "virtio-blk-pci");
+        return r;
     }
     *out = b;
     return 0;
 }
 
-int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
+/* Resizes the image (block_resize) and tells the driver: new capacity in the config,
+ * configuration interrupt. Any thread. */
+static int blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
 {
     /* Shrinking is allowed where the format allows it (raw; qcow2 refuses), as block_resize
      * in QEMU allows it; requests beyond a new, smaller end then fail with IOERR. */
@@ -757,23 +776,194 @@ int virtio_blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
     return 0;
 }
 
-struct virtio_pci *virtio_blk_transport(struct virtio_blk *b)
+static void blk_release(struct virtio_blk *b)
 {
-    return &b->vp;
-}
-
-struct block_dev *virtio_blk_block(struct virtio_blk *b)
-{
-    return b->bd;
-}
-
-void virtio_blk_free(struct virtio_blk *b)
-{
-    if (!b)
-        return;
     virtio_pci_stop_io(&b->vp); /* nothing new starts; what is in flight still completes */
     blk_free_state(b);
     virtio_pci_destroy(&b->vp);
     block_close(b->bd);
     free(b);
 }
+
+/* --- the device type ----------------------------------------------------------------------- */
+
+struct blk_opts {
+    struct dev_ref drive;
+    char *serial;
+    uint16_t num_queues;
+};
+
+static int virtio_blk_create(struct device *dev, struct verr *err)
+{
+    const struct blk_opts *o = DEV_OPTS(dev->cfg, struct blk_opts);
+    const struct vmm_drive *dr = &dev->vm->backends->drives[o->drive.index];
+    struct virtio_blk_options bo = {
+        .file = dr->file,
+        .format = dr->format,
+        .serial = o->serial,
+        .cache = dr->cache,
+        .read_only = dr->read_only,
+        .discard_unmap = dr->discard_unmap,
+        .io_uring = dr->aio_io_uring,
+        .num_queues = o->num_queues,
+    };
+    struct virtio_blk *b;
+    int r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
+    if (r < 0)
+        return r;
+    b->drive = dr;
+    dev->priv = b;
+    dev->pci = &b->vp.pci;
+    return 0;
+}
+
+static void virtio_blk_reset(struct device *dev)
+{
+    struct virtio_blk *b = dev->priv;
+    virtio_pci_system_reset(&b->vp);
+}
+
+static void virtio_blk_free(struct device *dev)
+{
+    blk_release(dev->priv);
+}
+
+static const struct dev_type virtio_blk_pci_type;
+
+/* QMP query-block: QEMU 7.2's shape, the members vireo-vmm can fill. */
+static struct json_object *block_info(const struct device *dev)
+{
+    const struct virtio_blk *b = dev->priv;
+    const struct vmm_drive *dr = b->drive;
+    struct block_dev *bd = b->bd;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "device", json_object_new_string(dr->id));
+    if (dev->cfg->id)
+        json_object_object_add(o, "qdev", json_object_new_string(dev->cfg->id));
+    json_object_object_add(o, "locked", json_object_new_boolean(0));
+    json_object_object_add(o, "removable", json_object_new_boolean(0));
+    struct json_object *ins = json_object_new_object();
+    json_object_object_add(ins, "file", json_object_new_string(dr->file));
+    if (dr->node_name)
+        json_object_object_add(ins, "node-name", json_object_new_string(dr->node_name));
+    json_object_object_add(ins, "ro", json_object_new_boolean(dr->read_only));
+    json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
+    struct block_dev *backing = block_backing(bd);
+    if (backing)
+        json_object_object_add(ins, "backing_file",
+                               json_object_new_string(block_filename(backing)));
+    int depth = 0;
+    for (struct block_dev *k = backing; k; k = block_backing(k))
+        depth++;
+    json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
+    json_object_object_add(ins, "encrypted", json_object_new_boolean(0));
+    json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+    struct json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "writeback",
+                           json_object_new_boolean(dr->cache != BLOCK_CACHE_WRITETHROUGH &&
+                                                   dr->cache != BLOCK_CACHE_DIRECTSYNC));
+    json_object_object_add(cache, "direct",
+                           json_object_new_boolean(dr->cache == BLOCK_CACHE_NONE ||
+                                                   dr->cache == BLOCK_CACHE_DIRECTSYNC));
+    json_object_object_add(cache, "no-flush",
+                           json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
+    json_object_object_add(ins, "cache", cache);
+    struct json_object *img = json_object_new_object();
+    json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
+    json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
+    json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
+    json_object_object_add(ins, "image", img);
+    json_object_object_add(o, "inserted", ins);
+    json_object_object_add(o, "type", json_object_new_string("unknown"));
+    return o;
+}
+
+static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
+                           struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct vm *vm = opaque;
+    struct json_object *list = json_object_new_array();
+    struct device *d;
+    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
+        json_object_array_add(list, block_info(d));
+    *ret = list;
+    return 0;
+}
+
+/* block_resize {"device": ID} or {"node-name": NAME}, "size": BYTES, with QEMU 7.2's error
+ * wording (checked against it: device wins when both are given; a missing one reads as
+ * ''). Differences: qcow2 cannot shrink here (QEMU 7.2 shrinks it), and raw sizes need not
+ * be multiples of 512 in either (the guest sees whole sectors). */
+static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    struct json_object *jd = json_object_object_get(args, "device");
+    struct json_object *jn = json_object_object_get(args, "node-name");
+    const char *devname = jd ? json_object_get_string(jd) : "";
+    const char *node = jn ? json_object_get_string(jn) : "";
+    int64_t size = json_object_get_int64(json_object_object_get(args, "size"));
+    struct virtio_blk *blk = NULL;
+    struct device *d;
+    for (unsigned i = 0; jd && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
+        if (!strcmp(((struct virtio_blk *)d->priv)->drive->id, devname))
+            blk = d->priv;
+    for (unsigned i = 0; jn && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
+        const char *nn = ((struct virtio_blk *)d->priv)->drive->node_name;
+        if (nn && !strcmp(nn, node))
+            blk = d->priv;
+    }
+    if (!blk)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                             devname, node);
+    if (size < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'size' expects a >0 size");
+    struct block_dev *bd = blk->bd;
+    if (block_is_read_only(bd))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Image is read-only");
+    if (strcmp(block_format(bd), "raw") && size % 512)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "The new size must be a multiple of 512");
+    struct verr e = {0};
+    if (blk_resize(blk, (uint64_t)size, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Could not resize: %s", verr_msg(&e));
+    return 0;
+}
+
+static int virtio_blk_qmp_register(struct qmp_server *server, struct vm *vm)
+{
+    static const struct qmp_arg resize_args[] = {{"device", QMP_ARG_STRING, true},
+                                                 {"node-name", QMP_ARG_STRING, true},
+                                                 {"size", QMP_ARG_INT, false},
+                                                 {NULL}};
+    int r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm);
+    return r;
+}
+
+static const struct dev_prop blk_props[] = {
+    DEV_PROP_REQUIRED("drive", DEV_PROP_DRIVE, struct blk_opts, drive,
+                      "Node name or ID of a block device to use as a backend"),
+    DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
+    DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
+    DEV_PROP_END,
+};
+
+static const struct dev_type virtio_blk_pci_type = {
+    .name = "virtio-blk-pci",
+    .alias = "virtio-blk",
+    .desc = "virtio block device on a -drive (raw or qcow2)",
+    .category = DEV_CAT_STORAGE,
+    .bus = DEV_BUS_PCI,
+    .user_creatable = true,
+    .props = blk_props,
+    .opts_size = sizeof(struct blk_opts),
+    .create = virtio_blk_create,
+    .reset = virtio_blk_reset,
+    .free = virtio_blk_free,
+    .qmp_register = virtio_blk_qmp_register,
+};
+
+const struct dev_type *const dev_types_virtio_blk[] = {&virtio_blk_pci_type, NULL};

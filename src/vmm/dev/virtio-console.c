@@ -28,10 +28,10 @@
 #include "vmm/dev/virtio-console.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/cli.h"
+#include "util/str.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/dev/device.h"
 #include "vmm/dev/virtio-pci.h"
-#include "qmp/qmp-server.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -82,8 +82,6 @@ struct virtio_console {
     struct vq_chain io_chain;   /* I/O thread: c_ovq and transmit queues without a port */
     struct vq_chain ctrl_chain; /* c_ivq, under its lock */
     uint16_t cols, rows;
-    pthread_mutex_t qmp_lock; /* qmp */
-    struct qmp_server *qmp;   /* VSERPORT_CHANGE goes here while QMP is up */
 };
 
 static unsigned rx_queue(unsigned nr)
@@ -193,21 +191,10 @@ static void port_change_event(struct virtio_console *con, struct con_port *p, bo
 {
     if (!p || !p->id)
         return;
-    pthread_mutex_lock(&con->qmp_lock);
-    if (con->qmp) {
-        struct json_object *data = json_object_new_object();
-        json_object_object_add(data, "id", json_object_new_string(p->id));
-        json_object_object_add(data, "open", json_object_new_boolean(open));
-        qmp_server_emit_event_threadsafe(con->qmp, "VSERPORT_CHANGE", data);
-    }
-    pthread_mutex_unlock(&con->qmp_lock);
-}
-
-void virtio_console_set_qmp(struct virtio_console *con, struct qmp_server *server)
-{
-    pthread_mutex_lock(&con->qmp_lock);
-    con->qmp = server;
-    pthread_mutex_unlock(&con->qmp_lock);
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "id", json_object_new_string(p->id));
+    json_object_object_add(data, "open", json_object_new_boolean(open));
+    vm_qmp_event(con->vp.vm, "VSERPORT_CHANGE", data);
 }
 
 /* --- receive: chardev input into the guest (loop thread) ------------------------------------- */
@@ -520,16 +507,49 @@ static const struct virtio_dev_ops con_ops = {
     .reset = con_reset,
 };
 
-int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, unsigned bus,
-                          struct chardev *chardevs, const struct pci_place *place,
-                          struct virtio_console **out, struct verr *err)
+/* --- the device types ------------------------------------------------------------------------ */
+
+/* virtio-serial-pci's properties. */
+struct vser_opts {
+    uint32_t max_ports;
+};
+
+/* virtconsole's and virtserialport's. */
+struct port_opts {
+    struct dev_ref chardev;
+    char *name;
+    uint32_t nr; /* VCON_NR_AUTO until the bus numbers it */
+};
+
+#define VCON_NR_AUTO UINT32_MAX /* QEMU's default: the bus picks */
+
+static const struct dev_type virtconsole_type, virtserialport_type;
+
+static bool is_port(const struct dev_config *c)
 {
+    return c->type == &virtconsole_type || c->type == &virtserialport_type;
+}
+
+static void console_release(struct virtio_console *con)
+{
+    virtio_pci_destroy(&con->vp);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        free(con->port[i]);
+    pthread_mutex_destroy(&con->state_lock);
+    pthread_mutex_destroy(&con->ctrl_lock);
+    free(con);
+}
+
+/* Creates the virtio-serial-pci of dev->cfg with the ports whose bus it is. */
+static int console_create(struct device *dev, struct verr *err)
+{
+    struct vm *vm = dev->vm;
+    const struct vser_opts *o = DEV_OPTS(dev->cfg, struct vser_opts);
     struct virtio_console *con = xcalloc(1, sizeof(*con));
     pthread_mutex_init(&con->state_lock, NULL);
     pthread_mutex_init(&con->ctrl_lock, NULL);
-    pthread_mutex_init(&con->qmp_lock, NULL);
     con->warn_rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
-    con->max_ports = cc->buses[bus].max_ports;
+    con->max_ports = o->max_ports;
     con->multiport = con->max_ports > 1; /* QEMU offers MULTIPORT only then */
     con->cols = DEFAULT_COLS;
     con->rows = DEFAULT_ROWS;
@@ -543,29 +563,31 @@ int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, un
     for (unsigned i = 0; r == 0 && con->multiport && i < 2; i++)
         con->vp.queues[Q_CTRL_IN + i].size_max = con->vp.queues[Q_CTRL_IN + i].vq.size =
             CTRL_QUEUE_SIZE;
-    for (unsigned i = 0; r == 0 && i < cc->nr_ports; i++) {
-        const struct vmm_serial_port *sp = &cc->ports[i];
-        if (sp->vser != bus)
+    for (unsigned i = 0; r == 0 && i < vm->nr_dev_configs; i++) {
+        const struct dev_config *pc = vm->dev_configs[i];
+        if (!is_port(pc) || pc->parent != dev->cfg)
             continue;
+        const struct port_opts *po = DEV_OPTS(pc, struct port_opts);
+        bool console = pc->type == &virtconsole_type;
         struct con_port *p = xcalloc(1, sizeof(*p));
         p->con = con;
-        p->nr = (unsigned)sp->nr;
-        p->name = sp->name;
-        p->id = sp->id;
-        p->cd = sp->cd >= 0 ? &chardevs[sp->cd] : NULL;
+        p->nr = po->nr;
+        p->name = po->name;
+        p->id = pc->id;
+        p->cd = po->chardev.index >= 0 ? &vm->chardevs.c[po->chardev.index] : NULL;
         con->port[p->nr] = p;
         struct vcon_port_state *ps = &con->st.port[p->nr];
         ps->exists = true;
-        ps->console = sp->console;
-        ps->named = sp->name != NULL;
+        ps->console = console;
+        ps->named = po->name != NULL;
         /* A console's host side is always open (QEMU: consoles never block on a missing
          * chardev client); a serial port's follows its chardev. */
-        ps->host_open = sp->console || !con->multiport || (p->cd && chardev_connected(p->cd));
+        ps->host_open = console || !con->multiport || (p->cd && chardev_connected(p->cd));
     }
     if (r == 0)
-        r = virtio_pci_plug(&con->vp, place, err);
+        r = virtio_pci_plug(&con->vp, &dev->cfg->pci, err);
     if (r < 0) {
-        virtio_console_free(con);
+        console_release(con);
         return r;
     }
     for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
@@ -578,56 +600,155 @@ int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, un
         if (con->multiport && !con->st.port[i].console)
             chardev_set_fe_open(p->cd, false);
     }
-    *out = con;
+    dev->priv = con;
+    dev->pci = &con->vp.pci;
     return 0;
 }
 
-struct virtio_pci *virtio_console_transport(struct virtio_console *con)
+static void console_system_reset(struct device *dev)
 {
-    return &con->vp;
+    struct virtio_console *con = dev->priv;
+    virtio_pci_system_reset(&con->vp);
 }
 
-void virtio_console_free(struct virtio_console *con)
+static void console_free(struct device *dev)
 {
-    if (!con)
-        return;
-    virtio_pci_destroy(&con->vp);
-    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
-        free(con->port[i]);
-    pthread_mutex_destroy(&con->state_lock);
-    pthread_mutex_destroy(&con->ctrl_lock);
-    pthread_mutex_destroy(&con->qmp_lock);
-    free(con);
+    console_release(dev->priv);
 }
 
-/* --- QMP query-chardev ----------------------------------------------------------------------- */
-
-static struct json_object *chardev_json(struct chardev *c)
+static bool nr_taken(struct dev_config *const *all, unsigned n, const struct dev_config *bus,
+                     uint32_t nr)
 {
-    struct json_object *o = json_object_new_object();
-    char *fn = chardev_filename(c);
-    json_object_object_add(o, "frontend-open", json_object_new_boolean(chardev_fe_open(c)));
-    json_object_object_add(o, "filename", json_object_new_string(fn));
-    json_object_object_add(o, "label", json_object_new_string(c->label));
-    free(fn);
-    return o;
+    for (unsigned i = 0; i < n; i++)
+        if (is_port(all[i]) && all[i]->parent == bus &&
+            DEV_OPTS(all[i], struct port_opts)->nr == nr)
+            return true;
+    return false;
 }
 
-static int qmp_query_chardev(struct qmp_session *ss, struct json_object *args,
-                             struct json_object **ret, struct qmp_error *err, void *opaque)
+/*
+ * Parse time, once every device is known: numbers the ports on this bus as QEMU's
+ * virtio-serial bus does. Explicit nr= first (below max_ports, each once), then the others in
+ * command-line order: port 0 for the first virtconsole, the lowest free number from 1 for the
+ * rest. Port names are unique on a bus.
+ */
+static int console_finish(struct dev_config *cfg, struct dev_config *const *all, unsigned n,
+                          struct verr *err)
 {
-    (void)ss, (void)args, (void)err;
-    struct vm *vm = opaque;
-    struct json_object *list = json_object_new_array();
-    for (unsigned i = 0; i < vm->nr_chardevs; i++)
-        json_object_array_add(list, chardev_json(&vm->chardevs[i]));
-    if (vm->serial_backend && vm->cfg->serial.kind != CHARDEV_REF)
-        json_object_array_add(list, chardev_json(vm->serial_backend));
-    *ret = list;
+    uint32_t max = DEV_OPTS(cfg, struct vser_opts)->max_ports;
+    /* Ports with nr= keep it; an explicit number is first checked against the others. */
+    for (unsigned i = 0; i < n; i++) {
+        struct dev_config *pc = all[i];
+        if (!is_port(pc) || pc->parent != cfg)
+            continue;
+        uint32_t nr = DEV_OPTS(pc, struct port_opts)->nr;
+        if (nr == VCON_NR_AUTO)
+            continue;
+        if (nr >= max)
+            return verr_set(err, EINVAL, "%s: the bus has max_ports=%u", pc->what, max);
+        for (unsigned k = 0; k < i; k++)
+            if (is_port(all[k]) && all[k]->parent == cfg &&
+                DEV_OPTS(all[k], struct port_opts)->nr == nr)
+                return verr_set(err, EEXIST, "%s: port %u is in use", pc->what, nr);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct dev_config *pc = all[i];
+        if (!is_port(pc) || pc->parent != cfg)
+            continue;
+        struct port_opts *po = pc->opts;
+        if (po->nr == VCON_NR_AUTO) {
+            uint32_t nr = VCON_NR_AUTO;
+            if (pc->type == &virtconsole_type && !nr_taken(all, n, cfg, 0))
+                nr = 0;
+            for (uint32_t k = 1; nr == VCON_NR_AUTO && k < max; k++)
+                if (!nr_taken(all, n, cfg, k))
+                    nr = k;
+            if (nr == VCON_NR_AUTO)
+                return verr_set(err, ENOSPC,
+                                "%s: no free port on the virtio-serial bus (max_ports=%u)",
+                                pc->what, max);
+            po->nr = nr;
+        }
+        for (unsigned k = 0; po->name && k < i; k++)
+            if (is_port(all[k]) && all[k]->parent == cfg &&
+                DEV_OPTS(all[k], struct port_opts)->name &&
+                str_eq(DEV_OPTS(all[k], struct port_opts)->name, po->name))
+                return verr_set(err, EEXIST, "%s: a port already has that name", pc->what);
+    }
     return 0;
 }
 
-int virtio_console_qmp_register(struct vm *vm, struct qmp_server *server)
+/* Parse time: port 0 belongs to virtconsole devices (QEMU's rule). */
+static int serialport_check(struct dev_config *cfg, struct verr *err)
 {
-    return qmp_server_register(server, "query-chardev", NULL, qmp_query_chardev, vm);
+    if (DEV_OPTS(cfg, struct port_opts)->nr == 0)
+        return verr_set(err, EINVAL, "port number 0 is reserved for virtconsole devices");
+    return 0;
 }
+
+/* The ports are the bus's: its device creates and resets them (they exist in the device list
+ * for their ids and QOM properties). */
+static int port_create(struct device *dev, struct verr *err)
+{
+    (void)dev, (void)err;
+    return 0;
+}
+
+static const struct dev_prop vser_props[] = {
+    DEV_PROP("max_ports", DEV_PROP_U32, struct vser_opts, max_ports, "31", 1, VCON_MAX_PORTS, NULL),
+    DEV_PROP_END,
+};
+
+static const struct dev_prop port_props[] = {
+    DEV_PROP("chardev", DEV_PROP_CHARDEV, struct port_opts, chardev, NULL, 0, 0,
+             "ID of a chardev to use as a backend"),
+    DEV_PROP("name", DEV_PROP_STR, struct port_opts, name, NULL, 1, 255, NULL),
+    DEV_PROP("nr", DEV_PROP_U32, struct port_opts, nr, "4294967295", 0, VCON_MAX_PORTS - 1, NULL),
+    DEV_PROP_END,
+};
+
+static const struct dev_type virtio_serial_pci_type = {
+    .name = "virtio-serial-pci",
+    .alias = "virtio-serial",
+    .desc = "virtio console with up to 31 virtconsole/virtserialport ports",
+    .category = DEV_CAT_INPUT,
+    .bus = DEV_BUS_PCI,
+    .child_bus = DEV_BUS_VIRTIO_SERIAL,
+    .user_creatable = true,
+    .props = vser_props,
+    .opts_size = sizeof(struct vser_opts),
+    .finish = console_finish,
+    .create = console_create,
+    .reset = console_system_reset,
+    .free = console_free,
+};
+
+static const struct dev_type virtconsole_type = {
+    .name = "virtconsole",
+    .desc = "a console port (hvc) of a virtio-serial-pci, on a -chardev",
+    .category = DEV_CAT_INPUT,
+    .bus = DEV_BUS_VIRTIO_SERIAL,
+    .user_creatable = true,
+    .props = port_props,
+    .opts_size = sizeof(struct port_opts),
+    .create = port_create,
+};
+
+static const struct dev_type virtserialport_type = {
+    .name = "virtserialport",
+    .desc = "a named serial port of a virtio-serial-pci, on a -chardev",
+    .category = DEV_CAT_INPUT,
+    .bus = DEV_BUS_VIRTIO_SERIAL,
+    .user_creatable = true,
+    .props = port_props,
+    .opts_size = sizeof(struct port_opts),
+    .check = serialport_check,
+    .create = port_create,
+};
+
+const struct dev_type *const dev_types_virtio_console[] = {
+    &virtio_serial_pci_type,
+    &virtconsole_type,
+    &virtserialport_type,
+    NULL,
+};

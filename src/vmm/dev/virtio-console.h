@@ -5,6 +5,10 @@
  * (offered when max_ports > 1, as QEMU does), VIRTIO_CONSOLE_F_SIZE and
  * F_EMERG_WRITE.
  *
+ * -device virtio-serial-pci[,max_ports=N] with -device virtconsole and
+ * virtserialport (chardev=, name=, nr=, bus=ID.0) on its bus: three types,
+ * in virtio-console.c; the VM's QMP VSERPORT_CHANGE events come from there.
+ *
  * The control protocol is a small state machine kept apart from the
  * transport (vcon_ctrl_handle) so that it can be unit-tested and fuzzed with
  * arbitrary driver messages: it reads one driver->device message and says
@@ -73,25 +77,5 @@ void vcon_ctrl_encode(const struct vcon_msg *m, uint8_t out[VCON_CTRL_LEN]);
 /* Handles one driver->device message (the bytes of one c_ovq buffer). */
 void vcon_ctrl_handle(struct vcon_state *st, const uint8_t *buf, size_t len,
                       struct vcon_effect *fx);
-
-struct vm;
-struct virtio_console;
-struct virtio_pci;
-struct chardev;
-struct qmp_server;
-struct vmm_console_config;
-struct pci_place;
-
-/* Creates virtio-serial device `bus` of cc with its ports; chardevs[i] is cc->chardevs[i]. */
-int virtio_console_create(struct vm *vm, const struct vmm_console_config *cc, unsigned bus,
-                          struct chardev *chardevs, const struct pci_place *place,
-                          struct virtio_console **out, struct verr *err);
-struct virtio_pci *virtio_console_transport(struct virtio_console *con);
-void virtio_console_free(struct virtio_console *con);
-
-/* QMP: VSERPORT_CHANGE events go to server (NULL: stop, before the server is freed). */
-void virtio_console_set_qmp(struct virtio_console *con, struct qmp_server *server);
-/* QMP query-chardev over the VM's chardevs (and COM1's own back-end). */
-int virtio_console_qmp_register(struct vm *vm, struct qmp_server *server);
 
 #endif

@@ -38,7 +38,10 @@
 #include "vmm/dev/virtio-net.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/backends.h"
+#include "vmm/dev/device.h"
 #include "vmm/dev/virtio-net-hdr.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -415,7 +418,9 @@ static void *net_thread(void *opaque)
     }
 }
 
-int virtio_net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
+static void net_release(struct virtio_net *n);
+
+static int net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
                       unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
                       struct verr *err)
 {
@@ -470,22 +475,15 @@ int virtio_net_create(struct vm *vm, const struct net_options *backend, const ui
             n->thread_started = true;
     }
     if (r < 0) {
-        virtio_net_free(n);
+        net_release(n);
         return r;
     }
     *out = n;
     return 0;
 }
 
-struct virtio_pci *virtio_net_transport(struct virtio_net *n)
+static void net_release(struct virtio_net *n)
 {
-    return &n->vp;
-}
-
-void virtio_net_free(struct virtio_net *n)
-{
-    if (!n)
-        return;
     if (n->thread_started) {
         uint64_t one = 1;
         if (write(n->stop_fd, &one, sizeof(one)) < 0)
@@ -503,3 +501,80 @@ void virtio_net_free(struct virtio_net *n)
         close(n->stop_fd);
     free(n);
 }
+
+/* --- the device type ----------------------------------------------------------------------- */
+
+struct net_opts {
+    struct dev_ref netdev;
+    struct dev_mac mac;
+    uint16_t host_mtu;
+};
+
+static const struct dev_type virtio_net_pci_type;
+
+/* Parse time: without mac=, QEMU's 52:54:00:12:34:56, plus one for each NIC before. */
+static int net_finish(struct dev_config *cfg, struct dev_config *const *all, unsigned n,
+                      struct verr *err)
+{
+    (void)err;
+    struct net_opts *o = cfg->opts;
+    if (o->mac.set)
+        return 0;
+    unsigned before = 0;
+    for (unsigned i = 0; i < n && all[i] != cfg; i++)
+        before += all[i]->type == &virtio_net_pci_type;
+    static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    memcpy(o->mac.a, base, 6);
+    o->mac.a[5] = (uint8_t)(base[5] + before);
+    return 0;
+}
+
+static int virtio_net_create(struct device *dev, struct verr *err)
+{
+    const struct net_opts *o = DEV_OPTS(dev->cfg, struct net_opts);
+    struct virtio_net *n;
+    int r = net_create(dev->vm, &dev->vm->backends->netdevs[o->netdev.index], o->mac.a, o->host_mtu,
+                       &dev->cfg->pci, &n, err);
+    if (r < 0)
+        return r;
+    dev->priv = n;
+    dev->pci = &n->vp.pci;
+    return 0;
+}
+
+static void virtio_net_reset(struct device *dev)
+{
+    struct virtio_net *n = dev->priv;
+    virtio_pci_system_reset(&n->vp);
+}
+
+static void virtio_net_free(struct device *dev)
+{
+    net_release(dev->priv);
+}
+
+static const struct dev_prop net_props[] = {
+    DEV_PROP_REQUIRED("netdev", DEV_PROP_NETDEV, struct net_opts, netdev,
+                      "ID of a netdev to use as a backend"),
+    DEV_PROP("mac", DEV_PROP_MAC, struct net_opts, mac, NULL, 0, 0,
+             "Ethernet 6-byte MAC Address, example: 52:54:00:12:34:56"),
+    DEV_PROP("host_mtu", DEV_PROP_U16, struct net_opts, host_mtu, "0", 68, 65535, NULL),
+    DEV_PROP_END,
+};
+
+static const struct dev_type virtio_net_pci_type = {
+    .name = "virtio-net-pci",
+    .alias = "virtio-net",
+    .desc = "virtio network card on a -netdev (user or tap)",
+    .category = DEV_CAT_NETWORK,
+    .bus = DEV_BUS_PCI,
+    .user_creatable = true,
+    .props = net_props,
+    .opts_size = sizeof(struct net_opts),
+    .finish = net_finish,
+    .create = virtio_net_create,
+    .reset = virtio_net_reset,
+    .free = virtio_net_free,
+};
+
+const struct dev_type *const dev_types_virtio_net[] = {&virtio_net_pci_type, NULL};

@@ -28,9 +28,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG   4
-
 #define VIRTIO_F_RING_INDIRECT_DESC 28
 #define VIRTIO_F_RING_EVENT_IDX     29
 #define VIRTIO_F_VERSION_1          32

@@ -1,19 +1,18 @@
 /*
- * virtio-rng.c - the virtio entropy device (virtio 1.2 §5.4): every
- * device-writable buffer the driver offers is filled from getrandom(2).
- * Requests are capped at 64 KiB each so one greedy chain cannot keep the
- * I/O thread in the kernel's random generator for long.
+ * virtio-rng.c - the virtio entropy device (see virtio-rng.h): every
+ * device-writable buffer the driver offers is filled from getrandom(2), at
+ * most VIRTIO_VIRTIO_RNG_MAX_REQUEST bytes per request.
  */
+#include "vmm/dev/virtio-rng.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/dev/virtio-blk.h"
+#include "vmm/dev/device.h"
+#include "vmm/dev/virtio-pci.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-#define RNG_MAX_REQUEST 65536u
 
 struct virtio_rng {
     struct virtio_pci vp;
@@ -35,11 +34,12 @@ static void rng_process(void *opaque, unsigned qi)
             return;
         }
         uint32_t done = 0;
-        for (unsigned i = 0; i < c->nr && done < RNG_MAX_REQUEST; i++) {
+        for (unsigned i = 0; i < c->nr && done < VIRTIO_RNG_MAX_REQUEST; i++) {
             const struct vq_seg *s = &c->seg[i];
             if (!s->write)
                 continue;
-            uint32_t want = s->len < RNG_MAX_REQUEST - done ? s->len : RNG_MAX_REQUEST - done;
+            uint32_t want =
+                s->len < VIRTIO_RNG_MAX_REQUEST - done ? s->len : VIRTIO_RNG_MAX_REQUEST - done;
             ssize_t n = getrandom(s->host, want, 0);
             if (n < 0) {
                 log_warn("virtio-rng-pci: getrandom: %s", strerror(errno));
@@ -58,32 +58,46 @@ static const struct virtio_dev_ops rng_ops = {
     .process_queue = rng_process,
 };
 
-int virtio_rng_create(struct vm *vm, const struct pci_place *place, struct virtio_rng **out,
-                      struct verr *err)
+static int virtio_rng_create(struct device *dev, struct verr *err)
 {
     struct virtio_rng *rng = xcalloc(1, sizeof(*rng));
-    int r = virtio_pci_init(&rng->vp, vm, "virtio-rng-pci", VIRTIO_ID_RNG, 0x00ff00, 0, 1, 256, 0,
-                            &rng_ops, rng, err);
+    int r = virtio_pci_init(&rng->vp, dev->vm, "virtio-rng-pci", VIRTIO_ID_RNG, 0x00ff00, 0, 1, 256,
+                            0, &rng_ops, rng, err);
     if (r == 0)
-        r = virtio_pci_plug(&rng->vp, place, err);
+        r = virtio_pci_plug(&rng->vp, &dev->cfg->pci, err);
     if (r < 0) {
         virtio_pci_destroy(&rng->vp);
         free(rng);
         return r;
     }
-    *out = rng;
+    dev->priv = rng;
+    dev->pci = &rng->vp.pci;
     return 0;
 }
 
-struct virtio_pci *virtio_rng_transport(struct virtio_rng *r)
+static void virtio_rng_reset(struct device *dev)
 {
-    return &r->vp;
+    struct virtio_rng *rng = dev->priv;
+    virtio_pci_system_reset(&rng->vp);
 }
 
-void virtio_rng_free(struct virtio_rng *r)
+static void virtio_rng_free(struct device *dev)
 {
-    if (!r)
-        return;
-    virtio_pci_destroy(&r->vp);
-    free(r);
+    struct virtio_rng *rng = dev->priv;
+    virtio_pci_destroy(&rng->vp);
+    free(rng);
 }
+
+static const struct dev_type virtio_rng_pci_type = {
+    .name = "virtio-rng-pci",
+    .alias = "virtio-rng",
+    .desc = "virtio entropy source (host getrandom)",
+    .category = DEV_CAT_MISC,
+    .bus = DEV_BUS_PCI,
+    .user_creatable = true,
+    .create = virtio_rng_create,
+    .reset = virtio_rng_reset,
+    .free = virtio_rng_free,
+};
+
+const struct dev_type *const dev_types_virtio_rng[] = {&virtio_rng_pci_type, NULL};

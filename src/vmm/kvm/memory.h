@@ -35,6 +35,8 @@ struct guest_mem_options {
     uint64_t size;
     const char *mem_path; /* hugetlbfs mount or file; NULL for anonymous memory */
     bool prealloc;
+    bool no_dump; /* left out of core dumps (MADV_DONTDUMP; -M dump-guest-core=off) */
+    bool merge;   /* offered to KSM (MADV_MERGEABLE; -M mem-merge=on) */
 };
 
 /* Maps guest RAM. Errors name the backing path and say why. */

@@ -8,6 +8,7 @@
  * property errors).
  */
 #include "../tap.h"
+#include "devcfg-test.h"
 #include "vmm/cli.h"
 
 #include <stdarg.h>
@@ -27,6 +28,15 @@ static int parse(struct vmm_config *cfg, struct verr *err, ...)
     return cli_parse(argc, argv, cfg, err);
 }
 
+/* -device and -drive if=virtio devices (the machine's built-ins left out). */
+static unsigned user_devs(const struct vmm_config *cfg)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->nr_devices; i++)
+        n += !cfg->devices[i]->builtin;
+    return n;
+}
+
 static void refused(const char *what, const char *needle, int r, struct vmm_config *cfg,
                     struct verr *err)
 {
@@ -40,14 +50,15 @@ int main(void)
     struct verr err;
 
     int r = parse(&cfg, &err, "-drive", "file=a.img,if=virtio", NULL);
-    ok(r == 0 && cfg.virtio.nr_drives == 1 && cfg.virtio.nr_devices == 1 &&
-           cfg.virtio.devices[0].kind == VMM_VIRTIO_BLK && cfg.virtio.devices[0].drive == 0 &&
-           !strcmp(cfg.virtio.drives[0].file, "a.img") && !cfg.virtio.drives[0].format,
-       "-drive if=virtio makes a drive and a virtio-blk device");
+    ok(r == 0 && cfg.backends.nr_drives == 1 && user_devs(&cfg) == 1 &&
+           dev_is(find_dev(&cfg, "virtio-blk-pci", 0), "drive", "virtio0") &&
+           !strcmp(cfg.backends.drives[0].id, "virtio0") &&
+           !strcmp(cfg.backends.drives[0].file, "a.img") && !cfg.backends.drives[0].format,
+       "-drive if=virtio makes a drive (QEMU's id virtio0) and a virtio-blk device on it");
     cli_config_free(&cfg);
 
     r = parse(&cfg, &err, "-drive", "file=a,,b.img,if=virtio", NULL);
-    ok(r == 0 && cfg.virtio.nr_drives == 1 && !strcmp(cfg.virtio.drives[0].file, "a,b.img"),
+    ok(r == 0 && cfg.backends.nr_drives == 1 && !strcmp(cfg.backends.drives[0].file, "a,b.img"),
        "-drive file=a,,b.img names the file 'a,b.img' (QEMU's ,, escape)");
     cli_config_free(&cfg);
 
@@ -56,12 +67,14 @@ int main(void)
               "aio=threads",
               "-device", "virtio-blk-pci,drive=d0,serial=SN1,num-queues=4,id=blk0", "-device",
               "virtio-rng-pci", NULL);
-    const struct vmm_virtio_config *vc = &cfg.virtio;
-    ok(r == 0 && vc->nr_devices == 2 && !strcmp(vc->drives[0].format, "qcow2") &&
+    const struct vm_backends *vc = &cfg.backends;
+    const struct dev_config *blk = find_dev(&cfg, "virtio-blk-pci", 0);
+    ok(r == 0 && user_devs(&cfg) == 2 && !strcmp(vc->drives[0].format, "qcow2") &&
            vc->drives[0].cache == BLOCK_CACHE_NONE && vc->drives[0].read_only &&
-           vc->drives[0].discard_unmap && !strcmp(vc->devices[0].serial, "SN1") &&
-           vc->devices[0].num_queues == 4 && !strcmp(vc->devices[0].id, "blk0") &&
-           vc->devices[1].kind == VMM_VIRTIO_RNG,
+           vc->drives[0].discard_unmap && dev_is(blk, "serial", "SN1") &&
+           dev_is(blk, "num-queues", "4") && dev_is(blk, "id", "blk0") &&
+           dev_is(blk, "drive", "d0") && vc->drive_used[0] &&
+           cfg.devices[cfg.nr_devices - 1]->type == dev_type_find("virtio-rng-pci"),
        "if=none drive with every property, virtio-blk-pci with drive/serial/num-queues, rng (%s)",
        r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
@@ -71,15 +84,15 @@ int main(void)
         char arg[64];
         snprintf(arg, sizeof(arg), "file=x,if=virtio,aio=%s", aio[i]);
         r = parse(&cfg, &err, "-drive", arg, NULL);
-        ok(r == 0 && cfg.virtio.drives[0].aio_io_uring == (i == 2), "aio=%s", aio[i]);
+        ok(r == 0 && cfg.backends.drives[0].aio_io_uring == (i == 2), "aio=%s", aio[i]);
         cli_config_free(&cfg);
     }
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio", NULL);
-    ok(r == 0 && !cfg.virtio.drives[0].aio_io_uring && !cfg.virtio.drives[0].node_name,
+    ok(r == 0 && !cfg.backends.drives[0].aio_io_uring && !cfg.backends.drives[0].node_name,
        "aio=threads is the default, no node-name");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", NULL);
-    ok(r == 0 && !strcmp(cfg.virtio.drives[0].node_name, "n0"), "node-name=");
+    ok(r == 0 && !strcmp(cfg.backends.drives[0].node_name, "n0"), "node-name=");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-drive", "file=x,if=none,id=a,node-name=n0", "-drive",
               "file=y,if=none,id=b,node-name=n0", NULL);
@@ -94,12 +107,13 @@ int main(void)
         char arg[64];
         snprintf(arg, sizeof(arg), "file=x,if=virtio,cache=%s", modes[i]);
         r = parse(&cfg, &err, "-drive", arg, NULL);
-        ok(r == 0 && cfg.virtio.drives[0].cache == want[i], "cache=%s", modes[i]);
+        ok(r == 0 && cfg.backends.drives[0].cache == want[i], "cache=%s", modes[i]);
         cli_config_free(&cfg);
     }
 
     r = parse(&cfg, &err, "-drive", "file=x,if=none,id=d0", NULL);
-    ok(r == 0 && cfg.virtio.nr_devices == 0, "an unused if=none drive is accepted (as QEMU)");
+    ok(r == 0 && user_devs(&cfg) == 0 && !cfg.backends.drive_used[0],
+       "an unused if=none drive is accepted (as QEMU)");
     cli_config_free(&cfg);
 
     r = parse(&cfg, &err, "-drive", "if=virtio", NULL);
@@ -126,29 +140,29 @@ int main(void)
     refused("unknown drive", "no -drive with id=nope", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,id=d0", "-device", "virtio-blk-pci,drive=d0", "-device",
               "virtio-blk-pci,drive=d0", NULL);
-    refused("a drive used twice", "already in use", r, &cfg, &err);
+    refused("a drive used twice", "drive 'd0' is already in use", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,id=d0", "-device",
               "virtio-blk-pci,drive=d0,num-queues=0", NULL);
     refused("num-queues=0", "num-queues=0 (1 to 8)", r, &cfg, &err);
     r = parse(&cfg, &err, "-device", "virtio-rng-pci,rng=rng0", NULL);
-    refused("unknown virtio-rng-pci property", "unknown virtio-rng-pci property 'rng=rng0'", r,
-            &cfg, &err);
+    refused("unknown virtio-rng-pci property", "Property 'virtio-rng-pci.rng' not found", r, &cfg,
+            &err);
 
     r = parse(&cfg, &err, "-device", "virtio-balloon-pci,id=balloon0", "-device", "virtio-rng-pci",
               NULL);
-    ok(r == 0 && cfg.virtio.nr_devices == 2 && cfg.virtio.devices[0].kind == VMM_VIRTIO_BALLOON &&
-           !strcmp(cfg.virtio.devices[0].id, "balloon0") &&
-           cfg.virtio.devices[1].kind == VMM_VIRTIO_RNG,
+    ok(r == 0 && user_devs(&cfg) == 2 &&
+           dev_is(find_dev(&cfg, "virtio-balloon-pci", 0), "id", "balloon0") &&
+           cfg.devices[cfg.nr_devices - 1]->type == dev_type_find("virtio-rng-pci"),
        "-device virtio-balloon-pci,id= (%s)", r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-device", "virtio-balloon", NULL);
-    ok(r == 0 && cfg.virtio.nr_devices == 1 && cfg.virtio.devices[0].kind == VMM_VIRTIO_BALLOON,
+    ok(r == 0 && user_devs(&cfg) == 1 && find_dev(&cfg, "virtio-balloon-pci", 0),
        "-device virtio-balloon (QEMU's alias)");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-device", "virtio-balloon-pci", "-device", "virtio-balloon-pci", NULL);
-    refused("two balloons", "only one virtio-balloon device", r, &cfg, &err);
+    refused("two balloons", "only one virtio-balloon-pci device", r, &cfg, &err);
     r = parse(&cfg, &err, "-device", "virtio-balloon-pci,drive=d0", NULL);
-    refused("unknown virtio-balloon-pci property", "unknown virtio-balloon-pci property 'drive=d0'",
+    refused("unknown virtio-balloon-pci property", "Property 'virtio-balloon-pci.drive' not found",
             r, &cfg, &err);
     /* virtio-net and -netdev. */
     r = parse(&cfg, &err, "-netdev",
@@ -157,11 +171,12 @@ int main(void)
               "tap,id=t0,ifname=tap7,script=no,downscript=no,vhost=off", "-device",
               "virtio-net-pci,netdev=t0,id=nic1", NULL);
     {
-        const struct vmm_virtio_config *nvc = &cfg.virtio;
+        const struct vm_backends *nvc = &cfg.backends;
         const struct net_options *u = &nvc->netdevs[0], *t = &nvc->netdevs[1];
-        ok(r == 0 && nvc->nr_netdevs == 2 && nvc->nr_devices == 2 &&
-               nvc->devices[0].kind == VMM_VIRTIO_NET && nvc->devices[0].netdev == 0 &&
-               nvc->devices[1].netdev == 1,
+        const struct dev_config *n0 = find_dev(&cfg, "virtio-net-pci", 0),
+                                *n1 = find_dev(&cfg, "virtio-net-pci", 1);
+        ok(r == 0 && nvc->nr_netdevs == 2 && user_devs(&cfg) == 2 && dev_is(n0, "netdev", "n0") &&
+               dev_is(n1, "netdev", "t0") && nvc->netdev_used[0] && nvc->netdev_used[1],
            "two NICs on a user and a tap netdev (%s)", r ? verr_msg(&err) : "ok");
         ok(r == 0 && u->kind == NET_USER && u->nr_hostfwd == 2 && !u->hostfwd[0].udp &&
                u->hostfwd[0].host_port == 5555 && u->hostfwd[0].guest_port == 22 &&
@@ -171,34 +186,35 @@ int main(void)
            "hostfwd= tcp and udp forwards parsed");
         ok(r == 0 && t->kind == NET_TAP && !strcmp(t->ifname, "tap7") && t->fd == -1,
            "tap ifname= parsed");
-        static const uint8_t m0[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
-                             m1[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x57};
-        ok(r == 0 && !memcmp(nvc->devices[0].mac, m0, 6) && !memcmp(nvc->devices[1].mac, m1, 6),
+        ok(r == 0 && dev_is(n0, "mac", "52:54:00:12:34:56") &&
+               dev_is(n1, "mac", "52:54:00:12:34:57"),
            "default MACs 52:54:00:12:34:56 and :57");
     }
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev", "tap,id=t0,fd=5", "-device",
               "virtio-net-pci,netdev=t0,mac=02:00:00:aa:bb:cc", NULL);
-    ok(r == 0 && cfg.virtio.netdevs[0].fd == 5 && cfg.virtio.devices[0].mac[0] == 2 &&
-           cfg.virtio.devices[0].mac[5] == 0xcc,
+    ok(r == 0 && cfg.backends.netdevs[0].fd == 5 &&
+           dev_is(find_dev(&cfg, "virtio-net-pci", 0), "mac", "02:00:00:aa:bb:cc"),
        "tap fd= and an explicit mac=");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev",
               "user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
               "dns=192.168.76.53",
               NULL);
-    ok(r == 0 && cfg.virtio.netdevs[0].net == 0xc0a84c00 &&
-           cfg.virtio.netdevs[0].mask == 0xffffff00 && cfg.virtio.netdevs[0].host == 0xc0a84c01 &&
-           cfg.virtio.netdevs[0].dhcp_start == 0xc0a84c64 &&
-           cfg.virtio.netdevs[0].dns == 0xc0a84c35,
+    ok(r == 0 && cfg.backends.netdevs[0].net == 0xc0a84c00 &&
+           cfg.backends.netdevs[0].mask == 0xffffff00 &&
+           cfg.backends.netdevs[0].host == 0xc0a84c01 &&
+           cfg.backends.netdevs[0].dhcp_start == 0xc0a84c64 &&
+           cfg.backends.netdevs[0].dns == 0xc0a84c35,
        "user net=/host=/dhcpstart=/dns= (%s)", r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev", "user,id=n0,net=172.20.0.0/255.255.0.0", NULL);
-    ok(r == 0 && cfg.virtio.netdevs[0].mask == 0xffff0000, "user net= with a dotted mask");
+    ok(r == 0 && cfg.backends.netdevs[0].mask == 0xffff0000, "user net= with a dotted mask");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
               "virtio-net-pci,netdev=n0,host_mtu=9000", NULL);
-    ok(r == 0 && cfg.virtio.devices[0].host_mtu == 9000, "virtio-net-pci host_mtu=9000");
+    ok(r == 0 && dev_is(find_dev(&cfg, "virtio-net-pci", 0), "host_mtu", "9000"),
+       "virtio-net-pci host_mtu=9000");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
               "virtio-net-pci,netdev=n0,host_mtu=67", NULL);
@@ -237,7 +253,7 @@ int main(void)
     refused("an unknown netdev", "no -netdev with id=zz", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=a", "-device", "virtio-net-pci,netdev=a", "-device",
               "virtio-net-pci,netdev=a", NULL);
-    refused("a netdev used twice", "netdev already in use", r, &cfg, &err);
+    refused("a netdev used twice", "netdev 'a' is already in use", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=a", "-device",
               "virtio-net-pci,netdev=a,mac=01:00:00:00:00:01", NULL);
     refused("a multicast mac=", "is not a unicast", r, &cfg, &err);

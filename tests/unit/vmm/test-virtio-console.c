@@ -9,6 +9,7 @@
  * and the writer called back once the peer reads.
  */
 #include "../tap.h"
+#include "devcfg-test.h"
 #include "util/loop.h"
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
@@ -50,34 +51,49 @@ static void test_cli(void)
                   "virtconsole,chardev=c0", "-device", "virtconsole,chardev=c2", "-device",
                   "virtserialport,chardev=c3,bus=vs1.0,nr=3", "-device",
                   "virtconsole,chardev=c4,bus=vs1.0", "-serial", "chardev:c5", NULL);
-    const struct vmm_console_config *cc = &cfg.console;
+    const struct vm_backends *be = &cfg.backends;
     ok(r == 0, "a full -chardev / virtio-serial command line parses (%s)", verr_msg(&err));
     if (r == 0) {
-        ok(cc->nr_chardevs == 7 && cc->chardevs[0].kind == CHARDEV_UNIX && cc->chardevs[0].server &&
-               !cc->chardevs[0].wait && cc->chardevs[1].server && !cc->chardevs[1].wait &&
-               !cc->chardevs[2].server && cc->chardevs[3].kind == CHARDEV_PTY &&
-               cc->chardevs[4].kind == CHARDEV_FILE && !strcmp(cc->chardevs[4].path, "/tmp/f") &&
-               cc->chardevs[5].kind == CHARDEV_NONE && cc->chardevs[6].kind == CHARDEV_STDIO,
+        ok(be->nr_chardevs == 7 && be->chardevs[0].kind == CHARDEV_UNIX && be->chardevs[0].server &&
+               !be->chardevs[0].wait && be->chardevs[1].server && !be->chardevs[1].wait &&
+               !be->chardevs[2].server && be->chardevs[3].kind == CHARDEV_PTY &&
+               be->chardevs[4].kind == CHARDEV_FILE && !strcmp(be->chardevs[4].path, "/tmp/f") &&
+               be->chardevs[5].kind == CHARDEV_NONE && be->chardevs[6].kind == CHARDEV_STDIO,
            "chardev kinds and socket flags (server=on,wait=off; server,nowait; client)");
-        ok(cc->nr_buses == 2 && cc->buses[0].max_ports == 31 && cc->buses[1].max_ports == 4,
+        const struct dev_config *vs0 = find_dev(&cfg, "virtio-serial-pci", 0),
+                                *vs1 = find_dev(&cfg, "virtio-serial-pci", 1);
+        ok(dev_is(vs0, "max_ports", "31") && dev_is(vs1, "max_ports", "4"),
            "virtio-serial-pci: max_ports defaults to 31");
-        ok(cfg.virtio.nr_devices == 3 && cfg.virtio.devices[1].kind == VMM_VIRTIO_CONSOLE &&
-               cfg.virtio.devices[2].console == 1 && !strcmp(cfg.virtio.devices[2].id, "vs1"),
-           "virtio-serial-pci devices keep their command-line place among virtio devices");
-        ok(cc->ports[0].vser == 0 && cc->ports[0].nr == 1 && cc->ports[1].nr == 0 &&
-               cc->ports[2].nr == 2 && cc->ports[3].vser == 1 && cc->ports[3].nr == 3 &&
-               cc->ports[4].vser == 1 && cc->ports[4].nr == 0,
-           "port numbers: first virtconsole 0, others from 1, nr= kept, bus= honoured "
-           "(%d %d %d %d %d)",
-           cc->ports[0].nr, cc->ports[1].nr, cc->ports[2].nr, cc->ports[3].nr, cc->ports[4].nr);
-        ok(cc->ports[0].cd == 1 && cc->ports[1].cd == 0 && cc->chardev_used[5] &&
-               !cc->chardev_used[6] && cfg.serial.kind == CHARDEV_REF,
-           "chardev= resolved; -serial chardev:c5 takes c5");
+        /* User devices keep command-line order (PCI slots are given in that order). */
+        static const char *const order[] = {
+            "virtio-rng-pci", "virtio-serial-pci", "virtio-serial-pci", "virtserialport",
+            "virtconsole",    "virtconsole",       "virtserialport",    "virtconsole"};
+        unsigned k = 0;
+        bool in_order = true;
+        for (unsigned i = 0; i < cfg.nr_devices; i++)
+            if (!cfg.devices[i]->builtin)
+                in_order &= k < 8 && !strcmp(cfg.devices[i]->type->name, order[k++]);
+        ok(in_order && k == 8 && dev_is(vs1, "id", "vs1"),
+           "virtio-serial-pci devices keep their command-line place among the devices");
+        const struct dev_config *p0 = find_dev(&cfg, "virtserialport", 0),
+                                *p1 = find_dev(&cfg, "virtconsole", 0),
+                                *p2 = find_dev(&cfg, "virtconsole", 1),
+                                *p3 = find_dev(&cfg, "virtserialport", 1),
+                                *p4 = find_dev(&cfg, "virtconsole", 2);
+        ok(p0->parent == vs0 && dev_is(p0, "nr", "1") && dev_is(p1, "nr", "0") &&
+               dev_is(p2, "nr", "2") && p3->parent == vs1 && dev_is(p3, "nr", "3") &&
+               p4->parent == vs1 && dev_is(p4, "nr", "0"),
+           "port numbers: first virtconsole 0, others from 1, nr= kept, bus= honoured");
+        ok(dev_is(p0, "chardev", "c1") && dev_is(p1, "chardev", "c0") && be->chardev_used[1] &&
+               be->chardev_used[0] && be->chardev_used[5] && !be->chardev_used[6] &&
+               cfg.serial.kind == CHARDEV_REF &&
+               dev_is(find_dev(&cfg, "isa-serial", 0), "chardev", "c5") && cfg.serial_chardev == 5,
+           "chardev= resolved; -serial chardev:c5 takes c5 for COM1");
     }
     cli_config_free(&cfg);
 
     r = parse(&cfg, &err, "-chardev", "socket,id=c0,path=/x,server=on", NULL);
-    ok(r == 0 && cfg.console.chardevs[0].wait, "socket,server=on waits by default, as QEMU");
+    ok(r == 0 && cfg.backends.chardevs[0].wait, "socket,server=on waits by default, as QEMU");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-device", "virtio-serial-pci,max_ports=2", "-device", "virtconsole",
               "-device", "virtserialport", "-device", "virtserialport", NULL);
@@ -89,8 +105,8 @@ static void test_cli(void)
     ok(r < 0 && strstr(verr_msg(&err), "already has that name"), "duplicate port name refused");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-device", "virtio-serial-pci", "-device", "virtconsole,bus=vs9.0", NULL);
-    ok(r < 0 && strstr(verr_msg(&err), "no virtio-serial bus named vs9"), "unknown bus= (%s)",
-       verr_msg(&err));
+    ok(r < 0 && strstr(verr_msg(&err), "virtconsole,bus=vs9.0: Bus 'vs9.0' not found"),
+       "unknown bus= (%s)", verr_msg(&err));
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-device", "virtio-serial-pci", "-device", "virtconsole,nr=1", "-device",
               "virtserialport,nr=1", NULL);

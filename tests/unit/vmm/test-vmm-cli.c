@@ -1,6 +1,9 @@
 /* Unit tests for vireo-vmm's command line (src/vmm/cli.c): QEMU spellings accepted with
- * their meaning, bad ones refused with one line naming the option, --help as a golden file. */
+ * their meaning, bad ones refused with one line naming the option, --help, -device help and
+ * -device DRIVER,help as golden files; -M sub-options honoured or refused; -device parsed
+ * through the device model (addr= forms, the machine's built-in devices). */
 #include "../tap.h"
+#include "devcfg-test.h"
 #include "util/buf.h"
 #include "util/file.h"
 #include "vmm/cli.h"
@@ -14,6 +17,159 @@
 static void refused(const char *want, int r, const struct verr *err, const char *what)
 {
     ok(r < 0 && strstr(verr_msg(err), want) != NULL, "%s is refused: %s", what, verr_msg(err));
+}
+
+/* text equals the golden file dir/name. */
+static void golden(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct buf g;
+    struct verr err = {0};
+    buf_init(&g);
+    if (file_read_all(path, 1 << 16, &g, &err) == 0)
+        is_str(text, buf_cstr(&g), "output matches golden/%s", name);
+    else
+        ok(0, "read golden/%s: %s", name, verr_msg(&err));
+    buf_free(&g);
+}
+
+/* -M microvm sub-options: each honoured or refused with words. */
+static void test_machine(void)
+{
+    struct vmm_config c;
+    struct verr err = {0};
+    int r = PARSE(&c, &err, "-M", "microvm,acpi=on,pcie=on", "-kernel", "k");
+    ok(r == 0 && !c.machine.no_pit && !c.machine.no_dump && !c.machine.mem_merge,
+       "-M microvm,acpi=on,pcie=on (vireod's) is accepted, defaults kept");
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-M",
+              "microvm,acpi=auto,pic=on,rtc=on,pcie=auto,isa-serial=on,ioapic2=off,usb=off,"
+              "graphics=off,x-option-roms=off,auto-kernel-cmdline=off",
+              "-kernel", "k");
+    ok(r == 0, "every sub-option with the value that describes vireo-vmm is accepted (%s)",
+       r ? verr_msg(&err) : "ok");
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-M", "microvm,dump-guest-core=off,mem-merge=on", "-kernel", "k");
+    ok(r == 0 && c.machine.no_dump && c.machine.mem_merge,
+       "dump-guest-core=off and mem-merge=on are kept for guest RAM");
+    cli_config_free(&c);
+    static const char *const refusals[][2] = {
+        {"microvm,usb=on", "usb=on: vireo-vmm's microvm has no USB controller"},
+        {"microvm,graphics=on", "graphics=on: vireo-vmm has no display"},
+        {"microvm,pcie=off", "pcie=off: "},
+        {"microvm,acpi=off", "acpi=off: "},
+        {"microvm,pic=off", "pic=off: "},
+        {"microvm,rtc=off", "rtc=off: "},
+        {"microvm,isa-serial=off", "isa-serial=off: "},
+        {"microvm,ioapic2=on", "ioapic2=on: "},
+        {"microvm,x-option-roms=on", "x-option-roms=on: "},
+        {"microvm,usb=auto", "usb must be on or off"},
+        {"microvm,acpi=maybe", "acpi must be on, off or auto"},
+        {"microvm,mem-merge=auto", "mem-merge must be on or off"},
+    };
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+        r = PARSE(&c, &err, "-M", (char *)refusals[i][0], "-kernel", "k");
+        refused(refusals[i][1], r, &err, refusals[i][0]);
+        cli_config_free(&c);
+    }
+}
+
+/* The type table: unique names, each found by name and alias, every default taken. */
+static void test_type_table(void)
+{
+    const struct dev_type *t;
+    unsigned n = 0, bad = 0;
+    for (unsigned i = 0; (t = dev_type_at(i)); i++, n++) {
+        if (dev_type_find(t->name) != t || (t->alias && dev_type_find(t->alias) != t) || !t->desc ||
+            !t->create)
+            bad++;
+        struct dev_config *c = dev_config_new(t, NULL);
+        for (const struct dev_prop *p = t->props; p && p->name; p++) {
+            char *v = dev_config_get(c, p->name);
+            if (p->def && (!v || strcmp(v, p->def)))
+                bad++, tap_diag("%s.%s: default '%s' reads '%s'", t->name, p->name, p->def, v);
+            free(v);
+        }
+        dev_config_free(c);
+    }
+    ok(n == 13 && bad == 0,
+       "the type table: %u types, each found by name and alias, with a "
+       "description and create(), every default taken as given",
+       n);
+}
+
+/* -device through the device model. */
+static void test_devices(const char *dir)
+{
+    struct vmm_config c;
+    struct verr err = {0};
+    int r = PARSE(&c, &err, "-kernel", "k");
+    ok(r == 0 && count_devs(&c, "acpi-pm") == 1 && count_devs(&c, "mc146818rtc") == 1 &&
+           count_devs(&c, "i8042") == 1 && count_devs(&c, "ioport80") == 1 &&
+           count_devs(&c, "isa-serial") == 0 && c.devices[0]->builtin && c.serial_chardev < 0,
+       "the machine's built-in devices, and no COM1 without a serial back-end");
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-serial", "stdio", "-device", "virtio-rng-pci", "-kernel", "k");
+    ok(r == 0 && dev_is(find_dev(&c, "isa-serial", 0), "chardev", "serial0") &&
+           dev_is(find_dev(&c, "isa-serial", 0), "iobase", "1016") && c.serial_chardev >= 0 &&
+           !strcmp(c.backends.chardevs[c.serial_chardev].id, "serial0") &&
+           c.devices[0]->type == dev_type_find("isa-serial") &&
+           !c.devices[c.nr_devices - 1]->builtin,
+       "-serial stdio: COM1 (isa-serial at 0x3f8) on chardev serial0, built-ins first");
+    cli_config_free(&c);
+    static const char *const addrs[][2] = {
+        {"0x3", "3.0"}, {"03.0", "3.0"}, {"3", "3.0"}, {"1f.7", "1f.7"}, {"10", "10.0"},
+    };
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        char arg[64];
+        snprintf(arg, sizeof(arg), "virtio-rng-pci,bus=pcie.0,addr=%s,multifunction=on",
+                 addrs[i][0]);
+        r = PARSE(&c, &err, "-device", arg, "-kernel", "k");
+        ok(r == 0 && dev_is(find_dev(&c, "virtio-rng-pci", 0), "addr", addrs[i][1]) &&
+               dev_is(find_dev(&c, "virtio-rng-pci", 0), "multifunction", "on"),
+           "addr=%s is slot.function %s (hex, as QEMU)", addrs[i][0], addrs[i][1]);
+        cli_config_free(&c);
+    }
+    static const char *const bad[][2] = {
+        {"virtio-rng-pci,addr=0x20", "Property 'virtio-rng-pci.addr' doesn't take value '0x20'"},
+        {"virtio-rng-pci,addr=3.8", "Property 'virtio-rng-pci.addr' doesn't take value '3.8'"},
+        {"virtio-rng-pci,addr=", "Property 'virtio-rng-pci.addr' doesn't take value ''"},
+        {"virtio-rng-pci,addr=-1", "Property 'virtio-rng-pci.addr' doesn't take value '-1'"},
+        {"virtio-rng-pci,bus=pcie.1", "Bus 'pcie.1' not found"},
+        {"virtio-rng-pci,bus=isa.0", "Device 'virtio-rng-pci' can't go on ISA bus"},
+        {"virtio-rng-pci,multifunction=maybe", "Parameter 'multifunction' expects 'on' or 'off'"},
+        {"virtio-blk-pci,foo=1,drive=x", "Property 'virtio-blk-pci.foo' not found"},
+        {"isa-debug-exit,addr=3", "Property 'isa-debug-exit.addr' not found"},
+        {"i8042", "'i8042' is built into the machine, not a -device"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = PARSE(&c, &err, "-device", (char *)bad[i][0], "-kernel", "k");
+        refused(bad[i][1], r, &err, bad[i][0]);
+        cli_config_free(&c);
+    }
+    r = PARSE(&c, &err, "-device", "isa-debug-exit", "-device", "isa-debug-exit,iobase=0xf4",
+              "-kernel", "k");
+    ok(r == 0 && count_devs(&c, "isa-debug-exit") == 2,
+       "two isa-debug-exit devices at different ports (no artificial limit)");
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-device", "help");
+    ok(r == 0 && c.action == CLI_DEVICE_HELP, "-device help asks for the device list");
+    if (c.help_text)
+        golden(dir, "device-help.txt", c.help_text);
+    cli_config_free(&c);
+    static const char *const types[] = {"virtio-blk-pci", "virtio-net-pci", "virtio-serial-pci",
+                                        "virtserialport", "isa-debug-exit", "virtio-rng-pci"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char arg[64], name[96];
+        snprintf(arg, sizeof(arg), "%s,help", types[i]);
+        r = PARSE(&c, &err, "-device", arg);
+        ok(r == 0 && c.action == CLI_DEVICE_HELP, "-device %s asks for its properties", arg);
+        snprintf(name, sizeof(name), "device-help-%s.txt", types[i]);
+        if (c.help_text)
+            golden(dir, name, c.help_text);
+        cli_config_free(&c);
+    }
 }
 
 int main(int argc, char **argv)
@@ -92,13 +248,14 @@ int main(int argc, char **argv)
        "flags set");
     is_str(c.name, "vm1", "-name guest=");
     is_str(c.uuid, "6a5ed6a4-4a5b-4e3b-9d50-9d0c5b1f2a11", "-uuid is kept in lower case");
-    ok(c.debug_exit && c.debug_exit_iobase == 0xf4 && c.debug_exit_iosize == 4,
+    ok(dev_is(find_dev(&c, "isa-debug-exit", 0), "iobase", "244") &&
+           dev_is(find_dev(&c, "isa-debug-exit", 0), "iosize", "4"),
        "isa-debug-exit iobase/iosize");
     is_str(c.initrd, "i", "-initrd");
     is_str(c.append, "console=ttyS0", "-append");
     cli_config_free(&c);
     is_int(PARSE(&c, &err, "-M", "microvm,pit=off", "-kernel", "k"), 0, "-M microvm,pit=off");
-    ok(c.no_pit, "pit=off leaves out the PIT");
+    ok(c.machine.no_pit, "pit=off leaves out the PIT");
     cli_config_free(&c);
     r0 = PARSE(&c, &err, "-M", "microvm,pit=maybe", "-kernel", "k");
     ok(r0 < 0 && strstr(verr_msg(&err), "pit must be on, off or auto"), "pit=maybe is refused");
@@ -153,15 +310,12 @@ int main(int argc, char **argv)
             "-daemonize with stdio");
     cli_config_free(&c);
 
-    /* --help is a golden file next to this test. */
+    test_machine();
+    test_type_table();
+    /* The help texts are golden files next to this test (argv[1]: their folder). */
     if (argc > 1) {
-        struct buf golden;
-        buf_init(&golden);
-        if (file_read_all(argv[1], 1 << 16, &golden, &err) == 0)
-            is_str(cli_help_text(), buf_cstr(&golden), "--help matches golden/vireo-vmm-help.txt");
-        else
-            ok(0, "read the --help golden file: %s", verr_msg(&err));
-        buf_free(&golden);
+        golden(argv[1], "vireo-vmm-help.txt", cli_help_text());
+        test_devices(argv[1]);
     }
     return tap_done();
 }

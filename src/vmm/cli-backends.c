@@ -1,70 +1,21 @@
 /*
- * cli-virtio.c - parsing of -drive and the virtio -device options (see
- * cli-virtio.h). Error lines name the option and the offending property, as
- * cli.c's do.
+ * cli-backends.c - parsing of the backends devices name by id: -drive,
+ * -netdev and -chardev (see cli-backends.h). Error lines name the option and
+ * the offending property, as cli.c's do.
  */
-#include "vmm/cli-opts.h"
-#include "vmm/cli-virtio.h"
+#include "vmm/cli-backends.h"
+#include "vmm/cli.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/cli-device.h"
+#include "vmm/cli-opts.h"
+#include "vmm/dev/device.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int add_device(struct vmm_virtio_config *vc, enum vmm_virtio_kind kind, const char *what,
-                      const char *arg, struct verr *err)
-{
-    if (vc->nr_devices >= VMM_MAX_VIRTIO_DEVICES)
-        return verr_set(err, ENOSPC, "%s: at most %u virtio devices", what, VMM_MAX_VIRTIO_DEVICES);
-    struct vmm_virtio_device *d = &vc->devices[vc->nr_devices++];
-    memset(d, 0, sizeof(*d));
-    d->kind = kind;
-    d->num_queues = 1;
-    d->place = PCI_PLACE_ANY;
-    d->what = xasprintf("%s %s", what, arg);
-    return 0;
-}
-
-int cli_pci_prop(const char *type, const char *item, struct pci_place *place, struct verr *err)
-{
-    const char *v;
-    if (cli_prop(item, "bus", &v)) {
-        if (strcmp(v, PCI_ROOT_BUS_NAME))
-            return verr_set(err, EINVAL, "Bus '%s' not found", v);
-        return 1;
-    }
-    if (cli_prop(item, "addr", &v)) {
-        if (pci_parse_devfn(v, &place->devfn) < 0)
-            return verr_set(err, EINVAL, "Property '%s.addr' doesn't take value '%s'", type, v);
-        return 1;
-    }
-    if (cli_prop(item, "multifunction", &v)) {
-        if (cli_parse_bool(v, &place->multifunction) < 0)
-            return verr_set(err, EINVAL, "Parameter 'multifunction' expects 'on' or 'off'");
-        return 1;
-    }
-    return 0;
-}
-
-static int parse_mac(const char *v, uint8_t mac[6])
-{
-    unsigned b[6];
-    char end;
-    if (strlen(v) != 17 ||
-        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
-        return -EINVAL;
-    for (unsigned i = 0; i < 17; i++)
-        if (i % 3 == 2 ? v[i] != ':' : !strchr("0123456789abcdefABCDEF", v[i]))
-            return -EINVAL;
-    if (b[0] & 1) /* multicast */
-        return -EINVAL;
-    for (unsigned i = 0; i < 6; i++)
-        mac[i] = (uint8_t)b[i];
-    return 0;
-}
 
 /* "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" (QEMU's hostfwd= syntax). */
 static int parse_hostfwd(const char *v, struct net_hostfwd *h)
@@ -145,9 +96,9 @@ static int parse_net(const char *v, uint32_t *net, uint32_t *mask)
     return *mask == 0 || (*net & ~*mask) || ~*mask < 3 ? -EINVAL : 0;
 }
 
-int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
+int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
 {
-    if (vc->nr_netdevs >= VMM_MAX_NETDEVS)
+    if (be->nr_netdevs >= VMM_MAX_NETDEVS)
         return verr_set(err, ENOSPC, "-netdev %s: at most %u netdevs", arg, VMM_MAX_NETDEVS);
     struct net_options o = {.fd = -1};
     char *copy = xstrdup(arg), *cur = copy, *item, *id = NULL, *ifname = NULL;
@@ -211,8 +162,8 @@ int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr
         r = verr_set(err, EINVAL, "-netdev %s: id= is required", arg);
     if (r == 0 && o.kind == NET_TAP && (ifname != NULL) == (o.fd >= 0))
         r = verr_set(err, EINVAL, "-netdev %s: tap needs exactly one of ifname= and fd=", arg);
-    for (unsigned i = 0; r == 0 && i < vc->nr_netdevs; i++)
-        if (!strcmp(vc->netdevs[i].id, id))
+    for (unsigned i = 0; r == 0 && i < be->nr_netdevs; i++)
+        if (!strcmp(be->netdevs[i].id, id))
             r = verr_set(err, EEXIST, "-netdev %s: duplicate netdev id '%s'", arg, id);
     free(copy);
     if (r < 0) {
@@ -222,14 +173,14 @@ int cli_virtio_netdev(struct vmm_virtio_config *vc, const char *arg, struct verr
     }
     o.id = id;
     o.ifname = ifname;
-    vc->netdev_used[vc->nr_netdevs] = false;
-    vc->netdevs[vc->nr_netdevs++] = o;
+    be->netdevs[be->nr_netdevs++] = o;
     return 0;
 }
 
-int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
+int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
 {
-    if (vc->nr_drives >= VMM_MAX_DRIVES)
+    struct vm_backends *be = &cfg->backends;
+    if (be->nr_drives >= VMM_MAX_DRIVES)
         return verr_set(err, ENOSPC, "-drive %s: at most %u drives", arg, VMM_MAX_DRIVES);
     struct vmm_drive d = {0};
     char *copy = xstrdup(arg), *cur = copy, *item;
@@ -290,11 +241,13 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
         r = verr_set(err, EINVAL, "-drive %s: file= is required", arg);
     if (r == 0 && !if_virtio && !d.id)
         r = verr_set(err, EINVAL, "-drive %s: if=none needs an id= for -device drive=", arg);
-    for (unsigned i = 0; r == 0 && d.id && i < vc->nr_drives; i++)
-        if (vc->drives[i].id && !strcmp(vc->drives[i].id, d.id))
+    if (r == 0 && !d.id) /* QEMU names an if=virtio drive without id= virtioN */
+        d.id = xasprintf("virtio%u", cfg->nr_virtio_drives);
+    for (unsigned i = 0; r == 0 && i < be->nr_drives; i++)
+        if (be->drives[i].id && !strcmp(be->drives[i].id, d.id))
             r = verr_set(err, EEXIST, "-drive %s: duplicate drive id '%s'", arg, d.id);
-    for (unsigned i = 0; r == 0 && d.node_name && i < vc->nr_drives; i++)
-        if (vc->drives[i].node_name && !strcmp(vc->drives[i].node_name, d.node_name))
+    for (unsigned i = 0; r == 0 && d.node_name && i < be->nr_drives; i++)
+        if (be->drives[i].node_name && !strcmp(be->drives[i].node_name, d.node_name))
             r = verr_set(err, EEXIST, "-drive %s: duplicate node-name '%s'", arg, d.node_name);
     if (r < 0) {
         free(d.id);
@@ -303,168 +256,54 @@ int cli_virtio_drive(struct vmm_virtio_config *vc, const char *arg, struct verr 
         free(d.format);
         return r;
     }
-    unsigned idx = vc->nr_drives;
-    vc->drives[vc->nr_drives++] = d;
-    if (if_virtio) {
-        if ((r = add_device(vc, VMM_VIRTIO_BLK, "-drive", arg, err)) < 0)
-            return r;
-        vc->devices[vc->nr_devices - 1].drive = idx;
-        vc->drives[idx].used = true;
-    }
-    return 0;
-}
-
-int cli_virtio_device(struct vmm_virtio_config *vc, const char *arg, struct verr *err)
-{
-    char *copy = xstrdup(arg), *cur = copy, *item;
-    const char *driver = cli_next_item(&cur), *v;
-    if (!strncmp(driver, "driver=", 7))
-        driver += 7;
-    enum vmm_virtio_kind kind;
-    if (!strcmp(driver, "virtio-blk-pci") || !strcmp(driver, "virtio-blk"))
-        kind = VMM_VIRTIO_BLK;
-    else if (!strcmp(driver, "virtio-rng-pci") || !strcmp(driver, "virtio-rng"))
-        kind = VMM_VIRTIO_RNG;
-    else if (!strcmp(driver, "virtio-balloon-pci") || !strcmp(driver, "virtio-balloon"))
-        kind = VMM_VIRTIO_BALLOON;
-    else if (!strcmp(driver, "virtio-net-pci") || !strcmp(driver, "virtio-net"))
-        kind = VMM_VIRTIO_NET;
-    else {
-        free(copy);
-        return -ENOENT;
-    }
-    static const char *const type_names[] = {
-        [VMM_VIRTIO_BLK] = "virtio-blk-pci",
-        [VMM_VIRTIO_RNG] = "virtio-rng-pci",
-        [VMM_VIRTIO_BALLOON] = "virtio-balloon-pci",
-        [VMM_VIRTIO_NET] = "virtio-net-pci",
-    };
-    const char *type_name = type_names[kind];
-    int r = 0;
-    for (unsigned i = 0; kind == VMM_VIRTIO_BALLOON && i < vc->nr_devices; i++)
-        if (vc->devices[i].kind == VMM_VIRTIO_BALLOON)
-            r = verr_set(err, EEXIST, "-device %s: only one virtio-balloon device is supported",
-                         arg);
-    if (r == 0)
-        r = add_device(vc, kind, "-device", arg, err);
-    if (r < 0) {
-        free(copy);
+    be->drives[be->nr_drives++] = d;
+    if (!if_virtio)
+        return 0;
+    /* -drive if=virtio is QEMU's shorthand for a virtio-blk-pci device on the drive. */
+    cfg->nr_virtio_drives++;
+    char *what = xasprintf("-drive %s", arg);
+    struct dev_config *c = dev_config_new(dev_type_find("virtio-blk-pci"), what);
+    free(what);
+    if ((r = dev_config_set(c, "drive", d.id, err)) < 0) {
+        dev_config_free(c);
         return r;
     }
-    unsigned di = vc->nr_devices - 1;
-    struct vmm_virtio_device *d = &vc->devices[di];
-    bool have_drive = false;
-    while ((item = cli_next_item(&cur)) && r == 0) {
-        if (cli_prop(item, "id", &v)) {
-            free(d->id);
-            d->id = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "drive", &v)) {
-            free(vc->pending_drive[di]);
-            vc->pending_drive[di] = xstrdup(v);
-            have_drive = true;
-        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "serial", &v)) {
-            free(d->serial);
-            d->serial = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_BLK && cli_prop(item, "num-queues", &v)) {
-            uint64_t n;
-            if (str_to_u64(v, 10, &n) < 0 || n < 1 || n > 8)
-                r = verr_set(err, EINVAL, "-device %s: num-queues=%s (1 to 8)", arg, v);
-            else
-                d->num_queues = (unsigned)n;
-        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "netdev", &v)) {
-            free(vc->pending_netdev[di]);
-            vc->pending_netdev[di] = xstrdup(v);
-        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "mac", &v)) {
-            if (parse_mac(v, d->mac) < 0)
-                r = verr_set(err, EINVAL, "-device %s: mac=%s is not a unicast xx:xx:xx:xx:xx:xx",
-                             arg, v);
-            d->have_mac = true;
-        } else if (kind == VMM_VIRTIO_NET && cli_prop(item, "host_mtu", &v)) {
-            uint64_t mtu;
-            if (str_to_u64(v, 10, &mtu) < 0 || mtu < 68 || mtu > 65535)
-                r = verr_set(err, EINVAL, "-device %s: host_mtu=%s (68 to 65535)", arg, v);
-            else
-                d->host_mtu = (unsigned)mtu;
-        } else if ((r = cli_pci_prop(type_name, item, &d->place, err)) != 0) {
-            r = r < 0 ? verr_prefix(err, "-device %s", arg) : 0;
-        } else {
-            r = verr_set(err, EINVAL, "-device %s: unknown %s property '%s'", arg, driver, item);
-        }
-    }
-    if (r == 0 && kind == VMM_VIRTIO_NET && !vc->pending_netdev[di])
-        r = verr_set(err, EINVAL, "-device %s: netdev= is required", arg);
-    if (r == 0 && kind == VMM_VIRTIO_BLK && !have_drive)
-        r = verr_set(err, EINVAL, "-device %s: drive= is required", arg);
-    free(copy);
-    return r;
+    return cli_add_device(cfg, c, err);
 }
 
-int cli_virtio_finish(struct vmm_virtio_config *vc, struct verr *err)
+int cli_chardev(struct vm_backends *be, const char *arg, struct verr *err)
 {
-    for (unsigned di = 0; di < vc->nr_devices; di++) {
-        const char *name = vc->pending_drive[di];
-        if (!name)
-            continue;
-        unsigned i;
-        for (i = 0; i < vc->nr_drives; i++)
-            if (vc->drives[i].id && !strcmp(vc->drives[i].id, name))
-                break;
-        if (i == vc->nr_drives)
-            return verr_set(err, ENOENT, "-device virtio-blk-pci,drive=%s: no -drive with id=%s",
-                            name, name);
-        if (vc->drives[i].used)
-            return verr_set(err, EBUSY, "-device virtio-blk-pci,drive=%s: drive already in use",
-                            name);
-        vc->drives[i].used = true;
-        vc->devices[di].drive = i;
-    }
-    unsigned nics = 0;
-    for (unsigned di = 0; di < vc->nr_devices; di++) {
-        const char *name = vc->pending_netdev[di];
-        if (!name)
-            continue;
-        unsigned i;
-        for (i = 0; i < vc->nr_netdevs; i++)
-            if (!strcmp(vc->netdevs[i].id, name))
-                break;
-        if (i == vc->nr_netdevs)
-            return verr_set(err, ENOENT, "-device virtio-net-pci,netdev=%s: no -netdev with id=%s",
-                            name, name);
-        if (vc->netdev_used[i])
-            return verr_set(err, EBUSY, "-device virtio-net-pci,netdev=%s: netdev already in use",
-                            name);
-        vc->netdev_used[i] = true;
-        struct vmm_virtio_device *d = &vc->devices[di];
-        d->netdev = i;
-        if (!d->have_mac) { /* QEMU's default 52:54:00:12:34:56, +1 per further NIC */
-            static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-            memcpy(d->mac, base, 6);
-            d->mac[5] = (uint8_t)(base[5] + nics);
+    if (be->nr_chardevs >= VMM_MAX_CHARDEVS)
+        return verr_set(err, ENOSPC, "-chardev %s: at most %u chardevs", arg, VMM_MAX_CHARDEVS);
+    struct chardev_spec spec;
+    int r = chardev_parse_opts(arg, &spec, err);
+    if (r < 0)
+        return r;
+    for (unsigned i = 0; i < be->nr_chardevs; i++) {
+        if (str_eq(be->chardevs[i].id, spec.id)) {
+            r = verr_set(err, EEXIST, "-chardev %s: duplicate chardev id '%s'", arg, spec.id);
+            chardev_spec_free(&spec);
+            return r;
         }
-        nics++;
     }
-    /* An unused if=none drive is allowed, as QEMU allows it (it is opened, never used). */
+    be->chardevs[be->nr_chardevs++] = spec;
     return 0;
 }
 
-void cli_virtio_free(struct vmm_virtio_config *vc)
+int cli_chardev_check(const struct vm_backends *be, const struct chardev_spec *serial,
+                      bool daemonize, struct verr *err)
 {
-    for (unsigned i = 0; i < vc->nr_drives; i++) {
-        free(vc->drives[i].id);
-        free(vc->drives[i].node_name);
-        free(vc->drives[i].file);
-        free(vc->drives[i].format);
+    unsigned users = serial->kind == CHARDEV_STDIO;
+    for (unsigned i = 0; i < be->nr_chardevs; i++) {
+        if (be->chardevs[i].kind != CHARDEV_STDIO)
+            continue;
+        if (daemonize)
+            return verr_set(err, EINVAL, "-chardev stdio,id=%s: cannot be used with -daemonize",
+                            be->chardevs[i].id);
+        if (++users > 1)
+            return verr_set(err, EBUSY,
+                            "-chardev stdio,id=%s: cannot use stdio by multiple character devices",
+                            be->chardevs[i].id);
     }
-    for (unsigned i = 0; i < vc->nr_devices; i++) {
-        free(vc->devices[i].id);
-        free(vc->devices[i].serial);
-        free(vc->devices[i].what);
-        free(vc->pending_drive[i]);
-        free(vc->pending_netdev[i]);
-    }
-    for (unsigned i = 0; i < vc->nr_netdevs; i++) {
-        free((char *)vc->netdevs[i].id);
-        free((char *)vc->netdevs[i].ifname);
-    }
-    memset(vc, 0, sizeof(*vc));
+    return 0;
 }

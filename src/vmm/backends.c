@@ -1,0 +1,70 @@
+/*
+ * backends.c - looking up and releasing the backends devices name by id
+ * (see backends.h).
+ */
+#include "vmm/backends.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *backend_kind_name(enum backend_kind kind)
+{
+    switch (kind) {
+    case BACKEND_DRIVE:
+        return "drive";
+    case BACKEND_NETDEV:
+        return "netdev";
+    case BACKEND_CHARDEV:
+        return "chardev";
+    }
+    return "backend";
+}
+
+int vm_backends_find(const struct vm_backends *be, enum backend_kind kind, const char *id)
+{
+    switch (kind) {
+    case BACKEND_DRIVE:
+        for (unsigned i = 0; i < be->nr_drives; i++)
+            if (be->drives[i].id && !strcmp(be->drives[i].id, id))
+                return (int)i;
+        break;
+    case BACKEND_NETDEV:
+        for (unsigned i = 0; i < be->nr_netdevs; i++)
+            if (!strcmp(be->netdevs[i].id, id))
+                return (int)i;
+        break;
+    case BACKEND_CHARDEV:
+        for (unsigned i = 0; i < be->nr_chardevs; i++)
+            if (!strcmp(be->chardevs[i].id, id))
+                return (int)i;
+        break;
+    }
+    return -1;
+}
+
+bool vm_backends_take(struct vm_backends *be, enum backend_kind kind, int index)
+{
+    bool *used = kind == BACKEND_DRIVE    ? &be->drive_used[index]
+                 : kind == BACKEND_NETDEV ? &be->netdev_used[index]
+                                          : &be->chardev_used[index];
+    bool was = *used;
+    *used = true;
+    return was;
+}
+
+void vm_backends_free(struct vm_backends *be)
+{
+    for (unsigned i = 0; i < be->nr_drives; i++) {
+        free(be->drives[i].id);
+        free(be->drives[i].node_name);
+        free(be->drives[i].file);
+        free(be->drives[i].format);
+    }
+    for (unsigned i = 0; i < be->nr_netdevs; i++) {
+        free((char *)be->netdevs[i].id);
+        free((char *)be->netdevs[i].ifname);
+    }
+    for (unsigned i = 0; i < be->nr_chardevs; i++)
+        chardev_spec_free(&be->chardevs[i]);
+    memset(be, 0, sizeof(*be));
+}

@@ -1,0 +1,58 @@
+/*
+ * backends.h - the backends of vireo-vmm's devices, as QEMU has them: -drive
+ * (an image file), -netdev (user networking or a tap) and -chardev (a
+ * socket, pty, file...). The command line fills a struct vm_backends; a
+ * device names a backend by id through a property of type drive, netdev or
+ * chardev (vmm/dev/device.h), and each backend serves one device. Pure data:
+ * the VM opens chardevs and the devices open their drives and netdevs.
+ */
+#ifndef VIREO_VMM_BACKENDS_H
+#define VIREO_VMM_BACKENDS_H
+
+#include "block/block.h"
+#include "vmm/dev/chardev.h"
+#include "vmm/net/net.h"
+
+#include <stdbool.h>
+
+#define VMM_MAX_DRIVES   8
+#define VMM_MAX_NETDEVS  8
+#define VMM_MAX_CHARDEVS 16 /* -chardev options; -serial's own "serial0" comes on top */
+
+struct vmm_drive {
+    char *id;        /* id=, or QEMU's "virtioN" for an if=virtio drive without one */
+    char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
+    char *file;
+    char *format; /* NULL: probe, as QEMU does (with its warning) */
+    enum block_cache cache;
+    bool read_only;
+    bool discard_unmap;
+    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+};
+
+enum backend_kind {
+    BACKEND_DRIVE,
+    BACKEND_NETDEV,
+    BACKEND_CHARDEV,
+};
+
+struct vm_backends {
+    unsigned nr_drives, nr_netdevs, nr_chardevs;
+    struct vmm_drive drives[VMM_MAX_DRIVES];
+    struct net_options netdevs[VMM_MAX_NETDEVS]; /* strings owned here */
+    struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 1];
+    /* Which device took each one (a backend serves one device). */
+    bool drive_used[VMM_MAX_DRIVES];
+    bool netdev_used[VMM_MAX_NETDEVS];
+    bool chardev_used[VMM_MAX_CHARDEVS + 1];
+};
+
+/* "drive", "netdev", "chardev". */
+const char *backend_kind_name(enum backend_kind kind);
+/* The index of backend id of a kind, or -1. */
+int vm_backends_find(const struct vm_backends *be, enum backend_kind kind, const char *id);
+/* Whether backend index of a kind is taken; marks it taken. */
+bool vm_backends_take(struct vm_backends *be, enum backend_kind kind, int index);
+void vm_backends_free(struct vm_backends *be);
+
+#endif

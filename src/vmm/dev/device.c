@@ -1,0 +1,585 @@
+/*
+ * device.c - the device model (see device.h): the type table, generic
+ * property parsing into each type's option struct, the checks that need
+ * every device (ids, buses, backends), -device help, and the VM's device
+ * list. Error words are QEMU 7.2's where it has them (checked against
+ * qemu-system-x86_64 -M microvm,pcie=on).
+ */
+#include "vmm/dev/device.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "vmm/backends.h"
+#include "vmm/vm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Generated from src/vmm/meson.build's device list (device-table.c.in). */
+extern const struct dev_type *const *const dev_type_lists[];
+
+const struct dev_type *dev_type_at(unsigned i)
+{
+    for (const struct dev_type *const *const *l = dev_type_lists; *l; l++)
+        for (const struct dev_type *const *t = *l; *t; t++)
+            if (i-- == 0)
+                return *t;
+    return NULL;
+}
+
+const struct dev_type *dev_type_find(const char *name)
+{
+    const struct dev_type *t;
+    for (unsigned i = 0; (t = dev_type_at(i)); i++)
+        if (str_eq(t->name, name) || (t->alias && str_eq(t->alias, name)))
+            return t;
+    return NULL;
+}
+
+const char *dev_bus_name(enum dev_bus bus)
+{
+    switch (bus) {
+    case DEV_BUS_SYSTEM:
+        return "System";
+    case DEV_BUS_ISA:
+        return "ISA";
+    case DEV_BUS_PCI:
+        return "PCI";
+    case DEV_BUS_VIRTIO_SERIAL:
+        return "virtio-serial-bus";
+    }
+    return "?";
+}
+
+/* --- properties --------------------------------------------------------------------------- */
+
+/* The PCI properties every PCI device has (stored in the config, not the option struct). */
+const struct dev_prop dev_pci_props[] = {
+    {"addr", DEV_PROP_U32, 0, "-1", 0, 0, false,
+     "Slot and optional function number, example: 06.0 or 06"},
+    {"multifunction", DEV_PROP_BOOL, 0, "off", 0, 0, false, "on/off"},
+    DEV_PROP_END,
+};
+
+const char *dev_prop_type_name(const struct dev_prop *p)
+{
+    if (p == &dev_pci_props[0])
+        return "int32";
+    switch (p->type) {
+    case DEV_PROP_STR:
+    case DEV_PROP_MAC:
+    case DEV_PROP_DRIVE:
+    case DEV_PROP_NETDEV:
+    case DEV_PROP_CHARDEV:
+        return "str";
+    case DEV_PROP_BOOL:
+        return "bool";
+    case DEV_PROP_U16:
+        return "uint16";
+    case DEV_PROP_U32:
+        return "uint32";
+    case DEV_PROP_U64:
+        return "uint64";
+    }
+    return "?";
+}
+
+static uint64_t type_max(enum dev_prop_type t)
+{
+    return t == DEV_PROP_U16 ? UINT16_MAX : t == DEV_PROP_U32 ? UINT32_MAX : UINT64_MAX;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!v || str_eq(v, "on") || str_eq(v, "true") || str_eq(v, "yes")) {
+        *out = true;
+        return 0;
+    }
+    if (str_eq(v, "off") || str_eq(v, "false") || str_eq(v, "no")) {
+        *out = false;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int parse_mac(const char *v, uint8_t mac[6])
+{
+    unsigned b[6];
+    char end;
+    if (strlen(v) != 17 ||
+        sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+        return -EINVAL;
+    for (unsigned i = 0; i < 17; i++)
+        if (i % 3 == 2 ? v[i] != ':' : !isxdigit((unsigned char)v[i]))
+            return -EINVAL;
+    if (b[0] & 1) /* multicast */
+        return -EINVAL;
+    for (unsigned i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    return 0;
+}
+
+/* Parses v into field (the prop's storage). Errors name the property. A default may lie
+ * outside the range a user may give (nr's "not set", host_mtu's "off"). */
+static int prop_parse(const struct dev_prop *p, void *field, const char *v, bool is_default,
+                      struct verr *err)
+{
+    switch (p->type) {
+    case DEV_PROP_STR: {
+        size_t len = strlen(v);
+        if (!is_default && ((p->min && len < p->min) || (p->max && len > p->max)))
+            return verr_set(err, EINVAL, "%s= must have %" PRIu64 " to %" PRIu64 " characters",
+                            p->name, p->min, p->max);
+        char **s = field;
+        free(*s);
+        *s = xstrdup(v);
+        return 0;
+    }
+    case DEV_PROP_BOOL:
+        if (parse_bool(v, field) < 0)
+            return verr_set(err, EINVAL, "Parameter '%s' expects 'on' or 'off'", p->name);
+        return 0;
+    case DEV_PROP_U16:
+    case DEV_PROP_U32:
+    case DEV_PROP_U64: {
+        uint64_t n, max = p->max ? p->max : type_max(p->type);
+        if (!v || str_to_u64(v, 0, &n) < 0 || n > type_max(p->type) ||
+            (!is_default && (n < p->min || n > max)))
+            return verr_set(err, EINVAL, "%s=%s (%" PRIu64 " to %" PRIu64 ")", p->name, v ? v : "",
+                            p->min, max);
+        if (p->type == DEV_PROP_U16)
+            *(uint16_t *)field = (uint16_t)n;
+        else if (p->type == DEV_PROP_U32)
+            *(uint32_t *)field = (uint32_t)n;
+        else
+            *(uint64_t *)field = n;
+        return 0;
+    }
+    case DEV_PROP_MAC: {
+        struct dev_mac *m = field;
+        if (!v || parse_mac(v, m->a) < 0)
+            return verr_set(err, EINVAL, "%s=%s is not a unicast xx:xx:xx:xx:xx:xx", p->name,
+                            v ? v : "");
+        m->set = true;
+        return 0;
+    }
+    case DEV_PROP_DRIVE:
+    case DEV_PROP_NETDEV:
+    case DEV_PROP_CHARDEV: {
+        struct dev_ref *r = field;
+        free(r->id);
+        r->id = xstrdup(v ? v : "");
+        r->index = -1;
+        return 0;
+    }
+    }
+    return -EINVAL;
+}
+
+void *dev_prop_field(const struct dev_config *c, const struct dev_prop *p)
+{
+    return (char *)c->opts + p->offset;
+}
+
+static const struct dev_prop *find_prop(const struct dev_type *t, const char *name)
+{
+    for (const struct dev_prop *p = t->props; p && p->name; p++)
+        if (str_eq(p->name, name))
+            return p;
+    return NULL;
+}
+
+struct dev_config *dev_config_new(const struct dev_type *t, const char *what)
+{
+    struct dev_config *c = xcalloc(1, sizeof(*c));
+    c->type = t;
+    c->what = what ? xstrdup(what) : NULL;
+    c->pci = PCI_PLACE_ANY;
+    c->opts = xcalloc(1, t->opts_size ? t->opts_size : 1);
+    for (const struct dev_prop *p = t->props; p && p->name; p++) {
+        if (p->type >= DEV_PROP_DRIVE)
+            ((struct dev_ref *)dev_prop_field(c, p))->index = -1;
+        struct verr e = {0};
+        if (p->def && prop_parse(p, dev_prop_field(c, p), p->def, true, &e) < 0)
+            log_error("%s: bad default: %s", t->name, verr_msg(&e)); /* a table bug */
+    }
+    return c;
+}
+
+void dev_config_free(struct dev_config *c)
+{
+    if (!c)
+        return;
+    for (const struct dev_prop *p = c->type->props; p && p->name; p++) {
+        if (p->type == DEV_PROP_STR)
+            free(*(char **)dev_prop_field(c, p));
+        else if (p->type >= DEV_PROP_DRIVE)
+            free(((struct dev_ref *)dev_prop_field(c, p))->id);
+    }
+    free(c->opts);
+    free(c->id);
+    free(c->bus);
+    free(c->what);
+    free(c);
+}
+
+/* QEMU's identifiers: letters, digits, '-', '.', '_', starting with a letter. */
+static bool is_identifier(const char *s)
+{
+    if (!isalpha((unsigned char)*s))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
+            return false;
+    return true;
+}
+
+int dev_config_set(struct dev_config *c, const char *key, const char *value, struct verr *err)
+{
+    const struct dev_type *t = c->type;
+    if (str_eq(key, "id")) {
+        if (!value || !is_identifier(value))
+            return verr_set(err, EINVAL, "Parameter 'id' expects an identifier");
+        free(c->id);
+        c->id = xstrdup(value);
+        c->pci.id = c->id;
+        return 0;
+    }
+    if (str_eq(key, "bus")) {
+        free(c->bus);
+        c->bus = xstrdup(value ? value : "");
+        return 0;
+    }
+    if (t->bus == DEV_BUS_PCI && str_eq(key, "addr")) {
+        if (!value || pci_parse_devfn(value, &c->pci.devfn) < 0)
+            return verr_set(err, EINVAL, "Property '%s.addr' doesn't take value '%s'", t->name,
+                            value ? value : "");
+        return 0;
+    }
+    if (t->bus == DEV_BUS_PCI && str_eq(key, "multifunction"))
+        return prop_parse(&dev_pci_props[1], &c->pci.multifunction, value, false, err);
+    const struct dev_prop *p = find_prop(t, key);
+    if (!p)
+        return verr_set(err, EINVAL, "Property '%s.%s' not found", t->name, key);
+    return prop_parse(p, dev_prop_field(c, p), value ? value : "on", false, err);
+}
+
+char *dev_config_get(const struct dev_config *c, const char *key)
+{
+    const struct dev_type *t = c->type;
+    if (str_eq(key, "id"))
+        return c->id ? xstrdup(c->id) : NULL;
+    if (str_eq(key, "bus"))
+        return c->bus ? xstrdup(c->bus) : NULL;
+    if (t->bus == DEV_BUS_PCI && str_eq(key, "addr"))
+        return c->pci.devfn < 0 ? xstrdup("-1")
+                                : xasprintf("%x.%x", (unsigned)c->pci.devfn / PCI_NR_FUNCS,
+                                            (unsigned)c->pci.devfn % PCI_NR_FUNCS);
+    if (t->bus == DEV_BUS_PCI && str_eq(key, "multifunction"))
+        return xstrdup(c->pci.multifunction ? "on" : "off");
+    const struct dev_prop *p = find_prop(t, key);
+    if (!p)
+        return NULL;
+    const void *f = dev_prop_field(c, p);
+    switch (p->type) {
+    case DEV_PROP_STR:
+        return *(char *const *)f ? xstrdup(*(char *const *)f) : NULL;
+    case DEV_PROP_BOOL:
+        return xstrdup(*(const bool *)f ? "on" : "off");
+    case DEV_PROP_U16:
+        return xasprintf("%u", (unsigned)*(const uint16_t *)f);
+    case DEV_PROP_U32:
+        return xasprintf("%" PRIu32, *(const uint32_t *)f);
+    case DEV_PROP_U64:
+        return xasprintf("%" PRIu64, *(const uint64_t *)f);
+    case DEV_PROP_MAC: {
+        const uint8_t *a = ((const struct dev_mac *)f)->a;
+        return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+    case DEV_PROP_DRIVE:
+    case DEV_PROP_NETDEV:
+    case DEV_PROP_CHARDEV:
+        return ((const struct dev_ref *)f)->id ? xstrdup(((const struct dev_ref *)f)->id) : NULL;
+    }
+    return NULL;
+}
+
+int dev_config_check(struct dev_config *c, struct verr *err)
+{
+    for (const struct dev_prop *p = c->type->props; p && p->name; p++) {
+        if (!p->required)
+            continue;
+        bool given = p->type >= DEV_PROP_DRIVE
+                         ? ((struct dev_ref *)dev_prop_field(c, p))->id != NULL
+                     : p->type == DEV_PROP_STR ? *(char **)dev_prop_field(c, p) != NULL
+                                               : true;
+        if (!given)
+            return verr_set(err, EINVAL, "%s= is required", p->name);
+    }
+    return c->type->check ? c->type->check(c, err) : 0;
+}
+
+/* --- the checks that need every device ---------------------------------------------------- */
+
+static int fail(struct dev_config *c, struct verr *err, int r)
+{
+    return c->what ? verr_prefix(err, "%s", c->what) : r;
+}
+
+/* A bus= name other than the device's own kind: which kind it names, or -1 (no such bus). */
+static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *name,
+                       struct dev_config **provider)
+{
+    if (str_eq(name, PCI_ROOT_BUS_NAME))
+        return DEV_BUS_PCI;
+    if (str_eq(name, "isa.0"))
+        return DEV_BUS_ISA;
+    size_t len = strlen(name);
+    for (unsigned i = 0; i < n; i++) {
+        struct dev_config *p = all[i];
+        if (p->type->child_bus == DEV_BUS_SYSTEM || !p->id || len != strlen(p->id) + 2 ||
+            strncmp(name, p->id, len - 2) || strcmp(name + len - 2, ".0"))
+            continue;
+        *provider = p;
+        return (int)p->type->child_bus;
+    }
+    return -1;
+}
+
+static int resolve_bus(struct dev_config *c, struct dev_config *const *all, unsigned n,
+                       struct verr *err)
+{
+    const struct dev_type *t = c->type;
+    struct dev_config *provider = NULL;
+    if (!c->bus) {
+        if (t->bus != DEV_BUS_VIRTIO_SERIAL)
+            return 0;
+        for (unsigned i = 0; i < n && !provider; i++)
+            if (all[i]->type->child_bus == t->bus)
+                provider = all[i];
+        if (!provider)
+            return verr_set(err, ENOENT, "No '%s' bus found for device '%s'", dev_bus_name(t->bus),
+                            t->name);
+        c->parent = provider;
+        return 0;
+    }
+    int kind = bus_kind_of(all, n, c->bus, &provider);
+    if (kind < 0 || (t->bus == DEV_BUS_SYSTEM))
+        return verr_set(err, ENOENT, "Bus '%s' not found", c->bus);
+    if (kind != (int)t->bus)
+        return verr_set(err, EINVAL, "Device '%s' can't go on %s bus", t->name,
+                        kind == DEV_BUS_PCI ? "PCIE" : dev_bus_name((enum dev_bus)kind));
+    c->parent = provider;
+    return 0;
+}
+
+static int resolve_refs(struct dev_config *c, struct vm_backends *be, struct verr *err)
+{
+    for (const struct dev_prop *p = c->type->props; p && p->name; p++) {
+        if (p->type < DEV_PROP_DRIVE)
+            continue;
+        struct dev_ref *r = dev_prop_field(c, p);
+        if (!r->id)
+            continue;
+        enum backend_kind k = p->type == DEV_PROP_DRIVE    ? BACKEND_DRIVE
+                              : p->type == DEV_PROP_NETDEV ? BACKEND_NETDEV
+                                                           : BACKEND_CHARDEV;
+        r->index = vm_backends_find(be, k, r->id);
+        if (r->index < 0)
+            return verr_set(err, ENOENT, "no -%s with id=%s", backend_kind_name(k), r->id);
+        if (vm_backends_take(be, k, r->index))
+            return verr_set(err, EBUSY, "%s '%s' is already in use", backend_kind_name(k), r->id);
+    }
+    return 0;
+}
+
+int dev_configs_finish(struct dev_config *const *all, unsigned n, struct vm_backends *be,
+                       struct verr *err)
+{
+    int r;
+    for (unsigned i = 0; i < n; i++) {
+        struct dev_config *c = all[i];
+        for (unsigned k = 0; k < i; k++) {
+            if (c->id && all[k]->id && str_eq(c->id, all[k]->id))
+                return fail(c, err, verr_set(err, EEXIST, "Duplicate ID '%s' for device", c->id));
+            if (c->type->singleton && all[k]->type == c->type)
+                return fail(
+                    c, err,
+                    verr_set(err, EEXIST, "only one %s device is supported", c->type->name));
+        }
+        if ((r = resolve_bus(c, all, n, err)) < 0 || (r = resolve_refs(c, be, err)) < 0)
+            return fail(c, err, r);
+    }
+    /* A type's finish names what it refuses itself (a bus numbering its ports names the port). */
+    for (unsigned i = 0; i < n; i++)
+        if (all[i]->type->finish && (r = all[i]->type->finish(all[i], all, n, err)) < 0)
+            return r;
+    return 0;
+}
+
+/* --- help --------------------------------------------------------------------------------- */
+
+static const char *const category_names[DEV_CAT_COUNT] = {
+    "Controller/Bridge/Hub",
+    "USB",
+    "Storage",
+    "Network",
+    "Input",
+    "Display",
+    "Sound",
+    "Misc",
+    "CPU",
+    "Watchdog",
+    "Uncategorized",
+};
+
+char *dev_help_types(void)
+{
+    struct buf b = BUF_INIT;
+    for (int cat = 0; cat < DEV_CAT_COUNT; cat++) {
+        buf_printf(&b, "%s devices:\n", category_names[cat]);
+        const struct dev_type *t;
+        for (unsigned i = 0; (t = dev_type_at(i)); i++) {
+            if (!t->user_creatable || (int)t->category != cat)
+                continue;
+            buf_printf(&b, "name \"%s\", bus %s", t->name, dev_bus_name(t->bus));
+            if (t->alias)
+                buf_printf(&b, ", alias \"%s\"", t->alias);
+            if (t->desc)
+                buf_printf(&b, ", desc \"%s\"", t->desc);
+            buf_append_str(&b, "\n");
+        }
+        buf_append_str(&b, "\n");
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* QEMU's default-value text: JSON (numbers bare, booleans true/false, strings quoted). */
+static void default_text(struct buf *b, const struct dev_prop *p)
+{
+    if (p->type == DEV_PROP_BOOL) {
+        bool v = false;
+        parse_bool(p->def, &v);
+        buf_append_str(b, v ? "true" : "false");
+    } else if (p->type == DEV_PROP_STR || p->type == DEV_PROP_MAC) {
+        buf_printf(b, "\"%s\"", p->def);
+    } else {
+        buf_append_str(b, p->def);
+    }
+}
+
+static int cmp_prop(const void *a, const void *b)
+{
+    return strcmp((*(const struct dev_prop *const *)a)->name,
+                  (*(const struct dev_prop *const *)b)->name);
+}
+
+char *dev_help_props(const struct dev_type *t)
+{
+    const struct dev_prop *list[64];
+    unsigned n = 0;
+    if (t->bus == DEV_BUS_PCI)
+        for (const struct dev_prop *p = dev_pci_props; p->name; p++)
+            list[n++] = p;
+    for (const struct dev_prop *p = t->props; p && p->name && n < 64; p++)
+        list[n++] = p;
+    qsort(list, n, sizeof(list[0]), cmp_prop);
+    struct buf b = BUF_INIT;
+    if (n == 0) {
+        buf_printf(&b, "There are no options for %s.\n", t->name);
+        return buf_detach(&b, NULL);
+    }
+    buf_printf(&b, "%s options:\n", t->name);
+    for (unsigned i = 0; i < n; i++) {
+        const struct dev_prop *p = list[i];
+        size_t start = b.len;
+        buf_printf(&b, "  %s=<%s>", p->name, dev_prop_type_name(p));
+        if (p->help || p->def) {
+            /* QEMU's layout: the name padded to 24 columns, then " - ". */
+            size_t len = b.len - start;
+            if (len < 24)
+                buf_printf(&b, "%*s", (int)(24 - len), "");
+            buf_append_str(&b, " - ");
+            if (p->help)
+                buf_append_str(&b, p->help);
+            if (p->def) {
+                buf_append_str(&b, " (default: ");
+                default_text(&b, p);
+                buf_append_str(&b, ")");
+            }
+        }
+        buf_append_str(&b, "\n");
+    }
+    return buf_detach(&b, NULL);
+}
+
+char *dev_type_names(void)
+{
+    struct buf b = BUF_INIT;
+    const struct dev_type *t;
+    for (unsigned i = 0; (t = dev_type_at(i)); i++)
+        if (t->user_creatable)
+            buf_printf(&b, "%s%s", b.len ? ", " : "", t->name);
+    return buf_detach(&b, NULL);
+}
+
+/* --- the VM's devices --------------------------------------------------------------------- */
+
+int dev_create_all(struct vm *vm, struct dev_config *const *cfgs, unsigned n, struct verr *err)
+{
+    vm->devices = xcalloc(n ? n : 1, sizeof(*vm->devices));
+    for (unsigned i = 0; i < n; i++) {
+        struct device *d = xcalloc(1, sizeof(*d));
+        d->type = cfgs[i]->type;
+        d->cfg = cfgs[i];
+        d->vm = vm;
+        int r = d->type->create(d, err);
+        if (r < 0) {
+            free(d);
+            return cfgs[i]->what ? verr_prefix(err, "%s", cfgs[i]->what) : r;
+        }
+        vm->devices[vm->nr_devices++] = d;
+    }
+    return 0;
+}
+
+void dev_reset_all(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nr_devices; i++)
+        if (vm->devices[i]->type->reset)
+            vm->devices[i]->type->reset(vm->devices[i]);
+}
+
+void dev_free_all(struct vm *vm)
+{
+    for (unsigned i = vm->nr_devices; i-- > 0;) {
+        struct device *d = vm->devices[i];
+        if (d->type->free)
+            d->type->free(d);
+        free(d);
+    }
+    free(vm->devices);
+    vm->devices = NULL;
+    vm->nr_devices = 0;
+}
+
+struct device *dev_find_type(struct vm *vm, const struct dev_type *t, unsigned n)
+{
+    for (unsigned i = 0; i < vm->nr_devices; i++)
+        if (vm->devices[i]->type == t && n-- == 0)
+            return vm->devices[i];
+    return NULL;
+}
+
+struct device *dev_find_id(struct vm *vm, const char *id)
+{
+    for (unsigned i = 0; i < vm->nr_devices; i++)
+        if (vm->devices[i]->cfg->id && str_eq(vm->devices[i]->cfg->id, id))
+            return vm->devices[i];
+    return NULL;
+}
