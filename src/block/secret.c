@@ -179,6 +179,13 @@ static int read_file(const char *path, uint8_t **data, size_t *len, struct verr 
     if (fd < 0)
         return verr_set(err, errno, "Unable to read %s: Failed to open file \u201c%s\u201d: %s",
                         path, path, strerror(errno));
+    /* Regular files and pipes (a shell's <(...)); not devices, which could
+     * block forever (a terminal) or never end (/dev/zero). */
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+        close(fd);
+        return verr_set(err, EINVAL, "Unable to read %s: not a regular file or a pipe", path);
+    }
     uint8_t *buf = xmalloc(SECRET_FILE_MAX + 1);
     size_t n = 0;
     int r = 0;

@@ -10,6 +10,7 @@
 #define VIREO_VMM_BACKENDS_H
 
 #include "block/block.h"
+#include "block/secret.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/net/net.h"
 
@@ -28,6 +29,9 @@ struct vmm_drive {
     bool read_only;
     bool discard_unmap;
     bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    char *key_secret;     /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
+    char *encrypt_format; /* encrypt.format=, checked against the image */
+    enum block_locking locking; /* file.locking= */
 };
 
 enum backend_kind {
@@ -38,6 +42,7 @@ enum backend_kind {
 
 struct vm_backends {
     unsigned nr_drives, nr_netdevs, nr_chardevs;
+    struct secret_store secrets; /* -object secret,... (encrypted drives' passphrases) */
     struct vmm_drive drives[VMM_MAX_DRIVES];
     struct net_options netdevs[VMM_MAX_NETDEVS]; /* strings owned here */
     struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 1];

@@ -355,6 +355,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
+    return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+}
+
 static int opt_chardev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -412,6 +418,7 @@ static const struct cli_option options[] = {
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-object", true, opt_object},
     {"-netdev", true, opt_netdev},
     {"-chardev", true, opt_chardev},
     {"-h", false, opt_help},
@@ -530,9 +537,12 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=raw|qcow2][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap]\n"
-           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
+           "  -drive file=PATH[,format=raw|qcow2|luks][,if=none|virtio][,id=ID][,cache=MODE]\n"
+           "         [,readonly=on][,discard=unmap][,file.locking=auto|on|off]\n"
+           "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
+           "                              a passphrase for encrypted drives\n"
+           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"

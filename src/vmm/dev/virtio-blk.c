@@ -93,6 +93,9 @@ struct virtio_blk_options {
     bool read_only, discard_unmap;
     bool io_uring; /* aio=io_uring (refused when built without liburing) */
     unsigned num_queues;
+    const struct block_keys *keys; /* encrypted images */
+    enum block_locking locking;
+    bool share_rw; /* share-rw=on: others may write the image too */
 };
 
 struct blk_req {
@@ -689,8 +692,37 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     pthread_cond_init(&b->drained, NULL);
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
-    struct block_open_opts bo = {.read_only = o->read_only, .cache = o->cache, .format = o->format};
-    int r = block_open(o->file, &bo, &b->bd, err);
+    /* QEMU's system emulators refuse the old qcow2 AES encryption outright. */
+    struct block_open_opts peek = {.read_only = true, .format = o->format, .no_backing = true,
+                                   .no_io = true, .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    int r = block_open(o->file, &peek, &pb, NULL);
+    if (r == 0) {
+        struct block_info info;
+        bool got = block_get_info(pb, &info, NULL) == 0;
+        bool aes = got && info.crypt && strcmp(info.crypt->format, "aes") == 0;
+        if (got)
+            block_info_free(&info);
+        block_close(pb);
+        if (aes) {
+            blk_free_state(b);
+            free(b);
+            return verr_set(err, ENOTSUP,
+                            "Use of AES-CBC encrypted qcow2 images is no longer supported in "
+                            "system emulators\nYou can use 'qemu-img convert' to convert your "
+                            "image to an alternative supported format, such as unencrypted qcow2, "
+                            "or raw with the LUKS format instead.");
+        }
+    }
+    /* Locked as QEMU's virtio-blk locks: others may read, and write only
+     * with share-rw=on. */
+    struct block_open_opts bo = {.read_only = o->read_only,
+                                 .cache = o->cache,
+                                 .format = o->format,
+                                 .keys = o->keys,
+                                 .locking = o->locking,
+                                 .no_shared_write = !o->share_rw};
+    r = block_open(o->file, &bo, &b->bd, err);
     if (r < 0) {
         blk_free_state(b);
         free(b);
@@ -791,13 +823,20 @@ struct blk_opts {
     struct dev_ref drive;
     char *serial;
     uint16_t num_queues;
+    bool share_rw;
 };
 
 static int virtio_blk_create(struct device *dev, struct verr *err)
 {
     const struct blk_opts *o = DEV_OPTS(dev->cfg, struct blk_opts);
     const struct vmm_drive *dr = &dev->vm->backends->drives[o->drive.index];
+    struct block_keys keys = {.secrets = &dev->vm->backends->secrets,
+                              .key_secret = dr->key_secret,
+                              .encrypt_format = dr->encrypt_format};
     struct virtio_blk_options bo = {
+        .keys = &keys,
+        .locking = dr->locking,
+        .share_rw = o->share_rw,
         .file = dr->file,
         .format = dr->format,
         .serial = o->serial,
@@ -807,7 +846,7 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
         .io_uring = dr->aio_io_uring,
         .num_queues = o->num_queues,
     };
-    struct virtio_blk *b;
+    struct virtio_blk *b = NULL;
     int r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
     if (r < 0)
         return r;
@@ -948,13 +987,14 @@ static const struct dev_prop blk_props[] = {
                       "Node name or ID of a block device to use as a backend"),
     DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
     DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
+    DEV_PROP("share-rw", DEV_PROP_BOOL, struct blk_opts, share_rw, "off", 0, 0, NULL),
     DEV_PROP_END,
 };
 
 static const struct dev_type virtio_blk_pci_type = {
     .name = "virtio-blk-pci",
     .alias = "virtio-blk",
-    .desc = "virtio block device on a -drive (raw or qcow2)",
+    .desc = "virtio block device on a -drive (raw, qcow2 or luks)",
     .category = DEV_CAT_STORAGE,
     .bus = DEV_BUS_PCI,
     .user_creatable = true,
