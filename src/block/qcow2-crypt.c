@@ -124,9 +124,7 @@ int qcow2_crypt_open(struct qcow2 *q, const struct block_open_opts *opts, uint64
                          "only be read, to convert them (the format is insecure; use "
                          "encrypt.format=luks)",
                          path);
-        else if (!opts->no_io)
-            r = aes_key(c, keys, err);
-        if (r < 0 && r != -EROFS && r != -EINVAL)
+        else if (!opts->no_io && (r = aes_key(c, keys, err)) < 0)
             verr_prefix(err, "could not open '%s'", path);
         return r;
     }
