@@ -48,6 +48,17 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=150, **kw)
 
 
+def qemu_make(cmd):
+    """qemu-img's PBKDF2 calibration now and then fails on a loaded machine
+    ("Unable to get accurate CPU usage"): making its images is retried."""
+    for _ in range(3):
+        p = run(cmd)
+        if p.returncode == 0:
+            return p
+        time.sleep(1)
+    p.check_returncode()
+
+
 def main():
     elf, vmm, img = (os.path.abspath(a) for a in sys.argv[1:4])
     tmp = tempfile.mkdtemp(prefix="vireo-vm-crypt-", dir=os.environ.get("MESON_BUILD_ROOT"))
@@ -57,8 +68,8 @@ def main():
     with open(raw, "wb") as f:
         f.write(os.urandom(SIZE))
     crc = zlib.crc32(open(raw, "rb").read())
-    run(["qemu-img", "convert", "--object", sec, "-O", "luks", "-o",
-         "key-secret=sec0,iter-time=10", raw, "q.luks"]).check_returncode()
+    qemu_make(["qemu-img", "convert", "--object", sec, "-O", "luks", "-o",
+               "key-secret=sec0,iter-time=10", raw, "q.luks"])
     run([img, "convert", "--object", sec, "-O", "qcow2", "-o",
          "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", raw,
          "v.qcow2"]).check_returncode()
