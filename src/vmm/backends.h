@@ -28,9 +28,9 @@ struct vmm_drive {
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
-    char *key_secret;     /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
-    char *encrypt_format; /* encrypt.format=, checked against the image */
+    bool aio_io_uring;          /* aio=io_uring (threads and native: the thread pool) */
+    char *key_secret;           /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
+    char *encrypt_format;       /* encrypt.format=, checked against the image */
     enum block_locking locking; /* file.locking= */
 };
 

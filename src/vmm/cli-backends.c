@@ -237,8 +237,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         } else if (cli_prop(item, "encrypt.format", &v)) {
             if (strcmp(v, "luks") && strcmp(v, "aes"))
                 r = verr_set(err, EINVAL,
-                             "-drive %s: Parameter 'encrypt.format' does not accept value '%s'", arg,
-                             v);
+                             "-drive %s: Parameter 'encrypt.format' does not accept value '%s'",
+                             arg, v);
             free(d.encrypt_format);
             d.encrypt_format = xstrdup(v);
         } else if (cli_prop(item, "file.locking", &v)) {

@@ -693,8 +693,11 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
     /* QEMU's system emulators refuse the old qcow2 AES encryption outright. */
-    struct block_open_opts peek = {.read_only = true, .format = o->format, .no_backing = true,
-                                   .no_io = true, .locking = BLOCK_LOCKING_OFF};
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = o->format,
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
     struct block_dev *pb;
     int r = block_open(o->file, &peek, &pb, NULL);
     if (r == 0) {
@@ -895,7 +898,13 @@ static struct json_object *block_info(const struct device *dev)
     for (struct block_dev *k = backing; k; k = block_backing(k))
         depth++;
     json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
-    json_object_object_add(ins, "encrypted", json_object_new_boolean(0));
+    struct block_info bi;
+    bool encrypted = false;
+    if (block_get_info(bd, &bi, NULL) == 0) {
+        encrypted = bi.encrypted;
+        block_info_free(&bi);
+    }
+    json_object_object_add(ins, "encrypted", json_object_new_boolean(encrypted));
     json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "writeback",

@@ -11,7 +11,8 @@ microvm,acpi=on,pcie=on, the same command line):
  - the guest's blk tests writing to a LUKS qcow2 image: qemu-img check
    passes afterwards and qemu-img reads the guest's pattern back;
  - a wrong passphrase stops the VMM at start with "Invalid password, cannot
-   unlock any keyslot"; an old AES qcow2 is refused with QEMU's message.
+   unlock any keyslot"; an old AES qcow2 is refused with QEMU's message;
+ - QMP query-block says the disk is encrypted.
 Locks (vireo-vmm paused with -S and -daemonize, so its disks are open):
  - qemu-img cannot write an image vireo-vmm holds, and reads it with -U;
  - vireo-img cannot write an image qemu-system-x86_64 holds;
@@ -28,6 +29,10 @@ import sys
 import tempfile
 import time
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmm"))
+sys.dont_write_bytecode = True
+from vmmlib import Qmp  # noqa: E402
 
 SIZE = 256 * 1024
 QEMU = "qemu-system-x86_64 -enable-kvm -M microvm,acpi=on,pcie=on"
@@ -119,6 +124,25 @@ def main():
         p = run(cmd)
         check(p.returncode != 0 and "Invalid password, cannot unlock any keyslot" in p.stderr,
               f"{name}: a wrong passphrase stops it at start", p.stderr[-400:])
+
+    # query-block reports the encryption, as QEMU's does.
+    for name, vm in (("vireo-vmm", vmm), ("qemu", QEMU)):
+        sock = os.path.join(tmp, f"qmp-{name}.sock")
+        pidfile = os.path.join(tmp, f"qmp-{name}.pid")
+        p = run(shlex.split(vm) + ["-S", "-nodefaults", "-display", "none", "-kernel", elf,
+                                   "-object", sec, "-daemonize", "-pidfile", pidfile,
+                                   "-qmp", f"unix:{sock},server=on,wait=off", "-drive",
+                                   "file=q.luks,format=luks,key-secret=sec0,if=none,id=d0",
+                                   "-device", "virtio-blk-pci,drive=d0"])
+        enc = None
+        if p.returncode == 0:
+            q = Qmp(sock)
+            r = q.cmd("query-block")
+            q.close()
+            enc = [b.get("inserted", {}).get("encrypted") for b in r.get("return", [])]
+            os.kill(int(open(pidfile).read()), signal.SIGTERM)
+        check(enc == [True], f"{name}: query-block says the luks disk is encrypted",
+              f"{p.stderr} {enc}")
 
     # Old AES: refused by both VMMs with QEMU's words.
     run(["qemu-img", "create", "-q", "--object", sec, "-f", "qcow2", "-o",

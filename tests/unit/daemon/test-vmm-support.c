@@ -147,8 +147,8 @@ int main(int argc, char **argv)
              "</disk>",
              msg, sizeof(msg)) == 0,
        "a virtio disk with io='native' is honoured (%s)", msg);
-    ok(check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>",
-             msg, sizeof(msg)) == 0,
+    ok(check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
+             sizeof(msg)) == 0,
        "a shareable disk is honoured (share-rw=on) (%s)", msg);
     return tap_done();
 }
