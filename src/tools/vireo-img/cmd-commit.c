@@ -101,7 +101,9 @@ int img_cmd_commit(int argc, char **argv, struct img_session *s)
     }
     /* The read-only open above must not lock the writable one out. */
     block_release_locks(base);
-    struct block_open_opts bo = {.format = block_format(base), .no_backing = true};
+    /* Keyed as the base was keyed in the chain (backing.encrypt.key-secret). */
+    struct block_open_opts bo = {
+        .format = block_format(base), .no_backing = true, .keys = img_session_keys(s, depth)};
     if (!(base_rw = img_open_plain(s, block_filename(base), &bo)))
         goto out;
 

@@ -44,6 +44,33 @@ int img_session_object(struct img_session *s, const char *arg)
 void img_session_free(struct img_session *s)
 {
     secret_store_clear(&s->secrets);
+    for (int d = 0; d < IMG_SPEC_DEPTH; d++) {
+        free(s->chain_secret[d]);
+        free(s->chain_format[d]);
+    }
+}
+
+/* Keeps a copy of the first image's key chain (see img_session_keys). */
+static void remember_chain(struct img_session *s, const struct block_keys *keys)
+{
+    if (s->chain_set)
+        return;
+    s->chain_set = true;
+    for (int d = 0; d < IMG_SPEC_DEPTH; d++) {
+        s->chain_secret[d] = keys[d].key_secret ? xstrdup(keys[d].key_secret) : NULL;
+        s->chain_format[d] = keys[d].encrypt_format ? xstrdup(keys[d].encrypt_format) : NULL;
+        s->chain[d] = (struct block_keys){&s->secrets, s->chain_secret[d], s->chain_format[d],
+                                          d + 1 < IMG_SPEC_DEPTH ? &s->chain[d + 1] : NULL};
+    }
+}
+
+const struct block_keys *img_session_keys(struct img_session *s, int depth)
+{
+    if (!s->chain_set || depth < 0 || depth >= IMG_SPEC_DEPTH) {
+        s->chain[0] = (struct block_keys){.secrets = &s->secrets};
+        return &s->chain[0];
+    }
+    return &s->chain[depth];
 }
 
 /* ---- option strings -------------------------------------------------- */
@@ -209,8 +236,12 @@ struct block_dev *img_open_spec(struct img_session *s, const char *name, bool im
         keys[d].secrets = &s->secrets;
         keys[d].backing = d + 1 < IMG_SPEC_DEPTH ? &keys[d + 1] : NULL;
     }
-    if (base->keys) /* the caller knows this image's key (a target just created) */
+    if (base->keys) { /* the caller knows the keys (a target just created, a base) */
         keys[0].key_secret = base->keys->key_secret;
+        keys[0].encrypt_format = base->keys->encrypt_format;
+        if (base->keys->backing)
+            keys[0].backing = base->keys->backing;
+    }
     o.keys = &keys[0];
     o.force_share = o.force_share || s->force_share;
     if (!image_opts) {
@@ -221,6 +252,8 @@ struct block_dev *img_open_spec(struct img_session *s, const char *name, bool im
             img_print_open_error(name, verr_msg(&err));
             return NULL;
         }
+        if (!base->keys)
+            remember_chain(s, keys);
         return bd;
     }
     struct img_spec sp;
@@ -256,6 +289,8 @@ struct block_dev *img_open_spec(struct img_session *s, const char *name, bool im
         if (block_open(top->filename, &o, &bd, &err) < 0) {
             img_print_open_error(name, verr_msg(&err));
             bd = NULL;
+        } else {
+            remember_chain(s, keys);
         }
     }
     img_spec_free(&sp);

@@ -28,20 +28,30 @@ void img_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* What one command invocation shares across the images it opens (see
  * image-opts.c): the secrets of --object, whether names are --image-opts
  * option strings, and -U. main() owns it. */
+#define IMG_SPEC_DEPTH 8
 struct img_session {
     struct secret_store secrets;
     bool image_opts;        /* --image-opts */
     bool target_image_opts; /* convert --target-image-opts */
     bool force_share;       /* -U / --force-share */
+    /* The keys the first image opened was given for itself and each image
+     * down its chain ([n]: the n-th below), for opening one of those again
+     * (commit's writable base). */
+    struct block_keys chain[IMG_SPEC_DEPTH];
+    char *chain_secret[IMG_SPEC_DEPTH], *chain_format[IMG_SPEC_DEPTH];
+    bool chain_set;
 };
 /* --object ARG: 0, 1 after printing help (the command is done), -1 after an
  * error. */
 int img_session_object(struct img_session *s, const char *arg);
 void img_session_free(struct img_session *s);
 
+/* The keys for the image `depth` levels below the first one opened (0: that
+ * image), as its options gave them (secrets only when none were). */
+const struct block_keys *img_session_keys(struct img_session *s, int depth);
+
 /* An --image-opts option string, decoded: [0] is the image, [n] what its
  * backing.(n times) options say about the n-th image below it. */
-#define IMG_SPEC_DEPTH 8
 struct img_spec_layer {
     char *format; /* driver= ("file" opens the file as raw) */
     bool protocol_only;

@@ -190,6 +190,13 @@ check "without it, the base's key is missing" \
     sh -c "! '$V' convert $S0 -O raw top.qcow2 x.raw 2>e.txt && grep -q \"encrypt.key-secret' is required\" e.txt"
 check "info --backing-chain needs no key" \
     sh -c "qemu-img info --backing-chain top.qcow2 > q.txt && '$V' info --backing-chain top.qcow2 > v.txt && cmp q.txt v.txt"
+qemu-img convert $S0 --image-opts "driver=qcow2,file.filename=top.qcow2,backing.encrypt.key-secret=sec0" -O raw before.raw
+check "commit into an encrypted base keyed by backing.encrypt.key-secret" \
+    "$V" commit $S0 --image-opts "driver=qcow2,file.filename=top.qcow2,backing.encrypt.key-secret=sec0"
+check "qemu-img reads the committed base" \
+    sh -c "qemu-img convert $S0 --image-opts '$(qo qvq-defaults.qcow2)' -O raw after.raw && cmp before.raw after.raw"
+check "qemu-img check clean after commit" \
+    sh -c "qemu-img check $S0 --image-opts '$(qo qvq-defaults.qcow2)' | grep -qx 'No errors were found on the image.'"
 check "create over an encrypted backing file needs no key" \
     "$V" create -f qcow2 -b qvq-defaults.qcow2 -F qcow2 top2.qcow2
 
