@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,15 +174,29 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
 
 static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    if (str_eq(arg, "host") || str_eq(arg, "max"))
+    char model[32];
+    const char *flags = strchr(arg, ',');
+    snprintf(model, sizeof(model), "%.*s", flags ? (int)(flags - arg) : (int)strlen(arg), arg);
+    if (str_eq(model, "host") || str_eq(model, "max"))
         cfg->cpu_model = CPU_MODEL_HOST;
-    else if (str_eq(arg, "qemu64"))
+    else if (str_eq(model, "qemu64"))
         cfg->cpu_model = CPU_MODEL_QEMU64;
     else
-        return verr_set(err, ENOTSUP,
-                        "%s %s: unsupported CPU model (supported: host, max, qemu64; no feature "
-                        "flags)",
+        return verr_set(err, ENOTSUP, "%s %s: unsupported CPU model (supported: host, max, qemu64)",
                         opt, arg);
+    while (flags) {
+        char flag[64];
+        const char *next = strchr(flags + 1, ',');
+        size_t n = next ? (size_t)(next - flags - 1) : strlen(flags + 1);
+        if (n == 0 || n >= sizeof(flag))
+            return verr_set(err, EINVAL, "%s %s: empty or overlong feature flag", opt, arg);
+        memcpy(flag, flags + 1, n);
+        flag[n] = '\0';
+        int r = cpu_features_parse_flag(&cfg->cpu_features, flag, err);
+        if (r < 0)
+            return verr_prefix(err, "%s %s", opt, arg);
+        flags = next;
+    }
     return 0;
 }
 
@@ -521,7 +536,8 @@ const char *cli_help_text(void)
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
-           "  -cpu host|max|qemu64        CPU model (default qemu64)\n"
+           "  -cpu MODEL[,FLAG,...]       CPU model host|max|qemu64 (default qemu64), KVM PV "
+           "flags\n"
            "\n"
            "Boot:\n"
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "vmm/backends.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/machine.h"
 
@@ -38,6 +39,7 @@ struct vmm_config {
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
     enum cpu_model cpu_model;
+    struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;
