@@ -147,6 +147,27 @@ refuse "essiv without a fitting AES key refused as qemu-img" "cipher-alg=aes-128
 refuse "des refused as qemu-img" "cipher-alg=des"
 check "create without key-secret refused" sh -c "! '$V' create -f luks x2.luks 1M 2>/dev/null && [ ! -e x2.luks ]"
 
+# --- LUKS2: qemu-img 7.2 cannot read it, and probes it as raw ------------
+cp v2.luks l2.luks
+printf '\x00\x02' | dd of=l2.luks bs=1 seek=6 conv=notrunc status=none
+check "a LUKS2 header probes as raw, as in qemu-img" \
+    sh -c "'$V' info l2.luks | grep -qx 'file format: raw'"
+check "and -f luks refuses it as qemu-img does" \
+    sh -c "! '$V' info -f luks l2.luks 2>e.txt && grep -qx \"vireo-img: Could not open 'l2.luks': LUKS version 2 is not supported\" e.txt"
+
+# --- compare and snapshots through the cipher -----------------------------
+check "compare of an encrypted qcow2 and a luks image with the same data" \
+    "$V" compare $S0 --image-opts "$(qo qvq-cluster-size-4096.qcow2)" "$(lo q2.luks)"
+cp qvq-cluster-size-4096.qcow2 sn.qcow2
+check "snapshot -c on an encrypted qcow2" "$V" snapshot $S0 -c first --image-opts "$(qo sn.qcow2)"
+check "qemu-img lists it" sh -c "qemu-img snapshot $S0 -l --image-opts '$(qo sn.qcow2)' | grep -q ' first '"
+check "qemu-img check clean after the snapshot" \
+    sh -c "qemu-img check $S0 --image-opts '$(qo sn.qcow2)' | grep -qx 'No errors were found on the image.'"
+check "resize an encrypted qcow2" "$V" resize $S0 --image-opts "$(qo sn.qcow2)" 8M
+check "qemu-img reads it after the resize" \
+    sh -c "qemu-img convert $S0 --image-opts '$(qo sn.qcow2)' -O raw sn.raw && cmp -n 4194304 sn.raw src.raw &&
+           [ \$(stat -c %s sn.raw) = 8388608 ]"
+
 # --- measure and resize agree with qemu-img -------------------------------
 for m in "-O luks -o key-secret=sec0 --size 1G" "-O luks -o key-secret=sec0,cipher-alg=aes-128 src.raw" \
          "-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0 --size 1G" \
