@@ -156,6 +156,8 @@ static size_t split(const char *s, struct kv *out, size_t max, struct verr *err)
         item[o] = 0;
         if (n == max) {
             free(item);
+            for (size_t i = 0; i < n; i++)
+                free(out[i].key);
             verr_set(err, E2BIG, "too many object options");
             return (size_t)-1;
         }
