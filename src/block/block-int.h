@@ -70,6 +70,7 @@ uint64_t hostfile_actual_size(struct hostfile *hf);
 struct block_driver {
     const char *name;
     bool needs_lock;   /* block.c holds bd->lock around every call */
+    bool read_only;    /* opened for reading only (a format Vireo does not write) */
     bool no_zero_init; /* fresh images do not read as zeroes (see block_has_zero_init) */
     /* The image file is locked with the opener's own permissions (raw,
      * luks); otherwise (formats with metadata) writers and resizers are
@@ -89,6 +90,11 @@ struct block_driver {
     /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map. */
     int (*map)(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
                struct verr *err);
+    /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map_alloc. */
+    int (*map_alloc)(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                     struct verr *err);
+    int (*map_commit)(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                      struct verr *err);
     int (*flush)(struct block_dev *bd, struct verr *err);
     int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
     int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
@@ -98,6 +104,10 @@ struct block_driver {
                   struct verr *err);
     int (*get_info)(struct block_dev *bd, struct block_info *info, struct verr *err);
     int (*resize)(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err);
+    /* Optional: host space for [start, end) of the virtual disk (a grown area);
+     * an empty range only says whether the mode is supported. */
+    int (*preallocate)(struct block_dev *bd, uint64_t start, uint64_t end, enum block_prealloc mode,
+                       struct verr *err);
     int (*snapshot_list)(struct block_dev *bd, struct block_snapshot **out, size_t *count,
                          struct verr *err);
     int (*snapshot_create)(struct block_dev *bd, const char *name, struct verr *err);
@@ -109,6 +119,19 @@ struct block_driver {
     int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
                           struct verr *err);
     int (*make_empty)(struct block_dev *bd, struct verr *err);
+    /* Optional: qemu-img amend (see block.h). */
+    int (*amend)(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
+    /* Optional: persistent dirty bitmaps (see block.h). */
+    int (*bitmap_list)(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
+                       struct verr *err);
+    int (*bitmap_op)(struct block_dev *bd, const struct block_bitmap_op *op, struct verr *err);
+    int (*bitmap_get)(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                      uint32_t *granularity, struct verr *err);
+    int (*bitmap_mark)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+    int (*bitmap_store)(struct block_dev *bd, struct verr *err);
+    /* Optional: see block_batch_begin / block_batch_end. */
+    int (*batch_begin)(struct block_dev *bd, struct verr *err);
+    int (*batch_end)(struct block_dev *bd, bool keep, struct verr *err);
     int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
                    struct block_measure *out, struct verr *err);
     int (*amend_keyslots)(struct block_dev *bd, const struct block_keyslot_change *c,
@@ -134,9 +157,36 @@ struct block_dev {
     enum block_locking locking;
 };
 
+/* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,
+ * so a VM's reads and writes on them go through the image lock (correct,
+ * slower than qcow2's lockless in-place path).
+ * Optional members (NULL): flush (the host file is flushed), discard (a
+ * no-op: it is advisory), write_zeroes (zero-filled pwrite), status (all
+ * data), resize, snapshots, check, create, measure (refused by name). */
+
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;
 extern const struct block_driver block_driver_luks;
+extern const struct block_driver block_driver_vmdk;
+extern const struct block_driver block_driver_vdi;
+extern const struct block_driver block_driver_vpc;
+extern const struct block_driver block_driver_vhdx;
+extern const struct block_driver block_driver_qed;
+extern const struct block_driver block_driver_qcow; /* read-only */
+
+/* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
+int block_open_error(struct verr *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Fills buf with random bytes (UUIDs, VMDK content IDs). */
+void block_random(void *buf, size_t len);
+/* A random (version 4) UUID, in on-disk byte order as the drivers store it. */
+void block_uuid_generate(uint8_t uuid[16]);
+
+/* Describes len bytes at host_off of a file holding data as qemu does: data,
+ * at that offset, reading as zeroes where the host file has a hole (the run
+ * ends where the file changes between data and hole). */
+int block_status_host(struct hostfile *hf, const char *name, uint64_t host_off, uint64_t len,
+                      struct block_extent *ext, struct verr *err);
 
 /* Opens the backing file `name` (as stored in bd's header, resolved against
  * bd's directory) with `fmt` (NULL: probe) read-only, refusing loops. Fills

@@ -7,20 +7,25 @@
  * chain for block status. Everything format-specific is in the drivers.
  */
 #include "block/block-int.h"
-#include "block/luks-header.h"
 #include "util/mem.h"
 #include "util/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct block_driver *const drivers[] = {&block_driver_raw, &block_driver_qcow2,
-                                                     &block_driver_luks};
+static const struct block_driver *const drivers[] = {
+    &block_driver_raw, &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
+    &block_driver_qed, &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
+    &block_driver_luks,
+};
 
 static const struct block_driver *find_driver(const char *name)
 {
@@ -79,26 +84,6 @@ int block_compat_parse(const char *s, int *out)
     return 0;
 }
 
-int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return verr_errno(err, errno, "could not open '%s'", path);
-    unsigned char magic[8] = {0};
-    ssize_t n = pread(fd, magic, sizeof(magic), 0);
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return verr_errno(err, e, "could not read '%s'", path);
-    if (n >= 4 && memcmp(magic, "QFI\xfb", 4) == 0)
-        str_copy(fmt, fmt_size, "qcow2");
-    else if (luks_header_probe(magic, (size_t)n)) /* LUKS2 probes as raw, as in qemu-img 7.2 */
-        str_copy(fmt, fmt_size, "luks");
-    else
-        str_copy(fmt, fmt_size, "raw");
-    return 0;
-}
-
 /* The QEMU permission bits the image file itself is locked with, from what
  * the image's opener holds and shares (QEMU's bdrv_default_perms). */
 static void file_perms(const struct block_driver *drv, bool writable, unsigned shared,
@@ -140,8 +125,14 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
         fmt = probed;
     }
     const struct block_driver *drv = find_driver(fmt);
+    if (!drv && block_format_known(fmt))
+        return verr_set(err, ENOTSUP, "could not open '%s': format '%s' is not supported", path,
+                        fmt);
     if (!drv)
         return verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
+    if (drv->read_only && !opts->read_only)
+        return verr_set(err, EROFS, "could not open '%s': format '%s' can only be opened read-only",
+                        path, fmt);
 
     struct block_dev *bd = xcalloc(1, sizeof(*bd));
     bd->drv = drv;
@@ -164,6 +155,9 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
         if (r < 0)
             verr_prefix(err, "could not open '%s'", path);
     }
+    if (r == 0 && (opts->snapshot_id || opts->snapshot_name) && !drv->snapshot_list)
+        r = verr_set(err, ENOTSUP, "Failed to load snapshot: format %s has no snapshots",
+                     drv->name);
     if (r == 0)
         r = drv->open(bd, opts, err);
     if (r < 0) {
@@ -209,12 +203,14 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
 {
     struct block_open_opts bo = {
         .read_only = true,
-        .cache = opts->cache,
+        .cache = opts->backing_cache_given ? opts->backing_cache : opts->cache,
         .format = fmt,
         .keys = opts->keys ? opts->keys->backing : NULL,
         .no_io = opts->no_io,
         .locking = bd->locking,
         .force_share = bd->force_share,
+        .backing_cache_given = opts->backing_cache_given,
+        .backing_cache = opts->backing_cache,
     };
     /* A backing file is only read; others may write it only if the image
      * above lets others write (QEMU's rule for COW children). */
@@ -339,6 +335,27 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
     return bd->drv->map(bd, offset, len, write, out, err);
 }
 
+int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
+                    struct verr *err)
+{
+    if (!bd->drv->map_alloc)
+        return block_map(bd, offset, len, true, out, err);
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->map_alloc(bd, offset, len, out, err);
+}
+
+int block_map_commit(struct block_dev *bd, uint64_t offset, const struct block_map *m,
+                     struct verr *err)
+{
+    if (!bd->drv->map_commit)
+        return 0;
+    return bd->drv->map_commit(bd, offset, m, err);
+}
+
 static bool iov_aligned(const struct iovec *iov, int iovcnt, size_t align)
 {
     for (int i = 0; i < iovcnt; i++)
@@ -443,6 +460,8 @@ int block_flush(struct block_dev *bd, struct verr *err)
 {
     if (bd->read_only)
         return 0;
+    if (!bd->drv->flush)
+        return hostfile_flush(&bd->file, err);
     lock(bd);
     int r = bd->drv->flush(bd, err);
     unlock(bd);
@@ -454,7 +473,7 @@ int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct ve
     int r = check_writable(bd, err);
     if (r == 0)
         r = check_range(bd, offset, len, err);
-    if (r < 0 || len == 0)
+    if (r < 0 || len == 0 || !bd->drv->discard) /* advisory */
         return r;
     lock(bd);
     r = bd->drv->discard(bd, offset, len, err);
@@ -471,7 +490,19 @@ int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsi
     if (r < 0 || len == 0)
         return r;
     lock(bd);
-    r = bd->drv->write_zeroes(bd, offset, len, flags, err);
+    if (bd->drv->write_zeroes) {
+        r = bd->drv->write_zeroes(bd, offset, len, flags, err);
+    } else {
+        /* Plain zero-filled writes for formats without a cheaper way. */
+        size_t chunk = len < (1u << 20) ? (size_t)len : (1u << 20);
+        uint8_t *z = xcalloc(1, chunk);
+        for (uint64_t done = 0; r == 0 && done < len;) {
+            size_t n = len - done < chunk ? (size_t)(len - done) : chunk;
+            r = bd->drv->pwrite(bd, z, n, offset + done, err);
+            done += n;
+        }
+        free(z);
+    }
     unlock(bd);
     return r;
 }
@@ -485,9 +516,14 @@ int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned f
     if (len == 0)
         return verr_set(err, EINVAL, "block status of an empty range of '%s'", bd->filename);
     memset(out, 0, sizeof(*out));
-    lock(bd);
-    r = bd->drv->status(bd, offset, len, out, err);
-    unlock(bd);
+    if (bd->drv->status) {
+        lock(bd);
+        r = bd->drv->status(bd, offset, len, out, err);
+        unlock(bd);
+    } else {
+        out->length = len; /* all data, as far as anyone can tell */
+        out->present = out->data = true;
+    }
     if (r < 0)
         return r;
     out->offset = offset;
@@ -545,7 +581,10 @@ void block_info_free(struct block_info *info)
     free(info->backing_format);
     free(info->full_backing_path);
     free(info->crypt);
+    free(info->data_file);
+    block_bitmap_list_free(info->bitmaps, info->nb_bitmaps);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
+    block_spec_free(info->spec);
     memset(info, 0, sizeof(*info));
 }
 
@@ -595,8 +634,37 @@ int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, str
     int r = check_writable(bd, err);
     if (r < 0)
         return r;
+    if (!bd->drv->resize)
+        return verr_set(err, ENOTSUP, "Image format driver does not support resize");
     lock(bd);
     r = bd->drv->resize(bd, new_size, allow_shrink, err);
+    unlock(bd);
+    return r;
+}
+
+int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_shrink,
+                          enum block_prealloc prealloc, struct verr *err)
+{
+    uint64_t old = bd->size;
+    if (prealloc != BLOCK_PREALLOC_OFF && new_size < old)
+        return verr_set(err, EINVAL, "Preallocation can only be used for growing images");
+    if (prealloc != BLOCK_PREALLOC_OFF && !bd->drv->preallocate)
+        return unsupported(bd, "preallocation", err);
+    int r = 0;
+    if (prealloc != BLOCK_PREALLOC_OFF) {
+        /* An empty range first: the driver refuses a mode it lacks before
+         * anything changes. */
+        lock(bd);
+        r = bd->drv->preallocate(bd, old, old, prealloc, err);
+        unlock(bd);
+        if (r < 0)
+            return r;
+    }
+    r = block_resize(bd, new_size, allow_shrink, err);
+    if (r < 0 || prealloc == BLOCK_PREALLOC_OFF || new_size <= old)
+        return r;
+    lock(bd);
+    r = bd->drv->preallocate(bd, old, new_size, prealloc, err);
     unlock(bd);
     return r;
 }
@@ -696,6 +764,31 @@ int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change
     return r;
 }
 
+bool block_bitmaps_supported(struct block_dev *bd)
+{
+    return bd->drv->bitmap_op != NULL;
+}
+
+void block_bitmap_list_free(struct block_bitmap_info *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i].name);
+    free(list);
+}
+
+int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *count,
+                      struct verr *err)
+{
+    *out = NULL;
+    *count = 0;
+    if (!bd->drv->bitmap_list)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_list(bd, out, count, err);
+    unlock(bd);
+    return r;
+}
+
 void block_release_locks(struct block_dev *bd)
 {
     hostfile_unlock(&bd->file);
@@ -706,12 +799,110 @@ bool block_has_zero_init(struct block_dev *bd)
     return !bd->drv->no_zero_init;
 }
 
+int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err)
+{
+    if (!bd->drv->bitmap_get)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_get(bd, name, bits, nbits, granularity, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_apply(struct block_dev *bd, struct block_bitmap_op *op, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->bitmap_op)
+        return unsupported(bd, "dirty bitmaps", err);
+    uint8_t *bits = NULL;
+    if (op->action == BLOCK_BITMAP_MERGE) {
+        /* The source's bits first (another image has its own lock). */
+        struct block_dev *src = op->src ? op->src : bd;
+        if (src != bd && src->size != bd->size)
+            return verr_set(err, EINVAL,
+                            "Bitmaps are of different sizes (destination size is %llu, source "
+                            "size is %llu) and can't be merged",
+                            (unsigned long long)bd->size, (unsigned long long)src->size);
+        r = block_bitmap_get(src, op->src_name, &bits, &op->src_nbits, &op->src_granularity, err);
+        if (r < 0)
+            return r;
+        op->src_bits = bits;
+    }
+    lock(bd);
+    r = bd->drv->bitmap_op(bd, op, err);
+    unlock(bd);
+    free(bits);
+    op->src_bits = NULL;
+    return r;
+}
+
+int block_bitmap_mark(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err)
+{
+    int r = check_range(bd, offset, len, err);
+    if (r < 0 || !bd->drv->bitmap_mark || bd->read_only || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->bitmap_mark(bd, offset, len, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_store(struct block_dev *bd, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->bitmap_store)
+        return 0;
+    lock(bd);
+    int r = bd->drv->bitmap_store(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_amend(struct block_dev *bd, const struct block_amend_opts *opts, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->amend)
+        return verr_set(err, ENOTSUP, "Format driver '%s' does not support option amendment",
+                        bd->drv->name);
+    lock(bd);
+    r = bd->drv->amend(bd, opts, err);
+    unlock(bd);
+    return r;
+}
+
+int block_batch_begin(struct block_dev *bd, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0 || !bd->drv->batch_begin)
+        return r;
+    lock(bd);
+    r = bd->drv->batch_begin(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->batch_end)
+        return 0;
+    lock(bd);
+    int r = bd->drv->batch_end(bd, keep, err);
+    unlock(bd);
+    return r;
+}
+
 int block_create(const char *path, const char *format, const struct block_create_opts *opts,
                  struct verr *err)
 {
     const struct block_driver *drv = find_driver(format);
     if (!drv)
         return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
+    if (!drv->create)
+        return verr_set(err, ENOTSUP, "Format driver '%s' does not support image creation", format);
     return drv->create(path, opts, err);
 }
 
@@ -722,5 +913,76 @@ int block_measure(const char *format, const struct block_create_opts *opts, stru
     memset(out, 0, sizeof(*out));
     if (!drv)
         return verr_set(err, EINVAL, "unknown format '%s'", format);
+    if (!drv->measure)
+        return verr_set(err, ENOTSUP, "Block driver '%s' does not support size measurement",
+                        format);
     return drv->measure(opts, src, out, err);
+}
+
+bool block_format_supported(const char *format)
+{
+    return find_driver(format) != NULL;
+}
+
+bool block_format_read_only(const char *format)
+{
+    const struct block_driver *drv = find_driver(format);
+    return drv && drv->read_only;
+}
+
+bool block_format_creatable(const char *format)
+{
+    const struct block_driver *drv = find_driver(format);
+    return drv && drv->create;
+}
+
+int block_status_host(struct hostfile *hf, const char *name, uint64_t host_off, uint64_t len,
+                      struct block_extent *ext, struct verr *err)
+{
+    bool data;
+    uint64_t run;
+    int r = hostfile_extent(hf, host_off, len, &data, &run, err);
+    if (r < 0)
+        return r;
+    ext->length = run;
+    ext->present = true;
+    ext->data = true;
+    ext->zero = !data;
+    ext->has_host_offset = true;
+    ext->host_offset = host_off;
+    ext->host_file = name;
+    return 0;
+}
+
+int block_open_error(struct verr *err, const char *path, const char *fmt, ...)
+{
+    char msg[VERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return verr_set(err, EINVAL, "could not open '%s': %s", path, msg);
+}
+
+void block_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n <= 0) {
+            /* Not for secrets: a content id only has to differ between images. */
+            for (size_t i = 0; i < len; i++)
+                p[i] = (uint8_t)rand();
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void block_uuid_generate(uint8_t uuid[16])
+{
+    block_random(uuid, 16);
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 }

@@ -16,10 +16,14 @@
  * derivation, predictable IVs), so Vireo reads such images to convert
  * them and refuses to open them for writing or to create them.
  *
- * The driver (qcow2.c) does its data I/O through qcow2_data_read/write,
- * which pass through to the host file for plain images and otherwise
- * widen requests to whole sectors (read-modify-write of partial sectors,
- * under the image lock the driver already holds) and run the cipher.
+ * The driver (qcow2-cluster.c) does its data I/O through qcow2_data_read/
+ * write, which pass through to the data file (the image itself, or an
+ * external data file, where host offsets are guest offsets) for plain
+ * images and otherwise widen requests to whole sectors (read-modify-write
+ * of partial sectors, under the image lock the driver already holds) and
+ * run the cipher. Compressed clusters are refused with encryption, as
+ * QEMU does; a metadata transaction never moves data clusters, so the
+ * host-sector IVs stay valid across qcow2's crash-atomic updates.
  */
 #include "block/encrypt.h"
 #include "block/qcow2.h"
@@ -190,16 +194,16 @@ int qcow2_data_read(struct qcow2 *q, void *buf, size_t n, uint64_t host, uint64_
                     struct verr *err)
 {
     if (!q->crypt)
-        return hostfile_pread(q->f, buf, n, host, err);
+        return hostfile_pread(q->df, buf, n, host, err);
     uint64_t head = host % SECTOR;
     uint64_t start = host - head, end = (host + n + SECTOR - 1) / SECTOR * SECTOR;
     uint64_t sector = iv_sector(q->crypt, start, guest - head);
     if (head == 0 && end == host + n) {
-        int r = hostfile_pread(q->f, buf, n, host, err);
+        int r = hostfile_pread(q->df, buf, n, host, err);
         return r < 0 ? r : cipher(q, false, sector, buf, n, err);
     }
     uint8_t *b = xmalloc(end - start);
-    int r = hostfile_pread(q->f, b, end - start, start, err);
+    int r = hostfile_pread(q->df, b, end - start, start, err);
     if (r == 0)
         r = cipher(q, false, sector, b, end - start, err);
     if (r == 0)
@@ -212,7 +216,7 @@ int qcow2_data_write(struct qcow2 *q, const void *buf, size_t n, uint64_t host, 
                      struct verr *err)
 {
     if (!q->crypt)
-        return hostfile_pwrite(q->f, buf, n, host, err);
+        return hostfile_pwrite(q->df, buf, n, host, err);
     if (q->crypt->method == 1)
         return verr_set(err, EROFS, "'%s': AES-CBC encrypted qcow2 images are read-only",
                         q->bd->filename);
@@ -233,7 +237,7 @@ int qcow2_data_write(struct qcow2 *q, const void *buf, size_t n, uint64_t host, 
         r = cipher(q, true, sector, b, end - start, err);
     }
     if (r == 0)
-        r = hostfile_pwrite(q->f, b, end - start, start, err);
+        r = hostfile_pwrite(q->df, b, end - start, start, err);
     free(b);
     return r;
 }

@@ -258,6 +258,18 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
     return 0;
 }
 
+static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (strcmp(arg, "defer") && strncmp(arg, "file:", 5) && strncmp(arg, "fd:", 3) &&
+        strncmp(arg, "exec:", 5))
+        return verr_set(err, ENOTSUP,
+                        "%s %s: only defer, file:PATH, fd:N and exec:CMD are supported (network "
+                        "migration is not implemented yet)",
+                        opt, arg);
+    cfg->incoming = arg;
+    return 0;
+}
+
 static int opt_display(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (!str_eq(arg, "none"))
@@ -425,6 +437,7 @@ static const struct cli_option options[] = {
     {"-no-reboot", false, opt_flag},
     {"-no-shutdown", false, opt_flag},
     {"-S", false, opt_flag},
+    {"-incoming", true, opt_incoming},
     {"-enable-kvm", false, opt_flag},
     {"-accel", true, opt_accel},
     {"-machine", true, opt_machine},
@@ -553,9 +566,10 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=raw|qcow2|luks][,if=none|virtio][,id=ID][,cache=MODE]\n"
+           "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
            "         [,readonly=on][,discard=unmap][,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
            "                              a passphrase for encrypted drives\n"
            "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
@@ -574,6 +588,8 @@ const char *cli_help_text(void)
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"
            "  -S                          start paused (QMP 'cont' starts the guest)\n"
+           "  -incoming URI               restore a saved state: file:PATH, fd:N, exec:CMD, or\n"
+           "                              defer (then QMP migrate-incoming)\n"
            "  -no-reboot                  exit instead of rebooting\n"
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"

@@ -47,6 +47,7 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm,... */
     struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
     /* The devices in creation order: the machine's built-ins, then each -device and

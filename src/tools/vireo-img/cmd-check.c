@@ -6,6 +6,7 @@
  */
 #include "img.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ int img_cmd_check(int argc, char **argv, struct img_session *s)
         {"force-share", no_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
-    const char *fmt = NULL;
+    const char *fmt = NULL, *cache = NULL;
     int json = 0, c;
     unsigned repair = 0;
     bool quiet = false;
@@ -122,6 +123,8 @@ int img_cmd_check(int argc, char **argv, struct img_session *s)
             quiet = true;
             break;
         case 'T':
+            cache = optarg;
+            break;
         case 'U':
             s->force_share = true;
             break;
@@ -146,6 +149,10 @@ int img_cmd_check(int argc, char **argv, struct img_session *s)
         .no_backing = true,
         .for_repair = repair != 0,
     };
+    if (cache && block_cache_parse(cache, &o.cache) < 0) {
+        img_error("Invalid cache option: %s", cache);
+        return 1;
+    }
     struct block_dev *bd = img_open_opts(s, path, &o);
     if (!bd)
         return 1;
@@ -160,6 +167,12 @@ int img_cmd_check(int argc, char **argv, struct img_session *s)
     int rc = block_check(bd, repair, report_line, NULL, &r, &err);
     char *format = strdup(block_format(bd));
     block_close(bd);
+    if (rc == -ENOTSUP) {
+        /* A format that can check but not repair (vdi, vmdk): qemu-img's answer. */
+        img_error("This image format does not support checks");
+        free(format);
+        return 63;
+    }
     if (rc < 0) {
         img_error("Check failed: %s", verr_msg(&err));
         free(format);

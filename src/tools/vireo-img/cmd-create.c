@@ -31,6 +31,10 @@ static void print_encrypt_opts(const struct img_optlist *list, const char *prefi
 static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
                              const struct img_optlist *list)
 {
+    if (img_foreign_format(fmt)) {
+        img_foreign_print_formatting(path, fmt, o, list);
+        return;
+    }
     const char *prealloc = img_optlist_get(list, "preallocation");
     printf("Formatting '%s', fmt=%s ", path, fmt);
     if (strcmp(fmt, "luks") == 0) {
@@ -45,7 +49,8 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
         if (encryption)
             printf("encryption=%s ", encryption);
         print_encrypt_opts(list, "encrypt.", "");
-        printf("cluster_size=%u extended_l2=off ", o->cluster_size ? o->cluster_size : 65536);
+        printf("cluster_size=%u extended_l2=%s ", o->cluster_size ? o->cluster_size : 65536,
+               o->extended_l2 ? "on" : "off");
         if (prealloc)
             printf("preallocation=%s ", prealloc);
         printf("compression_type=%s size=%llu ", o->compression_type ? o->compression_type : "zlib",
@@ -56,6 +61,10 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
             printf("backing_file=%s ", o->backing_file);
         if (o->backing_format)
             printf("backing_fmt=%s ", o->backing_format);
+        if (o->data_file)
+            printf("data_file=%s ", o->data_file);
+        if (img_optlist_get(list, "data_file_raw"))
+            printf("data_file_raw=%s ", o->data_file_raw ? "on" : "off");
         printf("lazy_refcounts=%s refcount_bits=%d\n", o->lazy_refcounts ? "on" : "off",
                o->refcount_bits ? o->refcount_bits : 16);
     } else {
@@ -136,7 +145,7 @@ int img_cmd_create(int argc, char **argv, struct img_session *s)
         o.backing_file = backing;
     if (backing_fmt)
         o.backing_format = backing_fmt;
-    if (o.backing_file && strcmp(fmt, "qcow2") != 0) {
+    if (o.backing_file && !img_format_has_backing(fmt)) {
         img_error("%s: Backing file not supported for file format '%s'", path, fmt);
         goto out;
     }
@@ -154,20 +163,35 @@ int img_cmd_create(int argc, char **argv, struct img_session *s)
         }
         if (o.size == 0)
             o.size = block_size(bd);
+        /* qemu-img 7.2 no longer guesses a backing file's format for a new
+         * image (a probed raw base is a hazard): the same refusal. */
+        if (!o.backing_format) {
+            img_error("%s: Backing file specified without backing format (detected format of "
+                      "%s)",
+                      path, block_format(bd));
+            block_close(bd);
+            free(bpath);
+            goto out;
+        }
         block_close(bd);
         free(bpath);
+    } else if (o.backing_file && !o.backing_format) {
+        img_error("%s: Backing file specified without backing format", path);
+        goto out;
     }
     if (!have_size && (!o.backing_file || unsafe)) {
         img_error("%s: Image creation needs a size parameter", path);
         goto out;
     }
-    if (!quiet)
+    if (!quiet) {
         print_formatting(path, fmt, &o, &list);
+        fflush(stdout); /* before any error line, as qemu-img's order */
+    }
     struct verr err;
     verr_clear(&err);
     o.backing_unsafe = unsafe; /* -u: the backing file is not opened */
     if (block_create(path, fmt, &o, &err) < 0) {
-        img_error("%s: %s", path, verr_msg(&err));
+        img_error("%s: %s", path, img_reason(verr_msg(&err), path));
         goto out;
     }
     ret = 0;

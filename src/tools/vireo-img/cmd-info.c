@@ -14,6 +14,66 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Format specific information of the formats that give it as a tree, the
+ * way qemu-img prints a QAPI object: 4 spaces a level, '-' in keys as ' ',
+ * list elements as [N]. */
+static void print_spec_human(const struct block_spec *n, int indent)
+{
+    int i = 0;
+    for (; n; n = n->next, i++) {
+        printf("%*s", indent * 4, "");
+        if (n->key) {
+            for (const char *k = n->key; *k; k++)
+                putchar(*k == '-' ? ' ' : *k);
+        } else {
+            printf("[%d]", i);
+        }
+        switch (n->type) {
+        case BLOCK_SPEC_DICT:
+        case BLOCK_SPEC_LIST:
+            printf(":\n");
+            print_spec_human(n->children, indent + 1);
+            break;
+        case BLOCK_SPEC_STR:
+            printf(": %s\n", n->str);
+            break;
+        case BLOCK_SPEC_INT:
+            printf(": %lld\n", (long long)n->num);
+            break;
+        case BLOCK_SPEC_BOOL:
+            printf(": %s\n", n->flag ? "true" : "false");
+            break;
+        }
+    }
+}
+
+static void print_spec_json(struct img_json *j, const struct block_spec *n)
+{
+    for (; n; n = n->next) {
+        switch (n->type) {
+        case BLOCK_SPEC_DICT:
+            img_json_begin_object(j, n->key);
+            print_spec_json(j, n->children);
+            img_json_end_object(j);
+            break;
+        case BLOCK_SPEC_LIST:
+            img_json_begin_array(j, n->key);
+            print_spec_json(j, n->children);
+            img_json_end_array(j);
+            break;
+        case BLOCK_SPEC_STR:
+            img_json_str(j, n->key, n->str);
+            break;
+        case BLOCK_SPEC_INT:
+            img_json_i64(j, n->key, n->num);
+            break;
+        case BLOCK_SPEC_BOOL:
+            img_json_bool(j, n->key, n->flag);
+            break;
+        }
+    }
+}
+
 static void print_human(const struct block_info *in)
 {
     char sz[32];
@@ -48,10 +108,28 @@ static void print_human(const struct block_info *in)
         printf("    compression type: %s\n", in->compression_type);
         if (v3)
             printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
+        if (in->nb_bitmaps) {
+            printf("    bitmaps:\n");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                int k = 0;
+                printf("        [%zu]:\n            flags:\n", i);
+                if (b->in_use)
+                    printf("                [%d]: in-use\n", k++);
+                if (b->enabled)
+                    printf("                [%d]: auto\n", k++);
+                printf("            name: %s\n            granularity: %u\n", b->name,
+                       b->granularity);
+            }
+        }
         printf("    refcount bits: %d\n", in->refcount_bits);
         if (in->crypt) {
             printf("    encrypt:\n");
             img_info_crypt_human(in->crypt, 8, true);
+        }
+        if (in->data_file) {
+            printf("    data file: %s\n", in->data_file);
+            printf("    data file raw: %s\n", in->data_file_raw ? "true" : "false");
         }
         if (v3) {
             printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
@@ -61,6 +139,9 @@ static void print_human(const struct block_info *in)
     if (strcmp(in->format, "luks") == 0 && in->crypt) {
         printf("Format specific information:\n");
         img_info_crypt_human(in->crypt, 4, false);
+    } else if (in->spec) {
+        printf("Format specific information:\n");
+        print_spec_human(in->spec->children, 1);
     }
 }
 
@@ -103,11 +184,32 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_str(j, "compression-type", in->compression_type);
         if (v3)
             img_json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+        if (in->nb_bitmaps) {
+            img_json_begin_array(j, "bitmaps");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                img_json_begin_object(j, NULL);
+                img_json_begin_array(j, "flags");
+                if (b->in_use)
+                    img_json_str(j, NULL, "in-use");
+                if (b->enabled)
+                    img_json_str(j, NULL, "auto");
+                img_json_end_array(j);
+                img_json_str(j, "name", b->name);
+                img_json_u64(j, "granularity", b->granularity);
+                img_json_end_object(j);
+            }
+            img_json_end_array(j);
+        }
         img_json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
         if (in->crypt) {
             img_json_begin_object(j, "encrypt");
             img_info_crypt_json(j, in->crypt, true);
             img_json_end_object(j);
+        }
+        if (in->data_file) {
+            img_json_str(j, "data-file", in->data_file);
+            img_json_bool(j, "data-file-raw", in->data_file_raw);
         }
         if (v3) {
             img_json_bool(j, "corrupt", in->corrupt);
@@ -121,6 +223,13 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_str(j, "type", "luks");
         img_json_begin_object(j, "data");
         img_info_crypt_json(j, in->crypt, false);
+        img_json_end_object(j);
+        img_json_end_object(j);
+    } else if (in->spec) {
+        img_json_begin_object(j, "format-specific");
+        img_json_str(j, "type", in->format);
+        img_json_begin_object(j, "data");
+        print_spec_json(j, in->spec->children);
         img_json_end_object(j);
         img_json_end_object(j);
     }
@@ -169,6 +278,10 @@ int img_cmd_info(int argc, char **argv, struct img_session *s)
         case 'B' + 256:
             chain = true;
             break;
+        case 'I' + 256:
+            /* TODO: --image-opts (key=value image descriptions). */
+            img_error("--image-opts is not supported: give the file name (and -f)");
+            return 1;
         case 'h':
             printf("usage: %s info [-f fmt] [--output=human|json] [--backing-chain] [-U] "
                    "filename\n",

@@ -25,7 +25,7 @@ int img_cmd_rebase(int argc, char **argv, struct img_session *s)
         {"force-share", no_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
-    const char *fmt = NULL, *new_base = NULL, *new_fmt = NULL, *cache = NULL;
+    const char *fmt = NULL, *new_base = NULL, *new_fmt = NULL, *cache = NULL, *src_cache = NULL;
     bool unsafe = false, progress = false, quiet = false;
     int c;
 
@@ -54,6 +54,8 @@ int img_cmd_rebase(int argc, char **argv, struct img_session *s)
             quiet = true;
             break;
         case 'T':
+            src_cache = optarg;
+            break;
         case 'U':
             s->force_share = true;
             break;
@@ -79,7 +81,16 @@ int img_cmd_rebase(int argc, char **argv, struct img_session *s)
         new_base = NULL;
     if (!img_check_format(new_fmt))
         return 1;
-    struct block_dev *bd = img_open(s, path, fmt, false, unsafe, cache);
+    /* -t for the image, -T for the backing files (old and new). */
+    struct block_open_opts oo = {.format = fmt, .no_backing = unsafe};
+    if ((cache && block_cache_parse(cache, &oo.cache) < 0) ||
+        (src_cache && block_cache_parse(src_cache, &oo.backing_cache) < 0)) {
+        img_error("Invalid cache option: %s",
+                  cache && block_cache_parse(cache, &oo.cache) < 0 ? cache : src_cache);
+        return 1;
+    }
+    oo.backing_cache_given = src_cache != NULL;
+    struct block_dev *bd = img_open_opts(s, path, &oo);
     if (!bd)
         return 1;
     int ret = 1;
@@ -92,6 +103,11 @@ int img_cmd_rebase(int argc, char **argv, struct img_session *s)
         if (new_base) {
             char *bpath = img_backing_path(path, new_base);
             struct block_open_opts no = {.read_only = true, .format = new_fmt};
+            if (src_cache && block_cache_parse(src_cache, &no.cache) < 0) {
+                img_error("Invalid cache option: %s", src_cache);
+                free(bpath);
+                goto out;
+            }
             nb = img_open_plain(s, bpath, &no);
             free(bpath);
             if (!nb)

@@ -40,8 +40,26 @@ void img_usage_error(const char *fmt, ...)
 
 /* The library's messages already name the file ("could not open 'a.qcow2':
  * ..."); qemu-img prints "Could not open 'a.qcow2': REASON", so strip a
- * leading "could not open 'ANY':" (the name printed may be an option
- * string, the path inside it). */
+ * leading repetition of the path to avoid saying it twice. */
+const char *img_reason(const char *msg, const char *path)
+{
+    static const char *const prefixes[] = {"could not open ", "cannot open ", "could not create ",
+                                           ""};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t p = strlen(prefixes[i]);
+        if (strncasecmp(msg, prefixes[i], p) != 0)
+            continue;
+        const char *m = msg + p;
+        if (m[0] == '\'' && strncmp(m + 1, path, n) == 0 && m[n + 1] == '\'' && m[n + 2] == ':' &&
+            m[n + 3] == ' ')
+            return m + n + 4;
+    }
+    return msg;
+}
+
+/* Same for open errors, stripping a leading "could not open 'ANY':" (the
+ * name printed may be an option string, the path inside it). */
 static const char *reason_without_path(const char *msg)
 {
     static const char *const prefixes[] = {"could not open '", "cannot open '"};
@@ -58,7 +76,8 @@ static const char *reason_without_path(const char *msg)
 
 void img_print_open_error(const char *name, const char *msg)
 {
-    img_error("Could not open '%s': %s", name, reason_without_path(msg));
+    const char *reason = reason_without_path(msg);
+    img_error("Could not open '%s': %s", name, reason != msg ? reason : img_reason(msg, name));
 }
 
 struct block_dev *img_open_opts(struct img_session *s, const char *path,
@@ -236,6 +255,8 @@ static int encrypt_opt(const char *filename, const char *k, const char *v, bool 
 int img_create_opts_from_list(const char *format, const char *filename,
                               const struct img_optlist *list, struct block_create_opts *opts)
 {
+    if (img_foreign_format(format))
+        return img_foreign_create_opts(format, filename, list, opts);
     bool qcow2 = strcmp(format, "qcow2") == 0;
     bool luks = strcmp(format, "luks") == 0;
     for (size_t i = 0; i < list->count; i++) {
@@ -299,14 +320,13 @@ int img_create_opts_from_list(const char *format, const char *filename,
             }
             opts->compression_type = v;
         } else if (qcow2 && strcmp(k, "extended_l2") == 0) {
-            bool on;
-            if (parse_onoff(filename, k, v, &on) < 0)
+            if (parse_onoff(filename, k, v, &opts->extended_l2) < 0)
                 return -1;
-            if (on) {
-                /* TODO: extended L2 entries (subclusters) are not implemented. */
-                img_error("%s: extended_l2=on is not supported", filename);
+        } else if (qcow2 && strcmp(k, "data_file") == 0) {
+            opts->data_file = v;
+        } else if (qcow2 && strcmp(k, "data_file_raw") == 0) {
+            if (parse_onoff(filename, k, v, &opts->data_file_raw) < 0)
                 return -1;
-            }
         } else {
             img_error("%s: Invalid parameter '%s'", filename, k);
             return -1;
@@ -330,6 +350,10 @@ int img_create_opts_from_list(const char *format, const char *filename,
 
 void img_print_create_help(const char *format)
 {
+    if (img_foreign_format(format)) {
+        img_foreign_print_help(format);
+        return;
+    }
     printf("Supported options:\n");
     if (strcmp(format, "luks") == 0) {
         printf("  cipher-alg=<str>       - Name of encryption cipher algorithm\n"
@@ -350,6 +374,9 @@ void img_print_create_help(const char *format)
                "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
                "  compression_type=<str> - Compression method used for image cluster "
                "compression\n"
+               "  data_file=<str>        - File name of an external data file\n"
+               "  data_file_raw=<bool (on/off)> - The external data file must stay valid as a raw "
+               "image\n"
                "  encrypt.cipher-alg=<str> - Name of encryption cipher algorithm\n"
                "  encrypt.cipher-mode=<str> - Name of encryption cipher mode\n"
                "  encrypt.format=<str>   - Encrypt the image, format choices: 'aes', 'luks'\n"
@@ -572,8 +599,7 @@ int img_bad_option(void)
 
 bool img_format_known(const char *format)
 {
-    return strcmp(format, "raw") == 0 || strcmp(format, "qcow2") == 0 ||
-           strcmp(format, "luks") == 0;
+    return block_format_known(format);
 }
 
 bool img_check_format(const char *format)
@@ -588,6 +614,10 @@ int img_create_format(const char *format, bool help)
 {
     if (!img_check_format(format))
         return -1;
+    if (!block_format_creatable(format)) {
+        img_error("Format driver '%s' does not support image creation", format);
+        return -1;
+    }
     if (help) {
         img_print_create_help(format);
         return 1;

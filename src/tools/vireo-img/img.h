@@ -91,6 +91,10 @@ struct block_dev *img_open_plain(struct img_session *s, const char *path,
  * library's message starts with. */
 void img_print_open_error(const char *name, const char *msg);
 
+/* A library message without its leading "could not open/create 'PATH': "
+ * (qemu-img names the file once, its own way). */
+const char *img_reason(const char *msg, const char *path);
+
 /* Parses a size argument the way qemu-img does (suffixes k M G T P E, bytes
  * without one). Prints qemu-img's message and returns -1 on bad input. */
 int img_parse_size(const char *s, uint64_t *out);
@@ -119,6 +123,17 @@ int img_create_opts_from_list(const char *format, const char *filename,
                               const struct img_optlist *list, struct block_create_opts *opts);
 /* Prints the options FORMAT accepts (-o help). */
 void img_print_create_help(const char *format);
+
+/* The -o options of vmdk, vdi, vpc, vhdx and qed (fmt-opts.c). */
+bool img_foreign_format(const char *format);
+/* qcow2, qed and vmdk can have a backing file. */
+bool img_format_has_backing(const char *format);
+int img_foreign_create_opts(const char *format, const char *filename,
+                            const struct img_optlist *list, struct block_create_opts *opts);
+void img_foreign_print_help(const char *format);
+void img_foreign_print_formatting(const char *path, const char *format,
+                                  const struct block_create_opts *o,
+                                  const struct img_optlist *list);
 
 /* A JSON writer that prints like QEMU's pretty printer: 4-space indents,
  * "key": value, ", " separators on their own lines. */
@@ -153,7 +168,8 @@ void img_progress_end(struct img_progress *p);
 void img_getopt_prepare(char **argv);
 /* After getopt returned '?' or ':': prints the hint line. Returns 1. */
 int img_bad_option(void);
-/* True when FORMAT is one vireo-img knows ("raw", "qcow2"). */
+/* True when FORMAT is one qemu-img knows (opening one Vireo has no driver
+ * for then says so by name). */
 bool img_format_known(const char *format);
 /* -f/-F: true when FORMAT is NULL (probe) or known; else says "Unknown file
  * format" and returns false. */
@@ -178,8 +194,9 @@ void img_info_crypt_human(const struct block_crypt_info *ci, int indent, bool wi
 void img_info_crypt_json(struct img_json *j, const struct block_crypt_info *ci, bool with_format);
 
 /* Subcommands. */
-/* The formats vireo-img reads and writes, as --help lists them. */
-#define IMG_FORMATS "raw qcow2 luks"
+/* The formats vireo-img reads and writes, as --help lists them (qcow version 1 is read
+ * only and not listed). */
+#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed luks"
 
 /* A subcommand: its name, its body, its synopsis for --help (the table is
  * in main.c) and which of the session's options it takes. */
@@ -206,5 +223,26 @@ int img_cmd_rebase(int argc, char **argv, struct img_session *s);
 int img_cmd_map(int argc, char **argv, struct img_session *s);
 int img_cmd_compare(int argc, char **argv, struct img_session *s);
 int img_cmd_measure(int argc, char **argv, struct img_session *s);
+int img_cmd_dd(int argc, char **argv, struct img_session *s);
+int img_cmd_bench(int argc, char **argv, struct img_session *s);
+int img_cmd_bitmap(int argc, char **argv, struct img_session *s);
+int img_cmd_amend(int argc, char **argv, struct img_session *s);
+
+/* amend's LUKS key slot options (amend-keys.c): state=, keyslot=,
+ * new-secret=, old-secret=, iter-time= (under "encrypt." for qcow2). */
+struct img_amend_keys {
+    struct block_keyslot_change change;
+    bool has_state;
+    bool given; /* any key slot option */
+};
+void img_amend_keys_init(struct img_amend_keys *k);
+/* 1 when key (value v) is a key slot option and was taken, 0 when it is
+ * not one, -1 after printing qemu-img's message for a bad value. */
+int img_amend_keys_opt(struct img_amend_keys *k, const char *key, const char *v, bool qcow2);
+/* Applies the key slot change if any option was given: 0 or -1 (printed). */
+int img_amend_keys_apply(struct img_amend_keys *k, struct block_dev *bd, bool force,
+                         const char *path);
+/* amend -o help's lines for the key slot options. */
+void img_amend_keys_help(bool qcow2);
 
 #endif

@@ -133,6 +133,8 @@ int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, 
     if (opt->prealloc && !opt->mem_path)
         madvise(p, opt->size, MADV_WILLNEED);
     guest_mem_layout(gm, p, opt->size);
+    gm->no_dump = opt->no_dump;
+    gm->merge = opt->merge;
     if (opt->no_dump && madvise(p, opt->size, MADV_DONTDUMP) < 0)
         return verr_errno(err, errno, "-M dump-guest-core=off: cannot exclude guest memory");
     if (opt->merge && madvise(p, opt->size, MADV_MERGEABLE) < 0)

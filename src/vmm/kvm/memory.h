@@ -23,10 +23,14 @@ struct guest_mem_region {
 };
 
 struct guest_mem {
-    uint8_t *host;      /* the whole mapping */
-    uint64_t size;      /* total RAM in bytes */
-    uint64_t page_size; /* 4 KiB, or the hugetlbfs page size */
-    int fd;             /* backing file for -mem-path, or -1 */
+    uint8_t *host;       /* the whole mapping */
+    uint64_t size;       /* total RAM in bytes */
+    uint64_t page_size;  /* 4 KiB, or the hugetlbfs page size */
+    int fd;              /* backing file for -mem-path, or -1 */
+    bool no_dump, merge; /* the advice given (re-applied when RAM is remapped) */
+    /* RAM is a private mapping of a saved state file (state/ram.c): pages not yet touched
+     * hold the file's data, not zeros. */
+    bool file_mapped;
     unsigned nr_regions;
     struct guest_mem_region regions[2];
 };
