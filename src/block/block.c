@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 static const struct block_driver *const drivers[] = {
-    &block_driver_raw, &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
-    &block_driver_qed, &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
-    &block_driver_luks,
+    &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,
+    &block_driver_vpc,  &block_driver_qed,   &block_driver_vmdk,
+    &block_driver_vhdx, &block_driver_qcow,  &block_driver_luks,
 };
 
 static const struct block_driver *find_driver(const char *name)

@@ -288,7 +288,7 @@ struct qcow2 {
 
     uint32_t crypt_method;     /* header: 0 plain, 1 AES (read only), 2 LUKS */
     struct qcow2_crypt *crypt; /* qcow2-crypt.c; NULL for plain images */
-    uint8_t *wbuf, *sbuf; /* write scratch: the span written and one old subcluster */
+    uint8_t *wbuf, *sbuf;      /* write scratch: the span written and one old subcluster */
     /* The image looks preallocated with metadata (far more clusters in use
      * than the file really holds): block status then asks the file whether
      * a data cluster is a hole, as QEMU does. -1: not looked at yet. */

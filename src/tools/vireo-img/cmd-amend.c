@@ -160,7 +160,8 @@ int img_cmd_amend(int argc, char **argv, struct img_session *s)
         img_usage_error("Must specify options (-o)");
         goto out;
     }
-    if (list.help && optind >= argc && fmt && (strcmp(fmt, "qcow2") == 0 || strcmp(fmt, "luks") == 0)) {
+    if (list.help && optind >= argc && fmt &&
+        (strcmp(fmt, "qcow2") == 0 || strcmp(fmt, "luks") == 0)) {
         print_help(fmt);
         ret = 0;
         goto out;
