@@ -513,9 +513,9 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
             return r;
     }
     /* A cluster past everything the file ever held reads as zeroes: edges
-     * whose old content is zeroes need no writing there. */
-    bool blank =
-        fresh && !q->data_file && !q->crypt && target >= eof; /* zeroes must be ciphertext */
+     * whose old content is zeroes need no writing there (unless encrypted:
+     * zeroes must be written as ciphertext). */
+    bool blank = fresh && !q->data_file && !q->crypt && target >= eof;
     bool in_place0 = !fresh && ((s.alloc >> i0) & 1), in_place1 = !fresh && ((s.alloc >> i1) & 1);
     bool head = in > lo && !in_place0 && !(blank && sc_reads_zero(q, &s, base, i0));
     bool tail = in + n < hi && !in_place1 && !(blank && sc_reads_zero(q, &s, base, i1));
