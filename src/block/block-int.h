@@ -41,6 +41,9 @@ void hostfile_unlock(struct hostfile *hf);
  * in, takes the write and resize locks, and only then empties it, so a
  * create never clobbers an image another process has open. */
 int hostfile_create(struct hostfile *hf, const char *path, struct verr *err);
+/* The same for drivers that write the new file through a bare descriptor:
+ * returns it (the locks last until it is closed) or -errno. */
+int hostfile_create_fd(const char *path, struct verr *err);
 void hostfile_close(struct hostfile *hf);
 /* Closes, reporting a failed close (data that did not reach the file). */
 int hostfile_close_checked(struct hostfile *hf, struct verr *err);

@@ -83,6 +83,19 @@ int hostfile_create(struct hostfile *hf, const char *path, struct verr *err)
     return r;
 }
 
+int hostfile_create_fd(const char *path, struct verr *err)
+{
+    struct hostfile hf;
+    int r = hostfile_create(&hf, path, err);
+    if (r < 0)
+        return r;
+    /* The descriptor outlives the struct: its OFD locks go with it. */
+    int fd = hf.fd;
+    pthread_mutex_destroy(&hf.rmw_lock);
+    free(hf.path);
+    return fd;
+}
+
 int hostfile_close_checked(struct hostfile *hf, struct verr *err)
 {
     if (hf->fd < 0)

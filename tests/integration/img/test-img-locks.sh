@@ -107,6 +107,19 @@ check "vireo-img file.locking=off writes anyway (as qemu-img's)" \
     "$V" convert -n --target-image-opts src.raw driver=raw,file.filename=disk.raw,file.locking=off
 vm_stop
 
+# Every format's create takes the lock before emptying the file.
+qemu-img create -q -f vdi held.vdi 2M
+check "qemu-system holds held.vdi" vm_start file=held.vdi,format=vdi
+sum=$(md5sum <held.vdi)
+for fmt in qcow2 vdi vpc vhdx qed vmdk luks; do
+    o=; [ $fmt = luks ] && o="-o key-secret=s0,iter-time=10"
+    refused "vireo-img create -f $fmt over it refused" \
+        "vireo-img: held.vdi: Failed to get \"write\" lock" held.vdi \
+        "$V" create --object secret,id=s0,data=x -f $fmt $o held.vdi 1M
+done
+check "the refused creates left the image alone" sh -c "[ \"\$(md5sum <held.vdi)\" = '$sum' ]"
+vm_stop
+
 # --- the block layer holds, QEMU asks ------------------------------------
 check "block layer holds disk.raw as a VM disk" hold_start disk.raw vm
 sum=$(md5sum <disk.raw)
