@@ -1138,6 +1138,12 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
                          : block_resolve_backing(bd->filename, q->data_file_name);
         r = hostfile_open(&q->data_hf, path, !opts->read_only, opts->cache, err);
         free(path);
+        /* Locked as the image is, passing the opener's own permissions
+         * through (the data file holds guest data only, as a raw image). */
+        unsigned perm = BLOCK_PERM_CONSISTENT_READ | (opts->read_only ? 0 : BLOCK_PERM_WRITE);
+        if (r == 0)
+            r = hostfile_lock(&q->data_hf, perm, bd->force_share ? BLOCK_PERM_ALL : bd->shared,
+                              opts->locking, err);
         if (r < 0)
             verr_prefix(err, "could not open the data file of '%s'", bd->filename);
         else

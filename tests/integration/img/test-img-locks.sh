@@ -135,6 +135,18 @@ check "qemu-img info reads it" qemu-img info -f raw disk.raw
 check "image untouched" sh -c "[ \"\$(md5sum <disk.raw)\" = '$sum' ]"
 hold_stop
 
+# A qcow2 image's external data file is locked with the image.
+"$V" create -f qcow2 -o data_file=ext.data ext.qcow2 2M >/dev/null
+check "block layer holds ext.qcow2 (data file ext.data) as a VM disk" hold_start ext.qcow2 vm
+sum=$(md5sum <ext.data)
+refused "qemu-img convert -n into the data file refused" \
+    "qemu-img: Could not open 'ext.data': Failed to get \"write\" lock" ext.data \
+    qemu-img convert -n -O raw src.raw ext.data
+check "qemu-img reads the data file with -U" qemu-img info -U -f raw ext.data
+check "data file untouched" sh -c "[ \"\$(md5sum <ext.data)\" = '$sum' ]"
+hold_stop
+check "after the VM: qemu-img writes the data file" qemu-img convert -n -O raw src.raw ext.data
+
 check "block layer holds top.qcow2 read-write (as vireo-img)" hold_start top.qcow2
 refused "qemu-img info of it: shared write lock refused" \
     "qemu-img: Could not open 'top.qcow2': Failed to get shared \"write\" lock" top.qcow2 \
