@@ -4,8 +4,9 @@
 # the cipher), an external data file (the ciphertext there, at guest
 # offsets), the threaded convert (-m/-W) into an encrypted target, snapshot
 # apply/delete and shrink inside metadata transactions, amend of non-key
-# options, and dirty bitmaps next to encryption. Each image must read the
-# same in both tools and pass qemu-img check.
+# options, dirty bitmaps next to encryption, and dd and bench keyed
+# through --object/--image-opts. Each image must read the same in both
+# tools and pass qemu-img check.
 # $2 is blk-util (tests/unit/block), the block library's test driver.
 B=$(realpath "$2")
 . "$(dirname "$0")/lib.sh"
@@ -98,5 +99,16 @@ check "a persistent bitmap on an encrypted image" "$V" bitmap $S0 --add --image-
 check "qemu-img lists it" \
     sh -c "qemu-img info a.qcow2 | grep -q 'name: b0'"
 check "qemu-img check clean with the bitmap" clean a.qcow2
+
+# --- dd and bench through the cipher ----------------------------------------
+check "dd --image-opts out of LUKS qcow2, as qemu-img dd" \
+    sh -c "'$V' dd $S0 --image-opts -O raw bs=64k count=16 if='$(qo m.qcow2)' of=dv.raw &&
+           qemu-img dd $S0 --image-opts -O raw bs=64k count=16 if='$(qo m.qcow2)' of=dq.raw &&
+           cmp dv.raw dq.raw && cmp -n 1048576 dv.raw src.raw"
+check "dd without the key: qemu-img's message" \
+    sh -c "! '$V' dd -O raw if=m.qcow2 of=dx.raw 2>e.txt &&
+           grep -qx \"vireo-img: Could not open 'm.qcow2': Parameter 'encrypt.key-secret' is required for cipher\" e.txt"
+check "bench reads through the cipher" \
+    sh -c "'$V' bench $S0 --image-opts -c 64 '$(qo m.qcow2)' | grep -q '^Run completed in'"
 
 finish
