@@ -1176,8 +1176,23 @@ static int open_descriptor(struct block_dev *bd, struct vmdk *k, const char *des
         if (!zero) {
             e->path = extent_path(path, name);
             int r = hostfile_open(&e->own, e->path, !bd->read_only, bd->cache, err);
-            if (r < 0)
+            if (r == 0) {
+                /* Locked as QEMU locks extent children: a flat extent passes
+                 * the opener's permissions through (data only); a sparse one
+                 * holds metadata, so others may not write or resize it. */
+                unsigned perm = BLOCK_PERM_CONSISTENT_READ | (bd->read_only ? 0 : BLOCK_PERM_WRITE);
+                unsigned shared = bd->force_share ? BLOCK_PERM_ALL : bd->shared;
+                if (sparse && !bd->force_share) {
+                    shared &= ~(BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE);
+                    if (!bd->read_only)
+                        perm |= BLOCK_PERM_RESIZE;
+                }
+                r = hostfile_lock(&e->own, perm, shared, bd->locking, err);
+            }
+            if (r < 0) {
+                hostfile_close(&e->own);
                 return r;
+            }
             e->own_open = true;
             e->f = &e->own;
         }

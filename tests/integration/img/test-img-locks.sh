@@ -147,6 +147,21 @@ check "data file untouched" sh -c "[ \"\$(md5sum <ext.data)\" = '$sum' ]"
 hold_stop
 check "after the VM: qemu-img writes the data file" qemu-img convert -n -O raw src.raw ext.data
 
+# A VMDK's extent files are locked with its descriptor.
+qemu-img create -q -f vmdk -o subformat=monolithicFlat fl.vmdk 2M
+check "block layer holds fl.vmdk (extent fl-flat.vmdk) as a VM disk" hold_start fl.vmdk vm
+refused "qemu-img convert -n into the flat extent refused" \
+    "qemu-img: Could not open 'fl-flat.vmdk': Failed to get \"write\" lock" fl-flat.vmdk \
+    qemu-img convert -n -O raw src.raw fl-flat.vmdk
+hold_stop
+qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse sp.vmdk 2M
+check "block layer holds sp.vmdk (sparse extent sp-s001.vmdk) read-write" hold_start sp.vmdk
+refused "qemu-img info of the sparse extent: shared write lock refused" \
+    "qemu-img: Could not open 'sp-s001.vmdk': Failed to get shared \"write\" lock" sp-s001.vmdk \
+    qemu-img info -f vmdk sp-s001.vmdk
+hold_stop
+check "after: qemu-img writes the flat extent" qemu-img convert -n -O raw src.raw fl-flat.vmdk
+
 check "block layer holds top.qcow2 read-write (as vireo-img)" hold_start top.qcow2
 refused "qemu-img info of it: shared write lock refused" \
     "qemu-img: Could not open 'top.qcow2': Failed to get shared \"write\" lock" top.qcow2 \
