@@ -101,7 +101,8 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     addf2(a, "-drive", buf_detach(&b, NULL));
-    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d", idx, idx);
+    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s", idx, idx,
+                          d->shareable ? ",share-rw=on" : "");
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {

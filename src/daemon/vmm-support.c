@@ -184,7 +184,7 @@ static const struct vmm_support_rule rules[] = {
     {"disk/serial", "plain", H, 0, "serial= (',' escaped as ',,')"},
     {"disk/serial", "*", R, 0, "a serial with '=' is not supported"},
     {"disk/readonly", NULL, H, 0, "readonly=on"},
-    {"disk/shareable", NULL, P, 17, "shared disks (no image locks) are not supported yet"},
+    {"disk/shareable", NULL, H, 0, "share-rw=on (others may write the image; never a qcow2)"},
     {"disk/transient", NULL, R, 0, "transient disks are not supported"},
     {"disk/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},

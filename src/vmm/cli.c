@@ -465,6 +465,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
+    return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+}
+
 static int opt_nic(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -540,6 +546,7 @@ static const struct cli_option options[] = {
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-object", true, opt_object},
     {"-netdev", true, opt_netdev},
     {"-nic", true, opt_nic},
     {"-net", true, opt_net},
@@ -692,9 +699,12 @@ const char *cli_help_text(void)
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap][,media=cdrom]  (FMT: raw qcow2 vmdk vdi vpc "
-           "vhdx qed)\n"
-           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
+           "         [,readonly=on][,discard=unmap][,media=cdrom][,file.locking=auto|on|off]\n"
+           "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
+           "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
+           "                              a passphrase for encrypted drives\n"
+           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"
            "  -device scsi-hd|scsi-cd,drive=ID[,bus=ID.0][,scsi-id=N][,lun=N][,serial=S]\n"
            "  -device virtio-rng-pci\n"

@@ -20,20 +20,65 @@ static void set_size(struct blockdev *b, uint64_t size)
     __atomic_store_n(&b->size, size, __ATOMIC_RELEASE);
 }
 
-/* Opens an image with the drive's cache mode; err in QEMU's words ("Could not open ..."). */
+/* QEMU's system emulators refuse the old qcow2 AES encryption outright. */
+static int refuse_aes(const char *file, const char *format, struct verr *err)
+{
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = format,
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    if (block_open(file, &peek, &pb, NULL) < 0)
+        return 0; /* the real open says why */
+    struct block_info info;
+    bool got = block_get_info(pb, &info, NULL) == 0;
+    bool aes = got && info.crypt && strcmp(info.crypt->format, "aes") == 0;
+    if (got)
+        block_info_free(&info);
+    block_close(pb);
+    if (!aes)
+        return 0;
+    return verr_set(err, ENOTSUP,
+                    "Use of AES-CBC encrypted qcow2 images is no longer supported in system "
+                    "emulators\nYou can use 'qemu-img convert' to convert your image to an "
+                    "alternative supported format, such as unencrypted qcow2, or raw with the "
+                    "LUKS format instead.");
+}
+
+/* Opens an image with the drive's cache mode, keys (an encrypted image) and locking (others
+ * may read; write only with share-rw=on, as QEMU's devices lock); err in QEMU's words
+ * ("Could not open ..."). */
 static int open_image(const struct blockdev *b, const char *file, const char *format,
                       bool read_only, struct block_dev **out, struct verr *err)
 {
     if (format && !block_format_supported(format))
         return verr_set(err, ENOTSUP, "Unknown driver '%s'", format);
-    struct block_open_opts bo = {
-        .read_only = read_only, .cache = b->drive->cache, .format = format};
+    int r = refuse_aes(file, format, err);
+    if (r < 0)
+        return r;
+    struct block_keys keys = {.secrets = b->vm ? &b->vm->backends->secrets : NULL,
+                              .key_secret = b->drive->key_secret,
+                              .encrypt_format = b->drive->encrypt_format};
+    struct block_open_opts bo = {.read_only = read_only,
+                                 .cache = b->drive->cache,
+                                 .format = format,
+                                 .keys = &keys,
+                                 .locking = b->drive->locking,
+                                 .no_shared_write = !b->share_rw};
     return block_open(file, &bo, out, err);
 }
 
 int blockdev_open(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
                   const struct blockdev_dev_ops *ops, void *opaque, struct blockdev **out,
                   struct verr *err)
+{
+    return blockdev_open_shared(vm, drive, qdev, ops, opaque, false, out, err);
+}
+
+int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
+                         const struct blockdev_dev_ops *ops, void *opaque, bool share_rw,
+                         struct blockdev **out, struct verr *err)
 {
     *out = NULL;
     if (!drive->file && !ops->removable)
@@ -45,6 +90,7 @@ int blockdev_open(struct vm *vm, const struct vmm_drive *drive, const char *qdev
     b->ops = ops;
     b->opaque = opaque;
     b->read_only = drive->read_only;
+    b->share_rw = share_rw;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -78,6 +78,7 @@ struct blockdev {
      * through the VM (delivered on the main loop). */
     struct qmp_server *qmp;
     char *format; /* as asked (NULL: probed) */
+    bool share_rw; /* the device's share-rw=on: others may write its images too */
 };
 
 /* Opens drive (file may be NULL: an empty drive) for the device named qdev (its id, or QOM
@@ -86,6 +87,11 @@ struct blockdev {
 int blockdev_open(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
                   const struct blockdev_dev_ops *ops, void *opaque, struct blockdev **out,
                   struct verr *err);
+/* The same for a device with share-rw=on (its images are locked so that others may write
+ * them too, as QEMU's virtio-blk and scsi-hd lock them with share-rw=on). */
+int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
+                         const struct blockdev_dev_ops *ops, void *opaque, bool share_rw,
+                         struct blockdev **out, struct verr *err);
 /* Flushes and closes the medium; frees b. NULL is fine. */
 void blockdev_close(struct blockdev *b);
 

@@ -785,6 +785,7 @@ struct blk_opts {
     struct dev_ref drive;
     char *serial;
     uint16_t num_queues;
+    bool share_rw;
 };
 
 static int virtio_blk_create(struct device *dev, struct verr *err)
@@ -796,7 +797,7 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
     char *qdev = dev->cfg->id ? xstrdup(dev->cfg->id) : xasprintf("%s/virtio-backend", path);
     free(path);
     struct blockdev *bdev;
-    int r = blockdev_open(dev->vm, dr, qdev, &blk_bdev_ops, NULL, &bdev, err);
+    int r = blockdev_open_shared(dev->vm, dr, qdev, &blk_bdev_ops, NULL, o->share_rw, &bdev, err);
     free(qdev);
     if (r < 0)
         return r;
@@ -838,6 +839,7 @@ static const struct dev_prop blk_props[] = {
                       "Node name or ID of a block device to use as a backend"),
     DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
     DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
+    DEV_PROP("share-rw", DEV_PROP_BOOL, struct blk_opts, share_rw, "off", 0, 0, NULL),
     DEV_PROP_END,
 };
 
@@ -888,7 +890,7 @@ static void virtio_blk_resume(struct device *dev)
 static const struct dev_type virtio_blk_pci_type = {
     .name = "virtio-blk-pci",
     .alias = "virtio-blk",
-    .desc = "virtio block device on a -drive (raw or qcow2)",
+    .desc = "virtio block device on a -drive (raw, qcow2 or luks)",
     .category = DEV_CAT_STORAGE,
     .bus = DEV_BUS_PCI,
     .user_creatable = true,

@@ -118,7 +118,8 @@ def main():
         r = q.cmd("qom-list", {"path": "/machine/peripheral/d0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
-                            "drive": "str", "serial": "str", "num-queues": "uint16"},
+                            "drive": "str", "serial": "str", "num-queues": "uint16",
+                            "share-rw": "bool"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}

@@ -162,11 +162,8 @@ int main(int argc, char **argv)
              "</disk>",
              msg, sizeof(msg)) == 0,
        "a virtio disk with io='native' is honoured (%s)", msg);
-    check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
-          sizeof(msg));
-    is_str(msg,
-           "unsupported configuration: <disk><shareable>: shared disks (no image locks) are not "
-           "supported yet",
-           "a shareable disk is refused");
+    ok(check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
+             sizeof(msg)) == 0,
+       "a shareable disk is honoured (share-rw=on) (%s)", msg);
     return tap_done();
 }
