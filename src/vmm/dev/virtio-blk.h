@@ -11,12 +11,4 @@
 
 #define VIRTIO_ID_BLOCK 2
 
-struct vm;
-struct block_dev;
-
-/* The image of the virtio-blk device whose -drive has node-name name (or, failing that, id
- * name), and that drive's id (QEMU's messages name the device); NULL when there is none.
- * For the snapshot commands, with the device quiesced. */
-struct block_dev *virtio_blk_image(struct vm *vm, const char *name, const char **drive_id);
-
 #endif

@@ -24,7 +24,7 @@
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
-#include "vmm/dev/virtio-blk.h"
+#include "vmm/dev/blockdev.h"
 #include "vmm/state/stream.h"
 #include "vmm/state/vmstate.h"
 #include "vmm/vm.h"
@@ -195,8 +195,9 @@ static int find_images(struct snapshot_jobs *j, struct snap_job *job, struct blo
                        struct block_dev **vmbd, struct verr *err)
 {
     for (unsigned i = 0; i < job->nr_devices; i++) {
-        const char *dev = NULL;
-        bds[i] = virtio_blk_image(j->vm, job->devices[i], &dev);
+        struct blockdev *bdev = blockdev_find(j->vm, job->devices[i]);
+        bds[i] = bdev ? blockdev_bd(bdev) : NULL;
+        const char *dev = bdev ? bdev->drive->id : NULL;
         if (!bds[i])
             return verr_set(err, ENOENT, "Cannot find device='' nor node-name='%s'",
                             job->devices[i]);
@@ -211,7 +212,8 @@ static int find_images(struct snapshot_jobs *j, struct snap_job *job, struct blo
     *vmbd = NULL;
     for (unsigned i = 0; i < job->nr_devices; i++)
         if (!strcmp(job->devices[i], job->vmstate) ||
-            bds[i] == virtio_blk_image(j->vm, job->vmstate, NULL))
+            (blockdev_find(j->vm, job->vmstate) &&
+             bds[i] == blockdev_bd(blockdev_find(j->vm, job->vmstate))))
             *vmbd = bds[i];
     if (!*vmbd)
         return verr_set(err, ENOENT, "vmstate block device '%s' does not exist", job->vmstate);
