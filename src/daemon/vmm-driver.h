@@ -80,6 +80,10 @@ struct vd_vmm_start_args {
     const struct domain_def *def; /* the live definition (read during the call only) */
     bool paused;                  /* leave the vCPUs stopped */
     uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
+    /* >= 0: the VM's state is loaded from this descriptor, from its current
+     * offset (-incoming defer, getfd, migrate-incoming), before anything
+     * runs; the caller keeps it. */
+    int incoming_fd;
 };
 
 /*
@@ -102,6 +106,14 @@ int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct v
 int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
                        struct verr *err);
+/*
+ * Saves the VM's whole state into fd, from its current offset: the
+ * vCPUs stop (if they ran), QMP getfd passes fd, migrate "fd:" writes the
+ * stream, and done comes when the MIGRATION event says completed (0; the
+ * vCPUs stay stopped, and the caller ends the VMM or lets it run again)
+ * or failed (the VMM's reason). fd stays the caller's.
+ */
+int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even
