@@ -485,6 +485,10 @@ typedef enum {
     VIR_DOMAIN_SAVE_PAUSED = 1 << 2,
 } vir_domain_save_restore_flags;
 
+typedef enum {
+    VIR_DOMAIN_SAVE_IMAGE_XML_SECURE = 1 << 0, /* include security-sensitive information */
+} vir_domain_save_image_xml_flags;
+
 /* Saves a running domain's state to a file and stops it. */
 int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err);
 int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);

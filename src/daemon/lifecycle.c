@@ -606,6 +606,18 @@ void vd_domain_job_resume(struct vd_job *job)
 void vd_domain_job_undefine(struct vd_job *job)
 {
     struct verr e = {0};
+    if (job->dom->persistent && vd_domain_has_managed_save(job->dom)) {
+        if (!(job->flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: Refusing to undefine while domain "
+                        "managed save image exists");
+            return;
+        }
+        if (vd_domain_managed_save_remove(job->dom, &e) < 0) {
+            vd_job_fail(job, VIR_ERR_SYSTEM_ERROR, "%s", verr_msg(&e));
+            return;
+        }
+    }
     int r = vd_domain_undefine(job->dom->daemon, job->dom, &e);
     if (r < 0)
         vd_job_fail_errno(job, r, verr_msg(&e));
