@@ -835,8 +835,12 @@ static int write_save_file(const char *path, const struct domain_def *live, vir_
     return 0;
 }
 
-static int test_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err)
+static int test_save(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                     vir_error *err)
 {
+    if (dxml) /* as libvirt's test driver */
+        return vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                          "argument unsupported: xml modification unsupported");
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
@@ -850,8 +854,12 @@ static int test_save(vir_domain *dom, const char *path, unsigned int flags, vir_
     return 0;
 }
 
-static int test_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err)
+static int test_restore(vir_connect *conn, const char *path, const char *dxml,
+                        unsigned int flags, vir_error *err)
 {
+    if (dxml)
+        return vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                          "argument unsupported: xml modification unsupported");
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
