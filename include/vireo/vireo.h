@@ -494,8 +494,8 @@ int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_e
 int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);
 /* The same, with dxml (or NULL) the XML to store or run instead of the
  * domain's: it must describe the same machine. */
-int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml,
-                          unsigned int flags, vir_error *err);
+int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err);
 int vir_domain_restore_flags(vir_connect *conn, const char *path, const char *dxml,
                              unsigned int flags, vir_error *err);
 /* A save image's domain XML (flags: vir_domain_save_image_xml_flags), and

@@ -256,7 +256,8 @@ static void restore_finish(struct vd_job *job)
             close(fd);
         }
     }
-    log_info("domain '%s' restored from %s", dom->def->name, job->path ? job->path : "its managed save image");
+    log_info("domain '%s' restored from %s", dom->def->name,
+             job->path ? job->path : "its managed save image");
     vd_job_done(job);
 }
 

@@ -22,9 +22,10 @@
  * system's error, anything in it the operation's (as libvirt reports). */
 static int image_fail(struct vd_call *c, int r, const struct verr *e)
 {
-    return vd_call_fail(c, r == -EINVAL || r == -ENOTSUP ? VIR_ERR_OPERATION_FAILED
-                           : r == -EFBIG                 ? VIR_ERR_OPERATION_FAILED
-                                                         : VIR_ERR_SYSTEM_ERROR,
+    return vd_call_fail(c,
+                        r == -EINVAL || r == -ENOTSUP ? VIR_ERR_OPERATION_FAILED
+                        : r == -EFBIG                 ? VIR_ERR_OPERATION_FAILED
+                                                      : VIR_ERR_SYSTEM_ERROR,
                         "%s", verr_msg(e));
 }
 
@@ -92,7 +93,8 @@ static int restore(struct vd_call *c)
     r = vd_domain_restore_xml(image_xml, dxml, &xml, &e);
     free(image_xml);
     if (r < 0)
-        return vd_call_fail(c, r == -EINVAL && dxml ? VIR_ERR_CONFIG_UNSUPPORTED : VIR_ERR_XML_ERROR,
+        return vd_call_fail(c,
+                            r == -EINVAL && dxml ? VIR_ERR_CONFIG_UNSUPPORTED : VIR_ERR_XML_ERROR,
                             "%s", verr_msg(&e));
     struct vd_domain *dom;
     r = vd_domain_create_transient(c->d, xml, &dom, &e);

@@ -37,8 +37,7 @@ static uint32_t get_u32(const uint8_t *p, bool swap)
     return swap ? __builtin_bswap32(v) : v;
 }
 
-int vd_save_header_parse(const uint8_t *buf, size_t len, struct vd_save_header *h,
-                         struct verr *err)
+int vd_save_header_parse(const uint8_t *buf, size_t len, struct vd_save_header *h, struct verr *err)
 {
     if (len < VD_SAVE_HEADER_SIZE)
         return verr_set(err, EINVAL, "operation failed: failed to read qemu header");

@@ -550,17 +550,17 @@ static int remote_resume(vir_domain *dom, vir_error *err)
 static int remote_save(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
                        vir_error *err)
 {
-    struct remote_domain_save_flags_args a = {.to = (char *)path, .dxml = (char *)dxml,
-                                              .flags = flags};
+    struct remote_domain_save_flags_args a = {
+        .to = (char *)path, .dxml = (char *)dxml, .flags = flags};
     to_wire(dom, &a.dom);
     return call(dom->conn, REMOTE_PROC_DOMAIN_SAVE_FLAGS, &a, NULL, err);
 }
 
-static int remote_restore(vir_connect *conn, const char *path, const char *dxml,
-                          unsigned int flags, vir_error *err)
+static int remote_restore(vir_connect *conn, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err)
 {
-    struct remote_domain_restore_flags_args a = {.from = (char *)path, .dxml = (char *)dxml,
-                                                 .flags = flags};
+    struct remote_domain_restore_flags_args a = {
+        .from = (char *)path, .dxml = (char *)dxml, .flags = flags};
     return call(conn, REMOTE_PROC_DOMAIN_RESTORE_FLAGS, &a, NULL, err);
 }
 
@@ -574,8 +574,8 @@ static int remote_managed_save_remove(vir_domain *dom, unsigned int flags, vir_e
     return dom_flags_call(dom, REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE, flags, err);
 }
 
-static char *remote_save_image_get_xml_desc(vir_connect *conn, const char *path,
-                                            unsigned int flags, vir_error *err)
+static char *remote_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                            vir_error *err)
 {
     struct remote_domain_save_image_get_xml_desc_args a = {.file = (char *)path, .flags = flags};
     struct remote_domain_save_image_get_xml_desc_ret r = {0};
@@ -587,13 +587,12 @@ static char *remote_save_image_get_xml_desc(vir_connect *conn, const char *path,
 static int remote_save_image_define_xml(vir_connect *conn, const char *path, const char *dxml,
                                         unsigned int flags, vir_error *err)
 {
-    struct remote_domain_save_image_define_xml_args a = {.file = (char *)path,
-                                                         .dxml = (char *)dxml, .flags = flags};
+    struct remote_domain_save_image_define_xml_args a = {
+        .file = (char *)path, .dxml = (char *)dxml, .flags = flags};
     return call(conn, REMOTE_PROC_DOMAIN_SAVE_IMAGE_DEFINE_XML, &a, NULL, err);
 }
 
-static char *remote_managed_save_get_xml_desc(vir_domain *dom, unsigned int flags,
-                                              vir_error *err)
+static char *remote_managed_save_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err)
 {
     struct remote_domain_managed_save_get_xml_desc_args a = {.flags = flags};
     to_wire(dom, &a.dom);

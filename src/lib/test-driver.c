@@ -856,8 +856,7 @@ static int test_save(vir_domain *dom, const char *path, const char *dxml, unsign
 
 /* Reads a save file of this driver's format into *def; as_saved: the XML as it is in the
  * file (no interface names given, as a start gives them). */
-static int read_save_file(const char *path, bool as_saved, struct domain_def **defp,
-                          vir_error *err)
+static int read_save_file(const char *path, bool as_saved, struct domain_def **defp, vir_error *err)
 {
     struct buf b = BUF_INIT;
     struct verr verr = {0};
@@ -895,8 +894,8 @@ static int read_save_file(const char *path, bool as_saved, struct domain_def **d
     return r < 0 ? -1 : 0;
 }
 
-static int test_restore(vir_connect *conn, const char *path, const char *dxml,
-                        unsigned int flags, vir_error *err)
+static int test_restore(vir_connect *conn, const char *path, const char *dxml, unsigned int flags,
+                        vir_error *err)
 {
     if (dxml)
         return vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
@@ -935,8 +934,8 @@ static int test_restore(vir_connect *conn, const char *path, const char *dxml,
     return 0;
 }
 
-static char *test_save_image_get_xml_desc(vir_connect *conn, const char *path,
-                                          unsigned int flags, vir_error *err)
+static char *test_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                          vir_error *err)
 {
     (void)conn;
     if (flags & ~(unsigned)VIR_DOMAIN_SAVE_IMAGE_XML_SECURE) {

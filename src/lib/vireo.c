@@ -551,8 +551,8 @@ static char *abs_path(const char *path)
     return xasprintf("%s/%s", cwd, path);
 }
 
-int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml,
-                          unsigned int flags, vir_error *err)
+int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err)
 {
     const char *api = flags || dxml ? "virDomainSaveFlags" : "virDomainSave";
     CHECK_DOM(dom, -1);

@@ -639,9 +639,8 @@ int qmp_client_execute_async(struct qmp_client *c, const char *command, struct j
     return execute_async(c, command, args, -1, timeout_ms, fn, opaque);
 }
 
-int qmp_client_execute_async_fd(struct qmp_client *c, const char *command,
-                                struct json_object *args, int fd, int timeout_ms,
-                                qmp_client_reply_fn fn, void *opaque)
+int qmp_client_execute_async_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                                int fd, int timeout_ms, qmp_client_reply_fn fn, void *opaque)
 {
     return execute_async(c, command, args, fd, timeout_ms, fn, opaque);
 }

@@ -97,8 +97,7 @@ int qmp_client_execute_async(struct qmp_client *c, const char *command, struct j
                              int timeout_ms, qmp_client_reply_fn fn, void *opaque);
 /* The same with fd passed alongside (see qmp_client_execute_fd); -EAGAIN
  * when earlier requests are still unsent (fn is then not called). */
-int qmp_client_execute_async_fd(struct qmp_client *c, const char *command,
-                                struct json_object *args, int fd, int timeout_ms,
-                                qmp_client_reply_fn fn, void *opaque);
+int qmp_client_execute_async_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                                int fd, int timeout_ms, qmp_client_reply_fn fn, void *opaque);
 
 #endif

@@ -162,8 +162,8 @@ bool vsh_cmd_save_image_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     const char *file = vsh_opt_string(cmd, "file");
     vir_error err;
-    char *orig = vir_domain_save_image_get_xml_desc(ctl->conn, file,
-                                                    VIR_DOMAIN_SAVE_IMAGE_XML_SECURE, &err);
+    char *orig =
+        vir_domain_save_image_get_xml_desc(ctl->conn, file, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE, &err);
     if (!orig) {
         vsh_report(ctl, &err);
         return false;
