@@ -190,6 +190,30 @@ try:
     for want in ("Stopped Saved", "Started Restored", "Suspended Paused"):
         t.ok(f"event 'lifecycle' for domain 'st': {want}" in ev, f"event: {want}", ev)
 
+    # ---- a transient domain: gone once saved, back from its image ----
+    trdisk = os.path.join(d.tmp, "tr.raw")
+    with open(trdisk, "wb") as f:
+        f.truncate(1 << 20)
+    r = d.virsh("create", d.write("tr.xml", domain_xml(
+        "tr", GUEST, "tests=state state_mib=8 seed=9 state_ticks=100000", disk_xml(trdisk),
+        memory_mib=64)))
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=2 " in d.console_log("tr"), 120),
+         "a transient domain runs", r.stderr)
+    same(d.virsh("managedsave", "tr"), d.vsh("managedsave", "tr"),
+         "managedsave of a transient domain is refused")
+    trsave = os.path.join(d.tmp, "tr.save")
+    r = d.vsh("save", "tr", trsave)
+    t.ok(r.returncode == 0 and "tr" not in d.virsh("list", "--all", "--name").stdout.split(),
+         "a saved transient domain is gone", r.stderr)
+    r = d.virsh("restore", trsave)
+    t.ok(r.returncode == 0 and d.state("tr") == "running (restored)" and
+         "Persistent:     no" in d.virsh("dominfo", "tr").stdout,
+         "restore brings the transient domain back", r.stderr + d.state("tr"))
+    t.ok(ticks_past("tr", 2) and "not ok" not in d.console_log("tr"),
+         "the restored transient guest ticks on")
+    d.virsh("destroy", "tr")
+    names.append("tr")
+
     # ---- images that must be refused ----
     define("other", mib=64, ticks_=100000)
     good = save  # st's first image: still a whole one
