@@ -124,8 +124,8 @@ static int parse_disk(const struct xnode *n, struct snapshot_disk *d, struct ver
             free(d->driver_type);
             d->driver_type = xstrdup(t);
         } else {
-            return verr_set(err, EINVAL, "unsupported element '%s' in disk snapshot '%s'",
-                            k->name, name);
+            return verr_set(err, EINVAL, "unsupported element '%s' in disk snapshot '%s'", k->name,
+                            name);
         }
     }
     if ((d->source_file || d->driver_type) && d->snapshot == SNAPSHOT_LOCATION_DEFAULT)
@@ -173,8 +173,8 @@ static int parse_snapshot(const struct xnode *root, unsigned flags, struct snaps
                 if (def->memory == SNAPSHOT_LOCATION_DEFAULT)
                     def->memory = SNAPSHOT_LOCATION_EXTERNAL;
                 if (def->memory != SNAPSHOT_LOCATION_EXTERNAL)
-                    return verr_set(err, EINVAL,
-                                    "memory filename '%s' requires external snapshot", f);
+                    return verr_set(err, EINVAL, "memory filename '%s' requires external snapshot",
+                                    f);
                 free(def->memory_file);
                 def->memory_file = xstrdup(f);
             } else if (def->memory == SNAPSHOT_LOCATION_EXTERNAL) {
@@ -186,8 +186,7 @@ static int parse_snapshot(const struct xnode *root, unsigned flags, struct snaps
                 if (!dn->name)
                     continue;
                 if (strcmp(dn->name, "disk") != 0)
-                    return verr_set(err, EINVAL, "unsupported element '%s' in <disks>",
-                                    dn->name);
+                    return verr_set(err, EINVAL, "unsupported element '%s' in <disks>", dn->name);
                 def->disks = xreallocarray(def->disks, def->ndisks + 1, sizeof(*def->disks));
                 struct snapshot_disk *d = &def->disks[def->ndisks++];
                 memset(d, 0, sizeof(*d));

@@ -56,8 +56,8 @@ struct snapshot_def {
     char *name;
     char *description;
     enum snapshot_state state;
-    char *parent;           /* the parent snapshot's name, or NULL */
-    int64_t creation_time;  /* seconds since the epoch; -1 when not given */
+    char *parent;          /* the parent snapshot's name, or NULL */
+    int64_t creation_time; /* seconds since the epoch; -1 when not given */
     enum snapshot_location memory;
     char *memory_file; /* external memory state */
     struct snapshot_disk *disks;

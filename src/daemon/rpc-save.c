@@ -96,6 +96,20 @@ static int restore(struct vd_call *c)
         return vd_call_fail(c,
                             r == -EINVAL && dxml ? VIR_ERR_CONFIG_UNSUPPORTED : VIR_ERR_XML_ERROR,
                             "%s", verr_msg(&e));
+    /* libvirt's words for a restore over a running domain of the image. */
+    struct domain_def *def = NULL;
+    if (domain_def_parse_string(xml, 0, &def, &e) == 0) {
+        struct vd_domain *live = vd_domain_find_uuid(c->d, def->uuid);
+        if (!live)
+            live = vd_domain_find_name(c->d, def->name);
+        domain_def_free(def);
+        if (live && vd_domain_is_active(live)) {
+            free(xml);
+            return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                                "Requested operation is not valid: domain '%s' is already active",
+                                live->def->name);
+        }
+    }
     struct vd_domain *dom;
     r = vd_domain_create_transient(c->d, xml, &dom, &e);
     free(xml);

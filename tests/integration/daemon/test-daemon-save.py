@@ -118,6 +118,11 @@ try:
     r = d.virsh("restore", save)
     t.ok(r.returncode == 0, "virsh restore", r.stderr)
     t.ok(d.state("st") == "running (restored)", "restored: running (restored)", d.state("st"))
+    r = d.virsh("restore", save)
+    t.ok(r.returncode == 1 and
+         "Requested operation is not valid: domain 'st' is already active" in r.stderr and
+         d.state("st") == "running (restored)",
+         "a restore over the running domain is refused, and it runs on", r.stderr)
     t.ok(ticks_past("st", 3), "the restored guest ticks on", d.console_log("st")[-300:])
     t.ok(log_ticks("st")[0:before + 3] == list(range(1, before + 4)),
          "ticks consecutive across save and restore", log_ticks("st"))
