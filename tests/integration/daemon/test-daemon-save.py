@@ -129,8 +129,13 @@ try:
 
     # ---- vsh save --paused, save-image-define, restore ----
     save2 = os.path.join(d.tmp, "st2.save")
-    r = d.vsh("save", "st", save2, "--paused")
-    t.ok(r.returncode == 0, "vsh save --paused", r.stderr)
+    r = d.vsh("save", "st", save2, "--paused", "--bypass-cache")
+    t.ok(r.returncode == 0, "vsh save --paused --bypass-cache", r.stderr)
+    res = subprocess.run(["fincore", "--bytes", "--noheadings", "-o", "RES", save2],
+                         capture_output=True, text=True)
+    t.ok(res.returncode == 0 and int(res.stdout.strip() or "-1") < (1 << 20),
+         "--bypass-cache: the image is not left in the page cache (fincore)",
+         res.stdout + res.stderr)
     running = struct.unpack("=I", open(save2, "rb").read(28)[24:28])[0]
     t.ok(running == 0, "--paused: the image says the guest was paused")
     copy = os.path.join(d.tmp, "st2-copy.save")
