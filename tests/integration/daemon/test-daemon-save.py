@@ -147,6 +147,19 @@ try:
     os.unlink(copy)
     running = struct.unpack("=I", open(save2, "rb").read(28)[24:28])[0]
     t.ok(running == 1, "save-image-define --running: the image says running now")
+    # save-image-edit through $VISUAL, with both clients: virsh changes the image, vsh then
+    # finds nothing to change.
+    sed = "sed -i 's|<on_crash>destroy</on_crash>|<on_crash>restart</on_crash>|'"
+    env = dict(d.env, VISUAL=sed)
+    r = subprocess.run(["virsh", "-c", d.uri, "save-image-edit", save2], env=env,
+                       capture_output=True, text=True)
+    t.ok(r.returncode == 0 and f"State file {save2} edited." in r.stdout and
+         "<on_crash>restart</on_crash>" in d.vsh("save-image-dumpxml", save2).stdout,
+         "virsh save-image-edit changes the image's XML", r.stdout + r.stderr)
+    r = subprocess.run([VSH, "-c", d.vsh_uri, "save-image-edit", save2], env=env,
+                       capture_output=True, text=True)
+    t.ok(r.returncode == 0 and f"Saved image {save2} XML configuration not changed." in r.stdout,
+         "vsh save-image-edit: nothing to change", r.stdout + r.stderr)
     r = d.vsh("restore", save2, "--paused")
     t.ok(r.returncode == 0, "vsh restore --paused", r.stderr)
     t.ok(d.state("st") == "paused (user)", "restore --paused: paused", d.state("st"))
