@@ -288,6 +288,14 @@ try:
     t.ok(not os.path.exists(os.path.join(d.root, "lib", "save", "other.save")),
          "--force-boot removed the managed image")
     wait_for(lambda: "tick=2 " in d.console_log("other"), 120)
+    # A daemon that stopped between a managed save's image and the VMM's end: the image and a
+    # live VM. After the restart the VM is kept and the stale image goes.
+    shutil.copy(good, os.path.join(d.root, "lib", "save", "other.save"))
+    d.stop()
+    d.start()
+    t.ok(d.state("other") == "running (booted)" and
+         not os.path.exists(os.path.join(d.root, "lib", "save", "other.save")),
+         "a running domain's stale managed image is removed at daemon start", d.state("other"))
 
     # ---- a save that fails: disk full ----
     mnt = os.path.join(d.tmp, "small")
