@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/vireod.h"
@@ -142,28 +143,33 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
 #define INCOMING_FD_NAME "vireo-restore"
 /* How long a restore may take to read its stream. */
 #define INCOMING_TIMEOUT_MS (10 * 60 * 1000)
+#define INCOMING_POLL_MS    20
 
-/* The VM's state from w->incoming_fd, as libvirt restores into QEMU: the
- * MIGRATION events on, getfd, migrate-incoming "fd:", then the events up
- * to completed. A failed load ends the VMM (as QEMU's does): its log's
- * last line is the reason. */
+/* The VMM's end after a refused stream: its log's last line says why. */
+static int incoming_failed(struct start_work *w)
+{
+    char last[512];
+    vd_proc_wait_exit(w->pidfd, VMM_DESTROY_GRACE_MS);
+    last_log_line(w->logpath, last, sizeof(last));
+    const char *why = last;
+    if (strncmp(why, "vireo-vmm: error: ", 18) == 0)
+        why += 18;
+    return verr_set(&w->err, EINVAL, "operation failed: job 'migration in' failed: %s", why);
+}
+
+/* The VM's state from w->incoming_fd, as libvirt restores into QEMU: getfd,
+ * migrate-incoming "fd:", then the migration's status up to completed. A
+ * failed load ends the VMM (as QEMU's does). The status is polled with
+ * query-migrate rather than taken from MIGRATION events: the process that
+ * refuses a stream exits at once, and the one thing that says why is its
+ * log. */
 static int load_incoming(struct start_work *w)
 {
-    struct json_object *cap = json_object_new_object();
-    json_object_object_add(cap, "capability", json_object_new_string("events"));
-    json_object_object_add(cap, "state", json_object_new_boolean(true));
-    struct json_object *caps = json_object_new_array();
-    json_object_array_add(caps, cap);
     struct json_object *args = json_object_new_object();
-    json_object_object_add(args, "capabilities", caps);
-    int r = qmp_run(w, "migrate-set-capabilities", args);
-    if (r < 0)
-        return r;
-    args = json_object_new_object();
     json_object_object_add(args, "fdname", json_object_new_string(INCOMING_FD_NAME));
-    struct json_object *reply = NULL, *e, *desc;
-    r = qmp_client_execute_fd(w->qmp, "getfd", args, w->incoming_fd, VMM_QMP_TIMEOUT_MS, &reply,
-                              &w->err);
+    struct json_object *reply = NULL, *e, *desc, *ret, *status;
+    int r = qmp_client_execute_fd(w->qmp, "getfd", args, w->incoming_fd, VMM_QMP_TIMEOUT_MS, &reply,
+                                  &w->err);
     if (r == 0 && json_object_object_get_ex(reply, "error", &e))
         r = verr_set(&w->err, EIO, "vireo-vmm refused getfd: %s",
                      json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
@@ -176,37 +182,23 @@ static int load_incoming(struct start_work *w)
     r = qmp_run(w, "migrate-incoming", args);
     if (r < 0)
         return r;
-    for (int waited = 0; waited < INCOMING_TIMEOUT_MS; waited += 1000) {
-        struct json_object *ev = NULL, *name, *data, *status;
+    for (int waited = 0; waited < INCOMING_TIMEOUT_MS; waited += INCOMING_POLL_MS) {
         struct verr e2 = {0};
-        r = qmp_client_next_event(w->qmp, 1000, &ev, &e2);
-        if (r == -ETIMEDOUT)
-            continue;
-        if (r < 0) { /* QMP ended: the VMM refused the stream and exited */
-            char last[512];
-            vd_proc_wait_exit(w->pidfd, VMM_DESTROY_GRACE_MS);
-            last_log_line(w->logpath, last, sizeof(last));
-            return verr_set(&w->err, EINVAL, "operation failed: job 'migration in' failed: %s",
-                            last);
-        }
+        reply = NULL;
+        r = qmp_client_execute(w->qmp, "query-migrate", NULL, VMM_QMP_TIMEOUT_MS, &reply, &e2);
         const char *st = NULL;
-        if (json_object_object_get_ex(ev, "event", &name) &&
-            strcmp(json_object_get_string(name), "MIGRATION") == 0 &&
-            json_object_object_get_ex(ev, "data", &data) &&
-            json_object_object_get_ex(data, "status", &status))
+        if (r == 0 && json_object_object_get_ex(reply, "return", &ret) &&
+            json_object_object_get_ex(ret, "status", &status))
             st = json_object_get_string(status);
         bool done = st && strcmp(st, "completed") == 0;
-        bool failed = st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0);
-        json_object_put(ev);
+        bool failed = r < 0 || (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0));
+        json_object_put(reply);
         if (done)
             return 0;
-        if (failed) {
-            char last[512];
-            vd_proc_wait_exit(w->pidfd, VMM_DESTROY_GRACE_MS);
-            last_log_line(w->logpath, last, sizeof(last));
-            return verr_set(&w->err, EINVAL, "operation failed: job 'migration in' failed: %s",
-                            last);
-        }
+        if (failed) /* QMP ended, or the status says so: the VMM refused the stream */
+            return incoming_failed(w);
+        struct timespec ts = {0, INCOMING_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
     }
     return verr_set(&w->err, ETIMEDOUT,
                     "operation failed: job 'migration in' failed: no end after %d s",
