@@ -7,6 +7,11 @@
  * domain definition at that moment. Parse, validate, format, as libvirt
  * prints it (virsh snapshot-dumpxml); the daemon's snapshot store and
  * commands build on it.
+ *
+ * TODO(#12): nothing uses it yet: the snapshot RPC procedures, their
+ * libvireo API and vsh commands, the store (ROOT/etc/snapshots/DOM/NAME.xml)
+ * and the VMM driver's snapshot-save/-load/-delete and
+ * blockdev-snapshot-sync operations are still to come.
  */
 #ifndef VIREO_CONF_SNAPSHOT_CONF_H
 #define VIREO_CONF_SNAPSHOT_CONF_H

@@ -13,7 +13,11 @@
  * run again if they ran (reason "save canceled"), as libvirt does.
  *
  * Restoring is a start (lifecycle.c): the image is read here and in
- * rpc-lifecycle.c, the VMM is started with the stream as its -incoming.
+ * rpc-save.c, the VMM is started with the stream as its -incoming.
+ *
+ * TODO: a daemon killed in the middle of a save leaves its temporary file
+ * (".NAME.vireo-XXXXXX" beside the target; never the target itself) and the
+ * guest paused; a restarted daemon does not look for either yet.
  */
 #include <errno.h>
 #include <stdio.h>
