@@ -32,6 +32,7 @@
 #include "vireo/vireo.h"
 
 struct vd_vmm;
+struct vd_console_pty;
 struct verr;
 
 struct vd_domain {
@@ -45,20 +46,21 @@ struct vd_domain {
     struct domain_def *newdef;
     bool persistent;
     bool autostart;
-    bool updated;         /* the persistent definition changed since the start */
-    int state;            /* vir_domain_state */
-    int reason;           /* its reason (vir_domain_running_reason, ...) */
-    int id;               /* -1 when shut off */
-    uint64_t start_time;  /* CLOCK_REALTIME seconds */
-    struct vd_vmm *vmm;   /* the running vireo-vmm, NULL when there is none */
-    bool tainted_monitor; /* its monitor was used directly (qemu-monitor-command) */
-    bool starting;        /* a start job is under way (the VMM may already exist) */
-    bool fake_reboot;     /* a reboot asked through ACPI: the guest's power-off restarts it */
-    bool vanished;        /* gone from every lookup: freed when its jobs end */
-    bool saved;           /* the VMM is being ended after a save: shut off (saved) */
-    int console_log_fd;   /* log/NAME.console.log: everything COM1 printed */
-    struct vd_job *job;   /* the running job */
-    struct vd_job *jobq;  /* jobs waiting for it, in order */
+    bool updated;               /* the persistent definition changed since the start */
+    int state;                  /* vir_domain_state */
+    int reason;                 /* its reason (vir_domain_running_reason, ...) */
+    int id;                     /* -1 when shut off */
+    uint64_t start_time;        /* CLOCK_REALTIME seconds */
+    struct vd_vmm *vmm;         /* the running vireo-vmm, NULL when there is none */
+    bool tainted_monitor;       /* its monitor was used directly (qemu-monitor-command) */
+    bool starting;              /* a start job is under way (the VMM may already exist) */
+    bool fake_reboot;           /* a reboot asked through ACPI: the guest's power-off restarts it */
+    bool vanished;              /* gone from every lookup: freed when its jobs end */
+    bool saved;                 /* the VMM is being ended after a save: shut off (saved) */
+    int console_log_fd;         /* log/NAME.console.log: everything COM1 printed */
+    struct vd_console_pty *pty; /* the pty a <console type='pty'> shows, while it runs */
+    struct vd_job *job;         /* the running job */
+    struct vd_job *jobq;        /* jobs waiting for it, in order */
 };
 
 /* ---- domain-store.c ---- */
@@ -111,6 +113,11 @@ void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
 void vd_domain_console(struct vd_domain *dom, const void *data, size_t len);
 void vd_domain_console_open_log(struct vd_domain *dom);
 void vd_domain_console_close_log(struct vd_domain *dom);
+/* console-pty.c: for a <serial>/<console type='pty'>, a pty relayed to COM1 while the
+ * domain runs, its path in the live definition (tty=, <source path=>) as libvirt shows it. */
+void vd_console_pty_open(struct vd_domain *dom);
+void vd_console_pty_close(struct vd_domain *dom);
+void vd_console_pty_output(struct vd_domain *dom, const void *data, size_t len);
 bool vd_domain_has_console(const struct vd_domain *dom);
 /* Sends a client's keystrokes to the guest; false when it has no console. */
 bool vd_domain_console_write(struct vd_domain *dom, const void *data, size_t len);
@@ -148,7 +155,18 @@ int vd_domain_restore_xml(const char *image_xml, const char *xml, char **out, st
 /* Whether def has the virtio balloon live memory changes go through. */
 bool vd_domain_has_balloon(const struct domain_def *def);
 void vd_domain_job_set_memory(struct vd_job *job);
+/* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
+void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+
+/* ---- domain-graphics.c ---- */
+/* Before a start, in the live definition: the port of each autoport VNC
+ * graphics (first free from 5900) and the path of a socket listen without one. */
+int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The VNC password of def (set over QMP at start, never on the command line), or NULL. */
+const char *vd_domain_vnc_password(const struct domain_def *def);
+/* Its passwdValidTo as seconds since the epoch, or 0 (the start check refused other forms). */
+int64_t vd_domain_vnc_valid_to(const struct domain_def *def);
 
 /* ---- domain-reattach.c ---- */
 void vd_domain_reattach_all(struct vd_daemon *d);

@@ -37,6 +37,7 @@ static void job_free(struct vd_job *job)
         job->reply_free(job->reply_ctx);
     free(job->path);
     free(job->xml);
+    free(job->text);
     free(job);
 }
 

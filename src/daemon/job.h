@@ -52,6 +52,7 @@ struct vd_job {
     char *xml;                /* save: the XML to store instead of the live one */
     bool restore;             /* start: from the image at path (or the managed one) */
     bool was_running;         /* restore: the image says the guest ran */
+    char *text;               /* a device's XML (update-device); owned, may be NULL */
 };
 
 struct vd_job *vd_job_new(struct vd_domain *dom, const char *what, vd_job_fn run);

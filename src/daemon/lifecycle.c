@@ -167,6 +167,22 @@ static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
     case VD_VMM_BALLOON:
         dom->def->current_memory_kib = ev->value / 1024;
         break;
+    case VD_VMM_TRAY:
+        /* The live XML shows an open tray as libvirt does (<target ... tray='open'/>). */
+        for (size_t i = 0; ev->id && i < dom->def->ndisks; i++) {
+            struct domain_disk *disk = &dom->def->disks[i];
+            const struct domain_address *a = &disk->address;
+            char alias[64];
+            snprintf(alias, sizeof(alias), "scsi%u-%u-%u-%u", a->controller, a->bus, a->target,
+                     a->unit);
+            if (disk->target_bus != DOMAIN_DISK_BUS_SCSI || strcmp(alias, ev->id) != 0)
+                continue;
+            if (!disk->target_node)
+                disk->target_node = xnode_new("target");
+            xnode_set_attr(disk->target_node, "tray", ev->value ? "open" : NULL);
+            vd_domain_save_status(d, dom);
+        }
+        break;
     }
 }
 
@@ -429,12 +445,25 @@ void vd_domain_job_start(struct vd_job *job)
         }
     }
     dom->starting = true;
+    int r = vd_domain_graphics_prepare(d, dom, &err);
+    if (r < 0) {
+        if (fd >= 0)
+            close(fd);
+        start_failed(job, r, verr_msg(&err));
+        return;
+    }
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
     /* A restore starts stopped, and the balloon is where the image left it. */
-    struct vd_vmm_start_args a = {dom->def, job->paused || job->restore,
-                                  job->restore ? 0 : balloon_target(dom->def), fd};
-    int r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    struct vd_vmm_start_args a = {
+        .def = dom->def,
+        .paused = job->paused || job->restore,
+        .balloon_bytes = job->restore ? 0 : balloon_target(dom->def),
+        .incoming_fd = fd,
+        .vnc_password = vd_domain_vnc_password(dom->def),
+        .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),
+    };
+    r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     if (fd >= 0)
         close(fd); /* the start has its own copy */
     if (r < 0) {
