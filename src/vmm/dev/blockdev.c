@@ -444,7 +444,13 @@ static struct json_object *inserted_json(struct blockdev *b)
     for (struct block_dev *k = backing; k; k = block_backing(k))
         depth++;
     json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
-    json_object_object_add(ins, "encrypted", json_object_new_boolean(0));
+    struct block_info bi;
+    bool encrypted = false;
+    if (block_get_info(bd, &bi, NULL) == 0) {
+        encrypted = bi.encrypted;
+        block_info_free(&bi);
+    }
+    json_object_object_add(ins, "encrypted", json_object_new_boolean(encrypted));
     json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "writeback",
