@@ -77,7 +77,7 @@ struct blockdev {
      * before the command's reply, as QEMU orders them; NULL: events from the guest's side go
      * through the VM (delivered on the main loop). */
     struct qmp_server *qmp;
-    char *format; /* as asked (NULL: probed) */
+    char *format;  /* as asked (NULL: probed) */
     bool share_rw; /* the device's share-rw=on: others may write its images too */
 };
 
