@@ -11,6 +11,7 @@
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/backends.h"
 #include "vmm/cli.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
@@ -160,6 +161,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
         (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = backends_qmp_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

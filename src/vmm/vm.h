@@ -91,12 +91,12 @@ struct vm {
      * the backends the command line declared, the chardevs opened from them (same order),
      * the device configs in creation order (the machine's built-ins first), and the
      * devices made from them. */
-    const struct vm_backends *backends;
+    struct vm_backends *backends; /* QMP blockdev-add/netdev_add add to it */
     struct chardev_set chardevs;
     struct dev_config *const *dev_configs;
     unsigned nr_dev_configs;
     struct device **devices;
-    unsigned nr_devices;
+    unsigned nr_devices, devices_cap; /* device_add appends, device_del removes */
     struct pci_bus *pci; /* the machine's PCIe root bus (vmm/dev/pci.h) */
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
@@ -121,7 +121,7 @@ struct vm {
 };
 
 /* Builds the VM from the configuration: KVM, memory, devices, vCPUs, boot image. */
-int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err);
+int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct verr *err);
 /* Starts the vCPU threads, running or paused (prelaunch) per -S. */
 int vm_start(struct vm *vm, struct verr *err);
 /* Stops and joins vCPU threads and frees everything. */
@@ -150,6 +150,10 @@ void vm_powerdown(struct vm *vm);              /* "system_powerdown": ACPI power
 void vm_quit(struct vm *vm, int status);       /* "quit": exit the process */
 void vm_quit_on_signal(struct vm *vm);         /* SIGINT/SIGTERM/SIGHUP, as QEMU: status 0 */
 enum vm_status vm_get_status(struct vm *vm);
+/* Main thread: parks every vCPU without changing the run state (a device being plugged or
+ * unplugged while the guest runs), and lets them go again unless the VM is paused. */
+void vm_quiesce(struct vm *vm);
+void vm_unquiesce(struct vm *vm);
 
 /* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit
  * (vm_destroy(), or at once after an exit request). */
