@@ -143,6 +143,7 @@ enum {
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
     T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
+    T_HOTPLUG = 1 << 19, /* PCIe hot-plug through a root port: needs the host's QMP */
 };
 
 static const struct {
@@ -156,6 +157,7 @@ static const struct {
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
+    {"hotplug", T_HOTPLUG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -274,6 +276,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_balloon(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
+    if (run & T_HOTPLUG)
+        test_hotplug(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)
