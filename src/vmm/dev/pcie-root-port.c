@@ -52,6 +52,7 @@
 #define SLTCAP_PCP 0x02
 #define SLTCAP_AIP 0x08
 #define SLTCAP_PIP 0x10
+#define SLTCAP_HPS 0x20 /* hot-plug surprise: QEMU sets it with hot-plug */
 #define SLTCAP_HPC 0x40
 #define SLTCAP_EIP 0x20000
 
@@ -256,7 +257,7 @@ static int rp_create(struct device *dev, struct verr *err)
     wr16(body + EXP_FLAGS - 2, 0x0142); /* version 2, root port (4), slot implemented */
     wr32(body + EXP_LNKCAP - 2, (uint32_t)o->port << 24 | 0x00100000u | 0x11); /* DLLLARC */
     uint32_t sltcap = SLTCAP_ABP | SLTCAP_PCP | SLTCAP_AIP | SLTCAP_PIP | SLTCAP_EIP |
-                      (o->hotplug ? SLTCAP_HPC : 0) | (uint32_t)o->slot << 19;
+                      (o->hotplug ? SLTCAP_HPC | SLTCAP_HPS : 0) | (uint32_t)o->slot << 19;
     wr32(body + EXP_SLTCAP - 2, sltcap);
     rp->exp = pci_dev_add_cap(pd, 0x10, body, EXP_SIZE);
     wr16(pd->wmask + rp->exp + 0x08, 0x7fff); /* device control */
