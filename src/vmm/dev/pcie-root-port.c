@@ -22,6 +22,10 @@
  * enable bit is set: through the port's one MSI-X vector (BAR 0) or, without
  * MSI-X, INTx pin A. While the slot power is off the device behind answers no
  * configuration cycle and decodes no BAR (pci_bridge_set_power).
+ *
+ * Migration: the device behind a port must be on the destination's command
+ * line (bus=ID), as QEMU requires; the stream's slot state is checked
+ * against it.
  */
 #include "util/log.h"
 #include "util/mem.h"
@@ -357,6 +361,61 @@ static int rp_unplug(struct device *owner, struct device *child, struct verr *er
     return 0;
 }
 
+/* State: the function (bus numbers, window, slot control, MSI-X) and the slot's status and
+ * link status, which the guest cannot write directly. A hot-unplug in flight is refused:
+ * its device is between two owners. */
+struct rp_state {
+    uint16_t slot_status, link_status;
+    uint8_t event, pad[3];
+};
+
+static int rp_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct root_port *rp = dev->priv;
+    if (rp->leaving)
+        return verr_set(err, EBUSY, "pcie-root-port %s: a hot-unplug is in progress",
+                        dev->cfg->id ? dev->cfg->id : "");
+    int r = pci_dev_save(&rp->pci, w, err);
+    if (r < 0)
+        return r;
+    struct rp_state st = {0};
+    pthread_mutex_lock(&rp->pci.lock);
+    st.slot_status = rd16(rp->pci.cfg + rp->exp + EXP_SLTSTA);
+    st.link_status = rd16(rp->pci.cfg + rp->exp + EXP_LNKSTA);
+    st.event = rp->event;
+    pthread_mutex_unlock(&rp->pci.lock);
+    return w->put(w, "rp.slot", &st, sizeof(st), err);
+}
+
+static int rp_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct root_port *rp = dev->priv;
+    struct rp_state st;
+    int rc = r->get(r, "rp.slot", &st, sizeof(st), err);
+    if (rc < 0)
+        return rc;
+    bool present = rp->pci.sec[0] != NULL;
+    if (st.event > 1 || (st.slot_status & ~(0x011f | SLTSTA_PDS)) ||
+        (st.link_status & ~(0x000f | 0x03f0 | LNKSTA_DLLLA)))
+        return verr_set(err, EINVAL, "field 'rp.slot' holds bits a root port never sets");
+    if (!!(st.slot_status & SLTSTA_PDS) != present)
+        return verr_set(err, EINVAL,
+                        "field 'rp.slot': the slot is %s in the stream but %s here",
+                        present ? "empty" : "occupied", present ? "occupied" : "empty");
+    rc = pci_dev_load(&rp->pci, r, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&rp->pci.lock);
+    uint8_t *e = rp->pci.cfg + rp->exp;
+    wr16(e + EXP_SLTSTA, st.slot_status);
+    wr16(e + EXP_LNKSTA, st.link_status);
+    rp->event = st.event;
+    bool power_on = !(rd16(e + EXP_SLTCTL) & SLTCTL_PCC);
+    pthread_mutex_unlock(&rp->pci.lock);
+    pci_bridge_set_power(&rp->pci, power_on && present);
+    return 0;
+}
+
 static const struct dev_type pcie_root_port_type = {
     .name = "pcie-root-port",
     .desc = "PCI Express Root Port (with native hot-plug)",
@@ -370,6 +429,9 @@ static const struct dev_type pcie_root_port_type = {
     .create = rp_create,
     .reset = rp_reset,
     .free = rp_free,
+    .state_version = 1,
+    .save = rp_save,
+    .load = rp_load,
     .hotplug_check = rp_hotplug_check,
     .plugged = rp_plugged,
     .unplug = rp_unplug,
