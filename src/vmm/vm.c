@@ -280,6 +280,14 @@ void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data)
     pthread_mutex_unlock(&vm->device_events.lock);
 }
 
+void vm_qmp_event_main(struct vm *vm, const char *name, struct json_object *data)
+{
+    if (vm->events.emit_data)
+        vm->events.emit_data(vm->events.opaque, name, data);
+    else
+        json_object_put(data);
+}
+
 void vm_set_device_events(struct vm *vm, void (*fn)(void *, const char *, struct json_object *),
                           void *opaque)
 {

@@ -63,6 +63,9 @@ struct vm_event_sink {
      * cause (reason is QEMU's ShutdownCause name, guest says who asked); others pass NULL.
      */
     void (*emit)(void *opaque, const char *name, bool guest, const char *reason);
+    /* Main thread: an event with data (taken over), sent at once: queued behind the loop's
+     * other work it could be lost to an exit already queued (DEVICE_DELETED). */
+    void (*emit_data)(void *opaque, const char *name, struct json_object *data);
     void *opaque;
 };
 
@@ -129,6 +132,8 @@ void vm_destroy(struct vm *vm);
 
 /* Any thread: a device's QMP event (data taken over; dropped when nobody listens). */
 void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data);
+/* Main thread: an event sent at once (data taken over; dropped when nobody listens). */
+void vm_qmp_event_main(struct vm *vm, const char *name, struct json_object *data);
 /* Main thread: where device events go (NULL emit: nowhere, before the server is freed). */
 void vm_set_device_events(struct vm *vm, void (*emit)(void *, const char *, struct json_object *),
                           void *opaque);

@@ -709,7 +709,15 @@ void dev_hotplug_remove(struct device *dev)
         json_object_object_add(data, "path", json_object_new_string("/machine/peripheral-anon"));
     }
     log_info("hot-unplugged %s%s%s", c->type->name, c->id ? " id=" : "", c->id ? c->id : "");
-    vm_qmp_event(vm, "DEVICE_DELETED", data);
+    if (c->id && !strncmp(c->type->name, "virtio-", 7)) {
+        /* QEMU first reports the virtio device's backend child (a path, no device). */
+        struct json_object *backend = json_object_new_object();
+        char path[256];
+        snprintf(path, sizeof(path), "/machine/peripheral/%s/virtio-backend", c->id);
+        json_object_object_add(backend, "path", json_object_new_string(path));
+        vm_qmp_event_main(vm, "DEVICE_DELETED", backend);
+    }
+    vm_qmp_event_main(vm, "DEVICE_DELETED", data);
     if (c->hotplugged)
         dev_config_free(c);
     free(dev);

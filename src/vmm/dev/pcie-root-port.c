@@ -9,9 +9,10 @@
  * presence detect and data-link-layer state reporting. The sequences are
  * QEMU's:
  *   - hot-add: the device appears (presence detect state, link active) and
- *     the port raises presence-detect-changed and DLL-state-changed; the
- *     guest powers the slot on (it is off while the slot is empty) and
- *     enumerates the device;
+ *     the port raises presence-detect-changed together with the attention
+ *     button (what QEMU 7.2 raises, seen from a guest: slot status PDC|ABP,
+ *     no DLL-state-changed); the guest powers the slot on (it is off while
+ *     the slot is empty) and enumerates the device;
  *   - hot-remove request (device_del): the attention button is pressed; the
  *     guest (Linux waits 5 s for a second press that would cancel) turns
  *     the power indicator off and the slot power off; at that write the
@@ -330,7 +331,7 @@ static void rp_plugged(struct device *owner, struct device *child, bool hot)
     bool power_on = !(rd16(e + EXP_SLTCTL) & SLTCTL_PCC);
     pthread_mutex_unlock(&rp->pci.lock);
     pci_bridge_set_power(&rp->pci, power_on);
-    raise_event(rp, SLTSTA_PDC | SLTSTA_DLLSC);
+    raise_event(rp, SLTSTA_PDC | SLTSTA_ABP); /* QEMU's pair on hot-add */
 }
 
 static int rp_hotplug_check(struct device *owner, struct verr *err)
