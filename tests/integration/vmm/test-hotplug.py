@@ -17,8 +17,9 @@ VMM is the command prefix (vireo-vmm's path, or
    guest reads that MAC at 01:00.0; netdev_del is refused while the NIC uses
    it; device_del, DEVICE_DELETED (the guest then ends the run).
 Refusals checked on the way (same words under both VMMs where QEMU has
-them): device_add on pcie.0 (not hot-pluggable), device_del of an unknown
-id, blockdev-del of a node a device uses.
+them): device_add on pcie.0 (not hot-pluggable), onto a port with
+hotplug=off, of a missing drive, into the occupied slot, with an id in use;
+device_del of an unknown id; blockdev-del of a node a device uses.
 """
 import binascii
 import json
@@ -73,6 +74,8 @@ def main():
                               f"tests=hotplug hotplug_sectors={SECTORS} hotplug_wait_s=120",
                               "-qmp", f"unix:{sock},server=on,wait=off",
                               "-device", "pcie-root-port,id=rp1,chassis=1,slot=1,port=8",
+                              "-device", "pcie-root-port,id=rp2,chassis=1,slot=2,hotplug=off",
+                              "-device", "pcie-root-port,id=rp3,chassis=1,slot=3",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     g = Guest(cmd)
     try:
@@ -95,8 +98,23 @@ def main():
         check("error" in r, "device_add onto pcie.0 is refused (not hot-pluggable)",
               json.dumps(r))
         r = qmp("device_add", {"driver": "virtio-blk-pci", "id": "hd", "drive": "hd-format",
+                               "bus": "rp2"})
+        check("error" in r, "device_add onto a port with hotplug=off is refused", json.dumps(r))
+        r = qmp("device_add", {"driver": "virtio-blk-pci", "id": "hd", "drive": "nosuch",
+                               "bus": "rp1"})
+        check("error" in r, "device_add naming a drive that does not exist is refused",
+              json.dumps(r))
+        r = qmp("device_add", {"driver": "virtio-blk-pci", "id": "hd", "drive": "hd-format",
                                "bus": "rp1"})
         check(r.get("return") == {}, "device_add virtio-blk-pci on rp1", json.dumps(r))
+        if not qemu:
+            # QEMU 7.2 accepts this one and puts the device at 01:01.0, where a PCIe
+            # downstream link cannot reach it (device 0 only): vireo-vmm refuses instead
+            # (docs/vmm.md, "Hot-plug").
+            r = qmp("device_add", {"driver": "virtio-rng-pci", "id": "rng", "bus": "rp1"})
+            check("error" in r, "device_add into the occupied slot is refused", json.dumps(r))
+        r = qmp("device_add", {"driver": "virtio-rng-pci", "id": "hd", "bus": "rp3"})
+        check("error" in r, "device_add with an id in use is refused", json.dumps(r))
         line = g.wait_line("hotplug: blk crc32=", timeout=120)
         crc = int(line.split("crc32=")[1].strip(), 16) if line else None
         check(crc == want_crc, f"guest read the hot-plugged disk: CRC-32 {crc} == {want_crc}",
