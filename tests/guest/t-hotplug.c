@@ -133,7 +133,10 @@ static bool wait_irq(struct hp_irq *irq, unsigned seen, uint64_t wait_s)
 {
     irq_enable();
     uint8_t last = cmos_read(RTC_SECONDS);
-    for (uint64_t ticks = 0; irq->n == seen && ticks < wait_s;) {
+    /* The RTC bounds the wait; the iteration cap (10M TSC cycles each) only guards against a
+     * machine without one, whose seconds register never changes. */
+    for (uint64_t ticks = 0, spins = 0; irq->n == seen && ticks < wait_s && spins < wait_s * 1000;
+         spins++) {
         tsc_delay(10000000);
         uint8_t now = cmos_read(RTC_SECONDS);
         if (now != last) {
