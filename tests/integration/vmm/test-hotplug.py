@@ -15,10 +15,11 @@ VMM is the command prefix (vireo-vmm's path, or
    blockdev-del of both nodes then works;
  - round 2: netdev_add user and device_add virtio-net-pci with a MAC; the
    guest reads that MAC at 01:00.0; netdev_del is refused while the NIC uses
-   it; device_del, DEVICE_DELETED (the guest then ends the run).
+   it (vireo-vmm only); device_del, DEVICE_DELETED (the guest then ends the run).
 Refusals checked on the way (same words under both VMMs where QEMU has
 them): device_add on pcie.0 (not hot-pluggable), onto a port with
-hotplug=off, of a missing drive, into the occupied slot, with an id in use;
+hotplug=off, of a missing drive, into the occupied slot (vireo-vmm only), with
+an id in use;
 device_del of an unknown id; blockdev-del of a node a device uses.
 """
 import binascii
@@ -147,8 +148,12 @@ def main():
         line = g.wait_line("hotplug: net mac=", timeout=120)
         check(line and MAC in line, f"guest reads the hot-plugged NIC's MAC {MAC}", g.text())
         used = g.wait_line("hotplug: used", timeout=60)
-        r = qmp("netdev_del", {"id": "hn"})
-        check("error" in r, "netdev_del of the netdev the NIC uses is refused", json.dumps(r))
+        if not qemu:
+            # QEMU 7.2 takes this netdev_del and leaves the NIC without a backend; vireo-vmm
+            # refuses it (docs/vmm.md, "Hot-plug").
+            r = qmp("netdev_del", {"id": "hn"})
+            check("error" in r, "netdev_del of the netdev the NIC uses is refused",
+                  json.dumps(r))
         r = qmp("device_del", {"id": "nic"})
         check(used and r.get("return") == {}, "device_del nic accepted", json.dumps(r))
         ev = wait_event(q, "DEVICE_DELETED", "nic", timeout=120)
