@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 static struct json_object *member(struct json_object *o, const char *key)
 {
     struct json_object *v = NULL;
@@ -111,9 +110,9 @@ static int parse_cache(struct json_object *c, enum block_cache *out, struct qmp_
 /* A protocol node {"driver": "file", "filename": F, ...}: its file name. */
 static int file_node(struct json_object *o, const char **filename, struct qmp_error *err)
 {
-    static const char *const known[] = {"driver",    "filename", "node-name", "read-only",
-                                        "cache",     "discard",  "aio",       "auto-read-only",
-                                        NULL};
+    static const char *const known[] = {"driver",    "filename",       "node-name",
+                                        "read-only", "cache",          "discard",
+                                        "aio",       "auto-read-only", NULL};
     if (only_members(o, known, err) < 0 || want_string(o, "filename", true, filename, err) < 0)
         return -1;
     return 0;
@@ -125,9 +124,8 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
     (void)ss, (void)ret;
     struct vm *vm = opaque;
     struct vm_backends *be = vm->backends;
-    static const char *const known[] = {"driver",  "node-name", "file",           "read-only",
-                                        "cache",   "discard",   "auto-read-only", "aio",
-                                        "filename", NULL};
+    static const char *const known[] = {"driver",  "node-name",      "file", "read-only", "cache",
+                                        "discard", "auto-read-only", "aio",  "filename",  NULL};
     const char *driver, *node, *discard = NULL, *aio = NULL, *filename = NULL, *over = NULL;
     bool read_only = false;
     enum block_cache cache = BLOCK_CACHE_WRITEBACK;
@@ -171,8 +169,7 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "Cannot find device='' nor node-name='%s'", over);
             if (be->drive_used[file_index] || be->drives[file_index].format_node)
-                return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use",
-                                     over);
+                return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use", over);
             filename = be->drives[file_index].file;
         } else if (json_object_is_type(f, json_type_object)) {
             const char *fd_driver;
@@ -234,8 +231,9 @@ static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Failed to find node with node-name='%s'",
                              node);
     if (be->drive_used[i])
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is busy: node is used as guest "
-                                                     "device",
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Node '%s' is busy: node is used as guest "
+                             "device",
                              node);
     if (be->drives[i].format_node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
@@ -317,9 +315,8 @@ static int qmp_netdev_del(struct qmp_session *ss, struct json_object *args,
 
 int backends_qmp_register(struct qmp_server *server, struct vm *vm)
 {
-    static const struct qmp_arg add_args[] = {{"driver", QMP_ARG_STRING, false},
-                                              {"*", QMP_ARG_ANY, true},
-                                              {NULL}};
+    static const struct qmp_arg add_args[] = {
+        {"driver", QMP_ARG_STRING, false}, {"*", QMP_ARG_ANY, true}, {NULL}};
     static const struct qmp_arg del_args[] = {{"node-name", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg netdev_args[] = {{"type", QMP_ARG_STRING, false},
                                                  {"id", QMP_ARG_STRING, false},

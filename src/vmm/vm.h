@@ -100,7 +100,7 @@ struct vm {
     unsigned nr_dev_configs;
     struct device **devices;
     unsigned nr_devices, devices_cap; /* device_add appends, device_del removes */
-    struct pci_bus *pci; /* the machine's PCIe root bus (vmm/dev/pci.h) */
+    struct pci_bus *pci;              /* the machine's PCIe root bus (vmm/dev/pci.h) */
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
     void *power_button_opaque;

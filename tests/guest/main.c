@@ -142,7 +142,7 @@ enum {
     T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
-    T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
+    T_STATE = 1 << 18,   /* the continuity workload (t-state.c): runs alone and ends the run */
     T_HOTPLUG = 1 << 19, /* PCIe hot-plug through a root port: needs the host's QMP */
 };
 
@@ -150,13 +150,13 @@ static const struct {
     const char *name;
     unsigned bit;
 } test_names[] = {
-    {"boot", T_BOOT},     {"mem", T_MEM},         {"cmdline", T_CMDLINE},
-    {"initrd", T_INITRD}, {"acpi", T_ACPI},       {"mptable", T_MPTABLE},
-    {"smp", T_SMP},       {"uart", T_UART},       {"rtc", T_RTC},
-    {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
-    {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
-    {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
-    {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
+    {"boot", T_BOOT},       {"mem", T_MEM},         {"cmdline", T_CMDLINE},
+    {"initrd", T_INITRD},   {"acpi", T_ACPI},       {"mptable", T_MPTABLE},
+    {"smp", T_SMP},         {"uart", T_UART},       {"rtc", T_RTC},
+    {"pci", T_PCI},         {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
+    {"reset", T_RESET},     {"all", T_ALL},         {"none", 0},
+    {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
+    {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"hotplug", T_HOTPLUG},
 };
 

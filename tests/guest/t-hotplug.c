@@ -194,8 +194,8 @@ static bool setup_port(struct guest *g, struct port *p)
            p->dev, hdr, class, flags, sltcap);
     pci_write32(pa, 0, p->dev, 0, 0x18, SEC_BUS << 8 | SEC_BUS << 16); /* 0, 1, 1 */
     pci_write32(pa, 0, p->dev, 0, 0x20,
-                (uint32_t)((WINDOW_BASE >> 16) & 0xfff0) |
-                    (uint32_t)((WINDOW_LIMIT >> 16) & 0xfff0) << 16);
+                (uint32_t)((WINDOW_BASE >> 16) & 0xfff0) | (uint32_t)((WINDOW_LIMIT >> 16) & 0xfff0)
+                                                               << 16);
     virtio_bar_pool_set(WINDOW_BASE);
     pci_write32(pa, 0, p->dev, 0, PCI_BAR0, (uint32_t)RP_BAR);
     uint32_t cmd = pci_read32(pa, 0, p->dev, 0, PCI_COMMAND) & 0xffff;

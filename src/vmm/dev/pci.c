@@ -105,8 +105,8 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     put16(dev->cfg + 0x2c, 0); /* type 1 has no subsystem ids there (I/O base upper 16) */
     put16(dev->cfg + 0x2e, 0);
     dev->wmask[0x18] = dev->wmask[0x19] = dev->wmask[0x1a] = 0xff; /* primary/secondary/sub */
-    put16(dev->wmask + 0x20, 0xfff0); /* memory base */
-    put16(dev->wmask + 0x22, 0xfff0); /* memory limit */
+    put16(dev->wmask + 0x20, 0xfff0);                              /* memory base */
+    put16(dev->wmask + 0x22, 0xfff0);                              /* memory limit */
     put16(dev->wmask + 0x3e, 0x0003); /* bridge control: parity and SERR# enables */
 }
 
@@ -327,9 +327,9 @@ static void update_bars(struct pci_dev *dev)
         if (!b->size)
             continue;
         uint64_t a = bar_addr(dev, i);
-        bool want = mem_on && a >= PCI_MMIO_BASE && a + b->size <= PCI_MMIO_BASE + PCI_MMIO_SIZE &&
-                    (!dev->parent ||
-                     (!dev->parent->sec_off && bridge_forwards(dev->parent, a, b->size)));
+        bool want =
+            mem_on && a >= PCI_MMIO_BASE && a + b->size <= PCI_MMIO_BASE + PCI_MMIO_SIZE &&
+            (!dev->parent || (!dev->parent->sec_off && bridge_forwards(dev->parent, a, b->size)));
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
                       (unsigned long long)a);

@@ -61,18 +61,18 @@
 #define SLTCAP_HPC 0x40
 #define SLTCAP_EIP 0x20000
 
-#define SLTCTL_ABPE   0x0001
-#define SLTCTL_PDCE   0x0008
-#define SLTCTL_CCIE   0x0010
-#define SLTCTL_HPIE   0x0020
-#define SLTCTL_AIC    0x00c0
-#define SLTCTL_AIC_OFF 0x00c0
-#define SLTCTL_PIC    0x0300
-#define SLTCTL_PIC_ON  0x0100
+#define SLTCTL_ABPE      0x0001
+#define SLTCTL_PDCE      0x0008
+#define SLTCTL_CCIE      0x0010
+#define SLTCTL_HPIE      0x0020
+#define SLTCTL_AIC       0x00c0
+#define SLTCTL_AIC_OFF   0x00c0
+#define SLTCTL_PIC       0x0300
+#define SLTCTL_PIC_ON    0x0100
 #define SLTCTL_PIC_BLINK 0x0200
-#define SLTCTL_PIC_OFF 0x0300
-#define SLTCTL_PCC    0x0400 /* 1: power off */
-#define SLTCTL_DLLSCE 0x1000
+#define SLTCTL_PIC_OFF   0x0300
+#define SLTCTL_PCC       0x0400 /* 1: power off */
+#define SLTCTL_DLLSCE    0x1000
 
 #define SLTSTA_ABP   0x0001
 #define SLTSTA_PDC   0x0008
@@ -101,7 +101,7 @@ struct root_port {
     struct device *dev;
     uint8_t exp; /* PCIe capability offset */
     bool hotplug;
-    bool event; /* an enabled event is pending (the interrupt condition) */
+    bool event;              /* an enabled event is pending (the interrupt condition) */
     struct pci_dev *leaving; /* powered off by the guest, to be freed on the main thread */
 };
 
@@ -131,9 +131,8 @@ static bool raise_locked(struct root_port *rp, uint16_t status_bits, bool *intx_
     uint16_t sta = (uint16_t)(rd16(e + EXP_SLTSTA) | status_bits);
     wr16(e + EXP_SLTSTA, sta);
     uint16_t ctl = rd16(e + EXP_SLTCTL);
-    bool on = (ctl & SLTCTL_HPIE) &&
-              ((sta & ctl & (SLTSTA_ABP | SLTSTA_PDC | SLTSTA_CC)) ||
-               ((sta & SLTSTA_DLLSC) && (ctl & SLTCTL_DLLSCE)));
+    bool on = (ctl & SLTCTL_HPIE) && ((sta & ctl & (SLTSTA_ABP | SLTSTA_PDC | SLTSTA_CC)) ||
+                                      ((sta & SLTSTA_DLLSC) && (ctl & SLTCTL_DLLSCE)));
     bool rising = on && !rp->event;
     rp->event = on;
     bool msix = rp->pci.msix_cap && (rd16(rp->pci.cfg + rp->pci.msix_cap + 2) & 0x8000);
@@ -197,8 +196,7 @@ static void rp_cfg_written(struct pci_dev *pd, unsigned off, unsigned size, cons
         /* QEMU's condition: power controller and power indicator both turned off with a
          * device in the slot. */
         if (present && power_off && (ctl & SLTCTL_PIC) == SLTCTL_PIC_OFF &&
-            (!was_off || (old_ctl & SLTCTL_PIC) != SLTCTL_PIC_OFF) && pd->sec[0] &&
-            !rp->leaving) {
+            (!was_off || (old_ctl & SLTCTL_PIC) != SLTCTL_PIC_OFF) && pd->sec[0] && !rp->leaving) {
             rp->leaving = pd->sec[0];
             wr16(e + EXP_SLTSTA, rd16(e + EXP_SLTSTA) & ~SLTSTA_PDS);
             wr16(e + EXP_LNKSTA, rd16(e + EXP_LNKSTA) & ~LNKSTA_DLLLA);
@@ -400,8 +398,7 @@ static int rp_load(struct device *dev, struct dev_state_reader *r, struct verr *
         (st.link_status & ~(0x000f | 0x03f0 | LNKSTA_DLLLA)))
         return verr_set(err, EINVAL, "field 'rp.slot' holds bits a root port never sets");
     if (!!(st.slot_status & SLTSTA_PDS) != present)
-        return verr_set(err, EINVAL,
-                        "field 'rp.slot': the slot is %s in the stream but %s here",
+        return verr_set(err, EINVAL, "field 'rp.slot': the slot is %s in the stream but %s here",
                         present ? "empty" : "occupied", present ? "occupied" : "empty");
     rc = pci_dev_load(&rp->pci, r, err);
     if (rc < 0)
