@@ -157,8 +157,10 @@ static void finish_unplug(void *opaque)
 {
     struct root_port *rp = opaque;
     struct vm *vm = rp->dev->vm;
+    pthread_mutex_lock(&rp->pci.lock); /* set under it by the vCPU's slot control write */
     struct pci_dev *child = rp->leaving;
     rp->leaving = NULL;
+    pthread_mutex_unlock(&rp->pci.lock);
     for (unsigned i = 0; child && i < vm->nr_devices; i++) {
         if (vm->devices[i]->pci == child) {
             dev_hotplug_remove(vm->devices[i]);
@@ -207,9 +209,9 @@ static void rp_cfg_written(struct pci_dev *pd, unsigned off, unsigned size, cons
     /* Also after a status write: cleared bits may end the interrupt condition. */
     bool intx;
     bool send = raise_locked(rp, bits, &intx);
-    bool power_on = !(ctl & SLTCTL_PCC);
+    bool power_on = !(ctl & SLTCTL_PCC) && !rp->leaving;
     pthread_mutex_unlock(&pd->lock);
-    pci_bridge_set_power_locked(pd, power_on && !rp->leaving);
+    pci_bridge_set_power_locked(pd, power_on);
     if (send)
         pci_msix_notify(pd, 0);
     pci_intx_set(pd, intx);
@@ -338,7 +340,10 @@ static int rp_hotplug_check(struct device *owner, struct verr *err)
     if (!rp->hotplug)
         return verr_set(err, EINVAL, "Bus '%s' does not support hotplugging",
                         owner->cfg->id ? owner->cfg->id : "pcie-root-port");
-    if (rp->leaving)
+    pthread_mutex_lock(&rp->pci.lock);
+    bool leaving = rp->leaving != NULL;
+    pthread_mutex_unlock(&rp->pci.lock);
+    if (leaving)
         return verr_set(err, EBUSY, "Slot of '%s' is busy: a device is being removed",
                         owner->cfg->id ? owner->cfg->id : "pcie-root-port");
     return 0;
@@ -371,7 +376,10 @@ struct rp_state {
 static int rp_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct root_port *rp = dev->priv;
-    if (rp->leaving)
+    pthread_mutex_lock(&rp->pci.lock);
+    bool leaving = rp->leaving != NULL;
+    pthread_mutex_unlock(&rp->pci.lock);
+    if (leaving)
         return verr_set(err, EBUSY, "pcie-root-port %s: a hot-unplug is in progress",
                         dev->cfg->id ? dev->cfg->id : "");
     int r = pci_dev_save(&rp->pci, w, err);
