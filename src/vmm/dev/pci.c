@@ -108,6 +108,7 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     put16(dev->wmask + 0x20, 0xfff0);                              /* memory base */
     put16(dev->wmask + 0x22, 0xfff0);                              /* memory limit */
     put16(dev->wmask + 0x3e, 0x0003); /* bridge control: parity and SERR# enables */
+    put16(dev->cfg + 0x20, 0xfff0);   /* memory window closed (base above limit), as QEMU */
 }
 
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
@@ -358,7 +359,8 @@ void pci_dev_reset(struct pci_dev *dev)
     put16(dev->cfg + 0x04, 0);
     if (dev->bridge) {
         memset(dev->cfg + 0x18, 0, 3);
-        memset(dev->cfg + 0x20, 0, 4);
+        put16(dev->cfg + 0x20, 0xfff0); /* window closed */
+        put16(dev->cfg + 0x22, 0);
         put16(dev->cfg + 0x3e, 0);
     }
     update_bars(dev);

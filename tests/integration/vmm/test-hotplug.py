@@ -121,6 +121,17 @@ def main():
         check(crc == want_crc, f"guest read the hot-plugged disk: CRC-32 {crc} == {want_crc}",
               g.text())
         used = g.wait_line("hotplug: used", timeout=60)
+        r = qmp("query-pci")
+        port = next((d for d in r.get("return", [{}])[0].get("devices", [])
+                     if d.get("qdev_id") == "rp1"), {})
+        br = port.get("pci_bridge", {})
+        behind = [(d.get("bus"), d.get("slot"), d.get("qdev_id")) for d in br.get("devices", [])]
+        check(br.get("bus", {}).get("secondary") == 1 and
+              br.get("bus", {}).get("memory_range") == {"base": 0xd8000000,
+                                                        "limit": 0xdfffffff} and
+              behind == [(1, 0, "hd")],
+              "query-pci: rp1's secondary bus and window as the guest set them, hd behind it",
+              json.dumps(port))
         r = qmp("blockdev-del", {"node-name": "hd-format"})
         check("error" in r, "blockdev-del of a node the disk uses is refused", json.dumps(r))
         r = qmp("device_del", {"id": "hd"})
