@@ -35,6 +35,8 @@ static struct json_object *prop_json(const struct dev_config *c, const struct de
     }
     case DEV_PROP_BOOL:
         return json_object_new_boolean(*(const bool *)f);
+    case DEV_PROP_U8:
+        return json_object_new_int64(*(const uint8_t *)f);
     case DEV_PROP_U16:
         return json_object_new_int64(*(const uint16_t *)f);
     case DEV_PROP_U32:

@@ -80,6 +80,8 @@ const char *dev_prop_type_name(const struct dev_prop *p)
         return "str";
     case DEV_PROP_BOOL:
         return "bool";
+    case DEV_PROP_U8:
+        return "uint8";
     case DEV_PROP_U16:
         return "uint16";
     case DEV_PROP_U32:
@@ -92,7 +94,10 @@ const char *dev_prop_type_name(const struct dev_prop *p)
 
 static uint64_t type_max(enum dev_prop_type t)
 {
-    return t == DEV_PROP_U16 ? UINT16_MAX : t == DEV_PROP_U32 ? UINT32_MAX : UINT64_MAX;
+    return t == DEV_PROP_U8    ? UINT8_MAX
+           : t == DEV_PROP_U16 ? UINT16_MAX
+           : t == DEV_PROP_U32 ? UINT32_MAX
+                               : UINT64_MAX;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -145,6 +150,7 @@ static int prop_parse(const struct dev_prop *p, void *field, const char *v, bool
         if (parse_bool(v, field) < 0)
             return verr_set(err, EINVAL, "Parameter '%s' expects 'on' or 'off'", p->name);
         return 0;
+    case DEV_PROP_U8:
     case DEV_PROP_U16:
     case DEV_PROP_U32:
     case DEV_PROP_U64: {
@@ -153,7 +159,9 @@ static int prop_parse(const struct dev_prop *p, void *field, const char *v, bool
             (!is_default && (n < p->min || n > max)))
             return verr_set(err, EINVAL, "%s=%s (%" PRIu64 " to %" PRIu64 ")", p->name, v ? v : "",
                             p->min, max);
-        if (p->type == DEV_PROP_U16)
+        if (p->type == DEV_PROP_U8)
+            *(uint8_t *)field = (uint8_t)n;
+        else if (p->type == DEV_PROP_U16)
             *(uint16_t *)field = (uint16_t)n;
         else if (p->type == DEV_PROP_U32)
             *(uint32_t *)field = (uint32_t)n;
@@ -292,6 +300,8 @@ char *dev_config_get(const struct dev_config *c, const char *key)
         return *(char *const *)f ? xstrdup(*(char *const *)f) : NULL;
     case DEV_PROP_BOOL:
         return xstrdup(*(const bool *)f ? "on" : "off");
+    case DEV_PROP_U8:
+        return xasprintf("%u", (unsigned)*(const uint8_t *)f);
     case DEV_PROP_U16:
         return xasprintf("%u", (unsigned)*(const uint16_t *)f);
     case DEV_PROP_U32:

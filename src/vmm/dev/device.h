@@ -76,6 +76,7 @@ enum dev_category {
 enum dev_prop_type {
     DEV_PROP_STR,     /* char * (owned by the config; NULL = not given) */
     DEV_PROP_BOOL,    /* bool: on/off, true/false, yes/no */
+    DEV_PROP_U8,      /* uint8_t */
     DEV_PROP_U16,     /* uint16_t */
     DEV_PROP_U32,     /* uint32_t */
     DEV_PROP_U64,     /* uint64_t */

@@ -84,14 +84,15 @@
 #define MSIX_PBA_OFF  0x800
 
 struct rp_opts {
-    uint16_t chassis, slot, port;
+    uint8_t chassis, port;
+    uint16_t slot;
     bool hotplug;
 };
 
 static const struct dev_prop rp_props[] = {
-    DEV_PROP("chassis", DEV_PROP_U16, struct rp_opts, chassis, "0", 0, 255, NULL),
+    DEV_PROP("chassis", DEV_PROP_U8, struct rp_opts, chassis, "0", 0, 0, NULL),
     DEV_PROP("slot", DEV_PROP_U16, struct rp_opts, slot, "0", 0, 8191, NULL),
-    DEV_PROP("port", DEV_PROP_U16, struct rp_opts, port, "0", 0, 255, NULL),
+    DEV_PROP("port", DEV_PROP_U8, struct rp_opts, port, "0", 0, 0, NULL),
     DEV_PROP("hotplug", DEV_PROP_BOOL, struct rp_opts, hotplug, "on", 0, 0, NULL),
     DEV_PROP_END,
 };

@@ -174,6 +174,7 @@ def main():
         "virtio-serial-pci": ["max_ports"],
         "virtconsole": ["chardev", "name", "nr"],
         "isa-debug-exit": ["iobase", "iosize"],
+        "pcie-root-port": ["addr", "chassis", "hotplug", "multifunction", "port", "slot"],
     }
     for dev, props in shared.items():
         mine = subprocess.run([vmm, "-device", dev + ",help"], capture_output=True, text=True,
