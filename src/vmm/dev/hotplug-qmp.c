@@ -5,6 +5,9 @@
  * properties as JSON strings, numbers or booleans) through the same generic
  * property parser as -device; device_del answers at once and the device
  * leaves when the guest releases it, announced by DEVICE_DELETED.
+ *
+ * TODO: ACPI PCI hot-plug on the pc machine, vCPU hot-plug (device_add of a CPU driver,
+ * query-hotpluggable-cpus), chardev-add/chardev-remove.
  */
 #include "util/buf.h"
 #include "util/mem.h"

@@ -107,8 +107,9 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     dev->wmask[0x18] = dev->wmask[0x19] = dev->wmask[0x1a] = 0xff; /* primary/secondary/sub */
     put16(dev->wmask + 0x20, 0xfff0);                              /* memory base */
     put16(dev->wmask + 0x22, 0xfff0);                              /* memory limit */
-    put16(dev->wmask + 0x3e, 0x0003); /* bridge control: parity and SERR# enables */
-    put16(dev->cfg + 0x20, 0xfff0);   /* memory window closed (base above limit), as QEMU */
+    /* Bridge control: parity and SERR# enables. TODO: secondary bus reset (bit 6) reads 0. */
+    put16(dev->wmask + 0x3e, 0x0003);
+    put16(dev->cfg + 0x20, 0xfff0); /* memory window closed (base above limit), as QEMU */
 }
 
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
@@ -379,7 +380,8 @@ void pci_dev_reset(struct pci_dev *dev)
 /* --- configuration space ------------------------------------------------------------- */
 
 /* Bus locked. Bus 0 is the root bus; another number reaches device 0 behind the bridge on
- * bus 0 whose secondary bus it is (bridges do not nest here: root ports only). */
+ * bus 0 whose secondary bus it is (bridges do not nest here: root ports only; TODO: nested
+ * bridges, subordinate bus ranges). */
 static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devfn)
 {
     if (devfn >= PCI_NR_DEVFNS)
@@ -782,7 +784,8 @@ void pci_dev_unplug(struct pci_dev *dev)
 }
 
 /* Drops vector v's MSI route from the table (a hot-unplugged function's GSIs stop being
- * routed; their numbers are not reused). */
+ * routed; their numbers are not reused). TODO: reuse freed GSIs (after MAX_MSI_ROUTES vectors
+ * ever plugged, new ones fall back to KVM_SIGNAL_MSI). */
 static void msix_route_drop(struct pci_dev *dev, unsigned v)
 {
     struct pci_bus *bus = dev->bus;
