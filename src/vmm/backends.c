@@ -88,6 +88,8 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->file);
         free(d->format);
         free(d->file_node);
+        free(d->key_secret);
+        free(d->encrypt_format);
         memset(d, 0, sizeof(*d));
         be->drive_used[index] = false;
     } else if (kind == BACKEND_NETDEV) {
@@ -107,7 +109,10 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].file);
         free(be->drives[i].format);
         free(be->drives[i].file_node);
+        free(be->drives[i].key_secret);
+        free(be->drives[i].encrypt_format);
     }
+    secret_store_clear(&be->secrets);
     for (unsigned i = 0; i < be->nr_netdevs; i++) {
         free((char *)be->netdevs[i].id);
         free((char *)be->netdevs[i].ifname);

@@ -142,8 +142,11 @@ enum {
     T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
-    T_STATE = 1 << 18,   /* the continuity workload (t-state.c): runs alone and ends the run */
-    T_HOTPLUG = 1 << 19, /* PCIe hot-plug through a root port: needs the host's QMP */
+    T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
+    T_VGA = 1 << 19,
+    T_PS2 = 1 << 20,
+    T_SCSI = 1 << 21,
+    T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
 };
 
 static const struct {
@@ -157,6 +160,7 @@ static const struct {
     {"reset", T_RESET},     {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
+    {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG},
 };
 
@@ -241,6 +245,10 @@ void guest_main(int kind, uint64_t info)
         blk_crc32_main(&g);
     if (!strncmp_word(g.boot.cmdline, "blk-bench"))
         blk_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "vga-bench"))
+        vga_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "scsi-bench"))
+        scsi_bench_main(&g);
 
     if (run & T_STATE)
         test_state(&g);
@@ -274,8 +282,14 @@ void guest_main(int kind, uint64_t info)
         test_virtio_net(&g);
     if (run & T_BALLOON)
         test_virtio_balloon(&g);
+    if (run & T_SCSI)
+        test_virtio_scsi(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
+    if (run & T_VGA)
+        test_vga(&g);
+    if (run & T_PS2)
+        test_ps2(&g);
     if (run & T_HOTPLUG)
         test_hotplug(&g);
     if (run & T_RESET)

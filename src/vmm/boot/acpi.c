@@ -227,6 +227,23 @@ static void build_dsdt_body(struct buf *dsdt)
     aml_device(&sb, "RTC_", &dev);
     buf_reset(&dev);
 
+    /* The i8042's keyboard (ports 0x60/0x64, IRQ 1) and mouse (IRQ 12), so an OS that
+     * enumerates PS/2 through ACPI (Linux's i8042 PNP probe) finds them. */
+    NAME_EISA(&dev, "_HID", "PNP0303");
+    NAME_INT(&dev, "_STA", 0xf);
+    aml_res_io(&res, 0x60, 1);
+    aml_res_io(&res, 0x64, 1);
+    aml_res_irq(&res, IRQ_KEYBOARD);
+    NAME_RES(&dev);
+    aml_device(&sb, "KBD_", &dev);
+    buf_reset(&dev);
+    NAME_EISA(&dev, "_HID", "PNP0F13");
+    NAME_INT(&dev, "_STA", 0xf);
+    aml_res_irq(&res, 12);
+    NAME_RES(&dev);
+    aml_device(&sb, "MOU_", &dev);
+    buf_reset(&dev);
+
     /* Motherboard resources: the ACPI PM block and the reset register. */
     NAME_EISA(&dev, "_HID", "PNP0C02");
     NAME_INT(&dev, "_UID", 0);
@@ -295,7 +312,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
     put8(fadt + 88, 4);        /* PM1_EVT_LEN */
     put8(fadt + 89, 2);        /* PM1_CNT_LEN */
     put8(fadt + 108, 0x32);    /* CMOS century register */
-    put16(fadt + 109, 0x0001); /* IAPC_BOOT_ARCH: legacy devices; no 8042 keyboard */
+    put16(fadt + 109, 0x0003); /* IAPC_BOOT_ARCH: legacy devices, an 8042 (the i8042) */
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
     put32(fadt + 112, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 10));
     gas_io(fadt + 116, PORT_RESET, 8);

@@ -179,6 +179,7 @@ int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err
             return verr_errno(
                 err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx)", i,
                 (unsigned long long)(r.memory_size >> 20), (unsigned long long)r.guest_phys_addr);
+        kvm->slots_used |= 1ull << i;
     }
     return 0;
 }

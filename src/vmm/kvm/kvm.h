@@ -15,6 +15,7 @@
 #include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kvm {
     int fd;          /* /dev/kvm */
@@ -25,6 +26,7 @@ struct kvm {
     struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
     bool has_pit;
     struct kvm_pit_state2 saved_pit;
+    uint64_t slots_used; /* memory slot numbers in use (bit n = slot n; see slots.h) */
 };
 
 /* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */

@@ -47,8 +47,11 @@ EXPECTED_COMMANDS = {
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
     # hot-plug (dev/hotplug-qmp.c) and the backends it uses (backends-qmp.c)
     "device_add", "device_del", "blockdev-add", "blockdev-del", "netdev_add", "netdev_del",
-    # virtio-blk, virtio-balloon
-    "query-block", "block_resize", "balloon", "query-balloon",
+    # the drives (src/vmm/dev/block-qmp.c), virtio-balloon
+    "query-block", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
+    "blockdev-change-medium", "balloon", "query-balloon",
+    # the display and the VNC server (src/vmm/display/display-qmp.c)
+    "screendump", "send-key", "query-vnc", "set_password", "expire_password",
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
@@ -117,7 +120,8 @@ def main():
         r = q.cmd("qom-list", {"path": "/machine/peripheral/d0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
-                            "drive": "str", "serial": "str", "num-queues": "uint16"},
+                            "drive": "str", "serial": "str", "num-queues": "uint16",
+                            "share-rw": "bool"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
@@ -156,7 +160,8 @@ def main():
         r = q.cmd("qom-list-types", {"implements": "pci-device"})
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
-                            "virtio-balloon-pci", "virtio-serial-pci", "pcie-root-port"},
+                            "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
+                            "pcie-root-port"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()
