@@ -121,6 +121,12 @@ def main():
         check(crc == want_crc, f"guest read the hot-plugged disk: CRC-32 {crc} == {want_crc}",
               g.text())
         used = g.wait_line("hotplug: used", timeout=60)
+        r = qmp("query-block")
+        blk = [b for b in r.get("return", [])
+               if b.get("inserted", {}).get("node-name") == "hd-format"]
+        check(len(blk) == 1 and blk[0]["inserted"].get("file") == disk and
+              blk[0]["inserted"].get("drv") == "raw",
+              "query-block: the hot-added disk's drive, on hd-format", json.dumps(r))
         r = qmp("query-pci")
         port = next((d for d in r.get("return", [{}])[0].get("devices", [])
                      if d.get("qdev_id") == "rp1"), {})
@@ -141,6 +147,10 @@ def main():
               "DEVICE_DELETED for hd after the guest powered the slot off",
               json.dumps(q.events) + "\n" + g.text())
         check(g.wait_line("hotplug: released", timeout=60), "guest released the disk", g.text())
+        r = qmp("query-block")
+        check("return" in r and not [b for b in r["return"]
+                                     if b.get("inserted", {}).get("node-name") == "hd-format"],
+              "query-block: the drive is gone with the disk", json.dumps(r))
         r1 = qmp("blockdev-del", {"node-name": "hd-format"})
         r2 = qmp("blockdev-del", {"node-name": "hd-storage"})
         check(r1.get("return") == {} and r2.get("return") == {},
