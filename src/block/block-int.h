@@ -116,6 +116,12 @@ struct block_driver {
     int (*snapshot_create)(struct block_dev *bd, const char *name, struct verr *err);
     int (*snapshot_apply)(struct block_dev *bd, const char *name_or_id, struct verr *err);
     int (*snapshot_delete)(struct block_dev *bd, const char *name_or_id, struct verr *err);
+    /* The VM state area of internal snapshots (see block_vmstate_write). */
+    int (*snapshot_create_vm)(struct block_dev *bd, const char *name, uint64_t vm_state_size,
+                              uint64_t vm_clock_nsec, struct verr *err);
+    int (*vmstate_rw)(struct block_dev *bd, void *buf, size_t len, uint64_t pos, bool write,
+                      struct verr *err);
+    int (*vmstate_drop)(struct block_dev *bd, uint64_t len, struct verr *err);
     int (*check)(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,
                  struct block_check_result *out, struct verr *err);
     int (*create)(const char *path, const struct block_create_opts *opts, struct verr *err);

@@ -711,6 +711,36 @@ int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct v
     SNAP_CALL(snapshot_delete, "internal snapshots", name_or_id);
 }
 
+int block_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint64_t pos,
+                        struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    SNAP_CALL(vmstate_rw, "VM state", (void *)buf, len, pos, true);
+}
+
+int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos, struct verr *err)
+{
+    SNAP_CALL(vmstate_rw, "VM state", buf, len, pos, false);
+}
+
+int block_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm_state_size,
+                             uint64_t vm_clock_nsec, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->snapshot_create_vm || !bd->drv->vmstate_drop)
+        return unsupported(bd, "internal snapshots with VM state", err);
+    lock(bd);
+    r = bd->drv->snapshot_create_vm(bd, name, vm_state_size, vm_clock_nsec, err);
+    if (r == 0 && vm_state_size)
+        r = bd->drv->vmstate_drop(bd, vm_state_size, err);
+    unlock(bd);
+    return r;
+}
+
 bool block_check_supported(struct block_dev *bd)
 {
     return bd->drv->check != NULL;

@@ -359,6 +359,15 @@ void block_snapshot_list_free(struct block_snapshot *list, size_t count);
 int block_snapshot_create(struct block_dev *bd, const char *name, struct verr *err);
 int block_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
+/* VM state inside an image, as QEMU's savevm keeps it (qcow2: past the virtual disk's end):
+ * write the state at pos 0.., then block_snapshot_create_vm records it (vm_state_size, shown
+ * by `snapshot -l`) in a new snapshot and drops it from the active image; after
+ * block_snapshot_apply, block_vmstate_read reads that snapshot's state back. */
+int block_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint64_t pos,
+                        struct verr *err);
+int block_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos, struct verr *err);
+int block_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm_state_size,
+                             uint64_t vm_clock_nsec, struct verr *err);
 
 /* Consistency check, qemu-img check's counters and meaning. */
 #define BLOCK_REPAIR_LEAKS 0x1 /* -r leaks: free clusters nothing references */

@@ -194,6 +194,12 @@ int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err)
 
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
 {
+    return qcow2_snapshot_create_vm(bd, name, 0, 0, err);
+}
+
+int qcow2_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm_state_size,
+                             uint64_t vm_clock_nsec, struct verr *err)
+{
     struct qcow2 *q = bd->priv;
     if (q->data_file)
         return verr_set(err, ENOTSUP,
@@ -253,6 +259,8 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
     s->disk_size = q->size;
     s->has_disk_size = true;
     s->icount = UINT64_MAX;
+    s->vm_state_size = vm_state_size;
+    s->vm_clock_nsec = vm_clock_nsec;
     r = write_table(q, n, q->nb_snapshots + 1, err);
     struct qcow2_snap *old = q->snaps;
     q->snaps = n;

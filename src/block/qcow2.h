@@ -463,6 +463,9 @@ int qcow2_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uin
 int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
                         struct verr *err);
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err);
+/* A snapshot whose VM state (vm_state_size bytes) was written with qcow2_vmstate_rw. */
+int qcow2_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm_state_size,
+                             uint64_t vm_clock_nsec, struct verr *err);
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
 
@@ -498,6 +501,12 @@ int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err);
 
 /* qcow2-amend.c */
 int qcow2_amend(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
+
+/* qcow2-vmstate.c: bytes [pos, pos+len) of the VM state area (past the virtual disk). */
+int qcow2_vmstate_rw(struct block_dev *bd, void *buf, size_t len, uint64_t pos, bool write,
+                     struct verr *err);
+/* Drops the first len bytes of the area from the active tree (after a snapshot took them). */
+int qcow2_vmstate_drop(struct block_dev *bd, uint64_t len, struct verr *err);
 
 /* qcow2-check.c */
 int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,

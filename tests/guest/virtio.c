@@ -245,12 +245,18 @@ int64_t virtio_run(struct vdev *d, uint16_t head)
     r->avail.idx = d->avail_idx;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     w16(d->notify + (uint64_t)d->notify_off * d->notify_mult, 0);
-    uint64_t start = rdtsc();
+    uint64_t start = rdtsc(), prev = start;
     for (;;) {
         uint16_t used = *(volatile uint16_t *)&r->used.idx;
         if (used != d->last_used)
             break;
-        if (rdtsc() - start > 20000000000ull) /* several seconds at any TSC rate here */
+        /* The TSC keeps running while the VM is stopped (paused, saved and restored later):
+         * a jump between two polls is such a stop, and does not count against the device. */
+        uint64_t now = rdtsc();
+        if (now - prev > 1000000000ull)
+            start += now - prev;
+        prev = now;
+        if (now - start > 20000000000ull) /* several seconds at any TSC rate here */
             return -1;
         cpu_pause();
     }

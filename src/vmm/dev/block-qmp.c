@@ -2,7 +2,7 @@
  * block-qmp.c - QMP's block commands over the VM's drives (vm->blockdevs,
  * vmm/dev/blockdev.h), whatever device each is attached to (virtio-blk-pci,
  * scsi-hd, scsi-cd): query-block, block_resize, eject, blockdev-open-tray,
- * blockdev-close-tray and blockdev-change-medium. Arguments, replies, error
+ * blockdev-close-tray, blockdev-change-medium and blockdev-snapshot-sync. Arguments, replies, error
  * classes and words are QEMU 7.2's (checked against it; the differences are
  * listed at each command). Registered by control.c, like query-pci.
  */
@@ -93,8 +93,8 @@ static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
         if (vm->blockdevs[i] && str_eq(vm->blockdevs[i]->drive->id, devname))
             b = vm->blockdevs[i];
     for (unsigned i = 0; node && !b && i < VMM_MAX_DRIVES; i++)
-        if (vm->blockdevs[i] && vm->blockdevs[i]->drive->node_name &&
-            str_eq(vm->blockdevs[i]->drive->node_name, node))
+        if (vm->blockdevs[i] && blockdev_node_name(vm->blockdevs[i]) &&
+            str_eq(blockdev_node_name(vm->blockdevs[i]), node))
             b = vm->blockdevs[i];
     if (!b || !blockdev_inserted(b))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
@@ -188,6 +188,51 @@ static int qmp_change_medium(struct qmp_session *ss, struct json_object *args,
     return r < 0 ? failed(err, &e) : 0;
 }
 
+/* blockdev-snapshot-sync {"device" | "node-name", "snapshot-file", "snapshot-node-name",
+ * "format" (qcow2), "mode" (absolute-paths, existing)}: a new overlay on top of the drive's
+ * image (blockdev_snapshot_sync), for any device (virtio-blk-pci, scsi-hd). Difference:
+ * overlays are qcow2 only. */
+static int qmp_blockdev_snapshot_sync(struct qmp_session *ss, struct json_object *args,
+                                      struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *devname = str_arg(args, "device"), *node = str_arg(args, "node-name");
+    struct blockdev *b = NULL;
+    for (unsigned i = 0; devname && !b && i < VMM_MAX_DRIVES; i++)
+        if (vm->blockdevs[i] && str_eq(vm->blockdevs[i]->drive->id, devname))
+            b = vm->blockdevs[i];
+    for (unsigned i = 0; node && !b && i < VMM_MAX_DRIVES; i++)
+        if (vm->blockdevs[i] && blockdev_node_name(vm->blockdevs[i]) &&
+            str_eq(blockdev_node_name(vm->blockdevs[i]), node))
+            b = vm->blockdevs[i];
+    if (!b || !blockdev_inserted(b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                             devname ? devname : "", node ? node : "");
+    const char *file = str_arg(args, "snapshot-file");
+    const char *format = str_arg(args, "format") ? str_arg(args, "format") : "qcow2";
+    const char *mode = str_arg(args, "mode") ? str_arg(args, "mode") : "absolute-paths";
+    const char *new_node = str_arg(args, "snapshot-node-name");
+    if (!str_eq(mode, "absolute-paths") && !str_eq(mode, "existing"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'mode' does not accept value '%s'",
+                             mode);
+    if (!str_eq(format, "qcow2"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Format '%s' is not supported for overlays by vireo-vmm (qcow2 is)",
+                             format);
+    if (blockdev_read_only(b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' is read only", b->drive->id);
+    for (unsigned i = 0; new_node && i < VMM_MAX_DRIVES; i++)
+        if (vm->blockdevs[i] && blockdev_node_name(vm->blockdevs[i]) &&
+            str_eq(blockdev_node_name(vm->blockdevs[i]), new_node))
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate nodes with node-name='%s'",
+                                 new_node);
+    struct verr e = {0};
+    if (blockdev_snapshot_sync(b, file, str_eq(mode, "existing"), new_node, &e) < 0)
+        return failed(err, &e);
+    return 0;
+}
+
 int block_qmp_register(struct qmp_server *server, struct vm *vm)
 {
     static const struct qmp_arg resize_args[] = {{"device", QMP_ARG_STRING, true},
@@ -207,6 +252,13 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
                                                  {"force", QMP_ARG_BOOL, true},
                                                  {"read-only-mode", QMP_ARG_STRING, true},
                                                  {NULL}};
+    static const struct qmp_arg overlay_args[] = {{"device", QMP_ARG_STRING, true},
+                                                  {"node-name", QMP_ARG_STRING, true},
+                                                  {"snapshot-file", QMP_ARG_STRING, false},
+                                                  {"snapshot-node-name", QMP_ARG_STRING, true},
+                                                  {"format", QMP_ARG_STRING, true},
+                                                  {"mode", QMP_ARG_STRING, true},
+                                                  {NULL}};
     int r;
     if ((r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm)) < 0 ||
         (r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm)) < 0 ||
@@ -215,7 +267,9 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
         (r = qmp_server_register(server, "blockdev-close-tray", close_args, qmp_close_tray, vm)) <
             0 ||
         (r = qmp_server_register(server, "blockdev-change-medium", change_args, qmp_change_medium,
-                                 vm)) < 0)
+                                 vm)) < 0 ||
+        (r = qmp_server_register(server, "blockdev-snapshot-sync", overlay_args,
+                                 qmp_blockdev_snapshot_sync, vm)) < 0)
         return r;
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * block-qmp.h - QMP's block commands over the VM's drives (query-block,
  * block_resize, eject, blockdev-open-tray, blockdev-close-tray,
- * blockdev-change-medium; see block-qmp.c).
+ * blockdev-change-medium, blockdev-snapshot-sync; see block-qmp.c).
  */
 #ifndef VIREO_VMM_DEV_BLOCK_QMP_H
 #define VIREO_VMM_DEV_BLOCK_QMP_H

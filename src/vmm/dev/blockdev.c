@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void set_size(struct blockdev *b, uint64_t size)
 {
@@ -121,6 +122,7 @@ void blockdev_close(struct blockdev *b)
     if (b->vm && b->vm->blockdevs[b->drive - b->vm->backends->drives] == b)
         b->vm->blockdevs[b->drive - b->vm->backends->drives] = NULL;
     block_close(b->bd);
+    free(b->top_node);
     pthread_rwlock_destroy(&b->io_lock);
     pthread_mutex_destroy(&b->state_lock);
     free(b->file);
@@ -351,6 +353,8 @@ int blockdev_remove_medium(struct blockdev *b, const char *name, struct verr *er
     free(b->format);
     b->file = b->format = NULL;
     pthread_mutex_unlock(&b->state_lock);
+    free(b->top_node); /* an overlay went with the medium */
+    b->top_node = NULL;
     pthread_rwlock_unlock(&b->io_lock);
     block_close(old);
     /* A drive without a tray has nothing to open first: the medium goes now. */
@@ -424,6 +428,131 @@ int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err)
     return r;
 }
 
+/* --- blockdev-snapshot-sync ----------------------------------------------------------------- */
+
+const char *blockdev_node_name(const struct blockdev *b)
+{
+    return b->top_node ? b->top_node : b->drive->node_name;
+}
+
+struct blockdev *blockdev_find(struct vm *vm, const char *name)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < VMM_MAX_DRIVES; i++) {
+            struct blockdev *b = vm->blockdevs[i];
+            const char *n = !b ? NULL : pass == 0 ? blockdev_node_name(b) : b->drive->id;
+            if (n && !strcmp(n, name))
+                return b;
+        }
+    return NULL;
+}
+
+/* The overlay, with the drive's cache mode and locking; it is not encrypted, its backing
+ * file (the drive's image) is, when the drive's is, with the drive's keys. */
+static int open_overlay(const struct blockdev *b, const char *file, struct block_dev **out,
+                        struct verr *err)
+{
+    struct block_keys keys = {.secrets = b->vm ? &b->vm->backends->secrets : NULL,
+                              .key_secret = b->drive->key_secret,
+                              .encrypt_format = b->drive->encrypt_format};
+    struct block_keys top = {.secrets = keys.secrets, .backing = &keys};
+    struct block_open_opts bo = {.cache = b->drive->cache,
+                                 .format = "qcow2",
+                                 .keys = &top,
+                                 .locking = b->drive->locking,
+                                 .no_shared_write = !b->share_rw};
+    return block_open(file, &bo, out, err);
+}
+
+/* Before anything is stopped: the overlay is a qcow2 image of the medium's size. */
+static int check_overlay(const char *file, uint64_t size, struct verr *err)
+{
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = "qcow2",
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    int r = block_open(file, &peek, &pb, err);
+    if (r < 0)
+        return r;
+    if (block_size(pb) != size)
+        r = verr_set(err, EINVAL, "'%s' has a virtual size of %llu bytes, the image %llu", file,
+                     (unsigned long long)block_size(pb), (unsigned long long)size);
+    block_close(pb);
+    return r;
+}
+
+int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
+                           const char *node_name, struct verr *err)
+{
+    struct block_dev *old = b->bd; /* only the main thread changes it */
+    if (!old)
+        return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
+    uint64_t size = block_size(old);
+    int r;
+    if (!existing) {
+        char *abs = realpath(block_filename(old), NULL);
+        struct block_create_opts co = {.size = size,
+                                       .backing_file = abs ? abs : block_filename(old),
+                                       .backing_format = block_format(old),
+                                       .backing_unsafe = true};
+        r = block_create(file, "qcow2", &co, err);
+        free(abs);
+        if (r < 0)
+            return r;
+    }
+    if ((r = check_overlay(file, size, err)) < 0) {
+        if (!existing)
+            unlink(file);
+        return r;
+    }
+    if (b->ops->quiesce)
+        b->ops->quiesce(b->opaque);
+    pthread_rwlock_wrlock(&b->io_lock); /* waits for the I/O in flight through the drive */
+    r = block_flush(old, err);
+    if (r == 0) {
+        /* The overlay opens the image again as its backing file, read-only, which the locks
+         * this drive holds on it as a writer refuse: it is closed first, and opened again
+         * as it was when the overlay cannot be. */
+        block_close(old);
+        struct block_dev *nbd = NULL;
+        r = open_overlay(b, file, &nbd, err);
+        if (r == 0) {
+            b->bd = nbd;
+            __atomic_store_n(&b->raw, false, __ATOMIC_RELEASE);
+            pthread_mutex_lock(&b->state_lock);
+            free(b->file);
+            free(b->format);
+            b->file = xstrdup(file);
+            b->format = xstrdup("qcow2");
+            pthread_mutex_unlock(&b->state_lock);
+            free(b->top_node);
+            b->top_node = node_name ? xstrdup(node_name) : NULL;
+        } else {
+            struct verr e2 = {0};
+            b->bd = NULL;
+            if (open_image(b, b->file, b->format, b->read_only, &b->bd, &e2) < 0) {
+                /* TODO: keep the old image open (as QEMU keeps its node) instead of
+                 * reopening it; a reopen that fails leaves the drive without a medium. */
+                log_error("blockdev-snapshot-sync: '%s' cannot be opened again: %s", b->file,
+                          verr_msg(&e2));
+                set_size(b, 0);
+                pthread_mutex_lock(&b->state_lock);
+                free(b->file);
+                b->file = NULL;
+                pthread_mutex_unlock(&b->state_lock);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&b->io_lock);
+    if (b->ops->unquiesce)
+        b->ops->unquiesce(b->opaque);
+    if (r < 0 && !existing)
+        unlink(file);
+    return r;
+}
+
 /* --- query-block --------------------------------------------------------------------------- */
 
 static struct json_object *inserted_json(struct blockdev *b)
@@ -432,8 +561,8 @@ static struct json_object *inserted_json(struct blockdev *b)
     struct block_dev *bd = b->bd;
     struct json_object *ins = json_object_new_object();
     json_object_object_add(ins, "file", json_object_new_string(b->file));
-    if (dr->node_name)
-        json_object_object_add(ins, "node-name", json_object_new_string(dr->node_name));
+    if (blockdev_node_name(b))
+        json_object_object_add(ins, "node-name", json_object_new_string(blockdev_node_name(b)));
     json_object_object_add(ins, "ro", json_object_new_boolean(block_is_read_only(bd)));
     json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
     struct block_dev *backing = block_backing(bd);

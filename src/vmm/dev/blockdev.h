@@ -48,6 +48,12 @@ struct blockdev_dev_ops {
     void (*eject_request)(void *opaque, bool force);
     /* block_resize changed the size (the device tells the guest). */
     void (*resized)(void *opaque);
+    /* A device whose I/O bypasses io_lock (virtio-blk holds the image and maps its
+     * clusters) stops it before blockdev-snapshot-sync switches the image: no request
+     * starts, those in flight complete; unquiesce restarts it on blockdev_bd(), which may
+     * be a new image. Main thread. NULL: all the device's I/O takes io_lock. */
+    void (*quiesce)(void *opaque);
+    void (*unquiesce)(void *opaque);
 };
 
 /* How blockdev-change-medium opens the new image (QEMU's read-only-mode). */
@@ -79,6 +85,9 @@ struct blockdev {
     struct qmp_server *qmp;
     char *format;  /* as asked (NULL: probed) */
     bool share_rw; /* the device's share-rw=on: others may write its images too */
+    /* The node name of the top of the chain when blockdev-snapshot-sync put an overlay there
+     * (its snapshot-node-name), else NULL: the drive's node-name names it (main thread). */
+    char *top_node;
 };
 
 /* Opens drive (file may be NULL: an empty drive) for the device named qdev (its id, or QOM
@@ -96,7 +105,8 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
 void blockdev_close(struct blockdev *b);
 
 /* The image of a drive whose medium never changes (a device without removable media):
- * valid from blockdev_open to blockdev_close. */
+ * valid from blockdev_open to blockdev_close, except that blockdev_snapshot_sync replaces it
+ * between the device's quiesce and unquiesce. */
 struct block_dev *blockdev_bd(struct blockdev *b);
 
 /* --- data I/O (any thread). -ENOMEDIUM without a medium, -EROFS writing a read-only one. */
@@ -133,6 +143,21 @@ int blockdev_change_medium(struct blockdev *b, const char *file, const char *for
                            enum blockdev_ro_mode mode, const char *name, struct verr *err);
 /* block_resize of the medium. */
 int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err);
+
+/* The node name QMP knows the top image by (an overlay's, else the drive's), or NULL. */
+const char *blockdev_node_name(const struct blockdev *b);
+/* The VM's drive whose top node is called name or, failing that, whose id is name; NULL
+ * when none (main thread). */
+struct blockdev *blockdev_find(struct vm *vm, const char *name);
+
+/* blockdev-snapshot-sync: a new qcow2 overlay on the medium (created at file with the
+ * current image as its backing file, or, existing, one the caller made), opened with the
+ * drive's keys and locking and switched to with the I/O quiesced (the device's quiesce, then
+ * io_lock held for writing, the image flushed); the old image stays as the overlay's backing
+ * file, read-only. node_name (may be NULL) then names the top. On failure the drive goes on
+ * with the old image and a file this created is removed. Main thread. */
+int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
+                           const char *node_name, struct verr *err);
 
 /* query-block's entry for this drive (QEMU 7.2's members that vireo-vmm can fill). */
 struct json_object *blockdev_query(struct blockdev *b);

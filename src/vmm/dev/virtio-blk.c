@@ -115,7 +115,7 @@ struct blk_req {
 struct virtio_blk {
     struct virtio_pci vp;
     struct blockdev *bdev; /* its -drive (QMP names it by id or node-name) */
-    struct block_dev *bd;  /* bdev's image, fixed for the device's life */
+    struct block_dev *bd;  /* bdev's image; changes only while quiesced (blk_quiesce) */
     uint64_t capacity;     /* sectors */
     bool read_only, discard;
     char serial[20];
@@ -768,7 +768,34 @@ static void blk_resized(void *opaque)
     virtio_pci_config_changed(&b->vp);
 }
 
-static const struct blockdev_dev_ops blk_bdev_ops = {.resized = blk_resized};
+/* blockdev ops (blockdev-snapshot-sync is about to switch the image): the device's I/O does
+ * not go through the drive's io_lock (it holds b->bd, and maps qcow2 clusters), so it stops
+ * here: no request starts, those in flight complete. Main thread. */
+static void blk_quiesce(void *opaque)
+{
+    struct virtio_blk *b = opaque;
+    virtio_pci_stop_io(&b->vp);
+    wait_drained(b);
+}
+
+/* ...and goes on with the drive's image, the new one or (the switch failed) the old one. */
+static void blk_unquiesce(void *opaque)
+{
+    struct virtio_blk *b = opaque;
+    b->bd = blockdev_bd(b->bdev);
+    if (!b->bd) {
+        log_error("virtio-blk-pci: drive '%s' lost its image: its I/O stays stopped",
+                  b->bdev->drive->id);
+        return;
+    }
+    b->needs_excl = strcmp(block_format(b->bd), "raw") != 0;
+    struct verr err = {0};
+    if (virtio_pci_start_io(&b->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+}
+
+static const struct blockdev_dev_ops blk_bdev_ops = {
+    .resized = blk_resized, .quiesce = blk_quiesce, .unquiesce = blk_unquiesce};
 
 static void blk_release(struct virtio_blk *b)
 {

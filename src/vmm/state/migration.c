@@ -6,6 +6,7 @@
  * follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/state/snapshot.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -63,6 +64,7 @@ struct named_fd {
 
 struct migration {
     struct vm *vm;
+    struct snapshot_jobs *snapshots; /* snapshot-save/-load/-delete (snapshot.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
     bool events;            /* capability "events" */
@@ -108,6 +110,7 @@ struct migration *migration_new(struct vm *vm)
 {
     struct migration *m = xcalloc(1, sizeof(*m));
     m->vm = vm;
+    m->snapshots = snapshot_jobs_new(vm);
     m->fd = -1;
     m->child = -1;
     m->max_bandwidth = 128ull << 20; /* QEMU's default max-bandwidth (MAX_THROTTLE) */
@@ -154,6 +157,7 @@ void migration_free(struct migration *m)
         close(m->fds[i].fd);
         free(m->fds[i].name);
     }
+    snapshot_jobs_free(m->snapshots);
     free(m);
 }
 
@@ -728,5 +732,7 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = qmp_server_register(s, "query-migrate-parameters", NULL, qmp_query_params, m);
     if (!r)
         r = qmp_server_register(s, "migrate-set-parameters", params_args, qmp_set_params, m);
+    if (!r)
+        r = snapshot_qmp_register(s, m->snapshots);
     return r;
 }

@@ -49,13 +49,15 @@ EXPECTED_COMMANDS = {
     "device_add", "device_del", "blockdev-add", "blockdev-del", "netdev_add", "netdev_del",
     # the drives (src/vmm/dev/block-qmp.c), virtio-balloon
     "query-block", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
-    "blockdev-change-medium", "balloon", "query-balloon",
+    "blockdev-change-medium", "blockdev-snapshot-sync", "balloon", "query-balloon",
     # the display and the VNC server (src/vmm/display/display-qmp.c)
     "screendump", "send-key", "query-vnc", "set_password", "expire_password",
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
     "migrate-set-parameters",
+    # internal snapshots (src/vmm/state/snapshot.c)
+    "snapshot-save", "snapshot-load", "snapshot-delete", "query-jobs", "job-dismiss",
     # the human monitor (src/vmm/hmp/)
     "human-monitor-command",
 }

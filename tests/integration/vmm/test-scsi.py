@@ -20,7 +20,11 @@ target 1 holding an ISO 9660 image xorriso made with volume label VOL_A:
    open then closed, the guest sees MEDIUM NOT PRESENT then MEDIUM MAY HAVE
    CHANGED unit attentions and reads the new label; query-block names the
    new file; the empty drive loads with blockdev-change-medium, and eject
-   (force) leaves its tray open and the drive empty.
+   (force) leaves its tray open and the drive empty;
+ - blockdev-snapshot-sync puts a qcow2 overlay on the scsi-hd's raw disk while
+   the guest runs: query-block shows the overlay with the disk as its backing
+   file, and the guest's CRC-32 (read through the overlay) equals that of the
+   chain qemu-img reads.
 """
 import json
 import os
@@ -133,6 +137,16 @@ def main():
         blk = {b["device"]: b for b in r.get("return", [])}
         check(blk.get("cd0", {}).get("inserted", {}).get("file") == iso_b,
               "query-block names the new ISO", json.dumps(r))
+        ov = os.path.join(tmp, "overlay.qcow2")
+        r = qmp("blockdev-snapshot-sync", {"device": "d0", "snapshot-file": ov,
+                                           "snapshot-node-name": "ov0", "format": "qcow2"})
+        blk = {b["device"]: b for b in qmp("query-block").get("return", [])}
+        ins = blk.get("d0", {}).get("inserted", {})
+        check(r.get("return") == {} and ins.get("file") == ov and ins.get("node-name") == "ov0" and
+              ins.get("backing_file") == disk and ins.get("backing_file_depth") == 1 and
+              ins.get("image", {}).get("format") == "qcow2",
+              "blockdev-snapshot-sync on scsi-hd: query-block shows the overlay on the disk",
+              json.dumps(r) + json.dumps(ins))
         q.close()
         line = g.wait_line("scsi-cd: the new ISO", timeout=120)
         check(line is not None and line.startswith("ok"),
@@ -141,7 +155,10 @@ def main():
         check(rc == 1 and "not ok" not in text and "1..24" in text,
               "guest: every virtio-scsi test passes", f"exit {rc}\n{text}\n{err}")
         crc = [ln.split("=", 1)[1].strip() for ln in text.splitlines() if "scsi-crc32=" in ln]
-        want = "%08x" % zlib.crc32(open(disk, "rb").read())
+        chain = os.path.join(tmp, "chain.raw")
+        subprocess.run(["qemu-img", "convert", "-U", "-O", "raw",
+                        ov if os.path.exists(ov) else disk, chain], check=True)
+        want = "%08x" % zlib.crc32(open(chain, "rb").read())
         check(crc == [want], f"the guest's CRC-32 of the disk equals the file's ({want})",
               str(crc))
     finally:

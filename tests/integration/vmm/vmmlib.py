@@ -104,7 +104,9 @@ class Qmp:
                 if time.monotonic() > end:
                     raise
                 time.sleep(0.05)
-        self.f = self.s.makefile("rw")
+        # Read-only: a text file in "rw" mode drops the lines it has read ahead when it is
+        # written to (events that came in the same read as a reply would be lost).
+        self.f = self.s.makefile("r")
         self.f.readline()
         self.events = []
         self.cmd("qmp_capabilities")
@@ -115,8 +117,7 @@ class Qmp:
         msg = {"execute": name}
         if args is not None:
             msg["arguments"] = args
-        self.f.write(json.dumps(msg) + "\n")
-        self.f.flush()
+        self.s.sendall((json.dumps(msg) + "\n").encode())
         while True:
             m = json.loads(self.f.readline())
             if "return" in m or "error" in m:
