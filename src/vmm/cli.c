@@ -280,11 +280,16 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
             type = item;
         else
             cli_prop(item, "type", &type);
+        if (type && (str_eq(type, "help") || str_eq(type, "?"))) {
+            free(cfg->help_text);
+            cfg->help_text = machine_help();
+            cfg->action = CLI_DEVICE_HELP;
+            return 0;
+        }
         if (type) {
-            if (!str_eq(type, "microvm"))
-                return verr_set(err, ENOTSUP,
-                                "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
-                                type);
+            int r = machine_set_type(&cfg->machine, type, err);
+            if (r < 0)
+                return verr_prefix(err, "%s %s", opt, arg);
         } else if (str_starts_with(item, "accel=")) {
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
@@ -299,6 +304,21 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
         first = false;
     }
     return 0;
+}
+
+static int opt_bios(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->bios = arg;
+    return 0;
+}
+
+static int opt_boot(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    int r = boot_options_parse(&cfg->boot, arg, err);
+    return r < 0 ? verr_prefix(err, "-boot %s", arg) : 0;
 }
 
 static int opt_qmp(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -409,6 +429,8 @@ static const struct cli_option options[] = {
     {"-machine", true, opt_machine},
     {"-M", true, opt_machine},
     {"-mem-path", true, opt_mem_path},
+    {"-bios", true, opt_bios},
+    {"-boot", true, opt_boot},
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
@@ -427,6 +449,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_model = CPU_MODEL_QEMU64;
+    boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0')
@@ -458,8 +481,18 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         if (cfg->action != CLI_RUN)
             return 0;
     }
-    if (!cfg->kernel)
-        return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
+    bool firmware = machine_has_firmware(&cfg->machine);
+    if (!cfg->kernel && !firmware)
+        return verr_set(err, EINVAL,
+                        "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
+                        "and -M q35 boot through firmware)");
+    if (cfg->kernel && firmware)
+        return verr_set(err, ENOTSUP,
+                        "-kernel with -M %s: booting a kernel through the firmware is not "
+                        "supported yet",
+                        cfg->machine.type);
+    if (!firmware && cfg->bios)
+        return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
     if (!cfg->append)
         cfg->append = "";
     if (!cfg->serial_given) {

@@ -10,6 +10,7 @@
 
 #include "util/error.h"
 #include "vmm/backends.h"
+#include "vmm/boot/bootorder.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/machine.h"
@@ -24,7 +25,7 @@ enum cli_action {
     CLI_RUN,
     CLI_HELP,
     CLI_VERSION,
-    CLI_DEVICE_HELP, /* -device help, -device DRIVER,help: print help_text */
+    CLI_DEVICE_HELP, /* -device help, -device DRIVER,help, -M help: print help_text */
 };
 
 struct dev_config;
@@ -45,7 +46,9 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
-    struct machine_config machine; /* -M microvm,... */
+    struct machine_config machine; /* -M microvm|pc|q35,... */
+    const char *bios;              /* -bios FILE (pc, q35) */
+    struct boot_options boot;      /* -boot (pc, q35) */
     struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
     /* The devices in creation order: the machine's built-ins, then each -device and
      * -drive if=virtio as given (vmm/dev/device.h). */

@@ -34,8 +34,11 @@
 #define LAYOUT_HIGH_START   0x100000000ull
 #define LAYOUT_IOAPIC       0xfec00000ull
 #define LAYOUT_LAPIC        0xfee00000ull
-#define LAYOUT_TSS          0xfffbd000ull /* KVM_SET_TSS_ADDR: 3 pages, in the hole */
-#define LAYOUT_IDENTITY_MAP 0xfffbc000ull /* KVM_SET_IDENTITY_MAP_ADDR: 1 page */
+/* KVM's real-mode TSS (3 pages) and identity page table (1 page) where QEMU puts them:
+ * below 0xFF000000, clear of firmware images mapped under 4 GiB (up to 16 MiB of flash). */
+#define LAYOUT_TSS          0xfeffd000ull
+#define LAYOUT_IDENTITY_MAP 0xfeffc000ull
+#define LAYOUT_OPTION_ROM_START 0xc0000ull /* firmware machines: option ROMs, then the BIOS */
 
 /* Fixed I/O ports of the platform (also described in the DSDT and FADT). */
 #define PORT_COM1         0x3f8
