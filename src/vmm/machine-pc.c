@@ -227,6 +227,24 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         static const uint8_t states[6] = {0, 0, 0, 0, 0, 0};
         r = fw_cfg_add_file(fc, "etc/system-states", states, sizeof(states), err);
     }
+    if (r == 0) {
+        /* bootorder: every device with bootindex=, by its OpenFirmware path. */
+        struct boot_entry *ents = xcalloc(vm->nr_devices + 1, sizeof(*ents));
+        unsigned ne = 0;
+        for (unsigned i = 0; i < vm->nr_devices; i++) {
+            const struct device *d = vm->devices[i];
+            if (d->cfg->bootindex < 0)
+                continue;
+            dev_fw_path(d, ents[ne].path, sizeof(ents[ne].path));
+            ents[ne].index = d->cfg->bootindex;
+            if (ents[ne].path[0])
+                ne++;
+        }
+        bootorder_file(ents, ne, cfg->boot.strict, &b);
+        free(ents);
+        if (b.len)
+            r = add_file(fc, "bootorder", &b, err);
+    }
     if (r == 0)
         r = build_acpi(vm, err);
     if (r == 0) {

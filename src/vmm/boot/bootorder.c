@@ -26,7 +26,7 @@ static int check_drives(const char *v, struct verr *err)
         return verr_set(err, EINVAL, "Too many boot devices for PC");
     for (const char *p = v; *p; p++) {
         if (*p < 'a' || *p > 'p')
-            return verr_set(err, EINVAL, "Invalid boot device for PC: '%c'", *p);
+            return verr_set(err, EINVAL, "Invalid boot device '%c'", *p);
         if (seen[*p - 'a'])
             return verr_set(err, EINVAL, "Boot device '%c' was given twice", *p);
         seen[*p - 'a'] = true;
@@ -77,7 +77,8 @@ int boot_options_parse(struct boot_options *b, const char *arg, struct verr *err
             r = verr_set(err, ENOTSUP,
                          "-boot splash=: boot splash images are not supported by vireo-vmm");
         } else {
-            r = verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+            r = verr_set(err, EINVAL, "Parameter 'boot.%.*s' is unexpected",
+                         (int)strcspn(item, "="), item);
         }
         first = false;
     }
