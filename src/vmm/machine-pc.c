@@ -301,6 +301,12 @@ static void fill_cmos(struct vm *vm, struct device *rtc)
 
 /* --- the machine ---------------------------------------------------------------------- */
 
+/* ICH9's INTx wiring (ich9-lpc.c): slots 0-24 rotate, slots 25-31 take PIRQ pin. */
+static unsigned q35_intx_route(unsigned slot, unsigned pin)
+{
+    return slot < 25 ? (slot + pin) % 4 : pin % 4;
+}
+
 int machine_pc_create(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
@@ -325,6 +331,7 @@ int machine_pc_create(struct vm *vm, struct verr *err)
         .hole_base = low_ram(vm),
         .hole_end = PCI_HOLE_END,
         .intx_offset = mc->kind == MACHINE_PC ? 3 : 0,
+        .intx_route = mc->kind == MACHINE_Q35 ? q35_intx_route : NULL,
     };
     if ((r = pci_bus_create(vm, &pc, &vm->pci, err)) < 0)
         return r;

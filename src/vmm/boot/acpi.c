@@ -179,7 +179,8 @@ static void build_pci_root(struct buf *sb, const struct acpi_config *c)
             aml_integer(&entry, (uint64_t)slot << 16 | 0xffff);
             aml_integer(&entry, pin);
             aml_integer(&entry, 0);
-            aml_integer(&entry, 16 + (slot + pin + k) % 4);
+            unsigned pirq = c->chipset == ACPI_CHIPSET_ICH9 && slot >= 25 ? pin : slot + pin + k;
+            aml_integer(&entry, 16 + pirq % 4);
             aml_package(&prt, 4, &entry);
             n++;
         }

@@ -125,7 +125,7 @@ void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size,
     b->opaque = opaque;
     unsigned off = 0x10 + 4 * bar;
     put32(dev->cfg + off, 0x1);
-    put32(dev->wmask + off, ~(size - 1) & 0xfffcu);
+    put32(dev->wmask + off, ~(size - 1) & ~3u); /* all 32 bits size, as QEMU's (decode: 16) */
 }
 
 uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len)
@@ -319,7 +319,7 @@ void pci_intx_set(struct pci_dev *dev, bool level)
 static uint64_t bar_addr(const struct pci_dev *dev, unsigned i)
 {
     if (dev->bars[i].io)
-        return get32(dev->cfg + 0x10 + 4 * i) & 0xfffcu;
+        return get32(dev->cfg + 0x10 + 4 * i) & ~3u;
     uint64_t a = get32(dev->cfg + 0x10 + 4 * i) & 0xfffffff0u;
     if (dev->bars[i].is64)
         a |= (uint64_t)get32(dev->cfg + 0x14 + 4 * i) << 32;
@@ -721,7 +721,8 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
     dev->bus = bus;
     dev->slot = (unsigned)devfn / PCI_NR_FUNCS;
     dev->fn = (unsigned)devfn % PCI_NR_FUNCS;
-    dev->intx_gsi = 16u + (dev->slot + bus->cfg.intx_offset) % 4u;
+    dev->intx_gsi = bus->cfg.intx_route ? 16u + bus->cfg.intx_route(dev->slot, 0)
+                                        : 16u + (dev->slot + bus->cfg.intx_offset) % 4u;
     if (dev->multifunction)
         dev->cfg[0x0e] |= 0x80;
     if (devfn != 0) {

@@ -115,6 +115,8 @@ struct pci_bus_config {
     uint64_t ecam_base;           /* ECAM (PCI_ECAM_SIZE) at creation; 0: none until set */
     bool gpex_host;               /* the bus makes its own host bridge at 00.0 (microvm) */
     unsigned intx_offset;         /* pin P (A = 0) of slot S -> GSI 16 + (S + P + offset) % 4 */
+    /* Or, when set, the chipset's own mapping to a PIRQ (GSI 16 + PIRQ). */
+    unsigned (*intx_route)(unsigned slot, unsigned pin);
 };
 
 /* Creates the bus (and with cfg->gpex_host its host bridge at 00:00.0); registers 0xCF8/0xCFC,
