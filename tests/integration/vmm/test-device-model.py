@@ -109,7 +109,8 @@ def main():
         r = q.cmd("qom-list", {"path": "/machine/peripheral/d0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
-                            "drive": "str", "serial": "str", "num-queues": "uint16"},
+                            "bootindex": "int32", "drive": "str", "serial": "str",
+                            "num-queues": "uint16"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
@@ -148,7 +149,8 @@ def main():
         r = q.cmd("qom-list-types", {"implements": "pci-device"})
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
-                            "virtio-balloon-pci", "virtio-serial-pci"},
+                            "virtio-balloon-pci", "virtio-serial-pci",
+                            "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()

@@ -93,7 +93,7 @@ static void test_type_table(void)
         }
         dev_config_free(c);
     }
-    ok(n == 13 && bad == 0,
+    ok(n == 22 && bad == 0,
        "the type table: %u types, each found by name and alias, with a "
        "description and create(), every default taken as given",
        n);
@@ -159,7 +159,8 @@ static void test_devices(const char *dir)
         golden(dir, "device-help.txt", c.help_text);
     cli_config_free(&c);
     static const char *const types[] = {"virtio-blk-pci", "virtio-net-pci", "virtio-serial-pci",
-                                        "virtserialport", "isa-debug-exit", "virtio-rng-pci"};
+                                        "virtserialport", "isa-debug-exit", "virtio-rng-pci",
+                                        "isa-debugcon"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         char arg[64], name[96];
         snprintf(arg, sizeof(arg), "%s,help", types[i]);
