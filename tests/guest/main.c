@@ -27,6 +27,10 @@ void guest_early_exit(int kind, uint64_t info)
         if (*(const volatile uint32_t *)p != PVH_START_MAGIC)
             return;
         cmdline = *(const volatile uint64_t *)(p + 24);
+    } else if (kind == BOOT_MULTIBOOT) {
+        if (!(*(const volatile uint32_t *)p & (1u << 2)))
+            return;
+        cmdline = *(const volatile uint32_t *)(p + 16);
     } else {
         cmdline = *(const volatile uint32_t *)(p + 0x228);
     }
@@ -228,8 +232,9 @@ void guest_main(int kind, uint64_t info)
 
     tap_diag(&g.tap, "vireo-testguest");
     tap_diag(&g.tap, "entry: %s, boot info at 0x%lx",
-             kind == BOOT_PVH ? "pvh (32-bit PVH entry, hvm_start_info)"
-                              : "linux64 (64-bit e_entry, Linux zero page)",
+             kind == BOOT_PVH         ? "pvh (32-bit PVH entry, hvm_start_info)"
+             : kind == BOOT_MULTIBOOT ? "multiboot (32-bit multiboot entry, multiboot info)"
+                                      : "linux64 (64-bit e_entry, Linux zero page)",
              info);
     unsigned run = select_tests(&g);
     discover(&g);
