@@ -56,6 +56,7 @@ uint64_t hostfile_actual_size(struct hostfile *hf);
 struct block_driver {
     const char *name;
     bool needs_lock; /* block.c holds bd->lock around every call */
+    bool read_only;  /* opened for reading only (a format Vireo does not write) */
     int (*open)(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err);
     void (*close)(struct block_dev *bd);
     int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
@@ -109,8 +110,35 @@ struct block_dev {
     pthread_mutex_t lock;
 };
 
+/* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,
+ * so a VM's reads and writes on them go through the image lock (correct,
+ * slower than qcow2's lockless in-place path).
+ * Optional members (NULL): flush (the host file is flushed), discard (a
+ * no-op: it is advisory), write_zeroes (zero-filled pwrite), status (all
+ * data), resize, snapshots, check, create, measure (refused by name). */
+
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;
+extern const struct block_driver block_driver_vmdk;
+extern const struct block_driver block_driver_vdi;
+extern const struct block_driver block_driver_vpc;
+extern const struct block_driver block_driver_vhdx;
+extern const struct block_driver block_driver_qed;
+extern const struct block_driver block_driver_qcow; /* read-only */
+
+/* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
+int block_open_error(struct verr *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Fills buf with random bytes (UUIDs, VMDK content IDs). */
+void block_random(void *buf, size_t len);
+/* A random (version 4) UUID, in on-disk byte order as the drivers store it. */
+void block_uuid_generate(uint8_t uuid[16]);
+
+/* Describes len bytes at host_off of a file holding data as qemu does: data,
+ * at that offset, reading as zeroes where the host file has a hole (the run
+ * ends where the file changes between data and hole). */
+int block_status_host(struct hostfile *hf, const char *name, uint64_t host_off, uint64_t len,
+                      struct block_extent *ext, struct verr *err);
 
 /* Opens the backing file `name` (as stored in bd's header, resolved against
  * bd's directory) with `fmt` (NULL: probe) read-only, refusing loops. Fills

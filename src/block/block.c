@@ -13,12 +13,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct block_driver *const drivers[] = {&block_driver_raw, &block_driver_qcow2};
+static const struct block_driver *const drivers[] = {
+    &block_driver_raw, &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
+    &block_driver_qed, &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
+};
 
 static const struct block_driver *find_driver(const char *name)
 {
@@ -77,24 +83,6 @@ int block_compat_parse(const char *s, int *out)
     return 0;
 }
 
-int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return verr_errno(err, errno, "could not open '%s'", path);
-    unsigned char magic[4] = {0};
-    ssize_t n = pread(fd, magic, sizeof(magic), 0);
-    int e = errno;
-    close(fd);
-    if (n < 0)
-        return verr_errno(err, e, "could not read '%s'", path);
-    if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
-        str_copy(fmt, fmt_size, "qcow2");
-    else
-        str_copy(fmt, fmt_size, "raw");
-    return 0;
-}
-
 static int open_dev(const char *path, const struct block_open_opts *opts, struct block_dev *overlay,
                     struct block_dev **out, struct verr *err)
 {
@@ -116,8 +104,14 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
         fmt = probed;
     }
     const struct block_driver *drv = find_driver(fmt);
+    if (!drv && block_format_known(fmt))
+        return verr_set(err, ENOTSUP, "could not open '%s': format '%s' is not supported", path,
+                        fmt);
     if (!drv)
         return verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
+    if (drv->read_only && !opts->read_only)
+        return verr_set(err, EROFS, "could not open '%s': format '%s' can only be opened read-only",
+                        path, fmt);
 
     struct block_dev *bd = xcalloc(1, sizeof(*bd));
     bd->drv = drv;
@@ -393,6 +387,8 @@ int block_flush(struct block_dev *bd, struct verr *err)
 {
     if (bd->read_only)
         return 0;
+    if (!bd->drv->flush)
+        return hostfile_flush(&bd->file, err);
     lock(bd);
     int r = bd->drv->flush(bd, err);
     unlock(bd);
@@ -404,7 +400,7 @@ int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct ve
     int r = check_writable(bd, err);
     if (r == 0)
         r = check_range(bd, offset, len, err);
-    if (r < 0 || len == 0)
+    if (r < 0 || len == 0 || !bd->drv->discard) /* advisory */
         return r;
     lock(bd);
     r = bd->drv->discard(bd, offset, len, err);
@@ -421,7 +417,19 @@ int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsi
     if (r < 0 || len == 0)
         return r;
     lock(bd);
-    r = bd->drv->write_zeroes(bd, offset, len, flags, err);
+    if (bd->drv->write_zeroes) {
+        r = bd->drv->write_zeroes(bd, offset, len, flags, err);
+    } else {
+        /* Plain zero-filled writes for formats without a cheaper way. */
+        size_t chunk = len < (1u << 20) ? (size_t)len : (1u << 20);
+        uint8_t *z = xcalloc(1, chunk);
+        for (uint64_t done = 0; r == 0 && done < len;) {
+            size_t n = len - done < chunk ? (size_t)(len - done) : chunk;
+            r = bd->drv->pwrite(bd, z, n, offset + done, err);
+            done += n;
+        }
+        free(z);
+    }
     unlock(bd);
     return r;
 }
@@ -435,9 +443,14 @@ int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned f
     if (len == 0)
         return verr_set(err, EINVAL, "block status of an empty range of '%s'", bd->filename);
     memset(out, 0, sizeof(*out));
-    lock(bd);
-    r = bd->drv->status(bd, offset, len, out, err);
-    unlock(bd);
+    if (bd->drv->status) {
+        lock(bd);
+        r = bd->drv->status(bd, offset, len, out, err);
+        unlock(bd);
+    } else {
+        out->length = len; /* all data, as far as anyone can tell */
+        out->present = out->data = true;
+    }
     if (r < 0)
         return r;
     out->offset = offset;
@@ -495,6 +508,7 @@ void block_info_free(struct block_info *info)
     free(info->backing_format);
     free(info->full_backing_path);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
+    block_spec_free(info->spec);
     memset(info, 0, sizeof(*info));
 }
 
@@ -544,6 +558,8 @@ int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, str
     int r = check_writable(bd, err);
     if (r < 0)
         return r;
+    if (!bd->drv->resize)
+        return verr_set(err, ENOTSUP, "Image format driver does not support resize");
     lock(bd);
     r = bd->drv->resize(bd, new_size, allow_shrink, err);
     unlock(bd);
@@ -637,6 +653,8 @@ int block_create(const char *path, const char *format, const struct block_create
     const struct block_driver *drv = find_driver(format);
     if (!drv)
         return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
+    if (!drv->create)
+        return verr_set(err, ENOTSUP, "Format driver '%s' does not support image creation", format);
     return drv->create(path, opts, err);
 }
 
@@ -647,5 +665,76 @@ int block_measure(const char *format, const struct block_create_opts *opts, stru
     memset(out, 0, sizeof(*out));
     if (!drv)
         return verr_set(err, EINVAL, "unknown format '%s'", format);
+    if (!drv->measure)
+        return verr_set(err, ENOTSUP, "Block driver '%s' does not support size measurement",
+                        format);
     return drv->measure(opts, src, out, err);
+}
+
+bool block_format_supported(const char *format)
+{
+    return find_driver(format) != NULL;
+}
+
+bool block_format_read_only(const char *format)
+{
+    const struct block_driver *drv = find_driver(format);
+    return drv && drv->read_only;
+}
+
+bool block_format_creatable(const char *format)
+{
+    const struct block_driver *drv = find_driver(format);
+    return drv && drv->create;
+}
+
+int block_status_host(struct hostfile *hf, const char *name, uint64_t host_off, uint64_t len,
+                      struct block_extent *ext, struct verr *err)
+{
+    bool data;
+    uint64_t run;
+    int r = hostfile_extent(hf, host_off, len, &data, &run, err);
+    if (r < 0)
+        return r;
+    ext->length = run;
+    ext->present = true;
+    ext->data = true;
+    ext->zero = !data;
+    ext->has_host_offset = true;
+    ext->host_offset = host_off;
+    ext->host_file = name;
+    return 0;
+}
+
+int block_open_error(struct verr *err, const char *path, const char *fmt, ...)
+{
+    char msg[VERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return verr_set(err, EINVAL, "could not open '%s': %s", path, msg);
+}
+
+void block_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n <= 0) {
+            /* Not for secrets: a content id only has to differ between images. */
+            for (size_t i = 0; i < len; i++)
+                p[i] = (uint8_t)rand();
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void block_uuid_generate(uint8_t uuid[16])
+{
+    block_random(uuid, 16);
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 }

@@ -160,8 +160,35 @@ struct block_snapshot {
     uint64_t icount; /* instruction count, when the snapshot records it */
 };
 
+/* A node of a format's "Format specific information" (qemu-img info), for
+ * the formats that print it as a tree (vmdk): dictionaries and lists of
+ * strings, integers and booleans, children in the order qemu-img prints
+ * them. Built by the drivers with block_spec_add_*, freed with the info. */
+enum block_spec_type {
+    BLOCK_SPEC_DICT,
+    BLOCK_SPEC_LIST,
+    BLOCK_SPEC_STR,
+    BLOCK_SPEC_INT,
+    BLOCK_SPEC_BOOL,
+};
+struct block_spec {
+    enum block_spec_type type;
+    char *key; /* NULL for list elements */
+    char *str;
+    int64_t num;
+    bool flag;
+    struct block_spec *children, *last, *next;
+};
+/* Adds a child to parent (a dict, or a list when key is NULL); returns it. */
+struct block_spec *block_spec_add(struct block_spec *parent, enum block_spec_type type,
+                                  const char *key);
+void block_spec_add_str(struct block_spec *parent, const char *key, const char *value);
+void block_spec_add_int(struct block_spec *parent, const char *key, int64_t value);
+void block_spec_add_bool(struct block_spec *parent, const char *key, bool value);
+void block_spec_free(struct block_spec *node);
+
 struct block_info {
-    char format[16];       /* "raw", "qcow2" */
+    char format[16];       /* "raw", "qcow2", "vmdk", ... */
     char *filename;        /* as opened */
     uint64_t virtual_size; /* bytes */
     uint64_t actual_size;  /* host bytes in use (st_blocks * 512) */
@@ -181,6 +208,8 @@ struct block_info {
     bool extended_l2;
     struct block_snapshot *snapshots;
     size_t nb_snapshots;
+    /* Other formats' specific information (type = the format), or NULL. */
+    struct block_spec *spec;
 };
 
 int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
@@ -262,6 +291,19 @@ struct block_create_opts {
      * file (qemu-img create -u): it need not exist yet, and size is then
      * required (no default from the backing file). */
     bool backing_unsafe;
+    /* The other formats' -o options, with qemu-img's names. */
+    const char *subformat;     /* vmdk, vpc, vhdx; NULL = the format's default */
+    const char *adapter_type;  /* vmdk: ide, lsilogic, buslogic, legacyESX */
+    const char *hwversion;     /* vmdk: NULL = "undefined" */
+    const char *toolsversion;  /* vmdk: NULL = "2147483647" */
+    bool compat6;              /* vmdk: version 6 hardware */
+    bool zeroed_grain;         /* vmdk: zeroed-grain table entries */
+    bool static_image;         /* vdi: static=on, every block allocated */
+    bool force_size;           /* vpc: size as given, not rounded to a CHS geometry */
+    uint64_t block_size;       /* vhdx: payload block size, 0 = chosen from the size */
+    uint64_t log_size;         /* vhdx: 0 = 1 MiB */
+    bool block_state_zero_off; /* vhdx: block_state_zero=off */
+    uint32_t table_size;       /* qed: L1/L2 table size in clusters, 0 = 4 */
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);
@@ -282,8 +324,21 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
  * backing file (qemu-img commit's emptying of the top image). */
 int block_make_empty(struct block_dev *bd, struct verr *err);
 
-/* "qcow2" or "raw" from the file's first bytes, into fmt (>= 16 bytes). */
+/* The format of an image from its content, as qemu-img probes it (magic
+ * numbers of every format qemu-img knows, "raw" when none matches), into fmt
+ * (>= 16 bytes). The name may be one Vireo cannot open (block_format_supported). */
 int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err);
+/* Same, for the first bytes of an image (head, up to 2048) and its last 1024
+ * bytes (tail; NULL when the file is shorter). */
+const char *block_probe_buffer(const uint8_t *head, size_t head_len, const uint8_t *tail);
+/* A format name Vireo has a driver for. */
+bool block_format_supported(const char *format);
+/* A format qemu-img knows (supported here or not). */
+bool block_format_known(const char *format);
+/* The format can be opened for reading only (dmg, qcow). */
+bool block_format_read_only(const char *format);
+/* The format can be created (block_create). */
+bool block_format_creatable(const char *format);
 
 /* qemu-img measure: host bytes an image of `format` with `opts` needs to hold
  * opts->size bytes (or, with src, src's size and allocated data). */

@@ -1592,15 +1592,21 @@ static int qcow2_measure(const struct block_create_opts *o, struct block_dev *sr
     uint64_t aligned = (size + cs - 1) / cs * cs;
     uint64_t data = 0;
     if (src) {
-        /* Data clusters the copy would allocate. */
+        /* Data clusters the copy would allocate: runs reading as zeroes are
+         * skipped (as qemu does), and a cluster shared by two runs counts once. */
+        uint64_t counted = 0;
         for (uint64_t off = 0; off < size;) {
             struct block_extent e;
             r = block_status(src, off, size - off, BLOCK_STATUS_CHAIN, &e, err);
             if (r < 0)
                 return r;
-            if (e.data || (e.present && !e.zero)) {
+            if (!e.zero && (e.data || e.present)) {
                 uint64_t a = off / cs * cs, b = (off + e.length + cs - 1) / cs * cs;
-                data += b - a;
+                if (a < counted)
+                    a = counted;
+                if (b > a)
+                    data += b - a;
+                counted = b;
             }
             off += e.length;
         }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/vireod.h"
+#include "daemon/domain.h"
 #include "util/mem.h"
 
 struct vd_table {

@@ -1,48 +1,40 @@
 /*
- * job.c - vireod's per-domain job queue: mutating operations on one domain
- * run one at a time, in the order they arrived; different domains' jobs
- * run side by side, and the loop keeps serving every client meanwhile.
- *
- * A job is started on the loop thread by its run function, which either
- * finishes at once or arranges to be called back (a QMP reply, the VMM's
- * pidfd, a timer, a start worker's loop_call_soon) and finishes then with
- * vd_job_done() or vd_job_fail(). Finishing sends the deferred RPC reply
- * (see RPC_HANDLER_DEFERRED) to the client if it is still connected, and
- * starts the domain's next job. This is the lock libvirt calls a domain
- * job, without a mutex: the loop thread is the only one that touches
- * domains, so "locked" is simply "dom->job is set".
+ * job.c - the per-domain job queue (see job.h). It knows nothing of
+ * clients or RPC: a job's end goes to the reply callback its submitter
+ * gave, and the next job of the domain starts.
  */
+#include "daemon/job.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "daemon/vireod.h"
-#include "util/buf.h"
-#include "util/error.h"
+#include "daemon/domain.h"
+#include "vireo/vireo.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-struct vd_job *vd_job_new(struct vd_domain *dom, struct vd_client *client,
-                          const struct rpc_header *call, const char *what, vd_job_fn run)
+struct vd_job *vd_job_new(struct vd_domain *dom, const char *what, vd_job_fn run)
 {
     struct vd_job *job = xcalloc(1, sizeof(*job));
-    job->d = dom->daemon;
     job->dom = dom;
-    job->client = client;
-    if (client)
-        vd_client_ref(client);
-    if (call)
-        job->call = *call;
     job->what = what;
     job->run = run;
     return job;
 }
 
+void vd_job_set_reply(struct vd_job *job, vd_job_reply_fn fn, void *ctx, void (*free_fn)(void *))
+{
+    job->reply = fn;
+    job->reply_ctx = ctx;
+    job->reply_free = free_fn;
+}
+
 static void job_free(struct vd_job *job)
 {
-    if (job->client)
-        vd_client_unref(job->client);
+    if (job->reply_free)
+        job->reply_free(job->reply_ctx);
     free(job);
 }
 
@@ -61,6 +53,11 @@ void vd_job_submit(struct vd_job *job)
     job->run(job);
 }
 
+void vd_job_submit_internal(struct vd_domain *dom, const char *what, vd_job_fn run)
+{
+    vd_job_submit(vd_job_new(dom, what, run));
+}
+
 /* The domain's next job, or freeing a vanished domain nobody waits on. */
 static void job_next(struct vd_domain *dom)
 {
@@ -76,61 +73,36 @@ static void job_next(struct vd_domain *dom)
         vd_domain_free(dom);
 }
 
-static void job_end(struct vd_job *job, struct buf *reply)
+static void job_end(struct vd_job *job, const struct vd_job_error *e)
 {
     struct vd_domain *dom = job->dom;
-    if (job->client && reply->len)
-        vd_client_send(job->client, reply);
-    buf_free(reply);
+    if (job->reply)
+        job->reply(job, job->reply_ctx, e);
+    else if (e)
+        log_error("domain '%s': %s: %s", dom->def->name, job->what, e->message);
     if (dom->job == job)
         dom->job = NULL;
     job_free(job);
     job_next(dom);
 }
 
-void vd_job_done(struct vd_job *job, const void *ret)
+void vd_job_done(struct vd_job *job)
 {
-    struct buf out = BUF_INIT;
-    if (job->client) {
-        const struct remote_proc *p = remote_proc_lookup(job->call.proc);
-        struct rpc_header h = job->call;
-        h.type = RPC_REPLY;
-        h.status = RPC_OK;
-        struct verr err = {0};
-        if (rpc_msg_encode(&out, &h, p ? p->ret : NULL, p ? ret : NULL, &err) < 0)
-            log_warn("reply to %s: %s", job->what, verr_msg(&err));
-    }
-    job_end(job, &out);
-}
-
-static void job_fail_va(struct vd_job *job, int code, const char *fmt, va_list ap)
-{
-    struct buf out = BUF_INIT;
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    log_debug("domain '%s': %s failed: %s", job->dom->def->name, job->what, msg ? msg : "?");
-    if (job->client) {
-        struct rpc_error e = {0};
-        rpc_error_set(&e, code, RPC_FROM_QEMU, "%s", msg ? msg : "internal error");
-        struct rpc_header h = job->call;
-        h.type = RPC_REPLY;
-        struct verr err = {0};
-        rpc_msg_encode_error(&out, &h, &e, &err);
-        rpc_error_free(&e);
-    } else if (msg) {
-        log_error("domain '%s': %s: %s", job->dom->def->name, job->what, msg);
-    }
-    free(msg);
-    job_end(job, &out);
+    job_end(job, NULL);
 }
 
 void vd_job_fail(struct vd_job *job, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    job_fail_va(job, code, fmt, ap);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
+    log_debug("domain '%s': %s failed: %s", job->dom->def->name, job->what, msg ? msg : "?");
+    struct vd_job_error e = {code, msg ? msg : "internal error"};
+    job_end(job, &e);
+    free(msg);
 }
 
 int vd_errno_to_code(int r)
@@ -138,17 +110,18 @@ int vd_errno_to_code(int r)
     switch (-r) {
     case EBUSY:
     case EINVAL:
-        return RPC_ERR_OPERATION_INVALID;
+    case ESRCH:
+        return VIR_ERR_OPERATION_INVALID;
     case ENOTSUP:
-        return RPC_ERR_CONFIG_UNSUPPORTED;
+        return VIR_ERR_CONFIG_UNSUPPORTED;
     default:
-        return RPC_ERR_OPERATION_FAILED;
+        return VIR_ERR_OPERATION_FAILED;
     }
 }
 
-void vd_job_fail_verr(struct vd_job *job, int r, const struct verr *e)
+void vd_job_fail_errno(struct vd_job *job, int r, const char *message)
 {
-    vd_job_fail(job, vd_errno_to_code(r), "%s", verr_msg(e));
+    vd_job_fail(job, vd_errno_to_code(r), "%s", message);
 }
 
 void vd_job_free_all(struct vd_domain *dom)

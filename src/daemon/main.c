@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/vireod.h"
+#include "daemon/domain.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"

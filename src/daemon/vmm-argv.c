@@ -187,9 +187,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
     if (cpu_model(def))
         addf2(&a, "-cpu", xstrdup(cpu_model(def)));
-    /* vireo-vmm takes MiB like QEMU's plain -m; round up the KiB definition. */
-    unsigned long long kib = def->current_memory_kib ? def->current_memory_kib : def->memory_kib;
-    addf2(&a, "-m", xasprintf("%llu", (kib + 1023) / 1024));
+    /* Guest RAM is <memory> (currentMemory is the balloon's target, set by
+     * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
+     * plain -m; round up the KiB definition. */
+    addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
     unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;
     if (def->cpu_sockets)
         addf2(&a, "-smp",

@@ -52,7 +52,8 @@ static const struct vmm_support_rule rules[] = {
     {"genid", NULL, R, 0, "vireo-vmm has no VM generation ID device"},
     /* memory and vCPUs */
     {"memory", NULL, H, 0, "guest RAM (-m)"},
-    {"currentMemory", NULL, H, 0, "guest RAM (-m)"},
+    {"currentMemory", NULL, H, 0,
+     "the virtio balloon's target, set before the guest runs (no balloon: all of <memory>)"},
     {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},

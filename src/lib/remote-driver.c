@@ -230,7 +230,8 @@ static int remote_lifecycle_events(vir_connect *conn, bool on, vir_error *err)
 {
     struct remote_priv *p = conn->priv;
     if (on && p->server_callback < 0) {
-        struct remote_connect_domain_event_callback_register_any_args a = {.eventID = 0};
+        struct remote_connect_domain_event_callback_register_any_args a = {
+            .eventID = VIR_DOMAIN_EVENT_ID_LIFECYCLE};
         struct remote_connect_domain_event_callback_register_any_ret r = {0};
         if (call(conn, REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, &a, &r, err) < 0)
             return -1;

@@ -858,7 +858,7 @@ int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, in
                           "virConnectDomainEventRegisterAny");
     if (event_id != VIR_DOMAIN_EVENT_ID_LIFECYCLE && event_id != VIR_DOMAIN_EVENT_ID_REBOOT)
         return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d",
-                          "virConnectDomainEventRegisterAny", 2);
+                          "virConnectDomainEventRegisterAny", VIR_DOMAIN_EVENT_ID_RTC_CHANGE);
     if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
         count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0 &&
         conn->driver->lifecycle_events(conn, true, err) < 0)

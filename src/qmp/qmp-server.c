@@ -60,6 +60,7 @@ struct qmp_session {
     bool negotiated;
     bool oob;
     bool overflow; /* a message exceeded max_message */
+    int passed_fd; /* the last fd the client passed with SCM_RIGHTS (getfd takes it), or -1 */
 };
 
 struct qmp_conn {
@@ -440,6 +441,7 @@ struct qmp_session *qmp_session_new(struct qmp_server *s, qmp_session_write_fn w
     ss->write = write;
     ss->write_opaque = opaque;
     ss->stream = qmp_json_stream_new(s->cfg.max_message, session_on_value, ss);
+    ss->passed_fd = -1;
     ss->next = s->sessions;
     s->sessions = ss;
 
@@ -485,12 +487,21 @@ void qmp_session_free(struct qmp_session *ss)
         }
     }
     qmp_json_stream_free(ss->stream);
+    if (ss->passed_fd >= 0)
+        close(ss->passed_fd);
     free(ss);
 }
 
 bool qmp_session_negotiated(const struct qmp_session *ss)
 {
     return ss->negotiated;
+}
+
+int qmp_session_take_fd(struct qmp_session *ss)
+{
+    int fd = ss->passed_fd;
+    ss->passed_fd = -1;
+    return fd;
 }
 
 struct qmp_server *qmp_session_server(const struct qmp_session *ss)
@@ -650,7 +661,31 @@ static void conn_ready(struct loop *loop, int fd, unsigned events, void *opaque)
         conn_flush(c);
     if (!c->closing && (events & (LOOP_READ | LOOP_HUP))) {
         char chunk[QMP_READ_CHUNK];
-        ssize_t r = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        /* File descriptors come as SCM_RIGHTS with the bytes of the command that uses them
+         * (getfd): the last one received is kept for it, as QEMU keeps it. */
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int) * 4)];
+        } ctl;
+        struct iovec iov = {chunk, sizeof(chunk)};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf)};
+        ssize_t r = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        for (struct cmsghdr *cm = r >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < n; i++) {
+                int pfd;
+                memcpy(&pfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (c->session->passed_fd >= 0)
+                    close(c->session->passed_fd);
+                c->session->passed_fd = pfd;
+            }
+        }
         if (r > 0) {
             if (qmp_session_feed(c->session, chunk, (size_t)r) == -EMSGSIZE) {
                 log_warn("qmp: client fd %d sent a message larger than %zu bytes, disconnecting",

@@ -159,5 +159,8 @@ int qmp_session_feed(struct qmp_session *session, const void *data, size_t len);
 void qmp_session_free(struct qmp_session *session);
 bool qmp_session_negotiated(const struct qmp_session *session);
 struct qmp_server *qmp_session_server(const struct qmp_session *session);
+/* The file descriptor the client last passed with SCM_RIGHTS, now the caller's (QMP's
+ * getfd), or -1 when it passed none. */
+int qmp_session_take_fd(struct qmp_session *session);
 
 #endif

@@ -90,10 +90,15 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header
     struct rpc_error e = {0};
     const struct remote_proc *p = remote_proc_lookup(h->proc);
     if (!p || p->is_event) {
-        rpc_error_set(&e, RPC_ERR_NO_SUPPORT, RPC_FROM_RPC,
-                      "this function is not supported by the connection driver: "
-                      "unknown procedure: %d",
-                      h->proc);
+        /* A procedure of libvirt's without a codec here is still named. */
+        const char *api = p ? NULL : remote_proc_api_name(h->proc);
+        if (api)
+            rpc_error_no_support(&e, api);
+        else
+            rpc_error_set(&e, RPC_ERR_NO_SUPPORT, RPC_FROM_RPC,
+                          "this function is not supported by the connection driver: "
+                          "unknown procedure: %d",
+                          h->proc);
         return reply_error(out, h, &e, err);
     }
     /* libvirt checks read-only access before it looks for a driver method. */
@@ -102,6 +107,8 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header
         return reply_error(out, h, &e, err);
     }
     rpc_handler_fn fn = rpc_dispatcher_find(d, h->proc);
+    if (!fn)
+        fn = d->any;
     if (!fn) {
         rpc_error_no_support(&e, p->api);
         return reply_error(out, h, &e, err);

@@ -9,7 +9,8 @@
  * the reply or the error. A procedure the server has no handler for gets
  * libvirt's VIR_ERR_NO_SUPPORT error, naming the API the way libvirt does,
  * so a stock client prints "this function is not supported by the
- * connection driver: virDomainFoo".
+ * connection driver: virDomainFoo" (for every procedure of libvirt's, with
+ * a codec here or not: remote-procs.list).
  */
 #ifndef VIREO_RPC_DISPATCH_H
 #define VIREO_RPC_DISPATCH_H
@@ -58,6 +59,10 @@ struct rpc_dispatcher {
      * VIR_ERR_OPERATION_DENIED ("read only access prevents virDomainFoo")
      * without reaching their handler. */
     bool readonly;
+    /* Called for a procedure the table does not list (may be NULL): a
+     * server that finds its handlers itself answers VIR_ERR_NO_SUPPORT
+     * through it for what it does not implement. */
+    rpc_handler_fn any;
 };
 
 /*

@@ -26,6 +26,21 @@ const struct remote_proc *remote_proc_lookup(int proc)
     return NULL;
 }
 
+const char *remote_proc_api_name(int proc)
+{
+    size_t lo = 0, hi = REMOTE_PROC_NAME_COUNT;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (remote_proc_names[mid].proc == proc)
+            return remote_proc_names[mid].api;
+        if (remote_proc_names[mid].proc < proc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 int remote_get_opt_string(struct xdr_dec *dec, char **out, const char *what)
 {
     bool present;

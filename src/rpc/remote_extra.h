@@ -31,10 +31,25 @@ struct remote_proc {
     const struct remote_type *ret;  /* NULL: empty reply */
     bool is_event;                  /* server-to-client MESSAGE; args is the message body */
     bool writes;                    /* changes state: refused on read-only connections */
+    bool dom_arg;                   /* the arguments begin with the domain (nonnull_domain dom) */
+    bool dom_ret;                   /* the reply is the domain alone */
 };
 
 /* The table entry for a procedure number, or NULL when Vireo does not know it. */
 const struct remote_proc *remote_proc_lookup(int proc);
+
+/* A procedure of libvirt's remote program, codec or not (remote-procs.list). */
+struct remote_proc_name {
+    int proc;
+    const char *api; /* "virNodeGetFreeMemory"; NULL for events */
+};
+
+/*
+ * The libvirt API procedure number proc stands for, for every procedure of
+ * libvirt's remote program; NULL for events and numbers libvirt does not
+ * have.
+ */
+const char *remote_proc_api_name(int proc);
 
 /* virTypedParameterType values, wire ABI. */
 enum remote_typed_param_type {

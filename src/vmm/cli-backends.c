@@ -192,9 +192,9 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
             free(d.file);
             d.file = xstrdup(v);
         } else if (cli_prop(item, "format", &v)) {
-            if (strcmp(v, "raw") && strcmp(v, "qcow2"))
-                r = verr_set(err, EINVAL, "-drive %s: format '%s' not supported (raw, qcow2)", arg,
-                             v);
+            if (!block_format_supported(v))
+                r = verr_set(err, EINVAL, "-drive %s: format '%s' not supported%s", arg, v,
+                             block_format_known(v) ? "" : " (unknown format)");
             free(d.format);
             d.format = xstrdup(v);
         } else if (cli_prop(item, "if", &v)) {

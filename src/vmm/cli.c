@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,15 +174,29 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
 
 static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    if (str_eq(arg, "host") || str_eq(arg, "max"))
+    char model[32];
+    const char *flags = strchr(arg, ',');
+    snprintf(model, sizeof(model), "%.*s", flags ? (int)(flags - arg) : (int)strlen(arg), arg);
+    if (str_eq(model, "host") || str_eq(model, "max"))
         cfg->cpu_model = CPU_MODEL_HOST;
-    else if (str_eq(arg, "qemu64"))
+    else if (str_eq(model, "qemu64"))
         cfg->cpu_model = CPU_MODEL_QEMU64;
     else
-        return verr_set(err, ENOTSUP,
-                        "%s %s: unsupported CPU model (supported: host, max, qemu64; no feature "
-                        "flags)",
+        return verr_set(err, ENOTSUP, "%s %s: unsupported CPU model (supported: host, max, qemu64)",
                         opt, arg);
+    while (flags) {
+        char flag[64];
+        const char *next = strchr(flags + 1, ',');
+        size_t n = next ? (size_t)(next - flags - 1) : strlen(flags + 1);
+        if (n == 0 || n >= sizeof(flag))
+            return verr_set(err, EINVAL, "%s %s: empty or overlong feature flag", opt, arg);
+        memcpy(flag, flags + 1, n);
+        flag[n] = '\0';
+        int r = cpu_features_parse_flag(&cfg->cpu_features, flag, err);
+        if (r < 0)
+            return verr_prefix(err, "%s %s", opt, arg);
+        flags = next;
+    }
     return 0;
 }
 
@@ -240,6 +255,18 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
     else if (str_eq(opt, "-mem-prealloc"))
         cfg->mem_prealloc = true;
     /* -enable-kvm: KVM is the only accelerator */
+    return 0;
+}
+
+static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (strcmp(arg, "defer") && strncmp(arg, "file:", 5) && strncmp(arg, "fd:", 3) &&
+        strncmp(arg, "exec:", 5))
+        return verr_set(err, ENOTSUP,
+                        "%s %s: only defer, file:PATH, fd:N and exec:CMD are supported (network "
+                        "migration is not implemented yet)",
+                        opt, arg);
+    cfg->incoming = arg;
     return 0;
 }
 
@@ -424,6 +451,7 @@ static const struct cli_option options[] = {
     {"-no-reboot", false, opt_flag},
     {"-no-shutdown", false, opt_flag},
     {"-S", false, opt_flag},
+    {"-incoming", true, opt_incoming},
     {"-enable-kvm", false, opt_flag},
     {"-accel", true, opt_accel},
     {"-machine", true, opt_machine},
@@ -491,6 +519,13 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "-kernel with -M %s: booting a kernel through the firmware is not "
                         "supported yet",
                         cfg->machine.type);
+    /* TODO(#15): the chipset devices (PAM, PIIX/ICH9, fw_cfg, pflash) have no state
+     * sections yet, so a pc/q35 VM cannot be saved and cannot be restored. */
+    if (firmware && cfg->incoming)
+        return verr_set(err, ENOTSUP,
+                        "-incoming with -M %s: the chipset's devices cannot restore a saved "
+                        "state yet",
+                        cfg->machine.type);
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
     if (!cfg->append)
@@ -547,7 +582,8 @@ const char *cli_help_text(void)
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
-           "  -cpu host|max|qemu64        CPU model (default qemu64)\n"
+           "  -cpu MODEL[,FLAG,...]       CPU model host|max|qemu64 (default qemu64), KVM PV "
+           "flags\n"
            "\n"
            "Boot:\n"
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"
@@ -563,8 +599,8 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=raw|qcow2][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap]\n"
+           "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
+           "         [,readonly=on][,discard=unmap]  (FMT: raw qcow2 vmdk vdi vpc vhdx qed)\n"
            "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
@@ -581,6 +617,8 @@ const char *cli_help_text(void)
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"
            "  -S                          start paused (QMP 'cont' starts the guest)\n"
+           "  -incoming URI               restore a saved state: file:PATH, fd:N, exec:CMD, or\n"
+           "                              defer (then QMP migrate-incoming)\n"
            "  -no-reboot                  exit instead of rebooting\n"
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"

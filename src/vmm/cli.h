@@ -12,6 +12,7 @@
 #include "vmm/backends.h"
 #include "vmm/boot/bootorder.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/machine.h"
 
@@ -39,6 +40,7 @@ struct vmm_config {
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
     enum cpu_model cpu_model;
+    struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;
@@ -46,6 +48,7 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm|pc|q35,... */
     const char *bios;              /* -bios FILE (pc, q35) */
     struct boot_options boot;      /* -boot (pc, q35) */

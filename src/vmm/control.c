@@ -17,6 +17,7 @@
 #include "vmm/dev/pci.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -66,7 +67,10 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
 static int op_stop(void *opaque, struct qmp_error *err)
 {
     (void)err;
-    vm_pause(opaque);
+    struct vm *vm = opaque;
+    if (vm->status == VM_STATUS_INMIGRATE || vm->status == VM_STATUS_RESTORE_VM)
+        vm->autostart = false; /* as QEMU: stay stopped when the load completes */
+    vm_pause(vm);
     return 0;
 }
 
@@ -75,6 +79,12 @@ static int op_cont(void *opaque, struct qmp_error *err)
     struct vm *vm = opaque;
     if (vm_get_status(vm) == VM_STATUS_SHUTDOWN)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Resetting the Virtual Machine is required");
+    if (vm->status == VM_STATUS_INMIGRATE || vm->status == VM_STATUS_RESTORE_VM) {
+        vm->autostart = true; /* as QEMU: run once the state is loaded */
+        return 0;
+    }
+    if (vm->status == VM_STATUS_FINISH_MIGRATE || vm->status == VM_STATUS_SAVE_VM)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Migration is in progress");
     vm_resume(vm);
     return 0;
 }
@@ -149,7 +159,8 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     if ((r = qmp_vm_register(c->server, &c->binding)) < 0 ||
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
-        (r = dev_qmp_register(c->server, vm)) < 0) {
+        (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);
         return r;

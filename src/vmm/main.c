@@ -15,6 +15,7 @@
 #include "vmm/cli.h"
 #include "vmm/control.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -160,11 +161,14 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
+    vm->migration = migration_new(vm);
     if (cfg.qmp_path && control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
         goto out;
     if (vm_start(vm, &err) < 0)
+        goto out;
+    if (cfg.incoming && migration_start_incoming(vm->migration, cfg.incoming, &err) < 0)
         goto out;
     if (ready_fd >= 0) {
         daemonize_finish(ready_fd);
@@ -183,6 +187,10 @@ out:
     status = 1;
 cleanup:
     control_free(control); /* first: no events into a freed server */
+    if (vm && vm->migration) {
+        migration_free(vm->migration); /* its worker uses the VM */
+        vm->migration = NULL;
+    }
     if (vm_built)
         vm_destroy(vm);
     if (cfg.pidfile && status >= 0)

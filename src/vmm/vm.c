@@ -30,6 +30,16 @@ const char *vm_status_name(enum vm_status s)
         return "shutdown";
     case VM_STATUS_INTERNAL_ERROR:
         return "internal-error";
+    case VM_STATUS_INMIGRATE:
+        return "inmigrate";
+    case VM_STATUS_FINISH_MIGRATE:
+        return "finish-migrate";
+    case VM_STATUS_POSTMIGRATE:
+        return "postmigrate";
+    case VM_STATUS_SAVE_VM:
+        return "save-vm";
+    case VM_STATUS_RESTORE_VM:
+        return "restore-vm";
     }
     return "unknown";
 }
@@ -205,9 +215,25 @@ void vm_pause(struct vm *vm)
     emit(vm, "STOP", false, NULL);
 }
 
+void vm_park(struct vm *vm, enum vm_status status)
+{
+    park_all(vm);
+    vm->status = status;
+}
+
+void vm_unpark(struct vm *vm, enum vm_status status)
+{
+    vm->status = status;
+    if (status == VM_STATUS_RUNNING) {
+        unpark_all(vm);
+        emit(vm, "RESUME", false, NULL);
+    }
+}
+
 void vm_resume(struct vm *vm)
 {
-    if (vm->status != VM_STATUS_PAUSED && vm->status != VM_STATUS_PRELAUNCH)
+    if (vm->status != VM_STATUS_PAUSED && vm->status != VM_STATUS_PRELAUNCH &&
+        vm->status != VM_STATUS_POSTMIGRATE)
         return;
     vm->status = VM_STATUS_RUNNING;
     unpark_all(vm);
@@ -369,7 +395,10 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, st
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
     for (unsigned i = 0; i < cfg->cpus; i++)
         vm->boot_cfg.platform.apic_ids[i] = vm->vcpus[i].apic_id;
-    if ((r = machine_load_boot(vm, err)) < 0)
+    /* An incoming VM's RAM comes from the state stream, and must stay all zeros until then
+     * (the loader leaves pages the stream does not list alone): the kernel is loaded at the
+     * first reset instead. */
+    if (!cfg->incoming && (r = machine_load_boot(vm, err)) < 0)
         return r;
     if (cfg->kernel && vm->boot.mode != BOOT_ENTRY_RESET_VECTOR)
         log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,
@@ -387,6 +416,11 @@ int vm_start(struct vm *vm, struct verr *err)
 {
     vm->status = vm->cfg->start_paused ? VM_STATUS_PRELAUNCH : VM_STATUS_RUNNING;
     vm->want_pause = vm->cfg->start_paused;
+    if (vm->cfg->incoming) { /* the state stream decides what the vCPUs run */
+        vm->status = VM_STATUS_INMIGRATE;
+        vm->want_pause = true;
+        vm->autostart = !vm->cfg->start_paused;
+    }
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         int r = vcpu_start(&vm->vcpus[i], err);
         if (r < 0)

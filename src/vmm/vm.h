@@ -41,6 +41,11 @@ enum vm_status {
     VM_STATUS_PAUSED,   /* stop */
     VM_STATUS_SHUTDOWN, /* guest powered off with -no-shutdown */
     VM_STATUS_INTERNAL_ERROR,
+    VM_STATUS_INMIGRATE,      /* -incoming: waiting for or loading a state stream */
+    VM_STATUS_FINISH_MIGRATE, /* migrate: vCPUs stopped, state being written */
+    VM_STATUS_POSTMIGRATE,    /* migrate completed: stays stopped until cont */
+    VM_STATUS_SAVE_VM,        /* snapshot-save in progress */
+    VM_STATUS_RESTORE_VM,     /* snapshot-load in progress */
 };
 const char *vm_status_name(enum vm_status s);
 
@@ -101,6 +106,7 @@ struct vm {
     void (*power_button)(void *opaque);
     void *power_button_opaque;
 
+    struct migration *migration; /* state/migration.h: migrate, -incoming (main owns it) */
     struct vm_event_sink events;
     struct vm_device_events device_events;
 
@@ -114,6 +120,7 @@ struct vm {
     bool request_queued; /* vm_process_requests is on the loop */
     int exit_status;     /* for VM_REQUEST_EXIT */
     enum vm_status status;
+    bool autostart;   /* leave inmigrate/restore-vm running (no -S, or cont meanwhile) */
     int final_status; /* the process's exit status once the loop quits */
 };
 
@@ -136,7 +143,11 @@ void vm_request(struct vm *vm, enum vm_request_kind kind, int exit_status);
 void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 
 /* Main thread (QMP): */
-void vm_pause(struct vm *vm);                  /* "stop": status paused, STOP event */
+void vm_pause(struct vm *vm); /* "stop": status paused, STOP event */
+/* Parks every vCPU and sets status (no event): the state code's stop for a save or load. */
+void vm_park(struct vm *vm, enum vm_status status);
+/* Back to running (vCPUs unparked, RESUME event) or to status with vCPUs left parked. */
+void vm_unpark(struct vm *vm, enum vm_status status);
 void vm_resume(struct vm *vm);                 /* "cont" */
 int vm_reset(struct vm *vm, struct verr *err); /* "system_reset", RESET event */
 void vm_powerdown(struct vm *vm);              /* "system_powerdown": ACPI power button */

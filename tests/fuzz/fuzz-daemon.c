@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon/vireod.h"
+#include "daemon/domain.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -70,6 +70,7 @@ static struct vd_daemon *daemon_once(void)
     struct verr err = {0};
     if (loop_new(&d->loop, &err) < 0)
         abort();
+    vd_server_attach_sink(d); /* events go to the in-memory clients */
     return d;
 }
 

@@ -66,6 +66,8 @@ void test_virtio_console(struct guest *g);
 __attribute__((noreturn)) void blk_crc32_main(struct guest *g);
 /* First word blk-bench: one block workload for bench/virtio-blk (see t-virtio.c). */
 __attribute__((noreturn)) void blk_bench_main(struct guest *g);
+/* tests=state: the continuity workload for save/restore and migration (t-state.c). */
+__attribute__((noreturn)) void test_state(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */
 void test_reset(struct guest *g);
 /* Called on the boot after a reset the guest itself requested; reports the

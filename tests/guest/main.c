@@ -146,6 +146,7 @@ enum {
     T_NET = 1 << 15,
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
+    T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
 };
 
 static const struct {
@@ -158,7 +159,7 @@ static const struct {
     {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
-    {"net", T_NET},       {"console", T_CONSOLE},
+    {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -244,6 +245,8 @@ void guest_main(int kind, uint64_t info)
     if (!strncmp_word(g.boot.cmdline, "blk-bench"))
         blk_bench_main(&g);
 
+    if (run & T_STATE)
+        test_state(&g);
     if (run & T_BOOT)
         test_boot(&g);
     if (run & T_MEM)

@@ -6,6 +6,7 @@
  */
 #include "img.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,12 @@ int img_cmd_check(int argc, char **argv)
     int rc = block_check(bd, repair, report_line, NULL, &r, &err);
     char *format = strdup(block_format(bd));
     block_close(bd);
+    if (rc == -ENOTSUP) {
+        /* A format that can check but not repair (vdi, vmdk): qemu-img's answer. */
+        img_error("This image format does not support checks");
+        free(format);
+        return 63;
+    }
     if (rc < 0) {
         img_error("Check failed: %s", verr_msg(&err));
         free(format);

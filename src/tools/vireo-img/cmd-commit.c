@@ -13,6 +13,7 @@
 
 #include "util/mem.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,9 @@ int img_cmd_commit(int argc, char **argv)
         goto out;
     }
     img_progress_end(&prog);
-    if (!keep && block_make_empty(top, &err) < 0) {
+    /* A format that cannot empty itself (QED, VMDK, VDI...) keeps its data,
+     * which now equals its base's: qemu-img commit leaves it so too. */
+    if (!keep && block_make_empty(top, &err) < 0 && err.code != ENOTSUP) {
         img_error("Could not empty '%s': %s", path, verr_msg(&err));
         goto out;
     }

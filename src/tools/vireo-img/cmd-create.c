@@ -16,6 +16,10 @@
 static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
                              const struct img_optlist *list)
 {
+    if (img_foreign_format(fmt)) {
+        img_foreign_print_formatting(path, fmt, o, list);
+        return;
+    }
     const char *prealloc = img_optlist_get(list, "preallocation");
     printf("Formatting '%s', fmt=%s ", path, fmt);
     if (strcmp(fmt, "qcow2") == 0) {
@@ -111,7 +115,7 @@ int img_cmd_create(int argc, char **argv)
         o.backing_file = backing;
     if (backing_fmt)
         o.backing_format = backing_fmt;
-    if (o.backing_file && strcmp(fmt, "qcow2") != 0) {
+    if (o.backing_file && !img_format_has_backing(fmt)) {
         img_error("%s: Backing file not supported for file format '%s'", path, fmt);
         goto out;
     }
@@ -129,8 +133,21 @@ int img_cmd_create(int argc, char **argv)
         }
         if (o.size == 0)
             o.size = block_size(bd);
+        /* qemu-img 7.2 no longer guesses a backing file's format for a new
+         * image (a probed raw base is a hazard): the same refusal. */
+        if (!o.backing_format) {
+            img_error("%s: Backing file specified without backing format (detected format of "
+                      "%s)",
+                      path, block_format(bd));
+            block_close(bd);
+            free(bpath);
+            goto out;
+        }
         block_close(bd);
         free(bpath);
+    } else if (o.backing_file && !o.backing_format) {
+        img_error("%s: Backing file specified without backing format", path);
+        goto out;
     }
     if (!have_size && (!o.backing_file || unsafe)) {
         img_error("%s: Image creation needs a size parameter", path);

@@ -14,6 +14,66 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Format specific information of the formats that give it as a tree, the
+ * way qemu-img prints a QAPI object: 4 spaces a level, '-' in keys as ' ',
+ * list elements as [N]. */
+static void print_spec_human(const struct block_spec *n, int indent)
+{
+    int i = 0;
+    for (; n; n = n->next, i++) {
+        printf("%*s", indent * 4, "");
+        if (n->key) {
+            for (const char *k = n->key; *k; k++)
+                putchar(*k == '-' ? ' ' : *k);
+        } else {
+            printf("[%d]", i);
+        }
+        switch (n->type) {
+        case BLOCK_SPEC_DICT:
+        case BLOCK_SPEC_LIST:
+            printf(":\n");
+            print_spec_human(n->children, indent + 1);
+            break;
+        case BLOCK_SPEC_STR:
+            printf(": %s\n", n->str);
+            break;
+        case BLOCK_SPEC_INT:
+            printf(": %lld\n", (long long)n->num);
+            break;
+        case BLOCK_SPEC_BOOL:
+            printf(": %s\n", n->flag ? "true" : "false");
+            break;
+        }
+    }
+}
+
+static void print_spec_json(struct img_json *j, const struct block_spec *n)
+{
+    for (; n; n = n->next) {
+        switch (n->type) {
+        case BLOCK_SPEC_DICT:
+            img_json_begin_object(j, n->key);
+            print_spec_json(j, n->children);
+            img_json_end_object(j);
+            break;
+        case BLOCK_SPEC_LIST:
+            img_json_begin_array(j, n->key);
+            print_spec_json(j, n->children);
+            img_json_end_array(j);
+            break;
+        case BLOCK_SPEC_STR:
+            img_json_str(j, n->key, n->str);
+            break;
+        case BLOCK_SPEC_INT:
+            img_json_i64(j, n->key, n->num);
+            break;
+        case BLOCK_SPEC_BOOL:
+            img_json_bool(j, n->key, n->flag);
+            break;
+        }
+    }
+}
+
 static void print_human(const struct block_info *in)
 {
     char sz[32];
@@ -53,6 +113,10 @@ static void print_human(const struct block_info *in)
             printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
             printf("    extended l2: %s\n", in->extended_l2 ? "true" : "false");
         }
+    }
+    if (in->spec) {
+        printf("Format specific information:\n");
+        print_spec_human(in->spec->children, 1);
     }
 }
 
@@ -100,6 +164,14 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
             img_json_bool(j, "corrupt", in->corrupt);
             img_json_bool(j, "extended-l2", in->extended_l2);
         }
+        img_json_end_object(j);
+        img_json_end_object(j);
+    }
+    if (in->spec) {
+        img_json_begin_object(j, "format-specific");
+        img_json_str(j, "type", in->format);
+        img_json_begin_object(j, "data");
+        print_spec_json(j, in->spec->children);
         img_json_end_object(j);
         img_json_end_object(j);
     }

@@ -41,12 +41,14 @@ static int dump(const struct map_entry *e, bool json, bool first)
         printf("}");
         return 0;
     }
-    if (!e->data)
-        return 0;
-    if (!e->has_offset) {
+    if (e->data && !e->has_offset) {
         img_error("File contains external, encrypted or compressed clusters.");
         return -1;
     }
+    /* Runs that read as zeroes are left out even when they are data (a hole
+     * in a flat extent or fixed disk), as qemu-img does. */
+    if (!e->data || e->zero)
+        return 0;
     printf("%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
            (unsigned long long)e->length, (unsigned long long)e->offset, e->file ? e->file : "");
     return 0;

@@ -194,6 +194,8 @@ static int parse_onoff(const char *filename, const char *key, const char *v, boo
 int img_create_opts_from_list(const char *format, const char *filename,
                               const struct img_optlist *list, struct block_create_opts *opts)
 {
+    if (img_foreign_format(format))
+        return img_foreign_create_opts(format, filename, list, opts);
     bool qcow2 = strcmp(format, "qcow2") == 0;
     for (size_t i = 0; i < list->count; i++) {
         const char *k = list->items[i].key;
@@ -274,6 +276,10 @@ int img_create_opts_from_list(const char *format, const char *filename,
 
 void img_print_create_help(const char *format)
 {
+    if (img_foreign_format(format)) {
+        img_foreign_print_help(format);
+        return;
+    }
     printf("Supported options:\n");
     if (strcmp(format, "qcow2") == 0) {
         printf("  backing_file=<str>     - File name of a base image\n"
@@ -493,7 +499,7 @@ int img_bad_option(void)
 
 bool img_format_known(const char *format)
 {
-    return strcmp(format, "raw") == 0 || strcmp(format, "qcow2") == 0;
+    return block_format_known(format);
 }
 
 bool img_check_format(const char *format)
@@ -508,6 +514,10 @@ int img_create_format(const char *format, bool help)
 {
     if (!img_check_format(format))
         return -1;
+    if (!block_format_creatable(format)) {
+        img_error("Format driver '%s' does not support image creation", format);
+        return -1;
+    }
     if (help) {
         img_print_create_help(format);
         return 1;

@@ -60,6 +60,17 @@ int img_create_opts_from_list(const char *format, const char *filename,
 /* Prints the options FORMAT accepts (-o help). */
 void img_print_create_help(const char *format);
 
+/* The -o options of vmdk, vdi, vpc, vhdx and qed (fmt-opts.c). */
+bool img_foreign_format(const char *format);
+/* qcow2, qed and vmdk can have a backing file. */
+bool img_format_has_backing(const char *format);
+int img_foreign_create_opts(const char *format, const char *filename,
+                            const struct img_optlist *list, struct block_create_opts *opts);
+void img_foreign_print_help(const char *format);
+void img_foreign_print_formatting(const char *path, const char *format,
+                                  const struct block_create_opts *o,
+                                  const struct img_optlist *list);
+
 /* A JSON writer that prints like QEMU's pretty printer: 4-space indents,
  * "key": value, ", " separators on their own lines. */
 struct img_json {
@@ -93,7 +104,8 @@ void img_progress_end(struct img_progress *p);
 void img_getopt_prepare(char **argv);
 /* After getopt returned '?' or ':': prints the hint line. Returns 1. */
 int img_bad_option(void);
-/* True when FORMAT is one vireo-img knows ("raw", "qcow2"). */
+/* True when FORMAT is one qemu-img knows (opening one Vireo has no driver
+ * for then says so by name). */
 bool img_format_known(const char *format);
 /* -f/-F: true when FORMAT is NULL (probe) or known; else says "Unknown file
  * format" and returns false. */
@@ -113,8 +125,9 @@ void img_format_size(uint64_t bytes, char *dst, size_t size);
 void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count);
 
 /* Subcommands. */
-/* The formats vireo-img reads and writes, as --help lists them. */
-#define IMG_FORMATS "raw qcow2"
+/* The formats vireo-img reads and writes, as --help lists them (qcow version 1 is read
+ * only and not listed). */
+#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed"
 
 /* A subcommand: its name, its body, and its synopsis for --help (the table is
  * in main.c). */
@@ -137,5 +150,7 @@ int img_cmd_rebase(int argc, char **argv);
 int img_cmd_map(int argc, char **argv);
 int img_cmd_compare(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
+int img_cmd_dd(int argc, char **argv);
+int img_cmd_bench(int argc, char **argv);
 
 #endif

@@ -30,6 +30,13 @@ static const struct img_command commands[] = {
     {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] [-U] filename1 filename2"},
     {"measure", img_cmd_measure,
      "measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]"},
+    {"dd", img_cmd_dd,
+     "dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input "
+     "of=output"},
+    {"bench", img_cmd_bench,
+     "bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n]\n"
+     "          [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
+     "[-S step_size]\n          [-t cache] [-w] [-U] filename"},
 };
 
 static void print_help(void)

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #define PM1_PWRBTN    (1u << 8)
@@ -190,6 +191,34 @@ static void acpi_pm_free(struct device *dev)
     free(pm);
 }
 
+static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct acpi_pm *pm = dev->priv;
+    uint16_t s[3];
+    pthread_mutex_lock(&pm->lock);
+    s[0] = pm->status;
+    s[1] = pm->enable;
+    s[2] = pm->control;
+    pthread_mutex_unlock(&pm->lock);
+    return w->put(w, "pm1", s, sizeof(s), err);
+}
+
+static int acpi_pm_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct acpi_pm *pm = dev->priv;
+    uint16_t s[3];
+    int rc = r->get(r, "pm1", s, sizeof(s), err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&pm->lock);
+    pm->status = s[0];
+    pm->enable = s[1];
+    pm->control = s[2];
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
+}
+
 static const struct dev_type acpi_pm_type = {
     .name = "acpi-pm",
     .desc = "ACPI PM1 block (power button, S5) and reset register 0xCF9",
@@ -199,6 +228,9 @@ static const struct dev_type acpi_pm_type = {
     .create = acpi_pm_create,
     .reset = acpi_pm_reset,
     .free = acpi_pm_free,
+    .state_version = 1,
+    .save = acpi_pm_save,
+    .load = acpi_pm_load,
 };
 
 const struct dev_type *const dev_types_acpi_pm[] = {&acpi_pm_type, NULL};

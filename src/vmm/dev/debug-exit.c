@@ -74,6 +74,9 @@ static const struct dev_type debug_exit_type = {
     .opts_size = sizeof(struct debug_exit_opts),
     .create = debug_exit_create,
     .free = debug_exit_free,
+    .state_version = 1,
+    .save = dev_state_save_none,
+    .load = dev_state_load_none,
 };
 
 const struct dev_type *const dev_types_debug_exit[] = {&debug_exit_type, NULL};

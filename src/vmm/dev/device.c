@@ -618,3 +618,15 @@ void dev_fw_path(const struct device *dev, char *out, size_t size)
         snprintf(out, size, "/pci@i0cf8/%s@%x/%s", dev->type->fw_name, dev->pci->slot,
                  dev->type->fw_child);
 }
+
+int dev_state_save_none(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    (void)dev, (void)w, (void)err;
+    return 0;
+}
+
+int dev_state_load_none(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    (void)dev, (void)r, (void)err;
+    return 0;
+}

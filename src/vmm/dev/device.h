@@ -131,9 +131,10 @@ struct dev_qom_prop {
 };
 
 /*
- * Device state for save/restore and migration. The stream that carries it lands with a
- * later issue; these are the signatures it fills. A section is the state of one device:
- * named records (name, bytes), so a field added in a later version is just one more record.
+ * Device state for save/restore and migration (src/vmm/state/, docs/state.md). A device's
+ * section in the state stream holds named records (name, bytes), so a field added in a
+ * later version is just one more record. A VM whose devices include a type without save is
+ * refused by migrate and snapshot-save ("State blocked by non-migratable device").
  *
  * save() runs on the main thread with every vCPU parked. It must first quiesce the device's
  * own threads (I/O threads, requests in flight) so what it writes is complete, write every
@@ -157,6 +158,22 @@ struct dev_state_reader {
     unsigned version;
     void *opaque;
 };
+
+/* Typed helpers over put/get for little fixed-size fields. */
+static inline int dev_state_put_u64(struct dev_state_writer *w, const char *name, uint64_t v,
+                                    struct verr *err)
+{
+    return w->put(w, name, &v, sizeof(v), err);
+}
+static inline int dev_state_get_u64(struct dev_state_reader *r, const char *name, uint64_t *v,
+                                    struct verr *err)
+{
+    return r->get(r, name, v, sizeof(*v), err);
+}
+/* save/load of a device with nothing the guest could observe to restore (port 0x80,
+ * isa-debug-exit): an empty section, still checked for presence and type. */
+int dev_state_save_none(struct device *dev, struct dev_state_writer *w, struct verr *err);
+int dev_state_load_none(struct device *dev, struct dev_state_reader *r, struct verr *err);
 
 struct dev_type {
     const char *name;  /* QEMU's -device driver name: "virtio-blk-pci" */
@@ -193,10 +210,13 @@ struct dev_type {
     int (*qmp_register)(struct qmp_server *server, struct vm *vm);
     const struct dev_qom_prop *qom_props; /* ends with {NULL}; NULL: none */
 
-    /* Slots the next issues fill; NULL now (see struct dev_state_writer). */
+    /* State (see struct dev_state_writer); save NULL: the device blocks migration. Resume:
+     * called after a save the VM outlives (snapshot-save, a failed or cancelled migrate) to
+     * let the device's quiesced threads go again; NULL: nothing to do. */
     unsigned state_version;
     int (*save)(struct device *dev, struct dev_state_writer *w, struct verr *err);
     int (*load)(struct device *dev, struct dev_state_reader *r, struct verr *err);
+    void (*resume)(struct device *dev);
     /* Hot-unplug: asks the guest to release the device and completes asynchronously. */
     int (*unplug)(struct device *dev, struct verr *err);
 };

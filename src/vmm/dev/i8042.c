@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #define STATUS_OBF    0x01
@@ -168,6 +169,42 @@ static void i8042_free(struct device *dev)
     free(k);
 }
 
+static int i8042_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct i8042 *k = dev->priv;
+    uint8_t s[3 + 1 + OUTQ_SIZE];
+    pthread_mutex_lock(&k->lock);
+    s[0] = k->config;
+    s[1] = k->pending_cmd;
+    s[2] = k->status_cmd;
+    s[3] = (uint8_t)k->count;
+    for (unsigned i = 0; i < OUTQ_SIZE; i++)
+        s[4 + i] = i < k->count ? k->outq[(k->head + i) % OUTQ_SIZE] : 0;
+    pthread_mutex_unlock(&k->lock);
+    return w->put(w, "regs", s, sizeof(s), err);
+}
+
+static int i8042_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct i8042 *k = dev->priv;
+    uint8_t s[3 + 1 + OUTQ_SIZE];
+    int rc = r->get(r, "regs", s, sizeof(s), err);
+    if (rc < 0)
+        return rc;
+    if (s[3] > OUTQ_SIZE)
+        return verr_set(err, EINVAL, "field 'regs': output queue count %u", s[3]);
+    pthread_mutex_lock(&k->lock);
+    k->config = s[0];
+    k->pending_cmd = s[1];
+    k->status_cmd = s[2];
+    k->head = 0;
+    k->count = s[3];
+    memcpy(k->outq, s + 4, OUTQ_SIZE);
+    update_irq_locked(k);
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
 static const struct dev_type i8042_type = {
     .name = "i8042",
     .desc = "PS/2 controller: reset and Ctrl-Alt-Del only (no keyboard or mouse)",
@@ -175,6 +212,9 @@ static const struct dev_type i8042_type = {
     .bus = DEV_BUS_ISA,
     .create = i8042_create,
     .free = i8042_free,
+    .state_version = 1,
+    .save = i8042_save,
+    .load = i8042_load,
 };
 
 const struct dev_type *const dev_types_i8042[] = {&i8042_type, NULL};

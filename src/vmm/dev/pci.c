@@ -13,6 +13,7 @@
  */
 #include "vmm/dev/pci.h"
 #include "util/log.h"
+#include "vmm/dev/device.h"
 #include "util/mem.h"
 #include "vmm/vm.h"
 
@@ -784,6 +785,85 @@ void pci_dev_release(struct pci_dev *dev)
     dev->msix_gsi = NULL;
     dev->msix_routed = NULL;
     dev->msix = NULL;
+}
+
+/* --- save/restore ------------------------------------------------------------------------ */
+
+int pci_dev_save(struct pci_dev *dev, struct dev_state_writer *w, struct verr *err)
+{
+    pthread_mutex_lock(&dev->lock);
+    uint8_t cfg[PCI_CFG_SIZE];
+    memcpy(cfg, dev->cfg, sizeof(cfg));
+    uint64_t pending = dev->msix_pending;
+    uint8_t intx = dev->intx_level;
+    struct pci_msix_entry *tab = NULL;
+    if (dev->msix_nr) {
+        tab = xcalloc(dev->msix_nr, sizeof(*tab));
+        memcpy(tab, dev->msix, dev->msix_nr * sizeof(*tab));
+    }
+    pthread_mutex_unlock(&dev->lock);
+    int r = w->put(w, "pci.cfg", cfg, sizeof(cfg), err);
+    if (r == 0 && dev->msix_nr)
+        r = w->put(w, "pci.msix", tab, dev->msix_nr * sizeof(*tab), err);
+    if (r == 0)
+        r = w->put(w, "pci.msix_pending", &pending, sizeof(pending), err);
+    if (r == 0)
+        r = w->put(w, "pci.intx", &intx, 1, err);
+    free(tab);
+    return r;
+}
+
+int pci_dev_load(struct pci_dev *dev, struct dev_state_reader *r, struct verr *err)
+{
+    uint8_t *cfg = xmalloc(PCI_CFG_SIZE);
+    int rc = r->get(r, "pci.cfg", cfg, PCI_CFG_SIZE, err);
+    struct pci_msix_entry *tab = dev->msix_nr ? xcalloc(dev->msix_nr, sizeof(*tab)) : NULL;
+    uint64_t pending = 0;
+    uint8_t intx = 0;
+    if (rc == 0 && dev->msix_nr)
+        rc = r->get(r, "pci.msix", tab, dev->msix_nr * sizeof(*tab), err);
+    if (rc == 0)
+        rc = r->get(r, "pci.msix_pending", &pending, sizeof(pending), err);
+    if (rc == 0)
+        rc = r->get(r, "pci.intx", &intx, 1, err);
+    if (rc == 0 && intx > 1)
+        rc = verr_set(err, EINVAL, "field 'pci.intx' is %u", intx);
+    if (rc == 0 && dev->msix_nr < 64 && (pending >> dev->msix_nr))
+        rc = verr_set(err, EINVAL, "field 'pci.msix_pending' has bits past vector %u",
+                      dev->msix_nr - 1);
+    if (rc < 0) {
+        free(cfg);
+        free(tab);
+        return rc;
+    }
+    struct pci_bus *bus = dev->bus;
+    pthread_rwlock_wrlock(&bus->lock);
+    pthread_mutex_lock(&dev->lock);
+    /* Only what the guest can write comes from the stream; the rest (ids, capabilities)
+     * is this device's own, and the same device model made both. */
+    for (unsigned i = 0; i < PCI_CFG_SIZE; i++)
+        dev->cfg[i] = (uint8_t)((dev->cfg[i] & ~dev->wmask[i]) | (cfg[i] & dev->wmask[i]));
+    dev->cfg[0x06] = (uint8_t)((dev->cfg[0x06] & ~0x08) | (cfg[0x06] & 0x08));
+    for (unsigned v = 0; v < dev->msix_nr; v++) {
+        dev->msix[v] = tab[v];
+        dev->msix[v].ctrl &= 1;
+    }
+    dev->msix_pending = pending;
+    pthread_mutex_unlock(&dev->lock);
+    update_bars(dev);
+    pthread_rwlock_unlock(&bus->lock);
+    pthread_mutex_lock(&dev->lock);
+    for (unsigned v = 0; v < dev->msix_nr; v++) /* a route per programmed vector */
+        if (dev->msix[v].addr_lo || dev->msix[v].addr_hi || dev->msix[v].data)
+            msix_route_update(dev, v);
+    pthread_mutex_unlock(&dev->lock);
+    if (intx != dev->intx_level && dev->slot < PCI_NR_SLOTS) {
+        dev->intx_level = intx;
+        vm_set_irq(bus->vm, dev->intx_gsi, intx);
+    }
+    free(cfg);
+    free(tab);
+    return 0;
 }
 
 struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn)

@@ -186,6 +186,15 @@ void pci_dev_release(struct pci_dev *dev);
 /* Back to power-on state (BARs unmapped, MSI-X off, INTx low). */
 void pci_dev_reset(struct pci_dev *dev);
 
+struct dev_state_writer;
+struct dev_state_reader;
+/* Save/restore of a function (records "pci.cfg", "pci.msix", "pci.msix_pending",
+ * "pci.intx"): configuration space (the writable bytes: command, BARs, capability fields),
+ * the MSI-X table and pending bits, and the INTx level. Load re-maps the BARs, re-points each
+ * vector's MSI route and re-asserts INTx; the VM's vCPUs must be parked. */
+int pci_dev_save(struct pci_dev *dev, struct dev_state_writer *w, struct verr *err);
+int pci_dev_load(struct pci_dev *dev, struct dev_state_reader *r, struct verr *err);
+
 /* Iteration for QMP query-pci: the function at devfn or NULL. */
 struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn);
 

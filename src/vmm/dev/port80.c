@@ -36,6 +36,9 @@ static const struct dev_type port80_type = {
     .category = DEV_CAT_MISC,
     .bus = DEV_BUS_ISA,
     .create = port80_create,
+    .state_version = 1,
+    .save = dev_state_save_none,
+    .load = dev_state_load_none,
 };
 
 const struct dev_type *const dev_types_port80[] = {&port80_type, NULL};

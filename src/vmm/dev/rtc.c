@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -159,6 +160,33 @@ static void rtc_free(struct device *dev)
 }
 
 /* No reset: CMOS RAM and the clock keep their state across a system reset, as on a PC. */
+/* CMOS bytes and the index register. The clock itself is the host's UTC time (as QEMU's
+ * default -rtc base=utc), so after a restore it reads the time of the restore. */
+static int rtc_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct rtc *rtc = dev->priv;
+    uint8_t s[129];
+    pthread_mutex_lock(&rtc->lock);
+    memcpy(s, rtc->cmos, 128);
+    s[128] = rtc->index;
+    pthread_mutex_unlock(&rtc->lock);
+    return w->put(w, "cmos", s, sizeof(s), err);
+}
+
+static int rtc_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct rtc *rtc = dev->priv;
+    uint8_t s[129];
+    int rc = r->get(r, "cmos", s, sizeof(s), err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&rtc->lock);
+    memcpy(rtc->cmos, s, 128);
+    rtc->index = s[128] & 0x7f;
+    pthread_mutex_unlock(&rtc->lock);
+    return 0;
+}
+
 static const struct dev_type rtc_type = {
     .name = "mc146818rtc",
     .desc = "CMOS real-time clock at 0x70 (host time)",
@@ -166,6 +194,9 @@ static const struct dev_type rtc_type = {
     .bus = DEV_BUS_ISA,
     .create = rtc_create,
     .free = rtc_free,
+    .state_version = 1,
+    .save = rtc_save,
+    .load = rtc_load,
 };
 
 const struct dev_type *const dev_types_rtc[] = {&rtc_type, NULL};

@@ -298,6 +298,66 @@ static const struct dev_prop uart_props[] = {
     DEV_PROP_END,
 };
 
+/* The registers and the receive FIFO; transmit is synchronous, so nothing is in flight. */
+static int uart_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct uart *u = dev->priv;
+    pthread_mutex_lock(&u->lock);
+    uint8_t regs[12] = {u->ier,
+                        u->lcr,
+                        u->mcr,
+                        u->scr,
+                        u->fcr,
+                        u->dll,
+                        u->dlm,
+                        u->lsr_errors,
+                        u->thr_interrupt,
+                        u->msr_delta,
+                        (uint8_t)u->count,
+                        (uint8_t)u->irq_level};
+    uint8_t fifo[FIFO_SIZE];
+    for (unsigned i = 0; i < u->count; i++)
+        fifo[i] = u->fifo[(u->head + i) % FIFO_SIZE];
+    unsigned count = u->count;
+    pthread_mutex_unlock(&u->lock);
+    int r = w->put(w, "regs", regs, sizeof(regs), err);
+    return r < 0 ? r : w->put(w, "rx_fifo", fifo, count, err);
+}
+
+static int uart_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct uart *u = dev->priv;
+    uint8_t regs[12];
+    int rc = r->get(r, "regs", regs, sizeof(regs), err);
+    if (rc < 0)
+        return rc;
+    unsigned count = regs[10];
+    if (count > FIFO_SIZE || regs[11] > 1)
+        return verr_set(err, EINVAL, "field 'regs': receive count %u or IRQ level %u out of range",
+                        count, regs[11]);
+    uint8_t fifo[FIFO_SIZE];
+    if ((rc = r->get(r, "rx_fifo", fifo, count, err)) < 0)
+        return rc;
+    pthread_mutex_lock(&u->lock);
+    u->ier = regs[0] & 0x0f;
+    u->lcr = regs[1];
+    u->mcr = regs[2];
+    u->scr = regs[3];
+    u->fcr = regs[4];
+    u->dll = regs[5];
+    u->dlm = regs[6];
+    u->lsr_errors = regs[7];
+    u->thr_interrupt = regs[8] != 0;
+    u->msr_delta = regs[9];
+    memcpy(u->fifo, fifo, count);
+    u->head = 0;
+    u->count = count;
+    u->irq_level = 0;
+    update_irq_locked(u);
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
 static const struct dev_type isa_serial_type = {
     .name = "isa-serial",
     .desc = "16550A UART (COM1 for -serial)",
@@ -308,6 +368,9 @@ static const struct dev_type isa_serial_type = {
     .create = uart_create,
     .reset = uart_reset,
     .free = uart_free,
+    .state_version = 1,
+    .save = uart_save,
+    .load = uart_load,
 };
 
 const struct dev_type *const dev_types_uart[] = {&isa_serial_type, NULL};

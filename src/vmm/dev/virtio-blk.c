@@ -951,6 +951,50 @@ static const struct dev_prop blk_props[] = {
     DEV_PROP_END,
 };
 
+/* Quiesce: no request starts (I/O thread stopped), every one in flight completes (pushed to
+ * the used ring, which is in RAM and saved after the devices), and the image is flushed so
+ * what the guest saw acknowledged is in the file a restore opens. */
+static int virtio_blk_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct virtio_blk *b = dev->priv;
+    virtio_pci_stop_io(&b->vp);
+    wait_drained(b);
+    pthread_mutex_lock(&b->req_lock);
+    bool excl = b->excl_req || b->excl_running;
+    pthread_mutex_unlock(&b->req_lock);
+    if (excl) /* cannot happen once drained: an exclusive request is counted in flight */
+        return verr_set(err, EBUSY, "virtio-blk: an exclusive request is still pending");
+    int r = block_flush(b->bd, err);
+    if (r < 0)
+        return verr_prefix(err, "flushing '%s' before saving", block_filename(b->bd));
+    uint64_t capacity = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);
+    r = dev_state_put_u64(w, "capacity", capacity, err);
+    return r < 0 ? r : virtio_pci_save(&b->vp, w, err);
+}
+
+static int virtio_blk_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct virtio_blk *b = dev->priv;
+    uint64_t capacity;
+    int rc = dev_state_get_u64(r, "capacity", &capacity, err);
+    if (rc < 0)
+        return rc;
+    uint64_t now = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);
+    if (capacity != now) /* the image was resized after the save, or is another one */
+        return verr_set(
+            err, EINVAL, "field 'capacity': the disk had %llu sectors when saved, '%s' has %llu",
+            (unsigned long long)capacity, block_filename(b->bd), (unsigned long long)now);
+    return virtio_pci_load(&b->vp, r, err);
+}
+
+static void virtio_blk_resume(struct device *dev)
+{
+    struct virtio_blk *b = dev->priv;
+    struct verr err = {0};
+    if (virtio_pci_start_io(&b->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+}
+
 static const struct dev_type virtio_blk_pci_type = {
     .name = "virtio-blk-pci",
     .alias = "virtio-blk",
@@ -966,6 +1010,10 @@ static const struct dev_type virtio_blk_pci_type = {
     .reset = virtio_blk_reset,
     .free = virtio_blk_free,
     .qmp_register = virtio_blk_qmp_register,
+    .state_version = 1,
+    .save = virtio_blk_save,
+    .load = virtio_blk_load,
+    .resume = virtio_blk_resume,
 };
 
 const struct dev_type *const dev_types_virtio_blk[] = {&virtio_blk_pci_type, NULL};

@@ -6,6 +6,7 @@
  */
 #include "vmm/dev/virtio-pci.h"
 #include "util/log.h"
+#include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -526,6 +527,168 @@ void virtio_pci_stop_io(struct virtio_pci *vp)
         pthread_join(vp->thread, NULL);
         vp->thread_started = false;
     }
+}
+
+int virtio_pci_start_io(struct virtio_pci *vp, struct verr *err)
+{
+    if (vp->thread_started)
+        return 0;
+    uint64_t n;
+    if (read(vp->stop_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) /* the last stop's signal */
+        return verr_errno(err, errno, "%s: stop eventfd", vp->pci.name);
+    int r = pthread_create(&vp->thread, NULL, io_thread, vp);
+    if (r != 0)
+        return verr_errno(err, r, "%s: starting the I/O thread", vp->pci.name);
+    vp->thread_started = true;
+    return 0;
+}
+
+/* --- save/restore ------------------------------------------------------------------------ */
+
+#define COMMON_REC 26
+#define QUEUE_REC  40
+
+int virtio_pci_save(struct virtio_pci *vp, struct dev_state_writer *w, struct verr *err)
+{
+    uint8_t c[COMMON_REC];
+    pthread_mutex_lock(&vp->lock);
+    put_le(c + 0, vp->guest_features, 8);
+    put_le(c + 8, vp->device_feature_select, 4);
+    put_le(c + 12, vp->driver_feature_select, 4);
+    put_le(c + 16, vp->config_vector, 2);
+    c[18] = status_get(vp);
+    c[19] = vp->config_generation;
+    put_le(c + 20, vp->queue_select, 2);
+    c[22] = __atomic_load_n(&vp->isr, __ATOMIC_ACQUIRE);
+    c[23] = 0;
+    put_le(c + 24, vp->nr_queues, 2);
+    uint8_t *q = calloc(vp->nr_queues, QUEUE_REC);
+    if (!q) {
+        pthread_mutex_unlock(&vp->lock);
+        return verr_set(err, ENOMEM, "%s: out of memory", vp->pci.name);
+    }
+    for (unsigned i = 0; i < vp->nr_queues; i++) {
+        struct virtio_queue *vq = &vp->queues[i];
+        uint8_t *e = q + i * QUEUE_REC;
+        pthread_mutex_lock(&vq->lock);
+        put_le(e + 0, vq->vq.desc_gpa, 8);
+        put_le(e + 8, vq->vq.avail_gpa, 8);
+        put_le(e + 16, vq->vq.used_gpa, 8);
+        put_le(e + 24, vq->vq.size, 2);
+        put_le(e + 26, vq->msix_vector, 2);
+        put_le(e + 28, vq->vq.last_avail, 2);
+        put_le(e + 30, vq->vq.used_idx, 2);
+        put_le(e + 32, vq->vq.signalled_used, 2);
+        e[34] = vq->enabled;
+        e[35] = vq->vq.signalled_valid;
+        e[36] = vq->vq.broken;
+        pthread_mutex_unlock(&vq->lock);
+    }
+    pthread_mutex_unlock(&vp->lock);
+    int r = w->put(w, "virtio.common", c, sizeof(c), err);
+    if (r == 0)
+        r = w->put(w, "virtio.queues", q, vp->nr_queues * QUEUE_REC, err);
+    free(q);
+    if (r == 0)
+        r = pci_dev_save(&vp->pci, w, err);
+    return r;
+}
+
+int virtio_pci_load(struct virtio_pci *vp, struct dev_state_reader *r, struct verr *err)
+{
+    uint8_t c[COMMON_REC];
+    int rc = r->get(r, "virtio.common", c, sizeof(c), err);
+    if (rc < 0)
+        return rc;
+    unsigned nq = (unsigned)get_le(c + 24, 2);
+    if (nq != vp->nr_queues)
+        return verr_set(err, EINVAL, "field 'virtio.common': %u queues, this device has %u", nq,
+                        vp->nr_queues);
+    uint64_t features = get_le(c, 8);
+    if (features & ~vp->host_features)
+        return verr_set(err, EINVAL,
+                        "field 'virtio.common': features 0x%llx include bits this device does not "
+                        "offer (0x%llx)",
+                        (unsigned long long)features, (unsigned long long)vp->host_features);
+    uint8_t status = c[18];
+    uint16_t config_vector = (uint16_t)get_le(c + 16, 2);
+    if (config_vector != VIRTIO_MSI_NO_VECTOR && config_vector >= vp->pci.msix_nr)
+        return verr_set(err, EINVAL, "field 'virtio.common': config vector %u out of range",
+                        config_vector);
+    uint8_t *q = malloc(nq * QUEUE_REC);
+    if (!q)
+        return verr_set(err, ENOMEM, "out of memory");
+    if ((rc = r->get(r, "virtio.queues", q, nq * QUEUE_REC, err)) < 0) {
+        free(q);
+        return rc;
+    }
+    if ((rc = pci_dev_load(&vp->pci, r, err)) < 0) {
+        free(q);
+        return rc;
+    }
+    virtio_pci_stop_io(vp);
+    pthread_mutex_lock(&vp->lock);
+    vp->guest_features = features;
+    vp->device_feature_select = (uint32_t)get_le(c + 8, 4);
+    vp->driver_feature_select = (uint32_t)get_le(c + 12, 4);
+    vp->config_vector = config_vector;
+    vp->config_generation = c[19];
+    vp->queue_select = (uint16_t)get_le(c + 20, 2);
+    __atomic_store_n(&vp->isr, c[22] & 3, __ATOMIC_RELEASE);
+    __atomic_store_n(&vp->status, status, __ATOMIC_RELEASE);
+    for (unsigned i = 0; rc == 0 && i < nq; i++) {
+        struct virtio_queue *vq = &vp->queues[i];
+        const uint8_t *e = q + i * QUEUE_REC;
+        uint16_t size = (uint16_t)get_le(e + 24, 2), vec = (uint16_t)get_le(e + 26, 2);
+        if (!size || size > vq->size_max || (size & (size - 1))) {
+            rc = verr_set(err, EINVAL,
+                          "field 'virtio.queues': queue %u size %u (at most %u, a "
+                          "power of two)",
+                          i, size, vq->size_max);
+            break;
+        }
+        if (vec != VIRTIO_MSI_NO_VECTOR && vec >= vp->pci.msix_nr) {
+            rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u vector %u out of range", i,
+                          vec);
+            break;
+        }
+        pthread_mutex_lock(&vq->lock);
+        memset(&vq->vq, 0, sizeof(vq->vq));
+        vq->vq.mem = &vp->vm->mem;
+        vq->vq.size = size;
+        vq->vq.desc_gpa = get_le(e + 0, 8);
+        vq->vq.avail_gpa = get_le(e + 8, 8);
+        vq->vq.used_gpa = get_le(e + 16, 8);
+        vq->msix_vector = vec;
+        vq->enabled = e[34] != 0;
+        if (vq->enabled) {
+            vq->vq.indirect = virtio_pci_has_feature(vp, VIRTIO_F_RING_INDIRECT_DESC);
+            vq->vq.event_idx = virtio_pci_has_feature(vp, VIRTIO_F_RING_EVENT_IDX);
+            struct verr qe = {0};
+            if (vq_start(&vq->vq, &qe) < 0)
+                rc = verr_set(err, EINVAL, "field 'virtio.queues': queue %u: %s", i, verr_msg(&qe));
+            vq->vq.last_avail = (uint16_t)get_le(e + 28, 2);
+            vq->vq.used_idx = (uint16_t)get_le(e + 30, 2);
+            vq->vq.signalled_used = (uint16_t)get_le(e + 32, 2);
+            vq->vq.signalled_valid = e[35] != 0;
+            vq->vq.broken = e[36] != 0;
+        }
+        pthread_mutex_unlock(&vq->lock);
+    }
+    if (rc == 0 && (status & VIRTIO_STATUS_DRIVER_OK)) {
+        for (unsigned i = 0; i < nq; i++) {
+            if (!vp->queues[i].enabled)
+                continue;
+            ioeventfd_register(vp, i);
+            uint64_t one = 1;
+            if (write(vp->queues[i].ioeventfd, &one, sizeof(one)) < 0)
+                log_debug("%s: eventfd write: %s", vp->pci.name, strerror(errno));
+        }
+    }
+    pthread_mutex_unlock(&vp->lock);
+    free(q);
+    int r2 = virtio_pci_start_io(vp, rc == 0 ? err : NULL);
+    return rc < 0 ? rc : r2;
 }
 
 void virtio_pci_destroy(struct virtio_pci *vp)

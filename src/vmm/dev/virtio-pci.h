@@ -104,6 +104,20 @@ int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct
 /* Stops the I/O thread (idempotent): no new requests start; completions from a device's
  * own threads can still interrupt the guest until virtio_pci_destroy. */
 void virtio_pci_stop_io(struct virtio_pci *vp);
+/* Starts the I/O thread again after virtio_pci_stop_io (a save that quiesced the device). */
+int virtio_pci_start_io(struct virtio_pci *vp, struct verr *err);
+
+struct dev_state_writer;
+struct dev_state_reader;
+/* The transport's state (features, status, config generation and vector, ISR, each queue's
+ * addresses, size, enable, MSI-X vector and indices) plus the PCI function's, as records
+ * "virtio.common", "virtio.queues" and pci_dev_save's. Save: the I/O thread is stopped and
+ * the device has nothing in flight. Load: on a device just created, after guest RAM is
+ * loaded (the rings are checked there); live queues are kicked once so what the driver
+ * queued before the save is served. */
+int virtio_pci_save(struct virtio_pci *vp, struct dev_state_writer *w, struct verr *err);
+int virtio_pci_load(struct virtio_pci *vp, struct dev_state_reader *r, struct verr *err);
+
 /* Stops the I/O thread and frees the transport's resources. */
 void virtio_pci_destroy(struct virtio_pci *vp);
 /* System reset: device reset plus PCI function reset. */

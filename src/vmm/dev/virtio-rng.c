@@ -88,6 +88,29 @@ static void virtio_rng_free(struct device *dev)
     free(rng);
 }
 
+/* Requests are served synchronously on the I/O thread: once it is stopped nothing is in
+ * flight, and the transport is the whole state. */
+static int virtio_rng_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct virtio_rng *rng = dev->priv;
+    virtio_pci_stop_io(&rng->vp);
+    return virtio_pci_save(&rng->vp, w, err);
+}
+
+static int virtio_rng_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct virtio_rng *rng = dev->priv;
+    return virtio_pci_load(&rng->vp, r, err);
+}
+
+static void virtio_rng_resume(struct device *dev)
+{
+    struct virtio_rng *rng = dev->priv;
+    struct verr err = {0};
+    if (virtio_pci_start_io(&rng->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+}
+
 static const struct dev_type virtio_rng_pci_type = {
     .name = "virtio-rng-pci",
     .alias = "virtio-rng",
@@ -98,6 +121,10 @@ static const struct dev_type virtio_rng_pci_type = {
     .create = virtio_rng_create,
     .reset = virtio_rng_reset,
     .free = virtio_rng_free,
+    .state_version = 1,
+    .save = virtio_rng_save,
+    .load = virtio_rng_load,
+    .resume = virtio_rng_resume,
 };
 
 const struct dev_type *const dev_types_virtio_rng[] = {&virtio_rng_pci_type, NULL};

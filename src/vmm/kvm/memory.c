@@ -141,6 +141,8 @@ int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, 
     guest_mem_layout_split(gm, p, opt->size, opt->low_max ? opt->low_max : LAYOUT_HOLE_START,
                            opt->low_split ? opt->low_split : LAYOUT_HOLE_START);
     gm->bios_hole = opt->bios_hole;
+    gm->no_dump = opt->no_dump;
+    gm->merge = opt->merge;
     if (opt->no_dump && madvise(p, opt->size, MADV_DONTDUMP) < 0)
         return verr_errno(err, errno, "-M dump-guest-core=off: cannot exclude guest memory");
     if (opt->merge && madvise(p, opt->size, MADV_MERGEABLE) < 0)

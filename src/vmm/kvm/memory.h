@@ -23,14 +23,18 @@ struct guest_mem_region {
 };
 
 struct guest_mem {
-    uint8_t *host;      /* the whole mapping */
+    uint8_t *host; /* the whole mapping */
     /* Firmware machines (pc, q35): 0xC0000-0xFFFFF is the chipset's (ROM, option ROMs and
      * the RAM behind them that PAM switches in); KVM gets RAM there from the PAM code, not
      * from kvm_set_memory. The host memory is still RAM (guest_mem_ptr reaches it). */
     bool bios_hole;
-    uint64_t size;      /* total RAM in bytes */
-    uint64_t page_size; /* 4 KiB, or the hugetlbfs page size */
-    int fd;             /* backing file for -mem-path, or -1 */
+    uint64_t size;       /* total RAM in bytes */
+    uint64_t page_size;  /* 4 KiB, or the hugetlbfs page size */
+    int fd;              /* backing file for -mem-path, or -1 */
+    bool no_dump, merge; /* the advice given (re-applied when RAM is remapped) */
+    /* RAM is a private mapping of a saved state file (state/ram.c): pages not yet touched
+     * hold the file's data, not zeros. */
+    bool file_mapped;
     unsigned nr_regions;
     struct guest_mem_region regions[2];
 };

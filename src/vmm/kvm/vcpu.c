@@ -9,8 +9,11 @@
  * each local APIC gets LINT0 = ExtINT (the 8259 path) and LINT1 = NMI.
  */
 #include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/cpu-features.h"
+#include "vmm/kvm/emulate.h"
 #include "util/mem.h"
 #include "vmm/boot/layout.h"
+#include "vmm/cli.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -224,8 +227,11 @@ int vcpu_reset(struct vcpu *vcpu, struct verr *err)
     /* CPUID is set once: KVM refuses to change it after the vCPU has run, and a reset
      * does not change the CPU model. */
     if (!vcpu->cpuid_set) {
+        if ((r = cpu_features_check(&vm->cfg->cpu_features, vm->supported_cpuid, err)) < 0)
+            return r;
         struct kvm_cpuid2 *c =
             cpuid_for_vcpu(vm->supported_cpuid, vm->cpu_model, &vm->topo, vcpu->index);
+        cpu_features_apply(&vm->cfg->cpu_features, c);
         r = ioctl(vcpu->fd, KVM_SET_CPUID2, c);
         free(c);
         if (r < 0)
@@ -364,6 +370,8 @@ static bool handle_exit(struct vcpu *vcpu)
         vm_request(vm, VM_REQUEST_EXIT, 1);
         return false;
     case KVM_EXIT_INTERNAL_ERROR:
+        if (emulate_complete(vcpu)) /* int3/fwait KVM's emulator lacks (emulate.h) */
+            return true;
         snprintf(what, sizeof(what), "KVM_EXIT_INTERNAL_ERROR, suberror %u (%s)",
                  run->internal.suberror, internal_suberror(run->internal.suberror));
         report_guest_failure(vcpu, what);

@@ -66,10 +66,12 @@ class Daemon:
         self.vsh_uri = "vireo+unix:///system?socket=" + self.sock
         self.env = dict(os.environ, VIREO_VMM=vmm, LC_ALL="C")
         self.proc = None
+        self.args = []  # more vireod options (-v, ...)
 
     def start(self):
         out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen([self.vireod, "--root", self.root, "--timeout", "600"],
+        self.proc = subprocess.Popen([self.vireod, "--root", self.root, "--timeout", "600"] +
+                                     self.args,
                                      env=self.env, stdout=out, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.sock_ro), 10)
         return self.proc

@@ -63,5 +63,5 @@ fails "compare with a missing file: exit 2" 2 "Could not open 'nope': " compare 
 check "unknown option: exit 1 and the option named" sh -c "[ $rc -eq 1 ] && grep -qx \"vireo-img: unrecognized option '--bogus'\" e.txt && grep -qx \"Try 'vireo-img --help' for more information\" e.txt"
 "$V" frob >o.txt 2>e.txt; rc=$?
 check "unknown command: exit 1" sh -c "[ $rc -eq 1 ] && grep -qx 'vireo-img: Command not found: frob' e.txt"
-check "--help lists every subcommand" sh -c "'$V' --help | grep -c '^  [a-z]' | grep -qx 11"
+check "--help lists every subcommand" sh -c "'$V' --help | grep -c '^  [a-z]' | grep -qx 13"
 finish

@@ -47,6 +47,10 @@ EXPECTED_COMMANDS = {
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
     # virtio-blk, virtio-balloon
     "query-block", "block_resize", "balloon", "query-balloon",
+    # the VM state (src/vmm/state/migration.c)
+    "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
+    "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
+    "migrate-set-parameters",
 }
 
 

@@ -122,8 +122,8 @@ int main(void)
     refused("if=none without id=", "needs an id=", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=ide", NULL);
     refused("if=ide", "if=ide not supported", r, &cfg, &err);
-    r = parse(&cfg, &err, "-drive", "file=x,if=virtio,format=vmdk", NULL);
-    refused("format=vmdk", "format 'vmdk' not supported", r, &cfg, &err);
+    r = parse(&cfg, &err, "-drive", "file=x,if=virtio,format=bochs", NULL);
+    refused("format=bochs", "format 'bochs' not supported", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio,cache=fast", NULL);
     refused("cache=fast", "bad cache mode 'fast'", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio,readonly=maybe", NULL);

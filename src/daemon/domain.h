@@ -1,0 +1,146 @@
+/*
+ * domain.h - vireod's domains: what a domain is to the daemon, and the
+ * domain layer's operations on it.
+ *
+ * The domain layer is libvirt's domain object and its QEMU driver's
+ * lifecycle, in files of one idea each:
+ *   domain-store.c     definitions: load, define, undefine, transient
+ *                      domains, autostart, lookups
+ *   domain-status.c    the live state a restarted daemon reads (run dir)
+ *   domain-events.c    what clients hear (through the daemon's sink)
+ *   lifecycle.c        the lifecycle jobs (start, destroy, shutdown,
+ *                      reboot, reset, suspend, resume, undefine) and what
+ *                      the VMM driver reports (on_poweroff, on_reboot,
+ *                      on_crash)
+ *   live-change.c      setmem and setvcpus, live and in the definition
+ *   domain-reattach.c  a daemon starting up: reattach, end, autostart
+ * It reaches a running vireo-vmm only through the VMM driver
+ * (vmm-driver.h) and its clients only through the sink (vireod.h).
+ *
+ * States, reasons, events and error numbers are libvirt's, by their names
+ * in include/vireo/vireo.h.
+ */
+#ifndef VIREO_DAEMON_DOMAIN_H
+#define VIREO_DAEMON_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/domain_conf.h"
+#include "daemon/job.h"
+#include "daemon/vireod.h"
+#include "vireo/vireo.h"
+
+struct vd_vmm;
+struct verr;
+
+struct vd_domain {
+    struct vd_domain *next;
+    struct vd_daemon *daemon;
+    /* The live definition while the domain runs (a copy made at start),
+     * else the only one. */
+    struct domain_def *def;
+    /* While it runs: the persistent definition, which the next boot uses
+     * (NULL for a transient domain). */
+    struct domain_def *newdef;
+    bool persistent;
+    bool autostart;
+    bool updated;        /* the persistent definition changed since the start */
+    int state;           /* vir_domain_state */
+    int reason;          /* its reason (vir_domain_running_reason, ...) */
+    int id;              /* -1 when shut off */
+    uint64_t start_time; /* CLOCK_REALTIME seconds */
+    struct vd_vmm *vmm;  /* the running vireo-vmm, NULL when there is none */
+    bool starting;       /* a start job is under way (the VMM may already exist) */
+    bool fake_reboot;    /* a reboot asked through ACPI: the guest's power-off restarts it */
+    bool vanished;       /* gone from every lookup: freed when its jobs end */
+    int console_log_fd;  /* log/NAME.console.log: everything COM1 printed */
+    struct vd_job *job;  /* the running job */
+    struct vd_job *jobq; /* jobs waiting for it, in order */
+};
+
+/* ---- domain-store.c ---- */
+struct vd_domain *vd_domain_new(struct vd_daemon *d, struct domain_def *def);
+void vd_domain_free(struct vd_domain *dom);
+/* Takes dom out of every lookup; freed at once, or when its jobs end. */
+void vd_domain_forget(struct vd_daemon *d, struct vd_domain *dom);
+struct vd_domain *vd_domain_find_name(struct vd_daemon *d, const char *name);
+struct vd_domain *vd_domain_find_uuid(struct vd_daemon *d, const unsigned char *uuid);
+struct vd_domain *vd_domain_find_id(struct vd_daemon *d, int id);
+/* The definition the next boot uses (newdef or def). */
+struct domain_def *vd_domain_config(struct vd_domain *dom);
+bool vd_domain_is_active(const struct vd_domain *dom);
+bool vd_any_running(struct vd_daemon *d);
+int vd_store_load(struct vd_daemon *d, struct verr *err);
+int vd_domain_save_config(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+int vd_domain_define(struct vd_daemon *d, const char *xml, unsigned flags, struct vd_domain **out,
+                     struct verr *err);
+/* A transient domain from XML, for the caller's start job: a new domain, or
+ * a defined inactive one of the same name and uuid that runs this
+ * definition once (its own waits in newdef, back in place when the run or
+ * the start ends). */
+int vd_domain_create_transient(struct vd_daemon *d, const char *xml, struct vd_domain **out,
+                               struct verr *err);
+int vd_domain_undefine(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on, struct verr *err);
+/* Applies a changed copy of the next boot's definition: validates, stores, swaps. */
+int vd_domain_commit_config(struct vd_daemon *d, struct vd_domain *dom, struct domain_def *def,
+                            struct verr *err);
+
+/* ---- domain-status.c: RUN/NAME.xml and RUN/NAME.state ---- */
+void vd_domain_save_status(struct vd_daemon *d, struct vd_domain *dom);
+void vd_domain_remove_status(struct vd_daemon *d, const char *name);
+/* The live definition and state of a domain that was running; -errno if
+ * either cannot be read. */
+struct vd_domain_status {
+    struct domain_def *live;
+    int id, state, reason;
+    bool persistent;
+    uint64_t start_time;
+};
+int vd_domain_read_status(struct vd_daemon *d, const char *name, struct vd_domain_status *st,
+                          struct verr *err);
+
+/* ---- domain-events.c ---- */
+void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
+void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
+/* COM1 output: into the console log and to the console streams open on it;
+ * len 0 ends them. */
+void vd_domain_console(struct vd_domain *dom, const void *data, size_t len);
+void vd_domain_console_open_log(struct vd_domain *dom);
+void vd_domain_console_close_log(struct vd_domain *dom);
+bool vd_domain_has_console(const struct vd_domain *dom);
+/* Sends a client's keystrokes to the guest; false when it has no console. */
+bool vd_domain_console_write(struct vd_domain *dom, const void *data, size_t len);
+
+/* ---- lifecycle.c: job bodies (vd_job_fn), each ending with vd_job_done/fail ---- */
+void vd_domain_job_start(struct vd_job *job); /* job->paused: VIR_DOMAIN_START_PAUSED */
+void vd_domain_job_destroy(struct vd_job *job);
+void vd_domain_job_shutdown(struct vd_job *job); /* job->flags: vir_domain_shutdown_flags */
+void vd_domain_job_reboot(struct vd_job *job);   /* job->flags: vir_domain_reboot_flags */
+void vd_domain_job_reset(struct vd_job *job);
+void vd_domain_job_suspend(struct vd_job *job);
+void vd_domain_job_resume(struct vd_job *job);
+void vd_domain_job_undefine(struct vd_job *job);
+/* What the VMM driver reports to a domain (the owner is the domain). */
+extern const struct vd_vmm_events vd_domain_vmm_events;
+/* The domain is shut off now: state, event, files, definitions. */
+void vd_domain_stopped(struct vd_domain *dom, int reason, int detail);
+uint64_t vd_domain_cpu_time(const struct vd_domain *dom);
+
+/* ---- live-change.c: job->value KiB or vCPUs, job->flags libvirt's ---- */
+/* Whether def has the virtio balloon live memory changes go through. */
+bool vd_domain_has_balloon(const struct domain_def *def);
+void vd_domain_job_set_memory(struct vd_job *job);
+void vd_domain_job_set_vcpus(struct vd_job *job);
+
+/* ---- domain-reattach.c ---- */
+void vd_domain_reattach_all(struct vd_daemon *d);
+void vd_domain_autostart_all(struct vd_daemon *d);
+
+/* index.c: every domain in d->domains is in the index (domain-store.c keeps it so). */
+void vd_index_add(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_remove(struct vd_daemon *d, struct vd_domain *dom);
+void vd_index_free(struct vd_daemon *d);
+
+#endif

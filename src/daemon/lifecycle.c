@@ -1,0 +1,462 @@
+/*
+ * lifecycle.c - a domain's lifecycle as jobs, and what its VMM reports.
+ *
+ * Every job here drives the domain's vireo-vmm through the VMM driver's
+ * typed operations and finishes when the operation does; the states,
+ * reasons and events are libvirt's, set as libvirt's QEMU driver sets them.
+ *
+ * on_poweroff / on_reboot / on_crash follow libvirt's QEMU driver: the VMM
+ * always runs with -no-shutdown, so a guest power-off leaves it stopped and
+ * the daemon decides (destroy: end it, reason shutdown; restart: reset and
+ * continue, libvirt's "fake reboot"; preserve: keep it, "paused (shutting
+ * down)"); on_reboot other than restart adds -no-reboot, so a guest reset
+ * ends the VMM (reason shutdown); a VMM that dies with no reason crashed:
+ * shut off (crashed), and on_crash restart starts it again.
+ *
+ * virDomainReboot in its default (ACPI) mode is libvirt's too: the power
+ * button is pressed with a note that the power-off it leads to is a reboot
+ * (fake_reboot), so the guest shuts down cleanly and comes back in the same
+ * VMM; with on_reboot destroy or preserve it is a plain shutdown, as in
+ * libvirt. virDomainReset is the hard reset. Every reset of the guest,
+ * asked or not, sends the REBOOT event (VIR_DOMAIN_EVENT_ID_REBOOT).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/domain.h"
+#include "daemon/vmm-driver.h"
+#include "util/error.h"
+#include "util/log.h"
+
+static void save_state(struct vd_domain *dom, int state, int reason)
+{
+    dom->state = state;
+    dom->reason = reason;
+    vd_domain_save_status(dom->daemon, dom);
+}
+
+static bool not_running(struct vd_job *job)
+{
+    if (job->dom->vmm && vd_domain_is_active(job->dom))
+        return false;
+    vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                "Requested operation is not valid: domain is not running");
+    return true;
+}
+
+/* libvirt's virCheckFlags error, naming the QEMU driver's function. */
+static bool bad_flags(struct vd_job *job, unsigned allowed, const char *fn)
+{
+    if (!(job->flags & ~allowed))
+        return false;
+    vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                "invalid argument: unsupported flags (0x%x) in function %s", job->flags & ~allowed,
+                fn);
+    return true;
+}
+
+/* An operation's end for a job with nothing more to do. */
+static void op_done(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0)
+        vd_job_fail(job, r == -ESRCH ? VIR_ERR_OPERATION_INVALID : VIR_ERR_OPERATION_FAILED,
+                    "operation failed: %s", error);
+    else
+        vd_job_done(job);
+}
+
+/* ---- the domain shut off ---- */
+
+void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
+{
+    struct vd_daemon *d = dom->daemon;
+    dom->vmm = NULL;
+    vd_domain_console_close_log(dom);
+    log_info("domain '%s' shut off, reason %d", dom->def->name, reason);
+    dom->state = VIR_DOMAIN_SHUTOFF;
+    dom->reason = reason;
+    vd_domain_remove_status(d, dom->def->name);
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_STOPPED, detail);
+    dom->id = -1;
+    dom->def->id = -1;
+    dom->fake_reboot = false;
+    dom->updated = false;
+    if (dom->newdef) {
+        domain_def_free(dom->def);
+        dom->def = dom->newdef;
+        dom->newdef = NULL;
+    }
+}
+
+/* ---- what the VMM reports ---- */
+
+static void job_fake_reboot(struct vd_job *job);
+static void job_poweroff_end(struct vd_job *job);
+
+static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
+{
+    struct vd_domain *dom = owner;
+    struct vd_daemon *d = dom->daemon;
+    switch (ev->kind) {
+    case VD_VMM_GUEST_POWEROFF:
+        /* libvirt's state "in shutdown", its event, then on_poweroff. */
+        vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SHUTDOWN, VIR_DOMAIN_EVENT_SHUTDOWN_GUEST);
+        dom->state = VIR_DOMAIN_SHUTDOWN;
+        dom->reason = VIR_DOMAIN_SHUTDOWN_USER;
+        if (dom->fake_reboot) {
+            dom->fake_reboot = false;
+            log_info("domain '%s' powered off for the reboot it was asked; restarting",
+                     dom->def->name);
+            vd_job_submit_internal(dom, "reboot", job_fake_reboot);
+            break;
+        }
+        switch (dom->def->on_poweroff) {
+        case DOMAIN_ACTION_RESTART:
+            log_info("domain '%s' powered off; on_poweroff restart", dom->def->name);
+            vd_job_submit_internal(dom, "restart", job_fake_reboot);
+            break;
+        case DOMAIN_ACTION_PRESERVE:
+            log_info("domain '%s' powered off; on_poweroff preserve keeps it", dom->def->name);
+            vd_domain_save_status(d, dom);
+            break;
+        default:
+            vd_job_submit_internal(dom, "power-off", job_poweroff_end);
+            break;
+        }
+        break;
+    case VD_VMM_ENDING:
+        /* A reset under -no-reboot, a quit, a signal: the VMM ends by itself. */
+        vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SHUTDOWN,
+                          ev->guest ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST
+                                    : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
+        break;
+    case VD_VMM_STOPPED:
+        if (dom->state == VIR_DOMAIN_SHUTDOWN)
+            save_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_SHUTTING_DOWN);
+        break;
+    case VD_VMM_RESUMED:
+        break; /* the jobs that resume set the state they mean */
+    case VD_VMM_RESET:
+        /* As libvirt's QEMU driver on QMP RESET: the REBOOT event, whoever
+         * asked; a pending ACPI reboot has happened another way. */
+        log_info("domain '%s' reset (%s)", dom->def->name, ev->guest ? "guest" : "host");
+        dom->fake_reboot = false;
+        vd_emit_reboot(d, dom);
+        break;
+    case VD_VMM_BALLOON:
+        dom->def->current_memory_kib = ev->value / 1024;
+        break;
+    }
+}
+
+static void vmm_console(void *owner, const void *data, size_t len)
+{
+    vd_domain_console(owner, data, len);
+}
+
+static void vmm_exited(void *owner, enum vd_vmm_exit how)
+{
+    struct vd_domain *dom = owner;
+    struct vd_daemon *d = dom->daemon;
+    int reason = VIR_DOMAIN_SHUTOFF_CRASHED, detail = VIR_DOMAIN_EVENT_STOPPED_CRASHED;
+    if (how == VD_VMM_EXIT_DESTROYED) {
+        reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+    } else if (how == VD_VMM_EXIT_SHUTDOWN) {
+        reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+        detail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    }
+    vd_domain_stopped(dom, reason, detail);
+    if (how == VD_VMM_EXIT_CRASHED && dom->def->on_crash == DOMAIN_ACTION_RESTART) {
+        log_info("domain '%s' crashed; on_crash restart", dom->def->name);
+        vd_job_submit_internal(dom, "restart", vd_domain_job_start);
+        return;
+    }
+    if (!dom->persistent)
+        vd_domain_forget(d, dom); /* transient: gone once shut off */
+}
+
+static void vmm_error(void *owner, const char *what)
+{
+    struct vd_domain *dom = owner;
+    log_warn("domain '%s': %s", dom->def->name, what);
+}
+
+const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error};
+
+/* ---- start ---- */
+
+/* The balloon target the guest starts with: currentMemory, when the
+ * domain has a virtio balloon to apply it with and it is below <memory>. */
+static uint64_t balloon_target(const struct domain_def *def)
+{
+    if (!def->current_memory_kib || def->current_memory_kib >= def->memory_kib ||
+        !vd_domain_has_balloon(def))
+        return 0;
+    return (uint64_t)def->current_memory_kib * 1024;
+}
+
+/* A start that did not happen leaves nothing: the persistent definition
+ * back in place, and a transient domain gone. */
+static void start_failed(struct vd_job *job, int r, const char *message)
+{
+    struct vd_domain *dom = job->dom;
+    dom->starting = false;
+    if (dom->newdef) {
+        domain_def_free(dom->def);
+        dom->def = dom->newdef;
+        dom->newdef = NULL;
+    }
+    dom->updated = false;
+    dom->def->id = -1;
+    if (!dom->persistent)
+        vd_domain_forget(dom->daemon, dom);
+    vd_job_fail_errno(job, r, message);
+}
+
+static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    struct vd_daemon *d = dom->daemon;
+    if (r < 0) {
+        start_failed(job, r, error);
+        return;
+    }
+    dom->starting = false;
+    dom->vmm = vmm;
+    dom->id = d->next_id++;
+    dom->def->id = dom->id;
+    dom->state = job->paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
+    dom->reason = job->paused ? VIR_DOMAIN_PAUSED_USER : VIR_DOMAIN_RUNNING_BOOTED;
+    dom->start_time = (uint64_t)time(NULL);
+    vd_domain_save_status(d, dom);
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
+    if (job->paused)
+        vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    vd_job_done(job);
+}
+
+void vd_domain_job_start(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_daemon *d = dom->daemon;
+    if (vd_domain_is_active(dom)) {
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: domain is already running");
+        return;
+    }
+    /* The live definition is a copy: live changes never reach the
+     * persistent one (createXML of a defined domain brings its own). */
+    if (dom->persistent && !dom->newdef) {
+        dom->newdef = dom->def;
+        dom->def = domain_def_copy(dom->newdef);
+    }
+    /* Without a balloon the guest has all of <memory>, and the live
+     * definition says so (as libvirt's QEMU driver sets it). */
+    if (!vd_domain_has_balloon(dom->def))
+        dom->def->current_memory_kib = dom->def->memory_kib;
+    dom->starting = true;
+    /* The console log takes COM1 from the first byte the guest prints. */
+    vd_domain_console_open_log(dom);
+    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def)};
+    struct verr err = {0};
+    int r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    if (r < 0) {
+        vd_domain_console_close_log(dom);
+        start_failed(job, r, verr_msg(&err));
+    }
+}
+
+/* ---- destroy, and the end after a guest power-off ---- */
+
+void vd_domain_job_destroy(struct vd_job *job)
+{
+    if (not_running(job))
+        return;
+    /* VIR_DOMAIN_DESTROY_GRACEFUL only leaves out the SIGKILL libvirt would
+     * send after its grace period; the SIGTERM comes first either way. */
+    if (bad_flags(job, VIR_DOMAIN_DESTROY_GRACEFUL, "qemuDomainDestroyFlags"))
+        return;
+    struct verr err = {0};
+    if (vd_vmm_destroy(job->dom->vmm, op_done, job, &err) < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
+/* on_poweroff destroy after a guest power-off: end the VMM, reason shutdown. */
+static void job_poweroff_end(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct verr err = {0};
+    if (!dom->vmm || vd_vmm_quit(dom->vmm, op_done, job, &err) < 0)
+        vd_job_done(job); /* already gone */
+}
+
+/* ---- a reboot without a new VMM: reset, then run ---- */
+
+static void fake_reboot_running(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: restart: %s", error);
+        return;
+    }
+    save_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                      VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+    vd_job_done(job);
+}
+
+static void fake_reboot_reset(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct verr err = {0};
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: restart: %s", error);
+        return;
+    }
+    if (!job->dom->vmm || vd_vmm_resume(job->dom->vmm, fake_reboot_running, job, &err) < 0)
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: restart: %s", verr_msg(&err));
+}
+
+/* on_poweroff restart, or a reboot asked through ACPI: the VMM stayed
+ * (-no-shutdown); reset and go on, as libvirt's "fake reboot" does. */
+static void job_fake_reboot(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct verr err = {0};
+    if (!dom->vmm) {
+        vd_job_done(job);
+        return;
+    }
+    if (vd_vmm_reset(dom->vmm, fake_reboot_reset, job, &err) < 0)
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: restart: %s", verr_msg(&err));
+}
+
+/* ---- requests to the guest: shutdown, reboot, reset ---- */
+
+/* The modes libvirt's QEMU driver takes for shutdown and reboot: the power
+ * button (the default), or the guest agent, which vireo-vmm does not have. */
+static bool bad_mode(struct vd_job *job, const char *fn)
+{
+    const unsigned acpi = VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
+                   agent = VIR_DOMAIN_SHUTDOWN_GUEST_AGENT;
+    if (bad_flags(job, acpi | agent, fn))
+        return true;
+    if (job->flags == agent) {
+        vd_job_fail(job, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                    "argument unsupported: QEMU guest agent is not configured");
+        return true;
+    }
+    return false;
+}
+
+void vd_domain_job_shutdown(struct vd_job *job)
+{
+    if (not_running(job) || bad_mode(job, "qemuDomainShutdownFlags"))
+        return;
+    struct verr err = {0};
+    if (vd_vmm_powerdown(job->dom->vmm, op_done, job, &err) < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
+void vd_domain_job_reboot(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    if (not_running(job) || bad_mode(job, "qemuDomainReboot"))
+        return;
+    /* libvirt: with on_reboot destroy or preserve, a reboot is a shutdown. */
+    bool reboot = dom->def->on_reboot == DOMAIN_ACTION_RESTART;
+    struct verr err = {0};
+    if (vd_vmm_powerdown(dom->vmm, op_done, job, &err) < 0) {
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+        return;
+    }
+    dom->fake_reboot = reboot;
+}
+
+void vd_domain_job_reset(struct vd_job *job)
+{
+    if (not_running(job) || bad_flags(job, 0, "qemuDomainReset"))
+        return;
+    struct verr err = {0};
+    if (vd_vmm_reset(job->dom->vmm, op_done, job, &err) < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
+/* ---- suspend, resume ---- */
+
+static void paused_done(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0) {
+        op_done(opaque, r, error);
+        return;
+    }
+    save_state(job->dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+    vd_emit_lifecycle(job->dom->daemon, job->dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    vd_job_done(job);
+}
+
+void vd_domain_job_suspend(struct vd_job *job)
+{
+    if (not_running(job))
+        return;
+    if (job->dom->state == VIR_DOMAIN_PAUSED) {
+        vd_job_done(job);
+        return;
+    }
+    struct verr err = {0};
+    if (vd_vmm_pause(job->dom->vmm, paused_done, job, &err) < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
+static void resumed_done(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0) {
+        op_done(opaque, r, error);
+        return;
+    }
+    save_state(job->dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+    vd_emit_lifecycle(job->dom->daemon, job->dom, VIR_DOMAIN_EVENT_RESUMED,
+                      VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+    vd_job_done(job);
+}
+
+void vd_domain_job_resume(struct vd_job *job)
+{
+    if (not_running(job))
+        return;
+    if (job->dom->state == VIR_DOMAIN_RUNNING) {
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: domain is not paused");
+        return;
+    }
+    struct verr err = {0};
+    if (vd_vmm_resume(job->dom->vmm, resumed_done, job, &err) < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
+/* ---- undefine ---- */
+
+void vd_domain_job_undefine(struct vd_job *job)
+{
+    struct verr e = {0};
+    int r = vd_domain_undefine(job->dom->daemon, job->dom, &e);
+    if (r < 0)
+        vd_job_fail_errno(job, r, verr_msg(&e));
+    else
+        vd_job_done(job);
+}
+
+uint64_t vd_domain_cpu_time(const struct vd_domain *dom)
+{
+    return dom->vmm ? vd_vmm_cpu_time(dom->vmm) : 0;
+}

@@ -1,0 +1,327 @@
+/*
+ * rpc-host.c - the procedures about the connection and the host: open and
+ * close, authentication types, features, type and versions, node info and
+ * capabilities.
+ *
+ * The capabilities describe the host as libvirt does, NUMA topology
+ * included (from /sys/devices/system/node, or one cell holding everything
+ * when the kernel has no NUMA), so that tools which read it (virsh
+ * freecell --all) go on to ask for what they need and get a straight
+ * answer.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "daemon/domain.h"
+#include "daemon/server.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/mem.h"
+
+/* libvirt's internal VIR_DRV_FEATURE_* numbers vireod supports. */
+enum {
+    DRV_FEATURE_TYPED_PARAM_STRING = 9,
+    DRV_FEATURE_PROGRAM_KEEPALIVE = 10,
+    DRV_FEATURE_REMOTE_EVENT_CALLBACK = 14,
+    DRV_FEATURE_REMOTE_CLOSE_CALLBACK = 15,
+};
+/* remote_auth_type */
+enum { REMOTE_AUTH_NONE = 0 };
+
+static int ok(struct vd_call *c)
+{
+    (void)c;
+    return 0;
+}
+
+static int connect_open(struct vd_call *c)
+{
+    if (((const struct remote_connect_open_args *)c->args)->flags & VIR_CONNECT_RO)
+        c->client->readonly = true;
+    return 0;
+}
+
+static int auth_list(struct vd_call *c)
+{
+    struct remote_auth_list_ret *r = c->ret;
+    r->types_len = 1;
+    r->types = xcalloc(1, sizeof(*r->types));
+    r->types[0] = REMOTE_AUTH_NONE; /* UNIX socket permissions are the authentication */
+    return 0;
+}
+
+static int supports_feature(struct vd_call *c)
+{
+    int f = ((const struct remote_connect_supports_feature_args *)c->args)->feature;
+    ((struct remote_connect_supports_feature_ret *)c->ret)->supported =
+        f == DRV_FEATURE_TYPED_PARAM_STRING || f == DRV_FEATURE_PROGRAM_KEEPALIVE ||
+        f == DRV_FEATURE_REMOTE_EVENT_CALLBACK || f == DRV_FEATURE_REMOTE_CLOSE_CALLBACK;
+    return 0;
+}
+
+static char *hostname(void)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    return xstrdup(host);
+}
+
+/* The procedures that answer one value about the connection:
+ * X(procedure, its lower-case name, the reply's field, the value). */
+#define CONNECT_VALUES(X)                                                                          \
+    /* "QEMU": what management tools written for qemu:///system expect. */                         \
+    X(CONNECT_GET_TYPE, connect_get_type, type, xstrdup("QEMU"))                                   \
+    X(CONNECT_GET_VERSION, connect_get_version, hv_ver, 7002000) /* vireo-vmm follows 7.2 */       \
+    X(CONNECT_GET_LIB_VERSION, connect_get_lib_version, lib_ver,                                   \
+      VIREO_VERSION_MAJOR * 1000000 + VIREO_VERSION_MINOR * 1000 + VIREO_VERSION_MICRO)            \
+    X(CONNECT_GET_URI, connect_get_uri, uri, xstrdup("vireo:///system"))                           \
+    X(CONNECT_GET_HOSTNAME, connect_get_hostname, hostname, hostname())                            \
+    X(CONNECT_IS_SECURE, connect_is_secure, secure, 1) /* a local UNIX socket */                   \
+    X(CONNECT_GET_MAX_VCPUS, connect_get_max_vcpus, max_vcpus, 255)
+
+#define VALUE_FN(PROC, name, field, value)                                                         \
+    static int get_##name(struct vd_call *c)                                                       \
+    {                                                                                              \
+        ((struct remote_##name##_ret *)c->ret)->field = (value);                                   \
+        return 0;                                                                                  \
+    }
+CONNECT_VALUES(VALUE_FN)
+
+static unsigned long long host_mem_kib(void)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) < 0)
+        return 0;
+    return (unsigned long long)si.totalram * si.mem_unit / 1024;
+}
+
+static int node_info(struct vd_call *c)
+{
+    struct remote_node_get_info_ret *r = c->ret;
+    struct utsname u;
+    uname(&u);
+    snprintf(r->model, sizeof(r->model), "%.31s", u.machine);
+    r->memory = host_mem_kib();
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    r->cpus = (int)(n > 0 ? n : 1);
+    r->mhz = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[256];
+        double mhz;
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "cpu MHz : %lf", &mhz) == 1) {
+                r->mhz = (int)mhz;
+                break;
+            }
+        fclose(f);
+    }
+    r->nodes = 1;
+    r->sockets = 1;
+    r->cores = r->cpus;
+    r->threads = 1;
+    return 0;
+}
+
+/* A small file of sysfs as text, trimmed; "" when unreadable. */
+static void sysfs_text(const char *path, char *out, size_t size)
+{
+    struct buf b = BUF_INIT;
+    struct verr e = {0};
+    out[0] = 0;
+    if (file_read_all(path, 4096, &b, &e) == 0) {
+        snprintf(out, size, "%.*s", (int)b.len, (const char *)b.data);
+        out[strcspn(out, "\n")] = 0;
+    }
+    buf_free(&b);
+}
+
+/* "0-3,8" -> bits of the CPUs it lists (up to 1024). */
+static size_t cpulist_parse(const char *s, unsigned char *bits, size_t max)
+{
+    size_t count = 0;
+    while (*s) {
+        char *end;
+        unsigned long a = strtoul(s, &end, 10), b = a;
+        if (end == s)
+            break;
+        if (*end == '-')
+            b = strtoul(end + 1, &end, 10);
+        for (unsigned long i = a; i <= b && i < max; i++)
+            if (!(bits[i / 8] & (1u << (i % 8)))) {
+                bits[i / 8] |= (unsigned char)(1u << (i % 8));
+                count++;
+            }
+        s = *end == ',' ? end + 1 : end;
+        if (*end != ',')
+            break;
+    }
+    return count;
+}
+
+static void topology_cpus(struct buf *x, const unsigned char *bits, size_t count)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "          <cpus num='%zu'>\n", count);
+    buf_append(x, line, (size_t)n);
+    for (size_t i = 0; i < 1024; i++) {
+        if (!(bits[i / 8] & (1u << (i % 8))))
+            continue;
+        char path[128], sock[32], core[32], sib[64];
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/physical_package_id",
+                 i);
+        sysfs_text(path, sock, sizeof(sock));
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/core_id", i);
+        sysfs_text(path, core, sizeof(core));
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/thread_siblings_list",
+                 i);
+        sysfs_text(path, sib, sizeof(sib));
+        n = snprintf(line, sizeof(line),
+                     "            <cpu id='%zu' socket_id='%s' core_id='%s' siblings='%s'/>\n", i,
+                     *sock ? sock : "0", *core ? core : "0", *sib ? sib : "0");
+        buf_append(x, line, (size_t)n);
+    }
+    buf_append(x, "          </cpus>\n", 18);
+}
+
+/* <topology> from /sys/devices/system/node, or one cell with everything. */
+static void topology_xml(struct buf *x)
+{
+    char line[256];
+    int ids[1024];
+    size_t nids = 0;
+    DIR *dir = opendir("/sys/devices/system/node");
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) && nids < 1024) {
+        char *end;
+        if (strncmp(e->d_name, "node", 4) != 0)
+            continue;
+        long id = strtol(e->d_name + 4, &end, 10);
+        if (!*end && end != e->d_name + 4 && id >= 0)
+            ids[nids++] = (int)id;
+    }
+    if (dir)
+        closedir(dir);
+    for (size_t i = 1; i < nids; i++) /* in order of id */
+        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+            int t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    int n =
+        snprintf(line, sizeof(line), "    <topology>\n      <cells num='%zu'>\n", nids ? nids : 1);
+    buf_append(x, line, (size_t)n);
+    for (size_t i = 0; i < (nids ? nids : 1); i++) {
+        unsigned char bits[128] = {0};
+        size_t count;
+        unsigned long long kib = 0;
+        char path[128], text[4096];
+        if (nids) {
+            snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/cpulist", ids[i]);
+            sysfs_text(path, text, sizeof(text));
+            count = cpulist_parse(text, bits, 1024);
+            snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", ids[i]);
+            FILE *f = fopen(path, "r");
+            char l[256];
+            while (f && fgets(l, sizeof(l), f))
+                if (sscanf(l, "Node %*d MemTotal: %llu kB", &kib) == 1)
+                    break;
+            if (f)
+                fclose(f);
+        } else {
+            sysfs_text("/sys/devices/system/cpu/online", text, sizeof(text));
+            count = cpulist_parse(*text ? text : "0", bits, 1024);
+            kib = host_mem_kib();
+        }
+        n = snprintf(line, sizeof(line),
+                     "        <cell id='%d'>\n          <memory unit='KiB'>%llu</memory>\n",
+                     nids ? ids[i] : 0, kib);
+        buf_append(x, line, (size_t)n);
+        topology_cpus(x, bits, count);
+        buf_append(x, "        </cell>\n", 16);
+    }
+    buf_append(x, "      </cells>\n    </topology>\n", 31);
+}
+
+/* virNodeGetCPUMap: the CPUs present (their count), and which are online. */
+static int node_cpu_map(struct vd_call *c)
+{
+    const struct remote_node_get_cpu_map_args *a = c->args;
+    struct remote_node_get_cpu_map_ret *r = c->ret;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virHostCPUGetMap",
+                            a->flags);
+    char text[4096];
+    unsigned char present[128] = {0}, online[128] = {0};
+    sysfs_text("/sys/devices/system/cpu/present", text, sizeof(text));
+    cpulist_parse(*text ? text : "0", present, 1024);
+    sysfs_text("/sys/devices/system/cpu/online", text, sizeof(text));
+    size_t nonline = cpulist_parse(*text ? text : "0", online, 1024);
+    int n = 0;
+    for (int i = 0; i < 1024; i++)
+        if (present[i / 8] & (1u << (i % 8)))
+            n = i + 1;
+    r->ret = n;
+    if (a->need_online)
+        r->online = (uint32_t)nonline;
+    if (a->need_map) {
+        r->cpumap_len = (uint32_t)(n + 7) / 8;
+        r->cpumap = xcalloc(r->cpumap_len ? r->cpumap_len : 1, 1);
+        memcpy(r->cpumap, online, r->cpumap_len);
+    }
+    return 0;
+}
+
+static int capabilities(struct vd_call *c)
+{
+    struct utsname u;
+    uname(&u);
+    struct buf x = BUF_INIT;
+    char *head = xasprintf("<capabilities>\n"
+                           "  <host>\n"
+                           "    <cpu>\n"
+                           "      <arch>%s</arch>\n"
+                           "    </cpu>\n",
+                           u.machine);
+    buf_append(&x, head, strlen(head));
+    free(head);
+    topology_xml(&x);
+    char *tail = xasprintf("  </host>\n"
+                           "  <guest>\n"
+                           "    <os_type>hvm</os_type>\n"
+                           "    <arch name='%s'>\n"
+                           "      <wordsize>64</wordsize>\n"
+                           "      <emulator>vireo-vmm</emulator>\n"
+                           "      <domain type='kvm'/>\n"
+                           "    </arch>\n"
+                           "  </guest>\n"
+                           "</capabilities>\n",
+                           u.machine);
+    buf_append(&x, tail, strlen(tail) + 1);
+    free(tail);
+    ((struct remote_connect_get_capabilities_ret *)c->ret)->capabilities = (char *)x.data;
+    return 0;
+}
+
+#define VALUE_ENTRY(PROC, name, field, value) {REMOTE_PROC_##PROC, get_##name},
+static const struct vd_proc procs[] = {
+    CONNECT_VALUES(VALUE_ENTRY) /* the one-value procedures, then the others */
+    {REMOTE_PROC_CONNECT_OPEN, connect_open},
+    {REMOTE_PROC_CONNECT_CLOSE, ok},
+    {REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, ok},
+    {REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, ok},
+    {REMOTE_PROC_AUTH_LIST, auth_list},
+    {REMOTE_PROC_CONNECT_SUPPORTS_FEATURE, supports_feature},
+    {REMOTE_PROC_NODE_GET_INFO, node_info},
+    {REMOTE_PROC_CONNECT_GET_CAPABILITIES, capabilities},
+    {REMOTE_PROC_NODE_GET_CPU_MAP, node_cpu_map},
+};
+VD_PROC_TABLE(vd_host_procs, procs);

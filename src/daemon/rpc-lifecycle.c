@@ -1,0 +1,212 @@
+/*
+ * rpc-lifecycle.c - the procedures that change a domain: each becomes a job
+ * on the domain's queue (job.h) and is answered when the job ends.
+ *
+ * A procedure copies what it needs out of the decoded arguments (freed on
+ * return), queues the job with a reply callback that holds the client and
+ * the call, and returns RPC_HANDLER_DEFERRED. So a destroy waiting out a
+ * VMM's SIGTERM grace period holds up nothing but later operations on that
+ * same domain. The job layer knows nothing of clients: the reply callback
+ * here encodes the answer (the domain, for the procedures whose reply is
+ * the domain) or libvirt's error, and sends it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/domain.h"
+#include "daemon/server.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* Who a job answers. */
+struct reply_ctx {
+    struct vd_client *client;
+    struct rpc_header call;
+};
+
+static void reply_free(void *opaque)
+{
+    struct reply_ctx *r = opaque;
+    vd_client_unref(r->client);
+    free(r);
+}
+
+static void job_reply(struct vd_job *job, void *opaque, const struct vd_job_error *e)
+{
+    struct reply_ctx *rc = opaque;
+    struct buf out = BUF_INIT;
+    struct verr err = {0};
+    struct rpc_header h = rc->call;
+    h.type = RPC_REPLY;
+    if (e) {
+        struct rpc_error re = {0};
+        rpc_error_set(&re, e->code, VIR_FROM_QEMU, "%s", e->message);
+        rpc_msg_encode_error(&out, &h, &re, &err);
+        rpc_error_free(&re);
+    } else {
+        const struct remote_proc *p = remote_proc_lookup(h.proc);
+        h.status = RPC_OK;
+        /* The only replies a job gives: none, or the domain (create). */
+        void *ret = NULL;
+        if (p->ret && p->dom_ret) {
+            ret = xcalloc(1, p->ret->size);
+            vd_server_fill_dom(ret, job->dom);
+        }
+        if (rpc_msg_encode(&out, &h, ret ? p->ret : NULL, ret, &err) < 0)
+            log_warn("reply to %s: %s", job->what, verr_msg(&err));
+        rpc_payload_free(p->ret, ret);
+    }
+    vd_client_send(rc->client, &out);
+    buf_free(&out);
+}
+
+/* A job answering this call (flags and value as the procedure gives them). */
+static struct vd_job *call_job(struct vd_call *c, struct vd_domain *dom, const char *what,
+                               vd_job_fn run, unsigned flags, unsigned long long value)
+{
+    struct vd_job *job = vd_job_new(dom, what, run);
+    struct reply_ctx *rc = xcalloc(1, sizeof(*rc));
+    rc->client = c->client;
+    vd_client_ref(c->client);
+    rc->call = *c->h;
+    vd_job_set_reply(job, job_reply, rc, reply_free);
+    job->flags = flags;
+    job->value = value;
+    job->paused = flags & VIR_DOMAIN_START_PAUSED;
+    return job;
+}
+
+static int submit(struct vd_call *c, struct vd_domain *dom, const char *what, vd_job_fn run,
+                  unsigned flags, unsigned long long value)
+{
+    vd_job_submit(call_job(c, dom, what, run, flags, value));
+    return RPC_HANDLER_DEFERRED;
+}
+
+/* The flags of a procedure whose arguments are (dom, uint flags). */
+static unsigned dom_flags(struct vd_call *c)
+{
+    struct dom_flags_args {
+        struct remote_nonnull_domain dom;
+        uint32_t flags;
+    };
+    return ((const struct dom_flags_args *)c->args)->flags;
+}
+
+static int create(struct vd_call *c)
+{
+    unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS ? dom_flags(c) : 0;
+    if (flags & ~(unsigned)VIR_DOMAIN_START_PAUSED)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainCreateWithFlags",
+                            flags & ~(unsigned)VIR_DOMAIN_START_PAUSED);
+    return submit(c, c->dom, "start", vd_domain_job_start, flags, 0);
+}
+
+static int create_xml(struct vd_call *c)
+{
+    const struct remote_domain_create_xml_args *a = c->args;
+    if (a->flags & ~(unsigned)VIR_DOMAIN_START_PAUSED)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainCreateXML",
+                            a->flags & ~(unsigned)VIR_DOMAIN_START_PAUSED);
+    struct verr e = {0};
+    struct vd_domain *dom;
+    int r = vd_domain_create_transient(c->d, a->xml_desc, &dom, &e);
+    if (r < 0)
+        return vd_call_fail(c, r == -EINVAL ? VIR_ERR_XML_ERROR : vd_errno_to_code(r), "%s",
+                            verr_msg(&e));
+    return submit(c, dom, "start", vd_domain_job_start, a->flags, 0);
+}
+
+static int destroy(struct vd_call *c)
+{
+    unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_DESTROY_FLAGS ? dom_flags(c) : 0;
+    return submit(c, c->dom, "destroy", vd_domain_job_destroy, flags, 0);
+}
+
+static int shutdown(struct vd_call *c)
+{
+    unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS ? dom_flags(c) : 0;
+    return submit(c, c->dom, "shutdown", vd_domain_job_shutdown, flags, 0);
+}
+
+static int reboot(struct vd_call *c)
+{
+    return submit(c, c->dom, "reboot", vd_domain_job_reboot, dom_flags(c), 0);
+}
+
+static int reset(struct vd_call *c)
+{
+    return submit(c, c->dom, "reset", vd_domain_job_reset, dom_flags(c), 0);
+}
+
+static int suspend(struct vd_call *c)
+{
+    return submit(c, c->dom, "suspend", vd_domain_job_suspend, 0, 0);
+}
+
+static int resume(struct vd_call *c)
+{
+    return submit(c, c->dom, "resume", vd_domain_job_resume, 0, 0);
+}
+
+static int undefine(struct vd_call *c)
+{
+    /* Flags (managed save, snapshots, nvram) name things vireod never keeps. */
+    return submit(c, c->dom, "undefine", vd_domain_job_undefine, 0, 0);
+}
+
+static int set_vcpus(struct vd_call *c)
+{
+    unsigned n, flags = VIR_DOMAIN_AFFECT_LIVE; /* virDomainSetVcpus: the live domain */
+    if (c->h->proc == REMOTE_PROC_DOMAIN_SET_VCPUS) {
+        n = ((const struct remote_domain_set_vcpus_args *)c->args)->nvcpus;
+    } else {
+        n = ((const struct remote_domain_set_vcpus_flags_args *)c->args)->nvcpus;
+        flags = ((const struct remote_domain_set_vcpus_flags_args *)c->args)->flags;
+    }
+    return submit(c, c->dom, "setvcpus", vd_domain_job_set_vcpus, flags, n);
+}
+
+static int set_memory(struct vd_call *c)
+{
+    unsigned long long kib;
+    unsigned flags = VIR_DOMAIN_AFFECT_LIVE; /* virDomainSetMemory: the live domain */
+    if (c->h->proc == REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS) {
+        kib = ((const struct remote_domain_set_memory_flags_args *)c->args)->memory;
+        flags = ((const struct remote_domain_set_memory_flags_args *)c->args)->flags;
+    } else {
+        kib = ((const struct remote_domain_set_memory_args *)c->args)->memory;
+        if (c->h->proc == REMOTE_PROC_DOMAIN_SET_MAX_MEMORY)
+            flags = VIR_DOMAIN_MEM_MAXIMUM; /* virDomainSetMaxMemory: of the current definition */
+    }
+    return submit(c, c->dom, "setmem", vd_domain_job_set_memory, flags, kib);
+}
+
+static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_CREATE, create},
+    {REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, create},
+    {REMOTE_PROC_DOMAIN_CREATE_XML, create_xml},
+    {REMOTE_PROC_DOMAIN_DESTROY, destroy},
+    {REMOTE_PROC_DOMAIN_DESTROY_FLAGS, destroy},
+    {REMOTE_PROC_DOMAIN_SHUTDOWN, shutdown},
+    {REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS, shutdown},
+    {REMOTE_PROC_DOMAIN_REBOOT, reboot},
+    {REMOTE_PROC_DOMAIN_RESET, reset},
+    {REMOTE_PROC_DOMAIN_SUSPEND, suspend},
+    {REMOTE_PROC_DOMAIN_RESUME, resume},
+    {REMOTE_PROC_DOMAIN_UNDEFINE, undefine},
+    {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, undefine},
+    {REMOTE_PROC_DOMAIN_SET_VCPUS, set_vcpus},
+    {REMOTE_PROC_DOMAIN_SET_VCPUS_FLAGS, set_vcpus},
+    {REMOTE_PROC_DOMAIN_SET_MEMORY, set_memory},
+    {REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, set_memory},
+    {REMOTE_PROC_DOMAIN_SET_MAX_MEMORY, set_memory},
+};
+VD_PROC_TABLE(vd_lifecycle_procs, procs);

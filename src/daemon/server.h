@@ -1,0 +1,105 @@
+/*
+ * server.h - vireod's RPC server, shared by its files: server.c (sockets,
+ * clients, dispatch) and the procedure files, one per kind of procedure:
+ *   rpc-host.c       the connection and the host (open, version, node
+ *                    info, capabilities, ...)
+ *   rpc-domain.c     lookups, listings, define, and what reads a domain
+ *   rpc-lifecycle.c  what changes a domain, as jobs (job.h)
+ *   rpc-events.c     event registration, and the events themselves
+ *   rpc-console.c    the console stream
+ *
+ * Each file lists its procedures in a table (struct vd_proc_table); server.c
+ * looks a call's procedure up there. For every procedure whose arguments
+ * begin with a domain (remote_proc.dom_arg, from the generator) the server
+ * resolves that domain before the procedure runs, with libvirt's "Domain
+ * not found" when there is none: no procedure does it itself.
+ */
+#ifndef VIREO_DAEMON_SERVER_H
+#define VIREO_DAEMON_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/vireod.h"
+#include "rpc/dispatch.h"
+#include "rpc/message.h"
+
+#define VD_MAX_EVENT_CALLBACKS 64
+
+/* One registration of the callback form (virConnectDomainEventRegisterAny). */
+struct vd_event_callback {
+    int id;          /* 0: a free slot */
+    int event_id;    /* vir_domain_event_id */
+    bool one_domain; /* only events of the domain with this uuid */
+    unsigned char uuid[16];
+};
+
+struct vd_client {
+    struct vd_client *next;
+    struct vd_daemon *d;
+    int fd;
+    struct loop_watch *watch;
+    struct rpc_reader reader;
+    struct rpc_writer writer;
+    bool ro_socket;      /* came in on vireo-sock-ro */
+    bool readonly;       /* asked for VIR_CONNECT_RO */
+    unsigned old_events; /* event ids registered in the old (callback-less) forms, as bits */
+    struct vd_event_callback callbacks[VD_MAX_EVENT_CALLBACKS];
+    int next_callback;
+    uint32_t console_serial; /* the open console stream's call serial, 0 for none */
+    unsigned char console_uuid[16];
+    int refs; /* the connection's own, plus one per job that will reply to it */
+};
+
+/* One call, as a procedure sees it. */
+struct vd_call {
+    struct vd_client *client;
+    struct vd_daemon *d;
+    const struct rpc_header *h;
+    const void *args;
+    void *ret;
+    struct rpc_error *err;
+    struct vd_domain *dom; /* the domain the arguments name, when they begin with one */
+};
+
+/* A procedure: 0, -1 with c->err filled, or RPC_HANDLER_DEFERRED. */
+typedef int (*vd_proc_fn)(struct vd_call *c);
+
+struct vd_proc {
+    int proc; /* REMOTE_PROC_* */
+    vd_proc_fn fn;
+};
+
+struct vd_proc_table {
+    const struct vd_proc *procs;
+    size_t n;
+};
+
+#define VD_PROC_TABLE(name, array)                                                                 \
+    const struct vd_proc_table name = {array, sizeof(array) / sizeof(array[0])}
+
+extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
+    vd_event_procs, vd_console_procs;
+
+/* server.c */
+void vd_client_ref(struct vd_client *c);
+void vd_client_unref(struct vd_client *c);
+/* Sends bytes to a client now (queued if the socket is full); nothing when
+ * it has gone meanwhile. */
+void vd_client_send(struct vd_client *c, struct buf *out);
+/* Fills c->err with libvirt's code and message; returns -1. */
+int vd_call_fail(struct vd_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error from the domain layer: the errno picks libvirt's code. */
+int vd_call_fail_errno(struct vd_call *c, int r, const struct verr *e);
+void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom);
+
+/* rpc-events.c: the sink's lifecycle and reboot */
+void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail);
+void vd_events_reboot(void *ctx, struct vd_domain *dom);
+/* rpc-console.c: the sink's console, and a client's stream messages */
+void vd_console_output(void *ctx, struct vd_domain *dom, const void *data, size_t len);
+void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                       struct buf *out);
+
+#endif

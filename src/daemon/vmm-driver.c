@@ -1,0 +1,481 @@
+/*
+ * vmm-driver.c - one running vireo-vmm watched from the loop, and its
+ * operations (see vmm-driver.h).
+ *
+ * The VMM runs with -daemonize, so it is not the daemon's child and
+ * outlives a daemon restart; its exit is seen through a pidfd watched on
+ * the loop, which fires as soon as the process ends. Why it ended comes
+ * from what QMP said before (SHUTDOWN, with QEMU's guest / host
+ * distinction): when the pidfd fires first, QMP gets a moment to deliver
+ * its last events. A destroy is SIGTERM, a timer, SIGKILL, and ends when
+ * the pidfd fires; every signal goes through the pidfd, never a pid.
+ *
+ * The process always runs with -no-shutdown (a guest power-off leaves it
+ * stopped, and the domain layer applies on_poweroff) and -S (nothing runs
+ * before the start sequence lets it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/vireod.h"
+#include "daemon/vmm-internal.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/mem.h"
+#include "qmp/qmp-client.h"
+
+struct vd_vmm *vmm_new(struct vd_daemon *d, const char *name, const char *uuid, pid_t pid,
+                       uint64_t start_time, int pidfd)
+{
+    struct vd_vmm *vmm = xcalloc(1, sizeof(*vmm));
+    vmm->d = d;
+    vmm->name = xstrdup(name);
+    snprintf(vmm->uuid, sizeof(vmm->uuid), "%s", uuid);
+    vmm->pidfile = vd_record_path(d->run_dir, name, ".pid");
+    vmm->pid = pid;
+    vmm->start_time = start_time;
+    vmm->pidfd = pidfd;
+    vmm->console_fd = -1;
+    vmm->lock_fd = -1;
+    return vmm;
+}
+
+struct vd_vmm_ident vmm_ident(const struct vd_vmm *vmm)
+{
+    return (struct vd_vmm_ident){vmm->uuid, vmm->pidfile};
+}
+
+void vd_vmm_forget(struct vd_daemon *d, const char *name)
+{
+    vd_lock_remove(d->run_dir, name);
+}
+
+pid_t vd_vmm_pid(const struct vd_vmm *vmm)
+{
+    return vmm->pid;
+}
+
+uint64_t vd_vmm_cpu_time(const struct vd_vmm *vmm)
+{
+    return vmm->exited ? 0 : vd_proc_cpu_time(vmm->pid);
+}
+
+bool vd_vmm_has_console(const struct vd_vmm *vmm)
+{
+    return vmm->console_fd >= 0;
+}
+
+bool vd_vmm_console_write(struct vd_vmm *vmm, const void *data, size_t len)
+{
+    if (vmm->console_fd < 0)
+        return false;
+    /* TODO: flow control; a blocked guest UART drops input here. */
+    ssize_t n = write(vmm->console_fd, data, len);
+    (void)n;
+    return true;
+}
+
+static void console_close(struct vd_vmm *vmm)
+{
+    loop_watch_remove(vmm->console_watch);
+    vmm->console_watch = NULL;
+    if (vmm->console_fd >= 0)
+        close(vmm->console_fd);
+    vmm->console_fd = -1;
+}
+
+static void on_console(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)events;
+    struct vd_vmm *vmm = opaque;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        console_close(vmm);
+        vmm->ev->console(vmm->owner, NULL, 0);
+        return;
+    }
+    vmm->ev->console(vmm->owner, buf, (size_t)n);
+}
+
+int vmm_console_connect(const char *path, int *fdp, struct verr *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return verr_set(err, ENAMETOOLONG, "console socket path %s: too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int r = verr_errno(err, errno, "cannot connect to console socket %s", path);
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    *fdp = fd;
+    return 0;
+}
+
+int vmm_query_running(struct qmp_client *qmp, struct verr *err)
+{
+    struct json_object *reply = NULL, *ret, *running;
+    int r = qmp_client_execute(qmp, "query-status", NULL, VMM_QMP_TIMEOUT_MS, &reply, err);
+    if (r == 0) {
+        if (json_object_object_get_ex(reply, "return", &ret) &&
+            json_object_object_get_ex(ret, "running", &running))
+            r = json_object_get_boolean(running) ? 1 : 0;
+        else
+            r = verr_set(err, EPROTO, "vireo-vmm's query-status has no 'running'");
+    }
+    json_object_put(reply);
+    return r;
+}
+
+/* ---- the end of the process ---- */
+
+static void ops_fail_all(struct vmm_op *ops, const char *why)
+{
+    while (ops) {
+        struct vmm_op *op = ops;
+        ops = op->next;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s: %s", op->command, why);
+        op->done(op->opaque, -ESRCH, msg);
+        free(op);
+    }
+}
+
+/* Closes everything but the handle itself; pending operations are taken
+ * out into *ops for the caller to fail. */
+static void teardown(struct vd_vmm *vmm, struct vmm_op **ops)
+{
+    loop_watch_remove(vmm->pid_watch);
+    vmm->pid_watch = NULL;
+    loop_timer_free(vmm->timer);
+    vmm->timer = NULL;
+    if (vmm->qmp)
+        qmp_client_close(vmm->qmp); /* frees its requests without calling back */
+    vmm->qmp = NULL;
+    *ops = vmm->ops;
+    vmm->ops = NULL;
+    console_close(vmm);
+    if (vmm->pidfd >= 0)
+        close(vmm->pidfd);
+    vmm->pidfd = -1;
+    if (vmm->lock_fd >= 0)
+        close(vmm->lock_fd);
+    vmm->lock_fd = -1;
+}
+
+void vmm_free(struct vd_vmm *vmm)
+{
+    if (!vmm)
+        return;
+    struct vmm_op *ops;
+    teardown(vmm, &ops);
+    ops_fail_all(ops, "the VMM handle was closed");
+    free(vmm->name);
+    free(vmm->pidfile);
+    free(vmm);
+}
+
+void vd_vmm_detach(struct vd_vmm *vmm)
+{
+    vmm_free(vmm);
+}
+
+/* Both ends seen (the process exited and QMP said all it had, or gave up). */
+static void finish_exit(struct vd_vmm *vmm)
+{
+    enum vd_vmm_exit how = VD_VMM_EXIT_CRASHED;
+    if (vmm->destroying)
+        how = VD_VMM_EXIT_DESTROYED;
+    else if (vmm->shutdown_seen || vmm->quitting)
+        how = VD_VMM_EXIT_SHUTDOWN;
+    /* What COM1 still holds is the guest's last words. */
+    if (vmm->console_fd >= 0) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(vmm->console_fd, buf, sizeof(buf))) > 0)
+            vmm->ev->console(vmm->owner, buf, (size_t)n);
+    }
+    log_info("domain '%s': vireo-vmm pid %d ended (%s)", vmm->name, (int)vmm->pid,
+             how == VD_VMM_EXIT_DESTROYED  ? "destroyed"
+             : how == VD_VMM_EXIT_SHUTDOWN ? "shut down"
+                                           : "crashed");
+    struct vmm_op *ops;
+    teardown(vmm, &ops); /* the lock is free from here: a new start may follow at once */
+    vd_record_remove(vmm->d->run_dir, vmm->name);
+    vmm->ev->console(vmm->owner, NULL, 0);
+    vmm->ev->exited(vmm->owner, how);
+    ops_fail_all(ops, "the domain stopped");
+    if (vmm->stop_done)
+        vmm->stop_done(vmm->stop_opaque, 0, NULL);
+    vmm->stop_done = NULL;
+    free(vmm->name);
+    free(vmm->pidfile);
+    free(vmm);
+}
+
+static void on_timer(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop;
+    struct vd_vmm *vmm = opaque;
+    if (vmm->exited) { /* QMP's last words did not come in time */
+        finish_exit(vmm);
+        return;
+    }
+    if (vmm->kill_stage == 1) {
+        log_info("domain '%s': vireo-vmm pid %d ignored SIGTERM; SIGKILL", vmm->name,
+                 (int)vmm->pid);
+        vd_proc_signal(vmm->pidfd, SIGKILL);
+        vmm->kill_stage = 2;
+        loop_timer_arm(t, VMM_DESTROY_GRACE_MS * 1000000ull, 0);
+        return;
+    }
+    if (vmm->kill_stage == 0) { /* QMP ended and the process did not follow */
+        if (vmm->qmp_lost) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "lost the QMP connection to vireo-vmm pid %d",
+                     (int)vmm->pid);
+            vmm->ev->error(vmm->owner, msg);
+        }
+        return;
+    }
+    if (vmm->stop_done) {
+        vd_vmm_done_fn done = vmm->stop_done;
+        vmm->stop_done = NULL;
+        char msg[128];
+        snprintf(msg, sizeof(msg), "vireo-vmm pid %d did not end after SIGKILL", (int)vmm->pid);
+        done(vmm->stop_opaque, -ETIMEDOUT, msg);
+    }
+}
+
+static void arm_timer(struct vd_vmm *vmm, unsigned ms)
+{
+    if (!vmm->timer)
+        vmm->timer = loop_timer_new(vmm->d->loop, on_timer, vmm);
+    loop_timer_arm(vmm->timer, ms * 1000000ull, 0);
+}
+
+static void on_pidfd(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)fd, (void)events;
+    struct vd_vmm *vmm = opaque;
+    loop_watch_remove(vmm->pid_watch);
+    vmm->pid_watch = NULL;
+    vmm->exited = true;
+    if (!vmm->qmp) {
+        finish_exit(vmm);
+        return;
+    }
+    /* QMP's socket may still hold the SHUTDOWN event that explains the
+     * exit; its end comes right after. Wait for it, a little. */
+    arm_timer(vmm, VMM_EXIT_GRACE_MS);
+}
+
+static void on_qmp_closed(struct qmp_client *c, const char *why, void *opaque)
+{
+    struct vd_vmm *vmm = opaque;
+    log_debug("domain '%s': QMP closed: %s", vmm->name, why);
+    qmp_client_close(c);
+    vmm->qmp = NULL;
+    if (vmm->exited) {
+        finish_exit(vmm);
+        return;
+    }
+    /* A VMM that ends closes QMP just before its pidfd fires: wait a little
+     * before calling it lost. */
+    vmm->qmp_lost = true;
+    if (!vmm->kill_stage)
+        arm_timer(vmm, VMM_EXIT_GRACE_MS);
+}
+
+static void report(struct vd_vmm *vmm, enum vd_vmm_change kind, bool guest, uint64_t value)
+{
+    struct vd_vmm_event ev = {kind, guest, value};
+    vmm->ev->changed(vmm->owner, &ev);
+}
+
+static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opaque)
+{
+    (void)c;
+    struct vd_vmm *vmm = opaque;
+    struct json_object *name, *data = NULL, *v;
+    if (!json_object_object_get_ex(ev, "event", &name))
+        return;
+    json_object_object_get_ex(ev, "data", &data);
+    const char *n = json_object_get_string(name);
+    bool guest = data && json_object_object_get_ex(data, "guest", &v) && json_object_get_boolean(v);
+    const char *reason =
+        data && json_object_object_get_ex(data, "reason", &v) ? json_object_get_string(v) : "";
+    log_debug("domain '%s': QMP event %s %s", vmm->name, n, reason ? reason : "");
+    if (strcmp(n, "SHUTDOWN") == 0) {
+        vmm->shutdown_seen = true;
+        if (vmm->destroying || vmm->exited)
+            return;
+        /* A guest power-off leaves the VMM (-no-shutdown); anything else
+         * (a reset under -no-reboot, a quit, a signal) ends it. */
+        bool poweroff = guest && reason && strcmp(reason, "guest-shutdown") == 0;
+        report(vmm, poweroff ? VD_VMM_GUEST_POWEROFF : VD_VMM_ENDING, guest, 0);
+    } else if (strcmp(n, "STOP") == 0) {
+        report(vmm, VD_VMM_STOPPED, false, 0);
+    } else if (strcmp(n, "RESUME") == 0) {
+        report(vmm, VD_VMM_RESUMED, false, 0);
+    } else if (strcmp(n, "RESET") == 0) {
+        report(vmm, VD_VMM_RESET, guest, 0);
+    } else if (strcmp(n, "BALLOON_CHANGE") == 0) {
+        if (data && json_object_object_get_ex(data, "actual", &v) && json_object_get_int64(v) > 0)
+            report(vmm, VD_VMM_BALLOON, false, (uint64_t)json_object_get_int64(v));
+    }
+}
+
+int vmm_attach(struct vd_vmm *vmm, const struct vd_vmm_events *ev, void *owner, struct verr *err)
+{
+    vmm->ev = ev;
+    vmm->owner = owner;
+    struct loop *loop = vmm->d->loop;
+    vmm->pid_watch = loop_watch_fd(loop, vmm->pidfd, LOOP_READ, on_pidfd, vmm, err);
+    if (!vmm->pid_watch)
+        return -EIO;
+    if (qmp_client_attach(vmm->qmp, loop, on_qmp_event, on_qmp_closed, vmm, err) < 0)
+        return -EIO;
+    if (vmm->console_fd >= 0) {
+        vmm->console_watch = loop_watch_fd(loop, vmm->console_fd, LOOP_READ, on_console, vmm, err);
+        if (!vmm->console_watch)
+            return -EIO;
+    }
+    return 0;
+}
+
+/* ---- operations over QMP ---- */
+
+static void op_reply(struct qmp_client *c, struct json_object *reply, const char *error,
+                     void *opaque)
+{
+    (void)c;
+    struct vmm_op *op = opaque;
+    struct vd_vmm *vmm = op->vmm;
+    for (struct vmm_op **p = &vmm->ops; *p; p = &(*p)->next)
+        if (*p == op) {
+            *p = op->next;
+            break;
+        }
+    struct json_object *e, *desc;
+    char msg[512];
+    int r = 0;
+    if (error) {
+        snprintf(msg, sizeof(msg), "%s: %s", op->command, error);
+        r = -EIO;
+    } else if (json_object_object_get_ex(reply, "error", &e)) {
+        snprintf(msg, sizeof(msg), "vireo-vmm refused %s: %s", op->command,
+                 json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
+                                                             : "error");
+        r = -EIO;
+    }
+    op->done(op->opaque, r, r ? msg : NULL);
+    free(op);
+}
+
+/* Sends a QMP command (args taken over); done gets the outcome. */
+static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                   vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    if (vmm->exited || vmm->destroying || vmm->quitting) {
+        json_object_put(args);
+        return verr_set(err, ESRCH, "Requested operation is not valid: domain is not running");
+    }
+    if (!vmm->qmp) {
+        json_object_put(args);
+        return verr_set(err, EIO, "operation failed: %s: QMP is gone", command);
+    }
+    struct vmm_op *op = xcalloc(1, sizeof(*op));
+    op->vmm = vmm;
+    op->command = command;
+    op->done = done;
+    op->opaque = opaque;
+    if (qmp_client_execute_async(vmm->qmp, command, args, VMM_QMP_TIMEOUT_MS, op_reply, op) < 0) {
+        free(op);
+        return verr_set(err, EIO, "operation failed: %s: QMP is gone", command);
+    }
+    op->next = vmm->ops;
+    vmm->ops = op;
+    return 0;
+}
+
+int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send(vmm, "stop", NULL, done, opaque, err);
+}
+
+int vd_vmm_resume(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send(vmm, "cont", NULL, done, opaque, err);
+}
+
+int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send(vmm, "system_reset", NULL, done, opaque, err);
+}
+
+int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send(vmm, "system_powerdown", NULL, done, opaque, err);
+}
+
+int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
+                       struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "value", json_object_new_int64((int64_t)bytes));
+    return op_send(vmm, "balloon", args, done, opaque, err);
+}
+
+/* ---- ending it ---- */
+
+static int stop(struct vd_vmm *vmm, bool destroy, vd_vmm_done_fn done, void *opaque,
+                struct verr *err)
+{
+    if (vmm->stop_done)
+        return verr_set(err, EBUSY, "Requested operation is not valid: domain is being stopped");
+    if (destroy)
+        vmm->destroying = true;
+    else
+        vmm->quitting = true;
+    vmm->stop_done = done;
+    vmm->stop_opaque = opaque;
+    if (vmm->exited)
+        return 0; /* already gone: the end is moments away */
+    /* Written before the signal: a daemon killed from here on finds a VMM
+     * that was being stopped, and finishes the job. */
+    struct vd_vmm_record rec = {VD_VMM_STOPPING, vmm->pid, vmm->start_time, ""};
+    snprintf(rec.uuid, sizeof(rec.uuid), "%s", vmm->uuid);
+    struct verr e = {0};
+    if (vd_record_write(vmm->d->run_dir, vmm->name, &rec, &e) < 0)
+        log_warn("domain '%s': %s", vmm->name, verr_msg(&e));
+    vd_proc_signal(vmm->pidfd, SIGTERM);
+    vmm->kill_stage = 1;
+    arm_timer(vmm, VMM_DESTROY_GRACE_MS);
+    return 0;
+}
+
+int vd_vmm_destroy(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return stop(vmm, true, done, opaque, err);
+}
+
+int vd_vmm_quit(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return stop(vmm, false, done, opaque, err);
+}

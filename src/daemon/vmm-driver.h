@@ -1,0 +1,157 @@
+/*
+ * vmm-driver.h - vireod's VMM driver: typed operations on one running
+ * vireo-vmm, and one interface through which it reports back.
+ *
+ * The driver owns everything about the process: the command line (through
+ * vmm-argv.h), the spawn, its pidfd and the watch on it, the QMP
+ * connection and every byte of JSON on it, the console socket, the
+ * SIGTERM -> SIGKILL escalation of a destroy, and the run-dir record and
+ * domain lock (vmm-record.h) that let a daemon killed at any moment find
+ * the VMM again. The domain layer (lifecycle.c) holds one struct vd_vmm per
+ * running domain and never sees QMP or a pid.
+ *
+ * Operations complete asynchronously on the loop: each takes a done
+ * callback, called exactly once with 0 or an error line, unless the
+ * operation returns < 0 at once (then it is never called). Nothing blocks
+ * the loop but the few milliseconds of a start's record writes.
+ *
+ * What happens by itself (the guest powering off or rebooting, the balloon
+ * moving, console output, the process ending) comes through struct
+ * vd_vmm_events, given at start or reattach. After events->exited the
+ * driver frees the struct vd_vmm: the owner forgets it there.
+ *
+ * Adding an operation (save, migrate, hot-plug, queries) is one more
+ * function beside these: a QMP command through vmm_op_send() in
+ * vmm-driver.c with a typed reply.
+ */
+#ifndef VIREO_DAEMON_VMM_DRIVER_H
+#define VIREO_DAEMON_VMM_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/vmm-record.h"
+
+struct vd_daemon;
+struct vd_vmm;
+struct domain_def;
+struct verr;
+
+/* What the VMM reports by itself. */
+enum vd_vmm_change {
+    VD_VMM_GUEST_POWEROFF, /* the guest powered off; the VMM stays, stopped (-no-shutdown) */
+    VD_VMM_ENDING,  /* the VMM is ending by itself (a reset under -no-reboot, a quit, a signal) */
+    VD_VMM_RESET,   /* the guest was reset (by itself, or vd_vmm_reset) */
+    VD_VMM_STOPPED, /* the vCPUs stopped */
+    VD_VMM_RESUMED, /* the vCPUs run again */
+    VD_VMM_BALLOON, /* the balloon moved: value is the guest's memory now, in bytes */
+};
+
+struct vd_vmm_event {
+    enum vd_vmm_change kind;
+    bool guest;     /* the guest asked for it (else the host: a command or signal) */
+    uint64_t value; /* VD_VMM_BALLOON */
+};
+
+/* Why the process ended. */
+enum vd_vmm_exit {
+    VD_VMM_EXIT_DESTROYED, /* vd_vmm_destroy ended it */
+    VD_VMM_EXIT_SHUTDOWN,  /* the guest powered off or reset it away, or vd_vmm_quit */
+    VD_VMM_EXIT_CRASHED,   /* it died without saying why */
+};
+
+/* The one interface the driver reports through; owner is the caller's. */
+struct vd_vmm_events {
+    void (*changed)(void *owner, const struct vd_vmm_event *ev);
+    void (*console)(void *owner, const void *data, size_t len);
+    /* The process is gone; the vmm is freed when this returns. */
+    void (*exited)(void *owner, enum vd_vmm_exit how);
+    /* Something the owner should log: the driver lost its QMP connection, ... */
+    void (*error)(void *owner, const char *what);
+};
+
+/* An operation's end: r is 0 or -errno, error a line saying what failed. */
+typedef void (*vd_vmm_done_fn)(void *opaque, int r, const char *error);
+typedef void (*vd_vmm_started_fn)(void *opaque, struct vd_vmm *vmm, int r, const char *error);
+
+struct vd_vmm_start_args {
+    const struct domain_def *def; /* the live definition (read during the call only) */
+    bool paused;                  /* leave the vCPUs stopped */
+    uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
+};
+
+/*
+ * Starts a vireo-vmm for def: takes the domain lock, writes the record,
+ * spawns it stopped (-S), waits for its QMP greeting (in a worker thread),
+ * connects the console, sets the balloon, lets it run (unless paused), and
+ * calls done on the loop with the new vmm, or an error after ending
+ * whatever it started. Returns < 0 (err filled, done never called) when it
+ * cannot begin: a definition vireo-vmm cannot run, the domain lock held by
+ * a VMM that still lives, no thread.
+ */
+int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
+                 const struct vd_vmm_events *ev, void *owner, vd_vmm_started_fn done, void *opaque,
+                 struct verr *err);
+
+/* QMP stop / cont / system_reset / system_powerdown / balloon. */
+int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+int vd_vmm_resume(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
+                       struct verr *err);
+/*
+ * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
+ * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even
+ * SIGKILL did not end it.
+ */
+int vd_vmm_destroy(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/* The same for a guest that has powered off: the exit is VD_VMM_EXIT_SHUTDOWN. */
+int vd_vmm_quit(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
+
+/* A domain that is gone for good (undefined, or transient and stopped):
+ * removes what the driver keeps for it (its lock file), unless a process
+ * still holds it. */
+void vd_vmm_forget(struct vd_daemon *d, const char *name);
+
+/* Sends bytes to the guest's console; false when it has none connected. */
+bool vd_vmm_console_write(struct vd_vmm *vmm, const void *data, size_t len);
+bool vd_vmm_has_console(const struct vd_vmm *vmm);
+/* CPU time the VMM process has used, in ns. */
+uint64_t vd_vmm_cpu_time(const struct vd_vmm *vmm);
+/* Leaves the process running and frees the handle (the daemon is exiting). */
+void vd_vmm_detach(struct vd_vmm *vmm);
+
+/* ---- a daemon starting up (vmm-recover.c) ---- */
+
+struct vd_vmm_recovery {
+    bool had_record;         /* a record was there */
+    enum vd_vmm_phase phase; /* ... and how far it said the VMM got */
+    bool ended;              /* a VMM was found and ended (its start never finished, or it
+                                could not be managed) */
+    bool running;            /* attached: the vCPUs run (else stopped) */
+};
+
+/*
+ * Finds the VMM that domain name's record describes. A ready VMM, when
+ * may_attach (the domain's live state was read), is attached: *out is set,
+ * events go to owner. Any other process of the domain is ended, and the
+ * call returns once the domain lock is free. Returns 0, or < 0 when a
+ * process of the domain could not be ended (err says which).
+ */
+int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool may_attach,
+                   const struct vd_vmm_events *ev, void *owner, struct vd_vmm **out,
+                   struct vd_vmm_recovery *rec, struct verr *err);
+
+/*
+ * Ends every vireo-vmm started from this daemon's run dir that is not
+ * attached: keep(ctx, name, pid) says which are. For VMMs whose record was
+ * lost, or that no known domain owns. Returns how many it ended.
+ */
+int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, pid_t pid),
+                 void *ctx);
+pid_t vd_vmm_pid(const struct vd_vmm *vmm);
+
+#endif

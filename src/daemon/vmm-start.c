@@ -1,0 +1,359 @@
+/*
+ * vmm-start.c - starting a vireo-vmm so that it can never outlive the
+ * daemon unrecorded: the order of the steps is the point of this file.
+ *
+ * On the loop thread, before anything runs:
+ *   1. the command line (vmm_argv_build refuses what vireo-vmm cannot do);
+ *   2. the domain lock (vmm-record.h): refused if a VMM of the domain lives;
+ *   3. the record, phase=starting.
+ * In a worker thread (it touches only its struct start_work):
+ *   4. spawn vireo-vmm -S -daemonize with the lock handed to it; the
+ *      spawned process forks the VMM and exits once the VM is built;
+ *   5. the pid from the pid file, opened as a pidfd and checked to be this
+ *      domain's VMM (vmm-proc.h), its start time read;
+ *   6. the record, phase=spawned with pid and start time; until here the
+ *      VMM has run no guest code (-S), and from here a restarted daemon
+ *      can name it without scanning;
+ *   7. QMP and the console connected, the balloon set, cont;
+ *   8. the record, phase=ready.
+ * Back on the loop: the handle is made and watched, and the caller's done
+ * callback gets it. Any failure ends what was started (SIGKILL through
+ * the pidfd, and a scan for the domain's processes), waits for the end,
+ * removes the record and releases the lock before done reports the error.
+ * A daemon killed at any step leaves a record and a held lock that tell
+ * its successor what to end (vmm-recover.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/vireod.h"
+#include "daemon/vmm-argv.h"
+#include "daemon/vmm-internal.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "qmp/qmp-client.h"
+
+struct start_work {
+    struct vd_daemon *d; /* read on the loop thread only */
+    struct loop *loop;
+    char **argv;
+    char *name, *run_dir, *logpath, *qmp_path, *console_path, *pidfile;
+    char uuid[37];
+    bool paused;
+    uint64_t balloon_bytes;
+    int lock_fd;
+    bool spawned; /* a process was started: an undo must look for it */
+    const struct vd_vmm_events *ev;
+    void *owner;
+    vd_vmm_started_fn done;
+    void *opaque;
+    /* results */
+    int r;
+    struct verr err;
+    pid_t pid;
+    uint64_t start_time;
+    int pidfd, console_fd;
+    struct qmp_client *qmp;
+};
+
+static void work_free(struct start_work *w)
+{
+    vmm_argv_free(w->argv);
+    free(w->name);
+    free(w->run_dir);
+    free(w->logpath);
+    free(w->qmp_path);
+    free(w->console_path);
+    free(w->pidfile);
+    free(w);
+}
+
+static int write_record(struct start_work *w, enum vd_vmm_phase phase)
+{
+    struct vd_vmm_record rec = {phase, w->pid, w->start_time, ""};
+    memcpy(rec.uuid, w->uuid, sizeof(rec.uuid));
+    return vd_record_write(w->run_dir, w->name, &rec, &w->err);
+}
+
+/* The last line vireo-vmm wrote to its log: its error. */
+static void last_log_line(const char *logpath, char *out, size_t size)
+{
+    struct buf b = BUF_INIT;
+    struct verr e2 = {0};
+    snprintf(out, size, "no message");
+    if (file_read_all(logpath, 1 << 20, &b, &e2) == 0 && b.len) {
+        buf_append(&b, "", 1);
+        char *t = (char *)b.data;
+        size_t l = strlen(t);
+        while (l && t[l - 1] == '\n')
+            t[--l] = 0;
+        char *nl = strrchr(t, '\n');
+        snprintf(out, size, "%s", nl ? nl + 1 : t);
+    }
+    buf_free(&b);
+}
+
+static int read_pidfile(const char *path, pid_t *pid, struct verr *err)
+{
+    struct buf b = BUF_INIT;
+    int r = file_read_all(path, 64, &b, err);
+    if (r < 0)
+        return r;
+    buf_append(&b, "", 1);
+    char *text = (char *)b.data;
+    text[strcspn(text, "\n")] = 0;
+    int64_t v;
+    r = str_to_i64(text, 10, &v);
+    buf_free(&b);
+    if (r < 0 || v <= 1 || v > 0x7fffffff)
+        return verr_set(err, EINVAL, "pid file %s: not a process id", path);
+    *pid = (pid_t)v;
+    return 0;
+}
+
+static int qmp_run(struct start_work *w, const char *cmd, struct json_object *args)
+{
+    struct json_object *reply = NULL, *e, *desc;
+    int r = qmp_client_execute(w->qmp, cmd, args, VMM_QMP_TIMEOUT_MS, &reply, &w->err);
+    if (r == 0 && json_object_object_get_ex(reply, "error", &e))
+        r = verr_set(&w->err, EIO, "vireo-vmm refused %s: %s", cmd,
+                     json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
+                                                                 : "error");
+    json_object_put(reply);
+    return r;
+}
+
+/* Steps 4-8; touches nothing but w. */
+static int start_blocking(struct start_work *w)
+{
+    struct verr *err = &w->err;
+    int logfd = open(w->logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0)
+        return verr_errno(err, errno, "cannot open log file %s", w->logpath);
+    struct buf line = BUF_INIT;
+    for (char **p = w->argv; *p; p++) {
+        buf_append(&line, *p, strlen(*p));
+        buf_append(&line, p[1] ? " " : "\n", 1);
+    }
+    fd_write_all(logfd, line.data, line.len);
+    buf_free(&line);
+    pid_t child;
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, &child, err);
+    close(logfd);
+    if (r < 0)
+        return r;
+    w->spawned = true;
+    /* -daemonize: the spawned process exits once the VM is built. */
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char last[512];
+        last_log_line(w->logpath, last, sizeof(last));
+        return verr_set(err, EIO, "vireo-vmm for domain '%s' failed to start: %s", w->name, last);
+    }
+    r = read_pidfile(w->pidfile, &w->pid, err);
+    if (r < 0)
+        return r;
+    struct vd_vmm_ident id = {w->uuid, w->pidfile};
+    w->pidfd = vd_proc_open(w->pid, 0, &id);
+    if (w->pidfd < 0 && errno == ESRCH)
+        return verr_set(err, ESRCH, "vireo-vmm pid %d of domain '%s' is gone", (int)w->pid,
+                        w->name);
+    if (w->pidfd < 0)
+        return verr_errno(err, errno, "cannot watch vireo-vmm pid %d of domain '%s'", (int)w->pid,
+                          w->name);
+    w->start_time = vd_proc_start_time(w->pid, err);
+    if (!w->start_time)
+        return -ESRCH;
+    r = write_record(w, VD_VMM_SPAWNED);
+    if (r < 0)
+        return r;
+    r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
+    if (r < 0)
+        return r;
+    struct verr cerr = {0};
+    if (vmm_console_connect(w->console_path, &w->console_fd, &cerr) < 0)
+        log_warn("domain '%s': no console: %s", w->name, verr_msg(&cerr));
+    /* query-status is a round trip through the VMM's loop, which has then
+     * accepted the console connection too; then the guest may run. */
+    r = qmp_run(w, "query-status", NULL);
+    if (r == 0 && w->balloon_bytes) {
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
+        r = qmp_run(w, "balloon", args);
+    }
+    if (r == 0 && !w->paused)
+        r = qmp_run(w, "cont", NULL);
+    if (r == 0)
+        r = write_record(w, VD_VMM_READY);
+    return r;
+}
+
+/* Ends whatever this start made and waits for it: the pid it knows, and
+ * any process of the domain it does not (the spawned parent, a VMM whose
+ * pid file was not written). */
+static void start_undo(struct start_work *w)
+{
+    if (w->qmp)
+        qmp_client_close(w->qmp);
+    w->qmp = NULL;
+    if (w->console_fd >= 0)
+        close(w->console_fd);
+    w->console_fd = -1;
+    if (w->pidfd >= 0) {
+        vd_proc_signal(w->pidfd, SIGKILL);
+        vd_proc_wait_exit(w->pidfd, VMM_DESTROY_GRACE_MS);
+        close(w->pidfd);
+        w->pidfd = -1;
+    }
+    struct vd_vmm_ident id = {w->uuid, w->pidfile};
+    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
+        log_error("domain '%s': a vireo-vmm process outlived SIGKILL", w->name);
+    vd_record_remove(w->run_dir, w->name);
+}
+
+static void start_done(void *opaque);
+
+static void *start_thread(void *opaque)
+{
+    struct start_work *w = opaque;
+    w->r = start_blocking(w);
+    if (w->r < 0)
+        start_undo(w);
+    loop_call_soon(w->loop, start_done, w);
+    return NULL;
+}
+
+static void start_done(void *opaque)
+{
+    struct start_work *w = opaque;
+    w->d->workers--;
+    struct vd_vmm *vmm = NULL;
+    if (w->r == 0) {
+        vmm = vmm_new(w->d, w->name, w->uuid, w->pid, w->start_time, w->pidfd);
+        vmm->qmp = w->qmp;
+        vmm->console_fd = w->console_fd;
+        vmm->lock_fd = w->lock_fd;
+        w->pidfd = w->console_fd = w->lock_fd = -1;
+        w->qmp = NULL;
+        w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);
+        if (w->r < 0) {
+            /* No watch: end it here, waiting (briefly) on the loop. */
+            vd_proc_signal(vmm->pidfd, SIGKILL);
+            vd_proc_wait_exit(vmm->pidfd, VMM_DESTROY_GRACE_MS);
+            vmm_free(vmm);
+            vmm = NULL;
+            vd_record_remove(w->run_dir, w->name);
+        }
+    }
+    if (w->lock_fd >= 0)
+        close(w->lock_fd); /* after the undo: nothing of the domain lives */
+    w->lock_fd = -1;
+    if (vmm)
+        log_info("domain '%s' started, vireo-vmm pid %d", w->name, (int)vmm->pid);
+    w->done(w->opaque, vmm, w->r, w->r < 0 ? verr_msg(&w->err) : NULL);
+    work_free(w);
+}
+
+int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
+                 const struct vd_vmm_events *ev, void *owner, vd_vmm_started_fn done, void *opaque,
+                 struct verr *err)
+{
+    const struct domain_def *def = a->def;
+    struct start_work *w = xcalloc(1, sizeof(*w));
+    w->d = d;
+    w->loop = d->loop;
+    w->name = xstrdup(def->name);
+    w->run_dir = xstrdup(d->run_dir);
+    w->logpath = xasprintf("%s/%s.log", d->log_dir, def->name);
+    w->qmp_path = vd_record_path(d->run_dir, def->name, ".qmp");
+    w->console_path = vd_record_path(d->run_dir, def->name, ".console");
+    w->pidfile = vd_record_path(d->run_dir, def->name, ".pid");
+    domain_uuid_format(def->uuid, w->uuid);
+    w->paused = a->paused;
+    w->balloon_bytes = a->balloon_bytes;
+    w->ev = ev;
+    w->owner = owner;
+    w->done = done;
+    w->opaque = opaque;
+    w->pidfd = w->console_fd = w->lock_fd = -1;
+
+    /* 1. The command line. What vireo-vmm cannot run is refused here,
+     * before anything is spawned: vmm_argv_build first runs
+     * vmm_support_check (vmm-support.c), the start-time check that every
+     * element of the definition is honoured or refused with libvirt's
+     * words (issue #11, "accepted means applied"). Always -S: the console
+     * is connected and the balloon set before the guest runs a single
+     * instruction. */
+    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile};
+    int r = vmm_argv_build(def, &paths, &w->argv, err);
+    if (r < 0) {
+        work_free(w);
+        return r;
+    }
+    size_t n = 0;
+    while (w->argv[n])
+        n++;
+    w->argv = xrealloc(w->argv, (n + 2) * sizeof(*w->argv));
+    w->argv[n] = xstrdup("-S");
+    w->argv[n + 1] = NULL;
+
+    /* 2. The lock: no second VMM while one of this domain lives. */
+    w->lock_fd = vd_lock_take(d->run_dir, def->name, err);
+    if (w->lock_fd < 0) {
+        r = w->lock_fd;
+        if (r == -EWOULDBLOCK) /* libvirt's "operation failed" (VIR_ERR_OPERATION_FAILED) */
+            verr_set(err, EWOULDBLOCK,
+                     "operation failed: domain '%s' still has a vireo-vmm process (it holds "
+                     "%s/%s.lock)",
+                     def->name, d->run_dir, def->name);
+        work_free(w);
+        return r;
+    }
+
+    /* 3. The record, before the process exists. */
+    vd_record_remove(d->run_dir, def->name); /* a previous run's pid file and sockets */
+    r = write_record(w, VD_VMM_STARTING);
+    if (r < 0) {
+        *err = w->err;
+        close(w->lock_fd);
+        work_free(w);
+        return r;
+    }
+
+    d->workers++;
+    pthread_t tid;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The worker takes no signals: the loop's signalfd gets them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    r = pthread_create(&tid, &attr, start_thread, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        d->workers--;
+        vd_record_remove(d->run_dir, def->name);
+        close(w->lock_fd);
+        work_free(w);
+        return verr_errno(err, r, "operation failed: cannot create a thread to start '%s'",
+                          def->name);
+    }
+    return 0;
+}

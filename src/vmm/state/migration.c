@@ -1,0 +1,732 @@
+/*
+ * migration.c - QMP migrate/-incoming over the state stream (see
+ * migration.h). URIs: file:PATH, fd:NAME (a getfd name, or a number for an
+ * inherited descriptor), exec:CMD (run by /bin/sh -c with the stream on its
+ * stdin, or its stdout for -incoming). Status names, events and error words
+ * follow QEMU 7.2.
+ */
+#include "vmm/state/migration.h"
+#include "qmp/qmp-server.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/cli.h"
+#include "vmm/state/stream.h"
+#include "vmm/state/vmstate.h"
+#include "vmm/vm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_FDS 32
+
+enum mig_status {
+    MIG_NONE,
+    MIG_SETUP,
+    MIG_ACTIVE,
+    MIG_COMPLETED,
+    MIG_FAILED,
+    MIG_CANCELLING,
+    MIG_CANCELLED,
+};
+
+static const char *const status_names[] = {"none",   "setup",      "active",   "completed",
+                                           "failed", "cancelling", "cancelled"};
+
+/* QEMU 7.2's capability names: each accepted as false; "events" is honoured. */
+static const char *const capability_names[] = {
+    "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
+    "compress",         "events",        "postcopy-ram",        "x-colo",
+    "release-ram",      "block",         "return-path",         "pause-before-switchover",
+    "multifd",          "dirty-bitmaps", "postcopy-blocktime",  "late-block-activate",
+    "x-ignore-shared",  "validate-uuid", "background-snapshot", "zero-copy-send",
+    "postcopy-preempt",
+};
+
+struct named_fd {
+    char *name;
+    int fd;
+};
+
+struct migration {
+    struct vm *vm;
+    struct named_fd fds[MAX_FDS];
+    unsigned nr_fds;
+    bool events;            /* capability "events" */
+    uint64_t max_bandwidth; /* bytes/s (libvirt sets it; the stream is throttled to it) */
+
+    enum mig_status status;
+    bool incoming;
+    bool worker_running;
+    pthread_t worker;
+    volatile bool cancel;
+    int fd;
+    pid_t child;
+    char *uri_desc; /* for messages: the command or path */
+    char *path;     /* file: target */
+    char *tmp_path; /* file: what is written until the rename */
+    enum vm_status prev_status;
+    struct vm_state_capture cap;
+    struct state_ram_stats ram;
+    uint64_t t_start, t_active, t_end;
+    int rc;
+    struct verr err;
+    char error_desc[VERR_MSG_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void set_status(struct migration *m, enum mig_status s)
+{
+    m->status = s;
+    if (!m->events)
+        return;
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "status", json_object_new_string(status_names[s]));
+    vm_qmp_event(m->vm, "MIGRATION", d);
+}
+
+struct migration *migration_new(struct vm *vm)
+{
+    struct migration *m = xcalloc(1, sizeof(*m));
+    m->vm = vm;
+    m->fd = -1;
+    m->child = -1;
+    m->max_bandwidth = 128ull << 20; /* QEMU's default max-bandwidth (MAX_THROTTLE) */
+    return m;
+}
+
+bool migration_active(const struct migration *m)
+{
+    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING);
+}
+
+static void reset_op(struct migration *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    if (m->child > 0) {
+        kill(m->child, SIGTERM);
+        waitpid(m->child, NULL, 0);
+    }
+    m->child = -1;
+    if (m->tmp_path)
+        unlink(m->tmp_path);
+    free(m->tmp_path);
+    free(m->path);
+    free(m->uri_desc);
+    m->tmp_path = m->path = m->uri_desc = NULL;
+    vm_state_capture_free(&m->cap);
+}
+
+void migration_free(struct migration *m)
+{
+    if (!m)
+        return;
+    if (m->worker_running) {
+        m->cancel = true;
+        if (m->child > 0)
+            kill(m->child, SIGTERM);
+        pthread_join(m->worker, NULL);
+        m->worker_running = false;
+    }
+    reset_op(m);
+    for (unsigned i = 0; i < m->nr_fds; i++) {
+        close(m->fds[i].fd);
+        free(m->fds[i].name);
+    }
+    free(m);
+}
+
+/* ---- URIs ---- */
+
+static int take_named_fd(struct migration *m, const char *name)
+{
+    for (unsigned i = 0; i < m->nr_fds; i++) {
+        if (!strcmp(m->fds[i].name, name)) {
+            int fd = m->fds[i].fd;
+            free(m->fds[i].name);
+            m->fds[i] = m->fds[--m->nr_fds];
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* exec: /bin/sh -c cmd with one end of a pipe as its stdin (to_child) or stdout. */
+static int spawn_exec(struct migration *m, const char *cmd, bool to_child, struct verr *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return verr_errno(err, errno, "exec:%s: pipe", cmd);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to_child ? p[0] : p[1], to_child ? 0 : 1);
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    pid_t pid;
+    int r = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(to_child ? p[0] : p[1]);
+    if (r != 0) {
+        close(to_child ? p[1] : p[0]);
+        return verr_errno(err, r, "exec:%s: cannot start /bin/sh", cmd);
+    }
+    m->child = pid;
+    m->fd = to_child ? p[1] : p[0];
+    return 0;
+}
+
+static int open_uri(struct migration *m, const char *uri, bool incoming, struct verr *err)
+{
+    m->uri_desc = xstrdup(uri);
+    if (!strncmp(uri, "exec:", 5))
+        return spawn_exec(m, uri + 5, !incoming, err);
+    if (!strncmp(uri, "fd:", 3)) {
+        const char *name = uri + 3;
+        int fd = take_named_fd(m, name);
+        if (fd < 0 && isdigit((unsigned char)*name)) {
+            char *end;
+            long n = strtol(name, &end, 10);
+            if (!*end && n >= 0 && n < 1 << 20 && fcntl((int)n, F_GETFD) >= 0)
+                fd = (int)n;
+        }
+        if (fd < 0)
+            return verr_set(err, EBADF, "File descriptor named '%s' has not been found", name);
+        m->fd = fd;
+        return 0;
+    }
+    if (!strncmp(uri, "file:", 5)) {
+        const char *path = uri + 5;
+        if (incoming) {
+            m->fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (m->fd < 0)
+                return verr_errno(err, errno, "Could not open '%s'", path);
+            return 0;
+        }
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a device or FIFO: as it is */
+            m->fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (m->fd < 0)
+                return verr_errno(err, errno, "Could not open '%s'", path);
+            return 0;
+        }
+        /* A temporary name beside it, renamed over it when the stream is complete. */
+        char *dup = xstrdup(path);
+        char *tmp = NULL;
+        if (asprintf(&tmp, "%s/.%s.vireo-XXXXXX", dirname(dup), basename((char *)path)) < 0)
+            abort();
+        free(dup);
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            free(tmp);
+            return verr_errno(err, e, "Could not open '%s'", path);
+        }
+        fchmod(fd, 0600);
+        m->fd = fd;
+        m->tmp_path = tmp;
+        m->path = xstrdup(path);
+        return 0;
+    }
+    return verr_set(err, EINVAL, "unknown migration protocol: %s", uri);
+}
+
+/* Worker side: closes the stream and collects the exec child; 0 or an error. */
+static int finish_transport(struct migration *m, struct verr *err)
+{
+    int r = 0;
+    if (m->fd >= 0 && close(m->fd) < 0 && !m->incoming)
+        r = verr_errno(err, errno, "cannot close the migration stream");
+    m->fd = -1;
+    if (m->child > 0) {
+        int st = 0;
+        while (waitpid(m->child, &st, 0) < 0 && errno == EINTR)
+            ;
+        m->child = -1;
+        if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+            r = verr_set(err, EIO, "%s: the command %s %d", m->uri_desc,
+                         WIFEXITED(st) ? "exited with status" : "was killed by signal",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+    return r;
+}
+
+/* ---- outgoing ---- */
+
+static void out_done(void *opaque);
+
+static void *out_worker(void *opaque)
+{
+    struct migration *m = opaque;
+    struct verr e = {0};
+    int r = vm_state_write(m->vm, &m->cap, m->fd, &m->cancel, m->tmp_path != NULL, &m->ram, &e);
+    if (r < 0 && m->child > 0) /* a reader still waiting for more would never exit */
+        kill(m->child, SIGTERM);
+    int r2 = finish_transport(m, r < 0 ? NULL : &e);
+    if (r == 0)
+        r = r2;
+    if (r == 0 && m->tmp_path) {
+        if (rename(m->tmp_path, m->path) < 0) {
+            r = verr_errno(&e, errno, "cannot rename the state file to '%s'", m->path);
+        } else {
+            free(m->tmp_path);
+            m->tmp_path = NULL;
+            char *dup = xstrdup(m->path);
+            int dfd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            free(dup);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+    }
+    m->rc = r;
+    m->err = e;
+    loop_call_soon(m->vm->loop, out_done, m);
+    return NULL;
+}
+
+static void out_done(void *opaque)
+{
+    struct migration *m = opaque;
+    pthread_join(m->worker, NULL);
+    m->worker_running = false;
+    m->t_end = now_ms();
+    struct vm *vm = m->vm;
+    vm_state_resume_devices(vm);
+    if (m->rc == 0) {
+        reset_op(m);
+        vm_unpark(vm, VM_STATUS_POSTMIGRATE);
+        set_status(m, MIG_COMPLETED);
+        log_info("migration to %s completed: %llu MiB of RAM in %llu ms",
+                 m->path ? m->path : "stream", (unsigned long long)(m->ram.bytes_written >> 20),
+                 (unsigned long long)(m->t_end - m->t_start));
+        return;
+    }
+    bool cancelled = m->cancel;
+    snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
+    if (!cancelled)
+        log_error("migration failed: %s", m->error_desc);
+    reset_op(m); /* removes the temporary file */
+    /* The VM goes on as it was. */
+    vm_unpark(vm, m->prev_status == VM_STATUS_RUNNING ? VM_STATUS_RUNNING : m->prev_status);
+    set_status(m, cancelled ? MIG_CANCELLED : MIG_FAILED);
+}
+
+static int start_outgoing(struct migration *m, const char *uri, struct verr *err)
+{
+    struct vm *vm = m->vm;
+    int r = vm_state_check_migratable(vm, err);
+    if (r < 0)
+        return r;
+    reset_op(m);
+    m->incoming = false;
+    m->cancel = false;
+    m->rc = 0;
+    m->error_desc[0] = '\0';
+    memset(&m->ram, 0, sizeof(m->ram));
+    if ((r = open_uri(m, uri, false, err)) < 0) {
+        reset_op(m);
+        return r;
+    }
+    m->t_start = now_ms();
+    set_status(m, MIG_SETUP);
+    m->prev_status = vm->status;
+    if (vm->status == VM_STATUS_RUNNING) {
+        vm_park(vm, VM_STATUS_FINISH_MIGRATE);
+        vm_qmp_event(vm, "STOP", NULL);
+    } else {
+        vm_park(vm, VM_STATUS_FINISH_MIGRATE);
+    }
+    r = vm_state_capture(vm, &m->cap, err);
+    if (r == 0) {
+        m->t_active = now_ms();
+        set_status(m, MIG_ACTIVE);
+        r = pthread_create(&m->worker, NULL, out_worker, m);
+        if (r != 0)
+            r = verr_errno(err, r, "cannot start the migration thread");
+        else
+            m->worker_running = true;
+        if (r < 0)
+            vm_state_resume_devices(vm);
+    }
+    if (r < 0) {
+        snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(err));
+        reset_op(m);
+        vm_unpark(vm, m->prev_status);
+        set_status(m, MIG_FAILED);
+        /* QEMU reports the failure through query-migrate, not the command. */
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- incoming ---- */
+
+static void in_done(void *opaque);
+
+static void *in_worker(void *opaque)
+{
+    struct migration *m = opaque;
+    struct verr e = {0};
+    struct state_reader r;
+    int rc = state_reader_init_fd(&r, m->fd, &e);
+    if (rc == 0)
+        rc = vm_state_load(m->vm, &r, true, true, &m->ram, &e);
+    state_reader_free(&r);
+    if (rc < 0 && m->child > 0)
+        kill(m->child, SIGTERM);
+    int r2 = finish_transport(m, rc < 0 ? NULL : &e);
+    m->rc = rc < 0 ? rc : r2;
+    m->err = e;
+    loop_call_soon(m->vm->loop, in_done, m);
+    return NULL;
+}
+
+static void in_done(void *opaque)
+{
+    struct migration *m = opaque;
+    pthread_join(m->worker, NULL);
+    m->worker_running = false;
+    m->t_end = now_ms();
+    struct vm *vm = m->vm;
+    if (m->rc < 0) {
+        snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
+        set_status(m, MIG_FAILED);
+        /* As QEMU: a failed incoming migration ends the process; the VM never ran. */
+        log_error("load of migration failed: %s", m->error_desc);
+        reset_op(m);
+        vm_quit(vm, 1);
+        return;
+    }
+    reset_op(m);
+    log_info("incoming migration completed in %llu ms (%llu MiB of RAM %s)",
+             (unsigned long long)(m->t_end - m->t_start),
+             (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read");
+    set_status(m, MIG_COMPLETED);
+    vm_unpark(vm, vm->autostart ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
+}
+
+static int start_incoming(struct migration *m, const char *uri, struct verr *err)
+{
+    reset_op(m);
+    m->incoming = true;
+    m->cancel = false;
+    memset(&m->ram, 0, sizeof(m->ram));
+    int r = open_uri(m, uri, true, err);
+    if (r < 0) {
+        reset_op(m);
+        return r;
+    }
+    m->t_start = now_ms();
+    set_status(m, MIG_SETUP);
+    set_status(m, MIG_ACTIVE);
+    r = pthread_create(&m->worker, NULL, in_worker, m);
+    if (r != 0) {
+        reset_op(m);
+        return verr_errno(err, r, "cannot start the migration thread");
+    }
+    m->worker_running = true;
+    return 0;
+}
+
+int migration_start_incoming(struct migration *m, const char *uri, struct verr *err)
+{
+    if (!strcmp(uri, "defer"))
+        return 0;
+    return start_incoming(m, uri, err);
+}
+
+/* ---- QMP ---- */
+
+static int qmp_migrate(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    struct json_object *v;
+    if ((json_object_object_get_ex(args, "blk", &v) && json_object_get_boolean(v)) ||
+        (json_object_object_get_ex(args, "inc", &v) && json_object_get_boolean(v)))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Block migration (blk, inc) is not supported by vireo-vmm");
+    if (json_object_object_get_ex(args, "resume", &v) && json_object_get_boolean(v))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Cannot resume if there is no paused "
+                             "migration");
+    if (migration_active(m))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
+    if (m->vm->status == VM_STATUS_INMIGRATE)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Guest is waiting for an incoming migration");
+    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    struct verr e = {0};
+    if (start_outgoing(m, uri, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int qmp_migrate_cancel(struct qmp_session *ss, struct json_object *args,
+                              struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)ret, (void)err;
+    struct migration *m = opaque;
+    if (m->worker_running && !m->incoming) {
+        m->cancel = true;
+        if (m->child > 0)
+            kill(m->child, SIGTERM);
+        set_status(m, MIG_CANCELLING);
+    }
+    return 0;
+}
+
+static int qmp_migrate_incoming(struct qmp_session *ss, struct json_object *args,
+                                struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    if (!m->vm->cfg->incoming || strcmp(m->vm->cfg->incoming, "defer"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "'-incoming' was not specified on the command line");
+    if (m->status != MIG_NONE)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "The incoming migration has already been started");
+    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    if (strncmp(uri, "file:", 5) && strncmp(uri, "fd:", 3) && strncmp(uri, "exec:", 5))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "unknown migration protocol: %s", uri);
+    struct verr e = {0};
+    if (start_incoming(m, uri, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
+                             struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct migration *m = opaque;
+    struct json_object *o = json_object_new_object();
+    *ret = o;
+    if (m->status == MIG_NONE)
+        return 0;
+    json_object_object_add(o, "status", json_object_new_string(status_names[m->status]));
+    if (m->status == MIG_FAILED && m->error_desc[0])
+        json_object_object_add(o, "error-desc", json_object_new_string(m->error_desc));
+    if (m->incoming || m->status == MIG_SETUP)
+        return 0;
+    uint64_t end = m->status == MIG_ACTIVE || m->status == MIG_CANCELLING ? now_ms() : m->t_end;
+    uint64_t total = end - m->t_start;
+    json_object_object_add(o, m->status == MIG_COMPLETED ? "total-time" : "expected-downtime",
+                           json_object_new_int64((int64_t)total));
+    if (m->status == MIG_COMPLETED)
+        json_object_object_add(o, "downtime", json_object_new_int64((int64_t)total));
+    json_object_object_add(o, "setup-time",
+                           json_object_new_int64((int64_t)(m->t_active - m->t_start)));
+    if (m->status == MIG_ACTIVE || m->status == MIG_COMPLETED) {
+        struct json_object *ram = json_object_new_object();
+        uint64_t pages = m->vm->mem.size / STATE_PAGE_SIZE;
+        bool done = m->status == MIG_COMPLETED;
+        json_object_object_add(ram, "transferred",
+                               json_object_new_int64((int64_t)m->ram.bytes_written));
+        json_object_object_add(ram, "remaining", json_object_new_int64(done ? 0 : -0));
+        json_object_object_add(ram, "total", json_object_new_int64((int64_t)m->vm->mem.size));
+        json_object_object_add(
+            ram, "duplicate",
+            json_object_new_int64(done ? (int64_t)(pages - m->ram.pages_written) : 0));
+        json_object_object_add(ram, "skipped", json_object_new_int64(0));
+        json_object_object_add(ram, "normal", json_object_new_int64((int64_t)m->ram.pages_written));
+        json_object_object_add(ram, "normal-bytes",
+                               json_object_new_int64((int64_t)m->ram.bytes_written));
+        json_object_object_add(ram, "dirty-sync-count", json_object_new_int64(1));
+        json_object_object_add(ram, "page-size", json_object_new_int64(STATE_PAGE_SIZE));
+        double mbps = total ? (double)m->ram.bytes_written * 8 / 1e6 / ((double)total / 1000) : 0;
+        json_object_object_add(ram, "mbps", json_object_new_double(mbps));
+        json_object_object_add(o, "ram", ram);
+    }
+    return 0;
+}
+
+static int qmp_getfd(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                     struct qmp_error *err, void *opaque)
+{
+    (void)ret;
+    struct migration *m = opaque;
+    const char *name = json_object_get_string(json_object_object_get(args, "fdname"));
+    int fd = qmp_session_take_fd(ss);
+    if (fd < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "No file descriptor supplied via SCM_RIGHTS");
+    if (isdigit((unsigned char)name[0])) {
+        close(fd);
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Parameter 'fdname' expects a name not starting with a digit");
+    }
+    for (unsigned i = 0; i < m->nr_fds; i++) {
+        if (!strcmp(m->fds[i].name, name)) { /* QEMU replaces a same-named one */
+            close(m->fds[i].fd);
+            m->fds[i].fd = fd;
+            return 0;
+        }
+    }
+    if (m->nr_fds == MAX_FDS) {
+        close(fd);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Too many file descriptors passed (%u)",
+                             MAX_FDS);
+    }
+    m->fds[m->nr_fds++] = (struct named_fd){xstrdup(name), fd};
+    return 0;
+}
+
+static int qmp_closefd(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                       struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    const char *name = json_object_get_string(json_object_object_get(args, "fdname"));
+    int fd = take_named_fd(m, name);
+    if (fd < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "File descriptor named '%s' not found", name);
+    close(fd);
+    return 0;
+}
+
+static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct migration *m = opaque;
+    struct json_object *list = json_object_new_array();
+    for (size_t i = 0; i < sizeof(capability_names) / sizeof(capability_names[0]); i++) {
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(
+            o, "state",
+            json_object_new_boolean(!strcmp(capability_names[i], "events") && m->events));
+        json_object_object_add(o, "capability", json_object_new_string(capability_names[i]));
+        json_object_array_add(list, o);
+    }
+    *ret = list;
+    return 0;
+}
+
+static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                        struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    struct json_object *caps = json_object_object_get(args, "capabilities");
+    size_t n = json_object_array_length(caps);
+    bool events = m->events;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *c = json_object_array_get_idx(caps, i);
+        struct json_object *jn, *js;
+        if (!json_object_is_type(c, json_type_object) ||
+            !json_object_object_get_ex(c, "capability", &jn) ||
+            !json_object_object_get_ex(c, "state", &js) ||
+            !json_object_is_type(js, json_type_boolean))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'capabilities', expected: array of "
+                                 "{capability, state}");
+        const char *name = json_object_get_string(jn);
+        bool on = json_object_get_boolean(js), known = false;
+        for (size_t k = 0; k < sizeof(capability_names) / sizeof(capability_names[0]); k++)
+            known |= !strcmp(capability_names[k], name);
+        if (!known)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Parameter 'capability' does not accept value '%s'", name);
+        if (!strcmp(name, "events"))
+            events = on;
+        else if (on)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Migration capability '%s' is not supported by vireo-vmm", name);
+    }
+    if (migration_active(m))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
+    m->events = events;
+    return 0;
+}
+
+static int qmp_query_params(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct migration *m = opaque;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "max-bandwidth", json_object_new_int64((int64_t)m->max_bandwidth));
+    json_object_object_add(o, "downtime-limit", json_object_new_int64(300));
+    *ret = o;
+    return 0;
+}
+
+static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    json_object_object_foreach(args, key, val)
+    {
+        if (!strcmp(key, "max-bandwidth")) {
+            if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'max_bandwidth' expects an integer in the range "
+                                     "of 0 to 9223372036854775807 bytes/second");
+        } else if (strcmp(key, "downtime-limit")) {
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Migration parameter '%s' is not supported by vireo-vmm", key);
+        }
+    }
+    struct json_object *bw;
+    /* max-bandwidth is accepted and kept for query-migrate-parameters: a save stops the
+     * guest first, so throttling it would only lengthen the downtime (libvirt raises it to
+     * the maximum for a save). TODO(#13): apply it to live migration's passes. */
+    if (json_object_object_get_ex(args, "max-bandwidth", &bw))
+        m->max_bandwidth = (uint64_t)json_object_get_int64(bw);
+    return 0;
+}
+
+int migration_qmp_register(struct qmp_server *s, struct migration *m)
+{
+    static const struct qmp_arg migrate_args[] = {
+        {"uri", QMP_ARG_STRING, false}, {"blk", QMP_ARG_BOOL, true},    {"inc", QMP_ARG_BOOL, true},
+        {"detach", QMP_ARG_BOOL, true}, {"resume", QMP_ARG_BOOL, true}, {NULL}};
+    static const struct qmp_arg incoming_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
+    static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
+    static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
+    static const struct qmp_arg params_args[] = {
+        {"max-bandwidth", QMP_ARG_ANY, true}, {"downtime-limit", QMP_ARG_ANY, true}, {NULL}};
+    int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-incoming", incoming_args, qmp_migrate_incoming, m);
+    if (!r)
+        r = qmp_server_register(s, "query-migrate", NULL, qmp_query_migrate, m);
+    if (!r)
+        r = qmp_server_register(s, "getfd", fd_args, qmp_getfd, m);
+    if (!r)
+        r = qmp_server_register(s, "closefd", fd_args, qmp_closefd, m);
+    if (!r)
+        r = qmp_server_register(s, "query-migrate-capabilities", NULL, qmp_query_caps, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-set-capabilities", caps_args, qmp_set_caps, m);
+    if (!r)
+        r = qmp_server_register(s, "query-migrate-parameters", NULL, qmp_query_params, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-set-parameters", params_args, qmp_set_params, m);
+    return r;
+}

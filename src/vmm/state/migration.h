@@ -1,0 +1,35 @@
+/*
+ * migration.h - QEMU's migration interface on vireo-vmm's state stream:
+ * QMP migrate (file:, fd:, exec: URIs), migrate_cancel, query-migrate and
+ * the MIGRATION events, -incoming and migrate-incoming, getfd/closefd for
+ * file descriptors passed over the QMP socket, and the capabilities and
+ * parameters libvirt sets around them.
+ *
+ * A save stops the vCPUs (status finish-migrate), captures device and CPU
+ * state on the main thread, and streams it and guest RAM from a worker
+ * thread, so QMP keeps answering. On success the VM stays stopped
+ * (postmigrate, as QEMU); on failure or cancel it runs again if it was
+ * running, and a file: target is left as it was (the stream goes to a
+ * temporary file renamed over the target at the end).
+ */
+#ifndef VIREO_VMM_STATE_MIGRATION_H
+#define VIREO_VMM_STATE_MIGRATION_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+
+struct vm;
+struct migration;
+struct qmp_server;
+
+struct migration *migration_new(struct vm *vm);
+/* Waits for a worker still running (cancelling it) and frees everything. */
+void migration_free(struct migration *m);
+int migration_qmp_register(struct qmp_server *server, struct migration *m);
+/* -incoming URI at start-up ("defer": wait for migrate-incoming). */
+int migration_start_incoming(struct migration *m, const char *uri, struct verr *err);
+/* True while a save or load is running (run-state commands wait or refuse). */
+bool migration_active(const struct migration *m);
+
+#endif

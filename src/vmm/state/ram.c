@@ -1,0 +1,322 @@
+/*
+ * ram.c - guest RAM to and from the state stream (see ram.h).
+ *
+ * RAM section payload (little-endian):
+ *   u32 layout      0 packed, 1 image
+ *   u32 page_size   4096
+ *   u64 ram_size    bytes of guest RAM
+ *   u64 data_start  stream offset of the data (a multiple of 4096)
+ *   u64 data_len    bytes of data (image: ram_size)
+ *   u32 nr_runs, u32 reserved
+ *   runs[nr_runs]   u64 ram_offset, u64 length (page multiples, ascending, disjoint)
+ * The data follows after zero padding up to data_start; then an RSUM section
+ * holds u32 crc32c of the runs' bytes in order and u64 their total length.
+ */
+#include "vmm/state/ram.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/state/crc32c.h"
+#include "vmm/state/stream.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE         STATE_PAGE_SIZE
+#define LAYOUT_PACK  0
+#define LAYOUT_IMAGE 1
+#define HDR_LEN      40
+#define PM_PRESENT   (1ull << 63)
+#define PM_SWAPPED   (1ull << 62)
+
+struct run {
+    uint64_t off, len;
+};
+
+struct runs {
+    struct run *r;
+    size_t n, cap;
+};
+
+static void runs_add(struct runs *rs, uint64_t off, uint64_t len)
+{
+    if (rs->n && rs->r[rs->n - 1].off + rs->r[rs->n - 1].len == off) {
+        rs->r[rs->n - 1].len += len;
+        return;
+    }
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 64;
+        rs->r = xrealloc(rs->r, rs->cap * sizeof(*rs->r));
+    }
+    rs->r[rs->n++] = (struct run){off, len};
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+    const uint64_t *q = (const uint64_t *)p;
+    uint64_t acc = 0;
+    for (unsigned i = 0; i < PAGE / 8; i += 8)
+        acc |= q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7];
+    return acc == 0;
+}
+
+/* The runs of non-zero pages (among those set in dirty). Anonymous pages the process never
+ * touched read as zero, and pagemap says which those are without faulting them in. */
+static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct verr *err)
+{
+    const struct guest_mem *gm = &vm->mem;
+    uint64_t npages = gm->size / PAGE;
+    int pm = -1;
+    if (gm->fd < 0 && !gm->file_mapped)
+        pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    enum { CHUNK = 4096 };
+    uint64_t *ent = pm >= 0 ? xmalloc(CHUNK * sizeof(uint64_t)) : NULL;
+    for (uint64_t base = 0; base < npages; base += CHUNK) {
+        uint64_t n = npages - base < CHUNK ? npages - base : CHUNK;
+        bool have_pm = false;
+        if (pm >= 0) {
+            off_t at = (off_t)(((uintptr_t)gm->host / PAGE + base) * 8);
+            have_pm = pread(pm, ent, n * 8, at) == (ssize_t)(n * 8);
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t pg = base + i;
+            if (dirty && !(dirty[pg / 64] & (1ull << (pg % 64))))
+                continue;
+            if (have_pm && !(ent[i] & (PM_PRESENT | PM_SWAPPED)))
+                continue;
+            if (!page_is_zero(gm->host + pg * PAGE))
+                runs_add(out, pg * PAGE, PAGE);
+        }
+    }
+    free(ent);
+    if (pm >= 0)
+        close(pm);
+    (void)err;
+    return 0;
+}
+
+int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
+                        struct state_ram_stats *st, struct verr *err)
+{
+    struct runs rs = {0};
+    int r = scan(vm, dirty, &rs, err);
+    if (r < 0)
+        return r;
+    const struct guest_mem *gm = &vm->mem;
+    /* Image layout needs a seekable output (holes) and a whole pass. */
+    bool image = w->seekable && !dirty;
+    size_t plen = HDR_LEN + rs.n * 16;
+    uint8_t *p = xcalloc(1, plen);
+    /* Data starts at the first page boundary after this section (header + payload + CRC). */
+    uint64_t data_start = (w->pos + STATE_SECTION_HDR + plen + 4 + PAGE - 1) / PAGE * PAGE;
+    uint64_t data_len = 0;
+    for (size_t i = 0; i < rs.n; i++)
+        data_len += rs.r[i].len;
+    state_put_le(p, image ? LAYOUT_IMAGE : LAYOUT_PACK, 4);
+    state_put_le(p + 4, PAGE, 4);
+    state_put_le(p + 8, gm->size, 8);
+    state_put_le(p + 16, data_start, 8);
+    state_put_le(p + 24, image ? gm->size : data_len, 8);
+    state_put_le(p + 32, rs.n, 4);
+    for (size_t i = 0; i < rs.n; i++) {
+        state_put_le(p + HDR_LEN + 16 * i, rs.r[i].off, 8);
+        state_put_le(p + HDR_LEN + 16 * i + 8, rs.r[i].len, 8);
+    }
+    r = state_write_section(w, STATE_SEC_RAM, 1, p, plen, err);
+    free(p);
+    if (r == 0)
+        r = state_write_zeros(w, data_start - w->pos, err);
+    uint32_t crc = 0;
+    uint64_t at = 0; /* image: RAM offset the output stands at */
+    for (size_t i = 0; r == 0 && i < rs.n; i++) {
+        const struct run *run = &rs.r[i];
+        if (image) {
+            r = state_write_zeros(w, run->off - at, err);
+            at = run->off + run->len;
+        }
+        const uint8_t *src = gm->host + run->off;
+        for (uint64_t done = 0; r == 0 && done < run->len;) {
+            size_t n = run->len - done > (8u << 20) ? (8u << 20) : (size_t)(run->len - done);
+            crc = crc32c_update(crc, src + done, n);
+            r = state_write_data(w, src + done, n, err);
+            done += n;
+        }
+    }
+    if (r == 0 && image)
+        r = state_write_zeros(w, gm->size - at, err);
+    if (r == 0) {
+        uint8_t sum[12];
+        state_put_le(sum, crc, 4);
+        state_put_le(sum + 4, data_len, 8);
+        r = state_write_section(w, STATE_SEC_RSUM, 1, sum, sizeof(sum), err);
+    }
+    if (st) {
+        st->pages_total += gm->size / PAGE;
+        st->pages_written += data_len / PAGE;
+        st->bytes_written += data_len;
+    }
+    free(rs.r);
+    return r;
+}
+
+/* Zeroes guest RAM [off, off+len): anonymous private RAM gets fresh zero pages back. */
+static void ram_zero(struct vm *vm, uint64_t off, uint64_t len)
+{
+    if (!len)
+        return;
+    uint8_t *p = vm->mem.host + off;
+    if (vm->mem.fd < 0 && madvise(p, len, MADV_DONTNEED) == 0)
+        return;
+    memset(p, 0, len);
+}
+
+/* Maps [data_start, +ram_size) of the file over guest RAM (private: the guest's writes stay
+ * in this process). */
+static int map_image(struct vm *vm, struct state_reader *r, uint64_t data_start, struct verr *err)
+{
+    struct guest_mem *gm = &vm->mem;
+    int64_t off = state_reader_file_offset(r, data_start);
+    void *p = mmap(gm->host, gm->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, r->fd,
+                   (off_t)off);
+    if (p == MAP_FAILED)
+        return verr_errno(err, errno, "cannot map guest RAM from the state file");
+    gm->file_mapped = true;
+    if (gm->no_dump)
+        madvise(p, gm->size, MADV_DONTDUMP);
+    if (gm->merge)
+        madvise(p, gm->size, MADV_MERGEABLE);
+    return 0;
+}
+
+int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s, bool fresh,
+                   bool allow_map, struct state_ram_stats *st, struct verr *err)
+{
+    const struct guest_mem *gm = &vm->mem;
+    const uint8_t *p = s->payload;
+    if (s->version != 1)
+        return verr_set(err, EINVAL, "VM state section RAM: version %u is not supported",
+                        s->version);
+    if (s->len < HDR_LEN)
+        return verr_set(err, EINVAL, "VM state section RAM: field 'length' %zu is too short",
+                        s->len);
+    uint32_t layout = (uint32_t)state_get_le(p, 4);
+    uint32_t page = (uint32_t)state_get_le(p + 4, 4);
+    uint64_t ram_size = state_get_le(p + 8, 8);
+    uint64_t data_start = state_get_le(p + 16, 8);
+    uint64_t data_len = state_get_le(p + 24, 8);
+    uint64_t nr = state_get_le(p + 32, 4);
+    if (layout > LAYOUT_IMAGE)
+        return verr_set(err, EINVAL, "VM state section RAM: field 'layout' %u is unknown", layout);
+    if (page != PAGE)
+        return verr_set(err, EINVAL, "VM state section RAM: field 'page_size' %u, expected %u",
+                        page, PAGE);
+    if (ram_size != gm->size)
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'ram_size' is %llu MiB, this VM has %llu MiB",
+                        (unsigned long long)(ram_size >> 20), (unsigned long long)(gm->size >> 20));
+    if (nr != (s->len - HDR_LEN) / 16 || (s->len - HDR_LEN) % 16)
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'nr_runs' %llu does not fit "
+                        "the section",
+                        (unsigned long long)nr);
+    if (data_start % PAGE || data_start < r->pos || data_start - r->pos >= PAGE)
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'data_start' %llu is not the "
+                        "next page boundary",
+                        (unsigned long long)data_start);
+    uint64_t prev_end = 0, total = 0;
+    struct run *runs = xcalloc(nr ? nr : 1, sizeof(*runs));
+    for (uint64_t i = 0; i < nr; i++) {
+        runs[i].off = state_get_le(p + HDR_LEN + 16 * i, 8);
+        runs[i].len = state_get_le(p + HDR_LEN + 16 * i + 8, 8);
+        const struct run *x = &runs[i];
+        if (x->off % PAGE || x->len % PAGE || x->len == 0 || x->off < prev_end ||
+            x->off > gm->size || x->len > gm->size - x->off) {
+            free(runs);
+            return verr_set(err, EINVAL,
+                            "VM state section RAM: run %llu (offset 0x%llx, %llu bytes) is not "
+                            "page-aligned, ascending and inside RAM",
+                            (unsigned long long)i, (unsigned long long)x->off,
+                            (unsigned long long)x->len);
+        }
+        prev_end = x->off + x->len;
+        total += x->len;
+    }
+    if (data_len != (layout == LAYOUT_IMAGE ? gm->size : total)) {
+        free(runs);
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'data_len' %llu does not match "
+                        "its runs",
+                        (unsigned long long)data_len);
+    }
+    int rc = state_read_data(r, NULL, data_start - r->pos, err);
+    bool mapped = false;
+    int64_t foff = state_reader_file_offset(r, data_start);
+    if (rc == 0 && allow_map && layout == LAYOUT_IMAGE && foff >= 0 && foff % PAGE == 0 &&
+        gm->fd < 0) {
+        rc = map_image(vm, r, data_start, err);
+        if (rc == 0)
+            rc = state_reader_skip_mapped(r, data_len, err);
+        mapped = true;
+    }
+    uint32_t crc = 0;
+    uint64_t at = 0; /* RAM offset up to which the guest's RAM is settled */
+    for (uint64_t i = 0; rc == 0 && !mapped && i < nr; i++) {
+        const struct run *x = &runs[i];
+        if (!fresh)
+            ram_zero(vm, at, x->off - at);
+        if (layout == LAYOUT_IMAGE)
+            rc = state_read_data(r, NULL, x->off - at, err);
+        at = x->off + x->len;
+        uint8_t *dst = gm->host + x->off;
+        for (uint64_t done = 0; rc == 0 && done < x->len;) {
+            size_t n = x->len - done > (8u << 20) ? (8u << 20) : (size_t)(x->len - done);
+            rc = state_read_data(r, dst + done, n, err);
+            if (rc == 0)
+                crc = crc32c_update(crc, dst + done, n);
+            done += n;
+        }
+    }
+    if (rc == 0 && !mapped) {
+        if (!fresh)
+            ram_zero(vm, at, gm->size - at);
+        if (layout == LAYOUT_IMAGE)
+            rc = state_read_data(r, NULL, gm->size - at, err);
+    }
+    free(runs);
+    if (rc < 0)
+        return rc;
+    struct state_section sum;
+    if ((rc = state_read_section(r, &sum, err)) < 0)
+        return rc;
+    if (sum.kind != STATE_SEC_RSUM || sum.len != 12) {
+        state_section_free(&sum);
+        return verr_set(err, EINVAL,
+                        "VM state: section %u should be RSUM, the checksum of the "
+                        "RAM data before it",
+                        sum.index);
+    }
+    uint32_t want = (uint32_t)state_get_le(sum.payload, 4);
+    uint64_t bytes = state_get_le(sum.payload + 4, 8);
+    state_section_free(&sum);
+    if (bytes != total)
+        return verr_set(err, EINVAL,
+                        "VM state section RSUM: field 'bytes' %llu, the runs hold "
+                        "%llu",
+                        (unsigned long long)bytes, (unsigned long long)total);
+    if (!mapped && crc != want)
+        return verr_set(err, EINVAL,
+                        "VM state section RAM is corrupt: the page data does not "
+                        "match its checksum (section RSUM)");
+    if (st) {
+        st->pages_total += gm->size / PAGE;
+        st->pages_written += total / PAGE;
+        st->bytes_written += total;
+        st->mapped = mapped;
+    }
+    return 0;
+}

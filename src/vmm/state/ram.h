@@ -1,0 +1,47 @@
+/*
+ * ram.h - guest RAM in the state stream.
+ *
+ * Saving scans RAM for pages that are not zero (untouched anonymous pages
+ * are found from /proc/self/pagemap without reading them), writes a RAM
+ * section indexing the runs of such pages, then the runs themselves, then an
+ * RSUM section with their checksum. On a regular file the data is an image
+ * of RAM with holes where the zero pages are ("image" layout), page-aligned,
+ * so a restore can map it; on a pipe or socket the runs are packed back to
+ * back ("packed" layout).
+ *
+ * Loading an image from a regular file maps it MAP_PRIVATE over guest RAM:
+ * the VM runs at once and pages come in from the page cache as the guest
+ * touches them (their checksum is not verified then; docs/state.md). Other
+ * sources are copied and checked.
+ *
+ * Live migration (#13) will send RAM in passes: state_ram_save_pass takes
+ * an optional dirty bitmap, and the loader accepts any number of RAM
+ * sections, each overwriting the pages it lists.
+ */
+#ifndef VIREO_VMM_STATE_RAM_H
+#define VIREO_VMM_STATE_RAM_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct state_writer;
+struct state_reader;
+struct state_section;
+
+struct state_ram_stats {
+    uint64_t pages_total, pages_written, bytes_written;
+    bool mapped; /* restore mapped the file instead of reading it */
+};
+
+/* Writes RAM (only pages set in dirty, one bit per 4 KiB page, when dirty is not NULL). */
+int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
+                        struct state_ram_stats *st, struct verr *err);
+/* Applies RAM section s and reads its data and RSUM. fresh: RAM is still all zeros (a new
+ * VM), so pages not listed need no clearing. allow_map: a seekable source may be mapped. */
+int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s, bool fresh,
+                   bool allow_map, struct state_ram_stats *st, struct verr *err);
+
+#endif

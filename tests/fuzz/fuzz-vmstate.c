@@ -1,0 +1,131 @@
+/*
+ * fuzz-vmstate.c - the VM state loader (header, sections, the configuration
+ * fingerprint, vCPU/KVM records, device records, RAM index and data, the
+ * trailer) on arbitrary bytes, against a real VM built once from a fixed
+ * configuration (2 vCPUs, 64 MiB, virtio-blk on a scratch file, virtio-rng,
+ * the microvm built-ins) that is never started. Whatever the bytes, the
+ * loader must refuse or accept without a crash, a leak or a read out of
+ * bounds; what it accepts goes into KVM, which checks it again.
+ *
+ * FUZZ_VMSTATE_SEED=FILE writes a valid stream of that VM to FILE (packed
+ * layout, as through a pipe) and exits: the seed corpus entry.
+ */
+#include "util/loop.h"
+#include "vmm/cli.h"
+#include "vmm/state/stream.h"
+#include "vmm/state/vmstate.h"
+#include "vmm/vm.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fuzz_vm {
+    struct vmm_config cfg;
+    struct loop *loop;
+    struct vm vm;
+};
+
+struct copier {
+    int in, out;
+};
+
+static void *copy_thread(void *opaque)
+{
+    struct copier *c = opaque;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(c->in, buf, sizeof(buf))) > 0)
+        if (write(c->out, buf, (size_t)n) != n)
+            break;
+    return NULL;
+}
+
+static void write_seed(struct vm *vm, const char *path)
+{
+    struct vm_state_capture cap;
+    struct verr err = {0};
+    for (unsigned i = 0; i < 3 * 4096; i++) /* two runs of RAM for the index to describe */
+        vm->mem.host[(1u << 20) + (i < 8192 ? i : i + 65536)] = (uint8_t)(i * 7 + 1);
+    int p[2];
+    if (pipe(p) < 0 || vm_state_capture(vm, &cap, &err) < 0) {
+        fprintf(stderr, "seed: %s\n", verr_msg(&err));
+        exit(1);
+    }
+    struct copier c = {p[0], open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)};
+    pthread_t t;
+    pthread_create(&t, NULL, copy_thread, &c);
+    int r = vm_state_write(vm, &cap, p[1], NULL, false, NULL, &err);
+    close(p[1]);
+    pthread_join(t, NULL);
+    if (r < 0) {
+        fprintf(stderr, "seed: %s\n", verr_msg(&err));
+        exit(1);
+    }
+    exit(0);
+}
+
+static struct fuzz_vm *fuzz_vm(void)
+{
+    static struct fuzz_vm *f; /* built once: creating a KVM VM per input would be all the work */
+    if (f)
+        return f;
+    f = calloc(1, sizeof(*f));
+    char disk[] = "/tmp/fuzz-vmstate-XXXXXX";
+    int fd = mkstemp(disk);
+    if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
+        abort();
+    close(fd);
+    char drive[96];
+    snprintf(drive, sizeof(drive), "file=%s,format=raw,if=none,id=d0", disk);
+    char *argv[] = {"vireo-vmm",
+                    "-M",
+                    "microvm,acpi=on,pcie=on",
+                    "-m",
+                    "64",
+                    "-smp",
+                    "2",
+                    "-kernel",
+                    "/dev/null",
+                    "-nodefaults",
+                    "-incoming",
+                    "defer",
+                    "-drive",
+                    drive,
+                    "-device",
+                    "virtio-blk-pci,drive=d0,id=disk0",
+                    "-device",
+                    "virtio-rng-pci",
+                    "-device",
+                    "isa-debug-exit",
+                    NULL};
+    struct verr err = {0};
+    if (cli_parse((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv, &f->cfg, &err) < 0 ||
+        loop_new(&f->loop, &err) < 0 || vm_create(&f->vm, &f->cfg, f->loop, &err) < 0) {
+        fprintf(stderr, "fuzz-vmstate: cannot build the VM: %s\n", verr_msg(&err));
+        abort();
+    }
+    unlink(disk); /* open by the device; gone when the process is */
+    const char *seed = getenv("FUZZ_VMSTATE_SEED");
+    if (seed)
+        write_seed(&f->vm, seed);
+    return f;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_vm *f = fuzz_vm();
+    struct state_reader r;
+    struct verr err = {0};
+    int rc = state_reader_init_mem(&r, data, size, &err);
+    if (rc == 0)
+        rc = vm_state_load(&f->vm, &r, false, false, NULL, &err);
+    if (getenv("FUZZ_VMSTATE_VERBOSE"))
+        fprintf(stderr, "fuzz-vmstate: %s\n", rc == 0 ? "loaded" : verr_msg(&err));
+    state_reader_free(&r);
+    return 0;
+}
