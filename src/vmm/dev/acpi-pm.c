@@ -193,7 +193,7 @@ static void acpi_pm_free(struct device *dev)
 
 static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
-    struct acpi_pm *pm = dev->priv;
+    struct acpi_pm_regs *pm = dev->priv;
     uint16_t s[3];
     pthread_mutex_lock(&pm->lock);
     s[0] = pm->status;
@@ -205,7 +205,7 @@ static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct v
 
 static int acpi_pm_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
 {
-    struct acpi_pm *pm = dev->priv;
+    struct acpi_pm_regs *pm = dev->priv;
     uint16_t s[3];
     int rc = r->get(r, "pm1", s, sizeof(s), err);
     if (rc < 0)
