@@ -280,8 +280,8 @@ static void fill_cmos(struct vm *vm, struct device *rtc)
         ext = 0xffff;
     if (above16 > 0xffff)
         above16 = 0xffff;
-    rtc_cmos_set(rtc, 0x14, 0x06);       /* equipment: FPU, PS/2 mouse */
-    rtc_cmos_set(rtc, 0x15, 0x80);       /* base memory: 640 KiB */
+    rtc_cmos_set(rtc, 0x14, 0x06); /* equipment: FPU, PS/2 mouse */
+    rtc_cmos_set(rtc, 0x15, 0x80); /* base memory: 640 KiB */
     rtc_cmos_set(rtc, 0x16, 0x02);
     rtc_cmos_set(rtc, 0x17, (uint8_t)ext);
     rtc_cmos_set(rtc, 0x18, (uint8_t)(ext >> 8));

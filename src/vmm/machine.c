@@ -29,12 +29,12 @@
 
 /* QEMU 7.2's versions of its pc and q35 machines, newest first, as -M help lists them. */
 static const char *const pc_versions[] = {
-    "7.2", "7.1", "7.0", "6.2", "6.1",  "6.0",  "5.2",  "5.1", "5.0", "4.2", "4.1",
-    "4.0", "3.1", "3.0", "2.9", "2.8",  "2.7",  "2.6",  "2.5", "2.4", "2.3", "2.2",
+    "7.2",  "7.1",  "7.0",  "6.2", "6.1", "6.0", "5.2", "5.1", "5.0", "4.2", "4.1",
+    "4.0",  "3.1",  "3.0",  "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2",
     "2.12", "2.11", "2.10", "2.1", "2.0", "1.7", "1.6", "1.5", "1.4", NULL,
 };
 static const char *const q35_versions[] = {
-    "7.2", "7.1", "7.0", "6.2", "6.1", "6.0", "5.2", "5.1", "5.0", "4.2", "4.1", "4.0.1", "4.0",
+    "7.2", "7.1", "7.0", "6.2", "6.1", "6.0", "5.2", "5.1", "5.0",  "4.2",  "4.1",  "4.0.1", "4.0",
     "3.1", "3.0", "2.9", "2.8", "2.7", "2.6", "2.5", "2.4", "2.12", "2.11", "2.10", NULL,
 };
 #define PC_DESC  "Standard PC (i440FX + PIIX, 1996)"
@@ -203,8 +203,8 @@ static int pc_value_option(struct machine_config *mc, const char *key, const cha
         return 1;
     }
     static const char *const other_spelling[][2] = {
-        {"kernel", "-kernel"}, {"initrd", "-initrd"}, {"append", "-append"}, {"boot", "-boot"},
-        {"memory", "-m"},      {"smp", "-smp"},
+        {"kernel", "-kernel"}, {"initrd", "-initrd"}, {"append", "-append"},
+        {"boot", "-boot"},     {"memory", "-m"},      {"smp", "-smp"},
     };
     for (size_t i = 0; i < sizeof(other_spelling) / sizeof(other_spelling[0]); i++)
         if (str_eq(key, other_spelling[i][0]))

@@ -38,13 +38,13 @@ struct machine_config {
     bool no_dump;   /* dump-guest-core=off: guest RAM left out of core dumps */
     bool mem_merge; /* mem-merge=on: guest RAM offered to KSM */
     /* pc and q35 */
-    bool no_i8042;                  /* i8042=off */
-    bool no_smbus;                  /* smbus=off (q35: no ICH9 SMBus function) */
-    bool no_graphics;               /* graphics=off (and -nographic): FW_CFG_NOGRAPHIC */
-    bool smbios_64;                 /* smbios-entry-point-type=64 */
-    uint64_t max_ram_below_4g;      /* max-ram-below-4g= (0: the type's default) */
+    bool no_i8042;                   /* i8042=off */
+    bool no_smbus;                   /* smbus=off (q35: no ICH9 SMBus function) */
+    bool no_graphics;                /* graphics=off (and -nographic): FW_CFG_NOGRAPHIC */
+    bool smbios_64;                  /* smbios-entry-point-type=64 */
+    uint64_t max_ram_below_4g;       /* max-ram-below-4g= (0: the type's default) */
     char oem_id[7], oem_table_id[9]; /* x-oem-id=, x-oem-table-id= ("" : vireo-vmm's) */
-    const char *firmware;           /* firmware= (as -bios) */
+    const char *firmware;            /* firmware= (as -bios) */
 };
 
 /* vireo-vmm's default machine (microvm). */

@@ -1,9 +1,10 @@
 /*
  * What the loader handed over, in one shape whichever entry was used: the
- * PVH start info (struct hvm_start_info, Xen's arch-x86/hvm/start_info.h)
+ * PVH start info (struct hvm_start_info, Xen's arch-x86/hvm/start_info.h),
  * the Linux zero page (struct boot_params, Documentation/arch/x86/
- * zero-page.rst), or the Multiboot 1 information structure. Everything is copied into struct boot_info first thing,
- * so later tests may reuse low memory (the AP trampoline) safely.
+ * zero-page.rst) or the Multiboot 1 information structure. Everything is
+ * copied into struct boot_info first thing, so later tests may reuse low
+ * memory (the AP trampoline) safely.
  */
 #ifndef GUEST_BOOTINFO_H
 #define GUEST_BOOTINFO_H

@@ -356,10 +356,10 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     put32(f + 64, c->pm_base + 4u);
     if (firmware)
         put32(f + 76, c->pm_base + 8u); /* PM_TMR_BLK */
-    put8(f + 88, 4);                     /* PM1_EVT_LEN */
-    put8(f + 89, 2);                     /* PM1_CNT_LEN */
-    put8(f + 91, firmware ? 4 : 0);      /* PM_TMR_LEN */
-    put8(f + 108, 0x32);                 /* CMOS century register */
+    put8(f + 88, 4);                    /* PM1_EVT_LEN */
+    put8(f + 89, 2);                    /* PM1_CNT_LEN */
+    put8(f + 91, firmware ? 4 : 0);     /* PM_TMR_LEN */
+    put8(f + 108, 0x32);                /* CMOS century register */
     /* IAPC_BOOT_ARCH: legacy devices, and an 8042 when there is one. */
     put16(f + 109, (uint16_t)(0x0001 | (c->i8042 ? 0x0002 : 0)));
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
@@ -375,7 +375,7 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     gas_io(f + 172, (uint16_t)(c->pm_base + 4), 16);
     if (firmware)
         gas_io(f + 208, (uint16_t)(c->pm_base + 8), 32); /* X_PM_TMR_BLK */
-    memcpy(f + 268, "VIREOVMM", 8);            /* hypervisor vendor identity */
+    memcpy(f + 268, "VIREOVMM", 8);                      /* hypervisor vendor identity */
 
     /* MADT: local APIC per CPU, IOAPIC, overrides IRQ0->GSI2 and the SCI, LINT1 NMI. */
     uint32_t madt_len = 44 + 8 * pd->nr_cpus + 12 + 10 + 10 + 6;

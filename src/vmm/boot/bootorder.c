@@ -38,8 +38,8 @@ static int parse_ms(const char *key, const char *v, int min, int *out, struct ve
 {
     int64_t n;
     if (!v || str_to_i64(v, 10, &n) < 0 || n < min || n > 0xffff)
-        return verr_set(err, EINVAL, "-boot %s=%s: a number of milliseconds from %d to 65535",
-                        key, v ? v : "", min);
+        return verr_set(err, EINVAL, "-boot %s=%s: a number of milliseconds from %d to 65535", key,
+                        v ? v : "", min);
     *out = (int)n;
     return 0;
 }

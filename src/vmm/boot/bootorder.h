@@ -15,12 +15,12 @@
 #include <stdint.h>
 
 struct boot_options {
-    char order[8];       /* order= drive letters ("cad" by default), as given */
-    char once[8];        /* once= (used for the first boot only) */
-    bool menu;           /* menu=on */
-    int splash_time;     /* splash-time= ms, -1: not given */
-    int reboot_timeout;  /* reboot-timeout= ms, -1: never (QEMU's default) */
-    bool strict;         /* strict=on: no fallback to devices not in the list */
+    char order[8];      /* order= drive letters ("cad" by default), as given */
+    char once[8];       /* once= (used for the first boot only) */
+    bool menu;          /* menu=on */
+    int splash_time;    /* splash-time= ms, -1: not given */
+    int reboot_timeout; /* reboot-timeout= ms, -1: never (QEMU's default) */
+    bool strict;        /* strict=on: no fallback to devices not in the list */
 };
 
 /* QEMU's defaults (order "cad", no menu). */

@@ -63,8 +63,8 @@ int firmware_load_file(const char *name, uint64_t max, struct fw_image *img, str
                      (unsigned long long)st.st_size, (unsigned long long)max);
     if (r == 0) {
         img->size = (uint64_t)st.st_size;
-        img->data = mmap(NULL, img->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+        img->data =
+            mmap(NULL, img->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (img->data == MAP_FAILED) {
             img->data = NULL;
             r = verr_errno(err, errno, "firmware '%s': cannot allocate %llu bytes", img->path,
@@ -104,7 +104,10 @@ int firmware_load_bios(const char *name, struct fw_image *img, struct verr *err)
         r = verr_set(err, EINVAL,
                      "could not load PC BIOS '%s': %llu bytes is not a multiple of 64 KiB", name,
                      (unsigned long long)img->size);
-    else if (!memcmp(img->data, "\x7f" "ELF", 4))
+    else if (!memcmp(img->data,
+                     "\x7f"
+                     "ELF",
+                     4))
         r = verr_set(err, EINVAL,
                      "could not load PC BIOS '%s': an ELF file, not a firmware image (a kernel "
                      "goes to -kernel)",

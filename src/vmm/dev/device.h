@@ -180,9 +180,9 @@ struct dev_type {
     const char *alias; /* QEMU's alias ("virtio-blk"), or NULL */
     const char *desc;  /* one line for -device help */
     enum dev_category category;
-    enum dev_bus bus;             /* what it plugs into */
-    enum dev_bus child_bus;       /* the bus it offers its children (DEV_BUS_SYSTEM: none) */
-    bool user_creatable;          /* -device may name it (else only the machine creates it) */
+    enum dev_bus bus;       /* what it plugs into */
+    enum dev_bus child_bus; /* the bus it offers its children (DEV_BUS_SYSTEM: none) */
+    bool user_creatable;    /* -device may name it (else only the machine creates it) */
     /* Bootable devices (they take bootindex=): the node firmware finds them by, as QEMU names
      * it in its OpenFirmware paths (/pci@i0cf8/FW_NAME@SLOT/FW_CHILD): "scsi" and "disk@0,0"
      * for virtio-blk. NULL: not bootable. */

@@ -63,10 +63,10 @@ enum fw_cfg_key {
     FW_CFG_HPET = 0x8004,
 };
 
-#define FW_CFG_MAX_FILES     256
-#define FW_CFG_NAME_MAX      56 /* including the NUL */
-#define FW_CFG_NR_FIXED      0x20
-#define FW_CFG_NR_ARCH       0x10
+#define FW_CFG_MAX_FILES      256
+#define FW_CFG_NAME_MAX       56 /* including the NUL */
+#define FW_CFG_NR_FIXED       0x20
+#define FW_CFG_NR_ARCH        0x10
 #define FW_CFG_ID_TRADITIONAL 0x1
 #define FW_CFG_ID_DMA         0x2
 /* What a read of the DMA address register returns: "QEMU CFG". */

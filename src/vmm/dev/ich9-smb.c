@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMB_BAR    4
+#define SMB_BAR             4
 #define SMB_HST_STS_DEV_ERR 0x04
 
 struct ich9_smb {

@@ -116,8 +116,8 @@ void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64
         put32(dev->wmask + off + 4, (uint32_t)(mask >> 32));
 }
 
-void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size,
-                        const struct bus_ops *ops, void *opaque)
+void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
+                        void *opaque)
 {
     struct pci_bar *b = &dev->bars[bar];
     b->size = size;

@@ -44,7 +44,7 @@
 #define PCI_NR_FUNCS        8
 #define PCI_NR_DEVFNS       (PCI_NR_SLOTS * PCI_NR_FUNCS)
 #define PCI_DEVFN(slot, fn) ((slot)*PCI_NR_FUNCS + (fn))
-#define PCI_ROOT_BUS_NAME   "pcie.0" /* QEMU's name for microvm's PCIe root bus */
+#define PCI_ROOT_BUS_NAME   "pcie.0"              /* QEMU's name for microvm's PCIe root bus */
 #define PCI_INTX_GSI(slot)  (16u + ((slot) % 4u)) /* microvm and q35, pin A */
 
 #define PCI_CFG_SIZE 4096
@@ -56,7 +56,7 @@ struct pci_bus;
 struct pci_bar {
     uint64_t size; /* power of two, 0 = unused */
     bool is64;
-    bool io; /* an I/O BAR (port space, decoded when command bit 0 is on) */
+    bool io;       /* an I/O BAR (port space, decoded when command bit 0 is on) */
     uint64_t addr; /* as programmed (without flag bits) */
     bool mapped;   /* registered on the MMIO bus at mapped_addr */
     uint64_t mapped_addr;
@@ -147,8 +147,8 @@ void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
                      const struct bus_ops *ops, void *opaque);
 /* Declares an I/O BAR of size ports (power of two, 4 to 256). */
-void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size,
-                        const struct bus_ops *ops, void *opaque);
+void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
+                        void *opaque);
 /* Appends a capability of len bytes (header included) and returns its offset; body is
  * copied after the two-byte header. */
 uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len);

@@ -58,7 +58,7 @@ static void set_defaults(struct piix4_pm *p)
     c[PIIX4_PMBA] = 0x01; /* I/O space indicator */
     c[PIIX4_SMBBA] = 0x01;
     c[PIIX4_DEVACTB + 3] = 0x02; /* APMC_EN: no SMM to set up */
-    c[0x3c] = 9;                  /* the SCI */
+    c[0x3c] = 9;                 /* the SCI */
 }
 
 static int piix4_pm_create(struct device *dev, struct verr *err)

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PIRQ_MAX     8
+#define PIRQ_MAX      8
 #define PIRQ_GSI_BASE 16
 
 struct vm;
@@ -25,10 +25,10 @@ struct vm;
 struct pirq_router {
     struct vm *vm;
     pthread_mutex_t lock;
-    unsigned nr;                 /* 4 (PIIX3) or 8 (ICH9) */
-    unsigned users[PIRQ_MAX];    /* devices holding each PIRQ high */
-    uint8_t route[PIRQ_MAX];     /* routing register values */
-    unsigned isa_users[16];      /* PIRQs high and routed to each ISA interrupt */
+    unsigned nr;              /* 4 (PIIX3) or 8 (ICH9) */
+    unsigned users[PIRQ_MAX]; /* devices holding each PIRQ high */
+    uint8_t route[PIRQ_MAX];  /* routing register values */
+    unsigned isa_users[16];   /* PIRQs high and routed to each ISA interrupt */
 };
 
 void pirq_init(struct pirq_router *r, struct vm *vm, unsigned nr);

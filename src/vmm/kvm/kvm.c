@@ -236,8 +236,7 @@ int kvm_unmap_slot(struct kvm *kvm, unsigned slot, struct verr *err)
         return 0;
     int r = set_slot(kvm, slot, 0, 0, NULL, 0, err);
     if (r == 0)
-        __atomic_fetch_and(&kvm->slot_mapped[slot / 64], ~(1ull << (slot % 64)),
-                           __ATOMIC_RELAXED);
+        __atomic_fetch_and(&kvm->slot_mapped[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_RELAXED);
     return r;
 }
 

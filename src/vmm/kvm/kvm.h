@@ -24,8 +24,8 @@ struct kvm {
     bool has_system_event;
     struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
     bool has_pit;
-    bool has_readonly_mem; /* KVM_CAP_READONLY_MEM: ROM and flash slots */
-    unsigned next_slot;    /* kvm_slot_alloc's next number */
+    bool has_readonly_mem;   /* KVM_CAP_READONLY_MEM: ROM and flash slots */
+    unsigned next_slot;      /* kvm_slot_alloc's next number */
     uint64_t slot_mapped[8]; /* extra slots currently mapped (bit per slot number) */
     struct kvm_pit_state2 saved_pit;
 };

@@ -104,7 +104,7 @@ static int setup_lapic(struct vcpu *vcpu, struct verr *err)
  * keep being written into guest RAM by the host after the guest that set it up is gone. */
 static void reset_pv_msrs(struct vcpu *vcpu)
 {
-    static const uint32_t pv[] = {0x11, 0x12, 0x4b564d00, 0x4b564d01,
+    static const uint32_t pv[] = {0x11,       0x12,       0x4b564d00, 0x4b564d01,
                                   0x4b564d02, 0x4b564d03, 0x4b564d04};
     for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++) {
         struct {
@@ -252,8 +252,7 @@ int vcpu_reset(struct vcpu *vcpu, struct verr *err)
             return verr_errno(err, errno, "KVM_SET_LAPIC on vCPU %u", vcpu->index);
         if (ioctl(vcpu->fd, KVM_SET_SREGS, &vcpu->reset_sregs) < 0 ||
             ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->reset_regs) < 0)
-            return verr_errno(err, errno, "vCPU %u: restoring its power-on registers",
-                              vcpu->index);
+            return verr_errno(err, errno, "vCPU %u: restoring its power-on registers", vcpu->index);
     } else if ((r = setup_lapic(vcpu, err)) < 0) {
         return verr_prefix(err, "vCPU %u", vcpu->index);
     }
