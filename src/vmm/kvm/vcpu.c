@@ -107,11 +107,12 @@ static void reset_pv_msrs(struct vcpu *vcpu)
     static const uint32_t pv[] = {0x11,       0x12,       0x4b564d00, 0x4b564d01,
                                   0x4b564d02, 0x4b564d03, 0x4b564d04};
     for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++) {
-        struct {
-            struct kvm_msrs h;
-            struct kvm_msr_entry e;
-        } m = {{.nmsrs = 1}, {.index = pv[i], .data = 0}};
-        (void)ioctl(vcpu->fd, KVM_SET_MSRS, &m); /* absent from this CPUID: nothing to clear */
+        /* struct kvm_msrs ends in a flexible array: one entry after it, suitably aligned */
+        uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8 + 1] = {0};
+        struct kvm_msrs *m = (struct kvm_msrs *)buf;
+        m->nmsrs = 1;
+        m->entries[0].index = pv[i];
+        (void)ioctl(vcpu->fd, KVM_SET_MSRS, m); /* absent from this CPUID: nothing to clear */
     }
 }
 
