@@ -10,6 +10,7 @@
 #include "vmm/cli-device.h"
 #include "vmm/cli-opts.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/fw-cfg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -348,6 +349,47 @@ static int opt_boot(struct vmm_config *cfg, const char *opt, const char *arg, st
     return r < 0 ? verr_prefix(err, "-boot %s", arg) : 0;
 }
 
+/* QEMU's -fw_cfg: a name (the implied first key), plus exactly one of file= and string=
+ * (gen_id= needs -device vmgenid, which vireo-vmm does not have). */
+static int opt_fw_cfg(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    struct cli_fw_cfg_item it = {0};
+    const char *v;
+    bool first = true;
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "name", &v))
+            it.name = v;
+        else if (cli_prop(item, "file", &v))
+            it.file = v;
+        else if (cli_prop(item, "string", &v))
+            it.string = v;
+        else if (cli_prop(item, "gen_id", &v))
+            return verr_set(err, ENOTSUP,
+                            "%s %s: gen_id= needs a vmgenid device, which "
+                            "vireo-vmm does not have",
+                            opt, arg);
+        else if (first && !strchr(item, '='))
+            it.name = item;
+        else
+            return verr_set(err, EINVAL, "%s %s: Invalid parameter '%s'", opt, arg, item);
+        first = false;
+    }
+    /* QEMU's wording for both: an empty value counts as not given. */
+    if (!it.name || !*it.name || (it.file && *it.file) + (it.string && *it.string) != 1)
+        return verr_set(err, EINVAL,
+                        "%s %s: name, plus exactly one of file, string and gen_id, "
+                        "are needed",
+                        opt, arg);
+    if (strlen(it.name) > FW_CFG_NAME_MAX - 1)
+        return verr_set(err, EINVAL, "%s %s: name too long (max. %d char)", opt, arg,
+                        FW_CFG_NAME_MAX - 1);
+    cfg->fw_cfg_items =
+        xreallocarray(cfg->fw_cfg_items, cfg->nr_fw_cfg_items + 1, sizeof(*cfg->fw_cfg_items));
+    cfg->fw_cfg_items[cfg->nr_fw_cfg_items++] = it;
+    return 0;
+}
+
 static int opt_qmp(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (!str_starts_with(arg, "unix:"))
@@ -459,6 +501,7 @@ static const struct cli_option options[] = {
     {"-mem-path", true, opt_mem_path},
     {"-bios", true, opt_bios},
     {"-boot", true, opt_boot},
+    {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
@@ -526,6 +569,10 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "-incoming with -M %s: the chipset's devices cannot restore a saved "
                         "state yet",
                         cfg->machine.type);
+    if (!firmware && cfg->nr_fw_cfg_items)
+        return verr_set(err, ENOTSUP,
+                        "-fw_cfg: vireo-vmm's microvm has no fw_cfg device (-M pc and -M q35 "
+                        "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
     if (!cfg->append)
@@ -558,6 +605,9 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->nr_devices = 0;
     free(cfg->help_text);
     cfg->help_text = NULL;
+    free(cfg->fw_cfg_items);
+    cfg->fw_cfg_items = NULL;
+    cfg->nr_fw_cfg_items = 0;
 }
 
 const char *cli_help_text(void)
@@ -574,6 +624,8 @@ const char *cli_help_text(void)
            "                              pcie, isa-serial=on, ioapic2, usb, graphics,\n"
            "                              x-option-roms=off and auto-kernel-cmdline describe\n"
            "                              vireo-vmm's microvm and other values are refused\n"
+           "  -M pc|q35[,KEY=VALUE...]    the i440FX/PIIX3 or Q35/ICH9 PC, booted by firmware\n"
+           "                              (QEMU 7.2's pc-i440fx-7.2 and pc-q35-7.2 too; -M help)\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
@@ -589,6 +641,10 @@ const char *cli_help_text(void)
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"
            "  -initrd FILE                initial RAM disk\n"
            "  -append STRING              kernel command line\n"
+           "  -bios FILE                  pc/q35 firmware image (default: SeaBIOS bios-256k.bin)\n"
+           "  -boot [order=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS]\n"
+           "        [,strict=on|off]      pc/q35 boot order and menu; bootindex=N on a device\n"
+           "  -fw_cfg [name=]NAME,file=PATH|string=STR   a fw_cfg file for the firmware (pc/q35)\n"
            "\n"
            "Devices and display:\n"
            "  -serial stdio|pty|file:PATH|unix:PATH[,server,nowait]|chardev:ID|none\n"

@@ -52,7 +52,13 @@ struct vmm_config {
     struct machine_config machine; /* -M microvm|pc|q35,... */
     const char *bios;              /* -bios FILE (pc, q35) */
     struct boot_options boot;      /* -boot (pc, q35) */
-    struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
+    /* -fw_cfg [name=]NAME,file=PATH|string=STR (pc, q35), in order: the files' bytes are
+     * read when the machine fills fw_cfg. */
+    struct cli_fw_cfg_item {
+        const char *name, *file, *string;
+    } * fw_cfg_items;
+    unsigned nr_fw_cfg_items;
+    struct vm_backends backends; /* -drive, -netdev, -chardev (and -serial's "serial0") */
     /* The devices in creation order: the machine's built-ins, then each -device and
      * -drive if=virtio as given (vmm/dev/device.h). */
     struct dev_config **devices;

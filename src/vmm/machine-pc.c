@@ -19,6 +19,7 @@
  */
 #include "vmm/machine-pc.h"
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/boot/acpi.h"
@@ -244,6 +245,26 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         free(ents);
         if (b.len)
             r = add_file(fc, "bootorder", &b, err);
+    }
+    /* -fw_cfg's items, as QEMU loads them (a file's bytes as they are, a string without its
+     * NUL); a name clashing with the machine's own files is refused by fw_cfg_add_file. */
+    for (unsigned i = 0; r == 0 && i < cfg->nr_fw_cfg_items; i++) {
+        const struct cli_fw_cfg_item *it = &cfg->fw_cfg_items[i];
+        if (strncmp(it->name, "opt/", 4) != 0)
+            log_warn("-fw_cfg %s: externally provided fw_cfg item names should be prefixed "
+                     "with \"opt/\"",
+                     it->name);
+        if (it->string) {
+            r = fw_cfg_add_file(fc, it->name, it->string, (uint32_t)strlen(it->string), err);
+        } else {
+            struct buf f = BUF_INIT;
+            r = file_read_all(it->file, UINT32_MAX, &f, err);
+            if (r == 0)
+                r = add_file(fc, it->name, &f, err);
+            buf_free(&f);
+        }
+        if (r < 0)
+            r = verr_prefix(err, "-fw_cfg name=%s", it->name);
     }
     if (r == 0)
         r = build_acpi(vm, err);

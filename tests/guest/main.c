@@ -147,6 +147,7 @@ enum {
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
     T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
+    T_FWCFG = 1 << 19, /* fw_cfg: pc and q35 only, not in `all` */
 };
 
 static const struct {
@@ -160,6 +161,7 @@ static const struct {
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
+    {"fwcfg", T_FWCFG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -269,6 +271,8 @@ void guest_main(int kind, uint64_t info)
         test_uart(&g);
     if (run & T_RTC)
         test_rtc(&g);
+    if (run & T_FWCFG)
+        test_fwcfg(&g);
     if (run & T_BLK)
         test_virtio_blk(&g);
     if (run & T_RNG)

@@ -14,11 +14,12 @@ and diskboot's default block list point, and from 1 MiB an ext2 partition made
 by mke2fs -d holding the guest at /boot/vireo-testguest.elf. SeaBIOS boots the
 disk (virtio-blk), GRUB reads the guest from ext2 through the BIOS disk calls
 and enters it with "multiboot"; the guest runs its boot, memory and command
-line tests, names its loader, prints TAP on COM1 and leaves through
-isa-debug-exit. Everything before the guest's 64-bit code is real and
+line tests, names its loader, reads a file given with -fw_cfg (directory,
+data port, DMA), prints TAP on COM1 and leaves through isa-debug-exit. Everything before the guest's 64-bit code is real and
 protected mode firmware and loader code, which this machine's KVM emulates:
 give it minutes. Prints TAP.
 """
+import binascii
 import os
 import re
 import shlex
@@ -33,7 +34,12 @@ from vmmlib import Guest, Tap  # noqa: E402
 GRUB_DIR = "/usr/lib/grub/i386-pc"
 TIMEOUT = 400
 PART_START = 2048  # sectors: the partition begins at 1 MiB, as partitioning tools put it
-APPEND = "tests=boot,mem,cmdline mem=128M"
+# A file handed to the guest through -fw_cfg: the guest finds it in fw_cfg's directory and
+# reads it through the data port and by DMA (tests/guest/t-fwcfg.c).
+FW_CFG_NAME = "opt/vireo/blob"
+FW_CFG_DATA = bytes((i * 7 + (i >> 8)) & 0xff for i in range(3001))
+APPEND = ("tests=boot,mem,cmdline,fwcfg mem=128M fwcfg_file=%s fwcfg_size=%d fwcfg_crc32=%08x"
+          % (FW_CFG_NAME, len(FW_CFG_DATA), binascii.crc32(FW_CFG_DATA)))
 SCRIPT = """multiboot (hd0,msdos1)/boot/vireo-testguest.elf %s
 boot
 """ % APPEND
@@ -79,8 +85,8 @@ def make_disk(tmp, elf):
     return disk
 
 
-def run(tap, vmm, machine, disk):
-    cmd = shlex.split(vmm) + ["-M", machine, "-nodefaults", "-display", "none", "-m", "128",
+def run(tap, vmm, machine, disk, blob):
+    cmd = shlex.split(vmm) + ["-fw_cfg", "name=%s,file=%s" % (FW_CFG_NAME, blob),"-M", machine, "-nodefaults", "-display", "none", "-m", "128",
                               "-serial", "stdio",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
                               "-drive", "file=%s,format=raw,if=none,id=d0" % disk,
@@ -111,6 +117,9 @@ def run(tap, vmm, machine, disk):
     # memory map GRUB handed over holds the -m 128 it was given (the mem test compares).
     tap.check("# cmdline: " + APPEND in tail, "%s: the guest got GRUB's command line" % machine,
               out)
+    fw = [l for l in tail if re.match(r"^ok \d+ - fwcfg: ", l)]
+    tap.check(len(fw) == 5, "%s: the guest read the -fw_cfg file (directory, data port, DMA)"
+              % machine, "\n".join(fw))
 
 
 def main():
@@ -118,7 +127,10 @@ def main():
     tap = Tap()
     with tempfile.TemporaryDirectory(prefix="vireo-grub-") as tmp:
         disk = make_disk(tmp, elf)
-        run(tap, vmm, "pc", disk)
+        blob = os.path.join(tmp, "blob")
+        with open(blob, "wb") as f:
+            f.write(FW_CFG_DATA)
+        run(tap, vmm, "pc", disk, blob)
     return tap.report()
 
 

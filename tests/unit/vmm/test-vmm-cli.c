@@ -255,6 +255,18 @@ int main(int argc, char **argv)
     is_str(c.initrd, "i", "-initrd");
     is_str(c.append, "console=ttyS0", "-append");
     cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-M", "pc", "-fw_cfg", "opt/a,string=hi,,there", "-fw_cfg",
+                 "name=opt/b,file=/x"),
+           0, "-fw_cfg, with the implied name and with name=");
+    ok(c.nr_fw_cfg_items == 2 && !c.fw_cfg_items[0].file && !c.fw_cfg_items[1].string,
+       "-fw_cfg: two items, one string and one file");
+    if (c.nr_fw_cfg_items == 2) {
+        is_str(c.fw_cfg_items[0].name, "opt/a", "-fw_cfg: first name");
+        is_str(c.fw_cfg_items[0].string, "hi,there", "-fw_cfg: string= with ',,' for a comma");
+        is_str(c.fw_cfg_items[1].name, "opt/b", "-fw_cfg: name=");
+        is_str(c.fw_cfg_items[1].file, "/x", "-fw_cfg: file=");
+    }
+    cli_config_free(&c);
     is_int(PARSE(&c, &err, "-M", "microvm,pit=off", "-kernel", "k"), 0, "-M microvm,pit=off");
     ok(c.machine.no_pit, "pit=off leaves out the PIT");
     cli_config_free(&c);
