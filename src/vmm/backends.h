@@ -28,6 +28,9 @@ struct vmm_drive {
     bool read_only;
     bool discard_unmap;
     bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    /* snapshot=on, or -snapshot for a drive that does not say: writes go to a temporary
+     * overlay (drive-snapshot.h). snapshot_given: snapshot= was on the -drive. */
+    bool snapshot, snapshot_given;
 };
 
 enum backend_kind {

@@ -255,6 +255,8 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
         cfg->start_paused = true;
     else if (str_eq(opt, "-mem-prealloc"))
         cfg->mem_prealloc = true;
+    else if (str_eq(opt, "-snapshot"))
+        cfg->snapshot = true;
     /* -enable-kvm: KVM is the only accelerator */
     return 0;
 }
@@ -503,6 +505,7 @@ static const struct cli_option options[] = {
     {"-boot", true, opt_boot},
     {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
+    {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
     {"-netdev", true, opt_netdev},
@@ -575,6 +578,11 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
+    for (unsigned i = 0; i < cfg->backends.nr_drives; i++) {
+        struct vmm_drive *d = &cfg->backends.drives[i];
+        if (!d->snapshot_given)
+            d->snapshot = cfg->snapshot;
+    }
     if (!cfg->append)
         cfg->append = "";
     if (!cfg->serial_given) {
@@ -656,7 +664,9 @@ const char *cli_help_text(void)
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap]  (FMT: raw qcow2 vmdk vdi vpc vhdx qed)\n"
+           "         [,readonly=on][,discard=unmap][,snapshot=on]\n"
+           "                              (FMT: raw qcow2 vmdk vdi vpc vhdx qed)\n"
+           "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"

@@ -48,6 +48,7 @@ struct vmm_config {
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    bool snapshot; /* -snapshot: every drive without snapshot= writes to a temporary overlay */
     const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm|pc|q35,... */
     const char *bios;              /* -bios FILE (pc, q35) */

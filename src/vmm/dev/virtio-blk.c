@@ -37,6 +37,7 @@
  * if=virtio); the type also owns QMP's query-block and block_resize.
  */
 #include "vmm/dev/virtio-blk.h"
+#include "vmm/drive-snapshot.h"
 #include "block/block.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
@@ -92,6 +93,7 @@ struct virtio_blk_options {
     enum block_cache cache;
     bool read_only, discard_unmap;
     bool io_uring; /* aio=io_uring (refused when built without liburing) */
+    bool snapshot; /* writes go to a temporary overlay (-snapshot) */
     unsigned num_queues;
 };
 
@@ -690,7 +692,10 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
     struct block_open_opts bo = {.read_only = o->read_only, .cache = o->cache, .format = o->format};
-    int r = block_open(o->file, &bo, &b->bd, err);
+    /* A read-only drive is never written: it needs no overlay. */
+    int r = o->snapshot && !o->read_only
+                ? drive_snapshot_open(o->file, o->format, o->cache, &b->bd, err)
+                : block_open(o->file, &bo, &b->bd, err);
     if (r < 0) {
         blk_free_state(b);
         free(b);
@@ -805,6 +810,7 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
         .read_only = dr->read_only,
         .discard_unmap = dr->discard_unmap,
         .io_uring = dr->aio_io_uring,
+        .snapshot = dr->snapshot,
         .num_queues = o->num_queues,
     };
     struct virtio_blk *b;

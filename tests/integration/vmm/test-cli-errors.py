@@ -154,6 +154,12 @@ def main():
         ("-fw_cfg naming a file twice", base + ["-M", "pc", "-fw_cfg", "opt/x,string=a",
                                                 "-fw_cfg", "opt/x,string=b"],
          r"-fw_cfg name=opt/x: fw_cfg: duplicate file 'opt/x'$"),
+        ("-drive snapshot=maybe", base + ["-drive", "file=x,if=none,id=d0,snapshot=maybe"] + k,
+         r"-drive file=x,if=none,id=d0,snapshot=maybe: snapshot=maybe is not on/off$"),
+        ("-snapshot over a missing image", base + ["-snapshot", "-drive", "file=" +
+                                                   os.path.join(tmp, "nope") + ",format=raw,"
+                                                   "if=virtio"] + k,
+         r"-snapshot: cannot open '.*nope': No such file or directory$"),
         ("unsupported accelerator", base + ["-accel", "tcg"] + k,
          r"-accel tcg: only the kvm accelerator is supported"),
         ("unsupported -qmp", base + ["-qmp", "tcp:127.0.0.1:4444"] + k,
