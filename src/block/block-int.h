@@ -71,6 +71,11 @@ struct block_driver {
     /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map. */
     int (*map)(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
                struct verr *err);
+    /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map_alloc. */
+    int (*map_alloc)(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                     struct verr *err);
+    int (*map_commit)(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                      struct verr *err);
     int (*flush)(struct block_dev *bd, struct verr *err);
     int (*discard)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
     int (*write_zeroes)(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
@@ -80,6 +85,10 @@ struct block_driver {
                   struct verr *err);
     int (*get_info)(struct block_dev *bd, struct block_info *info, struct verr *err);
     int (*resize)(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err);
+    /* Optional: host space for [start, end) of the virtual disk (a grown area);
+     * an empty range only says whether the mode is supported. */
+    int (*preallocate)(struct block_dev *bd, uint64_t start, uint64_t end, enum block_prealloc mode,
+                       struct verr *err);
     int (*snapshot_list)(struct block_dev *bd, struct block_snapshot **out, size_t *count,
                          struct verr *err);
     int (*snapshot_create)(struct block_dev *bd, const char *name, struct verr *err);
@@ -91,6 +100,19 @@ struct block_driver {
     int (*change_backing)(struct block_dev *bd, const char *path, const char *fmt,
                           struct verr *err);
     int (*make_empty)(struct block_dev *bd, struct verr *err);
+    /* Optional: qemu-img amend (see block.h). */
+    int (*amend)(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
+    /* Optional: persistent dirty bitmaps (see block.h). */
+    int (*bitmap_list)(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
+                       struct verr *err);
+    int (*bitmap_op)(struct block_dev *bd, const struct block_bitmap_op *op, struct verr *err);
+    int (*bitmap_get)(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                      uint32_t *granularity, struct verr *err);
+    int (*bitmap_mark)(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+    int (*bitmap_store)(struct block_dev *bd, struct verr *err);
+    /* Optional: see block_batch_begin / block_batch_end. */
+    int (*batch_begin)(struct block_dev *bd, struct verr *err);
+    int (*batch_end)(struct block_dev *bd, bool keep, struct verr *err);
     int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
                    struct block_measure *out, struct verr *err);
 };

@@ -124,6 +124,9 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     bd->file.fd = -1;
     pthread_mutex_init(&bd->lock, NULL);
     int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (r == 0 && (opts->snapshot_id || opts->snapshot_name) && !drv->snapshot_list)
+        r = verr_set(err, ENOTSUP, "Failed to load snapshot: format %s has no snapshots",
+                     drv->name);
     if (r == 0)
         r = drv->open(bd, opts, err);
     if (r < 0) {
@@ -164,8 +167,10 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
 {
     struct block_open_opts bo = {
         .read_only = true,
-        .cache = opts->cache,
+        .cache = opts->backing_cache_given ? opts->backing_cache : opts->cache,
         .format = fmt,
+        .backing_cache_given = opts->backing_cache_given,
+        .backing_cache = opts->backing_cache,
     };
     char *path;
     if (opts->backing_override) {
@@ -281,6 +286,27 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
     if (len == 0 || !bd->drv->map)
         return 0;
     return bd->drv->map(bd, offset, len, write, out, err);
+}
+
+int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
+                    struct verr *err)
+{
+    if (!bd->drv->map_alloc)
+        return block_map(bd, offset, len, true, out, err);
+    int r = check_writable(bd, err);
+    if (r == 0)
+        r = check_range(bd, offset, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    return bd->drv->map_alloc(bd, offset, len, out, err);
+}
+
+int block_map_commit(struct block_dev *bd, uint64_t offset, const struct block_map *m,
+                     struct verr *err)
+{
+    if (!bd->drv->map_commit)
+        return 0;
+    return bd->drv->map_commit(bd, offset, m, err);
 }
 
 static bool iov_aligned(const struct iovec *iov, int iovcnt, size_t align)
@@ -507,6 +533,8 @@ void block_info_free(struct block_info *info)
     free(info->backing_file);
     free(info->backing_format);
     free(info->full_backing_path);
+    free(info->data_file);
+    block_bitmap_list_free(info->bitmaps, info->nb_bitmaps);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
     block_spec_free(info->spec);
     memset(info, 0, sizeof(*info));
@@ -562,6 +590,33 @@ int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, str
         return verr_set(err, ENOTSUP, "Image format driver does not support resize");
     lock(bd);
     r = bd->drv->resize(bd, new_size, allow_shrink, err);
+    unlock(bd);
+    return r;
+}
+
+int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_shrink,
+                          enum block_prealloc prealloc, struct verr *err)
+{
+    uint64_t old = bd->size;
+    if (prealloc != BLOCK_PREALLOC_OFF && new_size < old)
+        return verr_set(err, EINVAL, "Preallocation can only be used for growing images");
+    if (prealloc != BLOCK_PREALLOC_OFF && !bd->drv->preallocate)
+        return unsupported(bd, "preallocation", err);
+    int r = 0;
+    if (prealloc != BLOCK_PREALLOC_OFF) {
+        /* An empty range first: the driver refuses a mode it lacks before
+         * anything changes. */
+        lock(bd);
+        r = bd->drv->preallocate(bd, old, old, prealloc, err);
+        unlock(bd);
+        if (r < 0)
+            return r;
+    }
+    r = block_resize(bd, new_size, allow_shrink, err);
+    if (r < 0 || prealloc == BLOCK_PREALLOC_OFF || new_size <= old)
+        return r;
+    lock(bd);
+    r = bd->drv->preallocate(bd, old, new_size, prealloc, err);
     unlock(bd);
     return r;
 }
@@ -643,6 +698,127 @@ int block_make_empty(struct block_dev *bd, struct verr *err)
         return unsupported(bd, "emptying", err);
     lock(bd);
     r = bd->drv->make_empty(bd, err);
+    unlock(bd);
+    return r;
+}
+
+bool block_bitmaps_supported(struct block_dev *bd)
+{
+    return bd->drv->bitmap_op != NULL;
+}
+
+void block_bitmap_list_free(struct block_bitmap_info *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i].name);
+    free(list);
+}
+
+int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *count,
+                      struct verr *err)
+{
+    *out = NULL;
+    *count = 0;
+    if (!bd->drv->bitmap_list)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_list(bd, out, count, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err)
+{
+    if (!bd->drv->bitmap_get)
+        return unsupported(bd, "dirty bitmaps", err);
+    lock(bd);
+    int r = bd->drv->bitmap_get(bd, name, bits, nbits, granularity, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_apply(struct block_dev *bd, struct block_bitmap_op *op, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->bitmap_op)
+        return unsupported(bd, "dirty bitmaps", err);
+    uint8_t *bits = NULL;
+    if (op->action == BLOCK_BITMAP_MERGE) {
+        /* The source's bits first (another image has its own lock). */
+        struct block_dev *src = op->src ? op->src : bd;
+        if (src != bd && src->size != bd->size)
+            return verr_set(err, EINVAL,
+                            "Bitmaps are of different sizes (destination size is %llu, source "
+                            "size is %llu) and can't be merged",
+                            (unsigned long long)bd->size, (unsigned long long)src->size);
+        r = block_bitmap_get(src, op->src_name, &bits, &op->src_nbits, &op->src_granularity, err);
+        if (r < 0)
+            return r;
+        op->src_bits = bits;
+    }
+    lock(bd);
+    r = bd->drv->bitmap_op(bd, op, err);
+    unlock(bd);
+    free(bits);
+    op->src_bits = NULL;
+    return r;
+}
+
+int block_bitmap_mark(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err)
+{
+    int r = check_range(bd, offset, len, err);
+    if (r < 0 || !bd->drv->bitmap_mark || bd->read_only || len == 0)
+        return r;
+    lock(bd);
+    r = bd->drv->bitmap_mark(bd, offset, len, err);
+    unlock(bd);
+    return r;
+}
+
+int block_bitmap_store(struct block_dev *bd, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->bitmap_store)
+        return 0;
+    lock(bd);
+    int r = bd->drv->bitmap_store(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_amend(struct block_dev *bd, const struct block_amend_opts *opts, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->amend)
+        return verr_set(err, ENOTSUP, "Format driver '%s' does not support option amendment",
+                        bd->drv->name);
+    lock(bd);
+    r = bd->drv->amend(bd, opts, err);
+    unlock(bd);
+    return r;
+}
+
+int block_batch_begin(struct block_dev *bd, struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0 || !bd->drv->batch_begin)
+        return r;
+    lock(bd);
+    r = bd->drv->batch_begin(bd, err);
+    unlock(bd);
+    return r;
+}
+
+int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
+{
+    if (bd->read_only || !bd->drv->batch_end)
+        return 0;
+    lock(bd);
+    int r = bd->drv->batch_end(bd, keep, err);
     unlock(bd);
     return r;
 }

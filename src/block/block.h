@@ -53,6 +53,16 @@ struct block_open_opts {
     /* For `check -r`: allow opening an image whose corrupt bit is set
      * read-write so it can be repaired. */
     bool for_repair;
+    /* qcow2 with an external data file: open this file as the data file
+     * instead of the one the header names (QEMU's data-file option). */
+    const char *data_file_override;
+    /* The cache mode of the backing chain, when it differs (qemu-img's -T). */
+    bool backing_cache_given;
+    enum block_cache backing_cache;
+    /* Read-only opens: present this internal snapshot (by ID and/or name)
+     * instead of the current state, as qemu-img convert -l does. */
+    const char *snapshot_id;
+    const char *snapshot_name;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).
@@ -111,14 +121,29 @@ struct block_map {
 int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
               struct block_map *out, struct verr *err);
 
+/* block_map for writers into clusters that are not allocated yet (a copy
+ * into a fresh image): reserves host space for the whole unallocated
+ * clusters at the start of [offset, offset + len) (offset cluster-aligned)
+ * and says where to write them (*out, whole clusters, length <= len). The
+ * caller writes all of it, then calls block_map_commit, which makes the
+ * clusters part of the image (until then readers see the old content, so
+ * no one sees clusters before their data). Returns 1 when reserved, 0 when
+ * the range starts with a cluster that needs block_pwrite (partial,
+ * allocated, compressed, ...), <0 on errors. Formats without allocation
+ * behave as block_map(write). */
+int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
+                    struct verr *err);
+int block_map_commit(struct block_dev *bd, uint64_t offset, const struct block_map *m,
+                     struct verr *err);
+
 /* Makes written data durable (per the cache mode; a no-op for unsafe). */
 int block_flush(struct block_dev *bd, struct verr *err);
 /* Releases the range's space (advisory: only whole qcow2 clusters are
  * dropped, partial ones are left as they are). Dropped qcow2 v3 clusters read
- * as zeroes (with a backing file they get the zero flag, as QEMU does); in a
- * v2 image with a backing file they read from the backing file again; raw
- * files get a punched hole (zeroes). For "read from the backing file again"
- * on v3, use block_make_empty. */
+ * as zeroes (with a backing file they get the zero flag, as QEMU does); a v2
+ * image with a backing file drops nothing (it could not keep them reading
+ * as zeroes); raw files get a punched hole (zeroes). For "read from the
+ * backing file again" on v3, use block_make_empty. */
 int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
 
 #define BLOCK_ZERO_MAY_UNMAP 0x1 /* host space may be released */
@@ -186,6 +211,14 @@ void block_spec_add_str(struct block_spec *parent, const char *key, const char *
 void block_spec_add_int(struct block_spec *parent, const char *key, int64_t value);
 void block_spec_add_bool(struct block_spec *parent, const char *key, bool value);
 void block_spec_free(struct block_spec *node);
+/* One persistent dirty bitmap, as `qemu-img info` lists it. */
+struct block_bitmap_info {
+    char *name;
+    uint32_t granularity; /* bytes per bit */
+    bool enabled;         /* the auto flag: writes are recorded */
+    bool in_use;          /* left in use by a writer that died: inconsistent, only removable */
+    uint64_t count;       /* dirty bytes (0 when in use) */
+};
 
 struct block_info {
     char format[16];       /* "raw", "qcow2", "vmdk", ... */
@@ -206,10 +239,14 @@ struct block_info {
     int refcount_bits;
     bool corrupt;
     bool extended_l2;
+    char *data_file; /* qcow2 external data file, as the header names it, or NULL */
+    bool data_file_raw;
     struct block_snapshot *snapshots;
     size_t nb_snapshots;
     /* Other formats' specific information (type = the format), or NULL. */
     struct block_spec *spec;
+    struct block_bitmap_info *bitmaps; /* qcow2 persistent dirty bitmaps */
+    size_t nb_bitmaps;
 };
 
 int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
@@ -224,9 +261,24 @@ bool block_is_read_only(struct block_dev *bd);
 /* The opened backing image, or NULL (not owned by the caller). */
 struct block_dev *block_backing(struct block_dev *bd);
 
-/* Changes the virtual size. Growing is always allowed; shrinking raw needs
- * allow_shrink; shrinking qcow2 is refused with -ENOTSUP and a clear message. */
+enum block_prealloc {
+    BLOCK_PREALLOC_OFF = 0,
+    BLOCK_PREALLOC_METADATA,
+    BLOCK_PREALLOC_FALLOC,
+    BLOCK_PREALLOC_FULL,
+};
+/* "off", "metadata", "falloc", "full" -> enum; 0 or -EINVAL. */
+int block_prealloc_parse(const char *s, enum block_prealloc *out);
+
+/* Changes the virtual size. Growing is always allowed; shrinking needs
+ * allow_shrink (qcow2 then drops what lies past the new end, as QEMU 7.2
+ * does; qcow2 sizes are multiples of 512). On qcow2 the resize is atomic: a
+ * crash leaves the old size or the new one, with nothing leaked. */
 int block_resize(struct block_dev *bd, uint64_t new_size, bool allow_shrink, struct verr *err);
+/* block_resize, then (growing only) host space for the new area as
+ * qemu-img resize --preallocation gives it. */
+int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_shrink,
+                          enum block_prealloc prealloc, struct verr *err);
 
 /* Internal snapshots (qcow2; raw returns -ENOTSUP). name_or_id matches the
  * id first, then the name, as qemu-img does. */
@@ -268,15 +320,6 @@ int block_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
                 struct block_check_result *out, struct verr *err);
 bool block_check_supported(struct block_dev *bd);
 
-enum block_prealloc {
-    BLOCK_PREALLOC_OFF = 0,
-    BLOCK_PREALLOC_METADATA,
-    BLOCK_PREALLOC_FALLOC,
-    BLOCK_PREALLOC_FULL,
-};
-/* "off", "metadata", "falloc", "full" -> enum; 0 or -EINVAL. */
-int block_prealloc_parse(const char *s, enum block_prealloc *out);
-
 struct block_create_opts {
     uint64_t size;            /* bytes; 0 with a backing file = the backing file's size */
     uint32_t cluster_size;    /* qcow2; 0 = 65536 */
@@ -304,6 +347,9 @@ struct block_create_opts {
     uint64_t log_size;         /* vhdx: 0 = 1 MiB */
     bool block_state_zero_off; /* vhdx: block_state_zero=off */
     uint32_t table_size;       /* qed: L1/L2 table size in clusters, 0 = 4 */
+    bool extended_l2;          /* qcow2: 128-bit L2 entries, 32 subclusters per cluster */
+    const char *data_file;     /* qcow2: external data file (created, or with -u only named) */
+    bool data_file_raw;        /* qcow2: the data file stays a valid raw image */
 };
 /* "0.10"/"v2" -> 2, "1.1"/"v3" -> 3; 0 or -EINVAL. */
 int block_compat_parse(const char *s, int *out);
@@ -321,12 +367,82 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
                          struct verr *err);
 
 /* Makes every cluster of this layer unallocated, so the image reads as its
- * backing file (qemu-img commit's emptying of the top image). */
+ * backing file (qemu-img commit's emptying of the top image). Atomic on
+ * qcow2: a crash leaves the full image or the empty one. */
 int block_make_empty(struct block_dev *bd, struct verr *err);
 
 /* The format of an image from its content, as qemu-img probes it (magic
  * numbers of every format qemu-img knows, "raw" when none matches), into fmt
  * (>= 16 bytes). The name may be one Vireo cannot open (block_format_supported). */
+/* ---- Persistent dirty bitmaps (qcow2's bitmaps extension) ------------
+ * A dirty bitmap records which guest ranges (granularity bytes a bit) were
+ * written since it was added or cleared. Enabled bitmaps are updated by
+ * every write through this layer (block_pwrite[v], block_map for writing,
+ * zero writes, discards, compressed writes); a writer that does its own I/O
+ * outside block_map marks its ranges with block_bitmap_mark. Changes reach
+ * the image at block_bitmap_store or block_close, in one atomic step. While
+ * an image is being changed its bitmaps are flagged in use on disk, so a
+ * writer that dies leaves them 'in-use' (inconsistent: only removable), as
+ * QEMU does. The QMP commands map one to one: block-dirty-bitmap-add
+ * (persistent) / -remove / -clear / -enable / -disable / -merge are
+ * block_bitmap_apply actions, query-block's "dirty-bitmaps" is
+ * block_bitmap_list. Formats without the extension return -ENOTSUP. */
+enum block_bitmap_action {
+    BLOCK_BITMAP_ADD,
+    BLOCK_BITMAP_REMOVE,
+    BLOCK_BITMAP_CLEAR,
+    BLOCK_BITMAP_ENABLE,
+    BLOCK_BITMAP_DISABLE,
+    BLOCK_BITMAP_MERGE, /* name |= src_name (of src, or of this image) */
+};
+struct block_bitmap_op {
+    enum block_bitmap_action action;
+    const char *name;
+    uint32_t granularity;  /* ADD: power of two, 512..2^31; 0 = the cluster size in 4K..64K */
+    bool disabled;         /* ADD: not recording writes */
+    struct block_dev *src; /* MERGE: the image holding src_name (NULL: this one) */
+    const char *src_name;  /* MERGE */
+    /* Filled by block_bitmap_apply for MERGE: the source's bits. */
+    const uint8_t *src_bits;
+    uint64_t src_nbits;
+    uint32_t src_granularity;
+};
+int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *count,
+                      struct verr *err);
+void block_bitmap_list_free(struct block_bitmap_info *list, size_t count);
+/* Errors use QEMU's words ("Bitmap already exists: x", "Dirty bitmap 'x'
+ * not found", "Bitmap 'x' is inconsistent and cannot be used", ...). */
+int block_bitmap_apply(struct block_dev *bd, struct block_bitmap_op *op, struct verr *err);
+int block_bitmap_mark(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
+int block_bitmap_store(struct block_dev *bd, struct verr *err);
+/* A copy of a bitmap's bits (malloc'd; bit i, LSB first in byte i / 8,
+ * covers [i * granularity, (i + 1) * granularity)). */
+int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err);
+bool block_bitmaps_supported(struct block_dev *bd);
+
+/* qemu-img amend: changes format options of an existing image. Fields left
+ * at their "keep" value are not changed. Each change is atomic. */
+struct block_amend_opts {
+    int compat;         /* 2 (0.10) or 3 (1.1); 0 = keep */
+    int refcount_bits;  /* 0 = keep */
+    int lazy_refcounts; /* -1 = keep, 0 = off, 1 = on */
+    bool has_size;      /* resize to size (shrinking allowed, as qemu-img amend) */
+    uint64_t size;
+    const char *data_file; /* rename the external data file, or NULL */
+};
+int block_amend(struct block_dev *bd, const struct block_amend_opts *opts, struct verr *err);
+
+/* Groups the metadata changes of the writes between begin and end into one
+ * atomic step (qcow2: one metadata transaction; formats without metadata:
+ * nothing). Until block_batch_end returns, a crash (or SIGKILL) leaves the
+ * image's metadata as before the batch, with nothing leaked; data written
+ * in place into clusters the image already owns may be new. On an error
+ * inside the batch, call block_batch_end anyway: it then drops the batch. */
+int block_batch_begin(struct block_dev *bd, struct verr *err);
+int block_batch_end(struct block_dev *bd, bool keep, struct verr *err);
+
+/* "qcow2" or "raw" from the file's first bytes, into fmt (>= 16 bytes). */
 int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr *err);
 /* Same, for the first bytes of an image (head, up to 2048) and its last 1024
  * bytes (tail; NULL when the file is shorter). */

@@ -28,7 +28,9 @@ struct ck {
     struct block_check_result *res;
     block_check_report_fn report;
     void *opaque;
-    uint64_t prev_data; /* host offset of the previous active data cluster */
+    /* Where the next active data cluster of the current L2 table would be
+     * if contiguous (0: none yet); qemu-img counts fragments per table. */
+    uint64_t next_contig;
 };
 
 static void say(struct ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -75,6 +77,11 @@ static uint64_t get_ref(const struct ck *c, uint64_t i)
     return c->refs[i >> CHUNK_BITS][i & ((1u << CHUNK_BITS) - 1)];
 }
 
+static void bitmap_ref(void *opaque, uint64_t off, uint64_t len)
+{
+    add_ref(opaque, off, len);
+}
+
 static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, struct verr *err)
 {
     struct qcow2 *q = c->q;
@@ -98,8 +105,19 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             free(t);
             return r;
         }
+        c->next_contig = 0;
         for (uint64_t j = 0; j < q->g.l2_entries; j++) {
-            uint64_t e = qcow2_be64(t + j * 8);
+            uint64_t bm, e = qcow2_l2_get(&q->g, t, j, &bm);
+            if (q->g.extl2 && !(e & QCOW2_OFLAG_COMPRESSED) &&
+                (((uint32_t)bm & (uint32_t)(bm >> 32)) ||
+                 ((uint32_t)bm && !(e & QCOW2_OFFSET_MASK) &&
+                  !(q->data_file && (e & QCOW2_OFLAG_COPIED))))) {
+                say(c,
+                    "ERROR: Invalid cluster entry found  (L2 offset: %#" PRIx64
+                    ", L2 index: %#" PRIx64 ")",
+                    l2off, j);
+                c->res->corruptions++;
+            }
             if (e & QCOW2_OFLAG_COMPRESSED) {
                 uint64_t hoff, len;
                 qcow2_compressed_span(&q->g, e, &hoff, &len);
@@ -115,6 +133,17 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
                 continue;
             }
             uint64_t off = e & QCOW2_OFFSET_MASK;
+            if (q->data_file) {
+                /* Clusters of the data file carry no refcount; they count as allocated. */
+                bool zflag = !q->g.extl2 && (e & QCOW2_OFLAG_ZERO);
+                if (active && (zflag ? off != 0 : (off || (e & QCOW2_OFLAG_COPIED)))) {
+                    c->res->allocated_clusters++;
+                    if (c->next_contig && off != c->next_contig)
+                        c->res->fragmented_clusters++;
+                    c->next_contig = off + cs;
+                }
+                continue;
+            }
             if (!off) /* unallocated, or a zero cluster without host space: not counted */
                 continue;
             if (off & (cs - 1)) {
@@ -127,9 +156,9 @@ static int walk_tree(struct ck *c, const uint64_t *l1, uint32_t n, bool active, 
             add_ref(c, off, cs);
             if (active) {
                 c->res->allocated_clusters++;
-                if (c->prev_data && c->prev_data + cs != off)
+                if (c->next_contig && off != c->next_contig)
                     c->res->fragmented_clusters++;
-                c->prev_data = off;
+                c->next_contig = off + cs;
             }
         }
     }
@@ -157,8 +186,8 @@ static int check_copied(struct ck *c, bool fix, struct verr *err)
             found++;
         }
         r = hostfile_pread(q->f, t, cs, l2off, err);
-        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries; j++) {
-            uint64_t e = qcow2_be64(t + j * 8), off = e & QCOW2_OFFSET_MASK;
+        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries && !q->data_file; j++) {
+            uint64_t e = qcow2_l2_get(&q->g, t, j, NULL), off = e & QCOW2_OFFSET_MASK;
             if ((e & QCOW2_OFLAG_COMPRESSED) || !off || (off & (cs - 1)) ||
                 (off >> q->g.cluster_bits) >= c->nclusters)
                 continue;
@@ -208,6 +237,7 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
         return r;
     struct ck c = {.q = q, .res = out, .report = report, .opaque = opaque};
     struct mismatch *mis = NULL; /* with repair: mismatches, for the second listing */
+    bool rebuild_needed = false;
     size_t nmis = 0, mis_cap = 0;
     c.nclusters = (file_len + cs - 1) / cs;
     if (c.nclusters > (1ull << 40))
@@ -240,6 +270,8 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             r = walk_tree(&c, l1, s->l1_size, false, err);
         free(l1);
     }
+    if (r == 0)
+        r = qcow2_bitmaps_refs(q, bitmap_ref, &c, &out->corruptions, report, opaque, err);
     add_ref(&c, q->rt_offset, (uint64_t)q->rt_clusters * cs);
     for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
         uint64_t off = q->rt[i];
@@ -304,22 +336,37 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
             }
             mis[nmis++] = (struct mismatch){i, rc, ref, fix};
         }
-        if (fix) {
-            r = qcow2_refcount_set(q, i, ref, err);
-            if (r < 0) {
-                out->check_errors++;
-                goto done;
-            }
-            q->free_hint = c.nclusters;
-            if (rc > ref)
-                out->leaks_fixed++;
-            else
-                out->corruptions_fixed++;
-        } else if (rc < ref) {
-            out->corruptions++;
-        } else {
-            out->leaks++;
+        if (repair && (repair & 0x2) == 0 && rc == 0) {
+            /* qemu-img: a referenced cluster with no refcount needs the refcount
+             * structures rebuilt, which only -r all may do. */
+            rebuild_needed = true;
         }
+        if (fix)
+            continue; /* applied below, once the whole image is compared */
+        if (rc < ref)
+            out->corruptions++;
+        else
+            out->leaks++;
+    }
+    if (rebuild_needed) {
+        say(&c, "ERROR need to rebuild refcount structures");
+        out->check_errors++;
+        r = verr_set(err, EIO, "Input/output error");
+        goto done;
+    }
+    for (size_t k = 0; k < nmis; k++) {
+        if (!mis[k].fixed)
+            continue;
+        r = qcow2_refcount_set(q, mis[k].cluster, mis[k].ref, err);
+        if (r < 0) {
+            out->check_errors++;
+            goto done;
+        }
+        q->free_hint = c.nclusters;
+        if (mis[k].rc > mis[k].ref)
+            out->leaks_fixed++;
+        else
+            out->corruptions_fixed++;
     }
     for (size_t k = 0; k < nmis; k++)
         say(&c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,

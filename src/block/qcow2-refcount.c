@@ -1,8 +1,10 @@
 /*
- * qcow2-refcount.c - qcow2 cluster allocation and the ordered metadata cache.
+ * qcow2-refcount.c - qcow2 cluster allocation, the ordered metadata cache,
+ * and metadata transactions.
  *
- * Crash safety lives here. L2 tables and refcount blocks are cached and
- * written back only by qcow2_flush_metadata(), always in this order:
+ * Crash safety lives here. Normally (guest writes) L2 tables and refcount
+ * blocks are cached and written back only by qcow2_flush_metadata(), always
+ * in this order:
  *
  *   1. refcount blocks (new references counted), barrier, refcount table, barrier;
  *   2. L2 tables, barrier;
@@ -17,8 +19,27 @@
  * "barrier" is an fdatasync (nothing for cache=unsafe); for a killed process
  * the order of the pwrite calls alone is what counts.
  *
- * The refcount table grows by writing a larger copy (with the refcount
- * blocks covering itself) and then switching the header in one write.
+ * Operations on the whole image (snapshots, resize, commit, emptying,
+ * bitmaps, amend) run as a metadata transaction instead, which leaks
+ * nothing either: shadow paging. Between qcow2_txn_begin() and
+ * qcow2_txn_commit() no cluster the committed image uses as metadata is
+ * written. A table that changes (L2 table, refcount block, and at commit the
+ * L1 table, refcount table, snapshot table and bitmap directory) is written
+ * to a new cluster past everything the committed image uses (txn_base),
+ * with the refcounts of the new image counting the new clusters and no
+ * longer the old ones. Clusters are handed out from the end, never reused
+ * within the transaction. The commit writes everything new, a barrier, and
+ * then the header in one write (inside the first 4 KiB page, which a kill
+ * cannot tear), which switches from the old image to the new one: a kill
+ * before it leaves the old image (with unreferenced clusters after its end,
+ * which are free space, not leaks), after it the new one. Guest data written
+ * in place (into clusters the image owns) is the only thing a transaction
+ * does not hold back; callers use transactions where that is the intended
+ * effect (commit) or where they write no data at all.
+ *
+ * The refcount table grows outside transactions by writing a larger copy
+ * (with the refcount blocks covering itself) and then switching the header
+ * in one write; inside one it only grows in memory and moves at the commit.
  */
 #include "block/qcow2.h"
 #include "util/mem.h"
@@ -27,11 +48,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order)
+void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order,
+                     bool extl2)
 {
     g->cluster_bits = cluster_bits;
     g->cluster_size = 1ull << cluster_bits;
-    g->l2_bits = cluster_bits - 3;
+    g->extl2 = extl2;
+    g->l2_entry_size = extl2 ? 16 : 8;
+    g->sc_bits = extl2 ? cluster_bits - 5 : cluster_bits;
+    g->nsc = extl2 ? 32 : 1;
+    g->l2_bits = cluster_bits - (extl2 ? 4 : 3);
     g->l2_entries = 1ull << g->l2_bits;
     g->refcount_order = refcount_order;
     g->refcount_bits = 1u << refcount_order;
@@ -186,6 +212,32 @@ void qcow2_table_dirty(struct qcow2 *q, struct qcow2_cache *c, uint64_t off)
             c->slots[i].dirty = true;
 }
 
+/* In a transaction, clusters allocated or freed since it began ("busy"):
+ * never handed out again before the commit, and never committed metadata. */
+static bool txn_busy(const struct qcow2 *q, uint64_t c)
+{
+    return c / 64 < q->txn_busy_words && (q->txn_busy[c / 64] >> (c % 64)) & 1;
+}
+
+static void txn_mark(struct qcow2 *q, uint64_t c)
+{
+    if (c / 64 >= q->txn_busy_words) {
+        size_t n = q->txn_busy_words ? q->txn_busy_words : 64;
+        while (n <= c / 64)
+            n *= 2;
+        q->txn_busy = xrealloc(q->txn_busy, n * sizeof(*q->txn_busy));
+        memset(q->txn_busy + q->txn_busy_words, 0, (n - q->txn_busy_words) * sizeof(*q->txn_busy));
+        q->txn_busy_words = n;
+    }
+    q->txn_busy[c / 64] |= 1ull << (c % 64);
+}
+
+bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off)
+{
+    uint64_t c = off >> q->g.cluster_bits;
+    return q->txn && c < q->txn_base && !txn_busy(q, c);
+}
+
 int qcow2_barrier(struct qcow2 *q, struct verr *err)
 {
     return hostfile_flush(q->f, err);
@@ -197,6 +249,11 @@ static int write_dirty(struct qcow2 *q, struct qcow2_cache *c, bool *wrote, stru
         struct qcow2_cached *s = &c->slots[i];
         if (!s->offset || !s->dirty)
             continue;
+        if (qcow2_txn_must_move(q, s->offset))
+            return qcow2_corrupt(q, err,
+                                 "internal error: table at %llu changed in place in a "
+                                 "transaction",
+                                 (unsigned long long)s->offset);
         int r = hostfile_pwrite(q->f, s->data, q->g.cluster_size, s->offset, err);
         if (r < 0)
             return r;
@@ -250,7 +307,12 @@ static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out,
     uint64_t run = 0, i = start ? start : 1; /* cluster 0 is the header */
     for (;;) {
         uint64_t rti = i / q->g.rb_entries;
-        if (rti >= q->rt_entries || !q->rt[rti]) {
+        if (q->txn && txn_busy(q, i)) {
+            run = 0;
+            i++;
+            continue;
+        }
+        if ((rti >= q->rt_entries || !q->rt[rti]) && !q->txn) {
             /* No refcount block: the whole range it would cover is free. */
             uint64_t end = (rti + 1) * q->g.rb_entries;
             if (run + (end - i) >= n) {
@@ -278,6 +340,30 @@ static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out,
 }
 
 static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err);
+static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t min_free,
+                        struct verr *err);
+
+static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out, struct verr *err);
+
+/* In a transaction: n contiguous clusters free both in the committed image
+ * and in the new one, marked busy at once (their refcounts follow). */
+static int txn_take(struct qcow2 *q, uint64_t n, uint64_t min, uint64_t *at, struct verr *err)
+{
+    int r = find_free(q, min > q->txn_hint ? min : q->txn_hint, n, at, err);
+    if (r < 0)
+        return r;
+    if (((*at + n) << q->g.cluster_bits) > QCOW2_OFFSET_MASK)
+        return verr_set(err, EFBIG, "'%s': image file is full", q->bd->filename);
+    for (uint64_t c = *at; c < *at + n; c++)
+        txn_mark(q, c);
+    if (*at + n > q->alloc_end)
+        q->alloc_end = *at + n;
+    /* Nothing between the hint and a single cluster is free, and nothing
+     * becomes free again before the commit. */
+    if (n == 1)
+        q->txn_hint = *at + 1;
+    return 0;
+}
 
 /* Makes sure refcount table entry rti has a block; the block's own cluster
  * is searched from min_free on. */
@@ -292,7 +378,10 @@ static int ensure_block(struct qcow2 *q, uint64_t rti, uint64_t min_free, struct
     if (q->rt[rti])
         return 0;
     uint64_t at;
-    r = find_free(q, min_free > q->free_hint ? min_free : q->free_hint, 1, &at, err);
+    if (q->txn)
+        r = txn_take(q, 1, min_free, &at, err);
+    else
+        r = find_free(q, min_free > q->free_hint ? min_free : q->free_hint, 1, &at, err);
     if (r < 0)
         return r;
     uint64_t off = at << q->g.cluster_bits;
@@ -309,16 +398,38 @@ static int ensure_block(struct qcow2 *q, uint64_t rti, uint64_t min_free, struct
         return 0;
     }
     /* The block lives in a range covered by another block. */
-    uint64_t orti = at / q->g.rb_entries;
-    r = ensure_block(q, orti, at + 1, err);
+    return refcount_set(q, at, 1, at + 1, err);
+}
+
+/* In a transaction: refcount block rti belongs to the committed image, so
+ * its new content goes to a new cluster (and the old one is freed). */
+static int move_block(struct qcow2 *q, uint64_t rti, struct verr *err)
+{
+    uint64_t old = q->rt[rti], cs = q->g.cluster_size;
+    uint8_t *b, *copy = xmalloc(cs);
+    int r = qcow2_table_get(q, &q->rbc, old, false, &b, err);
+    if (r == 0)
+        memcpy(copy, b, cs);
+    uint64_t at = 0;
+    if (r == 0)
+        r = txn_take(q, 1, 0, &at, err);
+    if (r == 0)
+        r = qcow2_table_get(q, &q->rbc, at << q->g.cluster_bits, true, &b, err);
+    if (r == 0)
+        memcpy(b, copy, cs);
+    free(copy);
     if (r < 0)
         return r;
-    r = qcow2_table_get(q, &q->rbc, q->rt[orti], false, &b, err);
-    if (r < 0)
-        return r;
-    qcow2_rb_set(&q->g, b, at % q->g.rb_entries, 1);
-    qcow2_table_dirty(q, &q->rbc, q->rt[orti]);
-    return 0;
+    qcow2_cache_forget(&q->rbc, old);
+    q->rt[rti] = at << q->g.cluster_bits;
+    q->rt_dirty = true;
+    r = refcount_set(q, at, 1, at + 1, err);
+    uint64_t rc;
+    if (r == 0)
+        r = qcow2_refcount_get(q, old >> q->g.cluster_bits, &rc, err);
+    if (r == 0 && rc)
+        r = refcount_set(q, old >> q->g.cluster_bits, rc - 1, 0, err);
+    return r;
 }
 
 static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t min_free,
@@ -329,6 +440,8 @@ static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t
         return qcow2_corrupt(q, err, "cluster %llu lies beyond the end of the file",
                              (unsigned long long)cluster);
     int r = ensure_block(q, rti, min_free, err);
+    if (r == 0 && qcow2_txn_must_move(q, q->rt[rti]))
+        r = move_block(q, rti, err);
     if (r < 0)
         return r;
     uint64_t max = q->g.refcount_bits == 64 ? UINT64_MAX : (1ull << q->g.refcount_bits) - 1;
@@ -341,7 +454,17 @@ static int refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t rc, uint64_t
         return r;
     qcow2_rb_set(&q->g, b, cluster % q->g.rb_entries, rc);
     qcow2_table_dirty(q, &q->rbc, q->rt[rti]);
-    if (rc == 0 && cluster < q->free_hint)
+    if (rc == 0 && q->txn) {
+        /* Freed by the transaction: not handed out again before the commit,
+         * punched after it. */
+        txn_mark(q, cluster);
+        if (q->nb_txn_punch == q->cap_txn_punch) {
+            q->cap_txn_punch = q->cap_txn_punch ? 2 * q->cap_txn_punch : 64;
+            q->txn_punch = xrealloc(q->txn_punch, q->cap_txn_punch * sizeof(*q->txn_punch));
+        }
+        q->txn_punch[q->nb_txn_punch++] = cluster;
+    }
+    if (rc == 0 && cluster < q->free_hint && !q->txn)
         q->free_hint = cluster;
     if (rc == 0 && q->comp_next && (q->comp_next >> q->g.cluster_bits) == cluster)
         q->comp_next = 0; /* free again: never pack compressed data into it */
@@ -357,6 +480,18 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr
 {
     uint64_t start;
     int r;
+    if (q->txn) {
+        r = txn_take(q, n, 0, &start, err);
+        if (r < 0)
+            return r;
+        for (uint64_t c = start; c < start + n; c++) {
+            r = refcount_set(q, c, 1, start + n, err);
+            if (r < 0)
+                return r;
+        }
+        *off = start << q->g.cluster_bits;
+        return 0;
+    }
     for (int attempt = 0;; attempt++) {
         r = find_free(q, q->free_hint, n, &start, err);
         if (r < 0)
@@ -399,6 +534,8 @@ int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *off, struct verr
 
 void qcow2_free_later(struct qcow2 *q, uint64_t off, uint64_t len)
 {
+    if (len == 0)
+        return;
     uint64_t first = off >> q->g.cluster_bits;
     uint64_t last = (off + len - 1) >> q->g.cluster_bits;
     for (uint64_t c = first; c <= last; c++) {
@@ -418,10 +555,68 @@ static bool cache_dirty(struct qcow2_cache *c)
     return false;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Punches holes where the listed (now free) clusters are, one call per run. */
+static void punch_clusters(struct qcow2 *q, uint64_t *list, size_t n)
+{
+    if (q->f->blockdev || n == 0)
+        return;
+    qsort(list, n, sizeof(*list), cmp_u64);
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && list[j] <= list[j - 1] + 1)
+            j++;
+        hostfile_punch(q->f, list[i] << q->g.cluster_bits,
+                       (list[j - 1] - list[i] + 1) << q->g.cluster_bits, NULL);
+        i = j;
+    }
+}
+
+/* Applies the deferred frees (refcount drops, holes punched). */
+static int apply_frees(struct qcow2 *q, struct verr *err)
+{
+    size_t n = q->nb_pending;
+    uint64_t *list = q->pending;
+    q->pending = NULL;
+    q->nb_pending = q->cap_pending = 0;
+    int r = 0;
+    size_t nfree = 0; /* clusters now free are moved to the front of list */
+    for (size_t i = 0; i < n && r == 0; i++) {
+        uint64_t rc;
+        r = qcow2_refcount_get(q, list[i], &rc, err);
+        if (r == 0 && rc == 0)
+            r = qcow2_corrupt(q, err, "freeing cluster %llu whose refcount is already 0",
+                              (unsigned long long)list[i]);
+        if (r == 0)
+            r = refcount_set(q, list[i], rc - 1, 0, err);
+        if (r == 0 && rc == 1)
+            list[nfree++] = list[i];
+    }
+    /* In a transaction the commit punches them (the old image uses them). */
+    if (r == 0 && !q->txn)
+        punch_clusters(q, list, nfree);
+    free(list);
+    return r;
+}
+
 int qcow2_flush_metadata(struct qcow2 *q, struct verr *err)
 {
     bool wrote = false;
     int r;
+    if (q->txn) {
+        /* Everything dirty lives in new clusters: write it, nothing else. */
+        r = apply_frees(q, err);
+        if (r == 0)
+            r = write_dirty(q, &q->rbc, &wrote, err);
+        if (r == 0)
+            r = write_dirty(q, &q->l2c, &wrote, err);
+        return r;
+    }
     /* 1. New references are counted before anything points at them. */
     if (cache_dirty(&q->rbc) || q->rt_dirty) {
         r = write_dirty(q, &q->rbc, &wrote, err);
@@ -454,23 +649,7 @@ int qcow2_flush_metadata(struct qcow2 *q, struct verr *err)
     }
     /* 4. Frees, now that nothing on disk references these clusters. */
     if (q->nb_pending) {
-        size_t n = q->nb_pending;
-        uint64_t *list = q->pending;
-        q->pending = NULL;
-        q->nb_pending = q->cap_pending = 0;
-        r = 0;
-        for (size_t i = 0; i < n && r == 0; i++) {
-            uint64_t rc;
-            r = qcow2_refcount_get(q, list[i], &rc, err);
-            if (r == 0 && rc == 0)
-                r = qcow2_corrupt(q, err, "freeing cluster %llu whose refcount is already 0",
-                                  (unsigned long long)list[i]);
-            if (r == 0)
-                r = refcount_set(q, list[i], rc - 1, 0, err);
-            if (r == 0 && rc == 1 && !q->f->blockdev)
-                hostfile_punch(q->f, list[i] << q->g.cluster_bits, q->g.cluster_size, NULL);
-        }
-        free(list);
+        r = apply_frees(q, err);
         if (r < 0)
             return r;
         wrote = false;
@@ -503,6 +682,15 @@ static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
     uint64_t entries = q->rt_entries * 2 > need ? q->rt_entries * 2 : need;
     uint64_t t, k = 0, s;
     int r;
+    if (q->txn) {
+        /* Only in memory: the table gets its place at the commit. */
+        uint64_t n = (entries + per_cluster - 1) / per_cluster * per_cluster;
+        q->rt = xrealloc(q->rt, n * sizeof(*q->rt));
+        memset(q->rt + q->rt_entries, 0, (n - q->rt_entries) * sizeof(*q->rt));
+        q->rt_entries = n;
+        q->rt_dirty = true;
+        return 0;
+    }
     for (;;) {
         t = (entries + per_cluster - 1) / per_cluster;
         r = find_free(q, q->free_hint, t + k, &s, err);
@@ -581,4 +769,185 @@ static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
         q->alloc_end = s + t + k;
     qcow2_free_later(q, old_off, (uint64_t)old_clusters << q->g.cluster_bits);
     return 0;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+int qcow2_refcount_end(struct qcow2 *q, uint64_t *end, struct verr *err)
+{
+    *end = 0;
+    for (uint64_t rti = q->rt_entries; rti-- > 0;) {
+        if (!q->rt[rti])
+            continue;
+        uint8_t *b;
+        int r = qcow2_table_get(q, &q->rbc, q->rt[rti], false, &b, err);
+        if (r < 0)
+            return r;
+        for (uint64_t i = q->g.rb_entries; i-- > 0;) {
+            if (qcow2_rb_get(&q->g, b, i)) {
+                *end = rti * q->g.rb_entries + i + 1;
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One past the highest cluster the image uses: the file's end, or a
+ * refcount counted past it. */
+static int used_end(struct qcow2 *q, uint64_t *end, struct verr *err)
+{
+    uint64_t len, rend;
+    int r = hostfile_length(q->f, &len, err);
+    if (r == 0)
+        r = qcow2_refcount_end(q, &rend, err);
+    if (r < 0)
+        return r;
+    *end = (len + q->g.cluster_size - 1) >> q->g.cluster_bits;
+    if (q->alloc_end > *end)
+        *end = q->alloc_end;
+    if (rend > *end)
+        *end = rend;
+    return 0;
+}
+
+int qcow2_txn_begin(struct qcow2 *q, struct verr *err)
+{
+    if (q->txn)
+        return verr_set(err, EBUSY, "'%s': internal error: nested metadata transaction",
+                        q->bd->filename);
+    if (q->bd->read_only || !q->rt_clusters)
+        return verr_set(err, EROFS,
+                        "'%s' cannot be changed (read-only, or unusable after an "
+                        "earlier failure)",
+                        q->bd->filename);
+    /* Bitmaps are flagged in use before anything they track can change. */
+    int r = q->bm_storing ? 0 : qcow2_bitmaps_claim(q, err);
+    if (r == 0)
+        r = qcow2_flush_metadata(q, err);
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    uint64_t end = 0;
+    if (r == 0)
+        r = used_end(q, &end, err);
+    if (r < 0)
+        return r;
+    q->txn = true;
+    q->txn_base = end;
+    q->txn_hint = q->free_hint;
+    if (q->txn_busy)
+        memset(q->txn_busy, 0, q->txn_busy_words * sizeof(*q->txn_busy));
+    q->txn_l1_off = q->l1_offset;
+    q->txn_l1_size = q->l1_size;
+    q->txn_rt_off = q->rt_offset;
+    q->txn_rt_clusters = q->rt_clusters;
+    q->nb_txn_punch = 0;
+    return 0;
+}
+
+/* Gives the L1 table (when it changed) and the refcount table (when a
+ * block moved or was added) their new clusters, and frees the old ones. */
+static int place_tables(struct qcow2 *q, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size, per = cs / 8;
+    int r = 0;
+    if (q->l1_dirty || q->l1_offset != q->txn_l1_off || q->l1_size != q->txn_l1_size) {
+        uint64_t n = ((uint64_t)q->l1_size * 8 + cs - 1) / cs;
+        uint64_t at = 0;
+        if (n)
+            r = qcow2_alloc_clusters(q, n, &at, err);
+        if (r < 0)
+            return r;
+        if (q->txn_l1_size)
+            qcow2_free_later(q, q->txn_l1_off, (uint64_t)q->txn_l1_size * 8);
+        q->l1_offset = at;
+        q->l1_dirty = true;
+        r = apply_frees(q, err);
+        if (r < 0)
+            return r;
+    }
+    if (!q->rt_dirty)
+        return 0;
+    for (;;) {
+        uint64_t need = (q->rt_entries + per - 1) / per, at;
+        r = txn_take(q, need, 0, &at, err);
+        for (uint64_t c = at; r == 0 && c < at + need; c++)
+            r = refcount_set(q, c, 1, at + need, err);
+        if (r < 0)
+            return r;
+        if (q->rt_entries <= need * per) {
+            q->rt_offset = at << q->g.cluster_bits;
+            q->rt_clusters = (uint32_t)need;
+            break;
+        }
+        /* Counting its own clusters needed more blocks than it holds: again, larger. */
+        for (uint64_t c = at; r == 0 && c < at + need; c++)
+            r = refcount_set(q, c, 0, 0, err);
+        if (r < 0)
+            return r;
+    }
+    if ((uint64_t)q->rt_clusters * cs > QCOW2_MAX_RT_BYTES)
+        return verr_set(err, EFBIG, "'%s': refcount table would exceed %u bytes", q->bd->filename,
+                        QCOW2_MAX_RT_BYTES);
+    qcow2_free_later(q, q->txn_rt_off, (uint64_t)q->txn_rt_clusters * cs);
+    return apply_frees(q, err);
+}
+
+int qcow2_txn_commit(struct qcow2 *q, struct verr *err)
+{
+    bool wrote = false;
+    int r = apply_frees(q, err);
+    if (r == 0)
+        r = place_tables(q, err);
+    if (r == 0)
+        r = write_dirty(q, &q->rbc, &wrote, err);
+    if (r == 0)
+        r = write_dirty(q, &q->l2c, &wrote, err);
+    if (r == 0 && q->l1_dirty)
+        r = qcow2_write_l1(q, err);
+    if (r == 0 && q->rt_offset != q->txn_rt_off)
+        r = write_rt(q, err);
+    /* Everything new is on disk before the header points at it. */
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    if (r == 0)
+        r = qcow2_write_header(q, err);
+    if (r == 0)
+        r = qcow2_barrier(q, err);
+    if (r < 0) {
+        qcow2_txn_abort(q);
+        return r;
+    }
+    q->txn = false;
+    q->l1_dirty = false;
+    q->rt_dirty = false;
+    /* The old tables are free now: give their space back, and the file's
+     * tail past the last cluster in use. */
+    punch_clusters(q, q->txn_punch, q->nb_txn_punch);
+    q->nb_txn_punch = 0;
+    q->free_hint = 1;
+    uint64_t end, len;
+    if (!q->f->blockdev && qcow2_refcount_end(q, &end, NULL) == 0 && end &&
+        hostfile_length(q->f, &len, NULL) == 0 && (end << q->g.cluster_bits) < len &&
+        hostfile_truncate(q->f, end << q->g.cluster_bits, NULL) == 0) {
+        q->file_len = end << q->g.cluster_bits;
+        q->alloc_end = end;
+    }
+    return 0;
+}
+
+int qcow2_txn_end(struct qcow2 *q, int r, struct verr *err)
+{
+    if (r == 0)
+        return qcow2_txn_commit(q, err);
+    if (q->txn)
+        qcow2_txn_abort(q);
+    return r;
+}
+
+void qcow2_txn_abort(struct qcow2 *q)
+{
+    q->txn = false;
+    q->nb_txn_punch = 0;
+    qcow2_reload(q, NULL);
 }

@@ -4,12 +4,11 @@
  *
  * A snapshot is a copy of the L1 table plus one more reference on every L2
  * table and data cluster it reaches, so later writes copy-on-write instead of
- * changing what the snapshot sees. Each operation is ordered so a crash
- * leaves at worst leaked clusters: references are counted before anything
- * new points at them, and the header switches to the new snapshot table in
- * one write. (Deleting is the exception qemu shares: between dropping the
- * references and restoring COPIED flags a crash leaves flags that
- * `qemu-img check -r all` repairs.)
+ * changing what the snapshot sees. Create, apply and delete each run as one
+ * metadata transaction: the changed tables go to new clusters and one header
+ * write switches to them, so a crash or a kill at any moment leaves either
+ * the image before or the image after, never leaked clusters or COPIED flags
+ * out of step with refcounts (which qemu-img leaves when killed here).
  */
 #include "block/qcow2.h"
 #include "util/mem.h"
@@ -159,7 +158,8 @@ static int find(struct qcow2 *q, const char *name_or_id)
     return -1;
 }
 
-/* Writes a new snapshot table and switches the header to it. */
+/* Inside a transaction: writes a new snapshot table into new clusters and
+ * frees the old one; the commit's header write switches to it. */
 static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, struct verr *err)
 {
     uint64_t off = 0, cs = q->g.cluster_size;
@@ -169,21 +169,9 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, s
     if (nb) {
         r = qcow2_alloc_clusters(q, (len + cs - 1) / cs, &off, err);
         if (r == 0)
-            r = qcow2_flush_metadata(q, err);
-        if (r == 0)
             r = hostfile_pwrite(q->f, buf, len, off, err);
-        if (r == 0)
-            r = qcow2_barrier(q, err);
     }
     free(buf);
-    if (r < 0)
-        return r;
-    uint8_t h[12];
-    qcow2_put32(h, nb);
-    qcow2_put64(h + 4, off);
-    r = hostfile_pwrite(q->f, h, sizeof(h), 60, err);
-    if (r == 0)
-        r = qcow2_barrier(q, err);
     if (r < 0)
         return r;
     if (q->nb_snapshots) {
@@ -195,25 +183,22 @@ static int write_table(struct qcow2 *q, struct qcow2_snap *snaps, uint32_t nb, s
     return 0;
 }
 
-static int read_l1(struct qcow2 *q, const struct qcow2_snap *s, uint64_t **out, struct verr *err)
+int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err)
 {
-    uint64_t *l1 = xcalloc(s->l1_size ? s->l1_size : 1, 8);
-    uint8_t *b = xmalloc((size_t)s->l1_size * 8 + 1);
-    int r = hostfile_pread(q->f, b, (size_t)s->l1_size * 8, s->l1_offset, err);
-    for (uint32_t i = 0; r == 0 && i < s->l1_size; i++)
-        l1[i] = qcow2_be64(b + (size_t)i * 8);
-    free(b);
-    if (r < 0) {
-        free(l1);
-        return r;
-    }
-    *out = l1;
-    return 0;
+    return write_table(q, q->snaps, q->nb_snapshots, err);
 }
+
+/* Each operation below is one metadata transaction (qcow2-refcount.c): a
+ * kill at any moment leaves the image as it was or as it is afterwards,
+ * with no leaked cluster and no flag out of step with a refcount. */
 
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err)
 {
     struct qcow2 *q = bd->priv;
+    if (q->data_file)
+        return verr_set(err, ENOTSUP,
+                        "'%s': internal snapshots are not supported with an external data file",
+                        bd->filename);
     if (!name || !*name || strlen(name) > 65535)
         return verr_set(err, EINVAL, "'%s': invalid snapshot name", bd->filename);
     for (uint32_t i = 0; i < q->nb_snapshots; i++)
@@ -222,21 +207,16 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
                             name);
     if (q->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
         return verr_set(err, ENOSPC, "'%s': too many snapshots", bd->filename);
-    int r = qcow2_flush_metadata(q, err);
+    int r = qcow2_txn_begin(q, err);
     if (r < 0)
         return r;
     uint64_t cs = q->g.cluster_size, l1off = 0;
-    /* 1. References from the snapshot are counted (and COPIED cleared). */
+    /* 1. References from the snapshot are counted and COPIED cleared (the
+     * tables that change move to new clusters). */
     r = qcow2_update_tree_refcounts(q, q->l1, q->l1_size, +1, true, err);
-    if (r == 0) {
-        q->l1_dirty = true;
-        r = qcow2_flush_metadata(q, err);
-    }
-    /* 2. The L1 copy. */
+    /* 2. The L1 copy, pointing at the tables as they are now. */
     if (r == 0 && q->l1_size) {
         r = qcow2_alloc_clusters(q, ((uint64_t)q->l1_size * 8 + cs - 1) / cs, &l1off, err);
-        if (r == 0)
-            r = qcow2_flush_metadata(q, err);
         if (r == 0) {
             uint8_t *b = xmalloc((size_t)q->l1_size * 8);
             for (uint32_t i = 0; i < q->l1_size; i++)
@@ -245,9 +225,11 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
             free(b);
         }
     }
-    if (r < 0)
+    if (r < 0) {
+        qcow2_txn_abort(q);
         return r;
-    /* 3. The table with the new entry, then the header. */
+    }
+    /* 3. The table with the new entry; the commit switches the header. */
     struct qcow2_snap *n = xcalloc(q->nb_snapshots + 1, sizeof(*n));
     if (q->nb_snapshots)
         memcpy(n, q->snaps, q->nb_snapshots * sizeof(*n));
@@ -272,16 +254,12 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
     s->has_disk_size = true;
     s->icount = UINT64_MAX;
     r = write_table(q, n, q->nb_snapshots + 1, err);
-    if (r < 0) {
-        free(s->id);
-        free(s->name);
-        free(n);
-        return r;
-    }
-    free(q->snaps);
+    struct qcow2_snap *old = q->snaps;
     q->snaps = n;
     q->nb_snapshots++;
-    return qcow2_flush_metadata(q, err);
+    r = qcow2_txn_end(q, r, err);
+    free(old);
+    return r;
 }
 
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err)
@@ -290,12 +268,11 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
     int i = find(q, name_or_id);
     if (i < 0)
         return verr_set(err, ENOENT, "'%s': no snapshot '%s'", bd->filename, name_or_id);
+    if (q->nb_bms) /* as QEMU: a snapshot switch would make them lie */
+        return verr_set(err, EBUSY, "Device has active dirty bitmaps");
     struct qcow2_snap *s = &q->snaps[i];
-    int r = qcow2_flush_metadata(q, err);
-    if (r < 0)
-        return r;
     uint64_t *sl1;
-    r = read_l1(q, s, &sl1, err);
+    int r = qcow2_read_l1(q, s->l1_offset, s->l1_size, &sl1, err);
     if (r < 0)
         return r;
     uint64_t size = s->has_disk_size ? s->disk_size : q->size;
@@ -304,11 +281,14 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
         free(sl1);
         return qcow2_corrupt(q, err, "snapshot %s has an L1 table too small for its size", s->id);
     }
+    r = qcow2_txn_begin(q, err);
+    if (r < 0) {
+        free(sl1);
+        return r;
+    }
     /* 1. The snapshot's tree gains the active reference. */
     r = qcow2_update_tree_refcounts(q, sl1, n, +1, true, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    /* 2. Switch the active L1 (new copy, header in one write). */
+    /* 2. It becomes the active L1 (and size). */
     uint64_t *old = NULL;
     uint32_t old_n = q->l1_size;
     if (r == 0) {
@@ -317,16 +297,11 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
         r = qcow2_replace_l1(q, n, sl1, n, err);
     }
     free(sl1);
-    if (r == 0 && size != q->size) {
-        uint8_t b[8];
-        qcow2_put64(b, size);
-        r = hostfile_pwrite(q->f, b, 8, 24, err);
-        if (r == 0) {
-            q->size = size;
-            bd->size = size;
-        }
+    if (r == 0) {
+        q->size = size;
+        bd->size = size;
     }
-    /* 3. The old active tree loses its reference. */
+    /* 3. The old active tree loses its reference; flags follow refcounts. */
     if (r == 0)
         r = qcow2_update_tree_refcounts(q, old, old_n, -1, false, err);
     free(old);
@@ -334,9 +309,7 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct ve
         r = qcow2_flush_metadata(q, err);
     if (r == 0)
         r = qcow2_fix_copied(q, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    return r;
+    return qcow2_txn_end(q, r, err);
 }
 
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err)
@@ -345,40 +318,47 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct v
     int i = find(q, name_or_id);
     if (i < 0)
         return verr_set(err, ENOENT, "'%s': no snapshot '%s'", bd->filename, name_or_id);
-    int r = qcow2_flush_metadata(q, err);
-    if (r < 0)
-        return r;
     struct qcow2_snap victim = q->snaps[i];
     uint64_t *sl1;
-    r = read_l1(q, &victim, &sl1, err);
+    int r = qcow2_read_l1(q, victim.l1_offset, victim.l1_size, &sl1, err);
     if (r < 0)
         return r;
+    r = qcow2_txn_begin(q, err);
+    if (r < 0) {
+        free(sl1);
+        return r;
+    }
+    /* 1. The snapshot's references go (and its L1 table). */
+    r = qcow2_update_tree_refcounts(q, sl1, victim.l1_size, -1, false, err);
+    free(sl1);
+    if (r == 0 && victim.l1_size)
+        qcow2_free_later(q, victim.l1_offset, (uint64_t)victim.l1_size * 8);
+    /* 2. The table without it. */
     struct qcow2_snap *n = xcalloc(q->nb_snapshots, sizeof(*n));
     uint32_t k = 0;
     for (uint32_t j = 0; j < q->nb_snapshots; j++)
         if ((int)j != i)
             n[k++] = q->snaps[j];
-    r = write_table(q, n, k, err);
+    if (r == 0)
+        r = write_table(q, n, k, err);
     if (r < 0) {
         free(n);
-        free(sl1);
+        qcow2_txn_abort(q);
         return r;
     }
-    free(q->snaps);
+    struct qcow2_snap *old = q->snaps;
     q->snaps = n;
     q->nb_snapshots = k;
-    r = qcow2_update_tree_refcounts(q, sl1, victim.l1_size, -1, false, err);
-    free(sl1);
-    if (r == 0 && victim.l1_size)
-        qcow2_free_later(q, victim.l1_offset, (uint64_t)victim.l1_size * 8);
+    /* 3. What only the active image references now is owned: COPIED. */
+    r = qcow2_flush_metadata(q, err);
+    if (r == 0)
+        r = qcow2_fix_copied(q, err);
+    r = qcow2_txn_end(q, r, err);
+    /* Either way the victim's strings belong to nobody now (after a failure
+     * the reload rebuilt the list from the file). */
     free(victim.id);
     free(victim.name);
     free(victim.extra);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
-    if (r == 0)
-        r = qcow2_fix_copied(q, err);
-    if (r == 0)
-        r = qcow2_flush_metadata(q, err);
+    free(old);
     return r;
 }

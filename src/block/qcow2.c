@@ -1,21 +1,19 @@
 /*
- * qcow2.c - the qcow2 format driver: header, cluster lookup, reads, writes.
+ * qcow2.c - the qcow2 format driver: header, open and create, and the
+ * operations on the whole image (info, resize, backing file, emptying).
  *
  * An image is a header, an L1 table of L2 table offsets, L2 tables of data
- * cluster descriptors, and refcount metadata (qcow2-refcount.c) saying how
- * often each host cluster is referenced. This file parses and validates the
- * header (every offset and size is checked against the file before use),
- * maps guest offsets through L1/L2, reads data (plain, zero, compressed with
- * deflate or zstd, or from the backing chain), and writes with copy-on-write:
- * a cluster whose descriptor lacks the COPIED flag (shared with a snapshot,
- * compressed, zero or unallocated) gets a new cluster before it is written.
- * New descriptors only reach the disk through qcow2_flush_metadata(), which
- * orders them after the refcounts they rely on.
+ * cluster descriptors (qcow2-cluster.c does the guest I/O through them), and
+ * refcount metadata (qcow2-refcount.c) saying how often each host cluster is
+ * referenced. This file parses and validates the header (every offset and
+ * size is checked against the file before use), including the features
+ * that change the layout: extended L2 entries (32 subclusters per cluster)
+ * and an external data file holding the guest clusters.
  *
- * Not supported (refused with a message): encryption, external data files,
- * extended L2 entries (subclusters), shrinking.
+ * Not supported (refused with a message): encryption.
  */
 #include "block/qcow2.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -29,8 +27,6 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
-
-enum ctype { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
 
 static struct qcow2 *Q(struct block_dev *bd)
 {
@@ -107,19 +103,30 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     }
     size_t p = hlen;
 #define ROOM(n) (p + (n) + 8 <= cs)
-    if (q->backing_format && q->backing_file) {
-        size_t n = strlen(q->backing_format);
-        if (!ROOM(8 + ((n + 7) & ~7u)))
-            goto full;
-        qcow2_put32(h + p, QCOW2_EXT_BACKING_FORMAT);
-        qcow2_put32(h + p + 4, (uint32_t)n);
-        memcpy(h + p + 8, q->backing_format, n);
-        p += 8 + ((n + 7) & ~7u);
-    }
+#define PUT_EXT(type, data, n)                                                                     \
+    do {                                                                                           \
+        if (!ROOM(8 + (((n) + 7) & ~(size_t)7)))                                                   \
+            goto full;                                                                             \
+        qcow2_put32(h + p, (type));                                                                \
+        qcow2_put32(h + p + 4, (uint32_t)(n));                                                     \
+        memcpy(h + p + 8, (data), (n));                                                            \
+        p += 8 + (((n) + 7) & ~(size_t)7);                                                         \
+    } while (0)
+    /* Extensions in QEMU's order. */
+    if (q->backing_format && q->backing_file)
+        PUT_EXT(QCOW2_EXT_BACKING_FORMAT, q->backing_format, strlen(q->backing_format));
+    if (q->data_file_name)
+        PUT_EXT(QCOW2_EXT_DATA_FILE, q->data_file_name, strlen(q->data_file_name));
+    uint8_t bmx[24];
+    size_t bml = qcow2_bitmaps_ext(q, bmx);
     if (q->version >= 3) {
         size_t n = sizeof(feature_names) / sizeof(feature_names[0]) * 48;
         size_t bl = q->backing_file ? strlen(q->backing_file) : 0;
-        if (ROOM(8 + n + bl)) { /* optional: only when it fits */
+        /* Optional: only when it fits with everything that must follow. */
+        size_t later = bml ? 8 + bml : 0;
+        for (size_t i = 0; i < q->nb_exts; i++)
+            later += 8 + ((q->exts[i].len + 7) & ~(size_t)7);
+        if (ROOM(8 + n + bl + later)) {
             qcow2_put32(h + p, QCOW2_EXT_FEATURE_TABLE);
             qcow2_put32(h + p + 4, (uint32_t)n);
             for (size_t i = 0; i < n / 48; i++) {
@@ -131,16 +138,13 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
             p += 8 + n;
         }
     }
-    for (size_t i = 0; i < q->nb_exts; i++) {
-        size_t n = q->exts[i].len;
-        if (!ROOM(8 + ((n + 7) & ~7u)))
-            goto full;
-        qcow2_put32(h + p, q->exts[i].type);
-        qcow2_put32(h + p + 4, (uint32_t)n);
-        memcpy(h + p + 8, q->exts[i].data, n);
-        p += 8 + ((n + 7) & ~7u);
-    }
-    p += 8; /* end marker (zeroes) */
+    if (bml)
+        PUT_EXT(QCOW2_EXT_BITMAPS, bmx, bml);
+    for (size_t i = 0; i < q->nb_exts; i++)
+        PUT_EXT(q->exts[i].type, q->exts[i].data, (size_t)q->exts[i].len);
+#undef PUT_EXT
+    if (p + 8 <= cs)
+        p += 8; /* end marker (zeroes); a header filling its cluster has none */
     if (q->backing_file) {
         size_t n = strlen(q->backing_file);
         if (p + n > cs)
@@ -194,7 +198,10 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
         if (rorder > 6)
             return bad(err, path, "invalid refcount order %u (at most 6)", rorder);
     }
-    qcow2_geom_init(&q->g, cbits, rorder);
+    bool extl2 = (q->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
+    if (extl2 && cbits < 14)
+        return bad(err, path, "extended L2 entries need a cluster size of at least 16 KiB");
+    qcow2_geom_init(&q->g, cbits, rorder, extl2);
     uint64_t cs = q->g.cluster_size;
 
     uint8_t *h = xcalloc(1, cs);
@@ -223,7 +230,8 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
         goto out;
     }
     /* Feature bits: refuse what we do not understand, naming it. */
-    uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESS;
+    uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESS |
+                     QCOW2_INCOMPAT_EXTL2 | QCOW2_INCOMPAT_DATA_FILE;
     uint64_t unknown = q->incompat & ~known;
     /* Extensions, up to the end marker, the backing name or the cluster end. */
     uint64_t p = q->header_length;
@@ -241,6 +249,35 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
         if (type == QCOW2_EXT_BACKING_FORMAT) {
             q->backing_format = xcalloc(1, (size_t)len + 1);
             memcpy(q->backing_format, d, len);
+        } else if (type == QCOW2_EXT_DATA_FILE) {
+            if (len == 0 || len > 4095 || memchr(d, 0, len)) {
+                bad(err, path, "invalid external data file name");
+                goto out;
+            }
+            free(q->data_file_name);
+            q->data_file_name = xstrndup((const char *)d, len);
+        } else if (type == QCOW2_EXT_BITMAPS) {
+            const char *why = NULL;
+            if (len < 24)
+                why = "bitmaps_ext: the extension is too short";
+            else if (qcow2_be32(d) > QCOW2_MAX_BITMAPS)
+                why = "bitmaps_ext: Image has too many bitmaps";
+            else if (qcow2_be32(d) == 0)
+                why = "found bitmaps extension with zero bitmaps";
+            else if (qcow2_be32(d + 4))
+                why = "bitmaps_ext: Reserved field is not zero";
+            else if (qcow2_be64(d + 8) > QCOW2_MAX_BITMAP_DIR)
+                why = "bitmaps_ext: bitmap directory size exceeds the maximum supported size";
+            else if (qcow2_be64(d + 16) % cs || qcow2_be64(d + 16) < cs)
+                why = "bitmaps_ext: invalid bitmap directory offset";
+            if (why) {
+                bad(err, path, "%s", why);
+                goto out;
+            }
+            q->bm_ext = true;
+            q->bm_ext_nb = qcow2_be32(d);
+            q->bm_dir_size = qcow2_be64(d + 8);
+            q->bm_dir_off = qcow2_be64(d + 16);
         } else if (type == QCOW2_EXT_FEATURE_TABLE) {
             ftable = d;
             ftable_len = len;
@@ -276,6 +313,20 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     if ((q->incompat & QCOW2_INCOMPAT_COMPRESS) ? q->compression_type != 1
                                                 : q->compression_type != 0) {
         bad(err, path, "invalid compression type %u", q->compression_type);
+        goto out;
+    }
+    q->data_file = (q->incompat & QCOW2_INCOMPAT_DATA_FILE) != 0;
+    q->data_raw = (q->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) != 0;
+    if (q->data_file && !q->data_file_name) {
+        bad(err, path, "the image uses an external data file but does not name it");
+        goto out;
+    }
+    if (q->data_raw && !q->data_file) {
+        bad(err, path, "the raw external data bit is set without an external data file");
+        goto out;
+    }
+    if (q->data_file && q->nb_snapshots) {
+        bad(err, path, "internal snapshots are not supported with an external data file");
         goto out;
     }
     if ((q->incompat & QCOW2_INCOMPAT_CORRUPT) && writable && !for_repair) {
@@ -401,622 +452,89 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     return 0;
 }
 
-/* ---- lookup ---------------------------------------------------------- */
-
-static int l2_table(struct qcow2 *q, uint64_t l1e, uint8_t **t, struct verr *err)
+/* The bitmaps extension and directory as the file has them now. */
+static int reload_bitmaps(struct qcow2 *q, uint64_t file_len, struct verr *err)
 {
-    uint64_t off = l1e & QCOW2_OFFSET_MASK;
-    if (off < q->g.cluster_size || (l1e & 511) || !qcow2_in_file(q, off, q->g.cluster_size))
-        return qcow2_corrupt(q, err, "L2 table offset %llu is invalid", (unsigned long long)off);
-    return qcow2_table_get(q, &q->l2c, off, false, t, err);
-}
-
-static enum ctype classify(struct qcow2 *q, uint64_t e)
-{
-    if (e & QCOW2_OFLAG_COMPRESSED)
-        return C_COMPRESSED;
-    if (q->version >= 3 && (e & QCOW2_OFLAG_ZERO))
-        return C_ZERO;
-    if (!(e & QCOW2_OFFSET_MASK))
-        return C_UNALLOC;
-    return C_NORMAL;
-}
-
-/* The L2 entry for guest offset off (0 when there is no L2 table). */
-static int lookup(struct qcow2 *q, uint64_t off, uint64_t *entry, struct verr *err)
-{
-    uint64_t l1i = qcow2_l1_index(&q->g, off);
-    *entry = 0;
-    if (l1i >= q->l1_size || !(q->l1[l1i] & QCOW2_OFFSET_MASK))
-        return 0;
-    uint8_t *t;
-    int r = l2_table(q, q->l1[l1i], &t, err);
-    if (r < 0)
-        return r;
-    *entry = qcow2_be64(t + qcow2_l2_index(&q->g, off) * 8);
-    enum ctype ct = classify(q, *entry);
-    if ((ct == C_NORMAL || ct == C_ZERO) && (*entry & QCOW2_OFFSET_MASK) &&
-        ((*entry & 0x1feull) || (*entry & QCOW2_OFFSET_MASK) < q->g.cluster_size))
-        return qcow2_corrupt(q, err, "data cluster offset %llx for guest offset %llu is invalid",
-                             (unsigned long long)(*entry & QCOW2_OFFSET_MASK),
-                             (unsigned long long)off);
-    return 0;
-}
-
-static int decompress(struct qcow2 *q, uint64_t e, struct verr *err)
-{
-    if (q->dc_entry == e && q->dc_buf)
-        return 0;
-    uint64_t cs = q->g.cluster_size, hoff, len;
-    qcow2_compressed_span(&q->g, e, &hoff, &len);
-    if (len > 2 * cs)
-        return qcow2_corrupt(q, err, "compressed cluster is longer than two clusters");
-    if (!q->dc_buf) {
-        q->dc_buf = xmalloc(cs);
-        q->cbuf = xmalloc(2 * cs);
+    uint64_t cs = q->g.cluster_size;
+    uint8_t *h = xcalloc(1, cs);
+    int r = hostfile_pread(q->f, h, cs, 0, err);
+    q->bm_ext = false;
+    q->bm_claimed = false;
+    if (r == 0)
+        q->autoclear = q->version >= 3 ? qcow2_be64(h + 88) : 0;
+    for (uint64_t p = q->header_length; r == 0 && p + 8 <= cs;) {
+        uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
+        if (type == QCOW2_EXT_END || len > cs - p - 8)
+            break;
+        if (type == QCOW2_EXT_BITMAPS && len >= 24) {
+            q->bm_ext = true;
+            q->bm_ext_nb = qcow2_be32(h + p + 8);
+            q->bm_dir_size = qcow2_be64(h + p + 16);
+            q->bm_dir_off = qcow2_be64(h + p + 24);
+        }
+        p += 8 + (((uint64_t)len + 7) & ~7ull);
     }
+    free(h);
+    if (q->bm_ext_nb > QCOW2_MAX_BITMAPS || q->bm_dir_size > QCOW2_MAX_BITMAP_DIR)
+        q->bm_ext = false;
+    return r == 0 ? qcow2_bitmaps_load(q, file_len, err) : r;
+}
+
+int qcow2_reload(struct qcow2 *q, struct verr *err)
+{
+    struct qcow2_cache *caches[] = {&q->l2c, &q->rbc};
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < caches[c]->n; i++) {
+            caches[c]->slots[i].offset = 0;
+            caches[c]->slots[i].dirty = false;
+        }
+    }
+    free(q->pending);
+    q->pending = NULL;
+    q->nb_pending = q->cap_pending = 0;
     q->dc_entry = 0;
-    int r = hostfile_pread(q->f, q->cbuf, len, hoff, err);
-    if (r < 0)
-        return r;
-    bool okay = false;
-    if (q->compression_type == 0) {
-        z_stream zs;
-        memset(&zs, 0, sizeof(zs));
-        if (inflateInit2(&zs, -12) != Z_OK)
-            return verr_set(err, ENOMEM, "could not initialise zlib");
-        zs.next_in = q->cbuf;
-        zs.avail_in = (uInt)len;
-        zs.next_out = q->dc_buf;
-        zs.avail_out = (uInt)cs;
-        int zr = inflate(&zs, Z_FINISH);
-        okay = (zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && zs.avail_out == 0;
-        inflateEnd(&zs);
-    } else {
-        if (!q->zstd_dctx)
-            q->zstd_dctx = ZSTD_createDCtx();
-        ZSTD_DCtx_reset(q->zstd_dctx, ZSTD_reset_session_only);
-        ZSTD_inBuffer in = {q->cbuf, len, 0};
-        ZSTD_outBuffer out = {q->dc_buf, cs, 0};
-        while (out.pos < out.size && in.pos < in.size) {
-            size_t zr = ZSTD_decompressStream(q->zstd_dctx, &out, &in);
-            if (ZSTD_isError(zr) || (zr == 0 && out.pos < out.size))
-                break;
-        }
-        okay = out.pos == out.size;
-    }
-    if (!okay)
-        return qcow2_corrupt(q, err, "could not decompress the cluster at host offset %llu",
-                             (unsigned long long)hoff);
-    q->dc_entry = e;
-    return 0;
-}
-
-/* Reads part of one guest cluster as this layer (and its backing) sees it. */
-static int read_in_cluster(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n, struct verr *err)
-{
-    uint64_t e;
-    int r = lookup(q, off, &e, err);
-    if (r < 0)
-        return r;
-    uint64_t in = off & (q->g.cluster_size - 1);
-    switch (classify(q, e)) {
-    case C_UNALLOC:
-        return block_read_backing(q->bd, buf, n, off, err);
-    case C_ZERO:
-        memset(buf, 0, n);
-        return 0;
-    case C_COMPRESSED:
-        r = decompress(q, e, err);
-        if (r == 0)
-            memcpy(buf, q->dc_buf + in, n);
-        return r;
-    case C_NORMAL:
-        return hostfile_pread(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
-    }
-    return -EINVAL;
-}
-
-static int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    uint8_t *p = buf;
-    while (len > 0) {
-        size_t n = cs - (off & (cs - 1));
-        if (n > len)
-            n = len;
-        /* Coalesce a run of host-contiguous plain clusters into one read. */
-        uint64_t e;
-        int r = lookup(q, off, &e, err);
-        if (r < 0)
-            return r;
-        if (classify(q, e) == C_NORMAL && n < len) {
-            uint64_t host = (e & QCOW2_OFFSET_MASK) + (off & (cs - 1));
-            size_t run = n;
-            while (run < len) {
-                uint64_t e2;
-                r = lookup(q, off + run, &e2, err);
-                if (r < 0)
-                    return r;
-                if (classify(q, e2) != C_NORMAL || (e2 & QCOW2_OFFSET_MASK) != host + run)
-                    break;
-                run += len - run < cs ? len - run : cs;
-            }
-            r = hostfile_pread(q->f, p, run, host, err);
-            if (r < 0)
-                return r;
-            n = run;
-        } else {
-            r = read_in_cluster(q, off, p, n, err);
-            if (r < 0)
-                return r;
-        }
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-/* block_map: a run of plain clusters, contiguous on the host, that this image
- * owns (COPIED) when writing. Takes the image lock itself: the caller's data
- * I/O then runs without it. */
-static int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
-                     struct block_map *out, struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size, host = 0, run = 0;
-    int r = 0;
-    pthread_mutex_lock(&bd->lock);
-    while (run < len) {
-        uint64_t e;
-        r = lookup(q, off + run, &e, err);
-        if (r < 0)
-            break;
-        uint64_t in = (off + run) & (cs - 1), h = (e & QCOW2_OFFSET_MASK) + in;
-        if (classify(q, e) != C_NORMAL || (write && !(e & QCOW2_OFLAG_COPIED)) ||
-            !qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs) || (run && h != host + run))
-            break;
-        if (!run)
-            host = h;
-        run += cs - in;
-    }
-    pthread_mutex_unlock(&bd->lock);
-    if (r < 0 || run == 0)
-        return r;
-    *out =
-        (struct block_map){q->f->fd, host, run < len ? run : len, q->f->direct ? q->f->align : 1};
-    return 1;
-}
-
-/* ---- writes ---------------------------------------------------------- */
-
-/* Makes L1 entry l1i point at an L2 table this image alone owns. */
-static int l2_for_write(struct qcow2 *q, uint64_t l1i, uint64_t *l2off, struct verr *err)
-{
-    uint64_t e = q->l1[l1i], old = e & QCOW2_OFFSET_MASK;
-    if (old && (e & QCOW2_OFLAG_COPIED)) {
-        *l2off = old;
-        return 0;
-    }
-    uint64_t cs = q->g.cluster_size, nw;
-    uint8_t *copy = NULL, *t;
-    int r;
-    if (old) {
-        r = l2_table(q, e, &t, err);
-        if (r < 0)
-            return r;
-        copy = xmalloc(cs);
-        memcpy(copy, t, cs);
-    }
-    r = qcow2_alloc_clusters(q, 1, &nw, err);
+    q->comp_next = 0;
+    q->l1_dirty = q->rt_dirty = false;
+    q->free_hint = 1;
+    uint8_t h[QCOW2_V2_HEADER_LEN];
+    uint64_t file_len = 0;
+    int r = hostfile_pread(q->f, h, sizeof(h), 0, err);
     if (r == 0)
-        r = qcow2_table_get(q, &q->l2c, nw, true, &t, err);
+        r = hostfile_length(q->f, &file_len, err);
+    free(q->l1);
+    free(q->rt);
+    qcow2_snap_free(q->snaps, q->nb_snapshots);
+    q->l1 = NULL;
+    q->rt = NULL;
+    q->snaps = NULL;
+    if (r == 0) {
+        q->size = qcow2_be64(h + 24);
+        q->l1_size = qcow2_be32(h + 36);
+        q->l1_offset = qcow2_be64(h + 40);
+        q->rt_offset = qcow2_be64(h + 48);
+        q->rt_clusters = qcow2_be32(h + 56);
+        q->nb_snapshots = qcow2_be32(h + 60);
+        q->snapshots_offset = qcow2_be64(h + 64);
+        q->file_len = file_len;
+        r = load_tables(q, q->bd->filename, file_len, err);
+    }
+    if (r == 0)
+        r = reload_bitmaps(q, file_len, err);
     if (r < 0) {
-        free(copy);
+        /* Nothing trustworthy in memory: no more writes through this handle. */
+        if (!q->l1)
+            q->l1 = xcalloc(1, 8);
+        if (!q->rt)
+            q->rt = xcalloc(1, 8);
+        q->l1_size = 0;
+        q->rt_entries = 0;
+        qcow2_snap_free(q->snaps, q->nb_snapshots);
+        q->snaps = NULL;
+        q->nb_snapshots = 0;
+        q->bd->read_only = true;
         return r;
     }
-    if (copy) {
-        /* Shared table: its descriptors stay shared, so none is COPIED. */
-        for (uint64_t i = 0; i < q->g.l2_entries; i++)
-            qcow2_put64(t + i * 8, qcow2_be64(copy + i * 8) & ~QCOW2_OFLAG_COPIED);
-        free(copy);
-        qcow2_free_later(q, old, cs);
-    }
-    q->l1[l1i] = nw | QCOW2_OFLAG_COPIED;
-    q->l1_dirty = true;
-    *l2off = nw;
-    return 0;
-}
-
-/* The host bytes an L2 entry holds (a whole cluster, or a compressed span);
- * false when it holds none (unallocated, or zero without a cluster). */
-static bool entry_host_span(struct qcow2 *q, uint64_t e, uint64_t *hoff, uint64_t *hlen)
-{
-    enum ctype ct = classify(q, e);
-    *hoff = e & QCOW2_OFFSET_MASK;
-    *hlen = q->g.cluster_size;
-    if (ct == C_COMPRESSED) {
-        qcow2_compressed_span(&q->g, e, hoff, hlen);
-        return true;
-    }
-    return *hoff && ct != C_UNALLOC;
-}
-
-static void free_entry(struct qcow2 *q, uint64_t e)
-{
-    uint64_t hoff, hlen;
-    if (entry_host_span(q, e, &hoff, &hlen))
-        qcow2_free_later(q, hoff, hlen);
-}
-
-static int set_entry(struct qcow2 *q, uint64_t off, uint64_t val, struct verr *err)
-{
-    uint64_t l1i = qcow2_l1_index(&q->g, off), l2off;
-    int r = l2_for_write(q, l1i, &l2off, err);
-    if (r < 0)
-        return r;
-    uint8_t *t;
-    r = qcow2_table_get(q, &q->l2c, l2off, false, &t, err);
-    if (r < 0)
-        return r;
-    qcow2_put64(t + qcow2_l2_index(&q->g, off) * 8, val);
-    qcow2_table_dirty(q, &q->l2c, l2off);
-    return 0;
-}
-
-static int write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t n,
-                            struct verr *err)
-{
-    uint64_t cs = q->g.cluster_size, in = off & (cs - 1), e;
-    uint64_t l1i = qcow2_l1_index(&q->g, off), l2off;
-    int r = l2_for_write(q, l1i, &l2off, err);
-    if (r < 0)
-        return r;
-    r = lookup(q, off, &e, err);
-    if (r < 0)
-        return r;
-    if (classify(q, e) == C_NORMAL && (e & QCOW2_OFLAG_COPIED)) {
-        if (!qcow2_in_file(q, e & QCOW2_OFFSET_MASK, cs))
-            return qcow2_corrupt(q, err, "data cluster %llx lies beyond the end of the file",
-                                 (unsigned long long)(e & QCOW2_OFFSET_MASK));
-        return hostfile_pwrite(q->f, buf, n, (e & QCOW2_OFFSET_MASK) + in, err);
-    }
-    /* Copy-on-write: a new cluster holding the old content around the new. */
-    uint64_t nw;
-    const uint8_t *src = buf;
-    uint8_t *full = NULL;
-    enum ctype ct = classify(q, e);
-    uint64_t base = off - in;
-    bool zero_old =
-        ct == C_ZERO || (ct == C_UNALLOC && (!q->bd->backing || base >= q->bd->backing->size));
-    uint64_t eof = q->alloc_end << q->g.cluster_bits;
-    if (q->file_len > eof)
-        eof = q->file_len;
-    if (n < cs && zero_old) {
-        /* Old content is zeroes: when the new cluster lies past everything
-         * ever in the file it already reads as zeroes, so only the new bytes
-         * (and the cluster's last byte, to cover it) need writing. */
-        r = qcow2_alloc_clusters(q, 1, &nw, err);
-        if (r < 0)
-            return r;
-        if (nw >= eof) {
-            r = hostfile_pwrite(q->f, buf, n, nw + in, err);
-            if (r == 0 && in + n < cs) {
-                static const uint8_t zero;
-                r = hostfile_pwrite(q->f, &zero, 1, nw + cs - 1, err);
-            }
-        } else {
-            full = xcalloc(1, cs);
-            memcpy(full + in, buf, n);
-            r = hostfile_pwrite(q->f, full, cs, nw, err);
-            free(full);
-        }
-        if (r < 0)
-            return r;
-        goto mapped;
-    }
-    if (n < cs) {
-        full = xmalloc(cs);
-        size_t clen = cs;
-        if (base + clen > q->size)
-            clen = (size_t)(q->size - base);
-        r = read_in_cluster(q, base, full, clen, err);
-        if (r < 0) {
-            free(full);
-            return r;
-        }
-        memset(full + clen, 0, cs - clen);
-        memcpy(full + in, buf, n);
-        src = full;
-    }
-    r = qcow2_alloc_clusters(q, 1, &nw, err);
-    if (r == 0)
-        r = hostfile_pwrite(q->f, src, cs, nw, err);
-    free(full);
-    if (r < 0)
-        return r;
-mapped:
-    /* The new descriptor first, so the old cluster is only freed once nothing
-     * points at it. */
-    r = set_entry(q, off, nw | QCOW2_OFLAG_COPIED, err);
-    if (r == 0)
-        free_entry(q, e);
-    if (q->dc_entry == e)
-        q->dc_entry = 0;
-    return r;
-}
-
-static int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
-                        struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    const uint8_t *p = buf;
-    while (len > 0) {
-        size_t n = cs - (off & (cs - 1));
-        if (n > len)
-            n = len;
-        int r = write_in_cluster(q, off, p, n, err);
-        if (r < 0)
-            return r;
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-/* Compression alone: touches no image state (the compression type and
- * cluster size are fixed after open), so callers run it without the image
- * lock, on as many threads as they like. *olen = 0: not worth storing
- * compressed. */
-static int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out,
-                          size_t *olen, struct verr *err)
-{
-    const struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    (void)err;
-    *olen = 0;
-    uint8_t *in = (uint8_t *)buf;
-    if (len < cs) { /* the image's short last cluster: compress it zero-padded */
-        in = xcalloc(1, cs);
-        memcpy(in, buf, len);
-    }
-    size_t n = 0;
-    if (q->compression_type == 0) {
-        z_stream zs;
-        memset(&zs, 0, sizeof(zs));
-        if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) ==
-            Z_OK) {
-            zs.next_in = in;
-            zs.avail_in = (uInt)cs;
-            zs.next_out = out;
-            zs.avail_out = (uInt)cs;
-            if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
-                n = cs - zs.avail_out;
-            deflateEnd(&zs);
-        }
-    } else {
-        size_t zr = ZSTD_compress(out, cs, in, cs, ZSTD_CLEVEL_DEFAULT);
-        if (!ZSTD_isError(zr))
-            n = zr;
-    }
-    if (in != buf)
-        free(in);
-    if (n > 0 && n < cs - 512)
-        *olen = n;
-    return 0;
-}
-
-/* The locked half: allocates host space for (or packs into the tail of the
- * last) compressed cluster, writes cdata and points the L2 entry at it.
- * clen = 0 stores buf plainly. */
-static int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
-                                       const void *cdata, size_t clen, uint64_t off,
-                                       struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    if (len == 0 || off % cs || (len != cs && off + len != bd->size) || len > cs || clen >= cs)
-        return verr_set(
-            err, EINVAL,
-            "'%s': compressed writes must cover exactly one cluster (offset %llu, length %zu)",
-            bd->filename, (unsigned long long)off, len);
-    q->dc_entry = 0; /* host bytes may be reused below */
-    if (clen == 0)   /* not worth it: store the cluster plainly */
-        return qcow2_pwrite(bd, buf, len, off, err);
-    /* The L2 table first, then the data after it, as qemu-img lays it out. */
-    uint64_t l2off;
-    int r = l2_for_write(q, qcow2_l1_index(&q->g, off), &l2off, err);
-    if (r < 0)
-        return r;
-    /* Packing, as the format allows and qemu-img does: compressed data starts
-     * at any byte and may run from the tail of the last compressed cluster
-     * into the next host cluster when that one is allocated right after it.
-     * Every host cluster the data touches holds one reference for it. */
-    uint64_t host = q->comp_next;
-    bool tail = host && (host & (cs - 1)) + clen <= cs;
-    if (!tail) {
-        uint64_t fresh;
-        r = qcow2_alloc_clusters(q, 1, &fresh, err);
-        if (r < 0)
-            return r;
-        if (host && fresh == (host | (cs - 1)) + 1)
-            tail = true; /* spans the old tail and the fresh cluster */
-        else
-            host = fresh;
-    }
-    if (tail) {
-        uint64_t rc;
-        r = qcow2_refcount_get(q, host >> q->g.cluster_bits, &rc, err);
-        if (r == 0 && rc == 0) /* cannot happen: a free resets comp_next */
-            r = qcow2_corrupt(q, err, "compressed cluster tail lost its refcount");
-        if (r == 0)
-            r = qcow2_refcount_set(q, host >> q->g.cluster_bits, rc + 1, err);
-        if (r < 0)
-            return r;
-    }
-    r = hostfile_pwrite(q->f, cdata, clen, host, err);
-    if (r < 0)
-        return r;
-    q->comp_next = host + clen;
-    if ((q->comp_next & (cs - 1)) == 0)
-        q->comp_next = 0;
-    q->comp_eof_align = true;
-    uint64_t e;
-    r = lookup(q, off, &e, err);
-    if (r == 0)
-        r = set_entry(q, off, qcow2_compressed_entry(&q->g, host, clen), err);
-    if (r == 0)
-        free_entry(q, e);
-    return r;
-}
-
-static int qcow2_flush(struct block_dev *bd, struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    int r = 0;
-    if (q->comp_eof_align) {
-        /* Compressed data ends anywhere; like qemu-img, end the file on a
-         * 512-byte boundary so sector-based readers of the last one never
-         * read past the end. */
-        uint64_t len;
-        r = hostfile_length(q->f, &len, err);
-        if (r == 0 && (len & 511))
-            r = hostfile_truncate(q->f, (len + 511) & ~511ull, err);
-        if (r < 0)
-            return r;
-        q->comp_eof_align = false;
-    }
-    r = qcow2_flush_metadata(q, err);
-    if (r == 0)
-        r = qcow2_barrier(q, err);
-    return r;
-}
-
-/* Full-cluster range operations: discard (full: make unallocated) and zero. */
-static int range_op(struct qcow2 *q, uint64_t off, uint64_t len, bool zero, bool may_unmap,
-                    bool full_discard, struct verr *err)
-{
-    uint64_t cs = q->g.cluster_size;
-    for (uint64_t c = off; c < off + len; c += cs) {
-        uint64_t l1i = qcow2_l1_index(&q->g, c), e;
-        bool has_l2 = l1i < q->l1_size && (q->l1[l1i] & QCOW2_OFFSET_MASK);
-        int r = lookup(q, c, &e, err);
-        if (r < 0)
-            return r;
-        enum ctype ct = classify(q, e);
-        uint64_t nv;
-        if (zero) {
-            if (ct == C_ZERO && !(e & QCOW2_OFFSET_MASK && may_unmap))
-                continue;
-            if (!has_l2 && !q->backing_file)
-                continue;
-            if (ct == C_NORMAL && (e & QCOW2_OFLAG_COPIED) && !may_unmap)
-                nv = e | QCOW2_OFLAG_ZERO; /* keep the space, read as zeroes */
-            else
-                nv = QCOW2_OFLAG_ZERO;
-        } else {
-            if (!has_l2 || (e == 0))
-                continue;
-            nv = (!full_discard && q->version >= 3 && q->backing_file) ? QCOW2_OFLAG_ZERO : 0;
-        }
-        if (nv == e)
-            continue;
-        if (q->dc_entry == e)
-            q->dc_entry = 0;
-        r = set_entry(q, c, nv, err);
-        if (r < 0)
-            return r;
-        if ((nv & QCOW2_OFFSET_MASK) == 0)
-            free_entry(q, e);
-    }
-    return 0;
-}
-
-static int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    uint64_t start = (off + cs - 1) & ~(cs - 1);
-    uint64_t end = off + len == bd->size ? off + len : (off + len) & ~(cs - 1);
-    if (end <= start)
-        return 0;
-    return range_op(q, start, end - start, false, true, false, err);
-}
-
-static int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
-                              struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size;
-    uint64_t start = (off + cs - 1) & ~(cs - 1);
-    uint64_t end = off + len == bd->size ? off + len : (off + len) & ~(cs - 1);
-    int r = 0;
-    if (q->version < 3 || end <= start) {
-        start = end = off; /* plain zero writes everywhere */
-    }
-    uint8_t *z = xcalloc(1, cs);
-    /* Head and tail (and everything for v2) as data writes of zeroes. */
-    for (uint64_t p = off; r == 0 && p < start;) {
-        size_t n = cs - (p & (cs - 1));
-        if (n > start - p)
-            n = start - p;
-        r = write_in_cluster(q, p, z, n, err);
-        p += n;
-    }
-    if (r == 0 && end > start)
-        r = range_op(q, start, end - start, true, flags & BLOCK_ZERO_MAY_UNMAP, false, err);
-    uint64_t tail = end > start ? end : start;
-    if (q->version < 3)
-        tail = off;
-    for (uint64_t p = tail; r == 0 && p < off + len;) {
-        size_t n = cs - (p & (cs - 1));
-        if (n > off + len - p)
-            n = off + len - p;
-        r = write_in_cluster(q, p, z, n, err);
-        p += n;
-    }
-    free(z);
-    return r;
-}
-
-static int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_extent *ext,
-                        struct verr *err)
-{
-    struct qcow2 *q = Q(bd);
-    uint64_t cs = q->g.cluster_size, e;
-    int r = lookup(q, off, &e, err);
-    if (r < 0)
-        return r;
-    enum ctype ct = classify(q, e);
-    uint64_t host = e & QCOW2_OFFSET_MASK;
-    uint64_t run = cs - (off & (cs - 1));
-    while (run < len) {
-        uint64_t e2;
-        r = lookup(q, off + run, &e2, err);
-        if (r < 0)
-            return r;
-        if (classify(q, e2) != ct)
-            break;
-        if (ct == C_NORMAL && (e2 & QCOW2_OFFSET_MASK) != host + ((off & (cs - 1)) + run))
-            break;
-        if (ct == C_COMPRESSED)
-            break;
-        run += cs;
-    }
-    if (run > len)
-        run = len;
-    ext->length = run;
-    ext->present = ct != C_UNALLOC;
-    ext->zero = ct == C_ZERO || (ct == C_UNALLOC && !bd->backing);
-    ext->data = ct == C_NORMAL || ct == C_COMPRESSED;
-    ext->compressed = ct == C_COMPRESSED;
-    ext->has_host_offset = ct == C_NORMAL || (ct == C_ZERO && host);
-    ext->host_offset = host + (off & (cs - 1));
-    ext->host_file = bd->filename;
+    q->bd->size = q->size;
     return 0;
 }
 
@@ -1031,13 +549,19 @@ static int qcow2_get_info(struct block_dev *bd, struct block_info *info, struct 
     str_copy(info->compat, sizeof(info->compat), q->version >= 3 ? "1.1" : "0.10");
     str_copy(info->compression_type, sizeof(info->compression_type),
              q->compression_type ? "zstd" : "zlib");
+    info->extended_l2 = q->g.extl2;
+    if (q->data_file_name) {
+        info->data_file = xstrdup(q->data_file_name);
+        info->data_file_raw = q->data_raw;
+    }
     if (q->backing_file) {
         info->backing_file = xstrdup(q->backing_file);
         info->full_backing_path = block_resolve_backing(bd->filename, q->backing_file);
         if (q->backing_format)
             info->backing_format = xstrdup(q->backing_format);
     }
-    return qcow2_snapshot_list(bd, &info->snapshots, &info->nb_snapshots, err);
+    int r = qcow2_bitmap_list(bd, &info->bitmaps, &info->nb_bitmaps, err);
+    return r < 0 ? r : qcow2_snapshot_list(bd, &info->snapshots, &info->nb_snapshots, err);
 }
 
 /* Switches to a new L1 table of n entries (copy of the current one). */
@@ -1045,13 +569,23 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
                      struct verr *err)
 {
     uint64_t cs = q->g.cluster_size;
-    int r = qcow2_flush_metadata(q, err);
-    if (r < 0)
-        return r;
     uint64_t bytes = (uint64_t)n * 8, nw = 0;
     if (bytes > QCOW2_MAX_L1_BYTES)
         return verr_set(err, EFBIG, "'%s': L1 table would exceed %u bytes", q->bd->filename,
                         QCOW2_MAX_L1_BYTES);
+    if (q->txn) {
+        /* Only in memory: the commit gives it its clusters. */
+        uint64_t *l1 = xcalloc(n ? n : 1, 8);
+        memcpy(l1, src, (size_t)(src_n < n ? src_n : n) * 8);
+        free(q->l1);
+        q->l1 = l1;
+        q->l1_size = n;
+        q->l1_dirty = true;
+        return 0;
+    }
+    int r = qcow2_flush_metadata(q, err);
+    if (r < 0)
+        return r;
     if (n)
         r = qcow2_alloc_clusters(q, (bytes + cs - 1) / cs, &nw, err);
     if (r < 0)
@@ -1091,34 +625,198 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
     return qcow2_flush_metadata(q, err);
 }
 
+/* Host space for [off, off+len) of the data: reserved (falloc) or written (full). */
+static int prealloc_space(struct hostfile *hf, uint64_t off, uint64_t len, enum block_prealloc mode,
+                          struct verr *err)
+{
+    if (mode != BLOCK_PREALLOC_FULL)
+        return hostfile_allocate(hf, off, len, err);
+    size_t chunk = 1 << 20;
+    uint8_t *z = xcalloc(1, chunk);
+    int r = 0;
+    for (uint64_t p = 0; r == 0 && p < len; p += chunk)
+        r = hostfile_pwrite(hf, z, len - p < chunk ? len - p : chunk, off + p, err);
+    free(z);
+    return r;
+}
+
+int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_prealloc mode,
+                      bool zero_flag, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    uint64_t eof = q->alloc_end << q->g.cluster_bits;
+    if (q->file_len > eof)
+        eof = q->file_len;
+    uint64_t run_start = 0, run_end = 0; /* host range being collected for falloc/full */
+    int r = 0;
+    for (uint64_t c = start & ~(cs - 1); r == 0 && c < end; c += cs) {
+        struct qcow2_slot s;
+        r = qcow2_lookup(q, c, &s, err);
+        if (r < 0 || s.has_host || s.compressed)
+            continue;
+        /* The L2 table before the data, as qemu-img lays it out. */
+        uint64_t l2off, host = c;
+        r = qcow2_l2_for_write(q, qcow2_l1_index(&q->g, c), &l2off, err);
+        if (r == 0 && !q->data_file)
+            r = qcow2_alloc_clusters(q, 1, &host, err);
+        /* A reused cluster (or a data file region) may hold old bytes. */
+        if (r == 0 && (q->data_file || host < eof))
+            r = hostfile_zero(q->df, host, cs, mode == BLOCK_PREALLOC_METADATA, err);
+        /* As QEMU: extended L2 entries keep their bitmap (the space is there,
+         * unallocated), a grown v3 area reads as preallocated zeroes. */
+        uint64_t e = host | QCOW2_OFLAG_COPIED, bm = s.bm;
+        if (!q->g.extl2 && zero_flag && q->version >= 3)
+            e |= QCOW2_OFLAG_ZERO;
+        if (r == 0)
+            r = qcow2_set_entry(q, c, e, bm, err);
+        if (r < 0 || mode == BLOCK_PREALLOC_METADATA)
+            continue;
+        if (host != run_end) {
+            if (run_end > run_start)
+                r = prealloc_space(q->df, run_start, run_end - run_start, mode, err);
+            run_start = host;
+        }
+        run_end = host + cs;
+    }
+    if (r == 0 && run_end > run_start && mode != BLOCK_PREALLOC_METADATA)
+        r = prealloc_space(q->df, run_start, run_end - run_start, mode, err);
+    if (r == 0 && !q->data_file) {
+        /* The file covers every allocated cluster. */
+        uint64_t len;
+        r = hostfile_length(q->f, &len, err);
+        if (r == 0 && (q->alloc_end << q->g.cluster_bits) > len)
+            r = hostfile_truncate(q->f, q->alloc_end << q->g.cluster_bits, err);
+    }
+    return r;
+}
+
+/* block_resize_prealloc's second step: host space for the grown area. */
+static int qcow2_resize_prealloc(struct block_dev *bd, uint64_t start, uint64_t end,
+                                 enum block_prealloc mode, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    if (start >= end)
+        return 0;
+    /* One transaction too: a kill leaves the area preallocated or not. */
+    int r = qcow2_txn_begin(q, err);
+    if (r < 0)
+        return r;
+    r = qcow2_preallocate(q, start, end, mode, true, err);
+    return qcow2_txn_end(q, r, err);
+}
+
+/* Drops the L2 tables of L1 entries first.. and everything they reference. */
+static int drop_tables(struct qcow2 *q, uint64_t first, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size;
+    int r = 0;
+    for (uint64_t i = first; r == 0 && i < q->l1_size; i++) {
+        uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK;
+        if (!l2off)
+            continue;
+        for (uint64_t j = 0; r == 0 && j < q->g.l2_entries; j++) {
+            uint8_t *t;
+            r = qcow2_l2_table(q, q->l1[i], &t, err);
+            uint64_t hoff, hlen;
+            if (r == 0 && qcow2_entry_host_span(q, qcow2_l2_get(&q->g, t, j, NULL), &hoff, &hlen))
+                qcow2_free_later(q, hoff, hlen);
+        }
+        qcow2_cache_forget(&q->l2c, l2off);
+        qcow2_free_later(q, l2off, cs);
+        q->l1[i] = 0;
+        q->l1_dirty = true;
+    }
+    q->dc_entry = 0;
+    q->comp_next = 0;
+    return r;
+}
+
+/* Drops everything past the new end: clusters wholly past it, and L2
+ * tables that then map nothing. */
+static int shrink_tree(struct qcow2 *q, uint64_t size, struct verr *err)
+{
+    uint64_t cs = q->g.cluster_size, start = (size + cs - 1) & ~(cs - 1);
+    uint64_t keep = qcow2_l1_entries_for(&q->g, size);
+    uint64_t span = cs << q->g.l2_bits, end = keep * span;
+    if (end > q->size)
+        end = (q->size + cs - 1) & ~(cs - 1);
+    int r = start < end ? qcow2_discard_clusters(q, start, end - start, true, err) : 0;
+    return r == 0 ? drop_tables(q, keep, err) : r;
+}
+
+/* One transaction: the header's new size, the new L1 table and whatever
+ * the shrink frees switch together. Growing zeroes the tail of the old last
+ * cluster and, over a longer backing file, the new area (so it reads as
+ * zeroes, not as the backing file's data). */
 static int qcow2_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    (void)allow_shrink;
-    if (size < q->size)
-        return verr_set(err, ENOTSUP,
-                        "'%s': shrinking qcow2 images is not supported (it could drop data); "
-                        "convert to a smaller image instead",
-                        bd->filename);
-    if (size / q->g.cluster_size > (QCOW2_OFFSET_MASK >> q->g.cluster_bits))
+    uint64_t cs = q->g.cluster_size, old = q->size;
+    if (size % 512)
+        return verr_set(err, EINVAL, "'%s': The new size must be a multiple of 512", bd->filename);
+    if (size < old && !allow_shrink)
+        return verr_set(err, EINVAL, "'%s': shrinking needs to be asked for", bd->filename);
+    if (size / cs > (QCOW2_OFFSET_MASK >> q->g.cluster_bits) ||
+        qcow2_l1_entries_for(&q->g, size) * 8 > QCOW2_MAX_L1_BYTES)
         return verr_set(err, EFBIG, "'%s': size %llu is too large", bd->filename,
                         (unsigned long long)size);
-    uint64_t need = qcow2_l1_entries_for(&q->g, size);
-    int r = 0;
-    if (need > q->l1_size)
-        r = qcow2_replace_l1(q, (uint32_t)need, q->l1, q->l1_size, err);
+    if (size == old)
+        return 0;
+    int r = qcow2_txn_begin(q, err);
     if (r < 0)
         return r;
-    uint8_t b[8];
-    qcow2_put64(b, size);
-    r = hostfile_pwrite(q->f, b, 8, 24, err);
-    if (r == 0)
-        r = qcow2_barrier(q, err);
+    if (size < old) {
+        r = shrink_tree(q, size, err);
+    } else {
+        uint64_t need = qcow2_l1_entries_for(&q->g, size);
+        if (need > q->l1_size)
+            r = qcow2_replace_l1(q, (uint32_t)need, q->l1, q->l1_size, err);
+    }
     if (r == 0) {
         q->size = size;
         bd->size = size;
+        qcow2_bitmaps_resized(q, old);
+    }
+    if (r == 0 && size > old) {
+        uint64_t tail = (old + cs - 1) & ~(cs - 1);
+        uint64_t bsize = bd->backing ? bd->backing->size : 0;
+        uint64_t zend = bsize > old ? (bsize < size ? bsize : size) : 0;
+        if (tail > size)
+            tail = size;
+        if (zend < tail)
+            zend = tail;
+        if (zend > old) {
+            struct qcow2_slot s;
+            r = qcow2_lookup(q, old & ~(cs - 1), &s, err);
+            bool stale = r == 0 && (s.has_host || s.compressed);
+            if (r == 0 && (stale || zend > tail))
+                r = qcow2_write_zeroes(bd, old, zend - old, 0, err);
+        }
+    }
+    r = qcow2_txn_end(q, r, err);
+    if (r == 0 && q->data_file) {
+        uint64_t dlen;
+        r = hostfile_length(q->df, &dlen, err);
+        if (r == 0 && (dlen < size || q->data_raw))
+            r = hostfile_truncate(q->df, size, err);
     }
     return r;
+}
+
+int qcow2_read_l1(struct qcow2 *q, uint64_t off, uint32_t n, uint64_t **out, struct verr *err)
+{
+    uint64_t *l1 = xcalloc(n ? n : 1, 8);
+    uint8_t *b = xmalloc((size_t)n * 8 + 1);
+    int r = hostfile_pread(q->f, b, (size_t)n * 8, off, err);
+    for (uint32_t i = 0; r == 0 && i < n; i++)
+        l1[i] = qcow2_be64(b + (size_t)i * 8);
+    free(b);
+    if (r < 0) {
+        free(l1);
+        return r;
+    }
+    *out = l1;
+    return 0;
 }
 
 /* Checks that every table and cluster the tree references lies in the file,
@@ -1131,12 +829,12 @@ static int validate_tree(struct qcow2 *q, const uint64_t *l1, uint32_t n, struct
             continue;
         for (uint64_t j = 0; j < q->g.l2_entries; j++) {
             uint8_t *t;
-            int r = l2_table(q, l1[i], &t, err);
+            int r = qcow2_l2_table(q, l1[i], &t, err);
             if (r < 0)
                 return r;
-            uint64_t e = qcow2_be64(t + j * 8);
+            uint64_t e = qcow2_l2_get(&q->g, t, j, NULL);
             uint64_t hoff, hlen;
-            if (!entry_host_span(q, e, &hoff, &hlen))
+            if (!qcow2_entry_host_span(q, e, &hoff, &hlen))
                 continue;
             if (hoff < cs || !qcow2_in_file(q, hoff, hlen))
                 return qcow2_corrupt(q, err, "cluster at %llx lies outside the file",
@@ -1144,6 +842,28 @@ static int validate_tree(struct qcow2 *q, const uint64_t *l1, uint32_t n, struct
         }
     }
     return 0;
+}
+
+static int refcount_add(struct qcow2 *q, uint64_t off, uint64_t len, struct verr *err)
+{
+    for (uint64_t c = off >> q->g.cluster_bits; c <= (off + len - 1) >> q->g.cluster_bits; c++) {
+        uint64_t rc;
+        int r = qcow2_refcount_get(q, c, &rc, err);
+        if (r == 0)
+            r = qcow2_refcount_set(q, c, rc + 1, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* True when the L2 table holds an entry with the COPIED flag. */
+static bool has_copied(struct qcow2 *q, const uint8_t *t)
+{
+    for (uint64_t j = 0; j < q->g.l2_entries; j++)
+        if (qcow2_l2_get(&q->g, t, j, NULL) & QCOW2_OFLAG_COPIED)
+            return true;
+    return false;
 }
 
 int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
@@ -1154,17 +874,34 @@ int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int d
     if (vr < 0)
         return vr;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
-        if (!l2off)
+        if (!(l1[i] & QCOW2_OFFSET_MASK))
             continue;
-        for (uint64_t j = 0; j < q->g.l2_entries; j++) {
-            uint8_t *t;
-            int r = l2_table(q, l1[i], &t, err);
+        uint8_t *t;
+        int r = qcow2_l2_table(q, l1[i], &t, err);
+        if (r < 0)
+            return r;
+        /* Only a table this image owns has flags to clear; changing it goes
+         * through qcow2_l2_for_write (which moves it in a transaction). */
+        bool clear =
+            clear_copied && l1 == q->l1 && (l1[i] & QCOW2_OFLAG_COPIED) && has_copied(q, t);
+        if (clear) {
+            uint64_t l2off;
+            r = qcow2_l2_for_write(q, i, &l2off, err);
             if (r < 0)
                 return r;
-            uint64_t e = qcow2_be64(t + j * 8);
+        }
+        uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
+        for (uint64_t j = 0; j < q->g.l2_entries; j++) {
+            r = qcow2_l2_table(q, l1[i], &t, err);
+            if (r < 0)
+                return r;
+            uint64_t bm, e = qcow2_l2_get(&q->g, t, j, &bm);
+            if (clear && (e & QCOW2_OFLAG_COPIED) && !q->data_file) {
+                qcow2_l2_put(&q->g, t, j, e & ~QCOW2_OFLAG_COPIED, bm);
+                qcow2_table_dirty(q, &q->l2c, l2off);
+            }
             uint64_t hoff, hlen;
-            if (!entry_host_span(q, e, &hoff, &hlen))
+            if (!qcow2_entry_host_span(q, e, &hoff, &hlen))
                 continue;
             if (delta < 0) {
                 qcow2_free_later(q, hoff, hlen);
@@ -1173,36 +910,22 @@ int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int d
             if (!qcow2_in_file(q, hoff, hlen))
                 return qcow2_corrupt(q, err, "cluster at %llx lies beyond the end of the file",
                                      (unsigned long long)hoff);
-            /* Count the new reference before the flag says "shared". */
-            for (uint64_t c = hoff >> q->g.cluster_bits;
-                 c <= (hoff + hlen - 1) >> q->g.cluster_bits; c++) {
-                uint64_t rc;
-                r = qcow2_refcount_get(q, c, &rc, err);
-                if (r == 0)
-                    r = qcow2_refcount_set(q, c, rc + 1, err);
-                if (r < 0)
-                    return r;
-            }
-            if (clear_copied && (e & QCOW2_OFLAG_COPIED)) {
-                r = l2_table(q, l1[i], &t, err);
-                if (r < 0)
-                    return r;
-                qcow2_put64(t + j * 8, e & ~QCOW2_OFLAG_COPIED);
-                qcow2_table_dirty(q, &q->l2c, l2off);
-            }
+            r = refcount_add(q, hoff, hlen, err);
+            if (r < 0)
+                return r;
         }
         if (delta < 0) {
             qcow2_free_later(q, l2off, cs);
         } else {
-            uint64_t rc;
-            int r = qcow2_refcount_get(q, l2off >> q->g.cluster_bits, &rc, err);
-            if (r == 0)
-                r = qcow2_refcount_set(q, l2off >> q->g.cluster_bits, rc + 1, err);
+            r = refcount_add(q, l2off, cs, err);
             if (r < 0)
                 return r;
         }
-        if (clear_copied)
+        if (clear_copied && (l1[i] & QCOW2_OFLAG_COPIED)) {
             l1[i] &= ~QCOW2_OFLAG_COPIED;
+            if (l1 == q->l1)
+                q->l1_dirty = true;
+        }
     }
     return 0;
 }
@@ -1221,26 +944,37 @@ int qcow2_fix_copied(struct qcow2 *q, struct verr *err)
             q->l1[i] = want;
             q->l1_dirty = true;
         }
+        /* A pass to find what must change, then the changes, so that an
+         * unchanged table is never rewritten (or moved). */
+        bool writable = false;
         for (uint64_t j = 0; j < q->g.l2_entries; j++) {
             uint8_t *t;
-            r = l2_table(q, q->l1[i], &t, err);
+            r = qcow2_l2_table(q, q->l1[i], &t, err);
             if (r < 0)
                 return r;
-            uint64_t e = qcow2_be64(t + j * 8);
-            enum ctype ct = classify(q, e);
-            if (ct == C_COMPRESSED || ct == C_UNALLOC || !(e & QCOW2_OFFSET_MASK))
+            uint64_t bm, e = qcow2_l2_get(&q->g, t, j, &bm);
+            uint64_t off = e & QCOW2_OFFSET_MASK;
+            if ((e & QCOW2_OFLAG_COMPRESSED) || !off || q->data_file)
                 continue;
-            r = qcow2_refcount_get(q, (e & QCOW2_OFFSET_MASK) >> q->g.cluster_bits, &rc, err);
-            if (r < 0)
-                return r;
-            r = l2_table(q, q->l1[i], &t, err);
+            r = qcow2_refcount_get(q, off >> q->g.cluster_bits, &rc, err);
             if (r < 0)
                 return r;
             uint64_t w = rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
-            if (w != e) {
-                qcow2_put64(t + j * 8, w);
-                qcow2_table_dirty(q, &q->l2c, l2off);
+            if (w == e)
+                continue;
+            if (!writable && (q->l1[i] & QCOW2_OFLAG_COPIED)) {
+                r = qcow2_l2_for_write(q, i, &l2off, err);
+                if (r < 0)
+                    return r;
+                writable = true;
+            } else if (!writable && q->txn) {
+                continue; /* a shared table the committed image uses: leave it */
             }
+            r = qcow2_l2_table(q, q->l1[i], &t, err);
+            if (r < 0)
+                return r;
+            qcow2_l2_put(&q->g, t, j, w, bm);
+            qcow2_table_dirty(q, &q->l2c, q->l1[i] & QCOW2_OFFSET_MASK);
         }
     }
     return 0;
@@ -1272,13 +1006,42 @@ static int qcow2_change_backing(struct block_dev *bd, const char *path, const ch
     return 0;
 }
 
+/* One transaction: every L2 table and what it alone references goes. */
 static int qcow2_make_empty(struct block_dev *bd, struct verr *err)
 {
     struct qcow2 *q = Q(bd);
-    int r = range_op(q, 0, q->size, false, true, true, err);
-    if (r == 0)
-        r = qcow2_flush(bd, err);
-    return r;
+    int r = qcow2_txn_begin(q, err);
+    if (r < 0)
+        return r;
+    r = drop_tables(q, 0, err);
+    return qcow2_txn_end(q, r, err);
+}
+
+static int qcow2_bitmap_mark_op(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err)
+{
+    return qcow2_bitmaps_mark(Q(bd), off, len, err);
+}
+
+static int qcow2_bitmap_store_op(struct block_dev *bd, struct verr *err)
+{
+    return qcow2_bitmaps_store(Q(bd), err);
+}
+
+static int qcow2_batch_begin(struct block_dev *bd, struct verr *err)
+{
+    return qcow2_txn_begin(Q(bd), err);
+}
+
+static int qcow2_batch_end(struct block_dev *bd, bool keep, struct verr *err)
+{
+    struct qcow2 *q = Q(bd);
+    if (!q->txn)
+        return 0;
+    if (!keep) {
+        qcow2_txn_abort(q);
+        return 0;
+    }
+    return qcow2_txn_end(q, 0, err);
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -1301,8 +1064,15 @@ static void qcow2_free(struct qcow2 *q)
     qcow2_snap_free(q->snaps, q->nb_snapshots);
     free(q->dc_buf);
     free(q->cbuf);
+    free(q->wbuf);
+    free(q->sbuf);
+    free(q->txn_punch);
+    free(q->txn_busy);
     if (q->zstd_dctx)
         ZSTD_freeDCtx(q->zstd_dctx);
+    hostfile_close(&q->data_hf);
+    free(q->data_file_name);
+    qcow2_bitmaps_free(q);
     free(q);
 }
 
@@ -1311,11 +1081,44 @@ static size_t clamp(size_t v, size_t lo, size_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* opts->snapshot_*: the snapshot's L1 table and size stand in for the
+ * current ones (read-only). */
+static int load_snapshot(struct qcow2 *q, const struct block_open_opts *opts, struct verr *err)
+{
+    if (!opts->read_only)
+        return verr_set(err, EINVAL, "could not open '%s': a snapshot can only be opened read-only",
+                        q->bd->filename);
+    for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+        struct qcow2_snap *s = &q->snaps[i];
+        if ((opts->snapshot_id && strcmp(s->id, opts->snapshot_id) != 0) ||
+            (opts->snapshot_name && strcmp(s->name, opts->snapshot_name) != 0))
+            continue;
+        uint64_t size = s->has_disk_size ? s->disk_size : q->size;
+        if (s->l1_size < qcow2_l1_entries_for(&q->g, size))
+            return bad(err, q->bd->filename, "snapshot %s has an L1 table too small for its size",
+                       s->id);
+        uint64_t *l1;
+        int r = qcow2_read_l1(q, s->l1_offset, s->l1_size, &l1, err);
+        if (r < 0)
+            return r;
+        free(q->l1);
+        q->l1 = l1;
+        q->l1_size = s->l1_size;
+        q->l1_offset = s->l1_offset;
+        q->size = size;
+        return 0;
+    }
+    return verr_set(err, ENOENT, "Failed to load snapshot: Can't find snapshot");
+}
+
 static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err)
 {
     struct qcow2 *q = xcalloc(1, sizeof(*q));
     q->bd = bd;
     q->f = &bd->file;
+    q->df = q->f;
+    q->data_hf.fd = -1;
+    q->meta_prealloc = -1;
     bd->priv = q;
     uint64_t file_len;
     int r = hostfile_length(q->f, &file_len, err);
@@ -1323,6 +1126,22 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         r = parse_header(q, bd->filename, file_len, !opts->read_only, opts->for_repair, err);
     if (r == 0)
         r = load_tables(q, bd->filename, file_len, err);
+    if (r == 0)
+        r = qcow2_bitmaps_load(q, file_len, err);
+    if (r == 0 && q->data_file) {
+        /* Named relative to the image's directory, like a backing file. */
+        char *path = opts->data_file_override
+                         ? xstrdup(opts->data_file_override)
+                         : block_resolve_backing(bd->filename, q->data_file_name);
+        r = hostfile_open(&q->data_hf, path, !opts->read_only, opts->cache, err);
+        free(path);
+        if (r < 0)
+            verr_prefix(err, "could not open the data file of '%s'", bd->filename);
+        else
+            q->df = &q->data_hf;
+    }
+    if (r == 0 && (opts->snapshot_id || opts->snapshot_name))
+        r = load_snapshot(q, opts, err);
     if (r < 0)
         goto fail;
     qcow2_cache_init(&q->l2c, clamp((4u << 20) >> q->g.cluster_bits, 16, 512));
@@ -1333,9 +1152,10 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
 
     if (!opts->read_only) {
         bool rewrite = false;
-        if (q->autoclear) {
+        uint64_t understood = QCOW2_AUTOCLEAR_DATA_RAW | (q->bm_ext ? QCOW2_AUTOCLEAR_BITMAPS : 0);
+        if (q->autoclear & ~understood) {
             /* We do not maintain what these bits vouch for (e.g. bitmaps). */
-            q->autoclear = 0;
+            q->autoclear &= understood;
             rewrite = true;
         }
         if ((q->incompat & QCOW2_INCOMPAT_DIRTY) && !opts->for_repair) {
@@ -1369,6 +1189,11 @@ fail:
 
 static void qcow2_close(struct block_dev *bd)
 {
+    struct qcow2 *q = Q(bd);
+    struct verr err;
+    verr_clear(&err);
+    if (q && !bd->read_only && qcow2_bitmaps_store(q, &err) < 0)
+        log_error("could not store the dirty bitmaps of '%s': %s", bd->filename, verr_msg(&err));
     qcow2_free(Q(bd));
     bd->priv = NULL;
 }
@@ -1408,6 +1233,33 @@ static int check_create_opts(const char *path, const struct block_create_opts *o
     if (*version == 2 && o->compression_type && strcmp(o->compression_type, "zstd") == 0)
         return verr_set(err, EINVAL,
                         "could not create '%s': compression_type=zstd requires compat=1.1", path);
+    /* qemu-img's words for the rest. */
+    if (o->extended_l2 && *version == 2)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': Extended L2 entries are only supported with "
+                        "compatibility level 1.1 and above (use version=v3 or greater)",
+                        path);
+    if (o->extended_l2 && cs < 16384)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': Extended L2 entries are only supported with "
+                        "cluster sizes of at least 16384 bytes",
+                        path);
+    if (o->data_file_raw && !o->data_file)
+        return verr_set(err, EINVAL, "could not create '%s': data-file-raw requires data-file",
+                        path);
+    if (o->data_file && *version == 2)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': External data files are only supported with "
+                        "compatibility level 1.1 and above (use version=v3 or greater)",
+                        path);
+    if (o->data_file_raw && o->backing_file)
+        return verr_set(err, EINVAL,
+                        "could not create '%s': Backing file and data-file-raw cannot be used at "
+                        "the same time",
+                        path);
+    if (o->data_file && strlen(o->data_file) > 4095)
+        return verr_set(err, ENAMETOOLONG, "could not create '%s': data file name is too long",
+                        path);
     return 0;
 }
 
@@ -1440,7 +1292,8 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         block_close(b);
     }
     struct qcow2 *q = xcalloc(1, sizeof(*q));
-    qcow2_geom_init(&q->g, cbits, rorder);
+    q->data_hf.fd = -1;
+    qcow2_geom_init(&q->g, cbits, rorder, o->extended_l2);
     uint64_t cs = q->g.cluster_size;
     if (size / cs > (QCOW2_OFFSET_MASK >> cbits) ||
         qcow2_l1_entries_for(&q->g, size) * 8 > QCOW2_MAX_L1_BYTES) {
@@ -1456,6 +1309,14 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (o->compression_type && strcmp(o->compression_type, "zstd") == 0) {
         q->compression_type = 1;
         q->incompat |= QCOW2_INCOMPAT_COMPRESS;
+    }
+    if (o->extended_l2)
+        q->incompat |= QCOW2_INCOMPAT_EXTL2;
+    if (o->data_file) {
+        q->incompat |= QCOW2_INCOMPAT_DATA_FILE;
+        q->data_file_name = xstrdup(o->data_file);
+        if (o->data_file_raw)
+            q->autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
     }
     q->backing_file = o->backing_file ? xstrdup(o->backing_file) : NULL;
     q->backing_format = o->backing_file && o->backing_format ? xstrdup(o->backing_format) : NULL;
@@ -1477,6 +1338,19 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     q->l1_offset = q->l1_size ? (1 + rtc + nb) * cs : 0;
     uint64_t total = 1 + rtc + nb + l1c;
 
+    if (o->data_file && !o->backing_unsafe) {
+        /* The data file is created (emptied) at the virtual size, as qemu-img does. */
+        char *dpath = block_resolve_backing(path, o->data_file);
+        int dfd = open(dpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (dfd < 0 || ftruncate(dfd, (off_t)size) < 0)
+            r = verr_errno(err, errno, "could not create '%s': could not create the data file '%s'",
+                           path, dpath);
+        if (dfd >= 0)
+            close(dfd);
+        free(dpath);
+        if (r < 0)
+            goto out;
+    }
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         r = verr_errno(err, errno, "could not create '%s'", path);
@@ -1507,37 +1381,17 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         r = verr_errno(err, errno, "could not resize '%s'", path);
     if (close(fd) < 0 && r == 0)
         r = verr_errno(err, errno, "could not write '%s'", path);
-    if (r == 0 && o->prealloc != BLOCK_PREALLOC_OFF) {
-        /* Allocate every cluster through the driver, then the host space. */
+    enum block_prealloc prealloc = o->prealloc;
+    if (o->data_file_raw && prealloc == BLOCK_PREALLOC_OFF)
+        prealloc = BLOCK_PREALLOC_METADATA; /* a raw data file maps every cluster */
+    if (r == 0 && prealloc != BLOCK_PREALLOC_OFF) {
         struct block_open_opts oo = {.format = "qcow2", .no_backing = true};
         struct block_dev *bd;
         r = block_open(path, &oo, &bd, err);
         if (r == 0) {
-            struct qcow2 *pq = Q(bd);
-            for (uint64_t c = 0; r == 0 && c < size; c += cs) {
-                uint64_t nw;
-                r = qcow2_alloc_clusters(pq, 1, &nw, err);
-                if (r == 0)
-                    r = set_entry(pq, c, nw | QCOW2_OFLAG_COPIED, err);
-            }
+            r = qcow2_preallocate(Q(bd), 0, size, prealloc, false, err);
             if (r == 0)
                 r = qcow2_flush(bd, err);
-            uint64_t len = 0;
-            if (r == 0)
-                r = hostfile_length(&bd->file, &len, err);
-            /* The file must cover every allocated cluster. */
-            uint64_t want = pq->alloc_end * cs;
-            if (r == 0 && want > len)
-                r = hostfile_truncate(&bd->file, want, err);
-            if (r == 0 && o->prealloc == BLOCK_PREALLOC_FALLOC)
-                r = hostfile_allocate(&bd->file, 0, want, err);
-            if (r == 0 && o->prealloc == BLOCK_PREALLOC_FULL) {
-                uint8_t *z = xcalloc(1, 1 << 20);
-                for (uint64_t p = len; r == 0 && p < want; p += 1 << 20)
-                    r = hostfile_pwrite(&bd->file, z, want - p < (1 << 20) ? want - p : 1 << 20, p,
-                                        err);
-                free(z);
-            }
             block_close(bd);
         }
     }
@@ -1569,9 +1423,9 @@ static uint64_t prealloc_size(const struct qcow2_geom *g, uint64_t size)
     uint64_t meta = cs;
     uint64_t nl2e = aligned / cs;
     nl2e = (nl2e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
-    meta += nl2e * 8;
-    uint64_t nl1e = (nl2e * 8 + cs - 1) / cs;
-    nl1e = (nl1e + g->l2_entries - 1) / g->l2_entries * g->l2_entries;
+    meta += nl2e * g->l2_entry_size;
+    uint64_t nl1e = (nl2e * g->l2_entry_size + cs - 1) / cs;
+    nl1e = (nl1e + cs / 8 - 1) / (cs / 8) * (cs / 8);
     meta += nl1e * 8;
     meta += refcount_meta(g, (meta + aligned) / cs);
     return meta + aligned;
@@ -1586,7 +1440,7 @@ static int qcow2_measure(const struct block_create_opts *o, struct block_dev *sr
     if (r < 0)
         return r;
     struct qcow2_geom g;
-    qcow2_geom_init(&g, cbits, rorder);
+    qcow2_geom_init(&g, cbits, rorder, o->extended_l2);
     uint64_t size = src ? block_size(src) : o->size;
     uint64_t cs = g.cluster_size;
     uint64_t aligned = (size + cs - 1) / cs * cs;
@@ -1628,6 +1482,8 @@ const struct block_driver block_driver_qcow2 = {
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
     .map = qcow2_map,
+    .map_alloc = qcow2_map_alloc,
+    .map_commit = qcow2_map_commit,
     .compress = qcow2_compress,
     .pwrite_compressed_raw = qcow2_pwrite_compressed_raw,
     .flush = qcow2_flush,
@@ -1636,6 +1492,7 @@ const struct block_driver block_driver_qcow2 = {
     .status = qcow2_status,
     .get_info = qcow2_get_info,
     .resize = qcow2_resize,
+    .preallocate = qcow2_resize_prealloc,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,
@@ -1644,5 +1501,13 @@ const struct block_driver block_driver_qcow2 = {
     .create = qcow2_create,
     .change_backing = qcow2_change_backing,
     .make_empty = qcow2_make_empty,
+    .amend = qcow2_amend,
+    .bitmap_list = qcow2_bitmap_list,
+    .bitmap_op = qcow2_bitmap_op,
+    .bitmap_get = qcow2_bitmap_get,
+    .bitmap_mark = qcow2_bitmap_mark_op,
+    .bitmap_store = qcow2_bitmap_store_op,
+    .batch_begin = qcow2_batch_begin,
+    .batch_end = qcow2_batch_end,
     .measure = qcow2_measure,
 };

@@ -1,15 +1,19 @@
 /*
  * qcow2.h - the qcow2 driver's internal state and on-disk layout helpers.
  *
- * Shared by the driver's files (qcow2.c: header, lookup, I/O; qcow2-refcount.c:
- * allocation and the ordered metadata cache; qcow2-snapshot.c; qcow2-check.c)
- * and by the unit tests, which exercise the layout arithmetic and the
- * snapshot table codec directly. Layout facts are from QEMU's
- * docs/interop/qcow2.txt; all on-disk numbers are big-endian.
+ * Shared by the driver's files (qcow2.c: header, open, create, whole-image
+ * operations; qcow2-cluster.c: lookup and guest I/O at subcluster
+ * granularity; qcow2-refcount.c: allocation, the ordered metadata cache and
+ * metadata transactions; qcow2-snapshot.c; qcow2-bitmap.c: persistent dirty
+ * bitmaps; qcow2-amend.c; qcow2-check.c) and by the unit tests, which
+ * exercise the layout arithmetic and the snapshot table codec directly.
+ * Layout facts are from QEMU's docs/interop/qcow2.txt; all on-disk numbers
+ * are big-endian.
  *
  * Locking: the generic layer holds the image's mutex around every call into
- * this driver (block_driver.needs_lock), so nothing here locks on its own;
- * one mutex per image is the whole concurrency story.
+ * this driver (block_driver.needs_lock), except map, map_alloc and
+ * map_commit, which take it themselves so that the caller's data I/O runs
+ * without it; one mutex per image is the whole concurrency story.
  */
 #ifndef VIREO_BLOCK_QCOW2_H
 #define VIREO_BLOCK_QCOW2_H
@@ -36,10 +40,13 @@
 #define QCOW2_INCOMPAT_EXTL2     (1ull << 4)
 #define QCOW2_COMPAT_LAZY        (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS  (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW (1ull << 1)
 
 #define QCOW2_EXT_END            0u
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
 #define QCOW2_EXT_FEATURE_TABLE  0x6803f857u
+#define QCOW2_EXT_BITMAPS        0x23852875u
+#define QCOW2_EXT_DATA_FILE      0x44415441u
 
 #define QCOW2_OFLAG_COPIED     (1ull << 63)
 #define QCOW2_OFLAG_COMPRESSED (1ull << 62)
@@ -95,9 +102,40 @@ struct qcow2_geom {
     unsigned refcount_bits;
     uint64_t rb_entries;  /* refcounts per refcount block */
     unsigned csize_shift; /* compressed descriptor: first bit of the sector count */
+    /* Extended L2 entries: 128-bit entries (descriptor + subcluster
+     * bitmap), 32 subclusters per cluster. Without them a cluster is
+     * described as one subcluster, so the I/O paths have one shape. */
+    bool extl2;
+    unsigned l2_entry_size; /* bytes per L2 entry: 8, or 16 */
+    unsigned sc_bits;       /* log2 of the subcluster size */
+    unsigned nsc;           /* subclusters per cluster: 1 or 32 */
 };
 
-void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order);
+void qcow2_geom_init(struct qcow2_geom *g, unsigned cluster_bits, unsigned refcount_order,
+                     bool extl2);
+
+/* Entry i of an L2 table: the descriptor, and (bitmap non-NULL) the
+ * subcluster allocation bitmap (0 without extended L2 entries). */
+static inline uint64_t qcow2_l2_get(const struct qcow2_geom *g, const uint8_t *t, uint64_t i,
+                                    uint64_t *bitmap)
+{
+    if (bitmap)
+        *bitmap = g->extl2 ? qcow2_be64(t + i * 16 + 8) : 0;
+    return qcow2_be64(t + i * g->l2_entry_size);
+}
+
+static inline void qcow2_l2_put(const struct qcow2_geom *g, uint8_t *t, uint64_t i, uint64_t e,
+                                uint64_t bitmap)
+{
+    qcow2_put64(t + i * g->l2_entry_size, e);
+    if (g->extl2)
+        qcow2_put64(t + i * 16 + 8, bitmap);
+}
+
+/* Subcluster bitmap halves (extended L2): allocated in bits 0-31, reads as
+ * zeroes in bits 32-63. */
+#define QCOW2_SC_ALL_ALLOC 0x00000000ffffffffull
+#define QCOW2_SC_ALL_ZERO  0xffffffff00000000ull
 
 static inline uint64_t qcow2_l1_index(const struct qcow2_geom *g, uint64_t guest_off)
 {
@@ -182,6 +220,24 @@ struct qcow2 {
     uint8_t *hdr_extra;       /* v3 header bytes 104..header_length, preserved */
     char *backing_file;
     char *backing_format;
+    /* External data file (incompatible bit 2): guest clusters live there at
+     * their guest offset, unrefcounted. df is where data I/O goes: the data
+     * file, or the image itself. */
+    bool data_file;
+    bool data_raw;        /* autoclear bit 1: the data file is a raw image too */
+    char *data_file_name; /* from the header extension */
+    struct hostfile data_hf;
+    struct hostfile *df;
+    /* Persistent dirty bitmaps (qcow2-bitmap.c). The extension as read
+     * (bm_ext: present; ignored without the autoclear bit, as QEMU does),
+     * and the bitmaps of its directory. */
+    bool bm_ext;
+    uint32_t bm_ext_nb;
+    uint64_t bm_dir_off, bm_dir_size;
+    struct qcow2_bitmap *bms;
+    uint32_t nb_bms;
+    bool bm_claimed; /* our in-use flags are on disk: store before closing */
+    bool bm_storing;
     struct qcow2_ext *exts; /* extensions preserved as read (not backing fmt / features) */
     size_t nb_exts;
 
@@ -207,6 +263,19 @@ struct qcow2 {
     uint64_t *pending;  /* clusters whose refcount drops at the next metadata flush */
     size_t nb_pending, cap_pending;
 
+    /* A metadata transaction (qcow2-refcount.c): no metadata cluster of
+     * the committed image is written until one header write switches to
+     * the new tables. The committed image lies below txn_base; new clusters
+     * are ones free in both images. */
+    bool txn;
+    uint64_t txn_base, txn_hint;
+    uint64_t *txn_busy; /* bitmap: clusters allocated or freed in the transaction */
+    size_t txn_busy_words;
+    uint64_t txn_l1_off, txn_rt_off; /* the committed tables, freed at the commit */
+    uint32_t txn_l1_size, txn_rt_clusters;
+    uint64_t *txn_punch; /* clusters freed in the transaction: punched after it */
+    size_t nb_txn_punch, cap_txn_punch;
+
     /* Compressed writes share host clusters: where the next one may go. */
     uint64_t comp_next;  /* host byte offset, 0 = none */
     bool comp_eof_align; /* compressed data written: pad the file to 512 B at flush */
@@ -216,6 +285,11 @@ struct qcow2 {
     uint8_t *dc_buf;
     uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
     void *zstd_dctx;
+    uint8_t *wbuf, *sbuf; /* write scratch: the span written and one old subcluster */
+    /* The image looks preallocated with metadata (far more clusters in use
+     * than the file really holds): block status then asks the file whether
+     * a data cluster is a hole, as QEMU does. -1: not looked at yet. */
+    int meta_prealloc;
 };
 
 /* qcow2-refcount.c */
@@ -238,6 +312,22 @@ int qcow2_flush_metadata(struct qcow2 *q, struct verr *err);
 int qcow2_write_l1(struct qcow2 *q, struct verr *err);
 /* A write barrier between dependent metadata writes (fdatasync unless unsafe). */
 int qcow2_barrier(struct qcow2 *q, struct verr *err);
+/* In a transaction: true when a table at host offset off belongs to the
+ * committed image, so changing it means writing a copy elsewhere. */
+bool qcow2_txn_must_move(const struct qcow2 *q, uint64_t off);
+/* Metadata transactions (see qcow2-refcount.c). commit writes the new
+ * tables and switches the header (all of it, from the in-memory state) in
+ * one write; abort drops the in-memory changes and reloads the committed
+ * image. */
+int qcow2_txn_begin(struct qcow2 *q, struct verr *err);
+int qcow2_txn_commit(struct qcow2 *q, struct verr *err);
+void qcow2_txn_abort(struct qcow2 *q);
+/* Commits when r == 0, else aborts; returns the outcome. */
+int qcow2_txn_end(struct qcow2 *q, int r, struct verr *err);
+/* One past the highest cluster with a refcount. */
+int qcow2_refcount_end(struct qcow2 *q, uint64_t *end, struct verr *err);
+/* Rereads the header's tables from the file, dropping cached state. */
+int qcow2_reload(struct qcow2 *q, struct verr *err);
 
 /* qcow2.c */
 /* True when [off, off+len) lies inside the file (as opened, plus what we
@@ -255,8 +345,9 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err);
 int qcow2_corrupt(struct qcow2 *q, struct verr *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Adds `delta` to the refcount of every L2 table and data cluster reachable
- * from the L1 table (n entries); with clear_copied, also clears the COPIED
- * flags of the entries walked (in cache). Negative deltas are deferred. */
+ * from the L1 table (n entries); with clear_copied (the active table only),
+ * also clears the COPIED flags of the entries walked. Negative deltas are
+ * deferred. */
 int qcow2_update_tree_refcounts(struct qcow2 *q, uint64_t *l1, uint32_t n, int delta,
                                 bool clear_copied, struct verr *err);
 /* Switches the active L1 table to a new copy of n entries from src. */
@@ -264,6 +355,106 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
                      struct verr *err);
 /* Sets COPIED exactly where refcount == 1 in the active tree. */
 int qcow2_fix_copied(struct qcow2 *q, struct verr *err);
+/* Gives every guest cluster of [start, end) without one a host cluster
+ * (reading as zeroes; zero_flag: flagged zero in v3, as QEMU's resize does),
+ * and with falloc/full its host space. */
+int qcow2_preallocate(struct qcow2 *q, uint64_t start, uint64_t end, enum block_prealloc mode,
+                      bool zero_flag, struct verr *err);
+/* Reads an inactive L1 table (a snapshot's) into a malloc'd array. */
+int qcow2_read_l1(struct qcow2 *q, uint64_t off, uint32_t n, uint64_t **out, struct verr *err);
+
+/* qcow2-cluster.c */
+/* One guest cluster's L2 entry, decoded. Subclusters (bit i of the masks)
+ * hold data in the host cluster (alloc), read as zeroes (zero), or read
+ * from the backing chain; an image without extended L2 entries has one
+ * subcluster per cluster. */
+struct qcow2_slot {
+    uint64_t e, bm;  /* descriptor and bitmap, as stored */
+    uint64_t host;   /* host offset of the cluster (meaningful when has_host) */
+    bool has_host;   /* a host cluster belongs to this guest cluster */
+    bool compressed; /* all of it is compressed data */
+    bool owned;      /* has_host, and writable in place (COPIED, or a data file) */
+    uint32_t alloc, zero;
+};
+int qcow2_l2_table(struct qcow2 *q, uint64_t l1e, uint8_t **t, struct verr *err);
+int qcow2_decode(struct qcow2 *q, uint64_t e, uint64_t bm, uint64_t off, struct qcow2_slot *s,
+                 struct verr *err);
+int qcow2_lookup(struct qcow2 *q, uint64_t off, struct qcow2_slot *s, struct verr *err);
+/* Makes L1 entry l1i point at an L2 table this image alone owns (and, in
+ * a metadata transaction, one the committed image does not use). */
+int qcow2_l2_for_write(struct qcow2 *q, uint64_t l1i, uint64_t *l2off, struct verr *err);
+int qcow2_set_entry(struct qcow2 *q, uint64_t off, uint64_t e, uint64_t bm, struct verr *err);
+/* The host bytes an entry holds a reference on (a cluster, or a compressed
+ * span); false when none (unallocated, zero without a cluster, or a
+ * cluster of an external data file). */
+bool qcow2_entry_host_span(struct qcow2 *q, uint64_t e, uint64_t *hoff, uint64_t *hlen);
+int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t n,
+                           struct verr *err);
+/* Drops whole clusters of the cluster-aligned range (full: unallocated even
+ * over a backing file). */
+int qcow2_discard_clusters(struct qcow2 *q, uint64_t off, uint64_t len, bool full,
+                           struct verr *err);
+int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
+int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off, struct verr *err);
+int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
+              struct verr *err);
+int qcow2_map_alloc(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                    struct verr *err);
+int qcow2_map_commit(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                     struct verr *err);
+int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
+                   struct verr *err);
+int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                const void *cdata, size_t clen, uint64_t off, struct verr *err);
+int qcow2_flush(struct block_dev *bd, struct verr *err);
+int qcow2_discard(struct block_dev *bd, uint64_t off, uint64_t len, struct verr *err);
+int qcow2_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, unsigned flags,
+                       struct verr *err);
+int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_extent *ext,
+                 struct verr *err);
+
+/* qcow2-bitmap.c: persistent dirty bitmaps. */
+#define QCOW2_MAX_BITMAPS     65535
+#define QCOW2_MAX_BITMAP_DIR  (64u << 20)
+#define QCOW2_BM_IN_USE       (1u << 0)
+#define QCOW2_BM_AUTO         (1u << 1)
+#define QCOW2_BM_EXTRA_COMPAT (1u << 2)
+struct qcow2_bitmap {
+    char *name;
+    uint32_t flags; /* as stored */
+    uint8_t type;
+    uint8_t gbits; /* granularity = 1 << gbits */
+    uint64_t table_off;
+    uint32_t table_size;
+    uint8_t *extra; /* extra data, preserved */
+    uint32_t extra_len;
+    uint8_t *bits;     /* loaded data: bit i covers [i << gbits, (i + 1) << gbits) */
+    bool inconsistent; /* found in use (its writer died): kept as it is, unusable */
+};
+/* Reads and checks the bitmap directory (open). */
+int qcow2_bitmaps_load(struct qcow2 *q, uint64_t file_len, struct verr *err);
+void qcow2_bitmaps_free(struct qcow2 *q);
+/* Before the first change of data or bitmaps: loads the bitmaps and marks
+ * them in use on disk (one transaction), so a writer that dies leaves them
+ * flagged, as QEMU does. */
+int qcow2_bitmaps_claim(struct qcow2 *q, struct verr *err);
+/* After a resize: the loaded bit arrays follow the new size. */
+void qcow2_bitmaps_resized(struct qcow2 *q, uint64_t old_size);
+/* Marks guest range [off, off+len) dirty in every enabled bitmap. */
+int qcow2_bitmaps_mark(struct qcow2 *q, uint64_t off, uint64_t len, struct verr *err);
+/* Writes the bitmaps back and clears the in-use flags (one transaction). */
+int qcow2_bitmaps_store(struct qcow2 *q, struct verr *err);
+/* The bitmaps extension (for the header) and the bitmaps' clusters (for check). */
+size_t qcow2_bitmaps_ext(const struct qcow2 *q, uint8_t *out);
+typedef void (*qcow2_ref_fn)(void *opaque, uint64_t off, uint64_t len);
+int qcow2_bitmaps_refs(struct qcow2 *q, qcow2_ref_fn fn, void *opaque, uint64_t *errors,
+                       block_check_report_fn report, void *report_opaque, struct verr *err);
+/* block.h's bitmap operations. */
+int qcow2_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size_t *n,
+                      struct verr *err);
+int qcow2_bitmap_op(struct block_dev *bd, const struct block_bitmap_op *op, struct verr *err);
+int qcow2_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,
+                     uint32_t *granularity, struct verr *err);
 
 /* qcow2-snapshot.c */
 int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
@@ -271,6 +462,12 @@ int qcow2_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_
 int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *err);
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
+
+/* Inside a transaction: writes the snapshot table again (new clusters). */
+int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err);
+
+/* qcow2-amend.c */
+int qcow2_amend(struct block_dev *bd, const struct block_amend_opts *o, struct verr *err);
 
 /* qcow2-check.c */
 int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn report, void *opaque,

@@ -93,6 +93,17 @@ static int raw_resize(struct block_dev *bd, uint64_t size, bool allow_shrink, st
     return r;
 }
 
+/* The host space of [start, end) (a grown area): reserved or written. */
+static int raw_preallocate(struct block_dev *bd, uint64_t start, uint64_t end,
+                           enum block_prealloc mode, struct verr *err)
+{
+    if (mode == BLOCK_PREALLOC_METADATA)
+        return verr_set(err, ENOTSUP, "Unsupported preallocation mode: metadata");
+    if (mode == BLOCK_PREALLOC_FALLOC)
+        return hostfile_allocate(&bd->file, start, end - start, err);
+    return hostfile_zero(&bd->file, start, end - start, false, err);
+}
+
 static int raw_create(const char *path, const struct block_create_opts *opts, struct verr *err)
 {
     if (opts->backing_file)
@@ -157,6 +168,7 @@ const struct block_driver block_driver_raw = {
     .write_zeroes = raw_write_zeroes,
     .status = raw_status,
     .resize = raw_resize,
+    .preallocate = raw_preallocate,
     .create = raw_create,
     .measure = raw_measure,
 };

@@ -421,6 +421,31 @@ fail:
     session_reply_error(ss, id, has_id, &err);
 }
 
+int qmp_server_execute(struct qmp_session *ss, const char *name, struct json_object *args,
+                       struct json_object **ret, struct qmp_error *err)
+{
+    const struct qmp_command *cmd = server_find(ss->server, name);
+    *ret = NULL;
+    if (!cmd || cmd->fn == cmd_qmp_capabilities)
+        return qmp_error_set(err, QMP_ERROR_COMMAND_NOT_FOUND, "The command %s has not been found",
+                             name);
+    struct json_object *empty = NULL;
+    if (!args)
+        args = empty = json_object_new_object();
+    int r = validate_args(cmd->args, args, err);
+    if (r == 0)
+        r = cmd->fn(ss, args, ret, err, cmd->opaque);
+    json_object_put(empty);
+    if (r < 0) {
+        json_object_put(*ret);
+        *ret = NULL;
+        if (!err->desc[0])
+            qmp_error_set(err, QMP_ERROR_GENERIC, "command %s failed", name);
+        return -1;
+    }
+    return 0;
+}
+
 static void session_on_value(void *opaque, struct json_object *value, const char *error)
 {
     struct qmp_session *ss = opaque;

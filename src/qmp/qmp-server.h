@@ -163,4 +163,13 @@ struct qmp_server *qmp_session_server(const struct qmp_session *session);
  * getfd), or -1 when it passed none. */
 int qmp_session_take_fd(struct qmp_session *session);
 
+/*
+ * Runs a registered command in-process, on behalf of session (the human monitor builds its
+ * commands on QMP's, as QEMU's does): the arguments are validated as a request's are (NULL
+ * for none), the handler runs, and its events go out as usual. Returns 0 with *ret set (NULL
+ * when the command returns nothing), or -1 with err filled. Loop thread only.
+ */
+int qmp_server_execute(struct qmp_session *session, const char *name, struct json_object *args,
+                       struct json_object **ret, struct qmp_error *err);
+
 #endif

@@ -42,12 +42,12 @@ enum backend_kind {
 struct vm_backends {
     unsigned nr_drives, nr_netdevs, nr_chardevs;
     struct vmm_drive drives[VMM_MAX_DRIVES];
-    struct net_options netdevs[VMM_MAX_NETDEVS]; /* strings owned here */
-    struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 1];
+    struct net_options netdevs[VMM_MAX_NETDEVS];        /* strings owned here */
+    struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 2]; /* + serial0, compat_monitor0 */
     /* Which device took each one (a backend serves one device). */
     bool drive_used[VMM_MAX_DRIVES];
     bool netdev_used[VMM_MAX_NETDEVS];
-    bool chardev_used[VMM_MAX_CHARDEVS + 1];
+    bool chardev_used[VMM_MAX_CHARDEVS + 2];
 };
 
 /* "drive", "netdev", "chardev". */

@@ -91,6 +91,34 @@ out:
     return r;
 }
 
+/* The human monitor's back-end: -mon chardev=ID or -monitor chardev:ID names a -chardev
+ * nothing else uses; any other -monitor becomes the chardev "compat_monitor0", QEMU's label. */
+static int monitor_chardev(struct vmm_config *cfg, struct verr *err)
+{
+    struct vm_backends *be = &cfg->backends;
+    const char *id = NULL;
+    if (cfg->monitor.kind == CHARDEV_REF) {
+        id = cfg->monitor.id;
+        int i = vm_backends_find(be, BACKEND_CHARDEV, id);
+        if (i < 0)
+            return verr_set(err, ENOENT, "-mon chardev=%s: chardev \"%s\" not found", id, id);
+        if (vm_backends_take(be, BACKEND_CHARDEV, i))
+            return verr_set(err, EBUSY, "-mon chardev=%s: chardev '%s' is already in use", id, id);
+    } else if (cfg->monitor.kind != CHARDEV_NONE) {
+        if (vm_backends_find(be, BACKEND_CHARDEV, "compat_monitor0") >= 0)
+            return verr_set(err, EEXIST,
+                            "-monitor: the chardev id 'compat_monitor0' is taken by a -chardev");
+        struct chardev_spec *s = &be->chardevs[be->nr_chardevs++];
+        *s = cfg->monitor;
+        s->path = cfg->monitor.path ? xstrdup(cfg->monitor.path) : NULL;
+        s->id = xstrdup("compat_monitor0");
+        id = s->id;
+        vm_backends_take(be, BACKEND_CHARDEV, (int)(be->nr_chardevs - 1));
+    }
+    cfg->monitor_chardev = id ? vm_backends_find(be, BACKEND_CHARDEV, id) : -1;
+    return 0;
+}
+
 int cli_devices_finish(struct vmm_config *cfg, struct verr *err)
 {
     struct vm_backends *be = &cfg->backends;
@@ -126,5 +154,5 @@ int cli_devices_finish(struct vmm_config *cfg, struct verr *err)
     if (r < 0)
         return r;
     cfg->serial_chardev = serial_id ? vm_backends_find(be, BACKEND_CHARDEV, serial_id) : -1;
-    return 0;
+    return monitor_chardev(cfg, err);
 }

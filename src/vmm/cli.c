@@ -8,6 +8,7 @@
 #include "util/str.h"
 #include "vmm/cli-backends.h"
 #include "vmm/cli-device.h"
+#include "vmm/cli-legacy.h"
 #include "vmm/cli-opts.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
@@ -237,6 +238,57 @@ static int opt_serial(struct vmm_config *cfg, const char *opt, const char *arg, 
     return 0;
 }
 
+/* -monitor SPEC: the human monitor on a character device given as -serial's are. */
+static int opt_monitor(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (cfg->monitor_given)
+        return verr_set(err, ENOTSUP, "%s %s: only one human monitor is supported", opt, arg);
+    int r = chardev_parse(arg, &cfg->monitor, err);
+    if (r < 0) {
+        /* chardev_parse speaks of -serial, whose syntax this is */
+        const char *m = verr_msg(err);
+        if (!strncmp(m, "-serial", 7)) {
+            char *fixed = xasprintf("%s%s", opt, m + 7);
+            verr_set(err, -r, "%s", fixed);
+            free(fixed);
+        }
+        return r;
+    }
+    cfg->monitor_given = true;
+    return 0;
+}
+
+/* -mon chardev=ID[,mode=readline]: the human monitor on a -chardev. mode=control (QMP on a
+ * chardev) is refused: vireo-vmm serves QMP through -qmp. */
+static int opt_mon(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (cfg->monitor_given)
+        return verr_set(err, ENOTSUP, "%s %s: only one human monitor is supported", opt, arg);
+    char *copy = xstrdup(arg), *save = NULL, *id = NULL;
+    int r = 0;
+    for (char *kv = strtok_r(copy, ",", &save); kv && !r; kv = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(kv, "chardev=", 8) && kv[8])
+            id = kv + 8;
+        else if (!strcmp(kv, "mode=readline") || !strcmp(kv, "pretty=off"))
+            continue;
+        else if (!strcmp(kv, "mode=control"))
+            r = verr_set(err, ENOTSUP,
+                         "%s %s: mode=control is not supported by vireo-vmm (use -qmp)", opt, arg);
+        else
+            r = verr_set(err, EINVAL, "%s %s: Invalid parameter '%.*s'", opt, arg,
+                         (int)strcspn(kv, "="), kv);
+    }
+    if (!r && !id)
+        r = verr_set(err, EINVAL, "%s %s: Parameter 'chardev' is missing", opt, arg);
+    if (!r) {
+        cfg->monitor.kind = CHARDEV_REF;
+        cfg->monitor.id = xstrdup(id);
+        cfg->monitor_given = true;
+    }
+    free(copy);
+    return r;
+}
+
 static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)arg;
@@ -257,7 +309,8 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
         cfg->mem_prealloc = true;
     else if (str_eq(opt, "-snapshot"))
         cfg->snapshot = true;
-    /* -enable-kvm: KVM is the only accelerator */
+    /* -enable-kvm: KVM is the only accelerator; -no-user-config: vireo-vmm reads no
+     * configuration files */
     return 0;
 }
 
@@ -446,6 +499,18 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_nic(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_nic(cfg, arg, err);
+}
+
+static int opt_net(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_net(cfg, arg, err);
+}
+
 static int opt_chardev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -490,6 +555,8 @@ static const struct cli_option options[] = {
     {"-display", true, opt_display},
     {"-nodefaults", false, opt_flag},
     {"-qmp", true, opt_qmp},
+    {"-monitor", true, opt_monitor},
+    {"-mon", true, opt_mon},
     {"-pidfile", true, opt_pidfile},
     {"-daemonize", false, opt_flag},
     {"-no-reboot", false, opt_flag},
@@ -509,6 +576,9 @@ static const struct cli_option options[] = {
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
     {"-netdev", true, opt_netdev},
+    {"-nic", true, opt_nic},
+    {"-net", true, opt_net},
+    {"-no-user-config", false, opt_flag},
     {"-chardev", true, opt_chardev},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
@@ -520,6 +590,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     memset(cfg, 0, sizeof(*cfg));
     machine_config_init(&cfg->machine);
     cfg->serial_chardev = -1;
+    cfg->monitor_chardev = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_model = CPU_MODEL_QEMU64;
@@ -585,6 +656,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (!cfg->append)
         cfg->append = "";
+    if (cli_net_finish(cfg, err) < 0)
+        return -EINVAL;
     if (!cfg->serial_given) {
         /* QEMU: -nographic puts the serial port on stdio; with -nodefaults there is none;
          * otherwise it would go to a graphical console, which vireo-vmm does not have. */
@@ -592,6 +665,17 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cfg->daemonize && cfg->serial.kind == CHARDEV_STDIO)
         return verr_set(err, EINVAL, "-daemonize: cannot be used with the serial port on stdio");
+    if (cfg->monitor.kind == CHARDEV_STDIO) {
+        if (cfg->daemonize)
+            return verr_set(err, EINVAL, "-daemonize: cannot be used with the monitor on stdio");
+        bool taken = cfg->serial.kind == CHARDEV_STDIO;
+        for (unsigned i = 0; i < cfg->backends.nr_chardevs; i++)
+            taken |= cfg->backends.chardevs[i].kind == CHARDEV_STDIO;
+        if (taken)
+            return verr_set(err, EBUSY,
+                            "-monitor stdio: cannot use stdio by multiple character "
+                            "devices");
+    }
     if (cli_chardev_check(&cfg->backends, &cfg->serial, cfg->daemonize, err) < 0)
         return -EINVAL;
     return cli_devices_finish(cfg, err);
@@ -605,6 +689,7 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->owned = NULL;
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
+    chardev_spec_free(&cfg->monitor);
     vm_backends_free(&cfg->backends);
     for (unsigned i = 0; i < cfg->nr_devices; i++)
         dev_config_free(cfg->devices[i]);
@@ -616,6 +701,11 @@ void cli_config_free(struct vmm_config *cfg)
     free(cfg->fw_cfg_items);
     cfg->fw_cfg_items = NULL;
     cfg->nr_fw_cfg_items = 0;
+    for (unsigned i = 0; i < cfg->nr_net_args; i++)
+        free(cfg->net_args[i]);
+    free(cfg->net_args);
+    cfg->net_args = NULL;
+    cfg->nr_net_args = 0;
 }
 
 const char *cli_help_text(void)
@@ -635,6 +725,7 @@ const char *cli_help_text(void)
            "  -M pc|q35[,KEY=VALUE...]    the i440FX/PIIX3 or Q35/ICH9 PC, booted by firmware\n"
            "                              (QEMU 7.2's pc-i440fx-7.2 and pc-q35-7.2 too; -M help)\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
+           "  -no-user-config             accepted (no configuration files are read)\n"
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
            "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
@@ -675,6 +766,8 @@ const char *cli_help_text(void)
            "user,id=ID[,net=ADDR/BITS,host=,dhcpstart=,dns=][,hostfwd=tcp::HOSTPORT-:GUESTPORT]\n"
            "  -netdev tap,id=ID,ifname=NAME|fd=N[,script=no,downscript=no,vhost=off]\n"
            "  -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56][,host_mtu=N]\n"
+           "  -nic user|tap|none[,model=virtio-net-pci][,mac=MAC][,netdev options]\n"
+           "  -net nic[,model=virtio][,macaddr=MAC] -net user|tap[,netdev options]\n"
            "  -chardev socket,id=ID,path=PATH[,server=on|off][,wait=on|off]\n"
            "  -chardev pty|stdio|null,id=ID   -chardev file,id=ID,path=PATH\n"
            "  -device virtio-serial-pci[,id=ID][,max_ports=N]\n"
@@ -682,6 +775,9 @@ const char *cli_help_text(void)
            "\n"
            "Control:\n"
            "  -qmp unix:PATH,server,nowait  QMP control socket (also server=on,wait=off)\n"
+           "  -monitor stdio|unix:PATH,server,nowait|chardev:ID|none\n"
+           "                              the human monitor (HMP) on a character device\n"
+           "  -mon chardev=ID[,mode=readline]  the human monitor on a -chardev\n"
            "  -S                          start paused (QMP 'cont' starts the guest)\n"
            "  -incoming URI               restore a saved state: file:PATH, fd:N, exec:CMD, or\n"
            "                              defer (then QMP migrate-incoming)\n"

@@ -64,10 +64,16 @@ struct vmm_config {
      * -drive if=virtio as given (vmm/dev/device.h). */
     struct dev_config **devices;
     unsigned nr_devices;
-    int serial_chardev;        /* COM1's chardev: index into backends.chardevs, -1 none */
+    int serial_chardev;          /* COM1's chardev: index into backends.chardevs, -1 none */
+    struct chardev_spec monitor; /* -monitor SPEC, or -mon chardev=ID (kind CHARDEV_REF) */
+    bool monitor_given;
+    int monitor_chardev; /* the human monitor's chardev: index into backends.chardevs, -1 none */
     unsigned nr_virtio_drives; /* -drive if=virtio so far (QEMU's "virtioN" ids) */
     char *help_text;           /* CLI_DEVICE_HELP: what to print */
-    char **owned;              /* strings allocated while parsing (freed by cli_config_free) */
+    unsigned nr_legacy_nics;   /* -nic options so far (their netdevs are "__nicN") */
+    char **net_args;           /* -net options, joined by cli_net_finish */
+    unsigned nr_net_args;
+    char **owned; /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;
 };
 

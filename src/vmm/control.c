@@ -15,6 +15,7 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/pci.h"
+#include "vmm/hmp/hmp.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
@@ -26,6 +27,7 @@ struct control {
     struct vm *vm;
     struct qmp_server *server;
     struct qmp_vm_binding binding;
+    struct hmp *hmp;
 };
 
 static void op_query_status(void *opaque, struct qmp_vm_status *out)
@@ -165,7 +167,13 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         control_free(c);
         return r;
     }
-    if ((r = qmp_server_listen_unix(c->server, path, err)) < 0) {
+    if ((r = hmp_create(vm, c->server, &c->hmp, err)) < 0) {
+        control_free(c);
+        return r;
+    }
+    if (vm->cfg->monitor_chardev >= 0)
+        hmp_attach_chardev(c->hmp, &vm->chardevs.c[vm->cfg->monitor_chardev]);
+    if (path && (r = qmp_server_listen_unix(c->server, path, err)) < 0) {
         verr_prefix(err, "-qmp");
         control_free(c);
         return r;
@@ -186,6 +194,7 @@ void control_free(struct control *c)
         c->vm->events.opaque = NULL;
     }
     vm_set_device_events(c->vm, NULL, NULL); /* devices may still emit from their threads */
+    hmp_free(c->hmp);
     qmp_server_flush(c->server, 1000);
     qmp_server_free(c->server);
     free(c);

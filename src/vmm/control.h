@@ -12,7 +12,8 @@
 struct vm;
 struct control;
 
-/* Starts the QMP server on the unix socket at path and binds it to vm. */
+/* Starts the QMP server (on the unix socket at path; NULL for none, when only the human
+ * monitor uses it) and binds it to vm. */
 int control_create(struct vm *vm, const char *path, struct control **out, struct verr *err);
 /* Flushes pending replies and events (up to a second), then closes every connection. */
 void control_free(struct control *c);

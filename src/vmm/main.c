@@ -162,7 +162,8 @@ int main(int argc, char **argv)
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
     vm->migration = migration_new(vm);
-    if (cfg.qmp_path && control_create(vm, cfg.qmp_path, &control, &err) < 0)
+    if ((cfg.qmp_path || cfg.monitor_chardev >= 0) &&
+        control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
         goto out;

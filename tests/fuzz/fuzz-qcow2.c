@@ -8,8 +8,11 @@
  * get_info, block status over the whole disk, reads at offsets taken from
  * the input, and a full check. Then, for small inputs, a private copy is
  * opened read-write and written, discarded, snapshotted and repaired, so the
- * allocation paths meet corrupt metadata too. Backing files are never
- * opened (no_backing), so the target touches nothing outside its memfds.
+ * allocation paths meet corrupt metadata too, and its persistent dirty
+ * bitmaps are added, marked, merged and stored. Extended L2 entries reach
+ * the subcluster paths through the same calls. Backing files are never
+ * opened (no_backing) and an external data file is always a scratch memfd
+ * (data_file_override), so the target touches nothing outside its memfds.
  */
 #include "block/block.h"
 
@@ -65,32 +68,67 @@ static void exercise(struct block_dev *bd, const uint8_t *data, size_t size)
     }
 }
 
+static void bitmaps(struct block_dev *bd)
+{
+    struct verr err;
+    struct block_bitmap_info *l;
+    size_t n;
+    if (block_bitmap_list(bd, &l, &n, &err) == 0) {
+        for (size_t i = 0; i < n && i < 4; i++) {
+            uint8_t *bits;
+            uint64_t nbits;
+            uint32_t g;
+            if (block_bitmap_get(bd, l[i].name, &bits, &nbits, &g, &err) == 0)
+                free(bits);
+        }
+        if (!block_is_read_only(bd)) {
+            struct block_bitmap_op add = {.action = BLOCK_BITMAP_ADD, .name = "fuzz"};
+            block_bitmap_apply(bd, &add, &err);
+            if (n) {
+                struct block_bitmap_op merge = {
+                    .action = BLOCK_BITMAP_MERGE, .name = "fuzz", .src_name = l[0].name};
+                block_bitmap_apply(bd, &merge, &err);
+                struct block_bitmap_op rm = {.action = BLOCK_BITMAP_REMOVE, .name = l[n - 1].name};
+                block_bitmap_apply(bd, &rm, &err);
+            }
+        }
+        block_bitmap_list_free(l, n);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int fd = memfd_with(data, size);
     if (fd < 0)
         return 0;
-    char path[64];
+    int dfd = memfd_with(data, size < 65536 ? size : 65536); /* a data file, if it has one */
+    char path[64], dpath[64];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    snprintf(dpath, sizeof(dpath), "/proc/self/fd/%d", dfd);
     struct verr err;
-    struct block_open_opts ro = {.read_only = true, .format = "qcow2", .no_backing = true};
+    struct block_open_opts ro = {
+        .read_only = true, .format = "qcow2", .no_backing = true, .data_file_override = dpath};
     struct block_dev *bd;
     if (block_open(path, &ro, &bd, &err) == 0) {
         exercise(bd, data, size);
+        bitmaps(bd);
         struct block_check_result res;
         block_check(bd, 0, NULL, NULL, &res, &err);
         block_close(bd);
     }
     close(fd);
 
-    if (size > (256u << 10))
+    fd = size > (256u << 10) ? -1 : memfd_with(data, size);
+    if (fd < 0) {
+        if (dfd >= 0)
+            close(dfd);
         return 0;
-    fd = memfd_with(data, size);
-    if (fd < 0)
-        return 0;
+    }
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    struct block_open_opts rw = {
-        .format = "qcow2", .no_backing = true, .cache = BLOCK_CACHE_UNSAFE};
+    struct block_open_opts rw = {.format = "qcow2",
+                                 .no_backing = true,
+                                 .cache = BLOCK_CACHE_UNSAFE,
+                                 .data_file_override = dpath};
     if (block_open(path, &rw, &bd, &err) == 0) {
         uint64_t vsize = block_size(bd);
         uint8_t buf[4096];
@@ -102,11 +140,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             block_snapshot_create(bd, "fuzz", &err);
             block_pwrite(bd, buf, 100, vsize - 100, &err);
             block_write_zeroes(bd, 0, vsize < 1048576 ? vsize : 1048576, 0, &err);
+            block_pwrite(bd, buf, 1000, vsize / 3, &err); /* partial subclusters */
         }
+        bitmaps(bd);
+        block_resize(bd, block_size(bd) / 2 & ~511ull, true, &err);
         struct block_check_result res;
         block_check(bd, BLOCK_REPAIR_ALL, NULL, NULL, &res, &err);
         block_close(bd);
     }
     close(fd);
+    if (dfd >= 0)
+        close(dfd);
     return 0;
 }

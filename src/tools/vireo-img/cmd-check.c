@@ -93,7 +93,7 @@ int img_cmd_check(int argc, char **argv)
         {"force-share", no_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
-    const char *fmt = NULL;
+    const char *fmt = NULL, *cache = NULL;
     int json = 0, c;
     unsigned repair = 0;
     bool quiet = false;
@@ -123,6 +123,8 @@ int img_cmd_check(int argc, char **argv)
             quiet = true;
             break;
         case 'T':
+            cache = optarg;
+            break;
         case 'U':
             break;
         case 'h':
@@ -146,6 +148,10 @@ int img_cmd_check(int argc, char **argv)
         .no_backing = true,
         .for_repair = repair != 0,
     };
+    if (cache && block_cache_parse(cache, &o.cache) < 0) {
+        img_error("Invalid cache option: %s", cache);
+        return 1;
+    }
     struct block_dev *bd = img_open_opts(path, &o);
     if (!bd)
         return 1;

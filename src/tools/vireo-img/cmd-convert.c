@@ -4,8 +4,12 @@
  *
  * The source is walked by block status, so holes and zero clusters are never
  * read; data runs are read in chunks and scanned for all-zero blocks of the
- * -S size, which are skipped in a fresh target (or written as zeroes with
- * -n, where the target may hold old data). With -c the clusters to store go
+ * -S size (or of the target's cluster size, when larger), which are skipped
+ * in a fresh target (or written as zeroes with -n, where the target may hold
+ * old data). -m worker threads copy 2 MiB pieces in parallel: reads go
+ * straight to the source files where block_map allows, writes of fresh
+ * clusters through block_map_alloc, both without the images' locks; pieces
+ * are written in guest order unless -W allows any order. With -c the clusters to store go
  * through a ring: the main thread reads them, -m worker threads (default
  * qemu-img's 8, capped to the CPU count) compress them with
  * block_compress_cluster, which takes no image lock, and the main thread
@@ -25,6 +29,8 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHUNK (2u * 1024 * 1024)
@@ -33,6 +39,11 @@ struct source {
     struct block_dev *bd;
     uint64_t start; /* offset in the concatenated space */
     uint64_t size;
+    /* The file holding the source's data, mapped read-only once: a data run
+     * that is one range of it is used in place, without a copy. */
+    int map_fd;
+    const uint8_t *map;
+    uint64_t map_len;
 };
 
 struct convert {
@@ -47,7 +58,16 @@ struct convert {
     uint32_t cluster;
     uint8_t *buf, *cmp;
     struct img_progress progress;
-    unsigned workers; /* -m: compression threads */
+    unsigned workers;      /* -m: threads (copying, or compressing with -c) */
+    bool out_of_order;     /* -W: chunks are written as soon as they are read */
+    bool copy_range;       /* -C: data goes file to file in the kernel (copy_file_range) */
+    pthread_mutex_t lock;  /* the copy's shared state below, and the messages */
+    pthread_mutex_t wlock; /* one data write into the target at a time */
+    pthread_cond_t turn;
+    uint64_t next_chunk; /* next chunk a worker takes */
+    uint64_t write_turn; /* without -W: the chunk whose turn it is to be written */
+    uint64_t done_bytes; /* for -p */
+    bool failed;
 };
 
 /* One batch of clusters for the compression workers. */
@@ -119,6 +139,42 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
     return 0;
 }
 
+/* A pointer to [off, off + len) of the source where it lies in one range
+ * of a mapped file, else NULL (then src_read copies it). */
+static const uint8_t *src_in_place(struct convert *cv, uint64_t off, uint64_t len)
+{
+    struct source *s = find_source(cv, off);
+    if (!s || len > s->size - (off - s->start))
+        return NULL;
+    struct block_map m;
+    if (block_map(s->bd, off - s->start, len, false, &m, NULL) != 1 || m.length != len ||
+        m.align != 1)
+        return NULL;
+    pthread_mutex_lock(&cv->lock);
+    if (!s->map && s->map_fd != -2) {
+        struct stat st;
+        s->map_fd = -2; /* tried */
+        if (fstat(m.fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, m.fd, 0);
+            if (p != MAP_FAILED) {
+                madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+                s->map = p;
+                s->map_len = (uint64_t)st.st_size;
+                s->map_fd = m.fd;
+            }
+        }
+    }
+    const uint8_t *p = NULL;
+    if (s->map && s->map_fd == m.fd && m.host_offset <= s->map_len &&
+        len <= s->map_len - m.host_offset)
+        p = s->map + m.host_offset;
+    pthread_mutex_unlock(&cv->lock);
+    return p;
+}
+
+/* Reads the concatenated source. Where block_map says a range is plain
+ * data in a file, the read goes straight to it without the image's lock, so
+ * the workers read in parallel (the sources are read-only: nothing moves). */
 static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len)
 {
     while (len) {
@@ -129,10 +185,33 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
         uint64_t n = s->size - rel < len ? s->size - rel : len;
         struct verr err;
         verr_clear(&err);
-        if (block_pread(s->bd, buf, n, rel, &err) < 0) {
-            img_error("error while reading at byte %llu: %s", (unsigned long long)off,
-                      verr_msg(&err));
-            return -EIO;
+        struct block_map m;
+        int r = block_map(s->bd, rel, n, false, &m, &err);
+        if (r == 1 && m.align == 1) {
+            ssize_t got = pread(m.fd, buf, m.length, (off_t)m.host_offset);
+            if (got >= 0) {
+                if ((uint64_t)got < m.length) /* past the end of the file: zeroes */
+                    memset(buf + got, 0, m.length - (uint64_t)got);
+                n = m.length;
+                r = 0;
+            } else {
+                r = -1;
+            }
+        } else {
+            r = -1;
+        }
+        if (r < 0) {
+            uint64_t cs = block_cluster_size(s->bd);
+            if (cs && n > cs - rel % cs)
+                n = cs - rel % cs; /* one cluster through the driver */
+            verr_clear(&err);
+            if (block_pread(s->bd, buf, n, rel, &err) < 0) {
+                pthread_mutex_lock(&cv->lock);
+                img_error("error while reading at byte %llu: %s", (unsigned long long)off,
+                          verr_msg(&err));
+                pthread_mutex_unlock(&cv->lock);
+                return -EIO;
+            }
         }
         buf += n;
         off += n;
@@ -141,13 +220,106 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
     return 0;
 }
 
-static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+/* Writes reserved (in guest order) but not done yet: a worker does them
+ * after it has passed the turn on, in parallel with the others. */
+struct pending {
+    struct {
+        const uint8_t *buf;
+        uint64_t off;
+        struct block_map m;
+    } * items;
+    size_t n, cap;
+};
+
+static int dst_error(struct convert *cv, const char *what, uint64_t off, struct verr *err)
+{
+    pthread_mutex_lock(&cv->lock);
+    img_error("error while %s at byte %llu: %s", what, (unsigned long long)off, verr_msg(err));
+    pthread_mutex_unlock(&cv->lock);
+    return -EIO;
+}
+
+/* Writes to the target. Whole clusters not allocated yet are reserved with
+ * block_map_alloc and written without the image's lock, so the workers
+ * write in parallel; the rest goes through block_pwrite. */
+static int write_mapped(struct convert *cv, const uint8_t *buf, uint64_t off,
+                        const struct block_map *m)
 {
     struct verr err;
     verr_clear(&err);
-    if (block_pwrite(cv->dst, buf, len, off, &err) < 0) {
-        img_error("error while writing at byte %llu: %s", (unsigned long long)off, verr_msg(&err));
-        return -EIO;
+    /* The kernel writes one file one writer at a time (and spins while it
+     * waits): queue here instead, asleep. */
+    pthread_mutex_lock(&cv->wlock);
+    for (uint64_t done = 0; done < m->length;) {
+        ssize_t n = pwrite(m->fd, buf + done, m->length - done, (off_t)(m->host_offset + done));
+        if (n <= 0) {
+            pthread_mutex_unlock(&cv->wlock);
+            verr_errno(&err, n < 0 ? errno : EIO, "could not write");
+            return dst_error(cv, "writing", off, &err);
+        }
+        done += (uint64_t)n;
+    }
+    pthread_mutex_unlock(&cv->wlock);
+    if (block_map_commit(cv->dst, off, m, &err) < 0)
+        return dst_error(cv, "writing", off, &err);
+    return 0;
+}
+
+/* The writes a worker reserved, done. */
+static int flush_pending(struct convert *cv, struct pending *p)
+{
+    int r = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (r == 0)
+            r = write_mapped(cv, p->items[i].buf, p->items[i].off, &p->items[i].m);
+        else /* after a failure: give the reservations back unwritten */
+            block_map_commit(cv->dst, p->items[i].off, &p->items[i].m, NULL);
+    p->n = 0;
+    return r;
+}
+
+static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len,
+                     struct pending *pend)
+{
+    uint64_t cs = cv->cluster;
+    while (len) {
+        struct verr err;
+        verr_clear(&err);
+        struct block_map m;
+        int r = 0;
+        if (cs && off % cs == 0 && len >= cs)
+            r = block_map_alloc(cv->dst, off, len, &m, &err);
+        if (r < 0)
+            return dst_error(cv, "writing", off, &err);
+        if (r == 1 && (m.align == 1 || (m.host_offset % m.align == 0 && m.length % m.align == 0 &&
+                                        (uintptr_t)buf % m.align == 0))) {
+            if (pend) {
+                if (pend->n == pend->cap) {
+                    pend->cap = pend->cap ? 2 * pend->cap : 16;
+                    pend->items = xrealloc(pend->items, pend->cap * sizeof(*pend->items));
+                }
+                pend->items[pend->n].buf = buf;
+                pend->items[pend->n].off = off;
+                pend->items[pend->n].m = m;
+                pend->n++;
+            } else if (write_mapped(cv, buf, off, &m) < 0) {
+                return -EIO;
+            }
+            buf += m.length;
+            off += m.length;
+            len -= m.length;
+            continue;
+        }
+        if (r == 1 && block_map_commit(cv->dst, off, &m, &err) < 0) /* unsuitable: give back */
+            return dst_error(cv, "writing", off, &err);
+        uint64_t n = len;
+        if (cs && n > cs - off % cs)
+            n = cs - off % cs;
+        if (block_pwrite(cv->dst, buf, n, off, &err) < 0)
+            return dst_error(cv, "writing", off, &err);
+        buf += n;
+        off += n;
+        len -= n;
     }
     return 0;
 }
@@ -156,36 +328,37 @@ static int dst_zero(struct convert *cv, uint64_t off, uint64_t len)
 {
     struct verr err;
     verr_clear(&err);
-    if (block_write_zeroes(cv->dst, off, len, BLOCK_ZERO_MAY_UNMAP, &err) < 0) {
-        img_error("error while writing zeroes at byte %llu: %s", (unsigned long long)off,
-                  verr_msg(&err));
-        return -EIO;
-    }
+    if (block_write_zeroes(cv->dst, off, len, BLOCK_ZERO_MAY_UNMAP, &err) < 0)
+        return dst_error(cv, "writing zeroes", off, &err);
     return 0;
 }
 
 /* Writes buf (guest range off..off+len) skipping all-zero blocks of -S size. */
-static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len,
+                        struct pending *pend)
 {
     if (cv->sparse == 0)
-        return dst_write(cv, buf, off, len);
+        return dst_write(cv, buf, off, len, pend);
+    /* Blocks of the -S size, or of the target's clusters when larger: a
+     * cluster partly zero is written whole, never split. */
+    uint64_t gran = cv->cluster > cv->sparse ? cv->cluster : cv->sparse;
     uint64_t pos = 0;
     while (pos < len) {
-        /* Blocks are aligned to the -S size in guest offsets. */
-        uint64_t blk = cv->sparse - (off + pos) % cv->sparse;
+        /* Blocks are aligned to their size in guest offsets. */
+        uint64_t blk = gran - (off + pos) % gran;
         if (blk > len - pos)
             blk = len - pos;
         bool zero = is_zero(buf + pos, blk);
         uint64_t end = pos + blk;
         while (end < len) {
-            uint64_t b = cv->sparse < len - end ? cv->sparse : len - end;
+            uint64_t b = gran < len - end ? gran : len - end;
             if (is_zero(buf + end, b) != zero)
                 break;
             end += b;
         }
         int r;
         if (!zero)
-            r = dst_write(cv, buf + pos, off + pos, end - pos);
+            r = dst_write(cv, buf + pos, off + pos, end - pos, pend);
         else if (!cv->fresh)
             r = dst_zero(cv, off + pos, end - pos);
         else
@@ -198,18 +371,17 @@ static int write_sparse(struct convert *cv, const uint8_t *buf, uint64_t off, ui
 }
 
 /* -B: writes only the parts of buf that differ from the target's backing file. */
-static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len)
+static int write_diff(struct convert *cv, const uint8_t *buf, uint8_t *cmp, uint64_t off,
+                      uint64_t len, struct pending *pend)
 {
     uint64_t bsize = block_size(cv->dst_backing);
-    memset(cv->cmp, 0, len);
+    memset(cmp, 0, len);
     if (off < bsize) {
         uint64_t n = bsize - off < len ? bsize - off : len;
         struct verr err;
         verr_clear(&err);
-        if (block_pread(cv->dst_backing, cv->cmp, n, off, &err) < 0) {
-            img_error("error while reading the backing file: %s", verr_msg(&err));
-            return -EIO;
-        }
+        if (block_pread(cv->dst_backing, cmp, n, off, &err) < 0)
+            return dst_error(cv, "reading the backing file", off, &err);
     }
     uint64_t gran = cv->cluster ? cv->cluster : 65536;
     uint64_t pos = 0;
@@ -217,8 +389,8 @@ static int write_diff(struct convert *cv, const uint8_t *buf, uint64_t off, uint
         uint64_t blk = gran - (off + pos) % gran;
         if (blk > len - pos)
             blk = len - pos;
-        if (memcmp(buf + pos, cv->cmp + pos, blk) != 0) {
-            if (dst_write(cv, buf + pos, off + pos, blk) < 0)
+        if (memcmp(buf + pos, cmp + pos, blk) != 0) {
+            if (dst_write(cv, buf + pos, off + pos, blk, pend) < 0)
                 return -EIO;
         }
         pos += blk;
@@ -387,27 +559,271 @@ out:
     return ret;
 }
 
+/* -C: copies [off, off + len) of the source into the target with
+ * copy_file_range, where both sides are plain ranges of files. Returns the
+ * bytes copied from off on (0: this piece cannot be offloaded), <0 on errors. */
+static int64_t copy_offload(struct convert *cv, uint64_t off, uint64_t len)
+{
+    struct source *s = find_source(cv, off);
+    if (!s)
+        return 0;
+    uint64_t rel = off - s->start;
+    if (len > s->size - rel)
+        len = s->size - rel;
+    struct verr err;
+    verr_clear(&err);
+    struct block_map sm, dm;
+    if (block_map(s->bd, rel, len, false, &sm, &err) != 1 || sm.align != 1)
+        return 0;
+    int r = block_map_alloc(cv->dst, off, sm.length, &dm, &err);
+    bool reserved = r == 1 && cv->cluster;
+    if (r != 1)
+        r = block_map(cv->dst, off, sm.length, true, &dm, &err);
+    if (r != 1 || dm.align != 1) {
+        if (reserved)
+            block_map_commit(cv->dst, off, &dm, NULL);
+        return r < 0 ? dst_error(cv, "writing", off, &err) : 0;
+    }
+    uint64_t n = dm.length < sm.length ? dm.length : sm.length;
+    loff_t so = (loff_t)sm.host_offset, dof = (loff_t)dm.host_offset;
+    uint64_t done = 0;
+    while (done < n) {
+        ssize_t c = copy_file_range(sm.fd, &so, dm.fd, &dof, n - done, 0);
+        if (c <= 0)
+            break;
+        done += (uint64_t)c;
+    }
+    if (done < n) { /* the kernel will not: copy the rest by hand */
+        uint8_t *tmp = xmalloc(n - done);
+        ssize_t got = pread(sm.fd, tmp, n - done, so);
+        if (got >= 0 && (uint64_t)got < n - done)
+            memset(tmp + got, 0, n - done - (uint64_t)got);
+        ssize_t put = got < 0 ? -1 : pwrite(dm.fd, tmp, n - done, dof);
+        free(tmp);
+        if (put != (ssize_t)(n - done)) {
+            verr_errno(&err, errno, "could not copy");
+            return dst_error(cv, "writing", off, &err);
+        }
+    }
+    if (reserved && block_map_commit(cv->dst, off, &dm, &err) < 0)
+        return dst_error(cv, "writing", off, &err);
+    return (int64_t)n;
+}
+
+/* Without -c: -m worker threads take CHUNK-sized pieces in order, each
+ * reading its piece (holes and zero runs by block status, never read) and
+ * writing what is not zero (or, with -B, what differs from the backing
+ * file). Reads always overlap; writes happen in guest order unless -W lets
+ * each piece be written as soon as it is read, as in qemu-img. */
+static int copy_chunk(struct convert *cv, uint64_t idx, uint8_t *buf, uint8_t *cmp,
+                      struct pending *pend)
+{
+    uint64_t start = idx * CHUNK, end = start + CHUNK < cv->total ? start + CHUNK : cv->total;
+    /* The piece's runs: [off, off + len) either zero or read into buf. */
+    struct run {
+        uint64_t off, len;
+        bool zero;
+    } runs[64];
+    size_t nruns = 0;
+    for (uint64_t off = start; off < end;) {
+        bool zero;
+        uint64_t len;
+        if (src_status(cv, off, end - off, &zero, &len) < 0)
+            return -1;
+        if (len > end - off)
+            len = end - off;
+        if (nruns && runs[nruns - 1].zero == zero)
+            runs[nruns - 1].len += len;
+        else if (nruns < 64)
+            runs[nruns++] = (struct run){off, len, zero};
+        else { /* too many runs: the last one is read whole (zeroes and all) */
+            runs[nruns - 1].len += len;
+            runs[nruns - 1].zero = false;
+        }
+        off += len;
+    }
+    bool offload = cv->copy_range && !cv->dst_backing;
+    const uint8_t *where[64]; /* each run's data: in place in a mapped file, or in buf */
+    for (size_t i = 0; i < nruns; i++) {
+        where[i] = buf + (runs[i].off - start);
+        if ((runs[i].zero && !cv->dst_backing) || offload)
+            continue;
+        const uint8_t *p = src_in_place(cv, runs[i].off, runs[i].len);
+        if (p)
+            where[i] = p;
+        else if (src_read(cv, buf + (runs[i].off - start), runs[i].off, runs[i].len) < 0)
+            return -1;
+    }
+    /* In order: the target's space is taken in guest order (the same layout
+     * whatever the thread count); the data goes in after the turn passed.
+     * A raw target has no layout to keep. */
+    bool in_order = !cv->out_of_order && cv->cluster;
+    if (in_order) {
+        pthread_mutex_lock(&cv->lock);
+        while (cv->write_turn != idx && !cv->failed)
+            pthread_cond_wait(&cv->turn, &cv->lock);
+        bool failed = cv->failed;
+        pthread_mutex_unlock(&cv->lock);
+        if (failed)
+            return -1;
+    }
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < nruns; i++) {
+        const uint8_t *p = where[i];
+        if (cv->dst_backing) {
+            r = write_diff(cv, p, cmp, runs[i].off, runs[i].len, pend);
+        } else if (offload && !runs[i].zero) {
+            /* No zero detection with -C (the data is never read), as in qemu-img. */
+            for (uint64_t o = runs[i].off; r == 0 && o < runs[i].off + runs[i].len;) {
+                uint64_t left = runs[i].off + runs[i].len - o;
+                int64_t c = copy_offload(cv, o, left);
+                if (c < 0) {
+                    r = -1;
+                } else if (c == 0) { /* not offloadable: one cluster by hand */
+                    uint64_t n = cv->cluster && left > cv->cluster - o % cv->cluster
+                                     ? cv->cluster - o % cv->cluster
+                                     : left;
+                    uint8_t *q = buf + (o - start);
+                    r = src_read(cv, q, o, n);
+                    if (r == 0)
+                        r = dst_write(cv, q, o, n, NULL);
+                    o += n;
+                } else {
+                    o += (uint64_t)c;
+                }
+            }
+        } else if (runs[i].zero)
+            r = cv->fresh ? 0 : dst_zero(cv, runs[i].off, runs[i].len);
+        else
+            r = write_sparse(cv, p, runs[i].off, runs[i].len, pend);
+    }
+    if (in_order) {
+        pthread_mutex_lock(&cv->lock);
+        if (r == 0)
+            cv->write_turn = idx + 1;
+        pthread_cond_broadcast(&cv->turn);
+        pthread_mutex_unlock(&cv->lock);
+    }
+    int r2 = flush_pending(cv, pend);
+    if (r == 0)
+        r = r2;
+    pthread_mutex_lock(&cv->lock);
+    if (r < 0) {
+        cv->failed = true;
+        pthread_cond_broadcast(&cv->turn);
+    }
+    cv->done_bytes += end - start;
+    img_progress_update(&cv->progress, cv->done_bytes * 100.0 / cv->total);
+    pthread_mutex_unlock(&cv->lock);
+    return r;
+}
+
+static void *copy_worker(void *arg)
+{
+    struct convert *cv = arg;
+    uint8_t *buf, *cmp = NULL;
+    if (posix_memalign((void **)&buf, 4096, CHUNK))
+        abort();
+    if (cv->dst_backing && posix_memalign((void **)&cmp, 4096, CHUNK))
+        abort();
+    uint64_t nchunks = (cv->total + CHUNK - 1) / CHUNK;
+    struct pending pend = {0};
+    for (;;) {
+        pthread_mutex_lock(&cv->lock);
+        uint64_t idx = cv->next_chunk;
+        bool stop = cv->failed || idx >= nchunks;
+        if (!stop)
+            cv->next_chunk++;
+        pthread_mutex_unlock(&cv->lock);
+        if (stop || copy_chunk(cv, idx, buf, cmp, &pend) < 0)
+            break;
+    }
+    free(pend.items);
+    free(buf);
+    free(cmp);
+    return NULL;
+}
+
 static int copy_plain(struct convert *cv)
 {
-    for (uint64_t off = 0; off < cv->total;) {
-        bool zero;
-        uint64_t run;
-        uint64_t want = cv->total - off < CHUNK ? cv->total - off : CHUNK;
-        if (src_status(cv, off, want, &zero, &run) < 0)
+    pthread_t th[16];
+    unsigned n = 0;
+    cv->next_chunk = cv->write_turn = cv->done_bytes = 0;
+    cv->failed = false;
+    for (unsigned i = 0; i < cv->workers && i < 16; i++)
+        if (pthread_create(&th[n], NULL, copy_worker, cv) == 0)
+            n++;
+    if (n == 0)
+        copy_worker(cv); /* no thread: this one does it all */
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    return cv->failed ? -1 : 0;
+}
+
+/* --bitmaps: the source's bitmaps, checked before anything is written
+ * (qemu-img names inconsistent ones last to first). */
+static int check_bitmaps(struct block_dev *src, bool skip_broken, struct block_bitmap_info **out,
+                         size_t *n)
+{
+    if (!block_bitmaps_supported(src)) {
+        img_error("Source lacks bitmap support");
+        return -1;
+    }
+    struct verr err;
+    verr_clear(&err);
+    if (block_bitmap_list(src, out, n, &err) < 0) {
+        img_error("%s", verr_msg(&err));
+        return -1;
+    }
+    for (size_t i = *n; i-- > 0;) {
+        if (!(*out)[i].in_use)
+            continue;
+        if (!skip_broken) {
+            img_error("Cannot copy inconsistent bitmap '%s'", (*out)[i].name);
+            fprintf(stderr, "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to "
+                            "delete it\n");
             return -1;
-        if (zero && !cv->dst_backing) {
-            if (!cv->fresh && dst_zero(cv, off, run) < 0)
-                return -1;
-        } else {
-            if (src_read(cv, cv->buf, off, run) < 0)
-                return -1;
-            int r = cv->dst_backing ? write_diff(cv, cv->buf, off, run)
-                                    : write_sparse(cv, cv->buf, off, run);
-            if (r < 0)
-                return -1;
         }
-        off += run;
-        img_progress_update(&cv->progress, off * 100.0 / cv->total);
+        img_error("warning: Skipping inconsistent bitmap '%s'", (*out)[i].name);
+    }
+    return 0;
+}
+
+static bool target_has_bitmaps(struct block_dev *dst)
+{
+    struct block_info info;
+    bool ok = block_bitmaps_supported(dst) && block_get_info(dst, &info, NULL) == 0;
+    if (ok) {
+        ok = strcmp(info.compat, "0.10") != 0;
+        block_info_free(&info);
+    }
+    if (!ok)
+        img_error("Format driver '%s' does not support bitmaps", block_format(dst));
+    return ok;
+}
+
+/* Each consistent bitmap again in the target: same name, granularity and
+ * state, same bits. */
+static int copy_bitmaps(struct block_dev *src, struct block_dev *dst,
+                        const struct block_bitmap_info *bms, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bms[i].in_use)
+            continue;
+        struct block_bitmap_op add = {
+            .action = BLOCK_BITMAP_ADD,
+            .name = bms[i].name,
+            .granularity = bms[i].granularity,
+            .disabled = !bms[i].enabled,
+        };
+        struct block_bitmap_op merge = {
+            .action = BLOCK_BITMAP_MERGE, .name = bms[i].name, .src = src, .src_name = bms[i].name};
+        struct verr err;
+        verr_clear(&err);
+        if (block_bitmap_apply(dst, &add, &err) < 0 || block_bitmap_apply(dst, &merge, &err) < 0) {
+            img_error("Failed to populate bitmap %s: %s", bms[i].name, verr_msg(&err));
+            return -1;
+        }
     }
     return 0;
 }
@@ -418,8 +834,15 @@ int img_cmd_convert(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"force-share", no_argument, NULL, 'U'},
         {"target-is-zero", no_argument, NULL, 'Z' + 256},
+        {"bitmaps", no_argument, NULL, 'B' + 256},
+        {"skip-broken-bitmaps", no_argument, NULL, 'K' + 256},
         {NULL, 0, NULL, 0},
     };
+    bool bitmaps = false, skip_broken = false, target_zero = false;
+    const char *snapshot_param = NULL;
+    char *snap_id = NULL, *snap_name = NULL;
+    struct block_bitmap_info *bms = NULL;
+    size_t nbms = 0;
     const char *fmt = NULL, *out_fmt = "raw", *backing = NULL, *backing_fmt = NULL;
     /* qemu-img convert does not sync the target unless asked (-t): same default. */
     const char *cache = "unsafe", *src_cache = "writeback";
@@ -428,6 +851,9 @@ int img_cmd_convert(int argc, char **argv)
     unsigned workers = 0; /* -m; 0 = qemu-img's default 8, capped to the CPUs */
     struct img_optlist list = {0};
     struct convert cv = {0};
+    pthread_mutex_init(&cv.lock, NULL);
+    pthread_mutex_init(&cv.wlock, NULL);
+    pthread_cond_init(&cv.turn, NULL);
     int c, ret = 1;
     bool created = false;
     const char *out_path = NULL;
@@ -486,11 +912,24 @@ int img_cmd_convert(int argc, char **argv)
             workers = m;
             break;
         }
-        case 'W': /* out-of-order writes: accepted, the copy is sequential */
+        case 'W':
+            cv.out_of_order = true;
+            break;
         case 'U':
         case 'C':
+            cv.copy_range = true;
+            break;
         case 'l':
+            snapshot_param = optarg;
+            break;
         case 'Z' + 256:
+            target_zero = true;
+            break;
+        case 'B' + 256:
+            bitmaps = true;
+            break;
+        case 'K' + 256:
+            skip_broken = true;
             break;
         case 'h':
             printf("usage: %s convert [-f fmt] [-O output_fmt] [-c] [-p] [-o options] "
@@ -524,17 +963,60 @@ int img_cmd_convert(int argc, char **argv)
         img_error("-n and -B/-o cannot be used together");
         goto out;
     }
+    if (cv.copy_range && compress) {
+        img_error("Cannot enable copy offloading when -c is used");
+        goto out;
+    }
+    if (snapshot_param && argc - optind > 2) {
+        img_error("No support for concatenating multiple snapshot");
+        goto out;
+    }
+    if (snapshot_param) {
+        /* "snapshot.id=ID,snapshot.name=NAME", or just the name. */
+        if (strncmp(snapshot_param, "snapshot.", 9) == 0) {
+            char *copy = xstrdup(snapshot_param), *save = NULL;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (strncmp(t, "snapshot.id=", 12) == 0)
+                    snap_id = xstrdup(t + 12);
+                else if (strncmp(t, "snapshot.name=", 14) == 0)
+                    snap_name = xstrdup(t + 14);
+            }
+            free(copy);
+        } else {
+            snap_name = xstrdup(snapshot_param);
+        }
+    }
+    if (target_zero && !no_create) {
+        img_error("--target-is-zero requires use of -n flag");
+        goto out;
+    }
+    if (skip_broken && !bitmaps) {
+        img_error("--skip-broken-bitmaps requires --bitmaps");
+        goto out;
+    }
+    if (bitmaps && argc - optind > 2) {
+        img_error("Copying bitmaps only possible with single source");
+        goto out;
+    }
     cv.compress = compress;
     if (workers == 0) {
+        /* qemu-img's 8; compression is CPU-bound, so no more than the CPUs. */
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+        workers = !compress ? 8 : ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
     }
     cv.workers = workers;
     cv.sparse = sparse;
     cv.nsrc = (size_t)(argc - optind - 1);
     cv.src = xcalloc(cv.nsrc, sizeof(*cv.src));
     for (size_t i = 0; i < cv.nsrc; i++) {
-        cv.src[i].bd = img_open(argv[optind + (int)i], fmt, true, false, src_cache);
+        struct block_open_opts so = {
+            .read_only = true, .format = fmt, .snapshot_id = snap_id, .snapshot_name = snap_name};
+        if (block_cache_parse(src_cache, &so.cache) < 0) {
+            img_error("Invalid cache option: %s", src_cache);
+            goto out;
+        }
+        cv.src[i].bd = img_open_opts(argv[optind + (int)i], &so);
+        cv.src[i].map_fd = -1;
         if (!cv.src[i].bd)
             goto out;
         cv.src[i].start = cv.total;
@@ -542,6 +1024,8 @@ int img_cmd_convert(int argc, char **argv)
         cv.total += cv.src[i].size;
     }
     out_path = argv[argc - 1];
+    if (bitmaps && check_bitmaps(cv.src[0].bd, skip_broken, &bms, &nbms) < 0)
+        goto out;
 
     if (!no_create) {
         struct block_create_opts o = {0};
@@ -565,12 +1049,16 @@ int img_cmd_convert(int argc, char **argv)
         created = true;
         cv.fresh = true;
     }
+    if (target_zero)
+        cv.fresh = true; /* the caller vouches that the target reads as zeroes */
     struct block_open_opts oo = {.format = out_fmt, .no_backing = true};
     if (block_cache_parse(cache, &oo.cache) < 0) {
         img_error("Invalid cache option: %s", cache);
         goto out;
     }
     if (!(cv.dst = img_open_opts(out_path, &oo)))
+        goto out;
+    if (bitmaps && !target_has_bitmaps(cv.dst))
         goto out;
     if (no_create && block_size(cv.dst) < cv.total) {
         img_error("Error: target image is too small (%llu bytes, need %llu)",
@@ -595,6 +1083,8 @@ int img_cmd_convert(int argc, char **argv)
     img_progress_init(&cv.progress, progress && !quiet);
     if ((compress ? copy_compressed(&cv) : copy_plain(&cv)) < 0)
         goto out;
+    if (bitmaps && copy_bitmaps(cv.src[0].bd, cv.dst, bms, nbms) < 0)
+        goto out;
     struct verr err;
     verr_clear(&err);
     if (block_flush(cv.dst, &err) < 0) {
@@ -604,15 +1094,24 @@ int img_cmd_convert(int argc, char **argv)
     img_progress_end(&cv.progress);
     ret = 0;
 out:
+    block_bitmap_list_free(bms, nbms);
     block_close(cv.dst);
     block_close(cv.dst_backing);
-    for (size_t i = 0; i < cv.nsrc; i++)
+    for (size_t i = 0; i < cv.nsrc; i++) {
+        if (cv.src[i].map)
+            munmap((void *)cv.src[i].map, cv.src[i].map_len);
         block_close(cv.src[i].bd);
+    }
     if (ret != 0 && created && out_path)
         unlink(out_path); /* no half-written image left behind */
     free(cv.src);
     free(cv.buf);
     free(cv.cmp);
+    pthread_cond_destroy(&cv.turn);
+    pthread_mutex_destroy(&cv.wlock);
+    pthread_mutex_destroy(&cv.lock);
+    free(snap_id);
+    free(snap_name);
     img_optlist_free(&list);
     return ret;
 }

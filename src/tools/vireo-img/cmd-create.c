@@ -24,7 +24,8 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
     printf("Formatting '%s', fmt=%s ", path, fmt);
     if (strcmp(fmt, "qcow2") == 0) {
         const char *compat = img_optlist_get(list, "compat");
-        printf("cluster_size=%u extended_l2=off ", o->cluster_size ? o->cluster_size : 65536);
+        printf("cluster_size=%u extended_l2=%s ", o->cluster_size ? o->cluster_size : 65536,
+               o->extended_l2 ? "on" : "off");
         if (prealloc)
             printf("preallocation=%s ", prealloc);
         printf("compression_type=%s size=%llu ", o->compression_type ? o->compression_type : "zlib",
@@ -35,6 +36,10 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
             printf("backing_file=%s ", o->backing_file);
         if (o->backing_format)
             printf("backing_fmt=%s ", o->backing_format);
+        if (o->data_file)
+            printf("data_file=%s ", o->data_file);
+        if (img_optlist_get(list, "data_file_raw"))
+            printf("data_file_raw=%s ", o->data_file_raw ? "on" : "off");
         printf("lazy_refcounts=%s refcount_bits=%d\n", o->lazy_refcounts ? "on" : "off",
                o->refcount_bits ? o->refcount_bits : 16);
     } else {
@@ -153,13 +158,15 @@ int img_cmd_create(int argc, char **argv)
         img_error("%s: Image creation needs a size parameter", path);
         goto out;
     }
-    if (!quiet)
+    if (!quiet) {
         print_formatting(path, fmt, &o, &list);
+        fflush(stdout); /* before any error line, as qemu-img's order */
+    }
     struct verr err;
     verr_clear(&err);
     o.backing_unsafe = unsafe; /* -u: the backing file is not opened */
     if (block_create(path, fmt, &o, &err) < 0) {
-        img_error("%s: %s", path, verr_msg(&err));
+        img_error("%s: %s", path, img_reason(verr_msg(&err), path));
         goto out;
     }
     ret = 0;

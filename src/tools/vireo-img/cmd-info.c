@@ -108,7 +108,25 @@ static void print_human(const struct block_info *in)
         printf("    compression type: %s\n", in->compression_type);
         if (v3)
             printf("    lazy refcounts: %s\n", in->lazy_refcounts ? "true" : "false");
+        if (in->nb_bitmaps) {
+            printf("    bitmaps:\n");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                int k = 0;
+                printf("        [%zu]:\n            flags:\n", i);
+                if (b->in_use)
+                    printf("                [%d]: in-use\n", k++);
+                if (b->enabled)
+                    printf("                [%d]: auto\n", k++);
+                printf("            name: %s\n            granularity: %u\n", b->name,
+                       b->granularity);
+            }
+        }
         printf("    refcount bits: %d\n", in->refcount_bits);
+        if (in->data_file) {
+            printf("    data file: %s\n", in->data_file);
+            printf("    data file raw: %s\n", in->data_file_raw ? "true" : "false");
+        }
         if (v3) {
             printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
             printf("    extended l2: %s\n", in->extended_l2 ? "true" : "false");
@@ -159,7 +177,28 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_str(j, "compression-type", in->compression_type);
         if (v3)
             img_json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+        if (in->nb_bitmaps) {
+            img_json_begin_array(j, "bitmaps");
+            for (size_t i = 0; i < in->nb_bitmaps; i++) {
+                const struct block_bitmap_info *b = &in->bitmaps[i];
+                img_json_begin_object(j, NULL);
+                img_json_begin_array(j, "flags");
+                if (b->in_use)
+                    img_json_str(j, NULL, "in-use");
+                if (b->enabled)
+                    img_json_str(j, NULL, "auto");
+                img_json_end_array(j);
+                img_json_str(j, "name", b->name);
+                img_json_u64(j, "granularity", b->granularity);
+                img_json_end_object(j);
+            }
+            img_json_end_array(j);
+        }
         img_json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
+        if (in->data_file) {
+            img_json_str(j, "data-file", in->data_file);
+            img_json_bool(j, "data-file-raw", in->data_file_raw);
+        }
         if (v3) {
             img_json_bool(j, "corrupt", in->corrupt);
             img_json_bool(j, "extended-l2", in->extended_l2);
@@ -219,6 +258,10 @@ int img_cmd_info(int argc, char **argv)
         case 'B' + 256:
             chain = true;
             break;
+        case 'I' + 256:
+            /* TODO: --image-opts (key=value image descriptions). */
+            img_error("--image-opts is not supported: give the file name (and -f)");
+            return 1;
         case 'h':
             printf("usage: %s info [-f fmt] [--output=human|json] [--backing-chain] [-U] "
                    "filename\n",

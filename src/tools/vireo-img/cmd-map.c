@@ -2,9 +2,12 @@
  * cmd-map.c - `vireo-img map`: prints where each guest range of an image
  * lives (which layer of the chain, which host file and offset), merging
  * neighbouring runs with the same answer, in qemu-img map's human table or
- * its one-object-per-line JSON.
+ * its one-object-per-line JSON; --start-offset and --max-length limit the
+ * range, as in qemu-img.
  */
 #include "img.h"
+
+#include "util/str.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -60,10 +63,13 @@ int img_cmd_map(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"output", required_argument, NULL, 'O' + 256},
         {"force-share", no_argument, NULL, 'U'},
+        {"start-offset", required_argument, NULL, 's'},
+        {"max-length", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
     int json = 0, c;
+    uint64_t start = 0, max_len = UINT64_MAX;
 
     img_getopt_prepare(argv);
     while ((c = getopt_long(argc, argv, "hf:U", longopts, NULL)) != -1) {
@@ -77,8 +83,19 @@ int img_cmd_map(int argc, char **argv)
             if ((json = img_parse_output(optarg)) < 0)
                 return 1;
             break;
+        case 's':
+        case 'l':
+            if (str_parse_size(optarg, 1, c == 's' ? &start : &max_len) < 0 || optarg[0] == '-') {
+                img_error("Invalid %s specified. You may use k, M, G, T, P or E suffixes for",
+                          c == 's' ? "start offset" : "max length");
+                img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+                return 1;
+            }
+            break;
         case 'h':
-            printf("usage: %s map [-f fmt] [--output=human|json] filename\n", IMG_PROG);
+            printf("usage: %s map [-f fmt] [--output=human|json] [--start-offset=OFFSET] "
+                   "[--max-length=LEN] filename\n",
+                   IMG_PROG);
             return 0;
         default:
             return img_bad_option();
@@ -91,19 +108,21 @@ int img_cmd_map(int argc, char **argv)
     struct block_dev *bd = img_open(argv[optind], fmt, true, false, NULL);
     if (!bd)
         return 1;
-    uint64_t size = block_size(bd);
-    struct map_entry cur = {0};
+    uint64_t size = block_size(bd), end = size;
+    if (max_len < end && start <= end - max_len)
+        end = start + max_len;
+    struct map_entry cur = {.start = start};
     bool have = false, first = true;
     int ret = 0;
     if (json)
         printf("[");
     else
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
-    for (uint64_t off = 0; off < size;) {
+    for (uint64_t off = start; off < end;) {
         struct block_extent e;
         struct verr err;
         verr_clear(&err);
-        if (block_status(bd, off, size - off, BLOCK_STATUS_CHAIN, &e, &err) < 0) {
+        if (block_status(bd, off, end - off, BLOCK_STATUS_CHAIN, &e, &err) < 0) {
             img_error("%s", verr_msg(&err));
             ret = 1;
             break;
@@ -134,7 +153,8 @@ int img_cmd_map(int argc, char **argv)
         }
         off += e.length;
     }
-    if (ret == 0 && have && dump(&cur, json, first) < 0)
+    /* Nothing in range: qemu-img still shows its empty first entry (JSON). */
+    if (ret == 0 && (have || json) && dump(&cur, json, first) < 0)
         ret = 1;
     if (json)
         printf("]\n");

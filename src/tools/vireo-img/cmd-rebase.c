@@ -25,7 +25,7 @@ int img_cmd_rebase(int argc, char **argv)
         {"force-share", no_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
-    const char *fmt = NULL, *new_base = NULL, *new_fmt = NULL, *cache = NULL;
+    const char *fmt = NULL, *new_base = NULL, *new_fmt = NULL, *cache = NULL, *src_cache = NULL;
     bool unsafe = false, progress = false, quiet = false;
     int c;
 
@@ -54,6 +54,8 @@ int img_cmd_rebase(int argc, char **argv)
             quiet = true;
             break;
         case 'T':
+            src_cache = optarg;
+            break;
         case 'U':
             break;
         case 'h':
@@ -78,7 +80,16 @@ int img_cmd_rebase(int argc, char **argv)
         new_base = NULL;
     if (!img_check_format(new_fmt))
         return 1;
-    struct block_dev *bd = img_open(path, fmt, false, unsafe, cache);
+    /* -t for the image, -T for the backing files (old and new). */
+    struct block_open_opts oo = {.format = fmt, .no_backing = unsafe};
+    if ((cache && block_cache_parse(cache, &oo.cache) < 0) ||
+        (src_cache && block_cache_parse(src_cache, &oo.backing_cache) < 0)) {
+        img_error("Invalid cache option: %s",
+                  cache && block_cache_parse(cache, &oo.cache) < 0 ? cache : src_cache);
+        return 1;
+    }
+    oo.backing_cache_given = src_cache != NULL;
+    struct block_dev *bd = img_open_opts(path, &oo);
     if (!bd)
         return 1;
     int ret = 1;
@@ -90,7 +101,7 @@ int img_cmd_rebase(int argc, char **argv)
     if (!unsafe) {
         if (new_base) {
             char *bpath = img_backing_path(path, new_base);
-            nb = img_open(bpath, new_fmt, true, false, NULL);
+            nb = img_open(bpath, new_fmt, true, false, src_cache);
             free(bpath);
             if (!nb)
                 goto out;

@@ -2,7 +2,8 @@
  * cmd-resize.c - `vireo-img resize`: sets an image's virtual size, absolute
  * or relative (+SIZE / -SIZE). The size is taken off the end of the command
  * line before option parsing, as qemu-img does, so "-1G" is not an option.
- * Shrinking needs --shrink; the block layer refuses shrinking qcow2.
+ * Shrinking needs --shrink (qcow2 then drops what lies past the new end, as
+ * QEMU 7.2 does); --preallocation gives a grown area host space.
  */
 #include "img.h"
 
@@ -21,6 +22,7 @@ int img_cmd_resize(int argc, char **argv)
     };
     const char *fmt = NULL;
     bool shrink = false, quiet = false;
+    enum block_prealloc prealloc = BLOCK_PREALLOC_OFF;
     int c;
 
     if (argc < 3) {
@@ -43,9 +45,8 @@ int img_cmd_resize(int argc, char **argv)
             shrink = true;
             break;
         case 'P' + 256:
-            if (strcmp(optarg, "off") != 0) {
-                /* TODO: resize --preallocation other than off. */
-                img_error("Preallocation mode '%s' is not supported by resize", optarg);
+            if (block_prealloc_parse(optarg, &prealloc) < 0) {
+                img_error("Invalid preallocation mode '%s'", optarg);
                 return 1;
             }
             break;
@@ -96,12 +97,12 @@ int img_cmd_resize(int argc, char **argv)
     }
     struct verr err;
     verr_clear(&err);
-    int r = block_resize(bd, target, shrink, &err);
+    int r = block_resize_prealloc(bd, target, shrink, prealloc, &err);
     if (r == 0)
         r = block_flush(bd, &err);
     block_close(bd);
     if (r < 0) {
-        img_error("%s", verr_msg(&err));
+        img_error("%s", img_reason(verr_msg(&err), path));
         return 1;
     }
     if (!quiet)

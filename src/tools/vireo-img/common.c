@@ -41,9 +41,10 @@ void img_usage_error(const char *fmt, ...)
 /* The library's messages already name the file ("could not open 'a.qcow2':
  * ..."); qemu-img prints "Could not open 'a.qcow2': REASON", so strip a
  * leading repetition of the path to avoid saying it twice. */
-static const char *reason_without_path(const char *msg, const char *path)
+const char *img_reason(const char *msg, const char *path)
 {
-    static const char *const prefixes[] = {"could not open ", "cannot open ", ""};
+    static const char *const prefixes[] = {"could not open ", "cannot open ", "could not create ",
+                                           ""};
     size_t n = strlen(path);
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         size_t p = strlen(prefixes[i]);
@@ -63,7 +64,7 @@ struct block_dev *img_open_opts(const char *path, const struct block_open_opts *
     struct verr err;
     verr_clear(&err);
     if (block_open(path, opts, &bd, &err) < 0) {
-        img_error("Could not open '%s': %s", path, reason_without_path(verr_msg(&err), path));
+        img_error("Could not open '%s': %s", path, img_reason(verr_msg(&err), path));
         return NULL;
     }
     return bd;
@@ -245,14 +246,13 @@ int img_create_opts_from_list(const char *format, const char *filename,
             }
             opts->compression_type = v;
         } else if (qcow2 && strcmp(k, "extended_l2") == 0) {
-            bool on;
-            if (parse_onoff(filename, k, v, &on) < 0)
+            if (parse_onoff(filename, k, v, &opts->extended_l2) < 0)
                 return -1;
-            if (on) {
-                /* TODO: extended L2 entries (subclusters) are not implemented. */
-                img_error("%s: extended_l2=on is not supported", filename);
+        } else if (qcow2 && strcmp(k, "data_file") == 0) {
+            opts->data_file = v;
+        } else if (qcow2 && strcmp(k, "data_file_raw") == 0) {
+            if (parse_onoff(filename, k, v, &opts->data_file_raw) < 0)
                 return -1;
-            }
         } else {
             img_error("%s: Invalid parameter '%s'", filename, k);
             return -1;
@@ -288,6 +288,9 @@ void img_print_create_help(const char *format)
                "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
                "  compression_type=<str> - Compression method used for image cluster "
                "compression\n"
+               "  data_file=<str>        - File name of an external data file\n"
+               "  data_file_raw=<bool (on/off)> - The external data file must stay valid as a raw "
+               "image\n"
                "  extended_l2=<bool (on/off)> - Extended L2 tables\n"
                "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
                "  preallocation=<str>    - Preallocation mode (allowed values: off, metadata, "

@@ -31,6 +31,10 @@ struct block_dev *img_open(const char *path, const char *format, bool read_only,
 /* Like block_open with caller-built options; prints the error as above. */
 struct block_dev *img_open_opts(const char *path, const struct block_open_opts *opts);
 
+/* A library message without its leading "could not open/create 'PATH': "
+ * (qemu-img names the file once, its own way). */
+const char *img_reason(const char *msg, const char *path);
+
 /* Parses a size argument the way qemu-img does (suffixes k M G T P E, bytes
  * without one). Prints qemu-img's message and returns -1 on bad input. */
 int img_parse_size(const char *s, uint64_t *out);
@@ -152,5 +156,7 @@ int img_cmd_compare(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
 int img_cmd_dd(int argc, char **argv);
 int img_cmd_bench(int argc, char **argv);
+int img_cmd_bitmap(int argc, char **argv);
+int img_cmd_amend(int argc, char **argv);
 
 #endif

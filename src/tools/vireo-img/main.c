@@ -12,21 +12,32 @@
 #include <string.h>
 
 static const struct img_command commands[] = {
+    {"amend", img_cmd_amend, "amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename"},
+    {"bitmap", img_cmd_bitmap,
+     "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b "
+     "source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap"},
     {"create", img_cmd_create,
      "create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-u] filename [size]"},
     {"info", img_cmd_info, "info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename"},
-    {"check", img_cmd_check, "check [-f fmt] [--output=human|json] [-r leaks|all] [-U] filename"},
+    {"check", img_cmd_check,
+     "check [-f fmt] [--output=human|json] [-r leaks|all] [-T src_cache] [-U] filename"},
     {"convert", img_cmd_convert,
-     "convert [-f fmt] [-O output_fmt] [-c] [-p] [-o options] [-S sparse_size] [-n] [-W]\n"
-     "          [-B backing_file [-F backing_fmt]] [-t cache] [-T src_cache] filename "
-     "[filename2 [...]] output_filename"},
-    {"resize", img_cmd_resize, "resize [-f fmt] [--shrink] filename [+|-]size"},
+     "convert [-f fmt] [-O output_fmt] [-c] [-C] [-p] [-o options] [-S sparse_size] [-n] [-W]\n"
+     "          [-m num_coroutines] [-l snapshot_param] [--bitmaps [--skip-broken-bitmaps]]\n"
+     "          [--target-is-zero] [-B backing_file [-F backing_fmt]] [-t cache] [-T src_cache]\n"
+     "          filename [filename2 [...]] output_filename"},
+    {"resize", img_cmd_resize,
+     "resize [-f fmt] [--preallocation=off|metadata|falloc|full] [--shrink] filename [+|-]size"},
     {"snapshot", img_cmd_snapshot,
      "snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename"},
-    {"commit", img_cmd_commit, "commit [-f fmt] [-t cache] [-b base] [-d] [-p] filename"},
+    {"commit", img_cmd_commit,
+     "commit [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename"},
     {"rebase", img_cmd_rebase,
-     "rebase [-f fmt] [-t cache] [-p] [-u] [-b backing_file [-F backing_fmt]] filename"},
-    {"map", img_cmd_map, "map [-f fmt] [--output=human|json] [-U] filename"},
+     "rebase [-f fmt] [-t cache] [-T src_cache] [-p] [-u] [-b backing_file [-F backing_fmt]] "
+     "filename"},
+    {"map", img_cmd_map,
+     "map [-f fmt] [--output=human|json] [--start-offset=OFFSET] [--max-length=LEN] [-U] "
+     "filename"},
     {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] [-U] filename1 filename2"},
     {"measure", img_cmd_measure,
      "measure [--output=human|json] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]"},

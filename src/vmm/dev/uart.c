@@ -3,9 +3,12 @@
  * built-in device the machine creates for -serial: transmit to a chardev,
  * receive into a 16-byte FIFO, interrupts for received data and an empty
  * transmitter, loopback mode for the drivers that probe with it. Register
- * meanings from the National Semiconductor PC16550D data sheet. Transmission is instantaneous (the
- * byte goes to the back-end during the OUT), so the transmitter always reads empty and a THRE
- * interrupt follows each write, as on real hardware once the byte has left. The IRQ line is
+ * meanings from the National Semiconductor PC16550D data sheet. A byte written to THR goes to the
+ * back-end during the OUT when it takes it; when the back-end would block (a console socket
+ * whose reader is behind), the byte waits in a transmit FIFO, LSR's THRE and TEMT read clear
+ * and the guest's driver waits, as on a real line; once the back-end drains, the FIFO goes out
+ * and the THRE interrupt follows (QEMU's model waits the same way). Nothing is dropped unless
+ * the guest ignores THRE and overruns the FIFO, or nobody listens. The IRQ line is
  * level-driven from the pending-interrupt state, like QEMU's model (MCR.OUT2 does not gate it).
  */
 #include "util/mem.h"
@@ -61,6 +64,8 @@ struct uart {
     uint8_t msr_delta;
     uint8_t fifo[FIFO_SIZE];
     unsigned head, count;
+    uint8_t txq[FIFO_SIZE]; /* bytes the back-end could not take yet, oldest first */
+    unsigned tx_count;
     int irq_level;
 };
 
@@ -141,7 +146,7 @@ static void uart_read(void *opaque, uint64_t offset, uint8_t *data, unsigned siz
         v = u->mcr;
         break;
     case REG_LSR:
-        v = (u->count ? LSR_DR : 0) | LSR_THRE | LSR_TEMT | u->lsr_errors;
+        v = (u->count ? LSR_DR : 0) | (u->tx_count ? 0 : LSR_THRE | LSR_TEMT) | u->lsr_errors;
         u->lsr_errors = 0;
         break;
     case REG_MSR:
@@ -160,6 +165,49 @@ static void uart_read(void *opaque, uint64_t offset, uint8_t *data, unsigned siz
         chardev_input_ready(u->backend);
 }
 
+static void tx_drain(void *opaque);
+
+/* lock held: sends what the transmit FIFO holds; true when it is empty afterwards (else the
+ * back-end is asked to call tx_drain once it can take more). */
+static bool tx_flush_locked(struct uart *u)
+{
+    while (u->tx_count) {
+        ssize_t n = chardev_write_nb(u->backend, u->txq, u->tx_count);
+        if (n == -EAGAIN || n == 0) {
+            chardev_notify_writable(u->backend, tx_drain, u);
+            return false;
+        }
+        if (n < 0)
+            n = (ssize_t)u->tx_count; /* the other side is going: dropped */
+        memmove(u->txq, u->txq + n, u->tx_count - (size_t)n);
+        u->tx_count -= (unsigned)n;
+    }
+    return true;
+}
+
+/* Loop thread: the back-end can take bytes again. */
+static void tx_drain(void *opaque)
+{
+    struct uart *u = opaque;
+    pthread_mutex_lock(&u->lock);
+    if (u->tx_count && tx_flush_locked(u)) {
+        u->thr_interrupt = true;
+        update_irq_locked(u);
+    }
+    pthread_mutex_unlock(&u->lock);
+}
+
+/* lock held: the guest wrote THR. */
+static void tx_byte_locked(struct uart *u, uint8_t v)
+{
+    if (u->tx_count == FIFO_SIZE) {
+        return; /* the guest ignored THRE: the byte is overwritten, as on the chip */
+    }
+    u->txq[u->tx_count++] = v;
+    if (u->tx_count == 1 && tx_flush_locked(u))
+        u->thr_interrupt = true;
+}
+
 static void uart_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
     struct uart *u = opaque;
@@ -172,11 +220,13 @@ static void uart_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
             u->dll = v;
             break;
         }
-        if (u->mcr & MCR_LOOP)
+        if (u->mcr & MCR_LOOP) {
             push_rx_locked(u, v);
-        else
-            chardev_write(u->backend, &v, 1);
-        u->thr_interrupt = true;
+            u->thr_interrupt = true;
+        } else {
+            u->thr_interrupt = false;
+            tx_byte_locked(u, v);
+        }
         break;
     case REG_IER:
         if (u->lcr & LCR_DLAB) {
@@ -184,7 +234,7 @@ static void uart_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
             break;
         }
         /* Enabling the THRE interrupt while the transmitter is empty raises it. */
-        if ((v & IER_THRI) && !(u->ier & IER_THRI))
+        if ((v & IER_THRI) && !(u->ier & IER_THRI) && !u->tx_count)
             u->thr_interrupt = true;
         u->ier = v & 0x0f;
         break;
@@ -286,6 +336,8 @@ static void uart_free(struct device *dev)
     struct uart *u = dev->priv;
     if (!u)
         return;
+    if (u->tx_count) /* last words before the exit: what the back-end takes now */
+        chardev_write(u->backend, u->txq, u->tx_count);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }
@@ -298,7 +350,7 @@ static const struct dev_prop uart_props[] = {
     DEV_PROP_END,
 };
 
-/* The registers and the receive FIFO; transmit is synchronous, so nothing is in flight. */
+/* The registers, the receive FIFO and (version 2) the bytes waiting to be transmitted. */
 static int uart_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct uart *u = dev->priv;
@@ -319,9 +371,16 @@ static int uart_save(struct device *dev, struct dev_state_writer *w, struct verr
     for (unsigned i = 0; i < u->count; i++)
         fifo[i] = u->fifo[(u->head + i) % FIFO_SIZE];
     unsigned count = u->count;
+    uint8_t txq[FIFO_SIZE];
+    unsigned tx_count = u->tx_count;
+    memcpy(txq, u->txq, tx_count);
     pthread_mutex_unlock(&u->lock);
     int r = w->put(w, "regs", regs, sizeof(regs), err);
-    return r < 0 ? r : w->put(w, "rx_fifo", fifo, count, err);
+    if (r >= 0)
+        r = w->put(w, "rx_fifo", fifo, count, err);
+    if (r >= 0)
+        r = w->put(w, "tx_count", &(uint8_t){(uint8_t)tx_count}, 1, err);
+    return r < 0 ? r : w->put(w, "tx_fifo", txq, tx_count, err);
 }
 
 static int uart_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
@@ -335,9 +394,18 @@ static int uart_load(struct device *dev, struct dev_state_reader *r, struct verr
     if (count > FIFO_SIZE || regs[11] > 1)
         return verr_set(err, EINVAL, "field 'regs': receive count %u or IRQ level %u out of range",
                         count, regs[11]);
-    uint8_t fifo[FIFO_SIZE];
+    uint8_t fifo[FIFO_SIZE], txq[FIFO_SIZE], tx_count = 0;
     if ((rc = r->get(r, "rx_fifo", fifo, count, err)) < 0)
         return rc;
+    if (r->version >= 2) {
+        if ((rc = r->get(r, "tx_count", &tx_count, 1, err)) < 0)
+            return rc;
+        if (tx_count > FIFO_SIZE)
+            return verr_set(err, EINVAL, "field 'tx_count': %u bytes, more than the FIFO's %u",
+                            tx_count, FIFO_SIZE);
+        if ((rc = r->get(r, "tx_fifo", txq, tx_count, err)) < 0)
+            return rc;
+    }
     pthread_mutex_lock(&u->lock);
     u->ier = regs[0] & 0x0f;
     u->lcr = regs[1];
@@ -352,7 +420,11 @@ static int uart_load(struct device *dev, struct dev_state_reader *r, struct verr
     memcpy(u->fifo, fifo, count);
     u->head = 0;
     u->count = count;
+    memcpy(u->txq, txq, tx_count);
+    u->tx_count = tx_count;
     u->irq_level = 0;
+    if (tx_count && tx_flush_locked(u))
+        u->thr_interrupt = true;
     update_irq_locked(u);
     pthread_mutex_unlock(&u->lock);
     return 0;
@@ -368,7 +440,7 @@ static const struct dev_type isa_serial_type = {
     .create = uart_create,
     .reset = uart_reset,
     .free = uart_free,
-    .state_version = 1,
+    .state_version = 2,
     .save = uart_save,
     .load = uart_load,
 };

@@ -767,7 +767,7 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
  * configuration interrupt. Any thread. */
 static int blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
 {
-    /* Shrinking is allowed where the format allows it (raw; qcow2 refuses), as block_resize
+    /* Shrinking is allowed where the format allows it (raw and qcow2), as block_resize
      * in QEMU allows it; requests beyond a new, smaller end then fail with IOERR. */
     int r = block_resize(b->bd, size, true, err);
     if (r < 0)

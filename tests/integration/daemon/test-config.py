@@ -211,6 +211,11 @@ try:
     lro = socket.socket(socket.AF_UNIX)
     lro.bind(sock_ro)
     lro.listen(16)
+    # The configuration exists before the child can read it (written after the fork, a child
+    # that ran first read an empty file, logged at the default level and never said it was
+    # socket-activated: the intermittent failure seen under load).
+    with open(os.path.join(root, "conf"), "w") as f:
+        f.write("log_level = 2\n")
     pid = os.fork()
     if pid == 0:
         # the child becomes vireod: LISTEN_PID must be its own pid
@@ -224,7 +229,6 @@ try:
         err = os.open(os.path.join(root, "stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
         os.dup2(err, 2)
         os.execve(VIREOD, [VIREOD, "--root", root, "-f", os.path.join(root, "conf")], e)
-    open(os.path.join(root, "conf"), "w").write("log_level = 2\n")
     lrw.close()
     lro.close()
     ino = os.stat(sock).st_ino

@@ -46,8 +46,79 @@ check "convert -c -m 1 and -m 5 write the same file" cmp vm-1.qcow2 vm-5.qcow2
 check "convert -c -m 2 zstd" "$V" convert -c -m 2 -O qcow2 -o compression_type=zstd src.raw vmz.qcow2
 check "qemu-img check clean: zstd -m 2" qemu_clean vmz.qcow2
 check "qemu-img reads zstd -m 2 data" qemu_same_data vmz.qcow2 src.raw
+# Plain copies on worker threads (-m) and out of order (-W): every target
+# kind gives the same data, and qcow2 targets pass qemu-img check.
+for m in "-m 1" "-m 3" "-m 8 -W" "-W"; do
+    for o in "-O raw" "-O qcow2" "-O qcow2 -o cluster_size=4096" "-O qcow2 -o extended_l2=on" \
+        "-O qcow2 -S 0"; do
+        t=w-$(echo "$m $o" | tr -c 'a-z0-9' '_').img
+        # shellcheck disable=SC2086
+        check "convert $m $o" "$V" convert $m $o src.raw $t
+        case $o in *qcow2*) check "qemu-img check clean: convert $m $o" qemu_clean $t ;; esac
+        check "qemu-img reads the same data: convert $m $o" qemu_same_data $t src.raw
+    done
+    # shellcheck disable=SC2086
+    check "convert $m of a qcow2 source" sh -c "'$V' convert $m -O raw v-65536-1.1.qcow2 wq.raw && cmp wq.raw src.raw"
+    # shellcheck disable=SC2086
+    check "convert $m -n into an overlay" sh -c "'$V' create -q -f qcow2 -b v-65536-1.1.qcow2 -F qcow2 wn.qcow2 &&
+        '$V' convert $m -n -O qcow2 src2.raw wn.qcow2 && qemu-img compare wn.qcow2 src2.raw"
+    check "qemu-img check clean: convert $m -n" qemu_clean wn.qcow2
+    # shellcheck disable=SC2086
+    check "convert $m -B (only the differences)" sh -c "'$V' convert $m -O qcow2 -B v-65536-1.1.qcow2 -F qcow2 src2.raw wb.qcow2 &&
+        qemu-img compare wb.qcow2 src2.raw"
+    check "qemu-img check clean: convert $m -B" qemu_clean wb.qcow2
+done
+for o in "-O raw" "-O qcow2"; do
+    # shellcheck disable=SC2086
+    check "convert -C $o (copy offloading) gives the same data" sh -c "'$V' convert -C $o src.raw wc.img && qemu-img compare wc.img src.raw"
+done
+# -C never reads the data (it goes file to file in the kernel), so written
+# zeroes are copied as data where a normal copy detects and skips them.
+head -c 1M /dev/zero >zeros.raw
+allocated() { qemu-img check --output=json "$1" | sed -n 's/.*"allocated-clusters": \([0-9]*\).*/\1/p'; }
+t_offloaded() {
+    "$V" convert -O qcow2 zeros.raw z0.qcow2 && "$V" convert -C -O qcow2 zeros.raw z1.qcow2 &&
+        [ -z "$(allocated z0.qcow2)" ] && [ "$(allocated z1.qcow2)" = 16 ]
+}
+check "convert -C copies without reading the data" t_offloaded
+qemu-img convert -O qcow2 src.raw snapsrc.qcow2
+qemu-img snapshot -c old snapsrc.qcow2
+qemu-io -c 'write -P 3 0 1M' snapsrc.qcow2 >/dev/null
+for l in old snapshot.name=old snapshot.id=1 snapshot.id=1,snapshot.name=old; do
+    check "convert -l $l reads the snapshot" sh -c "'$V' convert -l $l -O raw snapsrc.qcow2 ls.raw && cmp ls.raw src.raw"
+done
+check "-m 1 and -m 8 (in order) lay out the same file" sh -c "'$V' convert -m 1 -O qcow2 src.raw w1.qcow2 &&
+    '$V' convert -m 8 -O qcow2 src.raw w8.qcow2 && cmp w1.qcow2 w8.qcow2"
 check "vireo convert -O raw of its own qcow2" "$V" convert -O raw v-65536-1.1.qcow2 back.raw
 check "round trip raw identical" cmp back.raw src.raw
+
+# Extended L2 entries (subclusters) and external data files written by vireo-img.
+for o in extended_l2=on extended_l2=on,cluster_size=16k extended_l2=on,cluster_size=2M \
+    data_file=v-df.raw data_file=v-dfr.raw,data_file_raw=on extended_l2=on,data_file=v-dfe.raw; do
+    img=v-${o//[=,]/-}.qcow2
+    check "vireo convert -O qcow2 -o $o" "$V" convert -O qcow2 -o $o src.raw $img
+    check "qemu-img check clean: $o" qemu_clean $img
+    check "qemu-img reads the same data: $o" qemu_same_data $img src.raw
+done
+check "a raw data file holds the image by itself" cmp v-dfr.raw src.raw
+check "vireo overlay with extended L2 over a backing file" sh -c "'$V' convert -O qcow2 src.raw eb.qcow2 >/dev/null &&
+    '$V' create -f qcow2 -o extended_l2=on -b eb.qcow2 -F qcow2 et.qcow2 >/dev/null &&
+    '$V' convert -n -O qcow2 src2.raw et.qcow2"
+check "qemu-img check clean: extended L2 overlay" qemu_clean et.qcow2
+check "qemu-img reads the extended L2 overlay" qemu_same_data et.qcow2 src2.raw
+check "vireo snapshot of an extended L2 image" sh -c "'$V' snapshot -c s1 et.qcow2 &&
+    '$V' convert -n -O qcow2 src.raw et.qcow2 && qemu-img snapshot -a s1 et.qcow2"
+check "qemu-img applies it and reads the old data" qemu_same_data et.qcow2 src2.raw
+check "vireo compressed copy with extended L2" "$V" convert -c -O qcow2 -o extended_l2=on src.raw ec.qcow2
+check "qemu-img check clean: compressed extended L2" qemu_clean ec.qcow2
+check "qemu-img reads compressed extended L2" qemu_same_data ec.qcow2 src.raw
+check "compression with a data file is refused" sh -c "! '$V' convert -c -O qcow2 -o data_file=cdf.raw src.raw cdf.qcow2 2>/dev/null && [ ! -e cdf.qcow2 ]"
+check "snapshots with a data file are refused" sh -c "! '$V' snapshot -c s v-data_file-v-df.raw.qcow2 2>/dev/null"
+qemu-img convert -O qcow2 -o extended_l2=on src.raw qe.qcow2
+qemu-img convert -O qcow2 -o data_file=qdf.raw src.raw qdf.qcow2
+check "vireo reads qemu's extended L2 image" sh -c "'$V' convert -O raw qe.qcow2 qe.raw && cmp qe.raw src.raw"
+check "vireo reads qemu's data file image" sh -c "'$V' convert -O raw qdf.qcow2 qdf-out.raw && cmp qdf-out.raw src.raw"
+check "vireo check clean: qemu's extended L2 and data file images" sh -c "'$V' check qe.qcow2 && '$V' check qdf.qcow2"
 
 # Backing chain written by vireo-img: base from src, overlay holding src2 via -B.
 check "vireo base image" "$V" convert -O qcow2 src.raw base.qcow2
@@ -108,9 +179,42 @@ check "flattened overlay reads src2 alone" sh -c "qemu-img info rt.qcow2 | grep 
 check "qemu-img check clean after rebase" qemu_clean rt.qcow2
 check "vireo rebase -u changes only the name" sh -c "'$V' rebase -u -b rb2.moved -F qcow2 rt.qcow2 &&
     qemu-img info rt.qcow2 | grep -qx 'backing file: rb2.moved'"
+# commit and rebase across formats: a raw base, raw and qcow2 new backing files.
+cp src.raw xbase.raw
+qemu-img create -q -f qcow2 -b xbase.raw -F raw xtop.qcow2
+qemu-io -c 'write -P 7 1M 64k' -c 'write -P 8 3M 100k' xtop.qcow2 >/dev/null
+qemu-img convert -O raw xtop.qcow2 xexpect.raw
+check "vireo commit into a raw base" "$V" commit xtop.qcow2
+check "the raw base holds the overlay's data" cmp xbase.raw xexpect.raw
+check "qemu-img check clean: emptied overlay over raw" qemu_clean xtop.qcow2
+check "the emptied overlay still reads the same" qemu-img compare xtop.qcow2 xexpect.raw
+cp src.raw xb1.raw
+qemu-img create -q -f qcow2 -b xb1.raw -F raw xr.qcow2
+qemu-io -c 'write -P 9 2M 64k' xr.qcow2 >/dev/null
+qemu-img convert -O raw xr.qcow2 xr-expect.raw
+check "vireo rebase from raw onto raw" sh -c "'$V' rebase -b src2.raw -F raw xr.qcow2 && qemu-img compare xr.qcow2 xr-expect.raw"
+check "vireo rebase from raw onto qcow2" sh -c "'$V' convert -O qcow2 src2.raw xq.qcow2 && '$V' rebase -b xq.qcow2 -F qcow2 xr.qcow2 &&
+    qemu-img compare xr.qcow2 xr-expect.raw && qemu-img info xr.qcow2 | grep -qx 'backing file format: qcow2'"
+check "qemu-img check clean after the rebases" qemu_clean xr.qcow2
 check "vireo resize qcow2 +1M" sh -c "'$V' resize v-65536-1.1.qcow2 +1M &&
     qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 7340032'"
 check "qemu-img check clean after resize" qemu_clean v-65536-1.1.qcow2
+check "vireo resize --shrink qcow2" sh -c "'$V' resize --shrink v-65536-1.1.qcow2 2M &&
+    qemu-img info --output=json v-65536-1.1.qcow2 | grep -q '\"virtual-size\": 2097152'"
+check "qemu-img check clean after a shrink" qemu_clean v-65536-1.1.qcow2
+check "the first 2 MiB survive the shrink" sh -c "qemu-img convert -O raw v-65536-1.1.qcow2 sh.raw &&
+    cmp -n 2097152 sh.raw src.raw"
+check "growing again reads zeroes past the old end" sh -c "'$V' resize v-65536-1.1.qcow2 6M &&
+    qemu-io -c 'read -P 0 2M 4M' v-65536-1.1.qcow2 | grep -q 'read 4194304/'"
+for p in metadata falloc full; do
+    check "vireo resize --preallocation=$p" sh -c "'$V' create -q -f qcow2 rp-$p.qcow2 1M &&
+        '$V' resize --preallocation=$p rp-$p.qcow2 5M && qemu-io -c 'read -P 0 0 5M' rp-$p.qcow2 | grep -q 'read 5242880/'"
+    check "qemu-img check clean after --preallocation=$p" qemu_clean rp-$p.qcow2
+    check "--preallocation=$p allocated the grown area" sh -c "[ \$(qemu-img check --output=json rp-$p.qcow2 | sed -n 's/.*allocated-clusters.: \([0-9]*\).*/\1/p') -eq 64 ]"
+done
+check "preallocation=full really allocates" sh -c "[ \$(stat -c %b rp-full.qcow2) -ge 8192 ]"
+check "raw resize --preallocation=falloc" sh -c "'$V' create -q -f raw rf.raw 1M && '$V' resize -f raw --preallocation=falloc rf.raw 5M &&
+    [ \$(stat -c %s rf.raw) -eq 5242880 ] && [ \$(stat -c %b rf.raw) -ge 8192 ]"
 check "vireo create preallocation=metadata passes qemu-img check" sh -c "'$V' create -f qcow2 -o preallocation=metadata pm.qcow2 8M && qemu-img check pm.qcow2"
 check "vireo create preallocation=full (raw) is fully allocated" sh -c "'$V' create -f raw -o preallocation=full pf.raw 8M &&
     [ \$(stat -c %b pf.raw) -ge 16384 ]"

@@ -35,11 +35,36 @@ mkdir sub && qemu-img create -q -f qcow2 -b ../base.qcow2 -F qcow2 sub/rel.qcow2
 qemu-img create -q -f raw r.raw 3M
 cp src.raw holes.raw
 
+# Extended L2 entries (subclusters) and external data files, plain and raw.
+qemu-img create -q -f qcow2 -o extended_l2=on ext.qcow2 64M
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' -c 'write -P 3 130k 1k' ext.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o extended_l2=on,cluster_size=16k extb.qcow2
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' extb.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o data_file=df.raw df.qcow2 64M
+qemu-io -c 'write -P 1 4k 4k' -c 'write -z 64k 8k' -c 'write -P 2 1M 100k' df.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o data_file=dfr.raw,data_file_raw=on dfr.qcow2 64M
+# Fragments are counted per L2 table (4 KiB clusters: one table maps 2 MiB).
+qemu-img create -q -f qcow2 -o cluster_size=4k frag.qcow2 64M
+qemu-io -c 'write -P 1 0 4k' -c 'write -P 1 2M 4k' -c 'write -P 1 4k 4k' frag.qcow2 >/dev/null
+for img in ext.qcow2 extb.qcow2 df.qcow2 dfr.qcow2 frag.qcow2; do
+    same "info $img" info $img
+    same "info --output=json $img" info --output=json $img
+    same "check $img" check $img
+    same "check --output=json $img" check --output=json $img
+    same "map $img" map $img
+    same "map --output=json $img" map --output=json $img
+done
+
 for img in empty.qcow2 v2.qcow2 zstd.qcow2 base.qcow2 top.qcow2 sub/rel.qcow2 r.raw holes.raw; do
     same "info $img" info $img
     same "info --output=json $img" info --output=json $img
 done
 same "info --backing-chain" info --backing-chain top.qcow2
+qemu-img create -q -f qcow2 -b r.raw -F raw -o extended_l2=on overraw.qcow2
+qemu-img create -q -f qcow2 -b overraw.qcow2 -F qcow2 -o data_file=ordf.raw overover.qcow2
+qemu-img bitmap --add overover.qcow2 bm
+same "info --backing-chain over raw, extended L2, data file, bitmap" info --backing-chain overover.qcow2
+same "info --backing-chain --output=json over raw, extended L2, data file, bitmap" info --backing-chain --output=json overover.qcow2
 same "info --backing-chain --output=json" info --backing-chain --output=json top.qcow2
 same "info -f raw of a qcow2 file" info -f raw base.qcow2
 same "snapshot -l with two snapshots" snapshot -l top.qcow2
@@ -76,6 +101,11 @@ qemu-img check -r leaks leak2.qcow2 >q.rep 2>q.repe; echo "rc=$?" >>q.rep
 check "check -r leaks prints what qemu-img prints" diff -u q.rep v.rep
 # qemu-img first lists "Leaked cluster N ..." lines, then "Repairing cluster N ...".
 check "check -r leaks reports the leak like qemu-img" diff -u q.repe v.repe
+cp corrupt.qcow2 corrupt2.qcow2 && cp corrupt.qcow2 corrupt3.qcow2
+"$V" check -r leaks corrupt2.qcow2 >v.rep 2>v.repe; echo "rc=$?" >>v.rep
+qemu-img check -r leaks corrupt3.qcow2 >q.rep 2>q.repe; echo "rc=$?" >>q.rep
+sed -i 's/vireo-img/qemu-img/' v.repe
+check "check -r leaks of an image needing -r all: qemu-img's refusal, nothing changed" sh -c "diff -u q.rep v.rep && diff -u q.repe v.repe && cmp corrupt.qcow2 corrupt2.qcow2"
 "$V" check -r all --output=json leak3.qcow2 >v.rep 2>/dev/null
 check "check -r all --output=json field names" sh -c "grep -q '\"leaks-fixed\": 1' v.rep"
 qemu-img convert -c -O qcow2 src.raw comp.qcow2
@@ -97,6 +127,22 @@ for img in base.qcow2 top.qcow2 r.raw holes.raw v2.qcow2 sub/rel.qcow2; do
     same "map $img" map $img
     same "map --output=json $img" map --output=json $img
 done
+for a in "--start-offset=1M --max-length=2M --output=json" "--start-offset=1000 --max-length=5000" \
+    "--start-offset=100M" "--start-offset=-1" "--max-length=0 --output=json" "--max-length=0" \
+    "--start-offset=1k --output=json" "--max-length=1x" "--start-offset=100M --output=json" \
+    "--start-offset=4M --output=json" "--start-offset=3M --max-length=10M --output=json" \
+    "--start-offset=1000 --max-length=5000 --output=json"; do
+    # shellcheck disable=SC2086
+    same "map $a" map $a top.qcow2
+done
+# Preallocated with metadata: QEMU asks the file whether data clusters are holes.
+qemu-img create -q -f qcow2 -o preallocation=metadata pm.qcow2 1M
+"$V" create -q -f qcow2 -o preallocation=metadata vpm.qcow2 1M
+qemu-img create -q -f qcow2 -o preallocation=falloc pf.qcow2 1M
+qemu-img create -q -f qcow2 -o preallocation=metadata,compat=0.10 pm2.qcow2 1M
+for img in pm.qcow2 vpm.qcow2 pf.qcow2 pm2.qcow2; do
+    same "map --output=json of preallocated $img" map --output=json $img
+done
 same "map of a compressed image (refused like qemu-img)" map comp.qcow2
 same "map --output=json of a compressed image" map --output=json comp.qcow2
 
@@ -109,7 +155,12 @@ same "measure --output=json of an image" measure --output=json -O qcow2 top.qcow
 for args in "-f qcow2 c1 1G" "-f qcow2 -o cluster_size=4k,compat=0.10 c2 10M" \
     "-f qcow2 -o lazy_refcounts=on,compression_type=zstd c3 2T" "-f raw c4 1M" \
     "-f qcow2 -b base.qcow2 -F qcow2 c5" "-f qcow2 -u -b nowhere.qcow2 -F qcow2 c6 5G" \
-    "-f qcow2 -o preallocation=off,refcount_bits=8 c7 64k"; do
+    "-f qcow2 -o preallocation=off,refcount_bits=8 c7 64k" \
+    "-f qcow2 -o extended_l2=on c8 1G" "-f qcow2 -o extended_l2=on,cluster_size=4k c9 1G" \
+    "-f qcow2 -o extended_l2=on,compat=0.10 c10 1G" "-f qcow2 -o data_file=c11.raw c11 1M" \
+    "-f qcow2 -o data_file=c12.raw,data_file_raw=on c12 1M" "-f qcow2 -o data_file_raw=on c13 1M" \
+    "-f qcow2 -o data_file=c14.raw,compat=0.10 c14 1M" \
+    "-f qcow2 -b base.qcow2 -F qcow2 -o data_file=c15.raw,data_file_raw=on c15"; do
     # shellcheck disable=SC2086
     same "create $args" create $args
 done

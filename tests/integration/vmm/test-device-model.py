@@ -51,6 +51,8 @@ EXPECTED_COMMANDS = {
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
     "migrate-set-parameters",
+    # the human monitor (src/vmm/hmp/)
+    "human-monitor-command",
 }
 
 

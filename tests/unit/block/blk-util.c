@@ -22,6 +22,9 @@
  *   blk-util randwrite FILE COUNT SEED      4 KiB random writes, ops/s
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
+ *   blk-util script FILE OPS              runs the lines of OPS: "write OFF LEN BYTE",
+ *                                         "zero OFF LEN [unmap]", "discard OFF LEN"
+ * create takes extl2=1, data_file=F, data_raw=1 too.
  */
 #include "block/block.h"
 #include "util/str.h"
@@ -105,6 +108,12 @@ int main(int argc, char **argv)
                 o.lazy_refcounts = atoi(v);
             else if (!strcmp(argv[i], "ctype"))
                 o.compression_type = v;
+            else if (!strcmp(argv[i], "extl2"))
+                o.extended_l2 = atoi(v);
+            else if (!strcmp(argv[i], "data_file"))
+                o.data_file = v;
+            else if (!strcmp(argv[i], "data_raw"))
+                o.data_file_raw = atoi(v);
         }
         return block_create(file, argv[3], &o, &err) < 0 ? die(&err) : 0;
     }
@@ -163,6 +172,34 @@ int main(int argc, char **argv)
         free(buf);
         if (fd >= 0)
             close(fd);
+    } else if (!strcmp(cmd, "script") && argc == 4) {
+        FILE *f = fopen(argv[3], "r");
+        char line[256], op[32], extra[32];
+        uint64_t off, len;
+        unsigned byte;
+        char *buf = NULL;
+        while (r == 0 && f && fgets(line, sizeof(line), f)) {
+            extra[0] = 0;
+            int n = sscanf(line, "%31s %" SCNu64 " %" SCNu64 " %31s", op, &off, &len, extra);
+            if (n < 3)
+                continue;
+            if (!strcmp(op, "write") && n == 4) {
+                byte = (unsigned)strtoul(extra, NULL, 0);
+                buf = realloc(buf, len ? len : 1);
+                memset(buf, (int)byte, len);
+                r = block_pwrite(bd, buf, len, off, &err);
+            } else if (!strcmp(op, "zero")) {
+                r = block_write_zeroes(bd, off, len,
+                                       !strcmp(extra, "unmap") ? BLOCK_ZERO_MAY_UNMAP : 0, &err);
+            } else if (!strcmp(op, "discard")) {
+                r = block_discard(bd, off, len, &err);
+            }
+        }
+        free(buf);
+        if (f)
+            fclose(f);
+        else
+            r = -ENOENT;
     } else if (!strcmp(cmd, "dump") && argc == 4) {
         int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
         char *buf = malloc(1 << 20);

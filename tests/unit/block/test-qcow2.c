@@ -22,7 +22,7 @@ static void layout_tests(void)
 {
     for (unsigned bits = 9; bits <= 21; bits++) {
         struct qcow2_geom g;
-        qcow2_geom_init(&g, bits, 4);
+        qcow2_geom_init(&g, bits, 4, false);
         uint64_t cs = 1ull << bits, l2e = cs / 8;
         uint64_t off = 5 * l2e * cs + 7 * cs + 123;
         ok(qcow2_l1_index(&g, off) == 5 && qcow2_l2_index(&g, off) == 7,
@@ -39,7 +39,7 @@ static void layout_tests(void)
     }
     for (unsigned order = 0; order <= 6; order++) {
         struct qcow2_geom g;
-        qcow2_geom_init(&g, 12, order);
+        qcow2_geom_init(&g, 12, order, false);
         uint8_t *b = calloc(1, 4096);
         uint64_t max = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
         qcow2_rb_set(&g, b, 3, max);
@@ -53,7 +53,7 @@ static void layout_tests(void)
     }
     /* Sub-byte widths keep entry 0 in the low bits. */
     struct qcow2_geom g1;
-    qcow2_geom_init(&g1, 12, 0);
+    qcow2_geom_init(&g1, 12, 0, false);
     uint8_t byte[1] = {0};
     qcow2_rb_set(&g1, byte, 0, 1);
     is_int(byte[0], 1, "1-bit refcount 0 is bit 0");
@@ -191,8 +191,10 @@ static void bad_input_tests(void)
     expect_open_error("version4", b, len, "version 4");
     MUTATE(qcow2_put64(b + 72, 1ull << 40));
     expect_open_error("feature", b, len, "bit 40");
-    MUTATE(qcow2_put64(b + 72, QCOW2_INCOMPAT_EXTL2));
+    MUTATE((qcow2_put64(b + 72, QCOW2_INCOMPAT_EXTL2), qcow2_put32(b + 20, 12)));
     expect_open_error("extl2", b, len, "extended L2");
+    MUTATE(qcow2_put64(b + 72, QCOW2_INCOMPAT_DATA_FILE));
+    expect_open_error("datafile", b, len, "does not name it");
     MUTATE(qcow2_put64(b + 24, UINT64_MAX));
     expect_open_error("hugesize", b, len, "too large");
     MUTATE(qcow2_put64(b + 24, 1ull << 40));
@@ -417,6 +419,136 @@ static void unsafe_backing_test(void)
        verr_msg(&err));
 }
 
+/* The entry (descriptor, bitmap) of guest cluster `c` as stored on disk. */
+static void entry_of(struct block_dev *bd, uint64_t c, uint64_t *e, uint64_t *bm)
+{
+    struct qcow2 *q = bd->priv;
+    struct verr err = {0};
+    block_flush(bd, &err);
+    struct qcow2_slot s;
+    *e = *bm = 0;
+    if (qcow2_lookup(q, c, &s, &err) == 0) {
+        *e = s.e;
+        *bm = s.bm;
+    }
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+/* Extended L2 entries: what each write leaves in the subcluster bitmap, and
+ * what reads back (zeroes, backing data or new data) subcluster by
+ * subcluster. 64 KiB clusters: 32 subclusters of 2 KiB. */
+static void subcluster_tests(void)
+{
+    char base[128], path[128];
+    snprintf(base, sizeof(base), "%s/sc-base.raw", dir);
+    snprintf(path, sizeof(path), "%s/sc.qcow2", dir);
+    struct verr err = {0};
+    struct qcow2_geom g;
+    qcow2_geom_init(&g, 16, 4, true);
+    ok(g.l2_entry_size == 16 && g.l2_entries == 4096 && g.nsc == 32 && g.sc_bits == 11,
+       "extended L2 geometry: 16-byte entries, 4096 per table, 32 subclusters of 2 KiB");
+    ok(qcow2_l1_index(&g, 4096ull * 65536) == 1 && qcow2_l2_index(&g, 4096ull * 65536 - 1) == 4095,
+       "an L2 table maps 256 MiB");
+    uint8_t t[32] = {0};
+    qcow2_l2_put(&g, t, 1, 0x8000000000050000ull, 0xc);
+    uint64_t bm, e = qcow2_l2_get(&g, t, 1, &bm);
+    ok(e == 0x8000000000050000ull && bm == 0xc && qcow2_be64(t + 24) == 0xc,
+       "entry 1 is bytes 16-31: descriptor, then bitmap");
+
+    /* A 4 MiB raw backing file of 0x11, and an overlay with extended L2. */
+    struct block_create_opts bo = {.size = 4 << 20};
+    is_int(block_create(base, "raw", &bo, &err), 0, "create the backing file");
+    struct block_dev *b;
+    block_open(base, &(struct block_open_opts){0}, &b, &err);
+    uint8_t *buf = malloc(1 << 20);
+    memset(buf, 0x11, 1 << 20);
+    for (int i = 0; i < 4; i++)
+        block_pwrite(b, buf, 1 << 20, (uint64_t)i << 20, &err);
+    block_close(b);
+    struct block_create_opts co = {
+        .size = 4 << 20, .extended_l2 = true, .backing_file = base, .backing_format = "raw"};
+    is_int(block_create(path, "qcow2", &co, &err), 0, "create an extended L2 overlay");
+    struct block_dev *bd;
+    is_int(block_open(path, &(struct block_open_opts){0}, &bd, &err), 0, "open it");
+
+    /* 100 bytes at 5000: subcluster 2 only; its head and tail come from the backing file. */
+    memset(buf, 0xaa, 100);
+    is_int(block_pwrite(bd, buf, 100, 5000, &err), 0, "write 100 bytes into subcluster 2");
+    entry_of(bd, 0, &e, &bm);
+    ok((e & QCOW2_OFLAG_COPIED) && (e & QCOW2_OFFSET_MASK) && bm == 1u << 2,
+       "one host cluster, subcluster 2 allocated (bitmap %llx)", (unsigned long long)bm);
+    block_pread(bd, buf, 65536, 0, &err);
+    ok(all_bytes(buf, 5000, 0x11) && all_bytes(buf + 5000, 100, 0xaa) &&
+           all_bytes(buf + 5100, 65536 - 5100, 0x11),
+       "the rest of the cluster still reads from the backing file");
+    /* Zeroing whole subclusters 4-7 sets their zero bits, no data written. */
+    is_int(block_write_zeroes(bd, 8192, 8192, 0, &err), 0, "zero subclusters 4-7");
+    entry_of(bd, 0, &e, &bm);
+    ok(bm == ((0xfull << 36) | 1u << 2), "zero bits 4-7 set, subcluster 2 still allocated");
+    block_pread(bd, buf, 65536, 0, &err);
+    ok(all_bytes(buf + 8192, 8192, 0) && all_bytes(buf + 16384, 100, 0x11),
+       "zeroed subclusters read as zeroes, the next one from the backing file");
+    /* Writing over a zero subcluster allocates it again; its untouched bytes stay zero. */
+    memset(buf, 0xbb, 10);
+    block_pwrite(bd, buf, 10, 9000, &err);
+    entry_of(bd, 0, &e, &bm);
+    ok(bm == ((0xeull << 36) | 1u << 2 | 1u << 4), "subcluster 4 allocated, zero bit cleared");
+    block_pread(bd, buf, 65536, 0, &err);
+    ok(all_bytes(buf + 8192, 808, 0) && all_bytes(buf + 9000, 10, 0xbb) &&
+           all_bytes(buf + 9010, 10240 - 9010, 0),
+       "a partial write over a zero subcluster keeps the rest zero");
+    /* A whole cluster of zeroes with unmap drops the host cluster. */
+    is_int(block_write_zeroes(bd, 0, 65536, BLOCK_ZERO_MAY_UNMAP, &err), 0,
+           "zero the whole cluster, unmapping");
+    entry_of(bd, 0, &e, &bm);
+    ok(e == 0 && bm == QCOW2_SC_ALL_ZERO, "no host cluster, every zero bit set");
+
+    /* Snapshot, then a partial write: the new cluster copies the allocated
+     * subclusters and leaves the unallocated ones unallocated. */
+    memset(buf, 0xcc, 4096);
+    block_pwrite(bd, buf, 4096, 65536 + 2048, &err); /* subclusters 1-2 of cluster 1 */
+    is_int(block_snapshot_create(bd, "s", &err), 0, "snapshot");
+    memset(buf, 0xdd, 100);
+    block_pwrite(bd, buf, 100, 65536 + 30000, &err);
+    entry_of(bd, 65536, &e, &bm);
+    ok(bm == (1u << 1 | 1u << 2 | 1u << 14), "after copy on write: subclusters 1, 2, 14");
+    block_pread(bd, buf, 65536, 65536, &err);
+    ok(all_bytes(buf, 2048, 0x11) && all_bytes(buf + 2048, 4096, 0xcc) &&
+           all_bytes(buf + 6144, 30000 - 6144, 0x11) && all_bytes(buf + 30000, 100, 0xdd),
+       "copy on write kept the snapshot's subclusters and the backing file's bytes");
+    struct block_check_result res;
+    block_check(bd, 0, NULL, NULL, &res, &err);
+    ok(res.corruptions == 0 && res.leaks == 0, "check: no corruptions, no leaks");
+    /* A compressed cluster partly overwritten becomes a fully allocated one. */
+    memset(buf, 0x5a, 65536);
+    is_int(block_pwrite_compressed(bd, buf, 65536, 3 * 65536, &err), 0, "compressed cluster");
+    memset(buf, 0x6b, 1000);
+    block_pwrite(bd, buf, 1000, 3 * 65536 + 40000, &err);
+    entry_of(bd, 3 * 65536, &e, &bm);
+    ok(!(e & QCOW2_OFLAG_COMPRESSED) && bm == QCOW2_SC_ALL_ALLOC,
+       "compressed cluster rewritten with every subcluster allocated");
+    block_pread(bd, buf, 65536, 3 * 65536, &err);
+    ok(all_bytes(buf, 40000, 0x5a) && all_bytes(buf + 40000, 1000, 0x6b) &&
+           all_bytes(buf + 41000, 65536 - 41000, 0x5a),
+       "its data survived the partial write");
+    /* Block status reports runs at subcluster granularity. */
+    struct block_extent x;
+    block_status(bd, 65536, 65536, 0, &x, &err);
+    ok(!x.present && x.length == 2048, "status: subcluster 0 unallocated, 2 KiB run");
+    block_status(bd, 65536 + 2048, 65536, 0, &x, &err);
+    ok(x.present && x.data && x.length == 4096 && x.has_host_offset,
+       "status: subclusters 1-2 data, one 4 KiB run");
+    block_close(bd);
+    free(buf);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -428,6 +560,7 @@ int main(void)
     corrupt_bit_test();
     compress_split_test();
     unsafe_backing_test();
+    subcluster_tests();
     thread_test("qcow2", BLOCK_CACHE_WRITEBACK);
     thread_test("qcow2", BLOCK_CACHE_NONE);
     thread_test("raw", BLOCK_CACHE_NONE);
