@@ -431,7 +431,11 @@ static int opt_fw_cfg(struct vmm_config *cfg, const char *opt, const char *arg, 
         first = false;
     }
     /* QEMU's wording for both: an empty value counts as not given. */
-    if (!it.name || !*it.name || (it.file && *it.file) + (it.string && *it.string) != 1)
+    if (it.file && !*it.file)
+        it.file = NULL;
+    if (it.string && !*it.string)
+        it.string = NULL;
+    if (!it.name || !*it.name || !it.file + !it.string != 1)
         return verr_set(err, EINVAL,
                         "%s %s: name, plus exactly one of file, string and gen_id, "
                         "are needed",

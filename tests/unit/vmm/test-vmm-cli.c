@@ -267,6 +267,11 @@ int main(int argc, char **argv)
         is_str(c.fw_cfg_items[1].file, "/x", "-fw_cfg: file=");
     }
     cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-M", "pc", "-fw_cfg", "opt/a,string=,file=/f"), 0,
+           "-fw_cfg with an empty string= and a file=");
+    ok(c.nr_fw_cfg_items == 1 && !c.fw_cfg_items[0].string && c.fw_cfg_items[0].file,
+       "-fw_cfg: an empty string= counts as not given (the file is used)");
+    cli_config_free(&c);
     is_int(PARSE(&c, &err, "-M", "microvm,pit=off", "-kernel", "k"), 0, "-M microvm,pit=off");
     ok(c.machine.no_pit, "pit=off leaves out the PIT");
     cli_config_free(&c);
