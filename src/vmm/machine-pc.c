@@ -16,6 +16,11 @@
  * What is left out, and how it shows: no HPET, no SMM, no default VGA, NIC,
  * CD-ROM or floppy (as with QEMU's -nodefaults; VGA, IDE and AHCI come from
  * their own devices), no CPU or memory hot-plug in the ACPI tables.
+ *
+ * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
+ * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), pflash (a CFI flash
+ * device for OVMF_CODE/OVMF_VARS and -drive if=pflash), genroms/ option ROMs, and the
+ * OVMF boot test; until then each is refused with one line (or, for SMBIOS, absent).
  */
 #include "vmm/machine-pc.h"
 #include "util/buf.h"
