@@ -37,6 +37,7 @@ void vd_domain_console_open_log(struct vd_domain *dom)
     char *path = xasprintf("%s/%s.console.log", dom->daemon->log_dir, dom->def->name);
     dom->console_log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     free(path);
+    vd_console_pty_open(dom);
 }
 
 void vd_domain_console_close_log(struct vd_domain *dom)
@@ -44,6 +45,7 @@ void vd_domain_console_close_log(struct vd_domain *dom)
     if (dom->console_log_fd >= 0)
         close(dom->console_log_fd);
     dom->console_log_fd = -1;
+    vd_console_pty_close(dom);
 }
 
 void vd_domain_console(struct vd_domain *dom, const void *data, size_t len)
@@ -51,6 +53,8 @@ void vd_domain_console(struct vd_domain *dom, const void *data, size_t len)
     struct vd_daemon *d = dom->daemon;
     if (len && dom->console_log_fd >= 0)
         fd_write_all(dom->console_log_fd, data, len);
+    if (len)
+        vd_console_pty_output(dom, data, len);
     if (d->sink.console)
         d->sink.console(d->sink.ctx, dom, data, len);
 }

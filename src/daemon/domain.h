@@ -32,6 +32,7 @@
 #include "vireo/vireo.h"
 
 struct vd_vmm;
+struct vd_console_pty;
 struct verr;
 
 struct vd_domain {
@@ -45,18 +46,20 @@ struct vd_domain {
     struct domain_def *newdef;
     bool persistent;
     bool autostart;
-    bool updated;        /* the persistent definition changed since the start */
-    int state;           /* vir_domain_state */
-    int reason;          /* its reason (vir_domain_running_reason, ...) */
-    int id;              /* -1 when shut off */
-    uint64_t start_time; /* CLOCK_REALTIME seconds */
-    struct vd_vmm *vmm;  /* the running vireo-vmm, NULL when there is none */
-    bool starting;       /* a start job is under way (the VMM may already exist) */
-    bool fake_reboot;    /* a reboot asked through ACPI: the guest's power-off restarts it */
-    bool vanished;       /* gone from every lookup: freed when its jobs end */
-    int console_log_fd;  /* log/NAME.console.log: everything COM1 printed */
-    struct vd_job *job;  /* the running job */
-    struct vd_job *jobq; /* jobs waiting for it, in order */
+    bool updated;               /* the persistent definition changed since the start */
+    int state;                  /* vir_domain_state */
+    int reason;                 /* its reason (vir_domain_running_reason, ...) */
+    int id;                     /* -1 when shut off */
+    uint64_t start_time;        /* CLOCK_REALTIME seconds */
+    struct vd_vmm *vmm;         /* the running vireo-vmm, NULL when there is none */
+    bool tainted_monitor;       /* its monitor was used directly (qemu-monitor-command) */
+    bool starting;              /* a start job is under way (the VMM may already exist) */
+    bool fake_reboot;           /* a reboot asked through ACPI: the guest's power-off restarts it */
+    bool vanished;              /* gone from every lookup: freed when its jobs end */
+    int console_log_fd;         /* log/NAME.console.log: everything COM1 printed */
+    struct vd_console_pty *pty; /* the pty a <console type='pty'> shows, while it runs */
+    struct vd_job *job;         /* the running job */
+    struct vd_job *jobq;        /* jobs waiting for it, in order */
 };
 
 /* ---- domain-store.c ---- */
@@ -109,6 +112,11 @@ void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
 void vd_domain_console(struct vd_domain *dom, const void *data, size_t len);
 void vd_domain_console_open_log(struct vd_domain *dom);
 void vd_domain_console_close_log(struct vd_domain *dom);
+/* console-pty.c: for a <serial>/<console type='pty'>, a pty relayed to COM1 while the
+ * domain runs, its path in the live definition (tty=, <source path=>) as libvirt shows it. */
+void vd_console_pty_open(struct vd_domain *dom);
+void vd_console_pty_close(struct vd_domain *dom);
+void vd_console_pty_output(struct vd_domain *dom, const void *data, size_t len);
 bool vd_domain_has_console(const struct vd_domain *dom);
 /* Sends a client's keystrokes to the guest; false when it has no console. */
 bool vd_domain_console_write(struct vd_domain *dom, const void *data, size_t len);

@@ -135,11 +135,24 @@ static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
                                     : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
         break;
     case VD_VMM_STOPPED:
-        if (dom->state == VIR_DOMAIN_SHUTDOWN)
+        if (dom->state == VIR_DOMAIN_SHUTDOWN) {
             save_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_SHUTTING_DOWN);
+        } else if (!dom->job && dom->state == VIR_DOMAIN_RUNNING) {
+            /* Stopped by nobody's job (a monitor command): as libvirt's QEMU driver on an
+             * unexpected STOP, paused for an unknown reason. */
+            save_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);
+            vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                              VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        }
         break;
     case VD_VMM_RESUMED:
-        break; /* the jobs that resume set the state they mean */
+        /* The jobs that resume set the state they mean; a resume by nobody's job (a monitor
+         * command) makes the domain running, as libvirt's QEMU driver does on RESUME. */
+        if (!dom->job && dom->state == VIR_DOMAIN_PAUSED) {
+            save_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+            vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+        }
+        break;
     case VD_VMM_RESET:
         /* As libvirt's QEMU driver on QMP RESET: the REBOOT event, whoever
          * asked; a pending ACPI reboot has happened another way. */

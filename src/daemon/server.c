@@ -177,7 +177,7 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
         const uint8_t *msg = rpc_reader_message(&c->reader, &mlen);
         struct buf out = BUF_INIT;
         struct rpc_dispatcher disp = {
-            NULL, 0, vd_console_stream, c, c->readonly || c->ro_socket, server_call};
+            NULL, 0, vd_console_stream, c, c->readonly || c->ro_socket, server_call, vd_qemu_call};
         int r = rpc_dispatch(&disp, msg, mlen, &out, &err);
         rpc_reader_next(&c->reader);
         if (r < 0) {

@@ -94,6 +94,9 @@ int vd_call_fail(struct vd_call *c, int code, const char *fmt, ...)
 int vd_call_fail_errno(struct vd_call *c, int r, const struct verr *e);
 void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom);
 
+/* rpc-qemu.c: calls of libvirt's QEMU program (an rpc_handler_fn; ctx is the client) */
+int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *ret,
+                 struct rpc_error *err);
 /* rpc-events.c: the sink's lifecycle and reboot */
 void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail);
 void vd_events_reboot(void *ctx, struct vd_domain *dom);

@@ -171,9 +171,14 @@ void vd_store_dir_changed(struct vd_daemon *d, const char *path)
             sync_dir(s->dirs[i]);
             return;
         }
+        /* Only a first change wakes the thread: with one already pending
+         * it is waiting out its delay and syncs every dirty directory then
+         * (a wake-up per define cost a context switch each, for nothing). */
         pthread_mutex_lock(&s->mu);
+        bool idle = !any_dirty(s);
         s->dirty[i] = true;
-        pthread_cond_signal(&s->cv);
+        if (idle)
+            pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         return;
     }

@@ -151,7 +151,10 @@ static void ops_fail_all(struct vmm_op *ops, const char *why)
         ops = op->next;
         char msg[256];
         snprintf(msg, sizeof(msg), "%s: %s", op->command, why);
-        op->done(op->opaque, -ESRCH, msg);
+        if (op->text_done)
+            op->text_done(op->opaque, -ESRCH, NULL, msg);
+        else
+            op->done(op->opaque, -ESRCH, msg);
         free(op);
     }
 }
@@ -361,6 +364,33 @@ int vmm_attach(struct vd_vmm *vmm, const struct vd_vmm_events *ev, void *owner, 
 
 /* ---- operations over QMP ---- */
 
+/* A monitor command's reply to its text_done (see vd_vmm_monitor_command). */
+static void monitor_reply(struct vmm_op *op, struct json_object *reply, const char *error)
+{
+    struct json_object *e, *desc, *ret;
+    char msg[512];
+    if (error) {
+        snprintf(msg, sizeof(msg), "%s: %s", op->command, error);
+        op->text_done(op->opaque, -EIO, NULL, msg);
+    } else if (op->raw) {
+        op->text_done(op->opaque, 0, json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN),
+                      NULL);
+    } else if (json_object_object_get_ex(reply, "error", &e)) {
+        snprintf(msg, sizeof(msg), "internal error: unable to execute QEMU command '%s': %s",
+                 op->command,
+                 json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
+                                                             : "error");
+        op->text_done(op->opaque, -EIO, NULL, msg);
+    } else {
+        op->text_done(op->opaque, 0,
+                      json_object_object_get_ex(reply, "return", &ret) &&
+                              json_object_is_type(ret, json_type_string)
+                          ? json_object_get_string(ret)
+                          : "",
+                      NULL);
+    }
+}
+
 static void op_reply(struct qmp_client *c, struct json_object *reply, const char *error,
                      void *opaque)
 {
@@ -375,6 +405,11 @@ static void op_reply(struct qmp_client *c, struct json_object *reply, const char
     struct json_object *e, *desc;
     char msg[512];
     int r = 0;
+    if (op->text_done) {
+        monitor_reply(op, reply, error);
+        free(op);
+        return;
+    }
     if (error) {
         snprintf(msg, sizeof(msg), "%s: %s", op->command, error);
         r = -EIO;
@@ -478,4 +513,47 @@ int vd_vmm_destroy(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct
 int vd_vmm_quit(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)
 {
     return stop(vmm, false, done, opaque, err);
+}
+
+int vd_vmm_monitor_command(struct vd_vmm *vmm, const char *cmd, bool hmp, vd_vmm_text_fn done,
+                           void *opaque, struct verr *err)
+{
+    const char *command = "human-monitor-command";
+    struct json_object *args = NULL, *req = NULL, *v;
+    if (hmp) {
+        args = json_object_new_object();
+        json_object_object_add(args, "command-line", json_object_new_string(cmd));
+    } else {
+        req = json_tokener_parse(cmd);
+        if (!req || !json_object_is_type(req, json_type_object) ||
+            !json_object_object_get_ex(req, "execute", &v) ||
+            !json_object_is_type(v, json_type_string)) {
+            json_object_put(req);
+            return verr_set(err, EINVAL, "internal error: cannot parse json %s", cmd);
+        }
+        command = json_object_get_string(v);
+        if (json_object_object_get_ex(req, "arguments", &v))
+            args = json_object_get(v);
+    }
+    if (vmm->exited || vmm->destroying || vmm->quitting || !vmm->qmp) {
+        json_object_put(args);
+        json_object_put(req);
+        return verr_set(err, ESRCH, "Requested operation is not valid: domain is not running");
+    }
+    struct vmm_op *op = xcalloc(1, sizeof(*op));
+    op->vmm = vmm;
+    op->command = hmp ? "human-monitor-command" : "monitor command";
+    op->text_done = done;
+    op->opaque = opaque;
+    op->raw = !hmp;
+    int r = qmp_client_execute_async(vmm->qmp, command, args, VMM_QMP_TIMEOUT_MS, op_reply, op);
+    json_object_put(req); /* command pointed into it: sent by now */
+    if (r < 0) {
+        free(op);
+        return verr_set(err, EIO, "operation failed: %s: QMP is gone",
+                        hmp ? "human-monitor-command" : "monitor command");
+    }
+    op->next = vmm->ops;
+    vmm->ops = op;
+    return 0;
 }

@@ -116,6 +116,18 @@ int vd_vmm_quit(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct ve
  * still holds it. */
 void vd_vmm_forget(struct vd_daemon *d, const char *name);
 
+/* A monitor command's end: text is its output (r == 0), or error says why. */
+typedef void (*vd_vmm_text_fn)(void *opaque, int r, const char *text, const char *error);
+/*
+ * virDomainQemuMonitorCommand: cmd is a QMP command as JSON ({"execute": ..., "arguments":
+ * ...}; text is then the VMM's whole reply as JSON, an "error" reply included, as libvirt
+ * returns it), or with hmp a human monitor line (sent as human-monitor-command; text is its
+ * output, and a QMP error is an error). A cmd that is not a JSON object with "execute" is
+ * refused at once with libvirt's words.
+ */
+int vd_vmm_monitor_command(struct vd_vmm *vmm, const char *cmd, bool hmp, vd_vmm_text_fn done,
+                           void *opaque, struct verr *err);
+
 /* Sends bytes to the guest's console; false when it has none connected. */
 bool vd_vmm_console_write(struct vd_vmm *vmm, const void *data, size_t len);
 bool vd_vmm_has_console(const struct vd_vmm *vmm);

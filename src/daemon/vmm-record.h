@@ -3,9 +3,11 @@
  * killed at any moment finds it again: the record (RUN/NAME.vmm) and the
  * domain lock (RUN/NAME.lock).
  *
- * The record says how far a start got and who the VMM is. It is replaced
- * atomically (temporary file and rename) at each step of a start, each one
- * written before the step it announces:
+ * The record says how far a start got and who the VMM is. It is created
+ * atomically (temporary file and rename) and then overwritten in place
+ * with one write of its fixed size (vmm-record.c), so a kill never leaves
+ * half of one; at each step of a start, each one written before the step
+ * it announces:
  *
  *   phase=starting              before the VMM is spawned (no pid yet)
  *   phase=spawned pid= start=   once its pid is known, before it runs any

@@ -14,7 +14,8 @@
  *   6. the record, phase=spawned with pid and start time; until here the
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
- *   7. QMP and the console connected, the balloon set, cont;
+ *   7. the console and QMP connected (in that order, see there), the
+ *      balloon set, cont;
  *   8. the record, phase=ready.
  * Back on the loop: the handle is made and watched, and the caller's done
  * callback gets it. Any failure ends what was started (SIGKILL through
@@ -22,6 +23,18 @@
  * removes the record and releases the lock before done reports the error.
  * A daemon killed at any step leaves a record and a held lock that tell
  * its successor what to end (vmm-recover.c).
+ *
+ * The spawn stays in the worker: done on the loop it took the worker's
+ * creation off the start's path (0.1-0.2 ms) but made the loop wait for
+ * posix_spawn's vfork (5 ms, median, at load 20 on 2 CPUs), and every
+ * other client with it.
+ *
+ * TODO (speed, docs/daemon-perf.md): steps 5-8 event-driven on the loop
+ * (the spawned process's end through a pidfd watch, QMP negotiated and
+ * `cont` sent asynchronously) would save the worker's hand-off back to
+ * the loop, one wake-up per start; it needs an asynchronous QMP
+ * handshake (qmp_client_attach wants a negotiated client) and the undo
+ * (which waits for processes to end) kept off the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -182,16 +196,20 @@ static int start_blocking(struct start_work *w)
     r = write_record(w, VD_VMM_SPAWNED);
     if (r < 0)
         return r;
-    r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
-    if (r < 0)
-        return r;
+    /* The console first: its connection is complete (in the listening
+     * socket's backlog) before qmp_capabilities is sent, so the VMM's loop
+     * iteration that answers qmp_capabilities has accepted it too (the
+     * loop dispatches every ready descriptor of an iteration, and the
+     * listening socket stays ready until accepted). `cont` is sent only
+     * after that answer: the guest never runs without its console, and no
+     * extra round trip is needed to know it (query-status was one). */
     struct verr cerr = {0};
     if (vmm_console_connect(w->console_path, &w->console_fd, &cerr) < 0)
         log_warn("domain '%s': no console: %s", w->name, verr_msg(&cerr));
-    /* query-status is a round trip through the VMM's loop, which has then
-     * accepted the console connection too; then the guest may run. */
-    r = qmp_run(w, "query-status", NULL);
-    if (r == 0 && w->balloon_bytes) {
+    r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
+    if (r < 0)
+        return r;
+    if (w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
@@ -221,8 +239,19 @@ static void start_undo(struct start_work *w)
         w->pidfd = -1;
     }
     struct vd_vmm_ident id = {w->uuid, w->pidfile};
-    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
+    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0) {
         log_error("domain '%s': a vireo-vmm process outlived SIGKILL", w->name);
+    } else if (w->lock_fd >= 0) {
+        /* No VMM of the domain runs any more, but one that failed may still
+         * be inside exit(): its address space is gone (so the scan above
+         * cannot recognise it, and it never runs again) while its copy of
+         * the lock descriptor is not closed yet, which can take
+         * milliseconds (tearing down the guest's memory). The lock belongs
+         * to the open file description that copy shares with ours:
+         * released here, a retry right after this failure is not refused
+         * with "still has a vireo-vmm process". */
+        flock(w->lock_fd, LOCK_UN);
+    }
     vd_record_remove(w->run_dir, w->name);
 }
 

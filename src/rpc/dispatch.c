@@ -3,6 +3,7 @@
  * or an error reply (see dispatch.h).
  */
 #include "rpc/dispatch.h"
+#include "rpc/qemu_protocol.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -84,14 +85,24 @@ static int dispatch_keepalive(const struct rpc_header *h, struct buf *out, struc
     return 0; /* PONGs and anything else are dropped */
 }
 
-static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header *h,
-                         const uint8_t *payload, size_t plen, struct buf *out, struct verr *err)
+/* One program's procedures: the remote program's, or the QEMU program's. */
+struct program {
+    const struct remote_proc *(*lookup)(int proc);
+    const char *(*api_name)(int proc);
+};
+
+static const struct program remote_program = {remote_proc_lookup, remote_proc_api_name};
+static const struct program qemu_program = {qemu_proc_lookup, qemu_proc_api_name};
+
+static int dispatch_call(const struct rpc_dispatcher *d, const struct program *prog,
+                         const struct rpc_header *h, const uint8_t *payload, size_t plen,
+                         struct buf *out, struct verr *err)
 {
     struct rpc_error e = {0};
-    const struct remote_proc *p = remote_proc_lookup(h->proc);
+    const struct remote_proc *p = prog->lookup(h->proc);
     if (!p || p->is_event) {
         /* A procedure of libvirt's without a codec here is still named. */
-        const char *api = p ? NULL : remote_proc_api_name(h->proc);
+        const char *api = p ? NULL : prog->api_name(h->proc);
         if (api)
             rpc_error_no_support(&e, api);
         else
@@ -106,8 +117,8 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct rpc_header
         rpc_error_read_only(&e, p->api);
         return reply_error(out, h, &e, err);
     }
-    rpc_handler_fn fn = rpc_dispatcher_find(d, h->proc);
-    if (!fn)
+    rpc_handler_fn fn = prog == &qemu_program ? d->qemu : rpc_dispatcher_find(d, h->proc);
+    if (!fn && prog == &remote_program)
         fn = d->any;
     if (!fn) {
         rpc_error_no_support(&e, p->api);
@@ -169,6 +180,8 @@ int rpc_dispatch(const struct rpc_dispatcher *d, const uint8_t *msg, size_t len,
         return dispatch_keepalive(&h, out, err);
 
     bool is_call = h.type == RPC_CALL || h.type == RPC_CALL_WITH_FDS;
+    if (is_call && d->qemu && h.prog == RPC_QEMU_PROGRAM && h.vers == RPC_QEMU_PROTOCOL_VERSION)
+        return dispatch_call(d, &qemu_program, &h, payload, plen, out, err);
     if (h.prog != RPC_REMOTE_PROGRAM || h.vers != RPC_REMOTE_PROTOCOL_VERSION) {
         if (!is_call)
             return 0;
@@ -178,7 +191,7 @@ int rpc_dispatch(const struct rpc_dispatcher *d, const uint8_t *msg, size_t len,
         return reply_error(out, &h, &e, err);
     }
     if (is_call)
-        return dispatch_call(d, &h, payload, plen, out, err);
+        return dispatch_call(d, &remote_program, &h, payload, plen, out, err);
     if ((h.type == RPC_STREAM || h.type == RPC_STREAM_HOLE) && d->stream)
         d->stream(d->ctx, &h, payload, plen, out);
     return 0;

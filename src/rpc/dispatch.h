@@ -63,6 +63,9 @@ struct rpc_dispatcher {
      * server that finds its handlers itself answers VIR_ERR_NO_SUPPORT
      * through it for what it does not implement. */
     rpc_handler_fn any;
+    /* Calls of libvirt's QEMU program (qemu_protocol.h), decoded as that program's; NULL:
+     * the program is refused as an unknown one. */
+    rpc_handler_fn qemu;
 };
 
 /*

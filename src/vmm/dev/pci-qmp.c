@@ -16,8 +16,11 @@ static struct json_object *function_json(struct pci_dev *d)
     json_object_object_add(o, "slot", json_object_new_int((int)d->slot));
     json_object_object_add(o, "function", json_object_new_int((int)d->fn));
     struct json_object *ci = json_object_new_object();
+    /* QEMU's descriptions of the classes vireo-vmm's devices have (others: none, and HMP
+     * prints "Class NNNN" as QEMU does). */
     const char *desc = class_code == 0x0600   ? "Host bridge"
-                       : class_code == 0x0180 ? "SCSI controller"
+                       : class_code == 0x0604 ? "PCI bridge"
+                       : class_code == 0x0100 ? "SCSI controller"
                        : class_code == 0x0200 ? "Ethernet controller"
                                               : NULL;
     if (desc)

@@ -747,7 +747,7 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     put_le(cf + 48, MAX_DISCARD, 4);
     put_le(cf + 52, MAX_DZ_SEGS, 4);
     cf[56] = o->discard_unmap;
-    r = virtio_pci_init(&b->vp, vm, "virtio-blk-pci", VIRTIO_ID_BLOCK, 0x018000, f, o->num_queues,
+    r = virtio_pci_init(&b->vp, vm, "virtio-blk-pci", VIRTIO_ID_BLOCK, 0x010000, f, o->num_queues,
                         QUEUE_SIZE, CONFIG_LEN, &blk_ops, b, err);
     if (r == 0)
         r = virtio_pci_plug(&b->vp, place, err);

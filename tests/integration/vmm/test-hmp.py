@@ -128,6 +128,12 @@ def main():
                      for m in (v, q)]
             check(sizes == [32 << 20, 32 << 20], "block_resize resized the disk in both",
                   sizes)
+            classes = []
+            for m in (v, q):
+                devs = m.q.cmd("query-pci")["return"][0]["devices"]
+                classes += [d["class_info"] for d in devs if d.get("qdev_id") == "blk0"]
+            check(len(classes) == 2 and classes[0] == classes[1],
+                  "virtio-blk-pci has QEMU's PCI class (mass storage, SCSI: 0x0100)", classes)
             r = v.q.cmd("human-monitor-command", {"command-line": "info cpus", "cpu-index": 1})
             check(r.get("return", "").startswith("  CPU #0") and "* CPU #1" in r["return"],
                   "cpu-index 1 makes CPU #1 the monitor's current CPU", r)
