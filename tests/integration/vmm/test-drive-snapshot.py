@@ -2,7 +2,7 @@
 """-snapshot and -drive snapshot=on: the guest writes, the image does not change,
 and the temporary overlay is gone when the VMM is.
 
-Usage: test-snapshot.py RUN_GUEST GUEST_ELF VMM
+Usage: test-drive-snapshot.py RUN_GUEST GUEST_ELF VMM
   VMM: the vireo-vmm binary, or QEMU with its microvm (the reference).
 
 The test guest's virtio-blk tests (tests=blk: patterns written and read back,
@@ -34,7 +34,7 @@ def digest(path):
 
 def main():
     run_guest, elf, vmm = sys.argv[1], sys.argv[2], sys.argv[3]
-    tmp = tempfile.mkdtemp(prefix="vireo-snapshot-")
+    tmp = tempfile.mkdtemp(prefix="vireo-drive-snapshot-")
     tmpdir = os.path.join(tmp, "tmpdir")
     os.mkdir(tmpdir)
     raw = os.path.join(tmp, "disk.raw")
