@@ -537,6 +537,14 @@ typedef enum {
     VIR_DOMAIN_AFFECT_CONFIG = 1 << 1,
 } vir_domain_modification_impact;
 
+/* libvirt's virDomainDeviceModifyFlags (virDomainUpdateDeviceFlags) */
+typedef enum {
+    VIR_DOMAIN_DEVICE_MODIFY_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
+    VIR_DOMAIN_DEVICE_MODIFY_LIVE = VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_DEVICE_MODIFY_CONFIG = VIR_DOMAIN_AFFECT_CONFIG,
+    VIR_DOMAIN_DEVICE_MODIFY_FORCE = 1 << 2,
+} vir_domain_device_modify_flags;
+
 typedef enum {
     VIR_DOMAIN_VCPU_CURRENT = VIR_DOMAIN_AFFECT_CURRENT,
     VIR_DOMAIN_VCPU_LIVE = VIR_DOMAIN_AFFECT_LIVE,
@@ -600,6 +608,11 @@ int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err);
 int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_error *err);
+
+/* virDomainUpdateDeviceFlags: change a device in place (vireod: a CD-ROM's medium, the
+ * <disk> element with or without <source>); flags vir_domain_device_modify_flags. */
+int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
 
 typedef enum {
     VIR_TYPED_PARAM_INT = 1,
@@ -816,6 +829,37 @@ typedef enum {
  */
 vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
                                     vir_error *err);
+/*
+ * virDomainSendKey: keycodes (1 to VIR_DOMAIN_SEND_KEY_MAX_KEYS of them, in codeset, a
+ * vir_keycode_set) pressed together on the guest's keyboard and released after holdtime
+ * ms (0: the hypervisor's default).
+ */
+#define VIR_DOMAIN_SEND_KEY_MAX_KEYS 16
+typedef enum {
+    VIR_KEYCODE_SET_LINUX = 0,
+    VIR_KEYCODE_SET_XT = 1,
+    VIR_KEYCODE_SET_ATSET1 = 2,
+    VIR_KEYCODE_SET_ATSET2 = 3,
+    VIR_KEYCODE_SET_ATSET3 = 4,
+    VIR_KEYCODE_SET_OSX = 5,
+    VIR_KEYCODE_SET_XT_KBD = 6,
+    VIR_KEYCODE_SET_USB = 7,
+    VIR_KEYCODE_SET_WIN32 = 8,
+    VIR_KEYCODE_SET_QNUM = 9,
+} vir_keycode_set;
+int vir_domain_send_key(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                        const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                        vir_error *err);
+
+/*
+ * virDomainScreenshot, with the stream made for the caller: the domain's
+ * screen (screen 0 is the first head) as an image, whose MIME type goes to
+ * *mime (the caller frees it). The image arrives through
+ * vir_connect_process_events() and is read with vir_stream_recv() until it
+ * returns 0; then vir_stream_finish().
+ */
+vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
+                                  char **mime, vir_error *err);
 /* Sends bytes to the guest. Returns len or -1. */
 int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err);
 /*

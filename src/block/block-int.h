@@ -25,11 +25,28 @@ struct hostfile {
     bool blockdev;            /* a block device rather than a regular file */
     size_t align;             /* O_DIRECT alignment */
     pthread_mutex_t rmw_lock; /* serialises unaligned O_DIRECT writes */
+    unsigned lock_perm;       /* QEMU permission bits locked (lock.c) */
+    unsigned lock_unshared;
 };
 
 int hostfile_open(struct hostfile *hf, const char *path, bool writable, enum block_cache cache,
                   struct verr *err);
+/* Takes QEMU's lock bytes for holding `perm` and sharing `shared` (lock.c);
+ * fails with QEMU's "Failed to get "write" lock" when another opener's
+ * locks conflict. Closing the file releases them. */
+int hostfile_lock(struct hostfile *hf, unsigned perm, unsigned shared, enum block_locking mode,
+                  struct verr *err);
+void hostfile_unlock(struct hostfile *hf);
+/* Opens (creating, not truncating) a file an image is about to be created
+ * in, takes the write and resize locks, and only then empties it, so a
+ * create never clobbers an image another process has open. */
+int hostfile_create(struct hostfile *hf, const char *path, struct verr *err);
+/* The same for drivers that write the new file through a bare descriptor:
+ * returns it (the locks last until it is closed) or -errno. */
+int hostfile_create_fd(const char *path, struct verr *err);
 void hostfile_close(struct hostfile *hf);
+/* Closes, reporting a failed close (data that did not reach the file). */
+int hostfile_close_checked(struct hostfile *hf, struct verr *err);
 /* Reads exactly len bytes; bytes past the end of the file read as zeroes. */
 int hostfile_pread(struct hostfile *hf, void *buf, size_t len, uint64_t off, struct verr *err);
 int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t off,
@@ -55,8 +72,13 @@ uint64_t hostfile_actual_size(struct hostfile *hf);
 
 struct block_driver {
     const char *name;
-    bool needs_lock; /* block.c holds bd->lock around every call */
-    bool read_only;  /* opened for reading only (a format Vireo does not write) */
+    bool needs_lock;   /* block.c holds bd->lock around every call */
+    bool read_only;    /* opened for reading only (a format Vireo does not write) */
+    bool no_zero_init; /* fresh images do not read as zeroes (see block_has_zero_init) */
+    /* The image file is locked with the opener's own permissions (raw,
+     * luks); otherwise (formats with metadata) writers and resizers are
+     * refused and a writable open also takes "resize", as QEMU does. */
+    bool passthrough_perms;
     int (*open)(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err);
     void (*close)(struct block_dev *bd);
     int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
@@ -115,6 +137,8 @@ struct block_driver {
     int (*batch_end)(struct block_dev *bd, bool keep, struct verr *err);
     int (*measure)(const struct block_create_opts *opts, struct block_dev *src,
                    struct block_measure *out, struct verr *err);
+    int (*amend_keyslots)(struct block_dev *bd, const struct block_keyslot_change *c,
+                          struct verr *err);
 };
 
 struct block_dev {
@@ -130,6 +154,10 @@ struct block_dev {
     dev_t st_dev;
     ino_t st_ino;
     pthread_mutex_t lock;
+    /* What the opener shares (QEMU permission bits), for the backing file. */
+    unsigned shared;
+    bool force_share;
+    enum block_locking locking;
 };
 
 /* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,
@@ -141,6 +169,7 @@ struct block_dev {
 
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;
+extern const struct block_driver block_driver_luks;
 extern const struct block_driver block_driver_vmdk;
 extern const struct block_driver block_driver_vdi;
 extern const struct block_driver block_driver_vpc;

@@ -22,8 +22,9 @@
 #include <unistd.h>
 
 static const struct block_driver *const drivers[] = {
-    &block_driver_raw, &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
-    &block_driver_qed, &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
+    &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,
+    &block_driver_vpc,  &block_driver_qed,   &block_driver_vmdk,
+    &block_driver_vhdx, &block_driver_qcow,  &block_driver_luks,
 };
 
 static const struct block_driver *find_driver(const char *name)
@@ -83,8 +84,23 @@ int block_compat_parse(const char *s, int *out)
     return 0;
 }
 
+/* The QEMU permission bits the image file itself is locked with, from what
+ * the image's opener holds and shares (QEMU's bdrv_default_perms). */
+static void file_perms(const struct block_driver *drv, bool writable, unsigned shared,
+                       bool force_share, unsigned *fperm, unsigned *fshared)
+{
+    *fperm = BLOCK_PERM_CONSISTENT_READ | (writable ? BLOCK_PERM_WRITE : 0);
+    *fshared = shared;
+    if (drv->passthrough_perms || force_share)
+        return;
+    /* Metadata must not change under the driver, and it may grow the file. */
+    *fshared &= ~(BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE);
+    if (writable)
+        *fperm |= BLOCK_PERM_RESIZE;
+}
+
 static int open_dev(const char *path, const struct block_open_opts *opts, struct block_dev *overlay,
-                    struct block_dev **out, struct verr *err)
+                    unsigned shared, struct block_dev **out, struct verr *err)
 {
     char probed[16];
     const char *fmt = opts->format;
@@ -97,6 +113,11 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
                             "backing file loop: '%s' is already in the chain above '%s'", path,
                             overlay->filename);
     }
+    if (opts->force_share && !opts->read_only)
+        return verr_set(err, EINVAL,
+                        "could not open '%s': force-share=on can only be used with read-only "
+                        "images",
+                        path);
     if (!fmt) {
         int r = block_probe_format(path, probed, sizeof(probed), err);
         if (r < 0)
@@ -122,8 +143,18 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     bd->st_dev = st.st_dev;
     bd->st_ino = st.st_ino;
     bd->file.fd = -1;
+    bd->shared = shared;
+    bd->force_share = opts->force_share;
+    bd->locking = opts->locking;
     pthread_mutex_init(&bd->lock, NULL);
+    unsigned fperm, fshared;
+    file_perms(drv, !opts->read_only, shared, opts->force_share, &fperm, &fshared);
     int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (r == 0) {
+        r = hostfile_lock(&bd->file, fperm, fshared, opts->locking, err);
+        if (r < 0)
+            verr_prefix(err, "could not open '%s'", path);
+    }
     if (r == 0 && (opts->snapshot_id || opts->snapshot_name) && !drv->snapshot_list)
         r = verr_set(err, ENOTSUP, "Failed to load snapshot: format %s has no snapshots",
                      drv->name);
@@ -148,7 +179,12 @@ int block_open(const char *path, const struct block_open_opts *opts, struct bloc
 {
     struct block_open_opts def = {0};
     *out = NULL;
-    return open_dev(path, opts ? opts : &def, NULL, out, err);
+    if (!opts)
+        opts = &def;
+    unsigned shared = BLOCK_PERM_ALL;
+    if (opts->no_shared_write && !opts->force_share)
+        shared &= ~BLOCK_PERM_WRITE;
+    return open_dev(path, opts, NULL, shared, out, err);
 }
 
 char *block_resolve_backing(const char *image, const char *backing)
@@ -169,9 +205,20 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
         .read_only = true,
         .cache = opts->backing_cache_given ? opts->backing_cache : opts->cache,
         .format = fmt,
+        .keys = opts->keys ? opts->keys->backing : NULL,
+        .no_io = opts->no_io,
+        .locking = bd->locking,
+        .force_share = bd->force_share,
         .backing_cache_given = opts->backing_cache_given,
         .backing_cache = opts->backing_cache,
     };
+    /* A backing file is only read; others may write it only if the image
+     * above lets others write (QEMU's rule for COW children). */
+    unsigned shared = BLOCK_PERM_CONSISTENT_READ | BLOCK_PERM_WRITE_UNCHANGED;
+    if (bd->force_share)
+        shared = BLOCK_PERM_ALL;
+    else if (bd->shared & BLOCK_PERM_WRITE)
+        shared |= BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE;
     char *path;
     if (opts->backing_override) {
         path = xstrdup(opts->backing_override);
@@ -185,7 +232,7 @@ int block_open_backing(struct block_dev *bd, const char *name, const char *fmt,
         free(path);
         return -e;
     }
-    int r = open_dev(path, &bo, bd, &bd->backing, err);
+    int r = open_dev(path, &bo, bd, shared, &bd->backing, err);
     if (r < 0 && r != -ELOOP)
         verr_prefix(err, "could not open backing file of '%s'", bd->filename);
     free(path);
@@ -533,6 +580,7 @@ void block_info_free(struct block_info *info)
     free(info->backing_file);
     free(info->backing_format);
     free(info->full_backing_path);
+    free(info->crypt);
     free(info->data_file);
     block_bitmap_list_free(info->bitmaps, info->nb_bitmaps);
     block_snapshot_list_free(info->snapshots, info->nb_snapshots);
@@ -702,6 +750,20 @@ int block_make_empty(struct block_dev *bd, struct verr *err)
     return r;
 }
 
+int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                         struct verr *err)
+{
+    int r = check_writable(bd, err);
+    if (r < 0)
+        return r;
+    if (!bd->drv->amend_keyslots)
+        return verr_set(err, ENOTSUP, "'%s' is not a LUKS-encrypted image", bd->filename);
+    lock(bd);
+    r = bd->drv->amend_keyslots(bd, c, err);
+    unlock(bd);
+    return r;
+}
+
 bool block_bitmaps_supported(struct block_dev *bd)
 {
     return bd->drv->bitmap_op != NULL;
@@ -725,6 +787,16 @@ int block_bitmap_list(struct block_dev *bd, struct block_bitmap_info **out, size
     int r = bd->drv->bitmap_list(bd, out, count, err);
     unlock(bd);
     return r;
+}
+
+void block_release_locks(struct block_dev *bd)
+{
+    hostfile_unlock(&bd->file);
+}
+
+bool block_has_zero_init(struct block_dev *bd)
+{
+    return !bd->drv->no_zero_init;
 }
 
 int block_bitmap_get(struct block_dev *bd, const char *name, uint8_t **bits, uint64_t *nbits,

@@ -25,6 +25,18 @@
 #include <sys/uio.h>
 
 struct block_dev;
+struct secret_store;
+
+/* Passphrases for encrypted images (luks, qcow2 with LUKS or AES): where
+ * secrets come from (see secret.h), the secret this image is keyed with
+ * (qemu-img's key-secret= / encrypt.key-secret=), and the same for its
+ * backing file (image-opts' backing.encrypt.key-secret=). */
+struct block_keys {
+    const struct secret_store *secrets;
+    const char *key_secret;
+    const char *encrypt_format; /* qcow2's encrypt.format the opener expects, or NULL */
+    const struct block_keys *backing;
+};
 
 /* Host cache modes, with QEMU's names and meanings. */
 enum block_cache {
@@ -34,6 +46,24 @@ enum block_cache {
     BLOCK_CACHE_DIRECTSYNC,    /* O_DIRECT + O_DSYNC */
     BLOCK_CACHE_UNSAFE,        /* page cache; flush does nothing */
 };
+
+/* Image locking (QEMU's locking= option of the file driver): auto takes
+ * QEMU's OFD locks where the file system has them, on insists, off takes
+ * none. See lock.c for what the locks are. */
+enum block_locking {
+    BLOCK_LOCKING_AUTO = 0,
+    BLOCK_LOCKING_ON,
+    BLOCK_LOCKING_OFF,
+};
+/* "auto", "on", "off" -> enum. 0 or -EINVAL. */
+int block_locking_parse(const char *s, enum block_locking *out);
+
+/* QEMU's permission bits (what an opener does with an image file). */
+#define BLOCK_PERM_CONSISTENT_READ 0x1u
+#define BLOCK_PERM_WRITE           0x2u
+#define BLOCK_PERM_WRITE_UNCHANGED 0x4u
+#define BLOCK_PERM_RESIZE          0x8u
+#define BLOCK_PERM_ALL             0xfu
 
 /* "none", "writeback", "writethrough", "directsync", "unsafe" -> enum. 0 or -EINVAL. */
 int block_cache_parse(const char *s, enum block_cache *out);
@@ -53,6 +83,23 @@ struct block_open_opts {
     /* For `check -r`: allow opening an image whose corrupt bit is set
      * read-write so it can be repaired. */
     bool for_repair;
+    /* Keys for encrypted images in the chain (NULL: none given; opening an
+     * encrypted image then fails unless no_io). */
+    const struct block_keys *keys;
+    /* Metadata only (qemu-img info's way): encrypted images open without
+     * their passphrase, and their data cannot be read or written. */
+    bool no_io;
+    /* Locks (see enum block_locking). Every image file of the chain is
+     * locked as QEMU locks it: this image with what the opener does (read,
+     * and write unless read_only), formats with metadata (qcow2...) also
+     * refusing other writers and resizers, backing files read-only. */
+    enum block_locking locking;
+    /* qemu-img -U/--force-share: share everything, even with writers
+     * (read-only opens only; the data may change underneath). */
+    bool force_share;
+    /* Do not let others write while open: a VM disk without share-rw=on
+     * (QEMU's device default). vireo-img leaves it false, as qemu-img. */
+    bool no_shared_write;
     /* qcow2 with an external data file: open this file as the data file
      * instead of the one the header names (QEMU's data-file option). */
     const char *data_file_override;
@@ -247,6 +294,30 @@ struct block_info {
     struct block_spec *spec;
     struct block_bitmap_info *bitmaps; /* qcow2 persistent dirty bitmaps */
     size_t nb_bitmaps;
+    /* Encryption details when encrypted (qemu-img info's "encrypt" for
+     * qcow2, the format-specific block for luks), else NULL. */
+    struct block_crypt_info *crypt;
+};
+
+/* One LUKS key slot as qemu-img info lists it. */
+struct block_crypt_slot {
+    bool active;
+    uint32_t iters;      /* active slots only */
+    uint32_t stripes;    /* active slots only */
+    uint64_t key_offset; /* bytes from the LUKS header */
+};
+
+struct block_crypt_info {
+    char format[8]; /* "luks" or "aes" (qcow2's old method; nothing below) */
+    char cipher_alg[16];
+    char cipher_mode[8];
+    char ivgen_alg[8];
+    char ivgen_hash_alg[16]; /* empty unless the IV generator is essiv */
+    char hash_alg[16];
+    char uuid[41];
+    uint64_t payload_offset; /* bytes */
+    uint32_t master_key_iters;
+    struct block_crypt_slot slots[8];
 };
 
 int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *err);
@@ -334,6 +405,17 @@ struct block_create_opts {
      * file (qemu-img create -u): it need not exist yet, and size is then
      * required (no default from the backing file). */
     bool backing_unsafe;
+    /* Encryption: the luks format's options, or qcow2's encrypt.* ones.
+     * NULL strings take qemu-img's defaults (aes-256, xts, plain64,
+     * sha256, 2000 ms of PBKDF2). */
+    struct block_encrypt_opts {
+        const char *format; /* qcow2: "luks" ("aes" is refused); NULL: plain */
+        const char *key_secret;
+        const char *cipher_alg, *cipher_mode, *ivgen_alg, *ivgen_hash_alg, *hash_alg;
+        bool has_iter_time;
+        uint64_t iter_time; /* ms */
+    } encrypt;
+    const struct secret_store *secrets;
     /* The other formats' -o options, with qemu-img's names. */
     const char *subformat;     /* vmdk, vpc, vhdx; NULL = the format's default */
     const char *adapter_type;  /* vmdk: ide, lsilogic, buslogic, legacyESX */
@@ -371,6 +453,31 @@ int block_change_backing(struct block_dev *bd, const char *new_path, const char 
  * qcow2: a crash leaves the full image or the empty one. */
 int block_make_empty(struct block_dev *bd, struct verr *err);
 
+/* Drops this image's own lock bytes (not its chain's): for a caller about
+ * to open the same file again with more permissions in the same process
+ * (commit's writable open of a base it holds read-only), where the two
+ * opens would otherwise refuse each other as two processes would. */
+void block_release_locks(struct block_dev *bd);
+
+/* qemu-img amend's LUKS key slot options (state=active|inactive, keyslot,
+ * new-secret, old-secret, secret, iter-time) for luks and LUKS-encrypted
+ * qcow2 images. The image must be open read-write with its key. */
+struct block_keyslot_change {
+    bool activate;          /* state=active: add; state=inactive: erase */
+    int keyslot;            /* -1: not given */
+    const char *new_secret; /* active: the passphrase to add */
+    const char *old_secret; /* inactive: erase the slots this opens */
+    const char *secret;     /* active: unlock with this instead of the open key */
+    bool has_iter_time;
+    uint64_t iter_time;
+    bool force; /* amend --force: allow overwriting and erasing the last slot */
+};
+int block_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                         struct verr *err);
+
+/* False for formats whose fresh images do not read as zeroes (luks: the
+ * payload decrypts to noise until written), so a copy must write zeroes. */
+bool block_has_zero_init(struct block_dev *bd);
 /* The format of an image from its content, as qemu-img probes it (magic
  * numbers of every format qemu-img knows, "raw" when none matches), into fmt
  * (>= 16 bytes). The name may be one Vireo cannot open (block_format_supported). */

@@ -60,6 +60,54 @@ int hostfile_open(struct hostfile *hf, const char *path, bool writable, enum blo
     return 0;
 }
 
+int hostfile_create(struct hostfile *hf, const char *path, struct verr *err)
+{
+    memset(hf, 0, sizeof(*hf));
+    hf->fd = -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return verr_errno(err, errno, "could not create '%s'", path);
+    hf->fd = fd;
+    hf->path = xstrdup(path);
+    hf->writable = true;
+    hf->align = 4096;
+    pthread_mutex_init(&hf->rmw_lock, NULL);
+    /* As QEMU's file create: hold write and resize while others may do
+     * anything, so a file someone has open stays untouched. */
+    int r = hostfile_lock(hf, BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE, BLOCK_PERM_ALL,
+                          BLOCK_LOCKING_AUTO, err);
+    if (r == 0 && ftruncate(fd, 0) < 0)
+        r = verr_errno(err, errno, "could not truncate '%s'", path);
+    if (r < 0)
+        hostfile_close(hf);
+    return r;
+}
+
+int hostfile_create_fd(const char *path, struct verr *err)
+{
+    struct hostfile hf;
+    int r = hostfile_create(&hf, path, err);
+    if (r < 0)
+        return r;
+    /* The descriptor outlives the struct: its OFD locks go with it. */
+    int fd = hf.fd;
+    pthread_mutex_destroy(&hf.rmw_lock);
+    free(hf.path);
+    return fd;
+}
+
+int hostfile_close_checked(struct hostfile *hf, struct verr *err)
+{
+    if (hf->fd < 0)
+        return 0;
+    int r = close(hf->fd) < 0 ? verr_errno(err, errno, "could not write '%s'", hf->path) : 0;
+    hf->fd = -1;
+    pthread_mutex_destroy(&hf->rmw_lock);
+    free(hf->path);
+    hf->path = NULL;
+    return r;
+}
+
 void hostfile_close(struct hostfile *hf)
 {
     if (hf->fd < 0)

@@ -251,6 +251,10 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
 
     add_ref(&c, 0, cs);
     add_ref(&c, q->l1_offset, (uint64_t)q->l1_size * 8);
+    uint64_t crypt_off, crypt_len;
+    qcow2_crypt_header_span(q, &crypt_off, &crypt_len);
+    if (crypt_len)
+        add_ref(&c, crypt_off, crypt_len);
     r = walk_tree(&c, q->l1, q->l1_size, true, err);
     if (r == 0 && q->nb_snapshots) {
         size_t len;

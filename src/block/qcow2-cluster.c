@@ -186,7 +186,7 @@ static int read_slot(struct qcow2 *q, const struct qcow2_slot *s, uint64_t off, 
         else if (t == SC_ZERO)
             memset(buf, 0, k);
         else
-            r = hostfile_pread(q->df, buf, k, s->host + in, err);
+            r = qcow2_data_read(q, buf, k, s->host + in, off, err);
         if (r < 0)
             return r;
         buf += k;
@@ -223,7 +223,7 @@ int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struc
                     break;
                 run += len - run < cs ? len - run : cs;
             }
-            r = hostfile_pread(q->df, p, run, host, err);
+            r = qcow2_data_read(q, p, run, host, off, err);
             n = run;
         } else {
             r = read_slot(q, &s, off, p, n, err);
@@ -247,6 +247,8 @@ int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, stru
     uint64_t cs = q->g.cluster_size, host = 0, run = 0;
     unsigned scb = q->g.sc_bits;
     int r = 0;
+    if (q->crypt) /* the data must pass through the cipher */
+        return 0;
     pthread_mutex_lock(&bd->lock);
     while (run < len) {
         struct qcow2_slot s;
@@ -278,7 +280,7 @@ int qcow2_map_alloc(struct block_dev *bd, uint64_t off, uint64_t len, struct blo
 {
     struct qcow2 *q = bd->priv;
     uint64_t cs = q->g.cluster_size, n = 0;
-    if (off & (cs - 1))
+    if ((off & (cs - 1)) || q->crypt) /* encrypted data must pass through the cipher */
         return 0;
     int r = 0;
     pthread_mutex_lock(&bd->lock);
@@ -511,8 +513,9 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
             return r;
     }
     /* A cluster past everything the file ever held reads as zeroes: edges
-     * whose old content is zeroes need no writing there. */
-    bool blank = fresh && !q->data_file && target >= eof;
+     * whose old content is zeroes need no writing there (unless encrypted:
+     * zeroes must be written as ciphertext). */
+    bool blank = fresh && !q->data_file && !q->crypt && target >= eof;
     bool in_place0 = !fresh && ((s.alloc >> i0) & 1), in_place1 = !fresh && ((s.alloc >> i1) & 1);
     bool head = in > lo && !in_place0 && !(blank && sc_reads_zero(q, &s, base, i0));
     bool tail = in + n < hi && !in_place1 && !(blank && sc_reads_zero(q, &s, base, i1));
@@ -539,7 +542,7 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
         memcpy(q->wbuf + (in - wlo), buf, n);
         src = q->wbuf;
     }
-    r = hostfile_pwrite(q->df, src, whi - wlo, target + wlo, err);
+    r = qcow2_data_write(q, src, whi - wlo, target + wlo, base + wlo, err);
     if (r == 0 && blank && whi < hi) {
         /* Cover the whole span in the file, as a full write would. */
         static const uint8_t zero;
@@ -566,7 +569,7 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
             uint64_t a = (uint64_t)i << scb, len = (uint64_t)(j + 1 - i) << scb;
             r = read_slot(q, &s, base + a, q->sbuf, len, err);
             if (r == 0)
-                r = hostfile_pwrite(q->df, q->sbuf, len, target + a, err);
+                r = qcow2_data_write(q, q->sbuf, len, target + a, base + a, err);
             i = j + 1;
         }
         if (r < 0)
@@ -617,8 +620,9 @@ int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out,
 {
     const struct qcow2 *q = bd->priv;
     uint64_t cs = q->g.cluster_size;
-    (void)err;
     *olen = 0;
+    if (q->crypt)
+        return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
     uint8_t *in = (uint8_t *)buf;
     if (len < cs) { /* the image's short last cluster: compress it zero-padded */
         in = xcalloc(1, cs);
@@ -668,7 +672,9 @@ int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t le
                         "'%s': compression is not supported with an external data file",
                         bd->filename);
     q->dc_entry = 0; /* host bytes may be reused below */
-    if (clen == 0)   /* not worth it: store the cluster plainly */
+    if (clen && q->crypt)
+        return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
+    if (clen == 0) /* not worth it: store the cluster plainly */
         return qcow2_pwrite(bd, buf, len, off, err);
     int r = qcow2_bitmaps_mark(q, off, len, err);
     if (r < 0)
@@ -972,10 +978,10 @@ int qcow2_status(struct block_dev *bd, uint64_t off, uint64_t len, struct block_
     ext->zero = first.t == SC_ZERO || (first.t == SC_UNALLOC && !bd->backing);
     ext->data = first.t == SC_DATA || first.t == SC_COMPRESSED;
     ext->compressed = first.t == SC_COMPRESSED;
-    ext->has_host_offset = first.has_host;
+    ext->has_host_offset = first.has_host && !q->crypt;
     ext->host_offset = first_host;
     ext->host_file = q->data_file ? q->df->path : bd->filename;
-    if (first.t == SC_DATA && meta_preallocated(q)) {
+    if (first.t == SC_DATA && !q->crypt && meta_preallocated(q)) {
         /* Preallocated clusters that were never written are holes in the file. */
         bool is_data;
         uint64_t frun;

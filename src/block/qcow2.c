@@ -84,6 +84,7 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     qcow2_put32(h + 4, q->version);
     qcow2_put32(h + 20, q->g.cluster_bits);
     qcow2_put64(h + 24, q->size);
+    qcow2_put32(h + 32, q->crypt_method);
     qcow2_put32(h + 36, q->l1_size);
     qcow2_put64(h + 40, q->l1_offset);
     qcow2_put64(h + 48, q->rt_offset);
@@ -225,10 +226,7 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     }
 
     r = -EINVAL;
-    if (crypt != 0) {
-        bad(err, path, "encrypted images are not supported");
-        goto out;
-    }
+    q->crypt_method = crypt; /* qcow2-crypt.c checks it once the extensions are known */
     /* Feature bits: refuse what we do not understand, naming it. */
     uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESS |
                      QCOW2_INCOMPAT_EXTL2 | QCOW2_INCOMPAT_DATA_FILE;
@@ -549,6 +547,7 @@ static int qcow2_get_info(struct block_dev *bd, struct block_info *info, struct 
     str_copy(info->compat, sizeof(info->compat), q->version >= 3 ? "1.1" : "0.10");
     str_copy(info->compression_type, sizeof(info->compression_type),
              q->compression_type ? "zstd" : "zlib");
+    qcow2_crypt_info(q, info);
     info->extended_l2 = q->g.extl2;
     if (q->data_file_name) {
         info->data_file = xstrdup(q->data_file_name);
@@ -1073,6 +1072,7 @@ static void qcow2_free(struct qcow2 *q)
     hostfile_close(&q->data_hf);
     free(q->data_file_name);
     qcow2_bitmaps_free(q);
+    qcow2_crypt_close(q);
     free(q);
 }
 
@@ -1128,6 +1128,9 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
         r = load_tables(q, bd->filename, file_len, err);
     if (r == 0)
         r = qcow2_bitmaps_load(q, file_len, err);
+    /* Before any repair below: check counts the encryption header's clusters. */
+    if (r == 0)
+        r = qcow2_crypt_open(q, opts, file_len, err);
     if (r == 0 && q->data_file) {
         /* Named relative to the image's directory, like a backing file. */
         char *path = opts->data_file_override
@@ -1135,6 +1138,12 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
                          : block_resolve_backing(bd->filename, q->data_file_name);
         r = hostfile_open(&q->data_hf, path, !opts->read_only, opts->cache, err);
         free(path);
+        /* Locked as the image is, passing the opener's own permissions
+         * through (the data file holds guest data only, as a raw image). */
+        unsigned perm = BLOCK_PERM_CONSISTENT_READ | (opts->read_only ? 0 : BLOCK_PERM_WRITE);
+        if (r == 0)
+            r = hostfile_lock(&q->data_hf, perm, bd->force_share ? BLOCK_PERM_ALL : bd->shared,
+                              opts->locking, err);
         if (r < 0)
             verr_prefix(err, "could not open the data file of '%s'", bd->filename);
         else
@@ -1270,7 +1279,10 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     int r = check_create_opts(path, o, &cbits, &rorder, &version, err);
     if (r < 0)
         return r;
-    uint64_t size = o->size;
+    uint64_t size = o->size, crypt_bytes;
+    r = qcow2_crypt_check_create(o, true, &crypt_bytes, err);
+    if (r < 0)
+        return r;
     if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
         return verr_set(err, ENAMETOOLONG, "could not create '%s': backing name too long", path);
     if (o->backing_file && o->backing_unsafe && !size)
@@ -1281,7 +1293,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     if (o->backing_file && !o->backing_unsafe) {
         /* The backing file must open; it also gives the default size. */
         char *bpath = block_resolve_backing(path, o->backing_file);
-        struct block_open_opts bo = {.read_only = true, .format = o->backing_format};
+        struct block_open_opts bo = {.read_only = true, .format = o->backing_format, .no_io = true};
         struct block_dev *b;
         r = block_open(bpath, &bo, &b, err);
         free(bpath);
@@ -1351,12 +1363,13 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         if (r < 0)
             goto out;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = verr_errno(err, errno, "could not create '%s'", path);
-        goto out;
+    struct hostfile hf;
+    r = hostfile_create(&hf, path, err);
+    if (r < 0) {
+        q->f = NULL;
+        qcow2_free(q);
+        return r; /* nothing of ours to remove: the file may be someone else's */
     }
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     q->f = &hf;
     r = qcow2_write_header(q, err);
     uint8_t *buf = xcalloc(1, cs);
@@ -1377,15 +1390,27 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         r = hostfile_pwrite(&hf, buf, cs, (1 + rtc + i) * cs, err);
     }
     free(buf);
-    if (r == 0 && ftruncate(fd, (off_t)(total * cs)) < 0)
+    if (r == 0 && ftruncate(hf.fd, (off_t)(total * cs)) < 0)
         r = verr_errno(err, errno, "could not resize '%s'", path);
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not write '%s'", path);
+    int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
+    if (r == 0)
+        r = cr;
+    if (r == 0 && crypt_bytes) {
+        /* The LUKS header right after the L1 table, as qemu-img places it. */
+        struct block_open_opts oo = {.format = "qcow2", .no_backing = true, .no_io = true};
+        struct block_dev *bd;
+        r = block_open(path, &oo, &bd, err);
+        if (r == 0) {
+            r = qcow2_crypt_create(Q(bd), o, err);
+            block_close(bd);
+        }
+    }
     enum block_prealloc prealloc = o->prealloc;
     if (o->data_file_raw && prealloc == BLOCK_PREALLOC_OFF)
         prealloc = BLOCK_PREALLOC_METADATA; /* a raw data file maps every cluster */
     if (r == 0 && prealloc != BLOCK_PREALLOC_OFF) {
-        struct block_open_opts oo = {.format = "qcow2", .no_backing = true};
+        struct block_keys keys = {o->secrets, o->encrypt.key_secret, NULL, NULL};
+        struct block_open_opts oo = {.format = "qcow2", .no_backing = true, .keys = &keys};
         struct block_dev *bd;
         r = block_open(path, &oo, &bd, err);
         if (r == 0) {
@@ -1469,9 +1494,19 @@ static int qcow2_measure(const struct block_create_opts *o, struct block_dev *sr
     } else if (o->prealloc != BLOCK_PREALLOC_OFF) {
         data = aligned;
     }
-    out->fully_allocated = prealloc_size(&g, size);
+    uint64_t crypt_bytes;
+    r = qcow2_crypt_measure(o, cs, &crypt_bytes, err);
+    if (r < 0)
+        return r;
+    out->fully_allocated = prealloc_size(&g, size) + crypt_bytes;
     out->required = out->fully_allocated - aligned + data;
     return 0;
+}
+
+static int qcow2_amend_keyslots(struct block_dev *bd, const struct block_keyslot_change *c,
+                                struct verr *err)
+{
+    return qcow2_crypt_amend(Q(bd), c, err);
 }
 
 const struct block_driver block_driver_qcow2 = {
@@ -1510,4 +1545,5 @@ const struct block_driver block_driver_qcow2 = {
     .batch_begin = qcow2_batch_begin,
     .batch_end = qcow2_batch_end,
     .measure = qcow2_measure,
+    .amend_keyslots = qcow2_amend_keyslots,
 };

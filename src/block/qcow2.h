@@ -285,7 +285,10 @@ struct qcow2 {
     uint8_t *dc_buf;
     uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
     void *zstd_dctx;
-    uint8_t *wbuf, *sbuf; /* write scratch: the span written and one old subcluster */
+
+    uint32_t crypt_method;     /* header: 0 plain, 1 AES (read only), 2 LUKS */
+    struct qcow2_crypt *crypt; /* qcow2-crypt.c; NULL for plain images */
+    uint8_t *wbuf, *sbuf;      /* write scratch: the span written and one old subcluster */
     /* The image looks preallocated with metadata (far more clusters in use
      * than the file really holds): block status then asks the file whether
      * a data cluster is a hole, as QEMU does. -1: not looked at yet. */
@@ -463,6 +466,33 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name, struct verr *e
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);
 
+/* qcow2-crypt.c */
+/* After the header and tables: sets up encryption for crypt_method (the
+ * LUKS header from the encryption extension, keyed unless opts->no_io). */
+int qcow2_crypt_open(struct qcow2 *q, const struct block_open_opts *opts, uint64_t file_len,
+                     struct verr *err);
+void qcow2_crypt_close(struct qcow2 *q);
+/* Guest data at host offset `host` (guest offset `guest`) through the
+ * cipher when encrypted, else straight to the file. Any offset and length;
+ * the caller holds the image lock. */
+int qcow2_data_read(struct qcow2 *q, void *buf, size_t n, uint64_t host, uint64_t guest,
+                    struct verr *err);
+int qcow2_data_write(struct qcow2 *q, const void *buf, size_t n, uint64_t host, uint64_t guest,
+                     struct verr *err);
+/* The clusters the LUKS header occupies (0, 0 when none), for check. */
+void qcow2_crypt_header_span(const struct qcow2 *q, uint64_t *off, uint64_t *len);
+void qcow2_crypt_info(const struct qcow2 *q, struct block_info *info);
+int qcow2_crypt_amend(struct qcow2 *q, const struct block_keyslot_change *ch, struct verr *err);
+/* Create options: refused combinations, and the LUKS header's size (0 when
+ * not encrypted). need_key: the passphrase must be there (not for measure). */
+int qcow2_crypt_check_create(const struct block_create_opts *o, bool need_key, uint64_t *hdr_bytes,
+                             struct verr *err);
+/* On a freshly created, open image: allocates and writes the LUKS header
+ * and records it in the header. */
+int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struct verr *err);
+/* Bytes measure adds for the LUKS header (cluster-rounded). */
+int qcow2_crypt_measure(const struct block_create_opts *o, uint64_t cluster_size, uint64_t *bytes,
+                        struct verr *err);
 /* Inside a transaction: writes the snapshot table again (new clusters). */
 int qcow2_snapshot_rewrite_table(struct qcow2 *q, struct verr *err);
 

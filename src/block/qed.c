@@ -817,10 +817,10 @@ static int qed_create(const char *path, const struct block_create_opts *o, struc
     put_le64(h + H_FEATURES, features);
     put_le64(h + H_L1, cluster);
     put_le64(h + H_SIZE, size);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0) {
         free(h);
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     }
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     int r = hostfile_pwrite(&hf, h, QED_HEADER_LEN + blen, 0, err);

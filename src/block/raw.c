@@ -109,12 +109,11 @@ static int raw_create(const char *path, const struct block_create_opts *opts, st
     if (opts->backing_file)
         return verr_set(err, EINVAL, "could not create '%s': raw images have no backing file",
                         path);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
-    int r = 0;
-    if (ftruncate(fd, (off_t)opts->size) < 0)
+    struct hostfile hf;
+    int r = hostfile_create(&hf, path, err);
+    if (r < 0)
+        return r;
+    if (ftruncate(hf.fd, (off_t)opts->size) < 0)
         r = verr_errno(err, errno, "could not resize '%s'", path);
     if (r == 0 && opts->prealloc == BLOCK_PREALLOC_FALLOC)
         r = hostfile_allocate(&hf, 0, opts->size, err);
@@ -127,9 +126,8 @@ static int raw_create(const char *path, const struct block_create_opts *opts, st
         }
         free(z);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
+    return r < 0 ? r : cr;
 }
 
 static int raw_measure(const struct block_create_opts *opts, struct block_dev *src,
@@ -158,6 +156,7 @@ static int raw_measure(const struct block_create_opts *opts, struct block_dev *s
 const struct block_driver block_driver_raw = {
     .name = "raw",
     .needs_lock = false,
+    .passthrough_perms = true,
     .open = raw_open,
     .close = raw_close,
     .pread = raw_pread,

@@ -469,10 +469,10 @@ static int vdi_create(const char *path, const struct block_create_opts *o, struc
     /* The rest of the last map sector: unallocated too, as qemu writes it. */
     for (uint64_t i = VDI_SECTOR + (uint64_t)blocks * 4; i < data; i++)
         buf[i] = 0xff;
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0) {
         free(buf);
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     }
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     int r = hostfile_pwrite(&hf, buf, (size_t)data, 0, err);

@@ -642,9 +642,9 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
     uint64_t meta_off = bat_off + bat_len, meta_len = VHDX_MiB;
     uint64_t payload = (meta_off + meta_len + block - 1) / block * block;
 
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     uint8_t *buf = xcalloc(1, VHDX_REGION_SIZE);
     /* File identifier: signature and creator (UTF-16LE). */

@@ -1176,8 +1176,23 @@ static int open_descriptor(struct block_dev *bd, struct vmdk *k, const char *des
         if (!zero) {
             e->path = extent_path(path, name);
             int r = hostfile_open(&e->own, e->path, !bd->read_only, bd->cache, err);
-            if (r < 0)
+            if (r == 0) {
+                /* Locked as QEMU locks extent children: a flat extent passes
+                 * the opener's permissions through (data only); a sparse one
+                 * holds metadata, so others may not write or resize it. */
+                unsigned perm = BLOCK_PERM_CONSISTENT_READ | (bd->read_only ? 0 : BLOCK_PERM_WRITE);
+                unsigned shared = bd->force_share ? BLOCK_PERM_ALL : bd->shared;
+                if (sparse && !bd->force_share) {
+                    shared &= ~(BLOCK_PERM_WRITE | BLOCK_PERM_RESIZE);
+                    if (!bd->read_only)
+                        perm |= BLOCK_PERM_RESIZE;
+                }
+                r = hostfile_lock(&e->own, perm, shared, bd->locking, err);
+            }
+            if (r < 0) {
+                hostfile_close(&e->own);
                 return r;
+            }
             e->own_open = true;
             e->f = &e->own;
         }
@@ -1364,9 +1379,9 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
     put_le64(h + H_OVERHEAD, grain_off);
     memcpy(h + H_CHECK_BYTES, "\n \r\n", 4);
     put_le16(h + H_COMPRESS, compress ? 1 : 0);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     int r = hostfile_pwrite(&hf, h, SECTOR, 0, err);
     if (r == 0)
@@ -1394,9 +1409,9 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
 static int create_flat(const char *path, uint64_t bytes, enum block_prealloc prealloc,
                        struct verr *err)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     int r = hostfile_truncate(&hf, bytes, err);
     if (r == 0 && prealloc == BLOCK_PREALLOC_FALLOC)
@@ -1533,9 +1548,9 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
         if (!split && !flat) {
             r = create_sparse(path, size, compress, o->zeroed_grain, desc, err);
         } else {
-            int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            int fd = hostfile_create_fd(path, err);
             if (fd < 0) {
-                r = verr_errno(err, errno, "could not create '%s'", path);
+                r = fd;
             } else {
                 struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true};
                 r = hostfile_pwrite(&hf, desc, strlen(desc), 0, err);

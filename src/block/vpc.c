@@ -486,9 +486,9 @@ static int vpc_create(const char *path, const struct block_create_opts *o, struc
     }
     uint8_t footer[VHD_SECTOR];
     make_footer(footer, type, sectors, cyls, heads, secs, o->force_size);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
     if (fd < 0)
-        return verr_errno(err, errno, "could not create '%s'", path);
+        return fd;
     struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     uint64_t bytes = sectors * VHD_SECTOR;
     int r = 0;

@@ -178,10 +178,13 @@ int domain_kvm_device_defaults(struct domain_def *def, struct verr *err)
 int domain_kvm_controller_defaults(struct domain_def *def, struct verr *err)
 {
     const char *want = domain_machine_pci_root_model(def);
+    /* libvirt's QEMU driver picks the first SCSI model the emulator has: lsilogic where
+     * QEMU has it, virtio-scsi where that is all there is (vireo-vmm's microvm). */
+    bool microvm = domain_machine_of(def) == DOMAIN_MACHINE_MICROVM;
     for (size_t i = 0; i < def->ncontrollers; i++) {
         struct domain_controller *c = &def->controllers[i];
         if (c->type == DOMAIN_CONTROLLER_SCSI && !c->model)
-            c->model = xstrdup("lsilogic");
+            c->model = xstrdup(microvm ? "virtio-scsi" : "lsilogic");
         if (c->type == DOMAIN_CONTROLLER_PCI && c->index == 0 && c->model &&
             (strcmp(c->model, "pci-root") == 0 || strcmp(c->model, "pcie-root") == 0) &&
             strcmp(c->model, want) != 0)

@@ -556,6 +556,14 @@ static int post_misc_devices(struct domain_def *def, struct verr *err)
                     l = xnode_add(n, xnode_new("listen"));
                     xnode_set_attr(l, "type", "address");
                 }
+                /* A VNC socket or no listen has no port: libvirt prints neither port nor
+                 * autoport then. */
+                const char *lt = l ? xnode_attr(l, "type") : NULL;
+                if (strcmp(t, "vnc") == 0 && lt &&
+                    (strcmp(lt, "socket") == 0 || strcmp(lt, "none") == 0)) {
+                    xnode_set_attr(n, "port", NULL);
+                    xnode_set_attr(n, "autoport", NULL);
+                }
                 static const char *const order[] = {"type",      "port",    "autoport",
                                                     "websocket", "tlsPort", "listen",
                                                     "passwd",    "keymap",  NULL};

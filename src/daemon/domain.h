@@ -140,7 +140,18 @@ uint64_t vd_domain_cpu_time(const struct vd_domain *dom);
 /* Whether def has the virtio balloon live memory changes go through. */
 bool vd_domain_has_balloon(const struct domain_def *def);
 void vd_domain_job_set_memory(struct vd_job *job);
+/* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
+void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+
+/* ---- domain-graphics.c ---- */
+/* Before a start, in the live definition: the port of each autoport VNC
+ * graphics (first free from 5900) and the path of a socket listen without one. */
+int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The VNC password of def (set over QMP at start, never on the command line), or NULL. */
+const char *vd_domain_vnc_password(const struct domain_def *def);
+/* Its passwdValidTo as seconds since the epoch, or 0 (the start check refused other forms). */
+int64_t vd_domain_vnc_valid_to(const struct domain_def *def);
 
 /* ---- domain-reattach.c ---- */
 void vd_domain_reattach_all(struct vd_daemon *d);

@@ -35,6 +35,7 @@ static void job_free(struct vd_job *job)
 {
     if (job->reply_free)
         job->reply_free(job->reply_ctx);
+    free(job->text);
     free(job);
 }
 

@@ -48,6 +48,7 @@ struct vd_job {
     unsigned flags;           /* libvirt's flags of the call */
     unsigned long long value; /* KiB for setmem, vCPUs for setvcpus */
     bool paused;              /* start: leave it paused */
+    char *text;               /* a device's XML (update-device); owned, may be NULL */
 };
 
 struct vd_job *vd_job_new(struct vd_domain *dom, const char *what, vd_job_fn run);

@@ -163,6 +163,22 @@ static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
     case VD_VMM_BALLOON:
         dom->def->current_memory_kib = ev->value / 1024;
         break;
+    case VD_VMM_TRAY:
+        /* The live XML shows an open tray as libvirt does (<target ... tray='open'/>). */
+        for (size_t i = 0; ev->id && i < dom->def->ndisks; i++) {
+            struct domain_disk *disk = &dom->def->disks[i];
+            const struct domain_address *a = &disk->address;
+            char alias[64];
+            snprintf(alias, sizeof(alias), "scsi%u-%u-%u-%u", a->controller, a->bus, a->target,
+                     a->unit);
+            if (disk->target_bus != DOMAIN_DISK_BUS_SCSI || strcmp(alias, ev->id) != 0)
+                continue;
+            if (!disk->target_node)
+                disk->target_node = xnode_new("target");
+            xnode_set_attr(disk->target_node, "tray", ev->value ? "open" : NULL);
+            vd_domain_save_status(d, dom);
+        }
+        break;
     }
 }
 
@@ -274,11 +290,18 @@ void vd_domain_job_start(struct vd_job *job)
     if (!vd_domain_has_balloon(dom->def))
         dom->def->current_memory_kib = dom->def->memory_kib;
     dom->starting = true;
+    struct verr err = {0};
+    int r = vd_domain_graphics_prepare(d, dom, &err);
+    if (r < 0) {
+        start_failed(job, r, verr_msg(&err));
+        return;
+    }
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
-    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def)};
-    struct verr err = {0};
-    int r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def),
+                                  vd_domain_vnc_password(dom->def),
+                                  vd_domain_vnc_valid_to(dom->def)};
+    r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     if (r < 0) {
         vd_domain_console_close_log(dom);
         start_failed(job, r, verr_msg(&err));

@@ -1,5 +1,6 @@
 /*
- * live-change.c - setmem and setvcpus: a change to the running domain
+ * live-change.c - setmem, setvcpus and a CD-ROM's medium (change-media, which
+ * virsh sends as virDomainUpdateDeviceFlags): a change to the running domain
  * (through its VMM), to its persistent definition, or both, as libvirt's
  * VIR_DOMAIN_AFFECT_LIVE / AFFECT_CONFIG flags say.
  *
@@ -10,11 +11,13 @@
  * definition says. Checks and messages are libvirt's.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/domain.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
+#include "util/mem.h"
 
 static bool affects_live(const struct vd_domain *dom, unsigned flags)
 {
@@ -196,4 +199,150 @@ void vd_domain_job_set_vcpus(struct vd_job *job)
         def->vcpus_current = n;
     }
     commit(job, def);
+}
+
+/* ---- a CD-ROM's medium --------------------------------------------------------------- */
+
+/* The <disk> element of update-device, parsed by the domain parser inside a minimal domain
+ * (the same rules as a definition's disks). NULL and the job failed when it is not one. */
+static struct domain_def *parse_disk(struct vd_job *job)
+{
+    const char *xml = job->text ? job->text : "";
+    while (*xml == ' ' || *xml == '\n' || *xml == '\t' || *xml == '\r')
+        xml++;
+    if (strncmp(xml, "<disk", 5) != 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: only a <disk> (a CD-ROM's medium) can be updated");
+        return NULL;
+    }
+    char *doc = xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
+                          "<os><type>hvm</type></os><devices>%s</devices></domain>",
+                          xml);
+    struct domain_def *def = NULL;
+    struct verr e = {0};
+    int r = domain_def_parse_string(doc, 0, &def, &e);
+    free(doc);
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&e));
+        return NULL;
+    }
+    if (def->ndisks != 1) {
+        domain_def_free(def);
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: expected exactly one <disk>");
+        return NULL;
+    }
+    return def;
+}
+
+/* The disk of def with new's target, checked to be a CD-ROM whose medium may change. */
+static struct domain_disk *find_cdrom(struct vd_job *job, struct domain_def *def,
+                                      const struct domain_disk *new)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        struct domain_disk *d = &def->disks[i];
+        if (!d->target_dev || !new->target_dev || strcmp(d->target_dev, new->target_dev) != 0)
+            continue;
+        if (d->device != DOMAIN_DISK_DEVICE_CDROM || new->device != DOMAIN_DISK_DEVICE_CDROM) {
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: disk source can be changed only in removable "
+                        "media");
+            return NULL;
+        }
+        return d;
+    }
+    vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: target %s doesn't exist.",
+                new->target_dev ? new->target_dev : "?");
+    return NULL;
+}
+
+static void set_source(struct domain_disk *d, const struct domain_disk *new)
+{
+    free(d->source_path);
+    d->source_path = new->source_path ? xstrdup(new->source_path) : NULL;
+    if (new->source_path) {
+        free(d->driver_type);
+        d->driver_type = xstrdup(new->driver_type ? new->driver_type : "raw");
+    }
+}
+
+/* The config half (after the live half, if any). */
+static void update_config(struct vd_job *job, const struct domain_disk *new)
+{
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    struct domain_disk *d = find_cdrom(job, def, new);
+    if (!d) {
+        domain_def_free(def);
+        return;
+    }
+    set_source(d, new);
+    commit(job, def);
+}
+
+static void medium_done(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "internal error: unable to execute QEMU "
+                    "command: %s",
+                    error);
+        return;
+    }
+    struct domain_def *upd = parse_disk(job);
+    if (!upd)
+        return;
+    struct domain_disk *d = find_cdrom(job, dom->def, &upd->disks[0]);
+    if (d) {
+        set_source(d, &upd->disks[0]);
+        vd_domain_save_status(dom->daemon, dom);
+        if (affects_config(dom, job->flags))
+            update_config(job, &upd->disks[0]);
+        else
+            vd_job_done(job);
+    }
+    domain_def_free(upd);
+}
+
+void vd_domain_job_update_device(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    bool live = affects_live(dom, job->flags);
+    bool config = affects_config(dom, job->flags);
+    unsigned known =
+        VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+    if (job->flags & ~known) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: unsupported flags (0x%x) in function "
+                    "qemuDomainUpdateDeviceFlags",
+                    job->flags & ~known);
+        return;
+    }
+    if (check_targets(job, live, config) < 0)
+        return;
+    struct domain_def *upd = parse_disk(job);
+    if (!upd)
+        return;
+    const struct domain_disk *new = &upd->disks[0];
+    if (!live) {
+        update_config(job, new);
+        domain_def_free(upd);
+        return;
+    }
+    struct domain_disk *d = find_cdrom(job, dom->def, new);
+    if (!d) {
+        domain_def_free(upd);
+        return;
+    }
+    const struct domain_address *a = &d->address;
+    char *id = xasprintf("scsi%u-%u-%u-%u", a->controller, a->bus, a->target, a->unit);
+    struct verr err = {0};
+    int r = vd_vmm_change_medium(
+        dom->vmm, id, new->source_path,
+        new->source_path ? (new->driver_type ? new->driver_type : "raw") : NULL,
+        job->flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE, medium_done, job, &err);
+    free(id);
+    domain_def_free(upd);
+    if (r < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
 }

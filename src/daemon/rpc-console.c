@@ -69,6 +69,8 @@ void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
 {
     struct vd_client *c = ctx;
     struct verr err = {0};
+    if (vd_screenshot_stream(ctx, h, out))
+        return;
     if (h->proc != REMOTE_PROC_DOMAIN_OPEN_CONSOLE || h->serial != c->console_serial)
         return;
     if (h->type == RPC_STREAM && h->status == RPC_CONTINUE) {

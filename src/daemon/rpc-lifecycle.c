@@ -189,7 +189,19 @@ static int set_memory(struct vd_call *c)
     return submit(c, c->dom, "setmem", vd_domain_job_set_memory, flags, kib);
 }
 
+/* virDomainUpdateDeviceFlags (virsh change-media): the device's XML goes with the job. */
+static int update_device(struct vd_call *c)
+{
+    const struct remote_domain_update_device_flags_args *a = c->args;
+    struct vd_job *job =
+        call_job(c, c->dom, "update-device", vd_domain_job_update_device, a->flags, 0);
+    job->text = xstrdup(a->xml);
+    vd_job_submit(job);
+    return RPC_HANDLER_DEFERRED;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, update_device},
     {REMOTE_PROC_DOMAIN_CREATE, create},
     {REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, create},
     {REMOTE_PROC_DOMAIN_CREATE_XML, create_xml},

@@ -7,6 +7,8 @@
  *   rpc-lifecycle.c  what changes a domain, as jobs (job.h)
  *   rpc-events.c     event registration, and the events themselves
  *   rpc-console.c    the console stream
+ *   rpc-screenshot.c the screen as an image down a stream
+ *   rpc-send-key.c   keys pressed on the guest's keyboard
  *
  * Each file lists its procedures in a table (struct vd_proc_table); server.c
  * looks a call's procedure up there. For every procedure whose arguments
@@ -79,7 +81,7 @@ struct vd_proc_table {
     const struct vd_proc_table name = {array, sizeof(array) / sizeof(array[0])}
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
-    vd_event_procs, vd_console_procs;
+    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs;
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);
@@ -100,6 +102,8 @@ int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *
 /* rpc-events.c: the sink's lifecycle and reboot */
 void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail);
 void vd_events_reboot(void *ctx, struct vd_domain *dom);
+/* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
+bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
 /* rpc-console.c: the sink's console, and a client's stream messages */
 void vd_console_output(void *ctx, struct vd_domain *dom, const void *data, size_t len);
 void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,

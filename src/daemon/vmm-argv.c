@@ -3,13 +3,13 @@
  *
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
  * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
- * i8042, and virtio-blk/net/balloon/rng PCI devices with QEMU's
- * -drive/-netdev/-device syntax), so every part of the definition that would
- * need more is refused with an error naming it: starting a VM without the
+ * i8042, virtio-blk/net/balloon/rng PCI devices, and virtio-scsi controllers with
+ * scsi-hd/scsi-cd units, with QEMU's -drive/-netdev/-device syntax), so every part of the
+ * definition that would need more is refused with an error naming it: starting a VM without the
  * disk or NIC the user defined would be worse than not starting it.
  *
  * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
- * device ids (virtio-disk0, net0, balloon0, rng0), and every PCI device gets
+ * device ids (virtio-disk0, net0, balloon0, rng0, scsi0, scsi0-0-0-0), and every PCI device gets
  * the address the definition holds (bus=pcie.0,addr=0xNN), so what dumpxml
  * shows is where the guest finds it. Devices are passed in slot order, which
  * also places them right on a vireo-vmm that takes the first free slot.
@@ -101,7 +101,8 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     addf2(a, "-drive", buf_detach(&b, NULL));
-    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d", idx, idx);
+    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s", idx, idx,
+                          d->shareable ? ",share-rw=on" : "");
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {
@@ -110,6 +111,44 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     }
     put_pci(&b, &d->address);
     addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* A disk on a virtio-scsi controller, as libvirt's -drive era names it: alias
+ * scsiC-B-T-U from its drive address, -drive id drive-scsiC-B-T-U; a cdrom is scsi-cd
+ * (media=cdrom, no file when empty), a disk scsi-hd. */
+static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
+{
+    const struct domain_address *ad = &d->address;
+    char *alias = xasprintf("scsi%u-%u-%u-%u", ad->controller, ad->bus, ad->target, ad->unit);
+    bool cd = d->device == DOMAIN_DISK_DEVICE_CDROM;
+    struct buf b = BUF_INIT;
+    if (d->source_path) {
+        buf_append(&b, "file=", 5);
+        put_escaped(&b, d->source_path);
+        char *fmt = xasprintf(",format=%s,", d->driver_type ? d->driver_type : "raw");
+        buf_append(&b, fmt, strlen(fmt));
+        free(fmt);
+    }
+    char *rest = xasprintf(
+        "if=none,id=drive-%s%s%s%s%s%s%s%s", alias, cd ? ",media=cdrom" : "",
+        d->driver_cache ? ",cache=" : "", d->driver_cache ? d->driver_cache : "",
+        d->driver_io ? ",aio=" : "", d->driver_io ? d->driver_io : "",
+        d->readonly || cd ? ",readonly=on" : "",
+        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
+    buf_append(&b, rest, strlen(rest));
+    free(rest);
+    addf2(a, "-drive", buf_detach(&b, NULL));
+    char *dev = xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
+                          cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target, ad->unit,
+                          alias, alias);
+    buf_append(&b, dev, strlen(dev));
+    free(dev);
+    if (d->serial) {
+        buf_append(&b, ",serial=", 8);
+        put_escaped(&b, d->serial);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+    free(alias);
 }
 
 /* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
@@ -133,6 +172,69 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     free(dev);
     put_pci(&b, addr);
     addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* Slot and function of a kept device's <address type='pci'> (-1 when it has none). */
+static int kept_devfn(const struct xnode *n)
+{
+    const struct xnode *x = xnode_child(n, "address");
+    const char *t = xnode_attr(x, "type"), *s = xnode_attr(x, "slot"),
+               *f = xnode_attr(x, "function");
+    if (!t || strcmp(t, "pci") != 0 || !s)
+        return -1;
+    return (int)(strtoul(s, NULL, 0) * 8 + (f ? strtoul(f, NULL, 0) : 0));
+}
+
+/* <video><model type='vga'>: QEMU's standard VGA, as libvirt passes it. */
+static void add_video(struct argv_b *a, const struct xnode *v, size_t i)
+{
+    const struct xnode *m = xnode_child(v, "model");
+    const char *vram = xnode_attr(m, "vram");
+    int devfn = kept_devfn(v);
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "VGA,id=video%zu,vgamem_mb=%llu", i,
+               vram ? strtoull(vram, NULL, 10) / 1024 : 16ull);
+    if (devfn >= 0) {
+        struct domain_address addr = {.type = DOMAIN_ADDRESS_PCI,
+                                      .slot = (unsigned)devfn / 8,
+                                      .function = (unsigned)devfn % 8};
+        put_pci(&b, &addr);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* <graphics type='vnc'>: -vnc with its listen, display number and password, -k keymap.
+ * The daemon has put the autoport port (and a socket path) into the node by now. */
+static void add_vnc(struct argv_b *a, const struct xnode *g, const struct vmm_argv_paths *paths)
+{
+    const struct xnode *l = xnode_child(g, "listen");
+    const char *lt = l ? xnode_attr(l, "type") : NULL;
+    const char *port = xnode_attr(g, "port");
+    struct buf b = BUF_INIT;
+    if (lt && strcmp(lt, "none") == 0) {
+        buf_append_str(&b, "none");
+    } else if (lt && strcmp(lt, "socket") == 0) {
+        const char *path = xnode_attr(l, "socket");
+        buf_append_str(&b, "unix:");
+        put_escaped(&b, path ? path : paths->vnc_socket ? paths->vnc_socket : "vnc.sock");
+    } else {
+        const char *addr = l ? xnode_attr(l, "address") : NULL;
+        long p = port ? strtol(port, NULL, 10) : -1;
+        addr = addr && *addr ? addr : "127.0.0.1"; /* libvirt's vnc_listen default */
+        if (strchr(addr, ':'))
+            buf_printf(&b, "[%s]:%ld", addr, p >= 5900 ? p - 5900 : 0);
+        else
+            buf_printf(&b, "%s:%ld", addr, p >= 5900 ? p - 5900 : 0);
+    }
+    if (xnode_attr(g, "passwd"))
+        buf_append_str(&b, ",password=on");
+    const char *share = xnode_attr(g, "sharePolicy");
+    if (share)
+        buf_printf(&b, ",share=%s", share);
+    addf2(a, "-vnc", buf_detach(&b, NULL));
+    const char *keymap = xnode_attr(g, "keymap");
+    if (keymap)
+        addf2(a, "-k", xstrdup(keymap));
 }
 
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
@@ -205,7 +307,11 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     if (def->os_cmdline)
         addf2(&a, "-append", xstrdup(def->os_cmdline));
     add(&a, "-nodefaults");
-    add(&a, "-nographic");
+    bool graphics = false;
+    for (size_t i = 0; i < def->ndevices; i++)
+        graphics |= strcmp(def->devices[i].node->name, "graphics") == 0;
+    if (!graphics)
+        add(&a, "-nographic");
     addf2(&a, "-serial", xasprintf("unix:%s,server,nowait", paths->console));
     addf2(&a, "-qmp", xasprintf("unix:%s,server,nowait", paths->qmp));
     addf2(&a, "-pidfile", xstrdup(paths->pidfile));
@@ -220,8 +326,17 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
         unsigned slot = sf / 8, fn = sf % 8;
 #define AT(addr) ((addr).slot == slot && (addr).function == fn)
+        for (size_t i = 0; i < def->ncontrollers; i++) {
+            const struct domain_controller *c = &def->controllers[i];
+            if (c->type != DOMAIN_CONTROLLER_SCSI || c->address.type != DOMAIN_ADDRESS_PCI ||
+                !AT(c->address))
+                continue;
+            char id[32];
+            snprintf(id, sizeof(id), "scsi%u", c->index);
+            add_simple(&a, "virtio-scsi-pci", id, &c->address);
+        }
         for (size_t i = 0; i < def->ndisks; i++)
-            if (AT(def->disks[i].address))
+            if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && AT(def->disks[i].address))
                 add_disk(&a, &def->disks[i], i);
         for (size_t i = 0; i < def->nnets; i++)
             if (AT(def->nets[i].address))
@@ -236,8 +351,25 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             snprintf(id, sizeof(id), "rng%zu", i);
             add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
         }
+        size_t nvideo = 0;
+        for (size_t i = 0; i < def->ndevices; i++) {
+            const struct xnode *n = def->devices[i].node;
+            if (strcmp(n->name, "video") != 0)
+                continue;
+            const char *t = xnode_attr(xnode_child(n, "model"), "type");
+            if (t && strcmp(t, "vga") == 0 && kept_devfn(n) == (int)sf)
+                add_video(&a, n, nvideo);
+            nvideo++;
+        }
 #undef AT
     }
+    /* SCSI disks after their controllers (vireo-vmm creates devices in order). */
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI)
+            add_scsi_disk(&a, &def->disks[i]);
+    for (size_t i = 0; i < def->ndevices; i++)
+        if (strcmp(def->devices[i].node->name, "graphics") == 0)
+            add_vnc(&a, def->devices[i].node, paths);
     *out = a.v;
     return 0;
 }

@@ -17,6 +17,7 @@ struct vmm_argv_paths {
     const char *qmp;     /* QMP socket */
     const char *console; /* the serial port's unix socket */
     const char *pidfile;
+    const char *vnc_socket; /* a VNC <listen type='socket'> without a socket= (may be NULL) */
 };
 
 /*

@@ -307,7 +307,7 @@ static void on_qmp_closed(struct qmp_client *c, const char *why, void *opaque)
 
 static void report(struct vd_vmm *vmm, enum vd_vmm_change kind, bool guest, uint64_t value)
 {
-    struct vd_vmm_event ev = {kind, guest, value};
+    struct vd_vmm_event ev = {kind, guest, value, NULL};
     vmm->ev->changed(vmm->owner, &ev);
 }
 
@@ -341,6 +341,14 @@ static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opa
     } else if (strcmp(n, "BALLOON_CHANGE") == 0) {
         if (data && json_object_object_get_ex(data, "actual", &v) && json_object_get_int64(v) > 0)
             report(vmm, VD_VMM_BALLOON, false, (uint64_t)json_object_get_int64(v));
+    } else if (strcmp(n, "DEVICE_TRAY_MOVED") == 0) {
+        struct json_object *id = NULL, *open = NULL;
+        if (data && json_object_object_get_ex(data, "id", &id) &&
+            json_object_object_get_ex(data, "tray-open", &open)) {
+            struct vd_vmm_event e = {VD_VMM_TRAY, false, json_object_get_boolean(open) ? 1 : 0,
+                                     json_object_get_string(id)};
+            vmm->ev->changed(vmm->owner, &e);
+        }
     }
 }
 
@@ -475,6 +483,47 @@ int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, 
     struct json_object *args = json_object_new_object();
     json_object_object_add(args, "value", json_object_new_int64((int64_t)bytes));
     return op_send(vmm, "balloon", args, done, opaque, err);
+}
+
+int vd_vmm_send_key(struct vd_vmm *vmm, const unsigned *qnums, size_t n, unsigned hold_ms,
+                    vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    struct json_object *args = json_object_new_object(), *keys = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *k = json_object_new_object();
+        json_object_object_add(k, "type", json_object_new_string("number"));
+        json_object_object_add(k, "data", json_object_new_int((int)qnums[i]));
+        json_object_array_add(keys, k);
+    }
+    json_object_object_add(args, "keys", keys);
+    if (hold_ms)
+        json_object_object_add(args, "hold-time", json_object_new_int64(hold_ms));
+    return op_send(vmm, "send-key", args, done, opaque, err);
+}
+
+int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
+                      struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "filename", json_object_new_string(path));
+    json_object_object_add(args, "format", json_object_new_string("ppm"));
+    return op_send(vmm, "screendump", args, done, opaque, err);
+}
+
+int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
+                         bool force, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    if (!file) {
+        json_object_object_add(args, "force", json_object_new_boolean(force));
+        return op_send(vmm, "eject", args, done, opaque, err);
+    }
+    json_object_object_add(args, "filename", json_object_new_string(file));
+    if (format)
+        json_object_object_add(args, "format", json_object_new_string(format));
+    json_object_object_add(args, "force", json_object_new_boolean(force));
+    return op_send(vmm, "blockdev-change-medium", args, done, opaque, err);
 }
 
 /* ---- ending it ---- */

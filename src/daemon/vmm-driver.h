@@ -47,12 +47,14 @@ enum vd_vmm_change {
     VD_VMM_STOPPED, /* the vCPUs stopped */
     VD_VMM_RESUMED, /* the vCPUs run again */
     VD_VMM_BALLOON, /* the balloon moved: value is the guest's memory now, in bytes */
+    VD_VMM_TRAY,    /* a drive's tray moved: id is its device, value 1 open, 0 closed */
 };
 
 struct vd_vmm_event {
     enum vd_vmm_change kind;
     bool guest;     /* the guest asked for it (else the host: a command or signal) */
-    uint64_t value; /* VD_VMM_BALLOON */
+    uint64_t value; /* VD_VMM_BALLOON, VD_VMM_TRAY */
+    const char *id; /* VD_VMM_TRAY: the device's id (valid during the call) */
 };
 
 /* Why the process ended. */
@@ -80,6 +82,8 @@ struct vd_vmm_start_args {
     const struct domain_def *def; /* the live definition (read during the call only) */
     bool paused;                  /* leave the vCPUs stopped */
     uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
+    const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
+    int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
 };
 
 /*
@@ -102,6 +106,17 @@ int vd_vmm_reset(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct v
 int vd_vmm_powerdown(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_set_balloon(struct vd_vmm *vmm, uint64_t bytes, vd_vmm_done_fn done, void *opaque,
                        struct verr *err);
+/* QMP send-key: the keys (qnums) pressed together, released after hold_ms (0: vireo-vmm's
+ * default). */
+int vd_vmm_send_key(struct vd_vmm *vmm, const unsigned *qnums, size_t n, unsigned hold_ms,
+                    vd_vmm_done_fn done, void *opaque, struct verr *err);
+/* QMP screendump of the display into path (a binary PPM). */
+int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done, void *opaque,
+                      struct verr *err);
+/* The medium of the removable drive of device id: blockdev-change-medium to file (format may
+ * be NULL: probed), or eject (file NULL; force as QMP's). */
+int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
+                         bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

@@ -15,7 +15,7 @@
  *      VMM has run no guest code (-S), and from here a restarted daemon
  *      can name it without scanning;
  *   7. the console and QMP connected (in that order, see there), the
- *      balloon set, cont;
+ *      balloon and the VNC password set, cont;
  *   8. the record, phase=ready.
  * Back on the loop: the handle is made and watched, and the caller's done
  * callback gets it. Any failure ends what was started (SIGKILL through
@@ -68,6 +68,9 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
+    char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
+    char *vnc_socket;
+    int64_t vnc_valid_to;
     int lock_fd;
     bool spawned; /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
@@ -92,6 +95,10 @@ static void work_free(struct start_work *w)
     free(w->qmp_path);
     free(w->console_path);
     free(w->pidfile);
+    free(w->vnc_socket);
+    if (w->vnc_password)
+        explicit_bzero(w->vnc_password, strlen(w->vnc_password));
+    free(w->vnc_password);
     free(w);
 }
 
@@ -214,6 +221,20 @@ static int start_blocking(struct start_work *w)
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
     }
+    if (r == 0 && w->vnc_password) { /* as libvirt: the VNC password goes over QMP */
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "protocol", json_object_new_string("vnc"));
+        json_object_object_add(args, "password", json_object_new_string(w->vnc_password));
+        r = qmp_run(w, "set_password", args);
+    }
+    if (r == 0 && w->vnc_password && w->vnc_valid_to) { /* <graphics passwdValidTo=> */
+        char when[24];
+        snprintf(when, sizeof(when), "%lld", (long long)w->vnc_valid_to);
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "protocol", json_object_new_string("vnc"));
+        json_object_object_add(args, "time", json_object_new_string(when));
+        r = qmp_run(w, "expire_password", args);
+    }
     if (r == 0 && !w->paused)
         r = qmp_run(w, "cont", NULL);
     if (r == 0)
@@ -315,6 +336,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     domain_uuid_format(def->uuid, w->uuid);
     w->paused = a->paused;
     w->balloon_bytes = a->balloon_bytes;
+    w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;
+    w->vnc_socket = vd_record_path(d->run_dir, def->name, ".vnc");
+    w->vnc_valid_to = a->vnc_valid_to;
     w->ev = ev;
     w->owner = owner;
     w->done = done;
@@ -328,7 +352,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * words (issue #11, "accepted means applied"). Always -S: the console
      * is connected and the balloon set before the guest runs a single
      * instruction. */
-    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile};
+    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
+                                   w->vnc_socket};
     int r = vmm_argv_build(def, &paths, &w->argv, err);
     if (r < 0) {
         work_free(w);

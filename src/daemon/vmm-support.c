@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf/xnode.h"
 #include "util/buf.h"
@@ -133,7 +134,7 @@ static const struct vmm_support_rule rules[] = {
     {"on_*", "rename-restart", R, 0, "not supported, use destroy, restart or preserve"},
     {"on_*", "*", R, 0, "vireo-vmm cannot dump guest cores; use destroy, restart or preserve"},
     /* devices */
-    {"devices", "disk", H, 0, "virtio-blk-pci (see the disk rows)"},
+    {"devices", "disk", H, 0, "virtio-blk-pci, scsi-hd or scsi-cd (see the disk rows)"},
     {"devices", "interface", H, 0, "virtio-net-pci (see the interface rows)"},
     {"devices", "controller", H, 0, "see the controller rows"},
     {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
@@ -141,24 +142,33 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "input", H, 0, "PS/2 on vireo-vmm's i8042"},
     {"devices", "memballoon", H, 0, "virtio-balloon-pci"},
     {"devices", "rng", H, 0, "virtio-rng-pci"},
-    {"devices", "graphics", P, 15, "no display yet"},
-    {"devices", "video", P, 15, "no display yet"},
+    {"devices", "graphics", H, 0, "see the graphics rows"},
+    {"devices", "video", H, 0, "see the video rows"},
     {"devices", "channel", P, 16, "virtio-serial channels are not supported yet"},
     {"devices", "memory", P, 16, "memory devices are not supported yet"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
-    {"disk@device", "disk", H, 0, "virtio-blk-pci"},
-    {"disk@device", "cdrom", P, 15, "no install media yet"},
-    {"disk@device", "*", R, 0, "only device 'disk' is supported"},
+    {"disk@device", "disk", H, 0, "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi')"},
+    {"disk@device", "cdrom", H, 0, "scsi-cd (bus 'scsi'), read-only, may be empty"},
+    {"disk@device", "*", R, 0, "only devices 'disk' and 'cdrom' are supported"},
     {"disk@type", "file", H, 0, "-drive file="},
     {"disk@type", "block", P, 14, "only type 'file' is supported yet"},
     {"disk@type", "volume", P, 14, "only type 'file' is supported yet"},
     {"disk@type", "*", R, 0, "only type 'file' is supported"},
     {"disk/source@file", "given", H, 0, "-drive file= (',' escaped as ',,')"},
     {"disk/source@file", "missing", R, 0, "a disk needs a source file"},
+    {"disk/source@file", "missing (cdrom)", H, 0, "an empty drive (-drive media=cdrom, no file)"},
     {"disk/target@bus", "virtio", H, 0, "virtio-blk-pci"},
-    {"disk/target@bus", "sata", P, 15, "only bus 'virtio' is supported on microvm"},
-    {"disk/target@bus", "ide", P, 15, "only bus 'virtio' is supported on microvm"},
-    {"disk/target@bus", "*", R, 0, "only bus 'virtio' is supported"},
+    {"disk/target@bus", "scsi", H, 0,
+     "scsi-hd or scsi-cd on virtio-scsi-pci (bus=scsiN.0, channel, scsi-id, lun from <address>)"},
+    {"disk/target@bus", "virtio (cdrom)", R, 0, "a cdrom cannot use bus 'virtio'"},
+    {"disk/target@bus", "sata", P, 15,
+     "vireo-vmm has no AHCI/SATA controller: use bus 'scsi' (a virtio-scsi controller)"},
+    {"disk/target@bus", "ide", P, 15,
+     "vireo-vmm has no IDE controller: use bus 'scsi' (a virtio-scsi controller)"},
+    {"disk/target@bus", "*", R, 0, "only buses 'virtio' and 'scsi' are supported"},
+    {"disk/address", "drive channel 0", H, 0,
+     "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
+    {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
     {"disk/driver@type", "raw", H, 0, "format=raw"},
@@ -181,7 +191,7 @@ static const struct vmm_support_rule rules[] = {
     {"disk/serial", "plain", H, 0, "serial= (',' escaped as ',,')"},
     {"disk/serial", "*", R, 0, "a serial with '=' is not supported"},
     {"disk/readonly", NULL, H, 0, "readonly=on"},
-    {"disk/shareable", NULL, P, 17, "shared disks (no image locks) are not supported yet"},
+    {"disk/shareable", NULL, H, 0, "share-rw=on (others may write the image; never a qcow2)"},
     {"disk/transient", NULL, R, 0, "transient disks are not supported"},
     {"disk/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
@@ -204,7 +214,20 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "usb/none", H, 0, "no USB"},
+    /* TODO(issue 15): an xHCI with usb-tablet/usb-kbd in vireo-vmm, then these rows. */
+    {"controller", "usb/qemu-xhci", P, 15, "USB (xHCI) is not supported yet"},
+    {"controller", "usb/nec-xhci", P, 15, "USB (xHCI) is not supported yet"},
+    {"controller", "usb/ich9-ehci1", P, 15, "USB is not supported yet"},
+    {"controller", "usb/piix3-uhci", P, 15, "USB is not supported yet"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
+    {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
+    {"controller", "scsi/lsilogic", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/lsisas1068", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/lsisas1078", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/buslogic", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/vmpvscsi", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/ibmvscsi", R, 0, "only model 'virtio-scsi' is supported"},
+    {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
     {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
@@ -219,7 +242,38 @@ static const struct vmm_support_rule rules[] = {
     {"console/target@type", "serial", H, 0, "COM1"},
     {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
     {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
+    {"input@bus", "usb", P, 15, "USB input (an xHCI with usb-tablet/usb-kbd) is not supported yet"},
     {"input@bus", "*", R, 0, "only PS/2 input is supported"},
+    {"graphics@type", "vnc", H, 0, "-vnc (vireo-vmm's VNC server)"},
+    {"graphics@type", "*", R, 0, "only VNC graphics are supported"},
+    {"graphics/listen@type", "address", H, 0, "-vnc ADDRESS:N (127.0.0.1 when not given)"},
+    {"graphics/listen@type", "socket", H, 0, "-vnc unix:PATH"},
+    {"graphics/listen@type", "none", H, 0, "-vnc none"},
+    {"graphics/listen@type", "network", P, 14,
+     "listening on a virtual network's address needs networks"},
+    {"graphics/listen@type", "*", R, 0, "only address, socket and none listens are supported"},
+    {"graphics@port", NULL, H, 0, "port 5900+N, or the first free one from 5900 with autoport"},
+    {"graphics@passwd", NULL, H, 0, "-vnc ...,password=on and QMP set_password at start"},
+    {"graphics@keymap", "en-us", H, 0, "-k en-us"},
+    {"graphics@keymap", "*", R, 0,
+     "vireo-vmm has only the en-us keymap (clients sending scan codes work with any layout)"},
+    {"graphics@sharePolicy", "allow-exclusive", H, 0, "share=allow-exclusive"},
+    {"graphics@sharePolicy", "force-shared", H, 0, "share=force-shared"},
+    {"graphics@sharePolicy", "ignore", H, 0, "share=ignore"},
+    {"graphics@sharePolicy", "*", R, 0, "unknown share policy"},
+    {"graphics@websocket", NULL, R, 0, "VNC over websockets is not supported"},
+    {"graphics@passwdValidTo", "UTC time", H, 0, "QMP expire_password at start"},
+    {"graphics@passwdValidTo", "*", R, 0, "passwdValidTo must be YYYY-MM-DDTHH:MM:SS (UTC)"},
+    {"graphics@connected", NULL, R, 0, "VNC keeps its clients on a password change"},
+    {"graphics/*", "*", R, 0, "this VNC setting is not supported by vireo-vmm"},
+    {"video/model@type", "vga", H, 0, "-device VGA,vgamem_mb= (the standard VGA)"},
+    {"video/model@type", "none", H, 0, "no video device"},
+    {"video/model@type", "*", R, 0, "only models 'vga' and 'none' are supported"},
+    {"video/model@vram", "power of two", H, 0, "vgamem_mb=vram/1024"},
+    {"video/model@vram", "*", R, 0, "vram must be a power of two from 1024 to 262144 KiB"},
+    {"video/model@heads", "1", H, 0, "one head"},
+    {"video/model@heads", "*", R, 0, "the VGA has one head"},
+    {"video/model/acceleration", NULL, R, 0, "the VGA has no acceleration"},
     {"memballoon@model", "virtio", H, 0, "virtio-balloon-pci"},
     {"memballoon@model", "none", H, 0, "no balloon"},
     {"memballoon@model", "*", R, 0, "only models 'virtio' and 'none' are supported"},
@@ -541,15 +595,22 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
 {
     char *t = xasprintf("'%s'", d->target_dev ? d->target_dev : "?");
     const char *fmt = d->driver_type ? d->driver_type : "raw";
+    bool cdrom = d->device == DOMAIN_DISK_DEVICE_CDROM;
     int r;
     if ((r = probe_attr("disk@device", "disk", "device", domain_disk_device_to_string(d->device), t,
                         err)) ||
         (r = probe_attr("disk@type", "disk", "type", domain_disk_source_to_string(d->source_type),
                         t, err)) ||
-        (r = probe("disk/source@file", d->source_path ? "given" : "missing", "<disk><source>",
-                   err)) ||
+        (r = probe("disk/source@file",
+                   d->source_path                          ? "given"
+                   : d->device == DOMAIN_DISK_DEVICE_CDROM ? "missing (cdrom)"
+                                                           : "missing",
+                   "<disk><source>", err)) ||
         (r = probe_attr("disk/target@bus", "target", "bus",
-                        domain_disk_bus_to_string(d->target_bus), t, err)) ||
+                        cdrom && d->target_bus == DOMAIN_DISK_BUS_VIRTIO
+                            ? "virtio (cdrom)"
+                            : domain_disk_bus_to_string(d->target_bus),
+                        t, err)) ||
         (d->driver_name &&
          (r = probe_attr("disk/driver@name", "driver", "name", d->driver_name, t, err))) ||
         (r = probe_attr("disk/driver@type", "driver", "type", fmt, t, err)) ||
@@ -572,6 +633,17 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         free(shown);
         if (r)
             goto out;
+    }
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI) {
+        const struct domain_address *a = &d->address;
+        bool ok =
+            a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target <= 255 && a->unit <= 16383;
+        char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
+                                "target='%u' unit='%u'>",
+                                t, a->controller, a->bus, a->target, a->unit);
+        r = probe("disk/address", ok ? "drive channel 0" : "other", shown, err);
+        free(shown);
+        goto out;
     }
     char *what = xasprintf("<disk> %s", t);
     r = check_pci(&d->address, what, err);
@@ -624,6 +696,112 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     return r;
 }
 
+/* The <address> of a device the definition keeps as a tree (video). */
+static int check_kept_pci(const struct xnode *n, const char *shown, struct verr *err)
+{
+    struct domain_address a = {0};
+    const struct xnode *x = xnode_child(n, "address");
+    const char *t = xnode_attr(x, "type");
+    if (t && strcmp(t, "pci") == 0) {
+        a.type = DOMAIN_ADDRESS_PCI;
+        const char *v;
+        a.domain = (v = xnode_attr(x, "domain")) ? (unsigned)strtoul(v, NULL, 0) : 0;
+        a.bus = (v = xnode_attr(x, "bus")) ? (unsigned)strtoul(v, NULL, 0) : 0;
+        a.slot = (v = xnode_attr(x, "slot")) ? (unsigned)strtoul(v, NULL, 0) : 0;
+        a.function = (v = xnode_attr(x, "function")) ? (unsigned)strtoul(v, NULL, 0) : 0;
+    }
+    return check_pci(&a, shown, err);
+}
+
+int vmm_support_parse_valid_to(const char *s, int64_t *out)
+{
+    struct tm tm = {0};
+    const char *end = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end || *end)
+        return -EINVAL;
+    if (out)
+        *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+/* <graphics type='vnc'>: its listen, port, password, keymap and the settings refused. */
+static int check_graphics(const struct xnode *n, struct verr *err)
+{
+    int r;
+    const char *type = xnode_attr(n, "type");
+    if ((r = probe_attr("graphics@type", "graphics", "type", type, NULL, err)))
+        return r;
+    static const char *const attrs[] = {"port",   "autoport", "listen", "passwd",
+                                        "keymap", "type",     NULL};
+    for (size_t i = 0; i < n->nattrs; i++) {
+        const char *a = n->attrs[2 * i], *v = n->attrs[2 * i + 1];
+        bool plain = false;
+        for (size_t k = 0; attrs[k]; k++)
+            plain |= strcmp(attrs[k], a) == 0;
+        if (plain && strcmp(a, "keymap") != 0)
+            continue;
+        char *what = xasprintf("graphics@%s", a);
+        char *shown = xasprintf("<graphics %s='%s'>", a, v);
+        if (strcmp(a, "passwdValidTo") == 0)
+            r = probe(what, vmm_support_parse_valid_to(v, NULL) == 0 ? "UTC time" : v, shown, err);
+        else if (vmm_support_lookup(what, v))
+            r = probe(what, v, shown, err);
+        else if (vmm_support_lookup(what, NULL))
+            r = probe(what, NULL, shown, err); /* rows that refuse the attribute whatever it is */
+        else
+            r = probe("graphics/*", a, shown, err);
+        free(shown);
+        free(what);
+        if (r)
+            return r;
+    }
+    for (size_t i = 0; i < n->nkids; i++) {
+        const struct xnode *k = n->kids[i];
+        if (!k->name)
+            continue;
+        if (strcmp(k->name, "listen") == 0) {
+            const char *lt = xnode_attr(k, "type");
+            if ((r = probe_attr("graphics/listen@type", "listen", "type", lt ? lt : "address", NULL,
+                                err)))
+                return r;
+        } else if (strcmp(k->name, "alias") != 0) {
+            char *shown = xasprintf("<graphics><%s>", k->name);
+            r = probe("graphics/*", k->name, shown, err);
+            free(shown);
+            if (r)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* <video><model type='vga|none' vram= heads=>. */
+static int check_video(const struct xnode *n, struct verr *err)
+{
+    int r;
+    const struct xnode *m = xnode_child(n, "model");
+    const char *t = xnode_attr(m, "type");
+    if ((r = probe_attr("video/model@type", "model", "type", t ? t : "", NULL, err)))
+        return r;
+    if (t && strcmp(t, "none") == 0)
+        return 0;
+    const char *vram = xnode_attr(m, "vram"), *heads = xnode_attr(m, "heads");
+    if (vram) {
+        char *end;
+        unsigned long long k = strtoull(vram, &end, 10);
+        bool pow2 = !*end && k >= 1024 && k <= 262144 && (k & (k - 1)) == 0;
+        if ((r = probe_attr("video/model@vram", "model", "vram", pow2 ? "power of two" : vram, NULL,
+                            err)))
+            return r;
+    }
+    if (heads && (r = probe_attr("video/model@heads", "model", "heads", heads, NULL, err)))
+        return r;
+    if (xnode_child(m, "acceleration") &&
+        (r = probe_present("video/model/acceleration", "<video><model><acceleration>", err)))
+        return r;
+    return check_kept_pci(n, "<video>", err);
+}
+
 static int check_device(const struct domain_def *def, const struct xnode *n, size_t nth_serial,
                         struct verr *err)
 {
@@ -646,6 +824,10 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
     } else if (strcmp(n->name, "input") == 0) {
         const char *bus = xnode_attr(n, "bus");
         return probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err);
+    } else if (strcmp(n->name, "graphics") == 0) {
+        return check_graphics(n, err);
+    } else if (strcmp(n->name, "video") == 0) {
+        return check_video(n, err);
     } else if (strcmp(n->name, "memballoon") == 0) {
         const struct domain_memballoon *b = def->memballoon;
         if ((r = probe_attr("memballoon@model", "memballoon", "model", b->model, NULL, err)))

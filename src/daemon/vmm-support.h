@@ -15,6 +15,7 @@
 #define VIREO_DAEMON_VMM_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/domain_conf.h"
 
@@ -52,5 +53,9 @@ int vmm_support_check_lifecycle(const struct domain_def *def, struct verr *err);
 
 /* The table as the Markdown of docs/domain-support.md (malloc'd). */
 char *vmm_support_markdown(void);
+
+/* <graphics passwdValidTo='YYYY-MM-DDTHH:MM:SS'> (UTC, as libvirt reads it) as seconds since
+ * the epoch: 0, or -EINVAL when it is not in that form. out may be NULL. */
+int vmm_support_parse_valid_to(const char *s, int64_t *out);
 
 #endif

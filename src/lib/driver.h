@@ -41,6 +41,7 @@ struct vir_stream {
     char *data;        /* received, not yet taken by vir_stream_recv */
     size_t len, cap;
     bool eof;
+    bool data_end; /* the server sent the end of its data (an empty CONTINUE); finish still due */
     bool failed;
     vir_error error; /* when failed */
 };
@@ -133,6 +134,8 @@ struct vir_driver {
                         unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
     int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
+    int (*update_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
     char *(*get_scheduler_type)(vir_domain *dom, int *nparams, vir_error *err);
     int (*get_scheduler_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                 unsigned int flags, vir_error *err);
@@ -150,6 +153,11 @@ struct vir_driver {
     /* Streams: open fills st->proc/serial and starts routing data into st. */
     int (*open_console)(vir_domain *dom, const char *dev_name, unsigned int flags, vir_stream *st,
                         vir_error *err);
+    int (*send_key)(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                    const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                    vir_error *err);
+    int (*screenshot)(vir_domain *dom, unsigned int screen, unsigned int flags, vir_stream *st,
+                      char **mime, vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
     int (*stream_finish)(vir_stream *st, vir_error *err);
     void (*stream_close)(vir_stream *st);

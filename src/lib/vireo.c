@@ -711,6 +711,12 @@ int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_err
     DOM_MUTATE("virDomainSetMaxMemory", set_memory_flags, memory_kib, VIR_DOMAIN_MEM_MAXIMUM, err);
 }
 
+int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainUpdateDeviceFlags", update_device_flags, xml, flags, err);
+}
+
 char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
 {
     DOM_QUERY("virDomainGetSchedulerType", NULL, get_scheduler_type, nparams, err);
@@ -790,6 +796,41 @@ vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsig
     return st;
 }
 
+int vir_domain_send_key(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                        const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                        vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    if (!keycodes)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "keycodes in %s must not be NULL",
+                          "virDomainSendKey");
+    if (nkeycodes <= 0 || nkeycodes > VIR_DOMAIN_SEND_KEY_MAX_KEYS)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "nkeycodes in %s must be <= %d",
+                          "virDomainSendKey", VIR_DOMAIN_SEND_KEY_MAX_KEYS);
+    DOM_MUTATE("virDomainSendKey", send_key, codeset, holdtime, keycodes, nkeycodes, flags, err);
+}
+
+vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
+                                  char **mime, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    if (!mime) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "mime in %s must not be NULL", "virDomainScreenshot");
+        return NULL;
+    }
+    WRITABLE(dom->conn, "virDomainScreenshot", NULL);
+    DRV(dom->conn, screenshot, "virDomainScreenshot", NULL);
+    vir_stream *st = xcalloc(1, sizeof(*st));
+    st->conn = dom->conn;
+    st->conn->refs++;
+    *mime = NULL;
+    if (dom->conn->driver->screenshot(dom, screen, flags, st, mime, err) < 0) {
+        vir_stream_free(st);
+        return NULL;
+    }
+    return st;
+}
+
 int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
 {
     vir_error_reset(err);
@@ -823,7 +864,7 @@ int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err)
             *err = st->error;
         return -1;
     }
-    return st->eof ? 0 : -2;
+    return st->eof || st->data_end ? 0 : -2;
 }
 
 int vir_stream_finish(vir_stream *st, vir_error *err)

@@ -59,7 +59,10 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].node_name);
         free(be->drives[i].file);
         free(be->drives[i].format);
+        free(be->drives[i].key_secret);
+        free(be->drives[i].encrypt_format);
     }
+    secret_store_clear(&be->secrets);
     for (unsigned i = 0; i < be->nr_netdevs; i++) {
         free((char *)be->netdevs[i].id);
         free((char *)be->netdevs[i].ifname);

@@ -10,6 +10,7 @@
 #define VIREO_VMM_BACKENDS_H
 
 #include "block/block.h"
+#include "block/secret.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/net/net.h"
 
@@ -22,12 +23,16 @@
 struct vmm_drive {
     char *id;        /* id=, or QEMU's "virtioN" for an if=virtio drive without one */
     char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
-    char *file;
-    char *format; /* NULL: probe, as QEMU does (with its warning) */
+    char *file;      /* NULL: an empty drive (media=cdrom without file=) */
+    char *format;    /* NULL: probe, as QEMU does (with its warning) */
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    bool aio_io_uring; /* aio=io_uring (threads and native: the thread pool) */
+    bool aio_io_uring;          /* aio=io_uring (threads and native: the thread pool) */
+    char *key_secret;           /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
+    char *encrypt_format;       /* encrypt.format=, checked against the image */
+    enum block_locking locking; /* file.locking= */
+    bool cdrom;                 /* media=cdrom: read-only, file= optional */
     /* snapshot=on, or -snapshot for a drive that does not say: writes go to a temporary
      * overlay (drive-snapshot.h). snapshot_given: snapshot= was on the -drive. */
     bool snapshot, snapshot_given;
@@ -41,6 +46,7 @@ enum backend_kind {
 
 struct vm_backends {
     unsigned nr_drives, nr_netdevs, nr_chardevs;
+    struct secret_store secrets; /* -object secret,... (encrypted drives' passphrases) */
     struct vmm_drive drives[VMM_MAX_DRIVES];
     struct net_options netdevs[VMM_MAX_NETDEVS];        /* strings owned here */
     struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 2]; /* + serial0, compat_monitor0 */

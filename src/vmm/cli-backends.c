@@ -186,6 +186,7 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
     char *copy = xstrdup(arg), *cur = copy, *item;
     const char *v;
     bool if_virtio = false;
+    const char *key_opt = NULL;
     int r = 0;
     while ((item = cli_next_item(&cur)) && r == 0) {
         if (cli_prop(item, "file", &v)) {
@@ -233,16 +234,47 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
             if (cli_parse_bool(v, &d.snapshot) < 0)
                 r = verr_set(err, EINVAL, "-drive %s: snapshot=%s is not on/off", arg, v);
             d.snapshot_given = true;
+        } else if (cli_prop(item, "key-secret", &v) || cli_prop(item, "encrypt.key-secret", &v)) {
+            key_opt = item[0] == 'k' ? "key-secret" : "encrypt.key-secret";
+            free(d.key_secret);
+            d.key_secret = xstrdup(v);
+        } else if (cli_prop(item, "encrypt.format", &v)) {
+            if (strcmp(v, "luks") && strcmp(v, "aes"))
+                r = verr_set(err, EINVAL,
+                             "-drive %s: Parameter 'encrypt.format' does not accept value '%s'",
+                             arg, v);
+            free(d.encrypt_format);
+            d.encrypt_format = xstrdup(v);
+        } else if (cli_prop(item, "file.locking", &v)) {
+            if (block_locking_parse(v, &d.locking) < 0)
+                r = verr_set(err, EINVAL,
+                             "-drive %s: Parameter 'locking' does not accept value '%s'", arg, v);
         } else if (cli_prop(item, "media", &v)) {
-            if (strcmp(v, "disk"))
-                r = verr_set(err, ENOTSUP, "-drive %s: media=%s not supported", arg, v);
+            if (!strcmp(v, "cdrom"))
+                d.cdrom = true;
+            else if (strcmp(v, "disk"))
+                r = verr_set(err, EINVAL, "-drive %s: '%s' invalid media", arg, v);
         } else {
             r = verr_set(err, EINVAL, "-drive %s: unknown property '%s'", arg, item);
         }
     }
     free(copy);
-    if (r == 0 && !d.file)
-        r = verr_set(err, EINVAL, "-drive %s: file= is required", arg);
+    /* key-secret belongs to luks, encrypt.* to qcow2 (QEMU's spelling). */
+    if (r == 0 && d.format && key_opt &&
+        strcmp(d.format, strcmp(key_opt, "key-secret") == 0 ? "luks" : "qcow2"))
+        r = verr_set(err, EINVAL, "-drive %s: Block format '%s' does not support the option '%s'",
+                     arg, d.format, key_opt);
+    if (r == 0 && d.format && d.encrypt_format && strcmp(d.format, "qcow2"))
+        r = verr_set(err, EINVAL,
+                     "-drive %s: Block format '%s' does not support the option 'encrypt.format'",
+                     arg, d.format);
+    if (d.cdrom) /* QEMU: a CD-ROM drive is read-only */
+        d.read_only = true;
+    if (r == 0 && !d.file && !d.cdrom)
+        r = verr_set(err, EINVAL, "-drive %s: file= is required (only media=cdrom may be empty)",
+                     arg);
+    if (r == 0 && !d.file && if_virtio)
+        r = verr_set(err, EINVAL, "-drive %s: Device needs media, but drive is empty", arg);
     if (r == 0 && !if_virtio && !d.id)
         r = verr_set(err, EINVAL, "-drive %s: if=none needs an id= for -device drive=", arg);
     if (r == 0 && !d.id) /* QEMU names an if=virtio drive without id= virtioN */
@@ -258,6 +290,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         free(d.node_name);
         free(d.file);
         free(d.format);
+        free(d.key_secret);
+        free(d.encrypt_format);
         return r;
     }
     be->drives[be->nr_drives++] = d;

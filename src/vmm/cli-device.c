@@ -144,6 +144,10 @@ int cli_devices_finish(struct vmm_config *cfg, struct verr *err)
     unsigned n = 0;
     machine_builtin_devices(&cfg->machine, serial_id, serial_what, &all, &n);
     free(serial_what);
+    if (cfg->vga_std) { /* -vga std: QEMU creates it with the machine, before -device */
+        all = xreallocarray(all, n + 1, sizeof(*all));
+        all[n++] = dev_config_new(dev_type_find("VGA"), "-vga std");
+    }
     all = xreallocarray(all, n + cfg->nr_devices + 1, sizeof(*all));
     if (cfg->nr_devices)
         memcpy(all + n, cfg->devices, cfg->nr_devices * sizeof(*all));

@@ -334,6 +334,36 @@ static int opt_display(struct vmm_config *cfg, const char *opt, const char *arg,
     return 0;
 }
 
+static int opt_vga(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (str_eq(arg, "std"))
+        cfg->vga_std = true;
+    else if (str_eq(arg, "none"))
+        cfg->vga_std = false;
+    else
+        return verr_set(err, ENOTSUP, "%s %s: only 'std' and 'none' are supported", opt, arg);
+    return 0;
+}
+
+static int opt_vnc(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return vnc_config_parse(&cfg->vnc, arg, err);
+}
+
+/* -k: the keymap QEMU translates keysyms with. vireo-vmm has the US layout's; clients that
+ * send QEMU's extended key events (scan codes) work with any guest layout. */
+static int opt_keymap(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)cfg;
+    if (!str_eq(arg, "en-us"))
+        return verr_set(err, ENOTSUP,
+                        "%s %s: only the en-us keymap is supported (VNC clients that send "
+                        "scan codes work with any guest layout)",
+                        opt, arg);
+    return 0;
+}
+
 static int opt_accel(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)cfg;
@@ -503,6 +533,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
+    return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+}
+
 static int opt_nic(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -558,6 +594,9 @@ static const struct cli_option options[] = {
     {"-nographic", false, opt_flag},
     {"-display", true, opt_display},
     {"-nodefaults", false, opt_flag},
+    {"-vga", true, opt_vga},
+    {"-vnc", true, opt_vnc},
+    {"-k", true, opt_keymap},
     {"-qmp", true, opt_qmp},
     {"-monitor", true, opt_monitor},
     {"-mon", true, opt_mon},
@@ -579,6 +618,7 @@ static const struct cli_option options[] = {
     {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-object", true, opt_object},
     {"-netdev", true, opt_netdev},
     {"-nic", true, opt_nic},
     {"-net", true, opt_net},
@@ -693,6 +733,7 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->owned = NULL;
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
+    vnc_config_free(&cfg->vnc);
     chardev_spec_free(&cfg->monitor);
     vm_backends_free(&cfg->backends);
     for (unsigned i = 0; i < cfg->nr_devices; i++)
@@ -754,15 +795,28 @@ const char *cli_help_text(void)
            "                              COM1 back-end (stdio: Ctrl-a x quits, Ctrl-a c ignored)\n"
            "  -nographic                  no display; COM1 on stdio unless -serial/-nodefaults\n"
            "  -display none               no display\n"
+           "  -vga std|none               standard VGA with VBE (-device VGA), or none (default)\n"
+           "  -vnc "
+           "[HOST]:N|unix:PATH|none[,password=on][,share=allow-exclusive|force-shared|ignore]\n"
+           "                              VNC server on port 5900+N or a unix socket; "
+           "password=on:\n"
+           "                              VNC authentication with the QMP set_password password\n"
+           "  -k en-us                    keymap for VNC key events (the only one)\n"
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap][,snapshot=on]\n"
-           "                              (FMT: raw qcow2 vmdk vdi vpc vhdx qed)\n"
+           "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
+           "         [,file.locking=auto|on|off]\n"
+           "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
            "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
-           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N]\n"
+           "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
+           "                              a passphrase for encrypted drives\n"
+           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
+           "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"
+           "  -device scsi-hd|scsi-cd,drive=ID[,bus=ID.0][,scsi-id=N][,lun=N][,serial=S]\n"
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"

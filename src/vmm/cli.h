@@ -14,6 +14,7 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
+#include "vmm/display/vnc.h"
 #include "vmm/machine.h"
 
 #include <stdbool.h>
@@ -45,7 +46,9 @@ struct vmm_config {
     bool serial_given;
     struct chardev_spec serial;
     bool nographic, display_none, nodefaults;
-    const char *qmp_path; /* unix socket path */
+    bool vga_std;          /* -vga std (the last -vga wins; none clears it) */
+    struct vnc_config vnc; /* -vnc */
+    const char *qmp_path;  /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
     bool snapshot; /* -snapshot: every drive without snapshot= writes to a temporary overlay */

@@ -1,9 +1,9 @@
 /*
  * control.c - binds the QMP server to the VM: each room registers the
  * commands it owns (the VM's run state through qmp-vm.c, the PCI bus's
- * query-pci, the chardevs' query-chardev, every device type's own and the
- * device model's qom-*), and the VM's run-state changes and devices' events
- * become QMP events. Replies and events follow QEMU 7.2's order (recorded in
+ * query-pci, the chardevs' query-chardev, the drives' block commands, every
+ * device type's own and the device model's qom-*), and the VM's run-state changes and devices'
+ * events become QMP events. Replies and events follow QEMU 7.2's order (recorded in
  * tests/unit/vmm/golden/): every command acts, and emits its event (STOP,
  * RESUME, RESET, POWERDOWN, SHUTDOWN), before its reply is queued; quit ends
  * the loop after the reply is queued and control_free() flushes it. */
@@ -12,8 +12,10 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/cli.h"
+#include "vmm/dev/block-qmp.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
+#include "vmm/display/display-qmp.h"
 #include "vmm/dev/pci.h"
 #include "vmm/hmp/hmp.h"
 #include "vmm/kvm/vcpu.h"
@@ -161,7 +163,8 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
     if ((r = qmp_vm_register(c->server, &c->binding)) < 0 ||
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
-        (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = display_qmp_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

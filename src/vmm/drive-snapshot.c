@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int drive_snapshot_open(const char *file, const char *format, enum block_cache cache,
+int drive_snapshot_open(const char *file, const struct block_open_opts *base,
                         struct block_dev **out, struct verr *err)
 {
+    const char *format = base->format;
     char *abs = realpath(file, NULL);
     if (!abs)
         return verr_errno(err, errno, "-snapshot: cannot open '%s'", file);
@@ -22,7 +23,8 @@ int drive_snapshot_open(const char *file, const char *format, enum block_cache c
     char fmt[16] = "";
     if (!format) {
         struct block_dev *probe;
-        struct block_open_opts po = {.read_only = true, .no_backing = true};
+        struct block_open_opts po = {
+            .read_only = true, .no_backing = true, .no_io = true, .locking = BLOCK_LOCKING_OFF};
         int r = block_open(abs, &po, &probe, err);
         if (r < 0) {
             free(abs);
@@ -46,7 +48,12 @@ int drive_snapshot_open(const char *file, const char *format, enum block_cache c
     struct block_create_opts co = {.backing_file = abs, .backing_format = format};
     r = block_create(path, "qcow2", &co, err);
     if (r == 0) {
-        struct block_open_opts oo = {.format = "qcow2", .cache = cache};
+        struct block_keys keys = {.backing = base->keys};
+        struct block_open_opts oo = {.format = "qcow2",
+                                     .cache = base->cache,
+                                     .keys = &keys,
+                                     .locking = base->locking,
+                                     .no_shared_write = base->no_shared_write};
         r = block_open(path, &oo, out, err);
     }
     if (r < 0)

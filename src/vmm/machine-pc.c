@@ -38,6 +38,7 @@
 #include "vmm/dev/fw-cfg.h"
 #include "vmm/dev/pci.h"
 #include "vmm/dev/rtc.h"
+#include "vmm/kvm/slots.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/machine.h"
 #include "vmm/vm.h"
@@ -48,7 +49,7 @@
 
 struct machine_state {
     struct fw_image bios;
-    unsigned bios_slot;
+    int bios_slot;
     struct platform_desc cpus;
     struct acpi_config acpi;
     struct acpi_blob acpi_blob; /* the last build, for the refresh */
@@ -345,6 +346,8 @@ int machine_pc_create(struct vm *vm, struct verr *err)
         return r;
     vm->bios = &ms->bios;
     ms->bios_slot = kvm_slot_alloc(&vm->kvm);
+    if (ms->bios_slot < 0)
+        return verr_set(err, ENOSPC, "no free KVM memory slot for the BIOS");
     r = kvm_map_slot(&vm->kvm, ms->bios_slot, LAYOUT_HIGH_START - ms->bios.size, ms->bios.size,
                      ms->bios.data, true, err);
     if (r < 0)

@@ -14,6 +14,7 @@
 #include "util/loop.h"
 #include "vmm/cli.h"
 #include "vmm/control.h"
+#include "vmm/display/vnc.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/state/migration.h"
 #include "vmm/vm.h"
@@ -161,6 +162,8 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
+    if (cfg.vnc.enabled && vnc_server_new(loop, vm->display, &cfg.vnc, &vm->vnc, &err) < 0)
+        goto out;
     vm->migration = migration_new(vm);
     if ((cfg.qmp_path || cfg.monitor_chardev >= 0) &&
         control_create(vm, cfg.qmp_path, &control, &err) < 0)
@@ -188,6 +191,9 @@ out:
     status = 1;
 cleanup:
     control_free(control); /* first: no events into a freed server */
+    vnc_server_free(vm ? vm->vnc : NULL);
+    if (vm)
+        vm->vnc = NULL;
     if (vm && vm->migration) {
         migration_free(vm->migration); /* its worker uses the VM */
         vm->migration = NULL;

@@ -5,6 +5,7 @@
  * nothing here names one.
  */
 #include "vmm/vm.h"
+#include "vmm/display/display.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/cli.h"
@@ -328,6 +329,8 @@ static int create_devices(struct vm *vm, struct verr *err)
                              vm->loop, err);
     if (r < 0)
         return r;
+    if ((r = display_new(&vm->display)) < 0) /* before the devices: a VGA draws on it */
+        return verr_set(err, -r, "cannot create the display");
     if (cfg->serial_chardev >= 0) { /* Ctrl-a x on the serial console's stdio quits */
         struct chardev *console = &vm->chardevs.c[cfg->serial_chardev];
         console->quit = serial_quit;
@@ -442,6 +445,8 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     machine_destroy(vm);
+    display_free(vm->display); /* after the devices that draw on it or take its input */
+    vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */
     free(vm->supported_cpuid);
     guest_mem_destroy(&vm->mem);

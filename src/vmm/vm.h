@@ -15,6 +15,7 @@
 
 #include "util/error.h"
 #include "util/loop.h"
+#include "vmm/backends.h"
 #include "vmm/boot/loader.h"
 #include "vmm/dev/bus.h"
 #include "vmm/dev/chardev.h"
@@ -33,6 +34,8 @@ struct device;
 struct dev_config;
 struct vm_backends;
 struct json_object;
+struct display;
+struct vnc_server;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -102,6 +105,13 @@ struct vm {
      * last 128 KiB the host bridge's PAM shows at 0xE0000; NULL for microvm. */
     const struct fw_image *bios;
     struct machine_state *machine; /* machine.c's own state */
+    /* The screen and input routing (vmm/display/display.h): graphics and input devices
+     * attach to it, the VNC server and screendump read it. Loop thread. */
+    struct display *display;
+    struct vnc_server *vnc; /* -vnc (vmm/display/vnc.h), or NULL; main() owns it */
+    /* The drives devices opened (vmm/dev/blockdev.h), indexed like backends->drives: what
+     * QMP's query-block, eject and blockdev-change-medium work on (main thread). */
+    struct blockdev *blockdevs[VMM_MAX_DRIVES];
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
     void *power_button_opaque;

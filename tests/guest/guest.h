@@ -60,14 +60,21 @@ void test_rtc(struct guest *g);
 void test_fwcfg(struct guest *g);
 /* virtio (t-virtio.c): selected with tests=blk / tests=rng, not part of `all`. */
 void test_virtio_blk(struct guest *g);
+void test_virtio_scsi(struct guest *g);
 void test_virtio_rng(struct guest *g);
 void test_virtio_balloon(struct guest *g);
 void test_virtio_net(struct guest *g);
 void test_virtio_console(struct guest *g);
 /* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */
 __attribute__((noreturn)) void blk_crc32_main(struct guest *g);
+__attribute__((noreturn)) void scsi_bench_main(struct guest *g);
 /* First word blk-bench: one block workload for bench/virtio-blk (see t-virtio.c). */
 __attribute__((noreturn)) void blk_bench_main(struct guest *g);
+/* VGA (t-vga.c): tests=vga; first word vga-bench: endless full-screen flips. */
+void test_vga(struct guest *g);
+__attribute__((noreturn)) void vga_bench_main(struct guest *g);
+/* PS/2 keyboard and mouse (t-ps2.c): tests=ps2, fed by the host over VNC. */
+void test_ps2(struct guest *g);
 /* tests=state: the continuity workload for save/restore and migration (t-state.c). */
 __attribute__((noreturn)) void test_state(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */

@@ -147,7 +147,10 @@ enum {
     T_BALLOON = 1 << 16,
     T_CONSOLE = 1 << 17,
     T_STATE = 1 << 18, /* the continuity workload (t-state.c): runs alone and ends the run */
-    T_FWCFG = 1 << 19, /* fw_cfg: pc and q35 only, not in `all` */
+    T_VGA = 1 << 19,
+    T_PS2 = 1 << 20,
+    T_SCSI = 1 << 21,
+    T_FWCFG = 1 << 22, /* fw_cfg: pc and q35 only, not in `all` */
 };
 
 static const struct {
@@ -161,6 +164,7 @@ static const struct {
     {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
     {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
+    {"vga", T_VGA},       {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"fwcfg", T_FWCFG},
 };
 
@@ -246,6 +250,10 @@ void guest_main(int kind, uint64_t info)
         blk_crc32_main(&g);
     if (!strncmp_word(g.boot.cmdline, "blk-bench"))
         blk_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "vga-bench"))
+        vga_bench_main(&g);
+    if (!strncmp_word(g.boot.cmdline, "scsi-bench"))
+        scsi_bench_main(&g);
 
     if (run & T_STATE)
         test_state(&g);
@@ -281,8 +289,14 @@ void guest_main(int kind, uint64_t info)
         test_virtio_net(&g);
     if (run & T_BALLOON)
         test_virtio_balloon(&g);
+    if (run & T_SCSI)
+        test_virtio_scsi(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
+    if (run & T_VGA)
+        test_vga(&g);
+    if (run & T_PS2)
+        test_ps2(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)

@@ -80,11 +80,11 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
         uint32_t id = pci_read32(pa, 0, dev, 0, PCI_VENDOR_ID);
         /* Modern id 0x1040 + type, or the transitional one QEMU gives a device on a root
          * bus (disable-legacy=auto): 0x1000 net, 0x1001 block, 0x1002 balloon, 0x1003
-         * console, 0x1005 entropy; both have the modern capabilities, which is all this
-         * driver uses. */
-        static const uint16_t legacy[6] = {0, 0x1000, 0x1001, 0x1003, 0x1005, 0x1002};
+         * console, 0x1004 SCSI, 0x1005 entropy; both have the modern capabilities, which is
+         * all this driver uses. */
+        static const uint16_t legacy[9] = {0, 0x1000, 0x1001, 0x1003, 0x1005, 0x1002, 0, 0, 0x1004};
         uint16_t transitional =
-            device_id > 0x1040 && device_id < 0x1046 ? legacy[device_id - 0x1040] : 0;
+            device_id > 0x1040 && device_id < 0x1049 ? legacy[device_id - 0x1040] : 0;
         if (id != (0x1af4u | (uint32_t)device_id << 16) &&
             (!transitional || id != (0x1af4u | (uint32_t)transitional << 16)))
             continue;

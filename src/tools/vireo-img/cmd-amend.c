@@ -1,7 +1,8 @@
 /*
  * cmd-amend.c - `vireo-img amend`: changes format options of an existing
- * image (qcow2: compat, refcount_bits, lazy_refcounts, size, data_file), as
- * qemu-img amend does, with its messages for what cannot be changed.
+ * image (qcow2: compat, refcount_bits, lazy_refcounts, size, data_file; luks
+ * and LUKS-encrypted qcow2: key slots, see amend-keys.c), as qemu-img amend
+ * does, with its messages for what cannot be changed.
  */
 #include "img.h"
 
@@ -18,22 +19,46 @@ static const char *const create_only[] = {
     "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg",
 };
 
-static void print_help(void)
+static void print_help(const char *fmt)
 {
+    if (strcmp(fmt, "luks") == 0) {
+        printf("Amend options for 'luks':\n");
+        img_amend_keys_help(false);
+        return;
+    }
     printf("Amend options for 'qcow2':\n"
            "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
-           "  data_file=<str>        - File name of an external data file\n"
-           "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
+           "  data_file=<str>        - File name of an external data file\n");
+    img_amend_keys_help(true);
+    printf("  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
            "  refcount_bits=<num>    - Width of a reference count entry in bits\n"
            "  size=<size>            - Virtual disk size\n");
 }
 
-/* Fills o from the -o list; prints qemu-img's message and returns -1 on error. */
-static int parse_opts(const struct img_optlist *list, struct block_amend_opts *o)
+/* Fills o (and keys, the key slot options) from the -o list; prints
+ * qemu-img's message and returns -1 on error. */
+static int parse_opts(const struct img_optlist *list, const char *fmt, bool encrypted,
+                      struct block_amend_opts *o, struct img_amend_keys *keys, bool *other)
 {
+    bool qcow2 = strcmp(fmt, "qcow2") == 0;
+    *other = false;
     for (size_t i = 0; i < list->count; i++) {
         const char *k = list->items[i].key;
         const char *v = list->items[i].value ? list->items[i].value : "on";
+        int kr = img_amend_keys_opt(keys, k, v, qcow2);
+        if (kr < 0)
+            return -1;
+        if (kr > 0 && qcow2 && !encrypted) {
+            img_error("Can't amend encryption options - encryption not present");
+            return -1;
+        }
+        if (kr > 0)
+            continue;
+        *other = true;
+        if (!qcow2) { /* luks: only its key slots can change */
+            img_error("Invalid parameter '%s'", k);
+            return -1;
+        }
         if (strcmp(k, "compat") == 0) {
             if (block_compat_parse(v, &o->compat) < 0) {
                 img_error("Unknown compatibility level %s", v);
@@ -72,13 +97,6 @@ static int parse_opts(const struct img_optlist *list, struct block_amend_opts *o
             img_error("Cannot amend the backing file");
             fprintf(stderr, "You can use 'qemu-img rebase' instead.\n");
             return -1;
-        } else if (strncmp(k, "encrypt.", 8) == 0 &&
-                   (strcmp(k, "encrypt.keyslot") == 0 || strcmp(k, "encrypt.state") == 0 ||
-                    strcmp(k, "encrypt.new-secret") == 0 || strcmp(k, "encrypt.old-secret") == 0 ||
-                    strcmp(k, "encrypt.iter-time") == 0)) {
-            /* TODO: LUKS key slots arrive with encryption (a later change). */
-            img_error("Can't amend encryption options - encryption not present");
-            return -1;
         } else {
             bool creation = false;
             for (size_t j = 0; j < sizeof(create_only) / sizeof(create_only[0]); j++)
@@ -92,7 +110,7 @@ static int parse_opts(const struct img_optlist *list, struct block_amend_opts *o
     return 0;
 }
 
-int img_cmd_amend(int argc, char **argv)
+int img_cmd_amend(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -100,7 +118,7 @@ int img_cmd_amend(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *cache = NULL;
-    bool progress = false, quiet = false;
+    bool progress = false, quiet = false, force = false;
     struct img_optlist list = {0};
     int c, ret = 1;
     bool have_o = false;
@@ -125,7 +143,8 @@ int img_cmd_amend(int argc, char **argv)
             quiet = true;
             break;
         case 'F' + 256:
-            break; /* allows unsafe encryption changes: there are none without encryption */
+            force = true; /* key slots: overwrite an active slot, erase the last one */
+            break;
         case 'h':
             printf("usage: %s amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options "
                    "filename\n",
@@ -141,8 +160,9 @@ int img_cmd_amend(int argc, char **argv)
         img_usage_error("Must specify options (-o)");
         goto out;
     }
-    if (list.help && optind >= argc && fmt && strcmp(fmt, "qcow2") == 0) {
-        print_help();
+    if (list.help && optind >= argc && fmt &&
+        (strcmp(fmt, "qcow2") == 0 || strcmp(fmt, "luks") == 0)) {
+        print_help(fmt);
         ret = 0;
         goto out;
     }
@@ -153,27 +173,38 @@ int img_cmd_amend(int argc, char **argv)
     if (!img_check_format(fmt))
         goto out;
     const char *path = argv[optind];
-    struct block_dev *bd = img_open(path, fmt, false, false, cache);
+    struct block_dev *bd = img_open(s, path, fmt, false, false, cache);
     if (!bd)
         goto out;
-    if (strcmp(block_format(bd), "qcow2") != 0) {
+    if (strcmp(block_format(bd), "qcow2") != 0 && strcmp(block_format(bd), "luks") != 0) {
         img_error("Format driver '%s' does not support option amendment", block_format(bd));
         block_close(bd);
         goto out;
     }
     if (list.help) {
-        print_help();
+        print_help(block_format(bd));
         block_close(bd);
         ret = 0;
         goto out;
     }
     struct block_amend_opts o = {.lazy_refcounts = -1};
+    struct img_amend_keys keys;
+    img_amend_keys_init(&keys);
+    struct block_info info;
+    struct verr err;
+    verr_clear(&err);
+    bool encrypted = false, other;
+    if (block_get_info(bd, &info, &err) == 0) {
+        encrypted = info.encrypted;
+        block_info_free(&info);
+    }
+    verr_clear(&err);
     struct img_progress prog;
-    if (parse_opts(&list, &o) == 0) {
+    if (parse_opts(&list, block_format(bd), encrypted, &o, &keys, &other) == 0) {
         img_progress_init(&prog, progress && !quiet);
-        struct verr err;
-        verr_clear(&err);
-        if (block_amend(bd, &o, &err) < 0 || block_flush(bd, &err) < 0)
+        if (img_amend_keys_apply(&keys, bd, force, path) < 0)
+            ret = 1;
+        else if (other && (block_amend(bd, &o, &err) < 0 || block_flush(bd, &err) < 0))
             img_error("%s", img_reason(verr_msg(&err), path));
         else
             ret = 0;

@@ -128,7 +128,7 @@ static int parse_num(const char *what, const char *s, uint64_t *out)
     return 0;
 }
 
-int img_cmd_bench(int argc, char **argv)
+int img_cmd_bench(int argc, char **argv, struct img_session *s)
 {
     enum { OPT_PATTERN = 256, OPT_FLUSH, OPT_NO_DRAIN };
     static const struct option longopts[] = {
@@ -215,6 +215,7 @@ int img_cmd_bench(int argc, char **argv)
             write = true;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case OPT_PATTERN:
             if (parse_uint(optarg, 0xff, &v) < 0) {
@@ -261,7 +262,7 @@ int img_cmd_bench(int argc, char **argv)
     }
     if (!img_check_format(fmt))
         return 1;
-    struct block_dev *bd = img_open(argv[optind], fmt, !write, false, nocache ? "none" : cache);
+    struct block_dev *bd = img_open(s, argv[optind], fmt, !write, false, nocache ? "none" : cache);
     if (!bd)
         return 1;
     struct bench b = {

@@ -32,7 +32,7 @@ struct action {
 
 static const char *const act_names[] = {"add", "remove", "clear", "enable", "disable", "merge"};
 
-int img_cmd_bitmap(int argc, char **argv)
+int img_cmd_bitmap(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -125,10 +125,11 @@ int img_cmd_bitmap(int argc, char **argv)
     if (!img_check_format(fmt) || !img_check_format(src_fmt))
         goto out;
     const char *path = argv[optind], *name = argv[optind + 1];
-    struct block_dev *bd = img_open(path, fmt, false, false, NULL), *src = NULL;
+    struct block_dev *bd = img_open(s, path, fmt, false, false, NULL), *src = NULL;
     if (!bd)
         goto out;
-    if (src_file && !(src = img_open(src_file, src_fmt, true, false, NULL))) {
+    struct block_open_opts so = {.read_only = true, .format = src_fmt};
+    if (src_file && !(src = img_open_plain(s, src_file, &so))) {
         block_close(bd);
         goto out;
     }

@@ -84,7 +84,7 @@ static void print_json(const struct block_check_result *r, const char *filename,
     img_json_end_object(&j);
 }
 
-int img_cmd_check(int argc, char **argv)
+int img_cmd_check(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -126,6 +126,7 @@ int img_cmd_check(int argc, char **argv)
             cache = optarg;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'h':
             printf("usage: %s check [-f fmt] [--output=human|json] [-r leaks|all] filename\n",
@@ -152,7 +153,7 @@ int img_cmd_check(int argc, char **argv)
         img_error("Invalid cache option: %s", cache);
         return 1;
     }
-    struct block_dev *bd = img_open_opts(path, &o);
+    struct block_dev *bd = img_open_opts(s, path, &o);
     if (!bd)
         return 1;
     if (!block_check_supported(bd)) {

@@ -39,7 +39,7 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-int img_cmd_commit(int argc, char **argv)
+int img_cmd_commit(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -90,7 +90,7 @@ int img_cmd_commit(int argc, char **argv)
         return 1;
     }
     const char *path = argv[optind];
-    struct block_dev *top = img_open(path, fmt, false, false, cache);
+    struct block_dev *top = img_open(s, path, fmt, false, false, cache);
     if (!top)
         return 1;
     int ret = 1;
@@ -117,8 +117,11 @@ int img_cmd_commit(int argc, char **argv)
             goto out;
         }
     }
-    struct block_open_opts bo = {.format = block_format(base)};
-    if (!(base_rw = img_open_opts(block_filename(base), &bo)))
+    /* The read-only open above must not lock the writable one out. */
+    block_release_locks(base);
+    /* Keyed as the base was keyed in the chain (backing.encrypt.key-secret). */
+    struct block_open_opts bo = {.format = block_format(base), .keys = img_session_keys(s, depth)};
+    if (!(base_rw = img_open_plain(s, block_filename(base), &bo)))
         goto out;
 
     uint64_t size = block_size(top);

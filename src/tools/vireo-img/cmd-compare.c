@@ -60,7 +60,7 @@ static int check_zero_tail(struct block_dev *bd, uint64_t off, uint8_t *buf, uin
     return 0;
 }
 
-int img_cmd_compare(int argc, char **argv)
+int img_cmd_compare(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -93,6 +93,7 @@ int img_cmd_compare(int argc, char **argv)
             strict = true;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'h':
             printf("usage: %s compare [-f fmt] [-F fmt] [-p] [-s] filename1 filename2\n", IMG_PROG);
@@ -108,10 +109,10 @@ int img_cmd_compare(int argc, char **argv)
     }
     if (!fmt2)
         fmt2 = fmt1;
-    struct block_dev *a = img_open(argv[optind], fmt1, true, false, cache);
+    struct block_dev *a = img_open(s, argv[optind], fmt1, true, false, cache);
     if (!a)
         return 2;
-    struct block_dev *b = img_open(argv[optind + 1], fmt2, true, false, cache);
+    struct block_dev *b = img_open(s, argv[optind + 1], fmt2, true, false, cache);
     if (!b) {
         block_close(a);
         return 2;

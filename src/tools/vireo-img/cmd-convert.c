@@ -828,7 +828,7 @@ static int copy_bitmaps(struct block_dev *src, struct block_dev *dst,
     return 0;
 }
 
-int img_cmd_convert(int argc, char **argv)
+int img_cmd_convert(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -916,6 +916,8 @@ int img_cmd_convert(int argc, char **argv)
             cv.out_of_order = true;
             break;
         case 'U':
+            s->force_share = true;
+            break;
         case 'C':
             cv.copy_range = true;
             break;
@@ -1015,7 +1017,7 @@ int img_cmd_convert(int argc, char **argv)
             img_error("Invalid cache option: %s", src_cache);
             goto out;
         }
-        cv.src[i].bd = img_open_opts(argv[optind + (int)i], &so);
+        cv.src[i].bd = img_open_opts(s, argv[optind + (int)i], &so);
         cv.src[i].map_fd = -1;
         if (!cv.src[i].bd)
             goto out;
@@ -1027,8 +1029,13 @@ int img_cmd_convert(int argc, char **argv)
     if (bitmaps && check_bitmaps(cv.src[0].bd, skip_broken, &bms, &nbms) < 0)
         goto out;
 
+    if (s->target_image_opts && !no_create) {
+        img_error("--target-image-opts requires use of -n flag");
+        goto out;
+    }
+    const char *dst_key = NULL;
     if (!no_create) {
-        struct block_create_opts o = {0};
+        struct block_create_opts o = {.secrets = &s->secrets};
         if (img_create_opts_from_list(out_fmt, out_path, &list, &o) < 0)
             goto out;
         o.size = cv.total;
@@ -1047,17 +1054,22 @@ int img_cmd_convert(int argc, char **argv)
             goto out;
         }
         created = true;
-        cv.fresh = true;
+        dst_key = o.encrypt.key_secret;
     }
-    if (target_zero)
-        cv.fresh = true; /* the caller vouches that the target reads as zeroes */
-    struct block_open_opts oo = {.format = out_fmt, .no_backing = true};
+    struct block_keys dst_keys = {.key_secret = dst_key};
+    struct block_open_opts oo = {.format = out_fmt, .no_backing = true, .keys = &dst_keys};
     if (block_cache_parse(cache, &oo.cache) < 0) {
         img_error("Invalid cache option: %s", cache);
         goto out;
     }
-    if (!(cv.dst = img_open_opts(out_path, &oo)))
+    if (s->target_image_opts)
+        oo.format = NULL; /* the option string's driver= says */
+    if (!(cv.dst = img_open_spec(s, out_path, s->target_image_opts, &oo)))
         goto out;
+    /* A fresh image reads as zeroes unless its format says otherwise (luks:
+     * the zeroes must be written as ciphertext); --target-is-zero: the
+     * caller vouches for it. */
+    cv.fresh = (created && block_has_zero_init(cv.dst)) || target_zero;
     if (bitmaps && !target_has_bitmaps(cv.dst))
         goto out;
     if (no_create && block_size(cv.dst) < cv.total) {
@@ -1067,7 +1079,8 @@ int img_cmd_convert(int argc, char **argv)
     }
     if (backing) {
         char *bpath = img_backing_path(out_path, backing);
-        cv.dst_backing = img_open(bpath, backing_fmt, true, false, NULL);
+        struct block_open_opts bo = {.read_only = true, .format = backing_fmt};
+        cv.dst_backing = img_open_plain(s, bpath, &bo);
         free(bpath);
         if (!cv.dst_backing)
             goto out;

@@ -12,6 +12,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The encryption options given, in qemu-img's order (prefix "encrypt." for
+ * qcow2, "" for luks), each with `sep` before it (luks) or after it. */
+static void print_encrypt_opts(const struct img_optlist *list, const char *prefix, const char *sep)
+{
+    static const char *const keys[] = {"format",    "key-secret",     "cipher-alg", "cipher-mode",
+                                       "ivgen-alg", "ivgen-hash-alg", "hash-alg",   "iter-time"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "%s%s", prefix, keys[i]);
+        const char *v = (i || *prefix) ? img_optlist_get(list, k) : NULL;
+        if (v)
+            printf("%s%s=%s%s", sep, k, v, *sep ? "" : " ");
+    }
+}
+
 /* The "Formatting 'x', fmt=..." line, options in the order qemu-img prints them. */
 static void print_formatting(const char *path, const char *fmt, const struct block_create_opts *o,
                              const struct img_optlist *list)
@@ -22,8 +37,18 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
     }
     const char *prealloc = img_optlist_get(list, "preallocation");
     printf("Formatting '%s', fmt=%s ", path, fmt);
-    if (strcmp(fmt, "qcow2") == 0) {
+    if (strcmp(fmt, "luks") == 0) {
+        printf("size=%llu", (unsigned long long)o->size);
+        print_encrypt_opts(list, "", " ");
+        if (prealloc)
+            printf(" preallocation=%s", prealloc);
+        printf("\n");
+    } else if (strcmp(fmt, "qcow2") == 0) {
         const char *compat = img_optlist_get(list, "compat");
+        const char *encryption = img_optlist_get(list, "encryption");
+        if (encryption)
+            printf("encryption=%s ", encryption);
+        print_encrypt_opts(list, "encrypt.", "");
         printf("cluster_size=%u extended_l2=%s ", o->cluster_size ? o->cluster_size : 65536,
                o->extended_l2 ? "on" : "off");
         if (prealloc)
@@ -50,7 +75,7 @@ static void print_formatting(const char *path, const char *fmt, const struct blo
     }
 }
 
-int img_cmd_create(int argc, char **argv)
+int img_cmd_create(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -103,7 +128,7 @@ int img_cmd_create(int argc, char **argv)
         goto out;
     }
     const char *path = argv[optind++];
-    struct block_create_opts o = {0};
+    struct block_create_opts o = {.secrets = &s->secrets};
     if (img_create_opts_from_list(fmt, path, &list, &o) < 0)
         goto out;
     bool have_size = img_optlist_get(&list, "size") != NULL;
@@ -127,7 +152,7 @@ int img_cmd_create(int argc, char **argv)
     if (o.backing_file && !unsafe) {
         /* Opening the backing file proves it exists and gives the default size. */
         char *bpath = img_backing_path(path, o.backing_file);
-        struct block_open_opts bo = {.read_only = true, .format = o.backing_format};
+        struct block_open_opts bo = {.read_only = true, .format = o.backing_format, .no_io = true};
         struct block_dev *bd = NULL;
         struct verr err;
         verr_clear(&err);

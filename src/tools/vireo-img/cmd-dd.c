@@ -27,12 +27,11 @@ static int suffix_error(const char *what)
     return 1;
 }
 
-int img_cmd_dd(int argc, char **argv)
+int img_cmd_dd(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"force-share", no_argument, NULL, 'U'},
-        {"image-opts", no_argument, NULL, 'I' + 256},
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL, *out_fmt = "raw", *in = NULL, *out = NULL;
@@ -50,10 +49,8 @@ int img_cmd_dd(int argc, char **argv)
             out_fmt = optarg;
             break;
         case 'U':
+            s->force_share = true;
             break;
-        case 'I' + 256:
-            img_error("--image-opts is not supported");
-            return 1;
         case 'h':
             printf("usage: %s dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] "
                    "[skip=blocks] if=input of=output\n",
@@ -99,7 +96,7 @@ int img_cmd_dd(int argc, char **argv)
     }
     if (!img_check_format(fmt) || img_create_format(out_fmt, false) != 0)
         return 1;
-    struct block_dev *src = img_open(in, fmt, true, false, NULL);
+    struct block_dev *src = img_open(s, in, fmt, true, false, NULL);
     if (!src)
         return 1;
     uint64_t size = block_size(src);
@@ -118,7 +115,7 @@ int img_cmd_dd(int argc, char **argv)
         goto done;
     }
     struct block_open_opts oo = {.format = out_fmt, .no_backing = true};
-    if (!(dst = img_open_opts(out, &oo)))
+    if (!(dst = img_open_plain(s, out, &oo)))
         goto done;
     if (skip_past) {
         /* Like dd(1): a warning and an empty image. */

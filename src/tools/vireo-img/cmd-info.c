@@ -83,10 +83,10 @@ static void print_human(const struct block_info *in)
     printf("virtual size: %s (%llu bytes)\n", sz, (unsigned long long)in->virtual_size);
     img_format_size(in->actual_size, sz, sizeof(sz));
     printf("disk size: %s\n", sz);
-    if (in->cluster_size)
-        printf("cluster_size: %u\n", in->cluster_size);
     if (in->encrypted)
         printf("encrypted: yes\n");
+    if (in->cluster_size)
+        printf("cluster_size: %u\n", in->cluster_size);
     if (in->backing_file) {
         printf("backing file: %s", in->backing_file);
         if (in->full_backing_path && strcmp(in->full_backing_path, in->backing_file) != 0)
@@ -123,6 +123,10 @@ static void print_human(const struct block_info *in)
             }
         }
         printf("    refcount bits: %d\n", in->refcount_bits);
+        if (in->crypt) {
+            printf("    encrypt:\n");
+            img_info_crypt_human(in->crypt, 8, true);
+        }
         if (in->data_file) {
             printf("    data file: %s\n", in->data_file);
             printf("    data file raw: %s\n", in->data_file_raw ? "true" : "false");
@@ -132,7 +136,10 @@ static void print_human(const struct block_info *in)
             printf("    extended l2: %s\n", in->extended_l2 ? "true" : "false");
         }
     }
-    if (in->spec) {
+    if (strcmp(in->format, "luks") == 0 && in->crypt) {
+        printf("Format specific information:\n");
+        img_info_crypt_human(in->crypt, 4, false);
+    } else if (in->spec) {
         printf("Format specific information:\n");
         print_spec_human(in->spec->children, 1);
     }
@@ -195,6 +202,11 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
             img_json_end_array(j);
         }
         img_json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
+        if (in->crypt) {
+            img_json_begin_object(j, "encrypt");
+            img_info_crypt_json(j, in->crypt, true);
+            img_json_end_object(j);
+        }
         if (in->data_file) {
             img_json_str(j, "data-file", in->data_file);
             img_json_bool(j, "data-file-raw", in->data_file_raw);
@@ -206,7 +218,14 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_end_object(j);
         img_json_end_object(j);
     }
-    if (in->spec) {
+    if (strcmp(in->format, "luks") == 0 && in->crypt) {
+        img_json_begin_object(j, "format-specific");
+        img_json_str(j, "type", "luks");
+        img_json_begin_object(j, "data");
+        img_info_crypt_json(j, in->crypt, false);
+        img_json_end_object(j);
+        img_json_end_object(j);
+    } else if (in->spec) {
         img_json_begin_object(j, "format-specific");
         img_json_str(j, "type", in->format);
         img_json_begin_object(j, "data");
@@ -229,7 +248,7 @@ struct seen {
     ino_t ino;
 };
 
-int img_cmd_info(int argc, char **argv)
+int img_cmd_info(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -250,7 +269,8 @@ int img_cmd_info(int argc, char **argv)
             fmt = optarg;
             break;
         case 'U':
-            break; /* vireo-img takes no image locks; nothing to override */
+            s->force_share = true;
+            break;
         case 'O' + 256:
             if ((json = img_parse_output(optarg)) < 0)
                 return 1;
@@ -294,7 +314,11 @@ int img_cmd_info(int argc, char **argv)
                 }
             }
         }
-        struct block_dev *bd = img_open(path, layer_fmt, true, true, NULL);
+        /* Metadata only, as qemu-img: no passphrase needed. The first name
+         * may be an option string; the chain below is found by name. */
+        struct block_open_opts o = {
+            .read_only = true, .format = layer_fmt, .no_backing = true, .no_io = true};
+        struct block_dev *bd = n == 0 ? img_open_opts(s, path, &o) : img_open_plain(s, path, &o);
         if (!bd)
             goto out;
         infos = xrealloc(infos, (n + 1) * sizeof(*infos));
@@ -306,6 +330,10 @@ int img_cmd_info(int argc, char **argv)
         verr_clear(&err);
         int r = block_get_info(bd, &infos[n], &err);
         block_close(bd);
+        if (r == 0 && n == 0 && s->image_opts) {
+            free(infos[n].filename);
+            infos[n].filename = img_spec_json_name(path);
+        }
         if (r < 0) {
             img_error("%s", verr_msg(&err));
             goto out;

@@ -57,7 +57,7 @@ static int dump(const struct map_entry *e, bool json, bool first)
     return 0;
 }
 
-int img_cmd_map(int argc, char **argv)
+int img_cmd_map(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -78,6 +78,7 @@ int img_cmd_map(int argc, char **argv)
             fmt = optarg;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'O' + 256:
             if ((json = img_parse_output(optarg)) < 0)
@@ -105,7 +106,7 @@ int img_cmd_map(int argc, char **argv)
         img_usage_error("Expecting one image file name");
         return 1;
     }
-    struct block_dev *bd = img_open(argv[optind], fmt, true, false, NULL);
+    struct block_dev *bd = img_open(s, argv[optind], fmt, true, false, NULL);
     if (!bd)
         return 1;
     uint64_t size = block_size(bd), end = size;

@@ -8,7 +8,7 @@
 #include <getopt.h>
 #include <string.h>
 
-int img_cmd_measure(int argc, char **argv)
+int img_cmd_measure(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -36,6 +36,7 @@ int img_cmd_measure(int argc, char **argv)
             break;
         case 'l':
         case 'U':
+            s->force_share = true;
             break;
         case 'O' + 256:
             if ((json = img_parse_output(optarg)) < 0)
@@ -69,14 +70,14 @@ int img_cmd_measure(int argc, char **argv)
         img_error("Either --size N or one filename must be specified.");
         goto out;
     }
-    struct block_create_opts o = {0};
+    struct block_create_opts o = {.secrets = &s->secrets};
     if (img_create_opts_from_list(out_fmt, size_arg ? "measure" : argv[optind], &list, &o) < 0)
         goto out;
     if (size_arg) {
         if (img_parse_size(size_arg, &o.size) < 0)
             goto out;
     } else {
-        if (!(src = img_open(argv[optind], fmt, true, false, NULL)))
+        if (!(src = img_open(s, argv[optind], fmt, true, false, NULL)))
             goto out;
         o.size = block_size(src);
     }

@@ -18,7 +18,7 @@
 
 #define CHUNK (1u * 1024 * 1024)
 
-int img_cmd_rebase(int argc, char **argv)
+int img_cmd_rebase(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -57,6 +57,7 @@ int img_cmd_rebase(int argc, char **argv)
             src_cache = optarg;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'h':
             printf("usage: %s rebase [-f fmt] [-t cache] [-p] [-u] [-b backing_file "
@@ -89,7 +90,7 @@ int img_cmd_rebase(int argc, char **argv)
         return 1;
     }
     oo.backing_cache_given = src_cache != NULL;
-    struct block_dev *bd = img_open_opts(path, &oo);
+    struct block_dev *bd = img_open_opts(s, path, &oo);
     if (!bd)
         return 1;
     int ret = 1;
@@ -101,7 +102,13 @@ int img_cmd_rebase(int argc, char **argv)
     if (!unsafe) {
         if (new_base) {
             char *bpath = img_backing_path(path, new_base);
-            nb = img_open(bpath, new_fmt, true, false, src_cache);
+            struct block_open_opts no = {.read_only = true, .format = new_fmt};
+            if (src_cache && block_cache_parse(src_cache, &no.cache) < 0) {
+                img_error("Invalid cache option: %s", src_cache);
+                free(bpath);
+                goto out;
+            }
+            nb = img_open_plain(s, bpath, &no);
             free(bpath);
             if (!nb)
                 goto out;

@@ -12,7 +12,7 @@
 #include <getopt.h>
 #include <string.h>
 
-int img_cmd_resize(int argc, char **argv)
+int img_cmd_resize(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -40,6 +40,7 @@ int img_cmd_resize(int argc, char **argv)
             quiet = true;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'S' + 256:
             shrink = true;
@@ -71,7 +72,7 @@ int img_cmd_resize(int argc, char **argv)
     uint64_t amount;
     if (img_parse_size(num, &amount) < 0)
         return 1;
-    struct block_dev *bd = img_open(path, fmt, false, true, NULL);
+    struct block_dev *bd = img_open(s, path, fmt, false, true, NULL);
     if (!bd)
         return 1;
     uint64_t cur = block_size(bd), target = amount;

@@ -9,7 +9,7 @@
 #include <getopt.h>
 #include <string.h>
 
-int img_cmd_snapshot(int argc, char **argv)
+int img_cmd_snapshot(int argc, char **argv, struct img_session *s)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -42,6 +42,7 @@ int img_cmd_snapshot(int argc, char **argv)
             quiet = true;
             break;
         case 'U':
+            s->force_share = true;
             break;
         case 'h':
             printf("usage: %s snapshot [-l | -a snapshot | -c snapshot | -d snapshot] "
@@ -58,7 +59,7 @@ int img_cmd_snapshot(int argc, char **argv)
     }
     if (!action)
         action = 'l';
-    struct block_dev *bd = img_open(argv[optind], fmt, action == 'l', true, NULL);
+    struct block_dev *bd = img_open(s, argv[optind], fmt, action == 'l', true, NULL);
     if (!bd)
         return 1;
     struct verr err;

@@ -58,20 +58,42 @@ const char *img_reason(const char *msg, const char *path)
     return msg;
 }
 
-struct block_dev *img_open_opts(const char *path, const struct block_open_opts *opts)
+/* Same for open errors, stripping a leading "could not open 'ANY':" (the
+ * name printed may be an option string, the path inside it). */
+static const char *reason_without_path(const char *msg)
 {
-    struct block_dev *bd = NULL;
-    struct verr err;
-    verr_clear(&err);
-    if (block_open(path, opts, &bd, &err) < 0) {
-        img_error("Could not open '%s': %s", path, img_reason(verr_msg(&err), path));
-        return NULL;
+    static const char *const prefixes[] = {"could not open '", "cannot open '"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t p = strlen(prefixes[i]);
+        if (strncasecmp(msg, prefixes[i], p) != 0)
+            continue;
+        const char *end = strstr(msg + p, "': ");
+        if (end)
+            return end + 3;
     }
-    return bd;
+    return msg;
 }
 
-struct block_dev *img_open(const char *path, const char *format, bool read_only, bool no_backing,
-                           const char *cache)
+void img_print_open_error(const char *name, const char *msg)
+{
+    const char *reason = reason_without_path(msg);
+    img_error("Could not open '%s': %s", name, reason != msg ? reason : img_reason(msg, name));
+}
+
+struct block_dev *img_open_opts(struct img_session *s, const char *path,
+                                const struct block_open_opts *opts)
+{
+    return img_open_spec(s, path, s->image_opts, opts);
+}
+
+struct block_dev *img_open_plain(struct img_session *s, const char *path,
+                                 const struct block_open_opts *opts)
+{
+    return img_open_spec(s, path, false, opts);
+}
+
+struct block_dev *img_open(struct img_session *s, const char *path, const char *format,
+                           bool read_only, bool no_backing, const char *cache)
 {
     struct block_open_opts o = {
         .read_only = read_only,
@@ -82,7 +104,7 @@ struct block_dev *img_open(const char *path, const char *format, bool read_only,
         img_error("Invalid cache option: %s", cache);
         return NULL;
     }
-    return img_open_opts(path, &o);
+    return img_open_opts(s, path, &o);
 }
 
 int img_parse_size(const char *s, uint64_t *out)
@@ -192,15 +214,67 @@ static int parse_onoff(const char *filename, const char *key, const char *v, boo
     return -1;
 }
 
+/* The encryption options: luks's own (key-secret, cipher-alg, ...) or
+ * qcow2's under "encrypt." (and encrypt.format). 1 when k is one of them
+ * (stored), 0 when not, -1 on a bad value (printed). */
+static int encrypt_opt(const char *filename, const char *k, const char *v, bool qcow2,
+                       struct block_encrypt_opts *e)
+{
+    if (qcow2) {
+        if (strncmp(k, "encrypt.", 8) != 0)
+            return 0;
+        k += 8;
+        if (strcmp(k, "format") == 0) {
+            e->format = v;
+            return 1;
+        }
+    }
+    const char **slot = strcmp(k, "key-secret") == 0       ? &e->key_secret
+                        : strcmp(k, "cipher-alg") == 0     ? &e->cipher_alg
+                        : strcmp(k, "cipher-mode") == 0    ? &e->cipher_mode
+                        : strcmp(k, "ivgen-alg") == 0      ? &e->ivgen_alg
+                        : strcmp(k, "ivgen-hash-alg") == 0 ? &e->ivgen_hash_alg
+                        : strcmp(k, "hash-alg") == 0       ? &e->hash_alg
+                                                           : NULL;
+    if (slot) {
+        *slot = v;
+        return 1;
+    }
+    if (strcmp(k, "iter-time") == 0) {
+        if (str_to_u64(v, 10, &e->iter_time) < 0) {
+            img_error("%s: Parameter '%siter-time' expects a number", filename,
+                      qcow2 ? "encrypt." : "");
+            return -1;
+        }
+        e->has_iter_time = true;
+        return 1;
+    }
+    return 0;
+}
+
 int img_create_opts_from_list(const char *format, const char *filename,
                               const struct img_optlist *list, struct block_create_opts *opts)
 {
     if (img_foreign_format(format))
         return img_foreign_create_opts(format, filename, list, opts);
     bool qcow2 = strcmp(format, "qcow2") == 0;
+    bool luks = strcmp(format, "luks") == 0;
     for (size_t i = 0; i < list->count; i++) {
         const char *k = list->items[i].key;
         const char *v = list->items[i].value ? list->items[i].value : "on";
+        int e = (qcow2 || luks) ? encrypt_opt(filename, k, v, qcow2, &opts->encrypt) : 0;
+        if (e < 0)
+            return -1;
+        if (e > 0)
+            continue;
+        if (qcow2 && strcmp(k, "encryption") == 0) {
+            bool on;
+            if (parse_onoff(filename, k, v, &on) < 0)
+                return -1;
+            if (on) /* the deprecated spelling of encrypt.format=aes */
+                opts->encrypt.format = "aes";
+            continue;
+        }
         if (strcmp(k, "size") == 0) {
             if (img_parse_size(v, &opts->size) < 0)
                 return -1;
@@ -281,7 +355,19 @@ void img_print_create_help(const char *format)
         return;
     }
     printf("Supported options:\n");
-    if (strcmp(format, "qcow2") == 0) {
+    if (strcmp(format, "luks") == 0) {
+        printf("  cipher-alg=<str>       - Name of encryption cipher algorithm\n"
+               "  cipher-mode=<str>      - Name of encryption cipher mode\n"
+               "  hash-alg=<str>         - Name of encryption hash algorithm\n"
+               "  iter-time=<num>        - Time to spend in PBKDF in milliseconds\n"
+               "  ivgen-alg=<str>        - Name of IV generator algorithm\n"
+               "  ivgen-hash-alg=<str>   - Name of IV generator hash algorithm\n"
+               "  key-secret=<str>       - ID of the secret that provides the keyslot "
+               "passphrase\n"
+               "  preallocation=<str>    - Preallocation mode (allowed values: off, falloc, "
+               "full)\n"
+               "  size=<size>            - Virtual disk size\n");
+    } else if (strcmp(format, "qcow2") == 0) {
         printf("  backing_file=<str>     - File name of a base image\n"
                "  backing_fmt=<str>      - Image format of the base image\n"
                "  cluster_size=<size>    - qcow2 cluster size\n"
@@ -291,6 +377,17 @@ void img_print_create_help(const char *format)
                "  data_file=<str>        - File name of an external data file\n"
                "  data_file_raw=<bool (on/off)> - The external data file must stay valid as a raw "
                "image\n"
+               "  encrypt.cipher-alg=<str> - Name of encryption cipher algorithm\n"
+               "  encrypt.cipher-mode=<str> - Name of encryption cipher mode\n"
+               "  encrypt.format=<str>   - Encrypt the image, format choices: 'aes', 'luks'\n"
+               "  encrypt.hash-alg=<str> - Name of encryption hash algorithm\n"
+               "  encrypt.iter-time=<num> - Time to spend in PBKDF in milliseconds\n"
+               "  encrypt.ivgen-alg=<str> - Name of IV generator algorithm\n"
+               "  encrypt.ivgen-hash-alg=<str> - Name of IV generator hash algorithm\n"
+               "  encrypt.key-secret=<str> - ID of secret providing qcow AES key or LUKS "
+               "passphrase\n"
+               "  encryption=<bool (on/off)> - Encrypt the image with format 'aes'. (Deprecated "
+               "in favor of encrypt.format=aes)\n"
                "  extended_l2=<bool (on/off)> - Extended L2 tables\n"
                "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
                "  preallocation=<str>    - Preallocation mode (allowed values: off, metadata, "

@@ -12,6 +12,7 @@
 #define VIREO_TOOLS_IMG_H
 
 #include "block/block.h"
+#include "block/secret.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,12 +25,71 @@ void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints an error and the "Try 'vireo-img --help'" hint (usage errors). */
 void img_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Opens an image; on failure prints "vireo-img: Could not open 'PATH': WHY"
- * and returns NULL. */
-struct block_dev *img_open(const char *path, const char *format, bool read_only, bool no_backing,
-                           const char *cache);
-/* Like block_open with caller-built options; prints the error as above. */
-struct block_dev *img_open_opts(const char *path, const struct block_open_opts *opts);
+/* What one command invocation shares across the images it opens (see
+ * image-opts.c): the secrets of --object, whether names are --image-opts
+ * option strings, and -U. main() owns it. */
+#define IMG_SPEC_DEPTH 8
+struct img_session {
+    struct secret_store secrets;
+    bool image_opts;        /* --image-opts */
+    bool target_image_opts; /* convert --target-image-opts */
+    bool force_share;       /* -U / --force-share */
+    /* The keys the first image opened was given for itself and each image
+     * down its chain ([n]: the n-th below), for opening one of those again
+     * (commit's writable base). */
+    struct block_keys chain[IMG_SPEC_DEPTH];
+    char *chain_secret[IMG_SPEC_DEPTH], *chain_format[IMG_SPEC_DEPTH];
+    bool chain_set;
+};
+/* --object ARG: 0, 1 after printing help (the command is done), -1 after an
+ * error. */
+int img_session_object(struct img_session *s, const char *arg);
+void img_session_free(struct img_session *s);
+
+/* The keys for the image `depth` levels below the first one opened (0: that
+ * image), as its options gave them (secrets only when none were). */
+const struct block_keys *img_session_keys(struct img_session *s, int depth);
+
+/* An --image-opts option string, decoded: [0] is the image, [n] what its
+ * backing.(n times) options say about the n-th image below it. */
+struct img_spec_layer {
+    char *format; /* driver= ("file" opens the file as raw) */
+    bool protocol_only;
+    char *filename; /* file.filename= */
+    char *key_secret;
+    const char *key_option; /* "key-secret" or "encrypt.key-secret", as given */
+    char *encrypt_format;
+    enum block_locking locking;
+    bool read_only, force_share;
+    bool has_cache, cache_direct, cache_no_flush;
+};
+struct img_spec {
+    struct img_spec_layer layers[IMG_SPEC_DEPTH];
+    int depth; /* deepest layer named */
+};
+int img_spec_parse(struct img_spec *sp, const char *str);
+void img_spec_free(struct img_spec *sp);
+/* qemu-img's name for an option string: json:{"driver": ..., "file": ...}. */
+char *img_spec_json_name(const char *str);
+
+/* Opens an image named `name` (an option string when image_opts) with
+ * base's options and the session's secrets and -U; on failure prints
+ * "vireo-img: Could not open 'NAME': WHY" and returns NULL. */
+struct block_dev *img_open_spec(struct img_session *s, const char *name, bool image_opts,
+                                const struct block_open_opts *base);
+/* The common cases: a command's image argument (an option string under
+ * --image-opts). */
+struct block_dev *img_open(struct img_session *s, const char *path, const char *format,
+                           bool read_only, bool no_backing, const char *cache);
+struct block_dev *img_open_opts(struct img_session *s, const char *path,
+                                const struct block_open_opts *opts);
+/* A plain file name even under --image-opts (a backing file given with -b,
+ * a file found through the chain). */
+struct block_dev *img_open_plain(struct img_session *s, const char *path,
+                                 const struct block_open_opts *opts);
+/* "vireo-img: Could not open 'NAME': WHY", without repeating the path the
+ * library's message starts with. */
+void img_print_open_error(const char *name, const char *msg);
 
 /* A library message without its leading "could not open/create 'PATH': "
  * (qemu-img names the file once, its own way). */
@@ -128,35 +188,61 @@ void img_format_size(uint64_t bytes, char *dst, size_t size);
 /* Prints the snapshot table the way qemu-img snapshot -l and info do. */
 void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count);
 
+/* info's encryption details (info-crypt.c), indented by `indent` spaces;
+ * with_format adds qcow2's "format: luks" line. */
+void img_info_crypt_human(const struct block_crypt_info *ci, int indent, bool with_format);
+void img_info_crypt_json(struct img_json *j, const struct block_crypt_info *ci, bool with_format);
+
 /* Subcommands. */
 /* The formats vireo-img reads and writes, as --help lists them (qcow version 1 is read
  * only and not listed). */
-#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed"
+#define IMG_FORMATS "raw qcow2 vmdk vdi vpc vhdx qed luks"
 
-/* A subcommand: its name, its body, and its synopsis for --help (the table is
- * in main.c). */
+/* A subcommand: its name, its body, its synopsis for --help (the table is
+ * in main.c) and which of the session's options it takes. */
+#define IMG_CMD_OBJECT            0x1 /* --object */
+#define IMG_CMD_IMAGE_OPTS        0x2 /* --image-opts */
+#define IMG_CMD_TARGET_IMAGE_OPTS 0x4 /* --target-image-opts */
 struct img_command {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(int argc, char **argv, struct img_session *s);
     const char *synopsis;
+    unsigned flags;
 };
 /* `vireo-img complete -- WORD...`: shell completion candidates (complete.c). */
 int img_cmd_complete(const struct img_command *commands, size_t count, int argc, char **argv);
 
-int img_cmd_create(int argc, char **argv);
-int img_cmd_info(int argc, char **argv);
-int img_cmd_check(int argc, char **argv);
-int img_cmd_convert(int argc, char **argv);
-int img_cmd_resize(int argc, char **argv);
-int img_cmd_snapshot(int argc, char **argv);
-int img_cmd_commit(int argc, char **argv);
-int img_cmd_rebase(int argc, char **argv);
-int img_cmd_map(int argc, char **argv);
-int img_cmd_compare(int argc, char **argv);
-int img_cmd_measure(int argc, char **argv);
-int img_cmd_dd(int argc, char **argv);
-int img_cmd_bench(int argc, char **argv);
-int img_cmd_bitmap(int argc, char **argv);
-int img_cmd_amend(int argc, char **argv);
+int img_cmd_create(int argc, char **argv, struct img_session *s);
+int img_cmd_info(int argc, char **argv, struct img_session *s);
+int img_cmd_check(int argc, char **argv, struct img_session *s);
+int img_cmd_convert(int argc, char **argv, struct img_session *s);
+int img_cmd_resize(int argc, char **argv, struct img_session *s);
+int img_cmd_snapshot(int argc, char **argv, struct img_session *s);
+int img_cmd_commit(int argc, char **argv, struct img_session *s);
+int img_cmd_rebase(int argc, char **argv, struct img_session *s);
+int img_cmd_map(int argc, char **argv, struct img_session *s);
+int img_cmd_compare(int argc, char **argv, struct img_session *s);
+int img_cmd_measure(int argc, char **argv, struct img_session *s);
+int img_cmd_dd(int argc, char **argv, struct img_session *s);
+int img_cmd_bench(int argc, char **argv, struct img_session *s);
+int img_cmd_bitmap(int argc, char **argv, struct img_session *s);
+int img_cmd_amend(int argc, char **argv, struct img_session *s);
+
+/* amend's LUKS key slot options (amend-keys.c): state=, keyslot=,
+ * new-secret=, old-secret=, iter-time= (under "encrypt." for qcow2). */
+struct img_amend_keys {
+    struct block_keyslot_change change;
+    bool has_state;
+    bool given; /* any key slot option */
+};
+void img_amend_keys_init(struct img_amend_keys *k);
+/* 1 when key (value v) is a key slot option and was taken, 0 when it is
+ * not one, -1 after printing qemu-img's message for a bad value. */
+int img_amend_keys_opt(struct img_amend_keys *k, const char *key, const char *v, bool qcow2);
+/* Applies the key slot change if any option was given: 0 or -1 (printed). */
+int img_amend_keys_apply(struct img_amend_keys *k, struct block_dev *bd, bool force,
+                         const char *path);
+/* amend -o help's lines for the key slot options. */
+void img_amend_keys_help(bool qcow2);
 
 #endif

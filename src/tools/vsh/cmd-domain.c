@@ -9,6 +9,7 @@
  * message, so transcripts and scripts carry over unchanged.
  */
 #include "conf/domain_conf.h"
+#include "conf/xnode.h"
 #include "tools/vsh/commands.h"
 #include "util/file.h"
 #include "util/mem.h"
@@ -1010,6 +1011,87 @@ out:
         unlink(path);
     free(orig);
     free(edited);
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* change-media DOMAIN PATH [SOURCE] [--eject|--insert|--update] [--live|--config|--current]
+ * [--force]: virsh's, through virDomainUpdateDeviceFlags with the CD-ROM's <disk> element
+ * (its target and device from the domain's XML, the new <source> or none). */
+bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool eject = vsh_opt_bool(cmd, "eject"), insert = vsh_opt_bool(cmd, "insert");
+    bool update = vsh_opt_bool(cmd, "update");
+    const char *path = vsh_opt_string(cmd, "path"), *source = vsh_opt_string(cmd, "source");
+    bool live = vsh_opt_bool(cmd, "live"), config = vsh_opt_bool(cmd, "config");
+    bool current = vsh_opt_bool(cmd, "current");
+    if ((eject && insert) || (eject && update) || (insert && update)) {
+        vsh_error(ctl, "Options --%s and --%s are mutually exclusive", eject ? "eject" : "insert",
+                  update ? "update" : "insert");
+        return false;
+    }
+    if (current && (live || config)) {
+        vsh_error(ctl, "Options --current and --%s are mutually exclusive",
+                  live ? "live" : "config");
+        return false;
+    }
+    if (!eject && !insert)
+        update = true;
+    if (eject && source) {
+        vsh_error(ctl, "%s", "Options --eject and --source are mutually exclusive");
+        return false;
+    }
+    if ((insert || update) && !source) {
+        vsh_error(ctl, "No source is specified for %s media", insert ? "inserting" : "updating");
+        return false;
+    }
+    unsigned flags = (live ? VIR_DOMAIN_AFFECT_LIVE : 0) | (config ? VIR_DOMAIN_AFFECT_CONFIG : 0) |
+                     (vsh_opt_bool(cmd, "force") ? VIR_DOMAIN_DEVICE_MODIFY_FORCE : 0);
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool ok = false;
+    struct domain_def *def = get_def(ctl, dom, config && !live);
+    const struct domain_disk *disk = NULL;
+    for (size_t i = 0; def && !disk && i < def->ndisks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        if ((d->device == DOMAIN_DISK_DEVICE_CDROM || d->device == DOMAIN_DISK_DEVICE_FLOPPY) &&
+            ((d->target_dev && strcmp(d->target_dev, path) == 0) ||
+             (d->source_path && strcmp(d->source_path, path) == 0)))
+            disk = d;
+    }
+    if (def && !disk)
+        vsh_error(ctl, "No disk found whose source path or target is %s", path);
+    else if (disk && insert && disk->source_path)
+        vsh_error(ctl, "The disk device '%s' already has media", path);
+    else if (disk && eject && !disk->source_path)
+        vsh_error(ctl, "The disk device '%s' doesn't have media", path);
+    if (!disk || (insert && disk->source_path) || (eject && !disk->source_path))
+        goto out;
+    struct buf x = BUF_INIT;
+    buf_printf(&x, "<disk type='file' device='%s'>\n", domain_disk_device_to_string(disk->device));
+    if (source) {
+        buf_printf(&x, "  <driver name='qemu' type='raw'/>\n  <source file='");
+        xml_escape(&x, source, true);
+        buf_printf(&x, "'/>\n");
+    }
+    buf_printf(&x, "  <target dev='");
+    xml_escape(&x, disk->target_dev, true);
+    buf_printf(&x, "' bus='%s'/>\n  <readonly/>\n</disk>\n",
+               domain_disk_bus_to_string(disk->target_bus));
+    vir_error err;
+    if (vir_domain_update_device_flags(dom, buf_cstr(&x), flags, &err) < 0) {
+        vsh_report(ctl, &err);
+    } else {
+        vsh_print(ctl, "Successfully %s media.\n",
+                  eject    ? "ejected"
+                  : insert ? "inserted"
+                           : "updated");
+        ok = true;
+    }
+    buf_free(&x);
+out:
+    domain_def_free(def);
     vir_domain_free(dom);
     return ok;
 }

@@ -19,6 +19,8 @@ static void synopsis(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
         bool positional = !(o->flags & VSH_OFLAG_REQ_OPT);
         if (o->type == VSH_OT_BOOL)
             vsh_print(ctl, " [--%s]", o->name);
+        else if (o->type == VSH_OT_ARGV && (o->flags & VSH_OFLAG_REQ))
+            vsh_print(ctl, " {[--%s] <%s>}...", o->name, type); /* virsh's required list */
         else if (o->type == VSH_OT_ARGV)
             vsh_print(ctl, " [[--%s] <%s>]...", o->name, type);
         else if ((o->flags & VSH_OFLAG_REQ) && positional)
@@ -233,6 +235,29 @@ static const struct vsh_opt opts_console[] = {
     {"safe", VSH_OT_BOOL, 0, "only connect if safe console handling is supported"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_domdisplay[] = {
+    DOM_OPT,
+    {"include-password", VSH_OT_BOOL, 0,
+     "includes the password into the connection URI if available"},
+    {"type", VSH_OT_STRING, 0,
+     "select particular graphical display (e.g. \"vnc\", \"spice\", \"rdp\", \"dbus\")"},
+    {"all", VSH_OT_BOOL, 0, "show all possible graphical displays"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_screenshot[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, 0, "where to store the screenshot"},
+    {"screen", VSH_OT_INT, 0, "ID of a screen to take screenshot of"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_send_key[] = {
+    DOM_OPT,
+    {"codeset", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "the codeset of keycodes, default:linux"},
+    {"holdtime", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "the time (in milliseconds) how long the keys will be held"},
+    {"keycode", VSH_OT_ARGV, VSH_OFLAG_REQ, "the key code"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_event[] = {
     {"domain", VSH_OT_STRING, 0, "filter by domain name, id or uuid"},
     {"event", VSH_OT_STRING, 0, "which event type to wait for"},
@@ -427,6 +452,17 @@ static const struct vsh_opt opts_schedinfo[] = {
     {"set", VSH_OT_ARGV, 0, "parameter=value"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_change_media[] = {
+    DOM_OPT,
+    {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "Fully-qualified path or target of disk device"},
+    {"source", VSH_OT_STRING, 0, "source of the media"},
+    {"eject", VSH_OT_BOOL, 0, "Eject the media"},
+    {"insert", VSH_OT_BOOL, 0, "Insert the media"},
+    {"update", VSH_OT_BOOL, 0, "Update the media"},
+    IMPACT_OPTS,
+    {"force", VSH_OT_BOOL, 0, "force media changing"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_domblklist[] = {
     DOM_OPT,
     {"inactive", VSH_OT_BOOL, 0, "get inactive rather than running configuration"},
@@ -455,6 +491,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     /* sorted by name within each group, as help prints them */
     {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
      "Configure a domain to be automatically started at boot.", DM, 0},
+    {"change-media", vsh_cmd_change_media, opts_change_media, "Change media of CD or floppy drive",
+     "Change media of CD or floppy drive.", DM, 0},
     {"console", vsh_cmd_console, opts_console, "connect to the guest console",
      "Connect the virtual serial console for the guest", DM, 0},
     {"create", vsh_cmd_create, opts_create, "create a domain from an XML file", "Create a domain.",
@@ -463,6 +501,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Define a domain.", DM, 0},
     {"destroy", vsh_cmd_destroy, opts_destroy, "destroy (stop) a domain",
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
+    {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
+     "Output the IP address and port number for the graphical display.", DM, 0},
     {"dumpxml", vsh_cmd_dumpxml, opts_dumpxml, "domain information in XML",
      "Output the domain information as an XML dump to stdout.", DM, 0},
     {"edit", vsh_cmd_edit, opts_edit, "edit XML configuration for a domain",
@@ -494,6 +534,11 @@ const struct vsh_cmd_def vsh_commands[] = {
      DM, 0},
     {"schedinfo", vsh_cmd_schedinfo, opts_schedinfo, "show/set scheduler parameters",
      "Show/Set scheduler parameters.", DM, 0},
+    {"screenshot", vsh_cmd_screenshot, opts_screenshot,
+     "take a screenshot of a current domain console and store it into a file",
+     "screenshot of a current domain console", DM, 0},
+    {"send-key", vsh_cmd_send_key, opts_send_key, "Send keycodes to the guest",
+     "Send keycodes (integers or symbolic names) to the guest", DM, 0},
     {"setmaxmem", vsh_cmd_setmaxmem, opts_setmaxmem, "change maximum memory limit",
      "Change the maximum memory allocation limit in the guest domain.", DM, 0},
     {"setmem", vsh_cmd_setmem, opts_setmem, "change memory allocation",
@@ -515,6 +560,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Returns basic information about the domain virtual CPUs.", DM, 0},
     {"vcpupin", vsh_cmd_vcpupin, opts_vcpupin, "control or query domain vcpu affinity",
      "Pin domain VCPUs to host physical CPUs.", DM, 0},
+    {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
+     "Output the IP address and port number for the VNC display.", DM, 0},
 
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},

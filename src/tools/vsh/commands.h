@@ -40,10 +40,16 @@ bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-display.c */
+bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_screenshot(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_send_key(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* Completion candidates for the shell's completion script (cmd-complete.c). */
 bool vsh_cmd_complete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 extern const struct vsh_opt vsh_opts_complete[];

@@ -270,7 +270,8 @@ static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
     aml_device(&sb, "RTC_", &dev);
     buf_reset(&dev);
 
-    /* The PS/2 controller: keyboard at 0x60/0x64, IRQ 1, and its mouse port, IRQ 12. */
+    /* The i8042's keyboard (ports 0x60/0x64, IRQ 1) and mouse (IRQ 12), so an OS that
+     * enumerates PS/2 through ACPI (Linux's i8042 PNP probe) finds them. */
     if (c->i8042) {
         NAME_EISA(&dev, "_HID", "PNP0303");
         NAME_INT(&dev, "_STA", 0xf);
@@ -549,6 +550,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
         .cpus = pd,
         .pm_base = PORT_ACPI_PM,
         .com1 = true,
+        .i8042 = true, /* microvm always has one */
         .hole_base = PCI_MMIO_BASE,
         .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
         .ecam_base = PCI_ECAM_BASE,

@@ -40,7 +40,7 @@ struct acpi_config {
     const struct platform_desc *cpus;
     uint16_t pm_base;             /* the PM1/timer block (where PMBASE puts it) */
     bool com1;                    /* a 16550 at 0x3F8 */
-    bool i8042;                   /* a PS/2 controller at 0x60/0x64 (pc, q35) */
+    bool i8042;                   /* a PS/2 controller at 0x60/0x64 */
     uint64_t hole_base, hole_end; /* the PCI root's 32-bit memory window */
     uint64_t ecam_base;           /* MCFG's ECAM (microvm, q35); 0: no MCFG */
     char oem_id[7];               /* "" : "VIREO " */

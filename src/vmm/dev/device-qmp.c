@@ -12,6 +12,7 @@
  * against it for qom-get/qom-set on the balloon, and DeviceNotFound).
  */
 #include "qmp/qmp-server.h"
+#include "util/mem.h"
 #include "util/str.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
@@ -88,6 +89,23 @@ static enum node_kind resolve(struct vm *vm, const char *path, const char **cont
         }
     }
     return NODE_NONE;
+}
+
+char *dev_config_qom_path(struct vm *vm, const struct dev_config *cfg)
+{
+    unsigned anon = 0, builtin = 0;
+    for (unsigned i = 0; i < vm->nr_dev_configs; i++) {
+        const struct dev_config *c = vm->dev_configs[i];
+        if (c == cfg)
+            return c->builtin ? xasprintf(UNATTACHED "/device[%u]", builtin)
+                   : c->id    ? xasprintf(PERIPHERAL "/%s", c->id)
+                              : xasprintf(PERIPHERAL_ANON "/device[%u]", anon);
+        if (c->builtin)
+            builtin++;
+        else if (!c->id)
+            anon++;
+    }
+    return xstrdup("");
 }
 
 static int not_found(struct qmp_error *err, const char *path)
@@ -315,6 +333,8 @@ static const char *parent_name(const struct dev_type *t)
         return "isa-device";
     case DEV_BUS_VIRTIO_SERIAL:
         return "virtio-serial-port";
+    case DEV_BUS_SCSI:
+        return "scsi-device";
     case DEV_BUS_SYSTEM:
         break;
     }

@@ -52,6 +52,8 @@ const char *dev_bus_name(enum dev_bus bus)
         return "PCI";
     case DEV_BUS_VIRTIO_SERIAL:
         return "virtio-serial-bus";
+    case DEV_BUS_SCSI:
+        return "SCSI";
     }
     return "?";
 }
@@ -372,7 +374,7 @@ static int resolve_bus(struct dev_config *c, struct dev_config *const *all, unsi
     const struct dev_type *t = c->type;
     struct dev_config *provider = NULL;
     if (!c->bus) {
-        if (t->bus != DEV_BUS_VIRTIO_SERIAL)
+        if (t->bus != DEV_BUS_VIRTIO_SERIAL && t->bus != DEV_BUS_SCSI)
             return 0;
         for (unsigned i = 0; i < n && !provider; i++)
             if (all[i]->type->child_bus == t->bus)

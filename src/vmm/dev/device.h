@@ -52,8 +52,9 @@ enum dev_bus {
     DEV_BUS_ISA,           /* I/O ports and ISA interrupts: "isa.0" */
     DEV_BUS_PCI,           /* the PCIe root bus "pcie.0" */
     DEV_BUS_VIRTIO_SERIAL, /* the ports of a virtio-serial-pci: "ID.0" */
+    DEV_BUS_SCSI,          /* the logical units of a SCSI controller: "ID.0" */
 };
-/* QEMU's name of a bus kind ("PCI", "ISA", "virtio-serial-bus", "System"). */
+/* QEMU's name of a bus kind ("PCI", "ISA", "virtio-serial-bus", "SCSI", "System"). */
 const char *dev_bus_name(enum dev_bus bus);
 
 /* -device help's groups, in QEMU's order. */
@@ -303,6 +304,9 @@ void dev_free_all(struct vm *vm);
 struct device *dev_find_type(struct vm *vm, const struct dev_type *t, unsigned n);
 /* The device with id=, or NULL. */
 struct device *dev_find_id(struct vm *vm, const char *id);
+/* QEMU's QOM path of the device made from cfg ("/machine/peripheral/ID",
+ * "/machine/peripheral-anon/device[N]", "/machine/unattached/device[N]"); malloc'd. */
+char *dev_config_qom_path(struct vm *vm, const struct dev_config *cfg);
 
 /* QMP: every type's commands, and the generic ones over the device list: qom-list,
  * qom-get, qom-set, device-list-properties, qom-list-types. */

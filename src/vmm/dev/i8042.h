@@ -7,8 +7,9 @@
 
 struct i8042;
 
-/* Queues Ctrl-Alt-Del as set-1 scan codes and raises IRQ 1.
- * TODO: nothing calls this yet; QMP send-key (a later issue) is the natural caller. */
+/* Presses and releases Ctrl, Alt and Delete on the PS/2 keyboard (in the scan code set the
+ * guest selected). QMP send-key reaches the keyboard through the display's routing, which
+ * is how vireod sends it; this is for callers that hold the controller itself. */
 void i8042_inject_ctrl_alt_del(struct i8042 *kbd);
 
 #endif

@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "vmm/boot/layout.h"
 #include "vmm/vm.h"
+#include "vmm/kvm/slots.h"
 
 #include <errno.h>
 #include <string.h>
@@ -102,7 +103,8 @@ int pam_init(struct pam *p, struct vm *vm, const uint8_t *isa_bios, struct verr 
         return verr_set(err, EINVAL, "guest memory of %llu KiB is too small for a PC",
                         (unsigned long long)(vm->mem.size >> 10));
     for (unsigned i = 0; i < PAM_NR_SEGMENTS; i++)
-        p->slot[i] = kvm_slot_alloc(&vm->kvm);
+        if ((p->slot[i] = kvm_slot_alloc(&vm->kvm)) < 0)
+            return verr_set(err, ENOSPC, "no free KVM memory slot for the PAM segments");
     int r = bus_register(&vm->mmio, PAM_BASE, PAM_END - PAM_BASE, &trap_ops, p, "pam", err);
     if (r < 0)
         return r;

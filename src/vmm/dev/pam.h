@@ -31,7 +31,7 @@ struct pam {
     const uint8_t *isa_bios; /* PAM_ISA_BIOS bytes of ROM for 0xE0000-0xFFFFF, or NULL */
     pthread_mutex_t lock;
     uint8_t mode[PAM_NR_SEGMENTS]; /* bit 0 read RAM, bit 1 write RAM */
-    unsigned slot[PAM_NR_SEGMENTS];
+    int slot[PAM_NR_SEGMENTS];
 };
 
 /* Takes the slots, claims 0xC0000-0xFFFFF for the traps and maps the power-on state (every

@@ -51,7 +51,7 @@ static struct json_object *function_json(struct pci_dev *d)
         json_object_object_add(
             r, "address", json_object_new_int64(d->bars[i].addr ? (int64_t)d->bars[i].addr : -1));
         json_object_object_add(r, "size", json_object_new_int64((int64_t)d->bars[i].size));
-        json_object_object_add(r, "prefetch", json_object_new_boolean(0));
+        json_object_object_add(r, "prefetch", json_object_new_boolean(d->cfg[0x10 + 4 * i] & 0x8));
         json_object_object_add(r, "mem_type_64", json_object_new_boolean(d->bars[i].is64));
         json_object_array_add(regions, r);
     }

@@ -129,6 +129,13 @@ void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const 
     put32(dev->wmask + off, ~(size - 1) & ~3u); /* all 32 bits size, as QEMU's (decode: 16) */
 }
 
+void pci_dev_set_bar_map(struct pci_dev *dev, unsigned bar,
+                         void (*map)(void *opaque, unsigned bar, uint64_t addr, bool mapped))
+{
+    dev->bars[bar].map = map;
+    dev->cfg[0x10 + 4 * bar] |= 0x8; /* prefetchable */
+}
+
 uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len)
 {
     uint8_t off = dev->next_cap;
@@ -355,9 +362,12 @@ static void update_bars(struct pci_dev *dev)
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
                       (unsigned long long)a);
+        bool changed = want != b->mapped || (want && a != b->mapped_addr);
         b->addr = a;
         b->mapped = want;
         b->mapped_addr = a;
+        if (changed && b->map)
+            b->map(b->opaque, i, a, want);
     }
 }
 
@@ -370,7 +380,8 @@ void pci_dev_reset(struct pci_dev *dev)
         if (!dev->bars[i].size)
             continue;
         unsigned off = 0x10 + 4 * i;
-        put32(dev->cfg + off, dev->bars[i].io ? 0x1 : dev->bars[i].is64 ? 0x4 : 0);
+        put32(dev->cfg + off,
+              dev->bars[i].io ? 0x1 : (dev->bars[i].is64 ? 0x4 : 0) | (dev->bars[i].map ? 0x8 : 0));
         if (dev->bars[i].is64)
             put32(dev->cfg + off + 4, 0);
     }

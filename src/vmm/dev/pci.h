@@ -62,6 +62,10 @@ struct pci_bar {
     uint64_t mapped_addr;
     const struct bus_ops *ops;
     void *opaque;
+    /* A BAR the device maps itself (RAM in a KVM slot: a framebuffer): called with the bus
+     * lock held whenever the BAR starts or stops decoding or moves (see pci_dev_set_bar_map).
+     * ops still serve accesses KVM does not take (none while the slot is mapped). */
+    void (*map)(void *opaque, unsigned bar, uint64_t addr, bool mapped);
 };
 
 struct pci_msix_entry {
@@ -149,6 +153,9 @@ void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64
 /* Declares an I/O BAR of size ports (power of two, 4 to 256). */
 void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
                         void *opaque);
+/* Makes a declared BAR prefetchable and tells the device where it decodes (bar->map). */
+void pci_dev_set_bar_map(struct pci_dev *dev, unsigned bar,
+                         void (*map)(void *opaque, unsigned bar, uint64_t addr, bool mapped));
 /* Appends a capability of len bytes (header included) and returns its offset; body is
  * copied after the two-byte header. */
 uint8_t pci_dev_add_cap(struct pci_dev *dev, uint8_t id, const void *body, unsigned len);

@@ -34,15 +34,16 @@
  * transport's per-queue epoch) is dropped.
  *
  * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N] (or -drive
- * if=virtio); the type also owns QMP's query-block and block_resize.
+ * if=virtio). The drive is a blockdev (blockdev.h: QMP's query-block and
+ * block_resize see it there); its medium never changes, so the requests use
+ * its image directly.
  */
 #include "vmm/dev/virtio-blk.h"
-#include "vmm/drive-snapshot.h"
 #include "block/block.h"
-#include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
+#include "vmm/dev/blockdev.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
@@ -89,11 +90,11 @@
 struct virtio_blk;
 
 struct virtio_blk_options {
-    const char *file, *format, *serial;
+    struct blockdev *bdev; /* opened by the caller */
+    const char *file, *serial;
     enum block_cache cache;
     bool read_only, discard_unmap;
     bool io_uring; /* aio=io_uring (refused when built without liburing) */
-    bool snapshot; /* writes go to a temporary overlay (-snapshot) */
     unsigned num_queues;
 };
 
@@ -113,9 +114,9 @@ struct blk_req {
 
 struct virtio_blk {
     struct virtio_pci vp;
-    struct block_dev *bd;
-    const struct vmm_drive *drive; /* its -drive (QMP names it by id or node-name) */
-    uint64_t capacity;             /* sectors */
+    struct blockdev *bdev; /* its -drive (QMP names it by id or node-name) */
+    struct block_dev *bd;  /* bdev's image, fixed for the device's life */
+    uint64_t capacity;     /* sectors */
     bool read_only, discard;
     char serial[20];
     uint8_t config[CONFIG_LEN];
@@ -691,16 +692,9 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     pthread_cond_init(&b->drained, NULL);
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
-    struct block_open_opts bo = {.read_only = o->read_only, .cache = o->cache, .format = o->format};
-    /* A read-only drive is never written: it needs no overlay. */
-    int r = o->snapshot && !o->read_only
-                ? drive_snapshot_open(o->file, o->format, o->cache, &b->bd, err)
-                : block_open(o->file, &bo, &b->bd, err);
-    if (r < 0) {
-        blk_free_state(b);
-        free(b);
-        return r;
-    }
+    b->bdev = o->bdev;
+    b->bd = blockdev_bd(o->bdev);
+    int r;
 #ifdef VIREO_HAVE_LIBURING
     if (o->io_uring) {
         r = io_uring_queue_init(URING_SIZE, &b->ring, 0);
@@ -715,7 +709,6 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
         if (r < 0) {
             verr_errno(err, -r, "virtio-blk-pci: drive '%s': aio=io_uring: io_uring set-up failed",
                        o->file);
-            block_close(b->bd);
             blk_free_state(b);
             free(b);
             return r;
@@ -755,7 +748,6 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
         virtio_pci_stop_io(&b->vp);
         blk_free_state(b);
         virtio_pci_destroy(&b->vp);
-        block_close(b->bd);
         free(b);
         return r;
     }
@@ -763,30 +755,27 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     return 0;
 }
 
-/* Resizes the image (block_resize) and tells the driver: new capacity in the config,
- * configuration interrupt. Any thread. */
-static int blk_resize(struct virtio_blk *b, uint64_t size, struct verr *err)
+/* blockdev ops (block_resize resized the image): new capacity in the config, configuration
+ * interrupt. Any thread. */
+static void blk_resized(void *opaque)
 {
-    /* Shrinking is allowed where the format allows it (raw and qcow2), as block_resize
-     * in QEMU allows it; requests beyond a new, smaller end then fail with IOERR. */
-    int r = block_resize(b->bd, size, true, err);
-    if (r < 0)
-        return r;
+    struct virtio_blk *b = opaque;
     uint64_t sectors = block_size(b->bd) / SECTOR;
     pthread_mutex_lock(&b->vp.lock); /* config reads happen under it */
     __atomic_store_n(&b->capacity, sectors, __ATOMIC_RELEASE);
     put_le(b->config + 0, sectors, 8);
     pthread_mutex_unlock(&b->vp.lock);
     virtio_pci_config_changed(&b->vp);
-    return 0;
 }
+
+static const struct blockdev_dev_ops blk_bdev_ops = {.resized = blk_resized};
 
 static void blk_release(struct virtio_blk *b)
 {
     virtio_pci_stop_io(&b->vp); /* nothing new starts; what is in flight still completes */
     blk_free_state(b);
     virtio_pci_destroy(&b->vp);
-    block_close(b->bd);
+    blockdev_close(b->bdev);
     free(b);
 }
 
@@ -796,28 +785,39 @@ struct blk_opts {
     struct dev_ref drive;
     char *serial;
     uint16_t num_queues;
+    bool share_rw;
 };
 
 static int virtio_blk_create(struct device *dev, struct verr *err)
 {
     const struct blk_opts *o = DEV_OPTS(dev->cfg, struct blk_opts);
     const struct vmm_drive *dr = &dev->vm->backends->drives[o->drive.index];
+    /* QEMU's qdev for the drive: the device's id, or its virtio backend's QOM path. */
+    char *path = dev->cfg->id ? NULL : dev_config_qom_path(dev->vm, dev->cfg);
+    char *qdev = dev->cfg->id ? xstrdup(dev->cfg->id) : xasprintf("%s/virtio-backend", path);
+    free(path);
+    struct blockdev *bdev;
+    int r = blockdev_open_shared(dev->vm, dr, qdev, &blk_bdev_ops, NULL, o->share_rw, &bdev, err);
+    free(qdev);
+    if (r < 0)
+        return r;
     struct virtio_blk_options bo = {
+        .bdev = bdev,
         .file = dr->file,
-        .format = dr->format,
         .serial = o->serial,
         .cache = dr->cache,
         .read_only = dr->read_only,
         .discard_unmap = dr->discard_unmap,
         .io_uring = dr->aio_io_uring,
-        .snapshot = dr->snapshot,
         .num_queues = o->num_queues,
     };
     struct virtio_blk *b;
-    int r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
-    if (r < 0)
+    r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
+    if (r < 0) {
+        blockdev_close(bdev);
         return r;
-    b->drive = dr;
+    }
+    bdev->opaque = b;
     dev->priv = b;
     dev->pci = &b->vp.pci;
     return 0;
@@ -834,126 +834,12 @@ static void virtio_blk_free(struct device *dev)
     blk_release(dev->priv);
 }
 
-static const struct dev_type virtio_blk_pci_type;
-
-/* QMP query-block: QEMU 7.2's shape, the members vireo-vmm can fill. */
-static struct json_object *block_info(const struct device *dev)
-{
-    const struct virtio_blk *b = dev->priv;
-    const struct vmm_drive *dr = b->drive;
-    struct block_dev *bd = b->bd;
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "device", json_object_new_string(dr->id));
-    if (dev->cfg->id)
-        json_object_object_add(o, "qdev", json_object_new_string(dev->cfg->id));
-    json_object_object_add(o, "locked", json_object_new_boolean(0));
-    json_object_object_add(o, "removable", json_object_new_boolean(0));
-    struct json_object *ins = json_object_new_object();
-    json_object_object_add(ins, "file", json_object_new_string(dr->file));
-    if (dr->node_name)
-        json_object_object_add(ins, "node-name", json_object_new_string(dr->node_name));
-    json_object_object_add(ins, "ro", json_object_new_boolean(dr->read_only));
-    json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
-    struct block_dev *backing = block_backing(bd);
-    if (backing)
-        json_object_object_add(ins, "backing_file",
-                               json_object_new_string(block_filename(backing)));
-    int depth = 0;
-    for (struct block_dev *k = backing; k; k = block_backing(k))
-        depth++;
-    json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
-    json_object_object_add(ins, "encrypted", json_object_new_boolean(0));
-    json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
-    struct json_object *cache = json_object_new_object();
-    json_object_object_add(cache, "writeback",
-                           json_object_new_boolean(dr->cache != BLOCK_CACHE_WRITETHROUGH &&
-                                                   dr->cache != BLOCK_CACHE_DIRECTSYNC));
-    json_object_object_add(cache, "direct",
-                           json_object_new_boolean(dr->cache == BLOCK_CACHE_NONE ||
-                                                   dr->cache == BLOCK_CACHE_DIRECTSYNC));
-    json_object_object_add(cache, "no-flush",
-                           json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
-    json_object_object_add(ins, "cache", cache);
-    struct json_object *img = json_object_new_object();
-    json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
-    json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
-    json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
-    json_object_object_add(ins, "image", img);
-    json_object_object_add(o, "inserted", ins);
-    json_object_object_add(o, "type", json_object_new_string("unknown"));
-    return o;
-}
-
-static int qmp_query_block(struct qmp_session *ss, struct json_object *args,
-                           struct json_object **ret, struct qmp_error *err, void *opaque)
-{
-    (void)ss, (void)args, (void)err;
-    struct vm *vm = opaque;
-    struct json_object *list = json_object_new_array();
-    struct device *d;
-    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
-        json_object_array_add(list, block_info(d));
-    *ret = list;
-    return 0;
-}
-
-/* block_resize {"device": ID} or {"node-name": NAME}, "size": BYTES, with QEMU 7.2's error
- * wording (checked against it: device wins when both are given; a missing one reads as
- * ''). Differences: qcow2 cannot shrink here (QEMU 7.2 shrinks it), and raw sizes need not
- * be multiples of 512 in either (the guest sees whole sectors). */
-static int qmp_block_resize(struct qmp_session *ss, struct json_object *args,
-                            struct json_object **ret, struct qmp_error *err, void *opaque)
-{
-    (void)ss, (void)ret;
-    struct vm *vm = opaque;
-    struct json_object *jd = json_object_object_get(args, "device");
-    struct json_object *jn = json_object_object_get(args, "node-name");
-    const char *devname = jd ? json_object_get_string(jd) : "";
-    const char *node = jn ? json_object_get_string(jn) : "";
-    int64_t size = json_object_get_int64(json_object_object_get(args, "size"));
-    struct virtio_blk *blk = NULL;
-    struct device *d;
-    for (unsigned i = 0; jd && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++)
-        if (!strcmp(((struct virtio_blk *)d->priv)->drive->id, devname))
-            blk = d->priv;
-    for (unsigned i = 0; jn && !blk && (d = dev_find_type(vm, &virtio_blk_pci_type, i)); i++) {
-        const char *nn = ((struct virtio_blk *)d->priv)->drive->node_name;
-        if (nn && !strcmp(nn, node))
-            blk = d->priv;
-    }
-    if (!blk)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
-                             devname, node);
-    if (size < 0)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'size' expects a >0 size");
-    struct block_dev *bd = blk->bd;
-    if (block_is_read_only(bd))
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Image is read-only");
-    if (strcmp(block_format(bd), "raw") && size % 512)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "The new size must be a multiple of 512");
-    struct verr e = {0};
-    if (blk_resize(blk, (uint64_t)size, &e) < 0)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Could not resize: %s", verr_msg(&e));
-    return 0;
-}
-
-static int virtio_blk_qmp_register(struct qmp_server *server, struct vm *vm)
-{
-    static const struct qmp_arg resize_args[] = {{"device", QMP_ARG_STRING, true},
-                                                 {"node-name", QMP_ARG_STRING, true},
-                                                 {"size", QMP_ARG_INT, false},
-                                                 {NULL}};
-    int r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm);
-    if (r == 0)
-        r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm);
-    return r;
-}
-
 static const struct dev_prop blk_props[] = {
     DEV_PROP_REQUIRED("drive", DEV_PROP_DRIVE, struct blk_opts, drive,
                       "Node name or ID of a block device to use as a backend"),
     DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
     DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
+    DEV_PROP("share-rw", DEV_PROP_BOOL, struct blk_opts, share_rw, "off", 0, 0, NULL),
     DEV_PROP_END,
 };
 
@@ -1004,7 +890,7 @@ static void virtio_blk_resume(struct device *dev)
 static const struct dev_type virtio_blk_pci_type = {
     .name = "virtio-blk-pci",
     .alias = "virtio-blk",
-    .desc = "virtio block device on a -drive (raw or qcow2)",
+    .desc = "virtio block device on a -drive (raw, qcow2 or luks)",
     .category = DEV_CAT_STORAGE,
     .bus = DEV_BUS_PCI,
     .user_creatable = true,
@@ -1015,7 +901,6 @@ static const struct dev_type virtio_blk_pci_type = {
     .create = virtio_blk_create,
     .reset = virtio_blk_reset,
     .free = virtio_blk_free,
-    .qmp_register = virtio_blk_qmp_register,
     .state_version = 1,
     .save = virtio_blk_save,
     .load = virtio_blk_load,

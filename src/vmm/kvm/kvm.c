@@ -167,6 +167,7 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, s
     return 0;
 }
 
+/* Sets slot, marking it used (slots.h's map) unless it is deleted (size 0). */
 static int set_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
                     uint32_t flags, struct verr *err)
 {
@@ -180,6 +181,8 @@ static int set_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
     if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
         return verr_errno(err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)",
                           slot, (unsigned long long)(size >> 10), (unsigned long long)gpa);
+    if (size && slot < 64)
+        kvm->slots_used |= 1ull << slot;
     return 0;
 }
 
@@ -204,39 +207,31 @@ int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err
     return 0;
 }
 
-unsigned kvm_slot_alloc(struct kvm *kvm)
-{
-    if (kvm->next_slot < KVM_SLOT_EXTRA)
-        kvm->next_slot = KVM_SLOT_EXTRA;
-    return kvm->next_slot++;
-}
-
 int kvm_map_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
                  bool readonly, struct verr *err)
 {
     if (readonly && !kvm->has_readonly_mem)
         return verr_set(err, ENOTSUP,
                         "KVM_CAP_READONLY_MEM missing: this host's KVM cannot map firmware ROM");
-    if (slot >= 64 * 8)
+    if (slot >= 64)
         return verr_set(err, ENOSPC, "memory slot %u out of range", slot);
     /* KVM refuses to change a slot's address or flags in place: delete it first. */
     int r = kvm_unmap_slot(kvm, slot, err);
     if (r == 0)
         r = set_slot(kvm, slot, gpa, size, host, readonly ? KVM_MEM_READONLY : 0, err);
     if (r == 0)
-        __atomic_fetch_or(&kvm->slot_mapped[slot / 64], 1ull << (slot % 64), __ATOMIC_RELAXED);
+        __atomic_fetch_or(&kvm->slot_mapped, 1ull << slot, __ATOMIC_RELAXED);
     return r;
 }
 
 int kvm_unmap_slot(struct kvm *kvm, unsigned slot, struct verr *err)
 {
     /* Each slot has one user, which serialises its own calls; the bitmap is shared. */
-    if (slot >= 64 * 8 ||
-        !(__atomic_load_n(&kvm->slot_mapped[slot / 64], __ATOMIC_RELAXED) & (1ull << (slot % 64))))
+    if (slot >= 64 || !(__atomic_load_n(&kvm->slot_mapped, __ATOMIC_RELAXED) & (1ull << slot)))
         return 0;
     int r = set_slot(kvm, slot, 0, 0, NULL, 0, err);
     if (r == 0)
-        __atomic_fetch_and(&kvm->slot_mapped[slot / 64], ~(1ull << (slot % 64)), __ATOMIC_RELAXED);
+        __atomic_fetch_and(&kvm->slot_mapped, ~(1ull << slot), __ATOMIC_RELAXED);
     return r;
 }
 

@@ -15,6 +15,7 @@
 #include <linux/kvm.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kvm {
     int fd;          /* /dev/kvm */
@@ -24,10 +25,10 @@ struct kvm {
     bool has_system_event;
     struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
     bool has_pit;
-    bool has_readonly_mem;   /* KVM_CAP_READONLY_MEM: ROM and flash slots */
-    unsigned next_slot;      /* kvm_slot_alloc's next number */
-    uint64_t slot_mapped[8]; /* extra slots currently mapped (bit per slot number) */
+    bool has_readonly_mem; /* KVM_CAP_READONLY_MEM: ROM and flash slots */
+    uint64_t slot_mapped;  /* kvm_map_slot's slots currently mapped (bit n = slot n) */
     struct kvm_pit_state2 saved_pit;
+    uint64_t slots_used; /* memory slot numbers in use (bit n = slot n; see slots.h) */
 };
 
 /* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */
@@ -39,13 +40,11 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, s
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
 /*
  * Memory slots beyond RAM's: ROM and flash images, and the RAM windows a chipset switches
- * in and out (PAM). A user takes slot numbers from kvm_slot_alloc once (at VM creation) and
- * maps and unmaps them as the guest asks. readonly: guest writes exit as MMIO writes
- * (KVM_MEM_READONLY). Mapping a slot that is mapped replaces it; unmapping an unmapped one
- * is a no-op.
+ * in and out (PAM). A user takes slot numbers from kvm_slot_alloc (slots.h) once (at VM
+ * creation) and maps and unmaps them as the guest asks. readonly: guest writes exit as MMIO
+ * writes (KVM_MEM_READONLY). Mapping a slot that is mapped replaces it; unmapping an
+ * unmapped one is a no-op.
  */
-#define KVM_SLOT_EXTRA 8 /* RAM uses the slots below */
-unsigned kvm_slot_alloc(struct kvm *kvm);
 int kvm_map_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
                  bool readonly, struct verr *err);
 int kvm_unmap_slot(struct kvm *kvm, unsigned slot, struct verr *err);

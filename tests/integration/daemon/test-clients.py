@@ -145,7 +145,7 @@ def section(title, fn):
 
 def transient_create():
     """A failed createXML leaves nothing."""
-    bad = domain_xml("tx", GUEST, "tests=none", "    <graphics type='vnc'/>\n")
+    bad = domain_xml("tx", GUEST, "tests=none", "    <graphics type='spice'/>\n")
     code, msg = libvirt_error(lambda: conn.createXML(bad, 0))
     t.ok(code is not None and "graphics" in msg, "createXML with a device vireo-vmm cannot run "
          "fails", msg)

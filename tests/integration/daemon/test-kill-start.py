@@ -45,7 +45,9 @@ if not shutil.which("virsh"):
 
 
 def vmm_processes(uuid=UUID):
-    """Live (not zombie) vireo-vmm processes with -uuid UUID on their command line."""
+    """Live (not zombie) vireo-vmm processes with -uuid UUID on their command line, started
+    by this test's daemon (its run directory in the command line: another run of this test,
+    in another checkout, uses the same uuid)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -58,6 +60,8 @@ def vmm_processes(uuid=UUID):
         if not argv or os.path.basename(argv[0]) != b"vireo-vmm":
             continue
         if stat[stat.rfind(")") + 2] in "ZX":
+            continue
+        if not any(d.root.encode() in a for a in argv):
             continue
         for i in range(len(argv) - 1):
             if argv[i] == b"-uuid" and argv[i + 1].decode() == uuid:

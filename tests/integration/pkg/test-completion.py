@@ -113,7 +113,8 @@ printf '%%s\n' "${COMPREPLY[@]}"
     case("vireo-img c", want=["check", "commit", "compare", "convert", "create"])
     case("vireo-img info --o", want=["--output=human", "--output=json"])
     case("vireo-img info -", has=["-f", "-U", "--backing-chain"])
-    case("vireo-img convert -O ", want=["raw", "qcow2", "vmdk", "vdi", "vpc", "vhdx", "qed"])
+    case("vireo-img convert -O ",
+         want=["raw", "qcow2", "vmdk", "vdi", "vpc", "vhdx", "qed", "luks"])
     case("vireo-img convert -t w", want=["writeback", "writethrough"])
     case("vireo-img check -r ", want=["leaks", "all"])
     case("vireo-img snapshot -", want=["-l", "-a", "-c", "-d"])

@@ -45,8 +45,11 @@ EXPECTED_COMMANDS = {
     "query-pci", "query-chardev",
     # the device model
     "qom-list", "qom-get", "qom-set", "device-list-properties", "qom-list-types",
-    # virtio-blk, virtio-balloon
-    "query-block", "block_resize", "balloon", "query-balloon",
+    # the drives (src/vmm/dev/block-qmp.c), virtio-balloon
+    "query-block", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
+    "blockdev-change-medium", "balloon", "query-balloon",
+    # the display and the VNC server (src/vmm/display/display-qmp.c)
+    "screendump", "send-key", "query-vnc", "set_password", "expire_password",
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
@@ -116,7 +119,7 @@ def main():
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
                             "bootindex": "int32", "drive": "str", "serial": "str",
-                            "num-queues": "uint16"},
+                            "num-queues": "uint16", "share-rw": "bool"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
@@ -155,7 +158,7 @@ def main():
         r = q.cmd("qom-list-types", {"implements": "pci-device"})
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
-                            "virtio-balloon-pci", "virtio-serial-pci",
+                            "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
                             "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")

@@ -36,8 +36,9 @@ class Guest:
     """A VMM process with its serial console on stdout. A reader thread queues
     the lines (select() cannot see lines Python has already buffered)."""
 
-    def __init__(self, cmd):
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, cmd, stdin=None):
+        self.p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
         self.out = []
         self.lines = queue.Queue()
         threading.Thread(target=self._reader, daemon=True).start()
@@ -76,6 +77,11 @@ class Guest:
 
     def text(self):
         return "".join(self.out)
+
+    def type(self, text):
+        """Writes text to the serial console's input (a Guest made with stdin=PIPE)."""
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
 
     def kill(self):
         if self.p.poll() is None:

@@ -22,11 +22,18 @@
  *   blk-util randwrite FILE COUNT SEED      4 KiB random writes, ops/s
  *   blk-util crash-writer FILE SEED [STATUS]  random writes/discards/snapshots
  *                                         forever; STATUS holds "S" during a snapshot
+ *   blk-util hold FILE [ro|share-rw|vm]     open (locks taken as every opener takes them),
+ *                                         say "held", wait for stdin to close; vm and
+ *                                         share-rw: as a VM disk without/with share-rw=on
  *   blk-util script FILE OPS              runs the lines of OPS: "write OFF LEN BYTE",
  *                                         "zero OFF LEN [unmap]", "discard OFF LEN"
  * create takes extl2=1, data_file=F, data_raw=1 too.
+ *
+ * With BLK_UTIL_KEY set in the environment, encrypted images are opened with
+ * that passphrase (the luks format's key-secret, qcow2's encrypt.key-secret).
  */
 #include "block/block.h"
+#include "block/secret.h"
 #include "util/str.h"
 
 #include <errno.h>
@@ -46,7 +53,13 @@ static int die(struct verr *err)
 
 static struct block_dev *open_rw(const char *path, bool ro, struct verr *err)
 {
-    struct block_open_opts o = {.read_only = ro};
+    /* Lives as long as the process: an open image may look secrets up again. */
+    static struct secret_store store;
+    static struct block_keys keys = {.secrets = &store, .key_secret = "k"};
+    const char *pass = getenv("BLK_UTIL_KEY");
+    if (pass && store.count == 0)
+        secret_store_add(&store, "k", pass, strlen(pass), NULL);
+    struct block_open_opts o = {.read_only = ro, .keys = pass ? &keys : NULL};
     struct block_dev *bd;
     if (block_open(path, &o, &bd, err) < 0)
         return NULL;
@@ -136,6 +149,21 @@ int main(int argc, char **argv)
             return die(&err);
         printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", m.required,
                m.fully_allocated);
+        return 0;
+    }
+    if (!strcmp(cmd, "hold")) {
+        const char *how = argc > 3 ? argv[3] : "";
+        struct block_open_opts o = {.read_only = !strcmp(how, "ro"),
+                                    .no_shared_write = !strcmp(how, "vm")};
+        struct block_dev *h;
+        if (block_open(file, &o, &h, &err) < 0)
+            return die(&err);
+        printf("held\n");
+        fflush(stdout);
+        char c;
+        while (read(0, &c, 1) > 0)
+            ;
+        block_close(h);
         return 0;
     }
     bool ro = !strcmp(cmd, "dump") || !strcmp(cmd, "map") || !strcmp(cmd, "info") ||

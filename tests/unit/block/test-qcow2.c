@@ -209,8 +209,12 @@ static void bad_input_tests(void)
     expect_open_error("rtheader", b, len, "refcount table");
     MUTATE(qcow2_put32(b + 20, 30));
     expect_open_error("clusterbits", b, len, "cluster size");
-    MUTATE(qcow2_put32(b + 32, 1));
-    expect_open_error("encrypted", b, len, "encrypted");
+    MUTATE(qcow2_put32(b + 32, 1)); /* AES: opening it needs its passphrase */
+    expect_open_error("encrypted", b, len, "'encrypt.key-secret' is required for cipher");
+    MUTATE(qcow2_put32(b + 32, 2)); /* LUKS without its header extension */
+    expect_open_error("luks-noext", b, len, "without a valid encryption header extension");
+    MUTATE(qcow2_put32(b + 32, 3));
+    expect_open_error("crypt3", b, len, "Unsupported encryption method: 3");
     MUTATE((qcow2_put64(b + 8, 65530), qcow2_put32(b + 16, 100)));
     expect_open_error("backingname", b, len, "backing file name");
     MUTATE((qcow2_put32(b + 60, 1), qcow2_put64(b + 64, 3 * 65536)));

@@ -81,7 +81,10 @@ int main(int argc, char **argv)
     ok(issues_ok, "planned rows (and only those) name an issue");
     ok(order_ok, "no row follows the '*' row of its element");
     const struct vmm_support_rule *r = vmm_support_lookup("disk@device", "cdrom");
-    ok(r && r->status == VMM_SUPPORT_PLANNED && r->issue == 15, "a cdrom is planned (issue 15)");
+    ok(r && r->status == VMM_SUPPORT_HONOURED, "a cdrom is honoured (scsi-cd)");
+    r = vmm_support_lookup("disk/target@bus", "sata");
+    ok(r && r->status == VMM_SUPPORT_PLANNED && strstr(r->note, "use bus 'scsi'"),
+       "a SATA disk is refused naming bus 'scsi'");
     r = vmm_support_lookup("disk@device", "floppy");
     ok(r && r->status == VMM_SUPPORT_REFUSED, "a floppy falls to the '*' row: refused");
     ok(vmm_support_lookup("no-such-element", "x") == NULL, "an unknown element has no row");
@@ -98,6 +101,18 @@ int main(int argc, char **argv)
            "unsupported configuration: <cputune>: CPU tuning (shares, quota, pinning) is not "
            "applied yet",
            "<cputune> is refused");
+    ok(check("",
+             "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
+             msg, sizeof(msg)) == 0,
+       "an empty SCSI cdrom is honoured (%s)", msg);
+    check("",
+          "<disk type='file' device='disk'><source file='/x.img'/><target dev='sda' bus='scsi'/>"
+          "<address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>",
+          msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <disk> 'sda' <address type='drive' controller='0' bus='1' "
+           "target='0' unit='0'>: virtio-scsi has bus 0 only, targets 0-255 and units 0-16383",
+           "a SCSI disk on bus 1 is refused");
     check("<cpu mode='host-model'/>", "", msg, sizeof(msg));
     is_str(msg,
            "unsupported configuration: <cpu mode='host-model'>: only host-passthrough, maximum "
@@ -147,11 +162,8 @@ int main(int argc, char **argv)
              "</disk>",
              msg, sizeof(msg)) == 0,
        "a virtio disk with io='native' is honoured (%s)", msg);
-    check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
-          sizeof(msg));
-    is_str(msg,
-           "unsupported configuration: <disk><shareable>: shared disks (no image locks) are not "
-           "supported yet",
-           "a shareable disk is refused");
+    ok(check("", "<disk type='file'><source file='/d'/><target dev='vda'/><shareable/></disk>", msg,
+             sizeof(msg)) == 0,
+       "a shareable disk is honoured (share-rw=on) (%s)", msg);
     return tap_done();
 }

@@ -1,0 +1,494 @@
+/*
+ * blockdev.c - a -drive at run time: medium, tray, locking and QMP's medium
+ * steps (see blockdev.h). The words of every refusal are QEMU 7.2's, checked
+ * against qemu-system-x86_64 with scsi-cd and scsi-hd devices.
+ */
+#include "vmm/dev/blockdev.h"
+#include "qmp/qmp-server.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/backends.h"
+#include "vmm/drive-snapshot.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_size(struct blockdev *b, uint64_t size)
+{
+    __atomic_store_n(&b->size, size, __ATOMIC_RELEASE);
+}
+
+/* QEMU's system emulators refuse the old qcow2 AES encryption outright. */
+static int refuse_aes(const char *file, const char *format, struct verr *err)
+{
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = format,
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    if (block_open(file, &peek, &pb, NULL) < 0)
+        return 0; /* the real open says why */
+    struct block_info info;
+    bool got = block_get_info(pb, &info, NULL) == 0;
+    bool aes = got && info.crypt && strcmp(info.crypt->format, "aes") == 0;
+    if (got)
+        block_info_free(&info);
+    block_close(pb);
+    if (!aes)
+        return 0;
+    return verr_set(err, ENOTSUP,
+                    "Use of AES-CBC encrypted qcow2 images is no longer supported in system "
+                    "emulators\nYou can use 'qemu-img convert' to convert your image to an "
+                    "alternative supported format, such as unencrypted qcow2, or raw with the "
+                    "LUKS format instead.");
+}
+
+/* Opens an image with the drive's cache mode, keys (an encrypted image) and locking (others
+ * may read; write only with share-rw=on, as QEMU's devices lock); err in QEMU's words
+ * ("Could not open ..."). snapshot: the guest's writes go to a temporary overlay over the
+ * image (-snapshot, -drive snapshot=on; a read-only drive is never written and needs none). */
+static int open_image(const struct blockdev *b, const char *file, const char *format,
+                      bool read_only, bool snapshot, struct block_dev **out, struct verr *err)
+{
+    if (format && !block_format_supported(format))
+        return verr_set(err, ENOTSUP, "Unknown driver '%s'", format);
+    int r = refuse_aes(file, format, err);
+    if (r < 0)
+        return r;
+    struct block_keys keys = {.secrets = b->vm ? &b->vm->backends->secrets : NULL,
+                              .key_secret = b->drive->key_secret,
+                              .encrypt_format = b->drive->encrypt_format};
+    struct block_open_opts bo = {.read_only = read_only,
+                                 .cache = b->drive->cache,
+                                 .format = format,
+                                 .keys = &keys,
+                                 .locking = b->drive->locking,
+                                 .no_shared_write = !b->share_rw};
+    if (snapshot && !read_only)
+        return drive_snapshot_open(file, &bo, out, err);
+    return block_open(file, &bo, out, err);
+}
+
+int blockdev_open(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
+                  const struct blockdev_dev_ops *ops, void *opaque, struct blockdev **out,
+                  struct verr *err)
+{
+    return blockdev_open_shared(vm, drive, qdev, ops, opaque, false, out, err);
+}
+
+int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
+                         const struct blockdev_dev_ops *ops, void *opaque, bool share_rw,
+                         struct blockdev **out, struct verr *err)
+{
+    *out = NULL;
+    if (!drive->file && !ops->removable)
+        return verr_set(err, ENOMEDIUM, "Device needs media, but drive is empty");
+    struct blockdev *b = xcalloc(1, sizeof(*b));
+    b->vm = vm;
+    b->drive = drive;
+    b->qdev = xstrdup(qdev);
+    b->ops = ops;
+    b->opaque = opaque;
+    b->read_only = drive->read_only;
+    b->share_rw = share_rw;
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->io_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&b->state_lock, NULL);
+    if (drive->file) {
+        int r = open_image(b, drive->file, drive->format, drive->read_only, drive->snapshot, &b->bd,
+                           err);
+        if (r < 0) {
+            blockdev_close(b);
+            return r;
+        }
+        b->file = xstrdup(drive->file);
+        b->format = drive->format ? xstrdup(drive->format) : NULL;
+        b->raw = !strcmp(block_format(b->bd), "raw");
+        set_size(b, block_size(b->bd));
+    }
+    if (vm)
+        vm->blockdevs[drive - vm->backends->drives] = b;
+    *out = b;
+    return 0;
+}
+
+void blockdev_close(struct blockdev *b)
+{
+    if (!b)
+        return;
+    if (b->vm && b->vm->blockdevs[b->drive - b->vm->backends->drives] == b)
+        b->vm->blockdevs[b->drive - b->vm->backends->drives] = NULL;
+    block_close(b->bd);
+    pthread_rwlock_destroy(&b->io_lock);
+    pthread_mutex_destroy(&b->state_lock);
+    free(b->file);
+    free(b->format);
+    free(b->qdev);
+    free(b);
+}
+
+struct block_dev *blockdev_bd(struct blockdev *b)
+{
+    return b->bd;
+}
+
+/* --- data I/O ------------------------------------------------------------------------------ */
+
+static int no_medium(struct verr *err)
+{
+    return verr_set(err, ENOMEDIUM, "no medium");
+}
+
+int blockdev_preadv(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
+                    struct verr *err)
+{
+    pthread_rwlock_rdlock(&b->io_lock);
+    int r = b->bd ? block_preadv(b->bd, iov, iovcnt, offset, err) : no_medium(err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
+int blockdev_pwritev(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
+                     struct verr *err)
+{
+    pthread_rwlock_rdlock(&b->io_lock);
+    int r;
+    if (!b->bd)
+        r = no_medium(err);
+    else if (block_is_read_only(b->bd))
+        r = verr_set(err, EROFS, "the medium is read-only");
+    else
+        r = block_pwritev(b->bd, iov, iovcnt, offset, err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
+int blockdev_flush(struct blockdev *b, struct verr *err)
+{
+    pthread_rwlock_rdlock(&b->io_lock);
+    int r = 0;
+    if (b->bd && !block_is_read_only(b->bd))
+        r = block_flush(b->bd, err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
+/* discard and write-zeroes: alone unless the image is raw (see blockdev.h). */
+static void lock_for_dealloc(struct blockdev *b)
+{
+    if (__atomic_load_n(&b->raw, __ATOMIC_ACQUIRE))
+        pthread_rwlock_rdlock(&b->io_lock);
+    else
+        pthread_rwlock_wrlock(&b->io_lock);
+}
+
+int blockdev_discard(struct blockdev *b, uint64_t offset, uint64_t len, struct verr *err)
+{
+    lock_for_dealloc(b);
+    int r;
+    if (!b->bd)
+        r = no_medium(err);
+    else if (block_is_read_only(b->bd))
+        r = verr_set(err, EROFS, "the medium is read-only");
+    else
+        r = block_discard(b->bd, offset, len, err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
+int blockdev_write_zeroes(struct blockdev *b, uint64_t offset, uint64_t len, unsigned flags,
+                          struct verr *err)
+{
+    lock_for_dealloc(b);
+    int r;
+    if (!b->bd)
+        r = no_medium(err);
+    else if (block_is_read_only(b->bd))
+        r = verr_set(err, EROFS, "the medium is read-only");
+    else
+        r = block_write_zeroes(b->bd, offset, len, flags, err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
+uint64_t blockdev_size(struct blockdev *b)
+{
+    return __atomic_load_n(&b->size, __ATOMIC_ACQUIRE);
+}
+
+bool blockdev_inserted(struct blockdev *b)
+{
+    pthread_mutex_lock(&b->state_lock);
+    bool in = b->file != NULL;
+    pthread_mutex_unlock(&b->state_lock);
+    return in;
+}
+
+bool blockdev_read_only(struct blockdev *b)
+{
+    pthread_mutex_lock(&b->state_lock);
+    bool ro = b->read_only;
+    pthread_mutex_unlock(&b->state_lock);
+    return ro;
+}
+
+/* --- tray ---------------------------------------------------------------------------------- */
+
+/* direct: the QMP command's server (main thread), or NULL from the guest's side. */
+static void tray_moved_event(struct blockdev *b, bool open, struct qmp_server *direct)
+{
+    if (!b->vm)
+        return;
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "device", json_object_new_string(b->drive->id));
+    json_object_object_add(d, "tray-open", json_object_new_boolean(open));
+    json_object_object_add(d, "id", json_object_new_string(b->qdev));
+    if (direct)
+        qmp_server_emit_event(direct, "DEVICE_TRAY_MOVED", d);
+    else
+        vm_qmp_event(b->vm, "DEVICE_TRAY_MOVED", d);
+}
+
+bool blockdev_tray_open(struct blockdev *b)
+{
+    pthread_mutex_lock(&b->state_lock);
+    bool open = b->tray_open;
+    pthread_mutex_unlock(&b->state_lock);
+    return open;
+}
+
+bool blockdev_locked(struct blockdev *b)
+{
+    pthread_mutex_lock(&b->state_lock);
+    bool l = b->locked;
+    pthread_mutex_unlock(&b->state_lock);
+    return l;
+}
+
+void blockdev_set_locked(struct blockdev *b, bool locked)
+{
+    pthread_mutex_lock(&b->state_lock);
+    b->locked = locked;
+    pthread_mutex_unlock(&b->state_lock);
+}
+
+void blockdev_guest_tray(struct blockdev *b, bool open)
+{
+    pthread_mutex_lock(&b->state_lock);
+    bool moved = b->tray_open != open;
+    b->tray_open = open;
+    pthread_mutex_unlock(&b->state_lock);
+    if (moved)
+        tray_moved_event(b, open, NULL);
+}
+
+/* QMP loads or unloads the medium through the device, which keeps its own view (unit
+ * attention); the tray follows (!load), and the move is an event. */
+static void change_media(struct blockdev *b, bool load)
+{
+    bool was_open = blockdev_tray_open(b);
+    pthread_mutex_lock(&b->state_lock);
+    b->tray_open = !load;
+    pthread_mutex_unlock(&b->state_lock);
+    if (b->ops->change_media)
+        b->ops->change_media(b->opaque, load);
+    if (was_open != !load)
+        tray_moved_event(b, !load, b->qmp);
+}
+
+static int not_removable(const char *name, struct verr *err)
+{
+    return verr_set(err, ENOTSUP, "Device '%s' is not removable", name);
+}
+
+int blockdev_open_tray(struct blockdev *b, bool force, const char *name, struct verr *err)
+{
+    if (!b->ops->removable)
+        return not_removable(name, err);
+    if (!b->ops->has_tray || blockdev_tray_open(b))
+        return 0;
+    bool locked = blockdev_locked(b);
+    if (locked) {
+        if (force)
+            blockdev_set_locked(b, false);
+        if (b->ops->eject_request)
+            b->ops->eject_request(b->opaque, force);
+    }
+    if (!locked || force)
+        change_media(b, false);
+    if (locked && !force)
+        return verr_set(err, EINPROGRESS,
+                        "Device '%s' is locked and force was not specified, wait for tray to "
+                        "open and try again",
+                        name);
+    return 0;
+}
+
+int blockdev_close_tray(struct blockdev *b, const char *name, struct verr *err)
+{
+    if (!b->ops->removable)
+        return not_removable(name, err);
+    if (!b->ops->has_tray || !blockdev_tray_open(b))
+        return 0;
+    change_media(b, true);
+    return 0;
+}
+
+int blockdev_remove_medium(struct blockdev *b, const char *name, struct verr *err)
+{
+    if (!b->ops->removable)
+        return not_removable(name, err);
+    if (b->ops->has_tray && !blockdev_tray_open(b))
+        return verr_set(err, EBUSY, "Tray of device '%s' is not open", name);
+    pthread_rwlock_wrlock(&b->io_lock); /* waits for the I/O in flight */
+    struct block_dev *old = b->bd;
+    b->bd = NULL;
+    set_size(b, 0);
+    pthread_mutex_lock(&b->state_lock);
+    free(b->file);
+    free(b->format);
+    b->file = b->format = NULL;
+    pthread_mutex_unlock(&b->state_lock);
+    pthread_rwlock_unlock(&b->io_lock);
+    block_close(old);
+    /* A drive without a tray has nothing to open first: the medium goes now. */
+    if (old && !b->ops->has_tray && b->ops->change_media)
+        b->ops->change_media(b->opaque, false);
+    return 0;
+}
+
+/* Puts an opened image into the (open, empty) drive. */
+static void insert(struct blockdev *b, struct block_dev *bd, const char *file, const char *format,
+                   bool read_only)
+{
+    pthread_rwlock_wrlock(&b->io_lock);
+    b->bd = bd;
+    __atomic_store_n(&b->raw, !strcmp(block_format(bd), "raw"), __ATOMIC_RELEASE);
+    set_size(b, block_size(bd));
+    pthread_mutex_lock(&b->state_lock);
+    b->file = xstrdup(file);
+    b->format = format ? xstrdup(format) : NULL;
+    b->read_only = read_only;
+    pthread_mutex_unlock(&b->state_lock);
+    pthread_rwlock_unlock(&b->io_lock);
+    if (!b->ops->has_tray && b->ops->change_media)
+        b->ops->change_media(b->opaque, true);
+}
+
+int blockdev_change_medium(struct blockdev *b, const char *file, const char *format, bool force,
+                           enum blockdev_ro_mode mode, const char *name, struct verr *err)
+{
+    /* QEMU's order: the new image opens first (a bad file changes nothing), then the tray
+     * opens, the old medium goes, the new one goes in and the tray closes. */
+    bool ro = mode == BLOCKDEV_RO_READ_ONLY    ? true
+              : mode == BLOCKDEV_RO_READ_WRITE ? false
+                                               : blockdev_read_only(b);
+    struct block_dev *bd = NULL;
+    if (!b->ops->removable)
+        return not_removable(name, err);
+    struct verr e = {0};
+    int r = open_image(b, file, format, ro, false, &bd, &e);
+    if (r < 0) {
+        if (e.code == ENOENT || e.code == EACCES || e.code == EISDIR)
+            return verr_set(err, e.code, "Could not open '%s': %s", file, strerror(e.code));
+        *err = e;
+        return r;
+    }
+    if ((r = blockdev_open_tray(b, force, name, err)) < 0 ||
+        (r = blockdev_remove_medium(b, name, err)) < 0) {
+        block_close(bd);
+        return r;
+    }
+    insert(b, bd, file, format, ro);
+    return blockdev_close_tray(b, name, err);
+}
+
+int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err)
+{
+    pthread_rwlock_wrlock(&b->io_lock);
+    int r;
+    if (!b->bd) {
+        r = no_medium(err);
+    } else {
+        /* Shrinking is allowed where the format allows it (raw and qcow2), as block_resize
+         * in QEMU allows it; requests beyond a new, smaller end then fail. */
+        r = block_resize(b->bd, size, true, err);
+        if (r == 0)
+            set_size(b, block_size(b->bd));
+    }
+    pthread_rwlock_unlock(&b->io_lock);
+    if (r == 0 && b->ops->resized)
+        b->ops->resized(b->opaque);
+    return r;
+}
+
+/* --- query-block --------------------------------------------------------------------------- */
+
+static struct json_object *inserted_json(struct blockdev *b)
+{
+    const struct vmm_drive *dr = b->drive;
+    struct block_dev *bd = b->bd;
+    struct json_object *ins = json_object_new_object();
+    json_object_object_add(ins, "file", json_object_new_string(b->file));
+    if (dr->node_name)
+        json_object_object_add(ins, "node-name", json_object_new_string(dr->node_name));
+    json_object_object_add(ins, "ro", json_object_new_boolean(block_is_read_only(bd)));
+    json_object_object_add(ins, "drv", json_object_new_string(block_format(bd)));
+    struct block_dev *backing = block_backing(bd);
+    if (backing)
+        json_object_object_add(ins, "backing_file",
+                               json_object_new_string(block_filename(backing)));
+    int depth = 0;
+    for (struct block_dev *k = backing; k; k = block_backing(k))
+        depth++;
+    json_object_object_add(ins, "backing_file_depth", json_object_new_int(depth));
+    struct block_info bi;
+    bool encrypted = false;
+    if (block_get_info(bd, &bi, NULL) == 0) {
+        encrypted = bi.encrypted;
+        block_info_free(&bi);
+    }
+    json_object_object_add(ins, "encrypted", json_object_new_boolean(encrypted));
+    json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+    struct json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "writeback",
+                           json_object_new_boolean(dr->cache != BLOCK_CACHE_WRITETHROUGH &&
+                                                   dr->cache != BLOCK_CACHE_DIRECTSYNC));
+    json_object_object_add(cache, "direct",
+                           json_object_new_boolean(dr->cache == BLOCK_CACHE_NONE ||
+                                                   dr->cache == BLOCK_CACHE_DIRECTSYNC));
+    json_object_object_add(cache, "no-flush",
+                           json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
+    json_object_object_add(ins, "cache", cache);
+    struct json_object *img = json_object_new_object();
+    json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
+    json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
+    json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
+    json_object_object_add(ins, "image", img);
+    return ins;
+}
+
+struct json_object *blockdev_query(struct blockdev *b)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "io-status", json_object_new_string("ok"));
+    json_object_object_add(o, "device", json_object_new_string(b->drive->id));
+    json_object_object_add(o, "qdev", json_object_new_string(b->qdev));
+    json_object_object_add(o, "locked", json_object_new_boolean(blockdev_locked(b)));
+    json_object_object_add(o, "removable", json_object_new_boolean(b->ops->removable));
+    if (b->ops->has_tray)
+        json_object_object_add(o, "tray_open", json_object_new_boolean(blockdev_tray_open(b)));
+    pthread_rwlock_rdlock(&b->io_lock);
+    if (b->bd)
+        json_object_object_add(o, "inserted", inserted_json(b));
+    pthread_rwlock_unlock(&b->io_lock);
+    json_object_object_add(o, "type", json_object_new_string("unknown"));
+    return o;
+}
