@@ -7,7 +7,8 @@ Usage: test-drive-snapshot.py RUN_GUEST GUEST_ELF VMM
 
 The test guest's virtio-blk tests (tests=blk: patterns written and read back,
 discard, write-zeroes, many writes in flight) run on a raw image given with
-format=raw and on a qcow2 image whose format is probed. Without -snapshot the
+format=raw and on a qcow2 image whose format is probed; its virtio-scsi test
+(tests=scsi) on the raw image as a scsi-hd. Without -snapshot the
 same run changes the raw image (so the check below can fail); with -snapshot,
 or snapshot=on on the drive, every image keeps its bytes and the private
 TMPDIR the VMM was given (where QEMU and vireo-vmm put the overlay) is empty
@@ -44,11 +45,11 @@ def main():
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", qcow, str(SIZE)], check=True)
     env = dict(os.environ, TMPDIR=tmpdir)
 
-    def guest(extra, name):
-        args = [run_guest, "--quiet", "--vmm", vmm, "--kernel", elf, "--append", "tests=blk",
+    def guest(extra, name, tests="tests=blk"):
+        args = [run_guest, "--quiet", "--vmm", vmm, "--kernel", elf, "--append", tests,
                 "--extra", extra, "--timeout", "90"]
         p = subprocess.run(args, capture_output=True, text=True, timeout=150, env=env)
-        check(p.returncode == 0, name + ": the guest's blk tests pass",
+        check(p.returncode == 0, name + ": the guest's tests (%s) pass" % tests,
               None if p.returncode == 0 else p.stdout + p.stderr)
 
     def drive(path, fmt, extra=""):
@@ -61,6 +62,15 @@ def main():
         check(digest(path) == before, "-snapshot, %s: the image is unchanged" % what)
         left = os.listdir(tmpdir)
         check(not left, "-snapshot, %s: no overlay left in TMPDIR" % what, repr(left))
+
+    # scsi-hd opens its drive through the same drive layer as virtio-blk: -snapshot covers it
+    # (the guest's scsi test writes patterns over the disk and reads them back).
+    before = digest(raw)
+    guest("-snapshot -device virtio-scsi-pci,id=scsi0 -drive file=%s,format=raw,if=none,id=d0 "
+          "-device scsi-hd,drive=d0,bus=scsi0.0,scsi-id=0,lun=0" % raw, "-snapshot, scsi-hd",
+          tests="tests=scsi scsi_blocks=%d" % (SIZE // 512))
+    check(digest(raw) == before, "-snapshot, scsi-hd: the image is unchanged")
+    check(not os.listdir(tmpdir), "-snapshot, scsi-hd: no overlay left in TMPDIR")
 
     before = digest(raw)
     guest(drive(raw, "raw", ",snapshot=on"), "snapshot=on")
