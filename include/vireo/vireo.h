@@ -485,9 +485,29 @@ typedef enum {
     VIR_DOMAIN_SAVE_PAUSED = 1 << 2,
 } vir_domain_save_restore_flags;
 
+typedef enum {
+    VIR_DOMAIN_SAVE_IMAGE_XML_SECURE = 1 << 0, /* include security-sensitive information */
+} vir_domain_save_image_xml_flags;
+
 /* Saves a running domain's state to a file and stops it. */
 int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err);
 int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);
+/* The same, with dxml (or NULL) the XML to store or run instead of the
+ * domain's: it must describe the same machine. */
+int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err);
+int vir_domain_restore_flags(vir_connect *conn, const char *path, const char *dxml,
+                             unsigned int flags, vir_error *err);
+/* A save image's domain XML (flags: vir_domain_save_image_xml_flags), and
+ * its replacement in place (flags: VIR_DOMAIN_SAVE_RUNNING or _PAUSED
+ * change what a restore does). */
+char *vir_domain_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                         vir_error *err);
+int vir_domain_save_image_define_xml(vir_connect *conn, const char *path, const char *dxml,
+                                     unsigned int flags, vir_error *err);
+char *vir_domain_managed_save_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err);
+int vir_domain_managed_save_define_xml(vir_domain *dom, const char *dxml, unsigned int flags,
+                                       vir_error *err);
 /* Managed save: the driver keeps the file; the next start resumes from it. */
 int vir_domain_managed_save(vir_domain *dom, unsigned int flags, vir_error *err);
 int vir_domain_has_managed_save_image(vir_domain *dom, unsigned int flags, vir_error *err);

@@ -92,6 +92,16 @@ static void reattach_one(struct vd_daemon *d, const char *name)
         }
         vd_domain_console_open_log(dom);
         vd_domain_save_status(d, dom);
+        /* A daemon that ended between writing a managed save image and
+         * ending the VMM (or between a restore from it and its removal)
+         * leaves both. The VM that lives is the newer state: an image
+         * resumed later would put the guest back behind its own disks. */
+        if (vd_domain_has_managed_save(dom)) {
+            struct verr e = {0};
+            log_warn("domain '%s' runs: its managed save image is stale; removed", name);
+            if (vd_domain_managed_save_remove(dom, &e) < 0)
+                log_error("domain '%s': %s", name, verr_msg(&e));
+        }
         return;
     }
     if (!known)

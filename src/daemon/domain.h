@@ -56,6 +56,7 @@ struct vd_domain {
     bool starting;              /* a start job is under way (the VMM may already exist) */
     bool fake_reboot;           /* a reboot asked through ACPI: the guest's power-off restarts it */
     bool vanished;              /* gone from every lookup: freed when its jobs end */
+    bool saved;                 /* the VMM is being ended after a save: shut off (saved) */
     int console_log_fd;         /* log/NAME.console.log: everything COM1 printed */
     struct vd_console_pty *pty; /* the pty a <console type='pty'> shows, while it runs */
     struct vd_job *job;         /* the running job */
@@ -122,7 +123,9 @@ bool vd_domain_has_console(const struct vd_domain *dom);
 bool vd_domain_console_write(struct vd_domain *dom, const void *data, size_t len);
 
 /* ---- lifecycle.c: job bodies (vd_job_fn), each ending with vd_job_done/fail ---- */
-void vd_domain_job_start(struct vd_job *job); /* job->paused: VIR_DOMAIN_START_PAUSED */
+/* job->paused: VIR_DOMAIN_START_PAUSED; job->flags VIR_DOMAIN_START_FORCE_BOOT; a
+ * managed save image is resumed unless forced; job->restore: from job->path. */
+void vd_domain_job_start(struct vd_job *job);
 void vd_domain_job_destroy(struct vd_job *job);
 void vd_domain_job_shutdown(struct vd_job *job); /* job->flags: vir_domain_shutdown_flags */
 void vd_domain_job_reboot(struct vd_job *job);   /* job->flags: vir_domain_reboot_flags */
@@ -135,6 +138,18 @@ extern const struct vd_vmm_events vd_domain_vmm_events;
 /* The domain is shut off now: state, event, files, definitions. */
 void vd_domain_stopped(struct vd_domain *dom, int reason, int detail);
 uint64_t vd_domain_cpu_time(const struct vd_domain *dom);
+
+/* ---- domain-save.c: save, managed save ---- */
+/* ROOT/lib/save/NAME.save (malloc'd). */
+char *vd_domain_managed_save_path(struct vd_daemon *d, const char *name);
+bool vd_domain_has_managed_save(struct vd_domain *dom);
+/* job->path the file (NULL: managed save), job->xml the XML to store or
+ * NULL, job->flags vir_domain_save_restore_flags. */
+void vd_domain_job_save(struct vd_job *job);
+int vd_domain_managed_save_remove(struct vd_domain *dom, struct verr *err);
+/* The XML a restore runs: the image's, or xml when given (which must
+ * describe the same machine). Returns 0 with *out, or -errno. */
+int vd_domain_restore_xml(const char *image_xml, const char *xml, char **out, struct verr *err);
 
 /* ---- live-change.c: job->value KiB or vCPUs, job->flags libvirt's ---- */
 /* Whether def has the virtio balloon live memory changes go through. */

@@ -35,6 +35,8 @@ static void job_free(struct vd_job *job)
 {
     if (job->reply_free)
         job->reply_free(job->reply_ctx);
+    free(job->path);
+    free(job->xml);
     free(job->text);
     free(job);
 }

@@ -48,6 +48,10 @@ struct vd_job {
     unsigned flags;           /* libvirt's flags of the call */
     unsigned long long value; /* KiB for setmem, vCPUs for setvcpus */
     bool paused;              /* start: leave it paused */
+    char *path;               /* save, restore: the image (NULL: the managed one) */
+    char *xml;                /* save: the XML to store instead of the live one */
+    bool restore;             /* start: from the image at path (or the managed one) */
+    bool was_running;         /* restore: the image says the guest ran */
     char *text;               /* a device's XML (update-device); owned, may be NULL */
 };
 

@@ -21,12 +21,15 @@
  * asked or not, sends the REBOOT event (VIR_DOMAIN_EVENT_ID_REBOOT).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/save-image.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -84,6 +87,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
     dom->id = -1;
     dom->def->id = -1;
     dom->fake_reboot = false;
+    dom->saved = false;
     dom->updated = false;
     if (dom->newdef) {
         domain_def_free(dom->def);
@@ -192,7 +196,10 @@ static void vmm_exited(void *owner, enum vd_vmm_exit how)
     struct vd_domain *dom = owner;
     struct vd_daemon *d = dom->daemon;
     int reason = VIR_DOMAIN_SHUTOFF_CRASHED, detail = VIR_DOMAIN_EVENT_STOPPED_CRASHED;
-    if (how == VD_VMM_EXIT_DESTROYED) {
+    if (how == VD_VMM_EXIT_DESTROYED && dom->saved) { /* its state is in a save image */
+        reason = VIR_DOMAIN_SHUTOFF_SAVED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_SAVED;
+    } else if (how == VD_VMM_EXIT_DESTROYED) {
         reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
         detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
     } else if (how == VD_VMM_EXIT_SHUTDOWN) {
@@ -247,6 +254,85 @@ static void start_failed(struct vd_job *job, int r, const char *message)
     vd_job_fail_errno(job, r, message);
 }
 
+/* ---- a start from a save image (restore, or a managed save) ---- */
+
+static void ignore_done(void *opaque, int r, const char *error)
+{
+    (void)opaque, (void)r, (void)error;
+}
+
+/* The flags of virDomainRestoreFlags (a restore job names its file; a
+ * start's flags are virDomainCreateWithFlags'). */
+static unsigned restore_flags(const struct vd_job *job)
+{
+    return job->path ? job->flags : 0;
+}
+
+static void restore_finish(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    if (!job->path) {
+        /* As libvirt: a managed save image is used once. */
+        struct verr err = {0};
+        if (vd_domain_managed_save_remove(dom, &err) < 0)
+            log_warn("domain '%s': %s", dom->def->name, verr_msg(&err));
+    } else if (job->flags & VIR_DOMAIN_SAVE_BYPASS_CACHE) {
+        /* What the load read stays out of the page cache (pages the VM
+         * maps stay: they are its memory now). */
+        int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+            close(fd);
+        }
+    }
+    log_info("domain '%s' restored from %s", dom->def->name,
+             job->path ? job->path : "its managed save image");
+    vd_job_done(job);
+}
+
+/* The state is loaded and the vCPUs stopped; as libvirt's
+ * qemuSaveImageStartVM: started (restored), then running (restored) if the
+ * image says the guest ran and the caller did not ask for paused. */
+static void restore_resumed(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r < 0) { /* as libvirt: the domain does not stay half restored */
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: failed to resume domain: %s",
+                    error);
+        struct verr err = {0};
+        if (dom->vmm)
+            vd_vmm_destroy(dom->vmm, ignore_done, NULL, &err);
+        return;
+    }
+    save_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_RESTORED);
+    restore_finish(job);
+}
+
+static void restored(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_daemon *d = dom->daemon;
+    dom->state = VIR_DOMAIN_PAUSED;
+    dom->reason = VIR_DOMAIN_PAUSED_USER;
+    vd_domain_save_status(d, dom);
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_RESTORED);
+    unsigned f = restore_flags(job);
+    bool run = (f & VIR_DOMAIN_SAVE_RUNNING) ||
+               (job->was_running && !job->paused && !(f & VIR_DOMAIN_SAVE_PAUSED));
+    struct verr err = {0};
+    if (run) {
+        if (vd_vmm_resume(dom->vmm, restore_resumed, job, &err) < 0)
+            restore_resumed(job, -EIO, verr_msg(&err));
+        return;
+    }
+    bool asked = job->paused || (f & VIR_DOMAIN_SAVE_PAUSED);
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      asked ? VIR_DOMAIN_EVENT_SUSPENDED_PAUSED
+                            : VIR_DOMAIN_EVENT_SUSPENDED_RESTORED);
+    restore_finish(job);
+}
+
 static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *error)
 {
     struct vd_job *job = opaque;
@@ -260,14 +346,63 @@ static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *erro
     dom->vmm = vmm;
     dom->id = d->next_id++;
     dom->def->id = dom->id;
+    dom->start_time = (uint64_t)time(NULL);
+    if (job->restore) {
+        restored(job);
+        return;
+    }
     dom->state = job->paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
     dom->reason = job->paused ? VIR_DOMAIN_PAUSED_USER : VIR_DOMAIN_RUNNING_BOOTED;
-    dom->start_time = (uint64_t)time(NULL);
     vd_domain_save_status(d, dom);
     vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
     if (job->paused)
         vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
     vd_job_done(job);
+}
+
+/*
+ * Opens the image a start resumes from: job->path (a restore: dom->def is
+ * already the image's XML), or the managed save image (its XML becomes the
+ * live definition, as libvirt's qemuDomainObjRestore does). Returns the
+ * descriptor, where the stream starts, or -errno with err set.
+ */
+static int open_restore_image(struct vd_job *job, struct verr *err)
+{
+    struct vd_domain *dom = job->dom;
+    char *managed = job->path ? NULL : vd_domain_managed_save_path(dom->daemon, dom->def->name);
+    const char *path = job->path ? job->path : managed;
+    struct vd_save_header h;
+    char *xml = NULL;
+    int fd = -1;
+    int r = path ? vd_save_image_open(path, &fd, &h, &xml, err)
+                 : verr_set(err, ENOENT, "no managed save image");
+    free(managed);
+    if (r < 0)
+        return r;
+    job->was_running = h.was_running;
+    if (!job->path) {
+        struct domain_def *def;
+        r = domain_def_parse_string(xml, 0, &def, err);
+        if (r == 0 && (memcmp(def->uuid, dom->def->uuid, 16) != 0 ||
+                       strcmp(def->name, dom->def->name) != 0)) {
+            r = verr_set(err, EINVAL,
+                         "operation failed: the managed save image of domain '%s' is of domain "
+                         "'%s'",
+                         dom->def->name, def->name);
+            domain_def_free(def);
+        }
+        if (r == 0) {
+            def->id = dom->def->id;
+            domain_def_free(dom->def);
+            dom->def = def;
+        }
+    }
+    free(xml);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
 }
 
 void vd_domain_job_start(struct vd_job *job)
@@ -279,6 +414,17 @@ void vd_domain_job_start(struct vd_job *job)
                     "Requested operation is not valid: domain is already running");
         return;
     }
+    if (!job->restore && !job->path && vd_domain_has_managed_save(dom)) {
+        if (job->flags & VIR_DOMAIN_START_FORCE_BOOT) { /* libvirt drops the image */
+            struct verr e = {0};
+            if (vd_domain_managed_save_remove(dom, &e) < 0) {
+                vd_job_fail_errno(job, -e.code, verr_msg(&e));
+                return;
+            }
+        } else {
+            job->restore = true;
+        }
+    }
     /* The live definition is a copy: live changes never reach the
      * persistent one (createXML of a defined domain brings its own). */
     if (dom->persistent && !dom->newdef) {
@@ -289,19 +435,37 @@ void vd_domain_job_start(struct vd_job *job)
      * definition says so (as libvirt's QEMU driver sets it). */
     if (!vd_domain_has_balloon(dom->def))
         dom->def->current_memory_kib = dom->def->memory_kib;
-    dom->starting = true;
     struct verr err = {0};
+    int fd = -1;
+    if (job->restore) {
+        fd = open_restore_image(job, &err);
+        if (fd < 0) {
+            start_failed(job, fd, verr_msg(&err));
+            return;
+        }
+    }
+    dom->starting = true;
     int r = vd_domain_graphics_prepare(d, dom, &err);
     if (r < 0) {
+        if (fd >= 0)
+            close(fd);
         start_failed(job, r, verr_msg(&err));
         return;
     }
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
-    struct vd_vmm_start_args a = {dom->def, job->paused, balloon_target(dom->def),
-                                  vd_domain_vnc_password(dom->def),
-                                  vd_domain_vnc_valid_to(dom->def)};
+    /* A restore starts stopped, and the balloon is where the image left it. */
+    struct vd_vmm_start_args a = {
+        .def = dom->def,
+        .paused = job->paused || job->restore,
+        .balloon_bytes = job->restore ? 0 : balloon_target(dom->def),
+        .incoming_fd = fd,
+        .vnc_password = vd_domain_vnc_password(dom->def),
+        .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),
+    };
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    if (fd >= 0)
+        close(fd); /* the start has its own copy */
     if (r < 0) {
         vd_domain_console_close_log(dom);
         start_failed(job, r, verr_msg(&err));
@@ -485,6 +649,18 @@ void vd_domain_job_resume(struct vd_job *job)
 void vd_domain_job_undefine(struct vd_job *job)
 {
     struct verr e = {0};
+    if (job->dom->persistent && vd_domain_has_managed_save(job->dom)) {
+        if (!(job->flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: Refusing to undefine while domain "
+                        "managed save image exists");
+            return;
+        }
+        if (vd_domain_managed_save_remove(job->dom, &e) < 0) {
+            vd_job_fail(job, VIR_ERR_SYSTEM_ERROR, "%s", verr_msg(&e));
+            return;
+        }
+    }
     int r = vd_domain_undefine(job->dom->daemon, job->dom, &e);
     if (r < 0)
         vd_job_fail_errno(job, r, verr_msg(&e));

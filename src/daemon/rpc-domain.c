@@ -26,9 +26,7 @@
       xstrdup(dom->def->os_type ? dom->def->os_type : "hvm"))                                      \
     X(DOMAIN_IS_ACTIVE, domain_is_active, active, vd_domain_is_active(dom))                        \
     X(DOMAIN_IS_PERSISTENT, domain_is_persistent, persistent, dom->persistent)                     \
-    X(DOMAIN_IS_UPDATED, domain_is_updated, updated, dom->updated)                                 \
-    /* TODO: managed save (the state issue); until then there is never an image. */                \
-    X(DOMAIN_HAS_MANAGED_SAVE_IMAGE, domain_has_managed_save_image, result, 0)
+    X(DOMAIN_IS_UPDATED, domain_is_updated, updated, dom->updated)
 
 #define VALUE_FN(PROC, name, field, value)                                                         \
     static int get_##name(struct vd_call *c)                                                       \
@@ -183,8 +181,12 @@ static bool list_match(const struct vd_domain *x, unsigned f)
           (f & VIR_CONNECT_LIST_DOMAINS_PAUSED && x->state == VIR_DOMAIN_PAUSED) ||
           (f & VIR_CONNECT_LIST_DOMAINS_SHUTOFF && x->state == VIR_DOMAIN_SHUTOFF)))
         return false;
-    if (f & VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE) /* vireod has none */
-        return false;
+    if (f & (VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE | VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE)) {
+        bool ms = !active && vd_domain_has_managed_save((struct vd_domain *)x);
+        if (!((f & VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE && ms) ||
+              (f & VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE && !ms)))
+            return false;
+    }
     if ((f & (VIR_CONNECT_LIST_DOMAINS_AUTOSTART | VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART)) &&
         !((f & VIR_CONNECT_LIST_DOMAINS_AUTOSTART && x->autostart) ||
           (f & VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART && !x->autostart)))

@@ -79,6 +79,12 @@ static struct vd_job *call_job(struct vd_call *c, struct vd_domain *dom, const c
     return job;
 }
 
+struct vd_job *vd_call_job(struct vd_call *c, struct vd_domain *dom, const char *what,
+                           vd_job_fn run, unsigned flags)
+{
+    return call_job(c, dom, what, run, flags, 0);
+}
+
 static int submit(struct vd_call *c, struct vd_domain *dom, const char *what, vd_job_fn run,
                   unsigned flags, unsigned long long value)
 {
@@ -99,11 +105,12 @@ static unsigned dom_flags(struct vd_call *c)
 static int create(struct vd_call *c)
 {
     unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS ? dom_flags(c) : 0;
-    if (flags & ~(unsigned)VIR_DOMAIN_START_PAUSED)
+    const unsigned known = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_FORCE_BOOT;
+    if (flags & ~known)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: unsupported flags (0x%x) in function "
                             "qemuDomainCreateWithFlags",
-                            flags & ~(unsigned)VIR_DOMAIN_START_PAUSED);
+                            flags & ~known);
     return submit(c, c->dom, "start", vd_domain_job_start, flags, 0);
 }
 
@@ -158,8 +165,11 @@ static int resume(struct vd_call *c)
 
 static int undefine(struct vd_call *c)
 {
-    /* Flags (managed save, snapshots, nvram) name things vireod never keeps. */
-    return submit(c, c->dom, "undefine", vd_domain_job_undefine, 0, 0);
+    /* Of the flags, only the managed save one names something vireod keeps
+     * (snapshots and nvram it has none of). */
+    unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS ? dom_flags(c) : 0;
+    return submit(c, c->dom, "undefine", vd_domain_job_undefine,
+                  flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, 0);
 }
 
 static int set_vcpus(struct vd_call *c)

@@ -33,6 +33,12 @@
 #include "util/mem.h"
 #include "qmp/qmp-client.h"
 
+static void save_finish(struct vd_vmm *vmm, int r, const char *error);
+static int op_send_fd(struct vd_vmm *vmm, const char *command, struct json_object *args, int fd,
+                      vd_vmm_done_fn done, void *opaque, struct verr *err);
+static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                   vd_vmm_done_fn done, void *opaque, struct verr *err);
+
 struct vd_vmm *vmm_new(struct vd_daemon *d, const char *name, const char *uuid, pid_t pid,
                        uint64_t start_time, int pidfd)
 {
@@ -223,6 +229,7 @@ static void finish_exit(struct vd_vmm *vmm)
     vmm->ev->console(vmm->owner, NULL, 0);
     vmm->ev->exited(vmm->owner, how);
     ops_fail_all(ops, "the domain stopped");
+    save_finish(vmm, -ESRCH, "operation failed: the VMM ended during the save");
     if (vmm->stop_done)
         vmm->stop_done(vmm->stop_opaque, 0, NULL);
     vmm->stop_done = NULL;
@@ -311,6 +318,110 @@ static void report(struct vd_vmm *vmm, enum vd_vmm_change kind, bool guest, uint
     vmm->ev->changed(vmm->owner, &ev);
 }
 
+/* ---- save: getfd, migrate "fd:", then the MIGRATION events ---- */
+
+static void save_migrate_sent(void *opaque, int r, const char *error);
+static void vmm_save_status(struct vd_vmm *vmm, const char *status);
+
+#define SAVE_FD_NAME "vireo-save"
+
+static void save_finish(struct vd_vmm *vmm, int r, const char *error)
+{
+    vd_vmm_done_fn done = vmm->save_done;
+    if (!done)
+        return;
+    vmm->save_done = NULL;
+    vmm->save_state = 0;
+    done(vmm->save_opaque, r, error);
+}
+
+/* query-migrate after a failure: its error-desc is the reason. */
+static void save_failed_reply(struct qmp_client *c, struct json_object *reply, const char *error,
+                              void *opaque)
+{
+    (void)c;
+    struct vd_vmm *vmm = opaque;
+    struct json_object *ret, *desc;
+    char msg[512];
+    if (!error && json_object_object_get_ex(reply, "return", &ret) &&
+        json_object_object_get_ex(ret, "error-desc", &desc))
+        snprintf(msg, sizeof(msg), "operation failed: migration out job: %s",
+                 json_object_get_string(desc));
+    else
+        snprintf(msg, sizeof(msg), "operation failed: migration out job: unexpectedly failed");
+    save_finish(vmm, -EIO, msg);
+}
+
+static void vmm_save_status(struct vd_vmm *vmm, const char *status)
+{
+    if (!vmm->save_done || vmm->save_state != 3)
+        return;
+    if (strcmp(status, "completed") == 0) {
+        save_finish(vmm, 0, NULL);
+    } else if (strcmp(status, "failed") == 0) {
+        if (!vmm->qmp || qmp_client_execute_async(vmm->qmp, "query-migrate", NULL,
+                                                  VMM_QMP_TIMEOUT_MS, save_failed_reply, vmm) < 0)
+            save_finish(vmm, -EIO, "operation failed: migration out job: unexpectedly failed");
+    } else if (strcmp(status, "cancelled") == 0) {
+        save_finish(vmm, -ECANCELED, "operation aborted: migration out job: canceled by client");
+    }
+}
+
+static void save_step(void *opaque, int r, const char *error)
+{
+    struct vd_vmm *vmm = opaque;
+    if (r < 0) {
+        save_finish(vmm, r, error);
+        return;
+    }
+    struct verr err = {0};
+    struct json_object *args = json_object_new_object();
+    vmm->save_state++;
+    if (vmm->save_state == 2) { /* capabilities set: the descriptor */
+        json_object_object_add(args, "fdname", json_object_new_string(SAVE_FD_NAME));
+        r = op_send_fd(vmm, "getfd", args, vmm->save_fd, save_step, vmm, &err);
+    } else { /* 3: the stream; the end comes as MIGRATION events */
+        json_object_object_add(args, "uri", json_object_new_string("fd:" SAVE_FD_NAME));
+        r = op_send(vmm, "migrate", args, save_migrate_sent, vmm, &err);
+    }
+    if (r < 0)
+        save_finish(vmm, r, verr_msg(&err));
+}
+
+static void save_migrate_sent(void *opaque, int r, const char *error)
+{
+    struct vd_vmm *vmm = opaque;
+    if (r < 0)
+        save_finish(vmm, r, error);
+    /* else: MIGRATION events from here on (vmm_save_status) */
+}
+
+int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    if (vmm->save_done)
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: a save of domain '%s' is under way",
+                        vmm->name);
+    /* The MIGRATION events are what says the stream is complete. */
+    struct json_object *cap = json_object_new_object();
+    json_object_object_add(cap, "capability", json_object_new_string("events"));
+    json_object_object_add(cap, "state", json_object_new_boolean(true));
+    struct json_object *caps = json_object_new_array();
+    json_object_array_add(caps, cap);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "capabilities", caps);
+    vmm->save_fd = fd;
+    vmm->save_state = 1;
+    vmm->save_done = done;
+    vmm->save_opaque = opaque;
+    int r = op_send(vmm, "migrate-set-capabilities", args, save_step, vmm, err);
+    if (r < 0) {
+        vmm->save_done = NULL;
+        vmm->save_state = 0;
+    }
+    return r;
+}
+
 static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opaque)
 {
     (void)c;
@@ -338,6 +449,10 @@ static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opa
         report(vmm, VD_VMM_RESUMED, false, 0);
     } else if (strcmp(n, "RESET") == 0) {
         report(vmm, VD_VMM_RESET, guest, 0);
+    } else if (strcmp(n, "MIGRATION") == 0) {
+        const char *status =
+            data && json_object_object_get_ex(data, "status", &v) ? json_object_get_string(v) : "";
+        vmm_save_status(vmm, status ? status : "");
     } else if (strcmp(n, "BALLOON_CHANGE") == 0) {
         if (data && json_object_object_get_ex(data, "actual", &v) && json_object_get_int64(v) > 0)
             report(vmm, VD_VMM_BALLOON, false, (uint64_t)json_object_get_int64(v));
@@ -431,9 +546,10 @@ static void op_reply(struct qmp_client *c, struct json_object *reply, const char
     free(op);
 }
 
-/* Sends a QMP command (args taken over); done gets the outcome. */
-static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *args,
-                   vd_vmm_done_fn done, void *opaque, struct verr *err)
+/* Sends a QMP command (args taken over), with fd passed alongside unless
+ * it is -1; done gets the outcome. */
+static int op_send_fd(struct vd_vmm *vmm, const char *command, struct json_object *args, int fd,
+                      vd_vmm_done_fn done, void *opaque, struct verr *err)
 {
     if (vmm->exited || vmm->destroying || vmm->quitting) {
         json_object_put(args);
@@ -448,13 +564,24 @@ static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *
     op->command = command;
     op->done = done;
     op->opaque = opaque;
-    if (qmp_client_execute_async(vmm->qmp, command, args, VMM_QMP_TIMEOUT_MS, op_reply, op) < 0) {
+    int r = fd >= 0 ? qmp_client_execute_async_fd(vmm->qmp, command, args, fd, VMM_QMP_TIMEOUT_MS,
+                                                  op_reply, op)
+                    : qmp_client_execute_async(vmm->qmp, command, args, VMM_QMP_TIMEOUT_MS,
+                                               op_reply, op);
+    if (r < 0) {
         free(op);
-        return verr_set(err, EIO, "operation failed: %s: QMP is gone", command);
+        return verr_set(err, EIO, "operation failed: %s: %s", command,
+                        r == -EAGAIN ? "QMP is busy" : "QMP is gone");
     }
     op->next = vmm->ops;
     vmm->ops = op;
     return 0;
+}
+
+static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                   vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send_fd(vmm, command, args, -1, done, opaque, err);
 }
 
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)

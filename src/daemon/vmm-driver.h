@@ -84,6 +84,10 @@ struct vd_vmm_start_args {
     uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
     const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
     int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
+    /* >= 0: the VM's state is loaded from this descriptor, from its current
+     * offset (-incoming defer, getfd, migrate-incoming), before anything
+     * runs; the caller keeps it. -1 for none (0 is a descriptor). */
+    int incoming_fd;
 };
 
 /*
@@ -117,6 +121,14 @@ int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done,
  * be NULL: probed), or eject (file NULL; force as QMP's). */
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
                          bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/*
+ * Saves the VM's whole state into fd, from its current offset: the
+ * vCPUs stop (if they ran), QMP getfd passes fd, migrate "fd:" writes the
+ * stream, and done comes when the MIGRATION event says completed (0; the
+ * vCPUs stay stopped, and the caller ends the VMM or lets it run again)
+ * or failed (the VMM's reason). fd stays the caller's.
+ */
+int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

@@ -58,6 +58,10 @@ struct vd_vmm {
     bool qmp_lost;            /* QMP ended while the process lived: reported unless it exits soon */
     struct loop_timer *timer; /* the kill escalation, or the wait for QMP's last words */
     int kill_stage;           /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+    vd_vmm_done_fn save_done; /* a save under way (vd_vmm_save) */
+    void *save_opaque;
+    int save_fd;              /* the caller's: passed with getfd */
+    int save_state;           /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };

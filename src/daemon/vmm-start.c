@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/vireod.h"
@@ -68,6 +69,7 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
+    int incoming_fd;    /* a dup of the caller's, or -1 */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
     int64_t vnc_valid_to;
@@ -88,6 +90,8 @@ struct start_work {
 
 static void work_free(struct start_work *w)
 {
+    if (w->incoming_fd >= 0)
+        close(w->incoming_fd);
     vmm_argv_free(w->argv);
     free(w->name);
     free(w->run_dir);
@@ -157,6 +161,71 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
     return r;
 }
 
+#define INCOMING_FD_NAME "vireo-restore"
+/* How long a restore may take to read its stream. */
+#define INCOMING_TIMEOUT_MS (10 * 60 * 1000)
+#define INCOMING_POLL_MS    20
+
+/* The VMM's end after a refused stream: its log's last line says why. */
+static int incoming_failed(struct start_work *w)
+{
+    char last[512];
+    vd_proc_wait_exit(w->pidfd, VMM_DESTROY_GRACE_MS);
+    last_log_line(w->logpath, last, sizeof(last));
+    const char *why = last;
+    if (strncmp(why, "vireo-vmm: error: ", 18) == 0)
+        why += 18;
+    return verr_set(&w->err, EINVAL, "operation failed: job 'migration in' failed: %s", why);
+}
+
+/* The VM's state from w->incoming_fd, as libvirt restores into QEMU: getfd,
+ * migrate-incoming "fd:", then the migration's status up to completed. A
+ * failed load ends the VMM (as QEMU's does). The status is polled with
+ * query-migrate rather than taken from MIGRATION events: the process that
+ * refuses a stream exits at once, and the one thing that says why is its
+ * log. */
+static int load_incoming(struct start_work *w)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "fdname", json_object_new_string(INCOMING_FD_NAME));
+    struct json_object *reply = NULL, *e, *desc, *ret, *status;
+    int r = qmp_client_execute_fd(w->qmp, "getfd", args, w->incoming_fd, VMM_QMP_TIMEOUT_MS, &reply,
+                                  &w->err);
+    if (r == 0 && json_object_object_get_ex(reply, "error", &e))
+        r = verr_set(&w->err, EIO, "vireo-vmm refused getfd: %s",
+                     json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
+                                                                 : "error");
+    json_object_put(reply);
+    if (r < 0)
+        return r;
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string("fd:" INCOMING_FD_NAME));
+    r = qmp_run(w, "migrate-incoming", args);
+    if (r < 0)
+        return r;
+    for (int waited = 0; waited < INCOMING_TIMEOUT_MS; waited += INCOMING_POLL_MS) {
+        struct verr e2 = {0};
+        reply = NULL;
+        r = qmp_client_execute(w->qmp, "query-migrate", NULL, VMM_QMP_TIMEOUT_MS, &reply, &e2);
+        const char *st = NULL;
+        if (r == 0 && json_object_object_get_ex(reply, "return", &ret) &&
+            json_object_object_get_ex(ret, "status", &status))
+            st = json_object_get_string(status);
+        bool done = st && strcmp(st, "completed") == 0;
+        bool failed = r < 0 || (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0));
+        json_object_put(reply);
+        if (done)
+            return 0;
+        if (failed) /* QMP ended, or the status says so: the VMM refused the stream */
+            return incoming_failed(w);
+        struct timespec ts = {0, INCOMING_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return verr_set(&w->err, ETIMEDOUT,
+                    "operation failed: job 'migration in' failed: no end after %d s",
+                    INCOMING_TIMEOUT_MS / 1000);
+}
+
 /* Steps 4-8; touches nothing but w. */
 static int start_blocking(struct start_work *w)
 {
@@ -216,7 +285,9 @@ static int start_blocking(struct start_work *w)
     r = qmp_client_connect(w->qmp_path, VMM_QMP_TIMEOUT_MS, &w->qmp, err);
     if (r < 0)
         return r;
-    if (w->balloon_bytes) {
+    if (w->incoming_fd >= 0)
+        r = load_incoming(w);
+    if (r == 0 && w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
@@ -343,7 +414,15 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->owner = owner;
     w->done = done;
     w->opaque = opaque;
-    w->pidfd = w->console_fd = w->lock_fd = -1;
+    w->pidfd = w->console_fd = w->lock_fd = w->incoming_fd = -1;
+    if (a->incoming_fd >= 0) {
+        w->incoming_fd = fcntl(a->incoming_fd, F_DUPFD_CLOEXEC, 3);
+        if (w->incoming_fd < 0) {
+            int r = verr_errno(err, errno, "cannot duplicate the state file's descriptor");
+            work_free(w);
+            return r;
+        }
+    }
 
     /* 1. The command line. What vireo-vmm cannot run is refused here,
      * before anything is spawned: vmm_argv_build first runs
@@ -362,9 +441,13 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     size_t n = 0;
     while (w->argv[n])
         n++;
-    w->argv = xrealloc(w->argv, (n + 2) * sizeof(*w->argv));
-    w->argv[n] = xstrdup("-S");
-    w->argv[n + 1] = NULL;
+    w->argv = xrealloc(w->argv, (n + 4) * sizeof(*w->argv));
+    w->argv[n++] = xstrdup("-S");
+    if (w->incoming_fd >= 0) { /* the stream comes through getfd once QMP is up */
+        w->argv[n++] = xstrdup("-incoming");
+        w->argv[n++] = xstrdup("defer");
+    }
+    w->argv[n] = NULL;
 
     /* 2. The lock: no second VMM while one of this domain lives. */
     w->lock_fd = vd_lock_take(d->run_dir, def->name, err);

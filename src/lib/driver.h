@@ -102,8 +102,18 @@ struct vir_driver {
     int (*reset)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*suspend)(vir_domain *dom, vir_error *err);
     int (*resume)(vir_domain *dom, vir_error *err);
-    int (*save)(vir_domain *dom, const char *path, unsigned int flags, vir_error *err);
-    int (*restore)(vir_connect *conn, const char *path, unsigned int flags, vir_error *err);
+    /* dxml: the XML to store or restore instead (NULL for none). */
+    int (*save)(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                vir_error *err);
+    int (*restore)(vir_connect *conn, const char *path, const char *dxml, unsigned int flags,
+                   vir_error *err);
+    char *(*save_image_get_xml_desc)(vir_connect *conn, const char *path, unsigned int flags,
+                                     vir_error *err);
+    int (*save_image_define_xml)(vir_connect *conn, const char *path, const char *dxml,
+                                 unsigned int flags, vir_error *err);
+    char *(*managed_save_get_xml_desc)(vir_domain *dom, unsigned int flags, vir_error *err);
+    int (*managed_save_define_xml)(vir_domain *dom, const char *dxml, unsigned int flags,
+                                   vir_error *err);
     int (*managed_save)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*has_managed_save)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*managed_save_remove)(vir_domain *dom, unsigned int flags, vir_error *err);

@@ -584,6 +584,69 @@ static int remote_resume(vir_domain *dom, vir_error *err)
     return dom_call(dom, REMOTE_PROC_DOMAIN_RESUME, err);
 }
 
+static int remote_save(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                       vir_error *err)
+{
+    struct remote_domain_save_flags_args a = {
+        .to = (char *)path, .dxml = (char *)dxml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SAVE_FLAGS, &a, NULL, err);
+}
+
+static int remote_restore(vir_connect *conn, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err)
+{
+    struct remote_domain_restore_flags_args a = {
+        .from = (char *)path, .dxml = (char *)dxml, .flags = flags};
+    return call(conn, REMOTE_PROC_DOMAIN_RESTORE_FLAGS, &a, NULL, err);
+}
+
+static int remote_managed_save(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    return dom_flags_call(dom, REMOTE_PROC_DOMAIN_MANAGED_SAVE, flags, err);
+}
+
+static int remote_managed_save_remove(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    return dom_flags_call(dom, REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE, flags, err);
+}
+
+static char *remote_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                            vir_error *err)
+{
+    struct remote_domain_save_image_get_xml_desc_args a = {.file = (char *)path, .flags = flags};
+    struct remote_domain_save_image_get_xml_desc_ret r = {0};
+    if (call(conn, REMOTE_PROC_DOMAIN_SAVE_IMAGE_GET_XML_DESC, &a, &r, err) < 0)
+        return NULL;
+    return r.xml;
+}
+
+static int remote_save_image_define_xml(vir_connect *conn, const char *path, const char *dxml,
+                                        unsigned int flags, vir_error *err)
+{
+    struct remote_domain_save_image_define_xml_args a = {
+        .file = (char *)path, .dxml = (char *)dxml, .flags = flags};
+    return call(conn, REMOTE_PROC_DOMAIN_SAVE_IMAGE_DEFINE_XML, &a, NULL, err);
+}
+
+static char *remote_managed_save_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_managed_save_get_xml_desc_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_managed_save_get_xml_desc_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_MANAGED_SAVE_GET_XML_DESC, &a, &r, err) < 0)
+        return NULL;
+    return r.xml;
+}
+
+static int remote_managed_save_define_xml(vir_domain *dom, const char *dxml, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_domain_managed_save_define_xml_args a = {.dxml = (char *)dxml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_MANAGED_SAVE_DEFINE_XML, &a, NULL, err);
+}
+
 static int remote_has_managed_save(vir_domain *dom, unsigned int flags, vir_error *err)
 {
     struct remote_domain_has_managed_save_image_args a = {.flags = flags};
@@ -740,6 +803,14 @@ const struct vir_driver vir_remote_driver = {
     .suspend = remote_suspend,
     .resume = remote_resume,
     .has_managed_save = remote_has_managed_save,
+    .save = remote_save,
+    .restore = remote_restore,
+    .managed_save = remote_managed_save,
+    .managed_save_remove = remote_managed_save_remove,
+    .save_image_get_xml_desc = remote_save_image_get_xml_desc,
+    .save_image_define_xml = remote_save_image_define_xml,
+    .managed_save_get_xml_desc = remote_managed_save_get_xml_desc,
+    .managed_save_define_xml = remote_managed_save_define_xml,
     .get_id = remote_get_id,
     .get_os_type = remote_get_os_type,
     .get_info = remote_get_info,

@@ -835,8 +835,12 @@ static int write_save_file(const char *path, const struct domain_def *live, vir_
     return 0;
 }
 
-static int test_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err)
+static int test_save(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                     vir_error *err)
 {
+    if (dxml) /* as libvirt's test driver */
+        return vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                          "argument unsupported: xml modification unsupported");
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
     if (flags & ~known)
@@ -850,12 +854,10 @@ static int test_save(vir_domain *dom, const char *path, unsigned int flags, vir_
     return 0;
 }
 
-static int test_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err)
+/* Reads a save file of this driver's format into *def; as_saved: the XML as it is in the
+ * file (no interface names given, as a start gives them). */
+static int read_save_file(const char *path, bool as_saved, struct domain_def **defp, vir_error *err)
 {
-    unsigned known =
-        VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
-    if (flags & ~known)
-        return vir_report_flags(err, flags & ~known, "testDomainRestoreFlags");
     struct buf b = BUF_INIT;
     struct verr verr = {0};
     int r = file_read_all(path, TEST_SAVE_MAX, &b, &verr);
@@ -881,10 +883,29 @@ static int test_restore(vir_connect *conn, const char *path, unsigned int flags,
     }
     char *xml = xstrndup((const char *)b.data + off, (size_t)len32);
     buf_free(&b);
-    struct domain_def *def;
-    r = parse_xml(xml, 0, &def, err);
+    if (as_saved) {
+        r = domain_def_parse_string(xml, DOMAIN_PARSE_GENERIC, defp, &verr);
+        if (r < 0)
+            vir_report(err, VIR_ERR_XML_ERROR, "%s", verr_msg(&verr));
+    } else {
+        r = parse_xml(xml, 0, defp, err);
+    }
     free(xml);
-    if (r < 0)
+    return r < 0 ? -1 : 0;
+}
+
+static int test_restore(vir_connect *conn, const char *path, const char *dxml, unsigned int flags,
+                        vir_error *err)
+{
+    if (dxml)
+        return vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                          "argument unsupported: xml modification unsupported");
+    unsigned known =
+        VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
+    if (flags & ~known)
+        return vir_report_flags(err, flags & ~known, "testDomainRestoreFlags");
+    struct domain_def *def;
+    if (read_save_file(path, false, &def, err) < 0)
         return -1;
     struct test_priv *p = priv_of(conn);
     bool bad;
@@ -911,6 +932,42 @@ static int test_restore(vir_connect *conn, const char *path, unsigned int flags,
                 paused ? VIR_DOMAIN_PAUSED_USER : VIR_DOMAIN_RUNNING_RESTORED);
     emit(conn, d, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_RESTORED);
     return 0;
+}
+
+static char *test_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                          vir_error *err)
+{
+    (void)conn;
+    if (flags & ~(unsigned)VIR_DOMAIN_SAVE_IMAGE_XML_SECURE) {
+        vir_report_flags(err, flags & ~(unsigned)VIR_DOMAIN_SAVE_IMAGE_XML_SECURE,
+                         "testDomainSaveImageGetXMLDesc");
+        return NULL;
+    }
+    struct domain_def *def;
+    if (read_save_file(path, true, &def, err) < 0)
+        return NULL;
+    char *xml = domain_def_format(def, DOMAIN_FORMAT_SECURE);
+    domain_def_free(def);
+    return xml;
+}
+
+static int test_save_image_define_xml(vir_connect *conn, const char *path, const char *dxml,
+                                      unsigned int flags, vir_error *err)
+{
+    (void)conn;
+    unsigned known = VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
+    if (flags & ~known)
+        return vir_report_flags(err, flags & ~known, "testDomainSaveImageDefineXML");
+    struct domain_def *old, *def;
+    if (read_save_file(path, true, &old, err) < 0)
+        return -1;
+    domain_def_free(old);
+    struct verr verr = {0};
+    if (domain_def_parse_string(dxml, DOMAIN_PARSE_GENERIC, &def, &verr) < 0)
+        return vir_report(err, VIR_ERR_XML_ERROR, "%s", verr_msg(&verr));
+    int r = write_save_file(path, def, err);
+    domain_def_free(def);
+    return r;
 }
 
 static int test_managed_save(vir_domain *dom, unsigned int flags, vir_error *err)
@@ -1470,6 +1527,8 @@ const struct vir_driver vir_test_driver = {
     .resume = test_resume,
     .save = test_save,
     .restore = test_restore,
+    .save_image_get_xml_desc = test_save_image_get_xml_desc,
+    .save_image_define_xml = test_save_image_define_xml,
     .managed_save = test_managed_save,
     .has_managed_save = test_has_managed_save,
     .managed_save_remove = test_managed_save_remove,

@@ -14,10 +14,12 @@
 #include "util/str.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct vir_event_cb {
     struct vir_event_cb *next;
@@ -537,24 +539,118 @@ int vir_domain_resume(vir_domain *dom, vir_error *err)
     DOM_MUTATE("virDomainResume", resume, err);
 }
 
+/* As libvirt's client library: the daemon works out of the caller's
+ * process, so a relative path is made absolute here. */
+static char *abs_path(const char *path)
+{
+    if (path[0] == '/')
+        return xstrdup(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return xstrdup(path); /* the daemon refuses it, with its words */
+    return xasprintf("%s/%s", cwd, path);
+}
+
+int vir_domain_save_flags(vir_domain *dom, const char *path, const char *dxml, unsigned int flags,
+                          vir_error *err)
+{
+    const char *api = flags || dxml ? "virDomainSaveFlags" : "virDomainSave";
+    CHECK_DOM(dom, -1);
+    if (!path)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "to in %s must not be NULL", api);
+    WRITABLE(dom->conn, api, -1);
+    if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
+        return vir_report(err, VIR_ERR_INVALID_ARG, "%s",
+                          "Flags 'VIR_DOMAIN_SAVE_RUNNING' and 'VIR_DOMAIN_SAVE_PAUSED' are "
+                          "mutually exclusive");
+    DRV(dom->conn, save, api, -1);
+    char *abs = abs_path(path);
+    int r = dom->conn->driver->save(dom, abs, dxml, flags, err);
+    free(abs);
+    return r;
+}
+
 int vir_domain_save(vir_domain *dom, const char *path, unsigned int flags, vir_error *err)
 {
-    if (!path) {
-        vir_error_reset(err);
-        return vir_report(err, VIR_ERR_INVALID_ARG, "to in %s must not be NULL", "virDomainSave");
-    }
-    DOM_MUTATE(flags ? "virDomainSaveFlags" : "virDomainSave", save, path, flags, err);
+    return vir_domain_save_flags(dom, path, NULL, flags, err);
+}
+
+int vir_domain_restore_flags(vir_connect *conn, const char *path, const char *dxml,
+                             unsigned int flags, vir_error *err)
+{
+    const char *api = flags || dxml ? "virDomainRestoreFlags" : "virDomainRestore";
+    CHECK_CONN(conn, -1);
+    WRITABLE(conn, api, -1);
+    if (!path)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "from in %s must not be NULL", api);
+    if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
+        return vir_report(err, VIR_ERR_INVALID_ARG, "%s",
+                          "Flags 'VIR_DOMAIN_SAVE_RUNNING' and 'VIR_DOMAIN_SAVE_PAUSED' are "
+                          "mutually exclusive");
+    DRV(conn, restore, api, -1);
+    char *abs = abs_path(path);
+    int r = conn->driver->restore(conn, abs, dxml, flags, err);
+    free(abs);
+    return r;
 }
 
 int vir_domain_restore(vir_connect *conn, const char *path, unsigned int flags, vir_error *err)
 {
+    return vir_domain_restore_flags(conn, path, NULL, flags, err);
+}
+
+char *vir_domain_save_image_get_xml_desc(vir_connect *conn, const char *path, unsigned int flags,
+                                         vir_error *err)
+{
+    CHECK_CONN(conn, NULL);
+    if (!path) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "file in %s must not be NULL",
+                   "virDomainSaveImageGetXMLDesc");
+        return NULL;
+    }
+    if ((conn->flags & VIR_CONNECT_RO) && (flags & VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)) {
+        vir_report(err, VIR_ERR_OPERATION_DENIED, "%s",
+                   "virDomainSaveImageGetXMLDesc with secure flag");
+        return NULL;
+    }
+    DRV(conn, save_image_get_xml_desc, "virDomainSaveImageGetXMLDesc", NULL);
+    char *abs = abs_path(path);
+    char *xml = conn->driver->save_image_get_xml_desc(conn, abs, flags, err);
+    free(abs);
+    return xml;
+}
+
+int vir_domain_save_image_define_xml(vir_connect *conn, const char *path, const char *dxml,
+                                     unsigned int flags, vir_error *err)
+{
     CHECK_CONN(conn, -1);
-    WRITABLE(conn, flags ? "virDomainRestoreFlags" : "virDomainRestore", -1);
-    if (!path)
-        return vir_report(err, VIR_ERR_INVALID_ARG, "from in %s must not be NULL",
-                          "virDomainRestore");
-    DRV(conn, restore, "virDomainRestore", -1);
-    return conn->driver->restore(conn, path, flags, err);
+    WRITABLE(conn, "virDomainSaveImageDefineXML", -1);
+    if (!path || !dxml)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "%s in %s must not be NULL",
+                          path ? "dxml" : "file", "virDomainSaveImageDefineXML");
+    DRV(conn, save_image_define_xml, "virDomainSaveImageDefineXML", -1);
+    char *abs = abs_path(path);
+    int r = conn->driver->save_image_define_xml(conn, abs, dxml, flags, err);
+    free(abs);
+    return r;
+}
+
+char *vir_domain_managed_save_get_xml_desc(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    if ((dom->conn->flags & VIR_CONNECT_RO) && (flags & VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)) {
+        vir_report(err, VIR_ERR_OPERATION_DENIED, "%s",
+                   "virDomainManagedSaveGetXMLDesc with secure flag");
+        return NULL;
+    }
+    DRV(dom->conn, managed_save_get_xml_desc, "virDomainManagedSaveGetXMLDesc", NULL);
+    return dom->conn->driver->managed_save_get_xml_desc(dom, flags, err);
+}
+
+int vir_domain_managed_save_define_xml(vir_domain *dom, const char *dxml, unsigned int flags,
+                                       vir_error *err)
+{
+    DOM_MUTATE("virDomainManagedSaveDefineXML", managed_save_define_xml, dxml, flags, err);
 }
 
 int vir_domain_managed_save(vir_domain *dom, unsigned int flags, vir_error *err)

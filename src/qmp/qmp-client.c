@@ -270,6 +270,37 @@ int qmp_client_send_raw(struct qmp_client *c, const void *data, size_t len, stru
     return 0;
 }
 
+/*
+ * Sends the first bytes of text with fd attached (SCM_RIGHTS), as QEMU's
+ * getfd expects the descriptor to come with the command's bytes. Returns
+ * how many bytes went (at least one), or -errno.
+ */
+static ssize_t send_with_fd(int sock, const char *text, size_t len, int fd, bool dontwait)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = {(void *)text, len};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctl.buf,
+                         .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    for (;;) {
+        ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
+        if (w >= 0)
+            return w;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
 /* Formats a request line with a fresh id (copied to id, 32 bytes). */
 static char *build_request(struct qmp_client *c, const char *command, struct json_object *args,
                            char *id, size_t *len)
@@ -287,8 +318,8 @@ static char *build_request(struct qmp_client *c, const char *command, struct jso
     return buf_detach(&b, len);
 }
 
-int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
-                       int timeout_ms, struct json_object **reply, struct verr *err)
+static int execute(struct qmp_client *c, const char *command, struct json_object *args, int fd,
+                   int timeout_ms, struct json_object **reply, struct verr *err)
 {
     if (c->loop) {
         json_object_put(args);
@@ -297,7 +328,17 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
     char id[32];
     size_t len;
     char *text = build_request(c, command, args, id, &len);
-    int r = qmp_client_send_raw(c, text, len, err);
+    size_t sent = 0;
+    int r = 0;
+    if (fd >= 0) {
+        ssize_t w = send_with_fd(c->fd, text, len, fd, false);
+        if (w < 0)
+            r = verr_errno(err, (int)-w, "QMP write failed");
+        else
+            sent = (size_t)w;
+    }
+    if (r == 0)
+        r = qmp_client_send_raw(c, text + sent, len - sent, err);
     free(text);
     if (r < 0)
         return r;
@@ -317,6 +358,18 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
         if (r < 0)
             return verr_prefix(err, "QMP command '%s'", command);
     }
+}
+
+int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
+                       int timeout_ms, struct json_object **reply, struct verr *err)
+{
+    return execute(c, command, args, -1, timeout_ms, reply, err);
+}
+
+int qmp_client_execute_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                          int fd, int timeout_ms, struct json_object **reply, struct verr *err)
+{
+    return execute(c, command, args, fd, timeout_ms, reply, err);
 }
 
 int qmp_client_next_event(struct qmp_client *c, int timeout_ms, struct json_object **event,
@@ -536,12 +589,21 @@ static void request_timeout(struct loop *loop, struct loop_timer *t, void *opaqu
     client_leave(c);
 }
 
-int qmp_client_execute_async(struct qmp_client *c, const char *command, struct json_object *args,
-                             int timeout_ms, qmp_client_reply_fn fn, void *opaque)
+static int execute_async(struct qmp_client *c, const char *command, struct json_object *args,
+                         int fd, int timeout_ms, qmp_client_reply_fn fn, void *opaque)
 {
     if (!c->loop || c->hung_up || c->close_requested) {
         json_object_put(args);
         return -ENOTCONN;
+    }
+    if (fd >= 0) {
+        /* The descriptor goes with the command's first byte: nothing may
+         * be queued before it. */
+        client_flush_out(c);
+        if (c->out.len || c->hung_up) {
+            json_object_put(args);
+            return c->hung_up ? -ENOTCONN : -EAGAIN;
+        }
     }
     struct pending_request *p = xcalloc(1, sizeof(*p));
     p->client = c;
@@ -549,7 +611,17 @@ int qmp_client_execute_async(struct qmp_client *c, const char *command, struct j
     p->opaque = opaque;
     size_t len;
     char *text = build_request(c, command, args, p->id, &len);
-    buf_append(&c->out, text, len);
+    size_t sent = 0;
+    if (fd >= 0) {
+        ssize_t w = send_with_fd(c->fd, text, len, fd, true);
+        if (w < 0) {
+            free(text);
+            free(p);
+            return (int)w;
+        }
+        sent = (size_t)w;
+    }
+    buf_append(&c->out, text + sent, len - sent);
     free(text);
     p->timer = loop_timer_new(c->loop, request_timeout, p);
     loop_timer_arm(p->timer, (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull, 0);
@@ -559,4 +631,16 @@ int qmp_client_execute_async(struct qmp_client *c, const char *command, struct j
     client_flush_out(c); /* a failure here fails p through client_hangup */
     client_leave(c);
     return 0;
+}
+
+int qmp_client_execute_async(struct qmp_client *c, const char *command, struct json_object *args,
+                             int timeout_ms, qmp_client_reply_fn fn, void *opaque)
+{
+    return execute_async(c, command, args, -1, timeout_ms, fn, opaque);
+}
+
+int qmp_client_execute_async_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                                int fd, int timeout_ms, qmp_client_reply_fn fn, void *opaque)
+{
+    return execute_async(c, command, args, fd, timeout_ms, fn, opaque);
 }

@@ -46,6 +46,10 @@ struct json_object *qmp_client_greeting(const struct qmp_client *c);
  */
 int qmp_client_execute(struct qmp_client *c, const char *command, struct json_object *args,
                        int timeout_ms, struct json_object **reply, struct verr *err);
+/* The same, with fd passed alongside the command (SCM_RIGHTS), as QMP's
+ * getfd and add-fd take a descriptor. The caller keeps fd. */
+int qmp_client_execute_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                          int fd, int timeout_ms, struct json_object **reply, struct verr *err);
 /*
  * Returns 0 with the oldest queued or next arriving event in *event (owned
  * by the caller), -ETIMEDOUT if none came within timeout_ms (0: just check).
@@ -91,5 +95,9 @@ int qmp_client_attach(struct qmp_client *c, struct loop *loop, qmp_client_event_
  */
 int qmp_client_execute_async(struct qmp_client *c, const char *command, struct json_object *args,
                              int timeout_ms, qmp_client_reply_fn fn, void *opaque);
+/* The same with fd passed alongside (see qmp_client_execute_fd); -EAGAIN
+ * when earlier requests are still unsent (fn is then not called). */
+int qmp_client_execute_async_fd(struct qmp_client *c, const char *command, struct json_object *args,
+                                int fd, int timeout_ms, qmp_client_reply_fn fn, void *opaque);
 
 #endif

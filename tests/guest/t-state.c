@@ -140,11 +140,19 @@ static bool block_check(struct vdev *d, uint64_t seed, uint64_t seq, const char 
 
 static uint64_t rtc_seconds(void)
 {
-    /* Seconds since the start of the month: enough to see time going backwards. */
+    /* Seconds since the start of the month: enough to see time going backwards. The fields
+     * are read until two rounds agree: this guest's reads are emulated one by one and can
+     * straddle a minute's end (59 s, then the next minute), which would look like a jump
+     * forward and then back. */
     while (cmos_read(0x0a) & 0x80)
         ;
     uint8_t b = cmos_read(0x0b);
-    uint8_t s = cmos_read(0), m = cmos_read(2), h = cmos_read(4), day = cmos_read(7);
+    uint8_t s, m, h, day;
+    for (;;) {
+        s = cmos_read(0), m = cmos_read(2), h = cmos_read(4), day = cmos_read(7);
+        if (s == cmos_read(0) && m == cmos_read(2) && h == cmos_read(4) && day == cmos_read(7))
+            break;
+    }
     if (!(b & 4)) {
         s = (uint8_t)((s >> 4) * 10 + (s & 15));
         m = (uint8_t)((m >> 4) * 10 + (m & 15));

@@ -56,7 +56,7 @@ vir_domain *vsh_lookup_domain(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, co
 }
 
 /* Reads an XML file as virsh does before define/create. */
-static char *read_xml_file(struct vsh_ctl *ctl, const char *path)
+char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path)
 {
     struct buf b = BUF_INIT;
     struct verr verr = {0};
@@ -243,7 +243,7 @@ bool vsh_cmd_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 bool vsh_cmd_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     const char *file = vsh_opt_string(cmd, "file");
-    char *xml = read_xml_file(ctl, file);
+    char *xml = vsh_read_xml_file(ctl, file);
     if (!xml)
         return false;
     vir_error err;
@@ -364,7 +364,7 @@ static bool console_unsupported(struct vsh_ctl *ctl, vir_domain *dom)
 bool vsh_cmd_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     const char *file = vsh_opt_string(cmd, "file");
-    char *xml = read_xml_file(ctl, file);
+    char *xml = vsh_read_xml_file(ctl, file);
     if (!xml)
         return false;
     unsigned flags = 0;
@@ -549,7 +549,14 @@ bool vsh_cmd_save(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     if (!dom)
         return false;
     vir_error err;
-    ok = vir_domain_save(dom, file, flags, &err) == 0;
+    const char *xml_file = vsh_opt_string(cmd, "xml");
+    char *xml = xml_file ? vsh_read_xml_file(ctl, xml_file) : NULL;
+    if (xml_file && !xml) {
+        vir_domain_free(dom);
+        return false;
+    }
+    ok = vir_domain_save_flags(dom, file, xml, flags, &err) == 0;
+    free(xml);
     if (ok) {
         vsh_print_extra(ctl, "\nDomain '%s' saved to %s\n", vir_domain_get_name(dom), file);
     } else {
@@ -568,7 +575,13 @@ bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     const char *file = vsh_opt_string(cmd, "file");
     vir_error err;
-    if (vir_domain_restore(ctl->conn, file, flags, &err) < 0) {
+    const char *xml_file = vsh_opt_string(cmd, "xml");
+    char *xml = xml_file ? vsh_read_xml_file(ctl, xml_file) : NULL;
+    if (xml_file && !xml)
+        return false;
+    int r = vir_domain_restore_flags(ctl->conn, file, xml, flags, &err);
+    free(xml);
+    if (r < 0) {
         vsh_error(ctl, "Failed to restore domain from %s", file);
         vsh_report(ctl, &err);
         return false;
@@ -899,7 +912,7 @@ static const char *editor(void)
 }
 
 /* Runs the editor on path through the shell, as virsh does ("$EDITOR path"). */
-static int run_editor(struct vsh_ctl *ctl, const char *path)
+int vsh_run_editor(struct vsh_ctl *ctl, const char *path)
 {
     const char *ed = editor();
     char *command = xasprintf("%s %s", ed, path);
@@ -974,10 +987,10 @@ bool vsh_cmd_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
      * no), so scripts and tests can drive the re-edit loop. */
     FILE *tty = stdin;
     for (;;) {
-        if (run_editor(ctl, path) < 0)
+        if (vsh_run_editor(ctl, path) < 0)
             goto out;
         free(edited);
-        edited = read_xml_file(ctl, path);
+        edited = vsh_read_xml_file(ctl, path);
         if (!edited)
             goto out;
         if (strcmp(edited, orig) == 0) {

@@ -356,6 +356,7 @@ static const struct vsh_opt opts_save[] = {
     DOM_OPT,
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "where to save the data"},
     {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when saving"},
+    {"xml", VSH_OT_STRING, 0, "filename containing updated XML for the target"},
     {"running", VSH_OT_BOOL, 0, "set domain to be running on restore"},
     {"paused", VSH_OT_BOOL, 0, "set domain to be paused on restore"},
     {"verbose", VSH_OT_BOOL, 0, "display the progress of save"},
@@ -371,8 +372,45 @@ static const struct vsh_opt opts_managedsave[] = {
 static const struct vsh_opt opts_restore[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "the state to restore"},
     {"bypass-cache", VSH_OT_BOOL, 0, "avoid file system cache when restoring"},
+    {"xml", VSH_OT_STRING, 0, "filename containing updated XML for the target"},
     {"running", VSH_OT_BOOL, 0, "restore domain into running state"},
     {"paused", VSH_OT_BOOL, 0, "restore domain into paused state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_save_image_dumpxml[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "saved state file to read"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_save_image_define[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "saved state file to modify"},
+    {"xml", VSH_OT_STRING, VSH_OFLAG_REQ, "filename containing updated XML for the target"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on restore"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on restore"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_save_image_edit[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "saved state file to edit"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on restore"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on restore"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_managedsave_dumpxml[] = {
+    DOM_OPT,
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_managedsave_define[] = {
+    DOM_OPT,
+    {"xml", VSH_OT_STRING, VSH_OFLAG_REQ, "filename containing updated XML for the target"},
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on start"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on start"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_managedsave_edit[] = {
+    DOM_OPT,
+    {"running", VSH_OT_BOOL, 0, "set domain to be running on start"},
+    {"paused", VSH_OT_BOOL, 0, "set domain to be paused on start"},
     {NULL, 0, 0, NULL},
 };
 static const struct vsh_opt opts_domstate[] = {
@@ -514,6 +552,15 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Save and destroy a running domain, so it can be restarted from the same state at a later "
      "time.",
      DM, 0},
+    {"managedsave-define", vsh_cmd_managedsave_define, opts_managedsave_define,
+     "redefine the XML for a domain's managed save state file",
+     "Replace the domain XML associated with a managed save state file", DM, 0},
+    {"managedsave-dumpxml", vsh_cmd_managedsave_dumpxml, opts_managedsave_dumpxml,
+     "Domain information of managed save state file in XML",
+     "Dump XML of domain information for a managed save state file to stdout.", DM, 0},
+    {"managedsave-edit", vsh_cmd_managedsave_edit, opts_managedsave_edit,
+     "edit XML for a domain's managed save state file",
+     "Edit the domain XML associated with the managed save state file", DM, 0},
     {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
      "Remove an existing managed save state file from a domain", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
@@ -532,6 +579,15 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Save the RAM state of a "
      "running domain.",
      DM, 0},
+    {"save-image-define", vsh_cmd_save_image_define, opts_save_image_define,
+     "redefine the XML for a domain's saved state file",
+     "Replace the domain XML associated with a saved state file", DM, 0},
+    {"save-image-dumpxml", vsh_cmd_save_image_dumpxml, opts_save_image_dumpxml,
+     "saved state domain information in XML",
+     "Dump XML of domain information for a saved state file to stdout.", DM, 0},
+    {"save-image-edit", vsh_cmd_save_image_edit, opts_save_image_edit,
+     "edit XML for a domain's saved state file",
+     "Edit the domain XML associated with a saved state file", DM, 0},
     {"schedinfo", vsh_cmd_schedinfo, opts_schedinfo, "show/set scheduler parameters",
      "Show/Set scheduler parameters.", DM, 0},
     {"screenshot", vsh_cmd_screenshot, opts_screenshot,

@@ -23,6 +23,16 @@ bool vsh_cmd_save(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_remove(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-save-image.c */
+bool vsh_cmd_save_image_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_save_image_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_save_image_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_managedsave_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-domain.c's helpers for the XML commands elsewhere */
+char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path);
+int vsh_run_editor(struct vsh_ctl *ctl, const char *path);
 bool vsh_cmd_dominfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domstate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

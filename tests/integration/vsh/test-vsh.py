@@ -121,6 +121,11 @@ CASES = [
     ('save-restore-transient', STOCK, T + ['create web.xml; save web web.save; list --all; '
                                            'restore web.save; list --all; dumpxml web'],
      {}, None),
+    ('save-image', STOCK, T + ['save test test.save; save-image-dumpxml test.save; '
+                               'save-image-define test.save web.xml; save-image-dumpxml test.save; '
+                               'restore test.save; list --all; save-image-dumpxml /nonexistent; '
+                               'save-image-dumpxml demo.xml; managedsave-dumpxml test'],
+     {}, None),
     ('managedsave', STOCK, T + ['managedsave test; domstate --reason test; dominfo test; '
                                 'list --all --managed-save; list --with-managed-save --all; '
                                 'managedsave-remove test; managedsave-remove test; start test; '

@@ -2,7 +2,7 @@
  * test-conf-golden.c - golden-file tests for the XML models in src/conf.
  *
  * Usage: test-conf-golden KIND DIR, KIND one of domain, network, storagepool,
- * storagevol. For every DIR/NAME.xml (not *.out.xml):
+ * storagevol, snapshot. For every DIR/NAME.xml (not *.out.xml):
  *   - with DIR/NAME.err and no DIR/NAME.out.xml: parsing must fail with exactly
  *     that one-line message;
  *   - otherwise parsing must succeed, the formatted XML must equal
@@ -26,6 +26,7 @@
 #include "conf/domain_conf.h"
 #include "conf/golden-names.h"
 #include "conf/network_conf.h"
+#include "conf/snapshot_conf.h"
 #include "conf/storage_conf.h"
 #include "util/buf.h"
 #include "util/file.h"
@@ -81,6 +82,16 @@ static char *roundtrip(const char *kind, const char *name, const char *xml, stru
             return NULL;
         char *out = storage_vol_def_format(def);
         storage_vol_def_free(def);
+        return out;
+    }
+    if (strcmp(kind, "snapshot") == 0) {
+        /* "create-" files are what a client gives snapshot-create */
+        unsigned pf = strncmp(name, "create-", 7) == 0 ? SNAPSHOT_PARSE_CREATE : 0;
+        struct snapshot_def *def = NULL;
+        if (snapshot_def_parse_string(xml, pf, &def, err) < 0)
+            return NULL;
+        char *out = snapshot_def_format(def);
+        snapshot_def_free(def);
         return out;
     }
     verr_set(err, EINVAL, "unknown kind '%s'", kind);

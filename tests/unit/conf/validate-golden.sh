@@ -10,7 +10,8 @@ if ! command -v virt-xml-validate >/dev/null 2>&1; then
 fi
 n=0
 fail=0
-for pair in domain:domain network:network storagepool:storagepool storagevol:storagevol; do
+for pair in domain:domain network:network storagepool:storagepool storagevol:storagevol \
+    snapshot:domainsnapshot; do
     dir=${pair%%:*}
     schema=${pair#*:}
     for f in "$data/$dir"/*.out.xml; do
