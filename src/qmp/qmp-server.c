@@ -237,8 +237,13 @@ static bool arg_type_ok(struct json_object *v, enum qmp_arg_type t)
 static int validate_args(const struct qmp_arg *schema, struct json_object *args,
                          struct qmp_error *err)
 {
+    bool open_schema = false; /* a "*" entry: members beyond the named ones are the handler's */
     for (const struct qmp_arg *a = schema; a && a->name; a++) {
         struct json_object *v;
+        if (!strcmp(a->name, "*")) {
+            open_schema = true;
+            continue;
+        }
         if (!json_object_object_get_ex(args, a->name, &v)) {
             if (!a->optional)
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter '%s' is missing", a->name);
@@ -252,7 +257,7 @@ static int validate_args(const struct qmp_arg *schema, struct json_object *args,
     json_object_object_foreach(args, key, val)
     {
         (void)val;
-        bool known = false;
+        bool known = open_schema;
         for (const struct qmp_arg *a = schema; a && a->name && !known; a++)
             known = !strcmp(a->name, key);
         if (!known)

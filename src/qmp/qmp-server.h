@@ -62,7 +62,8 @@ enum qmp_arg_type {
     QMP_ARG_ANY,    /* anything, including null */
 };
 
-/* One argument of a command's schema; a schema ends with {NULL}. */
+/* One argument of a command's schema; a schema ends with {NULL}. An entry named "*" lets
+ * members beyond the named ones through to the handler (device_add's properties). */
 struct qmp_arg {
     const char *name;
     enum qmp_arg_type type;

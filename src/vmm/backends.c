@@ -30,7 +30,7 @@ int vm_backends_find(const struct vm_backends *be, enum backend_kind kind, const
         break;
     case BACKEND_NETDEV:
         for (unsigned i = 0; i < be->nr_netdevs; i++)
-            if (!strcmp(be->netdevs[i].id, id))
+            if (be->netdevs[i].id && !strcmp(be->netdevs[i].id, id))
                 return (int)i;
         break;
     case BACKEND_CHARDEV:
@@ -52,6 +52,55 @@ bool vm_backends_take(struct vm_backends *be, enum backend_kind kind, int index)
     return was;
 }
 
+void vm_backends_put(struct vm_backends *be, enum backend_kind kind, int index)
+{
+    if (kind == BACKEND_DRIVE)
+        be->drive_used[index] = false;
+    else if (kind == BACKEND_NETDEV)
+        be->netdev_used[index] = false;
+    else
+        be->chardev_used[index] = false;
+}
+
+int vm_backends_new_slot(struct vm_backends *be, enum backend_kind kind)
+{
+    if (kind == BACKEND_DRIVE) {
+        for (unsigned i = 0; i < be->nr_drives; i++)
+            if (!be->drives[i].id)
+                return (int)i;
+        return be->nr_drives < VMM_MAX_DRIVES ? (int)be->nr_drives++ : -1;
+    }
+    if (kind == BACKEND_NETDEV) {
+        for (unsigned i = 0; i < be->nr_netdevs; i++)
+            if (!be->netdevs[i].id)
+                return (int)i;
+        return be->nr_netdevs < VMM_MAX_NETDEVS ? (int)be->nr_netdevs++ : -1;
+    }
+    return -1;
+}
+
+void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
+{
+    if (kind == BACKEND_DRIVE) {
+        struct vmm_drive *d = &be->drives[index];
+        free(d->id);
+        free(d->node_name);
+        free(d->file);
+        free(d->format);
+        free(d->file_node);
+        free(d->key_secret);
+        free(d->encrypt_format);
+        memset(d, 0, sizeof(*d));
+        be->drive_used[index] = false;
+    } else if (kind == BACKEND_NETDEV) {
+        struct net_options *n = &be->netdevs[index];
+        free((char *)n->id);
+        free((char *)n->ifname);
+        memset(n, 0, sizeof(*n));
+        be->netdev_used[index] = false;
+    }
+}
+
 void vm_backends_free(struct vm_backends *be)
 {
     for (unsigned i = 0; i < be->nr_drives; i++) {
@@ -59,6 +108,7 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].node_name);
         free(be->drives[i].file);
         free(be->drives[i].format);
+        free(be->drives[i].file_node);
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
     }

@@ -36,6 +36,10 @@ struct vmm_drive {
     /* snapshot=on, or -snapshot for a drive that does not say: writes go to a temporary
      * overlay (drive-snapshot.h). snapshot_given: snapshot= was on the -drive. */
     bool snapshot, snapshot_given;
+    /* blockdev-add: a format node over a protocol node names it (file_node, owned); the
+     * protocol node is then taken by it (format_node). */
+    char *file_node;
+    bool format_node;
 };
 
 enum backend_kind {
@@ -62,6 +66,17 @@ const char *backend_kind_name(enum backend_kind kind);
 int vm_backends_find(const struct vm_backends *be, enum backend_kind kind, const char *id);
 /* Whether backend index of a kind is taken; marks it taken. */
 bool vm_backends_take(struct vm_backends *be, enum backend_kind kind, int index);
+/* A device that took backend index of a kind is gone (device_del): free to take again. */
+void vm_backends_put(struct vm_backends *be, enum backend_kind kind, int index);
+/* A free slot for a new drive or netdev (blockdev-add, netdev_add), or -1 when all are used;
+ * vm_backends_drop empties one again (its strings freed, its id forgotten). */
+int vm_backends_new_slot(struct vm_backends *be, enum backend_kind kind);
+void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index);
 void vm_backends_free(struct vm_backends *be);
+
+struct qmp_server;
+struct vm;
+/* QMP blockdev-add, blockdev-del, netdev_add, netdev_del (backends-qmp.c). */
+int backends_qmp_register(struct qmp_server *server, struct vm *vm);
 
 #endif

@@ -163,7 +163,7 @@ int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
     if (r == 0 && o.kind == NET_TAP && (ifname != NULL) == (o.fd >= 0))
         r = verr_set(err, EINVAL, "-netdev %s: tap needs exactly one of ifname= and fd=", arg);
     for (unsigned i = 0; r == 0 && i < be->nr_netdevs; i++)
-        if (!strcmp(be->netdevs[i].id, id))
+        if (be->netdevs[i].id && !strcmp(be->netdevs[i].id, id)) /* netdev_del empties */
             r = verr_set(err, EEXIST, "-netdev %s: duplicate netdev id '%s'", arg, id);
     free(copy);
     if (r < 0) {

@@ -11,6 +11,7 @@
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/backends.h"
 #include "vmm/cli.h"
 #include "vmm/dev/block-qmp.h"
 #include "vmm/dev/chardev.h"
@@ -140,6 +141,13 @@ static void emit_event(void *opaque, const char *name, bool guest, const char *r
     qmp_server_emit_event(c->server, name, reason ? qmp_vm_event_cause(guest, reason) : NULL);
 }
 
+/* Main thread: at once. */
+static void emit_data_event(void *opaque, const char *name, struct json_object *data)
+{
+    struct control *c = opaque;
+    qmp_server_emit_event(c->server, name, data);
+}
+
 /* Any thread (vm_qmp_event holds the VM's lock around this). */
 static void emit_device_event(void *opaque, const char *name, struct json_object *data)
 {
@@ -164,6 +172,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = pci_qmp_register(c->server, vm->pci)) < 0 ||
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
         (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
+        (r = backends_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
@@ -182,6 +191,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         return r;
     }
     vm->events.emit = emit_event;
+    vm->events.emit_data = emit_data_event;
     vm->events.opaque = c;
     vm_set_device_events(vm, emit_device_event, c);
     *out = c;
@@ -194,6 +204,7 @@ void control_free(struct control *c)
         return;
     if (c->vm->events.opaque == c) {
         c->vm->events.emit = NULL;
+        c->vm->events.emit_data = NULL;
         c->vm->events.opaque = NULL;
     }
     vm_set_device_events(c->vm, NULL, NULL); /* devices may still emit from their threads */

@@ -281,6 +281,14 @@ void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data)
     pthread_mutex_unlock(&vm->device_events.lock);
 }
 
+void vm_qmp_event_main(struct vm *vm, const char *name, struct json_object *data)
+{
+    if (vm->events.emit_data)
+        vm->events.emit_data(vm->events.opaque, name, data);
+    else
+        json_object_put(data);
+}
+
 void vm_set_device_events(struct vm *vm, void (*fn)(void *, const char *, struct json_object *),
                           void *opaque)
 {
@@ -309,6 +317,17 @@ enum vm_status vm_get_status(struct vm *vm)
     return vm->status;
 }
 
+void vm_quiesce(struct vm *vm)
+{
+    park_all(vm);
+}
+
+void vm_unquiesce(struct vm *vm)
+{
+    if (vm->status == VM_STATUS_RUNNING)
+        unpark_all(vm);
+}
+
 static void serial_quit(void *opaque)
 {
     struct vm *vm = opaque;
@@ -322,7 +341,6 @@ static void serial_quit(void *opaque)
 static int create_devices(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
-    vm->backends = &cfg->backends;
     vm->dev_configs = cfg->devices;
     vm->nr_dev_configs = cfg->nr_devices;
     int r = chardev_open_all(&vm->chardevs, cfg->backends.chardevs, cfg->backends.nr_chardevs,
@@ -339,10 +357,11 @@ static int create_devices(struct vm *vm, struct verr *err)
     return machine_create(vm, err);
 }
 
-int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err)
+int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct verr *err)
 {
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
+    vm->backends = &cfg->backends;
     vm->loop = loop;
     vm->kvm.fd = vm->kvm.vm_fd = -1;
     vm->mem.fd = -1;

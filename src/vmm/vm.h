@@ -66,6 +66,9 @@ struct vm_event_sink {
      * cause (reason is QEMU's ShutdownCause name, guest says who asked); others pass NULL.
      */
     void (*emit)(void *opaque, const char *name, bool guest, const char *reason);
+    /* Main thread: an event with data (taken over), sent at once: queued behind the loop's
+     * other work it could be lost to an exit already queued (DEVICE_DELETED). */
+    void (*emit_data)(void *opaque, const char *name, struct json_object *data);
     void *opaque;
 };
 
@@ -94,13 +97,13 @@ struct vm {
      * the backends the command line declared, the chardevs opened from them (same order),
      * the device configs in creation order (the machine's built-ins first), and the
      * devices made from them. */
-    const struct vm_backends *backends;
+    struct vm_backends *backends; /* QMP blockdev-add/netdev_add add to it */
     struct chardev_set chardevs;
     struct dev_config *const *dev_configs;
     unsigned nr_dev_configs;
     struct device **devices;
-    unsigned nr_devices;
-    struct pci_bus *pci; /* the machine's PCI root bus (vmm/dev/pci.h) */
+    unsigned nr_devices, devices_cap; /* device_add appends, device_del removes */
+    struct pci_bus *pci;              /* the machine's PCI root bus (vmm/dev/pci.h) */
     /* Firmware machines (pc, q35): the BIOS image the machine mapped (boot/firmware.h), whose
      * last 128 KiB the host bridge's PAM shows at 0xE0000; NULL for microvm. */
     const struct fw_image *bios;
@@ -135,7 +138,7 @@ struct vm {
 };
 
 /* Builds the VM from the configuration: KVM, memory, devices, vCPUs, boot image. */
-int vm_create(struct vm *vm, const struct vmm_config *cfg, struct loop *loop, struct verr *err);
+int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct verr *err);
 /* Starts the vCPU threads, running or paused (prelaunch) per -S. */
 int vm_start(struct vm *vm, struct verr *err);
 /* Stops and joins vCPU threads and frees everything. */
@@ -143,6 +146,8 @@ void vm_destroy(struct vm *vm);
 
 /* Any thread: a device's QMP event (data taken over; dropped when nobody listens). */
 void vm_qmp_event(struct vm *vm, const char *name, struct json_object *data);
+/* Main thread: an event sent at once (data taken over; dropped when nobody listens). */
+void vm_qmp_event_main(struct vm *vm, const char *name, struct json_object *data);
 /* Main thread: where device events go (NULL emit: nowhere, before the server is freed). */
 void vm_set_device_events(struct vm *vm, void (*emit)(void *, const char *, struct json_object *),
                           void *opaque);
@@ -164,6 +169,10 @@ void vm_powerdown(struct vm *vm);              /* "system_powerdown": ACPI power
 void vm_quit(struct vm *vm, int status);       /* "quit": exit the process */
 void vm_quit_on_signal(struct vm *vm);         /* SIGINT/SIGTERM/SIGHUP, as QEMU: status 0 */
 enum vm_status vm_get_status(struct vm *vm);
+/* Main thread: parks every vCPU without changing the run state (a device being plugged or
+ * unplugged while the guest runs), and lets them go again unless the VM is paused. */
+void vm_quiesce(struct vm *vm);
+void vm_unquiesce(struct vm *vm);
 
 /* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit
  * (vm_destroy(), or at once after an exit request). */

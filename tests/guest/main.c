@@ -150,22 +150,23 @@ enum {
     T_VGA = 1 << 19,
     T_PS2 = 1 << 20,
     T_SCSI = 1 << 21,
-    T_FWCFG = 1 << 22, /* fw_cfg: pc and q35 only, not in `all` */
+    T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
+    T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
 };
 
 static const struct {
     const char *name;
     unsigned bit;
 } test_names[] = {
-    {"boot", T_BOOT},     {"mem", T_MEM},         {"cmdline", T_CMDLINE},
-    {"initrd", T_INITRD}, {"acpi", T_ACPI},       {"mptable", T_MPTABLE},
-    {"smp", T_SMP},       {"uart", T_UART},       {"rtc", T_RTC},
-    {"pci", T_PCI},       {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
-    {"reset", T_RESET},   {"all", T_ALL},         {"none", 0},
-    {"blk", T_BLK},       {"rng", T_RNG},         {"balloon", T_BALLOON},
-    {"net", T_NET},       {"console", T_CONSOLE}, {"state", T_STATE},
-    {"vga", T_VGA},       {"ps2", T_PS2},         {"scsi", T_SCSI},
-    {"fwcfg", T_FWCFG},
+    {"boot", T_BOOT},       {"mem", T_MEM},         {"cmdline", T_CMDLINE},
+    {"initrd", T_INITRD},   {"acpi", T_ACPI},       {"mptable", T_MPTABLE},
+    {"smp", T_SMP},         {"uart", T_UART},       {"rtc", T_RTC},
+    {"pci", T_PCI},         {"timer", T_TIMER},     {"poweroff", T_POWEROFF},
+    {"reset", T_RESET},     {"all", T_ALL},         {"none", 0},
+    {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
+    {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
+    {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
+    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -297,6 +298,8 @@ void guest_main(int kind, uint64_t info)
         test_vga(&g);
     if (run & T_PS2)
         test_ps2(&g);
+    if (run & T_HOTPLUG)
+        test_hotplug(&g);
     if (run & T_RESET)
         test_reset(&g);
     if (run & T_POWEROFF)

@@ -14,6 +14,11 @@
 
 static uint64_t bar_pool = BAR_POOL_START;
 
+void virtio_bar_pool_set(uint64_t addr)
+{
+    bar_pool = addr;
+}
+
 static uint16_t r16(uint64_t a)
 {
     return *(volatile uint16_t *)(uintptr_t)a;
@@ -75,7 +80,6 @@ static uint64_t bar_address(struct vdev *d, unsigned bar)
 bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id, unsigned index)
 {
     memset(d, 0, sizeof(*d));
-    d->pa = *pa;
     for (unsigned dev = 0; dev < 32; dev++) {
         uint32_t id = pci_read32(pa, 0, dev, 0, PCI_VENDOR_ID);
         /* Modern id 0x1040 + type, or the transitional one QEMU gives a device on a root
@@ -90,33 +94,41 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
             continue;
         if (index--)
             continue;
-        d->bus = 0;
-        d->dev = dev;
-        d->msix_vector = 0xffff;
-        d->device_id = device_id;
-        for (unsigned cap = pci_find_cap(pa, 0, dev, 0, 0x09, 0); cap;
-             cap = pci_find_cap(pa, 0, dev, 0, 0x09, cap)) {
-            uint8_t type = pci_read8(pa, 0, dev, 0, cap + 3);
-            uint8_t bar = pci_read8(pa, 0, dev, 0, cap + 4);
-            uint32_t off = pci_read32(pa, 0, dev, 0, cap + 8);
-            /* Type 5 (PCI_CFG) names no BAR of its own (its bar field is the driver's
-             * scratch): sizing "BAR 0" for it would wreck the BAR allocator. */
-            if (bar > 5 || type < 1 || type > 4)
-                continue;
-            uint64_t a = bar_address(d, bar) + off;
-            if (type == 1 && !d->common)
-                d->common = a;
-            else if (type == 2 && !d->notify) {
-                d->notify = a;
-                d->notify_mult = pci_read32(pa, 0, dev, 0, cap + 16);
-            } else if (type == 3 && !d->isr)
-                d->isr = a;
-            else if (type == 4 && !d->device)
-                d->device = a;
-        }
-        return d->common && d->notify && d->isr;
+        return virtio_attach(d, pa, 0, dev, device_id);
     }
     return false;
+}
+
+bool virtio_attach(struct vdev *d, const struct pci_access *pa, unsigned bus, unsigned dev,
+                   uint16_t device_id)
+{
+    memset(d, 0, sizeof(*d));
+    d->pa = *pa;
+    d->bus = bus;
+    d->dev = dev;
+    d->msix_vector = 0xffff;
+    d->device_id = device_id;
+    for (unsigned cap = pci_find_cap(pa, bus, dev, 0, 0x09, 0); cap;
+         cap = pci_find_cap(pa, bus, dev, 0, 0x09, cap)) {
+        uint8_t type = pci_read8(pa, bus, dev, 0, cap + 3);
+        uint8_t bar = pci_read8(pa, bus, dev, 0, cap + 4);
+        uint32_t off = pci_read32(pa, bus, dev, 0, cap + 8);
+        /* Type 5 (PCI_CFG) names no BAR of its own (its bar field is the driver's
+         * scratch): sizing "BAR 0" for it would wreck the BAR allocator. */
+        if (bar > 5 || type < 1 || type > 4)
+            continue;
+        uint64_t a = bar_address(d, bar) + off;
+        if (type == 1 && !d->common)
+            d->common = a;
+        else if (type == 2 && !d->notify) {
+            d->notify = a;
+            d->notify_mult = pci_read32(pa, bus, dev, 0, cap + 16);
+        } else if (type == 3 && !d->isr)
+            d->isr = a;
+        else if (type == 4 && !d->device)
+            d->device = a;
+    }
+    return d->common && d->notify && d->isr;
 }
 
 uint8_t virtio_status(struct vdev *d)

@@ -98,6 +98,12 @@ bool virtio_vq_get_used(struct vqueue *q, uint32_t *id, uint32_t *len);
 void virtio_pci_access(struct pci_access *pa, uint64_t mcfg_addr, uint32_t mcfg_len);
 /* Finds the index-th function with vendor 1af4 and this device id on bus 0. */
 bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id, unsigned index);
+/* Sets d up for the virtio function at bus:dev.0 (a device behind a bridge, found by the
+ * caller), assigning its BARs from the pool when they have none. */
+bool virtio_attach(struct vdev *d, const struct pci_access *pa, unsigned bus, unsigned dev,
+                   uint16_t device_id);
+/* Where the next BAR the guest assigns itself goes (a bridge window the test set up). */
+void virtio_bar_pool_set(uint64_t addr);
 /* Reset, features (want & offered, VERSION_1 required), queue 0 on ring, DRIVER_OK.
  * Returns NULL or a reason. */
 const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring);

@@ -36,6 +36,8 @@ static struct json_object *prop_json(const struct dev_config *c, const struct de
     }
     case DEV_PROP_BOOL:
         return json_object_new_boolean(*(const bool *)f);
+    case DEV_PROP_U8:
+        return json_object_new_int64(*(const uint8_t *)f);
     case DEV_PROP_U16:
         return json_object_new_int64(*(const uint16_t *)f);
     case DEV_PROP_U32:
@@ -386,6 +388,8 @@ int dev_qmp_register(struct qmp_server *server, struct vm *vm)
                                 qmp_device_list_properties, vm);
     if (r == 0)
         r = qmp_server_register(server, "qom-list-types", list_types_args, qmp_qom_list_types, vm);
+    if (r == 0)
+        r = dev_hotplug_qmp_register(server, vm);
     const struct dev_type *t;
     for (unsigned i = 0; r == 0 && (t = dev_type_at(i)); i++)
         if (t->qmp_register)

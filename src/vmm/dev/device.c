@@ -14,6 +14,7 @@
 #include "vmm/vm.h"
 
 #include <ctype.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,6 +87,8 @@ const char *dev_prop_type_name(const struct dev_prop *p)
         return "str";
     case DEV_PROP_BOOL:
         return "bool";
+    case DEV_PROP_U8:
+        return "uint8";
     case DEV_PROP_U16:
         return "uint16";
     case DEV_PROP_U32:
@@ -98,7 +101,10 @@ const char *dev_prop_type_name(const struct dev_prop *p)
 
 static uint64_t type_max(enum dev_prop_type t)
 {
-    return t == DEV_PROP_U16 ? UINT16_MAX : t == DEV_PROP_U32 ? UINT32_MAX : UINT64_MAX;
+    return t == DEV_PROP_U8    ? UINT8_MAX
+           : t == DEV_PROP_U16 ? UINT16_MAX
+           : t == DEV_PROP_U32 ? UINT32_MAX
+                               : UINT64_MAX;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -151,6 +157,7 @@ static int prop_parse(const struct dev_prop *p, void *field, const char *v, bool
         if (parse_bool(v, field) < 0)
             return verr_set(err, EINVAL, "Parameter '%s' expects 'on' or 'off'", p->name);
         return 0;
+    case DEV_PROP_U8:
     case DEV_PROP_U16:
     case DEV_PROP_U32:
     case DEV_PROP_U64: {
@@ -159,7 +166,9 @@ static int prop_parse(const struct dev_prop *p, void *field, const char *v, bool
             (!is_default && (n < p->min || n > max)))
             return verr_set(err, EINVAL, "%s=%s (%" PRIu64 " to %" PRIu64 ")", p->name, v ? v : "",
                             p->min, max);
-        if (p->type == DEV_PROP_U16)
+        if (p->type == DEV_PROP_U8)
+            *(uint8_t *)field = (uint8_t)n;
+        else if (p->type == DEV_PROP_U16)
             *(uint16_t *)field = (uint16_t)n;
         else if (p->type == DEV_PROP_U32)
             *(uint32_t *)field = (uint32_t)n;
@@ -308,6 +317,8 @@ char *dev_config_get(const struct dev_config *c, const char *key)
         return *(char *const *)f ? xstrdup(*(char *const *)f) : NULL;
     case DEV_PROP_BOOL:
         return xstrdup(*(const bool *)f ? "on" : "off");
+    case DEV_PROP_U8:
+        return xasprintf("%u", (unsigned)*(const uint8_t *)f);
     case DEV_PROP_U16:
         return xasprintf("%u", (unsigned)*(const uint16_t *)f);
     case DEV_PROP_U32:
@@ -359,6 +370,10 @@ static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *na
     size_t len = strlen(name);
     for (unsigned i = 0; i < n; i++) {
         struct dev_config *p = all[i];
+        if (p->type->child_bus == DEV_BUS_PCI && p->id && str_eq(name, p->id)) {
+            *provider = p; /* a PCI bridge's bus is named by its id, as QEMU's */
+            return DEV_BUS_PCI;
+        }
         if (p->type->child_bus == DEV_BUS_SYSTEM || !p->id || len != strlen(p->id) + 2 ||
             strncmp(name, p->id, len - 2) || strcmp(name + len - 2, ".0"))
             continue;
@@ -554,22 +569,192 @@ char *dev_type_names(void)
 
 /* --- the VM's devices --------------------------------------------------------------------- */
 
+struct device *dev_find_config(struct vm *vm, const struct dev_config *cfg)
+{
+    for (unsigned i = 0; i < vm->nr_devices; i++)
+        if (vm->devices[i]->cfg == cfg)
+            return vm->devices[i];
+    return NULL;
+}
+
+/* The device whose PCI bus c goes on (a root port), or NULL for pcie.0 and other buses. */
+static struct device *pci_owner(struct vm *vm, const struct dev_config *c)
+{
+    if (!c->parent || c->parent->type->child_bus != DEV_BUS_PCI)
+        return NULL;
+    return dev_find_config(vm, c->parent);
+}
+
+/* Makes one device from c, behind its bus owner when it has one; NULL on failure. */
+static struct device *create_one(struct vm *vm, struct dev_config *c, struct device *owner,
+                                 struct verr *err)
+{
+    if (owner)
+        c->pci.behind = owner->pci;
+    struct device *d = xcalloc(1, sizeof(*d));
+    d->type = c->type;
+    d->cfg = c;
+    d->vm = vm;
+    if (d->type->create(d, err) < 0) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
 int dev_create_all(struct vm *vm, struct dev_config *const *cfgs, unsigned n, struct verr *err)
 {
-    vm->devices = xcalloc(n ? n : 1, sizeof(*vm->devices));
+    vm->devices_cap = n ? n : 1;
+    vm->devices = xcalloc(vm->devices_cap, sizeof(*vm->devices));
     for (unsigned i = 0; i < n; i++) {
-        struct device *d = xcalloc(1, sizeof(*d));
-        d->type = cfgs[i]->type;
-        d->cfg = cfgs[i];
-        d->vm = vm;
-        int r = d->type->create(d, err);
-        if (r < 0) {
-            free(d);
-            return cfgs[i]->what ? verr_prefix(err, "%s", cfgs[i]->what) : r;
-        }
+        struct device *owner = pci_owner(vm, cfgs[i]);
+        if (cfgs[i]->parent && cfgs[i]->parent->type->child_bus == DEV_BUS_PCI && !owner)
+            return verr_set(err, EINVAL, "%s: its bus '%s' is created after it",
+                            cfgs[i]->what ? cfgs[i]->what : cfgs[i]->type->name, cfgs[i]->bus);
+        struct device *d = create_one(vm, cfgs[i], owner, err);
+        if (!d)
+            return cfgs[i]->what ? verr_prefix(err, "%s", cfgs[i]->what) : -EINVAL;
         vm->devices[vm->nr_devices++] = d;
+        if (owner && owner->type->plugged)
+            owner->type->plugged(owner, d, false);
     }
     return 0;
+}
+
+/* --- hot-plug ----------------------------------------------------------------------------- */
+
+static void put_refs(struct vm *vm, const struct dev_config *c)
+{
+    for (const struct dev_prop *p = c->type->props; p && p->name; p++) {
+        if (p->type < DEV_PROP_DRIVE)
+            continue;
+        const struct dev_ref *r = dev_prop_field(c, p);
+        if (r->id && r->index >= 0)
+            vm_backends_put(vm->backends,
+                            p->type == DEV_PROP_DRIVE    ? BACKEND_DRIVE
+                            : p->type == DEV_PROP_NETDEV ? BACKEND_NETDEV
+                                                         : BACKEND_CHARDEV,
+                            r->index);
+    }
+}
+
+/* Marks every backend reference unresolved (so a failed add releases nothing it did not take). */
+static void clear_refs(struct dev_config *c)
+{
+    for (const struct dev_prop *p = c->type->props; p && p->name; p++)
+        if (p->type >= DEV_PROP_DRIVE)
+            ((struct dev_ref *)dev_prop_field(c, p))->index = -1;
+}
+
+int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
+{
+    c->hotplugged = true;
+    clear_refs(c);
+    const struct dev_type *t = c->type;
+    /* Every config the VM has, then this one: what resolve_bus and a type's finish look at. */
+    unsigned n = vm->nr_devices;
+    struct dev_config **all = xcalloc(n + 1, sizeof(*all));
+    for (unsigned i = 0; i < n; i++)
+        all[i] = (struct dev_config *)vm->devices[i]->cfg;
+    all[n] = c;
+    int r = 0;
+    struct device *owner = NULL, *d = NULL;
+    for (unsigned i = 0; i < n && r == 0; i++)
+        if (c->id && all[i]->id && str_eq(c->id, all[i]->id))
+            r = verr_set(err, EEXIST, "Duplicate device ID '%s'", c->id);
+    if (r == 0 && t->bus != DEV_BUS_PCI)
+        r = verr_set(err, EINVAL, "Device '%s' can not be hotplugged on this machine", t->name);
+    if (r == 0 && t->child_bus != DEV_BUS_SYSTEM)
+        r = verr_set(err, EINVAL, "Device '%s' does not support hotplugging", t->name);
+    if (r == 0 && (!c->bus || str_eq(c->bus, PCI_ROOT_BUS_NAME)))
+        r = verr_set(err, EINVAL, "Bus '%s' does not support hotplugging", PCI_ROOT_BUS_NAME);
+    if (r == 0)
+        r = resolve_bus(c, all, n + 1, err);
+    if (r == 0) {
+        owner = pci_owner(vm, c);
+        if (!owner || !owner->type->plugged || !owner->type->hotplug_check)
+            r = verr_set(err, EINVAL, "Bus '%s' does not support hotplugging", c->bus);
+        else
+            r = owner->type->hotplug_check(owner, err);
+    }
+    if (r == 0)
+        r = resolve_refs(c, vm->backends, err);
+    if (r == 0 && t->finish)
+        r = t->finish(c, all, n + 1, err);
+    free(all);
+    if (r == 0) {
+        vm_quiesce(vm);
+        d = create_one(vm, c, owner, err);
+        if (d) {
+            if (vm->nr_devices == vm->devices_cap) {
+                vm->devices_cap *= 2;
+                vm->devices = xrealloc(vm->devices, vm->devices_cap * sizeof(*vm->devices));
+            }
+            vm->devices[vm->nr_devices++] = d;
+            owner->type->plugged(owner, d, true);
+        }
+        vm_unquiesce(vm);
+        r = d ? 0 : -EINVAL;
+    }
+    if (r < 0) {
+        put_refs(vm, c);
+        dev_config_free(c);
+        return r;
+    }
+    log_info("hot-plugged %s%s%s behind %s", t->name, c->id ? " id=" : "", c->id ? c->id : "",
+             c->bus);
+    return 0;
+}
+
+int dev_hotplug_del(struct vm *vm, struct device *dev, struct verr *err)
+{
+    struct device *owner = pci_owner(vm, dev->cfg);
+    if (!owner || !owner->type->unplug)
+        return verr_set(err, EINVAL, "Bus '%s' does not support hotplugging",
+                        dev->cfg->bus ? dev->cfg->bus : dev_bus_name(dev->type->bus));
+    return owner->type->unplug(owner, dev, err);
+}
+
+void dev_hotplug_remove(struct device *dev)
+{
+    struct vm *vm = dev->vm;
+    unsigned i;
+    for (i = 0; i < vm->nr_devices && vm->devices[i] != dev; i++)
+        ;
+    if (i == vm->nr_devices)
+        return; /* already gone */
+    vm_quiesce(vm);
+    if (dev->pci)
+        pci_dev_unplug(dev->pci);
+    memmove(&vm->devices[i], &vm->devices[i + 1], (vm->nr_devices - i - 1) * sizeof(dev));
+    vm->nr_devices--;
+    if (dev->type->free)
+        dev->type->free(dev);
+    vm_unquiesce(vm);
+    struct dev_config *c = (struct dev_config *)dev->cfg;
+    put_refs(vm, c);
+    struct json_object *data = json_object_new_object();
+    if (c->id) {
+        char path[256];
+        snprintf(path, sizeof(path), "/machine/peripheral/%s", c->id);
+        json_object_object_add(data, "device", json_object_new_string(c->id));
+        json_object_object_add(data, "path", json_object_new_string(path));
+    } else {
+        json_object_object_add(data, "path", json_object_new_string("/machine/peripheral-anon"));
+    }
+    log_info("hot-unplugged %s%s%s", c->type->name, c->id ? " id=" : "", c->id ? c->id : "");
+    if (c->id && !strncmp(c->type->name, "virtio-", 7)) {
+        /* QEMU first reports the virtio device's backend child (a path, no device). */
+        struct json_object *backend = json_object_new_object();
+        char path[256];
+        snprintf(path, sizeof(path), "/machine/peripheral/%s/virtio-backend", c->id);
+        json_object_object_add(backend, "path", json_object_new_string(path));
+        vm_qmp_event_main(vm, "DEVICE_DELETED", backend);
+    }
+    vm_qmp_event_main(vm, "DEVICE_DELETED", data);
+    if (c->hotplugged)
+        dev_config_free(c);
+    free(dev);
 }
 
 void dev_reset_all(struct vm *vm)
@@ -585,6 +770,8 @@ void dev_free_all(struct vm *vm)
         struct device *d = vm->devices[i];
         if (d->type->free)
             d->type->free(d);
+        if (d->cfg->hotplugged)
+            dev_config_free((struct dev_config *)d->cfg);
         free(d);
     }
     free(vm->devices);

@@ -77,6 +77,7 @@ enum dev_category {
 enum dev_prop_type {
     DEV_PROP_STR,     /* char * (owned by the config; NULL = not given) */
     DEV_PROP_BOOL,    /* bool: on/off, true/false, yes/no */
+    DEV_PROP_U8,      /* uint8_t */
     DEV_PROP_U16,     /* uint16_t */
     DEV_PROP_U32,     /* uint32_t */
     DEV_PROP_U64,     /* uint64_t */
@@ -218,8 +219,16 @@ struct dev_type {
     int (*save)(struct device *dev, struct dev_state_writer *w, struct verr *err);
     int (*load)(struct device *dev, struct dev_state_reader *r, struct verr *err);
     void (*resume)(struct device *dev);
-    /* Hot-unplug: asks the guest to release the device and completes asynchronously. */
-    int (*unplug)(struct device *dev, struct verr *err);
+    /* Hot-plug, for a type whose bus takes devices while the guest runs (pcie-root-port's
+     * slot). hotplug_check: may device_add put a device on owner's bus now (refusals in
+     * QEMU's words). plugged: child was just created on owner's bus: at start-up (hot false:
+     * present and powered, no event) or by device_add (hot: tell the guest, as the slot's
+     * presence-detect and link events do). unplug: device_del of child: ask the guest to
+     * release it; the owner calls dev_hotplug_remove once the guest has (on the main
+     * thread). A type with a child bus and no unplug cannot hot-unplug. */
+    int (*hotplug_check)(struct device *owner, struct verr *err);
+    void (*plugged)(struct device *owner, struct device *child, bool hot);
+    int (*unplug)(struct device *owner, struct device *child, struct verr *err);
 };
 
 /* One configured device. */
@@ -232,6 +241,7 @@ struct dev_config {
     void *opts;                /* type->opts_size bytes: the property values */
     char *what;                /* how error lines name it: "-device ARG"; NULL for built-ins */
     bool builtin;              /* made by the machine, not by -device (QOM: /machine/unattached) */
+    bool hotplugged;           /* made by QMP device_add: the device owns (and frees) it */
     struct dev_config *parent; /* the device whose bus it is on (virtio-serial ports) */
 };
 
@@ -308,8 +318,22 @@ struct device *dev_find_id(struct vm *vm, const char *id);
  * "/machine/peripheral-anon/device[N]", "/machine/unattached/device[N]"); malloc'd. */
 char *dev_config_qom_path(struct vm *vm, const struct dev_config *cfg);
 
+/* Hot-plug (main thread, the VM built). dev_hotplug_add: QMP device_add of a config whose
+ * properties are set and checked: refused unless bus= names a bus that takes hot-plug;
+ * resolves backends against vm->backends, creates the device with the vCPUs parked and
+ * tells the bus (takes cfg over, also on failure). dev_hotplug_del: QMP device_del: asks the
+ * bus owner to have the guest release the device. dev_hotplug_remove: the guest released
+ * it: off the bus, freed, backends free again, event DEVICE_DELETED. */
+int dev_hotplug_add(struct vm *vm, struct dev_config *cfg, struct verr *err);
+int dev_hotplug_del(struct vm *vm, struct device *dev, struct verr *err);
+void dev_hotplug_remove(struct device *dev);
+/* The device whose config is cfg, or NULL. */
+struct device *dev_find_config(struct vm *vm, const struct dev_config *cfg);
+
 /* QMP: every type's commands, and the generic ones over the device list: qom-list,
  * qom-get, qom-set, device-list-properties, qom-list-types. */
 int dev_qmp_register(struct qmp_server *server, struct vm *vm);
+/* QMP device_add and device_del (hotplug-qmp.c). */
+int dev_hotplug_qmp_register(struct qmp_server *server, struct vm *vm);
 
 #endif

@@ -100,6 +100,22 @@ void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16
     dev->last_cap = 0;
 }
 
+void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
+                     uint8_t revision)
+{
+    pci_dev_init(dev, name, vendor, device, 0x060400, revision, 0, 0);
+    dev->cfg[0x0e] = 0x01; /* header type 1 */
+    dev->bridge = true;
+    put16(dev->cfg + 0x2c, 0); /* type 1 has no subsystem ids there (I/O base upper 16) */
+    put16(dev->cfg + 0x2e, 0);
+    dev->wmask[0x18] = dev->wmask[0x19] = dev->wmask[0x1a] = 0xff; /* primary/secondary/sub */
+    put16(dev->wmask + 0x20, 0xfff0);                              /* memory base */
+    put16(dev->wmask + 0x22, 0xfff0);                              /* memory limit */
+    /* Bridge control: parity and SERR# enables. TODO: secondary bus reset (bit 6) reads 0. */
+    put16(dev->wmask + 0x3e, 0x0003);
+    put16(dev->cfg + 0x20, 0xfff0); /* memory window closed (base above limit), as QEMU */
+}
+
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
                      const struct bus_ops *ops, void *opaque)
 {
@@ -339,8 +355,20 @@ static bool overlaps(uint64_t a, uint64_t len, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + len;
 }
 
+/* Whether the bridge forwards [a, a + size) to its secondary bus: memory space enabled and
+ * inside its memory window (base and limit in 1 MiB units, limit inclusive). */
+static bool bridge_forwards(const struct pci_dev *br, uint64_t a, uint64_t size)
+{
+    if (!(get16(br->cfg + 0x04) & 0x2))
+        return false;
+    uint64_t base = (uint64_t)(get16(br->cfg + 0x20) & 0xfff0) << 16;
+    uint64_t limit = ((uint64_t)(get16(br->cfg + 0x22) & 0xfff0) << 16) | 0xfffff;
+    return base <= limit && a >= base && a + size - 1 <= limit;
+}
+
 /* Bus write-locked. A memory BAR decodes when memory space is on and it lies inside the hole,
- * clear of ECAM; an I/O BAR when I/O space is on and it is not at 0. */
+ * clear of ECAM (and, behind a bridge, inside what the bridge forwards); an I/O BAR when I/O
+ * space is on and it is not at 0. */
 static void update_bars(struct pci_dev *dev)
 {
     const struct pci_bus *bus = dev->bus;
@@ -357,8 +385,10 @@ static void update_bars(struct pci_dev *dev)
             b->mapped = want;
             continue;
         }
-        want = mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
-               !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE));
+        want =
+            mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
+            !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
+            (!dev->parent || (!dev->parent->sec_off && bridge_forwards(dev->parent, a, b->size)));
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
                       (unsigned long long)a);
@@ -369,6 +399,9 @@ static void update_bars(struct pci_dev *dev)
         if (changed && b->map)
             b->map(b->opaque, i, a, want);
     }
+    for (unsigned f = 0; dev->bridge && f < PCI_NR_FUNCS; f++)
+        if (dev->sec[f])
+            update_bars(dev->sec[f]);
 }
 
 void pci_dev_reset(struct pci_dev *dev)
@@ -386,6 +419,12 @@ void pci_dev_reset(struct pci_dev *dev)
             put32(dev->cfg + off + 4, 0);
     }
     put16(dev->cfg + 0x04, 0);
+    if (dev->bridge) {
+        memset(dev->cfg + 0x18, 0, 3);
+        put16(dev->cfg + 0x20, 0xfff0); /* window closed */
+        put16(dev->cfg + 0x22, 0);
+        put16(dev->cfg + 0x3e, 0);
+    }
     update_bars(dev);
     pthread_mutex_lock(&dev->lock);
     if (dev->msix_cap)
@@ -401,9 +440,21 @@ void pci_dev_reset(struct pci_dev *dev)
 
 /* --- configuration space ------------------------------------------------------------- */
 
+/* Bus locked. Bus 0 is the root bus; another number reaches device 0 behind the bridge on
+ * bus 0 whose secondary bus it is (bridges do not nest here: root ports only; TODO: nested
+ * bridges, subordinate bus ranges). */
 static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devfn)
 {
-    return busno == 0 && devfn < PCI_NR_DEVFNS ? bus->devs[devfn] : NULL; /* bus 0 only */
+    if (devfn >= PCI_NR_DEVFNS)
+        return NULL;
+    if (busno == 0)
+        return bus->devs[devfn];
+    for (unsigned k = 0; k < bus->nr_present; k++) {
+        struct pci_dev *br = bus->present[k];
+        if (br->bridge && !br->parent && br->cfg[0x19] == busno)
+            return devfn < PCI_NR_FUNCS && !br->sec_off ? br->sec[devfn] : NULL;
+    }
+    return NULL;
 }
 
 static bool hook_hit(const struct pci_dev *dev, unsigned off, unsigned size)
@@ -437,22 +488,27 @@ static void cfg_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
     if (dev && off + size <= PCI_CFG_SIZE) {
         pthread_mutex_lock(&dev->lock);
         uint16_t old_ctrl = msix_ctrl(dev);
+        uint8_t old[4];
+        memcpy(old, dev->cfg + off, size);
         for (unsigned i = 0; i < size; i++) {
             uint8_t m = dev->wmask[off + i];
-            dev->cfg[off + i] = (uint8_t)((dev->cfg[off + i] & ~m) | (data[i] & m));
+            uint8_t v = (uint8_t)((dev->cfg[off + i] & ~m) | (data[i] & m));
+            dev->cfg[off + i] = (uint8_t)(v & ~(data[i] & dev->w1cmask[off + i]));
         }
         if (msix_ctrl(dev) != old_ctrl)
             msix_flush_pending(dev);
         bool cmd_changed = off < 0x06 && off + size > 0x04;
         pthread_mutex_unlock(&dev->lock);
         if (cmd_changed || (off < 0x28 && off + size > 0x10))
-            update_bars(dev);
+            update_bars(dev); /* a bridge's window (0x20-0x23) re-decodes its children too */
         if (cmd_changed && (get16(dev->cfg + 0x04) & 0x400) && dev->intx_level) {
             dev->intx_level = false;
             intx_drive(dev, false);
         }
         if (hook_hit(dev, off, size))
             dev->cfg_hook(dev, off, size, true);
+        if (dev->cfg_written)
+            dev->cfg_written(dev, off, size, old);
     }
     pthread_rwlock_unlock(&bus->lock);
 }
@@ -710,6 +766,8 @@ static int check_place(struct pci_bus *bus, struct pci_dev *dev, unsigned devfn,
     return 0;
 }
 
+static void attach_msix(struct pci_bus *bus, struct pci_dev *dev);
+
 int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err)
 {
     pthread_rwlock_wrlock(&bus->lock);
@@ -750,6 +808,13 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
     }
     bus->present[k] = dev;
     pthread_rwlock_unlock(&bus->lock);
+    attach_msix(bus, dev);
+    return 0;
+}
+
+/* An irqfd and a GSI per MSI-X vector of a function just plugged in. */
+static void attach_msix(struct pci_bus *bus, struct pci_dev *dev)
+{
     if (dev->msix_nr) {
         dev->msix_irqfd = xcalloc(dev->msix_nr, sizeof(*dev->msix_irqfd));
         dev->msix_gsi = xcalloc(dev->msix_nr, sizeof(*dev->msix_gsi));
@@ -773,7 +838,113 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
         }
         pthread_mutex_unlock(&bus->route_lock);
     }
+}
+
+int pci_dev_plug(struct pci_bus *bus, struct pci_dev *dev, const struct pci_place *place,
+                 struct verr *err)
+{
+    struct pci_dev *br = place->behind;
+    if (!br)
+        return pci_dev_add(bus, dev, place->devfn, err);
+    unsigned devfn = place->devfn < 0 ? 0 : (unsigned)place->devfn;
+    if (devfn >= PCI_NR_FUNCS)
+        return verr_set(err, EINVAL,
+                        "PCI: slot %u is not valid for %s, parent device only allows plugging "
+                        "into slot 0.",
+                        devfn / PCI_NR_FUNCS, dev->name);
+    pthread_rwlock_wrlock(&bus->lock);
+    struct pci_dev *in = br->sec[devfn];
+    int r = 0;
+    if (in)
+        r = verr_set(err, EBUSY, "PCI: slot 0 function %u not available for %s, in use by %s,id=%s",
+                     devfn, dev->name, in->name, in->id ? in->id : "(null)");
+    else if (devfn != 0 && br->sec[0] && !br->sec[0]->multifunction)
+        r = verr_set(err, EBUSY, "PCI: single function device can't be populated in function 0.%x",
+                     devfn);
+    else if (bus->nr_present == PCI_NR_DEVFNS)
+        r = verr_set(err, ENOSPC, "PCI: no slot/function available for %s", dev->name);
+    if (r < 0) {
+        pthread_rwlock_unlock(&bus->lock);
+        return r;
+    }
+    dev->bus = bus;
+    dev->parent = br;
+    dev->slot = 0;
+    dev->fn = devfn;
+    dev->intx_gsi = PCI_INTX_GSI(br->slot); /* pin A of device 0 swizzles to the bridge's A */
+    if (dev->multifunction)
+        dev->cfg[0x0e] |= 0x80;
+    dev->cfg[0x3d] = 1;
+    dev->cfg[0x3c] = (uint8_t)dev->intx_gsi;
+    br->sec[devfn] = dev;
+    bus->present[bus->nr_present++] = dev; /* the BAR dispatch list; order does not matter */
+    pthread_rwlock_unlock(&bus->lock);
+    attach_msix(bus, dev);
     return 0;
+}
+
+void pci_bridge_set_power_locked(struct pci_dev *bridge, bool on)
+{
+    if (bridge->sec_off == !on)
+        return;
+    bridge->sec_off = !on;
+    for (unsigned f = 0; f < PCI_NR_FUNCS; f++)
+        if (bridge->sec[f])
+            update_bars(bridge->sec[f]);
+}
+
+void pci_bridge_set_power(struct pci_dev *bridge, bool on)
+{
+    pthread_rwlock_wrlock(&bridge->bus->lock);
+    pci_bridge_set_power_locked(bridge, on);
+    pthread_rwlock_unlock(&bridge->bus->lock);
+}
+
+void pci_dev_unplug(struct pci_dev *dev)
+{
+    struct pci_bus *bus = dev->bus;
+    if (!bus)
+        return;
+    pthread_rwlock_wrlock(&bus->lock);
+    if (dev->parent)
+        dev->parent->sec[dev->fn] = NULL;
+    else if (bus->devs[PCI_DEVFN(dev->slot, dev->fn)] == dev)
+        bus->devs[PCI_DEVFN(dev->slot, dev->fn)] = NULL;
+    for (unsigned k = 0; k < bus->nr_present; k++) {
+        if (bus->present[k] != dev)
+            continue;
+        memmove(&bus->present[k], &bus->present[k + 1],
+                (bus->nr_present - k - 1) * sizeof(bus->present[0]));
+        bus->nr_present--;
+        break;
+    }
+    for (unsigned i = 0; i < PCI_NR_BARS; i++)
+        dev->bars[i].mapped = false;
+    dev->unplugged = true;
+    pthread_rwlock_unlock(&bus->lock);
+    if (dev->intx_level) {
+        dev->intx_level = false;
+        vm_set_irq(bus->vm, dev->intx_gsi, 0);
+    }
+}
+
+/* Drops vector v's MSI route from the table (a hot-unplugged function's GSIs stop being
+ * routed; their numbers are not reused). TODO: reuse freed GSIs (after MAX_MSI_ROUTES vectors
+ * ever plugged, new ones fall back to KVM_SIGNAL_MSI). */
+static void msix_route_drop(struct pci_dev *dev, unsigned v)
+{
+    struct pci_bus *bus = dev->bus;
+    pthread_mutex_lock(&bus->route_lock);
+    for (unsigned i = 0; i < bus->nr_routes; i++) {
+        if (bus->routes[i].gsi != dev->msix_gsi[v])
+            continue;
+        bus->routes[i] = bus->routes[--bus->nr_routes];
+        struct verr err = {0};
+        if (kvm_set_gsi_routing(&bus->vm->kvm, bus->routes, bus->nr_routes, &err) < 0)
+            log_debug("%s: dropping MSI-X route %u: %s", dev->name, v, verr_msg(&err));
+        break;
+    }
+    pthread_mutex_unlock(&bus->route_lock);
 }
 
 void pci_dev_release(struct pci_dev *dev)
@@ -781,6 +952,8 @@ void pci_dev_release(struct pci_dev *dev)
     for (unsigned v = 0; dev->msix_irqfd && v < dev->msix_nr; v++) {
         if (dev->msix_irqfd[v] < 0)
             continue;
+        if (dev->unplugged)
+            msix_route_drop(dev, v);
         struct kvm_irqfd irqfd = {.fd = (uint32_t)dev->msix_irqfd[v],
                                   .gsi = dev->msix_gsi[v],
                                   .flags = KVM_IRQFD_FLAG_DEASSIGN};

@@ -111,6 +111,21 @@ struct pci_dev {
         const struct bus_ops *ops;
         void *opaque;
     } io_windows[4];
+    /* Bits the guest clears by writing 1 (status registers: PCIe slot status). */
+    uint8_t w1cmask[PCI_CFG_SIZE];
+    /* Optional: after a configuration write was applied, with the bytes [off, off + size)
+     * held before it in old. Bus write-locked, device lock not held. */
+    void (*cfg_written)(struct pci_dev *dev, unsigned off, unsigned size, const uint8_t *old);
+    /* PCI-to-PCI bridges (type 1 header, pci_bridge_init): the functions of device 0 on the
+     * secondary bus (a PCIe downstream link has only device 0), reached by configuration
+     * cycles to the secondary bus number the guest programs; their BARs decode when the
+     * bridge forwards memory and they lie inside its memory window, and only while the
+     * bridge powers its secondary bus (sec_off false: a PCIe slot's power controller). */
+    bool bridge;
+    struct pci_dev *parent; /* the bridge this function is behind; NULL: the root bus */
+    struct pci_dev *sec[PCI_NR_FUNCS];
+    bool sec_off;
+    bool unplugged; /* pci_dev_unplug took it off its bus */
 };
 
 /* How a machine's PCI bus is laid out. */
@@ -153,6 +168,11 @@ void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64
 /* Declares an I/O BAR of size ports (power of two, 4 to 256). */
 void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
                         void *opaque);
+/* Initialises a PCI-to-PCI bridge's header (type 1): bus numbers and a 32-bit memory
+ * window are writable; there is no I/O and no prefetchable window (both read as 0, which
+ * tells the guest the bridge forwards neither). */
+void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
+                     uint8_t revision);
 /* Makes a declared BAR prefetchable and tells the device where it decodes (bar->map). */
 void pci_dev_set_bar_map(struct pci_dev *dev, unsigned bar,
                          void (*map)(void *opaque, unsigned bar, uint64_t addr, bool mapped));
@@ -166,14 +186,27 @@ void pci_dev_init_msix(struct pci_dev *dev, unsigned nr, unsigned bar, uint32_t 
 struct pci_place {
     int devfn; /* PCI_DEVFN(slot, fn), or -1: the first free slot */
     bool multifunction;
-    const char *id; /* may be NULL */
+    const char *id;         /* may be NULL */
+    struct pci_dev *behind; /* the bridge whose secondary bus it goes on; NULL: pcie.0 */
 };
-#define PCI_PLACE_ANY ((struct pci_place){-1, false, NULL})
+#define PCI_PLACE_ANY ((struct pci_place){-1, false, NULL, NULL})
 
 /* Plugs the function in at devfn (PCI_DEVFN(slot, fn)), or in function 0 of the first
  * slot whose function 0 is free when devfn < 0. Set dev->id and dev->multifunction first.
  * Refuses a taken address or a broken multifunction slot with QEMU's wording. */
 int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err);
+/* Plugs the function where place says: pci_dev_add on pcie.0, or device 0 of the secondary
+ * bus of place->behind (QEMU's refusal for another slot: "PCI: slot 1 is not valid for
+ * virtio-net-pci, parent device only allows plugging into slot 0."). */
+int pci_dev_plug(struct pci_bus *bus, struct pci_dev *dev, const struct pci_place *place,
+                 struct verr *err);
+/* Powers a bridge's secondary bus on or off: off, its functions answer no configuration
+ * cycle and decode no BAR. The _locked form is for cfg_written (bus write-locked). */
+void pci_bridge_set_power(struct pci_dev *bridge, bool on);
+void pci_bridge_set_power_locked(struct pci_dev *bridge, bool on);
+/* Takes a function off its bus (root or secondary): no configuration cycle or BAR access
+ * reaches it once this returns. Its MSI-X routes go with pci_dev_release. */
+void pci_dev_unplug(struct pci_dev *dev);
 /* Parses QEMU's addr= value: SLOT[.FN] in hex ("3", "03.0", "0x3", "1f.7"). 0 or -EINVAL. */
 int pci_parse_devfn(const char *text, int *devfn);
 

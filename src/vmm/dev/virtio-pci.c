@@ -508,7 +508,7 @@ int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct
 {
     vp->pci.id = place->id;
     vp->pci.multifunction = place->multifunction;
-    int r = pci_dev_add(vp->vm->pci, &vp->pci, place->devfn, err);
+    int r = pci_dev_plug(vp->vm->pci, &vp->pci, place, err);
     if (r < 0)
         return r;
     r = pthread_create(&vp->thread, NULL, io_thread, vp);

@@ -12,7 +12,8 @@ the guest after a few ticks, starts a new VMM with -incoming, and lets the
 restored guest run to its last tick: its TAP verdict, its exit status and
 the tick numbers across both processes (strictly consecutive) must show
 nothing was lost. Cases: file:, exec:, fd: (getfd over the QMP socket, a
-pipe, restored with -incoming defer + migrate-incoming), -smp 2; and a
+pipe, restored with -incoming defer + migrate-incoming), -smp 2, a
+pcie-root-port with a device behind it; and a
 deliberately damaged save (bytes flipped inside one page of the pattern) that
 the guest must catch. Under vireo-vmm also the faults: a stream truncated,
 corrupted, from a VM with other memory, of a newer version (each refused with
@@ -49,8 +50,9 @@ def mix(seed, p):
 
 
 class Case:
-    def __init__(self, vmm, elf, tmp, name, smp=1, mem="128M"):
+    def __init__(self, vmm, elf, tmp, name, smp=1, mem="128M", devices=()):
         self.vmm, self.elf, self.tmp = vmm, elf, tmp
+        self.devices = list(devices)
         self.name = re.sub(r"[^a-z0-9]+", "-", name)  # file names: no commas for -drive
         self.smp, self.mem = smp, mem
         self.disk = os.path.join(tmp, self.name + ".raw")
@@ -65,7 +67,7 @@ class Case:
             "-drive", f"file={self.disk},format=raw,if=none,id=d0",
             "-device", "virtio-blk-pci,drive=d0",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-            "-qmp", f"unix:{sock},server=on,wait=off"] + list(extra)
+            "-qmp", f"unix:{sock},server=on,wait=off"] + self.devices + list(extra)
 
     def source(self):
         """Starts the guest and waits until it has ticked SAVE_AT times."""
@@ -119,8 +121,8 @@ def judge(name, before, g2, expect_ok=True):
 
 
 def round_trip(vmm, elf, tmp, name, save_uri, restore_args, smp=1, damage=None, pre=None,
-               defer_uri=None, pass_fds=()):
-    c = Case(vmm, elf, tmp, name, smp=smp)
+               defer_uri=None, pass_fds=(), devices=()):
+    c = Case(vmm, elf, tmp, name, smp=smp, devices=devices)
     g, q = c.source()
     if not check(q is not None, f"{name}: the guest reaches tick {SAVE_AT}", g.text()):
         g.kill()
@@ -282,6 +284,13 @@ def main():
         f4 = os.path.join(tmp, "smp2.state")
         round_trip(vmm, elf, tmp, "file -smp 2", f"file:{f4}", ["-incoming", f"file:{f4}"],
                    smp=2)
+        # A pcie-root-port with a device in its slot: its slot state travels (a port without
+        # state would block migrate).
+        f4b = os.path.join(tmp, "rootport.state")
+        round_trip(vmm, elf, tmp, "file, pcie-root-port", f"file:{f4b}",
+                   ["-incoming", f"file:{f4b}"],
+                   devices=["-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                            "-device", "virtio-rng-pci,bus=rp1,id=rng1"])
         # fd: the write end of a pipe passed with getfd, a reader thread storing the stream;
         # then restored through another pipe with -incoming defer + migrate-incoming fd:N.
         f5 = os.path.join(tmp, "fd.state")

@@ -125,6 +125,29 @@ static int cmd_echo(struct qmp_session *ss, struct json_object *args, struct jso
     return 0;
 }
 
+/* An open schema (device_add's): "s" is checked, any other member reaches the handler. */
+static const struct qmp_arg open_args[] = {
+    {"s", QMP_ARG_STRING, false},
+    {"*", QMP_ARG_ANY, true},
+    {NULL},
+};
+
+static void test_open_schema(void)
+{
+    struct qmp_client *c = connect_negotiated();
+    is_reply(c, "test-open", "{\"s\": \"a\", \"prop\": 3, \"other\": \"x\"}",
+             "{\"return\": {\"s\": \"a\", \"prop\": 3, \"other\": \"x\"}}",
+             "an open schema lets members beyond the named ones through");
+    is_reply(c, "test-open", "{\"prop\": 3}",
+             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 's' is missing\"}}",
+             "an open schema still requires its named members");
+    is_reply(c, "test-open", "{\"s\": 1}",
+             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for "
+             "'s', expected: string\"}}",
+             "an open schema still checks its named members' types");
+    qmp_client_close(c);
+}
+
 static void test_greeting_and_negotiation(void)
 {
     struct qmp_client *c;
@@ -210,14 +233,15 @@ static void test_commands(void)
                            "system_reset",
                            "system_powerdown",
                            "quit",
-                           "test-echo"};
+                           "test-echo",
+                           "test-open"};
     int found = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char pat[64];
         snprintf(pat, sizeof(pat), "{\"name\": \"%s\"}", names[i]);
         found += strstr(cmds, pat) != NULL;
     }
-    is_int(found, 14, "query-commands lists all 14 commands");
+    is_int(found, 15, "query-commands lists all 15 commands");
     free(cmds);
     is_reply(c, "no-such-command", NULL,
              "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command "
@@ -773,11 +797,14 @@ int main(void)
            "a command with an argument schema registers");
     is_int(qmp_server_register(host.server, "test-echo", echo_args, cmd_echo, NULL), -EEXIST,
            "a name cannot be registered twice");
+    is_int(qmp_server_register(host.server, "test-open", open_args, cmd_echo, NULL), 0,
+           "a command with an open schema registers");
     test_qmp_host_run(&host);
 
     test_greeting_and_negotiation();
     test_commands();
     test_arguments();
+    test_open_schema();
     test_events_broadcast();
     test_sequential_clients();
     test_concurrent_clients();

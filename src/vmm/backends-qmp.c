@@ -1,0 +1,334 @@
+/*
+ * backends-qmp.c - QMP blockdev-add/blockdev-del and netdev_add/netdev_del:
+ * backends added to and removed from a running VM, for device_add to name
+ * (drive=, netdev=) and device_del to leave behind.
+ *
+ * blockdev-add takes the three shapes libvirt and users send: a protocol
+ * node {"driver": "file", "filename": F, "node-name": N}; a format node
+ * over it by name {"driver": "qcow2", "file": N, "node-name": M} (libvirt's
+ * "-storage"/"-format" pair); or both in one {"driver": "raw", "file":
+ * {"driver": "file", "filename": F}, "node-name": M}. Each node becomes a
+ * drive whose id is its node-name; a protocol node a format node sits on is
+ * taken by it (it cannot also be a device's drive). The image is opened by
+ * the device that uses it; blockdev-add checks the file can be opened as
+ * asked. Other drivers and members are refused by name. netdev_add builds
+ * the -netdev text from its members and goes through the same parser.
+ */
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "vmm/backends.h"
+#include "vmm/cli-backends.h"
+#include "vmm/vm.h"
+#include "qmp/qmp-server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct json_object *member(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+/* Members of a node other than those given: QEMU's "Parameter 'X' is unexpected". */
+static int only_members(struct json_object *o, const char *const *known, struct qmp_error *err)
+{
+    json_object_object_foreach(o, key, val)
+    {
+        (void)val;
+        bool ok = false;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = str_eq(*k, key);
+        if (!ok)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter '%s' is unexpected", key);
+    }
+    return 0;
+}
+
+static int want_string(struct json_object *o, const char *key, bool required, const char **out,
+                       struct qmp_error *err)
+{
+    struct json_object *v = member(o, key);
+    *out = NULL;
+    if (!v)
+        return required ? qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter '%s' is missing", key)
+                        : 0;
+    if (!json_object_is_type(v, json_type_string))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for '%s', expected: string", key);
+    *out = json_object_get_string(v);
+    return 0;
+}
+
+static int want_bool(struct json_object *o, const char *key, bool *out, struct qmp_error *err)
+{
+    struct json_object *v = member(o, key);
+    if (!v)
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for '%s', expected: boolean", key);
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
+/* The drive (index) whose node-name is name, or -1. */
+static int find_node(const struct vm_backends *be, const char *name)
+{
+    for (unsigned i = 0; i < be->nr_drives; i++)
+        if (be->drives[i].node_name && str_eq(be->drives[i].node_name, name))
+            return (int)i;
+    return -1;
+}
+
+/* cache: {"direct": bool, "no-flush": bool} (QEMU's BlockdevCacheOptions). */
+static int parse_cache(struct json_object *c, enum block_cache *out, struct qmp_error *err)
+{
+    static const char *const known[] = {"direct", "no-flush", NULL};
+    if (!c)
+        return 0;
+    if (!json_object_is_type(c, json_type_object))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for 'cache', expected: object");
+    bool direct = false, no_flush = false;
+    if (only_members(c, known, err) < 0 || want_bool(c, "direct", &direct, err) < 0 ||
+        want_bool(c, "no-flush", &no_flush, err) < 0)
+        return -1;
+    if (no_flush && direct)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "cache.direct=on with cache.no-flush=on is not supported");
+    *out = no_flush ? BLOCK_CACHE_UNSAFE : direct ? BLOCK_CACHE_NONE : BLOCK_CACHE_WRITEBACK;
+    return 0;
+}
+
+/* A protocol node {"driver": "file", "filename": F, ...}: its file name. */
+static int file_node(struct json_object *o, const char **filename, struct qmp_error *err)
+{
+    static const char *const known[] = {"driver",    "filename",       "node-name",
+                                        "read-only", "cache",          "discard",
+                                        "aio",       "auto-read-only", NULL};
+    if (only_members(o, known, err) < 0 || want_string(o, "filename", true, filename, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    struct vm_backends *be = vm->backends;
+    static const char *const known[] = {"driver",  "node-name",      "file", "read-only", "cache",
+                                        "discard", "auto-read-only", "aio",  "filename",  NULL};
+    const char *driver, *node, *discard = NULL, *aio = NULL, *filename = NULL, *over = NULL;
+    bool read_only = false;
+    enum block_cache cache = BLOCK_CACHE_WRITEBACK;
+    if (want_string(args, "driver", true, &driver, err) < 0 ||
+        want_string(args, "node-name", false, &node, err) < 0 ||
+        want_string(args, "discard", false, &discard, err) < 0 ||
+        want_string(args, "aio", false, &aio, err) < 0 ||
+        want_bool(args, "read-only", &read_only, err) < 0 ||
+        parse_cache(member(args, "cache"), &cache, err) < 0)
+        return -1;
+    bool auto_ro = false;
+    if (want_bool(args, "auto-read-only", &auto_ro, err) < 0)
+        return -1;
+    if (!node)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "'node-name' must be specified for the root node");
+    if (find_node(be, node) >= 0 || vm_backends_find(be, BACKEND_DRIVE, node) >= 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate nodes with node-name='%s'", node);
+    if (discard && !str_eq(discard, "unmap") && !str_eq(discard, "ignore"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", discard);
+    if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
+    const char *format = NULL;
+    int file_index = -1;
+    if (str_eq(driver, "file")) {
+        if (file_node(args, &filename, err) < 0)
+            return -1;
+        format = "raw"; /* a device on a protocol node sees the file's bytes */
+    } else if (block_format_supported(driver)) {
+        if (only_members(args, known, err) < 0)
+            return -1;
+        if (member(args, "filename"))
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'filename' is unexpected");
+        struct json_object *f = member(args, "file");
+        if (!f)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'file' is missing");
+        if (json_object_is_type(f, json_type_string)) {
+            over = json_object_get_string(f);
+            file_index = find_node(be, over);
+            if (file_index < 0)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Cannot find device='' nor node-name='%s'", over);
+            if (be->drive_used[file_index] || be->drives[file_index].format_node)
+                return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use", over);
+            filename = be->drives[file_index].file;
+        } else if (json_object_is_type(f, json_type_object)) {
+            const char *fd_driver;
+            if (want_string(f, "driver", true, &fd_driver, err) < 0)
+                return -1;
+            if (!str_eq(fd_driver, "file"))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "blockdev-add: protocol driver '%s' not supported (file)",
+                                     fd_driver);
+            if (file_node(f, &filename, err) < 0)
+                return -1;
+        } else {
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'file', expected: object or string");
+        }
+        format = driver;
+    } else {
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "blockdev-add: driver '%s' not supported (file, or an image format: "
+                             "raw, qcow2, ...)",
+                             driver);
+    }
+    int fd = open(filename, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Could not open '%s': %s", filename,
+                             strerror(errno));
+    close(fd);
+    int i = vm_backends_new_slot(be, BACKEND_DRIVE);
+    if (i < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "blockdev-add: at most %u block nodes",
+                             VMM_MAX_DRIVES);
+    struct vmm_drive *d = &be->drives[i];
+    memset(d, 0, sizeof(*d));
+    d->id = xstrdup(node);
+    d->node_name = xstrdup(node);
+    d->file = xstrdup(filename);
+    d->format = xstrdup(format);
+    d->cache = cache;
+    d->read_only = read_only;
+    d->discard_unmap = discard && str_eq(discard, "unmap");
+    d->aio_io_uring = aio && str_eq(aio, "io_uring");
+    be->drive_used[i] = false;
+    if (file_index >= 0) {
+        d->file_node = xstrdup(over);
+        be->drives[file_index].format_node = true; /* taken by this format node */
+    }
+    return 0;
+}
+
+static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    struct vm_backends *be = vm->backends;
+    const char *node = json_object_get_string(member(args, "node-name"));
+    int i = find_node(be, node);
+    if (i < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Failed to find node with node-name='%s'",
+                             node);
+    if (be->drive_used[i])
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Node '%s' is busy: node is used as guest "
+                             "device",
+                             node);
+    if (be->drives[i].format_node)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Node '%s' is busy: node is used as the file of another node", node);
+    if (be->drives[i].file_node) {
+        int f = find_node(be, be->drives[i].file_node);
+        if (f >= 0)
+            be->drives[f].format_node = false;
+    }
+    vm_backends_drop(be, BACKEND_DRIVE, i);
+    return 0;
+}
+
+/* Appends ",KEY=VALUE" with QEMU's ",," escape for commas in the value. */
+static void add_opt(struct buf *b, const char *key, const char *value)
+{
+    buf_printf(b, ",%s=", key);
+    for (const char *p = value; *p; p++)
+        buf_append_str(b, *p == ',' ? ",," : (char[]){*p, 0});
+}
+
+static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *type = json_object_get_string(member(args, "type"));
+    const char *id = json_object_get_string(member(args, "id"));
+    if (vm_backends_find(vm->backends, BACKEND_NETDEV, id) >= 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate ID '%s' for netdev", id);
+    if (strchr(type, ','))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter 'type'");
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, type);
+    add_opt(&b, "id", id);
+    int r = 0;
+    json_object_object_foreach(args, key, val)
+    {
+        if (str_eq(key, "type") || str_eq(key, "id"))
+            continue;
+        char *text = NULL;
+        if (json_object_is_type(val, json_type_string))
+            text = xstrdup(json_object_get_string(val));
+        else if (json_object_is_type(val, json_type_boolean))
+            text = xstrdup(json_object_get_boolean(val) ? "on" : "off");
+        else if (json_object_is_type(val, json_type_int))
+            text = xasprintf("%" PRId64, json_object_get_int64(val));
+        if (!text) {
+            r = qmp_error_set(err, QMP_ERROR_GENERIC,
+                              "Parameter '%s' expects a string, number or boolean", key);
+            break;
+        }
+        add_opt(&b, key, text);
+        free(text);
+    }
+    char *text = buf_detach(&b, NULL);
+    struct verr e = {0};
+    if (r == 0 && cli_netdev(vm->backends, text, &e) < 0)
+        r = qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    free(text);
+    return r;
+}
+
+static int qmp_netdev_del(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *id = json_object_get_string(member(args, "id"));
+    int i = vm_backends_find(vm->backends, BACKEND_NETDEV, id);
+    if (i < 0)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
+    if (vm->backends->netdev_used[i])
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Netdev '%s' is in use by a device (device_del it first)", id);
+    vm_backends_drop(vm->backends, BACKEND_NETDEV, i);
+    return 0;
+}
+
+int backends_qmp_register(struct qmp_server *server, struct vm *vm)
+{
+    static const struct qmp_arg add_args[] = {
+        {"driver", QMP_ARG_STRING, false}, {"*", QMP_ARG_ANY, true}, {NULL}};
+    static const struct qmp_arg del_args[] = {{"node-name", QMP_ARG_STRING, false}, {NULL}};
+    static const struct qmp_arg netdev_args[] = {{"type", QMP_ARG_STRING, false},
+                                                 {"id", QMP_ARG_STRING, false},
+                                                 {"*", QMP_ARG_ANY, true},
+                                                 {NULL}};
+    static const struct qmp_arg id_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
+    int r = qmp_server_register(server, "blockdev-add", add_args, qmp_blockdev_add, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "blockdev-del", del_args, qmp_blockdev_del, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "netdev_add", netdev_args, qmp_netdev_add, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "netdev_del", id_args, qmp_netdev_del, vm);
+    return r;
+}
