@@ -33,6 +33,9 @@ struct vmm_drive {
     char *encrypt_format;       /* encrypt.format=, checked against the image */
     enum block_locking locking; /* file.locking= */
     bool cdrom;                 /* media=cdrom: read-only, file= optional */
+    /* snapshot=on, or -snapshot for a drive that does not say: writes go to a temporary
+     * overlay (drive-snapshot.h). snapshot_given: snapshot= was on the -drive. */
+    bool snapshot, snapshot_given;
     /* blockdev-add: a format node over a protocol node names it (file_node, owned); the
      * protocol node is then taken by it (format_node). */
     char *file_node;

@@ -230,6 +230,10 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))
                 r = verr_set(err, EINVAL, "-drive %s: aio=%s (threads, io_uring, native)", arg, v);
             d.aio_io_uring = !strcmp(v, "io_uring");
+        } else if (cli_prop(item, "snapshot", &v)) {
+            if (cli_parse_bool(v, &d.snapshot) < 0)
+                r = verr_set(err, EINVAL, "-drive %s: snapshot=%s is not on/off", arg, v);
+            d.snapshot_given = true;
         } else if (cli_prop(item, "key-secret", &v) || cli_prop(item, "encrypt.key-secret", &v)) {
             key_opt = item[0] == 'k' ? "key-secret" : "encrypt.key-secret";
             free(d.key_secret);

@@ -11,6 +11,7 @@
 #include "vmm/cli-legacy.h"
 #include "vmm/cli-opts.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/fw-cfg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -306,6 +307,8 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
         cfg->start_paused = true;
     else if (str_eq(opt, "-mem-prealloc"))
         cfg->mem_prealloc = true;
+    else if (str_eq(opt, "-snapshot"))
+        cfg->snapshot = true;
     /* -enable-kvm: KVM is the only accelerator; -no-user-config: vireo-vmm reads no
      * configuration files */
     return 0;
@@ -390,11 +393,16 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
             type = item;
         else
             cli_prop(item, "type", &type);
+        if (type && (str_eq(type, "help") || str_eq(type, "?"))) {
+            free(cfg->help_text);
+            cfg->help_text = machine_help();
+            cfg->action = CLI_DEVICE_HELP;
+            return 0;
+        }
         if (type) {
-            if (!str_eq(type, "microvm"))
-                return verr_set(err, ENOTSUP,
-                                "%s %s: machine type '%s' is not supported (use microvm)", opt, arg,
-                                type);
+            int r = machine_set_type(&cfg->machine, type, err);
+            if (r < 0)
+                return verr_prefix(err, "%s %s", opt, arg);
         } else if (str_starts_with(item, "accel=")) {
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
@@ -408,6 +416,66 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
         }
         first = false;
     }
+    return 0;
+}
+
+static int opt_bios(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->bios = arg;
+    return 0;
+}
+
+static int opt_boot(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    int r = boot_options_parse(&cfg->boot, arg, err);
+    return r < 0 ? verr_prefix(err, "-boot %s", arg) : 0;
+}
+
+/* QEMU's -fw_cfg: a name (the implied first key), plus exactly one of file= and string=
+ * (gen_id= needs -device vmgenid, which vireo-vmm does not have). */
+static int opt_fw_cfg(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    struct cli_fw_cfg_item it = {0};
+    const char *v;
+    bool first = true;
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "name", &v))
+            it.name = v;
+        else if (cli_prop(item, "file", &v))
+            it.file = v;
+        else if (cli_prop(item, "string", &v))
+            it.string = v;
+        else if (cli_prop(item, "gen_id", &v))
+            return verr_set(err, ENOTSUP,
+                            "%s %s: gen_id= needs a vmgenid device, which "
+                            "vireo-vmm does not have",
+                            opt, arg);
+        else if (first && !strchr(item, '='))
+            it.name = item;
+        else
+            return verr_set(err, EINVAL, "%s %s: Invalid parameter '%s'", opt, arg, item);
+        first = false;
+    }
+    /* QEMU's wording for both: an empty value counts as not given. */
+    if (it.file && !*it.file)
+        it.file = NULL;
+    if (it.string && !*it.string)
+        it.string = NULL;
+    if (!it.name || !*it.name || !it.file + !it.string != 1)
+        return verr_set(err, EINVAL,
+                        "%s %s: name, plus exactly one of file, string and gen_id, "
+                        "are needed",
+                        opt, arg);
+    if (strlen(it.name) > FW_CFG_NAME_MAX - 1)
+        return verr_set(err, EINVAL, "%s %s: name too long (max. %d char)", opt, arg,
+                        FW_CFG_NAME_MAX - 1);
+    cfg->fw_cfg_items =
+        xreallocarray(cfg->fw_cfg_items, cfg->nr_fw_cfg_items + 1, sizeof(*cfg->fw_cfg_items));
+    cfg->fw_cfg_items[cfg->nr_fw_cfg_items++] = it;
     return 0;
 }
 
@@ -543,7 +611,11 @@ static const struct cli_option options[] = {
     {"-machine", true, opt_machine},
     {"-M", true, opt_machine},
     {"-mem-path", true, opt_mem_path},
+    {"-bios", true, opt_bios},
+    {"-boot", true, opt_boot},
+    {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
+    {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
     {"-object", true, opt_object},
@@ -566,6 +638,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_model = CPU_MODEL_QEMU64;
+    boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0')
@@ -597,8 +670,34 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         if (cfg->action != CLI_RUN)
             return 0;
     }
-    if (!cfg->kernel)
-        return verr_set(err, EINVAL, "no -kernel given: vireo-vmm boots a kernel directly");
+    bool firmware = machine_has_firmware(&cfg->machine);
+    if (!cfg->kernel && !firmware)
+        return verr_set(err, EINVAL,
+                        "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
+                        "and -M q35 boot through firmware)");
+    if (cfg->kernel && firmware)
+        return verr_set(err, ENOTSUP,
+                        "-kernel with -M %s: booting a kernel through the firmware is not "
+                        "supported yet",
+                        cfg->machine.type);
+    /* TODO(#15): the chipset devices (PAM, PIIX/ICH9, fw_cfg) have no state
+     * sections yet, so a pc/q35 VM cannot be saved and cannot be restored. */
+    if (firmware && cfg->incoming)
+        return verr_set(err, ENOTSUP,
+                        "-incoming with -M %s: the chipset's devices cannot restore a saved "
+                        "state yet",
+                        cfg->machine.type);
+    if (!firmware && cfg->nr_fw_cfg_items)
+        return verr_set(err, ENOTSUP,
+                        "-fw_cfg: vireo-vmm's microvm has no fw_cfg device (-M pc and -M q35 "
+                        "have one)");
+    if (!firmware && cfg->bios)
+        return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
+    for (unsigned i = 0; i < cfg->backends.nr_drives; i++) {
+        struct vmm_drive *d = &cfg->backends.drives[i];
+        if (!d->snapshot_given)
+            d->snapshot = cfg->snapshot;
+    }
     if (!cfg->append)
         cfg->append = "";
     if (cli_net_finish(cfg, err) < 0)
@@ -644,6 +743,9 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->nr_devices = 0;
     free(cfg->help_text);
     cfg->help_text = NULL;
+    free(cfg->fw_cfg_items);
+    cfg->fw_cfg_items = NULL;
+    cfg->nr_fw_cfg_items = 0;
     for (unsigned i = 0; i < cfg->nr_net_args; i++)
         free(cfg->net_args[i]);
     free(cfg->net_args);
@@ -665,6 +767,8 @@ const char *cli_help_text(void)
            "                              pcie, isa-serial=on, ioapic2, usb, graphics,\n"
            "                              x-option-roms=off and auto-kernel-cmdline describe\n"
            "                              vireo-vmm's microvm and other values are refused\n"
+           "  -M pc|q35[,KEY=VALUE...]    the i440FX/PIIX3 or Q35/ICH9 PC, booted by firmware\n"
+           "                              (QEMU 7.2's pc-i440fx-7.2 and pc-q35-7.2 too; -M help)\n"
            "  -enable-kvm, -accel kvm     accepted (KVM is the only accelerator)\n"
            "  -no-user-config             accepted (no configuration files are read)\n"
            "  -name NAME                  VM name (query-name)\n"
@@ -681,6 +785,10 @@ const char *cli_help_text(void)
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"
            "  -initrd FILE                initial RAM disk\n"
            "  -append STRING              kernel command line\n"
+           "  -bios FILE                  pc/q35 firmware image (default: SeaBIOS bios-256k.bin)\n"
+           "  -boot [order=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS]\n"
+           "        [,strict=on|off]      pc/q35 boot order and menu; bootindex=N on a device\n"
+           "  -fw_cfg [name=]NAME,file=PATH|string=STR   a fw_cfg file for the firmware (pc/q35)\n"
            "\n"
            "Devices and display:\n"
            "  -serial stdio|pty|file:PATH|unix:PATH[,server,nowait]|chardev:ID|none\n"
@@ -699,9 +807,11 @@ const char *cli_help_text(void)
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap][,media=cdrom][,file.locking=auto|on|off]\n"
+           "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
+           "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
            "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
+           "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
            "                              a passphrase for encrypted drives\n"
            "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"

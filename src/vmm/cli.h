@@ -10,6 +10,7 @@
 
 #include "util/error.h"
 #include "vmm/backends.h"
+#include "vmm/boot/bootorder.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
@@ -26,7 +27,7 @@ enum cli_action {
     CLI_RUN,
     CLI_HELP,
     CLI_VERSION,
-    CLI_DEVICE_HELP, /* -device help, -device DRIVER,help: print help_text */
+    CLI_DEVICE_HELP, /* -device help, -device DRIVER,help, -M help: print help_text */
 };
 
 struct dev_config;
@@ -50,9 +51,18 @@ struct vmm_config {
     const char *qmp_path;  /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    bool snapshot; /* -snapshot: every drive without snapshot= writes to a temporary overlay */
     const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
-    struct machine_config machine; /* -M microvm,... */
-    struct vm_backends backends;   /* -drive, -netdev, -chardev (and -serial's "serial0") */
+    struct machine_config machine; /* -M microvm|pc|q35,... */
+    const char *bios;              /* -bios FILE (pc, q35) */
+    struct boot_options boot;      /* -boot (pc, q35) */
+    /* -fw_cfg [name=]NAME,file=PATH|string=STR (pc, q35), in order: the files' bytes are
+     * read when the machine fills fw_cfg. */
+    struct cli_fw_cfg_item {
+        const char *name, *file, *string;
+    } * fw_cfg_items;
+    unsigned nr_fw_cfg_items;
+    struct vm_backends backends; /* -drive, -netdev, -chardev (and -serial's "serial0") */
     /* The devices in creation order: the machine's built-ins, then each -device and
      * -drive if=virtio as given (vmm/dev/device.h). */
     struct dev_config **devices;

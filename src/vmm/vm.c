@@ -122,7 +122,7 @@ static int reset_machine(struct vm *vm, struct verr *err)
     if (r < 0)
         return r;
     dev_reset_all(vm);
-    r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err);
+    r = machine_load_boot(vm, err);
     if (r < 0)
         return verr_prefix(err, "reset");
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
@@ -389,6 +389,7 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
                         cfg->cpus, vm->kvm.max_vcpus);
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc,
                                    cfg->machine.no_dump, cfg->machine.mem_merge};
+    machine_mem_layout(&cfg->machine, &mo.low_max, &mo.low_split, &mo.bios_hole);
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
     log_debug("guest RAM: host %p-%p", (void *)vm->mem.host, (void *)(vm->mem.host + vm->mem.size));
@@ -419,11 +420,12 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     /* An incoming VM's RAM comes from the state stream, and must stay all zeros until then
      * (the loader leaves pages the stream does not list alone): the kernel is loaded at the
      * first reset instead. */
-    if (!cfg->incoming && (r = boot_load(&vm->mem, &vm->boot_cfg, &vm->boot, err)) < 0)
+    if (!cfg->incoming && (r = machine_load_boot(vm, err)) < 0)
         return r;
-    log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,
-              kernel_format_name(vm->boot.format), (unsigned long long)vm->boot.entry);
-    PHASE("loading the kernel and tables");
+    if (cfg->kernel && vm->boot.mode != BOOT_ENTRY_RESET_VECTOR)
+        log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,
+                  kernel_format_name(vm->boot.format), (unsigned long long)vm->boot.entry);
+    PHASE("loading the kernel and tables (or the firmware's items)");
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         if ((r = vcpu_reset(&vm->vcpus[i], err)) < 0)
             return r;

@@ -103,7 +103,11 @@ struct vm {
     unsigned nr_dev_configs;
     struct device **devices;
     unsigned nr_devices, devices_cap; /* device_add appends, device_del removes */
-    struct pci_bus *pci;              /* the machine's PCIe root bus (vmm/dev/pci.h) */
+    struct pci_bus *pci;              /* the machine's PCI root bus (vmm/dev/pci.h) */
+    /* Firmware machines (pc, q35): the BIOS image the machine mapped (boot/firmware.h), whose
+     * last 128 KiB the host bridge's PAM shows at 0xE0000; NULL for microvm. */
+    const struct fw_image *bios;
+    struct machine_state *machine; /* machine.c's own state */
     /* The screen and input routing (vmm/display/display.h): graphics and input devices
      * attach to it, the VNC server and screendump read it. Loop thread. */
     struct display *display;

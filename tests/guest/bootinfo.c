@@ -99,6 +99,42 @@ static void parse_zero_page(struct boot_info *bi, uint64_t bp)
     }
 }
 
+/* Multiboot 1 information: flags 0, cmdline 16 (flag bit 2), mods_count 20 and mods_addr 24
+ * (bit 3; 16-byte entries: start, end, string, reserved), mmap_length 44 and mmap_addr 48
+ * (bit 6; entries: size (not counting itself), base_addr 64, length 64, type),
+ * boot_loader_name 64 (bit 9). No RSDP: the guest finds it by scanning. */
+static void parse_multiboot(struct boot_info *bi, uint64_t mb)
+{
+    bi->mb_flags = rd32(mb);
+    if (bi->mb_flags & (1u << 2))
+        copy_cmdline(bi, rd32(mb + 16));
+    if ((bi->mb_flags & (1u << 3)) && rd32(mb + 20) > 0) {
+        uint64_t mod = rd32(mb + 24);
+        bi->initrd_addr = rd32(mod);
+        bi->initrd_size = rd32(mod + 4) - rd32(mod);
+    }
+    if (bi->mb_flags & (1u << 6)) {
+        uint64_t p = rd32(mb + 48), end = p + rd32(mb + 44);
+        while (p + 24 <= end && bi->map_count < 1024) {
+            if (bi->map_stored < BOOTINFO_MAX_MAP) {
+                struct memmap_entry *e = &bi->map[bi->map_stored++];
+                e->addr = rd64(p + 4);
+                e->size = rd64(p + 12);
+                e->type = rd32(p + 20);
+            }
+            bi->map_count++;
+            p += rd32(p) + 4;
+        }
+    }
+    if (bi->mb_flags & (1u << 9)) {
+        uint64_t name = rd32(mb + 64);
+        unsigned i;
+        for (i = 0; name && i + 1 < sizeof(bi->mb_loader) && rd8(name + i); i++)
+            bi->mb_loader[i] = (char)rd8(name + i);
+        bi->mb_loader[i] = '\0';
+    }
+}
+
 void bootinfo_parse(struct boot_info *bi, int kind, uint64_t info_addr)
 {
     memset(bi, 0, sizeof(*bi));
@@ -108,6 +144,8 @@ void bootinfo_parse(struct boot_info *bi, int kind, uint64_t info_addr)
         return;
     if (kind == BOOT_PVH)
         parse_pvh(bi, info_addr);
+    else if (kind == BOOT_MULTIBOOT)
+        parse_multiboot(bi, info_addr);
     else
         parse_zero_page(bi, info_addr);
 }

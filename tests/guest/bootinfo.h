@@ -1,9 +1,10 @@
 /*
  * What the loader handed over, in one shape whichever entry was used: the
- * PVH start info (struct hvm_start_info, Xen's arch-x86/hvm/start_info.h)
- * or the Linux zero page (struct boot_params, Documentation/arch/x86/
- * zero-page.rst). Everything is copied into struct boot_info first thing,
- * so later tests may reuse low memory (the AP trampoline) safely.
+ * PVH start info (struct hvm_start_info, Xen's arch-x86/hvm/start_info.h),
+ * the Linux zero page (struct boot_params, Documentation/arch/x86/
+ * zero-page.rst) or the Multiboot 1 information structure. Everything is
+ * copied into struct boot_info first thing, so later tests may reuse low
+ * memory (the AP trampoline) safely.
  */
 #ifndef GUEST_BOOTINFO_H
 #define GUEST_BOOTINFO_H
@@ -11,8 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BOOT_PVH     1
-#define BOOT_LINUX64 2
+#define BOOT_PVH       1
+#define BOOT_LINUX64   2
+#define BOOT_MULTIBOOT 3 /* the -multiboot build, booted by GRUB's "multiboot" */
 
 #define PVH_START_MAGIC 0x336ec578u
 #define E820_RAM        1
@@ -29,10 +31,13 @@ struct memmap_entry {
 };
 
 struct boot_info {
-    int kind;           /* BOOT_PVH or BOOT_LINUX64 */
+    int kind;           /* BOOT_PVH, BOOT_LINUX64 or BOOT_MULTIBOOT */
     uint64_t info_addr; /* physical address of start info / zero page */
     /* PVH only */
     uint32_t pvh_magic, pvh_version, pvh_flags, pvh_nr_modules;
+    /* multiboot only */
+    uint32_t mb_flags;
+    char mb_loader[64]; /* boot_loader_name, when given */
     /* Linux zero page only */
     uint16_t bp_boot_flag;
     uint32_t bp_header_magic;

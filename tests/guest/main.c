@@ -27,6 +27,10 @@ void guest_early_exit(int kind, uint64_t info)
         if (*(const volatile uint32_t *)p != PVH_START_MAGIC)
             return;
         cmdline = *(const volatile uint64_t *)(p + 24);
+    } else if (kind == BOOT_MULTIBOOT) {
+        if (!(*(const volatile uint32_t *)p & (1u << 2)))
+            return;
+        cmdline = *(const volatile uint32_t *)(p + 16);
     } else {
         cmdline = *(const volatile uint32_t *)(p + 0x228);
     }
@@ -147,6 +151,7 @@ enum {
     T_PS2 = 1 << 20,
     T_SCSI = 1 << 21,
     T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
+    T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
 };
 
 static const struct {
@@ -161,7 +166,7 @@ static const struct {
     {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
-    {"hotplug", T_HOTPLUG},
+    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -235,8 +240,9 @@ void guest_main(int kind, uint64_t info)
 
     tap_diag(&g.tap, "vireo-testguest");
     tap_diag(&g.tap, "entry: %s, boot info at 0x%lx",
-             kind == BOOT_PVH ? "pvh (32-bit PVH entry, hvm_start_info)"
-                              : "linux64 (64-bit e_entry, Linux zero page)",
+             kind == BOOT_PVH         ? "pvh (32-bit PVH entry, hvm_start_info)"
+             : kind == BOOT_MULTIBOOT ? "multiboot (32-bit multiboot entry, multiboot info)"
+                                      : "linux64 (64-bit e_entry, Linux zero page)",
              info);
     unsigned run = select_tests(&g);
     discover(&g);
@@ -274,6 +280,8 @@ void guest_main(int kind, uint64_t info)
         test_uart(&g);
     if (run & T_RTC)
         test_rtc(&g);
+    if (run & T_FWCFG)
+        test_fwcfg(&g);
     if (run & T_BLK)
         test_virtio_blk(&g);
     if (run & T_RNG)

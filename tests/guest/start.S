@@ -29,6 +29,14 @@
 
 #define BOOT_PVH 1
 #define BOOT_LINUX64 2
+#define BOOT_MULTIBOOT 3
+
+/* Multiboot (version 1) header, in the -multiboot build only (GRUB's "multiboot"
+ * command boots it; QEMU's -kernel would prefer it over PVH, so the other builds have
+ * none). Flags: page-align modules, memory map wanted, load addresses given (the ELF's
+ * e_entry is the 64-bit entry, which a multiboot loader must not jump to). */
+#define MB_MAGIC 0x1badb002
+#define MB_FLAGS 0x00010003
 
 /* The AP trampoline runs at this physical address (SIPI vector 0x08). */
 #define TRAMP_BASE 0x8000
@@ -48,11 +56,35 @@
 
     .section .text.entry, "ax"
     .code32
+#ifdef MULTIBOOT
+    .p2align 2
+mb_header:
+    .long MB_MAGIC
+    .long MB_FLAGS
+    .long -(MB_MAGIC + MB_FLAGS)
+    .long mb_header              /* header_addr */
+    .long __image_start          /* load_addr: the file from here is the image */
+    .long __bss_start            /* load_end_addr */
+    .long __bss_end              /* bss_end_addr */
+    .long mb_entry               /* entry_addr */
+
+    /* Multiboot: protected mode, paging off, %eax = 0x2badb002, %ebx = multiboot info. */
+    .globl mb_entry
+mb_entry:
+    cli
+    cld
+    movl %ebx, %esi
+    movl $BOOT_MULTIBOOT, %ebp
+    jmp common32
+#endif
+
     .globl pvh_entry
 pvh_entry:
     cli
     cld
     movl %ebx, %esi              /* start info survives in %esi (-> %rsi) */
+    movl $BOOT_PVH, %ebp         /* which entry, kept in %ebp to the 64-bit side */
+common32:
     lgdt gdt_desc
     ljmp $SEL_CODE32, $1f
 1:  movl $SEL_DATA, %eax
@@ -75,7 +107,7 @@ pvh_entry:
 
     .code64
 pvh_entry64:
-    movl $BOOT_PVH, %edi
+    movl %ebp, %edi
     movl %esi, %esi
     jmp common64
 

@@ -23,7 +23,10 @@ void test_boot(struct guest *g)
     uint64_t img_len = (uint64_t)(uintptr_t)__image_end - img;
 
     tap_ok(t, bi->info_addr != 0 && bi->info_addr < (4ull << 30), "boot: %s at 0x%lx",
-           bi->kind == BOOT_PVH ? "hvm_start_info" : "zero page (boot_params)", bi->info_addr);
+           bi->kind == BOOT_PVH         ? "hvm_start_info"
+           : bi->kind == BOOT_MULTIBOOT ? "multiboot information"
+                                        : "zero page (boot_params)",
+           bi->info_addr);
     tap_ok(t, !overlaps(bi->info_addr, 4096, img, img_len),
            "boot: boot info does not overlap the guest image [0x%lx, 0x%lx)", img, img + img_len);
     if (bi->kind == BOOT_PVH) {
@@ -32,6 +35,11 @@ void test_boot(struct guest *g)
         tap_ok(t, bi->pvh_version >= 1,
                "boot: start info version %u (>= 1: memory map present), flags 0x%x",
                bi->pvh_version, bi->pvh_flags);
+    } else if (bi->kind == BOOT_MULTIBOOT) {
+        tap_ok(t, (bi->mb_flags & (1u << 6)) && bi->map_stored > 0,
+               "boot: multiboot info flags 0x%x with a memory map of %u entries", bi->mb_flags,
+               bi->map_stored);
+        tap_diag(t, "boot loader: %s", bi->mb_loader[0] ? bi->mb_loader : "(not named)");
     } else {
         tap_ok(t, bi->bp_boot_flag == 0xaa55, "boot: zero page boot_flag 0x%x (want 0xaa55)",
                bi->bp_boot_flag);

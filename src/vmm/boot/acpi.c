@@ -1,14 +1,17 @@
 /*
- * acpi.c - builds the ACPI tables in guest memory.
+ * acpi.c - builds the ACPI tables (see acpi.h for the two ways they reach
+ * the guest).
  *
  * The platform is a classic PC as far as ACPI is concerned (not hardware-
- * reduced): PM1a event and control blocks at PORT_ACPI_PM for the fixed power
- * button and S5, a reset register at 0xCF9, SCI on IRQ 9. The DSDT is AML
- * emitted by aml.c: \_S5, COM1 (PNP0501), the RTC (PNP0B00) and a
- * motherboard-resources device claiming the PM and reset ports. The MADT has
- * one enabled local APIC per vCPU and the IOAPIC with the ISA overrides.
+ * reduced): PM1a event and control blocks at the PM base for the fixed power
+ * button and S5 (plus the PM timer on pc and q35), a reset register at 0xCF9,
+ * SCI on IRQ 9. The DSDT is AML emitted by aml.c: \_S5, COM1 (PNP0501), the
+ * RTC (PNP0B00), the PS/2 keyboard and mouse where there is an i8042, a
+ * motherboard-resources device claiming the PM and reset ports, and the PCI
+ * root with its _CRS windows and _PRT. The MADT has one enabled local APIC
+ * per vCPU and the IOAPIC with the ISA overrides.
  *
- * Everything is placed from LAYOUT_RSDP up: the RSDP sits on a 16-byte
+ * microvm's tables are placed from LAYOUT_RSDP up: the RSDP sits on a 16-byte
  * boundary in 0xE0000-0xFFFFF so a guest that scans finds it, and its address
  * also goes into the zero page / hvm_start_info.
  */
@@ -25,43 +28,69 @@
 #define OEM_TABLE_ID "VIREOVMM"
 #define CREATOR_ID   "VIRO"
 
-struct table_cursor {
-    const struct guest_mem *gm;
-    uint64_t next; /* next free guest address */
-    uint64_t end;
+/* Where a table goes in the tables blob, and the helpers that record its relocations. */
+struct blob_builder {
+    struct acpi_blob *b;
+    const struct acpi_config *c;
+    bool overflow;
 };
 
-/* Reserves len bytes (aligned) and returns their host pointer, zeroed. */
-static uint8_t *cursor_alloc(struct table_cursor *c, size_t len, size_t align, uint64_t *gpa)
+/* Reserves len bytes (aligned) at the end of the tables blob; returns their offset. */
+static uint32_t blob_alloc(struct blob_builder *bb, size_t len, size_t align)
 {
-    uint64_t at = (c->next + align - 1) & ~(uint64_t)(align - 1);
-    if (at + len > c->end)
-        return NULL;
-    uint8_t *p = guest_mem_ptr(c->gm, at, len);
-    if (!p)
-        return NULL;
-    memset(p, 0, len);
-    *gpa = at;
-    c->next = at + len;
-    return p;
+    struct buf *t = &bb->b->tables;
+    while (t->len % align)
+        buf_append_byte(t, 0);
+    uint32_t off = (uint32_t)t->len;
+    buf_reserve(t, len);
+    memset(t->data + t->len, 0, len);
+    t->len += len;
+    return off;
 }
 
-static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
+static void reloc(struct blob_builder *bb, bool in_rsdp, uint32_t offset, uint8_t size)
 {
+    struct acpi_blob *b = bb->b;
+    if (b->nr_relocs == ACPI_MAX_RELOCS) {
+        bb->overflow = true;
+        return;
+    }
+    b->relocs[b->nr_relocs++] = (struct acpi_reloc){in_rsdp, offset, size};
+}
+
+static void sum(struct blob_builder *bb, bool in_rsdp, uint32_t offset, uint32_t start,
+                uint32_t len)
+{
+    struct acpi_blob *b = bb->b;
+    if (b->nr_sums == ACPI_MAX_SUMS) {
+        bb->overflow = true;
+        return;
+    }
+    b->sums[b->nr_sums++] = (struct acpi_sum){in_rsdp, offset, start, len};
+}
+
+static uint8_t *tab(struct blob_builder *bb, uint32_t off)
+{
+    return bb->b->tables.data + off;
+}
+
+static void header(struct blob_builder *bb, uint32_t off, const char *sig, uint32_t len,
+                   uint8_t rev)
+{
+    const struct acpi_config *c = bb->c;
+    uint8_t *t = tab(bb, off);
     memcpy(t, sig, 4);
     put32(t + 4, len);
     put8(t + 8, rev);
-    memcpy(t + 10, OEM_ID, 6);
-    memcpy(t + 16, OEM_TABLE_ID, 8);
+    memset(t + 10, ' ', 6);
+    memcpy(t + 10, c->oem_id[0] ? c->oem_id : OEM_ID, strlen(c->oem_id[0] ? c->oem_id : OEM_ID));
+    memset(t + 16, ' ', 8);
+    memcpy(t + 16, c->oem_table_id[0] ? c->oem_table_id : OEM_TABLE_ID,
+           strlen(c->oem_table_id[0] ? c->oem_table_id : OEM_TABLE_ID));
     put32(t + 24, 1);
     memcpy(t + 28, CREATOR_ID, 4);
     put32(t + 32, 1);
-}
-
-static void finish(uint8_t *t, uint32_t len)
-{
-    t[9] = 0;
-    t[9] = bytes_checksum(t, len);
+    sum(bb, false, off + 9, off, len);
 }
 
 /* Generic Address Structure: system I/O space. */
@@ -104,11 +133,12 @@ static void res_mem32_fixed(struct buf *r, uint32_t base, uint32_t len)
     buf_append(r, d, sizeof(d));
 }
 
-/* The PCI root bridge (virtio work, vmm/dev/pci.h): bus 0-255, all I/O ports but the
- * configuration ports, the 32-bit MMIO window, and _PRT with the INTx swizzle (pin P of
- * slot S -> GSI 16 + (S + P) % 4, level, active low by the PCI convention). ECAM is
- * claimed as a motherboard resource so OSes accept the MCFG window. */
-static void build_pci_root(struct buf *sb)
+/* The PCI root bridge: bus 0-255, all I/O ports but the configuration ports, the 32-bit
+ * memory window (and the legacy VGA window on pc/q35), and _PRT with the INTx swizzle:
+ * pin P (A = 0) of slot S -> GSI 16 + (S + P + k) % 4, level, active low by the PCI
+ * convention, where k = 3 on pc (PIIX3's PIRQ (S + P - 1) mod 4, dev/pirq.h) and 0 on
+ * microvm and q35. ECAM is claimed as a motherboard resource so OSes accept the MCFG. */
+static void build_pci_root(struct buf *sb, const struct acpi_config *c)
 {
     struct buf dev, tmp, res, prt, entry;
     buf_init(&dev);
@@ -116,13 +146,19 @@ static void build_pci_root(struct buf *sb)
     buf_init(&res);
     buf_init(&prt);
     buf_init(&entry);
-    aml_eisaid(&tmp, "PNP0A08");
-    aml_name(&dev, "_HID", &tmp);
-    buf_reset(&tmp);
-    aml_eisaid(&tmp, "PNP0A03");
-    aml_name(&dev, "_CID", &tmp);
+    if (c->chipset == ACPI_CHIPSET_PIIX) {
+        aml_eisaid(&tmp, "PNP0A03");
+        aml_name(&dev, "_HID", &tmp);
+    } else {
+        aml_eisaid(&tmp, "PNP0A08");
+        aml_name(&dev, "_HID", &tmp);
+        buf_reset(&tmp);
+        aml_eisaid(&tmp, "PNP0A03");
+        aml_name(&dev, "_CID", &tmp);
+    }
     buf_reset(&tmp);
     aml_integer(&tmp, 0);
+    aml_name(&dev, "_ADR", &tmp);
     aml_name(&dev, "_SEG", &tmp);
     aml_name(&dev, "_BBN", &tmp);
     aml_name(&dev, "_UID", &tmp);
@@ -130,18 +166,21 @@ static void build_pci_root(struct buf *sb)
     aml_res_io(&res, 0xcf8, 8);
     res_word(&res, 1, 3, 0x0000, 0x0cf7);
     res_word(&res, 1, 3, 0x0d00, 0xffff);
-    res_dword_mem(&res, (uint32_t)PCI_MMIO_BASE, (uint32_t)PCI_MMIO_SIZE);
+    if (c->chipset != ACPI_CHIPSET_MICROVM)
+        res_dword_mem(&res, 0xa0000, 0x20000);
+    res_dword_mem(&res, (uint32_t)c->hole_base, (uint32_t)(c->hole_end - c->hole_base));
     buf_reset(&tmp);
     aml_resource_template(&tmp, &res);
     aml_name(&dev, "_CRS", &tmp);
-    unsigned n = 0;
+    unsigned n = 0, k = c->chipset == ACPI_CHIPSET_PIIX ? 3 : 0;
     for (unsigned slot = 1; slot < PCI_NR_SLOTS; slot++) {
         for (unsigned pin = 0; pin < 4; pin++) {
             buf_reset(&entry);
             aml_integer(&entry, (uint64_t)slot << 16 | 0xffff);
             aml_integer(&entry, pin);
             aml_integer(&entry, 0);
-            aml_integer(&entry, PCI_INTX_GSI(slot + pin));
+            unsigned pirq = c->chipset == ACPI_CHIPSET_ICH9 && slot >= 25 ? pin : slot + pin + k;
+            aml_integer(&entry, 16 + pirq % 4);
             aml_package(&prt, 4, &entry);
             n++;
         }
@@ -151,19 +190,21 @@ static void build_pci_root(struct buf *sb)
     aml_name(&dev, "_PRT", &tmp);
     aml_device(sb, "PCI0", &dev);
 
-    buf_reset(&dev);
-    buf_reset(&res);
-    buf_reset(&tmp);
-    aml_eisaid(&tmp, "PNP0C02");
-    aml_name(&dev, "_HID", &tmp);
-    buf_reset(&tmp);
-    aml_integer(&tmp, 1);
-    aml_name(&dev, "_UID", &tmp);
-    res_mem32_fixed(&res, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
-    buf_reset(&tmp);
-    aml_resource_template(&tmp, &res);
-    aml_name(&dev, "_CRS", &tmp);
-    aml_device(sb, "MRES", &dev);
+    if (c->ecam_base) {
+        buf_reset(&dev);
+        buf_reset(&res);
+        buf_reset(&tmp);
+        aml_eisaid(&tmp, "PNP0C02");
+        aml_name(&dev, "_HID", &tmp);
+        buf_reset(&tmp);
+        aml_integer(&tmp, 1);
+        aml_name(&dev, "_UID", &tmp);
+        res_mem32_fixed(&res, (uint32_t)c->ecam_base, (uint32_t)PCI_ECAM_SIZE);
+        buf_reset(&tmp);
+        aml_resource_template(&tmp, &res);
+        aml_name(&dev, "_CRS", &tmp);
+        aml_device(sb, "MRES", &dev);
+    }
     buf_free(&dev);
     buf_free(&tmp);
     buf_free(&res);
@@ -171,7 +212,7 @@ static void build_pci_root(struct buf *sb)
     buf_free(&entry);
 }
 
-static void build_dsdt_body(struct buf *dsdt)
+static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
 {
     struct buf tmp, pkg, dev, res, sb;
     buf_init(&tmp);
@@ -209,14 +250,16 @@ static void build_dsdt_body(struct buf *dsdt)
     } while (0)
 
     /* COM1: 16550A at 0x3F8, IRQ 4. */
-    NAME_EISA(&dev, "_HID", "PNP0501");
-    NAME_INT(&dev, "_UID", 1);
-    NAME_INT(&dev, "_STA", 0xf);
-    aml_res_io(&res, PORT_COM1, 8);
-    aml_res_irq(&res, IRQ_COM1);
-    NAME_RES(&dev);
-    aml_device(&sb, "COM1", &dev);
-    buf_reset(&dev);
+    if (c->com1) {
+        NAME_EISA(&dev, "_HID", "PNP0501");
+        NAME_INT(&dev, "_UID", 1);
+        NAME_INT(&dev, "_STA", 0xf);
+        aml_res_io(&res, PORT_COM1, 8);
+        aml_res_irq(&res, IRQ_COM1);
+        NAME_RES(&dev);
+        aml_device(&sb, "COM1", &dev);
+        buf_reset(&dev);
+    }
 
     /* The CMOS RTC at 0x70, IRQ 8. */
     NAME_EISA(&dev, "_HID", "PNP0B00");
@@ -229,29 +272,31 @@ static void build_dsdt_body(struct buf *dsdt)
 
     /* The i8042's keyboard (ports 0x60/0x64, IRQ 1) and mouse (IRQ 12), so an OS that
      * enumerates PS/2 through ACPI (Linux's i8042 PNP probe) finds them. */
-    NAME_EISA(&dev, "_HID", "PNP0303");
-    NAME_INT(&dev, "_STA", 0xf);
-    aml_res_io(&res, 0x60, 1);
-    aml_res_io(&res, 0x64, 1);
-    aml_res_irq(&res, IRQ_KEYBOARD);
-    NAME_RES(&dev);
-    aml_device(&sb, "KBD_", &dev);
-    buf_reset(&dev);
-    NAME_EISA(&dev, "_HID", "PNP0F13");
-    NAME_INT(&dev, "_STA", 0xf);
-    aml_res_irq(&res, 12);
-    NAME_RES(&dev);
-    aml_device(&sb, "MOU_", &dev);
-    buf_reset(&dev);
+    if (c->i8042) {
+        NAME_EISA(&dev, "_HID", "PNP0303");
+        NAME_INT(&dev, "_STA", 0xf);
+        aml_res_io(&res, 0x60, 1);
+        aml_res_io(&res, 0x64, 1);
+        aml_res_irq(&res, IRQ_KEYBOARD);
+        NAME_RES(&dev);
+        aml_device(&sb, "KBD_", &dev);
+        buf_reset(&dev);
+        NAME_EISA(&dev, "_HID", "PNP0F13");
+        NAME_INT(&dev, "_STA", 0xf);
+        aml_res_irq(&res, 12);
+        NAME_RES(&dev);
+        aml_device(&sb, "MOU_", &dev);
+        buf_reset(&dev);
+    }
 
     /* Motherboard resources: the ACPI PM block and the reset register. */
     NAME_EISA(&dev, "_HID", "PNP0C02");
     NAME_INT(&dev, "_UID", 0);
-    aml_res_io(&res, PORT_ACPI_PM, 8);
+    aml_res_io(&res, c->pm_base, c->chipset == ACPI_CHIPSET_MICROVM ? 8 : 64);
     aml_res_io(&res, PORT_RESET, 1);
     NAME_RES(&dev);
     aml_device(&sb, "PMIO", &dev);
-    build_pci_root(&sb);
+    build_pci_root(&sb, c);
 
     aml_scope(dsdt, "\\_SB_", &sb);
 #undef NAME_INT
@@ -264,76 +309,83 @@ static void build_dsdt_body(struct buf *dsdt)
     buf_free(&sb);
 }
 
-int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint64_t *rsdp_out,
-               struct verr *err)
+void acpi_blob_free(struct acpi_blob *b)
 {
-    struct table_cursor c = {gm, LAYOUT_RSDP, LAYOUT_ACPI_END};
-    uint64_t rsdp_gpa, facs_gpa, dsdt_gpa, fadt_gpa, madt_gpa, xsdt_gpa, rsdt_gpa;
+    buf_free(&b->rsdp);
+    buf_free(&b->tables);
+    memset(b, 0, sizeof(*b));
+}
+
+int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct verr *err)
+{
+    const struct platform_desc *pd = c->cpus;
+    memset(b, 0, sizeof(*b));
+    buf_init(&b->rsdp);
+    buf_init(&b->tables);
     if (pd->nr_cpus == 0 || pd->nr_cpus > ACPI_MAX_CPUS)
         return verr_set(err, EINVAL, "ACPI tables: unsupported vCPU count %u", pd->nr_cpus);
+    struct blob_builder bb = {b, c, false};
+    bool firmware = c->chipset != ACPI_CHIPSET_MICROVM;
 
-    uint8_t *rsdp = cursor_alloc(&c, 36, 16, &rsdp_gpa);
-    uint8_t *facs = cursor_alloc(&c, 64, 64, &facs_gpa);
-    if (!rsdp || !facs)
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-
-    /* FACS: no firmware waking vector, global lock unused. */
-    memcpy(facs, "FACS", 4);
-    put32(facs + 4, 64);
-    put8(facs + 32, 2); /* version */
+    /* FACS (64-byte aligned, first): no firmware waking vector, global lock unused. */
+    uint32_t facs = blob_alloc(&bb, 64, 64);
+    memcpy(tab(&bb, facs), "FACS", 4);
+    put32(tab(&bb, facs) + 4, 64);
+    put8(tab(&bb, facs) + 32, 2); /* version */
 
     /* DSDT */
     struct buf aml;
     buf_init(&aml);
-    build_dsdt_body(&aml);
+    build_dsdt_body(&aml, c);
     uint32_t dsdt_len = (uint32_t)(36 + aml.len);
-    uint8_t *dsdt = cursor_alloc(&c, dsdt_len, 16, &dsdt_gpa);
-    if (!dsdt) {
-        buf_free(&aml);
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    }
-    header(dsdt, "DSDT", dsdt_len, 2);
-    memcpy(dsdt + 36, aml.data, aml.len);
-    finish(dsdt, dsdt_len);
+    uint32_t dsdt = blob_alloc(&bb, dsdt_len, 16);
+    memcpy(tab(&bb, dsdt) + 36, aml.data, aml.len);
     buf_free(&aml);
+    header(&bb, dsdt, "DSDT", dsdt_len, 2);
 
     /* FADT (ACPI 6.x layout, 276 bytes). */
     const uint32_t fadt_len = 276;
-    uint8_t *fadt = cursor_alloc(&c, fadt_len, 16, &fadt_gpa);
-    if (!fadt)
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(fadt, "FACP", fadt_len, 6);
-    put32(fadt + 36, 0); /* FIRMWARE_CTRL: zero because X_FIRMWARE_CTRL is set (ACPI 6) */
-    put32(fadt + 40, (uint32_t)dsdt_gpa);
-    put16(fadt + 46, IRQ_SCI);
-    put32(fadt + 48, 0); /* no SMI_CMD: the platform is always in ACPI mode */
-    put32(fadt + 56, PORT_ACPI_PM);
-    put32(fadt + 64, PORT_ACPI_PM1_CNT);
-    put8(fadt + 88, 4);        /* PM1_EVT_LEN */
-    put8(fadt + 89, 2);        /* PM1_CNT_LEN */
-    put8(fadt + 108, 0x32);    /* CMOS century register */
-    put16(fadt + 109, 0x0003); /* IAPC_BOOT_ARCH: legacy devices, an 8042 (the i8042) */
+    uint32_t fadt = blob_alloc(&bb, fadt_len, 16);
+    header(&bb, fadt, "FACP", fadt_len, 6);
+    uint8_t *f = tab(&bb, fadt);
+    put32(f + 36, 0); /* FIRMWARE_CTRL: zero because X_FIRMWARE_CTRL is set (ACPI 6) */
+    put32(f + 40, dsdt);
+    reloc(&bb, false, fadt + 40, 4);
+    put16(f + 46, IRQ_SCI);
+    put32(f + 48, 0); /* no SMI_CMD: the platform is always in ACPI mode */
+    put32(f + 56, c->pm_base);
+    put32(f + 64, c->pm_base + 4u);
+    if (firmware)
+        put32(f + 76, c->pm_base + 8u); /* PM_TMR_BLK */
+    put8(f + 88, 4);                    /* PM1_EVT_LEN */
+    put8(f + 89, 2);                    /* PM1_CNT_LEN */
+    put8(f + 91, firmware ? 4 : 0);     /* PM_TMR_LEN */
+    put8(f + 108, 0x32);                /* CMOS century register */
+    /* IAPC_BOOT_ARCH: legacy devices, and an 8042 when there is one. */
+    put16(f + 109, (uint16_t)(0x0001 | (c->i8042 ? 0x0002 : 0)));
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
-    put32(fadt + 112, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 10));
-    gas_io(fadt + 116, PORT_RESET, 8);
-    put8(fadt + 128, 0x06); /* RESET_VALUE: CPU reset + system reset */
-    put8(fadt + 131, 3);    /* FADT minor version (6.3) */
-    put64(fadt + 132, facs_gpa);
-    put64(fadt + 140, dsdt_gpa);
-    gas_io(fadt + 148, PORT_ACPI_PM, 32);
-    gas_io(fadt + 172, PORT_ACPI_PM1_CNT, 16);
-    memcpy(fadt + 268, "VIREOVMM", 8); /* hypervisor vendor identity */
-    finish(fadt, fadt_len);
+    put32(f + 112, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 10));
+    gas_io(f + 116, PORT_RESET, 8);
+    put8(f + 128, 0x06); /* RESET_VALUE: CPU reset + system reset */
+    put8(f + 131, 3);    /* FADT minor version (6.3) */
+    put64(f + 132, facs);
+    reloc(&bb, false, fadt + 132, 8);
+    put64(f + 140, dsdt);
+    reloc(&bb, false, fadt + 140, 8);
+    gas_io(f + 148, c->pm_base, 32);
+    gas_io(f + 172, (uint16_t)(c->pm_base + 4), 16);
+    if (firmware)
+        gas_io(f + 208, (uint16_t)(c->pm_base + 8), 32); /* X_PM_TMR_BLK */
+    memcpy(f + 268, "VIREOVMM", 8);                      /* hypervisor vendor identity */
 
     /* MADT: local APIC per CPU, IOAPIC, overrides IRQ0->GSI2 and the SCI, LINT1 NMI. */
     uint32_t madt_len = 44 + 8 * pd->nr_cpus + 12 + 10 + 10 + 6;
-    uint8_t *madt = cursor_alloc(&c, madt_len, 16, &madt_gpa);
-    if (!madt)
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(madt, "APIC", madt_len, 4);
-    put32(madt + 36, (uint32_t)LAYOUT_LAPIC);
-    put32(madt + 40, 1); /* PCAT_COMPAT: dual 8259s present */
-    uint8_t *e = madt + 44;
+    uint32_t madt = blob_alloc(&bb, madt_len, 16);
+    header(&bb, madt, "APIC", madt_len, 4);
+    uint8_t *m = tab(&bb, madt);
+    put32(m + 36, (uint32_t)LAYOUT_LAPIC);
+    put32(m + 40, 1); /* PCAT_COMPAT: dual 8259s present */
+    uint8_t *e = m + 44;
     for (unsigned i = 0; i < pd->nr_cpus; i++, e += 8) {
         put8(e, 0);
         put8(e + 1, 8);
@@ -366,45 +418,152 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
     put8(e + 2, 0xff);
     put16(e + 3, 0);
     put8(e + 5, 1);
-    finish(madt, madt_len);
 
-    /* MCFG (virtio work): one ECAM allocation, segment 0, buses 0-255 (vmm/dev/pci.h). */
-    uint64_t mcfg_gpa;
-    uint8_t *mcfg = cursor_alloc(&c, 60, 16, &mcfg_gpa);
-    if (!mcfg)
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(mcfg, "MCFG", 60, 1);
-    put64(mcfg + 44, PCI_ECAM_BASE);
-    put16(mcfg + 52, 0);
-    put8(mcfg + 54, 0);
-    put8(mcfg + 55, (uint8_t)(PCI_ECAM_SIZE / (1u << 20) - 1));
-    finish(mcfg, 60);
+    /* MCFG: one ECAM allocation, segment 0, buses 0-255 (vmm/dev/pci.h). */
+    uint32_t mcfg = 0;
+    if (c->ecam_base) {
+        mcfg = blob_alloc(&bb, 60, 16);
+        header(&bb, mcfg, "MCFG", 60, 1);
+        put64(tab(&bb, mcfg) + 44, c->ecam_base);
+        put16(tab(&bb, mcfg) + 52, 0);
+        put8(tab(&bb, mcfg) + 54, 0);
+        put8(tab(&bb, mcfg) + 55, (uint8_t)(PCI_ECAM_SIZE / (1u << 20) - 1));
+    }
 
     /* XSDT and RSDT list FADT, MADT and MCFG (the DSDT is reached through the FADT). */
-    uint8_t *xsdt = cursor_alloc(&c, 36 + 24, 16, &xsdt_gpa);
-    uint8_t *rsdt = cursor_alloc(&c, 36 + 12, 16, &rsdt_gpa);
-    if (!xsdt || !rsdt)
-        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
-    header(xsdt, "XSDT", 60, 1);
-    put64(xsdt + 36, fadt_gpa);
-    put64(xsdt + 44, madt_gpa);
-    put64(xsdt + 52, mcfg_gpa);
-    finish(xsdt, 60);
-    header(rsdt, "RSDT", 48, 1);
-    put32(rsdt + 36, (uint32_t)fadt_gpa);
-    put32(rsdt + 40, (uint32_t)madt_gpa);
-    put32(rsdt + 44, (uint32_t)mcfg_gpa);
-    finish(rsdt, 48);
+    uint32_t entries[3] = {fadt, madt, mcfg};
+    unsigned ne = mcfg ? 3 : 2;
+    uint32_t xsdt = blob_alloc(&bb, 36 + 8 * ne, 16);
+    header(&bb, xsdt, "XSDT", 36 + 8 * ne, 1);
+    for (unsigned i = 0; i < ne; i++) {
+        put64(tab(&bb, xsdt) + 36 + 8 * i, entries[i]);
+        reloc(&bb, false, xsdt + 36 + 8 * i, 8);
+    }
+    uint32_t rsdt = blob_alloc(&bb, 36 + 4 * ne, 16);
+    header(&bb, rsdt, "RSDT", 36 + 4 * ne, 1);
+    for (unsigned i = 0; i < ne; i++) {
+        put32(tab(&bb, rsdt) + 36 + 4 * i, entries[i]);
+        reloc(&bb, false, rsdt + 36 + 4 * i, 4);
+    }
 
     /* RSDP revision 2: checksum over the first 20 bytes, extended over all 36. */
+    uint8_t rsdp[36] = {0};
     memcpy(rsdp, "RSD PTR ", 8);
-    memcpy(rsdp + 9, OEM_ID, 6);
+    const char *oem = c->oem_id[0] ? c->oem_id : OEM_ID;
+    memset(rsdp + 9, ' ', 6);
+    memcpy(rsdp + 9, oem, strlen(oem));
     put8(rsdp + 15, 2);
-    put32(rsdp + 16, (uint32_t)rsdt_gpa);
+    put32(rsdp + 16, rsdt);
     put32(rsdp + 20, 36);
-    put64(rsdp + 24, xsdt_gpa);
-    rsdp[8] = bytes_checksum(rsdp, 20);
-    rsdp[32] = bytes_checksum(rsdp, 36);
-    *rsdp_out = rsdp_gpa;
+    put64(rsdp + 24, xsdt);
+    buf_append(&b->rsdp, rsdp, sizeof(rsdp));
+    reloc(&bb, true, 16, 4);
+    reloc(&bb, true, 24, 8);
+    sum(&bb, true, 8, 0, 20);
+    sum(&bb, true, 32, 0, 36);
+    if (bb.overflow)
+        return verr_set(err, E2BIG, "ACPI tables: too many pointers or checksums (a bug)");
     return 0;
+}
+
+static uint8_t *blob_bytes(const struct acpi_blob *b, bool in_rsdp, uint8_t *rsdp, uint8_t *tables)
+{
+    (void)b;
+    return in_rsdp ? rsdp : tables;
+}
+
+int acpi_blob_place(const struct guest_mem *gm, const struct acpi_blob *b, uint64_t rsdp_gpa,
+                    uint64_t tables_gpa, struct verr *err)
+{
+    uint8_t *r = guest_mem_ptr(gm, rsdp_gpa, b->rsdp.len);
+    uint8_t *t = guest_mem_ptr(gm, tables_gpa, b->tables.len);
+    if (!r || !t)
+        return verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
+    memcpy(r, b->rsdp.data, b->rsdp.len);
+    memcpy(t, b->tables.data, b->tables.len);
+    for (unsigned i = 0; i < b->nr_relocs; i++) {
+        const struct acpi_reloc *x = &b->relocs[i];
+        uint8_t *p = blob_bytes(b, x->in_rsdp, r, t) + x->offset;
+        if (x->size == 4)
+            put32(p, (uint32_t)(get32(p) + tables_gpa));
+        else
+            put64(p, get64(p) + tables_gpa);
+    }
+    for (unsigned i = 0; i < b->nr_sums; i++) {
+        const struct acpi_sum *x = &b->sums[i];
+        uint8_t *base = blob_bytes(b, x->in_rsdp, r, t);
+        base[x->offset] = 0;
+        base[x->offset] = bytes_checksum(base + x->start, x->len);
+    }
+    return 0;
+}
+
+/* table-loader commands (QEMU's hw/acpi/bios-linker-loader.c format, 128 bytes each). */
+#define LOADER_ALLOCATE     1
+#define LOADER_ADD_POINTER  2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH    1
+#define LOADER_ZONE_FSEG    2
+#define LOADER_NAME         56
+
+static uint8_t *loader_cmd(struct buf *s, uint32_t command)
+{
+    uint8_t cmd[128] = {0};
+    put32(cmd, command);
+    buf_append(s, cmd, sizeof(cmd));
+    return s->data + s->len - sizeof(cmd);
+}
+
+void acpi_blob_loader(const struct acpi_blob *b, struct buf *s)
+{
+    uint8_t *c = loader_cmd(s, LOADER_ALLOCATE);
+    strcpy((char *)c + 4, ACPI_FILE_RSDP);
+    put32(c + 4 + LOADER_NAME, 16);
+    put8(c + 8 + LOADER_NAME, LOADER_ZONE_FSEG);
+    c = loader_cmd(s, LOADER_ALLOCATE);
+    strcpy((char *)c + 4, ACPI_FILE_TABLES);
+    put32(c + 4 + LOADER_NAME, 64);
+    put8(c + 8 + LOADER_NAME, LOADER_ZONE_HIGH);
+    for (unsigned i = 0; i < b->nr_relocs; i++) {
+        const struct acpi_reloc *x = &b->relocs[i];
+        c = loader_cmd(s, LOADER_ADD_POINTER);
+        strcpy((char *)c + 4, x->in_rsdp ? ACPI_FILE_RSDP : ACPI_FILE_TABLES);
+        strcpy((char *)c + 4 + LOADER_NAME, ACPI_FILE_TABLES);
+        put32(c + 4 + 2 * LOADER_NAME, x->offset);
+        put8(c + 8 + 2 * LOADER_NAME, x->size);
+    }
+    for (unsigned i = 0; i < b->nr_sums; i++) {
+        const struct acpi_sum *x = &b->sums[i];
+        c = loader_cmd(s, LOADER_ADD_CHECKSUM);
+        strcpy((char *)c + 4, x->in_rsdp ? ACPI_FILE_RSDP : ACPI_FILE_TABLES);
+        put32(c + 4 + LOADER_NAME, x->offset);
+        put32(c + 8 + LOADER_NAME, x->start);
+        put32(c + 12 + LOADER_NAME, x->len);
+    }
+}
+
+int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint64_t *rsdp_out,
+               struct verr *err)
+{
+    struct acpi_config c = {
+        .chipset = ACPI_CHIPSET_MICROVM,
+        .cpus = pd,
+        .pm_base = PORT_ACPI_PM,
+        .com1 = true,
+        .i8042 = true, /* microvm always has one */
+        .hole_base = PCI_MMIO_BASE,
+        .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
+        .ecam_base = PCI_ECAM_BASE,
+    };
+    struct acpi_blob b;
+    int r = acpi_build_blob(&c, &b, err);
+    /* The RSDP at the start of the BIOS area, the tables after it, 64-byte aligned. */
+    if (r == 0)
+        r = acpi_blob_place(gm, &b, LAYOUT_RSDP, LAYOUT_RSDP + 64, err);
+    if (r == 0 && LAYOUT_RSDP + 64 + b.tables.len > LAYOUT_ACPI_END)
+        r = verr_set(err, ENOSPC, "ACPI tables do not fit in guest memory");
+    acpi_blob_free(&b);
+    if (r == 0)
+        *rsdp_out = LAYOUT_RSDP;
+    return r;
 }

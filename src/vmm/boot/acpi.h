@@ -1,14 +1,25 @@
 /*
  * acpi.h - the ACPI tables vireo-vmm gives its guests (RSDP, XSDT, RSDT,
- * FADT, FACS, DSDT, MADT) and the MP table, written into the BIOS area where
- * both the boot info points and a scanning guest looks.
+ * FADT, FACS, DSDT, MADT, MCFG) and the MP table.
+ *
+ * The tables are built once into two relocatable blobs, as QEMU builds them:
+ * the RSDP, and everything else, with a list of the pointer fields (offsets
+ * into the tables blob until placed) and of the checksums. Then either:
+ *   - microvm: acpi_build() places them in the BIOS area (RSDP at 0xE0000,
+ *     where both the boot info points and a scanning guest looks), or
+ *   - pc/q35: the firmware places them, following the table-loader script
+ *     acpi_blob_loader() writes (QEMU's etc/table-loader: ALLOCATE,
+ *     ADD_POINTER, ADD_CHECKSUM), from the fw_cfg files etc/acpi/rsdp and
+ *     etc/acpi/tables.
  */
 #ifndef VIREO_VMM_BOOT_ACPI_H
 #define VIREO_VMM_BOOT_ACPI_H
 
+#include "util/buf.h"
 #include "util/error.h"
 #include "vmm/kvm/memory.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define ACPI_MAX_CPUS 255
@@ -18,7 +29,63 @@ struct platform_desc {
     uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each vCPU, BSP first */
 };
 
-/* Writes the ACPI tables at LAYOUT_RSDP. Returns 0 and the RSDP address, or -errno. */
+enum acpi_chipset {
+    ACPI_CHIPSET_MICROVM, /* PM at 0x600, fixed ECAM, PCIe root PNP0A08 */
+    ACPI_CHIPSET_PIIX,    /* pc: PCI root PNP0A03, PM timer, no MCFG */
+    ACPI_CHIPSET_ICH9,    /* q35: PCIe root, PM timer, MCFG where PCIEXBAR puts ECAM */
+};
+
+struct acpi_config {
+    enum acpi_chipset chipset;
+    const struct platform_desc *cpus;
+    uint16_t pm_base;             /* the PM1/timer block (where PMBASE puts it) */
+    bool com1;                    /* a 16550 at 0x3F8 */
+    bool i8042;                   /* a PS/2 controller at 0x60/0x64 */
+    uint64_t hole_base, hole_end; /* the PCI root's 32-bit memory window */
+    uint64_t ecam_base;           /* MCFG's ECAM (microvm, q35); 0: no MCFG */
+    char oem_id[7];               /* "" : "VIREO " */
+    char oem_table_id[9];         /* "" : "VIREOVMM" */
+};
+
+#define ACPI_MAX_RELOCS 32
+#define ACPI_MAX_SUMS   16
+
+/* A pointer field: `size` bytes at `offset` of the RSDP or of the tables blob, holding an
+ * offset into the tables blob until the blob's address is added. */
+struct acpi_reloc {
+    bool in_rsdp;
+    uint32_t offset;
+    uint8_t size;
+};
+
+/* A checksum byte at `offset` over [start, start + len) of one blob. */
+struct acpi_sum {
+    bool in_rsdp;
+    uint32_t offset, start, len;
+};
+
+struct acpi_blob {
+    struct buf rsdp, tables;
+    struct acpi_reloc relocs[ACPI_MAX_RELOCS];
+    unsigned nr_relocs;
+    struct acpi_sum sums[ACPI_MAX_SUMS];
+    unsigned nr_sums;
+};
+
+/* Builds the tables for config c. Errors: an impossible vCPU count. */
+int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct verr *err);
+void acpi_blob_free(struct acpi_blob *b);
+/* Copies the blobs to guest memory at rsdp_gpa and tables_gpa and applies the pointers and
+ * checksums there. */
+int acpi_blob_place(const struct guest_mem *gm, const struct acpi_blob *b, uint64_t rsdp_gpa,
+                    uint64_t tables_gpa, struct verr *err);
+/* The fw_cfg file names and the table-loader script for them. */
+#define ACPI_FILE_RSDP   "etc/acpi/rsdp"
+#define ACPI_FILE_TABLES "etc/acpi/tables"
+#define ACPI_FILE_LOADER "etc/table-loader"
+void acpi_blob_loader(const struct acpi_blob *b, struct buf *script);
+
+/* microvm: builds and places the tables at LAYOUT_RSDP. Returns 0 and the RSDP address. */
 int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint64_t *rsdp_out,
                struct verr *err);
 

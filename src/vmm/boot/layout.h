@@ -11,31 +11,34 @@
 #ifndef VIREO_VMM_BOOT_LAYOUT_H
 #define VIREO_VMM_BOOT_LAYOUT_H
 
-#define LAYOUT_GDT          0x500ull  /* 4 descriptors: null, code64, code32/data */
-#define LAYOUT_IDT          0x520ull  /* empty IDT (limit 0) for the entry state */
-#define LAYOUT_PVH_INFO     0x6000ull /* struct hvm_start_info */
-#define LAYOUT_PVH_MEMMAP   0x6040ull /* hvm_memmap_table_entry[], up to 16 */
-#define LAYOUT_PVH_MODLIST  0x6200ull /* hvm_modlist_entry[] (the initrd) */
-#define LAYOUT_ZERO_PAGE    0x7000ull /* Linux struct boot_params */
-#define LAYOUT_PML4         0x9000ull /* identity page tables for long-mode entry */
-#define LAYOUT_PDPT         0xa000ull
-#define LAYOUT_PD           0xb000ull /* 4 pages: 2 MiB pages covering 4 GiB */
-#define LAYOUT_CMDLINE      0x20000ull
-#define LAYOUT_CMDLINE_MAX  0x10000ull /* bytes, including the NUL */
-#define LAYOUT_EBDA         0x9fc00ull /* RAM ends here; reserved to 640 KiB */
-#define LAYOUT_LOW_RAM_END  0xa0000ull
-#define LAYOUT_BIOS_START   0xe0000ull /* reserved to 1 MiB */
-#define LAYOUT_RSDP         0xe0000ull /* ACPI: RSDP, then the tables */
-#define LAYOUT_ACPI_END     0xf0000ull
-#define LAYOUT_MPTABLE      0xf0000ull /* MP floating pointer, then the config table */
-#define LAYOUT_BIOS_END     0x100000ull
-#define LAYOUT_KERNEL       0x100000ull   /* bzImage protected-mode code, 1 MiB */
-#define LAYOUT_HOLE_START   0xc0000000ull /* 32-bit PCI/MMIO hole: 3 GiB .. 4 GiB */
-#define LAYOUT_HIGH_START   0x100000000ull
-#define LAYOUT_IOAPIC       0xfec00000ull
-#define LAYOUT_LAPIC        0xfee00000ull
-#define LAYOUT_TSS          0xfffbd000ull /* KVM_SET_TSS_ADDR: 3 pages, in the hole */
-#define LAYOUT_IDENTITY_MAP 0xfffbc000ull /* KVM_SET_IDENTITY_MAP_ADDR: 1 page */
+#define LAYOUT_GDT         0x500ull  /* 4 descriptors: null, code64, code32/data */
+#define LAYOUT_IDT         0x520ull  /* empty IDT (limit 0) for the entry state */
+#define LAYOUT_PVH_INFO    0x6000ull /* struct hvm_start_info */
+#define LAYOUT_PVH_MEMMAP  0x6040ull /* hvm_memmap_table_entry[], up to 16 */
+#define LAYOUT_PVH_MODLIST 0x6200ull /* hvm_modlist_entry[] (the initrd) */
+#define LAYOUT_ZERO_PAGE   0x7000ull /* Linux struct boot_params */
+#define LAYOUT_PML4        0x9000ull /* identity page tables for long-mode entry */
+#define LAYOUT_PDPT        0xa000ull
+#define LAYOUT_PD          0xb000ull /* 4 pages: 2 MiB pages covering 4 GiB */
+#define LAYOUT_CMDLINE     0x20000ull
+#define LAYOUT_CMDLINE_MAX 0x10000ull /* bytes, including the NUL */
+#define LAYOUT_EBDA        0x9fc00ull /* RAM ends here; reserved to 640 KiB */
+#define LAYOUT_LOW_RAM_END 0xa0000ull
+#define LAYOUT_BIOS_START  0xe0000ull /* reserved to 1 MiB */
+#define LAYOUT_RSDP        0xe0000ull /* ACPI: RSDP, then the tables */
+#define LAYOUT_ACPI_END    0xf0000ull
+#define LAYOUT_MPTABLE     0xf0000ull /* MP floating pointer, then the config table */
+#define LAYOUT_BIOS_END    0x100000ull
+#define LAYOUT_KERNEL      0x100000ull   /* bzImage protected-mode code, 1 MiB */
+#define LAYOUT_HOLE_START  0xc0000000ull /* 32-bit PCI/MMIO hole: 3 GiB .. 4 GiB */
+#define LAYOUT_HIGH_START  0x100000000ull
+#define LAYOUT_IOAPIC      0xfec00000ull
+#define LAYOUT_LAPIC       0xfee00000ull
+/* KVM's real-mode TSS (3 pages) and identity page table (1 page) where QEMU puts them:
+ * below 0xFF000000, clear of firmware images mapped under 4 GiB (up to 16 MiB of flash). */
+#define LAYOUT_TSS              0xfeffd000ull
+#define LAYOUT_IDENTITY_MAP     0xfeffc000ull
+#define LAYOUT_OPTION_ROM_START 0xc0000ull /* firmware machines: option ROMs, then the BIOS */
 
 /* Fixed I/O ports of the platform (also described in the DSDT and FADT). */
 #define PORT_COM1         0x3f8

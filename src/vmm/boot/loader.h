@@ -33,8 +33,9 @@ enum kernel_format {
 };
 
 enum boot_entry_mode {
-    BOOT_ENTRY_PROTECTED32, /* PVH: CR0.PE, paging off, ebx = start info */
-    BOOT_ENTRY_LONG64,      /* Linux 64-bit boot protocol: rsi = zero page */
+    BOOT_ENTRY_PROTECTED32,  /* PVH: CR0.PE, paging off, ebx = start info */
+    BOOT_ENTRY_LONG64,       /* Linux 64-bit boot protocol: rsi = zero page */
+    BOOT_ENTRY_RESET_VECTOR, /* firmware machines: every vCPU at power-on state */
 };
 
 struct boot_config {

@@ -1,13 +1,11 @@
 /*
- * acpi-pm.c - the ACPI fixed hardware the FADT describes (a built-in device
- * of the machine, and the VM's power button): PM1a_EVT_BLK
- * (status and enable, 2 bytes each), PM1a_CNT_BLK (SCI_EN, SLP_TYP, SLP_EN)
- * and the reset register at 0xCF9 (also the PIIX "reset control" port).
- * A write of SLP_TYP = \_S5's value with SLP_EN powers the machine off; the
- * power button sets PWRBTN_STS and raises the SCI (IRQ 9, level) while it is
- * enabled and unacknowledged.
+ * acpi-pm.c - the ACPI PM1/timer register block (acpi-pm.h), and microvm's
+ * built-in "acpi-pm" device: that block at 0x600 and the reset register at
+ * 0xCF9 (the PIIX "reset control" port), which the FADT describes.
  */
+#include "vmm/dev/acpi-pm.h"
 #include "util/mem.h"
+#include "util/log.h"
 #include "vmm/boot/layout.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
@@ -22,14 +20,7 @@
 #define PM1_SLP_EN    (1u << 13)
 #define PM1_SLP_SHIFT 10
 
-struct acpi_pm {
-    struct vm *vm;
-    pthread_mutex_t lock;
-    uint16_t status, enable, control;
-    int sci_level;
-};
-
-static void update_sci_locked(struct acpi_pm *pm)
+static void update_sci_locked(struct acpi_pm_regs *pm)
 {
     int level = (pm->status & pm->enable) && (pm->control & PM1_CNT_SCI) ? 1 : 0;
     if (level != pm->sci_level) {
@@ -38,7 +29,45 @@ static void update_sci_locked(struct acpi_pm *pm)
     }
 }
 
-static uint16_t read_reg(struct acpi_pm *pm, unsigned off)
+void acpi_pm_regs_init(struct acpi_pm_regs *pm, struct vm *vm)
+{
+    memset(pm, 0, sizeof(*pm));
+    pm->vm = vm;
+    pm->control = PM1_CNT_SCI;
+    pm->timer_base_ns = monotonic_ns();
+    pthread_mutex_init(&pm->lock, NULL);
+}
+
+void acpi_pm_regs_destroy(struct acpi_pm_regs *pm)
+{
+    pthread_mutex_destroy(&pm->lock);
+}
+
+void acpi_pm_regs_reset(struct acpi_pm_regs *pm)
+{
+    pthread_mutex_lock(&pm->lock);
+    pm->status = pm->enable = 0;
+    pm->control = PM1_CNT_SCI; /* no SMI_CMD: always in ACPI mode */
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_regs_power_button(void *opaque)
+{
+    struct acpi_pm_regs *pm = opaque;
+    pthread_mutex_lock(&pm->lock);
+    pm->status |= PM1_PWRBTN;
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+static uint32_t timer_value(const struct acpi_pm_regs *pm)
+{
+    uint64_t ns = monotonic_ns() - pm->timer_base_ns;
+    return (uint32_t)((unsigned __int128)ns * ACPI_PM_TIMER_HZ / 1000000000u) & 0xffffff;
+}
+
+static uint16_t read_reg(struct acpi_pm_regs *pm, unsigned off)
 {
     switch (off) {
     case 0:
@@ -54,19 +83,26 @@ static uint16_t read_reg(struct acpi_pm *pm, unsigned off)
 
 static void pm_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
-    struct acpi_pm *pm = opaque;
+    struct acpi_pm_regs *pm = opaque;
     pthread_mutex_lock(&pm->lock);
+    uint32_t tmr = timer_value(pm);
     for (unsigned i = 0; i < size; i++) {
         unsigned off = (unsigned)offset + i;
-        uint16_t reg = read_reg(pm, off & ~1u);
-        data[i] = (off < 6) ? (uint8_t)(reg >> (8 * (off & 1))) : 0;
+        if (off < 6)
+            data[i] = (uint8_t)(read_reg(pm, off & ~1u) >> (8 * (off & 1)));
+        else if (off >= ACPI_PM_TMR_OFF && off < ACPI_PM_TMR_OFF + 4)
+            data[i] = (uint8_t)(tmr >> (8 * (off - ACPI_PM_TMR_OFF)));
+        else if (off >= ACPI_PM_SMI_EN_OFF && off < ACPI_PM_SMI_EN_OFF + 4)
+            data[i] = (uint8_t)(pm->smi_en >> (8 * (off - ACPI_PM_SMI_EN_OFF)));
+        else
+            data[i] = 0;
     }
     pthread_mutex_unlock(&pm->lock);
 }
 
 static void pm_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
-    struct acpi_pm *pm = opaque;
+    struct acpi_pm_regs *pm = opaque;
     bool poweroff = false;
     pthread_mutex_lock(&pm->lock);
     /* Assemble the 16-bit registers touched (byte, word or dword accesses). */
@@ -99,7 +135,9 @@ static void pm_write(void *opaque, uint64_t offset, const uint8_t *data, unsigne
         vm_request(pm->vm, VM_REQUEST_POWEROFF, 0);
 }
 
-static const struct bus_ops pm_ops = {pm_read, pm_write};
+const struct bus_ops acpi_pm_regs_ops = {pm_read, pm_write};
+
+/* --- microvm's acpi-pm device ------------------------------------------------------------ */
 
 static void reset_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
@@ -110,7 +148,7 @@ static void reset_read(void *opaque, uint64_t offset, uint8_t *data, unsigned si
 
 static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
-    struct acpi_pm *pm = opaque;
+    struct acpi_pm_regs *pm = opaque;
     (void)offset;
     (void)size;
     if (data[0] & 0x04) /* RST_CPU */
@@ -119,43 +157,26 @@ static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
 
 static const struct bus_ops reset_ops = {reset_read, reset_write};
 
-/* The VM's power button (system_powerdown): sets PWRBTN_STS and raises the SCI if enabled. */
-static void press_power_button(void *opaque)
-{
-    struct acpi_pm *pm = opaque;
-    pthread_mutex_lock(&pm->lock);
-    pm->status |= PM1_PWRBTN;
-    update_sci_locked(pm);
-    pthread_mutex_unlock(&pm->lock);
-}
-
 static void acpi_pm_reset(struct device *dev)
 {
-    struct acpi_pm *pm = dev->priv;
-    pthread_mutex_lock(&pm->lock);
-    pm->status = pm->enable = 0;
-    pm->control = PM1_CNT_SCI; /* no SMI_CMD: always in ACPI mode */
-    update_sci_locked(pm);
-    pthread_mutex_unlock(&pm->lock);
+    acpi_pm_regs_reset(dev->priv);
 }
 
 static int acpi_pm_create(struct device *dev, struct verr *err)
 {
     struct vm *vm = dev->vm;
-    struct acpi_pm *pm = xcalloc(1, sizeof(*pm));
-    pm->vm = vm;
-    pm->control = PM1_CNT_SCI;
-    pthread_mutex_init(&pm->lock, NULL);
-    int r = bus_register(&vm->pio, PORT_ACPI_PM, 6, &pm_ops, pm, "acpi-pm", err);
+    struct acpi_pm_regs *pm = xcalloc(1, sizeof(*pm));
+    acpi_pm_regs_init(pm, vm);
+    int r = bus_register(&vm->pio, PORT_ACPI_PM, 6, &acpi_pm_regs_ops, pm, "acpi-pm", err);
     if (r == 0)
         r = bus_register(&vm->pio, PORT_RESET, 1, &reset_ops, pm, "reset", err);
     if (r < 0) {
         bus_unregister(&vm->pio, PORT_ACPI_PM);
-        pthread_mutex_destroy(&pm->lock);
+        acpi_pm_regs_destroy(pm);
         free(pm);
         return r;
     }
-    vm->power_button = press_power_button;
+    vm->power_button = acpi_pm_regs_power_button;
     vm->power_button_opaque = pm;
     dev->priv = pm;
     return 0;
@@ -163,16 +184,16 @@ static int acpi_pm_create(struct device *dev, struct verr *err)
 
 static void acpi_pm_free(struct device *dev)
 {
-    struct acpi_pm *pm = dev->priv;
+    struct acpi_pm_regs *pm = dev->priv;
     if (dev->vm->power_button_opaque == pm)
         dev->vm->power_button = NULL;
-    pthread_mutex_destroy(&pm->lock);
+    acpi_pm_regs_destroy(pm);
     free(pm);
 }
 
 static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
-    struct acpi_pm *pm = dev->priv;
+    struct acpi_pm_regs *pm = dev->priv;
     uint16_t s[3];
     pthread_mutex_lock(&pm->lock);
     s[0] = pm->status;
@@ -184,7 +205,7 @@ static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct v
 
 static int acpi_pm_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
 {
-    struct acpi_pm *pm = dev->priv;
+    struct acpi_pm_regs *pm = dev->priv;
     uint16_t s[3];
     int rc = r->get(r, "pm1", s, sizeof(s), err);
     if (rc < 0)

@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
+#include "vmm/drive-snapshot.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -49,9 +50,10 @@ static int refuse_aes(const char *file, const char *format, struct verr *err)
 
 /* Opens an image with the drive's cache mode, keys (an encrypted image) and locking (others
  * may read; write only with share-rw=on, as QEMU's devices lock); err in QEMU's words
- * ("Could not open ..."). */
+ * ("Could not open ..."). snapshot: the guest's writes go to a temporary overlay over the
+ * image (-snapshot, -drive snapshot=on; a read-only drive is never written and needs none). */
 static int open_image(const struct blockdev *b, const char *file, const char *format,
-                      bool read_only, struct block_dev **out, struct verr *err)
+                      bool read_only, bool snapshot, struct block_dev **out, struct verr *err)
 {
     if (format && !block_format_supported(format))
         return verr_set(err, ENOTSUP, "Unknown driver '%s'", format);
@@ -67,6 +69,8 @@ static int open_image(const struct blockdev *b, const char *file, const char *fo
                                  .keys = &keys,
                                  .locking = b->drive->locking,
                                  .no_shared_write = !b->share_rw};
+    if (snapshot && !read_only)
+        return drive_snapshot_open(file, &bo, out, err);
     return block_open(file, &bo, out, err);
 }
 
@@ -99,7 +103,8 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&b->state_lock, NULL);
     if (drive->file) {
-        int r = open_image(b, drive->file, drive->format, drive->read_only, &b->bd, err);
+        int r = open_image(b, drive->file, drive->format, drive->read_only, drive->snapshot, &b->bd,
+                           err);
         if (r < 0) {
             blockdev_close(b);
             return r;
@@ -393,7 +398,7 @@ int blockdev_change_medium(struct blockdev *b, const char *file, const char *for
     if (!b->ops->removable)
         return not_removable(name, err);
     struct verr e = {0};
-    int r = open_image(b, file, format, ro, &bd, &e);
+    int r = open_image(b, file, format, ro, false, &bd, &e);
     if (r < 0) {
         if (e.code == ENOENT || e.code == EACCES || e.code == EISDIR)
             return verr_set(err, e.code, "Could not open '%s': %s", file, strerror(e.code));

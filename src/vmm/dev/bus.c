@@ -90,24 +90,38 @@ static const struct bus_range *find(const struct bus *bus, uint64_t addr)
     return NULL;
 }
 
+void bus_set_fallback(struct bus *bus, bus_fallback_fn fn, void *opaque)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+    bus->fallback = fn;
+    bus->fallback_opaque = opaque;
+    pthread_rwlock_unlock(&bus->lock);
+}
+
 bool bus_read(struct bus *bus, uint64_t addr, uint8_t *data, unsigned size)
 {
     pthread_rwlock_rdlock(&bus->lock);
     const struct bus_range *r = find(bus, addr);
+    bool claimed = r != NULL;
     if (r && r->ops->read)
         r->ops->read(r->opaque, addr - r->base, data, size);
     else if (r)
         memset(data, 0xff, size);
+    else if (bus->fallback)
+        claimed = bus->fallback(bus->fallback_opaque, addr, data, size, false);
     pthread_rwlock_unlock(&bus->lock);
-    return r != NULL;
+    return claimed;
 }
 
 bool bus_write(struct bus *bus, uint64_t addr, const uint8_t *data, unsigned size)
 {
     pthread_rwlock_rdlock(&bus->lock);
     const struct bus_range *r = find(bus, addr);
+    bool claimed = r != NULL;
     if (r && r->ops->write)
         r->ops->write(r->opaque, addr - r->base, data, size);
+    else if (!r && bus->fallback)
+        claimed = bus->fallback(bus->fallback_opaque, addr, (uint8_t *)data, size, true);
     pthread_rwlock_unlock(&bus->lock);
-    return r != NULL;
+    return claimed;
 }

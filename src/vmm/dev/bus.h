@@ -30,11 +30,19 @@ struct bus_range {
     const char *name;
 };
 
+/* Asked about addresses no range claims (the PCI bus's I/O BARs and the chipset's
+ * relocatable register blocks, which move while a vCPU is inside a handler of this very bus
+ * and so cannot be ranges of it): true when it answered. */
+typedef bool (*bus_fallback_fn)(void *opaque, uint64_t addr, uint8_t *data, unsigned size,
+                                bool write);
+
 struct bus {
     const char *kind; /* "pio" or "mmio", for messages */
     pthread_rwlock_t lock;
     struct bus_range *ranges; /* sorted by base */
     unsigned nr, cap;
+    bus_fallback_fn fallback;
+    void *fallback_opaque;
 };
 
 void bus_init(struct bus *bus, const char *kind);
@@ -44,6 +52,8 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
                  void *opaque, const char *name, struct verr *err);
 /* Releases the range starting at base. Returns 0 or -ENOENT. */
 int bus_unregister(struct bus *bus, uint64_t base);
+/* Sets (or with NULL clears) the fallback. */
+void bus_set_fallback(struct bus *bus, bus_fallback_fn fn, void *opaque);
 /* Dispatches an access. Returns false when no device claims addr. */
 bool bus_read(struct bus *bus, uint64_t addr, uint8_t *data, unsigned size);
 bool bus_write(struct bus *bus, uint64_t addr, const uint8_t *data, unsigned size);

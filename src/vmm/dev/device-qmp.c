@@ -171,6 +171,8 @@ static int qmp_qom_list(struct qmp_session *ss, struct json_object *args, struct
         if (t->bus == DEV_BUS_PCI)
             for (const struct dev_prop *p = dev_pci_props; p->name; p++)
                 add_entry(list, p->name, dev_prop_type_name(p));
+        if (t->fw_name)
+            add_entry(list, "bootindex", "int32");
         for (const struct dev_prop *p = t->props; p && p->name; p++)
             add_entry(list, p->name, dev_prop_type_name(p));
         for (const struct dev_qom_prop *q = t->qom_props; q && q->name; q++)
@@ -290,7 +292,7 @@ static struct json_object *prop_info(const struct dev_prop *p, const struct dev_
         json_object_object_add(o, "description", json_object_new_string(p->help));
     if (p->def) {
         struct json_object *v;
-        if (p == &dev_pci_props[0])
+        if (p == &dev_pci_props[0] || p == &dev_boot_props[0])
             v = json_object_new_int(-1);
         else if (p == &dev_pci_props[1])
             v = json_object_new_boolean(0);
@@ -314,6 +316,8 @@ static int qmp_device_list_properties(struct qmp_session *ss, struct json_object
     if (t->bus == DEV_BUS_PCI)
         for (const struct dev_prop *p = dev_pci_props; p->name; p++)
             json_object_array_add(list, prop_info(p, defaults));
+    if (t->fw_name)
+        json_object_array_add(list, prop_info(&dev_boot_props[0], defaults));
     for (const struct dev_prop *p = t->props; p && p->name; p++)
         json_object_array_add(list, prop_info(p, defaults));
     dev_config_free(defaults);

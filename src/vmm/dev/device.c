@@ -69,9 +69,14 @@ const struct dev_prop dev_pci_props[] = {
     DEV_PROP_END,
 };
 
+const struct dev_prop dev_boot_props[] = {
+    {"bootindex", DEV_PROP_U32, 0, "-1", 0, 0, false, NULL},
+    DEV_PROP_END,
+};
+
 const char *dev_prop_type_name(const struct dev_prop *p)
 {
-    if (p == &dev_pci_props[0])
+    if (p == &dev_pci_props[0] || p == &dev_boot_props[0])
         return "int32";
     switch (p->type) {
     case DEV_PROP_STR:
@@ -211,6 +216,7 @@ struct dev_config *dev_config_new(const struct dev_type *t, const char *what)
     c->type = t;
     c->what = what ? xstrdup(what) : NULL;
     c->pci = PCI_PLACE_ANY;
+    c->bootindex = -1;
     c->opts = xcalloc(1, t->opts_size ? t->opts_size : 1);
     for (const struct dev_prop *p = t->props; p && p->name; p++) {
         if (p->type >= DEV_PROP_DRIVE)
@@ -274,6 +280,13 @@ int dev_config_set(struct dev_config *c, const char *key, const char *value, str
     }
     if (t->bus == DEV_BUS_PCI && str_eq(key, "multifunction"))
         return prop_parse(&dev_pci_props[1], &c->pci.multifunction, value, false, err);
+    if (t->fw_name && str_eq(key, "bootindex")) {
+        int64_t v;
+        if (!value || str_to_i64(value, 10, &v) < 0 || v < INT32_MIN || v > INT32_MAX)
+            return verr_set(err, EINVAL, "Parameter 'bootindex' expects int32_t");
+        c->bootindex = (int32_t)v;
+        return 0;
+    }
     const struct dev_prop *p = find_prop(t, key);
     if (!p)
         return verr_set(err, EINVAL, "Property '%s.%s' not found", t->name, key);
@@ -293,6 +306,8 @@ char *dev_config_get(const struct dev_config *c, const char *key)
                                             (unsigned)c->pci.devfn % PCI_NR_FUNCS);
     if (t->bus == DEV_BUS_PCI && str_eq(key, "multifunction"))
         return xstrdup(c->pci.multifunction ? "on" : "off");
+    if (t->fw_name && str_eq(key, "bootindex"))
+        return xasprintf("%d", (int)c->bootindex);
     const struct dev_prop *p = find_prop(t, key);
     if (!p)
         return NULL;
@@ -431,6 +446,11 @@ int dev_configs_finish(struct dev_config *const *all, unsigned n, struct vm_back
         }
         if ((r = resolve_bus(c, all, n, err)) < 0 || (r = resolve_refs(c, be, err)) < 0)
             return fail(c, err, r);
+        for (unsigned k = 0; c->bootindex >= 0 && k < i; k++)
+            if (all[k]->bootindex == c->bootindex)
+                return fail(c, err,
+                            verr_set(err, EEXIST, "The bootindex %d has already been used",
+                                     (int)c->bootindex));
     }
     /* A type's finish names what it refuses itself (a bus numbering its ports names the port). */
     for (unsigned i = 0; i < n; i++)
@@ -503,6 +523,8 @@ char *dev_help_props(const struct dev_type *t)
     if (t->bus == DEV_BUS_PCI)
         for (const struct dev_prop *p = dev_pci_props; p->name; p++)
             list[n++] = p;
+    if (t->fw_name)
+        list[n++] = &dev_boot_props[0];
     for (const struct dev_prop *p = t->props; p && p->name && n < 64; p++)
         list[n++] = p;
     qsort(list, n, sizeof(list[0]), cmp_prop);
@@ -771,6 +793,19 @@ struct device *dev_find_id(struct vm *vm, const char *id)
         if (vm->devices[i]->cfg->id && str_eq(vm->devices[i]->cfg->id, id))
             return vm->devices[i];
     return NULL;
+}
+
+void dev_fw_path(const struct device *dev, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!dev->type->fw_name || !dev->pci)
+        return;
+    if (dev->pci->fn)
+        snprintf(out, size, "/pci@i0cf8/%s@%x,%x/%s", dev->type->fw_name, dev->pci->slot,
+                 dev->pci->fn, dev->type->fw_child);
+    else
+        snprintf(out, size, "/pci@i0cf8/%s@%x/%s", dev->type->fw_name, dev->pci->slot,
+                 dev->type->fw_child);
 }
 
 int dev_state_save_none(struct device *dev, struct dev_state_writer *w, struct verr *err)

@@ -182,9 +182,13 @@ struct dev_type {
     const char *alias; /* QEMU's alias ("virtio-blk"), or NULL */
     const char *desc;  /* one line for -device help */
     enum dev_category category;
-    enum dev_bus bus;             /* what it plugs into */
-    enum dev_bus child_bus;       /* the bus it offers its children (DEV_BUS_SYSTEM: none) */
-    bool user_creatable;          /* -device may name it (else only the machine creates it) */
+    enum dev_bus bus;       /* what it plugs into */
+    enum dev_bus child_bus; /* the bus it offers its children (DEV_BUS_SYSTEM: none) */
+    bool user_creatable;    /* -device may name it (else only the machine creates it) */
+    /* Bootable devices (they take bootindex=): the node firmware finds them by, as QEMU names
+     * it in its OpenFirmware paths (/pci@i0cf8/FW_NAME@SLOT/FW_CHILD): "scsi" and "disk@0,0"
+     * for virtio-blk. NULL: not bootable. */
+    const char *fw_name, *fw_child;
     bool singleton;               /* at most one in a VM */
     const struct dev_prop *props; /* ends with DEV_PROP_END; NULL: none */
     size_t opts_size;             /* the option struct the props fill */
@@ -233,6 +237,7 @@ struct dev_config {
     char *id;                  /* id=, or NULL */
     char *bus;                 /* bus= as given, or NULL */
     struct pci_place pci;      /* PCI devices: addr=, multifunction= (pci.id is id) */
+    int32_t bootindex;         /* bootable types: bootindex= (-1: not in the boot order) */
     void *opts;                /* type->opts_size bytes: the property values */
     char *what;                /* how error lines name it: "-device ARG"; NULL for built-ins */
     bool builtin;              /* made by the machine, not by -device (QOM: /machine/unattached) */
@@ -280,6 +285,11 @@ char *dev_config_get(const struct dev_config *c, const char *key);
 #define DEV_OPTS(cfg, type) ((const type *)(cfg)->opts)
 /* The property table of every PCI device (addr, multifunction), for listings. */
 extern const struct dev_prop dev_pci_props[];
+/* bootindex=, which bootable types (fw_name set) take. */
+extern const struct dev_prop dev_boot_props[];
+/* The OpenFirmware path of a created bootable device on the root PCI bus
+ * ("/pci@i0cf8/scsi@4/disk@0,0"), or "" when it has none. */
+void dev_fw_path(const struct device *dev, char *out, size_t size);
 /* A property's type as QEMU names it in help and QOM ("uint32", "str", "int32"...). */
 const char *dev_prop_type_name(const struct dev_prop *p);
 /* Where a property of c's type is stored. */

@@ -35,6 +35,10 @@
 
 struct pci_bus {
     struct vm *vm;
+    struct pci_bus_config cfg;
+    uint64_t ecam_base; /* 0: ECAM off */
+    void (*intx_hook)(void *opaque, unsigned pirq, bool level);
+    void *intx_opaque;
     pthread_rwlock_t lock;
     uint32_t cf8;                        /* mechanism #1 address register */
     struct pci_dev *devs[PCI_NR_DEVFNS]; /* by devfn */
@@ -126,6 +130,19 @@ void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64
     put32(dev->wmask + off, (uint32_t)mask & 0xfffffff0u);
     if (is64)
         put32(dev->wmask + off + 4, (uint32_t)(mask >> 32));
+}
+
+void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
+                        void *opaque)
+{
+    struct pci_bar *b = &dev->bars[bar];
+    b->size = size;
+    b->io = true;
+    b->ops = ops;
+    b->opaque = opaque;
+    unsigned off = 0x10 + 4 * bar;
+    put32(dev->cfg + off, 0x1);
+    put32(dev->wmask + off, ~(size - 1) & ~3u); /* all 32 bits size, as QEMU's (decode: 16) */
 }
 
 void pci_dev_set_bar_map(struct pci_dev *dev, unsigned bar,
@@ -291,6 +308,22 @@ void pci_msix_pba_read(struct pci_dev *dev, uint64_t off, uint8_t *data, unsigne
         data[i] = off + i < 8 ? (uint8_t)(pba >> (8 * ((off + i) & 7))) : 0;
 }
 
+static void intx_drive(struct pci_dev *dev, bool level)
+{
+    struct pci_bus *bus = dev->bus;
+    if (bus->intx_hook)
+        bus->intx_hook(bus->intx_opaque, dev->intx_gsi - 16, level);
+    else
+        vm_set_irq(bus->vm, dev->intx_gsi, level);
+}
+
+void pci_bus_set_intx_hook(struct pci_bus *bus, void (*fn)(void *opaque, unsigned pirq, bool level),
+                           void *opaque)
+{
+    bus->intx_hook = fn;
+    bus->intx_opaque = opaque;
+}
+
 void pci_intx_set(struct pci_dev *dev, bool level)
 {
     pthread_mutex_lock(&dev->lock);
@@ -299,7 +332,7 @@ void pci_intx_set(struct pci_dev *dev, bool level)
     bool want = level && !disabled;
     if (dev->slot < PCI_NR_SLOTS && want != dev->intx_level) {
         dev->intx_level = want;
-        vm_set_irq(dev->bus->vm, dev->intx_gsi, want);
+        intx_drive(dev, want);
     }
     dev->cfg[0x06] = (uint8_t)((dev->cfg[0x06] & ~0x08) | (level ? 0x08 : 0)); /* status.INTx */
     pthread_mutex_unlock(&dev->lock);
@@ -309,10 +342,17 @@ void pci_intx_set(struct pci_dev *dev, bool level)
 
 static uint64_t bar_addr(const struct pci_dev *dev, unsigned i)
 {
+    if (dev->bars[i].io)
+        return get32(dev->cfg + 0x10 + 4 * i) & ~3u;
     uint64_t a = get32(dev->cfg + 0x10 + 4 * i) & 0xfffffff0u;
     if (dev->bars[i].is64)
         a |= (uint64_t)get32(dev->cfg + 0x14 + 4 * i) << 32;
     return a;
+}
+
+static bool overlaps(uint64_t a, uint64_t len, uint64_t b, uint64_t blen)
+{
+    return a < b + blen && b < a + len;
 }
 
 /* Whether the bridge forwards [a, a + size) to its secondary bus: memory space enabled and
@@ -326,18 +366,28 @@ static bool bridge_forwards(const struct pci_dev *br, uint64_t a, uint64_t size)
     return base <= limit && a >= base && a + size - 1 <= limit;
 }
 
-/* Bus write-locked. A BAR decodes when memory space is on and it lies inside the window
- * (and, behind a bridge, inside what the bridge forwards). */
+/* Bus write-locked. A memory BAR decodes when memory space is on and it lies inside the hole,
+ * clear of ECAM (and, behind a bridge, inside what the bridge forwards); an I/O BAR when I/O
+ * space is on and it is not at 0. */
 static void update_bars(struct pci_dev *dev)
 {
-    bool mem_on = get16(dev->cfg + 0x04) & 0x2;
+    const struct pci_bus *bus = dev->bus;
+    bool mem_on = get16(dev->cfg + 0x04) & 0x2, io_on = get16(dev->cfg + 0x04) & 0x1;
     for (unsigned i = 0; i < PCI_NR_BARS; i++) {
         struct pci_bar *b = &dev->bars[i];
         if (!b->size)
             continue;
         uint64_t a = bar_addr(dev, i);
-        bool want =
-            mem_on && a >= PCI_MMIO_BASE && a + b->size <= PCI_MMIO_BASE + PCI_MMIO_SIZE &&
+        bool want;
+        if (b->io) {
+            want = io_on && a != 0 && a + b->size <= 0x10000;
+            b->addr = b->mapped_addr = a;
+            b->mapped = want;
+            continue;
+        }
+        want =
+            mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
+            !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
             (!dev->parent || (!dev->parent->sec_off && bridge_forwards(dev->parent, a, b->size)));
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
@@ -363,7 +413,8 @@ void pci_dev_reset(struct pci_dev *dev)
         if (!dev->bars[i].size)
             continue;
         unsigned off = 0x10 + 4 * i;
-        put32(dev->cfg + off, (dev->bars[i].is64 ? 0x4 : 0) | (dev->bars[i].map ? 0x8 : 0));
+        put32(dev->cfg + off,
+              dev->bars[i].io ? 0x1 : (dev->bars[i].is64 ? 0x4 : 0) | (dev->bars[i].map ? 0x8 : 0));
         if (dev->bars[i].is64)
             put32(dev->cfg + off + 4, 0);
     }
@@ -452,7 +503,7 @@ static void cfg_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
             update_bars(dev); /* a bridge's window (0x20-0x23) re-decodes its children too */
         if (cmd_changed && (get16(dev->cfg + 0x04) & 0x400) && dev->intx_level) {
             dev->intx_level = false;
-            vm_set_irq(bus->vm, dev->intx_gsi, 0);
+            intx_drive(dev, false);
         }
         if (hook_hit(dev, off, size))
             dev->cfg_hook(dev, off, size, true);
@@ -537,13 +588,14 @@ static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
 
 /* --- the MMIO window: dispatch to the BAR that contains the address ---------------------- */
 
-static struct pci_bar *find_bar(struct pci_bus *bus, uint64_t addr, uint64_t *off)
+static struct pci_bar *find_bar(struct pci_bus *bus, uint64_t addr, bool io, uint64_t *off)
 {
     for (unsigned k = 0; k < bus->nr_present; k++) {
         struct pci_dev *d = bus->present[k];
         for (unsigned i = 0; i < PCI_NR_BARS; i++) {
             struct pci_bar *b = &d->bars[i];
-            if (b->mapped && addr >= b->mapped_addr && addr - b->mapped_addr < b->size) {
+            if (b->mapped && b->io == io && addr >= b->mapped_addr &&
+                addr - b->mapped_addr < b->size) {
                 *off = addr - b->mapped_addr;
                 return b;
             }
@@ -552,12 +604,24 @@ static struct pci_bar *find_bar(struct pci_bus *bus, uint64_t addr, uint64_t *of
     return NULL;
 }
 
+static bool in_ecam(const struct pci_bus *bus, uint64_t addr)
+{
+    return bus->ecam_base && addr >= bus->ecam_base && addr - bus->ecam_base < PCI_ECAM_SIZE;
+}
+
+/* The hole: ECAM where the host bridge put it, else the BAR that holds the address. */
 static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
     struct pci_bus *bus = opaque;
-    uint64_t off;
+    uint64_t addr = bus->cfg.hole_base + offset, off;
     pthread_rwlock_rdlock(&bus->lock);
-    struct pci_bar *b = find_bar(bus, PCI_MMIO_BASE + offset, &off);
+    if (in_ecam(bus, addr)) {
+        uint64_t e = addr - bus->ecam_base;
+        pthread_rwlock_unlock(&bus->lock);
+        ecam_read(bus, e, data, size);
+        return;
+    }
+    struct pci_bar *b = find_bar(bus, addr, false, &off);
     if (b && off + size <= b->size)
         b->ops->read(b->opaque, off, data, size);
     else
@@ -568,17 +632,87 @@ static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned s
 static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
     struct pci_bus *bus = opaque;
-    uint64_t off;
+    uint64_t addr = bus->cfg.hole_base + offset, off;
     pthread_rwlock_rdlock(&bus->lock);
-    struct pci_bar *b = find_bar(bus, PCI_MMIO_BASE + offset, &off);
+    if (in_ecam(bus, addr)) {
+        uint64_t e = addr - bus->ecam_base;
+        pthread_rwlock_unlock(&bus->lock);
+        ecam_write(bus, e, data, size);
+        return;
+    }
+    struct pci_bar *b = find_bar(bus, addr, false, &off);
     if (b && off + size <= b->size)
         b->ops->write(b->opaque, off, data, size);
     pthread_rwlock_unlock(&bus->lock);
 }
 
+/* Port I/O nothing fixed claims: I/O BARs, then the functions' I/O windows. */
+static bool io_fallback(void *opaque, uint64_t port, uint8_t *data, unsigned size, bool write)
+{
+    struct pci_bus *bus = opaque;
+    uint64_t off;
+    const struct bus_ops *ops = NULL;
+    void *target = NULL;
+    pthread_rwlock_rdlock(&bus->lock);
+    struct pci_bar *b = find_bar(bus, port, true, &off);
+    if (b && off + size <= b->size) {
+        ops = b->ops;
+        target = b->opaque;
+    }
+    for (unsigned k = 0; !ops && k < bus->nr_present; k++) {
+        struct pci_dev *d = bus->present[k];
+        for (unsigned i = 0; !ops && i < sizeof(d->io_windows) / sizeof(d->io_windows[0]); i++) {
+            const struct pci_io_window *w = &d->io_windows[i];
+            if (w->len && port >= w->base && port - w->base + size <= w->len) {
+                ops = w->ops;
+                target = w->opaque;
+                off = port - w->base;
+            }
+        }
+    }
+    if (ops) {
+        if (write)
+            ops->write(target, off, data, size);
+        else
+            ops->read(target, off, data, size);
+    }
+    pthread_rwlock_unlock(&bus->lock);
+    return ops != NULL;
+}
+
+void pci_io_window_set_locked(struct pci_dev *dev, unsigned i, uint16_t base, uint16_t len,
+                              const struct bus_ops *ops, void *opaque)
+{
+    dev->io_windows[i] = (struct pci_io_window){base, len, ops, opaque};
+}
+
+void pci_bus_set_ecam_locked(struct pci_bus *bus, uint64_t base)
+{
+    bus->ecam_base = base;
+    for (unsigned k = 0; k < bus->nr_present; k++)
+        update_bars(bus->present[k]);
+}
+
+void pci_bus_lock_write(struct pci_bus *bus)
+{
+    pthread_rwlock_wrlock(&bus->lock);
+}
+
+void pci_bus_unlock(struct pci_bus *bus)
+{
+    pthread_rwlock_unlock(&bus->lock);
+}
+
+uint64_t pci_bus_ecam(struct pci_bus *bus)
+{
+    pthread_rwlock_rdlock(&bus->lock);
+    uint64_t e = bus->ecam_base;
+    pthread_rwlock_unlock(&bus->lock);
+    return e;
+}
+
 static const struct bus_ops port_addr_ops = {port_addr_read, port_addr_write};
 static const struct bus_ops port_data_ops = {port_data_read, port_data_write};
-static const struct bus_ops ecam_ops = {ecam_read, ecam_write};
 static const struct bus_ops window_ops = {window_read, window_write};
 
 int pci_parse_devfn(const char *text, int *devfn)
@@ -657,7 +791,8 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
     dev->bus = bus;
     dev->slot = (unsigned)devfn / PCI_NR_FUNCS;
     dev->fn = (unsigned)devfn % PCI_NR_FUNCS;
-    dev->intx_gsi = PCI_INTX_GSI(dev->slot);
+    dev->intx_gsi = bus->cfg.intx_route ? 16u + bus->cfg.intx_route(dev->slot, 0)
+                                        : 16u + (dev->slot + bus->cfg.intx_offset) % 4u;
     if (dev->multifunction)
         dev->cfg[0x0e] |= 0x80;
     if (devfn != 0) {
@@ -920,36 +1055,40 @@ struct pci_dev *pci_bus_function(struct pci_bus *bus, unsigned devfn)
     return devfn < PCI_NR_DEVFNS ? bus->devs[devfn] : NULL;
 }
 
-int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err)
+int pci_bus_create(struct vm *vm, const struct pci_bus_config *cfg, struct pci_bus **out,
+                   struct verr *err)
 {
     struct pci_bus *bus = xcalloc(1, sizeof(*bus));
     bus->vm = vm;
+    bus->cfg = *cfg;
+    bus->ecam_base = cfg->ecam_base;
     pthread_rwlock_init(&bus->lock, NULL);
     pthread_mutex_init(&bus->route_lock, NULL);
     bus->next_gsi = MSI_GSI_BASE;
-    /* Host bridge: Intel Q35 MCH ids (what guests expect of a PCIe root), class 06 00 00. */
-    /* QEMU names microvm's PCIe host "gpex-root" (clash messages name it). */
-    pci_dev_init(&bus->host, "gpex-root", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
-    put16(bus->host.wmask + 0x04, 0); /* nothing to enable */
-    bus->host.wmask[0x3c] = 0;
-    int r = pci_dev_add(bus, &bus->host, 0, err);
+    int r = 0;
+    if (cfg->gpex_host) {
+        /* Host bridge: Intel Q35 MCH ids (what guests expect of a PCIe root), class 06 00 00.
+         * QEMU names microvm's PCIe host "gpex-root" (clash messages name it). */
+        pci_dev_init(&bus->host, "gpex-root", 0x8086, 0x29c0, 0x060000, 0, 0x1af4, 0x1100);
+        put16(bus->host.wmask + 0x04, 0); /* nothing to enable */
+        bus->host.wmask[0x3c] = 0;
+        r = pci_dev_add(bus, &bus->host, 0, err);
+    }
     if (r == 0)
         r = bus_register(&vm->pio, PCI_PORT_ADDR, 1, &port_addr_ops, bus, "pci-config-address",
                          err);
     if (r == 0)
         r = bus_register(&vm->pio, PCI_PORT_DATA, 4, &port_data_ops, bus, "pci-config-data", err);
     if (r == 0)
-        r = bus_register(&vm->mmio, PCI_ECAM_BASE, PCI_ECAM_SIZE, &ecam_ops, bus, "pci-ecam", err);
-    if (r == 0)
-        r = bus_register(&vm->mmio, PCI_MMIO_BASE, PCI_MMIO_SIZE, &window_ops, bus,
-                         "pci-mmio-window", err);
+        r = bus_register(&vm->mmio, cfg->hole_base, cfg->hole_end - cfg->hole_base, &window_ops,
+                         bus, "pci-hole", err);
     if (r < 0) {
         bus_unregister(&vm->pio, PCI_PORT_ADDR);
         bus_unregister(&vm->pio, PCI_PORT_DATA);
-        bus_unregister(&vm->mmio, PCI_ECAM_BASE);
         free(bus);
         return r;
     }
+    bus_set_fallback(&vm->pio, io_fallback, bus);
     *out = bus;
     return 0;
 }
@@ -958,6 +1097,7 @@ void pci_bus_free(struct pci_bus *bus)
 {
     if (!bus)
         return;
+    bus_set_fallback(&bus->vm->pio, NULL, NULL);
     pthread_rwlock_destroy(&bus->lock);
     pthread_mutex_destroy(&bus->route_lock);
     free(bus);

@@ -35,16 +35,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PCI_ECAM_BASE       0xe0000000ull
+#define PCI_ECAM_BASE       0xe0000000ull /* microvm's */
 #define PCI_ECAM_SIZE       0x10000000ull /* buses 0-255 */
-#define PCI_MMIO_BASE       0xc0000000ull /* 32-bit BAR window */
+#define PCI_MMIO_BASE       0xc0000000ull /* microvm's 32-bit BAR window */
 #define PCI_MMIO_SIZE       0x20000000ull
+#define PCI_HOLE_END        0xfec00000ull /* firmware machines: BARs below the IOAPIC */
 #define PCI_NR_SLOTS        32
 #define PCI_NR_FUNCS        8
 #define PCI_NR_DEVFNS       (PCI_NR_SLOTS * PCI_NR_FUNCS)
 #define PCI_DEVFN(slot, fn) ((slot)*PCI_NR_FUNCS + (fn))
-#define PCI_ROOT_BUS_NAME   "pcie.0" /* QEMU's name for microvm's PCIe root bus */
-#define PCI_INTX_GSI(slot)  (16u + ((slot) % 4u))
+#define PCI_ROOT_BUS_NAME   "pcie.0"              /* QEMU's name for microvm's PCIe root bus */
+#define PCI_INTX_GSI(slot)  (16u + ((slot) % 4u)) /* microvm and q35, pin A */
 
 #define PCI_CFG_SIZE 4096
 #define PCI_NR_BARS  6
@@ -55,6 +56,7 @@ struct pci_bus;
 struct pci_bar {
     uint64_t size; /* power of two, 0 = unused */
     bool is64;
+    bool io;       /* an I/O BAR (port space, decoded when command bit 0 is on) */
     uint64_t addr; /* as programmed (without flag bits) */
     bool mapped;   /* registered on the MMIO bus at mapped_addr */
     uint64_t mapped_addr;
@@ -101,6 +103,14 @@ struct pci_dev {
      * The bus lock is held, the device lock is not (the hook may take it). */
     void (*cfg_hook)(struct pci_dev *dev, unsigned off, unsigned size, bool write);
     unsigned cfg_hook_off, cfg_hook_len;
+    /* I/O ranges the function decodes at bases its own registers set (PIIX4's PMBASE, ICH9's
+     * PMBASE, SMBus bases): set from cfg_hook with pci_io_window_set_locked; dispatched for
+     * ports nothing fixed claims, as I/O BARs are. */
+    struct pci_io_window {
+        uint16_t base, len; /* len 0: off */
+        const struct bus_ops *ops;
+        void *opaque;
+    } io_windows[4];
     /* Bits the guest clears by writing 1 (status registers: PCIe slot status). */
     uint8_t w1cmask[PCI_CFG_SIZE];
     /* Optional: after a configuration write was applied, with the bytes [off, off + size)
@@ -118,8 +128,34 @@ struct pci_dev {
     bool unplugged; /* pci_dev_unplug took it off its bus */
 };
 
-/* Creates the bus and the host bridge at 00:00.0; registers 0xCF8/0xCFC and ECAM. */
-int pci_bus_create(struct vm *vm, struct pci_bus **out, struct verr *err);
+/* How a machine's PCI bus is laid out. */
+struct pci_bus_config {
+    uint64_t hole_base, hole_end; /* MMIO BARs decode in [hole_base, hole_end) */
+    uint64_t ecam_base;           /* ECAM (PCI_ECAM_SIZE) at creation; 0: none until set */
+    bool gpex_host;               /* the bus makes its own host bridge at 00.0 (microvm) */
+    unsigned intx_offset;         /* pin P (A = 0) of slot S -> GSI 16 + (S + P + offset) % 4 */
+    /* Or, when set, the chipset's own mapping to a PIRQ (GSI 16 + PIRQ). */
+    unsigned (*intx_route)(unsigned slot, unsigned pin);
+};
+
+/* Creates the bus (and with cfg->gpex_host its host bridge at 00:00.0); registers 0xCF8/0xCFC,
+ * the MMIO hole with ECAM in it, and the port I/O fallback for I/O BARs. */
+int pci_bus_create(struct vm *vm, const struct pci_bus_config *cfg, struct pci_bus **out,
+                   struct verr *err);
+/* Who drives INTx instead of the GSI directly (the south bridge's PIRQ router): called with
+ * the line's PIRQ number (the function's GSI - 16) when a function's pin goes up or down. */
+void pci_bus_set_intx_hook(struct pci_bus *bus, void (*fn)(void *opaque, unsigned pirq, bool level),
+                           void *opaque);
+/* Host bridge config hooks (bus lock held): ECAM at base (0: off), as PCIEXBAR sets it. */
+void pci_bus_set_ecam_locked(struct pci_bus *bus, uint64_t base);
+/* The bus lock, for a device changing its decoders outside a config access (reset). */
+void pci_bus_lock_write(struct pci_bus *bus);
+void pci_bus_unlock(struct pci_bus *bus);
+/* Where ECAM is now (0: off). */
+uint64_t pci_bus_ecam(struct pci_bus *bus);
+/* A function's I/O window i (cfg_hook, bus lock held): base/len (len 0: off). */
+void pci_io_window_set_locked(struct pci_dev *dev, unsigned i, uint16_t base, uint16_t len,
+                              const struct bus_ops *ops, void *opaque);
 void pci_bus_free(struct pci_bus *bus);
 
 /* Initialises a function's header (type 0). */
@@ -129,6 +165,9 @@ void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16
 /* Declares a memory BAR (64-bit when is64; takes two slots). size: power of two >= 4 KiB. */
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
                      const struct bus_ops *ops, void *opaque);
+/* Declares an I/O BAR of size ports (power of two, 4 to 256). */
+void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const struct bus_ops *ops,
+                        void *opaque);
 /* Initialises a PCI-to-PCI bridge's header (type 1): bus numbers and a 32-bit memory
  * window are writable; there is no I/O and no prefetchable window (both read as 0, which
  * tells the guest the bridge forwards neither). */

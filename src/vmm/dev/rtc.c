@@ -8,6 +8,7 @@
  * modelled (TODO: IRQ 8 when a guest needs them; Linux uses other clocks).
  */
 #include "util/mem.h"
+#include "vmm/dev/rtc.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
@@ -124,6 +125,16 @@ static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsign
 }
 
 static const struct bus_ops rtc_ops = {rtc_read, rtc_write};
+
+void rtc_cmos_set(struct device *dev, unsigned reg, uint8_t value)
+{
+    struct rtc *rtc = dev->priv;
+    if (reg < 0x0e || reg > 0x7f)
+        return;
+    pthread_mutex_lock(&rtc->lock);
+    rtc->cmos[reg] = value;
+    pthread_mutex_unlock(&rtc->lock);
+}
 
 static int rtc_create(struct device *dev, struct verr *err)
 {

@@ -73,6 +73,7 @@ int kvm_open(struct kvm *kvm, const char *path, struct verr *err)
         max = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
     kvm->max_vcpus = max > 0 ? (unsigned)max : 1;
     kvm->has_system_event = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYSTEM_EVENT_DATA) > 0;
+    kvm->has_readonly_mem = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
     return 0;
 }
 
@@ -166,22 +167,72 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, s
     return 0;
 }
 
+/* Sets slot, marking it used (slots.h's map) unless it is deleted (size 0). */
+static int set_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+                    uint32_t flags, struct verr *err)
+{
+    struct kvm_userspace_memory_region r = {
+        .slot = slot,
+        .flags = flags,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)host,
+    };
+    if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+        return verr_errno(err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)",
+                          slot, (unsigned long long)(size >> 10), (unsigned long long)gpa);
+    if (size && slot < 64)
+        kvm->slots_used |= 1ull << slot;
+    return 0;
+}
+
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err)
 {
+    unsigned slot = 0;
     for (unsigned i = 0; i < gm->nr_regions; i++) {
-        struct kvm_userspace_memory_region r = {
-            .slot = i,
-            .guest_phys_addr = gm->regions[i].gpa,
-            .memory_size = gm->regions[i].size,
-            .userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].host,
-        };
-        if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-            return verr_errno(
-                err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx)", i,
-                (unsigned long long)(r.memory_size >> 20), (unsigned long long)r.guest_phys_addr);
-        kvm->slots_used |= 1ull << i;
+        const struct guest_mem_region *g = &gm->regions[i];
+        int r;
+        if (gm->bios_hole && g->gpa == 0 && g->size > LAYOUT_BIOS_END) {
+            /* RAM below 0xC0000 and from 1 MiB; the window between is the chipset's. */
+            r = set_slot(kvm, slot++, 0, LAYOUT_OPTION_ROM_START, g->host, 0, err);
+            if (r == 0)
+                r = set_slot(kvm, slot++, LAYOUT_BIOS_END, g->size - LAYOUT_BIOS_END,
+                             g->host + LAYOUT_BIOS_END, 0, err);
+        } else {
+            r = set_slot(kvm, slot++, g->gpa, g->size, g->host, 0, err);
+        }
+        if (r < 0)
+            return r;
     }
     return 0;
+}
+
+int kvm_map_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+                 bool readonly, struct verr *err)
+{
+    if (readonly && !kvm->has_readonly_mem)
+        return verr_set(err, ENOTSUP,
+                        "KVM_CAP_READONLY_MEM missing: this host's KVM cannot map firmware ROM");
+    if (slot >= 64)
+        return verr_set(err, ENOSPC, "memory slot %u out of range", slot);
+    /* KVM refuses to change a slot's address or flags in place: delete it first. */
+    int r = kvm_unmap_slot(kvm, slot, err);
+    if (r == 0)
+        r = set_slot(kvm, slot, gpa, size, host, readonly ? KVM_MEM_READONLY : 0, err);
+    if (r == 0)
+        __atomic_fetch_or(&kvm->slot_mapped, 1ull << slot, __ATOMIC_RELAXED);
+    return r;
+}
+
+int kvm_unmap_slot(struct kvm *kvm, unsigned slot, struct verr *err)
+{
+    /* Each slot has one user, which serialises its own calls; the bitmap is shared. */
+    if (slot >= 64 || !(__atomic_load_n(&kvm->slot_mapped, __ATOMIC_RELAXED) & (1ull << slot)))
+        return 0;
+    int r = set_slot(kvm, slot, 0, 0, NULL, 0, err);
+    if (r == 0)
+        __atomic_fetch_and(&kvm->slot_mapped, ~(1ull << slot), __ATOMIC_RELAXED);
+    return r;
 }
 
 int kvm_irq_line(struct kvm *kvm, unsigned gsi, int level)

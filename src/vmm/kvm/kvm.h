@@ -25,6 +25,8 @@ struct kvm {
     bool has_system_event;
     struct kvm_irqchip saved_chips[3]; /* PIC master, PIC slave, IOAPIC as created */
     bool has_pit;
+    bool has_readonly_mem; /* KVM_CAP_READONLY_MEM: ROM and flash slots */
+    uint64_t slot_mapped;  /* kvm_map_slot's slots currently mapped (bit n = slot n) */
     struct kvm_pit_state2 saved_pit;
     uint64_t slots_used; /* memory slot numbers in use (bit n = slot n; see slots.h) */
 };
@@ -36,6 +38,16 @@ int kvm_open(struct kvm *kvm, const char *path, struct verr *err);
 int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, struct verr *err);
 /* Registers guest RAM as memory slots (one per region); kvm_create_vm calls it. */
 int kvm_set_memory(struct kvm *kvm, const struct guest_mem *gm, struct verr *err);
+/*
+ * Memory slots beyond RAM's: ROM and flash images, and the RAM windows a chipset switches
+ * in and out (PAM). A user takes slot numbers from kvm_slot_alloc (slots.h) once (at VM
+ * creation) and maps and unmaps them as the guest asks. readonly: guest writes exit as MMIO
+ * writes (KVM_MEM_READONLY). Mapping a slot that is mapped replaces it; unmapping an
+ * unmapped one is a no-op.
+ */
+int kvm_map_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+                 bool readonly, struct verr *err);
+int kvm_unmap_slot(struct kvm *kvm, unsigned slot, struct verr *err);
 /* Installs the PC's fixed GSI routes plus `extra` (MSI routes, GSI >= 24). */
 int kvm_set_gsi_routing(struct kvm *kvm, const struct kvm_irq_routing_entry *extra,
                         unsigned n_extra, struct verr *err);

@@ -52,19 +52,25 @@ static void *map_anonymous(uint64_t size, int flags)
     return a;
 }
 
-void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size)
+void guest_mem_layout_split(struct guest_mem *gm, uint8_t *host, uint64_t size, uint64_t low_max,
+                            uint64_t low_split)
 {
     gm->host = host;
     gm->size = size;
-    if (size <= LAYOUT_HOLE_START) {
+    if (size <= low_max) {
         gm->nr_regions = 1;
         gm->regions[0] = (struct guest_mem_region){0, size, host};
     } else {
         gm->nr_regions = 2;
-        gm->regions[0] = (struct guest_mem_region){0, LAYOUT_HOLE_START, host};
-        gm->regions[1] = (struct guest_mem_region){LAYOUT_HIGH_START, size - LAYOUT_HOLE_START,
-                                                   host ? host + LAYOUT_HOLE_START : NULL};
+        gm->regions[0] = (struct guest_mem_region){0, low_split, host};
+        gm->regions[1] = (struct guest_mem_region){LAYOUT_HIGH_START, size - low_split,
+                                                   host ? host + low_split : NULL};
     }
+}
+
+void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size)
+{
+    guest_mem_layout_split(gm, host, size, LAYOUT_HOLE_START, LAYOUT_HOLE_START);
 }
 
 static int open_backing(const struct guest_mem_options *opt, uint64_t *page_size, struct verr *err)
@@ -132,7 +138,9 @@ int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, 
     }
     if (opt->prealloc && !opt->mem_path)
         madvise(p, opt->size, MADV_WILLNEED);
-    guest_mem_layout(gm, p, opt->size);
+    guest_mem_layout_split(gm, p, opt->size, opt->low_max ? opt->low_max : LAYOUT_HOLE_START,
+                           opt->low_split ? opt->low_split : LAYOUT_HOLE_START);
+    gm->bios_hole = opt->bios_hole;
     gm->no_dump = opt->no_dump;
     gm->merge = opt->merge;
     if (opt->no_dump && madvise(p, opt->size, MADV_DONTDUMP) < 0)

@@ -23,7 +23,11 @@ struct guest_mem_region {
 };
 
 struct guest_mem {
-    uint8_t *host;       /* the whole mapping */
+    uint8_t *host; /* the whole mapping */
+    /* Firmware machines (pc, q35): 0xC0000-0xFFFFF is the chipset's (ROM, option ROMs and
+     * the RAM behind them that PAM switches in); KVM gets RAM there from the PAM code, not
+     * from kvm_set_memory. The host memory is still RAM (guest_mem_ptr reaches it). */
+    bool bios_hole;
     uint64_t size;       /* total RAM in bytes */
     uint64_t page_size;  /* 4 KiB, or the hugetlbfs page size */
     int fd;              /* backing file for -mem-path, or -1 */
@@ -41,12 +45,20 @@ struct guest_mem_options {
     bool prealloc;
     bool no_dump; /* left out of core dumps (MADV_DONTDUMP; -M dump-guest-core=off) */
     bool merge;   /* offered to KSM (MADV_MERGEABLE; -M mem-merge=on) */
+    /* Where RAM stops below 4 GiB, as the machine type puts it (QEMU's rule): RAM up to
+     * low_max stays below 4 GiB whole; more is split at low_split and the rest goes above
+     * 4 GiB. 0: microvm's (both LAYOUT_HOLE_START). */
+    uint64_t low_max, low_split;
+    bool bios_hole; /* see struct guest_mem */
 };
 
 /* Maps guest RAM. Errors name the backing path and say why. */
 int guest_mem_create(struct guest_mem *gm, const struct guest_mem_options *opt, struct verr *err);
 /* Splits `size` bytes of RAM around the 32-bit hole into gm->regions (no mapping). */
 void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size);
+/* The same with a machine's limits (see guest_mem_options.low_max). */
+void guest_mem_layout_split(struct guest_mem *gm, uint8_t *host, uint64_t size, uint64_t low_max,
+                            uint64_t low_split);
 void guest_mem_destroy(struct guest_mem *gm);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else NULL. */

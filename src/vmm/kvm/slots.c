@@ -2,6 +2,7 @@
  * slots.c - extra KVM memory slots, RAM holes and dirty logging (see slots.h).
  */
 #include "vmm/kvm/slots.h"
+#include "vmm/boot/layout.h"
 
 #include <errno.h>
 #include <string.h>
@@ -53,19 +54,23 @@ int kvm_ram_hole(struct kvm *kvm, const struct guest_mem *gm, uint64_t start, ui
                  struct verr *err)
 {
     const struct guest_mem_region *r0 = &gm->regions[0];
-    if (gm->nr_regions == 0 || start < r0->gpa || start + len > r0->gpa + r0->size)
+    /* Slot 0 holds the first region; on firmware machines (bios_hole) only its part below
+     * the option ROMs (kvm_set_memory), the rest from 1 MiB being slot 1. */
+    uint64_t end0 = r0->gpa + r0->size;
+    if (gm->bios_hole && r0->gpa == 0 && end0 > LAYOUT_BIOS_END)
+        end0 = LAYOUT_OPTION_ROM_START;
+    if (gm->nr_regions == 0 || start < r0->gpa || start + len > end0)
         return 0; /* nothing of RAM there */
     /* KVM cannot shrink a slot in place: delete it, then map the two parts. */
     int r = kvm_slot_set(kvm, 0, 0, 0, NULL, false, err);
     if (r == 0 && start > r0->gpa)
         r = kvm_slot_set(kvm, 0, r0->gpa, start - r0->gpa, r0->host, false, err);
     uint64_t above = start + len;
-    if (r == 0 && above < r0->gpa + r0->size) {
+    if (r == 0 && above < end0) {
         int slot = kvm_slot_alloc(kvm);
         if (slot < 0)
             return verr_set(err, ENOSPC, "no free KVM memory slot");
-        r = kvm_slot_set(kvm, slot, above, r0->gpa + r0->size - above, r0->host + (above - r0->gpa),
-                         false, err);
+        r = kvm_slot_set(kvm, slot, above, end0 - above, r0->host + (above - r0->gpa), false, err);
     }
     return r;
 }

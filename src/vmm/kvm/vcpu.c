@@ -73,6 +73,10 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index, struct verr *e
         vcpu->run = NULL;
         return verr_errno(err, errno, "mmap of vCPU %u's kvm_run", index);
     }
+    if (ioctl(vcpu->fd, KVM_GET_SREGS, &vcpu->reset_sregs) < 0 ||
+        ioctl(vcpu->fd, KVM_GET_REGS, &vcpu->reset_regs) < 0 ||
+        ioctl(vcpu->fd, KVM_GET_LAPIC, &vcpu->reset_lapic) < 0)
+        return verr_errno(err, errno, "vCPU %u: reading its power-on state", index);
     return 0;
 }
 
@@ -96,7 +100,23 @@ static int setup_lapic(struct vcpu *vcpu, struct verr *err)
     return 0;
 }
 
-static int setup_msrs(struct vcpu *vcpu, struct verr *err)
+/* KVM's paravirtual MSRs, off at reset: a kvmclock or steal-time area left enabled would
+ * keep being written into guest RAM by the host after the guest that set it up is gone. */
+static void reset_pv_msrs(struct vcpu *vcpu)
+{
+    static const uint32_t pv[] = {0x11,       0x12,       0x4b564d00, 0x4b564d01,
+                                  0x4b564d02, 0x4b564d03, 0x4b564d04};
+    for (size_t i = 0; i < sizeof(pv) / sizeof(pv[0]); i++) {
+        /* struct kvm_msrs ends in a flexible array: one entry after it, suitably aligned */
+        uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8 + 1] = {0};
+        struct kvm_msrs *m = (struct kvm_msrs *)buf;
+        m->nmsrs = 1;
+        m->entries[0].index = pv[i];
+        (void)ioctl(vcpu->fd, KVM_SET_MSRS, m); /* absent from this CPUID: nothing to clear */
+    }
+}
+
+static int setup_msrs(struct vcpu *vcpu, bool firmware, struct verr *err)
 {
     static const struct {
         uint32_t index;
@@ -119,6 +139,9 @@ static int setup_msrs(struct vcpu *vcpu, struct verr *err)
     for (size_t i = 0; i < n; i++) {
         m->entries[i].index = msrs[i].index;
         m->entries[i].data = msrs[i].value;
+        /* Firmware sets up the MTRRs itself; at power-on they are off. */
+        if (firmware && msrs[i].index == MSR_MTRR_DEF_TYPE)
+            m->entries[i].data = 0;
     }
     int r = ioctl(vcpu->fd, KVM_SET_MSRS, m);
     free(m);
@@ -216,19 +239,31 @@ int vcpu_reset(struct vcpu *vcpu, struct verr *err)
             return verr_errno(err, errno, "KVM_SET_CPUID2 on vCPU %u", vcpu->index);
         vcpu->cpuid_set = true;
     }
+    bool firmware = vm->boot.mode == BOOT_ENTRY_RESET_VECTOR;
     struct kvm_mp_state mp = {vcpu->index == 0 ? KVM_MP_STATE_RUNNABLE
                                                : KVM_MP_STATE_UNINITIALIZED};
     if (ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp) < 0)
         return verr_errno(err, errno, "KVM_SET_MP_STATE on vCPU %u", vcpu->index);
-    if ((r = setup_msrs(vcpu, err)) < 0 || (r = setup_lapic(vcpu, err)) < 0)
+    reset_pv_msrs(vcpu);
+    if ((r = setup_msrs(vcpu, firmware, err)) < 0)
         return verr_prefix(err, "vCPU %u", vcpu->index);
+    if (firmware) {
+        /* The power-on state: real mode at F000:FFF0 (the BSP), LAPIC as KVM made it. */
+        if (ioctl(vcpu->fd, KVM_SET_LAPIC, &vcpu->reset_lapic) < 0)
+            return verr_errno(err, errno, "KVM_SET_LAPIC on vCPU %u", vcpu->index);
+        if (ioctl(vcpu->fd, KVM_SET_SREGS, &vcpu->reset_sregs) < 0 ||
+            ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->reset_regs) < 0)
+            return verr_errno(err, errno, "vCPU %u: restoring its power-on registers", vcpu->index);
+    } else if ((r = setup_lapic(vcpu, err)) < 0) {
+        return verr_prefix(err, "vCPU %u", vcpu->index);
+    }
     struct kvm_fpu fpu;
     memset(&fpu, 0, sizeof(fpu));
     fpu.fcw = 0x37f;
     fpu.mxcsr = 0x1f80;
     if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
         return verr_errno(err, errno, "KVM_SET_FPU on vCPU %u", vcpu->index);
-    if (vcpu->index == 0)
+    if (vcpu->index == 0 && !firmware)
         return setup_boot_registers(vcpu, err);
     return 0;
 }

@@ -33,6 +33,11 @@ struct vcpu {
     bool thread_started;
     bool cpuid_set;
     pid_t tid; /* host thread id, for query-cpus-fast */
+    /* Power-on state as KVM created it, for machines that start in firmware at the reset
+     * vector (and come back there on reset). */
+    struct kvm_sregs reset_sregs;
+    struct kvm_regs reset_regs;
+    struct kvm_lapic_state reset_lapic;
     struct ratelimit unknown_io_rl;
 };
 

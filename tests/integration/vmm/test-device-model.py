@@ -122,8 +122,8 @@ def main():
         r = q.cmd("qom-list", {"path": "/machine/peripheral/d0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
-                            "drive": "str", "serial": "str", "num-queues": "uint16",
-                            "share-rw": "bool"},
+                            "bootindex": "int32", "drive": "str", "serial": "str",
+                            "num-queues": "uint16", "share-rw": "bool"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}
@@ -163,6 +163,7 @@ def main():
         types = {t["name"] for t in r.get("return", [])}
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
                             "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
+                            "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB",
                             "pcie-root-port"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")

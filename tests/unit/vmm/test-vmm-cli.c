@@ -93,7 +93,7 @@ static void test_type_table(void)
         }
         dev_config_free(c);
     }
-    ok(n == 18 && bad == 0,
+    ok(n == 27 && bad == 0,
        "the type table: %u types, each found by name and alias, with a "
        "description and create(), every default taken as given",
        n);
@@ -159,7 +159,8 @@ static void test_devices(const char *dir)
         golden(dir, "device-help.txt", c.help_text);
     cli_config_free(&c);
     static const char *const types[] = {"virtio-blk-pci", "virtio-net-pci", "virtio-serial-pci",
-                                        "virtserialport", "isa-debug-exit", "virtio-rng-pci"};
+                                        "virtserialport", "isa-debug-exit", "virtio-rng-pci",
+                                        "isa-debugcon"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         char arg[64], name[96];
         snprintf(arg, sizeof(arg), "%s,help", types[i]);
@@ -253,6 +254,23 @@ int main(int argc, char **argv)
        "isa-debug-exit iobase/iosize");
     is_str(c.initrd, "i", "-initrd");
     is_str(c.append, "console=ttyS0", "-append");
+    cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-M", "pc", "-fw_cfg", "opt/a,string=hi,,there", "-fw_cfg",
+                 "name=opt/b,file=/x"),
+           0, "-fw_cfg, with the implied name and with name=");
+    ok(c.nr_fw_cfg_items == 2 && !c.fw_cfg_items[0].file && !c.fw_cfg_items[1].string,
+       "-fw_cfg: two items, one string and one file");
+    if (c.nr_fw_cfg_items == 2) {
+        is_str(c.fw_cfg_items[0].name, "opt/a", "-fw_cfg: first name");
+        is_str(c.fw_cfg_items[0].string, "hi,there", "-fw_cfg: string= with ',,' for a comma");
+        is_str(c.fw_cfg_items[1].name, "opt/b", "-fw_cfg: name=");
+        is_str(c.fw_cfg_items[1].file, "/x", "-fw_cfg: file=");
+    }
+    cli_config_free(&c);
+    is_int(PARSE(&c, &err, "-M", "pc", "-fw_cfg", "opt/a,string=,file=/f"), 0,
+           "-fw_cfg with an empty string= and a file=");
+    ok(c.nr_fw_cfg_items == 1 && !c.fw_cfg_items[0].string && c.fw_cfg_items[0].file,
+       "-fw_cfg: an empty string= counts as not given (the file is used)");
     cli_config_free(&c);
     is_int(PARSE(&c, &err, "-M", "microvm,pit=off", "-kernel", "k"), 0, "-M microvm,pit=off");
     ok(c.machine.no_pit, "pit=off leaves out the PIT");

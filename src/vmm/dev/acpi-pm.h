@@ -1,0 +1,49 @@
+/*
+ * acpi-pm.h - the ACPI fixed-hardware register block every machine's power
+ * management has: PM1a event (status, enable), PM1a control (SCI_EN, SLP_TYP,
+ * SLP_EN) and the PM timer, laid out as PIIX4 and ICH9 lay them out from
+ * their PMBASE: +0 PM1_STS, +2 PM1_EN, +4 PM1_CNT, +8 PM_TMR (24 bits at
+ * 3.579545 MHz). microvm's acpi-pm device puts the first 6 bytes at 0x600;
+ * PIIX4_PM and ICH9-LPC decode it where the firmware puts PMBASE.
+ *
+ * The platform has no SMI_CMD, so SCI_EN always reads set: the OS finds the
+ * machine already in ACPI mode. S5 (SLP_TYP = \_S5's value with SLP_EN)
+ * powers off; the power button sets PWRBTN_STS and raises the SCI (level,
+ * IRQ 9) while enabled and unacknowledged.
+ */
+#ifndef VIREO_VMM_DEV_ACPI_PM_H
+#define VIREO_VMM_DEV_ACPI_PM_H
+
+#include "vmm/dev/bus.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define ACPI_PM_TIMER_HZ  3579545u
+#define ACPI_PM_TMR_OFF   8
+#define ACPI_PM_BLOCK_LEN 12
+
+struct vm;
+
+struct acpi_pm_regs {
+    struct vm *vm;
+    pthread_mutex_t lock;
+    uint16_t status, enable, control;
+    int sci_level;
+    uint64_t timer_base_ns; /* the timer counts from here */
+    /* ICH9's SMI_EN at +0x30 (0 elsewhere): vireo-vmm has no SMM, so APMC_EN reads set, which
+     * tells firmware SMM set-up is done (QEMU does the same when its SMM is off). */
+    uint32_t smi_en;
+};
+#define ACPI_PM_SMI_EN_OFF 0x30
+
+void acpi_pm_regs_init(struct acpi_pm_regs *pm, struct vm *vm);
+void acpi_pm_regs_destroy(struct acpi_pm_regs *pm);
+/* Power-on state (system reset). */
+void acpi_pm_regs_reset(struct acpi_pm_regs *pm);
+/* Sets PWRBTN_STS and raises the SCI when enabled (the VM's power button; opaque = pm). */
+void acpi_pm_regs_power_button(void *opaque);
+/* Handlers for the block (offsets from its base; opaque = pm). */
+extern const struct bus_ops acpi_pm_regs_ops;
+
+#endif

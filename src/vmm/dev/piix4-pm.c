@@ -1,0 +1,131 @@
+/*
+ * piix4-pm.c - PIIX4's power management function, 01.3 of the pc machine
+ * (QEMU's "PIIX4_PM", 8086:7113): the ACPI register block (dev/acpi-pm.h)
+ * decoded at PMBASE (register 0x40, 64 ports) while PMREGMISC bit 0 is on,
+ * which is where SeaBIOS puts it (0x600) and where the FADT vireo-vmm builds
+ * for pc says it is. The SCI is ISA interrupt 9. The SMBus base (0x90) and
+ * host configuration (0xD2) hold what firmware writes; there are no SMBus
+ * devices, so its ports read as nothing. DEVACTB's APMC_EN reads set: there
+ * is no SMM, and that tells SeaBIOS SMM set-up is already done, as QEMU does
+ * when its SMM is off.
+ */
+#include "util/mem.h"
+#include "vmm/dev/acpi-pm.h"
+#include "vmm/dev/device.h"
+#include "vmm/vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PIIX4_PMBA      0x40
+#define PIIX4_DEVACTB   0x58
+#define PIIX4_PMREGMISC 0x80
+#define PIIX4_SMBBA     0x90
+#define PIIX4_SMBHSTCFG 0xd2
+#define PM_BLOCK_LEN    64
+
+struct piix4_pm {
+    struct pci_dev pci;
+    struct acpi_pm_regs regs;
+};
+
+static uint32_t cfg32(const uint8_t *c)
+{
+    return (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+}
+
+/* Bus lock held (config write). */
+static void update_window(struct piix4_pm *p)
+{
+    const uint8_t *c = p->pci.cfg;
+    uint16_t base = (uint16_t)(cfg32(c + PIIX4_PMBA) & 0xffc0);
+    bool on = (c[PIIX4_PMREGMISC] & 1) && base;
+    pci_io_window_set_locked(&p->pci, 0, base, on ? PM_BLOCK_LEN : 0, &acpi_pm_regs_ops, &p->regs);
+}
+
+static void piix4_cfg_hook(struct pci_dev *pci, unsigned off, unsigned size, bool write)
+{
+    (void)off;
+    (void)size;
+    if (write)
+        update_window((struct piix4_pm *)pci);
+}
+
+static void set_defaults(struct piix4_pm *p)
+{
+    uint8_t *c = p->pci.cfg;
+    memset(c + 0x40, 0, 0x100 - 0x40);
+    c[PIIX4_PMBA] = 0x01; /* I/O space indicator */
+    c[PIIX4_SMBBA] = 0x01;
+    c[PIIX4_DEVACTB + 3] = 0x02; /* APMC_EN: no SMM to set up */
+    c[0x3c] = 9;                 /* the SCI */
+}
+
+static int piix4_pm_create(struct device *dev, struct verr *err)
+{
+    struct vm *vm = dev->vm;
+    struct piix4_pm *p = xcalloc(1, sizeof(*p));
+    pci_dev_init(&p->pci, "PIIX4_PM", 0x8086, 0x7113, 0x068000, 0x03, 0x1af4, 0x1100);
+    p->pci.id = dev->cfg->id;
+    acpi_pm_regs_init(&p->regs, vm);
+    /* PMBA bits 15:6, PMREGMISC bit 0, SMBBA bits 15:4, SMBHSTCFG bit 0; DEVACTB and the rest
+     * of the device-specific space keep what is written. */
+    memset(p->pci.wmask + 0x40, 0xff, 0x100 - 0x40);
+    p->pci.wmask[PIIX4_PMBA] = 0xc0;
+    p->pci.wmask[PIIX4_PMBA + 2] = p->pci.wmask[PIIX4_PMBA + 3] = 0;
+    p->pci.wmask[PIIX4_PMREGMISC] = 0x01;
+    p->pci.wmask[PIIX4_SMBBA] = 0xf0;
+    p->pci.wmask[PIIX4_SMBBA + 2] = p->pci.wmask[PIIX4_SMBBA + 3] = 0;
+    p->pci.wmask[PIIX4_DEVACTB + 3] &= (uint8_t)~0x02;
+    p->pci.cfg_hook = piix4_cfg_hook;
+    p->pci.cfg_hook_off = PIIX4_PMBA;
+    p->pci.cfg_hook_len = PIIX4_PMREGMISC + 1 - PIIX4_PMBA;
+    int r = pci_dev_add(vm->pci, &p->pci, PCI_DEVFN(1, 3), err);
+    if (r < 0) {
+        acpi_pm_regs_destroy(&p->regs);
+        free(p);
+        return r;
+    }
+    set_defaults(p);
+    vm->power_button = acpi_pm_regs_power_button;
+    vm->power_button_opaque = &p->regs;
+    dev->priv = p;
+    dev->pci = &p->pci;
+    return 0;
+}
+
+static void piix4_pm_reset(struct device *dev)
+{
+    struct piix4_pm *p = dev->priv;
+    pci_dev_reset(&p->pci);
+    pthread_mutex_lock(&p->pci.lock);
+    set_defaults(p);
+    pthread_mutex_unlock(&p->pci.lock);
+    pci_bus_lock_write(dev->vm->pci);
+    update_window(p);
+    pci_bus_unlock(dev->vm->pci);
+    acpi_pm_regs_reset(&p->regs);
+}
+
+static void piix4_pm_free(struct device *dev)
+{
+    struct piix4_pm *p = dev->priv;
+    if (dev->vm->power_button_opaque == &p->regs)
+        dev->vm->power_button = NULL;
+    acpi_pm_regs_destroy(&p->regs);
+    pci_dev_release(&p->pci);
+    free(p);
+}
+
+static const struct dev_type piix4_pm_type = {
+    .name = "PIIX4_PM",
+    .desc = "PIIX4 power management: ACPI PM1 block and timer at PMBASE (pc's 01.3)",
+    .category = DEV_CAT_BRIDGE,
+    .bus = DEV_BUS_PCI,
+    .singleton = true,
+    .create = piix4_pm_create,
+    .reset = piix4_pm_reset,
+    .free = piix4_pm_free,
+};
+
+const struct dev_type *const dev_types_piix4_pm[] = {&piix4_pm_type, NULL};
