@@ -415,6 +415,8 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     vm->boot_cfg.initrd_path = cfg->initrd;
     vm->boot_cfg.cmdline = cfg->append;
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
+    /* PS/2 is described to the guest when there is a display to carry its input. */
+    vm->boot_cfg.platform.ps2 = cfg->vnc.enabled || display_has_source(vm->display);
     for (unsigned i = 0; i < cfg->cpus; i++)
         vm->boot_cfg.platform.apic_ids[i] = vm->vcpus[i].apic_id;
     /* An incoming VM's RAM comes from the state stream, and must stay all zeros until then

@@ -550,7 +550,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
         .cpus = pd,
         .pm_base = PORT_ACPI_PM,
         .com1 = true,
-        .i8042 = true, /* microvm always has one */
+        .i8042 = pd->ps2, /* always there; described with a display (platform_desc) */
         .hole_base = PCI_MMIO_BASE,
         .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
         .ecam_base = PCI_ECAM_BASE,

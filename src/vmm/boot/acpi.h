@@ -27,6 +27,10 @@
 struct platform_desc {
     unsigned nr_cpus;
     uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each vCPU, BSP first */
+    /* microvm: its i8042's PS/2 keyboard and mouse are described (DSDT, the FADT's 8042
+     * flag) only with a display, whose input they carry. QEMU's microvm describes none, so
+     * a VM without a display shows Linux the same devices under both. */
+    bool ps2;
 };
 
 enum acpi_chipset {

@@ -537,7 +537,8 @@ int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
         } else {
             struct verr e2 = {0};
             b->bd = NULL;
-            if (open_image(b, b->file, b->format, b->read_only, &b->bd, &e2) < 0) {
+            if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e2) <
+                0) {
                 /* TODO: keep the old image open (as QEMU keeps its node) instead of
                  * reopening it; a reopen that fails leaves the drive without a medium. */
                 log_error("blockdev-snapshot-sync: '%s' cannot be opened again: %s", b->file,
