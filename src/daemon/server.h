@@ -9,6 +9,8 @@
  *   rpc-console.c    the console stream
  *   rpc-screenshot.c the screen as an image down a stream
  *   rpc-send-key.c   keys pressed on the guest's keyboard
+ *   rpc-storage.c    storage pools and volumes (storage.h), and
+ *   rpc-storage-stream.c  their upload and download streams
  *
  * Each file lists its procedures in a table (struct vd_proc_table); server.c
  * looks a call's procedure up there. For every procedure whose arguments
@@ -81,7 +83,8 @@ struct vd_proc_table {
     const struct vd_proc_table name = {array, sizeof(array) / sizeof(array[0])}
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
-    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs;
+    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
+    vd_storage_procs;
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
@@ -109,6 +112,13 @@ void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail
 void vd_events_reboot(void *ctx, struct vd_domain *dom);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
+/* rpc-storage-stream.c: volume upload/download (procedures), a client's
+ * stream message for one (true when it was one), a client gone */
+int vd_storage_upload(struct vd_call *c);
+int vd_storage_download(struct vd_call *c);
+bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                       struct buf *out);
+void vd_storage_client_gone(struct vd_client *c);
 /* rpc-console.c: the sink's console, and a client's stream messages */
 void vd_console_output(void *ctx, struct vd_domain *dom, const void *data, size_t len);
 void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
