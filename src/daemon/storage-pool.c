@@ -348,7 +348,7 @@ int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
     struct verr e = {0};
     struct storage_pool_def *def;
     if (file_read_all(path, 1 << 20, &b, &e) == 0 &&
-        storage_pool_def_parse_string((const char *)b.data, 0, &def, &e) == 0) {
+        storage_pool_def_parse_string(buf_cstr(&b), 0, &def, &e) == 0) {
         storage_pool_def_free(p->def);
         p->def = def;
     }
@@ -426,7 +426,7 @@ static struct storage_pool_def *load_def(const char *path)
     struct verr e = {0};
     struct storage_pool_def *def = NULL;
     if (file_read_all(path, 1 << 20, &b, &e) < 0 ||
-        storage_pool_def_parse_string((const char *)b.data, 0, &def, &e) < 0) {
+        storage_pool_def_parse_string(buf_cstr(&b), 0, &def, &e) < 0) {
         log_error("storage pool '%s' not loaded: %s", path, verr_msg(&e));
         def = NULL;
     }
@@ -462,7 +462,7 @@ static void define_default(struct vd_daemon *d, struct vd_storage *s)
     buf_append_str(&x, "</path>\n  </target>\n</pool>\n");
     struct verr err = {0};
     struct vd_pool *p;
-    if (vd_pool_define(d, s, (const char *)x.data, &p, &err) < 0 ||
+    if (vd_pool_define(d, s, buf_cstr(&x), &p, &err) < 0 ||
         vd_pool_set_autostart(d, s, p, true, &err) < 0 ||
         vd_pool_start(d, s, p, VD_POOL_CREATE_WITH_BUILD, &err) < 0)
         log_error("default storage pool: %s", verr_msg(&err));

@@ -238,13 +238,8 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
                      def->name);
         goto out;
     }
-    if (def->target_path && strcmp(def->target_path, path) != 0) {
-        r = verr_set(err, EINVAL,
-                     "invalid argument: volume path '%s' is not '%s' (the pool's directory and "
-                     "the volume's name)",
-                     def->target_path, path);
-        goto out;
-    }
+    /* <target><path> is the pool's to choose (vol-clone sends the original's): ignored, as
+     * libvirt ignores it */
     if (access(path, F_OK) == 0) {
         r = verr_set(err, EEXIST, "storage volume name '%s' already in use.", def->name);
         goto out;
