@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf/domain_conf.h"
 #include "conf/storage_conf.h"
 #include "daemon/vireod.h"
 #include "util/error.h"
@@ -142,6 +143,13 @@ int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct ver
 int vd_vol_resize(struct vd_vol *v, uint64_t capacity, unsigned flags, struct verr *err);
 /* The volume's format ("raw", "qcow2", ...) probed from its content, into fmt. */
 int vd_vol_format(const char *path, char *fmt, size_t size);
+
+/* storage-disk.c: def with its type='volume' disks made file disks at the
+ * volumes' paths, in *out (NULL when it has none); 0 or an error naming the
+ * disk's pool or volume. */
+struct domain_def;
+int vd_storage_resolve_disks(struct vd_storage *s, const struct domain_def *def,
+                             struct domain_def **out, struct verr *err);
 
 /* A name libvirt accepts for a pool or volume: non-empty, no '/', not . or .. */
 bool vd_storage_name_ok(const char *name);
