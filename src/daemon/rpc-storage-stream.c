@@ -64,8 +64,8 @@ static void transfer_free(struct vd_transfer *t)
 static void send_error(struct vd_transfer *t, struct buf *out, int code, const char *fmt,
                        const char *cause)
 {
-    struct rpc_header h = {RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, t->proc,
-                           RPC_STREAM,         t->serial,                  RPC_ERROR};
+    struct rpc_header h = {
+        RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, t->proc, RPC_STREAM, t->serial, RPC_ERROR};
     struct rpc_error re = {0};
     struct verr err = {0};
     rpc_error_set(&re, code, VIR_FROM_STORAGE, fmt, t->path, cause);
@@ -79,13 +79,13 @@ static int open_transfer(struct vd_call *c, const struct remote_nonnull_storage_
     struct vd_storage *s = c->d->storage;
     const char *fn = upload ? "storageVolUpload" : "storageVolDownload";
     if (!s)
-        return vd_call_fail(c, VIR_ERR_NO_SUPPORT, "this function is not supported by the "
-                                                   "connection driver: the storage driver is not "
-                                                   "running");
+        return vd_call_fail(c, VIR_ERR_NO_SUPPORT,
+                            "this function is not supported by the "
+                            "connection driver: the storage driver is not "
+                            "running");
     if (flags & ~(unsigned)VD_VOL_STREAM_SPARSE)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s", flags,
-                            fn);
+                            "invalid argument: unsupported flags (0x%x) in function %s", flags, fn);
     struct vd_pool *p = vd_pool_find_name(s, vol->pool);
     if (!p)
         return vd_call_fail(c, VIR_ERR_NO_STORAGE_POOL,
@@ -173,9 +173,12 @@ static void download_pump(struct loop *loop, struct loop_timer *timer, void *opa
                 uint8_t p[HOLE_PAYLOAD] = {0};
                 for (int i = 0; i < 8; i++)
                     p[i] = (uint8_t)(hole >> (56 - 8 * i));
-                struct rpc_header h = {RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION,
-                                       t->proc,            RPC_STREAM_HOLE,
-                                       t->serial,          RPC_CONTINUE};
+                struct rpc_header h = {RPC_REMOTE_PROGRAM,
+                                       RPC_REMOTE_PROTOCOL_VERSION,
+                                       t->proc,
+                                       RPC_STREAM_HOLE,
+                                       t->serial,
+                                       RPC_CONTINUE};
                 rpc_msg_encode_raw(&out, &h, p, sizeof(p), &err);
                 t->pos += hole;
                 continue;
@@ -256,8 +259,8 @@ bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
 {
     struct vd_client *c = ctx;
     struct vd_storage *s = c->d->storage;
-    if (!s || (h->proc != REMOTE_PROC_STORAGE_VOL_UPLOAD &&
-               h->proc != REMOTE_PROC_STORAGE_VOL_DOWNLOAD))
+    if (!s ||
+        (h->proc != REMOTE_PROC_STORAGE_VOL_UPLOAD && h->proc != REMOTE_PROC_STORAGE_VOL_DOWNLOAD))
         return false;
     struct vd_transfer *t = s->transfers;
     while (t && !(t->client == c && t->serial == h->serial && t->proc == h->proc))
@@ -283,8 +286,8 @@ bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
             r = -EFBIG;
         } else {
             for (size_t done = 0; done < len && r == 0;) {
-                ssize_t w = pwrite(t->fd, payload + done, len - done,
-                                   (off_t)(t->offset + t->pos + done));
+                ssize_t w =
+                    pwrite(t->fd, payload + done, len - done, (off_t)(t->offset + t->pos + done));
                 if (w < 0 && errno == EINTR)
                     continue;
                 if (w <= 0)
@@ -298,7 +301,7 @@ bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
     }
     if (r < 0) {
         send_error(t, out, VIR_ERR_SYSTEM_ERROR, "cannot write to '%s': %s",
-                   r == -EFBIG ? "more data than the upload's length"
+                   r == -EFBIG    ? "more data than the upload's length"
                    : r == -EPROTO ? "a malformed or unrequested hole"
                                   : strerror(-r));
         t->done = true; /* the client's abort or finish still ends it */

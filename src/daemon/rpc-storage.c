@@ -21,13 +21,13 @@
 static int storage_fail(struct vd_call *c, int r, const struct verr *e)
 {
     const char *m = verr_msg(e);
-    int code = -r == EEXIST && strstr(m, "storage volume name") ? VIR_ERR_STORAGE_VOL_EXIST
-               : strncmp(m, "invalid argument", 16) == 0        ? VIR_ERR_INVALID_ARG
-               : strncmp(m, "Requested operation", 19) == 0     ? VIR_ERR_OPERATION_INVALID
+    int code = -r == EEXIST && strstr(m, "storage volume name")   ? VIR_ERR_STORAGE_VOL_EXIST
+               : strncmp(m, "invalid argument", 16) == 0          ? VIR_ERR_INVALID_ARG
+               : strncmp(m, "Requested operation", 19) == 0       ? VIR_ERR_OPERATION_INVALID
                : strncmp(m, "unsupported configuration", 25) == 0 ? VIR_ERR_CONFIG_UNSUPPORTED
-               : strncmp(m, "operation failed", 16) == 0        ? VIR_ERR_OPERATION_FAILED
-               : -r == EINVAL                                   ? VIR_ERR_XML_ERROR
-                                                                : VIR_ERR_SYSTEM_ERROR;
+               : strncmp(m, "operation failed", 16) == 0          ? VIR_ERR_OPERATION_FAILED
+               : -r == EINVAL                                     ? VIR_ERR_XML_ERROR
+                                                                  : VIR_ERR_SYSTEM_ERROR;
     return vd_call_fail(c, code, "%s", m);
 }
 
@@ -184,7 +184,8 @@ static int list_names(struct vd_call *c, bool active, int max, uint32_t *len, ch
 static int list_pools(struct vd_call *c)
 {
     struct remote_connect_list_storage_pools_ret *r = c->ret;
-    return list_names(c, true, ((const struct remote_connect_list_storage_pools_args *)c->args)->maxnames,
+    return list_names(c, true,
+                      ((const struct remote_connect_list_storage_pools_args *)c->args)->maxnames,
                       &r->names_len, &r->names);
 }
 
@@ -192,7 +193,8 @@ static int list_defined_pools(struct vd_call *c)
 {
     struct remote_connect_list_defined_storage_pools_ret *r = c->ret;
     return list_names(
-        c, false, ((const struct remote_connect_list_defined_storage_pools_args *)c->args)->maxnames,
+        c, false,
+        ((const struct remote_connect_list_defined_storage_pools_args *)c->args)->maxnames,
         &r->names_len, &r->names);
 }
 
@@ -454,12 +456,12 @@ static int pool_capabilities(struct vd_call *c)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "virConnectGetStoragePoolCapabilities",
                             a->flags);
-    static const char *const others[] = {"fs",    "netfs",   "logical", "disk",     "iscsi",
-                                         "iscsi-direct", "scsi", "mpath", "rbd", "sheepdog",
-                                         "gluster", "zfs",   "vstorage"};
-    static const char *const formats[] = {"none", "raw",  "dir",  "bochs", "cloop", "dmg",
-                                          "iso",  "vpc",  "vdi",  "fat",   "vhd",   "ploop",
-                                          "cow",  "qcow", "qcow2", "qed",  "vmdk"};
+    static const char *const others[] = {"fs",           "netfs", "logical", "disk", "iscsi",
+                                         "iscsi-direct", "scsi",  "mpath",   "rbd",  "sheepdog",
+                                         "gluster",      "zfs",   "vstorage"};
+    static const char *const formats[] = {"none", "raw",  "dir",   "bochs", "cloop", "dmg",
+                                          "iso",  "vpc",  "vdi",   "fat",   "vhd",   "ploop",
+                                          "cow",  "qcow", "qcow2", "qed",   "vmdk"};
     struct buf b = BUF_INIT;
     buf_append_str(&b, "<storagepoolCapabilities>\n  <pool type='dir' supported='yes'>\n"
                        "    <volOptions>\n      <defaultFormat type='raw'/>\n"
@@ -664,8 +666,8 @@ static int vol_resize(struct vd_call *c)
     return r < 0 ? storage_fail(c, r, &e) : 0;
 }
 
-static int vol_info_common(struct vd_call *c, const struct remote_nonnull_storage_vol *a,
-                           int *type, uint64_t *cap, uint64_t *alloc)
+static int vol_info_common(struct vd_call *c, const struct remote_nonnull_storage_vol *a, int *type,
+                           uint64_t *cap, uint64_t *alloc)
 {
     struct vd_vol v;
     if (arg_vol(c, a, &v) < 0)

@@ -35,8 +35,7 @@
 
 bool vd_storage_name_ok(const char *name)
 {
-    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-           strcmp(name, "..") != 0;
+    return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 static int mkdirs(const char *path, mode_t mode, struct verr *err)
@@ -192,8 +191,8 @@ static int check_duplicate(struct vd_storage *s, const struct storage_pool_def *
     return 0;
 }
 
-int vd_pool_define(struct vd_daemon *d, struct vd_storage *s, const char *xml,
-                   struct vd_pool **out, struct verr *err)
+int vd_pool_define(struct vd_daemon *d, struct vd_storage *s, const char *xml, struct vd_pool **out,
+                   struct verr *err)
 {
     struct storage_pool_def *def;
     int r = storage_pool_def_parse_string(xml, 0, &def, err);
@@ -232,14 +231,18 @@ fail:
 int vd_pool_build(struct vd_pool *p, unsigned flags, struct verr *err)
 {
     if (flags & ~(unsigned)(VD_POOL_BUILD_NO_OVERWRITE | VD_POOL_BUILD_OVERWRITE))
-        return verr_set(err, EINVAL, "invalid argument: unsupported flags (0x%x) in function "
-                                     "virStorageBackendFileSystemBuild", flags);
+        return verr_set(err, EINVAL,
+                        "invalid argument: unsupported flags (0x%x) in function "
+                        "virStorageBackendFileSystemBuild",
+                        flags);
     if ((flags & VD_POOL_BUILD_NO_OVERWRITE) && (flags & VD_POOL_BUILD_OVERWRITE))
-        return verr_set(err, EINVAL, "invalid argument: Overwrite and no overwrite flags are "
-                                     "mutually exclusive");
+        return verr_set(err, EINVAL,
+                        "invalid argument: Overwrite and no overwrite flags are "
+                        "mutually exclusive");
     if (p->active)
-        return verr_set(err, EBUSY, "Requested operation is not valid: storage pool '%s' is "
-                                    "already active",
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: storage pool '%s' is "
+                        "already active",
                         p->def->name);
     const char *path = p->def->target_path;
     char *parent = parent_of(path);
@@ -273,11 +276,12 @@ int vd_pool_start(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, 
                         "invalid argument: unsupported flags (0x%x) in function storagePoolCreate",
                         flags);
     if (p->active)
-        return verr_set(err, EBUSY, "Requested operation is not valid: storage pool '%s' is "
-                                    "already active",
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: storage pool '%s' is "
+                        "already active",
                         p->def->name);
     if (flags) {
-        unsigned bf = flags & VD_POOL_CREATE_WITH_BUILD_OVERWRITE   ? VD_POOL_BUILD_OVERWRITE
+        unsigned bf = flags & VD_POOL_CREATE_WITH_BUILD_OVERWRITE      ? VD_POOL_BUILD_OVERWRITE
                       : flags & VD_POOL_CREATE_WITH_BUILD_NO_OVERWRITE ? VD_POOL_BUILD_NO_OVERWRITE
                                                                        : 0;
         int r = vd_pool_build(p, bf, err);
@@ -299,8 +303,8 @@ int vd_pool_start(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, 
     return 0;
 }
 
-int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xml,
-                       unsigned flags, struct vd_pool **out, struct verr *err)
+int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xml, unsigned flags,
+                       struct vd_pool **out, struct verr *err)
 {
     struct storage_pool_def *def;
     int r = storage_pool_def_parse_string(xml, 0, &def, err);
@@ -313,8 +317,7 @@ int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xm
     }
     if (same) {
         storage_pool_def_free(def);
-        return verr_set(err, EEXIST, "operation failed: pool '%s' already exists",
-                        same->def->name);
+        return verr_set(err, EEXIST, "operation failed: pool '%s' already exists", same->def->name);
     }
     struct vd_pool *p = xcalloc(1, sizeof(*p));
     p->def = def;
@@ -330,8 +333,9 @@ int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xm
 int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
 {
     if (!p->active)
-        return verr_set(err, EINVAL, "Requested operation is not valid: storage pool '%s' is not "
-                                     "active",
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: storage pool '%s' is not "
+                        "active",
                         p->def->name);
     char *path = state_path(s, p->def->name);
     if (unlink(path) < 0 && errno != ENOENT)
@@ -360,8 +364,9 @@ int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
 int vd_pool_delete(struct vd_pool *p, unsigned flags, struct verr *err)
 {
     if (p->active)
-        return verr_set(err, EBUSY, "Requested operation is not valid: storage pool '%s' is "
-                                    "still active",
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: storage pool '%s' is "
+                        "still active",
                         p->def->name);
     if (flags)
         return verr_set(err, EINVAL,
@@ -373,8 +378,7 @@ int vd_pool_delete(struct vd_pool *p, unsigned flags, struct verr *err)
     return 0;
 }
 
-int vd_pool_undefine(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p,
-                     struct verr *err)
+int vd_pool_undefine(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, struct verr *err)
 {
     if (!p->persistent)
         return verr_set(err, EINVAL,

@@ -109,8 +109,8 @@ int vd_vol_lookup_path(struct vd_storage *s, const char *path, struct vd_vol *ou
 
 int vd_vol_format(const char *path, char *fmt, size_t size)
 {
-    struct block_open_opts o = {.read_only = true, .no_backing = true, .no_io = true,
-                                .locking = BLOCK_LOCKING_OFF};
+    struct block_open_opts o = {
+        .read_only = true, .no_backing = true, .no_io = true, .locking = BLOCK_LOCKING_OFF};
     struct block_dev *bd;
     struct verr e = {0};
     snprintf(fmt, size, "raw");
@@ -124,8 +124,8 @@ int vd_vol_format(const char *path, char *fmt, size_t size)
 /* Metadata of one layer: format, virtual size, backing file. */
 static int vol_open_info(const char *path, struct block_info *info, struct verr *err)
 {
-    struct block_open_opts o = {.read_only = true, .no_backing = true, .no_io = true,
-                                .locking = BLOCK_LOCKING_OFF};
+    struct block_open_opts o = {
+        .read_only = true, .no_backing = true, .no_io = true, .locking = BLOCK_LOCKING_OFF};
     struct block_dev *bd;
     int r = block_open(path, &o, &bd, err);
     if (r < 0)
@@ -135,8 +135,7 @@ static int vol_open_info(const char *path, struct block_info *info, struct verr 
     return r;
 }
 
-int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation,
-                struct verr *err)
+int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation, struct verr *err)
 {
     struct stat st;
     if (stat(v->path, &st) < 0)
@@ -186,8 +185,7 @@ char *vd_vol_xml(const struct vd_vol *v, struct verr *err)
 
 /* Copies src's guest view into dst, leaving what reads as zeroes unwritten
  * when dst_zero (a fresh image reads as zeroes). */
-static int copy_data(struct block_dev *src, struct block_dev *dst, bool dst_zero,
-                     struct verr *err)
+static int copy_data(struct block_dev *src, struct block_dev *dst, bool dst_zero, struct verr *err)
 {
     uint64_t size = block_size(src), dsize = block_size(dst);
     if (dsize < size)
@@ -219,8 +217,9 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
     memset(out, 0, sizeof(*out));
     if (flags & ~(unsigned)VD_VOL_CREATE_PREALLOC_METADATA) {
         if (flags & VD_VOL_CREATE_REFLINK)
-            return verr_set(err, ENOTSUP, "unsupported configuration: reflink copies are not "
-                                          "supported by Vireo's dir pools");
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: reflink copies are not "
+                            "supported by Vireo's dir pools");
         return verr_set(err, EINVAL,
                         "invalid argument: unsupported flags (0x%x) in function "
                         "storageVolCreateXML",
@@ -245,8 +244,9 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
         goto out;
     }
     if (!block_format_creatable(def->format) || strcmp(def->format, "luks") == 0) {
-        r = verr_set(err, ENOTSUP, "unsupported configuration: cannot create volumes of format "
-                                   "'%s'",
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: cannot create volumes of format "
+                     "'%s'",
                      def->format);
         goto out;
     }
@@ -266,8 +266,7 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
     char bfmt[16] = {0};
     if (def->backing_path) {
         if (access(def->backing_path, R_OK) < 0) {
-            r = verr_errno(err, errno, "inaccessible backing store volume %s",
-                           def->backing_path);
+            r = verr_errno(err, errno, "inaccessible backing store volume %s", def->backing_path);
             goto out;
         }
         if (!def->backing_format)
@@ -360,8 +359,7 @@ static int wipe_fd(int fd, uint64_t len, bool random, const char *path, struct v
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            r = verr_errno(err, w < 0 ? errno : EIO, "failed to write %zu bytes to '%s'", n,
-                           path);
+            r = verr_errno(err, w < 0 ? errno : EIO, "failed to write %zu bytes to '%s'", n, path);
             goto out;
         }
         off += (uint64_t)w;
@@ -375,9 +373,8 @@ out:
 
 int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err)
 {
-    static const char *const names[] = {"zero",    "nnsa",      "dod",        "bsi",
-                                        "gutmann", "schneier",  "pfitzner7",  "pfitzner33",
-                                        "random",  "trim"};
+    static const char *const names[] = {"zero",     "nnsa",      "dod",        "bsi",    "gutmann",
+                                        "schneier", "pfitzner7", "pfitzner33", "random", "trim"};
     if (flags)
         return verr_set(err, EINVAL,
                         "invalid argument: unsupported flags (0x%x) in function storageVolWipe",

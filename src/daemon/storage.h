@@ -104,10 +104,10 @@ void vd_storage_fini(struct vd_storage *s);
 struct vd_pool *vd_pool_find_name(struct vd_storage *s, const char *name);
 struct vd_pool *vd_pool_find_uuid(struct vd_storage *s, const unsigned char *uuid);
 /* Define (persistent) or create (transient, started) from XML. */
-int vd_pool_define(struct vd_daemon *d, struct vd_storage *s, const char *xml,
-                   struct vd_pool **out, struct verr *err);
-int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xml,
-                       unsigned flags, struct vd_pool **out, struct verr *err);
+int vd_pool_define(struct vd_daemon *d, struct vd_storage *s, const char *xml, struct vd_pool **out,
+                   struct verr *err);
+int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xml, unsigned flags,
+                       struct vd_pool **out, struct verr *err);
 int vd_pool_start(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, unsigned flags,
                   struct verr *err);
 int vd_pool_build(struct vd_pool *p, unsigned flags, struct verr *err);
@@ -133,8 +133,7 @@ int vd_vol_lookup(struct vd_pool *p, const char *name, struct vd_vol *out);
 /* By path (the key is the path): the pool whose directory holds it. */
 int vd_vol_lookup_path(struct vd_storage *s, const char *path, struct vd_vol *out);
 void vd_vol_clear(struct vd_vol *v);
-int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation,
-                struct verr *err);
+int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation, struct verr *err);
 char *vd_vol_xml(const struct vd_vol *v, struct verr *err);
 int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const struct vd_vol *from,
                   struct vd_vol *out, struct verr *err);
