@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/server.h"
 #include "daemon/storage.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -434,6 +435,7 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_storage_streams_end(&storage);
     vd_server_stop(&d);
     d.storage = NULL;
     vd_storage_fini(&storage);

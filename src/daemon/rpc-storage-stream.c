@@ -309,6 +309,12 @@ bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
     return true;
 }
 
+void vd_storage_streams_end(struct vd_storage *s)
+{
+    while (s->transfers)
+        transfer_free(s->transfers);
+}
+
 void vd_storage_client_gone(struct vd_client *c)
 {
     struct vd_storage *s = c->d->storage;

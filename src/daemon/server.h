@@ -119,6 +119,9 @@ int vd_storage_download(struct vd_call *c);
 bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
                        struct buf *out);
 void vd_storage_client_gone(struct vd_client *c);
+/* Ends every open transfer (the daemon stopping). */
+struct vd_storage;
+void vd_storage_streams_end(struct vd_storage *s);
 /* rpc-console.c: the sink's console, and a client's stream messages */
 void vd_console_output(void *ctx, struct vd_domain *dom, const void *data, size_t len);
 void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
