@@ -168,6 +168,12 @@ struct vir_driver {
                     vir_error *err);
     int (*screenshot)(vir_domain *dom, unsigned int screen, unsigned int flags, vir_stream *st,
                       char **mime, vir_error *err);
+    /* The remote program's procedures as remote.proto describes them (the storage API,
+     * storage.c): ret (NULL for an empty reply) is filled, and freed by the caller with its
+     * remote_*_free. rpc_stream_call: a call a stream follows; it routes the stream into st. */
+    int (*rpc_call)(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
+    int (*rpc_stream_call)(vir_connect *conn, int proc, const void *args, vir_stream *st,
+                           vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
     int (*stream_finish)(vir_stream *st, vir_error *err);
     void (*stream_close)(vir_stream *st);
