@@ -520,12 +520,13 @@ bool vsh_cmd_vol_resize(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vir_error err;
     bool ok = vir_storage_vol_resize(v, bytes, flags, &err) == 0;
     if (!ok) {
-        vsh_error(ctl, "Failed to change size of volume '%s' to %s", vir_storage_vol_get_name(v),
-                  cap);
+        vsh_error(ctl, "Failed to change size of volume '%s' %s %s", vir_storage_vol_get_name(v),
+                  flags & VIR_STORAGE_VOL_RESIZE_DELTA ? "by" : "to", cap);
         vsh_report(ctl, &err);
     } else {
-        vsh_print_extra(ctl, "Size of volume '%s' successfully changed to %s\n",
-                        vir_storage_vol_get_name(v), cap);
+        vsh_print_extra(ctl, "Size of volume '%s' successfully changed %s %s\n",
+                        vir_storage_vol_get_name(v),
+                        flags & VIR_STORAGE_VOL_RESIZE_DELTA ? "by" : "to", cap);
     }
     vir_storage_vol_free(v);
     return ok;
