@@ -120,7 +120,8 @@ static bool pool_match(const struct vd_pool *p, unsigned f)
         !((f & VD_POOL_LIST_AUTOSTART && p->autostart) ||
           (f & VD_POOL_LIST_NO_AUTOSTART && !p->autostart)))
         return false;
-    if ((f & VD_POOL_LIST_TYPES) && !(f & VD_POOL_LIST_DIR)) /* every pool is a dir pool */
+    if ((f & VD_POOL_LIST_TYPES) &&
+        !(f & (strcmp(p->def->type, "fs") == 0 ? VD_POOL_LIST_FS : VD_POOL_LIST_DIR)))
         return false;
     return true;
 }
@@ -456,15 +457,29 @@ static int pool_capabilities(struct vd_call *c)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "virConnectGetStoragePoolCapabilities",
                             a->flags);
-    static const char *const others[] = {"fs",           "netfs", "logical", "disk", "iscsi",
-                                         "iscsi-direct", "scsi",  "mpath",   "rbd",  "sheepdog",
-                                         "gluster",      "zfs",   "vstorage"};
+    static const char *const others[] = {"netfs",        "logical", "disk",  "iscsi",
+                                         "iscsi-direct", "scsi",    "mpath", "rbd",
+                                         "sheepdog",     "gluster", "zfs",   "vstorage"};
     static const char *const formats[] = {"none", "raw",  "dir",   "bochs", "cloop", "dmg",
                                           "iso",  "vpc",  "vdi",   "fat",   "vhd",   "ploop",
                                           "cow",  "qcow", "qcow2", "qed",   "vmdk"};
     struct buf b = BUF_INIT;
     buf_append_str(&b, "<storagepoolCapabilities>\n  <pool type='dir' supported='yes'>\n"
                        "    <volOptions>\n      <defaultFormat type='raw'/>\n"
+                       "      <enum name='targetFormatType'>\n");
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+        buf_printf(&b, "        <value>%s</value>\n", formats[i]);
+    buf_append_str(&b, "      </enum>\n    </volOptions>\n  </pool>\n");
+    /* fs: a block device with a file system, mounted at the pool's directory */
+    buf_append_str(&b, "  <pool type='fs' supported='yes'>\n    <poolOptions>\n"
+                       "      <defaultFormat type='auto'/>\n"
+                       "      <enum name='sourceFormatType'>\n");
+    static const char *const fsfmts[] = {"auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf",
+                                         "gfs",  "gfs2", "vfat", "hfs+", "xfs", "ocfs2",   "vmfs"};
+    for (size_t i = 0; i < sizeof(fsfmts) / sizeof(fsfmts[0]); i++)
+        buf_printf(&b, "        <value>%s</value>\n", fsfmts[i]);
+    buf_append_str(&b, "      </enum>\n    </poolOptions>\n    <volOptions>\n"
+                       "      <defaultFormat type='raw'/>\n"
                        "      <enum name='targetFormatType'>\n");
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
         buf_printf(&b, "        <value>%s</value>\n", formats[i]);

@@ -13,8 +13,11 @@
  * --disk size=N looks for.
  *
  * A dir pool's start checks its directory; build makes it (mode 0711 unless
- * the XML says otherwise); delete removes it when empty. A start that fails
- * leaves the pool inactive with no state file.
+ * the XML says otherwise); delete removes it when empty. An fs pool's build
+ * also makes the file system with --overwrite or --no-overwrite (as
+ * libvirt's), its start mounts the device and its destroy unmounts it. A
+ * start that fails leaves the pool inactive with no state file and nothing
+ * mounted.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -65,6 +68,11 @@ static char *parent_of(const char *path)
     if (!slash || slash == path)
         return xstrdup("/");
     return xasprintf("%.*s", (int)(slash - path), path);
+}
+
+static bool is_fs(const struct vd_pool *p)
+{
+    return strcmp(p->def->type, "fs") == 0;
 }
 
 static char *config_path(const struct vd_storage *s, const char *name)
@@ -183,7 +191,9 @@ static int check_duplicate(struct vd_storage *s, const struct storage_pool_def *
                         byuuid->def->name, uuid);
     }
     for (struct vd_pool *p = s->pools; p; p = p->next)
-        if (p != byname && strcmp(p->def->target_path, def->target_path) == 0)
+        if (p != byname && (strcmp(p->def->target_path, def->target_path) == 0 ||
+                            (p->def->source_device && def->source_device &&
+                             strcmp(p->def->source_device, def->source_device) == 0)))
             return verr_set(err, EEXIST,
                             "operation failed: Storage source conflict with pool: '%s'",
                             p->def->name);
@@ -263,6 +273,8 @@ int vd_pool_build(struct vd_pool *p, unsigned flags, struct verr *err)
         chown(path, (uid_t)p->def->perms.owner, (gid_t)p->def->perms.group) < 0)
         return verr_errno(err, errno, "cannot chown '%s' to (%lld, %lld)", path,
                           p->def->perms.owner, p->def->perms.group);
+    if (is_fs(p) && (flags & (VD_POOL_BUILD_OVERWRITE | VD_POOL_BUILD_NO_OVERWRITE)))
+        return vd_fs_make(p, flags & VD_POOL_BUILD_OVERWRITE, err);
     return 0;
 }
 
@@ -294,11 +306,20 @@ int vd_pool_start(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, 
     if (!S_ISDIR(st.st_mode))
         return verr_set(err, ENOTDIR, "cannot open directory '%s': Not a directory",
                         p->def->target_path);
+    if (is_fs(p)) {
+        int r = vd_fs_mount(p, err);
+        if (r < 0)
+            return r;
+    }
     char *path = state_path(s, p->def->name);
     int r = write_def(NULL, path, p->def, false, err);
     free(path);
-    if (r < 0)
+    if (r < 0) {
+        struct verr e = {0};
+        if (is_fs(p) && vd_fs_unmount(p, &e) < 0) /* roll back: nothing left mounted */
+            log_error("storage pool '%s': %s", p->def->name, verr_msg(&e));
         return r;
+    }
     p->active = true;
     return 0;
 }
@@ -337,6 +358,11 @@ int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
                         "Requested operation is not valid: storage pool '%s' is not "
                         "active",
                         p->def->name);
+    if (is_fs(p)) {
+        int r = vd_fs_unmount(p, err);
+        if (r < 0)
+            return r;
+    }
     char *path = state_path(s, p->def->name);
     if (unlink(path) < 0 && errno != ENOENT)
         log_warn("cannot remove '%s': %s", path, strerror(errno));
@@ -533,11 +559,12 @@ void vd_storage_init(struct vd_daemon *d, struct vd_storage *s)
             p->def = live;
             live = NULL;
         }
-        if (p && stat(p->def->target_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (p && stat(p->def->target_path, &st) == 0 && S_ISDIR(st.st_mode) &&
+            (!is_fs(p) || vd_fs_mounted(p->def->target_path))) {
             p->active = true;
         } else {
             if (p)
-                log_warn("storage pool '%s': directory '%s' is gone; the pool is inactive",
+                log_warn("storage pool '%s': '%s' is gone or unmounted; the pool is inactive",
                          p->def->name, p->def->target_path);
             unlink(path);
             if (p && !p->persistent)

@@ -10,8 +10,9 @@
  *   rpc-storage.c     the remote procedures, with libvirt's words;
  *   rpc-storage-stream.c  vol-upload / vol-download as protocol streams.
  *
- * Only the `dir` pool type exists (the conf refuses the others with one
- * line); fs, logical, disk and netfs are planned (docs/storage.md).
+ * Pool types: `dir`, and `fs` (storage-fs.c: a block device mounted at the
+ * pool's directory); the conf refuses the others with one line (logical,
+ * disk and netfs are planned, docs/storage.md).
  * Everything runs on the daemon's loop: volume operations are file
  * operations bounded by the volume's size.
  */
@@ -39,6 +40,7 @@ enum {
     VD_POOL_LIST_AUTOSTART = 1 << 4,
     VD_POOL_LIST_NO_AUTOSTART = 1 << 5,
     VD_POOL_LIST_DIR = 1 << 6,
+    VD_POOL_LIST_FS = 1 << 7,
     VD_POOL_LIST_TYPES = 0xfffc0, /* every type bit, dir to iscsi-direct */
 };
 enum {
@@ -142,6 +144,13 @@ int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct ver
 int vd_vol_resize(struct vd_vol *v, uint64_t capacity, unsigned flags, struct verr *err);
 /* The volume's format ("raw", "qcow2", ...) probed from its content, into fmt. */
 int vd_vol_format(const char *path, char *fmt, size_t size);
+
+/* storage-fs.c: an fs pool's device made a file system (overwrite: without checking that it
+ * holds none), mounted at its directory, unmounted (nothing when not mounted). */
+bool vd_fs_mounted(const char *target);
+int vd_fs_make(const struct vd_pool *p, bool overwrite, struct verr *err);
+int vd_fs_mount(const struct vd_pool *p, struct verr *err);
+int vd_fs_unmount(const struct vd_pool *p, struct verr *err);
 
 /* storage-disk.c: def with its type='volume' disks made file disks at the
  * volumes' paths, in *out (NULL when it has none); 0 or an error naming the

@@ -366,17 +366,17 @@ static void put_escaped(struct buf *b, const char *s)
 
 static bool pool_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool create)
 {
-    static const char *const source_opts[] = {"source-host", "source-path", "source-dev",
-                                              "source-name", "source-format"};
+    /* --source-dev and --source-format make an fs pool's source; the others belong to pool
+     * types Vireo does not have (TODO: logical, disk, netfs). */
+    static const char *const source_opts[] = {"source-host", "source-path", "source-name"};
     for (size_t i = 0; i < sizeof(source_opts) / sizeof(source_opts[0]); i++)
         if (vsh_opt_string(cmd, source_opts[i])) {
-            /* TODO: the source elements of fs, logical, disk and netfs pools. */
-            vsh_error(ctl,
-                      "option --%s: Vireo's storage pools are dir pools, which have no "
-                      "source",
+            vsh_error(ctl, "option --%s: Vireo's dir and fs pools have no such source",
                       source_opts[i]);
             return false;
         }
+    const char *dev = vsh_opt_string(cmd, "source-dev"),
+               *sfmt = vsh_opt_string(cmd, "source-format");
     unsigned flags = 0;
     if (create && !build_flags(ctl, cmd, &flags))
         return false;
@@ -388,6 +388,20 @@ static bool pool_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool create)
     buf_append_str(&x, "'>\n  <name>");
     put_escaped(&x, name);
     buf_append_str(&x, "</name>\n");
+    if (dev || sfmt) {
+        buf_append_str(&x, "  <source>\n");
+        if (dev) {
+            buf_append_str(&x, "    <device path='");
+            put_escaped(&x, dev);
+            buf_append_str(&x, "'/>\n");
+        }
+        if (sfmt) {
+            buf_append_str(&x, "    <format type='");
+            put_escaped(&x, sfmt);
+            buf_append_str(&x, "'/>\n");
+        }
+        buf_append_str(&x, "  </source>\n");
+    }
     if (target) {
         buf_append_str(&x, "  <target>\n    <path>");
         put_escaped(&x, target);

@@ -287,7 +287,7 @@ except libvirt.libvirtError as e:
     t.ok(r.returncode != 0 and "contains '/'" in err_line(r), "a pool name with '/' is refused",
          r.stderr)
     r = d.virsh("pool-define-as", "lv", "logical", "--source-name", "vg")
-    t.ok(r.returncode != 0 and "Vireo supports 'dir' pools" in err_line(r),
+    t.ok(r.returncode != 0 and "Vireo supports 'dir' and 'fs' pools" in err_line(r),
          "a pool type not supported yet is refused in one line", r.stderr)
     r = d.virsh("pool-delete", "p1")
     t.ok(err_line(r) == "error: Requested operation is not valid: storage pool 'p1' is still "
