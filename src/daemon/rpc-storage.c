@@ -18,17 +18,22 @@
 #include "util/mem.h"
 
 /* The code libvirt gives each kind of message (they begin with its words). */
+int vd_storage_error_code(int r, const char *m)
+{
+    return -r == EEXIST && strstr(m, "storage volume name")    ? VIR_ERR_STORAGE_VOL_EXIST
+           : strncmp(m, "invalid argument", 16) == 0           ? VIR_ERR_INVALID_ARG
+           : strncmp(m, "Requested operation", 19) == 0        ? VIR_ERR_OPERATION_INVALID
+           : strncmp(m, "unsupported configuration", 25) == 0  ? VIR_ERR_CONFIG_UNSUPPORTED
+           : strncmp(m, "operation failed", 16) == 0           ? VIR_ERR_OPERATION_FAILED
+           : strncmp(m, "Storage pool already built", 26) == 0 ? VIR_ERR_STORAGE_POOL_BUILT
+           : strncmp(m, "internal error", 14) == 0             ? VIR_ERR_INTERNAL_ERROR
+           : -r == EINVAL                                      ? VIR_ERR_XML_ERROR
+                                                               : VIR_ERR_SYSTEM_ERROR;
+}
+
 static int storage_fail(struct vd_call *c, int r, const struct verr *e)
 {
-    const char *m = verr_msg(e);
-    int code = -r == EEXIST && strstr(m, "storage volume name")   ? VIR_ERR_STORAGE_VOL_EXIST
-               : strncmp(m, "invalid argument", 16) == 0          ? VIR_ERR_INVALID_ARG
-               : strncmp(m, "Requested operation", 19) == 0       ? VIR_ERR_OPERATION_INVALID
-               : strncmp(m, "unsupported configuration", 25) == 0 ? VIR_ERR_CONFIG_UNSUPPORTED
-               : strncmp(m, "operation failed", 16) == 0          ? VIR_ERR_OPERATION_FAILED
-               : -r == EINVAL                                     ? VIR_ERR_XML_ERROR
-                                                                  : VIR_ERR_SYSTEM_ERROR;
-    return vd_call_fail(c, code, "%s", m);
+    return vd_call_fail(c, vd_storage_error_code(r, verr_msg(e)), "%s", verr_msg(e));
 }
 
 static struct vd_storage *storage_of(struct vd_call *c)
@@ -604,14 +609,9 @@ static int vol_create(struct vd_call *c)
     struct vd_pool *p = active_pool(c, arg_pool(c, &a->pool));
     if (!p)
         return -1;
-    struct vd_vol v;
-    struct verr e = {0};
-    int r = vd_vol_create(p, a->xml, a->flags, NULL, &v, &e);
-    if (r < 0)
-        return storage_fail(c, r, &e);
-    fill_vol(&((struct remote_storage_vol_create_xml_ret *)c->ret)->vol, &v);
-    vd_vol_clear(&v);
-    return 0;
+    struct vd_vol_job_args j = {
+        .kind = VD_VOL_JOB_CREATE, .pool = p, .xml = a->xml, .flags = a->flags};
+    return vd_storage_job(c, &j);
 }
 
 static int vol_create_from(struct vd_call *c)
@@ -620,65 +620,59 @@ static int vol_create_from(struct vd_call *c)
     struct vd_pool *p = active_pool(c, arg_pool(c, &a->pool));
     if (!p)
         return -1;
-    struct vd_vol from, v;
+    struct vd_vol from;
     if (arg_vol(c, &a->clonevol, &from) < 0)
         return -1;
-    struct verr e = {0};
-    int r = vd_vol_create(p, a->xml, a->flags, &from, &v, &e);
+    struct vd_vol_job_args j = {
+        .kind = VD_VOL_JOB_CREATE, .pool = p, .from = &from, .xml = a->xml, .flags = a->flags};
+    int r = vd_storage_job(c, &j);
     vd_vol_clear(&from);
-    if (r < 0)
-        return storage_fail(c, r, &e);
-    fill_vol(&((struct remote_storage_vol_create_xml_from_ret *)c->ret)->vol, &v);
+    return r;
+}
+
+/* delete, wipe, resize: the volume the arguments name, in a worker */
+static int vol_job(struct vd_call *c, const struct remote_nonnull_storage_vol *vol,
+                   struct vd_vol_job_args *j)
+{
+    struct vd_vol v;
+    if (arg_vol(c, vol, &v) < 0)
+        return -1;
+    j->pool = v.pool;
+    j->vol = &v;
+    int r = vd_storage_job(c, j);
     vd_vol_clear(&v);
-    return 0;
+    return r;
 }
 
 static int vol_delete(struct vd_call *c)
 {
     const struct remote_storage_vol_delete_args *a = c->args;
-    struct vd_vol v;
-    if (arg_vol(c, &a->vol, &v) < 0)
-        return -1;
-    struct verr e = {0};
-    int r = vd_vol_delete(&v, a->flags, &e);
-    vd_vol_clear(&v);
-    return r < 0 ? storage_fail(c, r, &e) : 0;
-}
-
-static int vol_wipe_common(struct vd_call *c, const struct remote_nonnull_storage_vol *a,
-                           unsigned algorithm, unsigned flags)
-{
-    struct vd_vol v;
-    if (arg_vol(c, a, &v) < 0)
-        return -1;
-    struct verr e = {0};
-    int r = vd_vol_wipe(&v, algorithm, flags, &e);
-    vd_vol_clear(&v);
-    return r < 0 ? storage_fail(c, r, &e) : 0;
+    struct vd_vol_job_args j = {.kind = VD_VOL_JOB_DELETE, .flags = a->flags};
+    return vol_job(c, &a->vol, &j);
 }
 
 static int vol_wipe(struct vd_call *c)
 {
     const struct remote_storage_vol_wipe_args *a = c->args;
-    return vol_wipe_common(c, &a->vol, VD_WIPE_ZERO, a->flags);
+    struct vd_vol_job_args j = {
+        .kind = VD_VOL_JOB_WIPE, .algorithm = VD_WIPE_ZERO, .flags = a->flags};
+    return vol_job(c, &a->vol, &j);
 }
 
 static int vol_wipe_pattern(struct vd_call *c)
 {
     const struct remote_storage_vol_wipe_pattern_args *a = c->args;
-    return vol_wipe_common(c, &a->vol, a->algorithm, a->flags);
+    struct vd_vol_job_args j = {
+        .kind = VD_VOL_JOB_WIPE, .algorithm = a->algorithm, .flags = a->flags};
+    return vol_job(c, &a->vol, &j);
 }
 
 static int vol_resize(struct vd_call *c)
 {
     const struct remote_storage_vol_resize_args *a = c->args;
-    struct vd_vol v;
-    if (arg_vol(c, &a->vol, &v) < 0)
-        return -1;
-    struct verr e = {0};
-    int r = vd_vol_resize(&v, a->capacity, a->flags, &e);
-    vd_vol_clear(&v);
-    return r < 0 ? storage_fail(c, r, &e) : 0;
+    struct vd_vol_job_args j = {
+        .kind = VD_VOL_JOB_RESIZE, .capacity = a->capacity, .flags = a->flags};
+    return vol_job(c, &a->vol, &j);
 }
 
 static int vol_info_common(struct vd_call *c, const struct remote_nonnull_storage_vol *a, int *type,

@@ -9,8 +9,9 @@
  *   rpc-console.c    the console stream
  *   rpc-screenshot.c the screen as an image down a stream
  *   rpc-send-key.c   keys pressed on the guest's keyboard
- *   rpc-storage.c    storage pools and volumes (storage.h), and
- *   rpc-storage-stream.c  their upload and download streams
+ *   rpc-storage.c    storage pools and volumes (storage.h), with
+ *   rpc-storage-job.c     the volume operations done in workers, and
+ *   rpc-storage-stream.c  the upload and download streams
  *
  * Each file lists its procedures in a table (struct vd_proc_table); server.c
  * looks a call's procedure up there. For every procedure whose arguments
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "rpc/dispatch.h"
 #include "rpc/message.h"
@@ -112,6 +114,20 @@ void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail
 void vd_events_reboot(void *ctx, struct vd_domain *dom);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
+/* rpc-storage.c: libvirt's error code for a storage error (by its words and errno) */
+int vd_storage_error_code(int r, const char *msg);
+/* rpc-storage-job.c: a volume operation done in a worker, answered when it ends
+ * (RPC_HANDLER_DEFERRED), or -1 with c->err filled. */
+struct vd_vol_job_args {
+    enum vd_vol_job_kind kind;
+    struct vd_pool *pool;
+    const struct vd_vol *vol;  /* delete, wipe, resize */
+    const struct vd_vol *from; /* create: the clone's source, or NULL */
+    const char *xml;           /* create */
+    unsigned flags, algorithm;
+    uint64_t capacity;
+};
+int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a);
 /* rpc-storage-stream.c: volume upload/download (procedures), a client's
  * stream message for one (true when it was one), a client gone */
 int vd_storage_upload(struct vd_call *c);

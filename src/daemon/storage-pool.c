@@ -351,8 +351,18 @@ int vd_pool_create_xml(struct vd_daemon *d, struct vd_storage *s, const char *xm
     return 0;
 }
 
+/* libvirt's refusal while volume jobs run in the pool */
+static int jobs_running(const struct vd_pool *p, struct verr *err)
+{
+    return verr_set(err, EBUSY,
+                    "Requested operation is not valid: pool '%s' has asynchronous jobs running.",
+                    p->def->name);
+}
+
 int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
 {
+    if (p->jobs)
+        return jobs_running(p, err);
     if (!p->active)
         return verr_set(err, EINVAL,
                         "Requested operation is not valid: storage pool '%s' is not "
@@ -389,6 +399,8 @@ int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
 
 int vd_pool_delete(struct vd_pool *p, unsigned flags, struct verr *err)
 {
+    if (p->jobs)
+        return jobs_running(p, err);
     if (p->active)
         return verr_set(err, EBUSY,
                         "Requested operation is not valid: storage pool '%s' is "
@@ -406,6 +418,8 @@ int vd_pool_delete(struct vd_pool *p, unsigned flags, struct verr *err)
 
 int vd_pool_undefine(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *p, struct verr *err)
 {
+    if (p->jobs)
+        return jobs_running(p, err);
     if (!p->persistent)
         return verr_set(err, EINVAL,
                         "Requested operation is not valid: pool '%s' is not persistent",

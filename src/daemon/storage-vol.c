@@ -211,10 +211,10 @@ static int copy_data(struct block_dev *src, struct block_dev *dst, bool dst_zero
     return r;
 }
 
-int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const struct vd_vol *from,
-                  struct vd_vol *out, struct verr *err)
+int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
+                        struct storage_vol_def **out, struct verr *err)
 {
-    memset(out, 0, sizeof(*out));
+    *out = NULL;
     if (flags & ~(unsigned)VD_VOL_CREATE_PREALLOC_METADATA) {
         if (flags & VD_VOL_CREATE_REFLINK)
             return verr_set(err, ENOTSUP,
@@ -229,53 +229,53 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
     int r = storage_vol_def_parse_string(xml, 0, &def, err);
     if (r < 0)
         return r;
-    char *path = xasprintf("%s/%s", p->def->target_path, def->name);
-    struct block_dev *src = NULL, *dst = NULL;
-    bool created = false;
-    if (def->name[0] == '.') {
-        r = verr_set(err, EINVAL, "invalid argument: volume name '%s' must not begin with '.'",
-                     def->name);
-        goto out;
-    }
+    char *path = xasprintf("%s/%s", dir, def->name);
+    bool qcow2 = strcmp(def->format, "qcow2") == 0;
     /* <target><path> is the pool's to choose (vol-clone sends the original's): ignored, as
      * libvirt ignores it */
-    if (access(path, F_OK) == 0) {
+    if (def->name[0] == '.')
+        r = verr_set(err, EINVAL, "invalid argument: volume name '%s' must not begin with '.'",
+                     def->name);
+    else if (access(path, F_OK) == 0)
         r = verr_set(err, EEXIST, "storage volume name '%s' already in use.", def->name);
-        goto out;
-    }
-    if (!block_format_creatable(def->format) || strcmp(def->format, "luks") == 0) {
+    else if (!block_format_creatable(def->format) || strcmp(def->format, "luks") == 0)
         r = verr_set(err, ENOTSUP,
-                     "unsupported configuration: cannot create volumes of format "
-                     "'%s'",
+                     "unsupported configuration: cannot create volumes of format '%s'",
                      def->format);
-        goto out;
-    }
-    bool qcow2 = strcmp(def->format, "qcow2") == 0, raw = strcmp(def->format, "raw") == 0;
-    if ((flags & VD_VOL_CREATE_PREALLOC_METADATA) && !qcow2) {
+    else if ((flags & VD_VOL_CREATE_PREALLOC_METADATA) && !qcow2)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: metadata preallocation only available with "
                      "qcow2");
-        goto out;
-    }
-    if (def->backing_path && !qcow2) {
+    else if (def->backing_path && !qcow2)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: format '%s' has no backing store; use qcow2",
                      def->format);
-        goto out;
+    else if (def->backing_path && access(def->backing_path, R_OK) < 0)
+        r = verr_errno(err, errno, "inaccessible backing store volume %s", def->backing_path);
+    free(path);
+    if (r < 0) {
+        storage_vol_def_free(def);
+        return r;
     }
+    *out = def;
+    return 0;
+}
+
+int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsigned flags,
+                       const char *from, struct verr *err)
+{
+    char *path = xasprintf("%s/%s", dir, def->name);
+    struct block_dev *src = NULL, *dst = NULL;
+    bool created = false;
+    bool qcow2 = strcmp(def->format, "qcow2") == 0, raw = strcmp(def->format, "raw") == 0;
+    int r = 0;
     char bfmt[16] = {0};
-    if (def->backing_path) {
-        if (access(def->backing_path, R_OK) < 0) {
-            r = verr_errno(err, errno, "inaccessible backing store volume %s", def->backing_path);
-            goto out;
-        }
-        if (!def->backing_format)
-            vd_vol_format(def->backing_path, bfmt, sizeof(bfmt));
-    }
+    if (def->backing_path && !def->backing_format)
+        vd_vol_format(def->backing_path, bfmt, sizeof(bfmt));
     uint64_t capacity = def->capacity;
     if (from) {
         struct block_open_opts so = {.read_only = true, .force_share = true};
-        if ((r = block_open(from->path, &so, &src, err)) < 0)
+        if ((r = block_open(from, &so, &src, err)) < 0)
             goto out;
         if (capacity < block_size(src))
             capacity = block_size(src);
@@ -292,6 +292,15 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
     uint64_t alloc = def->has_allocation ? def->allocation : capacity;
     if (raw && !from && alloc >= capacity && capacity)
         co.prealloc = BLOCK_PREALLOC_FALLOC;
+    /* O_EXCL's check: a file that appeared since the check is not overwritten */
+    int xfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (xfd < 0) {
+        r = errno == EEXIST
+                ? verr_set(err, EEXIST, "storage volume name '%s' already in use.", def->name)
+                : verr_errno(err, errno, "cannot create '%s'", path);
+        goto out;
+    }
+    close(xfd);
     created = true;
     if ((r = block_create(path, def->format, &co, err)) < 0)
         goto out;
@@ -321,20 +330,13 @@ int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const stru
         if ((r = block_open(path, &dop, &dst, err)) < 0)
             goto out;
         r = copy_data(src, dst, block_has_zero_init(dst), err);
-        if (r < 0)
-            goto out;
     }
-    out->pool = p;
-    out->name = xstrdup(def->name);
-    out->path = path;
-    path = NULL;
 out:
     block_close(dst);
     block_close(src);
-    if (r < 0 && created && path)
+    if (r < 0 && created)
         unlink(path);
     free(path);
-    storage_vol_def_free(def);
     return r;
 }
 

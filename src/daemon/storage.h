@@ -78,7 +78,11 @@ struct vd_pool {
     struct vd_pool *next;
     struct storage_pool_def *def;
     bool active, persistent, autostart;
+    unsigned jobs; /* volume jobs running in workers (rpc-storage-job.c) */
 };
+
+enum vd_vol_job_kind { VD_VOL_JOB_CREATE, VD_VOL_JOB_DELETE, VD_VOL_JOB_WIPE, VD_VOL_JOB_RESIZE };
+struct vd_vol_job;
 
 struct vd_transfer;
 
@@ -89,6 +93,7 @@ struct vd_storage {
     char *images_dir;    /* the `default` pool's directory */
     struct vd_pool *pools;
     struct vd_transfer *transfers; /* open upload/download streams (rpc-storage-stream.c) */
+    struct vd_vol_job *jobs;       /* volume jobs under way (rpc-storage-job.c) */
 };
 
 /* A volume as the pool sees it now (storage-vol.c). */
@@ -137,8 +142,13 @@ int vd_vol_lookup_path(struct vd_storage *s, const char *path, struct vd_vol *ou
 void vd_vol_clear(struct vd_vol *v);
 int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation, struct verr *err);
 char *vd_vol_xml(const struct vd_vol *v, struct verr *err);
-int vd_vol_create(struct vd_pool *p, const char *xml, unsigned flags, const struct vd_vol *from,
-                  struct vd_vol *out, struct verr *err);
+/* Creation in two steps: the check (on the loop: flags, the XML, the name free, the format
+ * creatable) gives the parsed definition; the data step (in a worker: block_create, the copy
+ * from `from` when cloning) makes DIR/NAME, or removes it again when it fails. */
+int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
+                        struct storage_vol_def **out, struct verr *err);
+int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsigned flags,
+                       const char *from, struct verr *err);
 int vd_vol_delete(struct vd_vol *v, unsigned flags, struct verr *err);
 int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err);
 int vd_vol_resize(struct vd_vol *v, uint64_t capacity, unsigned flags, struct verr *err);

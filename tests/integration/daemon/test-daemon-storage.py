@@ -276,6 +276,31 @@ except libvirt.libvirtError as e:
     t.ok(r.returncode == 0 and not os.path.exists(os.path.join(p1, "s2.raw")), "vol-delete",
          r.stderr)
 
+    # 5b. A long volume job runs in a worker: while a 1 GiB wipe goes on, the daemon answers
+    # other calls, refuses a second job on the same volume and the pool's destruction.
+    d.virsh("vol-create-as", "p1", "big.raw", "1G")
+    long_wipe = d.virsh_popen("vol-wipe", "--pool", "p1", "big.raw")
+    seen = {}
+
+    def refused_meanwhile():
+        if long_wipe.poll() is not None:
+            return True
+        r2 = d.virsh("vol-wipe", "--pool", "p1", "big.raw")
+        r3 = d.virsh("pool-destroy", "p1")
+        if "still in use" in r2.stderr and long_wipe.poll() is None:
+            seen["wipe"] = err_line(r2)
+            seen["destroy"] = err_line(r3)
+            return True
+        return False
+    wait_for(refused_meanwhile, 120, 0.05)
+    long_wipe.wait(300)
+    t.ok(seen.get("wipe") == "error: Requested operation is not valid: volume 'big.raw' is "
+         "still in use." and seen.get("destroy") == "error: Requested operation is not valid: "
+         "pool 'p1' has asynchronous jobs running." and long_wipe.returncode == 0,
+         "while a wipe runs the daemon answers, refusing a second job on the volume and the "
+         "pool's destroy", repr(seen))
+    d.virsh("vol-delete", "--pool", "p1", "big.raw")
+
     # 6. Bad input.
     r = d.virsh("vol-create-as", "p1", "../evil", "1M")
     t.ok(r.returncode != 0 and not os.path.exists(os.path.join(d.tmp, "evil")),
