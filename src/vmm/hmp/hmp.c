@@ -13,7 +13,12 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/hmp/hmp-format.h"
 #include "vmm/hmp/hmp-monitor.h"
+#include "block/block.h"
+#include "vmm/dev/blockdev.h"
+#include "vmm/display/keymap.h"
 #include "vmm/kvm/memory.h"
+#include "vmm/state/migration.h"
+#include "vmm/state/snapshot.h"
 #include "vmm/vm.h"
 
 #include <ctype.h>
@@ -237,6 +242,213 @@ static void cmd_xp(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd 
     }
 }
 
+/* sendkey keys [hold_ms]: keys joined by '-', each a QKeyCode name or a 0x number ("<" is
+ * "less", as QEMU's monitor reads it), pressed together through QMP send-key. */
+static void cmd_sendkey(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                        char **words, int n, struct buf *out)
+{
+    (void)mon;
+    if (n < 1) {
+        usage_error(cmd, "sendkey: string expected", out);
+        return;
+    }
+    int64_t hold = -1;
+    struct why why;
+    if (n > 1 && parse_int(words[1], &hold, &why) < 0) {
+        usage_error(cmd, why.text, out);
+        return;
+    }
+    struct json_object *keys = json_object_new_array();
+    for (const char *k = words[0];;) {
+        size_t len = strcspn(k, "-");
+        char name[32];
+        if (len == 1 && k[0] == '<')
+            snprintf(name, sizeof(name), "less");
+        else
+            snprintf(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : 0), k);
+        struct json_object *kv = json_object_new_object();
+        if (!strncmp(name, "0x", 2)) {
+            char *end;
+            unsigned long v = strtoul(name, &end, 0);
+            if (*end || len >= sizeof(name)) {
+                json_object_put(kv);
+                goto invalid;
+            }
+            json_object_object_add(kv, "type", json_object_new_string("number"));
+            json_object_object_add(kv, "data", json_object_new_int64((int64_t)v));
+        } else {
+            if (!name[0] || !keymap_qcode_to_qnum(name)) {
+                json_object_put(kv);
+                goto invalid;
+            }
+            json_object_object_add(kv, "type", json_object_new_string("qcode"));
+            json_object_object_add(kv, "data", json_object_new_string(name));
+        }
+        json_object_array_add(keys, kv);
+        if (!k[len])
+            break;
+        k += len + 1;
+        continue;
+    invalid:
+        buf_printf(out, "invalid parameter: %.*s\n", (int)len, k);
+        json_object_put(keys);
+        return;
+    }
+    struct json_object *args = json_object_new_object(), *ret = NULL;
+    json_object_object_add(args, "keys", keys);
+    if (hold >= 0)
+        json_object_object_add(args, "hold-time", json_object_new_int64(hold));
+    if (run_qmp(h, "send-key", args, &ret, out))
+        json_object_put(ret);
+}
+
+/* screendump filename [-f format] [device [head]] */
+static void cmd_screendump(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                           char **words, int n, struct buf *out)
+{
+    (void)mon;
+    if (n < 1) {
+        usage_error(cmd, "screendump: filename expected", out);
+        return;
+    }
+    struct json_object *args = json_object_new_object(), *ret = NULL;
+    json_object_object_add(args, "filename", json_object_new_string(words[0]));
+    int i = 1;
+    if (i < n && !strcmp(words[i], "-f")) {
+        if (i + 1 >= n) {
+            json_object_put(args);
+            usage_error(cmd, "screendump: format expected", out);
+            return;
+        }
+        json_object_object_add(args, "format", json_object_new_string(words[i + 1]));
+        i += 2;
+    }
+    if (i < n)
+        json_object_object_add(args, "device", json_object_new_string(words[i++]));
+    if (i < n) {
+        int64_t head;
+        struct why why;
+        if (parse_int(words[i], &head, &why) < 0) {
+            json_object_put(args);
+            usage_error(cmd, why.text, out);
+            return;
+        }
+        json_object_object_add(args, "head", json_object_new_int64(head));
+    }
+    if (run_qmp(h, "screendump", args, &ret, out))
+        json_object_put(ret);
+}
+
+/* savevm [tag], loadvm tag, delvm tag: done before the monitor answers, as QEMU's. */
+static void cmd_snapshot(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                         char **words, int n, struct buf *out)
+{
+    (void)mon;
+    enum snapshot_op op = cmd->names[0] == 's'   ? SNAPSHOT_OP_SAVE
+                          : cmd->names[0] == 'l' ? SNAPSHOT_OP_LOAD
+                                                 : SNAPSHOT_OP_DELETE;
+    if (op != SNAPSHOT_OP_SAVE && n < 1) {
+        char what[32];
+        snprintf(what, sizeof(what), "%s: string expected", cmd->names);
+        usage_error(cmd, what, out);
+        return;
+    }
+    struct snapshot_jobs *j = migration_snapshot_jobs(h->vm->migration);
+    struct verr err = {0};
+    if (!j)
+        verr_set(&err, ENOTSUP, "no block device can store vmstate for snapshot");
+    else if (snapshot_run_now(j, op, n > 0 ? words[0] : NULL, &err) == 0)
+        return;
+    buf_printf(out, "Error: %s\n", verr_msg(&err));
+}
+
+struct snap_image {
+    const char *name;
+    struct block_snapshot *list;
+    size_t count;
+    bool *shown; /* listed among the snapshots present on every disk */
+};
+
+static bool image_has(const struct snap_image *im, const char *tag)
+{
+    for (size_t i = 0; i < im->count; i++)
+        if (!strcmp(im->list[i].name, tag))
+            return true;
+    return false;
+}
+
+/* info snapshots: the first snapshot-capable drive's snapshots that every such drive has
+ * (QEMU prints "--" for their ids), then each drive's others, "partial (non-loadable)". */
+static void info_snapshots(struct hmp *h, struct buf *out)
+{
+    struct snap_image ims[VMM_MAX_DRIVES];
+    unsigned nr = 0;
+    size_t total = 0;
+    for (unsigned i = 0; i < VMM_MAX_DRIVES; i++) {
+        struct blockdev *b = h->vm->blockdevs[i];
+        if (!b || !b->drive->id || !blockdev_inserted(b) || blockdev_read_only(b) ||
+            strcmp(block_format(blockdev_bd(b)), "qcow2"))
+            continue;
+        struct snap_image *im = &ims[nr];
+        struct verr err = {0};
+        if (block_snapshot_list(blockdev_bd(b), &im->list, &im->count, &err) < 0) {
+            buf_printf(out, "%s\n", verr_msg(&err));
+            goto out;
+        }
+        im->name = b->drive->id;
+        im->shown = xcalloc(im->count + 1, sizeof(bool));
+        total += im->count;
+        nr++;
+    }
+    if (!nr) {
+        buf_printf(out, "no block device can store vmstate for snapshot\n");
+        return;
+    }
+    if (!total) {
+        buf_printf(out, "There is no snapshot available.\n");
+        goto out;
+    }
+    buf_printf(out, "List of snapshots present on all disks:\n");
+    bool any = false;
+    for (size_t i = 0; i < ims[0].count; i++) {
+        const char *tag = ims[0].list[i].name;
+        bool everywhere = true;
+        for (unsigned k = 1; k < nr && everywhere; k++)
+            everywhere = image_has(&ims[k], tag);
+        if (!everywhere)
+            continue;
+        if (!any)
+            block_snapshot_table_header(out);
+        any = true;
+        block_snapshot_table_row(out, &ims[0].list[i], "--");
+        for (unsigned k = 0; k < nr; k++)
+            for (size_t m = 0; m < ims[k].count; m++)
+                if (!strcmp(ims[k].list[m].name, tag))
+                    ims[k].shown[m] = true;
+    }
+    if (!any)
+        buf_printf(out, "None\n");
+    for (unsigned k = 0; k < nr; k++) {
+        bool header = false;
+        for (size_t m = 0; m < ims[k].count; m++) {
+            if (ims[k].shown[m])
+                continue;
+            if (!header) {
+                buf_printf(out, "\nList of partial (non-loadable) snapshots on '%s':\n",
+                           ims[k].name);
+                block_snapshot_table_header(out);
+                header = true;
+            }
+            block_snapshot_table_row(out, &ims[k].list[m], NULL);
+        }
+    }
+out:
+    for (unsigned k = 0; k < nr; k++) {
+        block_snapshot_list_free(ims[k].list, ims[k].count);
+        free(ims[k].shown);
+    }
+}
+
 static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
                      char **words, int n, struct buf *out);
 static void cmd_help(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
@@ -248,9 +460,20 @@ static const struct hmp_cmd commands[] = {
      1},
     {"block_resize", "device size", "resize a block image", cmd_block_resize, NULL, 2},
     {"cont|c", "", "resume emulation", cmd_action, "cont", 0},
+    {"delvm", "tag", "delete a VM snapshot from its tag", cmd_snapshot, NULL, 1},
     {"help|?", "[cmd]", "show the help", cmd_help, NULL, 2},
     {"info", "[subcommand]", "show various information about the system state", cmd_info, NULL, 2},
+    {"loadvm", "tag", "restore a VM snapshot from its tag", cmd_snapshot, NULL, 1},
     {"quit|q", "", "quit the emulator", cmd_action, "quit", 0},
+    {"savevm", "tag", "save a VM snapshot. If no tag is provided, a new snapshot is created",
+     cmd_snapshot, NULL, 1},
+    {"screendump", "filename [-f format] [device [head]]",
+     "save screen from head 'head' of display device 'device'in specified format 'format' as "
+     "image 'filename'.Currently only 'png' and 'ppm' formats are supported.",
+     cmd_screendump, NULL, 5},
+    {"sendkey", "keys [hold_ms]",
+     "send keys to the VM (e.g. 'sendkey ctrl-alt-f1', default hold time=100 ms)", cmd_sendkey,
+     NULL, 2},
     {"stop|s", "", "stop emulation", cmd_action, "stop", 0},
     {"system_powerdown", "", "send system power down event", cmd_action, "system_powerdown", 0},
     {"system_reset", "", "reset the system", cmd_action, "system_reset", 0},
@@ -333,6 +556,10 @@ static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cm
     if (n > (takes_device ? 2 : 1)) {
         buf_printf(out, "%s: extraneous characters at the end of line\n", info->name);
         buf_printf(out, "Try \"help info %s\" for more information\n", info->name);
+        return;
+    }
+    if (!info->qmp) {
+        info_snapshots(h, out); /* the one info without a QMP command under it */
         return;
     }
     struct json_object *ret = NULL;
