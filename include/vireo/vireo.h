@@ -882,6 +882,8 @@ vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned
                                   char **mime, vir_error *err);
 /* Sends bytes to the guest. Returns len or -1. */
 int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err);
+/* virStreamSendHole: `length` bytes of zeroes, sent as a hole (a sparse upload). 0 or -1. */
+int vir_stream_send_hole(vir_stream *st, long long length, unsigned int flags, vir_error *err);
 /*
  * Takes received bytes: returns how many (> 0), 0 at the end of the stream
  * (the server closed it), -2 when none are waiting (libvirt's non-blocking

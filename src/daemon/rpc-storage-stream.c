@@ -31,7 +31,6 @@
 
 #define CHUNK        65536u
 #define QUEUED_LIMIT (1u << 20)
-#define HOLE_PAYLOAD 12 /* hyper length, uint flags */
 
 struct vd_transfer {
     struct vd_transfer *next;
@@ -170,16 +169,7 @@ static void download_pump(struct loop *loop, struct loop_timer *timer, void *opa
                 d = (off_t)(t->offset + t->length);
             if (d > at) {
                 uint64_t hole = (uint64_t)(d - at) < left ? (uint64_t)(d - at) : left;
-                uint8_t p[HOLE_PAYLOAD] = {0};
-                for (int i = 0; i < 8; i++)
-                    p[i] = (uint8_t)(hole >> (56 - 8 * i));
-                struct rpc_header h = {RPC_REMOTE_PROGRAM,
-                                       RPC_REMOTE_PROTOCOL_VERSION,
-                                       t->proc,
-                                       RPC_STREAM_HOLE,
-                                       t->serial,
-                                       RPC_CONTINUE};
-                rpc_msg_encode_raw(&out, &h, p, sizeof(p), &err);
+                rpc_stream_hole_encode(&out, t->proc, t->serial, (int64_t)hole, &err);
                 t->pos += hole;
                 continue;
             }
@@ -223,12 +213,8 @@ int vd_storage_upload(struct vd_call *c)
 
 static int upload_hole(struct vd_transfer *t, const uint8_t *payload, size_t len)
 {
-    if (len != HOLE_PAYLOAD || !t->sparse)
-        return -EPROTO;
-    int64_t hole = 0;
-    for (int i = 0; i < 8; i++)
-        hole = (int64_t)((uint64_t)hole << 8 | payload[i]);
-    if (hole < 0)
+    int64_t hole;
+    if (!t->sparse || rpc_stream_hole_decode(payload, len, &hole) < 0)
         return -EPROTO;
     off_t at = (off_t)(t->offset + t->pos);
     struct stat st;

@@ -175,6 +175,7 @@ struct vir_driver {
     int (*rpc_stream_call)(vir_connect *conn, int proc, const void *args, vir_stream *st,
                            vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
+    int (*stream_send_hole)(vir_stream *st, long long length, vir_error *err);
     int (*stream_finish)(vir_stream *st, vir_error *err);
     void (*stream_close)(vir_stream *st);
 };

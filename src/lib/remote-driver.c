@@ -328,6 +328,14 @@ static int remote_stream_send(vir_stream *st, const char *data, size_t len, vir_
     return 0;
 }
 
+static int remote_stream_send_hole(vir_stream *st, long long length, vir_error *err)
+{
+    struct verr e = {0};
+    if (rpc_client_stream_hole(cl(st->conn), st->proc, st->serial, length, &e) < 0)
+        return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
+    return 0;
+}
+
 static int remote_stream_finish(vir_stream *st, vir_error *err)
 {
     struct verr e = {0};
@@ -851,5 +859,6 @@ const struct vir_driver vir_remote_driver = {
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,
     .rpc_call = call,
+    .stream_send_hole = remote_stream_send_hole,
     .rpc_stream_call = remote_rpc_stream_call,
 };

@@ -558,11 +558,7 @@ bool vsh_cmd_vol_upload(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     if (vsh_opt_ulong(ctl, cmd, "offset", &offset) < 0 ||
         vsh_opt_ulong(ctl, cmd, "length", &length) < 0)
         return false;
-    if (vsh_opt_bool(cmd, "sparse")) {
-        /* TODO: send the file's holes as STREAM_HOLE messages (the daemon takes them). */
-        vsh_error(ctl, "vol-upload --sparse is not supported by vsh yet");
-        return false;
-    }
+    bool sparse = vsh_opt_bool(cmd, "sparse");
     const char *file = vsh_opt_string(cmd, "file");
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -575,15 +571,39 @@ bool vsh_cmd_vol_upload(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     bool ok = false;
     if (!v)
         goto out;
-    if (!(st = vir_storage_vol_upload(v, offset, length, 0, &err)))
+    if (!(st = vir_storage_vol_upload(v, offset, length,
+                                      sparse ? VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM : 0, &err)))
         goto fail;
     char *buf = xmalloc(65536);
     unsigned long long sent = 0;
+    off_t pos = 0;
     for (;;) {
         size_t want = 65536;
         if (length && length - sent < want)
             want = (size_t)(length - sent);
-        ssize_t n = want ? read(fd, buf, want) : 0;
+        if (!want)
+            break;
+        if (sparse) { /* the file's holes go as holes (SEEK_DATA/SEEK_HOLE) */
+            off_t data = lseek(fd, pos, SEEK_DATA);
+            if (data < 0 && errno == ENXIO) /* a hole to the end */
+                data = lseek(fd, 0, SEEK_END);
+            if (data > pos) {
+                unsigned long long hole = (unsigned long long)(data - pos);
+                if (length && hole > length - sent)
+                    hole = length - sent;
+                if (vir_stream_send_hole(st, (long long)hole, 0, &err) < 0) {
+                    free(buf);
+                    goto fail;
+                }
+                sent += hole;
+                pos += (off_t)hole;
+                continue;
+            }
+            off_t hend = lseek(fd, pos, SEEK_HOLE);
+            if (hend > pos && (unsigned long long)(hend - pos) < want)
+                want = (size_t)(hend - pos);
+        }
+        ssize_t n = pread(fd, buf, want, pos);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -599,6 +619,7 @@ bool vsh_cmd_vol_upload(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             goto fail;
         }
         sent += (unsigned long long)n;
+        pos += n;
     }
     free(buf);
     if (!finish(st, &err))

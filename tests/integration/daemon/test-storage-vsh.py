@@ -46,6 +46,8 @@ COMMANDS = [
     "vol-download a.raw {D}/down.bin --pool p1",
     "vol-download a.raw {D}/part.bin --pool p1 --offset 1000 --length 5000",
     "vol-download sp.raw {D}/sparse.bin --pool p1 --sparse",
+    "vol-create-as p1 ups.raw 16M --allocation 0",
+    "vol-upload ups.raw {D}/sparse-src.bin --pool p1 --sparse",
     "vol-resize a.raw 2M --pool p1", "vol-resize a.raw 1M --pool p1",
     "vol-resize a.raw 1M --pool p1 --shrink", "vol-resize a.raw -1M --pool p1",
     "vol-resize a.raw 64K --pool p1 --delta", "vol-resize a.raw 64G --pool p1 --delta --shrink", "vol-clone a.raw a2.raw --pool p1",
@@ -77,6 +79,10 @@ try:
         d.write("pool.xml", "<pool type='dir'><name>t2</name><target><path>%s/t2</path>"
                             "</target></pool>\n" % d.tmp)
         os.makedirs(os.path.join(d.tmp, "t2"))
+        with open(os.path.join(d.tmp, "sparse-src.bin"), "wb") as f:
+            f.truncate(16 << 20)
+            f.seek(5 << 20)
+            f.write(data)
 
     def norm(d, text):
         text = text.replace(d.tmp, "D")
@@ -100,6 +106,11 @@ try:
              "vsh's and virsh's vol-download %s are the same bytes" % f)
     t.ok(open(os.path.join(a.tmp, "down.bin"), "rb").read()[:len(data)] == data,
          "the download holds the upload")
+    ua, ub = os.path.join(a.tmp, "p1", "ups.raw"), os.path.join(b.tmp, "p1", "ups.raw")
+    src = open(os.path.join(a.tmp, "sparse-src.bin"), "rb").read()
+    t.ok(os.path.exists(ub) and open(ua, "rb").read() == src and open(ub, "rb").read() == src and
+         os.stat(ub).st_blocks * 512 < 4 << 20,
+         "vol-upload --sparse: vsh's and virsh's volumes hold the file, vsh's holes kept")
     sb = os.path.join(b.tmp, "sparse.bin")
     t.ok(os.path.getsize(sb) == 1 << 20 and os.stat(sb).st_blocks * 512 < 1 << 20,
          "vsh vol-download --sparse leaves the zeroes as holes")
