@@ -58,6 +58,8 @@ COMMANDS = [
     "vol-delete a2.raw --pool p1", "vol-path a.raw --pool p1", "vol-key a.raw --pool p1",
     "vol-name {D}/p1/a.raw", "vol-pool {D}/p1/a.raw", "vol-pool --uuid {D}/p1/a.raw",
     "vol-name nosuch", "vol-list p1 --details",
+    "vol-create-as p1 vm1.raw 1M", "vol-create-as p1 vm1b.qcow2 1M --format qcow2",
+    "define {D}/vm1.xml", "undefine vm1 --remove-all-storage", "vol-list p1",
     "pool-delete p1", "pool-destroy p1", "pool-info p1", "pool-list --all --details",
     "pool-undefine p1", "pool-create {D}/pool.xml", "pool-destroy t2",
     "pool-define {D}/pool.xml", "pool-start t2", "pool-destroy t2", "pool-undefine t2",
@@ -79,6 +81,24 @@ try:
         d.write("pool.xml", "<pool type='dir'><name>t2</name><target><path>%s/t2</path>"
                             "</target></pool>\n" % d.tmp)
         os.makedirs(os.path.join(d.tmp, "t2"))
+        d.write("vm1.xml", f"""<domain type='kvm'>
+  <name>vm1</name>
+  <memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type><kernel>/boot/k</kernel></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{d.tmp}/p1/vm1.raw'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source pool='p1' volume='vm1b.qcow2'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+""")
         with open(os.path.join(d.tmp, "sparse-src.bin"), "wb") as f:
             f.truncate(16 << 20)
             f.seek(5 << 20)
