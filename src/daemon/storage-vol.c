@@ -215,6 +215,7 @@ int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
                         struct storage_vol_def **out, struct verr *err)
 {
     *out = NULL;
+    flags &= ~(unsigned)VD_VOL_CREATE_VALIDATE; /* the parser always validates */
     if (flags & ~(unsigned)VD_VOL_CREATE_PREALLOC_METADATA) {
         if (flags & VD_VOL_CREATE_REFLINK)
             return verr_set(err, ENOTSUP,

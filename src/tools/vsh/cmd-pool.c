@@ -318,8 +318,10 @@ static bool pool_from_file(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool 
     if (!xml)
         return false;
     vir_error err;
-    vir_storage_pool *p = create ? vir_storage_pool_create_xml(ctl->conn, xml, flags, &err)
-                                 : vir_storage_pool_define_xml(ctl->conn, xml, 0, &err);
+    vir_storage_pool *p =
+        create ? vir_storage_pool_create_xml(ctl->conn, xml, flags, &err)
+               : vir_storage_pool_define_xml(ctl->conn, xml, vsh_opt_bool(cmd, "validate") ? 1 : 0,
+                                             &err); /* VIR_STORAGE_POOL_DEFINE_VALIDATE */
     free(xml);
     if (!p) {
         vsh_error(ctl, "Failed to %s pool from %s", create ? "create" : "define", file);

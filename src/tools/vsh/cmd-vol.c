@@ -325,6 +325,8 @@ static bool vol_from_file(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool f
         goto out;
     unsigned flags =
         vsh_opt_bool(cmd, "prealloc-metadata") ? VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA : 0;
+    if (vsh_opt_bool(cmd, "validate"))
+        flags |= 1u << 2; /* VIR_STORAGE_VOL_CREATE_VALIDATE: the daemon always validates */
     if (from && vsh_opt_bool(cmd, "reflink"))
         flags |= 1u << 1; /* VIR_STORAGE_VOL_CREATE_REFLINK: the daemon refuses it in one line */
     vir_error err;

@@ -52,7 +52,7 @@ COMMANDS = [
     "vol-resize a.raw 1M --pool p1 --shrink", "vol-resize a.raw -1M --pool p1",
     "vol-resize a.raw 64K --pool p1 --delta", "vol-resize a.raw 64G --pool p1 --delta --shrink", "vol-clone a.raw a2.raw --pool p1",
     "vol-create-from p1 {D}/vol.xml a.raw --inputpool p1",
-    "vol-create p1 {D}/vol2.xml", "vol-wipe a2.raw --pool p1",
+    "vol-create p1 {D}/vol2.xml --validate", "vol-wipe a2.raw --pool p1",
     "vol-wipe a2.raw --pool p1 --algorithm random", "vol-wipe a2.raw --pool p1 --algorithm dod",
     "vol-wipe a2.raw --pool p1 --algorithm nosuch", "vol-delete a2.raw --pool p1",
     "vol-delete a2.raw --pool p1", "vol-path a.raw --pool p1", "vol-key a.raw --pool p1",
@@ -62,7 +62,7 @@ COMMANDS = [
     "define {D}/vm1.xml", "undefine vm1 --remove-all-storage", "vol-list p1",
     "pool-delete p1", "pool-destroy p1", "pool-info p1", "pool-list --all --details",
     "pool-undefine p1", "pool-create {D}/pool.xml", "pool-destroy t2",
-    "pool-define {D}/pool.xml", "pool-start t2", "pool-destroy t2", "pool-undefine t2",
+    "pool-define {D}/pool.xml --validate", "pool-start t2", "pool-destroy t2", "pool-undefine t2",
     "pool-create-as t1 dir --target {D}/t1 --build", "pool-list --transient --details",
     "pool-destroy t1", "pool-list --all --name",
 ]
