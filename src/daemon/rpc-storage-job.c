@@ -40,12 +40,18 @@ struct vd_vol_job {
     struct verr err;
 };
 
-static bool busy(const struct vd_storage *s, const char *path)
+bool vd_storage_job_busy(const struct vd_storage *s, const char *path)
 {
     for (const struct vd_vol_job *j = s->jobs; j; j = j->next)
         if (strcmp(j->path, path) == 0 || (j->from && strcmp(j->from, path) == 0))
             return true;
     return false;
+}
+
+/* a job's volume, or one an upload or download has open */
+static bool busy(const struct vd_storage *s, const char *path)
+{
+    return vd_storage_job_busy(s, path) || vd_storage_transfer_busy(s, path);
 }
 
 static void job_free(struct vd_vol_job *j)

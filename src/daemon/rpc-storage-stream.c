@@ -99,6 +99,12 @@ static int open_transfer(struct vd_call *c, const struct remote_nonnull_storage_
         return vd_call_fail(c, VIR_ERR_NO_STORAGE_VOL,
                             "Storage volume not found: no storage vol with matching name '%s'",
                             vol->name);
+    if (vd_storage_job_busy(s, v.path)) {
+        vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                     "Requested operation is not valid: volume '%s' is still in use.", v.name);
+        vd_vol_clear(&v);
+        return -1;
+    }
     int fd = open(v.path, (upload ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
@@ -293,6 +299,14 @@ bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
         t->done = true; /* the client's abort or finish still ends it */
     }
     return true;
+}
+
+bool vd_storage_transfer_busy(const struct vd_storage *s, const char *path)
+{
+    for (const struct vd_transfer *t = s->transfers; t; t = t->next)
+        if (strcmp(t->path, path) == 0)
+            return true;
+    return false;
 }
 
 void vd_storage_streams_end(struct vd_storage *s)

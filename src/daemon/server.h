@@ -135,6 +135,9 @@ struct vd_vol_job_args {
     uint64_t capacity;
 };
 int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a);
+/* A volume a job is writing or reading (a clone's source), or a transfer has open. */
+bool vd_storage_job_busy(const struct vd_storage *s, const char *path);
+bool vd_storage_transfer_busy(const struct vd_storage *s, const char *path);
 /* rpc-storage-stream.c: volume upload/download (procedures), a client's
  * stream message for one (true when it was one), a client gone */
 int vd_storage_upload(struct vd_call *c);
