@@ -144,6 +144,11 @@ int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: volume '%s' is still in use.", name);
     }
+    /* what a wipe would refuse is refused now, with no job */
+    if (a->kind == VD_VOL_JOB_WIPE && vd_vol_wipe_check(a->algorithm, a->flags, &e) < 0) {
+        free(path);
+        return vd_call_fail(c, vd_storage_error_code(-ENOTSUP, verr_msg(&e)), "%s", verr_msg(&e));
+    }
     struct vd_vol_job *j = xcalloc(1, sizeof(*j));
     j->d = c->d;
     j->client = c->client;

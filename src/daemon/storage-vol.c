@@ -374,7 +374,7 @@ out:
     return r;
 }
 
-int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err)
+int vd_vol_wipe_check(unsigned algorithm, unsigned flags, struct verr *err)
 {
     static const char *const names[] = {"zero",     "nnsa",      "dod",        "bsi",    "gutmann",
                                         "schneier", "pfitzner7", "pfitzner33", "random", "trim"};
@@ -391,6 +391,14 @@ int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct ver
                         "unsupported configuration: wiping algorithm '%s' is not supported by "
                         "Vireo (zero and random are)",
                         names[algorithm]);
+    return 0;
+}
+
+int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err)
+{
+    int r = vd_vol_wipe_check(algorithm, flags, err);
+    if (r < 0)
+        return r;
     struct block_info info = {0};
     struct verr e = {0};
     char fmt[16] = "raw";
@@ -398,7 +406,7 @@ int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct ver
     if (have_info)
         snprintf(fmt, sizeof(fmt), "%s", info.format);
     int fd = open(v->path, O_WRONLY | O_CLOEXEC);
-    int r = 0;
+    r = 0;
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0)
         r = verr_errno(err, errno, "cannot open volume '%s'", v->path);

@@ -152,6 +152,8 @@ int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsig
                        const char *from, struct verr *err);
 int vd_vol_delete(struct vd_vol *v, unsigned flags, struct verr *err);
 int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err);
+/* The algorithm and flags vd_vol_wipe takes (0), or its refusal. */
+int vd_vol_wipe_check(unsigned algorithm, unsigned flags, struct verr *err);
 int vd_vol_resize(struct vd_vol *v, uint64_t capacity, unsigned flags, struct verr *err);
 /* The volume's format ("raw", "qcow2", ...) probed from its content, into fmt. */
 int vd_vol_format(const char *path, char *fmt, size_t size);
