@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,9 @@ static int run_tool(const char *const argv[], char *out, size_t outsz, int *stat
 /* /proc/self/mountinfo's fifth field, with its octal escapes undone. */
 bool vd_fs_mounted(const char *target)
 {
+    char real[4096]; /* mountinfo shows the path with its symlinks resolved */
+    if (realpath(target, real))
+        target = real;
     FILE *f = fopen("/proc/self/mountinfo", "re");
     if (!f)
         return false;
