@@ -107,6 +107,7 @@ struct vd_pool *vd_pool_find_uuid(struct vd_storage *s, const unsigned char *uui
 static void pool_free(struct vd_pool *p)
 {
     storage_pool_def_free(p->def);
+    storage_pool_def_free(p->newdef);
     free(p);
 }
 
@@ -145,7 +146,7 @@ void vd_pool_sizes(const struct vd_pool *p, uint64_t *capacity, uint64_t *alloca
 /* The live XML fills sizes and the directory's permissions, as libvirt's. */
 char *vd_pool_xml(const struct vd_pool *p, bool inactive)
 {
-    struct storage_pool_def copy = *p->def;
+    struct storage_pool_def copy = inactive && p->newdef ? *p->newdef : *p->def;
     struct stat st;
     if (!inactive) {
         uint64_t c, a, v;
@@ -220,8 +221,9 @@ int vd_pool_define(struct vd_daemon *d, struct vd_storage *s, const char *xml, s
         if (!same->active) {
             storage_pool_def_free(same->def);
             same->def = def;
-        } else {
-            storage_pool_def_free(def);
+        } else { /* pending: shown by dumpxml --inactive, the definition at the next stop */
+            storage_pool_def_free(same->newdef);
+            same->newdef = def;
         }
         same->persistent = true;
         *out = same;
@@ -382,18 +384,11 @@ int vd_pool_destroy(struct vd_storage *s, struct vd_pool *p, struct verr *err)
         pool_forget(s, p);
         return 0;
     }
-    /* A definition replaced while active takes effect now. */
-    path = config_path(s, p->def->name);
-    struct buf b = BUF_INIT;
-    struct verr e = {0};
-    struct storage_pool_def *def;
-    if (file_read_all(path, 1 << 20, &b, &e) == 0 &&
-        storage_pool_def_parse_string(buf_cstr(&b), 0, &def, &e) == 0) {
+    if (p->newdef) { /* a definition replaced while active takes effect now */
         storage_pool_def_free(p->def);
-        p->def = def;
+        p->def = p->newdef;
+        p->newdef = NULL;
     }
-    buf_free(&b);
-    free(path);
     return 0;
 }
 
@@ -438,6 +433,8 @@ int vd_pool_undefine(struct vd_daemon *d, struct vd_storage *s, struct vd_pool *
     free(path);
     p->autostart = false;
     p->persistent = false;
+    storage_pool_def_free(p->newdef);
+    p->newdef = NULL;
     if (!p->active)
         pool_forget(s, p);
     return 0;
@@ -569,7 +566,7 @@ void vd_storage_init(struct vd_daemon *d, struct vd_storage *s)
             live = NULL;
             pool_add(s, p);
         } else if (live && p) { /* the live definition rules until it stops */
-            storage_pool_def_free(p->def);
+            p->newdef = p->def;
             p->def = live;
             live = NULL;
         }

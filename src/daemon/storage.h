@@ -78,6 +78,7 @@ enum {
 struct vd_pool {
     struct vd_pool *next;
     struct storage_pool_def *def;
+    struct storage_pool_def *newdef; /* a definition made while active: the next one */
     bool active, persistent, autostart;
     unsigned jobs; /* volume jobs running in workers (rpc-storage-job.c) */
 };

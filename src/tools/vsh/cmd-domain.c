@@ -986,7 +986,7 @@ int vsh_run_editor(struct vsh_ctl *ctl, const char *path)
 
 /* Asks "Try again? [y,n,i,f,?]:"; returns 'y' (edit again), 'n' (give up), 'i' or 'f'
  * (define again without validation). */
-static int ask_again(struct vsh_ctl *ctl, FILE *in)
+int vsh_ask_again(struct vsh_ctl *ctl, FILE *in)
 {
     for (;;) {
         vsh_print(ctl, "%s", "Failed. Try again? [y,n,i,f,?]:");
@@ -1067,7 +1067,7 @@ bool vsh_cmd_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             goto out;
         }
         vsh_report(ctl, &err);
-        int answer = tty ? ask_again(ctl, tty) : 'n';
+        int answer = tty ? vsh_ask_again(ctl, tty) : 'n';
         if (answer == 'n')
             goto out;
         if (answer == 'i' || answer == 'f') {

@@ -596,23 +596,35 @@ bool vsh_cmd_pool_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     close(fd);
     fd = -1;
-    /* TODO: virsh's "Try again?" loop after a failed redefinition. */
-    if (vsh_run_editor(ctl, path) < 0 || !(edited = vsh_read_xml_file(ctl, path)))
-        goto out;
-    if (strcmp(edited, orig) == 0) {
-        vsh_print_extra(ctl, "Pool %s XML configuration not changed.\n",
-                        vir_storage_pool_get_name(p));
-        ok = true;
-        goto out;
-    }
-    vir_storage_pool *np = vir_storage_pool_define_xml(ctl->conn, edited, 0, &err);
-    if (!np) {
+    for (;;) {
+        if (vsh_run_editor(ctl, path) < 0)
+            goto out;
+        free(edited);
+        if (!(edited = vsh_read_xml_file(ctl, path)))
+            goto out;
+        if (strcmp(edited, orig) == 0) {
+            vsh_print_extra(ctl, "Pool %s XML configuration not changed.\n",
+                            vir_storage_pool_get_name(p));
+            ok = true;
+            goto out;
+        }
+    redefine:;
+        vir_storage_pool *np = vir_storage_pool_define_xml(ctl->conn, edited, 0, &err);
+        if (np) {
+            vsh_print_extra(ctl, "Pool %s XML configuration edited.\n",
+                            vir_storage_pool_get_name(np));
+            vir_storage_pool_free(np);
+            ok = true;
+            goto out;
+        }
         vsh_report(ctl, &err);
-        goto out;
+        /* as the domain's edit: the answer is read from stdin (end of input means no) */
+        int answer = vsh_ask_again(ctl, stdin);
+        if (answer == 'n')
+            goto out;
+        if (answer == 'i' || answer == 'f') /* no schema check to skip: the same again */
+            goto redefine;
     }
-    vsh_print_extra(ctl, "Pool %s XML configuration edited.\n", vir_storage_pool_get_name(np));
-    vir_storage_pool_free(np);
-    ok = true;
 out:
     if (fd >= 0)
         close(fd);

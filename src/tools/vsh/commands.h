@@ -33,6 +33,8 @@ bool vsh_cmd_managedsave_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-domain.c's helpers for the XML commands elsewhere */
 char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path);
 int vsh_run_editor(struct vsh_ctl *ctl, const char *path);
+/* virsh's "Failed. Try again? [y,n,i,f,?]:" after a failed edit: 'y', 'n', 'i' or 'f'. */
+int vsh_ask_again(struct vsh_ctl *ctl, FILE *tty);
 bool vsh_cmd_dominfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domstate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -29,7 +29,8 @@ COMMANDS = [
     "pool-define-as p1 dir --target {D}/p1", "pool-start p1", "pool-build p1", "pool-start p1",
     "pool-autostart p1", "pool-list --all", "pool-list --all --type dir --name",
     "pool-list --autostart --name", "pool-autostart p1 --disable", "pool-info p1",
-    "pool-dumpxml --inactive p1", "pool-uuid p1", "pool-name p1", "pool-refresh p1",
+    "pool-dumpxml --inactive p1", "pool-edit p1", "pool-dumpxml --inactive p1",
+    "pool-uuid p1", "pool-name p1", "pool-refresh p1",
     "pool-capabilities", "pool-define-as p1 dir --target {D}/p1 --print-xml",
     "pool-define-as f fs --source-dev /dev/loop7 --source-format ext4 --target {D}/f --print-xml",
     "pool-define-as f fs --source-dev /dev/loop7 --target {D}/f --print-xml",
@@ -69,6 +70,10 @@ COMMANDS = [
 
 a, b = Daemon(VIREOD, VMM), Daemon(VIREOD, VMM, VSH)
 try:
+    for d in (a, b):  # pool-edit's editor: one change, a mode for the directory
+        d.env["EDITOR"] = ("sed -i 's|</path>|</path><permissions><mode>0750</mode>"
+                           "</permissions>|'")
+        d.env.pop("VISUAL", None)
     a.start()
     b.start()
     data = os.urandom(300000)
