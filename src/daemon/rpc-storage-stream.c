@@ -311,6 +311,7 @@ bool vd_storage_transfer_busy(const struct vd_storage *s, const char *path)
 
 void vd_storage_streams_end(struct vd_storage *s)
 {
+    vd_storage_events_end(s); /* and the event registrations */
     while (s->transfers)
         transfer_free(s->transfers);
 }
@@ -320,6 +321,7 @@ void vd_storage_client_gone(struct vd_client *c)
     struct vd_storage *s = c->d->storage;
     if (!s)
         return;
+    vd_storage_events_client_gone(s, c);
     for (struct vd_transfer *t = s->transfers, *next; t; t = next) {
         next = t->next;
         if (t->client == c)

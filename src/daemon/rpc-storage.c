@@ -36,6 +36,13 @@ static int storage_fail(struct vd_call *c, int r, const struct verr *e)
     return vd_call_fail(c, vd_storage_error_code(r, verr_msg(e)), "%s", verr_msg(e));
 }
 
+/* A pool's event after a procedure succeeded (name and uuid copied first when the procedure
+ * may forget the pool). */
+static void pool_event(struct vd_call *c, const struct vd_pool *p, int event)
+{
+    vd_storage_pool_event(c->d->storage, p->def->name, p->def->uuid, event);
+}
+
 static struct vd_storage *storage_of(struct vd_call *c)
 {
     if (!c->d->storage)
@@ -284,6 +291,7 @@ static int pool_define(struct vd_call *c)
     int r = vd_pool_define(c->d, s, a->xml, &p, &e);
     if (r < 0)
         return storage_fail(c, r, &e);
+    pool_event(c, p, VD_POOL_EVENT_DEFINED);
     fill_pool(&((struct remote_storage_pool_define_xml_ret *)c->ret)->pool, p);
     return 0;
 }
@@ -299,6 +307,7 @@ static int pool_create_xml(struct vd_call *c)
     int r = vd_pool_create_xml(c->d, s, a->xml, a->flags, &p, &e);
     if (r < 0)
         return storage_fail(c, r, &e);
+    pool_event(c, p, VD_POOL_EVENT_STARTED);
     fill_pool(&((struct remote_storage_pool_create_xml_ret *)c->ret)->pool, p);
     return 0;
 }
@@ -313,6 +322,7 @@ static int pool_create(struct vd_call *c)
         return -1;
     if ((r = vd_pool_start(c->d, c->d->storage, p, a->flags, &e)) < 0)
         return storage_fail(c, r, &e);
+    pool_event(c, p, VD_POOL_EVENT_STARTED);
     return 0;
 }
 
@@ -326,6 +336,7 @@ static int pool_build(struct vd_call *c)
         return -1;
     if ((r = vd_pool_build(p, a->flags, &e)) < 0)
         return storage_fail(c, r, &e);
+    pool_event(c, p, VD_POOL_EVENT_CREATED);
     return 0;
 }
 
@@ -337,8 +348,15 @@ static int pool_destroy(struct vd_call *c)
     int r;
     if (!p)
         return -1;
-    if ((r = vd_pool_destroy(c->d->storage, p, &e)) < 0)
+    char *name = xstrdup(p->def->name); /* a transient pool is gone after it */
+    unsigned char uuid[16];
+    memcpy(uuid, p->def->uuid, 16);
+    if ((r = vd_pool_destroy(c->d->storage, p, &e)) < 0) {
+        free(name);
         return storage_fail(c, r, &e);
+    }
+    vd_storage_pool_event(c->d->storage, name, uuid, VD_POOL_EVENT_STOPPED);
+    free(name);
     return 0;
 }
 
@@ -352,6 +370,7 @@ static int pool_delete(struct vd_call *c)
         return -1;
     if ((r = vd_pool_delete(p, a->flags, &e)) < 0)
         return storage_fail(c, r, &e);
+    pool_event(c, p, VD_POOL_EVENT_DELETED);
     return 0;
 }
 
@@ -363,8 +382,15 @@ static int pool_undefine(struct vd_call *c)
     int r;
     if (!p)
         return -1;
-    if ((r = vd_pool_undefine(c->d, c->d->storage, p, &e)) < 0)
+    char *name = xstrdup(p->def->name); /* an inactive pool is gone after it */
+    unsigned char uuid[16];
+    memcpy(uuid, p->def->uuid, 16);
+    if ((r = vd_pool_undefine(c->d, c->d->storage, p, &e)) < 0) {
+        free(name);
         return storage_fail(c, r, &e);
+    }
+    vd_storage_pool_event(c->d->storage, name, uuid, VD_POOL_EVENT_UNDEFINED);
+    free(name);
     return 0;
 }
 
@@ -379,7 +405,9 @@ static int pool_refresh(struct vd_call *c)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "storagePoolRefresh",
                             a->flags);
-    return 0; /* volumes are read from the directory at each call: nothing is cached */
+    /* volumes are read from the directory at each call: nothing is cached */
+    pool_event(c, p, VD_POOL_EVENT_REFRESHED);
+    return 0;
 }
 
 static int pool_info(struct vd_call *c)

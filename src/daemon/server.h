@@ -89,7 +89,7 @@ struct vd_proc_table {
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
     vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
-    vd_storage_procs;
+    vd_storage_procs, vd_storage_event_procs;
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
@@ -138,6 +138,12 @@ int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a);
 /* A volume a job is writing or reading (a clone's source), or a transfer has open. */
 bool vd_storage_job_busy(const struct vd_storage *s, const char *path);
 bool vd_storage_transfer_busy(const struct vd_storage *s, const char *path);
+/* rpc-storage-events.c: a pool's event to the clients registered for it (VD_POOL_EVENT_*),
+ * and a client's registrations ended */
+void vd_storage_pool_event(struct vd_storage *s, const char *name, const unsigned char *uuid,
+                           int event);
+void vd_storage_events_client_gone(struct vd_storage *s, struct vd_client *c);
+void vd_storage_events_end(struct vd_storage *s);
 /* rpc-storage-stream.c: volume upload/download (procedures), a client's
  * stream message for one (true when it was one), a client gone */
 int vd_storage_upload(struct vd_call *c);

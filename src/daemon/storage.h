@@ -85,6 +85,19 @@ struct vd_pool {
 
 enum vd_vol_job_kind { VD_VOL_JOB_CREATE, VD_VOL_JOB_DELETE, VD_VOL_JOB_WIPE, VD_VOL_JOB_RESIZE };
 struct vd_vol_job;
+struct vd_pool_callback;
+
+/* virStoragePoolEventID and virStoragePoolEventLifecycleType (refreshed: the refresh event) */
+enum { VD_POOL_EVENT_ID_LIFECYCLE = 0, VD_POOL_EVENT_ID_REFRESH = 1 };
+enum {
+    VD_POOL_EVENT_DEFINED = 0,
+    VD_POOL_EVENT_UNDEFINED,
+    VD_POOL_EVENT_STARTED,
+    VD_POOL_EVENT_STOPPED,
+    VD_POOL_EVENT_CREATED,
+    VD_POOL_EVENT_DELETED,
+    VD_POOL_EVENT_REFRESHED = 100,
+};
 
 struct vd_transfer;
 
@@ -94,8 +107,9 @@ struct vd_storage {
     char *state_dir;     /* NAME.xml of each active pool */
     char *images_dir;    /* the `default` pool's directory */
     struct vd_pool *pools;
-    struct vd_transfer *transfers; /* open upload/download streams (rpc-storage-stream.c) */
-    struct vd_vol_job *jobs;       /* volume jobs under way (rpc-storage-job.c) */
+    struct vd_transfer *transfers;      /* open upload/download streams (rpc-storage-stream.c) */
+    struct vd_vol_job *jobs;            /* volume jobs under way (rpc-storage-job.c) */
+    struct vd_pool_callback *callbacks; /* event registrations (rpc-storage-events.c) */
 };
 
 /* A volume as the pool sees it now (storage-vol.c). */

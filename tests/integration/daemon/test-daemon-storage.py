@@ -409,6 +409,36 @@ except libvirt.libvirtError as e:
     r = d.virsh("vol-delete", "--pool", "default", "vi1.qcow2")
     t.ok(r.returncode == 0 and not os.path.exists(vi), "its volume deletes", r.stderr)
 
+    # 9b. Pool events (what `virsh pool-event` shows), through libvirt-python's event loop.
+    watcher = subprocess.Popen(["/usr/bin/python3", "-c", """
+import sys, libvirt
+libvirt.virEventRegisterDefaultImpl()
+c = libvirt.open(sys.argv[1])
+names = ["Defined", "Undefined", "Started", "Stopped", "Created", "Deleted"]
+done = []
+def cb(conn, pool, event, detail, opaque):
+    print(pool.name(), names[event] if 0 <= event < 6 else event, flush=True)
+    if pool.name() == "ev" and event == 1:
+        done.append(1)
+c.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, cb, None)
+print("ready", flush=True)
+while not done:
+    libvirt.virEventRunDefaultImpl()
+""", d.uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=d.env)
+    ready = watcher.stdout.readline().strip()
+    for cmd in (["pool-define-as", "ev", "dir", "--target", os.path.join(d.tmp, "ev")],
+                ["pool-build", "ev"], ["pool-start", "ev"], ["pool-destroy", "ev"],
+                ["pool-delete", "ev"], ["pool-undefine", "ev"]):
+        d.virsh(*cmd)
+    try:
+        out, errs = watcher.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        out, errs = watcher.communicate()
+    t.ok(ready == "ready" and out.split("\n")[:-1] ==
+         ["ev Defined", "ev Created", "ev Started", "ev Stopped", "ev Deleted", "ev Undefined"],
+         "storage pool lifecycle events reach a registered client (libvirt-python)", out + errs)
+
     # 10. The end of a pool.
     for cmd, want in ((["pool-destroy", "t1"], "Pool t1 destroyed"),
                       (["pool-destroy", "p1"], "Pool p1 destroyed")):
