@@ -67,18 +67,34 @@ static int pool_event_deregister(struct vd_call *c)
 static void send_pool_event(struct vd_storage *s, const unsigned char *uuid, int event_id, int proc,
                             void *msg, int32_t *cb_id)
 {
+    /* The receivers first: a failed send drops its client, whose registrations go with it. */
+    size_t n = 0;
+    for (struct vd_pool_callback *cb = s->callbacks; cb; cb = cb->next)
+        n++;
+    struct receiver {
+        struct vd_client *client;
+        int id;
+    } *to = xcalloc(n ? n : 1, sizeof(*to));
+    n = 0;
     for (struct vd_pool_callback *cb = s->callbacks; cb; cb = cb->next) {
         if (cb->event_id != event_id || (cb->one_pool && memcmp(cb->uuid, uuid, 16)))
             continue;
-        *cb_id = cb->id;
+        to[n].client = cb->client;
+        to[n++].id = cb->id;
+        vd_client_ref(cb->client);
+    }
+    for (size_t i = 0; i < n; i++) {
+        *cb_id = to[i].id;
         struct rpc_header h = {
             RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, proc, RPC_MESSAGE, 0, RPC_OK};
         struct buf out = BUF_INIT;
         struct verr err = {0};
         if (rpc_msg_encode(&out, &h, remote_proc_lookup(proc)->args, msg, &err) == 0)
-            vd_client_send(cb->client, &out);
+            vd_client_send(to[i].client, &out); /* nothing once the client is gone */
         buf_free(&out);
+        vd_client_unref(to[i].client);
     }
+    free(to);
 }
 
 void vd_storage_pool_event(struct vd_storage *s, const char *name, const unsigned char *uuid,

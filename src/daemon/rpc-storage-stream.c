@@ -194,9 +194,10 @@ static void download_pump(struct loop *loop, struct loop_timer *timer, void *opa
         t->pos += (uint64_t)got;
     }
     free(data);
-    vd_client_send(c, &out);
+    bool done = t->done;
+    vd_client_send(c, &out); /* a failed send drops the client, and t with it */
     buf_free(&out);
-    if (!t->done && c->fd >= 0)
+    if (c->fd >= 0 && !done)
         loop_timer_arm(t->timer, 1000000, 0); /* the queue drains meanwhile */
 }
 
