@@ -375,6 +375,22 @@ except libvirt.libvirtError as e:
          "device='lun' is refused at start in one line", r.stderr)
     d.virsh("undefine", "lunguest")
     d.virsh("vol-delete", "--pool", "default", "guest.raw")
+    cd = d.write("cdvol.xml", """<disk type='volume' device='cdrom'>
+  <source pool='default' volume='guest.raw'/>
+  <target dev='sdc' bus='scsi'/>
+</disk>
+""")
+    d.virsh("define", d.write("cdguest.xml", domain_xml("cdguest", GUEST, "blk-crc32", """    <disk type='file' device='cdrom'>
+      <target dev='sdc' bus='scsi'/>
+      <readonly/>
+    </disk>
+""")))
+    r = d.virsh("update-device", "cdguest", cd, "--config")
+    t.ok(r.returncode != 0 and "a medium from a storage volume" in err_line(r) and
+         "<source" not in d.virsh("dumpxml", "--inactive", "cdguest").stdout,
+         "update-device with a type='volume' medium: refused in one line, nothing changed",
+         r.stderr)
+    d.virsh("undefine", "cdguest")
     xml = d.write("gone.xml", domain_xml("goneguest", GUEST, "blk-crc32", """    <disk type='volume' device='disk'>
       <source pool='default' volume='guest.raw'/>
       <target dev='vda' bus='virtio'/>
