@@ -134,8 +134,7 @@ static int block_stats(struct vd_call *c, const char *path, bool flags_form, int
     sc->df = vd_defer(c);
     struct verr err = {0};
     if (vd_vmm_block_stats(c->dom->vmm, stats_done, sc, &err) < 0) {
-        vd_client_unref(sc->df->client);
-        free(sc->df);
+        vd_deferred_cancel(sc->df);
         stats_call_free(sc);
         return vd_call_fail_errno(c, -ESRCH, &err);
     }

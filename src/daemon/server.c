@@ -139,6 +139,7 @@ void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, c
     struct rpc_header h = df->call;
     h.type = RPC_REPLY;
     struct rpc_error re = {0};
+    bool too_large = false;
     if (!message) {
         h.status = RPC_OK;
         if (rpc_msg_encode(&out, &h, type, ret, &err) < 0) {
@@ -147,15 +148,22 @@ void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, c
             code = VIR_ERR_RPC;
             from = VIR_FROM_RPC;
             message = verr_msg(&err);
+            too_large = true;
         }
     }
     if (message) {
-        rpc_error_set(&re, code, from, "%s", message);
+        rpc_error_set(&re, code, from, "%s%s", too_large ? "reply too large: " : "", message);
         rpc_msg_encode_error(&out, &h, &re, &err);
         rpc_error_free(&re);
     }
     vd_client_send(df->client, &out);
     buf_free(&out);
+    vd_client_unref(df->client);
+    free(df);
+}
+
+void vd_deferred_cancel(struct vd_deferred *df)
+{
     vd_client_unref(df->client);
     free(df);
 }

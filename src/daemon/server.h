@@ -102,6 +102,8 @@ struct vd_deferred *vd_defer(struct vd_call *c);
  * when message is not NULL, else ret encoded as type (NULL: an empty reply). */
 void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, const void *ret,
                        int code, int from, const char *message);
+/* The call was not deferred after all (it failed at once): drops df. */
+void vd_deferred_cancel(struct vd_deferred *df);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);
