@@ -65,7 +65,7 @@ static int parse_params(const struct remote_typed_param *params, uint32_t n, str
         int r = 0;
         if (!strcmp(f, "migrate_uri"))
             r = param_string(p, &a->uri, err);
-        else if (!strcmp(f, "dname"))
+        else if (!strcmp(f, "destination_name"))
             r = param_string(p, &a->dname, err);
         else if (!strcmp(f, "destination_xml"))
             r = param_string(p, &a->dest_xml, err);
@@ -358,7 +358,7 @@ static struct remote_typed_param *dest_params(const struct vd_mig_args *a, const
         v[k++].value.s = xstrdup(val);                                                             \
     }
     STR("destination_xml", a->xml);
-    STR("dname", dname);
+    STR("destination_name", dname);
     STR("migrate_uri", a->uri);
     STR("persistent_xml", a->persistent_xml);
     STR("listen_address", a->listen_address);
