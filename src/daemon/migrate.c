@@ -364,6 +364,10 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         domain_def_free(def);
         *out = NULL;
         a->cookie_out = xstrdup("<qemu-migration/>\n");
+        /* libvirt's client wants a URI even here; nothing listens on it (no stream). */
+        char hn[256] = "localhost";
+        gethostname(hn, sizeof(hn) - 1);
+        a->uri_out = xasprintf("tcp:%s:0", wildcard(a->listen_address) ? hn : a->listen_address);
         return 0;
     }
     char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
@@ -542,6 +546,8 @@ static void perform_sent(void *opaque, int r, const char *error)
             perform_failed(p, VIR_ERR_OPERATION_ABORTED,
                            "operation aborted: job 'migration out' canceled by client");
         else {
+            if (error && !strncmp(error, "operation failed: ", 18))
+                error += 18;
             char *m = xasprintf("operation failed: job 'migration out' failed: %s", error);
             perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
             free(m);
@@ -561,11 +567,11 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
     struct vd_domain *dom = p->dom;
     if (r == 0 && text && strstr(text, "\"error\"")) {
         struct json_object *o = json_tokener_parse(text), *e, *desc;
-        char *m = xasprintf("operation failed: %s",
-                            o && json_object_object_get_ex(o, "error", &e) &&
-                                    json_object_object_get_ex(e, "desc", &desc)
-                                ? json_object_get_string(desc)
-                                : text);
+        char *m =
+            xasprintf("operation failed: %s", o && json_object_object_get_ex(o, "error", &e) &&
+                                                      json_object_object_get_ex(e, "desc", &desc)
+                                                  ? json_object_get_string(desc)
+                                                  : text);
         json_object_put(o);
         perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
         free(m);
@@ -587,8 +593,8 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
     if (step == 0) {
         uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
         uint64_t bw = mibs && mibs < VD_MIGRATE_SPEED_MAX ? mibs << 20 : 0;
-        uint64_t downtime = dom->mig_downtime_ms ? dom->mig_downtime_ms
-                                                 : VD_MIGRATE_DOWNTIME_DEFAULT;
+        uint64_t downtime =
+            dom->mig_downtime_ms ? dom->mig_downtime_ms : VD_MIGRATE_DOWNTIME_DEFAULT;
         cmd = bw ? xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
                              "{\"downtime-limit\": %llu, \"max-bandwidth\": %llu}}",
                              (unsigned long long)downtime, (unsigned long long)bw)
@@ -646,7 +652,8 @@ static int connect_tcp(const char *host, int port, struct verr *err)
     if (r < 0) {
         if (fd >= 0)
             close(fd);
-        return verr_errno(err, -r, "operation failed: Failed to connect to remote migration port %s:%d",
+        return verr_errno(err, -r,
+                          "operation failed: Failed to connect to remote migration port %s:%d",
                           host, port);
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -760,8 +767,8 @@ static void confirm_resumed(void *opaque, int r, const char *error)
     struct confirm *c = opaque;
     struct vd_domain *dom = c->dom;
     if (r < 0) {
-        char *m = xasprintf("operation failed: cannot resume domain '%s': %s", dom->def->name,
-                            error);
+        char *m =
+            xasprintf("operation failed: cannot resume domain '%s': %s", dom->def->name, error);
         confirm_end(c, r, VIR_ERR_OPERATION_FAILED, m);
         free(m);
         return;
@@ -784,7 +791,8 @@ void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     struct verr err = {0};
     if (a->cancelled) {
         /* The destination has nothing: the source runs again if the migration stopped it. */
-        if (dom->vmm && dom->state == VIR_DOMAIN_PAUSED && dom->reason == VIR_DOMAIN_PAUSED_MIGRATION) {
+        if (dom->vmm && dom->state == VIR_DOMAIN_PAUSED &&
+            dom->reason == VIR_DOMAIN_PAUSED_MIGRATION) {
             if (vd_vmm_resume(dom->vmm, confirm_resumed, c, &err) < 0)
                 confirm_resumed(c, -EIO, verr_msg(&err));
             return;
@@ -814,11 +822,13 @@ void vd_migrate_job_confirm(struct vd_job *job)
 
 /* ---- Finish (destination) ---- */
 
+/* libvirt's answer to a cancelled Finish: nothing here, and no better reason to report than
+ * the source's (the client keeps Perform's error when Finish says MIGRATE_FINISH_OK). */
 static void finish_cancelled(void *opaque, int r, const char *error)
 {
     (void)r, (void)error;
     struct vd_job *job = opaque;
-    vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: migration was cancelled");
+    vd_job_fail(job, VIR_ERR_MIGRATE_FINISH_OK, "migration successfully aborted");
 }
 
 /* The persistent definition the destination keeps (--persistent). */
@@ -959,8 +969,8 @@ int vd_migrate_abort(struct vd_domain *dom, int *code, struct verr *err)
     if (!m->performing || !dom->vmm) /* before the stream: Perform stops at its next step */
         return 0;
     char *name = xstrdup(dom->def->name);
-    int r = vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"migrate_cancel\"}", false,
-                                   abort_sent, name, err);
+    int r = vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"migrate_cancel\"}", false, abort_sent,
+                                   name, err);
     if (r < 0) {
         free(name);
         *code = VIR_ERR_OPERATION_FAILED;
@@ -980,8 +990,9 @@ static int send_param(struct vd_domain *dom, const char *name, uint64_t value, s
 {
     if (!dom->vmm)
         return 0;
-    char *cmd = xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"%s\": %llu}}",
-                          name, (unsigned long long)value);
+    char *cmd =
+        xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"%s\": %llu}}", name,
+                  (unsigned long long)value);
     char *n = xstrdup(dom->def->name);
     int r = vd_vmm_monitor_command(dom->vmm, cmd, false, param_sent, n, err);
     free(cmd);

@@ -58,8 +58,8 @@ enum {
     VD_JOB_COMPLETED = 3,
     VD_JOB_FAILED = 4,
     VD_JOB_CANCELLED = 5,
-    VD_JOB_OPERATION_MIGRATION_IN = 3,
-    VD_JOB_OPERATION_MIGRATION_OUT = 4,
+    VD_JOB_OPERATION_MIGRATION_IN = 4,
+    VD_JOB_OPERATION_MIGRATION_OUT = 5,
 };
 
 /* One phase's parameters (from the call) and results (for the reply). */

@@ -37,18 +37,28 @@
 
 /* libvirt's VIR_MIGRATE_PARAM_* names that Vireo has no way to honour yet. */
 static const char *const refused_params[] = {
-    "graphics_uri",  "migrate_disks", "disks_port",          "disks_uri",
-    "compression",   "compression.mt.level", "compression.mt.threads",
-    "compression.mt.dthreads", "compression.xbzrle.cache", "compression.zlib.level",
-    "compression.zstd.level", "auto_converge.initial", "auto_converge.increment",
-    "parallel.connections", "tls.destination", "bandwidth.postcopy",
+    "graphics_uri",
+    "migrate_disks",
+    "disks_port",
+    "disks_uri",
+    "compression",
+    "compression.mt.level",
+    "compression.mt.threads",
+    "compression.mt.dthreads",
+    "compression.xbzrle.cache",
+    "compression.zlib.level",
+    "compression.zstd.level",
+    "auto_converge.initial",
+    "auto_converge.increment",
+    "parallel.connections",
+    "tls.destination",
+    "bandwidth.postcopy",
 };
 
 static int param_string(const struct remote_typed_param *p, char **out, struct verr *err)
 {
     if (p->type != REMOTE_TYPED_PARAM_STRING)
-        return verr_set(err, EINVAL, "invalid argument: invalid type for parameter '%s'",
-                        p->field);
+        return verr_set(err, EINVAL, "invalid argument: invalid type for parameter '%s'", p->field);
     free(*out);
     *out = xstrdup(p->value.s ? p->value.s : "");
     return 0;
@@ -149,8 +159,10 @@ static void job_reply(struct vd_job *job, void *opaque, const struct vd_job_erro
         const struct vd_mig_args *a = job->mig;
         switch (h.proc) {
         case REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS: {
+            /* Peer-to-peer: the client passed no cookie and takes none back. */
             struct remote_domain_migrate_perform3_params_ret *r = ret;
-            set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
+            if (!a->dconnuri)
+                set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
             break;
         }
         case REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS: {
@@ -242,8 +254,7 @@ static int finish(struct vd_call *c)
     if (a->flags & VD_MIGRATE_OFFLINE) { /* the definition alone moves */
         if (a->cancelled) {
             vd_mig_args_free(a);
-            return vd_call_fail(c, VIR_ERR_OPERATION_FAILED,
-                                "operation failed: migration was cancelled");
+            return vd_call_fail(c, VIR_ERR_MIGRATE_FINISH_OK, "migration successfully aborted");
         }
         const char *xml = a->persistent_xml ? a->persistent_xml : a->dest_xml;
         struct domain_def *def = NULL;
@@ -272,9 +283,13 @@ static int finish(struct vd_call *c)
         return 0;
     }
     struct vd_domain *dom = vd_domain_find_name(c->d, a->dname);
+    if (!dom && a->cancelled) { /* the incoming start failed and took the domain with it */
+        vd_mig_args_free(a);
+        return vd_call_fail(c, VIR_ERR_MIGRATE_FINISH_OK, "migration successfully aborted");
+    }
     if (!dom) {
-        int r = vd_call_fail(c, VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name '%s'",
-                             a->dname);
+        int r = vd_call_fail(c, VIR_ERR_NO_DOMAIN,
+                             "Domain not found: no domain with matching name '%s'", a->dname);
         vd_mig_args_free(a);
         return r;
     }
@@ -463,7 +478,8 @@ static void job_p2p(struct vd_job *job)
     }
     if (dom->daemon->sock_path && !strcmp(sock, dom->daemon->sock_path)) {
         free(sock);
-        p2p_fail(p, VIR_ERR_INVALID_ARG, "invalid argument: Attempt to migrate guest to the same host");
+        p2p_fail(p, VIR_ERR_INVALID_ARG,
+                 "invalid argument: Attempt to migrate guest to the same host");
         p2p_end(p);
         return;
     }
