@@ -939,21 +939,21 @@ typedef enum {
  * the destination, or NULL with err (the source then runs as before).
  */
 vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
-                                const vir_typed_parameter *params, int nparams,
-                                unsigned int flags, vir_error *err);
+                                const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                vir_error *err);
 /* Peer-to-peer (VIR_MIGRATE_PEER2PEER): the source's daemon talks to dconnuri itself. */
 int vir_domain_migrate_to_uri3(vir_domain *dom, const char *dconnuri,
-                               const vir_typed_parameter *params, int nparams,
-                               unsigned int flags, vir_error *err);
-int vir_domain_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms,
-                                        unsigned int flags, vir_error *err);
-int vir_domain_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms,
-                                        unsigned int flags, vir_error *err);
+                               const vir_typed_parameter *params, int nparams, unsigned int flags,
+                               vir_error *err);
+int vir_domain_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms, unsigned int flags,
+                                        vir_error *err);
+int vir_domain_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms, unsigned int flags,
+                                        vir_error *err);
 /* MiB/s */
 int vir_domain_migrate_set_max_speed(vir_domain *dom, unsigned long bandwidth, unsigned int flags,
                                      vir_error *err);
-int vir_domain_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth,
-                                     unsigned int flags, vir_error *err);
+int vir_domain_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth, unsigned int flags,
+                                     vir_error *err);
 
 /* libvirt's virDomainJobType and the job statistics (virDomainGetJobStats). */
 typedef enum {
@@ -967,8 +967,8 @@ typedef enum {
 #define VIR_DOMAIN_JOB_STATS_COMPLETED      (1u << 0)
 #define VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED (1u << 1)
 /* *params is malloc'd (free its strings and it with vir_typed_params_free). */
-int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params,
-                             int *nparams, unsigned int flags, vir_error *err);
+int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params, int *nparams,
+                             unsigned int flags, vir_error *err);
 void vir_typed_params_free(vir_typed_parameter *params, int nparams);
 int vir_domain_abort_job(vir_domain *dom, vir_error *err);
 

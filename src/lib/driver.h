@@ -180,9 +180,8 @@ struct vir_driver {
                             vir_error *err);
     int (*migrate_perform3)(vir_domain *dom, const char *dconnuri,
                             const vir_typed_parameter *params, int nparams,
-                            const uint8_t *cookie_in, uint32_t cookie_in_len,
-                            uint8_t **cookie_out, uint32_t *cookie_out_len, unsigned int flags,
-                            vir_error *err);
+                            const uint8_t *cookie_in, uint32_t cookie_in_len, uint8_t **cookie_out,
+                            uint32_t *cookie_out_len, unsigned int flags, vir_error *err);
     vir_domain *(*migrate_finish3)(vir_connect *dconn, const vir_typed_parameter *params,
                                    int nparams, const uint8_t *cookie_in, uint32_t cookie_in_len,
                                    uint8_t **cookie_out, uint32_t *cookie_out_len,

@@ -80,8 +80,8 @@ void vir_typed_params_free(vir_typed_parameter *params, int nparams)
     } while (0)
 
 vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
-                                const vir_typed_parameter *params, int nparams,
-                                unsigned int flags, vir_error *err)
+                                const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                vir_error *err)
 {
     CHECK(dom, NULL);
     if (!dconn) {
@@ -114,7 +114,8 @@ vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
         if (sd->get_state(dom, &state, &reason, 0, &e2) == 0 && state == VIR_DOMAIN_PAUSED)
             flags |= VIR_MIGRATE_PAUSED;
     }
-    unsigned destflags = flags & ~(unsigned)(VIR_MIGRATE_ABORT_ON_ERROR | VIR_MIGRATE_AUTO_CONVERGE);
+    unsigned destflags =
+        flags & ~(unsigned)(VIR_MIGRATE_ABORT_ON_ERROR | VIR_MIGRATE_AUTO_CONVERGE);
     params_set_string(&p, VIR_MIGRATE_PARAM_DEST_XML, xml);
     free(xml);
     uint8_t *cookie2 = NULL;
@@ -153,8 +154,8 @@ vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
     cookie = NULL;
     if (cancelled) {
         /* libvirt: Finish's error replaces "migration failed" when it says more. */
-        bool better = !ddom && perform_err.code == VIR_ERR_OPERATION_FAILED &&
-                      finish_err.code && finish_err.code != VIR_ERR_MIGRATE_FINISH_OK;
+        bool better = !ddom && perform_err.code == VIR_ERR_OPERATION_FAILED && finish_err.code &&
+                      finish_err.code != VIR_ERR_MIGRATE_FINISH_OK;
         *err = better ? finish_err : perform_err;
     } else if (!ddom) {
         *err = finish_err;
@@ -172,8 +173,8 @@ out:
 }
 
 int vir_domain_migrate_to_uri3(vir_domain *dom, const char *dconnuri,
-                               const vir_typed_parameter *params, int nparams,
-                               unsigned int flags, vir_error *err)
+                               const vir_typed_parameter *params, int nparams, unsigned int flags,
+                               vir_error *err)
 {
     CHECK(dom, -1);
     if (!(flags & VIR_MIGRATE_PEER2PEER))
@@ -183,20 +184,20 @@ int vir_domain_migrate_to_uri3(vir_domain *dom, const char *dconnuri,
         return vir_report(err, VIR_ERR_INVALID_ARG, "%s",
                           "dconnuri in virDomainMigrateToURI3 must not be NULL");
     NEED(dom->conn, migrate_perform3, "virDomainMigrateToURI3", -1);
-    return dom->conn->driver->migrate_perform3(dom, dconnuri, params, nparams, NULL, 0, NULL,
-                                               NULL, flags, err);
+    return dom->conn->driver->migrate_perform3(dom, dconnuri, params, nparams, NULL, 0, NULL, NULL,
+                                               flags, err);
 }
 
-int vir_domain_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms,
-                                        unsigned int flags, vir_error *err)
+int vir_domain_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms, unsigned int flags,
+                                        vir_error *err)
 {
     CHECK(dom, -1);
     NEED(dom->conn, migrate_set_max_downtime, "virDomainMigrateSetMaxDowntime", -1);
     return dom->conn->driver->migrate_set_max_downtime(dom, ms, flags, err);
 }
 
-int vir_domain_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms,
-                                        unsigned int flags, vir_error *err)
+int vir_domain_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms, unsigned int flags,
+                                        vir_error *err)
 {
     CHECK(dom, -1);
     NEED(dom->conn, migrate_get_max_downtime, "virDomainMigrateGetMaxDowntime", -1);
@@ -211,16 +212,16 @@ int vir_domain_migrate_set_max_speed(vir_domain *dom, unsigned long bandwidth, u
     return dom->conn->driver->migrate_set_max_speed(dom, bandwidth, flags, err);
 }
 
-int vir_domain_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth,
-                                     unsigned int flags, vir_error *err)
+int vir_domain_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth, unsigned int flags,
+                                     vir_error *err)
 {
     CHECK(dom, -1);
     NEED(dom->conn, migrate_get_max_speed, "virDomainMigrateGetMaxSpeed", -1);
     return dom->conn->driver->migrate_get_max_speed(dom, bandwidth, flags, err);
 }
 
-int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params,
-                             int *nparams, unsigned int flags, vir_error *err)
+int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params, int *nparams,
+                             unsigned int flags, vir_error *err)
 {
     CHECK(dom, -1);
     NEED(dom->conn, get_job_stats, "virDomainGetJobStats", -1);

@@ -780,7 +780,6 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
 }
 
-
 /* ---- migration ---- */
 
 static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n)
@@ -837,8 +836,7 @@ static char *remote_migrate_begin3(vir_domain *dom, const vir_typed_parameter *p
                                    unsigned int flags, vir_error *err)
 {
     struct remote_domain_migrate_begin3_params_args a = {
-        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams,
-        .flags = flags};
+        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams, .flags = flags};
     to_wire(dom, &a.dom);
     struct remote_domain_migrate_begin3_params_ret r = {0};
     int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3_PARAMS, &a, &r, err);
@@ -854,9 +852,12 @@ static int remote_migrate_prepare3(vir_connect *dconn, const vir_typed_parameter
                                    uint8_t **cookie_out, uint32_t *cookie_out_len, char **uri_out,
                                    unsigned int flags, vir_error *err)
 {
-    struct remote_domain_migrate_prepare3_params_args a = {
-        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams,
-        .cookie_in = (uint8_t *)cookie_in, .cookie_in_len = cookie_in_len, .flags = flags};
+    struct remote_domain_migrate_prepare3_params_args a = {.params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags};
     struct remote_domain_migrate_prepare3_params_ret r = {0};
     int rc = call(dconn, REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS, &a, &r, err);
     params_free_wire(a.params, nparams);
@@ -873,10 +874,13 @@ static int remote_migrate_perform3(vir_domain *dom, const char *dconnuri,
                                    uint8_t **cookie_out, uint32_t *cookie_out_len,
                                    unsigned int flags, vir_error *err)
 {
-    struct remote_domain_migrate_perform3_params_args a = {
-        .dconnuri = (char *)dconnuri, .params = params_to_wire(params, nparams),
-        .params_len = (uint32_t)nparams, .cookie_in = (uint8_t *)cookie_in,
-        .cookie_in_len = cookie_in_len, .flags = flags};
+    struct remote_domain_migrate_perform3_params_args a = {.dconnuri = (char *)dconnuri,
+                                                           .params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags};
     to_wire(dom, &a.dom);
     struct remote_domain_migrate_perform3_params_ret r = {0};
     int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS, &a, &r, err);
@@ -893,10 +897,12 @@ static vir_domain *remote_migrate_finish3(vir_connect *dconn, const vir_typed_pa
                                           uint32_t *cookie_out_len, unsigned int flags,
                                           int cancelled, vir_error *err)
 {
-    struct remote_domain_migrate_finish3_params_args a = {
-        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams,
-        .cookie_in = (uint8_t *)cookie_in, .cookie_in_len = cookie_in_len, .flags = flags,
-        .cancelled = cancelled};
+    struct remote_domain_migrate_finish3_params_args a = {.params = params_to_wire(params, nparams),
+                                                          .params_len = (uint32_t)nparams,
+                                                          .cookie_in = (uint8_t *)cookie_in,
+                                                          .cookie_in_len = cookie_in_len,
+                                                          .flags = flags,
+                                                          .cancelled = cancelled};
     struct remote_domain_migrate_finish3_params_ret r = {0};
     int rc = call(dconn, REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS, &a, &r, err);
     params_free_wire(a.params, nparams);
@@ -914,10 +920,13 @@ static int remote_migrate_confirm3(vir_domain *dom, const vir_typed_parameter *p
                                    const uint8_t *cookie_in, uint32_t cookie_in_len,
                                    unsigned int flags, int cancelled, vir_error *err)
 {
-    struct remote_domain_migrate_confirm3_params_args a = {
-        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams,
-        .cookie_in = (uint8_t *)cookie_in, .cookie_in_len = cookie_in_len, .flags = flags,
-        .cancelled = cancelled};
+    struct remote_domain_migrate_confirm3_params_args a = {.params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags,
+                                                           .cancelled = cancelled};
     to_wire(dom, &a.dom);
     int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_CONFIRM3_PARAMS, &a, NULL, err);
     params_free_wire(a.params, nparams);

@@ -238,6 +238,41 @@ try:
          "B: its definition is stored")
     t.ok(ticks_on(b, 2), "mg ticks on B")
 
+    # ---- vsh: B -> A client-driven, then A -> B peer-to-peer ----
+    r = b.vsh("migrate", "--live", "--verbose", "mg", a.vsh_uri, "--listen-address", a.addr,
+              timeout=300)
+    t.ok(r.returncode == 0 and "Migration: [100 %]" in r.stderr,
+         "vsh migrate --live --verbose B -> A (client-driven)", r.stdout + r.stderr)
+    t.ok(a.state("mg") == "running (migrated)" and b.state("mg") == "shut off (migrated)",
+         "A: running (migrated); B: shut off (migrated), still defined",
+         a.state("mg") + " / " + b.state("mg"))
+    last_b = last_tick(b)
+    t.ok(ticks_on(a, 2) and [x for x in ticks(a.console_log("mg")) if x > last_b][:1] ==
+         [last_b + 1], "ticks consecutive across the vsh hop (B's last %d)" % last_b)
+    x, y = (b.virsh("domjobinfo", "mg", "--completed", "--keep-completed"),
+            b.vsh("domjobinfo", "mg", "--completed", "--keep-completed"))
+    t.ok(x.returncode == 0 and (x.stdout, x.stderr) == (y.stdout, y.stderr) and
+         "Outgoing migration" in x.stdout, "domjobinfo --completed: vsh prints what virsh does",
+         "virsh:\n" + x.stdout + x.stderr + "vsh:\n" + y.stdout + y.stderr)
+    for cmd in (["migrate-getmaxdowntime", "mg"], ["migrate-getspeed", "mg"],
+                ["domjobinfo", "mg"]):
+        x, y = a.virsh(*cmd), a.vsh(*cmd)
+        t.ok(x.returncode == 0 and (x.stdout, x.stderr) == (y.stdout, y.stderr),
+             "vsh and virsh agree: " + " ".join(cmd), x.stdout + "/" + y.stdout + y.stderr)
+    r1, r2 = a.vsh("migrate-setmaxdowntime", "mg", "0"), a.virsh("migrate-setmaxdowntime", "mg",
+                                                                 "0")
+    t.ok(r1.returncode == 1 and (r1.stdout, r1.stderr) == (r2.stdout, r2.stderr),
+         "migrate-setmaxdowntime 0: the same refusal from vsh and virsh", r1.stderr + r2.stderr)
+    last_a = last_tick(a)
+    r = a.vsh("migrate", "--live", "--p2p", "mg", b.vsh_uri, "--listen-address", b.addr,
+              timeout=300)
+    t.ok(r.returncode == 0, "vsh migrate --live --p2p A -> B", r.stdout + r.stderr)
+    t.ok(b.state("mg") == "running (migrated)" and not listed(a, "mg"),
+         "B: running (migrated); A: the transient mg is gone", b.state("mg"))
+    last_a = last_tick(a)
+    t.ok(ticks_on(b, 2) and [x for x in ticks(b.console_log("mg")) if x > last_a][:1] ==
+         [last_a + 1], "ticks consecutive across the vsh peer-to-peer hop")
+
     # ---- offline ----
     off_xml = domain_xml("off", GUEST, "tests=state", memory_mib=64)
     a.virsh("define", a.write("off.xml", off_xml))
