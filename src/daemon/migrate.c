@@ -68,6 +68,7 @@ void vd_mig_args_free(struct vd_mig_args *a)
     free(a->persistent_xml);
     free(a->listen_address);
     free(a->dconnuri);
+    free(a->cookie_in);
     free(a->xml);
     free(a->uri_out);
     free(a->cookie_out);
@@ -525,8 +526,23 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
     set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION);
     vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
                       VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED);
+    /* As libvirt's: the source's figures travel to the destination in the cookie, so its
+     * domjobinfo --completed has them too. */
+    char *base = cookie(dom);
+    char *end = strstr(base, "</qemu-migration>");
+    if (end)
+        *end = 0;
     free(p->a->cookie_out);
-    p->a->cookie_out = cookie(dom);
+    p->a->cookie_out = xasprintf("%s  <statistics>\n    <time_elapsed>%llu</time_elapsed>\n"
+                                 "    <downtime>%llu</downtime>\n"
+                                 "    <memory_processed>%llu</memory_processed>\n"
+                                 "    <memory_total>%llu</memory_total>\n"
+                                 "  </statistics>\n</qemu-migration>\n",
+                                 base, (unsigned long long)st->elapsed_ms,
+                                 (unsigned long long)st->downtime_ms,
+                                 (unsigned long long)st->mem_processed,
+                                 (unsigned long long)st->mem_total);
+    free(base);
     log_info("domain '%s': migration stream sent", dom->def->name);
     perform_end(p, 0, 0, NULL);
 }
@@ -877,6 +893,40 @@ static void finish_resumed(void *opaque, int r, const char *error)
     vd_job_done(job);
 }
 
+/* One number of the source cookie's <statistics>, if it is there. */
+static bool cookie_number(const char *stats, const char *name, uint64_t *out)
+{
+    char open_tag[48];
+    snprintf(open_tag, sizeof(open_tag), "<%s>", name);
+    const char *p = strstr(stats, open_tag);
+    if (!p)
+        return false;
+    p += strlen(open_tag);
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (end == p || strncmp(end, "</", 2) != 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The source's figures (libvirt's cookie <statistics>) into the destination's job stats. */
+static void cookie_statistics(const char *cookie_in, struct vd_job_stats *st)
+{
+    const char *stats = cookie_in ? strstr(cookie_in, "<statistics>") : NULL;
+    if (!stats)
+        return;
+    uint64_t v;
+    if (cookie_number(stats, "time_elapsed", &v))
+        st->elapsed_ms = v;
+    if (cookie_number(stats, "downtime", &v)) {
+        st->downtime_ms = v;
+        st->have_downtime = true;
+    }
+    if (cookie_number(stats, "memory_processed", &v))
+        st->mem_processed = st->data_processed = v;
+}
+
 void vd_migrate_job_finish(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
@@ -906,6 +956,7 @@ void vd_migrate_job_finish(struct vd_job *job)
     st->mem_total = st->data_total = dom->def->memory_kib * 1024;
     free(dom->job_completed);
     dom->job_completed = st;
+    cookie_statistics(a->cookie_in, st);
     if ((a->flags & VD_MIGRATE_PERSIST_DEST) && make_persistent(dom, a, &err) < 0) {
         /* libvirt: the domain runs on, and the error says the definition did not move */
         vd_job_fail(job, VIR_ERR_MIGRATE_PERSIST_FAILED, "%s", verr_msg(&err));

@@ -73,6 +73,7 @@ struct vd_mig_args {
     uint64_t bandwidth;   /* bandwidth, MiB/s (0: not given) */
     bool cancelled;       /* Finish, Confirm */
     char *dconnuri;       /* Perform of a peer-to-peer migration */
+    char *cookie_in;      /* Finish: the source's cookie (its statistics), NUL-terminated */
     /* results */
     char *xml;        /* Begin: the domain XML the destination runs */
     char *uri_out;    /* Prepare: where the source sends the stream */

@@ -247,6 +247,8 @@ static int finish(struct vd_call *c)
     if (!a)
         return -1;
     a->cancelled = in->cancelled != 0;
+    if (in->cookie_in_len)
+        a->cookie_in = xstrndup((const char *)in->cookie_in, in->cookie_in_len);
     if (!a->dname || !*a->dname) {
         vd_mig_args_free(a);
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: missing domain name");
@@ -414,9 +416,11 @@ static void p2p_performed(void *opaque, int r, int code, const char *message)
     fa.params = dest_params(a, dname, &fa.params_len);
     fa.flags = a->flags & ~(unsigned)(VD_MIGRATE_ABORT_ON_ERROR | VD_MIGRATE_AUTO_CONVERGE);
     fa.cancelled = r < 0;
+    set_cookie(&fa.cookie_in, &fa.cookie_in_len, a->cookie_out);
     struct remote_domain_migrate_finish3_params_ret fr = {0};
     int fr_r = p2p_call(p, REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS, &fa, &fr);
     free_params(fa.params, fa.params_len);
+    free(fa.cookie_in);
     if (fr_r == 0)
         remote_domain_migrate_finish3_params_ret_free(&fr);
     /* Finish's answer decides: the destination runs it, or nobody there does. */

@@ -187,6 +187,11 @@ try:
          re.search(r"Operation:\s+Outgoing migration", r.stdout) and
          re.search(r"Total downtime:\s+\d+\s+ms", r.stdout),
          "A: domjobinfo --completed: an outgoing migration, its downtime", r.stdout + r.stderr)
+    r = b.virsh("domjobinfo", "mg", "--completed", "--keep-completed")
+    t.ok(r.returncode == 0 and re.search(r"Operation:\s+Incoming migration", r.stdout) and
+         re.search(r"Total downtime:\s+\d+\s+ms", r.stdout),
+         "B: domjobinfo --completed: an incoming migration, the downtime the source measured",
+         r.stdout + r.stderr)
     r = b.virsh("migrate-getmaxdowntime", "mg")
     t.ok(r.returncode == 0 and r.stdout.strip() == "300",
          "B: the downtime limit is the destination's own (300 ms)", r.stdout + r.stderr)
