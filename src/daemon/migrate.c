@@ -51,6 +51,14 @@ struct vd_migration {
     int stream_fd; /* source: the connection to the destination while sending */
 };
 
+/* Wall-clock milliseconds: what two hosts compare (libvirt's cookie <stopped>). */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -533,13 +541,15 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
     if (end)
         *end = 0;
     free(p->a->cookie_out);
+    uint64_t stopped = wall_ms() - st->downtime_ms; /* when the vCPUs stopped */
     p->a->cookie_out = xasprintf("%s  <statistics>\n    <time_elapsed>%llu</time_elapsed>\n"
+                                 "    <stopped>%llu</stopped>\n"
                                  "    <downtime>%llu</downtime>\n"
                                  "    <memory_processed>%llu</memory_processed>\n"
                                  "    <memory_total>%llu</memory_total>\n"
                                  "  </statistics>\n</qemu-migration>\n",
                                  base, (unsigned long long)st->elapsed_ms,
-                                 (unsigned long long)st->downtime_ms,
+                                 (unsigned long long)stopped, (unsigned long long)st->downtime_ms,
                                  (unsigned long long)st->mem_processed,
                                  (unsigned long long)st->mem_total);
     free(base);
@@ -886,6 +896,14 @@ static void finish_resumed(void *opaque, int r, const char *error)
         vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: resume failed: %s", error);
         return;
     }
+    /* As libvirt's destination: the downtime the guest saw is from the moment the source
+     * stopped its vCPUs (the cookie's <stopped>) to now, when they run here. */
+    struct vd_job_stats *st = dom->job_completed;
+    uint64_t now = wall_ms();
+    if (st && st->stopped_wall_ms && now >= st->stopped_wall_ms) {
+        st->downtime_ms = now - st->stopped_wall_ms;
+        st->have_downtime = true;
+    }
     set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
     vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
                       VIR_DOMAIN_EVENT_RESUMED_MIGRATED);
@@ -925,6 +943,8 @@ static void cookie_statistics(const char *cookie_in, struct vd_job_stats *st)
     }
     if (cookie_number(stats, "memory_processed", &v))
         st->mem_processed = st->data_processed = v;
+    if (cookie_number(stats, "stopped", &v))
+        st->stopped_wall_ms = v;
 }
 
 void vd_migrate_job_finish(struct vd_job *job)

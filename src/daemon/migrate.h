@@ -88,6 +88,7 @@ struct vd_job_stats {
     uint64_t elapsed_ms, downtime_ms, setup_ms;
     uint64_t data_total, data_processed, data_remaining;
     uint64_t mem_total, mem_processed, mem_remaining, mem_bps;
+    uint64_t stopped_wall_ms; /* destination: when the source stopped the vCPUs (cookie) */
     bool have_downtime, success;
 };
 
