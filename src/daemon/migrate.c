@@ -542,16 +542,16 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
         *end = 0;
     free(p->a->cookie_out);
     uint64_t stopped = wall_ms() - st->downtime_ms; /* when the vCPUs stopped */
-    p->a->cookie_out = xasprintf("%s  <statistics>\n    <time_elapsed>%llu</time_elapsed>\n"
-                                 "    <stopped>%llu</stopped>\n"
-                                 "    <downtime>%llu</downtime>\n"
-                                 "    <memory_processed>%llu</memory_processed>\n"
-                                 "    <memory_total>%llu</memory_total>\n"
-                                 "  </statistics>\n</qemu-migration>\n",
-                                 base, (unsigned long long)st->elapsed_ms,
-                                 (unsigned long long)stopped, (unsigned long long)st->downtime_ms,
-                                 (unsigned long long)st->mem_processed,
-                                 (unsigned long long)st->mem_total);
+    p->a->cookie_out =
+        xasprintf("%s  <statistics>\n    <time_elapsed>%llu</time_elapsed>\n"
+                  "    <stopped>%llu</stopped>\n"
+                  "    <downtime>%llu</downtime>\n"
+                  "    <memory_processed>%llu</memory_processed>\n"
+                  "    <memory_total>%llu</memory_total>\n"
+                  "  </statistics>\n</qemu-migration>\n",
+                  base, (unsigned long long)st->elapsed_ms, (unsigned long long)stopped,
+                  (unsigned long long)st->downtime_ms, (unsigned long long)st->mem_processed,
+                  (unsigned long long)st->mem_total);
     free(base);
     log_info("domain '%s': migration stream sent", dom->def->name);
     perform_end(p, 0, 0, NULL);

@@ -86,7 +86,7 @@ exec "%s" "$@"
 fabric = None
 hosts = []
 events = []
-names = ["mg", "uns", "off"]
+names = ["mg", "mgx", "uns", "off"]
 try:
     fabric = Fabric(2)
     a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
@@ -325,21 +325,34 @@ try:
          r.stdout + r.stderr)
     a.virsh("destroy", "uns")
 
-    # ---- the guest's own end: its checks pass on B ----
+    # ---- B -> A with --suspend --dname: paused under its new name ----
+    r = b.virsh("migrate", "--live", "--suspend", "--dname", "mgx", "mg", a.uri,
+                "--listen-address", a.addr, timeout=300)
+    t.ok(r.returncode == 0, "virsh migrate --suspend --dname mgx B -> A", r.stdout + r.stderr)
+    t.ok(a.state("mgx") == "paused (user)" and b.state("mg") == "shut off (migrated)",
+         "A: mgx paused (--suspend); B: mg shut off (migrated)",
+         a.state("mgx") + " / " + b.state("mg"))
+    last_b = last_tick(b)
+    r = a.virsh("resume", "mgx")
+    t.ok(r.returncode == 0 and ticks_on(a, 2, "mgx") and
+         ticks(a.console_log("mgx"))[:1] == [last_b + 1],
+         "resumed, mgx ticks on from B's last tick %d" % last_b, r.stderr)
+
+    # ---- the guest's own end: its checks pass on A ----
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(b.uri)
+    conn = libvirt.open(a.uri)
     stream = conn.newStream(0)
-    conn.lookupByName("mg").openConsole(None, stream, 0)
+    conn.lookupByName("mgx").openConsole(None, stream, 0)
     stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log("mg"), re.M) and
-                    "1.." in b.console_log("mg"), 600)
-    log = b.console_log("mg")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mgx"), re.M) and
+                    "1.." in a.console_log("mgx"), 600)
+    log = a.console_log("mgx")
     try:
         stream.abort()
     except libvirt.libvirtError:
         pass
     conn.close()
-    t.ok(done and "not ok" not in log, "the guest's final checks pass on B",
+    t.ok(done and "not ok" not in log, "the guest's final checks pass after six hops",
          log[-800:])
 
     # ---- events, with libvirt's details ----
