@@ -37,6 +37,8 @@
 /* libvirt's default migration port range (qemu.conf migration_port_min/max). */
 #define PORT_MIN 49152
 #define PORT_MAX 49215
+/* How long a prepared destination waits for the source's stream to connect. */
+#define INCOMING_WAIT_S 120
 /* How long the source waits for the destination's port to answer. */
 #define CONNECT_TIMEOUT_MS 10000
 
@@ -48,7 +50,8 @@ struct vd_migration {
     uint64_t started_ms;
     int listen_fd; /* destination: waiting for the source's connection, or -1 */
     struct loop_watch *watch;
-    int stream_fd; /* source: the connection to the destination while sending */
+    struct loop_timer *timer; /* destination: gives up on a source that never connects */
+    int stream_fd;            /* source: the connection to the destination while sending */
 };
 
 /* Wall-clock milliseconds: what two hosts compare (libvirt's cookie <stopped>). */
@@ -90,6 +93,7 @@ void vd_migration_free(struct vd_domain *dom)
         return;
     if (m->watch)
         loop_watch_remove(m->watch);
+    loop_timer_free(m->timer);
     if (m->listen_fd >= 0)
         close(m->listen_fd);
     if (m->stream_fd >= 0)
@@ -341,6 +345,21 @@ static void incoming_accept(struct loop *loop, int fd, unsigned events, void *op
     vd_job_submit(job);
 }
 
+/* No stream came (the client or the source went away after Prepare): the transient domain and
+ * its port go, as libvirt ends an incoming migration whose client has gone. */
+static void incoming_timeout(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct vd_domain *dom = opaque;
+    if (!dom->mig || dom->mig->listen_fd < 0)
+        return;
+    log_warn("domain '%s': no migration stream arrived in %d s; incoming migration abandoned",
+             dom->def->name, INCOMING_WAIT_S);
+    vd_migration_free(dom);
+    if (!vd_domain_is_active(dom) && !dom->persistent && !dom->job)
+        vd_domain_forget(dom->daemon, dom);
+}
+
 int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
                        int *code, struct verr *err)
 {
@@ -412,6 +431,8 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
             vd_domain_forget(d, dom);
         return -EIO;
     }
+    m->timer = loop_timer_new(d->loop, incoming_timeout, dom);
+    loop_timer_arm(m->timer, (uint64_t)INCOMING_WAIT_S * 1000000000ull, 0);
     if (!a->uri) {
         /* Where the source connects: the listen address when it names one, else this
          * host's name (as libvirt: hosts in network namespaces pass --listen-address or
