@@ -93,6 +93,10 @@ vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
                    "use vir_domain_migrate_to_uri3 for a peer-to-peer migration");
         return NULL;
     }
+    if (flags & VIR_MIGRATE_CHANGE_PROTECTION) { /* libvirt's client, for a driver without it */
+        vir_report(err, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s", "cannot enforce change protection");
+        return NULL;
+    }
     const struct vir_driver *sd = dom->conn->driver, *dd = dconn->driver;
     if (!sd->migrate_begin3 || !sd->migrate_perform3 || !sd->migrate_confirm3 ||
         !dd->migrate_prepare3 || !dd->migrate_finish3) {

@@ -143,6 +143,15 @@ try:
     t.ok(r.returncode == 1 and
          "argument unsupported: parameter 'migrate_disks' not supported" in r.stderr and
          running_on(a), "--migrate-disks: libvirt's 'parameter not supported'", r.stderr)
+    r = a.virsh("migrate", "--live", "--abort-on-error", "mg", b.uri)
+    t.ok(r.returncode == 1 and "Operation not supported: --abort-on-error" in r.stderr and
+         running_on(a), "--abort-on-error is refused (no I/O error reports yet)", r.stderr)
+    for opt in ("--change-protection", "--copy-storage-all"):
+        x = a.virsh("migrate", "--live", opt, "mg", b.uri)
+        y = a.vsh("migrate", "--live", opt, "mg", b.vsh_uri)
+        t.ok(x.returncode == 1 and (x.returncode, x.stdout, x.stderr) ==
+             (y.returncode, y.stdout, y.stderr), "virsh and vsh refuse %s alike" % opt,
+             "virsh: %r\nvsh:   %r" % (x.stderr, y.stderr))
     r = a.virsh("migrate", "--offline", "mg", b.uri)
     t.ok(r.returncode == 1 and "offline migration must be specified with the persistent flag" in
          r.stderr and running_on(a), "--offline without --persistent is refused", r.stderr)
