@@ -384,6 +384,14 @@ finally:
     for p in events:
         if p.poll() is None:
             p.kill()
+    for h in hosts:  # a sanitizer's report (the ASan build) is a failure too
+        for name in names:
+            if h.proc and h.virsh("domstate", name).returncode == 0:
+                h.virsh("destroy", name)
+        rc = h.stop()
+        log = open(os.path.join(h.tmp, "vireod.out"), errors="replace").read()
+        t.ok(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
+             "vireod on %s exits cleanly, no sanitizer report" % h.ns, log[-3000:])
     if t.failed:
         for h in hosts:
             h.dump_log()
