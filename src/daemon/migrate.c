@@ -52,7 +52,21 @@ struct vd_migration {
     struct loop_watch *watch;
     struct loop_timer *timer; /* destination: gives up on a source that never connects */
     int stream_fd;            /* source: the connection to the destination while sending */
+    /* source: the VMM's figures while the stream runs (query-migrate, every POLL_MS) */
+    struct loop_timer *poll;
+    struct poll_ctx *query; /* a query-migrate whose answer has not come, or NULL */
+    bool have_figures;
+    uint64_t transferred, remaining, total;
 };
+
+/* A query-migrate in flight: its answer finds the migration through here, or nothing when the
+ * migration ended meanwhile (dom NULL). */
+struct poll_ctx {
+    struct vd_domain *dom;
+};
+
+/* How often domjobinfo's figures are refreshed while the stream runs. */
+#define POLL_MS 200
 
 /* Wall-clock milliseconds: what two hosts compare (libvirt's cookie <stopped>). */
 static uint64_t wall_ms(void)
@@ -94,6 +108,9 @@ void vd_migration_free(struct vd_domain *dom)
     if (m->watch)
         loop_watch_remove(m->watch);
     loop_timer_free(m->timer);
+    loop_timer_free(m->poll);
+    if (m->query)
+        m->query->dom = NULL; /* its answer is dropped when it comes */
     if (m->listen_fd >= 0)
         close(m->listen_fd);
     if (m->stream_fd >= 0)
@@ -592,6 +609,8 @@ static void perform_sent(void *opaque, int r, const char *error)
     struct vd_domain *dom = p->dom;
     if (dom->mig) {
         dom->mig->performing = false;
+        if (dom->mig->poll)
+            loop_timer_disarm(dom->mig->poll);
         if (dom->mig->stream_fd >= 0)
             close(dom->mig->stream_fd);
         dom->mig->stream_fd = -1;
@@ -613,6 +632,48 @@ static void perform_sent(void *opaque, int r, const char *error)
     if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
                                             perform_stats, p, &err) < 0)
         perform_stats(p, -EIO, NULL, NULL);
+}
+
+static void poll_answer(void *opaque, int r, const char *text, const char *error)
+{
+    (void)error;
+    struct poll_ctx *q = opaque;
+    struct vd_domain *dom = q->dom;
+    free(q);
+    if (!dom || !dom->mig)
+        return;
+    struct vd_migration *m = dom->mig;
+    m->query = NULL;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *ram, *v;
+    if (o && json_object_object_get_ex(o, "return", &ret) &&
+        json_object_object_get_ex(ret, "ram", &ram)) {
+        if (json_object_object_get_ex(ram, "transferred", &v))
+            m->transferred = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ram, "remaining", &v))
+            m->remaining = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ram, "total", &v))
+            m->total = (uint64_t)json_object_get_int64(v);
+        m->have_figures = true;
+    }
+    json_object_put(o);
+}
+
+static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct vd_domain *dom = opaque;
+    struct vd_migration *m = dom->mig;
+    if (!m || !m->performing || m->query || !dom->vmm)
+        return;
+    struct poll_ctx *q = xcalloc(1, sizeof(*q));
+    q->dom = dom;
+    struct verr err = {0};
+    if (vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false, poll_answer, q,
+                               &err) < 0) {
+        free(q);
+        return;
+    }
+    m->query = q;
 }
 
 /* The steps before the stream: the tunables into the VMM, then migrate. */
@@ -673,7 +734,10 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
     if (vd_vmm_save(dom->vmm, dom->mig->stream_fd, perform_sent, p, &err) < 0) {
         dom->mig->performing = false;
         perform_failed(p, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+        return;
     }
+    dom->mig->poll = loop_timer_new(dom->daemon->loop, poll_tick, dom);
+    loop_timer_arm(dom->mig->poll, POLL_MS * 1000000ull, POLL_MS * 1000000ull);
 }
 
 /* A TCP connection to host:port within CONNECT_TIMEOUT_MS. */
@@ -1041,8 +1105,18 @@ void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_s
     st->operation = m->incoming ? VD_JOB_OPERATION_MIGRATION_IN : VD_JOB_OPERATION_MIGRATION_OUT;
     st->elapsed_ms = now_ms() - m->started_ms;
     st->mem_total = st->data_total = dom->def->memory_kib * 1024;
-    /* TODO(#13): the bytes sent so far (query-migrate) while the stream runs. */
     st->mem_remaining = st->data_remaining = st->mem_total;
+    if (m->have_figures) { /* the VMM's, as of its last query-migrate */
+        if (m->total)
+            st->mem_total = st->data_total = m->total;
+        st->mem_processed = st->data_processed = m->transferred;
+        /* A stop-and-copy stream reports nothing remaining while it runs: what is left is
+         * then the RAM not yet gone through (zero pages included, which are not sent). */
+        uint64_t left = m->remaining                     ? m->remaining
+                        : st->mem_total > m->transferred ? st->mem_total - m->transferred
+                                                         : 0;
+        st->mem_remaining = st->data_remaining = left;
+    }
 }
 
 static void abort_sent(void *opaque, int r, const char *text, const char *error)
