@@ -558,8 +558,11 @@ static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cm
         buf_printf(out, "Try \"help info %s\" for more information\n", info->name);
         return;
     }
-    if (!info->qmp) {
-        info_snapshots(h, out); /* the one info without a QMP command under it */
+    if (!info->qmp) { /* printed by the monitor itself */
+        if (!strcmp(info->name, "usb"))
+            buf_printf(out, "Error: USB support not enabled\n"); /* vireo-vmm has no USB */
+        else
+            info_snapshots(h, out);
         return;
     }
     struct json_object *ret = NULL;

@@ -94,6 +94,7 @@ COMMANDS = [
     "screendump", "screendump /tmp/vireo-hmp-never.ppm",
     "screendump /tmp/vireo-hmp-never.ppm -f png", "screendump /tmp/vireo-hmp-never.ppm nosuch",
     "screendump /tmp/vireo-hmp-never.ppm blk0", "screendump /tmp/vireo-hmp-never.ppm blk0 1",
+    "info vnc", "info usb", "help info vnc", "help info usb", "help info blockstats",
 ]
 
 # savevm, loadvm, delvm and info snapshots on two qcow2 disks (sizes, dates, clocks and the
