@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/server.h"
+#include "daemon/storage.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -406,6 +408,9 @@ int main(int argc, char **argv)
     vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
+    struct vd_storage storage = {0};
+    vd_storage_init(&d, &storage);
+    d.storage = &storage;
     vd_domain_reattach_all(&d);
     vd_domain_autostart_all(&d);
     loop_watch_signal(d.loop, SIGTERM, on_quit_signal, &d, &err);
@@ -430,7 +435,10 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_storage_streams_end(&storage);
     vd_server_stop(&d);
+    d.storage = NULL;
+    vd_storage_fini(&storage);
     vd_index_free(&d);
     vd_store_fini(&d);
     loop_free(d.loop);
