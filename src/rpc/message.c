@@ -257,20 +257,36 @@ bool rpc_writer_pending(const struct rpc_writer *w)
     return w->head != NULL;
 }
 
+static ssize_t fd_send(void *ctx, const void *data, size_t len, struct verr *err)
+{
+    int fd = *(int *)ctx;
+    for (;;) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK)
+            n = write(fd, data, len);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return verr_errno(err, errno, "cannot write to socket");
+    }
+}
+
 int rpc_writer_flush(struct rpc_writer *w, int fd, struct verr *err)
+{
+    return rpc_writer_flush_with(w, fd_send, &fd, err);
+}
+
+int rpc_writer_flush_with(struct rpc_writer *w, rpc_send_fn send_fn, void *ctx, struct verr *err)
 {
     while (w->head) {
         struct rpc_wbuf *wb = w->head;
-        ssize_t n = send(fd, wb->data + w->off, wb->len - w->off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, wb->data + w->off, wb->len - w->off);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 1;
-            if (errno == EINTR)
-                continue;
-            return verr_errno(err, errno, "cannot write to socket");
-        }
+        ssize_t n = send_fn(ctx, wb->data + w->off, wb->len - w->off, err);
+        if (n == -EAGAIN)
+            return 1;
+        if (n < 0)
+            return (int)n;
         w->off += (size_t)n;
         w->queued -= (size_t)n;
         if (w->off == wb->len) {
