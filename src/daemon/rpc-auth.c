@@ -105,8 +105,8 @@ static int sasl_done(struct vd_call *c)
     }
     if (ssf && cl->transport == VD_TRANSPORT_TCP)
         cl->sasl_layer_next = true;
-    log_info("client %s: SASL user '%s' authenticated (security layer %u bits)", who(cl), user,
-             ssf);
+    log_info("client %s: SASL user '%s' authenticated with %s (security layer %u bits)", who(cl),
+             user, vd_sasl_mech(cl->sasl), ssf);
     return 0;
 }
 

@@ -161,6 +161,14 @@ const char *vd_sasl_username(struct vd_sasl_conn *c)
     return v;
 }
 
+const char *vd_sasl_mech(struct vd_sasl_conn *c)
+{
+    const void *v = NULL;
+    if (sasl_getprop(c->conn, SASL_MECHNAME, &v) != SASL_OK || !v)
+        return "?";
+    return v;
+}
+
 unsigned vd_sasl_ssf(struct vd_sasl_conn *c)
 {
     const void *v = NULL;

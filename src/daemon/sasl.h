@@ -45,6 +45,8 @@ int vd_sasl_mechlist(struct vd_sasl_conn *c, char **out, struct verr *err);
 int vd_sasl_step(struct vd_sasl_conn *c, const char *mech, const char *in, size_t in_len,
                  const char **out, size_t *out_len, struct verr *err);
 const char *vd_sasl_username(struct vd_sasl_conn *c);
+/* The mechanism in use ("SCRAM-SHA-256"). */
+const char *vd_sasl_mech(struct vd_sasl_conn *c);
 /* The negotiated security layer's strength in bits (0: none). */
 unsigned vd_sasl_ssf(struct vd_sasl_conn *c);
 /* Wraps bytes for the layer (appends to out) / unwraps received bytes. */

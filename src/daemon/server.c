@@ -481,6 +481,13 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
     }
     c->auth = ro ? d->auth_unix_ro : d->auth_unix_rw;
     c->auth_pending = c->auth == VD_AUTH_SASL;
+    if (c->auth_pending) {
+        c->sasl = vd_sasl_conn_new(d->sasl, NULL, NULL, 0, &err);
+        if (!c->sasl) {
+            log_error("UNIX client: %s", verr_msg(&err));
+            client_drop(c);
+        }
+    }
 }
 
 static char *sockaddr_text(const struct sockaddr_storage *sa, socklen_t len)
