@@ -29,6 +29,7 @@
 #include "util/mem.h"
 
 static void client_drop(struct vd_client *c);
+static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
@@ -143,11 +144,20 @@ static bool client_full(const struct vd_client *c)
            (unsigned)(c->refs - 1) >= c->d->max_requests;
 }
 
+static void client_resume_cb(void *opaque);
+
 static void client_update_watch(struct vd_client *c)
 {
     if (c->fd < 0 || c->handshaking)
         return;
     bool full = client_full(c);
+    if (!full && c->held.len && !c->resume_queued) {
+        /* Calls read before the pause wait in held: no socket event will
+         * come for them. */
+        c->resume_queued = true;
+        vd_client_ref(c);
+        loop_call_soon(c->d->loop, client_resume_cb, c);
+    }
     if (full != c->read_paused && full)
         log_debug("client %s: %zu bytes of replies queued, %d calls in progress: not reading",
                   c->peer ? c->peer : "unix", c->writer.queued, c->refs - 1);
@@ -205,6 +215,7 @@ void vd_client_unref(struct vd_client *c)
     }
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
+    buf_free(&c->held);
     vd_tls_session_free(c->tls);
     vd_sasl_conn_free(c->sasl);
     free(c->peer);
@@ -245,6 +256,12 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
 {
     struct verr err = {0};
     while (len) {
+        if (c->fd >= 0 && client_full(c)) {
+            /* Each reply counts: keep the rest until the client has read. */
+            buf_append(&c->held, data, len);
+            client_update_watch(c);
+            return 0;
+        }
         ssize_t took = rpc_reader_feed(&c->reader, data, len, &err);
         if (took < 0) {
             log_warn("dropping client: %s", verr_msg(&err));
@@ -288,6 +305,28 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
         }
     }
     return 0;
+}
+
+/* Dispatches what was held back while the client was full. */
+static int client_resume(struct vd_client *c)
+{
+    if (!c->held.len)
+        return 0;
+    struct buf held = c->held;
+    c->held = (struct buf)BUF_INIT;
+    int r = vd_client_feed(c, held.data, held.len);
+    buf_free(&held);
+    return r;
+}
+
+static void client_resume_cb(void *opaque)
+{
+    struct vd_client *c = opaque;
+    c->resume_queued = false;
+    if (c->fd >= 0 && !client_full(c) && client_resume(c) == 0 && !c->held.len &&
+        c->tls && vd_tls_pending(c->tls))
+        on_client(c->d->loop, c->fd, LOOP_READ, c);
+    vd_client_unref(c);
 }
 
 /* Received bytes: unwrapped from the SASL layer when there is one. */
@@ -383,6 +422,8 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
         return;
     }
     if (!(events & (LOOP_READ | LOOP_HUP)))
+        return;
+    if (client_resume(c) < 0 || c->held.len)
         return;
     /* One read takes whatever the socket holds (a whole small call, or
      * several pipelined ones); rpc_reader_feed cuts it into messages and

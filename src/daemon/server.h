@@ -52,6 +52,8 @@ struct vd_client {
     bool auth_pending;          /* must authenticate (SASL) before any other call */
     bool opened;                /* CONNECT_OPEN done */
     bool read_paused;           /* too many replies queued or calls in progress */
+    struct buf held;            /* bytes read but not yet dispatched while reading is paused */
+    bool resume_queued;         /* a loop callback will dispatch them */
     enum vd_auth auth;          /* what this client's socket asks for */
     struct vd_sasl_conn *sasl;  /* its SASL exchange and, once done, security layer */
     bool sasl_layer;            /* every byte goes through the SASL layer */

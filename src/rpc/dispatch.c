@@ -99,10 +99,6 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct program *p
                          struct buf *out, struct verr *err)
 {
     struct rpc_error e = {0};
-    /* Authentication and the connection's state come before anything else,
-     * as in libvirtd (an unauthenticated client learns nothing more). */
-    if (d->gate && d->gate(d->ctx, prog == &qemu_program, h->proc, &e) < 0)
-        return reply_error(out, h, &e, err);
     const struct remote_proc *p = prog->lookup(h->proc);
     if (!p || p->is_event) {
         /* A procedure of libvirt's without a codec here is still named. */
@@ -116,6 +112,10 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct program *p
                           h->proc);
         return reply_error(out, h, &e, err);
     }
+    /* Then authentication and the connection's state, as in libvirtd (an
+     * unauthenticated client learns nothing more). */
+    if (d->gate && d->gate(d->ctx, prog == &qemu_program, h->proc, &e) < 0)
+        return reply_error(out, h, &e, err);
     /* libvirt checks read-only access before it looks for a driver method. */
     if (d->readonly && p->writes) {
         rpc_error_read_only(&e, p->api);

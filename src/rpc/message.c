@@ -219,8 +219,13 @@ void rpc_reader_next(struct rpc_reader *r)
 struct rpc_wbuf {
     struct rpc_wbuf *next;
     uint8_t *data;
-    size_t len;
+    size_t len, cap;
 };
+
+/* Small messages are appended to the last queued buffer up to this size,
+ * so that a queue of many small replies (keepalive PONGs) costs what its
+ * bytes do rather than an allocation each. */
+#define RPC_WBUF_COALESCE 65536
 
 void rpc_writer_init(struct rpc_writer *w)
 {
@@ -242,8 +247,21 @@ void rpc_writer_push(struct rpc_writer *w, struct buf *b)
 {
     if (b->len == 0)
         return;
+    struct rpc_wbuf *t = w->tail;
+    if (t && b->len < RPC_WBUF_COALESCE && t->len + b->len <= RPC_WBUF_COALESCE) {
+        if (t->len + b->len > t->cap) {
+            t->cap = RPC_WBUF_COALESCE;
+            t->data = xrealloc(t->data, t->cap);
+        }
+        memcpy(t->data + t->len, b->data, b->len);
+        t->len += b->len;
+        w->queued += b->len;
+        buf_free(b);
+        return;
+    }
     struct rpc_wbuf *wb = xcalloc(1, sizeof(*wb));
     wb->data = (uint8_t *)buf_detach(b, &wb->len);
+    wb->cap = wb->len;
     if (w->tail)
         w->tail->next = wb;
     else
