@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -552,6 +554,9 @@ static void on_accept_tcp(struct loop *loop, int fd, unsigned events, void *opaq
         accept_failed(dd, errno);
         return;
     }
+    /* Calls and replies are small and each waits for the other: no Nagle. */
+    int one = 1;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char *peer_s = sockaddr_text(&peer, plen);
     enum vd_auth auth = l->transport == VD_TRANSPORT_TLS ? dd->auth_tls : dd->auth_tcp;
     bool anon = l->transport == VD_TRANSPORT_TLS || auth == VD_AUTH_SASL;
