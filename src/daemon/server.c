@@ -132,6 +132,7 @@ void vd_server_attach_sink(struct vd_daemon *d)
     d->sink.lifecycle = vd_events_lifecycle;
     d->sink.reboot = vd_events_reboot;
     d->sink.console = vd_console_output;
+    d->sink.monitor_event = vd_qemu_monitor_event;
     d->sink.ctx = d;
 }
 
@@ -215,6 +216,7 @@ void vd_client_unref(struct vd_client *c)
         client_update_watch(c); /* a call ended: reading may resume */
         return;
     }
+    vd_qemu_client_free(c);
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
     buf_free(&c->held);
