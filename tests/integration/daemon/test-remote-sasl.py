@@ -3,7 +3,7 @@
 "vireod" application's vireod.conf under --root, users made with
 saslpasswd2), with the stock virsh and a raw client.
 
-  test-remote-sasl.py VIREOD
+  test-remote-sasl.py VIREOD VSH
 
 Runs in a network namespace of its own. Checked:
  - qemu+tcp:// with a SASL user: the mechanism must give a security layer
@@ -17,7 +17,8 @@ Runs in a network namespace of its own. Checked:
    calls before authentication ("authentication required"), garbage in the
    SASL exchange (an unknown mechanism, bytes that are no DIGEST-MD5
    response, oversized data); the daemon keeps serving the others.
-Prints TAP.
+vsh does the same through libvireo's SASL client, answering from auth.conf
+or asking on stdin as virsh does. Prints TAP.
 """
 import os
 import socket
@@ -30,7 +31,7 @@ import remotelib as rl  # noqa: E402
 from daemonlib import Tap, wait_for  # noqa: E402
 
 rl.enter_netns()
-VIREOD = sys.argv[1]
+VIREOD, VSH = sys.argv[1], sys.argv[2]
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="vireod-sasl-")
 pki = rl.Pki(os.path.join(tmp, "pki"))
@@ -40,10 +41,14 @@ daemons = []
 USERS = {"fred": "fredsecret", "mallory": "mallorysecret"}
 
 
-def virsh(uri, user, password, *args, host="127.0.0.1"):
+def virsh(uri, user, password, *args, host="127.0.0.1", tool="virsh"):
     auth = rl.auth_file(os.path.join(tmp, "auth-%s.conf" % user), user, password, host)
-    return rl.run(["virsh", "-q", "-c", uri] + list(args), timeout=60,
+    return rl.run([tool, "-q", "-c", uri] + list(args), timeout=60,
                   env=dict(os.environ, LC_ALL="C", LIBVIRT_AUTH_FILE=auth))
+
+
+def vsh(uri, user, password, *args, host="127.0.0.1"):
+    return virsh(uri, user, password, *args, host=host, tool=VSH)
 
 
 def start(name, conf, mechs="scram-sha-256 digest-md5"):
@@ -80,6 +85,26 @@ try:
               host="localhost")
     t.ok(r.returncode == 0 and d.log().count("SCRAM-SHA-256") >= 2,
          "auth_unix_rw sasl on the UNIX socket", r.stderr + d.log()[-800:])
+
+    # vsh through libvireo's SASL client.
+    r = vsh(TCP, "fred", "fredsecret", "hostname")
+    t.ok(r.returncode == 0 and r.stdout.strip() == socket.gethostname() and
+         d.log().count("DIGEST-MD5 (security layer 128 bits)") >= 3,
+         "vsh over qemu+tcp:// with DIGEST-MD5 and its security layer", r.stderr + d.log()[-600:])
+    r = vsh(TLS, "fred", "fredsecret", "list", "--all")
+    t.ok(r.returncode == 0 and d.log().count("SCRAM-SHA-256") >= 3,
+         "vsh over qemu+tls:// with SCRAM-SHA-256", r.stderr + d.log()[-600:])
+    r = vsh("vireo+unix:///system?socket=" + d.sock, "fred", "fredsecret", "list",
+            host="localhost")
+    t.ok(r.returncode == 0, "vsh on the UNIX socket with auth_unix_rw sasl", r.stderr)
+    r = rl.run([VSH, "-q", "-c", TCP, "hostname"], input="fred\nfredsecret\n", timeout=60,
+               env=dict(os.environ, LC_ALL="C", LIBVIRT_AUTH_FILE="/nonexistent"))
+    t.ok(r.returncode == 0 and "Please enter your authentication name: Please enter your "
+         "password: " in r.stdout and r.stdout.strip().endswith(socket.gethostname()),
+         "vsh asks for the name and password as virsh does", r.stdout + r.stderr)
+    r = vsh(TCP, "fred", "wrong", "list")
+    t.ok(r.returncode != 0 and "authentication failed" in r.stderr,
+         "vsh with a wrong password: authentication failed", r.stderr)
 
     # Refusals.
     r = virsh(TCP, "fred", "wrong", "list")

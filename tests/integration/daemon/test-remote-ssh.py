@@ -3,7 +3,7 @@
 libvirt's qemu+ssh:// does it: ssh to the host, and there `nc -U` on the
 daemon's UNIX socket (?socket=...&proxy=netcat).
 
-  test-remote-ssh.py VIREOD
+  test-remote-ssh.py VIREOD VSH
 
 Runs in a network namespace of its own with a real sshd (openssh-server)
 listening on 127.0.0.1:22, a throwaway host key (the client knows it: a
@@ -11,7 +11,7 @@ known_hosts file of the test's, through ?command= naming a wrapper that
 passes ssh that file, so nothing is written to the user's ~/.ssh) and an
 authorized key for root. Checked: virsh lists and defines through the
 tunnel; the read-only socket refuses a change as over UNIX; a key the server
-does not know is refused. Prints TAP.
+does not know is refused; vsh does the same over vireo+ssh://. Prints TAP.
 """
 import os
 import shutil
@@ -24,7 +24,7 @@ import remotelib as rl  # noqa: E402
 from daemonlib import Tap, wait_for  # noqa: E402
 
 rl.enter_netns()
-VIREOD = sys.argv[1]
+VIREOD, VSH = sys.argv[1], sys.argv[2]
 SSHD = "/usr/sbin/sshd"
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="vireod-ssh-")
@@ -90,6 +90,14 @@ try:
     r = virsh(uri(d.sock, otherkey), "list")
     t.ok(r.returncode != 0 and "Permission denied" in r.stderr,
          "a key the server does not know is refused", r.stderr)
+    r = rl.run([VSH, "-q", "-c", uri(d.sock).replace("qemu+", "vireo+"), "list", "--all",
+                "--name"], timeout=60, env=dict(os.environ, LC_ALL="C"))
+    t.ok(r.returncode == 0 and r.stdout.split() == ["overssh"], "vsh list over vireo+ssh://",
+         r.stdout + r.stderr)
+    r = rl.run([VSH, "-q", "-c", uri(d.sock + "-ro"), "undefine", "overssh"], timeout=60,
+               env=dict(os.environ, LC_ALL="C"))
+    t.ok(r.returncode != 0 and "read only access prevents" in r.stderr,
+         "vsh through ssh to the read-only socket is refused a change", r.stderr)
     r = virsh(uri(d.sock), "undefine", "overssh")
     t.ok(r.returncode == 0, "undefine over qemu+ssh://", r.stderr)
 finally:

@@ -2,7 +2,7 @@
 """test-remote-tls.py - vireod over TLS with the stock virsh, and the
 certificates it refuses.
 
-  test-remote-tls.py VIREOD
+  test-remote-tls.py VIREOD VSH
 
 Runs in a network namespace of its own (loopback only). A CA, server and
 client certificates are made with certtool and put in libvirt's layout under
@@ -14,7 +14,8 @@ certificate as virsh does, so that the daemon's check is the one tested: the
 daemon closes without libvirt's confirmation byte and logs why), a server
 certificate for another name (refused by virsh), a client stopping in the
 middle of the handshake and idle clients beyond max_anonymous_clients, while
-a connected client keeps working. Prints TAP.
+a connected client keeps working. vsh does the same over vireo+tls:// and
+refuses what virsh refuses. Prints TAP.
 """
 import os
 import socket
@@ -28,7 +29,7 @@ import remotelib  # noqa: E402
 from daemonlib import Tap, wait_for  # noqa: E402
 
 remotelib.enter_netns()
-VIREOD = sys.argv[1]
+VIREOD, VSH = sys.argv[1], sys.argv[2]
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="vireod-tls-")
 pki = remotelib.Pki(os.path.join(tmp, "pki"))
@@ -38,9 +39,13 @@ URI = "qemu+tls://127.0.0.1/system?pkipath=%s"
 daemons = []
 
 
-def virsh(uri, *args):
-    return remotelib.run(["virsh", "-q", "-c", uri] + list(args), timeout=60,
+def virsh(uri, *args, tool="virsh"):
+    return remotelib.run([tool, "-q", "-c", uri] + list(args), timeout=60,
                          env=dict(os.environ, LC_ALL="C"))
+
+
+def vsh(uri, *args):
+    return virsh(uri, *args, tool=VSH)
 
 
 def tls_probe(cert, key=pki.key, server_name="127.0.0.1"):
@@ -81,6 +86,13 @@ try:
     r = virsh(URI % good, "uri")
     t.ok(r.returncode == 0 and r.stdout.strip() == "qemu+tls://127.0.0.1/system?pkipath=" + good,
          "virsh uri over TLS", r.stdout + r.stderr)
+    r = vsh((URI % good).replace("qemu+", "vireo+"), "list", "--all")
+    r2 = virsh(URI % good, "list", "--all")
+    t.ok(r.returncode == 0 and r.stdout == r2.stdout, "vsh lists over vireo+tls:// as virsh does",
+         r.stdout + r.stderr)
+    r = vsh(URI % good, "hostname")
+    t.ok(r.returncode == 0 and r.stdout.strip() == socket.gethostname(),
+         "vsh over qemu+tls:// (the URI virsh takes)", r.stdout + r.stderr)
     t.ok("certificate 'C=GB,O=Vireo,CN=client1' accepted" in d.log(),
          "the daemon logs the client certificate's DN", d.log())
     t.ok(tls_probe(pki.path("client1.pem")) == b"\x01",
@@ -109,6 +121,11 @@ try:
          "virsh refuses a server certificate for another name", r.stdout + r.stderr)
     r = virsh("qemu+tls://127.0.0.1:16600/system?pkipath=%s&no_verify=1" % good, "list")
     t.ok(r.returncode == 0, "... and connects with no_verify=1", r.stderr)
+    r = vsh("qemu+tls://127.0.0.1:16600/system?pkipath=%s" % good, "list")
+    t.ok(r.returncode != 0 and "does not match the hostname" in r.stderr,
+         "vsh refuses it too", r.stdout + r.stderr)
+    r = vsh("qemu+tls://127.0.0.1:16600/system?pkipath=%s&no_verify=1" % good, "list")
+    t.ok(r.returncode == 0, "... and vsh connects with no_verify=1", r.stderr)
     wrong.stop()
 
     # A client that stops in the middle of the handshake, and idle ones: the
@@ -143,6 +160,13 @@ try:
     # libvirtd closes the connection instead of sending the confirmation byte.
     t.ok(r.returncode != 0 and "Unable to read TLS confirmation" in r.stderr,
          "a DN outside tls_allowed_dn_list: closed as libvirtd closes it", r.stderr)
+    r = vsh(URI % other, "list")
+    t.ok(r.returncode != 0 and "server verification (of our certificate or IP address) failed"
+         in r.stderr, "vsh: the refused certificate in libvirt's words", r.stderr)
+    rogue_dir = pki.client_dir("roguedir", pki.path("client1.pem"), ca=pki.rogue_ca)
+    r = vsh(URI % rogue_dir, "list")
+    t.ok(r.returncode != 0 and "hasn't got a known issuer" in r.stderr,
+         "vsh refuses a server certificate from a CA it does not trust", r.stderr)
     t.ok("not on the list of allowed clients" in d2.log() and "CN=client2" in d2.log(),
          "the refused DN is logged", d2.log()[-600:])
     r = virsh(URI % good, "list")
