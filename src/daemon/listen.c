@@ -210,8 +210,8 @@ static int listen_tcp_port(struct vd_daemon *d, enum vd_transport transport, con
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
         if (d->ntcp == VD_MAX_TCP_LISTENERS)
             break;
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        a->ai_protocol);
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
         if (fd < 0) {
             last = errno;
             continue;

@@ -30,8 +30,7 @@ static int write_pid(int fd)
 int vd_root_lock(struct vd_daemon *d, const char *lock_path, struct verr *err)
 {
     if (d->lock_fd >= 0)
-        return write_pid(d->lock_fd) < 0 ? verr_errno(err, errno, "cannot write %s", lock_path)
-                                         : 0;
+        return write_pid(d->lock_fd) < 0 ? verr_errno(err, errno, "cannot write %s", lock_path) : 0;
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return verr_errno(err, errno, "cannot open the lock file %s", lock_path);

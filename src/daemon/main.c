@@ -175,9 +175,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         val = unquote(val);
         uint64_t n;
         const char *tls_keys[] = {"key_file", "cert_file", "ca_file", "crl_file", "tls_priority"};
-        char **tls_slots[] = {&d->tls_cfg->key_file, &d->tls_cfg->cert_file,
-                              &d->tls_cfg->ca_file, &d->tls_cfg->crl_file,
-                              &d->tls_cfg->priority};
+        char **tls_slots[] = {&d->tls_cfg->key_file, &d->tls_cfg->cert_file, &d->tls_cfg->ca_file,
+                              &d->tls_cfg->crl_file, &d->tls_cfg->priority};
         bool done = false;
         for (size_t i = 0; i < 5; i++)
             if (strcmp(key, tls_keys[i]) == 0) {
@@ -189,8 +188,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         } else if (strcmp(key, "listen_tls") == 0 || strcmp(key, "listen_tcp") == 0 ||
                    strcmp(key, "tls_no_verify_certificate") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n > 1) {
-                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno,
-                             key, val);
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
                 free(joined);
                 break;
             }
@@ -205,8 +204,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
             d->listen_addr = *val ? xstrdup(val) : NULL;
         } else if (strcmp(key, "tls_port") == 0 || strcmp(key, "tcp_port") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 65535) {
-                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a port", path, lineno,
-                             key, val);
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a port", path, lineno, key,
+                             val);
                 free(joined);
                 break;
             }
@@ -216,8 +215,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         } else if (strncmp(key, "auth_", 5) == 0 &&
                    (strcmp(key, "auth_tcp") == 0 || strcmp(key, "auth_tls") == 0 ||
                     strcmp(key, "auth_unix_rw") == 0 || strcmp(key, "auth_unix_ro") == 0)) {
-            enum vd_auth *slot = strcmp(key, "auth_tcp") == 0      ? &d->auth_tcp
-                                 : strcmp(key, "auth_tls") == 0    ? &d->auth_tls
+            enum vd_auth *slot = strcmp(key, "auth_tcp") == 0       ? &d->auth_tcp
+                                 : strcmp(key, "auth_tls") == 0     ? &d->auth_tls
                                  : strcmp(key, "auth_unix_rw") == 0 ? &d->auth_unix_rw
                                                                     : &d->auth_unix_ro;
             if (parse_auth(val, slot) < 0) {
@@ -245,8 +244,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         } else if (strcmp(key, "max_anonymous_clients") == 0 ||
                    strcmp(key, "max_client_requests") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 100000) {
-                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a count", path, lineno,
-                             key, val);
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a count", path, lineno, key,
+                             val);
                 free(joined);
                 break;
             }

@@ -49,8 +49,7 @@ static int auth_failed(struct vd_call *c, const char *why)
 static int sasl_ready(struct vd_call *c)
 {
     if (c->client->auth != VD_AUTH_SASL || !c->client->sasl || !c->client->auth_pending) {
-        rpc_error_set(c->err, RPC_ERR_AUTH_FAILED, RPC_FROM_REMOTE,
-                      "authentication failed: %s",
+        rpc_error_set(c->err, RPC_ERR_AUTH_FAILED, RPC_FROM_REMOTE, "authentication failed: %s",
                       c->client->auth_pending || c->client->auth != VD_AUTH_SASL
                           ? "SASL authentication is not configured on this socket"
                           : "the client has already authenticated");
@@ -161,8 +160,8 @@ static int polkit(struct vd_call *c)
 }
 
 static const struct vd_proc procs[] = {
-    {REMOTE_PROC_AUTH_LIST, auth_list},         {REMOTE_PROC_AUTH_SASL_INIT, sasl_init},
-    {REMOTE_PROC_AUTH_SASL_START, sasl_start},  {REMOTE_PROC_AUTH_SASL_STEP, sasl_continue},
+    {REMOTE_PROC_AUTH_LIST, auth_list},        {REMOTE_PROC_AUTH_SASL_INIT, sasl_init},
+    {REMOTE_PROC_AUTH_SASL_START, sasl_start}, {REMOTE_PROC_AUTH_SASL_STEP, sasl_continue},
     {REMOTE_PROC_AUTH_POLKIT, polkit},
 };
 VD_PROC_TABLE(vd_auth_procs, procs);

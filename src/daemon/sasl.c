@@ -71,8 +71,7 @@ static int conn_open(struct vd_sasl_conn *c, struct verr *err)
     int r = sasl_server_new("libvirt", NULL, NULL, c->local, c->remote, NULL, 0, &c->conn);
     if (r != SASL_OK) {
         c->conn = NULL;
-        return verr_set(err, EIO, "cannot start a SASL session: %s",
-                        sasl_errstring(r, NULL, NULL));
+        return verr_set(err, EIO, "cannot start a SASL session: %s", sasl_errstring(r, NULL, NULL));
     }
     sasl_security_properties_t props = {
         .min_ssf = c->min_ssf,

@@ -35,9 +35,9 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,    &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
-    &vd_console_procs, &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
-    &vd_auth_procs,
+    &vd_host_procs,     &vd_domain_procs,  &vd_lifecycle_procs,
+    &vd_event_procs,    &vd_console_procs, &vd_screenshot_procs,
+    &vd_send_key_procs, &vd_save_procs,    &vd_auth_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -91,8 +91,9 @@ static int server_gate(void *ctx, bool qemu_program, int proc, struct rpc_error 
         rpc_error_set(e, RPC_ERR_RPC, RPC_FROM_RPC, "authentication required");
         return -1;
     }
-    if (!c->opened && !auth && (qemu_program || (proc != REMOTE_PROC_CONNECT_OPEN &&
-                                                 proc != REMOTE_PROC_CONNECT_SUPPORTS_FEATURE))) {
+    if (!c->opened && !auth &&
+        (qemu_program ||
+         (proc != REMOTE_PROC_CONNECT_OPEN && proc != REMOTE_PROC_CONNECT_SUPPORTS_FEATURE))) {
         rpc_error_set(e, RPC_ERR_INTERNAL_ERROR, RPC_FROM_REMOTE,
                       "internal error: connection not open");
         return -1;
@@ -279,8 +280,14 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
         size_t mlen;
         const uint8_t *msg = rpc_reader_message(&c->reader, &mlen);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher disp = {NULL,         0, vd_console_stream, c, c->readonly || c->ro_socket,
-                                      server_call, vd_qemu_call, server_gate};
+        struct rpc_dispatcher disp = {NULL,
+                                      0,
+                                      vd_console_stream,
+                                      c,
+                                      c->readonly || c->ro_socket,
+                                      server_call,
+                                      vd_qemu_call,
+                                      server_gate};
         int r = rpc_dispatch(&disp, msg, mlen, &out, &err);
         rpc_reader_next(&c->reader);
         if (r < 0) {
@@ -327,8 +334,8 @@ static void client_resume_cb(void *opaque)
 {
     struct vd_client *c = opaque;
     c->resume_queued = false;
-    if (c->fd >= 0 && !client_full(c) && client_resume(c) == 0 && !c->held.len &&
-        c->tls && vd_tls_pending(c->tls))
+    if (c->fd >= 0 && !client_full(c) && client_resume(c) == 0 && !c->held.len && c->tls &&
+        vd_tls_pending(c->tls))
         on_client(c->d->loop, c->fd, LOOP_READ, c);
     vd_client_unref(c);
 }
@@ -653,8 +660,8 @@ int vd_server_start(struct vd_daemon *d, struct verr *err)
         return -EIO;
     for (unsigned i = 0; i < d->ntcp; i++) {
         d->tcp[i].daemon = d;
-        d->tcp[i].watch = loop_watch_fd(d->loop, d->tcp[i].fd, LOOP_READ, on_accept_tcp,
-                                        &d->tcp[i], err);
+        d->tcp[i].watch =
+            loop_watch_fd(d->loop, d->tcp[i].fd, LOOP_READ, on_accept_tcp, &d->tcp[i], err);
         if (!d->tcp[i].watch)
             return -EIO;
     }

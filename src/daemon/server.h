@@ -64,8 +64,8 @@ struct vd_client {
     char *peer;                 /* "IP;PORT" of a TCP client, for the log and SASL */
     char *identity;             /* the certificate's DN or the SASL user, NULL */
     bool ro_socket;             /* came in on vireo-sock-ro */
-    bool readonly;       /* asked for VIR_CONNECT_RO */
-    unsigned old_events; /* event ids registered in the old (callback-less) forms, as bits */
+    bool readonly;              /* asked for VIR_CONNECT_RO */
+    unsigned old_events;        /* event ids registered in the old (callback-less) forms, as bits */
     struct vd_event_callback callbacks[VD_MAX_EVENT_CALLBACKS];
     int next_callback;
     struct vd_qemu_event_cb *qemu_events; /* QEMU monitor event registrations (rpc-qemu.c) */

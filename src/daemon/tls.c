@@ -122,8 +122,8 @@ struct vd_tls_session *vd_tls_session_new(struct vd_tls *t, int fd, struct verr 
         return NULL;
     }
     /* Asked for, and required below unless tls_no_verify_certificate. */
-    gnutls_certificate_server_set_request(s->s, t->no_verify ? GNUTLS_CERT_IGNORE
-                                                             : GNUTLS_CERT_REQUEST);
+    gnutls_certificate_server_set_request(s->s,
+                                          t->no_verify ? GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUEST);
     gnutls_transport_set_int(s->s, fd);
     return s;
 }

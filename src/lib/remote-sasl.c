@@ -115,8 +115,8 @@ static char *auth_conf_value(const char *host, const char *key)
 }
 
 /* Answers Cyrus's questions (user name, password). */
-static int interact(vir_connect *conn, struct remote_sasl *s, const char *host,
-                    sasl_interact_t *in, vir_error *err)
+static int interact(vir_connect *conn, struct remote_sasl *s, const char *host, sasl_interact_t *in,
+                    vir_error *err)
 {
     for (; in->id != SASL_CB_LIST_END; in++) {
         int type;
@@ -152,7 +152,8 @@ static int interact(vir_connect *conn, struct remote_sasl *s, const char *host,
                               host);
         if (s->nanswers == (int)(sizeof(s->answers) / sizeof(s->answers[0]))) {
             free(answer);
-            return vir_report(err, VIR_ERR_AUTH_FAILED, "authentication failed: too many questions");
+            return vir_report(err, VIR_ERR_AUTH_FAILED,
+                              "authentication failed: too many questions");
         }
         s->answers[s->nanswers++] = answer;
         in->result = answer;

@@ -161,7 +161,8 @@ vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void
 {
     vir_error_reset(err);
     if (flags & ~VIR_CONNECT_RO) {
-        vir_report_flags(err, flags & ~VIR_CONNECT_RO, cb ? "virConnectOpenAuth" : "virConnectOpen");
+        vir_report_flags(err, flags & ~VIR_CONNECT_RO,
+                         cb ? "virConnectOpenAuth" : "virConnectOpen");
         return NULL;
     }
     if (!uri || !*uri)

@@ -163,8 +163,7 @@ ssize_t rpc_client_tls_recv(struct rpc_client_tls *t, void *buf, size_t len, str
     }
 }
 
-ssize_t rpc_client_tls_send(struct rpc_client_tls *t, const void *buf, size_t len,
-                            struct verr *err)
+ssize_t rpc_client_tls_send(struct rpc_client_tls *t, const void *buf, size_t len, struct verr *err)
 {
     for (;;) {
         ssize_t n = gnutls_record_send(t->s, buf, len);

@@ -116,8 +116,7 @@ int rpc_client_start_tls(struct rpc_client *c, const struct rpc_client_tls_opts 
     return rpc_client_tls_start(c->fd, o, &c->tls, err);
 }
 
-void rpc_client_set_layer(struct rpc_client *c, rpc_layer_fn encode, rpc_layer_fn decode,
-                          void *ctx)
+void rpc_client_set_layer(struct rpc_client *c, rpc_layer_fn encode, rpc_layer_fn decode, void *ctx)
 {
     c->layer_encode = encode;
     c->layer_decode = decode;
@@ -231,8 +230,7 @@ static int send_all(struct rpc_client *c, const struct buf *b, struct verr *err)
 static int take_received(struct rpc_client *c, struct verr *err)
 {
     while (c->in_off < c->in.len) {
-        ssize_t n = rpc_reader_feed(&c->reader, c->in.data + c->in_off, c->in.len - c->in_off,
-                                    err);
+        ssize_t n = rpc_reader_feed(&c->reader, c->in.data + c->in_off, c->in.len - c->in_off, err);
         if (n < 0)
             return (int)n;
         c->in_off += (size_t)n;
@@ -256,9 +254,9 @@ static int receive(struct rpc_client *c, struct verr *err)
     if (n < 0)
         return (int)n;
     if (n == 0)
-        return c->reader.have ? verr_set(err, ECONNRESET,
-                                         "connection closed in the middle of a message")
-                              : verr_set(err, ECONNRESET, "connection closed");
+        return c->reader.have
+                   ? verr_set(err, ECONNRESET, "connection closed in the middle of a message")
+                   : verr_set(err, ECONNRESET, "connection closed");
     if (c->layer_decode) {
         int r = c->layer_decode(c->layer_ctx, tmp, (size_t)n, &c->in, err);
         if (r < 0)
