@@ -203,6 +203,14 @@ void vd_client_send(struct vd_client *c, struct buf *out)
         client_drop(c);
         return;
     }
+    /* What the client did not ask for (events, console output) is not held
+     * back by the pause: a client that never reads it is let go. */
+    if (c->writer.queued > 4 * c->d->max_client_output) {
+        log_warn("dropping client %s: %zu bytes of unread output", c->peer ? c->peer : "unix",
+                 c->writer.queued);
+        client_drop(c);
+        return;
+    }
     client_update_watch(c);
 }
 
