@@ -144,8 +144,9 @@ void vd_server_attach_sink(struct vd_daemon *d)
  * memory however long it goes on. */
 static bool client_full(const struct vd_client *c)
 {
-    return c->writer.queued > c->d->max_client_output ||
-           (unsigned)(c->refs - 1) >= c->d->max_requests;
+    const struct vd_daemon *d = c->d;
+    return (d->max_client_output && c->writer.queued > d->max_client_output) ||
+           (d->max_requests && (unsigned)(c->refs - 1) >= d->max_requests);
 }
 
 static void client_resume_cb(void *opaque);
@@ -205,7 +206,7 @@ void vd_client_send(struct vd_client *c, struct buf *out)
     }
     /* What the client did not ask for (events, console output) is not held
      * back by the pause: a client that never reads it is let go. */
-    if (c->writer.queued > 4 * c->d->max_client_output) {
+    if (c->d->max_client_output && c->writer.queued > 4 * c->d->max_client_output) {
         log_warn("dropping client %s: %zu bytes of unread output", c->peer ? c->peer : "unix",
                  c->writer.queued);
         client_drop(c);
