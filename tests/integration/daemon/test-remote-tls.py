@@ -178,6 +178,38 @@ try:
     t.ok(tls_probe(None) == b"\x01", "tls_no_verify_certificate = 1 accepts a client without one",
          d3.log()[-600:])
     d3.stop()
+    # Socket activation: a TLS socket passed as systemd passes it (LISTEN_FDS, named
+    # vireod-tls.socket), without -l: vireod serves it and binds no port of its own.
+    act = remotelib.Vireod(VIREOD, tmp, "activated", "", listen=False)
+    pki.install_server(act.root, server_cert)
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 16700))
+    lsock.listen(16)
+    pid = os.fork()
+    if pid == 0:
+        import fcntl
+        hi = fcntl.fcntl(lsock.fileno(), fcntl.F_DUPFD, 10)
+        os.dup2(hi, 3)
+        os.set_inheritable(3, True)
+        e = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1",
+                 LISTEN_FDNAMES="vireod-tls.socket")
+        out = os.open(act.out, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.execve(VIREOD, act.args, e)
+    lsock.close()
+    try:
+        wait_for(lambda: os.path.exists(act.sock + "-ro"), 20)
+        r = virsh("qemu+tls://127.0.0.1:16700/system?pkipath=%s" % good, "list")
+        t.ok(r.returncode == 0 and "socket activation: TLS on descriptor 3" in act.log(),
+             "a TLS socket passed by systemd is served without -l", r.stderr + act.log()[-500:])
+        t.ok(socket.socket().connect_ex(("127.0.0.1", 16514)) != 0,
+             "... and vireod binds no TLS port of its own", act.log()[-300:])
+    finally:
+        os.kill(pid, 15)
+        os.waitpid(pid, 0)
+
     # A bad tls_priority stops the daemon with one line.
     d4 = remotelib.Vireod(VIREOD, tmp, "badprio", 'tls_priority = "NORMAL:+NONSENSE"\n')
     pki.install_server(d4.root, server_cert)
