@@ -177,14 +177,13 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         const char *tls_keys[] = {"key_file", "cert_file", "ca_file", "crl_file", "tls_priority"};
         char **tls_slots[] = {&d->tls_cfg->key_file, &d->tls_cfg->cert_file, &d->tls_cfg->ca_file,
                               &d->tls_cfg->crl_file, &d->tls_cfg->priority};
-        bool done = false;
+        char **tls_slot = NULL; /* one of the file names or tls_priority */
         for (size_t i = 0; i < 5; i++)
-            if (strcmp(key, tls_keys[i]) == 0) {
-                free(*tls_slots[i]);
-                *tls_slots[i] = xstrdup(val);
-                done = true;
-            }
-        if (done) {
+            if (strcmp(key, tls_keys[i]) == 0)
+                tls_slot = tls_slots[i];
+        if (tls_slot) {
+            free(*tls_slot);
+            *tls_slot = xstrdup(val);
         } else if (strcmp(key, "listen_tls") == 0 || strcmp(key, "listen_tcp") == 0 ||
                    strcmp(key, "tls_no_verify_certificate") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n > 1) {
