@@ -41,6 +41,7 @@ void remote_sasl_free(struct remote_sasl *s)
     for (int i = 0; i < s->nanswers; i++)
         free(s->answers[i]);
     free(s);
+    sasl_client_done(); /* pairs this session's sasl_client_init (Cyrus counts them) */
 }
 
 static char *addr_text(int fd, bool local)

@@ -44,7 +44,7 @@ USERS = {"fred": "fredsecret", "mallory": "mallorysecret"}
 def virsh(uri, user, password, *args, host="127.0.0.1", tool="virsh"):
     auth = rl.auth_file(os.path.join(tmp, "auth-%s.conf" % user), user, password, host)
     return rl.run([tool, "-q", "-c", uri] + list(args), timeout=60,
-                  env=dict(os.environ, LC_ALL="C", LIBVIRT_AUTH_FILE=auth))
+                  env=rl.client_env(LIBVIRT_AUTH_FILE=auth))
 
 
 def vsh(uri, user, password, *args, host="127.0.0.1"):
@@ -98,7 +98,7 @@ try:
             host="localhost")
     t.ok(r.returncode == 0, "vsh on the UNIX socket with auth_unix_rw sasl", r.stderr)
     r = rl.run([VSH, "-q", "-c", TCP, "hostname"], input="fred\nfredsecret\n", timeout=60,
-               env=dict(os.environ, LC_ALL="C", LIBVIRT_AUTH_FILE="/nonexistent"))
+               env=rl.client_env(LIBVIRT_AUTH_FILE="/nonexistent"))
     t.ok(r.returncode == 0 and "Please enter your authentication name: Please enter your "
          "password: " in r.stdout and r.stdout.strip().endswith(socket.gethostname()),
          "vsh asks for the name and password as virsh does", r.stdout + r.stderr)
