@@ -150,8 +150,8 @@ class Vireod:
         # Under ASan, freed memory waits in a quarantine (256 MiB by default), which would
         # count as resident memory in the tests that bound it: keep it small.
         asan = os.environ.get("ASAN_OPTIONS", "")
-        env = dict(os.environ, ASAN_OPTIONS=(asan + ":" if asan else "") +
-                   "quarantine_size_mb=4:thread_local_quarantine_size_kb=64")
+        env = client_env(ASAN_OPTIONS=(asan + ":" if asan else "") +
+                         "quarantine_size_mb=4:thread_local_quarantine_size_kb=64")
         self.proc = subprocess.Popen(self.args, stdout=open(self.out, "a"),
                                      stderr=subprocess.STDOUT, preexec_fn=pre, env=env)
         if wait:
@@ -177,6 +177,15 @@ class Vireod:
             return open(self.out, errors="replace").read()
         except OSError:
             return ""
+
+    def sanitizer_report(self):
+        """What ASan/UBSan/LSan said in the daemon's output (after it stopped), or ""."""
+        text = self.log()
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            at = text.find(mark)
+            if at >= 0:
+                return text[at:at + 1500]
+        return ""
 
     def rss_kib(self):
         for line in open("/proc/%d/status" % self.proc.pid):

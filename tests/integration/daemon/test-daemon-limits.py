@@ -20,6 +20,7 @@ clients that never read, and running out of file descriptors.
 Prints TAP.
 """
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -169,4 +170,7 @@ try:
 finally:
     for x in daemons:
         x.stop()
+reports = [x.root + ": " + x.sanitizer_report() for x in daemons if x.sanitizer_report()]
+t.ok(not reports, "no sanitizer report from any daemon", "\n".join(reports))
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

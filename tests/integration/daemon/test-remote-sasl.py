@@ -21,6 +21,7 @@ vsh does the same through libvireo's SASL client, answering from auth.conf
 or asking on stdin as virsh does. Prints TAP.
 """
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -167,4 +168,7 @@ try:
 finally:
     for x in daemons:
         x.stop()
+reports = [x.root + ": " + x.sanitizer_report() for x in daemons if x.sanitizer_report()]
+t.ok(not reports, "no sanitizer report from any daemon", "\n".join(reports))
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -29,6 +29,7 @@ SSHD = "/usr/sbin/sshd"
 t = Tap()
 tmp = tempfile.mkdtemp(prefix="vireod-ssh-")
 procs = []
+d = None
 
 
 def keygen(name):
@@ -101,7 +102,7 @@ try:
     r = virsh(uri(d.sock), "undefine", "overssh")
     t.ok(r.returncode == 0, "undefine over qemu+ssh://", r.stderr)
 finally:
-    for p in procs:
+    for p in procs:  # sshd and vireod (SIGTERM: vireod exits as d.stop() would make it)
         if p.poll() is None:
             p.terminate()
             try:
@@ -109,4 +110,7 @@ finally:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+report = d.sanitizer_report() if d is not None else ""
+t.ok(not report, "no sanitizer report from the daemon", report)
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -18,6 +18,7 @@ a connected client keeps working. vsh does the same over vireo+tls:// and
 refuses what virsh refuses. Prints TAP.
 """
 import os
+import shutil
 import socket
 import ssl
 import sys
@@ -221,4 +222,7 @@ try:
 finally:
     for x in daemons:
         x.stop()
+reports = [x.root + ": " + x.sanitizer_report() for x in daemons if x.sanitizer_report()]
+t.ok(not reports, "no sanitizer report from any daemon", "\n".join(reports))
+shutil.rmtree(tmp, ignore_errors=True)
 t.done()
