@@ -560,6 +560,28 @@ static char *sockaddr_text(const struct sockaddr_storage *sa, socklen_t len)
     return xasprintf("%s;%s", host, serv); /* Cyrus SASL's IP;PORT */
 }
 
+/* A TCP client has this long to finish its TLS handshake and SASL exchange:
+ * without it, max_anonymous_clients idle connections would lock every
+ * remote client out for good. */
+#define VD_AUTH_DEADLINE_S 30
+
+static void on_anon_check(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop;
+    struct vd_daemon *d = opaque;
+    uint64_t now = monotonic_ns();
+    for (struct vd_client *c = d->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->anonymous && now - c->since_ns >= VD_AUTH_DEADLINE_S * 1000000000ull) {
+            log_warn("dropping client %s: not authenticated within %d s", c->peer,
+                     VD_AUTH_DEADLINE_S);
+            client_drop(c);
+        }
+    }
+    if (!d->nanonymous)
+        loop_timer_disarm(t);
+}
+
 static void on_accept_tcp(struct loop *loop, int fd, unsigned events, void *opaque)
 {
     (void)loop, (void)events;
@@ -599,7 +621,12 @@ static void on_accept_tcp(struct loop *loop, int fd, unsigned events, void *opaq
     c->auth_pending = auth == VD_AUTH_SASL;
     if (anon) {
         c->anonymous = true;
+        c->since_ns = monotonic_ns();
         dd->nanonymous++;
+        if (!dd->anon_timer)
+            dd->anon_timer = loop_timer_new(dd->loop, on_anon_check, dd);
+        if (!loop_timer_armed(dd->anon_timer))
+            loop_timer_arm(dd->anon_timer, 1000000000ull, 1000000000ull);
     }
     if (c->auth == VD_AUTH_SASL) {
         char *local_s = getsockname(cfd, (struct sockaddr *)&local, &llen) == 0
@@ -689,5 +716,7 @@ void vd_server_stop(struct vd_daemon *d)
     }
     loop_timer_free(d->backoff);
     d->backoff = NULL;
+    loop_timer_free(d->anon_timer);
+    d->anon_timer = NULL;
     vd_unlisten(d);
 }

@@ -51,6 +51,7 @@ struct vd_client {
     struct vd_tls_session *tls; /* TLS clients */
     bool handshaking;           /* the TLS handshake is under way */
     bool anonymous;             /* counted in d->nanonymous */
+    uint64_t since_ns;          /* when it connected (the authentication deadline's start) */
     bool auth_pending;          /* must authenticate (SASL) before any other call */
     bool opened;                /* CONNECT_OPEN done */
     bool read_paused;           /* too many replies queued or calls in progress */

@@ -109,15 +109,16 @@ struct vd_daemon {
     enum vd_auth auth_unix_rw, auth_unix_ro, auth_tcp, auth_tls;
     char **sasl_allowed; /* sasl_allowed_username_list (fnmatch globs) */
     size_t n_sasl_allowed;
-    bool sasl_allowed_set;      /* the list was given (an empty list refuses everybody) */
-    char *sasl_conf_dir;        /* where vireod.conf (Cyrus SASL's) is read */
-    struct vd_sasl *sasl;       /* Cyrus SASL, when a socket uses it (sasl.c) */
-    unsigned max_anonymous;     /* max_anonymous_clients: not yet authenticated */
-    unsigned nanonymous;        /* clients in the TLS handshake or before their SASL auth */
-    unsigned max_requests;      /* max_client_requests: a client's calls in progress */
-    size_t max_client_output;   /* a client's queued reply bytes before reading stops */
-    bool accept_backoff;        /* accept() ran out of descriptors: waiting (server.c) */
-    struct loop_timer *backoff; /* ends accept_backoff */
+    bool sasl_allowed_set;         /* the list was given (an empty list refuses everybody) */
+    char *sasl_conf_dir;           /* where vireod.conf (Cyrus SASL's) is read */
+    struct vd_sasl *sasl;          /* Cyrus SASL, when a socket uses it (sasl.c) */
+    unsigned max_anonymous;        /* max_anonymous_clients: not yet authenticated */
+    unsigned nanonymous;           /* clients in the TLS handshake or before their SASL auth */
+    unsigned max_requests;         /* max_client_requests: a client's calls in progress */
+    size_t max_client_output;      /* a client's queued reply bytes before reading stops */
+    bool accept_backoff;           /* accept() ran out of descriptors: waiting (server.c) */
+    struct loop_timer *backoff;    /* ends accept_backoff */
+    struct loop_timer *anon_timer; /* drops clients not authenticated in time (server.c) */
     struct vd_tcp_listener tcp[VD_MAX_TCP_LISTENERS];
     unsigned ntcp;
     int lock_fd; /* the root's lock (lock.c), -1 */
