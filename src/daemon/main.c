@@ -46,7 +46,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: vireod [OPTION]...\n"
                "The Vireo management daemon: keeps domain definitions, runs vireo-vmm\n"
-               "processes and serves the libvirt remote protocol on UNIX sockets.\n\n"
+               "processes and serves the libvirt remote protocol on UNIX sockets (and\n"
+               "with -l on TLS and TCP, as libvirtd).\n\n"
                "  -d, --daemon           run in the background\n"
                "  -f, --config FILE      configuration file (libvirtd.conf keys)\n"
                "  -p, --pid-file FILE    write the daemon's pid to FILE\n"
