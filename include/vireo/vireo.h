@@ -261,6 +261,34 @@ typedef enum {
  */
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err);
 vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err);
+
+/* What an authentication callback is asked for (libvirt's VIR_CRED_* numbers). */
+typedef enum {
+    VIR_CRED_AUTHNAME = 2,   /* the user name to authenticate as */
+    VIR_CRED_PASSPHRASE = 5, /* a password (not echoed) */
+} vir_connect_credential_type;
+
+typedef struct {
+    int type;           /* vir_connect_credential_type */
+    const char *prompt; /* what to ask ("Please enter your authentication name") */
+    char *result;       /* the answer, malloc'd by the callback; freed by the library */
+} vir_connect_credential;
+
+/* Fills each credential's result; 0, or -1 to give up. */
+typedef int (*vir_connect_auth_fn)(vir_connect_credential *creds, unsigned int ncreds,
+                                   void *opaque);
+
+/*
+ * Opens a connection that may need authentication (SASL on tcp://, tls://
+ * and unix:// URIs): what libvirt's auth.conf ($LIBVIRT_AUTH_FILE, else
+ * $XDG_CONFIG_HOME/libvirt/auth.conf, else /etc/libvirt/auth.conf) does not
+ * answer for the host is asked through cb (NULL: no questions, the
+ * authentication fails). URIs as libvirt's: vireo|qemu[+unix|+tcp|+tls|+ssh]
+ * ://[user@][host][:port]/system with ?socket=, ?pkipath=, ?no_verify=1,
+ * ?keyfile=, ?command=, ?netcat=.
+ */
+vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void *opaque,
+                                   unsigned int flags, vir_error *err);
 /* Closes the connection; domain handles still held keep it alive. */
 int vir_connect_close(vir_connect *conn);
 bool vir_connect_is_read_only(const vir_connect *conn);

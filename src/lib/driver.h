@@ -31,6 +31,8 @@ struct vir_connect {
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
     int next_callback_id;
+    vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
+    void *auth_opaque;
 };
 
 /* A stream (the console): what the public layer and the driver share. */

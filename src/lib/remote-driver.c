@@ -3,10 +3,11 @@
  * of the libvirt remote protocol over a UNIX socket (src/rpc/client.h).
  *
  * It serves vireo:///system and, as an alias, qemu:///system (also
- * /session), with libvirt's URI forms: "+unix" names the transport (the only
- * one), "?socket=PATH" picks the socket. Without ?socket the socket is the
- * daemon's default: /run/vireo/vireo-sock as root, $XDG_RUNTIME_DIR/vireo/
- * vireo-sock otherwise, and the -ro socket for a read-only connection.
+ * /session), with libvirt's URI forms and transports (remote-transport.c:
+ * unix, tcp, tls, ssh; "?socket=PATH" picks the socket, by default the
+ * daemon's: /run/vireo/vireo-sock as root, $XDG_RUNTIME_DIR/vireo/
+ * vireo-sock otherwise, and the -ro socket for a read-only connection) and
+ * SASL when the daemon asks for it (remote-sasl.c).
  * Errors come back as the daemon wrote them (code and whole message), so
  * vsh prints what virsh prints.
  *
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/driver.h"
+#include "lib/remote-transport.h"
 #include "rpc/client.h"
 #include "rpc/dispatch.h"
 #include "rpc/xdr.h"
@@ -46,7 +48,8 @@ struct remote_priv {
     vir_connect *conn;
     int server_callback; /* the server's lifecycle callback id, -1 none */
     struct queued_event *events, **events_tail;
-    vir_stream *stream; /* the open console, if any */
+    vir_stream *stream;       /* the open console, if any */
+    struct remote_sasl *sasl; /* the SASL session (and security layer), if any */
 };
 
 static struct rpc_client *cl(vir_connect *conn)
@@ -72,59 +75,6 @@ static int call(vir_connect *conn, int proc, const void *args, void *ret, vir_er
     }
     if (r < 0)
         return vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
-    return 0;
-}
-
-/* Splits the URI: scheme vireo|qemu[+unix], empty host, path /system or
- * /session, query socket=PATH (other query keys are ignored, as libvirt
- * ignores the ones it does not know for a transport). */
-static int parse_uri(const char *uri, bool ro, char **sock, vir_error *err)
-{
-    const char *rest;
-    if (strncmp(uri, "vireo", 5) == 0)
-        rest = uri + 5;
-    else if (strncmp(uri, "qemu", 4) == 0)
-        rest = uri + 4;
-    else
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
-    if (strncmp(rest, "+unix", 5) == 0)
-        rest += 5;
-    if (strncmp(rest, "://", 3) != 0) {
-        if (*rest == '+')
-            return vir_report(err, VIR_ERR_NO_CONNECT, "%s (only the unix transport is supported)",
-                              uri);
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
-    }
-    rest += 3;
-    if (*rest != '/')
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s (remote hosts are not supported)", uri);
-    size_t plen = strcspn(rest, "?");
-    if (!((plen == 7 && strncmp(rest, "/system", 7) == 0) ||
-          (plen == 8 && strncmp(rest, "/session", 8) == 0)))
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s (the path must be /system or /session)",
-                          uri);
-    *sock = NULL;
-    const char *q = rest[plen] == '?' ? rest + plen + 1 : NULL;
-    while (q && *q) {
-        size_t l = strcspn(q, "&");
-        if (l > 7 && strncmp(q, "socket=", 7) == 0) {
-            free(*sock);
-            *sock = xasprintf("%.*s", (int)(l - 7), q + 7);
-        }
-        q += l;
-        if (*q == '&')
-            q++;
-    }
-    if (!*sock) {
-        const char *suffix = ro ? "-ro" : "";
-        const char *xr = getenv("XDG_RUNTIME_DIR");
-        if (geteuid() == 0)
-            *sock = xasprintf("/run/vireo/vireo-sock%s", suffix);
-        else if (xr && *xr)
-            *sock = xasprintf("%s/vireo/vireo-sock%s", xr, suffix);
-        else
-            *sock = xasprintf("/tmp/vireo-%d/vireo-sock%s", (int)getuid(), suffix);
-    }
     return 0;
 }
 
@@ -358,24 +308,14 @@ static void remote_stream_close(vir_stream *st)
 
 static int remote_open(vir_connect *conn, vir_error *err)
 {
-    char *sock = NULL;
-    if (parse_uri(conn->uri, conn->flags & VIR_CONNECT_RO, &sock, err) < 0)
-        return -1;
     struct remote_priv *p = xcalloc(1, sizeof(*p));
-    struct verr e = {0};
-    int cr = rpc_client_connect_unix(&p->client, sock, &e);
-    if (cr < 0) {
-        /* libvirt's wording, so "no daemon" reads the same as with virsh */
-        if (err) {
-            err->code = VIR_ERR_SYSTEM_ERROR;
-            snprintf(err->message, sizeof(err->message), "Failed to connect socket to '%s': %s",
-                     sock, strerror(-cr));
-        }
-        free(sock);
+    char *host = NULL;
+    bool secure = true;
+    if (remote_transport_open(conn, &p->client, &host, &secure, err) < 0) {
+        free(host);
         free(p);
         return -1;
     }
-    free(sock);
     conn->priv = p;
     p->conn = conn;
     p->server_callback = -1;
@@ -384,15 +324,24 @@ static int remote_open(vir_connect *conn, vir_error *err)
     p->client.opaque = p;
     struct remote_connect_open_args a = {.name = NULL, .flags = conn->flags & VIR_CONNECT_RO};
     struct remote_auth_list_ret auth = {0};
-    if (call(conn, REMOTE_PROC_AUTH_LIST, NULL, &auth, err) < 0 ||
-        call(conn, REMOTE_PROC_CONNECT_OPEN, &a, NULL, err) < 0) {
-        remote_auth_list_ret_free(&auth);
+    int r = call(conn, REMOTE_PROC_AUTH_LIST, NULL, &auth, err);
+    if (r == 0 && auth.types_len && auth.types[0] == 1 /* REMOTE_AUTH_SASL */)
+        r = remote_sasl_auth(conn, &p->client, host, secure, &p->sasl, err);
+    else if (r == 0 && auth.types_len && auth.types[0] != 0)
+        r = vir_report(err, VIR_ERR_AUTH_FAILED,
+                       "authentication failed: the server asks for polkit, which vireo does "
+                       "not do");
+    if (r == 0)
+        r = call(conn, REMOTE_PROC_CONNECT_OPEN, &a, NULL, err);
+    remote_auth_list_ret_free(&auth);
+    free(host);
+    if (r < 0) {
         rpc_client_close(&p->client);
+        remote_sasl_free(p->sasl);
         free(p);
         conn->priv = NULL;
         return -1;
     }
-    remote_auth_list_ret_free(&auth);
     return 0;
 }
 
@@ -403,6 +352,7 @@ static void remote_close(vir_connect *conn)
         return;
     call(conn, REMOTE_PROC_CONNECT_CLOSE, NULL, NULL, NULL);
     rpc_client_close(&p->client);
+    remote_sasl_free(p->sasl);
     while (p->events) {
         struct queued_event *q = p->events;
         p->events = q->next;

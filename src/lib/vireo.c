@@ -153,9 +153,16 @@ static const struct vir_driver *driver_for_uri(const char *uri)
 
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err)
 {
+    return vir_connect_open_auth(uri, NULL, NULL, flags, err);
+}
+
+vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void *opaque,
+                                   unsigned int flags, vir_error *err)
+{
     vir_error_reset(err);
     if (flags & ~VIR_CONNECT_RO) {
-        vir_report_flags(err, flags & ~VIR_CONNECT_RO, "virConnectOpen");
+        vir_report_flags(err, flags & ~VIR_CONNECT_RO,
+                         cb ? "virConnectOpenAuth" : "virConnectOpen");
         return NULL;
     }
     if (!uri || !*uri)
@@ -173,6 +180,8 @@ vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *er
     conn->uri = xstrdup(uri);
     conn->driver = drv;
     conn->next_callback_id = 0;
+    conn->auth_cb = cb;
+    conn->auth_opaque = opaque;
     if (drv->open(conn, err) < 0) {
         free(conn->uri);
         free(conn);
