@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/snapshot.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -46,6 +47,7 @@ void vd_domain_free(struct vd_domain *dom)
         vd_vmm_detach(dom->vmm); /* the daemon is exiting: the VM keeps running */
     domain_def_free(dom->def);
     domain_def_free(dom->newdef);
+    vd_snapshot_free_all(dom);
     free(dom);
 }
 
@@ -327,6 +329,7 @@ int vd_store_load(struct vd_daemon *d, struct verr *err)
         char *ap = path_in(d->autostart_dir, def->name, "");
         dom->autostart = access(ap, F_OK) == 0;
         free(ap);
+        vd_snapshot_load(dom);
     }
     closedir(dir);
     return 0;

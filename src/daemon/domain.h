@@ -32,6 +32,7 @@
 #include "vireo/vireo.h"
 
 struct vd_vmm;
+struct vd_snapshot;
 struct vd_console_pty;
 struct verr;
 
@@ -57,10 +58,13 @@ struct vd_domain {
     bool fake_reboot;           /* a reboot asked through ACPI: the guest's power-off restarts it */
     bool vanished;              /* gone from every lookup: freed when its jobs end */
     bool saved;                 /* the VMM is being ended after a save: shut off (saved) */
+    bool from_snapshot;         /* ... after a snapshot (--halt, a revert): shut off (from snapshot) */
     int console_log_fd;         /* log/NAME.console.log: everything COM1 printed */
     struct vd_console_pty *pty; /* the pty a <console type='pty'> shows, while it runs */
     struct vd_job *job;         /* the running job */
     struct vd_job *jobq;        /* jobs waiting for it, in order */
+    struct vd_snapshot *snapshots; /* its snapshots' metadata (snapshot.h), creation order */
+    char *current_snapshot;        /* the current snapshot's name, or NULL */
 };
 
 /* ---- domain-store.c ---- */

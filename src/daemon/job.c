@@ -38,6 +38,7 @@ static void job_free(struct vd_job *job)
     free(job->path);
     free(job->xml);
     free(job->text);
+    free(job->snapshot);
     free(job);
 }
 

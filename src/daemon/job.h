@@ -53,6 +53,7 @@ struct vd_job {
     bool restore;             /* start: from the image at path (or the managed one) */
     bool was_running;         /* restore: the image says the guest ran */
     char *text;               /* a device's XML (update-device); owned, may be NULL */
+    char *snapshot;           /* start: load this internal snapshot, paused (a revert) */
 };
 
 struct vd_job *vd_job_new(struct vd_domain *dom, const char *what, vd_job_fn run);
