@@ -440,9 +440,21 @@ static int create_overlays(struct create_work *w, const struct domain_def *def, 
                          sd->name, sd->source_file);
             break;
         }
+        /* The image may be in use by the running VM (and locked): its size is
+         * read sharing it, and the overlay names it without opening it again. */
         const struct domain_disk *d = &def->disks[i];
-        struct block_create_opts o = {.backing_file = d->source_path,
-                                      .backing_format = d->driver_type ? d->driver_type : "raw"};
+        const char *fmt = d->driver_type ? d->driver_type : "raw";
+        struct block_open_opts bo = {.read_only = true, .format = fmt, .force_share = true,
+                                     .no_backing = true, .no_io = true};
+        struct block_dev *bd = NULL;
+        r = block_open(d->source_path, &bo, &bd, err);
+        if (r < 0)
+            break;
+        struct block_create_opts o = {.size = block_size(bd),
+                                      .backing_file = d->source_path,
+                                      .backing_format = fmt,
+                                      .backing_unsafe = true};
+        block_close(bd);
         r = block_create(sd->source_file, "qcow2", &o, err);
         made[i] = r == 0;
     }

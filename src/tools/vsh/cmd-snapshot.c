@@ -320,6 +320,12 @@ static int by_name(const void *a, const void *b)
     return strcmp(vir_domain_snapshot_get_name(x->snap), vir_domain_snapshot_get_name(y->snap));
 }
 
+static void indent_cut(struct buf *indent, size_t n)
+{
+    indent->len -= n;
+    indent->data[indent->len] = '\0';
+}
+
 /* virsh's vshTreePrint. */
 static void tree_print(struct vsh_ctl *ctl, const struct snap_info *list, int n, int id, int last,
                        bool root, struct buf *indent)
@@ -340,11 +346,11 @@ static void tree_print(struct vsh_ctl *ctl, const struct snap_info *list, int n,
     for (int i = 0; i < n; i++)
         if (list[i].parent && strcmp(list[i].parent, name) == 0)
             tree_print(ctl, list, n, i, next_last, false, indent);
-    indent->len -= 2;
+    indent_cut(indent, 2);
     if (next_last == -1 && id == last)
         vsh_print(ctl, "%s\n", buf_cstr(indent));
     if (!root)
-        indent->len -= 2;
+        indent_cut(indent, 2);
 }
 
 bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -441,7 +447,7 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     } else if (names_only) {
         for (int i = 0; i < n; i++)
             vsh_print(ctl, "%s\n", vir_domain_snapshot_get_name(list[i].snap));
-        vsh_print(ctl, "\n");
+        vsh_print_extra(ctl, "\n");
     } else {
         const char *hdr[] = {"Name", "Creation Time", "State", "Parent"};
         struct vsh_table *t = vsh_table_new(show_parent ? 4 : 3, hdr);
@@ -551,8 +557,9 @@ bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_error(ctl, "domain '%s' has no current snapshot", vir_domain_get_name(dom));
         } else {
             vir_domain_snapshot *s = vir_domain_snapshot_current(dom, 0, &err);
-            if (s) {
-                vsh_print(ctl, "%s\n", vir_domain_snapshot_get_name(s));
+            if (s) { /* as virsh: the line ends only without -q */
+                vsh_print(ctl, "%s", vir_domain_snapshot_get_name(s));
+                vsh_print_extra(ctl, "\n");
                 ok = true;
             } else {
                 vsh_report(ctl, &err);
@@ -590,7 +597,8 @@ bool vsh_cmd_snapshot_parent(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         struct snap_info si;
         info_fill(&si, s);
         if (si.parent) {
-            vsh_print(ctl, "%s\n", si.parent);
+            vsh_print(ctl, "%s", si.parent);
+            vsh_print_extra(ctl, "\n");
             ok = true;
         } else {
             vsh_error(ctl, "snapshot '%s' has no parent", vir_domain_snapshot_get_name(s));
