@@ -68,13 +68,12 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
-/* Runs fn(bd, name) on every qcow2 disk of the shut off domain that s has
- * an internal snapshot of; stops at the first error unless all. */
-static int offline_each(struct vd_domain *dom, const struct snapshot_def *s,
+/* Runs fn(bd, name) on every qcow2 disk of def (a shut off domain's) that s
+ * has an internal snapshot of; stops at the first error unless all. */
+static int offline_each(const struct domain_def *def, const struct snapshot_def *s,
                         int (*fn)(struct block_dev *, const char *, struct verr *), bool all,
                         struct verr *err)
 {
-    const struct domain_def *def = vd_domain_config(dom);
     int ret = 0;
     for (size_t i = 0; i < s->ndisks; i++) {
         if (s->disks[i].snapshot != SNAPSHOT_LOCATION_INTERNAL)
@@ -216,19 +215,26 @@ void vd_snapshot_started(struct vd_job *job)
     revert_load(w);
 }
 
-/* The snapshot's <domain> as the domain's definition (for a domain that is shut off). */
-static int take_definition(struct vd_domain *dom, const struct snapshot_def *s, struct verr *err)
+/* The snapshot's <domain> (a copy of the domain's configuration when it has none). */
+static int snapshot_domain(struct vd_domain *dom, const struct snapshot_def *s,
+                           struct domain_def **out, struct verr *err)
 {
-    if (!s->domain)
+    if (!s->domain) {
+        *out = domain_def_copy(vd_domain_config(dom));
         return 0;
+    }
     struct buf b = BUF_INIT;
     xnode_format(s->domain, &b, 0);
     buf_append_byte(&b, '\0');
-    struct domain_def *def = NULL;
-    int r = domain_def_parse_string((const char *)b.data, 0, &def, err);
+    int r = domain_def_parse_string((const char *)b.data, 0, out, err);
     buf_free(&b);
-    if (r < 0)
-        return r;
+    return r;
+}
+
+/* def (taken over) as the definition of the shut off domain, as libvirt puts the
+ * snapshot's back. */
+static int set_definition(struct vd_domain *dom, struct domain_def *def, struct verr *err)
+{
     if (!dom->persistent) {
         domain_def_free(dom->def);
         dom->def = def;
@@ -242,9 +248,15 @@ static void revert_offline(struct vd_job *job, struct vd_snapshot *s)
 {
     struct vd_domain *dom = job->dom;
     struct verr err = {0};
-    int r = take_definition(dom, s->def, &err);
+    struct domain_def *def = NULL;
+    int r = snapshot_domain(dom, s->def, &def, &err);
     if (r == 0)
-        r = offline_each(dom, s->def, block_snapshot_apply, false, &err);
+        r = offline_each(def, s->def, block_snapshot_apply, false, &err);
+    if (r == 0) {
+        r = set_definition(dom, def, &err);
+        def = NULL;
+    }
+    domain_def_free(def);
     if (r < 0) {
         vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&err));
         return;
@@ -323,7 +335,10 @@ void vd_snapshot_job_revert(struct vd_job *job)
         return;
     }
     if (!active) {
-        int r = take_definition(dom, s->def, &err);
+        struct domain_def *def = NULL;
+        int r = snapshot_domain(dom, s->def, &def, &err);
+        if (r == 0)
+            r = set_definition(dom, def, &err);
         if (r < 0) {
             vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&err));
             return;
@@ -421,7 +436,7 @@ static void delete_step(struct delete_work *w)
         return;
     }
     /* As libvirt's qemu-img snapshot -d on each disk: every disk is tried. */
-    if (offline_each(dom, s->def, block_snapshot_delete, true, &err) < 0) {
+    if (offline_each(vd_domain_config(dom), s->def, block_snapshot_delete, true, &err) < 0) {
         delete_end(w, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
         return;
     }

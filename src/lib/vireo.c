@@ -814,9 +814,28 @@ int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int fla
     return snap->dom->conn->driver->snapshot_has_metadata(snap->dom, snap->name, flags, err);
 }
 
+/* libvirt's VIR_EXCLUSIVE_FLAGS check of its public API (an INVALID_ARG without prefix). */
+static bool exclusive_flags(unsigned flags, unsigned a, unsigned b, const char *na, const char *nb,
+                            vir_error *err)
+{
+    if ((flags & a) && (flags & b)) {
+        if (err) {
+            err->code = VIR_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof(err->message),
+                     "Flags '%s' and '%s' are mutually exclusive", na, nb);
+        }
+        return true;
+    }
+    return false;
+}
+
 int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
 {
     CHECK_SNAP(snap, -1);
+    if (exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+                        VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING",
+                        "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED", err))
+        return -1;
     WRITABLE(snap->dom->conn, "virDomainRevertToSnapshot", -1);
     DRV(snap->dom->conn, snapshot_revert, "virDomainRevertToSnapshot", -1);
     return snap->dom->conn->driver->snapshot_revert(snap->dom, snap->name, flags, err);
@@ -825,6 +844,11 @@ int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags,
 int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
 {
     CHECK_SNAP(snap, -1);
+    if (exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN,
+                        VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
+                        "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN",
+                        "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY", err))
+        return -1;
     WRITABLE(snap->dom->conn, "virDomainSnapshotDelete", -1);
     DRV(snap->dom->conn, snapshot_delete, "virDomainSnapshotDelete", -1);
     return snap->dom->conn->driver->snapshot_delete(snap->dom, snap->name, flags, err);

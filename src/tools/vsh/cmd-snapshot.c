@@ -35,7 +35,7 @@ static vir_domain_snapshot *lookup_snapshot(struct vsh_ctl *ctl, const struct vs
     bool current = vsh_opt_bool(cmd, "current");
     vir_error err;
     if (name && current) {
-        vsh_error(ctl, "Options --%s and --current are mutually exclusive", opt);
+        vsh_error(ctl, "--%s and --current are mutually exclusive", opt);
         return NULL;
     }
     vir_domain_snapshot *s;
@@ -174,7 +174,8 @@ static bool memspec(struct vsh_ctl *ctl, const char *spec, struct buf *b)
         return false;
     }
     buf_append_str(b, "  <memory");
-    attr(b, "snapshot", snapshot ? snapshot : "external");
+    if (snapshot)
+        attr(b, "snapshot", snapshot);
     if (file)
         attr(b, "file", file);
     buf_append_str(b, "/>\n");
@@ -384,11 +385,7 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     }
     if (tree && names_only) {
-        vsh_error(ctl, "%s", "Options --name and --tree are mutually exclusive");
-        return false;
-    }
-    if (show_parent && names_only) {
-        vsh_error(ctl, "%s", "Options --parent and --name are mutually exclusive");
+        vsh_error(ctl, "%s", "Options --tree and --name are mutually exclusive");
         return false;
     }
     if (from && current) {
@@ -396,7 +393,7 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     }
     if ((flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) && (from || current)) {
-        vsh_error(ctl, "%s", "--roots and --from are exclusive");
+        vsh_error(ctl, "Options --roots and --%s are mutually exclusive", from ? "from" : "current");
         return false;
     }
     if (tree && (from || current)) {
