@@ -571,8 +571,8 @@ vir_domain_snapshot *vir_domain_snapshot_create_xml(vir_domain *dom, const char 
 /* The domain's snapshots (flags: vir_domain_snapshot_list_flags), as
  * handles in *snaps (free each, and the array); the count, or -1. snaps may
  * be NULL for the count alone. */
-int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps,
-                                  unsigned int flags, vir_error *err);
+int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps, unsigned int flags,
+                                  vir_error *err);
 int vir_domain_snapshot_list_all_children(vir_domain_snapshot *snap, vir_domain_snapshot ***snaps,
                                           unsigned int flags, vir_error *err);
 int vir_domain_snapshot_num(vir_domain *dom, unsigned int flags, vir_error *err);
@@ -586,8 +586,7 @@ vir_domain_snapshot *vir_domain_snapshot_get_parent(vir_domain_snapshot *snap, u
 char *vir_domain_snapshot_get_xml_desc(vir_domain_snapshot *snap, unsigned int flags,
                                        vir_error *err);
 int vir_domain_snapshot_is_current(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
-int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags,
-                                     vir_error *err);
+int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
 int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
 int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
 const char *vir_domain_snapshot_get_name(const vir_domain_snapshot *snap);

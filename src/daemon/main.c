@@ -364,8 +364,8 @@ int main(int argc, char **argv)
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
     if (d.root && !d.pid_file)
         d.pid_file = xasprintf("%s/vireod.pid", d.root);
-    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir,
-                          d.run_dir, d.log_dir,    d.save_dir, d.snapshot_dir};
+    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir, d.run_dir,
+                          d.log_dir, d.save_dir,   d.snapshot_dir};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));

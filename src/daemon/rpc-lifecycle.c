@@ -174,10 +174,9 @@ static int undefine(struct vd_call *c)
     /* Of the flags, the managed save and snapshot metadata ones name
      * something vireod keeps (nvram it has none of). */
     unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS ? dom_flags(c) : 0;
-    return submit(c, c->dom, "undefine", vd_domain_job_undefine,
-                  flags & (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
-                           VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA),
-                  0);
+    return submit(
+        c, c->dom, "undefine", vd_domain_job_undefine,
+        flags & (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA), 0);
 }
 
 static int set_vcpus(struct vd_call *c)

@@ -34,8 +34,8 @@
 static int bad_flags(struct vd_call *c, unsigned flags, unsigned known, const char *fn)
 {
     return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                        "invalid argument: unsupported flags (0x%x) in function %s",
-                        flags & ~known, fn);
+                        "invalid argument: unsupported flags (0x%x) in function %s", flags & ~known,
+                        fn);
 }
 
 static int no_snapshot(struct vd_call *c, const char *name)
@@ -46,8 +46,8 @@ static int no_snapshot(struct vd_call *c, const char *name)
 }
 
 /* The snapshot a call names (its domain in *domp), or NULL with the error set. */
-static struct vd_snapshot *lookup(struct vd_call *c, const struct remote_nonnull_domain_snapshot *ns,
-                                  struct vd_domain **domp)
+static struct vd_snapshot *
+lookup(struct vd_call *c, const struct remote_nonnull_domain_snapshot *ns, struct vd_domain **domp)
 {
     struct vd_domain *dom = vd_domain_find_uuid(c->d, ns->dom.uuid);
     if (!dom) {
@@ -97,7 +97,8 @@ static bool listed_child(struct vd_domain *dom, const struct vd_snapshot *s,
 static int create_xml(struct vd_call *c)
 {
     const struct remote_domain_snapshot_create_xml_args *a = c->args;
-    struct vd_job *job = vd_call_job(c, c->dom, "snapshot-create", vd_snapshot_job_create, a->flags);
+    struct vd_job *job =
+        vd_call_job(c, c->dom, "snapshot-create", vd_snapshot_job_create, a->flags);
     job->xml = xstrdup(a->xml_desc);
     vd_job_submit(job);
     return RPC_HANDLER_DEFERRED;
@@ -115,7 +116,7 @@ static int revert(struct vd_call *c)
     return RPC_HANDLER_DEFERRED;
 }
 
-static int delete(struct vd_call *c)
+static int delete (struct vd_call *c)
 {
     const struct remote_domain_snapshot_delete_args *a = c->args;
     struct vd_domain *dom;
@@ -135,7 +136,8 @@ static int get_xml_desc(struct vd_call *c)
     if (a->flags & ~(unsigned)VIR_DOMAIN_SNAPSHOT_XML_SECURE)
         return bad_flags(c, a->flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE,
                          "qemuDomainSnapshotGetXMLDesc");
-    if ((a->flags & VIR_DOMAIN_SNAPSHOT_XML_SECURE) && (c->client->readonly || c->client->ro_socket))
+    if ((a->flags & VIR_DOMAIN_SNAPSHOT_XML_SECURE) &&
+        (c->client->readonly || c->client->ro_socket))
         return vd_call_fail(c, VIR_ERR_OPERATION_DENIED,
                             "operation forbidden: virDomainSnapshotGetXMLDesc with secure flag");
     struct vd_domain *dom;
@@ -222,8 +224,8 @@ static int list_all(struct vd_call *c)
 static int num_children(struct vd_call *c)
 {
     const struct remote_domain_snapshot_num_children_args *a = c->args;
-    unsigned known = VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL |
-                     FILTERS_ALL;
+    unsigned known =
+        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
     if (a->flags & ~known)
         return bad_flags(c, a->flags, known, "qemuDomainSnapshotNumChildren");
     struct vd_domain *dom;
@@ -241,8 +243,8 @@ static int list_children_names(struct vd_call *c)
 {
     const struct remote_domain_snapshot_list_children_names_args *a = c->args;
     struct remote_domain_snapshot_list_children_names_ret *r = c->ret;
-    unsigned known = VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL |
-                     FILTERS_ALL;
+    unsigned known =
+        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
     if (a->flags & ~known)
         return bad_flags(c, a->flags, known, "qemuDomainSnapshotListChildrenNames");
     if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX)
@@ -263,8 +265,8 @@ static int list_all_children(struct vd_call *c)
 {
     const struct remote_domain_snapshot_list_all_children_args *a = c->args;
     struct remote_domain_snapshot_list_all_children_ret *r = c->ret;
-    unsigned known = VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL |
-                     FILTERS_ALL;
+    unsigned known =
+        VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
     if (a->flags & ~known)
         return bad_flags(c, a->flags, known, "qemuDomainSnapshotListAllChildren");
     struct vd_domain *dom;

@@ -47,15 +47,15 @@
 struct create_work {
     struct vd_job *job;
     struct snapshot_def *def;
-    bool was_running;      /* the vCPUs ran: they run again after */
-    bool halt;             /* --halt: the domain ends after */
-    bool no_metadata;      /* --no-metadata */
-    bool reuse;            /* --reuse-external: the overlays are the caller's */
-    char **devices;        /* running: the drives taking part (internal or external) */
+    bool was_running; /* the vCPUs ran: they run again after */
+    bool halt;        /* --halt: the domain ends after */
+    bool no_metadata; /* --no-metadata */
+    bool reuse;       /* --reuse-external: the overlays are the caller's */
+    char **devices;   /* running: the drives taking part (internal or external) */
     size_t ndevices;
-    size_t next;           /* external running: the next disk to switch */
-    size_t *disk_index;    /* external: the domain disk of each snapshot disk, -1 none */
-    char *error;           /* an error to report after the vCPUs run again */
+    size_t next;        /* external running: the next disk to switch */
+    size_t *disk_index; /* external: the domain disk of each snapshot disk, -1 none */
+    char *error;        /* an error to report after the vCPUs run again */
     int error_code;
 };
 
@@ -205,14 +205,12 @@ static int align_disks(struct snapshot_def *snap, const struct domain_def *def, 
                         "unsupported configuration: mixing internal and external targets for a "
                         "snapshot is not yet supported");
     if (!internal && !external)
-        return verr_set(err, EINVAL,
-                        "unsupported configuration: nothing selected for snapshot");
+        return verr_set(err, EINVAL, "unsupported configuration: nothing selected for snapshot");
     return 0;
 }
 
 /* The domain as it is now, for <domain> in the snapshot. */
-static int capture_domain(struct snapshot_def *snap, const struct domain_def *def,
-                          struct verr *err)
+static int capture_domain(struct snapshot_def *snap, const struct domain_def *def, struct verr *err)
 {
     char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
     if (!xml)
@@ -341,10 +339,9 @@ static void internal_paused(void *opaque, int r, const char *error)
                           VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
     }
     struct verr err = {0};
-    if (!dom->vmm ||
-        vd_vmm_snapshot_job(dom->vmm, "snapshot-save", w->def->name, w->devices[0],
-                            (const char *const *)w->devices, w->ndevices, internal_saved, w,
-                            &err) < 0) {
+    if (!dom->vmm || vd_vmm_snapshot_job(dom->vmm, "snapshot-save", w->def->name, w->devices[0],
+                                         (const char *const *)w->devices, w->ndevices,
+                                         internal_saved, w, &err) < 0) {
         w->error = xstrdup(dom->vmm ? verr_msg(&err)
                                     : "Requested operation is not valid: domain is not running");
         w->error_code = VIR_ERR_OPERATION_FAILED;
@@ -444,8 +441,11 @@ static int create_overlays(struct create_work *w, const struct domain_def *def, 
          * read sharing it, and the overlay names it without opening it again. */
         const struct domain_disk *d = &def->disks[i];
         const char *fmt = d->driver_type ? d->driver_type : "raw";
-        struct block_open_opts bo = {.read_only = true, .format = fmt, .force_share = true,
-                                     .no_backing = true, .no_io = true};
+        struct block_open_opts bo = {.read_only = true,
+                                     .format = fmt,
+                                     .force_share = true,
+                                     .no_backing = true,
+                                     .no_io = true};
         struct block_dev *bd = NULL;
         r = block_open(d->source_path, &bo, &bd, err);
         if (r < 0)
@@ -623,8 +623,9 @@ void vd_snapshot_job_create(struct vd_job *job)
     if (!def->name)
         def->name = xasprintf("%lld", (long long)time(NULL));
     if (vd_snapshot_find(dom, def->name)) {
-        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: domain moment %s already "
-                                                   "exists",
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: domain moment %s already "
+                    "exists",
                     def->name);
         snapshot_def_free(def);
         return;

@@ -319,8 +319,9 @@ void vd_snapshot_job_revert(struct vd_job *job)
     }
     bool active = dom->vmm && vd_domain_is_active(dom);
     bool memory = s->def->state == SNAPSHOT_STATE_RUNNING || s->def->state == SNAPSHOT_STATE_PAUSED;
-    bool run = (f & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) ||
-               (s->def->state == SNAPSHOT_STATE_RUNNING && !(f & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
+    bool run =
+        (f & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) ||
+        (s->def->state == SNAPSHOT_STATE_RUNNING && !(f & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
     struct verr err = {0};
     if (!memory) {
         if (!active) {
@@ -469,7 +470,8 @@ void vd_snapshot_job_delete(struct vd_job *job)
                     f & ~known);
         return;
     }
-    if ((f & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) && (f & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
+    if ((f & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN) &&
+        (f & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY)) {
         vd_job_fail(job, VIR_ERR_INVALID_ARG,
                     "invalid argument: Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and "
                     "'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive");

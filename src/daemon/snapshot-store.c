@@ -107,8 +107,8 @@ void vd_snapshot_load(struct vd_domain *dom)
     DIR *dir = opendir(dirpath);
     if (!dir) {
         if (errno != ENOENT)
-            log_error("domain '%s': cannot open snapshot directory %s: %s", dom->def->name,
-                      dirpath, strerror(errno));
+            log_error("domain '%s': cannot open snapshot directory %s: %s", dom->def->name, dirpath,
+                      strerror(errno));
         free(dirpath);
         return;
     }
@@ -349,11 +349,11 @@ bool vd_snapshot_matches(struct vd_domain *dom, const struct vd_snapshot *s, uns
                                VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY);
     if (status) {
         enum snapshot_state st = s->def->state;
-        bool ok = ((status & VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE) && st == SNAPSHOT_STATE_SHUTOFF) ||
-                  ((status & VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY) &&
-                   st == SNAPSHOT_STATE_DISK_SNAPSHOT) ||
-                  ((status & VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE) && st != SNAPSHOT_STATE_SHUTOFF &&
-                   st != SNAPSHOT_STATE_DISK_SNAPSHOT);
+        bool ok =
+            ((status & VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE) && st == SNAPSHOT_STATE_SHUTOFF) ||
+            ((status & VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY) && st == SNAPSHOT_STATE_DISK_SNAPSHOT) ||
+            ((status & VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE) && st != SNAPSHOT_STATE_SHUTOFF &&
+             st != SNAPSHOT_STATE_DISK_SNAPSHOT);
         if (!ok)
             return false;
     }

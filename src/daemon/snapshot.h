@@ -57,8 +57,7 @@ int vd_snapshot_add(struct vd_domain *dom, struct snapshot_def *def, bool make_c
  * parent as theirs (rewritten), as libvirt reparents them. */
 int vd_snapshot_drop(struct vd_domain *dom, struct vd_snapshot *s, struct verr *err);
 /* Whether s has no parent; how many children and descendants it has. */
-size_t vd_snapshot_children(struct vd_domain *dom, const struct vd_snapshot *s,
-                            bool descendants);
+size_t vd_snapshot_children(struct vd_domain *dom, const struct vd_snapshot *s, bool descendants);
 bool vd_snapshot_is_descendant(struct vd_domain *dom, const struct vd_snapshot *s,
                                const struct vd_snapshot *ancestor);
 /* Whether s passes virsh's listing filter (VIR_DOMAIN_SNAPSHOT_LIST_* bits

@@ -782,7 +782,8 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
 
 /* ---- snapshots ---- */
 
-static void snap_to_wire(vir_domain *dom, const char *name, struct remote_nonnull_domain_snapshot *s)
+static void snap_to_wire(vir_domain *dom, const char *name,
+                         struct remote_nonnull_domain_snapshot *s)
 {
     s->name = (char *)name; /* borrowed */
     to_wire(dom, &s->dom);

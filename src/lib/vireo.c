@@ -723,8 +723,8 @@ static int snap_list(vir_domain *dom, const char *parent, vir_domain_snapshot **
     return n;
 }
 
-int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps,
-                                  unsigned int flags, vir_error *err)
+int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps, unsigned int flags,
+                                  vir_error *err)
 {
     CHECK_DOM(dom, -1);
     DRV(dom->conn, snapshot_list, "virDomainListAllSnapshots", -1);
@@ -806,8 +806,7 @@ int vir_domain_snapshot_is_current(vir_domain_snapshot *snap, unsigned int flags
     return snap->dom->conn->driver->snapshot_is_current(snap->dom, snap->name, flags, err);
 }
 
-int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags,
-                                     vir_error *err)
+int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
 {
     CHECK_SNAP(snap, -1);
     DRV(snap->dom->conn, snapshot_has_metadata, "virDomainSnapshotHasMetadata", -1);
@@ -844,10 +843,9 @@ int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags,
 int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
 {
     CHECK_SNAP(snap, -1);
-    if (exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN,
-                        VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
-                        "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN",
-                        "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY", err))
+    if (exclusive_flags(
+            flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
+            "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN", "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY", err))
         return -1;
     WRITABLE(snap->dom->conn, "virDomainSnapshotDelete", -1);
     DRV(snap->dom->conn, snapshot_delete, "virDomainSnapshotDelete", -1);

@@ -62,7 +62,7 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Snapshot", "snapshot"},   {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Snapshot", "snapshot"},         {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -548,8 +548,7 @@ static const struct vsh_opt opts_snapshot_create_as[] = {
     {"atomic", VSH_OT_BOOL, 0, "require atomic operation"},
     {"live", VSH_OT_BOOL, 0, "take a live snapshot"},
     {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
-    {"memspec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
-     "memory attributes: [file=]name[,snapshot=type]"},
+    {"memspec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "memory attributes: [file=]name[,snapshot=type]"},
     {"diskspec", VSH_OT_ARGV, 0,
      "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]"},
     {NULL, 0, 0, NULL},
@@ -763,12 +762,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
      "Create a snapshot (disk and RAM) from XML", SNAP, 0},
     {"snapshot-create-as", vsh_cmd_snapshot_create_as, opts_snapshot_create_as,
-     "Create a snapshot from a set of args",
-     "Create a snapshot (disk and RAM) from arguments", SNAP, 0},
+     "Create a snapshot from a set of args", "Create a snapshot (disk and RAM) from arguments",
+     SNAP, 0},
     {"snapshot-current", vsh_cmd_snapshot_current, opts_snapshot_current,
      "Get or set the current snapshot", "Get or set the current snapshot", SNAP, 0},
-    {"snapshot-delete", vsh_cmd_snapshot_delete, opts_snapshot_delete,
-     "Delete a domain snapshot", "Snapshot Delete", SNAP, 0},
+    {"snapshot-delete", vsh_cmd_snapshot_delete, opts_snapshot_delete, "Delete a domain snapshot",
+     "Snapshot Delete", SNAP, 0},
     {"snapshot-dumpxml", vsh_cmd_snapshot_dumpxml, opts_snapshot_dumpxml,
      "Dump XML for a domain snapshot", "Snapshot Dump XML", SNAP, 0},
     {"snapshot-info", vsh_cmd_snapshot_info, opts_snapshot_info, "snapshot information",
@@ -776,8 +775,7 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"snapshot-list", vsh_cmd_snapshot_list, opts_snapshot_list, "List snapshots for a domain",
      "Snapshot List", SNAP, 0},
     {"snapshot-parent", vsh_cmd_snapshot_parent, opts_snapshot_parent,
-     "Get the name of the parent of a snapshot",
-     "Extract the snapshot's parent, if any", SNAP, 0},
+     "Get the name of the parent of a snapshot", "Extract the snapshot's parent, if any", SNAP, 0},
     {"snapshot-revert", vsh_cmd_snapshot_revert, opts_snapshot_revert,
      "Revert a domain to a snapshot", "Revert domain to snapshot", SNAP, 0},
 

@@ -294,11 +294,11 @@ static void info_fill(struct snap_info *si, vir_domain_snapshot *s)
     struct verr verr = {0};
     if (xml && snapshot_def_parse_string(xml, 0, &def, &verr) == 0) {
         si->parent = def->parent ? xstrdup(def->parent) : NULL;
-        si->state = xstrdup(snapshot_state_to_string(def->state) ? snapshot_state_to_string(def->state)
-                                                                : "");
+        si->state = xstrdup(
+            snapshot_state_to_string(def->state) ? snapshot_state_to_string(def->state) : "");
         si->created = def->creation_time;
-        si->external = def->state == SNAPSHOT_STATE_DISK_SNAPSHOT ||
-                       def->memory == SNAPSHOT_LOCATION_EXTERNAL;
+        si->external =
+            def->state == SNAPSHOT_STATE_DISK_SNAPSHOT || def->memory == SNAPSHOT_LOCATION_EXTERNAL;
         for (size_t i = 0; i < def->ndisks; i++)
             si->external |= def->disks[i].snapshot == SNAPSHOT_LOCATION_EXTERNAL;
         snapshot_def_free(def);
@@ -393,7 +393,8 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     }
     if ((flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) && (from || current)) {
-        vsh_error(ctl, "Options --roots and --%s are mutually exclusive", from ? "from" : "current");
+        vsh_error(ctl, "Options --roots and --%s are mutually exclusive",
+                  from ? "from" : "current");
         return false;
     }
     if (tree && (from || current)) {
@@ -408,9 +409,9 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vir_domain_snapshot **snaps = NULL;
     int n;
     if (from || current) {
-        vir_domain_snapshot *start = current ? vir_domain_snapshot_current(dom, 0, &err)
-                                             : vir_domain_snapshot_lookup_by_name(dom, from, 0,
-                                                                                  &err);
+        vir_domain_snapshot *start = current
+                                         ? vir_domain_snapshot_current(dom, 0, &err)
+                                         : vir_domain_snapshot_lookup_by_name(dom, from, 0, &err);
         if (!start) {
             vsh_report(ctl, &err);
             vir_domain_free(dom);
@@ -499,8 +500,8 @@ bool vsh_cmd_snapshot_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vsh_print(ctl, "%-15s %s\n", "Location:", si.external ? "external" : "internal");
     vsh_print(ctl, "%-15s %s\n", "Parent:", si.parent ? si.parent : "-");
     int children = vir_domain_snapshot_list_all_children(s, NULL, 0, &err);
-    int desc = vir_domain_snapshot_list_all_children(s, NULL, VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS,
-                                                     &err);
+    int desc =
+        vir_domain_snapshot_list_all_children(s, NULL, VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS, &err);
     vsh_print(ctl, "%-15s %d\n", "Children:", children);
     vsh_print(ctl, "%-15s %d\n", "Descendants:", desc);
     int md = vir_domain_snapshot_has_metadata(s, 0, &err);
@@ -518,10 +519,10 @@ bool vsh_cmd_snapshot_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vir_error err;
     const char *name = vsh_opt_string(cmd, "snapshotname");
     vir_domain_snapshot *s = vir_domain_snapshot_lookup_by_name(dom, name, 0, &err);
-    char *xml = s ? vir_domain_snapshot_get_xml_desc(
-                        s, vsh_opt_bool(cmd, "security-info") ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0,
-                        &err)
-                  : NULL;
+    char *xml =
+        s ? vir_domain_snapshot_get_xml_desc(
+                s, vsh_opt_bool(cmd, "security-info") ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0, &err)
+          : NULL;
     if (xml)
         vsh_print(ctl, "%s", xml);
     else
@@ -567,10 +568,10 @@ bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return ok;
     }
     vir_domain_snapshot *s = vir_domain_snapshot_current(dom, 0, &err);
-    char *xml = s ? vir_domain_snapshot_get_xml_desc(
-                        s, vsh_opt_bool(cmd, "security-info") ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0,
-                        &err)
-                  : NULL;
+    char *xml =
+        s ? vir_domain_snapshot_get_xml_desc(
+                s, vsh_opt_bool(cmd, "security-info") ? VIR_DOMAIN_SNAPSHOT_XML_SECURE : 0, &err)
+          : NULL;
     if (xml) {
         vsh_print(ctl, "%s", xml);
         ok = true;
