@@ -68,6 +68,8 @@ void vd_domain_forget(struct vd_daemon *d, struct vd_domain *dom)
     domain_unlink(d, dom);
     dom->vanished = true;
     vd_vmm_forget(d, dom->def->name);
+    /* As libvirt's: a domain that is gone takes its snapshot metadata along. */
+    vd_snapshot_remove_all_files(dom);
     if (!dom->job && !dom->jobq)
         vd_domain_free(dom);
 }

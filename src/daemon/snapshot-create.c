@@ -38,6 +38,7 @@
 #include "block/block.h"
 #include "conf/xnode.h"
 #include "daemon/domain.h"
+#include "daemon/save-image.h"
 #include "daemon/snapshot.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -53,19 +54,25 @@ struct create_work {
     bool reuse;       /* --reuse-external: the overlays are the caller's */
     char **devices;   /* running: the drives taking part (internal or external) */
     size_t ndevices;
-    size_t next;        /* external running: the next disk to switch */
-    size_t *disk_index; /* external: the domain disk of each snapshot disk, -1 none */
-    char *error;        /* an error to report after the vCPUs run again */
+    size_t next;   /* external running: the next disk to switch */
+    int mem_fd;    /* --memspec: the memory file being written, or -1 */
+    char *mem_tmp; /* ... its temporary name until complete */
+    bool mem_done; /* ... and complete under def->memory_file */
+    char *error;   /* an error to report after the vCPUs run again */
     int error_code;
 };
 
 static void work_free(struct create_work *w)
 {
+    if (w->mem_fd >= 0)
+        close(w->mem_fd);
+    if (w->mem_tmp)
+        unlink(w->mem_tmp); /* never renamed: no half-written memory file stays */
+    free(w->mem_tmp);
     snapshot_def_free(w->def);
     for (size_t i = 0; i < w->ndevices; i++)
         free(w->devices[i]);
     free(w->devices);
-    free(w->disk_index);
     free(w->error);
     free(w);
 }
@@ -114,7 +121,7 @@ static bool disk_skipped(const struct domain_disk *d)
  * name). Refuses what cannot be done, with libvirt's words.
  */
 static int align_disks(struct snapshot_def *snap, const struct domain_def *def, bool disk_only,
-                       struct verr *err)
+                       bool default_external, struct verr *err)
 {
     size_t n = def->ndisks;
     struct snapshot_disk *out = xcalloc(n ? n : 1, sizeof(*out));
@@ -140,9 +147,9 @@ static int align_disks(struct snapshot_def *snap, const struct domain_def *def, 
         if (!sd->name)
             sd->name = xstrdup(d->target_dev);
         if (sd->snapshot == SNAPSHOT_LOCATION_DEFAULT)
-            sd->snapshot = disk_skipped(d) ? SNAPSHOT_LOCATION_NO
-                           : disk_only     ? SNAPSHOT_LOCATION_EXTERNAL
-                                           : SNAPSHOT_LOCATION_INTERNAL;
+            sd->snapshot = disk_skipped(d)    ? SNAPSHOT_LOCATION_NO
+                           : default_external ? SNAPSHOT_LOCATION_EXTERNAL
+                                              : SNAPSHOT_LOCATION_INTERNAL;
         if (sd->snapshot == SNAPSHOT_LOCATION_NO)
             continue;
         if (sd->snapshot == SNAPSHOT_LOCATION_MANUAL) {
@@ -204,7 +211,7 @@ static int align_disks(struct snapshot_def *snap, const struct domain_def *def, 
         return verr_set(err, ENOTSUP,
                         "unsupported configuration: mixing internal and external targets for a "
                         "snapshot is not yet supported");
-    if (!internal && !external)
+    if (!internal && !external && snap->memory != SNAPSHOT_LOCATION_EXTERNAL)
         return verr_set(err, EINVAL, "unsupported configuration: nothing selected for snapshot");
     return 0;
 }
@@ -362,6 +369,8 @@ static void external_failed(struct create_work *w, const char *error)
     persist_switch(w);
     if (!w->reuse)
         remove_overlays(w, w->next);
+    if (w->mem_done) /* the memory without its disks is of no use */
+        unlink(w->def->memory_file);
     w->error = xstrdup(error);
     w->error_code = VIR_ERR_OPERATION_FAILED;
     vmm_part_over(w);
@@ -407,6 +416,72 @@ static void external_next(struct create_work *w)
                            : !id     ? "unsupported configuration: disk has no drive alias"
                                      : verr_msg(&err));
     free(id);
+}
+
+/* ---- external with memory: the save stream into the memory file first ---- */
+
+static void memory_saved(void *opaque, int r, const char *error)
+{
+    struct create_work *w = opaque;
+    struct verr err = {0};
+    if (r < 0) {
+        external_failed(w, error);
+        return;
+    }
+    int fd = w->mem_fd;
+    w->mem_fd = -1;
+    if (vd_save_image_commit(fd, w->mem_tmp, w->def->memory_file, &err) < 0) {
+        external_failed(w, verr_msg(&err));
+        return;
+    }
+    free(w->mem_tmp);
+    w->mem_tmp = NULL;
+    w->mem_done = true;
+    vd_store_dir_changed(w->job->dom->daemon, w->def->memory_file);
+    external_next(w);
+}
+
+static void memory_paused(void *opaque, int r, const char *error)
+{
+    struct create_work *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    if (r < 0) {
+        w->was_running = false;
+        external_failed(w, error);
+        return;
+    }
+    if (w->was_running) {
+        dom->state = VIR_DOMAIN_PAUSED;
+        dom->reason = VIR_DOMAIN_PAUSED_SNAPSHOT;
+        vd_domain_save_status(dom->daemon, dom);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                          VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    }
+    struct verr err = {0};
+    if (!dom->vmm || vd_vmm_save(dom->vmm, w->mem_fd, memory_saved, w, &err) < 0)
+        external_failed(w, dom->vmm ? verr_msg(&err)
+                                    : "Requested operation is not valid: domain is not running");
+}
+
+/* Opens the memory file (libvirt's save image format: virsh save-image-dumpxml reads it). */
+static int memory_open(struct create_work *w, struct verr *err)
+{
+    struct vd_domain *dom = w->job->dom;
+    char *xml = domain_def_format(dom->def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    if (!xml)
+        return verr_set(err, EIO, "internal error: cannot format domain '%s'", dom->def->name);
+    struct stat st;
+    int r = 0;
+    if (stat(w->def->memory_file, &st) == 0 && !w->reuse)
+        r = verr_set(err, EEXIST,
+                     "unsupported configuration: external snapshot file for memory already "
+                     "exists: %s",
+                     w->def->memory_file);
+    if (r == 0)
+        r = vd_save_image_create(w->def->memory_file, xml, dom->state == VIR_DOMAIN_RUNNING,
+                                 &w->mem_fd, &w->mem_tmp, err);
+    free(xml);
+    return r;
 }
 
 /* ---- the pieces done here: overlays, and offline internal snapshots ---- */
@@ -567,6 +642,11 @@ void vd_snapshot_job_create(struct vd_job *job)
                     f & ~known);
         return;
     }
+    if (!dom->daemon->snapshot_dir) { /* a daemon without a store (the fuzz target's) */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: this daemon keeps no snapshot metadata");
+        return;
+    }
     if (f & (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)) {
         /* TODO(#12): --redefine (and --current with it). */
         vd_job_fail(job, VIR_ERR_ARGUMENT_UNSUPPORTED,
@@ -587,13 +667,6 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "argument unsupported: QEMU guest agent is not configured");
         return;
     }
-    if ((f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) && (!active || !disk_only)) {
-        /* TODO(#12): live external snapshots with memory. */
-        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
-                    "Requested operation is not valid: live snapshot creation is supported "
-                    "only during full system snapshots");
-        return;
-    }
     struct verr err = {0};
     struct snapshot_def *def = NULL;
     const char *xml = job->xml && *job->xml ? job->xml : "<domainsnapshot/>";
@@ -609,15 +682,24 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "--redefine");
         return;
     }
-    if (def->memory == SNAPSHOT_LOCATION_EXTERNAL ||
-        (def->memory == SNAPSHOT_LOCATION_INTERNAL && disk_only)) {
+    bool memory_external = def->memory == SNAPSHOT_LOCATION_EXTERNAL;
+    if ((def->memory == SNAPSHOT_LOCATION_INTERNAL || memory_external) && (disk_only || !active)) {
         snapshot_def_free(def);
-        /* TODO(#12): external memory snapshots (--memspec). */
-        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                    disk_only ? "Operation not supported: disk-only snapshots cannot save the "
-                                "memory state"
-                              : "Operation not supported: external memory snapshots are not "
-                                "supported by vireod yet");
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: memory state cannot be saved with offline or "
+                    "disk-only snapshot");
+        return;
+    }
+    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) {
+        snapshot_def_free(def);
+        if (memory_external) /* the VMM writes its state with the vCPUs stopped */
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: live snapshots are not supported by vireod: "
+                        "the memory is saved with the vCPUs paused (leave out --live)");
+        else
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: live snapshot creation is supported "
+                        "only during full system snapshots");
         return;
     }
     if (!def->name)
@@ -631,7 +713,8 @@ void vd_snapshot_job_create(struct vd_job *job)
         return;
     }
     const struct domain_def *ddef = dom->def;
-    r = align_disks(def, ddef, disk_only, &err);
+    r = align_disks(def, ddef, disk_only, disk_only || def->memory == SNAPSHOT_LOCATION_EXTERNAL,
+                    &err);
     bool external = r == 0 && vd_snapshot_is_external(def);
     if (r == 0 && external && def->memory == SNAPSHOT_LOCATION_INTERNAL)
         r = verr_set(&err, ENOTSUP,
@@ -690,6 +773,7 @@ void vd_snapshot_job_create(struct vd_job *job)
     w->no_metadata = f & VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA;
     w->halt = f & VIR_DOMAIN_SNAPSHOT_CREATE_HALT;
     w->reuse = f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    w->mem_fd = -1;
 
     if (!active) {
         if (external) {
@@ -729,10 +813,29 @@ void vd_snapshot_job_create(struct vd_job *job)
                  verr_msg(&err));
             return;
         }
-        /* Disk-only of a running domain: the vCPUs go on (libvirt pauses only
-         * without --live for memory snapshots). */
-        w->was_running = false;
         w->next = 0;
+        if (memory_external) {
+            /* The memory, then the disks, with the vCPUs stopped in between: both
+             * are of the same instant. */
+            r = memory_open(w, &err);
+            if (r < 0) {
+                if (!w->reuse)
+                    remove_overlays(w, 0);
+                fail(w, r == -EEXIST ? VIR_ERR_CONFIG_UNSUPPORTED : VIR_ERR_OPERATION_FAILED,
+                     verr_msg(&err));
+                return;
+            }
+            w->was_running = dom->state == VIR_DOMAIN_RUNNING;
+            if (!w->was_running) {
+                memory_paused(w, 0, NULL);
+            } else if (vd_vmm_pause(dom->vmm, memory_paused, w, &err) < 0) {
+                w->was_running = false;
+                external_failed(w, verr_msg(&err));
+            }
+            return;
+        }
+        /* Disk-only of a running domain: the vCPUs go on. */
+        w->was_running = false;
         external_next(w);
         return;
     }

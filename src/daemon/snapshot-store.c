@@ -103,6 +103,8 @@ static void insert_sorted(struct vd_domain *dom, struct vd_snapshot *s)
 
 void vd_snapshot_load(struct vd_domain *dom)
 {
+    if (!dom->daemon->snapshot_dir)
+        return;
     char *dirpath = domain_dir(dom);
     DIR *dir = opendir(dirpath);
     if (!dir) {
@@ -166,6 +168,8 @@ void vd_snapshot_load(struct vd_domain *dom)
 
 int vd_snapshot_write(struct vd_domain *dom, struct vd_snapshot *s, struct verr *err)
 {
+    if (!dom->daemon->snapshot_dir)
+        return verr_set(err, ENOTSUP, "this daemon keeps no snapshot metadata");
     char *dir = domain_dir(dom);
     if (mkdir(dom->daemon->snapshot_dir, 0700) < 0 && errno != EEXIST) {
         int r = verr_errno(err, errno, "cannot create directory '%s'", dom->daemon->snapshot_dir);
@@ -191,6 +195,8 @@ int vd_snapshot_write(struct vd_domain *dom, struct vd_snapshot *s, struct verr 
 
 void vd_snapshot_remove_all_files(struct vd_domain *dom)
 {
+    if (!dom->daemon->snapshot_dir)
+        return;
     for (struct vd_snapshot *s = dom->snapshots; s; s = s->next) {
         char *path = snapshot_path(dom, s->def->name);
         unlink(path);
@@ -258,7 +264,7 @@ int vd_snapshot_add(struct vd_domain *dom, struct snapshot_def *def, bool make_c
 int vd_snapshot_drop(struct vd_domain *dom, struct vd_snapshot *s, struct verr *err)
 {
     char *path = snapshot_path(dom, s->def->name);
-    if (unlink(path) < 0 && errno != ENOENT) {
+    if (dom->daemon->snapshot_dir && unlink(path) < 0 && errno != ENOENT) {
         int r = verr_errno(err, errno, "Failed to unlink snapshot metadata file '%s'", path);
         free(path);
         return r;
