@@ -259,6 +259,17 @@ try:
     t.ok(r.returncode == 0 and "ext1" not in d.vsh("snapshot-list", "st", "--name").stdout and
          os.path.exists(overlay), "snapshot-delete --metadata drops only the metadata", r.stderr)
 
+    # ---- --no-metadata: the overlay, no metadata ----
+    r = d.vsh("snapshot-create-as", "st", "nm", "--disk-only", "--no-metadata")
+    nm = os.path.join(d.tmp, "st.nm")
+    t.ok(r.returncode == 0 and d.virsh("domblklist", "st").stdout.split() == ["vda", nm] and
+         "nm" not in d.virsh("snapshot-list", "st", "--name").stdout.split(),
+         "--disk-only --no-metadata: the domain is on the overlay, no metadata is kept",
+         r.stderr + d.virsh("domblklist", "st").stdout)
+    overlay = nm
+    both("snapshot-create-as", "st", "lv", "--memspec", f"file={d.tmp}/lv.mem", "--live",
+         gold="live-refused")
+
     # ---- an overlay on a full disk ----
     mnt = os.path.join(d.tmp, "small")
     os.mkdir(mnt)
@@ -324,14 +335,30 @@ try:
     t.ok(r.returncode == 0 and not os.path.exists(os.path.join(d.root, "lib", "snapshot", "st")),
          "undefine --snapshots-metadata removes the metadata", r.stderr)
 
-    # ---- a raw disk ----
+    # ---- a raw disk: no internal snapshots; external ones of the shut off domain ----
     raw = os.path.join(d.tmp, "rw.raw")
     with open(raw, "wb") as f:
         f.truncate(1 << 20)
     d.virsh("define", d.write("rw.xml", domain_xml("rw", GUEST, "tests=state", disk_xml(raw, "raw"))))
     both("snapshot-create-as", "rw", "x", gold="raw-internal")
+    mine = os.path.join(d.tmp, "mine.qcow2")
+    subprocess.run([IMG, "create", "-q", "-f", "qcow2", "-b", raw, "-F", "raw", mine], check=True)
+    r = d.virsh("snapshot-create-as", "rw", "e1", "--disk-only", "--reuse-external",
+                "--diskspec", f"vda,file={mine}")
+    dx = d.virsh("dumpxml", "rw").stdout
+    t.ok(r.returncode == 0 and f"<source file='{mine}'/>" in dx and "type='qcow2'" in dx,
+         "offline --disk-only --reuse-external: the definition names the given overlay",
+         r.stderr + dx)
+    r = d.vsh("snapshot-create-as", "rw", "e2", "--disk-only")
+    auto = os.path.join(d.tmp, "mine.e2")
+    info = subprocess.run([IMG, "info", auto], capture_output=True, text=True).stdout
+    t.ok(r.returncode == 0 and f"backing file: {mine}" in info and
+         f"<source file='{auto}'/>" in d.virsh("dumpxml", "rw").stdout,
+         "offline --disk-only: an overlay made over the disk, named after the snapshot",
+         r.stderr + info)
+    both("snapshot-list", "rw", "--tree", gold="tree-external")
 
-    # ---- the VMM killed during a snapshot ----
+    # ---- external memory: the save image format, restored by virsh restore ----
     exdisk = os.path.join(d.tmp, "ex.qcow2")
     subprocess.run([IMG, "create", "-q", "-f", "qcow2", exdisk, "16M"], check=True)
     d.virsh("define", d.write("ex.xml", domain_xml(
@@ -339,6 +366,25 @@ try:
     r = d.virsh("start", "ex")
     t.ok(r.returncode == 0 and wait_for(lambda: "tick=2 " in d.console_log("ex"), 120),
          "a second guest runs", r.stderr)
+    mem = os.path.join(d.tmp, "ex.mem")
+    r = d.vsh("snapshot-create-as", "ex", "m1", "--memspec", f"file={mem},snapshot=external",
+              "--diskspec", "vda,snapshot=no", "--halt")
+    t.ok(r.returncode == 0 and d.state("ex") == "shut off (from snapshot)",
+         "--memspec --halt: the memory in a file, the domain shut off (from snapshot)",
+         r.stderr + d.state("ex"))
+    a = both("snapshot-info", "ex", "m1", gold="info-memory")
+    t.ok(f"<memory snapshot='external' file='{mem}'/>" in
+         d.virsh("snapshot-dumpxml", "ex", "m1").stdout, "the snapshot names its memory file")
+    last = ticks(d.console_log("ex"))[-1]
+    r = d.virsh("restore", mem)
+    t.ok(r.returncode == 0 and d.state("ex") == "running (restored)",
+         "virsh restore of the memory file", r.stderr + d.state("ex"))
+    t.ok(wait_for(lambda: ticks(d.console_log("ex"))[-1] >= last + 2, 120) and
+         ticks(d.console_log("ex")) == list(range(1, ticks(d.console_log("ex"))[-1] + 1)),
+         "the restored guest ticks on where the snapshot left it",
+         ticks(d.console_log("ex"))[-20:])
+
+    # ---- the VMM killed during a snapshot ----
     pid = d.vmm_pid("ex")
     os.kill(pid, signal.SIGSTOP)
     p = subprocess.Popen([VSH, "-q", "-c", d.vsh_uri, "snapshot-create-as", "ex", "k"],
@@ -349,7 +395,7 @@ try:
     t.ok(p.returncode == 1 and err.count("\n") == 1 and err.startswith("error: "),
          "a snapshot whose VMM is killed fails with one line", err)
     t.ok(d.state("ex") == "shut off (crashed)" and
-         d.vsh("snapshot-list", "ex", "--name").stdout.strip() == "",
+         "k" not in d.vsh("snapshot-list", "ex", "--name").stdout.split(),
          "VMM killed: shut off (crashed), no snapshot metadata", d.state("ex"))
 except Exception as e:  # noqa: BLE001 - report, then clean up
     t.ok(False, f"unexpected exception: {e!r}")
