@@ -90,11 +90,11 @@ static bool create(struct vsh_ctl *ctl, vir_domain *dom, const char *xml, unsign
     }
     const char *name = vir_domain_snapshot_get_name(s);
     if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
-        vsh_print_extra(ctl, "Domain snapshot %s defined from '%s'\n", name, from);
+        vsh_print_extra(ctl, "Domain snapshot %s defined from '%s'", name, from);
     else if (from)
-        vsh_print_extra(ctl, "Domain snapshot %s created from '%s'\n", name, from);
-    else
-        vsh_print_extra(ctl, "Domain snapshot %s created\n", name);
+        vsh_print_extra(ctl, "Domain snapshot %s created from '%s'", name, from);
+    else /* as virsh: the line ends with the blank line that follows every command */
+        vsh_print_extra(ctl, "Domain snapshot %s created", name);
     vir_domain_snapshot_free(s);
     return true;
 }
@@ -445,7 +445,6 @@ bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     } else if (names_only) {
         for (int i = 0; i < n; i++)
             vsh_print(ctl, "%s\n", vir_domain_snapshot_get_name(list[i].snap));
-        vsh_print_extra(ctl, "\n");
     } else {
         const char *hdr[] = {"Name", "Creation Time", "State", "Parent"};
         struct vsh_table *t = vsh_table_new(show_parent ? 4 : 3, hdr);
@@ -555,9 +554,8 @@ bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_error(ctl, "domain '%s' has no current snapshot", vir_domain_get_name(dom));
         } else {
             vir_domain_snapshot *s = vir_domain_snapshot_current(dom, 0, &err);
-            if (s) { /* as virsh: the line ends only without -q */
+            if (s) { /* as virsh: the line ends with the blank line, so not with -q */
                 vsh_print(ctl, "%s", vir_domain_snapshot_get_name(s));
-                vsh_print_extra(ctl, "\n");
                 ok = true;
             } else {
                 vsh_report(ctl, &err);
@@ -596,7 +594,6 @@ bool vsh_cmd_snapshot_parent(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         info_fill(&si, s);
         if (si.parent) {
             vsh_print(ctl, "%s", si.parent);
-            vsh_print_extra(ctl, "\n");
             ok = true;
         } else {
             vsh_error(ctl, "snapshot '%s' has no parent", vir_domain_snapshot_get_name(s));
