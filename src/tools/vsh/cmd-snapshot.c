@@ -546,22 +546,25 @@ bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vir_domain_free(dom);
         return false;
     }
-    if (vsh_opt_bool(cmd, "name")) {
-        int has = vir_domain_has_current_snapshot(dom, 0, &err);
-        if (has < 0) {
+    /* As virsh: whether there is one first, in either form. */
+    int has = vir_domain_has_current_snapshot(dom, 0, &err);
+    if (has <= 0) {
+        if (has < 0)
             vsh_report(ctl, &err);
-        } else if (has == 0) {
+        else
             vsh_error(ctl, "domain '%s' has no current snapshot", vir_domain_get_name(dom));
+        vir_domain_free(dom);
+        return false;
+    }
+    if (vsh_opt_bool(cmd, "name")) {
+        vir_domain_snapshot *s = vir_domain_snapshot_current(dom, 0, &err);
+        if (s) { /* as virsh: the line ends with the blank line, so not with -q */
+            vsh_print(ctl, "%s", vir_domain_snapshot_get_name(s));
+            ok = true;
         } else {
-            vir_domain_snapshot *s = vir_domain_snapshot_current(dom, 0, &err);
-            if (s) { /* as virsh: the line ends with the blank line, so not with -q */
-                vsh_print(ctl, "%s", vir_domain_snapshot_get_name(s));
-                ok = true;
-            } else {
-                vsh_report(ctl, &err);
-            }
-            vir_domain_snapshot_free(s);
+            vsh_report(ctl, &err);
         }
+        vir_domain_snapshot_free(s);
         vir_domain_free(dom);
         return ok;
     }
