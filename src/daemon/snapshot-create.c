@@ -656,6 +656,12 @@ void vd_snapshot_job_create(struct vd_job *job)
     }
     bool active = dom->vmm && vd_domain_is_active(dom);
     bool disk_only = f & VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY;
+    if ((f & VIR_DOMAIN_SNAPSHOT_CREATE_HALT) && !dom->persistent) {
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: cannot halt after transient domain "
+                    "snapshot");
+        return;
+    }
     if ((f & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE) && !disk_only) {
         vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
                     "Requested operation is not valid: quiesce requires disk-only");
@@ -722,8 +728,8 @@ void vd_snapshot_job_create(struct vd_job *job)
                      "with external disk snapshots");
     if (r == 0 && !external && (f & VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA))
         r = verr_set(&err, EINVAL,
-                     "unsupported configuration: internal snapshots and checkpoints require "
-                     "all disks to be selected for snapshot");
+                     "unsupported configuration: internal snapshots are kept with their "
+                     "metadata: --no-metadata is for external snapshots");
     if (r == 0 && (f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT) && !external)
         r = verr_set(&err, EINVAL,
                      "invalid argument: reuse is not supported with internal snapshots");
@@ -805,6 +811,16 @@ void vd_snapshot_job_create(struct vd_job *job)
             return;
         }
         w->devices[w->ndevices++] = id;
+    }
+    size_t nexternal = 0;
+    for (size_t i = 0; i < def->ndisks; i++)
+        nexternal += def->disks[i].snapshot == SNAPSHOT_LOCATION_EXTERNAL;
+    if (external && nexternal > 1 && (f & VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)) {
+        /* TODO(#12): QMP "transaction" in vireo-vmm; disks switch one by one until then. */
+        fail(w, VIR_ERR_OPERATION_UNSUPPORTED,
+             "Operation not supported: --atomic external snapshots of more than one disk of a "
+             "running domain need QMP transaction, which vireo-vmm does not have yet");
+        return;
     }
     if (external) {
         r = create_overlays(w, ddef, f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT, &err);
