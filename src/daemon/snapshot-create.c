@@ -20,8 +20,7 @@
  * worked, unless --no-metadata; with --no-metadata of an internal snapshot
  * libvirt refuses, so does this.
  *
- * TODO(#12): external snapshots with memory (--memspec): the save stream
- * into the memory file plus the overlays; --redefine; --live; the QMP
+ * TODO(#12): --live; the QMP
  * "transaction" that would switch several disks of a running domain at
  * once (they switch one after another here; overlays are all created
  * before the first switch, so what can fail afterwards is the VMM itself,
@@ -624,6 +623,72 @@ static void persist_switch(struct create_work *w)
                  verr_msg(&err));
 }
 
+/* ---- --redefine: metadata only (snapshot-current --snapshotname, snapshot-edit) ---- */
+
+static void redefine(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    unsigned f = job->flags;
+    unsigned allowed = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
+                       VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE;
+    if (f & ~allowed) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: flags 0x%x cannot be used with redefine", f & ~allowed);
+        return;
+    }
+    struct verr err = {0};
+    struct snapshot_def *def = NULL;
+    if (snapshot_def_parse_string(job->xml ? job->xml : "", 0, &def, &err) < 0) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: %s", verr_msg(&err));
+        return;
+    }
+    const char *why = !def->name                          ? "a redefined snapshot must have a name"
+                      : def->state == SNAPSHOT_STATE_NONE ? "missing state from existing snapshot"
+                      : def->parent && strcmp(def->parent, def->name) == 0
+                          ? "a snapshot cannot be its own parent"
+                          : NULL;
+    if (why) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: %s", why);
+        snapshot_def_free(def);
+        return;
+    }
+    struct vd_snapshot *parent = def->parent ? vd_snapshot_find(dom, def->parent) : NULL;
+    struct vd_snapshot *old = vd_snapshot_find(dom, def->name);
+    if (def->parent && (!parent || (old && vd_snapshot_is_descendant(dom, parent, old)))) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    !parent ? "invalid argument: parent %s for moment %s not found"
+                            : "invalid argument: parent %s would create cycle to %s",
+                    def->parent, def->name);
+        snapshot_def_free(def);
+        return;
+    }
+    if (def->creation_time < 0)
+        def->creation_time = old ? old->def->creation_time : (int64_t)time(NULL);
+    bool current = (f & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) ||
+                   (old && dom->current_snapshot && strcmp(dom->current_snapshot, def->name) == 0);
+    char *name = xstrdup(def->name);
+    int r;
+    if (old) {
+        /* In place: the file is rewritten, the children keep it as their parent. */
+        snapshot_def_free(old->def);
+        old->def = def;
+        def->active = -1;
+        r = vd_snapshot_write(dom, old, &err);
+        if (r == 0 && current)
+            r = vd_snapshot_set_current(dom, def->name, &err);
+    } else {
+        r = vd_snapshot_add(dom, def, current, &err);
+    }
+    if (r < 0) {
+        free(name);
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&err));
+        return;
+    }
+    free(job->text);
+    job->text = name;
+    vd_job_done(job);
+}
+
 /* ---- the job ---- */
 
 void vd_snapshot_job_create(struct vd_job *job)
@@ -647,11 +712,14 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "Operation not supported: this daemon keeps no snapshot metadata");
         return;
     }
-    if (f & (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)) {
-        /* TODO(#12): --redefine (and --current with it). */
-        vd_job_fail(job, VIR_ERR_ARGUMENT_UNSUPPORTED,
-                    "argument unsupported: redefining snapshot metadata is not supported by "
-                    "vireod yet");
+    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE) {
+        redefine(job);
+        return;
+    }
+    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by "
+                    "flag 'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
         return;
     }
     bool active = dom->vmm && vd_domain_is_active(dom);

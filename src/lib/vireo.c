@@ -681,6 +681,21 @@ int vir_domain_inject_crash(vir_domain *dom, vir_error *err)
 
 /* ---- snapshots ---- */
 
+/* libvirt's VIR_EXCLUSIVE_FLAGS check of its public API (an INVALID_ARG without prefix). */
+static bool exclusive_flags(unsigned flags, unsigned a, unsigned b, const char *na, const char *nb,
+                            vir_error *err)
+{
+    if ((flags & a) && (flags & b)) {
+        if (err) {
+            err->code = VIR_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof(err->message),
+                     "Flags '%s' and '%s' are mutually exclusive", na, nb);
+        }
+        return true;
+    }
+    return false;
+}
+
 static vir_domain_snapshot *snap_handle(vir_domain *dom, char *name)
 {
     vir_domain_snapshot *s = xcalloc(1, sizeof(*s));
@@ -704,6 +719,24 @@ vir_domain_snapshot *vir_domain_snapshot_create_xml(vir_domain *dom, const char 
 {
     CHECK_DOM(dom, NULL);
     WRITABLE(dom->conn, "virDomainSnapshotCreateXML", NULL);
+    /* libvirt's checks in its public API. */
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
+        !(flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)) {
+        if (err) {
+            err->code = VIR_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof(err->message), "%s",
+                     "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag "
+                     "'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
+        }
+        return NULL;
+    }
+    if (exclusive_flags(
+            flags, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
+            "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA", err) ||
+        exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, VIR_DOMAIN_SNAPSHOT_CREATE_HALT,
+                        "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_HALT",
+                        err))
+        return NULL;
     DRV(dom->conn, snapshot_create_xml, "virDomainSnapshotCreateXML", NULL);
     char *name = dom->conn->driver->snapshot_create_xml(dom, xml, flags, err);
     return name ? snap_handle(dom, name) : NULL;
@@ -811,21 +844,6 @@ int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int fla
     CHECK_SNAP(snap, -1);
     DRV(snap->dom->conn, snapshot_has_metadata, "virDomainSnapshotHasMetadata", -1);
     return snap->dom->conn->driver->snapshot_has_metadata(snap->dom, snap->name, flags, err);
-}
-
-/* libvirt's VIR_EXCLUSIVE_FLAGS check of its public API (an INVALID_ARG without prefix). */
-static bool exclusive_flags(unsigned flags, unsigned a, unsigned b, const char *na, const char *nb,
-                            vir_error *err)
-{
-    if ((flags & a) && (flags & b)) {
-        if (err) {
-            err->code = VIR_ERR_INVALID_ARG;
-            snprintf(err->message, sizeof(err->message),
-                     "Flags '%s' and '%s' are mutually exclusive", na, nb);
-        }
-        return true;
-    }
-    return false;
 }
 
 int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)

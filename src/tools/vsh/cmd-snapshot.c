@@ -9,9 +9,8 @@
  * its XML, as virsh reads it; the tree is printed the way virsh's
  * vshTreePrint draws device trees.
  *
- * TODO(#12): snapshot-edit, snapshot-current --snapshotname (both redefine
- * metadata, which vireod does not do yet), snapshot-list --from/--current
- * with --tree, snapshot-dumpxml --xpath.
+ * TODO(#12): snapshot-edit, snapshot-list --from/--current with --tree,
+ * snapshot-dumpxml --xpath.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -540,11 +539,29 @@ bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     vir_error err;
     bool ok = false;
-    if (vsh_opt_string(cmd, "snapshotname")) {
-        /* TODO(#12): setting the current snapshot is a redefine, which vireod does not do yet. */
-        vsh_error(ctl, "%s", "setting the current snapshot is not supported by vsh yet");
+    const char *set = vsh_opt_string(cmd, "snapshotname");
+    if (set) {
+        /* As virsh: the snapshot's own XML redefined, as the current one. */
+        vir_domain_snapshot *s = vir_domain_snapshot_lookup_by_name(dom, set, 0, &err);
+        char *xml =
+            s ? vir_domain_snapshot_get_xml_desc(s, VIR_DOMAIN_SNAPSHOT_XML_SECURE, &err) : NULL;
+        vir_domain_snapshot *s2 =
+            xml ? vir_domain_snapshot_create_xml(dom, xml,
+                                                 VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE |
+                                                     VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT,
+                                                 &err)
+                : NULL;
+        if (s2) {
+            vsh_print_extra(ctl, "Snapshot %s set as current", set);
+            ok = true;
+        } else {
+            vsh_report(ctl, &err);
+        }
+        vir_domain_snapshot_free(s2);
+        free(xml);
+        vir_domain_snapshot_free(s);
         vir_domain_free(dom);
-        return false;
+        return ok;
     }
     /* As virsh: whether there is one first, in either form. */
     int has = vir_domain_has_current_snapshot(dom, 0, &err);

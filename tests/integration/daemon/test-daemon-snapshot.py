@@ -217,6 +217,24 @@ try:
     t.ok(d.state("st") == "running (from snapshot)", "the domain was reattached",
          d.state("st"))
 
+    # ---- metadata redefined: the current snapshot, an edited description ----
+    r = d.vsh("snapshot-current", "st", "--snapshotname", "run2")
+    t.ok(r.returncode == 0 and d.virsh("snapshot-current", "st", "--name").stdout == "run2",
+         "vsh snapshot-current --snapshotname sets the current snapshot", r.stderr)
+    r = d.virsh("snapshot-current", "st", "--snapshotname", "run1")
+    t.ok(r.returncode == 0 and d.vsh("snapshot-current", "st", "--name").stdout == "run1",
+         "virsh snapshot-current --snapshotname too", r.stderr)
+    x = d.virsh("snapshot-dumpxml", "st", "run2", "--security-info").stdout
+    edited = d.write("run2.xml", x.replace("<name>run2</name>",
+                                           "<name>run2</name>\n  <description>edited</description>",
+                                           1))
+    r = d.vsh("snapshot-create", "st", edited, "--redefine")
+    t.ok(r.returncode == 0 and
+         "<description>edited</description>" in d.virsh("snapshot-dumpxml", "st", "run2").stdout
+         and d.vsh("snapshot-current", "st", "--name").stdout == "run1",
+         "snapshot-create --redefine replaces the metadata, the current one stays", r.stderr)
+    both("snapshot-create", "st", edited, "--current", gold="current-needs-redefine")
+
     # ---- shut off, back to a running snapshot, paused ----
     d.virsh("destroy", "st")
     r = d.vsh("snapshot-revert", "st", "run2", "--paused")
