@@ -1584,13 +1584,51 @@ static bool snap_matches(const struct tdom *d, const struct snapshot_def *s, uns
     return true;
 }
 
+/* --redefine: the metadata as given (a snapshot's whole XML), replaced or added. */
+static char *snap_redefine(struct tdom *d, const char *xml, bool current, vir_error *err)
+{
+    struct snapshot_def *def = NULL;
+    struct verr verr = {0};
+    if (snapshot_def_parse_string(xml ? xml : "", 0, &def, &verr) < 0) {
+        vir_report(err, VIR_ERR_XML_ERROR, "%s", verr_msg(&verr));
+        return NULL;
+    }
+    const char *why = !def->name                          ? "a redefined snapshot must have a name"
+                      : def->state == SNAPSHOT_STATE_NONE ? "missing state from existing snapshot"
+                      : def->parent && !snap_find(d, def->parent) ? "parent not found"
+                                                                  : NULL;
+    if (why) {
+        vir_report(err, VIR_ERR_XML_ERROR, "%s", why);
+        snapshot_def_free(def);
+        return NULL;
+    }
+    def->active = -1;
+    bool found = false;
+    for (size_t i = 0; i < d->nsnaps; i++)
+        if (strcmp(d->snaps[i]->name, def->name) == 0) {
+            current |= d->current_snap && strcmp(d->current_snap, def->name) == 0;
+            snapshot_def_free(d->snaps[i]);
+            d->snaps[i] = def;
+            found = true;
+        }
+    if (!found) {
+        d->snaps = xreallocarray(d->snaps, d->nsnaps + 1, sizeof(*d->snaps));
+        d->snaps[d->nsnaps++] = def;
+    }
+    if (current) {
+        free(d->current_snap);
+        d->current_snap = xstrdup(def->name);
+    }
+    return xstrdup(def->name);
+}
+
 static char *test_snapshot_create_xml(vir_domain *dom, const char *xml, unsigned int flags,
                                       vir_error *err)
 {
-    unsigned known = VIR_DOMAIN_SNAPSHOT_CREATE_HALT | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
+    unsigned known = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
+                     VIR_DOMAIN_SNAPSHOT_CREATE_HALT | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
                      VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC | VIR_DOMAIN_SNAPSHOT_CREATE_LIVE |
                      VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE;
-    /* TODO(#12): --redefine / --current. */
     if (flags & ~known) {
         vir_report_flags(err, flags & ~known, "testDomainSnapshotCreateXML");
         return NULL;
@@ -1598,6 +1636,8 @@ static char *test_snapshot_create_xml(vir_domain *dom, const char *xml, unsigned
     struct tdom *d = get_dom(dom, err);
     if (!d)
         return NULL;
+    if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        return snap_redefine(d, xml, flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT, err);
     struct snapshot_def *def = NULL;
     struct verr verr = {0};
     if (snapshot_def_parse_string(xml && *xml ? xml : "<domainsnapshot/>", SNAPSHOT_PARSE_CREATE,

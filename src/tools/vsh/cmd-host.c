@@ -579,6 +579,15 @@ static const struct vsh_opt opts_snapshot_dumpxml[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_snapshot_edit[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "also set edited snapshot as current"},
+    {"rename", VSH_OT_BOOL, 0, "allow renaming an existing snapshot"},
+    {"clone", VSH_OT_BOOL, 0, "allow cloning to new name"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_snapshot_info[] = {
     DOM_OPT,
     {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
@@ -770,6 +779,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Snapshot Delete", SNAP, 0},
     {"snapshot-dumpxml", vsh_cmd_snapshot_dumpxml, opts_snapshot_dumpxml,
      "Dump XML for a domain snapshot", "Snapshot Dump XML", SNAP, 0},
+    {"snapshot-edit", vsh_cmd_snapshot_edit, opts_snapshot_edit, "edit XML for a snapshot",
+     "Edit the domain snapshot XML for a named snapshot", SNAP, 0},
     {"snapshot-info", vsh_cmd_snapshot_info, opts_snapshot_info, "snapshot information",
      "Returns basic information about a snapshot.", SNAP, 0},
     {"snapshot-list", vsh_cmd_snapshot_list, opts_snapshot_list, "List snapshots for a domain",

@@ -9,19 +9,21 @@
  * its XML, as virsh reads it; the tree is printed the way virsh's
  * vshTreePrint draws device trees.
  *
- * TODO(#12): snapshot-edit, snapshot-list --from/--current with --tree,
- * snapshot-dumpxml --xpath.
+ * TODO(#12): snapshot-list --from/--current with --tree, snapshot-dumpxml
+ * --xpath, snapshot-edit's "Try again?" after a refused redefine.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conf/snapshot_conf.h"
 #include "conf/xnode.h"
 #include "tools/vsh/commands.h"
 #include "util/buf.h"
+#include "util/file.h"
 #include "util/mem.h"
 
 /* ---- finding the snapshot a command names ---- */
@@ -686,6 +688,103 @@ bool vsh_cmd_snapshot_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         }
         vir_domain_snapshot_free(s);
     }
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* The editor on xml (in a temporary file): the edited text, or NULL after an error. */
+static char *edit_text(struct vsh_ctl *ctl, const char *xml)
+{
+    char path[] = "/tmp/vshXXXXXX.xml";
+    int fd = mkstemps(path, 4);
+    if (fd < 0) {
+        vsh_error(ctl, "cannot create temporary file: %s", strerror(errno));
+        return NULL;
+    }
+    int r = fd_write_all(fd, xml, strlen(xml));
+    close(fd);
+    char *edited = NULL;
+    if (r < 0)
+        vsh_error(ctl, "cannot write temporary file '%s': %s", path, strerror(-r));
+    else if (vsh_run_editor(ctl, path) == 0)
+        edited = vsh_read_xml_file(ctl, path);
+    unlink(path);
+    return edited;
+}
+
+/* virsh's snapshot-edit: the XML redefined (as the current one if it is), and a changed
+ * name either refused, a clone (--clone) or a rename (--rename). */
+bool vsh_cmd_snapshot_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool rename_ok = vsh_opt_bool(cmd, "rename"), clone_ok = vsh_opt_bool(cmd, "clone");
+    if (rename_ok && clone_ok) {
+        vsh_error(ctl, "%s", "Options --rename and --clone are mutually exclusive");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool ok = false;
+    vir_error err;
+    char *orig = NULL, *edited = NULL;
+    vir_domain_snapshot *e = NULL, *s = NULL;
+    /* --current with a name: the edited one becomes current; alone: edit the current one. */
+    const char *given = vsh_opt_string(cmd, "snapshotname");
+    bool make_current = given && vsh_opt_bool(cmd, "current");
+    if (make_current) {
+        s = vir_domain_snapshot_lookup_by_name(dom, given, 0, &err);
+        if (!s)
+            vsh_report(ctl, &err);
+    } else {
+        s = lookup_snapshot(ctl, cmd, dom, "snapshotname");
+    }
+    if (!s)
+        goto out;
+    const char *name = vir_domain_snapshot_get_name(s);
+    unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
+    if (make_current || vir_domain_snapshot_is_current(s, 0, &err) == 1)
+        flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
+    orig = vir_domain_snapshot_get_xml_desc(s, VIR_DOMAIN_SNAPSHOT_XML_SECURE, &err);
+    if (!orig) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    edited = edit_text(ctl, orig);
+    if (!edited)
+        goto out;
+    if (strcmp(edited, orig) == 0) {
+        vsh_print_extra(ctl, "Snapshot %s XML configuration not changed.\n", name);
+        ok = true;
+        goto out;
+    }
+    e = vir_domain_snapshot_create_xml(dom, edited, flags, &err);
+    if (!e) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    const char *new_name = vir_domain_snapshot_get_name(e);
+    if (strcmp(name, new_name) == 0) {
+        vsh_print_extra(ctl, "Snapshot %s edited.\n", name);
+        ok = true;
+    } else if (clone_ok) {
+        vsh_print_extra(ctl, "Snapshot %s cloned to %s.\n", name, new_name);
+        ok = true;
+    } else if (vir_domain_snapshot_delete(rename_ok ? s : e,
+                                          VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY, &err) < 0) {
+        vsh_report(ctl, &err);
+        vsh_error(ctl, "Failed to clean up %s", rename_ok ? name : new_name);
+    } else if (!rename_ok) {
+        vsh_error(ctl, "Must use --rename or --clone to change %s to %s", name, new_name);
+    } else {
+        ok = true;
+    }
+out:
+    if (!ok && orig) /* as virsh, after whatever went wrong once the XML was read */
+        vsh_error(ctl, "Failed to update %s", vir_domain_snapshot_get_name(s));
+    free(orig);
+    free(edited);
+    vir_domain_snapshot_free(e);
+    vir_domain_snapshot_free(s);
     vir_domain_free(dom);
     return ok;
 }

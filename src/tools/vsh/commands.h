@@ -35,6 +35,7 @@ bool vsh_cmd_snapshot_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_create_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -226,6 +226,12 @@ CASES = [
         'snapshot-create-as test --print-xml --name x --description "a <b>" '
         '--diskspec vda,snapshot=external,driver=qcow2,file=/o.qcow2 --memspec file=/m'],
      {}, None),
+    ('snapshot-edit', STOCK, T + [
+        'snapshot-create-as test s1 --description hello; snapshot-create-as test s2; '
+        'snapshot-edit test s1; snapshot-edit test --current; snapshot-dumpxml test s1; '
+        'snapshot-current test --snapshotname s1; snapshot-current test --name; '
+        'snapshot-edit test s2 --rename --clone'],
+     {'VISUAL': 'sed -i s/hello/edited/'}, None),
     ('snapshot-errors', STOCK, T + [
         'snapshot-current test --name; snapshot-current test; snapshot-info test; '
         'snapshot-info test nosuch; snapshot-create-as test a; snapshot-create-as test a; '
