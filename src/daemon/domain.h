@@ -34,6 +34,8 @@
 struct vd_vmm;
 struct vd_snapshot;
 struct vd_console_pty;
+struct vd_migration;
+struct vd_job_stats;
 struct verr;
 
 struct vd_domain {
@@ -59,12 +61,17 @@ struct vd_domain {
     bool vanished;        /* gone from every lookup: freed when its jobs end */
     bool saved;           /* the VMM is being ended after a save: shut off (saved) */
     bool from_snapshot;   /* ... after a snapshot (--halt, a revert): shut off (from snapshot) */
-    int console_log_fd;   /* log/NAME.console.log: everything COM1 printed */
-    struct vd_console_pty *pty;    /* the pty a <console type='pty'> shows, while it runs */
-    struct vd_job *job;            /* the running job */
-    struct vd_job *jobq;           /* jobs waiting for it, in order */
-    struct vd_snapshot *snapshots; /* its snapshots' metadata (snapshot.h), creation order */
-    char *current_snapshot;        /* the current snapshot's name, or NULL */
+    bool migrated;        /* the VMM is being ended after a migration: shut off (migrated) */
+    struct vd_migration *mig;           /* a migration under way (migrate.c), or NULL */
+    struct vd_job_stats *job_completed; /* the last migration's figures (domjobinfo --completed) */
+    uint64_t mig_downtime_ms;           /* migrate-setmaxdowntime, 0: the VMM's default */
+    uint64_t mig_speed_mibs;            /* migrate-setspeed, 0: unlimited */
+    int console_log_fd;                 /* log/NAME.console.log: everything COM1 printed */
+    struct vd_console_pty *pty;         /* the pty a <console type='pty'> shows, while it runs */
+    struct vd_job *job;                 /* the running job */
+    struct vd_job *jobq;                /* jobs waiting for it, in order */
+    struct vd_snapshot *snapshots;      /* its snapshots' metadata (snapshot.h), creation order */
+    char *current_snapshot;             /* the current snapshot's name, or NULL */
 };
 
 /* ---- domain-store.c ---- */

@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "vireo/vireo.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -39,6 +41,9 @@ static void job_free(struct vd_job *job)
     free(job->xml);
     free(job->text);
     free(job->snapshot);
+    vd_mig_args_free(job->mig);
+    if (job->migrate_in && job->fd >= 0)
+        close(job->fd);
     free(job);
 }
 
