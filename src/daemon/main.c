@@ -358,6 +358,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->root);
     free(d->domain_dir);
     free(d->save_dir);
+    free(d->snapshot_dir);
     free(d->autostart_dir);
     free(d->run_dir);
     free(d->log_dir);
@@ -518,6 +519,7 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/run", d.root);
         d.log_dir = xasprintf("%s/log", d.root);
         d.save_dir = xasprintf("%s/lib/save", d.root);
+        d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -525,6 +527,7 @@ int main(int argc, char **argv)
         d.run_dir = xstrdup("/run/vireo/domains");
         d.log_dir = xstrdup("/var/log/vireo");
         d.save_dir = xstrdup("/var/lib/vireo/save");
+        d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -539,6 +542,7 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/domains", sock_dir);
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
+        d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
         free(cfg);
         free(state);
     }
@@ -563,8 +567,8 @@ int main(int argc, char **argv)
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
     if (d.root && !d.pid_file)
         d.pid_file = xasprintf("%s/vireod.pid", d.root);
-    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir,
-                          d.run_dir, d.log_dir,    d.save_dir};
+    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir, d.run_dir,
+                          d.log_dir, d.save_dir,   d.snapshot_dir};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));

@@ -77,7 +77,8 @@ struct vd_daemon {
     char *autostart_dir; /* one empty file per autostarted domain */
     char *run_dir;       /* live state, VMM records and locks */
     char *log_dir;
-    char *save_dir; /* managed save images (lib/save) */
+    char *save_dir;     /* managed save images (lib/save) */
+    char *snapshot_dir; /* snapshot metadata: DIR/DOMAIN/NAME.xml (lib/snapshot) */
     char *sock_path, *sock_ro_path;
     char *pid_file;
     char *vmm_path;

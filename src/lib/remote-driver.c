@@ -756,6 +756,162 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
 }
 
+/* ---- snapshots ---- */
+
+static void snap_to_wire(vir_domain *dom, const char *name,
+                         struct remote_nonnull_domain_snapshot *s)
+{
+    s->name = (char *)name; /* borrowed */
+    to_wire(dom, &s->dom);
+}
+
+static char *remote_snapshot_create_xml(vir_domain *dom, const char *xml, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_create_xml_args a = {.xml_desc = (char *)(xml ? xml : ""),
+                                                       .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_create_xml_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML, &a, &r, err) < 0)
+        return NULL;
+    char *name = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_create_xml_ret_free(&r);
+    return name;
+}
+
+static int remote_snapshot_list(vir_domain *dom, const char *parent, char ***names,
+                                unsigned int flags, vir_error *err)
+{
+    struct remote_nonnull_domain_snapshot *list;
+    uint32_t len;
+    int n;
+    if (parent) {
+        struct remote_domain_snapshot_list_all_children_args a = {.need_results = names != NULL,
+                                                                  .flags = flags};
+        snap_to_wire(dom, parent, &a.snapshot);
+        struct remote_domain_snapshot_list_all_children_ret r = {0};
+        if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN, &a, &r, err) < 0)
+            return -1;
+        list = r.snapshots, len = r.snapshots_len, n = r.ret;
+    } else {
+        struct remote_domain_list_all_snapshots_args a = {.need_results = names != NULL,
+                                                          .flags = flags};
+        to_wire(dom, &a.dom);
+        struct remote_domain_list_all_snapshots_ret r = {0};
+        if (call(dom->conn, REMOTE_PROC_DOMAIN_LIST_ALL_SNAPSHOTS, &a, &r, err) < 0)
+            return -1;
+        list = r.snapshots, len = r.snapshots_len, n = r.ret;
+    }
+    if (names) {
+        *names = xcalloc(len + 1, sizeof(**names));
+        for (uint32_t i = 0; i < len; i++) {
+            (*names)[i] = list[i].name;
+            list[i].name = NULL;
+        }
+    }
+    struct remote_domain_list_all_snapshots_ret fr = {.snapshots_len = len, .snapshots = list};
+    remote_domain_list_all_snapshots_ret_free(&fr);
+    return n;
+}
+
+static int remote_snapshot_lookup(vir_domain *dom, const char *name, vir_error *err)
+{
+    struct remote_domain_snapshot_lookup_by_name_args a = {.name = (char *)name};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_lookup_by_name_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, &a, &r, err) < 0)
+        return -1;
+    remote_domain_snapshot_lookup_by_name_ret_free(&r);
+    return 0;
+}
+
+static int remote_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_has_current_snapshot_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_has_current_snapshot_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT, &a, &r, err) < 0)
+        return -1;
+    return r.result;
+}
+
+static char *remote_snapshot_current(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_snapshot_current_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_current_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_CURRENT, &a, &r, err) < 0)
+        return NULL;
+    char *name = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_current_ret_free(&r);
+    return name;
+}
+
+static char *remote_snapshot_get_parent(vir_domain *dom, const char *name, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_get_parent_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_get_parent_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_GET_PARENT, &a, &r, err) < 0)
+        return NULL;
+    char *parent = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_get_parent_ret_free(&r);
+    return parent;
+}
+
+static char *remote_snapshot_get_xml_desc(vir_domain *dom, const char *name, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_domain_snapshot_get_xml_desc_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_get_xml_desc_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_GET_XML_DESC, &a, &r, err) < 0)
+        return NULL;
+    return r.xml;
+}
+
+static int remote_snapshot_is_current(vir_domain *dom, const char *name, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_snapshot_is_current_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_is_current_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_IS_CURRENT, &a, &r, err) < 0)
+        return -1;
+    return r.current;
+}
+
+static int remote_snapshot_has_metadata(vir_domain *dom, const char *name, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_has_metadata_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_has_metadata_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_HAS_METADATA, &a, &r, err) < 0)
+        return -1;
+    return r.metadata;
+}
+
+static int remote_snapshot_revert(vir_domain *dom, const char *name, unsigned int flags,
+                                  vir_error *err)
+{
+    struct remote_domain_revert_to_snapshot_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_REVERT_TO_SNAPSHOT, &a, NULL, err);
+}
+
+static int remote_snapshot_delete(vir_domain *dom, const char *name, unsigned int flags,
+                                  vir_error *err)
+{
+    struct remote_domain_snapshot_delete_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_DELETE, &a, NULL, err);
+}
+
 /* ---- migration ---- */
 
 static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n)
@@ -1024,6 +1180,17 @@ const struct vir_driver vir_remote_driver = {
     .save = remote_save,
     .restore = remote_restore,
     .managed_save = remote_managed_save,
+    .snapshot_create_xml = remote_snapshot_create_xml,
+    .snapshot_list = remote_snapshot_list,
+    .snapshot_lookup = remote_snapshot_lookup,
+    .has_current_snapshot = remote_has_current_snapshot,
+    .snapshot_current = remote_snapshot_current,
+    .snapshot_get_parent = remote_snapshot_get_parent,
+    .snapshot_get_xml_desc = remote_snapshot_get_xml_desc,
+    .snapshot_is_current = remote_snapshot_is_current,
+    .snapshot_has_metadata = remote_snapshot_has_metadata,
+    .snapshot_revert = remote_snapshot_revert,
+    .snapshot_delete = remote_snapshot_delete,
     .managed_save_remove = remote_managed_save_remove,
     .save_image_get_xml_desc = remote_save_image_get_xml_desc,
     .save_image_define_xml = remote_save_image_define_xml,
