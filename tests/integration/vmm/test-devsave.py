@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
+over user networking), and the MIGRATION failed event of a refused incoming stream.
+
+Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM
+
+Each case runs a test guest that uses the device before the save, saves it with QMP
+migrate to a file:, ends the source, restores a new vireo-vmm from the file with
+-incoming and lets the guest use the device again:
+ - balloon target: the guest (tests=balloon) waits for the host to ask for pages. The
+   source is stopped, the target set (RAM - 32 MiB) while stopped, and saved: the guest
+   can only see the target after the restore, so it inflating exactly 32 MiB there shows
+   the target travelled; query-balloon on the restored VMM then reports it, and giving the
+   pages back works (the guest checks them zeroed, its TAP verdict is checked).
+ - balloon statistics: the polling interval set to 1 s on the source, the save taken after
+   the guest's second update (its buffer held by the device: a pending request). On the
+   restored VMM the interval still reads 1 without being set again, the device asks for
+   fresh values by itself, the guest's later updates reach guest-stats, and the guest's own
+   count (every buffer it sent was asked for) passes.
+ - virtio-net over -netdev user: DHCP and a ping to the gateway before (net_pause=1 holds
+   the guest), then after the restore the configuration's MAC and LINK_UP, an ARP exchange
+   and a ping again (frames through libslirp both ways).
+ - A refused incoming stream: -incoming defer, the events capability on, migrate-incoming
+   of a damaged file: the process exits 1 and the QMP client got MIGRATION "failed" first.
+"""
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from vmmlib import Guest, Qmp, Tap
+
+RAM = 128 << 20
+GIVE = 32 << 20
+tap = Tap()
+check = tap.check
+
+
+def base(vmm, elf, sock, append, extra):
+    return shlex.split(vmm) + [
+        "-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M", "-kernel", elf,
+        "-append", append, "-qmp", f"unix:{sock},server=on,wait=off",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4"] + extra
+
+
+def save(q, path):
+    """migrate to file:path; the final query-migrate."""
+    r = q.cmd("migrate", {"uri": f"file:{path}"})
+    if "error" in r:
+        return r
+    for _ in range(600):
+        r = q.cmd("query-migrate")
+        if r["return"].get("status") in ("completed", "failed", "cancelled"):
+            return r
+        time.sleep(0.05)
+    return r
+
+
+def move(name, g, q, cmd_dst, path, stdin=None):
+    """Saves the source to path, ends it, starts the destination from the file."""
+    r = save(q, path)
+    ok = r.get("return", {}).get("status") == "completed"
+    check(ok, f"{name}: migrate file: completes", json.dumps(r))
+    q.cmd("quit")
+    g.finish(timeout=30)
+    if not ok:
+        return None
+    return Guest(cmd_dst + ["-incoming", f"file:{path}"], stdin=stdin)
+
+
+def verdict(name, g, want):
+    try:
+        status, out, err = g.finish(timeout=180)
+    except subprocess.TimeoutExpired:
+        g.kill()
+        check(False, f"{name}: the restored guest finishes", g.text())
+        return ""
+    check(status == 1 and "not ok" not in out and all(w in out for w in want),
+          f"{name}: the restored guest passes (exit {status})", out + err)
+    return out
+
+
+def balloon_target(vmm, elf, tmp):
+    sock, sock2 = os.path.join(tmp, "bt.sock"), os.path.join(tmp, "bt2.sock")
+    dev = ["-device", "virtio-balloon-pci,id=balloon0"]
+    app = "tests=balloon balloon_mib=32 balloon_wait_s=120"
+    g = Guest(base(vmm, elf, sock, app, dev))
+    if not check(g.wait_line("balloon: ready"), "balloon: the guest is ready", g.text()):
+        g.kill()
+        return
+    q = Qmp(sock)
+    q.cmd("stop")
+    r = q.cmd("balloon", {"value": RAM - GIVE})
+    check(r.get("return") == {}, "balloon: target RAM - 32 MiB set while stopped", json.dumps(r))
+    g2 = move("balloon", g, q, base(vmm, elf, sock2, app, dev), os.path.join(tmp, "bt.state"))
+    if not g2:
+        return
+    inflated = g2.wait_line("balloon: inflated", timeout=120)
+    check(inflated, "balloon: the restored guest saw the saved target and inflated",
+          g2.text())
+    if not inflated:
+        g2.kill()
+        return
+    q2 = Qmp(sock2)
+    r = None
+    for _ in range(50):
+        r = q2.cmd("query-balloon")
+        if r.get("return", {}).get("actual") == RAM - GIVE:
+            break
+        time.sleep(0.1)
+    check(r.get("return") == {"actual": RAM - GIVE},
+          "balloon: query-balloon on the restored VMM: RAM - 32 MiB", json.dumps(r))
+    q2.cmd("balloon", {"value": RAM})
+    verdict("balloon", g2, ["num_pages 8192 asked, 8192 pages inflated"])
+
+
+def balloon_stats(vmm, elf, tmp):
+    sock, sock2 = os.path.join(tmp, "bs.sock"), os.path.join(tmp, "bs2.sock")
+    dev = ["-device", "virtio-balloon-pci,id=balloon0"]
+    app = "tests=balloon balloon_stats=1 balloon_stats_updates=6 balloon_wait_s=120"
+    g = Guest(base(vmm, elf, sock, app, dev))
+    if not check(g.wait_line("balloon-stats: sent 1 "), "balloon stats: first update",
+                 g.text()):
+        g.kill()
+        return
+    q = Qmp(sock)
+    path = "/machine/peripheral/balloon0"
+    interval = {"path": path, "property": "guest-stats-polling-interval"}
+    q.cmd("qom-set", dict(interval, value=1))
+    if not check(g.wait_line("balloon-stats: sent 2 "), "balloon stats: second update",
+                 g.text()):
+        g.kill()
+        return
+    g2 = move("balloon stats", g, q, base(vmm, elf, sock2, app, dev),
+              os.path.join(tmp, "bs.state"))
+    if not g2:
+        return
+    q2 = Qmp(sock2)
+    r = q2.cmd("qom-get", interval)
+    check(r.get("return") == 1, "balloon stats: the polling interval is still 1 s",
+          json.dumps(r))
+    seen = g2.wait_line("balloon-stats: sent 4 ", timeout=120)
+    check(seen, "balloon stats: the restored device asks for fresh values by itself",
+          g2.text())
+    n = -1
+    for _ in range(50):
+        r = q2.cmd("qom-get", {"path": path, "property": "guest-stats"})
+        n = r.get("return", {}).get("stats", {}).get("stat-major-faults", -1)
+        if 4 <= n < 1 << 63:
+            break
+        time.sleep(0.1)
+    check(4 <= n < 1 << 63, f"balloon stats: guest-stats has the update after the restore "
+          f"(stat-major-faults {n})", json.dumps(r))
+    verdict("balloon stats", g2, ["the device asked for fresh ones"])
+
+
+def net_user(vmm, elf, tmp):
+    sock, sock2 = os.path.join(tmp, "nu.sock"), os.path.join(tmp, "nu2.sock")
+    dev = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,id=nic0"]
+    app = "tests=net net_dhcp=1 net_pause=1"
+    g = Guest(base(vmm, elf, sock, app, dev))
+    if not check(g.wait_line("net: paused", timeout=180), "net: DHCP and ping before the save",
+                 g.text()):
+        g.kill()
+        return
+    before = g.text()
+    q = Qmp(sock)
+    g2 = move("net", g, q, base(vmm, elf, sock2, app, dev), os.path.join(tmp, "nu.state"),
+              stdin=subprocess.PIPE)
+    if not g2:
+        return
+    Qmp(sock2)  # the restore is done once QMP answers
+    g2.type("c")
+    out = verdict("net", g2, ["ok", "net: config MAC unchanged after the pause",
+                              "LINK_UP after the pause"])
+    replies = len(re.findall(r"^ok .*ping: echo reply", before + out, re.M))
+    check("ping: echo reply" in before and replies == 2,
+          f"net: a ping answered through slirp before and after the restore ({replies})",
+          before + out)
+
+
+def failed_event(vmm, elf, tmp):
+    """The MIGRATION failed event reaches the client before a refused stream ends the VMM."""
+    bad = os.path.join(tmp, "bad.state")
+    with open(bad, "wb") as f:
+        f.write(b"VIREOVM\n" + b"\x07" * 4096)
+    sock = os.path.join(tmp, "fe.sock")
+    g = Guest(base(vmm, elf, sock, "tests=state", []) + ["-incoming", "defer"])
+    q = Qmp(sock)
+    q.cmd("migrate-set-capabilities", {"capabilities": [{"capability": "events", "state": True}]})
+    r = q.cmd("migrate-incoming", {"uri": f"file:{bad}"})
+    check("return" in r, "failed event: migrate-incoming is accepted", json.dumps(r))
+    q.s.settimeout(30)
+    events = list(q.events)
+    try:
+        for line in q.f:
+            m = json.loads(line)
+            if "event" in m:
+                events.append(m)
+    except (OSError, socket.timeout, ValueError):
+        pass
+    status, out, err = g.finish(timeout=30)
+    mig = [e["data"]["status"] for e in events if e.get("event") == "MIGRATION"]
+    check(status == 1 and mig and mig[-1] == "failed",
+          f"failed event: exit 1 after MIGRATION failed (statuses {mig})",
+          f"exit {status}\n{err}\n{events}")
+
+
+def main():
+    elf, vmm = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
+    try:
+        for case in (balloon_target, balloon_stats, net_user, failed_event):
+            case(vmm, elf, tmp)
+    finally:
+        tap.report()
+        subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
