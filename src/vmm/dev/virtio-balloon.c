@@ -7,7 +7,8 @@
  * inside guest RAM (guest_mem_ptr) and its page is returned to the host:
  * MADV_DONTNEED for anonymous RAM, MADV_REMOVE for a shared file. RAM backed
  * by huge pages is not discarded (one 4 KiB page cannot be freed out of a
- * 2 MiB page; TODO: track whole huge pages as QEMU does). Deflate needs no
+ * 2 MiB page; TODO: track whole huge pages as QEMU does). RAM restored by mapping
+ * a saved state file gets a fresh anonymous page instead (see discard_page). Deflate needs no
  * work: a discarded page faults back in (zeroed) when the guest touches it.
  *
  * The statistics queue follows the spec's protocol (§5.5.6.3): the driver
@@ -83,6 +84,18 @@ static void discard_page(struct virtio_balloon *b, uint32_t pfn)
     }
     if (gm->page_size != 1u << VIRTIO_BALLOON_PAGE_SHIFT)
         return; /* huge pages: see the file comment */
+    if (gm->fd < 0 && gm->file_mapped) {
+        /* RAM restored by mapping a state file privately: MADV_DONTNEED would bring the
+         * file's page back. A fresh anonymous page in its place frees the private copy and
+         * reads as zeros, as on a VM that was never saved. */
+        if (mmap(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+            log_warn("virtio-balloon-pci: remapping PFN 0x%x: %s", pfn, strerror(errno));
+        else if ((gm->no_dump && madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, MADV_DONTDUMP)) ||
+                 (gm->merge && madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, MADV_MERGEABLE)))
+            log_warn("virtio-balloon-pci: advice on PFN 0x%x: %s", pfn, strerror(errno));
+        return;
+    }
     int advice = gm->fd >= 0 ? MADV_REMOVE : MADV_DONTNEED;
     if (madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, advice) < 0) {
         log_warn("virtio-balloon-pci: madvise on PFN 0x%x: %s", pfn, strerror(errno));
