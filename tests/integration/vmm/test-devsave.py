@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
-over user networking), and the MIGRATION failed event of a refused incoming stream.
+over user networking, virtio-serial), and the MIGRATION failed event of a refused incoming stream.
 
 Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM
 
@@ -20,6 +20,10 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
  - virtio-net over -netdev user: DHCP and a ping to the gateway before (net_pause=1 holds
    the guest), then after the restore the configuration's MAC and LINK_UP, an ARP exchange
    and a ping again (frames through libslirp both ways).
+ - virtio-serial: a virtconsole on a socket chardev echoes a line before the save; the guest
+   then waits for a second line, the VM is saved meanwhile, and the restored VM (its port on
+   a new socket) reads and echoes the second line: its output there is exactly the second
+   round and the emergency write (nothing lost, nothing written twice).
  - A refused incoming stream: -incoming defer, the events capability on, migrate-incoming
    of a damaged file: the process exits 1 and the QMP client got MIGRATION "failed" first.
 """
@@ -184,6 +188,73 @@ def net_user(vmm, elf, tmp):
           before + out)
 
 
+def connect(path, timeout=20):
+    end = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
+def read_until(s, want, timeout=60):
+    """Reads from s until `want` is in what came (or EOF, or timeout); returns it all."""
+    got = b""
+    s.settimeout(1)
+    end = time.monotonic() + timeout
+    while want not in got and time.monotonic() < end:
+        try:
+            b = s.recv(4096)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        got += b
+    return got
+
+
+def console(vmm, elf, tmp):
+    sock, sock2 = os.path.join(tmp, "vc.sock"), os.path.join(tmp, "vc2.sock")
+    cs, cs2 = os.path.join(tmp, "vc.chr"), os.path.join(tmp, "vc2.chr")
+
+    def dev(path):
+        return ["-chardev", f"socket,id=c0,path={path},server=on,wait=off",
+                "-device", "virtio-serial-pci,id=vser0",
+                "-device", "virtconsole,chardev=c0,name=org.vireo.0,id=vc0"]
+    app = "tests=console con_name=org.vireo.0 con_again=1"
+    g = Guest(base(vmm, elf, sock, app, dev(cs)))
+    if not check(g.wait_line("waiting for a line on port 0", timeout=120),
+                 "console: handshake done, the guest waits for a line", g.text()):
+        g.kill()
+        return
+    c = connect(cs)
+    c.sendall(b"first line\n")
+    got = read_until(c, b"ECHO: FIRST LINE\n")
+    check(got == b"vireo-testguest console: hello\nECHO: FIRST LINE\n",
+          "console: the echo before the save", repr(got))
+    if not check(g.wait_line("waiting for a second line", timeout=60),
+                 "console: the guest waits for its second line", g.text()):
+        g.kill()
+        return
+    q = Qmp(sock)
+    g2 = move("console", g, q, base(vmm, elf, sock2, app, dev(cs2)), os.path.join(tmp, "vc.state"))
+    c.close()
+    if not g2:
+        return
+    c2 = connect(cs2)
+    c2.sendall(b"second line, after the restore\n")
+    got = read_until(c2, b"EMERG\n")
+    check(got == b"vireo-testguest console: hello\nECHO: SECOND LINE, AFTER THE RESTORE\nEMERG\n",
+          "console: the port works after the restore, nothing lost or doubled", repr(got))
+    verdict("console", g2, ["console: hello and the second echo written on port 0"])
+    c2.close()
+
+
 def failed_event(vmm, elf, tmp):
     """The MIGRATION failed event reaches the client before a refused stream ends the VMM."""
     bad = os.path.join(tmp, "bad.state")
@@ -215,7 +286,7 @@ def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, failed_event):
+        for case in (balloon_target, balloon_stats, net_user, console, failed_event):
             case(vmm, elf, tmp)
     finally:
         tap.report()
