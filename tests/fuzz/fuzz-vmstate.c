@@ -3,7 +3,8 @@
  * fingerprint, vCPU/KVM records, device records, RAM index and data, the
  * trailer) on arbitrary bytes, against a real VM built once from a fixed
  * configuration (2 vCPUs, 64 MiB, virtio-blk on a scratch file, virtio-rng,
- * the microvm built-ins) that is never started. Whatever the bytes, the
+ * virtio-balloon, virtio-net on user networking (libslirp's state too),
+ * virtio-serial with a virtconsole, the microvm built-ins) that is never started. Whatever the bytes, the
  * loader must refuse or accept without a crash, a leak or a read out of
  * bounds; what it accepts goes into KVM, which checks it again.
  *
@@ -100,6 +101,18 @@ static struct fuzz_vm *fuzz_vm(void)
                     "virtio-blk-pci,drive=d0,id=disk0",
                     "-device",
                     "virtio-rng-pci",
+                    "-device",
+                    "virtio-balloon-pci",
+                    "-netdev",
+                    "user,id=n0",
+                    "-device",
+                    "virtio-net-pci,netdev=n0",
+                    "-chardev",
+                    "null,id=c0",
+                    "-device",
+                    "virtio-serial-pci",
+                    "-device",
+                    "virtconsole,chardev=c0",
                     "-device",
                     "isa-debug-exit",
                     NULL};
