@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
-over user networking, virtio-serial), and the MIGRATION failed event of a refused incoming stream.
+over user networking, virtio-serial, virtio-scsi), and the MIGRATION failed event of a refused incoming stream.
 
 Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM
 
@@ -24,6 +24,11 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
    then waits for a second line, the VM is saved meanwhile, and the restored VM (its port on
    a new socket) reads and echoes the second line: its output there is exactly the second
    round and the emergency write (nothing lost, nothing written twice).
+ - virtio-scsi: a scsi-hd written and read back before the save, a scsi-cd whose medium
+   was changed by QMP; after the restore (with the changed medium on the command line, as
+   libvirt's live XML has it) no new unit attention, the blocks read back with their CRC,
+   new ones written, the CD holds the new medium; the disk file holds both writes. A
+   restore with the first medium is refused with one line naming field 'lun.file'.
  - A refused incoming stream: -incoming defer, the events capability on, migrate-incoming
    of a damaged file: the process exits 1 and the QMP client got MIGRATION "failed" first.
 """
@@ -255,6 +260,80 @@ def console(vmm, elf, tmp):
     c2.close()
 
 
+def pattern(n, seed):
+    """t-scsi.c's pattern()."""
+    return bytes((((i * 7 + seed * 13 + (i >> 8)) & 0xFF) ^ (seed & 0xFF)) for i in range(n))
+
+
+def make_iso(tmp, label, name):
+    src = os.path.join(tmp, name + "-src")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "hello.txt"), "w") as f:
+        f.write(f"medium {label}\n")  # the same size: only the file name tells them apart
+    iso = os.path.join(tmp, name + ".iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", label, "-o", iso, src],
+                   check=True, capture_output=True)
+    return iso
+
+
+def scsi(vmm, elf, tmp):
+    sock, sock2 = os.path.join(tmp, "sc.sock"), os.path.join(tmp, "sc2.sock")
+    disk = os.path.join(tmp, "sc.raw")
+    with open(disk, "wb") as f:
+        f.write(os.urandom(1 << 20))
+    iso_a, iso_b = make_iso(tmp, "VOL_A", "a"), make_iso(tmp, "VOL_B", "b")
+
+    def dev(cd):
+        return ["-device", "virtio-scsi-pci,id=scsi0",
+                "-drive", f"file={disk},format=raw,if=none,id=d0",
+                "-device", "scsi-hd,drive=d0,bus=scsi0.0,scsi-id=0,lun=0,id=hd0",
+                "-drive", f"file={cd},format=raw,if=none,id=cd0,media=cdrom",
+                "-device", "scsi-cd,drive=cd0,bus=scsi0.0,scsi-id=1,id=cdrom0"]
+    app = "tests=scsi scsi_blocks=2048 scsi_cd_label=VOL_A scsi_cd_change=VOL_B scsi_pause=1"
+    g = Guest(base(vmm, elf, sock, app, dev(iso_a)))
+    if not check(g.wait_line("scsi-cd: ready", timeout=120), "scsi: the guest waits for the "
+                 "medium change", g.text()):
+        g.kill()
+        return
+    q = Qmp(sock)
+    r = q.cmd("blockdev-change-medium", {"id": "cdrom0", "filename": iso_b, "format": "raw"})
+    check(r.get("return") == {}, "scsi: the CD's medium changed to the second ISO", json.dumps(r))
+    if not check(g.wait_line("scsi: paused", timeout=120),
+                 "scsi: disk written and read, new medium seen, the guest pauses", g.text()):
+        g.kill()
+        return
+    state = os.path.join(tmp, "sc.state")
+    r = save(q, state)
+    ok = r.get("return", {}).get("status") == "completed"
+    check(ok, "scsi: migrate file: completes", json.dumps(r))
+    q.cmd("quit")
+    g.finish(timeout=30)
+    if not ok:
+        return
+    # The first medium is not the one the saved VM had: refused, naming the field.
+    p = subprocess.run(base(vmm, elf, sock2, app, dev(iso_a)) + ["-incoming", f"file:{state}"],
+                       capture_output=True, text=True, timeout=60)
+    lines = [x for x in p.stderr.splitlines() if "load of migration failed" in x]
+    check(p.returncode == 1 and len(lines) == 1 and "field 'lun.file'" in lines[0] and
+          iso_b in lines[0], "scsi: a restore with another medium is refused with one line",
+          p.stderr)
+    g2 = Guest(base(vmm, elf, sock2, app, dev(iso_b)) + ["-incoming", f"file:{state}"],
+               stdin=subprocess.PIPE)
+    Qmp(sock2)
+    g2.type("c")
+    verdict("scsi", g2, ["ok", "TEST UNIT READY is GOOD after the pause",
+                         "the blocks at LBA 64 read back after the pause",
+                         "32 blocks written at LBA 128 read back",
+                         "the CD holds the same medium after the pause, label 'VOL_B'"])
+    with open(disk, "rb") as f:
+        f.seek(64 * 512)
+        a = f.read(32 * 512)
+        f.seek(128 * 512)
+        b = f.read(32 * 512)
+    check(a == pattern(32 * 512, 0x5CA1AB1E) and b == pattern(32 * 512, 0xFEEDF00D),
+          "scsi: the disk file holds both writes, before and after the restore")
+
+
 def failed_event(vmm, elf, tmp):
     """The MIGRATION failed event reaches the client before a refused stream ends the VMM."""
     bad = os.path.join(tmp, "bad.state")
@@ -286,7 +365,7 @@ def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, console, failed_event):
+        for case in (balloon_target, balloon_stats, net_user, console, scsi, failed_event):
             case(vmm, elf, tmp)
     finally:
         tap.report()
