@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
-over user networking, virtio-serial, virtio-scsi), and the MIGRATION failed event of a refused incoming stream.
+over user networking, virtio-serial, virtio-scsi, VGA), and the MIGRATION failed event of a refused incoming stream.
 
 Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM
 
@@ -29,6 +29,9 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
    libvirt's live XML has it) no new unit attention, the blocks read back with their CRC,
    new ones written, the CD holds the new medium; the disk file holds both writes. A
    restore with the first medium is refused with one line naming field 'lun.file'.
+ - VGA (-vga std): the text screen saved and restored, then the VBE 640x480x32 screen the
+   restored guest draws saved and restored again: each screendump after a restore is byte
+   for byte the one before the save.
  - A refused incoming stream: -incoming defer, the events capability on, migrate-incoming
    of a damaged file: the process exits 1 and the QMP client got MIGRATION "failed" first.
 """
@@ -334,6 +337,56 @@ def scsi(vmm, elf, tmp):
           "scsi: the disk file holds both writes, before and after the restore")
 
 
+def vga(vmm, elf, tmp):
+    """Text mode saved and restored, then the VBE mode the restored guest draws, saved again:
+    each restored VMM's screendump is byte for byte the one before the save."""
+    socks = [os.path.join(tmp, f"vg{i}.sock") for i in range(3)]
+    dev = ["-M", "microvm,acpi=on,pcie=on", "-vga", "std"]
+    app = "tests=vga vga_wait=1"
+
+    def dump(q, name):
+        path = os.path.join(tmp, name + ".ppm")
+        r = q.cmd("screendump", {"filename": path})
+        if "error" in r:
+            return repr(r)
+        with open(path, "rb") as f:
+            return f.read()
+
+    g = Guest(base(vmm, elf, socks[0], app, dev), stdin=subprocess.PIPE)
+    if not check(g.wait_line("vga: text ready", timeout=120), "vga: the text screen is drawn",
+                 g.text()):
+        g.kill()
+        return
+    q = Qmp(socks[0])
+    before = dump(q, "text-before")
+    g2 = move("vga text", g, q, base(vmm, elf, socks[1], app, dev),
+              os.path.join(tmp, "vg1.state"), stdin=subprocess.PIPE)
+    if not g2:
+        return
+    q2 = Qmp(socks[1])
+    after = dump(q2, "text-after")
+    check(isinstance(before, bytes) and len(before) > 1000 and after == before,
+          "vga: the text screen's screendump is identical after the restore",
+          f"{len(before)} {len(after)} bytes")
+    g2.type("\n")
+    if not check(g2.wait_line("vga: vbe ready", timeout=180),
+                 "vga: the restored guest draws the VBE screen", g2.text()):
+        g2.kill()
+        return
+    before = dump(q2, "vbe-before")
+    g3 = move("vga vbe", g2, q2, base(vmm, elf, socks[2], app, dev),
+              os.path.join(tmp, "vg2.state"), stdin=subprocess.PIPE)
+    if not g3:
+        return
+    q3 = Qmp(socks[2])
+    after = dump(q3, "vbe-after")
+    check(isinstance(before, bytes) and before.startswith(b"P6\n640 480") and after == before,
+          "vga: the VBE 640x480x32 screendump is identical after the restore",
+          f"{before[:20]!r} {after[:20]!r}")
+    g3.type("\n")
+    verdict("vga", g3, [])
+
+
 def failed_event(vmm, elf, tmp):
     """The MIGRATION failed event reaches the client before a refused stream ends the VMM."""
     bad = os.path.join(tmp, "bad.state")
@@ -365,7 +418,7 @@ def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, console, scsi, failed_event):
+        for case in (balloon_target, balloon_stats, net_user, console, scsi, vga, failed_event):
             case(vmm, elf, tmp)
     finally:
         tap.report()
