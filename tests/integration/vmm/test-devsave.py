@@ -2,7 +2,7 @@
 """Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
 over user networking, virtio-serial, virtio-scsi, VGA), and the MIGRATION failed event of a refused incoming stream.
 
-Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM
+Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM BOOTSECTOR
 
 Each case runs a test guest that uses the device before the save, saves it with QMP
 migrate to a file:, ends the source, restores a new vireo-vmm from the file with
@@ -32,6 +32,10 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
  - VGA (-vga std): the text screen saved and restored, then the VBE 640x480x32 screen the
    restored guest draws saved and restored again: each screendump after a restore is byte
    for byte the one before the save.
+ - pc and q35 with SeaBIOS (the chipset: host bridge with PAM, PIIX3/ICH9 with the PIRQ
+   routes and the ACPI block, fw_cfg, port 92): the firmware boots tests/guest/boot's boot
+   sector from virtio-blk, which ticks on the BIOS timer; restored after a few ticks, it
+   ticks on from where it was (none lost or repeated) and leaves on a 'q' from COM1.
  - A refused incoming stream: -incoming defer, the events capability on, migrate-incoming
    of a damaged file: the process exits 1 and the QMP client got MIGRATION "failed" first.
 """
@@ -387,6 +391,52 @@ def vga(vmm, elf, tmp):
     verdict("vga", g3, [])
 
 
+def firmware(vmm, bootsector, tmp, machine):
+    """SeaBIOS on pc or q35 boots the boot sector from virtio-blk (disk 'L': it ticks with
+    the BIOS timer until a 'q'); saved after a few ticks, restored: the ticks go on from
+    where they were, and the 'q' ends it with the disk's letter as the exit status."""
+    disk = os.path.join(tmp, f"boot-{machine}.raw")
+    d = bytearray(open(bootsector, "rb").read())
+    d[d.index(b"disk ?") + 5] = ord("L")
+    with open(disk, "wb") as f:
+        f.write(bytes(d))
+        f.truncate(1 << 20)
+    sock, sock2 = os.path.join(tmp, f"fw-{machine}.sock"), os.path.join(tmp, f"fw2-{machine}.sock")
+
+    def cmd(s):
+        return shlex.split(vmm) + [
+            "-M", machine, "-nodefaults", "-display", "none", "-m", "64", "-serial", "stdio",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
+            "-drive", f"file={disk},format=raw,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0",
+            "-qmp", f"unix:{s},server=on,wait=off"]
+    g = Guest(cmd(sock))
+    if not check(g.wait_line("bootsector: tick=03", timeout=300),
+                 f"{machine}: SeaBIOS booted the ticking boot sector", g.text()[-500:]):
+        g.kill()
+        return
+    q = Qmp(sock)
+    g2 = move(machine, g, q, cmd(sock2), os.path.join(tmp, f"fw-{machine}.state"),
+              stdin=subprocess.PIPE)
+    before = g.text()
+    if not g2:
+        return
+    Qmp(sock2)
+    seen = g2.wait_line("bootsector: tick=", timeout=60)
+    n0 = len(re.findall(r"tick=(\d+)", before))
+    more = g2.wait_line(f"tick={n0 + 3:02d}", timeout=60)
+    g2.type("q")
+    try:
+        status, out, err = g2.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        g2.kill()
+        status, out, err = None, g2.text(), ""
+    t = [int(x) for x in re.findall(r"tick=(\d+)", before + g2.text())]
+    check(seen and more and t == list(range(1, len(t) + 1)),
+          f"{machine}: the ticks go on after the restore, none lost or repeated", f"{t}")
+    check(status == ((ord("L") << 1) | 1) & 0xFF,
+          f"{machine}: the restored boot sector reads COM1 and leaves (exit {status})", out + err)
+
+
 def failed_event(vmm, elf, tmp):
     """The MIGRATION failed event reaches the client before a refused stream ends the VMM."""
     bad = os.path.join(tmp, "bad.state")
@@ -415,11 +465,13 @@ def failed_event(vmm, elf, tmp):
 
 
 def main():
-    elf, vmm = sys.argv[1], sys.argv[2]
+    elf, vmm, bootsector = sys.argv[1], sys.argv[2], sys.argv[3]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
         for case in (balloon_target, balloon_stats, net_user, console, scsi, vga, failed_event):
             case(vmm, elf, tmp)
+        for machine in ("pc", "q35"):
+            firmware(vmm, bootsector, tmp, machine)
     finally:
         tap.report()
         subprocess.run(["rm", "-rf", tmp])
