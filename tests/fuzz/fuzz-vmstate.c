@@ -4,7 +4,9 @@
  * trailer) on arbitrary bytes, against a real VM built once from a fixed
  * configuration (2 vCPUs, 64 MiB, virtio-blk on a scratch file, virtio-rng,
  * virtio-balloon, virtio-net on user networking (libslirp's state too),
- * virtio-serial with a virtconsole, the microvm built-ins) that is never started. Whatever the bytes, the
+ * virtio-serial with a virtconsole, virtio-scsi with an empty scsi-cd (a
+ * unit with a medium would record the scratch file's random name), the
+ * microvm built-ins) that is never started. Whatever the bytes, the
  * loader must refuse or accept without a crash, a leak or a read out of
  * bounds; what it accepts goes into KVM, which checks it again.
  *
@@ -113,6 +115,12 @@ static struct fuzz_vm *fuzz_vm(void)
                     "virtio-serial-pci",
                     "-device",
                     "virtconsole,chardev=c0",
+                    "-device",
+                    "virtio-scsi-pci,id=scsi0",
+                    "-drive",
+                    "if=none,id=cd0,media=cdrom",
+                    "-device",
+                    "scsi-cd,drive=cd0,bus=scsi0.0",
                     "-device",
                     "isa-debug-exit",
                     NULL};
