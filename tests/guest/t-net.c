@@ -804,7 +804,8 @@ void test_virtio_net(struct guest *g)
         for (unsigned i = 0; i < 6; i++)
             same = same && virtio_cfg8(&d, i) == want_mac[i];
         tap_ok(&g->tap, same, "net: config MAC unchanged after the pause");
-        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP after the pause");
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1,
+               "net: config status has LINK_UP after the pause");
         if (!arp(&nt))
             goto out;
         if (do_dhcp) {

@@ -364,11 +364,13 @@ static void test_pause(struct guest *g, struct vdev *d)
         cpu_pause();
     }
     struct sres r = tur(d, 0);
-    tap_ok(t, good(r), "scsi-pause: TEST UNIT READY is GOOD after the pause (sense %x/%02x)",
-           r.key, r.asc);
+    tap_ok(t, good(r), "scsi-pause: TEST UNIT READY is GOOD after the pause (sense %x/%02x)", r.key,
+           r.asc);
     ok = crc_blocks(d, 64, &got);
-    tap_ok(t, ok && got == want, "scsi-pause: the blocks at LBA 64 read back after the pause "
-           "(crc %08x, want %08x)", got, want);
+    tap_ok(t, ok && got == want,
+           "scsi-pause: the blocks at LBA 64 read back after the pause "
+           "(crc %08x, want %08x)",
+           got, want);
     pattern(data, 32 * 512u, 0xfeedf00d);
     want = crc32_fast(0, data, 32 * 512u);
     ok = good(rw10(d, 0, true, 128, 32, data, 32 * 512u)) && crc_blocks(d, 128, &got);

@@ -233,8 +233,8 @@ int acpi_pm_regs_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struc
     pm->enable = (uint16_t)(pm1[2] | pm1[3] << 8);
     pm->control = (uint16_t)(pm1[4] | pm1[5] << 8);
     pm->timer_base_ns = now - ns; /* wraps like the counter itself: only differences matter */
-    pm->smi_en = (uint32_t)smi[0] | (uint32_t)smi[1] << 8 | (uint32_t)smi[2] << 16 |
-                 (uint32_t)smi[3] << 24;
+    pm->smi_en =
+        (uint32_t)smi[0] | (uint32_t)smi[1] << 8 | (uint32_t)smi[2] << 16 | (uint32_t)smi[3] << 24;
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
     return 0;

@@ -161,8 +161,8 @@ struct dev_state_reader {
     void *opaque;
     /* A record of variable length (console buffers, a backend's own state): *data points
      * into the section (valid during load), *len is its length; -ENOENT when absent. */
-    int (*get_var)(struct dev_state_reader *r, const char *name, const uint8_t **data,
-                   size_t *len, struct verr *err);
+    int (*get_var)(struct dev_state_reader *r, const char *name, const uint8_t **data, size_t *len,
+                   struct verr *err);
 };
 
 /* Typed helpers over put/get for little fixed-size fields. */

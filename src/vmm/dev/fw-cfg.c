@@ -360,8 +360,8 @@ static int fw_cfg_dev_load(struct device *dev, struct dev_state_reader *r, struc
                       "configuration)",
                       key, len, mine);
     else if (off > len)
-        rc = verr_set(err, EINVAL, "field 'fw_cfg.xfer': offset %u past the item's %u bytes",
-                      off, len);
+        rc = verr_set(err, EINVAL, "field 'fw_cfg.xfer': offset %u past the item's %u bytes", off,
+                      len);
     else {
         f->cfg.offset = off;
         f->dma_high = get32(x + 6);

@@ -230,8 +230,8 @@ static int scsi_disk_save(struct device *dev, struct dev_state_writer *w, struct
     uint8_t flags = lun_flags(&d->lun);
     pthread_mutex_unlock(&d->lun.lock);
     uint8_t med[LUN_MEDIUM_REC];
-    med[0] = (uint8_t)((blockdev_inserted(d->bdev) ? 1 : 0) | (blockdev_tray_open(d->bdev) ? 2 : 0) |
-                       (blockdev_locked(d->bdev) ? 4 : 0));
+    med[0] = (uint8_t)((blockdev_inserted(d->bdev) ? 1 : 0) |
+                       (blockdev_tray_open(d->bdev) ? 2 : 0) | (blockdev_locked(d->bdev) ? 4 : 0));
     uint64_t size = blockdev_size(d->bdev);
     for (unsigned i = 0; i < 8; i++)
         med[1 + i] = (uint8_t)(size >> (8 * i));
@@ -282,11 +282,12 @@ static int scsi_disk_load(struct device *dev, struct dev_state_reader *r, struct
                         inserted ? "had" : "had no", d->bdev->drive->id,
                         blockdev_inserted(d->bdev) ? "has" : "has no");
     if (inserted && size != blockdev_size(d->bdev))
-        return verr_set(err, EINVAL,
-                        "field 'lun.medium': the saved medium had %llu bytes, '%s' has %llu (another "
-                        "medium, or resized)",
-                        (unsigned long long)size, d->bdev->file ? d->bdev->file : "",
-                        (unsigned long long)blockdev_size(d->bdev));
+        return verr_set(
+            err, EINVAL,
+            "field 'lun.medium': the saved medium had %llu bytes, '%s' has %llu (another "
+            "medium, or resized)",
+            (unsigned long long)size, d->bdev->file ? d->bdev->file : "",
+            (unsigned long long)blockdev_size(d->bdev));
     const char *mine = d->bdev->file ? d->bdev->file : "";
     if (file_len != strlen(mine) || memcmp(file, mine, file_len)) {
         int shown = file_len > 200 ? 200 : (int)file_len;

@@ -981,8 +981,9 @@ static int vga_load(struct device *dev, struct dev_state_reader *r, struct verr 
     const uint16_t *v = nr.vbe;
     unsigned bpp = v[VBE_DISPI_INDEX_BPP];
     uint32_t bank = (uint32_t)state_get_le(acc + 20, 4);
-    if (nr.ar_index > 0x3f || v[VBE_DISPI_INDEX_ID] < 0xb0c0 || v[VBE_DISPI_INDEX_ID] > VBE_DISPI_ID5 ||
-        v[VBE_DISPI_INDEX_XRES] > VBE_MAX_XRES || v[VBE_DISPI_INDEX_YRES] > VBE_MAX_YRES ||
+    if (nr.ar_index > 0x3f || v[VBE_DISPI_INDEX_ID] < 0xb0c0 ||
+        v[VBE_DISPI_INDEX_ID] > VBE_DISPI_ID5 || v[VBE_DISPI_INDEX_XRES] > VBE_MAX_XRES ||
+        v[VBE_DISPI_INDEX_YRES] > VBE_MAX_YRES ||
         (bpp && bpp != 4 && bpp != 8 && bpp != 15 && bpp != 16 && bpp != 24 && bpp != 32) ||
         (uint32_t)v[VBE_DISPI_INDEX_BANK] << 16 >= s->vram_size ||
         v[VBE_DISPI_INDEX_VIDEO_MEM] != s->vram_size >> 16 || nr.vbe_start >= s->vram_size ||

@@ -61,7 +61,7 @@ struct virtio_balloon {
     int64_t last_update; /* seconds since the epoch, 0 = never */
     uint32_t poll_interval;
     bool poll_now, stats_stop;
-    bool paused; /* a save quiesced the device: the stats thread gives nothing back */
+    bool paused;  /* a save quiesced the device: the stats thread gives nothing back */
     bool holding; /* the driver's stats buffer is with the device */
     uint16_t held_head;
     uint32_t held_epoch;
@@ -513,7 +513,8 @@ static int balloon_load(struct device *dev, struct dev_state_reader *r, struct v
         rc = r->get(r, "balloon.poll", poll, sizeof(poll), err);
     if (rc < 0)
         return rc;
-    uint32_t num_pages = (uint32_t)state_get_le(cfg, 4), actual = (uint32_t)state_get_le(cfg + 4, 4);
+    uint32_t num_pages = (uint32_t)state_get_le(cfg, 4),
+             actual = (uint32_t)state_get_le(cfg + 4, 4);
     uint64_t ram_pages = b->vp.vm->mem.size >> VIRTIO_BALLOON_PAGE_SHIFT;
     if (num_pages > ram_pages)
         return verr_set(err, EINVAL,

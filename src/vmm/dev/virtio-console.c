@@ -774,8 +774,7 @@ static int console_save(struct device *dev, struct dev_state_writer *w, struct v
     pthread_mutex_lock(&con->ctrl_lock);
     unsigned nctrl = con->ctrl_nr;
     for (unsigned i = 0; i < nctrl; i++)
-        vcon_ctrl_encode(&con->ctrl[(con->ctrl_head + i) % CTRL_PENDING],
-                         ctrl + i * VCON_CTRL_LEN);
+        vcon_ctrl_encode(&con->ctrl[(con->ctrl_head + i) % CTRL_PENDING], ctrl + i * VCON_CTRL_LEN);
     pthread_mutex_unlock(&con->ctrl_lock);
     uint8_t size[4];
     state_put_le(size, con->cols, 2);
@@ -821,11 +820,12 @@ static int console_load(struct device *dev, struct dev_state_reader *r, struct v
         if ((f & (PS_EXISTS | PS_CONSOLE | PS_NAMED)) != mine)
             return verr_set(err, EINVAL,
                             "field 'vcon.state': port %u was %s when saved, here it is %s", i,
-                            !(f & PS_EXISTS)    ? "absent"
-                            : f & PS_CONSOLE    ? "a virtconsole"
-                                                : "a virtserialport",
-                            !ps->exists ? "absent" : ps->console ? "a virtconsole"
-                                                                 : "a virtserialport");
+                            !(f & PS_EXISTS) ? "absent"
+                            : f & PS_CONSOLE ? "a virtconsole"
+                                             : "a virtserialport",
+                            !ps->exists   ? "absent"
+                            : ps->console ? "a virtconsole"
+                                          : "a virtserialport");
         if (!(f & PS_EXISTS) && (f & (PS_READY | PS_GUEST_OPEN)))
             return verr_set(err, EINVAL, "field 'vcon.state': absent port %u is open", i);
         if (state_get_le(skip + 8 * i, 8) > UINT32_MAX)
