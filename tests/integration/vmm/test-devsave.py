@@ -89,6 +89,17 @@ def move(name, g, q, cmd_dst, path, stdin=None):
     return Guest(cmd_dst + ["-incoming", f"file:{path}"], stdin=stdin)
 
 
+def restored(sock):
+    """A QMP client on the restored VMM once the load is done (QMP answers during the load,
+    while the status is inmigrate)."""
+    q = Qmp(sock)
+    for _ in range(600):
+        if q.cmd("query-status")["return"]["status"] != "inmigrate":
+            break
+        time.sleep(0.05)
+    return q
+
+
 def verdict(name, g, want):
     try:
         status, out, err = g.finish(timeout=180)
@@ -122,7 +133,7 @@ def balloon_target(vmm, elf, tmp):
     if not inflated:
         g2.kill()
         return
-    q2 = Qmp(sock2)
+    q2 = restored(sock2)
     r = None
     for _ in range(50):
         r = q2.cmd("query-balloon")
@@ -156,7 +167,7 @@ def balloon_stats(vmm, elf, tmp):
               os.path.join(tmp, "bs.state"))
     if not g2:
         return
-    q2 = Qmp(sock2)
+    q2 = restored(sock2)
     r = q2.cmd("qom-get", interval)
     check(r.get("return") == 1, "balloon stats: the polling interval is still 1 s",
           json.dumps(r))
@@ -190,7 +201,7 @@ def net_user(vmm, elf, tmp):
               stdin=subprocess.PIPE)
     if not g2:
         return
-    Qmp(sock2)  # the restore is done once QMP answers
+    restored(sock2)
     g2.type("c")
     out = verdict("net", g2, ["ok", "net: config MAC unchanged after the pause",
                               "LINK_UP after the pause"])
@@ -258,6 +269,7 @@ def console(vmm, elf, tmp):
     c.close()
     if not g2:
         return
+    restored(sock2)
     c2 = connect(cs2)
     c2.sendall(b"second line, after the restore\n")
     got = read_until(c2, b"EMERG\n")
@@ -326,7 +338,7 @@ def scsi(vmm, elf, tmp):
           p.stderr)
     g2 = Guest(base(vmm, elf, sock2, app, dev(iso_b)) + ["-incoming", f"file:{state}"],
                stdin=subprocess.PIPE)
-    Qmp(sock2)
+    restored(sock2)
     g2.type("c")
     verdict("scsi", g2, ["ok", "TEST UNIT READY is GOOD after the pause",
                          "the blocks at LBA 64 read back after the pause",
@@ -367,7 +379,7 @@ def vga(vmm, elf, tmp):
               os.path.join(tmp, "vg1.state"), stdin=subprocess.PIPE)
     if not g2:
         return
-    q2 = Qmp(socks[1])
+    q2 = restored(socks[1])
     after = dump(q2, "text-after")
     check(isinstance(before, bytes) and len(before) > 1000 and after == before,
           "vga: the text screen's screendump is identical after the restore",
@@ -382,7 +394,7 @@ def vga(vmm, elf, tmp):
               os.path.join(tmp, "vg2.state"), stdin=subprocess.PIPE)
     if not g3:
         return
-    q3 = Qmp(socks[2])
+    q3 = restored(socks[2])
     after = dump(q3, "vbe-after")
     check(isinstance(before, bytes) and before.startswith(b"P6\n640 480") and after == before,
           "vga: the VBE 640x480x32 screendump is identical after the restore",
@@ -420,7 +432,7 @@ def firmware(vmm, bootsector, tmp, machine):
     before = g.text()
     if not g2:
         return
-    Qmp(sock2)
+    restored(sock2)
     seen = g2.wait_line("bootsector: tick=", timeout=60)
     n0 = len(re.findall(r"tick=(\d+)", before))
     more = g2.wait_line(f"tick={n0 + 3:02d}", timeout=60)
