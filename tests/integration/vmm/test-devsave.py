@@ -20,6 +20,8 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
  - virtio-net over -netdev user: DHCP and a ping to the gateway before (net_pause=1 holds
    the guest), then after the restore the configuration's MAC and LINK_UP, an ARP exchange
    and a ping again (frames through libslirp both ways).
+ - virtio-net over a tap in a network namespace the test makes (198.18.0.0/24): ARP with
+   the host kernel before; the restored VMM opens the same tap and ARP works again.
  - virtio-serial: a virtconsole on a socket chardev echoes a line before the save; the guest
    then waits for a second line, the VM is saved meanwhile, and the restored VM (its port on
    a new socket) reads and echoes the second line: its output there is exactly the second
@@ -279,6 +281,53 @@ def console(vmm, elf, tmp):
     c2.close()
 
 
+def net_tap(vmm, elf, tmp):
+    """virtio-net on a tap in a network namespace made here (198.18.0.0/24): an ARP exchange
+    with the host kernel before the save; the restored VMM opens the same tap (the stream
+    carries nothing of it) and the exchange works again, MAC and link kept."""
+    ns = f"vireo-devsave-{os.getpid()}"
+    tap = f"vdsv{os.getpid() % 100000}"
+    sock, sock2 = os.path.join(tmp, "nt.sock"), os.path.join(tmp, "nt2.sock")
+
+    def ip(*a):
+        return subprocess.run(["ip", "netns", "exec", ns, "ip"] + list(a), capture_output=True,
+                              text=True)
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        check(False, "net tap: a network namespace (needs root)")
+        return
+    try:
+        for a in (["tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr"],
+                  ["addr", "add", "198.18.0.1/24", "dev", tap], ["link", "set", tap, "up"]):
+            r = ip(*a)
+            if r.returncode:
+                check(False, f"net tap: ip {' '.join(a)}", r.stderr)
+                return
+        dev = ["-netdev", f"tap,id=t0,ifname={tap},script=no,downscript=no,vhost=off",
+               "-device", "virtio-net-pci,netdev=t0,id=nic0"]
+        app = "tests=net net_pause=1 net_ip=198.18.0.15 net_peer=198.18.0.1"
+        pre = ["ip", "netns", "exec", ns]
+        g = Guest(pre + base(vmm, elf, sock, app, dev))
+        if not check(g.wait_line("net: paused", timeout=180),
+                     "net tap: ARP answered by the host kernel before the save", g.text()):
+            g.kill()
+            return
+        before = g.text()
+        q = Qmp(sock)
+        g2 = move("net tap", g, q, pre + base(vmm, elf, sock2, app, dev),
+                  os.path.join(tmp, "nt.state"), stdin=subprocess.PIPE)
+        if not g2:
+            return
+        restored(sock2)
+        g2.type("c")
+        out = verdict("net tap", g2, ["net: config MAC unchanged after the pause",
+                                      "LINK_UP after the pause"])
+        replies = len(re.findall(r"^ok .*ARP reply from 198.18.0.1 received", before + out, re.M))
+        check(replies == 2, f"net tap: ARP replies before and after the restore ({replies})",
+              before + out)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def pattern(n, seed):
     """t-scsi.c's pattern()."""
     return bytes((((i * 7 + seed * 13 + (i >> 8)) & 0xFF) ^ (seed & 0xFF)) for i in range(n))
@@ -480,7 +529,8 @@ def main():
     elf, vmm, bootsector = sys.argv[1], sys.argv[2], sys.argv[3]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, console, scsi, vga, failed_event):
+        for case in (balloon_target, balloon_stats, net_user, net_tap, console, scsi, vga,
+                     failed_event):
             case(vmm, elf, tmp)
         for machine in ("pc", "q35"):
             firmware(vmm, bootsector, tmp, machine)
