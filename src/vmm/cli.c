@@ -680,13 +680,6 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "-kernel with -M %s: booting a kernel through the firmware is not "
                         "supported yet",
                         cfg->machine.type);
-    /* TODO(#15): the chipset devices (PAM, PIIX/ICH9, fw_cfg) have no state
-     * sections yet, so a pc/q35 VM cannot be saved and cannot be restored. */
-    if (firmware && cfg->incoming)
-        return verr_set(err, ENOTSUP,
-                        "-incoming with -M %s: the chipset's devices cannot restore a saved "
-                        "state yet",
-                        cfg->machine.type);
     if (!firmware && cfg->nr_fw_cfg_items)
         return verr_set(err, ENOTSUP,
                         "-fw_cfg: vireo-vmm's microvm has no fw_cfg device (-M pc and -M q35 "

@@ -103,7 +103,10 @@ static void set_status(struct migration *m, enum mig_status s)
         return;
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "status", json_object_new_string(status_names[s]));
-    vm_qmp_event(m->vm, "MIGRATION", d);
+    /* Every status change happens on the main thread: the event goes out at once, in order
+     * with STOP/RESUME, and before a failed incoming migration ends the process (the
+     * any-thread path queues it for a loop iteration that would never come). */
+    vm_qmp_event_main(m->vm, "MIGRATION", d);
 }
 
 struct migration *migration_new(struct vm *vm)

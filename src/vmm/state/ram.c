@@ -236,12 +236,13 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         const struct run *x = &runs[i];
         if (x->off % PAGE || x->len % PAGE || x->len == 0 || x->off < prev_end ||
             x->off > gm->size || x->len > gm->size - x->off) {
-            free(runs);
-            return verr_set(err, EINVAL,
-                            "VM state section RAM: run %llu (offset 0x%llx, %llu bytes) is not "
-                            "page-aligned, ascending and inside RAM",
-                            (unsigned long long)i, (unsigned long long)x->off,
-                            (unsigned long long)x->len);
+            int rc = verr_set(err, EINVAL,
+                              "VM state section RAM: run %llu (offset 0x%llx, %llu bytes) is "
+                              "not page-aligned, ascending and inside RAM",
+                              (unsigned long long)i, (unsigned long long)x->off,
+                              (unsigned long long)x->len);
+            free(runs); /* after the message, which reads the run */
+            return rc;
         }
         prev_end = x->off + x->len;
         total += x->len;

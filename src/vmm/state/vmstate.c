@@ -57,6 +57,18 @@ static int rec_get(struct dev_state_reader *r, const char *name, void *data, siz
     return 0;
 }
 
+static int rec_get_var(struct dev_state_reader *r, const char *name, const uint8_t **data,
+                       size_t *len, struct verr *err)
+{
+    struct dev_reader_ctx *c = r->opaque;
+    const struct state_rec *rec = state_recs_find(&c->recs, name);
+    if (!rec)
+        return verr_set(err, ENOENT, "field '%s' is missing", name);
+    *data = rec->data;
+    *len = rec->len;
+    return 0;
+}
+
 /* ---- configuration fingerprint ---- */
 
 static const char *cpu_model_name(enum cpu_model m)
@@ -320,7 +332,7 @@ static int apply_device(struct device *d, const struct state_section *s, struct 
     state_recs_free(&rs);
     if (r < 0)
         return r;
-    struct dev_state_reader rd = {rec_get, s->version, &ctx};
+    struct dev_state_reader rd = {rec_get, s->version, &ctx, rec_get_var};
     r = d->type->load(d, &rd, err);
     state_recs_free(&ctx.recs);
     if (r < 0)
