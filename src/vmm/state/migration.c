@@ -477,6 +477,7 @@ static void *live_worker(void *opaque)
         r = state_writer_init_flags(&w, m->fd, &m->cancel, ack ? STATE_FLAG_ACK : 0, &e);
         have_writer = true;
         w.rate_limit = &m->max_bandwidth;
+        w.copy_pages = true;
     }
     if (r == 0)
         r = vm_state_write_conf(m->vm, &w, &e);
@@ -971,7 +972,9 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration capability '%s' is not supported by vireo-vmm", name);
     }
-    if (migration_active(m))
+    /* As QEMU: only an outgoing migration in progress holds them (a destination waiting
+     * on -incoming tcp: may still turn events on). */
+    if (migration_active(m) && !m->incoming)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
     m->events = events;
     m->auto_converge = auto_converge;

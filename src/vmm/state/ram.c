@@ -33,6 +33,7 @@
 #define LAYOUT_PACK  0
 #define LAYOUT_IMAGE 1
 #define LAYOUT_DELTA 2
+#define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
 #define HDR_LEN      40
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
@@ -146,6 +147,7 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
     if (r == 0)
         r = state_write_zeros(w, data_start - w->pos, err);
     uint32_t crc = 0;
+    uint8_t *bounce = NULL;
     uint64_t at = 0; /* image: RAM offset the output stands at */
     for (size_t i = 0; r == 0 && i < rs.n; i++) {
         const struct run *run = &rs.r[i];
@@ -154,10 +156,18 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
             at = run->off + run->len;
         }
         const uint8_t *src = gm->host + run->off;
+        size_t chunk = w->copy_pages ? BOUNCE : (8u << 20);
         for (uint64_t done = 0; r == 0 && done < run->len;) {
-            size_t n = run->len - done > (8u << 20) ? (8u << 20) : (size_t)(run->len - done);
-            crc = crc32c_update(crc, src + done, n);
-            r = state_write_data(w, src + done, n, err);
+            size_t n = run->len - done > chunk ? chunk : (size_t)(run->len - done);
+            const uint8_t *from = src + done;
+            if (w->copy_pages) {
+                if (!bounce)
+                    bounce = xmalloc(BOUNCE);
+                memcpy(bounce, from, n);
+                from = bounce;
+            }
+            crc = crc32c_update(crc, from, n);
+            r = state_write_data(w, from, n, err);
             done += n;
         }
     }
@@ -177,6 +187,7 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
     }
     free(rs.r);
     free(zs.r);
+    free(bounce);
     return r;
 }
 

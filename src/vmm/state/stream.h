@@ -69,6 +69,9 @@ struct state_writer {
      * max-bandwidth; it may change while the stream runs). */
     const volatile uint64_t *rate_limit;
     uint64_t rate_t0_ns, rate_bytes; /* the pacing window */
+    /* The guest may write RAM while it is sent (live passes): page data is copied before it
+     * is checksummed and written, so the checksum and the bytes agree. */
+    bool copy_pages;
 };
 
 /* Starts a stream on fd (not closed by the writer): writes the header. */
