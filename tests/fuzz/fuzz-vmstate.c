@@ -96,7 +96,7 @@ static void write_seed_live(struct vm *vm, const char *path)
     if (r == 0)
         r = vm_state_capture_ex(vm, &cap, false, &err);
     if (r == 0) {
-        vm->mem.host[(1u << 20) + 5] = 0x55;          /* page 256: new data */
+        vm->mem.host[(1u << 20) + 5] = 0x55;               /* page 256: new data */
         memset(vm->mem.host + (1u << 20) + 4096, 0, 4096); /* page 257: zero now */
         dirty[256 / 64] |= 3ull << (256 % 64);
         r = state_ram_save_pass(vm, &w, dirty, NULL, &err);

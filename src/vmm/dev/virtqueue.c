@@ -102,8 +102,7 @@ static int add_seg(struct virtqueue *vq, struct vq_chain *c, const struct raw_de
          * are quiesced (state/precopy.c). */
         guest_mem_mark_dirty(vq->mem, p, d->len);
         c->in_len += d->len;
-    }
-    else
+    } else
         c->out_len += d->len;
     return 0;
 }

@@ -175,8 +175,8 @@ static int set_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
 {
     int r = kvm_slot_ioctl(kvm, slot, gpa, size, host, flags);
     if (r < 0)
-        return verr_errno(err, -r, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)",
-                          slot, (unsigned long long)(size >> 10), (unsigned long long)gpa);
+        return verr_errno(err, -r, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)", slot,
+                          (unsigned long long)(size >> 10), (unsigned long long)gpa);
     if (size && slot < 64)
         kvm->slots_used |= 1ull << slot;
     return 0;

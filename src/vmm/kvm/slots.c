@@ -165,8 +165,8 @@ int kvm_slot_set(struct kvm *kvm, int slot, uint64_t gpa, uint64_t size, void *h
     int r = kvm_slot_ioctl(kvm, (unsigned)slot, gpa, size, host,
                            log_dirty && size ? KVM_MEM_LOG_DIRTY_PAGES : 0);
     if (r < 0)
-        return verr_errno(err, -r, "KVM_SET_USER_MEMORY_REGION (slot %d, %llu KiB at 0x%llx)",
-                          slot, (unsigned long long)(size >> 10), (unsigned long long)gpa);
+        return verr_errno(err, -r, "KVM_SET_USER_MEMORY_REGION (slot %d, %llu KiB at 0x%llx)", slot,
+                          (unsigned long long)(size >> 10), (unsigned long long)gpa);
     return 0;
 }
 

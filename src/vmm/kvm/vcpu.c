@@ -424,8 +424,7 @@ static void *vcpu_thread(void *arg)
         vcpu->run->immediate_exit = 0;
         uint64_t throttle = __atomic_exchange_n(&vcpu->throttle_ns, 0, __ATOMIC_ACQ_REL);
         if (throttle) {
-            struct timespec ts = {(time_t)(throttle / 1000000000u),
-                                  (long)(throttle % 1000000000u)};
+            struct timespec ts = {(time_t)(throttle / 1000000000u), (long)(throttle % 1000000000u)};
             nanosleep(&ts, NULL);
         }
         if (!vm_vcpu_checkpoint(vm))

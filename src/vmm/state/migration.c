@@ -78,11 +78,11 @@ struct migration {
     struct snapshot_jobs *snapshots; /* snapshot-save/-load/-delete (snapshot.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
-    bool events;                     /* capability "events" */
-    bool auto_converge;              /* capability "auto-converge" (precopy.h) */
-    volatile uint64_t max_bandwidth; /* bytes/s: live passes are paced to it */
-    volatile uint64_t downtime_limit; /* ms: when pre-copy stops iterating */
-    uint64_t multifd_channels;        /* reported; multifd itself is refused */
+    bool events;                                   /* capability "events" */
+    bool auto_converge;                            /* capability "auto-converge" (precopy.h) */
+    volatile uint64_t max_bandwidth;               /* bytes/s: live passes are paced to it */
+    volatile uint64_t downtime_limit;              /* ms: when pre-copy stops iterating */
+    uint64_t multifd_channels;                     /* reported; multifd itself is refused */
     uint64_t throttle_initial, throttle_increment; /* cpu-throttle-*, percent */
 
     enum mig_status status;
@@ -157,8 +157,8 @@ struct snapshot_jobs *migration_snapshot_jobs(struct migration *m)
 
 bool migration_active(const struct migration *m)
 {
-    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE ||
-                 m->status == MIG_CANCELLING || m->status == MIG_DEVICE);
+    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING ||
+                 m->status == MIG_DEVICE);
 }
 
 static void reset_op(struct migration *m)
@@ -1078,12 +1078,10 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
     static const struct qmp_arg incoming_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
-    static const struct qmp_arg params_args[] = {{"max-bandwidth", QMP_ARG_ANY, true},
-                                                  {"downtime-limit", QMP_ARG_ANY, true},
-                                                  {"multifd-channels", QMP_ARG_ANY, true},
-                                                  {"cpu-throttle-initial", QMP_ARG_ANY, true},
-                                                  {"cpu-throttle-increment", QMP_ARG_ANY, true},
-                                                  {NULL}};
+    static const struct qmp_arg params_args[] = {
+        {"max-bandwidth", QMP_ARG_ANY, true},          {"downtime-limit", QMP_ARG_ANY, true},
+        {"multifd-channels", QMP_ARG_ANY, true},       {"cpu-throttle-initial", QMP_ARG_ANY, true},
+        {"cpu-throttle-increment", QMP_ARG_ANY, true}, {NULL}};
     int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
     if (!r)
         r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);

@@ -108,8 +108,7 @@ static void throttle_up(struct precopy *pc)
         pct = 99;
     set_stat(&pc->st.throttle_pct, pct);
     log_info("migration: auto-converge throttles the vCPUs to %llu%%", (unsigned long long)pct);
-    if (!pc->throttler_running &&
-        pthread_create(&pc->throttler, NULL, throttle_thread, pc) == 0)
+    if (!pc->throttler_running && pthread_create(&pc->throttler, NULL, throttle_thread, pc) == 0)
         pc->throttler_running = true;
 }
 

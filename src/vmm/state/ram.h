@@ -35,7 +35,7 @@ struct state_section;
 struct state_ram_stats {
     uint64_t pages_total, pages_written, bytes_written;
     uint64_t pages_zero; /* pages sent as zero (QEMU's "duplicate") */
-    bool mapped; /* restore mapped the file instead of reading it */
+    bool mapped;         /* restore mapped the file instead of reading it */
 };
 
 /* Writes RAM: all of it, or (dirty not NULL) a delta section of the pages set in dirty, one

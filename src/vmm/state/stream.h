@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATE_MAGIC       "VIREOVM\n"
+#define STATE_MAGIC "VIREOVM\n"
 /* 2: RAM may come in several passes (a live migration's), before and after the device and
  * vCPU sections, the later ones as "delta" RAM sections (docs/state.md). Version 1 streams
  * (one RAM section after the devices) still load. */

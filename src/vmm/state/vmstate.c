@@ -3,12 +3,11 @@
  *
  * Section order: CONF, VCPU x nr_vcpus, KVM, DEV x nr_devices, RAM, RSUM,
  * END; a live migration's (version 2): CONF, (RAM, RSUM) x passes, VCPU x
- * nr_vcpus, KVM, DEV x nr_devices, RAM (the last delta), RSUM, END. A CONF section is records naming the configuration ("memory",
- * "vcpus", "topology", "cpu-model", "pit", "devices", "device.N" as
- * "TYPE id=ID addr=SLOT.FN"); the loader compares each with its own VM and
- * names the first that differs. A DEV section is records "type", "id" and
- * "state" (the device's own records, nested); its section version is the
- * type's state_version.
+ * nr_vcpus, KVM, DEV x nr_devices, RAM (the last delta), RSUM, END. A CONF section is records
+ * naming the configuration ("memory", "vcpus", "topology", "cpu-model", "pit", "devices",
+ * "device.N" as "TYPE id=ID addr=SLOT.FN"); the loader compares each with its own VM and names the
+ * first that differs. A DEV section is records "type", "id" and "state" (the device's own records,
+ * nested); its section version is the type's state_version.
  */
 #include "vmm/state/vmstate.h"
 #include "util/log.h"
@@ -439,9 +438,9 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
         if (s.kind == STATE_SEC_RAM && (ram_passes == 0 || r->version >= 2)) {
             if (r->version < 2 && h.n < want)
                 rc = verr_set(err, EINVAL, "VM state: section %u is RAM, expected %s", s.index,
-                              h.n <= vm->nr_vcpus ? "VCPU"
+                              h.n <= vm->nr_vcpus       ? "VCPU"
                               : h.n == vm->nr_vcpus + 1 ? "KVM"
-                                                          : "DEV");
+                                                        : "DEV");
             else
                 rc = state_ram_load(vm, r, &s, fresh && ram_passes == 0, allow_map, st, err);
             ram_passes++;
