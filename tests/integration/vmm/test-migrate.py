@@ -15,14 +15,17 @@ and exit. Its TAP verdict and the tick numbers across both processes
 (strictly consecutive) must show nothing was lost.
 
 Cases: unix: and tcp: (both VMMs in a network namespace the test creates,
-the stream over 198.18.0.1 on its loopback), with downtime-limit and
+the stream over 198.18.0.1 on its loopback; the destination started with
+-incoming defer and given the URI by migrate-incoming), with downtime-limit and
 max-bandwidth set, and a stream damaged on the way (a proxy flips one byte
 of a pattern page): QEMU's destination runs the damaged guest, which must
 catch it (this shows the checks catch a broken migration); vireo-vmm's
 destination refuses the stream and the source runs on. Under vireo-vmm also:
 the MIGRATION (setup, active, device, completed) and MIGRATION_PASS events
 and query-migrate's numbers, migrate_cancel mid-way, the destination killed
-mid-way, and a destination with another memory size (one line, exit 1): in
+mid-way, a destination with another memory size (one line, exit 1), and
+auto-converge on a link slower than the guest dirties (the throttle engages
+and steps, cancel lifts it), with the parameter and capability refusals: in
 each the source runs on and its guest then passes all its checks.
 """
 import os
@@ -91,14 +94,20 @@ class Case:
               {"capabilities": [{"capability": "events", "state": True}]})
         return g, q
 
-    def dest(self, uri, mem="128M"):
+    def dest(self, uri, mem="128M", defer=False):
+        """The destination VMM: -incoming URI, or -incoming defer and QMP migrate-incoming."""
         sock = os.path.join(self.tmp, self.name + "-dst.sock")
-        g = Guest(self.cmd(sock, ["-incoming", uri], mem=mem), stdin=subprocess.PIPE)
+        g = Guest(self.cmd(sock, ["-incoming", "defer" if defer else uri], mem=mem),
+                  stdin=subprocess.PIPE)
         q = None
         try:
             q = Qmp(sock, timeout=30)
             q.cmd("migrate-set-capabilities",
                   {"capabilities": [{"capability": "events", "state": True}]})
+            if defer:
+                r = q.cmd("migrate-incoming", {"uri": uri})
+                check("return" in r, f"{self.name}: migrate-incoming {uri.split(':')[0]}: after "
+                      "-incoming defer", r)
         except OSError:
             pass
         return g, q
@@ -228,7 +237,7 @@ def live(vmm, elf, tmp, name, qemu, netns=None, params=None, damage=False):
     g, q = c.source()
     if not check(q is not None, f"{name}: the source's guest reaches tick {START_AT}", g.text()):
         return
-    g2, q2 = c.dest(dst_uri)
+    g2, q2 = c.dest(dst_uri, defer=netns is not None)
     if damage:
         proxy = Damager(src_uri[5:], dst_uri[5:])
     if params:
