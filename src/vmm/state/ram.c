@@ -314,7 +314,10 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         at = x->off + x->len;
         uint8_t *dst = gm->host + x->off;
         for (uint64_t done = 0; rc == 0 && done < x->len;) {
-            size_t n = x->len - done > (8u << 20) ? (8u << 20) : (size_t)(x->len - done);
+            /* From a socket or pipe, smaller pieces: the checksum of one overlaps the
+             * sender filling the socket with the next. */
+            size_t chunk = r->seekable ? (8u << 20) : BOUNCE;
+            size_t n = x->len - done > chunk ? chunk : (size_t)(x->len - done);
             rc = state_read_data(r, dst + done, n, err);
             if (rc == 0)
                 crc = crc32c_update(crc, dst + done, n);

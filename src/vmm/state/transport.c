@@ -89,6 +89,14 @@ static void tcp_tune(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Room for a few MiB in flight, so sender and receiver work at the same time. */
+static void buffers(int fd)
+{
+    int sz = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
 int mig_transport_connect(const char *uri, struct verr *err)
 {
     if (!strncmp(uri, "unix:", 5)) {
@@ -104,6 +112,7 @@ int mig_transport_connect(const char *uri, struct verr *err)
             close(fd);
             return verr_errno(err, e, "Failed to connect to '%s'", uri + 5);
         }
+        buffers(fd);
         return fd;
     }
     struct addrinfo *ai;
@@ -127,6 +136,7 @@ int mig_transport_connect(const char *uri, struct verr *err)
     if (fd < 0)
         return verr_errno(err, e, "Failed to connect to '%s'", uri + 4);
     tcp_tune(fd);
+    buffers(fd);
     return fd;
 }
 
@@ -189,5 +199,6 @@ int mig_transport_accept(int lfd, const char *uri, struct verr *err)
         return verr_errno(err, e, "%s: accepting the migration connection", uri);
     if (!strncmp(uri, "tcp:", 4))
         tcp_tune(fd);
+    buffers(fd);
     return fd;
 }
