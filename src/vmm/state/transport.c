@@ -89,7 +89,8 @@ static void tcp_tune(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Room for a few MiB in flight, so sender and receiver work at the same time. */
+/* Room for a few MiB in flight on a unix socket (its default is about 200 KiB), so sender
+ * and receiver work at the same time. */
 static void buffers(int fd)
 {
     int sz = 4 << 20;
@@ -136,7 +137,6 @@ int mig_transport_connect(const char *uri, struct verr *err)
     if (fd < 0)
         return verr_errno(err, e, "Failed to connect to '%s'", uri + 4);
     tcp_tune(fd);
-    buffers(fd);
     return fd;
 }
 
@@ -199,6 +199,5 @@ int mig_transport_accept(int lfd, const char *uri, struct verr *err)
         return verr_errno(err, e, "%s: accepting the migration connection", uri);
     if (!strncmp(uri, "tcp:", 4))
         tcp_tune(fd);
-    buffers(fd);
     return fd;
 }
