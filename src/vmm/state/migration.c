@@ -122,14 +122,31 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The event goes out before query-migrate can show the new status, as QEMU's does (on the
+ * main thread at once; from a worker it is queued for the main thread first). */
+static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+{
+    if (m->events) {
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "status", json_object_new_string(status_names[s]));
+        if (main_thread)
+            vm_qmp_event_main(m->vm, "MIGRATION", d);
+        else
+            vm_qmp_event(m->vm, "MIGRATION", d);
+    }
+    __atomic_store_n(&m->status, s, __ATOMIC_RELAXED);
+}
+
+/* Main thread. */
 static void set_status(struct migration *m, enum mig_status s)
 {
-    __atomic_store_n(&m->status, s, __ATOMIC_RELAXED);
-    if (!m->events)
-        return;
-    struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "status", json_object_new_string(status_names[s]));
-    vm_qmp_event(m->vm, "MIGRATION", d);
+    set_status_from(m, s, true);
+}
+
+/* A worker thread. */
+static void set_status_worker(struct migration *m, enum mig_status s)
+{
+    set_status_from(m, s, false);
 }
 
 struct migration *migration_new(struct vm *vm)
@@ -444,7 +461,7 @@ static void live_pass(void *opaque, uint64_t n)
 
 static void live_device_stage(void *opaque)
 {
-    set_status(opaque, MIG_DEVICE);
+    set_status_worker(opaque, MIG_DEVICE);
 }
 
 /* Worker: the destination's acknowledgement (STATE_FLAG_ACK) that it has taken over. */
@@ -488,7 +505,7 @@ static void *live_worker(void *opaque)
         r = vm_state_write_conf(m->vm, &w, &e);
     if (r == 0) {
         m->t_active = now_ms();
-        set_status(m, MIG_ACTIVE);
+        set_status_worker(m, MIG_ACTIVE);
         r = precopy_run(&m->pc, &w, &e);
     }
     if (r == 0) {
@@ -668,7 +685,7 @@ static void *in_worker(void *opaque)
         else
             __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
         if (rc == 0)
-            set_status(m, MIG_ACTIVE);
+            set_status_worker(m, MIG_ACTIVE);
     }
     bool reader = false;
     if (rc == 0) {
