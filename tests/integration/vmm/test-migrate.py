@@ -400,6 +400,15 @@ def auto_converge(vmm, elf, tmp):
     check(got.get("max-bandwidth") == 128 << 20 and got.get("multifd-channels") == 2 and
           got.get("downtime-limit") == 300, f"{name}: nothing applied from a refused command",
           got)
+    # Nobody listening: failed, with the reason, and the guest runs on.
+    nowhere = os.path.join(tmp, "nobody.sock")
+    q.cmd("migrate", {"uri": "unix:" + nowhere})
+    r = wait_migration(q)
+    check(r.get("status") == "failed" and
+          r.get("error-desc", "").startswith(f"Failed to connect to '{nowhere}'"),
+          f"{name}: migrate to a socket nobody listens on fails with the reason", r)
+    st = q.cmd("query-status")["return"]["status"]
+    check(st == "running", f"{name}: and the VM runs on", st)
     r = q.cmd("migrate-set-capabilities",
               {"capabilities": [{"capability": "multifd", "state": True}]})
     check("not supported" in r.get("error", {}).get("desc", ""),
@@ -438,6 +447,21 @@ def auto_converge(vmm, elf, tmp):
     stop_guest(f"{name}: source", g, mib=1, dirty=1)
 
 
+def bad_incoming(vmm, elf, tmp):
+    """-incoming with an address it cannot listen on: one line, exit 1, nothing runs."""
+    c = Case(vmm, elf, tmp, "bad incoming")
+    for uri, want in (("tcp:198.18.0.1:99999", "'99999' is not a port number"),
+                      ("unix:" + "x" * 200, "longer than"),
+                      ("tcp:198.18.0.1:4444", "Failed to bind socket")):
+        p = subprocess.run(c.cmd(os.path.join(tmp, "bad.sock"), ["-incoming", uri]),
+                           capture_output=True, text=True, timeout=60)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        check(p.returncode == 1 and len(lines) == 1 and want in lines[0] and
+              "tick=" not in p.stdout,
+              f"-incoming {uri[:30]}: one line ({want}), exit 1",
+              f"exit {p.returncode}\n{p.stderr}")
+
+
 def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     qemu = "qemu-system" in vmm
@@ -458,6 +482,7 @@ def main():
             fault(vmm, elf, tmp, "destination killed", "kill")
             fault(vmm, elf, tmp, "other memory size", "config")
             auto_converge(vmm, elf, tmp)
+            bad_incoming(vmm, elf, tmp)
     finally:
         tap.report()
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
