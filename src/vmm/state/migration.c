@@ -9,6 +9,7 @@
  * words follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/nbd/nbd-server.h"
 #include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
 #include "vmm/state/transport.h"
@@ -76,6 +77,7 @@ struct named_fd {
 struct migration {
     struct vm *vm;
     struct snapshot_jobs *snapshots; /* snapshot-save/-load/-delete (snapshot.h) */
+    struct nbd_server *nbd;          /* nbd-server-start/-add/-stop (nbd/nbd-server.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
     bool events;                                   /* capability "events" */
@@ -154,6 +156,7 @@ struct migration *migration_new(struct vm *vm)
     struct migration *m = xcalloc(1, sizeof(*m));
     m->vm = vm;
     m->snapshots = snapshot_jobs_new(vm);
+    m->nbd = nbd_server_new(vm);
     m->fd = -1;
     m->listen_fd = -1;
     m->child = -1;
@@ -229,6 +232,7 @@ void migration_free(struct migration *m)
         free(m->fds[i].name);
     }
     snapshot_jobs_free(m->snapshots);
+    nbd_server_free(m->nbd);
     free(m);
 }
 
@@ -1120,5 +1124,7 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = qmp_server_register(s, "migrate-set-parameters", params_args, qmp_set_params, m);
     if (!r)
         r = snapshot_qmp_register(s, m->snapshots);
+    if (!r)
+        r = nbd_server_qmp_register(s, m->nbd);
     return r;
 }
