@@ -12,10 +12,14 @@
  *
  * FUZZ_VMSTATE_SEED=FILE writes a valid stream of that VM to FILE (packed
  * layout, as through a pipe) and exits: the seed corpus entry.
+ * FUZZ_VMSTATE_SEED_LIVE=FILE writes one laid out as a live migration's
+ * (version 2: CONF, a whole RAM pass, the vCPU, KVM and device sections, a
+ * delta RAM pass with a data page and a zero page, END, the ACK flag).
  */
 #include "util/loop.h"
 #include "vmm/cli.h"
 #include "vmm/state/crc32c.h"
+#include "vmm/state/ram.h"
 #include "vmm/state/stream.h"
 #include "vmm/state/vmstate.h"
 #include "vmm/vm.h"
@@ -64,6 +68,48 @@ static void write_seed(struct vm *vm, const char *path)
     pthread_t t;
     pthread_create(&t, NULL, copy_thread, &c);
     int r = vm_state_write(vm, &cap, p[1], NULL, false, NULL, &err);
+    close(p[1]);
+    pthread_join(t, NULL);
+    if (r < 0) {
+        fprintf(stderr, "seed: %s\n", verr_msg(&err));
+        exit(1);
+    }
+    exit(0);
+}
+
+static void write_seed_live(struct vm *vm, const char *path)
+{
+    struct verr err = {0};
+    for (unsigned i = 0; i < 3 * 4096; i++)
+        vm->mem.host[(1u << 20) + i] = (uint8_t)(i * 5 + 3);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int p[2];
+    if (fd < 0 || pipe(p) < 0)
+        exit(1);
+    struct copier c = {p[0], fd};
+    pthread_t t;
+    pthread_create(&t, NULL, copy_thread, &c);
+    struct state_writer w;
+    struct vm_state_capture cap;
+    uint64_t dirty[(64u << 20) / 4096 / 64] = {0};
+    int r = state_writer_init_flags(&w, p[1], NULL, STATE_FLAG_ACK, &err);
+    if (r == 0)
+        r = vm_state_write_conf(vm, &w, &err);
+    if (r == 0)
+        r = state_ram_save_pass(vm, &w, NULL, NULL, &err);
+    if (r == 0)
+        r = vm_state_capture_ex(vm, &cap, false, &err);
+    if (r == 0) {
+        vm->mem.host[(1u << 20) + 5] = 0x55;               /* page 256: new data */
+        memset(vm->mem.host + (1u << 20) + 4096, 0, 4096); /* page 257: zero now */
+        dirty[256 / 64] |= 3ull << (256 % 64);
+        r = state_ram_save_pass(vm, &w, dirty, NULL, &err);
+    }
+    if (r == 0)
+        r = vm_state_write_captured(&w, &cap, &err);
+    if (r == 0)
+        r = state_write_end(&w, false, &err);
+    state_writer_free(&w);
     close(p[1]);
     pthread_join(t, NULL);
     if (r < 0) {
@@ -135,6 +181,9 @@ static struct fuzz_vm *fuzz_vm(void)
     const char *seed = getenv("FUZZ_VMSTATE_SEED");
     if (seed)
         write_seed(&f->vm, seed);
+    const char *seed_live = getenv("FUZZ_VMSTATE_SEED_LIVE");
+    if (seed_live)
+        write_seed_live(&f->vm, seed_live);
     return f;
 }
 

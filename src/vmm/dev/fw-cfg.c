@@ -211,6 +211,7 @@ int fw_cfg_dma(struct fw_cfg *c, const struct guest_mem *gm, uint64_t desc)
             if (n)
                 memmove(dst, it->data + c->offset, n);
             memset(dst + n, 0, length - n);
+            guest_mem_mark_dirty(gm, dst, length); /* a live migration resends it */
             c->offset += n;
         }
     } else if (control & FW_CFG_DMA_WRITE) {
@@ -219,7 +220,8 @@ int fw_cfg_dma(struct fw_cfg *c, const struct guest_mem *gm, uint64_t desc)
         c->offset += length < avail ? length : avail;
     }
     /* The status goes where the descriptor was; re-resolve (it is RAM: checked above). */
-    put_be32(guest_mem_ptr(gm, desc, 4), status);
+    put_be32(d, status);
+    guest_mem_mark_dirty(gm, d, 4);
     return 0;
 }
 
