@@ -22,6 +22,7 @@
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
+#include "vmm/dev/blockdev.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -90,6 +91,10 @@ static int op_cont(void *opaque, struct qmp_error *err)
     }
     if (vm->status == VM_STATUS_FINISH_MIGRATE || vm->status == VM_STATUS_SAVE_VM)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Migration is in progress");
+    /* After a migration handed the images over, cont takes them back (as QEMU's cont). */
+    struct verr e = {0};
+    if (blockdev_set_active_all(vm, true, false, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     vm_resume(vm);
     return 0;
 }

@@ -361,6 +361,7 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
 {
     memset(vm, 0, sizeof(*vm));
     vm->cfg = cfg;
+    vm->incoming = cfg->incoming != NULL;
     vm->backends = &cfg->backends;
     vm->loop = loop;
     vm->kvm.fd = vm->kvm.vm_fd = -1;

@@ -81,6 +81,7 @@ struct vm_device_events {
 
 struct vm {
     const struct vmm_config *cfg;
+    bool incoming; /* started with -incoming: its images open inactive (dev/blockdev.h) */
     struct kvm kvm;
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;

@@ -68,7 +68,7 @@ static int open_image(const struct blockdev *b, const char *file, const char *fo
                                  .cache = b->drive->cache,
                                  .format = format,
                                  .keys = &keys,
-                                 .locking = b->drive->locking,
+                                 .locking = b->inactive ? BLOCK_LOCKING_OFF : b->drive->locking,
                                  .no_shared_write = !b->share_rw};
     if (snapshot && !read_only)
         return drive_snapshot_open(file, &bo, out, err);
@@ -104,6 +104,7 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&b->state_lock, NULL);
     pthread_mutex_init(&b->bitmap_lock, NULL);
+    b->inactive = vm && vm->incoming && !drive->snapshot;
     if (drive->file) {
         int r = open_image(b, drive->file, drive->format, drive->read_only, drive->snapshot, &b->bd,
                            err);
@@ -736,4 +737,52 @@ struct json_object *blockdev_query(struct blockdev *b)
     pthread_rwlock_unlock(&b->io_lock);
     json_object_object_add(o, "type", json_object_new_string("unknown"));
     return o;
+}
+
+int blockdev_set_active(struct blockdev *b, bool active, bool quiesced, struct verr *err)
+{
+    if (b->inactive == !active)
+        return 0;
+    if (!b->bd || b->drive->snapshot) {
+        b->inactive = !active;
+        return 0;
+    }
+    if (!quiesced && b->ops->quiesce)
+        b->ops->quiesce(b->opaque);
+    pthread_rwlock_wrlock(&b->io_lock);
+    int r = block_is_read_only(b->bd) ? 0 : block_flush(b->bd, err);
+    if (r == 0) {
+        block_close(b->bd);
+        b->bd = NULL;
+        b->inactive = !active;
+        r = open_image(b, b->file, b->format, b->read_only, false, &b->bd, err);
+        if (r < 0) {
+            /* Back as it was: the VM keeps its disk, the caller reports the failure. */
+            struct verr e2 = {0};
+            b->inactive = active;
+            if (open_image(b, b->file, b->format, b->read_only, false, &b->bd, &e2) < 0)
+                log_error("'%s' cannot be opened again: %s", b->file, verr_msg(&e2));
+        } else {
+            set_size(b, block_size(b->bd));
+        }
+    }
+    pthread_rwlock_unlock(&b->io_lock);
+    if (!quiesced && b->ops->unquiesce)
+        b->ops->unquiesce(b->opaque);
+    else if (quiesced && b->ops->rebind)
+        b->ops->rebind(b->opaque);
+    return r;
+}
+
+int blockdev_set_active_all(struct vm *vm, bool active, bool quiesced, struct verr *err)
+{
+    for (unsigned i = 0; i < VMM_MAX_DRIVES; i++) {
+        struct blockdev *b = vm->blockdevs[i];
+        if (!b)
+            continue;
+        int r = blockdev_set_active(b, active, quiesced, err);
+        if (r < 0)
+            return verr_prefix(err, "drive '%s'", b->drive->id ? b->drive->id : "?");
+    }
+    return 0;
 }

@@ -54,6 +54,9 @@ struct blockdev_dev_ops {
      * be a new image. Main thread. NULL: all the device's I/O takes io_lock. */
     void (*quiesce)(void *opaque);
     void (*unquiesce)(void *opaque);
+    /* The image behind blockdev_bd() was replaced while the device's I/O was already stopped
+     * by someone else (a migration's capture, a load): take the new one, start nothing. */
+    void (*rebind)(void *opaque);
 };
 
 /* How blockdev-change-medium opens the new image (QEMU's read-only-mode). */
@@ -110,6 +113,10 @@ struct blockdev {
      * (its snapshot-node-name), else NULL: the drive's node-name names it (main thread). */
     char *top_node;
     struct blockdev_stats stats;
+    /* Opened without its image locks, for an incoming migration whose source still holds
+     * them (QEMU's inactive images): blockdev_set_active takes them, with the metadata read
+     * again, when the VM's state has arrived (main thread). */
+    bool inactive;
     /* Non-persistent dirty bitmaps (blockdev-bitmap.c), under bitmap_lock. */
     pthread_mutex_t bitmap_lock;
     struct blockdev_bitmap *bitmaps;
@@ -184,6 +191,17 @@ int blockdev_change_medium(struct blockdev *b, const char *file, const char *for
                            enum blockdev_ro_mode mode, const char *name, struct verr *err);
 /* block_resize of the medium. */
 int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err);
+
+/* Migration's hand-over of the images (QEMU's bdrv_inactivate_all / bdrv_activate_all):
+ * inactive, a drive's image is flushed and opened again without locks, so the other side of
+ * a migration may take them; active, it is opened again with its locks and its metadata read
+ * afresh (what the other side wrote is seen). The device's I/O is quiesced meanwhile. A drive
+ * with a temporary -snapshot overlay keeps its image (the overlay is its own). Main thread, or
+ * any thread while nothing else touches the drives. */
+int blockdev_set_active(struct blockdev *b, bool active, bool quiesced, struct verr *err);
+/* quiesced: the caller holds the devices quiesced already (a migration's capture, or a load
+ * before anything runs), so their quiesce is not called again. */
+int blockdev_set_active_all(struct vm *vm, bool active, bool quiesced, struct verr *err);
 
 /* The node name QMP knows the top image by (an overlay's, else the drive's), or NULL. */
 const char *blockdev_node_name(const struct blockdev *b);

@@ -808,24 +808,39 @@ static void blk_quiesce(void *opaque)
     wait_drained(b);
 }
 
-/* ...and goes on with the drive's image, the new one or (the switch failed) the old one. */
-static void blk_unquiesce(void *opaque)
+/* Takes the drive's image as it is now (false: it has none). */
+static bool blk_take_image(struct virtio_blk *b)
 {
-    struct virtio_blk *b = opaque;
     b->bd = blockdev_bd(b->bdev);
     if (!b->bd) {
         log_error("virtio-blk-pci: drive '%s' lost its image: its I/O stays stopped",
                   b->bdev->drive->id);
-        return;
+        return false;
     }
     b->needs_excl = strcmp(block_format(b->bd), "raw") != 0;
+    return true;
+}
+
+static void blk_rebind(void *opaque)
+{
+    blk_take_image(opaque);
+}
+
+/* ...and goes on with the drive's image, the new one or (the switch failed) the old one. */
+static void blk_unquiesce(void *opaque)
+{
+    struct virtio_blk *b = opaque;
+    if (!blk_take_image(b))
+        return;
     struct verr err = {0};
     if (virtio_pci_start_io(&b->vp, &err) < 0)
         log_error("%s", verr_msg(&err));
 }
 
-static const struct blockdev_dev_ops blk_bdev_ops = {
-    .resized = blk_resized, .quiesce = blk_quiesce, .unquiesce = blk_unquiesce};
+static const struct blockdev_dev_ops blk_bdev_ops = {.resized = blk_resized,
+                                                     .quiesce = blk_quiesce,
+                                                     .unquiesce = blk_unquiesce,
+                                                     .rebind = blk_rebind};
 
 static void blk_release(struct virtio_blk *b)
 {

@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/cli.h"
+#include "vmm/dev/blockdev.h"
 #include "vmm/state/stream.h"
 #include "vmm/state/vmstate.h"
 #include "vmm/vm.h"
@@ -426,6 +427,9 @@ static void live_stop(void *opaque)
         m->t_stop = now_ms();
         r = vm_state_capture_ex(vm, &m->cap, false, &e);
         m->captured = r == 0;
+        /* The images go to the destination: flushed, unlocked (QEMU's inactivation). */
+        if (r == 0)
+            r = blockdev_set_active_all(vm, false, true, &e);
     }
     pthread_mutex_lock(&m->lock);
     m->stop_rc = r;
@@ -560,7 +564,10 @@ static void out_done(void *opaque)
     if (!cancelled)
         log_error("migration failed: %s", m->error_desc);
     reset_op(m); /* removes the temporary file */
-    /* The VM goes on as it was. */
+    /* The VM goes on as it was, with its images back. */
+    struct verr ae = {0};
+    if (blockdev_set_active_all(vm, true, false, &ae) < 0)
+        log_error("migration failed, and the images cannot be taken back: %s", verr_msg(&ae));
     if (!live || m->parked)
         vm_unpark(vm, m->prev_status);
     set_status(m, cancelled ? MIG_CANCELLED : MIG_FAILED);
@@ -634,6 +641,8 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
         vm_park(vm, VM_STATUS_FINISH_MIGRATE);
     }
     r = vm_state_capture(vm, &m->cap, err);
+    if (r == 0 && (r = blockdev_set_active_all(vm, false, true, err)) < 0)
+        vm_state_resume_devices(vm);
     if (r == 0) {
         m->t_active = now_ms();
         set_status(m, MIG_ACTIVE);
@@ -644,6 +653,10 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
             m->worker_running = true;
         if (r < 0)
             vm_state_resume_devices(vm);
+    }
+    if (r < 0) {
+        struct verr ae = {0};
+        blockdev_set_active_all(vm, true, false, &ae);
     }
     if (r < 0) {
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(err));
@@ -698,6 +711,10 @@ static void *in_worker(void *opaque)
     }
     if (rc == 0)
         rc = vm_state_load(m->vm, &r, true, true, &m->ram, &e);
+    /* The images become this side's (locked, their metadata read afresh) before it says it
+     * has taken over; nothing runs yet, so no device needs quiescing. */
+    if (rc == 0 && (rc = blockdev_set_active_all(m->vm, true, true, &e)) < 0)
+        verr_prefix(&e, "Failed to activate the images");
     if (rc == 0 && (r.flags & STATE_FLAG_ACK))
         rc = send_ack(m, &e);
     if (reader)

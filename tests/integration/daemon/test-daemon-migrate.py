@@ -113,7 +113,7 @@ try:
     with open(shared, "wb") as f:
         f.truncate(1 << 20)
     mg_xml = domain_xml("mg", GUEST, f"tests=state state_mib=8 seed=7 state_ticks={TICKS}",
-                        disk_xml(shared), memory_mib=128)
+                        disk_xml(shared, shareable=False), memory_mib=128)
     r = a.virsh("define", a.write("mg.xml", mg_xml))
     t.ok(r.returncode == 0, "define mg on A", r.stderr)
     r = a.virsh("start", "mg")

@@ -70,14 +70,14 @@ class Case:
 
     def cmd(self, sock, extra=(), mem="128M"):
         pre = ["ip", "netns", "exec", self.netns] if self.netns else []
-        # Shared storage: both VMMs open the disk (locking off: the source holds it open
-        # until it is told to quit).
+        # Shared storage: both VMMs open the disk with its locks, as QEMU does: the destination
+        # opens it inactive and takes the locks when the source has handed them over.
         return pre + shlex.split(self.vmm) + [
             "-nodefaults", "-display", "none", "-serial", "stdio", "-m", mem,
             "-kernel", self.elf,
             "-append",
             f"tests=state state_mib={self.mib} state_dirty={self.dirty} seed={SEED}",
-            "-drive", f"file={self.disk},format=raw,if=none,id=d0,file.locking=off",
+            "-drive", f"file={self.disk},format=raw,if=none,id=d0",
             "-device", "virtio-blk-pci,drive=d0",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-qmp", f"unix:{sock},server=on,wait=off"] + list(extra)
