@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/network.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -223,6 +224,9 @@ static void paths_free(struct vd_daemon *d)
     free(d->sock_ro_path);
     free(d->pid_file);
     free(d->vmm_path);
+    free(d->network_dir);
+    free(d->network_autostart_dir);
+    free(d->network_run_dir);
 }
 
 int main(int argc, char **argv)
@@ -316,6 +320,8 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/run", d.root);
         d.log_dir = xasprintf("%s/log", d.root);
         d.save_dir = xasprintf("%s/lib/save", d.root);
+        d.network_dir = xasprintf("%s/etc/networks", d.root);
+        d.network_run_dir = xasprintf("%s/run-networks", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -323,6 +329,8 @@ int main(int argc, char **argv)
         d.run_dir = xstrdup("/run/vireo/domains");
         d.log_dir = xstrdup("/var/log/vireo");
         d.save_dir = xstrdup("/var/lib/vireo/save");
+        d.network_dir = xstrdup("/etc/vireo/networks");
+        d.network_run_dir = xstrdup("/run/vireo/networks");
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -335,6 +343,8 @@ int main(int argc, char **argv)
         d.autostart_dir = xasprintf("%s/vireo/autostart", cfg);
         sock_dir = xr && *xr ? xasprintf("%s/vireo", xr) : xasprintf("/tmp/vireo-%d", getuid());
         d.run_dir = xasprintf("%s/domains", sock_dir);
+        d.network_dir = xasprintf("%s/vireo/networks", cfg);
+        d.network_run_dir = xasprintf("%s/networks", sock_dir);
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
         free(cfg);
@@ -356,6 +366,7 @@ int main(int argc, char **argv)
         }
         vd_log_outputs_install(log_outputs);
     }
+    d.network_autostart_dir = xasprintf("%s/autostart", d.network_dir);
     d.sock_path = xasprintf("%s/vireo-sock", sock_dir);
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
     if (d.root && !d.pid_file)
@@ -406,6 +417,9 @@ int main(int argc, char **argv)
     vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
+    if (vd_networks_load(&d, &err) < 0)
+        log_error("%s", verr_msg(&err));
+    vd_networks_autostart(&d); /* before the domains that may use them */
     vd_domain_reattach_all(&d);
     vd_domain_autostart_all(&d);
     loop_watch_signal(d.loop, SIGTERM, on_quit_signal, &d, &err);
@@ -430,6 +444,7 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_networks_free(&d); /* running networks stay up for the next daemon */
     vd_server_stop(&d);
     vd_index_free(&d);
     vd_store_fini(&d);

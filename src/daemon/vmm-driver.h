@@ -88,6 +88,9 @@ struct vd_vmm_start_args {
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */
     int incoming_fd;
+    /* One per interface of def (def->nnets): the tap's descriptor
+     * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
+    const int *net_fds;
 };
 
 /*

@@ -70,6 +70,8 @@ struct start_work {
     bool paused;
     uint64_t balloon_bytes;
     int incoming_fd;    /* a dup of the caller's, or -1 */
+    int *net_fds;       /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    size_t nnet_fds;
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
     int64_t vnc_valid_to;
@@ -92,6 +94,10 @@ static void work_free(struct start_work *w)
 {
     if (w->incoming_fd >= 0)
         close(w->incoming_fd);
+    for (size_t i = 0; i < w->nnet_fds; i++)
+        if (w->net_fds[i] >= 0)
+            close(w->net_fds[i]);
+    free(w->net_fds);
     vmm_argv_free(w->argv);
     free(w->name);
     free(w->run_dir);
@@ -241,8 +247,13 @@ static int start_blocking(struct start_work *w)
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
     pid_t child;
-    int r = vd_spawn(w->argv, logfd, w->lock_fd, &child, err);
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, &child, err);
     close(logfd);
+    /* The VMM has its own copies now: a tap lives as long as the VMM does. */
+    for (size_t i = 0; i < w->nnet_fds; i++)
+        if (w->net_fds[i] >= 0)
+            close(w->net_fds[i]);
+    w->nnet_fds = 0;
     if (r < 0)
         return r;
     w->spawned = true;
@@ -424,6 +435,20 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         }
     }
 
+    if (a->net_fds) {
+        w->net_fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(int));
+        for (size_t i = 0; i < def->nnets; i++) {
+            w->net_fds[i] = -1;
+            w->nnet_fds = i + 1;
+            if (a->net_fds[i] >= 0 &&
+                (w->net_fds[i] = fcntl(a->net_fds[i], F_DUPFD_CLOEXEC, VD_VMM_LOCK_FD + 1)) < 0) {
+                int r = verr_errno(err, errno, "cannot duplicate a tap device's descriptor");
+                work_free(w);
+                return r;
+            }
+        }
+    }
+
     /* 1. The command line. What vireo-vmm cannot run is refused here,
      * before anything is spawned: vmm_argv_build first runs
      * vmm_support_check (vmm-support.c), the start-time check that every
@@ -432,7 +457,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * is connected and the balloon set before the guest runs a single
      * instruction. */
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
-                                   w->vnc_socket};
+                                   w->vnc_socket, w->net_fds};
     int r = vmm_argv_build(def, &paths, &w->argv, err);
     if (r < 0) {
         work_free(w);

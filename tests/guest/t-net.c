@@ -15,7 +15,8 @@
  *  - net_dhcp=1: DHCP DISCOVER/OFFER/REQUEST/ACK with the gateway's server,
  *    which must offer net_ip=, router net_peer= and DNS net_dns= (10.0.2.3),
  *    then an ICMP echo of net_ping= bytes (1000) to the router from the
- *    leased address, the reply checked byte for byte;
+ *    leased address, the reply checked byte for byte; with net_ping_far=IP one more
+ *    to IP through the router (a host behind a NAT);
  *  - net_udp_tx=PORT: a UDP datagram to the peer's PORT with NEEDS_CSUM and
  *    only the pseudo-header sum in its checksum (the host must complete it),
  *    and the same without NEEDS_CSUM to PORT+1 (a checking host drops it);
@@ -562,7 +563,9 @@ static bool dhcp(struct net *nt)
 
 /* --- ICMP echo over the lease --------------------------------------------------------- */
 
-static void ping(struct net *nt, uint32_t size)
+/* An ICMP echo to dst (the peer, or a host beyond it: the peer routes it) from the
+ * leased address, sent to the peer's MAC. */
+static void ping(struct net *nt, const uint8_t dst[4], uint32_t size)
 {
     struct guest *g = nt->g;
     if (size > 1400)
@@ -570,7 +573,7 @@ static void ping(struct net *nt, uint32_t size)
     uint32_t plen = 8 + size;
     uint8_t *f = txbuf + HDR;
     memset(txbuf, 0, HDR);
-    uint32_t o = ip_frame(f, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 1, plen);
+    uint32_t o = ip_frame(f, nt->peer_mac, nt->mac, nt->my_ip, dst, 1, plen);
     uint8_t *icmp = f + o;
     memset(icmp, 0, 8);
     icmp[0] = 8;
@@ -581,7 +584,7 @@ static void ping(struct net *nt, uint32_t size)
     put16be(icmp + 2, (uint16_t)~fold(sum16(icmp, plen, 0)));
     char b1[16];
     tap_ok(&g->tap, net_send(nt, o + plen), "ping: echo request to %s with %u bytes sent",
-           ip_str(nt->peer, b1), size);
+           ip_str(dst, b1), size);
     unsigned others = 0;
     uint64_t start = rdtsc();
     while (recv_ip(nt, 1, 0, 30000000000ull - (rdtsc() - start), &others)) {
@@ -594,8 +597,8 @@ static void ping(struct net *nt, uint32_t size)
         for (uint32_t i = 0; i < size; i++)
             same = same && r[8 + i] == (uint8_t)(i * 7 + 3);
         tap_ok(
-            &g->tap, same && !memcmp(frame + 26, nt->peer, 4) && !memcmp(frame + 30, nt->my_ip, 4),
-            "ping: echo reply from %s to the leased address, payload intact", ip_str(nt->peer, b1));
+            &g->tap, same && !memcmp(frame + 26, dst, 4) && !memcmp(frame + 30, nt->my_ip, 4),
+            "ping: echo reply from %s to the leased address, payload intact", ip_str(dst, b1));
         tap_ok(&g->tap, fold(sum16(r, plen, 0)) == 0xffff, "ping: reply checksum valid");
         if (nt->mrg)
             tap_ok(&g->tap, nt->nbufs == (HDR + 34 + plen + nt->rxbuf_len - 1) / nt->rxbuf_len,
@@ -603,7 +606,7 @@ static void ping(struct net *nt, uint32_t size)
                    nt->len, nt->nbufs, nt->rxbuf_len);
         return;
     }
-    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(nt->peer, b1),
+    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(dst, b1),
            others);
 }
 
@@ -787,7 +790,10 @@ void test_virtio_net(struct guest *g)
             goto out;
         uint64_t size = 1000;
         param_u64(g, "net_ping", false, false, &size);
-        ping(&nt, (uint32_t)size);
+        ping(&nt, nt.peer, (uint32_t)size);
+        uint8_t far[4];
+        if (param_str(g, "net_ping_far", &v, &n) && parse_ip(v, n, far))
+            ping(&nt, far, (uint32_t)size);
     }
     uint64_t count;
     if (param_u64(g, "net_flood", false, false, &count))

@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Host networking through vireod: virtual networks and tap interfaces.
+
+Usage: test-daemon-net.py VIREOD VMM TEST_GUEST_ELF
+
+Everything runs in network namespaces made here (addresses from
+198.18.0.0/15 only): vireod itself runs in namespace A, and namespace B is
+a host "outside", joined to A by a veth pair (198.19.0.1 in A, 198.19.0.2
+in B). The stock virsh talks to the daemon over its unix socket. Checks:
+ - net-define / net-start of a NAT network (198.18.5.0/24, a static DHCP
+   host and a range): its bridge holds 198.18.5.1 and is up, a real dnsmasq
+   runs with the configuration vireod wrote, nft lists the network's table
+   with its masquerade rule; net-list, net-info, net-dumpxml, net-autostart;
+ - a test guest with <interface type='network'> gets the lease from that
+   dnsmasq (DISCOVER/OFFER/REQUEST/ACK, router and DNS 198.18.5.1) and
+   pings 198.18.5.1; its tap (vnetN, in the live XML's <target dev>) is on
+   the bridge with MTU and MAC from the definition; net-dhcp-leases lists
+   the lease; the guest reaches 198.19.0.2 in namespace B through the NAT
+   (B has no route back to 198.18.5.0/24, so only masquerading makes the
+   reply come back);
+ - when the VM stops its tap is gone;
+ - vireod restarted: the network is still active, the same dnsmasq runs
+   and the lease is still listed;
+ - <interface type='bridge'> on a bridge the test made: the guest's ARP
+   request for the bridge's 198.18.6.1 is answered by the host kernel;
+ - a network overlapping a host route is refused with libvirt's line and
+   leaves no bridge; a network whose dnsmasq cannot start (its address
+   already taken by another dnsmasq's DNS port is hard to make, so: a
+   bridge name already in use) is refused and rolled back;
+ - net-destroy removes the bridge, dnsmasq and the nft table;
+   net-undefine forgets the network.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+
+NET_XML = """<network>
+  <name>natnet</name>
+  <forward mode='nat'/>
+  <bridge name='vbr-nat' stp='on' delay='0'/>
+  <mtu size='1400'/>
+  <ip address='198.18.5.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='198.18.5.100' end='198.18.5.200'/>
+      <host mac='52:54:00:5e:00:10' ip='198.18.5.10'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+
+def sh(*args, ns=None, check=False):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check and r.returncode:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r
+
+
+class NsDaemon(Daemon):
+    """vireod inside namespace ns."""
+
+    def __init__(self, ns, *a):
+        super().__init__(*a)
+        self.ns = ns
+
+    def start(self):
+        out = open(os.path.join(self.tmp, "vireod.out"), "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
+                                      self.root, "--timeout", "600"] + self.args,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock_ro), 10)
+        return self.proc
+
+
+def guest_done(d, name):
+    return re.search(r"^1\.\.\d+", d.console_log(name), re.M)
+
+
+def main():
+    vireod, vmm, guest = sys.argv[1:4]
+    if os.geteuid() != 0:
+        skip_all("needs root for network namespaces")
+    t = Tap()
+    pid = os.getpid()
+    ns_a, ns_b = "vireo-vnet-a-%d" % pid, "vireo-vnet-b-%d" % pid
+    d = NsDaemon(ns_a, vireod, vmm)
+    names = []
+    try:
+        for ns in (ns_a, ns_b):
+            sh("ip", "netns", "add", ns, check=True)
+            sh("ip", "link", "set", "lo", "up", ns=ns, check=True)
+        sh("ip", "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", ns=ns_a,
+           check=True)
+        sh("ip", "link", "set", "veth-b", "netns", ns_b, ns=ns_a, check=True)
+        sh("ip", "addr", "add", "198.19.0.1/24", "dev", "veth-a", ns=ns_a, check=True)
+        sh("ip", "link", "set", "veth-a", "up", ns=ns_a, check=True)
+        sh("ip", "addr", "add", "198.19.0.2/24", "dev", "veth-b", ns=ns_b, check=True)
+        sh("ip", "link", "set", "veth-b", "up", ns=ns_b, check=True)
+        d.start()
+
+        # ---- the NAT network ----
+        path = d.write("natnet.xml", NET_XML)
+        r = d.virsh("net-define", path)
+        t.ok(r.returncode == 0 and "Network natnet defined from" in r.stdout,
+             "net-define natnet", r.stdout + r.stderr)
+        r = d.virsh("net-list", "--all")
+        t.ok(r.returncode == 0 and re.search(r"natnet\s+inactive\s+no\s+yes", r.stdout),
+             "net-list --all: natnet inactive, not autostarted, persistent", r.stdout + r.stderr)
+        r = d.virsh("net-start", "natnet")
+        t.ok(r.returncode == 0 and "Network natnet started" in r.stdout, "net-start natnet",
+             r.stdout + r.stderr)
+        r = d.virsh("net-autostart", "natnet")
+        t.ok(r.returncode == 0 and "marked as autostarted" in r.stdout, "net-autostart natnet",
+             r.stdout + r.stderr)
+        r = d.virsh("net-info", "natnet")
+        t.ok(r.returncode == 0 and re.search(r"Active:\s+yes", r.stdout) and
+             re.search(r"Bridge:\s+vbr-nat", r.stdout) and re.search(r"Autostart:\s+yes",
+                                                                      r.stdout),
+             "net-info: active, autostart, bridge vbr-nat", r.stdout + r.stderr)
+        r = d.virsh("net-dumpxml", "natnet")
+        t.ok(r.returncode == 0 and "<forward mode='nat'" in r.stdout and
+             "<host mac='52:54:00:5e:00:10' ip='198.18.5.10'/>" in r.stdout,
+             "net-dumpxml shows the definition", r.stdout + r.stderr)
+        r = sh("ip", "-o", "addr", "show", "dev", "vbr-nat", ns=ns_a)
+        t.ok("198.18.5.1/24" in r.stdout, "the bridge holds 198.18.5.1/24", r.stdout + r.stderr)
+        r = sh("ip", "-o", "link", "show", "dev", "vbr-nat", ns=ns_a)
+        t.ok(",UP" in r.stdout and "mtu 1400" in r.stdout, "the bridge is up with MTU 1400",
+             r.stdout)
+        pidfile = os.path.join(d.root, "run-networks", "natnet.pid")
+        dns_pid = int(open(pidfile).read()) if os.path.exists(pidfile) else 0
+        cmdline = open("/proc/%d/cmdline" % dns_pid).read() if dns_pid else ""
+        t.ok(dns_pid and "dnsmasq" in cmdline, "a dnsmasq runs for the network", cmdline)
+        r = sh("nft", "list", "table", "ip", "vireo_vbr_nat", ns=ns_a)
+        t.ok(r.returncode == 0 and "masquerade" in r.stdout,
+             "nft: table ip vireo_vbr_nat with the masquerade rule", r.stdout + r.stderr)
+
+        # ---- a guest on it: DHCP from dnsmasq, then through the NAT to namespace B ----
+        iface = """    <interface type='network'>
+      <mac address='52:54:00:5e:00:10'/>
+      <source network='natnet'/>
+      <model type='virtio'/>
+    </interface>
+"""
+        xml = domain_xml("netguest", guest,
+                         "tests=net net_dhcp=1 net_mac=52:54:00:5e:00:10 net_ip=198.18.5.10 "
+                         "net_peer=198.18.5.1 net_dns=198.18.5.1 net_mtu=1400 "
+                         "net_ping_far=198.19.0.2", iface)
+        names.append("netguest")
+        r = d.virsh("create", d.write("netguest.xml", xml))
+        t.ok(r.returncode == 0, "create a guest with <interface type='network'>",
+             r.stdout + r.stderr + d.vmm_log("netguest"))
+        live = d.virsh("dumpxml", "netguest").stdout
+        m = re.search(r"<target dev='(vnet\d+)'/>", live)
+        tap = m.group(1) if m else "vnet0"
+        t.ok(m, "the live XML names the tap (%s)" % tap, live)
+        r = sh("ip", "-o", "link", "show", "dev", tap, ns=ns_a)
+        t.ok("master vbr-nat" in r.stdout and "mtu 1400" in r.stdout,
+             "the tap is on vbr-nat with MTU 1400", r.stdout + r.stderr)
+        r = sh("cat", "/sys/class/net/%s/address" % tap, ns=ns_a)
+        t.ok(r.stdout.strip() == "fe:54:00:5e:00:10", "the tap's MAC is the guest's with fe:",
+             r.stdout + r.stderr)
+        wait_for(lambda: guest_done(d, "netguest"), 180, 0.2)
+        log = d.console_log("netguest")
+        t.ok(re.search(r"^ok \d+ - dhcp: ACK for 198\.18\.5\.10", log, re.M) and
+             re.search(r"^ok \d+ - dhcp: offered 198\.18\.5\.10, router 198\.18\.5\.1, DNS "
+                       r"198\.18\.5\.1", log, re.M),
+             "the guest's DHCP lease comes from dnsmasq: 198.18.5.10, router and DNS .1",
+             log[-3000:])
+        t.ok(re.search(r"^ok \d+ - ping: echo reply from 198\.18\.5\.1", log, re.M),
+             "the guest pings the bridge's address", log[-2000:])
+        t.ok(re.search(r"^ok \d+ - ping: echo reply from 198\.19\.0\.2", log, re.M),
+             "the guest reaches 198.19.0.2 in the second namespace through the NAT",
+             log[-2000:])
+        t.ok("not ok" not in log, "every guest check passed", log[-3000:])
+        r = d.virsh("net-dhcp-leases", "natnet")
+        t.ok(r.returncode == 0 and re.search(r"52:54:00:5e:00:10\s+ipv4\s+198\.18\.5\.10/24",
+                                             r.stdout),
+             "net-dhcp-leases lists 52:54:00:5e:00:10 with 198.18.5.10/24", r.stdout + r.stderr)
+        d.virsh("destroy", "netguest")
+        t.ok(wait_for(lambda: sh("ip", "link", "show", "dev", tap, ns=ns_a).returncode != 0, 20),
+             "the tap is gone once the VM stopped")
+
+        # ---- vireod restarted: the network and its dnsmasq stay ----
+        d.stop()
+        d.start()
+        r = d.virsh("net-list")
+        t.ok(r.returncode == 0 and re.search(r"natnet\s+active\s+yes\s+yes", r.stdout),
+             "after a vireod restart natnet is still active", r.stdout + r.stderr)
+        t.ok(dns_pid and os.path.exists("/proc/%d" % dns_pid) and
+             int(open(pidfile).read()) == dns_pid, "the same dnsmasq still runs")
+        r = d.virsh("net-dhcp-leases", "natnet")
+        t.ok("198.18.5.10" in r.stdout, "the lease is still listed", r.stdout + r.stderr)
+
+        # ---- type='bridge' on a bridge of our own ----
+        sh("ip", "link", "add", "vbr-test", "type", "bridge", ns=ns_a, check=True)
+        sh("ip", "addr", "add", "198.18.6.1/24", "dev", "vbr-test", ns=ns_a, check=True)
+        sh("ip", "link", "set", "vbr-test", "up", ns=ns_a, check=True)
+        iface = """    <interface type='bridge'>
+      <mac address='52:54:00:5e:00:20'/>
+      <source bridge='vbr-test'/>
+      <target dev='vtest0'/>
+      <model type='virtio'/>
+    </interface>
+"""
+        xml = domain_xml("brguest", guest, "tests=net net_mac=52:54:00:5e:00:20 "
+                         "net_ip=198.18.6.15 net_peer=198.18.6.1", iface)
+        names.append("brguest")
+        r = d.virsh("create", d.write("brguest.xml", xml))
+        t.ok(r.returncode == 0, "create a guest with <interface type='bridge'>",
+             r.stdout + r.stderr + d.vmm_log("brguest"))
+        r = sh("ip", "-o", "link", "show", "dev", "vtest0", ns=ns_a)
+        t.ok("master vbr-test" in r.stdout, "its tap is vtest0 (<target dev>) on vbr-test",
+             r.stdout + r.stderr)
+        wait_for(lambda: guest_done(d, "brguest"), 180, 0.2)
+        log = d.console_log("brguest")
+        t.ok(re.search(r"^ok \d+ - net: ARP reply from 198\.18\.6\.1 received", log, re.M) and "not ok" not in log,
+             "the guest's ARP request for 198.18.6.1 is answered over the bridge", log[-2000:])
+        d.virsh("destroy", "brguest")
+
+        # ---- refusals and roll-back ----
+        bad = NET_XML.replace("natnet", "clash").replace("vbr-nat", "vbr-clash").replace(
+            "198.18.5.", "198.19.0.")
+        r = d.virsh("net-create", d.write("clash.xml", bad))
+        t.ok(r.returncode != 0 and
+             "Network is already in use by interface veth-a" in r.stderr and
+             sh("ip", "link", "show", "dev", "vbr-clash", ns=ns_a).returncode != 0,
+             "a network overlapping a host route is refused, no bridge left", r.stderr)
+        taken = NET_XML.replace("natnet", "taken").replace("vbr-nat", "vbr-test").replace(
+            "198.18.5.", "198.18.7.")
+        r = d.virsh("net-create", d.write("taken.xml", taken))
+        t.ok(r.returncode != 0 and "bridge name 'vbr-test' already in use" in r.stderr and
+             d.virsh("net-info", "taken").returncode != 0,
+             "a bridge name in use is refused, the network forgotten", r.stderr)
+        iface_pg = """    <interface type='network'>
+      <source network='natnet' portgroup='pg'/>
+    </interface>
+"""
+        r = d.virsh("create", d.write("pg.xml", domain_xml("pgguest", guest, "", iface_pg)))
+        t.ok(r.returncode != 0 and "network port groups are not supported yet" in r.stderr,
+             "<source portgroup> is refused with one line", r.stderr)
+
+        # ---- stop and forget ----
+        r = d.virsh("net-destroy", "natnet")
+        t.ok(r.returncode == 0 and "Network natnet destroyed" in r.stdout, "net-destroy natnet",
+             r.stdout + r.stderr)
+        t.ok(sh("ip", "link", "show", "dev", "vbr-nat", ns=ns_a).returncode != 0,
+             "the bridge is gone")
+        t.ok(wait_for(lambda: not os.path.exists("/proc/%d" % dns_pid), 10),
+             "dnsmasq has ended")
+        t.ok(sh("nft", "list", "table", "ip", "vireo_vbr_nat", ns=ns_a).returncode != 0,
+             "the nft table is gone")
+        r = d.virsh("net-undefine", "natnet")
+        t.ok(r.returncode == 0 and d.virsh("net-info", "natnet").returncode != 0,
+             "net-undefine forgets natnet", r.stdout + r.stderr)
+    except Exception as e:  # a set-up step failed: report it as a failure
+        t.ok(False, "set-up", repr(e))
+    finally:
+        if t.failed:
+            d.dump_log()
+        for n in names:
+            d.virsh("destroy", n)
+        d.virsh("net-destroy", "natnet")
+        d.cleanup(names)
+        for ns in (ns_a, ns_b):  # nothing may outlive the test (a dnsmasq left behind)
+            for p in sh("ip", "netns", "pids", ns).stdout.split():
+                try:
+                    os.kill(int(p), 9)
+                except (OSError, ValueError):
+                    pass
+            sh("ip", "netns", "del", ns)
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
