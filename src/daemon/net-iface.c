@@ -91,7 +91,10 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         break;
     }
     case DOMAIN_NET_ETHERNET:
-        managed_tap = n->managed != 0;
+    {
+        const char *m = n->target_node ? xnode_attr(n->target_node, "managed") : NULL;
+        managed_tap = !m || strcmp(m, "no") != 0; /* <target dev='tap0' managed='no'/> */
+    }
         if (!managed_tap && !n->target_dev)
             return verr_set(err, EINVAL,
                             "unsupported configuration: managed='no' interface %s needs "
