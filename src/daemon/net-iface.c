@@ -90,8 +90,7 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         bridge = net_bridge;
         break;
     }
-    case DOMAIN_NET_ETHERNET:
-    {
+    case DOMAIN_NET_ETHERNET: {
         const char *m = n->target_node ? xnode_attr(n->target_node, "managed") : NULL;
         managed_tap = !m || strcmp(m, "no") != 0; /* <target dev='tap0' managed='no'/> */
     }
@@ -113,8 +112,8 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
     long mtu = iface_mtu(n);
     if (mtu < 0) {
         free(net_bridge);
-        return verr_set(err, EINVAL, "unsupported configuration: invalid <mtu size> on interface %s",
-                        n->mac);
+        return verr_set(err, EINVAL,
+                        "unsupported configuration: invalid <mtu size> on interface %s", n->mac);
     }
     if (!mtu && bridge) {
         int bm = vd_nl_link_mtu(bridge);

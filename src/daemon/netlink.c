@@ -135,8 +135,8 @@ int vd_nl_link_set(const char *name, const struct vd_nl_link *set, struct verr *
     if (set->master) {
         unsigned m = if_nametoindex(set->master);
         if (!m)
-            return verr_set(err, ENODEV, "cannot attach '%s' to bridge '%s': no such device",
-                            name, set->master);
+            return verr_set(err, ENODEV, "cannot attach '%s' to bridge '%s': no such device", name,
+                            set->master);
         nl_put(&r, IFLA_MASTER, &m, sizeof(m));
     }
     if (set->mtu) {

@@ -16,10 +16,10 @@ struct verr;
 
 /* What vd_nl_link_set changes: 0 / NULL fields are left as they are. */
 struct vd_nl_link {
-    const char *master;        /* enslave to this bridge */
-    unsigned mtu;              /* 0 = keep */
-    const unsigned char *mac;  /* 6 bytes, or NULL */
-    bool up;                   /* set IFF_UP */
+    const char *master;       /* enslave to this bridge */
+    unsigned mtu;             /* 0 = keep */
+    const unsigned char *mac; /* 6 bytes, or NULL */
+    bool up;                  /* set IFF_UP */
 };
 
 /* Creates a bridge named name (RTM_NEWLINK, kind "bridge"), down. */

@@ -335,8 +335,7 @@ static int firewall_add(const struct network_def *def, struct verr *err)
     char *argv[] = {"nft", "-f", "-", NULL};
     int r = run_tool(argv, rules, err);
     free(rules);
-    return r < 0 ? verr_prefix(err, "cannot set the firewall rules of network '%s'", def->name)
-                 : 0;
+    return r < 0 ? verr_prefix(err, "cannot set the firewall rules of network '%s'", def->name) : 0;
 }
 
 static void firewall_remove(const struct network_def *def)
@@ -357,11 +356,12 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
 {
     const struct network_ip *ip = ipv4_of(def);
     struct buf b = BUF_INIT;
-    buf_printf(&b, "##WARNING:  THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n"
-                   "##OVERWRITTEN AND LOST.  Changes to this configuration should be made using:\n"
-                   "##    virsh net-edit %s\n"
-                   "## or other application using the libvirt API.\n"
-                   "##\n## dnsmasq conf file created by vireod\n",
+    buf_printf(&b,
+               "##WARNING:  THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n"
+               "##OVERWRITTEN AND LOST.  Changes to this configuration should be made using:\n"
+               "##    virsh net-edit %s\n"
+               "## or other application using the libvirt API.\n"
+               "##\n## dnsmasq conf file created by vireod\n",
                def->name);
     buf_printf(&b, "strict-order\n");
     buf_printf(&b, "pid-file=%s/%s.pid\n", d->network_run_dir, def->name);
@@ -378,7 +378,8 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
             buf_printf(&b, "dhcp-range=%s,%s,%s\n", ip->ranges[i].start, ip->ranges[i].end, mask);
             struct in_addr s, e;
             if (inet_pton(AF_INET, ip->ranges[i].start, &s) == 1 &&
-                inet_pton(AF_INET, ip->ranges[i].end, &e) == 1 && ntohl(e.s_addr) >= ntohl(s.s_addr))
+                inet_pton(AF_INET, ip->ranges[i].end, &e) == 1 &&
+                ntohl(e.s_addr) >= ntohl(s.s_addr))
                 leases += ntohl(e.s_addr) - ntohl(s.s_addr) + 1;
         }
         if (!ip->nranges) { /* static hosts only */
@@ -578,8 +579,7 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
     if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
         int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || fd_write_all(fd, "1\n", 2) < 0) {
-            r = verr_errno(err, errno, "cannot enable IPv4 forwarding for network '%s'",
-                           def->name);
+            r = verr_errno(err, errno, "cannot enable IPv4 forwarding for network '%s'", def->name);
             if (fd >= 0)
                 close(fd);
             goto fail;
@@ -590,7 +590,7 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
         goto fail;
     if ((r = dnsmasq_start(d, n, err)) < 0)
         goto fail;
-running: {
+running : {
     char *xml = network_def_format(def, 0);
     char *st = path_of(d->network_run_dir, def->name, ".xml");
     r = file_replace_atomic(st, xml, strlen(xml), 0600, err);
@@ -833,8 +833,7 @@ int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, stru
 {
     struct vd_network *n = vd_network_find_name(d, name);
     if (!n)
-        return verr_set(err, ENOENT, "Network not found: no network with matching name '%s'",
-                        name);
+        return verr_set(err, ENOENT, "Network not found: no network with matching name '%s'", name);
     if (!n->active)
         return verr_set(err, EINVAL, "Requested operation is not valid: network '%s' is not active",
                         name);

@@ -50,8 +50,7 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
 /* Stops it; a transient network is forgotten (n is freed). */
 int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *err);
 int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *err);
-int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on,
-                             struct verr *err);
+int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on, struct verr *err);
 /* The running network's leases (an array the caller frees). */
 int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
                       struct vd_network_lease **out, size_t *count, struct verr *err);

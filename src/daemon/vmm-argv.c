@@ -164,9 +164,8 @@ static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int 
     buf_append(&b, dev, strlen(dev));
     free(dev);
     for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told (F_MTU) */
-        const char *mtu = strcmp(n->extra[k]->name, "mtu") == 0
-                              ? xnode_attr(n->extra[k], "size")
-                              : NULL;
+        const char *mtu =
+            strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
         if (mtu) {
             char *h = xasprintf(",host_mtu=%s", mtu);
             buf_append(&b, h, strlen(h));

@@ -69,8 +69,8 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
-    int incoming_fd;    /* a dup of the caller's, or -1 */
-    int *net_fds;       /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    int incoming_fd; /* a dup of the caller's, or -1 */
+    int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
@@ -456,8 +456,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * words (issue #11, "accepted means applied"). Always -S: the console
      * is connected and the balloon set before the guest runs a single
      * instruction. */
-    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
-                                   w->vnc_socket, w->net_fds};
+    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path,   w->console_path,
+                                   w->pidfile,  w->vnc_socket, w->net_fds};
     int r = vmm_argv_build(def, &paths, &w->argv, err);
     if (r < 0) {
         work_free(w);

@@ -130,6 +130,11 @@ static int parse_uri(const char *uri, bool ro, char **sock, vir_error *err)
 
 static void to_wire(const vir_domain *dom, struct remote_nonnull_domain *d);
 
+int vir_remote_call(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err)
+{
+    return call(conn, proc, args, ret, err);
+}
+
 static void stream_error(vir_stream *st, const uint8_t *payload, size_t len)
 {
     struct rpc_error e = {0};
@@ -832,4 +837,5 @@ const struct vir_driver vir_remote_driver = {
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,
+    .network = &vir_remote_network_driver,
 };

@@ -596,9 +596,8 @@ static void ping(struct net *nt, const uint8_t dst[4], uint32_t size)
         bool same = true;
         for (uint32_t i = 0; i < size; i++)
             same = same && r[8 + i] == (uint8_t)(i * 7 + 3);
-        tap_ok(
-            &g->tap, same && !memcmp(frame + 26, dst, 4) && !memcmp(frame + 30, nt->my_ip, 4),
-            "ping: echo reply from %s to the leased address, payload intact", ip_str(dst, b1));
+        tap_ok(&g->tap, same && !memcmp(frame + 26, dst, 4) && !memcmp(frame + 30, nt->my_ip, 4),
+               "ping: echo reply from %s to the leased address, payload intact", ip_str(dst, b1));
         tap_ok(&g->tap, fold(sum16(r, plen, 0)) == 0xffff, "ping: reply checksum valid");
         if (nt->mrg)
             tap_ok(&g->tap, nt->nbufs == (HDR + 34 + plen + nt->rxbuf_len - 1) / nt->rxbuf_len,
@@ -606,8 +605,7 @@ static void ping(struct net *nt, const uint8_t dst[4], uint32_t size)
                    nt->len, nt->nbufs, nt->rxbuf_len);
         return;
     }
-    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(dst, b1),
-           others);
+    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(dst, b1), others);
 }
 
 /* --- UDP with checksum offload (tap) --------------------------------------------------- */

@@ -519,10 +519,52 @@ static const struct vsh_opt opts_dommemstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+#define NET_OPT                                                                                    \
+    {                                                                                              \
+        "network", VSH_OT_STRING, VSH_OFLAG_REQ, "network name or uuid"                            \
+    }
+static const struct vsh_opt opts_net[] = {NET_OPT, {NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_net_list[] = {
+    {"inactive", VSH_OT_BOOL, 0, "list inactive networks"},
+    {"all", VSH_OT_BOOL, 0, "list inactive & active networks"},
+    {"persistent", VSH_OT_BOOL, 0, "list persistent networks"},
+    {"transient", VSH_OT_BOOL, 0, "list transient networks"},
+    {"autostart", VSH_OT_BOOL, 0, "list networks with autostart enabled"},
+    {"no-autostart", VSH_OT_BOOL, 0, "list networks with autostart disabled"},
+    {"uuid", VSH_OT_BOOL, 0, "list uuid's only"},
+    {"name", VSH_OT_BOOL, 0, "list network names only"},
+    {"table", VSH_OT_BOOL, 0, "list table (default)"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_dumpxml[] = {
+    NET_OPT,
+    {"inactive", VSH_OT_BOOL, 0, "show inactive defined XML"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_file[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML network description"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_autostart[] = {
+    NET_OPT,
+    {"disable", VSH_OT_BOOL, 0, "disable autostarting"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_name[] = {
+    {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network uuid"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_leases[] = {
+    {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network name"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    {NULL, 0, 0, NULL},
+};
+
 #define DM     "Domain Management"
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
+#define NETG   "Networking"
 #define SELF   "Virsh itself"
 
 const struct vsh_cmd_def vsh_commands[] = {
@@ -650,6 +692,31 @@ const struct vsh_cmd_def vsh_commands[] = {
      "information.",
      HOST, 0},
 
+    {"net-autostart", vsh_cmd_net_autostart, opts_net_autostart, "autostart a network",
+     "Configure a network to be automatically started at boot.", NETG, 0},
+    {"net-create", vsh_cmd_net_create, opts_net_file, "create a network from an XML file",
+     "Create a network.", NETG, 0},
+    {"net-define", vsh_cmd_net_define, opts_net_file,
+     "define an inactive persistent virtual network or modify an existing persistent one from "
+     "an XML file",
+     "Define or modify a persistent virtual network.", NETG, 0},
+    {"net-destroy", vsh_cmd_net_destroy, opts_net, "destroy (stop) a network",
+     "Forcefully stop a given network.", NETG, 0},
+    {"net-dhcp-leases", vsh_cmd_net_dhcp_leases, opts_net_leases,
+     "print lease info for a given network", "Print lease info for a given network", NETG, 0},
+    {"net-dumpxml", vsh_cmd_net_dumpxml, opts_net_dumpxml, "network information in XML",
+     "Output the network information as an XML dump to stdout.", NETG, 0},
+    {"net-info", vsh_cmd_net_info, opts_net, "network information",
+     "Returns basic information about the network", NETG, 0},
+    {"net-list", vsh_cmd_net_list, opts_net_list, "list networks", "Returns list of networks.",
+     NETG, 0},
+    {"net-name", vsh_cmd_net_name, opts_net_name, "convert a network UUID to network name", "",
+     NETG, 0},
+    {"net-start", vsh_cmd_net_start, opts_net, "start a (previously defined) inactive network",
+     "Start a network.", NETG, 0},
+    {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
+     "Undefine the configuration for a persistent network.", NETG, 0},
+    {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
     {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
      "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},
     {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},

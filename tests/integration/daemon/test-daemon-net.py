@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Host networking through vireod: virtual networks and tap interfaces.
 
-Usage: test-daemon-net.py VIREOD VMM TEST_GUEST_ELF
+Usage: test-daemon-net.py VIREOD VMM TEST_GUEST_ELF VSH
 
 Everything runs in network namespaces made here (addresses from
 198.18.0.0/15 only): vireod itself runs in namespace A, and namespace B is
@@ -27,6 +27,10 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
    leaves no bridge; a network whose dnsmasq cannot start (its address
    already taken by another dnsmasq's DNS port is hard to make, so: a
    bridge name already in use) is refused and rolled back;
+ - vsh prints what the stock virsh prints for net-list (its filters), net-info,
+   net-dumpxml, net-dhcp-leases, net-uuid, net-name and their errors; vsh
+   net-create / net-destroy run a transient isolated network (its nft table
+   rejects forwarding, masquerades nothing);
  - net-destroy removes the bridge, dnsmasq and the nft table;
    net-undefine forgets the network.
 """
@@ -65,8 +69,8 @@ def sh(*args, ns=None, check=False):
 class NsDaemon(Daemon):
     """vireod inside namespace ns."""
 
-    def __init__(self, ns, *a):
-        super().__init__(*a)
+    def __init__(self, ns, vireod, vmm, vsh):
+        super().__init__(vireod, vmm, vsh)
         self.ns = ns
 
     def start(self):
@@ -91,13 +95,13 @@ def guest_done(d, name):
 
 
 def main():
-    vireod, vmm, guest = sys.argv[1:4]
+    vireod, vmm, guest, vsh = sys.argv[1:5]
     if os.geteuid() != 0:
         skip_all("needs root for network namespaces")
     t = Tap()
     pid = os.getpid()
     ns_a, ns_b = "vireo-vnet-a-%d" % pid, "vireo-vnet-b-%d" % pid
-    d = NsDaemon(ns_a, vireod, vmm)
+    d = NsDaemon(ns_a, vireod, vmm, vsh)
     names = []
     try:
         for ns in (ns_a, ns_b):
@@ -190,6 +194,19 @@ def main():
         t.ok(r.returncode == 0 and re.search(r"52:54:00:5e:00:10\s+ipv4\s+198\.18\.5\.10/24",
                                              r.stdout),
              "net-dhcp-leases lists 52:54:00:5e:00:10 with 198.18.5.10/24", r.stdout + r.stderr)
+        # vsh and the stock virsh print the same
+        uuid = d.virsh("net-uuid", "natnet").stdout.strip()
+        for args in (["net-list", "--all"], ["net-list"], ["net-list", "--name"],
+                     ["net-list", "--uuid"], ["net-list", "--inactive"], ["net-info", "natnet"],
+                     ["net-dumpxml", "natnet"], ["net-dhcp-leases", "natnet"],
+                     ["net-dhcp-leases", "natnet", "--mac", "52:54:00:5e:00:10"],
+                     ["net-uuid", "natnet"], ["net-name", uuid], ["net-info", "nosuch"],
+                     ["net-start", "natnet"]):
+            a, b = d.virsh(*args), d.vsh(*args)
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
+                 "vsh %s prints what virsh prints" % " ".join(args),
+                 "virsh (%d):\n%s%s\nvsh (%d):\n%s%s" % (a.returncode, a.stdout, a.stderr,
+                                                         b.returncode, b.stdout, b.stderr))
         d.virsh("destroy", "netguest")
         t.ok(wait_for(lambda: sh("ip", "link", "show", "dev", tap, ns=ns_a).returncode != 0, 20),
              "the tap is gone once the VM stopped")
@@ -230,6 +247,22 @@ def main():
         t.ok(re.search(r"^ok \d+ - net: ARP reply from 198\.18\.6\.1 received", log, re.M) and "not ok" not in log,
              "the guest's ARP request for 198.18.6.1 is answered over the bridge", log[-2000:])
         d.virsh("destroy", "brguest")
+
+        # ---- an isolated network through vsh ----
+        iso = d.write("iso.xml", "<network><name>isonet</name><bridge name='vbr-iso'/>"
+                      "<ip address='198.18.8.1' prefix='24'/></network>")
+        r = d.vsh("net-create", iso)
+        t.ok(r.returncode == 0 and d.vsh("net-info", "isonet").returncode == 0,
+             "vsh net-create: a transient isolated network", r.stdout + r.stderr)
+        r = sh("nft", "list", "table", "ip", "vireo_vbr_iso", ns=ns_a)
+        t.ok(r.returncode == 0 and "reject" in r.stdout and "masquerade" not in r.stdout,
+             "the isolated network's forwarded traffic is rejected, nothing masqueraded",
+             r.stdout + r.stderr)
+        r = d.vsh("net-destroy", "isonet")
+        t.ok(r.returncode == 0 and d.vsh("net-info", "isonet").returncode != 0 and
+             sh("ip", "link", "show", "dev", "vbr-iso", ns=ns_a).returncode != 0,
+             "vsh net-destroy: the transient network and its bridge are gone",
+             r.stdout + r.stderr)
 
         # ---- refusals and roll-back ----
         bad = NET_XML.replace("natnet", "clash").replace("vbr-nat", "vbr-clash").replace(

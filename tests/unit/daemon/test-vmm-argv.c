@@ -65,9 +65,12 @@ static void check_one(const char *dir, const char *name, bool regen)
     int *fds = xcalloc(def->nnets + 1, sizeof(int));
     for (size_t i = 0; i < def->nnets; i++)
         fds[i] = def->nets[i].type == DOMAIN_NET_USER ? -1 : 40 + (int)i;
-    struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm", "/run/vireo/domains/NAME.qmp",
+    struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm",
+                                   "/run/vireo/domains/NAME.qmp",
                                    "/run/vireo/domains/NAME.console",
-                                   "/run/vireo/domains/NAME.pid", NULL, fds};
+                                   "/run/vireo/domains/NAME.pid",
+                                   NULL,
+                                   fds};
     char **av = NULL;
     struct buf got = BUF_INIT;
     const char *ext, *other;

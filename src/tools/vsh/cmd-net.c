@@ -1,0 +1,317 @@
+/*
+ * cmd-net.c - virsh's Networking commands: net-list, net-info, net-dumpxml,
+ * net-define, net-create, net-start, net-destroy, net-undefine,
+ * net-autostart, net-uuid, net-name, net-dhcp-leases, with virsh's
+ * outputs and error lines (checked against the stock virsh in
+ * tests/integration/daemon/test-daemon-net.py).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tools/vsh/commands.h"
+#include "util/buf.h"
+#include "util/mem.h"
+
+/* --network as virsh looks it up: a UUID first when it looks like one, then the name. */
+static vir_network *lookup_net(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *opt)
+{
+    const char *s = vsh_opt_string(cmd, opt);
+    if (!s)
+        return NULL;
+    vir_network *n = NULL;
+    vir_error err;
+    if (strlen(s) == VIR_UUID_STRING_BUFLEN - 1)
+        n = vir_network_lookup_by_uuid_string(ctl->conn, s, NULL);
+    if (!n)
+        n = vir_network_lookup_by_name(ctl->conn, s, &err);
+    if (!n) {
+        vsh_error(ctl, "failed to get network '%s'", s);
+        vsh_report(ctl, &err);
+    }
+    return n;
+}
+
+static int cmp_net(const void *a, const void *b)
+{
+    return strcmp(vir_network_get_name(*(vir_network *const *)a),
+                  vir_network_get_name(*(vir_network *const *)b));
+}
+
+bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    unsigned flags = VIR_CONNECT_LIST_NETWORKS_ACTIVE;
+    if (vsh_opt_bool(cmd, "all"))
+        flags = 0;
+    if (vsh_opt_bool(cmd, "inactive"))
+        flags = VIR_CONNECT_LIST_NETWORKS_INACTIVE;
+    if (vsh_opt_bool(cmd, "persistent"))
+        flags |= VIR_CONNECT_LIST_NETWORKS_PERSISTENT;
+    if (vsh_opt_bool(cmd, "transient"))
+        flags |= VIR_CONNECT_LIST_NETWORKS_TRANSIENT;
+    if (vsh_opt_bool(cmd, "autostart"))
+        flags |= VIR_CONNECT_LIST_NETWORKS_AUTOSTART;
+    if (vsh_opt_bool(cmd, "no-autostart"))
+        flags |= VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART;
+    bool by_name = vsh_opt_bool(cmd, "name"), by_uuid = vsh_opt_bool(cmd, "uuid");
+    bool table = vsh_opt_bool(cmd, "table") || (!by_name && !by_uuid);
+    vir_error err;
+    vir_network **nets = NULL;
+    int n = vir_connect_list_all_networks(ctl->conn, &nets, flags, &err);
+    if (n < 0) {
+        vsh_error(ctl, "Failed to list networks");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    qsort(nets, (size_t)n, sizeof(*nets), cmp_net);
+    struct buf out = BUF_INIT;
+    if (table) {
+        const char *h[] = {"Name", "State", "Autostart", "Persistent"};
+        struct vsh_table *t = vsh_table_new(4, h);
+        for (int i = 0; i < n; i++) {
+            int autostart = 0;
+            vir_network_get_autostart(nets[i], &autostart, NULL);
+            int active = vir_network_is_active(nets[i], NULL);
+            int persistent = vir_network_is_persistent(nets[i], NULL);
+            const char *row[] = {vir_network_get_name(nets[i]), active > 0 ? "active" : "inactive",
+                                 persistent < 0 ? "unknown"
+                                 : autostart    ? "yes"
+                                                : "no",
+                                 persistent < 0 ? "unknown"
+                                 : persistent   ? "yes"
+                                                : "no"};
+            vsh_table_add(t, row);
+        }
+        vsh_table_format(t, ctl->quiet, &out);
+        vsh_table_free(t);
+    } else {
+        for (int i = 0; i < n; i++) {
+            char uuid[VIR_UUID_STRING_BUFLEN];
+            vir_network_get_uuid_string(nets[i], uuid);
+            if (by_uuid && by_name)
+                buf_printf(&out, "%-36s %s\n", uuid, vir_network_get_name(nets[i]));
+            else
+                buf_printf(&out, "%s\n", by_uuid ? uuid : vir_network_get_name(nets[i]));
+        }
+    }
+    for (int i = 0; i < n; i++)
+        vir_network_free(nets[i]);
+    free(nets);
+    if (out.len)
+        vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
+    buf_free(&out);
+    return true;
+}
+
+bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    vir_network_get_uuid_string(n, uuid);
+    vsh_print(ctl, "%-15s %s\n", "Name:", vir_network_get_name(n));
+    vsh_print(ctl, "%-15s %s\n", "UUID:", uuid);
+    int active = vir_network_is_active(n, NULL);
+    if (active >= 0)
+        vsh_print(ctl, "%-15s %s\n", "Active:", active ? "yes" : "no");
+    int persistent = vir_network_is_persistent(n, NULL);
+    if (persistent < 0)
+        vsh_print(ctl, "%-15s %s\n", "Persistent:", "unknown");
+    else
+        vsh_print(ctl, "%-15s %s\n", "Persistent:", persistent ? "yes" : "no");
+    int autostart = 0;
+    if (vir_network_get_autostart(n, &autostart, NULL) < 0)
+        vsh_print(ctl, "%-15s %s\n", "Autostart:", "no autostart");
+    else
+        vsh_print(ctl, "%-15s %s\n", "Autostart:", autostart ? "yes" : "no");
+    char *bridge = vir_network_get_bridge_name(n, NULL);
+    if (bridge)
+        vsh_print(ctl, "%-15s %s\n", "Bridge:", bridge);
+    free(bridge);
+    vir_network_free(n);
+    return true;
+}
+
+bool vsh_cmd_net_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    vir_error err;
+    char *xml = vir_network_get_xml_desc(
+        n, vsh_opt_bool(cmd, "inactive") ? VIR_NETWORK_XML_INACTIVE : 0, &err);
+    vir_network_free(n);
+    if (!xml) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "%s", xml);
+    free(xml);
+    return true;
+}
+
+static bool from_file(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool create)
+{
+    const char *file = vsh_opt_string(cmd, "file");
+    char *xml = vsh_read_xml_file(ctl, file);
+    if (!xml)
+        return false;
+    vir_error err;
+    vir_network *n = create ? vir_network_create_xml(ctl->conn, xml, &err)
+                            : vir_network_define_xml(ctl->conn, xml, &err);
+    free(xml);
+    if (!n) {
+        vsh_error(ctl, "Failed to %s network from %s", create ? "create" : "define", file);
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print_extra(ctl, "Network %s %s from %s\n", vir_network_get_name(n),
+                    create ? "created" : "defined", file);
+    vir_network_free(n);
+    return true;
+}
+
+bool vsh_cmd_net_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return from_file(ctl, cmd, false);
+}
+
+bool vsh_cmd_net_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return from_file(ctl, cmd, true);
+}
+
+/* net-start, net-destroy, net-undefine: one call, virsh's lines. */
+static bool one_call(struct vsh_ctl *ctl, const struct vsh_cmd *cmd,
+                     int (*fn)(vir_network *, vir_error *), const char *verb, const char *done)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    vir_error err;
+    bool ok = fn(n, &err) == 0;
+    if (ok) {
+        vsh_print_extra(ctl, "Network %s %s\n", vir_network_get_name(n), done);
+    } else {
+        vsh_error(ctl, "Failed to %s network %s", verb, vir_network_get_name(n));
+        vsh_report(ctl, &err);
+    }
+    vir_network_free(n);
+    return ok;
+}
+
+bool vsh_cmd_net_start(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return one_call(ctl, cmd, vir_network_create, "start", "started");
+}
+
+bool vsh_cmd_net_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return one_call(ctl, cmd, vir_network_destroy, "destroy", "destroyed");
+}
+
+bool vsh_cmd_net_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return one_call(ctl, cmd, vir_network_undefine, "undefine", "has been undefined");
+}
+
+bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    bool disable = vsh_opt_bool(cmd, "disable");
+    vir_error err;
+    bool ok = vir_network_set_autostart(n, !disable, &err) == 0;
+    if (ok) {
+        vsh_print_extra(ctl, "Network %s %s as autostarted\n", vir_network_get_name(n),
+                        disable ? "unmarked" : "marked");
+    } else {
+        vsh_error(ctl, "failed to %smark network %s as autostarted", disable ? "un" : "",
+                  vir_network_get_name(n));
+        vsh_report(ctl, &err);
+    }
+    vir_network_free(n);
+    return ok;
+}
+
+bool vsh_cmd_net_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    vir_network_get_uuid_string(n, uuid);
+    vsh_print(ctl, "%s\n", uuid);
+    vir_network_free(n);
+    return true;
+}
+
+bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *s = vsh_opt_string(cmd, "network");
+    vir_error err;
+    vir_network *n = s ? vir_network_lookup_by_uuid_string(ctl->conn, s, &err) : NULL;
+    if (!n) {
+        vsh_error(ctl, "failed to get network '%s'", s ? s : "");
+        if (s)
+            vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "%s\n", vir_network_get_name(n));
+    vir_network_free(n);
+    return true;
+}
+
+static int cmp_lease(const void *a, const void *b)
+{
+    const vir_network_dhcp_lease *x = *(vir_network_dhcp_lease *const *)a,
+                                 *y = *(vir_network_dhcp_lease *const *)b;
+    return strcmp(x->mac ? x->mac : "", y->mac ? y->mac : "");
+}
+
+bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    vir_error err;
+    vir_network_dhcp_lease **ls = NULL;
+    int count = vir_network_get_dhcp_leases(n, vsh_opt_string(cmd, "mac"), &ls, 0, &err);
+    vir_network_free(n);
+    if (count < 0) {
+        vsh_error(ctl, "Failed to get leases info for %s", vsh_opt_string(cmd, "network"));
+        vsh_report(ctl, &err);
+        return false;
+    }
+    qsort(ls, (size_t)count, sizeof(*ls), cmp_lease);
+    const char *h[] = {"Expiry Time", "MAC address", "Protocol",
+                       "IP address",  "Hostname",    "Client ID or DUID"};
+    struct vsh_table *t = vsh_table_new(6, h);
+    for (int i = 0; i < count; i++) {
+        const vir_network_dhcp_lease *l = ls[i];
+        char when[64];
+        time_t tt = (time_t)l->expirytime;
+        struct tm tm;
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&tt, &tm));
+        char *addr = xasprintf("%s/%u", l->ipaddr ? l->ipaddr : "", l->prefix);
+        const char *row[] = {when,
+                             l->mac ? l->mac : "",
+                             l->type == VIR_IP_ADDR_TYPE_IPV6 ? "ipv6" : "ipv4",
+                             addr,
+                             l->hostname ? l->hostname : "-",
+                             l->clientid ? l->clientid : "-"};
+        vsh_table_add(t, row);
+        free(addr);
+        vir_network_dhcp_lease_free(ls[i]);
+    }
+    free(ls);
+    struct buf out = BUF_INIT;
+    vsh_table_format(t, ctl->quiet, &out);
+    vsh_table_free(t);
+    vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
+    buf_free(&out);
+    return true;
+}
