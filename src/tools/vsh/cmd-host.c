@@ -62,7 +62,7 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
