@@ -179,3 +179,26 @@ void vd_net_fds_close(int *fds, size_t n)
             close(fds[i]);
     free(fds);
 }
+
+bool vd_net_link_down(const struct domain_net *n)
+{
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "link") == 0) {
+            const char *st = xnode_attr(n->extra[i], "state");
+            return st && strcmp(st, "down") == 0;
+        }
+    return false;
+}
+
+void vd_net_set_link(struct domain_net *n, bool up)
+{
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "link") == 0) {
+            xnode_set_attr(n->extra[i], "state", up ? "up" : "down");
+            return;
+        }
+    struct xnode *x = xnode_new("link");
+    xnode_set_attr(x, "state", up ? "up" : "down");
+    n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));
+    n->extra[n->nextra++] = x;
+}

@@ -22,5 +22,9 @@ struct verr;
  */
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
 void vd_net_fds_close(int *fds, size_t n);
+/* <link state='down'/> on the interface. */
+bool vd_net_link_down(const struct domain_net *n);
+/* Sets <link state='up|down'/> (replacing the one there). */
+void vd_net_set_link(struct domain_net *n, bool up);
 
 #endif

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/net-iface.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
@@ -72,6 +73,7 @@ struct start_work {
     int incoming_fd; /* a dup of the caller's, or -1 */
     int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
+    char **link_down;   /* NULL-terminated: the aliases (netN) with <link state='down'/> */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
     int64_t vnc_valid_to;
@@ -98,6 +100,7 @@ static void work_free(struct start_work *w)
         if (w->net_fds[i] >= 0)
             close(w->net_fds[i]);
     free(w->net_fds);
+    vmm_argv_free(w->link_down);
     vmm_argv_free(w->argv);
     free(w->name);
     free(w->run_dir);
@@ -317,6 +320,13 @@ static int start_blocking(struct start_work *w)
         json_object_object_add(args, "time", json_object_new_string(when));
         r = qmp_run(w, "expire_password", args);
     }
+    /* <link state='down'/>: as libvirt, set_link on the NIC before the guest runs */
+    for (char **l = w->link_down; r == 0 && l && *l; l++) {
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "name", json_object_new_string(*l));
+        json_object_object_add(args, "up", json_object_new_boolean(false));
+        r = qmp_run(w, "set_link", args);
+    }
     if (r == 0 && !w->paused)
         r = qmp_run(w, "cont", NULL);
     if (r == 0)
@@ -448,6 +458,11 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
             }
         }
     }
+
+    w->link_down = xcalloc(def->nnets + 1, sizeof(char *));
+    for (size_t i = 0, k = 0; i < def->nnets; i++)
+        if (vd_net_link_down(&def->nets[i]))
+            w->link_down[k++] = xasprintf("net%zu", i);
 
     /* 1. The command line. What vireo-vmm cannot run is refused here,
      * before anything is spawned: vmm_argv_build first runs

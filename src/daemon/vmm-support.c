@@ -215,6 +215,7 @@ static const struct vmm_support_rule rules[] = {
     {"interface/target@dev", "tap", H, 0, "the tap device's name"},
     {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
     {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
+    {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},

@@ -23,6 +23,8 @@
  *  - net_udp_rx=PORT: wait for a UDP datagram of net_udp_rx_len= bytes
  *    (4000) to our PORT, check its payload and its checksum (completed here
  *    first when the header says NEEDS_CSUM);
+ *  - net_link=down: the link must start down (config status without LINK_UP), and the
+ *    test waits for it to come up before any frame;
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
  *    notification (bench/virtio-net measures the host's cost per frame).
  * The two queues are set up here (the shared driver in virtio.c runs one
@@ -761,7 +763,18 @@ void test_virtio_net(struct guest *g)
         mac[i] = virtio_cfg8(&d, i);
     tap_ok(&g->tap, !memcmp(mac, want_mac, 6), "net: config MAC %02x:%02x:%02x:%02x:%02x:%02x",
            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
+    if (param_is(g, "net_link", "down")) {
+        /* Started with the link down (QMP set_link): wait for it to come up (domif-setlink). */
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 0, "net: config status link down");
+        uint64_t start = rdtsc();
+        while (!(virtio_cfg8(&d, 6) & 1) && rdtsc() - start < 300000000000ull)
+            for (volatile unsigned spin = 0; spin < 100000; spin++)
+                ;
+        if (!tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: link came up"))
+            goto out;
+    } else {
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
+    }
     check_pci_cfg_window(g, &d);
     if (mtu) {
         unsigned got = virtio_cfg8(&d, 10) | virtio_cfg8(&d, 11) << 8;

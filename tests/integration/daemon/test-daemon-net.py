@@ -21,7 +21,9 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
  - when the VM stops its tap is gone;
  - vireod restarted: the network is still active, the same dnsmasq runs
    and the lease is still listed;
- - <interface type='bridge'> on a bridge the test made: the guest's ARP
+ - <interface type='bridge'> on a bridge the test made, with <link
+   state='down'/>: the guest starts with the link down (domif-getlink says
+   so), domif-setlink brings it up, the guest sees it come up and its ARP
    request for the bridge's 198.18.6.1 is answered by the host kernel;
  - a network overlapping a host route is refused with libvirt's line and
    leaves no bridge; a network whose dnsmasq cannot start (its address
@@ -139,6 +141,10 @@ def main():
         t.ok(r.returncode == 0 and "<forward mode='nat'" in r.stdout and
              "<host mac='52:54:00:5e:00:10' ip='198.18.5.10'/>" in r.stdout,
              "net-dumpxml shows the definition", r.stdout + r.stderr)
+        r = subprocess.run(["virt-xml-validate", d.write("dump.xml", r.stdout), "network"],
+                           capture_output=True, text=True)
+        t.ok(r.returncode == 0, "net-dumpxml validates against libvirt's network schema",
+             r.stdout + r.stderr)
         r = sh("ip", "-o", "addr", "show", "dev", "vbr-nat", ns=ns_a)
         t.ok("198.18.5.1/24" in r.stdout, "the bridge holds 198.18.5.1/24", r.stdout + r.stderr)
         r = sh("ip", "-o", "link", "show", "dev", "vbr-nat", ns=ns_a)
@@ -231,10 +237,11 @@ def main():
       <source bridge='vbr-test'/>
       <target dev='vtest0'/>
       <model type='virtio'/>
+      <link state='down'/>
     </interface>
 """
         xml = domain_xml("brguest", guest, "tests=net net_mac=52:54:00:5e:00:20 "
-                         "net_ip=198.18.6.15 net_peer=198.18.6.1", iface)
+                         "net_ip=198.18.6.15 net_peer=198.18.6.1 net_link=down", iface)
         names.append("brguest")
         r = d.virsh("create", d.write("brguest.xml", xml))
         t.ok(r.returncode == 0, "create a guest with <interface type='bridge'>",
@@ -242,8 +249,22 @@ def main():
         r = sh("ip", "-o", "link", "show", "dev", "vtest0", ns=ns_a)
         t.ok("master vbr-test" in r.stdout, "its tap is vtest0 (<target dev>) on vbr-test",
              r.stdout + r.stderr)
+        wait_for(lambda: "config status link down" in d.console_log("brguest"), 120, 0.2)
+        log = d.console_log("brguest")
+        t.ok(re.search(r"^ok \d+ - net: config status link down", log, re.M),
+             "<link state='down'/>: the guest starts with the link down", log[-2000:])
+        r = d.virsh("domif-getlink", "brguest", "vtest0")
+        t.ok(r.returncode == 0 and r.stdout.strip() == "vtest0 down",
+             "domif-getlink: vtest0 down", r.stdout + r.stderr)
+        r = d.virsh("domif-setlink", "brguest", "vtest0", "up")
+        t.ok(r.returncode == 0, "domif-setlink brguest vtest0 up", r.stdout + r.stderr)
+        r = d.virsh("domif-getlink", "brguest", "vtest0")
+        t.ok(r.returncode == 0 and r.stdout.strip() == "vtest0 up", "domif-getlink: vtest0 up",
+             r.stdout + r.stderr)
         wait_for(lambda: guest_done(d, "brguest"), 180, 0.2)
         log = d.console_log("brguest")
+        t.ok(re.search(r"^ok \d+ - net: link came up", log, re.M),
+             "the guest sees the link come up", log[-2000:])
         t.ok(re.search(r"^ok \d+ - net: ARP reply from 198\.18\.6\.1 received", log, re.M) and "not ok" not in log,
              "the guest's ARP request for 198.18.6.1 is answered over the bridge", log[-2000:])
         d.virsh("destroy", "brguest")
