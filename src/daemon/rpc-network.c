@@ -1,13 +1,15 @@
 /*
  * rpc-network.c - the network procedures (virsh's net-* commands): look
  * up, list, define, create, start, stop, undefine, autostart, read, and
- * the DHCP leases. The work is network.c's; this file maps the calls and
+ * the DHCP leases; and domifaddr (a domain's addresses from those leases or
+ * from the ARP table). The work is network.c's; this file maps the calls and
  * libvirt's errors (VIR_ERR_NO_NETWORK, "Network not found: ...").
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/domain.h"
 #include "daemon/network.h"
@@ -333,7 +335,103 @@ static int leases(struct vd_call *c)
     return 0;
 }
 
+/* ---- domifaddr: a domain's addresses from the DHCP leases or the ARP table ---- */
+
+static void add_addr(struct remote_domain_interface *i, const char *ip, unsigned prefix)
+{
+    i->addrs = xreallocarray(i->addrs, i->addrs_len + 1, sizeof(*i->addrs));
+    i->addrs[i->addrs_len++] = (struct remote_domain_ip_addr){0, xstrdup(ip), prefix};
+}
+
+static struct remote_domain_interface *add_iface(struct remote_domain_interface_addresses_ret *r,
+                                                 const struct domain_net *n)
+{
+    r->ifaces = xreallocarray(r->ifaces, r->ifaces_len + 1, sizeof(*r->ifaces));
+    struct remote_domain_interface *i = &r->ifaces[r->ifaces_len++];
+    memset(i, 0, sizeof(*i));
+    i->name = xstrdup(n->target_dev ? n->target_dev : "");
+    i->hwaddr = xstrdup(n->mac);
+    return i;
+}
+
+/* libvirt's lease source: the interfaces of type network, with their network's leases. */
+static void from_leases(struct vd_call *c, const struct domain_def *def,
+                        struct remote_domain_interface_addresses_ret *r)
+{
+    for (size_t k = 0; k < def->nnets; k++) {
+        const struct domain_net *n = &def->nets[k];
+        struct vd_network *net = n->type == DOMAIN_NET_NETWORK && n->source_network
+                                     ? vd_network_find_name(c->d, n->source_network)
+                                     : NULL;
+        struct vd_network_lease *ls = NULL;
+        size_t nl = 0;
+        if (!net || vd_network_leases(c->d, net, &ls, &nl, NULL) < 0)
+            continue;
+        struct remote_domain_interface *i = NULL;
+        for (size_t j = 0; j < nl; j++) {
+            if (strcasecmp(ls[j].mac, n->mac) != 0)
+                continue;
+            if (!i)
+                i = add_iface(r, n);
+            add_addr(i, ls[j].ip, prefix_of(net->def));
+        }
+        free(ls);
+    }
+}
+
+/* The ARP source: the daemon's neighbour table (/proc/net/arp) by MAC, prefix 0 as libvirt. */
+static void from_arp(const struct domain_def *def, struct remote_domain_interface_addresses_ret *r)
+{
+    for (size_t k = 0; k < def->nnets; k++) {
+        const struct domain_net *n = &def->nets[k];
+        FILE *f = fopen("/proc/net/arp", "re");
+        if (!f)
+            return;
+        char line[256];
+        struct remote_domain_interface *i = NULL;
+        while (fgets(line, sizeof(line), f)) {
+            char ip[64], hw[64], flags[16];
+            if (sscanf(line, "%63s %*s %15s %63s", ip, flags, hw) != 3 ||
+                strtoul(flags, NULL, 16) == 0 || strcasecmp(hw, n->mac) != 0)
+                continue; /* the header, an incomplete entry, or another MAC */
+            if (!i)
+                i = add_iface(r, n);
+            add_addr(i, ip, 0);
+        }
+        fclose(f);
+    }
+}
+
+static int domifaddr(struct vd_call *c)
+{
+    const struct remote_domain_interface_addresses_args *a = c->args;
+    struct remote_domain_interface_addresses_ret *r = c->ret;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainInterfaceAddresses",
+                            a->flags);
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    switch (a->source) {
+    case 0: /* VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE */
+        from_leases(c, c->dom->def, r);
+        return 0;
+    case 1: /* ..._AGENT */
+        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                            "argument unsupported: QEMU guest agent is not configured");
+    case 2: /* ..._ARP */
+        from_arp(c->dom->def, r);
+        return 0;
+    default:
+        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                            "argument unsupported: Unknown IP address data source %u", a->source);
+    }
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, domifaddr},
     {REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, list_all},
     {REMOTE_PROC_CONNECT_NUM_OF_NETWORKS, num_active},
     {REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS, num_defined},

@@ -25,6 +25,8 @@
  *    first when the header says NEEDS_CSUM);
  *  - net_link=down: the link must start down (config status without LINK_UP), and the
  *    test waits for it to come up before any frame;
+ *  - net_hold=1: after the checks, stay (halted) with the device live, so the host can
+ *    look at the lease (domifaddr);
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
  *    notification (bench/virtio-net measures the host's cost per frame).
  * The two queues are set up here (the shared driver in virtio.c runs one
@@ -821,6 +823,11 @@ void test_virtio_net(struct guest *g)
     param_u64(g, "net_udp_rx_len", false, false, &rxsize);
     if (param_u64(g, "net_udp_rx", false, false, &rxport))
         udp_recv(&nt, (uint16_t)rxport, (uint32_t)rxsize);
+    if (param_is(g, "net_hold", "1")) { /* the lease stays in use for the host to look at */
+        tap_diag(&g->tap, "net: holding the link");
+        for (;;)
+            __asm__ volatile("hlt");
+    }
 out:
     virtio_reset(&d);
 }

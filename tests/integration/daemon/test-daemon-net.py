@@ -18,6 +18,8 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
    the lease; the guest reaches 198.19.0.2 in namespace B through the NAT
    (B has no route back to 198.18.5.0/24, so only masquerading makes the
    reply come back);
+ - domifaddr shows the lease (--source lease) and the host's neighbour entry
+   (--source arp); --source agent is refused (no guest agent);
  - when the VM stops its tap is gone;
  - vireod restarted: the network is still active, the same dnsmasq runs
    and the lease is still listed;
@@ -93,7 +95,8 @@ def running(pid):
 
 
 def guest_done(d, name):
-    return re.search(r"^1\.\.\d+", d.console_log(name), re.M)
+    log = d.console_log(name)
+    return re.search(r"^1\.\.\d+", log, re.M) or "net: holding the link" in log
 
 
 def main():
@@ -168,7 +171,7 @@ def main():
         xml = domain_xml("netguest", guest,
                          "tests=net net_dhcp=1 net_mac=52:54:00:5e:00:10 net_ip=198.18.5.10 "
                          "net_peer=198.18.5.1 net_dns=198.18.5.1 "
-                         "net_ping_far=198.19.0.2", iface)
+                         "net_ping_far=198.19.0.2 net_hold=1", iface)
         names.append("netguest")
         r = d.virsh("create", d.write("netguest.xml", xml))
         t.ok(r.returncode == 0, "create a guest with <interface type='network'>",
@@ -196,6 +199,19 @@ def main():
              "the guest reaches 198.19.0.2 in the second namespace through the NAT",
              log[-2000:])
         t.ok("not ok" not in log, "every guest check passed", log[-3000:])
+        r = d.virsh("domifaddr", "netguest")
+        t.ok(r.returncode == 0 and
+             re.search(r"%s\s+52:54:00:5e:00:10\s+ipv4\s+198\.18\.5\.10/24" % tap, r.stdout),
+             "domifaddr (--source lease): %s 52:54:00:5e:00:10 ipv4 198.18.5.10/24" % tap,
+             r.stdout + r.stderr)
+        r = d.virsh("domifaddr", "netguest", "--source", "arp")
+        t.ok(r.returncode == 0 and
+             re.search(r"%s\s+52:54:00:5e:00:10\s+ipv4\s+198\.18\.5\.10/0" % tap, r.stdout),
+             "domifaddr --source arp: 198.18.5.10 from the host's neighbour table",
+             r.stdout + r.stderr)
+        r = d.virsh("domifaddr", "netguest", "--source", "agent")
+        t.ok(r.returncode != 0 and "QEMU guest agent is not configured" in r.stderr,
+             "domifaddr --source agent: refused (no guest agent)", r.stderr)
         r = d.virsh("net-dhcp-leases", "natnet")
         t.ok(r.returncode == 0 and re.search(r"52:54:00:5e:00:10\s+ipv4\s+198\.18\.5\.10/24",
                                              r.stdout),
