@@ -25,6 +25,8 @@
  *    first when the header says NEEDS_CSUM);
  *  - net_link=down: the link must start down (config status without LINK_UP), and the
  *    test waits for it to come up before any frame;
+ *  - net_arp_responder=1: instead of asking, answer the first ARP request for net_ip=
+ *    (a second guest on the same bridge asks: two guests exchange frames);
  *  - net_hold=1: after the checks, stay (halted) with the device live, so the host can
  *    look at the lease (domifaddr);
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
@@ -450,6 +452,37 @@ static bool arp(struct net *nt)
                   ip_str(nt->peer, b1), other);
 }
 
+/* Answers the first ARP request for our address (another guest on the same bridge asks):
+ * waits up to ~300 s of TSC ticks, then sends the reply the requester checks field by
+ * field. */
+static void arp_responder(struct net *nt)
+{
+    struct guest *g = nt->g;
+    char b1[16], b2[16];
+    tap_diag(&g->tap, "net: waiting for an ARP request for %s", ip_str(nt->my_ip, b1));
+    uint64_t start = rdtsc();
+    while (net_recv(nt, start, 300000000000ull)) {
+        const uint8_t *e = frame;
+        if (nt->len < 42 || e[12] != 0x08 || e[13] != 0x06 || e[20] != 0 || e[21] != 1 ||
+            memcmp(e + 38, nt->my_ip, 4) != 0)
+            continue;
+        memset(txbuf, 0, HDR + 60);
+        uint8_t *f = txbuf + HDR;
+        memcpy(f, e + 22, 6); /* to the sender's hardware address */
+        memcpy(f + 6, nt->mac, 6);
+        f[12] = 0x08, f[13] = 0x06;
+        f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0, f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;
+        memcpy(f + 22, nt->mac, 6);
+        memcpy(f + 28, nt->my_ip, 4);
+        memcpy(f + 32, e + 22, 6);
+        memcpy(f + 38, e + 28, 4);
+        tap_ok(&g->tap, net_send(nt, 60), "net: answered the ARP request from %s (%s)",
+               ip_str(e + 28, b2), ip_str(nt->my_ip, b1));
+        return;
+    }
+    tap_ok(&g->tap, false, "net: an ARP request for %s arrived", ip_str(nt->my_ip, b1));
+}
+
 /* --- DHCP (RFC 2131) against slirp's built-in server ---------------------------------- */
 
 #define DHCP_XID 0x56495245u /* "VIRE" */
@@ -794,6 +827,10 @@ void test_virtio_net(struct guest *g)
         post_rx(&nt, i);
     kick(&nt, 0);
 
+    if (param_is(g, "net_arp_responder", "1")) {
+        arp_responder(&nt);
+        goto out;
+    }
     /* The ARP exchange also gives the peer's MAC for the IP tests after it. With DHCP,
      * net_ip= is the address the server must offer. */
     if (!arp(&nt))
