@@ -140,7 +140,13 @@ static int run_tool(char **argv, const char *input, struct verr *err)
     close(out);
     line[n > 0 ? n : 0] = 0;
     line[strcspn(line, "\n")] = 0;
-    return verr_set(err, EIO, "%s failed: %s", argv[0], *line ? line : "no message");
+    if (*line)
+        return verr_set(err, EIO, "%s failed: %s", argv[0], line);
+    if (WIFEXITED(status))
+        return verr_set(err, EIO, "%s failed with exit status %d (its log says why)", argv[0],
+                        WEXITSTATUS(status));
+    return verr_set(err, EIO, "%s ended by signal %d", argv[0],
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 /* ---- addresses ---- */

@@ -29,9 +29,9 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
    request for the bridge's 198.18.6.1 is answered by the host kernel;
  - two guests on that bridge exchange frames: B answers A's ARP request;
  - a network overlapping a host route is refused with libvirt's line and
-   leaves no bridge; a network whose dnsmasq cannot start (its address
-   already taken by another dnsmasq's DNS port is hard to make, so: a
-   bridge name already in use) is refused and rolled back;
+   leaves no bridge; a bridge name already in use is refused; a network
+   whose dnsmasq cannot start (its pid file cannot be written) is refused with dnsmasq's
+   reason and rolled back (no bridge, no nft table, not defined);
  - vsh prints what the stock virsh prints for net-list (its filters), net-info,
    net-dumpxml, net-dhcp-leases, net-uuid, net-name and their errors; vsh
    net-create / net-destroy run a transient isolated network (its nft table
@@ -341,6 +341,22 @@ def main():
         t.ok(r.returncode != 0 and "bridge name 'vbr-test' already in use" in r.stderr and
              d.virsh("net-info", "taken").returncode != 0,
              "a bridge name in use is refused, the network forgotten", r.stderr)
+        # dnsmasq cannot start (its pid file's path is taken by a directory): the
+        # half-started network is rolled back completely
+        os.mkdir(os.path.join(d.root, "run-networks", "dnsfail.pid"))
+        dnsfail = NET_XML.replace("natnet", "dnsfail").replace("vbr-nat", "vbr-dnsfail").replace(
+            "198.18.5.", "198.18.9.")
+        r = d.virsh("net-create", d.write("dnsfail.xml", dnsfail))
+        os.rmdir(os.path.join(d.root, "run-networks", "dnsfail.pid"))
+        t.ok(r.returncode != 0 and "cannot start dnsmasq for network 'dnsfail'" in r.stderr and
+             sh("ip", "link", "show", "dev", "vbr-dnsfail", ns=ns_a).returncode != 0 and
+             sh("nft", "list", "table", "ip", "vireo_vbr_dnsfail", ns=ns_a).returncode != 0 and
+             d.virsh("net-info", "dnsfail").returncode != 0 and
+             "dnsfail" not in subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                             text=True).stdout,
+             "dnsmasq failing to start: refused with its reason; bridge, nft table and "
+             "process gone", r.stderr)
+        t.diag(r.stderr.strip())
         iface_pg = """    <interface type='network'>
       <source network='natnet' portgroup='pg'/>
     </interface>
