@@ -560,6 +560,20 @@ static const struct vsh_opt opts_net_leases[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domif_getlink[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
+    {"config", VSH_OT_BOOL, 0, "Get persistent interface state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domif_setlink[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
+    {"state", VSH_OT_STRING, VSH_OFLAG_REQ, "new state of the device"},
+    {"config", VSH_OT_BOOL, 0, "affect next boot"},
+    {NULL, 0, 0, NULL},
+};
+
 #define DM     "Domain Management"
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
@@ -583,6 +597,11 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
+    {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
+     "set link state of a virtual interface",
+     "Set link state of a domain's virtual interface. This command wraps usage of update-device "
+     "command.",
+     DM, 0},
     {"dumpxml", vsh_cmd_dumpxml, opts_dumpxml, "domain information in XML",
      "Output the domain information as an XML dump to stdout.", DM, 0},
     {"edit", vsh_cmd_edit, opts_edit, "edit XML configuration for a domain",
@@ -664,6 +683,9 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
     {"domid", vsh_cmd_domid, opts_domid, "convert a domain name or UUID to domain id", "", MON, 0},
+    {"domif-getlink", vsh_cmd_domif_getlink, opts_domif_getlink,
+     "get link state of a virtual interface", "Get link state of a domain's virtual interface.",
+     MON, 0},
     {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
      "Get the summary of virtual interfaces for a domain.", MON, 0},
     {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",

@@ -68,6 +68,8 @@ bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domif_getlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domif_setlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-display.c */
 bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

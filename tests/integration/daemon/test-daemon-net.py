@@ -273,6 +273,18 @@ def main():
         r = d.virsh("domif-getlink", "brguest", "vtest0")
         t.ok(r.returncode == 0 and r.stdout.strip() == "vtest0 down",
              "domif-getlink: vtest0 down", r.stdout + r.stderr)
+        for args in (["domif-getlink", "brguest", "vtest0"],
+                     ["domif-getlink", "brguest", "52:54:00:5e:00:20"],
+                     ["domif-getlink", "brguest", "nosuch0"],
+                     ["domif-setlink", "brguest", "vtest0", "sideways"]):
+            a, b = d.virsh(*args), d.vsh(*args)
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
+                 "vsh %s prints what virsh prints" % " ".join(args),
+                 "virsh (%d): %r %r\nvsh (%d): %r %r" % (a.returncode, a.stdout, a.stderr,
+                                                       b.returncode, b.stdout, b.stderr))
+        r = d.vsh("domif-setlink", "brguest", "vtest0", "down")
+        t.ok(r.returncode == 0 and r.stdout == "Device updated successfully\n",
+             "vsh domif-setlink brguest vtest0 down (already down)", r.stdout + r.stderr)
         r = d.virsh("domif-setlink", "brguest", "vtest0", "up")
         t.ok(r.returncode == 0, "domif-setlink brguest vtest0 up", r.stdout + r.stderr)
         r = d.virsh("domif-getlink", "brguest", "vtest0")
