@@ -36,8 +36,8 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
    net-dumpxml, net-dhcp-leases, net-uuid, net-name and their errors; vsh
    net-create / net-destroy run a transient isolated network (its nft table
    rejects forwarding, masquerades nothing);
- - net-destroy removes the bridge, dnsmasq and the nft table;
-   net-undefine forgets the network.
+ - net-destroy removes the bridge, dnsmasq and the nft table; a restarted
+   vireod starts the autostarted network again; net-undefine forgets it.
 """
 import os
 import re
@@ -386,6 +386,19 @@ def main():
         t.ok(wait_for(lambda: not running(dns_pid), 10), "dnsmasq has ended")
         t.ok(sh("nft", "list", "table", "ip", "vireo_vbr_nat", ns=ns_a).returncode != 0,
              "the nft table is gone")
+        # autostart: a restarted vireod starts the stopped network again
+        d.stop()
+        d.start()
+        r = d.virsh("net-list")
+        t.ok(r.returncode == 0 and re.search(r"natnet\s+active\s+yes\s+yes", r.stdout) and
+             sh("ip", "link", "show", "dev", "vbr-nat", ns=ns_a).returncode == 0,
+             "net-autostart: vireod started natnet when it started", r.stdout + r.stderr)
+        r = d.vsh("net-autostart", "natnet", "--disable")
+        t.ok(r.returncode == 0 and "natnet\n" not in d.virsh("net-list", "--autostart",
+                                                             "--name").stdout,
+             "vsh net-autostart --disable", r.stdout + r.stderr)
+        r = d.vsh("net-destroy", "natnet")
+        t.ok(r.returncode == 0, "vsh net-destroy natnet", r.stdout + r.stderr)
         r = d.virsh("net-undefine", "natnet")
         t.ok(r.returncode == 0 and d.virsh("net-info", "natnet").returncode != 0,
              "net-undefine forgets natnet", r.stdout + r.stderr)
