@@ -959,6 +959,31 @@ const char *vir_network_get_name(const vir_network *net);
 void vir_network_get_uuid_string(const vir_network *net, char buf[VIR_UUID_STRING_BUFLEN]);
 void vir_network_free(vir_network *net);
 
+/* A domain's interface addresses (virDomainInterfaceAddresses). */
+typedef enum {
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE = 0, /* the network's DHCP leases */
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT = 1, /* the guest agent */
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP = 2,   /* the host's neighbour table */
+} vir_domain_interface_addresses_source;
+
+typedef struct {
+    int type; /* vir_ip_addr_type */
+    char *addr;
+    unsigned int prefix;
+} vir_domain_ip_address;
+
+typedef struct {
+    char *name;   /* the host side (vnetN) */
+    char *hwaddr; /* may be NULL */
+    unsigned int naddrs;
+    vir_domain_ip_address *addrs;
+} vir_domain_interface;
+
+/* Free each with vir_domain_interface_free and the array with free(). Returns the count or -1. */
+int vir_domain_interface_addresses(vir_domain *dom, vir_domain_interface ***ifaces,
+                                   unsigned int source, unsigned int flags, vir_error *err);
+void vir_domain_interface_free(vir_domain_interface *iface);
+
 /* ---- helpers ---------------------------------------------------------- */
 
 /* "running", "paused", "shut off", ... as virsh prints them. */

@@ -104,6 +104,9 @@ struct vir_network_driver {
     int (*is_persistent)(vir_network *net, vir_error *err);
     int (*get_dhcp_leases)(vir_network *net, const char *mac, vir_network_dhcp_lease ***leases,
                            unsigned int flags, vir_error *err);
+    /* virDomainInterfaceAddresses (kept here: it reads the networks' leases) */
+    int (*domain_interface_addresses)(vir_domain *dom, vir_domain_interface ***ifaces,
+                                      unsigned int source, unsigned int flags, vir_error *err);
 };
 
 struct vir_driver {

@@ -215,3 +215,32 @@ void vir_network_dhcp_lease_free(vir_network_dhcp_lease *l)
     free(l->clientid);
     free(l);
 }
+
+int vir_domain_interface_addresses(vir_domain *dom, vir_domain_interface ***ifaces,
+                                   unsigned int source, unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!dom || !dom->conn) {
+        vir_report(err, VIR_ERR_INVALID_DOMAIN, "%s", __func__);
+        return -1;
+    }
+    if (!ifaces) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "ifaces in %s must not be NULL", __func__);
+        return -1;
+    }
+    *ifaces = NULL;
+    NET_DRV(dom->conn, domain_interface_addresses, "virDomainInterfaceAddresses", -1);
+    return dom->conn->driver->network->domain_interface_addresses(dom, ifaces, source, flags, err);
+}
+
+void vir_domain_interface_free(vir_domain_interface *iface)
+{
+    if (!iface)
+        return;
+    for (unsigned i = 0; i < iface->naddrs; i++)
+        free(iface->addrs[i].addr);
+    free(iface->addrs);
+    free(iface->name);
+    free(iface->hwaddr);
+    free(iface);
+}

@@ -169,7 +169,36 @@ static int get_dhcp_leases(vir_network *net, const char *mac, vir_network_dhcp_l
     return n;
 }
 
+static int domain_interface_addresses(vir_domain *dom, vir_domain_interface ***ifaces,
+                                      unsigned int source, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_interface_addresses_args a = {.source = source, .flags = flags};
+    a.dom.name = dom->name; /* borrowed */
+    memcpy(a.dom.uuid, dom->uuid, 16);
+    a.dom.id = dom->id;
+    struct remote_domain_interface_addresses_ret r = {0};
+    if (vir_remote_call(dom->conn, REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, &a, &r, err) < 0)
+        return -1;
+    *ifaces = xcalloc(r.ifaces_len + 1, sizeof(**ifaces));
+    for (size_t i = 0; i < r.ifaces_len; i++) {
+        struct remote_domain_interface *w = &r.ifaces[i];
+        vir_domain_interface *o = xcalloc(1, sizeof(*o));
+        o->name = take(&w->name);
+        o->hwaddr = take(&w->hwaddr);
+        o->naddrs = w->addrs_len;
+        o->addrs = xcalloc(w->addrs_len + 1, sizeof(*o->addrs));
+        for (size_t j = 0; j < w->addrs_len; j++)
+            o->addrs[j] = (vir_domain_ip_address){w->addrs[j].type, take(&w->addrs[j].addr),
+                                                  w->addrs[j].prefix};
+        (*ifaces)[i] = o;
+    }
+    int n = (int)r.ifaces_len;
+    remote_domain_interface_addresses_ret_free(&r);
+    return n;
+}
+
 const struct vir_network_driver vir_remote_network_driver = {
+    .domain_interface_addresses = domain_interface_addresses,
     .list_all = list_all,
     .lookup_by_name = lookup_by_name,
     .lookup_by_uuid = lookup_by_uuid,

@@ -574,6 +574,14 @@ static const struct vsh_opt opts_domif_setlink[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domifaddr[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, 0, "network interface name"},
+    {"full", VSH_OT_BOOL, 0, "always display names and MACs of interfaces"},
+    {"source", VSH_OT_STRING, 0, "address source: 'lease', 'agent', or 'arp'"},
+    {NULL, 0, 0, NULL},
+};
+
 #define DM     "Domain Management"
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
@@ -686,6 +694,9 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"domif-getlink", vsh_cmd_domif_getlink, opts_domif_getlink,
      "get link state of a virtual interface", "Get link state of a domain's virtual interface.",
      MON, 0},
+    {"domifaddr", vsh_cmd_domifaddr, opts_domifaddr,
+     "Get network interfaces' addresses for a running domain",
+     "Get network interfaces' addresses for a running domain", MON, 0},
     {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
      "Get the summary of virtual interfaces for a domain.", MON, 0},
     {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",

@@ -2,7 +2,7 @@
  * cmd-net.c - virsh's Networking commands: net-list, net-info, net-dumpxml,
  * net-define, net-create, net-start, net-destroy, net-undefine,
  * net-autostart, net-uuid, net-name, net-dhcp-leases, and the interface
- * commands domif-getlink and domif-setlink, with virsh's
+ * commands domif-getlink, domif-setlink and domifaddr, with virsh's
  * outputs and error lines (checked against the stock virsh in
  * tests/integration/daemon/test-daemon-net.py).
  */
@@ -427,4 +427,62 @@ bool vsh_cmd_domif_setlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     domain_def_free(def);
     vir_domain_free(dom);
     return ok;
+}
+
+/* ---- domifaddr ---- */
+
+bool vsh_cmd_domifaddr(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *src = vsh_opt_string(cmd, "source");
+    unsigned source = VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE;
+    if (src && strcmp(src, "lease") == 0)
+        source = VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE;
+    else if (src && strcmp(src, "agent") == 0)
+        source = VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT;
+    else if (src && strcmp(src, "arp") == 0)
+        source = VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP;
+    else if (src) {
+        vsh_error(ctl, "Unknown data source '%s'", src);
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_domain_interface **ifs = NULL;
+    int n = vir_domain_interface_addresses(dom, &ifs, source, 0, &err);
+    vir_domain_free(dom);
+    if (n < 0) {
+        vsh_error(ctl, "Failed to query for interfaces addresses");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    const char *only = vsh_opt_string(cmd, "interface");
+    bool full = vsh_opt_bool(cmd, "full");
+    vsh_print_extra(ctl, " %-10s %-20s %-8s     %s\n%s%s\n", "Name", "MAC address", "Protocol",
+                    "Address", "-------------------------------------------------",
+                    "------------------------------");
+    for (int i = 0; i < n; i++) {
+        const vir_domain_interface *f = ifs[i];
+        if (only && strcmp(only, f->name) != 0)
+            continue;
+        if (!f->naddrs)
+            vsh_print(ctl, " %-10s %-17s    %-12s %s\n", f->name, f->hwaddr ? f->hwaddr : "N/A",
+                      "N/A", "N/A");
+        for (unsigned j = 0; j < f->naddrs; j++) {
+            char *addr = xasprintf("%s/%u", f->addrs[j].addr, f->addrs[j].prefix);
+            const char *type = f->addrs[j].type == VIR_IP_ADDR_TYPE_IPV6 ? "ipv6" : "ipv4";
+            /* virsh names the interface and its MAC on the first address only, unless --full */
+            if (j == 0 || full)
+                vsh_print(ctl, " %-10s %-17s    %-12s %s\n", f->name, f->hwaddr ? f->hwaddr : "",
+                          type, addr);
+            else
+                vsh_print(ctl, " %-10s %-17s    %-12s %s\n", "-", "-", type, addr);
+            free(addr);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        vir_domain_interface_free(ifs[i]);
+    free(ifs);
+    return true;
 }

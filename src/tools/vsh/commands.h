@@ -70,6 +70,7 @@ bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domif_getlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domif_setlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domifaddr(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-display.c */
 bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -224,6 +224,9 @@ def main():
                      ["net-dumpxml", "natnet"], ["net-dhcp-leases", "natnet"],
                      ["net-dhcp-leases", "natnet", "--mac", "52:54:00:5e:00:10"],
                      ["net-uuid", "natnet"], ["net-name", uuid], ["net-info", "nosuch"],
+                     ["domifaddr", "netguest"], ["domifaddr", "netguest", "--source", "arp"],
+                     ["domifaddr", "netguest", "--source", "agent"],
+                     ["domifaddr", "netguest", "--source", "nowhere"],
                      ["net-start", "natnet"]):
             a, b = d.virsh(*args), d.vsh(*args)
             t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
