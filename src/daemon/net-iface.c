@@ -6,7 +6,8 @@
  * kernel's next free "vnet%d"; give the tap the guest's MAC with its first
  * byte 0xfe (so the bridge never takes the guest's address as its own);
  * the MTU from <mtu size>, else the bridge's; attach it to the bridge (the
- * <source bridge>, or the running network's) and bring it up. A
+ * <source bridge>, or the running network's), bring it up and give it the
+ * <bandwidth> limits with tc as libvirt does. A
  * managed='no' ethernet tap was made by the user: it is only opened.
  */
 #include "daemon/net-iface.h"
@@ -25,6 +26,7 @@
 #include "daemon/network.h"
 #include "daemon/vireod.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 static int tap_open(const char *name, char out[IFNAMSIZ], struct verr *err)
@@ -66,6 +68,101 @@ static long iface_mtu(const struct domain_net *n)
         char *end;
         long v = s ? strtol(s, &end, 10) : -1;
         return s && *end == 0 && v >= 68 && v <= 65535 ? v : -1;
+    }
+    return 0;
+}
+
+/* A number attribute of a <bandwidth> child: 0 when absent, -1 when not a positive integer. */
+static long long bw_attr(const struct xnode *x, const char *name)
+{
+    const char *s = xnode_attr(x, name);
+    if (!s)
+        return 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    return *end || v <= 0 || v > 0xffffffffLL ? -1 : v;
+}
+
+static int tc(const char *line, struct verr *err)
+{
+    char *copy = xstrdup(line);
+    char *argv[40];
+    int n = 0;
+    argv[n++] = "tc";
+    for (char *t = strtok(copy, " "); t && n < 39; t = strtok(NULL, " "))
+        argv[n++] = t;
+    argv[n] = NULL;
+    int r = vd_net_run_tool(argv, NULL, err);
+    free(copy);
+    return r;
+}
+
+/*
+ * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
+ * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
+ * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
+ * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
+ * KiB/s (tc's "kbps"), bursts KiB ("kb").
+ */
+static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = NULL;
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "bandwidth") == 0)
+            bw = n->extra[i];
+    if (!bw)
+        return 0;
+    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
+    for (int k = 0; k < 2; k++) {
+        const struct xnode *x = k ? out : in;
+        if (!x)
+            continue;
+        if (xnode_attr(x, "floor"))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <bandwidth><%s floor> on interface %s: "
+                            "QoS floors are not supported yet",
+                            k ? "outbound" : "inbound", n->mac);
+        if (bw_attr(x, "average") <= 0 || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: <bandwidth><%s> on interface %s needs a "
+                            "positive 'average' (and positive 'peak' and 'burst' when given)",
+                            k ? "outbound" : "inbound", n->mac);
+    }
+    char line[512];
+    int r = 0;
+    if (in) {
+        long long avg = bw_attr(in, "average"), peak = bw_attr(in, "peak"),
+                  burst = bw_attr(in, "burst");
+        char ceil[64] = "", bur[64] = "";
+        if (peak)
+            snprintf(ceil, sizeof(ceil), " ceil %lldkbps", peak);
+        if (burst)
+            snprintf(bur, sizeof(bur), " burst %lldkb", burst);
+        snprintf(line, sizeof(line), "qdisc add dev %s root handle 1: htb default 1", dev);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        snprintf(line, sizeof(line), "class add dev %s parent 1: classid 1:1 htb rate %lldkbps%s%s",
+                 dev, avg, ceil, bur);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        /* sfq shares the class fairly between flows; the limit is the class's. A kernel
+         * built without sch_sfq keeps htb's default leaf: the rates still hold. */
+        snprintf(line, sizeof(line), "qdisc add dev %s parent 1:1 handle 2: sfq perturb 10", dev);
+        struct verr e2 = {0};
+        if (tc(line, &e2) < 0)
+            log_warn("%s: no sfq under the rate limit: %s", dev, verr_msg(&e2));
+    }
+    if (out) {
+        long long avg = bw_attr(out, "average"), burst = bw_attr(out, "burst");
+        snprintf(line, sizeof(line), "qdisc add dev %s ingress", dev);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        snprintf(line, sizeof(line),
+                 "filter add dev %s parent ffff: protocol all u32 match u32 0 0 police rate "
+                 "%lldkbps burst %lldkb mtu 64kb drop flowid :1",
+                 dev, avg, burst ? burst : avg);
+        if ((r = tc(line, err)) < 0)
+            return r;
     }
     return 0;
 }
@@ -143,6 +240,8 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         if (r == 0)
             r = vd_nl_link_set(name, &set, err);
     }
+    if (r == 0)
+        r = apply_bandwidth(name, n, err);
     free(net_bridge);
     if (r < 0) {
         close(fd); /* not persistent: the device goes with its descriptor */

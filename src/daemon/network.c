@@ -76,7 +76,7 @@ static char *find_tool(const char *name)
 }
 
 /* Runs argv to its end, its stdin from input (may be NULL); its first error line goes into err. */
-static int run_tool(char **argv, const char *input, struct verr *err)
+int vd_net_run_tool(char **argv, const char *input, struct verr *err)
 {
     char *exe = find_tool(argv[0]);
     char tmpl[] = "/tmp/vireod-tool-XXXXXX";
@@ -339,7 +339,7 @@ static int firewall_add(const struct network_def *def, struct verr *err)
         return 0;
     char *rules = nft_rules(def);
     char *argv[] = {"nft", "-f", "-", NULL};
-    int r = run_tool(argv, rules, err);
+    int r = vd_net_run_tool(argv, rules, err);
     free(rules);
     return r < 0 ? verr_prefix(err, "cannot set the firewall rules of network '%s'", def->name) : 0;
 }
@@ -351,7 +351,7 @@ static void firewall_remove(const struct network_def *def)
     char *table = nft_table(def);
     char *argv[] = {"nft", "delete", "table", "ip", table, NULL};
     struct verr e = {0};
-    if (run_tool(argv, NULL, &e) < 0)
+    if (vd_net_run_tool(argv, NULL, &e) < 0)
         log_debug("network '%s': %s", def->name, verr_msg(&e));
     free(table);
 }
@@ -457,7 +457,7 @@ static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr 
     if (r == 0) {
         char *opt = xasprintf("--conf-file=%s", conf_path);
         char *argv[] = {"dnsmasq", opt, NULL};
-        r = run_tool(argv, NULL, err);
+        r = vd_net_run_tool(argv, NULL, err);
         free(opt);
         if (r < 0)
             verr_prefix(err, "cannot start dnsmasq for network '%s'", def->name);

@@ -54,6 +54,9 @@ int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on,
 /* The running network's leases (an array the caller frees). */
 int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
                       struct vd_network_lease **out, size_t *count, struct verr *err);
+/* Runs a host tool (nft, dnsmasq, tc) found in the sbin and bin directories to its end,
+ * input on its stdin; its first output line is the error when it fails. */
+int vd_net_run_tool(char **argv, const char *input, struct verr *err);
 /* The bridge a type='network' interface joins: the running network's. */
 int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err);
 

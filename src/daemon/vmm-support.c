@@ -216,6 +216,9 @@ static const struct vmm_support_rule rules[] = {
     {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
     {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
     {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
+    {"interface", "bandwidth (tap)", H, 0,
+     "tc on the tap: htb for inbound, a policer for outbound"},
+    {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
@@ -679,6 +682,8 @@ static int check_net(const struct domain_net *n, struct verr *err)
         const char *kid = n->extra[i]->name;
         if (strcmp(kid, "mtu") == 0)
             kid = n->type == DOMAIN_NET_USER ? "mtu (user)" : "mtu (tap)";
+        else if (strcmp(kid, "bandwidth") == 0)
+            kid = n->type == DOMAIN_NET_USER ? "bandwidth (user)" : "bandwidth (tap)";
         r = probe("interface", kid, shown, err);
         free(shown);
         if (r)

@@ -23,7 +23,8 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
  - when the VM stops its tap is gone;
  - vireod restarted: the network is still active, the same dnsmasq runs
    and the lease is still listed;
- - <interface type='bridge'> on a bridge the test made, with <link
+ - <interface type='bridge'> on a bridge the test made, with <bandwidth>
+   (tc shows the htb class and the ingress policer on its tap) and <link
    state='down'/>: the guest starts with the link down (domif-getlink says
    so), domif-setlink brings it up, the guest sees it come up and its ARP
    request for the bridge's 198.18.6.1 is answered by the host kernel;
@@ -258,8 +259,21 @@ def main():
       <target dev='vtest0'/>
       <model type='virtio'/>
       <link state='down'/>
+      <bandwidth>
+        <inbound average='1000' peak='2000' burst='256'/>%s
+      </bandwidth>
     </interface>
 """
+        # The outbound policer needs the kernel's act_police and cls_u32 (a stock Debian
+        # kernel has them as modules; a trimmed kernel may not): probed on a dummy bridge.
+        sh("ip", "link", "add", "vbr-probe", "type", "bridge", ns=ns_a)
+        sh("tc", "qdisc", "add", "dev", "vbr-probe", "ingress", ns=ns_a)
+        police = sh("tc", "filter", "add", "dev", "vbr-probe", "parent", "ffff:", "protocol",
+                    "all", "u32", "match", "u32", "0", "0", "police", "rate", "500kbps",
+                    "burst", "500kb", "mtu", "64kb", "drop", "flowid", ":1",
+                    ns=ns_a).returncode == 0
+        sh("ip", "link", "del", "vbr-probe", ns=ns_a)
+        iface = iface % ("\n        <outbound average='500'/>" if police else "")
         xml = domain_xml("brguest", guest, "tests=net net_mac=52:54:00:5e:00:20 "
                          "net_ip=198.18.6.15 net_peer=198.18.6.1 net_link=down", iface)
         names.append("brguest")
@@ -269,6 +283,19 @@ def main():
         r = sh("ip", "-o", "link", "show", "dev", "vtest0", ns=ns_a)
         t.ok("master vbr-test" in r.stdout, "its tap is vtest0 (<target dev>) on vbr-test",
              r.stdout + r.stderr)
+        r = sh("tc", "class", "show", "dev", "vtest0", ns=ns_a)
+        t.ok(re.search(r"htb 1:1 root .*rate 8Mbit ceil 16Mbit", r.stdout),
+             "<bandwidth><inbound average=1000 peak=2000>: htb class at 8Mbit, ceil 16Mbit",
+             r.stdout + r.stderr)
+        r = sh("tc", "filter", "show", "dev", "vtest0", "parent", "ffff:", ns=ns_a)
+        if police:
+            t.ok(re.search(r"police .*rate 4Mbit", r.stdout),
+                 "<bandwidth><outbound average=500>: an ingress policer at 4Mbit",
+                 r.stdout + r.stderr)
+        else:
+            print("ok %d - <bandwidth><outbound> # SKIP this kernel has no act_police/cls_u32"
+                  % (t.n + 1))
+            t.n += 1
         wait_for(lambda: "config status link down" in d.console_log("brguest"), 120, 0.2)
         log = d.console_log("brguest")
         t.ok(re.search(r"^ok \d+ - net: config status link down", log, re.M),
