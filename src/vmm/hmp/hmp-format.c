@@ -132,6 +132,26 @@ static void fmt_blockstats(struct json_object *r, int cpu, struct buf *out)
     }
 }
 
+/* From query-vnc (QEMU's own monitor reads query-vnc-servers; the lines are the same for
+ * vireo-vmm's one server, without VeNCrypt, x509 or SASL). */
+static void fmt_vnc(struct json_object *r, int cpu, struct buf *out)
+{
+    (void)cpu;
+    struct json_object *en = get(r, "enabled"), *clients = get(r, "clients");
+    if (!en || !json_object_get_boolean(en)) {
+        buf_printf(out, "None\n");
+        return;
+    }
+    buf_printf(out, "default:\n  Server: %s:%s (%s)\n    Auth: %s (Sub: none)\n",
+               get_str(r, "host"), get_str(r, "service"), get_str(r, "family"), get_str(r, "auth"));
+    for (size_t i = 0; clients && i < json_object_array_length(clients); i++) {
+        struct json_object *c = json_object_array_get_idx(clients, i), *ws = get(c, "websocket");
+        buf_printf(out, "  Client: %s:%s (%s%s)\n    x509_dname: none\n    sasl_username: none\n",
+                   get_str(c, "host"), get_str(c, "service"), get_str(c, "family"),
+                   ws && json_object_get_boolean(ws) ? ", websocket" : "");
+    }
+}
+
 static void fmt_block_one(struct json_object *d, struct buf *out)
 {
     struct json_object *ins = get(d, "inserted");
@@ -256,7 +276,9 @@ const struct hmp_info hmp_infos[] = {
     {"pci", "query-pci", fmt_pci, "show PCI info"},
     {"snapshots", NULL, NULL, "show the currently saved VM snapshots"},
     {"status", "query-status", fmt_status, "show the current VM status (running|paused)"},
+    {"usb", NULL, NULL, "show guest USB devices"},
     {"uuid", "query-uuid", fmt_uuid, "show the current VM UUID"},
     {"version", "query-version", fmt_version, "show the version of QEMU"},
+    {"vnc", "query-vnc", fmt_vnc, "show the vnc server status"},
     {NULL, NULL, NULL, NULL},
 };

@@ -70,6 +70,8 @@ int main(int argc, char **argv)
         {"block", "block"},
         {"pci", "pci"},
         {"blockstats", "blockstats"},
+        {"vnc", "vnc"},
+        {"vnc-off", "vnc"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         check(dir, cases[i][0], cases[i][1]);
