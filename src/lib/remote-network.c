@@ -34,7 +34,8 @@ static int list_all(vir_connect *conn, vir_network ***nets, unsigned int flags, 
     if (vir_remote_call(conn, REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, &a, &r, err) < 0)
         return -1;
     if (nets) { /* virsh lists networks by name */
-        qsort(r.nets, r.nets_len, sizeof(*r.nets), cmp_name);
+        if (r.nets_len)
+            qsort(r.nets, r.nets_len, sizeof(*r.nets), cmp_name);
         *nets = xcalloc(r.nets_len + 1, sizeof(**nets));
         for (size_t i = 0; i < r.nets_len; i++)
             (*nets)[i] = handle(conn, &r.nets[i]);

@@ -68,7 +68,8 @@ bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_report(ctl, &err);
         return false;
     }
-    qsort(nets, (size_t)n, sizeof(*nets), cmp_net);
+    if (n > 0)
+        qsort(nets, (size_t)n, sizeof(*nets), cmp_net);
     struct buf out = BUF_INIT;
     if (table) {
         const char *h[] = {"Name", "State", "Autostart", "Persistent"};
@@ -290,7 +291,8 @@ bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_report(ctl, &err);
         return false;
     }
-    qsort(ls, (size_t)count, sizeof(*ls), cmp_lease);
+    if (count > 0)
+        qsort(ls, (size_t)count, sizeof(*ls), cmp_lease);
     const char *h[] = {"Expiry Time", "MAC address", "Protocol",
                        "IP address",  "Hostname",    "Client ID or DUID"};
     struct vsh_table *t = vsh_table_new(6, h);

@@ -42,6 +42,7 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -106,6 +107,8 @@ def main():
     if os.geteuid() != 0:
         skip_all("needs root for network namespaces")
     t = Tap()
+    # meson's timeout sends SIGTERM: clean up (namespaces, dnsmasq, VMs) on the way out
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     pid = os.getpid()
     ns_a, ns_b = "vireo-vnet-a-%d" % pid, "vireo-vnet-b-%d" % pid
     d = NsDaemon(ns_a, vireod, vmm, vsh)
