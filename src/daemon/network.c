@@ -847,35 +847,78 @@ int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, stru
     return 0;
 }
 
+static bool valid_mac(const char *m)
+{
+    if (strlen(m) != 17)
+        return false;
+    for (int i = 0; i < 17; i++)
+        if (i % 3 == 2 ? m[i] != ':'
+                       : !((m[i] >= '0' && m[i] <= '9') || (m[i] >= 'a' && m[i] <= 'f') ||
+                           (m[i] >= 'A' && m[i] <= 'F')))
+            return false;
+    return true;
+}
+
+int vd_network_leases_parse(const char *text, struct vd_network_lease **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        if (len < sizeof(line)) { /* a longer line is not dnsmasq's: skipped */
+            memcpy(line, p, len);
+            line[len] = 0;
+            struct vd_network_lease l;
+            memset(&l, 0, sizeof(l));
+            char host[64] = "*", cid[128] = "*";
+            struct in_addr a;
+            /* "EXPIRY MAC IP HOSTNAME CLIENTID" (dnsmasq's lease file, IPv4 lines) */
+            if (sscanf(line, "%lld %17s %15s %63s %127s", &l.expiry, l.mac, l.ip, host, cid) >= 3 &&
+                l.expiry >= 0 && valid_mac(l.mac) && inet_pton(AF_INET, l.ip, &a) == 1) {
+                if (strcmp(host, "*") != 0)
+                    snprintf(l.hostname, sizeof(l.hostname), "%s", host);
+                if (strcmp(cid, "*") != 0)
+                    snprintf(l.clientid, sizeof(l.clientid), "%s", cid);
+                *out = xreallocarray(*out, *count + 1, sizeof(**out));
+                (*out)[(*count)++] = l;
+            }
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+    return 0;
+}
+
 int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
                       struct vd_network_lease **out, size_t *count, struct verr *err)
 {
-    (void)err;
     *out = NULL;
     *count = 0;
     if (!n->active)
         return 0;
     char *p = path_of(d->network_run_dir, n->def->name, ".leases");
-    FILE *f = fopen(p, "re");
+    struct buf b = BUF_INIT;
+    struct verr e = {0};
+    int r = file_read_all(p, 16 << 20, &b, &e);
     free(p);
-    if (!f)
+    if (r == -ENOENT) { /* no lease given yet */
+        buf_free(&b);
         return 0;
-    char line[512];
-    while (fgets(line, sizeof(line), f)) {
-        struct vd_network_lease l;
-        memset(&l, 0, sizeof(l));
-        char host[64], cid[128];
-        if (sscanf(line, "%lld %17s %15s %63s %127s", &l.expiry, l.mac, l.ip, host, cid) < 3)
-            continue;
-        if (strcmp(host, "*") != 0)
-            snprintf(l.hostname, sizeof(l.hostname), "%s", host);
-        if (strcmp(cid, "*") != 0)
-            snprintf(l.clientid, sizeof(l.clientid), "%s", cid);
-        *out = xreallocarray(*out, *count + 1, sizeof(**out));
-        (*out)[(*count)++] = l;
     }
-    fclose(f);
-    return 0;
+    if (r < 0) {
+        buf_free(&b);
+        if (err)
+            *err = e;
+        return r;
+    }
+    buf_append_byte(&b, 0);
+    r = vd_network_leases_parse((const char *)b.data, out, count);
+    buf_free(&b);
+    return r;
 }
 
 /* ---- loading, reattaching, autostart ---- */

@@ -57,6 +57,9 @@ int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
 /* Runs a host tool (nft, dnsmasq, tc) found in the sbin and bin directories to its end,
  * input on its stdin; its first output line is the error when it fails. */
 int vd_net_run_tool(char **argv, const char *input, struct verr *err);
+/* dnsmasq's lease file text (NUL-terminated) into leases; lines that are not a valid IPv4
+ * lease are skipped. Pure: fuzzed by tests/fuzz/fuzz-net-leases.c. */
+int vd_network_leases_parse(const char *text, struct vd_network_lease **out, size_t *count);
 /* The bridge a type='network' interface joins: the running network's. */
 int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err);
 
