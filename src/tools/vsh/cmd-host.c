@@ -228,6 +228,59 @@ static const struct vsh_opt opts_version[] = {
     }
 
 static const struct vsh_opt opts_dom[] = {DOM_OPT, {NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_migrate[] = {
+    DOM_OPT,
+    {"desturi", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "connection URI of the destination host as seen from the client(normal migration) or "
+     "source(p2p migration)"},
+    {"live", VSH_OT_BOOL, 0, "live migration"},
+    {"offline", VSH_OT_BOOL, 0, "offline migration"},
+    {"p2p", VSH_OT_BOOL, 0, "peer-2-peer migration"},
+    {"persistent", VSH_OT_BOOL, 0, "persist VM on destination"},
+    {"undefinesource", VSH_OT_BOOL, 0, "undefine VM on source"},
+    {"suspend", VSH_OT_BOOL, 0, "do not restart the domain on the destination host"},
+    {"copy-storage-all", VSH_OT_BOOL, 0, "migration with non-shared storage with full disk copy"},
+    {"copy-storage-inc", VSH_OT_BOOL, 0,
+     "migration with non-shared storage with incremental copy (same base image shared between "
+     "source and destination)"},
+    {"change-protection", VSH_OT_BOOL, 0,
+     "prevent any configuration changes to domain until migration ends"},
+    {"unsafe", VSH_OT_BOOL, 0, "force migration even if it may be unsafe"},
+    {"verbose", VSH_OT_BOOL, 0, "display the progress of migration"},
+    {"auto-converge", VSH_OT_BOOL, 0, "force convergence during live migration"},
+    {"abort-on-error", VSH_OT_BOOL, 0, "abort on soft errors during migration"},
+    {"migrateuri", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "migration URI, usually can be omitted"},
+    {"listen-address", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "listen address that destination should bind to for incoming migration"},
+    {"dname", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "rename to new name during migration (if supported)"},
+    {"xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "filename containing updated XML for the target"},
+    {"migrate-disks", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "comma separated list of disks to be migrated"},
+    {"persistent-xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "filename containing updated persistent XML for the target"},
+    {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "migration bandwidth limit in MiB/s"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_migrate_setmaxdowntime[] = {
+    DOM_OPT,
+    {"downtime", VSH_OT_INT, VSH_OFLAG_REQ,
+     "maximum tolerable downtime (in milliseconds) for migration"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_migrate_setspeed[] = {
+    DOM_OPT,
+    {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ, "migration bandwidth limit in MiB/s"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domjobinfo[] = {
+    DOM_OPT,
+    {"completed", VSH_OT_BOOL, 0, "return statistics of a recently completed job"},
+    {"keep-completed", VSH_OT_BOOL, 0,
+     "don't destroy statistics of a recently completed job when reading"},
+    {"anystats", VSH_OT_BOOL, 0, "print statistics for any kind of job (even failed ones)"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_console[] = {
     DOM_OPT,
     {"devname", VSH_OT_STRING, 0, "character device name"},
@@ -610,6 +663,10 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Set link state of a domain's virtual interface. This command wraps usage of update-device "
      "command.",
      DM, 0},
+    {"domjobabort", vsh_cmd_domjobabort, opts_dom, "abort active domain job",
+     "Aborts the currently running domain job", DM, 0},
+    {"domjobinfo", vsh_cmd_domjobinfo, opts_domjobinfo, "domain job information",
+     "Returns information about jobs running on a domain.", DM, 0},
     {"dumpxml", vsh_cmd_dumpxml, opts_dumpxml, "domain information in XML",
      "Output the domain information as an XML dump to stdout.", DM, 0},
     {"edit", vsh_cmd_edit, opts_edit, "edit XML configuration for a domain",
@@ -632,6 +689,23 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Edit the domain XML associated with the managed save state file", DM, 0},
     {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
      "Remove an existing managed save state file from a domain", DM, 0},
+    {"migrate", vsh_cmd_migrate, opts_migrate, "migrate domain to another host",
+     "Migrate domain to another host.  Add --live for live migration.", DM, 0},
+    {"migrate-setmaxdowntime", vsh_cmd_migrate_setmaxdowntime, opts_migrate_setmaxdowntime,
+     "set maximum tolerable downtime",
+     "Set maximum tolerable downtime of a domain which is being live-migrated to another host.", DM,
+     0},
+    {"migrate-getmaxdowntime", vsh_cmd_migrate_getmaxdowntime, opts_dom,
+     "get maximum tolerable downtime",
+     "Get maximum tolerable downtime of a domain which is being live-migrated to another host.", DM,
+     0},
+    {"migrate-setspeed", vsh_cmd_migrate_setspeed, opts_migrate_setspeed,
+     "Set the maximum migration bandwidth",
+     "Set the maximum migration bandwidth (in MiB/s) for a domain which is being migrated to "
+     "another host.",
+     DM, 0},
+    {"migrate-getspeed", vsh_cmd_migrate_getspeed, opts_dom, "Get the maximum migration bandwidth",
+     "Get the maximum migration bandwidth (in MiB/s) for a domain.", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

@@ -15,7 +15,7 @@ the test guest in real vireo-vmm processes.
  - every procedure vireod does not implement answers libvirt's "this
    function is not supported by the connection driver: virXxx" naming the
    API (freecell, freecell --all, getFreeMemory(), vcpuPinInfo(),
-   domblkstat, and every number of libvirt's remote program over a raw
+   domblkerror, and every number of libvirt's remote program over a raw
    socket, each name checked against libvirt.so's exports);
  - guest RAM is <memory> and currentMemory the balloon's target, set before
    the guest runs; `setmem --live` changes the live definition only.
@@ -261,7 +261,7 @@ def not_supported():
          "ignores this error and prints nothing)", msg)
     for args, api in ((["freecell"], "virNodeGetFreeMemory"),
                       (["freecell", "--all"], "virNodeGetCellsFreeMemory"),
-                      (["domblkstat", "vp", "vda"], "virDomainBlockStats")):
+                      (["domblkerror", "vp"], "virDomainGetDiskErrors")):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and "this function is not supported by the connection driver: "
              + api in r.stderr, "virsh %s fails: not supported, naming %s" %
