@@ -25,6 +25,8 @@
 
 #include "daemon/domain.h"
 #include "daemon/network.h"
+#include "daemon/server.h"
+#include "daemon/storage.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -420,6 +422,9 @@ int main(int argc, char **argv)
     if (vd_networks_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
     vd_networks_autostart(&d); /* before the domains that may use them */
+    struct vd_storage storage = {0};
+    vd_storage_init(&d, &storage);
+    d.storage = &storage;
     vd_domain_reattach_all(&d);
     vd_domain_autostart_all(&d);
     loop_watch_signal(d.loop, SIGTERM, on_quit_signal, &d, &err);
@@ -445,7 +450,10 @@ int main(int argc, char **argv)
         vd_domain_free(x);
     }
     vd_networks_free(&d); /* running networks stay up for the next daemon */
+    vd_storage_streams_end(&storage);
     vd_server_stop(&d);
+    d.storage = NULL;
+    vd_storage_fini(&storage);
     vd_index_free(&d);
     vd_store_fini(&d);
     loop_free(d.loop);

@@ -37,6 +37,7 @@ struct vd_syncer;
 struct vd_domain;
 struct vd_network;
 struct vd_client;
+struct vd_storage;
 struct verr;
 
 /* Where the domain layer's news goes: the clients (server.c sets it). */
@@ -83,6 +84,7 @@ struct vd_daemon {
     struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
     bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
     struct vd_sink sink;
+    struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "daemon/net-iface.h"
+#include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
@@ -473,7 +474,11 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * instruction. */
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path,   w->console_path,
                                    w->pidfile,  w->vnc_socket, w->net_fds};
-    int r = vmm_argv_build(def, &paths, &w->argv, err);
+    struct domain_def *resolved; /* type='volume' disks as the files they are (storage-disk.c) */
+    int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
+    if (r == 0)
+        r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
+    domain_def_free(resolved);
     if (r < 0) {
         work_free(w);
         return r;

@@ -206,7 +206,14 @@ struct vir_driver {
                     vir_error *err);
     int (*screenshot)(vir_domain *dom, unsigned int screen, unsigned int flags, vir_stream *st,
                       char **mime, vir_error *err);
+    /* The remote program's procedures as remote.proto describes them (the storage API,
+     * storage.c): ret (NULL for an empty reply) is filled, and freed by the caller with its
+     * remote_*_free. rpc_stream_call: a call a stream follows; it routes the stream into st. */
+    int (*rpc_call)(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
+    int (*rpc_stream_call)(vir_connect *conn, int proc, const void *args, vir_stream *st,
+                           vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
+    int (*stream_send_hole)(vir_stream *st, long long length, vir_error *err);
     /* Migration, protocol v3 with parameters (libvirt's domainMigrate*3Params); cookies are
      * opaque bytes (*cookie_out malloc'd, NULL when none). The orchestration is migrate.c's. */
     char *(*migrate_begin3)(vir_domain *dom, const vir_typed_parameter *params, int nparams,

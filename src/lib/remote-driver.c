@@ -307,10 +307,36 @@ static int remote_screenshot(vir_domain *dom, unsigned int screen, unsigned int 
     return 0;
 }
 
+static int remote_rpc_stream_call(vir_connect *conn, int proc, const void *args, vir_stream *st,
+                                  vir_error *err)
+{
+    struct remote_priv *p = conn->priv;
+    if (p->stream)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s",
+                          "this connection already has a stream open");
+    /* Data may follow the reply at once: route it from the call's serial on. */
+    st->proc = proc;
+    st->serial = p->client.serial + 1;
+    p->stream = st;
+    if (call(conn, proc, args, NULL, err) < 0) {
+        p->stream = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int remote_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
 {
     struct verr e = {0};
     if (rpc_client_stream_send(cl(st->conn), st->proc, st->serial, RPC_CONTINUE, data, len, &e) < 0)
+        return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int remote_stream_send_hole(vir_stream *st, long long length, vir_error *err)
+{
+    struct verr e = {0};
+    if (rpc_client_stream_hole(cl(st->conn), st->proc, st->serial, length, &e) < 0)
         return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
     return 0;
 }
@@ -1091,4 +1117,7 @@ const struct vir_driver vir_remote_driver = {
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,
     .network = &vir_remote_network_driver,
+    .rpc_call = call,
+    .stream_send_hole = remote_stream_send_hole,
+    .rpc_stream_call = remote_rpc_stream_call,
 };

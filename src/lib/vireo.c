@@ -950,6 +950,24 @@ int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err
     return (int)len;
 }
 
+int vir_stream_send_hole(vir_stream *st, long long length, unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamSendHole");
+    if (length < 0)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "length in %s must be >= 0",
+                          "virStreamSendHole");
+    if (flags)
+        return vir_report_flags(err, flags, "virStreamSendHole");
+    if (st->failed || st->eof)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
+    if (!st->conn->driver->stream_send_hole)
+        return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", "virStreamSendHole");
+    return st->conn->driver->stream_send_hole(st, length, err);
+}
+
 int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err)
 {
     vir_error_reset(err);

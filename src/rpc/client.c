@@ -217,6 +217,17 @@ int rpc_client_poll(struct rpc_client *c, int timeout_ms, struct verr *err)
     }
 }
 
+int rpc_client_stream_hole(struct rpc_client *c, int proc, uint32_t serial, int64_t length,
+                           struct verr *err)
+{
+    struct buf out = BUF_INIT;
+    int r = rpc_stream_hole_encode(&out, proc, serial, length, err);
+    if (r == 0)
+        r = send_all(c, &out, err);
+    buf_free(&out);
+    return r;
+}
+
 int rpc_client_stream_send(struct rpc_client *c, int proc, uint32_t serial, uint32_t status,
                            const void *data, size_t len, struct verr *err)
 {

@@ -58,5 +58,8 @@ int rpc_client_poll(struct rpc_client *c, int timeout_ms, struct verr *err);
 /* Sends stream data (or, with RPC_OK and no data, the end of the stream). */
 int rpc_client_stream_send(struct rpc_client *c, int proc, uint32_t serial, uint32_t status,
                            const void *data, size_t len, struct verr *err);
+/* A hole of `length` zero bytes in the stream (a sparse upload). */
+int rpc_client_stream_hole(struct rpc_client *c, int proc, uint32_t serial, int64_t length,
+                           struct verr *err);
 
 #endif

@@ -62,7 +62,8 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Storage Pool", "pool"},
+    {"Storage Volume", "volume"},    {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -640,6 +641,8 @@ static const struct vsh_opt opts_domifaddr[] = {
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
 #define NETG   "Networking"
+#define POOL   "Storage Pool"
+#define VOL    "Storage Volume"
 #define SELF   "Virsh itself"
 
 const struct vsh_cmd_def vsh_commands[] = {
@@ -824,6 +827,81 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
      "Undefine the configuration for a persistent network.", NETG, 0},
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
+    {"pool-autostart", vsh_cmd_pool_autostart, vsh_opts_pool_autostart, "autostart a pool",
+     "Configure a pool to be automatically started at boot.", POOL, 0},
+    {"pool-build", vsh_cmd_pool_build, vsh_opts_pool_build, "build a pool", "Build a given pool.",
+     POOL, 0},
+    {"pool-capabilities", vsh_cmd_pool_capabilities, opts_none, "storage pool capabilities",
+     "Returns capabilities of storage pool support.", POOL, 0},
+    {"pool-create", vsh_cmd_pool_create, vsh_opts_pool_create, "create a pool from an XML file",
+     "Create a pool.", POOL, 0},
+    {"pool-create-as", vsh_cmd_pool_create_as, vsh_opts_pool_create_as,
+     "create a pool from a set of args", "Create a pool.", POOL, 0},
+    {"pool-define", vsh_cmd_pool_define, vsh_opts_pool_define,
+     "define an inactive persistent storage pool or modify an existing persistent one from an XML "
+     "file",
+     "Define or modify a persistent storage pool.", POOL, 0},
+    {"pool-define-as", vsh_cmd_pool_define_as, vsh_opts_pool_define_as,
+     "define a pool from a set of args", "Define a pool.", POOL, 0},
+    {"pool-delete", vsh_cmd_pool_delete, vsh_opts_pool, "delete a pool", "Delete a given pool.",
+     POOL, 0},
+    {"pool-destroy", vsh_cmd_pool_destroy, vsh_opts_pool, "destroy (stop) a pool",
+     "Forcefully stop a given pool. Raw data in the pool is untouched", POOL, 0},
+    {"pool-dumpxml", vsh_cmd_pool_dumpxml, vsh_opts_pool_dumpxml, "pool information in XML",
+     "Output the pool information as an XML dump to stdout.", POOL, 0},
+    {"pool-edit", vsh_cmd_pool_edit, vsh_opts_pool, "edit XML configuration for a storage pool",
+     "Edit the XML configuration for a storage pool.", POOL, 0},
+    {"pool-info", vsh_cmd_pool_info, vsh_opts_pool_info, "storage pool information",
+     "Returns basic information about the storage pool.", POOL, 0},
+    {"pool-list", vsh_cmd_pool_list, vsh_opts_pool_list, "list pools", "Returns list of pools.",
+     POOL, 0},
+    {"pool-name", vsh_cmd_pool_name, vsh_opts_pool, "convert a pool UUID to pool name", "", POOL,
+     0},
+    {"pool-refresh", vsh_cmd_pool_refresh, vsh_opts_pool, "refresh a pool", "Refresh a given pool.",
+     POOL, 0},
+    {"pool-start", vsh_cmd_pool_start, vsh_opts_pool_start,
+     "start a (previously defined) inactive pool", "Start a pool.", POOL, 0},
+    {"pool-undefine", vsh_cmd_pool_undefine, vsh_opts_pool, "undefine an inactive pool",
+     "Undefine the configuration for an inactive pool.", POOL, 0},
+    {"pool-uuid", vsh_cmd_pool_uuid, vsh_opts_pool, "convert a pool name to pool UUID", "", POOL,
+     0},
+
+    {"vol-clone", vsh_cmd_vol_clone, vsh_opts_vol_clone, "clone a volume.",
+     "Clone an existing volume within the parent pool.", VOL, 0},
+    {"vol-create", vsh_cmd_vol_create, vsh_opts_vol_create, "create a vol from an XML file",
+     "Create a vol.", VOL, 0},
+    {"vol-create-as", vsh_cmd_vol_create_as, vsh_opts_vol_create_as,
+     "create a volume from a set of args", "Create a vol.", VOL, 0},
+    {"vol-create-from", vsh_cmd_vol_create_from, vsh_opts_vol_create_from,
+     "create a vol, using another volume as input", "Create a vol from an existing volume.", VOL,
+     0},
+    {"vol-delete", vsh_cmd_vol_delete, vsh_opts_vol_delete, "delete a vol", "Delete a given vol.",
+     VOL, 0},
+    {"vol-download", vsh_cmd_vol_download, vsh_opts_vol_transfer,
+     "download volume contents to a file", "Download volume contents to a file.", VOL, 0},
+    {"vol-dumpxml", vsh_cmd_vol_dumpxml, vsh_opts_vol, "vol information in XML",
+     "Output the vol information as an XML dump to stdout.", VOL, 0},
+    {"vol-info", vsh_cmd_vol_info, vsh_opts_vol_info, "storage vol information",
+     "Returns basic information about the storage vol.", VOL, 0},
+    {"vol-key", vsh_cmd_vol_key, vsh_opts_vol,
+     "returns the volume key for a given volume name or path", "", VOL, 0},
+    {"vol-list", vsh_cmd_vol_list, vsh_opts_vol_list, "list vols", "Returns list of vols by pool.",
+     VOL, 0},
+    {"vol-name", vsh_cmd_vol_name, vsh_opts_vol_name,
+     "returns the volume name for a given volume key or path", "", VOL, 0},
+    {"vol-path", vsh_cmd_vol_path, vsh_opts_vol,
+     "returns the volume path for a given volume name or key", "", VOL, 0},
+    {"vol-pool", vsh_cmd_vol_pool, vsh_opts_vol_pool,
+     "returns the storage pool for a given volume key or path", "", VOL, 0},
+    {"vol-resize", vsh_cmd_vol_resize, vsh_opts_vol_resize, "resize a vol",
+     "Resizes a storage volume. This is safe only for storage volumes not in use by an active "
+     "guest.",
+     VOL, 0},
+    {"vol-upload", vsh_cmd_vol_upload, vsh_opts_vol_transfer, "upload file contents to a volume",
+     "Upload file contents to a volume", VOL, 0},
+    {"vol-wipe", vsh_cmd_vol_wipe, vsh_opts_vol_wipe, "wipe a vol",
+     "Ensure data previously on a volume is not accessible to future reads.", VOL, 0},
+
     {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
      "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},
     {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},

@@ -298,7 +298,8 @@ def not_supported():
     status, payload = raw_call(sock, 9999, 9999)
     sock.close()
     t.diag("%d procedures answered 'not supported' by name" % named)
-    t.ok(not unnamed and named > 250, "every procedure of libvirt's vireod lacks is answered "
+    # (a floor, not a count: it falls as vireod implements more of libvirt's procedures)
+    t.ok(not unnamed and named > 200, "every procedure of libvirt's vireod lacks is answered "
          "'not supported' naming its API (events and unknown numbers: 'unknown procedure')",
          "\n".join(unnamed))
     t.ok(apis and not unknown_api, "... and each name is a function libvirt.so exports",
