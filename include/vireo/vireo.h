@@ -261,6 +261,34 @@ typedef enum {
  */
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err);
 vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err);
+
+/* What an authentication callback is asked for (libvirt's VIR_CRED_* numbers). */
+typedef enum {
+    VIR_CRED_AUTHNAME = 2,   /* the user name to authenticate as */
+    VIR_CRED_PASSPHRASE = 5, /* a password (not echoed) */
+} vir_connect_credential_type;
+
+typedef struct {
+    int type;           /* vir_connect_credential_type */
+    const char *prompt; /* what to ask ("Please enter your authentication name") */
+    char *result;       /* the answer, malloc'd by the callback; freed by the library */
+} vir_connect_credential;
+
+/* Fills each credential's result; 0, or -1 to give up. */
+typedef int (*vir_connect_auth_fn)(vir_connect_credential *creds, unsigned int ncreds,
+                                   void *opaque);
+
+/*
+ * Opens a connection that may need authentication (SASL on tcp://, tls://
+ * and unix:// URIs): what libvirt's auth.conf ($LIBVIRT_AUTH_FILE, else
+ * $XDG_CONFIG_HOME/libvirt/auth.conf, else /etc/libvirt/auth.conf) does not
+ * answer for the host is asked through cb (NULL: no questions, the
+ * authentication fails). URIs as libvirt's: vireo|qemu[+unix|+tcp|+tls|+ssh]
+ * ://[user@][host][:port]/system with ?socket=, ?pkipath=, ?no_verify=1,
+ * ?keyfile=, ?command=, ?netcat=.
+ */
+vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void *opaque,
+                                   unsigned int flags, vir_error *err);
 /* Closes the connection; domain handles still held keep it alive. */
 int vir_connect_close(vir_connect *conn);
 bool vir_connect_is_read_only(const vir_connect *conn);
@@ -514,6 +542,85 @@ int vir_domain_has_managed_save_image(vir_domain *dom, unsigned int flags, vir_e
 int vir_domain_managed_save_remove(vir_domain *dom, unsigned int flags, vir_error *err);
 /* Marks a running domain as crashed (the test driver's stand-in for a guest panic). */
 int vir_domain_inject_crash(vir_domain *dom, vir_error *err);
+
+/* ---- snapshots (libvirt's virDomainSnapshot*) -------------------------- */
+
+typedef struct vir_domain_snapshot vir_domain_snapshot;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_CREATE_HALT = 1 << 3,
+    VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY = 1 << 4,
+    VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT = 1 << 5,
+    VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE = 1 << 6,
+    VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC = 1 << 7,
+    VIR_DOMAIN_SNAPSHOT_CREATE_LIVE = 1 << 8,
+    VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE = 1 << 9,
+} vir_domain_snapshot_create_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_LIST_ROOTS = 1 << 0,       /* listing a domain's: only roots */
+    VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS = 1 << 0, /* listing children: all descendants */
+    VIR_DOMAIN_SNAPSHOT_LIST_METADATA = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_LIST_LEAVES = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES = 1 << 3,
+    VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA = 1 << 4,
+    VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE = 1 << 5,
+    VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE = 1 << 6,
+    VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY = 1 << 7,
+    VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL = 1 << 8,
+    VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL = 1 << 9,
+    VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL = 1 << 10,
+} vir_domain_snapshot_list_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_REVERT_FORCE = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_REVERT_RESET_NVRAM = 1 << 3,
+} vir_domain_snapshot_revert_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY = 1 << 2,
+} vir_domain_snapshot_delete_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_XML_SECURE = 1 << 0,
+} vir_domain_snapshot_xml_flags;
+
+/* Takes a snapshot described by xml (<domainsnapshot>; "" or NULL for the
+ * defaults); the new snapshot's handle, or NULL. */
+vir_domain_snapshot *vir_domain_snapshot_create_xml(vir_domain *dom, const char *xml,
+                                                    unsigned int flags, vir_error *err);
+/* The domain's snapshots (flags: vir_domain_snapshot_list_flags), as
+ * handles in *snaps (free each, and the array); the count, or -1. snaps may
+ * be NULL for the count alone. */
+int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps, unsigned int flags,
+                                  vir_error *err);
+int vir_domain_snapshot_list_all_children(vir_domain_snapshot *snap, vir_domain_snapshot ***snaps,
+                                          unsigned int flags, vir_error *err);
+int vir_domain_snapshot_num(vir_domain *dom, unsigned int flags, vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_lookup_by_name(vir_domain *dom, const char *name,
+                                                        unsigned int flags, vir_error *err);
+int vir_domain_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_current(vir_domain *dom, unsigned int flags,
+                                                 vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_get_parent(vir_domain_snapshot *snap, unsigned int flags,
+                                                    vir_error *err);
+char *vir_domain_snapshot_get_xml_desc(vir_domain_snapshot *snap, unsigned int flags,
+                                       vir_error *err);
+int vir_domain_snapshot_is_current(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+const char *vir_domain_snapshot_get_name(const vir_domain_snapshot *snap);
+/* The domain the snapshot belongs to (the handle's own reference). */
+vir_domain *vir_domain_snapshot_get_domain(const vir_domain_snapshot *snap);
+void vir_domain_snapshot_free(vir_domain_snapshot *snap);
 
 /* ---- state and description -------------------------------------------- */
 

@@ -63,6 +63,11 @@ struct vd_vmm {
     void *save_opaque;
     int save_fd;              /* the caller's: passed with getfd */
     int save_state;           /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    vd_vmm_done_fn snap_done; /* a snapshot-save/-load/-delete job under way */
+    void *snap_opaque;
+    char snap_job_id[32];
+    int snap_state; /* 1 sent, 2 concluded: reading its outcome */
+    unsigned snap_serial;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };

@@ -137,6 +137,10 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct program *p
                           h->proc);
         return reply_error(out, h, &e, err);
     }
+    /* Then authentication and the connection's state, as in libvirtd (an
+     * unauthenticated client learns nothing more). */
+    if (d->gate && d->gate(d->ctx, prog == &qemu_program, h->proc, &e) < 0)
+        return reply_error(out, h, &e, err);
     /* libvirt checks read-only access before it looks for a driver method. */
     if (d->readonly && p->writes) {
         rpc_error_read_only(&e, p->api);

@@ -15,6 +15,7 @@
 #ifndef VIREO_RPC_DISPATCH_H
 #define VIREO_RPC_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,9 @@ struct rpc_dispatcher {
     /* Calls of libvirt's QEMU program (qemu_protocol.h), decoded as that program's; NULL:
      * the program is refused as an unknown one. */
     rpc_handler_fn qemu;
+    /* Called first for every call (may be NULL): -1 with e filled refuses it
+     * (a client that has not authenticated, or not opened the connection). */
+    int (*gate)(void *ctx, bool qemu_program, int proc, struct rpc_error *e);
 };
 
 /*

@@ -62,8 +62,8 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Storage Pool", "pool"},
-    {"Storage Volume", "volume"},    {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Snapshot", "snapshot"},
+    {"Storage Pool", "pool"},        {"Storage Volume", "volume"},     {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -635,12 +635,129 @@ static const struct vsh_opt opts_domifaddr[] = {
     {"source", VSH_OT_STRING, 0, "address source: 'lease', 'agent', or 'arp'"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_snapshot_create[] = {
+    DOM_OPT,
+    {"xmlfile", VSH_OT_STRING, 0, "domain snapshot XML"},
+    {"redefine", VSH_OT_BOOL, 0, "redefine metadata for existing snapshot"},
+    {"current", VSH_OT_BOOL, 0, "with redefine, set current snapshot"},
+    {"no-metadata", VSH_OT_BOOL, 0, "take snapshot but create no metadata"},
+    {"halt", VSH_OT_BOOL, 0, "halt domain after snapshot is created"},
+    {"disk-only", VSH_OT_BOOL, 0, "capture disk state but not vm state"},
+    {"reuse-external", VSH_OT_BOOL, 0, "reuse any existing external files"},
+    {"quiesce", VSH_OT_BOOL, 0, "quiesce guest's file systems"},
+    {"atomic", VSH_OT_BOOL, 0, "require atomic operation"},
+    {"live", VSH_OT_BOOL, 0, "take a live snapshot"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_create_as[] = {
+    DOM_OPT,
+    {"name", VSH_OT_STRING, 0, "name of snapshot"},
+    {"description", VSH_OT_STRING, 0, "description of snapshot"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than create"},
+    {"no-metadata", VSH_OT_BOOL, 0, "take snapshot but create no metadata"},
+    {"halt", VSH_OT_BOOL, 0, "halt domain after snapshot is created"},
+    {"disk-only", VSH_OT_BOOL, 0, "capture disk state but not vm state"},
+    {"reuse-external", VSH_OT_BOOL, 0, "reuse any existing external files"},
+    {"quiesce", VSH_OT_BOOL, 0, "quiesce guest's file systems"},
+    {"atomic", VSH_OT_BOOL, 0, "require atomic operation"},
+    {"live", VSH_OT_BOOL, 0, "take a live snapshot"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {"memspec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "memory attributes: [file=]name[,snapshot=type]"},
+    {"diskspec", VSH_OT_ARGV, 0,
+     "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_current[] = {
+    DOM_OPT,
+    {"name", VSH_OT_BOOL, 0, "list the name, rather than the full xml"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {"snapshotname", VSH_OT_STRING, 0, "name of existing snapshot to make current"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_delete[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "delete current snapshot"},
+    {"children", VSH_OT_BOOL, 0, "delete snapshot and all children"},
+    {"children-only", VSH_OT_BOOL, 0, "delete children but not snapshot"},
+    {"metadata", VSH_OT_BOOL, 0, "delete only libvirt metadata, leaving snapshot contents behind"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_dumpxml[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, VSH_OFLAG_REQ, "snapshot name"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_edit[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "also set edited snapshot as current"},
+    {"rename", VSH_OT_BOOL, 0, "allow renaming an existing snapshot"},
+    {"clone", VSH_OT_BOOL, 0, "allow cloning to new name"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_info[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "info on current snapshot"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_list[] = {
+    DOM_OPT,
+    {"parent", VSH_OT_BOOL, 0, "add a column showing parent snapshot"},
+    {"roots", VSH_OT_BOOL, 0, "list only snapshots without parents"},
+    {"leaves", VSH_OT_BOOL, 0, "list only snapshots without children"},
+    {"no-leaves", VSH_OT_BOOL, 0, "list only snapshots that are not leaves (with children)"},
+    {"metadata", VSH_OT_BOOL, 0,
+     "list only snapshots that have metadata that would prevent undefine"},
+    {"no-metadata", VSH_OT_BOOL, 0, "list only snapshots that have no metadata managed by libvirt"},
+    {"inactive", VSH_OT_BOOL, 0, "filter by snapshots taken while inactive"},
+    {"active", VSH_OT_BOOL, 0, "filter by snapshots taken while active (full system snapshots)"},
+    {"disk-only", VSH_OT_BOOL, 0, "filter by disk-only snapshots"},
+    {"internal", VSH_OT_BOOL, 0, "filter by internal snapshots"},
+    {"external", VSH_OT_BOOL, 0, "filter by external snapshots"},
+    {"tree", VSH_OT_BOOL, 0, "list snapshots in a tree"},
+    {"from", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "limit list to children of given snapshot"},
+    {"current", VSH_OT_BOOL, 0, "limit list to children of current snapshot"},
+    {"descendants", VSH_OT_BOOL, 0, "with --from, list all descendants"},
+    {"name", VSH_OT_BOOL, 0, "list snapshot names only"},
+    {"topological", VSH_OT_BOOL, 0, "sort list topologically rather than by name"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_parent[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "find parent of snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "find parent of current snapshot"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_revert[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "revert to current snapshot"},
+    {"running", VSH_OT_BOOL, 0, "after reverting, change state to running"},
+    {"paused", VSH_OT_BOOL, 0, "after reverting, change state to paused"},
+    {"force", VSH_OT_BOOL, 0, "try harder on risky reverts"},
+    {"reset-nvram", VSH_OT_BOOL, 0, "re-initialize NVRAM from its pristine template"},
+    {NULL, 0, 0, NULL},
+};
 
 #define DM     "Domain Management"
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
 #define NETG   "Networking"
+#define SNAP   "Snapshot"
 #define POOL   "Storage Pool"
 #define VOL    "Storage Volume"
 #define SELF   "Virsh itself"
@@ -827,6 +944,28 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
      "Undefine the configuration for a persistent network.", NETG, 0},
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
+    {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
+     "Create a snapshot (disk and RAM) from XML", SNAP, 0},
+    {"snapshot-create-as", vsh_cmd_snapshot_create_as, opts_snapshot_create_as,
+     "Create a snapshot from a set of args", "Create a snapshot (disk and RAM) from arguments",
+     SNAP, 0},
+    {"snapshot-current", vsh_cmd_snapshot_current, opts_snapshot_current,
+     "Get or set the current snapshot", "Get or set the current snapshot", SNAP, 0},
+    {"snapshot-delete", vsh_cmd_snapshot_delete, opts_snapshot_delete, "Delete a domain snapshot",
+     "Snapshot Delete", SNAP, 0},
+    {"snapshot-dumpxml", vsh_cmd_snapshot_dumpxml, opts_snapshot_dumpxml,
+     "Dump XML for a domain snapshot", "Snapshot Dump XML", SNAP, 0},
+    {"snapshot-edit", vsh_cmd_snapshot_edit, opts_snapshot_edit, "edit XML for a snapshot",
+     "Edit the domain snapshot XML for a named snapshot", SNAP, 0},
+    {"snapshot-info", vsh_cmd_snapshot_info, opts_snapshot_info, "snapshot information",
+     "Returns basic information about a snapshot.", SNAP, 0},
+    {"snapshot-list", vsh_cmd_snapshot_list, opts_snapshot_list, "List snapshots for a domain",
+     "Snapshot List", SNAP, 0},
+    {"snapshot-parent", vsh_cmd_snapshot_parent, opts_snapshot_parent,
+     "Get the name of the parent of a snapshot", "Extract the snapshot's parent, if any", SNAP, 0},
+    {"snapshot-revert", vsh_cmd_snapshot_revert, opts_snapshot_revert,
+     "Revert a domain to a snapshot", "Revert domain to snapshot", SNAP, 0},
+
     {"pool-autostart", vsh_cmd_pool_autostart, vsh_opts_pool_autostart, "autostart a pool",
      "Configure a pool to be automatically started at boot.", POOL, 0},
     {"pool-build", vsh_cmd_pool_build, vsh_opts_pool_build, "build a pool", "Build a given pool.",

@@ -38,6 +38,17 @@ bool vsh_cmd_save_image_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-snapshot.c */
+bool vsh_cmd_snapshot_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_create_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_parent(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_revert(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-domain.c's helpers for the XML commands elsewhere */
 char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path);
 int vsh_run_editor(struct vsh_ctl *ctl, const char *path);
