@@ -867,7 +867,7 @@ void test_virtio_net(struct guest *g)
         if (do_dhcp) {
             uint64_t size = 1000;
             param_u64(g, "net_ping", false, false, &size);
-            ping(&nt, (uint32_t)size);
+            ping(&nt, nt.peer, (uint32_t)size);
         }
     }
     uint64_t count;
