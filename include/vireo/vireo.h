@@ -1006,6 +1006,93 @@ void vir_stream_free(vir_stream *st);
 const char *vir_domain_event_to_string(int event);
 const char *vir_domain_event_detail_to_string(int event, int detail);
 
+/* ---- virtual networks (libvirt's virNetwork*) --------------------------- */
+
+typedef struct vir_network vir_network;
+
+/* vir_connect_list_all_networks flags (libvirt's values) */
+typedef enum {
+    VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1 << 0,
+    VIR_CONNECT_LIST_NETWORKS_ACTIVE = 1 << 1,
+    VIR_CONNECT_LIST_NETWORKS_PERSISTENT = 1 << 2,
+    VIR_CONNECT_LIST_NETWORKS_TRANSIENT = 1 << 3,
+    VIR_CONNECT_LIST_NETWORKS_AUTOSTART = 1 << 4,
+    VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART = 1 << 5,
+} vir_connect_list_networks_flags;
+
+/* vir_network_get_xml_desc flags */
+typedef enum {
+    VIR_NETWORK_XML_INACTIVE = 1 << 0,
+} vir_network_xml_flags;
+
+/* vir_ip_addr_type */
+typedef enum {
+    VIR_IP_ADDR_TYPE_IPV4 = 0,
+    VIR_IP_ADDR_TYPE_IPV6 = 1,
+} vir_ip_addr_type;
+
+/* One DHCP lease (virNetworkDHCPLease); optional strings may be NULL. */
+typedef struct {
+    char *iface;          /* the network's bridge */
+    long long expirytime; /* seconds since the epoch */
+    int type;             /* vir_ip_addr_type */
+    char *mac, *iaid, *ipaddr;
+    unsigned int prefix;
+    char *hostname, *clientid;
+} vir_network_dhcp_lease;
+
+/* Every network matching flags, as handles (free each with vir_network_free, the array with
+ * free()). Returns the count or -1. */
+int vir_connect_list_all_networks(vir_connect *conn, vir_network ***nets, unsigned int flags,
+                                  vir_error *err);
+vir_network *vir_network_lookup_by_name(vir_connect *conn, const char *name, vir_error *err);
+vir_network *vir_network_lookup_by_uuid_string(vir_connect *conn, const char *uuid, vir_error *err);
+/* net-define (persistent, inactive) and net-create (transient, started). */
+vir_network *vir_network_define_xml(vir_connect *conn, const char *xml, vir_error *err);
+vir_network *vir_network_create_xml(vir_connect *conn, const char *xml, vir_error *err);
+int vir_network_create(vir_network *net, vir_error *err); /* start a defined network */
+int vir_network_destroy(vir_network *net, vir_error *err);
+int vir_network_undefine(vir_network *net, vir_error *err);
+char *vir_network_get_xml_desc(vir_network *net, unsigned int flags, vir_error *err);
+int vir_network_get_autostart(vir_network *net, int *autostart, vir_error *err);
+int vir_network_set_autostart(vir_network *net, int autostart, vir_error *err);
+char *vir_network_get_bridge_name(vir_network *net, vir_error *err);
+int vir_network_is_active(vir_network *net, vir_error *err);
+int vir_network_is_persistent(vir_network *net, vir_error *err);
+/* The running network's leases (all, or mac's only); free each with
+ * vir_network_dhcp_lease_free and the array with free(). Returns the count or -1. */
+int vir_network_get_dhcp_leases(vir_network *net, const char *mac, vir_network_dhcp_lease ***leases,
+                                unsigned int flags, vir_error *err);
+void vir_network_dhcp_lease_free(vir_network_dhcp_lease *lease);
+const char *vir_network_get_name(const vir_network *net);
+void vir_network_get_uuid_string(const vir_network *net, char buf[VIR_UUID_STRING_BUFLEN]);
+void vir_network_free(vir_network *net);
+
+/* A domain's interface addresses (virDomainInterfaceAddresses). */
+typedef enum {
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE = 0, /* the network's DHCP leases */
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT = 1, /* the guest agent */
+    VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP = 2,   /* the host's neighbour table */
+} vir_domain_interface_addresses_source;
+
+typedef struct {
+    int type; /* vir_ip_addr_type */
+    char *addr;
+    unsigned int prefix;
+} vir_domain_ip_address;
+
+typedef struct {
+    char *name;   /* the host side (vnetN) */
+    char *hwaddr; /* may be NULL */
+    unsigned int naddrs;
+    vir_domain_ip_address *addrs;
+} vir_domain_interface;
+
+/* Free each with vir_domain_interface_free and the array with free(). Returns the count or -1. */
+int vir_domain_interface_addresses(vir_domain *dom, vir_domain_interface ***ifaces,
+                                   unsigned int source, unsigned int flags, vir_error *err);
+void vir_domain_interface_free(vir_domain_interface *iface);
+
 /* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
 
 typedef struct vir_storage_pool vir_storage_pool;

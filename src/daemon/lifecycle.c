@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/net-iface.h"
 #include "daemon/save-image.h"
 #include "daemon/snapshot.h"
 #include "daemon/vmm-driver.h"
@@ -484,6 +485,16 @@ void vd_domain_job_start(struct vd_job *job)
         start_failed(job, r, verr_msg(&err));
         return;
     }
+    /* The taps of bridge, network and ethernet interfaces (named in the
+     * live definition); they live as long as the VMM holds them. */
+    int *net_fds = NULL;
+    r = vd_net_prepare(d, dom->def, &net_fds, &err);
+    if (r < 0) {
+        if (fd >= 0)
+            close(fd);
+        start_failed(job, r, verr_msg(&err));
+        return;
+    }
     /* The console log takes COM1 from the first byte the guest prints. */
     vd_domain_console_open_log(dom);
     /* A restore starts stopped, and the balloon is where the image left it. */
@@ -495,7 +506,9 @@ void vd_domain_job_start(struct vd_job *job)
         .vnc_password = vd_domain_vnc_password(dom->def),
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),
     };
+    a.net_fds = net_fds;
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
+    vd_net_fds_close(net_fds, dom->def->nnets); /* the start has its own copies */
     if (fd >= 0)
         close(fd); /* the start has its own copy */
     if (r < 0) {

@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/domain.h"
+#include "daemon/net-iface.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/mem.h"
@@ -212,7 +214,8 @@ static struct domain_def *parse_disk(struct vd_job *job)
         xml++;
     if (strncmp(xml, "<disk", 5) != 0) {
         vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                    "Operation not supported: only a <disk> (a CD-ROM's medium) can be updated");
+                    "Operation not supported: only a <disk> (a CD-ROM's medium) or an "
+                    "<interface>'s link state can be updated");
         return NULL;
     }
     char *doc = xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
@@ -312,6 +315,122 @@ static void medium_done(void *opaque, int r, const char *error)
     domain_def_free(upd);
 }
 
+/* ---- an interface's link state (virsh domif-setlink) ----------------------------------- */
+
+/* The <interface> of update-device, parsed inside a minimal domain. */
+static struct domain_def *parse_iface(struct vd_job *job)
+{
+    char *doc = xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
+                          "<os><type>hvm</type></os><devices>%s</devices></domain>",
+                          job->text);
+    struct domain_def *def = NULL;
+    struct verr e = {0};
+    int r = domain_def_parse_string(doc, 0, &def, &e);
+    free(doc);
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&e));
+        return NULL;
+    }
+    if (def->nnets != 1) {
+        domain_def_free(def);
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: expected exactly one <interface>");
+        return NULL;
+    }
+    return def;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The interface of def with new's MAC; only its link state may differ (libvirt changes
+ * nothing else of a running interface without a device of its own to do it). */
+static struct domain_net *find_iface(struct vd_job *job, struct domain_def *def,
+                                     const struct domain_net *new)
+{
+    for (size_t i = 0; i < def->nnets; i++) {
+        struct domain_net *n = &def->nets[i];
+        if (strcasecmp(n->mac, new->mac) != 0)
+            continue;
+        if (n->type != new->type || !same_str(n->source_network, new->source_network) ||
+            !same_str(n->source_bridge, new->source_bridge) ||
+            (new->model && !same_str(n->model, new->model))) {
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: only the link state of interface %s can be "
+                        "changed",
+                        n->mac);
+            return NULL;
+        }
+        return n;
+    }
+    vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                "operation failed: cannot find existing network device to modify");
+    return NULL;
+}
+
+static void iface_config(struct vd_job *job, const struct domain_net *new)
+{
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    struct domain_net *n = find_iface(job, def, new);
+    if (!n) {
+        domain_def_free(def);
+        return;
+    }
+    vd_net_set_link(n, !vd_net_link_down(new));
+    commit(job, def);
+}
+
+static void link_done(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "internal error: unable to execute QEMU command 'set_link': %s", error);
+        return;
+    }
+    struct domain_def *upd = parse_iface(job);
+    if (!upd)
+        return;
+    struct domain_net *n = find_iface(job, dom->def, &upd->nets[0]);
+    if (n) {
+        vd_net_set_link(n, !vd_net_link_down(&upd->nets[0]));
+        vd_domain_save_status(dom->daemon, dom);
+        if (affects_config(dom, job->flags))
+            iface_config(job, &upd->nets[0]);
+        else
+            vd_job_done(job);
+    }
+    domain_def_free(upd);
+}
+
+static void update_iface(struct vd_job *job, bool live)
+{
+    struct vd_domain *dom = job->dom;
+    struct domain_def *upd = parse_iface(job);
+    if (!upd)
+        return;
+    const struct domain_net *new = &upd->nets[0];
+    if (!live) {
+        iface_config(job, new);
+        domain_def_free(upd);
+        return;
+    }
+    struct domain_net *n = find_iface(job, dom->def, new);
+    if (!n) {
+        domain_def_free(upd);
+        return;
+    }
+    char *alias = xasprintf("net%zu", (size_t)(n - dom->def->nets));
+    struct verr err = {0};
+    int r = vd_vmm_set_link(dom->vmm, alias, !vd_net_link_down(new), link_done, job, &err);
+    free(alias);
+    domain_def_free(upd);
+    if (r < 0)
+        vd_job_fail_errno(job, -err.code, verr_msg(&err));
+}
+
 void vd_domain_job_update_device(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
@@ -328,6 +447,13 @@ void vd_domain_job_update_device(struct vd_job *job)
     }
     if (check_targets(job, live, config) < 0)
         return;
+    const char *text = job->text ? job->text : "";
+    while (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r')
+        text++;
+    if (strncmp(text, "<interface", 10) == 0) {
+        update_iface(job, live);
+        return;
+    }
     struct domain_def *upd = parse_disk(job);
     if (!upd)
         return;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/network.h"
 #include "daemon/sasl.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
@@ -374,6 +375,9 @@ static void paths_free(struct vd_daemon *d)
     free(d->sock_ro_path);
     free(d->pid_file);
     free(d->vmm_path);
+    free(d->network_dir);
+    free(d->network_autostart_dir);
+    free(d->network_run_dir);
     free(d->listen_addr);
     free(d->tls_port);
     free(d->tcp_port);
@@ -529,6 +533,8 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/run", d.root);
         d.log_dir = xasprintf("%s/log", d.root);
         d.save_dir = xasprintf("%s/lib/save", d.root);
+        d.network_dir = xasprintf("%s/etc/networks", d.root);
+        d.network_run_dir = xasprintf("%s/run-networks", d.root);
         d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
@@ -537,6 +543,8 @@ int main(int argc, char **argv)
         d.run_dir = xstrdup("/run/vireo/domains");
         d.log_dir = xstrdup("/var/log/vireo");
         d.save_dir = xstrdup("/var/lib/vireo/save");
+        d.network_dir = xstrdup("/etc/vireo/networks");
+        d.network_run_dir = xstrdup("/run/vireo/networks");
         d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
         sock_dir = xstrdup("/run/vireo");
     } else {
@@ -550,6 +558,8 @@ int main(int argc, char **argv)
         d.autostart_dir = xasprintf("%s/vireo/autostart", cfg);
         sock_dir = xr && *xr ? xasprintf("%s/vireo", xr) : xasprintf("/tmp/vireo-%d", getuid());
         d.run_dir = xasprintf("%s/domains", sock_dir);
+        d.network_dir = xasprintf("%s/vireo/networks", cfg);
+        d.network_run_dir = xasprintf("%s/networks", sock_dir);
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
         d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
@@ -572,6 +582,7 @@ int main(int argc, char **argv)
         }
         vd_log_outputs_install(log_outputs);
     }
+    d.network_autostart_dir = xasprintf("%s/autostart", d.network_dir);
     remote_defaults(&d);
     d.sock_path = xasprintf("%s/vireo-sock", sock_dir);
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
@@ -634,6 +645,9 @@ int main(int argc, char **argv)
     vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
+    if (vd_networks_load(&d, &err) < 0)
+        log_error("%s", verr_msg(&err));
+    vd_networks_autostart(&d); /* before the domains that may use them */
     struct vd_storage storage = {0};
     vd_storage_init(&d, &storage);
     d.storage = &storage;
@@ -661,6 +675,7 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_networks_free(&d); /* running networks stay up for the next daemon */
     vd_storage_streams_end(&storage);
     vd_server_stop(&d);
     d.storage = NULL;

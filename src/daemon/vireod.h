@@ -35,6 +35,7 @@ struct loop_watch;
 struct vd_index;
 struct vd_syncer;
 struct vd_domain;
+struct vd_network;
 struct vd_client;
 struct vd_storage;
 struct verr;
@@ -97,6 +98,8 @@ struct vd_daemon {
     struct loop_watch *lwatch_lv, *lwatch_lv_ro;
     bool accept_paused; /* max_clients reached */
     struct vd_domain *domains;
+    struct vd_network *networks; /* network.h */
+    char *network_dir, *network_autostart_dir, *network_run_dir;
     int next_id;
     struct vd_client *clients;
     unsigned nclients;

@@ -152,13 +152,26 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
 }
 
 /* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
-static void add_net(struct argv_b *a, const struct domain_net *n, size_t i)
+/* A tap interface's descriptor comes from the daemon (net-iface.h). */
+static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int fd)
 {
-    addf2(a, "-netdev", xasprintf("user,id=hostnet%zu", i));
+    if (n->type == DOMAIN_NET_USER)
+        addf2(a, "-netdev", xasprintf("user,id=hostnet%zu", i));
+    else
+        addf2(a, "-netdev", xasprintf("tap,fd=%d,id=hostnet%zu", fd, i));
     struct buf b = BUF_INIT;
     char *dev = xasprintf("virtio-net-pci,netdev=hostnet%zu,id=net%zu,mac=%s", i, i, n->mac);
     buf_append(&b, dev, strlen(dev));
     free(dev);
+    for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told (F_MTU) */
+        const char *mtu =
+            strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
+        if (mtu) {
+            char *h = xasprintf(",host_mtu=%s", mtu);
+            buf_append(&b, h, strlen(h));
+            free(h);
+        }
+    }
     put_pci(&b, &n->address);
     addf2(a, "-device", buf_detach(&b, NULL));
 }
@@ -278,6 +291,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     int r = vmm_support_check(def, err);
     if (r < 0)
         return r;
+    for (size_t i = 0; i < def->nnets; i++)
+        if (def->nets[i].type != DOMAIN_NET_USER && (!paths->net_fds || paths->net_fds[i] < 0))
+            return verr_set(err, EINVAL, "internal error: interface %s has no tap device",
+                            def->nets[i].mac);
 
     struct argv_b a = {0};
     char uuid[37];
@@ -340,7 +357,7 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                 add_disk(&a, &def->disks[i], i);
         for (size_t i = 0; i < def->nnets; i++)
             if (AT(def->nets[i].address))
-                add_net(&a, &def->nets[i], i);
+                add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
         const struct domain_memballoon *b = def->memballoon;
         if (b && strcmp(b->model, "none") != 0 && AT(b->address))
             add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);

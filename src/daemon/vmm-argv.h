@@ -18,6 +18,9 @@ struct vmm_argv_paths {
     const char *console; /* the serial port's unix socket */
     const char *pidfile;
     const char *vnc_socket; /* a VNC <listen type='socket'> without a socket= (may be NULL) */
+    /* The tap descriptor of each interface (def->nnets), -1 for a user-mode
+     * one; NULL when there are none (then a tap interface is refused). */
+    const int *net_fds;
 };
 
 /*

@@ -834,6 +834,15 @@ int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, c
     return op_send(vmm, "blockdev-change-medium", args, done, opaque, err);
 }
 
+int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
+                    void *opaque, struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "name", json_object_new_string(alias));
+    json_object_object_add(args, "up", json_object_new_boolean(up));
+    return op_send(vmm, "set_link", args, done, opaque, err);
+}
+
 int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
                              vd_vmm_done_fn done, void *opaque, struct verr *err)
 {

@@ -92,6 +92,9 @@ struct vd_vmm_start_args {
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */
     int incoming_fd;
+    /* One per interface of def (def->nnets): the tap's descriptor
+     * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
+    const int *net_fds;
 };
 
 /*
@@ -135,6 +138,9 @@ int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done,
                       struct verr *err);
 /* The medium of the removable drive of device id: blockdev-change-medium to file (format may
  * be NULL: probed), or eject (file NULL; force as QMP's). */
+/* QMP set_link: the NIC alias (netN)'s link up or down. */
+int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
+                    void *opaque, struct verr *err);
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
                          bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*

@@ -31,7 +31,8 @@
 
 extern char **environ;
 
-int vd_spawn(char **argv, int logfd, int keep_fd, pid_t *pid, struct verr *err)
+int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra, pid_t *pid,
+             struct verr *err)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -45,6 +46,9 @@ int vd_spawn(char **argv, int logfd, int keep_fd, pid_t *pid, struct verr *err)
      * the same number clears close-on-exec too (POSIX, glibc >= 2.29). */
     if (keep_fd >= 0)
         posix_spawn_file_actions_adddup2(&fa, keep_fd, VD_VMM_LOCK_FD);
+    for (size_t i = 0; i < nextra; i++)
+        if (extra[i] > VD_VMM_LOCK_FD)
+            posix_spawn_file_actions_adddup2(&fa, extra[i], extra[i]);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);

@@ -32,10 +32,13 @@ struct vd_vmm_ident {
  * mask and default dispositions, in a new session (vireo-vmm then
  * daemonizes). keep_fd (when >= 0) is handed to the child as its
  * descriptor VD_VMM_LOCK_FD, whatever its number here: the domain lock
- * (vmm-record.h), held by the VMM for as long as it lives.
+ * (vmm-record.h), held by the VMM for as long as it lives. The nextra
+ * descriptors in extra (tap devices) are handed over under their own
+ * numbers, which must be above VD_VMM_LOCK_FD.
  */
 #define VD_VMM_LOCK_FD 3
-int vd_spawn(char **argv, int logfd, int keep_fd, pid_t *pid, struct verr *err);
+int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra, pid_t *pid,
+             struct verr *err);
 
 /* The start time of pid (clock ticks since boot), or 0 with err set. */
 uint64_t vd_proc_start_time(pid_t pid, struct verr *err);

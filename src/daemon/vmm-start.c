@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/net-iface.h"
 #include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
@@ -70,7 +71,10 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
-    int incoming_fd;    /* a dup of the caller's, or -1 */
+    int incoming_fd; /* a dup of the caller's, or -1 */
+    int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    size_t nnet_fds;
+    char **link_down;   /* NULL-terminated: the aliases (netN) with <link state='down'/> */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
     int64_t vnc_valid_to;
@@ -93,6 +97,11 @@ static void work_free(struct start_work *w)
 {
     if (w->incoming_fd >= 0)
         close(w->incoming_fd);
+    for (size_t i = 0; i < w->nnet_fds; i++)
+        if (w->net_fds[i] >= 0)
+            close(w->net_fds[i]);
+    free(w->net_fds);
+    vmm_argv_free(w->link_down);
     vmm_argv_free(w->argv);
     free(w->name);
     free(w->run_dir);
@@ -242,8 +251,13 @@ static int start_blocking(struct start_work *w)
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
     pid_t child;
-    int r = vd_spawn(w->argv, logfd, w->lock_fd, &child, err);
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, &child, err);
     close(logfd);
+    /* The VMM has its own copies now: a tap lives as long as the VMM does. */
+    for (size_t i = 0; i < w->nnet_fds; i++)
+        if (w->net_fds[i] >= 0)
+            close(w->net_fds[i]);
+    w->nnet_fds = 0;
     if (r < 0)
         return r;
     w->spawned = true;
@@ -306,6 +320,13 @@ static int start_blocking(struct start_work *w)
         json_object_object_add(args, "protocol", json_object_new_string("vnc"));
         json_object_object_add(args, "time", json_object_new_string(when));
         r = qmp_run(w, "expire_password", args);
+    }
+    /* <link state='down'/>: as libvirt, set_link on the NIC before the guest runs */
+    for (char **l = w->link_down; r == 0 && l && *l; l++) {
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "name", json_object_new_string(*l));
+        json_object_object_add(args, "up", json_object_new_boolean(false));
+        r = qmp_run(w, "set_link", args);
     }
     if (r == 0 && !w->paused)
         r = qmp_run(w, "cont", NULL);
@@ -425,6 +446,25 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         }
     }
 
+    if (a->net_fds) {
+        w->net_fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(int));
+        for (size_t i = 0; i < def->nnets; i++) {
+            w->net_fds[i] = -1;
+            w->nnet_fds = i + 1;
+            if (a->net_fds[i] >= 0 &&
+                (w->net_fds[i] = fcntl(a->net_fds[i], F_DUPFD_CLOEXEC, VD_VMM_LOCK_FD + 1)) < 0) {
+                int r = verr_errno(err, errno, "cannot duplicate a tap device's descriptor");
+                work_free(w);
+                return r;
+            }
+        }
+    }
+
+    w->link_down = xcalloc(def->nnets + 1, sizeof(char *));
+    for (size_t i = 0, k = 0; i < def->nnets; i++)
+        if (vd_net_link_down(&def->nets[i]))
+            w->link_down[k++] = xasprintf("net%zu", i);
+
     /* 1. The command line. What vireo-vmm cannot run is refused here,
      * before anything is spawned: vmm_argv_build first runs
      * vmm_support_check (vmm-support.c), the start-time check that every
@@ -432,8 +472,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * words (issue #11, "accepted means applied"). Always -S: the console
      * is connected and the balloon set before the guest runs a single
      * instruction. */
-    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
-                                   w->vnc_socket};
+    struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path,   w->console_path,
+                                   w->pidfile,  w->vnc_socket, w->net_fds};
     struct domain_def *resolved; /* type='volume' disks as the files they are (storage-disk.c) */
     int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
     if (r == 0)

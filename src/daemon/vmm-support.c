@@ -201,17 +201,26 @@ static const struct vmm_support_rule rules[] = {
     {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
     {"disk", "*", R, 0, "not supported by vireo-vmm"},
     {"interface@type", "user", H, 0, "-netdev user"},
-    {"interface@type", "network", P, 14, "only type 'user' is supported yet"},
-    {"interface@type", "bridge", P, 14, "only type 'user' is supported yet"},
-    {"interface@type", "ethernet", P, 14, "only type 'user' is supported yet"},
-    {"interface@type", "direct", P, 14, "only type 'user' is supported yet"},
-    {"interface@type", "*", R, 0, "only type 'user' is supported"},
+    {"interface@type", "network", H, 0, "a tap made by vireod on the network's bridge (fd=)"},
+    {"interface@type", "bridge", H, 0, "a tap made by vireod on the bridge (-netdev tap,fd=)"},
+    {"interface@type", "ethernet", H, 0,
+     "a tap made by vireod, or the managed='no' one named by <target dev>"},
+    {"interface@type", "direct", P, 14, "macvtap interfaces are not supported yet"},
+    {"interface@type", "*", R, 0, "only types user, network, bridge and ethernet are supported"},
+    {"interface/source@portgroup", NULL, P, 14, "network port groups are not supported yet"},
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
     {"interface/model@type", "*", R, 0, "only model 'virtio' is supported"},
     {"interface/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"interface/driver", NULL, R, 0, "driver options are not supported"},
-    {"interface/target@dev", NULL, R, 0, "a user-mode NIC has no host device"},
+    {"interface/target@dev", "tap", H, 0, "the tap device's name"},
+    {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
+    {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
+    {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
+    {"interface", "bandwidth (tap)", H, 0,
+     "tc on the tap: htb for inbound, a policer for outbound"},
+    {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
+    {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "usb/none", H, 0, "no USB"},
@@ -663,11 +672,20 @@ static int check_net(const struct domain_net *n, struct verr *err)
                         n->mac, err)) ||
         ((n->driver_name || n->driver_queues || n->driver_node) &&
          (r = probe_present("interface/driver", "<interface><driver>", err))) ||
-        (n->target_dev && (r = probe_present("interface/target@dev", "<target dev>", err))))
+        (n->target_dev &&
+         (r = probe("interface/target@dev", n->type == DOMAIN_NET_USER ? "user" : "tap",
+                    "<target dev>", err))) ||
+        (n->source && xnode_attr(n->source, "portgroup") &&
+         (r = probe_present("interface/source@portgroup", "<source portgroup>", err))))
         return r;
     for (size_t i = 0; i < n->nextra; i++) {
         char *shown = xasprintf("<interface><%s> %s", n->extra[i]->name, n->mac);
-        r = probe("interface", n->extra[i]->name, shown, err);
+        const char *kid = n->extra[i]->name;
+        if (strcmp(kid, "mtu") == 0)
+            kid = n->type == DOMAIN_NET_USER ? "mtu (user)" : "mtu (tap)";
+        else if (strcmp(kid, "bandwidth") == 0)
+            kid = n->type == DOMAIN_NET_USER ? "bandwidth (user)" : "bandwidth (tap)";
+        r = probe("interface", kid, shown, err);
         free(shown);
         if (r)
             return r;

@@ -81,8 +81,46 @@ int vir_report_flags(vir_error *err, unsigned flags, const char *func);
 void vir_emit_lifecycle(vir_connect *conn, const char *name, const unsigned char *uuid, int id,
                         int event, int detail);
 
+/* A network handle: its name and UUID, holding a reference on its connection. */
+struct vir_network {
+    int refs;
+    vir_connect *conn;
+    char *name;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+};
+
+vir_network *vir_network_handle_new(vir_connect *conn, const char *name,
+                                    const unsigned char uuid[VIR_UUID_BUFLEN]);
+/* A connection's references, for handles kept outside vireo.c. */
+void vir_connect_hold(vir_connect *conn);
+void vir_connect_release(vir_connect *conn);
+
+/* The network operations of a driver (network.c is their public layer). */
+struct vir_network_driver {
+    int (*list_all)(vir_connect *conn, vir_network ***nets, unsigned int flags, vir_error *err);
+    vir_network *(*lookup_by_name)(vir_connect *conn, const char *name, vir_error *err);
+    vir_network *(*lookup_by_uuid)(vir_connect *conn, const unsigned char *uuid, vir_error *err);
+    vir_network *(*define_xml)(vir_connect *conn, const char *xml, vir_error *err);
+    vir_network *(*create_xml)(vir_connect *conn, const char *xml, vir_error *err);
+    int (*create)(vir_network *net, vir_error *err);
+    int (*destroy)(vir_network *net, vir_error *err);
+    int (*undefine)(vir_network *net, vir_error *err);
+    char *(*get_xml_desc)(vir_network *net, unsigned int flags, vir_error *err);
+    int (*get_autostart)(vir_network *net, int *autostart, vir_error *err);
+    int (*set_autostart)(vir_network *net, int autostart, vir_error *err);
+    char *(*get_bridge_name)(vir_network *net, vir_error *err);
+    int (*is_active)(vir_network *net, vir_error *err);
+    int (*is_persistent)(vir_network *net, vir_error *err);
+    int (*get_dhcp_leases)(vir_network *net, const char *mac, vir_network_dhcp_lease ***leases,
+                           unsigned int flags, vir_error *err);
+    /* virDomainInterfaceAddresses (kept here: it reads the networks' leases) */
+    int (*domain_interface_addresses)(vir_domain *dom, vir_domain_interface ***ifaces,
+                                      unsigned int source, unsigned int flags, vir_error *err);
+};
+
 struct vir_driver {
-    const char *name; /* "TEST": virConnectGetType's answer */
+    const char *name;                         /* "TEST": virConnectGetType's answer */
+    const struct vir_network_driver *network; /* NULL: no networks */
     /* Called with conn->uri set; fills conn->priv. */
     int (*open)(vir_connect *conn, vir_error *err);
     void (*close)(vir_connect *conn);
@@ -246,5 +284,8 @@ void vir_stream_push(vir_stream *st, const void *data, size_t len);
 
 extern const struct vir_driver vir_test_driver;
 extern const struct vir_driver vir_remote_driver;
+extern const struct vir_network_driver vir_remote_network_driver;
+/* remote-driver.c's call, for remote-network.c. */
+int vir_remote_call(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
 
 #endif

@@ -80,6 +80,11 @@ static int call(vir_connect *conn, int proc, const void *args, void *ret, vir_er
 
 static void to_wire(const vir_domain *dom, struct remote_nonnull_domain *d);
 
+int vir_remote_call(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err)
+{
+    return call(conn, proc, args, ret, err);
+}
+
 static void stream_error(vir_stream *st, const uint8_t *payload, size_t len)
 {
     struct rpc_error e = {0};
@@ -1228,6 +1233,7 @@ const struct vir_driver vir_remote_driver = {
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,
+    .network = &vir_remote_network_driver,
     .rpc_call = call,
     .stream_send_hole = remote_stream_send_hole,
     .rpc_stream_call = remote_rpc_stream_call,

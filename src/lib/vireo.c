@@ -217,6 +217,16 @@ static void connect_unref(vir_connect *conn)
     free(conn);
 }
 
+void vir_connect_hold(vir_connect *conn)
+{
+    conn->refs++;
+}
+
+void vir_connect_release(vir_connect *conn)
+{
+    connect_unref(conn);
+}
+
 int vir_connect_close(vir_connect *conn)
 {
     if (!conn)

@@ -15,13 +15,20 @@
  *  - net_dhcp=1: DHCP DISCOVER/OFFER/REQUEST/ACK with the gateway's server,
  *    which must offer net_ip=, router net_peer= and DNS net_dns= (10.0.2.3),
  *    then an ICMP echo of net_ping= bytes (1000) to the router from the
- *    leased address, the reply checked byte for byte;
+ *    leased address, the reply checked byte for byte; with net_ping_far=IP one more
+ *    to IP through the router (a host behind a NAT);
  *  - net_udp_tx=PORT: a UDP datagram to the peer's PORT with NEEDS_CSUM and
  *    only the pseudo-header sum in its checksum (the host must complete it),
  *    and the same without NEEDS_CSUM to PORT+1 (a checking host drops it);
  *  - net_udp_rx=PORT: wait for a UDP datagram of net_udp_rx_len= bytes
  *    (4000) to our PORT, check its payload and its checksum (completed here
  *    first when the header says NEEDS_CSUM);
+ *  - net_link=down: the link must start down (config status without LINK_UP), and the
+ *    test waits for it to come up before any frame;
+ *  - net_arp_responder=1: instead of asking, answer the first ARP request for net_ip=
+ *    (a second guest on the same bridge asks: two guests exchange frames);
+ *  - net_hold=1: after the checks, stay (halted) with the device live, so the host can
+ *    look at the lease (domifaddr);
  *  - net_pause=1: after the exchanges above, say "net: paused" and wait for a 'c' on COM1
  *    (the host saves and restores the VM meanwhile), then check the configuration's MAC and
  *    link status again and repeat the ARP exchange and (with net_dhcp=1) the ping: frames
@@ -449,6 +456,37 @@ static bool arp(struct net *nt)
                   ip_str(nt->peer, b1), other);
 }
 
+/* Answers the first ARP request for our address (another guest on the same bridge asks):
+ * waits up to ~300 s of TSC ticks, then sends the reply the requester checks field by
+ * field. */
+static void arp_responder(struct net *nt)
+{
+    struct guest *g = nt->g;
+    char b1[16], b2[16];
+    tap_diag(&g->tap, "net: waiting for an ARP request for %s", ip_str(nt->my_ip, b1));
+    uint64_t start = rdtsc();
+    while (net_recv(nt, start, 300000000000ull)) {
+        const uint8_t *e = frame;
+        if (nt->len < 42 || e[12] != 0x08 || e[13] != 0x06 || e[20] != 0 || e[21] != 1 ||
+            memcmp(e + 38, nt->my_ip, 4) != 0)
+            continue;
+        memset(txbuf, 0, HDR + 60);
+        uint8_t *f = txbuf + HDR;
+        memcpy(f, e + 22, 6); /* to the sender's hardware address */
+        memcpy(f + 6, nt->mac, 6);
+        f[12] = 0x08, f[13] = 0x06;
+        f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0, f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 2;
+        memcpy(f + 22, nt->mac, 6);
+        memcpy(f + 28, nt->my_ip, 4);
+        memcpy(f + 32, e + 22, 6);
+        memcpy(f + 38, e + 28, 4);
+        tap_ok(&g->tap, net_send(nt, 60), "net: answered the ARP request from %s (%s)",
+               ip_str(e + 28, b2), ip_str(nt->my_ip, b1));
+        return;
+    }
+    tap_ok(&g->tap, false, "net: an ARP request for %s arrived", ip_str(nt->my_ip, b1));
+}
+
 /* --- DHCP (RFC 2131) against slirp's built-in server ---------------------------------- */
 
 #define DHCP_XID 0x56495245u /* "VIRE" */
@@ -566,7 +604,9 @@ static bool dhcp(struct net *nt)
 
 /* --- ICMP echo over the lease --------------------------------------------------------- */
 
-static void ping(struct net *nt, uint32_t size)
+/* An ICMP echo to dst (the peer, or a host beyond it: the peer routes it) from the
+ * leased address, sent to the peer's MAC. */
+static void ping(struct net *nt, const uint8_t dst[4], uint32_t size)
 {
     struct guest *g = nt->g;
     if (size > 1400)
@@ -574,7 +614,7 @@ static void ping(struct net *nt, uint32_t size)
     uint32_t plen = 8 + size;
     uint8_t *f = txbuf + HDR;
     memset(txbuf, 0, HDR);
-    uint32_t o = ip_frame(f, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 1, plen);
+    uint32_t o = ip_frame(f, nt->peer_mac, nt->mac, nt->my_ip, dst, 1, plen);
     uint8_t *icmp = f + o;
     memset(icmp, 0, 8);
     icmp[0] = 8;
@@ -585,7 +625,7 @@ static void ping(struct net *nt, uint32_t size)
     put16be(icmp + 2, (uint16_t)~fold(sum16(icmp, plen, 0)));
     char b1[16];
     tap_ok(&g->tap, net_send(nt, o + plen), "ping: echo request to %s with %u bytes sent",
-           ip_str(nt->peer, b1), size);
+           ip_str(dst, b1), size);
     unsigned others = 0;
     uint64_t start = rdtsc();
     while (recv_ip(nt, 1, 0, 30000000000ull - (rdtsc() - start), &others)) {
@@ -597,9 +637,8 @@ static void ping(struct net *nt, uint32_t size)
         bool same = true;
         for (uint32_t i = 0; i < size; i++)
             same = same && r[8 + i] == (uint8_t)(i * 7 + 3);
-        tap_ok(
-            &g->tap, same && !memcmp(frame + 26, nt->peer, 4) && !memcmp(frame + 30, nt->my_ip, 4),
-            "ping: echo reply from %s to the leased address, payload intact", ip_str(nt->peer, b1));
+        tap_ok(&g->tap, same && !memcmp(frame + 26, dst, 4) && !memcmp(frame + 30, nt->my_ip, 4),
+               "ping: echo reply from %s to the leased address, payload intact", ip_str(dst, b1));
         tap_ok(&g->tap, fold(sum16(r, plen, 0)) == 0xffff, "ping: reply checksum valid");
         if (nt->mrg)
             tap_ok(&g->tap, nt->nbufs == (HDR + 34 + plen + nt->rxbuf_len - 1) / nt->rxbuf_len,
@@ -607,8 +646,7 @@ static void ping(struct net *nt, uint32_t size)
                    nt->len, nt->nbufs, nt->rxbuf_len);
         return;
     }
-    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(nt->peer, b1),
-           others);
+    tap_ok(&g->tap, false, "ping: echo reply from %s (%u other frames)", ip_str(dst, b1), others);
 }
 
 /* --- UDP with checksum offload (tap) --------------------------------------------------- */
@@ -764,7 +802,18 @@ void test_virtio_net(struct guest *g)
         mac[i] = virtio_cfg8(&d, i);
     tap_ok(&g->tap, !memcmp(mac, want_mac, 6), "net: config MAC %02x:%02x:%02x:%02x:%02x:%02x",
            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
+    if (param_is(g, "net_link", "down")) {
+        /* Started with the link down (QMP set_link): wait for it to come up (domif-setlink). */
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 0, "net: config status link down");
+        uint64_t start = rdtsc();
+        while (!(virtio_cfg8(&d, 6) & 1) && rdtsc() - start < 300000000000ull)
+            for (volatile unsigned spin = 0; spin < 100000; spin++)
+                ;
+        if (!tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: link came up"))
+            goto out;
+    } else {
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1, "net: config status has LINK_UP");
+    }
     check_pci_cfg_window(g, &d);
     if (mtu) {
         unsigned got = virtio_cfg8(&d, 10) | virtio_cfg8(&d, 11) << 8;
@@ -782,6 +831,10 @@ void test_virtio_net(struct guest *g)
         post_rx(&nt, i);
     kick(&nt, 0);
 
+    if (param_is(g, "net_arp_responder", "1")) {
+        arp_responder(&nt);
+        goto out;
+    }
     /* The ARP exchange also gives the peer's MAC for the IP tests after it. With DHCP,
      * net_ip= is the address the server must offer. */
     if (!arp(&nt))
@@ -791,7 +844,10 @@ void test_virtio_net(struct guest *g)
             goto out;
         uint64_t size = 1000;
         param_u64(g, "net_ping", false, false, &size);
-        ping(&nt, (uint32_t)size);
+        ping(&nt, nt.peer, (uint32_t)size);
+        uint8_t far[4];
+        if (param_str(g, "net_ping_far", &v, &n) && parse_ip(v, n, far))
+            ping(&nt, far, (uint32_t)size);
     }
     if (param_is(g, "net_pause", "1")) {
         tap_diag(&g->tap, "net: paused");
@@ -811,7 +867,7 @@ void test_virtio_net(struct guest *g)
         if (do_dhcp) {
             uint64_t size = 1000;
             param_u64(g, "net_ping", false, false, &size);
-            ping(&nt, (uint32_t)size);
+            ping(&nt, nt.peer, (uint32_t)size);
         }
     }
     uint64_t count;
@@ -829,6 +885,11 @@ void test_virtio_net(struct guest *g)
     param_u64(g, "net_udp_rx_len", false, false, &rxsize);
     if (param_u64(g, "net_udp_rx", false, false, &rxport))
         udp_recv(&nt, (uint16_t)rxport, (uint32_t)rxsize);
+    if (param_is(g, "net_hold", "1")) { /* the lease stays in use for the host to look at */
+        tap_diag(&g->tap, "net: holding the link");
+        for (;;)
+            __asm__ volatile("hlt");
+    }
 out:
     virtio_reset(&d);
 }

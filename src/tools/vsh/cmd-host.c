@@ -62,8 +62,8 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Snapshot", "snapshot"},         {"Storage Pool", "pool"},
-    {"Storage Volume", "volume"},    {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Snapshot", "snapshot"},
+    {"Storage Pool", "pool"},        {"Storage Volume", "volume"},     {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -573,6 +573,68 @@ static const struct vsh_opt opts_dommemstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+#define NET_OPT                                                                                    \
+    {                                                                                              \
+        "network", VSH_OT_STRING, VSH_OFLAG_REQ, "network name or uuid"                            \
+    }
+static const struct vsh_opt opts_net[] = {NET_OPT, {NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_net_list[] = {
+    {"inactive", VSH_OT_BOOL, 0, "list inactive networks"},
+    {"all", VSH_OT_BOOL, 0, "list inactive & active networks"},
+    {"persistent", VSH_OT_BOOL, 0, "list persistent networks"},
+    {"transient", VSH_OT_BOOL, 0, "list transient networks"},
+    {"autostart", VSH_OT_BOOL, 0, "list networks with autostart enabled"},
+    {"no-autostart", VSH_OT_BOOL, 0, "list networks with autostart disabled"},
+    {"uuid", VSH_OT_BOOL, 0, "list uuid's only"},
+    {"name", VSH_OT_BOOL, 0, "list network names only"},
+    {"table", VSH_OT_BOOL, 0, "list table (default)"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_dumpxml[] = {
+    NET_OPT,
+    {"inactive", VSH_OT_BOOL, 0, "show inactive defined XML"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_file[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML network description"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_autostart[] = {
+    NET_OPT,
+    {"disable", VSH_OT_BOOL, 0, "disable autostarting"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_name[] = {
+    {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network uuid"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_leases[] = {
+    {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network name"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domif_getlink[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
+    {"config", VSH_OT_BOOL, 0, "Get persistent interface state"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_domif_setlink[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
+    {"state", VSH_OT_STRING, VSH_OFLAG_REQ, "new state of the device"},
+    {"config", VSH_OT_BOOL, 0, "affect next boot"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domifaddr[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, 0, "network interface name"},
+    {"full", VSH_OT_BOOL, 0, "always display names and MACs of interfaces"},
+    {"source", VSH_OT_STRING, 0, "address source: 'lease', 'agent', or 'arp'"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_snapshot_create[] = {
     DOM_OPT,
     {"xmlfile", VSH_OT_STRING, 0, "domain snapshot XML"},
@@ -694,6 +756,7 @@ static const struct vsh_opt opts_snapshot_revert[] = {
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
+#define NETG   "Networking"
 #define SNAP   "Snapshot"
 #define POOL   "Storage Pool"
 #define VOL    "Storage Volume"
@@ -715,6 +778,11 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
+    {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
+     "set link state of a virtual interface",
+     "Set link state of a domain's virtual interface. This command wraps usage of update-device "
+     "command.",
+     DM, 0},
     {"domjobabort", vsh_cmd_domjobabort, opts_dom, "abort active domain job",
      "Aborts the currently running domain job", DM, 0},
     {"domjobinfo", vsh_cmd_domjobinfo, opts_domjobinfo, "domain job information",
@@ -817,6 +885,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
     {"domid", vsh_cmd_domid, opts_domid, "convert a domain name or UUID to domain id", "", MON, 0},
+    {"domif-getlink", vsh_cmd_domif_getlink, opts_domif_getlink,
+     "get link state of a virtual interface", "Get link state of a domain's virtual interface.",
+     MON, 0},
+    {"domifaddr", vsh_cmd_domifaddr, opts_domifaddr,
+     "Get network interfaces' addresses for a running domain",
+     "Get network interfaces' addresses for a running domain", MON, 0},
     {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
      "Get the summary of virtual interfaces for a domain.", MON, 0},
     {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",
@@ -845,6 +919,31 @@ const struct vsh_cmd_def vsh_commands[] = {
      "information.",
      HOST, 0},
 
+    {"net-autostart", vsh_cmd_net_autostart, opts_net_autostart, "autostart a network",
+     "Configure a network to be automatically started at boot.", NETG, 0},
+    {"net-create", vsh_cmd_net_create, opts_net_file, "create a network from an XML file",
+     "Create a network.", NETG, 0},
+    {"net-define", vsh_cmd_net_define, opts_net_file,
+     "define an inactive persistent virtual network or modify an existing persistent one from "
+     "an XML file",
+     "Define or modify a persistent virtual network.", NETG, 0},
+    {"net-destroy", vsh_cmd_net_destroy, opts_net, "destroy (stop) a network",
+     "Forcefully stop a given network.", NETG, 0},
+    {"net-dhcp-leases", vsh_cmd_net_dhcp_leases, opts_net_leases,
+     "print lease info for a given network", "Print lease info for a given network", NETG, 0},
+    {"net-dumpxml", vsh_cmd_net_dumpxml, opts_net_dumpxml, "network information in XML",
+     "Output the network information as an XML dump to stdout.", NETG, 0},
+    {"net-info", vsh_cmd_net_info, opts_net, "network information",
+     "Returns basic information about the network", NETG, 0},
+    {"net-list", vsh_cmd_net_list, opts_net_list, "list networks", "Returns list of networks.",
+     NETG, 0},
+    {"net-name", vsh_cmd_net_name, opts_net_name, "convert a network UUID to network name", "",
+     NETG, 0},
+    {"net-start", vsh_cmd_net_start, opts_net, "start a (previously defined) inactive network",
+     "Start a network.", NETG, 0},
+    {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
+     "Undefine the configuration for a persistent network.", NETG, 0},
+    {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
     {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
      "Create a snapshot (disk and RAM) from XML", SNAP, 0},
     {"snapshot-create-as", vsh_cmd_snapshot_create_as, opts_snapshot_create_as,

@@ -76,6 +76,22 @@ bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-net.c */
+bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_start(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domif_getlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domif_setlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domifaddr(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-display.c */
 bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -1,7 +1,9 @@
 /*
  * virtio-net.c - the virtio network device (virtio 1.2 §5.1): queue 0
  * receives, queue 1 transmits, the device configuration holds the MAC and
- * the link status (always up).
+ * the link status (up, unless QMP set_link took it down: then frames in
+ * both directions are dropped, as QEMU does, and the driver gets a
+ * configuration change interrupt).
  *
  * Features, as QEMU 7.2 offers them for the same backend: VERSION_1 (every
  * buffer starts with the 12-byte virtio_net_hdr), MAC, STATUS and
@@ -36,6 +38,7 @@
  * each queue in turn).
  */
 #include "vmm/dev/virtio-net.h"
+#include "qmp/qmp-server.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -46,6 +49,7 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <linux/if_tun.h>
@@ -71,8 +75,10 @@ struct pending_frame {
 struct virtio_net {
     struct virtio_pci vp;
     struct net_backend *be;
-    uint8_t config[12];  /* mac[6], status, max_virtqueue_pairs, mtu (le16 each) */
-    unsigned config_len; /* 8, or 12 with F_MTU */
+    const char *netdev_id; /* the -netdev's id (lives as long as the VM) */
+    bool link_down;        /* atomic: set_link (main thread), read by the network thread */
+    uint8_t config[12];    /* mac[6], status, max_virtqueue_pairs, mtu (le16 each) */
+    unsigned config_len;   /* 8, or 12 with F_MTU */
     pthread_t thread;
     bool thread_started;
     int kick_fd, stop_fd;
@@ -279,8 +285,8 @@ out:
 static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t len)
 {
     struct virtio_net *n = opaque;
-    if (len > NET_MAX_FRAME)
-        return true;
+    if (len > NET_MAX_FRAME || __atomic_load_n(&n->link_down, __ATOMIC_ACQUIRE))
+        return true; /* dropped: too long, or the link is down */
     /* During transmit (slirp answers from inside slirp_input) the transmit queue lock is
      * held: no other lock may be taken then (vCPU reset takes vp->lock, then the queues in
      * order), so the frame waits for flush_rx, right after. */
@@ -356,7 +362,9 @@ static void process_tx(struct virtio_net *n)
             }
             struct vnet_hdr h;
             vnet_hdr_decode(raw, &h);
-            if (vnet_hdr && vnet_hdr_check_tx(&h, n->features, (size_t)len, &err) < 0) {
+            if (__atomic_load_n(&n->link_down, __ATOMIC_ACQUIRE)) {
+                /* link down: the frame is consumed and goes nowhere (QEMU's link_down) */
+            } else if (vnet_hdr && vnet_hdr_check_tx(&h, n->features, (size_t)len, &err) < 0) {
                 drop_warn(n, "dropping a transmitted %llu-byte frame: %s", (unsigned long long)len,
                           verr_msg(&err));
             } else {
@@ -555,9 +563,49 @@ static int virtio_net_create(struct device *dev, struct verr *err)
                        &dev->cfg->pci, &n, err);
     if (r < 0)
         return r;
+    n->netdev_id = dev->vm->backends->netdevs[o->netdev.index].id;
     dev->priv = n;
     dev->pci = &n->vp.pci;
     return 0;
+}
+
+/* --- QMP set_link ------------------------------------------------------------------------- */
+
+/* The NIC named by its id= or by its -netdev's id (QEMU accepts either). */
+static struct virtio_net *nic_named(struct vm *vm, const char *name)
+{
+    struct device *d = dev_find_id(vm, name);
+    if (d && d->type == &virtio_net_pci_type)
+        return d->priv;
+    for (unsigned i = 0; (d = dev_find_type(vm, &virtio_net_pci_type, i)); i++) {
+        struct virtio_net *n = d->priv;
+        if (n->netdev_id && strcmp(n->netdev_id, name) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+static int qmp_set_link(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                        struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    const char *name = json_object_get_string(json_object_object_get(args, "name"));
+    bool up = json_object_get_boolean(json_object_object_get(args, "up"));
+    struct virtio_net *n = nic_named(opaque, name);
+    if (!n)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", name);
+    __atomic_store_n(&n->link_down, !up, __ATOMIC_RELEASE);
+    __atomic_store_n(&n->config[6], up ? NET_S_LINK_UP : 0, __ATOMIC_RELEASE);
+    log_info("virtio-net-pci: link of '%s' %s", name, up ? "up" : "down");
+    virtio_pci_config_changed(&n->vp);
+    return 0;
+}
+
+static int net_qmp_register(struct qmp_server *server, struct vm *vm)
+{
+    static const struct qmp_arg args[] = {
+        {"name", QMP_ARG_STRING, false}, {"up", QMP_ARG_BOOL, false}, {NULL}};
+    return qmp_server_register(server, "set_link", args, qmp_set_link, vm);
 }
 
 static void virtio_net_reset(struct device *dev)
@@ -646,6 +694,8 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
         rc = verr_prefix(err, "field 'net.slirp'");
     if (rc == 0) {
         n->config[6] = cfg[6];
+        /* a link set_link took down stays down across save/restore, data path included */
+        __atomic_store_n(&n->link_down, !(cfg[6] & NET_S_LINK_UP), __ATOMIC_RELEASE);
         rc = virtio_pci_load(&n->vp, r, err);
     }
     /* The network thread takes the driver's features again once it runs (DRIVER_OK). */
@@ -677,6 +727,7 @@ static const struct dev_type virtio_net_pci_type = {
     .create = virtio_net_create,
     .reset = virtio_net_reset,
     .free = virtio_net_free,
+    .qmp_register = net_qmp_register,
     .state_version = 1,
     .save = virtio_net_save,
     .load = virtio_net_load,

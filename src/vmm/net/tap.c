@@ -38,11 +38,13 @@ int net_tap_open(const struct net_options *o, int *out, unsigned *offloads, stru
                               o->ifname ? o->ifname : "(any)");
         }
     } else {
-        unsigned int flags = 0;
-        if (ioctl(fd, TUNGETIFF, &flags) < 0)
+        /* TUNGETIFF fills a whole struct ifreq (name and flags), not an int */
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        if (ioctl(fd, TUNGETIFF, &ifr) < 0)
             return verr_errno(err, errno, "-netdev tap,id=%s: fd=%d is not a tap device", o->id,
                               fd);
-        if (!(flags & IFF_VNET_HDR))
+        if (!(ifr.ifr_flags & IFF_VNET_HDR))
             return verr_set(err, ENOTSUP,
                             "-netdev tap,id=%s: fd=%d was opened without IFF_VNET_HDR", o->id, fd);
         int fl = fcntl(fd, F_GETFL);

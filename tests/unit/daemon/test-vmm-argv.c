@@ -61,9 +61,16 @@ static void check_one(const char *dir, const char *name, bool regen)
         domain_def_free(def);
         return;
     }
-    struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm", "/run/vireo/domains/NAME.qmp",
+    /* The taps the daemon would pass: descriptor 40+i for interface i (net-iface.h). */
+    int *fds = xcalloc(def->nnets + 1, sizeof(int));
+    for (size_t i = 0; i < def->nnets; i++)
+        fds[i] = def->nets[i].type == DOMAIN_NET_USER ? -1 : 40 + (int)i;
+    struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm",
+                                   "/run/vireo/domains/NAME.qmp",
                                    "/run/vireo/domains/NAME.console",
-                                   "/run/vireo/domains/NAME.pid"};
+                                   "/run/vireo/domains/NAME.pid",
+                                   NULL,
+                                   fds};
     char **av = NULL;
     struct buf got = BUF_INIT;
     const char *ext, *other;
@@ -98,6 +105,7 @@ static void check_one(const char *dir, const char *name, bool regen)
     free(other_path);
     buf_free(&got);
     vmm_argv_free(av);
+    free(fds);
     domain_def_free(def);
 }
 

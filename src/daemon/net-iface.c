@@ -1,0 +1,303 @@
+/*
+ * net-iface.c - taps for a domain's interfaces (see net-iface.h).
+ *
+ * Per interface, as libvirt's QEMU driver does it: open /dev/net/tun with
+ * IFF_TAP | IFF_NO_PI | IFF_VNET_HDR under the <target dev> name or the
+ * kernel's next free "vnet%d"; give the tap the guest's MAC with its first
+ * byte 0xfe (so the bridge never takes the guest's address as its own);
+ * the MTU from <mtu size>, else the bridge's; attach it to the bridge (the
+ * <source bridge>, or the running network's), bring it up and give it the
+ * <bandwidth> limits with tc as libvirt does. A
+ * managed='no' ethernet tap was made by the user: it is only opened.
+ */
+#include "daemon/net-iface.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "daemon/netlink.h"
+#include "daemon/network.h"
+#include "daemon/vireod.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static int tap_open(const char *name, char out[IFNAMSIZ], struct verr *err)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return verr_errno(err, errno, "cannot open /dev/net/tun");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "Unable to create tap device %s", name);
+    }
+    snprintf(out, IFNAMSIZ, "%s", ifr.ifr_name);
+    return fd;
+}
+
+static bool valid_ifname(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= IFNAMSIZ || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* <mtu size='N'/> among the interface's kept children: N, 0 if none, -1 if bad. */
+static long iface_mtu(const struct domain_net *n)
+{
+    for (size_t i = 0; i < n->nextra; i++) {
+        if (strcmp(n->extra[i]->name, "mtu") != 0)
+            continue;
+        const char *s = xnode_attr(n->extra[i], "size");
+        char *end;
+        long v = s ? strtol(s, &end, 10) : -1;
+        return s && *end == 0 && v >= 68 && v <= 65535 ? v : -1;
+    }
+    return 0;
+}
+
+/* A number attribute of a <bandwidth> child: 0 when absent, -1 when not a positive integer. */
+static long long bw_attr(const struct xnode *x, const char *name)
+{
+    const char *s = xnode_attr(x, name);
+    if (!s)
+        return 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    return *end || v <= 0 || v > 0xffffffffLL ? -1 : v;
+}
+
+static int tc(const char *line, struct verr *err)
+{
+    char *copy = xstrdup(line);
+    char *argv[40];
+    int n = 0;
+    argv[n++] = "tc";
+    for (char *t = strtok(copy, " "); t && n < 39; t = strtok(NULL, " "))
+        argv[n++] = t;
+    argv[n] = NULL;
+    int r = vd_net_run_tool(argv, NULL, err);
+    free(copy);
+    return r;
+}
+
+/*
+ * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
+ * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
+ * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
+ * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
+ * KiB/s (tc's "kbps"), bursts KiB ("kb").
+ */
+static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = NULL;
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "bandwidth") == 0)
+            bw = n->extra[i];
+    if (!bw)
+        return 0;
+    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
+    for (int k = 0; k < 2; k++) {
+        const struct xnode *x = k ? out : in;
+        if (!x)
+            continue;
+        if (xnode_attr(x, "floor"))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <bandwidth><%s floor> on interface %s: "
+                            "QoS floors are not supported yet",
+                            k ? "outbound" : "inbound", n->mac);
+        if (bw_attr(x, "average") <= 0 || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: <bandwidth><%s> on interface %s needs a "
+                            "positive 'average' (and positive 'peak' and 'burst' when given)",
+                            k ? "outbound" : "inbound", n->mac);
+    }
+    char line[512];
+    int r = 0;
+    if (in) {
+        long long avg = bw_attr(in, "average"), peak = bw_attr(in, "peak"),
+                  burst = bw_attr(in, "burst");
+        char ceil[64] = "", bur[64] = "";
+        if (peak)
+            snprintf(ceil, sizeof(ceil), " ceil %lldkbps", peak);
+        if (burst)
+            snprintf(bur, sizeof(bur), " burst %lldkb", burst);
+        snprintf(line, sizeof(line), "qdisc add dev %s root handle 1: htb default 1", dev);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        snprintf(line, sizeof(line), "class add dev %s parent 1: classid 1:1 htb rate %lldkbps%s%s",
+                 dev, avg, ceil, bur);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        /* sfq shares the class fairly between flows; the limit is the class's. A kernel
+         * built without sch_sfq keeps htb's default leaf: the rates still hold. */
+        snprintf(line, sizeof(line), "qdisc add dev %s parent 1:1 handle 2: sfq perturb 10", dev);
+        struct verr e2 = {0};
+        if (tc(line, &e2) < 0)
+            log_warn("%s: no sfq under the rate limit: %s", dev, verr_msg(&e2));
+    }
+    if (out) {
+        long long avg = bw_attr(out, "average"), burst = bw_attr(out, "burst");
+        snprintf(line, sizeof(line), "qdisc add dev %s ingress", dev);
+        if ((r = tc(line, err)) < 0)
+            return r;
+        snprintf(line, sizeof(line),
+                 "filter add dev %s parent ffff: protocol all u32 match u32 0 0 police rate "
+                 "%lldkbps burst %lldkb mtu 64kb drop flowid :1",
+                 dev, avg, burst ? burst : avg);
+        if ((r = tc(line, err)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err)
+{
+    const char *bridge = NULL;
+    char *net_bridge = NULL;
+    bool managed_tap = true;
+    switch (n->type) {
+    case DOMAIN_NET_BRIDGE:
+        bridge = n->source_bridge;
+        if (!bridge)
+            return verr_set(err, EINVAL, "Missing source bridge for interface %s", n->mac);
+        break;
+    case DOMAIN_NET_NETWORK: {
+        if (!n->source_network)
+            return verr_set(err, EINVAL, "Missing source network for interface %s", n->mac);
+        int r = vd_network_bridge(d, n->source_network, &net_bridge, err);
+        if (r < 0)
+            return r;
+        bridge = net_bridge;
+        break;
+    }
+    case DOMAIN_NET_ETHERNET: {
+        const char *m = n->target_node ? xnode_attr(n->target_node, "managed") : NULL;
+        managed_tap = !m || strcmp(m, "no") != 0; /* <target dev='tap0' managed='no'/> */
+    }
+        if (!managed_tap && !n->target_dev)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: managed='no' interface %s needs "
+                            "<target dev=...>",
+                            n->mac);
+        break;
+    default:
+        *fd_out = -1;
+        return 0;
+    }
+    if (n->target_dev && !valid_ifname(n->target_dev)) {
+        free(net_bridge);
+        return verr_set(err, EINVAL, "unsupported configuration: invalid target dev '%s'",
+                        n->target_dev);
+    }
+    long mtu = iface_mtu(n);
+    if (mtu < 0) {
+        free(net_bridge);
+        return verr_set(err, EINVAL,
+                        "unsupported configuration: invalid <mtu size> on interface %s", n->mac);
+    }
+    if (!mtu && bridge) {
+        int bm = vd_nl_link_mtu(bridge);
+        if (bm < 0) {
+            int r = verr_errno(err, -bm, "Cannot get interface MTU on '%s'", bridge);
+            free(net_bridge);
+            return r;
+        }
+        mtu = bm;
+    }
+    char name[IFNAMSIZ];
+    int fd = tap_open(n->target_dev ? n->target_dev : "vnet%d", name, err);
+    if (fd < 0) {
+        free(net_bridge);
+        return fd;
+    }
+    int r = 0;
+    if (managed_tap) {
+        unsigned char mac[6];
+        unsigned m[6];
+        if (sscanf(n->mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+            r = verr_set(err, EINVAL, "invalid MAC address '%s'", n->mac);
+        for (int i = 0; i < 6; i++)
+            mac[i] = (unsigned char)m[i];
+        mac[0] = 0xfe;
+        struct vd_nl_link set = {.master = bridge, .mtu = (unsigned)mtu, .mac = mac, .up = true};
+        if (r == 0)
+            r = vd_nl_link_set(name, &set, err);
+    }
+    if (r == 0)
+        r = apply_bandwidth(name, n, err);
+    free(net_bridge);
+    if (r < 0) {
+        close(fd); /* not persistent: the device goes with its descriptor */
+        return r;
+    }
+    if (!n->target_dev)
+        n->target_dev = xstrdup(name);
+    *fd_out = fd;
+    return 0;
+}
+
+int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err)
+{
+    int *fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(*fds));
+    for (size_t i = 0; i < def->nnets; i++)
+        fds[i] = -1;
+    for (size_t i = 0; i < def->nnets; i++) {
+        int r = prepare_one(d, &def->nets[i], &fds[i], err);
+        if (r < 0) {
+            vd_net_fds_close(fds, def->nnets);
+            return r;
+        }
+    }
+    *fds_out = fds;
+    return 0;
+}
+
+void vd_net_fds_close(int *fds, size_t n)
+{
+    if (!fds)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+}
+
+bool vd_net_link_down(const struct domain_net *n)
+{
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "link") == 0) {
+            const char *st = xnode_attr(n->extra[i], "state");
+            return st && strcmp(st, "down") == 0;
+        }
+    return false;
+}
+
+void vd_net_set_link(struct domain_net *n, bool up)
+{
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, "link") == 0) {
+            xnode_set_attr(n->extra[i], "state", up ? "up" : "down");
+            return;
+        }
+    struct xnode *x = xnode_new("link");
+    xnode_set_attr(x, "state", up ? "up" : "down");
+    n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));
+    n->extra[n->nextra++] = x;
+}

@@ -1,0 +1,30 @@
+/*
+ * net-iface.h - the host side of a domain's interfaces: vireod makes the tap
+ * devices itself (type bridge, network and ethernet), configures them over
+ * rtnetlink and hands vireo-vmm their descriptors (-netdev tap,fd=N), as
+ * libvirtd does for QEMU. The taps are not persistent: the kernel removes
+ * each one when its last descriptor closes, that is when the VMM ends, so a
+ * VM that stops (or a start that fails) leaves no device behind.
+ */
+#ifndef VIREO_DAEMON_NET_IFACE_H
+#define VIREO_DAEMON_NET_IFACE_H
+
+#include "conf/domain_conf.h"
+
+struct vd_daemon;
+struct verr;
+
+/*
+ * Creates and configures a tap for every interface of def that needs one,
+ * and names it in def (<target dev='vnetN'/> in the live definition).
+ * *fds_out gets def->nnets descriptors (close-on-exec; -1 for interfaces
+ * without a tap); free with vd_net_fds_close. On error nothing is left.
+ */
+int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
+void vd_net_fds_close(int *fds, size_t n);
+/* <link state='down'/> on the interface. */
+bool vd_net_link_down(const struct domain_net *n);
+/* Sets <link state='up|down'/> (replacing the one there). */
+void vd_net_set_link(struct domain_net *n, bool up);
+
+#endif

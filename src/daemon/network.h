@@ -1,0 +1,66 @@
+/*
+ * network.h - vireod's virtual networks (libvirt's network driver): the
+ * definitions (one XML file each, replaced atomically), and for a running
+ * network its bridge with the network's addresses, a dnsmasq of its own
+ * (DHCP and DNS) and its firewall rules in an nftables table of Vireo's
+ * own. A network's live state is in the run directory, so a restarted
+ * daemon takes running networks and their dnsmasq back without touching
+ * them (leases are kept).
+ */
+#ifndef VIREO_DAEMON_NETWORK_H
+#define VIREO_DAEMON_NETWORK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/network_conf.h"
+
+struct vd_daemon;
+struct verr;
+
+struct vd_network {
+    struct vd_network *next;
+    struct network_def *def; /* with the bridge name filled in once started */
+    bool persistent, autostart, active;
+    pid_t dnsmasq; /* 0 when none runs */
+};
+
+/* A DHCP lease from a network's lease file. */
+struct vd_network_lease {
+    long long expiry; /* seconds since the epoch, 0 = infinite */
+    char mac[18], ip[16], hostname[64], clientid[128];
+};
+
+/* The directories (made here) and the stored networks, reattached to when running. */
+int vd_networks_load(struct vd_daemon *d, struct verr *err);
+void vd_networks_autostart(struct vd_daemon *d);
+void vd_networks_free(struct vd_daemon *d);
+
+struct vd_network *vd_network_find_name(struct vd_daemon *d, const char *name);
+struct vd_network *vd_network_find_uuid(struct vd_daemon *d, const unsigned char *uuid);
+
+/* net-define (persistent) and net-create (transient, started). */
+int vd_network_define(struct vd_daemon *d, const char *xml, struct vd_network **out,
+                      struct verr *err);
+int vd_network_create(struct vd_daemon *d, const char *xml, struct vd_network **out,
+                      struct verr *err);
+int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err);
+/* Stops it; a transient network is forgotten (n is freed). */
+int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *err);
+int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *err);
+int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on, struct verr *err);
+/* The running network's leases (an array the caller frees). */
+int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
+                      struct vd_network_lease **out, size_t *count, struct verr *err);
+/* Runs a host tool (nft, dnsmasq, tc) found in the sbin and bin directories to its end,
+ * input on its stdin; its first output line is the error when it fails. */
+int vd_net_run_tool(char **argv, const char *input, struct verr *err);
+/* dnsmasq's lease file text (NUL-terminated) into leases; lines that are not a valid IPv4
+ * lease are skipped. Pure: fuzzed by tests/fuzz/fuzz-net-leases.c. */
+int vd_network_leases_parse(const char *text, struct vd_network_lease **out, size_t *count);
+/* The bridge a type='network' interface joins: the running network's. */
+int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+ * rpc-network.c - the network procedures (virsh's net-* commands): look
+ * up, list, define, create, start, stop, undefine, autostart, read, and
+ * the DHCP leases; and domifaddr (a domain's addresses from those leases or
+ * from the ARP table). The work is network.c's; this file maps the calls and
+ * libvirt's errors (VIR_ERR_NO_NETWORK, "Network not found: ...").
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon/domain.h"
+#include "daemon/network.h"
+#include "daemon/server.h"
+#include "daemon/vireod.h"
+#include "util/error.h"
+#include "util/mem.h"
+
+/* libvirt's VIR_CONNECT_LIST_NETWORKS_* flags */
+enum {
+    LIST_INACTIVE = 1 << 0,
+    LIST_ACTIVE = 1 << 1,
+    LIST_PERSISTENT = 1 << 2,
+    LIST_TRANSIENT = 1 << 3,
+    LIST_AUTOSTART = 1 << 4,
+    LIST_NO_AUTOSTART = 1 << 5,
+};
+
+static void fill_net(struct remote_nonnull_network *out, const struct vd_network *n)
+{
+    out->name = xstrdup(n->def->name);
+    memcpy(out->uuid, n->def->uuid, 16);
+}
+
+/* The network a call names (its first argument), or NULL with the error set. */
+static struct vd_network *named(struct vd_call *c)
+{
+    const struct remote_nonnull_network *w = c->args;
+    struct vd_network *n = vd_network_find_uuid(c->d, w->uuid);
+    if (!n) {
+        char u[37];
+        domain_uuid_format(w->uuid, u);
+        vd_call_fail(c, VIR_ERR_NO_NETWORK,
+                     "Network not found: no network with matching uuid '%s' (%s)", u, w->name);
+    }
+    return n;
+}
+
+static int fail(struct vd_call *c, int r, const struct verr *e)
+{
+    int code = VIR_ERR_OPERATION_FAILED;
+    const char *m = verr_msg(e);
+    if (strncmp(m, "Requested operation is not valid", 32) == 0)
+        code = VIR_ERR_OPERATION_INVALID;
+    else if (strncmp(m, "unsupported configuration", 25) == 0)
+        code = VIR_ERR_CONFIG_UNSUPPORTED;
+    else if (strncmp(m, "internal error", 14) == 0)
+        code = VIR_ERR_INTERNAL_ERROR;
+    else if (strncmp(m, "Network not found", 17) == 0)
+        code = VIR_ERR_NO_NETWORK;
+    else if (r == -EINVAL)
+        code = VIR_ERR_XML_ERROR;
+    return vd_call_fail(c, code, "%s", m);
+}
+
+static bool list_match(const struct vd_network *n, unsigned f)
+{
+    if ((f & (LIST_ACTIVE | LIST_INACTIVE)) &&
+        !((f & LIST_ACTIVE && n->active) || (f & LIST_INACTIVE && !n->active)))
+        return false;
+    if ((f & (LIST_PERSISTENT | LIST_TRANSIENT)) &&
+        !((f & LIST_PERSISTENT && n->persistent) || (f & LIST_TRANSIENT && !n->persistent)))
+        return false;
+    if ((f & (LIST_AUTOSTART | LIST_NO_AUTOSTART)) &&
+        !((f & LIST_AUTOSTART && n->autostart) || (f & LIST_NO_AUTOSTART && !n->autostart)))
+        return false;
+    return true;
+}
+
+static int list_all(struct vd_call *c)
+{
+    const struct remote_connect_list_all_networks_args *a = c->args;
+    struct remote_connect_list_all_networks_ret *r = c->ret;
+    size_t n = 0;
+    for (struct vd_network *x = c->d->networks; x; x = x->next)
+        n += list_match(x, a->flags);
+    r->ret = (unsigned)n;
+    if (a->need_results && n) {
+        r->nets = xcalloc(n, sizeof(*r->nets));
+        for (struct vd_network *x = c->d->networks; x; x = x->next)
+            if (list_match(x, a->flags))
+                fill_net(&r->nets[r->nets_len++], x);
+    }
+    return 0;
+}
+
+static int count(struct vd_call *c, bool active)
+{
+    int n = 0;
+    for (struct vd_network *x = c->d->networks; x; x = x->next)
+        n += x->active == active;
+    return n;
+}
+
+static int num_active(struct vd_call *c)
+{
+    ((struct remote_connect_num_of_networks_ret *)c->ret)->num = count(c, true);
+    return 0;
+}
+
+static int num_defined(struct vd_call *c)
+{
+    ((struct remote_connect_num_of_defined_networks_ret *)c->ret)->num = count(c, false);
+    return 0;
+}
+
+static void list_names(struct vd_call *c, bool active, int max, char ***names, uint32_t *len)
+{
+    for (struct vd_network *x = c->d->networks; x; x = x->next) {
+        if (x->active != active || (int)*len >= max)
+            continue;
+        *names = xrealloc(*names, (*len + 1) * sizeof(**names));
+        (*names)[(*len)++] = xstrdup(x->def->name);
+    }
+}
+
+static int list_active(struct vd_call *c)
+{
+    struct remote_connect_list_networks_ret *r = c->ret;
+    list_names(c, true, ((const struct remote_connect_list_networks_args *)c->args)->maxnames,
+               &r->names, &r->names_len);
+    return 0;
+}
+
+static int list_defined(struct vd_call *c)
+{
+    struct remote_connect_list_defined_networks_ret *r = c->ret;
+    list_names(c, false,
+               ((const struct remote_connect_list_defined_networks_args *)c->args)->maxnames,
+               &r->names, &r->names_len);
+    return 0;
+}
+
+static int lookup_name(struct vd_call *c)
+{
+    const char *name = ((const struct remote_network_lookup_by_name_args *)c->args)->name;
+    struct vd_network *n = vd_network_find_name(c->d, name);
+    if (!n)
+        return vd_call_fail(c, VIR_ERR_NO_NETWORK,
+                            "Network not found: no network with matching name '%s'", name);
+    fill_net(&((struct remote_network_lookup_by_name_ret *)c->ret)->net, n);
+    return 0;
+}
+
+static int lookup_uuid(struct vd_call *c)
+{
+    const uint8_t *uuid = ((const struct remote_network_lookup_by_uuid_args *)c->args)->uuid;
+    struct vd_network *n = vd_network_find_uuid(c->d, uuid);
+    if (!n) {
+        char s[37];
+        domain_uuid_format(uuid, s);
+        return vd_call_fail(c, VIR_ERR_NO_NETWORK,
+                            "Network not found: no network with matching uuid '%s'", s);
+    }
+    fill_net(&((struct remote_network_lookup_by_uuid_ret *)c->ret)->net, n);
+    return 0;
+}
+
+static int define(struct vd_call *c)
+{
+    const char *xml = ((const struct remote_network_define_xml_args *)c->args)->xml;
+    struct verr e = {0};
+    struct vd_network *n;
+    int r = vd_network_define(c->d, xml, &n, &e);
+    if (r < 0)
+        return fail(c, r, &e);
+    fill_net(&((struct remote_network_define_xml_ret *)c->ret)->net, n);
+    return 0;
+}
+
+static int create_xml(struct vd_call *c)
+{
+    const char *xml = ((const struct remote_network_create_xml_args *)c->args)->xml;
+    struct verr e = {0};
+    struct vd_network *n;
+    int r = vd_network_create(c->d, xml, &n, &e);
+    if (r < 0)
+        return fail(c, r, &e);
+    fill_net(&((struct remote_network_create_xml_ret *)c->ret)->net, n);
+    return 0;
+}
+
+static int create(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    struct verr e = {0};
+    int r = vd_network_start(c->d, n, &e);
+    return r < 0 ? fail(c, r, &e) : 0;
+}
+
+static int destroy(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    struct verr e = {0};
+    int r = vd_network_destroy(c->d, n, &e);
+    return r < 0 ? fail(c, r, &e) : 0;
+}
+
+static int undefine(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    struct verr e = {0};
+    int r = vd_network_undefine(c->d, n, &e);
+    return r < 0 ? fail(c, r, &e) : 0;
+}
+
+static int get_xml(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    ((struct remote_network_get_xml_desc_ret *)c->ret)->xml = network_def_format(n->def, 0);
+    return 0;
+}
+
+static int get_autostart(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    ((struct remote_network_get_autostart_ret *)c->ret)->autostart = n->autostart;
+    return 0;
+}
+
+static int set_autostart(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    struct verr e = {0};
+    int on = ((const struct remote_network_set_autostart_args *)c->args)->autostart;
+    int r = vd_network_set_autostart(c->d, n, on != 0, &e);
+    return r < 0 ? fail(c, r, &e) : 0;
+}
+
+static int get_bridge(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    if (!n->def->bridge)
+        return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR,
+                            "internal error: network '%s' does not have a bridge name.",
+                            n->def->name);
+    ((struct remote_network_get_bridge_name_ret *)c->ret)->name = xstrdup(n->def->bridge);
+    return 0;
+}
+
+static int is_active(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    ((struct remote_network_is_active_ret *)c->ret)->active = n->active;
+    return 0;
+}
+
+static int is_persistent(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    ((struct remote_network_is_persistent_ret *)c->ret)->persistent = n->persistent;
+    return 0;
+}
+
+static unsigned prefix_of(const struct network_def *def)
+{
+    for (size_t i = 0; i < def->nips; i++) {
+        const struct network_ip *ip = &def->ips[i];
+        if (ip->ipv6)
+            continue;
+        if (ip->prefix >= 0)
+            return (unsigned)ip->prefix;
+        unsigned a, b, cc, dd;
+        if (ip->netmask && sscanf(ip->netmask, "%u.%u.%u.%u", &a, &b, &cc, &dd) == 4)
+            return (unsigned)__builtin_popcount((a << 24) | (b << 16) | (cc << 8) | dd);
+    }
+    return 24;
+}
+
+static int leases(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (!n)
+        return -1;
+    const struct remote_network_get_dhcp_leases_args *a = c->args;
+    struct remote_network_get_dhcp_leases_ret *r = c->ret;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "networkGetDHCPLeases",
+                            a->flags);
+    struct vd_network_lease *ls;
+    size_t nl;
+    struct verr e = {0};
+    if (vd_network_leases(c->d, n, &ls, &nl, &e) < 0)
+        return fail(c, -EIO, &e);
+    r->leases = xcalloc(nl ? nl : 1, sizeof(*r->leases));
+    for (size_t i = 0; i < nl; i++) {
+        if (a->mac && strcasecmp(a->mac, ls[i].mac) != 0)
+            continue;
+        r->ret++;
+        if (!a->need_results)
+            continue;
+        struct remote_network_dhcp_lease *o = &r->leases[r->leases_len++];
+        o->iface = xstrdup(n->def->bridge ? n->def->bridge : "");
+        o->expirytime = ls[i].expiry;
+        o->type = 0; /* VIR_IP_ADDR_TYPE_IPV4 */
+        o->mac = xstrdup(ls[i].mac);
+        o->ipaddr = xstrdup(ls[i].ip);
+        o->prefix = prefix_of(n->def);
+        o->hostname = ls[i].hostname[0] ? xstrdup(ls[i].hostname) : NULL;
+        o->clientid = ls[i].clientid[0] ? xstrdup(ls[i].clientid) : NULL;
+    }
+    free(ls);
+    return 0;
+}
+
+/* ---- domifaddr: a domain's addresses from the DHCP leases or the ARP table ---- */
+
+static void add_addr(struct remote_domain_interface *i, const char *ip, unsigned prefix)
+{
+    i->addrs = xreallocarray(i->addrs, i->addrs_len + 1, sizeof(*i->addrs));
+    i->addrs[i->addrs_len++] = (struct remote_domain_ip_addr){0, xstrdup(ip), prefix};
+}
+
+static struct remote_domain_interface *add_iface(struct remote_domain_interface_addresses_ret *r,
+                                                 const struct domain_net *n)
+{
+    r->ifaces = xreallocarray(r->ifaces, r->ifaces_len + 1, sizeof(*r->ifaces));
+    struct remote_domain_interface *i = &r->ifaces[r->ifaces_len++];
+    memset(i, 0, sizeof(*i));
+    i->name = xstrdup(n->target_dev ? n->target_dev : "");
+    i->hwaddr = xstrdup(n->mac);
+    return i;
+}
+
+/* libvirt's lease source: the interfaces of type network, with their network's leases. */
+static void from_leases(struct vd_call *c, const struct domain_def *def,
+                        struct remote_domain_interface_addresses_ret *r)
+{
+    for (size_t k = 0; k < def->nnets; k++) {
+        const struct domain_net *n = &def->nets[k];
+        struct vd_network *net = n->type == DOMAIN_NET_NETWORK && n->source_network
+                                     ? vd_network_find_name(c->d, n->source_network)
+                                     : NULL;
+        struct vd_network_lease *ls = NULL;
+        size_t nl = 0;
+        if (!net || vd_network_leases(c->d, net, &ls, &nl, NULL) < 0)
+            continue;
+        struct remote_domain_interface *i = NULL;
+        for (size_t j = 0; j < nl; j++) {
+            if (strcasecmp(ls[j].mac, n->mac) != 0)
+                continue;
+            if (!i)
+                i = add_iface(r, n);
+            add_addr(i, ls[j].ip, prefix_of(net->def));
+        }
+        free(ls);
+    }
+}
+
+/* The ARP source: the daemon's neighbour table (/proc/net/arp) by MAC, prefix 0 as libvirt. */
+static void from_arp(const struct domain_def *def, struct remote_domain_interface_addresses_ret *r)
+{
+    for (size_t k = 0; k < def->nnets; k++) {
+        const struct domain_net *n = &def->nets[k];
+        FILE *f = fopen("/proc/net/arp", "re");
+        if (!f)
+            return;
+        char line[256];
+        struct remote_domain_interface *i = NULL;
+        while (fgets(line, sizeof(line), f)) {
+            char ip[64], hw[64], flags[16];
+            if (sscanf(line, "%63s %*s %15s %63s", ip, flags, hw) != 3 ||
+                strtoul(flags, NULL, 16) == 0 || strcasecmp(hw, n->mac) != 0)
+                continue; /* the header, an incomplete entry, or another MAC */
+            if (!i)
+                i = add_iface(r, n);
+            add_addr(i, ip, 0);
+        }
+        fclose(f);
+    }
+}
+
+static int domifaddr(struct vd_call *c)
+{
+    const struct remote_domain_interface_addresses_args *a = c->args;
+    struct remote_domain_interface_addresses_ret *r = c->ret;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainInterfaceAddresses",
+                            a->flags);
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    switch (a->source) {
+    case 0: /* VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE */
+        from_leases(c, c->dom->def, r);
+        return 0;
+    case 1: /* ..._AGENT */
+        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                            "argument unsupported: QEMU guest agent is not configured");
+    case 2: /* ..._ARP */
+        from_arp(c->dom->def, r);
+        return 0;
+    default:
+        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                            "argument unsupported: Unknown IP address data source %u", a->source);
+    }
+}
+
+static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, domifaddr},
+    {REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, list_all},
+    {REMOTE_PROC_CONNECT_NUM_OF_NETWORKS, num_active},
+    {REMOTE_PROC_CONNECT_NUM_OF_DEFINED_NETWORKS, num_defined},
+    {REMOTE_PROC_CONNECT_LIST_NETWORKS, list_active},
+    {REMOTE_PROC_CONNECT_LIST_DEFINED_NETWORKS, list_defined},
+    {REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, lookup_name},
+    {REMOTE_PROC_NETWORK_LOOKUP_BY_UUID, lookup_uuid},
+    {REMOTE_PROC_NETWORK_DEFINE_XML, define},
+    {REMOTE_PROC_NETWORK_CREATE_XML, create_xml},
+    {REMOTE_PROC_NETWORK_CREATE, create},
+    {REMOTE_PROC_NETWORK_DESTROY, destroy},
+    {REMOTE_PROC_NETWORK_UNDEFINE, undefine},
+    {REMOTE_PROC_NETWORK_GET_XML_DESC, get_xml},
+    {REMOTE_PROC_NETWORK_GET_AUTOSTART, get_autostart},
+    {REMOTE_PROC_NETWORK_SET_AUTOSTART, set_autostart},
+    {REMOTE_PROC_NETWORK_GET_BRIDGE_NAME, get_bridge},
+    {REMOTE_PROC_NETWORK_IS_ACTIVE, is_active},
+    {REMOTE_PROC_NETWORK_IS_PERSISTENT, is_persistent},
+    {REMOTE_PROC_NETWORK_GET_DHCP_LEASES, leases},
+};
+VD_PROC_TABLE(vd_network_procs, procs);
