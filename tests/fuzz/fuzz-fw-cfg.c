@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t *ram = calloc(1, RAM);
     memcpy(ram, data + OPS * 4, size - OPS * 4 < RAM ? size - OPS * 4 : RAM);
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     guest_mem_layout(&gm, ram, RAM);
     struct fw_cfg c;
     unsigned calls = 0;

@@ -60,7 +60,7 @@ static void fuzz_queue(const uint8_t *data, size_t size)
         return;
     uint8_t *ram = calloc(1, RAM);
     memcpy(ram, data + 8, size - 8 < RAM ? size - 8 : RAM);
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     guest_mem_layout(&gm, ram, RAM);
     struct virtqueue vq = {0};
     vq.mem = &gm;

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct vq_chain chain;
     uint8_t *ram = calloc(1, RAM);
     memcpy(ram, data + 16, size - 16 < RAM ? size - 16 : RAM);
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     guest_mem_layout(&gm, ram, RAM);
     struct virtqueue vq = {0};
     vq.mem = &gm;

@@ -28,7 +28,7 @@ static uint8_t sum(const uint8_t *p, size_t n)
 
 static void test_e820(void)
 {
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     struct e820_entry m[E820_MAX_ENTRIES];
     guest_mem_layout(&gm, NULL, 128ull << 20);
     unsigned n = e820_build(&gm, m);
@@ -87,7 +87,7 @@ static void test_acpi(void)
 {
     uint64_t size = 16ull << 20;
     uint8_t *ram = calloc(1, size);
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     guest_mem_layout(&gm, ram, size);
     struct platform_desc pd = {.nr_cpus = 3, .apic_ids = {0, 1, 4}};
     uint64_t rsdp_addr = 0;
@@ -326,7 +326,7 @@ static void test_loader(void)
     close(fd);
     uint64_t size = 32ull << 20;
     uint8_t *ram = calloc(1, size);
-    struct guest_mem gm;
+    struct guest_mem gm = {0};
     guest_mem_layout(&gm, ram, size);
     struct boot_config cfg = {path, NULL, "console=ttyS0 hello", {.nr_cpus = 1}};
     struct boot_state st;
