@@ -9,6 +9,7 @@
  *   rpc-console.c    the console stream
  *   rpc-screenshot.c the screen as an image down a stream
  *   rpc-send-key.c   keys pressed on the guest's keyboard
+ *   rpc-tune.c       CPU placement: vcpuinfo, vcpupin, emulatorpin, schedinfo
  *
  * Each file lists its procedures in a table (struct vd_proc_table); server.c
  * looks a call's procedure up there. For every procedure whose arguments
@@ -81,7 +82,8 @@ struct vd_proc_table {
     const struct vd_proc_table name = {array, sizeof(array) / sizeof(array[0])}
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
-    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs;
+    vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
+    vd_tune_procs;
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */

@@ -36,6 +36,7 @@ struct vd_index;
 struct vd_syncer;
 struct vd_domain;
 struct vd_client;
+struct vd_cgroups;
 struct verr;
 
 /* Where the domain layer's news goes: the clients (server.c sets it). */
@@ -76,6 +77,7 @@ struct vd_daemon {
     struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
     bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
     struct vd_sink sink;
+    struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

@@ -60,8 +60,10 @@ struct vd_vmm {
     int kill_stage;           /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
     vd_vmm_done_fn save_done; /* a save under way (vd_vmm_save) */
     void *save_opaque;
-    int save_fd;              /* the caller's: passed with getfd */
-    int save_state;           /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    int save_fd;      /* the caller's: passed with getfd */
+    int save_state;   /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    pid_t *vcpu_tids; /* query-cpus-fast's thread-id of each vCPU, by index */
+    size_t nvcpu_tids;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };
@@ -75,6 +77,8 @@ void vmm_free(struct vd_vmm *vmm);
 struct vd_vmm_ident vmm_ident(const struct vd_vmm *vmm);
 /* Connects to the VMM's console socket (non-blocking fd in *fd). */
 int vmm_console_connect(const char *path, int *fd, struct verr *err);
+/* query-cpus-fast on a blocking client: each vCPU's host thread id, by cpu-index. */
+int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err);
 /* query-status on a blocking client: 1 running, 0 stopped, < 0 error. */
 int vmm_query_running(struct qmp_client *qmp, struct verr *err);
 

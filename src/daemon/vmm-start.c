@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
@@ -86,6 +87,9 @@ struct start_work {
     uint64_t start_time;
     int pidfd, console_fd;
     struct qmp_client *qmp;
+    struct vd_tune_plan *tune; /* <cputune> and <vcpu cpuset>, applied before cont */
+    pid_t *vcpu_tids;
+    size_t nvcpu_tids;
 };
 
 static void work_free(struct start_work *w)
@@ -100,6 +104,8 @@ static void work_free(struct start_work *w)
     free(w->console_path);
     free(w->pidfile);
     free(w->vnc_socket);
+    vd_tune_plan_free(w->tune);
+    free(w->vcpu_tids);
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
@@ -287,6 +293,12 @@ static int start_blocking(struct start_work *w)
         return r;
     if (w->incoming_fd >= 0)
         r = load_incoming(w);
+    /* The vCPUs' threads exist (the VM is built) and have run no guest code (-S): the
+     * groups, shares, bandwidth and affinities are in place before the first cont. */
+    if (r == 0)
+        r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
+    if (r == 0)
+        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, err);
     if (r == 0 && w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
@@ -345,6 +357,8 @@ static void start_undo(struct start_work *w)
         flock(w->lock_fd, LOCK_UN);
     }
     vd_record_remove(w->run_dir, w->name);
+    if (w->tune)
+        vd_cg_domain_remove(&w->tune->cg, w->name);
 }
 
 static void start_done(void *opaque);
@@ -369,6 +383,9 @@ static void start_done(void *opaque)
         vmm->qmp = w->qmp;
         vmm->console_fd = w->console_fd;
         vmm->lock_fd = w->lock_fd;
+        vmm->vcpu_tids = w->vcpu_tids;
+        vmm->nvcpu_tids = w->nvcpu_tids;
+        w->vcpu_tids = NULL;
         w->pidfd = w->console_fd = w->lock_fd = -1;
         w->qmp = NULL;
         w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);
@@ -379,6 +396,7 @@ static void start_done(void *opaque)
             vmm_free(vmm);
             vmm = NULL;
             vd_record_remove(w->run_dir, w->name);
+            vd_cg_domain_remove(&w->tune->cg, w->name);
         }
     }
     if (w->lock_fd >= 0)
@@ -434,6 +452,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
                                    w->vnc_socket};
     int r = vmm_argv_build(def, &paths, &w->argv, err);
+    if (r == 0)
+        r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
     if (r < 0) {
         work_free(w);
         return r;

@@ -69,9 +69,25 @@ static const struct vmm_support_rule rules[] = {
      "fewer vCPUs than the maximum need vCPU hot-plug, not supported yet"},
     {"vcpu@placement", "static", H, 0, "no host placement is asked for"},
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
-    {"vcpu@cpuset", NULL, P, 16, "vCPU affinity is not applied yet"},
+    {"vcpu@cpuset", NULL, H, 0,
+     "the vCPU and emulator threads' affinity and their groups' cpuset.cpus"},
     {"iothreads", NULL, P, 16, "I/O threads are not supported yet"},
-    {"cputune", NULL, P, 16, "CPU tuning (shares, quota, pinning) is not applied yet"},
+    {"cputune", "shares", H, 0, "cpu.shares (v1) or cpu.weight (v2) of the domain's group"},
+    {"cputune", "period", H, 0, "the CFS period of each vcpuN group"},
+    {"cputune", "quota", H, 0, "the CFS quota of each vcpuN group"},
+    {"cputune", "emulator_period", H, 0, "the CFS period of the emulator group"},
+    {"cputune", "emulator_quota", H, 0, "the CFS quota of the emulator group"},
+    {"cputune", "global_period", H, 0, "the CFS period of the domain's group"},
+    {"cputune", "global_quota", H, 0, "the CFS quota of the domain's group"},
+    {"cputune", "vcpupin", H, 0, "the vCPU thread's affinity and its vcpuN group's cpuset"},
+    {"cputune", "emulatorpin", H, 0, "the other threads' affinity and the emulator group's cpuset"},
+    {"cputune", "iothreadpin", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothread_period", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothread_quota", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
     {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
@@ -453,10 +469,22 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         return r;
     if (def->iothreads && (r = probe_present("iothreads", "<iothreads>", err)))
         return r;
-    if ((def->cpu_shares || def->period || def->quota || def->nvcpupins || def->emulatorpin ||
-         def->niothreadpins || def->ncputune_extra) &&
-        (r = probe_present("cputune", "<cputune>", err)))
+    if ((def->cpu_shares && (r = probe("cputune", "shares", "<cputune><shares>", err))) ||
+        (def->period && (r = probe("cputune", "period", "<cputune><period>", err))) ||
+        (def->quota && (r = probe("cputune", "quota", "<cputune><quota>", err))) ||
+        (def->nvcpupins && (r = probe("cputune", "vcpupin", "<cputune><vcpupin>", err))) ||
+        (def->emulatorpin &&
+         (r = probe("cputune", "emulatorpin", "<cputune><emulatorpin>", err))) ||
+        (def->niothreadpins &&
+         (r = probe("cputune", "iothreadpin", "<cputune><iothreadpin>", err))))
         return r;
+    for (size_t i = 0; i < def->ncputune_extra; i++) {
+        char *shown = xasprintf("<cputune><%s>", def->cputune_extra[i]->name);
+        r = probe("cputune", def->cputune_extra[i]->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if (!def->cpu)
         return 0;
     const char *mode = xnode_attr(def->cpu, "mode");

@@ -18,7 +18,7 @@
  * with one server-side callback (the callback form libvirt's clients use)
  * whatever the number of local callbacks; the local layer filters them.
  *
- * TODO: scheduler parameters and vCPU pinning; one stream per connection.
+ * TODO: one stream per connection.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -756,6 +756,190 @@ static int remote_get_vcpus_flags(vir_domain *dom, unsigned int flags, vir_error
     return r.num;
 }
 
+/* ---- CPU placement ---- */
+
+static int remote_node_cpu_count(vir_connect *conn, vir_error *err)
+{
+    struct remote_node_get_cpu_map_args a = {.need_map = 0, .need_online = 0};
+    struct remote_node_get_cpu_map_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_MAP, &a, &r, err) < 0)
+        return -1;
+    int n = r.ret;
+    remote_node_get_cpu_map_ret_free(&r);
+    return n;
+}
+
+static int remote_get_vcpus(vir_domain *dom, vir_vcpu_info *info, int maxinfo,
+                            unsigned char *cpumaps, int maplen, vir_error *err)
+{
+    struct remote_domain_get_vcpus_args a = {.maxinfo = maxinfo, .maplen = cpumaps ? maplen : 0};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_vcpus_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_VCPUS, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.info_len < maxinfo ? (int)r.info_len : maxinfo;
+    for (int i = 0; i < n; i++) {
+        info[i].number = r.info[i].number;
+        info[i].state = r.info[i].state;
+        info[i].cpu_time = r.info[i].cpu_time;
+        info[i].cpu = r.info[i].cpu;
+    }
+    if (cpumaps) {
+        size_t want = (size_t)maxinfo * (size_t)maplen;
+        memset(cpumaps, 0, want);
+        memcpy(cpumaps, r.cpumaps, r.cpumaps_len < want ? r.cpumaps_len : want);
+    }
+    remote_domain_get_vcpus_ret_free(&r);
+    return n;
+}
+
+static int remote_get_vcpu_pin_info(vir_domain *dom, int ncpumaps, unsigned char *cpumaps,
+                                    int maplen, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_vcpu_pin_info_args a = {
+        .ncpumaps = ncpumaps, .maplen = maplen, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_vcpu_pin_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO, &a, &r, err) < 0)
+        return -1;
+    size_t want = (size_t)ncpumaps * (size_t)maplen;
+    memset(cpumaps, 0, want);
+    memcpy(cpumaps, r.cpumaps, r.cpumaps_len < want ? r.cpumaps_len : want);
+    int n = r.num;
+    remote_domain_get_vcpu_pin_info_ret_free(&r);
+    return n;
+}
+
+static int remote_pin_vcpu(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap,
+                           int maplen, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_pin_vcpu_flags_args a = {
+        .vcpu = vcpu, .cpumap_len = (uint32_t)maplen, .cpumap = (uint8_t *)cpumap, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS, &a, NULL, err);
+}
+
+static int remote_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int maplen,
+                                        unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_emulator_pin_info_args a = {.maplen = maplen, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_emulator_pin_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO, &a, &r, err) < 0)
+        return -1;
+    memset(cpumap, 0, (size_t)maplen);
+    memcpy(cpumap, r.cpumaps, r.cpumaps_len < (uint32_t)maplen ? r.cpumaps_len : (uint32_t)maplen);
+    int n = r.ret;
+    remote_domain_get_emulator_pin_info_ret_free(&r);
+    return n;
+}
+
+static int remote_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_domain_pin_emulator_args a = {
+        .cpumap_len = (uint32_t)maplen, .cpumap = (uint8_t *)cpumap, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_EMULATOR, &a, NULL, err);
+}
+
+static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
+{
+    struct remote_domain_get_scheduler_type_args a;
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_scheduler_type_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE, &a, &r, err) < 0)
+        return NULL;
+    if (nparams)
+        *nparams = r.nparams;
+    char *type = r.type;
+    r.type = NULL;
+    remote_domain_get_scheduler_type_ret_free(&r);
+    return type;
+}
+
+static int remote_get_scheduler_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_scheduler_parameters_flags_args a = {.nparams = *nparams,
+                                                                  .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_scheduler_parameters_flags_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+    for (int i = 0; i < n; i++) {
+        memset(&params[i], 0, sizeof(params[i]));
+        str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
+        params[i].type = r.params[i].type;
+        switch (r.params[i].type) {
+        case REMOTE_TYPED_PARAM_INT:
+            params[i].value.i = r.params[i].value.i;
+            break;
+        case REMOTE_TYPED_PARAM_UINT:
+            params[i].value.ui = r.params[i].value.ui;
+            break;
+        case REMOTE_TYPED_PARAM_LLONG:
+            params[i].value.l = r.params[i].value.l;
+            break;
+        case REMOTE_TYPED_PARAM_ULLONG:
+            params[i].value.ul = r.params[i].value.ul;
+            break;
+        case REMOTE_TYPED_PARAM_DOUBLE:
+            params[i].value.d = r.params[i].value.d;
+            break;
+        case REMOTE_TYPED_PARAM_BOOLEAN:
+            params[i].value.b = (char)r.params[i].value.b;
+            break;
+        default: /* strings: none among the scheduler's */
+            params[i].type = VIR_TYPED_PARAM_ULLONG;
+            break;
+        }
+    }
+    *nparams = n;
+    remote_domain_get_scheduler_parameters_flags_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_scheduler_params(vir_domain *dom, const vir_typed_parameter *params,
+                                       int nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_scheduler_parameters_flags_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = xcalloc(nparams > 0 ? (size_t)nparams : 1, sizeof(*a.params));
+    for (int i = 0; i < nparams; i++) {
+        a.params[i].field = (char *)params[i].field;
+        a.params[i].type = params[i].type;
+        switch (params[i].type) {
+        case VIR_TYPED_PARAM_INT:
+            a.params[i].value.i = params[i].value.i;
+            break;
+        case VIR_TYPED_PARAM_UINT:
+            a.params[i].value.ui = params[i].value.ui;
+            break;
+        case VIR_TYPED_PARAM_LLONG:
+            a.params[i].value.l = params[i].value.l;
+            break;
+        case VIR_TYPED_PARAM_ULLONG:
+            a.params[i].value.ul = params[i].value.ul;
+            break;
+        case VIR_TYPED_PARAM_DOUBLE:
+            a.params[i].value.d = params[i].value.d;
+            break;
+        case VIR_TYPED_PARAM_BOOLEAN:
+            a.params[i].value.b = params[i].value.b;
+            break;
+        default:
+            a.params[i].value.s = params[i].value.s;
+            break;
+        }
+    }
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, &a, NULL, err);
+    free(a.params);
+    return r;
+}
+
 static int remote_set_vcpus_flags(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
                                   vir_error *err)
 {
@@ -821,6 +1005,15 @@ const struct vir_driver vir_remote_driver = {
     .set_autostart = remote_set_autostart,
     .get_vcpus_flags = remote_get_vcpus_flags,
     .set_vcpus_flags = remote_set_vcpus_flags,
+    .node_cpu_count = remote_node_cpu_count,
+    .get_vcpus = remote_get_vcpus,
+    .get_vcpu_pin_info = remote_get_vcpu_pin_info,
+    .pin_vcpu = remote_pin_vcpu,
+    .get_emulator_pin_info = remote_get_emulator_pin_info,
+    .pin_emulator = remote_pin_emulator,
+    .get_scheduler_type = remote_get_scheduler_type,
+    .get_scheduler_params = remote_get_scheduler_params,
+    .set_scheduler_params = remote_set_scheduler_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
     .event_fd = remote_event_fd,

@@ -189,7 +189,8 @@ bool vsh_cmd_vcpuinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                 vsh_print(ctl, "%-15s %s\n", "State:",
                           info[i].state >= 0 && info[i].state <= 2 ? states[info[i].state]
                                                                    : "no state");
-                vsh_print(ctl, "%-15s %.1lfs\n", "CPU time:", (double)info[i].cpu_time / 1e9);
+                if (info[i].cpu_time) /* as virsh: no line for a vCPU that has not run */
+                    vsh_print(ctl, "%-15s %.1lfs\n", "CPU time:", (double)info[i].cpu_time / 1e9);
                 print_affinity(ctl, maps + (size_t)i * (size_t)maplen, ncpus, pretty);
             }
             ok = true;
