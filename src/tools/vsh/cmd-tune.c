@@ -316,9 +316,12 @@ bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_report(ctl, &err);
         } else {
             char *cpus = map_to_list(map, ncpus);
-            vsh_print(ctl, "%s %s\n", "emulator:", "CPU Affinity");
-            vsh_print(ctl, "----------------------------------\n");
-            vsh_print(ctl, "       *: %s\n", cpus);
+            if (!ctl->quiet) { /* virsh -q prints the list alone */
+                vsh_print(ctl, "%s %s\n", "emulator:", "CPU Affinity");
+                vsh_print(ctl, "----------------------------------\n");
+                vsh_print(ctl, "       *: ");
+            }
+            vsh_print(ctl, "%s\n", cpus);
             free(cpus);
             ok = true;
         }
