@@ -96,11 +96,17 @@ int main(int argc, char **argv)
            "unsupported configuration: <memoryBacking>: huge pages, locked, shared or "
            "preallocated memory are not applied yet",
            "<memoryBacking> is refused with one line");
-    check("<cputune><shares>2048</shares></cputune>", "", msg, sizeof(msg));
+    ok(check("<cputune><shares>2048</shares><period>20000</period><quota>10000</quota>"
+             "<vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='0'/>"
+             "<emulator_period>20000</emulator_period><global_quota>-1</global_quota></cputune>",
+             "", msg, sizeof(msg)) == 0,
+       "<cputune> shares, bandwidth and pins are honoured (%s)", msg);
+    check("<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>", "", msg,
+          sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <cputune>: CPU tuning (shares, quota, pinning) is not "
-           "applied yet",
-           "<cputune> is refused");
+           "unsupported configuration: <cputune><vcpusched>: real-time scheduling policies are "
+           "not applied yet",
+           "<cputune><vcpusched> is refused");
     ok(check("",
              "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
              msg, sizeof(msg)) == 0,
