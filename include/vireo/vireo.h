@@ -667,6 +667,14 @@ int vir_domain_get_scheduler_parameters_flags(vir_domain *dom, vir_typed_paramet
 int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_parameter *params,
                                               int nparams, unsigned int flags, vir_error *err);
 
+/* memtune: hard_limit, soft_limit, swap_hard_limit in KiB (virDomainGetMemoryParameters);
+ * with *nparams 0, sets it to how many there are. */
+#define VIR_DOMAIN_MEMORY_PARAM_UNLIMITED 9007199254740991LL
+int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                     unsigned int flags, vir_error *err);
+int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
+                                     int nparams, unsigned int flags, vir_error *err);
+
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {
     VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,

@@ -202,6 +202,11 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
         p->emulator_cpus = xstrdup(all);
     }
     free(all);
+    if (r == 0)
+        r = vd_memtune_from_def(def->memtune, &p->mem, err);
+    if (r == 0 && (p->mem.hard || p->mem.soft || p->mem.swap) && !cg->have[VD_CG_MEMORY])
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: Memory cgroup is not available on this host");
     bool bandwidth = p->period || p->quota || p->emulator_period || p->emulator_quota ||
                      p->global_period || p->global_quota;
     if (r == 0 && (p->shares || bandwidth) && !cg->have[VD_CG_CPU])
@@ -218,7 +223,7 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
 static bool needs_cgroups(const struct vd_tune_plan *p)
 {
     return p->shares || p->period || p->quota || p->emulator_period || p->emulator_quota ||
-           p->global_period || p->global_quota;
+           p->global_period || p->global_quota || p->mem.hard || p->mem.soft || p->mem.swap;
 }
 
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
@@ -240,6 +245,8 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
     int r = 0;
     if (p->shares)
         r = vd_cg_set_shares(cg, p->name, p->shares, err);
+    if (r == 0)
+        r = vd_memtune_apply(cg, p->name, &p->mem, err);
     if (r == 0 && (p->global_period || p->global_quota))
         r = vd_cg_set_bandwidth(cg, p->name, NULL, p->global_period, p->global_quota, err);
     if (r == 0 && (p->emulator_period || p->emulator_quota))

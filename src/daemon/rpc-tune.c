@@ -645,7 +645,152 @@ static int set_scheduler_parameters_flags(struct vd_call *c)
     return set_params(c, a->params, a->params_len, a->flags);
 }
 
+/* ---- memory limits (memtune) ---- */
+
+static const char *const mem_names[] = {"hard_limit", "soft_limit", "swap_hard_limit"};
+
+static uint64_t *mem_slot(struct vd_memtune *m, int i)
+{
+    return i == 0 ? &m->hard : i == 1 ? &m->soft : &m->swap;
+}
+
+/* Sets one limit in a definition's <memtune> (unlimited: removes it). */
+static void memtune_set(struct domain_def *def, int which, uint64_t kib)
+{
+    if (!def->memtune)
+        def->memtune = xnode_new("memtune");
+    struct xnode *n = def->memtune;
+    for (size_t i = 0; i < n->nkids; i++)
+        if (n->kids[i]->name && strcmp(n->kids[i]->name, mem_names[which]) == 0) {
+            xnode_remove(n, i);
+            break;
+        }
+    if (kib < VD_MEMORY_UNLIMITED) {
+        struct xnode *k = xnode_new(mem_names[which]);
+        char text[32];
+        snprintf(text, sizeof(text), "%llu", (unsigned long long)kib);
+        xnode_set_attr(k, "unit", "KiB");
+        xnode_set_text(k, text);
+        xnode_add(n, k);
+    }
+    bool any = false;
+    for (size_t i = 0; i < n->nkids; i++)
+        any |= n->kids[i]->name != NULL;
+    if (!any) {
+        xnode_free(n);
+        def->memtune = NULL;
+    }
+}
+
+static int get_memory_parameters(struct vd_call *c)
+{
+    const struct remote_domain_get_memory_parameters_args *a = c->args;
+    struct remote_domain_get_memory_parameters_ret *r = c->ret;
+    bool live, config;
+    if (impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    if (live && config)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: flags 'affect live' and 'affect config' are "
+                            "mutually exclusive");
+    if (a->nparams == 0) {
+        r->nparams = 3;
+        return 0;
+    }
+    struct vd_memtune m = {0};
+    struct verr e = {0};
+    if (live) {
+        const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
+        if (!cg->have[VD_CG_MEMORY] || !vd_cg_domain_exists(cg, c->dom->def->name))
+            return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                                "Requested operation is not valid: cgroup memory controller is "
+                                "not mounted");
+        if (vd_memtune_read(cg, c->dom->def->name, &m, &e) < 0)
+            return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+    } else if (vd_memtune_from_def(vd_domain_config(c->dom)->memtune, &m, &e) < 0) {
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+    }
+    int n = a->nparams < 3 ? a->nparams : 3;
+    r->params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*r->params));
+    for (int i = 0; i < n; i++) {
+        uint64_t v = *mem_slot(&m, i);
+        r->params[i].field = xstrdup(mem_names[i]);
+        r->params[i].type = REMOTE_TYPED_PARAM_ULLONG;
+        r->params[i].value.ul = v ? v : VD_MEMORY_UNLIMITED;
+    }
+    r->params_len = (uint32_t)(n > 0 ? n : 0);
+    r->nparams = n;
+    return 0;
+}
+
+static int set_memory_parameters(struct vd_call *c)
+{
+    const struct remote_domain_set_memory_parameters_args *a = c->args;
+    bool live, config;
+    if (impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    struct vd_memtune want = {0};
+    for (uint32_t k = 0; k < a->params_len; k++) {
+        const struct remote_typed_param *p = &a->params[k];
+        int i = 0;
+        while (i < 3 && strcmp(mem_names[i], p->field) != 0)
+            i++;
+        if (i == 3)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: parameter '%s' not supported", p->field);
+        if (p->type != REMOTE_TYPED_PARAM_ULLONG)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: invalid type for parameter '%s', expected "
+                                "'ullong'",
+                                p->field);
+        *mem_slot(&want, i) = p->value.ul >= VD_MEMORY_UNLIMITED ? VD_MEMORY_UNLIMITED
+                              : p->value.ul                      ? p->value.ul
+                                            : 1; /* 0 KiB is a limit too: the smallest */
+    }
+    struct verr e = {0};
+    /* hard <= swap, with what is not given taken from where it applies */
+    for (int pass = 0; pass < 2; pass++) {
+        bool use = pass == 0 ? live : config;
+        if (!use)
+            continue;
+        struct vd_memtune now = {0};
+        if (pass == 0)
+            vd_memtune_read(vd_daemon_cgroups(c->d), c->dom->def->name, &now, &e);
+        else
+            vd_memtune_from_def(vd_domain_config(c->dom)->memtune, &now, &e);
+        uint64_t hard = want.hard ? want.hard : now.hard ? now.hard : VD_MEMORY_UNLIMITED;
+        uint64_t swap = want.swap ? want.swap : now.swap ? now.swap : VD_MEMORY_UNLIMITED;
+        if (hard != VD_MEMORY_UNLIMITED && hard > swap)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: memory hard_limit tunable value must be lower "
+                                "than or equal to swap_hard_limit");
+    }
+    if (live) {
+        const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
+        if (!cg->have[VD_CG_MEMORY] || !vd_cg_domain_exists(cg, c->dom->def->name))
+            return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                                "Requested operation is not valid: cgroup memory controller is "
+                                "not mounted");
+        if (vd_memtune_apply(cg, c->dom->def->name, &want, &e) < 0)
+            return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+        for (int i = 0; i < 3; i++)
+            if (*mem_slot(&want, i))
+                memtune_set(c->dom->def, i, *mem_slot(&want, i));
+        vd_domain_save_status(c->d, c->dom);
+    }
+    if (config) {
+        struct domain_def *copy = domain_def_copy(vd_domain_config(c->dom));
+        for (int i = 0; i < 3; i++)
+            if (*mem_slot(&want, i))
+                memtune_set(copy, i, *mem_slot(&want, i));
+        return commit(c, copy);
+    }
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, get_memory_parameters},
+    {REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, set_memory_parameters},
     {REMOTE_PROC_DOMAIN_GET_VCPUS, get_vcpus},
     {REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO, get_vcpu_pin_info},
     {REMOTE_PROC_DOMAIN_PIN_VCPU, pin_vcpu},

@@ -20,8 +20,28 @@
 #include "daemon/cgroup.h"
 
 struct domain_def;
+struct xnode;
 struct vd_daemon;
 struct verr;
+
+/* libvirt's VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, in KiB. */
+#define VD_MEMORY_UNLIMITED 9007199254740991ULL
+
+/* <memtune>, in KiB; 0 when unset. */
+struct vd_memtune {
+    uint64_t hard, soft, swap;
+};
+
+/* Reads <memtune> (NULL: nothing set); refuses min_guarantee as libvirt's QEMU driver does
+ * and a value it cannot read. */
+int vd_memtune_from_def(const struct xnode *memtune, struct vd_memtune *out, struct verr *err);
+/* Writes the limits (0: unchanged; VD_MEMORY_UNLIMITED: none) into the domain's memory
+ * group, the swap limit after or before the hard one as the kernel needs. */
+int vd_memtune_apply(const struct vd_cgroups *cg, const char *name, const struct vd_memtune *m,
+                     struct verr *err);
+/* The limits in force, in KiB (VD_MEMORY_UNLIMITED when none). */
+int vd_memtune_read(const struct vd_cgroups *cg, const char *name, struct vd_memtune *m,
+                    struct verr *err);
 
 /* What a start applies, copied out of the definition (a worker thread uses it). */
 struct vd_tune_plan {
@@ -32,6 +52,7 @@ struct vd_tune_plan {
     int64_t quota, emulator_quota, global_quota;     /* 0: unset */
     char **vcpu_cpus;                                /* nvcpus lists, NULL: every CPU */
     char *emulator_cpus;
+    struct vd_memtune mem;
     struct vd_cgroups cg;
 };
 

@@ -102,7 +102,9 @@ static const struct vmm_support_rule rules[] = {
     {"element", "memoryBacking", P, 16,
      "huge pages, locked, shared or preallocated memory are not applied yet"},
     {"element", "numatune", P, 16, "NUMA memory policy is not applied yet"},
-    {"element", "memtune", P, 16, "memory limits are not applied yet"},
+    {"element", "memtune", H, 0,
+     "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
+     "refused at start, as libvirt's QEMU driver does)"},
     {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
     {"element", "iothreadids", P, 16, "I/O threads are not supported yet"},

@@ -858,6 +858,73 @@ static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error 
     return type;
 }
 
+/* Typed parameters between the API's form and the wire's. */
+static void params_from_wire(const struct remote_typed_param *w, int n, vir_typed_parameter *out)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        str_copy(out[i].field, sizeof(out[i].field), w[i].field);
+        out[i].type = w[i].type;
+        switch (w[i].type) {
+        case REMOTE_TYPED_PARAM_INT:
+            out[i].value.i = w[i].value.i;
+            break;
+        case REMOTE_TYPED_PARAM_UINT:
+            out[i].value.ui = w[i].value.ui;
+            break;
+        case REMOTE_TYPED_PARAM_LLONG:
+            out[i].value.l = w[i].value.l;
+            break;
+        case REMOTE_TYPED_PARAM_ULLONG:
+            out[i].value.ul = w[i].value.ul;
+            break;
+        case REMOTE_TYPED_PARAM_DOUBLE:
+            out[i].value.d = w[i].value.d;
+            break;
+        case REMOTE_TYPED_PARAM_BOOLEAN:
+            out[i].value.b = (char)w[i].value.b;
+            break;
+        default: /* strings: none among these procedures' parameters */
+            out[i].type = VIR_TYPED_PARAM_ULLONG;
+            break;
+        }
+    }
+}
+
+/* The wire form of params (fields and strings borrowed from them); free() the array. */
+static struct remote_typed_param *params_to_wire(const vir_typed_parameter *params, int n)
+{
+    struct remote_typed_param *w = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*w));
+    for (int i = 0; i < n; i++) {
+        w[i].field = (char *)params[i].field;
+        w[i].type = params[i].type;
+        switch (params[i].type) {
+        case VIR_TYPED_PARAM_INT:
+            w[i].value.i = params[i].value.i;
+            break;
+        case VIR_TYPED_PARAM_UINT:
+            w[i].value.ui = params[i].value.ui;
+            break;
+        case VIR_TYPED_PARAM_LLONG:
+            w[i].value.l = params[i].value.l;
+            break;
+        case VIR_TYPED_PARAM_ULLONG:
+            w[i].value.ul = params[i].value.ul;
+            break;
+        case VIR_TYPED_PARAM_DOUBLE:
+            w[i].value.d = params[i].value.d;
+            break;
+        case VIR_TYPED_PARAM_BOOLEAN:
+            w[i].value.b = params[i].value.b;
+            break;
+        default:
+            w[i].value.s = params[i].value.s;
+            break;
+        }
+    }
+    return w;
+}
+
 static int remote_get_scheduler_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                        unsigned int flags, vir_error *err)
 {
@@ -868,34 +935,7 @@ static int remote_get_scheduler_params(vir_domain *dom, vir_typed_parameter *par
     if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, &a, &r, err) < 0)
         return -1;
     int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
-    for (int i = 0; i < n; i++) {
-        memset(&params[i], 0, sizeof(params[i]));
-        str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
-        params[i].type = r.params[i].type;
-        switch (r.params[i].type) {
-        case REMOTE_TYPED_PARAM_INT:
-            params[i].value.i = r.params[i].value.i;
-            break;
-        case REMOTE_TYPED_PARAM_UINT:
-            params[i].value.ui = r.params[i].value.ui;
-            break;
-        case REMOTE_TYPED_PARAM_LLONG:
-            params[i].value.l = r.params[i].value.l;
-            break;
-        case REMOTE_TYPED_PARAM_ULLONG:
-            params[i].value.ul = r.params[i].value.ul;
-            break;
-        case REMOTE_TYPED_PARAM_DOUBLE:
-            params[i].value.d = r.params[i].value.d;
-            break;
-        case REMOTE_TYPED_PARAM_BOOLEAN:
-            params[i].value.b = (char)r.params[i].value.b;
-            break;
-        default: /* strings: none among the scheduler's */
-            params[i].type = VIR_TYPED_PARAM_ULLONG;
-            break;
-        }
-    }
+    params_from_wire(r.params, n, params);
     *nparams = n;
     remote_domain_get_scheduler_parameters_flags_ret_free(&r);
     return 0;
@@ -907,35 +947,39 @@ static int remote_set_scheduler_params(vir_domain *dom, const vir_typed_paramete
     struct remote_domain_set_scheduler_parameters_flags_args a = {.flags = flags};
     to_wire(dom, &a.dom);
     a.params_len = (uint32_t)nparams;
-    a.params = xcalloc(nparams > 0 ? (size_t)nparams : 1, sizeof(*a.params));
-    for (int i = 0; i < nparams; i++) {
-        a.params[i].field = (char *)params[i].field;
-        a.params[i].type = params[i].type;
-        switch (params[i].type) {
-        case VIR_TYPED_PARAM_INT:
-            a.params[i].value.i = params[i].value.i;
-            break;
-        case VIR_TYPED_PARAM_UINT:
-            a.params[i].value.ui = params[i].value.ui;
-            break;
-        case VIR_TYPED_PARAM_LLONG:
-            a.params[i].value.l = params[i].value.l;
-            break;
-        case VIR_TYPED_PARAM_ULLONG:
-            a.params[i].value.ul = params[i].value.ul;
-            break;
-        case VIR_TYPED_PARAM_DOUBLE:
-            a.params[i].value.d = params[i].value.d;
-            break;
-        case VIR_TYPED_PARAM_BOOLEAN:
-            a.params[i].value.b = params[i].value.b;
-            break;
-        default:
-            a.params[i].value.s = params[i].value.s;
-            break;
-        }
-    }
+    a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, &a, NULL, err);
+    free(a.params);
+    return r;
+}
+
+static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_memory_parameters_args a = {.nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_memory_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_memory_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_memory_parameters_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, &a, NULL, err);
     free(a.params);
     return r;
 }
@@ -1014,6 +1058,8 @@ const struct vir_driver vir_remote_driver = {
     .get_scheduler_type = remote_get_scheduler_type,
     .get_scheduler_params = remote_get_scheduler_params,
     .set_scheduler_params = remote_set_scheduler_params,
+    .get_memory_params = remote_get_memory_params,
+    .set_memory_params = remote_set_memory_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
     .event_fd = remote_event_fd,

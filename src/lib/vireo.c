@@ -832,6 +832,18 @@ int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_p
                set_scheduler_params, params, nparams, flags, err);
 }
 
+int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                     unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetMemoryParameters", -1, get_memory_params, params, nparams, flags, err);
+}
+
+int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
+                                     int nparams, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMemoryParameters", set_memory_params, params, nparams, flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {

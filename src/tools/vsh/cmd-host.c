@@ -481,6 +481,18 @@ static const struct vsh_opt opts_setmaxmem[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_memtune[] = {
+    DOM_OPT,
+    {"hard-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "Max memory, as scaled integer (default KiB)"},
+    {"soft-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Memory during contention, as scaled integer (default KiB)"},
+    {"swap-hard-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Max memory plus swap, as scaled integer (default KiB)"},
+    {"min-guarantee", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Min guaranteed memory, as scaled integer (default KiB)"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_schedinfo[] = {
     DOM_OPT,
     {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "weight for the fair scheduler"},
@@ -563,6 +575,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Edit the domain XML associated with the managed save state file", DM, 0},
     {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
      "Remove an existing managed save state file from a domain", DM, 0},
+    {"memtune", vsh_cmd_memtune, opts_memtune, "Get or set memory parameters",
+     "Get or set the current memory parameters for a guest domain.", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

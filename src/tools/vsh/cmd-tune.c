@@ -1,6 +1,6 @@
 /*
  * cmd-tune.c - vsh's commands for a domain's resources: vcpucount, vcpuinfo,
- * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, schedinfo, dommemstat.
+ * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, memtune, schedinfo, dommemstat.
  *
  * They share virsh's --live/--config/--current handling: the three are
  * mutually exclusive with --current, none given means "current" (live when
@@ -451,6 +451,81 @@ bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         if (stats[i].tag >= 0 && stats[i].tag < VIR_DOMAIN_MEMORY_STAT_NR)
             vsh_print(ctl, "%s %llu\n", names[stats[i].tag], stats[i].val);
     ok = true;
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p);
+
+bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    static const char *const opts[] = {"hard-limit", "soft-limit", "swap-hard-limit",
+                                       "min-guarantee"};
+    static const char *const fields[] = {"hard_limit", "soft_limit", "swap_hard_limit",
+                                         "min_guarantee"};
+    vir_typed_parameter set[4];
+    int nset = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *v = vsh_opt_string(cmd, opts[i]);
+        if (!v)
+            continue;
+        unsigned long long kib;
+        if (strcmp(v, "-1") == 0) { /* as virsh: -1 is no limit */
+            kib = (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+        } else {
+            unsigned long long bytes;
+            if (vsh_parse_scaled(v, 1024, ~0ULL, &bytes) < 0) {
+                vsh_error(ctl, "Unable to parse integer parameter %s", opts[i]);
+                return false;
+            }
+            kib = bytes / 1024;
+            if (kib > (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+                kib = (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+        }
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", fields[i]);
+        set[nset].type = VIR_TYPED_PARAM_ULLONG;
+        set[nset++].value.ul = kib;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_memory_parameters(dom, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change memory parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_memory_parameters(dom, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_memory_parameters(dom, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get memory parameters");
+        vsh_report(ctl, &err);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (params[i].type == VIR_TYPED_PARAM_ULLONG &&
+                params[i].value.ul == (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+                vsh_print(ctl, "%-15s: %s\n", params[i].field, "unlimited");
+            else
+                print_param(ctl, &params[i]);
+        ok = true;
+    }
+    free(params);
 out:
     vir_domain_free(dom);
     return ok;

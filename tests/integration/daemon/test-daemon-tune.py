@@ -309,6 +309,42 @@ def main():
     t.ok(r.returncode != 0 and "<cputune><vcpusched>" in r.stderr,
          "<vcpusched> (not applied): refused at start, never silently dropped", r.stderr)
 
+    # memtune: <memtune> at start, --live into the memory group, --config into the definition
+    define("mem", cputune="  <memtune>\n    <hard_limit unit='MiB'>512</hard_limit>\n"
+           "  </memtune>\n", vcpus=1)
+    r = d.virsh("start", "--paused", "mem")
+    mpid = d.vmm_pid("mem")
+    mg = Groups(mpid) if mpid else None
+    v2 = mg and mg.version == 2
+    hard_f = mg.file("memory", None, "memory.max" if v2 else "memory.limit_in_bytes") if mg else ""
+    soft_f = mg.file("memory", None, "memory.high" if v2 else "memory.soft_limit_in_bytes") \
+        if mg else ""
+    t.ok(r.returncode == 0 and read(hard_f) == str(512 << 20),
+         "<memtune><hard_limit> applied at start (the memory group's limit)",
+         r.stderr + str(read(hard_f)))
+    r, same, b = both("memtune", "mem")
+    t.ok(r.stdout.startswith("hard_limit     : 524288\nsoft_limit     : unlimited\n") and same,
+         "memtune: the limits in force, vsh alike", r.stdout + b.stdout + r.stderr)
+    r = d.virsh("memtune", "mem", "--live", "--soft-limit", "300000")
+    t.ok(r.returncode == 0 and read(soft_f) == str(300000 << 10),
+         "memtune --live --soft-limit: in the group at once", r.stderr + str(read(soft_f)))
+    r = d.vsh("memtune", "mem", "--config", "--swap-hard-limit", "1G")
+    r2 = d.virsh("memtune", "mem", "--config")
+    t.ok(r.returncode == 0 and "swap_hard_limit: 1048576" in r2.stdout and
+         "soft_limit     : unlimited" in r2.stdout,
+         "vsh memtune --config --swap-hard-limit 1G: the definition only", r.stderr + r2.stdout)
+    r = d.virsh("memtune", "mem", "--live", "--hard-limit", "2000000", "--swap-hard-limit",
+                "1000000")
+    t.ok(r.returncode != 0 and "hard_limit tunable value must be lower than or equal to "
+         "swap_hard_limit" in r.stderr and read(hard_f) == str(512 << 20),
+         "a hard limit above the swap limit: refused, nothing changed", r.stderr)
+    d.virsh("destroy", "mem")
+    define("memg", cputune="  <memtune>\n    <min_guarantee unit='MiB'>32</min_guarantee>\n"
+           "  </memtune>\n", vcpus=1)
+    r = d.virsh("start", "memg")
+    t.ok(r.returncode != 0 and "Parameter 'min_guarantee' not supported by QEMU." in r.stderr,
+         "<min_guarantee>: refused at start with libvirt's line", r.stderr)
+
     # the groups go with the VMM: crash, destroy, a restarted daemon
     dom = g.domain_dir()
     os.kill(pid, signal.SIGKILL)
