@@ -356,6 +356,12 @@ int block_resize_prealloc(struct block_dev *bd, uint64_t new_size, bool allow_sh
 int block_snapshot_list(struct block_dev *bd, struct block_snapshot **out, size_t *count,
                         struct verr *err);
 void block_snapshot_list_free(struct block_snapshot *list, size_t count);
+/* The snapshot table as qemu-img and QEMU's monitor print it (snapshot-table.c): the header
+ * line, and one row per snapshot (id: NULL for the snapshot's own, or QEMU's "--" for one
+ * present on every disk). */
+struct buf;
+void block_snapshot_table_header(struct buf *out);
+void block_snapshot_table_row(struct buf *out, const struct block_snapshot *sn, const char *id);
 int block_snapshot_create(struct block_dev *bd, const char *name, struct verr *err);
 int block_snapshot_apply(struct block_dev *bd, const char *name_or_id, struct verr *err);
 int block_snapshot_delete(struct block_dev *bd, const char *name_or_id, struct verr *err);

@@ -1,8 +1,8 @@
 /*
  * domain-events.c - what the domain layer tells the outside: lifecycle and
- * reboot events, and the guest's console output, which goes to the console
- * log (log/NAME.console.log, everything COM1 printed, from the first byte)
- * and to the console streams clients have open.
+ * reboot events, its VMM's own QMP events (for libvirt's QEMU monitor events), and the guest's
+ * console output, which goes to the console log (log/NAME.console.log, everything COM1 printed,
+ * from the first byte) and to the console streams clients have open.
  *
  * Clients are reached through the daemon's sink (vireod.h), which the
  * server sets; the domain layer never sees a client.
@@ -28,6 +28,13 @@ void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom)
 {
     if (d->sink.reboot)
         d->sink.reboot(d->sink.ctx, dom);
+}
+
+void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
+                           int64_t seconds, uint32_t micros, const char *details)
+{
+    if (d->sink.monitor_event)
+        d->sink.monitor_event(d->sink.ctx, dom, event, seconds, micros, details);
 }
 
 void vd_domain_console_open_log(struct vd_domain *dom)

@@ -108,6 +108,8 @@ int vd_domain_read_status(struct vd_daemon *d, const char *name, struct vd_domai
 /* ---- domain-events.c ---- */
 void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
 void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
+void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
+                           int64_t seconds, uint32_t micros, const char *details);
 /* COM1 output: into the console log and to the console streams open on it;
  * len 0 ends them. */
 void vd_domain_console(struct vd_domain *dom, const void *data, size_t len);

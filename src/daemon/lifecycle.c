@@ -222,7 +222,15 @@ static void vmm_error(void *owner, const char *what)
     log_warn("domain '%s': %s", dom->def->name, what);
 }
 
-const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error};
+static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32_t micros,
+                          const char *data)
+{
+    struct vd_domain *dom = owner;
+    vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
+}
+
+const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,
+                                                   vmm_qmp_event};
 
 /* ---- start ---- */
 

@@ -100,6 +100,7 @@ void vd_server_attach_sink(struct vd_daemon *d)
     d->sink.lifecycle = vd_events_lifecycle;
     d->sink.reboot = vd_events_reboot;
     d->sink.console = vd_console_output;
+    d->sink.monitor_event = vd_qemu_monitor_event;
     d->sink.ctx = d;
 }
 
@@ -130,6 +131,7 @@ void vd_client_unref(struct vd_client *c)
 {
     if (--c->refs > 0)
         return;
+    vd_qemu_client_free(c);
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
     free(c);

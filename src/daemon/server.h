@@ -30,6 +30,8 @@
 
 #define VD_MAX_EVENT_CALLBACKS 64
 
+struct vd_qemu_event_cb;
+
 /* One registration of the callback form (virConnectDomainEventRegisterAny). */
 struct vd_event_callback {
     int id;          /* 0: a free slot */
@@ -50,7 +52,8 @@ struct vd_client {
     unsigned old_events; /* event ids registered in the old (callback-less) forms, as bits */
     struct vd_event_callback callbacks[VD_MAX_EVENT_CALLBACKS];
     int next_callback;
-    uint32_t console_serial; /* the open console stream's call serial, 0 for none */
+    struct vd_qemu_event_cb *qemu_events; /* QEMU monitor event registrations (rpc-qemu.c) */
+    uint32_t console_serial;              /* the open console stream's call serial, 0 for none */
     unsigned char console_uuid[16];
     int refs; /* the connection's own, plus one per job that will reply to it */
 };
@@ -107,6 +110,10 @@ void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domai
 /* rpc-qemu.c: calls of libvirt's QEMU program (an rpc_handler_fn; ctx is the client) */
 int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *ret,
                  struct rpc_error *err);
+/* rpc-qemu.c: the sink's QEMU monitor events, and a client's registrations freed */
+void vd_qemu_monitor_event(void *ctx, struct vd_domain *dom, const char *event, int64_t seconds,
+                           uint32_t micros, const char *details);
+void vd_qemu_client_free(struct vd_client *c);
 /* rpc-events.c: the sink's lifecycle and reboot */
 void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail);
 void vd_events_reboot(void *ctx, struct vd_domain *dom);

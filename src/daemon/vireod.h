@@ -45,6 +45,10 @@ struct vd_sink {
     void (*reboot)(void *ctx, struct vd_domain *dom);
     /* COM1 output for the console streams open on dom; len 0: their end. */
     void (*console)(void *ctx, struct vd_domain *dom, const void *data, size_t len);
+    /* A QMP event of dom's vireo-vmm, as it came (libvirt's QEMU monitor events): its name,
+     * timestamp and "data" as JSON (NULL without). */
+    void (*monitor_event)(void *ctx, struct vd_domain *dom, const char *event, int64_t seconds,
+                          uint32_t micros, const char *details);
     void *ctx;
 };
 

@@ -472,6 +472,18 @@ static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opa
         return;
     json_object_object_get_ex(ev, "data", &data);
     const char *n = json_object_get_string(name);
+    if (vmm->ev->qmp_event && !vmm->destroying) {
+        struct json_object *ts = NULL, *sec = NULL, *usec = NULL;
+        json_object_object_get_ex(ev, "timestamp", &ts);
+        if (ts) {
+            json_object_object_get_ex(ts, "seconds", &sec);
+            json_object_object_get_ex(ts, "microseconds", &usec);
+        }
+        vmm->ev->qmp_event(vmm->owner, n, sec ? json_object_get_int64(sec) : 0,
+                           usec ? (uint32_t)json_object_get_int64(usec) : 0,
+                           data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN)
+                                : NULL);
+    }
     bool guest = data && json_object_object_get_ex(data, "guest", &v) && json_object_get_boolean(v);
     const char *reason =
         data && json_object_object_get_ex(data, "reason", &v) ? json_object_get_string(v) : "";

@@ -72,6 +72,10 @@ struct vd_vmm_events {
     void (*exited)(void *owner, enum vd_vmm_exit how);
     /* Something the owner should log: the driver lost its QMP connection, ... */
     void (*error)(void *owner, const char *what);
+    /* Every QMP event as it came, before the driver acts on it (NULL: not wanted): its name,
+     * timestamp, and "data" as compact JSON or NULL. */
+    void (*qmp_event)(void *owner, const char *name, int64_t seconds, uint32_t micros,
+                      const char *data);
 };
 
 /* An operation's end: r is 0 or -errno, error a line saying what failed. */

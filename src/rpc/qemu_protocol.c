@@ -3,6 +3,8 @@
  */
 #include "rpc/qemu_protocol.h"
 
+#include "util/mem.h"
+
 #include <stdlib.h>
 
 static int mc_args_decode(struct xdr_dec *dec, void *p)
@@ -56,19 +58,142 @@ static const struct remote_type mc_ret = {"qemu_domain_monitor_command_ret",
                                           sizeof(struct qemu_domain_monitor_command_ret),
                                           mc_ret_decode, mc_ret_encode, mc_ret_free};
 
+/* An optional string (remote_string): a bool, then the string when present. */
+static int opt_string_decode(struct xdr_dec *dec, char **s, const char *what)
+{
+    bool present;
+    int r = xdr_get_bool(dec, &present, what);
+    if (r == 0 && present)
+        r = xdr_get_string(dec, s, REMOTE_STRING_MAX, what);
+    return r;
+}
+
+static void opt_string_encode(struct xdr_enc *enc, const char *s)
+{
+    xdr_put_bool(enc, s != NULL);
+    if (s)
+        xdr_put_string(enc, s);
+}
+
+static int reg_args_decode(struct xdr_dec *dec, void *p)
+{
+    struct qemu_connect_domain_monitor_event_register_args *a = p;
+    bool present;
+    int r = xdr_get_bool(dec, &present, "dom");
+    if (r == 0 && present) {
+        a->dom = xcalloc(1, sizeof(*a->dom));
+        r = remote_nonnull_domain_decode(dec, a->dom);
+    }
+    if (r == 0)
+        r = opt_string_decode(dec, &a->event, "event");
+    if (r == 0)
+        r = xdr_get_u32(dec, &a->flags, "flags");
+    return r;
+}
+
+static void reg_args_encode(struct xdr_enc *enc, const void *p)
+{
+    const struct qemu_connect_domain_monitor_event_register_args *a = p;
+    xdr_put_bool(enc, a->dom != NULL);
+    if (a->dom)
+        remote_nonnull_domain_encode(enc, a->dom);
+    opt_string_encode(enc, a->event);
+    xdr_put_u32(enc, a->flags);
+}
+
+static void reg_args_free(void *p)
+{
+    struct qemu_connect_domain_monitor_event_register_args *a = p;
+    if (a->dom) {
+        remote_nonnull_domain_free(a->dom);
+        free(a->dom);
+    }
+    free(a->event);
+}
+
+/* The register reply and the deregister arguments: one int, the callback id. */
+static int id_decode(struct xdr_dec *dec, void *p)
+{
+    return xdr_get_i32(dec, p, "callbackID");
+}
+
+static void id_encode(struct xdr_enc *enc, const void *p)
+{
+    xdr_put_i32(enc, *(const int32_t *)p);
+}
+
+static void id_free(void *p)
+{
+    (void)p;
+}
+
+static int ev_decode(struct xdr_dec *dec, void *p)
+{
+    struct qemu_domain_monitor_event_msg *m = p;
+    int r = xdr_get_i32(dec, &m->callbackID, "callbackID");
+    if (r == 0)
+        r = remote_nonnull_domain_decode(dec, &m->dom);
+    if (r == 0)
+        r = xdr_get_string(dec, &m->event, REMOTE_STRING_MAX, "event");
+    if (r == 0)
+        r = xdr_get_i64(dec, &m->seconds, "seconds");
+    if (r == 0)
+        r = xdr_get_u32(dec, &m->micros, "micros");
+    if (r == 0)
+        r = opt_string_decode(dec, &m->details, "details");
+    return r;
+}
+
+static void ev_encode(struct xdr_enc *enc, const void *p)
+{
+    const struct qemu_domain_monitor_event_msg *m = p;
+    xdr_put_i32(enc, m->callbackID);
+    remote_nonnull_domain_encode(enc, &m->dom);
+    xdr_put_string(enc, m->event);
+    xdr_put_i64(enc, m->seconds);
+    xdr_put_u32(enc, m->micros);
+    opt_string_encode(enc, m->details);
+}
+
+static void ev_free(void *p)
+{
+    struct qemu_domain_monitor_event_msg *m = p;
+    remote_nonnull_domain_free(&m->dom);
+    free(m->event);
+    free(m->details);
+}
+
+static const struct remote_type reg_args = {
+    "qemu_connect_domain_monitor_event_register_args",
+    sizeof(struct qemu_connect_domain_monitor_event_register_args), reg_args_decode,
+    reg_args_encode, reg_args_free};
+static const struct remote_type reg_ret = {
+    "qemu_connect_domain_monitor_event_register_ret",
+    sizeof(struct qemu_connect_domain_monitor_event_register_ret), id_decode, id_encode, id_free};
+static const struct remote_type dereg_args = {
+    "qemu_connect_domain_monitor_event_deregister_args",
+    sizeof(struct qemu_connect_domain_monitor_event_deregister_args), id_decode, id_encode,
+    id_free};
+static const struct remote_type ev_msg = {"qemu_domain_monitor_event_msg",
+                                          sizeof(struct qemu_domain_monitor_event_msg), ev_decode,
+                                          ev_encode, ev_free};
+
 static const struct remote_proc procs[] = {
     {QEMU_PROC_DOMAIN_MONITOR_COMMAND, "DOMAIN_MONITOR_COMMAND", "virDomainQemuMonitorCommand",
      &mc_args, &mc_ret, false, true, true, false},
     {QEMU_PROC_DOMAIN_MONITOR_COMMAND_WITH_FILES, "DOMAIN_MONITOR_COMMAND_WITH_FILES",
      "virDomainQemuMonitorCommandWithFiles", &mc_args, &mc_ret, false, true, true, false},
+    {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, "CONNECT_DOMAIN_MONITOR_EVENT_REGISTER",
+     "virConnectDomainQemuMonitorEventRegister", &reg_args, &reg_ret, false, true, false, false},
+    {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER, "CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER",
+     "virConnectDomainQemuMonitorEventDeregister", &dereg_args, NULL, false, true, false, false},
+    {QEMU_PROC_DOMAIN_MONITOR_EVENT, "DOMAIN_MONITOR_EVENT", NULL, &ev_msg, NULL, true, false,
+     false, false},
 };
 
 static const struct remote_proc_name names[] = {
     {QEMU_PROC_DOMAIN_ATTACH, "virDomainQemuAttach"},
     {QEMU_PROC_DOMAIN_AGENT_COMMAND, "virDomainQemuAgentCommand"},
-    {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, "virConnectDomainQemuMonitorEventRegister"},
-    {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER,
-     "virConnectDomainQemuMonitorEventDeregister"},
 };
 
 const struct remote_proc *qemu_proc_lookup(int proc)

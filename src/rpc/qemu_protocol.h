@@ -2,8 +2,9 @@
  * qemu_protocol.h - libvirt's QEMU program (0x20008087, version 1), the second program on a
  * libvirt connection, beside the remote one: virDomainQemuMonitorCommand (a QMP command, or
  * an HMP line with VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP), its WithFiles form, attach, the
- * guest agent command and the monitor event registration. Numbers and member orders are
- * libvirt's wire ABI (qemu_protocol.x); the codecs are written by hand, there are so few.
+ * guest agent command, and the monitor events (registration and the event message). Numbers and
+ * member orders are libvirt's wire ABI (qemu_protocol.x); the codecs are written by hand, there are
+ * so few.
  */
 #ifndef VIREO_RPC_QEMU_PROTOCOL_H
 #define VIREO_RPC_QEMU_PROTOCOL_H
@@ -35,6 +36,31 @@ struct qemu_domain_monitor_command_args {
 };
 struct qemu_domain_monitor_command_ret {
     char *result;
+};
+
+/* VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX and _NOCASE */
+#define QEMU_MONITOR_EVENT_REGEX  1u
+#define QEMU_MONITOR_EVENT_NOCASE 2u
+
+struct qemu_connect_domain_monitor_event_register_args {
+    struct remote_nonnull_domain *dom; /* NULL: every domain */
+    char *event;                       /* NULL: every event */
+    uint32_t flags;
+};
+struct qemu_connect_domain_monitor_event_register_ret {
+    int32_t callbackID;
+};
+struct qemu_connect_domain_monitor_event_deregister_args {
+    int32_t callbackID;
+};
+/* The event message (QEMU_PROC_DOMAIN_MONITOR_EVENT), server to client. */
+struct qemu_domain_monitor_event_msg {
+    int32_t callbackID;
+    struct remote_nonnull_domain dom;
+    char *event;
+    int64_t seconds;
+    uint32_t micros;
+    char *details; /* the event's "data" as JSON, or NULL */
 };
 
 /* The table entry for a procedure of the QEMU program, or NULL. Procedures without a codec

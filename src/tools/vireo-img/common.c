@@ -7,6 +7,7 @@
  */
 #include "img.h"
 
+#include "util/buf.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -561,26 +562,13 @@ void img_format_size(uint64_t bytes, char *dst, size_t size)
 
 void img_print_snapshot_table(FILE *out, const struct block_snapshot *list, size_t count)
 {
-    fprintf(out, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-            "ICOUNT");
-    for (size_t i = 0; i < count; i++) {
-        const struct block_snapshot *sn = &list[i];
-        char size[32], date[32], clock[40], icount[32];
-        img_format_size(sn->vm_state_size, size, sizeof(size));
-        time_t t = (time_t)sn->date_sec;
-        struct tm tm;
-        localtime_r(&t, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-        uint64_t ms = sn->vm_clock_nsec / 1000000;
-        snprintf(clock, sizeof(clock), "%02llu:%02llu:%02llu.%03llu",
-                 (unsigned long long)(ms / 3600000), (unsigned long long)(ms / 60000 % 60),
-                 (unsigned long long)(ms / 1000 % 60), (unsigned long long)(ms % 1000));
-        if (sn->has_icount)
-            snprintf(icount, sizeof(icount), "%llu", (unsigned long long)sn->icount);
-        else
-            icount[0] = '\0';
-        fprintf(out, "%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name, size, date, clock, icount);
-    }
+    struct buf b;
+    buf_init(&b);
+    block_snapshot_table_header(&b);
+    for (size_t i = 0; i < count; i++)
+        block_snapshot_table_row(&b, &list[i], NULL);
+    fwrite(b.data, 1, b.len, out);
+    buf_free(&b);
 }
 
 void img_getopt_prepare(char **argv)

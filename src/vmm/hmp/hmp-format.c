@@ -232,6 +232,7 @@ const struct hmp_info hmp_infos[] = {
     {"kvm", "query-kvm", fmt_kvm, "show KVM information"},
     {"name", "query-name", fmt_name, "show the current VM name"},
     {"pci", "query-pci", fmt_pci, "show PCI info"},
+    {"snapshots", NULL, NULL, "show the currently saved VM snapshots"},
     {"status", "query-status", fmt_status, "show the current VM status (running|paused)"},
     {"uuid", "query-uuid", fmt_uuid, "show the current VM UUID"},
     {"version", "query-version", fmt_version, "show the version of QEMU"},

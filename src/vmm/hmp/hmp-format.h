@@ -17,7 +17,7 @@ typedef void (*hmp_format_fn)(struct json_object *ret, int current_cpu, struct b
 
 struct hmp_info {
     const char *name;     /* "status": `info status` */
-    const char *qmp;      /* the QMP command it stands on */
+    const char *qmp;      /* the QMP command it stands on; NULL: hmp.c prints it itself */
     hmp_format_fn format; /* NULL when the command prints nothing of its reply */
     const char *help;     /* QEMU's help line */
 };

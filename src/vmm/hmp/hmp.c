@@ -13,7 +13,11 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/hmp/hmp-format.h"
 #include "vmm/hmp/hmp-monitor.h"
+#include "block/block.h"
+#include "vmm/dev/blockdev.h"
 #include "vmm/kvm/memory.h"
+#include "vmm/state/migration.h"
+#include "vmm/state/snapshot.h"
 #include "vmm/vm.h"
 
 #include <ctype.h>
@@ -237,6 +241,116 @@ static void cmd_xp(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd 
     }
 }
 
+/* savevm [tag], loadvm tag, delvm tag: done before the monitor answers, as QEMU's. */
+static void cmd_snapshot(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                         char **words, int n, struct buf *out)
+{
+    (void)mon;
+    enum snapshot_op op = cmd->names[0] == 's'   ? SNAPSHOT_OP_SAVE
+                          : cmd->names[0] == 'l' ? SNAPSHOT_OP_LOAD
+                                                 : SNAPSHOT_OP_DELETE;
+    if (op != SNAPSHOT_OP_SAVE && n < 1) {
+        char what[32];
+        snprintf(what, sizeof(what), "%s: string expected", cmd->names);
+        usage_error(cmd, what, out);
+        return;
+    }
+    struct snapshot_jobs *j = migration_snapshot_jobs(h->vm->migration);
+    struct verr err = {0};
+    if (!j)
+        verr_set(&err, ENOTSUP, "no block device can store vmstate for snapshot");
+    else if (snapshot_run_now(j, op, n > 0 ? words[0] : NULL, &err) == 0)
+        return;
+    buf_printf(out, "Error: %s\n", verr_msg(&err));
+}
+
+struct snap_image {
+    const char *name;
+    struct block_snapshot *list;
+    size_t count;
+    bool *shown; /* listed among the snapshots present on every disk */
+};
+
+static bool image_has(const struct snap_image *im, const char *tag)
+{
+    for (size_t i = 0; i < im->count; i++)
+        if (!strcmp(im->list[i].name, tag))
+            return true;
+    return false;
+}
+
+/* info snapshots: the first snapshot-capable drive's snapshots that every such drive has
+ * (QEMU prints "--" for their ids), then each drive's others, "partial (non-loadable)". */
+static void info_snapshots(struct hmp *h, struct buf *out)
+{
+    struct snap_image ims[VMM_MAX_DRIVES];
+    unsigned nr = 0;
+    size_t total = 0;
+    for (unsigned i = 0; i < VMM_MAX_DRIVES; i++) {
+        struct blockdev *b = h->vm->blockdevs[i];
+        if (!b || !b->drive->id || !blockdev_inserted(b) || blockdev_read_only(b) ||
+            strcmp(block_format(blockdev_bd(b)), "qcow2"))
+            continue;
+        struct snap_image *im = &ims[nr];
+        struct verr err = {0};
+        if (block_snapshot_list(blockdev_bd(b), &im->list, &im->count, &err) < 0) {
+            buf_printf(out, "%s\n", verr_msg(&err));
+            goto out;
+        }
+        im->name = b->drive->id;
+        im->shown = xcalloc(im->count + 1, sizeof(bool));
+        total += im->count;
+        nr++;
+    }
+    if (!nr) {
+        buf_printf(out, "no block device can store vmstate for snapshot\n");
+        return;
+    }
+    if (!total) {
+        buf_printf(out, "There is no snapshot available.\n");
+        goto out;
+    }
+    buf_printf(out, "List of snapshots present on all disks:\n");
+    bool any = false;
+    for (size_t i = 0; i < ims[0].count; i++) {
+        const char *tag = ims[0].list[i].name;
+        bool everywhere = true;
+        for (unsigned k = 1; k < nr && everywhere; k++)
+            everywhere = image_has(&ims[k], tag);
+        if (!everywhere)
+            continue;
+        if (!any)
+            block_snapshot_table_header(out);
+        any = true;
+        block_snapshot_table_row(out, &ims[0].list[i], "--");
+        for (unsigned k = 0; k < nr; k++)
+            for (size_t m = 0; m < ims[k].count; m++)
+                if (!strcmp(ims[k].list[m].name, tag))
+                    ims[k].shown[m] = true;
+    }
+    if (!any)
+        buf_printf(out, "None\n");
+    for (unsigned k = 0; k < nr; k++) {
+        bool header = false;
+        for (size_t m = 0; m < ims[k].count; m++) {
+            if (ims[k].shown[m])
+                continue;
+            if (!header) {
+                buf_printf(out, "\nList of partial (non-loadable) snapshots on '%s':\n",
+                           ims[k].name);
+                block_snapshot_table_header(out);
+                header = true;
+            }
+            block_snapshot_table_row(out, &ims[k].list[m], NULL);
+        }
+    }
+out:
+    for (unsigned k = 0; k < nr; k++) {
+        block_snapshot_list_free(ims[k].list, ims[k].count);
+        free(ims[k].shown);
+    }
+}
+
 static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
                      char **words, int n, struct buf *out);
 static void cmd_help(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
@@ -248,9 +362,13 @@ static const struct hmp_cmd commands[] = {
      1},
     {"block_resize", "device size", "resize a block image", cmd_block_resize, NULL, 2},
     {"cont|c", "", "resume emulation", cmd_action, "cont", 0},
+    {"delvm", "tag", "delete a VM snapshot from its tag", cmd_snapshot, NULL, 1},
     {"help|?", "[cmd]", "show the help", cmd_help, NULL, 2},
     {"info", "[subcommand]", "show various information about the system state", cmd_info, NULL, 2},
+    {"loadvm", "tag", "restore a VM snapshot from its tag", cmd_snapshot, NULL, 1},
     {"quit|q", "", "quit the emulator", cmd_action, "quit", 0},
+    {"savevm", "tag", "save a VM snapshot. If no tag is provided, a new snapshot is created",
+     cmd_snapshot, NULL, 1},
     {"stop|s", "", "stop emulation", cmd_action, "stop", 0},
     {"system_powerdown", "", "send system power down event", cmd_action, "system_powerdown", 0},
     {"system_reset", "", "reset the system", cmd_action, "system_reset", 0},
@@ -333,6 +451,10 @@ static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cm
     if (n > (takes_device ? 2 : 1)) {
         buf_printf(out, "%s: extraneous characters at the end of line\n", info->name);
         buf_printf(out, "Try \"help info %s\" for more information\n", info->name);
+        return;
+    }
+    if (!info->qmp) {
+        info_snapshots(h, out); /* the one info without a QMP command under it */
         return;
     }
     struct json_object *ret = NULL;

@@ -117,6 +117,11 @@ struct migration *migration_new(struct vm *vm)
     return m;
 }
 
+struct snapshot_jobs *migration_snapshot_jobs(struct migration *m)
+{
+    return m ? m->snapshots : NULL;
+}
+
 bool migration_active(const struct migration *m)
 {
     return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING);

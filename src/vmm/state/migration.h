@@ -31,5 +31,7 @@ int migration_qmp_register(struct qmp_server *server, struct migration *m);
 int migration_start_incoming(struct migration *m, const char *uri, struct verr *err);
 /* True while a save or load is running (run-state commands wait or refuse). */
 bool migration_active(const struct migration *m);
+/* The internal snapshot jobs it owns (snapshot.h), for the monitor's savevm and loadvm. */
+struct snapshot_jobs *migration_snapshot_jobs(struct migration *m);
 
 #endif

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_JOBS    16
@@ -407,6 +408,48 @@ static int do_delete(struct snapshot_jobs *j, struct snap_job *job, struct verr 
         if (r < 0)
             verr_prefix(err, "Could not delete snapshot '%s' on '%s'", job->tag, job->devices[i]);
     }
+    return r;
+}
+
+/* ---- the monitor's savevm, loadvm, delvm ---- */
+
+int snapshot_run_now(struct snapshot_jobs *j, enum snapshot_op op, const char *tag,
+                     struct verr *err)
+{
+    struct snap_job job = {.kind = op == SNAPSHOT_OP_SAVE   ? JOB_SAVE
+                                   : op == SNAPSHOT_OP_LOAD ? JOB_LOAD
+                                                            : JOB_DELETE};
+    for (unsigned i = 0; i < VMM_MAX_DRIVES && job.nr_devices < MAX_DEVICES; i++) {
+        struct blockdev *b = j->vm->blockdevs[i];
+        if (b && b->drive->id && blockdev_inserted(b) && !blockdev_read_only(b))
+            job.devices[job.nr_devices++] = b->drive->id;
+    }
+    if (!job.nr_devices)
+        return verr_set(err, ENODEV, "no block device can store vmstate for snapshot");
+    char name[32];
+    if (!tag) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(name, sizeof(name), "vm-%Y%m%d%H%M%S", &tm);
+        tag = name;
+    }
+    job.tag = (char *)tag;
+    job.vmstate = job.devices[0];
+    enum vm_status s = j->vm->status;
+    if (s == VM_STATUS_INMIGRATE || s == VM_STATUS_FINISH_MIGRATE)
+        return verr_set(err, EBUSY, "There's a migration process in progress");
+    int r = 0;
+    if (job.kind == JOB_SAVE) {
+        /* The monitor's savevm replaces a snapshot of the same tag (QEMU's overwrite). */
+        job.kind = JOB_DELETE;
+        r = do_delete(j, &job, err);
+        job.kind = JOB_SAVE;
+    }
+    if (r == 0)
+        r = job.kind == JOB_SAVE   ? do_save(j, &job, err)
+            : job.kind == JOB_LOAD ? do_load(j, &job, err)
+                                   : do_delete(j, &job, err);
     return r;
 }
 

@@ -8,15 +8,99 @@ JSON (the reply comes back as JSON, errors included, as libvirt returns them; --
 indents it) and human monitor lines with --hmp (their text comes back); a bad JSON command,
 a shut-off domain and a read-only connection are refused with libvirt's lines; the daemon
 logs the custom-monitor taint; libvirt-python's libvirt_qemu reaches the same procedure;
-the guest agent command answers libvirt's not-supported line naming its API.
+the guest agent command answers libvirt's not-supported line naming its API. Then the
+monitor events: the stock `virsh qemu-monitor-event` (one event, by name, by regex, case-blind)
+prints what the VMM sent with libvirt's line, data included; libvirt-python's
+qemuMonitorEventRegister for one domain hears its events and stops after deregistering; a bad
+regex and an unknown callback id are refused with libvirt's lines.
 """
 import json
 import os
+import re
+import subprocess
 import sys
+import threading
+import time
 
 from daemonlib import Daemon, Tap, domain_xml, wait_for
 
 t = Tap()
+
+
+def watch(d, *args):
+    """Runs virsh qemu-monitor-event ARGS (ends after one event) while the domain is suspended
+    and resumed, then reset, until it prints; returns (status, stdout, stderr)."""
+    p = subprocess.Popen(["virsh", "-q", "-c", d.uri, "qemu-monitor-event", "--domain", "mon",
+                          "--timeout", "60"] + list(args), env=d.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while p.poll() is None and time.time() < deadline:
+        d.virsh("suspend", "mon")
+        d.virsh("resume", "mon")
+        d.virsh("reset", "mon")
+        time.sleep(0.3)
+    out, err = p.communicate(timeout=60)
+    return p.returncode, out, err
+
+
+def monitor_events(d):
+    # virsh's line, then its count (printed even with -q)
+    line = r"event %s at \d+\.\d{6} for domain 'mon': %s\nevents received: 1\n"
+    rc, out, err = watch(d, "--event", "RESUME")
+    t.ok(rc == 0 and re.fullmatch(line % ("RESUME", "<null>"), out),
+         "qemu-monitor-event --event RESUME: libvirt's line, no data", out + err)
+    rc, out, err = watch(d, "--event", "RESET")
+    t.ok(rc == 0 and re.fullmatch(
+        line % ("RESET", re.escape('{"guest":false,"reason":"host-qmp-system-reset"}')), out),
+        "qemu-monitor-event --event RESET: the event's data as JSON", out + err)
+    rc, out, err = watch(d, "--event", "^R.S[UE]", "--regex")
+    t.ok(rc == 0 and re.fullmatch(line % ("(RESUME|RESET)", ".*"), out),
+         "qemu-monitor-event --regex matches names by an extended regex", out + err)
+    rc, out, err = watch(d, "--event", "stop", "--no-case")
+    t.ok(rc == 0 and re.fullmatch(line % ("STOP", "<null>"), out),
+         "qemu-monitor-event --no-case matches STOP by 'stop'", out + err)
+    r = d.virsh("qemu-monitor-event", "--event", "(", "--regex", "--timeout", "1")
+    t.ok(r.returncode != 0 and "failed to compile regex '('" in r.stderr,
+         "a bad regex: libvirt's 'failed to compile regex' line", r.stderr)
+    try:
+        import libvirt
+        import libvirt_qemu
+        libvirt.virEventRegisterDefaultImpl()
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                libvirt.virEventRunDefaultImpl()
+        th = threading.Thread(target=loop, daemon=True)
+        th.start()
+        conn = libvirt.open(d.uri)
+        dom = conn.lookupByName("mon")
+        seen = []
+        cb = libvirt_qemu.qemuMonitorEventRegister(
+            conn, dom, "STOP", lambda c, dm, ev, sec, us, det, op: seen.append((dm.name(), ev)),
+            None, 0)
+        d.virsh("suspend", "mon")
+        got = wait_for(lambda: seen)
+        d.virsh("resume", "mon")
+        t.ok(got and seen[0] == ("mon", "STOP"),
+             "libvirt-python's qemuMonitorEventRegister hears the domain's STOP", seen)
+        libvirt_qemu.qemuMonitorEventDeregister(conn, cb)
+        n = len(seen)
+        d.virsh("suspend", "mon")
+        d.virsh("resume", "mon")
+        time.sleep(1)
+        t.ok(len(seen) == n, "after deregistering no event comes", seen)
+        try:
+            libvirt_qemu.qemuMonitorEventDeregister(conn, 9999)
+            t.ok(False, "an unknown callback id is refused")
+        except libvirt.libvirtError as e:
+            # (libvirt's client library refuses it before it reaches the daemon)
+            t.ok("9999 not registered" in str(e), "an unknown callback id is refused",
+                 str(e))
+        conn.close()
+        stop.set()
+    except Exception as e:  # noqa: BLE001 - reported as the failure
+        t.ok(False, "libvirt-python's qemuMonitorEventRegister", repr(e))
 
 
 def main():
@@ -73,7 +157,6 @@ def main():
         t.ok(r.returncode == 0 and '"UUID"' in r.stdout,
              "virsh's bare command name form (it builds the JSON)", r.stdout + r.stderr)
         ro = ["virsh", "-q", "-r", "-c", d.uri]
-        import subprocess
         r = subprocess.run(ro + ["qemu-monitor-command", "mon", '{"execute":"query-status"}'],
                            env=d.env, capture_output=True, text=True, timeout=60)
         t.ok(r.returncode != 0 and
@@ -98,6 +181,7 @@ def main():
             conn.close()
         except Exception as e:  # noqa: BLE001 - reported as the failure
             t.ok(False, "libvirt-python's libvirt_qemu.qemuMonitorCommand", repr(e))
+        monitor_events(d)
         log = open(os.path.join(d.tmp, "vireod.out")).read()
         t.ok("name='mon'" in log and "is tainted: custom-monitor" in log,
              "the daemon logs the custom-monitor taint", log[-500:])
