@@ -205,11 +205,15 @@ static int make_dirs(const struct vd_cgroups *cg, enum vd_cg_ctrl c, const char 
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
         if (cg->version == 2) {
-            /* the controllers flow down to the new level: enabled in its parent */
+            /* the controllers flow down to the new level: enabled in its parent; below the
+             * domain group (a threaded subtree) only the threaded ones, cpu and cpuset */
             char sc[1300];
             snprintf(sc, sizeof(sc), "%s/cgroup.subtree_control", path);
+            size_t plen = strlen(path);
+            bool threaded = plen > 6 && strcmp(path + plen - 6, ".vireo") == 0;
             for (int k = 0; k < VD_CG_N; k++)
-                if (cg->have[k] && k != VD_CG_CPUACCT) {
+                if (cg->have[k] && k != VD_CG_CPUACCT &&
+                    (!threaded || k == VD_CG_CPU || k == VD_CG_CPUSET)) {
                     char plus[16];
                     snprintf(plus, sizeof(plus), "+%s", ctrl_names_v2[k]);
                     write_text(sc, plus); /* best effort: have[] says what is usable */
@@ -506,5 +510,12 @@ int vd_cg_get_bandwidth(const struct vd_cgroups *cg, const char *name, const cha
 int vd_cg_set_cpus(const struct vd_cgroups *cg, const char *name, const char *sub,
                    const char *cpulist, struct verr *err)
 {
+    char *dir = vd_cg_path(cg, VD_CG_CPUSET, name, sub);
+    char *file = dir ? xasprintf("%s/cpuset.cpus", dir) : NULL;
+    bool there = file && access(file, F_OK) == 0;
+    free(dir);
+    free(file);
+    if (!there) /* v2 without cpuset delegated this far: the threads' affinity alone places them */
+        return 0;
     return vd_cg_write(cg, VD_CG_CPUSET, name, sub, "cpuset.cpus", cpulist, err);
 }
