@@ -769,6 +769,90 @@ static int remote_node_cpu_count(vir_connect *conn, vir_error *err)
     return n;
 }
 
+static int remote_node_cells_free_memory(vir_connect *conn, unsigned long long *free_mems,
+                                         int start, int max, vir_error *err)
+{
+    struct remote_node_get_cells_free_memory_args a = {.startCell = start, .maxcells = max};
+    struct remote_node_get_cells_free_memory_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.cells_len < max ? (int)r.cells_len : max;
+    for (int i = 0; i < n; i++)
+        free_mems[i] = r.cells[i];
+    remote_node_get_cells_free_memory_ret_free(&r);
+    return n;
+}
+
+static unsigned long long remote_node_free_memory(vir_connect *conn, vir_error *err)
+{
+    struct remote_node_get_free_memory_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_FREE_MEMORY, NULL, &r, err) < 0)
+        return 0;
+    return r.freeMem;
+}
+
+static int remote_node_memory_stats(vir_connect *conn, int cell, vir_node_stats_param *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_memory_stats_args a = {
+        .nparams = *nparams, .cellNum = cell, .flags = flags};
+    struct remote_node_get_memory_stats_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_MEMORY_STATS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        for (int i = 0; i < n; i++) {
+            str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
+            params[i].value = r.params[i].value;
+        }
+        *nparams = n;
+    }
+    remote_node_get_memory_stats_ret_free(&r);
+    return 0;
+}
+
+static int remote_node_cpu_stats(vir_connect *conn, int cpu, vir_node_stats_param *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_cpu_stats_args a = {.cpuNum = cpu, .nparams = *nparams, .flags = flags};
+    struct remote_node_get_cpu_stats_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_STATS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        for (int i = 0; i < n; i++) {
+            str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
+            params[i].value = r.params[i].value;
+        }
+        *nparams = n;
+    }
+    remote_node_get_cpu_stats_ret_free(&r);
+    return 0;
+}
+
+static int remote_node_cpu_map(vir_connect *conn, unsigned char **map, unsigned int *online,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_cpu_map_args a = {
+        .need_map = map != NULL, .need_online = online != NULL, .flags = flags};
+    struct remote_node_get_cpu_map_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_MAP, &a, &r, err) < 0)
+        return -1;
+    if (map) {
+        *map = xcalloc(r.cpumap_len ? r.cpumap_len : 1, 1);
+        memcpy(*map, r.cpumap, r.cpumap_len);
+    }
+    if (online)
+        *online = r.online;
+    int n = r.ret;
+    remote_node_get_cpu_map_ret_free(&r);
+    return n;
+}
+
 static int remote_get_vcpus(vir_domain *dom, vir_vcpu_info *info, int maxinfo,
                             unsigned char *cpumaps, int maplen, vir_error *err)
 {
@@ -1050,6 +1134,11 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpus_flags = remote_get_vcpus_flags,
     .set_vcpus_flags = remote_set_vcpus_flags,
     .node_cpu_count = remote_node_cpu_count,
+    .node_cells_free_memory = remote_node_cells_free_memory,
+    .node_free_memory = remote_node_free_memory,
+    .node_memory_stats = remote_node_memory_stats,
+    .node_cpu_stats = remote_node_cpu_stats,
+    .node_cpu_map = remote_node_cpu_map,
     .get_vcpus = remote_get_vcpus,
     .get_vcpu_pin_info = remote_get_vcpu_pin_info,
     .pin_vcpu = remote_pin_vcpu,

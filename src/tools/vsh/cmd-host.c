@@ -211,6 +211,24 @@ static const struct vsh_opt opts_help[] = {
      "group of related commands"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_freecell[] = {
+    {"cellno", VSH_OT_INT, 0, "NUMA cell number"},
+    {"all", VSH_OT_BOOL, 0, "show free memory for all NUMA cells"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodememstats[] = {
+    {"cell", VSH_OT_INT, 0, "prints specified cell statistics only."},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodecpustats[] = {
+    {"cpu", VSH_OT_INT, 0, "prints specified cpu statistics only."},
+    {"percent", VSH_OT_BOOL, 0, "prints by percentage during 1 second."},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodecpumap[] = {
+    {"pretty", VSH_OT_BOOL, 0, "return human readable output"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_version[] = {
     {"daemon", VSH_OT_BOOL, 0, "report daemon version too"},
     {NULL, 0, 0, NULL},
@@ -655,9 +673,19 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
+     "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"nodecpumap", vsh_cmd_nodecpumap, opts_nodecpumap, "node cpu map",
+     "Displays the node's total number of CPUs, the number of online CPUs and the list of "
+     "online CPUs.",
+     HOST, 0},
+    {"nodecpustats", vsh_cmd_nodecpustats, opts_nodecpustats, "Prints cpu stats of the node.",
+     "Returns cpu stats of the node, in nanoseconds.", HOST, 0},
     {"nodeinfo", cmd_nodeinfo, opts_none, "node information",
      "Returns basic information about the node.", HOST, 0},
+    {"nodememstats", vsh_cmd_nodememstats, opts_nodememstats, "Prints memory stats of the node.",
+     "Returns memory stats of the node, in kilobytes.", HOST, 0},
     {"uri", cmd_uri, opts_none, "print the hypervisor canonical URI", "", HOST, 0},
     {"version", cmd_version, opts_version, "show version",
      "Display the system version "

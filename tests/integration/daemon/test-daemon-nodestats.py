@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""The host's figures through vireod with the stock virsh (issue #16): freecell, nodememstats,
-nodecpustats and nodecpumap against /proc/meminfo, /proc/stat and /sys, and their refusals.
+"""The host's figures through vireod with the stock virsh and vsh (issue #16): freecell,
+nodememstats, nodecpustats and nodecpumap against /proc/meminfo, /proc/stat and /sys, and
+their refusals; each command is run with both clients.
 
-Usage: test-daemon-nodestats.py VIREOD VIREO_VMM
+Usage: test-daemon-nodestats.py VIREOD VIREO_VMM VSH
 
 Free memory and CPU times move while the test reads them: each figure is checked between a
 reading of the kernel's file taken before the call and one taken after (CPU times, which
@@ -16,11 +17,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import Daemon, Tap, skip_all  # noqa: E402
 
-VIREOD, VMM = sys.argv[1:3]
+VIREOD, VMM, VSH = sys.argv[1:4]
 t = Tap()
 if not shutil.which("virsh"):
     skip_all("no virsh")
-d = Daemon(VIREOD, VMM)
+d = Daemon(VIREOD, VMM, VSH)
+CLIENTS = (("virsh", lambda *a: d.virsh(*a)), ("vsh", lambda *a: d.vsh(*a)))
 
 
 def meminfo(key):
@@ -57,55 +59,74 @@ def cells():
 
 def main():
     d.start()
+    for who, run in CLIENTS:
+        checks(who, run)
+    r = d.virsh("nodecpumap", "--pretty")
+    b = d.vsh("nodecpumap", "--pretty")
+    t.ok(r.returncode == 0 and r.stdout == b.stdout, "vsh nodecpumap --pretty prints what virsh "
+         "prints", r.stdout + b.stdout + r.stderr + b.stderr)
+    r = d.virsh("freecell", "--all", "--cellno", "0")
+    b = d.vsh("freecell", "--all", "--cellno", "0")
+    t.ok(r.returncode != 0 and b.returncode != 0 and r.stderr == b.stderr,
+         "freecell --all --cellno: refused alike", r.stderr + b.stderr)
+
+
+def checks(who, run):
     before = meminfo("MemFree")
-    r = d.virsh("freecell")
+    r = run("freecell")
     after = meminfo("MemFree")
     m = re.fullmatch(r"Total: (\d+) KiB\n", r.stdout)
-    t.ok(m and near(int(m.group(1)), before, after), "freecell: the host's MemFree",
+    t.ok(m and near(int(m.group(1)), before, after), who + " freecell: the host's MemFree",
          (r.stdout, r.stderr, before, after))
-    r = d.virsh("freecell", "--all")
+    r = run("freecell", "--all")
     rows = re.findall(r"^\s*(\d+):\s+(\d+) KiB$", r.stdout, re.M)
     t.ok(r.returncode == 0 and [int(c) for c, _ in rows] == (cells() or [0]) and
-         all(int(v) > 0 for _, v in rows), "freecell --all: one row per NUMA cell, none 0",
+         all(int(v) > 0 for _, v in rows), who + " freecell --all: one row per NUMA cell, none 0",
          r.stdout + r.stderr)
-    r = d.virsh("freecell", "0")
+    r = run("freecell", "0")
     m = re.fullmatch(r"0: (\d+) KiB\n", r.stdout)
-    t.ok(m and int(m.group(1)) > 0, "freecell 0", r.stdout + r.stderr)
+    t.ok(m and int(m.group(1)) > 0, who + " freecell 0", r.stdout + r.stderr)
     last = (cells() or [0])[-1]
-    r = d.virsh("freecell", str(last + 3))
+    r = run("freecell", str(last + 3))
     t.ok(r.returncode != 0 and "start cell %d out of range (0-%d)" % (last + 3, last) in r.stderr,
-         "freecell of a cell the host lacks: libvirt's line", r.stderr)
+         who + " freecell of a cell the host lacks: libvirt's line", r.stderr)
 
-    r = d.virsh("nodememstats")
+    r = run("nodememstats")
     vals = dict(re.findall(r"^(\w+)\s*:\s+(\d+) KiB$", r.stdout, re.M))
     t.ok(sorted(vals) == ["buffers", "cached", "free", "total"] and
-         int(vals["total"]) == meminfo("MemTotal"), "nodememstats: total is MemTotal",
+         int(vals["total"]) == meminfo("MemTotal"), who + " nodememstats: total is MemTotal",
          r.stdout + r.stderr)
-    r = d.virsh("nodememstats", "0")
+    r = run("nodememstats", "0")
     vals = dict(re.findall(r"^(\w+)\s*:\s+(\d+) KiB$", r.stdout, re.M))
     t.ok(sorted(vals) == ["free", "total"] and int(vals["total"]) > 0,
-         "nodememstats 0: the cell's total and free", r.stdout + r.stderr)
-    r = d.virsh("nodememstats", str(last + 3))
+         who + " nodememstats 0: the cell's total and free", r.stdout + r.stderr)
+    r = run("nodememstats", str(last + 3))
     t.ok(r.returncode != 0 and "cellNum in virHostMemGetStats" in r.stderr,
-         "nodememstats of a cell the host lacks: refused", r.stderr)
+         who + " nodememstats of a cell the host lacks: refused", r.stderr)
 
     for cpu, arg in (("cpu", []), ("cpu0", ["0"])):
         a = stat(cpu)
-        r = d.virsh("nodecpustats", *arg)
+        r = run("nodecpustats", *arg)
         b = stat(cpu)
         vals = dict(re.findall(r"^(\w+):\s+(\d+)$", r.stdout, re.M))
         got = [int(vals.get(k, -1)) for k in ("system", "user", "idle", "iowait")]
         t.ok(all(a[i] <= got[i] <= b[i] for i in range(4)),
-             "nodecpustats %s: the kernel's times, between two readings" % " ".join(arg),
+             who + " nodecpustats %s: the kernel's times, between two readings" % " ".join(arg),
              (r.stdout, r.stderr, a, b))
     ncpu = os.cpu_count()
-    r = d.virsh("nodecpustats", str(ncpu + 5))
-    t.ok(r.returncode != 0 and "Invalid cpuNum" in r.stderr, "nodecpustats of a CPU the host lacks",
-         r.stderr)
-    r = d.virsh("nodecpumap")
+    r = run("nodecpustats", str(ncpu + 5))
+    t.ok(r.returncode != 0 and "Invalid cpuNum" in r.stderr,
+         who + " nodecpustats of a CPU the host lacks", r.stderr)
+    r = run("nodecpustats", "--percent")
+    pct = dict(re.findall(r"^(\w+):\s+([\d.]+)%$", r.stdout, re.M))
+    t.ok(sorted(pct) == ["idle", "iowait", "system", "usage", "user"] and
+         abs(sum(float(pct[k]) for k in ("user", "system", "idle", "iowait")) - 100) < 1,
+         who + " nodecpustats --percent: shares of a second that add up", r.stdout + r.stderr)
+    r = run("nodecpumap")
     online = open("/sys/devices/system/cpu/online").read().strip()
-    t.ok(r.returncode == 0 and "CPUs online:    %d" % ncpu in r.stdout,
-         "nodecpumap: the online CPUs (%s)" % online, r.stdout + r.stderr)
+    t.ok(r.returncode == 0 and "CPUs online:    %d" % ncpu in r.stdout and
+         "CPU map:        " + "y" * ncpu in r.stdout,
+         who + " nodecpumap: the online CPUs (%s)" % online, r.stdout + r.stderr)
 
 
 try:
