@@ -68,6 +68,11 @@ void vd_tune_plan_free(struct vd_tune_plan *p);
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
                   struct verr *err);
 
+/* <memoryBacking><hugepages/>: the hugetlbfs mount to back guest RAM from (malloc'd in
+ * *mem_path, NULL when the definition asks for none); refuses a missing mount or a
+ * shortfall of free pages with one line. */
+int vd_hugepages_prepare(const struct domain_def *def, char **mem_path, struct verr *err);
+
 /* The host's online CPUs as a cpulist ("0-1") and their count bound. */
 int vd_host_cpus(char *out, size_t size);
 /* A thread's affinity as a bitmap of maplen bytes (libvirt's cpumap). */

@@ -454,6 +454,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     int r = vmm_argv_build(def, &paths, &w->argv, err);
     if (r == 0)
         r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
+    char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
+    if (r == 0)
+        r = vd_hugepages_prepare(def, &mem_path, err);
     if (r < 0) {
         work_free(w);
         return r;
@@ -461,8 +464,13 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     size_t n = 0;
     while (w->argv[n])
         n++;
-    w->argv = xrealloc(w->argv, (n + 4) * sizeof(*w->argv));
+    w->argv = xrealloc(w->argv, (n + 7) * sizeof(*w->argv));
     w->argv[n++] = xstrdup("-S");
+    if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the VM's now */
+        w->argv[n++] = xstrdup("-mem-path");
+        w->argv[n++] = mem_path;
+        w->argv[n++] = xstrdup("-mem-prealloc");
+    }
     if (w->incoming_fd >= 0) { /* the stream comes through getfd once QMP is up */
         w->argv[n++] = xstrdup("-incoming");
         w->argv[n++] = xstrdup("defer");

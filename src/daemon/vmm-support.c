@@ -99,8 +99,12 @@ static const struct vmm_support_rule rules[] = {
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
-    {"element", "memoryBacking", P, 16,
-     "huge pages, locked, shared or preallocated memory are not applied yet"},
+    {"memoryBacking", "hugepages", H, 0,
+     "guest RAM from a hugetlbfs mount of the page size (-mem-path, -mem-prealloc); a start "
+     "without enough free huge pages is refused naming the shortfall"},
+    {"memoryBacking", "*", P, 16,
+     "locked, shared, memfd or preallocated memory and KSM settings are not applied yet"},
+    {"element", "memoryBacking", H, 0, "as its parts"},
     {"element", "numatune", P, 16, "NUMA memory policy is not applied yet"},
     {"element", "memtune", H, 0,
      "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
@@ -547,6 +551,16 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         if ((r = check_kept(kept[i].name, kept[i].n, err)))
             return r;
+    for (size_t i = 0; def->memory_backing && i < def->memory_backing->nkids; i++) {
+        const struct xnode *k = def->memory_backing->kids[i];
+        if (!k->name)
+            continue;
+        char *shown = xasprintf("<memoryBacking><%s>", k->name);
+        r = probe("memoryBacking", k->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     for (size_t i = 0; i < def->nkept; i++)
         if ((r = check_kept(def->kept[i]->name, def->kept[i], err)))
             return r;
