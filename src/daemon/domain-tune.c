@@ -143,6 +143,7 @@ void vd_tune_plan_free(struct vd_tune_plan *p)
         free(p->vcpu_cpus[i]);
     free(p->vcpu_cpus);
     free(p->emulator_cpus);
+    free(p->mems);
     free(p->name);
     vd_cgroups_free(&p->cg);
     free(p);
@@ -204,6 +205,38 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
     free(all);
     if (r == 0)
         r = vd_memtune_from_def(def->memtune, &p->mem, err);
+    /* <numatune><memory mode='strict|restrictive' nodeset=>: vmm-support refused the rest */
+    const struct xnode *numa = def->numatune ? xnode_child(def->numatune, "memory") : NULL;
+    const char *nodeset = numa ? xnode_attr(numa, "nodeset") : NULL;
+    if (r == 0 && nodeset) {
+        char online[1024];
+        FILE *f = fopen("/sys/devices/system/node/online", "re");
+        if (!f || !fgets(online, sizeof(online), f))
+            snprintf(online, sizeof(online), "0"); /* no NUMA in the kernel: one node */
+        if (f)
+            fclose(f);
+        online[strcspn(online, "\n")] = '\0';
+        struct bitmap *want = NULL, *have = NULL;
+        struct verr e = {0};
+        if (cpulist_parse(nodeset, 1024, &want, &e) < 0 ||
+            cpulist_parse(online, 1024, &have, &e) < 0) {
+            r = verr_set(err, EINVAL, "invalid nodeset '%s' in <numatune>", nodeset);
+        } else {
+            for (long n = bitmap_next_set(want, 0); n >= 0 && r == 0;
+                 n = bitmap_next_set(want, (size_t)n + 1))
+                if (!bitmap_test(have, (size_t)n)) /* libvirt's line */
+                    r = verr_set(err, EINVAL,
+                                 "unsupported configuration: NUMA node %ld is unavailable", n);
+        }
+        bitmap_free(want);
+        bitmap_free(have);
+        if (r == 0 && !cg->have[VD_CG_CPUSET])
+            r = verr_set(err, ENOTSUP,
+                         "unsupported configuration: <numatune> needs the cgroup cpuset "
+                         "controller, which is not mounted");
+        if (r == 0)
+            p->mems = canonical(nodeset, err);
+    }
     if (r == 0 && (p->mem.hard || p->mem.soft || p->mem.swap) && !cg->have[VD_CG_MEMORY])
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: Memory cgroup is not available on this host");
@@ -223,7 +256,8 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
 static bool needs_cgroups(const struct vd_tune_plan *p)
 {
     return p->shares || p->period || p->quota || p->emulator_period || p->emulator_quota ||
-           p->global_period || p->global_quota || p->mem.hard || p->mem.soft || p->mem.swap;
+           p->global_period || p->global_quota || p->mem.hard || p->mem.soft || p->mem.swap ||
+           p->mems;
 }
 
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
@@ -247,6 +281,15 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
         r = vd_cg_set_shares(cg, p->name, p->shares, err);
     if (r == 0)
         r = vd_memtune_apply(cg, p->name, &p->mem, err);
+    /* numatune: the sub-groups first (v1 wants a child's mems within its parent's) */
+    for (size_t i = 0; p->mems && r == 0 && i <= n; i++) {
+        char sub[32];
+        snprintf(sub, sizeof(sub), "vcpu%zu", i);
+        r = vd_cg_write(cg, VD_CG_CPUSET, p->name, i < n ? sub : "emulator", "cpuset.mems", p->mems,
+                        err);
+    }
+    if (p->mems && r == 0)
+        r = vd_cg_write(cg, VD_CG_CPUSET, p->name, NULL, "cpuset.mems", p->mems, err);
     if (r == 0 && (p->global_period || p->global_quota))
         r = vd_cg_set_bandwidth(cg, p->name, NULL, p->global_period, p->global_quota, err);
     if (r == 0 && (p->emulator_period || p->emulator_quota))

@@ -53,6 +53,7 @@ struct vd_tune_plan {
     char **vcpu_cpus;                                /* nvcpus lists, NULL: every CPU */
     char *emulator_cpus;
     struct vd_memtune mem;
+    char *mems; /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
     struct vd_cgroups cg;
 };
 

@@ -105,7 +105,16 @@ static const struct vmm_support_rule rules[] = {
     {"memoryBacking", "*", P, 16,
      "locked, shared, memfd or preallocated memory and KSM settings are not applied yet"},
     {"element", "memoryBacking", H, 0, "as its parts"},
-    {"element", "numatune", P, 16, "NUMA memory policy is not applied yet"},
+    {"numatune/memory@mode", "strict", H, 0,
+     "cpuset.mems of the domain's groups (nodes the host lacks are refused at start)"},
+    {"numatune/memory@mode", "restrictive", H, 0, "cpuset.mems of the domain's groups"},
+    {"numatune/memory@mode", "*", P, 16,
+     "preferred and interleave need vireo-vmm's memory policy (mbind), not applied yet"},
+    {"numatune/memory@placement", "static", H, 0, "the nodeset given"},
+    {"numatune/memory@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
+    {"numatune", "memory", H, 0, "as its mode"},
+    {"numatune", "*", P, 16, "per-cell policies (<memnode>) need guest NUMA, not supported yet"},
+    {"element", "numatune", H, 0, "as its parts"},
     {"element", "memtune", H, 0,
      "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
      "refused at start, as libvirt's QEMU driver does)"},
@@ -551,6 +560,24 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         if ((r = check_kept(kept[i].name, kept[i].n, err)))
             return r;
+    for (size_t i = 0; def->numatune && i < def->numatune->nkids; i++) {
+        const struct xnode *k = def->numatune->kids[i];
+        if (!k->name)
+            continue;
+        char *shown = xasprintf("<numatune><%s>", k->name);
+        r = probe("numatune", k->name, shown, err);
+        free(shown);
+        if (r == 0 && strcmp(k->name, "memory") == 0) {
+            const char *mode = xnode_attr(k, "mode"), *placement = xnode_attr(k, "placement");
+            r = probe_attr("numatune/memory@mode", "numatune><memory", "mode",
+                           mode ? mode : "strict", NULL, err);
+            if (r == 0 && placement)
+                r = probe_attr("numatune/memory@placement", "numatune><memory", "placement",
+                               placement, NULL, err);
+        }
+        if (r)
+            return r;
+    }
     for (size_t i = 0; def->memory_backing && i < def->memory_backing->nkids; i++) {
         const struct xnode *k = def->memory_backing->kids[i];
         if (!k->name)

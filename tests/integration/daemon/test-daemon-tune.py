@@ -345,6 +345,33 @@ def main():
     t.ok(r.returncode != 0 and "Parameter 'min_guarantee' not supported by QEMU." in r.stderr,
          "<min_guarantee>: refused at start with libvirt's line", r.stderr)
 
+    # numatune: strict to the host's node 0 in cpuset.mems; what cannot be applied refused
+    define("numa", cputune="  <numatune>\n    <memory mode='strict' nodeset='0'/>\n"
+           "  </numatune>\n", vcpus=2)
+    r = d.virsh("start", "--paused", "numa")
+    npid = d.vmm_pid("numa")
+    ng = Groups(npid) if npid else None
+    mems = [x.split()[1] for x in open("/proc/%d/status" % npid)
+            if x.startswith("Mems_allowed_list:")] if npid else []
+    t.ok(r.returncode == 0 and mems == ["0"], "<numatune> strict nodeset 0: Mems_allowed_list",
+         r.stderr + str(mems))
+    if ng and (ng.version == 1 or os.path.exists(ng.file("cpuset", None, "cpuset.mems"))):
+        t.ok(read(ng.file("cpuset", None, "cpuset.mems")) == "0" and
+             read(ng.file("cpuset", "vcpu1", "cpuset.mems")) == "0",
+             "... and the groups' cpuset.mems", read(ng.file("cpuset", None, "cpuset.mems")))
+    d.virsh("destroy", "numa")
+    define("numabad", cputune="  <numatune>\n    <memory mode='strict' nodeset='7'/>\n"
+           "  </numatune>\n", vcpus=1)
+    r = d.virsh("start", "numabad")
+    t.ok(r.returncode != 0 and "NUMA node 7 is unavailable" in r.stderr and
+         d.vmm_pid("numabad") is None, "a NUMA node the host lacks: refused in one line",
+         r.stderr)
+    define("numail", cputune="  <numatune>\n    <memory mode='interleave' nodeset='0'/>\n"
+           "  </numatune>\n", vcpus=1)
+    r = d.virsh("start", "numail")
+    t.ok(r.returncode != 0 and "<numatune><memory mode='interleave'>" in r.stderr,
+         "mode interleave (not applied yet): refused, never silently dropped", r.stderr)
+
     # the groups go with the VMM: crash, destroy, a restarted daemon
     dom = g.domain_dir()
     os.kill(pid, signal.SIGKILL)
