@@ -788,7 +788,167 @@ static int set_memory_parameters(struct vd_call *c)
     return 0;
 }
 
+/* ---- NUMA memory policy (numatune) ---- */
+
+/* libvirt's virDomainNumatuneMemMode */
+static const char *const numa_modes[] = {"strict", "preferred", "interleave", "restrictive"};
+
+static void numatune_of(const struct domain_def *def, int *mode, const char **nodeset)
+{
+    const struct xnode *m = def->numatune ? xnode_child(def->numatune, "memory") : NULL;
+    const char *s = m ? xnode_attr(m, "mode") : NULL;
+    *mode = 0;
+    for (int i = 0; s && i < 4; i++)
+        if (strcmp(s, numa_modes[i]) == 0)
+            *mode = i;
+    *nodeset = m ? xnode_attr(m, "nodeset") : NULL;
+}
+
+static void numatune_set(struct domain_def *def, int mode, const char *nodeset)
+{
+    if (!def->numatune)
+        def->numatune = xnode_new("numatune");
+    struct xnode *m = xnode_ensure_child(def->numatune, "memory", true);
+    if (mode >= 0)
+        xnode_set_attr(m, "mode", numa_modes[mode]);
+    if (nodeset)
+        xnode_set_attr(m, "nodeset", nodeset);
+}
+
+static int get_numa_parameters(struct vd_call *c)
+{
+    const struct remote_domain_get_numa_parameters_args *a = c->args;
+    struct remote_domain_get_numa_parameters_ret *r = c->ret;
+    bool live, config;
+    if (impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    if (live && config)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: flags 'affect live' and 'affect config' are "
+                            "mutually exclusive");
+    if (a->nparams == 0) {
+        r->nparams = 2;
+        return 0;
+    }
+    int mode;
+    const char *nodeset;
+    numatune_of(live ? c->dom->def : vd_domain_config(c->dom), &mode, &nodeset);
+    char mems[1024] = "";
+    struct verr e = {0};
+    const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
+    if (live && nodeset && cg->have[VD_CG_CPUSET] &&
+        vd_cg_read(cg, VD_CG_CPUSET, c->dom->def->name, NULL, "cpuset.mems", mems, sizeof(mems),
+                   &e) == 0)
+        nodeset = mems; /* what is in force */
+    int n = a->nparams < 2 ? a->nparams : 2;
+    r->params = xcalloc(2, sizeof(*r->params));
+    r->params[0].field = xstrdup("numa_mode");
+    r->params[0].type = REMOTE_TYPED_PARAM_INT;
+    r->params[0].value.i = mode;
+    if (n > 1) {
+        r->params[1].field = xstrdup("numa_nodeset");
+        r->params[1].type = REMOTE_TYPED_PARAM_STRING;
+        r->params[1].value.s = xstrdup(nodeset ? nodeset : "");
+    }
+    r->params_len = (uint32_t)n;
+    r->nparams = n;
+    return 0;
+}
+
+static int set_numa_parameters(struct vd_call *c)
+{
+    const struct remote_domain_set_numa_parameters_args *a = c->args;
+    bool live, config;
+    if (impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    int mode = -1;
+    const char *nodeset = NULL;
+    for (uint32_t k = 0; k < a->params_len; k++) {
+        const struct remote_typed_param *p = &a->params[k];
+        if (strcmp(p->field, "numa_mode") == 0 && p->type == REMOTE_TYPED_PARAM_INT) {
+            if (p->value.i < 0 || p->value.i > 3)
+                return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                    "invalid argument: unsupported numatune mode: '%d'",
+                                    p->value.i);
+            mode = p->value.i;
+        } else if (strcmp(p->field, "numa_nodeset") == 0 && p->type == REMOTE_TYPED_PARAM_STRING) {
+            nodeset = p->value.s;
+        } else {
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: parameter '%s' not supported", p->field);
+        }
+    }
+    struct verr e = {0};
+    char *canon = NULL;
+    if (nodeset) {
+        struct bitmap *bm = NULL;
+        if (cpulist_parse(nodeset, 1024, &bm, &e) < 0)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: Failed to parse bitmap "
+                                "'%s'",
+                                nodeset);
+        struct buf b = BUF_INIT;
+        cpulist_format(bm, &b);
+        bitmap_free(bm);
+        canon = buf_detach(&b, NULL);
+    }
+    int r = 0;
+    if (live) {
+        int cur;
+        const char *cur_set;
+        numatune_of(c->dom->def, &cur, &cur_set);
+        const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
+        const char *name = c->dom->def->name;
+        if (mode >= 0 && mode != cur)
+            r = vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                             "Requested operation is not valid: can't change numatune mode for "
+                             "running domain");
+        else if (canon && cur != 0 && cur != 3)
+            r = vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                             "Requested operation is not valid: change of nodeset for running "
+                             "domain requires strict numa mode");
+        else if (canon && (!cg->have[VD_CG_CPUSET] || !vd_cg_domain_exists(cg, name)))
+            r = vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                             "Requested operation is not valid: cgroup cpuset controller is not "
+                             "mounted");
+        if (r == 0 && canon) {
+            /* within the parent's nodes at every step: widen it first, then the children
+             * (narrowing works the other way round, so a refusal retries in that order) */
+            const pid_t *tids;
+            size_t n = vd_vmm_vcpu_tids(c->dom->vmm, &tids);
+            for (int order = 0; order < 2; order++) {
+                r = order ? 0 : vd_cg_write(cg, VD_CG_CPUSET, name, NULL, "cpuset.mems", canon, &e);
+                for (size_t i = 0; i <= n && r == 0; i++) {
+                    char sub[32];
+                    snprintf(sub, sizeof(sub), "vcpu%zu", i);
+                    r = vd_cg_write(cg, VD_CG_CPUSET, name, i < n ? sub : "emulator", "cpuset.mems",
+                                    canon, &e);
+                }
+                if (r == 0 && order)
+                    r = vd_cg_write(cg, VD_CG_CPUSET, name, NULL, "cpuset.mems", canon, &e);
+                if (r == 0)
+                    break;
+            }
+            if (r < 0)
+                r = vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+            else {
+                numatune_set(c->dom->def, -1, canon);
+                vd_domain_save_status(c->d, c->dom);
+            }
+        }
+    }
+    if (r == 0 && config) {
+        struct domain_def *copy = domain_def_copy(vd_domain_config(c->dom));
+        numatune_set(copy, mode, canon);
+        r = commit(c, copy);
+    }
+    free(canon);
+    return r;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS, get_numa_parameters},
+    {REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, set_numa_parameters},
     {REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, get_memory_parameters},
     {REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, set_memory_parameters},
     {REMOTE_PROC_DOMAIN_GET_VCPUS, get_vcpus},
