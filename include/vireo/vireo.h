@@ -699,6 +699,14 @@ int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *param
 int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
                                      int nparams, unsigned int flags, vir_error *err);
 
+/* numatune: numa_mode (int: strict 0, preferred 1, interleave 2, restrictive 3) and
+ * numa_nodeset (a string, malloc'd: the caller frees it). With *nparams 0, sets it to how
+ * many there are. */
+int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                   unsigned int flags, vir_error *err);
+int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err);
+
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {
     VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,

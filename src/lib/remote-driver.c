@@ -968,8 +968,9 @@ static void params_from_wire(const struct remote_typed_param *w, int n, vir_type
         case REMOTE_TYPED_PARAM_BOOLEAN:
             out[i].value.b = (char)w[i].value.b;
             break;
-        default: /* strings: none among these procedures' parameters */
-            out[i].type = VIR_TYPED_PARAM_ULLONG;
+        default: /* a string: the caller's to free */
+            out[i].type = VIR_TYPED_PARAM_STRING;
+            out[i].value.s = xstrdup(w[i].value.s ? w[i].value.s : "");
             break;
         }
     }
@@ -1054,6 +1055,37 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     }
     remote_domain_get_memory_parameters_ret_free(&r);
     return 0;
+}
+
+static int remote_get_numa_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_numa_parameters_args a = {.nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_numa_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_numa_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_numa_parameters_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
+    free(a.params);
+    return r;
 }
 
 static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
@@ -1148,6 +1180,8 @@ const struct vir_driver vir_remote_driver = {
     .get_scheduler_params = remote_get_scheduler_params,
     .set_scheduler_params = remote_set_scheduler_params,
     .get_memory_params = remote_get_memory_params,
+    .get_numa_params = remote_get_numa_params,
+    .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,

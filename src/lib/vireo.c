@@ -883,6 +883,18 @@ int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter 
     DOM_MUTATE("virDomainSetMemoryParameters", set_memory_params, params, nparams, flags, err);
 }
 
+int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetNumaParameters", -1, get_numa_params, params, nparams, flags, err);
+}
+
+int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetNumaParameters", set_numa_params, params, nparams, flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {

@@ -511,6 +511,14 @@ static const struct vsh_opt opts_memtune[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_numatune[] = {
+    DOM_OPT,
+    {"mode", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "NUMA mode, one of strict, preferred, interleave and restrictive"},
+    {"nodeset", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "NUMA node selections to set"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_schedinfo[] = {
     DOM_OPT,
     {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "weight for the fair scheduler"},
@@ -595,6 +603,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Remove an existing managed save state file from a domain", DM, 0},
     {"memtune", vsh_cmd_memtune, opts_memtune, "Get or set memory parameters",
      "Get or set the current memory parameters for a guest domain.", DM, 0},
+    {"numatune", vsh_cmd_numatune, opts_numatune, "Get or set numa parameters",
+     "Get or set the current numa parameters for a guest domain.", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

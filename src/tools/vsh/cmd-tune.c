@@ -531,6 +531,85 @@ out:
     return ok;
 }
 
+bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const modes[] = {"strict", "preferred", "interleave", "restrictive"};
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    vir_typed_parameter set[2];
+    int nset = 0;
+    const char *mode = vsh_opt_string(cmd, "mode"), *nodeset = vsh_opt_string(cmd, "nodeset");
+    if (mode) {
+        int m = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(mode, modes[i]) == 0)
+                m = i;
+        if (m < 0) {
+            char *end;
+            long v = strtol(mode, &end, 10);
+            if (*mode && !*end && v >= 0 && v < 4)
+                m = (int)v;
+        }
+        if (m < 0) {
+            vsh_error(ctl, "Invalid mode: %s", mode);
+            return false;
+        }
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "numa_mode");
+        set[nset].type = VIR_TYPED_PARAM_INT;
+        set[nset++].value.i = m;
+    }
+    if (nodeset) {
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "numa_nodeset");
+        set[nset].type = VIR_TYPED_PARAM_STRING;
+        set[nset++].value.s = (char *)nodeset;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_numa_parameters(dom, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change numa parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_numa_parameters(dom, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_numa_parameters(dom, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get numa parameters");
+        vsh_report(ctl, &err);
+        n = 0;
+    } else {
+        ok = true;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(params[i].field, "numa_mode") == 0 && params[i].type == VIR_TYPED_PARAM_INT &&
+            params[i].value.i >= 0 && params[i].value.i < 4)
+            vsh_print(ctl, "%-15s: %s\n", params[i].field, modes[params[i].value.i]);
+        else
+            print_param(ctl, &params[i]);
+        if (params[i].type == VIR_TYPED_PARAM_STRING)
+            free(params[i].value.s);
+    }
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
 /* ---- scheduler ---- */
 
 static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p)

@@ -359,11 +359,11 @@ def main():
         t.ok(read(ng.file("cpuset", None, "cpuset.mems")) == "0" and
              read(ng.file("cpuset", "vcpu1", "cpuset.mems")) == "0",
              "... and the groups' cpuset.mems", read(ng.file("cpuset", None, "cpuset.mems")))
-    r = d.virsh("numatune", "numa")
-    t.ok(r.stdout == "numa_mode      : strict\nnuma_nodeset   : 0\n",
-         "virsh numatune: the mode and the nodeset in force", r.stdout + r.stderr)
-    r = d.virsh("numatune", "numa", "--live", "--nodeset", "0")
-    t.ok(r.returncode == 0, "numatune --live --nodeset 0", r.stderr)
+    r, same, b = both("numatune", "numa")
+    t.ok(r.stdout == "numa_mode      : strict\nnuma_nodeset   : 0\n" and same,
+         "numatune: the mode and the nodeset in force, vsh alike", r.stdout + b.stdout + r.stderr)
+    r = d.vsh("numatune", "numa", "--live", "--nodeset", "0")
+    t.ok(r.returncode == 0, "vsh numatune --live --nodeset 0", r.stderr)
     r = d.virsh("numatune", "numa", "--live", "--nodeset", "7")
     t.ok(r.returncode != 0 and "Invalid value '7' for 'cpuset.mems'" in r.stderr and
          read(ng.file("cpuset", None, "cpuset.mems")) == "0",
@@ -371,10 +371,10 @@ def main():
     r = d.virsh("numatune", "numa", "--live", "--mode", "interleave")
     t.ok(r.returncode != 0 and "can't change numatune mode for running domain" in r.stderr,
          "numatune --live --mode: libvirt's refusal", r.stderr)
-    r = d.virsh("numatune", "numa", "--config", "--mode", "restrictive")
+    r = d.vsh("numatune", "numa", "--config", "--mode", "restrictive")
     r2 = d.virsh("numatune", "numa", "--config")
     t.ok(r.returncode == 0 and "numa_mode      : restrictive" in r2.stdout,
-         "numatune --config --mode restrictive: the definition", r.stderr + r2.stdout)
+         "vsh numatune --config --mode restrictive: the definition", r.stderr + r2.stdout)
     d.virsh("destroy", "numa")
     define("numabad", cputune="  <numatune>\n    <memory mode='strict' nodeset='7'/>\n"
            "  </numatune>\n", vcpus=1)
