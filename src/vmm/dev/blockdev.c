@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -148,18 +149,112 @@ static int no_medium(struct verr *err)
     return verr_set(err, ENOMEDIUM, "no medium");
 }
 
+/* ---- accounting ---- */
+
+static uint64_t iov_bytes(const struct iovec *iov, int iovcnt)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+static void add(uint64_t *counter, uint64_t v)
+{
+    __atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
+}
+
+static uint64_t get(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+void blockdev_account(struct blockdev *b, enum blockdev_acct kind, uint64_t offset, uint64_t bytes,
+                      uint64_t start_ns, int result)
+{
+    struct blockdev_stats *s = &b->stats;
+    uint64_t now = monotonic_ns();
+    if (result > 0) {
+        add(&s->invalid[kind], 1);
+    } else if (result < 0) {
+        add(&s->failed[kind], 1);
+    } else {
+        add(&s->ops[kind], 1);
+        add(&s->bytes[kind], bytes);
+        add(&s->total_ns[kind], start_ns && now > start_ns ? now - start_ns : 0);
+        uint64_t end = offset + bytes, prev = get(&s->wr_highest_offset);
+        while (kind == BLOCKDEV_ACCT_WRITE && end > prev &&
+               !__atomic_compare_exchange_n(&s->wr_highest_offset, &prev, end, true,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+    }
+    __atomic_store_n(&s->last_done_ns, now, __ATOMIC_RELAXED);
+}
+
+/* The members and order of QEMU 7.2's BlockDeviceStats. Requests are never merged here
+ * (the *_merged counts are 0), and there are no timed statistics or latency histograms. */
+struct json_object *blockdev_stats_json(struct blockdev *b)
+{
+    static const char *const names[BLOCKDEV_ACCT_NR] = {"rd", "wr", "flush", "unmap"};
+    const struct blockdev_stats *s = &b->stats;
+    struct json_object *o = json_object_new_object();
+    char key[48];
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        if (k != BLOCKDEV_ACCT_FLUSH) {
+            snprintf(key, sizeof(key), "%s_bytes", names[k]);
+            json_object_object_add(o, key, json_object_new_int64((int64_t)get(&s->bytes[k])));
+        }
+    }
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        snprintf(key, sizeof(key), "%s_operations", names[k]);
+        json_object_object_add(o, key, json_object_new_int64((int64_t)get(&s->ops[k])));
+    }
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        snprintf(key, sizeof(key), "%s_total_time_ns", names[k]);
+        json_object_object_add(o, key, json_object_new_int64((int64_t)get(&s->total_ns[k])));
+    }
+    json_object_object_add(o, "wr_highest_offset",
+                           json_object_new_int64((int64_t)get(&s->wr_highest_offset)));
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        if (k != BLOCKDEV_ACCT_FLUSH) {
+            snprintf(key, sizeof(key), "%s_merged", names[k]);
+            json_object_object_add(o, key, json_object_new_int64(0));
+        }
+    }
+    uint64_t last = get(&s->last_done_ns);
+    if (last)
+        json_object_object_add(o, "idle_time_ns",
+                               json_object_new_int64((int64_t)(monotonic_ns() - last)));
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        snprintf(key, sizeof(key), "failed_%s_operations", names[k]);
+        json_object_object_add(o, key, json_object_new_int64((int64_t)get(&s->failed[k])));
+    }
+    for (int k = 0; k < BLOCKDEV_ACCT_NR; k++) {
+        snprintf(key, sizeof(key), "invalid_%s_operations", names[k]);
+        json_object_object_add(o, key, json_object_new_int64((int64_t)get(&s->invalid[k])));
+    }
+    json_object_object_add(o, "account_invalid", json_object_new_boolean(true));
+    json_object_object_add(o, "account_failed", json_object_new_boolean(true));
+    json_object_object_add(o, "timed_stats", json_object_new_array());
+    return o;
+}
+
 int blockdev_preadv(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
                     struct verr *err)
 {
+    uint64_t t0 = monotonic_ns();
     pthread_rwlock_rdlock(&b->io_lock);
     int r = b->bd ? block_preadv(b->bd, iov, iovcnt, offset, err) : no_medium(err);
     pthread_rwlock_unlock(&b->io_lock);
+    blockdev_account(b, BLOCKDEV_ACCT_READ, offset, iov_bytes(iov, iovcnt), t0,
+                     r == -ENOMEDIUM ? 1 : r);
     return r;
 }
 
 int blockdev_pwritev(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
                      struct verr *err)
 {
+    uint64_t t0 = monotonic_ns();
     pthread_rwlock_rdlock(&b->io_lock);
     int r;
     if (!b->bd)
@@ -169,16 +264,20 @@ int blockdev_pwritev(struct blockdev *b, const struct iovec *iov, int iovcnt, ui
     else
         r = block_pwritev(b->bd, iov, iovcnt, offset, err);
     pthread_rwlock_unlock(&b->io_lock);
+    blockdev_account(b, BLOCKDEV_ACCT_WRITE, offset, iov_bytes(iov, iovcnt), t0,
+                     r == -ENOMEDIUM || r == -EROFS ? 1 : r);
     return r;
 }
 
 int blockdev_flush(struct blockdev *b, struct verr *err)
 {
+    uint64_t t0 = monotonic_ns();
     pthread_rwlock_rdlock(&b->io_lock);
     int r = 0;
     if (b->bd && !block_is_read_only(b->bd))
         r = block_flush(b->bd, err);
     pthread_rwlock_unlock(&b->io_lock);
+    blockdev_account(b, BLOCKDEV_ACCT_FLUSH, 0, 0, t0, r);
     return r;
 }
 
@@ -193,6 +292,7 @@ static void lock_for_dealloc(struct blockdev *b)
 
 int blockdev_discard(struct blockdev *b, uint64_t offset, uint64_t len, struct verr *err)
 {
+    uint64_t t0 = monotonic_ns();
     lock_for_dealloc(b);
     int r;
     if (!b->bd)
@@ -202,12 +302,15 @@ int blockdev_discard(struct blockdev *b, uint64_t offset, uint64_t len, struct v
     else
         r = block_discard(b->bd, offset, len, err);
     pthread_rwlock_unlock(&b->io_lock);
+    blockdev_account(b, BLOCKDEV_ACCT_UNMAP, offset, len, t0,
+                     r == -ENOMEDIUM || r == -EROFS ? 1 : r);
     return r;
 }
 
 int blockdev_write_zeroes(struct blockdev *b, uint64_t offset, uint64_t len, unsigned flags,
                           struct verr *err)
 {
+    uint64_t t0 = monotonic_ns();
     lock_for_dealloc(b);
     int r;
     if (!b->bd)
@@ -217,6 +320,8 @@ int blockdev_write_zeroes(struct blockdev *b, uint64_t offset, uint64_t len, uns
     else
         r = block_write_zeroes(b->bd, offset, len, flags, err);
     pthread_rwlock_unlock(&b->io_lock);
+    blockdev_account(b, BLOCKDEV_ACCT_WRITE, offset, len, t0,
+                     r == -ENOMEDIUM || r == -EROFS ? 1 : r);
     return r;
 }
 

@@ -63,6 +63,27 @@ enum blockdev_ro_mode {
     BLOCKDEV_RO_READ_WRITE,
 };
 
+/* I/O accounting, as QEMU's block accounting counts it for query-blockstats: what the
+ * device's requests did (reads, writes incl. write-zeroes, flushes, discards), counted by
+ * the device when a request ends (updated atomically from any thread). */
+enum blockdev_acct {
+    BLOCKDEV_ACCT_READ,
+    BLOCKDEV_ACCT_WRITE,
+    BLOCKDEV_ACCT_FLUSH,
+    BLOCKDEV_ACCT_UNMAP,
+    BLOCKDEV_ACCT_NR,
+};
+
+struct blockdev_stats {
+    uint64_t bytes[BLOCKDEV_ACCT_NR];
+    uint64_t ops[BLOCKDEV_ACCT_NR];
+    uint64_t failed[BLOCKDEV_ACCT_NR];  /* the I/O failed */
+    uint64_t invalid[BLOCKDEV_ACCT_NR]; /* refused before any I/O (out of range, read-only) */
+    uint64_t total_ns[BLOCKDEV_ACCT_NR];
+    uint64_t wr_highest_offset; /* the end of the furthest write */
+    uint64_t last_done_ns;      /* monotonic time the last request ended; 0: none yet */
+};
+
 struct blockdev {
     struct vm *vm; /* for events; NULL in tools and fuzzers (no events) */
     const struct vmm_drive *drive;
@@ -88,7 +109,15 @@ struct blockdev {
     /* The node name of the top of the chain when blockdev-snapshot-sync put an overlay there
      * (its snapshot-node-name), else NULL: the drive's node-name names it (main thread). */
     char *top_node;
+    struct blockdev_stats stats;
 };
+
+/* A request's end, for query-blockstats: kind, where and how many bytes, when it began
+ * (monotonic_ns()), and result 0 (done), < 0 (failed) or 1 (invalid: refused before I/O). */
+void blockdev_account(struct blockdev *b, enum blockdev_acct kind, uint64_t offset, uint64_t bytes,
+                      uint64_t start_ns, int result);
+/* query-blockstats' "stats" object of b. */
+struct json_object *blockdev_stats_json(struct blockdev *b);
 
 /* Opens drive (file may be NULL: an empty drive) for the device named qdev (its id, or QOM
  * path). vm may be NULL (no events). An empty drive on a device without removable media is

@@ -107,6 +107,12 @@ struct blk_req {
     uint64_t sector, len; /* IN/OUT: data bytes */
     uint32_t written;
     uint8_t status;
+    /* query-blockstats: the kind (-1: not counted), when it was popped, where and how much
+     * it did (discard and write-zeroes: the first segment's offset, all segments' bytes),
+     * and whether it was refused before any I/O. */
+    int8_t acct;
+    bool invalid;
+    uint64_t start_ns, acct_offset, acct_bytes;
     int iovcnt;
     struct iovec iov[VQ_MAX_SEGS];
     struct vq_chain chain;
@@ -203,8 +209,9 @@ static bool range_ok(struct virtio_blk *b, uint64_t sector, uint64_t sectors)
     return sector <= cap && sectors <= cap - sector;
 }
 
-static uint8_t do_segments(struct virtio_blk *b, const struct vq_chain *c, bool zeroes)
+static uint8_t do_segments(struct virtio_blk *b, struct blk_req *req, bool zeroes)
 {
+    const struct vq_chain *c = &req->chain;
     if (b->read_only)
         return S_IOERR;
     uint64_t data = c->out_len - 16;
@@ -232,6 +239,9 @@ static uint8_t do_segments(struct virtio_blk *b, const struct vq_chain *c, bool 
             io_error(b, zeroes ? "write zeroes" : "discard", &err);
             return S_IOERR;
         }
+        if (!req->acct_bytes)
+            req->acct_offset = sector * SECTOR;
+        req->acct_bytes += (uint64_t)n * SECTOR;
     }
     return S_OK;
 }
@@ -247,22 +257,35 @@ static bool prepare(struct virtio_blk *b, struct blk_req *req)
     vq_chain_read(c, 0, hdr, 16);
     req->type = (uint32_t)get_le(hdr, 4);
     req->sector = get_le(hdr + 8, 8);
+    req->invalid = false;
+    req->acct = -1;
+    req->acct_offset = req->acct_bytes = 0;
     switch (req->type) {
     case T_IN:
     case T_OUT: {
         bool write = req->type == T_OUT;
+        req->acct = write ? BLOCKDEV_ACCT_WRITE : BLOCKDEV_ACCT_READ;
         req->len = write ? c->out_len - 16 : c->in_len - 1;
         if ((write && b->read_only) || req->len % SECTOR ||
             !range_ok(b, req->sector, req->len / SECTOR)) {
             req->status = S_IOERR;
+            req->invalid = true;
             return false;
         }
+        req->acct_offset = req->sector * SECTOR;
+        req->acct_bytes = req->len;
         build_iov(req, write, req->len);
         return true;
     }
     case T_FLUSH:
+        req->acct = BLOCKDEV_ACCT_FLUSH;
+        return true;
     case T_DISCARD:
+        /* discard=ignore: nothing reaches the image, nothing is counted (as QEMU) */
+        req->acct = b->discard ? BLOCKDEV_ACCT_UNMAP : -1;
+        return true;
     case T_WRITE_ZEROES:
+        req->acct = BLOCKDEV_ACCT_WRITE;
         return true;
     case T_GET_ID: {
         uint64_t n = c->in_len - 1 < sizeof(b->serial) ? c->in_len - 1 : sizeof(b->serial);
@@ -301,7 +324,7 @@ static void run(struct virtio_blk *b, struct blk_req *req)
         return;
     case T_DISCARD:
     case T_WRITE_ZEROES:
-        req->status = do_segments(b, &req->chain, req->type == T_WRITE_ZEROES);
+        req->status = do_segments(b, req, req->type == T_WRITE_ZEROES);
         return;
     }
 }
@@ -344,6 +367,12 @@ static void req_put(struct virtio_blk *b, struct blk_req *req, bool was_inflight
 static void complete(struct virtio_blk *b, struct blk_req *req, bool q_locked, bool notify)
 {
     struct virtio_queue *q = &b->vp.queues[req->qi];
+    if (req->acct >= 0 && b->bdev)
+        blockdev_account(b->bdev, (enum blockdev_acct)req->acct, req->acct_offset, req->acct_bytes,
+                         req->start_ns,
+                         req->invalid          ? 1
+                         : req->status == S_OK ? 0
+                                               : -1);
     if (!q_locked)
         pthread_mutex_lock(&q->lock);
     if (q->epoch == req->epoch && q->enabled && !q->vq.broken) {
@@ -581,6 +610,7 @@ static void blk_process(void *opaque, unsigned qi)
         }
         req->qi = qi;
         req->epoch = q->epoch;
+        req->start_ns = monotonic_ns();
         if (!prepare(b, req)) {
             complete(b, req, true, true);
             req_put(b, req, false);

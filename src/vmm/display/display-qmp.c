@@ -10,6 +10,7 @@
 #include "util/loop.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/dev/device.h"
 #include "vmm/display/display.h"
 #include "vmm/display/keymap.h"
 #include "vmm/display/screendump.h"
@@ -39,12 +40,27 @@ static int qmp_screendump(struct qmp_session *session, struct json_object *args,
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Parameter 'format' does not accept value '%s'", f);
     }
-    if (json_object_object_get_ex(args, "head", &v) && json_object_get_int64(v) != 0)
+    /* The one console is the display adapter's (head 0), as QEMU 7.2 words each miss. */
+    struct json_object *dv = NULL;
+    bool has_head = json_object_object_get_ex(args, "head", &v);
+    int64_t head = has_head ? json_object_get_int64(v) : 0;
+    if (json_object_object_get_ex(args, "device", &dv)) {
+        const char *id = json_object_get_string(dv);
+        struct device *dev = dev_find_id(vm, id);
+        if (!dev)
+            return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
+        if (dev->type->category != DEV_CAT_DISPLAY || head != 0 || !vm->display ||
+            !display_has_source(vm->display))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Device %s (head %lld) is not bound to a QemuConsole", id,
+                                 (long long)head);
+    } else if (has_head) {
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "There is no QemuConsole I can screendump from.");
+                             "'head' must be specified together with 'device'");
+    }
     if (!vm->display || !display_has_source(vm->display))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "There is no QemuConsole I can screendump from.");
+                             "There is no console to take a screendump from");
     struct verr e = {0};
     if (screendump_write(vm->display, fmt, filename, &e) < 0)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));

@@ -111,6 +111,47 @@ static void fmt_balloon(struct json_object *r, int cpu, struct buf *out)
     buf_printf(out, "balloon: actual=%" PRId64 "\n", get_int(r, "actual") >> 20);
 }
 
+static void fmt_blockstats(struct json_object *r, int cpu, struct buf *out)
+{
+    (void)cpu;
+    for (size_t i = 0; i < json_object_array_length(r); i++) {
+        struct json_object *d = json_object_array_get_idx(r, i), *s = get(d, "stats");
+        if (!get_str(d, "device"))
+            continue; /* a node without a device: QEMU lists devices only */
+        buf_printf(out,
+                   "%s: rd_bytes=%" PRId64 " wr_bytes=%" PRId64 " rd_operations=%" PRId64
+                   " wr_operations=%" PRId64 " flush_operations=%" PRId64
+                   " wr_total_time_ns=%" PRId64 " rd_total_time_ns=%" PRId64
+                   " flush_total_time_ns=%" PRId64 " rd_merged=%" PRId64 " wr_merged=%" PRId64
+                   " idle_time_ns=%" PRId64 "\n",
+                   get_str(d, "device"), get_int(s, "rd_bytes"), get_int(s, "wr_bytes"),
+                   get_int(s, "rd_operations"), get_int(s, "wr_operations"),
+                   get_int(s, "flush_operations"), get_int(s, "wr_total_time_ns"),
+                   get_int(s, "rd_total_time_ns"), get_int(s, "flush_total_time_ns"),
+                   get_int(s, "rd_merged"), get_int(s, "wr_merged"), get_int(s, "idle_time_ns"));
+    }
+}
+
+/* From query-vnc (QEMU's own monitor reads query-vnc-servers; the lines are the same for
+ * vireo-vmm's one server, without VeNCrypt, x509 or SASL). */
+static void fmt_vnc(struct json_object *r, int cpu, struct buf *out)
+{
+    (void)cpu;
+    struct json_object *en = get(r, "enabled"), *clients = get(r, "clients");
+    if (!en || !json_object_get_boolean(en)) {
+        buf_printf(out, "None\n");
+        return;
+    }
+    buf_printf(out, "default:\n  Server: %s:%s (%s)\n    Auth: %s (Sub: none)\n",
+               get_str(r, "host"), get_str(r, "service"), get_str(r, "family"), get_str(r, "auth"));
+    for (size_t i = 0; clients && i < json_object_array_length(clients); i++) {
+        struct json_object *c = json_object_array_get_idx(clients, i), *ws = get(c, "websocket");
+        buf_printf(out, "  Client: %s:%s (%s%s)\n    x509_dname: none\n    sasl_username: none\n",
+                   get_str(c, "host"), get_str(c, "service"), get_str(c, "family"),
+                   ws && json_object_get_boolean(ws) ? ", websocket" : "");
+    }
+}
+
 static void fmt_block_one(struct json_object *d, struct buf *out)
 {
     struct json_object *ins = get(d, "inserted");
@@ -227,6 +268,7 @@ static void fmt_pci(struct json_object *r, int cpu, struct buf *out)
 const struct hmp_info hmp_infos[] = {
     {"balloon", "query-balloon", fmt_balloon, "show balloon information"},
     {"block", "query-block", fmt_block, "show info of one block device or all block devices"},
+    {"blockstats", "query-blockstats", fmt_blockstats, "show block device statistics"},
     {"chardev", "query-chardev", fmt_chardev, "show the character devices"},
     {"cpus", "query-cpus-fast", fmt_cpus, "show infos for each CPU"},
     {"kvm", "query-kvm", fmt_kvm, "show KVM information"},
@@ -234,7 +276,9 @@ const struct hmp_info hmp_infos[] = {
     {"pci", "query-pci", fmt_pci, "show PCI info"},
     {"snapshots", NULL, NULL, "show the currently saved VM snapshots"},
     {"status", "query-status", fmt_status, "show the current VM status (running|paused)"},
+    {"usb", NULL, NULL, "show guest USB devices"},
     {"uuid", "query-uuid", fmt_uuid, "show the current VM UUID"},
     {"version", "query-version", fmt_version, "show the version of QEMU"},
+    {"vnc", "query-vnc", fmt_vnc, "show the vnc server status"},
     {NULL, NULL, NULL, NULL},
 };

@@ -15,6 +15,7 @@
 #include "vmm/hmp/hmp-monitor.h"
 #include "block/block.h"
 #include "vmm/dev/blockdev.h"
+#include "vmm/display/keymap.h"
 #include "vmm/kvm/memory.h"
 #include "vmm/state/migration.h"
 #include "vmm/state/snapshot.h"
@@ -241,6 +242,103 @@ static void cmd_xp(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd 
     }
 }
 
+/* sendkey keys [hold_ms]: keys joined by '-', each a QKeyCode name or a 0x number ("<" is
+ * "less", as QEMU's monitor reads it), pressed together through QMP send-key. */
+static void cmd_sendkey(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                        char **words, int n, struct buf *out)
+{
+    (void)mon;
+    if (n < 1) {
+        usage_error(cmd, "sendkey: string expected", out);
+        return;
+    }
+    int64_t hold = -1;
+    struct why why;
+    if (n > 1 && parse_int(words[1], &hold, &why) < 0) {
+        usage_error(cmd, why.text, out);
+        return;
+    }
+    struct json_object *keys = json_object_new_array();
+    for (const char *k = words[0];;) {
+        size_t len = strcspn(k, "-");
+        char name[32];
+        if (len == 1 && k[0] == '<')
+            snprintf(name, sizeof(name), "less");
+        else
+            snprintf(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : 0), k);
+        struct json_object *kv = json_object_new_object();
+        if (!strncmp(name, "0x", 2)) {
+            char *end;
+            unsigned long v = strtoul(name, &end, 0);
+            if (*end || len >= sizeof(name)) {
+                json_object_put(kv);
+                goto invalid;
+            }
+            json_object_object_add(kv, "type", json_object_new_string("number"));
+            json_object_object_add(kv, "data", json_object_new_int64((int64_t)v));
+        } else {
+            if (!name[0] || !keymap_qcode_to_qnum(name)) {
+                json_object_put(kv);
+                goto invalid;
+            }
+            json_object_object_add(kv, "type", json_object_new_string("qcode"));
+            json_object_object_add(kv, "data", json_object_new_string(name));
+        }
+        json_object_array_add(keys, kv);
+        if (!k[len])
+            break;
+        k += len + 1;
+        continue;
+    invalid:
+        buf_printf(out, "invalid parameter: %.*s\n", (int)len, k);
+        json_object_put(keys);
+        return;
+    }
+    struct json_object *args = json_object_new_object(), *ret = NULL;
+    json_object_object_add(args, "keys", keys);
+    if (hold >= 0)
+        json_object_object_add(args, "hold-time", json_object_new_int64(hold));
+    if (run_qmp(h, "send-key", args, &ret, out))
+        json_object_put(ret);
+}
+
+/* screendump filename [-f format] [device [head]] */
+static void cmd_screendump(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
+                           char **words, int n, struct buf *out)
+{
+    (void)mon;
+    if (n < 1) {
+        usage_error(cmd, "screendump: filename expected", out);
+        return;
+    }
+    struct json_object *args = json_object_new_object(), *ret = NULL;
+    json_object_object_add(args, "filename", json_object_new_string(words[0]));
+    int i = 1;
+    if (i < n && !strcmp(words[i], "-f")) {
+        if (i + 1 >= n) {
+            json_object_put(args);
+            usage_error(cmd, "screendump: format expected", out);
+            return;
+        }
+        json_object_object_add(args, "format", json_object_new_string(words[i + 1]));
+        i += 2;
+    }
+    if (i < n)
+        json_object_object_add(args, "device", json_object_new_string(words[i++]));
+    if (i < n) {
+        int64_t head;
+        struct why why;
+        if (parse_int(words[i], &head, &why) < 0) {
+            json_object_put(args);
+            usage_error(cmd, why.text, out);
+            return;
+        }
+        json_object_object_add(args, "head", json_object_new_int64(head));
+    }
+    if (run_qmp(h, "screendump", args, &ret, out))
+        json_object_put(ret);
+}
+
 /* savevm [tag], loadvm tag, delvm tag: done before the monitor answers, as QEMU's. */
 static void cmd_snapshot(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cmd *cmd,
                          char **words, int n, struct buf *out)
@@ -369,6 +467,13 @@ static const struct hmp_cmd commands[] = {
     {"quit|q", "", "quit the emulator", cmd_action, "quit", 0},
     {"savevm", "tag", "save a VM snapshot. If no tag is provided, a new snapshot is created",
      cmd_snapshot, NULL, 1},
+    {"screendump", "filename [-f format] [device [head]]",
+     "save screen from head 'head' of display device 'device'in specified format 'format' as "
+     "image 'filename'.Currently only 'png' and 'ppm' formats are supported.",
+     cmd_screendump, NULL, 5},
+    {"sendkey", "keys [hold_ms]",
+     "send keys to the VM (e.g. 'sendkey ctrl-alt-f1', default hold time=100 ms)", cmd_sendkey,
+     NULL, 2},
     {"stop|s", "", "stop emulation", cmd_action, "stop", 0},
     {"system_powerdown", "", "send system power down event", cmd_action, "system_powerdown", 0},
     {"system_reset", "", "reset the system", cmd_action, "system_reset", 0},
@@ -453,8 +558,11 @@ static void cmd_info(struct hmp *h, struct hmp_monitor *mon, const struct hmp_cm
         buf_printf(out, "Try \"help info %s\" for more information\n", info->name);
         return;
     }
-    if (!info->qmp) {
-        info_snapshots(h, out); /* the one info without a QMP command under it */
+    if (!info->qmp) { /* printed by the monitor itself */
+        if (!strcmp(info->name, "usb"))
+            buf_printf(out, "Error: USB support not enabled\n"); /* vireo-vmm has no USB */
+        else
+            info_snapshots(h, out);
         return;
     }
     struct json_object *ret = NULL;

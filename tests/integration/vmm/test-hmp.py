@@ -88,6 +88,13 @@ COMMANDS = [
     # Internal snapshots on a raw disk: refused as QEMU refuses them.
     "help savevm", "help loadvm", "help delvm", "help info snapshots", "info snapshots",
     "savevm a", "loadvm a", "delvm a", "loadvm", "delvm", "savevm a b",
+    # Keys and the screen (no display here: QEMU's errors).
+    "help sendkey", "help screendump", "sendkey", "sendkey nosuch", "sendkey ctrl-nosuch-a",
+    "sendkey 0x1zz", "sendkey ctrl-alt-f1", "sendkey a 10", "sendkey < 5", "sendkey a x",
+    "screendump", "screendump /tmp/vireo-hmp-never.ppm",
+    "screendump /tmp/vireo-hmp-never.ppm -f png", "screendump /tmp/vireo-hmp-never.ppm nosuch",
+    "screendump /tmp/vireo-hmp-never.ppm blk0", "screendump /tmp/vireo-hmp-never.ppm blk0 1",
+    "info vnc", "info usb", "help info vnc", "help info usb", "help info blockstats",
 ]
 
 # savevm, loadvm, delvm and info snapshots on two qcow2 disks (sizes, dates, clocks and the

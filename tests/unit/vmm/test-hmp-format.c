@@ -69,12 +69,15 @@ int main(int argc, char **argv)
         {"balloon", "balloon"},
         {"block", "block"},
         {"pci", "pci"},
+        {"blockstats", "blockstats"},
+        {"vnc", "vnc"},
+        {"vnc-off", "vnc"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         check(dir, cases[i][0], cases[i][1]);
     /* Every info subcommand the monitor offers is one of the checked ones. */
     for (const struct hmp_info *i = hmp_infos; i->name; i++) {
-        bool covered = false;
+        bool covered = !i->qmp; /* printed by the monitor itself: vmm-hmp compares it live */
         for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
             covered |= !strcmp(cases[c][1], i->name);
         ok(covered, "info %s is compared with QEMU's output", i->name);
