@@ -1,8 +1,10 @@
 /*
- * rpc-tune.c - the procedures of a domain's CPU placement: vcpuinfo
+ * rpc-tune.c - the procedures of a domain's placement and limits: vcpuinfo
  * (GET_VCPUS), vcpupin (PIN_VCPU, PIN_VCPU_FLAGS, GET_VCPU_PIN_INFO),
- * emulatorpin (PIN_EMULATOR, GET_EMULATOR_PIN_INFO) and schedinfo
- * (GET_SCHEDULER_TYPE, GET/SET_SCHEDULER_PARAMETERS and their _FLAGS).
+ * emulatorpin (PIN_EMULATOR, GET_EMULATOR_PIN_INFO), schedinfo
+ * (GET_SCHEDULER_TYPE, GET/SET_SCHEDULER_PARAMETERS and their _FLAGS),
+ * memtune (GET/SET_MEMORY_PARAMETERS) and numatune (GET/SET_NUMA_PARAMETERS),
+ * which share the impact flags and the definition edits below.
  *
  * They answer at once: a live change is a few file writes and
  * sched_setaffinity calls on the threads the VMM driver knows (tune.h),
