@@ -29,40 +29,13 @@
 #include "util/mem.h"
 #include "vireo/vireo.h"
 
-struct monitor_call {
-    struct vd_client *client;
-    struct rpc_header call;
-};
-
 static void monitor_done(void *opaque, int r, const char *text, const char *error)
 {
-    struct monitor_call *mc = opaque;
-    struct buf out = BUF_INIT;
-    struct verr err = {0};
-    struct rpc_header h = mc->call;
-    h.type = RPC_REPLY;
-    if (r < 0) {
-        struct rpc_error re = {0};
-        rpc_error_set(&re, r == -ESRCH ? VIR_ERR_OPERATION_INVALID : VIR_ERR_INTERNAL_ERROR,
-                      VIR_FROM_QEMU, "%s", error ? error : "monitor command failed");
-        rpc_msg_encode_error(&out, &h, &re, &err);
-        rpc_error_free(&re);
-    } else {
-        const struct remote_proc *p = qemu_proc_lookup(h.proc);
-        struct qemu_domain_monitor_command_ret ret = {(char *)text};
-        h.status = RPC_OK;
-        if (rpc_msg_encode(&out, &h, p->ret, &ret, &err) < 0) {
-            struct rpc_error re = {0};
-            rpc_error_set(&re, VIR_ERR_RPC, VIR_FROM_RPC, "reply too large: %s", verr_msg(&err));
-            buf_reset(&out);
-            rpc_msg_encode_error(&out, &h, &re, &err);
-            rpc_error_free(&re);
-        }
-    }
-    vd_client_send(mc->client, &out);
-    buf_free(&out);
-    vd_client_unref(mc->client);
-    free(mc);
+    struct vd_deferred *df = opaque;
+    struct qemu_domain_monitor_command_ret ret = {(char *)text};
+    vd_deferred_reply(df, qemu_proc_lookup(df->call.proc)->ret, &ret,
+                      r == -ESRCH ? VIR_ERR_OPERATION_INVALID : VIR_ERR_INTERNAL_ERROR,
+                      VIR_FROM_QEMU, r < 0 ? (error ? error : "monitor command failed") : NULL);
 }
 
 /* ---- monitor events ---- */
@@ -238,16 +211,12 @@ int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *
                  dom->def->name, uuid);
         dom->tainted_monitor = true;
     }
-    struct monitor_call *mc = xcalloc(1, sizeof(*mc));
-    mc->client = client;
-    vd_client_ref(client);
-    mc->call = *h;
+    struct vd_deferred *df = vd_defer(&c);
     struct verr e = {0};
     int r = vd_vmm_monitor_command(dom->vmm, a->cmd, a->flags & QEMU_MONITOR_COMMAND_HMP,
-                                   monitor_done, mc, &e);
+                                   monitor_done, df, &e);
     if (r < 0) {
-        vd_client_unref(client);
-        free(mc);
+        vd_deferred_cancel(df);
         return vd_call_fail(&c, r == -EINVAL ? VIR_ERR_INTERNAL_ERROR : vd_errno_to_code(r), "%s",
                             verr_msg(&e));
     }

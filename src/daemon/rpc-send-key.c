@@ -74,33 +74,12 @@ static unsigned to_qnum(unsigned codeset, unsigned code)
     }
 }
 
-struct key_call {
-    struct vd_client *client;
-    struct rpc_header call;
-};
-
 static void send_key_done(void *opaque, int r, const char *error)
 {
-    struct key_call *k = opaque;
-    struct buf out = BUF_INIT;
-    struct verr err = {0};
-    struct rpc_header h = k->call;
-    h.type = RPC_REPLY;
-    if (r < 0) {
-        struct rpc_error re = {0};
-        rpc_error_set(&re, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU, "operation failed: %s",
-                      error ? error : "send-key");
-        rpc_msg_encode_error(&out, &h, &re, &err);
-        rpc_error_free(&re);
-    } else {
-        h.status = RPC_OK;
-        if (rpc_msg_encode(&out, &h, NULL, NULL, &err) < 0)
-            log_warn("send-key reply: %s", verr_msg(&err));
-    }
-    vd_client_send(k->client, &out);
-    buf_free(&out);
-    vd_client_unref(k->client);
-    free(k);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "operation failed: %s", error ? error : "send-key");
+    vd_deferred_reply(opaque, NULL, NULL, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
+                      r < 0 ? msg : NULL);
 }
 
 static int send_key(struct vd_call *c)
@@ -131,15 +110,11 @@ static int send_key(struct vd_call *c)
     if (!vd_domain_is_active(dom) || !dom->vmm)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");
-    struct key_call *k = xcalloc(1, sizeof(*k));
-    k->client = c->client;
-    k->call = *c->h;
-    vd_client_ref(c->client);
+    struct vd_deferred *df = vd_defer(c);
     struct verr err = {0};
-    if (vd_vmm_send_key(dom->vmm, qnums, a->keycodes_len, a->holdtime, send_key_done, k, &err) <
+    if (vd_vmm_send_key(dom->vmm, qnums, a->keycodes_len, a->holdtime, send_key_done, df, &err) <
         0) {
-        vd_client_unref(c->client);
-        free(k);
+        vd_deferred_cancel(df);
         return vd_call_fail_errno(c, -err.code, &err);
     }
     return RPC_HANDLER_DEFERRED;

@@ -29,9 +29,9 @@ static void client_drop(struct vd_client *c);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,    &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
-    &vd_console_procs, &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
-    &vd_tune_procs,    &vd_node_stats_procs,
+    &vd_host_procs,     &vd_domain_procs,  &vd_lifecycle_procs,  &vd_event_procs,
+    &vd_console_procs,  &vd_screenshot_procs, &vd_send_key_procs, &vd_save_procs,
+    &vd_stats_procs,    &vd_tune_procs,    &vd_node_stats_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -120,6 +120,52 @@ void vd_client_send(struct vd_client *c, struct buf *out)
         return;
     }
     client_update_watch(c);
+}
+
+struct vd_deferred *vd_defer(struct vd_call *c)
+{
+    struct vd_deferred *df = xcalloc(1, sizeof(*df));
+    df->client = c->client;
+    df->call = *c->h;
+    vd_client_ref(c->client);
+    return df;
+}
+
+void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, const void *ret,
+                       int code, int from, const char *message)
+{
+    struct buf out = BUF_INIT;
+    struct verr err = {0};
+    struct rpc_header h = df->call;
+    h.type = RPC_REPLY;
+    struct rpc_error re = {0};
+    bool too_large = false;
+    if (!message) {
+        h.status = RPC_OK;
+        if (rpc_msg_encode(&out, &h, type, ret, &err) < 0) {
+            /* Too large to send: tell the client instead of going silent. */
+            buf_reset(&out);
+            code = VIR_ERR_RPC;
+            from = VIR_FROM_RPC;
+            message = verr_msg(&err);
+            too_large = true;
+        }
+    }
+    if (message) {
+        rpc_error_set(&re, code, from, "%s%s", too_large ? "reply too large: " : "", message);
+        rpc_msg_encode_error(&out, &h, &re, &err);
+        rpc_error_free(&re);
+    }
+    vd_client_send(df->client, &out);
+    buf_free(&out);
+    vd_client_unref(df->client);
+    free(df);
+}
+
+void vd_deferred_cancel(struct vd_deferred *df)
+{
+    vd_client_unref(df->client);
+    free(df);
 }
 
 void vd_client_ref(struct vd_client *c)

@@ -87,12 +87,25 @@ struct vd_proc_table {
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
     vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
-    vd_tune_procs, vd_node_stats_procs;
+    vd_tune_procs, vd_node_stats_procs, vd_stats_procs;
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
 struct vd_job *vd_call_job(struct vd_call *c, struct vd_domain *dom, const char *what,
                            vd_job_fn run, unsigned flags);
+
+/* A call answered later (RPC_HANDLER_DEFERRED): its client (referenced) and header. */
+struct vd_deferred {
+    struct vd_client *client;
+    struct rpc_header call;
+};
+struct vd_deferred *vd_defer(struct vd_call *c);
+/* Sends the deferred call's reply and frees df: the error (libvirt's code, from, message)
+ * when message is not NULL, else ret encoded as type (NULL: an empty reply). */
+void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, const void *ret,
+                       int code, int from, const char *message);
+/* The call was not deferred after all (it failed at once): drops df. */
+void vd_deferred_cancel(struct vd_deferred *df);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

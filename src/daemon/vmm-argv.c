@@ -373,3 +373,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     *out = a.v;
     return 0;
 }
+
+char *vmm_argv_drive_id(const struct domain_disk *d, size_t i)
+{
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
+        return xasprintf("drive-scsi%u-%u-%u-%u", d->address.controller, d->address.bus,
+                         d->address.target, d->address.unit);
+    int idx = domain_disk_name_to_index(d->target_dev, NULL);
+    return xasprintf("drive-virtio-disk%d", idx < 0 ? (int)i : idx);
+}

@@ -29,6 +29,10 @@ struct vmm_argv_paths {
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err);
 void vmm_argv_free(char **argv);
+/* The -drive id the command line gives the i-th disk of a definition (libvirt's
+ * drive-virtio-diskN, drive-scsiC-B-T-U): how the VMM's block queries name it. */
+struct domain_disk;
+char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
 /* Refuses lifecycle actions the daemon cannot carry out (core dumps,
  * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);

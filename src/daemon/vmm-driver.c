@@ -567,6 +567,50 @@ static void monitor_reply(struct vmm_op *op, struct json_object *reply, const ch
     }
 }
 
+static int64_t stat_of(struct json_object *stats, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(stats, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* query-blockstats' reply to its stats_done (see vd_vmm_block_stats). */
+static void stats_reply(struct vmm_op *op, struct json_object *reply, const char *error)
+{
+    struct json_object *ret = NULL, *e, *desc;
+    char msg[512];
+    if (error || json_object_object_get_ex(reply, "error", &e) ||
+        !json_object_object_get_ex(reply, "return", &ret) ||
+        !json_object_is_type(ret, json_type_array)) {
+        snprintf(msg, sizeof(msg), "internal error: unable to execute QEMU command '%s': %s",
+                 op->command,
+                 error ? error
+                 : json_object_object_get_ex(reply, "error", &e) &&
+                         json_object_object_get_ex(e, "desc", &desc)
+                     ? json_object_get_string(desc)
+                     : "no list of drives");
+        op->stats_done(op->opaque, -EIO, NULL, 0, msg);
+        return;
+    }
+    size_t n = json_object_array_length(ret);
+    struct vd_vmm_block_stats *s = xcalloc(n ? n : 1, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(ret, i), *dev, *st = NULL;
+        if (json_object_object_get_ex(d, "device", &dev))
+            snprintf(s[i].id, sizeof(s[i].id), "%s", json_object_get_string(dev));
+        json_object_object_get_ex(d, "stats", &st);
+        s[i].rd_req = stat_of(st, "rd_operations");
+        s[i].rd_bytes = stat_of(st, "rd_bytes");
+        s[i].wr_req = stat_of(st, "wr_operations");
+        s[i].wr_bytes = stat_of(st, "wr_bytes");
+        s[i].flush_req = stat_of(st, "flush_operations");
+        s[i].rd_ns = stat_of(st, "rd_total_time_ns");
+        s[i].wr_ns = stat_of(st, "wr_total_time_ns");
+        s[i].flush_ns = stat_of(st, "flush_total_time_ns");
+    }
+    op->stats_done(op->opaque, 0, s, n, NULL);
+    free(s);
+}
+
 static void op_reply(struct qmp_client *c, struct json_object *reply, const char *error,
                      void *opaque)
 {
@@ -583,6 +627,11 @@ static void op_reply(struct qmp_client *c, struct json_object *reply, const char
     int r = 0;
     if (op->text_done) {
         monitor_reply(op, reply, error);
+        free(op);
+        return;
+    }
+    if (op->stats_done) {
+        stats_reply(op, reply, error);
         free(op);
         return;
     }
@@ -635,6 +684,15 @@ static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *
                    vd_vmm_done_fn done, void *opaque, struct verr *err)
 {
     return op_send_fd(vmm, command, args, -1, done, opaque, err);
+}
+
+int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opaque,
+                       struct verr *err)
+{
+    int r = op_send(vmm, "query-blockstats", NULL, NULL, opaque, err);
+    if (r == 0)
+        vmm->ops->stats_done = done; /* op_send put the new op first */
+    return r;
 }
 
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err)

@@ -107,6 +107,18 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                  const struct vd_vmm_events *ev, void *owner, vd_vmm_started_fn done, void *opaque,
                  struct verr *err);
 
+/* One drive's I/O counters (QMP query-blockstats), by its -drive id. */
+struct vd_vmm_block_stats {
+    char id[64];
+    int64_t rd_req, rd_bytes, wr_req, wr_bytes, flush_req;
+    int64_t rd_ns, wr_ns, flush_ns;
+};
+typedef void (*vd_vmm_block_stats_fn)(void *opaque, int r, const struct vd_vmm_block_stats *s,
+                                      size_t n, const char *error);
+/* Every drive's counters (n of them), or r < 0 and an error. */
+int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opaque,
+                       struct verr *err);
+
 /* QMP stop / cont / system_reset / system_powerdown / balloon. */
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_resume(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);

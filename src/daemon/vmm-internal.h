@@ -31,8 +31,9 @@ struct vmm_op {
     const char *command;
     vd_vmm_done_fn done;
     void *opaque;
-    vd_vmm_text_fn text_done; /* instead of done: a monitor command's reply as text */
-    bool raw;                 /* text_done gets the whole QMP reply, errors included */
+    vd_vmm_text_fn text_done;         /* instead of done: a monitor command's reply as text */
+    bool raw;                         /* text_done gets the whole QMP reply, errors included */
+    vd_vmm_block_stats_fn stats_done; /* instead of done: query-blockstats' counters */
 };
 
 struct vd_vmm {

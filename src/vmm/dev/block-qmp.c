@@ -298,6 +298,7 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
     if ((r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm)) < 0 ||
         (r = qmp_server_register(server, "query-blockstats", blockstats_args, qmp_query_blockstats,
                                  vm)) < 0 ||
+        (r = blockdev_bitmap_qmp_register(server, vm)) < 0 ||
         (r = qmp_server_register(server, "block_resize", resize_args, qmp_block_resize, vm)) < 0 ||
         (r = qmp_server_register(server, "eject", tray_args, qmp_eject, vm)) < 0 ||
         (r = qmp_server_register(server, "blockdev-open-tray", tray_args, qmp_open_tray, vm)) < 0 ||

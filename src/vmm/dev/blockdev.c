@@ -103,6 +103,7 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
     pthread_rwlock_init(&b->io_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&b->state_lock, NULL);
+    pthread_mutex_init(&b->bitmap_lock, NULL);
     if (drive->file) {
         int r = open_image(b, drive->file, drive->format, drive->read_only, drive->snapshot, &b->bd,
                            err);
@@ -129,6 +130,8 @@ void blockdev_close(struct blockdev *b)
         b->vm->blockdevs[b->drive - b->vm->backends->drives] = NULL;
     block_close(b->bd);
     free(b->top_node);
+    blockdev_bitmaps_free(b);
+    pthread_mutex_destroy(&b->bitmap_lock);
     pthread_rwlock_destroy(&b->io_lock);
     pthread_mutex_destroy(&b->state_lock);
     free(b->file);
@@ -174,6 +177,8 @@ void blockdev_account(struct blockdev *b, enum blockdev_acct kind, uint64_t offs
 {
     struct blockdev_stats *s = &b->stats;
     uint64_t now = monotonic_ns();
+    if (result <= 0 && (kind == BLOCKDEV_ACCT_WRITE || kind == BLOCKDEV_ACCT_UNMAP))
+        blockdev_bitmap_mark(b, offset, bytes); /* as QEMU: a failed write may have written */
     if (result > 0) {
         add(&s->invalid[kind], 1);
     } else if (result < 0) {
@@ -707,6 +712,11 @@ static struct json_object *inserted_json(struct blockdev *b)
     json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
     json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
     json_object_object_add(ins, "image", img);
+    struct json_object *bitmaps = blockdev_bitmaps_json(b);
+    if (json_object_array_length(bitmaps))
+        json_object_object_add(ins, "dirty-bitmaps", bitmaps);
+    else
+        json_object_put(bitmaps);
     return ins;
 }
 

@@ -110,7 +110,19 @@ struct blockdev {
      * (its snapshot-node-name), else NULL: the drive's node-name names it (main thread). */
     char *top_node;
     struct blockdev_stats stats;
+    /* Non-persistent dirty bitmaps (blockdev-bitmap.c), under bitmap_lock. */
+    pthread_mutex_t bitmap_lock;
+    struct blockdev_bitmap *bitmaps;
 };
+
+/* blockdev-bitmap.c: a write or discard of [offset, offset+len) ended (any thread); the
+ * non-persistent bitmaps that record mark it (persistent ones are the image's own). */
+void blockdev_bitmap_mark(struct blockdev *b, uint64_t offset, uint64_t len);
+void blockdev_bitmaps_free(struct blockdev *b);
+/* query-block's "dirty-bitmaps": the drive's non-persistent and persistent bitmaps. */
+struct json_object *blockdev_bitmaps_json(struct blockdev *b);
+struct qmp_server;
+int blockdev_bitmap_qmp_register(struct qmp_server *server, struct vm *vm);
 
 /* A request's end, for query-blockstats: kind, where and how many bytes, when it began
  * (monotonic_ns()), and result 0 (done), < 0 (failed) or 1 (invalid: refused before I/O). */

@@ -48,7 +48,7 @@ EXPECTED_COMMANDS = {
     # hot-plug (dev/hotplug-qmp.c) and the backends it uses (backends-qmp.c)
     "device_add", "device_del", "blockdev-add", "blockdev-del", "netdev_add", "netdev_del",
     # the drives (src/vmm/dev/block-qmp.c), virtio-balloon
-    "query-block", "query-blockstats", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
+    "query-block", "query-blockstats", "block-dirty-bitmap-add", "block-dirty-bitmap-remove", "block-dirty-bitmap-clear", "block-dirty-bitmap-enable", "block-dirty-bitmap-disable", "block-dirty-bitmap-merge", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
     "blockdev-change-medium", "blockdev-snapshot-sync", "balloon", "query-balloon",
     # the display and the VNC server (src/vmm/display/display-qmp.c)
     "screendump", "send-key", "query-vnc", "set_password", "expire_password",
