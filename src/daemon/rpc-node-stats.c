@@ -2,7 +2,9 @@
  * rpc-node-stats.c - the host's memory and CPU figures as libvirt reports
  * them: virsh freecell (NODE_GET_CELLS_FREE_MEMORY, NODE_GET_FREE_MEMORY),
  * nodememstats (NODE_GET_MEMORY_STATS) and nodecpustats
- * (NODE_GET_CPU_STATS), read from the kernel at each call.
+ * (NODE_GET_CPU_STATS), read from the kernel at each call; and
+ * node-memory-tune (NODE_GET/SET_MEMORY_PARAMETERS): the kernel's same-page
+ * merging (KSM) in /sys/kernel/mm/ksm.
  *
  * NUMA cells are /sys/devices/system/node/nodeN (their meminfo); a kernel
  * without them has one cell, 0, holding all of /proc/meminfo, which is
@@ -216,7 +218,131 @@ static int cpu_stats(struct vd_call *c)
     return 0;
 }
 
+/* ---- KSM (node-memory-tune) ---- */
+
+#define KSM_DIR "/sys/kernel/mm/ksm/"
+
+static const struct {
+    const char *param, *file;
+    bool uint32, writable;
+} ksm[] = {
+    {"shm_pages_to_scan", "pages_to_scan", true, true},
+    {"shm_sleep_millisecs", "sleep_millisecs", true, true},
+    {"shm_pages_shared", "pages_shared", false, false},
+    {"shm_pages_sharing", "pages_sharing", false, false},
+    {"shm_pages_unshared", "pages_unshared", false, false},
+    {"shm_pages_volatile", "pages_volatile", false, false},
+    {"shm_full_scans", "full_scans", false, false},
+    {"shm_merge_across_nodes", "merge_across_nodes", true, true},
+};
+#define NKSM (sizeof(ksm) / sizeof(ksm[0]))
+
+static int ksm_read(size_t i, unsigned long long *v)
+{
+    char path[96], text[64];
+    snprintf(path, sizeof(path), KSM_DIR "%s", ksm[i].file);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    bool ok = fgets(text, sizeof(text), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -EIO;
+    *v = strtoull(text, NULL, 10);
+    return 0;
+}
+
+/* The parameters this kernel has (merge_across_nodes only with NUMA). */
+static size_t ksm_count(void)
+{
+    unsigned long long v;
+    return ksm_read(NKSM - 1, &v) == 0 ? NKSM : NKSM - 1;
+}
+
+static int memory_parameters(struct vd_call *c)
+{
+    const struct remote_node_get_memory_parameters_args *a = c->args;
+    struct remote_node_get_memory_parameters_ret *r = c->ret;
+    if (a->flags & ~(1u << 2)) /* VIR_TYPED_PARAM_STRING_OKAY: clients send it; no strings here */
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virHostMemGetParameters",
+                            a->flags & ~(1u << 2));
+    size_t n = ksm_count();
+    if (a->nparams == 0) {
+        r->nparams = (int)n;
+        return 0;
+    }
+    if (a->nparams < 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: nparams must be positive");
+    if ((size_t)a->nparams < n)
+        n = (size_t)a->nparams;
+    r->params = xcalloc(n ? n : 1, sizeof(*r->params));
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long v = 0;
+        if (ksm_read(i, &v) < 0)
+            return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR,
+                                "internal error: Unable to read " KSM_DIR "%s", ksm[i].file);
+        r->params[i].field = xstrdup(ksm[i].param);
+        r->params[i].type = ksm[i].uint32 ? REMOTE_TYPED_PARAM_UINT : REMOTE_TYPED_PARAM_ULLONG;
+        if (ksm[i].uint32)
+            r->params[i].value.ui = (uint32_t)v;
+        else
+            r->params[i].value.ul = v;
+        r->params_len++;
+    }
+    r->nparams = (int)n;
+    return 0;
+}
+
+static int set_memory_parameters(struct vd_call *c)
+{
+    const struct remote_node_set_memory_parameters_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virHostMemSetParameters",
+                            a->flags);
+    size_t have = ksm_count();
+    /* all checked before any is written: a refusal changes nothing */
+    for (uint32_t k = 0; k < a->params_len; k++) {
+        size_t i = 0;
+        while (i < have && strcmp(ksm[i].param, a->params[k].field) != 0)
+            i++;
+        if (i == have || !ksm[i].writable)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: parameter '%s' not supported",
+                                a->params[k].field);
+        if (a->params[k].type != REMOTE_TYPED_PARAM_UINT)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: invalid type for parameter '%s', expected "
+                                "'uint'",
+                                a->params[k].field);
+    }
+    for (uint32_t k = 0; k < a->params_len; k++) {
+        size_t i = 0;
+        while (strcmp(ksm[i].param, a->params[k].field) != 0)
+            i++;
+        char path[96], v[24];
+        snprintf(path, sizeof(path), KSM_DIR "%s", ksm[i].file);
+        snprintf(v, sizeof(v), "%u", a->params[k].value.ui);
+        FILE *f = fopen(path, "we");
+        bool ok = f && fputs(v, f) >= 0;
+        int e = errno;
+        if (f && fclose(f) != 0) {
+            ok = false;
+            e = errno;
+        }
+        if (!ok)
+            return vd_call_fail(c, VIR_ERR_SYSTEM_ERROR, "Unable to write to '%s': %s", path,
+                                strerror(e));
+    }
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_NODE_GET_MEMORY_PARAMETERS, memory_parameters},
+    {REMOTE_PROC_NODE_SET_MEMORY_PARAMETERS, set_memory_parameters},
     {REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY, cells_free_memory},
     {REMOTE_PROC_NODE_GET_FREE_MEMORY, free_memory},
     {REMOTE_PROC_NODE_GET_MEMORY_STATS, memory_stats},

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The host's figures through vireod with the stock virsh and vsh (issue #16): freecell,
-nodememstats, nodecpustats and nodecpumap against /proc/meminfo, /proc/stat and /sys, and
+nodememstats, nodecpustats, nodecpumap and node-memory-tune against /proc/meminfo, /proc/stat and /sys, and
 their refusals; each command is run with both clients.
 
 Usage: test-daemon-nodestats.py VIREOD VIREO_VMM VSH
@@ -65,6 +65,23 @@ def main():
     b = d.vsh("nodecpumap", "--pretty")
     t.ok(r.returncode == 0 and r.stdout == b.stdout, "vsh nodecpumap --pretty prints what virsh "
          "prints", r.stdout + b.stdout + r.stderr + b.stderr)
+    # node-memory-tune (virsh only: vsh has no such command yet): KSM's files, one changed
+    # and put back
+    ksm = "/sys/kernel/mm/ksm/"
+    r = d.virsh("node-memory-tune")
+    vals = dict(re.findall(r"^\s+(shm_\w+)\s+(\d+)$", r.stdout, re.M))
+    t.ok(vals.get("shm_pages_to_scan") == open(ksm + "pages_to_scan").read().strip() and
+         vals.get("shm_sleep_millisecs") == open(ksm + "sleep_millisecs").read().strip() and
+         "shm_full_scans" in vals, "node-memory-tune: KSM's settings and counters",
+         r.stdout + r.stderr)
+    old = open(ksm + "sleep_millisecs").read().strip()
+    try:
+        r = d.virsh("node-memory-tune", "--shm-sleep-millisecs", str(int(old) + 1))
+        t.ok(r.returncode == 0 and open(ksm + "sleep_millisecs").read().strip() ==
+             str(int(old) + 1), "node-memory-tune --shm-sleep-millisecs: written to KSM", r.stderr)
+    finally:
+        with open(ksm + "sleep_millisecs", "w") as f:
+            f.write(old)
     r = d.virsh("freecell", "--all", "--cellno", "0")
     b = d.vsh("freecell", "--all", "--cellno", "0")
     t.ok(r.returncode != 0 and b.returncode != 0 and r.stderr == b.stderr,
