@@ -944,6 +944,74 @@ const char *vir_domain_state_to_string(int state);
 /* "booted", "user", "shutdown", "saved", ... as virsh prints them ("unknown" otherwise). */
 const char *vir_domain_state_reason_to_string(int state, int reason);
 
+/* ---- migration (libvirt's virDomainMigrate3 family) -------------------- */
+
+/* libvirt's virDomainMigrateFlags. */
+typedef enum {
+    VIR_MIGRATE_LIVE = 1 << 0,
+    VIR_MIGRATE_PEER2PEER = 1 << 1,
+    VIR_MIGRATE_TUNNELLED = 1 << 2,
+    VIR_MIGRATE_PERSIST_DEST = 1 << 3,
+    VIR_MIGRATE_UNDEFINE_SOURCE = 1 << 4,
+    VIR_MIGRATE_PAUSED = 1 << 5,
+    VIR_MIGRATE_NON_SHARED_DISK = 1 << 6,
+    VIR_MIGRATE_NON_SHARED_INC = 1 << 7,
+    VIR_MIGRATE_CHANGE_PROTECTION = 1 << 8,
+    VIR_MIGRATE_UNSAFE = 1 << 9,
+    VIR_MIGRATE_OFFLINE = 1 << 10,
+    VIR_MIGRATE_COMPRESSED = 1 << 11,
+    VIR_MIGRATE_ABORT_ON_ERROR = 1 << 12,
+    VIR_MIGRATE_AUTO_CONVERGE = 1 << 13,
+} vir_domain_migrate_flags;
+
+/* libvirt's VIR_MIGRATE_PARAM_* names. */
+#define VIR_MIGRATE_PARAM_URI            "migrate_uri"
+#define VIR_MIGRATE_PARAM_DEST_NAME      "destination_name"
+#define VIR_MIGRATE_PARAM_DEST_XML       "destination_xml"
+#define VIR_MIGRATE_PARAM_PERSIST_XML    "persistent_xml"
+#define VIR_MIGRATE_PARAM_BANDWIDTH      "bandwidth"
+#define VIR_MIGRATE_PARAM_LISTEN_ADDRESS "listen_address"
+#define VIR_MIGRATE_PARAM_MIGRATE_DISKS  "migrate_disks"
+
+/*
+ * Migrates dom to the host of dconn, the client driving libvirt's protocol v3 (Begin on
+ * the source, Prepare on the destination, Perform, Finish, Confirm). Returns the domain on
+ * the destination, or NULL with err (the source then runs as before).
+ */
+vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
+                                const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                vir_error *err);
+/* Peer-to-peer (VIR_MIGRATE_PEER2PEER): the source's daemon talks to dconnuri itself. */
+int vir_domain_migrate_to_uri3(vir_domain *dom, const char *dconnuri,
+                               const vir_typed_parameter *params, int nparams, unsigned int flags,
+                               vir_error *err);
+int vir_domain_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms, unsigned int flags,
+                                        vir_error *err);
+int vir_domain_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms, unsigned int flags,
+                                        vir_error *err);
+/* MiB/s */
+int vir_domain_migrate_set_max_speed(vir_domain *dom, unsigned long bandwidth, unsigned int flags,
+                                     vir_error *err);
+int vir_domain_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth, unsigned int flags,
+                                     vir_error *err);
+
+/* libvirt's virDomainJobType and the job statistics (virDomainGetJobStats). */
+typedef enum {
+    VIR_DOMAIN_JOB_NONE = 0,
+    VIR_DOMAIN_JOB_BOUNDED = 1,
+    VIR_DOMAIN_JOB_UNBOUNDED = 2,
+    VIR_DOMAIN_JOB_COMPLETED = 3,
+    VIR_DOMAIN_JOB_FAILED = 4,
+    VIR_DOMAIN_JOB_CANCELLED = 5,
+} vir_domain_job_type;
+#define VIR_DOMAIN_JOB_STATS_COMPLETED      (1u << 0)
+#define VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED (1u << 1)
+/* *params is malloc'd (free its strings and it with vir_typed_params_free). */
+int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params, int *nparams,
+                             unsigned int flags, vir_error *err);
+void vir_typed_params_free(vir_typed_parameter *params, int nparams);
+int vir_domain_abort_job(vir_domain *dom, vir_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -42,6 +43,8 @@ void vd_domain_free(struct vd_domain *dom)
         return;
     vd_domain_console_close_log(dom);
     vd_job_free_all(dom);
+    vd_migration_free(dom);
+    free(dom->job_completed);
     if (dom->vmm)
         vd_vmm_detach(dom->vmm); /* the daemon is exiting: the VM keeps running */
     domain_def_free(dom->def);

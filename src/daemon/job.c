@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "vireo/vireo.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -38,6 +40,9 @@ static void job_free(struct vd_job *job)
     free(job->path);
     free(job->xml);
     free(job->text);
+    vd_mig_args_free(job->mig);
+    if (job->migrate_in && job->fd >= 0)
+        close(job->fd);
     free(job);
 }
 

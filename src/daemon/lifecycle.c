@@ -88,6 +88,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
     dom->def->id = -1;
     dom->fake_reboot = false;
     dom->saved = false;
+    dom->migrated = false;
     dom->updated = false;
     if (dom->newdef) {
         domain_def_free(dom->def);
@@ -199,6 +200,9 @@ static void vmm_exited(void *owner, enum vd_vmm_exit how)
     if (how == VD_VMM_EXIT_DESTROYED && dom->saved) { /* its state is in a save image */
         reason = VIR_DOMAIN_SHUTOFF_SAVED;
         detail = VIR_DOMAIN_EVENT_STOPPED_SAVED;
+    } else if (how == VD_VMM_EXIT_DESTROYED && dom->migrated) { /* it runs elsewhere now */
+        reason = VIR_DOMAIN_SHUTOFF_MIGRATED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_MIGRATED;
     } else if (how == VD_VMM_EXIT_DESTROYED) {
         reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
         detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
@@ -359,6 +363,14 @@ static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *erro
         restored(job);
         return;
     }
+    if (job->migrate_in) { /* as libvirt's destination: paused (incoming) until Finish */
+        dom->state = VIR_DOMAIN_PAUSED;
+        dom->reason = VIR_DOMAIN_PAUSED_MIGRATION;
+        vd_domain_save_status(d, dom);
+        vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_MIGRATED);
+        vd_job_done(job);
+        return;
+    }
     dom->state = job->paused ? VIR_DOMAIN_PAUSED : VIR_DOMAIN_RUNNING;
     dom->reason = job->paused ? VIR_DOMAIN_PAUSED_USER : VIR_DOMAIN_RUNNING_BOOTED;
     vd_domain_save_status(d, dom);
@@ -445,7 +457,10 @@ void vd_domain_job_start(struct vd_job *job)
         dom->def->current_memory_kib = dom->def->memory_kib;
     struct verr err = {0};
     int fd = -1;
-    if (job->restore) {
+    if (job->migrate_in) {
+        fd = job->fd; /* closed below, as a restore image's */
+        job->fd = -1;
+    } else if (job->restore) {
         fd = open_restore_image(job, &err);
         if (fd < 0) {
             start_failed(job, fd, verr_msg(&err));
@@ -465,8 +480,8 @@ void vd_domain_job_start(struct vd_job *job)
     /* A restore starts stopped, and the balloon is where the image left it. */
     struct vd_vmm_start_args a = {
         .def = dom->def,
-        .paused = job->paused || job->restore,
-        .balloon_bytes = job->restore ? 0 : balloon_target(dom->def),
+        .paused = job->paused || job->restore || job->migrate_in,
+        .balloon_bytes = job->restore || job->migrate_in ? 0 : balloon_target(dom->def),
         .incoming_fd = fd,
         .vnc_password = vd_domain_vnc_password(dom->def),
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),

@@ -26,8 +26,12 @@
 
 /* libvirt's internal VIR_DRV_FEATURE_* numbers vireod supports. */
 enum {
+    DRV_FEATURE_MIGRATION_P2P = 4,
+    DRV_FEATURE_MIGRATION_V3 = 6,
     DRV_FEATURE_TYPED_PARAM_STRING = 9,
     DRV_FEATURE_PROGRAM_KEEPALIVE = 10,
+    DRV_FEATURE_MIGRATION_OFFLINE = 12,
+    DRV_FEATURE_MIGRATION_PARAMS = 13,
     DRV_FEATURE_REMOTE_EVENT_CALLBACK = 14,
     DRV_FEATURE_REMOTE_CLOSE_CALLBACK = 15,
 };
@@ -61,7 +65,9 @@ static int supports_feature(struct vd_call *c)
     int f = ((const struct remote_connect_supports_feature_args *)c->args)->feature;
     ((struct remote_connect_supports_feature_ret *)c->ret)->supported =
         f == DRV_FEATURE_TYPED_PARAM_STRING || f == DRV_FEATURE_PROGRAM_KEEPALIVE ||
-        f == DRV_FEATURE_REMOTE_EVENT_CALLBACK || f == DRV_FEATURE_REMOTE_CLOSE_CALLBACK;
+        f == DRV_FEATURE_REMOTE_EVENT_CALLBACK || f == DRV_FEATURE_REMOTE_CLOSE_CALLBACK ||
+        f == DRV_FEATURE_MIGRATION_P2P || f == DRV_FEATURE_MIGRATION_V3 ||
+        f == DRV_FEATURE_MIGRATION_OFFLINE || f == DRV_FEATURE_MIGRATION_PARAMS;
     return 0;
 }
 

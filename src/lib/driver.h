@@ -186,6 +186,37 @@ struct vir_driver {
     int (*screenshot)(vir_domain *dom, unsigned int screen, unsigned int flags, vir_stream *st,
                       char **mime, vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
+    /* Migration, protocol v3 with parameters (libvirt's domainMigrate*3Params); cookies are
+     * opaque bytes (*cookie_out malloc'd, NULL when none). The orchestration is migrate.c's. */
+    char *(*migrate_begin3)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                            uint8_t **cookie_out, uint32_t *cookie_out_len, unsigned int flags,
+                            vir_error *err);
+    int (*migrate_prepare3)(vir_connect *dconn, const vir_typed_parameter *params, int nparams,
+                            const uint8_t *cookie_in, uint32_t cookie_in_len, uint8_t **cookie_out,
+                            uint32_t *cookie_out_len, char **uri_out, unsigned int flags,
+                            vir_error *err);
+    int (*migrate_perform3)(vir_domain *dom, const char *dconnuri,
+                            const vir_typed_parameter *params, int nparams,
+                            const uint8_t *cookie_in, uint32_t cookie_in_len, uint8_t **cookie_out,
+                            uint32_t *cookie_out_len, unsigned int flags, vir_error *err);
+    vir_domain *(*migrate_finish3)(vir_connect *dconn, const vir_typed_parameter *params,
+                                   int nparams, const uint8_t *cookie_in, uint32_t cookie_in_len,
+                                   uint8_t **cookie_out, uint32_t *cookie_out_len,
+                                   unsigned int flags, int cancelled, vir_error *err);
+    int (*migrate_confirm3)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                            const uint8_t *cookie_in, uint32_t cookie_in_len, unsigned int flags,
+                            int cancelled, vir_error *err);
+    int (*migrate_set_max_downtime)(vir_domain *dom, unsigned long long ms, unsigned int flags,
+                                    vir_error *err);
+    int (*migrate_get_max_downtime)(vir_domain *dom, unsigned long long *ms, unsigned int flags,
+                                    vir_error *err);
+    int (*migrate_set_max_speed)(vir_domain *dom, unsigned long bandwidth, unsigned int flags,
+                                 vir_error *err);
+    int (*migrate_get_max_speed)(vir_domain *dom, unsigned long *bandwidth, unsigned int flags,
+                                 vir_error *err);
+    int (*get_job_stats)(vir_domain *dom, int *type, vir_typed_parameter **params, int *nparams,
+                         unsigned int flags, vir_error *err);
+    int (*abort_job)(vir_domain *dom, vir_error *err);
     int (*stream_finish)(vir_stream *st, vir_error *err);
     void (*stream_close)(vir_stream *st);
 };

@@ -1124,6 +1124,248 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
 }
 
+/* ---- migration ---- */
+
+static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n)
+{
+    struct remote_typed_param *w = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*w));
+    for (int i = 0; i < n; i++) {
+        w[i].field = xstrdup(p[i].field);
+        w[i].type = p[i].type;
+        switch (p[i].type) {
+        case VIR_TYPED_PARAM_STRING:
+            w[i].value.s = xstrdup(p[i].value.s ? p[i].value.s : "");
+            break;
+        case VIR_TYPED_PARAM_INT:
+        case VIR_TYPED_PARAM_BOOLEAN:
+            w[i].value.i = p[i].type == VIR_TYPED_PARAM_BOOLEAN ? p[i].value.b : p[i].value.i;
+            break;
+        case VIR_TYPED_PARAM_UINT:
+            w[i].value.ui = p[i].value.ui;
+            break;
+        case VIR_TYPED_PARAM_LLONG:
+            w[i].value.l = p[i].value.l;
+            break;
+        case VIR_TYPED_PARAM_DOUBLE:
+            w[i].value.d = p[i].value.d;
+            break;
+        default:
+            w[i].value.ul = p[i].value.ul;
+            break;
+        }
+    }
+    return w;
+}
+
+static void params_free_wire(struct remote_typed_param *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        remote_typed_param_free(&w[i]);
+    free(w);
+}
+
+static void take_cookie(uint8_t *bytes, uint32_t len, uint8_t **out, uint32_t *out_len)
+{
+    if (out) {
+        *out = len ? bytes : NULL;
+        *out_len = len;
+        if (len)
+            return;
+    }
+    free(bytes);
+}
+
+static char *remote_migrate_begin3(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   uint8_t **cookie_out, uint32_t *cookie_out_len,
+                                   unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_begin3_params_args a = {
+        .params = params_to_wire(params, nparams), .params_len = (uint32_t)nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_migrate_begin3_params_ret r = {0};
+    int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3_PARAMS, &a, &r, err);
+    params_free_wire(a.params, nparams);
+    if (rc < 0)
+        return NULL;
+    take_cookie(r.cookie_out, r.cookie_out_len, cookie_out, cookie_out_len);
+    return r.xml;
+}
+
+static int remote_migrate_prepare3(vir_connect *dconn, const vir_typed_parameter *params,
+                                   int nparams, const uint8_t *cookie_in, uint32_t cookie_in_len,
+                                   uint8_t **cookie_out, uint32_t *cookie_out_len, char **uri_out,
+                                   unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_prepare3_params_args a = {.params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags};
+    struct remote_domain_migrate_prepare3_params_ret r = {0};
+    int rc = call(dconn, REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS, &a, &r, err);
+    params_free_wire(a.params, nparams);
+    if (rc < 0)
+        return -1;
+    take_cookie(r.cookie_out, r.cookie_out_len, cookie_out, cookie_out_len);
+    *uri_out = r.uri_out;
+    return 0;
+}
+
+static int remote_migrate_perform3(vir_domain *dom, const char *dconnuri,
+                                   const vir_typed_parameter *params, int nparams,
+                                   const uint8_t *cookie_in, uint32_t cookie_in_len,
+                                   uint8_t **cookie_out, uint32_t *cookie_out_len,
+                                   unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_perform3_params_args a = {.dconnuri = (char *)dconnuri,
+                                                           .params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_migrate_perform3_params_ret r = {0};
+    int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS, &a, &r, err);
+    params_free_wire(a.params, nparams);
+    if (rc < 0)
+        return -1;
+    take_cookie(r.cookie_out, r.cookie_out_len, cookie_out, cookie_out_len);
+    return 0;
+}
+
+static vir_domain *remote_migrate_finish3(vir_connect *dconn, const vir_typed_parameter *params,
+                                          int nparams, const uint8_t *cookie_in,
+                                          uint32_t cookie_in_len, uint8_t **cookie_out,
+                                          uint32_t *cookie_out_len, unsigned int flags,
+                                          int cancelled, vir_error *err)
+{
+    struct remote_domain_migrate_finish3_params_args a = {.params = params_to_wire(params, nparams),
+                                                          .params_len = (uint32_t)nparams,
+                                                          .cookie_in = (uint8_t *)cookie_in,
+                                                          .cookie_in_len = cookie_in_len,
+                                                          .flags = flags,
+                                                          .cancelled = cancelled};
+    struct remote_domain_migrate_finish3_params_ret r = {0};
+    int rc = call(dconn, REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS, &a, &r, err);
+    params_free_wire(a.params, nparams);
+    if (rc < 0)
+        return NULL;
+    vir_domain *dom = handle(dconn, &r.dom);
+    take_cookie(r.cookie_out, r.cookie_out_len, cookie_out, cookie_out_len);
+    r.cookie_out = NULL;
+    r.cookie_out_len = 0;
+    remote_domain_migrate_finish3_params_ret_free(&r);
+    return dom;
+}
+
+static int remote_migrate_confirm3(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   const uint8_t *cookie_in, uint32_t cookie_in_len,
+                                   unsigned int flags, int cancelled, vir_error *err)
+{
+    struct remote_domain_migrate_confirm3_params_args a = {.params =
+                                                               params_to_wire(params, nparams),
+                                                           .params_len = (uint32_t)nparams,
+                                                           .cookie_in = (uint8_t *)cookie_in,
+                                                           .cookie_in_len = cookie_in_len,
+                                                           .flags = flags,
+                                                           .cancelled = cancelled};
+    to_wire(dom, &a.dom);
+    int rc = call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_CONFIRM3_PARAMS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return rc;
+}
+
+static int remote_migrate_set_max_downtime(vir_domain *dom, unsigned long long ms,
+                                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_set_max_downtime_args a = {.downtime = ms, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_DOWNTIME, &a, NULL, err);
+}
+
+static int remote_migrate_get_max_downtime(vir_domain *dom, unsigned long long *ms,
+                                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_get_max_downtime_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_migrate_get_max_downtime_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_DOWNTIME, &a, &r, err) < 0)
+        return -1;
+    *ms = r.downtime;
+    return 0;
+}
+
+static int remote_migrate_set_max_speed(vir_domain *dom, unsigned long bandwidth,
+                                        unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_set_max_speed_args a = {.bandwidth = bandwidth, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED, &a, NULL, err);
+}
+
+static int remote_migrate_get_max_speed(vir_domain *dom, unsigned long *bandwidth,
+                                        unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_get_max_speed_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_migrate_get_max_speed_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_SPEED, &a, &r, err) < 0)
+        return -1;
+    *bandwidth = (unsigned long)r.bandwidth;
+    return 0;
+}
+
+static int remote_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **params,
+                                int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_job_stats_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_job_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_JOB_STATS, &a, &r, err) < 0)
+        return -1;
+    *type = r.type;
+    vir_typed_parameter *p = xcalloc(r.params_len ? r.params_len : 1, sizeof(*p));
+    for (uint32_t i = 0; i < r.params_len; i++) {
+        const struct remote_typed_param *w = &r.params[i];
+        snprintf(p[i].field, sizeof(p[i].field), "%s", w->field);
+        p[i].type = w->type;
+        switch (w->type) {
+        case REMOTE_TYPED_PARAM_STRING:
+            p[i].value.s = xstrdup(w->value.s ? w->value.s : "");
+            break;
+        case REMOTE_TYPED_PARAM_INT:
+            p[i].value.i = w->value.i;
+            break;
+        case REMOTE_TYPED_PARAM_BOOLEAN:
+            p[i].value.b = (char)(w->value.b != 0);
+            break;
+        case REMOTE_TYPED_PARAM_UINT:
+            p[i].value.ui = w->value.ui;
+            break;
+        case REMOTE_TYPED_PARAM_LLONG:
+            p[i].value.l = w->value.l;
+            break;
+        case REMOTE_TYPED_PARAM_DOUBLE:
+            p[i].value.d = w->value.d;
+            break;
+        default:
+            p[i].value.ul = w->value.ul;
+            break;
+        }
+    }
+    *params = p;
+    *nparams = (int)r.params_len;
+    remote_domain_get_job_stats_ret_free(&r);
+    return 0;
+}
+
+static int remote_abort_job(vir_domain *dom, vir_error *err)
+{
+    return dom_call(dom, REMOTE_PROC_DOMAIN_ABORT_JOB, err);
+}
+
 const struct vir_driver vir_remote_driver = {
     .name = "QEMU",
     .open = remote_open,
@@ -1190,6 +1432,17 @@ const struct vir_driver vir_remote_driver = {
     .lifecycle_events = remote_lifecycle_events,
     .open_console = remote_open_console,
     .screenshot = remote_screenshot,
+    .migrate_begin3 = remote_migrate_begin3,
+    .migrate_prepare3 = remote_migrate_prepare3,
+    .migrate_perform3 = remote_migrate_perform3,
+    .migrate_finish3 = remote_migrate_finish3,
+    .migrate_confirm3 = remote_migrate_confirm3,
+    .migrate_set_max_downtime = remote_migrate_set_max_downtime,
+    .migrate_get_max_downtime = remote_migrate_get_max_downtime,
+    .migrate_set_max_speed = remote_migrate_set_max_speed,
+    .migrate_get_max_speed = remote_migrate_get_max_speed,
+    .get_job_stats = remote_get_job_stats,
+    .abort_job = remote_abort_job,
     .send_key = remote_send_key,
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,

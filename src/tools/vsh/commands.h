@@ -23,6 +23,14 @@ bool vsh_cmd_save(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_remove(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_restore(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-migrate.c */
+bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_migrate_setmaxdowntime(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_migrate_getmaxdowntime(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_migrate_setspeed(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_migrate_getspeed(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domjobinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domjobabort(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-save-image.c */
 bool vsh_cmd_save_image_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_save_image_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEND_KEY_MAX 16
+#define SEND_KEY_MAX DISPLAY_KEYS_MAX
 
 static int qmp_screendump(struct qmp_session *session, struct json_object *args,
                           struct json_object **ret, struct qmp_error *err, void *opaque)
@@ -67,23 +67,6 @@ static int qmp_screendump(struct qmp_session *session, struct json_object *args,
     return 0;
 }
 
-struct key_release {
-    struct display *display;
-    struct loop_timer *timer;
-    unsigned n;
-    unsigned qnums[SEND_KEY_MAX];
-};
-
-static void release_keys(struct loop *loop, struct loop_timer *timer, void *opaque)
-{
-    (void)loop;
-    struct key_release *kr = opaque;
-    for (unsigned i = kr->n; i-- > 0;)
-        display_key(kr->display, kr->qnums[i], false);
-    loop_timer_free(timer);
-    free(kr);
-}
-
 static int qmp_send_key(struct qmp_session *session, struct json_object *args,
                         struct json_object **ret, struct qmp_error *err, void *opaque)
 {
@@ -99,14 +82,12 @@ static int qmp_send_key(struct qmp_session *session, struct json_object *args,
         hold = json_object_get_int64(v);
     if (hold < 0)
         hold = 0;
-    struct key_release *kr = xcalloc(1, sizeof(*kr));
-    kr->display = vm->display;
+    unsigned qnums[SEND_KEY_MAX], nq = 0;
     for (size_t i = 0; i < n; i++) {
         struct json_object *k = json_object_array_get_idx(keys, i), *type, *data;
         if (!json_object_is_type(k, json_type_object) ||
             !json_object_object_get_ex(k, "type", &type) ||
             !json_object_object_get_ex(k, "data", &data)) {
-            free(kr);
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Parameter 'keys[%zu]' is missing 'type' or 'data'", i);
         }
@@ -115,32 +96,25 @@ static int qmp_send_key(struct qmp_session *session, struct json_object *args,
         if (str_eq(t, "qcode") && json_object_is_type(data, json_type_string)) {
             qnum = keymap_qcode_to_qnum(json_object_get_string(data));
             if (!qnum) {
-                qmp_error_set(err, QMP_ERROR_GENERIC,
-                              "Parameter 'keys[%zu].data' does not accept value '%s'", i,
-                              json_object_get_string(data));
-                free(kr);
-                return -1;
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'keys[%zu].data' does not accept value '%s'", i,
+                                     json_object_get_string(data));
             }
         } else if (str_eq(t, "number") && json_object_is_type(data, json_type_int)) {
             int64_t num = json_object_get_int64(data);
-            if (num <= 0 || num > 0xff) {
-                free(kr);
+            if (num <= 0 || num > 0xff)
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid key number %lld",
                                      (long long)num);
-            }
             qnum = (unsigned)num;
         } else {
-            free(kr);
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Invalid parameter type for 'keys[%zu].data', expected: %s", i,
                                  str_eq(t, "number") ? "integer" : "string");
         }
-        kr->qnums[kr->n++] = qnum;
+        qnums[nq++] = qnum;
     }
-    for (unsigned i = 0; i < kr->n; i++)
-        display_key(vm->display, kr->qnums[i], true);
-    kr->timer = loop_timer_new(vm->loop, release_keys, kr);
-    loop_timer_arm(kr->timer, (uint64_t)hold * 1000000ull, 0);
+    if (vm->display)
+        display_keys_hold(vm->display, vm->loop, qnums, nq, (uint64_t)hold * 1000000ull);
     return 0;
 }
 

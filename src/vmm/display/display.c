@@ -3,6 +3,7 @@
  * display.h).
  */
 #include "vmm/display/display.h"
+#include "util/loop.h"
 #include "util/mem.h"
 
 #include <errno.h>
@@ -18,6 +19,14 @@ struct input {
     void *opaque;
 };
 
+struct held_keys {
+    struct held_keys *next;
+    struct display *d;
+    struct loop_timer *timer;
+    unsigned n;
+    unsigned qnums[DISPLAY_KEYS_MAX];
+};
+
 struct display {
     uint32_t *pixels;
     unsigned width, height;
@@ -27,6 +36,7 @@ struct display {
     struct input inputs[MAX_INPUTS];
     unsigned nr_inputs;
     unsigned last_x, last_y, last_buttons;
+    struct held_keys *held; /* pressed, waiting for their release */
 };
 
 int display_new(struct display **out)
@@ -44,8 +54,45 @@ void display_free(struct display *d)
 {
     if (!d)
         return;
+    while (d->held) {
+        struct held_keys *h = d->held;
+        d->held = h->next;
+        loop_timer_free(h->timer);
+        free(h);
+    }
     free(d->pixels);
     free(d);
+}
+
+static void release_keys(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop;
+    struct held_keys *h = opaque;
+    struct display *d = h->d;
+    for (unsigned i = h->n; i-- > 0;)
+        display_key(d, h->qnums[i], false);
+    for (struct held_keys **p = &d->held; *p; p = &(*p)->next)
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    loop_timer_free(timer);
+    free(h);
+}
+
+void display_keys_hold(struct display *d, struct loop *loop, const unsigned *qnums, unsigned n,
+                       uint64_t hold_ns)
+{
+    struct held_keys *h = xcalloc(1, sizeof(*h));
+    h->d = d;
+    h->n = n < DISPLAY_KEYS_MAX ? n : DISPLAY_KEYS_MAX;
+    memcpy(h->qnums, qnums, h->n * sizeof(unsigned));
+    for (unsigned i = 0; i < h->n; i++)
+        display_key(d, h->qnums[i], true);
+    h->timer = loop_timer_new(loop, release_keys, h);
+    h->next = d->held;
+    d->held = h;
+    loop_timer_arm(h->timer, hold_ns, 0);
 }
 
 void display_set_source(struct display *d, const struct display_source_ops *ops, void *opaque)

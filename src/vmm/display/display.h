@@ -101,6 +101,12 @@ int display_add_pointer(struct display *d, const struct display_ptr_ops *ops, vo
 void display_remove_input(struct display *d, void *opaque);
 /* Routes to the current keyboard (false: none). */
 bool display_key(struct display *d, unsigned qnum, bool down);
+/* Presses keys together now and releases them (in reverse) after hold_ns on loop's timer;
+ * keys still held when the display is freed are dropped with it. n <= DISPLAY_KEYS_MAX. */
+#define DISPLAY_KEYS_MAX 16
+struct loop;
+void display_keys_hold(struct display *d, struct loop *loop, const unsigned *qnums, unsigned n,
+                       uint64_t hold_ns);
 /* Whether the pointer that receives events is absolute (RFB's pointer type change). */
 bool display_pointer_absolute(const struct display *d);
 /* x, y in surface pixels (clamped); relative devices get the difference from the last

@@ -1,0 +1,1199 @@
+/*
+ * migrate.c - the phases of libvirt's migration protocol v3 (migrate.h) on
+ * vireod's domains: what the source and the destination each do, their
+ * states, reasons and events as libvirt's QEMU driver gives them, and the
+ * domain job a migration is (domjobinfo, domjobabort, the tunables).
+ *
+ * A failure at any phase leaves the source running as it was and the
+ * destination with nothing: the source's VMM runs again when its migrate
+ * fails (vireo-vmm resumes a VM it stopped for a stream that failed, and
+ * Perform resumes it too, so a client that vanishes before Confirm does
+ * not leave it paused), and the destination's transient domain and its VMM
+ * are ended by Finish with cancelled set (or when the start from the stream
+ * fails).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "daemon/domain.h"
+#include "daemon/migrate.h"
+#include "daemon/vmm-driver.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/mem.h"
+
+/* libvirt's default migration port range (qemu.conf migration_port_min/max). */
+#define PORT_MIN 49152
+#define PORT_MAX 49215
+/* How long a prepared destination waits for the source's stream to connect. */
+#define INCOMING_WAIT_S 120
+/* How long the source waits for the destination's port to answer. */
+#define CONNECT_TIMEOUT_MS 10000
+
+struct vd_migration {
+    bool incoming;
+    bool performing; /* source: the stream is being sent */
+    bool aborted;    /* domjobabort asked for it */
+    unsigned flags;
+    uint64_t started_ms;
+    int listen_fd; /* destination: waiting for the source's connection, or -1 */
+    struct loop_watch *watch;
+    struct loop_timer *timer; /* destination: gives up on a source that never connects */
+    int stream_fd;            /* source: the connection to the destination while sending */
+    /* source: the VMM's figures while the stream runs (query-migrate, every POLL_MS) */
+    struct loop_timer *poll;
+    struct poll_ctx *query; /* a query-migrate whose answer has not come, or NULL */
+    bool have_figures;
+    uint64_t transferred, remaining, total;
+};
+
+/* A query-migrate in flight: its answer finds the migration through here, or nothing when the
+ * migration ended meanwhile (dom NULL). */
+struct poll_ctx {
+    struct vd_domain *dom;
+};
+
+/* How often domjobinfo's figures are refreshed while the stream runs. */
+#define POLL_MS 200
+
+/* Wall-clock milliseconds: what two hosts compare (libvirt's cookie <stopped>). */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void vd_mig_args_free(struct vd_mig_args *a)
+{
+    if (!a)
+        return;
+    free(a->uri);
+    free(a->dname);
+    free(a->dest_xml);
+    free(a->persistent_xml);
+    free(a->listen_address);
+    free(a->dconnuri);
+    free(a->cookie_in);
+    free(a->xml);
+    free(a->uri_out);
+    free(a->cookie_out);
+    free(a);
+}
+
+void vd_migration_free(struct vd_domain *dom)
+{
+    struct vd_migration *m = dom->mig;
+    if (!m)
+        return;
+    if (m->watch)
+        loop_watch_remove(m->watch);
+    loop_timer_free(m->timer);
+    loop_timer_free(m->poll);
+    if (m->query)
+        m->query->dom = NULL; /* its answer is dropped when it comes */
+    if (m->listen_fd >= 0)
+        close(m->listen_fd);
+    if (m->stream_fd >= 0)
+        close(m->stream_fd);
+    free(m);
+    dom->mig = NULL;
+}
+
+static struct vd_migration *migration_new(struct vd_domain *dom, bool incoming, unsigned flags)
+{
+    struct vd_migration *m = xcalloc(1, sizeof(*m));
+    m->incoming = incoming;
+    m->flags = flags;
+    m->started_ms = now_ms();
+    m->listen_fd = m->stream_fd = -1;
+    dom->mig = m;
+    return m;
+}
+
+/* libvirt's migration cookie: who sends it, about which domain. */
+static char *cookie(struct vd_domain *dom)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    char uuid[37];
+    domain_uuid_format(dom->def->uuid, uuid);
+    return xasprintf("<qemu-migration>\n  <name>%s</name>\n  <uuid>%s</uuid>\n"
+                     "  <hostname>%s</hostname>\n</qemu-migration>\n",
+                     dom->def->name, uuid, host);
+}
+
+static void set_state(struct vd_domain *dom, int state, int reason)
+{
+    dom->state = state;
+    dom->reason = reason;
+    vd_domain_save_status(dom->daemon, dom);
+}
+
+/* ---- Begin (source) ---- */
+
+/* libvirt's qemuMigrationSrcIsSafe: a disk the destination opens while the
+ * source may still have writes cached is corruption waiting to happen. */
+static int check_safe(const struct domain_def *def, struct verr *err)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct domain_disk *disk = &def->disks[i];
+        if (!disk->source_path || disk->readonly || disk->shareable)
+            continue;
+        const char *cache = disk->driver_cache;
+        if (cache && (!strcmp(cache, "none") || !strcmp(cache, "directsync")))
+            continue;
+        return verr_set(err, EPERM,
+                        "Unsafe migration: Migration may lead to data corruption if disks use "
+                        "cache other than none or directsync");
+    }
+    return 0;
+}
+
+int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, struct verr *err)
+{
+    unsigned f = a->flags;
+    const unsigned known = VD_MIGRATE_LIVE | VD_MIGRATE_PEER2PEER | VD_MIGRATE_PERSIST_DEST |
+                           VD_MIGRATE_UNDEFINE_SOURCE | VD_MIGRATE_PAUSED |
+                           VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
+                           VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
+                           VD_MIGRATE_AUTO_CONVERGE;
+    *code = VIR_ERR_OPERATION_INVALID;
+    if (f & ~known) {
+        *code = VIR_ERR_INVALID_ARG;
+        return verr_set(err, EINVAL, "invalid argument: unsupported flags (0x%x) in function %s",
+                        f & ~known, "qemuMigrationSrcBegin");
+    }
+    if (f & (VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC)) {
+        /* TODO(#13): honour once vireo-vmm has the NBD server and drive-mirror. */
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: migration of storage (--copy-storage-all, "
+                        "--copy-storage-inc) needs NBD in vireo-vmm, which it does not have yet");
+    }
+    if (f & VD_MIGRATE_ABORT_ON_ERROR) {
+        /* TODO(#13): cancel when the guest stops on an I/O error during a live migration
+         * (vireo-vmm reports no such stop to the daemon yet). */
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: --abort-on-error: vireod cannot see a guest's "
+                        "I/O errors during a migration yet");
+    }
+    if (f & VD_MIGRATE_OFFLINE) {
+        if (!(f & VD_MIGRATE_PERSIST_DEST))
+            return verr_set(err, EINVAL,
+                            "Requested operation is not valid: offline migration must be "
+                            "specified with the persistent flag set");
+        if (!dom->persistent)
+            return verr_set(err, EINVAL,
+                            "Requested operation is not valid: cannot migrate a transient domain "
+                            "offline");
+    } else if (!dom->vmm || !vd_domain_is_active(dom)) {
+        return verr_set(err, EINVAL, "Requested operation is not valid: domain is not running");
+    }
+    if (dom->mig)
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: domain '%s' is already being migrated",
+                        dom->def->name);
+    const struct domain_def *def = (f & VD_MIGRATE_OFFLINE) ? vd_domain_config(dom) : dom->def;
+    if (!(f & (VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE)) && check_safe(def, err) < 0) {
+        *code = VIR_ERR_MIGRATE_UNSAFE;
+        return -EPERM;
+    }
+    char *live = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    if (!live) {
+        *code = VIR_ERR_INTERNAL_ERROR;
+        return verr_set(err, EIO, "internal error: cannot format domain '%s'", def->name);
+    }
+    free(a->xml);
+    a->xml = NULL;
+    int r = vd_domain_restore_xml(live, a->dest_xml, &a->xml, err);
+    free(live);
+    if (r < 0) {
+        *code = VIR_ERR_CONFIG_UNSUPPORTED;
+        return r;
+    }
+    free(a->cookie_out);
+    a->cookie_out = cookie(dom);
+    return 0;
+}
+
+void vd_migrate_job_begin(struct vd_job *job)
+{
+    int code;
+    struct verr err = {0};
+    if (vd_migrate_begin(job->dom, job->mig, &code, &err) < 0)
+        vd_job_fail(job, code, "%s", verr_msg(&err));
+    else
+        vd_job_done(job);
+}
+
+/* ---- Prepare (destination) ---- */
+
+/* "tcp:HOST:PORT", "tcp://HOST:PORT", "tcp:[V6]:PORT": host and port (host may be empty). */
+static int parse_tcp_uri(const char *uri, char **host, int *port, struct verr *err)
+{
+    const char *p;
+    if (!strncmp(uri, "tcp://", 6))
+        p = uri + 6;
+    else if (!strncmp(uri, "tcp:", 4))
+        p = uri + 4;
+    else
+        return verr_set(err, EINVAL,
+                        "invalid argument: unsupported scheme in migration URI %s (only tcp: is "
+                        "supported)",
+                        uri);
+    const char *colon;
+    const char *h = p;
+    size_t hl;
+    if (*p == '[') {
+        const char *close_br = strchr(p, ']');
+        if (!close_br || close_br[1] != ':')
+            return verr_set(err, EINVAL, "invalid argument: malformed migration URI %s", uri);
+        h = p + 1;
+        hl = (size_t)(close_br - h);
+        colon = close_br + 1;
+    } else {
+        colon = strrchr(p, ':');
+        if (!colon)
+            return verr_set(err, EINVAL, "invalid argument: migration URI %s has no port", uri);
+        hl = (size_t)(colon - p);
+    }
+    char *end;
+    long v = strtol(colon + 1, &end, 10);
+    if (*end && *end != '/')
+        return verr_set(err, EINVAL, "invalid argument: malformed port in migration URI %s", uri);
+    if (v <= 0 || v > 65535)
+        return verr_set(err, EINVAL, "invalid argument: port %ld of migration URI %s is not valid",
+                        v, uri);
+    *port = (int)v;
+    *host = xstrndup(h, hl);
+    return 0;
+}
+
+static bool wildcard(const char *addr)
+{
+    return !addr || !*addr || !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::") ||
+           !strcmp(addr, "[::]");
+}
+
+/* A listening TCP socket on addr:port (port 0: the first free of libvirt's range). */
+static int listen_on(const char *addr, int port, int *out_port, struct verr *err)
+{
+    char a[256];
+    snprintf(a, sizeof(a), "%s", wildcard(addr) ? "0.0.0.0" : addr);
+    size_t al = strlen(a);
+    if (a[0] == '[' && al > 2 && a[al - 1] == ']') {
+        memmove(a, a + 1, al - 2);
+        a[al - 2] = 0;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+    struct addrinfo *ai;
+    int gr = getaddrinfo(a, NULL, &hints, &ai);
+    if (gr != 0)
+        return verr_set(err, EINVAL, "invalid argument: listen address '%s' is not an address: %s",
+                        addr, gai_strerror(gr));
+    int lo = port ? port : PORT_MIN, hi = port ? port : PORT_MAX;
+    int last = 0;
+    for (int p = lo; p <= hi; p++) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            last = errno;
+            break;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET)
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)p);
+        else
+            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)p);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0) {
+            freeaddrinfo(ai);
+            *out_port = p;
+            return fd;
+        }
+        last = errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    if (port)
+        return verr_errno(err, last, "operation failed: cannot listen for the migration on %s:%d",
+                          a, port);
+    return verr_set(err, EADDRINUSE,
+                    "internal error: Unable to find an unused port in range 'migration' (%d-%d)",
+                    PORT_MIN, PORT_MAX);
+}
+
+/* The source connected: the VMM starts with the connection as its stream. */
+static void incoming_accept(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)events;
+    struct vd_domain *dom = opaque;
+    struct vd_migration *m = dom->mig;
+    int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (s < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            log_warn("domain '%s': accept of the migration stream: %s", dom->def->name,
+                     strerror(errno));
+        return;
+    }
+    /* The stream is read with blocking reads by the VMM's worker. */
+    fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+    loop_watch_remove(m->watch);
+    m->watch = NULL;
+    close(m->listen_fd);
+    m->listen_fd = -1;
+    log_info("domain '%s': incoming migration stream connected", dom->def->name);
+    struct vd_job *job = vd_job_new(dom, "migration in", vd_domain_job_start);
+    job->migrate_in = true;
+    job->fd = s;
+    job->paused = true;
+    vd_job_submit(job);
+}
+
+/* No stream came (the client or the source went away after Prepare): the transient domain and
+ * its port go, as libvirt ends an incoming migration whose client has gone. */
+static void incoming_timeout(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct vd_domain *dom = opaque;
+    if (!dom->mig || dom->mig->listen_fd < 0)
+        return;
+    log_warn("domain '%s': no migration stream arrived in %d s; incoming migration abandoned",
+             dom->def->name, INCOMING_WAIT_S);
+    vd_migration_free(dom);
+    if (!vd_domain_is_active(dom) && !dom->persistent && !dom->job)
+        vd_domain_forget(dom->daemon, dom);
+}
+
+int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
+                       int *code, struct verr *err)
+{
+    *code = VIR_ERR_OPERATION_FAILED;
+    if (!a->dest_xml) {
+        *code = VIR_ERR_INVALID_ARG;
+        return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
+    }
+    struct domain_def *def;
+    int r = domain_def_parse_string(a->dest_xml, 0, &def, err);
+    if (r < 0) {
+        *code = VIR_ERR_XML_ERROR;
+        return r;
+    }
+    if (a->dname && *a->dname) {
+        free(def->name);
+        def->name = xstrdup(a->dname);
+    }
+    struct vd_domain *other = vd_domain_find_uuid(d, def->uuid);
+    if (!other)
+        other = vd_domain_find_name(d, def->name);
+    if (other && (vd_domain_is_active(other) || other->mig || other->job)) {
+        *code = VIR_ERR_OPERATION_INVALID;
+        r = verr_set(err, EEXIST, "Requested operation is not valid: domain '%s' is already active",
+                     other->def->name);
+        domain_def_free(def);
+        return r;
+    }
+    if (a->flags & VD_MIGRATE_OFFLINE) { /* the definition moves in Finish */
+        domain_def_free(def);
+        *out = NULL;
+        a->cookie_out = xstrdup("<qemu-migration/>\n");
+        /* libvirt's client wants a URI even here; nothing listens on it (no stream). */
+        char hn[256] = "localhost";
+        gethostname(hn, sizeof(hn) - 1);
+        a->uri_out = xasprintf("tcp:%s:0", wildcard(a->listen_address) ? hn : a->listen_address);
+        return 0;
+    }
+    char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    domain_def_free(def);
+    char *host = NULL;
+    int port = 0;
+    if (a->uri && parse_tcp_uri(a->uri, &host, &port, err) < 0) {
+        free(xml);
+        *code = VIR_ERR_INVALID_ARG;
+        return -EINVAL;
+    }
+    free(host);
+    int lport = 0;
+    int lfd = listen_on(a->listen_address, port, &lport, err);
+    if (lfd < 0) {
+        free(xml);
+        return lfd;
+    }
+    struct vd_domain *dom;
+    r = vd_domain_create_transient(d, xml, &dom, err);
+    free(xml);
+    if (r < 0) {
+        close(lfd);
+        *code = r == -EINVAL ? VIR_ERR_XML_ERROR : vd_errno_to_code(r);
+        return r;
+    }
+    struct vd_migration *m = migration_new(dom, true, a->flags);
+    m->listen_fd = lfd;
+    m->watch = loop_watch_fd(d->loop, lfd, LOOP_READ, incoming_accept, dom, err);
+    if (!m->watch) {
+        vd_migration_free(dom);
+        if (!vd_domain_is_active(dom) && !dom->persistent)
+            vd_domain_forget(d, dom);
+        return -EIO;
+    }
+    m->timer = loop_timer_new(d->loop, incoming_timeout, dom);
+    loop_timer_arm(m->timer, (uint64_t)INCOMING_WAIT_S * 1000000000ull, 0);
+    if (!a->uri) {
+        /* Where the source connects: the listen address when it names one, else this
+         * host's name (as libvirt: hosts in network namespaces pass --listen-address or
+         * --migrateuri). */
+        if (!wildcard(a->listen_address)) {
+            bool v6 = strchr(a->listen_address, ':') && a->listen_address[0] != '[';
+            a->uri_out = xasprintf(v6 ? "tcp:[%s]:%d" : "tcp:%s:%d", a->listen_address, lport);
+        } else {
+            char hn[256] = "localhost";
+            gethostname(hn, sizeof(hn) - 1);
+            a->uri_out = xasprintf("tcp:%s:%d", hn, lport);
+        }
+    }
+    a->cookie_out = cookie(dom);
+    log_info("domain '%s': incoming migration prepared on port %d", dom->def->name, lport);
+    *out = dom;
+    return 0;
+}
+
+/* ---- Perform (source) ---- */
+
+struct perform {
+    struct vd_domain *dom;
+    struct vd_mig_args *a;
+    vd_migrate_done_fn done;
+    void *opaque;
+    int step;
+    int code;
+    char *message; /* the failure being reported */
+};
+
+static void perform_end(struct perform *p, int r, int code, const char *message)
+{
+    vd_migrate_done_fn done = p->done;
+    void *opaque = p->opaque;
+    free(p->message);
+    free(p);
+    done(opaque, r, code, message);
+}
+
+/* The failure's end: the source runs again (if it ran), then the caller hears it. */
+static void perform_resumed(void *opaque, int r, const char *error)
+{
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    if (r == 0 && dom->vmm) {
+        set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATION_CANCELED);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                          VIR_DOMAIN_EVENT_RESUMED_MIGRATED);
+    } else if (r < 0) {
+        log_warn("domain '%s': cannot resume after a failed migration: %s", dom->def->name, error);
+    }
+    char *msg = p->message;
+    p->message = NULL;
+    perform_end(p, -EIO, p->code, msg);
+    free(msg);
+}
+
+static void perform_failed(struct perform *p, int code, const char *message)
+{
+    struct vd_domain *dom = p->dom;
+    log_warn("domain '%s': migration failed: %s", dom->def->name, message);
+    p->code = code;
+    p->message = xstrdup(message);
+    bool was_running = dom->state == VIR_DOMAIN_RUNNING;
+    if (dom->mig) {
+        if (dom->mig->stream_fd >= 0)
+            close(dom->mig->stream_fd);
+        dom->mig->stream_fd = -1;
+        dom->mig->performing = false;
+        struct vd_job_stats *st = xcalloc(1, sizeof(*st));
+        st->type = dom->mig->aborted ? VD_JOB_CANCELLED : VD_JOB_FAILED;
+        st->operation = VD_JOB_OPERATION_MIGRATION_OUT;
+        st->elapsed_ms = now_ms() - dom->mig->started_ms;
+        free(dom->job_completed);
+        dom->job_completed = st;
+        vd_migration_free(dom);
+    }
+    struct verr err = {0};
+    if (was_running && dom->vmm && vd_vmm_resume(dom->vmm, perform_resumed, p, &err) == 0)
+        return;
+    perform_resumed(p, was_running ? -EIO : 1, verr_msg(&err));
+}
+
+/* After completion: the VMM's figures for domjobinfo --completed. */
+static void perform_stats(void *opaque, int r, const char *text, const char *error)
+{
+    (void)error;
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    struct vd_job_stats *st = xcalloc(1, sizeof(*st));
+    st->type = VD_JOB_COMPLETED;
+    st->operation = VD_JOB_OPERATION_MIGRATION_OUT;
+    st->success = true;
+    st->elapsed_ms = dom->mig ? now_ms() - dom->mig->started_ms : 0;
+    st->mem_total = dom->def->memory_kib * 1024;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *v, *ram;
+    if (o && json_object_object_get_ex(o, "return", &ret)) {
+        if (json_object_object_get_ex(ret, "downtime", &v)) {
+            st->downtime_ms = (uint64_t)json_object_get_int64(v);
+            st->have_downtime = true;
+        }
+        if (json_object_object_get_ex(ret, "setup-time", &v))
+            st->setup_ms = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ret, "ram", &ram)) {
+            if (json_object_object_get_ex(ram, "transferred", &v))
+                st->mem_processed = (uint64_t)json_object_get_int64(v);
+            if (json_object_object_get_ex(ram, "total", &v))
+                st->mem_total = (uint64_t)json_object_get_int64(v);
+            if (json_object_object_get_ex(ram, "mbps", &v))
+                st->mem_bps = (uint64_t)(json_object_get_double(v) * 1e6 / 8);
+        }
+    }
+    json_object_put(o);
+    st->data_total = st->mem_total;
+    st->data_processed = st->mem_processed;
+    free(dom->job_completed);
+    dom->job_completed = st;
+    /* The source stays paused (migration) until Confirm says the destination runs. */
+    set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED);
+    /* As libvirt's: the source's figures travel to the destination in the cookie, so its
+     * domjobinfo --completed has them too. */
+    char *base = cookie(dom);
+    char *end = strstr(base, "</qemu-migration>");
+    if (end)
+        *end = 0;
+    free(p->a->cookie_out);
+    uint64_t stopped = wall_ms() - st->downtime_ms; /* when the vCPUs stopped */
+    p->a->cookie_out =
+        xasprintf("%s  <statistics>\n    <time_elapsed>%llu</time_elapsed>\n"
+                  "    <stopped>%llu</stopped>\n"
+                  "    <downtime>%llu</downtime>\n"
+                  "    <memory_processed>%llu</memory_processed>\n"
+                  "    <memory_total>%llu</memory_total>\n"
+                  "  </statistics>\n</qemu-migration>\n",
+                  base, (unsigned long long)st->elapsed_ms, (unsigned long long)stopped,
+                  (unsigned long long)st->downtime_ms, (unsigned long long)st->mem_processed,
+                  (unsigned long long)st->mem_total);
+    free(base);
+    log_info("domain '%s': migration stream sent", dom->def->name);
+    perform_end(p, 0, 0, NULL);
+}
+
+static void perform_sent(void *opaque, int r, const char *error)
+{
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    if (dom->mig) {
+        dom->mig->performing = false;
+        if (dom->mig->poll)
+            loop_timer_disarm(dom->mig->poll);
+        if (dom->mig->stream_fd >= 0)
+            close(dom->mig->stream_fd);
+        dom->mig->stream_fd = -1;
+    }
+    if (r < 0) {
+        if (dom->mig && dom->mig->aborted)
+            perform_failed(p, VIR_ERR_OPERATION_ABORTED,
+                           "operation aborted: job 'migration out' canceled by client");
+        else {
+            if (error && !strncmp(error, "operation failed: ", 18))
+                error += 18;
+            char *m = xasprintf("operation failed: job 'migration out' failed: %s", error);
+            perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+            free(m);
+        }
+        return;
+    }
+    struct verr err = {0};
+    if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
+                                            perform_stats, p, &err) < 0)
+        perform_stats(p, -EIO, NULL, NULL);
+}
+
+static void poll_answer(void *opaque, int r, const char *text, const char *error)
+{
+    (void)error;
+    struct poll_ctx *q = opaque;
+    struct vd_domain *dom = q->dom;
+    free(q);
+    if (!dom || !dom->mig)
+        return;
+    struct vd_migration *m = dom->mig;
+    m->query = NULL;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *ram, *v;
+    if (o && json_object_object_get_ex(o, "return", &ret) &&
+        json_object_object_get_ex(ret, "ram", &ram)) {
+        if (json_object_object_get_ex(ram, "transferred", &v))
+            m->transferred = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ram, "remaining", &v))
+            m->remaining = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ram, "total", &v))
+            m->total = (uint64_t)json_object_get_int64(v);
+        m->have_figures = true;
+    }
+    json_object_put(o);
+}
+
+static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct vd_domain *dom = opaque;
+    struct vd_migration *m = dom->mig;
+    if (!m || !m->performing || m->query || !dom->vmm)
+        return;
+    struct poll_ctx *q = xcalloc(1, sizeof(*q));
+    q->dom = dom;
+    struct verr err = {0};
+    if (vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false, poll_answer, q,
+                               &err) < 0) {
+        free(q);
+        return;
+    }
+    m->query = q;
+}
+
+/* The steps before the stream: the tunables into the VMM, then migrate. */
+static void perform_step(void *opaque, int r, const char *text, const char *error)
+{
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    if (r == 0 && text && strstr(text, "\"error\"")) {
+        struct json_object *o = json_tokener_parse(text), *e, *desc;
+        char *m =
+            xasprintf("operation failed: %s", o && json_object_object_get_ex(o, "error", &e) &&
+                                                      json_object_object_get_ex(e, "desc", &desc)
+                                                  ? json_object_get_string(desc)
+                                                  : text);
+        json_object_put(o);
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    if (r < 0) {
+        char *m = xasprintf("operation failed: %s", error);
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    if (!dom->vmm || !dom->mig) {
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, "operation failed: domain is not running");
+        return;
+    }
+    struct verr err = {0};
+    char *cmd = NULL;
+    int step = p->step++;
+    if (step == 0) {
+        uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
+        uint64_t bw = mibs && mibs < VD_MIGRATE_SPEED_MAX ? mibs << 20 : 0;
+        uint64_t downtime =
+            dom->mig_downtime_ms ? dom->mig_downtime_ms : VD_MIGRATE_DOWNTIME_DEFAULT;
+        cmd = bw ? xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                             "{\"downtime-limit\": %llu, \"max-bandwidth\": %llu}}",
+                             (unsigned long long)downtime, (unsigned long long)bw)
+                 : xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                             "{\"downtime-limit\": %llu}}",
+                             (unsigned long long)downtime);
+    } else if (step == 1 && (p->a->flags & VD_MIGRATE_AUTO_CONVERGE)) {
+        cmd = xstrdup("{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+                      "{\"capabilities\": [{\"capability\": \"auto-converge\", \"state\": "
+                      "true}]}}");
+    }
+    if (cmd) {
+        int rr = vd_vmm_monitor_command(dom->vmm, cmd, false, perform_step, p, &err);
+        free(cmd);
+        if (rr < 0) {
+            perform_failed(p, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+        }
+        return;
+    }
+    dom->mig->performing = true;
+    if (vd_vmm_save(dom->vmm, dom->mig->stream_fd, perform_sent, p, &err) < 0) {
+        dom->mig->performing = false;
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+        return;
+    }
+    dom->mig->poll = loop_timer_new(dom->daemon->loop, poll_tick, dom);
+    loop_timer_arm(dom->mig->poll, POLL_MS * 1000000ull, POLL_MS * 1000000ull);
+}
+
+/* A TCP connection to host:port within CONNECT_TIMEOUT_MS. */
+static int connect_tcp(const char *host, int port, struct verr *err)
+{
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    int gr = getaddrinfo(host, ps, &hints, &ai);
+    if (gr != 0)
+        return verr_set(err, EHOSTUNREACH, "operation failed: cannot resolve '%s': %s", host,
+                        gai_strerror(gr));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int r = fd < 0 ? -errno : 0;
+    if (r == 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        r = -errno;
+        if (r == -EINPROGRESS) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            int n = poll(&pfd, 1, CONNECT_TIMEOUT_MS);
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (n == 0)
+                r = -ETIMEDOUT;
+            else if (n < 0)
+                r = -errno;
+            else
+                r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ? -errno : -soerr;
+        }
+    }
+    freeaddrinfo(ai);
+    if (r < 0) {
+        if (fd >= 0)
+            close(fd);
+        return verr_errno(err, -r,
+                          "operation failed: Failed to connect to remote migration port %s:%d",
+                          host, port);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
+                        void *opaque)
+{
+    struct verr err = {0};
+    if (a->flags & VD_MIGRATE_OFFLINE) { /* nothing runs: Finish moves the definition */
+        a->cookie_out = cookie(dom);
+        done(opaque, 0, 0, NULL);
+        return;
+    }
+    if (!dom->vmm || !vd_domain_is_active(dom)) {
+        done(opaque, -EINVAL, VIR_ERR_OPERATION_INVALID,
+             "Requested operation is not valid: domain is not running");
+        return;
+    }
+    if (dom->mig) {
+        done(opaque, -EBUSY, VIR_ERR_OPERATION_INVALID,
+             "Requested operation is not valid: domain is already being migrated");
+        return;
+    }
+    if (!a->uri) {
+        done(opaque, -EINVAL, VIR_ERR_INVALID_ARG,
+             "invalid argument: no migration URI (migrate_uri) given");
+        return;
+    }
+    char *host = NULL;
+    int port = 0;
+    if (parse_tcp_uri(a->uri, &host, &port, &err) < 0) {
+        done(opaque, -EINVAL, VIR_ERR_INVALID_ARG, verr_msg(&err));
+        return;
+    }
+    int fd = connect_tcp(host, port, &err);
+    free(host);
+    if (fd < 0) {
+        done(opaque, fd, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+        return;
+    }
+    struct vd_migration *m = migration_new(dom, false, a->flags);
+    m->stream_fd = fd;
+    struct perform *p = xcalloc(1, sizeof(*p));
+    p->dom = dom;
+    p->a = a;
+    p->done = done;
+    p->opaque = opaque;
+    log_info("domain '%s': migrating to %s", dom->def->name, a->uri);
+    perform_step(p, 0, NULL, NULL);
+}
+
+static void job_finished(void *opaque, int r, int code, const char *message)
+{
+    struct vd_job *job = opaque;
+    if (r < 0)
+        vd_job_fail(job, code, "%s", message);
+    else
+        vd_job_done(job);
+}
+
+void vd_migrate_job_perform(struct vd_job *job)
+{
+    vd_migrate_perform(job->dom, job->mig, job_finished, job);
+}
+
+/* ---- Confirm (source) ---- */
+
+struct confirm {
+    struct vd_domain *dom;
+    struct vd_mig_args *a;
+    vd_migrate_done_fn done;
+    void *opaque;
+};
+
+static void confirm_end(struct confirm *c, int r, int code, const char *message)
+{
+    vd_migrate_done_fn done = c->done;
+    void *opaque = c->opaque;
+    free(c);
+    done(opaque, r, code, message);
+}
+
+static void confirm_undefine(struct confirm *c)
+{
+    struct vd_domain *dom = c->dom;
+    struct verr err = {0};
+    if ((c->a->flags & VD_MIGRATE_UNDEFINE_SOURCE) && dom->persistent && !dom->vanished &&
+        vd_domain_undefine(dom->daemon, dom, &err) < 0) {
+        confirm_end(c, -EIO, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+        return;
+    }
+    confirm_end(c, 0, 0, NULL);
+}
+
+static void confirm_stopped(void *opaque, int r, const char *error)
+{
+    struct confirm *c = opaque;
+    if (r < 0) {
+        char *m = xasprintf("operation failed: %s", error);
+        confirm_end(c, r, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    confirm_undefine(c);
+}
+
+static void confirm_resumed(void *opaque, int r, const char *error)
+{
+    struct confirm *c = opaque;
+    struct vd_domain *dom = c->dom;
+    if (r < 0) {
+        char *m =
+            xasprintf("operation failed: cannot resume domain '%s': %s", dom->def->name, error);
+        confirm_end(c, r, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATION_CANCELED);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                      VIR_DOMAIN_EVENT_RESUMED_MIGRATED);
+    confirm_end(c, 0, 0, NULL);
+}
+
+void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
+                        void *opaque)
+{
+    struct confirm *c = xcalloc(1, sizeof(*c));
+    c->dom = dom;
+    c->a = a;
+    c->done = done;
+    c->opaque = opaque;
+    vd_migration_free(dom);
+    struct verr err = {0};
+    if (a->cancelled) {
+        /* The destination has nothing: the source runs again if the migration stopped it. */
+        if (dom->vmm && dom->state == VIR_DOMAIN_PAUSED &&
+            dom->reason == VIR_DOMAIN_PAUSED_MIGRATION) {
+            if (vd_vmm_resume(dom->vmm, confirm_resumed, c, &err) < 0)
+                confirm_resumed(c, -EIO, verr_msg(&err));
+            return;
+        }
+        confirm_end(c, 0, 0, NULL);
+        return;
+    }
+    if (a->flags & VD_MIGRATE_OFFLINE) {
+        confirm_undefine(c);
+        return;
+    }
+    if (!dom->vmm) { /* it ended meanwhile: nothing to stop */
+        confirm_undefine(c);
+        return;
+    }
+    dom->migrated = true; /* vmm_exited: shut off (migrated) */
+    if (vd_vmm_destroy(dom->vmm, confirm_stopped, c, &err) < 0) {
+        dom->migrated = false;
+        confirm_end(c, -EIO, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
+    }
+}
+
+void vd_migrate_job_confirm(struct vd_job *job)
+{
+    vd_migrate_confirm(job->dom, job->mig, job_finished, job);
+}
+
+/* ---- Finish (destination) ---- */
+
+/* libvirt's answer to a cancelled Finish: nothing here, and no better reason to report than
+ * the source's (the client keeps Perform's error when Finish says MIGRATE_FINISH_OK). */
+static void finish_cancelled(void *opaque, int r, const char *error)
+{
+    (void)r, (void)error;
+    struct vd_job *job = opaque;
+    vd_job_fail(job, VIR_ERR_MIGRATE_FINISH_OK, "migration successfully aborted");
+}
+
+/* The persistent definition the destination keeps (--persistent). */
+static int make_persistent(struct vd_domain *dom, struct vd_mig_args *a, struct verr *err)
+{
+    char *xml = a->persistent_xml
+                    ? xstrdup(a->persistent_xml)
+                    : domain_def_format(dom->def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    struct domain_def *def;
+    int r = domain_def_parse_string(xml, 0, &def, err);
+    free(xml);
+    if (r < 0)
+        return r;
+    free(def->name);
+    def->name = xstrdup(dom->def->name);
+    memcpy(def->uuid, dom->def->uuid, 16);
+    def->id = -1;
+    struct domain_def *old = dom->newdef;
+    bool was = dom->persistent;
+    dom->newdef = def;
+    dom->persistent = true;
+    r = vd_domain_save_config(dom->daemon, dom, err);
+    if (r < 0) {
+        dom->newdef = old;
+        dom->persistent = was;
+        domain_def_free(def);
+        return r;
+    }
+    domain_def_free(old);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_DEFINED, VIR_DOMAIN_EVENT_DEFINED_ADDED);
+    return 0;
+}
+
+static void finish_resumed(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: resume failed: %s", error);
+        return;
+    }
+    /* As libvirt's destination: the downtime the guest saw is from the moment the source
+     * stopped its vCPUs (the cookie's <stopped>) to now, when they run here. */
+    struct vd_job_stats *st = dom->job_completed;
+    uint64_t now = wall_ms();
+    if (st && st->stopped_wall_ms && now >= st->stopped_wall_ms) {
+        st->downtime_ms = now - st->stopped_wall_ms;
+        st->have_downtime = true;
+    }
+    set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                      VIR_DOMAIN_EVENT_RESUMED_MIGRATED);
+    log_info("domain '%s': incoming migration finished", dom->def->name);
+    vd_job_done(job);
+}
+
+/* One number of the source cookie's <statistics>, if it is there. */
+static bool cookie_number(const char *stats, const char *name, uint64_t *out)
+{
+    char open_tag[48];
+    snprintf(open_tag, sizeof(open_tag), "<%s>", name);
+    const char *p = strstr(stats, open_tag);
+    if (!p)
+        return false;
+    p += strlen(open_tag);
+    char *end;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (end == p || strncmp(end, "</", 2) != 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The source's figures (libvirt's cookie <statistics>) into the destination's job stats. */
+static void cookie_statistics(const char *cookie_in, struct vd_job_stats *st)
+{
+    const char *stats = cookie_in ? strstr(cookie_in, "<statistics>") : NULL;
+    if (!stats)
+        return;
+    uint64_t v;
+    if (cookie_number(stats, "time_elapsed", &v))
+        st->elapsed_ms = v;
+    if (cookie_number(stats, "downtime", &v)) {
+        st->downtime_ms = v;
+        st->have_downtime = true;
+    }
+    if (cookie_number(stats, "memory_processed", &v))
+        st->mem_processed = st->data_processed = v;
+    if (cookie_number(stats, "stopped", &v))
+        st->stopped_wall_ms = v;
+}
+
+void vd_migrate_job_finish(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_mig_args *a = job->mig;
+    struct verr err = {0};
+    bool waiting = dom->mig && dom->mig->listen_fd >= 0;
+    uint64_t started = dom->mig ? dom->mig->started_ms : now_ms();
+    vd_migration_free(dom);
+    if (a->cancelled || waiting || !dom->vmm) {
+        if (dom->vmm && vd_vmm_destroy(dom->vmm, finish_cancelled, job, &err) == 0)
+            return;
+        if (!dom->vmm && !dom->persistent && !vd_domain_is_active(dom))
+            vd_domain_forget(dom->daemon, dom);
+        if (a->cancelled)
+            finish_cancelled(job, 0, NULL);
+        else
+            vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                        "operation failed: job 'migration in' failed: %s",
+                        waiting ? "no stream arrived from the source" : "the VMM did not start");
+        return;
+    }
+    struct vd_job_stats *st = xcalloc(1, sizeof(*st));
+    st->type = VD_JOB_COMPLETED;
+    st->operation = VD_JOB_OPERATION_MIGRATION_IN;
+    st->success = true;
+    st->elapsed_ms = now_ms() - started;
+    st->mem_total = st->data_total = dom->def->memory_kib * 1024;
+    free(dom->job_completed);
+    dom->job_completed = st;
+    cookie_statistics(a->cookie_in, st);
+    if ((a->flags & VD_MIGRATE_PERSIST_DEST) && make_persistent(dom, a, &err) < 0) {
+        /* libvirt: the domain runs on, and the error says the definition did not move */
+        vd_job_fail(job, VIR_ERR_MIGRATE_PERSIST_FAILED, "%s", verr_msg(&err));
+        return;
+    }
+    free(a->cookie_out);
+    a->cookie_out = cookie(dom);
+    if (a->flags & VD_MIGRATE_PAUSED) {
+        set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                          VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        vd_job_done(job);
+        return;
+    }
+    if (vd_vmm_resume(dom->vmm, finish_resumed, job, &err) < 0)
+        finish_resumed(job, -EIO, verr_msg(&err));
+}
+
+/* ---- the domain job ---- */
+
+void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (completed) {
+        if (dom->job_completed)
+            *st = *dom->job_completed;
+        return;
+    }
+    struct vd_migration *m = dom->mig;
+    if (!m)
+        return;
+    st->type = VD_JOB_UNBOUNDED;
+    st->operation = m->incoming ? VD_JOB_OPERATION_MIGRATION_IN : VD_JOB_OPERATION_MIGRATION_OUT;
+    st->elapsed_ms = now_ms() - m->started_ms;
+    st->mem_total = st->data_total = dom->def->memory_kib * 1024;
+    st->mem_remaining = st->data_remaining = st->mem_total;
+    if (m->have_figures) { /* the VMM's, as of its last query-migrate */
+        if (m->total)
+            st->mem_total = st->data_total = m->total;
+        st->mem_processed = st->data_processed = m->transferred;
+        /* A stop-and-copy stream reports nothing remaining while it runs: what is left is
+         * then the RAM not yet gone through (zero pages included, which are not sent). */
+        uint64_t left = m->remaining                     ? m->remaining
+                        : st->mem_total > m->transferred ? st->mem_total - m->transferred
+                                                         : 0;
+        st->mem_remaining = st->data_remaining = left;
+    }
+}
+
+static void abort_sent(void *opaque, int r, const char *text, const char *error)
+{
+    (void)text;
+    char *name = opaque;
+    if (r < 0)
+        log_warn("domain '%s': migrate_cancel: %s", name, error);
+    free(name);
+}
+
+int vd_migrate_abort(struct vd_domain *dom, int *code, struct verr *err)
+{
+    *code = VIR_ERR_OPERATION_INVALID;
+    struct vd_migration *m = dom->mig;
+    if (!m)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: no job is active on the domain");
+    if (m->incoming)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot abort incoming migration; use "
+                        "virDomainDestroy instead");
+    m->aborted = true;
+    if (!m->performing || !dom->vmm) /* before the stream: Perform stops at its next step */
+        return 0;
+    char *name = xstrdup(dom->def->name);
+    int r = vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"migrate_cancel\"}", false, abort_sent,
+                                   name, err);
+    if (r < 0) {
+        free(name);
+        *code = VIR_ERR_OPERATION_FAILED;
+    }
+    return r;
+}
+
+static void param_sent(void *opaque, int r, const char *text, const char *error)
+{
+    char *name = opaque;
+    if (r < 0 || (text && strstr(text, "\"error\"")))
+        log_warn("domain '%s': migrate-set-parameters: %s", name, r < 0 ? error : text);
+    free(name);
+}
+
+static int send_param(struct vd_domain *dom, const char *name, uint64_t value, struct verr *err)
+{
+    if (!dom->vmm)
+        return 0;
+    char *cmd =
+        xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"%s\": %llu}}", name,
+                  (unsigned long long)value);
+    char *n = xstrdup(dom->def->name);
+    int r = vd_vmm_monitor_command(dom->vmm, cmd, false, param_sent, n, err);
+    free(cmd);
+    if (r < 0)
+        free(n);
+    return r;
+}
+
+int vd_migrate_set_downtime(struct vd_domain *dom, uint64_t ms, struct verr *err)
+{
+    if (!dom->vmm || !vd_domain_is_active(dom))
+        return verr_set(err, EINVAL, "Requested operation is not valid: domain is not running");
+    int r = send_param(dom, "downtime-limit", ms, err);
+    if (r == 0)
+        dom->mig_downtime_ms = ms;
+    return r;
+}
+
+int vd_migrate_set_speed(struct vd_domain *dom, uint64_t mibs, struct verr *err)
+{
+    if (mibs > VD_MIGRATE_SPEED_MAX)
+        return verr_set(err, ERANGE, "invalid argument: bandwidth must be less than %llu",
+                        VD_MIGRATE_SPEED_MAX + 1);
+    int r = 0;
+    if (dom->vmm && vd_domain_is_active(dom) && mibs < VD_MIGRATE_SPEED_MAX)
+        r = send_param(dom, "max-bandwidth", mibs << 20, err);
+    if (r == 0)
+        dom->mig_speed_mibs = mibs;
+    return r;
+}
