@@ -943,6 +943,9 @@ static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error 
 }
 
 /* Typed parameters between the API's form and the wire's. */
+static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n);
+static void params_free_wire(struct remote_typed_param *w, int n);
+
 static void params_from_wire(const struct remote_typed_param *w, int n, vir_typed_parameter *out)
 {
     for (int i = 0; i < n; i++) {
@@ -976,40 +979,6 @@ static void params_from_wire(const struct remote_typed_param *w, int n, vir_type
     }
 }
 
-/* The wire form of params (fields and strings borrowed from them); free() the array. */
-static struct remote_typed_param *params_to_wire(const vir_typed_parameter *params, int n)
-{
-    struct remote_typed_param *w = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*w));
-    for (int i = 0; i < n; i++) {
-        w[i].field = (char *)params[i].field;
-        w[i].type = params[i].type;
-        switch (params[i].type) {
-        case VIR_TYPED_PARAM_INT:
-            w[i].value.i = params[i].value.i;
-            break;
-        case VIR_TYPED_PARAM_UINT:
-            w[i].value.ui = params[i].value.ui;
-            break;
-        case VIR_TYPED_PARAM_LLONG:
-            w[i].value.l = params[i].value.l;
-            break;
-        case VIR_TYPED_PARAM_ULLONG:
-            w[i].value.ul = params[i].value.ul;
-            break;
-        case VIR_TYPED_PARAM_DOUBLE:
-            w[i].value.d = params[i].value.d;
-            break;
-        case VIR_TYPED_PARAM_BOOLEAN:
-            w[i].value.b = params[i].value.b;
-            break;
-        default:
-            w[i].value.s = params[i].value.s;
-            break;
-        }
-    }
-    return w;
-}
-
 static int remote_get_scheduler_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                        unsigned int flags, vir_error *err)
 {
@@ -1034,7 +1003,7 @@ static int remote_set_scheduler_params(vir_domain *dom, const vir_typed_paramete
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, &a, NULL, err);
-    free(a.params);
+    params_free_wire(a.params, nparams);
     return r;
 }
 
@@ -1084,7 +1053,7 @@ static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *pa
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
-    free(a.params);
+    params_free_wire(a.params, nparams);
     return r;
 }
 
@@ -1096,7 +1065,7 @@ static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, &a, NULL, err);
-    free(a.params);
+    params_free_wire(a.params, nparams);
     return r;
 }
 
