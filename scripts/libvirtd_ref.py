@@ -133,7 +133,14 @@ def _ensure_accounts():
 class LibvirtdRef:
     """One private libvirtd. `uri` is what virsh takes; `dir` its files."""
 
-    def __init__(self, workdir=None, log_level=3, keep=False):
+    def __init__(self, workdir=None, log_level=3, keep=False, extra_conf="", listen=False,
+                 extra_places=()):
+        """extra_conf: more libvirtd.conf lines; listen: run with --listen (TCP/TLS);
+        extra_places: more (subdirectory, place) pairs bind-mounted like PLACES (e.g. a
+        private /etc/sasl2 for libvirtd's SASL config)."""
+        self.extra_conf = extra_conf
+        self.listen = listen
+        self.places = PLACES + tuple(extra_places)
         self.own_dir = workdir is None
         self.dir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="libvirtd-ref-"))
         self.sock = os.path.join(self.dir, "sock", "libvirt-sock")
@@ -148,13 +155,14 @@ class LibvirtdRef:
     # -- start --------------------------------------------------------------
 
     def _write_config(self):
-        for sub, _ in PLACES:
+        for sub, _ in self.places:
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         os.makedirs(os.path.join(self.dir, "sock"), exist_ok=True)
         with open(os.path.join(self.dir, "etc", "libvirtd.conf"), "w") as f:
             f.write('unix_sock_dir = "%s"\n' % os.path.dirname(self.sock))
             f.write('auth_unix_rw = "none"\nauth_unix_ro = "none"\n')
             f.write('log_outputs = "%d:file:%s"\n' % (self.log_level, self.log))
+            f.write(self.extra_conf)
         with open(os.path.join(self.dir, "etc", "qemu.conf"), "w") as f:
             f.write(QEMU_CONF)
 
@@ -170,16 +178,17 @@ class LibvirtdRef:
                                % (tool or "unshare/virsh"))
         _ensure_accounts()
         self._write_config()
-        for _, place in PLACES:
+        for _, place in self.places:
             os.makedirs(place, exist_ok=True)
         st = os.stat(os.path.join(self.dir, "run"))
         self.run_id = "%d:%d" % (st.st_dev, st.st_ino)
         if self.run_id == _run_id(os.getpid()):
             raise RefError("the instance directory is the host's /run/libvirt")
         binds = " && ".join("mount --bind %s %s" % (shlex.quote(os.path.join(self.dir, sub)),
-                                                     place) for sub, place in PLACES)
-        script = binds + " && exec %s -f /etc/libvirt/libvirtd.conf --pid-file %s" % (
-            LIBVIRTD, shlex.quote(os.path.join(self.dir, "libvirtd.pid")))
+                                                     place) for sub, place in self.places)
+        script = binds + " && exec %s -f /etc/libvirt/libvirtd.conf --pid-file %s%s" % (
+            LIBVIRTD, shlex.quote(os.path.join(self.dir, "libvirtd.pid")),
+            " --listen" if self.listen else "")
         env = dict(os.environ, LC_ALL="C",
                    DBUS_SYSTEM_BUS_ADDRESS="unix:path=" + os.path.join(self.dir, "no-dbus"))
         out = open(os.path.join(self.dir, "libvirtd.out"), "ab")

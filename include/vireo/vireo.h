@@ -261,6 +261,34 @@ typedef enum {
  */
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err);
 vir_connect *vir_connect_open_read_only(const char *uri, vir_error *err);
+
+/* What an authentication callback is asked for (libvirt's VIR_CRED_* numbers). */
+typedef enum {
+    VIR_CRED_AUTHNAME = 2,   /* the user name to authenticate as */
+    VIR_CRED_PASSPHRASE = 5, /* a password (not echoed) */
+} vir_connect_credential_type;
+
+typedef struct {
+    int type;           /* vir_connect_credential_type */
+    const char *prompt; /* what to ask ("Please enter your authentication name") */
+    char *result;       /* the answer, malloc'd by the callback; freed by the library */
+} vir_connect_credential;
+
+/* Fills each credential's result; 0, or -1 to give up. */
+typedef int (*vir_connect_auth_fn)(vir_connect_credential *creds, unsigned int ncreds,
+                                   void *opaque);
+
+/*
+ * Opens a connection that may need authentication (SASL on tcp://, tls://
+ * and unix:// URIs): what libvirt's auth.conf ($LIBVIRT_AUTH_FILE, else
+ * $XDG_CONFIG_HOME/libvirt/auth.conf, else /etc/libvirt/auth.conf) does not
+ * answer for the host is asked through cb (NULL: no questions, the
+ * authentication fails). URIs as libvirt's: vireo|qemu[+unix|+tcp|+tls|+ssh]
+ * ://[user@][host][:port]/system with ?socket=, ?pkipath=, ?no_verify=1,
+ * ?keyfile=, ?command=, ?netcat=.
+ */
+vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void *opaque,
+                                   unsigned int flags, vir_error *err);
 /* Closes the connection; domain handles still held keep it alive. */
 int vir_connect_close(vir_connect *conn);
 bool vir_connect_is_read_only(const vir_connect *conn);
@@ -514,6 +542,85 @@ int vir_domain_has_managed_save_image(vir_domain *dom, unsigned int flags, vir_e
 int vir_domain_managed_save_remove(vir_domain *dom, unsigned int flags, vir_error *err);
 /* Marks a running domain as crashed (the test driver's stand-in for a guest panic). */
 int vir_domain_inject_crash(vir_domain *dom, vir_error *err);
+
+/* ---- snapshots (libvirt's virDomainSnapshot*) -------------------------- */
+
+typedef struct vir_domain_snapshot vir_domain_snapshot;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_CREATE_HALT = 1 << 3,
+    VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY = 1 << 4,
+    VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT = 1 << 5,
+    VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE = 1 << 6,
+    VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC = 1 << 7,
+    VIR_DOMAIN_SNAPSHOT_CREATE_LIVE = 1 << 8,
+    VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE = 1 << 9,
+} vir_domain_snapshot_create_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_LIST_ROOTS = 1 << 0,       /* listing a domain's: only roots */
+    VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS = 1 << 0, /* listing children: all descendants */
+    VIR_DOMAIN_SNAPSHOT_LIST_METADATA = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_LIST_LEAVES = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES = 1 << 3,
+    VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA = 1 << 4,
+    VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE = 1 << 5,
+    VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE = 1 << 6,
+    VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY = 1 << 7,
+    VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL = 1 << 8,
+    VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL = 1 << 9,
+    VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL = 1 << 10,
+} vir_domain_snapshot_list_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_REVERT_FORCE = 1 << 2,
+    VIR_DOMAIN_SNAPSHOT_REVERT_RESET_NVRAM = 1 << 3,
+} vir_domain_snapshot_revert_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN = 1 << 0,
+    VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY = 1 << 1,
+    VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY = 1 << 2,
+} vir_domain_snapshot_delete_flags;
+
+typedef enum {
+    VIR_DOMAIN_SNAPSHOT_XML_SECURE = 1 << 0,
+} vir_domain_snapshot_xml_flags;
+
+/* Takes a snapshot described by xml (<domainsnapshot>; "" or NULL for the
+ * defaults); the new snapshot's handle, or NULL. */
+vir_domain_snapshot *vir_domain_snapshot_create_xml(vir_domain *dom, const char *xml,
+                                                    unsigned int flags, vir_error *err);
+/* The domain's snapshots (flags: vir_domain_snapshot_list_flags), as
+ * handles in *snaps (free each, and the array); the count, or -1. snaps may
+ * be NULL for the count alone. */
+int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps, unsigned int flags,
+                                  vir_error *err);
+int vir_domain_snapshot_list_all_children(vir_domain_snapshot *snap, vir_domain_snapshot ***snaps,
+                                          unsigned int flags, vir_error *err);
+int vir_domain_snapshot_num(vir_domain *dom, unsigned int flags, vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_lookup_by_name(vir_domain *dom, const char *name,
+                                                        unsigned int flags, vir_error *err);
+int vir_domain_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_current(vir_domain *dom, unsigned int flags,
+                                                 vir_error *err);
+vir_domain_snapshot *vir_domain_snapshot_get_parent(vir_domain_snapshot *snap, unsigned int flags,
+                                                    vir_error *err);
+char *vir_domain_snapshot_get_xml_desc(vir_domain_snapshot *snap, unsigned int flags,
+                                       vir_error *err);
+int vir_domain_snapshot_is_current(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err);
+const char *vir_domain_snapshot_get_name(const vir_domain_snapshot *snap);
+/* The domain the snapshot belongs to (the handle's own reference). */
+vir_domain *vir_domain_snapshot_get_domain(const vir_domain_snapshot *snap);
+void vir_domain_snapshot_free(vir_domain_snapshot *snap);
 
 /* ---- state and description -------------------------------------------- */
 
@@ -922,6 +1029,8 @@ vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned
                                   char **mime, vir_error *err);
 /* Sends bytes to the guest. Returns len or -1. */
 int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err);
+/* virStreamSendHole: `length` bytes of zeroes, sent as a hole (a sparse upload). 0 or -1. */
+int vir_stream_send_hole(vir_stream *st, long long length, unsigned int flags, vir_error *err);
 /*
  * Takes received bytes: returns how many (> 0), 0 at the end of the stream
  * (the server closed it), -2 when none are waiting (libvirt's non-blocking
@@ -936,6 +1045,153 @@ void vir_stream_free(vir_stream *st);
  * virsh's event command prints them. */
 const char *vir_domain_event_to_string(int event);
 const char *vir_domain_event_detail_to_string(int event, int detail);
+
+/* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
+
+typedef struct vir_storage_pool vir_storage_pool;
+typedef struct vir_storage_vol vir_storage_vol;
+
+typedef enum {
+    VIR_STORAGE_POOL_INACTIVE = 0,
+    VIR_STORAGE_POOL_BUILDING = 1,
+    VIR_STORAGE_POOL_RUNNING = 2,
+    VIR_STORAGE_POOL_DEGRADED = 3,
+    VIR_STORAGE_POOL_INACCESSIBLE = 4,
+} vir_storage_pool_state;
+
+typedef struct {
+    int state;                                          /* vir_storage_pool_state */
+    unsigned long long capacity, allocation, available; /* bytes */
+} vir_storage_pool_info;
+
+typedef enum {
+    VIR_STORAGE_VOL_FILE = 0,
+    VIR_STORAGE_VOL_BLOCK = 1,
+    VIR_STORAGE_VOL_DIR = 2,
+    VIR_STORAGE_VOL_NETWORK = 3,
+    VIR_STORAGE_VOL_NETDIR = 4,
+    VIR_STORAGE_VOL_PLOOP = 5,
+} vir_storage_vol_type;
+
+typedef struct {
+    int type;                                /* vir_storage_vol_type */
+    unsigned long long capacity, allocation; /* bytes */
+} vir_storage_vol_info;
+
+typedef enum {
+    VIR_CONNECT_LIST_STORAGE_POOLS_INACTIVE = 1 << 0,
+    VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE = 1 << 1,
+    VIR_CONNECT_LIST_STORAGE_POOLS_PERSISTENT = 1 << 2,
+    VIR_CONNECT_LIST_STORAGE_POOLS_TRANSIENT = 1 << 3,
+    VIR_CONNECT_LIST_STORAGE_POOLS_AUTOSTART = 1 << 4,
+    VIR_CONNECT_LIST_STORAGE_POOLS_NO_AUTOSTART = 1 << 5,
+    VIR_CONNECT_LIST_STORAGE_POOLS_DIR = 1 << 6,
+    VIR_CONNECT_LIST_STORAGE_POOLS_FS = 1 << 7,
+    VIR_CONNECT_LIST_STORAGE_POOLS_NETFS = 1 << 8,
+    VIR_CONNECT_LIST_STORAGE_POOLS_LOGICAL = 1 << 9,
+    VIR_CONNECT_LIST_STORAGE_POOLS_DISK = 1 << 10,
+} vir_connect_list_all_storage_pools_flags;
+
+enum {
+    VIR_STORAGE_POOL_BUILD_NEW = 0,
+    VIR_STORAGE_POOL_BUILD_NO_OVERWRITE = 1 << 2,
+    VIR_STORAGE_POOL_BUILD_OVERWRITE = 1 << 3,
+    VIR_STORAGE_POOL_CREATE_WITH_BUILD = 1 << 0,
+    VIR_STORAGE_POOL_CREATE_WITH_BUILD_OVERWRITE = 1 << 1,
+    VIR_STORAGE_POOL_CREATE_WITH_BUILD_NO_OVERWRITE = 1 << 2,
+    VIR_STORAGE_XML_INACTIVE = 1 << 0,
+    VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA = 1 << 0,
+    VIR_STORAGE_VOL_RESIZE_ALLOCATE = 1 << 0,
+    VIR_STORAGE_VOL_RESIZE_DELTA = 1 << 1,
+    VIR_STORAGE_VOL_RESIZE_SHRINK = 1 << 2,
+    VIR_STORAGE_VOL_DELETE_ZEROED = 1 << 0,
+    VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM = 1 << 0,
+    VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM = 1 << 0,
+};
+
+/* virStorageVolWipeAlgorithm */
+typedef enum {
+    VIR_STORAGE_VOL_WIPE_ALG_ZERO = 0,
+    VIR_STORAGE_VOL_WIPE_ALG_NNSA = 1,
+    VIR_STORAGE_VOL_WIPE_ALG_DOD = 2,
+    VIR_STORAGE_VOL_WIPE_ALG_BSI = 3,
+    VIR_STORAGE_VOL_WIPE_ALG_GUTMANN = 4,
+    VIR_STORAGE_VOL_WIPE_ALG_SCHNEIER = 5,
+    VIR_STORAGE_VOL_WIPE_ALG_PFITZNER7 = 6,
+    VIR_STORAGE_VOL_WIPE_ALG_PFITZNER33 = 7,
+    VIR_STORAGE_VOL_WIPE_ALG_RANDOM = 8,
+    VIR_STORAGE_VOL_WIPE_ALG_TRIM = 9,
+} vir_storage_vol_wipe_algorithm;
+
+/* Pools: handles name a pool (name and uuid); each call returning one gives a reference the
+ * caller drops with vir_storage_pool_free. Lists are arrays the caller frees (each handle,
+ * then the array). */
+int vir_connect_list_all_storage_pools(vir_connect *conn, vir_storage_pool ***pools,
+                                       unsigned int flags, vir_error *err);
+vir_storage_pool *vir_storage_pool_lookup_by_name(vir_connect *conn, const char *name,
+                                                  vir_error *err);
+vir_storage_pool *vir_storage_pool_lookup_by_uuid_string(vir_connect *conn, const char *uuid,
+                                                         vir_error *err);
+vir_storage_pool *vir_storage_pool_lookup_by_volume(vir_storage_vol *vol, vir_error *err);
+vir_storage_pool *vir_storage_pool_define_xml(vir_connect *conn, const char *xml,
+                                              unsigned int flags, vir_error *err);
+vir_storage_pool *vir_storage_pool_create_xml(vir_connect *conn, const char *xml,
+                                              unsigned int flags, vir_error *err);
+int vir_storage_pool_create(vir_storage_pool *pool, unsigned int flags, vir_error *err);
+int vir_storage_pool_build(vir_storage_pool *pool, unsigned int flags, vir_error *err);
+int vir_storage_pool_destroy(vir_storage_pool *pool, vir_error *err);
+int vir_storage_pool_delete(vir_storage_pool *pool, unsigned int flags, vir_error *err);
+int vir_storage_pool_undefine(vir_storage_pool *pool, vir_error *err);
+int vir_storage_pool_refresh(vir_storage_pool *pool, unsigned int flags, vir_error *err);
+int vir_storage_pool_get_info(vir_storage_pool *pool, vir_storage_pool_info *info, vir_error *err);
+char *vir_storage_pool_get_xml_desc(vir_storage_pool *pool, unsigned int flags, vir_error *err);
+int vir_storage_pool_get_autostart(vir_storage_pool *pool, int *autostart, vir_error *err);
+int vir_storage_pool_set_autostart(vir_storage_pool *pool, int autostart, vir_error *err);
+/* 1, 0, or -1 on error. */
+int vir_storage_pool_is_active(vir_storage_pool *pool, vir_error *err);
+int vir_storage_pool_is_persistent(vir_storage_pool *pool, vir_error *err);
+const char *vir_storage_pool_get_name(const vir_storage_pool *pool);
+void vir_storage_pool_get_uuid_string(const vir_storage_pool *pool,
+                                      char buf[VIR_UUID_STRING_BUFLEN]);
+void vir_storage_pool_free(vir_storage_pool *pool);
+char *vir_connect_get_storage_pool_capabilities(vir_connect *conn, unsigned int flags,
+                                                vir_error *err);
+
+/* Volumes: handles name a volume (pool name, name, key). */
+int vir_storage_pool_list_all_volumes(vir_storage_pool *pool, vir_storage_vol ***vols,
+                                      unsigned int flags, vir_error *err);
+vir_storage_vol *vir_storage_vol_lookup_by_name(vir_storage_pool *pool, const char *name,
+                                                vir_error *err);
+vir_storage_vol *vir_storage_vol_lookup_by_key(vir_connect *conn, const char *key, vir_error *err);
+vir_storage_vol *vir_storage_vol_lookup_by_path(vir_connect *conn, const char *path,
+                                                vir_error *err);
+vir_storage_vol *vir_storage_vol_create_xml(vir_storage_pool *pool, const char *xml,
+                                            unsigned int flags, vir_error *err);
+vir_storage_vol *vir_storage_vol_create_xml_from(vir_storage_pool *pool, const char *xml,
+                                                 vir_storage_vol *clone, unsigned int flags,
+                                                 vir_error *err);
+int vir_storage_vol_delete(vir_storage_vol *vol, unsigned int flags, vir_error *err);
+int vir_storage_vol_wipe_pattern(vir_storage_vol *vol, unsigned int algorithm, unsigned int flags,
+                                 vir_error *err);
+int vir_storage_vol_resize(vir_storage_vol *vol, unsigned long long capacity, unsigned int flags,
+                           vir_error *err);
+int vir_storage_vol_get_info(vir_storage_vol *vol, vir_storage_vol_info *info, vir_error *err);
+char *vir_storage_vol_get_xml_desc(vir_storage_vol *vol, unsigned int flags, vir_error *err);
+char *vir_storage_vol_get_path(vir_storage_vol *vol, vir_error *err);
+const char *vir_storage_vol_get_name(const vir_storage_vol *vol);
+const char *vir_storage_vol_get_key(const vir_storage_vol *vol);
+void vir_storage_vol_free(vir_storage_vol *vol);
+/*
+ * virStorageVolUpload / virStorageVolDownload, with the stream made for the
+ * caller (length 0: to the end). Upload: vir_stream_send() the bytes, then
+ * vir_stream_finish(). Download: the bytes arrive through
+ * vir_connect_process_events() and are read with vir_stream_recv() until it
+ * returns 0; then vir_stream_finish().
+ */
+vir_stream *vir_storage_vol_upload(vir_storage_vol *vol, unsigned long long offset,
+                                   unsigned long long length, unsigned int flags, vir_error *err);
+vir_stream *vir_storage_vol_download(vir_storage_vol *vol, unsigned long long offset,
+                                     unsigned long long length, unsigned int flags, vir_error *err);
 
 /* ---- helpers ---------------------------------------------------------- */
 

@@ -8,10 +8,9 @@
  * prints it (virsh snapshot-dumpxml); the daemon's snapshot store and
  * commands build on it.
  *
- * TODO(#12): nothing uses it yet: the snapshot RPC procedures, their
- * libvireo API and vsh commands, the store (ROOT/etc/snapshots/DOM/NAME.xml)
- * and the VMM driver's snapshot-save/-load/-delete and
- * blockdev-snapshot-sync operations are still to come.
+ * Used by vireod (src/daemon/snapshot*.c: the store keeps one file per
+ * snapshot in ROOT/lib/snapshot/DOMAIN/NAME.xml, with <active> on the
+ * current one), the test driver (src/lib/test-driver.c) and vsh's listings.
  */
 #ifndef VIREO_CONF_SNAPSHOT_CONF_H
 #define VIREO_CONF_SNAPSHOT_CONF_H

@@ -1,5 +1,6 @@
 /*
- * storage_conf.c - libvirt storage pool and volume XML for directory pools.
+ * storage_conf.c - libvirt storage pool and volume XML for directory and
+ * file system pools.
  *
  * Output follows `virsh pool-dumpxml` / `vol-dumpxml`: sizes in bytes with
  * unit='bytes', the pool's (empty) <source> printed open/closed as libvirt
@@ -72,6 +73,8 @@ void storage_pool_def_free(struct storage_pool_def *def)
     free(def->name);
     free(def->type);
     free(def->target_path);
+    free(def->source_device);
+    free(def->source_format);
     perms_clear(&def->perms);
     free(def);
 }
@@ -157,6 +160,46 @@ static void format_perms(struct buf *b, const struct storage_perms *p, int level
     buf_printf(b, "%s</permissions>\n", pad);
 }
 
+/* libvirt's file system types for fs pools */
+static const char *const fs_formats[] = {"auto",    "ext2", "ext3",  "ext4", "ufs",
+                                         "iso9660", "udf",  "gfs",   "gfs2", "vfat",
+                                         "hfs+",    "xfs",  "ocfs2", "vmfs", NULL};
+
+static int parse_fs_source(const struct xnode *src, struct storage_pool_def *def, struct verr *err)
+{
+    for (size_t i = 0; i < src->nkids; i++) {
+        const struct xnode *k = src->kids[i];
+        if (!k->name)
+            continue;
+        if (strcmp(k->name, "device") == 0) {
+            const char *p = xnode_attr(k, "path");
+            if (!p || !*p)
+                return verr_set(err, EINVAL, "missing attribute 'path' of element 'device'");
+            if (def->source_device)
+                return verr_set(err, EINVAL,
+                                "unsupported configuration: an fs pool has one source device");
+            def->source_device = xstrdup(p);
+        } else if (strcmp(k->name, "format") == 0) {
+            const char *t = xnode_attr(k, "type");
+            bool known = false;
+            for (size_t j = 0; t && fs_formats[j]; j++)
+                known |= strcmp(fs_formats[j], t) == 0;
+            if (!known)
+                return verr_set(err, EINVAL,
+                                "invalid value '%s' for attribute 'type' of element 'format': "
+                                "unknown pool format type",
+                                t ? t : "");
+            free(def->source_format);
+            def->source_format = xstrdup(t);
+        } else {
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: element '%s' in the source of an fs pool",
+                            k->name);
+        }
+    }
+    return 0;
+}
+
 static int parse_pool(const struct xnode *root, struct storage_pool_def *def, struct verr *err)
 {
     if (strcmp(root->name, "pool") != 0)
@@ -164,10 +207,11 @@ static int parse_pool(const struct xnode *root, struct storage_pool_def *def, st
     const char *type = xnode_attr(root, "type");
     if (!type)
         return verr_set(err, EINVAL, "missing attribute 'type' of element 'pool'");
-    if (strcmp(type, "dir") != 0)
+    bool fs = strcmp(type, "fs") == 0;
+    if (strcmp(type, "dir") != 0 && !fs)
         return verr_set(err, EINVAL,
                         "invalid value '%s' for attribute 'type' of element 'pool': Vireo "
-                        "supports 'dir' pools",
+                        "supports 'dir' and 'fs' pools",
                         type);
     def->type = xstrdup(type);
     bool have_uuid = false;
@@ -192,7 +236,9 @@ static int parse_pool(const struct xnode *root, struct storage_pool_def *def, st
         } else if (strcmp(k->name, "available") == 0) {
             r = size_elem(k, &def->available, err);
         } else if (strcmp(k->name, "source") == 0) {
-            continue; /* a dir pool has no source */
+            if (!fs)
+                continue; /* a dir pool has no source */
+            r = parse_fs_source(k, def, err);
         } else if (strcmp(k->name, "target") == 0) {
             const struct xnode *p = xnode_child(k, "path");
             if (p) {
@@ -215,9 +261,18 @@ static int parse_pool(const struct xnode *root, struct storage_pool_def *def, st
                         def->name);
     if (!def->target_path || def->target_path[0] != '/')
         return verr_set(err, EINVAL,
-                        "invalid value '%s' in element 'target/path' of pool '%s': a dir pool "
+                        "invalid value '%s' in element 'target/path' of pool '%s': a %s pool "
                         "needs an absolute path",
-                        def->target_path ? def->target_path : "", def->name);
+                        def->target_path ? def->target_path : "", def->name, def->type);
+    if (fs && !def->source_device)
+        return verr_set(err, EINVAL, "missing storage pool source device path");
+    if (fs && def->source_device[0] != '/')
+        return verr_set(err, EINVAL,
+                        "invalid value '%s' for attribute 'path' of element 'device': the source "
+                        "device needs an absolute path",
+                        def->source_device);
+    if (fs && !def->source_format)
+        def->source_format = xstrdup("auto");
     /* libvirt strips trailing slashes from the target path */
     size_t l = strlen(def->target_path);
     while (l > 1 && def->target_path[l - 1] == '/')
@@ -263,7 +318,15 @@ char *storage_pool_def_format(const struct storage_pool_def *def)
     buf_printf(&b, "  <capacity unit='bytes'>%llu</capacity>\n", def->capacity);
     buf_printf(&b, "  <allocation unit='bytes'>%llu</allocation>\n", def->allocation);
     buf_printf(&b, "  <available unit='bytes'>%llu</available>\n", def->available);
-    buf_append_str(&b, "  <source>\n  </source>\n  <target>\n    <path>");
+    buf_append_str(&b, "  <source>\n");
+    if (def->source_device) {
+        buf_append_str(&b, "    <device path='");
+        xml_escape(&b, def->source_device, true);
+        buf_append_str(&b, "'/>\n");
+    }
+    if (def->source_format)
+        buf_printf(&b, "    <format type='%s'/>\n", def->source_format);
+    buf_append_str(&b, "  </source>\n  <target>\n    <path>");
     xml_escape(&b, def->target_path, false);
     buf_append_str(&b, "</path>\n");
     format_perms(&b, &def->perms, 2);

@@ -1,7 +1,8 @@
 /*
  * storage_conf.h - libvirt storage pool and volume XML
- * (https://libvirt.org/formatstorage.html), for the directory pool: a pool
- * is a directory, a volume an image file in it. Parse, validate, format.
+ * (https://libvirt.org/formatstorage.html), for the directory pool (a pool
+ * is a directory, a volume an image file in it) and the file system pool (a
+ * block device mounted at the directory). Parse, validate, format.
  */
 #ifndef VIREO_CONF_STORAGE_CONF_H
 #define VIREO_CONF_STORAGE_CONF_H
@@ -21,10 +22,12 @@ struct storage_perms {
 struct storage_pool_def {
     char *name;
     unsigned char uuid[16];
-    char *type;                                         /* "dir" */
+    char *type;                                         /* "dir" or "fs" */
     unsigned long long capacity, allocation, available; /* bytes, live data */
     char *target_path;
     struct storage_perms perms;
+    char *source_device; /* fs: <source><device path=> */
+    char *source_format; /* fs: <source><format type=> ("auto" when not given) */
 };
 
 struct storage_vol_def {

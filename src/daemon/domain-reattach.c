@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "daemon/domain.h"
+#include "daemon/snapshot.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -41,6 +42,7 @@ static struct vd_domain *domain_for(struct vd_daemon *d, const char *name,
         vd_index_add(d, dom);
     } else {
         dom = vd_domain_new(d, st->live);
+        vd_snapshot_load(dom); /* a transient domain's snapshots live as long as it runs */
     }
     st->live = NULL;
     dom->persistent = dom->persistent || st->persistent;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/snapshot.h"
 #include "daemon/migrate.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
@@ -49,6 +50,7 @@ void vd_domain_free(struct vd_domain *dom)
         vd_vmm_detach(dom->vmm); /* the daemon is exiting: the VM keeps running */
     domain_def_free(dom->def);
     domain_def_free(dom->newdef);
+    vd_snapshot_free_all(dom);
     free(dom);
 }
 
@@ -69,6 +71,8 @@ void vd_domain_forget(struct vd_daemon *d, struct vd_domain *dom)
     domain_unlink(d, dom);
     dom->vanished = true;
     vd_vmm_forget(d, dom->def->name);
+    /* As libvirt's: a domain that is gone takes its snapshot metadata along. */
+    vd_snapshot_remove_all_files(dom);
     if (!dom->job && !dom->jobq)
         vd_domain_free(dom);
 }
@@ -330,6 +334,7 @@ int vd_store_load(struct vd_daemon *d, struct verr *err)
         char *ap = path_in(d->autostart_dir, def->name, "");
         dom->autostart = access(ap, F_OK) == 0;
         free(ap);
+        vd_snapshot_load(dom);
     }
     closedir(dir);
     return 0;

@@ -32,6 +32,7 @@
 #include "vireo/vireo.h"
 
 struct vd_vmm;
+struct vd_snapshot;
 struct vd_console_pty;
 struct vd_migration;
 struct vd_job_stats;
@@ -48,19 +49,20 @@ struct vd_domain {
     struct domain_def *newdef;
     bool persistent;
     bool autostart;
-    bool updated;             /* the persistent definition changed since the start */
-    int state;                /* vir_domain_state */
-    int reason;               /* its reason (vir_domain_running_reason, ...) */
-    int id;                   /* -1 when shut off */
-    uint64_t start_time;      /* CLOCK_REALTIME seconds */
-    struct vd_vmm *vmm;       /* the running vireo-vmm, NULL when there is none */
-    bool tainted_monitor;     /* its monitor was used directly (qemu-monitor-command) */
-    bool starting;            /* a start job is under way (the VMM may already exist) */
-    bool fake_reboot;         /* a reboot asked through ACPI: the guest's power-off restarts it */
-    bool vanished;            /* gone from every lookup: freed when its jobs end */
-    bool saved;               /* the VMM is being ended after a save: shut off (saved) */
-    bool migrated;            /* the VMM is being ended after a migration: shut off (migrated) */
-    struct vd_migration *mig; /* a migration under way (migrate.c), or NULL */
+    bool updated;         /* the persistent definition changed since the start */
+    int state;            /* vir_domain_state */
+    int reason;           /* its reason (vir_domain_running_reason, ...) */
+    int id;               /* -1 when shut off */
+    uint64_t start_time;  /* CLOCK_REALTIME seconds */
+    struct vd_vmm *vmm;   /* the running vireo-vmm, NULL when there is none */
+    bool tainted_monitor; /* its monitor was used directly (qemu-monitor-command) */
+    bool starting;        /* a start job is under way (the VMM may already exist) */
+    bool fake_reboot;     /* a reboot asked through ACPI: the guest's power-off restarts it */
+    bool vanished;        /* gone from every lookup: freed when its jobs end */
+    bool saved;           /* the VMM is being ended after a save: shut off (saved) */
+    bool from_snapshot;   /* ... after a snapshot (--halt, a revert): shut off (from snapshot) */
+    bool migrated;        /* the VMM is being ended after a migration: shut off (migrated) */
+    struct vd_migration *mig;           /* a migration under way (migrate.c), or NULL */
     struct vd_job_stats *job_completed; /* the last migration's figures (domjobinfo --completed) */
     uint64_t mig_downtime_ms;           /* migrate-setmaxdowntime, 0: the VMM's default */
     uint64_t mig_speed_mibs;            /* migrate-setspeed, 0: unlimited */
@@ -68,6 +70,8 @@ struct vd_domain {
     struct vd_console_pty *pty;         /* the pty a <console type='pty'> shows, while it runs */
     struct vd_job *job;                 /* the running job */
     struct vd_job *jobq;                /* jobs waiting for it, in order */
+    struct vd_snapshot *snapshots;      /* its snapshots' metadata (snapshot.h), creation order */
+    char *current_snapshot;             /* the current snapshot's name, or NULL */
 };
 
 /* ---- domain-store.c ---- */

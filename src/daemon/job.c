@@ -40,6 +40,7 @@ static void job_free(struct vd_job *job)
     free(job->path);
     free(job->xml);
     free(job->text);
+    free(job->snapshot);
     vd_mig_args_free(job->mig);
     if (job->migrate_in && job->fd >= 0)
         close(job->fd);

@@ -53,6 +53,7 @@ struct vd_job {
     bool restore;             /* start: from the image at path (or the managed one) */
     bool was_running;         /* restore: the image says the guest ran */
     char *text;               /* a device's XML (update-device); owned, may be NULL */
+    char *snapshot;           /* start: load this internal snapshot, paused (a revert) */
     bool migrate_in;          /* start: the state comes from fd, a migration stream */
     int fd;                   /* migrate_in: the stream (the start takes it) */
     struct vd_mig_args *mig;  /* a migration phase's arguments and results (migrate.h); owned */

@@ -30,6 +30,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/save-image.h"
+#include "daemon/snapshot.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -88,6 +89,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
     dom->def->id = -1;
     dom->fake_reboot = false;
     dom->saved = false;
+    dom->from_snapshot = false;
     dom->migrated = false;
     dom->updated = false;
     if (dom->newdef) {
@@ -200,6 +202,9 @@ static void vmm_exited(void *owner, enum vd_vmm_exit how)
     if (how == VD_VMM_EXIT_DESTROYED && dom->saved) { /* its state is in a save image */
         reason = VIR_DOMAIN_SHUTOFF_SAVED;
         detail = VIR_DOMAIN_EVENT_STOPPED_SAVED;
+    } else if (how == VD_VMM_EXIT_DESTROYED && dom->from_snapshot) {
+        reason = VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT;
+        detail = VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT;
     } else if (how == VD_VMM_EXIT_DESTROYED && dom->migrated) { /* it runs elsewhere now */
         reason = VIR_DOMAIN_SHUTOFF_MIGRATED;
         detail = VIR_DOMAIN_EVENT_STOPPED_MIGRATED;
@@ -359,6 +364,10 @@ static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *erro
     dom->id = d->next_id++;
     dom->def->id = dom->id;
     dom->start_time = (uint64_t)time(NULL);
+    if (job->snapshot) {
+        vd_snapshot_started(job);
+        return;
+    }
     if (job->restore) {
         restored(job);
         return;
@@ -480,7 +489,7 @@ void vd_domain_job_start(struct vd_job *job)
     /* A restore starts stopped, and the balloon is where the image left it. */
     struct vd_vmm_start_args a = {
         .def = dom->def,
-        .paused = job->paused || job->restore || job->migrate_in,
+        .paused = job->paused || job->restore || job->snapshot || job->migrate_in,
         .balloon_bytes = job->restore || job->migrate_in ? 0 : balloon_target(dom->def),
         .incoming_fd = fd,
         .vnc_password = vd_domain_vnc_password(dom->def),
@@ -683,6 +692,19 @@ void vd_domain_job_undefine(struct vd_job *job)
             vd_job_fail(job, VIR_ERR_SYSTEM_ERROR, "%s", verr_msg(&e));
             return;
         }
+    }
+    /* As libvirt: an inactive domain's snapshots go only with their metadata. */
+    size_t nsnap = vd_snapshot_count(job->dom);
+    if (nsnap && !vd_domain_is_active(job->dom)) {
+        if (!(job->flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: cannot delete inactive domain with %zu "
+                        "snapshots",
+                        nsnap);
+            return;
+        }
+        vd_snapshot_remove_all_files(job->dom);
+        vd_snapshot_free_all(job->dom);
     }
     int r = vd_domain_undefine(job->dom->daemon, job->dom, &e);
     if (r < 0)

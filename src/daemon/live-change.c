@@ -231,6 +231,14 @@ static struct domain_def *parse_disk(struct vd_job *job)
         vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: expected exactly one <disk>");
         return NULL;
     }
+    if (def->disks[0].source_type == DOMAIN_DISK_SOURCE_VOLUME) {
+        /* TODO: keep <source pool= volume=> in the definitions and give the VMM its file */
+        domain_def_free(def);
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: a medium from a storage volume (<disk "
+                    "type='volume'>) cannot be changed yet: give the volume's file");
+        return NULL;
+    }
     return def;
 }
 

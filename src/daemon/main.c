@@ -6,9 +6,17 @@
  * tests and several daemons on a host never meet. The configuration file
  * takes the libvirtd.conf keys that apply (unix_sock_dir, unix_sock_group,
  * unix_sock_rw_perms, unix_sock_ro_perms, max_clients, log_level,
- * log_outputs); others are ignored with a warning, as a libvirtd.conf
- * written for libvirtd may carry many. -l/--listen (TCP) is refused: TCP
- * needs authentication, which vireod does not have yet.
+ * log_outputs, and for remote access listen_tls, listen_tcp, listen_addr,
+ * tls_port, tcp_port, key_file, cert_file, ca_file, crl_file,
+ * tls_no_verify_certificate, tls_allowed_dn_list, tls_priority, auth_tcp,
+ * auth_tls, auth_unix_rw, auth_unix_ro, sasl_allowed_username_list,
+ * max_anonymous_clients, max_client_requests); others are ignored with a
+ * warning, as a libvirtd.conf written for libvirtd may carry many.
+ *
+ * TLS files follow libvirt's layout: /etc/pki/CA/cacert.pem,
+ * /etc/pki/CA/cacrl.pem, /etc/pki/libvirt/servercert.pem and
+ * /etc/pki/libvirt/private/serverkey.pem for the system daemon, the same
+ * under DIR/etc/pki with --root, and ~/.pki/libvirt/ for a session daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +33,10 @@
 
 #include "daemon/cgroup.h"
 #include "daemon/domain.h"
+#include "daemon/sasl.h"
+#include "daemon/server.h"
+#include "daemon/storage.h"
+#include "daemon/tls.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -37,12 +49,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: vireod [OPTION]...\n"
                "The Vireo management daemon: keeps domain definitions, runs vireo-vmm\n"
-               "processes and serves the libvirt remote protocol on UNIX sockets.\n\n"
+               "processes and serves the libvirt remote protocol on UNIX sockets (and\n"
+               "with -l on TLS and TCP, as libvirtd).\n\n"
                "  -d, --daemon           run in the background\n"
                "  -f, --config FILE      configuration file (libvirtd.conf keys)\n"
                "  -p, --pid-file FILE    write the daemon's pid to FILE\n"
-               "  -l, --listen           listen for TCP connections (refused: TCP needs\n"
-               "                         authentication, which vireod does not have yet)\n"
+               "  -l, --listen           listen for TCP connections (listen_tls, listen_tcp)\n"
                "  -t, --timeout SECS     exit after SECS idle (no clients, no running VM)\n"
                "      --root DIR         keep every path (config, store, state, logs,\n"
                "                         sockets DIR/vireo-sock and DIR/vireo-sock-ro) under DIR\n"
@@ -82,7 +94,46 @@ static char *unquote(char *v)
     return v;
 }
 
-/* libvirtd.conf's syntax for the keys used here: key = "string" | number. */
+/* A list value: ["a", "b"] (the caller has joined its lines). */
+static int parse_list(char *v, char ***out, size_t *n, struct verr *err, const char *what)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*out)[i]);
+    free(*out);
+    *out = NULL;
+    *n = 0;
+    v += strspn(v, " \t");
+    if (*v != '[')
+        return verr_set(err, EINVAL, "%s: expected a list [\"...\", ...]", what);
+    v++;
+    for (;;) {
+        v += strspn(v, " \t\r\n,");
+        if (*v == ']')
+            return 0;
+        char q = *v;
+        if (q != '"' && q != '\'')
+            return verr_set(err, EINVAL, "%s: expected a quoted string in the list", what);
+        char *end = strchr(v + 1, q);
+        if (!end)
+            return verr_set(err, EINVAL, "%s: unterminated string in the list", what);
+        *out = xrealloc(*out, (*n + 1) * sizeof(char *));
+        (*out)[(*n)++] = xasprintf("%.*s", (int)(end - v - 1), v + 1);
+        v = end + 1;
+    }
+}
+
+static int parse_auth(const char *v, enum vd_auth *out)
+{
+    if (strcmp(v, "none") == 0)
+        *out = VD_AUTH_NONE;
+    else if (strcmp(v, "sasl") == 0)
+        *out = VD_AUTH_SASL;
+    else
+        return -1;
+    return 0;
+}
+
+/* libvirtd.conf's syntax for the keys used here: key = "string" | number | [list]. */
 static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, char **log_outputs,
                        struct verr *err)
 {
@@ -112,9 +163,100 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         for (char *e = val + strlen(val);
              e > val && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r');)
             *--e = 0;
+        /* A list may go on over several lines, up to its ']'. */
+        char *joined = NULL;
+        if (*val == '[' && !strchr(val, ']')) {
+            joined = xstrdup(val);
+            char *more;
+            while (!strchr(joined, ']') && (more = strtok_r(NULL, "\n", &save))) {
+                lineno++;
+                char *j = xasprintf("%s %s", joined, more);
+                free(joined);
+                joined = j;
+            }
+            val = joined;
+        }
         val = unquote(val);
         uint64_t n;
-        if (strcmp(key, "unix_sock_dir") == 0) {
+        const char *tls_keys[] = {"key_file", "cert_file", "ca_file", "crl_file", "tls_priority"};
+        char **tls_slots[] = {&d->tls_cfg->key_file, &d->tls_cfg->cert_file, &d->tls_cfg->ca_file,
+                              &d->tls_cfg->crl_file, &d->tls_cfg->priority};
+        char **tls_slot = NULL; /* one of the file names or tls_priority */
+        for (size_t i = 0; i < 5; i++)
+            if (strcmp(key, tls_keys[i]) == 0)
+                tls_slot = tls_slots[i];
+        if (tls_slot) {
+            free(*tls_slot);
+            *tls_slot = xstrdup(val);
+        } else if (strcmp(key, "listen_tls") == 0 || strcmp(key, "listen_tcp") == 0 ||
+                   strcmp(key, "tls_no_verify_certificate") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n > 1) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            if (key[0] == 't')
+                d->tls_cfg->no_verify = n;
+            else if (key[8] == 'l')
+                d->listen_tls = n;
+            else
+                d->listen_tcp = n;
+        } else if (strcmp(key, "listen_addr") == 0) {
+            free(d->listen_addr);
+            d->listen_addr = *val ? xstrdup(val) : NULL;
+        } else if (strcmp(key, "tls_port") == 0 || strcmp(key, "tcp_port") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 65535) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a port", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            char **slot = key[1] == 'l' ? &d->tls_port : &d->tcp_port;
+            free(*slot);
+            *slot = xstrdup(val);
+        } else if (strncmp(key, "auth_", 5) == 0 &&
+                   (strcmp(key, "auth_tcp") == 0 || strcmp(key, "auth_tls") == 0 ||
+                    strcmp(key, "auth_unix_rw") == 0 || strcmp(key, "auth_unix_ro") == 0)) {
+            enum vd_auth *slot = strcmp(key, "auth_tcp") == 0       ? &d->auth_tcp
+                                 : strcmp(key, "auth_tls") == 0     ? &d->auth_tls
+                                 : strcmp(key, "auth_unix_rw") == 0 ? &d->auth_unix_rw
+                                                                    : &d->auth_unix_ro;
+            if (parse_auth(val, slot) < 0) {
+                r = verr_set(err, EINVAL,
+                             "%s: line %u: %s: '%s' is not supported (vireod has \"none\" and "
+                             "\"sasl\"; not polkit)",
+                             path, lineno, key, val);
+                free(joined);
+                break;
+            }
+        } else if (strcmp(key, "tls_allowed_dn_list") == 0 ||
+                   strcmp(key, "sasl_allowed_username_list") == 0) {
+            char *what = xasprintf("%s: line %u: %s", path, lineno, key);
+            if (key[0] == 't')
+                r = parse_list(val, &d->tls_cfg->allowed_dn, &d->tls_cfg->n_allowed_dn, err, what);
+            else {
+                r = parse_list(val, &d->sasl_allowed, &d->n_sasl_allowed, err, what);
+                d->sasl_allowed_set = true;
+            }
+            free(what);
+            if (r < 0) {
+                free(joined);
+                break;
+            }
+        } else if (strcmp(key, "max_anonymous_clients") == 0 ||
+                   strcmp(key, "max_client_requests") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 100000) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not a count", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            if (key[4] == 'a')
+                d->max_anonymous = (unsigned)n;
+            else
+                d->max_requests = (unsigned)n;
+        } else if (strcmp(key, "unix_sock_dir") == 0) {
             free(*sock_dir);
             *sock_dir = xstrdup(val);
         } else if (strcmp(key, "unix_sock_rw_perms") == 0 ||
@@ -160,9 +302,9 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
             free(*log_outputs);
             *log_outputs = xstrdup(val);
         } else {
-            /* TODO: listen_tcp/listen_tls and auth_* with TCP (a later issue). */
             log_warn("%s: line %u: '%s' is not used by vireod", path, lineno, key);
         }
+        free(joined);
     }
     buf_free(&b);
     return r;
@@ -220,6 +362,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->cgroups);
     free(d->domain_dir);
     free(d->save_dir);
+    free(d->snapshot_dir);
     free(d->autostart_dir);
     free(d->run_dir);
     free(d->log_dir);
@@ -227,6 +370,67 @@ static void paths_free(struct vd_daemon *d)
     free(d->sock_ro_path);
     free(d->pid_file);
     free(d->vmm_path);
+    free(d->listen_addr);
+    free(d->tls_port);
+    free(d->tcp_port);
+    free(d->sasl_conf_dir);
+    for (size_t i = 0; i < d->n_sasl_allowed; i++)
+        free(d->sasl_allowed[i]);
+    free(d->sasl_allowed);
+    struct vd_tls_config *t = d->tls_cfg;
+    if (t) {
+        free(t->ca_file);
+        free(t->cert_file);
+        free(t->key_file);
+        free(t->crl_file);
+        free(t->priority);
+        for (size_t i = 0; i < t->n_allowed_dn; i++)
+            free(t->allowed_dn[i]);
+        free(t->allowed_dn);
+        free(t);
+    }
+    vd_tls_free(d->tls);
+    vd_sasl_free(d->sasl);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+}
+
+/* libvirt's places for the TLS files and the SASL config, where the
+ * configuration file did not name them. */
+static void remote_defaults(struct vd_daemon *d)
+{
+    struct vd_tls_config *t = d->tls_cfg;
+    char *ca_dir, *lv_dir, *key_dir;
+    if (d->root || geteuid() == 0) {
+        const char *r = d->root ? d->root : "";
+        ca_dir = xasprintf("%s/etc/pki/CA", r);
+        lv_dir = xasprintf("%s/etc/pki/libvirt", r);
+        key_dir = xasprintf("%s/etc/pki/libvirt/private", r);
+        if (!d->sasl_conf_dir)
+            d->sasl_conf_dir = xasprintf("%s/etc/sasl2", r);
+    } else {
+        const char *home = getenv("HOME") ? getenv("HOME") : "/";
+        ca_dir = xasprintf("%s/.pki/libvirt", home);
+        lv_dir = xstrdup(ca_dir);
+        key_dir = xstrdup(ca_dir);
+        if (!d->sasl_conf_dir)
+            d->sasl_conf_dir = xstrdup("/etc/sasl2");
+    }
+    if (!t->ca_file)
+        t->ca_file = xasprintf("%s/cacert.pem", ca_dir);
+    if (!t->crl_file)
+        t->crl_file = xasprintf("%s/cacrl.pem", ca_dir);
+    if (!t->cert_file)
+        t->cert_file = xasprintf("%s/servercert.pem", lv_dir);
+    if (!t->key_file)
+        t->key_file = xasprintf("%s/serverkey.pem", key_dir);
+    if (!d->tls_port)
+        d->tls_port = xstrdup("16514");
+    if (!d->tcp_port)
+        d->tcp_port = xstrdup("16509");
+    free(ca_dir);
+    free(lv_dir);
+    free(key_dir);
 }
 
 int main(int argc, char **argv)
@@ -245,11 +449,17 @@ int main(int argc, char **argv)
                           .lfd = -1,
                           .sock_gid = -1,
                           .lfd_ro = -1,
-                          .next_id = 1};
+                          .next_id = 1,
+                          .listen_tls = true,
+                          .auth_tcp = VD_AUTH_SASL,
+                          .max_anonymous = 20,
+                          .max_requests = 5,
+                          .max_client_output = 4u << 20,
+                          .lock_fd = -1};
+    d.tls_cfg = xcalloc(1, sizeof(*d.tls_cfg));
     bool daemonize = false;
     const char *config = NULL;
     int c;
-    bool listen_tcp = false;
     while ((c = getopt_long(argc, argv, "df:p:lt:vVh", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -262,7 +472,7 @@ int main(int argc, char **argv)
             d.pid_file = xstrdup(optarg);
             break;
         case 'l':
-            listen_tcp = true;
+            d.listen_tcp_opt = true;
             break;
         case 't': {
             uint64_t n;
@@ -294,13 +504,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "vireod: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (listen_tcp) {
-        fprintf(stderr, "vireod: --listen: TCP connections need authentication (TLS or SASL), "
-                        "which vireod does not support yet; use the UNIX sockets (over ssh "
-                        "for remote hosts)\n");
-        paths_free(&d);
-        return 1;
-    }
 
     char *sock_dir = NULL;
     struct verr err = {0};
@@ -320,6 +523,7 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/run", d.root);
         d.log_dir = xasprintf("%s/log", d.root);
         d.save_dir = xasprintf("%s/lib/save", d.root);
+        d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -327,6 +531,7 @@ int main(int argc, char **argv)
         d.run_dir = xstrdup("/run/vireo/domains");
         d.log_dir = xstrdup("/var/log/vireo");
         d.save_dir = xstrdup("/var/lib/vireo/save");
+        d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -341,6 +546,7 @@ int main(int argc, char **argv)
         d.run_dir = xasprintf("%s/domains", sock_dir);
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
+        d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
         free(cfg);
         free(state);
     }
@@ -360,17 +566,28 @@ int main(int argc, char **argv)
         }
         vd_log_outputs_install(log_outputs);
     }
+    remote_defaults(&d);
     d.sock_path = xasprintf("%s/vireo-sock", sock_dir);
     d.sock_ro_path = xasprintf("%s/vireo-sock-ro", sock_dir);
     if (d.root && !d.pid_file)
         d.pid_file = xasprintf("%s/vireod.pid", d.root);
-    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir,
-                          d.run_dir, d.log_dir,    d.save_dir};
+    const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir, d.run_dir,
+                          d.log_dir, d.save_dir,   d.snapshot_dir};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));
             goto config_failed;
         }
+    {
+        /* Before any socket: a second daemon must not touch the first's. */
+        char *lock_path = xasprintf("%s/vireod.lock", d.root ? d.root : sock_dir);
+        int lr = vd_root_lock(&d, lock_path, &err);
+        free(lock_path);
+        if (lr < 0) {
+            fprintf(stderr, "vireod: %s\n", verr_msg(&err));
+            goto config_failed;
+        }
+    }
     free(sock_dir);
     sock_dir = NULL;
     d.vmm_path = find_vmm();
@@ -400,6 +617,7 @@ int main(int argc, char **argv)
         dup2(lfd, 2);
         close(nul);
         close(lfd);
+        vd_root_lock(&d, NULL, &err); /* the lock file names the daemon's new pid */
     }
     if (d.pid_file) {
         char pid[32];
@@ -410,6 +628,9 @@ int main(int argc, char **argv)
     vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
+    struct vd_storage storage = {0};
+    vd_storage_init(&d, &storage);
+    d.storage = &storage;
     vd_domain_reattach_all(&d);
     vd_domain_autostart_all(&d);
     loop_watch_signal(d.loop, SIGTERM, on_quit_signal, &d, &err);
@@ -434,7 +655,10 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_storage_streams_end(&storage);
     vd_server_stop(&d);
+    d.storage = NULL;
+    vd_storage_fini(&storage);
     vd_index_free(&d);
     vd_store_fini(&d);
     loop_free(d.loop);

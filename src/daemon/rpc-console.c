@@ -69,7 +69,7 @@ void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *pay
 {
     struct vd_client *c = ctx;
     struct verr err = {0};
-    if (vd_screenshot_stream(ctx, h, out))
+    if (vd_screenshot_stream(ctx, h, out) || vd_storage_stream(ctx, h, payload, len, out))
         return;
     if (h->proc != REMOTE_PROC_DOMAIN_OPEN_CONSOLE || h->serial != c->console_serial)
         return;

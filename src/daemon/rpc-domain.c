@@ -191,8 +191,12 @@ static bool list_match(const struct vd_domain *x, unsigned f)
         !((f & VIR_CONNECT_LIST_DOMAINS_AUTOSTART && x->autostart) ||
           (f & VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART && !x->autostart)))
         return false;
-    if (f & VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT)
-        return false;
+    if (f & (VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT | VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT)) {
+        bool has = x->snapshots != NULL;
+        if (!((f & VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT && has) ||
+              (f & VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT && !has)))
+            return false;
+    }
     return true;
 }
 

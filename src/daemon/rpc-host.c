@@ -35,8 +35,6 @@ enum {
     DRV_FEATURE_REMOTE_EVENT_CALLBACK = 14,
     DRV_FEATURE_REMOTE_CLOSE_CALLBACK = 15,
 };
-/* remote_auth_type */
-enum { REMOTE_AUTH_NONE = 0 };
 
 static int ok(struct vd_call *c)
 {
@@ -48,15 +46,7 @@ static int connect_open(struct vd_call *c)
 {
     if (((const struct remote_connect_open_args *)c->args)->flags & VIR_CONNECT_RO)
         c->client->readonly = true;
-    return 0;
-}
-
-static int auth_list(struct vd_call *c)
-{
-    struct remote_auth_list_ret *r = c->ret;
-    r->types_len = 1;
-    r->types = xcalloc(1, sizeof(*r->types));
-    r->types[0] = REMOTE_AUTH_NONE; /* UNIX socket permissions are the authentication */
+    c->client->opened = true;
     return 0;
 }
 
@@ -324,7 +314,6 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_CONNECT_CLOSE, ok},
     {REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, ok},
     {REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, ok},
-    {REMOTE_PROC_AUTH_LIST, auth_list},
     {REMOTE_PROC_CONNECT_SUPPORTS_FEATURE, supports_feature},
     {REMOTE_PROC_NODE_GET_INFO, node_info},
     {REMOTE_PROC_CONNECT_GET_CAPABILITIES, capabilities},

@@ -54,6 +54,12 @@ static void job_reply(struct vd_job *job, void *opaque, const struct vd_job_erro
         if (p->ret && p->dom_ret) {
             ret = xcalloc(1, p->ret->size);
             vd_server_fill_dom(ret, job->dom);
+        } else if (h.proc == REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML && job->text) {
+            /* ... or the snapshot made (rpc-snapshot.c). */
+            struct remote_domain_snapshot_create_xml_ret *sr = xcalloc(1, p->ret->size);
+            sr->snap.name = xstrdup(job->text);
+            vd_server_fill_dom(&sr->snap.dom, job->dom);
+            ret = sr;
         }
         if (rpc_msg_encode(&out, &h, ret ? p->ret : NULL, ret, &err) < 0)
             log_warn("reply to %s: %s", job->what, verr_msg(&err));
@@ -165,11 +171,12 @@ static int resume(struct vd_call *c)
 
 static int undefine(struct vd_call *c)
 {
-    /* Of the flags, only the managed save one names something vireod keeps
-     * (snapshots and nvram it has none of). */
+    /* Of the flags, the managed save and snapshot metadata ones name
+     * something vireod keeps (nvram it has none of). */
     unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS ? dom_flags(c) : 0;
-    return submit(c, c->dom, "undefine", vd_domain_job_undefine,
-                  flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, 0);
+    return submit(
+        c, c->dom, "undefine", vd_domain_job_undefine,
+        flags & (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA), 0);
 }
 
 static int set_vcpus(struct vd_call *c)

@@ -15,23 +15,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/sasl.h"
 #include "daemon/server.h"
+#include "daemon/tls.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/mem.h"
 
 static void client_drop(struct vd_client *c);
+static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,    &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
-    &vd_console_procs, &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
-    &vd_stats_procs,   &vd_migrate_procs,    &vd_tune_procs,      &vd_node_stats_procs,
+    &vd_host_procs,          &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
+    &vd_console_procs,       &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
+    &vd_snapshot_procs,      &vd_stats_procs,      &vd_migrate_procs,   &vd_storage_procs,
+    &vd_storage_event_procs, &vd_auth_procs,          &vd_tune_procs,       &vd_node_stats_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -66,6 +73,33 @@ void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domai
     out->name = xstrdup(dom->def->name);
     memcpy(out->uuid, dom->def->uuid, 16);
     out->id = dom->id;
+}
+
+/* What a client may call before it has authenticated (libvirtd's
+ * procedures without needAuth), and before CONNECT_OPEN. */
+static bool is_auth_proc(int proc)
+{
+    return proc == REMOTE_PROC_AUTH_LIST || proc == REMOTE_PROC_AUTH_SASL_INIT ||
+           proc == REMOTE_PROC_AUTH_SASL_START || proc == REMOTE_PROC_AUTH_SASL_STEP ||
+           proc == REMOTE_PROC_AUTH_POLKIT;
+}
+
+static int server_gate(void *ctx, bool qemu_program, int proc, struct rpc_error *e)
+{
+    struct vd_client *c = ctx;
+    bool auth = !qemu_program && is_auth_proc(proc);
+    if (c->auth_pending && !auth) {
+        rpc_error_set(e, RPC_ERR_RPC, RPC_FROM_RPC, "authentication required");
+        return -1;
+    }
+    if (!c->opened && !auth &&
+        (qemu_program ||
+         (proc != REMOTE_PROC_CONNECT_OPEN && proc != REMOTE_PROC_CONNECT_SUPPORTS_FEATURE))) {
+        rpc_error_set(e, RPC_ERR_INTERNAL_ERROR, RPC_FROM_REMOTE,
+                      "internal error: connection not open");
+        return -1;
+    }
+    return 0;
 }
 
 /* Every call: its procedure, with its domain resolved when it names one. */
@@ -104,18 +138,78 @@ void vd_server_attach_sink(struct vd_daemon *d)
     d->sink.ctx = d;
 }
 
+/* Reading stops while the client has too many replies queued (it does not
+ * read them) or too many calls in progress (jobs that will reply): what it
+ * sends meanwhile waits in its socket, and then in the kernel's buffers of
+ * the sender, so a client that never reads costs a bounded amount of
+ * memory however long it goes on. */
+static bool client_full(const struct vd_client *c)
+{
+    const struct vd_daemon *d = c->d;
+    return (d->max_client_output && c->writer.queued > d->max_client_output) ||
+           (d->max_requests && (unsigned)(c->refs - 1) >= d->max_requests);
+}
+
+static void client_resume_cb(void *opaque);
+
 static void client_update_watch(struct vd_client *c)
 {
-    loop_watch_set_events(c->watch, LOOP_READ | (rpc_writer_pending(&c->writer) ? LOOP_WRITE : 0));
+    if (c->fd < 0 || c->handshaking)
+        return;
+    bool full = client_full(c);
+    if (!full && c->held.len && !c->resume_queued) {
+        /* Calls read before the pause wait in held: no socket event will
+         * come for them. */
+        c->resume_queued = true;
+        vd_client_ref(c);
+        loop_call_soon(c->d->loop, client_resume_cb, c);
+    }
+    if (full != c->read_paused && full)
+        log_debug("client %s: %zu bytes of replies queued, %d calls in progress: not reading",
+                  c->peer ? c->peer : "unix", c->writer.queued, c->refs - 1);
+    c->read_paused = full;
+    loop_watch_set_events(c->watch, (full ? 0 : LOOP_READ) |
+                                        (rpc_writer_pending(&c->writer) ? LOOP_WRITE : 0));
+}
+
+static ssize_t tls_send_cb(void *ctx, const void *data, size_t len, struct verr *err)
+{
+    return vd_tls_send(ctx, data, len, err);
+}
+
+static int client_flush(struct vd_client *c, struct verr *err)
+{
+    if (c->tls)
+        return rpc_writer_flush_with(&c->writer, tls_send_cb, c->tls, err);
+    return rpc_writer_flush(&c->writer, c->fd, err);
 }
 
 void vd_client_send(struct vd_client *c, struct buf *out)
 {
     if (c->fd < 0 || !out->len)
         return;
-    rpc_writer_push(&c->writer, out);
     struct verr err = {0};
-    if (rpc_writer_flush(&c->writer, c->fd, &err) < 0) {
+    if (c->sasl_layer) {
+        struct buf enc = BUF_INIT;
+        if (vd_sasl_encode(c->sasl, out->data, out->len, &enc, &err) < 0) {
+            log_warn("dropping client %s: %s", c->peer ? c->peer : "unix", verr_msg(&err));
+            buf_free(&enc);
+            client_drop(c);
+            return;
+        }
+        buf_free(out);
+        *out = enc;
+    }
+    rpc_writer_push(&c->writer, out);
+    if (client_flush(c, &err) < 0) {
+        client_drop(c);
+        return;
+    }
+    /* What the client did not ask for (events, console output) is not held
+     * back by the pause: a client that never reads it is let go. */
+    if (c->d->max_client_output && c->writer.queued > 4 * c->d->max_client_output) {
+        log_warn("dropping client %s: %zu bytes of unread output", c->peer ? c->peer : "unix",
+                 c->writer.queued);
         client_drop(c);
         return;
     }
@@ -175,11 +269,18 @@ void vd_client_ref(struct vd_client *c)
 
 void vd_client_unref(struct vd_client *c)
 {
-    if (--c->refs > 0)
+    if (--c->refs > 0) {
+        client_update_watch(c); /* a call ended: reading may resume */
         return;
+    }
     vd_qemu_client_free(c);
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
+    buf_free(&c->held);
+    vd_tls_session_free(c->tls);
+    vd_sasl_conn_free(c->sasl);
+    free(c->peer);
+    free(c->identity);
     free(c);
 }
 
@@ -197,6 +298,10 @@ static void client_drop(struct vd_client *c)
             break;
         }
     d->nclients--;
+    vd_storage_client_gone(c);
+    if (c->anonymous)
+        d->nanonymous--;
+    c->anonymous = false;
     if (!d->nclients)
         d->idle_since_ns = monotonic_ns();
     accepting_update(d);
@@ -213,6 +318,12 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
 {
     struct verr err = {0};
     while (len) {
+        if (c->fd >= 0 && client_full(c)) {
+            /* Each reply counts: keep the rest until the client has read. */
+            buf_append(&c->held, data, len);
+            client_update_watch(c);
+            return 0;
+        }
         ssize_t took = rpc_reader_feed(&c->reader, data, len, &err);
         if (took < 0) {
             log_warn("dropping client: %s", verr_msg(&err));
@@ -226,8 +337,14 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
         size_t mlen;
         const uint8_t *msg = rpc_reader_message(&c->reader, &mlen);
         struct buf out = BUF_INIT;
-        struct rpc_dispatcher disp = {
-            NULL, 0, vd_console_stream, c, c->readonly || c->ro_socket, server_call, vd_qemu_call};
+        struct rpc_dispatcher disp = {NULL,
+                                      0,
+                                      vd_console_stream,
+                                      c,
+                                      c->readonly || c->ro_socket,
+                                      server_call,
+                                      vd_qemu_call,
+                                      server_gate};
         int r = rpc_dispatch(&disp, msg, mlen, &out, &err);
         rpc_reader_next(&c->reader);
         if (r < 0) {
@@ -248,8 +365,102 @@ int vd_client_feed(struct vd_client *c, const uint8_t *data, size_t len)
         buf_free(&out);
         if (c->fd < 0)
             return -1;
+        /* The last SASL step's reply went out in the clear; what follows
+         * is wrapped in the negotiated layer. */
+        if (c->sasl_layer_next) {
+            c->sasl_layer_next = false;
+            c->sasl_layer = true;
+        }
     }
     return 0;
+}
+
+/* Dispatches what was held back while the client was full. */
+static int client_resume(struct vd_client *c)
+{
+    if (!c->held.len)
+        return 0;
+    struct buf held = c->held;
+    c->held = (struct buf)BUF_INIT;
+    int r = vd_client_feed(c, held.data, held.len);
+    buf_free(&held);
+    return r;
+}
+
+static void client_resume_cb(void *opaque)
+{
+    struct vd_client *c = opaque;
+    c->resume_queued = false;
+    if (c->fd >= 0 && !client_full(c) && client_resume(c) == 0 && !c->held.len && c->tls &&
+        vd_tls_pending(c->tls))
+        on_client(c->d->loop, c->fd, LOOP_READ, c);
+    vd_client_unref(c);
+}
+
+/* Received bytes: unwrapped from the SASL layer when there is one. */
+static int client_take(struct vd_client *c, const uint8_t *data, size_t len)
+{
+    if (!c->sasl_layer)
+        return vd_client_feed(c, data, len);
+    struct buf plain = BUF_INIT;
+    struct verr err = {0};
+    int r = vd_sasl_decode(c->sasl, data, len, &plain, &err);
+    if (r < 0) {
+        log_warn("dropping client %s: %s", c->peer ? c->peer : "unix", verr_msg(&err));
+        buf_free(&plain);
+        client_drop(c);
+        return -1;
+    }
+    r = plain.len ? vd_client_feed(c, plain.data, plain.len) : 0;
+    buf_free(&plain);
+    return r;
+}
+
+/* The TLS handshake, then libvirt's confirmation byte. 1 when done. */
+static int client_handshake(struct vd_client *c)
+{
+    struct verr err = {0};
+    bool want_write = false;
+    int r = vd_tls_handshake(c->tls, &want_write, &err);
+    if (r < 0) {
+        log_warn("refusing TLS client %s: %s", c->peer, verr_msg(&err));
+        client_drop(c);
+        return -1;
+    }
+    if (r == 0) {
+        loop_watch_set_events(c->watch, want_write ? LOOP_WRITE : LOOP_READ);
+        return 0;
+    }
+    c->handshaking = false;
+    const char *dn = vd_tls_dname(c->tls);
+    if (*dn)
+        c->identity = xstrdup(dn);
+    if (!c->auth_pending && c->anonymous) {
+        c->anonymous = false;
+        c->d->nanonymous--;
+    }
+    log_info("TLS client %s: certificate '%s' accepted", c->peer, dn);
+    struct buf ok = BUF_INIT;
+    buf_append(&ok, "\1", 1);
+    vd_client_send(c, &ok);
+    buf_free(&ok);
+    return c->fd < 0 ? -1 : 1;
+}
+
+static ssize_t client_recv(struct vd_client *c, void *buf, size_t len, struct verr *err)
+{
+    if (c->tls)
+        return vd_tls_recv(c->tls, buf, len, err);
+    for (;;) {
+        ssize_t n = read(c->fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -EAGAIN;
+        return verr_errno(err, errno, "cannot read from client socket");
+    }
 }
 
 static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
@@ -259,51 +470,101 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
     if (c->fd < 0)
         return;
     struct verr err = {0};
-    if (events & LOOP_WRITE) {
-        if (rpc_writer_flush(&c->writer, c->fd, &err) < 0) {
+    if (c->handshaking) {
+        if (client_handshake(c) <= 0)
+            return;
+        events |= LOOP_READ; /* records may have come with the handshake's end */
+    }
+    if (events & (LOOP_WRITE | LOOP_HUP)) {
+        if (client_flush(c, &err) < 0) {
             client_drop(c);
             return;
         }
         client_update_watch(c);
     }
+    if (c->read_paused) {
+        /* A hang-up is always reported: a client gone while it is not
+         * read from is dropped here instead of waking the loop forever. */
+        if (events & LOOP_HUP)
+            client_drop(c);
+        return;
+    }
     if (!(events & (LOOP_READ | LOOP_HUP)))
+        return;
+    if (client_resume(c) < 0 || c->held.len)
         return;
     /* One read takes whatever the socket holds (a whole small call, or
      * several pipelined ones); rpc_reader_feed cuts it into messages and
      * keeps a partial one. A short read means the socket was empty: the
-     * loop (level-triggered) calls again when more arrives. */
+     * loop (level-triggered) calls again when more arrives. TLS reads go
+     * on until the session has nothing left (its buffered records are not
+     * seen by the loop). */
     uint8_t ahead[16384];
     for (;;) {
-        ssize_t n = read(c->fd, ahead, sizeof(ahead));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        ssize_t n = client_recv(c, ahead, sizeof(ahead), &err);
+        if (n == -EAGAIN)
             return;
         if (n <= 0) {
-            if (n < 0 && errno != ECONNRESET)
-                log_warn("dropping client: cannot read from client socket: %s", strerror(errno));
+            if (n < 0 && err.code != ECONNRESET)
+                log_warn("dropping client: %s", verr_msg(&err));
             else if (n == 0 && c->reader.have)
                 log_warn("dropping client: connection closed in the middle of a message");
             client_drop(c);
             return;
         }
-        if (vd_client_feed(c, ahead, (size_t)n) < 0 || (size_t)n < sizeof(ahead))
+        if (client_take(c, ahead, (size_t)n) < 0)
+            return;
+        if (client_full(c)) {
+            client_update_watch(c);
+            return;
+        }
+        if (!c->tls && (size_t)n < sizeof(ahead))
             return;
     }
+}
+
+static void listeners_watch(struct vd_daemon *d, unsigned events)
+{
+    loop_watch_set_events(d->lwatch, events);
+    loop_watch_set_events(d->lwatch_ro, events);
+    for (unsigned i = 0; i < d->ntcp; i++)
+        loop_watch_set_events(d->tcp[i].watch, events);
 }
 
 /* As libvirtd: at max_clients the listening sockets are not watched, so new
  * connections wait in the kernel's backlog until a client leaves. */
 static void accepting_update(struct vd_daemon *d)
 {
-    bool on = d->nclients < d->max_clients;
+    bool on = d->nclients < d->max_clients && !d->accept_backoff;
     if (!d->lwatch || on == !d->accept_paused)
         return;
-    if (!on)
+    if (!on && !d->accept_backoff)
         log_info("max_clients (%u) reached: new connections wait", d->max_clients);
     d->accept_paused = !on;
-    loop_watch_set_events(d->lwatch, on ? LOOP_READ : 0);
-    loop_watch_set_events(d->lwatch_ro, on ? LOOP_READ : 0);
+    listeners_watch(d, on ? LOOP_READ : 0);
+}
+
+static void on_backoff_end(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop, (void)t;
+    struct vd_daemon *d = opaque;
+    d->accept_backoff = false;
+    accepting_update(d);
+}
+
+/* Out of descriptors: the pending connection stays in the backlog and
+ * accept() would fail again at once, so the listening sockets are left
+ * alone for a while instead of spinning on them. */
+static void accept_failed(struct vd_daemon *d, int e)
+{
+    if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+        return; /* EAGAIN, ECONNABORTED...: nothing to wait for */
+    if (!d->backoff)
+        d->backoff = loop_timer_new(d->loop, on_backoff_end, d);
+    log_warn("cannot accept a client: %s; not accepting for 200 ms", strerror(e));
+    d->accept_backoff = true;
+    accepting_update(d);
+    loop_timer_arm(d->backoff, 200000000ull, 0);
 }
 
 static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
@@ -311,16 +572,134 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
     (void)loop, (void)events;
     struct vd_daemon *d = opaque;
     int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0)
+    if (cfd < 0) {
+        accept_failed(d, errno);
         return;
+    }
     if (d->nclients >= d->max_clients) {
         log_warn("refusing client: max_clients (%u) reached", d->max_clients);
         close(cfd);
         return;
     }
     struct verr err = {0};
-    if (!vd_client_new(d, cfd, fd == d->lfd_ro, &err))
+    bool ro = fd == d->lfd_ro;
+    struct vd_client *c = vd_client_new(d, cfd, ro, &err);
+    if (!c) {
         log_error("%s", verr_msg(&err));
+        return;
+    }
+    c->auth = ro ? d->auth_unix_ro : d->auth_unix_rw;
+    c->auth_pending = c->auth == VD_AUTH_SASL;
+    if (c->auth_pending) {
+        c->sasl = vd_sasl_conn_new(d->sasl, NULL, NULL, 0, &err);
+        if (!c->sasl) {
+            log_error("UNIX client: %s", verr_msg(&err));
+            client_drop(c);
+        }
+    }
+}
+
+static char *sockaddr_text(const struct sockaddr_storage *sa, socklen_t len)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (getnameinfo((const struct sockaddr *)sa, len, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return xstrdup("unknown");
+    return xasprintf("%s;%s", host, serv); /* Cyrus SASL's IP;PORT */
+}
+
+/* A TCP client has this long to finish its TLS handshake and SASL exchange:
+ * without it, max_anonymous_clients idle connections would lock every
+ * remote client out for good. */
+#define VD_AUTH_DEADLINE_S 30
+
+static void on_anon_check(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop;
+    struct vd_daemon *d = opaque;
+    uint64_t now = monotonic_ns();
+    for (struct vd_client *c = d->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->anonymous && now - c->since_ns >= VD_AUTH_DEADLINE_S * 1000000000ull) {
+            log_warn("dropping client %s: not authenticated within %d s", c->peer,
+                     VD_AUTH_DEADLINE_S);
+            client_drop(c);
+        }
+    }
+    if (!d->nanonymous)
+        loop_timer_disarm(t);
+}
+
+static void on_accept_tcp(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)events;
+    struct vd_tcp_listener *l = opaque;
+    struct sockaddr_storage peer, local;
+    socklen_t plen = sizeof(peer), llen = sizeof(local);
+    int cfd = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct vd_daemon *dd = l->daemon;
+    if (cfd < 0) {
+        accept_failed(dd, errno);
+        return;
+    }
+    /* Calls and replies are small and each waits for the other: no Nagle. */
+    int one = 1;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char *peer_s = sockaddr_text(&peer, plen);
+    enum vd_auth auth = l->transport == VD_TRANSPORT_TLS ? dd->auth_tls : dd->auth_tcp;
+    bool anon = l->transport == VD_TRANSPORT_TLS || auth == VD_AUTH_SASL;
+    if (dd->nclients >= dd->max_clients || (anon && dd->nanonymous >= dd->max_anonymous)) {
+        log_warn("refusing client %s: %s (%u) reached", peer_s,
+                 dd->nclients >= dd->max_clients ? "max_clients" : "max_anonymous_clients",
+                 dd->nclients >= dd->max_clients ? dd->max_clients : dd->max_anonymous);
+        close(cfd);
+        free(peer_s);
+        return;
+    }
+    struct verr err = {0};
+    struct vd_client *c = vd_client_new(dd, cfd, false, &err);
+    if (!c) {
+        log_error("%s", verr_msg(&err));
+        free(peer_s);
+        return;
+    }
+    c->peer = peer_s;
+    c->transport = l->transport;
+    c->auth = auth;
+    c->auth_pending = auth == VD_AUTH_SASL;
+    if (anon) {
+        c->anonymous = true;
+        c->since_ns = monotonic_ns();
+        dd->nanonymous++;
+        if (!dd->anon_timer)
+            dd->anon_timer = loop_timer_new(dd->loop, on_anon_check, dd);
+        if (!loop_timer_armed(dd->anon_timer))
+            loop_timer_arm(dd->anon_timer, 1000000000ull, 1000000000ull);
+    }
+    if (c->auth == VD_AUTH_SASL) {
+        char *local_s = getsockname(cfd, (struct sockaddr *)&local, &llen) == 0
+                            ? sockaddr_text(&local, llen)
+                            : NULL;
+        c->sasl = vd_sasl_conn_new(dd->sasl, local_s, peer_s,
+                                   l->transport == VD_TRANSPORT_TCP ? 56 : 0, &err);
+        free(local_s);
+        if (!c->sasl) {
+            log_error("client %s: %s", peer_s, verr_msg(&err));
+            client_drop(c);
+            return;
+        }
+    }
+    if (l->transport == VD_TRANSPORT_TLS) {
+        c->tls = vd_tls_session_new(dd->tls, cfd, &err);
+        if (!c->tls) {
+            log_error("client %s: %s", peer_s, verr_msg(&err));
+            client_drop(c);
+            return;
+        }
+        c->handshaking = true;
+    }
+    log_debug("client %s connected over %s", peer_s,
+              l->transport == VD_TRANSPORT_TLS ? "TLS" : "TCP");
 }
 
 struct vd_client *vd_client_new(struct vd_daemon *d, int cfd, bool ro_socket, struct verr *err)
@@ -355,12 +734,21 @@ int vd_server_start(struct vd_daemon *d, struct verr *err)
 {
     vd_server_attach_sink(d);
     int r = vd_listen(d, err);
+    if (r == 0)
+        r = vd_listen_tcp(d, err);
     if (r < 0)
         return r;
     d->lwatch = loop_watch_fd(d->loop, d->lfd, LOOP_READ, on_accept, d, err);
     d->lwatch_ro = loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err);
     if (!d->lwatch || !d->lwatch_ro)
         return -EIO;
+    for (unsigned i = 0; i < d->ntcp; i++) {
+        d->tcp[i].daemon = d;
+        d->tcp[i].watch =
+            loop_watch_fd(d->loop, d->tcp[i].fd, LOOP_READ, on_accept_tcp, &d->tcp[i], err);
+        if (!d->tcp[i].watch)
+            return -EIO;
+    }
     d->idle_since_ns = monotonic_ns();
     return 0;
 }
@@ -374,5 +762,9 @@ void vd_server_stop(struct vd_daemon *d)
         c->fd = -1;
         vd_client_unref(c);
     }
+    loop_timer_free(d->backoff);
+    d->backoff = NULL;
+    loop_timer_free(d->anon_timer);
+    d->anon_timer = NULL;
     vd_unlisten(d);
 }

@@ -9,6 +9,9 @@
  *   rpc-console.c    the console stream
  *   rpc-screenshot.c the screen as an image down a stream
  *   rpc-send-key.c   keys pressed on the guest's keyboard
+ *   rpc-storage.c    storage pools and volumes (storage.h), with
+ *   rpc-storage-job.c     the volume operations done in workers, and
+ *   rpc-storage-stream.c  the upload and download streams
  *   rpc-tune.c       CPU placement: vcpuinfo, vcpupin, emulatorpin, schedinfo
  *   rpc-node-stats.c the host's memory and CPU figures: freecell, nodememstats, ...
  *
@@ -24,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "rpc/dispatch.h"
 #include "rpc/message.h"
@@ -40,6 +44,8 @@ struct vd_event_callback {
     unsigned char uuid[16];
 };
 
+struct vd_sasl_conn;
+
 struct vd_client {
     struct vd_client *next;
     struct vd_daemon *d;
@@ -47,9 +53,26 @@ struct vd_client {
     struct loop_watch *watch;
     struct rpc_reader reader;
     struct rpc_writer writer;
-    bool ro_socket;      /* came in on vireo-sock-ro */
-    bool readonly;       /* asked for VIR_CONNECT_RO */
-    unsigned old_events; /* event ids registered in the old (callback-less) forms, as bits */
+    enum vd_transport transport;
+    struct vd_tls_session *tls; /* TLS clients */
+    bool handshaking;           /* the TLS handshake is under way */
+    bool anonymous;             /* counted in d->nanonymous */
+    uint64_t since_ns;          /* when it connected (the authentication deadline's start) */
+    bool auth_pending;          /* must authenticate (SASL) before any other call */
+    bool opened;                /* CONNECT_OPEN done */
+    bool read_paused;           /* too many replies queued or calls in progress */
+    struct buf held;            /* bytes read but not yet dispatched while reading is paused */
+    bool resume_queued;         /* a loop callback will dispatch them */
+    enum vd_auth auth;          /* what this client's socket asks for */
+    struct vd_sasl_conn *sasl;  /* its SASL exchange and, once done, security layer */
+    bool sasl_layer;            /* every byte goes through the SASL layer */
+    bool sasl_layer_next;       /* from the message after the current reply */
+    bool sasl_started;          /* AUTH_SASL_INIT done */
+    char *peer;                 /* "IP;PORT" of a TCP client, for the log and SASL */
+    char *identity;             /* the certificate's DN or the SASL user, NULL */
+    bool ro_socket;             /* came in on vireo-sock-ro */
+    bool readonly;              /* asked for VIR_CONNECT_RO */
+    unsigned old_events;        /* event ids registered in the old (callback-less) forms, as bits */
     struct vd_event_callback callbacks[VD_MAX_EVENT_CALLBACKS];
     int next_callback;
     struct vd_qemu_event_cb *qemu_events; /* QEMU monitor event registrations (rpc-qemu.c) */
@@ -87,7 +110,8 @@ struct vd_proc_table {
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
     vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
-    vd_stats_procs, vd_migrate_procs, vd_tune_procs, vd_node_stats_procs;
+    vd_snapshot_procs, vd_stats_procs, vd_migrate_procs, vd_storage_procs, vd_storage_event_procs,
+    vd_auth_procs, vd_tune_procs, vd_node_stats_procs;
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
@@ -132,6 +156,39 @@ void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail
 void vd_events_reboot(void *ctx, struct vd_domain *dom);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
+/* rpc-storage.c: libvirt's error code for a storage error (by its words and errno) */
+int vd_storage_error_code(int r, const char *msg);
+/* rpc-storage-job.c: a volume operation done in a worker, answered when it ends
+ * (RPC_HANDLER_DEFERRED), or -1 with c->err filled. */
+struct vd_vol_job_args {
+    enum vd_vol_job_kind kind;
+    struct vd_pool *pool;
+    const struct vd_vol *vol;  /* delete, wipe, resize */
+    const struct vd_vol *from; /* create: the clone's source, or NULL */
+    const char *xml;           /* create */
+    unsigned flags, algorithm;
+    uint64_t capacity;
+};
+int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a);
+/* A volume a job is writing or reading (a clone's source), or a transfer has open. */
+bool vd_storage_job_busy(const struct vd_storage *s, const char *path);
+bool vd_storage_transfer_busy(const struct vd_storage *s, const char *path);
+/* rpc-storage-events.c: a pool's event to the clients registered for it (VD_POOL_EVENT_*),
+ * and a client's registrations ended */
+void vd_storage_pool_event(struct vd_storage *s, const char *name, const unsigned char *uuid,
+                           int event);
+void vd_storage_events_client_gone(struct vd_storage *s, struct vd_client *c);
+void vd_storage_events_end(struct vd_storage *s);
+/* rpc-storage-stream.c: volume upload/download (procedures), a client's
+ * stream message for one (true when it was one), a client gone */
+int vd_storage_upload(struct vd_call *c);
+int vd_storage_download(struct vd_call *c);
+bool vd_storage_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,
+                       struct buf *out);
+void vd_storage_client_gone(struct vd_client *c);
+/* Ends every open transfer (the daemon stopping). */
+struct vd_storage;
+void vd_storage_streams_end(struct vd_storage *s);
 /* rpc-console.c: the sink's console, and a client's stream messages */
 void vd_console_output(void *ctx, struct vd_domain *dom, const void *data, size_t len);
 void vd_console_stream(void *ctx, const struct rpc_header *h, const uint8_t *payload, size_t len,

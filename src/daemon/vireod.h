@@ -37,7 +37,26 @@ struct vd_syncer;
 struct vd_domain;
 struct vd_client;
 struct vd_cgroups;
+struct vd_storage;
 struct verr;
+struct vd_tls;
+struct vd_tls_config;
+struct vd_sasl;
+
+/* How clients prove who they are (remote_auth_type's numbers). */
+enum vd_auth { VD_AUTH_NONE = 0, VD_AUTH_SASL = 1, VD_AUTH_POLKIT = 2 };
+/* What a client came in on. */
+enum vd_transport { VD_TRANSPORT_UNIX, VD_TRANSPORT_TCP, VD_TRANSPORT_TLS };
+
+/* One TCP listening socket (listen.c). */
+struct vd_tcp_listener {
+    int fd;
+    enum vd_transport transport; /* TCP or TLS */
+    bool activated;              /* inherited from systemd */
+    struct loop_watch *watch;
+    struct vd_daemon *daemon;
+};
+#define VD_MAX_TCP_LISTENERS 8
 
 /* Where the domain layer's news goes: the clients (server.c sets it). */
 struct vd_sink {
@@ -59,7 +78,8 @@ struct vd_daemon {
     char *autostart_dir; /* one empty file per autostarted domain */
     char *run_dir;       /* live state, VMM records and locks */
     char *log_dir;
-    char *save_dir; /* managed save images (lib/save) */
+    char *save_dir;     /* managed save images (lib/save) */
+    char *snapshot_dir; /* snapshot metadata: DIR/DOMAIN/NAME.xml (lib/snapshot) */
     char *sock_path, *sock_ro_path;
     char *pid_file;
     char *vmm_path;
@@ -82,6 +102,31 @@ struct vd_daemon {
     bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
     struct vd_sink sink;
     struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
+    struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
+
+    /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */
+    bool listen_tcp_opt;           /* -l/--listen */
+    bool listen_tls, listen_tcp;   /* listen_tls (default on), listen_tcp (default off) */
+    char *listen_addr;             /* NULL: every address */
+    char *tls_port, *tcp_port;     /* "16514", "16509" */
+    struct vd_tls_config *tls_cfg; /* files and checks (tls.h) */
+    struct vd_tls *tls;            /* loaded credentials, when a TLS socket is open */
+    enum vd_auth auth_unix_rw, auth_unix_ro, auth_tcp, auth_tls;
+    char **sasl_allowed; /* sasl_allowed_username_list (fnmatch globs) */
+    size_t n_sasl_allowed;
+    bool sasl_allowed_set;         /* the list was given (an empty list refuses everybody) */
+    char *sasl_conf_dir;           /* where vireod.conf (Cyrus SASL's) is read */
+    struct vd_sasl *sasl;          /* Cyrus SASL, when a socket uses it (sasl.c) */
+    unsigned max_anonymous;        /* max_anonymous_clients: not yet authenticated */
+    unsigned nanonymous;           /* clients in the TLS handshake or before their SASL auth */
+    unsigned max_requests;         /* max_client_requests: a client's calls in progress */
+    size_t max_client_output;      /* a client's queued reply bytes before reading stops */
+    bool accept_backoff;           /* accept() ran out of descriptors: waiting (server.c) */
+    struct loop_timer *backoff;    /* ends accept_backoff */
+    struct loop_timer *anon_timer; /* drops clients not authenticated in time (server.c) */
+    struct vd_tcp_listener tcp[VD_MAX_TCP_LISTENERS];
+    unsigned ntcp;
+    int lock_fd; /* the root's lock (lock.c), -1 */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd
@@ -104,6 +149,13 @@ void vd_log_outputs_free(struct vd_log_outputs *lo);
 /* listen.c: the two listening sockets (made, or passed by systemd). */
 int vd_listen(struct vd_daemon *d, struct verr *err);
 void vd_unlisten(struct vd_daemon *d);
+
+/* listen.c: the TCP sockets (listen_tls, listen_tcp), made or from systemd. */
+int vd_listen_tcp(struct vd_daemon *d, struct verr *err);
+
+/* lock.c: one daemon per root. Takes an OFD lock on lock_path (keeping
+ * it for the process's life); -EBUSY with err naming the holder's pid. */
+int vd_root_lock(struct vd_daemon *d, const char *lock_path, struct verr *err);
 
 /* server.c: the RPC server (the rest of its interface is server.h). */
 /* Points the sink at the clients; done by vd_server_start. */

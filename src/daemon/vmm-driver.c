@@ -35,6 +35,8 @@
 #include "qmp/qmp-client.h"
 
 static void save_finish(struct vd_vmm *vmm, int r, const char *error);
+static void snap_finish(struct vd_vmm *vmm, int r, const char *error);
+static void snap_job_status(struct vd_vmm *vmm, const char *id, const char *status);
 static int op_send_fd(struct vd_vmm *vmm, const char *command, struct json_object *args, int fd,
                       vd_vmm_done_fn done, void *opaque, struct verr *err);
 static int op_send(struct vd_vmm *vmm, const char *command, struct json_object *args,
@@ -270,6 +272,7 @@ static void finish_exit(struct vd_vmm *vmm)
     vmm->ev->exited(vmm->owner, how);
     ops_fail_all(ops, "the domain stopped");
     save_finish(vmm, -ESRCH, "operation failed: the VMM ended during the save");
+    snap_finish(vmm, -ESRCH, "operation failed: domain is not running");
     if (vmm->stop_done)
         vmm->stop_done(vmm->stop_opaque, 0, NULL);
     vmm->stop_done = NULL;
@@ -463,6 +466,109 @@ int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, s
     return r;
 }
 
+/* ---- internal snapshots: a snapshot-* job, JOB_STATUS_CHANGE, query-jobs, job-dismiss ---- */
+
+static void snap_finish(struct vd_vmm *vmm, int r, const char *error)
+{
+    vd_vmm_done_fn done = vmm->snap_done;
+    if (!done)
+        return;
+    vmm->snap_done = NULL;
+    vmm->snap_state = 0;
+    done(vmm->snap_opaque, r, error);
+}
+
+static void snap_ignore(void *opaque, int r, const char *error)
+{
+    (void)opaque, (void)r, (void)error;
+}
+
+/* query-jobs after the job concluded: its error, if any, is the outcome. */
+static void snap_jobs_reply(struct qmp_client *c, struct json_object *reply, const char *error,
+                            void *opaque)
+{
+    (void)c;
+    struct vd_vmm *vmm = opaque;
+    struct json_object *ret = NULL;
+    const char *job_error = NULL;
+    bool found = false;
+    if (!error && json_object_object_get_ex(reply, "return", &ret) &&
+        json_object_is_type(ret, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(ret); i++) {
+            struct json_object *j = json_object_array_get_idx(ret, i), *id, *e;
+            if (!json_object_object_get_ex(j, "id", &id) ||
+                strcmp(json_object_get_string(id), vmm->snap_job_id) != 0)
+                continue;
+            found = true;
+            if (json_object_object_get_ex(j, "error", &e))
+                job_error = json_object_get_string(e);
+        }
+    char msg[512];
+    int r = 0;
+    if (error || !found) {
+        snprintf(msg, sizeof(msg), "operation failed: query-jobs: %s",
+                 error ? error : "the snapshot job is gone");
+        r = -EIO;
+    } else if (job_error) {
+        snprintf(msg, sizeof(msg), "operation failed: %s", job_error);
+        r = -EIO;
+    }
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(vmm->snap_job_id));
+    struct verr err = {0};
+    op_send(vmm, "job-dismiss", args, snap_ignore, NULL, &err);
+    snap_finish(vmm, r, r ? msg : NULL);
+}
+
+static void snap_job_status(struct vd_vmm *vmm, const char *id, const char *status)
+{
+    if (!vmm->snap_done || vmm->snap_state != 1 || !id || !status ||
+        strcmp(id, vmm->snap_job_id) != 0 || strcmp(status, "concluded") != 0)
+        return;
+    vmm->snap_state = 2;
+    if (!vmm->qmp || qmp_client_execute_async(vmm->qmp, "query-jobs", NULL, VMM_QMP_TIMEOUT_MS,
+                                              snap_jobs_reply, vmm) < 0)
+        snap_finish(vmm, -EIO, "operation failed: query-jobs: QMP is gone");
+}
+
+static void snap_sent(void *opaque, int r, const char *error)
+{
+    struct vd_vmm *vmm = opaque;
+    if (r < 0 && vmm->snap_state == 1)
+        snap_finish(vmm, r, error);
+    /* else: the job's JOB_STATUS_CHANGE events from here on */
+}
+
+int vd_vmm_snapshot_job(struct vd_vmm *vmm, const char *command, const char *tag,
+                        const char *vmstate, const char *const *devices, size_t ndevices,
+                        vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    if (vmm->snap_done || vmm->save_done)
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: another job of domain '%s' is under "
+                        "way",
+                        vmm->name);
+    snprintf(vmm->snap_job_id, sizeof(vmm->snap_job_id), "vireo-snapshot-%u", ++vmm->snap_serial);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "job-id", json_object_new_string(vmm->snap_job_id));
+    json_object_object_add(args, "tag", json_object_new_string(tag));
+    if (vmstate)
+        json_object_object_add(args, "vmstate", json_object_new_string(vmstate));
+    struct json_object *devs = json_object_new_array();
+    for (size_t i = 0; i < ndevices; i++)
+        json_object_array_add(devs, json_object_new_string(devices[i]));
+    json_object_object_add(args, "devices", devs);
+    vmm->snap_done = done;
+    vmm->snap_opaque = opaque;
+    vmm->snap_state = 1;
+    int r = op_send(vmm, command, args, snap_sent, vmm, err);
+    if (r < 0) {
+        vmm->snap_done = NULL;
+        vmm->snap_state = 0;
+    }
+    return r;
+}
+
 static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opaque)
 {
     (void)c;
@@ -506,6 +612,11 @@ static void on_qmp_event(struct qmp_client *c, struct json_object *ev, void *opa
         const char *status =
             data && json_object_object_get_ex(data, "status", &v) ? json_object_get_string(v) : "";
         vmm_save_status(vmm, status ? status : "");
+    } else if (strcmp(n, "JOB_STATUS_CHANGE") == 0) {
+        struct json_object *id = NULL, *st = NULL;
+        if (data && json_object_object_get_ex(data, "id", &id) &&
+            json_object_object_get_ex(data, "status", &st))
+            snap_job_status(vmm, json_object_get_string(id), json_object_get_string(st));
     } else if (strcmp(n, "BALLOON_CHANGE") == 0) {
         if (data && json_object_object_get_ex(data, "actual", &v) && json_object_get_int64(v) > 0)
             report(vmm, VD_VMM_BALLOON, false, (uint64_t)json_object_get_int64(v));
@@ -762,6 +873,17 @@ int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, c
         json_object_object_add(args, "format", json_object_new_string(format));
     json_object_object_add(args, "force", json_object_new_boolean(force));
     return op_send(vmm, "blockdev-change-medium", args, done, opaque, err);
+}
+
+int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
+                             vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "device", json_object_new_string(id));
+    json_object_object_add(args, "snapshot-file", json_object_new_string(file));
+    json_object_object_add(args, "format", json_object_new_string("qcow2"));
+    json_object_object_add(args, "mode", json_object_new_string("existing"));
+    return op_send(vmm, "blockdev-snapshot-sync", args, done, opaque, err);
 }
 
 /* ---- ending it ---- */

@@ -145,6 +145,21 @@ int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, c
  * or failed (the VMM's reason). fd stays the caller's.
  */
 int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/* blockdev-snapshot-sync, mode existing: drive id switches to the qcow2
+ * overlay file (already created, its backing file the drive's image). */
+int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
+                             vd_vmm_done_fn done, void *opaque, struct verr *err);
+/*
+ * An internal snapshot job: command is "snapshot-save", "snapshot-load" or
+ * "snapshot-delete", tag the snapshot's name, vmstate the drive that holds
+ * (save) or has (load) the VM state (NULL for delete), devices the drives
+ * (QMP drive ids or node names). done comes once the job has concluded
+ * (query-jobs gives its error, job-dismiss removes it), or with the VMM's
+ * refusal, or when the VMM ends meanwhile.
+ */
+int vd_vmm_snapshot_job(struct vd_vmm *vmm, const char *command, const char *tag,
+                        const char *vmstate, const char *const *devices, size_t ndevices,
+                        vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Ends the process: SIGTERM, SIGKILL after a grace period; done comes
  * after events->exited (VD_VMM_EXIT_DESTROYED), or with an error if even

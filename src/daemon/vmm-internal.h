@@ -61,8 +61,13 @@ struct vd_vmm {
     int kill_stage;           /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
     vd_vmm_done_fn save_done; /* a save under way (vd_vmm_save) */
     void *save_opaque;
-    int save_fd;      /* the caller's: passed with getfd */
-    int save_state;   /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    int save_fd;              /* the caller's: passed with getfd */
+    int save_state;           /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    vd_vmm_done_fn snap_done; /* a snapshot-save/-load/-delete job under way */
+    void *snap_opaque;
+    char snap_job_id[32];
+    int snap_state; /* 1 sent, 2 concluded: reading its outcome */
+    unsigned snap_serial;
     pid_t *vcpu_tids; /* query-cpus-fast's thread-id of each vCPU, by index */
     size_t nvcpu_tids;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */

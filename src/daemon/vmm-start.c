@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/storage.h"
 #include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
@@ -451,7 +452,11 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * instruction. */
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path, w->console_path, w->pidfile,
                                    w->vnc_socket};
-    int r = vmm_argv_build(def, &paths, &w->argv, err);
+    struct domain_def *resolved; /* type='volume' disks as the files they are (storage-disk.c) */
+    int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
+    if (r == 0)
+        r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
+    domain_def_free(resolved);
     if (r == 0)
         r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */

@@ -31,6 +31,8 @@ struct vir_connect {
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
     int next_callback_id;
+    vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
+    void *auth_opaque;
 };
 
 /* A stream (the console): what the public layer and the driver share. */
@@ -53,6 +55,13 @@ struct vir_domain {
     char *name;
     unsigned char uuid[VIR_UUID_BUFLEN];
     int id; /* as of the handle's creation */
+};
+
+/* A snapshot handle: its name and its domain (a reference held). */
+struct vir_domain_snapshot {
+    int refs;
+    vir_domain *dom;
+    char *name;
 };
 
 /* Makes a handle (refs = 1, holds a reference on conn). */
@@ -118,6 +127,27 @@ struct vir_driver {
     int (*has_managed_save)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*managed_save_remove)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*inject_crash)(vir_domain *dom, vir_error *err);
+
+    /* Snapshots, named by their names (the public layer makes the handles).
+     * list: the domain's (parent NULL) or parent's children; names may be
+     * NULL for the count, else a malloc'd array of malloc'd names. */
+    char *(*snapshot_create_xml)(vir_domain *dom, const char *xml, unsigned int flags,
+                                 vir_error *err);
+    int (*snapshot_list)(vir_domain *dom, const char *parent, char ***names, unsigned int flags,
+                         vir_error *err);
+    int (*snapshot_lookup)(vir_domain *dom, const char *name, vir_error *err);
+    int (*has_current_snapshot)(vir_domain *dom, unsigned int flags, vir_error *err);
+    char *(*snapshot_current)(vir_domain *dom, unsigned int flags, vir_error *err);
+    char *(*snapshot_get_parent)(vir_domain *dom, const char *name, unsigned int flags,
+                                 vir_error *err);
+    char *(*snapshot_get_xml_desc)(vir_domain *dom, const char *name, unsigned int flags,
+                                   vir_error *err);
+    int (*snapshot_is_current)(vir_domain *dom, const char *name, unsigned int flags,
+                               vir_error *err);
+    int (*snapshot_has_metadata)(vir_domain *dom, const char *name, unsigned int flags,
+                                 vir_error *err);
+    int (*snapshot_revert)(vir_domain *dom, const char *name, unsigned int flags, vir_error *err);
+    int (*snapshot_delete)(vir_domain *dom, const char *name, unsigned int flags, vir_error *err);
 
     int (*get_id)(vir_domain *dom, vir_error *err);
     char *(*get_os_type)(vir_domain *dom, vir_error *err);
@@ -185,7 +215,14 @@ struct vir_driver {
                     vir_error *err);
     int (*screenshot)(vir_domain *dom, unsigned int screen, unsigned int flags, vir_stream *st,
                       char **mime, vir_error *err);
+    /* The remote program's procedures as remote.proto describes them (the storage API,
+     * storage.c): ret (NULL for an empty reply) is filled, and freed by the caller with its
+     * remote_*_free. rpc_stream_call: a call a stream follows; it routes the stream into st. */
+    int (*rpc_call)(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
+    int (*rpc_stream_call)(vir_connect *conn, int proc, const void *args, vir_stream *st,
+                           vir_error *err);
     int (*stream_send)(vir_stream *st, const char *data, size_t len, vir_error *err);
+    int (*stream_send_hole)(vir_stream *st, long long length, vir_error *err);
     /* Migration, protocol v3 with parameters (libvirt's domainMigrate*3Params); cookies are
      * opaque bytes (*cookie_out malloc'd, NULL when none). The orchestration is migrate.c's. */
     char *(*migrate_begin3)(vir_domain *dom, const vir_typed_parameter *params, int nparams,

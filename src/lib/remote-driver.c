@@ -3,10 +3,11 @@
  * of the libvirt remote protocol over a UNIX socket (src/rpc/client.h).
  *
  * It serves vireo:///system and, as an alias, qemu:///system (also
- * /session), with libvirt's URI forms: "+unix" names the transport (the only
- * one), "?socket=PATH" picks the socket. Without ?socket the socket is the
- * daemon's default: /run/vireo/vireo-sock as root, $XDG_RUNTIME_DIR/vireo/
- * vireo-sock otherwise, and the -ro socket for a read-only connection.
+ * /session), with libvirt's URI forms and transports (remote-transport.c:
+ * unix, tcp, tls, ssh; "?socket=PATH" picks the socket, by default the
+ * daemon's: /run/vireo/vireo-sock as root, $XDG_RUNTIME_DIR/vireo/
+ * vireo-sock otherwise, and the -ro socket for a read-only connection) and
+ * SASL when the daemon asks for it (remote-sasl.c).
  * Errors come back as the daemon wrote them (code and whole message), so
  * vsh prints what virsh prints.
  *
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/driver.h"
+#include "lib/remote-transport.h"
 #include "rpc/client.h"
 #include "rpc/dispatch.h"
 #include "rpc/xdr.h"
@@ -46,7 +48,8 @@ struct remote_priv {
     vir_connect *conn;
     int server_callback; /* the server's lifecycle callback id, -1 none */
     struct queued_event *events, **events_tail;
-    vir_stream *stream; /* the open console, if any */
+    vir_stream *stream;       /* the open console, if any */
+    struct remote_sasl *sasl; /* the SASL session (and security layer), if any */
 };
 
 static struct rpc_client *cl(vir_connect *conn)
@@ -72,59 +75,6 @@ static int call(vir_connect *conn, int proc, const void *args, void *ret, vir_er
     }
     if (r < 0)
         return vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
-    return 0;
-}
-
-/* Splits the URI: scheme vireo|qemu[+unix], empty host, path /system or
- * /session, query socket=PATH (other query keys are ignored, as libvirt
- * ignores the ones it does not know for a transport). */
-static int parse_uri(const char *uri, bool ro, char **sock, vir_error *err)
-{
-    const char *rest;
-    if (strncmp(uri, "vireo", 5) == 0)
-        rest = uri + 5;
-    else if (strncmp(uri, "qemu", 4) == 0)
-        rest = uri + 4;
-    else
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
-    if (strncmp(rest, "+unix", 5) == 0)
-        rest += 5;
-    if (strncmp(rest, "://", 3) != 0) {
-        if (*rest == '+')
-            return vir_report(err, VIR_ERR_NO_CONNECT, "%s (only the unix transport is supported)",
-                              uri);
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s", uri);
-    }
-    rest += 3;
-    if (*rest != '/')
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s (remote hosts are not supported)", uri);
-    size_t plen = strcspn(rest, "?");
-    if (!((plen == 7 && strncmp(rest, "/system", 7) == 0) ||
-          (plen == 8 && strncmp(rest, "/session", 8) == 0)))
-        return vir_report(err, VIR_ERR_NO_CONNECT, "%s (the path must be /system or /session)",
-                          uri);
-    *sock = NULL;
-    const char *q = rest[plen] == '?' ? rest + plen + 1 : NULL;
-    while (q && *q) {
-        size_t l = strcspn(q, "&");
-        if (l > 7 && strncmp(q, "socket=", 7) == 0) {
-            free(*sock);
-            *sock = xasprintf("%.*s", (int)(l - 7), q + 7);
-        }
-        q += l;
-        if (*q == '&')
-            q++;
-    }
-    if (!*sock) {
-        const char *suffix = ro ? "-ro" : "";
-        const char *xr = getenv("XDG_RUNTIME_DIR");
-        if (geteuid() == 0)
-            *sock = xasprintf("/run/vireo/vireo-sock%s", suffix);
-        else if (xr && *xr)
-            *sock = xasprintf("%s/vireo/vireo-sock%s", xr, suffix);
-        else
-            *sock = xasprintf("/tmp/vireo-%d/vireo-sock%s", (int)getuid(), suffix);
-    }
     return 0;
 }
 
@@ -302,10 +252,36 @@ static int remote_screenshot(vir_domain *dom, unsigned int screen, unsigned int 
     return 0;
 }
 
+static int remote_rpc_stream_call(vir_connect *conn, int proc, const void *args, vir_stream *st,
+                                  vir_error *err)
+{
+    struct remote_priv *p = conn->priv;
+    if (p->stream)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s",
+                          "this connection already has a stream open");
+    /* Data may follow the reply at once: route it from the call's serial on. */
+    st->proc = proc;
+    st->serial = p->client.serial + 1;
+    p->stream = st;
+    if (call(conn, proc, args, NULL, err) < 0) {
+        p->stream = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int remote_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
 {
     struct verr e = {0};
     if (rpc_client_stream_send(cl(st->conn), st->proc, st->serial, RPC_CONTINUE, data, len, &e) < 0)
+        return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
+    return 0;
+}
+
+static int remote_stream_send_hole(vir_stream *st, long long length, vir_error *err)
+{
+    struct verr e = {0};
+    if (rpc_client_stream_hole(cl(st->conn), st->proc, st->serial, length, &e) < 0)
         return vir_report(err, VIR_ERR_WRITE_FAILED, "%s", verr_msg(&e));
     return 0;
 }
@@ -332,24 +308,14 @@ static void remote_stream_close(vir_stream *st)
 
 static int remote_open(vir_connect *conn, vir_error *err)
 {
-    char *sock = NULL;
-    if (parse_uri(conn->uri, conn->flags & VIR_CONNECT_RO, &sock, err) < 0)
-        return -1;
     struct remote_priv *p = xcalloc(1, sizeof(*p));
-    struct verr e = {0};
-    int cr = rpc_client_connect_unix(&p->client, sock, &e);
-    if (cr < 0) {
-        /* libvirt's wording, so "no daemon" reads the same as with virsh */
-        if (err) {
-            err->code = VIR_ERR_SYSTEM_ERROR;
-            snprintf(err->message, sizeof(err->message), "Failed to connect socket to '%s': %s",
-                     sock, strerror(-cr));
-        }
-        free(sock);
+    char *host = NULL;
+    bool secure = true;
+    if (remote_transport_open(conn, &p->client, &host, &secure, err) < 0) {
+        free(host);
         free(p);
         return -1;
     }
-    free(sock);
     conn->priv = p;
     p->conn = conn;
     p->server_callback = -1;
@@ -358,15 +324,24 @@ static int remote_open(vir_connect *conn, vir_error *err)
     p->client.opaque = p;
     struct remote_connect_open_args a = {.name = NULL, .flags = conn->flags & VIR_CONNECT_RO};
     struct remote_auth_list_ret auth = {0};
-    if (call(conn, REMOTE_PROC_AUTH_LIST, NULL, &auth, err) < 0 ||
-        call(conn, REMOTE_PROC_CONNECT_OPEN, &a, NULL, err) < 0) {
-        remote_auth_list_ret_free(&auth);
+    int r = call(conn, REMOTE_PROC_AUTH_LIST, NULL, &auth, err);
+    if (r == 0 && auth.types_len && auth.types[0] == 1 /* REMOTE_AUTH_SASL */)
+        r = remote_sasl_auth(conn, &p->client, host, secure, &p->sasl, err);
+    else if (r == 0 && auth.types_len && auth.types[0] != 0)
+        r = vir_report(err, VIR_ERR_AUTH_FAILED,
+                       "authentication failed: the server asks for polkit, which vireo does "
+                       "not do");
+    if (r == 0)
+        r = call(conn, REMOTE_PROC_CONNECT_OPEN, &a, NULL, err);
+    remote_auth_list_ret_free(&auth);
+    free(host);
+    if (r < 0) {
         rpc_client_close(&p->client);
+        remote_sasl_free(p->sasl);
         free(p);
         conn->priv = NULL;
         return -1;
     }
-    remote_auth_list_ret_free(&auth);
     return 0;
 }
 
@@ -377,6 +352,7 @@ static void remote_close(vir_connect *conn)
         return;
     call(conn, REMOTE_PROC_CONNECT_CLOSE, NULL, NULL, NULL);
     rpc_client_close(&p->client);
+    remote_sasl_free(p->sasl);
     while (p->events) {
         struct queued_event *q = p->events;
         p->events = q->next;
@@ -1093,6 +1069,162 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
 }
 
+/* ---- snapshots ---- */
+
+static void snap_to_wire(vir_domain *dom, const char *name,
+                         struct remote_nonnull_domain_snapshot *s)
+{
+    s->name = (char *)name; /* borrowed */
+    to_wire(dom, &s->dom);
+}
+
+static char *remote_snapshot_create_xml(vir_domain *dom, const char *xml, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_create_xml_args a = {.xml_desc = (char *)(xml ? xml : ""),
+                                                       .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_create_xml_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML, &a, &r, err) < 0)
+        return NULL;
+    char *name = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_create_xml_ret_free(&r);
+    return name;
+}
+
+static int remote_snapshot_list(vir_domain *dom, const char *parent, char ***names,
+                                unsigned int flags, vir_error *err)
+{
+    struct remote_nonnull_domain_snapshot *list;
+    uint32_t len;
+    int n;
+    if (parent) {
+        struct remote_domain_snapshot_list_all_children_args a = {.need_results = names != NULL,
+                                                                  .flags = flags};
+        snap_to_wire(dom, parent, &a.snapshot);
+        struct remote_domain_snapshot_list_all_children_ret r = {0};
+        if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN, &a, &r, err) < 0)
+            return -1;
+        list = r.snapshots, len = r.snapshots_len, n = r.ret;
+    } else {
+        struct remote_domain_list_all_snapshots_args a = {.need_results = names != NULL,
+                                                          .flags = flags};
+        to_wire(dom, &a.dom);
+        struct remote_domain_list_all_snapshots_ret r = {0};
+        if (call(dom->conn, REMOTE_PROC_DOMAIN_LIST_ALL_SNAPSHOTS, &a, &r, err) < 0)
+            return -1;
+        list = r.snapshots, len = r.snapshots_len, n = r.ret;
+    }
+    if (names) {
+        *names = xcalloc(len + 1, sizeof(**names));
+        for (uint32_t i = 0; i < len; i++) {
+            (*names)[i] = list[i].name;
+            list[i].name = NULL;
+        }
+    }
+    struct remote_domain_list_all_snapshots_ret fr = {.snapshots_len = len, .snapshots = list};
+    remote_domain_list_all_snapshots_ret_free(&fr);
+    return n;
+}
+
+static int remote_snapshot_lookup(vir_domain *dom, const char *name, vir_error *err)
+{
+    struct remote_domain_snapshot_lookup_by_name_args a = {.name = (char *)name};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_lookup_by_name_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, &a, &r, err) < 0)
+        return -1;
+    remote_domain_snapshot_lookup_by_name_ret_free(&r);
+    return 0;
+}
+
+static int remote_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_has_current_snapshot_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_has_current_snapshot_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT, &a, &r, err) < 0)
+        return -1;
+    return r.result;
+}
+
+static char *remote_snapshot_current(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_snapshot_current_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_snapshot_current_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_CURRENT, &a, &r, err) < 0)
+        return NULL;
+    char *name = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_current_ret_free(&r);
+    return name;
+}
+
+static char *remote_snapshot_get_parent(vir_domain *dom, const char *name, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_get_parent_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_get_parent_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_GET_PARENT, &a, &r, err) < 0)
+        return NULL;
+    char *parent = r.snap.name;
+    r.snap.name = NULL;
+    remote_domain_snapshot_get_parent_ret_free(&r);
+    return parent;
+}
+
+static char *remote_snapshot_get_xml_desc(vir_domain *dom, const char *name, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_domain_snapshot_get_xml_desc_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_get_xml_desc_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_GET_XML_DESC, &a, &r, err) < 0)
+        return NULL;
+    return r.xml;
+}
+
+static int remote_snapshot_is_current(vir_domain *dom, const char *name, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_snapshot_is_current_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_is_current_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_IS_CURRENT, &a, &r, err) < 0)
+        return -1;
+    return r.current;
+}
+
+static int remote_snapshot_has_metadata(vir_domain *dom, const char *name, unsigned int flags,
+                                        vir_error *err)
+{
+    struct remote_domain_snapshot_has_metadata_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    struct remote_domain_snapshot_has_metadata_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_HAS_METADATA, &a, &r, err) < 0)
+        return -1;
+    return r.metadata;
+}
+
+static int remote_snapshot_revert(vir_domain *dom, const char *name, unsigned int flags,
+                                  vir_error *err)
+{
+    struct remote_domain_revert_to_snapshot_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_REVERT_TO_SNAPSHOT, &a, NULL, err);
+}
+
+static int remote_snapshot_delete(vir_domain *dom, const char *name, unsigned int flags,
+                                  vir_error *err)
+{
+    struct remote_domain_snapshot_delete_args a = {.flags = flags};
+    snap_to_wire(dom, name, &a.snap);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SNAPSHOT_DELETE, &a, NULL, err);
+}
+
 /* ---- migration ---- */
 
 static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n)
@@ -1361,6 +1493,17 @@ const struct vir_driver vir_remote_driver = {
     .save = remote_save,
     .restore = remote_restore,
     .managed_save = remote_managed_save,
+    .snapshot_create_xml = remote_snapshot_create_xml,
+    .snapshot_list = remote_snapshot_list,
+    .snapshot_lookup = remote_snapshot_lookup,
+    .has_current_snapshot = remote_has_current_snapshot,
+    .snapshot_current = remote_snapshot_current,
+    .snapshot_get_parent = remote_snapshot_get_parent,
+    .snapshot_get_xml_desc = remote_snapshot_get_xml_desc,
+    .snapshot_is_current = remote_snapshot_is_current,
+    .snapshot_has_metadata = remote_snapshot_has_metadata,
+    .snapshot_revert = remote_snapshot_revert,
+    .snapshot_delete = remote_snapshot_delete,
     .managed_save_remove = remote_managed_save_remove,
     .save_image_get_xml_desc = remote_save_image_get_xml_desc,
     .save_image_define_xml = remote_save_image_define_xml,
@@ -1416,4 +1559,7 @@ const struct vir_driver vir_remote_driver = {
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,
     .stream_close = remote_stream_close,
+    .rpc_call = call,
+    .stream_send_hole = remote_stream_send_hole,
+    .rpc_stream_call = remote_rpc_stream_call,
 };

@@ -28,6 +28,8 @@
  * see two independent hosts, which is what tests want.
  */
 #include "conf/domain_conf.h"
+#include "conf/snapshot_conf.h"
+#include "conf/xnode.h"
 #include "lib/driver.h"
 #include "util/bitmap.h"
 #include "util/buf.h"
@@ -101,6 +103,9 @@ struct tdom {
     struct domain_def *managed_save; /* the saved live definition, or NULL */
     int managed_save_paused;
     unsigned sched_weight_live, sched_weight_config;
+    struct snapshot_def **snaps; /* snapshots' metadata, in creation order */
+    size_t nsnaps;
+    char *current_snap; /* the current snapshot's name, or NULL */
 };
 
 struct test_priv {
@@ -147,6 +152,10 @@ static void tdom_free(struct tdom *d)
     domain_def_free(d->def);
     domain_def_free(d->live);
     domain_def_free(d->managed_save);
+    for (size_t i = 0; i < d->nsnaps; i++)
+        snapshot_def_free(d->snaps[i]);
+    free(d->snaps);
+    free(d->current_snap);
     free(d);
 }
 
@@ -502,8 +511,10 @@ static bool matches(const struct tdom *d, unsigned f)
         !((d->autostart && (f & VIR_CONNECT_LIST_DOMAINS_AUTOSTART)) ||
           (!d->autostart && (f & VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART))))
         return false;
-    /* The test driver has no snapshots: every domain has none. */
-    if ((f & VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT) && !(f & VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT))
+    bool snaps = d->nsnaps > 0;
+    if ((f & (VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT | VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT)) &&
+        !((snaps && (f & VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT)) ||
+          (!snaps && (f & VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT))))
         return false;
 #undef GROUP
     return true;
@@ -661,6 +672,9 @@ static int test_undefine(vir_domain *dom, unsigned int flags, vir_error *err)
         !(flags & (VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)))
         return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s",
                           "cannot undefine domain with nvram");
+    if (d->nsnaps && !dom_active(d) && !(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA))
+        return vir_report(err, VIR_ERR_OPERATION_INVALID,
+                          "cannot delete inactive domain with %zu snapshots", d->nsnaps);
     emit(dom->conn, d, VIR_DOMAIN_EVENT_UNDEFINED, VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
     domain_def_free(d->managed_save);
     d->managed_save = NULL;
@@ -1567,10 +1581,398 @@ static int test_set_scheduler_params(vir_domain *dom, const vir_typed_parameter 
     return 0;
 }
 
+/* ---- snapshots: metadata in memory, as libvirt's test driver keeps them ---- */
+
+static struct snapshot_def *snap_find(const struct tdom *d, const char *name)
+{
+    for (size_t i = 0; i < d->nsnaps; i++)
+        if (strcmp(d->snaps[i]->name, name) == 0)
+            return d->snaps[i];
+    return NULL;
+}
+
+static struct snapshot_def *snap_get(vir_domain *dom, const char *name, struct tdom **dp,
+                                     vir_error *err)
+{
+    struct tdom *d = get_dom(dom, err);
+    if (!d)
+        return NULL;
+    struct snapshot_def *s = snap_find(d, name);
+    if (!s)
+        vir_report(err, VIR_ERR_NO_DOMAIN_SNAPSHOT, "no domain snapshot with matching name '%s'",
+                   name);
+    *dp = d;
+    return s;
+}
+
+static bool snap_is_descendant(const struct tdom *d, const struct snapshot_def *s,
+                               const struct snapshot_def *ancestor)
+{
+    size_t guard = d->nsnaps;
+    while (s && s->parent && guard--) {
+        if (strcmp(s->parent, ancestor->name) == 0)
+            return true;
+        s = snap_find(d, s->parent);
+    }
+    return false;
+}
+
+static bool snap_is_child(const struct snapshot_def *s, const struct snapshot_def *parent)
+{
+    return s->parent && strcmp(s->parent, parent->name) == 0;
+}
+
+/* libvirt's listing filters (leaves, metadata, state, location). */
+static bool snap_matches(const struct tdom *d, const struct snapshot_def *s, unsigned f)
+{
+    bool leaf = true;
+    for (size_t i = 0; i < d->nsnaps; i++)
+        leaf &= !snap_is_child(d->snaps[i], s);
+    bool leaves = f & VIR_DOMAIN_SNAPSHOT_LIST_LEAVES,
+         no_leaves = f & VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES;
+    if (leaves != no_leaves && leaf != leaves)
+        return false;
+    bool md = f & VIR_DOMAIN_SNAPSHOT_LIST_METADATA,
+         no_md = f & VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA;
+    if (md != no_md && !md)
+        return false;
+    unsigned st = f & (VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE | VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE |
+                       VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY);
+    bool off = s->state == SNAPSHOT_STATE_SHUTOFF, disk = s->state == SNAPSHOT_STATE_DISK_SNAPSHOT;
+    if (st && !(((st & VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE) && off) ||
+                ((st & VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY) && disk) ||
+                ((st & VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE) && !off && !disk)))
+        return false;
+    /* The test driver's snapshots are all internal. */
+    if ((f & (VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL | VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL)) &&
+        !(f & VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL))
+        return false;
+    return true;
+}
+
+/* --redefine: the metadata as given (a snapshot's whole XML), replaced or added. */
+static char *snap_redefine(struct tdom *d, const char *xml, bool current, vir_error *err)
+{
+    struct snapshot_def *def = NULL;
+    struct verr verr = {0};
+    if (snapshot_def_parse_string(xml ? xml : "", 0, &def, &verr) < 0) {
+        vir_report(err, VIR_ERR_XML_ERROR, "%s", verr_msg(&verr));
+        return NULL;
+    }
+    const char *why = !def->name                          ? "a redefined snapshot must have a name"
+                      : def->state == SNAPSHOT_STATE_NONE ? "missing state from existing snapshot"
+                      : def->parent && !snap_find(d, def->parent) ? "parent not found"
+                                                                  : NULL;
+    if (why) {
+        vir_report(err, VIR_ERR_XML_ERROR, "%s", why);
+        snapshot_def_free(def);
+        return NULL;
+    }
+    def->active = -1;
+    bool found = false;
+    for (size_t i = 0; i < d->nsnaps; i++)
+        if (strcmp(d->snaps[i]->name, def->name) == 0) {
+            current |= d->current_snap && strcmp(d->current_snap, def->name) == 0;
+            snapshot_def_free(d->snaps[i]);
+            d->snaps[i] = def;
+            found = true;
+        }
+    if (!found) {
+        d->snaps = xreallocarray(d->snaps, d->nsnaps + 1, sizeof(*d->snaps));
+        d->snaps[d->nsnaps++] = def;
+    }
+    if (current) {
+        free(d->current_snap);
+        d->current_snap = xstrdup(def->name);
+    }
+    return xstrdup(def->name);
+}
+
+static char *test_snapshot_create_xml(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    unsigned known = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE | VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT |
+                     VIR_DOMAIN_SNAPSHOT_CREATE_HALT | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE |
+                     VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC | VIR_DOMAIN_SNAPSHOT_CREATE_LIVE |
+                     VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE;
+    if (flags & ~known) {
+        vir_report_flags(err, flags & ~known, "testDomainSnapshotCreateXML");
+        return NULL;
+    }
+    struct tdom *d = get_dom(dom, err);
+    if (!d)
+        return NULL;
+    if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        return snap_redefine(d, xml, flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT, err);
+    struct snapshot_def *def = NULL;
+    struct verr verr = {0};
+    if (snapshot_def_parse_string(xml && *xml ? xml : "<domainsnapshot/>", SNAPSHOT_PARSE_CREATE,
+                                  &def, &verr) < 0) {
+        vir_report(err, VIR_ERR_XML_ERROR, "%s", verr_msg(&verr));
+        return NULL;
+    }
+    if (def->memory == SNAPSHOT_LOCATION_EXTERNAL || def->ndisks || def->domain) {
+        /* The test driver has no disks to take external snapshots of. */
+        snapshot_def_free(def);
+        vir_report(err, VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                   "the test driver takes only internal snapshots of every disk");
+        return NULL;
+    }
+    if (!def->name)
+        def->name = xasprintf("%lld", (long long)time(NULL));
+    if (snap_find(d, def->name)) {
+        vir_report(err, VIR_ERR_OPERATION_FAILED, "domain moment %s already exists", def->name);
+        snapshot_def_free(def);
+        return NULL;
+    }
+    bool active = dom_active(d);
+    def->state = !active                         ? SNAPSHOT_STATE_SHUTOFF
+                 : d->state == VIR_DOMAIN_PAUSED ? SNAPSHOT_STATE_PAUSED
+                                                 : SNAPSHOT_STATE_RUNNING;
+    def->memory = active ? SNAPSHOT_LOCATION_INTERNAL : SNAPSHOT_LOCATION_NO;
+    def->creation_time = (int64_t)time(NULL);
+    def->parent = d->current_snap ? xstrdup(d->current_snap) : NULL;
+    const struct domain_def *cd = cur_def(d);
+    def->disks = xcalloc(cd->ndisks + 1, sizeof(*def->disks));
+    for (size_t i = 0; i < cd->ndisks; i++) {
+        def->disks[def->ndisks].name = xstrdup(cd->disks[i].target_dev);
+        def->disks[def->ndisks++].snapshot =
+            cd->disks[i].readonly ? SNAPSHOT_LOCATION_NO : SNAPSHOT_LOCATION_INTERNAL;
+    }
+    char *dx = domain_def_format(cd, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    if (dx && xnode_parse_xml(dx, strlen(dx), "domain XML", &def->domain, &verr) < 0)
+        def->domain = NULL;
+    free(dx);
+    char *name = xstrdup(def->name);
+    d->snaps = xreallocarray(d->snaps, d->nsnaps + 1, sizeof(*d->snaps));
+    d->snaps[d->nsnaps++] = def;
+    free(d->current_snap);
+    d->current_snap = xstrdup(name);
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_HALT) && active)
+        make_inactive(dom->conn, d, VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT,
+                      VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT);
+    return name;
+}
+
+static int test_snapshot_list(vir_domain *dom, const char *parent, char ***names,
+                              unsigned int flags, vir_error *err)
+{
+    struct tdom *d;
+    const struct snapshot_def *from = NULL;
+    if (parent) {
+        if (!(from = snap_get(dom, parent, &d, err)))
+            return -1;
+    } else if (!(d = get_dom(dom, err))) {
+        return -1;
+    }
+    if (names)
+        *names = xcalloc(d->nsnaps + 1, sizeof(**names));
+    int n = 0;
+    for (size_t i = 0; i < d->nsnaps; i++) {
+        const struct snapshot_def *s = d->snaps[i];
+        bool rel = !from ? !(flags & VIR_DOMAIN_SNAPSHOT_LIST_ROOTS) || !s->parent
+                   : flags & VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS ? snap_is_descendant(d, s, from)
+                                                                  : snap_is_child(s, from);
+        if (!rel || !snap_matches(d, s, flags))
+            continue;
+        if (names)
+            (*names)[n] = xstrdup(s->name);
+        n++;
+    }
+    return n;
+}
+
+static int test_snapshot_lookup(vir_domain *dom, const char *name, vir_error *err)
+{
+    struct tdom *d;
+    return snap_get(dom, name, &d, err) ? 0 : -1;
+}
+
+static int test_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    if (flags)
+        return vir_report_flags(err, flags, "testDomainHasCurrentSnapshot");
+    struct tdom *d = get_dom(dom, err);
+    return !d ? -1 : d->current_snap != NULL;
+}
+
+static char *test_snapshot_current(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    if (flags) {
+        vir_report_flags(err, flags, "testDomainSnapshotCurrent");
+        return NULL;
+    }
+    struct tdom *d = get_dom(dom, err);
+    if (!d)
+        return NULL;
+    if (!d->current_snap) {
+        vir_report(err, VIR_ERR_NO_DOMAIN_SNAPSHOT, "%s",
+                   "the domain does not have a current snapshot");
+        return NULL;
+    }
+    return xstrdup(d->current_snap);
+}
+
+static char *test_snapshot_get_parent(vir_domain *dom, const char *name, unsigned int flags,
+                                      vir_error *err)
+{
+    struct tdom *d;
+    const struct snapshot_def *s = snap_get(dom, name, &d, err);
+    if (!s)
+        return NULL;
+    if (flags) {
+        vir_report_flags(err, flags, "testDomainSnapshotGetParent");
+        return NULL;
+    }
+    if (!s->parent) {
+        vir_report(err, VIR_ERR_NO_DOMAIN_SNAPSHOT, "snapshot '%s' does not have a parent",
+                   s->name);
+        return NULL;
+    }
+    return xstrdup(s->parent);
+}
+
+static char *test_snapshot_get_xml_desc(vir_domain *dom, const char *name, unsigned int flags,
+                                        vir_error *err)
+{
+    if (flags & ~(unsigned)VIR_DOMAIN_SNAPSHOT_XML_SECURE) {
+        vir_report_flags(err, flags & ~(unsigned)VIR_DOMAIN_SNAPSHOT_XML_SECURE,
+                         "testDomainSnapshotGetXMLDesc");
+        return NULL;
+    }
+    struct tdom *d;
+    const struct snapshot_def *s = snap_get(dom, name, &d, err);
+    return s ? snapshot_def_format(s) : NULL;
+}
+
+static int test_snapshot_is_current(vir_domain *dom, const char *name, unsigned int flags,
+                                    vir_error *err)
+{
+    if (flags)
+        return vir_report_flags(err, flags, "testDomainSnapshotIsCurrent");
+    struct tdom *d;
+    const struct snapshot_def *s = snap_get(dom, name, &d, err);
+    return !s ? -1 : d->current_snap && strcmp(d->current_snap, s->name) == 0;
+}
+
+static int test_snapshot_has_metadata(vir_domain *dom, const char *name, unsigned int flags,
+                                      vir_error *err)
+{
+    if (flags)
+        return vir_report_flags(err, flags, "testDomainSnapshotHasMetadata");
+    struct tdom *d;
+    return snap_get(dom, name, &d, err) ? 1 : -1;
+}
+
+/* As libvirt's test driver: the domain takes the snapshot's state, with its events. */
+static int test_snapshot_revert(vir_domain *dom, const char *name, unsigned int flags,
+                                vir_error *err)
+{
+    unsigned known = VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED |
+                     VIR_DOMAIN_SNAPSHOT_REVERT_FORCE;
+    if (flags & ~known)
+        return vir_report_flags(err, flags & ~known, "testDomainRevertToSnapshot");
+    struct tdom *d;
+    const struct snapshot_def *s = snap_get(dom, name, &d, err);
+    if (!s)
+        return -1;
+    vir_connect *conn = dom->conn;
+    bool memory = s->state == SNAPSHOT_STATE_RUNNING || s->state == SNAPSHOT_STATE_PAUSED;
+    bool run = (flags & VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING) ||
+               (s->state == SNAPSHOT_STATE_RUNNING && !(flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
+    bool pause = !run && (memory || (flags & VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED));
+    if (!memory && dom_active(d) &&
+        make_inactive(conn, d, VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT,
+                      VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT))
+        return 0; /* a transient domain is gone */
+    if (memory && dom_active(d)) {
+        /* libvirt's test driver finds the snapshot's definition not ABI-stable with the live
+         * one and starts the domain again: stopped, then started, under a new id. */
+        emit(conn, d, VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT);
+        d->id = priv_of(conn)->next_id++;
+        d->live->id = d->id;
+    } else if (run || pause) {
+        make_active(priv_of(conn), d, domain_def_copy(d->def), VIR_DOMAIN_RUNNING,
+                    VIR_DOMAIN_RUNNING_FROM_SNAPSHOT);
+    }
+    if (run || pause) {
+        set_state(d, run ? VIR_DOMAIN_RUNNING : VIR_DOMAIN_PAUSED,
+                  run ? VIR_DOMAIN_RUNNING_FROM_SNAPSHOT : VIR_DOMAIN_PAUSED_FROM_SNAPSHOT);
+        emit(conn, d, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT);
+        if (pause)
+            emit(conn, d, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT);
+        dom->id = d->id;
+    }
+    free(d->current_snap);
+    d->current_snap = xstrdup(s->name);
+    return 0;
+}
+
+static void snap_drop(struct tdom *d, const char *name)
+{
+    for (size_t i = 0; i < d->nsnaps; i++) {
+        struct snapshot_def *s = d->snaps[i];
+        if (strcmp(s->name, name) != 0)
+            continue;
+        for (size_t j = 0; j < d->nsnaps; j++)
+            if (snap_is_child(d->snaps[j], s)) { /* its children hang from its parent now */
+                free(d->snaps[j]->parent);
+                d->snaps[j]->parent = s->parent ? xstrdup(s->parent) : NULL;
+            }
+        if (d->current_snap && strcmp(d->current_snap, name) == 0) {
+            free(d->current_snap);
+            d->current_snap = s->parent ? xstrdup(s->parent) : NULL;
+        }
+        memmove(&d->snaps[i], &d->snaps[i + 1], (d->nsnaps - i - 1) * sizeof(d->snaps[0]));
+        d->nsnaps--;
+        snapshot_def_free(s);
+        return;
+    }
+}
+
+static int test_snapshot_delete(vir_domain *dom, const char *name, unsigned int flags,
+                                vir_error *err)
+{
+    unsigned known = VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY;
+    if (flags & ~known)
+        return vir_report_flags(err, flags & ~known, "testDomainSnapshotDelete");
+    struct tdom *d;
+    const struct snapshot_def *s = snap_get(dom, name, &d, err);
+    if (!s)
+        return -1;
+    if (flags & known) {
+        /* Descendants, found before any goes (the tree changes as they do). */
+        char **doomed = xcalloc(d->nsnaps + 1, sizeof(*doomed));
+        size_t n = 0;
+        for (size_t i = 0; i < d->nsnaps; i++)
+            if (snap_is_descendant(d, d->snaps[i], s))
+                doomed[n++] = xstrdup(d->snaps[i]->name);
+        for (size_t i = 0; i < n; i++) {
+            snap_drop(d, doomed[i]);
+            free(doomed[i]);
+        }
+        free(doomed);
+    }
+    if (!(flags & VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY))
+        snap_drop(d, name);
+    return 0;
+}
+
 const struct vir_driver vir_test_driver = {
     .name = "TEST",
     .open = test_open,
     .close = test_close,
+    .snapshot_create_xml = test_snapshot_create_xml,
+    .snapshot_list = test_snapshot_list,
+    .snapshot_lookup = test_snapshot_lookup,
+    .has_current_snapshot = test_has_current_snapshot,
+    .snapshot_current = test_snapshot_current,
+    .snapshot_get_parent = test_snapshot_get_parent,
+    .snapshot_get_xml_desc = test_snapshot_get_xml_desc,
+    .snapshot_is_current = test_snapshot_is_current,
+    .snapshot_has_metadata = test_snapshot_has_metadata,
+    .snapshot_revert = test_snapshot_revert,
+    .snapshot_delete = test_snapshot_delete,
     .get_hostname = test_get_hostname,
     .get_version = test_get_version,
     .get_capabilities = test_get_capabilities,

@@ -86,6 +86,10 @@ static const char *error_prefix(int code)
         return "argument unsupported";
     case VIR_ERR_OPERATION_UNSUPPORTED:
         return "Operation not supported";
+    case VIR_ERR_INVALID_DOMAIN_SNAPSHOT:
+        return "Invalid snapshot";
+    case VIR_ERR_NO_DOMAIN_SNAPSHOT:
+        return "Domain snapshot not found";
     default:
         return NULL;
     }
@@ -153,9 +157,16 @@ static const struct vir_driver *driver_for_uri(const char *uri)
 
 vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *err)
 {
+    return vir_connect_open_auth(uri, NULL, NULL, flags, err);
+}
+
+vir_connect *vir_connect_open_auth(const char *uri, vir_connect_auth_fn cb, void *opaque,
+                                   unsigned int flags, vir_error *err)
+{
     vir_error_reset(err);
     if (flags & ~VIR_CONNECT_RO) {
-        vir_report_flags(err, flags & ~VIR_CONNECT_RO, "virConnectOpen");
+        vir_report_flags(err, flags & ~VIR_CONNECT_RO,
+                         cb ? "virConnectOpenAuth" : "virConnectOpen");
         return NULL;
     }
     if (!uri || !*uri)
@@ -173,6 +184,8 @@ vir_connect *vir_connect_open(const char *uri, unsigned int flags, vir_error *er
     conn->uri = xstrdup(uri);
     conn->driver = drv;
     conn->next_callback_id = 0;
+    conn->auth_cb = cb;
+    conn->auth_opaque = opaque;
     if (drv->open(conn, err) < 0) {
         free(conn->uri);
         free(conn);
@@ -714,6 +727,216 @@ int vir_domain_inject_crash(vir_domain *dom, vir_error *err)
 
 /* ---- state ---- */
 
+/* ---- snapshots ---- */
+
+/* libvirt's VIR_EXCLUSIVE_FLAGS check of its public API (an INVALID_ARG without prefix). */
+static bool exclusive_flags(unsigned flags, unsigned a, unsigned b, const char *na, const char *nb,
+                            vir_error *err)
+{
+    if ((flags & a) && (flags & b)) {
+        if (err) {
+            err->code = VIR_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof(err->message),
+                     "Flags '%s' and '%s' are mutually exclusive", na, nb);
+        }
+        return true;
+    }
+    return false;
+}
+
+static vir_domain_snapshot *snap_handle(vir_domain *dom, char *name)
+{
+    vir_domain_snapshot *s = xcalloc(1, sizeof(*s));
+    s->refs = 1;
+    s->dom = vir_domain_ref(dom);
+    s->name = name;
+    return s;
+}
+
+#define CHECK_SNAP(snap, ret)                                                                      \
+    do {                                                                                           \
+        vir_error_reset(err);                                                                      \
+        if (!(snap) || !(snap)->dom || !(snap)->dom->conn) {                                       \
+            vir_report(err, VIR_ERR_INVALID_DOMAIN_SNAPSHOT, "%s", __func__);                      \
+            return ret;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+vir_domain_snapshot *vir_domain_snapshot_create_xml(vir_domain *dom, const char *xml,
+                                                    unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    WRITABLE(dom->conn, "virDomainSnapshotCreateXML", NULL);
+    /* libvirt's checks in its public API. */
+    if ((flags & VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT) &&
+        !(flags & VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)) {
+        if (err) {
+            err->code = VIR_ERR_INVALID_ARG;
+            snprintf(err->message, sizeof(err->message), "%s",
+                     "Flag 'VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE' is required by flag "
+                     "'VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT'");
+        }
+        return NULL;
+    }
+    if (exclusive_flags(
+            flags, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA,
+            "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA", err) ||
+        exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE, VIR_DOMAIN_SNAPSHOT_CREATE_HALT,
+                        "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE", "VIR_DOMAIN_SNAPSHOT_CREATE_HALT",
+                        err))
+        return NULL;
+    DRV(dom->conn, snapshot_create_xml, "virDomainSnapshotCreateXML", NULL);
+    char *name = dom->conn->driver->snapshot_create_xml(dom, xml, flags, err);
+    return name ? snap_handle(dom, name) : NULL;
+}
+
+static int snap_list(vir_domain *dom, const char *parent, vir_domain_snapshot ***snaps,
+                     unsigned int flags, vir_error *err)
+{
+    char **names = NULL;
+    int n = dom->conn->driver->snapshot_list(dom, parent, snaps ? &names : NULL, flags, err);
+    if (n < 0 || !snaps)
+        return n;
+    *snaps = xcalloc((size_t)n + 1, sizeof(**snaps));
+    for (int i = 0; i < n; i++)
+        (*snaps)[i] = snap_handle(dom, names[i]);
+    free(names);
+    return n;
+}
+
+int vir_domain_list_all_snapshots(vir_domain *dom, vir_domain_snapshot ***snaps, unsigned int flags,
+                                  vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    DRV(dom->conn, snapshot_list, "virDomainListAllSnapshots", -1);
+    return snap_list(dom, NULL, snaps, flags, err);
+}
+
+int vir_domain_snapshot_list_all_children(vir_domain_snapshot *snap, vir_domain_snapshot ***snaps,
+                                          unsigned int flags, vir_error *err)
+{
+    CHECK_SNAP(snap, -1);
+    DRV(snap->dom->conn, snapshot_list, "virDomainSnapshotListAllChildren", -1);
+    return snap_list(snap->dom, snap->name, snaps, flags, err);
+}
+
+int vir_domain_snapshot_num(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    DRV(dom->conn, snapshot_list, "virDomainSnapshotNum", -1);
+    return dom->conn->driver->snapshot_list(dom, NULL, NULL, flags, err);
+}
+
+vir_domain_snapshot *vir_domain_snapshot_lookup_by_name(vir_domain *dom, const char *name,
+                                                        unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    if (!name) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "name in %s must not be NULL", __func__);
+        return NULL;
+    }
+    if (flags) {
+        vir_report_flags(err, flags, "virDomainSnapshotLookupByName");
+        return NULL;
+    }
+    DRV(dom->conn, snapshot_lookup, "virDomainSnapshotLookupByName", NULL);
+    if (dom->conn->driver->snapshot_lookup(dom, name, err) < 0)
+        return NULL;
+    return snap_handle(dom, xstrdup(name));
+}
+
+int vir_domain_has_current_snapshot(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainHasCurrentSnapshot", -1, has_current_snapshot, flags, err);
+}
+
+vir_domain_snapshot *vir_domain_snapshot_current(vir_domain *dom, unsigned int flags,
+                                                 vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    DRV(dom->conn, snapshot_current, "virDomainSnapshotCurrent", NULL);
+    char *name = dom->conn->driver->snapshot_current(dom, flags, err);
+    return name ? snap_handle(dom, name) : NULL;
+}
+
+vir_domain_snapshot *vir_domain_snapshot_get_parent(vir_domain_snapshot *snap, unsigned int flags,
+                                                    vir_error *err)
+{
+    CHECK_SNAP(snap, NULL);
+    DRV(snap->dom->conn, snapshot_get_parent, "virDomainSnapshotGetParent", NULL);
+    char *name = snap->dom->conn->driver->snapshot_get_parent(snap->dom, snap->name, flags, err);
+    return name ? snap_handle(snap->dom, name) : NULL;
+}
+
+char *vir_domain_snapshot_get_xml_desc(vir_domain_snapshot *snap, unsigned int flags,
+                                       vir_error *err)
+{
+    CHECK_SNAP(snap, NULL);
+    if ((flags & VIR_DOMAIN_SNAPSHOT_XML_SECURE) && (snap->dom->conn->flags & VIR_CONNECT_RO)) {
+        vir_report(err, VIR_ERR_OPERATION_DENIED, "virDomainSnapshotGetXMLDesc with secure flag");
+        return NULL;
+    }
+    DRV(snap->dom->conn, snapshot_get_xml_desc, "virDomainSnapshotGetXMLDesc", NULL);
+    return snap->dom->conn->driver->snapshot_get_xml_desc(snap->dom, snap->name, flags, err);
+}
+
+int vir_domain_snapshot_is_current(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
+{
+    CHECK_SNAP(snap, -1);
+    DRV(snap->dom->conn, snapshot_is_current, "virDomainSnapshotIsCurrent", -1);
+    return snap->dom->conn->driver->snapshot_is_current(snap->dom, snap->name, flags, err);
+}
+
+int vir_domain_snapshot_has_metadata(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
+{
+    CHECK_SNAP(snap, -1);
+    DRV(snap->dom->conn, snapshot_has_metadata, "virDomainSnapshotHasMetadata", -1);
+    return snap->dom->conn->driver->snapshot_has_metadata(snap->dom, snap->name, flags, err);
+}
+
+int vir_domain_revert_to_snapshot(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
+{
+    CHECK_SNAP(snap, -1);
+    if (exclusive_flags(flags, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+                        VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING",
+                        "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED", err))
+        return -1;
+    WRITABLE(snap->dom->conn, "virDomainRevertToSnapshot", -1);
+    DRV(snap->dom->conn, snapshot_revert, "virDomainRevertToSnapshot", -1);
+    return snap->dom->conn->driver->snapshot_revert(snap->dom, snap->name, flags, err);
+}
+
+int vir_domain_snapshot_delete(vir_domain_snapshot *snap, unsigned int flags, vir_error *err)
+{
+    CHECK_SNAP(snap, -1);
+    if (exclusive_flags(
+            flags, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN, VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY,
+            "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN", "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY", err))
+        return -1;
+    WRITABLE(snap->dom->conn, "virDomainSnapshotDelete", -1);
+    DRV(snap->dom->conn, snapshot_delete, "virDomainSnapshotDelete", -1);
+    return snap->dom->conn->driver->snapshot_delete(snap->dom, snap->name, flags, err);
+}
+
+const char *vir_domain_snapshot_get_name(const vir_domain_snapshot *snap)
+{
+    return snap ? snap->name : NULL;
+}
+
+vir_domain *vir_domain_snapshot_get_domain(const vir_domain_snapshot *snap)
+{
+    return snap ? snap->dom : NULL;
+}
+
+void vir_domain_snapshot_free(vir_domain_snapshot *snap)
+{
+    if (!snap || --snap->refs > 0)
+        return;
+    vir_domain_free(snap->dom);
+    free(snap->name);
+    free(snap);
+}
+
 int vir_domain_get_info(vir_domain *dom, vir_domain_info *info, vir_error *err)
 {
     if (info)
@@ -1001,6 +1224,24 @@ int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err
     if (st->conn->driver->stream_send(st, data, len, err) < 0)
         return -1;
     return (int)len;
+}
+
+int vir_stream_send_hole(vir_stream *st, long long length, unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamSendHole");
+    if (length < 0)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "length in %s must be >= 0",
+                          "virStreamSendHole");
+    if (flags)
+        return vir_report_flags(err, flags, "virStreamSendHole");
+    if (st->failed || st->eof)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
+    if (!st->conn->driver->stream_send_hole)
+        return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", "virStreamSendHole");
+    return st->conn->driver->stream_send_hole(st, length, err);
 }
 
 int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err)

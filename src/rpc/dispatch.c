@@ -61,6 +61,31 @@ int rpc_stream_encode(struct buf *out, int proc, uint32_t serial, uint32_t statu
     return rpc_msg_encode_raw(out, &h, data, len, err);
 }
 
+int rpc_stream_hole_encode(struct buf *out, int proc, uint32_t serial, int64_t length,
+                           struct verr *err)
+{
+    struct rpc_header h = {
+        RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, proc, RPC_STREAM_HOLE, serial,
+        RPC_CONTINUE};
+    uint8_t p[12] = {0};
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)((uint64_t)length >> (56 - 8 * i));
+    return rpc_msg_encode_raw(out, &h, p, sizeof(p), err);
+}
+
+int rpc_stream_hole_decode(const uint8_t *payload, size_t len, int64_t *length)
+{
+    if (len != 12)
+        return -EBADMSG;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | payload[i];
+    if ((int64_t)v < 0)
+        return -EBADMSG;
+    *length = (int64_t)v;
+    return 0;
+}
+
 static int reply_error(struct buf *out, const struct rpc_header *call, struct rpc_error *e,
                        struct verr *err)
 {
@@ -112,6 +137,10 @@ static int dispatch_call(const struct rpc_dispatcher *d, const struct program *p
                           h->proc);
         return reply_error(out, h, &e, err);
     }
+    /* Then authentication and the connection's state, as in libvirtd (an
+     * unauthenticated client learns nothing more). */
+    if (d->gate && d->gate(d->ctx, prog == &qemu_program, h->proc, &e) < 0)
+        return reply_error(out, h, &e, err);
     /* libvirt checks read-only access before it looks for a driver method. */
     if (d->readonly && p->writes) {
         rpc_error_read_only(&e, p->api);

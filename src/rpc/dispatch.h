@@ -15,6 +15,7 @@
 #ifndef VIREO_RPC_DISPATCH_H
 #define VIREO_RPC_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,9 @@ struct rpc_dispatcher {
     /* Calls of libvirt's QEMU program (qemu_protocol.h), decoded as that program's; NULL:
      * the program is refused as an unknown one. */
     rpc_handler_fn qemu;
+    /* Called first for every call (may be NULL): -1 with e filled refuses it
+     * (a client that has not authenticated, or not opened the connection). */
+    int (*gate)(void *ctx, bool qemu_program, int proc, struct rpc_error *e);
 };
 
 /*
@@ -83,6 +87,16 @@ int rpc_dispatch(const struct rpc_dispatcher *d, const uint8_t *msg, size_t len,
  */
 int rpc_stream_encode(struct buf *out, int proc, uint32_t serial, uint32_t status, const void *data,
                       size_t len, struct verr *err);
+
+/*
+ * A STREAM_HOLE message (libvirt's virStreamSendHole): `length` bytes that
+ * read as zeroes, in the stream opened by call (proc, serial). Its payload
+ * is { hyper length; unsigned int flags; }; decode checks the size and a
+ * non-negative length (0 or -EBADMSG).
+ */
+int rpc_stream_hole_encode(struct buf *out, int proc, uint32_t serial, int64_t length,
+                           struct verr *err);
+int rpc_stream_hole_decode(const uint8_t *payload, size_t len, int64_t *length);
 
 /* The handler for proc, or NULL. */
 rpc_handler_fn rpc_dispatcher_find(const struct rpc_dispatcher *d, int proc);

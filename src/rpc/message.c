@@ -219,8 +219,13 @@ void rpc_reader_next(struct rpc_reader *r)
 struct rpc_wbuf {
     struct rpc_wbuf *next;
     uint8_t *data;
-    size_t len;
+    size_t len, cap;
 };
+
+/* Small messages are appended to the last queued buffer up to this size,
+ * so that a queue of many small replies (keepalive PONGs) costs what its
+ * bytes do rather than an allocation each. */
+#define RPC_WBUF_COALESCE 65536
 
 void rpc_writer_init(struct rpc_writer *w)
 {
@@ -242,8 +247,21 @@ void rpc_writer_push(struct rpc_writer *w, struct buf *b)
 {
     if (b->len == 0)
         return;
+    struct rpc_wbuf *t = w->tail;
+    if (t && b->len < RPC_WBUF_COALESCE && t->len + b->len <= RPC_WBUF_COALESCE) {
+        if (t->len + b->len > t->cap) {
+            t->cap = RPC_WBUF_COALESCE;
+            t->data = xrealloc(t->data, t->cap);
+        }
+        memcpy(t->data + t->len, b->data, b->len);
+        t->len += b->len;
+        w->queued += b->len;
+        buf_free(b);
+        return;
+    }
     struct rpc_wbuf *wb = xcalloc(1, sizeof(*wb));
     wb->data = (uint8_t *)buf_detach(b, &wb->len);
+    wb->cap = wb->len;
     if (w->tail)
         w->tail->next = wb;
     else
@@ -257,20 +275,36 @@ bool rpc_writer_pending(const struct rpc_writer *w)
     return w->head != NULL;
 }
 
+static ssize_t fd_send(void *ctx, const void *data, size_t len, struct verr *err)
+{
+    int fd = *(int *)ctx;
+    for (;;) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK)
+            n = write(fd, data, len);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return verr_errno(err, errno, "cannot write to socket");
+    }
+}
+
 int rpc_writer_flush(struct rpc_writer *w, int fd, struct verr *err)
+{
+    return rpc_writer_flush_with(w, fd_send, &fd, err);
+}
+
+int rpc_writer_flush_with(struct rpc_writer *w, rpc_send_fn send_fn, void *ctx, struct verr *err)
 {
     while (w->head) {
         struct rpc_wbuf *wb = w->head;
-        ssize_t n = send(fd, wb->data + w->off, wb->len - w->off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, wb->data + w->off, wb->len - w->off);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 1;
-            if (errno == EINTR)
-                continue;
-            return verr_errno(err, errno, "cannot write to socket");
-        }
+        ssize_t n = send_fn(ctx, wb->data + w->off, wb->len - w->off, err);
+        if (n == -EAGAIN)
+            return 1;
+        if (n < 0)
+            return (int)n;
         w->off += (size_t)n;
         w->queued -= (size_t)n;
         if (w->off == wb->len) {

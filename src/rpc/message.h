@@ -91,5 +91,10 @@ bool rpc_writer_pending(const struct rpc_writer *w);
  * when bytes remain (the descriptor would block), or a negative errno.
  */
 int rpc_writer_flush(struct rpc_writer *w, int fd, struct verr *err);
+/* A transport's send (TLS): bytes taken, -EAGAIN when it would block (it is
+ * called again with the same bytes), or another negative errno with err. */
+typedef ssize_t (*rpc_send_fn)(void *ctx, const void *data, size_t len, struct verr *err);
+/* rpc_writer_flush through send_fn. */
+int rpc_writer_flush_with(struct rpc_writer *w, rpc_send_fn send_fn, void *ctx, struct verr *err);
 
 #endif

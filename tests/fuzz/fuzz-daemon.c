@@ -59,6 +59,10 @@ static struct vd_daemon *daemon_once(void)
     d->rw_perms = 0600;
     d->ro_perms = 0666;
     d->max_clients = 100;
+    d->max_requests = 5; /* vireod's defaults (main.c) */
+    d->max_client_output = 4u << 20;
+    d->max_anonymous = 20;
+    d->lock_fd = -1;
     d->lfd = d->lfd_ro = -1;
     d->sock_gid = -1;
     d->next_id = 1;

@@ -56,6 +56,10 @@ static void check_message(const uint8_t *msg, size_t len)
     struct rpc_error e;
     if (rpc_error_decode(&dec, &e) == 0)
         rpc_error_free(&e);
+    /* a STREAM_HOLE payload (sparse volume uploads) */
+    int64_t hole;
+    if (rpc_stream_hole_decode(p, n, &hole) == 0 && hole < 0)
+        __builtin_trap();
     if (n <= 512) {
         for (size_t i = 0; i < REMOTE_PROC_COUNT; i++) {
             check_type(remote_procs[i].args, p, n);

@@ -260,39 +260,94 @@ bool vsh_cmd_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return true;
 }
 
-/* Disks that --storage/--remove-all-storage would delete: Vireo has no storage pools yet. */
-static void report_unmanaged_storage(struct vsh_ctl *ctl, vir_domain *dom, const char *which)
+/* A disk's volume for --storage/--remove-all-storage: looked up by the disk's path (or its
+ * pool and volume), deleted after the domain is undefined, as virsh does. */
+struct doomed_vol {
+    vir_storage_vol *vol;
+    char *target, *source;
+};
+
+/* The volumes --storage/--remove-all-storage name; a disk no pool manages is reported. */
+static size_t collect_storage(struct vsh_ctl *ctl, vir_domain *dom, const char *which,
+                              struct doomed_vol **out)
 {
+    *out = NULL;
     char *xml = vir_domain_get_xml_desc(dom, 0, NULL);
     struct domain_def *def = NULL;
     if (!xml ||
         domain_def_parse_string(xml, DOMAIN_PARSE_LIVE | DOMAIN_PARSE_GENERIC, &def, NULL) < 0) {
         free(xml);
-        return;
+        return 0;
     }
     free(xml);
+    size_t n = 0;
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct domain_disk *d = &def->disks[i];
-        if (!d->source_path || d->device == DOMAIN_DISK_DEVICE_CDROM ||
+        bool by_pool = d->source_type == DOMAIN_DISK_SOURCE_VOLUME && d->source_name;
+        if ((!d->source_path && !by_pool) || d->device == DOMAIN_DISK_DEVICE_CDROM ||
             d->device == DOMAIN_DISK_DEVICE_FLOPPY)
             continue;
+        /* virsh names a type='volume' disk by its volume */
+        const char *source = d->source_path                ? d->source_path
+                             : strchr(d->source_name, '/') ? strchr(d->source_name, '/') + 1
+                                                           : d->source_name;
         if (which) {
             /* a comma-separated list of targets or source paths */
             bool listed = false;
             char *copy = xstrdup(which), *save = NULL;
             for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
                 if (strcmp(tok, d->target_dev ? d->target_dev : "") == 0 ||
-                    strcmp(tok, d->source_path) == 0)
+                    strcmp(tok, source) == 0)
                     listed = true;
             free(copy);
             if (!listed)
                 continue;
         }
-        /* TODO: delete pool-managed volumes once storage pools land (daemon issue). */
-        vsh_error(ctl, "Storage volume '%s'(%s) is not managed by vireo. Remove it manually.",
-                  d->target_dev ? d->target_dev : "", d->source_path);
+        vir_storage_vol *vol = NULL;
+        if (by_pool) {
+            char *pool_name = xstrdup(d->source_name), *slash = strchr(pool_name, '/');
+            *slash = '\0';
+            vir_storage_pool *p = vir_storage_pool_lookup_by_name(ctl->conn, pool_name, NULL);
+            vol = p ? vir_storage_vol_lookup_by_name(p, slash + 1, NULL) : NULL;
+            vir_storage_pool_free(p);
+            free(pool_name);
+        } else {
+            vol = vir_storage_vol_lookup_by_path(ctl->conn, source, NULL);
+        }
+        if (!vol) {
+            vsh_error(ctl, "Storage volume '%s'(%s) is not managed by vireo. Remove it manually.",
+                      d->target_dev ? d->target_dev : "", source);
+            continue;
+        }
+        *out = xrealloc(*out, (n + 1) * sizeof(**out));
+        (*out)[n].vol = vol;
+        (*out)[n].target = xstrdup(d->target_dev ? d->target_dev : "");
+        (*out)[n].source = xstrdup(source);
+        n++;
     }
     domain_def_free(def);
+    return n;
+}
+
+/* Deletes them (after the undefine); false when one could not be. */
+static bool remove_storage(struct vsh_ctl *ctl, struct doomed_vol *v, size_t n, bool really)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        vir_error err;
+        if (really && vir_storage_vol_delete(v[i].vol, 0, &err) == 0) {
+            vsh_print_extra(ctl, "Volume '%s'(%s) removed.\n", v[i].target, v[i].source);
+        } else if (really) {
+            vsh_error(ctl, "Failed to remove storage volume '%s'(%s)", v[i].target, v[i].source);
+            vsh_report(ctl, &err);
+            ok = false;
+        }
+        vir_storage_vol_free(v[i].vol);
+        free(v[i].target);
+        free(v[i].source);
+    }
+    free(v);
+    return ok;
 }
 
 bool vsh_cmd_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -342,15 +397,18 @@ bool vsh_cmd_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vir_domain_free(dom);
         return false;
     }
+    struct doomed_vol *doomed = NULL;
+    size_t ndoomed = 0;
     if (vsh_opt_bool(cmd, "remove-all-storage") || vsh_opt_string(cmd, "storage"))
-        report_unmanaged_storage(ctl, dom, vsh_opt_string(cmd, "storage"));
-    bool ok = vir_domain_undefine(dom, flags, &err) == 0;
-    if (ok) {
+        ndoomed = collect_storage(ctl, dom, vsh_opt_string(cmd, "storage"), &doomed);
+    bool undefined = vir_domain_undefine(dom, flags, &err) == 0;
+    if (undefined) {
         vsh_print_extra(ctl, "Domain '%s' has been undefined\n", vir_domain_get_name(dom));
     } else {
         vsh_error(ctl, "Failed to undefine domain '%s'", vir_domain_get_name(dom));
         vsh_report(ctl, &err);
     }
+    bool ok = remove_storage(ctl, doomed, ndoomed, undefined) && undefined;
     vir_domain_free(dom);
     return ok;
 }
@@ -928,7 +986,7 @@ int vsh_run_editor(struct vsh_ctl *ctl, const char *path)
 
 /* Asks "Try again? [y,n,i,f,?]:"; returns 'y' (edit again), 'n' (give up), 'i' or 'f'
  * (define again without validation). */
-static int ask_again(struct vsh_ctl *ctl, FILE *in)
+int vsh_ask_again(struct vsh_ctl *ctl, FILE *in)
 {
     for (;;) {
         vsh_print(ctl, "%s", "Failed. Try again? [y,n,i,f,?]:");
@@ -1009,7 +1067,7 @@ bool vsh_cmd_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             goto out;
         }
         vsh_report(ctl, &err);
-        int answer = tty ? ask_again(ctl, tty) : 'n';
+        int answer = tty ? vsh_ask_again(ctl, tty) : 'n';
         if (answer == 'n')
             goto out;
         if (answer == 'i' || answer == 'f') {

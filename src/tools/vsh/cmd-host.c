@@ -62,7 +62,8 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Snapshot", "snapshot"},         {"Storage Pool", "pool"},
+    {"Storage Volume", "volume"},    {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -610,10 +611,130 @@ static const struct vsh_opt opts_dommemstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_snapshot_create[] = {
+    DOM_OPT,
+    {"xmlfile", VSH_OT_STRING, 0, "domain snapshot XML"},
+    {"redefine", VSH_OT_BOOL, 0, "redefine metadata for existing snapshot"},
+    {"current", VSH_OT_BOOL, 0, "with redefine, set current snapshot"},
+    {"no-metadata", VSH_OT_BOOL, 0, "take snapshot but create no metadata"},
+    {"halt", VSH_OT_BOOL, 0, "halt domain after snapshot is created"},
+    {"disk-only", VSH_OT_BOOL, 0, "capture disk state but not vm state"},
+    {"reuse-external", VSH_OT_BOOL, 0, "reuse any existing external files"},
+    {"quiesce", VSH_OT_BOOL, 0, "quiesce guest's file systems"},
+    {"atomic", VSH_OT_BOOL, 0, "require atomic operation"},
+    {"live", VSH_OT_BOOL, 0, "take a live snapshot"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_create_as[] = {
+    DOM_OPT,
+    {"name", VSH_OT_STRING, 0, "name of snapshot"},
+    {"description", VSH_OT_STRING, 0, "description of snapshot"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than create"},
+    {"no-metadata", VSH_OT_BOOL, 0, "take snapshot but create no metadata"},
+    {"halt", VSH_OT_BOOL, 0, "halt domain after snapshot is created"},
+    {"disk-only", VSH_OT_BOOL, 0, "capture disk state but not vm state"},
+    {"reuse-external", VSH_OT_BOOL, 0, "reuse any existing external files"},
+    {"quiesce", VSH_OT_BOOL, 0, "quiesce guest's file systems"},
+    {"atomic", VSH_OT_BOOL, 0, "require atomic operation"},
+    {"live", VSH_OT_BOOL, 0, "take a live snapshot"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {"memspec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "memory attributes: [file=]name[,snapshot=type]"},
+    {"diskspec", VSH_OT_ARGV, 0,
+     "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_current[] = {
+    DOM_OPT,
+    {"name", VSH_OT_BOOL, 0, "list the name, rather than the full xml"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {"snapshotname", VSH_OT_STRING, 0, "name of existing snapshot to make current"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_delete[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "delete current snapshot"},
+    {"children", VSH_OT_BOOL, 0, "delete snapshot and all children"},
+    {"children-only", VSH_OT_BOOL, 0, "delete children but not snapshot"},
+    {"metadata", VSH_OT_BOOL, 0, "delete only libvirt metadata, leaving snapshot contents behind"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_dumpxml[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, VSH_OFLAG_REQ, "snapshot name"},
+    {"security-info", VSH_OT_BOOL, 0, "include security sensitive information in XML dump"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_edit[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "also set edited snapshot as current"},
+    {"rename", VSH_OT_BOOL, 0, "allow renaming an existing snapshot"},
+    {"clone", VSH_OT_BOOL, 0, "allow cloning to new name"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_info[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "info on current snapshot"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_list[] = {
+    DOM_OPT,
+    {"parent", VSH_OT_BOOL, 0, "add a column showing parent snapshot"},
+    {"roots", VSH_OT_BOOL, 0, "list only snapshots without parents"},
+    {"leaves", VSH_OT_BOOL, 0, "list only snapshots without children"},
+    {"no-leaves", VSH_OT_BOOL, 0, "list only snapshots that are not leaves (with children)"},
+    {"metadata", VSH_OT_BOOL, 0,
+     "list only snapshots that have metadata that would prevent undefine"},
+    {"no-metadata", VSH_OT_BOOL, 0, "list only snapshots that have no metadata managed by libvirt"},
+    {"inactive", VSH_OT_BOOL, 0, "filter by snapshots taken while inactive"},
+    {"active", VSH_OT_BOOL, 0, "filter by snapshots taken while active (full system snapshots)"},
+    {"disk-only", VSH_OT_BOOL, 0, "filter by disk-only snapshots"},
+    {"internal", VSH_OT_BOOL, 0, "filter by internal snapshots"},
+    {"external", VSH_OT_BOOL, 0, "filter by external snapshots"},
+    {"tree", VSH_OT_BOOL, 0, "list snapshots in a tree"},
+    {"from", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "limit list to children of given snapshot"},
+    {"current", VSH_OT_BOOL, 0, "limit list to children of current snapshot"},
+    {"descendants", VSH_OT_BOOL, 0, "with --from, list all descendants"},
+    {"name", VSH_OT_BOOL, 0, "list snapshot names only"},
+    {"topological", VSH_OT_BOOL, 0, "sort list topologically rather than by name"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_parent[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "find parent of snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "find parent of current snapshot"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_snapshot_revert[] = {
+    DOM_OPT,
+    {"snapshotname", VSH_OT_STRING, 0, "snapshot name"},
+    {"current", VSH_OT_BOOL, 0, "revert to current snapshot"},
+    {"running", VSH_OT_BOOL, 0, "after reverting, change state to running"},
+    {"paused", VSH_OT_BOOL, 0, "after reverting, change state to paused"},
+    {"force", VSH_OT_BOOL, 0, "try harder on risky reverts"},
+    {"reset-nvram", VSH_OT_BOOL, 0, "re-initialize NVRAM from its pristine template"},
+    {NULL, 0, 0, NULL},
+};
+
 #define DM     "Domain Management"
 #define MON    "Domain Monitoring"
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
+#define SNAP   "Snapshot"
+#define POOL   "Storage Pool"
+#define VOL    "Storage Volume"
 #define SELF   "Virsh itself"
 
 const struct vsh_cmd_def vsh_commands[] = {
@@ -775,6 +896,103 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Display the system version "
      "information.",
      HOST, 0},
+
+    {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
+     "Create a snapshot (disk and RAM) from XML", SNAP, 0},
+    {"snapshot-create-as", vsh_cmd_snapshot_create_as, opts_snapshot_create_as,
+     "Create a snapshot from a set of args", "Create a snapshot (disk and RAM) from arguments",
+     SNAP, 0},
+    {"snapshot-current", vsh_cmd_snapshot_current, opts_snapshot_current,
+     "Get or set the current snapshot", "Get or set the current snapshot", SNAP, 0},
+    {"snapshot-delete", vsh_cmd_snapshot_delete, opts_snapshot_delete, "Delete a domain snapshot",
+     "Snapshot Delete", SNAP, 0},
+    {"snapshot-dumpxml", vsh_cmd_snapshot_dumpxml, opts_snapshot_dumpxml,
+     "Dump XML for a domain snapshot", "Snapshot Dump XML", SNAP, 0},
+    {"snapshot-edit", vsh_cmd_snapshot_edit, opts_snapshot_edit, "edit XML for a snapshot",
+     "Edit the domain snapshot XML for a named snapshot", SNAP, 0},
+    {"snapshot-info", vsh_cmd_snapshot_info, opts_snapshot_info, "snapshot information",
+     "Returns basic information about a snapshot.", SNAP, 0},
+    {"snapshot-list", vsh_cmd_snapshot_list, opts_snapshot_list, "List snapshots for a domain",
+     "Snapshot List", SNAP, 0},
+    {"snapshot-parent", vsh_cmd_snapshot_parent, opts_snapshot_parent,
+     "Get the name of the parent of a snapshot", "Extract the snapshot's parent, if any", SNAP, 0},
+    {"snapshot-revert", vsh_cmd_snapshot_revert, opts_snapshot_revert,
+     "Revert a domain to a snapshot", "Revert domain to snapshot", SNAP, 0},
+
+    {"pool-autostart", vsh_cmd_pool_autostart, vsh_opts_pool_autostart, "autostart a pool",
+     "Configure a pool to be automatically started at boot.", POOL, 0},
+    {"pool-build", vsh_cmd_pool_build, vsh_opts_pool_build, "build a pool", "Build a given pool.",
+     POOL, 0},
+    {"pool-capabilities", vsh_cmd_pool_capabilities, opts_none, "storage pool capabilities",
+     "Returns capabilities of storage pool support.", POOL, 0},
+    {"pool-create", vsh_cmd_pool_create, vsh_opts_pool_create, "create a pool from an XML file",
+     "Create a pool.", POOL, 0},
+    {"pool-create-as", vsh_cmd_pool_create_as, vsh_opts_pool_create_as,
+     "create a pool from a set of args", "Create a pool.", POOL, 0},
+    {"pool-define", vsh_cmd_pool_define, vsh_opts_pool_define,
+     "define an inactive persistent storage pool or modify an existing persistent one from an XML "
+     "file",
+     "Define or modify a persistent storage pool.", POOL, 0},
+    {"pool-define-as", vsh_cmd_pool_define_as, vsh_opts_pool_define_as,
+     "define a pool from a set of args", "Define a pool.", POOL, 0},
+    {"pool-delete", vsh_cmd_pool_delete, vsh_opts_pool, "delete a pool", "Delete a given pool.",
+     POOL, 0},
+    {"pool-destroy", vsh_cmd_pool_destroy, vsh_opts_pool, "destroy (stop) a pool",
+     "Forcefully stop a given pool. Raw data in the pool is untouched", POOL, 0},
+    {"pool-dumpxml", vsh_cmd_pool_dumpxml, vsh_opts_pool_dumpxml, "pool information in XML",
+     "Output the pool information as an XML dump to stdout.", POOL, 0},
+    {"pool-edit", vsh_cmd_pool_edit, vsh_opts_pool, "edit XML configuration for a storage pool",
+     "Edit the XML configuration for a storage pool.", POOL, 0},
+    {"pool-info", vsh_cmd_pool_info, vsh_opts_pool_info, "storage pool information",
+     "Returns basic information about the storage pool.", POOL, 0},
+    {"pool-list", vsh_cmd_pool_list, vsh_opts_pool_list, "list pools", "Returns list of pools.",
+     POOL, 0},
+    {"pool-name", vsh_cmd_pool_name, vsh_opts_pool, "convert a pool UUID to pool name", "", POOL,
+     0},
+    {"pool-refresh", vsh_cmd_pool_refresh, vsh_opts_pool, "refresh a pool", "Refresh a given pool.",
+     POOL, 0},
+    {"pool-start", vsh_cmd_pool_start, vsh_opts_pool_start,
+     "start a (previously defined) inactive pool", "Start a pool.", POOL, 0},
+    {"pool-undefine", vsh_cmd_pool_undefine, vsh_opts_pool, "undefine an inactive pool",
+     "Undefine the configuration for an inactive pool.", POOL, 0},
+    {"pool-uuid", vsh_cmd_pool_uuid, vsh_opts_pool, "convert a pool name to pool UUID", "", POOL,
+     0},
+
+    {"vol-clone", vsh_cmd_vol_clone, vsh_opts_vol_clone, "clone a volume.",
+     "Clone an existing volume within the parent pool.", VOL, 0},
+    {"vol-create", vsh_cmd_vol_create, vsh_opts_vol_create, "create a vol from an XML file",
+     "Create a vol.", VOL, 0},
+    {"vol-create-as", vsh_cmd_vol_create_as, vsh_opts_vol_create_as,
+     "create a volume from a set of args", "Create a vol.", VOL, 0},
+    {"vol-create-from", vsh_cmd_vol_create_from, vsh_opts_vol_create_from,
+     "create a vol, using another volume as input", "Create a vol from an existing volume.", VOL,
+     0},
+    {"vol-delete", vsh_cmd_vol_delete, vsh_opts_vol_delete, "delete a vol", "Delete a given vol.",
+     VOL, 0},
+    {"vol-download", vsh_cmd_vol_download, vsh_opts_vol_transfer,
+     "download volume contents to a file", "Download volume contents to a file.", VOL, 0},
+    {"vol-dumpxml", vsh_cmd_vol_dumpxml, vsh_opts_vol, "vol information in XML",
+     "Output the vol information as an XML dump to stdout.", VOL, 0},
+    {"vol-info", vsh_cmd_vol_info, vsh_opts_vol_info, "storage vol information",
+     "Returns basic information about the storage vol.", VOL, 0},
+    {"vol-key", vsh_cmd_vol_key, vsh_opts_vol,
+     "returns the volume key for a given volume name or path", "", VOL, 0},
+    {"vol-list", vsh_cmd_vol_list, vsh_opts_vol_list, "list vols", "Returns list of vols by pool.",
+     VOL, 0},
+    {"vol-name", vsh_cmd_vol_name, vsh_opts_vol_name,
+     "returns the volume name for a given volume key or path", "", VOL, 0},
+    {"vol-path", vsh_cmd_vol_path, vsh_opts_vol,
+     "returns the volume path for a given volume name or key", "", VOL, 0},
+    {"vol-pool", vsh_cmd_vol_pool, vsh_opts_vol_pool,
+     "returns the storage pool for a given volume key or path", "", VOL, 0},
+    {"vol-resize", vsh_cmd_vol_resize, vsh_opts_vol_resize, "resize a vol",
+     "Resizes a storage volume. This is safe only for storage volumes not in use by an active "
+     "guest.",
+     VOL, 0},
+    {"vol-upload", vsh_cmd_vol_upload, vsh_opts_vol_transfer, "upload file contents to a volume",
+     "Upload file contents to a volume", VOL, 0},
+    {"vol-wipe", vsh_cmd_vol_wipe, vsh_opts_vol_wipe, "wipe a vol",
+     "Ensure data previously on a volume is not accessible to future reads.", VOL, 0},
 
     {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
      "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},

@@ -38,9 +38,22 @@ bool vsh_cmd_save_image_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_managedsave_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-snapshot.c */
+bool vsh_cmd_snapshot_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_create_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_current(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_parent(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_snapshot_revert(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-domain.c's helpers for the XML commands elsewhere */
 char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path);
 int vsh_run_editor(struct vsh_ctl *ctl, const char *path);
+/* virsh's "Failed. Try again? [y,n,i,f,?]:" after a failed edit: 'y', 'n', 'i' or 'f'. */
+int vsh_ask_again(struct vsh_ctl *ctl, FILE *tty);
 bool vsh_cmd_dominfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domstate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
@@ -75,6 +88,51 @@ bool vsh_cmd_vncdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domdisplay(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_screenshot(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_send_key(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-pool.c and cmd-vol.c: storage pools and volumes */
+bool vsh_cmd_pool_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_define_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_create_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_start(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_build(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_refresh(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_edit(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_capabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_create_as(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_create_from(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_clone(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_wipe(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_resize(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_upload(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_download(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_path(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_key(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_vol_pool(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_pool[], vsh_opts_pool_list[], vsh_opts_pool_info[],
+    vsh_opts_pool_define[], vsh_opts_pool_create[], vsh_opts_pool_define_as[],
+    vsh_opts_pool_create_as[], vsh_opts_pool_start[], vsh_opts_pool_build[],
+    vsh_opts_pool_autostart[], vsh_opts_pool_dumpxml[], vsh_opts_vol[], vsh_opts_vol_list[],
+    vsh_opts_vol_info[], vsh_opts_vol_create_as[], vsh_opts_vol_create[],
+    vsh_opts_vol_create_from[], vsh_opts_vol_clone[], vsh_opts_vol_delete[], vsh_opts_vol_wipe[],
+    vsh_opts_vol_resize[], vsh_opts_vol_transfer[], vsh_opts_vol_name[], vsh_opts_vol_pool[];
+/* "1.00 GiB" as virsh prints sizes; the pool a --pool value names (prints why not). */
+void vsh_pretty_capacity(unsigned long long v, char *buf, size_t size);
+vir_storage_pool *vsh_lookup_pool_name(struct vsh_ctl *ctl, const char *name);
 /* Completion candidates for the shell's completion script (cmd-complete.c). */
 bool vsh_cmd_complete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 extern const struct vsh_opt vsh_opts_complete[];

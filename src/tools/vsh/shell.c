@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -50,12 +51,44 @@ void vsh_print_extra(struct vsh_ctl *ctl, const char *fmt, ...)
     va_end(ap);
 }
 
+/* As libvirt's default authentication callback, which virsh uses: each
+ * prompt on stdout, the answer from stdin, a password without echo when
+ * stdin is a terminal. */
+static int ask_credentials(vir_connect_credential *creds, unsigned int n, void *opaque)
+{
+    (void)opaque;
+    for (unsigned i = 0; i < n; i++) {
+        bool secret = creds[i].type == VIR_CRED_PASSPHRASE;
+        struct termios old, quiet;
+        bool tty = secret && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+        printf("%s: ", creds[i].prompt);
+        fflush(stdout);
+        if (tty) {
+            quiet = old;
+            quiet.c_lflag &= ~(tcflag_t)ECHO;
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        }
+        char line[1024];
+        bool got = fgets(line, sizeof(line), stdin) != NULL;
+        if (tty) {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+            putchar('\n');
+        }
+        if (!got)
+            return -1;
+        line[strcspn(line, "\r\n")] = 0;
+        creds[i].result = xstrdup(line);
+    }
+    return 0;
+}
+
 vir_connect *vsh_conn(struct vsh_ctl *ctl)
 {
     if (ctl->conn)
         return ctl->conn;
     vir_error err;
-    ctl->conn = vir_connect_open(ctl->uri, ctl->readonly ? VIR_CONNECT_RO : 0, &err);
+    ctl->conn = vir_connect_open_auth(ctl->uri, ask_credentials, ctl,
+                                      ctl->readonly ? VIR_CONNECT_RO : 0, &err);
     if (!ctl->conn) {
         ctl->connect_failed = true;
         vsh_error(ctl, "%s", "failed to connect to the hypervisor");

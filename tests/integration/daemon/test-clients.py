@@ -274,6 +274,12 @@ def not_supported():
     apis = exported_apis()
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(d.sock_ro)  # read-only: nothing it calls can change a thing
+    # CONNECT_OPEN first (name NULL, VIR_CONNECT_RO): before it libvirtd answers every
+    # procedure it has with "connection not open".
+    hdr = struct.pack(">IIiIII", 0x20008086, 1, 1, 0, 1, 0) + struct.pack(">iI", 0, 1)
+    sock.sendall(struct.pack(">I", 4 + len(hdr)) + hdr)
+    n = struct.unpack(">I", recv_all(sock, 4))[0]
+    t.ok(struct.unpack(">I", recv_all(sock, n - 4)[20:24])[0] == 0, "CONNECT_OPEN on the raw socket")
     unnamed, unknown_api, named = [], [], 0
     for proc in sorted(listed):
         status, payload = raw_call(sock, proc, proc)
@@ -294,7 +300,8 @@ def not_supported():
     status, payload = raw_call(sock, 9999, 9999)
     sock.close()
     t.diag("%d procedures answered 'not supported' by name" % named)
-    t.ok(not unnamed and named > 250, "every procedure of libvirt's vireod lacks is answered "
+    # (a floor, not a count: it falls as vireod implements more of libvirt's procedures)
+    t.ok(not unnamed and named > 200, "every procedure of libvirt's vireod lacks is answered "
          "'not supported' naming its API (events and unknown numbers: 'unknown procedure')",
          "\n".join(unnamed))
     t.ok(apis and not unknown_api, "... and each name is a function libvirt.so exports",

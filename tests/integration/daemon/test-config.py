@@ -8,7 +8,7 @@ Each case starts a daemon under its own --root (no VM is started) and checks
 the outcome on the real socket files, log files and connections:
 unix_sock_group and the socket modes, max_clients (an extra client waits in
 the backlog until one leaves, as with libvirtd), log_level with log_outputs
-to a file and to stderr, configuration errors, -l/--listen refused, socket
+to a file and to stderr, configuration errors, -l/--listen without certificates, socket
 activation with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES as systemd sets them,
 and clients sending garbage, an oversized length word or a truncated message
 being dropped while a connected virsh keeps working. Prints TAP.
@@ -148,11 +148,25 @@ try:
            "config error, one line: %s" % want, e)
 
     # --- -l/--listen ----------------------------------------------------
+    # Without the TLS files (libvirt's layout under --root) the daemon stops
+    # with a line naming the missing one, as libvirtd does.
     p = start("listen", extra=["--listen"], wait=False)
     rc = p.wait(10)
     e = stderr_of("listen")
-    ok(rc == 1 and "TCP connections need authentication" in e, "--listen is refused with a reason",
+    ok(rc == 1 and "cannot read the CA certificate" in e and "/etc/pki/CA/cacert.pem" in e and
+       len(e.strip().splitlines()) == 1, "--listen without certificates: one line naming the CA file",
        e)
+    # TCP without SASL is refused at start-up.
+    p = start("tcpnone", 'listen_tls = 0\nlisten_tcp = 1\nauth_tcp = "none"\n',
+              extra=["--listen"], wait=False)
+    rc = p.wait(10)
+    e = stderr_of("tcpnone")
+    ok(rc == 1 and 'auth_tcp = "none"' in e and len(e.strip().splitlines()) == 1,
+       "listen_tcp with auth_tcp none is refused with one line", e)
+    p = start("polkit", 'auth_unix_rw = "polkit"\n', wait=False)
+    rc = p.wait(10)
+    e = stderr_of("polkit")
+    ok(rc == 1 and "auth_unix_rw: 'polkit' is not supported" in e, "auth polkit is refused", e)
 
     # --- log_level and log_outputs --------------------------------------
     logfile = os.path.join(tmp, "outputs.log")

@@ -208,6 +208,42 @@ CASES = [
         'setvcpus test 1; setvcpus test 1 --config; vcpupin test 0 1; emulatorpin test 1; '
         'setmem test 1000 --config; setmaxmem test 100000; list; dominfo test; '
         'dumpxml test; vcpucount test'], {}, None),
+    # snapshots (the test driver keeps their metadata in memory)
+    ('snapshot', STOCK, T + [
+        'snapshot-create-as test s1 --description hello; snapshot-create-as test s2; '
+        'snapshot-list test; snapshot-list test --parent; snapshot-list test --tree; '
+        'snapshot-info test s1; snapshot-info test --current; snapshot-current test --name; '
+        'snapshot-parent test s2; snapshot-list test --roots; snapshot-list test --leaves --name; '
+        'snapshot-dumpxml test s1; snapshot-revert test s1; domstate test --reason; '
+        'snapshot-create-as test s3; snapshot-list test --tree; '
+        'snapshot-list test --from s1 --descendants --name; snapshot-delete test s2; '
+        'snapshot-list test --tree; destroy test; snapshot-create-as test off1; '
+        'snapshot-list test --inactive; snapshot-list test --active --name; '
+        'snapshot-revert test s1 --paused; domstate test --reason; '
+        'snapshot-delete test s1 --children-only; snapshot-list test --tree; '
+        'list --all --with-snapshot; snapshot-create-as test h --halt; domstate test --reason; '
+        'snapshot-delete test s1 --children; snapshot-list test'], {}, None),
+    ('snapshot-quiet', STOCK, ['-q'] + T + [
+        'snapshot-create-as test s1; snapshot-create-as test s2; snapshot-current test --name; '
+        'snapshot-parent test s2; snapshot-list test --name; snapshot-list test --tree; '
+        'snapshot-create-as test --print-xml --name x --description "a <b>" '
+        '--diskspec vda,snapshot=external,driver=qcow2,file=/o.qcow2 --memspec file=/m'],
+     {}, None),
+    ('snapshot-edit', STOCK, T + [
+        'snapshot-create-as test s1 --description hello; snapshot-create-as test s2; '
+        'snapshot-edit test s1; snapshot-edit test --current; snapshot-dumpxml test s1; '
+        'snapshot-current test --snapshotname s1; snapshot-current test --name; '
+        'snapshot-edit test s2 --rename --clone'],
+     {'VISUAL': 'sed -i s/hello/edited/'}, None),
+    ('snapshot-errors', STOCK, T + [
+        'snapshot-current test --name; snapshot-current test; snapshot-info test; '
+        'snapshot-info test nosuch; snapshot-create-as test a; snapshot-create-as test a; '
+        'snapshot-parent test a; snapshot-revert test a --running --paused; '
+        'snapshot-delete test a --children --children-only; snapshot-delete test a --metadata; '
+        'snapshot-create-as test b --disk-only; snapshot-create-as test b --no-metadata; '
+        'snapshot-list test --tree --parent; snapshot-list test --tree --name; '
+        'snapshot-list test --roots --from a; snapshot-info test a --current; '
+        'destroy test; undefine test; undefine test --snapshots-metadata'], {}, None),
 ]
 
 
@@ -230,6 +266,10 @@ def known_diffs(text):
 
 def mask(text):
     text = re.sub(r'^(CPU time:\s+)[0-9.]+s$', r'\1N.Ns', text, flags=re.M)
+    # snapshots' creation times
+    text = re.sub(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}', 'YYYY-MM-DD HH:MM:SS +ZZZZ',
+                  text)
+    text = re.sub(r'<creationTime>\d+</creationTime>', '<creationTime>T</creationTime>', text)
     return text
 
 

@@ -131,8 +131,18 @@ static void test_rejections(void)
     REJECT(xdr_get_u32(dec, &u, "x.n"), BYTES(0, 0, 1), "truncated at 'x.n' (offset 0): need 4",
            "a truncated uint");
     REJECT(xdr_get_u64(dec, &uh, "x.h"), BYTES(0, 0, 0, 0, 1), "need 8", "a truncated hyper");
-    REJECT(xdr_get_bool(dec, &bo, "x.b"), BYTES(0, 0, 0, 2), "bad boolean 2 at 'x.b'",
-           "a bool that is neither 0 nor 1");
+    {
+        /* rpcgen's xdr_bool (libvirtd's) takes any non-zero word as true: so does Vireo. */
+        static const uint8_t in[] = {0, 0, 0, 2, 0x80, 0, 0, 0, 0, 0, 0, 0};
+        struct verr err = {0};
+        struct xdr_dec d;
+        bool b1 = false, b2 = false, b3 = true;
+        xdr_dec_init(&d, in, sizeof(in), &err);
+        ok(xdr_get_bool(&d, &b1, "x.b") == 0 && xdr_get_bool(&d, &b2, "x.b") == 0 &&
+               xdr_get_bool(&d, &b3, "x.b") == 0 && b1 && b2 && !b3,
+           "a bool is true for any non-zero word, false for 0 (as xdr_bool)");
+    }
+    REJECT(xdr_get_bool(dec, &bo, "x.b"), BYTES(0, 0, 1), "truncated at 'x.b'", "a truncated bool");
     REJECT(xdr_get_enum(dec, &en, allowed, 3, "x.e"), BYTES(0, 0, 0, 7), "bad enum value 7",
            "an enum value outside the enum");
     REJECT(xdr_get_uchar(dec, &uc, "x.c"), BYTES(0, 0, 1, 0), "out of range",
