@@ -173,6 +173,51 @@ static int take_activated(struct vd_daemon *d, struct verr *err)
     return r;
 }
 
+/* Refuses path when a daemon answers on it (libvirtd's socket is its own); a stale socket
+ * file left by a dead one is taken over. */
+static int check_free(const char *path, struct verr *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return verr_set(err, ENAMETOOLONG, "socket path %s: too long for a UNIX socket", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return verr_errno(err, errno, "socket");
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    close(fd);
+    if (r == 0)
+        return verr_set(err, EADDRINUSE,
+                        "libvirt_sockets: %s is in use by another daemon (libvirtd?): stop it, or "
+                        "set libvirt_sockets = 0",
+                        path);
+    return 0;
+}
+
+int vd_listen_libvirt(struct vd_daemon *d, struct verr *err)
+{
+    if (!d->libvirt_sockets)
+        return 0;
+    int r;
+    if ((r = check_free(VD_LIBVIRT_SOCK, err)) < 0 || (r = check_free(VD_LIBVIRT_SOCK_RO, err)) < 0)
+        return r;
+    if (mkdir(VD_LIBVIRT_SOCK_DIR, 0755) < 0 && errno != EEXIST)
+        return verr_errno(err, errno, "cannot create %s", VD_LIBVIRT_SOCK_DIR);
+    d->lfd_lv = listen_unix(VD_LIBVIRT_SOCK, d->rw_perms, d->sock_gid, err);
+    if (d->lfd_lv < 0)
+        return d->lfd_lv;
+    d->lfd_lv_ro = listen_unix(VD_LIBVIRT_SOCK_RO, d->ro_perms, d->sock_gid, err);
+    if (d->lfd_lv_ro < 0) {
+        r = d->lfd_lv_ro;
+        close(d->lfd_lv);
+        unlink(VD_LIBVIRT_SOCK);
+        d->lfd_lv = -1;
+        return r;
+    }
+    log_info("serving libvirt's sockets %s and %s", VD_LIBVIRT_SOCK, VD_LIBVIRT_SOCK_RO);
+    return 0;
+}
+
 int vd_listen(struct vd_daemon *d, struct verr *err)
 {
     int r = take_activated(d, err);
@@ -300,4 +345,13 @@ void vd_unlisten(struct vd_daemon *d)
             unlink(d->sock_ro_path);
     }
     d->lfd = d->lfd_ro = -1;
+    if (d->lfd_lv >= 0) {
+        close(d->lfd_lv);
+        unlink(VD_LIBVIRT_SOCK);
+    }
+    if (d->lfd_lv_ro >= 0) {
+        close(d->lfd_lv_ro);
+        unlink(VD_LIBVIRT_SOCK_RO);
+    }
+    d->lfd_lv = d->lfd_lv_ro = -1;
 }

@@ -188,6 +188,14 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         if (tls_slot) {
             free(*tls_slot);
             *tls_slot = xstrdup(val);
+        } else if (strcmp(key, "libvirt_sockets") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n > 1) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            d->libvirt_sockets = n;
         } else if (strcmp(key, "listen_tls") == 0 || strcmp(key, "listen_tcp") == 0 ||
                    strcmp(key, "tls_no_verify_certificate") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n > 1) {
@@ -449,6 +457,8 @@ int main(int argc, char **argv)
                           .lfd = -1,
                           .sock_gid = -1,
                           .lfd_ro = -1,
+                          .lfd_lv = -1,
+                          .lfd_lv_ro = -1,
                           .next_id = 1,
                           .listen_tls = true,
                           .auth_tcp = VD_AUTH_SASL,

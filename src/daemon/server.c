@@ -527,6 +527,10 @@ static void listeners_watch(struct vd_daemon *d, unsigned events)
 {
     loop_watch_set_events(d->lwatch, events);
     loop_watch_set_events(d->lwatch_ro, events);
+    if (d->lwatch_lv) {
+        loop_watch_set_events(d->lwatch_lv, events);
+        loop_watch_set_events(d->lwatch_lv_ro, events);
+    }
     for (unsigned i = 0; i < d->ntcp; i++)
         loop_watch_set_events(d->tcp[i].watch, events);
 }
@@ -582,7 +586,7 @@ static void on_accept(struct loop *loop, int fd, unsigned events, void *opaque)
         return;
     }
     struct verr err = {0};
-    bool ro = fd == d->lfd_ro;
+    bool ro = fd == d->lfd_ro || fd == d->lfd_lv_ro;
     struct vd_client *c = vd_client_new(d, cfd, ro, &err);
     if (!c) {
         log_error("%s", verr_msg(&err));
@@ -735,6 +739,8 @@ int vd_server_start(struct vd_daemon *d, struct verr *err)
     vd_server_attach_sink(d);
     int r = vd_listen(d, err);
     if (r == 0)
+        r = vd_listen_libvirt(d, err);
+    if (r == 0)
         r = vd_listen_tcp(d, err);
     if (r < 0)
         return r;
@@ -742,6 +748,12 @@ int vd_server_start(struct vd_daemon *d, struct verr *err)
     d->lwatch_ro = loop_watch_fd(d->loop, d->lfd_ro, LOOP_READ, on_accept, d, err);
     if (!d->lwatch || !d->lwatch_ro)
         return -EIO;
+    if (d->lfd_lv >= 0) {
+        d->lwatch_lv = loop_watch_fd(d->loop, d->lfd_lv, LOOP_READ, on_accept, d, err);
+        d->lwatch_lv_ro = loop_watch_fd(d->loop, d->lfd_lv_ro, LOOP_READ, on_accept, d, err);
+        if (!d->lwatch_lv || !d->lwatch_lv_ro)
+            return -EIO;
+    }
     for (unsigned i = 0; i < d->ntcp; i++) {
         d->tcp[i].daemon = d;
         d->tcp[i].watch =

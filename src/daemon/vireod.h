@@ -91,7 +91,12 @@ struct vd_daemon {
     bool rw_activated, ro_activated;       /* inherited from systemd (listen.c) */
     long sock_gid;                         /* unix_sock_group, -1 for none */
     struct loop_watch *lwatch, *lwatch_ro; /* the listening sockets' watches */
-    bool accept_paused;                    /* max_clients reached */
+    /* libvirt_sockets = 1: libvirt's own sockets too (/run/libvirt/libvirt-sock, -ro), so the
+     * stock virsh reaches vireod with plain qemu:///system (listen.c); -1 when not open. */
+    bool libvirt_sockets;
+    int lfd_lv, lfd_lv_ro;
+    struct loop_watch *lwatch_lv, *lwatch_lv_ro;
+    bool accept_paused; /* max_clients reached */
     struct vd_domain *domains;
     int next_id;
     struct vd_client *clients;
@@ -152,6 +157,11 @@ void vd_unlisten(struct vd_daemon *d);
 
 /* listen.c: the TCP sockets (listen_tls, listen_tcp), made or from systemd. */
 int vd_listen_tcp(struct vd_daemon *d, struct verr *err);
+/* libvirt's default sockets (libvirt_sockets = 1), refused when a daemon answers there. */
+#define VD_LIBVIRT_SOCK_DIR "/run/libvirt"
+#define VD_LIBVIRT_SOCK     VD_LIBVIRT_SOCK_DIR "/libvirt-sock"
+#define VD_LIBVIRT_SOCK_RO  VD_LIBVIRT_SOCK_DIR "/libvirt-sock-ro"
+int vd_listen_libvirt(struct vd_daemon *d, struct verr *err);
 
 /* lock.c: one daemon per root. Takes an OFD lock on lock_path (keeping
  * it for the process's life); -EBUSY with err naming the holder's pid. */

@@ -317,10 +317,10 @@ static int opt_flag(struct vmm_config *cfg, const char *opt, const char *arg, st
 static int opt_incoming(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (strcmp(arg, "defer") && strncmp(arg, "file:", 5) && strncmp(arg, "fd:", 3) &&
-        strncmp(arg, "exec:", 5))
+        strncmp(arg, "exec:", 5) && strncmp(arg, "tcp:", 4) && strncmp(arg, "unix:", 5))
         return verr_set(err, ENOTSUP,
-                        "%s %s: only defer, file:PATH, fd:N and exec:CMD are supported (network "
-                        "migration is not implemented yet)",
+                        "%s %s: only defer, tcp:HOST:PORT, unix:PATH, file:PATH, fd:N and "
+                        "exec:CMD are supported",
                         opt, arg);
     cfg->incoming = arg;
     return 0;
@@ -680,13 +680,6 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "-kernel with -M %s: booting a kernel through the firmware is not "
                         "supported yet",
                         cfg->machine.type);
-    /* TODO(#15): the chipset devices (PAM, PIIX/ICH9, fw_cfg) have no state
-     * sections yet, so a pc/q35 VM cannot be saved and cannot be restored. */
-    if (firmware && cfg->incoming)
-        return verr_set(err, ENOTSUP,
-                        "-incoming with -M %s: the chipset's devices cannot restore a saved "
-                        "state yet",
-                        cfg->machine.type);
     if (!firmware && cfg->nr_fw_cfg_items)
         return verr_set(err, ENOTSUP,
                         "-fw_cfg: vireo-vmm's microvm has no fw_cfg device (-M pc and -M q35 "
@@ -837,8 +830,11 @@ const char *cli_help_text(void)
            "                              the human monitor (HMP) on a character device\n"
            "  -mon chardev=ID[,mode=readline]  the human monitor on a -chardev\n"
            "  -S                          start paused (QMP 'cont' starts the guest)\n"
-           "  -incoming URI               restore a saved state: file:PATH, fd:N, exec:CMD, or\n"
-           "                              defer (then QMP migrate-incoming)\n"
+           "  -incoming URI               restore a saved state or take a migration: "
+           "tcp:HOST:PORT,\n"
+           "                              unix:PATH, file:PATH, fd:N, exec:CMD, or defer (then "
+           "QMP\n"
+           "                              migrate-incoming)\n"
            "  -no-reboot                  exit instead of rebooting\n"
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"

@@ -421,8 +421,11 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
         vm->boot_cfg.platform.apic_ids[i] = vm->vcpus[i].apic_id;
     /* An incoming VM's RAM comes from the state stream, and must stay all zeros until then
      * (the loader leaves pages the stream does not list alone): the kernel is loaded at the
-     * first reset instead. */
-    if (!cfg->incoming && (r = machine_load_boot(vm, err)) < 0)
+     * first reset instead. A firmware machine's boot writes no RAM: it fills the fw_cfg
+     * items (which the saved VM's firmware may be reading) and the CMOS (the stream's RTC
+     * section replaces it), so it is done for an incoming VM too. */
+    if ((!cfg->incoming || machine_has_firmware(&cfg->machine)) &&
+        (r = machine_load_boot(vm, err)) < 0)
         return r;
     if (cfg->kernel && vm->boot.mode != BOOT_ENTRY_RESET_VECTOR)
         log_debug("kernel '%s' loaded as %s, entry 0x%llx", cfg->kernel,

@@ -16,7 +16,9 @@
  * in upper case, each line ending in "\n", the echo as a two-buffer chain;
  * with con_mode=write it writes the hello line and "no input" instead.
  * Last, with EMERG_WRITE, it writes "EMERG\n" through the emerg_wr config
- * field (then, with con_bye=1, waits for one more line). con_mode=flood:
+ * field (then, with con_bye=1, waits for one more line). con_again=1: after the echo, a
+ * second line read and echoed the same way (the host saves and restores the VM while the
+ * guest waits for it). con_mode=flood:
  * after the echo, 128 chunks of 4 KiB instead ("C%07u", 'x's, "\n"), each
  * waited for, on port con_flood_port= (1, the
  * default: a virtserialport the guest opens and whose host side must be
@@ -366,6 +368,21 @@ void test_virtio_console(struct guest *g)
         memcpy(tx_prefix, "ECHO: ", 7);
         good = write_out(&d, tx_prefix, tx_line);
         tap_ok(t, good, "console: hello and the echo written on port 0");
+        /* con_again=1: a second round on the same port (the host saves and restores the VM
+         * while the guest waits for it). */
+        if (good && param_is(g, "con_again", "1")) {
+            tap_diag(t, "console: waiting for a second line on port 0");
+            len = read_line(&d, line, sizeof(line) - 1, &fills);
+            if (!tap_ok(t, len >= 0, "console: a second line arrived (%d bytes, %u buffers)", len,
+                        fills))
+                return;
+            for (int i = 0; i < len; i++)
+                tx_line[i] = line[i] >= 'a' && line[i] <= 'z' ? (char)(line[i] - 32) : line[i];
+            tx_line[len] = '\n';
+            tx_line[len + 1] = '\0';
+            good = write_out(&d, tx_prefix, tx_line);
+            tap_ok(t, good, "console: hello and the second echo written on port 0");
+        }
     }
     if (good && flood) {
         /* 128 chunks of 4 KiB, "C%07u" + 'x'... + "\n", one at a time: more than a socket

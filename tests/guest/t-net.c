@@ -22,6 +22,10 @@
  *  - net_udp_rx=PORT: wait for a UDP datagram of net_udp_rx_len= bytes
  *    (4000) to our PORT, check its payload and its checksum (completed here
  *    first when the header says NEEDS_CSUM);
+ *  - net_pause=1: after the exchanges above, say "net: paused" and wait for a 'c' on COM1
+ *    (the host saves and restores the VM meanwhile), then check the configuration's MAC and
+ *    link status again and repeat the ARP exchange and (with net_dhcp=1) the ping: frames
+ *    through the same device and backend after the restore;
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
  *    notification (bench/virtio-net measures the host's cost per frame).
  * The two queues are set up here (the shared driver in virtio.c runs one
@@ -788,6 +792,27 @@ void test_virtio_net(struct guest *g)
         uint64_t size = 1000;
         param_u64(g, "net_ping", false, false, &size);
         ping(&nt, (uint32_t)size);
+    }
+    if (param_is(g, "net_pause", "1")) {
+        tap_diag(&g->tap, "net: paused");
+        for (;;) {
+            if ((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c')
+                break;
+            cpu_pause();
+        }
+        bool same = true;
+        for (unsigned i = 0; i < 6; i++)
+            same = same && virtio_cfg8(&d, i) == want_mac[i];
+        tap_ok(&g->tap, same, "net: config MAC unchanged after the pause");
+        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1,
+               "net: config status has LINK_UP after the pause");
+        if (!arp(&nt))
+            goto out;
+        if (do_dhcp) {
+            uint64_t size = 1000;
+            param_u64(g, "net_ping", false, false, &size);
+            ping(&nt, (uint32_t)size);
+        }
     }
     uint64_t count;
     if (param_u64(g, "net_flood", false, false, &count))

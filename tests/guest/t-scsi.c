@@ -13,6 +13,7 @@
  * With scsi_cd_change=NEW the guest says "scsi-cd: ready", polls TEST UNIT
  * READY until it sees the medium go and come (unit attentions 3A and 28)
  * while the host changes the ISO through QMP, and reads the new label.
+ * With scsi_pause=1, last, a save/restore checkpoint (test_pause).
  * Device: 1af4:1048 on bus 0.
  */
 #include "guest.h"
@@ -332,6 +333,62 @@ static void test_cd(struct guest *g, struct vdev *d)
            got ? label : "?");
 }
 
+/* CRC-32 of blocks [lba, lba + 32) of the disk, read with READ(10); false when a read fails. */
+static bool crc_blocks(struct vdev *d, uint32_t lba, uint32_t *crc)
+{
+    *crc = 0;
+    if (!good(rw10(d, 0, false, lba, 32, data2, 32 * 512u)))
+        return false;
+    *crc = crc32_fast(0, data2, 32 * 512u);
+    return true;
+}
+
+/* scsi_pause=1: 32 blocks written at LBA 64 and read back (their CRC-32 printed), then
+ * "scsi: paused" and a wait for a 'c' on COM1 while the host saves and restores the VM.
+ * After: TEST UNIT READY is GOOD at once (a unit whose state was lost would report its
+ * power-on attention again), the blocks read back with the same CRC, 32 more are written at
+ * LBA 128 and read back, and the CD (with scsi_cd_label=) still holds the medium it had:
+ * scsi_cd_change='s label when the host changed it before the save. */
+static void test_pause(struct guest *g, struct vdev *d)
+{
+    struct tap *t = &g->tap;
+    pattern(data, 32 * 512u, 0x5ca1ab1e);
+    uint32_t want = crc32_fast(0, data, 32 * 512u), got = 0;
+    bool ok = good(rw10(d, 0, true, 64, 32, data, 32 * 512u)) && crc_blocks(d, 64, &got);
+    tap_ok(t, ok && got == want, "scsi-pause: 32 blocks written at LBA 64 read back (crc %08x)",
+           got);
+    tap_diag(t, "scsi: paused");
+    for (;;) {
+        if ((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c')
+            break;
+        cpu_pause();
+    }
+    struct sres r = tur(d, 0);
+    tap_ok(t, good(r), "scsi-pause: TEST UNIT READY is GOOD after the pause (sense %x/%02x)", r.key,
+           r.asc);
+    ok = crc_blocks(d, 64, &got);
+    tap_ok(t, ok && got == want,
+           "scsi-pause: the blocks at LBA 64 read back after the pause "
+           "(crc %08x, want %08x)",
+           got, want);
+    pattern(data, 32 * 512u, 0xfeedf00d);
+    want = crc32_fast(0, data, 32 * 512u);
+    ok = good(rw10(d, 0, true, 128, 32, data, 32 * 512u)) && crc_blocks(d, 128, &got);
+    tap_ok(t, ok && got == want, "scsi-pause: 32 blocks written at LBA 128 read back (crc %08x)",
+           got);
+    const char *v;
+    uint32_t n;
+    if (!param_str(g, "scsi_cd_label", &v, &n))
+        return;
+    char label[33];
+    r = tur(d, 1);
+    bool got_label = read_label(d, label);
+    const char *key = param_str(g, "scsi_cd_change", &v, &n) ? "scsi_cd_change" : "scsi_cd_label";
+    tap_ok(t, good(r) && got_label && label_is(g, key, label),
+           "scsi-pause: the CD holds the same medium after the pause, label '%s'",
+           got_label ? label : "?");
+}
+
 void test_virtio_scsi(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -364,6 +421,8 @@ void test_virtio_scsi(struct guest *g)
     test_disk(g, &d);
     if (param_str(g, "scsi_cd_label", &why, &(uint32_t){0}))
         test_cd(g, &d);
+    if (param_is(g, "scsi_pause", "1"))
+        test_pause(g, &d);
 }
 
 /* scsi-bench (first word): blk-bench's workloads (t-virtio.c) on the scsi-hd at target 0

@@ -12,6 +12,13 @@
  * state_ticks= ticks (or when a 'q' arrives on COM1) it checks the whole
  * pattern and the last acknowledged block once more, prints TAP and exits.
  *
+ * state_dirty=M (MiB) adds an area after the pattern that the guest keeps
+ * rewriting while it waits for each timer tick, a page at a time, each page
+ * with a new generation (its value is mix(seed, page) + generation, the
+ * generations kept in a table in RAM), so a live migration always has pages
+ * to chase; a slice of it is checked each tick and all of it at the end, so
+ * a page a migration failed to resend shows as "dirtied page is stale".
+ *
  * Fills and checks use rep stosq / repe scasq: this machine's KVM emulates
  * supervisor code one instruction at a time, and a string instruction is one
  * instruction however many words it covers. For hundreds of MiB even that is
@@ -44,6 +51,8 @@ static struct {
 static uint8_t st_status;
 static uint64_t st_wbuf[512] __attribute__((aligned(4096)));
 static uint64_t st_rbuf[512] __attribute__((aligned(4096)));
+#define DIRTY_MAX_PAGES 65536 /* state_dirty= at most 256 MiB */
+static uint32_t dirty_gen[DIRTY_MAX_PAGES];
 
 struct state_timer {
     uint64_t lapic;
@@ -83,6 +92,20 @@ static bool page_ok(uint64_t addr, uint64_t v)
     __asm__ volatile("repe scasq" : "+D"(addr), "+c"(cnt) : "a"(v) : "memory", "cc");
     /* rcx counts down past the first mismatch: 0 with the last word equal means all were. */
     return cnt == 0 && *(volatile uint64_t *)(addr - 8) == v;
+}
+
+static uint64_t dirty_val(uint64_t seed, uint64_t p)
+{
+    return mix(seed ^ 0xd1d1d1d1ull, p) + dirty_gen[p];
+}
+
+/* The first dirtied page in [from, to) that does not hold its generation, or -1. */
+static int64_t check_dirty(uint64_t base, uint64_t seed, uint64_t from, uint64_t to)
+{
+    for (uint64_t p = from; p < to; p++)
+        if (!page_ok(base + p * 4096, dirty_val(seed, p)))
+            return (int64_t)p;
+    return -1;
 }
 
 /* The first bad page in [from, to), or -1. */
@@ -171,8 +194,11 @@ __attribute__((noreturn)) static void fail(struct guest *g, const char *what)
 void test_state(struct guest *g)
 {
     struct tap *t = &g->tap;
-    uint64_t mib = 8, seed = 1, max_ticks = 0;
+    uint64_t mib = 8, seed = 1, max_ticks = 0, dmib = 0;
     param_u64(g, "state_mib", true, false, &mib);
+    param_u64(g, "state_dirty", true, false, &dmib);
+    if (dmib >> 20)
+        dmib >>= 20;
     param_u64(g, "seed", false, false, &seed);
     param_u64(g, "state_ticks", false, false, &max_ticks);
     if (mib >> 20) /* given with a suffix: bytes */
@@ -182,8 +208,9 @@ void test_state(struct guest *g)
         if (g->boot.map[i].type == 1 && g->boot.map[i].addr <= STATE_BASE &&
             g->boot.map[i].addr + g->boot.map[i].size > ram_end)
             ram_end = g->boot.map[i].addr + g->boot.map[i].size;
-    if (!tap_ok(t, STATE_BASE + pages * 4096 <= ram_end, "state: %lu MiB at 32 MiB fit in RAM",
-                mib))
+    uint64_t dpages = dmib * 256, dbase = STATE_BASE + pages * 4096;
+    if (!tap_ok(t, STATE_BASE + (pages + dpages) * 4096 <= ram_end && dpages <= DIRTY_MAX_PAGES,
+                "state: %lu MiB (and %lu MiB dirtied) at 32 MiB fit in RAM", mib, dmib))
         tap_finish(t);
 
     static struct vdev d;
@@ -215,6 +242,11 @@ void test_state(struct guest *g)
         for (uint64_t p = 0; p < pages; p++)
             fill_page(STATE_BASE + p * 4096, mix(seed, p));
     }
+    for (uint64_t p = 0; p < dpages; p++) {
+        dirty_gen[p] = 0;
+        fill_page(dbase + p * 4096, dirty_val(seed, p));
+    }
+    uint64_t dpos = 0, dslice = 0;
     counter = 0;
     counter_not = ~0ull;
     tap_diag(t, "state: ready: %lu MiB filled (seed %lu)", mib, seed);
@@ -244,6 +276,16 @@ void test_state(struct guest *g)
             fail(g, "memory pattern damaged");
         }
         slice = to == pages ? 0 : to;
+        if (dpages) {
+            uint64_t dto = dslice + SLICE_PAGES < dpages ? dslice + SLICE_PAGES : dpages;
+            bad = check_dirty(dbase, seed, dslice, dto);
+            if (bad >= 0) {
+                tap_diag(t, "state: dirtied page %ld (guest address 0x%lx, generation %u) differs",
+                         bad, dbase + (uint64_t)bad * 4096, dirty_gen[bad]);
+                fail(g, "dirtied page is stale");
+            }
+            dslice = dto == dpages ? 0 : dto;
+        }
 
         uint64_t tsc = rdtsc(), rtc = rtc_seconds();
         if (tsc < last_tsc)
@@ -260,7 +302,13 @@ void test_state(struct guest *g)
             if (now - prev < 1000000000ull)
                 waited += now - prev;
             prev = now;
-            __asm__ volatile("pause" ::: "memory");
+            if (dpages) { /* the next page's next generation */
+                dirty_gen[dpos]++;
+                fill_page(dbase + dpos * 4096, dirty_val(seed, dpos));
+                dpos = dpos + 1 == dpages ? 0 : dpos + 1;
+            } else {
+                __asm__ volatile("pause" ::: "memory");
+            }
         }
         if (timer.ticks == before)
             fail(g, "the local APIC timer stopped");
@@ -280,6 +328,14 @@ void test_state(struct guest *g)
         tap_diag(t, "state: page %ld (guest address 0x%lx) differs", bad,
                  STATE_BASE + (uint64_t)bad * 4096);
     tap_ok(t, bad < 0, "state: the whole %lu MiB pattern is intact", mib);
+    if (dpages) {
+        bad = check_dirty(dbase, seed, 0, dpages);
+        if (bad >= 0)
+            tap_diag(t, "state: dirtied page %ld (guest address 0x%lx) differs", bad,
+                     dbase + (uint64_t)bad * 4096);
+        tap_ok(t, bad < 0, "state: the whole %lu MiB dirtied area holds its last generations",
+               dmib);
+    }
     tap_ok(t, counter_not == ~counter, "state: tick counter consistent after %lu ticks", counter);
     tap_ok(t, block_check(&d, seed, acked, &why),
            "state: the last acknowledged disk write (block %lu) reads back", acked);

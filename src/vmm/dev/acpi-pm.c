@@ -191,6 +191,55 @@ static void acpi_pm_free(struct device *dev)
     free(pm);
 }
 
+int acpi_pm_regs_save(struct acpi_pm_regs *pm, struct dev_state_writer *w, struct verr *err)
+{
+    uint8_t pm1[6], tmr[8], smi[4];
+    pthread_mutex_lock(&pm->lock);
+    for (unsigned i = 0; i < 2; i++) {
+        pm1[i] = (uint8_t)(pm->status >> (8 * i));
+        pm1[2 + i] = (uint8_t)(pm->enable >> (8 * i));
+        pm1[4 + i] = (uint8_t)(pm->control >> (8 * i));
+    }
+    uint64_t ns = monotonic_ns() - pm->timer_base_ns;
+    for (unsigned i = 0; i < 8; i++)
+        tmr[i] = (uint8_t)(ns >> (8 * i));
+    for (unsigned i = 0; i < 4; i++)
+        smi[i] = (uint8_t)(pm->smi_en >> (8 * i));
+    pthread_mutex_unlock(&pm->lock);
+    int r = w->put(w, "pm1", pm1, sizeof(pm1), err);
+    if (r == 0)
+        r = w->put(w, "pm.timer_ns", tmr, sizeof(tmr), err);
+    if (r == 0)
+        r = w->put(w, "pm.smi_en", smi, sizeof(smi), err);
+    return r;
+}
+
+int acpi_pm_regs_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struct verr *err)
+{
+    uint8_t pm1[6], tmr[8], smi[4];
+    int rc = r->get(r, "pm1", pm1, sizeof(pm1), err);
+    if (rc == 0)
+        rc = r->get(r, "pm.timer_ns", tmr, sizeof(tmr), err);
+    if (rc == 0)
+        rc = r->get(r, "pm.smi_en", smi, sizeof(smi), err);
+    if (rc < 0)
+        return rc;
+    uint64_t ns = 0;
+    for (unsigned i = 0; i < 8; i++)
+        ns |= (uint64_t)tmr[i] << (8 * i);
+    uint64_t now = monotonic_ns();
+    pthread_mutex_lock(&pm->lock);
+    pm->status = (uint16_t)(pm1[0] | pm1[1] << 8);
+    pm->enable = (uint16_t)(pm1[2] | pm1[3] << 8);
+    pm->control = (uint16_t)(pm1[4] | pm1[5] << 8);
+    pm->timer_base_ns = now - ns; /* wraps like the counter itself: only differences matter */
+    pm->smi_en =
+        (uint32_t)smi[0] | (uint32_t)smi[1] << 8 | (uint32_t)smi[2] << 16 | (uint32_t)smi[3] << 24;
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
+}
+
 static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct acpi_pm_regs *pm = dev->priv;

@@ -43,6 +43,14 @@ void acpi_pm_regs_destroy(struct acpi_pm_regs *pm);
 void acpi_pm_regs_reset(struct acpi_pm_regs *pm);
 /* Sets PWRBTN_STS and raises the SCI when enabled (the VM's power button; opaque = pm). */
 void acpi_pm_regs_power_button(void *opaque);
+struct dev_state_writer;
+struct dev_state_reader;
+struct verr;
+/* The block's state for a chipset function's section: "pm1" (PM1 status, enable, control as
+ * le16), "pm.timer_ns" (le64: how far the PM timer has counted, so it goes on from there),
+ * "pm.smi_en" (le32). Load re-evaluates the SCI. */
+int acpi_pm_regs_save(struct acpi_pm_regs *pm, struct dev_state_writer *w, struct verr *err);
+int acpi_pm_regs_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struct verr *err);
 /* Handlers for the block (offsets from its base; opaque = pm). */
 extern const struct bus_ops acpi_pm_regs_ops;
 

@@ -84,6 +84,10 @@ static const struct dev_type debugcon_type = {
     .opts_size = sizeof(struct debugcon_opts),
     .create = debugcon_create,
     .free = debugcon_free,
+    /* Nothing the guest can change: the readback byte is a property. */
+    .state_version = 1,
+    .save = dev_state_save_none,
+    .load = dev_state_load_none,
 };
 
 const struct dev_type *const dev_types_debugcon[] = {&debugcon_type, NULL};

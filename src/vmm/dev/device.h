@@ -159,6 +159,10 @@ struct dev_state_reader {
                struct verr *err);
     unsigned version;
     void *opaque;
+    /* A record of variable length (console buffers, a backend's own state): *data points
+     * into the section (valid during load), *len is its length; -ENOENT when absent. */
+    int (*get_var)(struct dev_state_reader *r, const char *name, const uint8_t **data, size_t *len,
+                   struct verr *err);
 };
 
 /* Typed helpers over put/get for little fixed-size fields. */

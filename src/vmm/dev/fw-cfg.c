@@ -211,6 +211,7 @@ int fw_cfg_dma(struct fw_cfg *c, const struct guest_mem *gm, uint64_t desc)
             if (n)
                 memmove(dst, it->data + c->offset, n);
             memset(dst + n, 0, length - n);
+            guest_mem_mark_dirty(gm, dst, length); /* a live migration resends it */
             c->offset += n;
         }
     } else if (control & FW_CFG_DMA_WRITE) {
@@ -219,7 +220,8 @@ int fw_cfg_dma(struct fw_cfg *c, const struct guest_mem *gm, uint64_t desc)
         c->offset += length < avail ? length : avail;
     }
     /* The status goes where the descriptor was; re-resolve (it is RAM: checked above). */
-    put_be32(guest_mem_ptr(gm, desc, 4), status);
+    put_be32(d, status);
+    guest_mem_mark_dirty(gm, d, 4);
     return 0;
 }
 
@@ -323,6 +325,53 @@ static void fw_cfg_dev_free(struct device *dev)
     free(f);
 }
 
+/* State: "fw_cfg.xfer" (selected key le16, offset le32, the DMA address's high half le32,
+ * the selected item's length le32). The items are this VM's own, built from the same
+ * configuration; the selected one must have the saved length (else the firmware's read
+ * would go on in other data). Selecting it again refreshes it (the ACPI tables). */
+static int fw_cfg_dev_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct fw_cfg_dev *f = dev->priv;
+    uint8_t x[14];
+    pthread_mutex_lock(&f->lock);
+    const struct fw_cfg_item *it = item_for_key(&f->cfg, f->cfg.key);
+    put16(x, f->cfg.key);
+    put32(x + 2, f->cfg.offset);
+    put32(x + 6, f->dma_high);
+    put32(x + 10, it ? it->len : 0);
+    pthread_mutex_unlock(&f->lock);
+    return w->put(w, "fw_cfg.xfer", x, sizeof(x), err);
+}
+
+static int fw_cfg_dev_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct fw_cfg_dev *f = dev->priv;
+    uint8_t x[14];
+    int rc = r->get(r, "fw_cfg.xfer", x, sizeof(x), err);
+    if (rc < 0)
+        return rc;
+    uint16_t key = get16(x);
+    uint32_t off = get32(x + 2), len = get32(x + 10);
+    pthread_mutex_lock(&f->lock);
+    fw_cfg_select(&f->cfg, key);
+    const struct fw_cfg_item *it = item_for_key(&f->cfg, key);
+    uint32_t mine = it ? it->len : 0;
+    if (len != mine)
+        rc = verr_set(err, EINVAL,
+                      "field 'fw_cfg.xfer': item 0x%x had %u bytes when saved, here %u (another "
+                      "configuration)",
+                      key, len, mine);
+    else if (off > len)
+        rc = verr_set(err, EINVAL, "field 'fw_cfg.xfer': offset %u past the item's %u bytes", off,
+                      len);
+    else {
+        f->cfg.offset = off;
+        f->dma_high = get32(x + 6);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
 static const struct dev_type fw_cfg_type = {
     .name = "fw_cfg_io",
     .desc = "QEMU firmware configuration interface (I/O 0x510, DMA 0x514)",
@@ -332,6 +381,9 @@ static const struct dev_type fw_cfg_type = {
     .create = fw_cfg_dev_create,
     .reset = fw_cfg_dev_reset,
     .free = fw_cfg_dev_free,
+    .state_version = 1,
+    .save = fw_cfg_dev_save,
+    .load = fw_cfg_dev_load,
 };
 
 const struct dev_type *const dev_types_fw_cfg[] = {&fw_cfg_type, NULL};

@@ -78,6 +78,23 @@ static void i440fx_free(struct device *dev)
     free(h);
 }
 
+/* State: the function's writable configuration (PAM, SMRAM) is pci_dev_save's; load maps
+ * 0xC0000-0xFFFFF again as the restored PAM registers say. */
+static int i440fx_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct i440fx *h = dev->priv;
+    return pci_dev_save(&h->pci, w, err);
+}
+
+static int i440fx_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct i440fx *h = dev->priv;
+    int rc = pci_dev_load(&h->pci, r, err);
+    if (rc == 0)
+        pam_update(&h->pam, h->pci.cfg + I440FX_PAM0);
+    return rc;
+}
+
 static const struct dev_type i440fx_type = {
     .name = "i440FX",
     .desc = "i440FX host bridge with PAM (the pc machine's 00.0)",
@@ -87,6 +104,9 @@ static const struct dev_type i440fx_type = {
     .create = i440fx_create,
     .reset = i440fx_reset,
     .free = i440fx_free,
+    .state_version = 1,
+    .save = i440fx_save,
+    .load = i440fx_load,
 };
 
 const struct dev_type *const dev_types_i440fx[] = {&i440fx_type, NULL};

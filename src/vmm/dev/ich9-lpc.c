@@ -18,6 +18,7 @@
 #include "vmm/dev/pirq.h"
 #include "vmm/vm.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,37 @@ static void lpc_free(struct device *dev)
     free(l);
 }
 
+/* State: PMBASE, ACPI_CNTL, the PIRQ routes and RCBA are the function's configuration
+ * (pci_dev_save), plus "lpc.rst_cnt" and the ACPI register block (acpi_pm_regs_save). */
+static int lpc_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct ich9_lpc *l = dev->priv;
+    int r = w->put(w, "lpc.rst_cnt", &l->rst_cnt, 1, err);
+    if (r == 0)
+        r = acpi_pm_regs_save(&l->regs, w, err);
+    return r < 0 ? r : pci_dev_save(&l->pci, w, err);
+}
+
+static int lpc_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct ich9_lpc *l = dev->priv;
+    uint8_t rst;
+    int rc = r->get(r, "lpc.rst_cnt", &rst, 1, err);
+    if (rc == 0 && (rst & ~0x0a))
+        rc = verr_set(err, EINVAL, "field 'lpc.rst_cnt' is 0x%x", rst);
+    if (rc == 0)
+        rc = pci_dev_load(&l->pci, r, err);
+    if (rc == 0)
+        rc = acpi_pm_regs_load(&l->regs, r, err);
+    if (rc < 0)
+        return rc;
+    l->rst_cnt = rst;
+    pci_bus_lock_write(dev->vm->pci);
+    update(l);
+    pci_bus_unlock(dev->vm->pci);
+    return 0;
+}
+
 static const struct dev_type ich9_lpc_type = {
     .name = "ICH9-LPC",
     .desc = "ICH9 LPC bridge: ACPI PM block at PMBASE, PCI interrupt routing, reset 0xCF9 "
@@ -171,6 +203,9 @@ static const struct dev_type ich9_lpc_type = {
     .create = lpc_create,
     .reset = lpc_reset,
     .free = lpc_free,
+    .state_version = 1,
+    .save = lpc_save,
+    .load = lpc_load,
 };
 
 const struct dev_type *const dev_types_ich9_lpc[] = {&ich9_lpc_type, NULL};

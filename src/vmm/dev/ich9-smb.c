@@ -68,6 +68,19 @@ static void smb_free(struct device *dev)
     free(s);
 }
 
+/* State: SMB_BASE and HOSTC, the function's configuration; the empty bus has no more. */
+static int smb_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct ich9_smb *s = dev->priv;
+    return pci_dev_save(&s->pci, w, err);
+}
+
+static int smb_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct ich9_smb *s = dev->priv;
+    return pci_dev_load(&s->pci, r, err);
+}
+
 static const struct dev_type ich9_smb_type = {
     .name = "ICH9-SMB",
     .desc = "ICH9 SMBus host controller with no devices (q35's 1f.3)",
@@ -77,6 +90,9 @@ static const struct dev_type ich9_smb_type = {
     .create = smb_create,
     .reset = smb_reset,
     .free = smb_free,
+    .state_version = 1,
+    .save = smb_save,
+    .load = smb_load,
 };
 
 const struct dev_type *const dev_types_ich9_smb[] = {&ich9_smb_type, NULL};

@@ -112,6 +112,26 @@ static void mch_free(struct device *dev)
     free(m);
 }
 
+/* State: PCIEXBAR, PAM, SMRAM and ESMRAMC are the function's writable configuration
+ * (pci_dev_save); load puts ECAM and the PAM segments where the restored registers say. */
+static int mch_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct mch *m = dev->priv;
+    return pci_dev_save(&m->pci, w, err);
+}
+
+static int mch_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct mch *m = dev->priv;
+    int rc = pci_dev_load(&m->pci, r, err);
+    if (rc == 0) {
+        pci_bus_lock_write(dev->vm->pci);
+        apply(m);
+        pci_bus_unlock(dev->vm->pci);
+    }
+    return rc;
+}
+
 static const struct dev_type mch_type = {
     .name = "mch",
     .desc = "Q35 memory controller hub with PCIEXBAR and PAM (the q35 machine's 00.0)",
@@ -121,6 +141,9 @@ static const struct dev_type mch_type = {
     .create = mch_create,
     .reset = mch_reset,
     .free = mch_free,
+    .state_version = 1,
+    .save = mch_save,
+    .load = mch_load,
 };
 
 const struct dev_type *const dev_types_mch[] = {&mch_type, NULL};

@@ -1043,7 +1043,7 @@ int pci_dev_load(struct pci_dev *dev, struct dev_state_reader *r, struct verr *e
     pthread_mutex_unlock(&dev->lock);
     if (intx != dev->intx_level && dev->slot < PCI_NR_SLOTS) {
         dev->intx_level = intx;
-        vm_set_irq(bus->vm, dev->intx_gsi, intx);
+        intx_drive(dev, intx); /* through the chipset's PIRQ router on pc and q35 */
     }
     free(cfg);
     free(tab);

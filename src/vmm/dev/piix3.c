@@ -13,6 +13,7 @@
 #include "vmm/dev/pirq.h"
 #include "vmm/vm.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +134,33 @@ static void piix3_free(struct device *dev)
     free(p);
 }
 
+/* State: the PIRQ routing registers are the function's configuration (pci_dev_save), plus
+ * "piix3.rcr" (the reset control register's kept bit). Which PIRQs are high is not state of
+ * its own: each PCI function's load asserts its INTx line again, through the routes. */
+static int piix3_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct piix3 *p = dev->priv;
+    int r = w->put(w, "piix3.rcr", &p->rcr, 1, err);
+    return r < 0 ? r : pci_dev_save(&p->pci, w, err);
+}
+
+static int piix3_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct piix3 *p = dev->priv;
+    uint8_t rcr;
+    int rc = r->get(r, "piix3.rcr", &rcr, 1, err);
+    if (rc == 0 && (rcr & ~0x02))
+        rc = verr_set(err, EINVAL, "field 'piix3.rcr' is 0x%x", rcr);
+    if (rc == 0)
+        rc = pci_dev_load(&p->pci, r, err);
+    if (rc < 0)
+        return rc;
+    p->rcr = rcr;
+    for (unsigned i = 0; i < 4; i++)
+        pirq_set_route(&p->pirq, i, p->pci.cfg[PIIX_PIRQC + i]);
+    return 0;
+}
+
 static const struct dev_type piix3_type = {
     .name = "PIIX3",
     .desc = "PIIX3 ISA bridge: PCI interrupt routing, reset control 0xCF9 (pc's 01.0)",
@@ -142,6 +170,9 @@ static const struct dev_type piix3_type = {
     .create = piix3_create,
     .reset = piix3_reset,
     .free = piix3_free,
+    .state_version = 1,
+    .save = piix3_save,
+    .load = piix3_load,
 };
 
 const struct dev_type *const dev_types_piix3[] = {&piix3_type, NULL};

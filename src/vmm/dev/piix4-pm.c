@@ -117,6 +117,29 @@ static void piix4_pm_free(struct device *dev)
     free(p);
 }
 
+/* State: PMBASE and the rest of the function's configuration (pci_dev_save), the ACPI
+ * register block (acpi_pm_regs_save: PM1 registers, the PM timer's count, SCI). */
+static int piix4_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct piix4_pm *p = dev->priv;
+    int r = acpi_pm_regs_save(&p->regs, w, err);
+    return r < 0 ? r : pci_dev_save(&p->pci, w, err);
+}
+
+static int piix4_pm_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct piix4_pm *p = dev->priv;
+    int rc = pci_dev_load(&p->pci, r, err);
+    if (rc == 0)
+        rc = acpi_pm_regs_load(&p->regs, r, err);
+    if (rc == 0) {
+        pci_bus_lock_write(dev->vm->pci);
+        update_window(p);
+        pci_bus_unlock(dev->vm->pci);
+    }
+    return rc;
+}
+
 static const struct dev_type piix4_pm_type = {
     .name = "PIIX4_PM",
     .desc = "PIIX4 power management: ACPI PM1 block and timer at PMBASE (pc's 01.3)",
@@ -126,6 +149,9 @@ static const struct dev_type piix4_pm_type = {
     .create = piix4_pm_create,
     .reset = piix4_pm_reset,
     .free = piix4_pm_free,
+    .state_version = 1,
+    .save = piix4_pm_save,
+    .load = piix4_pm_load,
 };
 
 const struct dev_type *const dev_types_piix4_pm[] = {&piix4_pm_type, NULL};

@@ -8,6 +8,7 @@
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,26 @@ static void port92_free(struct device *dev)
     free(dev->priv);
 }
 
+/* State: "port92" (the A20 bit as written). */
+static int port92_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct port92 *p = dev->priv;
+    uint8_t v = __atomic_load_n(&p->value, __ATOMIC_RELAXED);
+    return w->put(w, "port92", &v, 1, err);
+}
+
+static int port92_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct port92 *p = dev->priv;
+    uint8_t v;
+    int rc = r->get(r, "port92", &v, 1, err);
+    if (rc == 0 && (v & 1))
+        rc = verr_set(err, EINVAL, "field 'port92' is 0x%x (bit 0 is never kept)", v);
+    if (rc == 0)
+        __atomic_store_n(&p->value, v, __ATOMIC_RELAXED);
+    return rc;
+}
+
 static const struct dev_type port92_type = {
     .name = "port92",
     .desc = "system control port A at 0x92 (A20 gate, fast reset)",
@@ -70,6 +91,9 @@ static const struct dev_type port92_type = {
     .create = port92_create,
     .reset = port92_reset,
     .free = port92_free,
+    .state_version = 1,
+    .save = port92_save,
+    .load = port92_load,
 };
 
 const struct dev_type *const dev_types_port92[] = {&port92_type, NULL};

@@ -197,6 +197,124 @@ static void scsi_disk_free(struct device *dev)
     free(d);
 }
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records: "lun.sense" (the pending unit attention: key, ASC, ASCQ; key 0 none),
+ * "lun.flags" (u8: media_changed 1, media_event 2, eject_request 4, wce 8),
+ * "lun.medium" (u8 flags: inserted 1, tray_open 2, locked 4; then the medium's size, le64),
+ * "lun.file" (the medium's file name, empty without one). The medium itself is the drive's:
+ * the destination must hold the one the saved VM had (libvirt restores with the live XML,
+ * which names a medium changed since the start); another file, size or presence is
+ * refused. The tray and the guest's lock are restored. */
+#define LUN_MEDIUM_REC 9
+
+static uint8_t lun_flags(const struct scsi_lun *l)
+{
+    return (uint8_t)((l->media_changed ? 1 : 0) | (l->media_event ? 2 : 0) |
+                     (l->eject_request ? 4 : 0) | (l->wce ? 8 : 0));
+}
+
+/* The controller's save (it comes first on the command line) has stopped its queues and
+ * waited for every command; this waits for this unit's too in case it did not, and flushes
+ * the medium so what the guest saw acknowledged is in the file a restore opens. */
+static int scsi_disk_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct scsi_disk *d = dev->priv;
+    d->bus->stop(d->bus);
+    scsi_bus_drain(d->bus, (int)d->lun.target, &d->lun);
+    int r = blockdev_inserted(d->bdev) ? blockdev_flush(d->bdev, err) : 0;
+    if (r < 0)
+        return verr_prefix(err, "flushing drive '%s' before saving", d->bdev->drive->id);
+    pthread_mutex_lock(&d->lun.lock);
+    uint8_t sense[3] = {d->lun.ua.key, d->lun.ua.asc, d->lun.ua.ascq};
+    uint8_t flags = lun_flags(&d->lun);
+    pthread_mutex_unlock(&d->lun.lock);
+    uint8_t med[LUN_MEDIUM_REC];
+    med[0] = (uint8_t)((blockdev_inserted(d->bdev) ? 1 : 0) |
+                       (blockdev_tray_open(d->bdev) ? 2 : 0) | (blockdev_locked(d->bdev) ? 4 : 0));
+    uint64_t size = blockdev_size(d->bdev);
+    for (unsigned i = 0; i < 8; i++)
+        med[1 + i] = (uint8_t)(size >> (8 * i));
+    r = w->put(w, "lun.sense", sense, sizeof(sense), err);
+    if (r == 0)
+        r = w->put(w, "lun.flags", &flags, 1, err);
+    if (r == 0)
+        r = w->put(w, "lun.medium", med, sizeof(med), err);
+    pthread_mutex_lock(&d->bdev->state_lock); /* QMP changes it on this same thread */
+    const char *file = d->bdev->file ? d->bdev->file : "";
+    if (r == 0)
+        r = w->put(w, "lun.file", file, strlen(file), err);
+    pthread_mutex_unlock(&d->bdev->state_lock);
+    return r;
+}
+
+static int scsi_disk_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct scsi_disk *d = dev->priv;
+    uint8_t sense[3], flags, med[LUN_MEDIUM_REC];
+    int rc = r->get(r, "lun.sense", sense, sizeof(sense), err);
+    if (rc == 0)
+        rc = r->get(r, "lun.flags", &flags, 1, err);
+    if (rc == 0)
+        rc = r->get(r, "lun.medium", med, sizeof(med), err);
+    const uint8_t *file;
+    size_t file_len;
+    if (rc == 0)
+        rc = r->get_var(r, "lun.file", &file, &file_len, err);
+    if (rc < 0)
+        return rc;
+    if (sense[0] > 0xf)
+        return verr_set(err, EINVAL, "field 'lun.sense': sense key 0x%x", sense[0]);
+    if (flags & ~15)
+        return verr_set(err, EINVAL, "field 'lun.flags': 0x%x has unknown bits", flags);
+    if (med[0] & ~7)
+        return verr_set(err, EINVAL, "field 'lun.medium': flags 0x%x have unknown bits", med[0]);
+    bool inserted = med[0] & 1, tray_open = med[0] & 2, locked = med[0] & 4;
+    uint64_t size = 0;
+    for (unsigned i = 0; i < 8; i++)
+        size |= (uint64_t)med[1 + i] << (8 * i);
+    bool removable = d->lun.cfg.removable;
+    if ((tray_open || locked) && !removable)
+        return verr_set(err, EINVAL, "field 'lun.medium': a tray state for a fixed disk");
+    if (inserted != blockdev_inserted(d->bdev))
+        return verr_set(err, EINVAL,
+                        "field 'lun.medium': the saved unit %s a medium, drive '%s' %s one",
+                        inserted ? "had" : "had no", d->bdev->drive->id,
+                        blockdev_inserted(d->bdev) ? "has" : "has no");
+    if (inserted && size != blockdev_size(d->bdev))
+        return verr_set(
+            err, EINVAL,
+            "field 'lun.medium': the saved medium had %llu bytes, '%s' has %llu (another "
+            "medium, or resized)",
+            (unsigned long long)size, d->bdev->file ? d->bdev->file : "",
+            (unsigned long long)blockdev_size(d->bdev));
+    const char *mine = d->bdev->file ? d->bdev->file : "";
+    if (file_len != strlen(mine) || memcmp(file, mine, file_len)) {
+        int shown = file_len > 200 ? 200 : (int)file_len;
+        for (int i = 0; i < shown; i++)
+            if (file[i] < 0x20 || file[i] > 0x7e)
+                return verr_set(err, EINVAL, "field 'lun.file' is not a file name");
+        return verr_set(err, EINVAL,
+                        "field 'lun.file': the saved unit had '%.*s' inserted, drive '%s' has "
+                        "'%s'",
+                        shown, (const char *)file, d->bdev->drive->id, mine);
+    }
+    pthread_mutex_lock(&d->lun.lock);
+    d->lun.ua = (struct scsi_sense){sense[0], sense[1], sense[2]};
+    d->lun.media_changed = flags & 1;
+    d->lun.media_event = flags & 2;
+    d->lun.eject_request = flags & 4;
+    d->lun.wce = flags & 8;
+    pthread_mutex_unlock(&d->lun.lock);
+    if (removable) {
+        pthread_mutex_lock(&d->bdev->state_lock);
+        d->bdev->tray_open = tray_open;
+        pthread_mutex_unlock(&d->bdev->state_lock);
+        blockdev_set_locked(d->bdev, locked);
+    }
+    return 0;
+}
+
 #define COMMON_PROPS                                                                               \
     DEV_PROP_REQUIRED("drive", DEV_PROP_DRIVE, struct scsi_disk_opts, drive,                       \
                       "Node name or ID of a block device to use as a backend"),                    \
@@ -233,6 +351,9 @@ static const struct dev_type scsi_hd_type = {
     .opts_size = sizeof(struct scsi_disk_opts),
     .finish = scsi_disk_finish,
     .create = scsi_disk_create,
+    .state_version = 1,
+    .save = scsi_disk_save,
+    .load = scsi_disk_load,
     .reset = scsi_disk_reset,
     .free = scsi_disk_free,
 };
@@ -247,6 +368,9 @@ static const struct dev_type scsi_cd_type = {
     .opts_size = sizeof(struct scsi_disk_opts),
     .finish = scsi_disk_finish,
     .create = scsi_disk_create,
+    .state_version = 1,
+    .save = scsi_disk_save,
+    .load = scsi_disk_load,
     .reset = scsi_disk_reset,
     .free = scsi_disk_free,
 };

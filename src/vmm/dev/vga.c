@@ -27,6 +27,7 @@
 #include "vmm/dev/vga.h"
 #include "vmm/display/display.h"
 #include "vmm/kvm/slots.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -859,6 +860,168 @@ static void vga_free(struct device *dev)
     free(vd);
 }
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records: "vga.regs" (misc, sequencer 8, graphics 16, CRT 32, attribute 21, attribute index,
+ * the DAC's 768 bytes, the 11 VBE registers as le16, VBE start and line offset as le32),
+ * "vga.access" (the index registers, attribute flip-flop, DAC indexes/state/cache/mask,
+ * feature control, status toggle, the latch, VBE index, bank offset) and "vga.vram": the
+ * non-zero 4 KiB pages of video memory, each an le32 page number and its bytes (video memory
+ * is the device's own mapping, not guest RAM). The PCI function (BAR0's address: the
+ * framebuffer's KVM slot is mapped again from it) is pci_dev_save's. */
+#define VGA_REGS_REC   (1 + 8 + 16 + 32 + 21 + 1 + 768 + 2 * VBE_DISPI_INDEX_NB + 8)
+#define VGA_ACCESS_REC 24
+#define VGA_PAGE       (1u << VGA_PAGE_SHIFT)
+
+static void regs_put(const struct vga *s, uint8_t *p)
+{
+    const struct vga_regs *r = &s->r;
+    *p++ = r->misc;
+    memcpy(p, r->sr, 8), p += 8;
+    memcpy(p, r->gr, 16), p += 16;
+    memcpy(p, r->cr, 32), p += 32;
+    memcpy(p, r->ar, 21), p += 21;
+    *p++ = r->ar_index;
+    memcpy(p, r->palette, 768), p += 768;
+    for (unsigned i = 0; i < VBE_DISPI_INDEX_NB; i++, p += 2)
+        state_put_le(p, r->vbe[i], 2);
+    state_put_le(p, r->vbe_start, 4);
+    state_put_le(p + 4, r->vbe_line_offset, 4);
+}
+
+static void access_put(const struct vga *s, uint8_t *p)
+{
+    p[0] = s->sr_index, p[1] = s->gr_index, p[2] = s->cr_index, p[3] = s->ar_flip;
+    p[4] = s->dac_read_index, p[5] = s->dac_write_index, p[6] = s->dac_sub;
+    p[7] = s->dac_state;
+    memcpy(p + 8, s->dac_cache, 3);
+    p[11] = s->dac_mask, p[12] = s->feature_ctl, p[13] = s->st01_toggle;
+    state_put_le(p + 14, s->latch, 4);
+    state_put_le(p + 18, s->vbe_index, 2);
+    state_put_le(p + 20, s->bank_offset, 4);
+}
+
+static bool page_zero(const uint8_t *p)
+{
+    for (unsigned i = 0; i < VGA_PAGE; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v)
+            return false;
+    }
+    return true;
+}
+
+static int vga_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct vga_dev *vd = dev->priv;
+    struct vga *s = &vd->s;
+    uint8_t regs[VGA_REGS_REC], acc[VGA_ACCESS_REC];
+    pthread_mutex_lock(&s->lock); /* the vCPUs are parked: video memory holds still too */
+    regs_put(s, regs);
+    access_put(s, acc);
+    unsigned pages = s->vram_size / VGA_PAGE, used = 0;
+    for (unsigned i = 0; i < pages; i++)
+        used += !page_zero(s->vram + (size_t)i * VGA_PAGE);
+    size_t len = (size_t)used * (4 + VGA_PAGE);
+    int r = 0;
+    if (len > STATE_MAX_SECTION - (1u << 20)) {
+        r = verr_set(err, EFBIG,
+                     "VGA: %u MiB of video memory in use, more than a state section holds "
+                     "(TODO: stream video memory like RAM)",
+                     used >> 8);
+    }
+    uint8_t *vram = r == 0 && len ? xmalloc(len) : NULL;
+    for (unsigned i = 0, k = 0; vram && i < pages; i++) {
+        const uint8_t *pg = s->vram + (size_t)i * VGA_PAGE;
+        if (page_zero(pg))
+            continue;
+        uint8_t *o = vram + (size_t)k++ * (4 + VGA_PAGE);
+        state_put_le(o, i, 4);
+        memcpy(o + 4, pg, VGA_PAGE);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (r == 0)
+        r = w->put(w, "vga.regs", regs, sizeof(regs), err);
+    if (r == 0)
+        r = w->put(w, "vga.access", acc, sizeof(acc), err);
+    if (r == 0)
+        r = w->put(w, "vga.vram", vram, len, err);
+    free(vram);
+    return r < 0 ? r : pci_dev_save(&s->pci, w, err);
+}
+
+static int vga_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct vga_dev *vd = dev->priv;
+    struct vga *s = &vd->s;
+    uint8_t regs[VGA_REGS_REC], acc[VGA_ACCESS_REC];
+    const uint8_t *vram;
+    size_t len;
+    int rc = r->get(r, "vga.regs", regs, sizeof(regs), err);
+    if (rc == 0)
+        rc = r->get(r, "vga.access", acc, sizeof(acc), err);
+    if (rc == 0)
+        rc = r->get_var(r, "vga.vram", &vram, &len, err);
+    if (rc < 0)
+        return rc;
+    struct vga_regs nr;
+    const uint8_t *p = regs;
+    nr.misc = *p++;
+    memcpy(nr.sr, p, 8), p += 8;
+    memcpy(nr.gr, p, 16), p += 16;
+    memcpy(nr.cr, p, 32), p += 32;
+    memcpy(nr.ar, p, 21), p += 21;
+    nr.ar_index = *p++;
+    memcpy(nr.palette, p, 768), p += 768;
+    for (unsigned i = 0; i < VBE_DISPI_INDEX_NB; i++, p += 2)
+        nr.vbe[i] = (uint16_t)state_get_le(p, 2);
+    nr.vbe_start = (uint32_t)state_get_le(p, 4);
+    nr.vbe_line_offset = (uint32_t)state_get_le(p + 4, 4);
+    const uint16_t *v = nr.vbe;
+    unsigned bpp = v[VBE_DISPI_INDEX_BPP];
+    uint32_t bank = (uint32_t)state_get_le(acc + 20, 4);
+    if (nr.ar_index > 0x3f || v[VBE_DISPI_INDEX_ID] < 0xb0c0 ||
+        v[VBE_DISPI_INDEX_ID] > VBE_DISPI_ID5 || v[VBE_DISPI_INDEX_XRES] > VBE_MAX_XRES ||
+        v[VBE_DISPI_INDEX_YRES] > VBE_MAX_YRES ||
+        (bpp && bpp != 4 && bpp != 8 && bpp != 15 && bpp != 16 && bpp != 24 && bpp != 32) ||
+        (uint32_t)v[VBE_DISPI_INDEX_BANK] << 16 >= s->vram_size ||
+        v[VBE_DISPI_INDEX_VIDEO_MEM] != s->vram_size >> 16 || nr.vbe_start >= s->vram_size ||
+        nr.vbe_line_offset > s->vram_size)
+        return verr_set(err, EINVAL,
+                        "field 'vga.regs': a register holds a value this VGA cannot have (video "
+                        "memory %u MiB)",
+                        s->vram_size >> 20);
+    if (acc[0] > 7 || acc[1] > 15 || acc[3] > 1 || acc[6] > 2 || (acc[7] != 0 && acc[7] != 3) ||
+        bank >= s->vram_size || (bank & 0xffff))
+        return verr_set(err, EINVAL, "field 'vga.access': an index or state out of range");
+    if (len % (4 + VGA_PAGE))
+        return verr_set(err, EINVAL, "field 'vga.vram': %zu bytes is not whole pages", len);
+    unsigned pages = s->vram_size / VGA_PAGE;
+    for (size_t o = 0; o < len; o += 4 + VGA_PAGE)
+        if (state_get_le(vram + o, 4) >= pages)
+            return verr_set(err, EINVAL,
+                            "field 'vga.vram': page %llu is past the %u MiB of video memory",
+                            (unsigned long long)state_get_le(vram + o, 4), s->vram_size >> 20);
+    pthread_mutex_lock(&s->lock);
+    s->r = nr;
+    s->sr_index = acc[0], s->gr_index = acc[1], s->cr_index = acc[2], s->ar_flip = acc[3];
+    s->dac_read_index = acc[4], s->dac_write_index = acc[5], s->dac_sub = acc[6];
+    s->dac_state = acc[7];
+    memcpy(s->dac_cache, acc + 8, 3);
+    s->dac_mask = acc[11], s->feature_ctl = acc[12], s->st01_toggle = acc[13];
+    s->latch = (uint32_t)state_get_le(acc + 14, 4);
+    s->vbe_index = (uint16_t)state_get_le(acc + 18, 2);
+    s->bank_offset = bank;
+    memset(s->vram, 0, s->vram_size);
+    for (size_t o = 0; o < len; o += 4 + VGA_PAGE)
+        memcpy(s->vram + state_get_le(vram + o, 4) * VGA_PAGE, vram + o + 4, VGA_PAGE);
+    s->full = true;
+    pthread_mutex_unlock(&s->lock);
+    /* BAR0's address and decoding: the framebuffer's KVM slot follows (lfb_map). */
+    return pci_dev_load(&s->pci, r, err);
+}
+
 static const struct dev_prop vga_props[] = {
     DEV_PROP("vgamem_mb", DEV_PROP_U32, struct vga_opts, vgamem_mb, "16", 0, 0, NULL),
     DEV_PROP("mmio", DEV_PROP_BOOL, struct vga_opts, mmio, "on", 0, 0, "on/off"),
@@ -882,7 +1045,9 @@ static const struct dev_type vga_type = {
     .create = vga_create,
     .reset = vga_reset,
     .free = vga_free,
-    /* TODO(statevmm): save/load of the registers and video memory. */
+    .state_version = 1,
+    .save = vga_save,
+    .load = vga_load,
 };
 
 const struct dev_type *const dev_types_vga[] = {&vga_type, NULL};

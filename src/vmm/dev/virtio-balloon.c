@@ -7,7 +7,8 @@
  * inside guest RAM (guest_mem_ptr) and its page is returned to the host:
  * MADV_DONTNEED for anonymous RAM, MADV_REMOVE for a shared file. RAM backed
  * by huge pages is not discarded (one 4 KiB page cannot be freed out of a
- * 2 MiB page; TODO: track whole huge pages as QEMU does). Deflate needs no
+ * 2 MiB page; TODO: track whole huge pages as QEMU does). RAM restored by mapping
+ * a saved state file gets a fresh anonymous page instead (see discard_page). Deflate needs no
  * work: a discarded page faults back in (zeroed) when the guest touches it.
  *
  * The statistics queue follows the spec's protocol (§5.5.6.3): the driver
@@ -33,6 +34,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/dev/device.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -59,6 +61,7 @@ struct virtio_balloon {
     int64_t last_update; /* seconds since the epoch, 0 = never */
     uint32_t poll_interval;
     bool poll_now, stats_stop;
+    bool paused;  /* a save quiesced the device: the stats thread gives nothing back */
     bool holding; /* the driver's stats buffer is with the device */
     uint16_t held_head;
     uint32_t held_epoch;
@@ -81,6 +84,18 @@ static void discard_page(struct virtio_balloon *b, uint32_t pfn)
     }
     if (gm->page_size != 1u << VIRTIO_BALLOON_PAGE_SHIFT)
         return; /* huge pages: see the file comment */
+    if (gm->fd < 0 && gm->file_mapped) {
+        /* RAM restored by mapping a state file privately: MADV_DONTNEED would bring the
+         * file's page back. A fresh anonymous page in its place frees the private copy and
+         * reads as zeros, as on a VM that was never saved. */
+        if (mmap(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+            log_warn("virtio-balloon-pci: remapping PFN 0x%x: %s", pfn, strerror(errno));
+        else if ((gm->no_dump && madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, MADV_DONTDUMP)) ||
+                 (gm->merge && madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, MADV_MERGEABLE)))
+            log_warn("virtio-balloon-pci: advice on PFN 0x%x: %s", pfn, strerror(errno));
+        return;
+    }
     int advice = gm->fd >= 0 ? MADV_REMOVE : MADV_DONTNEED;
     if (madvise(host, 1u << VIRTIO_BALLOON_PAGE_SHIFT, advice) < 0) {
         log_warn("virtio-balloon-pci: madvise on PFN 0x%x: %s", pfn, strerror(errno));
@@ -138,7 +153,12 @@ static void request_stats(struct virtio_balloon *b)
     pthread_mutex_lock(&b->stats_lock);
     bool give = b->holding && b->held_epoch == q->epoch && q->enabled && !q->vq.broken;
     uint16_t head = b->held_head;
-    b->holding = false;
+    if (b->paused) { /* asked again once the save is over (resume) */
+        b->poll_now = true;
+        give = false;
+    } else {
+        b->holding = false;
+    }
     pthread_mutex_unlock(&b->stats_lock);
     if (give) {
         vq_push(&q->vq, head, 0);
@@ -153,14 +173,14 @@ static void *stats_thread(void *opaque)
     struct virtio_balloon *b = opaque;
     pthread_mutex_lock(&b->stats_lock);
     while (!b->stats_stop) {
-        if (b->poll_now) {
+        if (b->poll_now && !b->paused) {
             b->poll_now = false;
             pthread_mutex_unlock(&b->stats_lock);
             request_stats(b);
             pthread_mutex_lock(&b->stats_lock);
             continue;
         }
-        if (b->poll_interval == 0) {
+        if (b->poll_interval == 0 || b->paused) {
             pthread_cond_wait(&b->stats_cond, &b->stats_lock);
             continue;
         }
@@ -440,6 +460,109 @@ static const struct dev_qom_prop balloon_qom[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records besides the transport's: "balloon.config" (num_pages, actual: le32 each),
+ * "balloon.stats" (the VIRTIO_BALLOON_NR_STATS values, le64 each, then last-update as le64),
+ * "balloon.poll" (interval in seconds le32, whether the driver's statistics buffer is with
+ * the device (u8) and its head (le16): the pending statistics request). */
+#define BALLOON_CFG_REC   8
+#define BALLOON_STATS_REC (8 * VIRTIO_BALLOON_NR_STATS + 8)
+#define BALLOON_POLL_REC  7
+
+/* Quiesce: the I/O thread stopped (inflate/deflate run there synchronously, so nothing is
+ * half done), and the stats thread may not give the held buffer back until resume: the
+ * used ring is in RAM, saved after the devices. Taking the stats queue's lock waits for a
+ * give-back already under way. */
+static int balloon_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct virtio_balloon *b = dev->priv;
+    virtio_pci_stop_io(&b->vp);
+    struct virtio_queue *q = &b->vp.queues[Q_STATS];
+    pthread_mutex_lock(&q->lock);
+    pthread_mutex_lock(&b->stats_lock);
+    b->paused = true;
+    uint8_t st[BALLOON_STATS_REC], poll[BALLOON_POLL_REC], cfg[BALLOON_CFG_REC];
+    for (unsigned i = 0; i < VIRTIO_BALLOON_NR_STATS; i++)
+        state_put_le(st + 8 * i, b->stats[i], 8);
+    state_put_le(st + 8 * VIRTIO_BALLOON_NR_STATS, (uint64_t)b->last_update, 8);
+    bool held = b->holding && b->held_epoch == q->epoch;
+    state_put_le(poll, b->poll_interval, 4);
+    poll[4] = held;
+    state_put_le(poll + 5, held ? b->held_head : 0, 2);
+    pthread_mutex_unlock(&b->stats_lock);
+    pthread_mutex_unlock(&q->lock);
+    state_put_le(cfg, __atomic_load_n(&b->num_pages, __ATOMIC_ACQUIRE), 4);
+    state_put_le(cfg + 4, __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE), 4);
+    int r = w->put(w, "balloon.config", cfg, sizeof(cfg), err);
+    if (r == 0)
+        r = w->put(w, "balloon.stats", st, sizeof(st), err);
+    if (r == 0)
+        r = w->put(w, "balloon.poll", poll, sizeof(poll), err);
+    return r < 0 ? r : virtio_pci_save(&b->vp, w, err);
+}
+
+static int balloon_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct virtio_balloon *b = dev->priv;
+    uint8_t st[BALLOON_STATS_REC], poll[BALLOON_POLL_REC], cfg[BALLOON_CFG_REC];
+    int rc = r->get(r, "balloon.config", cfg, sizeof(cfg), err);
+    if (rc == 0)
+        rc = r->get(r, "balloon.stats", st, sizeof(st), err);
+    if (rc == 0)
+        rc = r->get(r, "balloon.poll", poll, sizeof(poll), err);
+    if (rc < 0)
+        return rc;
+    uint32_t num_pages = (uint32_t)state_get_le(cfg, 4),
+             actual = (uint32_t)state_get_le(cfg + 4, 4);
+    uint64_t ram_pages = b->vp.vm->mem.size >> VIRTIO_BALLOON_PAGE_SHIFT;
+    if (num_pages > ram_pages)
+        return verr_set(err, EINVAL,
+                        "field 'balloon.config': num_pages %u is more than the VM's %llu pages",
+                        num_pages, (unsigned long long)ram_pages);
+    if (poll[4] > 1)
+        return verr_set(err, EINVAL, "field 'balloon.poll': held flag %u (0 or 1)", poll[4]);
+    /* The transport first: the held head is checked against the queue size it restores. */
+    if ((rc = virtio_pci_load(&b->vp, r, err)) < 0)
+        return rc;
+    struct virtio_queue *q = &b->vp.queues[Q_STATS];
+    uint16_t head = (uint16_t)state_get_le(poll + 5, 2);
+    pthread_mutex_lock(&q->lock);
+    bool held = poll[4] && q->enabled;
+    if (poll[4] && (!q->enabled || head >= q->vq.size))
+        rc = verr_set(err, EINVAL,
+                      "field 'balloon.poll': held statistics buffer %u, the statistics queue %s",
+                      head, q->enabled ? "is smaller" : "is not enabled");
+    pthread_mutex_lock(&b->stats_lock);
+    if (rc == 0) {
+        for (unsigned i = 0; i < VIRTIO_BALLOON_NR_STATS; i++)
+            b->stats[i] = state_get_le(st + 8 * i, 8);
+        b->last_update = (int64_t)state_get_le(st + 8 * VIRTIO_BALLOON_NR_STATS, 8);
+        b->poll_interval = (uint32_t)state_get_le(poll, 4);
+        b->holding = held;
+        b->held_head = head;
+        b->held_epoch = q->epoch;
+        __atomic_store_n(&b->num_pages, num_pages, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->actual, actual, __ATOMIC_RELEASE);
+        pthread_cond_signal(&b->stats_cond); /* the interval starts over */
+    }
+    pthread_mutex_unlock(&b->stats_lock);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+static void balloon_resume(struct device *dev)
+{
+    struct virtio_balloon *b = dev->priv;
+    pthread_mutex_lock(&b->stats_lock);
+    b->paused = false;
+    pthread_cond_signal(&b->stats_cond);
+    pthread_mutex_unlock(&b->stats_lock);
+    struct verr err = {0};
+    if (virtio_pci_start_io(&b->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+}
+
 static const struct dev_type virtio_balloon_pci_type = {
     .name = "virtio-balloon-pci",
     .alias = "virtio-balloon",
@@ -453,6 +576,10 @@ static const struct dev_type virtio_balloon_pci_type = {
     .free = balloon_free,
     .qmp_register = balloon_qmp_register,
     .qom_props = balloon_qom,
+    .state_version = 1,
+    .save = balloon_save,
+    .load = balloon_load,
+    .resume = balloon_resume,
 };
 
 const struct dev_type *const dev_types_virtio_balloon[] = {&virtio_balloon_pci_type, NULL};

@@ -32,6 +32,7 @@
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/virtio-pci.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -66,6 +67,9 @@ struct con_port {
     struct vq_chain tx_chain;
     bool tx_held;
     uint64_t tx_off;
+    /* Bytes of the next chain popped that already went out: a chain cut short by a save was
+     * given back to the ring (vq_unpop) with this many bytes written. */
+    uint64_t tx_skip;
 };
 
 struct virtio_console {
@@ -347,7 +351,8 @@ static void process_tx(struct virtio_console *con, struct con_port *p, unsigned 
                 return;
             if (p) {
                 p->tx_held = true;
-                p->tx_off = 0;
+                p->tx_off = p->tx_skip;
+                p->tx_skip = 0;
             }
         }
         /* Output goes to the chardev when someone is there: always for a console (its chardev
@@ -707,6 +712,186 @@ static const struct dev_prop port_props[] = {
     DEV_PROP_END,
 };
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records besides the transport's: "vcon.state" (driver_ready, then per port number a byte
+ * of flags: exists 1, console 2, named 4, host_open 8, ready 16, guest_open 32),
+ * "vcon.size" (cols, rows: le16 each), "vcon.tx_skip" (per port le64: bytes of the chain at
+ * the head of its transmit ring that already went to the chardev) and "vcon.ctrl" (the
+ * device->driver control messages not yet delivered, 8 bytes each as on the wire). */
+#define VCON_STATE_REC (1 + VCON_MAX_PORTS)
+#define PS_EXISTS      1
+#define PS_CONSOLE     2
+#define PS_NAMED       4
+#define PS_HOST_OPEN   8
+#define PS_READY       16
+#define PS_GUEST_OPEN  32
+
+/*
+ * Quiesce: the I/O thread is stopped; chardev input is delivered on the loop thread, which is
+ * the thread saving. A receive chain popped and held for input that has not come is given
+ * back to the ring (the driver's buffer, untouched). A transmit chain held because the
+ * chardev was full is given back too, with how much of it went out (tx_skip): whoever pops it
+ * next, this VM after the save or the restored one, writes only the rest, so nothing is lost
+ * or written twice. Control messages not yet delivered travel in the stream.
+ */
+static int console_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct virtio_console *con = dev->priv;
+    virtio_pci_stop_io(&con->vp);
+    uint8_t skip[8 * VCON_MAX_PORTS] = {0};
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        struct con_port *p = con->port[i];
+        if (!p)
+            continue;
+        struct virtio_queue *rq = &con->vp.queues[rx_queue(i)];
+        pthread_mutex_lock(&rq->lock);
+        if (p->rx_held)
+            vq_unpop(&rq->vq, 1);
+        p->rx_held = false;
+        pthread_mutex_unlock(&rq->lock);
+        struct virtio_queue *tq = &con->vp.queues[tx_queue(i)];
+        pthread_mutex_lock(&tq->lock);
+        if (p->tx_held) {
+            vq_unpop(&tq->vq, 1);
+            p->tx_skip = p->tx_off;
+            p->tx_held = false;
+        }
+        state_put_le(skip + 8 * i, p->tx_skip, 8);
+        pthread_mutex_unlock(&tq->lock);
+    }
+    uint8_t st[VCON_STATE_REC] = {0};
+    pthread_mutex_lock(&con->state_lock);
+    st[0] = con->st.driver_ready;
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        const struct vcon_port_state *ps = &con->st.port[i];
+        st[1 + i] = (uint8_t)((ps->exists ? PS_EXISTS : 0) | (ps->console ? PS_CONSOLE : 0) |
+                              (ps->named ? PS_NAMED : 0) | (ps->host_open ? PS_HOST_OPEN : 0) |
+                              (ps->ready ? PS_READY : 0) | (ps->guest_open ? PS_GUEST_OPEN : 0));
+    }
+    pthread_mutex_unlock(&con->state_lock);
+    uint8_t ctrl[CTRL_PENDING * VCON_CTRL_LEN];
+    pthread_mutex_lock(&con->ctrl_lock);
+    unsigned nctrl = con->ctrl_nr;
+    for (unsigned i = 0; i < nctrl; i++)
+        vcon_ctrl_encode(&con->ctrl[(con->ctrl_head + i) % CTRL_PENDING], ctrl + i * VCON_CTRL_LEN);
+    pthread_mutex_unlock(&con->ctrl_lock);
+    uint8_t size[4];
+    state_put_le(size, con->cols, 2);
+    state_put_le(size + 2, con->rows, 2);
+    int r = w->put(w, "vcon.state", st, sizeof(st), err);
+    if (r == 0)
+        r = w->put(w, "vcon.size", size, sizeof(size), err);
+    if (r == 0)
+        r = w->put(w, "vcon.tx_skip", skip, sizeof(skip), err);
+    if (r == 0)
+        r = w->put(w, "vcon.ctrl", ctrl, nctrl * VCON_CTRL_LEN, err);
+    return r < 0 ? r : virtio_pci_save(&con->vp, w, err);
+}
+
+static int console_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct virtio_console *con = dev->priv;
+    uint8_t st[VCON_STATE_REC], size[4], skip[8 * VCON_MAX_PORTS];
+    const uint8_t *ctrl;
+    size_t ctrl_len;
+    int rc = r->get(r, "vcon.state", st, sizeof(st), err);
+    if (rc == 0)
+        rc = r->get(r, "vcon.size", size, sizeof(size), err);
+    if (rc == 0)
+        rc = r->get(r, "vcon.tx_skip", skip, sizeof(skip), err);
+    if (rc == 0)
+        rc = r->get_var(r, "vcon.ctrl", &ctrl, &ctrl_len, err);
+    if (rc < 0)
+        return rc;
+    if (st[0] > 1)
+        return verr_set(err, EINVAL, "field 'vcon.state': driver_ready %u (0 or 1)", st[0]);
+    if (ctrl_len % VCON_CTRL_LEN || ctrl_len / VCON_CTRL_LEN > CTRL_PENDING)
+        return verr_set(err, EINVAL,
+                        "field 'vcon.ctrl': %zu bytes (at most %u messages of %u bytes)", ctrl_len,
+                        CTRL_PENDING, VCON_CTRL_LEN);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        uint8_t f = st[1 + i];
+        const struct vcon_port_state *ps = &con->st.port[i];
+        uint8_t mine = (uint8_t)((ps->exists ? PS_EXISTS : 0) | (ps->console ? PS_CONSOLE : 0) |
+                                 (ps->named ? PS_NAMED : 0));
+        if (f & ~(PS_EXISTS | PS_CONSOLE | PS_NAMED | PS_HOST_OPEN | PS_READY | PS_GUEST_OPEN))
+            return verr_set(err, EINVAL, "field 'vcon.state': port %u flags 0x%x", i, f);
+        if ((f & (PS_EXISTS | PS_CONSOLE | PS_NAMED)) != mine)
+            return verr_set(err, EINVAL,
+                            "field 'vcon.state': port %u was %s when saved, here it is %s", i,
+                            !(f & PS_EXISTS) ? "absent"
+                            : f & PS_CONSOLE ? "a virtconsole"
+                                             : "a virtserialport",
+                            !ps->exists   ? "absent"
+                            : ps->console ? "a virtconsole"
+                                          : "a virtserialport");
+        if (!(f & PS_EXISTS) && (f & (PS_READY | PS_GUEST_OPEN)))
+            return verr_set(err, EINVAL, "field 'vcon.state': absent port %u is open", i);
+        if (state_get_le(skip + 8 * i, 8) > UINT32_MAX)
+            return verr_set(err, EINVAL, "field 'vcon.tx_skip': port %u: %llu bytes", i,
+                            (unsigned long long)state_get_le(skip + 8 * i, 8));
+    }
+    struct vcon_msg msgs[CTRL_PENDING];
+    unsigned nctrl = (unsigned)(ctrl_len / VCON_CTRL_LEN);
+    for (unsigned i = 0; i < nctrl; i++) {
+        vcon_ctrl_decode(ctrl + i * VCON_CTRL_LEN, VCON_CTRL_LEN, &msgs[i]);
+        if (msgs[i].id >= con->max_ports || msgs[i].event > VIRTIO_CONSOLE_PORT_NAME)
+            return verr_set(err, EINVAL,
+                            "field 'vcon.ctrl': message %u (port %u, event %u) is not one this "
+                            "device sends",
+                            i, msgs[i].id, msgs[i].event);
+    }
+    /* The host side is this process's chardev: where it differs from the saved one, the
+     * driver is told, as if the client had come or gone right after the restore. */
+    struct vcon_msg opened[VCON_MAX_PORTS];
+    unsigned nopened = 0;
+    pthread_mutex_lock(&con->state_lock);
+    con->st.driver_ready = st[0];
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        struct vcon_port_state *ps = &con->st.port[i];
+        uint8_t f = st[1 + i];
+        ps->ready = f & PS_READY;
+        ps->guest_open = f & PS_GUEST_OPEN;
+        bool was = f & PS_HOST_OPEN;
+        if (ps->exists && con->multiport && !ps->console && ps->ready && was != ps->host_open)
+            opened[nopened++] = (struct vcon_msg){i, VIRTIO_CONSOLE_PORT_OPEN, ps->host_open};
+    }
+    pthread_mutex_unlock(&con->state_lock);
+    pthread_mutex_lock(&con->ctrl_lock);
+    con->ctrl_head = 0;
+    con->ctrl_nr = 0;
+    pthread_mutex_unlock(&con->ctrl_lock);
+    ctrl_queue(con, msgs, nctrl);
+    ctrl_queue(con, opened, nopened);
+    con->cols = (uint16_t)state_get_le(size, 2);
+    con->rows = (uint16_t)state_get_le(size + 2, 2);
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++) {
+        struct con_port *p = con->port[i];
+        if (!p)
+            continue;
+        struct virtio_queue *tq = &con->vp.queues[tx_queue(i)];
+        pthread_mutex_lock(&tq->lock);
+        p->tx_skip = state_get_le(skip + 8 * i, 8);
+        pthread_mutex_unlock(&tq->lock);
+        if (p->cd && con->multiport && !con->st.port[i].console)
+            chardev_set_fe_open(p->cd, con->st.port[i].guest_open);
+    }
+    /* Live queues are kicked: pending control messages go out, input is read again. */
+    return virtio_pci_load(&con->vp, r, err);
+}
+
+static void console_resume(struct device *dev)
+{
+    struct virtio_console *con = dev->priv;
+    struct verr err = {0};
+    if (virtio_pci_start_io(&con->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+    for (unsigned i = 0; i < VCON_MAX_PORTS; i++)
+        if (con->port[i] && con->port[i]->cd)
+            chardev_input_ready(con->port[i]->cd); /* a given-back receive chain: pop again */
+}
+
 static const struct dev_type virtio_serial_pci_type = {
     .name = "virtio-serial-pci",
     .alias = "virtio-serial",
@@ -721,6 +906,10 @@ static const struct dev_type virtio_serial_pci_type = {
     .create = console_create,
     .reset = console_system_reset,
     .free = console_free,
+    .state_version = 1,
+    .save = console_save,
+    .load = console_load,
+    .resume = console_resume,
 };
 
 static const struct dev_type virtconsole_type = {
@@ -732,6 +921,10 @@ static const struct dev_type virtconsole_type = {
     .props = port_props,
     .opts_size = sizeof(struct port_opts),
     .create = port_create,
+    /* The port's state is the bus's (virtio-serial-pci's section). */
+    .state_version = 1,
+    .save = dev_state_save_none,
+    .load = dev_state_load_none,
 };
 
 static const struct dev_type virtserialport_type = {
@@ -744,6 +937,10 @@ static const struct dev_type virtserialport_type = {
     .opts_size = sizeof(struct port_opts),
     .check = serialport_check,
     .create = port_create,
+    /* The port's state is the bus's (virtio-serial-pci's section). */
+    .state_version = 1,
+    .save = dev_state_save_none,
+    .load = dev_state_load_none,
 };
 
 const struct dev_type *const dev_types_virtio_console[] = {

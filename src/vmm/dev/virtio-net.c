@@ -36,11 +36,13 @@
  * each queue in turn).
  */
 #include "vmm/dev/virtio-net.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/virtio-net-hdr.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -420,6 +422,32 @@ static void *net_thread(void *opaque)
 
 static void net_release(struct virtio_net *n);
 
+static int net_thread_start(struct virtio_net *n, struct verr *err)
+{
+    if (n->thread_started)
+        return 0;
+    int e = pthread_create(&n->thread, NULL, net_thread, n);
+    if (e)
+        return verr_errno(err, e, "virtio-net-pci: starting the network thread");
+    n->thread_started = true;
+    return 0;
+}
+
+/* Joins the network thread (idempotent): no frame moves until net_thread_start. */
+static void net_thread_stop(struct virtio_net *n)
+{
+    if (!n->thread_started)
+        return;
+    uint64_t one = 1;
+    if (write(n->stop_fd, &one, sizeof(one)) < 0)
+        log_warn("virtio-net-pci: stopping the network thread: %s", strerror(errno));
+    pthread_join(n->thread, NULL);
+    n->thread_started = false;
+    uint64_t v;
+    if (read(n->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_debug("virtio-net-pci: stop read: %s", strerror(errno));
+}
+
 static int net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
                       unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
                       struct verr *err)
@@ -467,13 +495,8 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
     }
     if (r == 0)
         r = virtio_pci_plug(&n->vp, place, err);
-    if (r == 0) {
-        int e = pthread_create(&n->thread, NULL, net_thread, n);
-        if (e)
-            r = verr_errno(err, e, "virtio-net-pci: starting the network thread");
-        else
-            n->thread_started = true;
-    }
+    if (r == 0)
+        r = net_thread_start(n, err);
     if (r < 0) {
         net_release(n);
         return r;
@@ -484,12 +507,7 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
 
 static void net_release(struct virtio_net *n)
 {
-    if (n->thread_started) {
-        uint64_t one = 1;
-        if (write(n->stop_fd, &one, sizeof(one)) < 0)
-            log_warn("virtio-net-pci: stopping the network thread: %s", strerror(errno));
-        pthread_join(n->thread, NULL);
-    }
+    net_thread_stop(n);
     if (n->vp.vm)
         virtio_pci_destroy(&n->vp);
     net_backend_free(n->be);
@@ -562,6 +580,88 @@ static const struct dev_prop net_props[] = {
     DEV_PROP_END,
 };
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records besides the transport's: "net.config" (the device configuration: MAC, status with
+ * the link state, max_virtqueue_pairs and mtu when offered), "net.backend" (le32: 0 for a
+ * tap, else libslirp's state version) and "net.slirp" (libslirp's state stream: DHCP leases,
+ * the IP id counter; empty for a tap, whose destination opens its own). No control queue or
+ * multiqueue is offered, so there is no rx mode, MAC table or queue-pair count to keep.
+ *
+ * Quiesce: the transport's I/O thread and this device's network thread are stopped. Every
+ * transmit and receive is done under a queue lock within one pass of that thread, so once
+ * it is joined nothing is half done: each chain popped was pushed. Frames received from the
+ * backend and waiting for receive buffers are not saved: the restored VM has lost them, as a
+ * wire drops frames (the guest's protocols retransmit). */
+static int virtio_net_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct virtio_net *n = dev->priv;
+    virtio_pci_stop_io(&n->vp);
+    net_thread_stop(n);
+    pthread_mutex_lock(&n->vp.lock);
+    uint8_t cfg[sizeof(n->config)];
+    memcpy(cfg, n->config, sizeof(cfg));
+    pthread_mutex_unlock(&n->vp.lock);
+    struct buf st;
+    buf_init(&st);
+    uint8_t ver[4];
+    state_put_le(ver, (uint32_t)net_backend_state_save(n->be, &st), 4);
+    int r = w->put(w, "net.config", cfg, n->config_len, err);
+    if (r == 0)
+        r = w->put(w, "net.backend", ver, sizeof(ver), err);
+    if (r == 0)
+        r = w->put(w, "net.slirp", st.data, st.len, err);
+    buf_free(&st);
+    return r < 0 ? r : virtio_pci_save(&n->vp, w, err);
+}
+
+static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct virtio_net *n = dev->priv;
+    uint8_t cfg[sizeof(n->config)], ver[4];
+    int rc = r->get(r, "net.config", cfg, n->config_len, err);
+    if (rc == 0)
+        rc = r->get(r, "net.backend", ver, sizeof(ver), err);
+    if (rc < 0)
+        return rc;
+    if (memcmp(cfg, n->config, 6))
+        return verr_set(err, EINVAL,
+                        "field 'net.config': MAC %02x:%02x:%02x:%02x:%02x:%02x when saved, this "
+                        "NIC has %02x:%02x:%02x:%02x:%02x:%02x",
+                        cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], n->config[0], n->config[1],
+                        n->config[2], n->config[3], n->config[4], n->config[5]);
+    if (cfg[6] & ~NET_S_LINK_UP)
+        return verr_set(err, EINVAL, "field 'net.config': status 0x%x has unknown bits", cfg[6]);
+    if (memcmp(cfg + 7, n->config + 7, n->config_len - 7))
+        return verr_set(err, EINVAL,
+                        "field 'net.config': the saved NIC's host_mtu differs from this one's");
+    uint32_t version = (uint32_t)state_get_le(ver, 4);
+    const uint8_t *blob;
+    size_t len;
+    if ((rc = r->get_var(r, "net.slirp", &blob, &len, err)) < 0)
+        return rc;
+    net_thread_stop(n); /* libslirp is touched by one thread only */
+    rc = net_backend_state_load(n->be, (int)version, len ? blob : NULL, len, err);
+    if (rc < 0)
+        rc = verr_prefix(err, "field 'net.slirp'");
+    if (rc == 0) {
+        n->config[6] = cfg[6];
+        rc = virtio_pci_load(&n->vp, r, err);
+    }
+    /* The network thread takes the driver's features again once it runs (DRIVER_OK). */
+    __atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_ACQ_REL);
+    int r2 = net_thread_start(n, rc == 0 ? err : NULL);
+    return rc < 0 ? rc : r2;
+}
+
+static void virtio_net_resume(struct device *dev)
+{
+    struct virtio_net *n = dev->priv;
+    struct verr err = {0};
+    if (net_thread_start(n, &err) < 0 || virtio_pci_start_io(&n->vp, &err) < 0)
+        log_error("%s", verr_msg(&err));
+}
+
 static const struct dev_type virtio_net_pci_type = {
     .name = "virtio-net-pci",
     .alias = "virtio-net",
@@ -577,6 +677,10 @@ static const struct dev_type virtio_net_pci_type = {
     .create = virtio_net_create,
     .reset = virtio_net_reset,
     .free = virtio_net_free,
+    .state_version = 1,
+    .save = virtio_net_save,
+    .load = virtio_net_load,
+    .resume = virtio_net_resume,
 };
 
 const struct dev_type *const dev_types_virtio_net[] = {&virtio_net_pci_type, NULL};

@@ -97,9 +97,12 @@ static int add_seg(struct virtqueue *vq, struct vq_chain *c, const struct raw_de
                         (unsigned long long)d->addr, d->len);
     }
     c->seg[c->nr++] = (struct vq_seg){p, d->len, write};
-    if (write)
+    if (write) {
+        /* The device fills it later: a live migration resends such pages once the devices
+         * are quiesced (state/precopy.c). */
+        guest_mem_mark_dirty(vq->mem, p, d->len);
         c->in_len += d->len;
-    else
+    } else
         c->out_len += d->len;
     return 0;
 }
@@ -200,8 +203,10 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, struct verr *err)
         i = d.next;
     }
     vq->last_avail++;
-    if (vq->event_idx) /* avail_event: interrupt... notify us when the driver passes this */
+    if (vq->event_idx) { /* avail_event: interrupt... notify us when the driver passes this */
         st16(vq->used + 4 + 8u * vq->size, vq->last_avail);
+        guest_mem_mark_dirty(vq->mem, vq->used + 4 + 8u * vq->size, 2);
+    }
     return 1;
 }
 
@@ -215,6 +220,7 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
     vq->used_idx++;
     __atomic_thread_fence(__ATOMIC_RELEASE); /* the entry before the index */
     st16(vq->used + 2, vq->used_idx);
+    guest_mem_mark_dirty(vq->mem, vq->used, 4 + 8u * vq->size);
 }
 
 void vq_push_n(struct virtqueue *vq, const uint16_t *heads, const uint32_t *lens, unsigned n)
@@ -229,6 +235,7 @@ void vq_push_n(struct virtqueue *vq, const uint16_t *heads, const uint32_t *lens
     vq->used_idx = (uint16_t)(vq->used_idx + n);
     __atomic_thread_fence(__ATOMIC_RELEASE); /* the entries before the index */
     st16(vq->used + 2, vq->used_idx);
+    guest_mem_mark_dirty(vq->mem, vq->used, 4 + 8u * vq->size);
 }
 
 void vq_unpop(struct virtqueue *vq, unsigned n)
@@ -236,8 +243,10 @@ void vq_unpop(struct virtqueue *vq, unsigned n)
     if (vq->broken || n == 0)
         return;
     vq->last_avail = (uint16_t)(vq->last_avail - n);
-    if (vq->event_idx)
+    if (vq->event_idx) {
         st16(vq->used + 4 + 8u * vq->size, vq->last_avail);
+        guest_mem_mark_dirty(vq->mem, vq->used + 4 + 8u * vq->size, 2);
+    }
 }
 
 bool vq_should_notify(struct virtqueue *vq)

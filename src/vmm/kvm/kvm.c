@@ -2,6 +2,7 @@
  * kvm.c - opening /dev/kvm and creating the VM. See kvm.h.
  */
 #include "vmm/kvm/kvm.h"
+#include "vmm/kvm/slots.h"
 #include "util/log.h"
 #include "vmm/boot/layout.h"
 #include "vmm/kvm/release.h"
@@ -33,6 +34,7 @@ static const struct required_cap required_caps[] = {
 int kvm_open(struct kvm *kvm, const char *path, struct verr *err)
 {
     memset(kvm, 0, sizeof(*kvm));
+    pthread_mutex_init(&kvm->slot_lock, NULL);
     kvm->vm_fd = -1;
     kvm->fd = open(path, O_RDWR | O_CLOEXEC);
     if (kvm->fd < 0) {
@@ -171,16 +173,10 @@ int kvm_create_vm(struct kvm *kvm, const struct guest_mem *mem, bool with_pit, s
 static int set_slot(struct kvm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
                     uint32_t flags, struct verr *err)
 {
-    struct kvm_userspace_memory_region r = {
-        .slot = slot,
-        .flags = flags,
-        .guest_phys_addr = gpa,
-        .memory_size = size,
-        .userspace_addr = (uint64_t)(uintptr_t)host,
-    };
-    if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-        return verr_errno(err, errno, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)",
-                          slot, (unsigned long long)(size >> 10), (unsigned long long)gpa);
+    int r = kvm_slot_ioctl(kvm, slot, gpa, size, host, flags);
+    if (r < 0)
+        return verr_errno(err, -r, "KVM_SET_USER_MEMORY_REGION (slot %u, %llu KiB at 0x%llx)", slot,
+                          (unsigned long long)(size >> 10), (unsigned long long)gpa);
     if (size && slot < 64)
         kvm->slots_used |= 1ull << slot;
     return 0;

@@ -13,6 +13,7 @@
 #include "vmm/kvm/memory.h"
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,19 @@ struct kvm {
     uint64_t slot_mapped;  /* kvm_map_slot's slots currently mapped (bit n = slot n) */
     struct kvm_pit_state2 saved_pit;
     uint64_t slots_used; /* memory slot numbers in use (bit n = slot n; see slots.h) */
+    /* Every slot as last set (slots.c), so dirty logging can find guest RAM's slots however
+     * they were made (RAM, RAM above a hole, PAM windows). slot_lock guards it and the
+     * logging fields: slots change on the main and vCPU threads, the log is read by the
+     * migration thread. */
+    pthread_mutex_t slot_lock;
+    struct kvm_slot_rec {
+        uint64_t gpa, size;
+        uint8_t *host;
+        uint32_t flags;
+    } slot_rec[64];
+    uint8_t *log_base; /* host range whose slots are dirty-logged (guest RAM), NULL: none */
+    uint64_t log_size;
+    bool log_lost; /* a logged slot was replaced or removed: its bits are gone */
 };
 
 /* Opens path (normally "/dev/kvm"), checks the API version and capabilities. */

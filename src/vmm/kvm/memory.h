@@ -37,6 +37,10 @@ struct guest_mem {
     bool file_mapped;
     unsigned nr_regions;
     struct guest_mem_region regions[2];
+    /* Live migration's record of pages the VMM itself writes (devices' DMA into guest RAM,
+     * which KVM's dirty log does not see): one bit per 4 KiB page of host, set by
+     * guest_mem_mark_dirty while not NULL. The migration code owns it (state/precopy.c). */
+    uint64_t *vmm_dirty;
 };
 
 struct guest_mem_options {
@@ -63,6 +67,18 @@ void guest_mem_destroy(struct guest_mem *gm);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* Records that the VMM writes (or is about to write) [host, host+len) of guest RAM, for a
+ * live migration in progress; a no-op otherwise. Any thread. */
+static inline void guest_mem_mark_dirty(const struct guest_mem *gm, const void *host, uint64_t len)
+{
+    uint64_t *bm = __atomic_load_n(&gm->vmm_dirty, __ATOMIC_ACQUIRE);
+    if (!bm || !len)
+        return;
+    uint64_t off = (uint64_t)((const uint8_t *)host - gm->host);
+    for (uint64_t pg = off / 4096; pg <= (off + len - 1) / 4096; pg++)
+        __atomic_fetch_or(&bm[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+}
+
 /* End of the RAM region that starts at 0 (the low RAM limit). */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);
 

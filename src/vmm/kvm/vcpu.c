@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -421,6 +422,11 @@ static void *vcpu_thread(void *arg)
     for (;;) {
         /* Clear before checking: a kick after the check sets it again (see vm.c). */
         vcpu->run->immediate_exit = 0;
+        uint64_t throttle = __atomic_exchange_n(&vcpu->throttle_ns, 0, __ATOMIC_ACQ_REL);
+        if (throttle) {
+            struct timespec ts = {(time_t)(throttle / 1000000000u), (long)(throttle % 1000000000u)};
+            nanosleep(&ts, NULL);
+        }
         if (!vm_vcpu_checkpoint(vm))
             break;
         int r = ioctl(vcpu->fd, KVM_RUN, 0);

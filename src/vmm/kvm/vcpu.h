@@ -39,6 +39,9 @@ struct vcpu {
     struct kvm_regs reset_regs;
     struct kvm_lapic_state reset_lapic;
     struct ratelimit unknown_io_rl;
+    /* Set (with a kick) by live migration's auto-converge: sleep this long before entering
+     * the guest again (state/precopy.c). */
+    uint64_t throttle_ns;
 };
 
 /* Installs the no-op SIGUSR1 handler; call once before starting vCPUs. */

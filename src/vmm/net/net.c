@@ -154,3 +154,23 @@ void net_backend_free(struct net_backend *be)
     free(be->iov);
     free(be);
 }
+
+int net_backend_state_save(struct net_backend *be, struct buf *out)
+{
+    return be->kind == NET_USER ? net_slirp_state_save(be->slirp, out) : 0;
+}
+
+int net_backend_state_load(struct net_backend *be, int version, const uint8_t *data, size_t len,
+                           struct verr *err)
+{
+    if (be->kind == NET_USER) {
+        if (version == 0)
+            return verr_set(err, EINVAL,
+                            "the saved NIC had a tap backend, this one has user networking");
+        return net_slirp_state_load(be->slirp, version, data, len, err);
+    }
+    if (version != 0 || len)
+        return verr_set(err, EINVAL,
+                        "the saved NIC had user networking, this one has a tap backend");
+    return 0;
+}

@@ -76,7 +76,16 @@ unsigned net_backend_poll_fill(struct net_backend *be, struct pollfd *pfd, unsig
 /* After poll(): handles the fds filled above (n of them) and due timers. */
 void net_backend_poll_done(struct net_backend *be, struct pollfd *pfd, unsigned n,
                            bool can_receive);
+struct buf;
 void net_backend_free(struct net_backend *be);
+/* State for save/restore, on the NIC's thread (or with it stopped). user: libslirp's
+ * slirp_state_save stream (DHCP leases, IP id, guestfwd connections; the host-side sockets
+ * of other connections cannot move, and the guest's TCP sees them reset) appended to out,
+ * returning its version; tap: nothing (the destination opens its own tap), returns 0. Load
+ * takes what save gave (version 0 and no bytes for a tap). */
+int net_backend_state_save(struct net_backend *be, struct buf *out);
+int net_backend_state_load(struct net_backend *be, int version, const uint8_t *data, size_t len,
+                           struct verr *err);
 
 /* Backends (net.c dispatches). */
 /* Opens the tap; *offloads: the TUN_F_* flags TUNSETOFFLOAD accepted when probed. */
@@ -89,5 +98,9 @@ unsigned net_slirp_poll_fill(struct net_slirp *s, struct pollfd *pfd, unsigned m
                              int *timeout_ms);
 void net_slirp_poll_done(struct net_slirp *s, struct pollfd *pfd, unsigned n);
 void net_slirp_free(struct net_slirp *s);
+struct buf;
+int net_slirp_state_save(struct net_slirp *s, struct buf *out);
+int net_slirp_state_load(struct net_slirp *s, int version, const uint8_t *data, size_t len,
+                         struct verr *err);
 
 #endif

@@ -8,6 +8,7 @@
  * kept here and its sockets are added to the NIC I/O thread's poll() set
  * through slirp_pollfds_fill/poll; everything runs on that thread.
  */
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/net/net.h"
@@ -275,4 +276,60 @@ void net_slirp_free(struct net_slirp *s)
         free(t);
     }
     free(s);
+}
+
+/* --- state (libslirp's own stream: DHCP leases, the IP id counter, guestfwd connections) --- */
+
+static ssize_t cb_state_write(const void *buf, size_t len, void *opaque)
+{
+    buf_append(opaque, buf, len);
+    return (ssize_t)len;
+}
+
+int net_slirp_state_save(struct net_slirp *s, struct buf *out)
+{
+    slirp_state_save(s->slirp, cb_state_write, out);
+    return slirp_state_version();
+}
+
+struct state_src {
+    const uint8_t *p;
+    size_t left;
+    bool short_read;
+};
+
+static ssize_t cb_state_read(void *buf, size_t len, void *opaque)
+{
+    struct state_src *src = opaque;
+    if (len > src->left) { /* libslirp does not check what we return: zeros, and remember */
+        memset(buf, 0, len);
+        src->short_read = true;
+        src->left = 0;
+        return (ssize_t)len;
+    }
+    memcpy(buf, src->p, len);
+    src->p += len;
+    src->left -= len;
+    return (ssize_t)len;
+}
+
+int net_slirp_state_load(struct net_slirp *s, int version, const uint8_t *data, size_t len,
+                         struct verr *err)
+{
+    if (version < 1 || version > slirp_state_version())
+        return verr_set(err, EINVAL,
+                        "user-mode network state version %d is not supported (libslirp reads up "
+                        "to %d)",
+                        version, slirp_state_version());
+    struct state_src src = {data, len, false};
+    int r = slirp_state_load(s->slirp, version, cb_state_read, &src);
+    if (src.short_read)
+        return verr_set(err, EINVAL, "user-mode network state is truncated (%zu bytes)", len);
+    if (r < 0)
+        return verr_set(err, EINVAL, "libslirp refused the user-mode network state (%s)",
+                        strerror(-r));
+    if (src.left)
+        return verr_set(err, EINVAL, "user-mode network state has %zu bytes past its end",
+                        src.left);
+    return 0;
 }

@@ -1,12 +1,18 @@
 /*
  * migration.c - QMP migrate/-incoming over the state stream (see
- * migration.h). URIs: file:PATH, fd:NAME (a getfd name, or a number for an
- * inherited descriptor), exec:CMD (run by /bin/sh -c with the stream on its
- * stdin, or its stdout for -incoming). Status names, events and error words
- * follow QEMU 7.2.
+ * migration.h). URIs: tcp:HOST:PORT and unix:PATH (transport.c), file:PATH,
+ * fd:NAME (a getfd name, or a number for an inherited descriptor), exec:CMD
+ * (run by /bin/sh -c with the stream on its stdin, or its stdout for
+ * -incoming). A running VM migrates live (precopy.c) to anything but a
+ * regular file; a stopped one, or to a file (whose RAM image a restore can
+ * map), stops and writes everything once. Status names, events and error
+ * words follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/nbd/nbd-server.h"
+#include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
+#include "vmm/state/transport.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -26,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,10 +49,15 @@ enum mig_status {
     MIG_FAILED,
     MIG_CANCELLING,
     MIG_CANCELLED,
+    MIG_DEVICE,
 };
 
-static const char *const status_names[] = {"none",   "setup",      "active",   "completed",
-                                           "failed", "cancelling", "cancelled"};
+static const char *const status_names[] = {"none",   "setup",      "active",    "completed",
+                                           "failed", "cancelling", "cancelled", "device"};
+
+#define DEFAULT_DOWNTIME_LIMIT 300 /* ms, QEMU's */
+#define MAX_DOWNTIME_LIMIT     2000000
+#define DEFAULT_MULTIFD        2 /* QEMU's multifd-channels */
 
 /* QEMU 7.2's capability names: each accepted as false; "events" is honoured. */
 static const char *const capability_names[] = {
@@ -65,10 +77,15 @@ struct named_fd {
 struct migration {
     struct vm *vm;
     struct snapshot_jobs *snapshots; /* snapshot-save/-load/-delete (snapshot.h) */
+    struct nbd_server *nbd;          /* nbd-server-start/-add/-stop (nbd/nbd-server.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
-    bool events;            /* capability "events" */
-    uint64_t max_bandwidth; /* bytes/s (libvirt sets it; the stream is throttled to it) */
+    bool events;                                   /* capability "events" */
+    bool auto_converge;                            /* capability "auto-converge" (precopy.h) */
+    volatile uint64_t max_bandwidth;               /* bytes/s: live passes are paced to it */
+    volatile uint64_t downtime_limit;              /* ms: when pre-copy stops iterating */
+    uint64_t multifd_channels;                     /* reported; multifd itself is refused */
+    uint64_t throttle_initial, throttle_increment; /* cpu-throttle-*, percent */
 
     enum mig_status status;
     bool incoming;
@@ -76,6 +93,8 @@ struct migration {
     pthread_t worker;
     volatile bool cancel;
     int fd;
+    int listen_fd;     /* -incoming tcp:/unix: until the connection comes */
+    char *connect_uri; /* migrate tcp:/unix: (the worker connects) */
     pid_t child;
     char *uri_desc; /* for messages: the command or path */
     char *path;     /* file: target */
@@ -84,6 +103,15 @@ struct migration {
     struct vm_state_capture cap;
     struct state_ram_stats ram;
     uint64_t t_start, t_active, t_end;
+    /* Live migration (precopy.h): the worker asks the main thread to stop the VM. */
+    bool live;
+    struct precopy pc;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop_done, parked, captured, committed, freeing;
+    int stop_rc;
+    struct verr stop_err;
+    uint64_t t_stop, downtime;
     int rc;
     struct verr err;
     char error_desc[VERR_MSG_MAX];
@@ -96,14 +124,31 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The event goes out before query-migrate can show the new status, as QEMU's does (on the
+ * main thread at once; from a worker it is queued for the main thread first). */
+static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+{
+    if (m->events) {
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "status", json_object_new_string(status_names[s]));
+        if (main_thread)
+            vm_qmp_event_main(m->vm, "MIGRATION", d);
+        else
+            vm_qmp_event(m->vm, "MIGRATION", d);
+    }
+    __atomic_store_n(&m->status, s, __ATOMIC_RELAXED);
+}
+
+/* Main thread. */
 static void set_status(struct migration *m, enum mig_status s)
 {
-    m->status = s;
-    if (!m->events)
-        return;
-    struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "status", json_object_new_string(status_names[s]));
-    vm_qmp_event(m->vm, "MIGRATION", d);
+    set_status_from(m, s, true);
+}
+
+/* A worker thread. */
+static void set_status_worker(struct migration *m, enum mig_status s)
+{
+    set_status_from(m, s, false);
 }
 
 struct migration *migration_new(struct vm *vm)
@@ -111,9 +156,17 @@ struct migration *migration_new(struct vm *vm)
     struct migration *m = xcalloc(1, sizeof(*m));
     m->vm = vm;
     m->snapshots = snapshot_jobs_new(vm);
+    m->nbd = nbd_server_new(vm);
     m->fd = -1;
+    m->listen_fd = -1;
     m->child = -1;
     m->max_bandwidth = 128ull << 20; /* QEMU's default max-bandwidth (MAX_THROTTLE) */
+    m->downtime_limit = DEFAULT_DOWNTIME_LIMIT;
+    m->multifd_channels = DEFAULT_MULTIFD;
+    m->throttle_initial = 20; /* QEMU's cpu-throttle-initial and -increment */
+    m->throttle_increment = 10;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
     return m;
 }
 
@@ -124,7 +177,8 @@ struct snapshot_jobs *migration_snapshot_jobs(struct migration *m)
 
 bool migration_active(const struct migration *m)
 {
-    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING);
+    return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING ||
+                 m->status == MIG_DEVICE);
 }
 
 static void reset_op(struct migration *m)
@@ -132,6 +186,11 @@ static void reset_op(struct migration *m)
     if (m->fd >= 0)
         close(m->fd);
     m->fd = -1;
+    if (m->listen_fd >= 0)
+        close(m->listen_fd);
+    m->listen_fd = -1;
+    free(m->connect_uri);
+    m->connect_uri = NULL;
     if (m->child > 0) {
         kill(m->child, SIGTERM);
         waitpid(m->child, NULL, 0);
@@ -152,17 +211,28 @@ void migration_free(struct migration *m)
         return;
     if (m->worker_running) {
         m->cancel = true;
+        m->freeing = true;
         if (m->child > 0)
             kill(m->child, SIGTERM);
+        int fd = __atomic_load_n(&m->fd, __ATOMIC_ACQUIRE);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        if (m->listen_fd >= 0)
+            shutdown(m->listen_fd, SHUT_RDWR);
+        pthread_mutex_lock(&m->lock);
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
         pthread_join(m->worker, NULL);
         m->worker_running = false;
     }
+    precopy_free(&m->pc);
     reset_op(m);
     for (unsigned i = 0; i < m->nr_fds; i++) {
         close(m->fds[i].fd);
         free(m->fds[i].name);
     }
     snapshot_jobs_free(m->snapshots);
+    nbd_server_free(m->nbd);
     free(m);
 }
 
@@ -207,6 +277,14 @@ static int spawn_exec(struct migration *m, const char *cmd, bool to_child, struc
 static int open_uri(struct migration *m, const char *uri, bool incoming, struct verr *err)
 {
     m->uri_desc = xstrdup(uri);
+    if (mig_transport_is_socket(uri)) {
+        if (incoming) {
+            m->listen_fd = mig_transport_listen(uri, err);
+            return m->listen_fd < 0 ? m->listen_fd : 0;
+        }
+        m->connect_uri = xstrdup(uri); /* connected by the worker: it may take a while */
+        return 0;
+    }
     if (!strncmp(uri, "exec:", 5))
         return spawn_exec(m, uri + 5, !incoming, err);
     if (!strncmp(uri, "fd:", 3)) {
@@ -283,11 +361,27 @@ static int finish_transport(struct migration *m, struct verr *err)
 
 static void out_done(void *opaque);
 
+/* Worker: connects a tcp:/unix: target. */
+static int connect_target(struct migration *m, struct verr *err)
+{
+    if (!m->connect_uri)
+        return 0;
+    int fd = mig_transport_connect(m->connect_uri, err);
+    if (fd < 0)
+        return fd;
+    __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+    if (m->cancel) /* cancelled while connecting: the shutdown may have missed it */
+        return verr_set(err, ECANCELED, "cancelled");
+    return 0;
+}
+
 static void *out_worker(void *opaque)
 {
     struct migration *m = opaque;
     struct verr e = {0};
-    int r = vm_state_write(m->vm, &m->cap, m->fd, &m->cancel, m->tmp_path != NULL, &m->ram, &e);
+    int r = connect_target(m, &e);
+    if (r == 0)
+        r = vm_state_write(m->vm, &m->cap, m->fd, &m->cancel, m->tmp_path != NULL, &m->ram, &e);
     if (r < 0 && m->child > 0) /* a reader still waiting for more would never exit */
         kill(m->child, SIGTERM);
     int r2 = finish_transport(m, r < 0 ? NULL : &e);
@@ -314,6 +408,130 @@ static void *out_worker(void *opaque)
     return NULL;
 }
 
+/* Main thread, asked by the live worker: stop the vCPUs and capture the devices. */
+static void live_stop(void *opaque)
+{
+    struct migration *m = opaque;
+    struct vm *vm = m->vm;
+    struct verr e = {0};
+    int r = 0;
+    if (m->cancel) {
+        r = verr_set(&e, ECANCELED, "cancelled");
+    } else {
+        m->prev_status = vm->status;
+        vm_park(vm, VM_STATUS_FINISH_MIGRATE);
+        if (m->prev_status == VM_STATUS_RUNNING)
+            vm_qmp_event(vm, "STOP", NULL);
+        m->parked = true;
+        m->t_stop = now_ms();
+        r = vm_state_capture_ex(vm, &m->cap, false, &e);
+        m->captured = r == 0;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->stop_rc = r;
+    m->stop_err = e;
+    m->stop_done = true;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int live_stop_and_capture(void *opaque, struct vm_state_capture **cap, struct verr *err)
+{
+    struct migration *m = opaque;
+    pthread_mutex_lock(&m->lock);
+    m->stop_done = false;
+    pthread_mutex_unlock(&m->lock);
+    loop_call_soon(m->vm->loop, live_stop, m);
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop_done && !m->freeing)
+        pthread_cond_wait(&m->cond, &m->lock);
+    int r = m->stop_done ? m->stop_rc : verr_set(&m->stop_err, ECANCELED, "cancelled");
+    if (r < 0)
+        *err = m->stop_err;
+    pthread_mutex_unlock(&m->lock);
+    *cap = &m->cap;
+    return r;
+}
+
+static void live_pass(void *opaque, uint64_t n)
+{
+    struct migration *m = opaque;
+    if (!m->events)
+        return;
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "pass", json_object_new_int64((int64_t)n));
+    vm_qmp_event(m->vm, "MIGRATION_PASS", d);
+}
+
+static void live_device_stage(void *opaque)
+{
+    set_status_worker(opaque, MIG_DEVICE);
+}
+
+/* Worker: the destination's acknowledgement (STATE_FLAG_ACK) that it has taken over. */
+static int wait_ack(struct migration *m, struct verr *err)
+{
+    uint8_t b = 0;
+    ssize_t n;
+    do
+        n = read(m->fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1 && b == STATE_ACK_BYTE)
+        return 0;
+    if (n < 0)
+        return verr_errno(err, errno, "waiting for the destination to take over the VM");
+    return verr_set(err, EPIPE,
+                    "the destination closed the connection before it took over the VM (its "
+                    "load failed or it was stopped)");
+}
+
+static bool fd_is_socket(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static void *live_worker(void *opaque)
+{
+    struct migration *m = opaque;
+    struct verr e = {0};
+    struct state_writer w;
+    bool have_writer = false;
+    int r = connect_target(m, &e);
+    bool ack = fd_is_socket(m->fd);
+    if (r == 0) {
+        r = state_writer_init_flags(&w, m->fd, &m->cancel, ack ? STATE_FLAG_ACK : 0, &e);
+        have_writer = true;
+        w.rate_limit = &m->max_bandwidth;
+        w.copy_pages = true;
+    }
+    if (r == 0)
+        r = vm_state_write_conf(m->vm, &w, &e);
+    if (r == 0) {
+        m->t_active = now_ms();
+        set_status_worker(m, MIG_ACTIVE);
+        r = precopy_run(&m->pc, &w, &e);
+    }
+    if (r == 0) {
+        /* From here a cancel no longer cuts the connection: the destination may already be
+         * running the VM, and only its answer says whether it is. */
+        m->committed = true;
+        if (ack)
+            r = wait_ack(m, &e);
+    }
+    if (have_writer)
+        state_writer_free(&w);
+    if (r < 0 && m->child > 0)
+        kill(m->child, SIGTERM);
+    int r2 = finish_transport(m, r < 0 ? NULL : &e);
+    if (r == 0)
+        r = r2;
+    m->rc = r;
+    m->err = e;
+    loop_call_soon(m->vm->loop, out_done, m);
+    return NULL;
+}
+
 static void out_done(void *opaque)
 {
     struct migration *m = opaque;
@@ -321,14 +539,20 @@ static void out_done(void *opaque)
     m->worker_running = false;
     m->t_end = now_ms();
     struct vm *vm = m->vm;
-    vm_state_resume_devices(vm);
+    bool live = m->live;
+    if (live)
+        precopy_finish(&m->pc);
+    if (!live || m->captured)
+        vm_state_resume_devices(vm);
     if (m->rc == 0) {
+        m->downtime = m->t_end - (live ? m->t_stop : m->t_start);
         reset_op(m);
         vm_unpark(vm, VM_STATUS_POSTMIGRATE);
         set_status(m, MIG_COMPLETED);
-        log_info("migration to %s completed: %llu MiB of RAM in %llu ms",
-                 m->path ? m->path : "stream", (unsigned long long)(m->ram.bytes_written >> 20),
-                 (unsigned long long)(m->t_end - m->t_start));
+        log_info("migration to %s completed: %llu MiB in %llu ms (downtime %llu ms)",
+                 m->path ? m->path : "stream",
+                 (unsigned long long)((live ? m->pc.st.transferred : m->ram.bytes_written) >> 20),
+                 (unsigned long long)(m->t_end - m->t_start), (unsigned long long)m->downtime);
         return;
     }
     bool cancelled = m->cancel;
@@ -337,7 +561,8 @@ static void out_done(void *opaque)
         log_error("migration failed: %s", m->error_desc);
     reset_op(m); /* removes the temporary file */
     /* The VM goes on as it was. */
-    vm_unpark(vm, m->prev_status == VM_STATUS_RUNNING ? VM_STATUS_RUNNING : m->prev_status);
+    if (!live || m->parked)
+        vm_unpark(vm, m->prev_status);
     set_status(m, cancelled ? MIG_CANCELLED : MIG_FAILED);
 }
 
@@ -352,14 +577,56 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
     m->cancel = false;
     m->rc = 0;
     m->error_desc[0] = '\0';
+    m->parked = m->captured = m->committed = false;
+    m->downtime = 0;
     memset(&m->ram, 0, sizeof(m->ram));
     if ((r = open_uri(m, uri, false, err)) < 0) {
         reset_op(m);
         return r;
     }
+    /* Live unless the VM is stopped (nothing to iterate) or the target is a regular file
+     * (kept as one whole RAM image that a restore maps). */
+    struct stat st;
+    bool to_file = m->fd >= 0 && fstat(m->fd, &st) == 0 && S_ISREG(st.st_mode);
+    m->live = vm->status == VM_STATUS_RUNNING && !to_file;
     m->t_start = now_ms();
     set_status(m, MIG_SETUP);
     m->prev_status = vm->status;
+    if (m->live) {
+        struct precopy *pc = &m->pc;
+        uint64_t *keep = pc->vmm_bitmap;
+        memset(pc, 0, sizeof(*pc));
+        pc->vmm_bitmap = keep;
+        pc->vm = vm;
+        pc->downtime_limit_ms = &m->downtime_limit;
+        pc->max_bandwidth = &m->max_bandwidth;
+        pc->auto_converge = m->auto_converge;
+        pc->throttle_initial = (unsigned)m->throttle_initial;
+        pc->throttle_increment = (unsigned)m->throttle_increment;
+        pc->cancel = &m->cancel;
+        pc->stop_and_capture = live_stop_and_capture;
+        pc->pass = live_pass;
+        pc->device_stage = live_device_stage;
+        pc->opaque = m;
+        vm_quiesce(vm);
+        r = precopy_start(pc, err);
+        vm_unquiesce(vm);
+        if (r == 0) {
+            r = pthread_create(&m->worker, NULL, live_worker, m);
+            if (r != 0) {
+                precopy_finish(pc);
+                r = verr_errno(err, r, "cannot start the migration thread");
+            } else {
+                m->worker_running = true;
+            }
+        }
+        if (r < 0) {
+            snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(err));
+            reset_op(m);
+            set_status(m, MIG_FAILED);
+        }
+        return 0;
+    }
     if (vm->status == VM_STATUS_RUNNING) {
         vm_park(vm, VM_STATUS_FINISH_MIGRATE);
         vm_qmp_event(vm, "STOP", NULL);
@@ -393,15 +660,48 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
 
 static void in_done(void *opaque);
 
+/* The source waits for this (STATE_FLAG_ACK) before it gives the VM up. */
+static int send_ack(struct migration *m, struct verr *err)
+{
+    uint8_t b = STATE_ACK_BYTE;
+    ssize_t n;
+    do
+        n = write(m->fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        return verr_errno(err, n < 0 ? errno : EIO,
+                          "the source went away before the migration completed");
+    return 0;
+}
+
 static void *in_worker(void *opaque)
 {
     struct migration *m = opaque;
     struct verr e = {0};
     struct state_reader r;
-    int rc = state_reader_init_fd(&r, m->fd, &e);
+    int rc = 0;
+    if (m->listen_fd >= 0) {
+        int lfd = m->listen_fd;
+        int fd = mig_transport_accept(lfd, m->uri_desc, &e);
+        m->listen_fd = -1;
+        if (fd < 0)
+            rc = fd;
+        else
+            __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+        if (rc == 0)
+            set_status_worker(m, MIG_ACTIVE);
+    }
+    bool reader = false;
+    if (rc == 0) {
+        rc = state_reader_init_fd(&r, m->fd, &e);
+        reader = true;
+    }
     if (rc == 0)
         rc = vm_state_load(m->vm, &r, true, true, &m->ram, &e);
-    state_reader_free(&r);
+    if (rc == 0 && (r.flags & STATE_FLAG_ACK))
+        rc = send_ack(m, &e);
+    if (reader)
+        state_reader_free(&r);
     if (rc < 0 && m->child > 0)
         kill(m->child, SIGTERM);
     int r2 = finish_transport(m, rc < 0 ? NULL : &e);
@@ -448,7 +748,8 @@ static int start_incoming(struct migration *m, const char *uri, struct verr *err
     }
     m->t_start = now_ms();
     set_status(m, MIG_SETUP);
-    set_status(m, MIG_ACTIVE);
+    if (m->listen_fd < 0) /* a socket goes active once the source has connected */
+        set_status(m, MIG_ACTIVE);
     r = pthread_create(&m->worker, NULL, in_worker, m);
     if (r != 0) {
         reset_op(m);
@@ -497,10 +798,14 @@ static int qmp_migrate_cancel(struct qmp_session *ss, struct json_object *args,
 {
     (void)ss, (void)args, (void)ret, (void)err;
     struct migration *m = opaque;
-    if (m->worker_running && !m->incoming) {
+    if (m->worker_running && !m->incoming && !m->committed) {
         m->cancel = true;
         if (m->child > 0)
             kill(m->child, SIGTERM);
+        /* A write blocked on a full socket (or a connect) returns at once. */
+        int fd = __atomic_load_n(&m->fd, __ATOMIC_ACQUIRE);
+        if (fd >= 0 && fd_is_socket(fd))
+            shutdown(fd, SHUT_RDWR);
         set_status(m, MIG_CANCELLING);
     }
     return 0;
@@ -518,12 +823,18 @@ static int qmp_migrate_incoming(struct qmp_session *ss, struct json_object *args
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "The incoming migration has already been started");
     const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
-    if (strncmp(uri, "file:", 5) && strncmp(uri, "fd:", 3) && strncmp(uri, "exec:", 5))
+    if (strncmp(uri, "file:", 5) && strncmp(uri, "fd:", 3) && strncmp(uri, "exec:", 5) &&
+        !mig_transport_is_socket(uri))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "unknown migration protocol: %s", uri);
     struct verr e = {0};
     if (start_incoming(m, uri, &e) < 0)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     return 0;
+}
+
+static int64_t stat_get(const uint64_t *f)
+{
+    return (int64_t)__atomic_load_n(f, __ATOMIC_RELAXED);
 }
 
 static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
@@ -533,42 +844,63 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     struct migration *m = opaque;
     struct json_object *o = json_object_new_object();
     *ret = o;
-    if (m->status == MIG_NONE)
+    enum mig_status status = __atomic_load_n(&m->status, __ATOMIC_RELAXED);
+    if (status == MIG_NONE)
         return 0;
-    json_object_object_add(o, "status", json_object_new_string(status_names[m->status]));
-    if (m->status == MIG_FAILED && m->error_desc[0])
+    json_object_object_add(o, "status", json_object_new_string(status_names[status]));
+    if (status == MIG_FAILED && m->error_desc[0])
         json_object_object_add(o, "error-desc", json_object_new_string(m->error_desc));
-    if (m->incoming || m->status == MIG_SETUP)
+    if (m->incoming || status == MIG_SETUP)
         return 0;
-    uint64_t end = m->status == MIG_ACTIVE || m->status == MIG_CANCELLING ? now_ms() : m->t_end;
+    bool running = status == MIG_ACTIVE || status == MIG_CANCELLING || status == MIG_DEVICE;
+    bool done = status == MIG_COMPLETED;
+    uint64_t end = running ? now_ms() : m->t_end;
     uint64_t total = end - m->t_start;
-    json_object_object_add(o, m->status == MIG_COMPLETED ? "total-time" : "expected-downtime",
-                           json_object_new_int64((int64_t)total));
-    if (m->status == MIG_COMPLETED)
-        json_object_object_add(o, "downtime", json_object_new_int64((int64_t)total));
+    json_object_object_add(o, "total-time", json_object_new_int64((int64_t)total));
+    if (done)
+        json_object_object_add(o, "downtime", json_object_new_int64((int64_t)m->downtime));
+    else if (m->live && running)
+        json_object_object_add(o, "expected-downtime",
+                               json_object_new_int64(stat_get(&m->pc.st.expected_downtime)));
     json_object_object_add(o, "setup-time",
                            json_object_new_int64((int64_t)(m->t_active - m->t_start)));
-    if (m->status == MIG_ACTIVE || m->status == MIG_COMPLETED) {
-        struct json_object *ram = json_object_new_object();
-        uint64_t pages = m->vm->mem.size / STATE_PAGE_SIZE;
-        bool done = m->status == MIG_COMPLETED;
-        json_object_object_add(ram, "transferred",
-                               json_object_new_int64((int64_t)m->ram.bytes_written));
-        json_object_object_add(ram, "remaining", json_object_new_int64(done ? 0 : -0));
-        json_object_object_add(ram, "total", json_object_new_int64((int64_t)m->vm->mem.size));
-        json_object_object_add(
-            ram, "duplicate",
-            json_object_new_int64(done ? (int64_t)(pages - m->ram.pages_written) : 0));
-        json_object_object_add(ram, "skipped", json_object_new_int64(0));
-        json_object_object_add(ram, "normal", json_object_new_int64((int64_t)m->ram.pages_written));
-        json_object_object_add(ram, "normal-bytes",
-                               json_object_new_int64((int64_t)m->ram.bytes_written));
-        json_object_object_add(ram, "dirty-sync-count", json_object_new_int64(1));
-        json_object_object_add(ram, "page-size", json_object_new_int64(STATE_PAGE_SIZE));
-        double mbps = total ? (double)m->ram.bytes_written * 8 / 1e6 / ((double)total / 1000) : 0;
-        json_object_object_add(ram, "mbps", json_object_new_double(mbps));
-        json_object_object_add(o, "ram", ram);
+    if (!running && !done)
+        return 0;
+    struct json_object *ram = json_object_new_object();
+    uint64_t pages = m->vm->mem.size / STATE_PAGE_SIZE;
+    int64_t transferred, normal, duplicate, remaining, rate = 0, syncs = 1;
+    double mbps;
+    if (m->live) {
+        transferred = stat_get(&m->pc.st.transferred);
+        normal = stat_get(&m->pc.st.normal);
+        duplicate = stat_get(&m->pc.st.duplicate);
+        remaining = done ? 0 : stat_get(&m->pc.st.remaining);
+        rate = stat_get(&m->pc.st.dirty_pages_rate);
+        syncs = stat_get(&m->pc.st.dirty_sync_count);
+        mbps = (double)stat_get(&m->pc.st.mbps_x1000) / 1000;
+    } else {
+        transferred = (int64_t)m->ram.bytes_written;
+        normal = (int64_t)m->ram.pages_written;
+        duplicate = done ? (int64_t)(pages - m->ram.pages_written) : 0;
+        remaining = done ? 0 : (int64_t)(m->vm->mem.size - m->ram.bytes_written);
+        mbps = total ? (double)m->ram.bytes_written * 8 / 1e6 / ((double)total / 1000) : 0;
     }
+    json_object_object_add(ram, "transferred", json_object_new_int64(transferred));
+    json_object_object_add(ram, "remaining", json_object_new_int64(remaining));
+    json_object_object_add(ram, "total", json_object_new_int64((int64_t)m->vm->mem.size));
+    json_object_object_add(ram, "duplicate", json_object_new_int64(duplicate));
+    json_object_object_add(ram, "skipped", json_object_new_int64(0));
+    json_object_object_add(ram, "normal", json_object_new_int64(normal));
+    json_object_object_add(ram, "normal-bytes",
+                           json_object_new_int64(normal * (int64_t)STATE_PAGE_SIZE));
+    json_object_object_add(ram, "dirty-pages-rate", json_object_new_int64(rate));
+    json_object_object_add(ram, "dirty-sync-count", json_object_new_int64(syncs));
+    json_object_object_add(ram, "page-size", json_object_new_int64(STATE_PAGE_SIZE));
+    json_object_object_add(ram, "mbps", json_object_new_double(mbps));
+    json_object_object_add(o, "ram", ram);
+    if (m->live && running && stat_get(&m->pc.st.throttle_pct))
+        json_object_object_add(o, "cpu-throttle-percentage",
+                               json_object_new_int64(stat_get(&m->pc.st.throttle_pct)));
     return 0;
 }
 
@@ -623,9 +955,9 @@ static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
     struct json_object *list = json_object_new_array();
     for (size_t i = 0; i < sizeof(capability_names) / sizeof(capability_names[0]); i++) {
         struct json_object *o = json_object_new_object();
-        json_object_object_add(
-            o, "state",
-            json_object_new_boolean(!strcmp(capability_names[i], "events") && m->events));
+        bool on = (!strcmp(capability_names[i], "events") && m->events) ||
+                  (!strcmp(capability_names[i], "auto-converge") && m->auto_converge);
+        json_object_object_add(o, "state", json_object_new_boolean(on));
         json_object_object_add(o, "capability", json_object_new_string(capability_names[i]));
         json_object_array_add(list, o);
     }
@@ -640,7 +972,7 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
     struct migration *m = opaque;
     struct json_object *caps = json_object_object_get(args, "capabilities");
     size_t n = json_object_array_length(caps);
-    bool events = m->events;
+    bool events = m->events, auto_converge = m->auto_converge;
     for (size_t i = 0; i < n; i++) {
         struct json_object *c = json_object_array_get_idx(caps, i);
         struct json_object *jn, *js;
@@ -660,13 +992,18 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
                                  "Parameter 'capability' does not accept value '%s'", name);
         if (!strcmp(name, "events"))
             events = on;
+        else if (!strcmp(name, "auto-converge"))
+            auto_converge = on;
         else if (on)
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration capability '%s' is not supported by vireo-vmm", name);
     }
-    if (migration_active(m))
+    /* As QEMU: only an outgoing migration in progress holds them (a destination waiting
+     * on -incoming tcp: may still turn events on). */
+    if (migration_active(m) && !m->incoming)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
     m->events = events;
+    m->auto_converge = auto_converge;
     return 0;
 }
 
@@ -677,9 +1014,27 @@ static int qmp_query_params(struct qmp_session *ss, struct json_object *args,
     struct migration *m = opaque;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "max-bandwidth", json_object_new_int64((int64_t)m->max_bandwidth));
-    json_object_object_add(o, "downtime-limit", json_object_new_int64(300));
+    json_object_object_add(o, "downtime-limit", json_object_new_int64((int64_t)m->downtime_limit));
+    json_object_object_add(o, "multifd-channels",
+                           json_object_new_int64((int64_t)m->multifd_channels));
+    json_object_object_add(o, "cpu-throttle-initial",
+                           json_object_new_int64((int64_t)m->throttle_initial));
+    json_object_object_add(o, "cpu-throttle-increment",
+                           json_object_new_int64((int64_t)m->throttle_increment));
     *ret = o;
     return 0;
+}
+
+/* One integer parameter in [lo, hi]; QEMU's words otherwise. */
+static bool param_int(struct json_object *val, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!json_object_is_type(val, json_type_int))
+        return false;
+    int64_t v = json_object_get_int64(val);
+    if (v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
 }
 
 static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
@@ -687,24 +1042,52 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
 {
     (void)ss, (void)ret;
     struct migration *m = opaque;
+    int64_t bw = (int64_t)m->max_bandwidth, dl = (int64_t)m->downtime_limit;
+    int64_t mf = (int64_t)m->multifd_channels, ti = (int64_t)m->throttle_initial;
+    int64_t tinc = (int64_t)m->throttle_increment;
+    /* Every value is checked before any is applied. */
     json_object_object_foreach(args, key, val)
     {
         if (!strcmp(key, "max-bandwidth")) {
-            if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0)
+            if (!param_int(val, 0, INT64_MAX, &bw))
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "Parameter 'max_bandwidth' expects an integer in the range "
                                      "of 0 to 9223372036854775807 bytes/second");
-        } else if (strcmp(key, "downtime-limit")) {
+        } else if (!strcmp(key, "downtime-limit")) {
+            if (!param_int(val, 0, MAX_DOWNTIME_LIMIT, &dl))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'downtime_limit' expects an integer in the range "
+                                     "of 0 to %d milliseconds",
+                                     MAX_DOWNTIME_LIMIT);
+        } else if (!strcmp(key, "multifd-channels")) {
+            /* Kept and reported as QEMU does; it only matters with the multifd capability,
+             * which vireo-vmm refuses (one stream carries everything). */
+            if (!param_int(val, 1, 255, &mf))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'multifd-channels' expects is invalid, it should "
+                                     "be in the range of 1 to 255");
+        } else if (!strcmp(key, "cpu-throttle-initial")) {
+            if (!param_int(val, 1, 99, &ti))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'cpu_throttle_initial' expects an integer in the "
+                                     "range of 1 to 99");
+        } else if (!strcmp(key, "cpu-throttle-increment")) {
+            if (!param_int(val, 1, 99, &tinc))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'cpu_throttle_increment' expects an integer in "
+                                     "the range of 1 to 99");
+        } else {
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration parameter '%s' is not supported by vireo-vmm", key);
         }
     }
-    struct json_object *bw;
-    /* max-bandwidth is accepted and kept for query-migrate-parameters: a save stops the
-     * guest first, so throttling it would only lengthen the downtime (libvirt raises it to
-     * the maximum for a save). TODO(#13): apply it to live migration's passes. */
-    if (json_object_object_get_ex(args, "max-bandwidth", &bw))
-        m->max_bandwidth = (uint64_t)json_object_get_int64(bw);
+    /* downtime-limit and max-bandwidth apply to a migration in progress at its next pass
+     * (or, for the bandwidth, within a second); the throttle steps to the next one. */
+    m->max_bandwidth = (uint64_t)bw;
+    m->downtime_limit = (uint64_t)dl;
+    m->multifd_channels = (uint64_t)mf;
+    m->throttle_initial = (uint64_t)ti;
+    m->throttle_increment = (uint64_t)tinc;
     return 0;
 }
 
@@ -717,7 +1100,9 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
     static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
     static const struct qmp_arg params_args[] = {
-        {"max-bandwidth", QMP_ARG_ANY, true}, {"downtime-limit", QMP_ARG_ANY, true}, {NULL}};
+        {"max-bandwidth", QMP_ARG_ANY, true},          {"downtime-limit", QMP_ARG_ANY, true},
+        {"multifd-channels", QMP_ARG_ANY, true},       {"cpu-throttle-initial", QMP_ARG_ANY, true},
+        {"cpu-throttle-increment", QMP_ARG_ANY, true}, {NULL}};
     int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
     if (!r)
         r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);
@@ -739,5 +1124,7 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = qmp_server_register(s, "migrate-set-parameters", params_args, qmp_set_params, m);
     if (!r)
         r = snapshot_qmp_register(s, m->snapshots);
+    if (!r)
+        r = nbd_server_qmp_register(s, m->nbd);
     return r;
 }

@@ -7,8 +7,11 @@
  *   u64 ram_size    bytes of guest RAM
  *   u64 data_start  stream offset of the data (a multiple of 4096)
  *   u64 data_len    bytes of data (image: ram_size)
- *   u32 nr_runs, u32 reserved
+ *   u32 nr_runs, u32 nr_zero_runs (0 unless delta)
  *   runs[nr_runs]   u64 ram_offset, u64 length (page multiples, ascending, disjoint)
+ *   zero[nr_zero]   (delta) the same, for pages that are zero now: no data
+ * Layout 2 (delta, stream version 2) lists only pages dirtied since an earlier
+ * RAM section; the pages it does not list keep what they hold.
  * The data follows after zero padding up to data_start; then an RSUM section
  * holds u32 crc32c of the runs' bytes in order and u64 their total length.
  */
@@ -29,6 +32,8 @@
 #define PAGE         STATE_PAGE_SIZE
 #define LAYOUT_PACK  0
 #define LAYOUT_IMAGE 1
+#define LAYOUT_DELTA 2
+#define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
 #define HDR_LEN      40
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
@@ -66,7 +71,8 @@ static bool page_is_zero(const uint8_t *p)
 
 /* The runs of non-zero pages (among those set in dirty). Anonymous pages the process never
  * touched read as zero, and pagemap says which those are without faulting them in. */
-static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct verr *err)
+static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct runs *zero,
+                struct verr *err)
 {
     const struct guest_mem *gm = &vm->mem;
     uint64_t npages = gm->size / PAGE;
@@ -86,10 +92,13 @@ static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct v
             uint64_t pg = base + i;
             if (dirty && !(dirty[pg / 64] & (1ull << (pg % 64))))
                 continue;
-            if (have_pm && !(ent[i] & (PM_PRESENT | PM_SWAPPED)))
+            if ((have_pm && !(ent[i] & (PM_PRESENT | PM_SWAPPED))) ||
+                page_is_zero(gm->host + pg * PAGE)) {
+                if (zero)
+                    runs_add(zero, pg * PAGE, PAGE);
                 continue;
-            if (!page_is_zero(gm->host + pg * PAGE))
-                runs_add(out, pg * PAGE, PAGE);
+            }
+            runs_add(out, pg * PAGE, PAGE);
         }
     }
     free(ent);
@@ -102,35 +111,43 @@ static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct v
 int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
                         struct state_ram_stats *st, struct verr *err)
 {
-    struct runs rs = {0};
-    int r = scan(vm, dirty, &rs, err);
+    struct runs rs = {0}, zs = {0};
+    int r = scan(vm, dirty, &rs, dirty ? &zs : NULL, err);
     if (r < 0)
         return r;
     const struct guest_mem *gm = &vm->mem;
     /* Image layout needs a seekable output (holes) and a whole pass. */
     bool image = w->seekable && !dirty;
-    size_t plen = HDR_LEN + rs.n * 16;
+    size_t plen = HDR_LEN + (rs.n + zs.n) * 16;
     uint8_t *p = xcalloc(1, plen);
     /* Data starts at the first page boundary after this section (header + payload + CRC). */
     uint64_t data_start = (w->pos + STATE_SECTION_HDR + plen + 4 + PAGE - 1) / PAGE * PAGE;
     uint64_t data_len = 0;
     for (size_t i = 0; i < rs.n; i++)
         data_len += rs.r[i].len;
-    state_put_le(p, image ? LAYOUT_IMAGE : LAYOUT_PACK, 4);
+    state_put_le(p, dirty ? LAYOUT_DELTA : image ? LAYOUT_IMAGE : LAYOUT_PACK, 4);
     state_put_le(p + 4, PAGE, 4);
     state_put_le(p + 8, gm->size, 8);
     state_put_le(p + 16, data_start, 8);
     state_put_le(p + 24, image ? gm->size : data_len, 8);
     state_put_le(p + 32, rs.n, 4);
+    state_put_le(p + 36, zs.n, 4);
     for (size_t i = 0; i < rs.n; i++) {
         state_put_le(p + HDR_LEN + 16 * i, rs.r[i].off, 8);
         state_put_le(p + HDR_LEN + 16 * i + 8, rs.r[i].len, 8);
+    }
+    uint64_t zero_pages = 0;
+    for (size_t i = 0; i < zs.n; i++) {
+        state_put_le(p + HDR_LEN + 16 * (rs.n + i), zs.r[i].off, 8);
+        state_put_le(p + HDR_LEN + 16 * (rs.n + i) + 8, zs.r[i].len, 8);
+        zero_pages += zs.r[i].len / PAGE;
     }
     r = state_write_section(w, STATE_SEC_RAM, 1, p, plen, err);
     free(p);
     if (r == 0)
         r = state_write_zeros(w, data_start - w->pos, err);
     uint32_t crc = 0;
+    uint8_t *bounce = NULL;
     uint64_t at = 0; /* image: RAM offset the output stands at */
     for (size_t i = 0; r == 0 && i < rs.n; i++) {
         const struct run *run = &rs.r[i];
@@ -139,10 +156,18 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
             at = run->off + run->len;
         }
         const uint8_t *src = gm->host + run->off;
+        size_t chunk = w->copy_pages ? BOUNCE : (8u << 20);
         for (uint64_t done = 0; r == 0 && done < run->len;) {
-            size_t n = run->len - done > (8u << 20) ? (8u << 20) : (size_t)(run->len - done);
-            crc = crc32c_update(crc, src + done, n);
-            r = state_write_data(w, src + done, n, err);
+            size_t n = run->len - done > chunk ? chunk : (size_t)(run->len - done);
+            const uint8_t *from = src + done;
+            if (w->copy_pages) {
+                if (!bounce)
+                    bounce = xmalloc(BOUNCE);
+                memcpy(bounce, from, n);
+                from = bounce;
+            }
+            crc = crc32c_update(crc, from, n);
+            r = state_write_data(w, from, n, err);
             done += n;
         }
     }
@@ -158,8 +183,11 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
         st->pages_total += gm->size / PAGE;
         st->pages_written += data_len / PAGE;
         st->bytes_written += data_len;
+        st->pages_zero += dirty ? zero_pages : gm->size / PAGE - data_len / PAGE;
     }
     free(rs.r);
+    free(zs.r);
+    free(bounce);
     return r;
 }
 
@@ -169,7 +197,8 @@ static void ram_zero(struct vm *vm, uint64_t off, uint64_t len)
     if (!len)
         return;
     uint8_t *p = vm->mem.host + off;
-    if (vm->mem.fd < 0 && madvise(p, len, MADV_DONTNEED) == 0)
+    /* (A private file mapping would get the file's page back, not zeros.) */
+    if (vm->mem.fd < 0 && !vm->mem.file_mapped && madvise(p, len, MADV_DONTNEED) == 0)
         return;
     memset(p, 0, len);
 }
@@ -209,8 +238,13 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     uint64_t data_start = state_get_le(p + 16, 8);
     uint64_t data_len = state_get_le(p + 24, 8);
     uint64_t nr = state_get_le(p + 32, 4);
-    if (layout > LAYOUT_IMAGE)
+    uint64_t nr_zero = state_get_le(p + 36, 4);
+    if (layout > LAYOUT_DELTA || (layout == LAYOUT_DELTA && r->version < 2))
         return verr_set(err, EINVAL, "VM state section RAM: field 'layout' %u is unknown", layout);
+    if (layout != LAYOUT_DELTA && nr_zero)
+        return verr_set(err, EINVAL,
+                        "VM state section RAM: field 'nr_zero_runs' %llu in a whole RAM pass",
+                        (unsigned long long)nr_zero);
     if (page != PAGE)
         return verr_set(err, EINVAL, "VM state section RAM: field 'page_size' %u, expected %u",
                         page, PAGE);
@@ -218,7 +252,7 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         return verr_set(err, EINVAL,
                         "VM state section RAM: field 'ram_size' is %llu MiB, this VM has %llu MiB",
                         (unsigned long long)(ram_size >> 20), (unsigned long long)(gm->size >> 20));
-    if (nr != (s->len - HDR_LEN) / 16 || (s->len - HDR_LEN) % 16)
+    if (nr + nr_zero != (s->len - HDR_LEN) / 16 || (s->len - HDR_LEN) % 16)
         return verr_set(err, EINVAL,
                         "VM state section RAM: field 'nr_runs' %llu does not fit "
                         "the section",
@@ -229,22 +263,26 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
                         "next page boundary",
                         (unsigned long long)data_start);
     uint64_t prev_end = 0, total = 0;
-    struct run *runs = xcalloc(nr ? nr : 1, sizeof(*runs));
-    for (uint64_t i = 0; i < nr; i++) {
+    struct run *runs = xcalloc(nr + nr_zero ? nr + nr_zero : 1, sizeof(*runs));
+    for (uint64_t i = 0; i < nr + nr_zero; i++) {
         runs[i].off = state_get_le(p + HDR_LEN + 16 * i, 8);
         runs[i].len = state_get_le(p + HDR_LEN + 16 * i + 8, 8);
         const struct run *x = &runs[i];
+        if (i == nr)
+            prev_end = 0; /* the zero runs: their own ascending list */
         if (x->off % PAGE || x->len % PAGE || x->len == 0 || x->off < prev_end ||
             x->off > gm->size || x->len > gm->size - x->off) {
-            free(runs);
-            return verr_set(err, EINVAL,
-                            "VM state section RAM: run %llu (offset 0x%llx, %llu bytes) is not "
-                            "page-aligned, ascending and inside RAM",
-                            (unsigned long long)i, (unsigned long long)x->off,
-                            (unsigned long long)x->len);
+            int rc = verr_set(err, EINVAL,
+                              "VM state section RAM: run %llu (offset 0x%llx, %llu bytes) is "
+                              "not page-aligned, ascending and inside RAM",
+                              (unsigned long long)i, (unsigned long long)x->off,
+                              (unsigned long long)x->len);
+            free(runs); /* after the message, which reads the run */
+            return rc;
         }
         prev_end = x->off + x->len;
-        total += x->len;
+        if (i < nr)
+            total += x->len;
     }
     if (data_len != (layout == LAYOUT_IMAGE ? gm->size : total)) {
         free(runs);
@@ -265,16 +303,22 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     }
     uint32_t crc = 0;
     uint64_t at = 0; /* RAM offset up to which the guest's RAM is settled */
+    bool keep = fresh || layout == LAYOUT_DELTA; /* pages not listed stay as they are */
+    for (uint64_t i = nr; rc == 0 && i < nr + nr_zero; i++)
+        ram_zero(vm, runs[i].off, runs[i].len);
     for (uint64_t i = 0; rc == 0 && !mapped && i < nr; i++) {
         const struct run *x = &runs[i];
-        if (!fresh)
+        if (!keep)
             ram_zero(vm, at, x->off - at);
         if (layout == LAYOUT_IMAGE)
             rc = state_read_data(r, NULL, x->off - at, err);
         at = x->off + x->len;
         uint8_t *dst = gm->host + x->off;
         for (uint64_t done = 0; rc == 0 && done < x->len;) {
-            size_t n = x->len - done > (8u << 20) ? (8u << 20) : (size_t)(x->len - done);
+            /* From a socket or pipe, smaller pieces: the checksum of one overlaps the
+             * sender filling the socket with the next. */
+            size_t chunk = r->seekable ? (8u << 20) : BOUNCE;
+            size_t n = x->len - done > chunk ? chunk : (size_t)(x->len - done);
             rc = state_read_data(r, dst + done, n, err);
             if (rc == 0)
                 crc = crc32c_update(crc, dst + done, n);
@@ -282,7 +326,7 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         }
     }
     if (rc == 0 && !mapped) {
-        if (!fresh)
+        if (!keep)
             ram_zero(vm, at, gm->size - at);
         if (layout == LAYOUT_IMAGE)
             rc = state_read_data(r, NULL, gm->size - at, err);
@@ -316,7 +360,7 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
         st->pages_total += gm->size / PAGE;
         st->pages_written += total / PAGE;
         st->bytes_written += total;
-        st->mapped = mapped;
+        st->mapped |= mapped;
     }
     return 0;
 }

@@ -14,9 +14,10 @@
  * touches them (their checksum is not verified then; docs/state.md). Other
  * sources are copied and checked.
  *
- * Live migration (#13) will send RAM in passes: state_ram_save_pass takes
- * an optional dirty bitmap, and the loader accepts any number of RAM
- * sections, each overwriting the pages it lists.
+ * Live migration sends RAM in passes: the first is a whole (packed) pass,
+ * the later ones "delta" sections listing only the pages dirtied since, as
+ * runs of data and runs of pages that are now zero (a marker, no bytes);
+ * pages a delta does not list are left as they are.
  */
 #ifndef VIREO_VMM_STATE_RAM_H
 #define VIREO_VMM_STATE_RAM_H
@@ -33,10 +34,12 @@ struct state_section;
 
 struct state_ram_stats {
     uint64_t pages_total, pages_written, bytes_written;
-    bool mapped; /* restore mapped the file instead of reading it */
+    uint64_t pages_zero; /* pages sent as zero (QEMU's "duplicate") */
+    bool mapped;         /* restore mapped the file instead of reading it */
 };
 
-/* Writes RAM (only pages set in dirty, one bit per 4 KiB page, when dirty is not NULL). */
+/* Writes RAM: all of it, or (dirty not NULL) a delta section of the pages set in dirty, one
+ * bit per 4 KiB page. */
 int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
                         struct state_ram_stats *st, struct verr *err);
 /* Applies RAM section s and reads its data and RSUM. fresh: RAM is still all zeros (a new

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define OUT_FLUSH  (1u << 20)
@@ -76,6 +77,12 @@ static int put_bytes(struct state_writer *w, const void *p, size_t len, bool in_
 
 int state_writer_init(struct state_writer *w, int fd, const volatile bool *cancel, struct verr *err)
 {
+    return state_writer_init_flags(w, fd, cancel, 0, err);
+}
+
+int state_writer_init_flags(struct state_writer *w, int fd, const volatile bool *cancel,
+                            uint32_t flags, struct verr *err)
+{
     memset(w, 0, sizeof(*w));
     w->fd = fd;
     w->cancel = cancel;
@@ -84,7 +91,7 @@ int state_writer_init(struct state_writer *w, int fd, const volatile bool *cance
     uint8_t h[STATE_HEADER_LEN];
     memcpy(h, STATE_MAGIC, 8);
     state_put_le(h + 8, STATE_VERSION, 4);
-    state_put_le(h + 12, 0, 4); /* flags: none defined */
+    state_put_le(h + 12, flags, 4);
     return put_bytes(w, h, sizeof(h), true, err);
 }
 
@@ -116,10 +123,44 @@ int state_write_section(struct state_writer *w, uint32_t kind, uint32_t version,
     return r;
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps until the bytes sent in this window fit the rate limit (windows of 1 s, so a
+ * change of the limit takes effect within a second). */
+static void pace(struct state_writer *w, size_t len)
+{
+    uint64_t limit = w->rate_limit ? *w->rate_limit : 0;
+    uint64_t now = mono_ns();
+    if (!limit) {
+        w->rate_t0_ns = now;
+        w->rate_bytes = 0;
+        return;
+    }
+    if (!w->rate_t0_ns || now - w->rate_t0_ns > 1000000000u) {
+        w->rate_t0_ns = now;
+        w->rate_bytes = 0;
+    }
+    w->rate_bytes += len;
+    uint64_t due = w->rate_t0_ns + (uint64_t)((double)w->rate_bytes * 1e9 / (double)limit);
+    while (due > now && !(w->cancel && *w->cancel)) {
+        uint64_t d = due - now > 50000000u ? 50000000u : due - now;
+        struct timespec ts = {0, (long)d};
+        nanosleep(&ts, NULL);
+        now = mono_ns();
+    }
+}
+
 int state_write_data(struct state_writer *w, const void *data, size_t len, struct verr *err)
 {
     if (w->cancel && *w->cancel)
         return verr_set(err, ECANCELED, "cancelled");
+    if (w->rate_limit)
+        pace(w, len);
     return put_bytes(w, data, len, false, err);
 }
 
@@ -240,14 +281,15 @@ static int check_header(struct state_reader *r, struct verr *err)
     if (memcmp(h, STATE_MAGIC, 8) != 0)
         return verr_set(err, EINVAL, "not a vireo-vmm state stream (bad magic in the header)");
     r->version = (uint32_t)state_get_le(h + 8, 4);
-    if (r->version != STATE_VERSION)
+    if (r->version < STATE_VERSION_MIN || r->version > STATE_VERSION)
         return verr_set(err, EINVAL,
                         "VM state stream version %u is not supported (this vireo-vmm reads "
-                        "version %u): header field 'version'",
-                        r->version, STATE_VERSION);
+                        "versions %u to %u): header field 'version'",
+                        r->version, STATE_VERSION_MIN, STATE_VERSION);
     uint32_t flags = (uint32_t)state_get_le(h + 12, 4);
-    if (flags)
+    if (flags & ~STATE_FLAGS_ALL || (flags && r->version < 2))
         return verr_set(err, EINVAL, "VM state header: unknown flags 0x%x", flags);
+    r->flags = flags;
     r->crc = crc32c_update(0, h, sizeof(h));
     return 0;
 }

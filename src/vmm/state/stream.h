@@ -23,14 +23,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATE_MAGIC       "VIREOVM\n"
-#define STATE_VERSION     1
+#define STATE_MAGIC "VIREOVM\n"
+/* 2: RAM may come in several passes (a live migration's), before and after the device and
+ * vCPU sections, the later ones as "delta" RAM sections (docs/state.md). Version 1 streams
+ * (one RAM section after the devices) still load. */
+#define STATE_VERSION     2
+#define STATE_VERSION_MIN 1
 #define STATE_HEADER_LEN  16
 #define STATE_SECTION_HDR 16
 #define STATE_PAGE_SIZE   4096u
 #define STATE_MAX_SECTION (64u << 20) /* payload bytes of one section */
 #define STATE_FOURCC(a, b, c, d)                                                                   \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+
+/* Header flags. ACK: the sender waits, after END, for one byte STATE_ACK_BYTE back on the
+ * same (bidirectional) descriptor, written by the receiver once everything is applied, so
+ * a live migration's source knows the destination took over before it stops for good. */
+#define STATE_FLAG_ACK  1u
+#define STATE_ACK_BYTE  'K'
+#define STATE_FLAGS_ALL STATE_FLAG_ACK
 
 /* Section kinds, in the order a stream carries them. */
 #define STATE_SEC_CONF STATE_FOURCC('C', 'O', 'N', 'F') /* configuration fingerprint */
@@ -54,11 +65,21 @@ struct state_writer {
     unsigned nr_sections;
     struct buf out;              /* small writes are gathered here */
     const volatile bool *cancel; /* checked before each large write; NULL: never */
+    /* Page data is paced to *rate_limit bytes/s when set and not 0 (live migration's
+     * max-bandwidth; it may change while the stream runs). */
+    const volatile uint64_t *rate_limit;
+    uint64_t rate_t0_ns, rate_bytes; /* the pacing window */
+    /* The guest may write RAM while it is sent (live passes): page data is copied before it
+     * is checksummed and written, so the checksum and the bytes agree. */
+    bool copy_pages;
 };
 
 /* Starts a stream on fd (not closed by the writer): writes the header. */
 int state_writer_init(struct state_writer *w, int fd, const volatile bool *cancel,
                       struct verr *err);
+/* The same with header flags (STATE_FLAG_*). */
+int state_writer_init_flags(struct state_writer *w, int fd, const volatile bool *cancel,
+                            uint32_t flags, struct verr *err);
 void state_writer_free(struct state_writer *w);
 /* One section: header, payload, CRC. */
 int state_write_section(struct state_writer *w, uint32_t kind, uint32_t version,
@@ -90,6 +111,7 @@ struct state_reader {
     uint32_t crc;
     unsigned nr_sections;
     uint32_t version; /* the stream's, from the header */
+    uint32_t flags;   /* the header's (STATE_FLAG_*) */
     uint8_t *buf;     /* read-ahead for fds */
     size_t buf_off, buf_len;
 };

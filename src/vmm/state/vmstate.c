@@ -2,12 +2,12 @@
  * vmstate.c - the whole VM to and from a state stream (see vmstate.h).
  *
  * Section order: CONF, VCPU x nr_vcpus, KVM, DEV x nr_devices, RAM, RSUM,
- * END. A CONF section is records naming the configuration ("memory",
- * "vcpus", "topology", "cpu-model", "pit", "devices", "device.N" as
- * "TYPE id=ID addr=SLOT.FN"); the loader compares each with its own VM and
- * names the first that differs. A DEV section is records "type", "id" and
- * "state" (the device's own records, nested); its section version is the
- * type's state_version.
+ * END; a live migration's (version 2): CONF, (RAM, RSUM) x passes, VCPU x
+ * nr_vcpus, KVM, DEV x nr_devices, RAM (the last delta), RSUM, END. A CONF section is records
+ * naming the configuration ("memory", "vcpus", "topology", "cpu-model", "pit", "devices",
+ * "device.N" as "TYPE id=ID addr=SLOT.FN"); the loader compares each with its own VM and names the
+ * first that differs. A DEV section is records "type", "id" and "state" (the device's own records,
+ * nested); its section version is the type's state_version.
  */
 #include "vmm/state/vmstate.h"
 #include "util/log.h"
@@ -54,6 +54,18 @@ static int rec_get(struct dev_state_reader *r, const char *name, void *data, siz
     if (rec->len != len)
         return verr_set(err, EINVAL, "field '%s' has %u bytes, expected %zu", name, rec->len, len);
     memcpy(data, rec->data, len);
+    return 0;
+}
+
+static int rec_get_var(struct dev_state_reader *r, const char *name, const uint8_t **data,
+                       size_t *len, struct verr *err)
+{
+    struct dev_reader_ctx *c = r->opaque;
+    const struct state_rec *rec = state_recs_find(&c->recs, name);
+    if (!rec)
+        return verr_set(err, ENOENT, "field '%s' is missing", name);
+    *data = rec->data;
+    *len = rec->len;
     return 0;
 }
 
@@ -197,7 +209,31 @@ void vm_state_resume_devices(struct vm *vm)
             vm->devices[i]->type->resume(vm->devices[i]);
 }
 
+int vm_state_write_conf(struct vm *vm, struct state_writer *w, struct verr *err)
+{
+    struct buf p = BUF_INIT;
+    conf_build(vm, &p);
+    int r = state_write_section(w, STATE_SEC_CONF, CONF_VERSION, p.data, p.len, err);
+    buf_free(&p);
+    return r;
+}
+
+int vm_state_write_captured(struct state_writer *w, const struct vm_state_capture *cap,
+                            struct verr *err)
+{
+    /* Already framed: the bytes go in as they are, in the stream checksum. */
+    w->crc = crc32c_update(w->crc, cap->sections.data, cap->sections.len);
+    w->nr_sections += cap->nr_sections;
+    return state_write_data(w, cap->sections.data, cap->sections.len, err);
+}
+
 int vm_state_capture(struct vm *vm, struct vm_state_capture *cap, struct verr *err)
+{
+    return vm_state_capture_ex(vm, cap, true, err);
+}
+
+int vm_state_capture_ex(struct vm *vm, struct vm_state_capture *cap, bool with_conf,
+                        struct verr *err)
 {
     memset(cap, 0, sizeof(*cap));
     buf_init(&cap->sections);
@@ -205,8 +241,10 @@ int vm_state_capture(struct vm *vm, struct vm_state_capture *cap, struct verr *e
     if (r < 0)
         return r;
     struct buf p = BUF_INIT;
-    conf_build(vm, &p);
-    frame(cap, STATE_SEC_CONF, CONF_VERSION, &p);
+    if (with_conf) {
+        conf_build(vm, &p);
+        frame(cap, STATE_SEC_CONF, CONF_VERSION, &p);
+    }
     /* Devices first: quiescing them completes what is in flight, which may raise
      * interrupts; the KVM and vCPU state taken after that holds them. The device sections
      * still go after the vCPUs in the stream. */
@@ -273,12 +311,8 @@ int vm_state_write(struct vm *vm, const struct vm_state_capture *cap, int fd,
 {
     struct state_writer w;
     int r = state_writer_init(&w, fd, cancel, err);
-    if (r == 0) {
-        /* Already framed: the bytes go in as they are, in the stream checksum. */
-        w.crc = crc32c_update(w.crc, cap->sections.data, cap->sections.len);
-        w.nr_sections += cap->nr_sections;
-        r = state_write_data(&w, cap->sections.data, cap->sections.len, err);
-    }
+    if (r == 0)
+        r = vm_state_write_captured(&w, cap, err);
     if (r == 0)
         r = state_ram_save_pass(vm, &w, NULL, st, err);
     if (r == 0)
@@ -320,7 +354,7 @@ static int apply_device(struct device *d, const struct state_section *s, struct 
     state_recs_free(&rs);
     if (r < 0)
         return r;
-    struct dev_state_reader rd = {rec_get, s->version, &ctx};
+    struct dev_state_reader rd = {rec_get, s->version, &ctx, rec_get_var};
     r = d->type->load(d, &rd, err);
     state_recs_free(&ctx.recs);
     if (r < 0)
@@ -361,6 +395,35 @@ static int check_device(struct device *d, const struct state_section *s, struct 
     return r;
 }
 
+/* Checks held section i (1-based after CONF: VCPUs, KVM, DEVs) at its place. */
+static int check_held(struct vm *vm, unsigned i, const struct state_section *s, struct verr *err)
+{
+    char k[5];
+    if (i <= vm->nr_vcpus) {
+        if (s->kind != STATE_SEC_VCPU)
+            return verr_set(err, EINVAL, "VM state: section %u is %s, expected VCPU %u", s->index,
+                            state_kind_name(s->kind, k), i - 1);
+        if (s->version > VCPU_VERSION)
+            return verr_set(err, EINVAL,
+                            "VM state section %u (VCPU): version %u is newer than "
+                            "this vireo-vmm's %u",
+                            s->index, s->version, VCPU_VERSION);
+        return 0;
+    }
+    if (i == vm->nr_vcpus + 1) {
+        if (s->kind != STATE_SEC_KVM)
+            return verr_set(err, EINVAL, "VM state: section %u is %s, expected KVM", s->index,
+                            state_kind_name(s->kind, k));
+        if (s->version > KVM_VERSION)
+            return verr_set(err, EINVAL,
+                            "VM state section %u (KVM): version %u is newer than "
+                            "this vireo-vmm's %u",
+                            s->index, s->version, KVM_VERSION);
+        return 0;
+    }
+    return check_device(vm->devices[i - vm->nr_vcpus - 2], s, err);
+}
+
 int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_map,
                   struct state_ram_stats *st, struct verr *err)
 {
@@ -368,54 +431,48 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
     h.cap = 3 + vm->nr_vcpus + vm->nr_devices;
     h.s = xcalloc(h.cap, sizeof(*h.s));
     int rc = 0;
-    /* Everything up to RAM is read and checked before any of it is applied. */
+    /* CONF first, checked before anything else is read; then the vCPU, KVM and device
+     * sections, each checked as it comes and held until the end, and RAM sections (one in
+     * a version 1 stream, after the devices; any number and anywhere in version 2, a live
+     * migration's passes), applied as they come; then END. Nothing but RAM is applied
+     * before END has been checked. */
     unsigned want = 2 + vm->nr_vcpus + vm->nr_devices; /* CONF, VCPUs, KVM, DEVs */
+    unsigned ram_passes = 0;
     char k[5];
-    for (unsigned i = 0; i < want && rc == 0; i++) {
-        struct state_section *s = &h.s[h.n];
-        if ((rc = state_read_section(r, s, err)) < 0)
+    if ((rc = state_read_section(r, &h.s[0], err)) == 0) {
+        h.n = 1;
+        rc = conf_check(vm, &h.s[0], err);
+    }
+    while (rc == 0) {
+        struct state_section s = {0};
+        if ((rc = state_read_section(r, &s, err)) < 0)
             break;
-        h.n++;
-        if (i == 0) {
-            rc = conf_check(vm, s, err);
-        } else if (i <= vm->nr_vcpus) {
-            if (s->kind != STATE_SEC_VCPU)
-                rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected VCPU %u", s->index,
-                              state_kind_name(s->kind, k), i - 1);
-            else if (s->version > VCPU_VERSION)
-                rc = verr_set(err, EINVAL,
-                              "VM state section %u (VCPU): version %u is newer than "
-                              "this vireo-vmm's %u",
-                              s->index, s->version, VCPU_VERSION);
-        } else if (i == vm->nr_vcpus + 1) {
-            if (s->kind != STATE_SEC_KVM)
-                rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected KVM", s->index,
-                              state_kind_name(s->kind, k));
-            else if (s->version > KVM_VERSION)
-                rc = verr_set(err, EINVAL,
-                              "VM state section %u (KVM): version %u is newer than "
-                              "this vireo-vmm's %u",
-                              s->index, s->version, KVM_VERSION);
-        } else {
-            rc = check_device(vm->devices[i - vm->nr_vcpus - 2], s, err);
+        if (s.kind == STATE_SEC_RAM && (ram_passes == 0 || r->version >= 2)) {
+            if (r->version < 2 && h.n < want)
+                rc = verr_set(err, EINVAL, "VM state: section %u is RAM, expected %s", s.index,
+                              h.n <= vm->nr_vcpus       ? "VCPU"
+                              : h.n == vm->nr_vcpus + 1 ? "KVM"
+                                                        : "DEV");
+            else
+                rc = state_ram_load(vm, r, &s, fresh && ram_passes == 0, allow_map, st, err);
+            ram_passes++;
+            state_section_free(&s);
+            continue;
         }
-    }
-    struct state_section s = {0};
-    if (rc == 0 && (rc = state_read_section(r, &s, err)) == 0) {
-        if (s.kind != STATE_SEC_RAM)
-            rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected RAM", s.index,
-                          state_kind_name(s.kind, k));
-        else
-            rc = state_ram_load(vm, r, &s, fresh, allow_map, st, err);
-        state_section_free(&s);
-    }
-    if (rc == 0 && (rc = state_read_section(r, &s, err)) == 0) {
-        if (s.kind != STATE_SEC_END)
-            rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected END", s.index,
-                          state_kind_name(s.kind, k));
-        else
+        if (s.kind == STATE_SEC_END && h.n == want && ram_passes) {
             rc = state_check_end(r, &s, err);
-        state_section_free(&s);
+            state_section_free(&s);
+            break;
+        }
+        if (h.n == want) {
+            rc = verr_set(err, EINVAL, "VM state: section %u is %s, expected %s", s.index,
+                          state_kind_name(s.kind, k), ram_passes ? "END" : "RAM");
+            state_section_free(&s);
+            break;
+        }
+        h.s[h.n] = s;
+        rc = check_held(vm, h.n, &h.s[h.n], err);
+        h.n++;
     }
     /* Applied: the irqchips first (devices re-assert their lines into them), devices, then
      * the vCPUs (their LAPICs hold what the devices had raised when saved). */

@@ -25,6 +25,7 @@
 
 struct vm;
 struct state_reader;
+struct state_writer;
 
 struct vm_state_capture {
     struct buf sections; /* framed sections (header excluded), ready to stream */
@@ -36,7 +37,14 @@ struct vm_state_capture {
 int vm_state_check_migratable(struct vm *vm, struct verr *err);
 /* Main thread, vCPUs parked. On failure devices are resumed again. */
 int vm_state_capture(struct vm *vm, struct vm_state_capture *cap, struct verr *err);
+/* The same; with_conf false leaves the CONF section out (a live stream sends it first). */
+int vm_state_capture_ex(struct vm *vm, struct vm_state_capture *cap, bool with_conf,
+                        struct verr *err);
 void vm_state_capture_free(struct vm_state_capture *cap);
+/* Live streams: the CONF section, and captured sections appended to a stream. */
+int vm_state_write_conf(struct vm *vm, struct state_writer *w, struct verr *err);
+int vm_state_write_captured(struct state_writer *w, const struct vm_state_capture *cap,
+                            struct verr *err);
 /* Streams header, captured sections, RAM and trailer to fd. cancel (may be NULL) is polled.
  * sync: fsync a regular file at the end. */
 int vm_state_write(struct vm *vm, const struct vm_state_capture *cap, int fd,

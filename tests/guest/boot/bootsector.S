@@ -7,7 +7,12 @@
  * the disk's letter as the value, so the exit status says which disk booted.
  *
  * The letter is the byte after "disk " in the message: the test writes a
- * different one into each disk image it makes ('?' as built).
+ * different one into each disk image it makes ('?' as built). Disk 'L' does
+ * not leave at once: with interrupts on it prints "bootsector: tick=NN"
+ * (NN counting 01..99, 00, 01...: the count is in the sector's own memory)
+ * about every 4 BIOS timer ticks (IRQ 0, the BIOS tick count at 0:046C),
+ * until a 'q' arrives on COM1 (test-devsave.py saves and restores it between
+ * ticks: the count, the PIT, the PIC and the chipset must all carry on).
  */
     .code16
     .section .text
@@ -36,21 +41,7 @@ start2:
     outb %al, %dx
 
     movw $message, %si
-serial_loop:
-    lodsb
-    testb %al, %al
-    jz serial_done
-    movb %al, %bl
-    movw $0x3fd, %dx
-wait_thr:
-    inb %dx, %al
-    testb $0x20, %al
-    jz wait_thr
-    movw $0x3f8, %dx
-    movb %bl, %al
-    outb %al, %dx
-    jmp serial_loop
-serial_done:
+    call puts
 
     movw $message, %si
 vga_loop:
@@ -63,6 +54,47 @@ vga_loop:
     jmp vga_loop
 vga_done:
 
+    cmpb $'L', letter
+    jne leave
+
+    /* Disk 'L': tick until a 'q' arrives on COM1. */
+    sti
+tick:
+    movb count, %al
+    incb %al
+    cmpb $100, %al
+    jb 1f
+    xorb %al, %al
+1:  movb %al, count
+    movw $tickmsg, %si
+    call puts
+    movb count, %al
+    aam                             /* AH = tens, AL = units */
+    addw $0x3030, %ax
+    pushw %ax
+    movb %ah, %al
+    call putc
+    popw %ax
+    call putc
+    movw $crlf, %si
+    call puts
+    movw $0x3fd, %dx
+    inb %dx, %al
+    testb $1, %al
+    jz 2f
+    movw $0x3f8, %dx
+    inb %dx, %al
+    cmpb $'q', %al
+    je leave
+2:  movw 0x46c, %bx                 /* the BIOS tick count (IRQ 0, 18.2 Hz) */
+3:  hlt
+    movw 0x46c, %ax
+    subw %bx, %ax
+    cmpw $4, %ax
+    jb 3b
+    jmp tick
+
+leave:
     movb letter, %al
     movw $0xf4, %dx
     outb %al, %dx
@@ -70,6 +102,31 @@ halt:
     hlt
     jmp halt
 
+/* COM1 output, polling the transmitter: putc sends AL, puts the string at SI. */
+putc:
+    pushw %ax
+    movw $0x3fd, %dx
+4:  inb %dx, %al
+    testb $0x20, %al
+    jz 4b
+    popw %ax
+    movw $0x3f8, %dx
+    outb %al, %dx
+    ret
+puts:
+    lodsb
+    testb %al, %al
+    jz 5f
+    call putc
+    jmp puts
+5:  ret
+
+count:
+    .byte 0
+tickmsg:
+    .asciz "bootsector: tick="
+crlf:
+    .asciz "\r\n"
 message:
     .ascii "vireo boot sector: booted from disk "
 letter:

@@ -56,6 +56,8 @@ EXPECTED_COMMANDS = {
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
     "migrate-set-parameters",
+    # the NBD server (src/vmm/nbd/nbd-server.c)
+    "nbd-server-start", "nbd-server-add", "nbd-server-stop",
     # internal snapshots (src/vmm/state/snapshot.c)
     "snapshot-save", "snapshot-load", "snapshot-delete", "query-jobs", "job-dismiss",
     # the human monitor (src/vmm/hmp/)

@@ -218,9 +218,9 @@ def faults(vmm, elf, tmp):
 
     refused(vmm, elf, tmp, "truncated", variant("trunc", data[:200000]), "truncated")
     ver = bytearray(data)
-    ver[8] = 2
+    ver[8] = 3
     refused(vmm, elf, tmp, "newer version", variant("ver", bytes(ver)),
-            "version 2 is not supported")
+            "version 3 is not supported")
     bad = bytearray(data)
     dev = data.find(b"isa-serial")
     bad[dev + 40] ^= 1

@@ -1,0 +1,323 @@
+/*
+ * nbd-server.c - the NBD server's QMP commands, listener and client threads
+ * (see nbd-server.h).
+ */
+#include "vmm/nbd/nbd-server.h"
+#include "qmp/qmp-server.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vmm/dev/blockdev.h"
+#include "vmm/nbd/nbd-session.h"
+#include "vmm/state/transport.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define MAX_EXPORTS 32
+#define MAX_CLIENTS 16
+
+struct nbd_client {
+    struct nbd_server *server;
+    int fd;
+    pthread_t thread;
+    bool used;
+};
+
+struct nbd_server {
+    struct vm *vm;
+    pthread_mutex_t lock; /* exports, clients */
+    bool running;
+    int lfd;
+    char *uri;
+    pthread_t acceptor;
+    volatile bool stopping;
+    struct nbd_export exports[MAX_EXPORTS];
+    unsigned nr_exports;
+    struct nbd_client clients[MAX_CLIENTS];
+};
+
+struct nbd_server *nbd_server_new(struct vm *vm)
+{
+    struct nbd_server *s = xcalloc(1, sizeof(*s));
+    s->vm = vm;
+    s->lfd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+/* ---- export I/O over a blockdev ---- */
+
+static int bd_pread(void *opaque, void *buf, uint32_t len, uint64_t off)
+{
+    struct iovec iov = {buf, len};
+    return blockdev_preadv(opaque, &iov, 1, off, NULL);
+}
+
+static int bd_pwrite(void *opaque, const void *buf, uint32_t len, uint64_t off)
+{
+    struct iovec iov = {(void *)buf, len};
+    return blockdev_pwritev(opaque, &iov, 1, off, NULL);
+}
+
+static int bd_flush(void *opaque)
+{
+    return blockdev_flush(opaque, NULL);
+}
+
+/* ---- threads ---- */
+
+static void *client_thread(void *opaque)
+{
+    struct nbd_client *c = opaque;
+    struct nbd_server *s = c->server;
+    /* The exports as they are now; they live until nbd-server-stop joins this thread. */
+    pthread_mutex_lock(&s->lock);
+    unsigned n = s->nr_exports;
+    struct nbd_export ex[MAX_EXPORTS];
+    memcpy(ex, s->exports, n * sizeof(ex[0]));
+    pthread_mutex_unlock(&s->lock);
+    struct verr e = {0};
+    if (nbd_session_run(c->fd, ex, n, &e) < 0 && !s->stopping)
+        log_info("%s", verr_msg(&e));
+    shutdown(c->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/* Joins clients that have finished (lock held). */
+static void reap(struct nbd_server *s, bool all)
+{
+    for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+        struct nbd_client *c = &s->clients[i];
+        if (!c->used)
+            continue;
+        if (all)
+            shutdown(c->fd, SHUT_RDWR);
+        if (all || pthread_tryjoin_np(c->thread, NULL) == 0) {
+            if (all)
+                pthread_join(c->thread, NULL);
+            close(c->fd);
+            c->used = false;
+        }
+    }
+}
+
+static void *accept_thread(void *opaque)
+{
+    struct nbd_server *s = opaque;
+    while (!s->stopping) {
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break; /* shut down by nbd-server-stop */
+        }
+        pthread_mutex_lock(&s->lock);
+        reap(s, false);
+        struct nbd_client *c = NULL;
+        for (unsigned i = 0; i < MAX_CLIENTS && !c; i++)
+            if (!s->clients[i].used)
+                c = &s->clients[i];
+        if (c) {
+            *c = (struct nbd_client){s, fd, 0, true};
+            if (pthread_create(&c->thread, NULL, client_thread, c) != 0) {
+                c->used = false;
+                c = NULL;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!c) {
+            log_info("NBD: more than %u clients at once: connection refused", MAX_CLIENTS);
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+static void stop(struct nbd_server *s)
+{
+    if (!s->running)
+        return;
+    s->stopping = true;
+    shutdown(s->lfd, SHUT_RDWR);
+    pthread_join(s->acceptor, NULL);
+    close(s->lfd);
+    s->lfd = -1;
+    if (s->uri && !strncmp(s->uri, "unix:", 5))
+        unlink(s->uri + 5);
+    pthread_mutex_lock(&s->lock);
+    reap(s, true);
+    for (unsigned i = 0; i < s->nr_exports; i++) {
+        free((char *)s->exports[i].name);
+        free((char *)s->exports[i].description);
+    }
+    s->nr_exports = 0;
+    pthread_mutex_unlock(&s->lock);
+    free(s->uri);
+    s->uri = NULL;
+    s->running = false;
+    s->stopping = false;
+}
+
+void nbd_server_free(struct nbd_server *s)
+{
+    if (!s)
+        return;
+    stop(s);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- QMP ---- */
+
+/* SocketAddressLegacy {"type": "inet"|"unix", "data": {...}} as a transport URI. */
+static char *addr_uri(struct json_object *addr, struct qmp_error *err)
+{
+    struct json_object *t, *d, *v;
+    if (!json_object_is_type(addr, json_type_object) ||
+        !json_object_object_get_ex(addr, "type", &t) ||
+        !json_object_object_get_ex(addr, "data", &d) || !json_object_is_type(d, json_type_object)) {
+        qmp_error_set(err, QMP_ERROR_GENERIC,
+                      "Invalid parameter type for 'addr', expected: SocketAddressLegacy");
+        return NULL;
+    }
+    const char *type = json_object_get_string(t);
+    char *uri = NULL;
+    if (!strcmp(type, "unix") && json_object_object_get_ex(d, "path", &v)) {
+        if (asprintf(&uri, "unix:%s", json_object_get_string(v)) < 0)
+            abort();
+    } else if (!strcmp(type, "inet") && json_object_object_get_ex(d, "host", &v)) {
+        struct json_object *p;
+        const char *host = json_object_get_string(v);
+        const char *port =
+            json_object_object_get_ex(d, "port", &p) ? json_object_get_string(p) : "10809";
+        if (asprintf(&uri, strchr(host, ':') ? "tcp:[%s]:%s" : "tcp:%s:%s", host, port) < 0)
+            abort();
+    } else {
+        qmp_error_set(err, QMP_ERROR_GENERIC,
+                      "NBD server address type '%s' is not supported by vireo-vmm (inet and "
+                      "unix are)",
+                      type);
+    }
+    return uri;
+}
+
+static int qmp_start(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                     struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct nbd_server *s = opaque;
+    struct json_object *v;
+    if (s->running)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server already running");
+    if (json_object_object_get_ex(args, "tls-creds", &v) ||
+        json_object_object_get_ex(args, "tls-authz", &v))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD over TLS is not supported by vireo-vmm");
+    if (json_object_object_get_ex(args, "max-connections", &v) &&
+        (json_object_get_int64(v) < 0 || json_object_get_int64(v) > MAX_CLIENTS))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "max-connections above %u is not supported by vireo-vmm", MAX_CLIENTS);
+    char *uri = addr_uri(json_object_object_get(args, "addr"), err);
+    if (!uri)
+        return -1;
+    struct verr e = {0};
+    int lfd = mig_transport_listen(uri, &e);
+    if (lfd < 0) {
+        free(uri);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    }
+    s->lfd = lfd;
+    s->uri = uri;
+    s->stopping = false;
+    if (pthread_create(&s->acceptor, NULL, accept_thread, s) != 0) {
+        close(lfd);
+        s->lfd = -1;
+        free(uri);
+        s->uri = NULL;
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "cannot start the NBD server thread");
+    }
+    s->running = true;
+    return 0;
+}
+
+static int qmp_add(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                   struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct nbd_server *s = opaque;
+    if (!s->running)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server not running");
+    const char *device = json_object_get_string(json_object_object_get(args, "device"));
+    struct json_object *v;
+    const char *name =
+        json_object_object_get_ex(args, "name", &v) ? json_object_get_string(v) : device;
+    const char *desc =
+        json_object_object_get_ex(args, "description", &v) ? json_object_get_string(v) : NULL;
+    bool writable = json_object_object_get_ex(args, "writable", &v) && json_object_get_boolean(v);
+    if (json_object_object_get_ex(args, "bitmap", &v))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Exporting a dirty bitmap over NBD is not supported by vireo-vmm");
+    if (strlen(name) > 4096)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "export name '%.64s...' too long", name);
+    struct blockdev *b = blockdev_find(s->vm, device);
+    if (!b)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device=%s nor node_name=%s",
+                             device, device);
+    if (!blockdev_inserted(b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' has no medium", device);
+    if (writable && blockdev_read_only(b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Block node is read-only");
+    pthread_mutex_lock(&s->lock);
+    int r = 0;
+    for (unsigned i = 0; i < s->nr_exports && r == 0; i++)
+        if (!strcmp(s->exports[i].name, name))
+            r = qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server already has export named '%s'",
+                              name);
+    if (r == 0 && s->nr_exports == MAX_EXPORTS)
+        r = qmp_error_set(err, QMP_ERROR_GENERIC, "too many NBD exports (%u)", MAX_EXPORTS);
+    if (r == 0)
+        s->exports[s->nr_exports++] =
+            (struct nbd_export){xstrdup(name),    desc ? xstrdup(desc) : NULL,
+                                blockdev_size(b), writable,
+                                bd_pread,         bd_pwrite,
+                                bd_flush,         b};
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+static int qmp_stop(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
+                    struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)ret;
+    struct nbd_server *s = opaque;
+    if (!s->running)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server not running");
+    stop(s);
+    return 0;
+}
+
+int nbd_server_qmp_register(struct qmp_server *server, struct nbd_server *s)
+{
+    static const struct qmp_arg start_args[] = {{"addr", QMP_ARG_ANY, false},
+                                                {"tls-creds", QMP_ARG_ANY, true},
+                                                {"tls-authz", QMP_ARG_ANY, true},
+                                                {"max-connections", QMP_ARG_INT, true},
+                                                {NULL}};
+    static const struct qmp_arg add_args[] = {
+        {"device", QMP_ARG_STRING, false},     {"name", QMP_ARG_STRING, true},
+        {"description", QMP_ARG_STRING, true}, {"writable", QMP_ARG_BOOL, true},
+        {"bitmap", QMP_ARG_ANY, true},         {NULL}};
+    int r = qmp_server_register(server, "nbd-server-start", start_args, qmp_start, s);
+    if (!r)
+        r = qmp_server_register(server, "nbd-server-add", add_args, qmp_add, s);
+    if (!r)
+        r = qmp_server_register(server, "nbd-server-stop", NULL, qmp_stop, s);
+    return r;
+}

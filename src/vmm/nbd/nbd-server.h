@@ -1,0 +1,27 @@
+/*
+ * nbd-server.h - vireo-vmm's NBD server, QEMU's QMP interface to it:
+ * nbd-server-start (a tcp or unix address, as SocketAddressLegacy),
+ * nbd-server-add (a drive by its id or node name, read-only unless
+ * writable), nbd-server-stop. A destination of a migration with
+ * non-shared storage exports its drives this way for the source's mirror.
+ *
+ * One thread accepts connections; each client gets a thread running
+ * nbd-session.c over the drive's blockdev I/O (safe from any thread).
+ * nbd-server-stop ends every connection and joins the threads.
+ * TODO(#13): nbd-server-remove, block-export-add, TLS (refused), and the
+ * source side (drive-mirror / blockdev-mirror, query-block-jobs,
+ * block-job-cancel/-complete, BLOCK_JOB_READY) for --copy-storage-all.
+ */
+#ifndef VIREO_VMM_NBD_NBD_SERVER_H
+#define VIREO_VMM_NBD_NBD_SERVER_H
+
+struct vm;
+struct nbd_server;
+struct qmp_server;
+
+struct nbd_server *nbd_server_new(struct vm *vm);
+/* Stops a running server (connections closed, threads joined) and frees it. */
+void nbd_server_free(struct nbd_server *s);
+int nbd_server_qmp_register(struct qmp_server *server, struct nbd_server *s);
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * nbd-session.c - the NBD protocol for one client (see nbd-session.h). All
+ * integers on the wire are big-endian.
+ */
+#include "vmm/nbd/nbd-session.h"
+#include "util/file.h"
+#include "util/mem.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NBD_MAGIC           0x4e42444d41474943ull /* "NBDMAGIC" */
+#define NBD_OPTS_MAGIC      0x49484156454f5054ull /* "IHAVEOPT" */
+#define NBD_REP_MAGIC       0x0003e889045565a9ull
+#define NBD_REQUEST_MAGIC   0x25609513u
+#define NBD_SIMPLE_MAGIC    0x67446698u
+#define FLAG_FIXED_NEWSTYLE 1u
+#define FLAG_NO_ZEROES      2u
+
+#define OPT_EXPORT_NAME 1
+#define OPT_ABORT       2
+#define OPT_LIST        3
+#define OPT_INFO        6
+#define OPT_GO          7
+
+#define REP_ACK         1u
+#define REP_SERVER      2u
+#define REP_INFO        3u
+#define REP_ERR_UNSUP   0x80000001u
+#define REP_ERR_INVALID 0x80000003u
+#define REP_ERR_UNKNOWN 0x80000006u
+
+#define INFO_EXPORT      0
+#define INFO_NAME        1
+#define INFO_DESCRIPTION 2
+#define INFO_BLOCK_SIZE  3
+
+#define TF_HAS_FLAGS  (1u << 0)
+#define TF_READ_ONLY  (1u << 1)
+#define TF_SEND_FLUSH (1u << 2)
+#define TF_SEND_FUA   (1u << 3)
+
+#define CMD_READ     0
+#define CMD_WRITE    1
+#define CMD_DISC     2
+#define CMD_FLUSH    3
+#define CMD_FLAG_FUA 1u
+
+#define MAX_OPTION  4096u
+#define MAX_REQUEST (32u << 20)
+
+#define E_PERM  1
+#define E_IO    5
+#define E_INVAL 22
+#define E_NOSPC 28
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    v = htobe16(v);
+    memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, 8);
+}
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return be16toh(v);
+}
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return be32toh(v);
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+static int send_all(int fd, const void *p, size_t len, struct verr *err)
+{
+    int r = fd_write_all(fd, p, len);
+    return r < 0 ? verr_errno(err, -r, "NBD: cannot write to the client") : 0;
+}
+
+/* 1: got len bytes; 0: the client closed before the first byte; <0: error. */
+static int recv_all(int fd, void *p, size_t len, struct verr *err)
+{
+    ssize_t n = fd_read_all(fd, p, len);
+    if (n < 0)
+        return verr_errno(err, (int)-n, "NBD: cannot read from the client");
+    if (n == 0 && len)
+        return 0;
+    if ((size_t)n < len)
+        return verr_set(err, EPROTO, "NBD: the client closed the connection mid-message");
+    return 1;
+}
+
+static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint32_t len,
+                     struct verr *err)
+{
+    uint8_t h[20];
+    put64(h, NBD_REP_MAGIC);
+    put32(h + 8, opt);
+    put32(h + 12, type);
+    put32(h + 16, len);
+    int r = send_all(fd, h, sizeof(h), err);
+    if (r == 0 && len)
+        r = send_all(fd, data, len, err);
+    return r;
+}
+
+static const struct nbd_export *find_export(const struct nbd_export *ex, unsigned n,
+                                            const char *name)
+{
+    /* QEMU serves the only export for an empty name when there is just one. */
+    if (!*name && n == 1)
+        return &ex[0];
+    for (unsigned i = 0; i < n; i++)
+        if (!strcmp(ex[i].name, name))
+            return &ex[i];
+    return NULL;
+}
+
+static uint16_t tflags(const struct nbd_export *e)
+{
+    uint16_t f = TF_HAS_FLAGS | TF_SEND_FLUSH;
+    if (e->writable)
+        f |= TF_SEND_FUA;
+    else
+        f |= TF_READ_ONLY;
+    return f;
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO: 1 when GO succeeded (transmission starts), 0 to go on. */
+static int opt_info(int fd, uint32_t opt, const uint8_t *d, uint32_t len,
+                    const struct nbd_export *ex, unsigned n, const struct nbd_export **chosen,
+                    struct verr *err)
+{
+    if (len < 6)
+        return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
+    uint32_t nlen = get32(d);
+    if (nlen > len - 6)
+        return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
+    uint16_t nreq = get16(d + 4 + nlen);
+    if (6 + nlen + 2ull * nreq != len)
+        return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
+    char name[MAX_OPTION + 1];
+    memcpy(name, d + 4, nlen);
+    name[nlen] = '\0';
+    if (memchr(name, '\0', nlen))
+        return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
+    const struct nbd_export *e = find_export(ex, n, name);
+    if (!e) {
+        static const char msg[] = "export not found";
+        return opt_reply(fd, opt, REP_ERR_UNKNOWN, msg, sizeof(msg) - 1, err);
+    }
+    uint8_t info[12];
+    put16(info, INFO_EXPORT);
+    put64(info + 2, e->size);
+    put16(info + 10, tflags(e));
+    int r = opt_reply(fd, opt, REP_INFO, info, sizeof(info), err);
+    for (uint16_t i = 0; r == 0 && i < nreq; i++) {
+        uint16_t want = get16(d + 6 + nlen + 2 * i);
+        if (want == INFO_NAME || want == INFO_DESCRIPTION) {
+            const char *s = want == INFO_NAME ? e->name : e->description;
+            if (!s)
+                continue;
+            size_t sl = strlen(s);
+            uint8_t *b = xmalloc(2 + sl);
+            put16(b, want);
+            memcpy(b + 2, s, sl);
+            r = opt_reply(fd, opt, REP_INFO, b, (uint32_t)(2 + sl), err);
+            free(b);
+        } else if (want == INFO_BLOCK_SIZE) {
+            uint8_t b[14];
+            put16(b, INFO_BLOCK_SIZE);
+            put32(b + 2, 1);
+            put32(b + 6, 4096);
+            put32(b + 10, MAX_REQUEST);
+            r = opt_reply(fd, opt, REP_INFO, b, sizeof(b), err);
+        }
+    }
+    if (r == 0)
+        r = opt_reply(fd, opt, REP_ACK, NULL, 0, err);
+    if (r == 0 && opt == OPT_GO) {
+        *chosen = e;
+        return 1;
+    }
+    return r;
+}
+
+static int opt_list(int fd, const struct nbd_export *ex, unsigned n, struct verr *err)
+{
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < n; i++) {
+        size_t nl = strlen(ex[i].name), dl = ex[i].description ? strlen(ex[i].description) : 0;
+        uint8_t *b = xmalloc(4 + nl + dl);
+        put32(b, (uint32_t)nl);
+        memcpy(b + 4, ex[i].name, nl);
+        if (dl)
+            memcpy(b + 4 + nl, ex[i].description, dl);
+        r = opt_reply(fd, OPT_LIST, REP_SERVER, b, (uint32_t)(4 + nl + dl), err);
+        free(b);
+    }
+    return r == 0 ? opt_reply(fd, OPT_LIST, REP_ACK, NULL, 0, err) : r;
+}
+
+/* The handshake: the chosen export, or NULL when the client aborted or left. */
+static int handshake(int fd, const struct nbd_export *ex, unsigned n,
+                     const struct nbd_export **chosen, struct verr *err)
+{
+    uint8_t h[18];
+    put64(h, NBD_MAGIC);
+    put64(h + 8, NBD_OPTS_MAGIC);
+    put16(h + 16, FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES);
+    int r = send_all(fd, h, sizeof(h), err);
+    if (r < 0)
+        return r;
+    uint8_t cf[4];
+    if ((r = recv_all(fd, cf, 4, err)) <= 0)
+        return r;
+    uint32_t cflags = get32(cf);
+    if (cflags & ~(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES))
+        return verr_set(err, EPROTO, "NBD: unknown client flags 0x%x", cflags);
+    bool no_zeroes = cflags & FLAG_NO_ZEROES;
+    uint8_t *d = xmalloc(MAX_OPTION);
+    for (;;) {
+        uint8_t oh[16];
+        if ((r = recv_all(fd, oh, sizeof(oh), err)) <= 0)
+            break;
+        if (get64(oh) != NBD_OPTS_MAGIC) {
+            r = verr_set(err, EPROTO, "NBD: bad option magic");
+            break;
+        }
+        uint32_t opt = get32(oh + 8), len = get32(oh + 12);
+        if (len > MAX_OPTION) {
+            r = verr_set(err, EPROTO, "NBD: option %u of %u bytes is longer than %u", opt, len,
+                         MAX_OPTION);
+            break;
+        }
+        if (len && (r = recv_all(fd, d, len, err)) <= 0) {
+            if (r == 0)
+                r = verr_set(err, EPROTO, "NBD: the client closed the connection mid-message");
+            break;
+        }
+        if (opt == OPT_EXPORT_NAME) {
+            char name[MAX_OPTION + 1];
+            memcpy(name, d, len);
+            name[len] = '\0';
+            const struct nbd_export *e = find_export(ex, n, name);
+            if (!e) { /* this option has no error reply: the connection ends */
+                r = verr_set(err, ENOENT, "NBD: the client asked for an unknown export '%.64s'",
+                             name);
+                break;
+            }
+            uint8_t b[10 + 124] = {0};
+            put64(b, e->size);
+            put16(b + 8, tflags(e));
+            r = send_all(fd, b, no_zeroes ? 10 : sizeof(b), err);
+            if (r == 0) {
+                *chosen = e;
+                r = 1;
+            }
+            break;
+        }
+        if (opt == OPT_ABORT) {
+            opt_reply(fd, opt, REP_ACK, NULL, 0, err);
+            r = 0;
+            break;
+        }
+        if (opt == OPT_LIST)
+            r = len ? opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err) : opt_list(fd, ex, n, err);
+        else if (opt == OPT_INFO || opt == OPT_GO)
+            r = opt_info(fd, opt, d, len, ex, n, chosen, err);
+        else
+            r = opt_reply(fd, opt, REP_ERR_UNSUP, NULL, 0, err);
+        if (r != 0)
+            break;
+    }
+    free(d);
+    return r;
+}
+
+static int simple_reply(int fd, uint32_t error, uint64_t handle, const void *data, uint32_t len,
+                        struct verr *err)
+{
+    uint8_t h[16];
+    put32(h, NBD_SIMPLE_MAGIC);
+    put32(h + 4, error);
+    put64(h + 8, handle);
+    int r = send_all(fd, h, sizeof(h), err);
+    if (r == 0 && len)
+        r = send_all(fd, data, len, err);
+    return r;
+}
+
+static uint32_t nbd_errno(int r)
+{
+    if (r == -EROFS || r == -EPERM)
+        return E_PERM;
+    if (r == -ENOSPC)
+        return E_NOSPC;
+    if (r == -EINVAL)
+        return E_INVAL;
+    return E_IO;
+}
+
+static int transmission(int fd, const struct nbd_export *e, struct verr *err)
+{
+    uint8_t *buf = NULL;
+    int r;
+    for (;;) {
+        uint8_t q[28];
+        if ((r = recv_all(fd, q, sizeof(q), err)) <= 0) {
+            if (r == 0)
+                r = verr_set(err, EPROTO, "NBD: the client left without NBD_CMD_DISC");
+            break;
+        }
+        if (get32(q) != NBD_REQUEST_MAGIC) {
+            r = verr_set(err, EPROTO, "NBD: bad request magic");
+            break;
+        }
+        uint16_t flags = get16(q + 4), type = get16(q + 6);
+        uint64_t handle = get64(q + 8), off = get64(q + 16);
+        uint32_t len = get32(q + 24);
+        if (type == CMD_DISC) {
+            r = 0;
+            break;
+        }
+        bool in_range = off <= e->size && len <= e->size - off;
+        if (type == CMD_WRITE) {
+            if (len > MAX_REQUEST) { /* the data cannot be skipped safely: end */
+                r = verr_set(err, EPROTO, "NBD: a write of %u bytes is longer than %u", len,
+                             MAX_REQUEST);
+                break;
+            }
+            if (!buf)
+                buf = xmalloc(MAX_REQUEST);
+            if (len && (r = recv_all(fd, buf, len, err)) <= 0) {
+                if (r == 0)
+                    r = verr_set(err, EPROTO, "NBD: the client left in the middle of a write");
+                break;
+            }
+            uint32_t error = 0;
+            if (!e->writable)
+                error = E_PERM;
+            else if (!in_range)
+                error = E_NOSPC;
+            else if ((r = e->pwrite(e->opaque, buf, len, off)) < 0)
+                error = nbd_errno(r);
+            else if ((flags & CMD_FLAG_FUA) && (r = e->flush(e->opaque)) < 0)
+                error = nbd_errno(r);
+            r = simple_reply(fd, error, handle, NULL, 0, err);
+        } else if (type == CMD_READ) {
+            if (len > MAX_REQUEST || !in_range) {
+                r = simple_reply(fd, E_INVAL, handle, NULL, 0, err);
+            } else {
+                if (!buf)
+                    buf = xmalloc(MAX_REQUEST);
+                int rr = e->pread(e->opaque, buf, len, off);
+                r = rr < 0 ? simple_reply(fd, nbd_errno(rr), handle, NULL, 0, err)
+                           : simple_reply(fd, 0, handle, buf, len, err);
+            }
+        } else if (type == CMD_FLUSH) {
+            int rr = e->flush(e->opaque);
+            r = simple_reply(fd, rr < 0 ? nbd_errno(rr) : 0, handle, NULL, 0, err);
+        } else {
+            r = simple_reply(fd, E_INVAL, handle, NULL, 0, err);
+        }
+        if (r < 0)
+            break;
+    }
+    free(buf);
+    return r;
+}
+
+int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports, struct verr *err)
+{
+    const struct nbd_export *e = NULL;
+    int r = handshake(fd, exports, nr_exports, &e, err);
+    if (r <= 0)
+        return r;
+    return transmission(fd, e, err);
+}

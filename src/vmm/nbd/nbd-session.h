@@ -1,0 +1,46 @@
+/*
+ * nbd-session.h - one client of vireo-vmm's NBD server: the fixed newstyle
+ * handshake and the transmission phase of the NBD protocol (the protocol
+ * document of the NetworkBlockDevice project), as QEMU's built-in server
+ * offers them to qemu-nbd, qemu-img and a migrating QEMU.
+ *
+ * Options: NBD_OPT_EXPORT_NAME, NBD_OPT_GO and NBD_OPT_INFO (replying
+ * NBD_INFO_EXPORT, and NBD_INFO_NAME / NBD_INFO_DESCRIPTION /
+ * NBD_INFO_BLOCK_SIZE when asked), NBD_OPT_LIST and NBD_OPT_ABORT; every
+ * other option (TLS, structured replies, metadata contexts) gets
+ * NBD_REP_ERR_UNSUP, so clients fall back to simple replies. Commands:
+ * NBD_CMD_READ, NBD_CMD_WRITE (with FUA, a flush after the write),
+ * NBD_CMD_FLUSH and NBD_CMD_DISC; others are answered EINVAL. TODO(#13):
+ * structured replies, NBD_CMD_BLOCK_STATUS (qemu-img map over NBD),
+ * NBD_CMD_TRIM and NBD_CMD_WRITE_ZEROES.
+ *
+ * Everything the client sends is untrusted: lengths are bounded (options
+ * 4 KiB, names 4096 bytes, requests 32 MiB), offsets checked against the
+ * export, and a malformed message ends the session with one line.
+ */
+#ifndef VIREO_VMM_NBD_NBD_SESSION_H
+#define VIREO_VMM_NBD_NBD_SESSION_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nbd_export {
+    const char *name;
+    const char *description; /* may be NULL */
+    uint64_t size;
+    bool writable;
+    /* 0 or -errno. */
+    int (*pread)(void *opaque, void *buf, uint32_t len, uint64_t offset);
+    int (*pwrite)(void *opaque, const void *buf, uint32_t len, uint64_t offset);
+    int (*flush)(void *opaque);
+    void *opaque;
+};
+
+/* Serves the client on fd (blocking) until it disconnects: 0 after NBD_CMD_DISC or
+ * NBD_OPT_ABORT, or an error with words. fd is not closed. */
+int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports,
+                    struct verr *err);
+
+#endif
