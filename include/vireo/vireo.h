@@ -731,6 +731,30 @@ int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int ma
 /* Host CPUs the driver knows of (for sizing cpumaps). */
 int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 
+/* The host's figures (virNodeGetCellsFreeMemory, virNodeGetFreeMemory, virNodeGetMemoryStats,
+ * virNodeGetCPUStats, virNodeGetCPUMap). */
+#define VIR_NODE_CPU_STATS_ALL_CPUS     (-1)
+#define VIR_NODE_MEMORY_STATS_ALL_CELLS (-1)
+typedef struct vir_node_stats_param {
+    char field[80];
+    unsigned long long value;
+} vir_node_stats_param;
+/* Free bytes of cells start..start+max-1 into free_mems; how many, or -1. */
+int vir_node_get_cells_free_memory(vir_connect *conn, unsigned long long *free_mems, int start,
+                                   int max, vir_error *err);
+/* Free bytes of the host, 0 on error. */
+unsigned long long vir_node_get_free_memory(vir_connect *conn, vir_error *err);
+/* KiB figures of cell (or every cell); with *nparams 0, sets it to how many there are. */
+int vir_node_get_memory_stats(vir_connect *conn, int cell, vir_node_stats_param *params,
+                              int *nparams, unsigned int flags, vir_error *err);
+/* ns figures of cpu (or every CPU); with *nparams 0, sets it to how many there are. */
+int vir_node_get_cpu_stats(vir_connect *conn, int cpu, vir_node_stats_param *params, int *nparams,
+                           unsigned int flags, vir_error *err);
+/* The CPUs present (the return), the online ones as a map (malloc'd, when map is given) and
+ * their count (when online is given). */
+int vir_node_get_cpu_map(vir_connect *conn, unsigned char **map, unsigned int *online,
+                         unsigned int flags, vir_error *err);
+
 /* Memory in KiB; flags vir_domain_memory_mod_flags. */
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err);
@@ -773,6 +797,22 @@ int vir_domain_get_scheduler_parameters_flags(vir_domain *dom, vir_typed_paramet
                                               int *nparams, unsigned int flags, vir_error *err);
 int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_parameter *params,
                                               int nparams, unsigned int flags, vir_error *err);
+
+/* memtune: hard_limit, soft_limit, swap_hard_limit in KiB (virDomainGetMemoryParameters);
+ * with *nparams 0, sets it to how many there are. */
+#define VIR_DOMAIN_MEMORY_PARAM_UNLIMITED 9007199254740991LL
+int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                     unsigned int flags, vir_error *err);
+int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
+                                     int nparams, unsigned int flags, vir_error *err);
+
+/* numatune: numa_mode (int: strict 0, preferred 1, interleave 2, restrictive 3) and
+ * numa_nodeset (a string, malloc'd: the caller frees it). With *nparams 0, sets it to how
+ * many there are. */
+int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                   unsigned int flags, vir_error *err);
+int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err);
 
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/cgroup.h"
 #include "daemon/domain.h"
 #include "daemon/network.h"
 #include "daemon/sasl.h"
@@ -365,6 +366,9 @@ static void on_idle_check(struct loop *loop, struct loop_timer *t, void *opaque)
 static void paths_free(struct vd_daemon *d)
 {
     free(d->root);
+    if (d->cgroups)
+        vd_cgroups_free(d->cgroups);
+    free(d->cgroups);
     free(d->domain_dir);
     free(d->save_dir);
     free(d->snapshot_dir);

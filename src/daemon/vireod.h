@@ -37,6 +37,7 @@ struct vd_syncer;
 struct vd_domain;
 struct vd_network;
 struct vd_client;
+struct vd_cgroups;
 struct vd_storage;
 struct verr;
 struct vd_tls;
@@ -108,6 +109,7 @@ struct vd_daemon {
     struct vd_syncer *syncer; /* coalesced directory syncs (store.c) */
     bool store_nosync;        /* never sync (the fuzz target: throwaway files) */
     struct vd_sink sink;
+    struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */

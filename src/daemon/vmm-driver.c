@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
 #include "util/error.h"
@@ -70,6 +71,43 @@ void vd_vmm_forget(struct vd_daemon *d, const char *name)
 pid_t vd_vmm_pid(const struct vd_vmm *vmm)
 {
     return vmm->pid;
+}
+
+size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids)
+{
+    *tids = vmm->vcpu_tids;
+    return vmm->nvcpu_tids;
+}
+
+int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err)
+{
+    struct json_object *reply = NULL, *ret;
+    *tids = NULL;
+    *n = 0;
+    int r = qmp_client_execute(qmp, "query-cpus-fast", NULL, VMM_QMP_TIMEOUT_MS, &reply, err);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(reply, "return", &ret) ||
+        !json_object_is_type(ret, json_type_array)) {
+        json_object_put(reply);
+        return verr_set(err, EIO, "vireo-vmm gave no answer to query-cpus-fast");
+    }
+    size_t len = json_object_array_length(ret);
+    *tids = xcalloc(len ? len : 1, sizeof(**tids));
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *cpu = json_object_array_get_idx(ret, i), *idx, *tid;
+        if (!json_object_object_get_ex(cpu, "cpu-index", &idx) ||
+            !json_object_object_get_ex(cpu, "thread-id", &tid))
+            continue;
+        int64_t k = json_object_get_int64(idx);
+        if (k >= 0 && (size_t)k < len) {
+            (*tids)[k] = (pid_t)json_object_get_int64(tid);
+            if ((size_t)k + 1 > *n)
+                *n = (size_t)k + 1;
+        }
+    }
+    json_object_put(reply);
+    return 0;
 }
 
 uint64_t vd_vmm_cpu_time(const struct vd_vmm *vmm)
@@ -196,6 +234,7 @@ void vmm_free(struct vd_vmm *vmm)
     struct vmm_op *ops;
     teardown(vmm, &ops);
     ops_fail_all(ops, "the VMM handle was closed");
+    free(vmm->vcpu_tids);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);
@@ -228,6 +267,7 @@ static void finish_exit(struct vd_vmm *vmm)
     struct vmm_op *ops;
     teardown(vmm, &ops); /* the lock is free from here: a new start may follow at once */
     vd_record_remove(vmm->d->run_dir, vmm->name);
+    vd_cg_domain_remove(vd_daemon_cgroups(vmm->d), vmm->name); /* stopped or crashed alike */
     vmm->ev->console(vmm->owner, NULL, 0);
     vmm->ev->exited(vmm->owner, how);
     ops_fail_all(ops, "the domain stopped");
@@ -236,6 +276,7 @@ static void finish_exit(struct vd_vmm *vmm)
     if (vmm->stop_done)
         vmm->stop_done(vmm->stop_opaque, 0, NULL);
     vmm->stop_done = NULL;
+    free(vmm->vcpu_tids);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);

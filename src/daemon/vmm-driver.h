@@ -229,5 +229,7 @@ int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool
 int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, pid_t pid),
                  void *ctx);
 pid_t vd_vmm_pid(const struct vd_vmm *vmm);
+/* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
+size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
 
 #endif

@@ -68,6 +68,8 @@ struct vd_vmm {
     char snap_job_id[32];
     int snap_state; /* 1 sent, 2 concluded: reading its outcome */
     unsigned snap_serial;
+    pid_t *vcpu_tids; /* query-cpus-fast's thread-id of each vCPU, by index */
+    size_t nvcpu_tids;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };
@@ -81,6 +83,8 @@ void vmm_free(struct vd_vmm *vmm);
 struct vd_vmm_ident vmm_ident(const struct vd_vmm *vmm);
 /* Connects to the VMM's console socket (non-blocking fd in *fd). */
 int vmm_console_connect(const char *path, int *fd, struct verr *err);
+/* query-cpus-fast on a blocking client: each vCPU's host thread id, by cpu-index. */
+int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err);
 /* query-status on a blocking client: 1 running, 0 stopped, < 0 error. */
 int vmm_query_running(struct qmp_client *qmp, struct verr *err);
 

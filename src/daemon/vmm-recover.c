@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
 #include "util/error.h"
@@ -57,6 +58,8 @@ static struct vd_vmm *attach_ready(struct vd_daemon *d, const char *name, const 
     free(qmp);
     if (r == 0 && (r = vmm_query_running(vmm->qmp, &err)) >= 0)
         *running = r == 1;
+    if (r >= 0) /* the vCPU threads, for the live vcpupin, vcpuinfo and schedinfo */
+        r = vmm_query_vcpu_tids(vmm->qmp, &vmm->vcpu_tids, &vmm->nvcpu_tids, &err);
     if (r >= 0) {
         char *console = vd_record_path(d->run_dir, name, ".console");
         struct verr cerr = {0};
@@ -125,6 +128,8 @@ int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool
     }
     free(pidfile);
     vd_record_remove(d->run_dir, name);
+    if (r == 0) /* its cgroups: the process that was in them is gone */
+        vd_cg_domain_remove(vd_daemon_cgroups(d), name);
     return r;
 }
 
@@ -174,8 +179,10 @@ int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, 
             log_warn("ending vireo-vmm pid %d of domain '%s': no domain of this daemon owns it",
                      (int)s->found[i], s->names[i]);
             vd_proc_signal(fd, SIGKILL);
-            if (vd_proc_wait_exit(fd, RECOVER_KILL_MS))
+            if (vd_proc_wait_exit(fd, RECOVER_KILL_MS)) {
                 ended++;
+                vd_cg_domain_remove(vd_daemon_cgroups(d), s->names[i]);
+            }
             close(fd);
         }
         free(pidfile);

@@ -51,6 +51,7 @@
 
 #include "daemon/net-iface.h"
 #include "daemon/storage.h"
+#include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
@@ -91,6 +92,9 @@ struct start_work {
     uint64_t start_time;
     int pidfd, console_fd;
     struct qmp_client *qmp;
+    struct vd_tune_plan *tune; /* <cputune> and <vcpu cpuset>, applied before cont */
+    pid_t *vcpu_tids;
+    size_t nvcpu_tids;
 };
 
 static void work_free(struct start_work *w)
@@ -110,6 +114,8 @@ static void work_free(struct start_work *w)
     free(w->console_path);
     free(w->pidfile);
     free(w->vnc_socket);
+    vd_tune_plan_free(w->tune);
+    free(w->vcpu_tids);
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
@@ -302,6 +308,12 @@ static int start_blocking(struct start_work *w)
         return r;
     if (w->incoming_fd >= 0)
         r = load_incoming(w);
+    /* The vCPUs' threads exist (the VM is built) and have run no guest code (-S): the
+     * groups, shares, bandwidth and affinities are in place before the first cont. */
+    if (r == 0)
+        r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
+    if (r == 0)
+        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, err);
     if (r == 0 && w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
@@ -367,6 +379,8 @@ static void start_undo(struct start_work *w)
         flock(w->lock_fd, LOCK_UN);
     }
     vd_record_remove(w->run_dir, w->name);
+    if (w->tune)
+        vd_cg_domain_remove(&w->tune->cg, w->name);
 }
 
 static void start_done(void *opaque);
@@ -391,6 +405,9 @@ static void start_done(void *opaque)
         vmm->qmp = w->qmp;
         vmm->console_fd = w->console_fd;
         vmm->lock_fd = w->lock_fd;
+        vmm->vcpu_tids = w->vcpu_tids;
+        vmm->nvcpu_tids = w->nvcpu_tids;
+        w->vcpu_tids = NULL;
         w->pidfd = w->console_fd = w->lock_fd = -1;
         w->qmp = NULL;
         w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);
@@ -401,6 +418,7 @@ static void start_done(void *opaque)
             vmm_free(vmm);
             vmm = NULL;
             vd_record_remove(w->run_dir, w->name);
+            vd_cg_domain_remove(&w->tune->cg, w->name);
         }
     }
     if (w->lock_fd >= 0)
@@ -479,6 +497,11 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     if (r == 0)
         r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
     domain_def_free(resolved);
+    if (r == 0)
+        r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
+    char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
+    if (r == 0)
+        r = vd_hugepages_prepare(def, &mem_path, err);
     if (r < 0) {
         work_free(w);
         return r;
@@ -486,8 +509,13 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     size_t n = 0;
     while (w->argv[n])
         n++;
-    w->argv = xrealloc(w->argv, (n + 4) * sizeof(*w->argv));
+    w->argv = xrealloc(w->argv, (n + 7) * sizeof(*w->argv));
     w->argv[n++] = xstrdup("-S");
+    if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the VM's now */
+        w->argv[n++] = xstrdup("-mem-path");
+        w->argv[n++] = mem_path;
+        w->argv[n++] = xstrdup("-mem-prealloc");
+    }
     if (w->incoming_fd >= 0) { /* the stream comes through getfd once QMP is up */
         w->argv[n++] = xstrdup("-incoming");
         w->argv[n++] = xstrdup("defer");

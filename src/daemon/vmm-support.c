@@ -69,9 +69,25 @@ static const struct vmm_support_rule rules[] = {
      "fewer vCPUs than the maximum need vCPU hot-plug, not supported yet"},
     {"vcpu@placement", "static", H, 0, "no host placement is asked for"},
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
-    {"vcpu@cpuset", NULL, P, 16, "vCPU affinity is not applied yet"},
+    {"vcpu@cpuset", NULL, H, 0,
+     "the vCPU and emulator threads' affinity and their groups' cpuset.cpus"},
     {"iothreads", NULL, P, 16, "I/O threads are not supported yet"},
-    {"cputune", NULL, P, 16, "CPU tuning (shares, quota, pinning) is not applied yet"},
+    {"cputune", "shares", H, 0, "cpu.shares (v1) or cpu.weight (v2) of the domain's group"},
+    {"cputune", "period", H, 0, "the CFS period of each vcpuN group"},
+    {"cputune", "quota", H, 0, "the CFS quota of each vcpuN group"},
+    {"cputune", "emulator_period", H, 0, "the CFS period of the emulator group"},
+    {"cputune", "emulator_quota", H, 0, "the CFS quota of the emulator group"},
+    {"cputune", "global_period", H, 0, "the CFS period of the domain's group"},
+    {"cputune", "global_quota", H, 0, "the CFS quota of the domain's group"},
+    {"cputune", "vcpupin", H, 0, "the vCPU thread's affinity and its vcpuN group's cpuset"},
+    {"cputune", "emulatorpin", H, 0, "the other threads' affinity and the emulator group's cpuset"},
+    {"cputune", "iothreadpin", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothread_period", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothread_quota", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
     {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
@@ -83,10 +99,25 @@ static const struct vmm_support_rule rules[] = {
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
-    {"element", "memoryBacking", P, 16,
-     "huge pages, locked, shared or preallocated memory are not applied yet"},
-    {"element", "numatune", P, 16, "NUMA memory policy is not applied yet"},
-    {"element", "memtune", P, 16, "memory limits are not applied yet"},
+    {"memoryBacking", "hugepages", H, 0,
+     "guest RAM from a hugetlbfs mount of the page size (-mem-path, -mem-prealloc); a start "
+     "without enough free huge pages is refused naming the shortfall"},
+    {"memoryBacking", "*", P, 16,
+     "locked, shared, memfd or preallocated memory and KSM settings are not applied yet"},
+    {"element", "memoryBacking", H, 0, "as its parts"},
+    {"numatune/memory@mode", "strict", H, 0,
+     "cpuset.mems of the domain's groups (nodes the host lacks are refused at start)"},
+    {"numatune/memory@mode", "restrictive", H, 0, "cpuset.mems of the domain's groups"},
+    {"numatune/memory@mode", "*", P, 16,
+     "preferred and interleave need vireo-vmm's memory policy (mbind), not applied yet"},
+    {"numatune/memory@placement", "static", H, 0, "the nodeset given"},
+    {"numatune/memory@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
+    {"numatune", "memory", H, 0, "as its mode"},
+    {"numatune", "*", P, 16, "per-cell policies (<memnode>) need guest NUMA, not supported yet"},
+    {"element", "numatune", H, 0, "as its parts"},
+    {"element", "memtune", H, 0,
+     "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
+     "refused at start, as libvirt's QEMU driver does)"},
     {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
     {"element", "iothreadids", P, 16, "I/O threads are not supported yet"},
@@ -463,10 +494,22 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         return r;
     if (def->iothreads && (r = probe_present("iothreads", "<iothreads>", err)))
         return r;
-    if ((def->cpu_shares || def->period || def->quota || def->nvcpupins || def->emulatorpin ||
-         def->niothreadpins || def->ncputune_extra) &&
-        (r = probe_present("cputune", "<cputune>", err)))
+    if ((def->cpu_shares && (r = probe("cputune", "shares", "<cputune><shares>", err))) ||
+        (def->period && (r = probe("cputune", "period", "<cputune><period>", err))) ||
+        (def->quota && (r = probe("cputune", "quota", "<cputune><quota>", err))) ||
+        (def->nvcpupins && (r = probe("cputune", "vcpupin", "<cputune><vcpupin>", err))) ||
+        (def->emulatorpin &&
+         (r = probe("cputune", "emulatorpin", "<cputune><emulatorpin>", err))) ||
+        (def->niothreadpins &&
+         (r = probe("cputune", "iothreadpin", "<cputune><iothreadpin>", err))))
         return r;
+    for (size_t i = 0; i < def->ncputune_extra; i++) {
+        char *shown = xasprintf("<cputune><%s>", def->cputune_extra[i]->name);
+        r = probe("cputune", def->cputune_extra[i]->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if (!def->cpu)
         return 0;
     const char *mode = xnode_attr(def->cpu, "mode");
@@ -527,6 +570,34 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         if ((r = check_kept(kept[i].name, kept[i].n, err)))
             return r;
+    for (size_t i = 0; def->numatune && i < def->numatune->nkids; i++) {
+        const struct xnode *k = def->numatune->kids[i];
+        if (!k->name)
+            continue;
+        char *shown = xasprintf("<numatune><%s>", k->name);
+        r = probe("numatune", k->name, shown, err);
+        free(shown);
+        if (r == 0 && strcmp(k->name, "memory") == 0) {
+            const char *mode = xnode_attr(k, "mode"), *placement = xnode_attr(k, "placement");
+            r = probe_attr("numatune/memory@mode", "numatune><memory", "mode",
+                           mode ? mode : "strict", NULL, err);
+            if (r == 0 && placement)
+                r = probe_attr("numatune/memory@placement", "numatune><memory", "placement",
+                               placement, NULL, err);
+        }
+        if (r)
+            return r;
+    }
+    for (size_t i = 0; def->memory_backing && i < def->memory_backing->nkids; i++) {
+        const struct xnode *k = def->memory_backing->kids[i];
+        if (!k->name)
+            continue;
+        char *shown = xasprintf("<memoryBacking><%s>", k->name);
+        r = probe("memoryBacking", k->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     for (size_t i = 0; i < def->nkept; i++)
         if ((r = check_kept(def->kept[i]->name, def->kept[i], err)))
             return r;

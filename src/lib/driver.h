@@ -211,6 +211,15 @@ struct vir_driver {
     int (*pin_emulator)(vir_domain *dom, const unsigned char *cpumap, int maplen,
                         unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
+    int (*node_cells_free_memory)(vir_connect *conn, unsigned long long *free_mems, int start,
+                                  int max, vir_error *err);
+    unsigned long long (*node_free_memory)(vir_connect *conn, vir_error *err);
+    int (*node_memory_stats)(vir_connect *conn, int cell, vir_node_stats_param *params,
+                             int *nparams, unsigned int flags, vir_error *err);
+    int (*node_cpu_stats)(vir_connect *conn, int cpu, vir_node_stats_param *params, int *nparams,
+                          unsigned int flags, vir_error *err);
+    int (*node_cpu_map)(vir_connect *conn, unsigned char **map, unsigned int *online,
+                        unsigned int flags, vir_error *err);
     int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
     int (*update_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
                                vir_error *err);
@@ -219,6 +228,14 @@ struct vir_driver {
                                 unsigned int flags, vir_error *err);
     int (*set_scheduler_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                                 unsigned int flags, vir_error *err);
+    int (*get_memory_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                             unsigned int flags, vir_error *err);
+    int (*set_memory_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                             unsigned int flags, vir_error *err);
+    int (*get_numa_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                           unsigned int flags, vir_error *err);
+    int (*set_numa_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                           unsigned int flags, vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
 

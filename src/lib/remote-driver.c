@@ -19,7 +19,7 @@
  * with one server-side callback (the callback form libvirt's clients use)
  * whatever the number of local callbacks; the local layer filters them.
  *
- * TODO: scheduler parameters and vCPU pinning; one stream per connection.
+ * TODO: one stream per connection.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -737,6 +737,319 @@ static int remote_get_vcpus_flags(vir_domain *dom, unsigned int flags, vir_error
     return r.num;
 }
 
+/* ---- CPU placement ---- */
+
+static int remote_node_cpu_count(vir_connect *conn, vir_error *err)
+{
+    struct remote_node_get_cpu_map_args a = {.need_map = 0, .need_online = 0};
+    struct remote_node_get_cpu_map_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_MAP, &a, &r, err) < 0)
+        return -1;
+    int n = r.ret;
+    remote_node_get_cpu_map_ret_free(&r);
+    return n;
+}
+
+static int remote_node_cells_free_memory(vir_connect *conn, unsigned long long *free_mems,
+                                         int start, int max, vir_error *err)
+{
+    struct remote_node_get_cells_free_memory_args a = {.startCell = start, .maxcells = max};
+    struct remote_node_get_cells_free_memory_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.cells_len < max ? (int)r.cells_len : max;
+    for (int i = 0; i < n; i++)
+        free_mems[i] = r.cells[i];
+    remote_node_get_cells_free_memory_ret_free(&r);
+    return n;
+}
+
+static unsigned long long remote_node_free_memory(vir_connect *conn, vir_error *err)
+{
+    struct remote_node_get_free_memory_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_FREE_MEMORY, NULL, &r, err) < 0)
+        return 0;
+    return r.freeMem;
+}
+
+static int remote_node_memory_stats(vir_connect *conn, int cell, vir_node_stats_param *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_memory_stats_args a = {
+        .nparams = *nparams, .cellNum = cell, .flags = flags};
+    struct remote_node_get_memory_stats_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_MEMORY_STATS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        for (int i = 0; i < n; i++) {
+            str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
+            params[i].value = r.params[i].value;
+        }
+        *nparams = n;
+    }
+    remote_node_get_memory_stats_ret_free(&r);
+    return 0;
+}
+
+static int remote_node_cpu_stats(vir_connect *conn, int cpu, vir_node_stats_param *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_cpu_stats_args a = {.cpuNum = cpu, .nparams = *nparams, .flags = flags};
+    struct remote_node_get_cpu_stats_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_STATS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        for (int i = 0; i < n; i++) {
+            str_copy(params[i].field, sizeof(params[i].field), r.params[i].field);
+            params[i].value = r.params[i].value;
+        }
+        *nparams = n;
+    }
+    remote_node_get_cpu_stats_ret_free(&r);
+    return 0;
+}
+
+static int remote_node_cpu_map(vir_connect *conn, unsigned char **map, unsigned int *online,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_node_get_cpu_map_args a = {
+        .need_map = map != NULL, .need_online = online != NULL, .flags = flags};
+    struct remote_node_get_cpu_map_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_CPU_MAP, &a, &r, err) < 0)
+        return -1;
+    if (map) {
+        *map = xcalloc(r.cpumap_len ? r.cpumap_len : 1, 1);
+        memcpy(*map, r.cpumap, r.cpumap_len);
+    }
+    if (online)
+        *online = r.online;
+    int n = r.ret;
+    remote_node_get_cpu_map_ret_free(&r);
+    return n;
+}
+
+static int remote_get_vcpus(vir_domain *dom, vir_vcpu_info *info, int maxinfo,
+                            unsigned char *cpumaps, int maplen, vir_error *err)
+{
+    struct remote_domain_get_vcpus_args a = {.maxinfo = maxinfo, .maplen = cpumaps ? maplen : 0};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_vcpus_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_VCPUS, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.info_len < maxinfo ? (int)r.info_len : maxinfo;
+    for (int i = 0; i < n; i++) {
+        info[i].number = r.info[i].number;
+        info[i].state = r.info[i].state;
+        info[i].cpu_time = r.info[i].cpu_time;
+        info[i].cpu = r.info[i].cpu;
+    }
+    if (cpumaps) {
+        size_t want = (size_t)maxinfo * (size_t)maplen;
+        memset(cpumaps, 0, want);
+        memcpy(cpumaps, r.cpumaps, r.cpumaps_len < want ? r.cpumaps_len : want);
+    }
+    remote_domain_get_vcpus_ret_free(&r);
+    return n;
+}
+
+static int remote_get_vcpu_pin_info(vir_domain *dom, int ncpumaps, unsigned char *cpumaps,
+                                    int maplen, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_vcpu_pin_info_args a = {
+        .ncpumaps = ncpumaps, .maplen = maplen, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_vcpu_pin_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO, &a, &r, err) < 0)
+        return -1;
+    size_t want = (size_t)ncpumaps * (size_t)maplen;
+    memset(cpumaps, 0, want);
+    memcpy(cpumaps, r.cpumaps, r.cpumaps_len < want ? r.cpumaps_len : want);
+    int n = r.num;
+    remote_domain_get_vcpu_pin_info_ret_free(&r);
+    return n;
+}
+
+static int remote_pin_vcpu(vir_domain *dom, unsigned int vcpu, const unsigned char *cpumap,
+                           int maplen, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_pin_vcpu_flags_args a = {
+        .vcpu = vcpu, .cpumap_len = (uint32_t)maplen, .cpumap = (uint8_t *)cpumap, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS, &a, NULL, err);
+}
+
+static int remote_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int maplen,
+                                        unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_emulator_pin_info_args a = {.maplen = maplen, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_emulator_pin_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO, &a, &r, err) < 0)
+        return -1;
+    memset(cpumap, 0, (size_t)maplen);
+    memcpy(cpumap, r.cpumaps, r.cpumaps_len < (uint32_t)maplen ? r.cpumaps_len : (uint32_t)maplen);
+    int n = r.ret;
+    remote_domain_get_emulator_pin_info_ret_free(&r);
+    return n;
+}
+
+static int remote_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_domain_pin_emulator_args a = {
+        .cpumap_len = (uint32_t)maplen, .cpumap = (uint8_t *)cpumap, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_EMULATOR, &a, NULL, err);
+}
+
+static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
+{
+    struct remote_domain_get_scheduler_type_args a;
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_scheduler_type_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE, &a, &r, err) < 0)
+        return NULL;
+    if (nparams)
+        *nparams = r.nparams;
+    char *type = r.type;
+    r.type = NULL;
+    remote_domain_get_scheduler_type_ret_free(&r);
+    return type;
+}
+
+/* Typed parameters between the API's form and the wire's. */
+static struct remote_typed_param *params_to_wire(const vir_typed_parameter *p, int n);
+static void params_free_wire(struct remote_typed_param *w, int n);
+
+static void params_from_wire(const struct remote_typed_param *w, int n, vir_typed_parameter *out)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        str_copy(out[i].field, sizeof(out[i].field), w[i].field);
+        out[i].type = w[i].type;
+        switch (w[i].type) {
+        case REMOTE_TYPED_PARAM_INT:
+            out[i].value.i = w[i].value.i;
+            break;
+        case REMOTE_TYPED_PARAM_UINT:
+            out[i].value.ui = w[i].value.ui;
+            break;
+        case REMOTE_TYPED_PARAM_LLONG:
+            out[i].value.l = w[i].value.l;
+            break;
+        case REMOTE_TYPED_PARAM_ULLONG:
+            out[i].value.ul = w[i].value.ul;
+            break;
+        case REMOTE_TYPED_PARAM_DOUBLE:
+            out[i].value.d = w[i].value.d;
+            break;
+        case REMOTE_TYPED_PARAM_BOOLEAN:
+            out[i].value.b = (char)w[i].value.b;
+            break;
+        default: /* a string: the caller's to free */
+            out[i].type = VIR_TYPED_PARAM_STRING;
+            out[i].value.s = xstrdup(w[i].value.s ? w[i].value.s : "");
+            break;
+        }
+    }
+}
+
+static int remote_get_scheduler_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_scheduler_parameters_flags_args a = {.nparams = *nparams,
+                                                                  .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_scheduler_parameters_flags_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+    params_from_wire(r.params, n, params);
+    *nparams = n;
+    remote_domain_get_scheduler_parameters_flags_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_scheduler_params(vir_domain *dom, const vir_typed_parameter *params,
+                                       int nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_scheduler_parameters_flags_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_memory_parameters_args a = {.nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_memory_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_memory_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_get_numa_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_numa_parameters_args a = {.nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_numa_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_numa_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_numa_parameters_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_memory_parameters_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
 static int remote_set_vcpus_flags(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
                                   vir_error *err)
 {
@@ -1211,6 +1524,24 @@ const struct vir_driver vir_remote_driver = {
     .set_autostart = remote_set_autostart,
     .get_vcpus_flags = remote_get_vcpus_flags,
     .set_vcpus_flags = remote_set_vcpus_flags,
+    .node_cpu_count = remote_node_cpu_count,
+    .node_cells_free_memory = remote_node_cells_free_memory,
+    .node_free_memory = remote_node_free_memory,
+    .node_memory_stats = remote_node_memory_stats,
+    .node_cpu_stats = remote_node_cpu_stats,
+    .node_cpu_map = remote_node_cpu_map,
+    .get_vcpus = remote_get_vcpus,
+    .get_vcpu_pin_info = remote_get_vcpu_pin_info,
+    .pin_vcpu = remote_pin_vcpu,
+    .get_emulator_pin_info = remote_get_emulator_pin_info,
+    .pin_emulator = remote_pin_emulator,
+    .get_scheduler_type = remote_get_scheduler_type,
+    .get_scheduler_params = remote_get_scheduler_params,
+    .set_scheduler_params = remote_set_scheduler_params,
+    .get_memory_params = remote_get_memory_params,
+    .get_numa_params = remote_get_numa_params,
+    .set_numa_params = remote_set_numa_params,
+    .set_memory_params = remote_set_memory_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
     .event_fd = remote_event_fd,

@@ -411,6 +411,72 @@ static int test_node_cpu_count(vir_connect *conn, vir_error *err)
     return TEST_CPUMAP_CPUS;
 }
 
+/* libvirt's test host: two cells with 2 and 4 MiB free, fixed CPU times, CPUs 0, 2 and 4 of 8
+ * online; its virNodeGetFreeMemory answers the node's memory in KiB where bytes are meant
+ * (so virsh freecell prints 3072 KiB), and Vireo's does the same. */
+static const unsigned long long test_cell_free[] = {2048ull * 1024, 4096ull * 1024};
+
+static unsigned long long test_node_free_memory(vir_connect *conn, vir_error *err)
+{
+    (void)conn;
+    (void)err;
+    return TEST_MEMORY_KIB;
+}
+
+static int test_node_cells_free_memory(vir_connect *conn, unsigned long long *free_mems, int start,
+                                       int max, vir_error *err)
+{
+    (void)conn;
+    int ncells = (int)(sizeof(test_cell_free) / sizeof(test_cell_free[0]));
+    if (start < 0 || max < 0 || start + max > ncells)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "Range exceeds available cells");
+    for (int i = 0; i < max; i++)
+        free_mems[i] = test_cell_free[start + i];
+    return max;
+}
+
+static int test_node_cpu_stats(vir_connect *conn, int cpu, vir_node_stats_param *params,
+                               int *nparams, unsigned int flags, vir_error *err)
+{
+    (void)conn;
+    (void)cpu;
+    (void)flags;
+    (void)err;
+    static const struct {
+        const char *field;
+        unsigned long long value;
+    } stats[] = {{"kernel", 34678723400000ull},
+                 {"user", 9797400000ull},
+                 {"idle", 87264900000ull},
+                 {"iowait", 763600000ull}};
+    if (*nparams == 0) {
+        *nparams = 4;
+        return 0;
+    }
+    int n = *nparams < 4 ? *nparams : 4;
+    for (int i = 0; i < n; i++) {
+        snprintf(params[i].field, sizeof(params[i].field), "%s", stats[i].field);
+        params[i].value = stats[i].value;
+    }
+    *nparams = n;
+    return 0;
+}
+
+static int test_node_cpu_map(vir_connect *conn, unsigned char **map, unsigned int *online,
+                             unsigned int flags, vir_error *err)
+{
+    (void)conn;
+    (void)flags;
+    (void)err;
+    if (map) {
+        *map = xcalloc(1, 1);
+        **map = 0x15; /* CPUs 0, 2 and 4 */
+    }
+    if (online)
+        *online = 3;
+    return TEST_CPUMAP_CPUS;
+}
+
 /* ---- listing and lookup ---- */
 
 static bool matches(const struct tdom *d, unsigned f)
@@ -1913,6 +1979,10 @@ const struct vir_driver vir_test_driver = {
     .node_get_info = test_node_get_info,
     .node_get_security_model = test_node_get_security_model,
     .node_cpu_count = test_node_cpu_count,
+    .node_free_memory = test_node_free_memory,
+    .node_cells_free_memory = test_node_cells_free_memory,
+    .node_cpu_stats = test_node_cpu_stats,
+    .node_cpu_map = test_node_cpu_map,
     .list_all_domains = test_list_all_domains,
     .lookup_by_name = test_lookup_by_name,
     .lookup_by_id = test_lookup_by_id,

@@ -336,6 +336,45 @@ int vir_node_get_cpu_count(vir_connect *conn, vir_error *err)
     return conn->driver->node_cpu_count(conn, err);
 }
 
+int vir_node_get_cells_free_memory(vir_connect *conn, unsigned long long *free_mems, int start,
+                                   int max, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_cells_free_memory, "virNodeGetCellsFreeMemory", -1);
+    return conn->driver->node_cells_free_memory(conn, free_mems, start, max, err);
+}
+
+unsigned long long vir_node_get_free_memory(vir_connect *conn, vir_error *err)
+{
+    CHECK_CONN(conn, 0);
+    DRV(conn, node_free_memory, "virNodeGetFreeMemory", 0);
+    return conn->driver->node_free_memory(conn, err);
+}
+
+int vir_node_get_memory_stats(vir_connect *conn, int cell, vir_node_stats_param *params,
+                              int *nparams, unsigned int flags, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_memory_stats, "virNodeGetMemoryStats", -1);
+    return conn->driver->node_memory_stats(conn, cell, params, nparams, flags, err);
+}
+
+int vir_node_get_cpu_stats(vir_connect *conn, int cpu, vir_node_stats_param *params, int *nparams,
+                           unsigned int flags, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_cpu_stats, "virNodeGetCPUStats", -1);
+    return conn->driver->node_cpu_stats(conn, cpu, params, nparams, flags, err);
+}
+
+int vir_node_get_cpu_map(vir_connect *conn, unsigned char **map, unsigned int *online,
+                         unsigned int flags, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, node_cpu_map, "virNodeGetCPUMap", -1);
+    return conn->driver->node_cpu_map(conn, map, online, flags, err);
+}
+
 /* ---- domain handles ---- */
 
 vir_domain *vir_domain_handle_new(vir_connect *conn, const char *name,
@@ -1063,6 +1102,30 @@ int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_p
 {
     DOM_MUTATE(flags ? "virDomainSetSchedulerParametersFlags" : "virDomainSetSchedulerParameters",
                set_scheduler_params, params, nparams, flags, err);
+}
+
+int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                     unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetMemoryParameters", -1, get_memory_params, params, nparams, flags, err);
+}
+
+int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
+                                     int nparams, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMemoryParameters", set_memory_params, params, nparams, flags, err);
+}
+
+int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetNumaParameters", -1, get_numa_params, params, nparams, flags, err);
+}
+
+int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetNumaParameters", set_numa_params, params, nparams, flags, err);
 }
 
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,

@@ -212,6 +212,24 @@ static const struct vsh_opt opts_help[] = {
      "group of related commands"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_freecell[] = {
+    {"cellno", VSH_OT_INT, 0, "NUMA cell number"},
+    {"all", VSH_OT_BOOL, 0, "show free memory for all NUMA cells"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodememstats[] = {
+    {"cell", VSH_OT_INT, 0, "prints specified cell statistics only."},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodecpustats[] = {
+    {"cpu", VSH_OT_INT, 0, "prints specified cpu statistics only."},
+    {"percent", VSH_OT_BOOL, 0, "prints by percentage during 1 second."},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_nodecpumap[] = {
+    {"pretty", VSH_OT_BOOL, 0, "return human readable output"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_version[] = {
     {"daemon", VSH_OT_BOOL, 0, "report daemon version too"},
     {NULL, 0, 0, NULL},
@@ -535,6 +553,26 @@ static const struct vsh_opt opts_setmaxmem[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_memtune[] = {
+    DOM_OPT,
+    {"hard-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "Max memory, as scaled integer (default KiB)"},
+    {"soft-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Memory during contention, as scaled integer (default KiB)"},
+    {"swap-hard-limit", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Max memory plus swap, as scaled integer (default KiB)"},
+    {"min-guarantee", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "Min guaranteed memory, as scaled integer (default KiB)"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_numatune[] = {
+    DOM_OPT,
+    {"mode", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "NUMA mode, one of strict, preferred, interleave and restrictive"},
+    {"nodeset", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "NUMA node selections to set"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_schedinfo[] = {
     DOM_OPT,
     {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "weight for the fair scheduler"},
@@ -809,6 +847,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Edit the domain XML associated with the managed save state file", DM, 0},
     {"managedsave-remove", vsh_cmd_managedsave_remove, opts_dom, "Remove managed save of a domain",
      "Remove an existing managed save state file from a domain", DM, 0},
+    {"memtune", vsh_cmd_memtune, opts_memtune, "Get or set memory parameters",
+     "Get or set the current memory parameters for a guest domain.", DM, 0},
     {"migrate", vsh_cmd_migrate, opts_migrate, "migrate domain to another host",
      "Migrate domain to another host.  Add --live for live migration.", DM, 0},
     {"migrate-setmaxdowntime", vsh_cmd_migrate_setmaxdowntime, opts_migrate_setmaxdowntime,
@@ -826,6 +866,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      DM, 0},
     {"migrate-getspeed", vsh_cmd_migrate_getspeed, opts_dom, "Get the maximum migration bandwidth",
      "Get the maximum migration bandwidth (in MiB/s) for a domain.", DM, 0},
+    {"numatune", vsh_cmd_numatune, opts_numatune, "Get or set numa parameters",
+     "Get or set the current numa parameters for a guest domain.", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",
@@ -910,9 +952,19 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
+     "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"nodecpumap", vsh_cmd_nodecpumap, opts_nodecpumap, "node cpu map",
+     "Displays the node's total number of CPUs, the number of online CPUs and the list of "
+     "online CPUs.",
+     HOST, 0},
+    {"nodecpustats", vsh_cmd_nodecpustats, opts_nodecpustats, "Prints cpu stats of the node.",
+     "Returns cpu stats of the node, in nanoseconds.", HOST, 0},
     {"nodeinfo", cmd_nodeinfo, opts_none, "node information",
      "Returns basic information about the node.", HOST, 0},
+    {"nodememstats", vsh_cmd_nodememstats, opts_nodememstats, "Prints memory stats of the node.",
+     "Returns memory stats of the node, in kilobytes.", HOST, 0},
     {"uri", cmd_uri, opts_none, "print the hypervisor canonical URI", "", HOST, 0},
     {"version", cmd_version, opts_version, "show version",
      "Display the system version "

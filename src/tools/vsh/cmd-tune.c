@@ -1,6 +1,6 @@
 /*
  * cmd-tune.c - vsh's commands for a domain's resources: vcpucount, vcpuinfo,
- * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, schedinfo, dommemstat.
+ * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, memtune, schedinfo, dommemstat.
  *
  * They share virsh's --live/--config/--current handling: the three are
  * mutually exclusive with --current, none given means "current" (live when
@@ -189,7 +189,8 @@ bool vsh_cmd_vcpuinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                 vsh_print(ctl, "%-15s %s\n", "State:",
                           info[i].state >= 0 && info[i].state <= 2 ? states[info[i].state]
                                                                    : "no state");
-                vsh_print(ctl, "%-15s %.1lfs\n", "CPU time:", (double)info[i].cpu_time / 1e9);
+                if (info[i].cpu_time) /* as virsh: no line for a vCPU that has not run */
+                    vsh_print(ctl, "%-15s %.1lfs\n", "CPU time:", (double)info[i].cpu_time / 1e9);
                 print_affinity(ctl, maps + (size_t)i * (size_t)maplen, ncpus, pretty);
             }
             ok = true;
@@ -315,9 +316,12 @@ bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_report(ctl, &err);
         } else {
             char *cpus = map_to_list(map, ncpus);
-            vsh_print(ctl, "%s %s\n", "emulator:", "CPU Affinity");
-            vsh_print(ctl, "----------------------------------\n");
-            vsh_print(ctl, "       *: %s\n", cpus);
+            if (!ctl->quiet) { /* virsh -q prints the list alone */
+                vsh_print(ctl, "%s %s\n", "emulator:", "CPU Affinity");
+                vsh_print(ctl, "----------------------------------\n");
+                vsh_print(ctl, "       *: ");
+            }
+            vsh_print(ctl, "%s\n", cpus);
             free(cpus);
             ok = true;
         }
@@ -447,6 +451,160 @@ bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         if (stats[i].tag >= 0 && stats[i].tag < VIR_DOMAIN_MEMORY_STAT_NR)
             vsh_print(ctl, "%s %llu\n", names[stats[i].tag], stats[i].val);
     ok = true;
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p);
+
+bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    static const char *const opts[] = {"hard-limit", "soft-limit", "swap-hard-limit",
+                                       "min-guarantee"};
+    static const char *const fields[] = {"hard_limit", "soft_limit", "swap_hard_limit",
+                                         "min_guarantee"};
+    vir_typed_parameter set[4];
+    int nset = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *v = vsh_opt_string(cmd, opts[i]);
+        if (!v)
+            continue;
+        unsigned long long kib;
+        if (strcmp(v, "-1") == 0) { /* as virsh: -1 is no limit */
+            kib = (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+        } else {
+            unsigned long long bytes;
+            if (vsh_parse_scaled(v, 1024, ~0ULL, &bytes) < 0) {
+                vsh_error(ctl, "Unable to parse integer parameter %s", opts[i]);
+                return false;
+            }
+            kib = bytes / 1024;
+            if (kib > (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+                kib = (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+        }
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", fields[i]);
+        set[nset].type = VIR_TYPED_PARAM_ULLONG;
+        set[nset++].value.ul = kib;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_memory_parameters(dom, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change memory parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_memory_parameters(dom, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_memory_parameters(dom, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get memory parameters");
+        vsh_report(ctl, &err);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (params[i].type == VIR_TYPED_PARAM_ULLONG &&
+                params[i].value.ul == (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+                vsh_print(ctl, "%-15s: %s\n", params[i].field, "unlimited");
+            else
+                print_param(ctl, &params[i]);
+        ok = true;
+    }
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const modes[] = {"strict", "preferred", "interleave", "restrictive"};
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    vir_typed_parameter set[2];
+    int nset = 0;
+    const char *mode = vsh_opt_string(cmd, "mode"), *nodeset = vsh_opt_string(cmd, "nodeset");
+    if (mode) {
+        int m = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(mode, modes[i]) == 0)
+                m = i;
+        if (m < 0) {
+            char *end;
+            long v = strtol(mode, &end, 10);
+            if (*mode && !*end && v >= 0 && v < 4)
+                m = (int)v;
+        }
+        if (m < 0) {
+            vsh_error(ctl, "Invalid mode: %s", mode);
+            return false;
+        }
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "numa_mode");
+        set[nset].type = VIR_TYPED_PARAM_INT;
+        set[nset++].value.i = m;
+    }
+    if (nodeset) {
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "numa_nodeset");
+        set[nset].type = VIR_TYPED_PARAM_STRING;
+        set[nset++].value.s = (char *)nodeset;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_numa_parameters(dom, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change numa parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_numa_parameters(dom, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_numa_parameters(dom, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get numa parameters");
+        vsh_report(ctl, &err);
+        n = 0;
+    } else {
+        ok = true;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(params[i].field, "numa_mode") == 0 && params[i].type == VIR_TYPED_PARAM_INT &&
+            params[i].value.i >= 0 && params[i].value.i < 4)
+            vsh_print(ctl, "%-15s: %s\n", params[i].field, modes[params[i].value.i]);
+        else
+            print_param(ctl, &params[i]);
+        if (params[i].type == VIR_TYPED_PARAM_STRING)
+            free(params[i].value.s);
+    }
+    free(params);
 out:
     vir_domain_free(dom);
     return ok;

@@ -70,6 +70,13 @@ bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-node.c */
+bool vsh_cmd_freecell(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_nodememstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_nodecpustats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_nodecpumap(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -31,8 +31,8 @@ GUEST = os.path.abspath(GUEST)
 # A representative subset: the smallest; disks, NIC, rng and balloon; user PCI addresses; and
 # the honoured platform elements (vCPU topology, cpu host-passthrough, PIT off, ACPI features,
 # pm, seclabel none, lifecycle actions). Refused: tuning, clock, machine, vCPU hot-plug.
-STARTED = ["minimal", "virtio", "pci-microvm", "honoured"]
-REFUSED = ["refuse-memorybacking", "refuse-cputune", "refuse-clock-localtime", "pc-machine",
+STARTED = ["minimal", "virtio", "pci-microvm", "honoured", "cputune"]
+REFUSED = ["refuse-memorybacking", "refuse-vcpusched", "refuse-clock-localtime", "pc-machine",
            "full"]
 
 t = Tap()

@@ -37,6 +37,9 @@ CASES = [
     ('uri', STOCK, T + ['uri'], {}, None),
     ('hostname', STOCK, T + ['hostname'], {}, None),
     ('nodeinfo', STOCK, T + ['nodeinfo'], {}, None),
+    ('node-figures', STOCK, T + ['freecell; freecell --all; freecell 1; freecell 2; '
+                                 'nodecpustats; nodecpustats --percent; nodecpumap; '
+                                 'nodecpumap --pretty'], {}, None),
     ('capabilities', STOCK, T + ['capabilities'], {}, None),
     ('version', VSH, T + ['version'], {}, None),
     ('default-uri-env', VSH, ['uri; domid test'], {'VIREO_DEFAULT_URI': 'test:///default'}, None),

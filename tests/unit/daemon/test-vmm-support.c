@@ -91,16 +91,24 @@ int main(int argc, char **argv)
 
     char msg[512];
     ok(check("", "", msg, sizeof(msg)) == 0, "a bare microvm domain is honoured (%s)", msg);
-    check("<memoryBacking><hugepages/></memoryBacking>", "", msg, sizeof(msg));
+    ok(check("<memoryBacking><hugepages/></memoryBacking>", "", msg, sizeof(msg)) == 0,
+       "<memoryBacking><hugepages/> is honoured (%s)", msg);
+    check("<memoryBacking><locked/></memoryBacking>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <memoryBacking>: huge pages, locked, shared or "
-           "preallocated memory are not applied yet",
-           "<memoryBacking> is refused with one line");
-    check("<cputune><shares>2048</shares></cputune>", "", msg, sizeof(msg));
+           "unsupported configuration: <memoryBacking><locked>: locked, shared, memfd or "
+           "preallocated memory and KSM settings are not applied yet",
+           "<memoryBacking><locked/> is refused with one line");
+    ok(check("<cputune><shares>2048</shares><period>20000</period><quota>10000</quota>"
+             "<vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='0'/>"
+             "<emulator_period>20000</emulator_period><global_quota>-1</global_quota></cputune>",
+             "", msg, sizeof(msg)) == 0,
+       "<cputune> shares, bandwidth and pins are honoured (%s)", msg);
+    check("<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>", "", msg,
+          sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <cputune>: CPU tuning (shares, quota, pinning) is not "
-           "applied yet",
-           "<cputune> is refused");
+           "unsupported configuration: <cputune><vcpusched>: real-time scheduling policies are "
+           "not applied yet",
+           "<cputune><vcpusched> is refused");
     ok(check("",
              "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
              msg, sizeof(msg)) == 0,

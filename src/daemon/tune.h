@@ -1,0 +1,86 @@
+/*
+ * tune.h - a domain's CPU placement applied to its vireo-vmm: the
+ * <cputune> and <vcpu cpuset> of the definition at start, and libvirt's
+ * live changes (schedinfo, vcpupin, emulatorpin) afterwards.
+ *
+ * Placement is applied twice over, as libvirt does: each thread's
+ * affinity (sched_setaffinity on the thread ids QMP query-cpus-fast gave)
+ * and the cpuset of its group (cgroup.h); shares and CPU bandwidth live
+ * in the groups only. A start applies everything after the VMM is built
+ * and before its vCPUs first run, so the guest never runs unplaced.
+ */
+#ifndef VIREO_DAEMON_TUNE_H
+#define VIREO_DAEMON_TUNE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/cgroup.h"
+
+struct domain_def;
+struct xnode;
+struct vd_daemon;
+struct verr;
+
+/* libvirt's VIR_DOMAIN_MEMORY_PARAM_UNLIMITED, in KiB. */
+#define VD_MEMORY_UNLIMITED 9007199254740991ULL
+
+/* <memtune>, in KiB; 0 when unset. */
+struct vd_memtune {
+    uint64_t hard, soft, swap;
+};
+
+/* Reads <memtune> (NULL: nothing set); refuses min_guarantee as libvirt's QEMU driver does
+ * and a value it cannot read. */
+int vd_memtune_from_def(const struct xnode *memtune, struct vd_memtune *out, struct verr *err);
+/* Writes the limits (0: unchanged; VD_MEMORY_UNLIMITED: none) into the domain's memory
+ * group, the swap limit after or before the hard one as the kernel needs. */
+int vd_memtune_apply(const struct vd_cgroups *cg, const char *name, const struct vd_memtune *m,
+                     struct verr *err);
+/* The limits in force, in KiB (VD_MEMORY_UNLIMITED when none). */
+int vd_memtune_read(const struct vd_cgroups *cg, const char *name, struct vd_memtune *m,
+                    struct verr *err);
+
+/* What a start applies, copied out of the definition (a worker thread uses it). */
+struct vd_tune_plan {
+    char *name;
+    size_t nvcpus;
+    uint64_t shares;
+    uint64_t period, emulator_period, global_period; /* 0: unset */
+    int64_t quota, emulator_quota, global_quota;     /* 0: unset */
+    char **vcpu_cpus;                                /* nvcpus lists, NULL: every CPU */
+    char *emulator_cpus;
+    struct vd_memtune mem;
+    char *mems; /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
+    struct vd_cgroups cg;
+};
+
+/* The daemon's cgroup layout, read once. */
+const struct vd_cgroups *vd_daemon_cgroups(struct vd_daemon *d);
+
+/* A plan for def; refuses what cannot be applied on this host (a CPU it
+ * lacks, a tunable whose controller is missing) with libvirt's line. */
+int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
+                      struct vd_tune_plan **out, struct verr *err);
+void vd_tune_plan_free(struct vd_tune_plan *p);
+/* Makes the groups, moves the threads, writes the tunables and affinities. */
+int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
+                  struct verr *err);
+
+/* <memoryBacking><hugepages/>: the hugetlbfs mount to back guest RAM from (malloc'd in
+ * *mem_path, NULL when the definition asks for none); refuses a missing mount or a
+ * shortfall of free pages with one line. */
+int vd_hugepages_prepare(const struct domain_def *def, char **mem_path, struct verr *err);
+
+/* The host's online CPUs as a cpulist ("0-1") and their count bound. */
+int vd_host_cpus(char *out, size_t size);
+/* A thread's affinity as a bitmap of maplen bytes (libvirt's cpumap). */
+int vd_thread_affinity(pid_t tid, unsigned char *map, int maplen);
+/* Sets a thread's affinity to cpulist; libvirt's line on failure. */
+int vd_thread_pin(pid_t tid, const char *cpulist, struct verr *err);
+/* Checks cpulist against the host's online CPUs: libvirt's cpuset line. */
+int vd_check_host_cpus(const char *cpulist, struct verr *err);
+
+#endif
