@@ -58,6 +58,8 @@ EXPECTED_COMMANDS = {
     "migrate-set-parameters",
     # the NBD server (src/vmm/nbd/nbd-server.c)
     "nbd-server-start", "nbd-server-add", "nbd-server-stop",
+    # virtio-net's link (dev/virtio-net.c)
+    "set_link",
     # internal snapshots (src/vmm/state/snapshot.c)
     "snapshot-save", "snapshot-load", "snapshot-delete", "query-jobs", "job-dismiss",
     # the human monitor (src/vmm/hmp/)
