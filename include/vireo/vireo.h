@@ -803,6 +803,10 @@ int vir_domain_set_scheduler_parameters_flags(vir_domain *dom, const vir_typed_p
 #define VIR_DOMAIN_MEMORY_PARAM_UNLIMITED 9007199254740991LL
 int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                      unsigned int flags, vir_error *err);
+/* A disk's I/O counters (virDomainBlockStatsFlags): path is its target or source ("" for every
+ * disk summed); *nparams 0 asks for the count. */
+int vir_domain_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err);
 int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
                                      int nparams, unsigned int flags, vir_error *err);
 

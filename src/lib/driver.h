@@ -228,6 +228,8 @@ struct vir_driver {
                                 unsigned int flags, vir_error *err);
     int (*set_scheduler_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                                 unsigned int flags, vir_error *err);
+    int (*block_stats_flags)(vir_domain *dom, const char *path, vir_typed_parameter *params,
+                             int *nparams, unsigned int flags, vir_error *err);
     int (*get_memory_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                              unsigned int flags, vir_error *err);
     int (*set_memory_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,

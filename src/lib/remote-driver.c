@@ -1007,6 +1007,26 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     return 0;
 }
 
+static int remote_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_block_stats_flags_args a = {
+        .path = (char *)path, .nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_block_stats_flags_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_block_stats_flags_ret_free(&r);
+    return 0;
+}
+
 static int remote_get_numa_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                   unsigned int flags, vir_error *err)
 {
@@ -1539,6 +1559,7 @@ const struct vir_driver vir_remote_driver = {
     .get_scheduler_params = remote_get_scheduler_params,
     .set_scheduler_params = remote_set_scheduler_params,
     .get_memory_params = remote_get_memory_params,
+    .block_stats_flags = remote_block_stats_flags,
     .get_numa_params = remote_get_numa_params,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,

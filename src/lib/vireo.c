@@ -1110,6 +1110,12 @@ int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *param
     DOM_QUERY("virDomainGetMemoryParameters", -1, get_memory_params, params, nparams, flags, err);
 }
 
+int vir_domain_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainBlockStatsFlags", -1, block_stats_flags, path, params, nparams, flags, err);
+}
+
 int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
                                      int nparams, unsigned int flags, vir_error *err)
 {

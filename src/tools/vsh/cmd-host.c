@@ -604,6 +604,13 @@ static const struct vsh_opt opts_domiflist[] = {
     {"inactive", VSH_OT_BOOL, 0, "get inactive rather than running configuration"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_domblkstat[] = {
+    DOM_OPT,
+    {"device", VSH_OT_STRING, 0, "block device"},
+    {"human", VSH_OT_BOOL, 0, "print a more human readable output"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_dommemstat[] = {
     DOM_OPT,
     {"period", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "period in seconds to set collection"},
@@ -926,6 +933,10 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
+    {"domblkstat", vsh_cmd_domblkstat, opts_domblkstat, "get device block stats for a domain",
+     "Get device block stats for a running domain. See man page or use --human for "
+     "explanation of fields",
+     MON, 0},
     {"domid", vsh_cmd_domid, opts_domid, "convert a domain name or UUID to domain id", "", MON, 0},
     {"domif-getlink", vsh_cmd_domif_getlink, opts_domif_getlink,
      "get link state of a virtual interface", "Get link state of a domain's virtual interface.",

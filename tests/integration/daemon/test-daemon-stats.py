@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Block statistics of a running domain against vireod: virsh domblkstat, libvirt-python.
 
-Usage: test-daemon-stats.py VIREOD VIREO_VMM TEST_GUEST_ELF
+Usage: test-daemon-stats.py VIREOD VIREO_VMM TEST_GUEST_ELF VSH
 
 A domain with two virtio disks runs the test guest's virtio-blk tests on vda. Then
 `virsh domblkstat DOM vda` prints libvirt's lines (rd_req, rd_bytes, wr_req, wr_bytes,
@@ -9,7 +9,8 @@ flush_operations and the three total times) with the counts its vireo-vmm keeps 
 through qemu-monitor-command's query-blockstats), by target and by source path; the untouched
 vdb counts nothing; no path sums every disk; --human prints libvirt's words; libvirt-python's
 blockStats gives errs -1 and blockStatsFlags libvirt's QEMU driver's parameters in its order;
-an unknown path and a shut-off domain are refused with libvirt's lines.
+an unknown path and a shut-off domain are refused with libvirt's lines. vsh prints what the
+stock virsh prints for each of those commands, byte for byte.
 """
 import json
 import os
@@ -34,8 +35,8 @@ def parse(out, dev):
 
 
 def main():
-    vireod, vmm, guest = sys.argv[1:4]
-    d = Daemon(vireod, vmm)
+    vireod, vmm, guest, vsh = sys.argv[1:5]
+    d = Daemon(vireod, vmm, vsh)
     d.start()
     try:
         disks = []
@@ -83,6 +84,12 @@ def main():
         r = d.virsh("domblkstat", "st", "nosuch")
         t.ok(r.returncode != 0 and "invalid argument: invalid path: nosuch" in r.stderr,
              "an unknown disk: libvirt's 'invalid path'", r.stderr)
+        for args in (["st", "vda"], ["st", "vda", "--human"], ["st"], ["st", disks[1]],
+                     ["st", "nosuch"]):
+            a = d.virsh("domblkstat", *args)
+            b = d.vsh("domblkstat", *args)
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
+                 "vsh domblkstat %s prints what virsh prints" % " ".join(args), (a, b))
         import libvirt
         conn = libvirt.open(d.uri)
         dom = conn.lookupByName("st")
