@@ -7,6 +7,7 @@
  * too, for the same reason.
  */
 #include "daemon/tls.h"
+#include "rpc/tls-record.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -217,37 +218,17 @@ int vd_tls_handshake(struct vd_tls_session *s, bool *want_write, struct verr *er
 
 ssize_t vd_tls_recv(struct vd_tls_session *s, void *buf, size_t len, struct verr *err)
 {
-    for (;;) {
-        ssize_t n = gnutls_record_recv(s->s, buf, len);
-        if (n >= 0)
-            return n;
-        if (n == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (n == GNUTLS_E_AGAIN)
-            return -EAGAIN;
-        if (n == GNUTLS_E_PREMATURE_TERMINATION)
-            return 0; /* the peer closed without close_notify, as most do */
-        return verr_set(err, EPROTO, "TLS read failed: %s", gnutls_strerror((int)n));
-    }
+    return rpc_tls_record_recv(s->s, buf, len, err);
 }
 
 ssize_t vd_tls_send(struct vd_tls_session *s, const void *buf, size_t len, struct verr *err)
 {
-    for (;;) {
-        ssize_t n = gnutls_record_send(s->s, buf, len);
-        if (n >= 0)
-            return n;
-        if (n == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (n == GNUTLS_E_AGAIN)
-            return -EAGAIN;
-        return verr_set(err, EPIPE, "TLS write failed: %s", gnutls_strerror((int)n));
-    }
+    return rpc_tls_record_send(s->s, buf, len, err);
 }
 
 bool vd_tls_pending(struct vd_tls_session *s)
 {
-    return gnutls_record_check_pending(s->s) > 0;
+    return rpc_tls_record_pending(s->s);
 }
 
 const char *vd_tls_dname(const struct vd_tls_session *s)

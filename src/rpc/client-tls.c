@@ -4,6 +4,7 @@
  * virsh does.
  */
 #include "rpc/client-tls.h"
+#include "rpc/tls-record.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -149,35 +150,15 @@ fail:
 
 ssize_t rpc_client_tls_recv(struct rpc_client_tls *t, void *buf, size_t len, struct verr *err)
 {
-    for (;;) {
-        ssize_t n = gnutls_record_recv(t->s, buf, len);
-        if (n >= 0)
-            return n;
-        if (n == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (n == GNUTLS_E_AGAIN)
-            return -EAGAIN;
-        if (n == GNUTLS_E_PREMATURE_TERMINATION)
-            return 0;
-        return verr_set(err, EPROTO, "TLS read failed: %s", gnutls_strerror((int)n));
-    }
+    return rpc_tls_record_recv(t->s, buf, len, err);
 }
 
 ssize_t rpc_client_tls_send(struct rpc_client_tls *t, const void *buf, size_t len, struct verr *err)
 {
-    for (;;) {
-        ssize_t n = gnutls_record_send(t->s, buf, len);
-        if (n >= 0)
-            return n;
-        if (n == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (n == GNUTLS_E_AGAIN)
-            return -EAGAIN;
-        return verr_set(err, EPIPE, "TLS write failed: %s", gnutls_strerror((int)n));
-    }
+    return rpc_tls_record_send(t->s, buf, len, err);
 }
 
 bool rpc_client_tls_pending(struct rpc_client_tls *t)
 {
-    return gnutls_record_check_pending(t->s) > 0;
+    return rpc_tls_record_pending(t->s);
 }
