@@ -21,10 +21,11 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-/* Who a job answers. */
+/* Who a job answers, and what fills its reply (NULL: none, or the domain). */
 struct reply_ctx {
     struct vd_client *client;
     struct rpc_header call;
+    vd_job_fill_fn fill;
 };
 
 static void reply_free(void *opaque)
@@ -49,9 +50,12 @@ static void job_reply(struct vd_job *job, void *opaque, const struct vd_job_erro
     } else {
         const struct remote_proc *p = remote_proc_lookup(h.proc);
         h.status = RPC_OK;
-        /* The only replies a job gives: none, or the domain (create). */
+        /* The replies a job gives: none, the domain (create), or what its fill sets. */
         void *ret = NULL;
-        if (p->ret && p->dom_ret) {
+        if (p->ret && rc->fill) {
+            ret = xcalloc(1, p->ret->size);
+            rc->fill(job, h.proc, ret);
+        } else if (p->ret && p->dom_ret) {
             ret = xcalloc(1, p->ret->size);
             vd_server_fill_dom(ret, job->dom);
         } else if (h.proc == REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML && job->text) {
@@ -89,6 +93,15 @@ struct vd_job *vd_call_job(struct vd_call *c, struct vd_domain *dom, const char 
                            vd_job_fn run, unsigned flags)
 {
     return call_job(c, dom, what, run, flags, 0);
+}
+
+struct vd_job *vd_call_job_fill(struct vd_call *c, struct vd_domain *dom, const char *what,
+                                vd_job_fn run, unsigned flags, vd_job_fill_fn fill)
+{
+    struct vd_job *job = call_job(c, dom, what, run, flags, 0);
+    job->paused = false; /* flags are the procedure's own, not a start's */
+    ((struct reply_ctx *)job->reply_ctx)->fill = fill;
+    return job;
 }
 
 static int submit(struct vd_call *c, struct vd_domain *dom, const char *what, vd_job_fn run,

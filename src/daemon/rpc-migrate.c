@@ -128,70 +128,33 @@ static void set_cookie(uint8_t **out, uint32_t *len, const char *cookie)
 
 /* ---- replies of the phases that are jobs ---- */
 
-struct reply_ctx {
-    struct vd_client *client;
-    struct rpc_header call;
-};
-
-static void reply_free(void *opaque)
+/* The reply of a phase that ran as a job: its cookie, and Finish's domain. */
+static void fill_reply(struct vd_job *job, int proc, void *ret)
 {
-    struct reply_ctx *r = opaque;
-    vd_client_unref(r->client);
-    free(r);
-}
-
-static void job_reply(struct vd_job *job, void *opaque, const struct vd_job_error *e)
-{
-    struct reply_ctx *rc = opaque;
-    struct buf out = BUF_INIT;
-    struct verr err = {0};
-    struct rpc_header h = rc->call;
-    h.type = RPC_REPLY;
-    if (e) {
-        struct rpc_error re = {0};
-        rpc_error_set(&re, e->code, VIR_FROM_QEMU, "%s", e->message);
-        rpc_msg_encode_error(&out, &h, &re, &err);
-        rpc_error_free(&re);
-    } else {
-        const struct remote_proc *p = remote_proc_lookup(h.proc);
-        h.status = RPC_OK;
-        void *ret = p->ret ? xcalloc(1, p->ret->size) : NULL;
-        const struct vd_mig_args *a = job->mig;
-        switch (h.proc) {
-        case REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS: {
-            /* Peer-to-peer: the client passed no cookie and takes none back. */
-            struct remote_domain_migrate_perform3_params_ret *r = ret;
-            if (!a->dconnuri)
-                set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
-            break;
-        }
-        case REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS: {
-            struct remote_domain_migrate_finish3_params_ret *r = ret;
-            vd_server_fill_dom(&r->dom, job->dom);
+    const struct vd_mig_args *a = job->mig;
+    switch (proc) {
+    case REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS: {
+        /* Peer-to-peer: the client passed no cookie and takes none back. */
+        struct remote_domain_migrate_perform3_params_ret *r = ret;
+        if (!a->dconnuri)
             set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
-            break;
-        }
-        default:
-            break;
-        }
-        if (rpc_msg_encode(&out, &h, p->ret, ret, &err) < 0)
-            log_warn("reply to %s: %s", job->what, verr_msg(&err));
-        rpc_payload_free(p->ret, ret);
+        break;
     }
-    vd_client_send(rc->client, &out);
-    buf_free(&out);
+    case REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS: {
+        struct remote_domain_migrate_finish3_params_ret *r = ret;
+        vd_server_fill_dom(&r->dom, job->dom);
+        set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 static int submit(struct vd_call *c, struct vd_domain *dom, const char *what, vd_job_fn run,
                   struct vd_mig_args *a)
 {
-    struct vd_job *job = vd_job_new(dom, what, run);
-    struct reply_ctx *rc = xcalloc(1, sizeof(*rc));
-    rc->client = c->client;
-    vd_client_ref(c->client);
-    rc->call = *c->h;
-    vd_job_set_reply(job, job_reply, rc, reply_free);
-    job->flags = a->flags;
+    struct vd_job *job = vd_call_job_fill(c, dom, what, run, a->flags, fill_reply);
     job->mig = a;
     vd_job_submit(job);
     return RPC_HANDLER_DEFERRED;

@@ -115,6 +115,11 @@ extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_p
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
+/* The same, for a procedure whose reply carries more than the domain: fill sets the members
+ * of ret (zeroed, of the procedure's reply type) when the job succeeds. */
+typedef void (*vd_job_fill_fn)(struct vd_job *job, int proc, void *ret);
+struct vd_job *vd_call_job_fill(struct vd_call *c, struct vd_domain *dom, const char *what,
+                                vd_job_fn run, unsigned flags, vd_job_fill_fn fill);
 struct vd_job *vd_call_job(struct vd_call *c, struct vd_domain *dom, const char *what,
                            vd_job_fn run, unsigned flags);
 
