@@ -53,3 +53,8 @@ qemu_clean() { qemu-img check "$1" >"$T/.chk" 2>&1 && grep -q '^No errors were f
 qemu_same_data() {
     qemu-img convert -O raw "$1" "$T/.raw" && cmp "$T/.raw" "$2"
 }
+
+# qemu-img's PBKDF2 calibration fails now and then on a loaded machine ("Unable to get
+# accurate CPU usage"): the commands that make or change encrypted images with it are tried
+# up to ten times, the last one with its output shown.
+qemu_retry() { for _ in 1 2 3 4 5 6 7 8 9; do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; "$@"; }

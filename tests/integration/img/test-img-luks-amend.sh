@@ -14,7 +14,7 @@ S1="--object secret,id=sec1,data=pass-one"
 S2="--object secret,id=sec2,data=pass-two"
 # qemu-img's PBKDF2 calibration now and then fails on a loaded machine:
 # its encrypted creates and amends are retried.
-qemu_try() { for _ in 1 2 3; do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; "$@"; }
+qemu_try() { qemu_retry "$@"; }
 lo() { echo "driver=luks,file.filename=$1,key-secret=$2"; }
 qo() { echo "driver=qcow2,file.filename=$1,encrypt.key-secret=$2"; }
 # reads FMT FILE SECRET-ID: qemu-img decrypts the image to the source's bytes.

@@ -16,7 +16,7 @@ make_mixed src.raw 3 11
 S0="--object secret,id=sec0,data=pass-zero"
 QK="encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
 qo() { echo "driver=qcow2,file.filename=$1,encrypt.key-secret=sec0"; }
-qemu_make() { for _ in 1 2 3; do qemu-img "$@" >/dev/null 2>&1 && return 0; sleep 1; done; qemu-img "$@"; }
+qemu_make() { qemu_retry qemu-img "$@"; }
 clean() { qemu-img check $S0 --image-opts "$(qo "$1")" | grep -qx 'No errors were found on the image.'; }
 # same FILE RAW: both tools decrypt FILE to RAW's bytes.
 same() {

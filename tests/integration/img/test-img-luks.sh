@@ -19,7 +19,7 @@ WRONG="--object secret,id=sec0,data=not-the-pass"
 LK="key-secret=sec0,iter-time=10"
 # qemu-img's PBKDF2 calibration now and then fails on a loaded machine
 # ("Unable to get accurate CPU usage"): making its images is retried.
-qemu_make() { for _ in 1 2 3; do qemu-img "$@" >/dev/null 2>&1 && return 0; sleep 1; done; qemu-img "$@"; }
+qemu_make() { qemu_retry qemu-img "$@"; }
 QK="encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"
 lo() { echo "driver=luks,file.filename=$1,key-secret=sec0"; }
 qo() { echo "driver=qcow2,file.filename=$1,encrypt.key-secret=sec0"; }
@@ -173,7 +173,7 @@ for m in "-O luks -o key-secret=sec0 --size 1G" "-O luks -o key-secret=sec0,ciph
          "-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0 --size 1G" \
          "-O qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,cluster_size=4k src.raw"; do
     # qemu-img measure calibrates PBKDF2 too: retried as qemu_make is
-    check "measure $m" sh -c "for i in 1 2 3; do qemu-img measure $S0 $m > q.txt 2>/dev/null && break; sleep 1; done &&
+    check "measure $m" sh -c "for i in 1 2 3 4 5 6 7 8 9 10; do qemu-img measure $S0 $m > q.txt 2>/dev/null && break; sleep 1; done &&
         '$V' measure $S0 $m > v.txt && cmp q.txt v.txt"
 done
 check "measure without the passphrase refused as qemu-img" \

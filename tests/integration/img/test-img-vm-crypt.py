@@ -56,7 +56,7 @@ def run(cmd, **kw):
 def qemu_make(cmd):
     """qemu-img's PBKDF2 calibration now and then fails on a loaded machine
     ("Unable to get accurate CPU usage"): making its images is retried."""
-    for _ in range(3):
+    for _ in range(10):
         p = run(cmd)
         if p.returncode == 0:
             return p
