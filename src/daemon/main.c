@@ -470,7 +470,6 @@ int main(int argc, char **argv)
                           .max_requests = 5,
                           .max_client_output = 4u << 20,
                           .lock_fd = -1};
-    d.tls_cfg = xcalloc(1, sizeof(*d.tls_cfg));
     bool daemonize = false;
     const char *config = NULL;
     int c;
@@ -518,6 +517,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vireod: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* (after the options: --help, --version and the refusals above return at once) */
+    d.tls_cfg = xcalloc(1, sizeof(*d.tls_cfg));
 
     char *sock_dir = NULL;
     struct verr err = {0};

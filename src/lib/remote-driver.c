@@ -444,7 +444,8 @@ static int remote_list_all(vir_connect *conn, vir_domain ***domains, unsigned in
     if (call(conn, REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, &a, &r, err) < 0)
         return -1;
     if (domains) {
-        qsort(r.domains, r.domains_len, sizeof(*r.domains), cmp_wire);
+        if (r.domains_len > 1) /* (an empty list comes as NULL) */
+            qsort(r.domains, r.domains_len, sizeof(*r.domains), cmp_wire);
         *domains = xcalloc(r.domains_len + 1, sizeof(**domains));
         for (size_t i = 0; i < r.domains_len; i++)
             (*domains)[i] = handle(conn, &r.domains[i]);
