@@ -245,6 +245,8 @@ static int qmp_job_complete(struct qmp_session *ss, struct json_object *args,
     struct block_job *job = job_arg(opaque, args, err);
     if (!job)
         return -1;
+    if (job->ops->can_complete && job->ops->can_complete(job, err) < 0)
+        return -1;
     pthread_mutex_lock(&job->lock);
     int r = verb_refused(job, "complete", job->status == BJ_READY && !job->cancel, err);
     if (r == 0) {

@@ -28,6 +28,7 @@ struct blockdev;
 struct qmp_server;
 struct block_jobs;
 struct json_object;
+struct qmp_error;
 
 enum block_job_status {
     BJ_CREATED,
@@ -48,6 +49,8 @@ struct block_job_ops {
      * (cancel, join the thread), release the drive and the target. Then free is called. */
     void (*abort_now)(struct block_job *job);
     void (*free)(struct block_job *job);
+    /* block-job-complete: may the job complete? NULL: yes. 0, or -1 with err set (main). */
+    int (*can_complete)(struct block_job *job, struct qmp_error *err);
 };
 
 struct block_job {

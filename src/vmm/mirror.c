@@ -20,13 +20,18 @@
  * block-job-complete, or block-job-cancel once ready, ends it on the main
  * thread with the device's I/O quiesced and the drive locked: what is still
  * dirty is copied, the target flushed, and for complete the drive switches
- * to the target (the pivot; an NBD target cannot be pivoted to: refused at
- * complete, TODO(#13)); the target then equals the drive at that instant.
+ * to the target (the pivot; an NBD target cannot be pivoted to: block-job-
+ * complete refuses it, TODO(#13)); the target then equals the drive at that
+ * instant.
  * block-job-cancel before ready (or with force) stops at once: the target
  * is left as it is (QEMU's behaviour: a partial copy). An I/O error ends the
  * job (on-*-error=report, the only policy accepted): BLOCK_JOB_ERROR, then
  * BLOCK_JOB_COMPLETED with the error.
- * TODO(#13): blockdev-mirror (a target node from blockdev-add, driver nbd).
+ *
+ * blockdev-mirror takes its target as a node blockdev-add made: an image file
+ * (a format node, or a file node: raw) or an NBD export (driver nbd, or raw
+ * over nbd), written as it is (mode existing); its pivot makes that node the
+ * drive's top.
  */
 #include "block/block.h"
 #include "block/nbd-client.h"
@@ -34,6 +39,7 @@
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/mem.h"
+#include "vmm/backends.h"
 #include "vmm/blockjob.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/vm.h"
@@ -65,7 +71,8 @@ struct mirror {
     /* The target. */
     struct block_dev *tbd;
     struct nbd_client *nbd;
-    bool zero_init; /* a new image: reads as zeroes, zero ranges need no write */
+    struct vmm_drive *nbd_node; /* blockdev-mirror: the node whose connection nbd is */
+    bool zero_init;             /* a new image: reads as zeroes, zero ranges need no write */
     bool unmap;
     char *target_file; /* file targets (the pivot opens it), NULL for NBD */
     char *target_format;
@@ -197,7 +204,12 @@ static int target_flush(struct mirror *m, struct verr *err)
 
 static void target_close(struct mirror *m)
 {
-    nbd_client_close(m->nbd);
+    if (m->nbd_node) { /* the node's: given back */
+        m->nbd_node->nbd_busy = false;
+        m->nbd_node = NULL;
+    } else {
+        nbd_client_close(m->nbd);
+    }
     m->nbd = NULL;
     block_close(m->tbd);
     m->tbd = NULL;
@@ -334,10 +346,6 @@ static void *worker(void *opaque)
 static int final_pass(struct mirror *m, bool pivot, struct verr *err)
 {
     struct blockdev *b = m->b;
-    if (pivot && !m->target_file)
-        return verr_set(err, ENOTSUP,
-                        "pivoting a drive to an NBD target is not supported by vireo-vmm: use "
-                        "block-job-cancel to finish the copy");
     if (b->ops->quiesce)
         b->ops->quiesce(b->opaque);
     pthread_rwlock_wrlock(&b->io_lock);
@@ -422,7 +430,20 @@ static void mirror_free(struct block_job *job)
     free(m);
 }
 
-static const struct block_job_ops mirror_ops = {.abort_now = mirror_abort_now, .free = mirror_free};
+/* The pivot needs an image the drive can open: an NBD target cannot be one (yet). */
+static int mirror_can_complete(struct block_job *job, struct qmp_error *err)
+{
+    struct mirror *m = (struct mirror *)job;
+    if (m->target_file)
+        return 0;
+    return qmp_error_set(err, QMP_ERROR_GENERIC,
+                         "block-job-complete: pivoting drive '%s' to an NBD target is not "
+                         "supported by vireo-vmm; block-job-cancel ends the copy without a pivot",
+                         m->b->drive->id);
+}
+
+static const struct block_job_ops mirror_ops = {
+    .abort_now = mirror_abort_now, .free = mirror_free, .can_complete = mirror_can_complete};
 
 /* ---- drive-mirror ---- */
 
@@ -489,6 +510,15 @@ static int open_file_target(struct mirror *m, const char *target, const char *fo
     return 0;
 }
 
+static int check_nbd_size(struct mirror *m, const char *target, struct verr *err)
+{
+    if (nbd_client_read_only(m->nbd))
+        return verr_set(err, EROFS, "Could not open '%s': the NBD export is read-only", target);
+    if (nbd_client_size(m->nbd) < m->size)
+        return verr_set(err, EINVAL, "Source and target image have different sizes");
+    return 0;
+}
+
 static int open_nbd_target(struct mirror *m, const char *target, const char *format,
                            struct verr *err)
 {
@@ -503,11 +533,7 @@ static int open_nbd_target(struct mirror *m, const char *target, const char *for
     nbd_addr_free(&a);
     if (r < 0)
         return r;
-    if (nbd_client_read_only(m->nbd))
-        return verr_set(err, EROFS, "Could not open '%s': the NBD export is read-only", target);
-    if (nbd_client_size(m->nbd) < m->size)
-        return verr_set(err, EINVAL, "Source and target image have different sizes");
-    return 0;
+    return check_nbd_size(m, target, err);
 }
 
 /* What sync= marks dirty at the start. */
@@ -541,15 +567,17 @@ static int64_t int_arg(struct json_object *args, const char *key, int64_t dflt)
     return json_object_object_get_ex(args, key, &v) ? json_object_get_int64(v) : dflt;
 }
 
-static int qmp_drive_mirror(struct qmp_session *ss, struct json_object *args,
-                            struct json_object **ret, struct qmp_error *err, void *opaque)
+/* drive-mirror (target: a file name or an NBD address) and blockdev-mirror (target: a node
+ * from blockdev-add, an image file or an NBD export, opened as it is). */
+static int start_mirror(struct block_jobs *s, struct json_object *args, bool blockdev,
+                        struct qmp_error *err)
 {
-    (void)ss, (void)ret;
-    struct block_jobs *s = opaque;
     struct vm *vm = block_jobs_vm(s);
     const char *device = str_arg(args, "device"), *target = str_arg(args, "target");
     const char *format = str_arg(args, "format"), *sync = str_arg(args, "sync");
     const char *mode = str_arg(args, "mode"), *id = str_arg(args, "job-id");
+    const char *node_name = str_arg(args, "node-name");
+    struct vmm_drive *nbd_target = NULL; /* blockdev-mirror to an nbd node */
     struct json_object *v;
     struct blockdev *b = blockdev_find(vm, device);
     if (!b || !b->bd)
@@ -611,15 +639,53 @@ static int qmp_drive_mirror(struct qmp_session *ss, struct json_object *args,
                              "drive-mirror: auto-finalize=false and auto-dismiss=false are not "
                              "supported by vireo-vmm");
 
+    if (blockdev) {
+        /* The target node: its file (and format) or NBD address, opened as it is. */
+        struct vm_backends *be = vm->backends;
+        struct vmm_drive *t = NULL;
+        for (unsigned i = 0; i < be->nr_drives && !t; i++)
+            if (be->drives[i].node_name && !strcmp(be->drives[i].node_name, target))
+                t = &be->drives[i];
+        if (!t || !t->file)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Cannot find device='%s' nor node-name='%s'", target, target);
+        if (t == b->drive)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Can't mirror node into itself");
+        /* A format node over an nbd node: the connection is the file node's. */
+        struct vmm_drive *conn = t;
+        for (unsigned i = 0; t->file_node && i < be->nr_drives; i++)
+            if (be->drives[i].node_name && !strcmp(be->drives[i].node_name, t->file_node))
+                conn = &be->drives[i];
+        node_name = target;
+        format = nbd_uri_is_nbd(t->file) ? "raw" : t->format;
+        target = t->file;
+        mode = "existing";
+        if (conn->nbd) {
+            if (conn->nbd_busy)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Node '%s' is busy: block device is in use by block job: "
+                                     "mirror",
+                                     conn->node_name);
+            nbd_target = conn;
+        }
+    }
     struct mirror *m = xcalloc(1, sizeof(*m));
     m->b = b;
     m->size = blockdev_size(b);
     m->gran = gran ? (uint32_t)gran : DEFAULT_GRANULARITY;
     m->unmap = !json_object_object_get_ex(args, "unmap", &v) || json_object_get_boolean(v);
-    m->node_name = str_arg(args, "node-name") ? xstrdup(str_arg(args, "node-name")) : NULL;
-    int r = nbd_uri_is_nbd(target)
-                ? open_nbd_target(m, target, format, &e)
-                : open_file_target(m, target, format, sync, str_eq(mode, "existing"), &e);
+    m->node_name = node_name ? xstrdup(node_name) : NULL;
+    int r;
+    if (nbd_target) {
+        m->nbd = nbd_target->nbd;
+        m->nbd_node = nbd_target;
+        nbd_target->nbd_busy = true;
+        r = check_nbd_size(m, target, &e);
+    } else if (nbd_uri_is_nbd(target)) {
+        r = open_nbd_target(m, target, format, &e);
+    } else {
+        r = open_file_target(m, target, format, sync, str_eq(mode, "existing"), &e);
+    }
     if (r == 0 && !m->size)
         r = verr_set(&e, EINVAL, "Device '%s' has no data to mirror", device);
     if (r == 0) {
@@ -658,6 +724,20 @@ static int qmp_drive_mirror(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+static int qmp_drive_mirror(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    return start_mirror(opaque, args, false, err);
+}
+
+static int qmp_blockdev_mirror(struct qmp_session *ss, struct json_object *args,
+                               struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    return start_mirror(opaque, args, true, err);
+}
+
 int mirror_qmp_register(struct qmp_server *server, struct block_jobs *s)
 {
     static const struct qmp_arg args[] = {{"job-id", QMP_ARG_STRING, true},
@@ -679,5 +759,23 @@ int mirror_qmp_register(struct qmp_server *server, struct block_jobs *s)
                                           {"auto-dismiss", QMP_ARG_BOOL, true},
                                           {"filter-node-name", QMP_ARG_STRING, true},
                                           {NULL}};
-    return qmp_server_register(server, "drive-mirror", args, qmp_drive_mirror, s);
+    static const struct qmp_arg bargs[] = {{"job-id", QMP_ARG_STRING, true},
+                                           {"device", QMP_ARG_STRING, false},
+                                           {"target", QMP_ARG_STRING, false},
+                                           {"replaces", QMP_ARG_STRING, true},
+                                           {"sync", QMP_ARG_STRING, false},
+                                           {"speed", QMP_ARG_INT, true},
+                                           {"granularity", QMP_ARG_INT, true},
+                                           {"buf-size", QMP_ARG_INT, true},
+                                           {"on-source-error", QMP_ARG_STRING, true},
+                                           {"on-target-error", QMP_ARG_STRING, true},
+                                           {"filter-node-name", QMP_ARG_STRING, true},
+                                           {"copy-mode", QMP_ARG_STRING, true},
+                                           {"auto-finalize", QMP_ARG_BOOL, true},
+                                           {"auto-dismiss", QMP_ARG_BOOL, true},
+                                           {NULL}};
+    int r = qmp_server_register(server, "drive-mirror", args, qmp_drive_mirror, s);
+    if (!r)
+        r = qmp_server_register(server, "blockdev-mirror", bargs, qmp_blockdev_mirror, s);
+    return r;
 }
