@@ -28,6 +28,7 @@ d1 on a backing file. Cases:
      (BLOCK_JOB_CANCELLED).
 """
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -86,6 +87,85 @@ def qemu_nbd(tmp, image, fmt, name):
     while not os.path.exists(sock) and time.monotonic() < end:
         time.sleep(0.05)
     return p, sock
+
+
+def storage_migration(elf, vmm, tmp):
+    """5. Non-shared storage: the source mirrors its disk into the destination VMM's NBD server
+    (started -S with -incoming and an empty disk of its own), migrates memory once READY, ends
+    the copy with block-job-cancel, and the destination runs on: its guest reads back the disk
+    blocks it wrote on the source and passes all its checks."""
+    src_disk, dst_disk = os.path.join(tmp, "m-src.raw"), os.path.join(tmp, "m-dst.raw")
+    with open(src_disk, "wb") as f:
+        f.seek(1 << 20)
+        f.write(os.urandom(SIZE - (1 << 20)))
+    with open(dst_disk, "wb") as f:
+        f.truncate(SIZE)
+
+    def cmd(disk, sock, extra=()):
+        return shlex.split(vmm) + [
+            "-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
+            "-kernel", elf, "-append", "tests=state state_mib=8 state_dirty=4 seed=9",
+            "-drive", f"file={disk},format=raw,if=none,id=d0,cache=none",
+            "-device", "virtio-blk-pci,drive=d0",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+            "-qmp", f"unix:{sock},server=on,wait=off"] + list(extra)
+    ssock, dsock = os.path.join(tmp, "ms.sock"), os.path.join(tmp, "md.sock")
+    mig = "unix:" + os.path.join(tmp, "mig.sock")
+    src = Guest(cmd(src_disk, ssock), stdin=subprocess.PIPE)
+    dst = None
+    try:
+        if not check(src.wait_line("tick=3 ", timeout=180) is not None,
+                     "storage migration: the source's guest runs", src.text()[-2000:]):
+            return
+        dst = Guest(cmd(dst_disk, dsock, ["-S", "-incoming", mig]), stdin=subprocess.PIPE)
+        q, dq = Qmp(ssock), Qmp(dsock)
+        nsock = os.path.join(tmp, "mig-nbd.sock")
+        r1 = dq.cmd("nbd-server-start", {"addr": {"type": "unix", "data": {"path": nsock}}})
+        r2 = dq.cmd("nbd-server-add", {"device": "d0", "writable": True})
+        check("return" in r1 and "return" in r2,
+              "storage migration: the destination exports its empty disk", f"{r1} {r2}")
+        r = q.cmd("drive-mirror", {"device": "d0", "sync": "full", "mode": "existing",
+                                   "format": "raw", "job-id": "mig0",
+                                   "target": f"nbd+unix:///d0?socket={nsock}"})
+        check("return" in r, "storage migration: drive-mirror into the destination", r)
+        check(wait_event(q, "BLOCK_JOB_READY") is not None,
+              "storage migration: the mirror is READY while the guest writes", q.events)
+        r = q.cmd("migrate", {"uri": mig})
+        check("return" in r, "storage migration: migrate the memory", r)
+        end = time.monotonic() + 300
+        st = {}
+        while time.monotonic() < end:
+            st = q.cmd("query-migrate")["return"]
+            if st.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        check(st.get("status") == "completed", "storage migration: memory migrated", st)
+        r = q.cmd("block-job-cancel", {"device": "mig0"})
+        e = wait_event(q, "BLOCK_JOB_COMPLETED")
+        check("return" in r and e is not None and "error" not in e["data"],
+              "storage migration: block-job-cancel completes the copy", e)
+        wait_jobs_gone(q)
+        check(same_file(src_disk, dst_disk), "storage migration: the disks are identical")
+        dq.cmd("nbd-server-stop")
+        r = dq.cmd("cont")
+        check("return" in r, "storage migration: the destination runs", r)
+        try:
+            q.cmd("quit")
+        except OSError:
+            pass
+        src.finish(timeout=60)
+        seen = [int(x) for x in re.findall(r"tick=(\d+) ", src.text() + dst.text())]
+        dst.wait_line(f"tick={max(seen, default=0) + 4} ", timeout=180)
+        dst.type("q")
+        status, out, err = dst.finish(timeout=180)
+        check(status == 1 and "not ok" not in out and "the whole 8 MiB pattern is intact" in out,
+              f"storage migration: the destination's guest passes its checks (exit {status})",
+              out[-3000:] + err[-1000:])
+        dst = None
+    finally:
+        for g in (src, dst):
+            if g:
+                g.kill()
 
 
 def main():
@@ -347,6 +427,7 @@ def main():
               f"the guest passes its continuity checks through all of it (exit {status})",
               out[-3000:] + err[-1000:])
         g = None
+        storage_migration(elf, vmm, tmp)
     finally:
         if g:
             g.kill()
