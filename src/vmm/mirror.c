@@ -54,7 +54,7 @@
 
 #define DEFAULT_GRANULARITY (64u << 10)
 #define DEFAULT_BUF_SIZE    (16u << 20)
-#define MAX_CHUNK           (1u << 20) /* bytes copied per read/write at most */
+#define MAX_CHUNK           (4u << 20) /* bytes copied per read/write at most */
 #define IDLE_WAIT_NS        (100ull * 1000 * 1000)
 
 enum mirror_outcome { OUT_NONE, OUT_FINISH, OUT_CANCELLED, OUT_ERROR };
