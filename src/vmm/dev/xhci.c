@@ -6,10 +6,11 @@
  * BAR 0 (64-bit, 16 KiB) holds the capability registers (0x00), the
  * operational registers and port register sets (0x40), the runtime registers
  * with 16 interrupters (0x1000), the doorbells (0x2000) and the MSI-X table
- * and PBA (0x3000, 0x3800). Eight root ports: 1-4 speak USB 3 and 5-8 USB 2
- * (where the low/full/high-speed devices here attach: QEMU's usb port N is
- * xHCI port 4 + N), as the two Supported Protocol capabilities say, in
- * QEMU's order; 64 device slots.
+ * and PBA (0x3000, 0x3800). Root ports as QEMU's p3= and p2= say (4 and 4 by
+ * default, up to 15 each): 1..p3 speak USB 3, the next p2 USB 2 (where the
+ * low/full/high-speed devices here attach: QEMU's usb port N is xHCI port
+ * p3 + N), as the two Supported Protocol capabilities say, in QEMU's order;
+ * 64 device slots.
  *
  * What runs: the command ring (Enable/Disable Slot, Address Device, Configure
  * Endpoint, Evaluate Context, Reset Endpoint, Stop Endpoint, Set TR Dequeue
@@ -44,14 +45,13 @@
 #include <string.h>
 #include <time.h>
 
-#define XHCI_PORTS_2  4
-#define XHCI_PORTS_3  4
-#define XHCI_PORTS    (XHCI_PORTS_2 + XHCI_PORTS_3)
-#define XHCI_SLOTS    64
-#define XHCI_INTRS    16
-#define XHCI_EPS      31
-#define XHCI_TD_MAX   64 /* TRBs one TD may have (a guest ring cannot loop us forever) */
-#define XHCI_DATA_MAX 65536
+#define XHCI_MAX_PORTS_2 15 /* p2= and p3= (QEMU's properties and limits) */
+#define XHCI_MAX_PORTS_3 15
+#define XHCI_SLOTS       64
+#define XHCI_INTRS       16
+#define XHCI_EPS         31
+#define XHCI_TD_MAX      64 /* TRBs one TD may have (a guest ring cannot loop us forever) */
+#define XHCI_DATA_MAX    65536
 
 #define OFF_OPER     0x40
 #define OFF_PORTS    (OFF_OPER + 0x400)
@@ -169,6 +169,10 @@ struct trb {
     uint64_t addr; /* where it was read */
 };
 
+struct xhci_opts {
+    uint32_t p2, p3;
+};
+
 struct xhci_ring {
     uint64_t dequeue;
     bool ccs;
@@ -209,7 +213,8 @@ struct xhci {
     uint64_t dcbaap;
     struct xhci_ring cmd_ring;
     bool cmd_running;
-    struct xhci_port ports[XHCI_PORTS];
+    struct xhci_port ports[XHCI_MAX_PORTS_2 + XHCI_MAX_PORTS_3];
+    unsigned p2, p3, nports; /* USB 2 and USB 3 ports: 1..p3 USB 3, p3+1..p3+p2 USB 2 */
     struct xhci_slot slots[XHCI_SLOTS + 1]; /* by slot id */
     struct xhci_intr intr[XHCI_INTRS];
     struct timespec mf_start;
@@ -356,12 +361,10 @@ static void port_event_locked(struct xhci *x, unsigned port)
 
 /* --- ports ------------------------------------------------------------------------------- */
 
-/* Ports 1-4 (index 0-3) are USB 3, 5-8 USB 2 (QEMU's layout). */
-#define USB2_FIRST XHCI_PORTS_3
-
-static bool port_is_usb2(unsigned idx)
+/* Ports 1..p3 are USB 3, the next p2 USB 2 (QEMU's layout). */
+static bool port_is_usb2(const struct xhci *x, unsigned idx)
 {
-    return idx >= USB2_FIRST;
+    return idx >= x->p3;
 }
 
 /* Power-on state of a port: powered; a device there is connected (CSC) and, on a USB 2
@@ -414,7 +417,7 @@ static void port_write_locked(struct xhci *x, unsigned idx, uint32_t v)
     p->portsc = sc;
     if (v & PORTSC_PR)
         port_reset_locked(x, idx, false);
-    else if ((v & PORTSC_WPR) && !port_is_usb2(idx))
+    else if ((v & PORTSC_WPR) && !port_is_usb2(x, idx))
         port_reset_locked(x, idx, true);
 }
 
@@ -736,7 +739,7 @@ static unsigned cmd_address_device(struct xhci *x, unsigned slot, const struct t
     unsigned port = (slot1 >> 16) & 0xff;
     if ((slot0 & 0xfffff) != 0)
         return CC_TRB; /* route string: no hubs behind this controller */
-    if (port < 1 || port > XHCI_PORTS || !x->ports[port - 1].ud ||
+    if (port < 1 || port > x->nports || !x->ports[port - 1].ud ||
         !(x->ports[port - 1].portsc & PORTSC_PED))
         return CC_USB_TRANSACTION;
     uint64_t out;
@@ -940,7 +943,7 @@ static void hc_reset_locked(struct xhci *x)
     x->cmd_running = false;
     memset(x->slots, 0, sizeof(x->slots));
     memset(x->intr, 0, sizeof(x->intr));
-    for (unsigned i = 0; i < XHCI_PORTS; i++)
+    for (unsigned i = 0; i < x->nports; i++)
         port_power_on(x, i);
     clock_gettime(CLOCK_MONOTONIC, &x->mf_start);
     intx_update_locked(x);
@@ -953,7 +956,7 @@ static uint32_t cap_read(struct xhci *x, uint64_t off)
     case 0x00:
         return 0x01000000u | OFF_OPER; /* HCIVERSION 1.0, CAPLENGTH */
     case 0x04:
-        return (uint32_t)XHCI_PORTS << 24 | XHCI_INTRS << 8 | XHCI_SLOTS;
+        return (uint32_t)x->nports << 24 | XHCI_INTRS << 8 | XHCI_SLOTS;
     case 0x08:
         return 0x0000000f; /* IST 15 microframes, ERST Max 2^0 */
     case 0x0c:
@@ -971,11 +974,11 @@ static uint32_t cap_read(struct xhci *x, uint64_t off)
     case 0x34:
         return 0x20425355; /* "USB " */
     case 0x28:
-        return (uint32_t)XHCI_PORTS_2 << 8 | (USB2_FIRST + 1);
+        return (uint32_t)x->p2 << 8 | (x->p3 + 1);
     case 0x30:
         return 0x03000002;
     case 0x38:
-        return (uint32_t)XHCI_PORTS_3 << 8 | 1;
+        return (uint32_t)x->p3 << 8 | 1;
     }
     return 0;
 }
@@ -984,7 +987,7 @@ static uint32_t oper_read(struct xhci *x, uint64_t off)
 {
     if (off >= 0x400) {
         unsigned idx = (unsigned)(off - 0x400) / 16;
-        if (idx < XHCI_PORTS && (off & 15) == 0)
+        if (idx < x->nports && (off & 15) == 0)
             return x->ports[idx].portsc;
         return 0;
     }
@@ -1054,7 +1057,7 @@ static void oper_write_locked(struct xhci *x, uint64_t off, uint32_t v)
 {
     if (off >= 0x400) {
         unsigned idx = (unsigned)(off - 0x400) / 16;
-        if (idx < XHCI_PORTS && (off & 15) == 0)
+        if (idx < x->nports && (off & 15) == 0)
             port_write_locked(x, idx, v);
         return;
     }
@@ -1282,15 +1285,15 @@ int usb_bus_attach(struct device *hc, struct usb_device *ud, unsigned port, stru
     const char *bus = hc->cfg->id ? hc->cfg->id : "usb-bus";
     pthread_mutex_lock(&x->lock);
     /* Low/full/high-speed devices take the USB 2 port of each pair (QEMU's port N). */
-    unsigned idx = XHCI_PORTS;
+    unsigned idx = x->nports;
     if (port == 0) {
-        for (unsigned i = USB2_FIRST; i < USB2_FIRST + XHCI_PORTS_2 && idx == XHCI_PORTS; i++)
+        for (unsigned i = x->p3; i < x->p3 + x->p2 && idx == x->nports; i++)
             if (!x->ports[i].ud)
                 idx = i;
-    } else if (port <= XHCI_PORTS_2 && !x->ports[USB2_FIRST + port - 1].ud) {
-        idx = USB2_FIRST + port - 1;
+    } else if (port <= x->p2 && !x->ports[x->p3 + port - 1].ud) {
+        idx = x->p3 + port - 1;
     }
-    if (idx == XHCI_PORTS) {
+    if (idx == x->nports) {
         pthread_mutex_unlock(&x->lock);
         if (port)
             return verr_set(err, EBUSY, "usb port %u (bus %s.0) not found (in use?)", port, bus);
@@ -1312,7 +1315,7 @@ void usb_bus_detach(struct usb_device *ud)
     if (!x)
         return;
     pthread_mutex_lock(&x->lock);
-    for (unsigned i = 0; i < XHCI_PORTS; i++)
+    for (unsigned i = 0; i < x->nports; i++)
         if (x->ports[i].ud == ud)
             x->ports[i].ud = NULL;
     ud->wakeup = NULL;
@@ -1326,6 +1329,10 @@ static int xhci_create(struct device *dev, struct verr *err)
     struct xhci *x = xcalloc(1, sizeof(*x));
     x->vm = dev->vm;
     x->nec = strcmp(dev->type->name, "nec-usb-xhci") == 0;
+    const struct xhci_opts *o = DEV_OPTS(dev->cfg, struct xhci_opts);
+    x->p2 = o->p2;
+    x->p3 = o->p3;
+    x->nports = x->p2 + x->p3;
     pthread_mutex_init(&x->lock, NULL);
     struct pci_dev *pd = &x->pci;
     if (x->nec)
@@ -1368,6 +1375,12 @@ static void xhci_free(struct device *dev)
     free(x);
 }
 
+static const struct dev_prop xhci_props[] = {
+    DEV_PROP("p2", DEV_PROP_U32, struct xhci_opts, p2, "4", 0, 15, NULL),
+    DEV_PROP("p3", DEV_PROP_U32, struct xhci_opts, p3, "4", 0, 15, NULL),
+    DEV_PROP_END,
+};
+
 static const struct dev_type qemu_xhci_type = {
     .name = "qemu-xhci",
     .desc = "USB xHCI controller",
@@ -1375,6 +1388,8 @@ static const struct dev_type qemu_xhci_type = {
     .bus = DEV_BUS_PCI,
     .child_bus = DEV_BUS_USB,
     .user_creatable = true,
+    .props = xhci_props,
+    .opts_size = sizeof(struct xhci_opts),
     .create = xhci_create,
     .reset = xhci_reset,
     .free = xhci_free,
@@ -1387,6 +1402,8 @@ static const struct dev_type nec_xhci_type = {
     .bus = DEV_BUS_PCI,
     .child_bus = DEV_BUS_USB,
     .user_creatable = true,
+    .props = xhci_props,
+    .opts_size = sizeof(struct xhci_opts),
     .create = xhci_create,
     .reset = xhci_reset,
     .free = xhci_free,
