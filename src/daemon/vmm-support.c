@@ -300,6 +300,8 @@ static const struct vmm_support_rule rules[] = {
     {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
     {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
     {"input@bus", "usb", H, 0, "on the domain's USB controller (see input/usb@type)"},
+    {"input@bus", "usb without a controller", R, 0,
+     "USB is disabled for this domain, but USB devices are present in the domain XML"},
     {"input@bus", "*", R, 0, "only PS/2 and USB input are supported"},
     {"input/usb@type", "tablet", H, 0,
      "-device usb-tablet,bus=usb.0,port=N (takes the VNC pointer from the PS/2 mouse)"},
@@ -941,8 +943,20 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
         const char *bus = xnode_attr(n, "bus");
         if ((r = probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err)))
             return r;
-        if (bus && strcmp(bus, "usb") == 0)
-            return probe_attr("input/usb@type", "input", "type", type ? type : "?", NULL, err);
+        if (!bus || strcmp(bus, "usb") != 0)
+            return 0;
+        if ((r = probe_attr("input/usb@type", "input", "type", type ? type : "?", NULL, err)))
+            return r;
+        const char *ub = xnode_attr(xnode_child(n, "address"), "bus");
+        unsigned index = ub ? (unsigned)strtoul(ub, NULL, 10) : 0;
+        bool have = false;
+        for (size_t i = 0; i < def->ncontrollers; i++) {
+            const struct domain_controller *c = &def->controllers[i];
+            have |= c->type == DOMAIN_CONTROLLER_USB && c->index == index &&
+                    !(c->model && strcmp(c->model, "none") == 0);
+        }
+        if (!have)
+            return probe("input@bus", "usb without a controller", "<input bus='usb'>", err);
     } else if (strcmp(n->name, "graphics") == 0) {
         return check_graphics(n, err);
     } else if (strcmp(n->name, "video") == 0) {
