@@ -37,6 +37,7 @@
 #include "vmm/dev/device.h"
 #include "vmm/dev/pci.h"
 #include "vmm/dev/usb.h"
+#include "vmm/dev/xhci.h"
 #include "vmm/kvm/memory.h"
 #include "vmm/vm.h"
 
@@ -205,7 +206,7 @@ struct xhci_port {
 };
 
 struct xhci {
-    struct pci_dev pci;
+    struct pci_dev pci; /* first: the BAR handlers get the controller */
     struct vm *vm;
     pthread_mutex_t lock;
     bool nec;
@@ -1279,10 +1280,9 @@ static const struct bus_ops bar_ops = {bar_read, bar_write};
 
 /* --- the bus: devices attach --------------------------------------------------------------- */
 
-int usb_bus_attach(struct device *hc, struct usb_device *ud, unsigned port, struct verr *err)
+int xhci_attach(struct xhci *x, struct usb_device *ud, unsigned port, const char *bus,
+                struct verr *err)
 {
-    struct xhci *x = hc->priv;
-    const char *bus = hc->cfg->id ? hc->cfg->id : "usb-bus";
     pthread_mutex_lock(&x->lock);
     /* Low/full/high-speed devices take the USB 2 port of each pair (QEMU's port N). */
     unsigned idx = x->nports;
@@ -1309,6 +1309,13 @@ int usb_bus_attach(struct device *hc, struct usb_device *ud, unsigned port, stru
     return 0;
 }
 
+int usb_bus_attach(struct device *hc, struct usb_device *ud, unsigned port, struct verr *err)
+{
+    if (hc->type->child_bus != DEV_BUS_USB)
+        return verr_set(err, EINVAL, "'%s' is not a USB controller", hc->type->name);
+    return xhci_attach(hc->priv, ud, port, hc->cfg->id ? hc->cfg->id : "usb-bus", err);
+}
+
 void usb_bus_detach(struct usb_device *ud)
 {
     struct xhci *x = ud->hc;
@@ -1324,35 +1331,56 @@ void usb_bus_detach(struct usb_device *ud)
 
 /* --- the device -------------------------------------------------------------------------- */
 
-static int xhci_create(struct device *dev, struct verr *err)
+struct xhci *xhci_new(struct vm *vm, bool nec, unsigned p2, unsigned p3)
 {
     struct xhci *x = xcalloc(1, sizeof(*x));
-    x->vm = dev->vm;
-    x->nec = strcmp(dev->type->name, "nec-usb-xhci") == 0;
-    const struct xhci_opts *o = DEV_OPTS(dev->cfg, struct xhci_opts);
-    x->p2 = o->p2;
-    x->p3 = o->p3;
+    x->vm = vm;
+    x->nec = nec;
+    x->p2 = p2 > XHCI_MAX_PORTS_2 ? XHCI_MAX_PORTS_2 : p2;
+    x->p3 = p3 > XHCI_MAX_PORTS_3 ? XHCI_MAX_PORTS_3 : p3;
     x->nports = x->p2 + x->p3;
     pthread_mutex_init(&x->lock, NULL);
     struct pci_dev *pd = &x->pci;
-    if (x->nec)
+    if (nec)
         pci_dev_init(pd, "nec-usb-xhci", 0x1033, 0x0194, 0x0c0330, 0x03, 0x1af4, 0x1100);
     else
         pci_dev_init(pd, "qemu-xhci", 0x1b36, 0x000d, 0x0c0330, 0x01, 0x1af4, 0x1100);
-    pd->cfg[0x60] = 0x30; /* SBRN: USB 3.0 */
-    pd->cfg[0x61] = 0x20; /* FLADJ */
+    pd->cfg[0x60] = 0x30;    /* SBRN: USB 3.0 */
+    pd->cfg[0x61] = 0x20;    /* FLADJ */
+    pd->slot = PCI_NR_SLOTS; /* on no bus until plugged (no INTx line to drive) */
     pci_dev_set_bar(pd, 0, BAR_SIZE, true, &bar_ops, x);
     pci_dev_init_msix(pd, XHCI_INTRS, 0, OFF_MSIX, OFF_PBA);
+    hc_reset_locked(x);
+    return x;
+}
+
+void xhci_free(struct xhci *x)
+{
+    pci_dev_release(&x->pci);
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+}
+
+void xhci_mmio(struct xhci *x, uint64_t off, uint8_t *data, unsigned size, bool write)
+{
+    if (write)
+        bar_write(x, off, data, size);
+    else
+        bar_read(x, off, data, size);
+}
+
+static int xhci_create(struct device *dev, struct verr *err)
+{
+    const struct xhci_opts *o = DEV_OPTS(dev->cfg, struct xhci_opts);
+    struct xhci *x = xhci_new(dev->vm, strcmp(dev->type->name, "nec-usb-xhci") == 0, o->p2, o->p3);
+    struct pci_dev *pd = &x->pci;
     pd->id = dev->cfg->pci.id;
     pd->multifunction = dev->cfg->pci.multifunction;
     int r = pci_dev_plug(dev->vm->pci, pd, &dev->cfg->pci, err);
     if (r < 0) {
-        free(pd->msix);
-        pthread_mutex_destroy(&x->lock);
-        free(x);
+        xhci_free(x);
         return r;
     }
-    hc_reset_locked(x);
     dev->pci = pd;
     dev->priv = x;
     return 0;
@@ -1367,12 +1395,9 @@ static void xhci_reset(struct device *dev)
     pthread_mutex_unlock(&x->lock);
 }
 
-static void xhci_free(struct device *dev)
+static void xhci_dev_free(struct device *dev)
 {
-    struct xhci *x = dev->priv;
-    pci_dev_release(&x->pci);
-    pthread_mutex_destroy(&x->lock);
-    free(x);
+    xhci_free(dev->priv);
 }
 
 static const struct dev_prop xhci_props[] = {
@@ -1392,7 +1417,7 @@ static const struct dev_type qemu_xhci_type = {
     .opts_size = sizeof(struct xhci_opts),
     .create = xhci_create,
     .reset = xhci_reset,
-    .free = xhci_free,
+    .free = xhci_dev_free,
 };
 
 static const struct dev_type nec_xhci_type = {
@@ -1406,7 +1431,7 @@ static const struct dev_type nec_xhci_type = {
     .opts_size = sizeof(struct xhci_opts),
     .create = xhci_create,
     .reset = xhci_reset,
-    .free = xhci_free,
+    .free = xhci_dev_free,
 };
 
 const struct dev_type *const dev_types_xhci[] = {&qemu_xhci_type, &nec_xhci_type, NULL};
