@@ -11,7 +11,7 @@ What the test changes in the example, and why:
 - the disk's path: a qcow2 made here with vireo-img;
 - the bridge NIC becomes a user-mode NIC (bridges come with host networking);
 - listen 0.0.0.0 becomes 127.0.0.1 (a test opens no port beyond loopback);
-- a SCSI CD-ROM (empty tray) is added, as the issue asks;
+- a SCSI CD-ROM (empty tray) and a VNC password are added, as the issue asks;
 - machine pc-i440fx-4.0 becomes microvm with the test guest as <kernel>
   (tests=xhci): vireod does not start pc domains yet (docs/domain-support.md,
   os/type@machine), and the firmware boot of the disk belongs to that work;
@@ -26,7 +26,8 @@ to a qemu-xhci), the tablet on port 1 and the keyboard on port 2.
 Checks: the command line has the xHCI and usb-tablet/usb-kbd at libvirt's
 ports; the guest's driver (tests/guest/t-xhci.c) enumerates both devices; a
 VNC client (rfblib.py) is told the pointer is absolute, and its pointer and
-key events reach the guest as tablet and keyboard reports.
+key events reach the guest as tablet and keyboard reports, after VNC
+authentication with the domain's password (a wrong one is refused).
 
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
@@ -51,6 +52,7 @@ if not shutil.which("virsh"):
     skip_all("no virsh")
 
 NAME = "openEulerVM"
+PASSWORD = "usb-tablet"
 d = Daemon(VIREOD, VMM)
 
 
@@ -61,6 +63,7 @@ def example_xml(disk):
         ("<interface type='bridge'>", "<interface type='user'>"),
         ("      <source bridge='virbr0'/>\n", ""),
         ("0.0.0.0", "127.0.0.1"),
+        ("autoport='yes' listen=", "autoport='yes' passwd='%s' listen=" % PASSWORD),
         ("model='pci-root'", "model='pcie-root'"),
         ("  <iothreads>1</iothreads>\n", ""),
         (" iothread='1'", ""),
@@ -118,7 +121,14 @@ try:
     t.ok(ready and "ok 26 - xhci: 2 devices configured" in log and "not ok" not in log,
          "the guest's xHCI driver configured the tablet and the keyboard", log[-3000:])
     m = re.search(r"<graphics type='vnc' port='(\d+)'", x)
-    c = rfblib.Client(("127.0.0.1", int(m.group(1)) if m else 5900))
+    port = int(m.group(1)) if m else 5900
+    try:
+        rfblib.Client(("127.0.0.1", port), password="wrong").close()
+        refused = False
+    except rfblib.RfbError:
+        refused = True
+    t.ok(refused, "a VNC client with a wrong password is refused")
+    c = rfblib.Client(("127.0.0.1", port), password=PASSWORD)
     c.set_encodings([rfblib.ENC_RAW, rfblib.ENC_DESKTOP_SIZE, rfblib.ENC_PTR_TYPE,
                      rfblib.ENC_EXT_KEY])
     c.request()
