@@ -15,6 +15,11 @@
  * newest report, so the pointer's position and the keys held are never
  * lost, only intermediate states.
  *
+ * The tablet has the pointer from the moment it is plugged in; QEMU gives it
+ * the pointer only once the guest first polls it (a guest without a USB
+ * driver keeps its PS/2 mouse there). TODO: that activation, which needs the
+ * display's input routing to change from a vCPU thread.
+ *
  * Idle: SET_IDLE with a duration of 0 (what drivers send) is accepted; a
  * non-zero duration is stalled (HID 1.11 7.2.4 lets a device refuse it, and
  * drivers go on without) because nothing here would repeat the report.
@@ -491,8 +496,9 @@ static int hid_create(struct device *dev, struct verr *err)
 {
     struct vm *vm = dev->vm;
     struct device *hc = dev->cfg->parent ? dev_find_config(vm, dev->cfg->parent) : NULL;
-    if (!hc)
-        return verr_set(err, ENOENT, "No 'usb-bus' bus found for device '%s'", dev->type->name);
+    if (!hc) /* the controller comes later on the command line (QEMU needs it first too) */
+        return verr_set(err, ENOENT, "Bus '%s' not found",
+                        dev->cfg->bus ? dev->cfg->bus : "usb-bus.0");
     struct usb_hid *h = xcalloc(1, sizeof(*h));
     h->vm = vm;
     h->kind = strcmp(dev->type->name, "usb-kbd") == 0 ? HID_KEYBOARD : HID_TABLET;

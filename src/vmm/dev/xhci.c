@@ -198,6 +198,7 @@ struct xhci_intr {
     uint64_t er_start;
     uint32_t er_size, er_idx;
     bool er_pcs;
+    bool full_logged; /* said once that the ring overflowed */
 };
 
 struct xhci_port {
@@ -322,7 +323,10 @@ static void event_locked(struct xhci *x, unsigned v, uint64_t param, uint32_t st
     uint32_t next = (in->er_idx + 1) % in->er_size;
     uint64_t deq = in->erdp & ~0xfull;
     if (deq == in->er_start + (uint64_t)next * 16) {
-        log_warn("qemu-xhci: event ring %u full, event dropped", v); /* TODO: Event Ring Full */
+        /* TODO: the Event Ring Full Error event (4.9.4) once the guest makes room. */
+        if (!in->full_logged)
+            log_warn("qemu-xhci: event ring %u full: events dropped", v);
+        in->full_logged = true;
         return;
     }
     uint8_t b[16];
@@ -333,6 +337,7 @@ static void event_locked(struct xhci *x, unsigned v, uint64_t param, uint32_t st
     if (!dma_write(x, in->er_start + (uint64_t)in->er_idx * 16, b, 16, "event ring"))
         return;
     in->er_idx = next;
+    in->full_logged = false;
     if (next == 0)
         in->er_pcs = !in->er_pcs;
     bool busy = in->erdp & ERDP_EHB;
@@ -484,6 +489,9 @@ static unsigned ep_enable_locked(struct xhci *x, unsigned slot, unsigned dci, co
 
 /* --- transfers --------------------------------------------------------------------------- */
 
+/* A transfer buffer outside guest RAM (besides USB_RET_STALL and USB_RET_NAK). */
+#define XFER_DMA_ERROR (-100)
+
 static void transfer_event_locked(struct xhci *x, unsigned slot, unsigned dci, const struct trb *t,
                                   unsigned cc, uint32_t residual)
 {
@@ -616,16 +624,16 @@ static bool control_td_locked(struct xhci *x, unsigned slot, struct xhci_ep *ep)
     struct usb_device *ud = slot_device(x, slot);
     int r = USB_RET_STALL;
     if (!in && !td_copy(x, tds, n, 1, buf, buflen, false))
-        r = -100;
+        r = XFER_DMA_ERROR;
     else if (ud)
         r = ud->ops->control(ud, &s, buf);
     if (r >= 0 && in && (uint32_t)r > buflen)
         r = (int)buflen;
     if (r >= 0 && in && !td_copy(x, tds, n, 1, buf, (uint32_t)r, true))
-        r = -100;
+        r = XFER_DMA_ERROR;
     free(buf);
     ep->ring = after;
-    if (r == -100) {
+    if (r == XFER_DMA_ERROR) {
         transfer_event_locked(x, slot, 1, &tds[n - 1], CC_DATA_BUFFER, 0);
     } else if (r < 0) {
         /* A stall halts EP 0 (4.10.2.1); the guest resets it and moves the dequeue pointer. */
@@ -671,7 +679,7 @@ static bool data_td_locked(struct xhci *x, unsigned slot, unsigned dci, struct x
     if (r >= 0 && (uint32_t)r > len)
         r = (int)len;
     if (r >= 0 && !td_copy(x, tds, n, 0, buf, (uint32_t)r, true))
-        r = -100;
+        r = XFER_DMA_ERROR;
     free(buf);
     if (r == USB_RET_STALL) {
         transfer_event_locked(x, slot, dci, &tds[0], CC_STALL, 0);
@@ -679,7 +687,7 @@ static bool data_td_locked(struct xhci *x, unsigned slot, unsigned dci, struct x
         return true; /* the TD stays on the ring for after Reset Endpoint */
     }
     ep->ring = after;
-    if (r == -100)
+    if (r == XFER_DMA_ERROR)
         transfer_event_locked(x, slot, dci, &tds[n - 1], CC_DATA_BUFFER, 0);
     else
         td_events_locked(x, slot, dci, tds, n, 0, (uint32_t)r);
