@@ -40,8 +40,9 @@ struct vmm_config {
     const char *mem_path;
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
-    enum cpu_model cpu_model;
+    struct cpu_model cpu_model;       /* -cpu MODEL (qemu64 by default) */
     struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
+    bool cpu_check, cpu_enforce;      /* -cpu ...,check (QEMU's default), enforce */
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;
