@@ -125,7 +125,7 @@ int main(void)
     free(sup);
 
     char *help = cpu_models_help();
-    ok(strstr(help, "Available CPUs:\nx86 IvyBridge            (alias configured by machine type)\n") &&
+    ok(strstr(help, "Available CPUs:\nx86 IvyBridge             (alias configured by machine type)\n") &&
            strstr(help, "x86 Nehalem-IBRS          (alias of Nehalem-v2)\n") &&
            strstr(help, "\nRecognized CPUID flags:\n  3dnow 3dnowext 3dnowprefetch"),
        "-cpu help in QEMU's layout");
