@@ -185,8 +185,9 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
         cfg->action = CLI_DEVICE_HELP;
         return 0;
     }
-    if (!cpu_model_find(model, &cfg->cpu_model))
+    if (!cpu_model_find(model, false, &cfg->cpu_model))
         return verr_set(err, EINVAL, "%s %s: unable to find CPU model '%s'", opt, arg, model);
+    cfg->cpu_name = own(cfg, xstrdup(model));
     memset(&cfg->cpu_features, 0, sizeof(cfg->cpu_features));
     cfg->cpu_check = true;
     cfg->cpu_enforce = false;
@@ -658,7 +659,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->monitor_chardev = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
-    cpu_model_find("qemu64", &cfg->cpu_model);
+    cfg->cpu_name = "qemu64";
     cfg->cpu_check = true;
     boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
@@ -693,6 +694,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
             return 0;
     }
     bool firmware = machine_has_firmware(&cfg->machine);
+    /* QEMU 7.2: pc and q35 resolve an unversioned model to v1, microvm to its newest version. */
+    cpu_model_find(cfg->cpu_name, cfg->machine.kind == MACHINE_MICROVM, &cfg->cpu_model);
     if (!cfg->kernel && !firmware)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "

@@ -40,7 +40,8 @@ struct vmm_config {
     const char *mem_path;
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
-    struct cpu_model cpu_model;       /* -cpu MODEL (qemu64 by default) */
+    const char *cpu_name;             /* -cpu MODEL as given (qemu64 by default) */
+    struct cpu_model cpu_model;       /* that model, resolved for the machine type */
     struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
     bool cpu_check, cpu_enforce;      /* -cpu ...,check (QEMU's default), enforce */
     const char *kernel, *initrd, *append;

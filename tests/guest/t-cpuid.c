@@ -44,6 +44,8 @@ void test_cpuid(struct guest *g)
         dump(t, 0xd, 0);
         dump(t, 0xd, 1);
     }
+    dump(t, 0x40000000, 0);
+    dump(t, 0x40000001, 0);
     dump(t, 0x80000000, 0);
     for (uint32_t leaf = 0x80000001; leaf <= max_ext && leaf <= 0x80000008; leaf++)
         if (leaf != 0x80000005 && leaf != 0x80000006)

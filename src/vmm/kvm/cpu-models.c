@@ -105,7 +105,7 @@ int cpu_models_validate(struct verr *err)
     return 0;
 }
 
-bool cpu_model_find(const char *name, struct cpu_model *out)
+bool cpu_model_find(const char *name, bool latest, struct cpu_model *out)
 {
     memset(out, 0, sizeof(*out));
     if (strcmp(name, "host") == 0 || strcmp(name, "max") == 0) {
@@ -113,11 +113,22 @@ bool cpu_model_find(const char *name, struct cpu_model *out)
         out->passthrough = true;
         return true;
     }
-    char v1[64];
-    snprintf(v1, sizeof(v1), "%s-v1", name);
     const struct model_row *r = row_by_name(name);
-    if (!r)
-        r = row_by_name(v1); /* the unversioned name is v1 in QEMU 7.2 */
+    if (!r) {
+        /* The unversioned name: v1, or the newest version where the machine says so. */
+        size_t n = strlen(name);
+        unsigned best = 0;
+        for (size_t i = 0; i < NR_ROWS; i++) {
+            const char *v = rows[i].name + n;
+            if (strncmp(rows[i].name, name, n) != 0 || strncmp(v, "-v", 2) != 0)
+                continue;
+            unsigned ver = (unsigned)strtoul(v + 2, NULL, 10);
+            if (ver && (latest ? ver > best : ver == 1)) {
+                best = ver;
+                r = &rows[i];
+            }
+        }
+    }
     if (!r)
         return false;
     out->name = r->name;
@@ -131,7 +142,7 @@ void cpu_models_each(void (*fn)(const char *name, const char *alias_of, const ch
 {
     for (size_t i = 0; i < NR_ROWS; i++) {
         struct cpu_model m;
-        cpu_model_find(rows[i].name, &m);
+        cpu_model_find(rows[i].name, false, &m);
         if (!rows[i].parent) {
             char base[64];
             snprintf(base, sizeof(base), "%.*s", (int)(strlen(rows[i].name) - 3), rows[i].name);

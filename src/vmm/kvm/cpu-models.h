@@ -23,10 +23,11 @@ struct cpu_model {
     cpu_words features;   /* before filtering by what KVM offers */
 };
 
-/* Resolves a -cpu name (versioned, an alias such as "Haswell-noTSX", or the
- * unversioned "Haswell", which QEMU 7.2 resolves to v1). Fills *out; false
- * when there is no such model. */
-bool cpu_model_find(const char *name, struct cpu_model *out);
+/* Resolves a -cpu name: versioned, an alias such as "Haswell-noTSX", or the
+ * unversioned "Haswell", which QEMU 7.2 resolves per machine type: v1 on pc
+ * and q35 (7.2), the newest version on microvm (`latest`). Fills *out;
+ * false when there is no such model. */
+bool cpu_model_find(const char *name, bool latest, struct cpu_model *out);
 
 /* For -cpu help and query-cpu-definitions: each listed name with what it
  * is an alias of (NULL for a concrete model) and its description. */

@@ -261,7 +261,10 @@ static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported,
         const struct kvm_cpuid_entry2 *s8 = find(supported, 0x80000008, 0);
         uint32_t phys = s8 ? s8->eax & 0xff : 40;
         uint32_t virt = (w[CPU_W_7_0_ECX] & (1u << 16)) ? 57 : 48; /* la57 */
-        add_entry(c, 0x80000008, 0, phys | (virt << 8), w[CPU_W_8008_EBX], 0, 0);
+        /* ECX: the APIC id bits and the count of logical CPUs per package, as QEMU fills
+         * them for every vendor. */
+        uint32_t ecx = per_pkg > 1 ? ((smt + core) << 12) | (per_pkg - 1) : 0;
+        add_entry(c, 0x80000008, 0, phys | (virt << 8), w[CPU_W_8008_EBX], ecx, 0);
     }
     return c;
 }

@@ -81,17 +81,20 @@ int main(void)
     ok(cpu_models_validate(&err) == 0, "the model table names only known features: %s",
        verr_msg(&err));
     struct cpu_model m;
-    ok(cpu_model_find("qemu64", &m) && strcmp(m.name, "qemu64-v1") == 0 && m.family == 15 &&
+    ok(cpu_model_find("qemu64", false, &m) && strcmp(m.name, "qemu64-v1") == 0 && m.family == 15 &&
            m.model == 107 && m.stepping == 1,
        "qemu64 is qemu64-v1, family 15 model 107 stepping 1");
-    ok(!cpu_model_find("Pentium9", &m), "an unknown model is not found");
-    ok(cpu_model_find("Nehalem-IBRS", &m) && strcmp(m.name, "Nehalem-v2") == 0 &&
+    ok(!cpu_model_find("Pentium9", false, &m), "an unknown model is not found");
+    ok(cpu_model_find("Nehalem", false, &m) && strcmp(m.name, "Nehalem-v1") == 0 &&
+           cpu_model_find("Nehalem", true, &m) && strcmp(m.name, "Nehalem-v2") == 0,
+       "unversioned Nehalem: v1 (pc, q35) or the newest version (microvm)");
+    ok(cpu_model_find("Nehalem-IBRS", false, &m) && strcmp(m.name, "Nehalem-v2") == 0 &&
            (m.features[CPU_W_7_0_EDX] & (1u << 26)) && (m.features[CPU_W_1_ECX] & POPCNT),
        "an alias resolves to its version, with the parent's features and its own");
 
     struct kvm_cpuid2 *sup = supported();
     cpu_words got, missing;
-    cpu_model_find("qemu64", &m);
+    cpu_model_find("qemu64", false, &m);
     cpuid_model_words(sup, &m, &f2, got, missing);
     is_int(missing[CPU_W_1_ECX], PNI, "qemu64's pni is missing where KVM lacks it");
     is_int(got[CPU_W_1_ECX], CX16 | (1u << 21) | (1u << 31), "qemu64: cx16, x2apic, hypervisor");
@@ -116,7 +119,7 @@ int main(void)
        e8 ? e8->eax : 0);
     free(t);
 
-    cpu_model_find("host", &m);
+    cpu_model_find("host", false, &m);
     t = cpuid_for_vcpu(sup, &m, &f2, &topo, 0);
     l1 = leaf(t, 1, 0);
     ok(l1 && l1->eax == 0xc06f2 && !(l1->ecx & POPCNT) && (l1->ecx & (1u << 31)),
