@@ -2,8 +2,10 @@
  * cpu-models.c - see cpu-models.h. The rows are facts read from QEMU 7.2's
  * x86 model definitions (target/i386/cpu.c): each model's CPUID level and
  * xlevel, family/model/stepping, model-id and feature bits, written here as
- * QEMU's feature names; a version row names the model it changes and what
- * it adds, removes and renames. Checked against QEMU's guest view by
+ * QEMU's feature names, one row per version with its alias (Haswell-noTSX
+ * is Haswell-v2); the rows were read off QEMU 7.2's own description of each
+ * version (QMP query-cpu-model-expansion, full, under KVM) and its -cpu
+ * help. Checked against QEMU's guest view by
  * tests/integration/vmm/test-cpu-model.py. The vendor is not in the table:
  * under KVM QEMU shows every named model with the host's vendor, and so
  * does vireo-vmm (cpuid.c).
@@ -14,49 +16,328 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* QEMU's PPRO_FEATURES plus what every 64-bit model adds to leaf 1 EDX. */
-#define PPRO "fpu de pse tsc msr mce cx8 pge cmov pat fxsr mmx sse sse2 pae sep apic "
-#define BASE64 PPRO "mtrr clflush mca pse36 "
-#define INTEL_EDX BASE64 "vme "
-
 struct model_row {
-    const char *name;   /* versioned */
-    const char *parent; /* a version: the row it changes; NULL for v1 */
-    const char *alias;  /* the name QEMU also gives it (Haswell-noTSX), or NULL */
+    const char *name;  /* versioned */
+    const char *alias; /* the name QEMU also gives it (Haswell-noTSX), or NULL */
+    const char *note;  /* what -cpu help adds after the model-id ("[no TSX]"), or NULL */
     uint32_t level, xlevel;
     unsigned family, model, stepping;
     const char *model_id;
-    const char *add, *remove; /* feature names */
+    const char *features; /* QEMU's names */
 };
 
+/* The feature lists leave out what cpuid.c adds for every model under KVM (hypervisor and
+ * QEMU's default KVM paravirtual features); acpi, monitor and svm, which QEMU turns off
+ * under KVM, are already left out. */
 static const struct model_row rows[] = {
     {"qemu64-v1", NULL, NULL, 0xd, 0x8000000a, 15, 107, 1, "QEMU Virtual CPU version 2.5+",
-     BASE64 "pni cx16 lm syscall nx lahf-lm svm", NULL},
+     "apic clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx msr mtrr nx pae "
+     "pat pge pni pse pse36 sep sse sse2 syscall tsc x2apic"},
     {"kvm64-v1", NULL, NULL, 0xd, 0x80000008, 15, 6, 1, "Common KVM processor",
-     INTEL_EDX "pni cx16 lm syscall nx", NULL},
-    {"Nehalem-v1", NULL, NULL, 11, 0x80000008, 6, 26, 3,
+     "apic clflush cmov cx16 cx8 de fpu fxsr lm mca mce mmx msr mtrr nx pae pat pge "
+     "pni pse pse36 sep sse sse2 syscall tsc vme x2apic"},
+    {"Nehalem-v1", NULL, NULL, 0xb, 0x80000008, 6, 26, 3,
      "Intel Core i7 9xx (Nehalem Class Core i7)",
-     INTEL_EDX "popcnt sse4.2 sse4.1 cx16 ssse3 pni lm syscall nx lahf-lm", NULL},
-    {"Nehalem-v2", "Nehalem-v1", "Nehalem-IBRS", 0, 0, 0, 0, 0,
-     "Intel Core i7 9xx (Nehalem Core i7, IBRS update)", "spec-ctrl", NULL},
-    {"Westmere-v1", NULL, NULL, 11, 0x80000008, 6, 44, 1,
-     "Westmere E56xx/L56xx/X56xx (Nehalem-C)",
-     INTEL_EDX "aes popcnt sse4.2 sse4.1 cx16 ssse3 pclmulqdq pni lm syscall nx lahf-lm arat",
-     NULL},
-    {"Westmere-v2", "Westmere-v1", "Westmere-IBRS", 0, 0, 0, 0, 0,
-     "Westmere E56xx/L56xx/X56xx (IBRS update)", "spec-ctrl", NULL},
+     "apic clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx msr mtrr nx pae "
+     "pat pge pni popcnt pse pse36 sep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc vme "
+     "x2apic"},
+    {"Nehalem-v2", "Nehalem-IBRS", NULL, 0xb, 0x80000008, 6, 26, 3,
+     "Intel Core i7 9xx (Nehalem Core i7, IBRS update)",
+     "apic clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx msr mtrr nx pae "
+     "pat pge pni popcnt pse pse36 sep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 "
+     "syscall tsc vme x2apic"},
+    {"Westmere-v1", NULL, NULL, 0xb, 0x80000008, 6, 44, 1, "Westmere E56xx/L56xx/X56xx (Nehalem-C)",
+     "aes apic arat clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx msr "
+     "mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 sep sse sse2 sse4.1 sse4.2 "
+     "ssse3 syscall tsc vme x2apic"},
+    {"Westmere-v2", "Westmere-IBRS", NULL, 0xb, 0x80000008, 6, 44, 1,
+     "Westmere E56xx/L56xx/X56xx (IBRS update)",
+     "aes apic arat clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx msr "
+     "mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 sep spec-ctrl sse sse2 "
+     "sse4.1 sse4.2 ssse3 syscall tsc vme x2apic"},
     {"SandyBridge-v1", NULL, NULL, 0xd, 0x80000008, 6, 42, 1, "Intel Xeon E312xx (Sandy Bridge)",
-     INTEL_EDX "avx xsave aes tsc-deadline popcnt x2apic sse4.2 sse4.1 cx16 ssse3 pclmulqdq "
-               "pni lm rdtscp nx syscall lahf-lm xsaveopt arat",
-     NULL},
-    {"SandyBridge-v2", "SandyBridge-v1", "SandyBridge-IBRS", 0, 0, 0, 0, 0,
-     "Intel Xeon E312xx (Sandy Bridge, IBRS update)", "spec-ctrl", NULL},
+     "aes apic arat avx clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx "
+     "msr mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 rdtscp sep sse sse2 "
+     "sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xsave xsaveopt"},
+    {"SandyBridge-v2", "SandyBridge-IBRS", NULL, 0xd, 0x80000008, 6, 42, 1,
+     "Intel Xeon E312xx (Sandy Bridge, IBRS update)",
+     "aes apic arat avx clflush cmov cx16 cx8 de fpu fxsr lahf-lm lm mca mce mmx "
+     "msr mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 rdtscp sep spec-ctrl "
+     "sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xsave "
+     "xsaveopt"},
     {"IvyBridge-v1", NULL, NULL, 0xd, 0x80000008, 6, 58, 9, "Intel Xeon E3-12xx v2 (Ivy Bridge)",
-     INTEL_EDX "avx xsave aes tsc-deadline popcnt x2apic sse4.2 sse4.1 cx16 ssse3 pclmulqdq "
-               "pni f16c rdrand fsgsbase smep erms lm rdtscp nx syscall lahf-lm xsaveopt arat",
-     NULL},
-    {"IvyBridge-v2", "IvyBridge-v1", "IvyBridge-IBRS", 0, 0, 0, 0, 0,
-     "Intel Xeon E3-12xx v2 (Ivy Bridge, IBRS)", "spec-ctrl", NULL},
+     "aes apic arat avx clflush cmov cx16 cx8 de erms f16c fpu fsgsbase fxsr "
+     "lahf-lm lm mca mce mmx msr mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 "
+     "rdrand rdtscp sep smep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "vme x2apic xsave xsaveopt"},
+    {"IvyBridge-v2", "IvyBridge-IBRS", NULL, 0xd, 0x80000008, 6, 58, 9,
+     "Intel Xeon E3-12xx v2 (Ivy Bridge, IBRS)",
+     "aes apic arat avx clflush cmov cx16 cx8 de erms f16c fpu fsgsbase fxsr "
+     "lahf-lm lm mca mce mmx msr mtrr nx pae pat pclmulqdq pge pni popcnt pse pse36 "
+     "rdrand rdtscp sep smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Haswell-v1", NULL, NULL, 0xd, 0x80000008, 6, 60, 4, "Intel Core Processor (Haswell)",
+     "abm aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 de erms f16c fma "
+     "fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae "
+     "pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdtscp rtm sep smep sse "
+     "sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Haswell-v2", "Haswell-noTSX", NULL, 0xd, 0x80000008, 6, 60, 1,
+     "Intel Core Processor (Haswell, no TSX)",
+     "abm aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 de erms f16c fma "
+     "fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat "
+     "pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdtscp sep smep sse sse2 "
+     "sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Haswell-v3", "Haswell-IBRS", NULL, 0xd, 0x80000008, 6, 60, 4,
+     "Intel Core Processor (Haswell, IBRS)",
+     "abm aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 de erms f16c fma "
+     "fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae "
+     "pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdtscp rtm sep smep "
+     "spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic "
+     "xsave xsaveopt"},
+    {"Haswell-v4", "Haswell-noTSX-IBRS", NULL, 0xd, 0x80000008, 6, 60, 1,
+     "Intel Core Processor (Haswell, no TSX, IBRS)",
+     "abm aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 de erms f16c fma "
+     "fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat "
+     "pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdtscp sep smep spec-ctrl sse "
+     "sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Broadwell-v1", NULL, NULL, 0xd, 0x80000008, 6, 61, 2, "Intel Core Processor (Broadwell)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe "
+     "msr mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed "
+     "rdtscp rtm sep smap smep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Broadwell-v2", "Broadwell-noTSX", NULL, 0xd, 0x80000008, 6, 61, 2,
+     "Intel Core Processor (Broadwell, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr "
+     "mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed rdtscp "
+     "sep smap smep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme "
+     "x2apic xsave xsaveopt"},
+    {"Broadwell-v3", "Broadwell-IBRS", NULL, 0xd, 0x80000008, 6, 61, 2,
+     "Intel Core Processor (Broadwell, IBRS)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe "
+     "msr mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed "
+     "rdtscp rtm sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xsave xsaveopt"},
+    {"Broadwell-v4", "Broadwell-noTSX-IBRS", NULL, 0xd, 0x80000008, 6, 61, 2,
+     "Intel Core Processor (Broadwell, no TSX, IBRS)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr "
+     "mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed rdtscp "
+     "sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "vme x2apic xsave xsaveopt"},
+    {"Skylake-Client-v1", NULL, NULL, 0xd, 0x80000008, 6, 94, 3, "Intel Core Processor (Skylake)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe "
+     "msr mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed "
+     "rdtscp rtm sep smap smep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Client-v2", "Skylake-Client-IBRS", NULL, 0xd, 0x80000008, 6, 94, 3,
+     "Intel Core Processor (Skylake, IBRS)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe "
+     "msr mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed "
+     "rdtscp rtm sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Client-v3", "Skylake-Client-noTSX-IBRS", NULL, 0xd, 0x80000008, 6, 94, 3,
+     "Intel Core Processor (Skylake, IBRS, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr "
+     "mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed rdtscp "
+     "sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Client-v4", NULL, "[IBRS, XSAVES, no TSX]", 0xd, 0x80000008, 6, 94, 3,
+     "Intel Core Processor (Skylake, IBRS, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr "
+     "mtrr nx pae pat pcid pclmulqdq pge pni popcnt pse pse36 rdrand rdseed rdtscp "
+     "sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "vme x2apic xgetbv1 xsave xsavec xsaveopt xsaves"},
+    {"Skylake-Server-v1", NULL, NULL, 0xd, 0x80000008, 6, 85, 4, "Intel Xeon Processor (Skylake)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl bmi1 bmi2 clflush clflushopt clwb cmov cx16 cx8 de erms f16c "
+     "fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx "
+     "pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed "
+     "rdtscp rtm sep smap smep sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Server-v2", "Skylake-Server-IBRS", NULL, 0xd, 0x80000008, 6, 85, 4,
+     "Intel Xeon Processor (Skylake, IBRS)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl bmi1 bmi2 clflush clwb cmov cx16 cx8 de erms f16c fma fpu "
+     "fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat "
+     "pcid pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp rtm "
+     "sep smap smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Server-v3", "Skylake-Server-noTSX-IBRS", NULL, 0xd, 0x80000008, 6, 85, 4,
+     "Intel Xeon Processor (Skylake, IBRS, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl bmi1 bmi2 clflush clwb cmov cx16 cx8 de erms f16c fma fpu "
+     "fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid "
+     "pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp sep smap "
+     "smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme "
+     "x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Server-v4", NULL, "[IBRS, EPT switching, no TSX]", 0xd, 0x80000008, 6, 85, 4,
+     "Intel Xeon Processor (Skylake, IBRS, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl bmi1 bmi2 clflush clwb cmov cx16 cx8 de erms f16c fma fpu "
+     "fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid "
+     "pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp sep smap "
+     "smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme "
+     "x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Skylake-Server-v5", NULL, "[IBRS, XSAVES, EPT switching, no TSX]", 0xd, 0x80000008, 6, 85, 4,
+     "Intel Xeon Processor (Skylake, IBRS, no TSX)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl bmi1 bmi2 clflush clwb cmov cx16 cx8 de erms f16c fma fpu "
+     "fsgsbase fxsr invpcid lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid "
+     "pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp sep smap "
+     "smep spec-ctrl sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme "
+     "x2apic xgetbv1 xsave xsavec xsaveopt xsaves"},
+    {"Cascadelake-Server-v1", NULL, NULL, 0xd, 0x80000008, 6, 85, 6,
+     "Intel Xeon Processor (Cascadelake)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512bw avx512cd avx512dq "
+     "avx512f avx512vl avx512vnni bmi1 bmi2 clflush clflushopt clwb cmov cx16 cx8 "
+     "de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm mca mce mmx movbe "
+     "msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 "
+     "rdrand rdseed rdtscp rtm sep smap smep spec-ctrl ssbd sse sse2 sse4.1 sse4.2 "
+     "ssse3 syscall tsc tsc-deadline vme x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Cascadelake-Server-v2", NULL, "[ARCH_CAPABILITIES]", 0xd, 0x80000008, 6, 85, 6,
+     "Intel Xeon Processor (Cascadelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 avx512bw "
+     "avx512cd avx512dq avx512f avx512vl avx512vnni bmi1 bmi2 clflush clflushopt "
+     "clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase fxsr hle invpcid lahf-lm lm "
+     "mca mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni "
+     "popcnt pse pse36 rdrand rdseed rdtscp rtm sep smap smep spec-ctrl ssbd sse "
+     "sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xgetbv1 xsave "
+     "xsavec xsaveopt"},
+    {"Cascadelake-Server-v3", "Cascadelake-Server-noTSX", "[ARCH_CAPABILITIES, no TSX]", 0xd,
+     0x80000008, 6, 85, 6, "Intel Xeon Processor (Cascadelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 avx512bw "
+     "avx512cd avx512dq avx512f avx512vl avx512vnni bmi1 bmi2 clflush clflushopt "
+     "clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca "
+     "mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt "
+     "pse pse36 rdrand rdseed rdtscp sep smap smep spec-ctrl ssbd sse sse2 sse4.1 "
+     "sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xgetbv1 xsave xsavec "
+     "xsaveopt"},
+    {"Cascadelake-Server-v4", NULL, "[ARCH_CAPABILITIES, EPT switching, no TSX]", 0xd, 0x80000008,
+     6, 85, 6, "Intel Xeon Processor (Cascadelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 avx512bw "
+     "avx512cd avx512dq avx512f avx512vl avx512vnni bmi1 bmi2 clflush clflushopt "
+     "clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca "
+     "mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt "
+     "pse pse36 rdrand rdseed rdtscp sep smap smep spec-ctrl ssbd sse sse2 sse4.1 "
+     "sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xgetbv1 xsave xsavec "
+     "xsaveopt"},
+    {"Cascadelake-Server-v5", NULL, "[ARCH_CAPABILITIES, EPT switching, XSAVES, no TSX]", 0xd,
+     0x80000008, 6, 85, 6, "Intel Xeon Processor (Cascadelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 avx512bw "
+     "avx512cd avx512dq avx512f avx512vl avx512vnni bmi1 bmi2 clflush clflushopt "
+     "clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase fxsr invpcid lahf-lm lm mca "
+     "mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt "
+     "pse pse36 rdrand rdseed rdtscp sep smap smep spec-ctrl ssbd sse sse2 sse4.1 "
+     "sse4.2 ssse3 syscall tsc tsc-deadline vme x2apic xgetbv1 xsave xsavec "
+     "xsaveopt xsaves"},
+    {"Icelake-Server-v1", NULL, NULL, 0xd, 0x80000008, 6, 134, 0, "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512-vpopcntdq avx512bitalg "
+     "avx512bw avx512cd avx512dq avx512f avx512vbmi avx512vbmi2 avx512vl avx512vnni "
+     "bmi1 bmi2 clflush clflushopt clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase "
+     "fxsr gfni hle invpcid la57 lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat "
+     "pcid pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp rtm "
+     "sep smap smep spec-ctrl ssbd sse sse2 sse4.1 sse4.2 ssse3 syscall tsc "
+     "tsc-deadline umip vaes vme vpclmulqdq wbnoinvd x2apic xgetbv1 xsave xsavec "
+     "xsaveopt"},
+    {"Icelake-Server-v2", "Icelake-Server-noTSX", "[no TSX]", 0xd, 0x80000008, 6, 134, 0,
+     "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 avx512-vpopcntdq avx512bitalg "
+     "avx512bw avx512cd avx512dq avx512f avx512vbmi avx512vbmi2 avx512vl avx512vnni "
+     "bmi1 bmi2 clflush clflushopt clwb cmov cx16 cx8 de erms f16c fma fpu fsgsbase "
+     "fxsr gfni invpcid la57 lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid "
+     "pclmulqdq pdpe1gb pge pku pni popcnt pse pse36 rdrand rdseed rdtscp sep smap "
+     "smep spec-ctrl ssbd sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline "
+     "umip vaes vme vpclmulqdq wbnoinvd x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Icelake-Server-v3", NULL, NULL, 0xd, 0x80000008, 6, 134, 0, "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 "
+     "avx512-vpopcntdq avx512bitalg avx512bw avx512cd avx512dq avx512f avx512vbmi "
+     "avx512vbmi2 avx512vl avx512vnni bmi1 bmi2 clflush clflushopt clwb cmov cx16 "
+     "cx8 de erms f16c fma fpu fsgsbase fxsr gfni invpcid la57 lahf-lm lm mca mce "
+     "mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge pku pni popcnt pse "
+     "pse36 rdrand rdseed rdtscp sep smap smep spec-ctrl ssbd sse sse2 sse4.1 "
+     "sse4.2 ssse3 syscall tsc tsc-deadline umip vaes vme vpclmulqdq wbnoinvd "
+     "x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Icelake-Server-v4", NULL, NULL, 0xd, 0x80000008, 6, 106, 0, "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 "
+     "avx512-vpopcntdq avx512bitalg avx512bw avx512cd avx512dq avx512f avx512ifma "
+     "avx512vbmi avx512vbmi2 avx512vl avx512vnni bmi1 bmi2 clflush clflushopt clwb "
+     "cmov cx16 cx8 de erms f16c fma fpu fsgsbase fsrm fxsr gfni invpcid la57 "
+     "lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge "
+     "pku pni popcnt pse pse36 rdpid rdrand rdseed rdtscp sep sha-ni smap smep "
+     "spec-ctrl ssbd sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline umip "
+     "vaes vme vpclmulqdq wbnoinvd x2apic xgetbv1 xsave xsavec xsaveopt"},
+    {"Icelake-Server-v5", NULL, "[XSAVES]", 0xd, 0x80000008, 6, 106, 0,
+     "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 "
+     "avx512-vpopcntdq avx512bitalg avx512bw avx512cd avx512dq avx512f avx512ifma "
+     "avx512vbmi avx512vbmi2 avx512vl avx512vnni bmi1 bmi2 clflush clflushopt clwb "
+     "cmov cx16 cx8 de erms f16c fma fpu fsgsbase fsrm fxsr gfni invpcid la57 "
+     "lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge "
+     "pku pni popcnt pse pse36 rdpid rdrand rdseed rdtscp sep sha-ni smap smep "
+     "spec-ctrl ssbd sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline umip "
+     "vaes vme vpclmulqdq wbnoinvd x2apic xgetbv1 xsave xsavec xsaveopt xsaves"},
+    {"Icelake-Server-v6", NULL, "[5-level EPT]", 0xd, 0x80000008, 6, 106, 0,
+     "Intel Xeon Processor (Icelake)",
+     "3dnowprefetch abm adx aes apic arat arch-capabilities avx avx2 "
+     "avx512-vpopcntdq avx512bitalg avx512bw avx512cd avx512dq avx512f avx512ifma "
+     "avx512vbmi avx512vbmi2 avx512vl avx512vnni bmi1 bmi2 clflush clflushopt clwb "
+     "cmov cx16 cx8 de erms f16c fma fpu fsgsbase fsrm fxsr gfni invpcid la57 "
+     "lahf-lm lm mca mce mmx movbe msr mtrr nx pae pat pcid pclmulqdq pdpe1gb pge "
+     "pku pni popcnt pse pse36 rdpid rdrand rdseed rdtscp sep sha-ni smap smep "
+     "spec-ctrl ssbd sse sse2 sse4.1 sse4.2 ssse3 syscall tsc tsc-deadline umip "
+     "vaes vme vpclmulqdq wbnoinvd x2apic xgetbv1 xsave xsavec xsaveopt xsaves"},
+    {"EPYC-v1", NULL, NULL, 0xd, 0x8000001e, 23, 1, 2, "AMD EPYC Processor",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush clflushopt "
+     "cmov cr8legacy cx16 cx8 de f16c fma fpu fsgsbase fxsr fxsr-opt lahf-lm lm mca "
+     "mce misalignsse mmx mmxext movbe msr mtrr nx osvw pae pat pclmulqdq pdpe1gb "
+     "pge pni popcnt pse pse36 rdrand rdseed rdtscp sep sha-ni smap smep sse sse2 "
+     "sse4.1 sse4.2 sse4a ssse3 syscall topoext tsc vme x2apic xgetbv1 xsave xsavec "
+     "xsaveopt"},
+    {"EPYC-v2", "EPYC-IBPB", NULL, 0xd, 0x8000001e, 23, 1, 2, "AMD EPYC Processor (with IBPB)",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush clflushopt "
+     "cmov cr8legacy cx16 cx8 de f16c fma fpu fsgsbase fxsr fxsr-opt ibpb lahf-lm "
+     "lm mca mce misalignsse mmx mmxext movbe msr mtrr nx osvw pae pat pclmulqdq "
+     "pdpe1gb pge pni popcnt pse pse36 rdrand rdseed rdtscp sep sha-ni smap smep "
+     "sse sse2 sse4.1 sse4.2 sse4a ssse3 syscall topoext tsc vme x2apic xgetbv1 "
+     "xsave xsavec xsaveopt"},
+    {"EPYC-v3", NULL, NULL, 0xd, 0x8000001e, 23, 1, 2, "AMD EPYC Processor",
+     "3dnowprefetch abm adx aes apic arat avx avx2 bmi1 bmi2 clflush clflushopt "
+     "clzero cmov cr8legacy cx16 cx8 de f16c fma fpu fsgsbase fxsr fxsr-opt ibpb "
+     "lahf-lm lm mca mce misalignsse mmx mmxext movbe msr mtrr nx osvw pae pat "
+     "pclmulqdq pdpe1gb perfctr-core pge pni popcnt pse pse36 rdrand rdseed rdtscp "
+     "sep sha-ni smap smep sse sse2 sse4.1 sse4.2 sse4a ssse3 syscall topoext tsc "
+     "vme x2apic xgetbv1 xsave xsavec xsaveerptr xsaveopt xsaves"},
+    {"EPYC-Rome-v1", NULL, NULL, 0xd, 0x8000001e, 23, 49, 0, "AMD EPYC-Rome Processor",
+     "3dnowprefetch abm adx aes amd-stibp apic arat avx avx2 bmi1 bmi2 clflush "
+     "clflushopt clwb clzero cmov cr8legacy cx16 cx8 de f16c fma fpu fsgsbase fxsr "
+     "fxsr-opt ibpb lahf-lm lm mca mce misalignsse mmx mmxext movbe msr mtrr nx "
+     "osvw pae pat pclmulqdq pdpe1gb perfctr-core pge pni popcnt pse pse36 rdpid "
+     "rdrand rdseed rdtscp sep sha-ni smap smep sse sse2 sse4.1 sse4.2 sse4a ssse3 "
+     "syscall topoext tsc umip vme wbnoinvd x2apic xgetbv1 xsave xsavec xsaveerptr "
+     "xsaveopt xsaves"},
+    {"EPYC-Rome-v2", NULL, NULL, 0xd, 0x8000001e, 23, 49, 0, "AMD EPYC-Rome Processor",
+     "3dnowprefetch abm adx aes amd-ssbd amd-stibp apic arat avx avx2 bmi1 bmi2 "
+     "clflush clflushopt clwb clzero cmov cr8legacy cx16 cx8 de f16c fma fpu "
+     "fsgsbase fxsr fxsr-opt ibpb ibrs lahf-lm lm mca mce misalignsse mmx mmxext "
+     "movbe msr mtrr nx osvw pae pat pclmulqdq pdpe1gb perfctr-core pge pni popcnt "
+     "pse pse36 rdpid rdrand rdseed rdtscp sep sha-ni smap smep sse sse2 sse4.1 "
+     "sse4.2 sse4a ssse3 syscall topoext tsc umip vme wbnoinvd x2apic xgetbv1 xsave "
+     "xsavec xsaveerptr xsaveopt xsaves"},
+    {"EPYC-Milan-v1", NULL, NULL, 0xd, 0x8000001e, 25, 1, 1, "AMD EPYC-Milan Processor",
+     "3dnowprefetch abm adx aes amd-ssbd amd-stibp apic arat avx avx2 bmi1 bmi2 "
+     "clflush clflushopt clwb clzero cmov cr8legacy cx16 cx8 de erms f16c fma fpu "
+     "fsgsbase fsrm fxsr fxsr-opt ibpb ibrs invpcid lahf-lm lm mca mce misalignsse "
+     "mmx mmxext movbe msr mtrr nx osvw pae pat pcid pclmulqdq pdpe1gb perfctr-core "
+     "pge pku pni popcnt pse pse36 rdpid rdrand rdseed rdtscp sep sha-ni smap smep "
+     "sse sse2 sse4.1 sse4.2 sse4a ssse3 syscall topoext tsc umip vme wbnoinvd "
+     "x2apic xgetbv1 xsave xsavec xsaveerptr xsaveopt xsaves"},
 };
 #define NR_ROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -68,40 +349,27 @@ static const struct model_row *row_by_name(const char *name)
     return NULL;
 }
 
-/* Applies a row on top of its parent's result. */
 static void apply_row(const struct model_row *r, struct cpu_model *m)
 {
-    if (r->parent)
-        apply_row(row_by_name(r->parent), m);
-    if (r->level) {
-        m->level = r->level;
-        m->xlevel = r->xlevel;
-        m->family = r->family;
-        m->model = r->model;
-        m->stepping = r->stepping;
-    }
-    if (r->model_id)
-        m->model_id = r->model_id;
-    cpu_words add, del;
+    m->name = r->name;
+    m->level = r->level;
+    m->xlevel = r->xlevel;
+    m->family = r->family;
+    m->model = r->model;
+    m->stepping = r->stepping;
+    m->model_id = r->model_id;
     struct verr err = {0};
-    /* The table's names are checked by the unit test; a bad one would read as no feature. */
-    if (cpu_words_from_names(add, r->add ? r->add : "", &err) < 0)
-        memset(add, 0, sizeof(add));
-    if (cpu_words_from_names(del, r->remove ? r->remove : "", &err) < 0)
-        memset(del, 0, sizeof(del));
-    for (unsigned w = 0; w < CPU_W_COUNT; w++)
-        m->features[w] = (m->features[w] | add[w]) & ~del[w];
+    /* The table's names are checked by cpu_models_validate (unit test). */
+    if (cpu_words_from_names(m->features, r->features, &err) < 0)
+        memset(m->features, 0, sizeof(m->features));
 }
 
 int cpu_models_validate(struct verr *err)
 {
     cpu_words w;
-    for (size_t i = 0; i < NR_ROWS; i++) {
-        if ((rows[i].parent && !row_by_name(rows[i].parent)) ||
-            cpu_words_from_names(w, rows[i].add ? rows[i].add : "", err) < 0 ||
-            cpu_words_from_names(w, rows[i].remove ? rows[i].remove : "", err) < 0)
+    for (size_t i = 0; i < NR_ROWS; i++)
+        if (cpu_words_from_names(w, rows[i].features, err) < 0)
             return verr_prefix(err, "CPU model %s", rows[i].name);
-    }
     return 0;
 }
 
@@ -131,7 +399,6 @@ bool cpu_model_find(const char *name, bool latest, struct cpu_model *out)
     }
     if (!r)
         return false;
-    out->name = r->name;
     apply_row(r, out);
     return true;
 }
@@ -141,16 +408,18 @@ void cpu_models_each(void (*fn)(const char *name, const char *alias_of, const ch
                      void *opaque)
 {
     for (size_t i = 0; i < NR_ROWS; i++) {
-        struct cpu_model m;
-        cpu_model_find(rows[i].name, false, &m);
-        if (!rows[i].parent) {
+        char desc[128];
+        size_t n = strlen(rows[i].name);
+        if (n > 3 && strcmp(rows[i].name + n - 3, "-v1") == 0) {
             char base[64];
-            snprintf(base, sizeof(base), "%.*s", (int)(strlen(rows[i].name) - 3), rows[i].name);
+            snprintf(base, sizeof(base), "%.*s", (int)(n - 3), rows[i].name);
             fn(base, rows[i].name, NULL, opaque);
         }
         if (rows[i].alias)
             fn(rows[i].alias, rows[i].name, NULL, opaque);
-        fn(rows[i].name, NULL, m.model_id, opaque);
+        snprintf(desc, sizeof(desc), "%s%s%s", rows[i].model_id, rows[i].note ? " " : "",
+                 rows[i].note ? rows[i].note : "");
+        fn(rows[i].name, NULL, desc, opaque);
     }
     fn("host", NULL, "processor with all supported host features", opaque);
     fn("max", NULL, "Enables all features supported by the accelerator in the current host",
@@ -161,11 +430,11 @@ void cpu_models_each(void (*fn)(const char *name, const char *alias_of, const ch
 
 struct help_item {
     char name[64];
-    char desc[96];
+    char desc[128];
 };
 
 struct help_list {
-    struct help_item items[128];
+    struct help_item items[160];
     size_t n;
 };
 

@@ -55,11 +55,13 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out, struct verr *err)
 #define ECX_XSAVE        (1u << 26)
 #define ECX_HYPERVISOR   (1u << 31)
 #define EDX_HTT          (1u << 28)
+#define ECX3_TOPOEXT     (1u << 22)
 
 /* QEMU's KVM paravirtual features on by default for named models (kvm_default_props):
  * kvmclock (bits 0 and 3), kvm-nopiodelay, kvm-asyncpf, kvm-steal-time, kvm-pv-eoi,
  * kvmclock-stable-bit. */
-#define KVM_DEFAULTS ((1u << 0) | (1u << 3) | (1u << 1) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 24))
+#define KVM_DEFAULTS                                                                               \
+    ((1u << 0) | (1u << 3) | (1u << 1) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 24))
 
 static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
 {
@@ -97,6 +99,8 @@ void cpuid_model_words(const struct kvm_cpuid2 *supported, const struct cpu_mode
         }
         if (w == CPU_W_1_ECX)
             offered |= ECX_HYPERVISOR;
+        if (w == CPU_W_8001_ECX && !m->passthrough)
+            offered |= ECX3_TOPOEXT; /* as QEMU: the leaves are ours (named_table) */
         want &= ~fs->off[w];
         out[w] = want & offered;
         if (missing)
@@ -190,9 +194,9 @@ static void add_xsave_leaf(struct kvm_cpuid2 *c, const struct kvm_cpuid2 *suppor
     add_entry(c, 0xd, 1, w[CPU_W_D_1_EAX], 0, 0, 0);
 }
 
-static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported,
-                                      const struct cpu_model *m, const cpu_words w,
-                                      const struct cpu_topology *t, uint32_t apic)
+static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported, const struct cpu_model *m,
+                                      const cpu_words w, const struct cpu_topology *t,
+                                      uint32_t apic)
 {
     size_t n = supported->nent + 32;
     struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
@@ -225,8 +229,10 @@ static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported,
                 e.edx = 0; /* no KVM hints, as QEMU */
             }
             c->entries[c->nent++] = e;
-        } else if ((e.function == 0x80000005 || e.function == 0x80000006) &&
+        } else if ((e.function == 0x80000005 || e.function == 0x80000006 ||
+                    (e.function == 0x8000001d && (w[CPU_W_8001_ECX] & ECX3_TOPOEXT))) &&
                    m->xlevel >= e.function) {
+            /* TODO: 0x8000001D is the host's cache list (QEMU gives the model's caches). */
             c->entries[c->nent++] = e;
         }
     }
@@ -265,6 +271,11 @@ static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported,
          * them for every vendor. */
         uint32_t ecx = per_pkg > 1 ? ((smt + core) << 12) | (per_pkg - 1) : 0;
         add_entry(c, 0x80000008, 0, phys | (virt << 8), w[CPU_W_8008_EBX], ecx, 0);
+    }
+    if ((w[CPU_W_8001_ECX] & ECX3_TOPOEXT) && m->xlevel >= 0x8000001e) {
+        /* AMD's extended APIC id and core id (one node per package), as QEMU encodes them. */
+        unsigned core_id = (apic >> smt) & ((1u << core) - 1);
+        add_entry(c, 0x8000001e, 0, apic, ((t->threads - 1) << 8) | core_id, 0, 0);
     }
     return c;
 }
@@ -331,5 +342,6 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const stru
     cpu_words w;
     cpuid_model_words(supported, m, fs, w, NULL);
     uint32_t apic = cpu_topology_apic_id(t, index);
-    return m->passthrough ? host_table(supported, w, t, apic) : named_table(supported, m, w, t, apic);
+    return m->passthrough ? host_table(supported, w, t, apic)
+                          : named_table(supported, m, w, t, apic);
 }

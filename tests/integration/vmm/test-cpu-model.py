@@ -32,6 +32,15 @@ CPUS = [
     "Westmere-IBRS",
     "SandyBridge",
     "IvyBridge,-avx",
+    "Haswell-noTSX",
+    "Broadwell-v1",
+    "Skylake-Client,-avx2",
+    "Skylake-Server-IBRS",
+    "Cascadelake-Server",
+    "Icelake-Server-noTSX",
+    "EPYC",
+    "EPYC-Rome",
+    "EPYC-Milan,+pcid",
 ]
 
 n = 0

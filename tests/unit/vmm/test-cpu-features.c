@@ -30,7 +30,8 @@ static struct kvm_cpuid2 *supported(void)
     memcpy(&e[0].ecx, "ntel", 4);
     e[1] = (struct kvm_cpuid_entry2){.function = 1, .eax = 0xc06f2, .ecx = ~PNI, .edx = ~0u};
     e[2] = (struct kvm_cpuid_entry2){.function = 7, .ebx = ~0u, .ecx = ~0u, .edx = ~0u};
-    e[3] = (struct kvm_cpuid_entry2){.function = 0x40000001, .eax = KVMCLOCK | PV_IPI | PV_SCHED_YIELD};
+    e[3] = (struct kvm_cpuid_entry2){.function = 0x40000001,
+                                     .eax = KVMCLOCK | PV_IPI | PV_SCHED_YIELD};
     e[4] = (struct kvm_cpuid_entry2){.function = 0x80000001, .ecx = ~0u, .edx = ~0u};
     e[5] = (struct kvm_cpuid_entry2){.function = 0x80000008, .eax = 0x392e};
     e[6] = (struct kvm_cpuid_entry2){.function = 0x40000000, .eax = 0x40000001};
@@ -128,7 +129,8 @@ int main(void)
     free(sup);
 
     char *help = cpu_models_help();
-    ok(strstr(help, "Available CPUs:\nx86 IvyBridge             (alias configured by machine type)\n") &&
+    ok(strstr(help,
+              "Available CPUs:\nx86 Broadwell             (alias configured by machine type)\n") &&
            strstr(help, "x86 Nehalem-IBRS          (alias of Nehalem-v2)\n") &&
            strstr(help, "\nRecognized CPUID flags:\n  3dnow 3dnowext 3dnowprefetch"),
        "-cpu help in QEMU's layout");
