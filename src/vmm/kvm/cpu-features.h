@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The CPUID registers that hold feature bits (QEMU's feature words). */
+/* The CPUID registers that hold feature bits (QEMU's feature words, in its order). */
 enum cpu_word {
     CPU_W_1_EDX,
     CPU_W_1_ECX,
@@ -32,9 +32,9 @@ enum cpu_word {
     CPU_W_8001_ECX,
     CPU_W_8007_EDX,
     CPU_W_8008_EBX,
+    CPU_W_KVM,     /* 0x40000001 EAX */
     CPU_W_D_1_EAX, /* XSAVE extensions: 0xD subleaf 1 */
     CPU_W_6_EAX,
-    CPU_W_KVM, /* 0x40000001 EAX */
     CPU_W_COUNT,
 };
 
