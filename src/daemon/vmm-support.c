@@ -100,7 +100,8 @@ static const struct vmm_support_rule rules[] = {
     {"cpu@migratable", "*", P, 16, "migratable='off' is not supported yet"},
     {"cpu/model", "*", H, 0,
      "-cpu MODEL; vireo-vmm refuses a model it does not know with one line at start"},
-    {"cpu/model@fallback", "allow", H, 0, "the model is used as named (vireo-vmm never falls back)"},
+    {"cpu/model@fallback", "allow", H, 0,
+     "the model is used as named (vireo-vmm never falls back)"},
     {"cpu/model@fallback", "forbid", H, 0, "the model is used as named, or the start fails"},
     {"cpu/feature@policy", "require", H, 0, "+name (check='full' refuses to start without it)"},
     {"cpu/feature@policy", "force", H, 0, "+name"},
@@ -108,8 +109,7 @@ static const struct vmm_support_rule rules[] = {
     {"cpu/feature@policy", "disable", H, 0, "-name"},
     {"cpu/feature@policy", "forbid", H, 0,
      "-name (TODO: libvirt also refuses to start when the host has it)"},
-    {"cpu/feature@policy", "*", R, 0,
-     "policy must be force, require, optional, disable or forbid"},
+    {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
     {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
@@ -537,7 +537,8 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     if (check && (r = probe_attr("cpu@check", "cpu", "check", check, NULL, err)))
         return r;
     const char *migratable = xnode_attr(def->cpu, "migratable");
-    if (migratable && (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
+    if (migratable &&
+        (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
         return r;
     if (model && strcmp(mode, "custom") == 0) {
         char *shown = xasprintf("<cpu><model>%s</model>", xnode_text(model));
@@ -546,8 +547,8 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         if (r)
             return r;
         const char *fallback = xnode_attr(model, "fallback");
-        if (fallback && (r = probe_attr("cpu/model@fallback", "model", "fallback", fallback, NULL,
-                                        err)))
+        if (fallback &&
+            (r = probe_attr("cpu/model@fallback", "model", "fallback", fallback, NULL, err)))
             return r;
     }
     for (size_t i = 0; i < def->cpu->nkids; i++) {
@@ -557,8 +558,8 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         const char *name = xnode_attr(k, "name"), *policy = xnode_attr(k, "policy");
         if (!name || !*name)
             return verr_set(err, EINVAL, "XML error: missing CPU feature name");
-        if ((r = probe_attr("cpu/feature@policy", "feature", "policy", policy ? policy : "",
-                            name, err)))
+        if ((r = probe_attr("cpu/feature@policy", "feature", "policy", policy ? policy : "", name,
+                            err)))
             return r;
     }
     for (size_t i = 0; i < def->cpu->nkids; i++) {
