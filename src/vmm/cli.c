@@ -189,7 +189,7 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
         return verr_set(err, EINVAL, "%s %s: unable to find CPU model '%s'", opt, arg, model);
     cfg->cpu_name = own(cfg, xstrdup(model));
     memset(&cfg->cpu_features, 0, sizeof(cfg->cpu_features));
-    cfg->cpu_check = true;
+    cfg->cpu_check = false;
     cfg->cpu_enforce = false;
     while (flags) {
         char flag[64];
@@ -660,7 +660,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_name = "qemu64";
-    cfg->cpu_check = true;
+    cfg->cpu_check = false;
     boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

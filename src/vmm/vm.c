@@ -358,7 +358,8 @@ static int create_devices(struct vm *vm, struct verr *err)
 }
 
 /* -cpu's check and enforce (QEMU's wording): a feature the model or a flag asks for and the
- * host's KVM does not offer is left out, with a warning each; enforce refuses to start. */
+ * host's KVM does not offer is left out, with a warning each when asked (check, enforce);
+ * enforce refuses to start. */
 static int check_cpu_model(struct vm *vm, struct verr *err)
 {
     cpu_words got, missing;
