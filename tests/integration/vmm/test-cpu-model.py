@@ -89,7 +89,7 @@ for cpu in CPUS:
         ok(warn_v == warn_q, f"-cpu {cpu}: the same {len(warn_v)} unavailable-feature "
            "warnings" + ("" if warn_v == warn_q else f": vireo {warn_v} qemu {warn_q}"))
     else:
-        ok(not warn_v, f"-cpu {cpu}: no warnings without check", str(warn_v))
+        ok(not warn_v, f"-cpu {cpu}: no warnings without check {warn_v if warn_v else ''}")
     if rc_v != 0 or dump_v != dump_q:
         sys.stderr.write(out_v[-3000:] + "\n----- qemu\n" + out_q[-3000:] + "\n")
 
