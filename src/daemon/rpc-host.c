@@ -317,7 +317,8 @@ static void host_cpu_xml(struct buf *x, const char *arch)
                     : strcmp(vendor, "HygonGenuine") == 0 ? "Hygon"
                                                           : vendor;
     char *s = xasprintf("    <cpu>\n"
-                        "      <arch>%s</arch>\n", arch);
+                        "      <arch>%s</arch>\n",
+                        arch);
     buf_append(x, s, strlen(s));
     free(s);
     if (*v) {
