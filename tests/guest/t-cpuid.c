@@ -58,6 +58,22 @@ void test_cpuid(struct guest *g)
     for (int i = 0; i < 48 && model_id[i]; i++)
         if (model_id[i] < 0x20 || model_id[i] > 0x7e)
             model_id[i] = '.';
+    /* Leaves without subleaves answer whatever ECX holds (Linux's head_64.S reads 0x80000001
+     * with ECX = 0xc0000080, MSR_EFER's number, to decide on NX). */
+    bool same = true;
+    const uint32_t plain[] = {0, 1, 0x80000000, 0x80000001, 0x80000008};
+    for (unsigned i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        uint32_t a[4], b[4];
+        cpuid(plain[i], 0, a);
+        cpuid(plain[i], 0xc0000080, b);
+        if (memcmp(a, b, sizeof(a)) != 0) {
+            tap_diag(t, "cpuid %08x: ECX 0 gives %08x %08x %08x %08x, ECX 0xc0000080 %08x %08x "
+                        "%08x %08x",
+                     plain[i], a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
+            same = false;
+        }
+    }
+    tap_ok(t, same, "cpuid: leaves 0, 1, 0x80000000, 0x80000001, 0x80000008 ignore ECX");
     tap_diag(t, "cpuid vendor: %s", vendor);
     tap_diag(t, "cpuid model-id: %s", model_id);
 }

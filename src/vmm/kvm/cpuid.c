@@ -115,7 +115,10 @@ static struct kvm_cpuid_entry2 *add_entry(struct kvm_cpuid2 *c, uint32_t fn, uin
     memset(e, 0, sizeof(*e));
     e->function = fn;
     e->index = idx;
-    e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    /* Only leaves with subleaves look at ECX: the others must answer whatever ECX holds (Linux's
+     * head_64.S runs CPUID 0x80000001 with ECX = MSR_EFER's number to find NX). */
+    if (fn == 4 || fn == 7 || fn == 0xb || fn == 0xd || fn == 0x1f || fn == 0x8000001d)
+        e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
     e->eax = eax;
     e->ebx = ebx;
     e->ecx = ecx;
