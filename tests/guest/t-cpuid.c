@@ -67,8 +67,9 @@ void test_cpuid(struct guest *g)
         cpuid(plain[i], 0, a);
         cpuid(plain[i], 0xc0000080, b);
         if (memcmp(a, b, sizeof(a)) != 0) {
-            tap_diag(t, "cpuid %08x: ECX 0 gives %08x %08x %08x %08x, ECX 0xc0000080 %08x %08x "
-                        "%08x %08x",
+            tap_diag(t,
+                     "cpuid %08x: ECX 0 gives %08x %08x %08x %08x, ECX 0xc0000080 %08x %08x "
+                     "%08x %08x",
                      plain[i], a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
             same = false;
         }
