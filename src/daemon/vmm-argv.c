@@ -316,20 +316,49 @@ int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
     return vmm_support_check_lifecycle(def, err);
 }
 
-/* The -cpu a <cpu> element asks for (vmm-support.c checked that it is one of these). */
-static const char *cpu_model(const struct domain_def *def)
+/* The -cpu value a <cpu> element asks for (vmm-support.c checked its mode, policies and
+ * check): the model (host for host-passthrough, max for maximum, qemu64 for custom without
+ * a model), then each <feature> as +name or -name by its policy (libvirt's names reach
+ * vireo-vmm as written: it reads '_' as '-' and refuses a name it does not know), then
+ * enforce for check='full'. NULL when the definition leaves the CPU to the default. */
+static char *cpu_arg(const struct domain_def *def)
 {
     if (!def->cpu)
         return NULL;
     const char *mode = xnode_attr(def->cpu, "mode");
     struct xnode *model = xnode_child(def->cpu, "model");
+    const char *check = xnode_attr(def->cpu, "check");
+    const char *name = "qemu64";
     if (mode && strcmp(mode, "host-passthrough") == 0)
-        return "host";
-    if (mode && strcmp(mode, "maximum") == 0)
-        return "max";
-    if (model && *xnode_text(model))
-        return xnode_text(model);
-    return NULL;
+        name = "host";
+    else if (mode && strcmp(mode, "maximum") == 0)
+        name = "max";
+    else if (model && *xnode_text(model))
+        name = xnode_text(model);
+    char *out = xstrdup(name);
+    bool any = model || (mode && strcmp(mode, "custom") != 0);
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "feature") != 0)
+            continue;
+        const char *policy = xnode_attr(k, "policy");
+        bool off = policy && (strcmp(policy, "disable") == 0 || strcmp(policy, "forbid") == 0);
+        char *next = xasprintf("%s,%c%s", out, off ? '-' : '+', xnode_attr(k, "name"));
+        free(out);
+        out = next;
+        any = true;
+    }
+    if (check && strcmp(check, "full") == 0) {
+        char *next = xasprintf("%s,enforce", out);
+        free(out);
+        out = next;
+        any = true;
+    }
+    if (!any) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* <clock><timer name='pit' present='no'/> */
@@ -365,8 +394,9 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     addf2(&a, "-uuid", xasprintf("%s", uuid));
     /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
     addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
-    if (cpu_model(def))
-        addf2(&a, "-cpu", xstrdup(cpu_model(def)));
+    char *cpu = cpu_arg(def);
+    if (cpu)
+        addf2(&a, "-cpu", cpu);
     /* Guest RAM is <memory> (currentMemory is the balloon's target, set by
      * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
      * plain -m; round up the KiB definition. */

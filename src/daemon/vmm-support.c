@@ -90,12 +90,27 @@ static const struct vmm_support_rule rules[] = {
     {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
-    {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
-    {"cpu@mode", "*", P, 16, "only host-passthrough, maximum and custom qemu64 are supported"},
-    {"cpu/model", "qemu64", H, 0, "-cpu qemu64"},
-    {"cpu/model", "*", P, 16, "named CPU models other than qemu64 are not supported yet"},
-    {"cpu/topology", NULL, H, 0, "-smp sockets=,cores=,threads="},
-    {"cpu", "feature", P, 16, "CPU feature flags are not supported yet"},
+    {"cpu@mode", "custom", H, 0, "-cpu MODEL (QEMU 7.2's named models; qemu64 without <model>)"},
+    {"cpu@mode", "*", P, 16,
+     "host-model is not supported yet (it needs the host model of domcapabilities)"},
+    {"cpu@check", "none", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "partial", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "full", H, 0, "-cpu MODEL,enforce: the VM does not start without every feature"},
+    {"cpu@migratable", "on", H, 0, "host-passthrough without unmigratable features (as QEMU's)"},
+    {"cpu@migratable", "*", P, 16, "migratable='off' is not supported yet"},
+    {"cpu/model", "*", H, 0,
+     "-cpu MODEL; vireo-vmm refuses a model it does not know with one line at start"},
+    {"cpu/model@fallback", "allow", H, 0,
+     "the model is used as named (vireo-vmm never falls back)"},
+    {"cpu/model@fallback", "forbid", H, 0, "the model is used as named, or the start fails"},
+    {"cpu/feature@policy", "require", H, 0, "+name (check='full' refuses to start without it)"},
+    {"cpu/feature@policy", "force", H, 0, "+name"},
+    {"cpu/feature@policy", "optional", H, 0, "+name: given when the host's KVM has it"},
+    {"cpu/feature@policy", "disable", H, 0, "-name"},
+    {"cpu/feature@policy", "forbid", H, 0,
+     "-name (TODO: libvirt also refuses to start when the host has it)"},
+    {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
+    {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
@@ -538,14 +553,36 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     const char *mode = xnode_attr(def->cpu, "mode");
     struct xnode *model = xnode_child(def->cpu, "model");
     if (!mode)
-        mode = model ? "custom" : NULL;
-    if (mode && (r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
+        mode = "custom";
+    if ((r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
         return r;
-    if (model && mode && strcmp(mode, "custom") == 0) {
+    const char *check = xnode_attr(def->cpu, "check");
+    if (check && (r = probe_attr("cpu@check", "cpu", "check", check, NULL, err)))
+        return r;
+    const char *migratable = xnode_attr(def->cpu, "migratable");
+    if (migratable &&
+        (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
+        return r;
+    if (model && strcmp(mode, "custom") == 0) {
         char *shown = xasprintf("<cpu><model>%s</model>", xnode_text(model));
         r = probe("cpu/model", xnode_text(model), shown, err);
         free(shown);
         if (r)
+            return r;
+        const char *fallback = xnode_attr(model, "fallback");
+        if (fallback &&
+            (r = probe_attr("cpu/model@fallback", "model", "fallback", fallback, NULL, err)))
+            return r;
+    }
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "feature") != 0)
+            continue;
+        const char *name = xnode_attr(k, "name"), *policy = xnode_attr(k, "policy");
+        if (!name || !*name)
+            return verr_set(err, EINVAL, "XML error: missing CPU feature name");
+        if ((r = probe_attr("cpu/feature@policy", "feature", "policy", policy ? policy : "", name,
+                            err)))
             return r;
     }
     for (size_t i = 0; i < def->cpu->nkids; i++) {
