@@ -843,6 +843,62 @@ typedef struct vir_domain_memory_stat {
 
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err);
+/* virDomainSetMemoryStatsPeriod: how often (seconds, 0 never) the balloon asks the guest. */
+int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                       vir_error *err);
+
+/* virDomainInterfaceStats: an interface (host device name or MAC) as the guest sees it. */
+typedef struct vir_domain_interface_stats_struct {
+    long long rx_bytes, rx_packets, rx_errs, rx_drop;
+    long long tx_bytes, tx_packets, tx_errs, tx_drop;
+} vir_domain_interface_stats_struct;
+int vir_domain_interface_stats(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,
+                               vir_error *err);
+
+/* virConnectGetAllDomainStats / virDomainListGetStats: one record per domain, its groups'
+ * typed parameters (libvirt's names). The list ends with NULL; free it with
+ * vir_domain_stats_record_list_free. */
+typedef enum {
+    VIR_DOMAIN_STATS_STATE = 1 << 0,
+    VIR_DOMAIN_STATS_CPU_TOTAL = 1 << 1,
+    VIR_DOMAIN_STATS_BALLOON = 1 << 2,
+    VIR_DOMAIN_STATS_VCPU = 1 << 3,
+    VIR_DOMAIN_STATS_INTERFACE = 1 << 4,
+    VIR_DOMAIN_STATS_BLOCK = 1 << 5,
+    VIR_DOMAIN_STATS_PERF = 1 << 6,
+    VIR_DOMAIN_STATS_IOTHREAD = 1 << 7,
+    VIR_DOMAIN_STATS_MEMORY = 1 << 8,
+    VIR_DOMAIN_STATS_DIRTYRATE = 1 << 9,
+    VIR_DOMAIN_STATS_VM = 1 << 10,
+} vir_domain_stats_types;
+
+typedef enum {
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE = 1 << 0,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE = 1 << 1,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_PERSISTENT = 1 << 2,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_TRANSIENT = 1 << 3,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING = 1 << 4,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED = 1 << 5,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_SHUTOFF = 1 << 6,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_OTHER = 1 << 7,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT = 1 << 29,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING = 1 << 30,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS = 1u << 31,
+} vir_connect_get_all_domain_stats_flags;
+
+typedef struct vir_domain_stats_record {
+    vir_domain *dom;
+    vir_typed_parameter *params;
+    int nparams;
+} vir_domain_stats_record;
+
+int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
+                                     vir_domain_stats_record ***ret, unsigned int flags,
+                                     vir_error *err);
+/* doms ends with NULL; every domain must belong to one connection. */
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats,
+                              vir_domain_stats_record ***ret, unsigned int flags, vir_error *err);
+void vir_domain_stats_record_list_free(vir_domain_stats_record **records);
 
 /* ---- events ------------------------------------------------------------ */
 

@@ -3,11 +3,14 @@
  * virDomainBlockStats and virDomainBlockStatsFlags (`virsh domblkstat`), one disk named by
  * its target or source path, or every disk summed for an empty path, as libvirt's QEMU
  * driver answers them (its parameter names and order, errs -1 where QEMU keeps no count).
+ * virDomainInterfaceStats (`virsh domifstat`): an interface named by its host device or MAC,
+ * its counters as the guest sees them, read from the kernel.
  * These are queries: they run beside the domain's jobs, not in their queue.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf/domain_conf.h"
 #include "daemon/domain.h"
@@ -153,7 +156,41 @@ static int domain_block_stats_flags(struct vd_call *c)
     return block_stats(c, a->path, true, a->nparams, a->flags);
 }
 
+static int domain_interface_stats(struct vd_call *c)
+{
+    const struct remote_domain_interface_stats_args *a = c->args;
+    struct remote_domain_interface_stats_ret *r = c->ret;
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    const struct domain_def *def = c->dom->def;
+    const struct domain_net *n = NULL;
+    for (size_t i = 0; i < def->nnets && !n; i++) {
+        const struct domain_net *x = &def->nets[i];
+        if ((x->target_dev && !strcmp(x->target_dev, a->device)) ||
+            !strcasecmp(x->mac, a->device))
+            n = x;
+    }
+    if (!n)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: '%s' is not a known interface",
+                            a->device);
+    struct vd_iface_counters k;
+    if (!n->target_dev || vd_net_iface_counters(n->target_dev, vd_net_is_tap(n), &k) < 0)
+        return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR,
+                            "internal error: /proc/net/dev: Interface not found");
+    r->rx_bytes = (int64_t)k.rx_bytes;
+    r->rx_packets = (int64_t)k.rx_packets;
+    r->rx_errs = (int64_t)k.rx_errs;
+    r->rx_drop = (int64_t)k.rx_drop;
+    r->tx_bytes = (int64_t)k.tx_bytes;
+    r->tx_packets = (int64_t)k.tx_packets;
+    r->tx_errs = (int64_t)k.tx_errs;
+    r->tx_drop = (int64_t)k.tx_drop;
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_INTERFACE_STATS, domain_interface_stats},
     {REMOTE_PROC_DOMAIN_BLOCK_STATS, domain_block_stats},
     {REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, domain_block_stats_flags},
 };

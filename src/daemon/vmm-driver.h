@@ -111,6 +111,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                  struct verr *err);
 
 /* One drive's I/O counters (QMP query-blockstats), by its -drive id. */
+struct json_object;
+
 struct vd_vmm_block_stats {
     char id[64];
     int64_t rd_req, rd_bytes, wr_req, wr_bytes, flush_req;
@@ -121,6 +123,13 @@ typedef void (*vd_vmm_block_stats_fn)(void *opaque, int r, const struct vd_vmm_b
 /* Every drive's counters (n of them), or r < 0 and an error. */
 int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opaque,
                        struct verr *err);
+
+/* A query's answer: ret is the reply's "return" member (borrowed: valid during the call)
+ * when r == 0, else error says why (a QMP error reply included). */
+typedef void (*vd_vmm_json_fn)(void *opaque, int r, struct json_object *ret, const char *error);
+/* Sends a read-only QMP command (args taken over, may be NULL) and hands back its answer. */
+int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                 vd_vmm_json_fn done, void *opaque, struct verr *err);
 
 /* QMP stop / cont / system_reset / system_powerdown / balloon. */
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);

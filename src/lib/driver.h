@@ -240,6 +240,14 @@ struct vir_driver {
                            unsigned int flags, vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*set_memory_stats_period)(vir_domain *dom, int period, unsigned int flags,
+                                   vir_error *err);
+    int (*interface_stats)(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,
+                           vir_error *err);
+    /* doms NULL: every domain the flags select. */
+    int (*get_all_domain_stats)(vir_connect *conn, vir_domain **doms, unsigned int ndoms,
+                                unsigned int stats, vir_domain_stats_record ***ret,
+                                unsigned int flags, vir_error *err);
 
     /* Asynchronous events: the fd to poll, one round of delivery (queued
      * lifecycle events go to vir_emit_lifecycle), and asking the server for

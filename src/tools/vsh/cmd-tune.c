@@ -489,11 +489,19 @@ bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     bool ok = false;
     vir_error err;
     if (has_period) {
-        /* TODO: virDomainSetMemoryStatsPeriod once vireod's balloon driver has a period. */
-        vsh_error(ctl, "%s", "Unable to change balloon collection period.");
-        vsh_error(ctl, "%s",
-                  "this function is not supported by the connection driver: "
-                  "virDomainSetMemoryStatsPeriod");
+        unsigned flags = impact > 0 ? (unsigned)impact : 0;
+        if (impact == -1 && vir_domain_is_active(dom, NULL) == 1)
+            flags |= VIR_DOMAIN_AFFECT_LIVE; /* as virsh: the running domain by default */
+        if (period > INT32_MAX) {
+            vsh_error(ctl, "Invalid collection period value '%d'", (int)period);
+            goto out;
+        }
+        if (vir_domain_set_memory_stats_period(dom, (int)period, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change balloon collection period.");
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        ok = true;
         goto out;
     }
     static const char *const names[VIR_DOMAIN_MEMORY_STAT_NR] = {

@@ -150,5 +150,7 @@ void vsh_table_free(struct vsh_table *t);
 
 /* Domain lookup by name, id or UUID as virsh's --domain does (prints the failure). */
 vir_domain *vsh_lookup_domain(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char **name);
+/* The same for one word (domstats' list of domains). */
+vir_domain *vsh_lookup_domain_string(struct vsh_ctl *ctl, const char *s);
 
 #endif

@@ -1,0 +1,147 @@
+/*
+ * cmd-stats.c - virsh's statistics commands over libvireo: domstats (one record per domain,
+ * its typed parameters as NAME=VALUE lines, from virConnectGetAllDomainStats or, for named
+ * domains, virDomainListGetStats) and domifstat (virDomainInterfaceStats). Outputs are
+ * virsh's, byte for byte.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/vsh/commands.h"
+#include "tools/vsh/vsh.h"
+#include "util/mem.h"
+
+/* virsh's vshGetTypedParamValue. */
+static char *param_value(const vir_typed_parameter *p)
+{
+    switch (p->type) {
+    case VIR_TYPED_PARAM_INT:
+        return xasprintf("%d", p->value.i);
+    case VIR_TYPED_PARAM_UINT:
+        return xasprintf("%u", p->value.ui);
+    case VIR_TYPED_PARAM_LLONG:
+        return xasprintf("%lld", p->value.l);
+    case VIR_TYPED_PARAM_ULLONG:
+        return xasprintf("%llu", p->value.ul);
+    case VIR_TYPED_PARAM_DOUBLE:
+        return xasprintf("%f", p->value.d);
+    case VIR_TYPED_PARAM_BOOLEAN:
+        return xstrdup(p->value.b ? "yes" : "no");
+    case VIR_TYPED_PARAM_STRING:
+        return xstrdup(p->value.s ? p->value.s : "");
+    default:
+        return xasprintf("unimplemented parameter type %d", p->type);
+    }
+}
+
+bool vsh_cmd_domstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const struct {
+        const char *opt;
+        unsigned bit;
+    } groups[] = {
+        {"state", VIR_DOMAIN_STATS_STATE},
+        {"cpu-total", VIR_DOMAIN_STATS_CPU_TOTAL},
+        {"balloon", VIR_DOMAIN_STATS_BALLOON},
+        {"vcpu", VIR_DOMAIN_STATS_VCPU},
+        {"interface", VIR_DOMAIN_STATS_INTERFACE},
+        {"block", VIR_DOMAIN_STATS_BLOCK},
+        {"perf", VIR_DOMAIN_STATS_PERF},
+        {"iothread", VIR_DOMAIN_STATS_IOTHREAD},
+        {"memory", VIR_DOMAIN_STATS_MEMORY},
+        {"dirtyrate", VIR_DOMAIN_STATS_DIRTYRATE},
+        {"vm", VIR_DOMAIN_STATS_VM},
+    }, filters[] = {
+        {"list-active", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE},
+        {"list-inactive", VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE},
+        {"list-persistent", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PERSISTENT},
+        {"list-transient", VIR_CONNECT_GET_ALL_DOMAINS_STATS_TRANSIENT},
+        {"list-running", VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING},
+        {"list-paused", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED},
+        {"list-shutoff", VIR_CONNECT_GET_ALL_DOMAINS_STATS_SHUTOFF},
+        {"list-other", VIR_CONNECT_GET_ALL_DOMAINS_STATS_OTHER},
+        {"enforce", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS},
+        {"backing", VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING},
+        {"nowait", VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT},
+    };
+    unsigned stats = 0, flags = 0;
+    for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+        if (vsh_opt_bool(cmd, groups[i].opt))
+            stats |= groups[i].bit;
+    for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+        if (vsh_opt_bool(cmd, filters[i].opt))
+            flags |= filters[i].bit;
+    /* --raw: virsh has no pretty-printing either, so both forms print the same. */
+    vir_connect *conn = vsh_conn(ctl);
+    if (!conn)
+        return false;
+    const char *names[1024];
+    int nnames = vsh_opt_argv(cmd, "domain", names, 1024);
+    vir_domain **doms = NULL;
+    vir_domain_stats_record **records = NULL;
+    vir_error err;
+    bool ok = false;
+    int n;
+    if (nnames > 0) {
+        doms = xcalloc((size_t)nnames + 1, sizeof(*doms));
+        for (int i = 0; i < nnames; i++)
+            if (!(doms[i] = vsh_lookup_domain_string(ctl, names[i])))
+                goto out;
+        n = vir_domain_list_get_stats(doms, stats, &records, flags, &err);
+    } else {
+        n = vir_connect_get_all_domain_stats(conn, stats, &records, flags, &err);
+    }
+    if (n < 0) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        const vir_domain_stats_record *r = records[i];
+        vsh_print(ctl, "Domain: '%s'\n", vir_domain_get_name(r->dom));
+        for (int k = 0; k < r->nparams; k++) {
+            char *v = param_value(&r->params[k]);
+            vsh_print(ctl, "  %s=%s\n", r->params[k].field, v);
+            free(v);
+        }
+        vsh_print(ctl, "\n");
+    }
+    ok = true;
+out:
+    vir_domain_stats_record_list_free(records);
+    for (int i = 0; doms && i < nnames; i++)
+        if (doms[i])
+            vir_domain_free(doms[i]);
+    free(doms);
+    return ok;
+}
+
+bool vsh_cmd_domifstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *name = NULL;
+    const char *device = vsh_opt_string(cmd, "interface");
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, &name);
+    if (!dom)
+        return false;
+    vir_domain_interface_stats_struct st;
+    vir_error err;
+    bool ok = vir_domain_interface_stats(dom, device, &st, &err) == 0;
+    if (!ok) {
+        vsh_error(ctl, "Failed to get interface stats %s %s", name, device);
+        vsh_report(ctl, &err);
+    } else {
+        const struct {
+            const char *label;
+            long long v;
+        } rows[] = {
+            {"rx_bytes", st.rx_bytes}, {"rx_packets", st.rx_packets}, {"rx_errs", st.rx_errs},
+            {"rx_drop", st.rx_drop},   {"tx_bytes", st.tx_bytes},     {"tx_packets", st.tx_packets},
+            {"tx_errs", st.tx_errs},   {"tx_drop", st.tx_drop},
+        };
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+            if (rows[i].v >= 0)
+                vsh_print(ctl, "%s %s %lld\n", device, rows[i].label, rows[i].v);
+    }
+    vir_domain_free(dom);
+    return ok;
+}
