@@ -104,7 +104,8 @@ bool vsh_cmd_domstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_print(ctl, "  %s=%s\n", r->params[k].field, v);
             free(v);
         }
-        vsh_print(ctl, "\n");
+        if (i + 1 < n) /* a blank line between records, none after the last */
+            vsh_print(ctl, "\n");
     }
     ok = true;
 out:

@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+"""Domain statistics against vireod: virsh domstats, dommemstat (--period), domifstat and
+libvirt-python's getAllDomainStats / domainListGetStats.
+
+Usage: test-daemon-domstats.py VIREOD VIREO_VMM TEST_GUEST_ELF VSH
+
+vireod runs in a network namespace of the test's own (a bridge at 198.18.7.1/24 there).
+Four domains:
+ - dsb runs the test guest's virtio-blk tests on vda (vdb untouched), with a balloon;
+ - dsm runs the balloon statistics test (the guest sends its memory figures each time the
+   device asks: `dommemstat --period 1`);
+ - dsn is on the bridge (a tap vireod made) and runs the virtio-net test: an ARP exchange
+   with the bridge's address and 50 UDP datagrams, then holds its link;
+ - dsoff is defined and never started.
+Checked: each group's parameters under libvirt's names and in its order, with the figures
+their sources give (query-blockstats through qemu-monitor-command, the guest's own balloon
+figures from its console, the tap's counters in sysfs seen from the guest's side, the VMM's
+threads in /proc); groups without a source (perf, iothread, memory, dirtyrate, vm) left out;
+the list filters; inactive domains' records; --backing refused; the errors of domifstat and
+dommemstat --period. vsh prints what the stock virsh prints (byte for byte where nothing
+moves between the two calls; with the CPU-time and RSS figures masked where they do).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+from daemonlib import Daemon, Tap, domain_xml, wait_for
+
+t = Tap()
+NS = "vireo-ds-%d" % os.getpid()
+BR = "br-ds"
+VOLATILE = re.compile(r"^(  (cpu\.(time|user|system)|vcpu\.\d+\.(time|wait|delay)|balloon\.rss)=|"
+                      r"rss ).*$")
+
+
+def sh(*args, ns=None, check=False):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+class NsDaemon(Daemon):
+    def start(self):
+        out = open(os.path.join(self.tmp, "vireod.out"), "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, self.vireod, "--root",
+                                      self.root, "--timeout", "600"] + self.args,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock_ro), 10)
+        return self.proc
+
+
+def records(text):
+    """domstats output -> {domain: [(key, value), ...]} in order."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^Domain: '(.*)'$", line)
+        if m:
+            cur = out.setdefault(m.group(1), [])
+        elif line.startswith("  ") and cur is not None:
+            k, _, v = line[2:].partition("=")
+            cur.append((k, v))
+    return out
+
+
+def masked(text):
+    return "\n".join(VOLATILE.sub(lambda m: m.group(1) + "*", line)
+                     for line in text.splitlines())
+
+
+def same(d, *args):
+    a = d.virsh(*args)
+    b = d.vsh(*args)
+    return (a.returncode, masked(a.stdout), a.stderr) == (b.returncode, masked(b.stdout),
+                                                          b.stderr), (a, b)
+
+
+def main():
+    vireod, vmm, guest, vsh = sys.argv[1:5]
+    sh("ip", "netns", "add", NS, check=True)
+    d = NsDaemon(vireod, vmm, vsh)
+    names = ["dsb", "dsm", "dsn", "dsoff"]
+    try:
+        sh("ip", "link", "set", "lo", "up", ns=NS)
+        sh("ip", "link", "add", BR, "type", "bridge", ns=NS, check=True)
+        sh("ip", "addr", "add", "198.18.7.1/24", "dev", BR, ns=NS, check=True)
+        sh("ip", "link", "set", BR, "up", ns=NS, check=True)
+        d.start()
+        disks = []
+        for n in ("a", "b", "off"):
+            p = os.path.join(d.tmp, f"ds-{n}.raw")
+            with open(p, "wb") as f:
+                f.truncate(8 << 20)
+            disks.append(p)
+        blk = "".join(
+            f"    <disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source file='{p}'/><target dev='vd{n}' bus='virtio'/></disk>\n"
+            for p, n in zip(disks[:2], "ab"))
+        user_net = "    <interface type='user'><model type='virtio'/></interface>\n"
+        bridge_net = (f"    <interface type='bridge'><mac address='52:54:00:12:34:56'/>"
+                      f"<source bridge='{BR}'/><model type='virtio'/></interface>\n")
+        xmls = {
+            "dsb": domain_xml("dsb", guest, "tests=blk", blk + user_net, balloon="virtio"),
+            "dsm": domain_xml("dsm", guest, "tests=balloon balloon_stats=1 "
+                              "balloon_stats_updates=100000 balloon_wait_s=600",
+                              balloon="virtio"),
+            "dsn": domain_xml("dsn", guest, "tests=net net_peer=198.18.7.1 net_ip=198.18.7.2 "
+                              "net_flood=50 net_hold=1", bridge_net),
+            "dsoff": domain_xml("dsoff", guest, "tests=none",
+                                f"    <disk type='file' device='disk'><source file="
+                                f"'{disks[2]}'/><target dev='vda' bus='virtio'/></disk>\n",
+                                balloon="virtio"),
+        }
+        for n in names:
+            t.ok(d.virsh("define", d.write(n + ".xml", xmls[n])).returncode == 0, "define " + n)
+        ok, ab = same(d, "domstats")
+        t.ok(ok and ab[0].returncode == 0, "nothing running: vsh domstats prints virsh's", ab)
+        for n in names[:3]:
+            r = d.virsh("start", n)
+            t.ok(r.returncode == 0, "start " + n, r.stderr)
+        t.ok(wait_for(lambda: "works again after a reset" in d.console_log("dsb"), limit=180),
+             "dsb: the guest's virtio-blk tests ran", d.console_log("dsb")[-1500:])
+        t.ok(wait_for(lambda: "net: holding the link" in d.console_log("dsn"), limit=180),
+             "dsn: the guest's ARP exchange and 50 datagrams went over the tap",
+             d.console_log("dsn")[-1500:])
+        t.ok(wait_for(lambda: "balloon-stats: sent 1 " in d.console_log("dsm"), limit=180),
+             "dsm: the guest offered its first statistics", d.console_log("dsm")[-1500:])
+        wait_for(lambda: False, limit=1)
+
+        # --- every group, both clients
+        ok, (a, b) = same(d, "domstats")
+        t.ok(ok and a.returncode == 0, "vsh domstats prints what virsh prints (CPU/RSS masked)",
+             (a.stdout, b.stdout, a.stderr, b.stderr))
+        recs = records(a.stdout)
+        t.ok(list(recs) == ["dsb", "dsm", "dsn", "dsoff"] or sorted(recs) == sorted(names),
+             "one record per domain", list(recs))
+        dsb = dict(recs.get("dsb", []))
+        keys = [k for k, _ in recs.get("dsb", [])]
+        want_keys = (["state.state", "state.reason", "cpu.time", "cpu.user", "cpu.system",
+                      "balloon.current", "balloon.maximum", "balloon.rss", "vcpu.current",
+                      "vcpu.maximum", "vcpu.0.state", "vcpu.0.time", "vcpu.0.wait",
+                      "vcpu.0.delay", "net.count", "block.count"] +
+                     [f"block.{i}.{f}" for i in (0, 1) for f in
+                      ("name", "path", "rd.reqs", "rd.bytes", "rd.times", "wr.reqs", "wr.bytes",
+                       "wr.times", "fl.reqs", "fl.times", "allocation", "capacity", "physical")
+                      # physical is QEMU's actual-size, left out at 0 as libvirt does
+                      if not (i == 1 and f == "physical" and not os.stat(disks[1]).st_blocks)])
+        t.ok(keys == want_keys, "dsb: libvirt's parameter names in its order", keys)
+        t.ok(dsb.get("state.state") == "1" and dsb.get("state.reason") == "1",
+             "dsb: state running (booted)", dsb)
+        t.ok(int(dsb.get("cpu.time", -1)) == int(dsb.get("cpu.user", 0)) +
+             int(dsb.get("cpu.system", 0)) and int(dsb.get("cpu.time", 0)) > 0,
+             "cpu.time = cpu.user + cpu.system, and the VMM used some", dsb)
+        pid = d.vmm_pid("dsb")
+        tids = [int(x) for x in os.listdir(f"/proc/{pid}/task")] if pid else []
+        t.ok(0 < int(dsb.get("vcpu.0.time", 0)) <= int(dsb.get("cpu.time", 0)) + 10**9 and
+             dsb.get("vcpu.0.state") == "1" and dsb.get("vcpu.current") == "1" and
+             dsb.get("vcpu.maximum") == "1", "vcpu: one running vCPU with its thread's time",
+             (dsb, tids))
+        t.ok(dsb.get("balloon.current") == "65536" and dsb.get("balloon.maximum") == "65536" and
+             int(dsb.get("balloon.rss", 0)) > 0 and "balloon.available" not in dsb,
+             "balloon: current and maximum KiB, the VMM's RSS, no guest figures before a "
+             "period is set", dsb)
+        mon = d.virsh("qemu-monitor-command", "dsb", '{"execute":"query-blockstats"}')
+        st = {e["device"]: e["stats"] for e in json.loads(mon.stdout)["return"]}
+        s0 = st.get("drive-virtio-disk0", {})
+        want = {"block.0.rd.reqs": s0.get("rd_operations"),
+                "block.0.rd.bytes": s0.get("rd_bytes"),
+                "block.0.rd.times": s0.get("rd_total_time_ns"),
+                "block.0.wr.reqs": s0.get("wr_operations"),
+                "block.0.wr.bytes": s0.get("wr_bytes"),
+                "block.0.wr.times": s0.get("wr_total_time_ns"),
+                "block.0.fl.reqs": s0.get("flush_operations"),
+                "block.0.allocation": s0.get("wr_highest_offset")}
+        got = {k: int(dsb.get(k, -1)) for k in want}
+        t.ok(got == want and got["block.0.rd.reqs"] > 0 and got["block.0.wr.reqs"] > 0,
+             "block.0: the VMM's counters for vda", (got, want))
+        t.ok(dsb.get("block.count") == "2" and dsb.get("block.0.name") == "vda" and
+             dsb.get("block.0.path") == disks[0] and dsb.get("block.1.name") == "vdb" and
+             dsb.get("block.1.rd.reqs") == "0" and dsb.get("block.1.wr.bytes") == "0" and
+             dsb.get("block.0.capacity") == str(8 << 20) and
+             dsb.get("block.0.physical") == str(os.stat(disks[0]).st_blocks * 512),
+             "block: names, paths, the untouched vdb at zero, capacity", dsb)
+        t.ok(dsb.get("net.count") == "1" and "net.0.name" not in dsb,
+             "interface: user-mode networking has no host device to count", dsb)
+
+        dsn = dict(recs.get("dsn", []))
+        ifname = dsn.get("net.0.name", "")
+        sysfs = {}
+        for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
+            r = sh("cat", f"/sys/class/net/{ifname}/statistics/{k}", ns=NS)
+            sysfs[k] = int(r.stdout or -1)
+        t.ok(ifname.startswith("vnet") and int(dsn.get("net.0.tx.pkts", 0)) >= 51 and
+             int(dsn.get("net.0.rx.pkts", 0)) >= 1,
+             "interface: the tap's counters, the guest's 51+ frames sent", (dsn, sysfs))
+        t.ok(int(dsn.get("net.0.tx.pkts", -1)) <= sysfs["rx_packets"] and
+             int(dsn.get("net.0.tx.bytes", -1)) <= sysfs["rx_bytes"] and
+             int(dsn.get("net.0.rx.pkts", -1)) <= sysfs["tx_packets"],
+             "interface: the host's rx is the guest's tx", (dsn, sysfs))
+        t.ok("balloon.rss" in dsn and "balloon.current" in dsn and "block.0.name" not in dsn and
+             dsn.get("block.count") == "0", "dsn: no balloon figures from a guest, no disks",
+             dsn)
+
+        off = recs.get("dsoff", [])
+        t.ok(off == [("state.state", "5"), ("state.reason", "0"), ("balloon.current", "65536"),
+                     ("balloon.maximum", "65536"), ("vcpu.current", "1"),
+                     ("vcpu.maximum", "1"), ("net.count", "0"), ("block.count", "1"),
+                     ("block.0.name", "vda"), ("block.0.path", disks[2]),
+                     ("block.0.allocation", "0"), ("block.0.capacity", str(8 << 20)),
+                     ("block.0.physical", str(8 << 20))],
+             "dsoff: the inactive domain's record (state, sizes of its files)", off)
+
+        # --- groups, filters, lists
+        r = d.virsh("domstats", "--perf", "--iothread", "--memory", "--dirtyrate", "--vm", "dsb")
+        t.ok(r.returncode == 0 and r.stdout == "Domain: 'dsb'\n",
+             "groups with no source here are left out, not zeroed", r.stdout)
+        for args in (["--state"], ["--state", "--list-active"], ["--state", "--list-inactive"],
+                     ["--state", "--list-shutoff"], ["--state", "--list-running", "--list-paused"],
+                     ["--block", "dsb", "dsoff"], ["--interface", "dsn"], ["--vcpu", "dsn"],
+                     ["--balloon", "--list-transient"], ["--backing"], ["--enforce", "--state"],
+                     ["nosuch"], ["--perf", "dsoff"]):
+            ok, ab = same(d, "domstats", *args)
+            t.ok(ok, "vsh domstats %s prints virsh's" % " ".join(args), ab)
+        r = d.virsh("domstats", "--state", "--list-active")
+        t.ok(sorted(records(r.stdout)) == ["dsb", "dsm", "dsn"], "--list-active", r.stdout)
+        r = d.virsh("domstats", "--state", "--list-inactive")
+        t.ok(list(records(r.stdout)) == ["dsoff"], "--list-inactive", r.stdout)
+        r = d.virsh("domstats", "--state", "dsoff", "dsb")
+        t.ok(list(records(r.stdout)) == ["dsoff", "dsb"],
+             "named domains: their records, in the order asked", r.stdout)
+        r = d.virsh("domstats", "--backing")
+        t.ok(r.returncode != 0 and "unsupported flags (0x40000000)" in r.stderr,
+             "--backing (backing chain layers) is refused, not ignored", r.stderr)
+
+        # --- dommemstat and the balloon's guest figures
+        r = d.virsh("dommemstat", "dsb")
+        lines = dict(line.split() for line in r.stdout.splitlines() if line)
+        t.ok(r.returncode == 0 and list(lines) == ["actual", "rss"] and
+             lines["actual"] == "65536" and int(lines["rss"]) > 0,
+             "dommemstat without guest figures: actual and rss", r.stdout)
+        first = next(line for line in d.console_log("dsm").splitlines()
+                     if "balloon-stats: sent 1 " in line)
+        fields = dict(kv.split("=") for kv in first.split() if "=" in kv)
+        total, free = int(fields["total"]), int(fields["free"])
+        r = d.virsh("dommemstat", "dsm", "--period", "1")
+        t.ok(r.returncode == 0, "dommemstat --period 1 (qom-set on the balloon)", r.stderr)
+        t.ok(wait_for(lambda: "balloon-stats: sent 3 " in d.console_log("dsm"), limit=120),
+             "the guest answers the device's requests", d.console_log("dsm")[-800:])
+        r = d.virsh("dommemstat", "dsm", "--period", "0")
+        wait_for(lambda: False, limit=1.5)
+        a = d.virsh("dommemstat", "dsm")
+        b = d.vsh("dommemstat", "dsm")
+        mem = dict(line.split() for line in a.stdout.splitlines() if line)
+        # (the guest sends no minor faults, disk caches or huge page counts: left out)
+        t.ok(list(mem) == ["actual", "swap_in", "swap_out", "major_fault", "unused", "available",
+                           "last_update", "rss"],
+             "dommemstat: libvirt's tags in its order", a.stdout)
+        t.ok(mem.get("available") == str(total // 1024) and mem.get("unused") == str(free // 1024)
+             and int(mem.get("major_fault", 0)) >= 3 and mem.get("swap_in") == "0",
+             "the guest's own figures (KiB), its update count as major_fault",
+             (a.stdout, total, free))
+        t.ok(masked(a.stdout) == masked(b.stdout) and a.returncode == b.returncode == 0,
+             "vsh dommemstat prints virsh's", (a, b))
+        r = d.virsh("domstats", "--balloon", "dsm")
+        bal = dict(records(r.stdout).get("dsm", []))
+        t.ok(bal.get("balloon.available") == mem.get("available") and
+             bal.get("balloon.unused") == mem.get("unused") and
+             bal.get("balloon.last-update") == mem.get("last_update") and
+             [k for k, _ in records(r.stdout)["dsm"]][:3] ==
+             ["balloon.current", "balloon.maximum", "balloon.swap_in"],
+             "domstats --balloon: the same figures under libvirt's names", (r.stdout, mem))
+        for args in (["dsn", "--period", "2"], ["dsoff", "--period", "2"],
+                     ["dsoff", "--period", "2", "--config"]):
+            ok, ab = same(d, "dommemstat", *args)
+            t.ok(ok and ab[0].returncode != 0, "dommemstat %s: refused as virsh shows" %
+                 " ".join(args), ab)
+
+        # --- domifstat
+        r = d.virsh("domifstat", "dsn", ifname)
+        vals = {x.split()[1]: int(x.split()[2]) for x in r.stdout.splitlines() if x}
+        t.ok(r.returncode == 0 and list(vals) == ["rx_bytes", "rx_packets", "rx_errs", "rx_drop",
+                                                  "tx_bytes", "tx_packets", "tx_errs", "tx_drop"]
+             and vals["tx_packets"] >= 51, "domifstat: virsh's lines, the guest's frames",
+             r.stdout)
+        for args in (["dsn", ifname], ["dsn", "52:54:00:12:34:56"], ["dsn", "nosuch"],
+                     ["dsb", "52:54:00:00:00:00"], ["dsoff", "vnet9"]):
+            ok, ab = same(d, "domifstat", *args)
+            t.ok(ok, "vsh domifstat %s prints virsh's" % " ".join(args), ab)
+
+        # --- libvirt-python
+        import libvirt
+        conn = libvirt.open(d.uri)
+        allst = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE |
+                                       libvirt.VIR_DOMAIN_STATS_BLOCK)
+        byname = {dom.name(): s for dom, s in allst}
+        t.ok(sorted(byname) == sorted(names) and byname["dsb"]["block.count"] == 2 and
+             byname["dsb"]["state.state"] == 1 and byname["dsoff"]["state.state"] == 5,
+             "libvirt-python getAllDomainStats", byname)
+        lst = conn.domainListGetStats([conn.lookupByName("dsn")], libvirt.VIR_DOMAIN_STATS_VCPU)
+        t.ok(len(lst) == 1 and lst[0][0].name() == "dsn" and lst[0][1]["vcpu.current"] == 1,
+             "libvirt-python domainListGetStats", lst)
+        conn.close()
+        for n in names[:3]:
+            d.virsh("destroy", n)
+    finally:
+        d.cleanup(names)
+        sh("ip", "netns", "del", NS)
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
