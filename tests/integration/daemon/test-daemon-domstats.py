@@ -23,8 +23,10 @@ moves between the two calls; with the CPU-time and RSS figures masked where they
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import urllib.request
 
 from daemonlib import Daemon, Tap, domain_xml, wait_for
 
@@ -73,6 +75,60 @@ def same(d, *args):
     b = d.vsh(*args)
     return (a.returncode, masked(a.stdout), a.stderr) == (b.returncode, masked(b.stdout),
                                                           b.stderr), (a, b)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def metric(body, name, domain):
+    for line in body.splitlines():
+        if line.startswith(name + "{") and f'domain="{domain}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def scrape_exporter(d, dsb, dsn):
+    port = free_port()
+    ex = subprocess.Popen(["prometheus-libvirt-exporter", f"--web.listen-address=127.0.0.1:{port}",
+                           "--libvirt.uri=" + d.uri], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+    body = ""
+    try:
+        def scrape():
+            nonlocal body
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                              timeout=30).read().decode()
+                return True
+            except OSError:
+                return False
+        wait_for(scrape, limit=30, step=0.2)
+    finally:
+        ex.terminate()
+        try:
+            ex.wait(10)
+        except subprocess.TimeoutExpired:
+            ex.kill()
+            ex.wait()
+    t.ok("\nlibvirt_up 1" in body and "\nlibvirt_domains_number 3" in body,
+         "exporter: libvirt_up 1, the three running domains", body[-3000:])
+    t.ok(all(metric(body, "libvirt_domain_state_code", n) is not None
+             for n in ("dsb", "dsm", "dsn")) and
+         metric(body, "libvirt_domain_state_code", "dsb") == 1 and
+         metric(body, "libvirt_domain_info_virtual_cpus", "dsm") == 1 and
+         metric(body, "libvirt_domain_info_maximum_memory_bytes", "dsn") == 64 << 20,
+         "exporter: every domain's state and info", body[-3000:])
+    t.ok(metric(body, "libvirt_domain_block_stats_read_requests_total", "dsb") ==
+         int(dsb["block.0.rd.reqs"]) and
+         metric(body, "libvirt_domain_block_stats_write_bytes_total", "dsb") ==
+         int(dsb["block.0.wr.bytes"]) and
+         (metric(body, "libvirt_domain_interface_stats_transmit_packets_total", "dsn") or 0) >= 51,
+         "exporter: dsb's disk and dsn's interface counters", body[-3000:])
 
 
 def main():
@@ -286,6 +342,9 @@ def main():
                      ["dsb", "52:54:00:00:00:00"], ["dsoff", "vnet9"]):
             ok, ab = same(d, "domifstat", *args)
             t.ok(ok, "vsh domifstat %s prints virsh's" % " ".join(args), ab)
+
+        # --- the Prometheus libvirt exporter, on a loopback port, against vireod's socket
+        scrape_exporter(d, dsb, dsn)
 
         # --- libvirt-python
         import libvirt
