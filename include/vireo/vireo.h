@@ -847,6 +847,27 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
 int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
                                        vir_error *err);
 
+/* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
+typedef struct vir_domain_block_info {
+    unsigned long long capacity, allocation, physical;
+} vir_domain_block_info;
+int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                              unsigned int flags, vir_error *err);
+
+/* virDomainGetDiskErrors: with maxerrors 0 the number of disks that could report one; else
+ * the disks in error (disk malloc'd: the caller frees it). */
+typedef enum {
+    VIR_DOMAIN_DISK_ERROR_NONE = 0,
+    VIR_DOMAIN_DISK_ERROR_UNSPEC = 1,
+    VIR_DOMAIN_DISK_ERROR_NO_SPACE = 2,
+} vir_domain_disk_error_code;
+typedef struct vir_domain_disk_error {
+    char *disk;
+    int error;
+} vir_domain_disk_error;
+int vir_domain_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors,
+                               unsigned int maxerrors, unsigned int flags, vir_error *err);
+
 /* virDomainInterfaceStats: an interface (host device name or MAC) as the guest sees it. */
 typedef struct vir_domain_interface_stats_struct {
     long long rx_bytes, rx_packets, rx_errs, rx_drop;

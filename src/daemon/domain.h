@@ -175,6 +175,10 @@ struct vd_iface_counters {
 /* From /sys/class/net/IFNAME/statistics; swapped for a tap (its host side sees the guest's
  * traffic backwards). -ENOENT when the interface is gone. */
 int vd_net_iface_counters(const char *ifname, bool swapped, struct vd_iface_counters *c);
+/* A disk file's sizes as libvirt reads them without the VMM: capacity (a qcow2's virtual
+ * size, else the file's size), allocation (its blocks in use) and physical (its size). */
+bool vd_disk_file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
+                        uint64_t *physical);
 /* The interface types whose host side is a tap vireod made. */
 bool vd_net_is_tap(const struct domain_net *n);
 void vd_domain_job_set_memory(struct vd_job *job);

@@ -241,8 +241,8 @@ bool vd_net_is_tap(const struct domain_net *n)
 
 /* A disk file's sizes when the VMM cannot say: capacity (a qcow2's virtual size, else the
  * file's), allocation (blocks in use) and physical (the file's size), as libvirt's fallback. */
-static bool file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
-                       uint64_t *physical)
+bool vd_disk_file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
+                        uint64_t *physical)
 {
     struct stat st;
     if (!path || stat(path, &st) < 0)
@@ -451,7 +451,7 @@ static void compose_block(struct ds_record *r)
             struct stat sb;
             if (d->path && stat(d->path, &sb) == 0)
                 physical = (uint64_t)sb.st_blocks * 512; /* QEMU's actual-size */
-            if (!cap && file_sizes(d->path, &c2, &a2, &physical))
+            if (!cap && vd_disk_file_sizes(d->path, &c2, &a2, &physical))
                 cap = c2;
             if (cap)
                 pl_ull(l, cap, "block.%zu.capacity", i);
@@ -459,7 +459,7 @@ static void compose_block(struct ds_record *r)
                 pl_ull(l, physical, "block.%zu.physical", i);
         } else {
             uint64_t cap, alloc, physical;
-            if (d->path && file_sizes(d->path, &cap, &alloc, &physical)) {
+            if (d->path && vd_disk_file_sizes(d->path, &cap, &alloc, &physical)) {
                 pl_ull(l, alloc, "block.%zu.allocation", i);
                 pl_ull(l, cap, "block.%zu.capacity", i);
                 pl_ull(l, physical, "block.%zu.physical", i);

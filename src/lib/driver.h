@@ -240,6 +240,10 @@ struct vir_driver {
                            unsigned int flags, vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                          unsigned int flags, vir_error *err);
+    int (*get_disk_errors)(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
+                           unsigned int flags, vir_error *err);
     int (*set_memory_stats_period)(vir_domain *dom, int period, unsigned int flags,
                                    vir_error *err);
     int (*interface_stats)(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,

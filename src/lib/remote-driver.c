@@ -1025,6 +1025,41 @@ static int remote_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, u
     return (int)n;
 }
 
+static int remote_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                                 unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_info_args a = {.path = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_INFO, &a, &r, err) < 0)
+        return -1;
+    info->capacity = r.capacity;
+    info->allocation = r.allocation;
+    info->physical = r.physical;
+    return 0;
+}
+
+static int remote_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_disk_errors_args a = {.maxerrors = max, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_disk_errors_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_DISK_ERRORS, &a, &r, err) < 0)
+        return -1;
+    int n = r.nerrors;
+    if (errors) {
+        n = 0;
+        for (uint32_t i = 0; i < r.errors_len && i < max; i++) {
+            errors[i].disk = xstrdup(r.errors[i].disk);
+            errors[i].error = r.errors[i].error;
+            n++;
+        }
+    }
+    remote_domain_get_disk_errors_ret_free(&r);
+    return n;
+}
+
 static int remote_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
                                           vir_error *err)
 {
@@ -1639,6 +1674,8 @@ const struct vir_driver vir_remote_driver = {
     .block_stats_flags = remote_block_stats_flags,
     .memory_stats = remote_memory_stats,
     .set_memory_stats_period = remote_set_memory_stats_period,
+    .get_block_info = remote_get_block_info,
+    .get_disk_errors = remote_get_disk_errors,
     .interface_stats = remote_interface_stats,
     .get_all_domain_stats = remote_get_all_domain_stats,
     .get_numa_params = remote_get_numa_params,

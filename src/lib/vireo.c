@@ -1140,6 +1140,18 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
     DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
 }
 
+int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                              unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockInfo", -1, get_block_info, disk, info, flags, err);
+}
+
+int vir_domain_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors,
+                               unsigned int maxerrors, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetDiskErrors", -1, get_disk_errors, errors, maxerrors, flags, err);
+}
+
 int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
                                        vir_error *err)
 {

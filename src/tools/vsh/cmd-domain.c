@@ -876,6 +876,11 @@ bool vsh_cmd_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 /* The domain's definition, parsed from its XML (live unless --inactive). */
 static struct domain_def *get_def(struct vsh_ctl *ctl, vir_domain *dom, bool inactive)
 {
+    return vsh_domain_def(ctl, dom, inactive);
+}
+
+struct domain_def *vsh_domain_def(struct vsh_ctl *ctl, vir_domain *dom, bool inactive)
+{
     vir_error err;
     char *xml = vir_domain_get_xml_desc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, &err);
     if (!xml) {

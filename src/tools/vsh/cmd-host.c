@@ -617,6 +617,14 @@ static const struct vsh_opt opts_domifstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domblkinfo[] = {
+    DOM_OPT,
+    {"device", VSH_OT_STRING, 0, "block device"},
+    {"human", VSH_OT_BOOL, 0, "Human readable output"},
+    {"all", VSH_OT_BOOL, 0, "display all block devices info"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domstats[] = {
     {"state", VSH_OT_BOOL, 0, "report domain state"},
     {"cpu-total", VSH_OT_BOOL, 0, "report domain physical cpu usage"},
@@ -965,6 +973,10 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
      "Output the IP address and port number for the VNC display.", DM, 0},
 
+    {"domblkerror", vsh_cmd_domblkerror, opts_dom, "Show errors on block devices",
+     "Show block device errors", MON, 0},
+    {"domblkinfo", vsh_cmd_domblkinfo, opts_domblkinfo, "domain block device size information",
+     "Get block device size info for a domain.", MON, 0},
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
     {"domblkstat", vsh_cmd_domblkstat, opts_domblkstat, "get device block stats for a domain",

@@ -1,13 +1,15 @@
 /*
  * cmd-stats.c - virsh's statistics commands over libvireo: domstats (one record per domain,
  * its typed parameters as NAME=VALUE lines, from virConnectGetAllDomainStats or, for named
- * domains, virDomainListGetStats) and domifstat (virDomainInterfaceStats). Outputs are
- * virsh's, byte for byte.
+ * domains, virDomainListGetStats), domifstat (virDomainInterfaceStats), domblkinfo
+ * (virDomainGetBlockInfo) and domblkerror (virDomainGetDiskErrors). Outputs are virsh's,
+ * byte for byte.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/domain_conf.h"
 #include "tools/vsh/commands.h"
 #include "tools/vsh/vsh.h"
 #include "util/mem.h"
@@ -143,6 +145,132 @@ bool vsh_cmd_domifstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             if (rows[i].v >= 0)
                 vsh_print(ctl, "%s %s %lld\n", device, rows[i].label, rows[i].v);
     }
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* virsh's domblkinfo figures: "-" for a disk that reports nothing, else bytes or, with
+ * --human, vshPrettyCapacity's unit to three decimals. */
+static void blkinfo_text(unsigned long long v, bool none, bool human, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (none) {
+        snprintf(buf, size, "-");
+    } else if (!human) {
+        snprintf(buf, size, "%llu", v);
+    } else {
+        double d = (double)v;
+        size_t u = 0;
+        while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+            d /= 1024;
+            u++;
+        }
+        snprintf(buf, size, "%.3f %s", d, units[u]);
+    }
+}
+
+bool vsh_cmd_domblkinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool all = vsh_opt_bool(cmd, "all"), human = vsh_opt_bool(cmd, "human");
+    const char *device = vsh_opt_string(cmd, "device");
+    if (all && device) {
+        vsh_error(ctl, "Options --all and --device are mutually exclusive");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool ok = false;
+    vir_error err;
+    vir_domain_block_info info;
+    char cap[64], alloc[64], phys[64];
+    if (!all) {
+        if (!device) {
+            vsh_error(ctl, "command 'domblkinfo' requires <device> option");
+            goto out;
+        }
+        if (vir_domain_get_block_info(dom, device, &info, 0, &err) < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        bool none = !info.capacity && !info.allocation && !info.physical;
+        blkinfo_text(info.capacity, none, human, cap, sizeof(cap));
+        blkinfo_text(info.allocation, none, human, alloc, sizeof(alloc));
+        blkinfo_text(info.physical, none, human, phys, sizeof(phys));
+        vsh_print(ctl, "%-15s %s\n", "Capacity:", cap);
+        vsh_print(ctl, "%-15s %s\n", "Allocation:", alloc);
+        vsh_print(ctl, "%-15s %s\n", "Physical:", phys);
+        ok = true;
+        goto out;
+    }
+    struct domain_def *def = vsh_domain_def(ctl, dom, false);
+    if (!def)
+        goto out;
+    const char *header[] = {"Target", "Capacity", "Allocation", "Physical"};
+    struct vsh_table *t = vsh_table_new(4, header);
+    ok = true;
+    for (size_t i = 0; i < def->ndisks && ok; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        memset(&info, 0, sizeof(info));
+        if ((d->source_path || d->source_name) &&
+            vir_domain_get_block_info(dom, d->target_dev, &info, 0, &err) < 0) {
+            vsh_report(ctl, &err);
+            ok = false;
+            break;
+        }
+        bool none = !info.capacity && !info.allocation && !info.physical;
+        blkinfo_text(info.capacity, none, human, cap, sizeof(cap));
+        blkinfo_text(info.allocation, none, human, alloc, sizeof(alloc));
+        blkinfo_text(info.physical, none, human, phys, sizeof(phys));
+        const char *row[] = {d->target_dev ? d->target_dev : "", cap, alloc, phys};
+        vsh_table_add(t, row);
+    }
+    if (ok) {
+        struct buf text = BUF_INIT;
+        vsh_table_format(t, ctl->quiet, &text);
+        vsh_print(ctl, "%s", buf_cstr(&text));
+        buf_free(&text);
+    }
+    vsh_table_free(t);
+    domain_def_free(def);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_domblkerror(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const words[] = {"no error", "unspecified error", "no space"};
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_domain_disk_error *errs = NULL;
+    bool ok = false;
+    int n = vir_domain_get_disk_errors(dom, NULL, 0, 0, &err);
+    if (n < 0) {
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    if (n > 0) {
+        int max = n;
+        errs = xcalloc((size_t)max, sizeof(*errs));
+        if ((n = vir_domain_get_disk_errors(dom, errs, (unsigned)max, 0, &err)) < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+    }
+    if (n == 0)
+        vsh_print(ctl, "No errors found\n");
+    for (int i = 0; i < n; i++)
+        vsh_print(ctl, "%s: %s\n", errs[i].disk,
+                  errs[i].error >= 0 && errs[i].error < 3 ? words[errs[i].error]
+                                                          : "unknown error");
+    ok = true;
+out:
+    for (int i = 0; errs && i < n; i++)
+        free(errs[i].disk);
+    free(errs);
     vir_domain_free(dom);
     return ok;
 }

@@ -85,9 +85,9 @@ def free_port():
     return port
 
 
-def metric(body, name, domain):
+def metric(body, name, domain, label=""):
     for line in body.splitlines():
-        if line.startswith(name + "{") and f'domain="{domain}"' in line:
+        if line.startswith(name + "{") and f'domain="{domain}"' in line and label in line:
             return float(line.rsplit(" ", 1)[1])
     return None
 
@@ -123,9 +123,10 @@ def scrape_exporter(d, dsb, dsn):
          metric(body, "libvirt_domain_info_virtual_cpus", "dsm") == 1 and
          metric(body, "libvirt_domain_info_maximum_memory_bytes", "dsn") == 64 << 20,
          "exporter: every domain's state and info", body[-3000:])
-    t.ok(metric(body, "libvirt_domain_block_stats_read_requests_total", "dsb") ==
+    vda = 'target_device="vda"'
+    t.ok(metric(body, "libvirt_domain_block_stats_read_requests_total", "dsb", vda) ==
          int(dsb["block.0.rd.reqs"]) and
-         metric(body, "libvirt_domain_block_stats_write_bytes_total", "dsb") ==
+         metric(body, "libvirt_domain_block_stats_write_bytes_total", "dsb", vda) ==
          int(dsb["block.0.wr.bytes"]) and
          (metric(body, "libvirt_domain_interface_stats_transmit_packets_total", "dsn") or 0) >= 51,
          "exporter: dsb's disk and dsn's interface counters", body[-3000:])
@@ -237,6 +238,28 @@ def main():
              dsb.get("block.0.capacity") == str(8 << 20) and
              dsb.get("block.0.physical") == str(os.stat(disks[0]).st_blocks * 512),
              "block: names, paths, the untouched vdb at zero, capacity", dsb)
+        # domblkinfo: libvirt's rules (a raw disk's allocation is its furthest write; a sparse
+        # file's physical size is the file's), and the file alone for an inactive domain
+        r = d.virsh("domblkinfo", "dsb", "vda")
+        st_a = os.stat(disks[0])
+        t.ok(r.stdout == "Capacity:       %d\nAllocation:     %d\nPhysical:       %d\n" %
+             (8 << 20, s0.get("wr_highest_offset"), st_a.st_blocks * 512
+              if st_a.st_blocks * 512 not in (0, s0.get("wr_highest_offset")) else st_a.st_size),
+             "domblkinfo vda: capacity, the furthest write, the blocks in use", r.stdout)
+        r = d.virsh("domblkinfo", "dsoff", "vda")
+        t.ok(r.stdout == "Capacity:       %d\nAllocation:     0\nPhysical:       %d\n" %
+             (8 << 20, 8 << 20), "domblkinfo of an inactive domain: its file's sizes", r.stdout)
+        for args in (["dsb", "vda"], ["dsb", disks[1]], ["dsb", "vda", "--human"],
+                     ["dsb", "--all"], ["dsb", "--all", "--human"], ["dsoff", "--all"],
+                     ["dsb", "nosuch"], ["dsb"]):
+            ok, ab = same(d, "domblkinfo", *args)
+            t.ok(ok, "vsh domblkinfo %s prints virsh's" % " ".join(args), ab)
+        r = d.virsh("domblkerror", "dsb")
+        t.ok(r.returncode == 0 and r.stdout == "No errors found\n",
+             "domblkerror: the VMM's io-status is ok for every disk", r)
+        for args in (["dsb"], ["dsoff"]):
+            ok, ab = same(d, "domblkerror", *args)
+            t.ok(ok, "vsh domblkerror %s prints virsh's" % " ".join(args), ab)
         t.ok(dsb.get("net.count") == "1" and "net.0.name" not in dsb,
              "interface: user-mode networking has no host device to count", dsb)
 
