@@ -847,6 +847,14 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
 int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
                                        vir_error *err);
 
+/* virDomainGetCPUStats: start_cpu -1 for the totals (cpu_time, user_time, system_time), else
+ * ncpus host CPUs from start_cpu, nparams slots each (cpu_time, vcpu_time); with nparams 0
+ * the number of parameters (per CPU, or of the totals), with ncpus 0 the host's CPU count.
+ * Returns the parameters filled per CPU. */
+int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                             int start_cpu, unsigned int ncpus, unsigned int flags,
+                             vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;

@@ -240,6 +240,8 @@ struct vir_driver {
                            unsigned int flags, vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*get_cpu_stats)(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                         int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
     int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                           unsigned int flags, vir_error *err);
     int (*get_disk_errors)(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,

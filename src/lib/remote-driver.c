@@ -1025,6 +1025,34 @@ static int remote_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, u
     return (int)n;
 }
 
+static int remote_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                                int start_cpu, unsigned int ncpus, unsigned int flags,
+                                vir_error *err)
+{
+    struct remote_domain_get_cpu_stats_args a = {
+        .nparams = nparams, .start_cpu = start_cpu, .ncpus = ncpus, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_cpu_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_CPU_STATS, &a, &r, err) < 0)
+        return -1;
+    int rv = r.nparams;
+    if (r.params_len > (uint64_t)nparams * ncpus ||
+        (r.params_len && (r.nparams <= 0 || r.params_len % (uint32_t)r.nparams ||
+                          (unsigned)r.nparams > nparams))) {
+        rv = vir_report(err, VIR_ERR_RPC,
+                        "remoteDomainGetCPUStats: returned number of stats exceeds limit");
+    } else if (nparams) {
+        /* the server leaves out the empty slots: spread each CPU's back to its stride */
+        memset(params, 0, sizeof(*params) * nparams * ncpus);
+        unsigned got = r.nparams ? r.params_len / (uint32_t)r.nparams : 0;
+        for (unsigned cpu = 0; cpu < got; cpu++)
+            params_from_wire(&r.params[cpu * (unsigned)r.nparams], r.nparams,
+                             &params[cpu * nparams]);
+    }
+    remote_domain_get_cpu_stats_ret_free(&r);
+    return rv;
+}
+
 static int remote_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                                  unsigned int flags, vir_error *err)
 {
@@ -1675,6 +1703,7 @@ const struct vir_driver vir_remote_driver = {
     .memory_stats = remote_memory_stats,
     .set_memory_stats_period = remote_set_memory_stats_period,
     .get_block_info = remote_get_block_info,
+    .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,
     .interface_stats = remote_interface_stats,
     .get_all_domain_stats = remote_get_all_domain_stats,

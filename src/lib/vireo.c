@@ -1140,6 +1140,14 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
     DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
 }
 
+int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                             int start_cpu, unsigned int ncpus, unsigned int flags,
+                             vir_error *err)
+{
+    DOM_QUERY("virDomainGetCPUStats", -1, get_cpu_stats, params, nparams, start_cpu, ncpus, flags,
+              err);
+}
+
 int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                               unsigned int flags, vir_error *err)
 {

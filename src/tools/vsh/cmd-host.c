@@ -617,6 +617,14 @@ static const struct vsh_opt opts_domifstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_cpu_stats[] = {
+    DOM_OPT,
+    {"total", VSH_OT_BOOL, 0, "Show total statistics only"},
+    {"start", VSH_OT_INT, 0, "Show statistics from this CPU"},
+    {"count", VSH_OT_INT, 0, "Number of shown CPUs at most"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domblkinfo[] = {
     DOM_OPT,
     {"device", VSH_OT_STRING, 0, "block device"},
@@ -973,6 +981,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
      "Output the IP address and port number for the VNC display.", DM, 0},
 
+    {"cpu-stats", vsh_cmd_cpu_stats, opts_cpu_stats, "show domain cpu statistics",
+     "Display per-CPU and total statistics about the domain's CPUs", MON, 0},
     {"domblkerror", vsh_cmd_domblkerror, opts_dom, "Show errors on block devices",
      "Show block device errors", MON, 0},
     {"domblkinfo", vsh_cmd_domblkinfo, opts_domblkinfo, "domain block device size information",

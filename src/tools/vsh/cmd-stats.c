@@ -2,9 +2,12 @@
  * cmd-stats.c - virsh's statistics commands over libvireo: domstats (one record per domain,
  * its typed parameters as NAME=VALUE lines, from virConnectGetAllDomainStats or, for named
  * domains, virDomainListGetStats), domifstat (virDomainInterfaceStats), domblkinfo
- * (virDomainGetBlockInfo) and domblkerror (virDomainGetDiskErrors). Outputs are virsh's,
+ * (virDomainGetBlockInfo), domblkerror (virDomainGetDiskErrors) and cpu-stats
+ * (virDomainGetCPUStats). Outputs are virsh's,
  * byte for byte.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +274,151 @@ out:
     for (int i = 0; errs && i < n; i++)
         free(errs[i].disk);
     free(errs);
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* virsh's integer options: a value that is no int is its "malformed" error. */
+static int opt_int(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *name, int *out)
+{
+    const char *s = vsh_opt_string(cmd, name);
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < INT32_MIN || v > INT32_MAX) {
+        vsh_error(ctl, "Numeric value '%s' for <%s> option is malformed or out of range", s, name);
+        return -1;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+static void print_seconds(struct vsh_ctl *ctl, const vir_typed_parameter *p)
+{
+    vsh_print(ctl, "\t%-12s %9llu.%09llu seconds\n", p->field, p->value.ul / 1000000000ull,
+              p->value.ul % 1000000000ull);
+}
+
+bool vsh_cmd_cpu_stats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool show_total = vsh_opt_bool(cmd, "total"), show_per_cpu = false;
+    int cpu = 0, show_count = -1, r;
+    if ((r = opt_int(ctl, cmd, "start", &cpu)) < 0)
+        return false;
+    if (r > 0) {
+        if (cpu < 0) {
+            vsh_error(ctl, "Invalid value for start CPU");
+            return false;
+        }
+        show_per_cpu = true;
+    }
+    if ((r = opt_int(ctl, cmd, "count", &show_count)) < 0)
+        return false;
+    if (r > 0) {
+        if (show_count < 0) {
+            vsh_error(ctl, "Invalid value for number of CPUs to show");
+            return false;
+        }
+        show_per_cpu = true;
+    }
+    if (!show_total && !show_per_cpu)
+        show_total = show_per_cpu = true;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_typed_parameter *params = NULL;
+    bool ok = false;
+    int nparams;
+    if (show_per_cpu) {
+        int max_id = vir_domain_get_cpu_stats(dom, NULL, 0, 0, 0, 0, &err);
+        if (max_id < 0)
+            goto failed;
+        if (cpu >= max_id) {
+            vsh_error(ctl, "Start CPU %d is out of range (min: 0, max: %d)", cpu, max_id - 1);
+            goto out;
+        }
+        if (show_count < 0 || show_count > max_id) {
+            if (show_count > max_id)
+                vsh_print(ctl, "Only %d CPUs available to show\n", max_id);
+            show_count = max_id - cpu;
+        }
+        if ((nparams = vir_domain_get_cpu_stats(dom, NULL, 0, 0, 1, 0, &err)) < 0)
+            goto failed;
+        if (!nparams) {
+            vsh_print(ctl, "%s", "No per-CPU stats available");
+            if (!show_total)
+                goto out;
+        } else {
+            params = xcalloc((size_t)nparams * (size_t)(show_count < 128 ? show_count : 128) + 1,
+                             sizeof(*params));
+            while (show_count > 0) {
+                int ncpus = show_count < 128 ? show_count : 128;
+                if (vir_domain_get_cpu_stats(dom, params, (unsigned)nparams, cpu,
+                                             (unsigned)ncpus, 0, &err) < 0)
+                    goto failed;
+                for (int i = 0; i < ncpus; i++) {
+                    if (params[i * nparams].type == 0) /* a CPU the host does not have */
+                        continue;
+                    vsh_print(ctl, "CPU%d:\n", cpu + i);
+                    for (int j = 0; j < nparams; j++) {
+                        const vir_typed_parameter *p = &params[i * nparams + j];
+                        if (!strcmp(p->field, "cpu_time") || !strcmp(p->field, "vcpu_time")) {
+                            print_seconds(ctl, p);
+                        } else {
+                            char *v = param_value(p);
+                            vsh_print(ctl, "\t%-12s %s\n", p->field, v);
+                            free(v);
+                        }
+                    }
+                }
+                for (int i = 0; i < ncpus * nparams; i++)
+                    if (params[i].type == VIR_TYPED_PARAM_STRING)
+                        free(params[i].value.s);
+                cpu += ncpus;
+                show_count -= ncpus;
+            }
+            free(params);
+            params = NULL;
+            if (!show_total) {
+                ok = true;
+                goto out;
+            }
+        }
+    }
+    if ((nparams = vir_domain_get_cpu_stats(dom, NULL, 0, -1, 1, 0, &err)) < 0)
+        goto failed;
+    if (!nparams) {
+        vsh_print(ctl, "%s", "No total stats available");
+        goto out;
+    }
+    params = xcalloc((size_t)nparams, sizeof(*params));
+    int n = vir_domain_get_cpu_stats(dom, params, (unsigned)nparams, -1, 1, 0, &err);
+    if (n < 0)
+        goto failed;
+    vsh_print(ctl, "Total:\n");
+    for (int i = 0; i < n; i++) {
+        const vir_typed_parameter *p = &params[i];
+        if (!strcmp(p->field, "cpu_time") || !strcmp(p->field, "user_time") ||
+            !strcmp(p->field, "system_time")) {
+            print_seconds(ctl, p);
+        } else {
+            char *v = param_value(p);
+            vsh_print(ctl, "\t%-12s %s\n", p->field, v);
+            free(v);
+        }
+    }
+    vir_typed_params_free(params, n);
+    params = NULL;
+    ok = true;
+    goto out;
+failed:
+    vsh_error(ctl, "Failed to retrieve CPU statistics for domain '%s'", vir_domain_get_name(dom));
+    vsh_report(ctl, &err);
+out:
+    free(params);
     vir_domain_free(dom);
     return ok;
 }

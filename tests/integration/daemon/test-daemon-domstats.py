@@ -124,12 +124,52 @@ def scrape_exporter(d, dsb, dsn):
          metric(body, "libvirt_domain_info_maximum_memory_bytes", "dsn") == 64 << 20,
          "exporter: every domain's state and info", body[-3000:])
     vda = 'target_device="vda"'
-    t.ok(metric(body, "libvirt_domain_block_stats_read_requests_total", "dsb", vda) ==
-         int(dsb["block.0.rd.reqs"]) and
-         metric(body, "libvirt_domain_block_stats_write_bytes_total", "dsb", vda) ==
-         int(dsb["block.0.wr.bytes"]) and
+    # the guest may still be at its disk: between domstats' figures before and after
+    after = dict(records(d.virsh("domstats", "--block", "dsb").stdout).get("dsb", []))
+    rd = metric(body, "libvirt_domain_block_stats_read_requests_total", "dsb", vda) or -1
+    wr = metric(body, "libvirt_domain_block_stats_write_bytes_total", "dsb", vda) or -1
+    t.ok(int(dsb["block.0.rd.reqs"]) <= rd <= int(after.get("block.0.rd.reqs", -2)) and
+         int(dsb["block.0.wr.bytes"]) <= wr <= int(after.get("block.0.wr.bytes", -2)) and
          (metric(body, "libvirt_domain_interface_stats_transmit_packets_total", "dsn") or 0) >= 51,
-         "exporter: dsb's disk and dsn's interface counters", body[-3000:])
+         "exporter: dsb's disk and dsn's interface counters",
+         ("\n".join(x for x in body.splitlines() if "block_stats" in x or "interface" in x),
+          dsb))
+
+
+def seconds(text):
+    return re.sub(r"\d+\.\d{9} seconds", "N seconds", text)
+
+
+def cpu_stats(d):
+    v1 = os.path.isfile("/sys/fs/cgroup/cpuacct/cpuacct.usage_percpu")
+    r = d.virsh("cpu-stats", "dsb", "--total")
+    tot = dict(re.findall(r"^\t(\w+) +(\d+\.\d+) seconds$", r.stdout, re.M))
+    t.ok(r.returncode == 0 and r.stdout.startswith("Total:\n") and
+         list(tot) == ["cpu_time", "user_time", "system_time"] and float(tot["cpu_time"]) > 0,
+         "cpu-stats --total: the group's cpu, user and system time", r)
+    r = d.virsh("cpu-stats", "dsb")
+    if v1:
+        cpus = re.findall(r"^CPU(\d+):\n\tcpu_time +(\d+\.\d+) seconds\n"
+                          r"\tvcpu_time +(\d+\.\d+) seconds$", r.stdout, re.M)
+        total = re.search(r"^Total:\n\tcpu_time +(\d+\.\d+) seconds$", r.stdout, re.M)
+        ncpu = len(open("/sys/fs/cgroup/cpuacct/cpuacct.usage_percpu").read().split())
+        t.ok(r.returncode == 0 and len(cpus) == ncpu and total and
+             sum(float(c[1]) for c in cpus) <= float(total.group(1)) + 1e-9 and
+             all(float(c[2]) <= float(c[1]) for c in cpus) and
+             sum(float(c[1]) for c in cpus) > 0,
+             "cpu-stats: each host CPU's time (the vCPU's part within it), then the total", r)
+    else:
+        t.ok(r.returncode != 0 and "not supported for backend 'cgroup V2'" in r.stderr,
+             "cpu-stats per CPU on cgroup v2: refused as libvirt refuses it", r)
+    for args in (["dsb"], ["dsb", "--total"], ["dsb", "--start", "1"],
+                 ["dsb", "--start", "0", "--count", "1"], ["dsb", "--count", "99"],
+                 ["dsb", "--start", "99"], ["dsb", "--start", "-1"], ["dsb", "--count", "x"],
+                 ["dsoff"], ["dsoff", "--total"]):
+        a = d.virsh("cpu-stats", *args)
+        b = d.vsh("cpu-stats", *args)
+        t.ok((a.returncode, seconds(a.stdout), a.stderr) ==
+             (b.returncode, seconds(b.stdout), b.stderr),
+             "vsh cpu-stats %s prints virsh's" % " ".join(args), (a, b))
 
 
 def main():
@@ -366,6 +406,7 @@ def main():
             ok, ab = same(d, "domifstat", *args)
             t.ok(ok, "vsh domifstat %s prints virsh's" % " ".join(args), ab)
 
+
         # --- the Prometheus libvirt exporter, on a loopback port, against vireod's socket
         scrape_exporter(d, dsb, dsn)
 
@@ -387,6 +428,26 @@ def main():
     finally:
         d.cleanup(names)
         sh("ip", "netns", "del", NS)
+    # cpu-stats reads the domain's control group: a daemon outside `ip netns exec` (which
+    # mounts a sysfs of its own, without the cgroup hierarchies below it)
+    d = Daemon(vireod, vmm, vsh)
+    d.start()
+    try:
+        p = os.path.join(d.tmp, "c.raw")
+        with open(p, "wb") as f:
+            f.truncate(8 << 20)
+        disk = (f"    <disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                f"<source file='{p}'/><target dev='vda' bus='virtio'/></disk>\n")
+        d.virsh("define", d.write("dsb.xml", domain_xml("dsb", guest, "tests=blk", disk)))
+        d.virsh("define", d.write("dsoff.xml", domain_xml("dsoff", guest, "tests=none")))
+        r = d.virsh("start", "dsb")
+        t.ok(r.returncode == 0 and wait_for(lambda: "works again after a reset" in
+                                            d.console_log("dsb"), limit=180),
+             "a domain in the host's cgroups", (r, d.console_log("dsb")[-800:]))
+        cpu_stats(d)
+        d.virsh("destroy", "dsb")
+    finally:
+        d.cleanup(["dsb"])
     return t.done()
 
 
