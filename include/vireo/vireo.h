@@ -852,8 +852,7 @@ int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int
  * the number of parameters (per CPU, or of the totals), with ncpus 0 the host's CPU count.
  * Returns the parameters filled per CPU. */
 int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
-                             int start_cpu, unsigned int ncpus, unsigned int flags,
-                             vir_error *err);
+                             int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
 
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
@@ -881,8 +880,8 @@ typedef struct vir_domain_interface_stats_struct {
     long long rx_bytes, rx_packets, rx_errs, rx_drop;
     long long tx_bytes, tx_packets, tx_errs, tx_drop;
 } vir_domain_interface_stats_struct;
-int vir_domain_interface_stats(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,
-                               vir_error *err);
+int vir_domain_interface_stats(vir_domain *dom, const char *device,
+                               vir_domain_interface_stats_struct *st, vir_error *err);
 
 /* virConnectGetAllDomainStats / virDomainListGetStats: one record per domain, its groups'
  * typed parameters (libvirt's names). The list ends with NULL; free it with
@@ -925,8 +924,8 @@ int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
                                      vir_domain_stats_record ***ret, unsigned int flags,
                                      vir_error *err);
 /* doms ends with NULL; every domain must belong to one connection. */
-int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats,
-                              vir_domain_stats_record ***ret, unsigned int flags, vir_error *err);
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats, vir_domain_stats_record ***ret,
+                              unsigned int flags, vir_error *err);
 void vir_domain_stats_record_list_free(vir_domain_stats_record **records);
 
 /* ---- events ------------------------------------------------------------ */

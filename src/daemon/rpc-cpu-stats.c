@@ -22,9 +22,9 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-#define PERCPU_MAX 4096
-#define NCPUS_MAX 128 /* REMOTE_DOMAIN_GET_CPU_STATS_NCPUS_MAX */
-#define NPARAMS_MAX 16 /* REMOTE_NODE_CPU_STATS_MAX */
+#define PERCPU_MAX  4096
+#define NCPUS_MAX   128 /* REMOTE_DOMAIN_GET_CPU_STATS_NCPUS_MAX */
+#define NPARAMS_MAX 16  /* REMOTE_NODE_CPU_STATS_MAX */
 
 /* The host's present CPUs: the highest id + 1. */
 static int present_cpus(void)
@@ -95,8 +95,7 @@ static int total_stats(struct vd_call *c, const struct vd_cgroups *cg, const cha
     struct verr err = {0};
     uint64_t total, user, sys;
     if (cg->version == 1) {
-        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage", buf, sizeof(buf), &err) <
-            0)
+        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage", buf, sizeof(buf), &err) < 0)
             return vd_call_fail_errno(c, -EIO, &err);
         total = strtoull(buf, NULL, 10);
         if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.stat", buf, sizeof(buf), &err) < 0)
@@ -150,8 +149,7 @@ static int percpu_stats(struct vd_call *c, const struct vd_cgroups *cg, const ch
     uint64_t *vcpu = xcalloc(PERCPU_MAX, sizeof(uint64_t));
     uint64_t *one = xcalloc(PERCPU_MAX, sizeof(uint64_t));
     int rc = 0;
-    if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage_percpu", buf, bufsize,
-                   &err) < 0) {
+    if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage_percpu", buf, bufsize, &err) < 0) {
         rc = vd_call_fail_errno(c, -EIO, &err);
         goto out;
     }
@@ -159,8 +157,8 @@ static int percpu_stats(struct vd_call *c, const struct vd_cgroups *cg, const ch
     for (unsigned v = 0; v < nvcpus; v++) {
         char sub[32];
         snprintf(sub, sizeof(sub), "vcpu%u", v);
-        if (vd_cg_read(cg, VD_CG_CPUACCT, name, sub, "cpuacct.usage_percpu", buf, bufsize,
-                       &err) < 0) {
+        if (vd_cg_read(cg, VD_CG_CPUACCT, name, sub, "cpuacct.usage_percpu", buf, bufsize, &err) <
+            0) {
             rc = vd_call_fail_errno(c, -EIO, &err);
             goto out;
         }
@@ -204,7 +202,8 @@ static int domain_get_cpu_stats(struct vd_call *c)
                             "Requested operation is not valid: domain is not running");
     const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
     const char *name = c->dom->def->name;
-    bool acct = cg->version == 1 ? cg->have[VD_CG_CPUACCT] : cg->version == 2 && cg->have[VD_CG_CPU];
+    bool acct =
+        cg->version == 1 ? cg->have[VD_CG_CPUACCT] : cg->version == 2 && cg->have[VD_CG_CPU];
     if (!acct || !vd_cg_domain_exists(cg, name))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: cgroup CPUACCT controller is not "

@@ -89,7 +89,7 @@ static struct remote_typed_param *pl_new(struct plist *l, int type, const char *
 }
 
 #define PL_ADDER(name, ctype, TYPE, member)                                                        \
-    __attribute__((format(printf, 3, 4))) static void name(struct plist *l, ctype v,              \
+    __attribute__((format(printf, 3, 4))) static void name(struct plist *l, ctype v,               \
                                                            const char *fmt, ...)                   \
     {                                                                                              \
         va_list ap;                                                                                \
@@ -159,7 +159,8 @@ static int proc_times(pid_t pid, pid_t tid, uint64_t *user, uint64_t *sys)
         return -1;
     const char *f = strrchr(buf, ')'); /* the command name may hold spaces */
     unsigned long long ut, st;
-    if (!f || sscanf(f + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    if (!f ||
+        sscanf(f + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
     *user = ut * tick;
@@ -369,8 +370,7 @@ static void record_free(struct ds_record *r)
 static bool match(const struct vd_domain *x, unsigned f)
 {
     bool active = vd_domain_is_active(x);
-    if ((f & (F_ACTIVE | F_INACTIVE)) &&
-        !((f & F_ACTIVE && active) || (f & F_INACTIVE && !active)))
+    if ((f & (F_ACTIVE | F_INACTIVE)) && !((f & F_ACTIVE && active) || (f & F_INACTIVE && !active)))
         return false;
     if ((f & (F_PERSISTENT | F_TRANSIENT)) &&
         !((f & F_PERSISTENT && x->persistent) || (f & F_TRANSIENT && !x->persistent)))
@@ -389,8 +389,8 @@ static bool match(const struct vd_domain *x, unsigned f)
 static struct json_object *find_device(struct json_object *list, const char *id)
 {
     struct json_object *dev;
-    size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
-                                                                   : 0;
+    size_t n =
+        list && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
     for (size_t i = 0; i < n; i++) {
         struct json_object *e = json_object_array_get_idx(list, i);
         if (json_object_object_get_ex(e, "device", &dev) &&
@@ -431,10 +431,10 @@ static void compose_block(struct ds_record *r)
             static const struct {
                 const char *qemu, *field;
             } counters[] = {
-                {"rd_operations", "rd.reqs"},         {"rd_bytes", "rd.bytes"},
-                {"rd_total_time_ns", "rd.times"},     {"wr_operations", "wr.reqs"},
-                {"wr_bytes", "wr.bytes"},             {"wr_total_time_ns", "wr.times"},
-                {"flush_operations", "fl.reqs"},      {"flush_total_time_ns", "fl.times"},
+                {"rd_operations", "rd.reqs"},     {"rd_bytes", "rd.bytes"},
+                {"rd_total_time_ns", "rd.times"}, {"wr_operations", "wr.reqs"},
+                {"wr_bytes", "wr.bytes"},         {"wr_total_time_ns", "wr.times"},
+                {"flush_operations", "fl.reqs"},  {"flush_total_time_ns", "fl.times"},
             };
             for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++)
                 pl_ull(l, member_u64(st, counters[k].qemu, NULL), "block.%zu.%s", i,
@@ -749,8 +749,7 @@ static int memory_stats(struct vd_call *c)
                             "qemuDomainMemoryStats",
                             a->flags);
     if (a->maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX)
-        return vd_call_fail(c, VIR_ERR_RPC,
-                            "RPC error: maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX");
+        return vd_call_fail(c, VIR_ERR_RPC, "RPC error: maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX");
     if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");
@@ -763,7 +762,8 @@ static int memory_stats(struct vd_call *c)
         m->actual_kib = 0;
         const struct remote_proc *p = remote_proc_lookup(m->df->call.proc);
         struct remote_domain_memory_stat st = {7, proc_rss_kib(m->pid)};
-        struct remote_domain_memory_stats_ret ret = {.stats = &st, .stats_len = a->maxStats ? 1 : 0};
+        struct remote_domain_memory_stats_ret ret = {.stats = &st,
+                                                     .stats_len = a->maxStats ? 1 : 0};
         vd_deferred_reply(m->df, p->ret, &ret, 0, 0, NULL);
         free(m);
         return RPC_HANDLER_DEFERRED;

@@ -174,13 +174,12 @@ static int domain_interface_stats(struct vd_call *c)
     const struct domain_net *n = NULL;
     for (size_t i = 0; i < def->nnets && !n; i++) {
         const struct domain_net *x = &def->nets[i];
-        if ((x->target_dev && !strcmp(x->target_dev, a->device)) ||
-            !strcasecmp(x->mac, a->device))
+        if ((x->target_dev && !strcmp(x->target_dev, a->device)) || !strcasecmp(x->mac, a->device))
             n = x;
     }
     if (!n)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: '%s' is not a known interface",
-                            a->device);
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: '%s' is not a known interface", a->device);
     struct vd_iface_counters k;
     if (!n->target_dev || vd_net_iface_counters(n->target_dev, vd_net_is_tap(n), &k) < 0)
         return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR,
@@ -402,8 +401,7 @@ static int domain_get_disk_errors(struct vd_call *c)
                             "qemuDomainGetDiskErrors",
                             a->flags);
     if (a->maxerrors > REMOTE_DOMAIN_DISK_ERRORS_MAX)
-        return vd_call_fail(c, VIR_ERR_RPC,
-                            "RPC error: maxerrors > REMOTE_DOMAIN_DISK_ERRORS_MAX");
+        return vd_call_fail(c, VIR_ERR_RPC, "RPC error: maxerrors > REMOTE_DOMAIN_DISK_ERRORS_MAX");
     if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");

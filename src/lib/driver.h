@@ -246,10 +246,9 @@ struct vir_driver {
                           unsigned int flags, vir_error *err);
     int (*get_disk_errors)(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
                            unsigned int flags, vir_error *err);
-    int (*set_memory_stats_period)(vir_domain *dom, int period, unsigned int flags,
-                                   vir_error *err);
-    int (*interface_stats)(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,
-                           vir_error *err);
+    int (*set_memory_stats_period)(vir_domain *dom, int period, unsigned int flags, vir_error *err);
+    int (*interface_stats)(vir_domain *dom, const char *device,
+                           vir_domain_interface_stats_struct *st, vir_error *err);
     /* doms NULL: every domain the flags select. */
     int (*get_all_domain_stats)(vir_connect *conn, vir_domain **doms, unsigned int ndoms,
                                 unsigned int stats, vir_domain_stats_record ***ret,

@@ -1037,8 +1037,8 @@ static int remote_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, un
         return -1;
     int rv = r.nparams;
     if (r.params_len > (uint64_t)nparams * ncpus ||
-        (r.params_len && (r.nparams <= 0 || r.params_len % (uint32_t)r.nparams ||
-                          (unsigned)r.nparams > nparams))) {
+        (r.params_len &&
+         (r.nparams <= 0 || r.params_len % (uint32_t)r.nparams || (unsigned)r.nparams > nparams))) {
         rv = vir_report(err, VIR_ERR_RPC,
                         "remoteDomainGetCPUStats: returned number of stats exceeds limit");
     } else if (nparams) {

@@ -1141,8 +1141,7 @@ int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsi
 }
 
 int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
-                             int start_cpu, unsigned int ncpus, unsigned int flags,
-                             vir_error *err)
+                             int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err)
 {
     DOM_QUERY("virDomainGetCPUStats", -1, get_cpu_stats, params, nparams, start_cpu, ncpus, flags,
               err);
@@ -1166,8 +1165,8 @@ int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int
     DOM_MUTATE("virDomainSetMemoryStatsPeriod", set_memory_stats_period, period, flags, err);
 }
 
-int vir_domain_interface_stats(vir_domain *dom, const char *device, vir_domain_interface_stats_struct *st,
-                               vir_error *err)
+int vir_domain_interface_stats(vir_domain *dom, const char *device,
+                               vir_domain_interface_stats_struct *st, vir_error *err)
 {
     DOM_QUERY("virDomainInterfaceStats", -1, interface_stats, device, st, err);
 }
@@ -1181,8 +1180,8 @@ int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
     return conn->driver->get_all_domain_stats(conn, NULL, 0, stats, ret, flags, err);
 }
 
-int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats,
-                              vir_domain_stats_record ***ret, unsigned int flags, vir_error *err)
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats, vir_domain_stats_record ***ret,
+                              unsigned int flags, vir_error *err)
 {
     vir_error_reset(err);
     if (!doms || !doms[0])

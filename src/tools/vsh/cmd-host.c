@@ -613,7 +613,8 @@ static const struct vsh_opt opts_domblkstat[] = {
 
 static const struct vsh_opt opts_domifstat[] = {
     DOM_OPT,
-    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device specified by name or MAC Address"},
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "interface device specified by name or MAC Address"},
     {NULL, 0, 0, NULL},
 };
 

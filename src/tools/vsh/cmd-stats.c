@@ -45,31 +45,33 @@ bool vsh_cmd_domstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     static const struct {
         const char *opt;
         unsigned bit;
-    } groups[] = {
-        {"state", VIR_DOMAIN_STATS_STATE},
-        {"cpu-total", VIR_DOMAIN_STATS_CPU_TOTAL},
-        {"balloon", VIR_DOMAIN_STATS_BALLOON},
-        {"vcpu", VIR_DOMAIN_STATS_VCPU},
-        {"interface", VIR_DOMAIN_STATS_INTERFACE},
-        {"block", VIR_DOMAIN_STATS_BLOCK},
-        {"perf", VIR_DOMAIN_STATS_PERF},
-        {"iothread", VIR_DOMAIN_STATS_IOTHREAD},
-        {"memory", VIR_DOMAIN_STATS_MEMORY},
-        {"dirtyrate", VIR_DOMAIN_STATS_DIRTYRATE},
-        {"vm", VIR_DOMAIN_STATS_VM},
-    }, filters[] = {
-        {"list-active", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE},
-        {"list-inactive", VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE},
-        {"list-persistent", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PERSISTENT},
-        {"list-transient", VIR_CONNECT_GET_ALL_DOMAINS_STATS_TRANSIENT},
-        {"list-running", VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING},
-        {"list-paused", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED},
-        {"list-shutoff", VIR_CONNECT_GET_ALL_DOMAINS_STATS_SHUTOFF},
-        {"list-other", VIR_CONNECT_GET_ALL_DOMAINS_STATS_OTHER},
-        {"enforce", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS},
-        {"backing", VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING},
-        {"nowait", VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT},
-    };
+    } groups[] =
+        {
+            {"state", VIR_DOMAIN_STATS_STATE},
+            {"cpu-total", VIR_DOMAIN_STATS_CPU_TOTAL},
+            {"balloon", VIR_DOMAIN_STATS_BALLOON},
+            {"vcpu", VIR_DOMAIN_STATS_VCPU},
+            {"interface", VIR_DOMAIN_STATS_INTERFACE},
+            {"block", VIR_DOMAIN_STATS_BLOCK},
+            {"perf", VIR_DOMAIN_STATS_PERF},
+            {"iothread", VIR_DOMAIN_STATS_IOTHREAD},
+            {"memory", VIR_DOMAIN_STATS_MEMORY},
+            {"dirtyrate", VIR_DOMAIN_STATS_DIRTYRATE},
+            {"vm", VIR_DOMAIN_STATS_VM},
+        },
+      filters[] = {
+          {"list-active", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE},
+          {"list-inactive", VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE},
+          {"list-persistent", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PERSISTENT},
+          {"list-transient", VIR_CONNECT_GET_ALL_DOMAINS_STATS_TRANSIENT},
+          {"list-running", VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING},
+          {"list-paused", VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED},
+          {"list-shutoff", VIR_CONNECT_GET_ALL_DOMAINS_STATS_SHUTOFF},
+          {"list-other", VIR_CONNECT_GET_ALL_DOMAINS_STATS_OTHER},
+          {"enforce", VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS},
+          {"backing", VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING},
+          {"nowait", VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT},
+      };
     unsigned stats = 0, flags = 0;
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
         if (vsh_opt_bool(cmd, groups[i].opt))
@@ -267,8 +269,7 @@ bool vsh_cmd_domblkerror(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_print(ctl, "No errors found\n");
     for (int i = 0; i < n; i++)
         vsh_print(ctl, "%s: %s\n", errs[i].disk,
-                  errs[i].error >= 0 && errs[i].error < 3 ? words[errs[i].error]
-                                                          : "unknown error");
+                  errs[i].error >= 0 && errs[i].error < 3 ? words[errs[i].error] : "unknown error");
     ok = true;
 out:
     for (int i = 0; errs && i < n; i++)
@@ -356,8 +357,8 @@ bool vsh_cmd_cpu_stats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                              sizeof(*params));
             while (show_count > 0) {
                 int ncpus = show_count < 128 ? show_count : 128;
-                if (vir_domain_get_cpu_stats(dom, params, (unsigned)nparams, cpu,
-                                             (unsigned)ncpus, 0, &err) < 0)
+                if (vir_domain_get_cpu_stats(dom, params, (unsigned)nparams, cpu, (unsigned)ncpus,
+                                             0, &err) < 0)
                     goto failed;
                 for (int i = 0; i < ncpus; i++) {
                     if (params[i * nparams].type == 0) /* a CPU the host does not have */
