@@ -854,6 +854,14 @@ int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int
 int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
                              int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
 
+/* virDomainGetTime / virDomainSetTime: the guest's clock, through its agent; flags of the set:
+ * VIR_DOMAIN_TIME_SYNC (the agent reads the guest's RTC instead). */
+#define VIR_DOMAIN_TIME_SYNC (1u << 0)
+int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                        unsigned int flags, vir_error *err);
+int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                        unsigned int flags, vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;

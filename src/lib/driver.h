@@ -242,6 +242,10 @@ struct vir_driver {
                         unsigned int flags, vir_error *err);
     int (*get_cpu_stats)(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
                          int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
+    int (*get_time)(vir_domain *dom, long long *seconds, unsigned int *nseconds, unsigned int flags,
+                    vir_error *err);
+    int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,
+                    vir_error *err);
     int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                           unsigned int flags, vir_error *err);
     int (*get_disk_errors)(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,

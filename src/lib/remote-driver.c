@@ -1053,6 +1053,28 @@ static int remote_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, un
     return rv;
 }
 
+static int remote_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_time_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_time_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_TIME, &a, &r, err) < 0)
+        return -1;
+    *seconds = r.seconds;
+    *nseconds = r.nseconds;
+    return 0;
+}
+
+static int remote_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_time_args a = {
+        .seconds = seconds, .nseconds = nseconds, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_TIME, &a, NULL, err);
+}
+
 static int remote_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                                  unsigned int flags, vir_error *err)
 {
@@ -1703,6 +1725,8 @@ const struct vir_driver vir_remote_driver = {
     .memory_stats = remote_memory_stats,
     .set_memory_stats_period = remote_set_memory_stats_period,
     .get_block_info = remote_get_block_info,
+    .get_time = remote_get_time,
+    .set_time = remote_set_time,
     .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,
     .interface_stats = remote_interface_stats,

@@ -1147,6 +1147,18 @@ int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsig
               err);
 }
 
+int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetTime", -1, get_time, seconds, nseconds, flags, err);
+}
+
+int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetTime", set_time, seconds, nseconds, flags, err);
+}
+
 int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                               unsigned int flags, vir_error *err)
 {

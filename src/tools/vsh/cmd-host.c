@@ -626,6 +626,15 @@ static const struct vsh_opt opts_cpu_stats[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domtime[] = {
+    DOM_OPT,
+    {"now", VSH_OT_BOOL, 0, "set to the time of the host running virsh"},
+    {"pretty", VSH_OT_BOOL, 0, "print domain's time in human readable form"},
+    {"sync", VSH_OT_BOOL, 0, "instead of setting given time, synchronize from domain's RTC"},
+    {"time", VSH_OT_INT, 0, "time to set"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domblkinfo[] = {
     DOM_OPT,
     {"device", VSH_OT_STRING, 0, "block device"},
@@ -1015,6 +1024,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      MON, 0},
     {"domstats", vsh_cmd_domstats, opts_domstats, "get statistics about one or multiple domains",
      "Gets statistics about one or more (or all) domains", MON, 0},
+    {"domtime", vsh_cmd_domtime, opts_domtime, "domain time",
+     "Gets or sets the domain's system time", MON, 0},
     {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
      MON, 0},
     {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},

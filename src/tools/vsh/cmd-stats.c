@@ -3,7 +3,7 @@
  * its typed parameters as NAME=VALUE lines, from virConnectGetAllDomainStats or, for named
  * domains, virDomainListGetStats), domifstat (virDomainInterfaceStats), domblkinfo
  * (virDomainGetBlockInfo), domblkerror (virDomainGetDiskErrors) and cpu-stats
- * (virDomainGetCPUStats). Outputs are virsh's,
+ * (virDomainGetCPUStats); domtime (virDomainGetTime, virDomainSetTime). Outputs are virsh's,
  * byte for byte.
  */
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf/domain_conf.h"
 #include "tools/vsh/commands.h"
@@ -420,6 +421,61 @@ failed:
     vsh_report(ctl, &err);
 out:
     free(params);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_domtime(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool now = vsh_opt_bool(cmd, "now"), pretty = vsh_opt_bool(cmd, "pretty");
+    bool sync = vsh_opt_bool(cmd, "sync");
+    const char *tm = vsh_opt_string(cmd, "time");
+    const char *a = tm && now ? "now" : tm && sync ? "sync" : now && sync ? "sync" : NULL;
+    if (a) {
+        vsh_error(ctl, "Options --%s and --%s are mutually exclusive", tm ? "time" : "now", a);
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    bool ok = false;
+    vir_error err;
+    long long seconds = 0;
+    unsigned nseconds = 0;
+    if (tm) {
+        char *end;
+        errno = 0;
+        seconds = strtoll(tm, &end, 10);
+        if (!*tm || *end || errno) {
+            vsh_error(ctl, "Numeric value '%s' for <time> option is malformed or out of range", tm);
+            goto out;
+        }
+    }
+    if (tm || now || sync) {
+        if (now)
+            seconds = (long long)time(NULL);
+        if (vir_domain_set_time(dom, seconds, nseconds, sync ? VIR_DOMAIN_TIME_SYNC : 0, &err) <
+            0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+    } else {
+        if (vir_domain_get_time(dom, &seconds, &nseconds, 0, &err) < 0) {
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        if (pretty) {
+            time_t t = (time_t)seconds;
+            struct tm parts;
+            char text[64];
+            strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &parts));
+            vsh_print(ctl, "Time: %s\n", text);
+        } else {
+            vsh_print(ctl, "Time: %lld\n", seconds);
+        }
+    }
+    ok = true;
+out:
     vir_domain_free(dom);
     return ok;
 }

@@ -407,6 +407,18 @@ def main():
             t.ok(ok, "vsh domifstat %s prints virsh's" % " ".join(args), ab)
 
 
+        # --- domtime: no guest agent channel (vireo-vmm has none yet: refused at start)
+        r = d.virsh("domtime", "dsb")
+        t.ok(r.returncode != 0 and
+             "argument unsupported: QEMU guest agent is not configured" in r.stderr,
+             "domtime without an agent: libvirt's 'not configured'", r)
+        for args in (["dsb"], ["dsb", "--pretty"], ["dsb", "--now"], ["dsb", "--sync"],
+                     ["dsb", "--time", "1700000000"], ["dsb", "--time", "1", "--now"],
+                     ["dsoff"], ["dsoff", "--now"]):
+            ok, ab = same(d, "domtime", *args)
+            t.ok(ok and ab[0].returncode != 0, "vsh domtime %s prints virsh's" % " ".join(args),
+                 ab)
+
         # --- the Prometheus libvirt exporter, on a loopback port, against vireod's socket
         scrape_exporter(d, dsb, dsn)
 
