@@ -626,6 +626,14 @@ static const struct vsh_opt opts_cpu_stats[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_top[] = {
+    {"batch", VSH_OT_BOOL, 0, "print one table per refresh to stdout (for scripts)"},
+    {"iterations", VSH_OT_INT, 0, "stop after this many refreshes"},
+    {"delay", VSH_OT_STRING, 0, "seconds between refreshes (default 3)"},
+    {"sort", VSH_OT_STRING, 0, "order rows by cpu, mem, rd, wr, rx, tx, name or id"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domtime[] = {
     DOM_OPT,
     {"now", VSH_OT_BOOL, 0, "set to the time of the host running virsh"},
@@ -1029,6 +1037,10 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
      MON, 0},
     {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},
+    {"top", vsh_cmd_top, opts_top, "live CPU, memory, disk and network rates of the domains",
+     "Shows every running domain's CPU, memory, disk and network rates, refreshed (vsh's own: "
+     "virt-top's role).",
+     MON, 0},
 
     {"event", vsh_cmd_event, opts_event, "Domain Events",
      "List event types, or wait for domain events to occur", EVENTS, 0},
