@@ -293,8 +293,10 @@ static void guest_stats_read(struct json_object *ret, uint64_t *out, bool *have)
 {
     struct json_object *stats = NULL, *v;
     memset(have, 0, NGUEST_STATS * sizeof(*have));
+    /* A device the guest never reported to answers last-update 0 and every figure -1:
+     * libvirt shows that 0 (the time of the last report) and none of the figures. */
     if (!ret || !json_object_object_get_ex(ret, "stats", &stats) ||
-        !json_object_object_get_ex(ret, "last-update", &v) || json_object_get_int64(v) <= 0)
+        !json_object_object_get_ex(ret, "last-update", &v))
         return;
     for (size_t i = 0; i < NGUEST_STATS; i++) {
         struct json_object *o = strcmp(guest_stats[i].qemu, "last-update") ? stats : ret;
@@ -320,6 +322,7 @@ static struct json_object *balloon_qom_args(const char *prop)
 
 struct ds_disk {
     char *name, *path, *drive;
+    unsigned backing_index; /* libvirt's storage source id of the top image, 0: not known */
 };
 
 struct ds_record {
@@ -423,6 +426,8 @@ static void compose_block(struct ds_record *r)
         pl_str(l, d->name ? d->name : "", "block.%zu.name", i);
         if (d->path)
             pl_str(l, d->path, "block.%zu.path", i);
+        if (r->active && d->backing_index)
+            pl_uint(l, d->backing_index, "block.%zu.backingIndex", i);
         struct json_object *e = r->active && d->drive ? find_device(r->blockstats, d->drive) : NULL;
         struct json_object *st = NULL, *ins = NULL, *img = NULL;
         if (e)
@@ -450,7 +455,7 @@ static void compose_block(struct ds_record *r)
             uint64_t c2, a2, physical = 0;
             struct stat sb;
             if (d->path && stat(d->path, &sb) == 0)
-                physical = (uint64_t)sb.st_blocks * 512; /* QEMU's actual-size */
+                physical = (uint64_t)sb.st_size; /* the file node's size, as libvirt shows it */
             if (!cap && vd_disk_file_sizes(d->path, &c2, &a2, &physical))
                 cap = c2;
             if (cap)
@@ -460,9 +465,13 @@ static void compose_block(struct ds_record *r)
         } else {
             uint64_t cap, alloc, physical;
             if (d->path && vd_disk_file_sizes(d->path, &cap, &alloc, &physical)) {
-                pl_ull(l, alloc, "block.%zu.allocation", i);
-                pl_ull(l, cap, "block.%zu.capacity", i);
-                pl_ull(l, physical, "block.%zu.physical", i);
+                /* libvirt's fallback shows the sizes it found, the zero ones left out */
+                if (alloc)
+                    pl_ull(l, alloc, "block.%zu.allocation", i);
+                if (cap)
+                    pl_ull(l, cap, "block.%zu.capacity", i);
+                if (physical)
+                    pl_ull(l, physical, "block.%zu.physical", i);
             }
         }
     }
@@ -563,6 +572,8 @@ static void ds_collect(struct ds_call *c, struct ds_record *r, struct vd_domain 
         pl_ull(&r->groups[G_CPU], user + sys, "cpu.time");
         pl_ull(&r->groups[G_CPU], user, "cpu.user");
         pl_ull(&r->groups[G_CPU], sys, "cpu.system");
+        /* no <cachetune> monitors (resctrl) exist here: libvirt counts them, 0 */
+        pl_uint(&r->groups[G_CPU], 0, "cpu.cache.monitor.count");
     }
     if (s & STATS_BALLOON) {
         r->balloon_cur = def->current_memory_kib ? def->current_memory_kib : def->memory_kib;
@@ -590,7 +601,7 @@ static void ds_collect(struct ds_call *c, struct ds_record *r, struct vd_domain 
             pl_ull(l, delay, "vcpu.%zu.delay", i);
         }
     }
-    if (s & STATS_INTERFACE) {
+    if ((s & STATS_INTERFACE) && active) { /* libvirt reports interfaces of running domains */
         struct plist *l = &r->groups[G_NET];
         pl_uint(l, (uint32_t)def->nnets, "net.count");
         for (size_t i = 0; i < def->nnets; i++) {
@@ -614,7 +625,16 @@ static void ds_collect(struct ds_call *c, struct ds_record *r, struct vd_domain 
     if (s & STATS_BLOCK) {
         r->ndisks = def->ndisks;
         r->disks = xcalloc(def->ndisks ? def->ndisks : 1, sizeof(*r->disks));
+        /* libvirt numbers every image of the running domain from 1, disk by disk, each
+         * backing chain's layers after its top; with no chain anywhere a disk with a source is
+         * simply the next number. TODO: count the layers of <backingStore> chains. */
+        bool chains = false;
+        for (size_t i = 0; i < def->ndisks; i++)
+            chains |= def->disks[i].backing != NULL;
+        unsigned next_id = 1;
         for (size_t i = 0; i < def->ndisks; i++) {
+            if (!chains && def->disks[i].source_path)
+                r->disks[i].backing_index = next_id++;
             const struct domain_disk *d = &def->disks[i];
             r->disks[i].name = d->target_dev ? xstrdup(d->target_dev) : NULL;
             r->disks[i].path = d->source_path ? xstrdup(d->source_path) : NULL;
