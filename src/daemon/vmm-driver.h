@@ -83,11 +83,12 @@ typedef void (*vd_vmm_done_fn)(void *opaque, int r, const char *error);
 typedef void (*vd_vmm_started_fn)(void *opaque, struct vd_vmm *vmm, int r, const char *error);
 
 struct vd_vmm_start_args {
-    const struct domain_def *def; /* the live definition (read during the call only) */
-    bool paused;                  /* leave the vCPUs stopped */
-    uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
-    const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
-    int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
+    const struct domain_def *def;  /* the live definition (read during the call only) */
+    bool paused;                   /* leave the vCPUs stopped */
+    uint64_t balloon_bytes;        /* the balloon target set before the guest runs, or 0 */
+    unsigned balloon_stats_period; /* <memballoon><stats period=>: seconds, 0 none */
+    const char *vnc_password;      /* set over QMP before the guest runs, or NULL */
+    int64_t vnc_valid_to;          /* the password's expiry (seconds since the epoch), or 0 */
     /* >= 0: the VM's state is loaded from this descriptor, from its current
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */

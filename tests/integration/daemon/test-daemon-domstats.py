@@ -530,8 +530,22 @@ def main():
              "a domain in the host's cgroups", (r, d.console_log("dsb")[-800:]))
         cpu_stats(d)
         d.virsh("destroy", "dsb")
+        # <memballoon><stats period='1'/>: the balloon asks the guest from the start
+        x = domain_xml("dsp", guest, "tests=balloon balloon_stats=1 balloon_stats_updates=3 "
+                       "balloon_wait_s=120", balloon="virtio")
+        x = x.replace("<memballoon model='virtio'/>",
+                      "<memballoon model='virtio'><stats period='1'/></memballoon>")
+        r = d.virsh("create", d.write("dsp.xml", x))
+        t.ok(r.returncode == 0 and
+             wait_for(lambda: "balloon-stats: sent 3 " in d.console_log("dsp"), limit=120),
+             "<stats period='1'>: the device asks the guest again and again from the start",
+             (r, d.console_log("dsp")[-800:]))
+        r = d.virsh("dommemstat", "dsp")
+        t.ok(r.returncode == 0 and "\navailable " in r.stdout and "\nunused " in r.stdout,
+             "dommemstat: the guest's figures without a --period call", r.stdout)
+        d.virsh("destroy", "dsp")
     finally:
-        d.cleanup(["dsb"])
+        d.cleanup(["dsb", "dsp"])
     return t.done()
 
 
