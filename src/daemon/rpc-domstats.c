@@ -29,6 +29,7 @@
 #include "daemon/server.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
+#include "conf/xnode.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -825,22 +826,41 @@ static int set_memory_stats_period(struct vd_call *c)
                             "qemuDomainSetMemoryStatsPeriod",
                             a->flags & ~(live | config));
     bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
+    /* --current: the running domain if it runs, else its definition */
     bool want_live = (a->flags & live) || (!(a->flags & (live | config)) && active);
-    if (a->flags & config)
-        /* TODO: <memballoon><stats period=> at start (vmm-support refuses it today). */
-        return vd_call_fail(c, VIR_ERR_OPERATION_UNSUPPORTED,
-                            "Operation not supported: balloon statistics are not polled from "
-                            "start yet");
-    if (!want_live || !active)
+    bool want_config = (a->flags & config) || (!(a->flags & (live | config)) && !active);
+    if (want_live && !active)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");
+    if (want_config && !c->dom->persistent)
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: cannot change persistent config "
+                            "of a transient domain");
     if (a->period < 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: range of period must be >= 0");
-    if (!vd_domain_has_balloon(c->dom->def))
+    if ((want_live && !vd_domain_has_balloon(c->dom->def)) ||
+        (want_config && !vd_domain_has_balloon(vd_domain_config(c->dom))))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: No memory balloon device "
                             "configured, can not set the collection period");
+    if (want_config) { /* <memballoon><stats period=> for the next start */
+        struct domain_def *copy = domain_def_copy(vd_domain_config(c->dom));
+        for (size_t i = 0; i < copy->ndevices; i++) {
+            struct xnode *n = copy->devices[i].node;
+            if (!n->name || strcmp(n->name, "memballoon") != 0)
+                continue;
+            xnode_set_uint_attr(xnode_ensure_child(n, "stats", false), "period",
+                                (unsigned)a->period);
+        }
+        copy->memballoon->stats_period = (unsigned)a->period;
+        struct verr e = {0};
+        int r = vd_domain_commit_config(c->d, c->dom, copy, &e);
+        if (r < 0)
+            return vd_call_fail_errno(c, r, &e);
+        if (!want_live)
+            return 0;
+    }
     struct json_object *args = balloon_qom_args("guest-stats-polling-interval");
     json_object_object_add(args, "value", json_object_new_int(a->period));
     struct period_call *pc = xcalloc(1, sizeof(*pc));

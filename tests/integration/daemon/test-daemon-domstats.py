@@ -457,11 +457,17 @@ def main():
              [k for k, _ in records(r.stdout)["dsm"]][:3] ==
              ["balloon.current", "balloon.maximum", "balloon.swap_in"],
              "domstats --balloon: the same figures under libvirt's names", (r.stdout, mem))
-        for args in (["dsn", "--period", "2"], ["dsoff", "--period", "2"],
-                     ["dsoff", "--period", "2", "--config"]):
+        for args in (["dsn", "--period", "2"], ["dsn", "--period", "2", "--config"],
+                     ["dsoff", "--period", "2", "--live"], ["dsb", "--period", "-1"]):
             ok, ab = same(d, "dommemstat", *args)
             t.ok(ok and ab[0].returncode != 0, "dommemstat %s: refused as virsh shows" %
                  " ".join(args), ab)
+        for client, n in ((d.virsh, 2), (d.vsh, 3)):
+            r = client("dommemstat", "dsoff", "--period", str(n))
+            x = d.virsh("dumpxml", "--inactive", "dsoff").stdout
+            t.ok(r.returncode == 0 and f"<stats period='{n}'/>" in x,
+                 f"dommemstat --period {n} on an inactive domain: its definition's "
+                 "<stats period>", (r, x))
 
         # --- domifstat
         r = d.virsh("domifstat", "dsn", ifname)
