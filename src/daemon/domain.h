@@ -179,6 +179,10 @@ int vd_net_iface_counters(const char *ifname, bool swapped, struct vd_iface_coun
  * size, else the file's size), allocation (its blocks in use) and physical (its size). */
 bool vd_disk_file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
                         uint64_t *physical);
+/* rpc-cpu-stats.c: the domain's CPU time in ns from its control group (total, user,
+ * system), as libvirt reads it; -ENOENT when it has no group with CPU accounting. */
+int vd_domain_cpu_totals(struct vd_daemon *d, const char *name, uint64_t *total, uint64_t *user,
+                         uint64_t *sys);
 /* The interface types whose host side is a tap vireod made. */
 bool vd_net_is_tap(const struct domain_net *n);
 void vd_domain_job_set_memory(struct vd_job *job);

@@ -83,6 +83,48 @@ static void put(struct remote_typed_param *p, const char *field, uint64_t v)
     p->value.ul = v;
 }
 
+/* The group's totals in ns: v1's cpuacct.usage and cpuacct.stat, or v2's cpu.stat. */
+static int group_totals(const struct vd_cgroups *cg, const char *name, uint64_t *total,
+                        uint64_t *user, uint64_t *sys, struct verr *err)
+{
+    char buf[4096];
+    if (cg->version == 1) {
+        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage", buf, sizeof(buf), err) < 0)
+            return -EIO;
+        *total = strtoull(buf, NULL, 10);
+        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.stat", buf, sizeof(buf), err) < 0)
+            return -EIO;
+        uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
+        *user = stat_field(buf, "user") * tick;
+        *sys = stat_field(buf, "system") * tick;
+        return 0;
+    }
+    if (vd_cg_read(cg, VD_CG_CPU, name, NULL, "cpu.stat", buf, sizeof(buf), err) < 0)
+        return -EIO;
+    *total = stat_field(buf, "usage_usec") * 1000;
+    *user = stat_field(buf, "user_usec") * 1000;
+    *sys = stat_field(buf, "system_usec") * 1000;
+    return 0;
+}
+
+static bool has_accounting(const struct vd_cgroups *cg, const char *name)
+{
+    bool acct = cg->version == 1   ? cg->have[VD_CG_CPUACCT]
+                : cg->version == 2 ? cg->have[VD_CG_CPU]
+                                   : false;
+    return acct && vd_cg_domain_exists(cg, name);
+}
+
+int vd_domain_cpu_totals(struct vd_daemon *d, const char *name, uint64_t *total, uint64_t *user,
+                         uint64_t *sys)
+{
+    const struct vd_cgroups *cg = vd_daemon_cgroups(d);
+    struct verr err = {0};
+    if (!has_accounting(cg, name))
+        return -ENOENT;
+    return group_totals(cg, name, total, user, sys, &err);
+}
+
 static int total_stats(struct vd_call *c, const struct vd_cgroups *cg, const char *name,
                        int nparams)
 {
@@ -91,25 +133,10 @@ static int total_stats(struct vd_call *c, const struct vd_cgroups *cg, const cha
         r->nparams = 3;
         return 0;
     }
-    char buf[4096];
     struct verr err = {0};
     uint64_t total, user, sys;
-    if (cg->version == 1) {
-        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.usage", buf, sizeof(buf), &err) < 0)
-            return vd_call_fail_errno(c, -EIO, &err);
-        total = strtoull(buf, NULL, 10);
-        if (vd_cg_read(cg, VD_CG_CPUACCT, name, NULL, "cpuacct.stat", buf, sizeof(buf), &err) < 0)
-            return vd_call_fail_errno(c, -EIO, &err);
-        uint64_t tick = 1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK);
-        user = stat_field(buf, "user") * tick;
-        sys = stat_field(buf, "system") * tick;
-    } else {
-        if (vd_cg_read(cg, VD_CG_CPU, name, NULL, "cpu.stat", buf, sizeof(buf), &err) < 0)
-            return vd_call_fail_errno(c, -EIO, &err);
-        total = stat_field(buf, "usage_usec") * 1000;
-        user = stat_field(buf, "user_usec") * 1000;
-        sys = stat_field(buf, "system_usec") * 1000;
-    }
+    if (group_totals(cg, name, &total, &user, &sys, &err) < 0)
+        return vd_call_fail_errno(c, -EIO, &err);
     static const char *const names[] = {"cpu_time", "user_time", "system_time"};
     const uint64_t vals[] = {total, user, sys};
     int n = nparams < 3 ? nparams : 3;
@@ -202,9 +229,7 @@ static int domain_get_cpu_stats(struct vd_call *c)
                             "Requested operation is not valid: domain is not running");
     const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
     const char *name = c->dom->def->name;
-    bool acct =
-        cg->version == 1 ? cg->have[VD_CG_CPUACCT] : cg->version == 2 && cg->have[VD_CG_CPU];
-    if (!acct || !vd_cg_domain_exists(cg, name))
+    if (!has_accounting(cg, name))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: cgroup CPUACCT controller is not "
                             "mounted");

@@ -568,9 +568,17 @@ static void ds_collect(struct ds_call *c, struct ds_record *r, struct vd_domain 
         pl_int(&r->groups[G_STATE], x->state, "state.state");
         pl_int(&r->groups[G_STATE], x->reason, "state.reason");
     }
-    uint64_t user, sys;
-    if ((s & STATS_CPU_TOTAL) && active && proc_times(pid, 0, &user, &sys) == 0) {
-        pl_ull(&r->groups[G_CPU], user + sys, "cpu.time");
+    uint64_t user, sys, total;
+    /* the domain's group, as libvirt reads it (ns, not the process's clock ticks); a domain
+     * running without one: its process's times */
+    bool have_cpu = (s & STATS_CPU_TOTAL) && active &&
+                    vd_domain_cpu_totals(x->daemon, def->name, &total, &user, &sys) == 0;
+    if (!have_cpu && (s & STATS_CPU_TOTAL) && active && proc_times(pid, 0, &user, &sys) == 0) {
+        total = user + sys;
+        have_cpu = true;
+    }
+    if (have_cpu) {
+        pl_ull(&r->groups[G_CPU], total, "cpu.time");
         pl_ull(&r->groups[G_CPU], user, "cpu.user");
         pl_ull(&r->groups[G_CPU], sys, "cpu.system");
         /* no <cachetune> monitors (resctrl) exist here: libvirt counts them, 0 */

@@ -535,6 +535,16 @@ def main():
                                             d.console_log("dsb"), limit=180),
              "a domain in the host's cgroups", (r, d.console_log("dsb")[-800:]))
         cpu_stats(d)
+        group = domain_group(d, "dsb")
+        if group:  # domstats' cpu.time is the group's, in ns, as libvirt reads it
+            r = d.virsh("domstats", "--cpu-total", "dsb")
+            rec = dict(records(r.stdout).get("dsb", []))
+            f = os.path.join(group, "cpuacct.usage")
+            now = int(open(f).read()) if os.path.exists(f) else int(
+                re.search(r"usage_usec (\d+)", open(os.path.join(group, "cpu.stat")).read())
+                .group(1)) * 1000
+            t.ok(0 < int(rec.get("cpu.time", 0)) <= now and "cpu.user" in rec,
+                 "domstats cpu.time: the domain group's CPU time", (rec, now))
         d.virsh("destroy", "dsb")
         # <memballoon><stats period='1'/>: the balloon asks the guest from the start
         x = domain_xml("dsp", guest, "tests=balloon balloon_stats=1 balloon_stats_updates=3 "
