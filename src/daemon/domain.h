@@ -167,6 +167,24 @@ int vd_domain_restore_xml(const char *image_xml, const char *xml, char **out, st
 /* ---- live-change.c: job->value KiB or vCPUs, job->flags libvirt's ---- */
 /* Whether def has the virtio balloon live memory changes go through. */
 bool vd_domain_has_balloon(const struct domain_def *def);
+
+/* ---- rpc-domstats.c: an interface's counters as the guest sees them ---- */
+struct vd_iface_counters {
+    uint64_t rx_bytes, rx_packets, rx_errs, rx_drop, tx_bytes, tx_packets, tx_errs, tx_drop;
+};
+/* From /sys/class/net/IFNAME/statistics; swapped for a tap (its host side sees the guest's
+ * traffic backwards). -ENOENT when the interface is gone. */
+int vd_net_iface_counters(const char *ifname, bool swapped, struct vd_iface_counters *c);
+/* A disk file's sizes as libvirt reads them without the VMM: capacity (a qcow2's virtual
+ * size, else the file's size), allocation (its blocks in use) and physical (its size). */
+bool vd_disk_file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
+                        uint64_t *physical);
+/* rpc-cpu-stats.c: the domain's CPU time in ns from its control group (total, user,
+ * system), as libvirt reads it; -ENOENT when it has no group with CPU accounting. */
+int vd_domain_cpu_totals(struct vd_daemon *d, const char *name, uint64_t *total, uint64_t *user,
+                         uint64_t *sys);
+/* The interface types whose host side is a tap vireod made. */
+bool vd_net_is_tap(const struct domain_net *n);
 void vd_domain_job_set_memory(struct vd_job *job);
 /* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
 void vd_domain_job_update_device(struct vd_job *job);

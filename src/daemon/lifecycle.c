@@ -502,6 +502,9 @@ void vd_domain_job_start(struct vd_job *job)
         .def = dom->def,
         .paused = job->paused || job->restore || job->snapshot || job->migrate_in,
         .balloon_bytes = job->restore || job->migrate_in ? 0 : balloon_target(dom->def),
+        .balloon_stats_period = vd_domain_has_balloon(dom->def) && dom->def->memballoon
+                                    ? dom->def->memballoon->stats_period
+                                    : 0,
         .incoming_fd = fd,
         .vnc_password = vd_domain_vnc_password(dom->def),
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),

@@ -611,6 +611,74 @@ static const struct vsh_opt opts_domblkstat[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domifstat[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "interface device specified by name or MAC Address"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_cpu_stats[] = {
+    DOM_OPT,
+    {"total", VSH_OT_BOOL, 0, "Show total statistics only"},
+    {"start", VSH_OT_INT, 0, "Show statistics from this CPU"},
+    {"count", VSH_OT_INT, 0, "Number of shown CPUs at most"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_top[] = {
+    {"batch", VSH_OT_BOOL, 0, "print one table per refresh to stdout (for scripts)"},
+    {"iterations", VSH_OT_INT, 0, "stop after this many refreshes"},
+    {"delay", VSH_OT_STRING, 0, "seconds between refreshes (default 3)"},
+    {"sort", VSH_OT_STRING, 0, "order rows by cpu, mem, rd, wr, rx, tx, name or id"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domtime[] = {
+    DOM_OPT,
+    {"now", VSH_OT_BOOL, 0, "set to the time of the host running virsh"},
+    {"pretty", VSH_OT_BOOL, 0, "print domain's time in human readable form"},
+    {"sync", VSH_OT_BOOL, 0, "instead of setting given time, synchronize from domain's RTC"},
+    {"time", VSH_OT_INT, 0, "time to set"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domblkinfo[] = {
+    DOM_OPT,
+    {"device", VSH_OT_STRING, 0, "block device"},
+    {"human", VSH_OT_BOOL, 0, "Human readable output"},
+    {"all", VSH_OT_BOOL, 0, "display all block devices info"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domstats[] = {
+    {"state", VSH_OT_BOOL, 0, "report domain state"},
+    {"cpu-total", VSH_OT_BOOL, 0, "report domain physical cpu usage"},
+    {"balloon", VSH_OT_BOOL, 0, "report domain balloon statistics"},
+    {"vcpu", VSH_OT_BOOL, 0, "report domain virtual cpu information"},
+    {"interface", VSH_OT_BOOL, 0, "report domain network interface information"},
+    {"block", VSH_OT_BOOL, 0, "report domain block device statistics"},
+    {"perf", VSH_OT_BOOL, 0, "report domain perf event statistics"},
+    {"iothread", VSH_OT_BOOL, 0, "report domain IOThread information"},
+    {"memory", VSH_OT_BOOL, 0, "report domain memory usage"},
+    {"dirtyrate", VSH_OT_BOOL, 0, "report domain dirty rate information"},
+    {"vm", VSH_OT_BOOL, 0, "report hypervisor-specific statistics"},
+    {"list-active", VSH_OT_BOOL, 0, "list only active domains"},
+    {"list-inactive", VSH_OT_BOOL, 0, "list only inactive domains"},
+    {"list-persistent", VSH_OT_BOOL, 0, "list only persistent domains"},
+    {"list-transient", VSH_OT_BOOL, 0, "list only transient domains"},
+    {"list-running", VSH_OT_BOOL, 0, "list only running domains"},
+    {"list-paused", VSH_OT_BOOL, 0, "list only paused domains"},
+    {"list-shutoff", VSH_OT_BOOL, 0, "list only shutoff domains"},
+    {"list-other", VSH_OT_BOOL, 0, "list only domains in other states"},
+    {"raw", VSH_OT_BOOL, 0, "do not pretty-print the fields"},
+    {"enforce", VSH_OT_BOOL, 0, "enforce requested stats parameters"},
+    {"backing", VSH_OT_BOOL, 0, "add backing chain information to block stats"},
+    {"nowait", VSH_OT_BOOL, 0, "report only stats that are accessible instantly"},
+    {"domain", VSH_OT_ARGV, 0, "list of domains to get stats for"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_dommemstat[] = {
     DOM_OPT,
     {"period", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "period in seconds to set collection"},
@@ -942,6 +1010,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
      "Output the IP address and port number for the VNC display.", DM, 0},
 
+    {"cpu-stats", vsh_cmd_cpu_stats, opts_cpu_stats, "show domain cpu statistics",
+     "Display per-CPU and total statistics about the domain's CPUs", MON, 0},
+    {"domblkerror", vsh_cmd_domblkerror, opts_dom, "Show errors on block devices",
+     "Show block device errors", MON, 0},
+    {"domblkinfo", vsh_cmd_domblkinfo, opts_domblkinfo, "domain block device size information",
+     "Get block device size info for a domain.", MON, 0},
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
     {"domblkstat", vsh_cmd_domblkstat, opts_domblkstat, "get device block stats for a domain",
@@ -957,6 +1031,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Get network interfaces' addresses for a running domain", MON, 0},
     {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
      "Get the summary of virtual interfaces for a domain.", MON, 0},
+    {"domifstat", vsh_cmd_domifstat, opts_domifstat, "get network interface stats for a domain",
+     "Get network interface stats for a running domain.", MON, 0},
     {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",
      "Returns basic information about the domain.", MON, 0},
     {"dommemstat", vsh_cmd_dommemstat, opts_dommemstat, "get memory statistics for a domain",
@@ -965,9 +1041,17 @@ const struct vsh_cmd_def vsh_commands[] = {
      MON, 0},
     {"domstate", vsh_cmd_domstate, opts_domstate, "domain state", "Returns state about a domain.",
      MON, 0},
+    {"domstats", vsh_cmd_domstats, opts_domstats, "get statistics about one or multiple domains",
+     "Gets statistics about one or more (or all) domains", MON, 0},
+    {"domtime", vsh_cmd_domtime, opts_domtime, "domain time",
+     "Gets or sets the domain's system time", MON, 0},
     {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
      MON, 0},
     {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},
+    {"top", vsh_cmd_top, opts_top, "live CPU, memory, disk and network rates of the domains",
+     "Shows every running domain's CPU, memory, disk and network rates, refreshed (vsh's own: "
+     "virt-top's role).",
+     MON, 0},
 
     {"event", vsh_cmd_event, opts_event, "Domain Events",
      "List event types, or wait for domain events to occur", EVENTS, 0},

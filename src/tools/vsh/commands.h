@@ -83,6 +83,13 @@ bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblkstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domifstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domblkinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_cpu_stats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domtime(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_top(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domblkerror(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-net.c */
