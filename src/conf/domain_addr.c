@@ -590,8 +590,8 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
             struct domain_address a = {0};
             r = place(def, pa, &a, keys[k].pcie, err);
             if (r == 0) {
-                struct domain_controller *c = domain_controller_find(def, keys[k].type,
-                                                                     keys[k].index);
+                struct domain_controller *c =
+                    domain_controller_find(def, keys[k].type, keys[k].index);
                 c->address = a;
             }
         }

@@ -125,7 +125,8 @@ static struct domain_def *parse_device(struct vd_job *job, const char *verb)
     }
     if (def->ndisks + def->nnets != 1) {
         domain_def_free(def);
-        vd_job_fail(job, VIR_ERR_XML_ERROR, "XML error: expected exactly one <disk> or <interface>");
+        vd_job_fail(job, VIR_ERR_XML_ERROR,
+                    "XML error: expected exactly one <disk> or <interface>");
         return NULL;
     }
     return def;
@@ -513,8 +514,8 @@ static void attach_live(struct hp_attach *a)
             struct json_object *c = json_object_new_object();
             json_object_object_add(c, "direct",
                                    json_object_new_boolean(strcmp(d->driver_cache, "none") == 0));
-            json_object_object_add(
-                c, "no-flush", json_object_new_boolean(strcmp(d->driver_cache, "unsafe") == 0));
+            json_object_object_add(c, "no-flush",
+                                   json_object_new_boolean(strcmp(d->driver_cache, "unsafe") == 0));
             json_object_object_add(args, "cache", c);
         }
         if (d->driver_io)
@@ -611,8 +612,7 @@ static void del_sent(void *opaque, int r, const char *error)
 }
 
 /* device_del of alias; job ends on DEVICE_DELETED or after the wait (NULL: at once). */
-static void detach_live(struct vd_job *job, const char *alias, struct domain_def *config,
-                        bool wait)
+static void detach_live(struct vd_job *job, const char *alias, struct domain_def *config, bool wait)
 {
     struct vd_domain *dom = job->dom;
     struct hp_wait *w = xcalloc(1, sizeof(*w));
@@ -639,8 +639,8 @@ static void detach_live(struct vd_job *job, const char *alias, struct domain_def
 void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
 {
     struct json_object *o = data ? json_tokener_parse(data) : NULL, *v = NULL;
-    const char *id = o && json_object_object_get_ex(o, "device", &v) ? json_object_get_string(v)
-                                                                       : NULL;
+    const char *id =
+        o && json_object_object_get_ex(o, "device", &v) ? json_object_get_string(v) : NULL;
     struct domain_def *def = dom->def;
     bool removed = false;
     for (size_t i = 0; id && dom->vmm && i < def->ndisks; i++) {
@@ -821,8 +821,8 @@ void vd_domain_job_detach_alias(struct vd_job *job)
     }
     if (!found) {
         domain_def_free(newconf);
-        vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
-                    "device not found: no device found with alias %s", alias);
+        vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: no device found with alias %s",
+                    alias);
         return;
     }
     if (busy(job)) {

@@ -8,9 +8,9 @@
  * optional domain, and a callback id the events carry), which is what
  * libvirt's clients use when the server supports it. vireod sends the
  * lifecycle (VIR_DOMAIN_EVENT_ID_LIFECYCLE), reboot
- * (VIR_DOMAIN_EVENT_ID_REBOOT) and device-removed (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED) events; registering for another id succeeds
- * and its events never come, as with a libvirt driver that never raises
- * them.
+ * (VIR_DOMAIN_EVENT_ID_REBOOT) and device-removed (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED) events;
+ * registering for another id succeeds and its events never come, as with a libvirt driver that
+ * never raises them.
  */
 #include <string.h>
 

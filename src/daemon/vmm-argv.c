@@ -373,8 +373,7 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
 #define AT(addr) ((addr).bus == 0 && (addr).slot == slot && (addr).function == fn)
         for (size_t i = 0; i < def->ncontrollers; i++) {
             const struct domain_controller *c = &def->controllers[i];
-            if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI &&
-                AT(c->address))
+            if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
                 add_root_port(&a, c);
             if (c->type != DOMAIN_CONTROLLER_SCSI || c->address.type != DOMAIN_ADDRESS_PCI ||
                 !AT(c->address))

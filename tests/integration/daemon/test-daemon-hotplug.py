@@ -51,6 +51,29 @@ def golden(name, text):
                 f"got:\n{text}\nwant:\n{want}")
 
 
+def run(tool, *args):
+    """A command through the stock virsh or vsh, without -q (so the lines virsh prints with
+    vshPrintExtra show)."""
+    uri = d.uri if tool == "virsh" else d.vsh_uri
+    return subprocess.run([tool, "-c", uri] + list(args), env=d.env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def both(*args):
+    """The same command that changes nothing through virsh, then vsh."""
+    return run("virsh", *args), run(VSH, *args)
+
+
+def same(rv, rs, what, golden_name=None):
+    text = f"rc={rs.returncode}\nstdout:\n{rs.stdout}stderr:\n{rs.stderr}"
+    t.ok((rv.returncode != 0) == (rs.returncode != 0) and rv.stdout == rs.stdout and
+         rv.stderr == rs.stderr, f"{what}: vsh prints what virsh prints",
+         f"virsh rc={rv.returncode}\n{rv.stdout}{rv.stderr}\nvsh rc={rs.returncode}\n"
+         f"{rs.stdout}{rs.stderr}")
+    if golden_name:
+        golden(golden_name, text.replace(d.tmp, "TMP"))
+
+
 def live_xml():
     return d.virsh("dumpxml", "hp").stdout
 
@@ -112,6 +135,40 @@ try:
     r = d.virsh("detach-disk", "hp", "vdc", "--config")
     t.ok(r.returncode == 0 and "vdc" not in disk_targets(config_xml()),
          "virsh detach-disk --config removes it again", r.stderr)
+    # vsh and the stock virsh, the same command in turn from the same state: byte for byte.
+    cold = ("attach-disk", "hp", disk2, "vdc", "--config")
+    undo = ("detach-disk", "hp", "vdc", "--config")
+    rv = run("virsh", *cold)
+    run("virsh", *undo)
+    rs = run(VSH, *cold)
+    same(rv, rs, "attach-disk --config", "attach-disk-config.out")
+    rv, rs = run("virsh", *cold), run(VSH, *cold)
+    same(rv, rs, "attach-disk --config of a target in use", "attach-disk-dup.out")
+    rv = run("virsh", *undo)
+    run("virsh", *cold)
+    rs = run(VSH, *undo)
+    same(rv, rs, "detach-disk --config", "detach-disk-config.out")
+    rv, rs = both(*undo)
+    same(rv, rs, "detach-disk --config of a target that is gone", "detach-disk-missing.out")
+    rv, rs = both("attach-disk", "hp", disk2, "vdc", "--print-xml", "--targetbus", "virtio",
+                  "--subdriver", "raw", "--cache", "none", "--mode", "readonly", "--serial", "s1")
+    same(rv, rs, "attach-disk --print-xml", "attach-disk-print-xml.out")
+    rv, rs = both("attach-interface", "hp", "network", "default", "--mac", MAC, "--model",
+                  "virtio", "--print-xml")
+    same(rv, rs, "attach-interface --print-xml", "attach-interface-print-xml.out")
+    rv, rs = both("attach-interface", "hp", "user", "--mac", MAC)
+    same(rv, rs, "attach-interface of type user without a source")
+    rv, rs = both("attach-interface", "hp", "user", "x", "--mac", MAC)
+    same(rv, rs, "attach-interface of type user (virsh 9.0 has no support)")
+    rv, rs = both("detach-interface", "hp", "network", "--config")
+    same(rv, rs, "detach-interface with no such interface", "detach-interface-missing.out")
+    rv, rs = both("attach-disk", "hp", disk2, "vdc", "--current", "--live")
+    same(rv, rs, "--current with --live")
+    rv, rs = both("attach-device", "hp", os.path.join(d.tmp, "nosuch.xml"))
+    same(rv, rs, "attach-device of a missing file")
+    rv, rs = both("attach-disk", "hp", disk2, "vdd")
+    same(rv, rs, "attach-disk without flags on a shut-off domain (virDomainAttachDevice: live)",
+         "attach-disk-inactive.out")
 
     r = d.virsh("start", "hp")
     t.ok(r.returncode == 0, "virsh start it", r.stderr)
@@ -184,8 +241,15 @@ try:
          "DEVICE_REMOVED reaches the event client", out)
 
     # Round 2: a NIC with vsh, --live, output compared with virsh's wording.
-    r = d.vsh("attach-interface", "hp", "user", "--mac", MAC, "--model", "virtio", "--live")
-    t.ok(r.returncode == 0, "vsh attach-interface user --live", r.stderr)
+    nic = d.write("nic.xml", f"""<interface type='user'>
+  <mac address='{MAC}'/>
+  <model type='virtio'/>
+</interface>
+""")
+    r = subprocess.run([VSH, "-c", d.vsh_uri, "attach-device", "hp", nic, "--live"], env=d.env,
+                       capture_output=True, text=True, timeout=120)
+    t.ok(r.returncode == 0 and r.stdout == "Device attached successfully\n\n",
+         "vsh attach-device of a user NIC --live: virsh's line", r.stdout + r.stderr)
     ok = wait_console("hotplug: net mac=")
     t.ok(ok and MAC in console(), "the guest reads the hot-plugged NIC's MAC", console()[-800:])
     x = live_xml()
@@ -193,8 +257,10 @@ try:
                    r"<address type='pci' domain='0x0000' bus='0x01' slot='0x00'", x),
          "the live XML shows the NIC (net0) at 01:00.0", x)
     wait_console("hotplug: used", 2)
-    r = d.vsh("detach-interface", "hp", "user", "--mac", MAC, "--live")
-    t.ok(r.returncode == 0, "vsh detach-interface --live", r.stderr)
+    r = subprocess.run([VSH, "-c", d.vsh_uri, "detach-interface", "hp", "user", "--mac", MAC,
+                        "--live"], env=d.env, capture_output=True, text=True, timeout=120)
+    t.ok(r.returncode == 0 and r.stdout == "Interface detached successfully\n\n",
+         "vsh detach-interface --live: virsh's line", r.stdout + r.stderr)
     ok = wait_console("hotplug: released", 2)
     t.ok(ok, "the guest released the NIC", console()[-800:])
     wait_for(lambda: MAC not in live_xml(), 30, 0.2)
