@@ -244,13 +244,24 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
 static void fill_root_port(struct domain_controller *c)
 {
     bool has_model = false, has_target = false;
-    for (size_t k = 0; k < c->nextra; k++) {
-        has_model |= strcmp(c->extra[k]->name, "model") == 0;
-        has_target |= strcmp(c->extra[k]->name, "target") == 0;
-    }
     char chassis[16], port[16];
     snprintf(chassis, sizeof(chassis), "%u", c->index);
     snprintf(port, sizeof(port), "0x%x", c->address.slot << 3 | c->address.function);
+    for (size_t k = 0; k < c->nextra; k++) {
+        has_model |= strcmp(c->extra[k]->name, "model") == 0;
+        struct xnode *t = c->extra[k];
+        if (strcmp(t->name, "target") == 0) {
+            /* libvirt's order: chassis, port, then the rest (hotplug, busNr, ...) */
+            has_target = true;
+            struct xnode *n = kid_with_attrs("target", "chassis", chassis, "port", port);
+            for (size_t a = 0; a < t->nattrs; a++)
+                xnode_set_attr(n, t->attrs[2 * a], t->attrs[2 * a + 1]);
+            for (size_t i = 0; i < t->nkids; i++)
+                xnode_add(n, xnode_copy(t->kids[i]));
+            xnode_free(t);
+            c->extra[k] = n;
+        }
+    }
     c->extra = xreallocarray(c->extra, c->nextra + 2, sizeof(*c->extra));
     if (!has_model)
         c->extra[c->nextra++] = kid_with_attrs("model", "name", "pcie-root-port", NULL, NULL);
@@ -460,11 +471,17 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         if (machine == DOMAIN_MACHINE_MICROVM &&
             ((seen[i].a.bus != 0 && !is_root_port_bus(def, seen[i].a.bus)) ||
              seen[i].a.domain != 0)) {
-            /* One root bus: libvirt's words for an address past the last bus. */
+            /* The root bus and the root ports' buses: libvirt's words for an address past
+             * the last bus. */
+            unsigned last = 0;
+            for (size_t k = 0; k < def->ncontrollers; k++)
+                if (is_root_port_bus(def, def->controllers[k].index) &&
+                    def->controllers[k].index > last)
+                    last = def->controllers[k].index;
             r = verr_set(err, EINVAL,
-                         "Invalid PCI address %04x:%02x:%02x.%x. Only PCI buses up to 0 are "
+                         "Invalid PCI address %04x:%02x:%02x.%x. Only PCI buses up to %u are "
                          "available",
-                         seen[i].a.domain, seen[i].a.bus, seen[i].a.slot, seen[i].a.function);
+                         seen[i].a.domain, seen[i].a.bus, seen[i].a.slot, seen[i].a.function, last);
             goto out;
         }
         if (!pa->bus_exists[seen[i].a.bus]) {
