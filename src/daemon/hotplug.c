@@ -148,6 +148,12 @@ static struct domain_net *find_net(struct domain_def *def, const char *mac)
     return NULL;
 }
 
+/* libvirt takes an alias from the user's XML only with its "ua-" prefix. */
+static bool user_alias(const char *alias)
+{
+    return alias && strncmp(alias, "ua-", 3) == 0 && alias[3];
+}
+
 /* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, netN. */
 static char *disk_alias(const struct domain_def *def, const struct domain_disk *d)
 {
@@ -410,7 +416,10 @@ static int attach_disk_live(struct hp_attach *a)
         }
     }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
-    a->alias = xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
+    /* A user alias (ua-...) is the device's id, as libvirt makes it. */
+    a->alias = user_alias(d->alias)
+                   ? xstrdup(d->alias)
+                   : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
     a->node = xasprintf("drive-%s", a->alias);
     a->storage = xasprintf("drive-%s-storage", a->alias);
     return 0;
@@ -444,8 +453,10 @@ static int attach_net_live(struct hp_attach *a)
                     n->extra[0]->name);
         return -1;
     }
-    /* netN with the smallest N no interface of the live domain uses. */
-    for (unsigned k = 0;; k++) {
+    /* A user alias, or netN with the smallest N no interface of the live domain uses. */
+    if (user_alias(n->alias))
+        a->alias = xstrdup(n->alias);
+    for (unsigned k = 0; !a->alias; k++) {
         char *cand = xasprintf("net%u", k);
         bool used = false;
         for (size_t i = 0; i < dom->def->nnets; i++) {

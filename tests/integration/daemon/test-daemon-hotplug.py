@@ -280,6 +280,12 @@ try:
     r = d.vsh("detach-disk", "hp", "vdc", "--config")
     t.ok(r.returncode == 0 and "vdc" not in disk_targets(config_xml()),
          "vsh detach-disk --config drops it from the definition", r.stderr)
+    r = d.vsh("attach-disk", "hp", disk2, "vde", "--alias", "ua-cold", "--config")
+    t.ok(r.returncode == 0 and "<alias name='ua-cold'/>" in config_xml(),
+         "a user alias (ua-) is kept in the definition", r.stderr + config_xml())
+    r = d.virsh("detach-device-alias", "hp", "ua-cold", "--config")
+    t.ok(r.returncode == 0 and "vde" not in disk_targets(config_xml()),
+         "virsh detach-device-alias ua-cold --config removes that disk", r.stderr)
 finally:
     if t.failed:
         d.dump_log()
