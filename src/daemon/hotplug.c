@@ -479,6 +479,14 @@ static void attach_live(struct hp_attach *a)
     struct vd_job *job = a->job;
     struct vd_domain *dom = job->dom;
     a->disk = a->upd->ndisks == 1;
+    /* What a kvm domain's definition gets by default (the device was parsed in a 'test'
+     * domain, which leaves its address alone): the live XML says what the VMM was given. */
+    if (a->disk && !a->upd->disks[0].driver_name)
+        a->upd->disks[0].driver_name = xstrdup("qemu");
+    if (a->disk && !a->upd->disks[0].driver_type)
+        a->upd->disks[0].driver_type = xstrdup("raw");
+    if (!a->disk && !a->upd->nets[0].model)
+        a->upd->nets[0].model = xstrdup("virtio");
     if ((a->disk ? attach_disk_live(a) : attach_net_live(a)) < 0) {
         attach_free(a);
         return;

@@ -18,6 +18,7 @@ ones do not. vsh's outputs are compared with virsh's and golden files.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import binascii
+import difflib
 import os
 import re
 import shutil
@@ -224,6 +225,11 @@ try:
     t.ok(m and m.group(1) == "virtio-disk1",
          "the live XML shows vdb (alias virtio-disk1) at 01:00.0, behind the root port", x)
     t.ok("vdb" not in disk_targets(config_xml()), "--live leaves the definition alone")
+    d.stop()
+    d.start()
+    x2 = live_xml()
+    t.ok(x2 == x, "a restarted vireod reattaches with the hot-plugged disk in the live XML",
+         "".join(difflib.unified_diff(x.splitlines(True), x2.splitlines(True))))
     r = d.virsh("attach-disk", "hp", disk2, "vdc", "--live")
     t.ok(r.returncode != 0 and "internal error: No more available PCI slots" in r.stderr,
          "with every root port taken, attach is refused with libvirt's words", r.stderr)
@@ -231,7 +237,7 @@ try:
     ev = d.virsh_popen("event", "hp", "--event", "device-removed", "--timeout", "120")
     wait_for(lambda: False, 1.0)  # the event client registers
     r = d.virsh("detach-disk", "hp", "vdb", "--live")
-    t.ok(r.returncode == 0, "virsh detach-disk vdb --live", r.stderr)
+    t.ok(r.returncode == 0, "virsh detach-disk vdb --live", r.stderr + live_xml() + console()[-1500:])
     ok = wait_console("hotplug: released")
     t.ok(ok, "the guest released the disk (slot powered off)", console()[-1000:])
     wait_for(lambda: "vdb" not in disk_targets(live_xml()), 30, 0.2)
