@@ -225,7 +225,11 @@ try:
     t.ok(m and m.group(1) == "virtio-disk1",
          "the live XML shows vdb (alias virtio-disk1) at 01:00.0, behind the root port", x)
     t.ok("vdb" not in disk_targets(config_xml()), "--live leaves the definition alone")
-    d.stop()
+    rc = d.stop()
+    out = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
+    t.ok(rc == 0 and "Sanitizer" not in out,
+         "vireod ends cleanly with a hot-plugged device (under ASan: nothing leaked)",
+         f"exit {rc}\n{out[-3000:]}")
     d.start()
     x2 = live_xml()
     t.ok(x2 == x, "a restarted vireod reattaches with the hot-plugged disk in the live XML",
@@ -292,6 +296,11 @@ try:
     r = d.virsh("detach-device-alias", "hp", "ua-cold", "--config")
     t.ok(r.returncode == 0 and "vde" not in disk_targets(config_xml()),
          "virsh detach-device-alias ua-cold --config removes that disk", r.stderr)
+    d.virsh("destroy", "hp")
+    rc = d.stop()
+    out = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
+    t.ok(rc == 0 and "Sanitizer" not in out, "vireod ends cleanly after the hot-plug runs",
+         f"exit {rc}\n{out[-3000:]}")
 finally:
     if t.failed:
         d.dump_log()
