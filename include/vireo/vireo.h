@@ -764,6 +764,19 @@ int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_err
  * <disk> element with or without <source>); flags vir_domain_device_modify_flags. */
 int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
                                    vir_error *err);
+/* virDomainAttachDevice(Flags) / DetachDevice(Flags): a <disk> or <interface> added to or
+ * removed from the running domain (VIR_DOMAIN_AFFECT_LIVE), its persistent definition
+ * (AFFECT_CONFIG), or both; the plain forms are AFFECT_LIVE. */
+int vir_domain_attach_device(vir_domain *dom, const char *xml, vir_error *err);
+int vir_domain_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+int vir_domain_detach_device(vir_domain *dom, const char *xml, vir_error *err);
+int vir_domain_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+/* virDomainDetachDeviceAlias: the device with that alias (virtio-disk1, net0, ua-...); the
+ * live removal is not waited for. */
+int vir_domain_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                   vir_error *err);
 
 typedef enum {
     VIR_TYPED_PARAM_INT = 1,

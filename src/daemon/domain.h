@@ -72,6 +72,7 @@ struct vd_domain {
     struct vd_job *jobq;                /* jobs waiting for it, in order */
     struct vd_snapshot *snapshots;      /* its snapshots' metadata (snapshot.h), creation order */
     char *current_snapshot;             /* the current snapshot's name, or NULL */
+    void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
 };
 
 /* ---- domain-store.c ---- */
@@ -119,6 +120,7 @@ int vd_domain_read_status(struct vd_daemon *d, const char *name, struct vd_domai
 /* ---- domain-events.c ---- */
 void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
 void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
+void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const char *alias);
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details);
 /* COM1 output: into the console log and to the console streams open on it;
@@ -189,6 +191,20 @@ void vd_domain_job_set_memory(struct vd_job *job);
 /* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
 void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+/* libvirt's --live/--config/--current: whether the change goes to the running VM, to the
+ * persistent definition; the checks before either (job failed, -1, when one fails). */
+bool vd_domain_affects_live(const struct vd_domain *dom, unsigned flags);
+bool vd_domain_affects_config(const struct vd_domain *dom, unsigned flags);
+int vd_domain_check_targets(struct vd_job *job, bool live, bool config);
+
+/* ---- hotplug.c: job->text the device's XML (or the alias), job->flags libvirt's ---- */
+void vd_domain_job_attach_device(struct vd_job *job);
+void vd_domain_job_detach_device(struct vd_job *job);
+void vd_domain_job_detach_alias(struct vd_job *job);
+/* QMP DEVICE_DELETED of dom's VMM (data its JSON). */
+void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data);
+/* Forgets a detach still waiting (the domain is being freed; its job is freed with it). */
+void vd_hotplug_free(struct vd_domain *dom);
 
 /* ---- domain-graphics.c ---- */
 /* Before a start, in the live definition: the port of each autoport VNC

@@ -237,6 +237,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
 {
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
+    if (strcmp(name, "DEVICE_DELETED") == 0)
+        vd_hotplug_device_deleted(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,

@@ -71,7 +71,9 @@ void vmm_argv_free(char **argv)
 static void put_pci(struct buf *b, const struct domain_address *a)
 {
     char tail[64];
-    if (a->function)
+    if (a->bus != 0) /* behind pcie-root-port index N (pci.N), as device 0 */
+        snprintf(tail, sizeof(tail), ",bus=pci.%u,addr=0x%x", a->bus, a->slot);
+    else if (a->function)
         snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x.%x", a->slot, a->function);
     else
         snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
@@ -175,6 +177,32 @@ static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int 
     }
     put_pci(&b, &n->address);
     addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* <controller type='pci' model='pcie-root-port'>: libvirt's -device line (id pci.N, port and
+ * chassis from <target>), hotplug=off when the target says so. */
+static void add_root_port(struct argv_b *a, const struct domain_controller *c)
+{
+    const char *port = NULL, *chassis = NULL, *hotplug = NULL;
+    for (size_t k = 0; k < c->nextra; k++)
+        if (strcmp(c->extra[k]->name, "target") == 0) {
+            port = xnode_attr(c->extra[k], "port");
+            chassis = xnode_attr(c->extra[k], "chassis");
+            hotplug = xnode_attr(c->extra[k], "hotplug");
+        }
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "pcie-root-port,port=%s,chassis=%s,id=pci.%u", port ? port : "0x0",
+               chassis ? chassis : "0", c->index);
+    put_pci(&b, &c->address);
+    if (hotplug && strcmp(hotplug, "off") == 0)
+        buf_append_str(&b, ",hotplug=off");
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+bool vmm_argv_is_root_port(const struct domain_controller *c)
+{
+    return c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 && c->model &&
+           strcmp(c->model, "pcie-root-port") == 0;
 }
 
 static void add_simple(struct argv_b *a, const char *driver, const char *id,
@@ -433,9 +461,11 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
     for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
         unsigned slot = sf / 8, fn = sf % 8;
-#define AT(addr) ((addr).slot == slot && (addr).function == fn)
+#define AT(addr) ((addr).bus == 0 && (addr).slot == slot && (addr).function == fn)
         for (size_t i = 0; i < def->ncontrollers; i++) {
             const struct domain_controller *c = &def->controllers[i];
+            if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
+                add_root_port(&a, c);
             if (c->type != DOMAIN_CONTROLLER_SCSI || c->address.type != DOMAIN_ADDRESS_PCI ||
                 !AT(c->address))
                 continue;
@@ -478,6 +508,13 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         }
 #undef AT
     }
+    /* What sits behind root ports, after them (vireo-vmm creates devices in order). */
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && def->disks[i].address.bus != 0)
+            add_disk(&a, &def->disks[i], i);
+    for (size_t i = 0; i < def->nnets; i++)
+        if (def->nets[i].address.type == DOMAIN_ADDRESS_PCI && def->nets[i].address.bus != 0)
+            add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
     /* SCSI disks after their controllers (vireo-vmm creates devices in order). */
     for (size_t i = 0; i < def->ndisks; i++)
         if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI)

@@ -915,6 +915,12 @@ int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_
     return op_send(vmm, "set_link", args, done, opaque, err);
 }
 
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send_fd(vmm, command, args, fd, done, opaque, err);
+}
+
 int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
                              vd_vmm_done_fn done, void *opaque, struct verr *err)
 {

@@ -154,6 +154,15 @@ int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
                          bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
+ * One step of a device hot-plug (hotplug.c): device_add, device_del, blockdev-add/-del,
+ * netdev_add/-del or getfd (fd passed alongside unless -1), args taken over. The reply's
+ * error comes as "vireo-vmm refused COMMAND: DESC". DEVICE_DELETED comes through
+ * events->qmp_event.
+ */
+struct json_object;
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/*
  * Saves the VM's whole state into fd, from its current offset: the
  * vCPUs stop (if they ran), QMP getfd passes fd, migrate "fd:" writes the
  * stream, and done comes when the MIGRATION event says completed (0; the

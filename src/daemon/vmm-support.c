@@ -269,6 +269,8 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
+    {"controller", "pci/pcie-root-port", H, 0,
+     "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
     {"controller", "usb/none", H, 0, "no USB"},
     {"controller", "usb/qemu-xhci", H, 0, "-device qemu-xhci,id=usb (ports: p2= and p3=)"},
     {"controller", "usb/nec-xhci", H, 0, "-device nec-usb-xhci,id=usb (ports: p2= and p3=)"},
@@ -302,7 +304,9 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
-    {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
+    {"address", "pci root port", H, 0, "bus=pci.N,addr=0x0 (behind pcie-root-port index N)"},
+    {"address", "*", R, 0,
+     "vireo-vmm has PCI bus 0 and the buses of pcie-root-ports (slot 0 function 0)"},
     {"serial@type", "pty", H, 0,
      "COM1, relayed by the daemon to a real pty (virsh ttyconsole, the live XML's tty=)"},
     {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
@@ -722,13 +726,17 @@ static int check_platform(const struct domain_def *def, struct verr *err)
 
 static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
 {
-    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0;
+    /* A bus other than 0 is a pcie-root-port's (conf checked it for microvm): its one
+     * downstream device is device 0. */
+    bool pci = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0;
+    bool ok = pci && a->bus == 0;
+    bool port = pci && a->bus != 0 && a->slot == 0 && a->function == 0;
     char *s = a->type == DOMAIN_ADDRESS_PCI
                   ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
                               "function='0x%x'>",
                               shown, a->domain, a->bus, a->slot, a->function)
                   : xasprintf("%s without a PCI address", shown);
-    int r = probe("address", ok ? "pci bus 0" : "other", s, err);
+    int r = probe("address", ok ? "pci bus 0" : port ? "pci root port" : "other", s, err);
     free(s);
     return r;
 }
@@ -835,7 +843,8 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     char *value;
     if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL)
         value = xstrdup(t);
-    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0)
+    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
+             !(c->model && strcmp(c->model, "pcie-root-port") == 0))
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);

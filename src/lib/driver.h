@@ -223,6 +223,12 @@ struct vir_driver {
     int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
     int (*update_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
                                vir_error *err);
+    int (*attach_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
+    int (*detach_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
+    int (*detach_device_alias)(vir_domain *dom, const char *alias, unsigned int flags,
+                               vir_error *err);
     char *(*get_scheduler_type)(vir_domain *dom, int *nparams, vir_error *err);
     int (*get_scheduler_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                 unsigned int flags, vir_error *err);

@@ -1281,6 +1281,32 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
 }
 
+/* The plain virDomainAttachDevice/DetachDevice go as the flags forms with AFFECT_LIVE (what
+ * libvirt's public API does too before calling its driver). */
+static int remote_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_attach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_alias_args a = {.alias = (char *)alias, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS, &a, NULL, err);
+}
+
 /* ---- snapshots ---- */
 
 static void snap_to_wire(vir_domain *dom, const char *name,
@@ -1763,6 +1789,9 @@ const struct vir_driver vir_remote_driver = {
     .set_interface_params = remote_set_interface_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
+    .attach_device_flags = remote_attach_device_flags,
+    .detach_device_flags = remote_detach_device_flags,
+    .detach_device_alias = remote_detach_device_alias,
     .event_fd = remote_event_fd,
     .process_events = remote_process_events,
     .lifecycle_events = remote_lifecycle_events,

@@ -1085,6 +1085,34 @@ int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned in
     DOM_MUTATE("virDomainUpdateDeviceFlags", update_device_flags, xml, flags, err);
 }
 
+int vir_domain_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainAttachDeviceFlags", attach_device_flags, xml, flags, err);
+}
+
+int vir_domain_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDeviceFlags", detach_device_flags, xml, flags, err);
+}
+
+int vir_domain_attach_device(vir_domain *dom, const char *xml, vir_error *err)
+{
+    DOM_MUTATE("virDomainAttachDevice", attach_device_flags, xml, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_detach_device(vir_domain *dom, const char *xml, vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDevice", detach_device_flags, xml, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDeviceAlias", detach_device_alias, alias, flags, err);
+}
+
 char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
 {
     DOM_QUERY("virDomainGetSchedulerType", NULL, get_scheduler_type, nparams, err);

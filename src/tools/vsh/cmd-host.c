@@ -582,6 +582,70 @@ static const struct vsh_opt opts_schedinfo[] = {
     {"set", VSH_OT_ARGV, 0, "parameter=value"},
     {NULL, 0, 0, NULL},
 };
+#define PERSISTENT_OPT                                                                             \
+    {                                                                                              \
+        "persistent", VSH_OT_BOOL, 0, "make live change persistent"                                \
+    }
+static const struct vsh_opt opts_device_file[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "XML file"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_device_alias[] = {
+    DOM_OPT,
+    {"alias", VSH_OT_STRING, VSH_OFLAG_REQ, "device alias"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_attach_disk[] = {
+    DOM_OPT,
+    {"source", VSH_OT_STRING, VSH_OFLAG_REQ, "source of disk device or name of network disk"},
+    {"target", VSH_OT_STRING, VSH_OFLAG_REQ, "target of disk device"},
+    {"targetbus", VSH_OT_STRING, 0, "target bus of disk device"},
+    {"driver", VSH_OT_STRING, 0, "driver of disk device"},
+    {"subdriver", VSH_OT_STRING, 0, "subdriver of disk device"},
+    {"cache", VSH_OT_STRING, 0, "cache mode of disk device"},
+    {"io", VSH_OT_STRING, 0, "io policy of disk device"},
+    {"type", VSH_OT_STRING, 0, "target device type"},
+    {"mode", VSH_OT_STRING, 0, "mode of device reading and writing"},
+    {"sourcetype", VSH_OT_STRING, 0, "type of source (block|file|network)"},
+    {"serial", VSH_OT_STRING, 0, "serial of disk device"},
+    {"alias", VSH_OT_STRING, 0, "custom alias name of disk device"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than attach the disk"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_disk[] = {
+    DOM_OPT,
+    {"target", VSH_OT_STRING, VSH_OFLAG_REQ, "target of disk device"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_attach_interface[] = {
+    DOM_OPT,
+    {"type", VSH_OT_STRING, VSH_OFLAG_REQ, "network interface type"},
+    {"source", VSH_OT_STRING, VSH_OFLAG_REQ, "source of network interface"},
+    {"target", VSH_OT_STRING, 0, "target network name"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    {"model", VSH_OT_STRING, 0, "model type"},
+    {"alias", VSH_OT_STRING, 0, "custom alias name of interface device"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than attach the interface"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_interface[] = {
+    DOM_OPT,
+    {"type", VSH_OT_STRING, VSH_OFLAG_REQ, "network interface type"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_change_media[] = {
     DOM_OPT,
     {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "Fully-qualified path or target of disk device"},
@@ -886,6 +950,12 @@ static const struct vsh_opt opts_snapshot_revert[] = {
 
 const struct vsh_cmd_def vsh_commands[] = {
     /* sorted by name within each group, as help prints them */
+    {"attach-device", vsh_cmd_attach_device, opts_device_file, "attach device from an XML file",
+     "Attach device from an XML <file>.", DM, 0},
+    {"attach-disk", vsh_cmd_attach_disk, opts_attach_disk, "attach disk device",
+     "Attach new disk device.", DM, 0},
+    {"attach-interface", vsh_cmd_attach_interface, opts_attach_interface,
+     "attach network interface", "Attach new network interface.", DM, 0},
     {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
      "Configure a domain to be automatically started at boot.", DM, 0},
     {"change-media", vsh_cmd_change_media, opts_change_media, "Change media of CD or floppy drive",
@@ -898,6 +968,15 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Define a domain.", DM, 0},
     {"destroy", vsh_cmd_destroy, opts_destroy, "destroy (stop) a domain",
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
+    {"detach-device", vsh_cmd_detach_device, opts_device_file, "detach device from an XML file",
+     "Detach device from an XML <file>", DM, 0},
+    {"detach-device-alias", vsh_cmd_detach_device_alias, opts_detach_device_alias,
+     "detach device from an alias", "Detach device identified by the given alias from a domain", DM,
+     0},
+    {"detach-disk", vsh_cmd_detach_disk, opts_detach_disk, "detach disk device",
+     "Detach disk device.", DM, 0},
+    {"detach-interface", vsh_cmd_detach_interface, opts_detach_interface,
+     "detach network interface", "Detach network interface.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
