@@ -572,7 +572,7 @@ static int opt_sandbox(struct vmm_config *cfg, const char *opt, const char *arg,
 static int opt_runas(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     if (!*arg)
-        return verr_set(err, EINVAL, "%s: User \"\" doesn't exist", opt);
+        return verr_set(err, EINVAL, "%s : User \"\" doesn't exist (and is not <uid>:<gid>)", opt);
     cfg->runas = arg;
     return 0;
 }

@@ -35,7 +35,8 @@ int privileges_resolve(const char *user, struct privileges *out, struct verr *er
     errno = 0;
     struct passwd *pw = getpwnam(user);
     if (!pw)
-        return verr_set(err, errno ? errno : ENOENT, "-runas %s: User \"%s\" doesn't exist", user,
+        return verr_set(err, errno ? errno : ENOENT,
+                        "-runas %s: User \"%s\" doesn't exist (and is not <uid>:<gid>)", user,
                         user);
     out->uid = pw->pw_uid;
     out->gid = pw->pw_gid;

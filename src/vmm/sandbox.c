@@ -15,7 +15,8 @@
  * A denied call traps (SIGSYS) into a handler that writes one line naming the
  * call and re-issues it with SIGSYS blocked, which makes the kernel kill the
  * whole process with SIGSYS: the same end as QEMU's SCMP_ACT_KILL_PROCESS, with
- * a reason in the VM's log.
+ * a reason in the VM's log. A thread that blocks SIGSYS (posix_spawn blocks
+ * every signal around its clone) is killed by the kernel at once, without it.
  */
 #include "vmm/sandbox.h"
 #include "vmm/cli-opts.h"
@@ -89,7 +90,8 @@ int sandbox_parse(const char *arg, struct sandbox_config *out, struct verr *err)
             c.resourcecontrol_deny = k == 1;
             r = k;
         } else {
-            r = verr_set(err, EINVAL, "-sandbox %s: Invalid parameter '%s'", arg, item);
+            r = verr_set(err, EINVAL, "-sandbox %s: Invalid parameter '%.*s'", arg,
+                         (int)strcspn(item, "="), item);
         }
         first = false;
     }

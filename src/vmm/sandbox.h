@@ -33,7 +33,8 @@ int sandbox_parse(const char *arg, struct sandbox_config *out, struct verr *err)
 /*
  * Sets no_new_privs and loads the filter into every thread of the process
  * (TSYNC). A call outside the allow-list (or in a denied group) prints one line
- * naming it on stderr and kills the process with SIGSYS, as QEMU's
+ * naming it on stderr (when the thread can take SIGSYS) and kills the process
+ * with SIGSYS, as QEMU's
  * SCMP_ACT_KILL_PROCESS does; resourcecontrol=deny's calls fail with EPERM
  * instead, as in QEMU. Call it at most once.
  */
