@@ -2,7 +2,7 @@
 """test-daemon-confine.py - VMs that vireod starts run confined (qemu.conf's
 seccomp_sandbox, user and group keys), driven by the stock virsh.
 
-  test-daemon-confine.py VIREOD VIREO_VMM TESTGUEST_ELF
+  test-daemon-confine.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
 With `user = "nobody"` in the configuration and seccomp_sandbox left at its
 default (on):
@@ -13,6 +13,10 @@ default (on):
    previous owner (1234:5678 here) remembered in trusted.vireo.security.dac;
    a read-only disk keeps its owner;
  - the guest's virtio-blk tests pass (reads, writes, flush, discard) confined;
+ - the security models as libvirt's QEMU driver reports them without a MAC
+   driver: virsh dominfo's "Security model: none" and "Security DOI: 0" (vsh
+   prints the same), the capabilities' none and dac secmodels with the
+   user's +UID:+GID base labels;
  - when the VM is destroyed, the image belongs to 1234:5678 again and the attributes
    are gone.
 With seccomp_sandbox = 0 and no user, the VMM runs without a filter, as root.
@@ -28,7 +32,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
-VIREOD, VMM, GUEST = sys.argv[1:4]
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
 GUEST = os.path.abspath(GUEST)
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -55,7 +59,7 @@ def xattr(path, key):
 
 
 def run(config, name, check_confined):
-    d = Daemon(VIREOD, VMM)
+    d = Daemon(VIREOD, VMM, VSH)
     try:
         cfg = d.write("vireod.conf", config)
         d.args = ["-f", cfg]
@@ -129,6 +133,21 @@ def run(config, name, check_confined):
             s = os.stat(disk)
             t.ok((s.st_uid, s.st_gid) == (1234, 5678),
                  f"{name}: no user: the image keeps its owner", f"{s.st_uid}:{s.st_gid}")
+        uid, gid = (nobody.pw_uid, nobody.pw_gid) if check_confined else (0, 0)
+        info = d.virsh("dominfo", name)
+        vinfo = d.vsh("dominfo", name)
+        t.ok(info.returncode == 0 and
+             "Security model: none\nSecurity DOI:   0\n" in info.stdout and
+             "Security label" not in info.stdout,
+             f"{name}: virsh dominfo: Security model none, DOI 0", info.stdout + info.stderr)
+        t.ok(vinfo.returncode == 0 and vinfo.stdout == info.stdout,
+             f"{name}: vsh dominfo prints the same", vinfo.stdout + vinfo.stderr)
+        caps = d.virsh("capabilities").stdout
+        t.ok("<secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>" in caps
+             and f"<model>dac</model>\n      <doi>0</doi>\n      <baselabel type='kvm'>"
+             f"+{uid}:+{gid}</baselabel>\n      <baselabel type='qemu'>+{uid}:+{gid}"
+             "</baselabel>" in caps,
+             f"{name}: capabilities: the none and dac security models (+{uid}:+{gid})", caps)
         r = d.virsh("resume", name)
         t.ok(r.returncode == 0, f"{name}: virsh resume", r.stderr)
         wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log(name), re.M), 120, 0.2)
