@@ -8,6 +8,7 @@
  * libvirt does without remember_owner.
  */
 #include "daemon/security-dac.h"
+#include "conf/xnode.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -192,4 +193,41 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
     buf_free(&list);
     free(lp);
     return r;
+}
+
+static void set_child_text(struct xnode *n, const char *name, const char *text)
+{
+    for (size_t i = n->nkids; i-- > 0;)
+        if (n->kids[i]->name && strcmp(n->kids[i]->name, name) == 0)
+            xnode_remove(n, i);
+    xnode_set_text(xnode_add(n, xnode_new(name)), text);
+}
+
+void vd_dac_live_label(const struct vd_dac *dac, struct domain_def *def)
+{
+    char label[48];
+    bool active = vd_dac_active(dac);
+    snprintf(label, sizeof(label), "+%ld:+%ld", active ? dac->uid : 0L, active ? dac->gid : 0L);
+    struct xnode *sl = NULL;
+    for (size_t i = 0; i < def->nseclabels; i++) {
+        const char *model = xnode_attr(def->seclabels[i], "model");
+        const char *type = xnode_attr(def->seclabels[i], "type");
+        if (model && strcmp(model, "dac") == 0 && (!type || strcmp(type, "dynamic") == 0))
+            sl = def->seclabels[i];
+    }
+    if (!sl && def->nseclabels)
+        return; /* <seclabel type='none'/> or a model without a driver here */
+    if (!sl) {
+        sl = xnode_new("seclabel");
+        def->seclabels =
+            xreallocarray(def->seclabels, def->nseclabels + 1, sizeof(*def->seclabels));
+        def->seclabels[def->nseclabels++] = sl;
+    }
+    xnode_set_attr(sl, "type", "dynamic");
+    xnode_set_attr(sl, "model", "dac");
+    xnode_set_attr(sl, "relabel", "yes");
+    static const char *const order[] = {"type", "model", "relabel", NULL};
+    xnode_order_attrs(sl, order);
+    set_child_text(sl, "label", label);
+    set_child_text(sl, "imagelabel", label);
 }

@@ -43,6 +43,14 @@ bool vd_dac_active(const struct vd_dac *dac);
 int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct domain_def *def,
                  struct verr *err);
 
+/*
+ * The live definition's DAC label, as libvirt's DAC driver reports it:
+ * <seclabel type='dynamic' model='dac' relabel='yes'> with <label> and
+ * <imagelabel> +UID:+GID (the user the VMM runs as, +0:+0 for root), added
+ * when the definition has no label and (re)set on a dynamic DAC one.
+ */
+void vd_dac_live_label(const struct vd_dac *dac, struct domain_def *def);
+
 /* Gives back what vd_dac_label took for the domain; no-op when nothing was. */
 void vd_dac_restore(const char *run_dir, const char *name);
 

@@ -16,7 +16,8 @@ default (on):
  - the security models as libvirt's QEMU driver reports them without a MAC
    driver: virsh dominfo's "Security model: none" and "Security DOI: 0" (vsh
    prints the same), the capabilities' none and dac secmodels with the
-   user's +UID:+GID base labels;
+   user's +UID:+GID base labels, and the live XML's
+   <seclabel type='dynamic' model='dac' relabel='yes'> with that label;
  - when the VM is destroyed, the image belongs to 1234:5678 again and the attributes
    are gone.
 With seccomp_sandbox = 0 and no user, the VMM runs without a filter, as root.
@@ -142,6 +143,14 @@ def run(config, name, check_confined):
              f"{name}: virsh dominfo: Security model none, DOI 0", info.stdout + info.stderr)
         t.ok(vinfo.returncode == 0 and vinfo.stdout == info.stdout,
              f"{name}: vsh dominfo prints the same", vinfo.stdout + vinfo.stderr)
+        live = d.virsh("dumpxml", name).stdout
+        t.ok(f"  <seclabel type='dynamic' model='dac' relabel='yes'>\n"
+             f"    <label>+{uid}:+{gid}</label>\n"
+             f"    <imagelabel>+{uid}:+{gid}</imagelabel>\n"
+             f"  </seclabel>\n" in live and
+             "seclabel" not in d.virsh("dumpxml", "--inactive", name).stdout,
+             f"{name}: the live XML has libvirt's DAC label +{uid}:+{gid} (not the inactive one)",
+             live[-600:])
         caps = d.virsh("capabilities").stdout
         t.ok("<secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>" in caps
              and f"<model>dac</model>\n      <doi>0</doi>\n      <baselabel type='kvm'>"
