@@ -195,6 +195,34 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
     return r;
 }
 
+int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+                      const char *path, struct verr *err)
+{
+    if (!vd_dac_active(dac) || !dac->dynamic_ownership)
+        return 0;
+    char *lp = list_path(run_dir, name);
+    struct buf list = BUF_INIT;
+    struct verr rerr = {0};
+    if (file_read_all(lp, 1 << 20, &list, &rerr) < 0 && rerr.code != ENOENT) {
+        int r = verr_set(err, rerr.code, "%s", verr_msg(&rerr));
+        buf_free(&list);
+        free(lp);
+        return r;
+    }
+    int r = label_one(dac, path, err);
+    if (r == 0) {
+        buf_printf(&list, "%s\n", path);
+        struct verr werr = {0};
+        if (file_replace_atomic(lp, list.data, list.len, 0600, &werr) < 0) {
+            restore_one(path);
+            r = verr_set(err, werr.code, "%s", verr_msg(&werr));
+        }
+    }
+    buf_free(&list);
+    free(lp);
+    return r;
+}
+
 static void set_child_text(struct xnode *n, const char *name, const char *text)
 {
     for (size_t i = n->nkids; i-- > 0;)

@@ -51,6 +51,11 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
  */
 void vd_dac_live_label(const struct vd_dac *dac, struct domain_def *def);
 
+/* One more file for a running domain (an external snapshot's overlay the VMM
+ * opens next): labelled as vd_dac_label does, and added to the domain's list. */
+int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+                      const char *path, struct verr *err);
+
 /* Gives back what vd_dac_label took for the domain; no-op when nothing was. */
 void vd_dac_restore(const char *run_dir, const char *name);
 
