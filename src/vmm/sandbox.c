@@ -318,12 +318,14 @@ static const struct {
     {"sched_setscheduler", G_RESOURCE},
     {"sched_setaffinity", G_RESOURCE},
     /* the sanitizer runtimes (test builds): LeakSanitizer stops the threads with
-     * ptrace from a helper task at exit, and reads /proc */
+     * ptrace from a helper task at exit, and reads /proc (a denied call there would kill
+     * only the helper, which is its own thread group, and leave the exit waiting) */
     {"ptrace", G_SANITIZER},
     {"wait4", G_SANITIZER},
     {"waitid", G_SANITIZER},
     {"prctl", G_SANITIZER},
     {"process_vm_readv", G_SANITIZER},
+    {"getdents", G_SANITIZER}, /* its thread lister reads /proc/self/task so */
     {"prlimit64", G_SANITIZER},
     {"kill", G_SANITIZER},
 };
