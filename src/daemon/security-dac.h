@@ -10,6 +10,13 @@
  * one shareable image and a daemon restart in between restore the right
  * owner. The files labelled for a domain are listed in RUN_DIR/NAME.dac so
  * the restore needs no definition.
+ *
+ * The VM's sockets (QMP, console, VNC) are not relabelled: vireo-vmm creates
+ * them as root before it drops to the user and keeps their descriptors.
+ * TODO: a CD-ROM medium changed while the VM runs (change-media, QMP
+ * blockdev-change-medium) is opened by the VMM as the user without being
+ * labelled (a world-readable ISO works; a root-only one is refused), and
+ * DOMAIN_GET_SECURITY_LABEL_LIST is not answered yet.
  */
 #ifndef VIREO_DAEMON_SECURITY_DAC_H
 #define VIREO_DAEMON_SECURITY_DAC_H
