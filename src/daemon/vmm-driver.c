@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "daemon/tune.h"
+#include "daemon/security-dac.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
 #include "util/error.h"
@@ -269,6 +270,8 @@ static void finish_exit(struct vd_vmm *vmm)
              : how == VD_VMM_EXIT_SHUTDOWN ? "shut down"
                                            : "crashed");
     struct vmm_op *ops;
+    /* the images go back before the lock is free: a new start labels them again */
+    vd_dac_restore(vmm->d->run_dir, vmm->name);
     teardown(vmm, &ops); /* the lock is free from here: a new start may follow at once */
     vd_record_remove(vmm->d->run_dir, vmm->name);
     vd_cg_domain_remove(vd_daemon_cgroups(vmm->d), vmm->name); /* stopped or crashed alike */

@@ -167,7 +167,12 @@ static const struct vmm_support_rule rules[] = {
     {"perf/event@enabled", "no", H, 0, "nothing is counted"},
     {"perf/event@enabled", "*", R, 0, "perf events are not collected"},
     {"seclabel@type", "none", H, 0, "no security driver"},
-    {"seclabel@type", "*", P, 17, "vireo-vmm is not confined by a security driver yet"},
+    {"seclabel@type", "dynamic", H, 0,
+     "the DAC driver: the configuration's user/group, -runas, images relabelled"},
+    {"seclabel@type", "*", P, 17, "static labels (a user per domain) are not supported yet"},
+    {"seclabel@model", "dac", H, 0, "the DAC driver (user/group in the configuration)"},
+    {"seclabel@model", "none", H, 0, "no security driver"},
+    {"seclabel@model", "*", R, 0, "no SELinux or AppArmor driver: only the DAC model"},
     {"on_poweroff", "destroy", H, 0, "the daemon ends the VMM"},
     {"on_poweroff", "restart", H, 0, "the daemon starts the guest again"},
     {"on_poweroff", "preserve", H, 0, "the VMM is kept (-no-shutdown)"},
@@ -717,8 +722,10 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     }
     for (size_t i = 0; i < def->nseclabels; i++) {
         const char *type = xnode_attr(def->seclabels[i], "type");
+        const char *model = xnode_attr(def->seclabels[i], "model");
         if ((r = probe_attr("seclabel@type", "seclabel", "type", type ? type : "dynamic", NULL,
-                            err)))
+                            err)) ||
+            (model && (r = probe_attr("seclabel@model", "seclabel", "model", model, NULL, err))))
             return r;
     }
     return 0;

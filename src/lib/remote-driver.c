@@ -690,6 +690,47 @@ static int remote_get_state(vir_domain *dom, int *state, int *reason, unsigned i
     return 0;
 }
 
+/* Strings of at most the struct's size, with or without the NUL libvirtd sends. */
+static int copy_label(char *dst, size_t size, const char *src, uint32_t len, const char *what,
+                      vir_error *err)
+{
+    if (len > size) {
+        return vir_report(err, VIR_ERR_RPC, "%s too long (%u bytes)", what, (unsigned)len);
+    }
+    memset(dst, 0, size);
+    memcpy(dst, src, len);
+    dst[size - 1] = 0;
+    return 0;
+}
+
+static int remote_node_get_security_model(vir_connect *conn, vir_security_model *model,
+                                          vir_error *err)
+{
+    struct remote_node_get_security_model_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_SECURITY_MODEL, NULL, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(model->model, sizeof(model->model), r.model, r.model_len, "security model", err);
+    if (rc == 0)
+        rc = copy_label(model->doi, sizeof(model->doi), r.doi, r.doi_len, "security DOI", err);
+    remote_node_get_security_model_ret_free(&r);
+    return rc;
+}
+
+static int remote_get_security_label(vir_domain *dom, vir_security_label *label, vir_error *err)
+{
+    struct remote_domain_get_security_label_args a = {0};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_security_label_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, &a, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(label->label, sizeof(label->label), r.label, r.label_len, "security label", err);
+    label->enforcing = r.enforcing;
+    remote_domain_get_security_label_ret_free(&r);
+    return rc;
+}
+
 static int remote_is_persistent(vir_domain *dom, vir_error *err)
 {
     struct remote_domain_is_persistent_args a = {0};
@@ -1713,6 +1754,7 @@ const struct vir_driver vir_remote_driver = {
     .get_version = remote_get_version,
     .get_capabilities = remote_get_capabilities,
     .node_get_info = remote_node_get_info,
+    .node_get_security_model = remote_node_get_security_model,
     .list_all_domains = remote_list_all,
     .lookup_by_name = remote_lookup_by_name,
     .lookup_by_id = remote_lookup_by_id,
@@ -1751,6 +1793,7 @@ const struct vir_driver vir_remote_driver = {
     .get_os_type = remote_get_os_type,
     .get_info = remote_get_info,
     .get_state = remote_get_state,
+    .get_security_label = remote_get_security_label,
     .is_persistent = remote_is_persistent,
     .get_xml_desc = remote_get_xml_desc,
     .get_autostart = remote_get_autostart,

@@ -616,6 +616,35 @@ static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, 
     return cli_netdev(&cfg->backends, arg, err);
 }
 
+static int opt_sandbox(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return sandbox_parse(arg, &cfg->sandbox, err);
+}
+
+static int opt_runas(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (!*arg)
+        return verr_set(err, EINVAL, "%s : User \"\" doesn't exist (and is not <uid>:<gid>)", opt);
+    cfg->runas = arg;
+    return 0;
+}
+
+/* QEMU 8.1's -run-with: only user= here (async-teardown and chroot are refused). */
+static int opt_run_with(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    const char *v;
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "user", &v) && *v)
+            cfg->runas = v;
+        else
+            return verr_set(err, ENOTSUP, "%s %s: unsupported parameter '%s' (only user=)", opt,
+                            arg, item);
+    }
+    return 0;
+}
+
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -679,6 +708,9 @@ static const struct cli_option options[] = {
     {"-net", true, opt_net},
     {"-no-user-config", false, opt_flag},
     {"-chardev", true, opt_chardev},
+    {"-sandbox", true, opt_sandbox},
+    {"-runas", true, opt_runas},
+    {"-run-with", true, opt_run_with},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -899,6 +931,11 @@ const char *cli_help_text(void)
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"
            "  -daemonize                  detach once the VM is set up\n"
+           "  -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]\n"
+           "          [,spawn=allow|deny][,resourcecontrol=allow|deny]\n"
+           "                              seccomp system-call allow-list from set-up's end on\n"
+           "  -runas USER|UID:GID, -run-with user=USER\n"
+           "                              after set-up become USER (no groups, no capabilities)\n"
            "  -h, --help                  this text\n"
            "  -version, --version         version\n"
            "\n"

@@ -170,9 +170,17 @@ int main(int argc, char **argv)
            "iothreads are refused");
     check("<seclabel type='dynamic' model='selinux'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <seclabel type='dynamic'>: vireo-vmm is not confined by "
-           "a security driver yet",
-           "a security label is refused");
+           "unsupported configuration: <seclabel model='selinux'>: no SELinux or AppArmor "
+           "driver: only the DAC model",
+           "an SELinux label is refused");
+    check("<seclabel type='dynamic' model='dac'/>", "", msg, sizeof(msg));
+    is_str(msg, "", "a dynamic DAC label is honoured");
+    check("<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+          "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <seclabel type='static'>: static labels (a user per "
+           "domain) are not supported yet",
+           "a static DAC label is refused");
     check("", "<watchdog model='i6300esb'/>", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <watchdog>: device not supported by vireo-vmm",
            "an unknown device falls to the '*' row");
