@@ -113,6 +113,9 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].encrypt_format);
     }
     secret_store_clear(&be->secrets);
+    for (unsigned i = 0; i < be->nr_iothreads; i++)
+        iothread_spec_free(&be->iothreads[i]);
+    be->nr_iothreads = 0;
     for (unsigned i = 0; i < be->nr_netdevs; i++) {
         free((char *)be->netdevs[i].id);
         free((char *)be->netdevs[i].ifname);

@@ -12,6 +12,7 @@
 #include "block/block.h"
 #include "block/secret.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/iothread.h"
 #include "vmm/net/net.h"
 
 #include <stdbool.h>
@@ -51,6 +52,8 @@ enum backend_kind {
 struct vm_backends {
     unsigned nr_drives, nr_netdevs, nr_chardevs;
     struct secret_store secrets; /* -object secret,... (encrypted drives' passphrases) */
+    struct iothread_spec iothreads[VMM_MAX_IOTHREADS]; /* -object iothread,... */
+    unsigned nr_iothreads;
     struct vmm_drive drives[VMM_MAX_DRIVES];
     struct net_options netdevs[VMM_MAX_NETDEVS];        /* strings owned here */
     struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 2]; /* + serial0, compat_monitor0 */

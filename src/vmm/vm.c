@@ -400,6 +400,9 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     PHASE("creating the VM with its memory, irqchip and PIT");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
+    for (unsigned i = 0; i < cfg->backends.nr_iothreads; i++)
+        if ((r = iothread_set_add(&vm->iothreads, &cfg->backends.iothreads[i], err)) < 0)
+            return verr_prefix(err, "-object iothread,id=%s", cfg->backends.iothreads[i].id);
     if ((r = create_devices(vm, err)) < 0)
         return r;
     PHASE("CPUID query and devices");
@@ -470,7 +473,8 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     machine_destroy(vm);
-    display_free(vm->display); /* after the devices that draw on it or take its input */
+    iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
+    display_free(vm->display);            /* after the devices that draw on it or take its input */
     vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */
     free(vm->supported_cpuid);

@@ -33,9 +33,12 @@
  * flight; a completion whose queue was reset since it was popped (the
  * transport's per-queue epoch) is dropped.
  *
- * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N] (or -drive
- * if=virtio). The drive is a blockdev (blockdev.h: QMP's query-block and
- * block_resize see it there); its medium never changes, so the requests use
+ * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,iothread=ID]
+ * (or -drive if=virtio). With iothread= the queues are served by that
+ * -object iothread's event loop (vmm/iothread.h), shared with other devices
+ * placed there, instead of by the device's own I/O thread; requests still
+ * reach the host through the same worker pool or io_uring. The drive is a blockdev (blockdev.h:
+ * QMP's query-block and block_resize see it there); its medium never changes, so the requests use
  * its image directly.
  */
 #include "vmm/dev/virtio-blk.h"
@@ -45,6 +48,7 @@
 #include "vmm/backends.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/dev/device.h"
+#include "vmm/iothread.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -96,6 +100,7 @@ struct virtio_blk_options {
     bool read_only, discard_unmap;
     bool io_uring; /* aio=io_uring (refused when built without liburing) */
     unsigned num_queues;
+    struct iothread *iothread; /* iothread=: where the queues are served (NULL: own thread) */
 };
 
 struct blk_req {
@@ -772,6 +777,8 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     cf[56] = o->discard_unmap;
     r = virtio_pci_init(&b->vp, vm, "virtio-blk-pci", VIRTIO_ID_BLOCK, 0x010000, f, o->num_queues,
                         QUEUE_SIZE, CONFIG_LEN, &blk_ops, b, err);
+    if (r == 0 && o->iothread)
+        virtio_pci_set_iothread(&b->vp, o->iothread);
     if (r == 0)
         r = virtio_pci_plug(&b->vp, place, err);
     if (r < 0) {
@@ -855,7 +862,7 @@ static void blk_release(struct virtio_blk *b)
 
 struct blk_opts {
     struct dev_ref drive;
-    char *serial;
+    char *serial, *iothread;
     uint16_t num_queues;
     bool share_rw;
 };
@@ -864,6 +871,9 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
 {
     const struct blk_opts *o = DEV_OPTS(dev->cfg, struct blk_opts);
     const struct vmm_drive *dr = &dev->vm->backends->drives[o->drive.index];
+    struct iothread *it = NULL;
+    if (o->iothread && !(it = iothread_set_find(&dev->vm->iothreads, o->iothread)))
+        return verr_set(err, ENOENT, "Device '%s' not found", o->iothread);
     /* QEMU's qdev for the drive: the device's id, or its virtio backend's QOM path. */
     char *path = dev->cfg->id ? NULL : dev_config_qom_path(dev->vm, dev->cfg);
     char *qdev = dev->cfg->id ? xstrdup(dev->cfg->id) : xasprintf("%s/virtio-backend", path);
@@ -882,6 +892,7 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
         .discard_unmap = dr->discard_unmap,
         .io_uring = dr->aio_io_uring,
         .num_queues = o->num_queues,
+        .iothread = it,
     };
     struct virtio_blk *b;
     r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
@@ -912,6 +923,8 @@ static const struct dev_prop blk_props[] = {
     DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
     DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
     DEV_PROP("share-rw", DEV_PROP_BOOL, struct blk_opts, share_rw, "off", 0, 0, NULL),
+    DEV_PROP("iothread", DEV_PROP_STR, struct blk_opts, iothread, NULL, 0, 0,
+             "Link<iothread>: the I/O thread object serving the queues"),
     DEV_PROP_END,
 };
 
