@@ -232,4 +232,14 @@ pid_t vd_vmm_pid(const struct vd_vmm *vmm);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
 
+/* An I/O thread of a running VMM: libvirt's number N (QMP id "iothreadN") and its host
+ * thread id (query-iothreads). */
+struct vd_iothread_tid {
+    unsigned id;
+    pid_t tid;
+};
+/* The VMM's I/O threads by ascending id (query-iothreads at start, reattach and after a
+ * live iothreadadd/iothreaddel). */
+size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out);
+
 #endif
