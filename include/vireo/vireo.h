@@ -728,6 +728,21 @@ int vir_domain_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int
                                      unsigned int flags, vir_error *err);
 int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
                             unsigned int flags, vir_error *err);
+/* One I/O thread's pinning (virDomainIOThreadInfo): its id and a cpumap of cpumaplen
+ * bytes. */
+typedef struct vir_iothread_info {
+    unsigned int iothread_id;
+    unsigned char *cpumap;
+    int cpumaplen;
+} vir_iothread_info;
+/* The domain's I/O threads (virDomainGetIOThreadInfo): *info gets an array of the returned
+ * count (free with vir_iothread_info_free on each, then free()); returns the count or -1. */
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err);
+void vir_iothread_info_free(vir_iothread_info *info);
+/* Pins I/O thread iothread_id (virDomainPinIOThread). */
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err);
 /* Host CPUs the driver knows of (for sizing cpumaps). */
 int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 

@@ -210,6 +210,10 @@ struct vir_driver {
                                  unsigned int flags, vir_error *err);
     int (*pin_emulator)(vir_domain *dom, const unsigned char *cpumap, int maplen,
                         unsigned int flags, vir_error *err);
+    int (*get_iothread_info)(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                             vir_error *err);
+    int (*pin_iothread)(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                        int maplen, unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
     int (*node_cells_free_memory)(vir_connect *conn, unsigned long long *free_mems, int start,
                                   int max, vir_error *err);

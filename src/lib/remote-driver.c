@@ -909,6 +909,46 @@ static int remote_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int
     return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_EMULATOR, &a, NULL, err);
 }
 
+static int remote_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                    vir_error *err)
+{
+    struct remote_domain_get_iothread_info_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_iothread_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.info_len;
+    vir_iothread_info **list = xcalloc((size_t)n + 1, sizeof(*list));
+    for (int i = 0; i < n; i++) {
+        list[i] = xcalloc(1, sizeof(**list));
+        list[i]->iothread_id = r.info[i].iothread_id;
+        list[i]->cpumaplen = (int)r.info[i].cpumap_len;
+        list[i]->cpumap = xcalloc(r.info[i].cpumap_len ? r.info[i].cpumap_len : 1, 1);
+        memcpy(list[i]->cpumap, r.info[i].cpumap, r.info[i].cpumap_len);
+    }
+    remote_domain_get_iothread_info_ret_free(&r);
+    if (info)
+        *info = list;
+    else {
+        for (int i = 0; i < n; i++)
+            vir_iothread_info_free(list[i]);
+        free(list);
+    }
+    return n;
+}
+
+static int remote_pin_iothread(vir_domain *dom, unsigned int iothread_id,
+                               const unsigned char *cpumap, int maplen, unsigned int flags,
+                               vir_error *err)
+{
+    struct remote_domain_pin_iothread_args a = {.iothreads_id = iothread_id,
+                                                .cpumap_len = (uint32_t)maplen,
+                                                .cpumap = (uint8_t *)cpumap,
+                                                .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_IOTHREAD, &a, NULL, err);
+}
+
 static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
 {
     struct remote_domain_get_scheduler_type_args a;
@@ -1555,6 +1595,8 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpu_pin_info = remote_get_vcpu_pin_info,
     .pin_vcpu = remote_pin_vcpu,
     .get_emulator_pin_info = remote_get_emulator_pin_info,
+    .get_iothread_info = remote_get_iothread_info,
+    .pin_iothread = remote_pin_iothread,
     .pin_emulator = remote_pin_emulator,
     .get_scheduler_type = remote_get_scheduler_type,
     .get_scheduler_params = remote_get_scheduler_params,

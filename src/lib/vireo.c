@@ -1068,6 +1068,28 @@ int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int ma
     DOM_MUTATE("virDomainPinEmulator", pin_emulator, cpumap, maplen, flags, err);
 }
 
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err)
+{
+    if (info)
+        *info = NULL;
+    DOM_QUERY("virDomainGetIOThreadInfo", -1, get_iothread_info, info, flags, err);
+}
+
+void vir_iothread_info_free(vir_iothread_info *info)
+{
+    if (!info)
+        return;
+    free(info->cpumap);
+    free(info);
+}
+
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainPinIOThread", pin_iothread, iothread_id, cpumap, maplen, flags, err);
+}
+
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err)
 {

@@ -534,6 +534,18 @@ static const struct vsh_opt opts_emulatorpin[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_iothreadinfo[] = {
+    DOM_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadpin[] = {
+    DOM_OPT,
+    {"iothread", VSH_OT_INT, VSH_OFLAG_REQ, "IOThread ID number"},
+    {"cpulist", VSH_OT_STRING, VSH_OFLAG_REQ, "host cpu number(s) to set"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_setvcpus[] = {
     DOM_OPT,
     {"count", VSH_OT_INT, VSH_OFLAG_REQ, "number of virtual CPUs"},
@@ -839,6 +851,10 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
      "control or query domain emulator affinity",
      "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"iothreadinfo", vsh_cmd_iothreadinfo, opts_iothreadinfo, "view domain IOThreads",
+     "Returns basic information about the domain IOThreads.", DM, 0},
+    {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",
+     "Pin domain IOThreads to host physical CPUs.", DM, 0},
     {"managedsave", vsh_cmd_managedsave, opts_managedsave, "managed save of a domain state",
      "Save and destroy a running domain, so it can be restarted from the same state at a later "
      "time.",

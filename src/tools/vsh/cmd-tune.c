@@ -1,6 +1,7 @@
 /*
  * cmd-tune.c - vsh's commands for a domain's resources: vcpucount, vcpuinfo,
- * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, memtune, schedinfo, dommemstat.
+ * vcpupin, emulatorpin, iothreadinfo, iothreadpin, setvcpus, setmem, setmaxmem, memtune, schedinfo,
+ * dommemstat.
  *
  * They share virsh's --live/--config/--current handling: the three are
  * mutually exclusive with --current, none given means "current" (live when
@@ -327,6 +328,76 @@ bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         }
     } else if (list_to_map(ctl, list, ncpus, map, maplen) == 0) {
         if (vir_domain_pin_emulator(dom, map, maplen, flags, &err) < 0)
+            vsh_report(ctl, &err);
+        else
+            ok = true;
+    }
+    free(map);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_iothreadinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_iothread_info **info = NULL;
+    vir_error err;
+    int n = vir_domain_get_iothread_info(dom, &info, impact > 0 ? (unsigned)impact : 0, &err);
+    bool ok = n >= 0;
+    if (n < 0) {
+        vsh_error(ctl, "%s", "Unable to get domain IOThreads information");
+        vsh_report(ctl, &err);
+    } else if (n == 0) {
+        if (!ctl->quiet)
+            vsh_print(ctl, "%s", "No IOThreads found for the domain");
+    } else {
+        const char *header[] = {"IOThread ID", "CPU Affinity"};
+        struct vsh_table *t = vsh_table_new(2, header);
+        for (int i = 0; i < n; i++) {
+            char num[16];
+            snprintf(num, sizeof(num), "%u", info[i]->iothread_id);
+            char *cpus = map_to_list(info[i]->cpumap, info[i]->cpumaplen * 8);
+            const char *row[] = {num, cpus};
+            vsh_table_add(t, row);
+            free(cpus);
+        }
+        struct buf out = BUF_INIT;
+        vsh_table_format(t, ctl->quiet, &out);
+        vsh_print(ctl, "%s", buf_cstr(&out));
+        buf_free(&out);
+        vsh_table_free(t);
+    }
+    for (int i = 0; i < n; i++)
+        vir_iothread_info_free(info[i]);
+    free(info);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_iothreadpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "iothread", &id) < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    int ncpus = host_cpus(ctl);
+    int maplen = (ncpus + 7) / 8;
+    unsigned char *map = xcalloc(1, (size_t)maplen);
+    vir_error err;
+    bool ok = false;
+    if (list_to_map(ctl, vsh_opt_string(cmd, "cpulist"), ncpus, map, maplen) == 0) {
+        if (vir_domain_pin_iothread(dom, id, map, maplen, impact > 0 ? (unsigned)impact : 0, &err) <
+            0)
             vsh_report(ctl, &err);
         else
             ok = true;
