@@ -90,6 +90,7 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->file_node);
         free(d->key_secret);
         free(d->encrypt_format);
+        free(d->throttle_group);
         memset(d, 0, sizeof(*d));
         be->drive_used[index] = false;
     } else if (kind == BACKEND_NETDEV) {
@@ -111,6 +112,7 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].file_node);
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
+        free(be->drives[i].throttle_group);
     }
     secret_store_clear(&be->secrets);
     for (unsigned i = 0; i < be->nr_iothreads; i++)

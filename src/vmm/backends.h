@@ -11,6 +11,7 @@
 
 #include "block/block.h"
 #include "block/secret.h"
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/iothread.h"
 #include "vmm/net/net.h"
@@ -41,6 +42,10 @@ struct vmm_drive {
      * protocol node is then taken by it (format_node). */
     char *file_node;
     bool format_node;
+    /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
+     * own, named after the drive); QMP block_set_io_throttle changes them. */
+    struct throttle_config throttle;
+    char *throttle_group;
 };
 
 enum backend_kind {

@@ -474,7 +474,8 @@ void vm_destroy(struct vm *vm)
     vm->nr_vcpus = 0;
     machine_destroy(vm);
     iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
-    display_free(vm->display);            /* after the devices that draw on it or take its input */
+    throttle_groups_free(&vm->throttle_groups);
+    display_free(vm->display); /* after the devices that draw on it or take its input */
     vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */
     free(vm->supported_cpuid);

@@ -17,6 +17,7 @@
 #include "util/loop.h"
 #include "vmm/backends.h"
 #include "vmm/boot/loader.h"
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/iothread.h"
 #include "vmm/dev/bus.h"
 #include "vmm/dev/chardev.h"
@@ -109,6 +110,8 @@ struct vm {
     /* -object iothread and object-add (vmm/iothread.h): devices with iothread= run their
      * queues there. Main thread. */
     struct iothread_set iothreads;
+    /* Throttle groups of the drives' I/O limits (vmm/dev/blk-throttle.h). Main thread. */
+    struct throttle_groups throttle_groups;
     /* Firmware machines (pc, q35): the BIOS image the machine mapped (boot/firmware.h), whose
      * last 128 KiB the host bridge's PAM shows at 0xE0000; NULL for microvm. */
     const struct fw_image *bios;

@@ -120,7 +120,21 @@ struct blockdev {
     /* Non-persistent dirty bitmaps (blockdev-bitmap.c), under bitmap_lock. */
     pthread_mutex_t bitmap_lock;
     struct blockdev_bitmap *bitmaps;
+    /* The drive's I/O limits (blk-throttle.h): its group, NULL when unlimited. Set on the
+     * main thread, read by the device's I/O thread (atomic pointer; groups outlive it). */
+    struct throttle_group *throttle;
 };
+
+struct throttle_config;
+/* Limits the drive's I/O (block_set_io_throttle, -drive throttling.*): cfg in group (NULL:
+ * the group it is in, or one named after the drive); a cfg without limits lifts them. Main
+ * thread. */
+int blockdev_set_throttle(struct blockdev *b, const struct throttle_config *cfg, const char *group,
+                          struct verr *err);
+/* "bps", "bps_rd", ... "iops_wr", by enum throttle_kind. */
+extern const char *const blockdev_throttle_qmp_names[];
+/* The drive's throttle group, or NULL (any thread). */
+struct throttle_group *blockdev_throttle(struct blockdev *b);
 
 /* blockdev-bitmap.c: a write or discard of [offset, offset+len) ended (any thread); the
  * non-persistent bitmaps that record mark it (persistent ones are the image's own). */

@@ -46,6 +46,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/dev/device.h"
 #include "vmm/iothread.h"
@@ -144,6 +145,9 @@ struct virtio_blk {
     struct blk_req *excl_req;
     bool excl_running;
     bool needs_excl; /* the image is not raw */
+    /* Requests the drive's I/O limits hold back (blk-throttle.h), oldest first, under
+     * req_lock and counted in flight; the transport's timer releases them. */
+    struct blk_req *held_head, *held_tail;
     /* aio=threads pool. */
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
@@ -391,8 +395,11 @@ static void complete(struct virtio_blk *b, struct blk_req *req, bool q_locked, b
         pthread_mutex_unlock(&q->lock);
 }
 
+static void release_held(struct virtio_blk *b, bool force);
+
 static void wait_drained(struct virtio_blk *b)
 {
+    release_held(b, true); /* a drain does not wait for the limits (QEMU's drain neither) */
     pthread_mutex_lock(&b->req_lock);
     while (b->inflight)
         pthread_cond_wait(&b->drained, &b->req_lock);
@@ -583,6 +590,85 @@ static void *reaper(void *opaque)
 }
 #endif
 
+/* --- I/O limits ------------------------------------------------------------------------ */
+
+/* Starts a request that was held back. uring: on the I/O thread (else the pool or here). */
+static void start_held(struct virtio_blk *b, struct blk_req *req, bool uring)
+{
+#ifdef VIREO_HAVE_LIBURING
+    if (uring && b->use_uring && uring_prepare(b, req)) {
+        uring_flush(b);
+        return;
+    }
+#else
+    (void)uring;
+#endif
+    if (!pool_submit(b, req)) {
+        run(b, req);
+        complete(b, req, false, true);
+        req_put(b, req, true);
+    }
+}
+
+/* Starts the held requests the limits now allow, in order, and arms the timer for the first
+ * one they do not; force: all of them (a drain or reset). */
+static void release_held(struct virtio_blk *b, bool force)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->req_lock);
+        struct blk_req *req = b->held_head;
+        struct throttle_group *tg = b->bdev ? blockdev_throttle(b->bdev) : NULL;
+        uint64_t wait = 0;
+        if (req && !force && tg)
+            wait = throttle_admit(tg, req->type == T_OUT, req->len, monotonic_ns());
+        if (req && !wait) {
+            b->held_head = req->next;
+            if (!b->held_head)
+                b->held_tail = NULL;
+        }
+        pthread_mutex_unlock(&b->req_lock);
+        if (!req)
+            return;
+        if (wait) {
+            virtio_pci_arm_timer(&b->vp, wait);
+            return;
+        }
+        start_held(b, req, !force);
+    }
+}
+
+/* I/O thread: the transport's timer, armed by a held request. */
+static void blk_timer(void *opaque)
+{
+    release_held(opaque, false);
+}
+
+/* I/O thread: whether a prepared read or write must wait for the drive's limits; if so it is
+ * queued behind those already waiting (counted in flight by the caller). */
+static bool hold_back(struct virtio_blk *b, struct blk_req *req)
+{
+    if (req->type != T_IN && req->type != T_OUT)
+        return false; /* TODO(iothreads): write-zeroes is a write of its bytes in QEMU's limits */
+    struct throttle_group *tg = b->bdev ? blockdev_throttle(b->bdev) : NULL;
+    if (!tg)
+        return false;
+    pthread_mutex_lock(&b->req_lock);
+    bool queued = b->held_head != NULL;
+    uint64_t wait = queued ? 0 : throttle_admit(tg, req->type == T_OUT, req->len, monotonic_ns());
+    if (queued || wait) {
+        req->next = NULL;
+        if (b->held_tail)
+            b->held_tail->next = req;
+        else
+            b->held_head = req;
+        b->held_tail = req;
+    }
+    pthread_mutex_unlock(&b->req_lock);
+    if (wait)
+        virtio_pci_arm_timer(&b->vp, wait);
+    return queued || wait;
+}
+
 /* --- the queue ------------------------------------------------------------------------- */
 
 /* I/O thread, queue lock held: pops everything available and starts it. */
@@ -591,7 +677,7 @@ static void blk_process(void *opaque, unsigned qi)
     struct virtio_blk *b = opaque;
     struct virtio_queue *q = &b->vp.queues[qi];
     struct blk_req *batch = NULL, **tail = &batch, *excl = NULL;
-    unsigned n = 0;
+    unsigned n = 0, held = 0;
     pthread_mutex_lock(&b->req_lock);
     bool paused = b->excl_req || b->excl_running;
     pthread_mutex_unlock(&b->req_lock);
@@ -621,6 +707,10 @@ static void blk_process(void *opaque, unsigned qi)
             req_put(b, req, false);
             continue;
         }
+        if (hold_back(b, req)) {
+            held++;
+            continue;
+        }
         req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
         if (req->exclusive)
             excl = req; /* the batch ends with it */
@@ -629,6 +719,11 @@ static void blk_process(void *opaque, unsigned qi)
         n++;
     }
     *tail = NULL;
+    if (held) { /* counted in flight from the moment they are popped */
+        pthread_mutex_lock(&b->req_lock);
+        b->inflight += held;
+        pthread_mutex_unlock(&b->req_lock);
+    }
     if (!n)
         return;
     pthread_mutex_lock(&b->req_lock);
@@ -682,6 +777,7 @@ static const struct virtio_dev_ops blk_ops = {
     .read_config = blk_read_config,
     .process_queue = blk_process,
     .reset = blk_reset,
+    .timer = blk_timer,
 };
 
 static void blk_free_state(struct virtio_blk *b)

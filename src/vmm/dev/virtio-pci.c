@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define BAR_INDEX   4
@@ -385,15 +386,37 @@ static void serve_queue(struct virtio_queue *q)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* The timer fired: the device's timer op. */
+static void serve_timer(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    uint64_t n;
+    if (read(vp->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_debug("%s: timerfd read: %s", vp->pci.name, strerror(errno));
+    if (vp->ops->timer)
+        vp->ops->timer(vp->opaque);
+}
+
+void virtio_pci_arm_timer(struct virtio_pci *vp, uint64_t ns)
+{
+    struct itimerspec its = {
+        .it_value = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)}};
+    if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+        its.it_value.tv_nsec = 1; /* 0 would disarm it */
+    if (timerfd_settime(vp->timer_fd, 0, &its, NULL) < 0)
+        log_warn("%s: timerfd_settime: %s", vp->pci.name, strerror(errno));
+}
+
 static void *io_thread(void *opaque)
 {
     struct virtio_pci *vp = opaque;
-    struct pollfd pfd[VIRTIO_PCI_MAX_QUEUES + 1];
+    struct pollfd pfd[VIRTIO_PCI_MAX_QUEUES + 2];
     for (unsigned i = 0; i < vp->nr_queues; i++)
         pfd[i] = (struct pollfd){.fd = vp->queues[i].ioeventfd, .events = POLLIN};
     pfd[vp->nr_queues] = (struct pollfd){.fd = vp->stop_fd, .events = POLLIN};
+    pfd[vp->nr_queues + 1] = (struct pollfd){.fd = vp->timer_fd, .events = POLLIN};
     for (;;) {
-        if (poll(pfd, vp->nr_queues + 1, -1) < 0) {
+        if (poll(pfd, vp->nr_queues + 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("%s: poll: %s", vp->pci.name, strerror(errno));
@@ -404,6 +427,8 @@ static void *io_thread(void *opaque)
         for (unsigned i = 0; i < vp->nr_queues; i++)
             if (pfd[i].revents)
                 serve_queue(&vp->queues[i]);
+        if (pfd[vp->nr_queues + 1].revents)
+            serve_timer(vp);
     }
 }
 
@@ -416,15 +441,18 @@ static void iothread_handler(void *opaque)
 static int io_start(struct virtio_pci *vp, struct verr *err)
 {
     if (vp->iothread) {
-        for (unsigned i = 0; i < vp->nr_queues; i++) {
-            int r = iothread_add_fd(vp->iothread, vp->queues[i].ioeventfd, iothread_handler,
-                                    &vp->queues[i], err);
+        int r = iothread_add_fd(vp->iothread, vp->timer_fd, serve_timer, vp, err);
+        for (unsigned i = 0; i < vp->nr_queues && r == 0; i++) {
+            r = iothread_add_fd(vp->iothread, vp->queues[i].ioeventfd, iothread_handler,
+                                &vp->queues[i], err);
             if (r < 0) {
                 while (i--)
                     iothread_remove_fd(vp->iothread, vp->queues[i].ioeventfd);
-                return verr_prefix(err, "%s", vp->pci.name);
+                iothread_remove_fd(vp->iothread, vp->timer_fd);
             }
         }
+        if (r < 0)
+            return verr_prefix(err, "%s", vp->pci.name);
         vp->thread_started = true;
         return 0;
     }
@@ -508,7 +536,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                         1ull << VIRTIO_F_RING_INDIRECT_DESC | 1ull << VIRTIO_F_RING_EVENT_IDX;
     vp->nr_queues = nr_queues;
     vp->config_len = config_len;
-    vp->stop_fd = -1;
+    vp->stop_fd = vp->timer_fd = -1;
     pthread_mutex_init(&vp->lock, NULL);
     for (unsigned i = 0; i < nr_queues; i++) {
         struct virtio_queue *q = &vp->queues[i];
@@ -523,6 +551,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     vp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vp->stop_fd < 0)
         return verr_errno(err, errno, "%s: eventfd", name);
+    vp->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (vp->timer_fd < 0)
+        return verr_errno(err, errno, "%s: timerfd", name);
 
     pci_dev_init(&vp->pci, name, 0x1af4, (uint16_t)(0x1040 + device_id), class_code, 1, 0x1af4,
                  (uint16_t)(0x1040 + device_id));
@@ -560,6 +591,7 @@ void virtio_pci_stop_io(struct virtio_pci *vp)
     if (vp->thread_started && vp->iothread) {
         for (unsigned i = 0; i < vp->nr_queues; i++)
             iothread_remove_fd(vp->iothread, vp->queues[i].ioeventfd);
+        iothread_remove_fd(vp->iothread, vp->timer_fd);
         vp->thread_started = false;
     } else if (vp->thread_started) {
         uint64_t one = 1;
@@ -741,6 +773,9 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     }
     if (vp->stop_fd >= 0)
         close(vp->stop_fd);
+    if (vp->timer_fd >= 0)
+        close(vp->timer_fd);
+    vp->timer_fd = -1;
     if (vp->pci.bus)
         pci_dev_release(&vp->pci);
     else

@@ -57,6 +57,8 @@ struct virtio_dev_ops {
     void (*process_queue)(void *opaque, unsigned q);
     /* The driver reset the device (queues already stopped). */
     void (*reset)(void *opaque);
+    /* I/O thread, no queue lock held: the timer virtio_pci_arm_timer set expired. */
+    void (*timer)(void *opaque);
 };
 
 struct virtio_queue {
@@ -99,6 +101,7 @@ struct virtio_pci {
     bool thread_started;
     int stop_fd;
     struct iothread *iothread;
+    int timer_fd; /* virtio_pci_arm_timer's, watched by the I/O thread */
 };
 
 /* Sets up the PCI function, capabilities and queues (not yet on the bus). */
@@ -139,6 +142,9 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
 void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct verr *err);
 /* Any thread: the device configuration changed (bumps the generation, config interrupt). */
 void virtio_pci_config_changed(struct virtio_pci *vp);
+/* I/O thread (or with it stopped): ops->timer runs on the I/O thread in ns nanoseconds
+ * (replacing an earlier arming). */
+void virtio_pci_arm_timer(struct virtio_pci *vp, uint64_t ns);
 /* True when the driver negotiated feature bit. */
 bool virtio_pci_has_feature(struct virtio_pci *vp, unsigned bit);
 
