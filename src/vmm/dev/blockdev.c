@@ -154,6 +154,10 @@ int blockdev_set_throttle(struct blockdev *b, const struct throttle_config *cfg,
                           struct verr *err)
 {
     struct throttle_group *old = b->throttle, *g = NULL;
+    if (throttle_config_enabled(cfg) && !b->ops->throttles) /* TODO(iothreads): scsi-hd */
+        return verr_set(err, ENOTSUP,
+                        "drive '%s': I/O limits are applied by virtio-blk devices only",
+                        b->drive->id);
     if (throttle_config_enabled(cfg)) {
         if (!b->vm)
             return verr_set(err, ENOTSUP, "I/O limits need a VM");

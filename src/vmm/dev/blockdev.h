@@ -40,6 +40,7 @@ struct qmp_server;
 struct blockdev_dev_ops {
     bool removable; /* QMP eject/change-medium apply; query-block "removable" */
     bool has_tray;  /* a tray that opens and closes (query-block "tray_open") */
+    bool throttles; /* the device applies the drive's I/O limits (blockdev_throttle) */
     /* The medium was loaded (tray closed) or unloaded (tray opened), by QMP. Any thread
      * but under no blockdev lock: the device updates its own state (unit attentions). */
     void (*change_media)(void *opaque, bool load);

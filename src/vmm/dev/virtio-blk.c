@@ -940,7 +940,8 @@ static void blk_unquiesce(void *opaque)
         log_error("%s", verr_msg(&err));
 }
 
-static const struct blockdev_dev_ops blk_bdev_ops = {.resized = blk_resized,
+static const struct blockdev_dev_ops blk_bdev_ops = {.throttles = true,
+                                                     .resized = blk_resized,
                                                      .quiesce = blk_quiesce,
                                                      .unquiesce = blk_unquiesce,
                                                      .rebind = blk_rebind};
