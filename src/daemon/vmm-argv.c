@@ -16,6 +16,7 @@
  * Values go through QEMU's ',,' escape, so paths may contain commas.
  */
 #include "daemon/vmm-argv.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,6 +101,13 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
         d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
     buf_append(&b, rest, strlen(rest));
     free(rest);
+    struct vd_iotune tune;
+    if (vd_iotune_from_disk(d, &tune, NULL) == 0) { /* vmm-support refused a bad one */
+        char *opts = vd_iotune_drive_opts(&tune);
+        buf_append_str(&b, opts);
+        free(opts);
+        vd_iotune_free(&tune);
+    }
     addf2(a, "-drive", buf_detach(&b, NULL));
     char iothread[32] = "";
     if (d->driver_iothread) /* libvirt's ids for <iothreads>: iothread1..N */

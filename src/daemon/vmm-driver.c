@@ -922,6 +922,12 @@ int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, c
     return op_send(vmm, "blockdev-change-medium", args, done, opaque, err);
 }
 
+int vd_vmm_block_set_io_throttle(struct vd_vmm *vmm, struct json_object *args, vd_vmm_done_fn done,
+                                 void *opaque, struct verr *err)
+{
+    return op_send(vmm, "block_set_io_throttle", args, done, opaque, err);
+}
+
 int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
                     void *opaque, struct verr *err)
 {

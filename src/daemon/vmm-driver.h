@@ -139,6 +139,10 @@ int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done,
 /* The medium of the removable drive of device id: blockdev-change-medium to file (format may
  * be NULL: probed), or eject (file NULL; force as QMP's). */
 /* QMP set_link: the NIC alias (netN)'s link up or down. */
+/* block_set_io_throttle with args (taken over): a disk's I/O limits (iotune.h). */
+struct json_object;
+int vd_vmm_block_set_io_throttle(struct vd_vmm *vmm, struct json_object *args, vd_vmm_done_fn done,
+                                 void *opaque, struct verr *err);
 int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
                     void *opaque, struct verr *err);
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,

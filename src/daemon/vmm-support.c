@@ -11,6 +11,7 @@
  * hot-plug and statistics, 17 security, 18 image formats.
  */
 #include "daemon/vmm-support.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -238,7 +239,8 @@ static const struct vmm_support_rule rules[] = {
     {"disk/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
-    {"disk", "iotune", P, 16, "I/O throttling is not supported yet"},
+    {"disk", "iotune", H, 0,
+     "-drive throttling.* (vireo-vmm's leaky buckets, as QEMU's); group_name is the group"},
     {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
     {"disk", "*", R, 0, "not supported by vireo-vmm"},
     {"interface@type", "user", H, 0, "-netdev user"},
@@ -741,6 +743,14 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         (d->shareable && (r = probe_present("disk/shareable", "<disk><shareable>", err))) ||
         (d->transient && (r = probe_present("disk/transient", "<disk><transient>", err))))
         goto out;
+    struct vd_iotune tune;
+    struct verr te = {0};
+    if (vd_iotune_from_disk(d, &tune, &te) < 0 || vd_iotune_check(&tune, &te) < 0) {
+        vd_iotune_free(&tune);
+        r = verr_set(err, ENOTSUP, "unsupported configuration: %s", verr_msg(&te));
+        goto out;
+    }
+    vd_iotune_free(&tune);
     for (size_t i = 0; i < d->nextra; i++) {
         char *shown = xasprintf("<disk><%s> %s", d->extra[i]->name, t);
         r = probe("disk", d->extra[i]->name, shown, err);
