@@ -833,6 +833,15 @@ int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params,
 int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                                    unsigned int flags, vir_error *err);
 
+/* blkdeviotune: a disk's I/O limits (virDomainGet/SetBlockIoTune), libvirt's twenty parameters
+ * (group_name a string, malloc'd: the caller frees it; the others unsigned long long). disk is
+ * its target or source path; with *nparams 0, sets it to how many there are. */
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err);
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err);
+
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {
     VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,

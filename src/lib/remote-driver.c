@@ -1099,6 +1099,39 @@ static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *pa
     return r;
 }
 
+static int remote_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_io_tune_args a = {
+        .disk = (char *)disk, .nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_io_tune_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_block_io_tune_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_block_io_tune(vir_domain *dom, const char *disk,
+                                    const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_block_io_tune_args a = {.disk = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_BLOCK_IO_TUNE, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
 static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                                     unsigned int flags, vir_error *err)
 {
@@ -1604,6 +1637,8 @@ const struct vir_driver vir_remote_driver = {
     .get_memory_params = remote_get_memory_params,
     .block_stats_flags = remote_block_stats_flags,
     .get_numa_params = remote_get_numa_params,
+    .get_block_io_tune = remote_get_block_io_tune,
+    .set_block_io_tune = remote_set_block_io_tune,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
     .set_memory_flags = remote_set_memory_flags,

@@ -1156,6 +1156,19 @@ int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *p
     DOM_MUTATE("virDomainSetNumaParameters", set_numa_params, params, nparams, flags, err);
 }
 
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockIoTune", -1, get_block_io_tune, disk, params, nparams, flags, err);
+}
+
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err)
+{
+    DOM_MUTATE("virDomainSetBlockIoTune", set_block_io_tune, disk, params, nparams, flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {

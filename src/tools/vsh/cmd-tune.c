@@ -664,6 +664,103 @@ out:
     return ok;
 }
 
+/* blkdeviotune's parameters: option, field, scaled (bytes: k/M/G suffixes). */
+static const struct {
+    const char *opt, *field;
+    bool scaled;
+} iotune_opts[] = {
+    {"total-bytes-sec", "total_bytes_sec", true},
+    {"read-bytes-sec", "read_bytes_sec", true},
+    {"write-bytes-sec", "write_bytes_sec", true},
+    {"total-iops-sec", "total_iops_sec", false},
+    {"read-iops-sec", "read_iops_sec", false},
+    {"write-iops-sec", "write_iops_sec", false},
+    {"total-bytes-sec-max", "total_bytes_sec_max", true},
+    {"read-bytes-sec-max", "read_bytes_sec_max", true},
+    {"write-bytes-sec-max", "write_bytes_sec_max", true},
+    {"total-iops-sec-max", "total_iops_sec_max", false},
+    {"read-iops-sec-max", "read_iops_sec_max", false},
+    {"write-iops-sec-max", "write_iops_sec_max", false},
+    {"size-iops-sec", "size_iops_sec", false},
+    {"group-name", "group_name", false},
+    {"total-bytes-sec-max-length", "total_bytes_sec_max_length", false},
+    {"read-bytes-sec-max-length", "read_bytes_sec_max_length", false},
+    {"write-bytes-sec-max-length", "write_bytes_sec_max_length", false},
+    {"total-iops-sec-max-length", "total_iops_sec_max_length", false},
+    {"read-iops-sec-max-length", "read_iops_sec_max_length", false},
+    {"write-iops-sec-max-length", "write_iops_sec_max_length", false},
+};
+#define IOTUNE_OPTS (sizeof(iotune_opts) / sizeof(iotune_opts[0]))
+
+bool vsh_cmd_blkdeviotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    const char *disk = vsh_opt_string(cmd, "device");
+    vir_typed_parameter set[IOTUNE_OPTS];
+    int nset = 0;
+    for (size_t i = 0; i < IOTUNE_OPTS; i++) {
+        const char *v = vsh_opt_string(cmd, iotune_opts[i].opt);
+        if (!v)
+            continue;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", iotune_opts[i].field);
+        if (strcmp(iotune_opts[i].field, "group_name") == 0) {
+            set[nset].type = VIR_TYPED_PARAM_STRING;
+            set[nset++].value.s = (char *)v;
+            continue;
+        }
+        unsigned long long n;
+        if (vsh_parse_scaled(v, 1, ~0ULL, &n) < 0 ||
+            (!iotune_opts[i].scaled && strspn(v, "0123456789") != strlen(v))) {
+            vsh_error(ctl, "Numeric value '%s' for <%s> option is malformed or out of range", v,
+                      iotune_opts[i].opt);
+            return false;
+        }
+        set[nset].type = VIR_TYPED_PARAM_ULLONG;
+        set[nset++].value.ul = n;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_block_io_tune(dom, disk, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change block I/O throttle");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_block_io_tune(dom, disk, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of block I/O throttle parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_block_io_tune(dom, disk, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get block I/O throttle parameters");
+        vsh_report(ctl, &err);
+        n = 0;
+    } else {
+        for (int i = 0; i < n; i++)
+            print_param(ctl, &params[i]);
+        ok = true;
+    }
+    for (int i = 0; i < n; i++)
+        if (params[i].type == VIR_TYPED_PARAM_STRING)
+            free(params[i].value.s);
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
 bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     static const char *const modes[] = {"strict", "preferred", "interleave", "restrictive"};

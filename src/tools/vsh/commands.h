@@ -66,6 +66,7 @@ bool vsh_cmd_vcpucount(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_vcpuinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_vcpupin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_blkdeviotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_iothreadinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_iothreadpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
