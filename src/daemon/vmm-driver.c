@@ -85,11 +85,41 @@ size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid *
     return vmm->niothreads;
 }
 
+void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_t n)
+{
+    free(vmm->iothreads);
+    vmm->iothreads = its;
+    vmm->niothreads = n;
+}
+
 static int by_id(const void *a, const void *b)
 {
     unsigned x = ((const struct vd_iothread_tid *)a)->id,
              y = ((const struct vd_iothread_tid *)b)->id;
     return x < y ? -1 : x > y;
+}
+
+int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_object_is_type(ret, json_type_array))
+        return -EIO;
+    size_t len = json_object_array_length(ret);
+    *out = xcalloc(len ? len : 1, sizeof(**out));
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *it = json_object_array_get_idx(ret, i), *id, *tid;
+        unsigned num;
+        char tail;
+        if (!json_object_object_get_ex(it, "id", &id) ||
+            !json_object_object_get_ex(it, "thread-id", &tid) ||
+            sscanf(json_object_get_string(id), "iothread%u%c", &num, &tail) != 1 || num == 0)
+            continue; /* not one of the daemon's */
+        (*out)[(*n)++] = (struct vd_iothread_tid){num, (pid_t)json_object_get_int64(tid)};
+    }
+    if (*n)
+        qsort(*out, *n, sizeof(**out), by_id);
+    return 0;
 }
 
 int vmm_query_iothreads(struct qmp_client *qmp, struct vd_iothread_tid **out, size_t *n,
@@ -106,20 +136,7 @@ int vmm_query_iothreads(struct qmp_client *qmp, struct vd_iothread_tid **out, si
         json_object_put(reply);
         return verr_set(err, EIO, "vireo-vmm gave no answer to query-iothreads");
     }
-    size_t len = json_object_array_length(ret);
-    *out = xcalloc(len ? len : 1, sizeof(**out));
-    for (size_t i = 0; i < len; i++) {
-        struct json_object *it = json_object_array_get_idx(ret, i), *id, *tid;
-        unsigned num;
-        char tail;
-        if (!json_object_object_get_ex(it, "id", &id) ||
-            !json_object_object_get_ex(it, "thread-id", &tid) ||
-            sscanf(json_object_get_string(id), "iothread%u%c", &num, &tail) != 1 || num == 0)
-            continue; /* not one of the daemon's */
-        (*out)[(*n)++] = (struct vd_iothread_tid){num, (pid_t)json_object_get_int64(tid)};
-    }
-    if (*n)
-        qsort(*out, *n, sizeof(**out), by_id);
+    vd_vmm_parse_iothreads(ret, out, n);
     json_object_put(reply);
     return 0;
 }

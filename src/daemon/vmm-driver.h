@@ -245,5 +245,10 @@ struct vd_iothread_tid {
 /* The VMM's I/O threads by ascending id (query-iothreads at start, reattach and after a
  * live iothreadadd/iothreaddel). */
 size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out);
+/* After a live iothreadadd/iothreaddel: the list from query-iothreads (taken over). */
+void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_t n);
+/* query-iothreads' return value as the daemon's list (by ascending id). */
+struct json_object;
+int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n);
 
 #endif
