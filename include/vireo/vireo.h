@@ -740,6 +740,12 @@ typedef struct vir_iothread_info {
 int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
                                  vir_error *err);
 void vir_iothread_info_free(vir_iothread_info *info);
+/* virDomainAddIOThread, virDomainDelIOThread (virDomainSetIOThreadParams is with the typed
+ * parameters below). */
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
 /* Pins I/O thread iothread_id (virDomainPinIOThread). */
 int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
                             int maplen, unsigned int flags, vir_error *err);
@@ -831,6 +837,12 @@ int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter 
 int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                    unsigned int flags, vir_error *err);
 int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err);
+
+/* iothreadset: "poll_max_ns" (ullong), "poll_grow" and "poll_shrink" (uint) of a running I/O
+ * thread (virDomainSetIOThreadParams). */
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
                                    unsigned int flags, vir_error *err);
 
 /* blkdeviotune: a disk's I/O limits (virDomainGet/SetBlockIoTune), libvirt's twenty parameters

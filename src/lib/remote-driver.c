@@ -937,6 +937,20 @@ static int remote_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, 
     return n;
 }
 
+static int remote_add_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_add_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ADD_IOTHREAD, &a, NULL, err);
+}
+
+static int remote_del_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_del_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DEL_IOTHREAD, &a, NULL, err);
+}
+
 static int remote_pin_iothread(vir_domain *dom, unsigned int iothread_id,
                                const unsigned char *cpumap, int maplen, unsigned int flags,
                                vir_error *err)
@@ -1095,6 +1109,19 @@ static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *pa
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_set_iothread_params(vir_domain *dom, unsigned int id,
+                                      const vir_typed_parameter *params, int nparams,
+                                      unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_iothread_params_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_IOTHREAD_PARAMS, &a, NULL, err);
     params_free_wire(a.params, nparams);
     return r;
 }
@@ -1630,6 +1657,9 @@ const struct vir_driver vir_remote_driver = {
     .get_emulator_pin_info = remote_get_emulator_pin_info,
     .get_iothread_info = remote_get_iothread_info,
     .pin_iothread = remote_pin_iothread,
+    .add_iothread = remote_add_iothread,
+    .del_iothread = remote_del_iothread,
+    .set_iothread_params = remote_set_iothread_params,
     .pin_emulator = remote_pin_emulator,
     .get_scheduler_type = remote_get_scheduler_type,
     .get_scheduler_params = remote_get_scheduler_params,

@@ -1084,6 +1084,26 @@ void vir_iothread_info_free(vir_iothread_info *info)
     free(info);
 }
 
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainAddIOThread", add_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainDelIOThread", del_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetIOThreadParams", set_iothread_params, iothread_id, params, nparams,
+               flags, err);
+}
+
 int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
                             int maplen, unsigned int flags, vir_error *err)
 {

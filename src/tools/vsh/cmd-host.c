@@ -568,6 +568,29 @@ static const struct vsh_opt opts_blkdeviotune[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_iothreadadd[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread for the new IOThread"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreaddel[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread_id for the IOThread to delete"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadset[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread id of existing IOThread"},
+    {"poll-max-ns", VSH_OT_INT, 0, "set the maximum IOThread polling time in ns"},
+    {"poll-grow", VSH_OT_INT, 0, "set the value to increase the IOThread polling time"},
+    {"poll-shrink", VSH_OT_INT, 0, "set the value for reduction of the IOThread polling time"},
+    {"thread-pool-min", VSH_OT_INT, 0, "lower boundary for worker thread pool"},
+    {"thread-pool-max", VSH_OT_INT, 0, "upper boundary for worker thread pool"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_iothreadinfo[] = {
     DOM_OPT,
     IMPACT_OPTS,
@@ -892,6 +915,14 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Returns basic information about the domain IOThreads.", DM, 0},
     {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",
      "Pin domain IOThreads to host physical CPUs.", DM, 0},
+    {"iothreadadd", vsh_cmd_iothreadadd, opts_iothreadadd, "add an IOThread to the guest domain",
+     "Add an IOThread to the guest domain.", DM, 0},
+    {"iothreadset", vsh_cmd_iothreadset, opts_iothreadset,
+     "modifies an existing IOThread of the guest domain",
+     "Modifies an existing IOThread of the guest domain.", DM, 0},
+    {"iothreaddel", vsh_cmd_iothreaddel, opts_iothreaddel,
+     "delete an IOThread from the guest domain", "Delete an IOThread from the guest domain.", DM,
+     0},
     {"managedsave", vsh_cmd_managedsave, opts_managedsave, "managed save of a domain state",
      "Save and destroy a running domain, so it can be restarted from the same state at a later "
      "time.",

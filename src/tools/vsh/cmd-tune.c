@@ -407,6 +407,87 @@ bool vsh_cmd_iothreadpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return ok;
 }
 
+/* iothreadadd and iothreaddel. */
+static bool iothread_change(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool add)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "id", &id) < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    int r = add ? vir_domain_add_iothread(dom, id, flags, &err)
+                : vir_domain_del_iothread(dom, id, flags, &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
+bool vsh_cmd_iothreadadd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return iothread_change(ctl, cmd, true);
+}
+
+bool vsh_cmd_iothreaddel(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return iothread_change(ctl, cmd, false);
+}
+
+bool vsh_cmd_iothreadset(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "id", &id) < 0)
+        return false;
+    static const char *const opts[] = {"poll-max-ns", "poll-grow", "poll-shrink", "thread-pool-min",
+                                       "thread-pool-max"};
+    static const char *const fields[] = {"poll_max_ns", "poll_grow", "poll_shrink",
+                                         "thread_pool_min", "thread_pool_max"};
+    vir_typed_parameter set[5];
+    int nset = 0;
+    for (int i = 0; i < 5; i++) {
+        if (!vsh_opt_string(cmd, opts[i]))
+            continue;
+        unsigned v = 0;
+        if (vsh_opt_uint(ctl, cmd, opts[i], &v) < 0)
+            return false;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", fields[i]);
+        if (i == 0) {
+            set[nset].type = VIR_TYPED_PARAM_ULLONG;
+            set[nset++].value.ul = v;
+        } else if (i < 3) {
+            set[nset].type = VIR_TYPED_PARAM_UINT;
+            set[nset++].value.ui = v;
+        } else {
+            set[nset].type = VIR_TYPED_PARAM_INT;
+            set[nset++].value.i = (int)v;
+        }
+    }
+    if (!nset) {
+        vsh_error(ctl, "%s", "Not enough arguments passed, nothing to set");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r =
+        vir_domain_set_iothread_params(dom, id, set, nset, impact > 0 ? (unsigned)impact : 0, &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
 bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     int impact = impact_flags(ctl, cmd);

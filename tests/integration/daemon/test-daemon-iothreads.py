@@ -216,13 +216,17 @@ def main():
     t.ok(r.returncode == 0 and q["iothread3"]["poll-max-ns"] == 1000 and
          q["iothread3"]["poll-grow"] == 4, "iothreadset --poll-max-ns/--poll-grow: qom-set live",
          (r.stderr, q.get("iothread3")))
-    r = d.virsh("iothreaddel", "iot", "2", "--live")
-    t.ok(r.returncode != 0 and "being used by disk 'vda'" in r.stderr and 2 in iothreads(pid),
-         "iothreaddel of the disk's thread: refused", r.stderr)
-    r = d.virsh("iothreaddel", "iot", "3", "--live")
+    r = d.vsh("iothreadset", "iot", "3", "--poll-shrink", "2")
+    q = {e["id"]: e for e in qmp("iot", "query-iothreads")}
+    t.ok(r.returncode == 0 and q["iothread3"]["poll-shrink"] == 2 and
+         q["iothread3"]["poll-max-ns"] == 1000, "vsh iothreadset --poll-shrink", r.stderr)
+    r, same, b = both("iothreaddel", "iot", "2", "--live")
+    t.ok(r.returncode != 0 and "being used by disk 'vda'" in r.stderr and 2 in iothreads(pid) and
+         same, "iothreaddel of the disk's thread: refused, vsh alike", r.stderr + b.stderr)
+    r = d.vsh("iothreaddel", "iot", "3", "--live")
     t.ok(r.returncode == 0 and sorted(iothreads(pid)) == [1, 2] and
          "<iothreads>2</iothreads>" in d.virsh("dumpxml", "iot").stdout,
-         "iothreaddel --live 3: the thread is gone (object-del)", r.stderr)
+         "vsh iothreaddel --live 3: the thread is gone (object-del)", r.stderr)
     r = d.virsh("iothreadadd", "iot", "3", "--config")
     t.ok(r.returncode == 0 and sorted(iothreads(pid)) == [1, 2] and
          "<iothreads>3</iothreads>" in d.virsh("dumpxml", "--inactive", "iot").stdout,
