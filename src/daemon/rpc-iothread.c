@@ -29,25 +29,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static int impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
-{
-    bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
-    *live = flags & VIR_DOMAIN_AFFECT_LIVE;
-    *config = flags & VIR_DOMAIN_AFFECT_CONFIG;
-    if (!*live && !*config) {
-        *live = active;
-        *config = !active;
-    }
-    if (*live && !active)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
-    if (*config && !c->dom->persistent)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: transient domains do not have "
-                            "any persistent config");
-    return 0;
-}
-
 /* Checks an add or delete of id against def (libvirt's words); 0 or -1 with c->err. */
 static int check(struct vd_call *c, const struct domain_def *def, unsigned id, bool add)
 {
@@ -219,7 +200,7 @@ static void run_change(struct vd_job *job)
 static int change(struct vd_call *c, unsigned id, unsigned flags, bool add)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     if ((live && check(c, c->dom->def, id, add) < 0) ||
         (config && check(c, vd_domain_config(c->dom), id, add) < 0))
@@ -301,7 +282,7 @@ static int set_iothread_params(struct vd_call *c)
 {
     const struct remote_domain_set_iothread_params_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (config)
         return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,

@@ -37,31 +37,12 @@ static struct domain_disk *find_disk(struct domain_def *def, const char *name)
     return NULL;
 }
 
-static int impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
-{
-    bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
-    *live = flags & VIR_DOMAIN_AFFECT_LIVE;
-    *config = flags & VIR_DOMAIN_AFFECT_CONFIG;
-    if (!*live && !*config) {
-        *live = active;
-        *config = !active;
-    }
-    if (*live && !active)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
-    if (*config && !c->dom->persistent)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: transient domains do not have "
-                            "any persistent config");
-    return 0;
-}
-
 static int get_block_io_tune(struct vd_call *c)
 {
     const struct remote_domain_get_block_io_tune_args *a = c->args;
     struct remote_domain_get_block_io_tune_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -223,7 +204,7 @@ static int set_block_io_tune(struct vd_call *c)
 {
     const struct remote_domain_set_block_io_tune_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     struct domain_def *base = live ? c->dom->def : vd_domain_config(c->dom);
     struct domain_disk *d = find_disk(base, a->disk);

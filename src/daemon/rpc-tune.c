@@ -34,9 +34,7 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-/* Resolves libvirt's impact flags against the domain's state: *live and
- * *config, or -1 with libvirt's error. */
-static int impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
+int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
 {
     bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
     *live = flags & VIR_DOMAIN_AFFECT_LIVE;
@@ -210,7 +208,7 @@ static int get_vcpu_pin_info(struct vd_call *c)
     const struct remote_domain_get_vcpu_pin_info_args *a = c->args;
     struct remote_domain_get_vcpu_pin_info_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -268,7 +266,7 @@ static int pin_vcpu_common(struct vd_call *c, unsigned vcpu, const uint8_t *map,
                            unsigned flags)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     char *list = map_to_list(map, maplen);
     if (!*list) {
@@ -314,7 +312,7 @@ static int get_emulator_pin_info(struct vd_call *c)
     const struct remote_domain_get_emulator_pin_info_args *a = c->args;
     struct remote_domain_get_emulator_pin_info_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -379,7 +377,7 @@ static int pin_emulator(struct vd_call *c)
 {
     const struct remote_domain_pin_emulator_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     char *list = map_to_list(a->cpumap, a->cpumap_len);
     if (!*list) {
@@ -451,7 +449,7 @@ static int get_iothread_info(struct vd_call *c)
     const struct remote_domain_get_iothread_info_args *a = c->args;
     struct remote_domain_get_iothread_info_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -507,7 +505,7 @@ static int pin_iothread(struct vd_call *c)
 {
     const struct remote_domain_pin_iothread_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     char *list = map_to_list(a->cpumap, a->cpumap_len);
     if (!*list) {
@@ -620,7 +618,7 @@ static int fill_params(struct vd_call *c, unsigned flags, int nparams,
                        struct remote_typed_param **out, uint32_t *len)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -764,7 +762,7 @@ static int set_params(struct vd_call *c, const struct remote_typed_param *params
                       unsigned flags)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     long long vals[P_N];
     int idx[P_N];
@@ -843,7 +841,7 @@ static int get_memory_parameters(struct vd_call *c)
     const struct remote_domain_get_memory_parameters_args *a = c->args;
     struct remote_domain_get_memory_parameters_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -883,7 +881,7 @@ static int set_memory_parameters(struct vd_call *c)
 {
     const struct remote_domain_set_memory_parameters_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     struct vd_memtune want = {0};
     for (uint32_t k = 0; k < a->params_len; k++) {
@@ -976,7 +974,7 @@ static int get_numa_parameters(struct vd_call *c)
     const struct remote_domain_get_numa_parameters_args *a = c->args;
     struct remote_domain_get_numa_parameters_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -1015,7 +1013,7 @@ static int set_numa_parameters(struct vd_call *c)
 {
     const struct remote_domain_set_numa_parameters_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     int mode = -1;
     const char *nodeset = NULL;
