@@ -159,8 +159,11 @@ static int64_t adapt(const struct iothread *it, int64_t poll_ns, int64_t waited_
     }
     if (poll_ns < max) {
         int64_t grow = load(&it->poll_grow);
-        int64_t next = poll_ns ? poll_ns * (grow ? grow : 2) : POLL_START_NS;
-        return next > max || next < poll_ns ? max : next;
+        if (!grow)
+            grow = 2;
+        if (!poll_ns)
+            return POLL_START_NS < max ? POLL_START_NS : max;
+        return poll_ns > max / grow ? max : poll_ns * grow; /* no overflow past max */
     }
     return poll_ns > max ? max : poll_ns;
 }
