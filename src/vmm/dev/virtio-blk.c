@@ -707,11 +707,11 @@ static void blk_process(void *opaque, unsigned qi)
             req_put(b, req, false);
             continue;
         }
-        if (hold_back(b, req)) {
+        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
+        if (hold_back(b, req)) { /* reads and writes only: never exclusive */
             held++;
             continue;
         }
-        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
         if (req->exclusive)
             excl = req; /* the batch ends with it */
         *tail = req;
