@@ -3,6 +3,7 @@
  * (see backends.h).
  */
 #include "vmm/backends.h"
+#include "block/nbd-client.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->key_secret);
         free(d->encrypt_format);
         free(d->throttle_group);
+        nbd_client_close(d->nbd);
         memset(d, 0, sizeof(*d));
         be->drive_used[index] = false;
     } else if (kind == BACKEND_NETDEV) {
@@ -113,6 +115,7 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
         free(be->drives[i].throttle_group);
+        nbd_client_close(be->drives[i].nbd);
     }
     secret_store_clear(&be->secrets);
     for (unsigned i = 0; i < be->nr_iothreads; i++)

@@ -61,6 +61,9 @@ EXPECTED_COMMANDS = {
     "migrate-set-parameters",
     # the NBD server (src/vmm/nbd/nbd-server.c)
     "nbd-server-start", "nbd-server-add", "nbd-server-stop",
+    # block jobs (src/vmm/blockjob.c, src/vmm/mirror.c)
+    "query-block-jobs", "block-job-cancel", "block-job-complete", "block-job-pause",
+    "block-job-resume", "block-job-set-speed", "drive-mirror", "blockdev-mirror",
     # virtio-net's link (dev/virtio-net.c)
     "set_link",
     # internal snapshots (src/vmm/state/snapshot.c)
@@ -171,7 +174,7 @@ def main():
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
                             "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
                             "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB",
-                            "pcie-root-port"},
+                            "pcie-root-port", "qemu-xhci", "nec-usb-xhci"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()
