@@ -61,6 +61,8 @@ static struct vd_vmm *attach_ready(struct vd_daemon *d, const char *name, const 
         *running = r == 1;
     if (r >= 0) /* the vCPU threads, for the live vcpupin, vcpuinfo and schedinfo */
         r = vmm_query_vcpu_tids(vmm->qmp, &vmm->vcpu_tids, &vmm->nvcpu_tids, &err);
+    if (r >= 0) /* and the I/O threads, for iothreadinfo and iothreadpin */
+        r = vmm_query_iothreads(vmm->qmp, &vmm->iothreads, &vmm->niothreads, &err);
     if (r >= 0) {
         char *console = vd_record_path(d->run_dir, name, ".console");
         struct verr cerr = {0};

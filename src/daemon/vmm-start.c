@@ -97,6 +97,8 @@ struct start_work {
     struct vd_tune_plan *tune; /* <cputune> and <vcpu cpuset>, applied before cont */
     pid_t *vcpu_tids;
     size_t nvcpu_tids;
+    struct vd_iothread_tid *iothreads;
+    size_t niothreads;
 };
 
 static void work_free(struct start_work *w)
@@ -118,6 +120,7 @@ static void work_free(struct start_work *w)
     free(w->vnc_socket);
     vd_tune_plan_free(w->tune);
     free(w->vcpu_tids);
+    free(w->iothreads);
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
@@ -315,7 +318,10 @@ static int start_blocking(struct start_work *w)
     if (r == 0)
         r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
     if (r == 0)
-        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, err);
+        r = vmm_query_iothreads(w->qmp, &w->iothreads, &w->niothreads, err);
+    if (r == 0)
+        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, w->iothreads, w->niothreads,
+                          err);
     if (r == 0 && w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
@@ -420,6 +426,9 @@ static void start_done(void *opaque)
         vmm->vcpu_tids = w->vcpu_tids;
         vmm->nvcpu_tids = w->nvcpu_tids;
         w->vcpu_tids = NULL;
+        vmm->iothreads = w->iothreads;
+        vmm->niothreads = w->niothreads;
+        w->iothreads = NULL;
         w->pidfd = w->console_fd = w->lock_fd = -1;
         w->qmp = NULL;
         w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);

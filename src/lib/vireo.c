@@ -1068,6 +1068,48 @@ int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int ma
     DOM_MUTATE("virDomainPinEmulator", pin_emulator, cpumap, maplen, flags, err);
 }
 
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err)
+{
+    if (info)
+        *info = NULL;
+    DOM_QUERY("virDomainGetIOThreadInfo", -1, get_iothread_info, info, flags, err);
+}
+
+void vir_iothread_info_free(vir_iothread_info *info)
+{
+    if (!info)
+        return;
+    free(info->cpumap);
+    free(info);
+}
+
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainAddIOThread", add_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainDelIOThread", del_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetIOThreadParams", set_iothread_params, iothread_id, params, nparams,
+               flags, err);
+}
+
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainPinIOThread", pin_iothread, iothread_id, cpumap, maplen, flags, err);
+}
+
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err)
 {
@@ -1176,6 +1218,19 @@ int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
 {
     DOM_MUTATE("virDomainSetInterfaceParameters", set_interface_params, device, params, nparams,
                flags, err);
+}
+
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockIoTune", -1, get_block_io_tune, disk, params, nparams, flags, err);
+}
+
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err)
+{
+    DOM_MUTATE("virDomainSetBlockIoTune", set_block_io_tune, disk, params, nparams, flags, err);
 }
 
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
