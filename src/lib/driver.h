@@ -245,6 +245,16 @@ struct vir_driver {
                                 vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*block_copy)(vir_domain *dom, const char *disk, const char *destxml,
+                      const vir_typed_parameter *params, int nparams, unsigned int flags,
+                      vir_error *err);
+    int (*block_rebase)(vir_domain *dom, const char *disk, const char *base,
+                        unsigned long bandwidth, unsigned int flags, vir_error *err);
+    int (*block_job_info)(vir_domain *dom, const char *disk, vir_domain_block_job_info *info,
+                          unsigned int flags, vir_error *err);
+    int (*block_job_abort)(vir_domain *dom, const char *disk, unsigned int flags, vir_error *err);
+    int (*block_job_set_speed)(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                               unsigned int flags, vir_error *err);
 
     /* Asynchronous events: the fd to poll, one round of delivery (queued
      * lifecycle events go to vir_emit_lifecycle), and asking the server for
