@@ -842,24 +842,24 @@ typedef enum {
     VIR_DOMAIN_BLOCK_JOB_CANCELED = 2,
     VIR_DOMAIN_BLOCK_JOB_READY = 3,
 } vir_connect_domain_event_block_job_status;
-#define VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC          (1u << 0)
-#define VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT          (1u << 1)
-#define VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES (1u << 0)
+#define VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC           (1u << 0)
+#define VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT           (1u << 1)
+#define VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES  (1u << 0)
 #define VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES (1u << 0)
-#define VIR_DOMAIN_BLOCK_COPY_SHALLOW             (1u << 0)
-#define VIR_DOMAIN_BLOCK_COPY_REUSE_EXT           (1u << 1)
-#define VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB       (1u << 2)
-#define VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES  (1u << 3)
-#define VIR_DOMAIN_BLOCK_REBASE_SHALLOW           (1u << 0)
-#define VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT         (1u << 1)
-#define VIR_DOMAIN_BLOCK_REBASE_COPY_RAW          (1u << 2)
-#define VIR_DOMAIN_BLOCK_REBASE_COPY              (1u << 3)
-#define VIR_DOMAIN_BLOCK_REBASE_RELATIVE          (1u << 4)
-#define VIR_DOMAIN_BLOCK_REBASE_COPY_DEV          (1u << 5)
-#define VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES   (1u << 6)
-#define VIR_DOMAIN_BLOCK_COPY_BANDWIDTH           "bandwidth"
-#define VIR_DOMAIN_BLOCK_COPY_GRANULARITY         "granularity"
-#define VIR_DOMAIN_BLOCK_COPY_BUF_SIZE            "buf-size"
+#define VIR_DOMAIN_BLOCK_COPY_SHALLOW              (1u << 0)
+#define VIR_DOMAIN_BLOCK_COPY_REUSE_EXT            (1u << 1)
+#define VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB        (1u << 2)
+#define VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES   (1u << 3)
+#define VIR_DOMAIN_BLOCK_REBASE_SHALLOW            (1u << 0)
+#define VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT          (1u << 1)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY_RAW           (1u << 2)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY               (1u << 3)
+#define VIR_DOMAIN_BLOCK_REBASE_RELATIVE           (1u << 4)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY_DEV           (1u << 5)
+#define VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES    (1u << 6)
+#define VIR_DOMAIN_BLOCK_COPY_BANDWIDTH            "bandwidth"
+#define VIR_DOMAIN_BLOCK_COPY_GRANULARITY          "granularity"
+#define VIR_DOMAIN_BLOCK_COPY_BUF_SIZE             "buf-size"
 
 /* A block job's progress (virDomainBlockJobInfo): bandwidth in MiB/s, or bytes/s with
  * VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES. */

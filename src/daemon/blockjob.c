@@ -138,8 +138,7 @@ static void job_end(struct vd_domain *dom, struct vd_blockjob *j, int status, co
     if (dom->vmm)
         vd_domain_save_status(dom->daemon, dom);
     if (status >= 0) {
-        log_info("domain '%s': block job on %s ended (status %d)", dom->def->name, j->dst,
-                 status);
+        log_info("domain '%s': block job on %s ended (status %d)", dom->def->name, j->dst, status);
         emit(dom, j, status);
     }
     if (j->ended)
@@ -170,11 +169,9 @@ static char *qmp_error(const struct qop *op, int r, const char *text, const char
     struct json_object *o = json_tokener_parse(text), *e, *desc;
     *root = o;
     if (o && json_object_object_get_ex(o, "error", &e)) {
-        const char *s = json_object_object_get_ex(e, "desc", &desc)
-                            ? json_object_get_string(desc)
-                            : "unknown error";
-        return xasprintf("internal error: unable to execute QEMU command '%s': %s", op->command,
-                         s);
+        const char *s = json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
+                                                                    : "unknown error";
+        return xasprintf("internal error: unable to execute QEMU command '%s': %s", op->command, s);
     }
     if (!o || !json_object_object_get_ex(o, "return", ret_out))
         return xasprintf("internal error: malformed reply to QEMU command '%s'", op->command);
@@ -222,8 +219,8 @@ static int qop_send(struct vd_domain *dom, struct qop *op, struct json_object *a
     struct json_object *cmd = json_object_new_object();
     json_object_object_add(cmd, "execute", json_object_new_string(op->command));
     json_object_object_add(cmd, "arguments", args);
-    int r = vd_vmm_monitor_command(dom->vmm, json_object_to_json_string(cmd), false, qop_reply,
-                                   op, err);
+    int r = vd_vmm_monitor_command(dom->vmm, json_object_to_json_string(cmd), false, qop_reply, op,
+                                   err);
     json_object_put(cmd);
     return r;
 }

@@ -80,8 +80,8 @@ static int copy_start(struct vd_call *c, struct domain_disk *disk, struct vd_blo
                             "invalid argument: missing destination file for disk %s: %s",
                             disk->target_dev, a->dest);
     if (!a->format)
-        a->format = a->reuse ? probe_format(a->dest)
-                             : (disk->driver_type ? disk->driver_type : "raw");
+        a->format =
+            a->reuse ? probe_format(a->dest) : (disk->driver_type ? disk->driver_type : "raw");
     if (strcmp(a->format, "raw") != 0 && strcmp(a->format, "qcow2") != 0)
         return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
                             "unsupported configuration: block copy into format '%s': only raw "
@@ -216,8 +216,8 @@ static void info_done(void *opaque, int r, uint64_t cur, uint64_t end, const cha
     struct info_call *ic = opaque;
     struct remote_domain_get_block_job_info_ret ret = {
         .found = 1, .type = ic->type, .bandwidth = ic->bandwidth, .cur = cur, .end = end};
-    vd_deferred_reply(ic->df, remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_BLOCK_JOB_INFO)->ret,
-                      &ret, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU, r < 0 ? error : NULL);
+    vd_deferred_reply(ic->df, remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_BLOCK_JOB_INFO)->ret, &ret,
+                      VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU, r < 0 ? error : NULL);
     free(ic);
 }
 

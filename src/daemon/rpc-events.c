@@ -159,8 +159,8 @@ void vd_events_reboot(void *ctx, struct vd_domain *dom)
 void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, const char *dst,
                          int type, int status)
 {
-    struct remote_domain_event_block_job_msg m = {.path = (char *)path, .type = type,
-                                                  .status = status};
+    struct remote_domain_event_block_job_msg m = {
+        .path = (char *)path, .type = type, .status = status};
     vd_server_fill_dom(&m.dom, dom);
     struct remote_domain_event_callback_block_job_msg cm = {0};
     cm.msg = m;
@@ -171,11 +171,15 @@ void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, con
                            &cm,
                            &cm.callbackID};
     send_event(ctx, dom, &ev);
-    struct remote_domain_event_block_job2_msg m2 = {.dom = m.dom, .dst = (char *)dst,
-                                                    .type = type, .status = status};
+    struct remote_domain_event_block_job2_msg m2 = {
+        .dom = m.dom, .dst = (char *)dst, .type = type, .status = status};
     /* BLOCK_JOB_2 has the callback form only (the old one sends nothing). */
-    struct event_out ev2 = {VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, -1, REMOTE_PROC_DOMAIN_EVENT_BLOCK_JOB2,
-                            NULL, &m2, &m2.callbackID};
+    struct event_out ev2 = {VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                            -1,
+                            REMOTE_PROC_DOMAIN_EVENT_BLOCK_JOB2,
+                            NULL,
+                            &m2,
+                            &m2.callbackID};
     send_event(ctx, dom, &ev2);
     m.path = NULL;
     remote_domain_event_block_job_msg_free(&m);

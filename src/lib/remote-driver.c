@@ -1119,9 +1119,8 @@ static int remote_block_rebase(vir_domain *dom, const char *disk, const char *ba
     return call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_REBASE, &a, NULL, err);
 }
 
-static int remote_block_job_info(vir_domain *dom, const char *disk,
-                                 vir_domain_block_job_info *info, unsigned int flags,
-                                 vir_error *err)
+static int remote_block_job_info(vir_domain *dom, const char *disk, vir_domain_block_job_info *info,
+                                 unsigned int flags, vir_error *err)
 {
     struct remote_domain_get_block_job_info_args a = {.path = (char *)disk, .flags = flags};
     to_wire(dom, &a.dom);

@@ -27,8 +27,7 @@ static void print_progress(struct vsh_ctl *ctl, unsigned long long cur, unsigned
     int progress = 100;
     if (end && cur < end)
         progress = (int)(100 - (end - cur) * 100 / end);
-    fprintf(ctl->err, "%sBlock Copy: [%3d %%]", isatty(fileno(ctl->err)) ? "\r" : "\n",
-            progress);
+    fprintf(ctl->err, "%sBlock Copy: [%3d %%]", isatty(fileno(ctl->err)) ? "\r" : "\n", progress);
     fflush(ctl->err);
 }
 
@@ -103,8 +102,16 @@ bool vsh_cmd_blockcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_error(ctl, "%s", "invalid timeout");
         return false;
     }
-    if ((verbose || pivot || finish || tr > 0 || async) && !wait) {
-        vsh_error(ctl, "%s", "--verbose, --pivot, --finish, --timeout and --async require --wait");
+    /* As virsh: --timeout, --pivot and --finish imply --wait; --verbose and --async need one
+     * of them. */
+    if (tr > 0 || pivot || finish)
+        wait = true;
+    if ((verbose || async) && !wait) {
+        vsh_error(ctl, "%s",
+                  verbose ? "--verbose requires at least one of --timeout, --wait, --pivot, or "
+                            "--finish"
+                          : "--async requires at least one of --timeout, --wait, --pivot, or "
+                            "--finish");
         return false;
     }
     vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
@@ -146,20 +153,20 @@ bool vsh_cmd_blockcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             params[n].type = VIR_TYPED_PARAM_ULLONG;
             params[n++].value.ul = buf_size;
         }
-        unsigned flags = (vsh_opt_bool(cmd, "shallow") ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0) |
-                         (vsh_opt_bool(cmd, "reuse-external") ? VIR_DOMAIN_BLOCK_COPY_REUSE_EXT
-                                                               : 0) |
-                         (transient_job ? VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB : 0);
+        unsigned flags =
+            (vsh_opt_bool(cmd, "shallow") ? VIR_DOMAIN_BLOCK_COPY_SHALLOW : 0) |
+            (vsh_opt_bool(cmd, "reuse-external") ? VIR_DOMAIN_BLOCK_COPY_REUSE_EXT : 0) |
+            (transient_job ? VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB : 0);
         char *xml = buf_detach(&x, NULL);
         r = vir_domain_block_copy(dom, path, xml, params, n, flags, &err);
         free(xml);
     } else {
-        unsigned flags = VIR_DOMAIN_BLOCK_REBASE_COPY |
-                         (vsh_opt_bool(cmd, "shallow") ? VIR_DOMAIN_BLOCK_REBASE_SHALLOW : 0) |
-                         (vsh_opt_bool(cmd, "reuse-external") ? VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT
-                                                               : 0) |
-                         (format ? VIR_DOMAIN_BLOCK_REBASE_COPY_RAW : 0) |
-                         VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES;
+        unsigned flags =
+            VIR_DOMAIN_BLOCK_REBASE_COPY |
+            (vsh_opt_bool(cmd, "shallow") ? VIR_DOMAIN_BLOCK_REBASE_SHALLOW : 0) |
+            (vsh_opt_bool(cmd, "reuse-external") ? VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT : 0) |
+            (format ? VIR_DOMAIN_BLOCK_REBASE_COPY_RAW : 0) |
+            VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES;
         r = vir_domain_block_rebase(dom, path, dest, (unsigned long)bandwidth, flags, &err);
     }
     if (r < 0) {
