@@ -201,8 +201,6 @@ static void qop_reply(void *opaque, int r, const char *text, const char *error)
             job_end(op->dom, j, -1, NULL);
         else if (j && strncmp(op->command, "block-job-c", 11) == 0) {
             j->aborting = j->pivoting = false;
-            if (!op->async) /* its waiter was this call */
-                j->ended = NULL;
             mirror_show(op->dom, j);
         }
         free(msg);
@@ -342,10 +340,15 @@ static void then_abort(struct qop *op, struct json_object *ret)
 {
     (void)ret;
     struct vd_blockjob *j = vd_blockjob_find(op->dom, op->dst);
+    if (j && !op->async) { /* answered when the job ends */
+        j->ended = op->done;
+        j->ended_opaque = op->opaque;
+        mirror_show(op->dom, j);
+        return;
+    }
     if (j)
         mirror_show(op->dom, j);
-    if (op->async || !j) /* without a job left, its end came before this reply */
-        op->done(op->opaque, 0, NULL);
+    op->done(op->opaque, 0, NULL); /* async, or the job's end came before this reply */
 }
 
 int vd_blockjob_abort(struct vd_domain *dom, struct vd_blockjob *job, bool pivot, bool async,
@@ -365,10 +368,6 @@ int vd_blockjob_abort(struct vd_domain *dom, struct vd_blockjob *job, bool pivot
     }
     job->pivoting = pivot;
     job->aborting = !pivot;
-    if (!async) {
-        job->ended = done;
-        job->ended_opaque = opaque;
-    }
     return 0;
 }
 
