@@ -150,7 +150,7 @@ try:
          "vsh blockjob (--info by default): as virsh", repr((r.returncode, r.stdout, r.stderr)))
     info = dom.blockJobInfo("vda", 0)
     t.ok(info.get("type") == libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY and
-         info.get("end") == SIZE and info.get("cur") < SIZE and info.get("bandwidth") == 1,
+         info.get("end") >= SIZE and info.get("cur") < SIZE and info.get("bandwidth") == 1,
          "blockJobInfo: a copy, not complete, 1 MiB/s rounded up", info)
     live = d.virsh("dumpxml", "bj").stdout
     t.ok(f"<mirror type='file' file='{slow}' format='raw' job='copy'>" in live and
@@ -264,6 +264,10 @@ try:
     live = d.virsh("dumpxml", "bj").stdout
     t.ok(source_of(live) == c4, "--finish leaves the disk on its source", live)
     conn.close()
+    r = d.virsh("destroy", "bj")
+    t.ok(r.returncode == 0, "the guest destroyed", r.stderr)
+    rc = d.stop()
+    t.ok(rc == 0, "vireod ends cleanly (under ASan: no leak, no error)", rc)
 finally:
     d.virsh("destroy", "bj")
     if t.failed:
