@@ -240,6 +240,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
     vd_blockjob_qmp_event(dom, name, data);
+    if (strcmp(name, "DEVICE_DELETED") == 0)
+        vd_hotplug_device_deleted(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,
@@ -505,6 +507,9 @@ void vd_domain_job_start(struct vd_job *job)
         .def = dom->def,
         .paused = job->paused || job->restore || job->snapshot || job->migrate_in,
         .balloon_bytes = job->restore || job->migrate_in ? 0 : balloon_target(dom->def),
+        .balloon_stats_period = vd_domain_has_balloon(dom->def) && dom->def->memballoon
+                                    ? dom->def->memballoon->stats_period
+                                    : 0,
         .incoming_fd = fd,
         .vnc_password = vd_domain_vnc_password(dom->def),
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),

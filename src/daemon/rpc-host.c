@@ -276,19 +276,81 @@ static int node_cpu_map(struct vd_call *c)
     return 0;
 }
 
+/* The host CPU's identity as libvirt's capabilities show it, from /proc/cpuinfo (the first
+ * CPU): vendor, microcode, signature, topology (sockets, cores per socket, threads per core)
+ * and the physical address bits. TODO: libvirt also names the closest CPU model from its CPU
+ * map, lists the features beyond it, and the TSC counter; those are not computed yet. */
+static void host_cpu_xml(struct buf *x, const char *arch)
+{
+    char vendor[64] = "", line[512];
+    unsigned family = 0, model = 0, stepping = 0, cores = 0, siblings = 0, phys = 0;
+    unsigned long microcode = 0;
+    unsigned char sockets[128] = {0};
+    unsigned nsockets = 0;
+    bool first = true;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned v;
+        if (sscanf(line, "physical id : %u", &v) == 1 && v < 1024 &&
+            !(sockets[v / 8] & (1u << (v % 8)))) {
+            sockets[v / 8] |= (unsigned char)(1u << (v % 8));
+            nsockets++;
+        }
+        if (line[0] == '\n')
+            first = false; /* the rest describes the other CPUs */
+        if (!first)
+            continue;
+        if (!vendor[0])
+            sscanf(line, "vendor_id : %63s", vendor);
+        sscanf(line, "cpu family : %u", &family);
+        sscanf(line, "model : %u", &model);
+        sscanf(line, "stepping : %u", &stepping);
+        sscanf(line, "microcode : %lx", &microcode);
+        sscanf(line, "cpu cores : %u", &cores);
+        sscanf(line, "siblings : %u", &siblings);
+        sscanf(line, "address sizes : %u bits physical", &phys);
+    }
+    if (f)
+        fclose(f);
+    const char *v = strcmp(vendor, "GenuineIntel") == 0   ? "Intel"
+                    : strcmp(vendor, "AuthenticAMD") == 0 ? "AMD"
+                    : strcmp(vendor, "HygonGenuine") == 0 ? "Hygon"
+                                                          : vendor;
+    char *s = xasprintf("    <cpu>\n"
+                        "      <arch>%s</arch>\n",
+                        arch);
+    buf_append(x, s, strlen(s));
+    free(s);
+    if (*v) {
+        s = xasprintf("      <vendor>%s</vendor>\n"
+                      "      <microcode version='%lu'/>\n"
+                      "      <signature family='%u' model='%u' stepping='%u'/>\n",
+                      v, microcode, family, model, stepping);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    if (cores) {
+        s = xasprintf("      <topology sockets='%u' dies='1' cores='%u' threads='%u'/>\n",
+                      nsockets ? nsockets : 1, cores,
+                      siblings >= cores && cores ? siblings / cores : 1);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    if (phys) {
+        s = xasprintf("      <maxphysaddr mode='emulate' bits='%u'/>\n", phys);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    buf_append(x, "    </cpu>\n", 11);
+}
+
 static int capabilities(struct vd_call *c)
 {
     struct utsname u;
     uname(&u);
     struct buf x = BUF_INIT;
-    char *head = xasprintf("<capabilities>\n"
-                           "  <host>\n"
-                           "    <cpu>\n"
-                           "      <arch>%s</arch>\n"
-                           "    </cpu>\n",
-                           u.machine);
-    buf_append(&x, head, strlen(head));
-    free(head);
+    buf_append(&x, "<capabilities>\n  <host>\n", 24);
+    host_cpu_xml(&x, u.machine);
     topology_xml(&x);
     char *tail = xasprintf("  </host>\n"
                            "  <guest>\n"

@@ -63,6 +63,8 @@ struct vd_tcp_listener {
 struct vd_sink {
     void (*lifecycle)(void *ctx, struct vd_domain *dom, int event, int detail);
     void (*reboot)(void *ctx, struct vd_domain *dom);
+    /* A hot-unplugged device left the guest (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED). */
+    void (*device_removed)(void *ctx, struct vd_domain *dom, const char *alias);
     /* COM1 output for the console streams open on dom; len 0: their end. */
     void (*console)(void *ctx, struct vd_domain *dom, const void *data, size_t len);
     /* A QMP event of dom's vireo-vmm, as it came (libvirt's QEMU monitor events): its name,

@@ -36,6 +36,8 @@ void vmm_argv_free(char **argv);
  * drive-virtio-diskN, drive-scsiC-B-T-U): how the VMM's block queries name it. */
 struct domain_disk;
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
+/* A <controller type='pci' model='pcie-root-port'> (its bus pci.N takes hot-plugged devices). */
+bool vmm_argv_is_root_port(const struct domain_controller *c);
 /* Refuses lifecycle actions the daemon cannot carry out (core dumps,
  * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);

@@ -199,6 +199,10 @@ static void ops_fail_all(struct vmm_op *ops, const char *why)
         snprintf(msg, sizeof(msg), "%s: %s", op->command, why);
         if (op->text_done)
             op->text_done(op->opaque, -ESRCH, NULL, msg);
+        else if (op->stats_done)
+            op->stats_done(op->opaque, -ESRCH, NULL, 0, msg);
+        else if (op->json_done)
+            op->json_done(op->opaque, -ESRCH, NULL, msg);
         else
             op->done(op->opaque, -ESRCH, msg);
         free(op);
@@ -746,6 +750,24 @@ static void op_reply(struct qmp_client *c, struct json_object *reply, const char
         free(op);
         return;
     }
+    if (op->json_done) {
+        struct json_object *ret = NULL;
+        if (!error && !json_object_object_get_ex(reply, "error", &e) &&
+            json_object_object_get_ex(reply, "return", &ret)) {
+            op->json_done(op->opaque, 0, ret, NULL);
+        } else {
+            snprintf(msg, sizeof(msg), "internal error: unable to execute QEMU command '%s': %s",
+                     op->command,
+                     error ? error
+                     : json_object_object_get_ex(reply, "error", &e) &&
+                             json_object_object_get_ex(e, "desc", &desc)
+                         ? json_object_get_string(desc)
+                         : "no return value");
+            op->json_done(op->opaque, -EIO, NULL, msg);
+        }
+        free(op);
+        return;
+    }
     if (error) {
         snprintf(msg, sizeof(msg), "%s: %s", op->command, error);
         r = -EIO;
@@ -803,6 +825,15 @@ int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opa
     int r = op_send(vmm, "query-blockstats", NULL, NULL, opaque, err);
     if (r == 0)
         vmm->ops->stats_done = done; /* op_send put the new op first */
+    return r;
+}
+
+int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                 vd_vmm_json_fn done, void *opaque, struct verr *err)
+{
+    int r = op_send(vmm, command, args, NULL, opaque, err);
+    if (r == 0)
+        vmm->ops->json_done = done; /* op_send put the new op first */
     return r;
 }
 
@@ -882,6 +913,12 @@ int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_
     json_object_object_add(args, "name", json_object_new_string(alias));
     json_object_object_add(args, "up", json_object_new_boolean(up));
     return op_send(vmm, "set_link", args, done, opaque, err);
+}
+
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send_fd(vmm, command, args, fd, done, opaque, err);
 }
 
 int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,

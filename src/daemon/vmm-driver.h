@@ -83,11 +83,12 @@ typedef void (*vd_vmm_done_fn)(void *opaque, int r, const char *error);
 typedef void (*vd_vmm_started_fn)(void *opaque, struct vd_vmm *vmm, int r, const char *error);
 
 struct vd_vmm_start_args {
-    const struct domain_def *def; /* the live definition (read during the call only) */
-    bool paused;                  /* leave the vCPUs stopped */
-    uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
-    const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
-    int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
+    const struct domain_def *def;  /* the live definition (read during the call only) */
+    bool paused;                   /* leave the vCPUs stopped */
+    uint64_t balloon_bytes;        /* the balloon target set before the guest runs, or 0 */
+    unsigned balloon_stats_period; /* <memballoon><stats period=>: seconds, 0 none */
+    const char *vnc_password;      /* set over QMP before the guest runs, or NULL */
+    int64_t vnc_valid_to;          /* the password's expiry (seconds since the epoch), or 0 */
     /* >= 0: the VM's state is loaded from this descriptor, from its current
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */
@@ -111,6 +112,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                  struct verr *err);
 
 /* One drive's I/O counters (QMP query-blockstats), by its -drive id. */
+struct json_object;
+
 struct vd_vmm_block_stats {
     char id[64];
     int64_t rd_req, rd_bytes, wr_req, wr_bytes, flush_req;
@@ -121,6 +124,13 @@ typedef void (*vd_vmm_block_stats_fn)(void *opaque, int r, const struct vd_vmm_b
 /* Every drive's counters (n of them), or r < 0 and an error. */
 int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opaque,
                        struct verr *err);
+
+/* A query's answer: ret is the reply's "return" member (borrowed: valid during the call)
+ * when r == 0, else error says why (a QMP error reply included). */
+typedef void (*vd_vmm_json_fn)(void *opaque, int r, struct json_object *ret, const char *error);
+/* Sends a read-only QMP command (args taken over, may be NULL) and hands back its answer. */
+int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                 vd_vmm_json_fn done, void *opaque, struct verr *err);
 
 /* QMP stop / cont / system_reset / system_powerdown / balloon. */
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
@@ -143,6 +153,15 @@ int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_
                     void *opaque, struct verr *err);
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
                          bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/*
+ * One step of a device hot-plug (hotplug.c): device_add, device_del, blockdev-add/-del,
+ * netdev_add/-del or getfd (fd passed alongside unless -1), args taken over. The reply's
+ * error comes as "vireo-vmm refused COMMAND: DESC". DEVICE_DELETED comes through
+ * events->qmp_event.
+ */
+struct json_object;
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Saves the VM's whole state into fd, from its current offset: the
  * vCPUs stop (if they ran), QMP getfd passes fd, migrate "fd:" writes the

@@ -34,6 +34,7 @@ struct vmm_op {
     vd_vmm_text_fn text_done;         /* instead of done: a monitor command's reply as text */
     bool raw;                         /* text_done gets the whole QMP reply, errors included */
     vd_vmm_block_stats_fn stats_done; /* instead of done: query-blockstats' counters */
+    vd_vmm_json_fn json_done;         /* instead of done: a query's "return" (vd_vmm_query) */
 };
 
 struct vd_vmm {

@@ -72,6 +72,7 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
+    unsigned balloon_stats_period;
     int incoming_fd; /* a dup of the caller's, or -1 */
     int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
@@ -319,6 +320,15 @@ static int start_blocking(struct start_work *w)
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
     }
+    if (r == 0 && w->balloon_stats_period) { /* <memballoon><stats period=>, as libvirt sets it */
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "path",
+                               json_object_new_string("/machine/peripheral/balloon0"));
+        json_object_object_add(args, "property",
+                               json_object_new_string("guest-stats-polling-interval"));
+        json_object_object_add(args, "value", json_object_new_int((int)w->balloon_stats_period));
+        r = qmp_run(w, "qom-set", args);
+    }
     if (r == 0 && w->vnc_password) { /* as libvirt: the VNC password goes over QMP */
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "protocol", json_object_new_string("vnc"));
@@ -447,6 +457,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     domain_uuid_format(def->uuid, w->uuid);
     w->paused = a->paused;
     w->balloon_bytes = a->balloon_bytes;
+    w->balloon_stats_period = a->balloon_stats_period;
     w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;
     w->vnc_socket = vd_record_path(d->run_dir, def->name, ".vnc");
     w->vnc_valid_to = a->vnc_valid_to;

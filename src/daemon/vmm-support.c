@@ -90,12 +90,27 @@ static const struct vmm_support_rule rules[] = {
     {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
-    {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
-    {"cpu@mode", "*", P, 16, "only host-passthrough, maximum and custom qemu64 are supported"},
-    {"cpu/model", "qemu64", H, 0, "-cpu qemu64"},
-    {"cpu/model", "*", P, 16, "named CPU models other than qemu64 are not supported yet"},
-    {"cpu/topology", NULL, H, 0, "-smp sockets=,cores=,threads="},
-    {"cpu", "feature", P, 16, "CPU feature flags are not supported yet"},
+    {"cpu@mode", "custom", H, 0, "-cpu MODEL (QEMU 7.2's named models; qemu64 without <model>)"},
+    {"cpu@mode", "*", P, 16,
+     "host-model is not supported yet (it needs the host model of domcapabilities)"},
+    {"cpu@check", "none", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "partial", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "full", H, 0, "-cpu MODEL,enforce: the VM does not start without every feature"},
+    {"cpu@migratable", "on", H, 0, "host-passthrough without unmigratable features (as QEMU's)"},
+    {"cpu@migratable", "*", P, 16, "migratable='off' is not supported yet"},
+    {"cpu/model", "*", H, 0,
+     "-cpu MODEL; vireo-vmm refuses a model it does not know with one line at start"},
+    {"cpu/model@fallback", "allow", H, 0,
+     "the model is used as named (vireo-vmm never falls back)"},
+    {"cpu/model@fallback", "forbid", H, 0, "the model is used as named, or the start fails"},
+    {"cpu/feature@policy", "require", H, 0, "+name (check='full' refuses to start without it)"},
+    {"cpu/feature@policy", "force", H, 0, "+name"},
+    {"cpu/feature@policy", "optional", H, 0, "+name: given when the host's KVM has it"},
+    {"cpu/feature@policy", "disable", H, 0, "-name"},
+    {"cpu/feature@policy", "forbid", H, 0,
+     "-name (TODO: libvirt also refuses to start when the host has it)"},
+    {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
+    {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
@@ -254,6 +269,8 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
+    {"controller", "pci/pcie-root-port", H, 0,
+     "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
     {"controller", "usb/none", H, 0, "no USB"},
     {"controller", "usb/qemu-xhci", H, 0, "-device qemu-xhci,id=usb (ports: p2= and p3=)"},
     {"controller", "usb/nec-xhci", H, 0, "-device nec-usb-xhci,id=usb (ports: p2= and p3=)"},
@@ -287,7 +304,9 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
-    {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
+    {"address", "pci root port", H, 0, "bus=pci.N,addr=0x0 (behind pcie-root-port index N)"},
+    {"address", "*", R, 0,
+     "vireo-vmm has PCI bus 0 and the buses of pcie-root-ports (slot 0 function 0)"},
     {"serial@type", "pty", H, 0,
      "COM1, relayed by the daemon to a real pty (virsh ttyconsole, the live XML's tty=)"},
     {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
@@ -345,7 +364,8 @@ static const struct vmm_support_rule rules[] = {
     {"memballoon@autodeflate", "*", R, 0, "vireo-vmm's balloon cannot deflate on OOM"},
     {"memballoon@freePageReporting", "off", H, 0, "the default"},
     {"memballoon@freePageReporting", "*", R, 0, "vireo-vmm's balloon has no free page reporting"},
-    {"memballoon/stats@period", NULL, P, 16, "balloon statistics are not polled from start yet"},
+    {"memballoon/stats@period", NULL, H, 0,
+     "qom-set guest-stats-polling-interval before the guest runs"},
     {"rng@model", "virtio", H, 0, "virtio-rng-pci"},
     {"rng@model", "*", R, 0, "only model 'virtio' is supported"},
     {"rng/backend@model", "random", H, 0, "the host's getrandom()"},
@@ -538,14 +558,36 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     const char *mode = xnode_attr(def->cpu, "mode");
     struct xnode *model = xnode_child(def->cpu, "model");
     if (!mode)
-        mode = model ? "custom" : NULL;
-    if (mode && (r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
+        mode = "custom";
+    if ((r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
         return r;
-    if (model && mode && strcmp(mode, "custom") == 0) {
+    const char *check = xnode_attr(def->cpu, "check");
+    if (check && (r = probe_attr("cpu@check", "cpu", "check", check, NULL, err)))
+        return r;
+    const char *migratable = xnode_attr(def->cpu, "migratable");
+    if (migratable &&
+        (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
+        return r;
+    if (model && strcmp(mode, "custom") == 0) {
         char *shown = xasprintf("<cpu><model>%s</model>", xnode_text(model));
         r = probe("cpu/model", xnode_text(model), shown, err);
         free(shown);
         if (r)
+            return r;
+        const char *fallback = xnode_attr(model, "fallback");
+        if (fallback &&
+            (r = probe_attr("cpu/model@fallback", "model", "fallback", fallback, NULL, err)))
+            return r;
+    }
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "feature") != 0)
+            continue;
+        const char *name = xnode_attr(k, "name"), *policy = xnode_attr(k, "policy");
+        if (!name || !*name)
+            return verr_set(err, EINVAL, "XML error: missing CPU feature name");
+        if ((r = probe_attr("cpu/feature@policy", "feature", "policy", policy ? policy : "", name,
+                            err)))
             return r;
     }
     for (size_t i = 0; i < def->cpu->nkids; i++) {
@@ -684,13 +726,17 @@ static int check_platform(const struct domain_def *def, struct verr *err)
 
 static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
 {
-    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0;
+    /* A bus other than 0 is a pcie-root-port's (conf checked it for microvm): its one
+     * downstream device is device 0. */
+    bool pci = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0;
+    bool ok = pci && a->bus == 0;
+    bool port = pci && a->bus != 0 && a->slot == 0 && a->function == 0;
     char *s = a->type == DOMAIN_ADDRESS_PCI
                   ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
                               "function='0x%x'>",
                               shown, a->domain, a->bus, a->slot, a->function)
                   : xasprintf("%s without a PCI address", shown);
-    int r = probe("address", ok ? "pci bus 0" : "other", s, err);
+    int r = probe("address", ok ? "pci bus 0" : port ? "pci root port" : "other", s, err);
     free(s);
     return r;
 }
@@ -797,7 +843,8 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     char *value;
     if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL)
         value = xstrdup(t);
-    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0)
+    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
+             !(c->model && strcmp(c->model, "pcie-root-port") == 0))
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);

@@ -1016,6 +1016,167 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     return 0;
 }
 
+static int remote_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_domain_memory_stats_args a = {.maxStats = nr, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_memory_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_MEMORY_STATS, &a, &r, err) < 0)
+        return -1;
+    unsigned n = r.stats_len < nr ? r.stats_len : nr;
+    for (unsigned i = 0; i < n; i++) {
+        stats[i].tag = r.stats[i].tag;
+        stats[i].val = r.stats[i].val;
+    }
+    remote_domain_memory_stats_ret_free(&r);
+    return (int)n;
+}
+
+static int remote_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                                int start_cpu, unsigned int ncpus, unsigned int flags,
+                                vir_error *err)
+{
+    struct remote_domain_get_cpu_stats_args a = {
+        .nparams = nparams, .start_cpu = start_cpu, .ncpus = ncpus, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_cpu_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_CPU_STATS, &a, &r, err) < 0)
+        return -1;
+    int rv = r.nparams;
+    if (r.params_len > (uint64_t)nparams * ncpus ||
+        (r.params_len &&
+         (r.nparams <= 0 || r.params_len % (uint32_t)r.nparams || (unsigned)r.nparams > nparams))) {
+        rv = vir_report(err, VIR_ERR_RPC,
+                        "remoteDomainGetCPUStats: returned number of stats exceeds limit");
+    } else if (nparams) {
+        /* the server leaves out the empty slots: spread each CPU's back to its stride */
+        memset(params, 0, sizeof(*params) * nparams * ncpus);
+        unsigned got = r.nparams ? r.params_len / (uint32_t)r.nparams : 0;
+        for (unsigned cpu = 0; cpu < got; cpu++)
+            params_from_wire(&r.params[cpu * (unsigned)r.nparams], r.nparams,
+                             &params[cpu * nparams]);
+    }
+    remote_domain_get_cpu_stats_ret_free(&r);
+    return rv;
+}
+
+static int remote_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_time_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_time_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_TIME, &a, &r, err) < 0)
+        return -1;
+    *seconds = r.seconds;
+    *nseconds = r.nseconds;
+    return 0;
+}
+
+static int remote_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_time_args a = {
+        .seconds = seconds, .nseconds = nseconds, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_TIME, &a, NULL, err);
+}
+
+static int remote_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                                 unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_info_args a = {.path = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_INFO, &a, &r, err) < 0)
+        return -1;
+    info->capacity = r.capacity;
+    info->allocation = r.allocation;
+    info->physical = r.physical;
+    return 0;
+}
+
+static int remote_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_disk_errors_args a = {.maxerrors = max, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_disk_errors_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_DISK_ERRORS, &a, &r, err) < 0)
+        return -1;
+    int n = r.nerrors;
+    if (errors) {
+        n = 0;
+        for (uint32_t i = 0; i < r.errors_len && i < max; i++) {
+            errors[i].disk = xstrdup(r.errors[i].disk);
+            errors[i].error = r.errors[i].error;
+            n++;
+        }
+    }
+    remote_domain_get_disk_errors_ret_free(&r);
+    return n;
+}
+
+static int remote_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_domain_set_memory_stats_period_args a = {.period = period, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, &a, NULL, err);
+}
+
+static int remote_interface_stats(vir_domain *dom, const char *device,
+                                  vir_domain_interface_stats_struct *st, vir_error *err)
+{
+    struct remote_domain_interface_stats_args a = {.device = (char *)device};
+    to_wire(dom, &a.dom);
+    struct remote_domain_interface_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_INTERFACE_STATS, &a, &r, err) < 0)
+        return -1;
+    st->rx_bytes = r.rx_bytes;
+    st->rx_packets = r.rx_packets;
+    st->rx_errs = r.rx_errs;
+    st->rx_drop = r.rx_drop;
+    st->tx_bytes = r.tx_bytes;
+    st->tx_packets = r.tx_packets;
+    st->tx_errs = r.tx_errs;
+    st->tx_drop = r.tx_drop;
+    return 0;
+}
+
+static int remote_get_all_domain_stats(vir_connect *conn, vir_domain **doms, unsigned int ndoms,
+                                       unsigned int stats, vir_domain_stats_record ***ret,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_connect_get_all_domain_stats_args a = {.stats = stats, .flags = flags};
+    if (ndoms) {
+        a.doms = xcalloc(ndoms, sizeof(*a.doms));
+        a.doms_len = ndoms;
+        for (unsigned i = 0; i < ndoms; i++)
+            to_wire(doms[i], &a.doms[i]);
+    }
+    struct remote_connect_get_all_domain_stats_ret r = {0};
+    int rc = call(conn, REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, &a, &r, err);
+    free(a.doms);
+    if (rc < 0)
+        return -1;
+    vir_domain_stats_record **list = xcalloc(r.retStats_len + 1, sizeof(*list));
+    for (uint32_t i = 0; i < r.retStats_len; i++) {
+        const struct remote_domain_stats_record *w = &r.retStats[i];
+        vir_domain_stats_record *rec = xcalloc(1, sizeof(*rec));
+        rec->dom = handle(conn, &w->dom);
+        rec->params = xcalloc(w->params_len ? w->params_len : 1, sizeof(*rec->params));
+        params_from_wire(w->params, (int)w->params_len, rec->params);
+        rec->nparams = (int)w->params_len;
+        list[i] = rec;
+    }
+    *ret = list;
+    int n = (int)r.retStats_len;
+    remote_connect_get_all_domain_stats_ret_free(&r);
+    return n;
+}
+
 static int remote_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
                                     int *nparams, unsigned int flags, vir_error *err)
 {
@@ -1175,6 +1336,32 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     struct remote_domain_update_device_flags_args a = {.xml = (char *)xml, .flags = flags};
     to_wire(dom, &a.dom);
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
+}
+
+/* The plain virDomainAttachDevice/DetachDevice go as the flags forms with AFFECT_LIVE (what
+ * libvirt's public API does too before calling its driver). */
+static int remote_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_attach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_alias_args a = {.alias = (char *)alias, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS, &a, NULL, err);
 }
 
 /* ---- snapshots ---- */
@@ -1643,6 +1830,15 @@ const struct vir_driver vir_remote_driver = {
     .set_scheduler_params = remote_set_scheduler_params,
     .get_memory_params = remote_get_memory_params,
     .block_stats_flags = remote_block_stats_flags,
+    .memory_stats = remote_memory_stats,
+    .set_memory_stats_period = remote_set_memory_stats_period,
+    .get_block_info = remote_get_block_info,
+    .get_time = remote_get_time,
+    .set_time = remote_set_time,
+    .get_cpu_stats = remote_get_cpu_stats,
+    .get_disk_errors = remote_get_disk_errors,
+    .interface_stats = remote_interface_stats,
+    .get_all_domain_stats = remote_get_all_domain_stats,
     .get_numa_params = remote_get_numa_params,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
@@ -1655,6 +1851,9 @@ const struct vir_driver vir_remote_driver = {
     .set_interface_params = remote_set_interface_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
+    .attach_device_flags = remote_attach_device_flags,
+    .detach_device_flags = remote_detach_device_flags,
+    .detach_device_alias = remote_detach_device_alias,
     .event_fd = remote_event_fd,
     .process_events = remote_process_events,
     .lifecycle_events = remote_lifecycle_events,

@@ -176,16 +176,21 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
 
 static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    char model[32];
+    char model[64];
     const char *flags = strchr(arg, ',');
     snprintf(model, sizeof(model), "%.*s", flags ? (int)(flags - arg) : (int)strlen(arg), arg);
-    if (str_eq(model, "host") || str_eq(model, "max"))
-        cfg->cpu_model = CPU_MODEL_HOST;
-    else if (str_eq(model, "qemu64"))
-        cfg->cpu_model = CPU_MODEL_QEMU64;
-    else
-        return verr_set(err, ENOTSUP, "%s %s: unsupported CPU model (supported: host, max, qemu64)",
-                        opt, arg);
+    if (str_eq(model, "help") || str_eq(model, "?")) {
+        free(cfg->help_text);
+        cfg->help_text = cpu_models_help();
+        cfg->action = CLI_DEVICE_HELP;
+        return 0;
+    }
+    if (!cpu_model_find(model, false, &cfg->cpu_model))
+        return verr_set(err, EINVAL, "%s %s: unable to find CPU model '%s'", opt, arg, model);
+    cfg->cpu_name = own(cfg, xstrdup(model));
+    memset(&cfg->cpu_features, 0, sizeof(cfg->cpu_features));
+    cfg->cpu_check = false;
+    cfg->cpu_enforce = false;
     while (flags) {
         char flag[64];
         const char *next = strchr(flags + 1, ',');
@@ -194,10 +199,27 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
             return verr_set(err, EINVAL, "%s %s: empty or overlong feature flag", opt, arg);
         memcpy(flag, flags + 1, n);
         flag[n] = '\0';
+        flags = next;
+        /* QEMU's CPU properties that are not CPUID bits. */
+        bool *prop = NULL;
+        const char *name = flag[0] == '+' || flag[0] == '-' ? flag + 1 : flag;
+        size_t nlen = strcspn(name, "=");
+        if (nlen == 5 && strncmp(name, "check", 5) == 0)
+            prop = &cfg->cpu_check;
+        else if (nlen == 7 && strncmp(name, "enforce", 7) == 0)
+            prop = &cfg->cpu_enforce;
+        if (prop) {
+            const char *v = name[nlen] == '=' ? name + nlen + 1 : NULL;
+            if (v && !str_eq(v, "on") && !str_eq(v, "off") && !str_eq(v, "true") &&
+                !str_eq(v, "false"))
+                return verr_set(err, EINVAL, "%s %s: %s: the value must be on or off", opt, arg,
+                                flag);
+            *prop = flag[0] != '-' && (!v || str_eq(v, "on") || str_eq(v, "true"));
+            continue;
+        }
         int r = cpu_features_parse_flag(&cfg->cpu_features, flag, err);
         if (r < 0)
             return verr_prefix(err, "%s %s", opt, arg);
-        flags = next;
     }
     return 0;
 }
@@ -670,7 +692,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->monitor_chardev = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
-    cfg->cpu_model = CPU_MODEL_QEMU64;
+    cfg->cpu_name = "qemu64";
+    cfg->cpu_check = false;
     boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -704,6 +727,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
             return 0;
     }
     bool firmware = machine_has_firmware(&cfg->machine);
+    /* QEMU 7.2: pc and q35 resolve an unversioned model to v1, microvm to its newest version. */
+    cpu_model_find(cfg->cpu_name, cfg->machine.kind == MACHINE_MICROVM, &cfg->cpu_model);
     if (!cfg->kernel && !firmware)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
@@ -804,8 +829,8 @@ const char *cli_help_text(void)
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
-           "  -cpu MODEL[,FLAG,...]       CPU model host|max|qemu64 (default qemu64), KVM PV "
-           "flags\n"
+           "  -cpu MODEL[,FLAG,...]       CPU model (default qemu64; -cpu help lists them) with\n"
+           "                              +feat, -feat, feat=on|off, check, enforce\n"
            "\n"
            "Boot:\n"
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"

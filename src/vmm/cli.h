@@ -40,8 +40,13 @@ struct vmm_config {
     const char *mem_path;
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
-    enum cpu_model cpu_model;
+    const char *cpu_name;             /* -cpu MODEL as given (qemu64 by default) */
+    struct cpu_model cpu_model;       /* that model, resolved for the machine type */
     struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */
+    /* -cpu ...,check, enforce. QEMU checks by default; vireo-vmm only when asked: on hosts whose
+     * KVM lacks a feature of qemu64 (pni on this project's machines) every start would warn, and
+     * callers that read a failed start's error from stderr would get the warning first. */
+    bool cpu_check, cpu_enforce;
     const char *kernel, *initrd, *append;
     bool serial_given;
     struct chardev_spec serial;

@@ -23,6 +23,7 @@
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
 #include "vmm/dev/blockdev.h"
+#include "vmm/qmp-cpu.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -179,6 +180,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
         (r = backends_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
+        (r = qmp_cpu_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

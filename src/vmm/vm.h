@@ -86,7 +86,7 @@ struct vm {
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;
     struct cpu_topology topo;
-    enum cpu_model cpu_model;
+    struct cpu_model cpu_model;
     struct boot_config boot_cfg;
     struct boot_state boot;
     struct bus pio, mmio;

@@ -479,21 +479,38 @@ bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     int impact = impact_flags(ctl, cmd);
     if (impact == -2)
         return false;
-    unsigned period = 0;
-    int has_period = vsh_opt_uint(ctl, cmd, "period", &period);
-    if (has_period < 0)
-        return false;
+    long period = 0; /* virsh reads an int: a negative one is its own error */
+    const char *period_s = vsh_opt_string(cmd, "period");
+    int has_period = period_s != NULL;
+    if (has_period) {
+        char *end;
+        errno = 0;
+        period = strtol(period_s, &end, 10);
+        if (!*period_s || *end || errno || period < INT32_MIN || period > INT32_MAX) {
+            vsh_error(ctl, "Numeric value '%s' for <period> option is malformed or out of range",
+                      period_s);
+            return false;
+        }
+        if (period < 0) {
+            vsh_error(ctl, "Invalid collection period value '%ld'", period);
+            return false;
+        }
+    }
     vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
     if (!dom)
         return false;
     bool ok = false;
     vir_error err;
     if (has_period) {
-        /* TODO: virDomainSetMemoryStatsPeriod once vireod's balloon driver has a period. */
-        vsh_error(ctl, "%s", "Unable to change balloon collection period.");
-        vsh_error(ctl, "%s",
-                  "this function is not supported by the connection driver: "
-                  "virDomainSetMemoryStatsPeriod");
+        unsigned flags = impact > 0 ? (unsigned)impact : 0;
+        if (impact == -1 && vir_domain_is_active(dom, NULL) == 1)
+            flags |= VIR_DOMAIN_AFFECT_LIVE; /* as virsh: the running domain by default */
+        if (vir_domain_set_memory_stats_period(dom, (int)period, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change balloon collection period.");
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        ok = true;
         goto out;
     }
     static const char *const names[VIR_DOMAIN_MEMORY_STAT_NR] = {

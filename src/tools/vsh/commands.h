@@ -83,9 +83,24 @@ bool vsh_cmd_nodecpustats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_nodecpumap(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-hotplug.c */
+bool vsh_cmd_attach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_detach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_detach_device_alias(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_attach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_detach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_attach_interface(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_detach_interface(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiflist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblkstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domifstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domblkinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_cpu_stats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domtime(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_top(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domblkerror(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-net.c */

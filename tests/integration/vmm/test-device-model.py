@@ -41,6 +41,8 @@ EXPECTED_COMMANDS = {
     # the VM's run state (src/vmm/qmp-vm.c)
     "query-status", "query-name", "query-uuid", "query-kvm", "query-cpus-fast", "stop", "cont",
     "system_reset", "system_powerdown", "quit",
+    # the CPU models (src/vmm/qmp-cpu.c)
+    "query-cpu-definitions", "query-cpu-model-expansion",
     # the PCI bus, the chardevs
     "query-pci", "query-chardev",
     # the device model

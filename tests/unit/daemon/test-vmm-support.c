@@ -123,11 +123,25 @@ int main(int argc, char **argv)
            "a SCSI disk on bus 1 is refused");
     check("<cpu mode='host-model'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <cpu mode='host-model'>: only host-passthrough, maximum "
-           "and custom qemu64 are supported",
+           "unsupported configuration: <cpu mode='host-model'>: host-model is not supported yet "
+           "(it needs the host model of domcapabilities)",
            "cpu host-model is refused");
     ok(check("<cpu mode='host-passthrough'/>", "", msg, sizeof(msg)) == 0,
        "cpu host-passthrough is honoured (%s)", msg);
+    ok(check("<cpu mode='custom' check='full'><model fallback='forbid'>Haswell-noTSX</model>"
+             "<feature policy='disable' name='kvm_pv_ipi'/><feature policy='force' name='pcid'/>"
+             "</cpu>",
+             "", msg, sizeof(msg)) == 0,
+       "a named model with features and check='full' is honoured (%s)", msg);
+    check("<cpu mode='custom'><model>qemu64</model><feature policy='maybe' name='pcid'/></cpu>", "",
+          msg, sizeof(msg));
+    is_str(msg, "invalid value 'maybe' for attribute 'policy' of element 'feature'",
+           "an unknown feature policy is refused (by the parser)");
+    check("<cpu mode='host-passthrough' migratable='off'/>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <cpu migratable='off'>: migratable='off' is not supported "
+           "yet",
+           "migratable='off' is refused");
     check("<clock offset='localtime'/>", "", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <clock offset='localtime'>: the RTC runs in UTC only",
            "clock localtime is refused");
