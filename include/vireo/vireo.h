@@ -728,6 +728,27 @@ int vir_domain_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int
                                      unsigned int flags, vir_error *err);
 int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
                             unsigned int flags, vir_error *err);
+/* One I/O thread's pinning (virDomainIOThreadInfo): its id and a cpumap of cpumaplen
+ * bytes. */
+typedef struct vir_iothread_info {
+    unsigned int iothread_id;
+    unsigned char *cpumap;
+    int cpumaplen;
+} vir_iothread_info;
+/* The domain's I/O threads (virDomainGetIOThreadInfo): *info gets an array of the returned
+ * count (free with vir_iothread_info_free on each, then free()); returns the count or -1. */
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err);
+void vir_iothread_info_free(vir_iothread_info *info);
+/* virDomainAddIOThread, virDomainDelIOThread (virDomainSetIOThreadParams is with the typed
+ * parameters below). */
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
+/* Pins I/O thread iothread_id (virDomainPinIOThread). */
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err);
 /* Host CPUs the driver knows of (for sizing cpumaps). */
 int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 
@@ -839,6 +860,21 @@ int vir_domain_get_interface_parameters(vir_domain *dom, const char *device,
 int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
                                         const vir_typed_parameter *params, int nparams,
                                         unsigned int flags, vir_error *err);
+
+/* iothreadset: "poll_max_ns" (ullong), "poll_grow" and "poll_shrink" (uint) of a running I/O
+ * thread (virDomainSetIOThreadParams). */
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err);
+
+/* blkdeviotune: a disk's I/O limits (virDomainGet/SetBlockIoTune), libvirt's twenty parameters
+ * (group_name a string, malloc'd: the caller frees it; the others unsigned long long). disk is
+ * its target or source path; with *nparams 0, sets it to how many there are. */
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err);
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err);
 
 /* Block jobs (virDomainBlockCopy, virDomainBlockJob*): libvirt's values. */
 typedef enum {

@@ -470,6 +470,8 @@ void vd_domain_job_start(struct vd_job *job)
      * definition says so (as libvirt's QEMU driver sets it). */
     if (!vd_domain_has_balloon(dom->def))
         dom->def->current_memory_kib = dom->def->memory_kib;
+    /* libvirt's DAC driver reports the VMM's user in the live definition */
+    vd_dac_live_label(&d->dac, dom->def);
     struct verr err = {0};
     int fd = -1;
     if (job->migrate_in) {

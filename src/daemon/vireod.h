@@ -25,6 +25,7 @@
 #ifndef VIREO_DAEMON_VIREOD_H
 #define VIREO_DAEMON_VIREOD_H
 
+#include "daemon/security-dac.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -141,6 +142,10 @@ struct vd_daemon {
     struct vd_tcp_listener tcp[VD_MAX_TCP_LISTENERS];
     unsigned ntcp;
     int lock_fd; /* the root's lock (lock.c), -1 */
+
+    /* qemu.conf's confinement keys (main.c reads them; vmm-start.c, security-dac.c). */
+    bool seccomp_sandbox; /* seccomp_sandbox (default 1): -sandbox on for every VMM */
+    struct vd_dac dac;    /* user, group, dynamic_ownership */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

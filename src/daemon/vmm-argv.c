@@ -17,6 +17,7 @@
  * Values go through QEMU's ',,' escape, so paths may contain commas.
  */
 #include "daemon/vmm-argv.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -103,9 +104,19 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
         d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
     buf_append(&b, rest, strlen(rest));
     free(rest);
+    struct vd_iotune tune;
+    if (vd_iotune_from_disk(d, &tune, NULL) == 0) { /* vmm-support refused a bad one */
+        char *opts = vd_iotune_drive_opts(&tune);
+        buf_append_str(&b, opts);
+        free(opts);
+        vd_iotune_free(&tune);
+    }
     addf2(a, "-drive", buf_detach(&b, NULL));
-    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s", idx, idx,
-                          d->shareable ? ",share-rw=on" : "");
+    char iothread[32] = "";
+    if (d->driver_iothread) /* libvirt's ids for <iothreads>: iothread1..N */
+        snprintf(iothread, sizeof(iothread), ",iothread=iothread%u", d->driver_iothread);
+    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s%s", idx, idx,
+                          iothread, d->shareable ? ",share-rw=on" : "");
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {
@@ -458,6 +469,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, "-no-shutdown");
     if (def->on_reboot != DOMAIN_ACTION_RESTART)
         add(&a, "-no-reboot");
+    /* <iothreads>: libvirt names them iothread1..N (<iothreadids> within the count names the
+     * same set: vmm-support refused others). */
+    for (unsigned i = 1; i <= def->iothreads; i++)
+        addf2(&a, "-object", xasprintf("iothread,id=iothread%u", i));
     /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
     for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
         unsigned slot = sf / 8, fn = sf % 8;

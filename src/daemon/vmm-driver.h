@@ -149,6 +149,10 @@ int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done,
 /* The medium of the removable drive of device id: blockdev-change-medium to file (format may
  * be NULL: probed), or eject (file NULL; force as QMP's). */
 /* QMP set_link: the NIC alias (netN)'s link up or down. */
+/* block_set_io_throttle with args (taken over): a disk's I/O limits (iotune.h). */
+struct json_object;
+int vd_vmm_block_set_io_throttle(struct vd_vmm *vmm, struct json_object *args, vd_vmm_done_fn done,
+                                 void *opaque, struct verr *err);
 int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
                     void *opaque, struct verr *err);
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
@@ -250,5 +254,20 @@ int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, 
 pid_t vd_vmm_pid(const struct vd_vmm *vmm);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
+
+/* An I/O thread of a running VMM: libvirt's number N (QMP id "iothreadN") and its host
+ * thread id (query-iothreads). */
+struct vd_iothread_tid {
+    unsigned id;
+    pid_t tid;
+};
+/* The VMM's I/O threads by ascending id (query-iothreads at start, reattach and after a
+ * live iothreadadd/iothreaddel). */
+size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out);
+/* After a live iothreadadd/iothreaddel: the list from query-iothreads (taken over). */
+void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_t n);
+/* query-iothreads' return value as the daemon's list (by ascending id). */
+struct json_object;
+int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n);
 
 #endif

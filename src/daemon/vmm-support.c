@@ -11,6 +11,7 @@
  * hot-plug and statistics, 17 security, 18 image formats.
  */
 #include "daemon/vmm-support.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 #define H VMM_SUPPORT_HONOURED
 #define R VMM_SUPPORT_REFUSED
@@ -71,7 +73,8 @@ static const struct vmm_support_rule rules[] = {
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
     {"vcpu@cpuset", NULL, H, 0,
      "the vCPU and emulator threads' affinity and their groups' cpuset.cpus"},
-    {"iothreads", NULL, P, 16, "I/O threads are not supported yet"},
+    {"iothreads", NULL, H, 0,
+     "-object iothread,id=iothreadN for N from 1 to the count; each thread in an iothreadN group"},
     {"cputune", "shares", H, 0, "cpu.shares (v1) or cpu.weight (v2) of the domain's group"},
     {"cputune", "period", H, 0, "the CFS period of each vcpuN group"},
     {"cputune", "quota", H, 0, "the CFS quota of each vcpuN group"},
@@ -81,9 +84,11 @@ static const struct vmm_support_rule rules[] = {
     {"cputune", "global_quota", H, 0, "the CFS quota of the domain's group"},
     {"cputune", "vcpupin", H, 0, "the vCPU thread's affinity and its vcpuN group's cpuset"},
     {"cputune", "emulatorpin", H, 0, "the other threads' affinity and the emulator group's cpuset"},
-    {"cputune", "iothreadpin", P, 16, "I/O threads are not supported yet"},
-    {"cputune", "iothread_period", P, 16, "I/O threads are not supported yet"},
-    {"cputune", "iothread_quota", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothreadpin", H, 0,
+     "the I/O thread's affinity and its iothreadN group's cpuset (thread id from "
+     "query-iothreads)"},
+    {"cputune", "iothread_period", H, 0, "the CFS period of each iothreadN group"},
+    {"cputune", "iothread_quota", H, 0, "the CFS quota of each iothreadN group"},
     {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
     {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
     {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
@@ -135,7 +140,11 @@ static const struct vmm_support_rule rules[] = {
      "refused at start, as libvirt's QEMU driver does)"},
     {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
-    {"element", "iothreadids", P, 16, "I/O threads are not supported yet"},
+    {"element", "iothreadids", H, 0, "ids within 1..<iothreads>, without per-thread settings"},
+    {"iothreadids", "beyond", P, 16,
+     "IOThread ids above the <iothreads> count are not supported yet"},
+    {"iothreadids", "settings", P, 16,
+     "per-IOThread settings (thread pools, polling) are not supported yet"},
     {"element", "defaultiothread", P, 16, "I/O threads are not supported yet"},
     {"element", "resource", P, 16, "resource partitions (cgroups) are not applied yet"},
     {"element", "sysinfo", P, 15, "no SMBIOS tables yet"},
@@ -167,7 +176,12 @@ static const struct vmm_support_rule rules[] = {
     {"perf/event@enabled", "no", H, 0, "nothing is counted"},
     {"perf/event@enabled", "*", R, 0, "perf events are not collected"},
     {"seclabel@type", "none", H, 0, "no security driver"},
-    {"seclabel@type", "*", P, 17, "vireo-vmm is not confined by a security driver yet"},
+    {"seclabel@type", "dynamic", H, 0,
+     "the DAC driver: the configuration's user/group, -runas, images relabelled"},
+    {"seclabel@type", "*", P, 17, "static labels (a user per domain) are not supported yet"},
+    {"seclabel@model", "dac", H, 0, "the DAC driver (user/group in the configuration)"},
+    {"seclabel@model", "none", H, 0, "no security driver"},
+    {"seclabel@model", "*", R, 0, "no SELinux or AppArmor driver: only the DAC model"},
     {"on_poweroff", "destroy", H, 0, "the daemon ends the VMM"},
     {"on_poweroff", "restart", H, 0, "the daemon starts the guest again"},
     {"on_poweroff", "preserve", H, 0, "the VMM is kept (-no-shutdown)"},
@@ -234,7 +248,9 @@ static const struct vmm_support_rule rules[] = {
     {"disk/driver@discard", "unmap", H, 0, "discard=unmap"},
     {"disk/driver@discard", "ignore", H, 0, "the default"},
     {"disk/driver@discard", "*", R, 0, "this discard mode is not supported"},
-    {"disk/driver@iothread", NULL, P, 16, "I/O threads are not supported yet"},
+    {"disk/driver@iothread", "virtio", H, 0, "iothread=iothreadN on the virtio-blk-pci device"},
+    {"disk/driver@iothread", "*", R, 0,
+     "IOThreads only available for virtio pci and virtio ccw disk"},
     {"disk/serial", "plain", H, 0, "serial= (',' escaped as ',,')"},
     {"disk/serial", "*", R, 0, "a serial with '=' is not supported"},
     {"disk/readonly", NULL, H, 0, "readonly=on"},
@@ -243,7 +259,8 @@ static const struct vmm_support_rule rules[] = {
     {"disk/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
-    {"disk", "iotune", P, 16, "I/O throttling is not supported yet"},
+    {"disk", "iotune", H, 0,
+     "-drive throttling.* (vireo-vmm's leaky buckets, as QEMU's); group_name is the group"},
     {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
     {"disk", "*", R, 0, "not supported by vireo-vmm"},
     {"interface@type", "user", H, 0, "-netdev user"},
@@ -603,6 +620,25 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     return 0;
 }
 
+/* <iothreadids> names the same threads as <iothreads> alone when every id is within the
+ * count (libvirt fills the missing ones below it): ids beyond, and per-thread settings, are
+ * what is not applied. */
+static int check_iothreadids(const struct domain_def *def, const struct xnode *n, struct verr *err)
+{
+    for (size_t j = 0; j < n->nkids; j++) {
+        const struct xnode *t = n->kids[j];
+        if (!t->name)
+            continue;
+        const char *id = xnode_attr(t, "id");
+        unsigned v = 0;
+        if (strcmp(t->name, "iothread") != 0 || t->nkids || t->nattrs != 1)
+            return probe("iothreadids", "settings", "<iothreadids><iothread>", err);
+        if (!id || str_to_uint(id, 10, &v) < 0 || v > def->iothreads)
+            return probe("iothreadids", "beyond", "<iothreadids><iothread id>", err);
+    }
+    return 0;
+}
+
 static int check_kept(const char *name, const struct xnode *n, struct verr *err)
 {
     if (!n)
@@ -664,7 +700,9 @@ static int check_platform(const struct domain_def *def, struct verr *err)
             return r;
     }
     for (size_t i = 0; i < def->nkept; i++)
-        if ((r = check_kept(def->kept[i]->name, def->kept[i], err)))
+        if ((r = check_kept(def->kept[i]->name, def->kept[i], err)) ||
+            (strcmp(def->kept[i]->name, "iothreadids") == 0 &&
+             (r = check_iothreadids(def, def->kept[i], err))))
             return r;
     for (size_t i = 0; def->features && i < def->features->nkids; i++) {
         const struct xnode *k = def->features->kids[i];
@@ -717,8 +755,10 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     }
     for (size_t i = 0; i < def->nseclabels; i++) {
         const char *type = xnode_attr(def->seclabels[i], "type");
+        const char *model = xnode_attr(def->seclabels[i], "model");
         if ((r = probe_attr("seclabel@type", "seclabel", "type", type ? type : "dynamic", NULL,
-                            err)))
+                            err)) ||
+            (model && (r = probe_attr("seclabel@model", "seclabel", "model", model, NULL, err))))
             return r;
     }
     return 0;
@@ -771,12 +811,22 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         (d->driver_discard &&
          (r = probe_attr("disk/driver@discard", "driver", "discard", d->driver_discard, t, err))) ||
         (d->driver_iothread &&
-         (r = probe_present("disk/driver@iothread", "<driver iothread>", err))) ||
+         (r = probe("disk/driver@iothread",
+                    d->target_bus == DOMAIN_DISK_BUS_VIRTIO ? "virtio" : "other",
+                    "<driver iothread>", err))) ||
         (d->serial && (r = probe("disk/serial", strchr(d->serial, '=') ? "with '='" : "plain",
                                  "<disk><serial>", err))) ||
         (d->shareable && (r = probe_present("disk/shareable", "<disk><shareable>", err))) ||
         (d->transient && (r = probe_present("disk/transient", "<disk><transient>", err))))
         goto out;
+    struct vd_iotune tune;
+    struct verr te = {0};
+    if (vd_iotune_from_disk(d, &tune, &te) < 0 || vd_iotune_check(&tune, &te) < 0) {
+        vd_iotune_free(&tune);
+        r = verr_set(err, ENOTSUP, "unsupported configuration: %s", verr_msg(&te));
+        goto out;
+    }
+    vd_iotune_free(&tune);
     for (size_t i = 0; i < d->nextra; i++) {
         char *shown = xasprintf("<disk><%s> %s", d->extra[i]->name, t);
         r = probe("disk", d->extra[i]->name, shown, err);

@@ -210,6 +210,14 @@ struct vir_driver {
                                  unsigned int flags, vir_error *err);
     int (*pin_emulator)(vir_domain *dom, const unsigned char *cpumap, int maplen,
                         unsigned int flags, vir_error *err);
+    int (*get_iothread_info)(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                             vir_error *err);
+    int (*add_iothread)(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err);
+    int (*del_iothread)(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err);
+    int (*set_iothread_params)(vir_domain *dom, unsigned int id, const vir_typed_parameter *params,
+                               int nparams, unsigned int flags, vir_error *err);
+    int (*pin_iothread)(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                        int maplen, unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
     int (*node_cells_free_memory)(vir_connect *conn, unsigned long long *free_mems, int start,
                                   int max, vir_error *err);
@@ -240,6 +248,10 @@ struct vir_driver {
                              unsigned int flags, vir_error *err);
     int (*set_memory_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                              unsigned int flags, vir_error *err);
+    int (*get_block_io_tune)(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                             int *nparams, unsigned int flags, vir_error *err);
+    int (*set_block_io_tune)(vir_domain *dom, const char *disk, const vir_typed_parameter *params,
+                             int nparams, unsigned int flags, vir_error *err);
     int (*get_numa_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                            unsigned int flags, vir_error *err);
     int (*set_numa_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,

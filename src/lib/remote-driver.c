@@ -690,6 +690,47 @@ static int remote_get_state(vir_domain *dom, int *state, int *reason, unsigned i
     return 0;
 }
 
+/* Strings of at most the struct's size, with or without the NUL libvirtd sends. */
+static int copy_label(char *dst, size_t size, const char *src, uint32_t len, const char *what,
+                      vir_error *err)
+{
+    if (len > size) {
+        return vir_report(err, VIR_ERR_RPC, "%s too long (%u bytes)", what, (unsigned)len);
+    }
+    memset(dst, 0, size);
+    memcpy(dst, src, len);
+    dst[size - 1] = 0;
+    return 0;
+}
+
+static int remote_node_get_security_model(vir_connect *conn, vir_security_model *model,
+                                          vir_error *err)
+{
+    struct remote_node_get_security_model_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_SECURITY_MODEL, NULL, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(model->model, sizeof(model->model), r.model, r.model_len, "security model", err);
+    if (rc == 0)
+        rc = copy_label(model->doi, sizeof(model->doi), r.doi, r.doi_len, "security DOI", err);
+    remote_node_get_security_model_ret_free(&r);
+    return rc;
+}
+
+static int remote_get_security_label(vir_domain *dom, vir_security_label *label, vir_error *err)
+{
+    struct remote_domain_get_security_label_args a = {0};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_security_label_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, &a, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(label->label, sizeof(label->label), r.label, r.label_len, "security label", err);
+    label->enforcing = r.enforcing;
+    remote_domain_get_security_label_ret_free(&r);
+    return rc;
+}
+
 static int remote_is_persistent(vir_domain *dom, vir_error *err)
 {
     struct remote_domain_is_persistent_args a = {0};
@@ -907,6 +948,60 @@ static int remote_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int
         .cpumap_len = (uint32_t)maplen, .cpumap = (uint8_t *)cpumap, .flags = flags};
     to_wire(dom, &a.dom);
     return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_EMULATOR, &a, NULL, err);
+}
+
+static int remote_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                    vir_error *err)
+{
+    struct remote_domain_get_iothread_info_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_iothread_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.info_len;
+    vir_iothread_info **list = xcalloc((size_t)n + 1, sizeof(*list));
+    for (int i = 0; i < n; i++) {
+        list[i] = xcalloc(1, sizeof(**list));
+        list[i]->iothread_id = r.info[i].iothread_id;
+        list[i]->cpumaplen = (int)r.info[i].cpumap_len;
+        list[i]->cpumap = xcalloc(r.info[i].cpumap_len ? r.info[i].cpumap_len : 1, 1);
+        memcpy(list[i]->cpumap, r.info[i].cpumap, r.info[i].cpumap_len);
+    }
+    remote_domain_get_iothread_info_ret_free(&r);
+    if (info)
+        *info = list;
+    else {
+        for (int i = 0; i < n; i++)
+            vir_iothread_info_free(list[i]);
+        free(list);
+    }
+    return n;
+}
+
+static int remote_add_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_add_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ADD_IOTHREAD, &a, NULL, err);
+}
+
+static int remote_del_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_del_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DEL_IOTHREAD, &a, NULL, err);
+}
+
+static int remote_pin_iothread(vir_domain *dom, unsigned int iothread_id,
+                               const unsigned char *cpumap, int maplen, unsigned int flags,
+                               vir_error *err)
+{
+    struct remote_domain_pin_iothread_args a = {.iothreads_id = iothread_id,
+                                                .cpumap_len = (uint32_t)maplen,
+                                                .cpumap = (uint8_t *)cpumap,
+                                                .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_IOTHREAD, &a, NULL, err);
 }
 
 static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
@@ -1212,6 +1307,52 @@ static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *pa
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_set_iothread_params(vir_domain *dom, unsigned int id,
+                                      const vir_typed_parameter *params, int nparams,
+                                      unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_iothread_params_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_IOTHREAD_PARAMS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_io_tune_args a = {
+        .disk = (char *)disk, .nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_io_tune_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_block_io_tune_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_block_io_tune(vir_domain *dom, const char *disk,
+                                    const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_block_io_tune_args a = {.disk = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_BLOCK_IO_TUNE, &a, NULL, err);
     params_free_wire(a.params, nparams);
     return r;
 }
@@ -1770,6 +1911,7 @@ const struct vir_driver vir_remote_driver = {
     .get_version = remote_get_version,
     .get_capabilities = remote_get_capabilities,
     .node_get_info = remote_node_get_info,
+    .node_get_security_model = remote_node_get_security_model,
     .list_all_domains = remote_list_all,
     .lookup_by_name = remote_lookup_by_name,
     .lookup_by_id = remote_lookup_by_id,
@@ -1808,6 +1950,7 @@ const struct vir_driver vir_remote_driver = {
     .get_os_type = remote_get_os_type,
     .get_info = remote_get_info,
     .get_state = remote_get_state,
+    .get_security_label = remote_get_security_label,
     .is_persistent = remote_is_persistent,
     .get_xml_desc = remote_get_xml_desc,
     .get_autostart = remote_get_autostart,
@@ -1824,6 +1967,11 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpu_pin_info = remote_get_vcpu_pin_info,
     .pin_vcpu = remote_pin_vcpu,
     .get_emulator_pin_info = remote_get_emulator_pin_info,
+    .get_iothread_info = remote_get_iothread_info,
+    .pin_iothread = remote_pin_iothread,
+    .add_iothread = remote_add_iothread,
+    .del_iothread = remote_del_iothread,
+    .set_iothread_params = remote_set_iothread_params,
     .pin_emulator = remote_pin_emulator,
     .get_scheduler_type = remote_get_scheduler_type,
     .get_scheduler_params = remote_get_scheduler_params,
@@ -1840,6 +1988,8 @@ const struct vir_driver vir_remote_driver = {
     .interface_stats = remote_interface_stats,
     .get_all_domain_stats = remote_get_all_domain_stats,
     .get_numa_params = remote_get_numa_params,
+    .get_block_io_tune = remote_get_block_io_tune,
+    .set_block_io_tune = remote_set_block_io_tune,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
     .get_interface_params = remote_get_interface_params,

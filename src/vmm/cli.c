@@ -588,7 +588,23 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
 
 static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
+    struct vm_backends *be = &cfg->backends;
+    int r;
+    if (iothread_spec_is(arg)) {
+        struct iothread_spec spec;
+        r = iothread_spec_parse(arg, &spec, err);
+        for (unsigned i = 0; r == 0 && i < be->nr_iothreads; i++)
+            if (strcmp(be->iothreads[i].id, spec.id) == 0)
+                r = verr_set(err, EEXIST, "Duplicate ID '%s' for object", spec.id);
+        if (r == 0 && be->nr_iothreads == VMM_MAX_IOTHREADS)
+            r = verr_set(err, ENOSPC, "at most %u I/O threads", VMM_MAX_IOTHREADS);
+        if (r == 0)
+            be->iothreads[be->nr_iothreads++] = spec;
+        else
+            iothread_spec_free(&spec);
+        return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+    }
+    r = secret_store_add_object(&be->secrets, arg, err);
     return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
 }
 
@@ -614,6 +630,35 @@ static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, 
 {
     (void)opt;
     return cli_netdev(&cfg->backends, arg, err);
+}
+
+static int opt_sandbox(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return sandbox_parse(arg, &cfg->sandbox, err);
+}
+
+static int opt_runas(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (!*arg)
+        return verr_set(err, EINVAL, "%s : User \"\" doesn't exist (and is not <uid>:<gid>)", opt);
+    cfg->runas = arg;
+    return 0;
+}
+
+/* QEMU 8.1's -run-with: only user= here (async-teardown and chroot are refused). */
+static int opt_run_with(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    const char *v;
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "user", &v) && *v)
+            cfg->runas = v;
+        else
+            return verr_set(err, ENOTSUP, "%s %s: unsupported parameter '%s' (only user=)", opt,
+                            arg, item);
+    }
+    return 0;
 }
 
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -679,6 +724,9 @@ static const struct cli_option options[] = {
     {"-net", true, opt_net},
     {"-no-user-config", false, opt_flag},
     {"-chardev", true, opt_chardev},
+    {"-sandbox", true, opt_sandbox},
+    {"-runas", true, opt_runas},
+    {"-run-with", true, opt_run_with},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -863,11 +911,15 @@ const char *cli_help_text(void)
            "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
            "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "         [,throttling.bps-total|bps-read|bps-write|iops-total|iops-read|iops-write\n"
+           "          [-max[-length]]=N][,throttling.iops-size=N][,throttling.group=NAME]\n"
            "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
            "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
+           "  -object iothread,id=ID[,poll-max-ns=NS][,poll-grow=N][,poll-shrink=N]\n"
            "                              a passphrase for encrypted drives\n"
-           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
+           "  -device "
+           "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"
            "  -device scsi-hd|scsi-cd,drive=ID[,bus=ID.0][,scsi-id=N][,lun=N][,serial=S]\n"
            "  -device virtio-rng-pci\n"
@@ -899,6 +951,11 @@ const char *cli_help_text(void)
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"
            "  -daemonize                  detach once the VM is set up\n"
+           "  -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]\n"
+           "          [,spawn=allow|deny][,resourcecontrol=allow|deny]\n"
+           "                              seccomp system-call allow-list from set-up's end on\n"
+           "  -runas USER|UID:GID, -run-with user=USER\n"
+           "                              after set-up become USER (no groups, no capabilities)\n"
            "  -h, --help                  this text\n"
            "  -version, --version         version\n"
            "\n"

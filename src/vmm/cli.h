@@ -16,6 +16,7 @@
 #include "vmm/kvm/cpuid.h"
 #include "vmm/display/vnc.h"
 #include "vmm/machine.h"
+#include "vmm/sandbox.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +57,8 @@ struct vmm_config {
     const char *qmp_path;  /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
+    struct sandbox_config sandbox; /* -sandbox */
+    const char *runas;             /* -runas USER, -run-with user=USER: resolved in main() */
     bool snapshot; /* -snapshot: every drive without snapshot= writes to a temporary overlay */
     const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm|pc|q35,... */

@@ -19,6 +19,7 @@
 #include "vmm/display/display-qmp.h"
 #include "vmm/dev/pci.h"
 #include "vmm/hmp/hmp.h"
+#include "vmm/iothread-qmp.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
@@ -179,6 +180,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
         (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
         (r = backends_qmp_register(c->server, vm)) < 0 ||
+        (r = iothread_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
         (r = qmp_cpu_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {

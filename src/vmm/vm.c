@@ -427,6 +427,9 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
         return r;
     if ((r = check_cpu_model(vm, err)) < 0)
         return r;
+    for (unsigned i = 0; i < cfg->backends.nr_iothreads; i++)
+        if ((r = iothread_set_add(&vm->iothreads, &cfg->backends.iothreads[i], err)) < 0)
+            return verr_prefix(err, "-object iothread,id=%s", cfg->backends.iothreads[i].id);
     if ((r = create_devices(vm, err)) < 0)
         return r;
     PHASE("CPUID query and devices");
@@ -497,6 +500,8 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     machine_destroy(vm);
+    iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
+    throttle_groups_free(&vm->throttle_groups);
     display_free(vm->display); /* after the devices that draw on it or take its input */
     vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */

@@ -165,14 +165,42 @@ int main(int argc, char **argv)
            "unsupported configuration: <features><vmport state='on'>: this feature is not "
            "supported by vireo-vmm",
            "vmport switched on is refused");
-    check("<iothreads>2</iothreads>", "", msg, sizeof(msg));
-    is_str(msg, "unsupported configuration: <iothreads>: I/O threads are not supported yet",
-           "iothreads are refused");
+    ok(check(
+           "<iothreads>2</iothreads><cputune><iothreadpin iothread='2' cpuset='0'/>"
+           "<iothread_quota>20000</iothread_quota></cputune>",
+           "<disk type='file'><source file='/d'/><target dev='vda'/><driver iothread='2'/></disk>",
+           msg, sizeof(msg)) == 0,
+       "iothreads, iothreadpin, iothread_quota and a virtio disk's iothread are honoured (%s)",
+       msg);
+    ok(check("<iothreads>2</iothreads><iothreadids><iothread id='2'/></iothreadids>", "", msg,
+             sizeof(msg)) == 0,
+       "iothreadids within the count are honoured (%s)", msg);
+    check("<iothreads>1</iothreads><iothreadids><iothread id='7'/></iothreadids>", "", msg,
+          sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <iothreadids><iothread id>: IOThread ids above the "
+           "<iothreads> count are not supported yet",
+           "iothread ids beyond the count are refused");
+    check("<iothreads>1</iothreads><iothreadids><iothread id='1' thread_pool_max='4'/>"
+          "</iothreadids>",
+          "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <iothreadids><iothread>: per-IOThread settings (thread "
+           "pools, polling) are not supported yet",
+           "per-iothread settings are refused");
     check("<seclabel type='dynamic' model='selinux'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <seclabel type='dynamic'>: vireo-vmm is not confined by "
-           "a security driver yet",
-           "a security label is refused");
+           "unsupported configuration: <seclabel model='selinux'>: no SELinux or AppArmor "
+           "driver: only the DAC model",
+           "an SELinux label is refused");
+    check("<seclabel type='dynamic' model='dac'/>", "", msg, sizeof(msg));
+    is_str(msg, "", "a dynamic DAC label is honoured");
+    check("<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+          "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <seclabel type='static'>: static labels (a user per "
+           "domain) are not supported yet",
+           "a static DAC label is refused");
     check("", "<watchdog model='i6300esb'/>", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <watchdog>: device not supported by vireo-vmm",
            "an unknown device falls to the '*' row");
