@@ -1231,477 +1231,473 @@ int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
                                  vir_error *err)
 {
     DOM_MUTATE("virDomainSetBlockIoTune", set_block_io_tune, disk, params, nparams, flags, err);
-    int vir_domain_block_copy(vir_domain * dom, const char *disk, const char *destxml,
-                              const vir_typed_parameter *params, int nparams, unsigned int flags,
-                              vir_error *err)
-    {
-        DOM_MUTATE("virDomainBlockCopy", block_copy, disk, destxml, params, nparams, flags, err);
-    }
+}
 
-    int vir_domain_block_rebase(vir_domain * dom, const char *disk, const char *base,
-                                unsigned long bandwidth, unsigned int flags, vir_error *err)
-    {
-        DOM_MUTATE("virDomainBlockRebase", block_rebase, disk, base, bandwidth, flags, err);
-    }
+int vir_domain_block_copy(vir_domain *dom, const char *disk, const char *destxml,
+                          const vir_typed_parameter *params, int nparams, unsigned int flags,
+                          vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockCopy", block_copy, disk, destxml, params, nparams, flags, err);
+}
 
-    int vir_domain_get_block_job_info(vir_domain * dom, const char *disk,
-                                      vir_domain_block_job_info *info, unsigned int flags,
-                                      vir_error *err)
-    {
-        DOM_QUERY("virDomainGetBlockJobInfo", -1, block_job_info, disk, info, flags, err);
-    }
+int vir_domain_block_rebase(vir_domain *dom, const char *disk, const char *base,
+                            unsigned long bandwidth, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockRebase", block_rebase, disk, base, bandwidth, flags, err);
+}
 
-    int vir_domain_block_job_abort(vir_domain * dom, const char *disk, unsigned int flags,
-                                   vir_error *err)
-    {
-        DOM_MUTATE("virDomainBlockJobAbort", block_job_abort, disk, flags, err);
-    }
-
-    int vir_domain_block_job_set_speed(vir_domain * dom, const char *disk, unsigned long bandwidth,
-                                       unsigned int flags, vir_error *err)
-    {
-        DOM_MUTATE("virDomainBlockJobSetSpeed", block_job_set_speed, disk, bandwidth, flags, err);
-    }
-
-    int vir_domain_memory_stats(vir_domain * dom, vir_domain_memory_stat * stats,
-                                unsigned int nr_stats, unsigned int flags, vir_error *err)
-    {
-        DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
-    }
-
-    int vir_domain_get_cpu_stats(vir_domain * dom, vir_typed_parameter * params,
-                                 unsigned int nparams, int start_cpu, unsigned int ncpus,
-                                 unsigned int flags, vir_error *err)
-    {
-        DOM_QUERY("virDomainGetCPUStats", -1, get_cpu_stats, params, nparams, start_cpu, ncpus,
-                  flags, err);
-    }
-
-    int vir_domain_get_time(vir_domain * dom, long long *seconds, unsigned int *nseconds,
-                            unsigned int flags, vir_error *err)
-    {
-        DOM_QUERY("virDomainGetTime", -1, get_time, seconds, nseconds, flags, err);
-    }
-
-    int vir_domain_set_time(vir_domain * dom, long long seconds, unsigned int nseconds,
-                            unsigned int flags, vir_error *err)
-    {
-        DOM_MUTATE("virDomainSetTime", set_time, seconds, nseconds, flags, err);
-    }
-
-    int vir_domain_get_block_info(vir_domain * dom, const char *disk, vir_domain_block_info *info,
-                                  unsigned int flags, vir_error *err)
-    {
-        DOM_QUERY("virDomainGetBlockInfo", -1, get_block_info, disk, info, flags, err);
-    }
-
-    int vir_domain_get_disk_errors(vir_domain * dom, vir_domain_disk_error * errors,
-                                   unsigned int maxerrors, unsigned int flags, vir_error *err)
-    {
-        DOM_QUERY("virDomainGetDiskErrors", -1, get_disk_errors, errors, maxerrors, flags, err);
-    }
-
-    int vir_domain_set_memory_stats_period(vir_domain * dom, int period, unsigned int flags,
-                                           vir_error *err)
-    {
-        DOM_MUTATE("virDomainSetMemoryStatsPeriod", set_memory_stats_period, period, flags, err);
-    }
-
-    int vir_domain_interface_stats(vir_domain * dom, const char *device,
-                                   vir_domain_interface_stats_struct *st, vir_error *err)
-    {
-        DOM_QUERY("virDomainInterfaceStats", -1, interface_stats, device, st, err);
-    }
-
-    int vir_connect_get_all_domain_stats(vir_connect * conn, unsigned int stats,
-                                         vir_domain_stats_record ***ret, unsigned int flags,
-                                         vir_error *err)
-    {
-        CHECK_CONN(conn, -1);
-        DRV(conn, get_all_domain_stats, "virConnectGetAllDomainStats", -1);
-        return conn->driver->get_all_domain_stats(conn, NULL, 0, stats, ret, flags, err);
-    }
-
-    int vir_domain_list_get_stats(vir_domain * *doms, unsigned int stats,
-                                  vir_domain_stats_record ***ret, unsigned int flags,
+int vir_domain_get_block_job_info(vir_domain *dom, const char *disk,
+                                  vir_domain_block_job_info *info, unsigned int flags,
                                   vir_error *err)
-    {
-        vir_error_reset(err);
-        if (!doms || !doms[0])
-            return vir_report(
-                err, VIR_ERR_INVALID_ARG,
-                "doms array in virDomainListGetStats must contain at least one domain");
-        vir_connect *conn = doms[0]->conn;
-        unsigned n = 0;
-        for (; doms[n]; n++)
-            if (doms[n]->conn != conn)
-                return vir_report(err, VIR_ERR_INVALID_ARG,
-                                  "domains in 'doms' array must belong to a single connection");
-        CHECK_CONN(conn, -1);
-        DRV(conn, get_all_domain_stats, "virDomainListGetStats", -1);
-        return conn->driver->get_all_domain_stats(conn, doms, n, stats, ret, flags, err);
+{
+    DOM_QUERY("virDomainGetBlockJobInfo", -1, block_job_info, disk, info, flags, err);
+}
+
+int vir_domain_block_job_abort(vir_domain *dom, const char *disk, unsigned int flags,
+                               vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockJobAbort", block_job_abort, disk, flags, err);
+}
+
+int vir_domain_block_job_set_speed(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockJobSetSpeed", block_job_set_speed, disk, bandwidth, flags, err);
+}
+
+int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
+                            unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
+}
+
+int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                             int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetCPUStats", -1, get_cpu_stats, params, nparams, start_cpu, ncpus, flags,
+              err);
+}
+
+int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetTime", -1, get_time, seconds, nseconds, flags, err);
+}
+
+int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetTime", set_time, seconds, nseconds, flags, err);
+}
+
+int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                              unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockInfo", -1, get_block_info, disk, info, flags, err);
+}
+
+int vir_domain_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors,
+                               unsigned int maxerrors, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetDiskErrors", -1, get_disk_errors, errors, maxerrors, flags, err);
+}
+
+int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                       vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMemoryStatsPeriod", set_memory_stats_period, period, flags, err);
+}
+
+int vir_domain_interface_stats(vir_domain *dom, const char *device,
+                               vir_domain_interface_stats_struct *st, vir_error *err)
+{
+    DOM_QUERY("virDomainInterfaceStats", -1, interface_stats, device, st, err);
+}
+
+int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
+                                     vir_domain_stats_record ***ret, unsigned int flags,
+                                     vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, get_all_domain_stats, "virConnectGetAllDomainStats", -1);
+    return conn->driver->get_all_domain_stats(conn, NULL, 0, stats, ret, flags, err);
+}
+
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats, vir_domain_stats_record ***ret,
+                              unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!doms || !doms[0])
+        return vir_report(err, VIR_ERR_INVALID_ARG,
+                          "doms array in virDomainListGetStats must contain at least one domain");
+    vir_connect *conn = doms[0]->conn;
+    unsigned n = 0;
+    for (; doms[n]; n++)
+        if (doms[n]->conn != conn)
+            return vir_report(err, VIR_ERR_INVALID_ARG,
+                              "domains in 'doms' array must belong to a single connection");
+    CHECK_CONN(conn, -1);
+    DRV(conn, get_all_domain_stats, "virDomainListGetStats", -1);
+    return conn->driver->get_all_domain_stats(conn, doms, n, stats, ret, flags, err);
+}
+
+void vir_domain_stats_record_list_free(vir_domain_stats_record **records)
+{
+    for (size_t i = 0; records && records[i]; i++) {
+        vir_domain_free(records[i]->dom);
+        vir_typed_params_free(records[i]->params, records[i]->nparams);
+        free(records[i]);
     }
+    free(records);
+}
 
-    void vir_domain_stats_record_list_free(vir_domain_stats_record * *records)
-    {
-        for (size_t i = 0; records && records[i]; i++) {
-            vir_domain_free(records[i]->dom);
-            vir_typed_params_free(records[i]->params, records[i]->nparams);
-            free(records[i]);
-        }
-        free(records);
+/* ---- events ---- */
+
+static int count_callbacks(vir_connect *conn, int event_id)
+{
+    int n = 0;
+    for (struct vir_event_cb *e = conn->callbacks; e; e = e->next)
+        n += e->event_id == event_id;
+    return n;
+}
+
+int vir_connect_get_event_fd(vir_connect *conn)
+{
+    if (!conn || !conn->driver->event_fd)
+        return -1;
+    return conn->driver->event_fd(conn);
+}
+
+int vir_connect_process_events(vir_connect *conn, int timeout_ms, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    if (!conn->driver->process_events)
+        return 0; /* the driver delivers as things happen */
+    return conn->driver->process_events(conn, timeout_ms, err);
+}
+
+/* ---- streams ---- */
+
+void vir_stream_push(vir_stream *st, const void *data, size_t len)
+{
+    if (st->len + len > st->cap) {
+        st->cap = (st->len + len) * 2;
+        st->data = xrealloc(st->data, st->cap);
     }
+    memcpy(st->data + st->len, data, len);
+    st->len += len;
+}
 
-    /* ---- events ---- */
-
-    static int count_callbacks(vir_connect * conn, int event_id)
-    {
-        int n = 0;
-        for (struct vir_event_cb *e = conn->callbacks; e; e = e->next)
-            n += e->event_id == event_id;
-        return n;
-    }
-
-    int vir_connect_get_event_fd(vir_connect * conn)
-    {
-        if (!conn || !conn->driver->event_fd)
-            return -1;
-        return conn->driver->event_fd(conn);
-    }
-
-    int vir_connect_process_events(vir_connect * conn, int timeout_ms, vir_error *err)
-    {
-        CHECK_CONN(conn, -1);
-        if (!conn->driver->process_events)
-            return 0; /* the driver delivers as things happen */
-        return conn->driver->process_events(conn, timeout_ms, err);
-    }
-
-    /* ---- streams ---- */
-
-    void vir_stream_push(vir_stream * st, const void *data, size_t len)
-    {
-        if (st->len + len > st->cap) {
-            st->cap = (st->len + len) * 2;
-            st->data = xrealloc(st->data, st->cap);
-        }
-        memcpy(st->data + st->len, data, len);
-        st->len += len;
-    }
-
-    vir_stream *vir_domain_open_console(vir_domain * dom, const char *dev_name, unsigned int flags,
-                                        vir_error *err)
-    {
-        CHECK_DOM(dom, NULL);
-        WRITABLE(dom->conn, "virDomainOpenConsole", NULL);
-        DRV(dom->conn, open_console, "virDomainOpenConsole", NULL);
-        vir_stream *st = xcalloc(1, sizeof(*st));
-        st->conn = dom->conn;
-        st->conn->refs++;
-        if (dom->conn->driver->open_console(dom, dev_name, flags, st, err) < 0) {
-            connect_unref(st->conn);
-            free(st);
-            return NULL;
-        }
-        return st;
-    }
-
-    int vir_domain_send_key(vir_domain * dom, unsigned int codeset, unsigned int holdtime,
-                            const unsigned int *keycodes, int nkeycodes, unsigned int flags,
-                            vir_error *err)
-    {
-        CHECK_DOM(dom, -1);
-        if (!keycodes)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "keycodes in %s must not be NULL",
-                              "virDomainSendKey");
-        if (nkeycodes <= 0 || nkeycodes > VIR_DOMAIN_SEND_KEY_MAX_KEYS)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "nkeycodes in %s must be <= %d",
-                              "virDomainSendKey", VIR_DOMAIN_SEND_KEY_MAX_KEYS);
-        DOM_MUTATE("virDomainSendKey", send_key, codeset, holdtime, keycodes, nkeycodes, flags,
-                   err);
-    }
-
-    vir_stream *vir_domain_screenshot(vir_domain * dom, unsigned int screen, unsigned int flags,
-                                      char **mime, vir_error *err)
-    {
-        CHECK_DOM(dom, NULL);
-        if (!mime) {
-            vir_report(err, VIR_ERR_INVALID_ARG, "mime in %s must not be NULL",
-                       "virDomainScreenshot");
-            return NULL;
-        }
-        WRITABLE(dom->conn, "virDomainScreenshot", NULL);
-        DRV(dom->conn, screenshot, "virDomainScreenshot", NULL);
-        vir_stream *st = xcalloc(1, sizeof(*st));
-        st->conn = dom->conn;
-        st->conn->refs++;
-        *mime = NULL;
-        if (dom->conn->driver->screenshot(dom, screen, flags, st, mime, err) < 0) {
-            vir_stream_free(st);
-            return NULL;
-        }
-        return st;
-    }
-
-    int vir_stream_send(vir_stream * st, const char *data, size_t len, vir_error *err)
-    {
-        vir_error_reset(err);
-        if (!st)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
-                              "virStreamSend");
-        if (st->failed || st->eof)
-            return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
-        if (st->conn->driver->stream_send(st, data, len, err) < 0)
-            return -1;
-        return (int)len;
-    }
-
-    int vir_stream_send_hole(vir_stream * st, long long length, unsigned int flags, vir_error *err)
-    {
-        vir_error_reset(err);
-        if (!st)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
-                              "virStreamSendHole");
-        if (length < 0)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "length in %s must be >= 0",
-                              "virStreamSendHole");
-        if (flags)
-            return vir_report_flags(err, flags, "virStreamSendHole");
-        if (st->failed || st->eof)
-            return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
-        if (!st->conn->driver->stream_send_hole)
-            return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", "virStreamSendHole");
-        return st->conn->driver->stream_send_hole(st, length, err);
-    }
-
-    int vir_stream_recv(vir_stream * st, char *buf, size_t len, vir_error *err)
-    {
-        vir_error_reset(err);
-        if (!st)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
-                              "virStreamRecv");
-        if (st->len) {
-            size_t n = st->len < len ? st->len : len;
-            if (n > INT32_MAX)
-                n = INT32_MAX;
-            memcpy(buf, st->data, n);
-            memmove(st->data, st->data + n, st->len - n);
-            st->len -= n;
-            return (int)n;
-        }
-        if (st->failed) {
-            if (err)
-                *err = st->error;
-            return -1;
-        }
-        return st->eof || st->data_end ? 0 : -2;
-    }
-
-    int vir_stream_finish(vir_stream * st, vir_error * err)
-    {
-        vir_error_reset(err);
-        if (!st)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
-                              "virStreamFinish");
-        if (st->eof || st->failed)
-            return 0;
-        return st->conn->driver->stream_finish(st, err);
-    }
-
-    void vir_stream_free(vir_stream * st)
-    {
-        if (!st)
-            return;
-        if (st->conn->driver->stream_close)
-            st->conn->driver->stream_close(st);
-        free(st->data);
+vir_stream *vir_domain_open_console(vir_domain *dom, const char *dev_name, unsigned int flags,
+                                    vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    WRITABLE(dom->conn, "virDomainOpenConsole", NULL);
+    DRV(dom->conn, open_console, "virDomainOpenConsole", NULL);
+    vir_stream *st = xcalloc(1, sizeof(*st));
+    st->conn = dom->conn;
+    st->conn->refs++;
+    if (dom->conn->driver->open_console(dom, dev_name, flags, st, err) < 0) {
         connect_unref(st->conn);
         free(st);
+        return NULL;
     }
+    return st;
+}
 
-    int vir_connect_domain_event_register_any(vir_connect * conn, vir_domain * dom, int event_id,
-                                              vir_domain_event_callback cb, void *opaque,
-                                              vir_free_callback freecb, vir_error *err)
-    {
-        CHECK_CONN(conn, -1);
-        if (!cb)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "callback in %s must not be NULL",
-                              "virConnectDomainEventRegisterAny");
-        if (event_id != VIR_DOMAIN_EVENT_ID_LIFECYCLE && event_id != VIR_DOMAIN_EVENT_ID_REBOOT)
-            return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d",
-                              "virConnectDomainEventRegisterAny", VIR_DOMAIN_EVENT_ID_RTC_CHANGE);
-        if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
-            count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0 &&
-            conn->driver->lifecycle_events(conn, true, err) < 0)
-            return -1;
-        struct vir_event_cb *e = xcalloc(1, sizeof(*e));
-        e->id = conn->next_callback_id++;
-        e->event_id = event_id;
-        if (dom) {
-            e->has_dom = true;
-            memcpy(e->uuid, dom->uuid, VIR_UUID_BUFLEN);
-        }
-        e->cb = cb;
-        e->opaque = opaque;
-        e->freecb = freecb;
-        struct vir_event_cb **tail = &conn->callbacks;
-        while (*tail)
-            tail = &(*tail)->next;
-        *tail = e;
-        return e->id;
+int vir_domain_send_key(vir_domain *dom, unsigned int codeset, unsigned int holdtime,
+                        const unsigned int *keycodes, int nkeycodes, unsigned int flags,
+                        vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    if (!keycodes)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "keycodes in %s must not be NULL",
+                          "virDomainSendKey");
+    if (nkeycodes <= 0 || nkeycodes > VIR_DOMAIN_SEND_KEY_MAX_KEYS)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "nkeycodes in %s must be <= %d",
+                          "virDomainSendKey", VIR_DOMAIN_SEND_KEY_MAX_KEYS);
+    DOM_MUTATE("virDomainSendKey", send_key, codeset, holdtime, keycodes, nkeycodes, flags, err);
+}
+
+vir_stream *vir_domain_screenshot(vir_domain *dom, unsigned int screen, unsigned int flags,
+                                  char **mime, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    if (!mime) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "mime in %s must not be NULL", "virDomainScreenshot");
+        return NULL;
     }
-
-    int vir_connect_domain_event_deregister_any(vir_connect * conn, int callback_id, vir_error *err)
-    {
-        CHECK_CONN(conn, -1);
-        for (struct vir_event_cb **p = &conn->callbacks; *p; p = &(*p)->next) {
-            if ((*p)->id == callback_id) {
-                struct vir_event_cb *e = *p;
-                *p = e->next;
-                int event_id = e->event_id;
-                if (e->freecb)
-                    e->freecb(e->opaque);
-                free(e);
-                if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
-                    count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0)
-                    return conn->driver->lifecycle_events(conn, false, err);
-                return 0;
-            }
-        }
-        return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
-                          callback_id);
+    WRITABLE(dom->conn, "virDomainScreenshot", NULL);
+    DRV(dom->conn, screenshot, "virDomainScreenshot", NULL);
+    vir_stream *st = xcalloc(1, sizeof(*st));
+    st->conn = dom->conn;
+    st->conn->refs++;
+    *mime = NULL;
+    if (dom->conn->driver->screenshot(dom, screen, flags, st, mime, err) < 0) {
+        vir_stream_free(st);
+        return NULL;
     }
+    return st;
+}
 
-    void vir_emit_lifecycle(vir_connect * conn, const char *name, const unsigned char *uuid, int id,
-                            int event, int detail)
-    {
-        /* A reboot is its own event id in libvirt; lifecycle callbacks do not see it. */
-        int event_id = event < 0 ? VIR_DOMAIN_EVENT_ID_REBOOT : VIR_DOMAIN_EVENT_ID_LIFECYCLE;
-        for (struct vir_event_cb *e = conn->callbacks; e; e = e->next) {
-            if (e->event_id != event_id)
-                continue;
-            if (e->has_dom && memcmp(e->uuid, uuid, VIR_UUID_BUFLEN) != 0)
-                continue;
-            vir_domain *dom = vir_domain_handle_new(conn, name, uuid, id);
-            e->cb(conn, dom, event, detail, e->opaque);
-            vir_domain_free(dom);
+int vir_stream_send(vir_stream *st, const char *data, size_t len, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamSend");
+    if (st->failed || st->eof)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
+    if (st->conn->driver->stream_send(st, data, len, err) < 0)
+        return -1;
+    return (int)len;
+}
+
+int vir_stream_send_hole(vir_stream *st, long long length, unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamSendHole");
+    if (length < 0)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "length in %s must be >= 0",
+                          "virStreamSendHole");
+    if (flags)
+        return vir_report_flags(err, flags, "virStreamSendHole");
+    if (st->failed || st->eof)
+        return vir_report(err, VIR_ERR_OPERATION_INVALID, "%s", "stream is not open");
+    if (!st->conn->driver->stream_send_hole)
+        return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", "virStreamSendHole");
+    return st->conn->driver->stream_send_hole(st, length, err);
+}
+
+int vir_stream_recv(vir_stream *st, char *buf, size_t len, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamRecv");
+    if (st->len) {
+        size_t n = st->len < len ? st->len : len;
+        if (n > INT32_MAX)
+            n = INT32_MAX;
+        memcpy(buf, st->data, n);
+        memmove(st->data, st->data + n, st->len - n);
+        st->len -= n;
+        return (int)n;
+    }
+    if (st->failed) {
+        if (err)
+            *err = st->error;
+        return -1;
+    }
+    return st->eof || st->data_end ? 0 : -2;
+}
+
+int vir_stream_finish(vir_stream *st, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!st)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "stream in %s must not be NULL",
+                          "virStreamFinish");
+    if (st->eof || st->failed)
+        return 0;
+    return st->conn->driver->stream_finish(st, err);
+}
+
+void vir_stream_free(vir_stream *st)
+{
+    if (!st)
+        return;
+    if (st->conn->driver->stream_close)
+        st->conn->driver->stream_close(st);
+    free(st->data);
+    connect_unref(st->conn);
+    free(st);
+}
+
+int vir_connect_domain_event_register_any(vir_connect *conn, vir_domain *dom, int event_id,
+                                          vir_domain_event_callback cb, void *opaque,
+                                          vir_free_callback freecb, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    if (!cb)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "callback in %s must not be NULL",
+                          "virConnectDomainEventRegisterAny");
+    if (event_id != VIR_DOMAIN_EVENT_ID_LIFECYCLE && event_id != VIR_DOMAIN_EVENT_ID_REBOOT)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d",
+                          "virConnectDomainEventRegisterAny", VIR_DOMAIN_EVENT_ID_RTC_CHANGE);
+    if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
+        count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0 &&
+        conn->driver->lifecycle_events(conn, true, err) < 0)
+        return -1;
+    struct vir_event_cb *e = xcalloc(1, sizeof(*e));
+    e->id = conn->next_callback_id++;
+    e->event_id = event_id;
+    if (dom) {
+        e->has_dom = true;
+        memcpy(e->uuid, dom->uuid, VIR_UUID_BUFLEN);
+    }
+    e->cb = cb;
+    e->opaque = opaque;
+    e->freecb = freecb;
+    struct vir_event_cb **tail = &conn->callbacks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = e;
+    return e->id;
+}
+
+int vir_connect_domain_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    for (struct vir_event_cb **p = &conn->callbacks; *p; p = &(*p)->next) {
+        if ((*p)->id == callback_id) {
+            struct vir_event_cb *e = *p;
+            *p = e->next;
+            int event_id = e->event_id;
+            if (e->freecb)
+                e->freecb(e->opaque);
+            free(e);
+            if (event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE && conn->driver->lifecycle_events &&
+                count_callbacks(conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE) == 0)
+                return conn->driver->lifecycle_events(conn, false, err);
+            return 0;
         }
     }
+    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
+                      callback_id);
+}
 
-    /* ---- strings ---- */
+void vir_emit_lifecycle(vir_connect *conn, const char *name, const unsigned char *uuid, int id,
+                        int event, int detail)
+{
+    /* A reboot is its own event id in libvirt; lifecycle callbacks do not see it. */
+    int event_id = event < 0 ? VIR_DOMAIN_EVENT_ID_REBOOT : VIR_DOMAIN_EVENT_ID_LIFECYCLE;
+    for (struct vir_event_cb *e = conn->callbacks; e; e = e->next) {
+        if (e->event_id != event_id)
+            continue;
+        if (e->has_dom && memcmp(e->uuid, uuid, VIR_UUID_BUFLEN) != 0)
+            continue;
+        vir_domain *dom = vir_domain_handle_new(conn, name, uuid, id);
+        e->cb(conn, dom, event, detail, e->opaque);
+        vir_domain_free(dom);
+    }
+}
 
-    const char *vir_domain_state_to_string(int state)
-    {
-        switch (state) {
-        case VIR_DOMAIN_NOSTATE:
-            return "no state";
-        case VIR_DOMAIN_RUNNING:
-            return "running";
-        case VIR_DOMAIN_BLOCKED:
-            return "idle";
-        case VIR_DOMAIN_PAUSED:
-            return "paused";
-        case VIR_DOMAIN_SHUTDOWN:
-            return "in shutdown";
-        case VIR_DOMAIN_SHUTOFF:
-            return "shut off";
-        case VIR_DOMAIN_CRASHED:
-            return "crashed";
-        case VIR_DOMAIN_PMSUSPENDED:
-            return "pmsuspended";
-        }
+/* ---- strings ---- */
+
+const char *vir_domain_state_to_string(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_NOSTATE:
         return "no state";
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "idle";
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "in shutdown";
+    case VIR_DOMAIN_SHUTOFF:
+        return "shut off";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "pmsuspended";
     }
+    return "no state";
+}
 
-    static const char *pick(const char *const *names, size_t n, int i)
-    {
-        return i >= 0 && (size_t)i < n && names[i] ? names[i] : "unknown";
-    }
+static const char *pick(const char *const *names, size_t n, int i)
+{
+    return i >= 0 && (size_t)i < n && names[i] ? names[i] : "unknown";
+}
 
 #define PICK(arr, i) pick(arr, sizeof(arr) / sizeof(arr[0]), i)
 
-    const char *vir_domain_state_reason_to_string(int state, int reason)
-    {
-        static const char *const running[] = {
-            "unknown",       "booted",   "migrated",           "restored",
-            "from snapshot", "unpaused", "migration canceled", "save canceled",
-            "event wakeup",  "crashed",  "post-copy",          "post-copy failed",
-        };
-        static const char *const paused[] = {
-            "unknown",   "user",        "migrating",     "saving",           "dumping",
-            "I/O error", "watchdog",    "from snapshot", "shutting down",    "creating snapshot",
-            "crashed",   "starting up", "post-copy",     "post-copy failed", "api error",
-        };
-        static const char *const shutoff[] = {
-            "unknown", "shutdown", "destroyed",     "crashed", "migrated",
-            "saved",   "failed",   "from snapshot", "daemon",
-        };
-        static const char *const crashed[] = {"unknown", "panicked"};
-        static const char *const shutdown[] = {"unknown", "user"};
-        switch (state) {
-        case VIR_DOMAIN_RUNNING:
-            return PICK(running, reason);
-        case VIR_DOMAIN_PAUSED:
-            return PICK(paused, reason);
-        case VIR_DOMAIN_SHUTOFF:
-            return PICK(shutoff, reason);
-        case VIR_DOMAIN_CRASHED:
-            return PICK(crashed, reason);
-        case VIR_DOMAIN_SHUTDOWN:
-            return PICK(shutdown, reason);
-        }
+const char *vir_domain_state_reason_to_string(int state, int reason)
+{
+    static const char *const running[] = {
+        "unknown",       "booted",   "migrated",           "restored",
+        "from snapshot", "unpaused", "migration canceled", "save canceled",
+        "event wakeup",  "crashed",  "post-copy",          "post-copy failed",
+    };
+    static const char *const paused[] = {
+        "unknown",   "user",        "migrating",     "saving",           "dumping",
+        "I/O error", "watchdog",    "from snapshot", "shutting down",    "creating snapshot",
+        "crashed",   "starting up", "post-copy",     "post-copy failed", "api error",
+    };
+    static const char *const shutoff[] = {
+        "unknown", "shutdown", "destroyed",     "crashed", "migrated",
+        "saved",   "failed",   "from snapshot", "daemon",
+    };
+    static const char *const crashed[] = {"unknown", "panicked"};
+    static const char *const shutdown[] = {"unknown", "user"};
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return PICK(running, reason);
+    case VIR_DOMAIN_PAUSED:
+        return PICK(paused, reason);
+    case VIR_DOMAIN_SHUTOFF:
+        return PICK(shutoff, reason);
+    case VIR_DOMAIN_CRASHED:
+        return PICK(crashed, reason);
+    case VIR_DOMAIN_SHUTDOWN:
+        return PICK(shutdown, reason);
+    }
+    return "unknown";
+}
+
+/* virsh's words for lifecycle events (virshDomainEventToString and friends). */
+const char *vir_domain_event_to_string(int event)
+{
+    static const char *const names[] = {"Defined",   "Undefined",   "Started",
+                                        "Suspended", "Resumed",     "Stopped",
+                                        "Shutdown",  "PMSuspended", "Crashed"};
+    return event >= 0 && event < (int)(sizeof(names) / sizeof(names[0])) ? names[event] : "unknown";
+}
+
+const char *vir_domain_event_detail_to_string(int event, int detail)
+{
+    static const char *const defined[] = {"Added", "Updated", "Renamed", "Snapshot"};
+    static const char *const undefined[] = {"Removed", "Renamed"};
+    static const char *const started[] = {"Booted", "Migrated", "Restored", "Snapshot",
+                                          "Event wakeup"};
+    static const char *const suspended[] = {"Paused",    "Migrated",  "I/O Error",
+                                            "Watchdog",  "Restored",  "Snapshot",
+                                            "API error", "Post-copy", "Post-copy Error"};
+    static const char *const resumed[] = {"Unpaused", "Migrated", "Snapshot", "Post-copy",
+                                          "Post-copy Error"};
+    static const char *const stopped[] = {"Shutdown", "Destroyed", "Crashed", "Migrated",
+                                          "Saved",    "Failed",    "Snapshot"};
+    static const char *const shutdown[] = {"Finished", "Finished after guest request",
+                                           "Finished after host request"};
+    static const char *const pmsuspended[] = {"Memory", "Disk"};
+    static const char *const crashed[] = {"Panicked", "Crashloaded"};
+#define EPICK(a) pick(a, sizeof(a) / sizeof(a[0]), detail)
+    switch (event) {
+    case VIR_DOMAIN_EVENT_DEFINED:
+        return EPICK(defined);
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return EPICK(undefined);
+    case VIR_DOMAIN_EVENT_STARTED:
+        return EPICK(started);
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        return EPICK(suspended);
+    case VIR_DOMAIN_EVENT_RESUMED:
+        return EPICK(resumed);
+    case VIR_DOMAIN_EVENT_STOPPED:
+        return EPICK(stopped);
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        return EPICK(shutdown);
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        return EPICK(pmsuspended);
+    case VIR_DOMAIN_EVENT_CRASHED:
+        return EPICK(crashed);
+    default:
         return "unknown";
     }
-
-    /* virsh's words for lifecycle events (virshDomainEventToString and friends). */
-    const char *vir_domain_event_to_string(int event)
-    {
-        static const char *const names[] = {"Defined",   "Undefined",   "Started",
-                                            "Suspended", "Resumed",     "Stopped",
-                                            "Shutdown",  "PMSuspended", "Crashed"};
-        return event >= 0 && event < (int)(sizeof(names) / sizeof(names[0])) ? names[event]
-                                                                             : "unknown";
-    }
-
-    const char *vir_domain_event_detail_to_string(int event, int detail)
-    {
-        static const char *const defined[] = {"Added", "Updated", "Renamed", "Snapshot"};
-        static const char *const undefined[] = {"Removed", "Renamed"};
-        static const char *const started[] = {"Booted", "Migrated", "Restored", "Snapshot",
-                                              "Event wakeup"};
-        static const char *const suspended[] = {"Paused",    "Migrated",  "I/O Error",
-                                                "Watchdog",  "Restored",  "Snapshot",
-                                                "API error", "Post-copy", "Post-copy Error"};
-        static const char *const resumed[] = {"Unpaused", "Migrated", "Snapshot", "Post-copy",
-                                              "Post-copy Error"};
-        static const char *const stopped[] = {"Shutdown", "Destroyed", "Crashed", "Migrated",
-                                              "Saved",    "Failed",    "Snapshot"};
-        static const char *const shutdown[] = {"Finished", "Finished after guest request",
-                                               "Finished after host request"};
-        static const char *const pmsuspended[] = {"Memory", "Disk"};
-        static const char *const crashed[] = {"Panicked", "Crashloaded"};
-#define EPICK(a) pick(a, sizeof(a) / sizeof(a[0]), detail)
-        switch (event) {
-        case VIR_DOMAIN_EVENT_DEFINED:
-            return EPICK(defined);
-        case VIR_DOMAIN_EVENT_UNDEFINED:
-            return EPICK(undefined);
-        case VIR_DOMAIN_EVENT_STARTED:
-            return EPICK(started);
-        case VIR_DOMAIN_EVENT_SUSPENDED:
-            return EPICK(suspended);
-        case VIR_DOMAIN_EVENT_RESUMED:
-            return EPICK(resumed);
-        case VIR_DOMAIN_EVENT_STOPPED:
-            return EPICK(stopped);
-        case VIR_DOMAIN_EVENT_SHUTDOWN:
-            return EPICK(shutdown);
-        case VIR_DOMAIN_EVENT_PMSUSPENDED:
-            return EPICK(pmsuspended);
-        case VIR_DOMAIN_EVENT_CRASHED:
-            return EPICK(crashed);
-        default:
-            return "unknown";
-        }
 #undef EPICK
-    }
+}
