@@ -876,6 +876,65 @@ int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
                                  const vir_typed_parameter *params, int nparams, unsigned int flags,
                                  vir_error *err);
 
+/* Block jobs (virDomainBlockCopy, virDomainBlockJob*): libvirt's values. */
+typedef enum {
+    VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN = 0,
+    VIR_DOMAIN_BLOCK_JOB_TYPE_PULL = 1,
+    VIR_DOMAIN_BLOCK_JOB_TYPE_COPY = 2,
+    VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT = 3,
+    VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT = 4,
+    VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP = 5,
+} vir_domain_block_job_type;
+typedef enum {
+    VIR_DOMAIN_BLOCK_JOB_COMPLETED = 0,
+    VIR_DOMAIN_BLOCK_JOB_FAILED = 1,
+    VIR_DOMAIN_BLOCK_JOB_CANCELED = 2,
+    VIR_DOMAIN_BLOCK_JOB_READY = 3,
+} vir_connect_domain_event_block_job_status;
+#define VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC           (1u << 0)
+#define VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT           (1u << 1)
+#define VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES  (1u << 0)
+#define VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES (1u << 0)
+#define VIR_DOMAIN_BLOCK_COPY_SHALLOW              (1u << 0)
+#define VIR_DOMAIN_BLOCK_COPY_REUSE_EXT            (1u << 1)
+#define VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB        (1u << 2)
+#define VIR_DOMAIN_BLOCK_COPY_SYNCHRONOUS_WRITES   (1u << 3)
+#define VIR_DOMAIN_BLOCK_REBASE_SHALLOW            (1u << 0)
+#define VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT          (1u << 1)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY_RAW           (1u << 2)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY               (1u << 3)
+#define VIR_DOMAIN_BLOCK_REBASE_RELATIVE           (1u << 4)
+#define VIR_DOMAIN_BLOCK_REBASE_COPY_DEV           (1u << 5)
+#define VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES    (1u << 6)
+#define VIR_DOMAIN_BLOCK_COPY_BANDWIDTH            "bandwidth"
+#define VIR_DOMAIN_BLOCK_COPY_GRANULARITY          "granularity"
+#define VIR_DOMAIN_BLOCK_COPY_BUF_SIZE             "buf-size"
+
+/* A block job's progress (virDomainBlockJobInfo): bandwidth in MiB/s, or bytes/s with
+ * VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES. */
+typedef struct {
+    int type; /* vir_domain_block_job_type */
+    unsigned long bandwidth;
+    unsigned long long cur, end;
+} vir_domain_block_job_info;
+
+/* virDomainBlockCopy: disk (target or source path) copied into destxml's <disk type='file'>
+ * (params: bandwidth, granularity, buf-size). */
+int vir_domain_block_copy(vir_domain *dom, const char *disk, const char *destxml,
+                          const vir_typed_parameter *params, int nparams, unsigned int flags,
+                          vir_error *err);
+/* virDomainBlockRebase (its copy form: VIR_DOMAIN_BLOCK_REBASE_COPY, base the destination). */
+int vir_domain_block_rebase(vir_domain *dom, const char *disk, const char *base,
+                            unsigned long bandwidth, unsigned int flags, vir_error *err);
+/* 1 and *info filled when disk has a job, 0 when it has none, -1 on error. */
+int vir_domain_get_block_job_info(vir_domain *dom, const char *disk,
+                                  vir_domain_block_job_info *info, unsigned int flags,
+                                  vir_error *err);
+int vir_domain_block_job_abort(vir_domain *dom, const char *disk, unsigned int flags,
+                               vir_error *err);
+int vir_domain_block_job_set_speed(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                                   unsigned int flags, vir_error *err);
+
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {
     VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,

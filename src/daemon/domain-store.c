@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/blockjob.h"
 #include "daemon/domain.h"
 #include "daemon/snapshot.h"
 #include "daemon/migrate.h"
@@ -42,6 +43,7 @@ void vd_domain_free(struct vd_domain *dom)
 {
     if (!dom)
         return;
+    vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     vd_hotplug_free(dom);
     vd_job_free_all(dom);

@@ -72,6 +72,7 @@ struct vd_domain {
     struct vd_job *jobq;                /* jobs waiting for it, in order */
     struct vd_snapshot *snapshots;      /* its snapshots' metadata (snapshot.h), creation order */
     char *current_snapshot;             /* the current snapshot's name, or NULL */
+    struct vd_blockjob *blockjobs;      /* block jobs running (blockjob.c) */
     void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
 };
 

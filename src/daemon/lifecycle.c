@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/blockjob.h"
 #include "daemon/domain.h"
 #include "daemon/net-iface.h"
 #include "daemon/save-image.h"
@@ -80,6 +81,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
 {
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
+    vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     log_info("domain '%s' shut off, reason %d", dom->def->name, reason);
     dom->state = VIR_DOMAIN_SHUTOFF;
@@ -237,6 +239,7 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
 {
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
+    vd_blockjob_qmp_event(dom, name, data);
     if (strcmp(name, "DEVICE_DELETED") == 0)
         vd_hotplug_device_deleted(dom, data);
 }

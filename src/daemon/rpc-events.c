@@ -108,7 +108,7 @@ static void send_event(struct vd_daemon *d, struct vd_domain *dom, const struct 
     for (struct vd_client *c = d->clients; c; c = next) {
         next = c->next; /* a failed send drops c */
         struct buf out = BUF_INIT;
-        if (c->old_events & (1u << ev->event_id))
+        if (ev->old_msg && (c->old_events & (1u << ev->event_id)))
             encode_event(&out, ev->old_proc, ev->old_msg);
         for (int i = 0; i < VD_MAX_EVENT_CALLBACKS; i++) {
             const struct vd_event_callback *cb = &c->callbacks[i];
@@ -170,6 +170,37 @@ void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alia
                            &cm.callbackID};
     send_event(ctx, dom, &ev);
     remote_domain_event_device_removed_msg_free(&m);
+}
+
+/* A block job's news: BLOCK_JOB names the disk by its source path, BLOCK_JOB_2 by its
+ * target; each goes to the clients registered for its own id. */
+void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, const char *dst,
+                         int type, int status)
+{
+    struct remote_domain_event_block_job_msg m = {
+        .path = (char *)path, .type = type, .status = status};
+    vd_server_fill_dom(&m.dom, dom);
+    struct remote_domain_event_callback_block_job_msg cm = {0};
+    cm.msg = m;
+    struct event_out ev = {VIR_DOMAIN_EVENT_ID_BLOCK_JOB,
+                           REMOTE_PROC_DOMAIN_EVENT_BLOCK_JOB,
+                           REMOTE_PROC_DOMAIN_EVENT_CALLBACK_BLOCK_JOB,
+                           &m,
+                           &cm,
+                           &cm.callbackID};
+    send_event(ctx, dom, &ev);
+    struct remote_domain_event_block_job2_msg m2 = {
+        .dom = m.dom, .dst = (char *)dst, .type = type, .status = status};
+    /* BLOCK_JOB_2 has the callback form only (the old one sends nothing). */
+    struct event_out ev2 = {VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                            -1,
+                            REMOTE_PROC_DOMAIN_EVENT_BLOCK_JOB2,
+                            NULL,
+                            &m2,
+                            &m2.callbackID};
+    send_event(ctx, dom, &ev2);
+    m.path = NULL;
+    remote_domain_event_block_job_msg_free(&m);
 }
 
 static const struct vd_proc procs[] = {

@@ -41,6 +41,7 @@ static const struct vd_proc_table *const tables[] = {
     &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,   &vd_storage_event_procs,
     &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,      &vd_iftune_procs,
     &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,    &vd_iothread_procs,
+    &vd_blockjob_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -138,6 +139,7 @@ void vd_server_attach_sink(struct vd_daemon *d)
     d->sink.device_removed = vd_events_device_removed;
     d->sink.console = vd_console_output;
     d->sink.monitor_event = vd_qemu_monitor_event;
+    d->sink.block_job = vd_events_block_job;
     d->sink.ctx = d;
 }
 

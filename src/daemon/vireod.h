@@ -72,6 +72,10 @@ struct vd_sink {
      * timestamp and "data" as JSON (NULL without). */
     void (*monitor_event)(void *ctx, struct vd_domain *dom, const char *event, int64_t seconds,
                           uint32_t micros, const char *details);
+    /* A block job's news (BLOCK_JOB and BLOCK_JOB_2): path is the disk's source, dst its
+     * target ("vda"), type vir_domain_block_job_type, status ..._block_job_status. */
+    void (*block_job)(void *ctx, struct vd_domain *dom, const char *path, const char *dst, int type,
+                      int status);
     void *ctx;
 };
 

@@ -263,6 +263,16 @@ struct vir_driver {
                                 vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*block_copy)(vir_domain *dom, const char *disk, const char *destxml,
+                      const vir_typed_parameter *params, int nparams, unsigned int flags,
+                      vir_error *err);
+    int (*block_rebase)(vir_domain *dom, const char *disk, const char *base,
+                        unsigned long bandwidth, unsigned int flags, vir_error *err);
+    int (*block_job_info)(vir_domain *dom, const char *disk, vir_domain_block_job_info *info,
+                          unsigned int flags, vir_error *err);
+    int (*block_job_abort)(vir_domain *dom, const char *disk, unsigned int flags, vir_error *err);
+    int (*block_job_set_speed)(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                               unsigned int flags, vir_error *err);
     int (*get_cpu_stats)(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
                          int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
     int (*get_time)(vir_domain *dom, long long *seconds, unsigned int *nseconds, unsigned int flags,

@@ -1398,6 +1398,63 @@ static int remote_set_interface_params(vir_domain *dom, const char *device,
     return r;
 }
 
+static int remote_block_copy(vir_domain *dom, const char *disk, const char *destxml,
+                             const vir_typed_parameter *params, int nparams, unsigned int flags,
+                             vir_error *err)
+{
+    struct remote_domain_block_copy_args a = {
+        .path = (char *)disk, .destxml = (char *)destxml, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_COPY, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_block_rebase(vir_domain *dom, const char *disk, const char *base,
+                               unsigned long bandwidth, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_block_rebase_args a = {
+        .path = (char *)disk, .base = (char *)base, .bandwidth = bandwidth, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_REBASE, &a, NULL, err);
+}
+
+static int remote_block_job_info(vir_domain *dom, const char *disk, vir_domain_block_job_info *info,
+                                 unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_job_info_args a = {.path = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_job_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_JOB_INFO, &a, &r, err) < 0)
+        return -1;
+    if (!r.found)
+        return 0;
+    info->type = r.type;
+    info->bandwidth = (unsigned long)r.bandwidth;
+    info->cur = r.cur;
+    info->end = r.end;
+    return 1;
+}
+
+static int remote_block_job_abort(vir_domain *dom, const char *disk, unsigned int flags,
+                                  vir_error *err)
+{
+    struct remote_domain_block_job_abort_args a = {.path = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_JOB_ABORT, &a, NULL, err);
+}
+
+static int remote_block_job_set_speed(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                                      unsigned int flags, vir_error *err)
+{
+    struct remote_domain_block_job_set_speed_args a = {
+        .path = (char *)disk, .bandwidth = bandwidth, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_JOB_SET_SPEED, &a, NULL, err);
+}
+
 static int remote_set_vcpus_flags(vir_domain *dom, unsigned int nvcpus, unsigned int flags,
                                   vir_error *err)
 {
@@ -1936,6 +1993,11 @@ const struct vir_driver vir_remote_driver = {
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
     .get_interface_params = remote_get_interface_params,
+    .block_copy = remote_block_copy,
+    .block_rebase = remote_block_rebase,
+    .block_job_info = remote_block_job_info,
+    .block_job_abort = remote_block_job_abort,
+    .block_job_set_speed = remote_block_job_set_speed,
     .set_interface_params = remote_set_interface_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,

@@ -1233,6 +1233,38 @@ int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
     DOM_MUTATE("virDomainSetBlockIoTune", set_block_io_tune, disk, params, nparams, flags, err);
 }
 
+int vir_domain_block_copy(vir_domain *dom, const char *disk, const char *destxml,
+                          const vir_typed_parameter *params, int nparams, unsigned int flags,
+                          vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockCopy", block_copy, disk, destxml, params, nparams, flags, err);
+}
+
+int vir_domain_block_rebase(vir_domain *dom, const char *disk, const char *base,
+                            unsigned long bandwidth, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockRebase", block_rebase, disk, base, bandwidth, flags, err);
+}
+
+int vir_domain_get_block_job_info(vir_domain *dom, const char *disk,
+                                  vir_domain_block_job_info *info, unsigned int flags,
+                                  vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockJobInfo", -1, block_job_info, disk, info, flags, err);
+}
+
+int vir_domain_block_job_abort(vir_domain *dom, const char *disk, unsigned int flags,
+                               vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockJobAbort", block_job_abort, disk, flags, err);
+}
+
+int vir_domain_block_job_set_speed(vir_domain *dom, const char *disk, unsigned long bandwidth,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainBlockJobSetSpeed", block_job_set_speed, disk, bandwidth, flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {

@@ -883,6 +883,41 @@ static const struct vsh_opt opts_domiftune[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_blockcopy[] = {
+    DOM_OPT,
+    {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "fully-qualified path of source disk"},
+    {"dest", VSH_OT_STRING, 0, "path of the copy to create"},
+    {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "bandwidth limit in MiB/s"},
+    {"shallow", VSH_OT_BOOL, 0, "make the copy share a backing chain"},
+    {"reuse-external", VSH_OT_BOOL, 0, "reuse existing destination"},
+    {"wait", VSH_OT_BOOL, 0, "wait for job to reach mirroring phase"},
+    {"verbose", VSH_OT_BOOL, 0, "with --wait, display the progress"},
+    {"timeout", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "implies --wait, abort if copy exceeds timeout (in seconds)"},
+    {"pivot", VSH_OT_BOOL, 0, "implies --wait, pivot when mirroring starts"},
+    {"finish", VSH_OT_BOOL, 0, "implies --wait, quit when mirroring starts"},
+    {"async", VSH_OT_BOOL, 0, "with --wait, don't wait for cancel to finish"},
+    {"format", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "format of the destination file"},
+    {"granularity", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "power-of-two granularity to use during the copy"},
+    {"buf-size", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "maximum amount of in-flight data during the copy"},
+    {"bytes", VSH_OT_BOOL, 0, "the bandwidth limit is in bytes/s rather than MiB/s"},
+    {"transient-job", VSH_OT_BOOL, 0, "the copy job is not persisted if VM is turned off"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_blockjob[] = {
+    DOM_OPT,
+    {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "fully-qualified path of disk"},
+    {"abort", VSH_OT_BOOL, 0, "abort the active job on the specified disk"},
+    {"async", VSH_OT_BOOL, 0, "implies --abort; request but don't wait for job end"},
+    {"pivot", VSH_OT_BOOL, 0, "implies --abort; conclude and pivot a copy or commit job"},
+    {"info", VSH_OT_BOOL, 0, "get active job information for the specified disk"},
+    {"bytes", VSH_OT_BOOL, 0, "get/set bandwidth in bytes rather than MiB/s"},
+    {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "set the bandwidth limit in MiB/s"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domifaddr[] = {
     DOM_OPT,
     {"interface", VSH_OT_STRING, 0, "network interface name"},
@@ -1030,6 +1065,10 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"blkdeviotune", vsh_cmd_blkdeviotune, opts_blkdeviotune,
      "Set or query a block device I/O tuning parameters.",
      "Set or query disk I/O parameters such as block throttling.", DM, 0},
+    {"blockcopy", vsh_cmd_blockcopy, opts_blockcopy, "Start a block copy operation.",
+     "Copy a disk backing image chain to dest.", DM, 0},
+    {"blockjob", vsh_cmd_blockjob, opts_blockjob, "Manage active block operations",
+     "Query, adjust speed, or cancel active block operations.", DM, 0},
     {"change-media", vsh_cmd_change_media, opts_change_media, "Change media of CD or floppy drive",
      "Change media of CD or floppy drive.", DM, 0},
     {"console", vsh_cmd_console, opts_console, "connect to the guest console",

@@ -78,6 +78,9 @@ bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiftune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-blockjob.c */
+bool vsh_cmd_blockcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_blockjob(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-node.c */
 bool vsh_cmd_freecell(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
