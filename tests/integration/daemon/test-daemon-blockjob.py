@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test-daemon-blockjob.py - blockcopy and blockjob through vireod (libvirt's block copy on
 top of the VMM's drive-mirror), with the stock virsh and libvirt-python.
 
