@@ -152,6 +152,7 @@ enum {
     T_SCSI = 1 << 21,
     T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
     T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
+    T_AHCI = 1 << 24,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
 };
 
 static const struct {
@@ -166,7 +167,7 @@ static const struct {
     {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
-    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},
+    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"ahci", T_AHCI},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -292,6 +293,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_balloon(&g);
     if (run & T_SCSI)
         test_virtio_scsi(&g);
+    if (run & T_AHCI)
+        test_ahci(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
     if (run & T_VGA)
