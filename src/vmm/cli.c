@@ -7,6 +7,7 @@
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/cli-backends.h"
+#include "vmm/cli-ide.h"
 #include "vmm/cli-device.h"
 #include "vmm/cli-legacy.h"
 #include "vmm/cli-opts.h"
@@ -533,6 +534,11 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_ide(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    return cli_ide_legacy(cfg, opt, arg, err);
+}
+
 static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
@@ -618,6 +624,11 @@ static const struct cli_option options[] = {
     {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-hda", true, opt_ide},
+    {"-hdb", true, opt_ide},
+    {"-hdc", true, opt_ide},
+    {"-hdd", true, opt_ide},
+    {"-cdrom", true, opt_ide},
     {"-object", true, opt_object},
     {"-netdev", true, opt_netdev},
     {"-nic", true, opt_nic},
@@ -695,6 +706,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         cfg->append = "";
     if (cli_net_finish(cfg, err) < 0)
         return -EINVAL;
+    if (cli_ide_finish(cfg, err) < 0)
+        return -EINVAL;
     if (!cfg->serial_given) {
         /* QEMU: -nographic puts the serial port on stdio; with -nodefaults there is none;
          * otherwise it would go to a graphical console, which vireo-vmm does not have. */
@@ -739,6 +752,7 @@ void cli_config_free(struct vmm_config *cfg)
     free(cfg->fw_cfg_items);
     cfg->fw_cfg_items = NULL;
     cfg->nr_fw_cfg_items = 0;
+    cli_ide_free(cfg);
     for (unsigned i = 0; i < cfg->nr_net_args; i++)
         free(cfg->net_args[i]);
     free(cfg->net_args);
