@@ -148,8 +148,10 @@ static struct result issue(struct hba *h, struct port *p, uint32_t slots, bool n
     wr(h, preg(p, PX_CI), slots);
     uint64_t t0 = rdtsc();
     while (rdtsc() - t0 < 20000000000ull) {
+        /* NCQ commands leave PxCI when the drive takes them and PxSACT when they end. */
         uint32_t ci = rd(h, preg(p, PX_CI)), is = rd(h, preg(p, PX_IS));
-        if (!(ci & slots) || (is & (1u << 30))) {
+        uint32_t busy = ci | (ncq ? rd(h, preg(p, PX_SACT)) : 0);
+        if (!(busy & slots) || (is & (1u << 30))) {
             r.done = true;
             break;
         }
@@ -446,7 +448,7 @@ static void test_cd(struct guest *g, struct hba *h, struct port *p)
     uint64_t t0 = rdtsc();
     while (!came && rdtsc() - t0 < 400000000000ull) {
         a = tur(h, p);
-        if ((a.r.tfd & 1) && (a.error >> 4) == 6) {
+        if (a.r.tfd & 1) { /* NOT READY or UNIT ATTENTION: QEMU and SCSI differ here */
             memset(data, 0, 18);
             packet(h, p, rs, data, 18);
             if (data[12] == 0x3a)
