@@ -36,6 +36,9 @@ void vmm_argv_free(char **argv);
  * drive-virtio-diskN, drive-scsiC-B-T-U): how the VMM's block queries name it. */
 struct domain_disk;
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
+/* The device id of a disk on a controller (libvirt's alias: scsiC-B-T-U, sataC-B-U), or NULL
+ * for a disk that is a PCI device of its own. malloc'd. */
+char *vmm_argv_disk_alias(const struct domain_disk *d);
 /* Refuses lifecycle actions the daemon cannot carry out (core dumps,
  * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);

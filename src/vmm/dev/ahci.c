@@ -637,6 +637,92 @@ static void ahci_free(struct device *dev)
     free(h);
 }
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records besides the function's ("pci.*"): "ahci.hba" (GHC, IS: le32 each) and
+ * "ahci.ports" (per port: CLB, CLBU, FB, FBU, IS, IE, CMD, TFD, SIG, SSTS, SCTL, SERR, SACT,
+ * CI and flags (halted 1, signature sent 2), le32 each). Commands run to their end under the
+ * lock, so none is in flight in the stream. The drives' own state is in their sections. */
+#define PORT_WORDS 15
+
+static int ahci_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct ahci *h = dev->priv;
+    uint8_t hba[8], ports[AHCI_PORTS * PORT_WORDS * 4];
+    pthread_mutex_lock(&h->lock);
+    put_le32(hba, h->ghc);
+    put_le32(hba + 4, h->is);
+    for (unsigned i = 0; i < AHCI_PORTS; i++) {
+        const struct ahci_port *p = &h->ports[i];
+        uint32_t v[PORT_WORDS] = {
+            p->clb,  p->clbu, p->fb,   p->fbu, p->is,
+            p->ie,   p->cmd,  p->tfd,  p->sig, p->ssts,
+            p->sctl, p->serr, p->sact, p->ci,  (p->halted ? 1u : 0) | (p->sig_sent ? 2u : 0)};
+        for (unsigned k = 0; k < PORT_WORDS; k++)
+            put_le32(ports + 4 * (i * PORT_WORDS + k), v[k]);
+    }
+    pthread_mutex_unlock(&h->lock);
+    int r = w->put(w, "ahci.hba", hba, sizeof(hba), err);
+    if (r == 0)
+        r = w->put(w, "ahci.ports", ports, sizeof(ports), err);
+    return r < 0 ? r : pci_dev_save(&h->pci, w, err);
+}
+
+static int ahci_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct ahci *h = dev->priv;
+    uint8_t hba[8], ports[AHCI_PORTS * PORT_WORDS * 4];
+    int rc = r->get(r, "ahci.hba", hba, sizeof(hba), err);
+    if (rc == 0)
+        rc = r->get(r, "ahci.ports", ports, sizeof(ports), err);
+    if (rc < 0)
+        return rc;
+    uint32_t ghc = le32(hba), is = le32(hba + 4);
+    if ((ghc & ~(GHC_AE | GHC_IE)) != 0 || !(ghc & GHC_AE) || is >> AHCI_PORTS)
+        return verr_set(err, EINVAL, "field 'ahci.hba': GHC 0x%x, IS 0x%x", ghc, is);
+    struct ahci_port loaded[AHCI_PORTS];
+    for (unsigned i = 0; i < AHCI_PORTS; i++) {
+        uint32_t v[PORT_WORDS];
+        for (unsigned k = 0; k < PORT_WORDS; k++)
+            v[k] = le32(ports + 4 * (i * PORT_WORDS + k));
+        struct ahci_port *p = &loaded[i];
+        *p = (struct ahci_port){.clb = v[0] & ~0x3ffu,
+                                .clbu = v[1],
+                                .fb = v[2] & ~0xffu,
+                                .fbu = v[3],
+                                .is = v[4],
+                                .ie = v[5],
+                                .cmd = v[6],
+                                .tfd = v[7],
+                                .sig = v[8],
+                                .ssts = v[9],
+                                .sctl = v[10],
+                                .serr = v[11],
+                                .sact = v[12],
+                                .ci = v[13],
+                                .halted = v[14] & 1,
+                                .sig_sent = v[14] & 2,
+                                .drive = h->ports[i].drive};
+        bool present = p->ssts == SSTS_PRESENT;
+        if ((p->is & ~IS_MASK) || (p->ie & ~IS_MASK) || v[14] > 3 || p->sctl > 0xfff ||
+            (p->ssts != 0 && !present) || (present && !p->drive) || (p->tfd >> 16))
+            return verr_set(err, EINVAL,
+                            "field 'ahci.ports': port %u's registers do not fit this controller "
+                            "and its drives",
+                            i);
+    }
+    rc = pci_dev_load(&h->pci, r, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&h->lock);
+    h->ghc = ghc;
+    h->is = is;
+    memcpy(h->ports, loaded, sizeof(loaded));
+    update_irq(h, false);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
 static const struct dev_type ich9_ahci_type = {
     .name = "ich9-ahci",
     .alias = "ahci",
@@ -648,6 +734,9 @@ static const struct dev_type ich9_ahci_type = {
     .create = ahci_create,
     .reset = ahci_reset,
     .free = ahci_free,
+    .state_version = 1,
+    .save = ahci_save,
+    .load = ahci_load,
 };
 
 const struct dev_type *const dev_types_ahci[] = {&ich9_ahci_type, NULL};

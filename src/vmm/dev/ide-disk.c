@@ -176,6 +176,118 @@ static void ide_free(struct device *dev)
     free(d);
 }
 
+/* --- state ---------------------------------------------------------------------------------- */
+
+/* Records: "ata.state" (write cache on, SET MULTIPLE's count, the kept ATAPI sense: key, ASC,
+ * ASCQ). An ide-cd also saves its MMC unit as scsi-cd does: "lun.sense" (the pending unit
+ * attention), "lun.flags" (media changed 1, media event 2, eject request 4), "lun.medium"
+ * (inserted 1, tray open 2, locked 4; the medium's size, le64) and "lun.file": the
+ * destination must hold the medium the saved VM had. The controller runs every command to
+ * its end under its lock, so none is in flight here. */
+#define MEDIUM_REC 9
+
+static int ide_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
+{
+    struct ide_disk *d = dev->priv;
+    struct blockdev *b = d->ata.bdev;
+    int r = blockdev_inserted(b) ? blockdev_flush(b, err) : 0;
+    if (r < 0)
+        return verr_prefix(err, "flushing drive '%s' before saving", b->drive->id);
+    pthread_mutex_lock(&d->ata.lock);
+    uint8_t st[5] = {d->ata.wce, d->ata.multiple, d->ata.sense.key, d->ata.sense.asc,
+                     d->ata.sense.ascq};
+    pthread_mutex_unlock(&d->ata.lock);
+    r = w->put(w, "ata.state", st, sizeof(st), err);
+    if (r < 0 || !d->ata.cfg.cd)
+        return r;
+    struct scsi_lun *l = &d->ata.lun;
+    pthread_mutex_lock(&l->lock);
+    uint8_t sense[3] = {l->ua.key, l->ua.asc, l->ua.ascq};
+    uint8_t flags = (uint8_t)((l->media_changed ? 1 : 0) | (l->media_event ? 2 : 0) |
+                              (l->eject_request ? 4 : 0));
+    pthread_mutex_unlock(&l->lock);
+    uint8_t med[MEDIUM_REC];
+    med[0] = (uint8_t)((blockdev_inserted(b) ? 1 : 0) | (blockdev_tray_open(b) ? 2 : 0) |
+                       (blockdev_locked(b) ? 4 : 0));
+    uint64_t size = blockdev_size(b);
+    for (unsigned i = 0; i < 8; i++)
+        med[1 + i] = (uint8_t)(size >> (8 * i));
+    r = w->put(w, "lun.sense", sense, sizeof(sense), err);
+    if (r == 0)
+        r = w->put(w, "lun.flags", &flags, 1, err);
+    if (r == 0)
+        r = w->put(w, "lun.medium", med, sizeof(med), err);
+    pthread_mutex_lock(&b->state_lock);
+    const char *file = b->file ? b->file : "";
+    if (r == 0)
+        r = w->put(w, "lun.file", file, strlen(file), err);
+    pthread_mutex_unlock(&b->state_lock);
+    return r;
+}
+
+static int ide_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
+{
+    struct ide_disk *d = dev->priv;
+    struct blockdev *b = d->ata.bdev;
+    uint8_t st[5];
+    int rc = r->get(r, "ata.state", st, sizeof(st), err);
+    if (rc < 0)
+        return rc;
+    if (st[0] > 1 || st[1] > 16 || (st[1] & (st[1] - 1)) || st[2] > 0xf)
+        return verr_set(err, EINVAL, "field 'ata.state': write cache %u, multiple %u, sense 0x%x",
+                        st[0], st[1], st[2]);
+    uint8_t sense[3] = {0}, flags = 0, med[MEDIUM_REC] = {0};
+    const uint8_t *file = NULL;
+    size_t file_len = 0;
+    bool tray_open = false, locked = false;
+    if (d->ata.cfg.cd) {
+        rc = r->get(r, "lun.sense", sense, sizeof(sense), err);
+        if (rc == 0)
+            rc = r->get(r, "lun.flags", &flags, 1, err);
+        if (rc == 0)
+            rc = r->get(r, "lun.medium", med, sizeof(med), err);
+        if (rc == 0)
+            rc = r->get_var(r, "lun.file", &file, &file_len, err);
+        if (rc < 0)
+            return rc;
+        if (sense[0] > 0xf || (flags & ~7) || (med[0] & ~7))
+            return verr_set(err, EINVAL, "fields 'lun.*': sense 0x%x, flags 0x%x, medium 0x%x",
+                            sense[0], flags, med[0]);
+        bool inserted = med[0] & 1;
+        tray_open = med[0] & 2;
+        locked = med[0] & 4;
+        uint64_t size = 0;
+        for (unsigned i = 0; i < 8; i++)
+            size |= (uint64_t)med[1 + i] << (8 * i);
+        const char *mine = b->file ? b->file : "";
+        if (inserted != blockdev_inserted(b) || (inserted && size != blockdev_size(b)) ||
+            file_len != strlen(mine) || memcmp(file, mine, file_len))
+            return verr_set(err, EINVAL,
+                            "field 'lun.medium': the saved ide-cd had another medium than drive "
+                            "'%s' has ('%s')",
+                            b->drive->id, mine);
+    }
+    pthread_mutex_lock(&d->ata.lock);
+    d->ata.wce = st[0];
+    d->ata.multiple = st[1];
+    d->ata.sense = (struct scsi_sense){st[2], st[3], st[4]};
+    pthread_mutex_unlock(&d->ata.lock);
+    if (d->ata.cfg.cd) {
+        struct scsi_lun *l = &d->ata.lun;
+        pthread_mutex_lock(&l->lock);
+        l->ua = (struct scsi_sense){sense[0], sense[1], sense[2]};
+        l->media_changed = flags & 1;
+        l->media_event = flags & 2;
+        l->eject_request = flags & 4;
+        pthread_mutex_unlock(&l->lock);
+        pthread_mutex_lock(&b->state_lock);
+        b->tray_open = tray_open;
+        pthread_mutex_unlock(&b->state_lock);
+        blockdev_set_locked(b, locked);
+    }
+    return 0;
+}
+
 #define COMMON_PROPS                                                                               \
     DEV_PROP_REQUIRED("drive", DEV_PROP_DRIVE, struct ide_opts, drive,                             \
                       "Node name or ID of a block device to use as a backend"),                    \
@@ -210,6 +322,9 @@ static const struct dev_type ide_hd_type = {
     .create = ide_create,
     .reset = ide_reset,
     .free = ide_free,
+    .state_version = 1,
+    .save = ide_save,
+    .load = ide_load,
 };
 
 static const struct dev_type ide_cd_type = {
@@ -226,6 +341,9 @@ static const struct dev_type ide_cd_type = {
     .create = ide_create,
     .reset = ide_reset,
     .free = ide_free,
+    .state_version = 1,
+    .save = ide_save,
+    .load = ide_load,
 };
 
 const struct dev_type *const dev_types_ide_disk[] = {&ide_cd_type, &ide_hd_type, NULL};
