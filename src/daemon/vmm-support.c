@@ -205,9 +205,9 @@ static const struct vmm_support_rule rules[] = {
      "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
     {"disk/address", "drive sata port", H, 0,
      "bus=sataC.U: the AHCI controller's port U (units 0-5, bus 0, target 0)"},
-    {"disk/address", "*", R, 0,
-     "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383; an AHCI controller has bus 0, "
-     "target 0 and units 0-5"},
+    {"disk/address", "drive sata other", R, 0,
+     "an AHCI controller has bus 0, target 0 and units (ports) 0-5"},
+    {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
     {"disk/driver@type", "raw", H, 0, "format=raw"},
@@ -729,7 +729,7 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
                                 "target='%u' unit='%u'>",
                                 t, a->controller, a->bus, a->target, a->unit);
-        r = probe("disk/address", ok ? "drive sata port" : "other", shown, err);
+        r = probe("disk/address", ok ? "drive sata port" : "drive sata other", shown, err);
         free(shown);
         goto out;
     }
