@@ -3,7 +3,7 @@
  * controller (8086:2922, class 01.06.01) on bus 0, maps ABAR (BAR 5), and
  * drives an ide-hd on port ahci_hd_port= (default 0) and, with
  * ahci_cd_label=, an ide-cd on port ahci_cd_port= (default 2) holding an ISO
- * 9660 image. Completion is polled (PxCI, PxIS); no interrupt is needed.
+ * 9660 image. Completion is polled (PxCI, PxIS), but for the MSI test.
  *
  * HBA: CAP (6 ports, 32 slots, 64-bit, NCQ), PI, GHC.AE; an empty port has
  * no link. Disk: its signature, IDENTIFY DEVICE by PIO (the PIO Setup FIS,
@@ -11,7 +11,8 @@
  * DMA EXT / READ DMA EXT and READ DMA of patterns read back with PRDBC, two
  * NCQ reads issued together (Set Device Bits FIS, PxSACT cleared), a read
  * past the end refused (TFES, ABRT) and the port recovered, FLUSH CACHE EXT,
- * then "ahci-crc32=X" of the whole disk for the host to compare. CD-ROM: the
+ * then "ahci-crc32=X" of the whole disk for the host to compare; an MSI for a
+ * read (the function's MSI capability, GHC.IE, PxIE). CD-ROM: the
  * ATAPI signature, IDENTIFY DEVICE aborted, IDENTIFY PACKET DEVICE, the
  * power-on unit attention as ATAPI reports it (ERR, sense key in the error
  * register) and REQUEST SENSE, INQUIRY, READ CAPACITY, READ(10) of the
@@ -21,6 +22,8 @@
  * through QMP, then reads the new label.
  */
 #include "guest.h"
+#include "lib/apic.h"
+#include "lib/cpu.h"
 #include "lib/crc32.h"
 #include "lib/io.h"
 #include "lib/libc.h"
@@ -337,6 +340,63 @@ static void test_disk(struct guest *g, struct hba *h, struct port *p)
     tap_diag(t, "ahci-crc32=%08x", crc);
 }
 
+/* MSI: the handler counts, clears the port's PxIS and the HBA's IS, then EOI. */
+struct msi_ctx {
+    volatile unsigned n;
+    volatile uint32_t is;
+    struct hba *h;
+    struct port *p;
+    uint64_t lapic;
+};
+
+static void ahci_isr(struct isr_frame *f, void *ctx)
+{
+    struct msi_ctx *c = ctx;
+    (void)f;
+    uint32_t is = rd(c->h, preg(c->p, PX_IS));
+    c->is |= is;
+    wr(c->h, preg(c->p, PX_IS), is);
+    wr(c->h, 0x08, rd(c->h, 0x08));
+    c->n++;
+    lapic_eoi(c->lapic);
+}
+
+/* The function's MSI capability pointed at this CPU, GHC.IE and PxIE on: a READ DMA EXT
+ * raises one interrupt with PxIS.DHRS, which the handler clears. */
+static void test_msi(struct guest *g, struct hba *h, struct port *p, const struct pci_access *pa,
+                     unsigned dev, unsigned fn)
+{
+    struct tap *t = &g->tap;
+    unsigned cap = pci_find_cap(pa, 0, dev, fn, 0x05, 0);
+    if (!cap) {
+        tap_ok(t, false, "ahci: no MSI capability");
+        return;
+    }
+    static struct msi_ctx c;
+    c = (struct msi_ctx){0, 0, h, p, g->lapic_base};
+    lapic_enable(g->lapic_base, VEC_SPURIOUS);
+    cpu_set_handler(VEC_VIRTIO, ahci_isr, &c);
+    pci_write32(pa, 0, dev, fn, cap + 4, 0xfee00000u | g->bsp_apic_id << 12);
+    pci_write32(pa, 0, dev, fn, cap + 8, 0);
+    pci_write32(pa, 0, dev, fn, cap + 12, VEC_VIRTIO);
+    uint32_t ctrl = pci_read32(pa, 0, dev, fn, cap);
+    pci_write32(pa, 0, dev, fn, cap, ctrl | (1u << 16)); /* MSI enable */
+    wr(h, preg(p, PX_IE), 0x7d00000fu);
+    wr(h, 0x04, rd(h, 0x04) | 2); /* GHC.IE */
+    irq_enable();
+    struct result r = rw_ext(h, p, false, 0, 8, data2);
+    uint64_t t0 = rdtsc();
+    while (c.n == 0 && rdtsc() - t0 < 20000000000ull)
+        cpu_pause();
+    irq_disable();
+    tap_ok(t, good(r) && c.n >= 1 && (c.is & 1) && rd(h, preg(p, PX_IS)) == 0,
+           "ahci: MSI: a READ DMA EXT raises an interrupt with PxIS.DHRS (%u, is %08x)", c.n, c.is);
+    wr(h, 0x04, rd(h, 0x04) & ~2u);
+    wr(h, preg(p, PX_IE), 0);
+    pci_write32(pa, 0, dev, fn, cap, ctrl & ~(1u << 16));
+    cpu_set_handler(VEC_VIRTIO, 0, 0);
+}
+
 struct atapi {
     struct result r;
     uint8_t error;
@@ -509,6 +569,7 @@ void test_ahci(struct guest *g)
            "ahci: port %u without a drive has no link (ssts %x)", pe.n, rd(&h, preg(&pe, PX_SSTS)));
     struct port ph = {(unsigned)hd, 0, 0, 0};
     test_disk(g, &h, &ph);
+    test_msi(g, &h, &ph, &pa, dev, fn);
     const char *v;
     uint32_t n;
     if (param_str(g, "ahci_cd_label", &v, &n)) {
