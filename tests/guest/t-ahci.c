@@ -528,6 +528,61 @@ static void test_cd(struct guest *g, struct hba *h, struct port *p)
            got ? label : "?");
 }
 
+static bool crc_blocks(struct hba *h, struct port *p, uint32_t lba, uint32_t *crc)
+{
+    *crc = 0;
+    if (!good(rw_ext(h, p, false, lba, 32, data2)))
+        return false;
+    *crc = crc32_fast(0, data2, 32 * 512u);
+    return true;
+}
+
+/* ahci_pause=1, last: 32 blocks written at LBA 64 and read back, then "ahci: paused" and a
+ * wait for a 'c' on COM1 while the host saves and restores the VM. After, without setting
+ * the ports up again (their registers must have travelled): the blocks read back, 32 more
+ * are written at LBA 128 and read back, and the CD answers TEST UNIT READY at once (no unit
+ * attention: the drive's state travelled) with the medium it had. */
+static void test_pause(struct guest *g, struct hba *h, struct port *hd, struct port *cd)
+{
+    struct tap *t = &g->tap;
+    pattern(data, 32 * 512u, 0x5ca1ab1e);
+    uint32_t want = crc32_fast(0, data, 32 * 512u), got = 0;
+    /* The disk's command list again (the CD's port has its own registers but shares the
+     * driver's buffers: point them back at the disk's). */
+    port_start(h, hd);
+    bool ok = good(rw_ext(h, hd, true, 64, 32, data)) && crc_blocks(h, hd, 64, &got);
+    tap_ok(t, ok && got == want, "ahci-pause: 32 blocks written at LBA 64 read back (crc %08x)",
+           got);
+    tap_diag(t, "ahci: paused");
+    for (;;) {
+        if ((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c')
+            break;
+        cpu_pause();
+    }
+    uint32_t cmd = rd(h, preg(hd, PX_CMD)), clb = rd(h, preg(hd, PX_CLB));
+    tap_ok(t, (cmd & 0xc011) == 0xc011 && clb == (uint32_t)(uintptr_t)cmd_list,
+           "ahci-pause: the port is still started, its command list where it was (cmd %08x)", cmd);
+    ok = crc_blocks(h, hd, 64, &got);
+    tap_ok(t, ok && got == want, "ahci-pause: the blocks at LBA 64 read back after the pause");
+    pattern(data, 32 * 512u, 0xfeedf00d);
+    want = crc32_fast(0, data, 32 * 512u);
+    ok = good(rw_ext(h, hd, true, 128, 32, data)) && crc_blocks(h, hd, 128, &got);
+    tap_ok(t, ok && got == want, "ahci-pause: 32 blocks written at LBA 128 read back (crc %08x)",
+           got);
+    if (!cd)
+        return;
+    port_start(h, cd);
+    struct atapi a = tur(h, cd);
+    char label[33];
+    bool got_label = read_label(h, cd, label);
+    const char *v;
+    uint32_t n;
+    const char *key = param_str(g, "ahci_cd_change", &v, &n) ? "ahci_cd_change" : "ahci_cd_label";
+    tap_ok(t, good(a.r) && got_label && label_is(g, key, label),
+           "ahci-pause: the CD is ready at once with the same medium, label '%s'",
+           got_label ? label : "?");
+}
+
 void test_ahci(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -572,8 +627,10 @@ void test_ahci(struct guest *g)
     test_msi(g, &h, &ph, &pa, dev, fn);
     const char *v;
     uint32_t n;
-    if (param_str(g, "ahci_cd_label", &v, &n)) {
-        struct port pc = {(unsigned)cd, 0, 0, 0};
+    struct port pc = {(unsigned)cd, 0, 0, 0};
+    bool have_cd = param_str(g, "ahci_cd_label", &v, &n);
+    if (have_cd)
         test_cd(g, &h, &pc);
-    }
+    if (param_is(g, "ahci_pause", "1"))
+        test_pause(g, &h, &ph, have_cd ? &pc : 0);
 }
