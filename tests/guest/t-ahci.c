@@ -162,7 +162,10 @@ static struct result issue(struct hba *h, struct port *p, uint32_t slots, bool n
     }
     r.is = rd(h, preg(p, PX_IS));
     r.tfd = rd(h, preg(p, PX_TFD));
-    r.prdbc = get32(p->list + 4 + 32 * (unsigned)__builtin_ctz(slots));
+    unsigned first = 0; /* no __builtin_ctz: tzcnt is not in KVM's emulator here */
+    while (first < 31 && !(slots & (1u << first)))
+        first++;
+    r.prdbc = get32(p->list + 4 + 32 * first);
     return r;
 }
 
