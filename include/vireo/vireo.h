@@ -817,6 +817,15 @@ int vir_domain_get_numa_parameters(vir_domain *dom, vir_typed_parameter *params,
                                    unsigned int flags, vir_error *err);
 int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                                    unsigned int flags, vir_error *err);
+/* virDomainGet/SetInterfaceParameters: an interface's bandwidth (device: its
+ * MAC address or host device name), libvirt's inbound.* and outbound.*
+ * parameters (VIR_TYPED_PARAM_UINT; an average of 0 removes the direction). */
+int vir_domain_get_interface_parameters(vir_domain *dom, const char *device,
+                                        vir_typed_parameter *params, int *nparams,
+                                        unsigned int flags, vir_error *err);
+int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
+                                        const vir_typed_parameter *params, int nparams,
+                                        unsigned int flags, vir_error *err);
 
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {

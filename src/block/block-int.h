@@ -79,6 +79,7 @@ struct block_driver {
      * luks); otherwise (formats with metadata) writers and resizers are
      * refused and a writable open also takes "resize", as QEMU does. */
     bool passthrough_perms;
+    bool no_dirty_flag; /* qemu's driver has no get_info: `info` shows no dirty flag */
     int (*open)(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err);
     void (*close)(struct block_dev *bd);
     int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
@@ -182,6 +183,7 @@ extern const struct block_driver block_driver_vpc;
 extern const struct block_driver block_driver_vhdx;
 extern const struct block_driver block_driver_qed;
 extern const struct block_driver block_driver_qcow; /* read-only */
+extern const struct block_driver block_driver_dmg;  /* read-only */
 
 /* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
 int block_open_error(struct verr *err, const char *path, const char *fmt, ...)

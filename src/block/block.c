@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 static const struct block_driver *const drivers[] = {
-    &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,
-    &block_driver_vpc,  &block_driver_qed,   &block_driver_vmdk,
-    &block_driver_vhdx, &block_driver_qcow,  &block_driver_luks,
+    &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
+    &block_driver_qed,  &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
+    &block_driver_luks, &block_driver_dmg,
 };
 
 static const struct block_driver *find_driver(const char *name)
@@ -557,6 +557,7 @@ int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *er
     out->filename = xstrdup(bd->filename);
     out->virtual_size = bd->size;
     out->actual_size = hostfile_actual_size(&bd->file);
+    out->no_dirty_flag = bd->drv->no_dirty_flag;
     lock(bd);
     int r = bd->drv->get_info ? bd->drv->get_info(bd, out, err) : 0;
     unlock(bd);

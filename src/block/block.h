@@ -274,6 +274,7 @@ struct block_info {
     uint64_t actual_size;  /* host bytes in use (st_blocks * 512) */
     uint32_t cluster_size; /* 0 for raw */
     bool dirty;            /* qcow2 dirty bit (lazy refcounts, not cleanly closed) */
+    bool no_dirty_flag;    /* the format has no dirty flag to show (qemu prints none) */
     bool encrypted;
     /* Backing file, NULL when none. */
     char *backing_file;      /* as the header stores it */

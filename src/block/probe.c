@@ -127,11 +127,8 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     return 0;
 }
 
-/* Formats qemu-img 7.2 opens that Vireo has no driver for.
- * TODO: a read-only DMG driver (koly trailer, the blkx plist's mish chunk
- * tables, zlib/bzip2/raw/zero chunks); there was no way to make test images
- * on this machine (qemu-img cannot create DMG), so it is refused by name. */
-static const char *const foreign_only[] = {"bochs", "cloop", "parallels", "dmg"};
+/* Formats qemu-img 7.2 opens that Vireo has no driver for. */
+static const char *const foreign_only[] = {"bochs", "cloop", "parallels"};
 
 bool block_format_known(const char *format)
 {

@@ -184,11 +184,13 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         f & ~known, "qemuMigrationSrcBegin");
     }
     if (f & (VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC)) {
-        /* TODO(#13): honour once vireo-vmm has the NBD server and drive-mirror. */
+        /* TODO(#13): vireo-vmm has the NBD server and drive-mirror now; the destination must
+         * start its VMM at Prepare (-incoming defer, nbd-server-start/-add on the created
+         * disks) and the source mirror every disk before the memory stream. */
         *code = VIR_ERR_OPERATION_UNSUPPORTED;
         return verr_set(err, ENOTSUP,
                         "Operation not supported: migration of storage (--copy-storage-all, "
-                        "--copy-storage-inc) needs NBD in vireo-vmm, which it does not have yet");
+                        "--copy-storage-inc) is not supported by vireod yet");
     }
     if (f & VD_MIGRATE_ABORT_ON_ERROR) {
         /* TODO(#13): cancel when the guest stops on an I/O error during a live migration

@@ -167,6 +167,21 @@ static int apply_bandwidth(const char *dev, const struct domain_net *n, struct v
     return 0;
 }
 
+int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err)
+{
+    if (!n->target_dev || !valid_ifname(n->target_dev))
+        return verr_set(err, EINVAL, "interface %s has no host device", n->mac);
+    /* What a previous set-up left: the root htb and the ingress qdisc (their
+     * classes and filters go with them); absent ones are no error. */
+    char line[128];
+    struct verr ignore = {0};
+    snprintf(line, sizeof(line), "qdisc del dev %s root", n->target_dev);
+    tc(line, &ignore);
+    snprintf(line, sizeof(line), "qdisc del dev %s ingress", n->target_dev);
+    tc(line, &ignore);
+    return apply_bandwidth(n->target_dev, n, err);
+}
+
 static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err)
 {
     const char *bridge = NULL;

@@ -22,6 +22,9 @@ struct verr;
  */
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
 void vd_net_fds_close(int *fds, size_t n);
+/* Replaces the tc set-up of a running interface's tap with what n's
+ * <bandwidth> says (none: no limits), for a live domiftune. */
+int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err);
 /* <link state='down'/> on the interface. */
 bool vd_net_link_down(const struct domain_net *n);
 /* Sets <link state='up|down'/> (replacing the one there). */

@@ -33,9 +33,7 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-/* Resolves libvirt's impact flags against the domain's state: *live and
- * *config, or -1 with libvirt's error. */
-static int impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
+int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
 {
     bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
     *live = flags & VIR_DOMAIN_AFFECT_LIVE;
@@ -209,7 +207,7 @@ static int get_vcpu_pin_info(struct vd_call *c)
     const struct remote_domain_get_vcpu_pin_info_args *a = c->args;
     struct remote_domain_get_vcpu_pin_info_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -267,7 +265,7 @@ static int pin_vcpu_common(struct vd_call *c, unsigned vcpu, const uint8_t *map,
                            unsigned flags)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     char *list = map_to_list(map, maplen);
     if (!*list) {
@@ -313,7 +311,7 @@ static int get_emulator_pin_info(struct vd_call *c)
     const struct remote_domain_get_emulator_pin_info_args *a = c->args;
     struct remote_domain_get_emulator_pin_info_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -374,7 +372,7 @@ static int pin_emulator(struct vd_call *c)
 {
     const struct remote_domain_pin_emulator_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     char *list = map_to_list(a->cpumap, a->cpumap_len);
     if (!*list) {
@@ -474,7 +472,7 @@ static int fill_params(struct vd_call *c, unsigned flags, int nparams,
                        struct remote_typed_param **out, uint32_t *len)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -610,7 +608,7 @@ static int set_params(struct vd_call *c, const struct remote_typed_param *params
                       unsigned flags)
 {
     bool live, config;
-    if (impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact(c, flags, &live, &config) < 0)
         return -1;
     long long vals[P_N];
     int idx[P_N];
@@ -689,7 +687,7 @@ static int get_memory_parameters(struct vd_call *c)
     const struct remote_domain_get_memory_parameters_args *a = c->args;
     struct remote_domain_get_memory_parameters_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -729,7 +727,7 @@ static int set_memory_parameters(struct vd_call *c)
 {
     const struct remote_domain_set_memory_parameters_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     struct vd_memtune want = {0};
     for (uint32_t k = 0; k < a->params_len; k++) {
@@ -822,7 +820,7 @@ static int get_numa_parameters(struct vd_call *c)
     const struct remote_domain_get_numa_parameters_args *a = c->args;
     struct remote_domain_get_numa_parameters_ret *r = c->ret;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     if (live && config)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -861,7 +859,7 @@ static int set_numa_parameters(struct vd_call *c)
 {
     const struct remote_domain_set_numa_parameters_args *a = c->args;
     bool live, config;
-    if (impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
         return -1;
     int mode = -1;
     const char *nodeset = NULL;

@@ -39,7 +39,7 @@ static const struct vd_proc_table *const tables[] = {
     &vd_console_procs,       &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
     &vd_snapshot_procs,      &vd_stats_procs,      &vd_migrate_procs,   &vd_storage_procs,
     &vd_storage_event_procs, &vd_auth_procs,       &vd_network_procs,   &vd_tune_procs,
-    &vd_node_stats_procs,
+    &vd_iftune_procs,        &vd_node_stats_procs,
 };
 
 static vd_proc_fn find_proc(int proc)

@@ -111,7 +111,12 @@ struct vd_proc_table {
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
     vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
     vd_snapshot_procs, vd_stats_procs, vd_migrate_procs, vd_storage_procs, vd_storage_event_procs,
-    vd_auth_procs, vd_network_procs, vd_tune_procs, vd_node_stats_procs;
+    vd_auth_procs, vd_network_procs, vd_tune_procs, vd_node_stats_procs, vd_iftune_procs;
+
+/* rpc-tune.c: resolves libvirt's impact flags (AFFECT_LIVE/CONFIG, neither: the
+ * current state) against c->dom's state into *live and *config, or -1 with
+ * libvirt's error (not running, transient). */
+int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config);
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */

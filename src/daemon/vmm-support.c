@@ -256,7 +256,7 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
     {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
     {"interface", "bandwidth (tap)", H, 0,
-     "tc on the tap: htb for inbound, a policer for outbound"},
+     "tc on the tap: htb for inbound, a policer for outbound; domiftune live and config"},
     {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},

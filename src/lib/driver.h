@@ -238,6 +238,11 @@ struct vir_driver {
                            unsigned int flags, vir_error *err);
     int (*set_numa_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                            unsigned int flags, vir_error *err);
+    int (*get_interface_params)(vir_domain *dom, const char *device, vir_typed_parameter *params,
+                                int *nparams, unsigned int flags, vir_error *err);
+    int (*set_interface_params)(vir_domain *dom, const char *device,
+                                const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
 

@@ -989,6 +989,20 @@ static int remote_set_scheduler_params(vir_domain *dom, const vir_typed_paramete
     return r;
 }
 
+/* A "get parameters" reply into the caller's array: with *nparams 0 only the
+ * count the daemon has, else at most *nparams of them (and how many). */
+static void params_reply(const struct remote_typed_param *wire, uint32_t wire_len, int count,
+                         vir_typed_parameter *params, int *nparams)
+{
+    if (*nparams == 0) {
+        *nparams = count;
+        return;
+    }
+    int n = (int)wire_len < *nparams ? (int)wire_len : *nparams;
+    params_from_wire(wire, n, params);
+    *nparams = n;
+}
+
 static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                     unsigned int flags, vir_error *err)
 {
@@ -997,13 +1011,7 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     struct remote_domain_get_memory_parameters_ret r = {0};
     if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, &a, &r, err) < 0)
         return -1;
-    if (*nparams == 0) {
-        *nparams = r.nparams;
-    } else {
-        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
-        params_from_wire(r.params, n, params);
-        *nparams = n;
-    }
+    params_reply(r.params, r.params_len, r.nparams, params, nparams);
     remote_domain_get_memory_parameters_ret_free(&r);
     return 0;
 }
@@ -1017,13 +1025,7 @@ static int remote_block_stats_flags(vir_domain *dom, const char *path, vir_typed
     struct remote_domain_block_stats_flags_ret r = {0};
     if (call(dom->conn, REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, &a, &r, err) < 0)
         return -1;
-    if (*nparams == 0) {
-        *nparams = r.nparams;
-    } else {
-        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
-        params_from_wire(r.params, n, params);
-        *nparams = n;
-    }
+    params_reply(r.params, r.params_len, r.nparams, params, nparams);
     remote_domain_block_stats_flags_ret_free(&r);
     return 0;
 }
@@ -1036,13 +1038,7 @@ static int remote_get_numa_params(vir_domain *dom, vir_typed_parameter *params, 
     struct remote_domain_get_numa_parameters_ret r = {0};
     if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS, &a, &r, err) < 0)
         return -1;
-    if (*nparams == 0) {
-        *nparams = r.nparams;
-    } else {
-        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
-        params_from_wire(r.params, n, params);
-        *nparams = n;
-    }
+    params_reply(r.params, r.params_len, r.nparams, params, nparams);
     remote_domain_get_numa_parameters_ret_free(&r);
     return 0;
 }
@@ -1067,6 +1063,35 @@ static int remote_set_memory_params(vir_domain *dom, const vir_typed_parameter *
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_get_interface_params(vir_domain *dom, const char *device,
+                                       vir_typed_parameter *params, int *nparams,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_interface_parameters_args a = {
+        .device = (char *)device, .nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_interface_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_INTERFACE_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    params_reply(r.params, r.params_len, r.nparams, params, nparams);
+    remote_domain_get_interface_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_interface_params(vir_domain *dom, const char *device,
+                                       const vir_typed_parameter *params, int nparams,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_interface_parameters_args a = {.device = (char *)device,
+                                                            .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_INTERFACE_PARAMETERS, &a, NULL, err);
     params_free_wire(a.params, nparams);
     return r;
 }
@@ -1564,6 +1589,8 @@ const struct vir_driver vir_remote_driver = {
     .get_numa_params = remote_get_numa_params,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
+    .get_interface_params = remote_get_interface_params,
+    .set_interface_params = remote_set_interface_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
     .event_fd = remote_event_fd,

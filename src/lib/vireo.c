@@ -1134,6 +1134,22 @@ int vir_domain_set_numa_parameters(vir_domain *dom, const vir_typed_parameter *p
     DOM_MUTATE("virDomainSetNumaParameters", set_numa_params, params, nparams, flags, err);
 }
 
+int vir_domain_get_interface_parameters(vir_domain *dom, const char *device,
+                                        vir_typed_parameter *params, int *nparams,
+                                        unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetInterfaceParameters", -1, get_interface_params, device, params, nparams,
+              flags, err);
+}
+
+int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
+                                        const vir_typed_parameter *params, int nparams,
+                                        unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetInterfaceParameters", set_interface_params, device, params, nparams,
+               flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {

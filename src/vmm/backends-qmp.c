@@ -14,6 +14,7 @@
  * asked. Other drivers and members are refused by name. netdev_add builds
  * the -netdev text from its members and goes through the same parser.
  */
+#include "block/nbd-client.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -118,6 +119,66 @@ static int file_node(struct json_object *o, const char **filename, struct qmp_er
     return 0;
 }
 
+/* A protocol node {"driver": "nbd", "server": SocketAddress, "export": NAME, ...}: its address
+ * as an NBD URI (block/nbd-client.h), checked by connecting to it as QEMU does at open. Only
+ * a mirror's target can use it (blockdev-mirror); a device opening it is refused. */
+static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
+                    struct qmp_error *err)
+{
+    static const char *const known[] = {"driver",    "server",         "export", "node-name",
+                                        "read-only", "auto-read-only", NULL};
+    const char *type, *export = "", *path = NULL, *host = NULL, *port = "10809";
+    struct json_object *srv = member(o, "server");
+    if (only_members(o, known, err) < 0 || want_string(o, "export", false, &export, err) < 0)
+        return -1;
+    if (!export)
+        export = "";
+    if (!srv)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'server' is missing");
+    if (!json_object_is_type(srv, json_type_object) ||
+        want_string(srv, "type", true, &type, err) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for 'server', expected: object");
+    if (strchr(export, '?') || strchr(export, '/'))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "blockdev-add: NBD export name '%s' with '?' or '/' is not "
+                             "supported by vireo-vmm",
+                             export);
+    if (str_eq(type, "unix")) {
+        if (want_string(srv, "path", true, &path, err) < 0)
+            return -1;
+        *uri = xasprintf("nbd+unix:///%s?socket=%s", export, path);
+    } else if (str_eq(type, "inet")) {
+        if (want_string(srv, "host", true, &host, err) < 0 ||
+            want_string(srv, "port", false, &port, err) < 0)
+            return -1;
+        if (!port)
+            port = "10809";
+        *uri = xasprintf(strchr(host, ':') ? "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s", host, port,
+                         export);
+    } else {
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "blockdev-add: NBD server type '%s' is not supported by vireo-vmm "
+                             "(unix and inet are)",
+                             type);
+    }
+    struct nbd_addr a;
+    struct nbd_client *c = NULL;
+    struct verr e = {0};
+    int r = nbd_uri_parse(*uri, &a, &e);
+    if (r == 0) {
+        r = nbd_client_connect(&a, &c, &e);
+        nbd_addr_free(&a);
+    }
+    if (r < 0) {
+        free(*uri);
+        *uri = NULL;
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    }
+    *conn = c;
+    return 0;
+}
+
 static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
                             struct json_object **ret, struct qmp_error *err, void *opaque)
 {
@@ -149,8 +210,15 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
     if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
     const char *format = NULL;
+    char *nbd_uri = NULL;          /* freed at the end */
+    struct nbd_client *nbd = NULL; /* the node keeps it */
     int file_index = -1;
-    if (str_eq(driver, "file")) {
+    if (str_eq(driver, "nbd")) {
+        if (nbd_node(args, &nbd_uri, &nbd, err) < 0)
+            return -1;
+        filename = nbd_uri;
+        format = "nbd";
+    } else if (str_eq(driver, "file")) {
         if (file_node(args, &filename, err) < 0)
             return -1;
         format = "raw"; /* a device on a protocol node sees the file's bytes */
@@ -175,12 +243,18 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
             const char *fd_driver;
             if (want_string(f, "driver", true, &fd_driver, err) < 0)
                 return -1;
-            if (!str_eq(fd_driver, "file"))
+            if (str_eq(fd_driver, "nbd") && str_eq(driver, "raw")) {
+                if (nbd_node(f, &nbd_uri, &nbd, err) < 0)
+                    return -1;
+                filename = nbd_uri;
+            } else if (!str_eq(fd_driver, "file")) {
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                     "blockdev-add: protocol driver '%s' not supported (file)",
+                                     "blockdev-add: protocol driver '%s' not supported (file; nbd "
+                                     "under raw)",
                                      fd_driver);
-            if (file_node(f, &filename, err) < 0)
+            } else if (file_node(f, &filename, err) < 0) {
                 return -1;
+            }
         } else {
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Invalid parameter type for 'file', expected: object or string");
@@ -192,15 +266,20 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
                              "raw, qcow2, ...)",
                              driver);
     }
-    int fd = open(filename, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "Could not open '%s': %s", filename,
-                             strerror(errno));
-    close(fd);
+    if (!nbd_uri_is_nbd(filename)) {
+        int fd = open(filename, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+        if (fd < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Could not open '%s': %s", filename,
+                                 strerror(errno));
+        close(fd);
+    }
     int i = vm_backends_new_slot(be, BACKEND_DRIVE);
-    if (i < 0)
+    if (i < 0) {
+        free(nbd_uri);
+        nbd_client_close(nbd);
         return qmp_error_set(err, QMP_ERROR_GENERIC, "blockdev-add: at most %u block nodes",
                              VMM_MAX_DRIVES);
+    }
     struct vmm_drive *d = &be->drives[i];
     memset(d, 0, sizeof(*d));
     d->id = xstrdup(node);
@@ -211,11 +290,13 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
     d->read_only = read_only;
     d->discard_unmap = discard && str_eq(discard, "unmap");
     d->aio_io_uring = aio && str_eq(aio, "io_uring");
+    d->nbd = nbd;
     be->drive_used[i] = false;
     if (file_index >= 0) {
         d->file_node = xstrdup(over);
         be->drives[file_index].format_node = true; /* taken by this format node */
     }
+    free(nbd_uri);
     return 0;
 }
 
@@ -238,6 +319,10 @@ static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
     if (be->drives[i].format_node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Node '%s' is busy: node is used as the file of another node", node);
+    if (be->drives[i].nbd_busy)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Node '%s' is busy: block device is in use by block job: mirror",
+                             node);
     if (be->drives[i].file_node) {
         int f = find_node(be, be->drives[i].file_node);
         if (f >= 0)

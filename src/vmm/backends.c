@@ -3,6 +3,7 @@
  * (see backends.h).
  */
 #include "vmm/backends.h"
+#include "block/nbd-client.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,7 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->file_node);
         free(d->key_secret);
         free(d->encrypt_format);
+        nbd_client_close(d->nbd);
         memset(d, 0, sizeof(*d));
         be->drive_used[index] = false;
     } else if (kind == BACKEND_NETDEV) {
@@ -111,6 +113,7 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].file_node);
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
+        nbd_client_close(be->drives[i].nbd);
     }
     secret_store_clear(&be->secrets);
     for (unsigned i = 0; i < be->nr_netdevs; i++) {

@@ -20,6 +20,8 @@
 #define VMM_MAX_NETDEVS  8
 #define VMM_MAX_CHARDEVS 16 /* -chardev options; -serial's own "serial0" comes on top */
 
+struct nbd_client;
+
 struct vmm_drive {
     char *id;        /* id=, or QEMU's "virtioN" for an if=virtio drive without one */
     char *node_name; /* node-name=, for QMP (block_resize); may be NULL */
@@ -40,6 +42,10 @@ struct vmm_drive {
      * protocol node is then taken by it (format_node). */
     char *file_node;
     bool format_node;
+    /* blockdev-add driver nbd (or raw over nbd): the node's connection, as QEMU's node keeps
+     * it (owned; file is its address); a mirror job borrows it meanwhile (nbd_busy). */
+    struct nbd_client *nbd;
+    bool nbd_busy;
 };
 
 enum backend_kind {

@@ -735,8 +735,16 @@ static void *copy_worker(void *arg)
         if (!stop)
             cv->next_chunk++;
         pthread_mutex_unlock(&cv->lock);
-        if (stop || copy_chunk(cv, idx, buf, cmp, &pend) < 0)
+        if (stop)
             break;
+        if (copy_chunk(cv, idx, buf, cmp, &pend) < 0) {
+            /* Whatever failed (a read before any write, too) fails the copy. */
+            pthread_mutex_lock(&cv->lock);
+            cv->failed = true;
+            pthread_cond_broadcast(&cv->turn);
+            pthread_mutex_unlock(&cv->lock);
+            break;
+        }
     }
     free(pend.items);
     free(buf);

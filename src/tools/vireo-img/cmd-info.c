@@ -239,7 +239,8 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
         img_json_bool(j, "encrypted", true);
     if (in->backing_file)
         img_json_str(j, "backing-filename", in->backing_file);
-    img_json_bool(j, "dirty-flag", in->dirty);
+    if (!in->no_dirty_flag)
+        img_json_bool(j, "dirty-flag", in->dirty);
     img_json_end_object(j);
 }
 

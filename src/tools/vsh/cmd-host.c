@@ -673,6 +673,15 @@ static const struct vsh_opt opts_domif_setlink[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domiftune[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
+    {"inbound", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "control domain's incoming traffics"},
+    {"outbound", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "control domain's outgoing traffics"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domifaddr[] = {
     DOM_OPT,
     {"interface", VSH_OT_STRING, 0, "network interface name"},
@@ -828,6 +837,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Set link state of a domain's virtual interface. This command wraps usage of update-device "
      "command.",
      DM, 0},
+    {"domiftune", vsh_cmd_domiftune, opts_domiftune, "get/set parameters of a virtual interface",
+     "Get/set parameters of a domain's virtual interface.", DM, 0},
     {"domjobabort", vsh_cmd_domjobabort, opts_dom, "abort active domain job",
      "Aborts the currently running domain job", DM, 0},
     {"domjobinfo", vsh_cmd_domjobinfo, opts_domjobinfo, "domain job information",

@@ -672,6 +672,123 @@ out:
     return ok;
 }
 
+/* ---- interface bandwidth ---- */
+
+/* virsh's "average,peak,burst,floor" (empty fields: not given) into v[4]. */
+static int parse_rate(struct vsh_ctl *ctl, const char *s, unsigned long long v[4])
+{
+    static const char *const fields[] = {"average", "peak", "burst", "floor"};
+    memset(v, 0, 4 * sizeof(*v));
+    int k = 0;
+    for (const char *p = s;; k++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (k == 4) {
+            vsh_error(ctl, "Rate string '%s' has too many fields", s);
+            return -1;
+        }
+        if (len) {
+            char tok[32], *e;
+            snprintf(tok, sizeof(tok), "%.*s", (int)(len < sizeof(tok) ? len : sizeof(tok) - 1), p);
+            errno = 0;
+            v[k] = strtoull(tok, &e, 10);
+            if (len >= sizeof(tok) || *e || errno || tok[0] == '-') {
+                vsh_error(ctl, "field '%s' is malformed", fields[k]);
+                return -1;
+            }
+        }
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+static void add_uint(vir_typed_parameter *set, int *n, const char *field, unsigned long long v)
+{
+    memset(&set[*n], 0, sizeof(set[*n]));
+    snprintf(set[*n].field, sizeof(set[*n].field), "%s", field);
+    set[*n].type = VIR_TYPED_PARAM_UINT;
+    set[(*n)++].value.ui = (unsigned)v;
+}
+
+bool vsh_cmd_domiftune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    const char *iface = vsh_opt_string(cmd, "interface");
+    vir_typed_parameter set[7];
+    int nset = 0;
+    for (int dir = 0; dir < 2; dir++) {
+        const char *s = vsh_opt_string(cmd, dir ? "outbound" : "inbound");
+        const char *name = dir ? "outbound" : "inbound";
+        unsigned long long v[4];
+        if (!s)
+            continue;
+        if (parse_rate(ctl, s, v) < 0)
+            return false;
+        if (v[0] > 0xffffffffULL || v[1] > 0xffffffffULL || v[2] > 0xffffffffULL ||
+            v[3] > 0xffffffffULL) {
+            vsh_error(ctl, "%s rate larger than maximum %u", name, 0xffffffffu);
+            return false;
+        }
+        if (dir == 0 && !v[0] && (v[1] || v[2]) && !v[3]) {
+            vsh_error(ctl, "%s", "either inbound average or floor is mandatory");
+            return false;
+        }
+        if (dir == 1 && !v[0] && (v[1] || v[2])) {
+            vsh_error(ctl, "%s", "outbound average is mandatory");
+            return false;
+        }
+        if (dir == 1 && v[3]) {
+            vsh_error(ctl, "%s", "outbound floor is unsupported yet");
+            return false;
+        }
+        char field[32];
+        static const char *const parts[] = {"average", "peak", "burst", "floor"};
+        for (int k = 0; k < 4; k++) {
+            if (k > 0 && !v[k])
+                continue;
+            snprintf(field, sizeof(field), "%s.%s", name, parts[k]);
+            add_uint(set, &nset, field, v[k]);
+        }
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_interface_parameters(dom, iface, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to set interface parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_interface_parameters(dom, iface, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of interface parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_interface_parameters(dom, iface, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get interface parameters");
+        vsh_report(ctl, &err);
+    } else {
+        for (int i = 0; i < n; i++)
+            print_param(ctl, &params[i]);
+        ok = true;
+    }
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
 /* ---- scheduler ---- */
 
 static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p)

@@ -71,6 +71,7 @@ bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_domiftune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-node.c */
 bool vsh_cmd_freecell(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

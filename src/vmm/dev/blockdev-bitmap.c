@@ -45,9 +45,12 @@ static void grow(struct blockdev_bitmap *m, uint64_t nbits)
 
 void blockdev_bitmap_mark(struct blockdev *b, uint64_t offset, uint64_t len)
 {
-    if (!len || !__atomic_load_n(&b->bitmaps, __ATOMIC_ACQUIRE))
+    if (!len || (!__atomic_load_n(&b->bitmaps, __ATOMIC_ACQUIRE) &&
+                 !__atomic_load_n(&b->job_mark, __ATOMIC_ACQUIRE)))
         return;
     pthread_mutex_lock(&b->bitmap_lock);
+    if (b->job_mark)
+        b->job_mark(b->job_opaque, offset, len);
     for (struct blockdev_bitmap *m = b->bitmaps; m; m = m->next) {
         if (!m->recording)
             continue;

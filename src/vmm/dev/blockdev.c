@@ -527,6 +527,8 @@ int blockdev_change_medium(struct blockdev *b, const char *file, const char *for
 
 int blockdev_resize(struct blockdev *b, uint64_t size, struct verr *err)
 {
+    if (blockdev_check_job(b, err) < 0)
+        return -EBUSY;
     pthread_rwlock_wrlock(&b->io_lock);
     int r;
     if (!b->bd) {
@@ -605,6 +607,8 @@ int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
     struct block_dev *old = b->bd; /* only the main thread changes it */
     if (!old)
         return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
+    if (blockdev_check_job(b, err) < 0)
+        return -EBUSY;
     uint64_t size = block_size(old);
     int r;
     if (!existing) {
@@ -667,6 +671,55 @@ int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
         b->ops->unquiesce(b->opaque);
     if (r < 0 && !existing)
         unlink(file);
+    return r;
+}
+
+int blockdev_check_job(const struct blockdev *b, struct verr *err)
+{
+    if (!b->job_type)
+        return 0;
+    const char *name = b->drive->id ? b->drive->id : blockdev_node_name(b);
+    return verr_set(err, EBUSY, "Node '%s' is busy: block device is in use by block job: %s", name,
+                    b->job_type);
+}
+
+int blockdev_switch_image_locked(struct blockdev *b, const char *file, const char *format,
+                                 const char *node_name, struct verr *err)
+{
+    struct block_dev *old = b->bd;
+    if (!old)
+        return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
+    int r = block_flush(old, err);
+    if (r < 0)
+        return r;
+    block_close(old);
+    b->bd = NULL;
+    struct block_dev *nbd = NULL;
+    r = open_image(b, file, format, b->read_only, false, &nbd, err);
+    if (r == 0) {
+        b->bd = nbd;
+        __atomic_store_n(&b->raw, !strcmp(block_format(nbd), "raw"), __ATOMIC_RELEASE);
+        set_size(b, block_size(nbd));
+        pthread_mutex_lock(&b->state_lock);
+        free(b->file);
+        free(b->format);
+        b->file = xstrdup(file);
+        b->format = xstrdup(block_format(nbd));
+        pthread_mutex_unlock(&b->state_lock);
+        free(b->top_node);
+        b->top_node = node_name ? xstrdup(node_name) : NULL;
+        return 0;
+    }
+    struct verr e2 = {0};
+    if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e2) < 0) {
+        log_error("block-job-complete: '%s' cannot be opened again: %s", b->file, verr_msg(&e2));
+        b->bd = NULL;
+        set_size(b, 0);
+        pthread_mutex_lock(&b->state_lock);
+        free(b->file);
+        b->file = NULL;
+        pthread_mutex_unlock(&b->state_lock);
+    }
     return r;
 }
 

@@ -120,6 +120,13 @@ struct blockdev {
     /* Non-persistent dirty bitmaps (blockdev-bitmap.c), under bitmap_lock. */
     pthread_mutex_t bitmap_lock;
     struct blockdev_bitmap *bitmaps;
+    /* A block job's dirty tracking (vmm/blockjob.h), set and called under bitmap_lock: each
+     * write's or discard's range as it ends (any thread), as the bitmaps above see it. */
+    void (*job_mark)(void *opaque, uint64_t offset, uint64_t len);
+    void *job_opaque;
+    /* The type of the block job using the drive ("mirror"), or NULL (main thread): a second
+     * job, a resize and an image switch are refused meanwhile, with QEMU's words. */
+    const char *job_type;
 };
 
 /* blockdev-bitmap.c: a write or discard of [offset, offset+len) ended (any thread); the
@@ -217,6 +224,17 @@ struct blockdev *blockdev_find(struct vm *vm, const char *name);
  * with the old image and a file this created is removed. Main thread. */
 int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
                            const char *node_name, struct verr *err);
+
+/* A mirror's pivot (block-job-complete): the drive continues on the image at file (format
+ * NULL: probed), opened as the drive opens its images; the old image is closed first (the new
+ * one may have it as its backing file). The caller holds the device quiesced and io_lock for
+ * writing. node_name (may be NULL) then names the top. On failure the old image is opened
+ * again. Main thread. */
+int blockdev_switch_image_locked(struct blockdev *b, const char *file, const char *format,
+                                 const char *node_name, struct verr *err);
+/* QEMU's refusal while a block job uses the drive: 0, or -EBUSY with "Node 'NAME' is busy:
+ * block device is in use by block job: TYPE". */
+int blockdev_check_job(const struct blockdev *b, struct verr *err);
 
 /* query-block's entry for this drive (QEMU 7.2's members that vireo-vmm can fill). */
 struct json_object *blockdev_query(struct blockdev *b);

@@ -8,9 +8,9 @@
  * One thread accepts connections; each client gets a thread running
  * nbd-session.c over the drive's blockdev I/O (safe from any thread).
  * nbd-server-stop ends every connection and joins the threads.
- * TODO(#13): nbd-server-remove, block-export-add, TLS (refused), and the
- * source side (drive-mirror / blockdev-mirror, query-block-jobs,
- * block-job-cancel/-complete, BLOCK_JOB_READY) for --copy-storage-all.
+ * The source side of a storage migration is vmm/mirror.c (drive-mirror,
+ * blockdev-mirror) over block/nbd-client.c.
+ * TODO(#13): nbd-server-remove, block-export-add, TLS (refused).
  */
 #ifndef VIREO_VMM_NBD_NBD_SERVER_H
 #define VIREO_VMM_NBD_NBD_SERVER_H

@@ -9,6 +9,7 @@
  * words follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/blockjob.h"
 #include "vmm/nbd/nbd-server.h"
 #include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
@@ -79,6 +80,7 @@ struct migration {
     struct vm *vm;
     struct snapshot_jobs *snapshots; /* snapshot-save/-load/-delete (snapshot.h) */
     struct nbd_server *nbd;          /* nbd-server-start/-add/-stop (nbd/nbd-server.h) */
+    struct block_jobs *block_jobs;   /* drive-mirror and the block-job-* verbs (blockjob.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
     bool events;                                   /* capability "events" */
@@ -158,6 +160,7 @@ struct migration *migration_new(struct vm *vm)
     m->vm = vm;
     m->snapshots = snapshot_jobs_new(vm);
     m->nbd = nbd_server_new(vm);
+    m->block_jobs = block_jobs_new(vm);
     m->fd = -1;
     m->listen_fd = -1;
     m->child = -1;
@@ -233,6 +236,7 @@ void migration_free(struct migration *m)
         free(m->fds[i].name);
     }
     snapshot_jobs_free(m->snapshots);
+    block_jobs_free(m->block_jobs); /* its jobs read the drives the NBD server may export */
     nbd_server_free(m->nbd);
     free(m);
 }
@@ -1143,5 +1147,7 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = snapshot_qmp_register(s, m->snapshots);
     if (!r)
         r = nbd_server_qmp_register(s, m->nbd);
+    if (!r)
+        r = block_jobs_qmp_register(s, m->block_jobs);
     return r;
 }

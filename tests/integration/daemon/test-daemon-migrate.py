@@ -21,7 +21,7 @@ migrate-setmaxdowntime/getmaxdowntime/setspeed/getspeed, an --offline
 --persistent migration of an inactive domain.
 
 Refusals and failures, each leaving the source running and the destination
-with nothing: --copy-storage-all (no NBD in vireo-vmm yet), --migrate-disks
+with nothing: --copy-storage-all (vireod does not drive the mirrors yet), --migrate-disks
 (libvirt's "parameter not supported"), --offline without --persistent, a
 disk whose cache mode is unsafe (libvirt's message) unless --unsafe; the
 destination's vireo-vmm killed as it starts; domjobabort while the stream
@@ -138,7 +138,7 @@ try:
     r = a.virsh("migrate", "--live", "mg", b.uri, "--copy-storage-all")
     t.ok(r.returncode == 1 and "Operation not supported: migration of storage" in r.stderr and
          running_on(a) and not listed(b, "mg"),
-         "--copy-storage-all is refused (no NBD yet), mg runs on", r.stderr)
+         "--copy-storage-all is refused (not in vireod yet), mg runs on", r.stderr)
     r = a.virsh("migrate", "--live", "mg", b.uri, "--migrate-disks", "vda")
     t.ok(r.returncode == 1 and
          "argument unsupported: parameter 'migrate_disks' not supported" in r.stderr and

@@ -315,6 +315,44 @@ def main():
                  "vsh %s prints what virsh prints" % " ".join(args),
                  "virsh (%d): %r %r\nvsh (%d): %r %r" % (a.returncode, a.stdout, a.stderr,
                                                        b.returncode, b.stdout, b.stderr))
+        # ---- domiftune: the bandwidth read back and changed on the running tap ----
+        r = d.virsh("domiftune", "brguest", "vtest0")
+        t.ok(r.returncode == 0 and "inbound.average: 1000\ninbound.peak   : 2000\n"
+             "inbound.burst  : 256\ninbound.floor  : 0\n" in r.stdout,
+             "domiftune brguest vtest0: the <bandwidth> of the definition", r.stdout + r.stderr)
+        for args in (["domiftune", "brguest", "vtest0"],
+                     ["domiftune", "brguest", "52:54:00:5e:00:20"],
+                     ["domiftune", "brguest", "nosuch0"],
+                     ["domiftune", "brguest", "vtest0", "--inbound", "x"],
+                     ["domiftune", "brguest", "vtest0", "--inbound", "1,2,3,4,5"],
+                     ["domiftune", "brguest", "vtest0", "--inbound", ",5"],
+                     ["domiftune", "brguest", "vtest0", "--outbound", "1,,,5"],
+                     ["domiftune", "brguest", "vtest0", "--outbound", ",5"],
+                     ["domiftune", "brguest", "vtest0", "--inbound", "0,0,0,10"],
+                     ["domiftune", "brguest", "vtest0", "--inbound", "100", "--config"]):
+            a, b = d.virsh(*args), d.vsh(*args)
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
+                 "vsh %s prints what virsh prints" % " ".join(args),
+                 "virsh (%d): %r %r\nvsh (%d): %r %r" % (a.returncode, a.stdout, a.stderr,
+                                                       b.returncode, b.stdout, b.stderr))
+        r = d.virsh("domiftune", "brguest", "vtest0", "--inbound", "3000,4000", "--live")
+        c = sh("tc", "class", "show", "dev", "vtest0", ns=ns_a)
+        t.ok(r.returncode == 0 and re.search(r"htb 1:1 root .*rate 24Mbit ceil 32Mbit", c.stdout),
+             "domiftune --inbound 3000,4000 --live: the tap's htb class is now 24Mbit, ceil 32Mbit",
+             r.stdout + r.stderr + c.stdout + c.stderr)
+        x = d.virsh("dumpxml", "brguest").stdout
+        g = d.vsh("domiftune", "brguest", "vtest0").stdout
+        t.ok("<inbound average='3000' peak='4000'/>" in x and
+             "inbound.average: 3000\ninbound.peak   : 4000\ninbound.burst  : 0\n" in g,
+             "the live XML and domiftune show the new inbound (the burst not given is gone)",
+             x + g)
+        r = d.vsh("domiftune", "brguest", "52:54:00:5e:00:20", "--inbound", "0")
+        c = sh("tc", "class", "show", "dev", "vtest0", ns=ns_a)
+        g = d.virsh("domiftune", "brguest", "vtest0").stdout
+        t.ok(r.returncode == 0 and "htb" not in c.stdout and "inbound.average: 0\n" in g and
+             "<inbound" not in d.virsh("dumpxml", "brguest").stdout,
+             "vsh domiftune MAC --inbound 0: the inbound limit is gone from the tap and the XML",
+             r.stdout + r.stderr + c.stdout + g)
         r = d.vsh("domif-setlink", "brguest", "vtest0", "down")
         t.ok(r.returncode == 0 and r.stdout == "Device updated successfully\n",
              "vsh domif-setlink brguest vtest0 down (already down)", r.stdout + r.stderr)

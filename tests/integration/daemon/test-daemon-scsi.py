@@ -88,7 +88,7 @@ try:
     wait_for(lambda: "scsi-cd: ready" in d.console_log("scsi1"), 120, 0.2)
     r = d.virsh("change-media", "scsi1", "sdb", iso2, "--update", "--live")
     t.ok(r.returncode == 0, "virsh change-media --update --live swaps the ISO", r.stderr)
-    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("scsi1"), re.M), 120, 0.2)
+    wait_for(lambda: re.search(r"^1\.\.\d+\r?\n", d.console_log("scsi1"), re.M), 120, 0.2)
     log = d.console_log("scsi1")
     oks = re.findall(r"^ok \d+ - (.*)$", log, re.M)
     bad = re.findall(r"^not ok .*$", log, re.M)

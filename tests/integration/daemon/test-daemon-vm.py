@@ -84,7 +84,7 @@ try:
     d.virsh("define", xml)
     r = d.virsh("start", "disk2")
     t.ok(r.returncode == 0, "virsh start a second domain on the same disk", r.stderr)
-    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("disk2"), re.M), 120, 0.2)
+    wait_for(lambda: re.search(r"^1\.\.\d+\r?\n", d.console_log("disk2"), re.M), 120, 0.2)
     log = d.console_log("disk2")
     oks = re.findall(r"^ok \d+ - (.*)$", log, re.M)
     bad = re.findall(r"^not ok .*$", log, re.M)

@@ -58,6 +58,9 @@ EXPECTED_COMMANDS = {
     "migrate-set-parameters",
     # the NBD server (src/vmm/nbd/nbd-server.c)
     "nbd-server-start", "nbd-server-add", "nbd-server-stop",
+    # block jobs (src/vmm/blockjob.c, src/vmm/mirror.c)
+    "query-block-jobs", "block-job-cancel", "block-job-complete", "block-job-pause",
+    "block-job-resume", "block-job-set-speed", "drive-mirror", "blockdev-mirror",
     # virtio-net's link (dev/virtio-net.c)
     "set_link",
     # internal snapshots (src/vmm/state/snapshot.c)

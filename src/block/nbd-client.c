@@ -1,0 +1,495 @@
+/*
+ * nbd-client.c - the client side of the NBD protocol (see nbd-client.h).
+ * All integers on the wire are big-endian.
+ */
+#include "block/nbd-client.h"
+#include "util/file.h"
+#include "util/mem.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define NBD_MAGIC           0x4e42444d41474943ull /* "NBDMAGIC" */
+#define NBD_OPTS_MAGIC      0x49484156454f5054ull /* "IHAVEOPT" */
+#define NBD_REP_MAGIC       0x0003e889045565a9ull
+#define NBD_REQUEST_MAGIC   0x25609513u
+#define NBD_SIMPLE_MAGIC    0x67446698u
+#define FLAG_FIXED_NEWSTYLE 1u
+#define FLAG_NO_ZEROES      2u
+
+#define OPT_EXPORT_NAME 1
+#define OPT_GO          7
+#define REP_ACK         1u
+#define REP_INFO        3u
+#define REP_ERR_UNSUP   0x80000001u
+#define INFO_EXPORT     0
+
+#define TF_HAS_FLAGS         (1u << 0)
+#define TF_READ_ONLY         (1u << 1)
+#define TF_SEND_FLUSH        (1u << 2)
+#define TF_SEND_WRITE_ZEROES (1u << 6)
+
+#define CMD_READ         0
+#define CMD_WRITE        1
+#define CMD_DISC         2
+#define CMD_FLUSH        3
+#define CMD_WRITE_ZEROES 6
+#define CMD_FLAG_NO_HOLE (1u << 1)
+
+#define MAX_REQUEST  (32u << 20)
+#define MAX_REP_DATA (64u << 10)
+#define ZERO_CHUNK   (1u << 20)
+
+struct nbd_client {
+    int fd;
+    uint64_t size;
+    uint16_t flags; /* transmission flags */
+    uint64_t next_handle;
+};
+
+/* ---- addresses ---- */
+
+bool nbd_uri_is_nbd(const char *uri)
+{
+    return !strncmp(uri, "nbd:", 4) || !strncmp(uri, "nbd+unix:", 9) ||
+           !strncmp(uri, "nbd+tcp:", 8);
+}
+
+void nbd_addr_free(struct nbd_addr *a)
+{
+    free(a->host);
+    free(a->port);
+    free(a->path);
+    free(a->export_name);
+    memset(a, 0, sizeof(*a));
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+/* nbd://HOST[:PORT][/NAME], nbd+tcp://..., nbd+unix:///[NAME]?socket=PATH */
+static int parse_url(const char *uri, struct nbd_addr *a, struct verr *err)
+{
+    bool is_unix = !strncmp(uri, "nbd+unix://", 11);
+    const char *p = strstr(uri, "://") + 3;
+    const char *q = strchr(p, '?');
+    const char *end = q ? q : p + strlen(p);
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    const char *auth_end = slash ? slash : end;
+    a->export_name = slash ? dup_n(slash + 1, (size_t)(end - slash - 1)) : xstrdup("");
+    if (is_unix) {
+        if (auth_end != p)
+            return verr_set(err, EINVAL, "NBD URI '%s': a unix socket URI has no host", uri);
+        if (!q || strncmp(q, "?socket=", 8) || !q[8] || strchr(q + 8, '&'))
+            return verr_set(err, EINVAL, "NBD URI '%s': nbd+unix needs ?socket=PATH only", uri);
+        a->path = xstrdup(q + 8);
+        return 0;
+    }
+    if (q)
+        return verr_set(err, EINVAL, "NBD URI '%s': no query parameters are accepted", uri);
+    const char *host = p, *host_end = auth_end, *colon;
+    if (*host == '[') {
+        const char *rb = memchr(host, ']', (size_t)(auth_end - host));
+        if (!rb)
+            return verr_set(err, EINVAL, "NBD URI '%s': unterminated IPv6 address", uri);
+        a->host = dup_n(host + 1, (size_t)(rb - host - 1));
+        colon = rb + 1 < auth_end && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        colon = memchr(host, ':', (size_t)(auth_end - host));
+        host_end = colon ? colon : auth_end;
+        a->host = dup_n(host, (size_t)(host_end - host));
+    }
+    a->port = colon ? dup_n(colon + 1, (size_t)(auth_end - colon - 1)) : xstrdup("10809");
+    if (!*a->host || !*a->port)
+        return verr_set(err, EINVAL, "NBD URI '%s': a host (and port) is needed", uri);
+    return 0;
+}
+
+int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err)
+{
+    struct nbd_addr a = {0};
+    int r;
+    if (strstr(uri, "://")) {
+        r = parse_url(uri, &a, err);
+    } else if (!strncmp(uri, "nbd:", 4)) {
+        /* Legacy: nbd:unix:PATH[:exportname=N] or nbd:HOST:PORT[:exportname=N]. */
+        const char *s = uri + 4;
+        const char *ex = strstr(s, ":exportname=");
+        size_t len = ex ? (size_t)(ex - s) : strlen(s);
+        a.export_name = xstrdup(ex ? ex + 12 : "");
+        r = 0;
+        if (!strncmp(s, "unix:", 5)) {
+            a.path = dup_n(s + 5, len - 5);
+            if (!*a.path)
+                r = verr_set(err, EINVAL, "NBD address '%s': no socket path", uri);
+        } else {
+            const char *colon = NULL;
+            for (size_t i = 0; i < len; i++)
+                if (s[i] == ':')
+                    colon = s + i; /* the last one: an IPv6 host has colons */
+            if (!colon || colon == s || (size_t)(colon - s) + 1 == len) {
+                r = verr_set(err, EINVAL, "NBD address '%s': expected nbd:HOST:PORT", uri);
+            } else {
+                const char *h = s, *he = colon;
+                if (*h == '[' && he[-1] == ']')
+                    h++, he--;
+                a.host = dup_n(h, (size_t)(he - h));
+                a.port = dup_n(colon + 1, len - (size_t)(colon - s) - 1);
+            }
+        }
+    } else {
+        r = verr_set(err, EINVAL, "'%s' is not an NBD address", uri);
+    }
+    if (r == 0 && strlen(a.export_name) > 4096)
+        r = verr_set(err, EINVAL, "NBD address '%s': export name too long", uri);
+    if (r < 0)
+        nbd_addr_free(&a);
+    else
+        *out = a;
+    return r;
+}
+
+/* ---- wire helpers ---- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    v = htobe16(v);
+    memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, 8);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return be16toh(v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return be32toh(v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+static int send_all(int fd, const void *p, size_t len, struct verr *err)
+{
+    int r = fd_write_all(fd, p, len);
+    return r < 0 ? verr_errno(err, -r, "NBD: cannot write to the server") : 0;
+}
+
+static int recv_all(int fd, void *p, size_t len, struct verr *err)
+{
+    ssize_t n = fd_read_all(fd, p, len);
+    if (n < 0)
+        return verr_errno(err, (int)-n, "NBD: cannot read from the server");
+    if ((size_t)n < len)
+        return verr_set(err, EPROTO, "NBD: the server closed the connection");
+    return 0;
+}
+
+/* ---- connecting ---- */
+
+static int connect_unix(const char *path, struct verr *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return verr_set(err, ENAMETOOLONG, "Failed to connect to '%s': path too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return verr_errno(err, errno, "Failed to connect to '%s'", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "Failed to connect to '%s'", path);
+    }
+    return fd;
+}
+
+static int connect_tcp(const char *host, const char *port, struct verr *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0)
+        return verr_set(err, EHOSTUNREACH, "address resolution failed for %s:%s: %s", host, port,
+                        gai_strerror(g));
+    int fd = -1, e = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return verr_errno(err, e, "Failed to connect to '%s:%s'", host, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+int nbd_client_connect(const struct nbd_addr *addr, struct nbd_client **out, struct verr *err)
+{
+    int fd = addr->path ? connect_unix(addr->path, err) : connect_tcp(addr->host, addr->port, err);
+    if (fd < 0)
+        return fd;
+    return nbd_client_handshake(fd, addr->export_name, out, err);
+}
+
+/* ---- handshake ---- */
+
+static int send_option(int fd, uint32_t opt, const void *data, uint32_t len, struct verr *err)
+{
+    uint8_t h[16];
+    put64(h, NBD_OPTS_MAGIC);
+    put32(h + 8, opt);
+    put32(h + 12, len);
+    int r = send_all(fd, h, sizeof(h), err);
+    return r < 0 ? r : send_all(fd, data, len, err);
+}
+
+/* NBD_OPT_GO: 1 done, 0 the server does not know NBD_OPT_GO, < 0 error. */
+static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
+{
+    size_t nl = strlen(name);
+    uint8_t *d = xmalloc(nl + 6);
+    put32(d, (uint32_t)nl);
+    memcpy(d + 4, name, nl);
+    put16(d + 4 + nl, 0); /* no information requests: NBD_INFO_EXPORT always comes */
+    int r = send_option(c->fd, OPT_GO, d, (uint32_t)nl + 6, err);
+    free(d);
+    if (r < 0)
+        return r;
+    bool have_export = false;
+    for (;;) {
+        uint8_t h[20];
+        if ((r = recv_all(c->fd, h, sizeof(h), err)) < 0)
+            return r;
+        uint32_t type = get32(h + 12), len = get32(h + 16);
+        if (get64(h) != NBD_REP_MAGIC || get32(h + 8) != OPT_GO)
+            return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+        if (len > MAX_REP_DATA)
+            return verr_set(err, EPROTO, "NBD: option reply of %u bytes is too long", len);
+        uint8_t *data = xmalloc(len + 1);
+        if ((r = recv_all(c->fd, data, len, err)) < 0) {
+            free(data);
+            return r;
+        }
+        data[len] = 0;
+        if (type == REP_INFO && len >= 2 && get16(data) == INFO_EXPORT) {
+            if (len != 12) {
+                free(data);
+                return verr_set(err, EPROTO, "NBD: malformed NBD_INFO_EXPORT");
+            }
+            c->size = get64(data + 2);
+            c->flags = get16(data + 10);
+            have_export = true;
+        } else if (type == REP_ERR_UNSUP) {
+            free(data);
+            return 0;
+        } else if (type & 0x80000000u) {
+            /* The server's own message, when it sent one (qemu-nbd does). */
+            r = verr_set(err, ENOENT, "Requested export not available%s%s",
+                         len ? ": server reported: " : "", (char *)data);
+            free(data);
+            return r;
+        } else if (type == REP_ACK) {
+            free(data);
+            if (!have_export)
+                return verr_set(err, EPROTO,
+                                "NBD: the server ended NBD_OPT_GO without its "
+                                "NBD_INFO_EXPORT");
+            return 1;
+        }
+        free(data); /* other information: not needed */
+    }
+}
+
+static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroes, struct verr *err)
+{
+    int r = send_option(c->fd, OPT_EXPORT_NAME, name, (uint32_t)strlen(name), err);
+    if (r < 0)
+        return r;
+    uint8_t d[10 + 124];
+    size_t want = no_zeroes ? 10 : sizeof(d);
+    if (recv_all(c->fd, d, want, NULL) < 0)
+        return verr_set(err, ENOENT, "Requested export not available");
+    c->size = get64(d);
+    c->flags = get16(d + 8);
+    return 0;
+}
+
+int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **out, struct verr *err)
+{
+    struct nbd_client *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->next_handle = 1;
+    uint8_t h[18];
+    int r = recv_all(fd, h, sizeof(h), err);
+    if (r == 0 && (get64(h) != NBD_MAGIC || get64(h + 8) != NBD_OPTS_MAGIC))
+        r = verr_set(err, EPROTO, "NBD: the server does not speak the newstyle protocol");
+    uint16_t sflags = r == 0 ? get16(h + 16) : 0;
+    if (r == 0 && !(sflags & FLAG_FIXED_NEWSTYLE))
+        r = verr_set(err, EPROTO, "NBD: the server does not offer the fixed newstyle handshake");
+    bool no_zeroes = sflags & FLAG_NO_ZEROES;
+    if (r == 0) {
+        uint8_t cf[4];
+        put32(cf, FLAG_FIXED_NEWSTYLE | (no_zeroes ? FLAG_NO_ZEROES : 0));
+        r = send_all(fd, cf, 4, err);
+    }
+    if (r == 0) {
+        r = opt_go(c, export_name, err);
+        if (r == 0)
+            r = opt_export_name(c, export_name, no_zeroes, err);
+        else if (r > 0)
+            r = 0;
+    }
+    if (r == 0 && !(c->flags & TF_HAS_FLAGS))
+        c->flags = 0;
+    if (r < 0) {
+        close(fd);
+        free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+void nbd_client_close(struct nbd_client *c)
+{
+    if (!c)
+        return;
+    uint8_t q[28] = {0};
+    put32(q, NBD_REQUEST_MAGIC);
+    put16(q + 6, CMD_DISC);
+    put64(q + 8, c->next_handle++);
+    send_all(c->fd, q, sizeof(q), NULL);
+    shutdown(c->fd, SHUT_RDWR);
+    close(c->fd);
+    free(c);
+}
+
+uint64_t nbd_client_size(const struct nbd_client *c)
+{
+    return c->size;
+}
+
+bool nbd_client_read_only(const struct nbd_client *c)
+{
+    return c->flags & TF_READ_ONLY;
+}
+
+/* ---- transmission ---- */
+
+static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
+                   uint32_t len, const void *wdata, void *rdata, struct verr *err)
+{
+    if (len > MAX_REQUEST)
+        return verr_set(err, EINVAL, "NBD: request of %u bytes is too large", len);
+    if (offset > c->size || len > c->size - offset)
+        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
+    uint8_t q[28];
+    uint64_t handle = c->next_handle++;
+    put32(q, NBD_REQUEST_MAGIC);
+    put16(q + 4, flags);
+    put16(q + 6, type);
+    put64(q + 8, handle);
+    put64(q + 16, offset);
+    put32(q + 24, len);
+    int r = send_all(c->fd, q, sizeof(q), err);
+    if (r == 0 && wdata)
+        r = send_all(c->fd, wdata, len, err);
+    uint8_t h[16];
+    if (r == 0)
+        r = recv_all(c->fd, h, sizeof(h), err);
+    if (r < 0)
+        return r;
+    if (get32(h) != NBD_SIMPLE_MAGIC || get64(h + 8) != handle)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+    uint32_t e = get32(h + 4);
+    if (e)
+        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
+    if (rdata)
+        r = recv_all(c->fd, rdata, len, err);
+    return r;
+}
+
+int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
+                     struct verr *err)
+{
+    return request(c, CMD_READ, 0, offset, len, NULL, buf, err);
+}
+
+int nbd_client_pwrite(struct nbd_client *c, const void *buf, uint32_t len, uint64_t offset,
+                      struct verr *err)
+{
+    if (nbd_client_read_only(c))
+        return verr_set(err, EROFS, "NBD: the export is read-only");
+    return request(c, CMD_WRITE, 0, offset, len, buf, NULL, err);
+}
+
+int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len, bool may_unmap,
+                            struct verr *err)
+{
+    if (nbd_client_read_only(c))
+        return verr_set(err, EROFS, "NBD: the export is read-only");
+    bool native = c->flags & TF_SEND_WRITE_ZEROES;
+    void *zero = native ? NULL : xcalloc(1, ZERO_CHUNK);
+    int r = 0;
+    while (len && r == 0) {
+        uint32_t n = len > ZERO_CHUNK ? ZERO_CHUNK : (uint32_t)len;
+        r = native ? request(c, CMD_WRITE_ZEROES, may_unmap ? 0 : CMD_FLAG_NO_HOLE, offset, n, NULL,
+                             NULL, err)
+                   : request(c, CMD_WRITE, 0, offset, n, zero, NULL, err);
+        offset += n;
+        len -= n;
+    }
+    free(zero);
+    return r;
+}
+
+int nbd_client_flush(struct nbd_client *c, struct verr *err)
+{
+    if (!(c->flags & TF_SEND_FLUSH))
+        return 0;
+    return request(c, CMD_FLUSH, 0, 0, 0, NULL, NULL, err);
+}

@@ -1,0 +1,67 @@
+/*
+ * nbd-client.h - a client of one NBD export (the protocol document of the
+ * NetworkBlockDevice project), as QEMU's nbd driver talks to qemu-nbd and to
+ * a QEMU's built-in server: the target of a mirror job (drive-mirror to an
+ * nbd: URI, blockdev-mirror to a node with driver nbd).
+ *
+ * Addresses, as QEMU's nbd driver takes them:
+ *   nbd:HOST:PORT[:exportname=NAME]      nbd:unix:PATH[:exportname=NAME]
+ *   nbd://HOST[:PORT][/NAME]             nbd+unix:///[NAME]?socket=PATH
+ * (port 10809 by default, the empty export name by default).
+ *
+ * The fixed newstyle handshake with NBD_OPT_GO (falling back to
+ * NBD_OPT_EXPORT_NAME for a server without it), simple replies only (no
+ * structured replies are asked for), one request in flight at a time.
+ * Commands: READ, WRITE, WRITE_ZEROES (when the server offers it), FLUSH
+ * (when offered) and DISC. Everything the server sends is checked: reply
+ * magics, handles, lengths; an error ends the call with one line.
+ * TODO(#13): TLS, structured replies and several requests in flight.
+ */
+#ifndef VIREO_BLOCK_NBD_CLIENT_H
+#define VIREO_BLOCK_NBD_CLIENT_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nbd_client;
+
+/* The parts of an NBD address; strings owned by the struct (nbd_addr_free). */
+struct nbd_addr {
+    char *host; /* NULL for a unix socket */
+    char *port;
+    char *path; /* unix socket, or NULL */
+    char *export_name;
+};
+
+/* True when uri is one of the address forms above (it may still be malformed). */
+bool nbd_uri_is_nbd(const char *uri);
+int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err);
+void nbd_addr_free(struct nbd_addr *a);
+
+/* Connects and negotiates the export (blocking). Errors as QEMU words them, e.g.
+ * "Failed to connect to 'PATH': No such file or directory". */
+int nbd_client_connect(const struct nbd_addr *addr, struct nbd_client **out, struct verr *err);
+/* Negotiates over a connected socket (taken over, closed by nbd_client_close). */
+int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **out,
+                         struct verr *err);
+/* Tells the server goodbye (NBD_CMD_DISC), closes the socket, frees c. NULL is fine. */
+void nbd_client_close(struct nbd_client *c);
+
+uint64_t nbd_client_size(const struct nbd_client *c);
+bool nbd_client_read_only(const struct nbd_client *c);
+
+/* One request each, waiting for its reply; len at most 32 MiB. 0 or -errno with words. */
+int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
+                     struct verr *err);
+int nbd_client_pwrite(struct nbd_client *c, const void *buf, uint32_t len, uint64_t offset,
+                      struct verr *err);
+/* Zeroes [offset, offset+len): NBD_CMD_WRITE_ZEROES (may_unmap: without NO_HOLE) when the
+ * server offers it, else writes of zeroes. */
+int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len, bool may_unmap,
+                            struct verr *err);
+/* NBD_CMD_FLUSH when the server offers it (0 otherwise). */
+int nbd_client_flush(struct nbd_client *c, struct verr *err);
+
+#endif
