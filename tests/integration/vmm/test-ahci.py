@@ -76,7 +76,7 @@ def main():
             "-device", "ide-cd,drive=cd1,bus=sata0.3,id=cdrom1",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
         g = Guest(cmd)
-        ready = g.wait_line("ahci-cd: ready", timeout=120)
+        ready = g.wait_line("ahci-cd: ready", timeout=400)
         check(ready is not None, "guest reached the media change", g.text())
         if not ready:
             return tap.report()
@@ -126,7 +126,7 @@ def main():
         check(blk.get("cd0", {}).get("inserted", {}).get("file") == iso_b,
               "query-block names the new ISO", json.dumps(r))
         q.close()
-        line = g.wait_line("ahci cd: the new ISO", timeout=120)
+        line = g.wait_line("ahci cd: the new ISO", timeout=300)
         check(line is not None and line.startswith("ok"),
               "the guest saw the medium change and reads VOL_B", g.text())
         rc, text, err = g.finish(timeout=120)

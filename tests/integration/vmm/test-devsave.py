@@ -424,7 +424,7 @@ def ahci(vmm, elf, tmp):
                 "-device", "ide-cd,drive=cd0,bus=sata0.2,id=cdrom0"]
     app = "tests=ahci ahci_blocks=2048 ahci_cd_label=VOL_A ahci_cd_change=VOL_B ahci_pause=1"
     g = Guest(base(vmm, elf, sock, app, dev(iso_a)))
-    if not check(g.wait_line("ahci-cd: ready", timeout=120), "ahci: the guest waits for the "
+    if not check(g.wait_line("ahci-cd: ready", timeout=400), "ahci: the guest waits for the "
                  "medium change", g.text()):
         g.kill()
         return
