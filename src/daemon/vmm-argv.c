@@ -4,10 +4,10 @@
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
  * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
  * i8042, virtio-blk/net/balloon/rng PCI devices, virtio-scsi controllers with
- * scsi-hd/scsi-cd units and AHCI (sata) controllers with ide-hd/ide-cd on their ports, with QEMU's
- * -drive/-netdev/-device syntax), so every part of the definition that would need more is refused
- * with an error naming it: starting a VM without the disk or NIC the user defined would be worse
- * than not starting it.
+ * scsi-hd/scsi-cd units, AHCI (sata) controllers with ide-hd/ide-cd on their ports, an xHCI
+ * with a USB tablet and keyboard, with QEMU's -drive/-netdev/-device syntax), so every part of
+ * the definition that would need more is refused with an error naming it: starting a VM
+ * without the disk or NIC the user defined would be worse than not starting it.
  *
  * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
  * device ids (virtio-disk0, net0, balloon0, rng0, scsi0, scsi0-0-0-0), and every PCI device gets
@@ -202,6 +202,66 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
+/* USB controllers: one xHCI per index. libvirt's EHCI and UHCI models map to a qemu-xhci
+ * (docs/domain-support.md), and an ich9 set (an EHCI and its UHCI companions under one
+ * index) becomes the one xHCI, at the set's first function. Its id is libvirt's alias
+ * (usb, usbN), so the devices' bus is usb.0 as libvirt writes it. */
+static bool usb_first_of_index(const struct domain_def *def, size_t i)
+{
+    const struct domain_controller *c = &def->controllers[i];
+    for (size_t k = 0; k < def->ncontrollers; k++) {
+        const struct domain_controller *o = &def->controllers[k];
+        if (k == i || o->type != DOMAIN_CONTROLLER_USB || o->index != c->index)
+            continue;
+        unsigned a = c->address.slot * 8 + c->address.function;
+        unsigned b = o->address.slot * 8 + o->address.function;
+        if (b < a || (b == a && k < i))
+            return false;
+    }
+    return true;
+}
+
+static void add_usb(struct argv_b *a, const struct domain_controller *c)
+{
+    bool xhci = c->model && strstr(c->model, "xhci");
+    bool nec = c->model && strcmp(c->model, "nec-xhci") == 0;
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, nec ? "nec-usb-xhci" : "qemu-xhci");
+    if (xhci && c->ports) {
+        char *p = xasprintf(",p2=%u,p3=%u", c->ports, c->ports);
+        buf_append_str(&b, p);
+        free(p);
+    }
+    char *id = c->index ? xasprintf(",id=usb%u", c->index) : xstrdup(",id=usb");
+    buf_append_str(&b, id);
+    free(id);
+    put_pci(&b, &c->address);
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* <input bus='usb'> with its <address type='usb' bus='B' port='P'>: usb-tablet or usb-kbd
+ * as libvirt passes them (id inputN, N counting every <input>). */
+static void add_usb_input(struct argv_b *a, const struct xnode *n, size_t nth)
+{
+    const char *type = xnode_attr(n, "type");
+    const struct xnode *ad = xnode_child(n, "address");
+    const char *bus = xnode_attr(ad, "bus"), *port = xnode_attr(ad, "port");
+    unsigned busno = bus ? (unsigned)strtoul(bus, NULL, 10) : 0;
+    struct buf b = BUF_INIT;
+    char *dev = xasprintf("%s,id=input%zu",
+                          type && strcmp(type, "keyboard") == 0 ? "usb-kbd" : "usb-tablet", nth);
+    buf_append_str(&b, dev);
+    free(dev);
+    char *where = busno ? xasprintf(",bus=usb%u.0", busno) : xstrdup(",bus=usb.0");
+    buf_append_str(&b, where);
+    free(where);
+    if (port) {
+        buf_append_str(&b, ",port=");
+        put_escaped(&b, port);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
 /* Slot and function of a kept device's <address type='pci'> (-1 when it has none). */
 static int kept_devfn(const struct xnode *n)
 {
@@ -368,6 +428,13 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             snprintf(id, sizeof(id), "%s%u", sata ? "sata" : "scsi", c->index);
             add_simple(&a, sata ? "ich9-ahci" : "virtio-scsi-pci", id, &c->address);
         }
+        for (size_t i = 0; i < def->ncontrollers; i++) {
+            const struct domain_controller *c = &def->controllers[i];
+            if (c->type == DOMAIN_CONTROLLER_USB && c->address.type == DOMAIN_ADDRESS_PCI &&
+                AT(c->address) && !(c->model && strcmp(c->model, "none") == 0) &&
+                usb_first_of_index(def, i))
+                add_usb(&a, c);
+        }
         for (size_t i = 0; i < def->ndisks; i++)
             if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && AT(def->disks[i].address))
                 add_disk(&a, &def->disks[i], i);
@@ -401,6 +468,17 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI ||
             def->disks[i].target_bus == DOMAIN_DISK_BUS_SATA)
             add_scsi_disk(&a, &def->disks[i]);
+    /* USB input after the controllers. */
+    size_t ninput = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        if (strcmp(n->name, "input") != 0)
+            continue;
+        const char *bus = xnode_attr(n, "bus");
+        if (bus && strcmp(bus, "usb") == 0)
+            add_usb_input(&a, n, ninput);
+        ninput++;
+    }
     for (size_t i = 0; i < def->ndevices; i++)
         if (strcmp(def->devices[i].node->name, "graphics") == 0)
             add_vnc(&a, def->devices[i].node, paths);

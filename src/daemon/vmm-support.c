@@ -171,7 +171,7 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "controller", H, 0, "see the controller rows"},
     {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
     {"devices", "console", H, 0, "the serial console is COM1"},
-    {"devices", "input", H, 0, "PS/2 on vireo-vmm's i8042"},
+    {"devices", "input", H, 0, "PS/2 on vireo-vmm's i8042, or USB (see the input rows)"},
     {"devices", "memballoon", H, 0, "virtio-balloon-pci"},
     {"devices", "rng", H, 0, "virtio-rng-pci"},
     {"devices", "graphics", H, 0, "see the graphics rows"},
@@ -262,11 +262,27 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "usb/none", H, 0, "no USB"},
-    /* TODO(issue 15): an xHCI with usb-tablet/usb-kbd in vireo-vmm, then these rows. */
-    {"controller", "usb/qemu-xhci", P, 15, "USB (xHCI) is not supported yet"},
-    {"controller", "usb/nec-xhci", P, 15, "USB (xHCI) is not supported yet"},
-    {"controller", "usb/ich9-ehci1", P, 15, "USB is not supported yet"},
-    {"controller", "usb/piix3-uhci", P, 15, "USB is not supported yet"},
+    {"controller", "usb/qemu-xhci", H, 0, "-device qemu-xhci,id=usb (ports: p2= and p3=)"},
+    {"controller", "usb/nec-xhci", H, 0, "-device nec-usb-xhci,id=usb (ports: p2= and p3=)"},
+    /* libvirt's EHCI and UHCI models: vireo-vmm has only an xHCI. Mapping keeps libvirt's
+     * defaults for pc (piix3-uhci) and the ich9 sets starting; an xHCI serves the same USB
+     * devices to every guest with an xHCI driver (Linux since 2.6.31, Windows since 8). */
+    {"controller", "usb/ehci", H, 0,
+     "mapped to a qemu-xhci (vireo-vmm has no EHCI; the guest finds an xHCI)"},
+    {"controller", "usb/ich9-ehci1", H, 0,
+     "mapped to a qemu-xhci (vireo-vmm has no EHCI; the guest finds an xHCI)"},
+    {"controller", "usb/ich9-uhci1", H, 0,
+     "a companion of ich9-ehci1: the one qemu-xhci serves its index"},
+    {"controller", "usb/ich9-uhci2", H, 0,
+     "a companion of ich9-ehci1: the one qemu-xhci serves its index"},
+    {"controller", "usb/ich9-uhci3", H, 0,
+     "a companion of ich9-ehci1: the one qemu-xhci serves its index"},
+    {"controller", "usb/piix3-uhci", H, 0,
+     "mapped to a qemu-xhci (vireo-vmm has no UHCI; the guest finds an xHCI)"},
+    {"controller", "usb/piix4-uhci", H, 0,
+     "mapped to a qemu-xhci (vireo-vmm has no UHCI; the guest finds an xHCI)"},
+    {"controller", "usb/other", R, 0,
+     "vireo-vmm's USB controller is an xHCI (qemu-xhci, nec-xhci; EHCI and UHCI map to it)"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
     {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
     {"controller", "sata/", H, 0, "ich9-ahci,id=sataN (its ports sataN.0 to sataN.5)"},
@@ -291,8 +307,15 @@ static const struct vmm_support_rule rules[] = {
     {"console/target@type", "serial", H, 0, "COM1"},
     {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
     {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
-    {"input@bus", "usb", P, 15, "USB input (an xHCI with usb-tablet/usb-kbd) is not supported yet"},
-    {"input@bus", "*", R, 0, "only PS/2 input is supported"},
+    {"input@bus", "usb", H, 0, "on the domain's USB controller (see input/usb@type)"},
+    {"input@bus", "usb without a controller", R, 0,
+     "USB is disabled for this domain, but USB devices are present in the domain XML"},
+    {"input@bus", "*", R, 0, "only PS/2 and USB input are supported"},
+    {"input/usb@type", "tablet", H, 0,
+     "-device usb-tablet,bus=usb.0,port=N (takes the VNC pointer from the PS/2 mouse)"},
+    {"input/usb@type", "keyboard", H, 0,
+     "-device usb-kbd,bus=usb.0,port=N (takes the VNC keys from the PS/2 keyboard)"},
+    {"input/usb@type", "*", R, 0, "vireo-vmm's USB input devices are the tablet and the keyboard"},
     {"graphics@type", "vnc", H, 0, "-vnc (vireo-vmm's VNC server)"},
     {"graphics@type", "*", R, 0, "only VNC graphics are supported"},
     {"graphics/listen@type", "address", H, 0, "-vnc ADDRESS:N (127.0.0.1 when not given)"},
@@ -796,6 +819,11 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);
+    const struct vmm_support_rule *row = vmm_support_lookup("controller", value);
+    if (c->type == DOMAIN_CONTROLLER_USB && row && strcmp(row->value, "*") == 0) {
+        free(value);
+        value = xstrdup("usb/other"); /* OHCI, VIA UHCI, qusb: the USB row says what there is */
+    }
     char *shown = xasprintf("<controller type='%s' index='%u'%s%s%s>", t, c->index,
                             c->model ? " model='" : "", m, c->model ? "'" : "");
     int r = probe("controller", value, shown, err);
@@ -931,7 +959,22 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
             return r;
     } else if (strcmp(n->name, "input") == 0) {
         const char *bus = xnode_attr(n, "bus");
-        return probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err);
+        if ((r = probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err)))
+            return r;
+        if (!bus || strcmp(bus, "usb") != 0)
+            return 0;
+        if ((r = probe_attr("input/usb@type", "input", "type", type ? type : "?", NULL, err)))
+            return r;
+        const char *ub = xnode_attr(xnode_child(n, "address"), "bus");
+        unsigned index = ub ? (unsigned)strtoul(ub, NULL, 10) : 0;
+        bool have = false;
+        for (size_t i = 0; i < def->ncontrollers; i++) {
+            const struct domain_controller *c = &def->controllers[i];
+            have |= c->type == DOMAIN_CONTROLLER_USB && c->index == index &&
+                    !(c->model && strcmp(c->model, "none") == 0);
+        }
+        if (!have)
+            return probe("input@bus", "usb without a controller", "<input bus='usb'>", err);
     } else if (strcmp(n->name, "graphics") == 0) {
         return check_graphics(n, err);
     } else if (strcmp(n->name, "video") == 0) {

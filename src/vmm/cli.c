@@ -346,6 +346,37 @@ static int opt_vga(struct vmm_config *cfg, const char *opt, const char *arg, str
     return 0;
 }
 
+/* -usb: QEMU's machine usb=on. Its pc gives a UHCI (q35 an EHCI with UHCI companions) there;
+ * vireo-vmm's USB controller is the xHCI, so -usb adds a qemu-xhci (docs/vmm.md). Only the
+ * first -usb or -usbdevice adds it. */
+static int add_usb_controller(struct vmm_config *cfg, struct verr *err)
+{
+    for (unsigned i = 0; i < cfg->nr_devices; i++)
+        if (cfg->devices[i]->type->child_bus == DEV_BUS_USB)
+            return 0;
+    return cli_device(cfg, "qemu-xhci", err);
+}
+
+static int opt_usb(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)arg;
+    return add_usb_controller(cfg, err);
+}
+
+/* -usbdevice tablet|keyboard: QEMU's legacy spelling of -usb -device usb-tablet|usb-kbd. */
+static int opt_usbdevice(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    const char *type = str_eq(arg, "tablet")     ? "usb-tablet"
+                       : str_eq(arg, "keyboard") ? "usb-kbd"
+                                                 : NULL;
+    if (!type)
+        return verr_set(err, ENOTSUP, "%s %s: vireo-vmm's USB devices are 'tablet' and 'keyboard'",
+                        opt, arg);
+    int r = add_usb_controller(cfg, err);
+    return r < 0 ? r : cli_device(cfg, type, err);
+}
+
 static int opt_vnc(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -602,6 +633,8 @@ static const struct cli_option options[] = {
     {"-nodefaults", false, opt_flag},
     {"-vga", true, opt_vga},
     {"-vnc", true, opt_vnc},
+    {"-usb", false, opt_usb},
+    {"-usbdevice", true, opt_usbdevice},
     {"-k", true, opt_keymap},
     {"-qmp", true, opt_qmp},
     {"-monitor", true, opt_monitor},
@@ -809,6 +842,8 @@ const char *cli_help_text(void)
            "password=on:\n"
            "                              VNC authentication with the QMP set_password password\n"
            "  -k en-us                    keymap for VNC key events (the only one)\n"
+           "  -usb                        a USB controller (qemu-xhci: QEMU's pc has a UHCI)\n"
+           "  -usbdevice tablet|keyboard  -usb plus -device usb-tablet|usb-kbd\n"
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"

@@ -140,10 +140,12 @@ static const struct fixed_option fixed_options[] = {
      "vireo-vmm's microvm always has COM1 in its DSDT (-serial none leaves it unconnected)"},
     {"x-option-roms", MICROVM, false, false,
      "vireo-vmm boots the kernel directly and loads no firmware or option ROMs"},
-    {"usb", MICROVM, false, false, "vireo-vmm's microvm has no USB controller"},
+    {"usb", MICROVM, false, false,
+     "vireo-vmm's microvm has no built-in USB controller (add -device qemu-xhci)"},
     {"graphics", MICROVM, false, false, "vireo-vmm has no display"},
     {"usb", PCS, false, false,
-     "vireo-vmm's pc and q35 have no built-in USB controller (add one with -device)"},
+     "vireo-vmm's pc and q35 have no built-in USB controller (-usb or -device qemu-xhci adds "
+     "an xHCI)"},
     /* pc and q35 */
     {"smm", PCS, true, false,
      "vireo-vmm models no System Management Mode (auto means off here, as for a host "

@@ -79,6 +79,8 @@ void test_vga(struct guest *g);
 __attribute__((noreturn)) void vga_bench_main(struct guest *g);
 /* PS/2 keyboard and mouse (t-ps2.c): tests=ps2, fed by the host over VNC. */
 void test_ps2(struct guest *g);
+/* xHCI with a USB tablet and keyboard (t-xhci.c): tests=xhci, fed by the host over VNC. */
+void test_xhci(struct guest *g);
 /* tests=state: the continuity workload for save/restore and migration (t-state.c). */
 __attribute__((noreturn)) void test_state(struct guest *g);
 /* Triggers a reset; only returns (after reporting failure) if none came. */

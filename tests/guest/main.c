@@ -152,7 +152,8 @@ enum {
     T_SCSI = 1 << 21,
     T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
     T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
-    T_AHCI = 1 << 24,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
+    T_XHCI = 1 << 24,    /* xHCI and USB HID: input from the host over VNC */
+    T_AHCI = 1 << 25,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
 };
 
 static const struct {
@@ -167,7 +168,8 @@ static const struct {
     {"blk", T_BLK},         {"rng", T_RNG},         {"balloon", T_BALLOON},
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
-    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"ahci", T_AHCI},
+    {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
+    {"ahci", T_AHCI},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -301,6 +303,8 @@ void guest_main(int kind, uint64_t info)
         test_vga(&g);
     if (run & T_PS2)
         test_ps2(&g);
+    if (run & T_XHCI)
+        test_xhci(&g);
     if (run & T_HOTPLUG)
         test_hotplug(&g);
     if (run & T_RESET)

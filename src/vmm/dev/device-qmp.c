@@ -337,6 +337,8 @@ static const char *parent_name(const struct dev_type *t)
         return "virtio-serial-port";
     case DEV_BUS_SCSI:
         return "scsi-device";
+    case DEV_BUS_USB:
+        return "usb-device";
     case DEV_BUS_IDE:
         return "ide-device";
     case DEV_BUS_SYSTEM:

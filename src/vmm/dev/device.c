@@ -55,6 +55,8 @@ const char *dev_bus_name(enum dev_bus bus)
         return "virtio-serial-bus";
     case DEV_BUS_SCSI:
         return "SCSI";
+    case DEV_BUS_USB:
+        return "usb-bus";
     case DEV_BUS_IDE:
         return "IDE";
     }
@@ -412,7 +414,8 @@ static int resolve_bus(struct dev_config *c, struct dev_config *const *all, unsi
     const struct dev_type *t = c->type;
     struct dev_config *provider = NULL;
     if (!c->bus) {
-        if (t->bus != DEV_BUS_VIRTIO_SERIAL && t->bus != DEV_BUS_SCSI && t->bus != DEV_BUS_IDE)
+        if (t->bus != DEV_BUS_VIRTIO_SERIAL && t->bus != DEV_BUS_SCSI && t->bus != DEV_BUS_USB &&
+            t->bus != DEV_BUS_IDE)
             return 0;
         for (unsigned i = 0; i < n && !provider; i++)
             if (all[i]->type->child_bus == t->bus)

@@ -53,10 +53,11 @@ enum dev_bus {
     DEV_BUS_PCI,           /* the PCIe root bus "pcie.0" */
     DEV_BUS_VIRTIO_SERIAL, /* the ports of a virtio-serial-pci: "ID.0" */
     DEV_BUS_SCSI,          /* the logical units of a SCSI controller: "ID.0" */
+    DEV_BUS_USB,           /* the root ports of a USB host controller: "ID.0" */
     DEV_BUS_IDE,           /* an AHCI controller's ports, one drive each: "ID.0" to "ID.5"
                             * ("ide.N" for a controller without id, as QEMU names them) */
 };
-/* QEMU's name of a bus kind ("PCI", "ISA", "virtio-serial-bus", "SCSI", "System"). */
+/* QEMU's name of a bus kind ("PCI", "ISA", "virtio-serial-bus", "SCSI", "usb-bus", "System"). */
 const char *dev_bus_name(enum dev_bus bus);
 
 /* -device help's groups, in QEMU's order. */

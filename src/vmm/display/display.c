@@ -287,8 +287,10 @@ void display_pointer(struct display *d, unsigned x, unsigned y, unsigned buttons
     if (in) {
         unsigned held = buttons & (DISPLAY_BTN_LEFT | DISPLAY_BTN_MID | DISPLAY_BTN_RIGHT);
         if (in->absolute) {
-            int ax = d->width > 1 ? (int)((uint64_t)x * DISPLAY_ABS_MAX / (d->width - 1)) : 0;
-            int ay = d->height > 1 ? (int)((uint64_t)y * DISPLAY_ABS_MAX / (d->height - 1)) : 0;
+            /* QEMU's scaling (its VNC server hands the screen size, not size - 1, as the
+             * input range): the last pixel is just short of DISPLAY_ABS_MAX. */
+            int ax = d->width ? (int)((uint64_t)x * DISPLAY_ABS_MAX / d->width) : 0;
+            int ay = d->height ? (int)((uint64_t)y * DISPLAY_ABS_MAX / d->height) : 0;
             in->ptr->pointer(in->opaque, ax, ay, dz, held);
         } else {
             in->ptr->pointer(in->opaque, (int)x - (int)d->last_x, (int)y - (int)d->last_y, dz,

@@ -197,7 +197,11 @@ try:
              "unsupported configuration: <graphics passwdValidTo='tomorrow'>: passwdValidTo must "
              "be YYYY-MM-DDTHH:MM:SS (UTC)"),
             ("<input type='tablet' bus='usb'/>", "unsupported configuration: "
-             "<input bus='usb'>: USB input")):
+             "<input bus='usb'>: USB is disabled for this domain, but USB devices are present "
+             "in the domain XML"),
+            ("<controller type='usb' model='qemu-xhci'/><input type='mouse' bus='usb'/>",
+             "unsupported configuration: <input type='mouse'>: vireo-vmm's USB input devices "
+             "are the tablet and the keyboard")):
         xml = domain_xml("refused", GUEST, "tests=none", devices="    " + dev + "\n")
         r = d.virsh("create", d.write("refused.xml", xml))
         t.ok(r.returncode != 0 and want in r.stderr, "refused: " + dev, r.stderr)

@@ -1,5 +1,5 @@
 """rfblib.py - a small RFB (VNC) client for the display tests: the handshake
-(security None), SetPixelFormat, SetEncodings, update requests with a local
+(security None, or VNC authentication with password=), SetPixelFormat, SetEncodings, update requests with a local
 framebuffer that applies Raw, CopyRect and ZRLE rectangles and the
 DesktopSize pseudo-encoding, and key (keysym and QEMU extended) and pointer
 events. Written from RFC 6143, so it checks the server's encoders
@@ -11,6 +11,8 @@ import struct
 import time
 import zlib
 
+import vncdes
+
 ENC_RAW, ENC_COPYRECT, ENC_ZRLE = 0, 1, 16
 ENC_DESKTOP_SIZE, ENC_PTR_TYPE, ENC_EXT_KEY = -223, -257, -258
 
@@ -20,7 +22,7 @@ class RfbError(Exception):
 
 
 class Client:
-    def __init__(self, addr, timeout=20, version=b"RFB 003.008\n", shared=True):
+    def __init__(self, addr, timeout=20, version=b"RFB 003.008\n", shared=True, password=None):
         fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
         end = time.monotonic() + timeout
         while True:
@@ -47,11 +49,16 @@ class Client:
             types = self.recv(n)
             if n == 0:
                 raise RfbError(self.reason())
-            if 1 not in types:
-                raise RfbError("security types %s: no None" % list(types))
-            self.s.sendall(b"\x01")
-            if minor >= 8:
+            if password is not None and 2 in types:
+                self.s.sendall(b"\x02")
+                self.s.sendall(vncdes.vnc_response(password, self.recv(16)))
                 self.result()
+            elif 1 not in types:
+                raise RfbError("security types %s: no None" % list(types))
+            else:
+                self.s.sendall(b"\x01")
+                if minor >= 8:
+                    self.result()
         else:
             t = struct.unpack(">I", self.recv(4))[0]
             if t != 1:

@@ -55,7 +55,8 @@ static void test_machine(void)
        "dump-guest-core=off and mem-merge=on are kept for guest RAM");
     cli_config_free(&c);
     static const char *const refusals[][2] = {
-        {"microvm,usb=on", "usb=on: vireo-vmm's microvm has no USB controller"},
+        {"microvm,usb=on", "usb=on: vireo-vmm's microvm has no built-in USB controller (add "
+                           "-device qemu-xhci)"},
         {"microvm,graphics=on", "graphics=on: vireo-vmm has no display"},
         {"microvm,pcie=off", "pcie=off: "},
         {"microvm,acpi=off", "acpi=off: "},
@@ -93,7 +94,7 @@ static void test_type_table(void)
         }
         dev_config_free(c);
     }
-    ok(n == 30 && bad == 0,
+    ok(n == 34 && bad == 0,
        "the type table: %u types, each found by name and alias, with a "
        "description and create(), every default taken as given",
        n);
