@@ -728,6 +728,27 @@ int vir_domain_get_emulator_pin_info(vir_domain *dom, unsigned char *cpumap, int
                                      unsigned int flags, vir_error *err);
 int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int maplen,
                             unsigned int flags, vir_error *err);
+/* One I/O thread's pinning (virDomainIOThreadInfo): its id and a cpumap of cpumaplen
+ * bytes. */
+typedef struct vir_iothread_info {
+    unsigned int iothread_id;
+    unsigned char *cpumap;
+    int cpumaplen;
+} vir_iothread_info;
+/* The domain's I/O threads (virDomainGetIOThreadInfo): *info gets an array of the returned
+ * count (free with vir_iothread_info_free on each, then free()); returns the count or -1. */
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err);
+void vir_iothread_info_free(vir_iothread_info *info);
+/* virDomainAddIOThread, virDomainDelIOThread (virDomainSetIOThreadParams is with the typed
+ * parameters below). */
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err);
+/* Pins I/O thread iothread_id (virDomainPinIOThread). */
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err);
 /* Host CPUs the driver knows of (for sizing cpumaps). */
 int vir_node_get_cpu_count(vir_connect *conn, vir_error *err);
 
@@ -763,6 +784,19 @@ int vir_domain_set_max_memory(vir_domain *dom, unsigned long memory_kib, vir_err
 /* virDomainUpdateDeviceFlags: change a device in place (vireod: a CD-ROM's medium, the
  * <disk> element with or without <source>); flags vir_domain_device_modify_flags. */
 int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+/* virDomainAttachDevice(Flags) / DetachDevice(Flags): a <disk> or <interface> added to or
+ * removed from the running domain (VIR_DOMAIN_AFFECT_LIVE), its persistent definition
+ * (AFFECT_CONFIG), or both; the plain forms are AFFECT_LIVE. */
+int vir_domain_attach_device(vir_domain *dom, const char *xml, vir_error *err);
+int vir_domain_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+int vir_domain_detach_device(vir_domain *dom, const char *xml, vir_error *err);
+int vir_domain_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err);
+/* virDomainDetachDeviceAlias: the device with that alias (virtio-disk1, net0, ua-...); the
+ * live removal is not waited for. */
+int vir_domain_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
                                    vir_error *err);
 
 typedef enum {
@@ -827,6 +861,21 @@ int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
                                         const vir_typed_parameter *params, int nparams,
                                         unsigned int flags, vir_error *err);
 
+/* iothreadset: "poll_max_ns" (ullong), "poll_grow" and "poll_shrink" (uint) of a running I/O
+ * thread (virDomainSetIOThreadParams). */
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err);
+
+/* blkdeviotune: a disk's I/O limits (virDomainGet/SetBlockIoTune), libvirt's twenty parameters
+ * (group_name a string, malloc'd: the caller frees it; the others unsigned long long). disk is
+ * its target or source path; with *nparams 0, sets it to how many there are. */
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err);
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err);
+
 /* libvirt's virDomainMemoryStatTags */
 typedef enum {
     VIR_DOMAIN_MEMORY_STAT_SWAP_IN = 0,
@@ -852,6 +901,98 @@ typedef struct vir_domain_memory_stat {
 
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err);
+/* virDomainSetMemoryStatsPeriod: how often (seconds, 0 never) the balloon asks the guest. */
+int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                       vir_error *err);
+
+/* virDomainGetCPUStats: start_cpu -1 for the totals (cpu_time, user_time, system_time), else
+ * ncpus host CPUs from start_cpu, nparams slots each (cpu_time, vcpu_time); with nparams 0
+ * the number of parameters (per CPU, or of the totals), with ncpus 0 the host's CPU count.
+ * Returns the parameters filled per CPU. */
+int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                             int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
+
+/* virDomainGetTime / virDomainSetTime: the guest's clock, through its agent; flags of the set:
+ * VIR_DOMAIN_TIME_SYNC (the agent reads the guest's RTC instead). */
+#define VIR_DOMAIN_TIME_SYNC (1u << 0)
+int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                        unsigned int flags, vir_error *err);
+int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                        unsigned int flags, vir_error *err);
+
+/* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
+typedef struct vir_domain_block_info {
+    unsigned long long capacity, allocation, physical;
+} vir_domain_block_info;
+int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                              unsigned int flags, vir_error *err);
+
+/* virDomainGetDiskErrors: with maxerrors 0 the number of disks that could report one; else
+ * the disks in error (disk malloc'd: the caller frees it). */
+typedef enum {
+    VIR_DOMAIN_DISK_ERROR_NONE = 0,
+    VIR_DOMAIN_DISK_ERROR_UNSPEC = 1,
+    VIR_DOMAIN_DISK_ERROR_NO_SPACE = 2,
+} vir_domain_disk_error_code;
+typedef struct vir_domain_disk_error {
+    char *disk;
+    int error;
+} vir_domain_disk_error;
+int vir_domain_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors,
+                               unsigned int maxerrors, unsigned int flags, vir_error *err);
+
+/* virDomainInterfaceStats: an interface (host device name or MAC) as the guest sees it. */
+typedef struct vir_domain_interface_stats_struct {
+    long long rx_bytes, rx_packets, rx_errs, rx_drop;
+    long long tx_bytes, tx_packets, tx_errs, tx_drop;
+} vir_domain_interface_stats_struct;
+int vir_domain_interface_stats(vir_domain *dom, const char *device,
+                               vir_domain_interface_stats_struct *st, vir_error *err);
+
+/* virConnectGetAllDomainStats / virDomainListGetStats: one record per domain, its groups'
+ * typed parameters (libvirt's names). The list ends with NULL; free it with
+ * vir_domain_stats_record_list_free. */
+typedef enum {
+    VIR_DOMAIN_STATS_STATE = 1 << 0,
+    VIR_DOMAIN_STATS_CPU_TOTAL = 1 << 1,
+    VIR_DOMAIN_STATS_BALLOON = 1 << 2,
+    VIR_DOMAIN_STATS_VCPU = 1 << 3,
+    VIR_DOMAIN_STATS_INTERFACE = 1 << 4,
+    VIR_DOMAIN_STATS_BLOCK = 1 << 5,
+    VIR_DOMAIN_STATS_PERF = 1 << 6,
+    VIR_DOMAIN_STATS_IOTHREAD = 1 << 7,
+    VIR_DOMAIN_STATS_MEMORY = 1 << 8,
+    VIR_DOMAIN_STATS_DIRTYRATE = 1 << 9,
+    VIR_DOMAIN_STATS_VM = 1 << 10,
+} vir_domain_stats_types;
+
+typedef enum {
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE = 1 << 0,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE = 1 << 1,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_PERSISTENT = 1 << 2,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_TRANSIENT = 1 << 3,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING = 1 << 4,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED = 1 << 5,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_SHUTOFF = 1 << 6,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_OTHER = 1 << 7,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT = 1 << 29,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING = 1 << 30,
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS = 1u << 31,
+} vir_connect_get_all_domain_stats_flags;
+
+typedef struct vir_domain_stats_record {
+    vir_domain *dom;
+    vir_typed_parameter *params;
+    int nparams;
+} vir_domain_stats_record;
+
+int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
+                                     vir_domain_stats_record ***ret, unsigned int flags,
+                                     vir_error *err);
+/* doms ends with NULL; every domain must belong to one connection. */
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats, vir_domain_stats_record ***ret,
+                              unsigned int flags, vir_error *err);
+void vir_domain_stats_record_list_free(vir_domain_stats_record **records);
 
 /* ---- events ------------------------------------------------------------ */
 

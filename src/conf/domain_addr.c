@@ -239,6 +239,48 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
     return verr_set(err, ENOSPC, "no free slot left on the pcie-to-pci-bridge");
 }
 
+/* A pcie-root-port's <model name> and <target chassis port>, as libvirt fills them in:
+ * chassis is the index, port the slot and function (slot << 3 | function). */
+static void fill_root_port(struct domain_controller *c)
+{
+    bool has_model = false, has_target = false;
+    char chassis[16], port[16];
+    snprintf(chassis, sizeof(chassis), "%u", c->index);
+    snprintf(port, sizeof(port), "0x%x", c->address.slot << 3 | c->address.function);
+    for (size_t k = 0; k < c->nextra; k++) {
+        has_model |= strcmp(c->extra[k]->name, "model") == 0;
+        struct xnode *t = c->extra[k];
+        if (strcmp(t->name, "target") == 0) {
+            /* libvirt's order: chassis, port, then the rest (hotplug, busNr, ...) */
+            has_target = true;
+            struct xnode *n = kid_with_attrs("target", "chassis", chassis, "port", port);
+            for (size_t a = 0; a < t->nattrs; a++)
+                xnode_set_attr(n, t->attrs[2 * a], t->attrs[2 * a + 1]);
+            for (size_t i = 0; i < t->nkids; i++)
+                xnode_add(n, xnode_copy(t->kids[i]));
+            xnode_free(t);
+            c->extra[k] = n;
+        }
+    }
+    c->extra = xreallocarray(c->extra, c->nextra + 2, sizeof(*c->extra));
+    if (!has_model)
+        c->extra[c->nextra++] = kid_with_attrs("model", "name", "pcie-root-port", NULL, NULL);
+    if (!has_target)
+        c->extra[c->nextra++] = kid_with_attrs("target", "chassis", chassis, "port", port);
+}
+
+/* microvm: the index of a pcie-root-port controller (the bus behind it). */
+static bool is_root_port_bus(const struct domain_def *def, unsigned bus)
+{
+    for (size_t i = 0; i < def->ncontrollers; i++) {
+        const struct domain_controller *c = &def->controllers[i];
+        if (c->type == DOMAIN_CONTROLLER_PCI && c->index == bus && bus != 0 && c->model &&
+            strcmp(c->model, "pcie-root-port") == 0)
+            return true;
+    }
+    return false;
+}
+
 /* An <address> child of a kept device as a struct (NONE when absent or not PCI). */
 int domain_addr_of_node(const struct xnode *n, struct domain_address *a, struct verr *err)
 {
@@ -339,6 +381,11 @@ static bool controller_needs_pci(const struct domain_def *def, const struct doma
         return true;
     case DOMAIN_CONTROLLER_SATA:
         return !(domain_machine_is_q35(def) && c->index == 0);
+    case DOMAIN_CONTROLLER_PCI:
+        /* microvm: a declared pcie-root-port takes a slot of its own on bus 0 (function 0,
+         * where a guest scanning bus 0 finds it); q35 packs them as libvirt does (place()). */
+        return domain_machine_of(def) == DOMAIN_MACHINE_MICROVM && c->index != 0 && c->model &&
+               strcmp(c->model, "pcie-root-port") == 0;
     default:
         return false;
     }
@@ -421,12 +468,20 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
      * above, which is Vireo's.
      */
     for (size_t i = 0; i < nseen && domain_kvm_applies(def); i++) {
-        if (machine == DOMAIN_MACHINE_MICROVM && (seen[i].a.bus != 0 || seen[i].a.domain != 0)) {
-            /* One root bus: libvirt's words for an address past the last bus. */
+        if (machine == DOMAIN_MACHINE_MICROVM &&
+            ((seen[i].a.bus != 0 && !is_root_port_bus(def, seen[i].a.bus)) ||
+             seen[i].a.domain != 0)) {
+            /* The root bus and the root ports' buses: libvirt's words for an address past
+             * the last bus. */
+            unsigned last = 0;
+            for (size_t k = 0; k < def->ncontrollers; k++)
+                if (is_root_port_bus(def, def->controllers[k].index) &&
+                    def->controllers[k].index > last)
+                    last = def->controllers[k].index;
             r = verr_set(err, EINVAL,
-                         "Invalid PCI address %04x:%02x:%02x.%x. Only PCI buses up to 0 are "
+                         "Invalid PCI address %04x:%02x:%02x.%x. Only PCI buses up to %u are "
                          "available",
-                         seen[i].a.domain, seen[i].a.bus, seen[i].a.slot, seen[i].a.function);
+                         seen[i].a.domain, seen[i].a.bus, seen[i].a.slot, seen[i].a.function, last);
             goto out;
         }
         if (!pa->bus_exists[seen[i].a.bus]) {
@@ -551,12 +606,20 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         for (size_t k = 0; k < nkeys && r == 0; k++) {
             struct domain_address a = {0};
             r = place(def, pa, &a, keys[k].pcie, err);
-            if (r == 0)
-                domain_controller_find(def, keys[k].type, keys[k].index)->address = a;
+            if (r == 0) {
+                struct domain_controller *c =
+                    domain_controller_find(def, keys[k].type, keys[k].index);
+                c->address = a;
+            }
         }
         free(keys);
         if (r)
             goto out;
+        for (size_t i = 0; machine == DOMAIN_MACHINE_MICROVM && i < def->ncontrollers; i++)
+            if (is_root_port_bus(def, def->controllers[i].index) &&
+                def->controllers[i].type == DOMAIN_CONTROLLER_PCI &&
+                def->controllers[i].address.type == DOMAIN_ADDRESS_PCI)
+                fill_root_port(&def->controllers[i]);
     }
     for (size_t i = 0; i < def->ndisks; i++) {
         struct domain_disk *d = &def->disks[i];

@@ -321,6 +321,13 @@ char *domain_def_format(const struct domain_def *def, unsigned flags);
 struct domain_def *domain_def_copy(const struct domain_def *def);
 void domain_def_free(struct domain_def *def);
 
+/* Device hot-plug (vireod's attach/detach): appends a copy of a disk or interface, or removes
+ * the i-th one (the others keep their order). */
+void domain_def_add_disk(struct domain_def *def, const struct domain_disk *src);
+void domain_def_add_net(struct domain_def *def, const struct domain_net *src);
+void domain_def_remove_disk(struct domain_def *def, size_t i);
+void domain_def_remove_net(struct domain_def *def, size_t i);
+
 /* Validation and normalisation again after a caller changed fields (setvcpus, setmem, ...). */
 int domain_def_validate(const struct domain_def *def, unsigned flags, struct verr *err);
 

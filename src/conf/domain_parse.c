@@ -1236,7 +1236,13 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
     for (size_t i = 0; i < def->ncontrollers; i++) {
         if (ctl_index_given[i])
             continue;
-        unsigned next = 0;
+        const struct domain_controller *ci = &def->controllers[i];
+        /* Index 0 of type pci is the root bus (added later when not written). */
+        unsigned next = ci->type == DOMAIN_CONTROLLER_PCI && ci->model &&
+                                strcmp(ci->model, "pci-root") != 0 &&
+                                strcmp(ci->model, "pcie-root") != 0
+                            ? 1
+                            : 0;
         for (size_t j = 0; j < def->ncontrollers; j++)
             if (j != i && def->controllers[j].type == def->controllers[i].type &&
                 (ctl_index_given[j] || j < i) && def->controllers[j].index >= next)

@@ -374,6 +374,36 @@ static void controller_copy(struct domain_controller *d, const struct domain_con
     d->extra = nodes_copy(s->extra, s->nextra);
 }
 
+void domain_def_add_disk(struct domain_def *def, const struct domain_disk *src)
+{
+    def->disks = xreallocarray(def->disks, def->ndisks + 1, sizeof(*def->disks));
+    disk_copy(&def->disks[def->ndisks++], src);
+}
+
+void domain_def_add_net(struct domain_def *def, const struct domain_net *src)
+{
+    def->nets = xreallocarray(def->nets, def->nnets + 1, sizeof(*def->nets));
+    net_copy(&def->nets[def->nnets++], src);
+}
+
+void domain_def_remove_disk(struct domain_def *def, size_t i)
+{
+    if (i >= def->ndisks)
+        return;
+    domain_disk_clear(&def->disks[i]);
+    memmove(&def->disks[i], &def->disks[i + 1], (def->ndisks - i - 1) * sizeof(*def->disks));
+    def->ndisks--;
+}
+
+void domain_def_remove_net(struct domain_def *def, size_t i)
+{
+    if (i >= def->nnets)
+        return;
+    domain_net_clear(&def->nets[i]);
+    memmove(&def->nets[i], &def->nets[i + 1], (def->nnets - i - 1) * sizeof(*def->nets));
+    def->nnets--;
+}
+
 struct domain_def *domain_def_copy(const struct domain_def *s)
 {
     if (!s)

@@ -342,6 +342,18 @@ int vd_cg_domain_create(const struct vd_cgroups *cg, const char *name, pid_t pid
     return r;
 }
 
+int vd_cg_thread_group(const struct vd_cgroups *cg, const char *name, const char *sub, pid_t tid,
+                       struct verr *err)
+{
+    if (cg->version == 0)
+        return verr_set(err, ENOTSUP, "no cgroup hierarchy is mounted");
+    int r = 0;
+    for (int c = 0; c < VD_CG_N && r == 0; c++)
+        if (is_tree(cg, (enum vd_cg_ctrl)c))
+            r = make_sub(cg, (enum vd_cg_ctrl)c, name, sub, err);
+    return r < 0 ? r : join_thread(cg, name, sub, tid, err);
+}
+
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);

@@ -60,6 +60,10 @@ char *vd_cg_path(const struct vd_cgroups *cg, enum vd_cg_ctrl c, const char *nam
  */
 int vd_cg_domain_create(const struct vd_cgroups *cg, const char *name, pid_t pid,
                         const pid_t *vcpu_tids, size_t nvcpus, struct verr *err);
+/* Makes sub-group sub ("iothread1") of the domain's group where missing and moves thread tid
+ * into it (an I/O thread, at start or when iothreadadd made it). */
+int vd_cg_thread_group(const struct vd_cgroups *cg, const char *name, const char *sub, pid_t tid,
+                       struct verr *err);
 /* Removes the domain's groups (waiting briefly for the dead process's
  * threads to leave them); nothing when there are none. */
 void vd_cg_domain_remove(const struct vd_cgroups *cg, const char *name);

@@ -30,6 +30,12 @@ void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom)
         d->sink.reboot(d->sink.ctx, dom);
 }
 
+void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const char *alias)
+{
+    if (d->sink.device_removed)
+        d->sink.device_removed(d->sink.ctx, dom, alias);
+}
+
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details)
 {

@@ -143,6 +143,9 @@ void vd_tune_plan_free(struct vd_tune_plan *p)
         free(p->vcpu_cpus[i]);
     free(p->vcpu_cpus);
     free(p->emulator_cpus);
+    for (size_t i = 0; i < p->niothreads; i++)
+        free(p->iothread_cpus[i]);
+    free(p->iothread_cpus);
     free(p->mems);
     free(p->name);
     vd_cgroups_free(&p->cg);
@@ -161,16 +164,30 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
     p->shares = def->cpu_shares;
     p->period = (uint64_t)def->period;
     p->quota = def->quota;
-    static const char *const names[] = {"emulator_period", "emulator_quota", "global_period",
-                                        "global_quota"};
-    long long v[4] = {0};
-    for (int i = 0; i < 4 && r == 0; i++)
+    static const char *const names[] = {"emulator_period", "emulator_quota",  "global_period",
+                                        "global_quota",    "iothread_period", "iothread_quota"};
+    long long v[6] = {0};
+    for (int i = 0; i < 6 && r == 0; i++)
         if (extra_value(def, names[i], &v[i]) < 0)
             r = verr_set(err, EINVAL, "invalid value in element '%s'", names[i]);
     p->emulator_period = (uint64_t)v[0];
     p->emulator_quota = v[1];
     p->global_period = (uint64_t)v[2];
     p->global_quota = v[3];
+    p->iothread_period = (uint64_t)v[4];
+    p->iothread_quota = v[5];
+    p->niothreads = def->iothreads;
+    p->iothread_cpus = xcalloc(p->niothreads ? p->niothreads : 1, sizeof(*p->iothread_cpus));
+    for (size_t i = 0; i < def->niothreadpins && r == 0; i++) {
+        unsigned id = def->iothreadpins[i].iothread; /* 1..iothreads: conf checked it */
+        if (id < 1 || id > p->niothreads)
+            continue;
+        free(p->iothread_cpus[id - 1]);
+        p->iothread_cpus[id - 1] = canonical(def->iothreadpins[i].cpuset, err);
+        if (!p->iothread_cpus[id - 1] ||
+            (r = vd_check_host_cpus(p->iothread_cpus[id - 1], err)) < 0)
+            r = r ? r : -EINVAL;
+    }
     for (size_t i = 0; i < def->nvcpupins && r == 0; i++) {
         unsigned n = def->vcpupins[i].vcpu;
         if (n >= p->nvcpus) {
@@ -195,6 +212,9 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
     for (size_t i = 0; i < p->nvcpus && r == 0 && all; i++)
         if (!p->vcpu_cpus[i])
             p->vcpu_cpus[i] = xstrdup(all);
+    for (size_t i = 0; i < p->niothreads && r == 0 && all; i++)
+        if (!p->iothread_cpus[i])
+            p->iothread_cpus[i] = xstrdup(all);
     if (r == 0 && def->emulatorpin) {
         p->emulator_cpus = canonical(def->emulatorpin, err);
         if (!p->emulator_cpus || (r = vd_check_host_cpus(p->emulator_cpus, err)) < 0)
@@ -241,7 +261,7 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: Memory cgroup is not available on this host");
     bool bandwidth = p->period || p->quota || p->emulator_period || p->emulator_quota ||
-                     p->global_period || p->global_quota;
+                     p->global_period || p->global_quota || p->iothread_period || p->iothread_quota;
     if (r == 0 && (p->shares || bandwidth) && !cg->have[VD_CG_CPU])
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: CPU tuning is not available on this host");
@@ -256,12 +276,38 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
 static bool needs_cgroups(const struct vd_tune_plan *p)
 {
     return p->shares || p->period || p->quota || p->emulator_period || p->emulator_quota ||
-           p->global_period || p->global_quota || p->mem.hard || p->mem.soft || p->mem.swap ||
-           p->mems;
+           p->global_period || p->global_quota || p->iothread_period || p->iothread_quota ||
+           p->mem.hard || p->mem.soft || p->mem.swap || p->mems;
+}
+
+/* The I/O threads' groups (iothreadN), bandwidth and placement. */
+static int apply_iothreads(const struct vd_tune_plan *p, bool groups,
+                           const struct vd_iothread_tid *its, size_t nits, struct verr *err)
+{
+    const struct vd_cgroups *cg = &p->cg;
+    int r = 0;
+    for (size_t i = 0; i < nits && r == 0; i++) {
+        char sub[32];
+        snprintf(sub, sizeof(sub), "iothread%u", its[i].id);
+        if (groups) {
+            r = vd_cg_thread_group(cg, p->name, sub, its[i].tid, err);
+            if (r == 0 && p->mems)
+                r = vd_cg_write(cg, VD_CG_CPUSET, p->name, sub, "cpuset.mems", p->mems, err);
+        }
+        if (r == 0 && (p->iothread_period || p->iothread_quota))
+            r = vd_cg_set_bandwidth(cg, p->name, sub, p->iothread_period, p->iothread_quota, err);
+        const char *cpus =
+            its[i].id >= 1 && its[i].id <= p->niothreads ? p->iothread_cpus[its[i].id - 1] : NULL;
+        if (r == 0 && cpus && groups && cg->have[VD_CG_CPUSET])
+            r = vd_cg_set_cpus(cg, p->name, sub, cpus, err);
+        if (r == 0 && cpus)
+            r = vd_thread_pin(its[i].tid, cpus, err);
+    }
+    return r;
 }
 
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
-                  struct verr *err)
+                  const struct vd_iothread_tid *iothreads, size_t niothreads, struct verr *err)
 {
     const struct vd_cgroups *cg = &p->cg;
     bool groups = false;
@@ -300,6 +346,8 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
         snprintf(sub, sizeof(sub), "vcpu%zu", i);
         r = vd_cg_set_bandwidth(cg, p->name, sub, (uint64_t)p->period, p->quota, err);
     }
+    if (r == 0)
+        r = apply_iothreads(p, groups, iothreads, niothreads, err);
     /* placement: the group's cpuset, then the threads' own affinity */
     for (size_t i = 0; i < n && i < p->nvcpus && r == 0; i++) {
         if (!p->vcpu_cpus[i])
@@ -325,6 +373,8 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
             bool vcpu = false;
             for (size_t i = 0; i < n; i++)
                 vcpu |= vcpu_tids[i] == tid;
+            for (size_t i = 0; i < niothreads; i++)
+                vcpu |= iothreads[i].tid == tid; /* placed by their own pins */
             if (!vcpu)
                 r = vd_thread_pin(tid, p->emulator_cpus, err);
         }

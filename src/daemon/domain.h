@@ -72,6 +72,7 @@ struct vd_domain {
     struct vd_job *jobq;                /* jobs waiting for it, in order */
     struct vd_snapshot *snapshots;      /* its snapshots' metadata (snapshot.h), creation order */
     char *current_snapshot;             /* the current snapshot's name, or NULL */
+    void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
 };
 
 /* ---- domain-store.c ---- */
@@ -119,6 +120,7 @@ int vd_domain_read_status(struct vd_daemon *d, const char *name, struct vd_domai
 /* ---- domain-events.c ---- */
 void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
 void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
+void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const char *alias);
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details);
 /* COM1 output: into the console log and to the console streams open on it;
@@ -167,10 +169,42 @@ int vd_domain_restore_xml(const char *image_xml, const char *xml, char **out, st
 /* ---- live-change.c: job->value KiB or vCPUs, job->flags libvirt's ---- */
 /* Whether def has the virtio balloon live memory changes go through. */
 bool vd_domain_has_balloon(const struct domain_def *def);
+
+/* ---- rpc-domstats.c: an interface's counters as the guest sees them ---- */
+struct vd_iface_counters {
+    uint64_t rx_bytes, rx_packets, rx_errs, rx_drop, tx_bytes, tx_packets, tx_errs, tx_drop;
+};
+/* From /sys/class/net/IFNAME/statistics; swapped for a tap (its host side sees the guest's
+ * traffic backwards). -ENOENT when the interface is gone. */
+int vd_net_iface_counters(const char *ifname, bool swapped, struct vd_iface_counters *c);
+/* A disk file's sizes as libvirt reads them without the VMM: capacity (a qcow2's virtual
+ * size, else the file's size), allocation (its blocks in use) and physical (its size). */
+bool vd_disk_file_sizes(const char *path, uint64_t *capacity, uint64_t *allocation,
+                        uint64_t *physical);
+/* rpc-cpu-stats.c: the domain's CPU time in ns from its control group (total, user,
+ * system), as libvirt reads it; -ENOENT when it has no group with CPU accounting. */
+int vd_domain_cpu_totals(struct vd_daemon *d, const char *name, uint64_t *total, uint64_t *user,
+                         uint64_t *sys);
+/* The interface types whose host side is a tap vireod made. */
+bool vd_net_is_tap(const struct domain_net *n);
 void vd_domain_job_set_memory(struct vd_job *job);
 /* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
 void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+/* libvirt's --live/--config/--current: whether the change goes to the running VM, to the
+ * persistent definition; the checks before either (job failed, -1, when one fails). */
+bool vd_domain_affects_live(const struct vd_domain *dom, unsigned flags);
+bool vd_domain_affects_config(const struct vd_domain *dom, unsigned flags);
+int vd_domain_check_targets(struct vd_job *job, bool live, bool config);
+
+/* ---- hotplug.c: job->text the device's XML (or the alias), job->flags libvirt's ---- */
+void vd_domain_job_attach_device(struct vd_job *job);
+void vd_domain_job_detach_device(struct vd_job *job);
+void vd_domain_job_detach_alias(struct vd_job *job);
+/* QMP DEVICE_DELETED of dom's VMM (data its JSON). */
+void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data);
+/* Forgets a detach still waiting (the domain is being freed; its job is freed with it). */
+void vd_hotplug_free(struct vd_domain *dom);
 
 /* ---- domain-graphics.c ---- */
 /* Before a start, in the live definition: the port of each autoport VNC

@@ -237,6 +237,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
 {
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
+    if (strcmp(name, "DEVICE_DELETED") == 0)
+        vd_hotplug_device_deleted(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,
@@ -465,6 +467,8 @@ void vd_domain_job_start(struct vd_job *job)
      * definition says so (as libvirt's QEMU driver sets it). */
     if (!vd_domain_has_balloon(dom->def))
         dom->def->current_memory_kib = dom->def->memory_kib;
+    /* libvirt's DAC driver reports the VMM's user in the live definition */
+    vd_dac_live_label(&d->dac, dom->def);
     struct verr err = {0};
     int fd = -1;
     if (job->migrate_in) {
@@ -502,6 +506,9 @@ void vd_domain_job_start(struct vd_job *job)
         .def = dom->def,
         .paused = job->paused || job->restore || job->snapshot || job->migrate_in,
         .balloon_bytes = job->restore || job->migrate_in ? 0 : balloon_target(dom->def),
+        .balloon_stats_period = vd_domain_has_balloon(dom->def) && dom->def->memballoon
+                                    ? dom->def->memballoon->stats_period
+                                    : 0,
         .incoming_fd = fd,
         .vnc_password = vd_domain_vnc_password(dom->def),
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),

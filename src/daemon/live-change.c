@@ -22,14 +22,14 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-static bool affects_live(const struct vd_domain *dom, unsigned flags)
+bool vd_domain_affects_live(const struct vd_domain *dom, unsigned flags)
 {
     return (flags & VIR_DOMAIN_AFFECT_LIVE) ||
            ((flags & (VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG)) == 0 &&
             vd_domain_is_active(dom));
 }
 
-static bool affects_config(const struct vd_domain *dom, unsigned flags)
+bool vd_domain_affects_config(const struct vd_domain *dom, unsigned flags)
 {
     return (flags & VIR_DOMAIN_AFFECT_CONFIG) ||
            ((flags & (VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG)) == 0 &&
@@ -37,7 +37,7 @@ static bool affects_config(const struct vd_domain *dom, unsigned flags)
 }
 
 /* The checks libvirt makes before any change, in its words. */
-static int check_targets(struct vd_job *job, bool live, bool config)
+int vd_domain_check_targets(struct vd_job *job, bool live, bool config)
 {
     struct vd_domain *dom = job->dom;
     if (live && (!vd_domain_is_active(dom) || !dom->vmm)) {
@@ -104,7 +104,7 @@ static void balloon_done(void *opaque, int r, const char *error)
      * The live definition only. */
     dom->def->current_memory_kib = job->value;
     vd_domain_save_status(dom->daemon, dom);
-    if (affects_config(dom, job->flags))
+    if (vd_domain_affects_config(dom, job->flags))
         set_memory_config(job);
     else
         vd_job_done(job);
@@ -113,9 +113,9 @@ static void balloon_done(void *opaque, int r, const char *error)
 void vd_domain_job_set_memory(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
-    bool live = affects_live(dom, job->flags);
-    bool config = affects_config(dom, job->flags);
-    if (check_targets(job, live, config) < 0)
+    bool live = vd_domain_affects_live(dom, job->flags);
+    bool config = vd_domain_affects_config(dom, job->flags);
+    if (vd_domain_check_targets(job, live, config) < 0)
         return;
     if (live && (job->flags & VIR_DOMAIN_MEM_MAXIMUM)) {
         vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
@@ -147,10 +147,10 @@ void vd_domain_job_set_vcpus(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
     unsigned n = (unsigned)job->value;
-    bool live = affects_live(dom, job->flags);
-    bool config = affects_config(dom, job->flags);
+    bool live = vd_domain_affects_live(dom, job->flags);
+    bool config = vd_domain_affects_config(dom, job->flags);
     bool maximum = job->flags & VIR_DOMAIN_VCPU_MAXIMUM;
-    if (check_targets(job, live, config) < 0)
+    if (vd_domain_check_targets(job, live, config) < 0)
         return;
     if (n == 0) {
         vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: argument unsupported: zero vCPUs");
@@ -308,7 +308,7 @@ static void medium_done(void *opaque, int r, const char *error)
     if (d) {
         set_source(d, &upd->disks[0]);
         vd_domain_save_status(dom->daemon, dom);
-        if (affects_config(dom, job->flags))
+        if (vd_domain_affects_config(dom, job->flags))
             update_config(job, &upd->disks[0]);
         else
             vd_job_done(job);
@@ -398,7 +398,7 @@ static void link_done(void *opaque, int r, const char *error)
     if (n) {
         vd_net_set_link(n, !vd_net_link_down(&upd->nets[0]));
         vd_domain_save_status(dom->daemon, dom);
-        if (affects_config(dom, job->flags))
+        if (vd_domain_affects_config(dom, job->flags))
             iface_config(job, &upd->nets[0]);
         else
             vd_job_done(job);
@@ -423,7 +423,7 @@ static void update_iface(struct vd_job *job, bool live)
         domain_def_free(upd);
         return;
     }
-    char *alias = xasprintf("net%zu", (size_t)(n - dom->def->nets));
+    char *alias = n->alias ? xstrdup(n->alias) : xasprintf("net%zu", (size_t)(n - dom->def->nets));
     struct verr err = {0};
     int r = vd_vmm_set_link(dom->vmm, alias, !vd_net_link_down(new), link_done, job, &err);
     free(alias);
@@ -435,8 +435,8 @@ static void update_iface(struct vd_job *job, bool live)
 void vd_domain_job_update_device(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
-    bool live = affects_live(dom, job->flags);
-    bool config = affects_config(dom, job->flags);
+    bool live = vd_domain_affects_live(dom, job->flags);
+    bool config = vd_domain_affects_config(dom, job->flags);
     unsigned known =
         VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_DEVICE_MODIFY_FORCE;
     if (job->flags & ~known) {
@@ -446,7 +446,7 @@ void vd_domain_job_update_device(struct vd_job *job)
                     job->flags & ~known);
         return;
     }
-    if (check_targets(job, live, config) < 0)
+    if (vd_domain_check_targets(job, live, config) < 0)
         return;
     const char *text = job->text ? job->text : "";
     while (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r')

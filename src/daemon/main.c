@@ -145,6 +145,7 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
     buf_append(&b, "", 1);
     char *save = NULL;
     unsigned lineno = 0;
+    bool group_given = false;
     for (char *line = strtok_r((char *)b.data, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         lineno++;
@@ -307,6 +308,34 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
                              lineno, val);
                 break;
             }
+        } else if (strcmp(key, "seccomp_sandbox") == 0 || strcmp(key, "dynamic_ownership") == 0) {
+            /* qemu.conf's: seccomp_sandbox also takes -1 (libvirt: "unset", which is on) */
+            int64_t v;
+            if (str_to_i64(val, 10, &v) < 0 || v < (key[0] == 's' ? -1 : 0) || v > 1) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            if (key[0] == 's')
+                d->seccomp_sandbox = v != 0;
+            else
+                d->dac.dynamic_ownership = v != 0;
+        } else if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
+            /* qemu.conf's user/group: the VMs' uid and gid; the user's primary group
+             * unless group is given */
+            struct verr e = {0};
+            long gid = -1;
+            if (key[0] == 'u' ? vd_dac_parse_user(val, &d->dac.uid, &gid, &e) < 0
+                              : vd_dac_parse_group(val, &d->dac.gid, &e) < 0) {
+                r = verr_set(err, e.code, "%s: line %u: %s", path, lineno, verr_msg(&e));
+                free(joined);
+                break;
+            }
+            if (key[0] == 'u' && !group_given)
+                d->dac.gid = gid;
+            if (key[0] == 'g')
+                group_given = true;
         } else if (strcmp(key, "log_outputs") == 0) {
             free(*log_outputs);
             *log_outputs = xstrdup(val);
@@ -316,6 +345,8 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         free(joined);
     }
     buf_free(&b);
+    if (r == 0 && d->dac.uid >= 0 && d->dac.gid < 0)
+        r = verr_set(err, EINVAL, "%s: user: a numeric user needs group too", path);
     return r;
 }
 
@@ -469,7 +500,9 @@ int main(int argc, char **argv)
                           .max_anonymous = 20,
                           .max_requests = 5,
                           .max_client_output = 4u << 20,
-                          .lock_fd = -1};
+                          .lock_fd = -1,
+                          .seccomp_sandbox = true,
+                          .dac = {.uid = -1, .gid = -1, .dynamic_ownership = true}};
     bool daemonize = false;
     const char *config = NULL;
     int c;

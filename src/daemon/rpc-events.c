@@ -7,10 +7,10 @@
  * id, no callback id) and over the callback procedure (an event id, an
  * optional domain, and a callback id the events carry), which is what
  * libvirt's clients use when the server supports it. vireod sends the
- * lifecycle (VIR_DOMAIN_EVENT_ID_LIFECYCLE) and reboot
- * (VIR_DOMAIN_EVENT_ID_REBOOT) events; registering for another id succeeds
- * and its events never come, as with a libvirt driver that never raises
- * them.
+ * lifecycle (VIR_DOMAIN_EVENT_ID_LIFECYCLE), reboot
+ * (VIR_DOMAIN_EVENT_ID_REBOOT) and device-removed (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED) events;
+ * registering for another id succeeds and its events never come, as with a libvirt driver that
+ * never raises them.
  */
 #include <string.h>
 
@@ -18,6 +18,7 @@
 #include "daemon/server.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/mem.h"
 
 static int event_register(struct vd_call *c)
 {
@@ -152,6 +153,23 @@ void vd_events_reboot(void *ctx, struct vd_domain *dom)
                            &cm.callbackID};
     send_event(ctx, dom, &ev);
     remote_domain_event_reboot_msg_free(&m);
+}
+
+void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alias)
+{
+    struct remote_domain_event_device_removed_msg m = {0};
+    vd_server_fill_dom(&m.dom, dom);
+    m.devAlias = xstrdup(alias);
+    struct remote_domain_event_callback_device_removed_msg cm = {0};
+    cm.msg = m;
+    struct event_out ev = {VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                           REMOTE_PROC_DOMAIN_EVENT_DEVICE_REMOVED,
+                           REMOTE_PROC_DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED,
+                           &m,
+                           &cm,
+                           &cm.callbackID};
+    send_event(ctx, dom, &ev);
+    remote_domain_event_device_removed_msg_free(&m);
 }
 
 static const struct vd_proc procs[] = {

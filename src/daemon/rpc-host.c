@@ -276,20 +276,101 @@ static int node_cpu_map(struct vd_call *c)
     return 0;
 }
 
+/* The host CPU's identity as libvirt's capabilities show it, from /proc/cpuinfo (the first
+ * CPU): vendor, microcode, signature, topology (sockets, cores per socket, threads per core)
+ * and the physical address bits. TODO: libvirt also names the closest CPU model from its CPU
+ * map, lists the features beyond it, and the TSC counter; those are not computed yet. */
+static void host_cpu_xml(struct buf *x, const char *arch)
+{
+    char vendor[64] = "", line[512];
+    unsigned family = 0, model = 0, stepping = 0, cores = 0, siblings = 0, phys = 0;
+    unsigned long microcode = 0;
+    unsigned char sockets[128] = {0};
+    unsigned nsockets = 0;
+    bool first = true;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        unsigned v;
+        if (sscanf(line, "physical id : %u", &v) == 1 && v < 1024 &&
+            !(sockets[v / 8] & (1u << (v % 8)))) {
+            sockets[v / 8] |= (unsigned char)(1u << (v % 8));
+            nsockets++;
+        }
+        if (line[0] == '\n')
+            first = false; /* the rest describes the other CPUs */
+        if (!first)
+            continue;
+        if (!vendor[0])
+            sscanf(line, "vendor_id : %63s", vendor);
+        sscanf(line, "cpu family : %u", &family);
+        sscanf(line, "model : %u", &model);
+        sscanf(line, "stepping : %u", &stepping);
+        sscanf(line, "microcode : %lx", &microcode);
+        sscanf(line, "cpu cores : %u", &cores);
+        sscanf(line, "siblings : %u", &siblings);
+        sscanf(line, "address sizes : %u bits physical", &phys);
+    }
+    if (f)
+        fclose(f);
+    const char *v = strcmp(vendor, "GenuineIntel") == 0   ? "Intel"
+                    : strcmp(vendor, "AuthenticAMD") == 0 ? "AMD"
+                    : strcmp(vendor, "HygonGenuine") == 0 ? "Hygon"
+                                                          : vendor;
+    char *s = xasprintf("    <cpu>\n"
+                        "      <arch>%s</arch>\n",
+                        arch);
+    buf_append(x, s, strlen(s));
+    free(s);
+    if (*v) {
+        s = xasprintf("      <vendor>%s</vendor>\n"
+                      "      <microcode version='%lu'/>\n"
+                      "      <signature family='%u' model='%u' stepping='%u'/>\n",
+                      v, microcode, family, model, stepping);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    if (cores) {
+        s = xasprintf("      <topology sockets='%u' dies='1' cores='%u' threads='%u'/>\n",
+                      nsockets ? nsockets : 1, cores,
+                      siblings >= cores && cores ? siblings / cores : 1);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    if (phys) {
+        s = xasprintf("      <maxphysaddr mode='emulate' bits='%u'/>\n", phys);
+        buf_append(x, s, strlen(s));
+        free(s);
+    }
+    buf_append(x, "    </cpu>\n", 11);
+}
+
+static void secmodel_xml(struct buf *x, const struct vd_daemon *d)
+{
+    long uid = vd_dac_active(&d->dac) ? d->dac.uid : 0;
+    long gid = vd_dac_active(&d->dac) ? d->dac.gid : 0;
+    buf_printf(x,
+               "    <secmodel>\n"
+               "      <model>none</model>\n"
+               "      <doi>0</doi>\n"
+               "    </secmodel>\n"
+               "    <secmodel>\n"
+               "      <model>dac</model>\n"
+               "      <doi>0</doi>\n"
+               "      <baselabel type='kvm'>+%ld:+%ld</baselabel>\n"
+               "      <baselabel type='qemu'>+%ld:+%ld</baselabel>\n"
+               "    </secmodel>\n",
+               uid, gid, uid, gid);
+}
+
 static int capabilities(struct vd_call *c)
 {
     struct utsname u;
     uname(&u);
     struct buf x = BUF_INIT;
-    char *head = xasprintf("<capabilities>\n"
-                           "  <host>\n"
-                           "    <cpu>\n"
-                           "      <arch>%s</arch>\n"
-                           "    </cpu>\n",
-                           u.machine);
-    buf_append(&x, head, strlen(head));
-    free(head);
+    buf_append(&x, "<capabilities>\n  <host>\n", 24);
+    host_cpu_xml(&x, u.machine);
     topology_xml(&x);
+    secmodel_xml(&x, c->d);
     char *tail = xasprintf("  </host>\n"
                            "  <guest>\n"
                            "    <os_type>hvm</os_type>\n"
@@ -307,6 +388,19 @@ static int capabilities(struct vd_call *c)
     return 0;
 }
 
+/* The security models, as libvirt's QEMU driver reports them with no SELinux or AppArmor
+ * driver: the primary model "none", with DAC stacked under it (security-dac.h). The
+ * strings go with their NUL, as libvirtd sends them (the clients strcpy them). */
+static int node_security_model(struct vd_call *c)
+{
+    struct remote_node_get_security_model_ret *r = c->ret;
+    r->model = xstrdup("none");
+    r->model_len = 5;
+    r->doi = xstrdup("0");
+    r->doi_len = 2;
+    return 0;
+}
+
 #define VALUE_ENTRY(PROC, name, field, value) {REMOTE_PROC_##PROC, get_##name},
 static const struct vd_proc procs[] = {
     CONNECT_VALUES(VALUE_ENTRY) /* the one-value procedures, then the others */
@@ -318,5 +412,6 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_NODE_GET_INFO, node_info},
     {REMOTE_PROC_CONNECT_GET_CAPABILITIES, capabilities},
     {REMOTE_PROC_NODE_GET_CPU_MAP, node_cpu_map},
+    {REMOTE_PROC_NODE_GET_SECURITY_MODEL, node_security_model},
 };
 VD_PROC_TABLE(vd_host_procs, procs);

@@ -1,7 +1,8 @@
 /*
  * rpc-tune.c - the procedures of a domain's placement and limits: vcpuinfo
  * (GET_VCPUS), vcpupin (PIN_VCPU, PIN_VCPU_FLAGS, GET_VCPU_PIN_INFO),
- * emulatorpin (PIN_EMULATOR, GET_EMULATOR_PIN_INFO), schedinfo
+ * emulatorpin (PIN_EMULATOR, GET_EMULATOR_PIN_INFO), iothreadinfo and
+ * iothreadpin (GET_IOTHREAD_INFO, PIN_IOTHREAD), schedinfo
  * (GET_SCHEDULER_TYPE, GET/SET_SCHEDULER_PARAMETERS and their _FLAGS),
  * memtune (GET/SET_MEMORY_PARAMETERS) and numatune (GET/SET_NUMA_PARAMETERS),
  * which share the impact flags and the definition edits below.
@@ -341,6 +342,8 @@ static int pin_emulator_live(struct vd_call *c, const char *list)
     const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
     const pid_t *tids;
     size_t n = vd_vmm_vcpu_tids(c->dom->vmm, &tids);
+    const struct vd_iothread_tid *its;
+    size_t nits = vd_vmm_iothreads(c->dom->vmm, &its);
     pid_t pid = vd_vmm_pid(c->dom->vmm);
     int r = vd_check_host_cpus(list, &e);
     if (r == 0 && cg->have[VD_CG_CPUSET] && vd_cg_domain_exists(cg, c->dom->def->name))
@@ -355,6 +358,8 @@ static int pin_emulator_live(struct vd_call *c, const char *list)
         bool vcpu = false;
         for (size_t k = 0; k < n; k++)
             vcpu |= tids[k] == tid;
+        for (size_t k = 0; k < nits; k++)
+            vcpu |= its[k].tid == tid; /* I/O threads keep their own pins */
         if (r == 0 && s[0] >= '0' && s[0] <= '9' && !vcpu)
             r = vd_thread_pin(tid, list, &e);
         free(names[i]);
@@ -389,6 +394,139 @@ static int pin_emulator(struct vd_call *c)
         struct domain_def *copy = domain_def_copy(vd_domain_config(c->dom));
         free(copy->emulatorpin);
         copy->emulatorpin = xstrdup(list);
+        r = commit(c, copy);
+    }
+    free(list);
+    return r;
+}
+
+/* ---- I/O threads ---- */
+
+static const char *iothreadpin_of(const struct domain_def *def, unsigned id)
+{
+    for (size_t i = 0; i < def->niothreadpins; i++)
+        if (def->iothreadpins[i].iothread == id)
+            return def->iothreadpins[i].cpuset;
+    return def->cpuset;
+}
+
+static void set_iothreadpin(struct domain_def *def, unsigned id, const char *list)
+{
+    for (size_t i = 0; i < def->niothreadpins; i++)
+        if (def->iothreadpins[i].iothread == id) {
+            free(def->iothreadpins[i].cpuset);
+            def->iothreadpins[i].cpuset = xstrdup(list);
+            return;
+        }
+    def->iothreadpins =
+        xreallocarray(def->iothreadpins, def->niothreadpins + 1, sizeof(*def->iothreadpins));
+    def->iothreadpins[def->niothreadpins].iothread = id;
+    def->iothreadpins[def->niothreadpins++].cpuset = xstrdup(list);
+}
+
+/* Bytes of a cpumap covering every CPU the host has (libvirt's VIR_CPU_MAPLEN). */
+static int host_maplen(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_CONF);
+    return n > 0 ? (int)((n + 7) / 8) : 1;
+}
+
+/* The live I/O thread with libvirt's number id, or NULL. */
+static const struct vd_iothread_tid *live_iothread(struct vd_call *c, unsigned id)
+{
+    const struct vd_iothread_tid *its;
+    size_t n = vd_vmm_iothreads(c->dom->vmm, &its);
+    for (size_t i = 0; i < n; i++)
+        if (its[i].id == id)
+            return &its[i];
+    return NULL;
+}
+
+/* iothreadinfo: live, each thread's affinity as the kernel has it; config, the pins asked
+ * for (or <vcpu cpuset>, or every host CPU). */
+static int get_iothread_info(struct vd_call *c)
+{
+    const struct remote_domain_get_iothread_info_args *a = c->args;
+    struct remote_domain_get_iothread_info_ret *r = c->ret;
+    bool live, config;
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    if (live && config)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: flags 'affect live' and 'affect config' are "
+                            "mutually exclusive");
+    int maplen = host_maplen();
+    const struct domain_def *def = live ? c->dom->def : vd_domain_config(c->dom);
+    const struct vd_iothread_tid *its = NULL;
+    size_t n = live ? vd_vmm_iothreads(c->dom->vmm, &its) : def->iothreads;
+    r->info = xcalloc(n ? n : 1, sizeof(*r->info));
+    for (size_t i = 0; i < n; i++) {
+        struct remote_domain_iothread_info *info = &r->info[i];
+        info->iothread_id = live ? its[i].id : (unsigned)(i + 1);
+        info->cpumap_len = (uint32_t)maplen;
+        info->cpumap = xcalloc((size_t)maplen, 1);
+        if (live && vd_thread_affinity(its[i].tid, info->cpumap, maplen) == 0)
+            continue;
+        const char *pin = iothreadpin_of(def, info->iothread_id);
+        if (pin)
+            list_to_map(pin, info->cpumap, maplen);
+        else
+            all_host_cpus(info->cpumap, maplen);
+    }
+    r->info_len = (uint32_t)n;
+    r->ret = (uint32_t)n;
+    return 0;
+}
+
+/* The live half of an I/O thread pin: its group's cpuset, then the thread. */
+static int pin_iothread_live(struct vd_call *c, unsigned id, const char *list)
+{
+    const struct vd_iothread_tid *it = live_iothread(c, id);
+    if (!it)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: cannot find IOThread '%u' in iothreadids", id);
+    struct verr e = {0};
+    const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
+    char sub[32];
+    snprintf(sub, sizeof(sub), "iothread%u", id);
+    int r = vd_check_host_cpus(list, &e);
+    if (r == 0 && cg->have[VD_CG_CPUSET] && vd_cg_domain_exists(cg, c->dom->def->name))
+        r = vd_cg_set_cpus(cg, c->dom->def->name, sub, list, &e);
+    if (r == 0)
+        r = vd_thread_pin(it->tid, list, &e);
+    if (r < 0)
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+    set_iothreadpin(c->dom->def, id, list);
+    vd_domain_save_status(c->d, c->dom);
+    return 0;
+}
+
+static int pin_iothread(struct vd_call *c)
+{
+    const struct remote_domain_pin_iothread_args *a = c->args;
+    bool live, config;
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    char *list = map_to_list(a->cpumap, a->cpumap_len);
+    if (!*list) {
+        free(list);
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: Empty iothread cpumap list "
+                            "for pinning");
+    }
+    struct verr e = {0};
+    int r = 0;
+    struct domain_def *cfg = config ? vd_domain_config(c->dom) : NULL;
+    if (cfg && (a->iothreads_id < 1 || a->iothreads_id > cfg->iothreads))
+        r = vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: iothreadid %u not found",
+                         a->iothreads_id);
+    else if (cfg && vd_check_host_cpus(list, &e) < 0)
+        r = vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
+    if (r == 0 && live)
+        r = pin_iothread_live(c, a->iothreads_id, list);
+    if (r == 0 && config) {
+        struct domain_def *copy = domain_def_copy(cfg);
+        set_iothreadpin(copy, a->iothreads_id, list);
         r = commit(c, copy);
     }
     free(list);
@@ -461,8 +599,16 @@ static int sched_values(struct vd_call *c, bool live, long long v[P_N])
         v[P_VCPU_PERIOD + 2 * k] = (long long)period;
         v[P_VCPU_QUOTA + 2 * k] = quota;
     }
-    /* TODO(iothreads): iothread_period/quota from the iothreadN groups once vireo-vmm has I/O
-     * threads; with none they are 0, as libvirt shows them for a domain without any. */
+    /* iothread_period/quota: the first I/O thread's group (all are set alike); 0 without any,
+     * as libvirt shows them */
+    const struct vd_iothread_tid *its;
+    if (r == 0 && vd_vmm_iothreads(c->dom->vmm, &its) > 0) {
+        char sub[32];
+        snprintf(sub, sizeof(sub), "iothread%u", its[0].id);
+        r = vd_cg_get_bandwidth(cg, name, sub, &period, &quota, &e);
+        v[P_IOTHREAD_PERIOD] = (long long)period;
+        v[P_IOTHREAD_QUOTA] = quota;
+    }
     if (r < 0)
         return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
     return 0;
@@ -527,11 +673,11 @@ static int check_param(struct vd_call *c, const struct remote_typed_param *p, lo
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: invalid type for parameter '%s', expected '%s'",
                             p->field, is_quota(i) ? "llong" : "ullong");
-    if (i == P_IOTHREAD_PERIOD || i == P_IOTHREAD_QUOTA)
-        /* TODO(iothreads): the iothreadN groups, once the domain can have I/O threads. */
+    if ((i == P_IOTHREAD_PERIOD || i == P_IOTHREAD_QUOTA) && !c->dom->def->iothreads &&
+        !vd_domain_config(c->dom)->iothreads)
         return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
-                            "unsupported configuration: '%s' needs I/O threads, which vireod "
-                            "does not give domains yet",
+                            "unsupported configuration: '%s' needs I/O threads, and the domain "
+                            "has none (<iothreads>)",
                             p->field);
     if (is_quota(i)) {
         *val = p->value.l;
@@ -593,6 +739,14 @@ static int set_param_live(struct vd_call *c, int i, long long v)
         for (size_t k = 0; k < n && r == 0; k++) {
             char sub[32];
             snprintf(sub, sizeof(sub), "vcpu%zu", k);
+            r = vd_cg_set_bandwidth(cg, name, sub, period, q, &e);
+        }
+    } else if (i == P_IOTHREAD_PERIOD || i == P_IOTHREAD_QUOTA) {
+        const struct vd_iothread_tid *its;
+        size_t n = vd_vmm_iothreads(c->dom->vmm, &its);
+        for (size_t k = 0; k < n && r == 0; k++) {
+            char sub[32];
+            snprintf(sub, sizeof(sub), "iothread%u", its[k].id);
             r = vd_cg_set_bandwidth(cg, name, sub, period, q, &e);
         }
     } else {
@@ -957,6 +1111,8 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS, pin_vcpu_flags},
     {REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO, get_emulator_pin_info},
     {REMOTE_PROC_DOMAIN_PIN_EMULATOR, pin_emulator},
+    {REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO, get_iothread_info},
+    {REMOTE_PROC_DOMAIN_PIN_IOTHREAD, pin_iothread},
     {REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE, get_scheduler_type},
     {REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS, get_scheduler_parameters},
     {REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, get_scheduler_parameters_flags},

@@ -35,11 +35,12 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,          &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
-    &vd_console_procs,       &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
-    &vd_snapshot_procs,      &vd_stats_procs,      &vd_migrate_procs,   &vd_storage_procs,
-    &vd_storage_event_procs, &vd_auth_procs,       &vd_network_procs,   &vd_tune_procs,
-    &vd_iftune_procs,        &vd_node_stats_procs,
+    &vd_host_procs,       &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
+    &vd_console_procs,    &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
+    &vd_snapshot_procs,   &vd_stats_procs,      &vd_domstats_procs,  &vd_cpu_stats_procs,
+    &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,   &vd_storage_event_procs,
+    &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,      &vd_iftune_procs,
+    &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,    &vd_iothread_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -134,6 +135,7 @@ void vd_server_attach_sink(struct vd_daemon *d)
 {
     d->sink.lifecycle = vd_events_lifecycle;
     d->sink.reboot = vd_events_reboot;
+    d->sink.device_removed = vd_events_device_removed;
     d->sink.console = vd_console_output;
     d->sink.monitor_event = vd_qemu_monitor_event;
     d->sink.ctx = d;

@@ -110,8 +110,10 @@ struct vd_proc_table {
 
 extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_procs,
     vd_event_procs, vd_console_procs, vd_screenshot_procs, vd_send_key_procs, vd_save_procs,
-    vd_snapshot_procs, vd_stats_procs, vd_migrate_procs, vd_storage_procs, vd_storage_event_procs,
-    vd_auth_procs, vd_network_procs, vd_tune_procs, vd_node_stats_procs, vd_iftune_procs;
+    vd_snapshot_procs, vd_stats_procs, vd_domstats_procs, vd_cpu_stats_procs, vd_agent_procs,
+    vd_migrate_procs, vd_storage_procs, vd_storage_event_procs, vd_auth_procs, vd_network_procs,
+    vd_tune_procs, vd_node_stats_procs, vd_iftune_procs, vd_hotplug_procs, vd_iotune_procs,
+    vd_iothread_procs;
 
 /* rpc-tune.c: resolves libvirt's impact flags (AFFECT_LIVE/CONFIG, neither: the
  * current state) against c->dom's state into *live and *config, or -1 with
@@ -164,6 +166,7 @@ void vd_qemu_client_free(struct vd_client *c);
 /* rpc-events.c: the sink's lifecycle and reboot */
 void vd_events_lifecycle(void *ctx, struct vd_domain *dom, int event, int detail);
 void vd_events_reboot(void *ctx, struct vd_domain *dom);
+void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alias);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
 /* rpc-storage.c: libvirt's error code for a storage error (by its words and errno) */

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "daemon/cgroup.h"
+#include "daemon/vmm-driver.h"
 
 struct domain_def;
 struct xnode;
@@ -52,6 +53,10 @@ struct vd_tune_plan {
     int64_t quota, emulator_quota, global_quota;     /* 0: unset */
     char **vcpu_cpus;                                /* nvcpus lists, NULL: every CPU */
     char *emulator_cpus;
+    size_t niothreads;        /* <iothreads> */
+    char **iothread_cpus;     /* by id - 1: <iothreadpin>, or <vcpu cpuset>, or NULL */
+    uint64_t iothread_period; /* 0: unset */
+    int64_t iothread_quota;   /* 0: unset */
     struct vd_memtune mem;
     char *mems; /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
     struct vd_cgroups cg;
@@ -67,7 +72,7 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
 void vd_tune_plan_free(struct vd_tune_plan *p);
 /* Makes the groups, moves the threads, writes the tunables and affinities. */
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
-                  struct verr *err);
+                  const struct vd_iothread_tid *iothreads, size_t niothreads, struct verr *err);
 
 /* <memoryBacking><hugepages/>: the hugetlbfs mount to back guest RAM from (malloc'd in
  * *mem_path, NULL when the definition asks for none); refuses a missing mount or a

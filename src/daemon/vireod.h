@@ -25,6 +25,7 @@
 #ifndef VIREO_DAEMON_VIREOD_H
 #define VIREO_DAEMON_VIREOD_H
 
+#include "daemon/security-dac.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,8 @@ struct vd_tcp_listener {
 struct vd_sink {
     void (*lifecycle)(void *ctx, struct vd_domain *dom, int event, int detail);
     void (*reboot)(void *ctx, struct vd_domain *dom);
+    /* A hot-unplugged device left the guest (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED). */
+    void (*device_removed)(void *ctx, struct vd_domain *dom, const char *alias);
     /* COM1 output for the console streams open on dom; len 0: their end. */
     void (*console)(void *ctx, struct vd_domain *dom, const void *data, size_t len);
     /* A QMP event of dom's vireo-vmm, as it came (libvirt's QEMU monitor events): its name,
@@ -135,6 +138,10 @@ struct vd_daemon {
     struct vd_tcp_listener tcp[VD_MAX_TCP_LISTENERS];
     unsigned ntcp;
     int lock_fd; /* the root's lock (lock.c), -1 */
+
+    /* qemu.conf's confinement keys (main.c reads them; vmm-start.c, security-dac.c). */
+    bool seccomp_sandbox; /* seccomp_sandbox (default 1): -sandbox on for every VMM */
+    struct vd_dac dac;    /* user, group, dynamic_ownership */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

@@ -17,6 +17,7 @@
  * Values go through QEMU's ',,' escape, so paths may contain commas.
  */
 #include "daemon/vmm-argv.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,7 +72,9 @@ void vmm_argv_free(char **argv)
 static void put_pci(struct buf *b, const struct domain_address *a)
 {
     char tail[64];
-    if (a->function)
+    if (a->bus != 0) /* behind pcie-root-port index N (pci.N), as device 0 */
+        snprintf(tail, sizeof(tail), ",bus=pci.%u,addr=0x%x", a->bus, a->slot);
+    else if (a->function)
         snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x.%x", a->slot, a->function);
     else
         snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
@@ -101,9 +104,19 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
         d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
     buf_append(&b, rest, strlen(rest));
     free(rest);
+    struct vd_iotune tune;
+    if (vd_iotune_from_disk(d, &tune, NULL) == 0) { /* vmm-support refused a bad one */
+        char *opts = vd_iotune_drive_opts(&tune);
+        buf_append_str(&b, opts);
+        free(opts);
+        vd_iotune_free(&tune);
+    }
     addf2(a, "-drive", buf_detach(&b, NULL));
-    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s", idx, idx,
-                          d->shareable ? ",share-rw=on" : "");
+    char iothread[32] = "";
+    if (d->driver_iothread) /* libvirt's ids for <iothreads>: iothread1..N */
+        snprintf(iothread, sizeof(iothread), ",iothread=iothread%u", d->driver_iothread);
+    char *dev = xasprintf("virtio-blk-pci,drive=drive-virtio-disk%d,id=virtio-disk%d%s%s", idx, idx,
+                          iothread, d->shareable ? ",share-rw=on" : "");
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {
@@ -189,6 +202,32 @@ static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int 
     }
     put_pci(&b, &n->address);
     addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+/* <controller type='pci' model='pcie-root-port'>: libvirt's -device line (id pci.N, port and
+ * chassis from <target>), hotplug=off when the target says so. */
+static void add_root_port(struct argv_b *a, const struct domain_controller *c)
+{
+    const char *port = NULL, *chassis = NULL, *hotplug = NULL;
+    for (size_t k = 0; k < c->nextra; k++)
+        if (strcmp(c->extra[k]->name, "target") == 0) {
+            port = xnode_attr(c->extra[k], "port");
+            chassis = xnode_attr(c->extra[k], "chassis");
+            hotplug = xnode_attr(c->extra[k], "hotplug");
+        }
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "pcie-root-port,port=%s,chassis=%s,id=pci.%u", port ? port : "0x0",
+               chassis ? chassis : "0", c->index);
+    put_pci(&b, &c->address);
+    if (hotplug && strcmp(hotplug, "off") == 0)
+        buf_append_str(&b, ",hotplug=off");
+    addf2(a, "-device", buf_detach(&b, NULL));
+}
+
+bool vmm_argv_is_root_port(const struct domain_controller *c)
+{
+    return c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 && c->model &&
+           strcmp(c->model, "pcie-root-port") == 0;
 }
 
 static void add_simple(struct argv_b *a, const char *driver, const char *id,
@@ -330,20 +369,49 @@ int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err)
     return vmm_support_check_lifecycle(def, err);
 }
 
-/* The -cpu a <cpu> element asks for (vmm-support.c checked that it is one of these). */
-static const char *cpu_model(const struct domain_def *def)
+/* The -cpu value a <cpu> element asks for (vmm-support.c checked its mode, policies and
+ * check): the model (host for host-passthrough, max for maximum, qemu64 for custom without
+ * a model), then each <feature> as +name or -name by its policy (libvirt's names reach
+ * vireo-vmm as written: it reads '_' as '-' and refuses a name it does not know), then
+ * enforce for check='full'. NULL when the definition leaves the CPU to the default. */
+static char *cpu_arg(const struct domain_def *def)
 {
     if (!def->cpu)
         return NULL;
     const char *mode = xnode_attr(def->cpu, "mode");
     struct xnode *model = xnode_child(def->cpu, "model");
+    const char *check = xnode_attr(def->cpu, "check");
+    const char *name = "qemu64";
     if (mode && strcmp(mode, "host-passthrough") == 0)
-        return "host";
-    if (mode && strcmp(mode, "maximum") == 0)
-        return "max";
-    if (model && *xnode_text(model))
-        return xnode_text(model);
-    return NULL;
+        name = "host";
+    else if (mode && strcmp(mode, "maximum") == 0)
+        name = "max";
+    else if (model && *xnode_text(model))
+        name = xnode_text(model);
+    char *out = xstrdup(name);
+    bool any = model || (mode && strcmp(mode, "custom") != 0);
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "feature") != 0)
+            continue;
+        const char *policy = xnode_attr(k, "policy");
+        bool off = policy && (strcmp(policy, "disable") == 0 || strcmp(policy, "forbid") == 0);
+        char *next = xasprintf("%s,%c%s", out, off ? '-' : '+', xnode_attr(k, "name"));
+        free(out);
+        out = next;
+        any = true;
+    }
+    if (check && strcmp(check, "full") == 0) {
+        char *next = xasprintf("%s,enforce", out);
+        free(out);
+        out = next;
+        any = true;
+    }
+    if (!any) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* <clock><timer name='pit' present='no'/> */
@@ -379,8 +447,9 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     addf2(&a, "-uuid", xasprintf("%s", uuid));
     /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
     addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
-    if (cpu_model(def))
-        addf2(&a, "-cpu", xstrdup(cpu_model(def)));
+    char *cpu = cpu_arg(def);
+    if (cpu)
+        addf2(&a, "-cpu", cpu);
     /* Guest RAM is <memory> (currentMemory is the balloon's target, set by
      * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
      * plain -m; round up the KiB definition. */
@@ -414,12 +483,18 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, "-no-shutdown");
     if (def->on_reboot != DOMAIN_ACTION_RESTART)
         add(&a, "-no-reboot");
+    /* <iothreads>: libvirt names them iothread1..N (<iothreadids> within the count names the
+     * same set: vmm-support refused others). */
+    for (unsigned i = 1; i <= def->iothreads; i++)
+        addf2(&a, "-object", xasprintf("iothread,id=iothread%u", i));
     /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
     for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
         unsigned slot = sf / 8, fn = sf % 8;
-#define AT(addr) ((addr).slot == slot && (addr).function == fn)
+#define AT(addr) ((addr).bus == 0 && (addr).slot == slot && (addr).function == fn)
         for (size_t i = 0; i < def->ncontrollers; i++) {
             const struct domain_controller *c = &def->controllers[i];
+            if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
+                add_root_port(&a, c);
             bool sata = c->type == DOMAIN_CONTROLLER_SATA;
             if ((c->type != DOMAIN_CONTROLLER_SCSI && !sata) ||
                 c->address.type != DOMAIN_ADDRESS_PCI || !AT(c->address))
@@ -463,6 +538,13 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         }
 #undef AT
     }
+    /* What sits behind root ports, after them (vireo-vmm creates devices in order). */
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && def->disks[i].address.bus != 0)
+            add_disk(&a, &def->disks[i], i);
+    for (size_t i = 0; i < def->nnets; i++)
+        if (def->nets[i].address.type == DOMAIN_ADDRESS_PCI && def->nets[i].address.bus != 0)
+            add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
     /* SCSI and SATA disks after their controllers (vireo-vmm creates devices in order). */
     for (size_t i = 0; i < def->ndisks; i++)
         if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI ||

@@ -36,6 +36,8 @@ void vmm_argv_free(char **argv);
  * drive-virtio-diskN, drive-scsiC-B-T-U): how the VMM's block queries name it. */
 struct domain_disk;
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
+/* A <controller type='pci' model='pcie-root-port'> (its bus pci.N takes hot-plugged devices). */
+bool vmm_argv_is_root_port(const struct domain_controller *c);
 /* The device id of a disk on a controller (libvirt's alias: scsiC-B-T-U, sataC-B-U), or NULL
  * for a disk that is a PCI device of its own. malloc'd. */
 char *vmm_argv_disk_alias(const struct domain_disk *d);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "daemon/tune.h"
+#include "daemon/security-dac.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
 #include "util/error.h"
@@ -77,6 +78,68 @@ size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids)
 {
     *tids = vmm->vcpu_tids;
     return vmm->nvcpu_tids;
+}
+
+size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out)
+{
+    *out = vmm->iothreads;
+    return vmm->niothreads;
+}
+
+void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_t n)
+{
+    free(vmm->iothreads);
+    vmm->iothreads = its;
+    vmm->niothreads = n;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    unsigned x = ((const struct vd_iothread_tid *)a)->id,
+             y = ((const struct vd_iothread_tid *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_object_is_type(ret, json_type_array))
+        return -EIO;
+    size_t len = json_object_array_length(ret);
+    *out = xcalloc(len ? len : 1, sizeof(**out));
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *it = json_object_array_get_idx(ret, i), *id, *tid;
+        unsigned num;
+        char tail;
+        if (!json_object_object_get_ex(it, "id", &id) ||
+            !json_object_object_get_ex(it, "thread-id", &tid) ||
+            sscanf(json_object_get_string(id), "iothread%u%c", &num, &tail) != 1 || num == 0)
+            continue; /* not one of the daemon's */
+        (*out)[(*n)++] = (struct vd_iothread_tid){num, (pid_t)json_object_get_int64(tid)};
+    }
+    if (*n)
+        qsort(*out, *n, sizeof(**out), by_id);
+    return 0;
+}
+
+int vmm_query_iothreads(struct qmp_client *qmp, struct vd_iothread_tid **out, size_t *n,
+                        struct verr *err)
+{
+    struct json_object *reply = NULL, *ret;
+    *out = NULL;
+    *n = 0;
+    int r = qmp_client_execute(qmp, "query-iothreads", NULL, VMM_QMP_TIMEOUT_MS, &reply, err);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(reply, "return", &ret) ||
+        !json_object_is_type(ret, json_type_array)) {
+        json_object_put(reply);
+        return verr_set(err, EIO, "vireo-vmm gave no answer to query-iothreads");
+    }
+    vd_vmm_parse_iothreads(ret, out, n);
+    json_object_put(reply);
+    return 0;
 }
 
 int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err)
@@ -199,6 +262,10 @@ static void ops_fail_all(struct vmm_op *ops, const char *why)
         snprintf(msg, sizeof(msg), "%s: %s", op->command, why);
         if (op->text_done)
             op->text_done(op->opaque, -ESRCH, NULL, msg);
+        else if (op->stats_done)
+            op->stats_done(op->opaque, -ESRCH, NULL, 0, msg);
+        else if (op->json_done)
+            op->json_done(op->opaque, -ESRCH, NULL, msg);
         else
             op->done(op->opaque, -ESRCH, msg);
         free(op);
@@ -235,6 +302,7 @@ void vmm_free(struct vd_vmm *vmm)
     teardown(vmm, &ops);
     ops_fail_all(ops, "the VMM handle was closed");
     free(vmm->vcpu_tids);
+    free(vmm->iothreads);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);
@@ -265,6 +333,8 @@ static void finish_exit(struct vd_vmm *vmm)
              : how == VD_VMM_EXIT_SHUTDOWN ? "shut down"
                                            : "crashed");
     struct vmm_op *ops;
+    /* the images go back before the lock is free: a new start labels them again */
+    vd_dac_restore(vmm->d->run_dir, vmm->name);
     teardown(vmm, &ops); /* the lock is free from here: a new start may follow at once */
     vd_record_remove(vmm->d->run_dir, vmm->name);
     vd_cg_domain_remove(vd_daemon_cgroups(vmm->d), vmm->name); /* stopped or crashed alike */
@@ -277,6 +347,7 @@ static void finish_exit(struct vd_vmm *vmm)
         vmm->stop_done(vmm->stop_opaque, 0, NULL);
     vmm->stop_done = NULL;
     free(vmm->vcpu_tids);
+    free(vmm->iothreads);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);
@@ -746,6 +817,24 @@ static void op_reply(struct qmp_client *c, struct json_object *reply, const char
         free(op);
         return;
     }
+    if (op->json_done) {
+        struct json_object *ret = NULL;
+        if (!error && !json_object_object_get_ex(reply, "error", &e) &&
+            json_object_object_get_ex(reply, "return", &ret)) {
+            op->json_done(op->opaque, 0, ret, NULL);
+        } else {
+            snprintf(msg, sizeof(msg), "internal error: unable to execute QEMU command '%s': %s",
+                     op->command,
+                     error ? error
+                     : json_object_object_get_ex(reply, "error", &e) &&
+                             json_object_object_get_ex(e, "desc", &desc)
+                         ? json_object_get_string(desc)
+                         : "no return value");
+            op->json_done(op->opaque, -EIO, NULL, msg);
+        }
+        free(op);
+        return;
+    }
     if (error) {
         snprintf(msg, sizeof(msg), "%s: %s", op->command, error);
         r = -EIO;
@@ -803,6 +892,15 @@ int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opa
     int r = op_send(vmm, "query-blockstats", NULL, NULL, opaque, err);
     if (r == 0)
         vmm->ops->stats_done = done; /* op_send put the new op first */
+    return r;
+}
+
+int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                 vd_vmm_json_fn done, void *opaque, struct verr *err)
+{
+    int r = op_send(vmm, command, args, NULL, opaque, err);
+    if (r == 0)
+        vmm->ops->json_done = done; /* op_send put the new op first */
     return r;
 }
 
@@ -875,6 +973,12 @@ int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, c
     return op_send(vmm, "blockdev-change-medium", args, done, opaque, err);
 }
 
+int vd_vmm_block_set_io_throttle(struct vd_vmm *vmm, struct json_object *args, vd_vmm_done_fn done,
+                                 void *opaque, struct verr *err)
+{
+    return op_send(vmm, "block_set_io_throttle", args, done, opaque, err);
+}
+
 int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
                     void *opaque, struct verr *err)
 {
@@ -882,6 +986,12 @@ int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_
     json_object_object_add(args, "name", json_object_new_string(alias));
     json_object_object_add(args, "up", json_object_new_boolean(up));
     return op_send(vmm, "set_link", args, done, opaque, err);
+}
+
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err)
+{
+    return op_send_fd(vmm, command, args, fd, done, opaque, err);
 }
 
 int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,

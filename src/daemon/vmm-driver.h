@@ -83,11 +83,12 @@ typedef void (*vd_vmm_done_fn)(void *opaque, int r, const char *error);
 typedef void (*vd_vmm_started_fn)(void *opaque, struct vd_vmm *vmm, int r, const char *error);
 
 struct vd_vmm_start_args {
-    const struct domain_def *def; /* the live definition (read during the call only) */
-    bool paused;                  /* leave the vCPUs stopped */
-    uint64_t balloon_bytes;       /* the balloon target set before the guest runs, or 0 */
-    const char *vnc_password;     /* set over QMP before the guest runs, or NULL */
-    int64_t vnc_valid_to;         /* the password's expiry (seconds since the epoch), or 0 */
+    const struct domain_def *def;  /* the live definition (read during the call only) */
+    bool paused;                   /* leave the vCPUs stopped */
+    uint64_t balloon_bytes;        /* the balloon target set before the guest runs, or 0 */
+    unsigned balloon_stats_period; /* <memballoon><stats period=>: seconds, 0 none */
+    const char *vnc_password;      /* set over QMP before the guest runs, or NULL */
+    int64_t vnc_valid_to;          /* the password's expiry (seconds since the epoch), or 0 */
     /* >= 0: the VM's state is loaded from this descriptor, from its current
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */
@@ -111,6 +112,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                  struct verr *err);
 
 /* One drive's I/O counters (QMP query-blockstats), by its -drive id. */
+struct json_object;
+
 struct vd_vmm_block_stats {
     char id[64];
     int64_t rd_req, rd_bytes, wr_req, wr_bytes, flush_req;
@@ -121,6 +124,13 @@ typedef void (*vd_vmm_block_stats_fn)(void *opaque, int r, const struct vd_vmm_b
 /* Every drive's counters (n of them), or r < 0 and an error. */
 int vd_vmm_block_stats(struct vd_vmm *vmm, vd_vmm_block_stats_fn done, void *opaque,
                        struct verr *err);
+
+/* A query's answer: ret is the reply's "return" member (borrowed: valid during the call)
+ * when r == 0, else error says why (a QMP error reply included). */
+typedef void (*vd_vmm_json_fn)(void *opaque, int r, struct json_object *ret, const char *error);
+/* Sends a read-only QMP command (args taken over, may be NULL) and hands back its answer. */
+int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                 vd_vmm_json_fn done, void *opaque, struct verr *err);
 
 /* QMP stop / cont / system_reset / system_powerdown / balloon. */
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
@@ -139,10 +149,23 @@ int vd_vmm_screendump(struct vd_vmm *vmm, const char *path, vd_vmm_done_fn done,
 /* The medium of the removable drive of device id: blockdev-change-medium to file (format may
  * be NULL: probed), or eject (file NULL; force as QMP's). */
 /* QMP set_link: the NIC alias (netN)'s link up or down. */
+/* block_set_io_throttle with args (taken over): a disk's I/O limits (iotune.h). */
+struct json_object;
+int vd_vmm_block_set_io_throttle(struct vd_vmm *vmm, struct json_object *args, vd_vmm_done_fn done,
+                                 void *opaque, struct verr *err);
 int vd_vmm_set_link(struct vd_vmm *vmm, const char *alias, bool up, vd_vmm_done_fn done,
                     void *opaque, struct verr *err);
 int vd_vmm_change_medium(struct vd_vmm *vmm, const char *id, const char *file, const char *format,
                          bool force, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/*
+ * One step of a device hot-plug (hotplug.c): device_add, device_del, blockdev-add/-del,
+ * netdev_add/-del or getfd (fd passed alongside unless -1), args taken over. The reply's
+ * error comes as "vireo-vmm refused COMMAND: DESC". DEVICE_DELETED comes through
+ * events->qmp_event.
+ */
+struct json_object;
+int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_object *args,
+                           int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * Saves the VM's whole state into fd, from its current offset: the
  * vCPUs stop (if they ran), QMP getfd passes fd, migrate "fd:" writes the
@@ -231,5 +254,20 @@ int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, 
 pid_t vd_vmm_pid(const struct vd_vmm *vmm);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
+
+/* An I/O thread of a running VMM: libvirt's number N (QMP id "iothreadN") and its host
+ * thread id (query-iothreads). */
+struct vd_iothread_tid {
+    unsigned id;
+    pid_t tid;
+};
+/* The VMM's I/O threads by ascending id (query-iothreads at start, reattach and after a
+ * live iothreadadd/iothreaddel). */
+size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out);
+/* After a live iothreadadd/iothreaddel: the list from query-iothreads (taken over). */
+void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_t n);
+/* query-iothreads' return value as the daemon's list (by ascending id). */
+struct json_object;
+int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n);
 
 #endif

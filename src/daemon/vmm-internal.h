@@ -34,6 +34,7 @@ struct vmm_op {
     vd_vmm_text_fn text_done;         /* instead of done: a monitor command's reply as text */
     bool raw;                         /* text_done gets the whole QMP reply, errors included */
     vd_vmm_block_stats_fn stats_done; /* instead of done: query-blockstats' counters */
+    vd_vmm_json_fn json_done;         /* instead of done: a query's "return" (vd_vmm_query) */
 };
 
 struct vd_vmm {
@@ -70,6 +71,8 @@ struct vd_vmm {
     unsigned snap_serial;
     pid_t *vcpu_tids; /* query-cpus-fast's thread-id of each vCPU, by index */
     size_t nvcpu_tids;
+    struct vd_iothread_tid *iothreads; /* query-iothreads (ids iothreadN), ascending */
+    size_t niothreads;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };
@@ -85,6 +88,10 @@ struct vd_vmm_ident vmm_ident(const struct vd_vmm *vmm);
 int vmm_console_connect(const char *path, int *fd, struct verr *err);
 /* query-cpus-fast on a blocking client: each vCPU's host thread id, by cpu-index. */
 int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err);
+/* query-iothreads on a blocking client: libvirt's I/O threads (ids "iothreadN") and their
+ * host thread ids, by ascending N. */
+int vmm_query_iothreads(struct qmp_client *qmp, struct vd_iothread_tid **out, size_t *n,
+                        struct verr *err);
 /* query-status on a blocking client: 1 running, 0 stopped, < 0 error. */
 int vmm_query_running(struct qmp_client *qmp, struct verr *err);
 

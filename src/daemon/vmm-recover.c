@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/tune.h"
+#include "daemon/security-dac.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
 #include "util/error.h"
@@ -60,6 +61,8 @@ static struct vd_vmm *attach_ready(struct vd_daemon *d, const char *name, const 
         *running = r == 1;
     if (r >= 0) /* the vCPU threads, for the live vcpupin, vcpuinfo and schedinfo */
         r = vmm_query_vcpu_tids(vmm->qmp, &vmm->vcpu_tids, &vmm->nvcpu_tids, &err);
+    if (r >= 0) /* and the I/O threads, for iothreadinfo and iothreadpin */
+        r = vmm_query_iothreads(vmm->qmp, &vmm->iothreads, &vmm->niothreads, &err);
     if (r >= 0) {
         char *console = vd_record_path(d->run_dir, name, ".console");
         struct verr cerr = {0};
@@ -127,6 +130,8 @@ int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool
                      name, d->run_dir, name);
     }
     free(pidfile);
+    if (r == 0) /* nothing of the domain runs: its images go back */
+        vd_dac_restore(d->run_dir, name);
     vd_record_remove(d->run_dir, name);
     if (r == 0) /* its cgroups: the process that was in them is gone */
         vd_cg_domain_remove(vd_daemon_cgroups(d), name);

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "daemon/net-iface.h"
+#include "daemon/security-dac.h"
 #include "daemon/storage.h"
 #include "daemon/tune.h"
 #include "daemon/vireod.h"
@@ -72,6 +73,7 @@ struct start_work {
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
+    unsigned balloon_stats_period;
     int incoming_fd; /* a dup of the caller's, or -1 */
     int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
@@ -95,6 +97,8 @@ struct start_work {
     struct vd_tune_plan *tune; /* <cputune> and <vcpu cpuset>, applied before cont */
     pid_t *vcpu_tids;
     size_t nvcpu_tids;
+    struct vd_iothread_tid *iothreads;
+    size_t niothreads;
 };
 
 static void work_free(struct start_work *w)
@@ -116,6 +120,7 @@ static void work_free(struct start_work *w)
     free(w->vnc_socket);
     vd_tune_plan_free(w->tune);
     free(w->vcpu_tids);
+    free(w->iothreads);
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
@@ -313,11 +318,23 @@ static int start_blocking(struct start_work *w)
     if (r == 0)
         r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
     if (r == 0)
-        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, err);
+        r = vmm_query_iothreads(w->qmp, &w->iothreads, &w->niothreads, err);
+    if (r == 0)
+        r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, w->iothreads, w->niothreads,
+                          err);
     if (r == 0 && w->balloon_bytes) {
         struct json_object *args = json_object_new_object();
         json_object_object_add(args, "value", json_object_new_int64((int64_t)w->balloon_bytes));
         r = qmp_run(w, "balloon", args);
+    }
+    if (r == 0 && w->balloon_stats_period) { /* <memballoon><stats period=>, as libvirt sets it */
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "path",
+                               json_object_new_string("/machine/peripheral/balloon0"));
+        json_object_object_add(args, "property",
+                               json_object_new_string("guest-stats-polling-interval"));
+        json_object_object_add(args, "value", json_object_new_int((int)w->balloon_stats_period));
+        r = qmp_run(w, "qom-set", args);
     }
     if (r == 0 && w->vnc_password) { /* as libvirt: the VNC password goes over QMP */
         struct json_object *args = json_object_new_object();
@@ -378,6 +395,7 @@ static void start_undo(struct start_work *w)
          * with "still has a vireo-vmm process". */
         flock(w->lock_fd, LOCK_UN);
     }
+    vd_dac_restore(w->run_dir, w->name);
     vd_record_remove(w->run_dir, w->name);
     if (w->tune)
         vd_cg_domain_remove(&w->tune->cg, w->name);
@@ -408,6 +426,9 @@ static void start_done(void *opaque)
         vmm->vcpu_tids = w->vcpu_tids;
         vmm->nvcpu_tids = w->nvcpu_tids;
         w->vcpu_tids = NULL;
+        vmm->iothreads = w->iothreads;
+        vmm->niothreads = w->niothreads;
+        w->iothreads = NULL;
         w->pidfd = w->console_fd = w->lock_fd = -1;
         w->qmp = NULL;
         w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);
@@ -417,6 +438,7 @@ static void start_done(void *opaque)
             vd_proc_wait_exit(vmm->pidfd, VMM_DESTROY_GRACE_MS);
             vmm_free(vmm);
             vmm = NULL;
+            vd_dac_restore(w->run_dir, w->name);
             vd_record_remove(w->run_dir, w->name);
             vd_cg_domain_remove(&w->tune->cg, w->name);
         }
@@ -447,6 +469,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     domain_uuid_format(def->uuid, w->uuid);
     w->paused = a->paused;
     w->balloon_bytes = a->balloon_bytes;
+    w->balloon_stats_period = a->balloon_stats_period;
     w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;
     w->vnc_socket = vd_record_path(d->run_dir, def->name, ".vnc");
     w->vnc_valid_to = a->vnc_valid_to;
@@ -496,21 +519,32 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
     if (r == 0)
         r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
-    domain_def_free(resolved);
     if (r == 0)
         r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
     if (r == 0)
         r = vd_hugepages_prepare(def, &mem_path, err);
     if (r < 0) {
+        domain_def_free(resolved);
         work_free(w);
         return r;
     }
     size_t n = 0;
     while (w->argv[n])
         n++;
-    w->argv = xrealloc(w->argv, (n + 7) * sizeof(*w->argv));
+    w->argv = xrealloc(w->argv, (n + 11) * sizeof(*w->argv));
     w->argv[n++] = xstrdup("-S");
+    /* qemu.conf's seccomp_sandbox = 1 (the default): libvirt's -sandbox argument */
+    if (d->seccomp_sandbox) {
+        w->argv[n++] = xstrdup("-sandbox");
+        w->argv[n++] = xstrdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                               "resourcecontrol=deny");
+    }
+    /* user/group: the VMM opens its files as root, then becomes the user */
+    if (vd_dac_active(&d->dac)) {
+        w->argv[n++] = xstrdup("-runas");
+        w->argv[n++] = xasprintf("%ld:%ld", d->dac.uid, d->dac.gid);
+    }
     if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the VM's now */
         w->argv[n++] = xstrdup("-mem-path");
         w->argv[n++] = mem_path;
@@ -535,11 +569,21 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         return r;
     }
 
+    /* 2b. The images given to the VM's user (security-dac.h), with the lock held. */
+    r = vd_dac_label(&d->dac, d->run_dir, resolved ? resolved : def, err);
+    domain_def_free(resolved);
+    if (r < 0) {
+        close(w->lock_fd);
+        work_free(w);
+        return r;
+    }
+
     /* 3. The record, before the process exists. */
     vd_record_remove(d->run_dir, def->name); /* a previous run's pid file and sockets */
     r = write_record(w, VD_VMM_STARTING);
     if (r < 0) {
         *err = w->err;
+        vd_dac_restore(d->run_dir, def->name);
         close(w->lock_fd);
         work_free(w);
         return r;
@@ -559,6 +603,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     pthread_attr_destroy(&attr);
     if (r != 0) {
         d->workers--;
+        vd_dac_restore(d->run_dir, def->name);
         vd_record_remove(d->run_dir, def->name);
         close(w->lock_fd);
         work_free(w);

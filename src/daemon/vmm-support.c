@@ -11,6 +11,7 @@
  * hot-plug and statistics, 17 security, 18 image formats.
  */
 #include "daemon/vmm-support.h"
+#include "daemon/iotune.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 #define H VMM_SUPPORT_HONOURED
 #define R VMM_SUPPORT_REFUSED
@@ -71,7 +73,8 @@ static const struct vmm_support_rule rules[] = {
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
     {"vcpu@cpuset", NULL, H, 0,
      "the vCPU and emulator threads' affinity and their groups' cpuset.cpus"},
-    {"iothreads", NULL, P, 16, "I/O threads are not supported yet"},
+    {"iothreads", NULL, H, 0,
+     "-object iothread,id=iothreadN for N from 1 to the count; each thread in an iothreadN group"},
     {"cputune", "shares", H, 0, "cpu.shares (v1) or cpu.weight (v2) of the domain's group"},
     {"cputune", "period", H, 0, "the CFS period of each vcpuN group"},
     {"cputune", "quota", H, 0, "the CFS quota of each vcpuN group"},
@@ -81,21 +84,38 @@ static const struct vmm_support_rule rules[] = {
     {"cputune", "global_quota", H, 0, "the CFS quota of the domain's group"},
     {"cputune", "vcpupin", H, 0, "the vCPU thread's affinity and its vcpuN group's cpuset"},
     {"cputune", "emulatorpin", H, 0, "the other threads' affinity and the emulator group's cpuset"},
-    {"cputune", "iothreadpin", P, 16, "I/O threads are not supported yet"},
-    {"cputune", "iothread_period", P, 16, "I/O threads are not supported yet"},
-    {"cputune", "iothread_quota", P, 16, "I/O threads are not supported yet"},
+    {"cputune", "iothreadpin", H, 0,
+     "the I/O thread's affinity and its iothreadN group's cpuset (thread id from "
+     "query-iothreads)"},
+    {"cputune", "iothread_period", H, 0, "the CFS period of each iothreadN group"},
+    {"cputune", "iothread_quota", H, 0, "the CFS quota of each iothreadN group"},
     {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
     {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
     {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
     {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
-    {"cpu@mode", "custom", H, 0, "with <model>qemu64</model> or no model"},
-    {"cpu@mode", "*", P, 16, "only host-passthrough, maximum and custom qemu64 are supported"},
-    {"cpu/model", "qemu64", H, 0, "-cpu qemu64"},
-    {"cpu/model", "*", P, 16, "named CPU models other than qemu64 are not supported yet"},
-    {"cpu/topology", NULL, H, 0, "-smp sockets=,cores=,threads="},
-    {"cpu", "feature", P, 16, "CPU feature flags are not supported yet"},
+    {"cpu@mode", "custom", H, 0, "-cpu MODEL (QEMU 7.2's named models; qemu64 without <model>)"},
+    {"cpu@mode", "*", P, 16,
+     "host-model is not supported yet (it needs the host model of domcapabilities)"},
+    {"cpu@check", "none", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "partial", H, 0, "-cpu's default check: unavailable features are warned about"},
+    {"cpu@check", "full", H, 0, "-cpu MODEL,enforce: the VM does not start without every feature"},
+    {"cpu@migratable", "on", H, 0, "host-passthrough without unmigratable features (as QEMU's)"},
+    {"cpu@migratable", "*", P, 16, "migratable='off' is not supported yet"},
+    {"cpu/model", "*", H, 0,
+     "-cpu MODEL; vireo-vmm refuses a model it does not know with one line at start"},
+    {"cpu/model@fallback", "allow", H, 0,
+     "the model is used as named (vireo-vmm never falls back)"},
+    {"cpu/model@fallback", "forbid", H, 0, "the model is used as named, or the start fails"},
+    {"cpu/feature@policy", "require", H, 0, "+name (check='full' refuses to start without it)"},
+    {"cpu/feature@policy", "force", H, 0, "+name"},
+    {"cpu/feature@policy", "optional", H, 0, "+name: given when the host's KVM has it"},
+    {"cpu/feature@policy", "disable", H, 0, "-name"},
+    {"cpu/feature@policy", "forbid", H, 0,
+     "-name (TODO: libvirt also refuses to start when the host has it)"},
+    {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
+    {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
     {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
@@ -120,7 +140,11 @@ static const struct vmm_support_rule rules[] = {
      "refused at start, as libvirt's QEMU driver does)"},
     {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
-    {"element", "iothreadids", P, 16, "I/O threads are not supported yet"},
+    {"element", "iothreadids", H, 0, "ids within 1..<iothreads>, without per-thread settings"},
+    {"iothreadids", "beyond", P, 16,
+     "IOThread ids above the <iothreads> count are not supported yet"},
+    {"iothreadids", "settings", P, 16,
+     "per-IOThread settings (thread pools, polling) are not supported yet"},
     {"element", "defaultiothread", P, 16, "I/O threads are not supported yet"},
     {"element", "resource", P, 16, "resource partitions (cgroups) are not applied yet"},
     {"element", "sysinfo", P, 15, "no SMBIOS tables yet"},
@@ -152,7 +176,12 @@ static const struct vmm_support_rule rules[] = {
     {"perf/event@enabled", "no", H, 0, "nothing is counted"},
     {"perf/event@enabled", "*", R, 0, "perf events are not collected"},
     {"seclabel@type", "none", H, 0, "no security driver"},
-    {"seclabel@type", "*", P, 17, "vireo-vmm is not confined by a security driver yet"},
+    {"seclabel@type", "dynamic", H, 0,
+     "the DAC driver: the configuration's user/group, -runas, images relabelled"},
+    {"seclabel@type", "*", P, 17, "static labels (a user per domain) are not supported yet"},
+    {"seclabel@model", "dac", H, 0, "the DAC driver (user/group in the configuration)"},
+    {"seclabel@model", "none", H, 0, "no security driver"},
+    {"seclabel@model", "*", R, 0, "no SELinux or AppArmor driver: only the DAC model"},
     {"on_poweroff", "destroy", H, 0, "the daemon ends the VMM"},
     {"on_poweroff", "restart", H, 0, "the daemon starts the guest again"},
     {"on_poweroff", "preserve", H, 0, "the VMM is kept (-no-shutdown)"},
@@ -226,7 +255,9 @@ static const struct vmm_support_rule rules[] = {
     {"disk/driver@discard", "unmap", H, 0, "discard=unmap"},
     {"disk/driver@discard", "ignore", H, 0, "the default"},
     {"disk/driver@discard", "*", R, 0, "this discard mode is not supported"},
-    {"disk/driver@iothread", NULL, P, 16, "I/O threads are not supported yet"},
+    {"disk/driver@iothread", "virtio", H, 0, "iothread=iothreadN on the virtio-blk-pci device"},
+    {"disk/driver@iothread", "*", R, 0,
+     "IOThreads only available for virtio pci and virtio ccw disk"},
     {"disk/serial", "plain", H, 0, "serial= (',' escaped as ',,')"},
     {"disk/serial", "*", R, 0, "a serial with '=' is not supported"},
     {"disk/readonly", NULL, H, 0, "readonly=on"},
@@ -235,7 +266,8 @@ static const struct vmm_support_rule rules[] = {
     {"disk/boot@order", NULL, H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
-    {"disk", "iotune", P, 16, "I/O throttling is not supported yet"},
+    {"disk", "iotune", H, 0,
+     "-drive throttling.* (vireo-vmm's leaky buckets, as QEMU's); group_name is the group"},
     {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
     {"disk", "*", R, 0, "not supported by vireo-vmm"},
     {"interface@type", "user", H, 0, "-netdev user"},
@@ -261,6 +293,8 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
+    {"controller", "pci/pcie-root-port", H, 0,
+     "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
     {"controller", "usb/none", H, 0, "no USB"},
     {"controller", "usb/qemu-xhci", H, 0, "-device qemu-xhci,id=usb (ports: p2= and p3=)"},
     {"controller", "usb/nec-xhci", H, 0, "-device nec-usb-xhci,id=usb (ports: p2= and p3=)"},
@@ -295,7 +329,9 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
-    {"address", "*", R, 0, "vireo-vmm has PCI bus 0 only"},
+    {"address", "pci root port", H, 0, "bus=pci.N,addr=0x0 (behind pcie-root-port index N)"},
+    {"address", "*", R, 0,
+     "vireo-vmm has PCI bus 0 and the buses of pcie-root-ports (slot 0 function 0)"},
     {"serial@type", "pty", H, 0,
      "COM1, relayed by the daemon to a real pty (virsh ttyconsole, the live XML's tty=)"},
     {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
@@ -353,7 +389,8 @@ static const struct vmm_support_rule rules[] = {
     {"memballoon@autodeflate", "*", R, 0, "vireo-vmm's balloon cannot deflate on OOM"},
     {"memballoon@freePageReporting", "off", H, 0, "the default"},
     {"memballoon@freePageReporting", "*", R, 0, "vireo-vmm's balloon has no free page reporting"},
-    {"memballoon/stats@period", NULL, P, 16, "balloon statistics are not polled from start yet"},
+    {"memballoon/stats@period", NULL, H, 0,
+     "qom-set guest-stats-polling-interval before the guest runs"},
     {"rng@model", "virtio", H, 0, "virtio-rng-pci"},
     {"rng@model", "*", R, 0, "only model 'virtio' is supported"},
     {"rng/backend@model", "random", H, 0, "the host's getrandom()"},
@@ -546,14 +583,36 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     const char *mode = xnode_attr(def->cpu, "mode");
     struct xnode *model = xnode_child(def->cpu, "model");
     if (!mode)
-        mode = model ? "custom" : NULL;
-    if (mode && (r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
+        mode = "custom";
+    if ((r = probe_attr("cpu@mode", "cpu", "mode", mode, NULL, err)))
         return r;
-    if (model && mode && strcmp(mode, "custom") == 0) {
+    const char *check = xnode_attr(def->cpu, "check");
+    if (check && (r = probe_attr("cpu@check", "cpu", "check", check, NULL, err)))
+        return r;
+    const char *migratable = xnode_attr(def->cpu, "migratable");
+    if (migratable &&
+        (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
+        return r;
+    if (model && strcmp(mode, "custom") == 0) {
         char *shown = xasprintf("<cpu><model>%s</model>", xnode_text(model));
         r = probe("cpu/model", xnode_text(model), shown, err);
         free(shown);
         if (r)
+            return r;
+        const char *fallback = xnode_attr(model, "fallback");
+        if (fallback &&
+            (r = probe_attr("cpu/model@fallback", "model", "fallback", fallback, NULL, err)))
+            return r;
+    }
+    for (size_t i = 0; i < def->cpu->nkids; i++) {
+        const struct xnode *k = def->cpu->kids[i];
+        if (!k->name || strcmp(k->name, "feature") != 0)
+            continue;
+        const char *name = xnode_attr(k, "name"), *policy = xnode_attr(k, "policy");
+        if (!name || !*name)
+            return verr_set(err, EINVAL, "XML error: missing CPU feature name");
+        if ((r = probe_attr("cpu/feature@policy", "feature", "policy", policy ? policy : "", name,
+                            err)))
             return r;
     }
     for (size_t i = 0; i < def->cpu->nkids; i++) {
@@ -565,6 +624,25 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         free(shown);
         if (r)
             return r;
+    }
+    return 0;
+}
+
+/* <iothreadids> names the same threads as <iothreads> alone when every id is within the
+ * count (libvirt fills the missing ones below it): ids beyond, and per-thread settings, are
+ * what is not applied. */
+static int check_iothreadids(const struct domain_def *def, const struct xnode *n, struct verr *err)
+{
+    for (size_t j = 0; j < n->nkids; j++) {
+        const struct xnode *t = n->kids[j];
+        if (!t->name)
+            continue;
+        const char *id = xnode_attr(t, "id");
+        unsigned v = 0;
+        if (strcmp(t->name, "iothread") != 0 || t->nkids || t->nattrs != 1)
+            return probe("iothreadids", "settings", "<iothreadids><iothread>", err);
+        if (!id || str_to_uint(id, 10, &v) < 0 || v > def->iothreads)
+            return probe("iothreadids", "beyond", "<iothreadids><iothread id>", err);
     }
     return 0;
 }
@@ -630,7 +708,9 @@ static int check_platform(const struct domain_def *def, struct verr *err)
             return r;
     }
     for (size_t i = 0; i < def->nkept; i++)
-        if ((r = check_kept(def->kept[i]->name, def->kept[i], err)))
+        if ((r = check_kept(def->kept[i]->name, def->kept[i], err)) ||
+            (strcmp(def->kept[i]->name, "iothreadids") == 0 &&
+             (r = check_iothreadids(def, def->kept[i], err))))
             return r;
     for (size_t i = 0; def->features && i < def->features->nkids; i++) {
         const struct xnode *k = def->features->kids[i];
@@ -683,8 +763,10 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     }
     for (size_t i = 0; i < def->nseclabels; i++) {
         const char *type = xnode_attr(def->seclabels[i], "type");
+        const char *model = xnode_attr(def->seclabels[i], "model");
         if ((r = probe_attr("seclabel@type", "seclabel", "type", type ? type : "dynamic", NULL,
-                            err)))
+                            err)) ||
+            (model && (r = probe_attr("seclabel@model", "seclabel", "model", model, NULL, err))))
             return r;
     }
     return 0;
@@ -692,13 +774,17 @@ static int check_platform(const struct domain_def *def, struct verr *err)
 
 static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
 {
-    bool ok = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0 && a->bus == 0;
+    /* A bus other than 0 is a pcie-root-port's (conf checked it for microvm): its one
+     * downstream device is device 0. */
+    bool pci = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0;
+    bool ok = pci && a->bus == 0;
+    bool port = pci && a->bus != 0 && a->slot == 0 && a->function == 0;
     char *s = a->type == DOMAIN_ADDRESS_PCI
                   ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
                               "function='0x%x'>",
                               shown, a->domain, a->bus, a->slot, a->function)
                   : xasprintf("%s without a PCI address", shown);
-    int r = probe("address", ok ? "pci bus 0" : "other", s, err);
+    int r = probe("address", ok ? "pci bus 0" : port ? "pci root port" : "other", s, err);
     free(s);
     return r;
 }
@@ -733,12 +819,22 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         (d->driver_discard &&
          (r = probe_attr("disk/driver@discard", "driver", "discard", d->driver_discard, t, err))) ||
         (d->driver_iothread &&
-         (r = probe_present("disk/driver@iothread", "<driver iothread>", err))) ||
+         (r = probe("disk/driver@iothread",
+                    d->target_bus == DOMAIN_DISK_BUS_VIRTIO ? "virtio" : "other",
+                    "<driver iothread>", err))) ||
         (d->serial && (r = probe("disk/serial", strchr(d->serial, '=') ? "with '='" : "plain",
                                  "<disk><serial>", err))) ||
         (d->shareable && (r = probe_present("disk/shareable", "<disk><shareable>", err))) ||
         (d->transient && (r = probe_present("disk/transient", "<disk><transient>", err))))
         goto out;
+    struct vd_iotune tune;
+    struct verr te = {0};
+    if (vd_iotune_from_disk(d, &tune, &te) < 0 || vd_iotune_check(&tune, &te) < 0) {
+        vd_iotune_free(&tune);
+        r = verr_set(err, ENOTSUP, "unsupported configuration: %s", verr_msg(&te));
+        goto out;
+    }
+    vd_iotune_free(&tune);
     for (size_t i = 0; i < d->nextra; i++) {
         char *shown = xasprintf("<disk><%s> %s", d->extra[i]->name, t);
         r = probe("disk", d->extra[i]->name, shown, err);
@@ -815,7 +911,8 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     char *value;
     if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL)
         value = xstrdup(t);
-    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0)
+    else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
+             !(c->model && strcmp(c->model, "pcie-root-port") == 0))
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);

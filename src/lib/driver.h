@@ -210,6 +210,14 @@ struct vir_driver {
                                  unsigned int flags, vir_error *err);
     int (*pin_emulator)(vir_domain *dom, const unsigned char *cpumap, int maplen,
                         unsigned int flags, vir_error *err);
+    int (*get_iothread_info)(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                             vir_error *err);
+    int (*add_iothread)(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err);
+    int (*del_iothread)(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err);
+    int (*set_iothread_params)(vir_domain *dom, unsigned int id, const vir_typed_parameter *params,
+                               int nparams, unsigned int flags, vir_error *err);
+    int (*pin_iothread)(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                        int maplen, unsigned int flags, vir_error *err);
     int (*node_cpu_count)(vir_connect *conn, vir_error *err);
     int (*node_cells_free_memory)(vir_connect *conn, unsigned long long *free_mems, int start,
                                   int max, vir_error *err);
@@ -223,6 +231,12 @@ struct vir_driver {
     int (*set_memory_flags)(vir_domain *dom, unsigned long kib, unsigned int flags, vir_error *err);
     int (*update_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
                                vir_error *err);
+    int (*attach_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
+    int (*detach_device_flags)(vir_domain *dom, const char *xml, unsigned int flags,
+                               vir_error *err);
+    int (*detach_device_alias)(vir_domain *dom, const char *alias, unsigned int flags,
+                               vir_error *err);
     char *(*get_scheduler_type)(vir_domain *dom, int *nparams, vir_error *err);
     int (*get_scheduler_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                                 unsigned int flags, vir_error *err);
@@ -234,6 +248,10 @@ struct vir_driver {
                              unsigned int flags, vir_error *err);
     int (*set_memory_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                              unsigned int flags, vir_error *err);
+    int (*get_block_io_tune)(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                             int *nparams, unsigned int flags, vir_error *err);
+    int (*set_block_io_tune)(vir_domain *dom, const char *disk, const vir_typed_parameter *params,
+                             int nparams, unsigned int flags, vir_error *err);
     int (*get_numa_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                            unsigned int flags, vir_error *err);
     int (*set_numa_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
@@ -245,6 +263,23 @@ struct vir_driver {
                                 vir_error *err);
     int (*memory_stats)(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                         unsigned int flags, vir_error *err);
+    int (*get_cpu_stats)(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                         int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
+    int (*get_time)(vir_domain *dom, long long *seconds, unsigned int *nseconds, unsigned int flags,
+                    vir_error *err);
+    int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,
+                    vir_error *err);
+    int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                          unsigned int flags, vir_error *err);
+    int (*get_disk_errors)(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
+                           unsigned int flags, vir_error *err);
+    int (*set_memory_stats_period)(vir_domain *dom, int period, unsigned int flags, vir_error *err);
+    int (*interface_stats)(vir_domain *dom, const char *device,
+                           vir_domain_interface_stats_struct *st, vir_error *err);
+    /* doms NULL: every domain the flags select. */
+    int (*get_all_domain_stats)(vir_connect *conn, vir_domain **doms, unsigned int ndoms,
+                                unsigned int stats, vir_domain_stats_record ***ret,
+                                unsigned int flags, vir_error *err);
 
     /* Asynchronous events: the fd to poll, one round of delivery (queued
      * lifecycle events go to vir_emit_lifecycle), and asking the server for

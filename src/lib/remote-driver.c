@@ -690,6 +690,47 @@ static int remote_get_state(vir_domain *dom, int *state, int *reason, unsigned i
     return 0;
 }
 
+/* Strings of at most the struct's size, with or without the NUL libvirtd sends. */
+static int copy_label(char *dst, size_t size, const char *src, uint32_t len, const char *what,
+                      vir_error *err)
+{
+    if (len > size) {
+        return vir_report(err, VIR_ERR_RPC, "%s too long (%u bytes)", what, (unsigned)len);
+    }
+    memset(dst, 0, size);
+    memcpy(dst, src, len);
+    dst[size - 1] = 0;
+    return 0;
+}
+
+static int remote_node_get_security_model(vir_connect *conn, vir_security_model *model,
+                                          vir_error *err)
+{
+    struct remote_node_get_security_model_ret r = {0};
+    if (call(conn, REMOTE_PROC_NODE_GET_SECURITY_MODEL, NULL, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(model->model, sizeof(model->model), r.model, r.model_len, "security model", err);
+    if (rc == 0)
+        rc = copy_label(model->doi, sizeof(model->doi), r.doi, r.doi_len, "security DOI", err);
+    remote_node_get_security_model_ret_free(&r);
+    return rc;
+}
+
+static int remote_get_security_label(vir_domain *dom, vir_security_label *label, vir_error *err)
+{
+    struct remote_domain_get_security_label_args a = {0};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_security_label_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_SECURITY_LABEL, &a, &r, err) < 0)
+        return -1;
+    int rc =
+        copy_label(label->label, sizeof(label->label), r.label, r.label_len, "security label", err);
+    label->enforcing = r.enforcing;
+    remote_domain_get_security_label_ret_free(&r);
+    return rc;
+}
+
 static int remote_is_persistent(vir_domain *dom, vir_error *err)
 {
     struct remote_domain_is_persistent_args a = {0};
@@ -909,6 +950,60 @@ static int remote_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int
     return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_EMULATOR, &a, NULL, err);
 }
 
+static int remote_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                    vir_error *err)
+{
+    struct remote_domain_get_iothread_info_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_iothread_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_IOTHREAD_INFO, &a, &r, err) < 0)
+        return -1;
+    int n = (int)r.info_len;
+    vir_iothread_info **list = xcalloc((size_t)n + 1, sizeof(*list));
+    for (int i = 0; i < n; i++) {
+        list[i] = xcalloc(1, sizeof(**list));
+        list[i]->iothread_id = r.info[i].iothread_id;
+        list[i]->cpumaplen = (int)r.info[i].cpumap_len;
+        list[i]->cpumap = xcalloc(r.info[i].cpumap_len ? r.info[i].cpumap_len : 1, 1);
+        memcpy(list[i]->cpumap, r.info[i].cpumap, r.info[i].cpumap_len);
+    }
+    remote_domain_get_iothread_info_ret_free(&r);
+    if (info)
+        *info = list;
+    else {
+        for (int i = 0; i < n; i++)
+            vir_iothread_info_free(list[i]);
+        free(list);
+    }
+    return n;
+}
+
+static int remote_add_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_add_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ADD_IOTHREAD, &a, NULL, err);
+}
+
+static int remote_del_iothread(vir_domain *dom, unsigned int id, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_del_iothread_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DEL_IOTHREAD, &a, NULL, err);
+}
+
+static int remote_pin_iothread(vir_domain *dom, unsigned int iothread_id,
+                               const unsigned char *cpumap, int maplen, unsigned int flags,
+                               vir_error *err)
+{
+    struct remote_domain_pin_iothread_args a = {.iothreads_id = iothread_id,
+                                                .cpumap_len = (uint32_t)maplen,
+                                                .cpumap = (uint8_t *)cpumap,
+                                                .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_PIN_IOTHREAD, &a, NULL, err);
+}
+
 static char *remote_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
 {
     struct remote_domain_get_scheduler_type_args a;
@@ -1016,6 +1111,167 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     return 0;
 }
 
+static int remote_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_domain_memory_stats_args a = {.maxStats = nr, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_memory_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_MEMORY_STATS, &a, &r, err) < 0)
+        return -1;
+    unsigned n = r.stats_len < nr ? r.stats_len : nr;
+    for (unsigned i = 0; i < n; i++) {
+        stats[i].tag = r.stats[i].tag;
+        stats[i].val = r.stats[i].val;
+    }
+    remote_domain_memory_stats_ret_free(&r);
+    return (int)n;
+}
+
+static int remote_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                                int start_cpu, unsigned int ncpus, unsigned int flags,
+                                vir_error *err)
+{
+    struct remote_domain_get_cpu_stats_args a = {
+        .nparams = nparams, .start_cpu = start_cpu, .ncpus = ncpus, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_cpu_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_CPU_STATS, &a, &r, err) < 0)
+        return -1;
+    int rv = r.nparams;
+    if (r.params_len > (uint64_t)nparams * ncpus ||
+        (r.params_len &&
+         (r.nparams <= 0 || r.params_len % (uint32_t)r.nparams || (unsigned)r.nparams > nparams))) {
+        rv = vir_report(err, VIR_ERR_RPC,
+                        "remoteDomainGetCPUStats: returned number of stats exceeds limit");
+    } else if (nparams) {
+        /* the server leaves out the empty slots: spread each CPU's back to its stride */
+        memset(params, 0, sizeof(*params) * nparams * ncpus);
+        unsigned got = r.nparams ? r.params_len / (uint32_t)r.nparams : 0;
+        for (unsigned cpu = 0; cpu < got; cpu++)
+            params_from_wire(&r.params[cpu * (unsigned)r.nparams], r.nparams,
+                             &params[cpu * nparams]);
+    }
+    remote_domain_get_cpu_stats_ret_free(&r);
+    return rv;
+}
+
+static int remote_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_time_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_time_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_TIME, &a, &r, err) < 0)
+        return -1;
+    *seconds = r.seconds;
+    *nseconds = r.nseconds;
+    return 0;
+}
+
+static int remote_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                           unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_time_args a = {
+        .seconds = seconds, .nseconds = nseconds, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_TIME, &a, NULL, err);
+}
+
+static int remote_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                                 unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_info_args a = {.path = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_INFO, &a, &r, err) < 0)
+        return -1;
+    info->capacity = r.capacity;
+    info->allocation = r.allocation;
+    info->physical = r.physical;
+    return 0;
+}
+
+static int remote_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors, unsigned int max,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_disk_errors_args a = {.maxerrors = max, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_disk_errors_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_DISK_ERRORS, &a, &r, err) < 0)
+        return -1;
+    int n = r.nerrors;
+    if (errors) {
+        n = 0;
+        for (uint32_t i = 0; i < r.errors_len && i < max; i++) {
+            errors[i].disk = xstrdup(r.errors[i].disk);
+            errors[i].error = r.errors[i].error;
+            n++;
+        }
+    }
+    remote_domain_get_disk_errors_ret_free(&r);
+    return n;
+}
+
+static int remote_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_domain_set_memory_stats_period_args a = {.period = period, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, &a, NULL, err);
+}
+
+static int remote_interface_stats(vir_domain *dom, const char *device,
+                                  vir_domain_interface_stats_struct *st, vir_error *err)
+{
+    struct remote_domain_interface_stats_args a = {.device = (char *)device};
+    to_wire(dom, &a.dom);
+    struct remote_domain_interface_stats_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_INTERFACE_STATS, &a, &r, err) < 0)
+        return -1;
+    st->rx_bytes = r.rx_bytes;
+    st->rx_packets = r.rx_packets;
+    st->rx_errs = r.rx_errs;
+    st->rx_drop = r.rx_drop;
+    st->tx_bytes = r.tx_bytes;
+    st->tx_packets = r.tx_packets;
+    st->tx_errs = r.tx_errs;
+    st->tx_drop = r.tx_drop;
+    return 0;
+}
+
+static int remote_get_all_domain_stats(vir_connect *conn, vir_domain **doms, unsigned int ndoms,
+                                       unsigned int stats, vir_domain_stats_record ***ret,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_connect_get_all_domain_stats_args a = {.stats = stats, .flags = flags};
+    if (ndoms) {
+        a.doms = xcalloc(ndoms, sizeof(*a.doms));
+        a.doms_len = ndoms;
+        for (unsigned i = 0; i < ndoms; i++)
+            to_wire(doms[i], &a.doms[i]);
+    }
+    struct remote_connect_get_all_domain_stats_ret r = {0};
+    int rc = call(conn, REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, &a, &r, err);
+    free(a.doms);
+    if (rc < 0)
+        return -1;
+    vir_domain_stats_record **list = xcalloc(r.retStats_len + 1, sizeof(*list));
+    for (uint32_t i = 0; i < r.retStats_len; i++) {
+        const struct remote_domain_stats_record *w = &r.retStats[i];
+        vir_domain_stats_record *rec = xcalloc(1, sizeof(*rec));
+        rec->dom = handle(conn, &w->dom);
+        rec->params = xcalloc(w->params_len ? w->params_len : 1, sizeof(*rec->params));
+        params_from_wire(w->params, (int)w->params_len, rec->params);
+        rec->nparams = (int)w->params_len;
+        list[i] = rec;
+    }
+    *ret = list;
+    int n = (int)r.retStats_len;
+    remote_connect_get_all_domain_stats_ret_free(&r);
+    return n;
+}
+
 static int remote_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
                                     int *nparams, unsigned int flags, vir_error *err)
 {
@@ -1051,6 +1307,52 @@ static int remote_set_numa_params(vir_domain *dom, const vir_typed_parameter *pa
     a.params_len = (uint32_t)nparams;
     a.params = params_to_wire(params, nparams);
     int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_set_iothread_params(vir_domain *dom, unsigned int id,
+                                      const vir_typed_parameter *params, int nparams,
+                                      unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_iothread_params_args a = {.iothread_id = id, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_IOTHREAD_PARAMS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
+static int remote_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                    int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_block_io_tune_args a = {
+        .disk = (char *)disk, .nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_block_io_tune_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLOCK_IO_TUNE, &a, &r, err) < 0)
+        return -1;
+    if (*nparams == 0) {
+        *nparams = r.nparams;
+    } else {
+        int n = (int)r.params_len < *nparams ? (int)r.params_len : *nparams;
+        params_from_wire(r.params, n, params);
+        *nparams = n;
+    }
+    remote_domain_get_block_io_tune_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_block_io_tune(vir_domain *dom, const char *disk,
+                                    const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_block_io_tune_args a = {.disk = (char *)disk, .flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_BLOCK_IO_TUNE, &a, NULL, err);
     params_free_wire(a.params, nparams);
     return r;
 }
@@ -1118,6 +1420,32 @@ static int remote_update_device_flags(vir_domain *dom, const char *xml, unsigned
     struct remote_domain_update_device_flags_args a = {.xml = (char *)xml, .flags = flags};
     to_wire(dom, &a.dom);
     return call(dom->conn, REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &a, NULL, err);
+}
+
+/* The plain virDomainAttachDevice/DetachDevice go as the flags forms with AFFECT_LIVE (what
+ * libvirt's public API does too before calling its driver). */
+static int remote_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_attach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_flags_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, &a, NULL, err);
+}
+
+static int remote_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                      vir_error *err)
+{
+    struct remote_domain_detach_device_alias_args a = {.alias = (char *)alias, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS, &a, NULL, err);
 }
 
 /* ---- snapshots ---- */
@@ -1526,6 +1854,7 @@ const struct vir_driver vir_remote_driver = {
     .get_version = remote_get_version,
     .get_capabilities = remote_get_capabilities,
     .node_get_info = remote_node_get_info,
+    .node_get_security_model = remote_node_get_security_model,
     .list_all_domains = remote_list_all,
     .lookup_by_name = remote_lookup_by_name,
     .lookup_by_id = remote_lookup_by_id,
@@ -1564,6 +1893,7 @@ const struct vir_driver vir_remote_driver = {
     .get_os_type = remote_get_os_type,
     .get_info = remote_get_info,
     .get_state = remote_get_state,
+    .get_security_label = remote_get_security_label,
     .is_persistent = remote_is_persistent,
     .get_xml_desc = remote_get_xml_desc,
     .get_autostart = remote_get_autostart,
@@ -1580,19 +1910,38 @@ const struct vir_driver vir_remote_driver = {
     .get_vcpu_pin_info = remote_get_vcpu_pin_info,
     .pin_vcpu = remote_pin_vcpu,
     .get_emulator_pin_info = remote_get_emulator_pin_info,
+    .get_iothread_info = remote_get_iothread_info,
+    .pin_iothread = remote_pin_iothread,
+    .add_iothread = remote_add_iothread,
+    .del_iothread = remote_del_iothread,
+    .set_iothread_params = remote_set_iothread_params,
     .pin_emulator = remote_pin_emulator,
     .get_scheduler_type = remote_get_scheduler_type,
     .get_scheduler_params = remote_get_scheduler_params,
     .set_scheduler_params = remote_set_scheduler_params,
     .get_memory_params = remote_get_memory_params,
     .block_stats_flags = remote_block_stats_flags,
+    .memory_stats = remote_memory_stats,
+    .set_memory_stats_period = remote_set_memory_stats_period,
+    .get_block_info = remote_get_block_info,
+    .get_time = remote_get_time,
+    .set_time = remote_set_time,
+    .get_cpu_stats = remote_get_cpu_stats,
+    .get_disk_errors = remote_get_disk_errors,
+    .interface_stats = remote_interface_stats,
+    .get_all_domain_stats = remote_get_all_domain_stats,
     .get_numa_params = remote_get_numa_params,
+    .get_block_io_tune = remote_get_block_io_tune,
+    .set_block_io_tune = remote_set_block_io_tune,
     .set_numa_params = remote_set_numa_params,
     .set_memory_params = remote_set_memory_params,
     .get_interface_params = remote_get_interface_params,
     .set_interface_params = remote_set_interface_params,
     .set_memory_flags = remote_set_memory_flags,
     .update_device_flags = remote_update_device_flags,
+    .attach_device_flags = remote_attach_device_flags,
+    .detach_device_flags = remote_detach_device_flags,
+    .detach_device_alias = remote_detach_device_alias,
     .event_fd = remote_event_fd,
     .process_events = remote_process_events,
     .lifecycle_events = remote_lifecycle_events,

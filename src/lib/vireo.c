@@ -1068,6 +1068,48 @@ int vir_domain_pin_emulator(vir_domain *dom, const unsigned char *cpumap, int ma
     DOM_MUTATE("virDomainPinEmulator", pin_emulator, cpumap, maplen, flags, err);
 }
 
+int vir_domain_get_iothread_info(vir_domain *dom, vir_iothread_info ***info, unsigned int flags,
+                                 vir_error *err)
+{
+    if (info)
+        *info = NULL;
+    DOM_QUERY("virDomainGetIOThreadInfo", -1, get_iothread_info, info, flags, err);
+}
+
+void vir_iothread_info_free(vir_iothread_info *info)
+{
+    if (!info)
+        return;
+    free(info->cpumap);
+    free(info);
+}
+
+int vir_domain_add_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainAddIOThread", add_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_del_iothread(vir_domain *dom, unsigned int iothread_id, unsigned int flags,
+                            vir_error *err)
+{
+    DOM_MUTATE("virDomainDelIOThread", del_iothread, iothread_id, flags, err);
+}
+
+int vir_domain_set_iothread_params(vir_domain *dom, unsigned int iothread_id,
+                                   const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetIOThreadParams", set_iothread_params, iothread_id, params, nparams,
+               flags, err);
+}
+
+int vir_domain_pin_iothread(vir_domain *dom, unsigned int iothread_id, const unsigned char *cpumap,
+                            int maplen, unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainPinIOThread", pin_iothread, iothread_id, cpumap, maplen, flags, err);
+}
+
 int vir_domain_set_memory_flags(vir_domain *dom, unsigned long memory_kib, unsigned int flags,
                                 vir_error *err)
 {
@@ -1083,6 +1125,34 @@ int vir_domain_update_device_flags(vir_domain *dom, const char *xml, unsigned in
                                    vir_error *err)
 {
     DOM_MUTATE("virDomainUpdateDeviceFlags", update_device_flags, xml, flags, err);
+}
+
+int vir_domain_attach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainAttachDeviceFlags", attach_device_flags, xml, flags, err);
+}
+
+int vir_domain_detach_device_flags(vir_domain *dom, const char *xml, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDeviceFlags", detach_device_flags, xml, flags, err);
+}
+
+int vir_domain_attach_device(vir_domain *dom, const char *xml, vir_error *err)
+{
+    DOM_MUTATE("virDomainAttachDevice", attach_device_flags, xml, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_detach_device(vir_domain *dom, const char *xml, vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDevice", detach_device_flags, xml, VIR_DOMAIN_AFFECT_LIVE, err);
+}
+
+int vir_domain_detach_device_alias(vir_domain *dom, const char *alias, unsigned int flags,
+                                   vir_error *err)
+{
+    DOM_MUTATE("virDomainDetachDeviceAlias", detach_device_alias, alias, flags, err);
 }
 
 char *vir_domain_get_scheduler_type(vir_domain *dom, int *nparams, vir_error *err)
@@ -1150,10 +1220,103 @@ int vir_domain_set_interface_parameters(vir_domain *dom, const char *device,
                flags, err);
 }
 
+int vir_domain_get_block_io_tune(vir_domain *dom, const char *disk, vir_typed_parameter *params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockIoTune", -1, get_block_io_tune, disk, params, nparams, flags, err);
+}
+
+int vir_domain_set_block_io_tune(vir_domain *dom, const char *disk,
+                                 const vir_typed_parameter *params, int nparams, unsigned int flags,
+                                 vir_error *err)
+{
+    DOM_MUTATE("virDomainSetBlockIoTune", set_block_io_tune, disk, params, nparams, flags, err);
+}
+
 int vir_domain_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr_stats,
                             unsigned int flags, vir_error *err)
 {
     DOM_QUERY("virDomainMemoryStats", -1, memory_stats, stats, nr_stats, flags, err);
+}
+
+int vir_domain_get_cpu_stats(vir_domain *dom, vir_typed_parameter *params, unsigned int nparams,
+                             int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetCPUStats", -1, get_cpu_stats, params, nparams, start_cpu, ncpus, flags,
+              err);
+}
+
+int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetTime", -1, get_time, seconds, nseconds, flags, err);
+}
+
+int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
+                        unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetTime", set_time, seconds, nseconds, flags, err);
+}
+
+int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
+                              unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlockInfo", -1, get_block_info, disk, info, flags, err);
+}
+
+int vir_domain_get_disk_errors(vir_domain *dom, vir_domain_disk_error *errors,
+                               unsigned int maxerrors, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetDiskErrors", -1, get_disk_errors, errors, maxerrors, flags, err);
+}
+
+int vir_domain_set_memory_stats_period(vir_domain *dom, int period, unsigned int flags,
+                                       vir_error *err)
+{
+    DOM_MUTATE("virDomainSetMemoryStatsPeriod", set_memory_stats_period, period, flags, err);
+}
+
+int vir_domain_interface_stats(vir_domain *dom, const char *device,
+                               vir_domain_interface_stats_struct *st, vir_error *err)
+{
+    DOM_QUERY("virDomainInterfaceStats", -1, interface_stats, device, st, err);
+}
+
+int vir_connect_get_all_domain_stats(vir_connect *conn, unsigned int stats,
+                                     vir_domain_stats_record ***ret, unsigned int flags,
+                                     vir_error *err)
+{
+    CHECK_CONN(conn, -1);
+    DRV(conn, get_all_domain_stats, "virConnectGetAllDomainStats", -1);
+    return conn->driver->get_all_domain_stats(conn, NULL, 0, stats, ret, flags, err);
+}
+
+int vir_domain_list_get_stats(vir_domain **doms, unsigned int stats, vir_domain_stats_record ***ret,
+                              unsigned int flags, vir_error *err)
+{
+    vir_error_reset(err);
+    if (!doms || !doms[0])
+        return vir_report(err, VIR_ERR_INVALID_ARG,
+                          "doms array in virDomainListGetStats must contain at least one domain");
+    vir_connect *conn = doms[0]->conn;
+    unsigned n = 0;
+    for (; doms[n]; n++)
+        if (doms[n]->conn != conn)
+            return vir_report(err, VIR_ERR_INVALID_ARG,
+                              "domains in 'doms' array must belong to a single connection");
+    CHECK_CONN(conn, -1);
+    DRV(conn, get_all_domain_stats, "virDomainListGetStats", -1);
+    return conn->driver->get_all_domain_stats(conn, doms, n, stats, ret, flags, err);
+}
+
+void vir_domain_stats_record_list_free(vir_domain_stats_record **records)
+{
+    for (size_t i = 0; records && records[i]; i++) {
+        vir_domain_free(records[i]->dom);
+        vir_typed_params_free(records[i]->params, records[i]->nparams);
+        free(records[i]);
+    }
+    free(records);
 }
 
 /* ---- events ---- */

@@ -91,6 +91,7 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->file_node);
         free(d->key_secret);
         free(d->encrypt_format);
+        free(d->throttle_group);
         nbd_client_close(d->nbd);
         memset(d, 0, sizeof(*d));
         be->drive_used[index] = false;
@@ -113,9 +114,13 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].file_node);
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
+        free(be->drives[i].throttle_group);
         nbd_client_close(be->drives[i].nbd);
     }
     secret_store_clear(&be->secrets);
+    for (unsigned i = 0; i < be->nr_iothreads; i++)
+        iothread_spec_free(&be->iothreads[i]);
+    be->nr_iothreads = 0;
     for (unsigned i = 0; i < be->nr_netdevs; i++) {
         free((char *)be->netdevs[i].id);
         free((char *)be->netdevs[i].ifname);

@@ -11,7 +11,9 @@
 
 #include "block/block.h"
 #include "block/secret.h"
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/chardev.h"
+#include "vmm/iothread.h"
 #include "vmm/net/net.h"
 
 #include <stdbool.h>
@@ -42,6 +44,10 @@ struct vmm_drive {
      * protocol node is then taken by it (format_node). */
     char *file_node;
     bool format_node;
+    /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
+     * own, named after the drive); QMP block_set_io_throttle changes them. */
+    struct throttle_config throttle;
+    char *throttle_group;
     /* blockdev-add driver nbd (or raw over nbd): the node's connection, as QEMU's node keeps
      * it (owned; file is its address); a mirror job borrows it meanwhile (nbd_busy). */
     struct nbd_client *nbd;
@@ -57,6 +63,8 @@ enum backend_kind {
 struct vm_backends {
     unsigned nr_drives, nr_netdevs, nr_chardevs;
     struct secret_store secrets; /* -object secret,... (encrypted drives' passphrases) */
+    struct iothread_spec iothreads[VMM_MAX_IOTHREADS]; /* -object iothread,... */
+    unsigned nr_iothreads;
     struct vmm_drive drives[VMM_MAX_DRIVES];
     struct net_options netdevs[VMM_MAX_NETDEVS];        /* strings owned here */
     struct chardev_spec chardevs[VMM_MAX_CHARDEVS + 2]; /* + serial0, compat_monitor0 */

@@ -184,6 +184,7 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
     if (be->nr_drives >= VMM_MAX_DRIVES)
         return verr_set(err, ENOSPC, "-drive %s: at most %u drives", arg, VMM_MAX_DRIVES);
     struct vmm_drive d = {0};
+    throttle_config_init(&d.throttle);
     char *copy = xstrdup(arg), *cur = copy, *item;
     const char *v;
     bool if_virtio = false, if_ide = false;
@@ -259,6 +260,23 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
             if (block_locking_parse(v, &d.locking) < 0)
                 r = verr_set(err, EINVAL,
                              "-drive %s: Parameter 'locking' does not accept value '%s'", arg, v);
+        } else if (cli_prop(item, "throttling.group", &v)) {
+            free(d.throttle_group);
+            d.throttle_group = xstrdup(v);
+        } else if (strncmp(item, "throttling.", 11) == 0 && strchr(item, '=')) {
+            char *eq = strchr(item, '='), *end;
+            *eq = '\0';
+            errno = 0;
+            long long n = strtoll(eq + 1, &end, 10);
+            if (!eq[1] || *end || errno == EINVAL)
+                r = verr_set(err, EINVAL, "-drive %s: Parameter '%s' expects a number", arg, item);
+            else if (n < 0 || errno == ERANGE)
+                r = verr_set(err, EINVAL, "-drive %s: bps/iops/max values must be within [0, %llu]",
+                             arg, (unsigned long long)THROTTLE_VALUE_MAX);
+            else if (throttle_config_set_option(&d.throttle, item + 11, (uint64_t)n) < 0)
+                r = verr_set(err, EINVAL,
+                             "-drive %s: Block format '%s' does not support the option '%s'", arg,
+                             d.format ? d.format : "raw", item);
         } else if (cli_prop(item, "media", &v)) {
             if (!strcmp(v, "cdrom"))
                 d.cdrom = true;
@@ -278,6 +296,9 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         r = verr_set(err, EINVAL,
                      "-drive %s: Block format '%s' does not support the option 'encrypt.format'",
                      arg, d.format);
+    struct verr terr = {0};
+    if (r == 0 && throttle_config_check(&d.throttle, &terr) < 0)
+        r = verr_set(err, EINVAL, "-drive %s: %s", arg, verr_msg(&terr));
     if (d.cdrom) /* QEMU: a CD-ROM drive is read-only */
         d.read_only = true;
     if (r == 0 && !d.file && !d.cdrom)
@@ -304,6 +325,7 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         free(d.format);
         free(d.key_secret);
         free(d.encrypt_format);
+        free(d.throttle_group);
         return r;
     }
     be->drives[be->nr_drives++] = d;

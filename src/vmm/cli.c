@@ -177,16 +177,21 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
 
 static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    char model[32];
+    char model[64];
     const char *flags = strchr(arg, ',');
     snprintf(model, sizeof(model), "%.*s", flags ? (int)(flags - arg) : (int)strlen(arg), arg);
-    if (str_eq(model, "host") || str_eq(model, "max"))
-        cfg->cpu_model = CPU_MODEL_HOST;
-    else if (str_eq(model, "qemu64"))
-        cfg->cpu_model = CPU_MODEL_QEMU64;
-    else
-        return verr_set(err, ENOTSUP, "%s %s: unsupported CPU model (supported: host, max, qemu64)",
-                        opt, arg);
+    if (str_eq(model, "help") || str_eq(model, "?")) {
+        free(cfg->help_text);
+        cfg->help_text = cpu_models_help();
+        cfg->action = CLI_DEVICE_HELP;
+        return 0;
+    }
+    if (!cpu_model_find(model, false, &cfg->cpu_model))
+        return verr_set(err, EINVAL, "%s %s: unable to find CPU model '%s'", opt, arg, model);
+    cfg->cpu_name = own(cfg, xstrdup(model));
+    memset(&cfg->cpu_features, 0, sizeof(cfg->cpu_features));
+    cfg->cpu_check = false;
+    cfg->cpu_enforce = false;
     while (flags) {
         char flag[64];
         const char *next = strchr(flags + 1, ',');
@@ -195,10 +200,27 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
             return verr_set(err, EINVAL, "%s %s: empty or overlong feature flag", opt, arg);
         memcpy(flag, flags + 1, n);
         flag[n] = '\0';
+        flags = next;
+        /* QEMU's CPU properties that are not CPUID bits. */
+        bool *prop = NULL;
+        const char *name = flag[0] == '+' || flag[0] == '-' ? flag + 1 : flag;
+        size_t nlen = strcspn(name, "=");
+        if (nlen == 5 && strncmp(name, "check", 5) == 0)
+            prop = &cfg->cpu_check;
+        else if (nlen == 7 && strncmp(name, "enforce", 7) == 0)
+            prop = &cfg->cpu_enforce;
+        if (prop) {
+            const char *v = name[nlen] == '=' ? name + nlen + 1 : NULL;
+            if (v && !str_eq(v, "on") && !str_eq(v, "off") && !str_eq(v, "true") &&
+                !str_eq(v, "false"))
+                return verr_set(err, EINVAL, "%s %s: %s: the value must be on or off", opt, arg,
+                                flag);
+            *prop = flag[0] != '-' && (!v || str_eq(v, "on") || str_eq(v, "true"));
+            continue;
+        }
         int r = cpu_features_parse_flag(&cfg->cpu_features, flag, err);
         if (r < 0)
             return verr_prefix(err, "%s %s", opt, arg);
-        flags = next;
     }
     return 0;
 }
@@ -572,7 +594,23 @@ static int opt_ide(struct vmm_config *cfg, const char *opt, const char *arg, str
 
 static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
-    int r = secret_store_add_object(&cfg->backends.secrets, arg, err);
+    struct vm_backends *be = &cfg->backends;
+    int r;
+    if (iothread_spec_is(arg)) {
+        struct iothread_spec spec;
+        r = iothread_spec_parse(arg, &spec, err);
+        for (unsigned i = 0; r == 0 && i < be->nr_iothreads; i++)
+            if (strcmp(be->iothreads[i].id, spec.id) == 0)
+                r = verr_set(err, EEXIST, "Duplicate ID '%s' for object", spec.id);
+        if (r == 0 && be->nr_iothreads == VMM_MAX_IOTHREADS)
+            r = verr_set(err, ENOSPC, "at most %u I/O threads", VMM_MAX_IOTHREADS);
+        if (r == 0)
+            be->iothreads[be->nr_iothreads++] = spec;
+        else
+            iothread_spec_free(&spec);
+        return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+    }
+    r = secret_store_add_object(&be->secrets, arg, err);
     return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
 }
 
@@ -598,6 +636,35 @@ static int opt_netdev(struct vmm_config *cfg, const char *opt, const char *arg, 
 {
     (void)opt;
     return cli_netdev(&cfg->backends, arg, err);
+}
+
+static int opt_sandbox(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return sandbox_parse(arg, &cfg->sandbox, err);
+}
+
+static int opt_runas(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    if (!*arg)
+        return verr_set(err, EINVAL, "%s : User \"\" doesn't exist (and is not <uid>:<gid>)", opt);
+    cfg->runas = arg;
+    return 0;
+}
+
+/* QEMU 8.1's -run-with: only user= here (async-teardown and chroot are refused). */
+static int opt_run_with(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
+    const char *v;
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "user", &v) && *v)
+            cfg->runas = v;
+        else
+            return verr_set(err, ENOTSUP, "%s %s: unsupported parameter '%s' (only user=)", opt,
+                            arg, item);
+    }
+    return 0;
 }
 
 static int opt_help(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -668,6 +735,9 @@ static const struct cli_option options[] = {
     {"-net", true, opt_net},
     {"-no-user-config", false, opt_flag},
     {"-chardev", true, opt_chardev},
+    {"-sandbox", true, opt_sandbox},
+    {"-runas", true, opt_runas},
+    {"-run-with", true, opt_run_with},
     {"-h", false, opt_help},
     {"-help", false, opt_help},
     {"-version", false, opt_version},
@@ -681,7 +751,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->monitor_chardev = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
-    cfg->cpu_model = CPU_MODEL_QEMU64;
+    cfg->cpu_name = "qemu64";
+    cfg->cpu_check = false;
     boot_options_init(&cfg->boot);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -715,6 +786,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
             return 0;
     }
     bool firmware = machine_has_firmware(&cfg->machine);
+    /* QEMU 7.2: pc and q35 resolve an unversioned model to v1, microvm to its newest version. */
+    cpu_model_find(cfg->cpu_name, cfg->machine.kind == MACHINE_MICROVM, &cfg->cpu_model);
     if (!cfg->kernel && !firmware)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
@@ -818,8 +891,8 @@ const char *cli_help_text(void)
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
-           "  -cpu MODEL[,FLAG,...]       CPU model host|max|qemu64 (default qemu64), KVM PV "
-           "flags\n"
+           "  -cpu MODEL[,FLAG,...]       CPU model (default qemu64; -cpu help lists them) with\n"
+           "                              +feat, -feat, feat=on|off, check, enforce\n"
            "\n"
            "Boot:\n"
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"
@@ -852,11 +925,15 @@ const char *cli_help_text(void)
            "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
            "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
+           "         [,throttling.bps-total|bps-read|bps-write|iops-total|iops-read|iops-write\n"
+           "          [-max[-length]]=N][,throttling.iops-size=N][,throttling.group=NAME]\n"
            "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
            "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
+           "  -object iothread,id=ID[,poll-max-ns=NS][,poll-grow=N][,poll-shrink=N]\n"
            "                              a passphrase for encrypted drives\n"
-           "  -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on]\n"
+           "  -device "
+           "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"
            "  -device scsi-hd|scsi-cd,drive=ID[,bus=ID.0][,scsi-id=N][,lun=N][,serial=S]\n"
            "  -device ahci[,id=ID]        an AHCI controller, ports ID.0 to ID.5 (q35 has one:\n"
@@ -892,6 +969,11 @@ const char *cli_help_text(void)
            "  -no-shutdown                stay (paused) after the guest powers off\n"
            "  -pidfile FILE               write the process id to FILE\n"
            "  -daemonize                  detach once the VM is set up\n"
+           "  -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]\n"
+           "          [,spawn=allow|deny][,resourcecontrol=allow|deny]\n"
+           "                              seccomp system-call allow-list from set-up's end on\n"
+           "  -runas USER|UID:GID, -run-with user=USER\n"
+           "                              after set-up become USER (no groups, no capabilities)\n"
            "  -h, --help                  this text\n"
            "  -version, --version         version\n"
            "\n"

@@ -19,10 +19,12 @@
 #include "vmm/display/display-qmp.h"
 #include "vmm/dev/pci.h"
 #include "vmm/hmp/hmp.h"
+#include "vmm/iothread-qmp.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
 #include "vmm/dev/blockdev.h"
+#include "vmm/qmp-cpu.h"
 #include "vmm/vm.h"
 
 #include <stdlib.h>
@@ -178,7 +180,9 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = chardev_qmp_register(c->server, &vm->chardevs)) < 0 ||
         (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
         (r = backends_qmp_register(c->server, vm)) < 0 ||
+        (r = iothread_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
+        (r = qmp_cpu_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

@@ -7,6 +7,11 @@
  * descriptors do not survive fork well); the parent waits on a pipe until the
  * child has built the VM, so set-up errors still reach the caller's terminal
  * and exit status.
+ *
+ * Confinement (-runas, -sandbox) comes after set-up and before the vCPUs
+ * first run: everything opened at start (/dev/kvm, images, taps, sockets, the
+ * pidfile) is open, then the process becomes the -runas user, then the seccomp
+ * filter goes on (it would refuse the uid change under elevateprivileges=deny).
  */
 #include "util/error.h"
 #include "util/file.h"
@@ -16,6 +21,8 @@
 #include "vmm/control.h"
 #include "vmm/display/vnc.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/privileges.h"
+#include "vmm/sandbox.h"
 #include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
@@ -143,6 +150,18 @@ int main(int argc, char **argv)
         cfg.kernel = abs_kernel;
     if (abs_initrd)
         cfg.initrd = abs_initrd;
+    struct privileges runas = {0};
+    if (cfg.runas) {
+        /* the user is looked up before -daemonize, so a bad name reaches the caller;
+         * the bounding set is dropped before any thread exists (threads inherit it) */
+        if (privileges_resolve(cfg.runas, &runas, &err) < 0 || privileges_prepare(&err) < 0) {
+            log_error("%s", verr_msg(&err));
+            cli_config_free(&cfg);
+            free(abs_kernel);
+            free(abs_initrd);
+            return 1;
+        }
+    }
     int ready_fd = cfg.daemonize ? daemonize_begin() : -1;
     int status = 1;
     struct loop *loop = NULL;
@@ -169,6 +188,10 @@ int main(int argc, char **argv)
         control_create(vm, cfg.qmp_path, &control, &err) < 0)
         goto out;
     if (cfg.pidfile && write_pidfile(cfg.pidfile, &err) < 0)
+        goto out;
+    if (cfg.runas && privileges_drop(&runas, &err) < 0)
+        goto out;
+    if (sandbox_install(&cfg.sandbox, &err) < 0)
         goto out;
     if (vm_start(vm, &err) < 0)
         goto out;

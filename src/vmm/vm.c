@@ -357,6 +357,31 @@ static int create_devices(struct vm *vm, struct verr *err)
     return machine_create(vm, err);
 }
 
+/* -cpu's check and enforce (QEMU's wording): a feature the model or a flag asks for and the
+ * host's KVM does not offer is left out, with a warning each when asked (check, enforce);
+ * enforce refuses to start. */
+static int check_cpu_model(struct vm *vm, struct verr *err)
+{
+    cpu_words got, missing;
+    cpuid_model_words(vm->supported_cpuid, &vm->cpu_model, &vm->cfg->cpu_features, got, missing);
+    bool any = false;
+    for (unsigned w = 0; w < CPU_W_COUNT; w++) {
+        for (unsigned b = 0; b < 32; b++) {
+            if (!(missing[w] & (1u << b)))
+                continue;
+            any = true;
+            if (!vm->cfg->cpu_check && !vm->cfg->cpu_enforce)
+                continue;
+            const char *name = cpu_feature_name(w, b);
+            log_warn("host doesn't support requested feature: %s%s%s [bit %u]",
+                     cpu_word_info(w)->desc, name ? "." : "", name ? name : "", b);
+        }
+    }
+    if (any && vm->cfg->cpu_enforce)
+        return verr_set(err, ENOTSUP, "Host doesn't support requested features");
+    return 0;
+}
+
 int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct verr *err)
 {
     memset(vm, 0, sizeof(*vm));
@@ -400,6 +425,11 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     PHASE("creating the VM with its memory, irqchip and PIT");
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
+    if ((r = check_cpu_model(vm, err)) < 0)
+        return r;
+    for (unsigned i = 0; i < cfg->backends.nr_iothreads; i++)
+        if ((r = iothread_set_add(&vm->iothreads, &cfg->backends.iothreads[i], err)) < 0)
+            return verr_prefix(err, "-object iothread,id=%s", cfg->backends.iothreads[i].id);
     if ((r = create_devices(vm, err)) < 0)
         return r;
     PHASE("CPUID query and devices");
@@ -470,6 +500,8 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     machine_destroy(vm);
+    iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
+    throttle_groups_free(&vm->throttle_groups);
     display_free(vm->display); /* after the devices that draw on it or take its input */
     vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */

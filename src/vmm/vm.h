@@ -17,6 +17,8 @@
 #include "util/loop.h"
 #include "vmm/backends.h"
 #include "vmm/boot/loader.h"
+#include "vmm/dev/blk-throttle.h"
+#include "vmm/iothread.h"
 #include "vmm/dev/bus.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpuid.h"
@@ -86,7 +88,7 @@ struct vm {
     struct guest_mem mem;
     struct kvm_cpuid2 *supported_cpuid;
     struct cpu_topology topo;
-    enum cpu_model cpu_model;
+    struct cpu_model cpu_model;
     struct boot_config boot_cfg;
     struct boot_state boot;
     struct bus pio, mmio;
@@ -105,6 +107,11 @@ struct vm {
     struct device **devices;
     unsigned nr_devices, devices_cap; /* device_add appends, device_del removes */
     struct pci_bus *pci;              /* the machine's PCI root bus (vmm/dev/pci.h) */
+    /* -object iothread and object-add (vmm/iothread.h): devices with iothread= run their
+     * queues there. Main thread. */
+    struct iothread_set iothreads;
+    /* Throttle groups of the drives' I/O limits (vmm/dev/blk-throttle.h). Main thread. */
+    struct throttle_groups throttle_groups;
     /* Firmware machines (pc, q35): the BIOS image the machine mapped (boot/firmware.h), whose
      * last 128 KiB the host bridge's PAM shows at 0xE0000; NULL for microvm. */
     const struct fw_image *bios;

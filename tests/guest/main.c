@@ -153,7 +153,8 @@ enum {
     T_HOTPLUG = 1 << 22, /* PCIe hot-plug through a root port: needs the host's QMP */
     T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
     T_XHCI = 1 << 24,    /* xHCI and USB HID: input from the host over VNC */
-    T_AHCI = 1 << 25,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
+    T_CPUID = 1 << 25,   /* the CPUID leaves of the CPU model, printed for the host */
+    T_AHCI = 1 << 26,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
 };
 
 static const struct {
@@ -169,7 +170,7 @@ static const struct {
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
-    {"ahci", T_AHCI},
+    {"cpuid", T_CPUID},     {"ahci", T_AHCI},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -263,6 +264,8 @@ void guest_main(int kind, uint64_t info)
         test_state(&g);
     if (run & T_BOOT)
         test_boot(&g);
+    if (run & T_CPUID)
+        test_cpuid(&g);
     if (run & T_MEM)
         test_mem(&g);
     if (run & T_CMDLINE)

@@ -55,6 +55,21 @@ vir_domain *vsh_lookup_domain(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, co
     return lookup_by(ctl, cmd, BY_ANY, name);
 }
 
+vir_domain *vsh_lookup_domain_string(struct vsh_ctl *ctl, const char *s)
+{
+    vir_domain *dom = NULL;
+    unsigned id;
+    if (str_to_uint(s, 10, &id) == 0 && id <= INT32_MAX)
+        dom = vir_domain_lookup_by_id(ctl->conn, (int)id, NULL);
+    if (!dom && strlen(s) == VIR_UUID_STRING_BUFLEN - 1)
+        dom = vir_domain_lookup_by_uuid_string(ctl->conn, s, NULL);
+    if (!dom)
+        dom = vir_domain_lookup_by_name(ctl->conn, s, NULL);
+    if (!dom)
+        vsh_error(ctl, "failed to get domain '%s'", s);
+    return dom;
+}
+
 /* Reads an XML file as virsh does before define/create. */
 char *vsh_read_xml_file(struct vsh_ctl *ctl, const char *path)
 {
@@ -860,6 +875,11 @@ bool vsh_cmd_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 
 /* The domain's definition, parsed from its XML (live unless --inactive). */
 static struct domain_def *get_def(struct vsh_ctl *ctl, vir_domain *dom, bool inactive)
+{
+    return vsh_domain_def(ctl, dom, inactive);
+}
+
+struct domain_def *vsh_domain_def(struct vsh_ctl *ctl, vir_domain *dom, bool inactive)
 {
     vir_error err;
     char *xml = vir_domain_get_xml_desc(dom, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, &err);

@@ -534,6 +534,75 @@ static const struct vsh_opt opts_emulatorpin[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_blkdeviotune[] = {
+    DOM_OPT,
+    {"device", VSH_OT_STRING, VSH_OFLAG_REQ, "block device"},
+    {"total-bytes-sec", VSH_OT_STRING, 0,
+     "total throughput limit, as scaled integer (default bytes)"},
+    {"read-bytes-sec", VSH_OT_STRING, 0,
+     "read throughput limit, as scaled integer (default bytes)"},
+    {"write-bytes-sec", VSH_OT_STRING, 0,
+     "write throughput limit, as scaled integer (default bytes)"},
+    {"total-iops-sec", VSH_OT_STRING, 0, "total I/O operations limit per second"},
+    {"read-iops-sec", VSH_OT_STRING, 0, "read I/O operations limit per second"},
+    {"write-iops-sec", VSH_OT_STRING, 0, "write I/O operations limit per second"},
+    {"total-bytes-sec-max", VSH_OT_STRING, 0, "total max, as scaled integer (default bytes)"},
+    {"read-bytes-sec-max", VSH_OT_STRING, 0, "read max, as scaled integer (default bytes)"},
+    {"write-bytes-sec-max", VSH_OT_STRING, 0, "write max, as scaled integer (default bytes)"},
+    {"total-iops-sec-max", VSH_OT_STRING, 0, "total I/O operations max"},
+    {"read-iops-sec-max", VSH_OT_STRING, 0, "read I/O operations max"},
+    {"write-iops-sec-max", VSH_OT_STRING, 0, "write I/O operations max"},
+    {"size-iops-sec", VSH_OT_STRING, 0, "I/O size in bytes"},
+    {"group-name", VSH_OT_STRING, 0, "group name to share I/O quota between multiple drives"},
+    {"total-bytes-sec-max-length", VSH_OT_STRING, 0,
+     "duration in seconds to allow total max bytes"},
+    {"read-bytes-sec-max-length", VSH_OT_STRING, 0, "duration in seconds to allow read max bytes"},
+    {"write-bytes-sec-max-length", VSH_OT_STRING, 0,
+     "duration in seconds to allow write max bytes"},
+    {"total-iops-sec-max-length", VSH_OT_STRING, 0,
+     "duration in seconds to allow total I/O operations max"},
+    {"read-iops-sec-max-length", VSH_OT_STRING, 0,
+     "duration in seconds to allow read I/O operations max"},
+    {"write-iops-sec-max-length", VSH_OT_STRING, 0,
+     "duration in seconds to allow write I/O operations max"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadadd[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread for the new IOThread"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreaddel[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread_id for the IOThread to delete"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadset[] = {
+    DOM_OPT,
+    {"id", VSH_OT_INT, VSH_OFLAG_REQ, "iothread id of existing IOThread"},
+    {"poll-max-ns", VSH_OT_INT, 0, "set the maximum IOThread polling time in ns"},
+    {"poll-grow", VSH_OT_INT, 0, "set the value to increase the IOThread polling time"},
+    {"poll-shrink", VSH_OT_INT, 0, "set the value for reduction of the IOThread polling time"},
+    {"thread-pool-min", VSH_OT_INT, 0, "lower boundary for worker thread pool"},
+    {"thread-pool-max", VSH_OT_INT, 0, "upper boundary for worker thread pool"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadinfo[] = {
+    DOM_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_iothreadpin[] = {
+    DOM_OPT,
+    {"iothread", VSH_OT_INT, VSH_OFLAG_REQ, "IOThread ID number"},
+    {"cpulist", VSH_OT_STRING, VSH_OFLAG_REQ, "host cpu number(s) to set"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_setvcpus[] = {
     DOM_OPT,
     {"count", VSH_OT_INT, VSH_OFLAG_REQ, "number of virtual CPUs"},
@@ -582,6 +651,70 @@ static const struct vsh_opt opts_schedinfo[] = {
     {"set", VSH_OT_ARGV, 0, "parameter=value"},
     {NULL, 0, 0, NULL},
 };
+#define PERSISTENT_OPT                                                                             \
+    {                                                                                              \
+        "persistent", VSH_OT_BOOL, 0, "make live change persistent"                                \
+    }
+static const struct vsh_opt opts_device_file[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "XML file"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_device_alias[] = {
+    DOM_OPT,
+    {"alias", VSH_OT_STRING, VSH_OFLAG_REQ, "device alias"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_attach_disk[] = {
+    DOM_OPT,
+    {"source", VSH_OT_STRING, VSH_OFLAG_REQ, "source of disk device or name of network disk"},
+    {"target", VSH_OT_STRING, VSH_OFLAG_REQ, "target of disk device"},
+    {"targetbus", VSH_OT_STRING, 0, "target bus of disk device"},
+    {"driver", VSH_OT_STRING, 0, "driver of disk device"},
+    {"subdriver", VSH_OT_STRING, 0, "subdriver of disk device"},
+    {"cache", VSH_OT_STRING, 0, "cache mode of disk device"},
+    {"io", VSH_OT_STRING, 0, "io policy of disk device"},
+    {"type", VSH_OT_STRING, 0, "target device type"},
+    {"mode", VSH_OT_STRING, 0, "mode of device reading and writing"},
+    {"sourcetype", VSH_OT_STRING, 0, "type of source (block|file|network)"},
+    {"serial", VSH_OT_STRING, 0, "serial of disk device"},
+    {"alias", VSH_OT_STRING, 0, "custom alias name of disk device"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than attach the disk"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_disk[] = {
+    DOM_OPT,
+    {"target", VSH_OT_STRING, VSH_OFLAG_REQ, "target of disk device"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_attach_interface[] = {
+    DOM_OPT,
+    {"type", VSH_OT_STRING, VSH_OFLAG_REQ, "network interface type"},
+    {"source", VSH_OT_STRING, VSH_OFLAG_REQ, "source of network interface"},
+    {"target", VSH_OT_STRING, 0, "target network name"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    {"model", VSH_OT_STRING, 0, "model type"},
+    {"alias", VSH_OT_STRING, 0, "custom alias name of interface device"},
+    {"print-xml", VSH_OT_BOOL, 0, "print XML document rather than attach the interface"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_detach_interface[] = {
+    DOM_OPT,
+    {"type", VSH_OT_STRING, VSH_OFLAG_REQ, "network interface type"},
+    {"mac", VSH_OT_STRING, 0, "MAC address"},
+    PERSISTENT_OPT,
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_change_media[] = {
     DOM_OPT,
     {"path", VSH_OT_STRING, VSH_OFLAG_REQ, "Fully-qualified path or target of disk device"},
@@ -608,6 +741,74 @@ static const struct vsh_opt opts_domblkstat[] = {
     DOM_OPT,
     {"device", VSH_OT_STRING, 0, "block device"},
     {"human", VSH_OT_BOOL, 0, "print a more human readable output"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domifstat[] = {
+    DOM_OPT,
+    {"interface", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "interface device specified by name or MAC Address"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_cpu_stats[] = {
+    DOM_OPT,
+    {"total", VSH_OT_BOOL, 0, "Show total statistics only"},
+    {"start", VSH_OT_INT, 0, "Show statistics from this CPU"},
+    {"count", VSH_OT_INT, 0, "Number of shown CPUs at most"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_top[] = {
+    {"batch", VSH_OT_BOOL, 0, "print one table per refresh to stdout (for scripts)"},
+    {"iterations", VSH_OT_INT, 0, "stop after this many refreshes"},
+    {"delay", VSH_OT_STRING, 0, "seconds between refreshes (default 3)"},
+    {"sort", VSH_OT_STRING, 0, "order rows by cpu, mem, rd, wr, rx, tx, name or id"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domtime[] = {
+    DOM_OPT,
+    {"now", VSH_OT_BOOL, 0, "set to the time of the host running virsh"},
+    {"pretty", VSH_OT_BOOL, 0, "print domain's time in human readable form"},
+    {"sync", VSH_OT_BOOL, 0, "instead of setting given time, synchronize from domain's RTC"},
+    {"time", VSH_OT_INT, 0, "time to set"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domblkinfo[] = {
+    DOM_OPT,
+    {"device", VSH_OT_STRING, 0, "block device"},
+    {"human", VSH_OT_BOOL, 0, "Human readable output"},
+    {"all", VSH_OT_BOOL, 0, "display all block devices info"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domstats[] = {
+    {"state", VSH_OT_BOOL, 0, "report domain state"},
+    {"cpu-total", VSH_OT_BOOL, 0, "report domain physical cpu usage"},
+    {"balloon", VSH_OT_BOOL, 0, "report domain balloon statistics"},
+    {"vcpu", VSH_OT_BOOL, 0, "report domain virtual cpu information"},
+    {"interface", VSH_OT_BOOL, 0, "report domain network interface information"},
+    {"block", VSH_OT_BOOL, 0, "report domain block device statistics"},
+    {"perf", VSH_OT_BOOL, 0, "report domain perf event statistics"},
+    {"iothread", VSH_OT_BOOL, 0, "report domain IOThread information"},
+    {"memory", VSH_OT_BOOL, 0, "report domain memory usage"},
+    {"dirtyrate", VSH_OT_BOOL, 0, "report domain dirty rate information"},
+    {"vm", VSH_OT_BOOL, 0, "report hypervisor-specific statistics"},
+    {"list-active", VSH_OT_BOOL, 0, "list only active domains"},
+    {"list-inactive", VSH_OT_BOOL, 0, "list only inactive domains"},
+    {"list-persistent", VSH_OT_BOOL, 0, "list only persistent domains"},
+    {"list-transient", VSH_OT_BOOL, 0, "list only transient domains"},
+    {"list-running", VSH_OT_BOOL, 0, "list only running domains"},
+    {"list-paused", VSH_OT_BOOL, 0, "list only paused domains"},
+    {"list-shutoff", VSH_OT_BOOL, 0, "list only shutoff domains"},
+    {"list-other", VSH_OT_BOOL, 0, "list only domains in other states"},
+    {"raw", VSH_OT_BOOL, 0, "do not pretty-print the fields"},
+    {"enforce", VSH_OT_BOOL, 0, "enforce requested stats parameters"},
+    {"backing", VSH_OT_BOOL, 0, "add backing chain information to block stats"},
+    {"nowait", VSH_OT_BOOL, 0, "report only stats that are accessible instantly"},
+    {"domain", VSH_OT_ARGV, 0, "list of domains to get stats for"},
     {NULL, 0, 0, NULL},
 };
 
@@ -818,8 +1019,17 @@ static const struct vsh_opt opts_snapshot_revert[] = {
 
 const struct vsh_cmd_def vsh_commands[] = {
     /* sorted by name within each group, as help prints them */
+    {"attach-device", vsh_cmd_attach_device, opts_device_file, "attach device from an XML file",
+     "Attach device from an XML <file>.", DM, 0},
+    {"attach-disk", vsh_cmd_attach_disk, opts_attach_disk, "attach disk device",
+     "Attach new disk device.", DM, 0},
+    {"attach-interface", vsh_cmd_attach_interface, opts_attach_interface,
+     "attach network interface", "Attach new network interface.", DM, 0},
     {"autostart", vsh_cmd_autostart, opts_autostart, "autostart a domain",
      "Configure a domain to be automatically started at boot.", DM, 0},
+    {"blkdeviotune", vsh_cmd_blkdeviotune, opts_blkdeviotune,
+     "Set or query a block device I/O tuning parameters.",
+     "Set or query disk I/O parameters such as block throttling.", DM, 0},
     {"change-media", vsh_cmd_change_media, opts_change_media, "Change media of CD or floppy drive",
      "Change media of CD or floppy drive.", DM, 0},
     {"console", vsh_cmd_console, opts_console, "connect to the guest console",
@@ -830,6 +1040,15 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Define a domain.", DM, 0},
     {"destroy", vsh_cmd_destroy, opts_destroy, "destroy (stop) a domain",
      "Forcefully stop a given domain, but leave its resources intact.", DM, 0},
+    {"detach-device", vsh_cmd_detach_device, opts_device_file, "detach device from an XML file",
+     "Detach device from an XML <file>", DM, 0},
+    {"detach-device-alias", vsh_cmd_detach_device_alias, opts_detach_device_alias,
+     "detach device from an alias", "Detach device identified by the given alias from a domain", DM,
+     0},
+    {"detach-disk", vsh_cmd_detach_disk, opts_detach_disk, "detach disk device",
+     "Detach disk device.", DM, 0},
+    {"detach-interface", vsh_cmd_detach_interface, opts_detach_interface,
+     "detach network interface", "Detach network interface.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
@@ -850,6 +1069,18 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
      "control or query domain emulator affinity",
      "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"iothreadinfo", vsh_cmd_iothreadinfo, opts_iothreadinfo, "view domain IOThreads",
+     "Returns basic information about the domain IOThreads.", DM, 0},
+    {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",
+     "Pin domain IOThreads to host physical CPUs.", DM, 0},
+    {"iothreadadd", vsh_cmd_iothreadadd, opts_iothreadadd, "add an IOThread to the guest domain",
+     "Add an IOThread to the guest domain.", DM, 0},
+    {"iothreadset", vsh_cmd_iothreadset, opts_iothreadset,
+     "modifies an existing IOThread of the guest domain",
+     "Modifies an existing IOThread of the guest domain.", DM, 0},
+    {"iothreaddel", vsh_cmd_iothreaddel, opts_iothreaddel,
+     "delete an IOThread from the guest domain", "Delete an IOThread from the guest domain.", DM,
+     0},
     {"managedsave", vsh_cmd_managedsave, opts_managedsave, "managed save of a domain state",
      "Save and destroy a running domain, so it can be restarted from the same state at a later "
      "time.",
@@ -942,6 +1173,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"vncdisplay", vsh_cmd_vncdisplay, opts_dom, "vnc display",
      "Output the IP address and port number for the VNC display.", DM, 0},
 
+    {"cpu-stats", vsh_cmd_cpu_stats, opts_cpu_stats, "show domain cpu statistics",
+     "Display per-CPU and total statistics about the domain's CPUs", MON, 0},
+    {"domblkerror", vsh_cmd_domblkerror, opts_dom, "Show errors on block devices",
+     "Show block device errors", MON, 0},
+    {"domblkinfo", vsh_cmd_domblkinfo, opts_domblkinfo, "domain block device size information",
+     "Get block device size info for a domain.", MON, 0},
     {"domblklist", vsh_cmd_domblklist, opts_domblklist, "list all domain blocks",
      "Get the summary of block devices for a domain.", MON, 0},
     {"domblkstat", vsh_cmd_domblkstat, opts_domblkstat, "get device block stats for a domain",
@@ -957,6 +1194,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Get network interfaces' addresses for a running domain", MON, 0},
     {"domiflist", vsh_cmd_domiflist, opts_domiflist, "list all domain virtual interfaces",
      "Get the summary of virtual interfaces for a domain.", MON, 0},
+    {"domifstat", vsh_cmd_domifstat, opts_domifstat, "get network interface stats for a domain",
+     "Get network interface stats for a running domain.", MON, 0},
     {"dominfo", vsh_cmd_dominfo, opts_dom, "domain information",
      "Returns basic information about the domain.", MON, 0},
     {"dommemstat", vsh_cmd_dommemstat, opts_dommemstat, "get memory statistics for a domain",
@@ -965,9 +1204,17 @@ const struct vsh_cmd_def vsh_commands[] = {
      MON, 0},
     {"domstate", vsh_cmd_domstate, opts_domstate, "domain state", "Returns state about a domain.",
      MON, 0},
+    {"domstats", vsh_cmd_domstats, opts_domstats, "get statistics about one or multiple domains",
+     "Gets statistics about one or more (or all) domains", MON, 0},
+    {"domtime", vsh_cmd_domtime, opts_domtime, "domain time",
+     "Gets or sets the domain's system time", MON, 0},
     {"domuuid", vsh_cmd_domuuid, opts_domuuid, "convert a domain name or id to domain UUID", "",
      MON, 0},
     {"list", vsh_cmd_list, opts_list, "list domains", "Returns list of domains.", MON, 0},
+    {"top", vsh_cmd_top, opts_top, "live CPU, memory, disk and network rates of the domains",
+     "Shows every running domain's CPU, memory, disk and network rates, refreshed (vsh's own: "
+     "virt-top's role).",
+     MON, 0},
 
     {"event", vsh_cmd_event, opts_event, "Domain Events",
      "List event types, or wait for domain events to occur", EVENTS, 0},

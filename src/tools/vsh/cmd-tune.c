@@ -1,6 +1,7 @@
 /*
  * cmd-tune.c - vsh's commands for a domain's resources: vcpucount, vcpuinfo,
- * vcpupin, emulatorpin, setvcpus, setmem, setmaxmem, memtune, schedinfo, dommemstat.
+ * vcpupin, emulatorpin, iothreadinfo, iothreadpin, setvcpus, setmem, setmaxmem, memtune, schedinfo,
+ * dommemstat.
  *
  * They share virsh's --live/--config/--current handling: the three are
  * mutually exclusive with --current, none given means "current" (live when
@@ -336,6 +337,157 @@ bool vsh_cmd_emulatorpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return ok;
 }
 
+bool vsh_cmd_iothreadinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_iothread_info **info = NULL;
+    vir_error err;
+    int n = vir_domain_get_iothread_info(dom, &info, impact > 0 ? (unsigned)impact : 0, &err);
+    bool ok = n >= 0;
+    if (n < 0) {
+        vsh_error(ctl, "%s", "Unable to get domain IOThreads information");
+        vsh_report(ctl, &err);
+    } else if (n == 0) {
+        if (!ctl->quiet)
+            vsh_print(ctl, "%s", "No IOThreads found for the domain");
+    } else {
+        const char *header[] = {"IOThread ID", "CPU Affinity"};
+        struct vsh_table *t = vsh_table_new(2, header);
+        for (int i = 0; i < n; i++) {
+            char num[16];
+            snprintf(num, sizeof(num), "%u", info[i]->iothread_id);
+            char *cpus = map_to_list(info[i]->cpumap, info[i]->cpumaplen * 8);
+            const char *row[] = {num, cpus};
+            vsh_table_add(t, row);
+            free(cpus);
+        }
+        struct buf out = BUF_INIT;
+        vsh_table_format(t, ctl->quiet, &out);
+        vsh_print(ctl, "%s", buf_cstr(&out));
+        buf_free(&out);
+        vsh_table_free(t);
+    }
+    for (int i = 0; i < n; i++)
+        vir_iothread_info_free(info[i]);
+    free(info);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_iothreadpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "iothread", &id) < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    int ncpus = host_cpus(ctl);
+    int maplen = (ncpus + 7) / 8;
+    unsigned char *map = xcalloc(1, (size_t)maplen);
+    vir_error err;
+    bool ok = false;
+    if (list_to_map(ctl, vsh_opt_string(cmd, "cpulist"), ncpus, map, maplen) == 0) {
+        if (vir_domain_pin_iothread(dom, id, map, maplen, impact > 0 ? (unsigned)impact : 0, &err) <
+            0)
+            vsh_report(ctl, &err);
+        else
+            ok = true;
+    }
+    free(map);
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* iothreadadd and iothreaddel. */
+static bool iothread_change(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool add)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "id", &id) < 0)
+        return false;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    int r = add ? vir_domain_add_iothread(dom, id, flags, &err)
+                : vir_domain_del_iothread(dom, id, flags, &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
+bool vsh_cmd_iothreadadd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return iothread_change(ctl, cmd, true);
+}
+
+bool vsh_cmd_iothreaddel(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return iothread_change(ctl, cmd, false);
+}
+
+bool vsh_cmd_iothreadset(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned id = 0;
+    if (vsh_opt_uint(ctl, cmd, "id", &id) < 0)
+        return false;
+    static const char *const opts[] = {"poll-max-ns", "poll-grow", "poll-shrink", "thread-pool-min",
+                                       "thread-pool-max"};
+    static const char *const fields[] = {"poll_max_ns", "poll_grow", "poll_shrink",
+                                         "thread_pool_min", "thread_pool_max"};
+    vir_typed_parameter set[5];
+    int nset = 0;
+    for (int i = 0; i < 5; i++) {
+        if (!vsh_opt_string(cmd, opts[i]))
+            continue;
+        unsigned v = 0;
+        if (vsh_opt_uint(ctl, cmd, opts[i], &v) < 0)
+            return false;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", fields[i]);
+        if (i == 0) {
+            set[nset].type = VIR_TYPED_PARAM_ULLONG;
+            set[nset++].value.ul = v;
+        } else if (i < 3) {
+            set[nset].type = VIR_TYPED_PARAM_UINT;
+            set[nset++].value.ui = v;
+        } else {
+            set[nset].type = VIR_TYPED_PARAM_INT;
+            set[nset++].value.i = (int)v;
+        }
+    }
+    if (!nset) {
+        vsh_error(ctl, "%s", "Not enough arguments passed, nothing to set");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r =
+        vir_domain_set_iothread_params(dom, id, set, nset, impact > 0 ? (unsigned)impact : 0, &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
 bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     int impact = impact_flags(ctl, cmd);
@@ -479,21 +631,38 @@ bool vsh_cmd_dommemstat(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     int impact = impact_flags(ctl, cmd);
     if (impact == -2)
         return false;
-    unsigned period = 0;
-    int has_period = vsh_opt_uint(ctl, cmd, "period", &period);
-    if (has_period < 0)
-        return false;
+    long period = 0; /* virsh reads an int: a negative one is its own error */
+    const char *period_s = vsh_opt_string(cmd, "period");
+    int has_period = period_s != NULL;
+    if (has_period) {
+        char *end;
+        errno = 0;
+        period = strtol(period_s, &end, 10);
+        if (!*period_s || *end || errno || period < INT32_MIN || period > INT32_MAX) {
+            vsh_error(ctl, "Numeric value '%s' for <period> option is malformed or out of range",
+                      period_s);
+            return false;
+        }
+        if (period < 0) {
+            vsh_error(ctl, "Invalid collection period value '%ld'", period);
+            return false;
+        }
+    }
     vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
     if (!dom)
         return false;
     bool ok = false;
     vir_error err;
     if (has_period) {
-        /* TODO: virDomainSetMemoryStatsPeriod once vireod's balloon driver has a period. */
-        vsh_error(ctl, "%s", "Unable to change balloon collection period.");
-        vsh_error(ctl, "%s",
-                  "this function is not supported by the connection driver: "
-                  "virDomainSetMemoryStatsPeriod");
+        unsigned flags = impact > 0 ? (unsigned)impact : 0;
+        if (impact == -1 && vir_domain_is_active(dom, NULL) == 1)
+            flags |= VIR_DOMAIN_AFFECT_LIVE; /* as virsh: the running domain by default */
+        if (vir_domain_set_memory_stats_period(dom, (int)period, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change balloon collection period.");
+            vsh_report(ctl, &err);
+            goto out;
+        }
+        ok = true;
         goto out;
     }
     static const char *const names[VIR_DOMAIN_MEMORY_STAT_NR] = {
@@ -587,6 +756,103 @@ bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                 print_param(ctl, &params[i]);
         ok = true;
     }
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* blkdeviotune's parameters: option, field, scaled (bytes: k/M/G suffixes). */
+static const struct {
+    const char *opt, *field;
+    bool scaled;
+} iotune_opts[] = {
+    {"total-bytes-sec", "total_bytes_sec", true},
+    {"read-bytes-sec", "read_bytes_sec", true},
+    {"write-bytes-sec", "write_bytes_sec", true},
+    {"total-iops-sec", "total_iops_sec", false},
+    {"read-iops-sec", "read_iops_sec", false},
+    {"write-iops-sec", "write_iops_sec", false},
+    {"total-bytes-sec-max", "total_bytes_sec_max", true},
+    {"read-bytes-sec-max", "read_bytes_sec_max", true},
+    {"write-bytes-sec-max", "write_bytes_sec_max", true},
+    {"total-iops-sec-max", "total_iops_sec_max", false},
+    {"read-iops-sec-max", "read_iops_sec_max", false},
+    {"write-iops-sec-max", "write_iops_sec_max", false},
+    {"size-iops-sec", "size_iops_sec", false},
+    {"group-name", "group_name", false},
+    {"total-bytes-sec-max-length", "total_bytes_sec_max_length", false},
+    {"read-bytes-sec-max-length", "read_bytes_sec_max_length", false},
+    {"write-bytes-sec-max-length", "write_bytes_sec_max_length", false},
+    {"total-iops-sec-max-length", "total_iops_sec_max_length", false},
+    {"read-iops-sec-max-length", "read_iops_sec_max_length", false},
+    {"write-iops-sec-max-length", "write_iops_sec_max_length", false},
+};
+#define IOTUNE_OPTS (sizeof(iotune_opts) / sizeof(iotune_opts[0]))
+
+bool vsh_cmd_blkdeviotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    const char *disk = vsh_opt_string(cmd, "device");
+    vir_typed_parameter set[IOTUNE_OPTS];
+    int nset = 0;
+    for (size_t i = 0; i < IOTUNE_OPTS; i++) {
+        const char *v = vsh_opt_string(cmd, iotune_opts[i].opt);
+        if (!v)
+            continue;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", iotune_opts[i].field);
+        if (strcmp(iotune_opts[i].field, "group_name") == 0) {
+            set[nset].type = VIR_TYPED_PARAM_STRING;
+            set[nset++].value.s = (char *)v;
+            continue;
+        }
+        unsigned long long n;
+        if (vsh_parse_scaled(v, 1, ~0ULL, &n) < 0 ||
+            (!iotune_opts[i].scaled && strspn(v, "0123456789") != strlen(v))) {
+            vsh_error(ctl, "Numeric value '%s' for <%s> option is malformed or out of range", v,
+                      iotune_opts[i].opt);
+            return false;
+        }
+        set[nset].type = VIR_TYPED_PARAM_ULLONG;
+        set[nset++].value.ul = n;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_block_io_tune(dom, disk, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change block I/O throttle");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_block_io_tune(dom, disk, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of block I/O throttle parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_block_io_tune(dom, disk, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get block I/O throttle parameters");
+        vsh_report(ctl, &err);
+        n = 0;
+    } else {
+        for (int i = 0; i < n; i++)
+            print_param(ctl, &params[i]);
+        ok = true;
+    }
+    for (int i = 0; i < n; i++)
+        if (params[i].type == VIR_TYPED_PARAM_STRING)
+            free(params[i].value.s);
     free(params);
 out:
     vir_domain_free(dom);

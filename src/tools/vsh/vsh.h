@@ -150,5 +150,10 @@ void vsh_table_free(struct vsh_table *t);
 
 /* Domain lookup by name, id or UUID as virsh's --domain does (prints the failure). */
 vir_domain *vsh_lookup_domain(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char **name);
+struct domain_def;
+/* The domain's definition parsed (its live one unless inactive); NULL after printing why. */
+struct domain_def *vsh_domain_def(struct vsh_ctl *ctl, vir_domain *dom, bool inactive);
+/* The same for one word (domstats' list of domains). */
+vir_domain *vsh_lookup_domain_string(struct vsh_ctl *ctl, const char *s);
 
 #endif

@@ -6,6 +6,7 @@
  * classes and words are QEMU 7.2's (checked against it; the differences are
  * listed at each command). Registered by control.c, like query-pci.
  */
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/block-qmp.h"
 #include "qmp/qmp-server.h"
 #include "util/mem.h"
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *str_arg(struct json_object *args, const char *key)
@@ -267,6 +269,48 @@ static int qmp_blockdev_snapshot_sync(struct qmp_session *ss, struct json_object
     return 0;
 }
 
+/* block_set_io_throttle: the drive's limits (all six averages given; 0 everywhere lifts
+ * them), in its group or the one named; a group's limits are its members'. */
+static int qmp_block_set_io_throttle(struct qmp_session *ss, struct json_object *args,
+                                     struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    const char *name;
+    struct blockdev *b = find(opaque, args, &name, err);
+    if (!b)
+        return -1;
+    struct throttle_config cfg;
+    throttle_config_init(&cfg);
+    for (int i = 0; i < THROTTLE_NR; i++) {
+        char key[32];
+        const char *base = blockdev_throttle_qmp_names[i];
+        struct json_object *v = json_object_object_get(args, base);
+        int64_t x = v ? json_object_get_int64(v) : 0;
+        snprintf(key, sizeof(key), "%s_max", base);
+        struct json_object *mx = json_object_object_get(args, key);
+        snprintf(key, sizeof(key), "%s_max_length", base);
+        struct json_object *ml = json_object_object_get(args, key);
+        int64_t m = mx ? json_object_get_int64(mx) : 0, l = ml ? json_object_get_int64(ml) : 1;
+        if (x < 0 || m < 0 || l < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "bps/iops/max values must be within [0, %llu]",
+                                 (unsigned long long)THROTTLE_VALUE_MAX);
+        cfg.b[i].avg = (uint64_t)x;
+        cfg.b[i].max = (uint64_t)m;
+        cfg.b[i].burst_length = (uint64_t)l;
+    }
+    struct json_object *sz = json_object_object_get(args, "iops_size");
+    if (sz && json_object_get_int64(sz) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "bps/iops/max values must be within [0, %llu]",
+                             (unsigned long long)THROTTLE_VALUE_MAX);
+    cfg.op_size = sz ? (uint64_t)json_object_get_int64(sz) : 0;
+    struct verr e = {0};
+    if (throttle_config_check(&cfg, &e) < 0 ||
+        blockdev_set_throttle(b, &cfg, str_arg(args, "group"), &e) < 0)
+        return failed(err, &e);
+    return 0;
+}
+
 int block_qmp_register(struct qmp_server *server, struct vm *vm)
 {
     static const struct qmp_arg resize_args[] = {{"device", QMP_ARG_STRING, true},
@@ -293,6 +337,29 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
                                                   {"format", QMP_ARG_STRING, true},
                                                   {"mode", QMP_ARG_STRING, true},
                                                   {NULL}};
+    static const struct qmp_arg throttle_args[] = {{"device", QMP_ARG_STRING, true},
+                                                   {"id", QMP_ARG_STRING, true},
+                                                   {"bps", QMP_ARG_INT, false},
+                                                   {"bps_rd", QMP_ARG_INT, false},
+                                                   {"bps_wr", QMP_ARG_INT, false},
+                                                   {"iops", QMP_ARG_INT, false},
+                                                   {"iops_rd", QMP_ARG_INT, false},
+                                                   {"iops_wr", QMP_ARG_INT, false},
+                                                   {"bps_max", QMP_ARG_INT, true},
+                                                   {"bps_rd_max", QMP_ARG_INT, true},
+                                                   {"bps_wr_max", QMP_ARG_INT, true},
+                                                   {"iops_max", QMP_ARG_INT, true},
+                                                   {"iops_rd_max", QMP_ARG_INT, true},
+                                                   {"iops_wr_max", QMP_ARG_INT, true},
+                                                   {"bps_max_length", QMP_ARG_INT, true},
+                                                   {"bps_rd_max_length", QMP_ARG_INT, true},
+                                                   {"bps_wr_max_length", QMP_ARG_INT, true},
+                                                   {"iops_max_length", QMP_ARG_INT, true},
+                                                   {"iops_rd_max_length", QMP_ARG_INT, true},
+                                                   {"iops_wr_max_length", QMP_ARG_INT, true},
+                                                   {"iops_size", QMP_ARG_INT, true},
+                                                   {"group", QMP_ARG_STRING, true},
+                                                   {NULL}};
     int r;
     static const struct qmp_arg blockstats_args[] = {{"query-nodes", QMP_ARG_BOOL, true}, {NULL}};
     if ((r = qmp_server_register(server, "query-block", NULL, qmp_query_block, vm)) < 0 ||
@@ -307,7 +374,9 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
         (r = qmp_server_register(server, "blockdev-change-medium", change_args, qmp_change_medium,
                                  vm)) < 0 ||
         (r = qmp_server_register(server, "blockdev-snapshot-sync", overlay_args,
-                                 qmp_blockdev_snapshot_sync, vm)) < 0)
+                                 qmp_blockdev_snapshot_sync, vm)) < 0 ||
+        (r = qmp_server_register(server, "block_set_io_throttle", throttle_args,
+                                 qmp_block_set_io_throttle, vm)) < 0)
         return r;
     return 0;
 }

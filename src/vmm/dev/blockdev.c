@@ -4,6 +4,7 @@
  * against qemu-system-x86_64 with scsi-cd and scsi-hd devices.
  */
 #include "vmm/dev/blockdev.h"
+#include "vmm/dev/blk-throttle.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -119,6 +120,13 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
     }
     if (vm)
         vm->blockdevs[drive - vm->backends->drives] = b;
+    if (vm && throttle_config_enabled(&drive->throttle)) {
+        int r = blockdev_set_throttle(b, &drive->throttle, drive->throttle_group, err);
+        if (r < 0) {
+            blockdev_close(b);
+            return r;
+        }
+    }
     *out = b;
     return 0;
 }
@@ -129,6 +137,7 @@ void blockdev_close(struct blockdev *b)
         return;
     if (b->vm && b->vm->blockdevs[b->drive - b->vm->backends->drives] == b)
         b->vm->blockdevs[b->drive - b->vm->backends->drives] = NULL;
+    throttle_group_leave(b->throttle);
     block_close(b->bd);
     free(b->top_node);
     blockdev_bitmaps_free(b);
@@ -139,6 +148,32 @@ void blockdev_close(struct blockdev *b)
     free(b->format);
     free(b->qdev);
     free(b);
+}
+
+int blockdev_set_throttle(struct blockdev *b, const struct throttle_config *cfg, const char *group,
+                          struct verr *err)
+{
+    struct throttle_group *old = b->throttle, *g = NULL;
+    if (throttle_config_enabled(cfg) && !b->ops->throttles) /* TODO(iothreads): scsi-hd */
+        return verr_set(err, ENOTSUP,
+                        "drive '%s': I/O limits are applied by virtio-blk devices only",
+                        b->drive->id);
+    if (throttle_config_enabled(cfg)) {
+        if (!b->vm)
+            return verr_set(err, ENOTSUP, "I/O limits need a VM");
+        const char *name = group ? group : old ? old->name : b->drive->id;
+        g = throttle_group_join(&b->vm->throttle_groups, name, cfg, err);
+        if (!g)
+            return -ENOSPC;
+    }
+    __atomic_store_n(&b->throttle, g, __ATOMIC_RELEASE);
+    throttle_group_leave(old);
+    return 0;
+}
+
+struct throttle_group *blockdev_throttle(struct blockdev *b)
+{
+    return __atomic_load_n(&b->throttle, __ATOMIC_ACQUIRE);
 }
 
 struct block_dev *blockdev_bd(struct blockdev *b)
@@ -725,6 +760,37 @@ int blockdev_switch_image_locked(struct blockdev *b, const char *file, const cha
 
 /* --- query-block --------------------------------------------------------------------------- */
 
+/* QEMU's names of the limits in QMP (block_set_io_throttle, query-block), by kind. */
+const char *const blockdev_throttle_qmp_names[THROTTLE_NR] = {"bps",  "bps_rd",  "bps_wr",
+                                                              "iops", "iops_rd", "iops_wr"};
+
+/* query-block's limits: the six averages always, the bursts and group when limited. */
+static void throttle_json(struct blockdev *b, struct json_object *ins)
+{
+    struct throttle_group *g = blockdev_throttle(b);
+    struct throttle_config cfg;
+    throttle_config_init(&cfg);
+    if (g)
+        throttle_group_get_config(g, &cfg);
+    for (int i = 0; i < THROTTLE_NR; i++)
+        json_object_object_add(ins, blockdev_throttle_qmp_names[i],
+                               json_object_new_int64((int64_t)cfg.b[i].avg));
+    if (!g)
+        return;
+    char name[32];
+    for (int i = 0; i < THROTTLE_NR; i++) {
+        if (!cfg.b[i].max)
+            continue;
+        snprintf(name, sizeof(name), "%s_max", blockdev_throttle_qmp_names[i]);
+        json_object_object_add(ins, name, json_object_new_int64((int64_t)cfg.b[i].max));
+        snprintf(name, sizeof(name), "%s_max_length", blockdev_throttle_qmp_names[i]);
+        json_object_object_add(ins, name, json_object_new_int64((int64_t)cfg.b[i].burst_length));
+    }
+    if (cfg.op_size)
+        json_object_object_add(ins, "iops_size", json_object_new_int64((int64_t)cfg.op_size));
+    json_object_object_add(ins, "group", json_object_new_string(g->name));
+}
+
 static struct json_object *inserted_json(struct blockdev *b)
 {
     const struct vmm_drive *dr = b->drive;
@@ -751,6 +817,7 @@ static struct json_object *inserted_json(struct blockdev *b)
     }
     json_object_object_add(ins, "encrypted", json_object_new_boolean(encrypted));
     json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+    throttle_json(b, ins);
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "writeback",
                            json_object_new_boolean(dr->cache != BLOCK_CACHE_WRITETHROUGH &&

@@ -40,6 +40,7 @@ struct qmp_server;
 struct blockdev_dev_ops {
     bool removable; /* QMP eject/change-medium apply; query-block "removable" */
     bool has_tray;  /* a tray that opens and closes (query-block "tray_open") */
+    bool throttles; /* the device applies the drive's I/O limits (blockdev_throttle) */
     /* The medium was loaded (tray closed) or unloaded (tray opened), by QMP. Any thread
      * but under no blockdev lock: the device updates its own state (unit attentions). */
     void (*change_media)(void *opaque, bool load);
@@ -120,6 +121,9 @@ struct blockdev {
     /* Non-persistent dirty bitmaps (blockdev-bitmap.c), under bitmap_lock. */
     pthread_mutex_t bitmap_lock;
     struct blockdev_bitmap *bitmaps;
+    /* The drive's I/O limits (blk-throttle.h): its group, NULL when unlimited. Set on the
+     * main thread, read by the device's I/O thread (atomic pointer; groups outlive it). */
+    struct throttle_group *throttle;
     /* A block job's dirty tracking (vmm/blockjob.h), set and called under bitmap_lock: each
      * write's or discard's range as it ends (any thread), as the bitmaps above see it. */
     void (*job_mark)(void *opaque, uint64_t offset, uint64_t len);
@@ -128,6 +132,17 @@ struct blockdev {
      * job, a resize and an image switch are refused meanwhile, with QEMU's words. */
     const char *job_type;
 };
+
+struct throttle_config;
+/* Limits the drive's I/O (block_set_io_throttle, -drive throttling.*): cfg in group (NULL:
+ * the group it is in, or one named after the drive); a cfg without limits lifts them. Main
+ * thread. */
+int blockdev_set_throttle(struct blockdev *b, const struct throttle_config *cfg, const char *group,
+                          struct verr *err);
+/* "bps", "bps_rd", ... "iops_wr", by enum throttle_kind. */
+extern const char *const blockdev_throttle_qmp_names[];
+/* The drive's throttle group, or NULL (any thread). */
+struct throttle_group *blockdev_throttle(struct blockdev *b);
 
 /* blockdev-bitmap.c: a write or discard of [offset, offset+len) ended (any thread); the
  * non-persistent bitmaps that record mark it (persistent ones are the image's own). */

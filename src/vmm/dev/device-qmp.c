@@ -14,6 +14,7 @@
 #include "qmp/qmp-server.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/iothread-qmp.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
 
@@ -207,6 +208,9 @@ static int qmp_qom_get(struct qmp_session *ss, struct json_object *args, struct 
     struct vm *vm = opaque;
     const char *path = json_object_get_string(json_object_object_get(args, "path"));
     const char *prop = json_object_get_string(json_object_object_get(args, "property"));
+    int io = iothread_qmp_qom_get(vm, path, prop, ret, err);
+    if (io <= 0)
+        return io;
     const char *container = NULL;
     struct device *d = NULL;
     enum node_kind k = resolve(vm, path, &container, &d);
@@ -250,6 +254,9 @@ static int qmp_qom_set(struct qmp_session *ss, struct json_object *args, struct 
     const char *path = json_object_get_string(json_object_object_get(args, "path"));
     const char *prop = json_object_get_string(json_object_object_get(args, "property"));
     struct json_object *value = json_object_object_get(args, "value");
+    int io = iothread_qmp_qom_set(vm, path, prop, value, err);
+    if (io <= 0)
+        return io;
     const char *container = NULL;
     struct device *d = NULL;
     enum node_kind k = resolve(vm, path, &container, &d);

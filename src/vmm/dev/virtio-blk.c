@@ -33,9 +33,12 @@
  * flight; a completion whose queue was reset since it was popped (the
  * transport's per-queue epoch) is dropped.
  *
- * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N] (or -drive
- * if=virtio). The drive is a blockdev (blockdev.h: QMP's query-block and
- * block_resize see it there); its medium never changes, so the requests use
+ * -device virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,iothread=ID]
+ * (or -drive if=virtio). With iothread= the queues are served by that
+ * -object iothread's event loop (vmm/iothread.h), shared with other devices
+ * placed there, instead of by the device's own I/O thread; requests still
+ * reach the host through the same worker pool or io_uring. The drive is a blockdev (blockdev.h:
+ * QMP's query-block and block_resize see it there); its medium never changes, so the requests use
  * its image directly.
  */
 #include "vmm/dev/virtio-blk.h"
@@ -43,8 +46,10 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
+#include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/dev/device.h"
+#include "vmm/iothread.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -96,6 +101,7 @@ struct virtio_blk_options {
     bool read_only, discard_unmap;
     bool io_uring; /* aio=io_uring (refused when built without liburing) */
     unsigned num_queues;
+    struct iothread *iothread; /* iothread=: where the queues are served (NULL: own thread) */
 };
 
 struct blk_req {
@@ -139,6 +145,9 @@ struct virtio_blk {
     struct blk_req *excl_req;
     bool excl_running;
     bool needs_excl; /* the image is not raw */
+    /* Requests the drive's I/O limits hold back (blk-throttle.h), oldest first, under
+     * req_lock and counted in flight; the transport's timer releases them. */
+    struct blk_req *held_head, *held_tail;
     /* aio=threads pool. */
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
@@ -386,8 +395,11 @@ static void complete(struct virtio_blk *b, struct blk_req *req, bool q_locked, b
         pthread_mutex_unlock(&q->lock);
 }
 
+static void release_held(struct virtio_blk *b, bool force);
+
 static void wait_drained(struct virtio_blk *b)
 {
+    release_held(b, true); /* a drain does not wait for the limits (QEMU's drain neither) */
     pthread_mutex_lock(&b->req_lock);
     while (b->inflight)
         pthread_cond_wait(&b->drained, &b->req_lock);
@@ -578,6 +590,85 @@ static void *reaper(void *opaque)
 }
 #endif
 
+/* --- I/O limits ------------------------------------------------------------------------ */
+
+/* Starts a request that was held back. uring: on the I/O thread (else the pool or here). */
+static void start_held(struct virtio_blk *b, struct blk_req *req, bool uring)
+{
+#ifdef VIREO_HAVE_LIBURING
+    if (uring && b->use_uring && uring_prepare(b, req)) {
+        uring_flush(b);
+        return;
+    }
+#else
+    (void)uring;
+#endif
+    if (!pool_submit(b, req)) {
+        run(b, req);
+        complete(b, req, false, true);
+        req_put(b, req, true);
+    }
+}
+
+/* Starts the held requests the limits now allow, in order, and arms the timer for the first
+ * one they do not; force: all of them (a drain or reset). */
+static void release_held(struct virtio_blk *b, bool force)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->req_lock);
+        struct blk_req *req = b->held_head;
+        struct throttle_group *tg = b->bdev ? blockdev_throttle(b->bdev) : NULL;
+        uint64_t wait = 0;
+        if (req && !force && tg)
+            wait = throttle_admit(tg, req->type == T_OUT, req->len, monotonic_ns());
+        if (req && !wait) {
+            b->held_head = req->next;
+            if (!b->held_head)
+                b->held_tail = NULL;
+        }
+        pthread_mutex_unlock(&b->req_lock);
+        if (!req)
+            return;
+        if (wait) {
+            virtio_pci_arm_timer(&b->vp, wait);
+            return;
+        }
+        start_held(b, req, !force);
+    }
+}
+
+/* I/O thread: the transport's timer, armed by a held request. */
+static void blk_timer(void *opaque)
+{
+    release_held(opaque, false);
+}
+
+/* I/O thread: whether a prepared read or write must wait for the drive's limits; if so it is
+ * queued behind those already waiting (counted in flight by the caller). */
+static bool hold_back(struct virtio_blk *b, struct blk_req *req)
+{
+    if (req->type != T_IN && req->type != T_OUT)
+        return false; /* TODO(iothreads): write-zeroes is a write of its bytes in QEMU's limits */
+    struct throttle_group *tg = b->bdev ? blockdev_throttle(b->bdev) : NULL;
+    if (!tg)
+        return false;
+    pthread_mutex_lock(&b->req_lock);
+    bool queued = b->held_head != NULL;
+    uint64_t wait = queued ? 0 : throttle_admit(tg, req->type == T_OUT, req->len, monotonic_ns());
+    if (queued || wait) {
+        req->next = NULL;
+        if (b->held_tail)
+            b->held_tail->next = req;
+        else
+            b->held_head = req;
+        b->held_tail = req;
+    }
+    pthread_mutex_unlock(&b->req_lock);
+    if (wait)
+        virtio_pci_arm_timer(&b->vp, wait);
+    return queued || wait;
+}
+
 /* --- the queue ------------------------------------------------------------------------- */
 
 /* I/O thread, queue lock held: pops everything available and starts it. */
@@ -586,7 +677,7 @@ static void blk_process(void *opaque, unsigned qi)
     struct virtio_blk *b = opaque;
     struct virtio_queue *q = &b->vp.queues[qi];
     struct blk_req *batch = NULL, **tail = &batch, *excl = NULL;
-    unsigned n = 0;
+    unsigned n = 0, held = 0;
     pthread_mutex_lock(&b->req_lock);
     bool paused = b->excl_req || b->excl_running;
     pthread_mutex_unlock(&b->req_lock);
@@ -617,6 +708,10 @@ static void blk_process(void *opaque, unsigned qi)
             continue;
         }
         req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
+        if (hold_back(b, req)) { /* reads and writes only: never exclusive */
+            held++;
+            continue;
+        }
         if (req->exclusive)
             excl = req; /* the batch ends with it */
         *tail = req;
@@ -624,6 +719,11 @@ static void blk_process(void *opaque, unsigned qi)
         n++;
     }
     *tail = NULL;
+    if (held) { /* counted in flight from the moment they are popped */
+        pthread_mutex_lock(&b->req_lock);
+        b->inflight += held;
+        pthread_mutex_unlock(&b->req_lock);
+    }
     if (!n)
         return;
     pthread_mutex_lock(&b->req_lock);
@@ -677,6 +777,7 @@ static const struct virtio_dev_ops blk_ops = {
     .read_config = blk_read_config,
     .process_queue = blk_process,
     .reset = blk_reset,
+    .timer = blk_timer,
 };
 
 static void blk_free_state(struct virtio_blk *b)
@@ -772,6 +873,8 @@ static int blk_create(struct vm *vm, const struct virtio_blk_options *o,
     cf[56] = o->discard_unmap;
     r = virtio_pci_init(&b->vp, vm, "virtio-blk-pci", VIRTIO_ID_BLOCK, 0x010000, f, o->num_queues,
                         QUEUE_SIZE, CONFIG_LEN, &blk_ops, b, err);
+    if (r == 0 && o->iothread)
+        virtio_pci_set_iothread(&b->vp, o->iothread);
     if (r == 0)
         r = virtio_pci_plug(&b->vp, place, err);
     if (r < 0) {
@@ -837,7 +940,8 @@ static void blk_unquiesce(void *opaque)
         log_error("%s", verr_msg(&err));
 }
 
-static const struct blockdev_dev_ops blk_bdev_ops = {.resized = blk_resized,
+static const struct blockdev_dev_ops blk_bdev_ops = {.throttles = true,
+                                                     .resized = blk_resized,
                                                      .quiesce = blk_quiesce,
                                                      .unquiesce = blk_unquiesce,
                                                      .rebind = blk_rebind};
@@ -855,7 +959,7 @@ static void blk_release(struct virtio_blk *b)
 
 struct blk_opts {
     struct dev_ref drive;
-    char *serial;
+    char *serial, *iothread;
     uint16_t num_queues;
     bool share_rw;
 };
@@ -864,6 +968,9 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
 {
     const struct blk_opts *o = DEV_OPTS(dev->cfg, struct blk_opts);
     const struct vmm_drive *dr = &dev->vm->backends->drives[o->drive.index];
+    struct iothread *it = NULL;
+    if (o->iothread && !(it = iothread_set_find(&dev->vm->iothreads, o->iothread)))
+        return verr_set(err, ENOENT, "Device '%s' not found", o->iothread);
     /* QEMU's qdev for the drive: the device's id, or its virtio backend's QOM path. */
     char *path = dev->cfg->id ? NULL : dev_config_qom_path(dev->vm, dev->cfg);
     char *qdev = dev->cfg->id ? xstrdup(dev->cfg->id) : xasprintf("%s/virtio-backend", path);
@@ -882,6 +989,7 @@ static int virtio_blk_create(struct device *dev, struct verr *err)
         .discard_unmap = dr->discard_unmap,
         .io_uring = dr->aio_io_uring,
         .num_queues = o->num_queues,
+        .iothread = it,
     };
     struct virtio_blk *b;
     r = blk_create(dev->vm, &bo, &dev->cfg->pci, &b, err);
@@ -912,6 +1020,8 @@ static const struct dev_prop blk_props[] = {
     DEV_PROP("serial", DEV_PROP_STR, struct blk_opts, serial, NULL, 0, 0, NULL),
     DEV_PROP("num-queues", DEV_PROP_U16, struct blk_opts, num_queues, "1", 1, 8, NULL),
     DEV_PROP("share-rw", DEV_PROP_BOOL, struct blk_opts, share_rw, "off", 0, 0, NULL),
+    DEV_PROP("iothread", DEV_PROP_STR, struct blk_opts, iothread, NULL, 0, 0,
+             "Link<iothread>: the I/O thread object serving the queues"),
     DEV_PROP_END,
 };
 

@@ -5,6 +5,7 @@
  * interrupts (MSI-X vector, or ISR + INTx when MSI-X is off).
  */
 #include "vmm/dev/virtio-pci.h"
+#include "vmm/iothread.h"
 #include "util/log.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define BAR_INDEX   4
@@ -370,15 +372,51 @@ static const struct bus_ops bar_ops = {bar_read, bar_write};
 
 /* --- I/O thread ------------------------------------------------------------------------------ */
 
+/* Reads the queue's notification and processes it if the device is live. */
+static void serve_queue(struct virtio_queue *q)
+{
+    struct virtio_pci *vp = q->owner;
+    uint64_t n;
+    if (read(q->ioeventfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_debug("%s: eventfd read: %s", vp->pci.name, strerror(errno));
+    pthread_mutex_lock(&q->lock);
+    if (q->enabled && !q->vq.broken && (status_get(vp) & VIRTIO_STATUS_DRIVER_OK) &&
+        !(status_get(vp) & VIRTIO_STATUS_NEEDS_RESET))
+        vp->ops->process_queue(vp->opaque, q->index);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* The timer fired: the device's timer op. */
+static void serve_timer(void *opaque)
+{
+    struct virtio_pci *vp = opaque;
+    uint64_t n;
+    if (read(vp->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_debug("%s: timerfd read: %s", vp->pci.name, strerror(errno));
+    if (vp->ops->timer)
+        vp->ops->timer(vp->opaque);
+}
+
+void virtio_pci_arm_timer(struct virtio_pci *vp, uint64_t ns)
+{
+    struct itimerspec its = {
+        .it_value = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)}};
+    if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+        its.it_value.tv_nsec = 1; /* 0 would disarm it */
+    if (timerfd_settime(vp->timer_fd, 0, &its, NULL) < 0)
+        log_warn("%s: timerfd_settime: %s", vp->pci.name, strerror(errno));
+}
+
 static void *io_thread(void *opaque)
 {
     struct virtio_pci *vp = opaque;
-    struct pollfd pfd[VIRTIO_PCI_MAX_QUEUES + 1];
+    struct pollfd pfd[VIRTIO_PCI_MAX_QUEUES + 2];
     for (unsigned i = 0; i < vp->nr_queues; i++)
         pfd[i] = (struct pollfd){.fd = vp->queues[i].ioeventfd, .events = POLLIN};
     pfd[vp->nr_queues] = (struct pollfd){.fd = vp->stop_fd, .events = POLLIN};
+    pfd[vp->nr_queues + 1] = (struct pollfd){.fd = vp->timer_fd, .events = POLLIN};
     for (;;) {
-        if (poll(pfd, vp->nr_queues + 1, -1) < 0) {
+        if (poll(pfd, vp->nr_queues + 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("%s: poll: %s", vp->pci.name, strerror(errno));
@@ -386,20 +424,43 @@ static void *io_thread(void *opaque)
         }
         if (pfd[vp->nr_queues].revents)
             return NULL;
-        for (unsigned i = 0; i < vp->nr_queues; i++) {
-            if (!pfd[i].revents)
-                continue;
-            uint64_t n;
-            if (read(pfd[i].fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-                log_debug("%s: eventfd read: %s", vp->pci.name, strerror(errno));
-            struct virtio_queue *q = &vp->queues[i];
-            pthread_mutex_lock(&q->lock);
-            if (q->enabled && !q->vq.broken && (status_get(vp) & VIRTIO_STATUS_DRIVER_OK) &&
-                !(status_get(vp) & VIRTIO_STATUS_NEEDS_RESET))
-                vp->ops->process_queue(vp->opaque, i);
-            pthread_mutex_unlock(&q->lock);
-        }
+        for (unsigned i = 0; i < vp->nr_queues; i++)
+            if (pfd[i].revents)
+                serve_queue(&vp->queues[i]);
+        if (pfd[vp->nr_queues + 1].revents)
+            serve_timer(vp);
     }
+}
+
+/* The I/O thread object's handler for a queue's ioeventfd. */
+static void iothread_handler(void *opaque)
+{
+    serve_queue(opaque);
+}
+
+static int io_start(struct virtio_pci *vp, struct verr *err)
+{
+    if (vp->iothread) {
+        int r = iothread_add_fd(vp->iothread, vp->timer_fd, serve_timer, vp, err);
+        for (unsigned i = 0; i < vp->nr_queues && r == 0; i++) {
+            r = iothread_add_fd(vp->iothread, vp->queues[i].ioeventfd, iothread_handler,
+                                &vp->queues[i], err);
+            if (r < 0) {
+                while (i--)
+                    iothread_remove_fd(vp->iothread, vp->queues[i].ioeventfd);
+                iothread_remove_fd(vp->iothread, vp->timer_fd);
+            }
+        }
+        if (r < 0)
+            return verr_prefix(err, "%s", vp->pci.name);
+        vp->thread_started = true;
+        return 0;
+    }
+    int r = pthread_create(&vp->thread, NULL, io_thread, vp);
+    if (r != 0)
+        return verr_errno(err, r, "%s: starting the I/O thread", vp->pci.name);
+    vp->thread_started = true;
+    return 0;
 }
 
 /* --- set-up ----------------------------------------------------------------------------- */
@@ -475,11 +536,13 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                         1ull << VIRTIO_F_RING_INDIRECT_DESC | 1ull << VIRTIO_F_RING_EVENT_IDX;
     vp->nr_queues = nr_queues;
     vp->config_len = config_len;
-    vp->stop_fd = -1;
+    vp->stop_fd = vp->timer_fd = -1;
     pthread_mutex_init(&vp->lock, NULL);
     for (unsigned i = 0; i < nr_queues; i++) {
         struct virtio_queue *q = &vp->queues[i];
         pthread_mutex_init(&q->lock, NULL);
+        q->owner = vp;
+        q->index = i;
         q->size_max = queue_size;
         q->ioeventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (q->ioeventfd < 0)
@@ -488,6 +551,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     vp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vp->stop_fd < 0)
         return verr_errno(err, errno, "%s: eventfd", name);
+    vp->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (vp->timer_fd < 0)
+        return verr_errno(err, errno, "%s: timerfd", name);
 
     pci_dev_init(&vp->pci, name, 0x1af4, (uint16_t)(0x1040 + device_id), class_code, 1, 0x1af4,
                  (uint16_t)(0x1040 + device_id));
@@ -504,6 +570,12 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     return 0;
 }
 
+void virtio_pci_set_iothread(struct virtio_pci *vp, struct iothread *it)
+{
+    iothread_ref(it);
+    vp->iothread = it;
+}
+
 int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct verr *err)
 {
     vp->pci.id = place->id;
@@ -511,16 +583,17 @@ int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct
     int r = pci_dev_plug(vp->vm->pci, &vp->pci, place, err);
     if (r < 0)
         return r;
-    r = pthread_create(&vp->thread, NULL, io_thread, vp);
-    if (r != 0)
-        return verr_errno(err, r, "%s: starting the I/O thread", vp->pci.name);
-    vp->thread_started = true;
-    return 0;
+    return io_start(vp, err);
 }
 
 void virtio_pci_stop_io(struct virtio_pci *vp)
 {
-    if (vp->thread_started) {
+    if (vp->thread_started && vp->iothread) {
+        for (unsigned i = 0; i < vp->nr_queues; i++)
+            iothread_remove_fd(vp->iothread, vp->queues[i].ioeventfd);
+        iothread_remove_fd(vp->iothread, vp->timer_fd);
+        vp->thread_started = false;
+    } else if (vp->thread_started) {
         uint64_t one = 1;
         if (write(vp->stop_fd, &one, sizeof(one)) < 0)
             log_warn("%s: stopping the I/O thread: %s", vp->pci.name, strerror(errno));
@@ -536,11 +609,7 @@ int virtio_pci_start_io(struct virtio_pci *vp, struct verr *err)
     uint64_t n;
     if (read(vp->stop_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) /* the last stop's signal */
         return verr_errno(err, errno, "%s: stop eventfd", vp->pci.name);
-    int r = pthread_create(&vp->thread, NULL, io_thread, vp);
-    if (r != 0)
-        return verr_errno(err, r, "%s: starting the I/O thread", vp->pci.name);
-    vp->thread_started = true;
-    return 0;
+    return io_start(vp, err);
 }
 
 /* --- save/restore ------------------------------------------------------------------------ */
@@ -694,6 +763,9 @@ int virtio_pci_load(struct virtio_pci *vp, struct dev_state_reader *r, struct ve
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
     virtio_pci_stop_io(vp);
+    if (vp->iothread)
+        iothread_unref(vp->iothread);
+    vp->iothread = NULL;
     for (unsigned i = 0; i < vp->nr_queues; i++) {
         ioeventfd_unregister(vp, &vp->queues[i]);
         if (vp->queues[i].ioeventfd >= 0)
@@ -701,6 +773,9 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     }
     if (vp->stop_fd >= 0)
         close(vp->stop_fd);
+    if (vp->timer_fd >= 0)
+        close(vp->timer_fd);
+    vp->timer_fd = -1;
     if (vp->pci.bus)
         pci_dev_release(&vp->pci);
     else

@@ -15,7 +15,9 @@
  * not even leave the kernel) and calls the device's process_queue with that
  * queue's lock held. A queue the device finds broken marks the device
  * DEVICE_NEEDS_RESET and raises a configuration interrupt; the queue stays
- * stopped until the driver resets the device.
+ * stopped until the driver resets the device. A device given an I/O thread
+ * object (iothread=, vmm/iothread.h) has its queues served there instead of
+ * on a thread of its own.
  */
 #ifndef VIREO_VMM_DEV_VIRTIO_PCI_H
 #define VIREO_VMM_DEV_VIRTIO_PCI_H
@@ -45,6 +47,7 @@
 
 struct vm;
 struct virtio_pci;
+struct iothread;
 
 struct virtio_dev_ops {
     /* Device configuration space (offset inside it). */
@@ -54,6 +57,8 @@ struct virtio_dev_ops {
     void (*process_queue)(void *opaque, unsigned q);
     /* The driver reset the device (queues already stopped). */
     void (*reset)(void *opaque);
+    /* I/O thread, no queue lock held: the timer virtio_pci_arm_timer set expired. */
+    void (*timer)(void *opaque);
 };
 
 struct virtio_queue {
@@ -68,6 +73,8 @@ struct virtio_queue {
     /* Bumped (under lock) by every device reset: a device completing requests off the
      * I/O thread compares it with the value at pop time and drops stale completions. */
     uint32_t epoch;
+    struct virtio_pci *owner; /* for an I/O thread's handler */
+    unsigned index;
 };
 
 struct virtio_pci {
@@ -88,10 +95,13 @@ struct virtio_pci {
     pthread_mutex_t lock;
     unsigned nr_queues;
     struct virtio_queue queues[VIRTIO_PCI_MAX_QUEUES];
-    /* I/O thread. */
+    /* I/O thread: the device's own, or (iothread set before plugging: -device ...,iothread=)
+     * a shared -object iothread the queues' ioeventfds are watched on. */
     pthread_t thread;
     bool thread_started;
     int stop_fd;
+    struct iothread *iothread;
+    int timer_fd; /* virtio_pci_arm_timer's, watched by the I/O thread */
 };
 
 /* Sets up the PCI function, capabilities and queues (not yet on the bus). */
@@ -99,6 +109,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
                     uint32_t class_code, uint64_t features, unsigned nr_queues, uint16_t queue_size,
                     unsigned config_len, const struct virtio_dev_ops *ops, void *opaque,
                     struct verr *err);
+/* Before plugging: the queues are served on I/O thread it (-device ...,iothread=), which
+ * the transport holds a reference on until virtio_pci_destroy. */
+void virtio_pci_set_iothread(struct virtio_pci *vp, struct iothread *it);
 /* Plugs into the VM's PCI bus where place says and starts the I/O thread. */
 int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct verr *err);
 /* Stops the I/O thread (idempotent): no new requests start; completions from a device's
@@ -129,6 +142,9 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
 void virtio_pci_queue_broken(struct virtio_pci *vp, unsigned q, const struct verr *err);
 /* Any thread: the device configuration changed (bumps the generation, config interrupt). */
 void virtio_pci_config_changed(struct virtio_pci *vp);
+/* I/O thread (or with it stopped): ops->timer runs on the I/O thread in ns nanoseconds
+ * (replacing an earlier arming). */
+void virtio_pci_arm_timer(struct virtio_pci *vp, uint64_t ns);
 /* True when the driver negotiated feature bit. */
 bool virtio_pci_has_feature(struct virtio_pci *vp, unsigned bit);
 

@@ -38,11 +38,13 @@
  * up to 62 request queues (the transport's 64 queues); QEMU's hotplug and
  * param_change properties, cmd_per_lun, max_sectors and virtqueue_size are
  * not taken (the defaults are what vireo-vmm does: no hot-plug, parameter
- * changes on, QEMU's limits in the configuration); iothread= is refused (there
- * is no -object iothread; every virtio device has its own I/O thread).
+ * changes on, QEMU's limits in the configuration). iothread=ID serves the
+ * queues on that -object iothread (vmm/iothread.h) instead of on the
+ * device's own I/O thread.
  */
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/iothread.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/io-pool.h"
@@ -633,11 +635,6 @@ static void bus_stop(struct scsi_bus *bus)
 static int vscsi_check(struct dev_config *cfg, struct verr *err)
 {
     const struct vscsi_opts *o = DEV_OPTS(cfg, struct vscsi_opts);
-    if (o->iothread)
-        return verr_set(err, ENOTSUP,
-                        "iothread=%s: vireo-vmm has no -object iothread (each virtio device has "
-                        "its own I/O thread already)",
-                        o->iothread);
     if (o->num_queues > MAX_QUEUES)
         return verr_set(err, EINVAL, "num_queues=%u: at most %u request queues", o->num_queues,
                         MAX_QUEUES);
@@ -661,6 +658,9 @@ static void vscsi_free_state(struct virtio_scsi *s)
 static int vscsi_create(struct device *dev, struct verr *err)
 {
     const struct vscsi_opts *o = DEV_OPTS(dev->cfg, struct vscsi_opts);
+    struct iothread *it = NULL;
+    if (o->iothread && !(it = iothread_set_find(&dev->vm->iothreads, o->iothread)))
+        return verr_set(err, ENOENT, "Device '%s' not found", o->iothread);
     unsigned nq = o->num_queues ? o->num_queues : dev->vm->nr_vcpus;
     if (nq == 0)
         nq = 1;
@@ -688,6 +688,8 @@ static int vscsi_create(struct device *dev, struct verr *err)
     uint64_t f = 1ull << VIRTIO_SCSI_F_CHANGE;
     int r = virtio_pci_init(&s->vp, dev->vm, "virtio-scsi-pci", VIRTIO_ID_SCSI, 0x010000, f,
                             Q_REQ + nq, QUEUE_SIZE, CONFIG_LEN, &scsi_ops, s, err);
+    if (r == 0 && it)
+        virtio_pci_set_iothread(&s->vp, it);
     if (r == 0)
         r = virtio_pci_plug(&s->vp, &dev->cfg->pci, err);
     if (r < 0) {

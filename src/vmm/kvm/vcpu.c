@@ -229,11 +229,8 @@ int vcpu_reset(struct vcpu *vcpu, struct verr *err)
     /* CPUID is set once: KVM refuses to change it after the vCPU has run, and a reset
      * does not change the CPU model. */
     if (!vcpu->cpuid_set) {
-        if ((r = cpu_features_check(&vm->cfg->cpu_features, vm->supported_cpuid, err)) < 0)
-            return r;
-        struct kvm_cpuid2 *c =
-            cpuid_for_vcpu(vm->supported_cpuid, vm->cpu_model, &vm->topo, vcpu->index);
-        cpu_features_apply(&vm->cfg->cpu_features, c);
+        struct kvm_cpuid2 *c = cpuid_for_vcpu(vm->supported_cpuid, &vm->cpu_model,
+                                              &vm->cfg->cpu_features, &vm->topo, vcpu->index);
         r = ioctl(vcpu->fd, KVM_SET_CPUID2, c);
         free(c);
         if (r < 0)

@@ -71,9 +71,13 @@ static int rec_get_var(struct dev_state_reader *r, const char *name, const uint8
 
 /* ---- configuration fingerprint ---- */
 
-static const char *cpu_model_name(enum cpu_model m)
+static const char *cpu_model_name(const struct cpu_model *m)
 {
-    return m == CPU_MODEL_HOST ? "host" : "qemu64";
+    /* The pre-table spellings, so saved states stay comparable: host and max were one model,
+     * and qemu64 was the only named one. */
+    if (m->passthrough)
+        return "host";
+    return strcmp(m->name, "qemu64-v1") == 0 ? "qemu64" : m->name;
 }
 
 static char *device_desc(const struct device *d)
@@ -95,7 +99,7 @@ static void conf_build(struct vm *vm, struct buf *p)
     snprintf(s, sizeof(s), "sockets=%u cores=%u threads=%u", vm->topo.sockets, vm->topo.cores,
              vm->topo.threads);
     state_rec_put_str(p, "topology", s);
-    state_rec_put_str(p, "cpu-model", cpu_model_name(vm->cpu_model));
+    state_rec_put_str(p, "cpu-model", cpu_model_name(&vm->cpu_model));
     state_rec_put_u64(p, "pit", vm->kvm.has_pit);
     state_rec_put_u64(p, "devices", vm->nr_devices);
     for (unsigned i = 0; i < vm->nr_devices; i++) {
@@ -156,7 +160,7 @@ static int conf_check(struct vm *vm, const struct state_section *s, struct verr 
     if ((r = conf_u64(&rs, "memory", "memory", vm->mem.size, 1u << 20, err)) < 0 ||
         (r = conf_u64(&rs, "vcpus", "vCPUs", vm->nr_vcpus, 1, err)) < 0 ||
         (r = conf_str(&rs, "topology", mine, err)) < 0 ||
-        (r = conf_str(&rs, "cpu-model", cpu_model_name(vm->cpu_model), err)) < 0 ||
+        (r = conf_str(&rs, "cpu-model", cpu_model_name(&vm->cpu_model), err)) < 0 ||
         (r = conf_u64(&rs, "pit", "PIT", vm->kvm.has_pit, 1, err)) < 0 ||
         (r = conf_u64(&rs, "devices", "devices:", vm->nr_devices, 1, err)) < 0)
         goto out;

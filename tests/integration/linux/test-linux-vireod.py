@@ -11,10 +11,11 @@ from the daemon's console log (ROOT/log/NAME.console.log), must show Linux's
 drivers on every device of the domain: the PCI functions at the slots the
 XML's <address> elements give, the disk's capacity and its
 partition, the DHCP lease on the XML's MAC, the RNG binding, and the
-read-only root mount. One vCPU: the domain's CPU has every KVM paravirtual
-feature, and where KVM emulates guest kernel code an SMP guest's IPI
-hypercalls never complete (docs/linux-guest.md; test-linux-boot.py covers SMP
-with -cpu flags). Where kernel code is emulated the kernel stops after the
+read-only root mount, and both vCPUs up. The domain's <cpu> disables the
+KVM paravirtual IPI and yield features (<feature policy='disable'>, which
+vireod passes to vireo-vmm as -cpu qemu64,-kvm-pv-ipi,-kvm-pv-sched-yield):
+where KVM emulates guest kernel code an SMP guest's IPI hypercalls never
+complete (docs/linux-guest.md). Where kernel code is emulated the kernel stops after the
 root mount (its first system call fails); the test stops the domain there.
 Prints TAP.
 """
@@ -54,12 +55,17 @@ def main():
         xml = f"""<domain type='kvm'>
   <name>{NAME}</name>
   <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
+  <vcpu>2</vcpu>
   <os>
     <type arch='x86_64'>hvm</type>
     <kernel>{kernel}</kernel>
     <cmdline>{append}</cmdline>
   </os>
+  <cpu mode='custom'>
+    <model>qemu64</model>
+    <feature policy='disable' name='kvm-pv-ipi'/>
+    <feature policy='disable' name='kvm-pv-sched-yield'/>
+  </cpu>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
   <devices>
@@ -119,6 +125,9 @@ def main():
         drivers = {drv for drv, _ in linuxlib.bound_drivers(log)}
         t.ok({"virtio_blk", "virtio_net", "virtio_rng"} <= drivers,
              "virtio_blk, virtio_net and virtio_rng bind", f"bound: {sorted(drivers)}")
+        m = re.search(r"smp: Brought up 1 node, (\d+) CPUs?", log)
+        t.ok(m and m.group(1) == "2", "both vCPUs of <vcpu>2</vcpu> come up",
+             m.group(0) if m else "no 'smp: Brought up' line")
         t.ok("VFS: Mounted root (ext4 filesystem) readonly on device 254:1." in log,
              "the ext4 root is mounted read-only", "\n".join(log.splitlines()[-10:]))
         ms = linuxlib.milestone(log)

@@ -94,7 +94,7 @@ def main():
         ("-smp junk", base + ["-smp", "2,dogs=3"] + k, r"unknown parameter 'dogs=3'"),
         ("bad -uuid", base + ["-uuid", "1234"] + k, r"-uuid 1234: not a UUID"),
         ("unknown -cpu model", base + ["-cpu", "pentium"] + k,
-         r"-cpu pentium: unsupported CPU model"),
+         r"-cpu pentium: unable to find CPU model 'pentium'"),
         ("unsupported -serial", base + ["-serial", "tcp:localhost:4444"] + k,
          r"-serial tcp:localhost:4444: unsupported back-end"),
         ("unsupported -device", base + ["-device", "e1000,netdev=n0"] + k,
@@ -281,7 +281,10 @@ def main():
         else:
             cmd = [vmm] + args
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        lines = p.stderr.splitlines()
+        # -cpu's check (on by default, as QEMU's) warns about each feature of the model this
+        # host's KVM lacks (QEMU prints the same lines here); the error is the other line.
+        lines = [l for l in p.stderr.splitlines()
+                 if "warning: host doesn't support requested feature" not in l]
         problems = []
         if p.returncode != 1:
             problems.append(f"exit status {p.returncode}, want 1")

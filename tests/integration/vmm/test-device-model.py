@@ -41,6 +41,8 @@ EXPECTED_COMMANDS = {
     # the VM's run state (src/vmm/qmp-vm.c)
     "query-status", "query-name", "query-uuid", "query-kvm", "query-cpus-fast", "stop", "cont",
     "system_reset", "system_powerdown", "quit",
+    # the CPU models (src/vmm/qmp-cpu.c)
+    "query-cpu-definitions", "query-cpu-model-expansion",
     # the PCI bus, the chardevs
     "query-pci", "query-chardev",
     # the device model
@@ -49,7 +51,10 @@ EXPECTED_COMMANDS = {
     "device_add", "device_del", "blockdev-add", "blockdev-del", "netdev_add", "netdev_del",
     # the drives (src/vmm/dev/block-qmp.c), virtio-balloon
     "query-block", "query-blockstats", "block-dirty-bitmap-add", "block-dirty-bitmap-remove", "block-dirty-bitmap-clear", "block-dirty-bitmap-enable", "block-dirty-bitmap-disable", "block-dirty-bitmap-merge", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
-    "blockdev-change-medium", "blockdev-snapshot-sync", "balloon", "query-balloon",
+    "blockdev-change-medium", "blockdev-snapshot-sync", "block_set_io_throttle", "balloon",
+    "query-balloon",
+    # I/O threads (src/vmm/iothread-qmp.c)
+    "query-iothreads", "object-add", "object-del",
     # the display and the VNC server (src/vmm/display/display-qmp.c)
     "screendump", "send-key", "query-vnc", "set_password", "expire_password",
     # the VM state (src/vmm/state/migration.c)
@@ -130,7 +135,7 @@ def main():
         props = {p["name"]: p["type"] for p in r.get("return", [])}
         tap.check(props == {"type": "string", "addr": "int32", "multifunction": "bool",
                             "bootindex": "int32", "drive": "str", "serial": "str",
-                            "num-queues": "uint16", "share-rw": "bool"},
+                            "num-queues": "uint16", "share-rw": "bool", "iothread": "str"},
                   "qom-list of virtio-blk-pci: its -device properties, QEMU's type names", r)
         r = q.cmd("qom-list", {"path": "b0"})
         props = {p["name"]: p["type"] for p in r.get("return", [])}

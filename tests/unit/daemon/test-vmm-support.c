@@ -131,11 +131,25 @@ int main(int argc, char **argv)
            "a SCSI disk on bus 1 is refused");
     check("<cpu mode='host-model'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <cpu mode='host-model'>: only host-passthrough, maximum "
-           "and custom qemu64 are supported",
+           "unsupported configuration: <cpu mode='host-model'>: host-model is not supported yet "
+           "(it needs the host model of domcapabilities)",
            "cpu host-model is refused");
     ok(check("<cpu mode='host-passthrough'/>", "", msg, sizeof(msg)) == 0,
        "cpu host-passthrough is honoured (%s)", msg);
+    ok(check("<cpu mode='custom' check='full'><model fallback='forbid'>Haswell-noTSX</model>"
+             "<feature policy='disable' name='kvm_pv_ipi'/><feature policy='force' name='pcid'/>"
+             "</cpu>",
+             "", msg, sizeof(msg)) == 0,
+       "a named model with features and check='full' is honoured (%s)", msg);
+    check("<cpu mode='custom'><model>qemu64</model><feature policy='maybe' name='pcid'/></cpu>", "",
+          msg, sizeof(msg));
+    is_str(msg, "invalid value 'maybe' for attribute 'policy' of element 'feature'",
+           "an unknown feature policy is refused (by the parser)");
+    check("<cpu mode='host-passthrough' migratable='off'/>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <cpu migratable='off'>: migratable='off' is not supported "
+           "yet",
+           "migratable='off' is refused");
     check("<clock offset='localtime'/>", "", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <clock offset='localtime'>: the RTC runs in UTC only",
            "clock localtime is refused");
@@ -159,14 +173,42 @@ int main(int argc, char **argv)
            "unsupported configuration: <features><vmport state='on'>: this feature is not "
            "supported by vireo-vmm",
            "vmport switched on is refused");
-    check("<iothreads>2</iothreads>", "", msg, sizeof(msg));
-    is_str(msg, "unsupported configuration: <iothreads>: I/O threads are not supported yet",
-           "iothreads are refused");
+    ok(check(
+           "<iothreads>2</iothreads><cputune><iothreadpin iothread='2' cpuset='0'/>"
+           "<iothread_quota>20000</iothread_quota></cputune>",
+           "<disk type='file'><source file='/d'/><target dev='vda'/><driver iothread='2'/></disk>",
+           msg, sizeof(msg)) == 0,
+       "iothreads, iothreadpin, iothread_quota and a virtio disk's iothread are honoured (%s)",
+       msg);
+    ok(check("<iothreads>2</iothreads><iothreadids><iothread id='2'/></iothreadids>", "", msg,
+             sizeof(msg)) == 0,
+       "iothreadids within the count are honoured (%s)", msg);
+    check("<iothreads>1</iothreads><iothreadids><iothread id='7'/></iothreadids>", "", msg,
+          sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <iothreadids><iothread id>: IOThread ids above the "
+           "<iothreads> count are not supported yet",
+           "iothread ids beyond the count are refused");
+    check("<iothreads>1</iothreads><iothreadids><iothread id='1' thread_pool_max='4'/>"
+          "</iothreadids>",
+          "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <iothreadids><iothread>: per-IOThread settings (thread "
+           "pools, polling) are not supported yet",
+           "per-iothread settings are refused");
     check("<seclabel type='dynamic' model='selinux'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <seclabel type='dynamic'>: vireo-vmm is not confined by "
-           "a security driver yet",
-           "a security label is refused");
+           "unsupported configuration: <seclabel model='selinux'>: no SELinux or AppArmor "
+           "driver: only the DAC model",
+           "an SELinux label is refused");
+    check("<seclabel type='dynamic' model='dac'/>", "", msg, sizeof(msg));
+    is_str(msg, "", "a dynamic DAC label is honoured");
+    check("<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
+          "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <seclabel type='static'>: static labels (a user per "
+           "domain) are not supported yet",
+           "a static DAC label is refused");
     check("", "<watchdog model='i6300esb'/>", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <watchdog>: device not supported by vireo-vmm",
            "an unknown device falls to the '*' row");

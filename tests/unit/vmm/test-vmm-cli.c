@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     is_int(PARSE(&c, &err, "-kernel", "k"), 0, "-kernel alone parses");
     is_int(c.mem_size, 128 << 20, "default memory is QEMU's 128 MiB");
     is_int(c.cpus, 1, "default one vCPU");
-    is_int(c.cpu_model, CPU_MODEL_QEMU64, "default CPU model is qemu64, as QEMU");
+    is_str(c.cpu_model.name, "qemu64-v1", "default CPU model is qemu64, as QEMU");
     is_int(c.serial.kind, CHARDEV_NONE, "no -nographic: no serial back-end");
     is_str(c.append, "", "no -append: empty command line");
     cli_config_free(&c);
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
                  "-display", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
                  "k", "-initrd", "i", "-append", "console=ttyS0", "-mem-prealloc", "-pidfile", "p"),
            0, "a full QEMU-style command line parses");
-    ok(c.cpu_model == CPU_MODEL_HOST && c.start_paused && c.no_reboot && c.no_shutdown &&
+    ok(c.cpu_model.passthrough && c.start_paused && c.no_reboot && c.no_shutdown &&
            c.display_none && c.mem_prealloc,
        "flags set");
     is_str(c.name, "vm1", "-name guest=");

@@ -1,0 +1,864 @@
+/*
+ * hotplug.c - attach-device, detach-device and detach-device-alias: a disk or
+ * an interface added to or removed from the running VM (PCIe native hot-plug
+ * through a pcie-root-port of vireo-vmm), the persistent definition, or both,
+ * as libvirt's VIR_DOMAIN_AFFECT_LIVE / AFFECT_CONFIG flags say.
+ *
+ * Live attach is libvirt's QMP sequence: blockdev-add of a file node and a
+ * format node over it, or netdev_add, then device_add onto the bus of a
+ * free root port (bus=pci.N,addr=0x0: the device's address in the live XML
+ * is where the guest finds it); a refused device_add takes its backends back.
+ * Live detach is device_del, then a wait of up to libvirt's 5 seconds for
+ * DEVICE_DELETED (the guest powers the slot off). As in libvirt, a guest that
+ * has not answered by then does not fail the call: the device stays in the
+ * live XML until the event comes, whenever it comes (vd_hotplug_device_deleted),
+ * and only then are its backends deleted. The config half re-parses the
+ * changed definition, so the new device gets its address as at define time.
+ * Messages are libvirt's.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemon/domain.h"
+#include "daemon/storage.h"
+#include "daemon/vireod.h"
+#include "daemon/vmm-argv.h"
+#include "daemon/vmm-driver.h"
+#include "daemon/vmm-support.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/loop.h"
+#include "util/mem.h"
+
+/* libvirt's qemuDomainRemoveDeviceWaitTime. */
+#define HOTPLUG_UNPLUG_WAIT_NS (5000ull * 1000000ull)
+
+/* A detach waiting for DEVICE_DELETED (dom->hotplug). */
+struct hp_wait {
+    struct vd_job *job;
+    char *alias;
+    struct domain_def *config; /* the config half to commit afterwards, or NULL */
+    struct loop_timer *timer;
+};
+
+/* One attach in flight: its steps' state. */
+struct hp_attach {
+    struct vd_job *job;
+    struct domain_def *upd;    /* the parsed device, in a one-device domain */
+    struct domain_def *config; /* the config half to commit afterwards, or NULL */
+    bool disk;
+    char *alias, *node, *storage; /* device id, format node / netdev id, file node */
+    struct domain_address addr;
+    int step;
+};
+
+static void ignore_reply(void *opaque, int r, const char *error)
+{
+    (void)opaque;
+    if (r < 0)
+        log_warn("hot-plug clean-up: %s", error);
+}
+
+/* vireo-vmm's refusal as libvirt words a QEMU one. */
+static const char *qmp_desc(const char *error)
+{
+    const char *p = error ? strstr(error, ": ") : NULL;
+    return p && strncmp(error, "vireo-vmm refused ", 18) == 0 ? p + 2 : error ? error : "?";
+}
+
+static void send_cmd(struct vd_vmm *vmm, const char *command, const char *key, const char *value)
+{
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, key, json_object_new_string(value));
+    struct verr e = {0};
+    if (vd_vmm_hotplug_command(vmm, command, a, -1, ignore_reply, NULL, &e) < 0)
+        log_warn("hot-plug clean-up: %s", verr_msg(&e));
+}
+
+/* ---- shared: flags, targets, the device's XML ---- */
+
+static int check_flags(struct vd_job *job, const char *func, bool *live, bool *config)
+{
+    struct vd_domain *dom = job->dom;
+    unsigned known = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG;
+    if (job->flags & ~known) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: unsupported flags (0x%x) in function %s",
+                    job->flags & ~known, func);
+        return -1;
+    }
+    *live = vd_domain_affects_live(dom, job->flags);
+    *config = vd_domain_affects_config(dom, job->flags);
+    return vd_domain_check_targets(job, *live, *config);
+}
+
+/* The <disk> or <interface> of job->text, parsed in a one-device domain of type 'test' (which
+ * assigns no PCI address: an address there is the caller's). */
+static struct domain_def *parse_device(struct vd_job *job, const char *verb)
+{
+    const char *xml = job->text ? job->text : "";
+    while (*xml == ' ' || *xml == '\n' || *xml == '\t' || *xml == '\r')
+        xml++;
+    char name[32] = "";
+    sscanf(xml, "<%31[a-zA-Z]", name);
+    if (strcmp(name, "disk") != 0 && strcmp(name, "interface") != 0) {
+        /* TODO: controllers, rng, memballoon... once vireo-vmm hot-plugs them */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: live %s of device '%s' is not supported", verb,
+                    *name ? name : "?");
+        return NULL;
+    }
+    char *doc = xasprintf("<domain type='test'><name>hotplug</name><memory>1024</memory>"
+                          "<os><type>hvm</type></os><devices>%s</devices></domain>",
+                          xml);
+    struct domain_def *def = NULL;
+    struct verr e = {0};
+    int r = domain_def_parse_string(doc, 0, &def, &e);
+    free(doc);
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&e));
+        return NULL;
+    }
+    if (def->ndisks + def->nnets != 1) {
+        domain_def_free(def);
+        vd_job_fail(job, VIR_ERR_XML_ERROR,
+                    "XML error: expected exactly one <disk> or <interface>");
+        return NULL;
+    }
+    return def;
+}
+
+static struct domain_disk *find_disk(struct domain_def *def, const char *target)
+{
+    for (size_t i = 0; target && i < def->ndisks; i++)
+        if (def->disks[i].target_dev && strcmp(def->disks[i].target_dev, target) == 0)
+            return &def->disks[i];
+    return NULL;
+}
+
+static struct domain_net *find_net(struct domain_def *def, const char *mac)
+{
+    for (size_t i = 0; i < def->nnets; i++)
+        if (strcasecmp(def->nets[i].mac, mac) == 0)
+            return &def->nets[i];
+    return NULL;
+}
+
+/* libvirt takes an alias from the user's XML only with its "ua-" prefix. */
+static bool user_alias(const char *alias)
+{
+    return alias && strncmp(alias, "ua-", 3) == 0 && alias[3];
+}
+
+/* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, netN. */
+static char *disk_alias(const struct domain_def *def, const struct domain_disk *d)
+{
+    if (d->alias)
+        return xstrdup(d->alias);
+    int idx = domain_disk_name_to_index(d->target_dev, NULL);
+    return xasprintf("virtio-disk%d", idx < 0 ? (int)(d - def->disks) : idx);
+}
+
+static char *net_alias(const struct domain_def *def, const struct domain_net *n)
+{
+    return n->alias ? xstrdup(n->alias) : xasprintf("net%zu", (size_t)(n - def->nets));
+}
+
+/* A definition parsed again from its XML: the new device's address as at define time. */
+static struct domain_def *reparse(struct vd_job *job, struct domain_def *def)
+{
+    char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    domain_def_free(def);
+    struct domain_def *out = NULL;
+    struct verr e = {0};
+    int r = domain_def_parse_string(xml, 0, &out, &e);
+    free(xml);
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED, "%s", verr_msg(&e));
+        return NULL;
+    }
+    return out;
+}
+
+static void commit_or_done(struct vd_job *job, struct domain_def *config)
+{
+    if (!config) {
+        vd_job_done(job);
+        return;
+    }
+    struct verr e = {0};
+    int r = vd_domain_commit_config(job->dom->daemon, job->dom, config, &e);
+    if (r < 0)
+        vd_job_fail(job, r == -EINVAL ? VIR_ERR_INVALID_ARG : VIR_ERR_OPERATION_FAILED, "%s",
+                    verr_msg(&e));
+    else
+        vd_job_done(job);
+}
+
+/* ---- attach ---- */
+
+/* The config half: the persistent definition with the device, or NULL (job failed). */
+static struct domain_def *attach_config(struct vd_job *job, const struct domain_def *upd)
+{
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    if (upd->ndisks) {
+        if (find_disk(def, upd->disks[0].target_dev)) {
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: target %s already exists",
+                        upd->disks[0].target_dev);
+            domain_def_free(def);
+            return NULL;
+        }
+        domain_def_add_disk(def, &upd->disks[0]);
+    } else {
+        if (find_net(def, upd->nets[0].mac)) {
+            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: a device with MAC address %s already "
+                        "exists",
+                        upd->nets[0].mac);
+            domain_def_free(def);
+            return NULL;
+        }
+        domain_def_add_net(def, &upd->nets[0]);
+    }
+    return reparse(job, def);
+}
+
+/* The first pcie-root-port of the live definition with nothing behind it. */
+static int free_root_port(const struct domain_def *def)
+{
+    for (size_t i = 0; i < def->ncontrollers; i++) {
+        const struct domain_controller *c = &def->controllers[i];
+        if (!vmm_argv_is_root_port(c))
+            continue;
+        bool used = false;
+        for (size_t k = 0; k < def->ndisks; k++)
+            used |= def->disks[k].address.type == DOMAIN_ADDRESS_PCI &&
+                    def->disks[k].address.bus == c->index;
+        for (size_t k = 0; k < def->nnets; k++)
+            used |= def->nets[k].address.type == DOMAIN_ADDRESS_PCI &&
+                    def->nets[k].address.bus == c->index;
+        bool off = false;
+        for (size_t k = 0; k < c->nextra; k++) {
+            const char *h = strcmp(c->extra[k]->name, "target") == 0
+                                ? xnode_attr(c->extra[k], "hotplug")
+                                : NULL;
+            off |= h && strcmp(h, "off") == 0;
+        }
+        if (!used && !off)
+            return (int)c->index;
+    }
+    return -1;
+}
+
+static void attach_free(struct hp_attach *a)
+{
+    domain_def_free(a->upd);
+    domain_def_free(a->config);
+    free(a->alias);
+    free(a->node);
+    free(a->storage);
+    free(a);
+}
+
+static void attach_fail(struct hp_attach *a, const char *command, const char *error)
+{
+    struct vd_vmm *vmm = a->job->dom->vmm;
+    if (vmm && a->disk && a->step >= 2)
+        send_cmd(vmm, "blockdev-del", "node-name", a->node);
+    if (vmm && a->disk && a->step >= 1)
+        send_cmd(vmm, "blockdev-del", "node-name", a->storage);
+    if (vmm && !a->disk && a->step >= 1)
+        send_cmd(vmm, "netdev_del", "id", a->node);
+    vd_job_fail(a->job, VIR_ERR_INTERNAL_ERROR,
+                "internal error: unable to execute QEMU command '%s': %s", command,
+                qmp_desc(error));
+    attach_free(a);
+}
+
+static void attach_step(void *opaque, int r, const char *error);
+
+static int attach_send(struct hp_attach *a, const char *command, struct json_object *args)
+{
+    struct verr e = {0};
+    int r = vd_vmm_hotplug_command(a->job->dom->vmm, command, args, -1, attach_step, a, &e);
+    if (r < 0)
+        attach_fail(a, command, verr_msg(&e));
+    return r;
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void attach_device_add(struct hp_attach *a)
+{
+    struct json_object *args = json_object_new_object();
+    char bus[32], addr[16];
+    snprintf(bus, sizeof(bus), a->addr.bus ? "pci.%u" : "pcie.0", a->addr.bus);
+    snprintf(addr, sizeof(addr), "0x%x", a->addr.slot);
+    if (a->disk) {
+        const struct domain_disk *d = &a->upd->disks[0];
+        add_str(args, "driver", "virtio-blk-pci");
+        add_str(args, "drive", a->node);
+        if (d->serial)
+            add_str(args, "serial", d->serial);
+        if (d->shareable)
+            json_object_object_add(args, "share-rw", json_object_new_boolean(true));
+    } else {
+        const struct domain_net *n = &a->upd->nets[0];
+        add_str(args, "driver", "virtio-net-pci");
+        add_str(args, "netdev", a->node);
+        add_str(args, "mac", n->mac);
+    }
+    add_str(args, "id", a->alias);
+    add_str(args, "bus", bus);
+    add_str(args, "addr", addr);
+    a->step = 3;
+    attach_send(a, "device_add", args);
+}
+
+/* The device is in the guest: the live definition shows it. */
+static void attach_done(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    if (a->disk) {
+        struct domain_disk d = a->upd->disks[0];
+        d.address = a->addr;
+        d.alias = a->alias;
+        domain_def_add_disk(dom->def, &d);
+    } else {
+        struct domain_net n = a->upd->nets[0];
+        n.address = a->addr;
+        n.alias = a->alias;
+        domain_def_add_net(dom->def, &n);
+    }
+    vd_domain_save_status(dom->daemon, dom);
+    struct domain_def *config = a->config;
+    a->config = NULL;
+    attach_free(a);
+    commit_or_done(job, config);
+}
+
+static void attach_step(void *opaque, int r, const char *error)
+{
+    struct hp_attach *a = opaque;
+    static const char *const names[] = {"", "blockdev-add", "blockdev-add", "device_add"};
+    if (r < 0) {
+        int done = a->step;
+        a->step--; /* what was added before the refused step */
+        attach_fail(a, a->disk || done == 3 ? names[done] : "netdev_add", error);
+        return;
+    }
+    if (a->step == 3) {
+        attach_done(a);
+        return;
+    }
+    if (!a->disk || a->step == 2) {
+        attach_device_add(a);
+        return;
+    }
+    /* The format node over the file node. */
+    const struct domain_disk *d = &a->upd->disks[0];
+    struct json_object *args = json_object_new_object();
+    add_str(args, "driver", d->driver_type ? d->driver_type : "raw");
+    add_str(args, "file", a->storage);
+    add_str(args, "node-name", a->node);
+    if (d->readonly)
+        json_object_object_add(args, "read-only", json_object_new_boolean(true));
+    a->step = 2;
+    attach_send(a, "blockdev-add", args);
+}
+
+static int attach_disk_live(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    struct domain_disk *d = &a->upd->disks[0];
+    if (find_disk(dom->def, d->target_dev)) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: target %s already exists",
+                    d->target_dev);
+        return -1;
+    }
+    if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO || d->device != DOMAIN_DISK_DEVICE_DISK) {
+        /* TODO: scsi-hd/scsi-cd onto a virtio-scsi bus once vireo-vmm hot-plugs SCSI units */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: disk bus '%s' cannot be hotplugged.",
+                    domain_disk_bus_to_string(d->target_bus));
+        return -1;
+    }
+    if (d->driver_cache && strcmp(d->driver_cache, "writeback") != 0 &&
+        strcmp(d->driver_cache, "none") != 0 && strcmp(d->driver_cache, "unsafe") != 0) {
+        /* TODO: writethrough/directsync need the device's write-cache=off */
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: cache mode '%s' cannot be hot-plugged yet (use "
+                    "writeback, none or unsafe)",
+                    d->driver_cache);
+        return -1;
+    }
+    if (d->source_type == DOMAIN_DISK_SOURCE_VOLUME) {
+        struct domain_def *resolved = NULL;
+        struct verr e = {0};
+        if (vd_storage_resolve_disks(dom->daemon->storage, a->upd, &resolved, &e) < 0) {
+            vd_job_fail_errno(job, -e.code, verr_msg(&e));
+            return -1;
+        }
+        if (resolved) {
+            free(d->source_path);
+            d->source_path = xstrdup(resolved->disks[0].source_path);
+            domain_def_free(resolved);
+        }
+    }
+    int idx = domain_disk_name_to_index(d->target_dev, NULL);
+    /* A user alias (ua-...) is the device's id, as libvirt makes it. */
+    a->alias = user_alias(d->alias)
+                   ? xstrdup(d->alias)
+                   : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
+    a->node = xasprintf("drive-%s", a->alias);
+    a->storage = xasprintf("drive-%s-storage", a->alias);
+    return 0;
+}
+
+static int attach_net_live(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    struct domain_net *n = &a->upd->nets[0];
+    if (find_net(dom->def, n->mac)) {
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: a device with MAC address %s already "
+                    "exists",
+                    n->mac);
+        return -1;
+    }
+    if (n->type != DOMAIN_NET_USER) {
+        /* TODO: a tap made by net-iface.c passed with getfd; vireo-vmm's netdev_add takes a
+         * numeric fd= only, not a getfd name, so a tap cannot reach it at run time yet. */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: live attach of interface type '%s' is not "
+                    "supported yet (only 'user'); use --config",
+                    domain_net_type_to_string(n->type));
+        return -1;
+    }
+    if (n->nextra) {
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: live attach of an interface with <%s> is not "
+                    "supported yet",
+                    n->extra[0]->name);
+        return -1;
+    }
+    /* A user alias, or netN with the smallest N no interface of the live domain uses. */
+    if (user_alias(n->alias))
+        a->alias = xstrdup(n->alias);
+    for (unsigned k = 0; !a->alias; k++) {
+        char *cand = xasprintf("net%u", k);
+        bool used = false;
+        for (size_t i = 0; i < dom->def->nnets; i++) {
+            char *al = net_alias(dom->def, &dom->def->nets[i]);
+            used |= strcmp(al, cand) == 0;
+            free(al);
+        }
+        if (!used) {
+            a->alias = cand;
+            break;
+        }
+        free(cand);
+    }
+    a->node = xasprintf("host%s", a->alias);
+    return 0;
+}
+
+static void attach_live(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    a->disk = a->upd->ndisks == 1;
+    /* What a kvm domain's definition gets by default (the device was parsed in a 'test'
+     * domain, which leaves its address alone): the live XML says what the VMM was given. */
+    if (a->disk && !a->upd->disks[0].driver_name)
+        a->upd->disks[0].driver_name = xstrdup("qemu");
+    if (a->disk && !a->upd->disks[0].driver_type)
+        a->upd->disks[0].driver_type = xstrdup("raw");
+    if (!a->disk && !a->upd->nets[0].model)
+        a->upd->nets[0].model = xstrdup("virtio");
+    if ((a->disk ? attach_disk_live(a) : attach_net_live(a)) < 0) {
+        attach_free(a);
+        return;
+    }
+    const struct domain_address *given =
+        a->disk ? &a->upd->disks[0].address : &a->upd->nets[0].address;
+    if (given->type == DOMAIN_ADDRESS_PCI) {
+        a->addr = *given; /* vireo-vmm refuses what cannot take it (pcie.0, a busy port) */
+    } else {
+        int port = free_root_port(dom->def);
+        if (port < 0) {
+            vd_job_fail(job, VIR_ERR_INTERNAL_ERROR, "internal error: No more available PCI slots");
+            attach_free(a);
+            return;
+        }
+        a->addr = (struct domain_address){.type = DOMAIN_ADDRESS_PCI, .bus = (unsigned)port};
+    }
+    /* What vireo-vmm honours, checked on the definition the VM would then have. */
+    struct domain_def *cand = domain_def_copy(dom->def);
+    if (a->disk) {
+        domain_def_add_disk(cand, &a->upd->disks[0]);
+        cand->disks[cand->ndisks - 1].address = a->addr;
+    } else {
+        domain_def_add_net(cand, &a->upd->nets[0]);
+        cand->nets[cand->nnets - 1].address = a->addr;
+    }
+    struct verr e = {0};
+    int r = vmm_support_check(cand, &e);
+    domain_def_free(cand);
+    if (r < 0) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED, "%s", verr_msg(&e));
+        attach_free(a);
+        return;
+    }
+    struct json_object *args = json_object_new_object();
+    if (a->disk) {
+        const struct domain_disk *d = &a->upd->disks[0];
+        add_str(args, "driver", "file");
+        add_str(args, "filename", d->source_path);
+        add_str(args, "node-name", a->storage);
+        if (d->readonly)
+            json_object_object_add(args, "read-only", json_object_new_boolean(true));
+        if (d->driver_cache && strcmp(d->driver_cache, "writeback") != 0) {
+            struct json_object *c = json_object_new_object();
+            json_object_object_add(c, "direct",
+                                   json_object_new_boolean(strcmp(d->driver_cache, "none") == 0));
+            json_object_object_add(c, "no-flush",
+                                   json_object_new_boolean(strcmp(d->driver_cache, "unsafe") == 0));
+            json_object_object_add(args, "cache", c);
+        }
+        if (d->driver_io)
+            add_str(args, "aio", d->driver_io);
+        if (d->driver_discard && strcmp(d->driver_discard, "unmap") == 0)
+            add_str(args, "discard", "unmap");
+        a->step = 1;
+        attach_send(a, "blockdev-add", args);
+    } else {
+        add_str(args, "type", "user");
+        add_str(args, "id", a->node);
+        a->step = 1;
+        attach_send(a, "netdev_add", args);
+    }
+}
+
+void vd_domain_job_attach_device(struct vd_job *job)
+{
+    bool live, config;
+    if (check_flags(job, "qemuDomainAttachDeviceFlags", &live, &config) < 0)
+        return;
+    struct domain_def *upd = parse_device(job, live ? "attach" : "persistent attach");
+    if (!upd)
+        return;
+    struct domain_def *newconf = NULL;
+    if (config && !(newconf = attach_config(job, upd))) {
+        domain_def_free(upd);
+        return;
+    }
+    if (!live) {
+        domain_def_free(upd);
+        commit_or_done(job, newconf);
+        return;
+    }
+    struct hp_attach *a = xcalloc(1, sizeof(*a));
+    a->job = job;
+    a->upd = upd;
+    a->config = newconf;
+    attach_live(a);
+}
+
+/* ---- detach ---- */
+
+void vd_hotplug_free(struct vd_domain *dom);
+
+static void wait_end(struct vd_domain *dom, bool removed)
+{
+    struct hp_wait *w = dom->hotplug;
+    dom->hotplug = NULL;
+    loop_timer_free(w->timer);
+    log_info("domain '%s': %s %s", dom->def->name, w->alias,
+             removed ? "removed" : "not removed yet (the guest has not released it)");
+    struct vd_job *job = w->job;
+    struct domain_def *config = w->config;
+    free(w->alias);
+    free(w);
+    commit_or_done(job, config);
+}
+
+static void wait_timeout(struct loop *loop, struct loop_timer *t, void *opaque)
+{
+    (void)loop, (void)t;
+    wait_end(opaque, false);
+}
+
+static void del_sent(void *opaque, int r, const char *error)
+{
+    struct vd_domain *dom = opaque;
+    struct hp_wait *w = dom->hotplug;
+    if (!w)
+        return;
+    if (r < 0 && !w->job) {
+        log_warn("domain '%s': device_del %s: %s", dom->def->name, w->alias, error);
+        vd_hotplug_free(dom);
+        return;
+    }
+    if (r < 0) {
+        dom->hotplug = NULL;
+        loop_timer_free(w->timer);
+        vd_job_fail(w->job, VIR_ERR_INTERNAL_ERROR,
+                    "internal error: unable to execute QEMU command 'device_del': %s",
+                    qmp_desc(error));
+        domain_def_free(w->config);
+        free(w->alias);
+        free(w);
+        return;
+    }
+    if (!w->job) { /* detach-device-alias: asynchronous, as libvirt's */
+        vd_hotplug_free(dom);
+        return;
+    }
+    if (w->timer) /* DEVICE_DELETED has not come already */
+        loop_timer_arm(w->timer, HOTPLUG_UNPLUG_WAIT_NS, 0);
+}
+
+/* device_del of alias; job ends on DEVICE_DELETED or after the wait (NULL: at once). */
+static void detach_live(struct vd_job *job, const char *alias, struct domain_def *config, bool wait)
+{
+    struct vd_domain *dom = job->dom;
+    struct hp_wait *w = xcalloc(1, sizeof(*w));
+    w->job = wait ? job : NULL;
+    w->alias = xstrdup(alias);
+    w->config = wait ? config : NULL;
+    struct verr e = {0};
+    w->timer = loop_timer_new(dom->daemon->loop, wait_timeout, dom);
+    dom->hotplug = w;
+    struct json_object *args = json_object_new_object();
+    add_str(args, "id", alias);
+    if (vd_vmm_hotplug_command(dom->vmm, "device_del", args, -1, del_sent, dom, &e) < 0) {
+        w->config = NULL;
+        vd_hotplug_free(dom);
+        domain_def_free(config);
+        vd_job_fail_errno(job, -e.code, verr_msg(&e));
+        return;
+    }
+    if (!wait)
+        commit_or_done(job, config);
+}
+
+/* DEVICE_DELETED: the device left the guest. Its backends go, the live XML loses it. */
+void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
+{
+    struct json_object *o = data ? json_tokener_parse(data) : NULL, *v = NULL;
+    const char *id =
+        o && json_object_object_get_ex(o, "device", &v) ? json_object_get_string(v) : NULL;
+    struct domain_def *def = dom->def;
+    bool removed = false;
+    for (size_t i = 0; id && dom->vmm && i < def->ndisks; i++) {
+        char *al = disk_alias(def, &def->disks[i]);
+        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, id) == 0) {
+            char *node = xasprintf("drive-%s", al), *storage = xasprintf("drive-%s-storage", al);
+            send_cmd(dom->vmm, "blockdev-del", "node-name", node);
+            send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
+            free(node);
+            free(storage);
+            domain_def_remove_disk(def, i);
+            removed = true;
+        }
+        free(al);
+        if (removed)
+            break;
+    }
+    for (size_t i = 0; id && dom->vmm && !removed && i < def->nnets; i++) {
+        /* The others keep the ids they have in the VMM. */
+        for (size_t k = 0; k < def->nnets; k++)
+            if (!def->nets[k].alias)
+                def->nets[k].alias = xasprintf("net%zu", k);
+        if (strcmp(def->nets[i].alias, id) == 0) {
+            char *netdev = xasprintf("host%s", id);
+            send_cmd(dom->vmm, "netdev_del", "id", netdev);
+            free(netdev);
+            domain_def_remove_net(def, i);
+            removed = true;
+        }
+    }
+    if (removed) {
+        vd_domain_save_status(dom->daemon, dom);
+        vd_emit_device_removed(dom->daemon, dom, id);
+    }
+    struct hp_wait *w = dom->hotplug;
+    if (w && id && strcmp(w->alias, id) == 0) {
+        if (w->job) {
+            wait_end(dom, true);
+        } else {
+            loop_timer_free(w->timer); /* del_sent will see no timer */
+            w->timer = NULL;
+        }
+    }
+    json_object_put(o);
+}
+
+/* The config half of a detach: the persistent definition without the device, or NULL. */
+static struct domain_def *detach_config(struct vd_job *job, const struct domain_def *upd)
+{
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    if (upd->ndisks) {
+        struct domain_disk *d = find_disk(def, upd->disks[0].target_dev);
+        if (!d) {
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: no target device %s",
+                        upd->disks[0].target_dev);
+            domain_def_free(def);
+            return NULL;
+        }
+        domain_def_remove_disk(def, (size_t)(d - def->disks));
+    } else {
+        struct domain_net *n = find_net(def, upd->nets[0].mac);
+        if (!n) {
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
+                        "device not found: no device matching MAC address %s found",
+                        upd->nets[0].mac);
+            domain_def_free(def);
+            return NULL;
+        }
+        domain_def_remove_net(def, (size_t)(n - def->nets));
+    }
+    return def;
+}
+
+static bool busy(struct vd_job *job)
+{
+    if (!job->dom->hotplug)
+        return false;
+    vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                "operation failed: unplug of device was rejected by the guest: another removal "
+                "(%s) is still pending",
+                ((struct hp_wait *)job->dom->hotplug)->alias);
+    return true;
+}
+
+void vd_domain_job_detach_device(struct vd_job *job)
+{
+    bool live, config;
+    if (check_flags(job, "qemuDomainDetachDeviceFlags", &live, &config) < 0)
+        return;
+    struct domain_def *upd = parse_device(job, live ? "detach" : "persistent detach");
+    if (!upd)
+        return;
+    struct domain_def *newconf = NULL;
+    if (config && !(newconf = detach_config(job, upd))) {
+        domain_def_free(upd);
+        return;
+    }
+    if (!live) {
+        domain_def_free(upd);
+        commit_or_done(job, newconf);
+        return;
+    }
+    struct domain_def *def = job->dom->def;
+    char *alias = NULL;
+    if (upd->ndisks) {
+        struct domain_disk *d = find_disk(def, upd->disks[0].target_dev);
+        if (!d)
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: disk %s not found",
+                        upd->disks[0].target_dev);
+        else if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: This type of disk cannot be hot unplugged");
+        else
+            alias = disk_alias(def, d);
+    } else {
+        struct domain_net *n = find_net(def, upd->nets[0].mac);
+        if (!n)
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
+                        "device not found: no device matching MAC address %s found",
+                        upd->nets[0].mac);
+        else
+            alias = net_alias(def, n);
+    }
+    domain_def_free(upd);
+    if (!alias || busy(job)) {
+        domain_def_free(newconf);
+        free(alias);
+        return;
+    }
+    detach_live(job, alias, newconf, true);
+    free(alias);
+}
+
+/* virDomainDetachDeviceAlias: the live device of that id (device_del, not waited for), and
+ * in the persistent definition the device with that user alias (ua-...). */
+void vd_domain_job_detach_alias(struct vd_job *job)
+{
+    bool live, config;
+    if (check_flags(job, "qemuDomainDetachDeviceAlias", &live, &config) < 0)
+        return;
+    const char *alias = job->text ? job->text : "";
+    struct domain_def *newconf = NULL;
+    if (config) {
+        newconf = domain_def_copy(vd_domain_config(job->dom));
+        bool found = false;
+        for (size_t i = 0; !found && i < newconf->ndisks; i++)
+            if (newconf->disks[i].alias && strcmp(newconf->disks[i].alias, alias) == 0) {
+                domain_def_remove_disk(newconf, i);
+                found = true;
+            }
+        for (size_t i = 0; !found && i < newconf->nnets; i++)
+            if (newconf->nets[i].alias && strcmp(newconf->nets[i].alias, alias) == 0) {
+                domain_def_remove_net(newconf, i);
+                found = true;
+            }
+        if (!found) {
+            domain_def_free(newconf);
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
+                        "device not found: no device found with alias %s", alias);
+            return;
+        }
+    }
+    if (!live) {
+        commit_or_done(job, newconf);
+        return;
+    }
+    struct domain_def *def = job->dom->def;
+    bool found = false;
+    for (size_t i = 0; !found && i < def->ndisks; i++) {
+        char *al = disk_alias(def, &def->disks[i]);
+        found = def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, alias) == 0;
+        free(al);
+    }
+    for (size_t i = 0; !found && i < def->nnets; i++) {
+        char *al = net_alias(def, &def->nets[i]);
+        found = strcmp(al, alias) == 0;
+        free(al);
+    }
+    if (!found) {
+        domain_def_free(newconf);
+        vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: no device found with alias %s",
+                    alias);
+        return;
+    }
+    if (busy(job)) {
+        domain_def_free(newconf);
+        return;
+    }
+    detach_live(job, alias, newconf, false);
+}
+
+void vd_hotplug_free(struct vd_domain *dom)
+{
+    struct hp_wait *w = dom->hotplug;
+    if (!w)
+        return;
+    dom->hotplug = NULL;
+    loop_timer_free(w->timer);
+    domain_def_free(w->config);
+    free(w->alias);
+    free(w);
+}

@@ -1,0 +1,69 @@
+/*
+ * security-dac.h - libvirt's DAC security driver for vireod's VMs: with
+ * `user`/`group` set in the configuration (qemu.conf's keys) to someone other
+ * than root, the VM's vireo-vmm becomes that user after set-up (-runas), and
+ * the daemon gives the user exactly the VM's writable images for the run
+ * (dynamic_ownership) and gives them back at stop. The owner before the
+ * start is remembered in the image's extended attributes
+ * (trusted.vireo.security.dac, with a reference count in
+ * trusted.vireo.security.ref_dac: libvirt's remember_owner), so two VMs on
+ * one shareable image and a daemon restart in between restore the right
+ * owner. The files labelled for a domain are listed in RUN_DIR/NAME.dac so
+ * the restore needs no definition.
+ *
+ * The VM's sockets (QMP, console, VNC) are not relabelled: vireo-vmm creates
+ * them as root before it drops to the user and keeps their descriptors.
+ * TODO: a CD-ROM medium changed while the VM runs (change-media, QMP
+ * blockdev-change-medium) is opened by the VMM as the user without being
+ * labelled (a world-readable ISO works; a root-only one is refused), and
+ * DOMAIN_GET_SECURITY_LABEL_LIST is not answered yet.
+ */
+#ifndef VIREO_DAEMON_SECURITY_DAC_H
+#define VIREO_DAEMON_SECURITY_DAC_H
+
+#include "conf/domain_conf.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct verr;
+
+struct vd_dac {
+    long uid, gid;          /* -1: root (no -runas, no relabelling) */
+    bool dynamic_ownership; /* qemu.conf's dynamic_ownership (default 1) */
+};
+
+/* Resolves qemu.conf's user/group spelling: a name, or +N for a number. */
+int vd_dac_parse_user(const char *v, long *uid, long *primary_gid, struct verr *err);
+int vd_dac_parse_group(const char *v, long *gid, struct verr *err);
+
+/* Whether VMs run confined to a user (and the -runas argument, "UID:GID"). */
+bool vd_dac_active(const struct vd_dac *dac);
+
+/*
+ * Chowns each writable disk image of def (the definition with volumes
+ * resolved) to the user, remembering its owner, and lists it in
+ * RUN_DIR/NAME.dac. Read-only disks and backing files keep their owner (the
+ * VMM opens them before it drops root). On failure, what was changed is given
+ * back. Returns 0 or -errno with one line in err.
+ */
+int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct domain_def *def,
+                 struct verr *err);
+
+/*
+ * The live definition's DAC label, as libvirt's DAC driver reports it:
+ * <seclabel type='dynamic' model='dac' relabel='yes'> with <label> and
+ * <imagelabel> +UID:+GID (the user the VMM runs as, +0:+0 for root), added
+ * when the definition has no label and (re)set on a dynamic DAC one.
+ */
+void vd_dac_live_label(const struct vd_dac *dac, struct domain_def *def);
+
+/* One more file for a running domain (an external snapshot's overlay the VMM
+ * opens next): labelled as vd_dac_label does, and added to the domain's list. */
+int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+                      const char *path, struct verr *err);
+
+/* Gives back what vd_dac_label took for the domain; no-op when nothing was. */
+void vd_dac_restore(const char *run_dir, const char *name);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * iothread-qmp.c - QMP for I/O thread objects: query-iothreads (each one's
+ * host thread id, which management pins), object-add and object-del of
+ * qom-type "iothread", and qom-get/qom-set of their poll properties under
+ * /objects/ID (what libvirt's iothreadset sends).
+ */
+#include "vmm/iothread-qmp.h"
+#include "qmp/qmp-server.h"
+#include "util/str.h"
+#include "vmm/iothread.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <string.h>
+
+static int qmp_query_iothreads(struct qmp_session *ss, struct json_object *args,
+                               struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)err;
+    struct vm *vm = opaque;
+    struct json_object *list = json_object_new_array();
+    for (unsigned i = vm->iothreads.n; i-- > 0;) { /* newest first, as QEMU lists them */
+        struct iothread *it = vm->iothreads.v[i];
+        struct iothread_spec p;
+        iothread_get_params(it, &p);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(iothread_id(it)));
+        json_object_object_add(o, "thread-id", json_object_new_int(iothread_thread_id(it)));
+        json_object_object_add(o, "poll-max-ns", json_object_new_int64(p.poll_max_ns));
+        json_object_object_add(o, "poll-grow", json_object_new_int64(p.poll_grow));
+        json_object_object_add(o, "poll-shrink", json_object_new_int64(p.poll_shrink));
+        json_object_object_add(o, "aio-max-batch", json_object_new_int64(0));
+        json_object_array_add(list, o);
+    }
+    *ret = list;
+    return 0;
+}
+
+static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *type = json_object_get_string(json_object_object_get(args, "qom-type"));
+    const char *id = json_object_get_string(json_object_object_get(args, "id"));
+    if (!str_eq(type, "iothread"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Object type '%s' is not supported here (only 'iothread')", type);
+    struct iothread_spec spec = {.id = (char *)id, .poll_max_ns = IOTHREAD_POLL_MAX_NS_DEFAULT};
+    struct verr ve = {0};
+    static const char *const props[] = {"poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"};
+    for (unsigned i = 0; i < 4; i++) {
+        struct json_object *v = json_object_object_get(args, props[i]);
+        if (v && iothread_spec_set(&spec, props[i], json_object_get_int64(v), &ve) < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    }
+    if (iothread_set_add(&vm->iothreads, &spec, &ve) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    return 0;
+}
+
+static int qmp_object_del(struct qmp_session *ss, struct json_object *args,
+                          struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    const char *id = json_object_get_string(json_object_object_get(args, "id"));
+    struct verr ve = {0};
+    if (iothread_set_del(&vm->iothreads, id, &ve) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    return 0;
+}
+
+/* "/objects/ID" -> the I/O thread, or NULL (*handled false: not an /objects path). */
+static struct iothread *object_at(struct vm *vm, const char *path, bool *handled)
+{
+    *handled = str_starts_with(path, "/objects/");
+    return *handled ? iothread_set_find(&vm->iothreads, path + strlen("/objects/")) : NULL;
+}
+
+static bool is_poll_prop(const char *prop)
+{
+    return str_eq(prop, "poll-max-ns") || str_eq(prop, "poll-grow") ||
+           str_eq(prop, "poll-shrink") || str_eq(prop, "aio-max-batch");
+}
+
+int iothread_qmp_qom_get(struct vm *vm, const char *path, const char *prop,
+                         struct json_object **ret, struct qmp_error *err)
+{
+    bool handled;
+    struct iothread *it = object_at(vm, path, &handled);
+    if (!handled)
+        return 1;
+    if (!it)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+    struct iothread_spec p;
+    iothread_get_params(it, &p);
+    if (str_eq(prop, "type"))
+        *ret = json_object_new_string("iothread");
+    else if (str_eq(prop, "poll-max-ns"))
+        *ret = json_object_new_int64(p.poll_max_ns);
+    else if (str_eq(prop, "poll-grow"))
+        *ret = json_object_new_int64(p.poll_grow);
+    else if (str_eq(prop, "poll-shrink"))
+        *ret = json_object_new_int64(p.poll_shrink);
+    else if (str_eq(prop, "aio-max-batch"))
+        *ret = json_object_new_int64(0);
+    else
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Property 'iothread.%s' not found", prop);
+    return 0;
+}
+
+int iothread_qmp_qom_set(struct vm *vm, const char *path, const char *prop,
+                         struct json_object *value, struct qmp_error *err)
+{
+    bool handled;
+    struct iothread *it = object_at(vm, path, &handled);
+    if (!handled)
+        return 1;
+    if (!it)
+        return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+    if (!is_poll_prop(prop))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Property 'iothread.%s' not found", prop);
+    if (!json_object_is_type(value, json_type_int))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for '%s', expected: integer", prop);
+    errno = 0;
+    int64_t v = json_object_get_int64(value);
+    struct verr ve = {0};
+    if (errno == ERANGE || iothread_set_param(it, prop, v, &ve) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s",
+                             errno == ERANGE ? "value out of range" : verr_msg(&ve));
+    return 0;
+}
+
+int iothread_qmp_register(struct qmp_server *server, struct vm *vm)
+{
+    static const struct qmp_arg add_args[] = {{"qom-type", QMP_ARG_STRING, false},
+                                              {"id", QMP_ARG_STRING, false},
+                                              {"poll-max-ns", QMP_ARG_INT, true},
+                                              {"poll-grow", QMP_ARG_INT, true},
+                                              {"poll-shrink", QMP_ARG_INT, true},
+                                              {"aio-max-batch", QMP_ARG_INT, true},
+                                              {NULL}};
+    static const struct qmp_arg del_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
+    int r = qmp_server_register(server, "query-iothreads", NULL, qmp_query_iothreads, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "object-add", add_args, qmp_object_add, vm);
+    if (r == 0)
+        r = qmp_server_register(server, "object-del", del_args, qmp_object_del, vm);
+    return r;
+}
