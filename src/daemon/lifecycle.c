@@ -33,6 +33,7 @@
 #include "daemon/net-iface.h"
 #include "daemon/save-image.h"
 #include "daemon/snapshot.h"
+#include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -177,11 +178,10 @@ static void vmm_changed(void *owner, const struct vd_vmm_event *ev)
         /* The live XML shows an open tray as libvirt does (<target ... tray='open'/>). */
         for (size_t i = 0; ev->id && i < dom->def->ndisks; i++) {
             struct domain_disk *disk = &dom->def->disks[i];
-            const struct domain_address *a = &disk->address;
-            char alias[64];
-            snprintf(alias, sizeof(alias), "scsi%u-%u-%u-%u", a->controller, a->bus, a->target,
-                     a->unit);
-            if (disk->target_bus != DOMAIN_DISK_BUS_SCSI || strcmp(alias, ev->id) != 0)
+            char *alias = vmm_argv_disk_alias(disk);
+            bool match = alias && strcmp(alias, ev->id) == 0;
+            free(alias);
+            if (!match)
                 continue;
             if (!disk->target_node)
                 disk->target_node = xnode_new("target");

@@ -17,6 +17,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/net-iface.h"
+#include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/mem.h"
@@ -468,8 +469,7 @@ void vd_domain_job_update_device(struct vd_job *job)
         domain_def_free(upd);
         return;
     }
-    const struct domain_address *a = &d->address;
-    char *id = xasprintf("scsi%u-%u-%u-%u", a->controller, a->bus, a->target, a->unit);
+    char *id = vmm_argv_disk_alias(d);
     struct verr err = {0};
     int r = vd_vmm_change_medium(
         dom->vmm, id, new->source_path,

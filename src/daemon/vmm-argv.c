@@ -4,10 +4,10 @@
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
  * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
  * i8042, virtio-blk/net/balloon/rng PCI devices, virtio-scsi controllers with
- * scsi-hd/scsi-cd units, an xHCI with a USB tablet and keyboard, with QEMU's
- * -drive/-netdev/-device syntax), so every part of the
- * definition that would need more is refused with an error naming it: starting a VM without the
- * disk or NIC the user defined would be worse than not starting it.
+ * scsi-hd/scsi-cd units, AHCI (sata) controllers with ide-hd/ide-cd on their ports, an xHCI
+ * with a USB tablet and keyboard, with QEMU's -drive/-netdev/-device syntax), so every part of
+ * the definition that would need more is refused with an error naming it: starting a VM
+ * without the disk or NIC the user defined would be worse than not starting it.
  *
  * Devices map as libvirt's QEMU driver maps them: libvirt's aliases are the
  * device ids (virtio-disk0, net0, balloon0, rng0, scsi0, scsi0-0-0-0), and every PCI device gets
@@ -127,14 +127,25 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
-/* A disk on a virtio-scsi controller, as libvirt's -drive era names it: alias
- * scsiC-B-T-U from its drive address, -drive id drive-scsiC-B-T-U; a cdrom is scsi-cd
- * (media=cdrom, no file when empty), a disk scsi-hd. */
+char *vmm_argv_disk_alias(const struct domain_disk *d)
+{
+    const struct domain_address *ad = &d->address;
+    if (d->target_bus == DOMAIN_DISK_BUS_SATA)
+        return xasprintf("sata%u-%u-%u", ad->controller, ad->bus, ad->unit);
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
+        return xasprintf("scsi%u-%u-%u-%u", ad->controller, ad->bus, ad->target, ad->unit);
+    return NULL;
+}
+
+/* A disk on a virtio-scsi or an AHCI controller, as libvirt's -drive era names it: alias
+ * scsiC-B-T-U or sataC-B-U from its drive address, -drive id drive-ALIAS; a cdrom is
+ * scsi-cd or ide-cd (media=cdrom, no file when empty), a disk scsi-hd or ide-hd. */
 static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
 {
     const struct domain_address *ad = &d->address;
-    char *alias = xasprintf("scsi%u-%u-%u-%u", ad->controller, ad->bus, ad->target, ad->unit);
+    char *alias = vmm_argv_disk_alias(d);
     bool cd = d->device == DOMAIN_DISK_DEVICE_CDROM;
+    bool sata = d->target_bus == DOMAIN_DISK_BUS_SATA;
     struct buf b = BUF_INIT;
     if (d->source_path) {
         buf_append(&b, "file=", 5);
@@ -152,9 +163,12 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     addf2(a, "-drive", buf_detach(&b, NULL));
-    char *dev = xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
-                          cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target, ad->unit,
-                          alias, alias);
+    char *dev = sata
+                    ? xasprintf("%s,bus=sata%u.%u,drive=drive-%s,id=%s", cd ? "ide-cd" : "ide-hd",
+                                ad->controller, ad->unit, alias, alias)
+                    : xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
+                                cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target,
+                                ad->unit, alias, alias);
     buf_append(&b, dev, strlen(dev));
     free(dev);
     if (d->serial) {
@@ -481,12 +495,13 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             const struct domain_controller *c = &def->controllers[i];
             if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
                 add_root_port(&a, c);
-            if (c->type != DOMAIN_CONTROLLER_SCSI || c->address.type != DOMAIN_ADDRESS_PCI ||
-                !AT(c->address))
+            bool sata = c->type == DOMAIN_CONTROLLER_SATA;
+            if ((c->type != DOMAIN_CONTROLLER_SCSI && !sata) ||
+                c->address.type != DOMAIN_ADDRESS_PCI || !AT(c->address))
                 continue;
             char id[32];
-            snprintf(id, sizeof(id), "scsi%u", c->index);
-            add_simple(&a, "virtio-scsi-pci", id, &c->address);
+            snprintf(id, sizeof(id), "%s%u", sata ? "sata" : "scsi", c->index);
+            add_simple(&a, sata ? "ich9-ahci" : "virtio-scsi-pci", id, &c->address);
         }
         for (size_t i = 0; i < def->ncontrollers; i++) {
             const struct domain_controller *c = &def->controllers[i];
@@ -530,9 +545,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     for (size_t i = 0; i < def->nnets; i++)
         if (def->nets[i].address.type == DOMAIN_ADDRESS_PCI && def->nets[i].address.bus != 0)
             add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
-    /* SCSI disks after their controllers (vireo-vmm creates devices in order). */
+    /* SCSI and SATA disks after their controllers (vireo-vmm creates devices in order). */
     for (size_t i = 0; i < def->ndisks; i++)
-        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI)
+        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI ||
+            def->disks[i].target_bus == DOMAIN_DISK_BUS_SATA)
             add_scsi_disk(&a, &def->disks[i]);
     /* USB input after the controllers. */
     size_t ninput = 0;
@@ -554,9 +570,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
 
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i)
 {
-    if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
-        return xasprintf("drive-scsi%u-%u-%u-%u", d->address.controller, d->address.bus,
-                         d->address.target, d->address.unit);
+    char *alias = vmm_argv_disk_alias(d);
+    if (alias) {
+        char *id = xasprintf("drive-%s", alias);
+        free(alias);
+        return id;
+    }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     return xasprintf("drive-virtio-disk%d", idx < 0 ? (int)i : idx);
 }

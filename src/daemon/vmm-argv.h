@@ -38,6 +38,9 @@ struct domain_disk;
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
 /* A <controller type='pci' model='pcie-root-port'> (its bus pci.N takes hot-plugged devices). */
 bool vmm_argv_is_root_port(const struct domain_controller *c);
+/* The device id of a disk on a controller (libvirt's alias: scsiC-B-T-U, sataC-B-U), or NULL
+ * for a disk that is a PCI device of its own. malloc'd. */
+char *vmm_argv_disk_alias(const struct domain_disk *d);
 /* Refuses lifecycle actions the daemon cannot carry out (core dumps,
  * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);

@@ -194,7 +194,8 @@ static const struct vmm_support_rule rules[] = {
     {"on_*", "rename-restart", R, 0, "not supported, use destroy, restart or preserve"},
     {"on_*", "*", R, 0, "vireo-vmm cannot dump guest cores; use destroy, restart or preserve"},
     /* devices */
-    {"devices", "disk", H, 0, "virtio-blk-pci, scsi-hd or scsi-cd (see the disk rows)"},
+    {"devices", "disk", H, 0,
+     "virtio-blk-pci, scsi-hd, scsi-cd, ide-hd or ide-cd (see the disk rows)"},
     {"devices", "interface", H, 0, "virtio-net-pci (see the interface rows)"},
     {"devices", "controller", H, 0, "see the controller rows"},
     {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
@@ -207,8 +208,10 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "channel", P, 16, "virtio-serial channels are not supported yet"},
     {"devices", "memory", P, 16, "memory devices are not supported yet"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
-    {"disk@device", "disk", H, 0, "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi')"},
-    {"disk@device", "cdrom", H, 0, "scsi-cd (bus 'scsi'), read-only, may be empty"},
+    {"disk@device", "disk", H, 0,
+     "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi'), ide-hd (bus 'sata')"},
+    {"disk@device", "cdrom", H, 0,
+     "scsi-cd (bus 'scsi') or ide-cd (bus 'sata'), read-only, may be empty"},
     {"disk@device", "lun", R, 0, "SCSI passthrough (device 'lun') is not supported"},
     {"disk@device", "*", R, 0, "only devices 'disk' and 'cdrom' are supported"},
     {"disk@type", "file", H, 0, "-drive file="},
@@ -222,13 +225,17 @@ static const struct vmm_support_rule rules[] = {
     {"disk/target@bus", "scsi", H, 0,
      "scsi-hd or scsi-cd on virtio-scsi-pci (bus=scsiN.0, channel, scsi-id, lun from <address>)"},
     {"disk/target@bus", "virtio (cdrom)", R, 0, "a cdrom cannot use bus 'virtio'"},
-    {"disk/target@bus", "sata", P, 15,
-     "vireo-vmm has no AHCI/SATA controller: use bus 'scsi' (a virtio-scsi controller)"},
+    {"disk/target@bus", "sata", H, 0,
+     "ide-hd or ide-cd on the sata controller's port (bus=sataC.U, unit U from <address>)"},
     {"disk/target@bus", "ide", P, 15,
-     "vireo-vmm has no IDE controller: use bus 'scsi' (a virtio-scsi controller)"},
-    {"disk/target@bus", "*", R, 0, "only buses 'virtio' and 'scsi' are supported"},
+     "vireo-vmm has no IDE controller: use bus 'sata' (an AHCI controller) or 'scsi'"},
+    {"disk/target@bus", "*", R, 0, "only buses 'virtio', 'scsi' and 'sata' are supported"},
     {"disk/address", "drive channel 0", H, 0,
      "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
+    {"disk/address", "drive sata port", H, 0,
+     "bus=sataC.U: the AHCI controller's port U (units 0-5, bus 0, target 0)"},
+    {"disk/address", "drive sata other", R, 0,
+     "an AHCI controller has bus 0, target 0 and units (ports) 0-5"},
     {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
@@ -312,6 +319,7 @@ static const struct vmm_support_rule rules[] = {
      "vireo-vmm's USB controller is an xHCI (qemu-xhci, nec-xhci; EHCI and UHCI map to it)"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
     {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
+    {"controller", "sata/", H, 0, "ich9-ahci,id=sataN (its ports sataN.0 to sataN.5)"},
     {"controller", "scsi/lsilogic", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "scsi/lsisas1068", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "scsi/lsisas1078", R, 0, "only model 'virtio-scsi' is supported"},
@@ -833,6 +841,16 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         free(shown);
         if (r)
             goto out;
+    }
+    if (d->target_bus == DOMAIN_DISK_BUS_SATA) {
+        const struct domain_address *a = &d->address;
+        bool ok = a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target == 0 && a->unit < 6;
+        char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
+                                "target='%u' unit='%u'>",
+                                t, a->controller, a->bus, a->target, a->unit);
+        r = probe("disk/address", ok ? "drive sata port" : "drive sata other", shown, err);
+        free(shown);
+        goto out;
     }
     if (d->target_bus == DOMAIN_DISK_BUS_SCSI) {
         const struct domain_address *a = &d->address;

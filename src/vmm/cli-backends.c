@@ -4,6 +4,7 @@
  * the offending property, as cli.c's do.
  */
 #include "vmm/cli-backends.h"
+#include "vmm/cli-ide.h"
 #include "vmm/cli.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -186,7 +187,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
     throttle_config_init(&d.throttle);
     char *copy = xstrdup(arg), *cur = copy, *item;
     const char *v;
-    bool if_virtio = false;
+    bool if_virtio = false, if_ide = false;
+    int index = -1;
     const char *key_opt = NULL;
     int r = 0;
     while ((item = cli_next_item(&cur)) && r == 0) {
@@ -200,10 +202,18 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
             free(d.format);
             d.format = xstrdup(v);
         } else if (cli_prop(item, "if", &v)) {
-            if (!strcmp(v, "virtio"))
-                if_virtio = true;
-            else if (strcmp(v, "none"))
-                r = verr_set(err, ENOTSUP, "-drive %s: if=%s not supported (none, virtio)", arg, v);
+            if_virtio = !strcmp(v, "virtio");
+            if_ide = !strcmp(v, "ide");
+            if (!if_virtio && !if_ide && strcmp(v, "none"))
+                r = verr_set(err, ENOTSUP, "-drive %s: if=%s not supported (none, virtio, ide)",
+                             arg, v);
+        } else if (cli_prop(item, "index", &v)) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 0 || n > 255)
+                r = verr_set(err, EINVAL, "-drive %s: index=%s is not a number from 0 to 255", arg,
+                             v);
+            index = (int)n;
         } else if (cli_prop(item, "id", &v)) {
             free(d.id);
             d.id = xstrdup(v);
@@ -296,9 +306,11 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
                      arg);
     if (r == 0 && !d.file && if_virtio)
         r = verr_set(err, EINVAL, "-drive %s: Device needs media, but drive is empty", arg);
-    if (r == 0 && !if_virtio && !d.id)
+    if (r == 0 && index >= 0 && !if_ide)
+        r = verr_set(err, EINVAL, "-drive %s: index= is for if=ide drives", arg);
+    if (r == 0 && !if_virtio && !if_ide && !d.id)
         r = verr_set(err, EINVAL, "-drive %s: if=none needs an id= for -device drive=", arg);
-    if (r == 0 && !d.id) /* QEMU names an if=virtio drive without id= virtioN */
+    if (r == 0 && !d.id && if_virtio) /* QEMU names an if=virtio drive without id= virtioN */
         d.id = xasprintf("virtio%u", cfg->nr_virtio_drives);
     for (unsigned i = 0; r == 0 && i < be->nr_drives; i++)
         if (be->drives[i].id && !strcmp(be->drives[i].id, d.id))
@@ -317,6 +329,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         return r;
     }
     be->drives[be->nr_drives++] = d;
+    if (if_ide) /* an if=ide drive's id and device wait for the machine (cli-ide.c) */
+        cli_ide_add(cfg, be->nr_drives - 1, index, d.cdrom, arg);
     if (!if_virtio)
         return 0;
     /* -drive if=virtio is QEMU's shorthand for a virtio-blk-pci device on the drive. */

@@ -7,6 +7,7 @@
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/cli-backends.h"
+#include "vmm/cli-ide.h"
 #include "vmm/cli-device.h"
 #include "vmm/cli-legacy.h"
 #include "vmm/cli-opts.h"
@@ -586,6 +587,11 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_ide(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    return cli_ide_legacy(cfg, opt, arg, err);
+}
+
 static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     struct vm_backends *be = &cfg->backends;
@@ -718,6 +724,11 @@ static const struct cli_option options[] = {
     {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-hda", true, opt_ide},
+    {"-hdb", true, opt_ide},
+    {"-hdc", true, opt_ide},
+    {"-hdd", true, opt_ide},
+    {"-cdrom", true, opt_ide},
     {"-object", true, opt_object},
     {"-netdev", true, opt_netdev},
     {"-nic", true, opt_nic},
@@ -801,6 +812,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         cfg->append = "";
     if (cli_net_finish(cfg, err) < 0)
         return -EINVAL;
+    if (cli_ide_finish(cfg, err) < 0)
+        return -EINVAL;
     if (!cfg->serial_given) {
         /* QEMU: -nographic puts the serial port on stdio; with -nodefaults there is none;
          * otherwise it would go to a graphical console, which vireo-vmm does not have. */
@@ -845,6 +858,7 @@ void cli_config_free(struct vmm_config *cfg)
     free(cfg->fw_cfg_items);
     cfg->fw_cfg_items = NULL;
     cfg->nr_fw_cfg_items = 0;
+    cli_ide_free(cfg);
     for (unsigned i = 0; i < cfg->nr_net_args; i++)
         free(cfg->net_args[i]);
     free(cfg->net_args);
@@ -907,7 +921,7 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=FMT][,if=none|virtio][,id=ID][,cache=MODE]\n"
+           "  -drive file=PATH[,format=FMT][,if=none|virtio|ide][,index=N][,id=ID][,cache=MODE]\n"
            "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
            "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
@@ -922,6 +936,10 @@ const char *cli_help_text(void)
            "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"
            "  -device scsi-hd|scsi-cd,drive=ID[,bus=ID.0][,scsi-id=N][,lun=N][,serial=S]\n"
+           "  -device ahci[,id=ID]        an AHCI controller, ports ID.0 to ID.5 (q35 has one:\n"
+           "                              ide.0 to ide.5, sata=off leaves it out)\n"
+           "  -device ide-hd|ide-cd,drive=ID[,bus=ID.N][,serial=S][,model=M]\n"
+           "  -hda/-hdb/-hdc/-hdd FILE, -cdrom FILE   q35: drives on ide.0-3 (-cdrom: ide.2)\n"
            "  -device virtio-rng-pci\n"
            "  -device virtio-balloon-pci  (QMP balloon, query-balloon)\n"
            "                              a guest write of V exits with status (V << 1) | 1\n"

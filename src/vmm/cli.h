@@ -79,10 +79,12 @@ struct vmm_config {
     struct chardev_spec monitor; /* -monitor SPEC, or -mon chardev=ID (kind CHARDEV_REF) */
     bool monitor_given;
     int monitor_chardev; /* the human monitor's chardev: index into backends.chardevs, -1 none */
-    unsigned nr_virtio_drives; /* -drive if=virtio so far (QEMU's "virtioN" ids) */
-    char *help_text;           /* CLI_DEVICE_HELP: what to print */
-    unsigned nr_legacy_nics;   /* -nic options so far (their netdevs are "__nicN") */
-    char **net_args;           /* -net options, joined by cli_net_finish */
+    unsigned nr_virtio_drives;        /* -drive if=virtio so far (QEMU's "virtioN" ids) */
+    char *help_text;                  /* CLI_DEVICE_HELP: what to print */
+    unsigned nr_legacy_nics;          /* -nic options so far (their netdevs are "__nicN") */
+    char **net_args;                  /* -net options, joined by cli_net_finish */
+    struct cli_ide_drive *ide_drives; /* -drive if=ide, -hda, -cdrom: see cli-ide.h */
+    unsigned nr_ide_drives;
     unsigned nr_net_args;
     char **owned; /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;

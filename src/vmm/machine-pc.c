@@ -14,8 +14,9 @@
  * QEMU stores for firmware (memory sizes, CPU count, boot devices).
  *
  * What is left out, and how it shows: no HPET, no SMM, no default VGA, NIC,
- * CD-ROM or floppy (as with QEMU's -nodefaults; VGA, IDE and AHCI come from
- * their own devices), no CPU or memory hot-plug in the ACPI tables.
+ * CD-ROM or floppy (as with QEMU's -nodefaults; VGA comes from its own
+ * device; q35 has its built-in AHCI controller at 1f.2, as QEMU's, unless
+ * sata=off; pc has no IDE), no CPU or memory hot-plug in the ACPI tables.
  *
  * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
  * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), pflash (a CFI flash
@@ -65,6 +66,11 @@ void machine_pc_builtin_devices(const struct machine_config *mc, const char *ser
     } else {
         machine_builtin("mch", NULL, list, n);
         machine_builtin("ICH9-LPC", NULL, list, n);
+        if (!mc->no_sata) { /* QEMU's q35: its ich9-ahci at 1f.2, buses ide.0 to ide.5 */
+            struct verr e = {0};
+            struct dev_config *sata = machine_builtin("ich9-ahci", NULL, list, n);
+            dev_config_set(sata, "addr", "1f.2", &e); /* a valid address: cannot fail */
+        }
         if (!mc->no_smbus)
             machine_builtin("ICH9-SMB", NULL, list, n);
     }

@@ -152,8 +152,6 @@ static const struct fixed_option fixed_options[] = {
      "without it)"},
     {"vmport", PCS, true, false, "vireo-vmm has no VMware I/O port"},
     {"hpet", PCS, false, false, "vireo-vmm has no HPET (guests use the PM timer and the TSC)"},
-    {"sata", Q35_ONLY, false, false,
-     "vireo-vmm's q35 has no built-in AHCI controller (the SATA disks come later)"},
     {"suppress-vmdesc", PCS, false, true,
      "vireo-vmm writes no QEMU migration stream, so there is no vmdesc to add"},
     {"default-bus-bypass-iommu", PCS, false, false, "vireo-vmm has no IOMMU"},
@@ -230,6 +228,7 @@ int machine_set_option(struct machine_config *mc, const char *key, const char *v
         (str_eq(key, "auto-kernel-cmdline") && mc->kind == MACHINE_MICROVM) ||
         (str_eq(key, "i8042") && mc->kind != MACHINE_MICROVM) ||
         (str_eq(key, "smbus") && mc->kind != MACHINE_MICROVM) ||
+        (str_eq(key, "sata") && mc->kind == MACHINE_Q35) ||
         (str_eq(key, "graphics") && mc->kind != MACHINE_MICROVM)) {
         if (v < 0 || v == 2)
             return verr_set(err, EINVAL, "%s must be on or off", key);
@@ -241,6 +240,8 @@ int machine_set_option(struct machine_config *mc, const char *key, const char *v
             mc->no_i8042 = v == 0;
         else if (str_eq(key, "smbus"))
             mc->no_smbus = v == 0;
+        else if (str_eq(key, "sata"))
+            mc->no_sata = v == 0;
         else if (str_eq(key, "graphics"))
             mc->no_graphics = v == 0; /* fw_cfg's "no graphics": firmware uses the serial port */
         /* auto-kernel-cmdline: QEMU adds its virtio-mmio devices to the kernel command line;

@@ -39,6 +39,7 @@ struct machine_config {
     bool mem_merge; /* mem-merge=on: guest RAM offered to KSM */
     /* pc and q35 */
     bool no_i8042;                   /* i8042=off */
+    bool no_sata;                    /* sata=off (q35: no built-in AHCI at 1f.2) */
     bool no_smbus;                   /* smbus=off (q35: no ICH9 SMBus function) */
     bool no_graphics;                /* graphics=off (and -nographic): FW_CFG_NOGRAPHIC */
     bool smbios_64;                  /* smbios-entry-point-type=64 */

@@ -62,6 +62,8 @@ void test_cpuid(struct guest *g);
 /* virtio (t-virtio.c): selected with tests=blk / tests=rng, not part of `all`. */
 void test_virtio_blk(struct guest *g);
 void test_virtio_scsi(struct guest *g);
+/* AHCI (t-ahci.c): tests=ahci, an ide-hd and an ide-cd on the guest's own AHCI driver. */
+void test_ahci(struct guest *g);
 void test_virtio_rng(struct guest *g);
 void test_virtio_balloon(struct guest *g);
 void test_virtio_net(struct guest *g);

@@ -154,6 +154,7 @@ enum {
     T_FWCFG = 1 << 23,   /* fw_cfg: pc and q35 only, not in `all` */
     T_XHCI = 1 << 24,    /* xHCI and USB HID: input from the host over VNC */
     T_CPUID = 1 << 25,   /* the CPUID leaves of the CPU model, printed for the host */
+    T_AHCI = 1 << 26,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
 };
 
 static const struct {
@@ -169,7 +170,7 @@ static const struct {
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
-    {"cpuid", T_CPUID},
+    {"cpuid", T_CPUID},     {"ahci", T_AHCI},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -297,6 +298,8 @@ void guest_main(int kind, uint64_t info)
         test_virtio_balloon(&g);
     if (run & T_SCSI)
         test_virtio_scsi(&g);
+    if (run & T_AHCI)
+        test_ahci(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
     if (run & T_VGA)

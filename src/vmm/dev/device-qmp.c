@@ -346,6 +346,8 @@ static const char *parent_name(const struct dev_type *t)
         return "scsi-device";
     case DEV_BUS_USB:
         return "usb-device";
+    case DEV_BUS_IDE:
+        return "ide-device";
     case DEV_BUS_SYSTEM:
         break;
     }

@@ -57,6 +57,8 @@ const char *dev_bus_name(enum dev_bus bus)
         return "SCSI";
     case DEV_BUS_USB:
         return "usb-bus";
+    case DEV_BUS_IDE:
+        return "IDE";
     }
     return "?";
 }
@@ -361,9 +363,24 @@ static int fail(struct dev_config *c, struct verr *err, int r)
     return c->what ? verr_prefix(err, "%s", c->what) : r;
 }
 
+/* IDE buses: a controller's ports are its buses ID.0 to ID.5 (AHCI_PORTS), and one without
+ * an id names them ide.N (QEMU's name from the bus type). */
+#define IDE_BUSES 6
+
+/* Whether name is "PREFIX.N" with N < IDE_BUSES; *index gets N. */
+static bool ide_bus_name(const char *name, const char *prefix, unsigned *index)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) || name[pl] != '.' || name[pl + 1] < '0' ||
+        name[pl + 1] >= '0' + IDE_BUSES || name[pl + 2])
+        return false;
+    *index = (unsigned)(name[pl + 1] - '0');
+    return true;
+}
+
 /* A bus= name other than the device's own kind: which kind it names, or -1 (no such bus). */
 static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *name,
-                       struct dev_config **provider)
+                       struct dev_config **provider, unsigned *index)
 {
     if (str_eq(name, PCI_ROOT_BUS_NAME))
         return DEV_BUS_PCI;
@@ -375,6 +392,12 @@ static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *na
         if (p->type->child_bus == DEV_BUS_PCI && p->id && str_eq(name, p->id)) {
             *provider = p; /* a PCI bridge's bus is named by its id, as QEMU's */
             return DEV_BUS_PCI;
+        }
+        if (p->type->child_bus == DEV_BUS_IDE) {
+            if (!ide_bus_name(name, p->id ? p->id : "ide", index))
+                continue;
+            *provider = p;
+            return DEV_BUS_IDE;
         }
         if (p->type->child_bus == DEV_BUS_SYSTEM || !p->id || len != strlen(p->id) + 2 ||
             strncmp(name, p->id, len - 2) || strcmp(name + len - 2, ".0"))
@@ -391,7 +414,8 @@ static int resolve_bus(struct dev_config *c, struct dev_config *const *all, unsi
     const struct dev_type *t = c->type;
     struct dev_config *provider = NULL;
     if (!c->bus) {
-        if (t->bus != DEV_BUS_VIRTIO_SERIAL && t->bus != DEV_BUS_SCSI && t->bus != DEV_BUS_USB)
+        if (t->bus != DEV_BUS_VIRTIO_SERIAL && t->bus != DEV_BUS_SCSI && t->bus != DEV_BUS_USB &&
+            t->bus != DEV_BUS_IDE)
             return 0;
         for (unsigned i = 0; i < n && !provider; i++)
             if (all[i]->type->child_bus == t->bus)
@@ -402,13 +426,16 @@ static int resolve_bus(struct dev_config *c, struct dev_config *const *all, unsi
         c->parent = provider;
         return 0;
     }
-    int kind = bus_kind_of(all, n, c->bus, &provider);
+    unsigned index = 0;
+    int kind = bus_kind_of(all, n, c->bus, &provider, &index);
     if (kind < 0 || (t->bus == DEV_BUS_SYSTEM))
         return verr_set(err, ENOENT, "Bus '%s' not found", c->bus);
     if (kind != (int)t->bus)
         return verr_set(err, EINVAL, "Device '%s' can't go on %s bus", t->name,
                         kind == DEV_BUS_PCI ? "PCIE" : dev_bus_name((enum dev_bus)kind));
     c->parent = provider;
+    c->bus_index = index;
+    c->bus_index_given = kind == DEV_BUS_IDE;
     return 0;
 }
 
@@ -800,6 +827,19 @@ struct device *dev_find_id(struct vm *vm, const char *id)
 void dev_fw_path(const struct device *dev, char *out, size_t size)
 {
     out[0] = '\0';
+    if (dev->type->fw_name && dev->type->bus == DEV_BUS_IDE && dev->cfg->parent) {
+        /* A drive on an AHCI port: the controller's node is named for its PCI class (mass
+         * storage, SATA), the port is the drive@ unit, as QEMU writes them. */
+        const struct device *ctrl = dev_find_config(dev->vm, dev->cfg->parent);
+        if (!ctrl || !ctrl->pci)
+            return;
+        char fn[16] = "";
+        if (ctrl->pci->fn)
+            snprintf(fn, sizeof(fn), ",%x", ctrl->pci->fn);
+        snprintf(out, size, "/pci@i0cf8/sata@%x%s/%s@%x/%s", ctrl->pci->slot, fn,
+                 dev->type->fw_name, dev->cfg->bus_index, dev->type->fw_child);
+        return;
+    }
     if (!dev->type->fw_name || !dev->pci)
         return;
     if (dev->pci->fn)

@@ -54,6 +54,8 @@ enum dev_bus {
     DEV_BUS_VIRTIO_SERIAL, /* the ports of a virtio-serial-pci: "ID.0" */
     DEV_BUS_SCSI,          /* the logical units of a SCSI controller: "ID.0" */
     DEV_BUS_USB,           /* the root ports of a USB host controller: "ID.0" */
+    DEV_BUS_IDE,           /* an AHCI controller's ports, one drive each: "ID.0" to "ID.5"
+                            * ("ide.N" for a controller without id, as QEMU names them) */
 };
 /* QEMU's name of a bus kind ("PCI", "ISA", "virtio-serial-bus", "SCSI", "usb-bus", "System"). */
 const char *dev_bus_name(enum dev_bus bus);
@@ -248,6 +250,8 @@ struct dev_config {
     bool builtin;              /* made by the machine, not by -device (QOM: /machine/unattached) */
     bool hotplugged;           /* made by QMP device_add: the device owns (and frees) it */
     struct dev_config *parent; /* the device whose bus it is on (virtio-serial ports) */
+    unsigned bus_index;        /* which of parent's buses (N of "ID.N"; IDE ports) */
+    bool bus_index_given;      /* bus= named it (else the device picks a free one) */
 };
 
 /* One device of the VM. */

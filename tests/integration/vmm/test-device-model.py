@@ -176,7 +176,8 @@ def main():
         tap.check(types == {"virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci",
                             "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
                             "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB",
-                            "pcie-root-port", "qemu-xhci", "nec-usb-xhci"},
+                            "pcie-root-port", "qemu-xhci", "nec-usb-xhci",
+                            "ich9-ahci"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Save and restore of devices beyond the continuity guest's (virtio-balloon, virtio-net
-over user networking, virtio-serial, virtio-scsi, VGA), and the MIGRATION failed event of a refused incoming stream.
+over user networking, virtio-serial, virtio-scsi, AHCI, VGA), and the MIGRATION failed event of a refused incoming stream.
 
 Usage: test-devsave.py TEST_GUEST_ELF VIREO_VMM BOOTSECTOR
 
@@ -31,6 +31,10 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
    libvirt's live XML has it) no new unit attention, the blocks read back with their CRC,
    new ones written, the CD holds the new medium; the disk file holds both writes. A
    restore with the first medium is refused with one line naming field 'lun.file'.
+ - AHCI: an ide-hd written and read back and an ide-cd whose medium QMP changed; after
+   the restore the guest's ports are still started with their command lists (it does not
+   set them up again), the blocks read back, new ones are written, the CD is ready at once
+   with the new medium.
  - VGA (-vga std): the text screen saved and restored, then the VBE 640x480x32 screen the
    restored guest draws saved and restored again: each screendump after a restore is byte
    for byte the one before the save.
@@ -402,6 +406,47 @@ def scsi(vmm, elf, tmp):
           "scsi: the disk file holds both writes, before and after the restore")
 
 
+def ahci(vmm, elf, tmp):
+    """The AHCI controller with an ide-hd and an ide-cd whose medium QMP changed: the guest's
+    ports keep their registers over the restore (it does not set them up again), the disk's
+    blocks read back, the CD is ready at once with the new medium."""
+    sock, sock2 = os.path.join(tmp, "ah.sock"), os.path.join(tmp, "ah2.sock")
+    disk = os.path.join(tmp, "ah.raw")
+    with open(disk, "wb") as f:
+        f.write(os.urandom(1 << 20))
+    iso_a, iso_b = make_iso(tmp, "VOL_A", "ah-a"), make_iso(tmp, "VOL_B", "ah-b")
+
+    def dev(cd):
+        return ["-device", "ahci,id=sata0",
+                "-drive", f"file={disk},format=raw,if=none,id=d0",
+                "-device", "ide-hd,drive=d0,bus=sata0.0,id=hd0",
+                "-drive", f"file={cd},format=raw,if=none,id=cd0,media=cdrom",
+                "-device", "ide-cd,drive=cd0,bus=sata0.2,id=cdrom0"]
+    app = "tests=ahci ahci_blocks=2048 ahci_cd_label=VOL_A ahci_cd_change=VOL_B ahci_pause=1"
+    g = Guest(base(vmm, elf, sock, app, dev(iso_a)))
+    if not check(g.wait_line("ahci-cd: ready", timeout=400), "ahci: the guest waits for the "
+                 "medium change", g.text()):
+        g.kill()
+        return
+    q = Qmp(sock)
+    r = q.cmd("blockdev-change-medium", {"id": "cdrom0", "filename": iso_b, "format": "raw"})
+    check(r.get("return") == {}, "ahci: the CD's medium changed to the second ISO", json.dumps(r))
+    if not check(g.wait_line("ahci: paused", timeout=120),
+                 "ahci: disk written and read, new medium seen, the guest pauses", g.text()):
+        g.kill()
+        return
+    g2 = move("ahci", g, q, base(vmm, elf, sock2, app, dev(iso_b)),
+              os.path.join(tmp, "ah.state"), stdin=subprocess.PIPE)
+    if not g2:
+        return
+    restored(sock2)
+    g2.type("c")
+    verdict("ahci", g2, ["the port is still started",
+                         "the blocks at LBA 64 read back after the pause",
+                         "32 blocks written at LBA 128 read back",
+                         "the CD is ready at once with the same medium, label 'VOL_B'"])
+
+
 def vga(vmm, elf, tmp):
     """Text mode saved and restored, then the VBE mode the restored guest draws, saved again:
     each restored VMM's screendump is byte for byte the one before the save."""
@@ -529,7 +574,7 @@ def main():
     elf, vmm, bootsector = sys.argv[1], sys.argv[2], sys.argv[3]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, net_tap, console, scsi, vga,
+        for case in (balloon_target, balloon_stats, net_user, net_tap, console, scsi, ahci, vga,
                      failed_event):
             case(vmm, elf, tmp)
         for machine in ("pc", "q35"):

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Firmware boots under vireo-vmm and QEMU with the same command lines: Debian's
 SeaBIOS (bios-256k.bin) on the pc and q35 machines boots a project-made disk
-image from virtio-blk, and the boot order (bootindex=, -boot) picks the disk.
+image from virtio-blk, and the boot order (bootindex=, -boot) picks the disk; on
+q35 it boots from the built-in AHCI controller: -hda, -cdrom with an El Torito
+ISO (xorriso), and bootindex= on ide-hd and ide-cd.
 
 Usage: test-firmware.py VMM BOOTSECTOR
   VMM: the vireo-vmm binary, or "qemu-system-x86_64 -enable-kvm" (the reference).
@@ -16,6 +18,7 @@ takes tens of seconds. Prints TAP.
 """
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 
@@ -32,6 +35,22 @@ def make_disk(path, sector, letter):
     with open(path, "wb") as f:
         f.write(bytes(d))
         f.truncate(1 << 20)
+
+
+def make_iso(tmp, sector, letter):
+    """An El Torito ISO (no emulation) whose boot image is the boot sector with `letter`."""
+    d = bytearray(sector)
+    i = d.index(b"disk ?")
+    d[i + 5] = ord(letter)
+    src = os.path.join(tmp, "iso-" + letter)
+    os.mkdir(src)
+    with open(os.path.join(src, "boot.img"), "wb") as f:
+        f.write(bytes(d) + bytes(2048 - len(d)))
+    iso = os.path.join(tmp, letter + ".iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "BOOT" + letter, "-b",
+                    "boot.img", "-no-emul-boot", "-boot-load-size", "4", "-o", iso, src],
+                   check=True, capture_output=True)
+    return iso
 
 
 def boot(tap, vmm, name, machine, disks, extra, expect):
@@ -77,6 +96,18 @@ def main():
              [(a, 1), (b, 2)], ["-boot", "strict=on"], "A")
         boot(tap, vmm, "pc-i440fx-7.2 with -boot menu=on,splash-time=0: disk B by bootindex",
              "pc-i440fx-7.2", [(b, 1)], ["-boot", "menu=on,splash-time=0"], "B")
+        # q35's built-in AHCI controller (00:1f.2): -hda, -cdrom (El Torito) and bootindex on
+        # ide-hd and ide-cd.
+        c = make_iso(tmp, sector, "C")
+        boot(tap, vmm, "q35: SeaBIOS boots -hda from the built-in AHCI controller", "q35",
+             [], ["-hda", a], "A")
+        boot(tap, vmm, "q35: SeaBIOS boots -cdrom (an El Torito ISO) with -boot d", "q35",
+             [], ["-cdrom", c, "-boot", "d"], "C")
+        boot(tap, vmm, "q35: bootindex picks the ide-cd (1) over the ide-hd (2)", "q35", [],
+             ["-drive", "file=%s,format=raw,if=none,id=hd" % b,
+              "-device", "ide-hd,drive=hd,bus=ide.1,bootindex=2",
+              "-drive", "file=%s,format=raw,if=none,id=cd,media=cdrom" % c,
+              "-device", "ide-cd,drive=cd,bus=ide.4,bootindex=1"], "C")
     return tap.report()
 
 

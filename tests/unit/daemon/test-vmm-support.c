@@ -83,8 +83,16 @@ int main(int argc, char **argv)
     const struct vmm_support_rule *r = vmm_support_lookup("disk@device", "cdrom");
     ok(r && r->status == VMM_SUPPORT_HONOURED, "a cdrom is honoured (scsi-cd)");
     r = vmm_support_lookup("disk/target@bus", "sata");
-    ok(r && r->status == VMM_SUPPORT_PLANNED && strstr(r->note, "use bus 'scsi'"),
-       "a SATA disk is refused naming bus 'scsi'");
+    ok(r && r->status == VMM_SUPPORT_HONOURED && strstr(r->note, "ide-hd or ide-cd"),
+       "a SATA disk is honoured (ide-hd or ide-cd on an AHCI controller)");
+    r = vmm_support_lookup("disk/target@bus", "ide");
+    ok(r && r->status == VMM_SUPPORT_PLANNED && strstr(r->note, "use bus 'sata'"),
+       "an IDE disk is refused naming bus 'sata'");
+    r = vmm_support_lookup("disk/address", "drive sata other");
+    ok(r && r->status == VMM_SUPPORT_REFUSED && strstr(r->note, "units (ports) 0-5"),
+       "a SATA address past the controller's ports is refused");
+    r = vmm_support_lookup("controller", "sata/");
+    ok(r && r->status == VMM_SUPPORT_HONOURED, "a sata controller is honoured (ich9-ahci)");
     r = vmm_support_lookup("disk@device", "floppy");
     ok(r && r->status == VMM_SUPPORT_REFUSED, "a floppy falls to the '*' row: refused");
     ok(vmm_support_lookup("no-such-element", "x") == NULL, "an unknown element has no row");

@@ -121,7 +121,7 @@ int main(void)
     r = parse(&cfg, &err, "-drive", "file=x", NULL);
     refused("if=none without id=", "needs an id=", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=ide", NULL);
-    refused("if=ide", "if=ide not supported", r, &cfg, &err);
+    refused("if=ide on microvm", "microvm has no IDE controller", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio,format=bochs", NULL);
     refused("format=bochs", "format 'bochs' not supported", r, &cfg, &err);
     r = parse(&cfg, &err, "-drive", "file=x,if=virtio,cache=fast", NULL);
