@@ -137,12 +137,8 @@ static int get_interface_parameters(struct vd_call *c)
     const struct remote_domain_get_interface_parameters_args *a = c->args;
     struct remote_domain_get_interface_parameters_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->nparams == 0) { /* the count, before the device is looked up (as libvirt) */
         r->nparams = NPARAMS;
         return 0;

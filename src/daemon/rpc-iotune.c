@@ -42,12 +42,8 @@ static int get_block_io_tune(struct vd_call *c)
     const struct remote_domain_get_block_io_tune_args *a = c->args;
     struct remote_domain_get_block_io_tune_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->nparams == 0) {
         r->nparams = VD_IOTUNE_N;
         return 0;

@@ -53,6 +53,17 @@ int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
     return 0;
 }
 
+int vd_call_impact_query(struct vd_call *c, unsigned flags, bool *live, bool *config)
+{
+    if (vd_call_impact(c, flags, live, config) < 0)
+        return -1;
+    if (*live && *config)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: flags 'affect live' and 'affect config' are "
+                            "mutually exclusive");
+    return 0;
+}
+
 /* A libvirt cpumap as a canonical cpulist ("" when empty). */
 static char *map_to_list(const uint8_t *map, size_t maplen)
 {
@@ -208,12 +219,8 @@ static int get_vcpu_pin_info(struct vd_call *c)
     const struct remote_domain_get_vcpu_pin_info_args *a = c->args;
     struct remote_domain_get_vcpu_pin_info_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->ncpumaps < 1 || a->maplen < 1 || (int64_t)a->ncpumaps * a->maplen > 8388608)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: ncpumaps and maplen must be positive");
@@ -312,12 +319,8 @@ static int get_emulator_pin_info(struct vd_call *c)
     const struct remote_domain_get_emulator_pin_info_args *a = c->args;
     struct remote_domain_get_emulator_pin_info_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->maplen < 1 || a->maplen > 2048)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: maplen must be positive");
     const struct domain_def *def = live ? c->dom->def : vd_domain_config(c->dom);
@@ -449,12 +452,8 @@ static int get_iothread_info(struct vd_call *c)
     const struct remote_domain_get_iothread_info_args *a = c->args;
     struct remote_domain_get_iothread_info_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     int maplen = host_maplen();
     const struct domain_def *def = live ? c->dom->def : vd_domain_config(c->dom);
     const struct vd_iothread_tid *its = NULL;
@@ -618,12 +617,8 @@ static int fill_params(struct vd_call *c, unsigned flags, int nparams,
                        struct remote_typed_param **out, uint32_t *len)
 {
     bool live, config;
-    if (vd_call_impact(c, flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     long long v[P_N];
     if (sched_values(c, live, v) < 0)
         return -1;
@@ -841,12 +836,8 @@ static int get_memory_parameters(struct vd_call *c)
     const struct remote_domain_get_memory_parameters_args *a = c->args;
     struct remote_domain_get_memory_parameters_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->nparams == 0) {
         r->nparams = 3;
         return 0;
@@ -974,12 +965,8 @@ static int get_numa_parameters(struct vd_call *c)
     const struct remote_domain_get_numa_parameters_args *a = c->args;
     struct remote_domain_get_numa_parameters_ret *r = c->ret;
     bool live, config;
-    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
         return -1;
-    if (live && config)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: flags 'affect live' and 'affect config' are "
-                            "mutually exclusive");
     if (a->nparams == 0) {
         r->nparams = 2;
         return 0;

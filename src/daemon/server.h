@@ -119,6 +119,8 @@ extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_p
  * current state) against c->dom's state into *live and *config, or -1 with
  * libvirt's error (not running, transient). */
 int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config);
+/* The same for a query, which reads one definition: both flags are refused. */
+int vd_call_impact_query(struct vd_call *c, unsigned flags, bool *live, bool *config);
 
 /* rpc-lifecycle.c: a job on dom that answers call c when it ends (not yet
  * submitted: the caller fills in what else the job needs). */
