@@ -162,6 +162,10 @@ def storage_migration(elf, vmm, tmp):
               f"storage migration: the destination's guest passes its checks (exit {status})",
               out[-3000:] + err[-1000:])
         dst = None
+    except OSError as e:  # a VMM closed its monitor: a failure, with both VMMs' state and output
+        diag = "".join(f"{name}: exit {g.p.poll()}\n{g.text()[-2000:]}\n"
+                       for name, g in (("source", src), ("destination", dst)) if g)
+        check(False, f"storage migration: a VMM's monitor went away ({e})", diag)
     finally:
         for g in (src, dst):
             if g:
