@@ -97,7 +97,8 @@ struct pci_alloc {
     bool conventional_bus[256]; /* buses of pci-bridge / pcie-to-pci-bridge */
     unsigned next_slot_bus0;
     int bridge_bus; /* q35: the pcie-to-pci-bridge made for conventional devices, -1 none */
-    unsigned next_root_port; /* q35: next slot/function for a root port, encoded slot*8+fn */
+    unsigned next_root_port;   /* q35: next slot/function for a root port, encoded slot*8+fn */
+    unsigned root_ports_added; /* q35: root ports this assignment made */
 };
 
 static void mark(struct pci_alloc *pa, const struct domain_address *a)
@@ -185,6 +186,7 @@ static int add_root_port(struct domain_def *def, struct pci_alloc *pa, unsigned 
         c->address.multifunction = true;
     pa->used[0][sf / 8][sf % 8] = true;
     pa->bus_exists[idx] = true;
+    pa->root_ports_added++;
     *bus_out = idx;
     return 0;
 }
@@ -396,7 +398,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
     struct pci_alloc *pa = xcalloc(1, sizeof(*pa));
     int r = 0;
     pa->bridge_bus = -1;
-    pa->next_root_port = 2 * 8;
+    pa->next_root_port = 1 * 8; /* after the primary video, when it takes 00:01.0 */
     pa->bus_exists[0] = true;
     pa->used[0][0][0] = true; /* host bridge */
     enum domain_machine machine = domain_machine_of(def);
@@ -645,6 +647,12 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
                 goto out;
             node_set_address(n, &a);
         }
+    }
+    /* libvirt leaves one empty pcie-root-port for hot-plug when it made ports for the devices
+     * (every port it made holds a device, so none would be free). */
+    if (q35 && pa->root_ports_added) {
+        unsigned spare;
+        r = add_root_port(def, pa, &spare, err);
     }
 out:
 #undef SEEN
