@@ -181,10 +181,22 @@ static const struct vmm_support_rule rules[] = {
     {"clock@offset", "utc", H, 0, "the RTC runs in UTC"},
     {"clock@offset", "*", R, 0, "the RTC runs in UTC only"},
     {"clock/timer@name", "pit", H, 0, "present='no' -> -M ...,pit=off"},
-    {"clock/timer@name", "*", R, 0, "only the PIT timer can be configured"},
+    {"clock/timer@name", "rtc", H, 0, "the MC146818 RTC, always there"},
+    {"clock/timer@name", "hpet", H, 0, "vireo-vmm has no HPET: present='no' only"},
+    {"clock/timer@name", "*", R, 0, "only the PIT, RTC and HPET timers can be configured"},
     {"clock/timer@present", "yes", H, 0, "the default"},
     {"clock/timer@present", "no", H, 0, "-M ...,pit=off"},
-    {"clock/timer@tickpolicy", NULL, R, 0, "tick policies are not supported"},
+    {"clock/timer@present", "no (hpet)", H, 0, "vireo-vmm has no HPET"},
+    {"clock/timer@present", "yes (hpet)", R, 0, "vireo-vmm has no HPET"},
+    {"clock/timer@present", "yes (rtc)", H, 0, "the RTC is always there"},
+    {"clock/timer@present", "no (rtc)", R, 0, "the RTC is always there"},
+    /* virt-install writes these two for every x86 guest. */
+    {"clock/timer@tickpolicy", "pit delay", H, 0,
+     "KVM's in-kernel PIT re-injects missed ticks (its default, QEMU's delay policy)"},
+    {"clock/timer@tickpolicy", "rtc catchup", H, 0,
+     "vireo-vmm's RTC raises no periodic interrupts yet, so no tick is lost to catch up "
+     "(TODO: driftfix=slew with them)"},
+    {"clock/timer@tickpolicy", "*", R, 0, "this tick policy is not supported"},
     {"clock/timer@track", NULL, R, 0, "timer tracking is not supported"},
     {"pm/*@enabled", "no", H, 0, "vireo-vmm has no S3/S4"},
     {"pm/*@enabled", "*", R, 0, "vireo-vmm has no S3/S4"},
@@ -777,13 +789,29 @@ static int check_platform(const struct domain_def *def, struct verr *err)
                 continue;
             const char *name = xnode_attr(t, "name");
             const char *present = xnode_attr(t, "present");
-            if ((r = probe_attr("clock/timer@name", "timer", "name", name, NULL, err)) ||
-                (present &&
-                 (r = probe_attr("clock/timer@present", "timer", "present", present, NULL, err))) ||
-                (xnode_attr(t, "tickpolicy") &&
-                 (r = probe_present("clock/timer@tickpolicy", "<timer tickpolicy>", err))) ||
-                (xnode_attr(t, "track") &&
-                 (r = probe_present("clock/timer@track", "<timer track>", err))))
+            const char *policy = xnode_attr(t, "tickpolicy");
+            bool hpet = name && strcmp(name, "hpet") == 0, rtc = name && strcmp(name, "rtc") == 0;
+            char *pv = xasprintf("%s%s", present ? present : "yes",
+                                 hpet  ? " (hpet)"
+                                 : rtc ? " (rtc)"
+                                       : "");
+            char *tv = xasprintf("%s %s", name ? name : "", policy ? policy : "");
+            char *ts = xasprintf("<timer name='%s' tickpolicy='%s'>", name ? name : "",
+                                 policy ? policy : "");
+            r = probe_attr("clock/timer@name", "timer", "name", name, NULL, err);
+            if (!r && (present || hpet)) {
+                char *shown =
+                    xasprintf("<timer name='%s' present='%s'>", name, present ? present : "yes");
+                r = probe("clock/timer@present", pv, shown, err);
+                free(shown);
+            }
+            if (!r && policy)
+                r = probe("clock/timer@tickpolicy", tv, ts, err);
+            free(pv);
+            free(tv);
+            free(ts);
+            if (r || (xnode_attr(t, "track") &&
+                      (r = probe_present("clock/timer@track", "<timer track>", err))))
                 return r;
         }
     }

@@ -109,7 +109,7 @@ def normalised(xml):
 
 
 d = Daemon(VIREOD, VMM)
-names = ["fwq35", "fwpc", "pcmin", "q35min", "vinst"]
+names = ["fwq35", "fwpc", "pcmin", "q35min", "vinst", "vinstpc"]
 try:
     d.start()
     a, b = os.path.join(d.tmp, "a.img"), os.path.join(d.tmp, "b.img")
@@ -171,20 +171,36 @@ try:
         d.virsh("undefine", name)
 
     # 4. The stock virt-install --cdrom makes a q35 domain on vireod and boots the ISO.
+    # --osinfo generic gives SATA disks on q35, an ich9 USB set, 14 declared root ports, VGA,
+    # a USB tablet and the rtc/pit/hpet timers; vireod's dumpxml must equal libvirtd's for
+    # what it wrote (checked by hand for this version: the written differences only).
     hd = os.path.join(d.tmp, "vinst.img")
     fw.make_disk(hd, sector, "A")
-    r = subprocess.run(["virt-install", "--connect", d.uri, "--name", "vinst", "--memory", "128",
-                        "--osinfo", "detect=off,name=generic", "--disk", f"path={hd},format=raw",
-                        "--cdrom", c, "--network", "none", "--graphics", "vnc",
-                        "--noautoconsole"],
-                       capture_output=True, text=True, env=d.env, timeout=300)
+    base = ["virt-install", "--connect", d.uri, "--memory", "128", "--osinfo",
+            "detect=off,name=generic", "--disk", f"path={hd},format=raw", "--cdrom", c,
+            "--network", "none", "--graphics", "vnc", "--noautoconsole"]
+    r = subprocess.run(base + ["--name", "vinst", "--machine", "q35"], capture_output=True,
+                       text=True, env=d.env, timeout=300)
     line = boot_line(d, "vinst") if r.returncode == 0 else None
+    argv = argv_of(d, "vinst")
     t.ok(r.returncode == 0 and line == "vireo boot sector: booted from disk C",
-         "virt-install --cdrom: the domain starts on vireod and the ISO's boot sector runs",
-         f"{r.stdout}{r.stderr}\nline: {line!r}\n{d.console_log('vinst')}\n"
-         f"{argv_of(d, 'vinst')}\n{d.virsh('dumpxml', 'vinst').stdout}")
+         "virt-install --machine q35 --cdrom: the domain starts on vireod and the ISO's boot "
+         "sector runs", f"{r.stdout}{r.stderr}\nline: {line!r}\n{d.console_log('vinst')}\n"
+         f"{argv}\n{d.virsh('dumpxml', 'vinst').stdout}")
+    t.ok(" -boot order=dc " in argv and "ide-cd,bus=ide.1" in argv and
+         argv.count("pcie-root-port,") == 14 and argv.count("qemu-xhci") == 1,
+         "virt-install's domain: -boot order=dc, the ISO on q35's AHCI, its 14 root ports, "
+         "its ich9 USB set as one xHCI", argv)
     d.virsh("destroy", "vinst")
     d.virsh("undefine", "vinst")
+    # Without --machine it takes the capabilities' first machine, pc, and IDE disks there.
+    r = subprocess.run(base + ["--name", "vinstpc"], capture_output=True, text=True, env=d.env,
+                       timeout=300)
+    t.ok(r.returncode != 0 and "ERROR    unsupported configuration: <target bus='ide'> 'hda': "
+         "vireo-vmm has no IDE controller: use bus 'sata' (an AHCI controller) or 'scsi'\n"
+         in r.stdout + r.stderr and "vinstpc" not in d.virsh("list", "--all").stdout,
+         "virt-install on pc: the IDE disk is refused with one line, no domain left",
+         r.stdout + r.stderr)
 except Exception as e:  # report, then clean up
     t.ok(False, "no exception", repr(e))
 finally:
