@@ -16,8 +16,11 @@ console log keeps. Checks:
 - dumpxml after define of minimal pc and q35 domains equals what the real
   libvirtd 9.0 printed for the same input (GOLDEN_DIR/*.libvirtd.xml, made
   with scripts/libvirtd_ref.py), apart from the differences written below;
-- the stock virt-install --cdrom makes a q35 domain on vireod, starts it, and
-  the ISO's boot sector runs.
+- virsh domcapabilities validates against libvirt's schema and lists what
+  vireod honours;
+- the stock virt-install --machine q35 --cdrom makes a domain on vireod,
+  starts it, and the ISO's boot sector runs; without --machine it takes pc,
+  whose IDE disks are refused with one line.
 SeaBIOS runs in KVM's instruction emulator on this machine's nested KVM, so
 each boot takes tens of seconds; waits poll with generous limits. Prints TAP.
 """
@@ -170,7 +173,21 @@ try:
              "controllers, machine alias)", r.stderr + diff)
         d.virsh("undefine", name)
 
-    # 4. The stock virt-install --cdrom makes a q35 domain on vireod and boots the ISO.
+    # 4. virsh domcapabilities: libvirt's format (its schema), vireo-vmm's machines and devices.
+    r = d.virsh("domcapabilities", "--machine", "q35")
+    caps = d.write("domcaps.xml", r.stdout)
+    v = subprocess.run(["virt-xml-validate", caps, "domaincaps"], capture_output=True, text=True)
+    t.ok(r.returncode == 0 and v.returncode == 0 and
+         "<machine>pc-q35-7.2</machine>" in r.stdout and "<value>sata</value>" in r.stdout and
+         "<value>ide</value>" not in r.stdout and "<loader supported='no'/>" in r.stdout,
+         "domcapabilities --machine q35: valid, pc-q35-7.2, sata but no ide, no loader",
+         r.stdout + r.stderr + v.stdout + v.stderr)
+    r = d.virsh("domcapabilities", "--machine", "isapc")
+    t.ok(r.returncode != 0 and "error: invalid argument: the machine 'isapc' is not supported by "
+         "emulator" in r.stderr, "domcapabilities for a machine vireo-vmm lacks: one line",
+         r.stderr)
+
+    # 5. The stock virt-install --cdrom makes a q35 domain on vireod and boots the ISO.
     # --osinfo generic gives SATA disks on q35, an ich9 USB set, 14 declared root ports, VGA,
     # a USB tablet and the rtc/pit/hpet timers; vireod's dumpxml must equal libvirtd's for
     # what it wrote (checked by hand for this version: the written differences only).
