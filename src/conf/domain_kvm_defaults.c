@@ -8,9 +8,8 @@
  * `microvm`, the machine vireo-vmm runs (QEMU's microvm with acpi=on,pcie=on:
  * a flat PCIe root bus pcie.0, the host bridge at 00:00.0, no PIIX/ICH9, no
  * USB, no IDE/SATA, no VGA, an i8042 and COM1), not `pc`, so the live XML
- * lists the hardware the guest has. The pc and q35 defaults stay for domains
- * that name those machines (vireod refuses to start them until it has the
- * firmware to run them).
+ * lists the hardware the guest has. Domains that name pc or q35 get those
+ * machines' defaults as libvirtd lists them, and boot through SeaBIOS.
  */
 #include "conf/domain_priv.h"
 

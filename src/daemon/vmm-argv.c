@@ -2,7 +2,8 @@
  * vmm-argv.c - a domain definition to vireo-vmm's QEMU-style command line.
  *
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
- * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
+ * PCIe root bus and direct kernel boot, or pc and q35 booted through SeaBIOS
+ * with -boot and bootindex=; memory, vCPUs, one serial port, QMP, an
  * i8042, virtio-blk/net/balloon/rng PCI devices, virtio-scsi controllers with
  * scsi-hd/scsi-cd units, AHCI (sata) controllers with ide-hd/ide-cd on their ports, an xHCI
  * with a USB tablet and keyboard, with QEMU's -drive/-netdev/-device syntax), so every part of
