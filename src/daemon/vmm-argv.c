@@ -450,7 +450,7 @@ static bool pit_off(const struct domain_def *def)
 
 /* pc and q35: SeaBIOS's boot settings as libvirt passes them. <boot dev> in its order
  * (hd c, cdrom d, network n; vmm-support refused fd), <bootmenu enable timeout> as menu= and
- * splash-time=, <bios rebootTimeout> as reboot-timeout=. NULL when there is nothing to say. */
+ * splash-time=, <bios rebootTimeout> as reboot-timeout=, and strict=on. */
 static char *boot_arg(const struct domain_def *def)
 {
     struct buf b = BUF_INIT;
@@ -481,10 +481,8 @@ static char *boot_arg(const struct domain_def *def)
     }
     if (def->bios_reboot_timeout != -2)
         buf_printf(&b, "%sreboot-timeout=%d", b.len ? "," : "", def->bios_reboot_timeout);
-    if (!b.len) {
-        buf_free(&b);
-        return NULL;
-    }
+    /* As libvirt always asks: with boot orders, only the devices that have one boot. */
+    buf_printf(&b, "%sstrict=on", b.len ? "," : "");
     return buf_detach(&b, NULL);
 }
 

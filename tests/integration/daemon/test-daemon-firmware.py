@@ -129,9 +129,9 @@ try:
     t.ok(r.returncode == 0 and line == "vireo boot sector: booted from disk C",
          "q35 without <kernel>, <boot dev='cdrom'/>: SeaBIOS boots the sata CD-ROM's ISO",
          f"{r.stdout}{r.stderr}\nline: {line!r}\n{d.console_log('fwq35')}\n{argv}")
-    t.ok(" -M pc-q35-7.2 " in argv and " -boot order=dc " in argv and " -kernel " not in argv
+    t.ok(" -M pc-q35-7.2 " in argv and " -boot order=dc,strict=on " in argv and " -kernel " not in argv
          and "ide-cd,bus=ide.0,drive=drive-sata0-0-0" in argv and "ich9-ahci" not in argv,
-         "q35: -M as written, -boot order=dc, the CD-ROM on q35's own AHCI", argv)
+         "q35: -M as written, -boot order=dc,strict=on, the CD-ROM on q35's own AHCI", argv)
     d.virsh("destroy", "fwq35")
 
     # 2. pc, per-device <boot order>: B (order 1) boots, not A (order 2, the first disk).
@@ -146,7 +146,7 @@ try:
     t.ok(re.search(r"virtio-blk-pci,drive=drive-virtio-disk0,id=virtio-disk0,bootindex=2,"
                    r"bus=pci\.0,addr=0x2 ", argv) is not None and
          re.search(r"id=virtio-disk1,bootindex=1,bus=pci\.0,addr=0x3 ", argv) is not None and
-         " -boot " not in argv and " -M pc-i440fx-7.2 " in argv,
+         " -boot strict=on " in argv and " -M pc-i440fx-7.2 " in argv,
          "pc: bootindex= from <boot order>, the disks on bus pci.0 at libvirt's slots", argv)
     d.virsh("destroy", "fwpc")
 
@@ -204,7 +204,7 @@ try:
          "virt-install --machine q35 --cdrom: the domain starts on vireod and the ISO's boot "
          "sector runs", f"{r.stdout}{r.stderr}\nline: {line!r}\n{d.console_log('vinst')}\n"
          f"{argv}\n{d.virsh('dumpxml', 'vinst').stdout}")
-    t.ok(" -boot order=dc " in argv and "ide-cd,bus=ide.1" in argv and
+    t.ok(" -boot order=dc,strict=on " in argv and "ide-cd,bus=ide.1" in argv and
          argv.count("pcie-root-port,") == 14 and argv.count("qemu-xhci") == 1,
          "virt-install's domain: -boot order=dc, the ISO on q35's AHCI, its 14 root ports, "
          "its ich9 USB set as one xHCI", argv)
