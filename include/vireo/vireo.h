@@ -303,6 +303,11 @@ unsigned long vir_get_lib_version(void);
 /* The driver's name, as virsh's "Using API:" line shows it ("TEST"). */
 const char *vir_connect_get_type(vir_connect *conn);
 char *vir_connect_get_capabilities(vir_connect *conn, vir_error *err);
+/* virConnectGetDomainCapabilities: what the hypervisor offers a domain of that emulator,
+ * architecture, machine and virtualization type (each NULL for the default), as XML. */
+char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulatorbin,
+                                          const char *arch, const char *machine,
+                                          const char *virttype, unsigned int flags, vir_error *err);
 
 typedef struct vir_node_info {
     char model[32];       /* CPU model */

@@ -354,6 +354,10 @@ void vir_stream_push(vir_stream *st, const void *data, size_t len);
 extern const struct vir_driver vir_test_driver;
 extern const struct vir_driver vir_remote_driver;
 extern const struct vir_network_driver vir_remote_network_driver;
+/* One remote procedure through conn's driver (host.c): the NULL-connection, read-only
+ * (when write) and "not supported" (a driver without rpc_call) checks, naming api. */
+int vir_rpc(vir_connect *conn, bool write, const char *api, int proc, const void *args, void *ret,
+            vir_error *err);
 /* remote-driver.c's call, for remote-network.c. */
 int vir_remote_call(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
 

@@ -203,9 +203,33 @@ static bool cmd_capabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return true;
 }
 
+/* virsh's domcapabilities: the options are the procedure's four strings. */
+static bool cmd_domcapabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_error err;
+    char *caps = vir_connect_get_domain_capabilities(
+        ctl->conn, vsh_opt_string(cmd, "emulatorbin"), vsh_opt_string(cmd, "arch"),
+        vsh_opt_string(cmd, "machine"), vsh_opt_string(cmd, "virttype"), 0, &err);
+    if (!caps) {
+        vsh_error(ctl, "%s", "failed to get emulator capabilities");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "%s\n", caps);
+    free(caps);
+    return true;
+}
+
 /* ---- the table ---- */
 
 static const struct vsh_opt opts_none[] = {{NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_domcapabilities[] = {
+    {"virttype", VSH_OT_STRING, 0, "virtualization type (/domain/@type)"},
+    {"emulatorbin", VSH_OT_STRING, 0, "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, 0, "domain architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, 0, "machine type (/domain/os/type/@machine)"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_help[] = {
     {"command", VSH_OT_STRING, 0,
      "Prints global help, command specific help, or help for a "
@@ -1260,6 +1284,8 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"domcapabilities", cmd_domcapabilities, opts_domcapabilities, "domain capabilities",
+     "Returns capabilities of emulator with respect to host and libvirt.", HOST, 0},
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
      "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
