@@ -19,9 +19,14 @@
  *      restarted daemon finds the network running from it, checks that its
  *      bridge and dnsmasq still live, and leaves them be.
  *
+ * A forward mode 'bridge' network may name an Open vSwitch bridge
+ * (<virtualport type='openvswitch'/>), and any network may have
+ * <portgroup>s (vlan and virtualport parameters for OVS, bandwidth for any):
+ * vd_network_port hands them to the interfaces that join.
+ *
  * TODO: the start runs on the loop (dnsmasq's start, a few ms); IPv6
- * addresses, <dns> hosts/forwarders, <route>, <portgroup>, net-update and
- * network events are not supported yet (refused at start, or not offered).
+ * addresses, <dns> hosts/forwarders, <route>, net-update and network
+ * events are not supported yet (refused at start, or not offered).
  */
 #include "daemon/network.h"
 
@@ -41,6 +46,7 @@
 #include <unistd.h>
 
 #include "conf/domain_conf.h"
+#include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/vireod.h"
 #include "util/buf.h"
@@ -75,8 +81,9 @@ static char *find_tool(const char *name)
     return xstrdup(name);
 }
 
-/* Runs argv to its end, its stdin from input (may be NULL); its first error line goes into err. */
-int vd_net_run_tool(char **argv, const char *input, struct verr *err)
+/* Runs argv to its end, its stdin from input (may be NULL); its first error line goes into err,
+ * and when output is not NULL what it printed (up to size - 1 bytes) into output. */
+static int run_tool(char **argv, const char *input, char *output, size_t size, struct verr *err)
 {
     char *exe = find_tool(argv[0]);
     char tmpl[] = "/tmp/vireod-tool-XXXXXX";
@@ -131,6 +138,11 @@ int vd_net_run_tool(char **argv, const char *input, struct verr *err)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (output) {
+            lseek(out, 0, SEEK_SET);
+            ssize_t got = fd_read_all(out, output, size - 1);
+            output[got > 0 ? got : 0] = 0;
+        }
         close(out);
         return 0;
     }
@@ -147,6 +159,16 @@ int vd_net_run_tool(char **argv, const char *input, struct verr *err)
                         WEXITSTATUS(status));
     return verr_set(err, EIO, "%s ended by signal %d", argv[0],
                     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int vd_net_run_tool(char **argv, const char *input, struct verr *err)
+{
+    return run_tool(argv, input, NULL, 0, err);
+}
+
+int vd_net_run_tool_output(char **argv, char *output, size_t size, struct verr *err)
+{
+    return run_tool(argv, NULL, output, size, err);
 }
 
 /* ---- addresses ---- */
@@ -222,9 +244,97 @@ static int check_collision(const struct network_ip *ip, struct verr *err)
 
 /* ---- what a start honours ---- */
 
+/* The network's <virtualport type='openvswitch'> (forward mode bridge only), or NULL. */
+static const struct xnode *ovs_virtualport(const struct network_def *def)
+{
+    for (size_t i = 0; i < def->nextra; i++)
+        if (strcmp(def->extra[i]->name, "virtualport") == 0)
+            return def->extra[i];
+    return NULL;
+}
+
+/*
+ * <virtualport>, <vlan> and <portgroup>s: a virtualport only of type openvswitch on a
+ * forward mode bridge network (an Open vSwitch bridge); a vlan only with it; portgroups
+ * with unique names, at most one default, holding vlan, virtualport and bandwidth.
+ */
+static int check_ports(const struct network_def *def, struct verr *err)
+{
+    const struct xnode *vp = ovs_virtualport(def);
+    if (vp) {
+        const char *t = xnode_attr(vp, "type");
+        if (!t || strcmp(t, "openvswitch") != 0 || def->forward != NETWORK_FORWARD_BRIDGE)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <virtualport type='%s'> in network '%s': "
+                            "only type 'openvswitch' with forward mode 'bridge' is supported",
+                            t ? t : "", def->name);
+    }
+    size_t defaults = 0;
+    for (size_t i = 0; i < def->nextra; i++) {
+        const struct xnode *x = def->extra[i];
+        const struct xnode *xvp = NULL, *xvlan = NULL;
+        if (strcmp(x->name, "vlan") == 0) {
+            xvlan = x;
+        } else if (strcmp(x->name, "portgroup") == 0) {
+            const char *name = xnode_attr(x, "name"), *dflt = xnode_attr(x, "default");
+            if (!name || !*name)
+                return verr_set(err, EINVAL,
+                                "XML error: Missing required name attribute in portgroup");
+            for (size_t j = 0; j < i; j++) {
+                const char *other = xnode_attr(def->extra[j], "name");
+                if (strcmp(def->extra[j]->name, "portgroup") == 0 && other &&
+                    strcmp(other, name) == 0)
+                    return verr_set(err, EINVAL,
+                                    "XML error: duplicate portgroup name '%s' in network '%s'",
+                                    name, def->name);
+            }
+            if (dflt && strcmp(dflt, "yes") == 0 && ++defaults > 1)
+                return verr_set(err, EINVAL,
+                                "XML error: network '%s' has multiple default <portgroup> "
+                                "elements (%s), but only one default is allowed",
+                                def->name, name);
+            for (size_t j = 0; j < x->nkids; j++) {
+                const struct xnode *k = x->kids[j];
+                if (!k->name)
+                    continue;
+                if (strcmp(k->name, "vlan") == 0)
+                    xvlan = k;
+                else if (strcmp(k->name, "virtualport") == 0)
+                    xvp = k;
+                else if (strcmp(k->name, "bandwidth") != 0)
+                    return verr_set(err, ENOTSUP,
+                                    "unsupported configuration: <portgroup><%s> in network "
+                                    "'%s' is not supported by vireod yet",
+                                    k->name, def->name);
+            }
+            if (xvp && !vp)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: <portgroup name='%s'><virtualport> "
+                                "in network '%s' needs the network's <virtualport "
+                                "type='openvswitch'>",
+                                name, def->name);
+        } else {
+            continue;
+        }
+        int r;
+        if ((r = vd_ovs_check(xvp, xvlan, def->name, err)) < 0)
+            return r;
+        if (xvlan && !vp)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <vlan> in network '%s' needs an Open "
+                            "vSwitch bridge (<virtualport type='openvswitch'>)",
+                            def->name);
+    }
+    return 0;
+}
+
 static int check_supported(const struct network_def *def, struct verr *err)
 {
-    const char *kept_ok[] = {"metadata", "title", "description", "mtu", NULL};
+    const char *kept_ok[] = {"metadata",    "title", "description", "mtu",
+                             "virtualport", "vlan",  "portgroup",   NULL};
+    int r = check_ports(def, err);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < def->nextra; i++) {
         const struct xnode *x = def->extra[i];
         bool ok = false;
@@ -837,14 +947,74 @@ struct vd_network *vd_network_find_uuid(struct vd_daemon *d, const unsigned char
 
 int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err)
 {
+    struct vd_network_port port;
+    int r = vd_network_port(d, name, NULL, &port, err);
+    if (r < 0)
+        return r;
+    *bridge = port.bridge;
+    port.bridge = NULL;
+    vd_network_port_clear(&port);
+    return 0;
+}
+
+static const struct xnode *kid_of(const struct xnode *x, const char *name)
+{
+    return x ? xnode_child(x, name) : NULL;
+}
+
+int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup,
+                    struct vd_network_port *out, struct verr *err)
+{
+    memset(out, 0, sizeof(*out));
     struct vd_network *n = vd_network_find_name(d, name);
     if (!n)
         return verr_set(err, ENOENT, "Network not found: no network with matching name '%s'", name);
     if (!n->active)
         return verr_set(err, EINVAL, "Requested operation is not valid: network '%s' is not active",
                         name);
-    *bridge = xstrdup(n->def->bridge);
+    const struct network_def *def = n->def;
+    const struct xnode *pg = NULL, *vlan = NULL;
+    for (size_t i = 0; i < def->nextra; i++) {
+        const struct xnode *x = def->extra[i];
+        if (strcmp(x->name, "vlan") == 0)
+            vlan = x;
+        if (strcmp(x->name, "portgroup") != 0)
+            continue;
+        const char *pn = xnode_attr(x, "name"), *dflt = xnode_attr(x, "default");
+        if (portgroup ? pn && strcmp(pn, portgroup) == 0 : dflt && strcmp(dflt, "yes") == 0)
+            pg = x;
+    }
+    if (portgroup && !pg)
+        return verr_set(err, ENOENT,
+                        "unsupported configuration: No network portgroup named '%s' in network "
+                        "'%s'",
+                        portgroup, name);
+    out->bridge = xstrdup(def->bridge);
+    const struct xnode *vp = ovs_virtualport(def), *pvp = kid_of(pg, "virtualport");
+    if (vp) {
+        /* the portgroup's parameters win over the network's */
+        out->virtualport = xnode_copy(vp);
+        const struct xnode *from = kid_of(pvp, "parameters");
+        if (from) {
+            struct xnode *to = xnode_ensure_child(out->virtualport, "parameters", true);
+            for (size_t i = 0; i < from->nattrs; i++)
+                xnode_set_attr(to, from->attrs[2 * i], from->attrs[2 * i + 1]);
+        }
+    }
+    if (kid_of(pg, "vlan"))
+        vlan = kid_of(pg, "vlan");
+    out->vlan = vlan ? xnode_copy(vlan) : NULL;
+    out->bandwidth = kid_of(pg, "bandwidth") ? xnode_copy(kid_of(pg, "bandwidth")) : NULL;
     return 0;
+}
+
+void vd_network_port_clear(struct vd_network_port *p)
+{
+    free(p->bridge);
+    xnode_free(p->virtualport);
+    xnode_free(p->vlan);
+    xnode_free(p->bandwidth);
+    memset(p, 0, sizeof(*p));
 }
 
 static bool valid_mac(const char *m)
