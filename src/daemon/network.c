@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "conf/domain_conf.h"
+#include "conf/network_update.h"
 #include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/vireod.h"
@@ -508,6 +509,8 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
         }
         buf_printf(&b, "dhcp-no-override\ndhcp-authoritative\n");
         buf_printf(&b, "dhcp-lease-max=%lu\n", leases + ip->nhosts);
+        /* In the configuration, read while dnsmasq is still root: libvirt's dhcp-hostsfile
+         * is read after it became an unprivileged user, who cannot reach a private --root. */
         for (size_t i = 0; i < ip->nhosts; i++) {
             const struct network_dhcp_host *h = &ip->hosts[i];
             buf_printf(&b, "dhcp-host=%s%s%s%s%s\n", h->mac ? h->mac : "",
@@ -517,6 +520,17 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
         buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     }
     return buf_detach(&b, NULL);
+}
+
+/* Writes the configuration file of def's dnsmasq. */
+static int dnsmasq_write(struct vd_daemon *d, const struct network_def *def, struct verr *err)
+{
+    char *conf = dnsmasq_conf(d, def);
+    char *conf_path = path_of(d->network_run_dir, def->name, ".conf");
+    int r = file_replace_atomic(conf_path, conf, strlen(conf), 0600, err);
+    free(conf);
+    free(conf_path);
+    return r;
 }
 
 static bool pid_is_dnsmasq_of(struct vd_daemon *d, pid_t pid, const char *name)
@@ -558,11 +572,9 @@ static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr 
     const struct network_def *def = n->def;
     if (!ipv4_of(def))
         return 0;
-    char *conf = dnsmasq_conf(d, def);
     char *conf_path = path_of(d->network_run_dir, def->name, ".conf");
     char *pid_path = path_of(d->network_run_dir, def->name, ".pid");
-    int r = file_replace_atomic(conf_path, conf, strlen(conf), 0600, err);
-    free(conf);
+    int r = dnsmasq_write(d, def, err);
     unlink(pid_path);
     if (r == 0) {
         char *opt = xasprintf("--conf-file=%s", conf_path);
@@ -583,7 +595,7 @@ static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr 
     return r;
 }
 
-static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
+static void dnsmasq_kill(struct vd_daemon *d, struct vd_network *n)
 {
     if (n->dnsmasq > 0 && pid_is_dnsmasq_of(d, n->dnsmasq, n->def->name)) {
         kill(n->dnsmasq, SIGTERM);
@@ -594,6 +606,11 @@ static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
         }
     }
     n->dnsmasq = 0;
+}
+
+static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
+{
+    dnsmasq_kill(d, n);
     const char *sfx[] = {".pid", ".conf", ".leases"};
     for (size_t i = 0; i < 3; i++) {
         char *p = path_of(d->network_run_dir, n->def->name, sfx[i]);
@@ -772,6 +789,109 @@ int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *e
         n->def = cfg;
     }
     return 0;
+}
+
+/* ---- net-update ---- */
+
+static int store_def(struct vd_daemon *d, const struct network_def *def, struct verr *err);
+
+/* libvirt's VIR_NETWORK_UPDATE_AFFECT_* */
+enum { UPDATE_LIVE = 1, UPDATE_CONFIG = 2 };
+
+static bool has_dhcp(const struct network_def *def)
+{
+    const struct network_ip *ip = ipv4_of(def);
+    return ip && (ip->nranges || ip->nhosts);
+}
+
+/*
+ * The running network takes new. A DHCP change rewrites dnsmasq's configuration and
+ * restarts it; the lease file stays and the new dnsmasq reads it back, so no lease is lost.
+ * (libvirt rewrites a dhcp-hostsfile and sends a SIGHUP; dnsmasq reads that file as the
+ * unprivileged user it became after starting, who cannot reach a private --root.)
+ */
+static int update_live(struct vd_daemon *d, struct vd_network *n, struct network_def *new,
+                       unsigned section, struct verr *err)
+{
+    bool dhcp = section == NETWORK_SECTION_IP_DHCP_HOST || section == NETWORK_SECTION_IP_DHCP_RANGE;
+    bool restart = dhcp && n->def->forward != NETWORK_FORWARD_BRIDGE && ipv4_of(new) &&
+                   (has_dhcp(n->def) || has_dhcp(new));
+    struct network_def *old = n->def;
+    n->def = new;
+    int r;
+    if (restart) {
+        n->def = old;
+        dnsmasq_kill(d, n);
+        n->def = new;
+        if ((r = dnsmasq_start(d, n, err)) < 0) {
+            n->def = old; /* the old definition, and its dnsmasq back */
+            network_def_free(new);
+            struct verr again = {0};
+            if (dnsmasq_start(d, n, &again) < 0)
+                log_warn("network '%s': %s", old->name, verr_msg(&again));
+            return r;
+        }
+    }
+    network_def_free(old);
+    char *xml = network_def_format(n->def, 0);
+    char *st = path_of(d->network_run_dir, n->def->name, ".xml");
+    r = file_replace_atomic(st, xml, strlen(xml), 0600, err);
+    free(xml);
+    free(st);
+    return r;
+}
+
+int vd_network_update(struct vd_daemon *d, struct vd_network *n, unsigned command, unsigned section,
+                      int parent_index, const char *xml, unsigned flags, struct verr *err)
+{
+    if (flags & ~(unsigned)(UPDATE_LIVE | UPDATE_CONFIG))
+        return verr_set(err, EINVAL,
+                        "invalid argument: unsupported flags (0x%x) in function "
+                        "networkUpdate",
+                        flags & ~(unsigned)(UPDATE_LIVE | UPDATE_CONFIG));
+    if (!(flags & (UPDATE_LIVE | UPDATE_CONFIG)))
+        flags |= n->active ? UPDATE_LIVE : UPDATE_CONFIG;
+    if ((flags & UPDATE_CONFIG) && !n->persistent)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot change persistent "
+                        "config of a transient network");
+    if ((flags & UPDATE_LIVE) && !n->active)
+        return verr_set(err, EINVAL, "Requested operation is not valid: network is not running");
+    /* both checked before either changes */
+    struct network_def *cfg = NULL, *cfg_new = NULL, *live_new = NULL;
+    int r = 0;
+    if (flags & UPDATE_CONFIG) {
+        cfg = n->active ? config_copy(d, n) : n->def;
+        if (!cfg)
+            return verr_set(err, EIO, "cannot read the definition of network '%s'", n->def->name);
+        r = network_def_update(cfg, command, section, parent_index, xml, &cfg_new, err);
+    }
+    if (r == 0 && (flags & UPDATE_LIVE))
+        r = network_def_update(n->def, command, section, parent_index, xml, &live_new, err);
+    if (r == 0 && live_new)
+        r = check_supported(live_new, err);
+    if (r == 0 && cfg_new)
+        r = store_def(d, cfg_new, err);
+    if (r == 0 && live_new) {
+        r = update_live(d, n, live_new, section, err);
+        live_new = NULL;
+    }
+    bool own_cfg = cfg && cfg != n->def; /* a copy read from the store */
+    if (r == 0 && cfg_new && !n->active) {
+        network_def_free(n->def);
+        n->def = cfg_new;
+        cfg_new = NULL;
+    }
+    if (own_cfg)
+        network_def_free(cfg);
+    network_def_free(cfg_new);
+    network_def_free(live_new);
+    return r;
+}
+
+struct network_def *vd_network_config(struct vd_daemon *d, const struct vd_network *n)
+{
+    return n->active && n->persistent ? config_copy(d, n) : NULL;
 }
 
 /* ---- the store ---- */

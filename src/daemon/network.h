@@ -51,6 +51,16 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
 int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *err);
 int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *err);
 int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on, struct verr *err);
+/*
+ * net-update (virNetworkUpdate): one DHCP host, DHCP range or portgroup added, deleted or
+ * modified in the running network (flags 1, its dnsmasq told) and/or its persistent
+ * definition (flags 2); 0 means the running one when active. Either both change or none.
+ */
+int vd_network_update(struct vd_daemon *d, struct vd_network *n, unsigned command, unsigned section,
+                      int parent_index, const char *xml, unsigned flags, struct verr *err);
+/* The persistent definition of a running persistent network (net-dumpxml --inactive; the
+ * caller frees it), NULL when that is n->def. */
+struct network_def *vd_network_config(struct vd_daemon *d, const struct vd_network *n);
 /* The running network's leases (an array the caller frees). */
 int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
                       struct vd_network_lease **out, size_t *count, struct verr *err);
