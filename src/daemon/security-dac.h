@@ -37,6 +37,16 @@ struct vd_dac {
 int vd_dac_parse_user(const char *v, long *uid, long *primary_gid, struct verr *err);
 int vd_dac_parse_group(const char *v, long *gid, struct verr *err);
 
+/*
+ * The identity def's VMM runs under: dac (qemu.conf's user and group), or the user:group of
+ * a <seclabel type='static' model='dac'><label>USER:GROUP</label> (names or +N) of its own,
+ * whose images are given to it only with relabel='yes' (libvirt's default for static labels
+ * is no). Returns 0, or -EINVAL with libvirt's line for a label it cannot parse.
+ */
+struct domain_def;
+int vd_dac_for_domain(const struct vd_dac *dac, const struct domain_def *def, struct vd_dac *out,
+                      struct verr *err);
+
 /* Whether VMs run confined to a user (and the -runas argument, "UID:GID"). */
 bool vd_dac_active(const struct vd_dac *dac);
 
