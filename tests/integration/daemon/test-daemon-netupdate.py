@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """net-update (virNetworkUpdate) through vireod, with the stock virsh.
 
-Usage: test-daemon-netupdate.py VIREOD VMM TEST_GUEST_ELF
+Usage: test-daemon-netupdate.py VIREOD VMM TEST_GUEST_ELF VSH
 
 vireod runs in a network namespace made here (addresses from 198.18.0.0/15
 only), with an isolated network upnet (198.18.12.1/24, a DHCP range and one
@@ -21,7 +21,8 @@ static host) and its real dnsmasq. Checks:
  - portgroups: add, a second default refused, modify, delete;
  - libvirt's refusals: a duplicate host, a missing host, the wrong element,
    an unsupported section (bridge), --config of a transient network,
-   --live of a stopped one; the XML is unchanged after each.
+   --live of a stopped one; the XML is unchanged after each;
+ - vsh net-update prints what virsh prints for those, and updates too.
 """
 import os
 import re
@@ -53,8 +54,8 @@ def sh(*args, ns=None):
 
 
 class NsDaemon(Daemon):
-    def __init__(self, ns, vireod, vmm):
-        super().__init__(vireod, vmm)
+    def __init__(self, ns, vireod, vmm, vsh):
+        super().__init__(vireod, vmm, vsh)
         self.ns = ns
 
     def start(self):
@@ -67,13 +68,13 @@ class NsDaemon(Daemon):
 
 
 def main():
-    vireod, vmm, guest = sys.argv[1:4]
+    vireod, vmm, guest, vsh = sys.argv[1:5]
     if os.geteuid() != 0:
         skip_all("needs root for network namespaces")
     t = Tap()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     ns = "vireo-netup-%d" % os.getpid()
-    d = NsDaemon(ns, vireod, vmm)
+    d = NsDaemon(ns, vireod, vmm, vsh)
     names = []
     try:
         sh("ip", "netns", "add", ns)
@@ -195,6 +196,34 @@ def main():
                 "can't update 'bridge' section of network 'upnet'", "the bridge section")
         refused(["modify", "ip-dhcp-range", "<range start='198.18.12.100' end='198.18.12.150'/>"],
                 "dhcp ranges cannot be modified, only added or deleted", "modifying a range")
+
+        # ---- vsh: the same refusals and outputs as virsh, and an update of its own ----
+        for args in (["add", "ip-dhcp-host", HOST, "--live"],
+                     ["delete", "ip-dhcp-host", "<host mac='52:54:00:5e:00:99'/>"],
+                     ["add", "bridge", "<bridge name='x'/>"],
+                     ["add", "ip-dhcp-host", "<range start='198.18.12.2' end='198.18.12.3'/>"],
+                     ["sideways", "ip-dhcp-host", HOST], ["add", "nowhere", HOST],
+                     ["add", "ip-dhcp-host", HOST, "--parent-index", "x"],
+                     ["add", "ip-dhcp-host", HOST, "--parent-index", "7"],
+                     ["add", "ip-dhcp-host", HOST, "--current", "--live"],
+                     ["add", "ip-dhcp-host", "/nonexistent.xml"]):
+            a, b = d.virsh("net-update", "upnet", *args), d.vsh("net-update", "upnet", *args)
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
+                 "vsh net-update %s prints what virsh prints" % " ".join(args),
+                 "virsh (%d): %r %r\nvsh (%d): %r %r" % (a.returncode, a.stdout, a.stderr,
+                                                       b.returncode, b.stdout, b.stderr))
+        r = subprocess.run([d.vsh_path, "-c", d.vsh_uri, "net-update", "upnet", "add-last",
+                            "portgroup", d.write("pg.xml", "<portgroup name='vshpg'/>\n"),
+                            "--live", "--config"], env=d.env, capture_output=True, text=True,
+                           timeout=60)
+        t.ok(r.returncode == 0 and
+             r.stdout.strip() == "Updated network upnet persistent config and live state" and
+             "<portgroup name='vshpg'/>" in live() and "<portgroup name='vshpg'/>" in config(),
+             "vsh net-update add-last portgroup FILE --live --config", r.stdout + r.stderr)
+        r = d.vsh("net-update", "upnet", "delete", "portgroup", "<portgroup name='vshpg'/>",
+                  "--live", "--config")
+        t.ok(r.returncode == 0 and "vshpg" not in live() + config(), "vsh net-update delete",
+             r.stdout + r.stderr)
 
         # ---- ranges: dnsmasq restarted with the new one ----
         r = d.virsh("net-update", "upnet", "add-first", "ip-dhcp-range",
