@@ -24,9 +24,15 @@
  * <portgroup>s (vlan and virtualport parameters for OVS, bandwidth for any):
  * vd_network_port hands them to the interfaces that join.
  *
- * TODO: the start runs on the loop (dnsmasq's start, a few ms); IPv6
- * addresses, <dns> hosts/forwarders, <route>, net-update and network
- * events are not supported yet (refused at start, or not offered).
+ * One IPv6 <ip> beside the IPv4 one: the bridge's address (IPv6 turned on,
+ * no RA taken by the bridge), IPv6 forwarding for nat and route (IPv6 is
+ * routed, never masqueraded, as libvirt does), an "ip6" nft table, and
+ * dnsmasq's router advertisements and DHCPv6 ranges.
+ *
+ * TODO: the start runs on the loop (dnsmasq's start, a few ms); DHCPv6
+ * static hosts, more than one address per family, IPv6 leases in
+ * net-dhcp-leases, <dns> hosts/forwarders, <route> and network events are
+ * not supported yet (refused at start, or not offered).
  */
 #include "daemon/network.h"
 
@@ -210,6 +216,43 @@ static const struct network_ip *ipv4_of(const struct network_def *def)
     return NULL;
 }
 
+static const struct network_ip *ipv6_of(const struct network_def *def)
+{
+    for (size_t i = 0; i < def->nips; i++)
+        if (def->ips[i].ipv6)
+            return &def->ips[i];
+    return NULL;
+}
+
+/* The IPv6 subnet "ADDR/PREFIX" of ip (the address with the host bits cleared). */
+static void subnet6_str(const struct network_ip *ip, char *out, size_t size)
+{
+    struct in6_addr a;
+    int p = ip->prefix >= 0 && ip->prefix <= 128 ? ip->prefix : 64;
+    inet_pton(AF_INET6, ip->address, &a);
+    for (int i = 0; i < 16; i++) {
+        int bits = p - 8 * i;
+        a.s6_addr[i] &= bits >= 8 ? 0xff : bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
+    }
+    char s[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a, s, sizeof(s));
+    snprintf(out, size, "%s/%d", s, p);
+}
+
+/* Writes value to the sysctl file path. */
+static int sysctl_write(const char *path, const char *value, struct verr *err)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || fd_write_all(fd, value, strlen(value)) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return verr_errno(err, e, "cannot write %s", path);
+    }
+    close(fd);
+    return 0;
+}
+
 /* An IPv4 route of the host (not the default one) overlapping the subnet. */
 static int check_collision(const struct network_ip *ip, struct verr *err)
 {
@@ -367,14 +410,38 @@ static int check_supported(const struct network_def *def, struct verr *err)
                         "unsupported configuration: forward mode 'bridge' in network '%s' needs "
                         "<bridge name>: a device pool is not supported yet",
                         def->name);
-    size_t v4 = 0;
+    size_t v4 = 0, v6 = 0;
     for (size_t i = 0; i < def->nips; i++) {
         const struct network_ip *ip = &def->ips[i];
-        if (ip->ipv6)
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: IPv6 in network '%s' is not supported by "
-                            "vireod yet",
-                            def->name);
+        if (ip->ipv6) {
+            struct in6_addr a6;
+            if (++v6 > 1)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: more than one IPv6 address in network "
+                                "'%s' is not supported by vireod yet",
+                                def->name);
+            if (!ip->address || inet_pton(AF_INET6, ip->address, &a6) != 1 || ip->prefix < 1 ||
+                ip->prefix > 128)
+                return verr_set(err, EINVAL,
+                                "invalid IPv6 address '%s' with prefix in network '%s'",
+                                ip->address ? ip->address : "", def->name);
+            if (ip->nhosts)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: DHCPv6 static hosts in network '%s' "
+                                "are not supported by vireod yet",
+                                def->name);
+            if (ip->nranges && ip->prefix != 64)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: for DHCPv6 support, the IPv6 prefix "
+                                "of network '%s' must be 64 (it is %d)",
+                                def->name, ip->prefix);
+            if (ip->tftp || ip->bootp)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: TFTP and BOOTP in network '%s' are not "
+                                "supported by vireod yet",
+                                def->name);
+            continue;
+        }
         if (ip->tftp || ip->bootp)
             return verr_set(err, ENOTSUP,
                             "unsupported configuration: TFTP and BOOTP in network '%s' are not "
@@ -444,11 +511,45 @@ static char *nft_rules(const struct network_def *def)
     return buf_detach(&b, NULL);
 }
 
+/* The IPv6 rules, in "table ip6 vireo_BRIDGE": IPv6 is routed, never masqueraded (as
+ * libvirt: a nat network's IPv6 subnet is routed), and an isolated network forwards none. */
+static char *nft_rules6(const struct network_def *def)
+{
+    const struct network_ip *ip = ipv6_of(def);
+    char net[INET6_ADDRSTRLEN + 8];
+    subnet6_str(ip, net, sizeof(net));
+    char *table = nft_table(def);
+    struct buf b = BUF_INIT;
+    const char *br = def->bridge;
+    buf_printf(&b, "table ip6 %s {\n  chain forward {\n", table);
+    buf_printf(&b, "    type filter hook forward priority filter; policy accept;\n");
+    buf_printf(&b, "    iifname \"%s\" oifname \"%s\" accept\n", br, br);
+    if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
+        char oif[64] = "", iif[64] = "";
+        if (def->forward_dev && *def->forward_dev) {
+            snprintf(oif, sizeof(oif), "oifname \"%s\" ", def->forward_dev);
+            snprintf(iif, sizeof(iif), "iifname \"%s\" ", def->forward_dev);
+        }
+        buf_printf(&b, "    iifname \"%s\" %sip6 saddr %s accept\n", br, oif, net);
+        buf_printf(&b, "    %soifname \"%s\" ip6 daddr %s accept\n", iif, br, net);
+    }
+    buf_printf(&b, "    iifname \"%s\" reject\n    oifname \"%s\" reject\n  }\n}\n", br, br);
+    free(table);
+    return buf_detach(&b, NULL);
+}
+
 static int firewall_add(const struct network_def *def, struct verr *err)
 {
     if (def->forward == NETWORK_FORWARD_OPEN || def->forward == NETWORK_FORWARD_BRIDGE)
         return 0;
     char *rules = nft_rules(def);
+    if (ipv6_of(def)) {
+        char *r6 = nft_rules6(def);
+        char *both = xasprintf("%s%s", rules, r6);
+        free(rules);
+        free(r6);
+        rules = both;
+    }
     char *argv[] = {"nft", "-f", "-", NULL};
     int r = vd_net_run_tool(argv, rules, err);
     free(rules);
@@ -463,6 +564,9 @@ static void firewall_remove(const struct network_def *def)
     char *argv[] = {"nft", "delete", "table", "ip", table, NULL};
     struct verr e = {0};
     if (vd_net_run_tool(argv, NULL, &e) < 0)
+        log_debug("network '%s': %s", def->name, verr_msg(&e));
+    argv[3] = "ip6";
+    if (vd_net_run_tool(argv, NULL, &e) < 0) /* none without IPv6: no error */
         log_debug("network '%s': %s", def->name, verr_msg(&e));
     free(table);
 }
@@ -517,8 +621,18 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
                        h->mac && (h->ip || h->name) ? "," : "", h->ip ? h->ip : "",
                        h->ip && h->name ? "," : "", h->name ? h->name : "");
         }
-        buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     }
+    /* IPv6: router advertisements, and DHCPv6 over the ranges (libvirt's lines) */
+    const struct network_ip *ip6 = ipv6_of(def);
+    for (size_t i = 0; ip6 && i < ip6->nranges; i++)
+        buf_printf(&b, "dhcp-range=%s,%s,%d\n", ip6->ranges[i].start, ip6->ranges[i].end,
+                   ip6->prefix);
+    if (ip6 && !ip6->nranges)
+        buf_printf(&b, "dhcp-range=%s,ra-only\n", ip6->address);
+    if (ip6)
+        buf_printf(&b, "enable-ra\n");
+    if ((ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges))
+        buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     return buf_detach(&b, NULL);
 }
 
@@ -570,7 +684,7 @@ static pid_t read_pid(const char *path)
 static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr *err)
 {
     const struct network_def *def = n->def;
-    if (!ipv4_of(def))
+    if (!ipv4_of(def) && !ipv6_of(def))
         return 0;
     char *conf_path = path_of(d->network_run_dir, def->name, ".conf");
     char *pid_path = path_of(d->network_run_dir, def->name, ".pid");
@@ -707,6 +821,22 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
     struct vd_nl_link set = {.mtu = (unsigned)network_mtu(def), .up = true};
     if (ip && (r = vd_nl_addr4_add(def->bridge, ip->address, (unsigned)ip_prefix(ip), err)) < 0)
         goto fail;
+    const struct network_ip *ip6 = ipv6_of(def);
+    if (ip6) {
+        /* as libvirt: IPv6 on, and the bridge takes no router advertisement or autoconfigured
+         * address of its own (dnsmasq is the router here) */
+        static const char *const knobs[][2] = {
+            {"disable_ipv6", "0\n"}, {"accept_ra", "0\n"}, {"autoconf", "0\n"}};
+        for (size_t k = 0; k < 3; k++) {
+            char *path = xasprintf("/proc/sys/net/ipv6/conf/%s/%s", def->bridge, knobs[k][0]);
+            r = sysctl_write(path, knobs[k][1], err);
+            free(path);
+            if (r < 0)
+                goto fail;
+        }
+        if ((r = vd_nl_addr6_add(def->bridge, ip6->address, (unsigned)ip6->prefix, err)) < 0)
+            goto fail;
+    }
     if ((r = vd_nl_link_set(def->bridge, &set, err)) < 0)
         goto fail;
     if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
@@ -718,6 +848,10 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
             goto fail;
         }
         close(fd);
+        if (ip6 && (r = sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", "1\n", err)) < 0) {
+            verr_prefix(err, "cannot enable IPv6 forwarding for network '%s'", def->name);
+            goto fail;
+        }
     }
     if ((r = firewall_add(def, err)) < 0)
         goto fail;
@@ -800,8 +934,8 @@ enum { UPDATE_LIVE = 1, UPDATE_CONFIG = 2 };
 
 static bool has_dhcp(const struct network_def *def)
 {
-    const struct network_ip *ip = ipv4_of(def);
-    return ip && (ip->nranges || ip->nhosts);
+    const struct network_ip *ip = ipv4_of(def), *ip6 = ipv6_of(def);
+    return (ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges);
 }
 
 /*
@@ -814,8 +948,8 @@ static int update_live(struct vd_daemon *d, struct vd_network *n, struct network
                        unsigned section, struct verr *err)
 {
     bool dhcp = section == NETWORK_SECTION_IP_DHCP_HOST || section == NETWORK_SECTION_IP_DHCP_RANGE;
-    bool restart = dhcp && n->def->forward != NETWORK_FORWARD_BRIDGE && ipv4_of(new) &&
-                   (has_dhcp(n->def) || has_dhcp(new));
+    bool restart = dhcp && n->def->forward != NETWORK_FORWARD_BRIDGE &&
+                   (ipv4_of(new) || ipv6_of(new)) && (has_dhcp(n->def) || has_dhcp(new));
     struct network_def *old = n->def;
     n->def = new;
     int r;
@@ -1285,7 +1419,7 @@ static void load_status(struct vd_daemon *d, const char *path)
     n->dnsmasq = read_pid(pidp);
     free(pidp);
     bool bridge_ok = def->bridge && if_nametoindex(def->bridge);
-    bool dns_ok = !ipv4_of(def) || def->forward == NETWORK_FORWARD_BRIDGE ||
+    bool dns_ok = !(ipv4_of(def) || ipv6_of(def)) || def->forward == NETWORK_FORWARD_BRIDGE ||
                   (n->dnsmasq && pid_is_dnsmasq_of(d, n->dnsmasq, def->name));
     if (bridge_ok && dns_ok) {
         n->active = true;
