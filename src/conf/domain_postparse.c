@@ -984,9 +984,14 @@ static int post_virtualport(struct domain_net *n, struct verr *err)
         if (strcmp(vp->name, "virtualport") != 0 || !t || strcmp(t, "openvswitch") != 0)
             continue;
         struct xnode *p = xnode_ensure_child(vp, "parameters", true);
-        if (xnode_attr(p, "interfaceid"))
-            continue;
         unsigned char u[16];
+        const char *id = xnode_attr(p, "interfaceid");
+        if (id && domain_uuid_parse(id, u) < 0)
+            return verr_set(err, EINVAL,
+                            "XML error: unable to parse interfaceid parameter '%s' of interface %s",
+                            id, n->mac);
+        if (id)
+            continue;
         int r = domain_uuid_generate(u);
         if (r < 0)
             return verr_errno(err, -r, "cannot generate an interfaceid");

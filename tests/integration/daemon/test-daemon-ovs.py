@@ -424,7 +424,7 @@ def main():
         refused("badid", iface_xml("52:54:00:5e:00:52", inner="""      <virtualport type='openvswitch'>
         <parameters interfaceid='not-a-uuid'/>
       </virtualport>
-"""), "interfaceid")
+"""), "unable to parse interfaceid parameter 'not-a-uuid'", cmd="define")
         refused("badtag", iface_xml("52:54:00:5e:00:53", inner=OVS_PORT + """      <vlan>
         <tag id='5000'/>
       </vlan>
