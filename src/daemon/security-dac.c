@@ -249,21 +249,23 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
     return r;
 }
 
-int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+int vd_dac_label_file(const struct vd_dac *base, const char *run_dir, const struct domain_def *def,
                       const char *path, struct verr *err)
 {
-    if (!vd_dac_active(dac) || !dac->dynamic_ownership)
-        return 0;
-    char *lp = list_path(run_dir, name);
+    struct vd_dac domain_dac, *dac = &domain_dac;
+    int r = vd_dac_for_domain(base, def, dac, err);
+    if (r < 0 || !vd_dac_active(dac) || !dac->dynamic_ownership)
+        return r;
+    char *lp = list_path(run_dir, def->name);
     struct buf list = BUF_INIT;
     struct verr rerr = {0};
     if (file_read_all(lp, 1 << 20, &list, &rerr) < 0 && rerr.code != ENOENT) {
-        int r = verr_set(err, rerr.code, "%s", verr_msg(&rerr));
+        r = verr_set(err, rerr.code, "%s", verr_msg(&rerr));
         buf_free(&list);
         free(lp);
         return r;
     }
-    int r = label_one(dac, path, err);
+    r = label_one(dac, path, err);
     if (r == 0) {
         buf_printf(&list, "%s\n", path);
         struct verr werr = {0};

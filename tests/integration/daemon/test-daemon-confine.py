@@ -93,6 +93,7 @@ def run(config, name, check_confined):
       <target dev='vdb' bus='virtio'/>
       <readonly/>
     </disk>
+    <controller type='pci' model='pcie-root-port'/>
 """
         xml = d.write(name + ".xml", domain_xml(name, GUEST, "tests=blk blk_serial=vireo-disk-1",
                                                 devices))
@@ -172,10 +173,27 @@ def run(config, name, check_confined):
         oks = re.findall(r"^ok \d+ - virtio-blk", log, re.M)
         t.ok(re.search(r"^1\.\.\d+", log, re.M) and oks and not bad,
              f"{name}: the guest's virtio-blk tests pass", log[-1500:] + d.vmm_log(name, 10))
+        # A disk plugged in later is opened by the VMM after it dropped root: root's 0600
+        # image must become the VM user's first (its directory must let the user reach it, as
+        # with libvirt).
+        os.chmod(d.tmp, 0o711)
+        plug = os.path.join(d.tmp, "plug.raw")
+        with open(plug, "wb") as f:
+            f.write(os.urandom(64 * 1024))
+        os.chmod(plug, 0o600)
+        r = d.virsh("attach-disk", name, plug, "vdc", "--live")
+        s = os.stat(plug)
+        t.ok(r.returncode == 0 and (s.st_uid, s.st_gid) == ((nobody.pw_uid, nobody.pw_gid)
+                                                             if check_confined else (0, 0)),
+             f"{name}: a live attach-disk of root's 0600 image works; the image is the VMM "
+             "user's", f"{r.stderr} {s.st_uid}:{s.st_gid}")
         r = d.virsh("destroy", name)
         wait_for(lambda: d.state(name).startswith("shut off"), 60, 0.1)
         t.ok(r.returncode == 0 and d.state(name).startswith("shut off"),
              f"{name}: virsh destroy ends it", r.stderr + d.state(name))
+        s = os.stat(plug)
+        t.ok((s.st_uid, s.st_gid) == (0, 0) and xattr(plug, "trusted.vireo.security.dac") is None,
+             f"{name}: the plugged image is root's again after the end", f"{s.st_uid}:{s.st_gid}")
         s = os.stat(disk)
         t.ok((s.st_uid, s.st_gid) == (1234, 5678) and
              xattr(disk, "trusted.vireo.security.dac") is None and
