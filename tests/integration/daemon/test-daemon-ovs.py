@@ -22,7 +22,8 @@ bridge's internal port holds 198.18.10.1/24. Checks:
    access port (tag=42); trunk='yes' with a nativeMode='untagged' tag gives
    trunks= and vlan_mode=native-untagged with tag=;
  - a VMM killed while vireod is down: the restarted vireod finds the domain
-   crashed and deletes its port; a VMM killed under a running vireod too;
+   crashed and deletes its port; a running VM keeps its port across a
+   vireod restart; a VMM killed under a running vireod loses it;
  - refusals: a virtualport type other than openvswitch, a <vlan> on a plain
    bridge interface, a malformed interfaceid, an out-of-range tag; and a
    start whose add-port fails (no such OVS bridge) leaves no port and no VM.
@@ -297,6 +298,12 @@ def main():
         tap = m.group(1) if m else "vnet0"
         t.ok(r.returncode == 0 and tap in ovs.ports(), "ovsguest started again on %s" % tap,
              r.stderr)
+        # a vireod restart under a running VM leaves its port be
+        d.stop()
+        d.start()
+        t.ok(d.state("ovsguest").startswith("running") and tap in ovs.ports() and
+             ovs.ids(tap).get("vm-id") == uuid,
+             "after a vireod restart the running VM keeps its port", d.state("ovsguest"))
         pid = d.vmm_pid("ovsguest")
         if pid:
             os.kill(pid, signal.SIGKILL)
