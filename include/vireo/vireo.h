@@ -1314,6 +1314,39 @@ int vir_network_undefine(vir_network *net, vir_error *err);
 char *vir_network_get_xml_desc(vir_network *net, unsigned int flags, vir_error *err);
 int vir_network_get_autostart(vir_network *net, int *autostart, vir_error *err);
 int vir_network_set_autostart(vir_network *net, int autostart, vir_error *err);
+/* virNetworkUpdate's command (vir_network_update_command), section (vir_network_update_section)
+ * and flags (vir_network_update_flags) */
+typedef enum {
+    VIR_NETWORK_UPDATE_COMMAND_NONE = 0,
+    VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1,
+    VIR_NETWORK_UPDATE_COMMAND_DELETE = 2,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_LAST = 3,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST = 4,
+} vir_network_update_command;
+typedef enum {
+    VIR_NETWORK_SECTION_NONE = 0,
+    VIR_NETWORK_SECTION_BRIDGE = 1,
+    VIR_NETWORK_SECTION_DOMAIN = 2,
+    VIR_NETWORK_SECTION_IP = 3,
+    VIR_NETWORK_SECTION_IP_DHCP_HOST = 4,
+    VIR_NETWORK_SECTION_IP_DHCP_RANGE = 5,
+    VIR_NETWORK_SECTION_FORWARD = 6,
+    VIR_NETWORK_SECTION_FORWARD_INTERFACE = 7,
+    VIR_NETWORK_SECTION_FORWARD_PF = 8,
+    VIR_NETWORK_SECTION_PORTGROUP = 9,
+    VIR_NETWORK_SECTION_DNS_HOST = 10,
+    VIR_NETWORK_SECTION_DNS_TXT = 11,
+    VIR_NETWORK_SECTION_DNS_SRV = 12,
+} vir_network_update_section;
+typedef enum {
+    VIR_NETWORK_UPDATE_AFFECT_CURRENT = 0,
+    VIR_NETWORK_UPDATE_AFFECT_LIVE = 1 << 0,
+    VIR_NETWORK_UPDATE_AFFECT_CONFIG = 1 << 1,
+} vir_network_update_flags;
+/* net-update: one section element (xml) added, deleted or modified; parent_index picks the
+ * <ip> of a DHCP host or range (-1: the daemon chooses). */
+int vir_network_update(vir_network *net, unsigned int command, unsigned int section,
+                       int parent_index, const char *xml, unsigned int flags, vir_error *err);
 char *vir_network_get_bridge_name(vir_network *net, vir_error *err);
 int vir_network_is_active(vir_network *net, vir_error *err);
 int vir_network_is_persistent(vir_network *net, vir_error *err);

@@ -82,6 +82,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
 {
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
+    vd_net_release(dom->def); /* its Open vSwitch ports; the taps went with the VMM */
     vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     log_info("domain '%s' shut off, reason %d", dom->def->name, reason);
@@ -265,6 +266,7 @@ static void start_failed(struct vd_job *job, int r, const char *message)
 {
     struct vd_domain *dom = job->dom;
     dom->starting = false;
+    vd_net_release(dom->def); /* an Open vSwitch port added for this start */
     if (dom->newdef) {
         domain_def_free(dom->def);
         dom->def = dom->newdef;

@@ -108,6 +108,8 @@ struct vir_network_driver {
     char *(*get_xml_desc)(vir_network *net, unsigned int flags, vir_error *err);
     int (*get_autostart)(vir_network *net, int *autostart, vir_error *err);
     int (*set_autostart)(vir_network *net, int autostart, vir_error *err);
+    int (*update)(vir_network *net, unsigned int command, unsigned int section, int parent_index,
+                  const char *xml, unsigned int flags, vir_error *err);
     char *(*get_bridge_name)(vir_network *net, vir_error *err);
     int (*is_active)(vir_network *net, vir_error *err);
     int (*is_persistent)(vir_network *net, vir_error *err);

@@ -874,6 +874,20 @@ static const struct vsh_opt opts_net_autostart[] = {
     {"disable", VSH_OT_BOOL, 0, "disable autostarting"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_net_update[] = {
+    NET_OPT,
+    {"command", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "type of update (add-first, add-last (add), delete, or modify)"},
+    {"section", VSH_OT_STRING, VSH_OFLAG_REQ, "which section of network configuration to update"},
+    {"xml", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "name of file containing xml (or, if it starts with '<', the complete xml element "
+     "itself) to add/modify, or to be matched for search"},
+    {"parent-index", VSH_OT_INT, 0, "which parent object to search through"},
+    {"config", VSH_OT_BOOL, 0, "affect next network startup"},
+    {"live", VSH_OT_BOOL, 0, "affect running network"},
+    {"current", VSH_OT_BOOL, 0, "affect current state of network"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_net_name[] = {
     {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network uuid"},
     {NULL, 0, 0, NULL},
@@ -1329,6 +1343,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Start a network.", NETG, 0},
     {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
      "Undefine the configuration for a persistent network.", NETG, 0},
+    {"net-update", vsh_cmd_net_update, opts_net_update,
+     "update parts of an existing network's configuration", "", NETG, 0},
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
     {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
      "Create a snapshot (disk and RAM) from XML", SNAP, 0},
