@@ -226,8 +226,8 @@ static int image_size(const char *path, uint64_t *size, struct verr *err)
 
 /* Begin's cookie element, as libvirt's: <nbd> with each copied disk's capacity, which the
  * destination creates a missing disk with. */
-static int nbd_cookie_disks(const struct domain_def *def, const struct vd_mig_args *a,
-                            char **out, struct verr *err)
+static int nbd_cookie_disks(const struct domain_def *def, const struct vd_mig_args *a, char **out,
+                            struct verr *err)
 {
     char *x = xasprintf("  <nbd>\n");
     for (size_t i = 0; i < def->ndisks; i++) {
@@ -287,8 +287,7 @@ static void set_state(struct vd_domain *dom, int state, int reason)
 
 /* libvirt's qemuMigrationSrcIsSafe: a disk the destination opens while the
  * source may still have writes cached is corruption waiting to happen. */
-static int check_safe(const struct domain_def *def, const struct vd_mig_args *a,
-                      struct verr *err)
+static int check_safe(const struct domain_def *def, const struct vd_mig_args *a, struct verr *err)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct domain_disk *disk = &def->disks[i];
@@ -365,8 +364,7 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
             found |= def->disks[k].target_dev && !strcmp(def->disks[k].target_dev, a->disks[i]);
         if (!found) {
             *code = VIR_ERR_INVALID_ARG;
-            return verr_set(err, EINVAL, "invalid argument: disk target %s not found",
-                            a->disks[i]);
+            return verr_set(err, EINVAL, "invalid argument: disk target %s not found", a->disks[i]);
         }
     }
     if (!(f & (VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE)) && check_safe(def, a, err) < 0) {
@@ -708,7 +706,8 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *start = true;
     }
     m->listen_fd = lfd;
-    m->watch = m->storage ? NULL : loop_watch_fd(d->loop, lfd, LOOP_READ, incoming_accept, dom, err);
+    m->watch =
+        m->storage ? NULL : loop_watch_fd(d->loop, lfd, LOOP_READ, incoming_accept, dom, err);
     if (!m->storage && !m->watch) {
         vd_migration_free(dom);
         if (!vd_domain_is_active(dom) && !dom->persistent)
@@ -788,9 +787,9 @@ struct perform {
     char **jobs;
     char **targets; /* the disks' targets (vda), for messages */
     size_t *disk_idx;
-    size_t nnames;       /* the lists' lengths */
+    size_t nnames;         /* the lists' lengths */
     size_t njobs, replies; /* the mirrors started (to cancel on a failure), answered */
-    char *nbd_host; /* the destination's NBD server */
+    char *nbd_host;        /* the destination's NBD server */
     int nbd_port;
     struct loop_timer *timer; /* polls query-block-jobs */
     bool polling;             /* a query-block-jobs is on its way */
@@ -1033,7 +1032,6 @@ static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
     m->query = q;
 }
 
-
 /* ---- Perform's storage copy (source) ----
  *
  * As libvirt's QEMU driver with an NBD server on the destination: one drive-mirror per
@@ -1074,8 +1072,8 @@ static void mirror_started(void *opaque, int r, const char *text, const char *er
     size_t i = p->replies++;
     if (r < 0 || (text && strstr(text, "\"error\""))) {
         char *why = r < 0 ? xstrdup(error) : qmp_error_desc(text);
-        char *m = xasprintf("operation failed: migration of disk %s failed: %s", p->targets[i],
-                            why);
+        char *m =
+            xasprintf("operation failed: migration of disk %s failed: %s", p->targets[i], why);
         free(why);
         p->njobs = i; /* the ones before it are cancelled */
         perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
@@ -1112,6 +1110,10 @@ static void mirror_next(struct perform *p)
     json_object_object_add(
         args, "sync",
         json_object_new_string((p->a->flags & VD_MIGRATE_NON_SHARED_INC) ? "top" : "full"));
+    /* As libvirt's: the migration's bandwidth limits the mirrors too. */
+    uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
+    if (mibs && mibs < VD_MIGRATE_SPEED_MAX)
+        json_object_object_add(args, "speed", json_object_new_int64((int64_t)(mibs << 20)));
     struct json_object *cmd = json_object_new_object();
     json_object_object_add(cmd, "execute", json_object_new_string("drive-mirror"));
     json_object_object_add(cmd, "arguments", args);
@@ -1187,8 +1189,9 @@ static void mirrors_polled(void *opaque, int r, const char *text, const char *er
     if (!o || !json_object_object_get_ex(o, "return", &ret) ||
         !json_object_is_type(ret, json_type_array)) {
         json_object_put(o);
-        char *m = xasprintf("operation failed: query-block-jobs: %s",
-                            r < 0 ? error : text ? text : "no answer");
+        char *m = xasprintf("operation failed: query-block-jobs: %s", r < 0  ? error
+                                                                      : text ? text
+                                                                             : "no answer");
         perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
         free(m);
         return;
@@ -1683,7 +1686,8 @@ static void finish_abandon(struct vd_job *job, bool waiting)
     if (a->cancelled)
         finish_cancelled(job, 0, NULL);
     else
-        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: job 'migration in' failed: %s",
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: job 'migration in' failed: %s",
                     waiting ? "no stream arrived from the source" : "the VMM did not start");
 }
 
@@ -1776,7 +1780,9 @@ static void incoming_status(void *opaque, int r, const char *text, const char *e
     }
     if (failed || now_ms() > w->deadline) {
         log_warn("domain '%s': the incoming stream did not complete: %s", dom->def->name,
-                 r < 0 ? error : st ? st : "no status");
+                 r < 0 ? error
+                 : st  ? st
+                       : "no status");
         finish_wait_end(w, false);
         return;
     }
@@ -1856,8 +1862,8 @@ void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_s
     if (m->storage && !m->incoming) { /* the mirrors' copy, as libvirt adds it to data_* */
         st->disk_total = m->disk_total;
         st->disk_processed = m->disk_processed;
-        st->disk_remaining = m->disk_total > m->disk_processed ? m->disk_total - m->disk_processed
-                                                               : 0;
+        st->disk_remaining =
+            m->disk_total > m->disk_processed ? m->disk_total - m->disk_processed : 0;
         st->data_total += st->disk_total;
         st->data_processed += st->disk_processed;
         st->data_remaining += st->disk_remaining;

@@ -79,7 +79,7 @@ struct start_work {
     char *incoming_uri, *nbd_addr;
     int nbd_port;
     char **nbd_drives; /* NULL-terminated */
-    int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    int *net_fds;      /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
     char **link_down;   /* NULL-terminated: the aliases (netN) with <link state='down'/> */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */

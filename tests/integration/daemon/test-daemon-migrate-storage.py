@@ -21,8 +21,12 @@ write stream read back each tick) runs, then the memory follows.
     the source stopped; domjobinfo --completed shows the disk copy; the
     guest resumes on B with its ticks consecutive.
   - vsh migrate --live --copy-storage-all --migrate-disks vda B -> A onto
-    A's existing image; the shared vdb is not copied; the guest's final
+    A's existing image; the shared vdb is not copied.
+  - virsh migrate --live --p2p --copy-storage-all A -> B; the guest's final
     checks (its whole memory pattern and the last disk block it wrote) pass.
+  - --copy-storage-inc of a qcow2 overlay whose base both hosts have: the
+    guest sees the same disk (qemu-img compare) and only the overlay's
+    data travelled.
   - Refusals: --migrate-disks naming no disk, --migrate-disks without
     --copy-storage-*, --copy-storage-inc onto a missing image.
 
@@ -114,6 +118,10 @@ try:
     def ticks_on(h, n, limit=180):
         start = last_tick(h)
         return wait_for(lambda: last_tick(h) >= start + n, limit)
+
+    def ticks_on_named(h, name, n, limit=180):
+        start = (ticks(h.console_log(name)) or [0])[-1]
+        return wait_for(lambda: (ticks(h.console_log(name)) or [0])[-1] >= start + n, limit)
 
     def listed(h):
         return NAME in h.virsh("list", "--all", "--name").stdout.split()
@@ -214,21 +222,35 @@ try:
     t.ok(wait_for(lambda: a.state(NAME) == "running (migrated)", 30) and ticks_on(a, 3),
          "A: running (migrated), ticking", a.state(NAME))
     new_a = [x for x in ticks(a.console_log(NAME)) if x > last_a]
+    last_b = last_tick(b)
     t.ok(new_a[:1] == [last_tick(b) + 1],
          "ticks consecutive across the vsh hop (B's last %d, A's next %s)" %
          (last_tick(b), new_a[:1]))
     t.ok(os.stat(shared).st_mtime_ns == shared_before, "the shared vdb was not copied onto")
     t.ok(not listed(b), "B: the transient ms is gone")
 
-    # ---- the guest's own end: its checks (memory pattern, last disk block) pass on A ----
+    # ---- A -> B, virsh --p2p (the source daemon drives the destination), onto B's image ----
+    last_a = last_tick(a)
+    r = a.virsh("migrate", "--live", "--p2p", "--copy-storage-all", NAME, b.uri,
+                "--listen-address", b.addr, "--xml", xml_b, timeout=600)
+    t.ok(r.returncode == 0, "virsh migrate --live --p2p --copy-storage-all A -> B",
+         r.stdout + r.stderr)
+    t.ok(wait_for(lambda: b.state(NAME) == "running (migrated)", 30) and ticks_on(b, 3),
+         "B: running (migrated), ticking", b.state(NAME))
+    new_b = [x for x in ticks(b.console_log(NAME)) if x > last_b]
+    t.ok(new_b[:1] == [last_tick(a) + 1],
+         "ticks consecutive across the peer-to-peer hop (A's last %d, B's next %s)" %
+         (last_tick(a), new_b[:1]))
+
+    # ---- the guest's own end: its checks (memory pattern, last disk block) pass on B ----
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(a.uri)
+    conn = libvirt.open(b.uri)
     stream = conn.newStream(0)
     conn.lookupByName(NAME).openConsole(None, stream, 0)
     stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log(NAME), re.M) and
-                    "1.." in a.console_log(NAME), 600)
-    log = a.console_log(NAME)
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log(NAME), re.M) and
+                    "1.." in b.console_log(NAME), 600)
+    log = b.console_log(NAME)
     try:
         stream.abort()
     except libvirt.libvirtError:
@@ -236,14 +258,54 @@ try:
     conn.close()
     t.ok(done and "not ok" not in log and "disk write" in log,
          "the guest's final checks pass after the storage hops", log[-1200:])
+    b.virsh("destroy", NAME)
+
+    # ---- --copy-storage-inc: a qcow2 overlay over a base image each host has ----
+    for h in hosts:
+        base = os.path.join(h.tmp, "mi-base.raw")
+        if h is a:
+            with open(base, "wb") as f:
+                f.write(os.urandom(16 << 20))
+        else:
+            shutil.copyfile(os.path.join(a.tmp, "mi-base.raw"), base)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw",
+                        os.path.join(h.tmp, "mi.qcow2")], check=True)
+    top_a, top_b = os.path.join(a.tmp, "mi.qcow2"), os.path.join(b.tmp, "mi.qcow2")
+    mi_disk = """    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='%s'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+    mi = domain_xml("mi", GUEST, "tests=state state_mib=4 seed=12 state_ticks=100000",
+                    mi_disk % top_a, memory_mib=128)
+    r = a.virsh("create", a.write("mi.xml", mi))
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mi"), 180),
+         "mi runs on A on a qcow2 overlay", r.stderr + a.console_log("mi")[-300:])
+    mig = a.virsh("dumpxml", "--migratable", "mi").stdout
+    r = a.virsh("migrate", "--live", "--copy-storage-inc", "--suspend", "mi", b.uri,
+                "--listen-address", b.addr, "--xml", a.write("mi-b.xml", mig.replace(top_a, top_b)),
+                timeout=600)
+    t.ok(r.returncode == 0 and b.state("mi") == "paused (user)",
+         "virsh migrate --live --copy-storage-inc A -> B", r.stdout + r.stderr)
+    r = subprocess.run(["qemu-img", "compare", "-U", top_a, top_b], capture_output=True, text=True)
+    t.ok(r.returncode == 0 and "Images are identical" in r.stdout,
+         "qemu-img compare: the guest sees the same disk on both hosts", r.stdout + r.stderr)
+    t.ok(os.path.getsize(top_b) < (8 << 20),
+         "only the overlay's data was copied (B's overlay is %d bytes, the base 16 MiB)" %
+         os.path.getsize(top_b))
+    r = b.virsh("resume", "mi")
+    t.ok(r.returncode == 0 and ticks_on_named(b, "mi", 2), "mi ticks on B", r.stderr)
+    b.virsh("destroy", "mi")
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)
     import traceback
     t.diag(traceback.format_exc())
 finally:
     for h in hosts:  # a sanitizer's report (the ASan build) is a failure too
-        if h.proc and h.virsh("domstate", NAME).returncode == 0:
-            h.virsh("destroy", NAME)
+        for name in (NAME, "mi"):
+            if h.proc and h.virsh("domstate", name).returncode == 0:
+                h.virsh("destroy", name)
         rc = h.stop()
         log = open(os.path.join(h.tmp, "vireod.out"), errors="replace").read()
         t.ok(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
@@ -252,7 +314,7 @@ finally:
         for h in hosts:
             h.dump_log()
     for h in hosts:
-        h.cleanup([NAME])
+        h.cleanup([NAME, "mi"])
     if fabric:
         fabric.close()
 t.done()
