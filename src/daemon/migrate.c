@@ -310,7 +310,7 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_UNDEFINE_SOURCE | VD_MIGRATE_PAUSED |
                            VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
-                           VD_MIGRATE_AUTO_CONVERGE;
+                           VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES;
     *code = VIR_ERR_OPERATION_INVALID;
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
@@ -328,6 +328,14 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
         return verr_set(err, EINVAL,
                         "argument unsupported: use of 'migrate_disks' requires use of "
                         "'VIR_MIGRATE_NON_SHARED_DISK' or 'VIR_MIGRATE_NON_SHARED_INC' flag");
+    }
+    if (f & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) {
+        /* TODO(#13): copy-mode=write-blocking in vireo-vmm's mirror (src/vmm/mirror.c), then
+         * pass it in drive-mirror. */
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: --copy-storage-synchronous-writes: vireo-vmm's "
+                        "drive-mirror has no copy-mode=write-blocking yet");
     }
     if (with_storage(f) && (f & VD_MIGRATE_OFFLINE))
         return verr_set(err, EINVAL,

@@ -49,6 +49,7 @@ enum {
     VD_MIGRATE_POSTCOPY = 1 << 15,
     VD_MIGRATE_TLS = 1 << 16,
     VD_MIGRATE_PARALLEL = 1 << 17,
+    VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 };
 
 /* libvirt's virDomainJobType and virDomainJobOperation values used here. */

@@ -20,7 +20,8 @@ write stream read back each tick) runs, then the memory follows.
     are identical (qemu-img compare) while the destination is paused and
     the source stopped; domjobinfo --completed shows the disk copy; the
     guest resumes on B with its ticks consecutive.
-  - vsh migrate --live --copy-storage-all --migrate-disks vda B -> A onto
+  - vsh migrate --live --copy-storage-all --migrate-disks vda --disks-port
+    49300 B -> A onto
     A's existing image; the shared vdb is not copied.
   - virsh migrate --live --p2p --copy-storage-all A -> B; the guest's final
     checks (its whole memory pattern and the last disk block it wrote) pass.
@@ -28,7 +29,8 @@ write stream read back each tick) runs, then the memory follows.
     guest sees the same disk (qemu-img compare) and only the overlay's
     data travelled.
   - Refusals: --migrate-disks naming no disk, --migrate-disks without
-    --copy-storage-*, --copy-storage-inc onto a missing image.
+    --copy-storage-*, --copy-storage-synchronous-writes (no write-blocking
+    mirror yet), --copy-storage-inc onto a missing image.
 
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
@@ -143,6 +145,14 @@ try:
          (x.returncode, x.stderr) == (y.returncode, y.stderr),
          "--migrate-disks without --copy-storage-*: refused, virsh and vsh alike",
          "virsh: %r\nvsh:   %r" % (x.stderr, y.stderr))
+    x = a.virsh("migrate", "--live", "--copy-storage-all", "--copy-storage-synchronous-writes",
+                NAME, b.uri)
+    y = a.vsh("migrate", "--live", "--copy-storage-all", "--copy-storage-synchronous-writes",
+              NAME, b.vsh_uri)
+    t.ok(x.returncode == 1 and "copy-mode=write-blocking" in x.stderr and
+         (x.returncode, x.stderr) == (y.returncode, y.stderr) and not listed(b),
+         "--copy-storage-synchronous-writes: refused with one line, virsh and vsh alike",
+         "virsh: %r\nvsh:   %r" % (x.stderr, y.stderr))
     r = a.virsh("migrate", "--live", "--copy-storage-inc", NAME, b.uri, "--listen-address",
                 b.addr, "--xml", xml_b)
     t.ok(r.returncode == 1 and "does not exist on the destination" in r.stderr and
@@ -215,9 +225,10 @@ try:
     # ---- B -> A, vsh, --migrate-disks vda onto A's existing image ----
     shared_before = os.stat(shared).st_mtime_ns
     last_a = last_tick(a)
-    r = b.vsh("migrate", "--live", "--copy-storage-all", "--migrate-disks", "vda", NAME, a.vsh_uri,
-              "--listen-address", a.addr, "--xml", xml_a, timeout=600)
-    t.ok(r.returncode == 0, "vsh migrate --live --copy-storage-all --migrate-disks vda B -> A",
+    r = b.vsh("migrate", "--live", "--copy-storage-all", "--migrate-disks", "vda", "--disks-port",
+              "49300", NAME, a.vsh_uri, "--listen-address", a.addr, "--xml", xml_a, timeout=600)
+    t.ok(r.returncode == 0,
+         "vsh migrate --live --copy-storage-all --migrate-disks vda --disks-port 49300 B -> A",
          r.stdout + r.stderr)
     t.ok(wait_for(lambda: a.state(NAME) == "running (migrated)", 30) and ticks_on(a, 3),
          "A: running (migrated), ticking", a.state(NAME))
