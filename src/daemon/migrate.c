@@ -329,13 +329,11 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         "argument unsupported: use of 'migrate_disks' requires use of "
                         "'VIR_MIGRATE_NON_SHARED_DISK' or 'VIR_MIGRATE_NON_SHARED_INC' flag");
     }
-    if (f & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) {
-        /* TODO(#13): copy-mode=write-blocking in vireo-vmm's mirror (src/vmm/mirror.c), then
-         * pass it in drive-mirror. */
-        *code = VIR_ERR_OPERATION_UNSUPPORTED;
-        return verr_set(err, ENOTSUP,
-                        "Operation not supported: --copy-storage-synchronous-writes: vireo-vmm's "
-                        "drive-mirror has no copy-mode=write-blocking yet");
+    if ((f & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) && !with_storage(f)) {
+        *code = VIR_ERR_INVALID_ARG;
+        return verr_set(err, EINVAL,
+                        "invalid argument: VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES requires "
+                        "VIR_MIGRATE_NON_SHARED_DISK or VIR_MIGRATE_NON_SHARED_INC");
     }
     if (with_storage(f) && (f & VD_MIGRATE_OFFLINE))
         return verr_set(err, EINVAL,
@@ -1118,6 +1116,10 @@ static void mirror_next(struct perform *p)
     json_object_object_add(
         args, "sync",
         json_object_new_string((p->a->flags & VD_MIGRATE_NON_SHARED_INC) ? "top" : "full"));
+    /* --copy-storage-synchronous-writes: guest writes reach the destination before they end,
+     * so the copy converges whatever the guest writes (libvirt's copy-mode). */
+    if (p->a->flags & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES)
+        json_object_object_add(args, "copy-mode", json_object_new_string("write-blocking"));
     /* As libvirt's: the migration's bandwidth limits the mirrors too. */
     uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
     if (mibs && mibs < VD_MIGRATE_SPEED_MAX)

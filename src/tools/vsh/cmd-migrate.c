@@ -73,6 +73,14 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
         if (vsh_opt_bool(cmd, flag_opts[i].opt))
             flags |= flag_opts[i].flag;
+    if ((flags & VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) &&
+        !(flags & (VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC))) {
+        /* virsh's words, its quoting included */
+        vsh_error(ctl, "%s",
+                  "'--copy-storage-synchronous-writes' requires one of '--copy-storage-all', "
+                  "'copy-storage-inc'");
+        return false;
+    }
     struct params p = {NULL, 0};
     bool ok = false;
     vir_domain *dom = NULL;
