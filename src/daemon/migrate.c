@@ -66,6 +66,8 @@ struct vd_migration {
     uint64_t disk_total, disk_processed; /* source: the mirrors' figures */
     char **created;                      /* destination: the disks Prepare created */
     size_t ncreated;
+    const void *client; /* destination (storage): the connection that prepared it */
+    bool abandoned;     /* ... which went away before Finish */
 };
 
 /* A query-migrate in flight: its answer finds the migration through here, or nothing when the
@@ -709,6 +711,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
     struct vd_migration *m = migration_new(dom, true, a->flags);
     if (lfd < 0) { /* storage: the VMM starts now and listens itself (the start job) */
         m->storage = true;
+        m->client = a->client;
         *start = true;
     }
     m->listen_fd = lfd;
@@ -720,7 +723,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
             vd_domain_forget(d, dom);
         return -EIO;
     }
-    if (!m->storage) { /* TODO(#13): a storage migration whose client vanishes keeps its VMM */
+    if (!m->storage) { /* storage: ended with its client (vd_migrate_client_gone) */
         m->timer = loop_timer_new(d->loop, incoming_timeout, dom);
         loop_timer_arm(m->timer, (uint64_t)INCOMING_WAIT_S * 1000000000ull, 0);
     }
@@ -767,6 +770,45 @@ void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *s
     sa->nbd_port = a->nbd_port;
     sa->nbd_drives = a->nbd_drives;
     sa->nnbd_drives = a->nnbd_drives;
+}
+
+static void abandon_destroyed(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0)
+        log_warn("domain '%s': cannot end the VMM of an abandoned migration: %s",
+                 job->dom->def->name, error);
+    vd_job_done(job);
+}
+
+static void job_abandon(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    if (!dom->mig || !dom->mig->incoming || !dom->mig->abandoned) { /* Finish came first */
+        vd_job_done(job);
+        return;
+    }
+    log_warn("domain '%s': the client of the incoming migration went away; abandoned",
+             dom->def->name);
+    vd_migration_free(dom); /* the disks Prepare created go */
+    struct verr err = {0};
+    if (dom->vmm && vd_vmm_destroy(dom->vmm, abandon_destroyed, job, &err) == 0)
+        return; /* the transient domain goes as its VMM ends */
+    if (!dom->vmm && !dom->persistent && !vd_domain_is_active(dom))
+        vd_domain_forget(dom->daemon, dom);
+    vd_job_done(job);
+}
+
+void vd_migrate_client_gone(struct vd_daemon *d, const void *client)
+{
+    for (struct vd_domain *dom = d->domains; dom; dom = dom->next) {
+        struct vd_migration *m = dom->mig;
+        if (!m || !m->incoming || !m->storage || m->client != client || m->abandoned)
+            continue;
+        m->abandoned = true;
+        m->client = NULL;
+        vd_job_submit_internal(dom, "migration abandoned", job_abandon);
+    }
 }
 
 void vd_migrate_prepared(struct vd_domain *dom, struct vd_mig_args *a)

@@ -73,6 +73,7 @@ struct vd_mig_args {
     char *listen_address; /* listen_address */
     uint64_t bandwidth;   /* bandwidth, MiB/s (0: not given) */
     bool cancelled;       /* Finish, Confirm */
+    const void *client;   /* Prepare: the connection that asked (compared, never used) */
     char *dconnuri;       /* Perform of a peer-to-peer migration */
     char *cookie_in;      /* Perform, Finish: the other side's cookie, NUL-terminated */
     char **disks;         /* migrate_disks: the targets whose storage is copied (NULL: all) */
@@ -133,6 +134,10 @@ void vd_migrate_job_prepare_start(struct vd_job *job);
 /* The storage part of a start's arguments (vmm-driver.h), from job->mig, or nothing. */
 struct vd_vmm_start_args;
 void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa);
+/* A client connection ended: the incoming storage migrations it prepared and did not finish
+ * are abandoned (their VMM and created disks go), as libvirt's destination cleans up after
+ * a client that vanished. */
+void vd_migrate_client_gone(struct vd_daemon *d, const void *client);
 /* Prepare with storage succeeded: the created disks now belong to the migration. */
 void vd_migrate_prepared(struct vd_domain *dom, struct vd_mig_args *a);
 /* The result of a job's end in peer-to-peer: called by rpc-migrate.c. */

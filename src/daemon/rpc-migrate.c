@@ -214,6 +214,7 @@ static int prepare(struct vd_call *c)
     bool start = false;
     if (in->cookie_in_len)
         a->cookie_in = xstrndup((const char *)in->cookie_in, in->cookie_in_len);
+    a->client = c->client;
     if (vd_migrate_prepare(c->d, a, &dom, &start, &code, &e) < 0) {
         vd_mig_args_free(a);
         return vd_call_fail(c, code, "%s", verr_msg(&e));

@@ -14,8 +14,9 @@ guest's continuity workload (tests=state: memory pattern, ticks, a disk
 write stream read back each tick) runs, then the memory follows.
 
   - Failures after the mirror started: the destination's VMM killed, and
-    domjobabort on the source; each leaves the source running with its
-    disk, and on the destination no domain, no VMM and no created disk.
+    domjobabort on the source, the client (virsh) killed; each leaves the
+    source running with its disk, and on the destination no domain, no VMM
+    and no created disk.
   - virsh migrate --live --copy-storage-all --suspend A -> B: the images
     are identical (qemu-img compare) while the destination is paused and
     the source stopped; domjobinfo --completed shows the disk copy; the
@@ -198,6 +199,21 @@ try:
     out = failed_migration("domjobabort on the source",
                            lambda: a.virsh("domjobabort", NAME), "vsh")
     t.ok("canceled by client" in out, "domjobabort: the client hears libvirt's words", out)
+
+    # ---- the client killed after the mirror started: B ends what it prepared, A runs on ----
+    p = a.virsh_popen("migrate", "--live", "--copy-storage-all", NAME, b.uri, "--listen-address",
+                      b.addr, "--xml", xml_b)
+    started = wait_for(lambda: file_total(a) > 0 or p.poll() is not None, 120, 0.02)
+    p.kill()
+    p.wait()
+    t.ok(started and wait_for(lambda: not listed(b) and not os.path.exists(disk_b), 60) and
+         not alive(b.vmm_pid(NAME) or 0),
+         "virsh killed after the mirror started: B has no domain, no VMM, no created disk",
+         "started=%s listed=%s disk=%s" % (started, listed(b), os.path.exists(disk_b)))
+    t.ok(wait_for(lambda: a.state(NAME).startswith("running") and
+                  a.virsh("domjobinfo", NAME).stdout.find("None") >= 0, 120) and ticks_on(a, 2),
+         "A: ms runs on once its migration failed", a.state(NAME) + a.virsh("domjobinfo",
+                                                                              NAME).stdout)
 
     # ---- A -> B, virsh, --copy-storage-all --suspend ----
     r = a.virsh("migrate", "--live", "--copy-storage-all", "--suspend", "--verbose", NAME, b.uri,
