@@ -11,6 +11,15 @@
  * not leave it paused), and the destination's transient domain and its VMM
  * are ended by Finish with cancelled set (or when the start from the stream
  * fails).
+ *
+ * Storage (NON_SHARED_DISK, NON_SHARED_INC), as libvirt's QEMU driver with an
+ * NBD server: Prepare creates the missing disks, starts the VMM with its NBD
+ * exports and the stream's port, and sends the NBD port in its cookie;
+ * Perform mirrors each disk into the export, sends the memory once every
+ * mirror is READY and completes the copies with block-job-cancel; Finish
+ * waits for the stream, stops the NBD server and resumes. A failure cancels
+ * the mirrors; the destination's VMM and created disks go with a cancelled
+ * Finish, the VMM's end, or the end of the client that prepared it.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -14,7 +14,10 @@
  * as libvirt's migration_port_min/max) and starts vireo-vmm with the
  * accepted connection as its incoming stream (getfd + migrate-incoming
  * "fd:"); the source daemon connects to it and hands the socket to its
- * vireo-vmm (getfd + migrate "fd:"). TODO(#13): once vireo-vmm takes
+ * vireo-vmm (getfd + migrate "fd:"). With storage (NON_SHARED_DISK/INC) the
+ * destination's VMM starts at Prepare instead (-incoming defer, its NBD server
+ * exporting the disks, migrate-incoming tcp: on the port), and the source
+ * mirrors the disks into it before the memory (migrate.c). TODO(#13): once vireo-vmm takes
  * -incoming tcp: and migrate tcp:, start the destination VMM in Prepare
  * with -incoming on the port and let the VMMs connect themselves.
  */
