@@ -1556,6 +1556,7 @@ typedef enum {
     VIR_MIGRATE_COMPRESSED = 1 << 11,
     VIR_MIGRATE_ABORT_ON_ERROR = 1 << 12,
     VIR_MIGRATE_AUTO_CONVERGE = 1 << 13,
+    VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 } vir_domain_migrate_flags;
 
 /* libvirt's VIR_MIGRATE_PARAM_* names. */
@@ -1566,6 +1567,7 @@ typedef enum {
 #define VIR_MIGRATE_PARAM_BANDWIDTH      "bandwidth"
 #define VIR_MIGRATE_PARAM_LISTEN_ADDRESS "listen_address"
 #define VIR_MIGRATE_PARAM_MIGRATE_DISKS  "migrate_disks"
+#define VIR_MIGRATE_PARAM_DISKS_PORT     "disks_port"
 
 /*
  * Migrates dom to the host of dconn, the client driving libvirt's protocol v3 (Begin on

@@ -30,6 +30,7 @@
 
 #include "daemon/blockjob.h"
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/net-iface.h"
 #include "daemon/save-image.h"
 #include "daemon/snapshot.h"
@@ -519,6 +520,8 @@ void vd_domain_job_start(struct vd_job *job)
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),
     };
     a.net_fds = net_fds;
+    if (job->migrate_in && fd < 0) /* a migration with storage: the VMM's NBD server */
+        vd_migrate_start_args(job, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     vd_net_fds_close(net_fds, dom->def->nnets); /* the start has its own copies */
     if (fd >= 0)

@@ -286,6 +286,9 @@ static const struct vsh_opt opts_migrate[] = {
     {"copy-storage-inc", VSH_OT_BOOL, 0,
      "migration with non-shared storage with incremental copy (same base image shared between "
      "source and destination)"},
+    {"copy-storage-synchronous-writes", VSH_OT_BOOL, 0,
+     "force guest disk writes to be synchronously written to the destination to improve storage "
+     "migration convergence"},
     {"change-protection", VSH_OT_BOOL, 0,
      "prevent any configuration changes to domain until migration ends"},
     {"unsafe", VSH_OT_BOOL, 0, "force migration even if it may be unsafe"},
@@ -300,6 +303,8 @@ static const struct vsh_opt opts_migrate[] = {
     {"xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "filename containing updated XML for the target"},
     {"migrate-disks", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "comma separated list of disks to be migrated"},
+    {"disks-port", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "port to use by target server for incoming disks migration"},
     {"persistent-xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "filename containing updated persistent XML for the target"},
     {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "migration bandwidth limit in MiB/s"},
