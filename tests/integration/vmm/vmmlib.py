@@ -111,13 +111,19 @@ class Qmp:
         self.events = []
         self.cmd("qmp_capabilities")
 
-    def cmd(self, name, args=None):
-        """Sends a command; returns its reply ({"return": ...} or {"error": ...}),
-        keeping the events that came before it in self.events."""
+    def cmd(self, name, args=None, fd=None):
+        """Sends a command (with fd passed alongside as SCM_RIGHTS, for getfd); returns its
+        reply ({"return": ...} or {"error": ...}), keeping the events that came before it in
+        self.events."""
         msg = {"execute": name}
         if args is not None:
             msg["arguments"] = args
-        self.s.sendall((json.dumps(msg) + "\n").encode())
+        data = (json.dumps(msg) + "\n").encode()
+        if fd is None:
+            self.s.sendall(data)
+        else:
+            self.s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                     fd.to_bytes(4, "little", signed=True))])
         while True:
             m = json.loads(self.f.readline())
             if "return" in m or "error" in m:
