@@ -8,6 +8,12 @@
  * format node over it, or netdev_add, then device_add onto the bus of a
  * free root port (bus=pci.N,addr=0x0: the device's address in the live XML
  * is where the guest finds it); a refused device_add takes its backends back.
+ * A bridge, network or ethernet interface gets its tap as at start
+ * (net-iface.c: bridge, MTU, tc), passed with getfd and named by netdev_add
+ * type=tap,fd=NAME; vireo-vmm then owns the only descriptor, so netdev_del
+ * (at DEVICE_DELETED, or to undo a refused device_add) removes the tap and
+ * its tc set-up with it, and closefd undoes a getfd whose netdev_add failed.
+ * <link state='down'> is set_link after device_add.
  * Live detach is device_del, then a wait of up to libvirt's 5 seconds for
  * DEVICE_DELETED (the guest powers the slot off). As in libvirt, a guest that
  * has not answered by then does not fail the call: the device stays in the
@@ -22,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/net-iface.h"
 #include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
@@ -52,8 +60,11 @@ struct hp_attach {
     struct domain_def *config; /* the config half to commit afterwards, or NULL */
     bool disk;
     char *alias, *node, *storage; /* device id, format node / netdev id, file node */
+    char *fdname;                 /* the tap's getfd name, or NULL (no tap) */
+    int tap_fd;                   /* vireod's descriptor of the tap until getfd took it */
     struct domain_address addr;
-    int step;
+    int step; /* the last step sent: disk 1-3 (file, format, device); NIC 1-4 (getfd, netdev,
+               * device, set_link) */
 };
 
 static void ignore_reply(void *opaque, int r, const char *error)
@@ -257,6 +268,9 @@ static int free_root_port(const struct domain_def *def)
 
 static void attach_free(struct hp_attach *a)
 {
+    if (a->tap_fd >= 0)
+        close(a->tap_fd); /* the tap goes with it */
+    free(a->fdname);
     domain_def_free(a->upd);
     domain_def_free(a->config);
     free(a->alias);
@@ -272,8 +286,10 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
         send_cmd(vmm, "blockdev-del", "node-name", a->node);
     if (vmm && a->disk && a->step >= 1)
         send_cmd(vmm, "blockdev-del", "node-name", a->storage);
-    if (vmm && !a->disk && a->step >= 1)
-        send_cmd(vmm, "netdev_del", "id", a->node);
+    if (vmm && !a->disk && a->step >= 2)
+        send_cmd(vmm, "netdev_del", "id", a->node); /* with it the tap */
+    else if (vmm && !a->disk && a->step >= 1 && a->fdname)
+        send_cmd(vmm, "closefd", "fdname", a->fdname);
     vd_job_fail(a->job, VIR_ERR_INTERNAL_ERROR,
                 "internal error: unable to execute QEMU command '%s': %s", command,
                 qmp_desc(error));
@@ -286,8 +302,10 @@ static int attach_send(struct hp_attach *a, const char *command, struct json_obj
 {
     struct verr e = {0};
     int r = vd_vmm_hotplug_command(a->job->dom->vmm, command, args, -1, attach_step, a, &e);
-    if (r < 0)
+    if (r < 0) {
+        a->step--; /* not sent: only what came before it is undone */
         attach_fail(a, command, verr_msg(&e));
+    }
     return r;
 }
 
@@ -315,6 +333,13 @@ static void attach_device_add(struct hp_attach *a)
         add_str(args, "driver", "virtio-net-pci");
         add_str(args, "netdev", a->node);
         add_str(args, "mac", n->mac);
+        for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told, as at start */
+            const char *mtu =
+                strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
+            if (mtu)
+                json_object_object_add(args, "host_mtu",
+                                       json_object_new_int(atoi(mtu)));
+        }
     }
     add_str(args, "id", a->alias);
     add_str(args, "bus", bus);
@@ -323,11 +348,21 @@ static void attach_device_add(struct hp_attach *a)
     attach_send(a, "device_add", args);
 }
 
+static void attach_netdev_add(struct hp_attach *a)
+{
+    struct json_object *args = json_object_new_object();
+    add_str(args, "type", a->fdname ? "tap" : "user");
+    add_str(args, "id", a->node);
+    if (a->fdname)
+        add_str(args, "fd", a->fdname);
+    a->step = 2;
+    attach_send(a, "netdev_add", args);
+}
+
 /* The device is in the guest: the live definition shows it. */
-static void attach_done(struct hp_attach *a)
+static void attach_done(struct hp_attach *a, struct vd_domain *dom)
 {
     struct vd_job *job = a->job;
-    struct vd_domain *dom = job->dom;
     if (a->disk) {
         struct domain_disk d = a->upd->disks[0];
         d.address = a->addr;
@@ -343,21 +378,50 @@ static void attach_done(struct hp_attach *a)
     struct domain_def *config = a->config;
     a->config = NULL;
     attach_free(a);
-    commit_or_done(job, config);
+    if (job)
+        commit_or_done(job, config);
 }
 
 static void attach_step(void *opaque, int r, const char *error)
 {
     struct hp_attach *a = opaque;
-    static const char *const names[] = {"", "blockdev-add", "blockdev-add", "device_add"};
+    static const char *const disk_names[] = {"", "blockdev-add", "blockdev-add", "device_add"};
+    static const char *const net_names[] = {"", "getfd", "netdev_add", "device_add", "set_link"};
+    if (r < 0 && !a->disk && a->step == 4) {
+        /* The NIC is in the guest with its link up: the live XML says so. */
+        vd_net_set_link(&a->upd->nets[0], true);
+        log_warn("domain '%s': %s: set_link: %s", a->job->dom->def->name, a->alias, error);
+        struct vd_job *job = a->job;
+        domain_def_free(a->config); /* the call failed: the definition stays as it was */
+        a->config = NULL;
+        a->job = NULL;
+        attach_done(a, job->dom);
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: setting of link state failed: Device was left with link "
+                    "up");
+        return;
+    }
     if (r < 0) {
         int done = a->step;
         a->step--; /* what was added before the refused step */
-        attach_fail(a, a->disk || done == 3 ? names[done] : "netdev_add", error);
+        attach_fail(a, a->disk ? disk_names[done] : net_names[done], error);
         return;
     }
-    if (a->step == 3) {
-        attach_done(a);
+    if (!a->disk && a->step == 1) {
+        close(a->tap_fd); /* vireo-vmm has it now: the tap lives as long as its netdev */
+        a->tap_fd = -1;
+        attach_netdev_add(a);
+        return;
+    }
+    if (!a->disk && a->step == 3 && vd_net_link_down(&a->upd->nets[0])) {
+        struct verr e = {0};
+        a->step = 4;
+        if (vd_vmm_set_link(a->job->dom->vmm, a->alias, false, attach_step, a, &e) < 0)
+            attach_step(a, -1, verr_msg(&e));
+        return;
+    }
+    if (a->step >= 3) {
+        attach_done(a, a->job->dom);
         return;
     }
     if (!a->disk || a->step == 2) {
@@ -437,22 +501,15 @@ static int attach_net_live(struct hp_attach *a)
                     n->mac);
         return -1;
     }
-    if (n->type != DOMAIN_NET_USER) {
-        /* TODO: a tap made by net-iface.c passed with getfd; vireo-vmm's netdev_add takes a
-         * numeric fd= only, not a getfd name, so a tap cannot reach it at run time yet. */
+    if (n->type != DOMAIN_NET_USER && n->type != DOMAIN_NET_BRIDGE &&
+        n->type != DOMAIN_NET_NETWORK && n->type != DOMAIN_NET_ETHERNET) {
         vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                     "Operation not supported: live attach of interface type '%s' is not "
-                    "supported yet (only 'user'); use --config",
+                    "supported",
                     domain_net_type_to_string(n->type));
         return -1;
     }
-    if (n->nextra) {
-        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                    "Operation not supported: live attach of an interface with <%s> is not "
-                    "supported yet",
-                    n->extra[0]->name);
-        return -1;
-    }
+    /* <mtu>, <bandwidth>, <link> and the rest: vmm_support_check, as at start. */
     /* A user alias, or netN with the smallest N no interface of the live domain uses. */
     if (user_alias(n->alias))
         a->alias = xstrdup(n->alias);
@@ -543,11 +600,29 @@ static void attach_live(struct hp_attach *a)
             add_str(args, "discard", "unmap");
         a->step = 1;
         attach_send(a, "blockdev-add", args);
-    } else {
-        add_str(args, "type", "user");
-        add_str(args, "id", a->node);
-        a->step = 1;
-        attach_send(a, "netdev_add", args);
+        return;
+    }
+    json_object_put(args);
+    /* The tap, as at start (its name, bridge, MTU and tc set-up); nothing is left when it
+     * fails. */
+    struct domain_net *n = &a->upd->nets[0];
+    if (vd_net_prepare_one(dom->daemon, n, &a->tap_fd, &e) < 0) {
+        vd_job_fail_errno(job, -e.code, verr_msg(&e));
+        attach_free(a);
+        return;
+    }
+    if (a->tap_fd < 0) { /* user networking */
+        attach_netdev_add(a);
+        return;
+    }
+    a->fdname = xasprintf("fd-%s", a->alias);
+    struct json_object *fdargs = json_object_new_object();
+    add_str(fdargs, "fdname", a->fdname);
+    a->step = 1;
+    r = vd_vmm_hotplug_command(dom->vmm, "getfd", fdargs, a->tap_fd, attach_step, a, &e);
+    if (r < 0) {
+        a->step = 0;
+        attach_fail(a, "getfd", verr_msg(&e));
     }
 }
 
@@ -570,6 +645,7 @@ void vd_domain_job_attach_device(struct vd_job *job)
         return;
     }
     struct hp_attach *a = xcalloc(1, sizeof(*a));
+    a->tap_fd = -1;
     a->job = job;
     a->upd = upd;
     a->config = newconf;

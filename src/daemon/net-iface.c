@@ -182,7 +182,7 @@ int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err)
     return apply_bandwidth(n->target_dev, n, err);
 }
 
-static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err)
+int vd_net_prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err)
 {
     const char *bridge = NULL;
     char *net_bridge = NULL;
@@ -274,7 +274,7 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
     for (size_t i = 0; i < def->nnets; i++)
         fds[i] = -1;
     for (size_t i = 0; i < def->nnets; i++) {
-        int r = prepare_one(d, &def->nets[i], &fds[i], err);
+        int r = vd_net_prepare_one(d, &def->nets[i], &fds[i], err);
         if (r < 0) {
             vd_net_fds_close(fds, def->nnets);
             return r;

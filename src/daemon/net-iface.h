@@ -22,6 +22,9 @@ struct verr;
  */
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
 void vd_net_fds_close(int *fds, size_t n);
+/* The same for one interface (a live attach): *fd_out is its tap's descriptor, or -1 for an
+ * interface without one. */
+int vd_net_prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err);
 /* Replaces the tc set-up of a running interface's tap with what n's
  * <bandwidth> says (none: no limits), for a live domiftune. */
 int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err);
