@@ -20,7 +20,9 @@ VMM is the command prefix (vireo-vmm's path, or
    getfd, netdev_add type=tap,fd=NAME (the netdev takes the descriptor over:
    closefd NAME then finds nothing, and netdev_del closes it, so the kernel
    removes the tap), device_add virtio-net-pci; the guest reads the MAC;
-   device_del, DEVICE_DELETED (the guest then ends the run).
+   device_del, DEVICE_DELETED (the guest then ends the run). A tap the VMM
+   inherited (-netdev tap,fd=N, as vireod starts it) also goes with
+   netdev_del, as in QEMU.
 Refusals checked on the way (same words under both VMMs where QEMU has
 them): device_add on pcie.0 (not hot-pluggable), onto a port with
 hotplug=off, of a missing drive, into the occupied slot (vireo-vmm only), with
@@ -106,7 +108,11 @@ def main():
                               "-device", "pcie-root-port,id=rp2,chassis=1,slot=2,hotplug=off",
                               "-device", "pcie-root-port,id=rp3,chassis=1,slot=3",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
-    g = Guest(cmd)
+    inherited = open_tap("vhpi0")
+    os.set_inheritable(inherited, True)
+    cmd += ["-netdev", f"tap,id=hni,fd={inherited}"]
+    g = Guest(cmd, pass_fds=(inherited,))
+    os.close(inherited)
     try:
         ready = g.wait_line("hotplug: ready", timeout=120)
         check(ready, "guest set up the root port", g.text())
@@ -208,6 +214,11 @@ def main():
         ev = wait_event(q, "DEVICE_DELETED", "nic", timeout=120)
         check(ev is not None, "DEVICE_DELETED for nic", json.dumps(q.events) + "\n" + g.text())
         check(g.wait_line("hotplug: released", timeout=60), "guest released the NIC", g.text())
+        check(tap_exists("vhpi0"), "the inherited tap is alive: the VMM holds it")
+        r = qmp("netdev_del", {"id": "hni"})
+        check(r.get("return") == {} and not tap_exists("vhpi0"),
+              "netdev_del of an inherited tap closes it: the kernel removed the tap",
+              json.dumps(r))
         # Round 3: a tap NIC from a descriptor passed with getfd. First the descriptor's owner:
         # the netdev holds the tap alive, and netdev_del lets it go.
         fd = open_tap("vhpa0")

@@ -36,9 +36,9 @@ class Guest:
     """A VMM process with its serial console on stdout. A reader thread queues
     the lines (select() cannot see lines Python has already buffered)."""
 
-    def __init__(self, cmd, stdin=None):
+    def __init__(self, cmd, stdin=None, pass_fds=()):
         self.p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+                                  text=True, pass_fds=pass_fds)
         self.out = []
         self.lines = queue.Queue()
         threading.Thread(target=self._reader, daemon=True).start()
