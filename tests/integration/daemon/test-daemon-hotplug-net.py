@@ -23,7 +23,12 @@ and releases the device when the attention button is pressed, twice.
  - round 3, the stock virsh: attach-device of an <interface type='network'>
    on an isolated network vireod runs (bridge vbr-hpn), with <link
    state='down'/>: the tap is on the network's bridge, domif-getlink says
-   down; detach-device: the tap is gone.
+   down; detach-device: the tap is gone;
+ - a guest that never releases a device (tests=boot: it halts after its
+   tests): detach-interface --live succeeds after libvirt's wait, as
+   libvirt's does, but the NIC stays in the live XML and its tap stays (the
+   device is still in the guest); a second detach does the same (libvirt
+   and QEMU 7.2 press the button again); destroy then removes the tap.
 vsh and virsh print the same lines for a refusal. Prints TAP.
 """
 import ctypes
@@ -47,7 +52,7 @@ if not shutil.which("virsh"):
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_REC, MS_PRIVATE, MNT_DETACH = 0x4000, 0x40000, 2
 MAC1, MAC2, MAC3 = "52:54:00:5e:01:01", "52:54:00:5e:01:02", "52:54:00:5e:01:03"
-MAC_BAD = "52:54:00:5e:01:0f"
+MAC_BAD, MAC_Q = "52:54:00:5e:01:0f", "52:54:00:5e:01:10"
 
 
 def enter_namespaces():
@@ -84,7 +89,7 @@ for args in (("link", "set", "lo", "up"), ("link", "add", "vbr-hp", "type", "bri
         raise SystemExit(f"Bail out! ip {' '.join(args)}: {r.stderr}")
 
 d = Daemon(VIREOD, VMM, VSH)
-names = ["hpn"]
+names = ["hpn", "hpq"]
 
 
 def live_xml():
@@ -258,6 +263,32 @@ try:
          str(taps()))
     d.virsh("net-destroy", "hpnet")
     d.virsh("destroy", "hpn")
+
+    # ---- a guest that never releases the device ----
+    xml = d.write("hpq.xml", domain_xml("hpq", GUEST, "tests=boot", devices))
+    r = d.virsh("create", xml)
+    t.ok(r.returncode == 0, "create a domain whose guest ignores hot-plug", r.stderr)
+    wait_for(lambda: "1.." in d.console_log("hpq"), 60, 0.2)
+    r = d.virsh("attach-interface", "hpq", "bridge", "vbr-hp", "--mac", MAC_Q, "--model",
+                "virtio", "--live")
+    tapq = target_of(MAC_Q, d.virsh("dumpxml", "hpq").stdout)
+    t.ok(r.returncode == 0 and tapq and tapq in taps(), "attach-interface --live: its tap is up",
+         r.stderr + str(taps()))
+    r = d.virsh("detach-interface", "hpq", "bridge", "--mac", MAC_Q, "--live")
+    x = d.virsh("dumpxml", "hpq").stdout
+    t.ok(r.returncode == 0 and MAC_Q in x and tapq in taps(),
+         "detach of a device the guest does not release: the call succeeds after the wait, as "
+         "libvirt's, the NIC stays in the live XML and its tap stays",
+         f"rc={r.returncode} {r.stderr}\n{taps()}\n{x}")
+    r = d.virsh("detach-interface", "hpq", "bridge", "--mac", MAC_Q, "--live")
+    x = d.virsh("dumpxml", "hpq").stdout
+    t.ok(r.returncode == 0 and MAC_Q in x and tapq in taps(),
+         "a second detach presses the button again (as QEMU takes a device_del once its 5 s "
+         "have passed): the same outcome, the NIC and its tap stay",
+         f"rc={r.returncode} {r.stderr}\n{taps()}\n{x}")
+    r = d.virsh("destroy", "hpq")
+    t.ok(r.returncode == 0 and wait_for(lambda: tapq not in taps(), 30, 0.2),
+         "destroy: the tap goes with the VMM", r.stderr + str(taps()))
     rc = d.stop()
     out = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
     t.ok(rc == 0 and "Sanitizer" not in out, "vireod ends cleanly after the tap hot-plugs",
