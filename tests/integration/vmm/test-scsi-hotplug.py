@@ -16,7 +16,8 @@ tests on the scsi-hd at target 0, posts event buffers and says
  - device_add at a target and LUN in use is refused;
  - device_del: DEVICE_DELETED comes without a handshake (SCSI has none), the
    guest gets reason REMOVED for target 3 and the target then answers
-   BAD_TARGET; blockdev-del of the node works again (then a 'c' on the
+   BAD_TARGET; a scsi-cd is added and deleted the same way; blockdev-del of
+   the node works again (then a 'c' on the
    serial port lets the guest end).
 """
 import binascii
@@ -96,6 +97,21 @@ def main():
         line = g.wait_line("scsi-hotplug: removed", timeout=120)
         check(line is not None, "the guest was told (removed event) and target 3 is gone",
               g.text())
+        # A CD-ROM unit the same way (the guest no longer looks: the events just go).
+        r = qmp("device_add", {"driver": "scsi-cd", "id": "cd4", "drive": "hot",
+                               "bus": "scsi0.0", "scsi-id": 4, "lun": 0})
+        check(r.get("return") == {}, "device_add scsi-cd at scsi-id=4", json.dumps(r))
+        r = qmp("device_del", {"id": "cd4"})
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not any(
+                e.get("event") == "DEVICE_DELETED" and e["data"].get("device") == "cd4"
+                for e in q.events):
+            qmp("query-status")
+            time.sleep(0.1)
+        check(r.get("return") == {} and
+              any(e.get("event") == "DEVICE_DELETED" and e["data"].get("device") == "cd4"
+                  for e in q.events),
+              "device_del cd4: DEVICE_DELETED", json.dumps([r, q.events]))
         r1 = qmp("blockdev-del", {"node-name": "hot"})
         r2 = qmp("blockdev-del", {"node-name": "hot-storage"})
         check(r1.get("return") == {} and r2.get("return") == {},
