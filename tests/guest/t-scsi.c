@@ -16,7 +16,7 @@
  * With scsi_pause=1, last, a save/restore checkpoint (test_pause).
  * With scsi_hotplug=1 (F_HOTPLUG negotiated), last: the host hot-plugs a unit
  * (test_scsi_hotplug: the TRANSPORT_RESET rescan event, its data's CRC-32, then
- * the removed event and the target gone).
+ * the removed event and the unit gone).
  * Device: 1af4:1048 on bus 0.
  */
 #include "guest.h"
@@ -422,11 +422,11 @@ static bool ev_wait(struct vdev *d, uint32_t *event, unsigned *target, unsigned 
     return true;
 }
 
-/* scsi_hotplug=1: "scsi-hotplug: ready", then the host device_adds a scsi-hd (LUN 0 of a new
- * target): the rescan event names it, the guest clears its power-on unit attention and
- * prints "scsi-hotplug: target T crc32=X" of its first scsi_hotplug_blocks (default 64)
- * blocks, says "scsi-hotplug: used", and after device_del sees the removed event and the
- * target answer BAD_TARGET ("scsi-hotplug: removed"), then waits for a 'c' on COM1. */
+/* scsi_hotplug=1: "scsi-hotplug: ready", then the host device_adds a scsi-hd: the rescan
+ * event names its target and LUN, the guest clears its power-on unit attention and prints
+ * "scsi-hotplug: target T lun L crc32=X" of its first scsi_hotplug_blocks (default 64, at
+ * most 32 read) blocks, says "scsi-hotplug: used", and after device_del sees the removed
+ * event and the unit gone ("scsi-hotplug: removed"), then waits for a 'c' on COM1. */
 static void test_scsi_hotplug(struct guest *g, struct vdev *d)
 {
     struct tap *t = &g->tap;
@@ -441,29 +441,35 @@ static void test_scsi_hotplug(struct guest *g, struct vdev *d)
     uint32_t event = 0, reason = 0;
     unsigned target = 0, lun = 0;
     bool got = ev_wait(d, &event, &target, &lun, &reason);
-    tap_ok(t, got && event == 1 && reason == 1 && lun == 0,
+    tap_ok(t, got && event == 1 && reason == 1,
            "scsi-hotplug: TRANSPORT_RESET event, reason RESCAN, for target %u LUN %u (event %u, "
            "reason %u)",
            target, lun, event, reason);
-    struct sres r = tur(d, target);
-    for (int i = 0; i < 4 && r.status == 2 && r.key == 6; i++)
-        r = tur(d, target); /* the new unit's power-on/reset unit attention */
+    static const uint8_t tur_cdb[6] = {0x00};
+    struct sres r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
+    for (int i = 0; i < 4 && r.status == 2 && r.key == 6; i++) /* power-on unit attention */
+        r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
     tap_ok(t, good(r), "scsi-hotplug: the new unit is ready (sense %x/%02x)", r.key, r.asc);
-    r = rw10(d, target, false, 0, (uint16_t)blocks, data2, (uint32_t)blocks * 512u);
+    uint8_t c[10] = {0x28};
+    c[7] = (uint8_t)(blocks >> 8), c[8] = (uint8_t)blocks;
+    r = scsi_cmd(d, target, lun, c, 10, data2, (uint32_t)blocks * 512u, true);
     uint32_t crc = crc32_fast(0, data2, (uint32_t)blocks * 512u);
-    tap_ok(t, good(r), "scsi-hotplug: READ(10) of %u blocks from target %u", (unsigned)blocks,
-           target);
-    tap_diag(t, "scsi-hotplug: target %u crc32=%08x", target, crc);
+    tap_ok(t, good(r), "scsi-hotplug: READ(10) of %u blocks from target %u LUN %u",
+           (unsigned)blocks, target, lun);
+    tap_diag(t, "scsi-hotplug: target %u lun %u crc32=%08x", target, lun, crc);
     tap_diag(t, "scsi-hotplug: used");
-    unsigned target2 = 0;
-    got = ev_wait(d, &event, &target2, &lun, &reason);
-    tap_ok(t, got && event == 1 && reason == 2 && target2 == target,
-           "scsi-hotplug: TRANSPORT_RESET event, reason REMOVED, for target %u (event %u, reason "
-           "%u)",
-           target2, event, reason);
-    r = tur(d, target);
-    tap_ok(t, r.response == 3, "scsi-hotplug: target %u is gone: BAD_TARGET (response %d)",
-           target, r.response);
+    unsigned target2 = 0, lun2 = 0;
+    got = ev_wait(d, &event, &target2, &lun2, &reason);
+    tap_ok(t, got && event == 1 && reason == 2 && target2 == target && lun2 == lun,
+           "scsi-hotplug: TRANSPORT_RESET event, reason REMOVED, for target %u LUN %u (event %u, "
+           "reason %u)",
+           target2, lun2, event, reason);
+    r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
+    /* A target that still has units answers for the gone LUN with ILLEGAL REQUEST, LOGICAL
+     * UNIT NOT SUPPORTED; an empty one is BAD_TARGET. */
+    tap_ok(t, r.response == 3 || (r.response == 0 && sense_is(r, 5, 0x25)),
+           "scsi-hotplug: target %u LUN %u is gone (response %d, sense %x/%02x)", target, lun,
+           r.response, r.key, r.asc);
     tap_diag(t, "scsi-hotplug: removed");
     /* The host checks its side (DEVICE_DELETED, the nodes free) before the VM ends: a 'c' on
      * COM1 says it has. */

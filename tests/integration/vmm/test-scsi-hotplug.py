@@ -75,7 +75,7 @@ def main():
                                "bus": "scsi0.0", "scsi-id": 3, "lun": 0})
         check(r.get("return") == {}, "device_add scsi-hd on scsi0.0 at scsi-id=3", json.dumps(r))
         line = g.wait_line("scsi-hotplug: target ", timeout=120)
-        check(line and f"target 3 crc32={want:08x}" in line,
+        check(line and f"target 3 lun 0 crc32={want:08x}" in line,
               f"the guest was told (rescan event), and reads target 3: CRC-32 {want:08x}",
               g.text())
         check(g.wait_line("scsi-hotplug: used", timeout=60), "the guest used the unit", g.text())
