@@ -143,6 +143,12 @@ static struct domain_def *parse_device(struct vd_job *job, const char *verb)
     return def;
 }
 
+/* The disks vireo-vmm hot-plugs: virtio-blk behind a root port, SCSI units on a controller. */
+static bool hotplug_bus(const struct domain_disk *d)
+{
+    return d->target_bus == DOMAIN_DISK_BUS_VIRTIO || d->target_bus == DOMAIN_DISK_BUS_SCSI;
+}
+
 static struct domain_disk *find_disk(struct domain_def *def, const char *target)
 {
     for (size_t i = 0; target && i < def->ndisks; i++)
@@ -165,11 +171,14 @@ static bool user_alias(const char *alias)
     return alias && strncmp(alias, "ua-", 3) == 0 && alias[3];
 }
 
-/* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, netN. */
+/* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, scsiC-B-T-U from a
+ * SCSI disk's drive address, netN. */
 static char *disk_alias(const struct domain_def *def, const struct domain_disk *d)
 {
     if (d->alias)
         return xstrdup(d->alias);
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
+        return vmm_argv_disk_alias(d);
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     return xasprintf("virtio-disk%d", idx < 0 ? (int)(d - def->disks) : idx);
 }
@@ -320,6 +329,25 @@ static void attach_device_add(struct hp_attach *a)
     char bus[32], addr[16];
     snprintf(bus, sizeof(bus), a->addr.bus ? "pci.%u" : "pcie.0", a->addr.bus);
     snprintf(addr, sizeof(addr), "0x%x", a->addr.slot);
+    if (a->disk && a->upd->disks[0].target_bus == DOMAIN_DISK_BUS_SCSI) {
+        /* A unit on the controller's bus: no PCI slot, no guest handshake. */
+        const struct domain_disk *d = &a->upd->disks[0];
+        const struct domain_address *ad = &d->address;
+        char sbus[32];
+        snprintf(sbus, sizeof(sbus), "scsi%u.0", ad->controller);
+        add_str(args, "driver", d->device == DOMAIN_DISK_DEVICE_CDROM ? "scsi-cd" : "scsi-hd");
+        add_str(args, "bus", sbus);
+        json_object_object_add(args, "channel", json_object_new_int((int)ad->bus));
+        json_object_object_add(args, "scsi-id", json_object_new_int((int)ad->target));
+        json_object_object_add(args, "lun", json_object_new_int((int)ad->unit));
+        add_str(args, "drive", a->node);
+        if (d->serial)
+            add_str(args, "serial", d->serial);
+        add_str(args, "id", a->alias);
+        a->step = 3;
+        attach_send(a, "device_add", args);
+        return;
+    }
     if (a->disk) {
         const struct domain_disk *d = &a->upd->disks[0];
         add_str(args, "driver", "virtio-blk-pci");
@@ -365,7 +393,8 @@ static void attach_done(struct hp_attach *a, struct vd_domain *dom)
     struct vd_job *job = a->job;
     if (a->disk) {
         struct domain_disk d = a->upd->disks[0];
-        d.address = a->addr;
+        if (d.target_bus != DOMAIN_DISK_BUS_SCSI)
+            d.address = a->addr;
         d.alias = a->alias;
         domain_def_add_disk(dom->def, &d);
     } else {
@@ -450,12 +479,51 @@ static int attach_disk_live(struct hp_attach *a)
                     d->target_dev);
         return -1;
     }
-    if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO || d->device != DOMAIN_DISK_DEVICE_DISK) {
-        /* TODO: scsi-hd/scsi-cd onto a virtio-scsi bus once vireo-vmm hot-plugs SCSI units */
+    bool scsi = d->target_bus == DOMAIN_DISK_BUS_SCSI;
+    if (!hotplug_bus(d) || (d->device != DOMAIN_DISK_DEVICE_DISK &&
+                            !(scsi && d->device == DOMAIN_DISK_DEVICE_CDROM))) {
         vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                     "Operation not supported: disk bus '%s' cannot be hotplugged.",
                     domain_disk_bus_to_string(d->target_bus));
         return -1;
+    }
+    if (!d->source_path && d->source_type != DOMAIN_DISK_SOURCE_VOLUME) {
+        /* TODO: an empty CD-ROM drive (scsi-cd without a medium) */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: live attach of a disk without a source is not "
+                    "supported yet");
+        return -1;
+    }
+    if (scsi) {
+        /* Its controller (a virtio-scsi the live domain has) and a free unit there. */
+        if (d->address.type != DOMAIN_ADDRESS_DRIVE) {
+            vd_job_fail(job, VIR_ERR_INTERNAL_ERROR, "internal error: disk %s has no address",
+                        d->target_dev);
+            return -1;
+        }
+        bool ctrl = false;
+        for (size_t i = 0; i < dom->def->ncontrollers; i++)
+            ctrl |= dom->def->controllers[i].type == DOMAIN_CONTROLLER_SCSI &&
+                    dom->def->controllers[i].index == d->address.controller;
+        if (!ctrl) {
+            /* TODO: libvirt adds the controller first (controller hot-plug) */
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: the domain has no SCSI controller with index %u "
+                        "to plug the disk into",
+                        d->address.controller);
+            return -1;
+        }
+        for (size_t i = 0; i < dom->def->ndisks; i++) {
+            const struct domain_disk *o = &dom->def->disks[i];
+            if (o->target_bus == DOMAIN_DISK_BUS_SCSI && o->address.type == DOMAIN_ADDRESS_DRIVE &&
+                o->address.controller == d->address.controller &&
+                o->address.bus == d->address.bus && o->address.target == d->address.target &&
+                o->address.unit == d->address.unit) {
+                vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                            "operation failed: Domain already contains a disk with that address");
+                return -1;
+            }
+        }
     }
     if (d->driver_cache && strcmp(d->driver_cache, "writeback") != 0 &&
         strcmp(d->driver_cache, "none") != 0 && strcmp(d->driver_cache, "unsafe") != 0) {
@@ -481,9 +549,9 @@ static int attach_disk_live(struct hp_attach *a)
     }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
-    a->alias = user_alias(d->alias)
-                   ? xstrdup(d->alias)
-                   : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
+    a->alias = user_alias(d->alias) ? xstrdup(d->alias)
+               : scsi               ? vmm_argv_disk_alias(d)
+                        : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
     a->node = xasprintf("drive-%s", a->alias);
     a->storage = xasprintf("drive-%s-storage", a->alias);
     return 0;
@@ -550,7 +618,10 @@ static void attach_live(struct hp_attach *a)
     }
     const struct domain_address *given =
         a->disk ? &a->upd->disks[0].address : &a->upd->nets[0].address;
-    if (given->type == DOMAIN_ADDRESS_PCI) {
+    bool scsi = a->disk && a->upd->disks[0].target_bus == DOMAIN_DISK_BUS_SCSI;
+    if (scsi) {
+        a->addr = *given; /* its drive address on the controller */
+    } else if (given->type == DOMAIN_ADDRESS_PCI) {
         a->addr = *given; /* vireo-vmm refuses what cannot take it (pcie.0, a busy port) */
     } else {
         int port = free_root_port(dom->def);
@@ -565,7 +636,8 @@ static void attach_live(struct hp_attach *a)
     struct domain_def *cand = domain_def_copy(dom->def);
     if (a->disk) {
         domain_def_add_disk(cand, &a->upd->disks[0]);
-        cand->disks[cand->ndisks - 1].address = a->addr;
+        if (!scsi)
+            cand->disks[cand->ndisks - 1].address = a->addr;
     } else {
         domain_def_add_net(cand, &a->upd->nets[0]);
         cand->nets[cand->nnets - 1].address = a->addr;
@@ -740,7 +812,7 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
     bool removed = false;
     for (size_t i = 0; id && dom->vmm && i < def->ndisks; i++) {
         char *al = disk_alias(def, &def->disks[i]);
-        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, id) == 0) {
+        if (hotplug_bus(&def->disks[i]) && strcmp(al, id) == 0) {
             char *node = xasprintf("drive-%s", al), *storage = xasprintf("drive-%s-storage", al);
             send_cmd(dom->vmm, "blockdev-del", "node-name", node);
             send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
@@ -845,7 +917,7 @@ void vd_domain_job_detach_device(struct vd_job *job)
         if (!d)
             vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: disk %s not found",
                         upd->disks[0].target_dev);
-        else if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
+        else if (!hotplug_bus(d))
             vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                         "Operation not supported: This type of disk cannot be hot unplugged");
         else
@@ -906,7 +978,7 @@ void vd_domain_job_detach_alias(struct vd_job *job)
     bool found = false;
     for (size_t i = 0; !found && i < def->ndisks; i++) {
         char *al = disk_alias(def, &def->disks[i]);
-        found = def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, alias) == 0;
+        found = hotplug_bus(&def->disks[i]) && strcmp(al, alias) == 0;
         free(al);
     }
     for (size_t i = 0; !found && i < def->nnets; i++) {
