@@ -365,8 +365,7 @@ static void attach_device_add(struct hp_attach *a)
             const char *mtu =
                 strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
             if (mtu)
-                json_object_object_add(args, "host_mtu",
-                                       json_object_new_int(atoi(mtu)));
+                json_object_object_add(args, "host_mtu", json_object_new_int(atoi(mtu)));
         }
     }
     add_str(args, "id", a->alias);
@@ -558,7 +557,7 @@ static int attach_disk_live(struct hp_attach *a)
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
     a->alias = user_alias(d->alias) ? xstrdup(d->alias)
                : scsi               ? vmm_argv_disk_alias(d)
-                        : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
+                      : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
     a->node = xasprintf("drive-%s", a->alias);
     a->storage = xasprintf("drive-%s-storage", a->alias);
     return 0;

@@ -416,8 +416,8 @@ static bool ev_wait(struct vdev *d, uint32_t *event, unsigned *target, unsigned 
     *event = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
     *target = e[5];
     *lun = (unsigned)(e[6] & 0x3f) << 8 | e[7];
-    *reason = (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 |
-              (uint32_t)e[15] << 24;
+    *reason =
+        (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
     ev_post(d, id & 1);
     return true;
 }

@@ -101,12 +101,12 @@
 #define TMF_QUERY_TASK_SET     7
 
 /* Events. */
-#define T_NO_EVENT      0
+#define T_NO_EVENT        0
 #define T_TRANSPORT_RESET 1
-#define T_PARAM_CHANGE  3
-#define REASON_RESCAN   1 /* T_TRANSPORT_RESET (VIRTIO_SCSI_EVT_RESET_RESCAN): a unit came */
-#define REASON_REMOVED  2 /* VIRTIO_SCSI_EVT_RESET_REMOVED: a unit left */
-#define T_EVENTS_MISSED 0x80000000u
+#define T_PARAM_CHANGE    3
+#define REASON_RESCAN     1 /* T_TRANSPORT_RESET (VIRTIO_SCSI_EVT_RESET_RESCAN): a unit came */
+#define REASON_REMOVED    2 /* VIRTIO_SCSI_EVT_RESET_REMOVED: a unit left */
+#define T_EVENTS_MISSED   0x80000000u
 
 struct vscsi_req {
     struct io_pool_item item; /* first: the pool hands it back as this */
@@ -827,7 +827,7 @@ static int vscsi_unplug(struct device *owner, struct device *child, struct verr 
     struct virtio_scsi *s = owner->priv;
     hotplug_event(s, child, REASON_REMOVED);
     bool running = s->vp.thread_started; /* not while the VM is paused */
-    dev_hotplug_remove(child); /* stops the queues to let the unit's I/O end */
+    dev_hotplug_remove(child);           /* stops the queues to let the unit's I/O end */
     struct verr e = {0};
     if (running && virtio_pci_start_io(&s->vp, &e) < 0)
         log_error("%s", verr_msg(&e));
