@@ -14,7 +14,8 @@ as libvirt does) runs the test guest with tests=scsi scsi_hotplug=1
    CRC-32 equals the host's; the live XML shows sdb with alias scsi0-0-0-1
    and that address; the definition is left alone;
  - vsh detach-disk sdb --live (virsh's line): the guest gets the removed
-   event and the unit is gone; the live XML has lost sdb.
+   event and the unit is gone; the live XML has lost sdb;
+ - a CD-ROM (attach-disk --type cdrom) goes on and off the same way.
 Prints TAP.
 """
 import binascii
@@ -124,6 +125,18 @@ try:
          console()[-1500:])
     wait_for(lambda: "sdb" not in live_xml(), 30, 0.2)
     t.ok("sdb" not in live_xml(), "the live XML has lost sdb", live_xml())
+    # A CD-ROM the same way (the guest no longer watches; vireo-vmm takes it as scsi-cd).
+    r = d.virsh("attach-disk", "hps", hot, "sdc", "--targetbus", "scsi", "--type", "cdrom",
+                "--mode", "readonly", "--live")
+    x = live_xml()
+    t.ok(r.returncode == 0 and re.search(
+        r"<disk type='file' device='cdrom'>(?:(?!</disk>).|\n)*<target dev='sdc' bus='scsi'/>"
+        r"\s*<readonly/>\s*<alias name='scsi0-0-0-2'/>", x),
+        "virsh attach-disk --type cdrom --targetbus scsi --live: sdc (scsi0-0-0-2) is live",
+        r.stderr + x)
+    r = d.virsh("detach-disk", "hps", "sdc", "--live")
+    t.ok(r.returncode == 0 and wait_for(lambda: "sdc" not in live_xml(), 30, 0.2),
+         "virsh detach-disk sdc --live: the CD-ROM is gone", r.stderr + live_xml())
     d.virsh("destroy", "hps")
     rc = d.stop()
     out = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
