@@ -403,6 +403,21 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
     return 0;
 }
 
+int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct domain_net *n,
+                       int *fd_out, struct verr *err)
+{
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
+    return prepare_one(d, uuid, n, fd_out, err);
+}
+
+void vd_net_release_one(const struct domain_def *def, const struct domain_net *n)
+{
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
+    release_one(uuid, n);
+}
+
 void vd_net_release(const struct domain_def *def)
 {
     char uuid[37];
