@@ -76,6 +76,7 @@ struct vd_domain {
     void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
     struct vd_agent *agent;             /* the guest agent's socket while it runs (agent.h) */
     bool agent_connected;               /* the guest opened the agent's port (VSERPORT_CHANGE) */
+    bool tainted_agent;                 /* qemu-agent-command was used (custom-ga-command) */
 };
 
 /* ---- domain-store.c ---- */

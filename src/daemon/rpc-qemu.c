@@ -207,10 +207,17 @@ static int agent_command(struct vd_call *c, struct vd_domain *dom)
     if (!object)
         return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR, "internal error: cannot parse json %s",
                             a->cmd);
-    char uuid[37];
-    domain_uuid_format(dom->def->uuid, uuid);
-    log_warn("Domain id=%d name='%s' uuid=%s is tainted: custom-ga-command", dom->id,
-             dom->def->name, uuid);
+    int code = 0;
+    struct verr e = {0};
+    if (vd_domain_agent_available(dom, &code, &e) < 0)
+        return vd_call_fail(c, code, "%s", verr_msg(&e));
+    if (!dom->tainted_agent) { /* libvirt's taint, once, after its checks */
+        char uuid[37];
+        domain_uuid_format(dom->def->uuid, uuid);
+        log_warn("Domain id=%d name='%s' uuid=%s is tainted: custom-ga-command", dom->id,
+                 dom->def->name, uuid);
+        dom->tainted_agent = true;
+    }
     return vd_agent_call(c, dom, a->cmd, a->timeout, false,
                          qemu_proc_lookup(QEMU_PROC_DOMAIN_AGENT_COMMAND)->ret, agent_answer);
 }

@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""test-daemon-agent.py - the guest agent through vireod, end to end: the test guest answers as
+a QEMU guest agent (tests=agent, t-agent.c) on the org.qemu.guest_agent.0 virtio-serial port of
+a domain whose <channel type='unix'> has no path (the daemon gives it one), and the stock virsh,
+vsh and libvirt-python drive it.
+
+  test-daemon-agent.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
+
+Checked: the live XML (the socket path under the run dir, the virtio-serial address, the
+target's state turning 'connected' once the guest opens its port); the AGENT_LIFECYCLE event
+(connected, reason channel); domtime with both clients (the guest's CMOS clock, i.e. the
+host's), --time then back with --sync; qemu-agent-command guest-ping and an unknown command's
+error in libvirt's words; shutdown --mode agent powering the guest off through guest-shutdown.
+A second domain with only an org.libguestfs.channel.0 channel keeps libvirt's refusal, "QEMU
+guest agent is not configured", for domtime, qemu-agent-command and shutdown --mode agent.
+Run by Debian's /usr/bin/python3 (python3-libvirt). Waits poll with generous limits; nothing
+asserts a timing.
+"""
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
+GUEST = os.path.abspath(GUEST)
+t = Tap()
+if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    skip_all("no /dev/kvm")
+if not shutil.which("virsh"):
+    skip_all("no virsh")
+import libvirt  # noqa: E402
+
+AGENT = """    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+"""
+OTHER = """    <channel type='unix'>
+      <target type='virtio' name='org.libguestfs.channel.0'/>
+    </channel>
+"""
+NOT_CONFIGURED = "error: argument unsupported: QEMU guest agent is not configured"
+
+
+class Events:
+    def __init__(self, conn):
+        self.lock = threading.Lock()
+        self.got = []
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, self.cb,
+                                    None)
+
+    def cb(self, conn, dom, state, reason, opaque):
+        with self.lock:
+            self.got.append((dom.name(), state, reason))
+
+    def has(self, item):
+        with self.lock:
+            return item in self.got
+
+
+def loop_forever():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
+def errline(r):
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    return lines[-1] if lines else ""
+
+
+def domtime(out):
+    m = re.match(r"Time: (\d+)\s*$", out)
+    return int(m.group(1)) if m else None
+
+
+d = Daemon(VIREOD, VMM, VSH)
+try:
+    d.start()
+    libvirt.virEventRegisterDefaultImpl()
+    threading.Thread(target=loop_forever, daemon=True).start()
+    conn = libvirt.open(d.uri)
+    ev = Events(conn)
+
+    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900", AGENT))
+    r = d.virsh("define", x)
+    t.ok(r.returncode == 0, "a domain with an agent channel defines", r.stderr)
+    r = d.virsh("start", "ag")
+    t.ok(r.returncode == 0, "and starts", r.stderr + d.vmm_log("ag"))
+    live = d.virsh("dumpxml", "ag").stdout
+    path = os.path.join(d.root, "run", "channel", "target", "domain-1-ag",
+                        "org.qemu.guest_agent.0")
+    t.ok(f"<source mode='bind' path='{path}'/>" in live,
+         "the live XML has the socket path the daemon gave it", live)
+    t.ok("<address type='virtio-serial' controller='0' bus='0' port='1'/>" in live and
+         "<controller type='virtio-serial' index='0'>" in live,
+         "the channel is port 1 of virtio-serial controller 0", live)
+    t.ok(os.path.exists(path), "vireo-vmm listens on that socket")
+
+    # Before the guest opens its port the agent is not there.
+    opened = wait_for(lambda: "agent: port 1 opened" in d.console_log("ag"), 300)
+    t.ok(opened, "the guest found its port named org.qemu.guest_agent.0 and opened it",
+         d.console_log("ag")[-2000:])
+    connected = wait_for(lambda: "state='connected'" in d.virsh("dumpxml", "ag").stdout, 60)
+    t.ok(connected, "the live XML shows the channel connected (VSERPORT_CHANGE)",
+         d.virsh("dumpxml", "ag").stdout)
+    t.ok(wait_for(lambda: ev.has(("ag", 1, 2)), 30),
+         "libvirt-python hears AGENT_LIFECYCLE connected (reason channel)", str(ev.got))
+
+    # domtime: the guest's clock is its CMOS clock, which the VMM set from the host's.
+    r = d.virsh("domtime", "ag", timeout=300)
+    got = domtime(r.stdout)
+    t.ok(r.returncode == 0 and got is not None and abs(got - time.time()) < 3600,
+         "virsh domtime reads the guest's clock (%s)" % r.stdout.strip(), r.stderr)
+    r = d.vsh("domtime", "ag", timeout=300)
+    got = domtime(r.stdout)
+    t.ok(r.returncode == 0 and got is not None and abs(got - time.time()) < 3600,
+         "vsh domtime reads it too (%s)" % r.stdout.strip(), r.stderr)
+    r = d.virsh("domtime", "ag", "--time", "1000000000", timeout=300)
+    t.ok(r.returncode == 0, "virsh domtime --time sets the guest's clock", r.stderr)
+    got = domtime(d.virsh("domtime", "ag", timeout=300).stdout)
+    t.ok(got is not None and 1000000000 <= got < 1000000000 + 3600,
+         "the guest's clock reads what was set (%s)" % got)
+    r = d.vsh("domtime", "ag", "--sync", timeout=300)
+    t.ok(r.returncode == 0, "vsh domtime --sync resets it from the guest's RTC", r.stderr)
+    got = domtime(d.vsh("domtime", "ag", timeout=300).stdout)
+    t.ok(got is not None and abs(got - time.time()) < 3600,
+         "the guest's clock is the RTC's again (%s)" % got)
+    dom = conn.lookupByName("ag")
+    secs = dom.getTime()["seconds"]
+    t.ok(abs(secs - time.time()) < 3600, "libvirt-python's getTime agrees (%d)" % secs)
+
+    # qemu-agent-command: the whole reply, compact, as libvirt returns it.
+    r = d.virsh("qemu-agent-command", "ag", '{"execute":"guest-ping"}', timeout=300)
+    t.ok(r.returncode == 0 and r.stdout.strip() == '{"return":{}}',
+         "virsh qemu-agent-command guest-ping prints {\"return\":{}}", r.stdout + r.stderr)
+    r = d.virsh("qemu-agent-command", "ag", "--timeout", "120", '{"execute":"guest-info"}',
+                timeout=300)
+    t.ok(r.returncode == 0 and '"version":"vireo-testguest"' in r.stdout,
+         "qemu-agent-command --timeout guest-info", r.stdout + r.stderr)
+    r = d.virsh("qemu-agent-command", "ag", '{"execute":"guest-bogus"}', timeout=300)
+    t.ok(r.returncode != 0 and errline(r) ==
+         "error: internal error: unable to execute QEMU agent command 'guest-bogus': "
+         "The command guest-bogus has not been found",
+         "an unknown agent command fails in libvirt's words", r.stderr)
+    r = d.virsh("qemu-agent-command", "ag", "not json", timeout=300)
+    t.ok(r.returncode != 0, "a command that is not JSON is refused", r.stderr)
+
+    # A domain with a channel that is not the agent's.
+    x = d.write("noag.xml", domain_xml("noag", GUEST, "tests=agent agent_idle=900", OTHER))
+    r = d.virsh("define", x)
+    r = d.virsh("start", "noag")
+    t.ok(r.returncode == 0, "a domain with only org.libguestfs.channel.0 starts",
+         r.stderr + d.vmm_log("noag"))
+    other = os.path.join(d.root, "run", "channel", "target", "domain-2-noag",
+                         "org.libguestfs.channel.0")
+    t.ok(os.path.exists(other), "its channel has a socket too (a plain unix channel)")
+    for args in (["domtime", "noag"], ["qemu-agent-command", "noag", '{"execute":"guest-ping"}'],
+                 ["shutdown", "--mode", "agent", "noag"]):
+        r = d.virsh(*args)
+        t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
+             "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
+    r = d.vsh("domtime", "noag")
+    t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED, "vsh domtime: the same refusal",
+         r.stderr)
+    d.virsh("destroy", "noag")
+
+    # shutdown --mode agent: guest-shutdown, and the guest powers itself off.
+    r = d.virsh("shutdown", "--mode", "agent", "ag", timeout=300)
+    t.ok(r.returncode == 0, "virsh shutdown --mode agent", r.stdout + r.stderr)
+    t.ok(wait_for(lambda: "agent: guest-shutdown (mode powerdown)" in d.console_log("ag"), 120),
+         "the guest's agent got guest-shutdown", d.console_log("ag")[-1000:])
+    t.ok(wait_for(lambda: d.state("ag") == "shut off (shutdown)", 300),
+         "the domain shut off (reason shutdown)", d.state("ag"))
+    log = d.console_log("ag")
+    t.ok("not ok" not in log, "the guest reported no failure", log[-3000:])
+    r = d.virsh("domtime", "ag")
+    t.ok(r.returncode != 0 and "domain is not running" in errline(r),
+         "domtime of a shut off domain: not running", r.stderr)
+    conn.close()
+except Exception as e:  # noqa: BLE001
+    t.ok(False, "no exception", repr(e))
+finally:
+    if t.failed:
+        d.dump_log()
+    d.cleanup(["ag", "noag"])
+t.done()
