@@ -138,7 +138,137 @@ static int set_time(struct vd_call *c)
     return vd_agent_call(c, c->dom, cmd, VD_AGENT_TIMEOUT_BLOCK, false, NULL, empty_answer);
 }
 
+/* ---- domifaddr --source agent ---- */
+
+static const char *str_member(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!ret || !json_object_is_type(ret, json_type_array))
+        return -EINVAL;
+    size_t n = json_object_array_length(ret);
+    out->ifaces = xcalloc(n ? n : 1, sizeof(*out->ifaces));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *it = json_object_array_get_idx(ret, i), *ips = NULL;
+        const char *name = str_member(it, "name"), *hw = str_member(it, "hardware-address");
+        if (!name) {
+            remote_domain_interface_addresses_ret_free(out);
+            memset(out, 0, sizeof(*out));
+            return -EINVAL;
+        }
+        struct remote_domain_interface *ifc = &out->ifaces[out->ifaces_len++];
+        ifc->name = xstrdup(name);
+        ifc->hwaddr = hw ? xstrdup(hw) : NULL;
+        if (!json_object_object_get_ex(it, "ip-addresses", &ips) ||
+            !json_object_is_type(ips, json_type_array))
+            continue;
+        size_t na = json_object_array_length(ips);
+        ifc->addrs = xcalloc(na ? na : 1, sizeof(*ifc->addrs));
+        for (size_t k = 0; k < na; k++) {
+            struct json_object *ad = json_object_array_get_idx(ips, k), *pf = NULL;
+            const char *type = str_member(ad, "ip-address-type"),
+                       *ip = str_member(ad, "ip-address");
+            if (!type || !ip || (strcmp(type, "ipv4") && strcmp(type, "ipv6")))
+                continue;
+            json_object_object_get_ex(ad, "prefix", &pf);
+            ifc->addrs[ifc->addrs_len++] =
+                (struct remote_domain_ip_addr){strcmp(type, "ipv4") ? 1 : 0, xstrdup(ip),
+                                               pf ? (uint32_t)json_object_get_int(pf) : 0};
+        }
+    }
+    return 0;
+}
+
+static void ifaddr_answer(struct vd_deferred *df, const struct remote_type *type,
+                          struct json_object *reply, struct json_object *ret)
+{
+    (void)reply;
+    struct remote_domain_interface_addresses_ret out;
+    if (vd_agent_interfaces(ret, &out) < 0) {
+        vd_deferred_reply(df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU,
+                          "internal error: qemu agent reply missing 'return' array");
+        return;
+    }
+    vd_deferred_reply(df, type, &out, 0, 0, NULL);
+    remote_domain_interface_addresses_ret_free(&out);
+}
+
+int vd_agent_domifaddr(struct vd_call *c)
+{
+    return vd_agent_call(
+        c, c->dom, "{\"execute\":\"guest-network-get-interfaces\"}", VD_AGENT_TIMEOUT_BLOCK, false,
+        remote_proc_lookup(REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES)->ret, ifaddr_answer);
+}
+
+/* ---- domfsfreeze, domfsthaw ---- */
+
+static void count_answer(struct vd_deferred *df, const struct remote_type *type,
+                         struct json_object *reply, struct json_object *ret)
+{
+    (void)reply;
+    if (!ret || !json_object_is_type(ret, json_type_int)) {
+        vd_deferred_reply(df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU,
+                          "internal error: malformed return value");
+        return;
+    }
+    struct remote_domain_fsfreeze_ret r = {json_object_get_int(ret)};
+    vd_deferred_reply(df, type, &r, 0, 0, NULL);
+}
+
+static int fs_freeze_thaw(struct vd_call *c, bool freeze)
+{
+    const struct remote_domain_fsfreeze_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function %s", a->flags,
+                            freeze ? "qemuDomainFSFreeze" : "qemuDomainFSThaw");
+    if (!freeze && a->mountpoints_len) /* libvirt: thaw takes every filesystem */
+        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
+                            "argument unsupported: specifying mountpoints is not supported");
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    struct json_object *cmd = json_object_new_object();
+    json_object_object_add(cmd, "execute",
+                           json_object_new_string(!freeze ? "guest-fsfreeze-thaw"
+                                                  : a->mountpoints_len
+                                                      ? "guest-fsfreeze-freeze-list"
+                                                      : "guest-fsfreeze-freeze"));
+    if (freeze && a->mountpoints_len) {
+        struct json_object *args = json_object_new_object(), *mps = json_object_new_array();
+        for (uint32_t i = 0; i < a->mountpoints_len; i++)
+            json_object_array_add(mps, json_object_new_string(a->mountpoints[i]));
+        json_object_object_add(args, "mountpoints", mps);
+        json_object_object_add(cmd, "arguments", args);
+    }
+    char *text = xstrdup(json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
+    json_object_put(cmd);
+    int r = vd_agent_call(c, c->dom, text, VD_AGENT_TIMEOUT_BLOCK, false,
+                          remote_proc_lookup(c->h->proc)->ret, count_answer);
+    free(text);
+    return r;
+}
+
+static int fs_freeze(struct vd_call *c)
+{
+    return fs_freeze_thaw(c, true);
+}
+
+static int fs_thaw(struct vd_call *c)
+{
+    return fs_freeze_thaw(c, false);
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_FSFREEZE, fs_freeze},
+    {REMOTE_PROC_DOMAIN_FSTHAW, fs_thaw},
     {REMOTE_PROC_DOMAIN_GET_TIME, get_time},
     {REMOTE_PROC_DOMAIN_SET_TIME, set_time},
 };

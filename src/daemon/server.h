@@ -155,6 +155,11 @@ typedef void (*vd_agent_answer_fn)(struct vd_deferred *df, const struct remote_t
                                    struct json_object *reply, struct json_object *ret);
 int vd_agent_call(struct vd_call *c, struct vd_domain *dom, const char *cmd, int seconds,
                   bool no_reply, const struct remote_type *ret_type, vd_agent_answer_fn answer);
+/* virDomainInterfaceAddresses with the agent source (guest-network-get-interfaces). */
+int vd_agent_domifaddr(struct vd_call *c);
+/* guest-network-get-interfaces' "return" as libvirt's interface list (qemuAgentGetInterfaces:
+ * ipv4 0, ipv6 1, other address types left out). 0, or -EINVAL for a malformed answer. */
+int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

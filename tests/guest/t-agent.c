@@ -10,6 +10,8 @@
  *   guest-get-time        the CMOS clock (plus what guest-set-time moved it), in ns
  *   guest-set-time        {"time": NS} moves the clock; without it, back to the CMOS clock
  *   guest-get-fsinfo      [] (the test guest has no filesystems)
+ *   guest-fsfreeze-freeze, guest-fsfreeze-thaw   0 (filesystems frozen or thawed: none)
+ *   guest-network-get-interfaces  [] (it has no network stack)
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
  *   anything else         {"error": {"class": "CommandNotFound", ...}} as qemu-ga words it
  *
@@ -294,6 +296,12 @@ static bool serve(struct agent *a, const char *cmd)
     } else if (!strcmp(name, "guest-get-fsinfo")) {
         ok = reply(a, "{\"return\": []}\n");
         tap_ok(t, ok, "agent: guest-get-fsinfo answered (no filesystems)");
+    } else if (!strcmp(name, "guest-fsfreeze-freeze") || !strcmp(name, "guest-fsfreeze-thaw")) {
+        ok = reply(a, "{\"return\": 0}\n");
+        tap_ok(t, ok, "agent: %s answered (no filesystems)", name);
+    } else if (!strcmp(name, "guest-network-get-interfaces")) {
+        ok = reply(a, "{\"return\": []}\n");
+        tap_ok(t, ok, "agent: guest-network-get-interfaces answered (no interfaces)");
     } else if (!strcmp(name, "guest-shutdown")) {
         char mode[16] = "powerdown";
         json_field(cmd, "mode", mode, sizeof(mode), 0);

@@ -19,6 +19,7 @@ asserts a timing.
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -70,6 +71,12 @@ def loop_forever():
 def errline(r):
     lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
     return lines[-1] if lines else ""
+
+
+def virsh_loud(*args):
+    """virsh without -q, for the lines it prints only then (Froze N filesystem(s))."""
+    return subprocess.run(["virsh", "-c", d.uri] + list(args), env=d.env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def domtime(out):
@@ -146,6 +153,21 @@ try:
          "error: internal error: unable to execute QEMU agent command 'guest-bogus': "
          "The command guest-bogus has not been found",
          "an unknown agent command fails in libvirt's words", r.stderr)
+    # filesystems and interfaces: the test guest has none of either, and says so
+    r = virsh_loud("domfsfreeze", "ag")
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Froze 0 filesystem(s)",
+         "virsh domfsfreeze through the agent", r.stdout + r.stderr)
+    r = virsh_loud("domfsthaw", "ag")
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 0 filesystem(s)",
+         "virsh domfsthaw through the agent", r.stdout + r.stderr)
+    r = d.virsh("domfsthaw", "ag", "--mountpoint", "/", timeout=300)
+    t.ok(r.returncode != 0 and errline(r) ==
+         "error: argument unsupported: specifying mountpoints is not supported",
+         "domfsthaw with a mountpoint: libvirt's refusal", r.stderr)
+    r = d.virsh("domifaddr", "ag", "--source", "agent", timeout=300)
+    t.ok(r.returncode == 0 and r.stdout.strip() == "" and
+         wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
+         "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
     r = d.virsh("qemu-agent-command", "ag", "not json", timeout=300)
     t.ok(r.returncode != 0, "a command that is not JSON is refused", r.stderr)
 
@@ -159,7 +181,8 @@ try:
                          "org.libguestfs.channel.0")
     t.ok(os.path.exists(other), "its channel has a socket too (a plain unix channel)")
     for args in (["domtime", "noag"], ["qemu-agent-command", "noag", '{"execute":"guest-ping"}'],
-                 ["shutdown", "--mode", "agent", "noag"]):
+                 ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
+                 ["domifaddr", "noag", "--source", "agent"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "daemon/agent.h"
+#include "daemon/domain.h"
+#include "daemon/server.h"
 #include "tap.h"
 #include "util/error.h"
 #include "util/loop.h"
@@ -179,6 +181,22 @@ int main(int argc, char **argv)
            "guest-network-get-interfaces answers");
     ok(res.reply && strstr(res.reply, "\"name\":\"lo\"") && strstr(res.reply, "127.0.0.1"),
        "guest-network-get-interfaces lists lo with 127.0.0.1");
+    /* ... and as libvirt's interface list (domifaddr --source agent) */
+    ret = ret_of(&res);
+    struct remote_domain_interface_addresses_ret ifs;
+    bool lo = false;
+    if (vd_agent_interfaces(ret, &ifs) == 0) {
+        for (uint32_t i = 0; i < ifs.ifaces_len; i++)
+            for (uint32_t k = 0; k < ifs.ifaces[i].addrs_len; k++)
+                lo |= !strcmp(ifs.ifaces[i].name, "lo") && ifs.ifaces[i].hwaddr &&
+                      !strcmp(ifs.ifaces[i].hwaddr, "00:00:00:00:00:00") &&
+                      ifs.ifaces[i].addrs[k].type == 0 &&
+                      !strcmp(ifs.ifaces[i].addrs[k].addr, "127.0.0.1") &&
+                      ifs.ifaces[i].addrs[k].prefix == 8;
+        remote_domain_interface_addresses_ret_free(&ifs);
+    }
+    ok(lo, "as libvirt's interfaces: lo 00:00:00:00:00:00 ipv4 127.0.0.1/8");
+    json_object_put(ret);
 
     /* An error answer, in libvirt's words. */
     is_int(run_cmd(loop, a, "{\"execute\":\"guest-no-such-command\"}", &res), 0,
