@@ -979,6 +979,15 @@ int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseco
 int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
                         unsigned int flags, vir_error *err);
 
+/* virDomainQemuAgentCommand (libvirt-qemu): a guest agent command as JSON; timeout in
+ * seconds or one of these. Returns the agent's reply as JSON (malloc'd; NULL with err set on
+ * failure, or with err clear for _NOWAIT). flags must be 0. */
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK   (-2)
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_DEFAULT (-1)
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_NOWAIT  0
+char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                    unsigned int flags, vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;

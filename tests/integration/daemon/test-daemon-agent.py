@@ -144,6 +144,24 @@ try:
     r = d.virsh("qemu-agent-command", "ag", '{"execute":"guest-ping"}', timeout=300)
     t.ok(r.returncode == 0 and r.stdout.strip() == '{"return":{}}',
          "virsh qemu-agent-command guest-ping prints {\"return\":{}}", r.stdout + r.stderr)
+    r = d.vsh("qemu-agent-command", "ag", '{"execute":"guest-ping"}', timeout=300)
+    t.ok(r.returncode == 0 and r.stdout.strip() == '{"return":{}}',
+         "vsh qemu-agent-command guest-ping prints the same", r.stdout + r.stderr)
+    rv = d.virsh("qemu-agent-command", "ag", "--pretty", '{"execute":', '"guest-info"}',
+                 timeout=300)
+    rs = d.vsh("qemu-agent-command", "ag", "--pretty", '{"execute":', '"guest-info"}',
+               timeout=300)
+    t.ok(rv.returncode == 0 and rs.returncode == 0 and rv.stdout == rs.stdout,
+         "qemu-agent-command --pretty (words joined): vsh prints what virsh prints",
+         "virsh:\n" + rv.stdout + rv.stderr + "vsh:\n" + rs.stdout + rs.stderr)
+    for args, want in ((["--timeout", "0"], "error: timeout must be positive"),
+                       (["--async", "--block"],
+                        "error: timeout, async and block options are exclusive")):
+        rv = d.virsh("qemu-agent-command", "ag", *args, '{"execute":"guest-ping"}')
+        rs = d.vsh("qemu-agent-command", "ag", *args, '{"execute":"guest-ping"}')
+        t.ok(errline(rv) == want and errline(rs) == want,
+             "qemu-agent-command %s: virsh's refusal in both" % " ".join(args),
+             rv.stderr + rs.stderr)
     r = d.virsh("qemu-agent-command", "ag", "--timeout", "120", '{"execute":"guest-info"}',
                 timeout=300)
     t.ok(r.returncode == 0 and '"version":"vireo-testguest"' in r.stdout,
