@@ -92,7 +92,15 @@ try:
     conn = libvirt.open(d.uri)
     ev = Events(conn)
 
-    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900", AGENT))
+    disk = os.path.join(d.tmp, "ag.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "16M"], check=True)
+    DISK = f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900", DISK + AGENT))
     r = d.virsh("define", x)
     t.ok(r.returncode == 0, "a domain with an agent channel defines", r.stderr)
     r = d.virsh("start", "ag")
@@ -186,6 +194,19 @@ try:
     t.ok(r.returncode == 0 and r.stdout.strip() == "" and
          wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
          "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
+    # snapshot-create --quiesce: frozen around the disk's switch to its overlay
+    overlay = os.path.join(d.tmp, "ag-s1.qcow2")
+    r = d.virsh("snapshot-create-as", "ag", "s1", "--disk-only", "--quiesce", "--diskspec",
+                f"vda,snapshot=external,file={overlay}", timeout=300)
+    t.ok(r.returncode == 0, "snapshot-create-as --disk-only --quiesce", r.stdout + r.stderr)
+    log = d.console_log("ag")
+    t.ok(wait_for(lambda: "guest-fsfreeze-thaw answered" in d.console_log("ag"), 60) and
+         d.console_log("ag").find("guest-fsfreeze-freeze answered",
+                                  log.find("guest-network-get-interfaces")) <
+         d.console_log("ag").rfind("guest-fsfreeze-thaw answered"),
+         "the guest's file systems were frozen, then thawed", d.console_log("ag")[-1500:])
+    t.ok(f"<source file='{overlay}'" in d.virsh("dumpxml", "ag").stdout,
+         "the disk runs on its overlay", d.virsh("dumpxml", "ag").stdout)
     r = d.virsh("qemu-agent-command", "ag", "not json", timeout=300)
     t.ok(r.returncode != 0, "a command that is not JSON is refused", r.stderr)
 
@@ -200,7 +221,8 @@ try:
     t.ok(os.path.exists(other), "its channel has a socket too (a plain unix channel)")
     for args in (["domtime", "noag"], ["qemu-agent-command", "noag", '{"execute":"guest-ping"}'],
                  ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
-                 ["domifaddr", "noag", "--source", "agent"]):
+                 ["domifaddr", "noag", "--source", "agent"],
+                 ["snapshot-create-as", "noag", "--disk-only", "--quiesce"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
