@@ -298,6 +298,12 @@ int vd_agent_open(struct loop *loop, const char *path, struct vd_agent **out, st
         close(fd);
         return verr_errno(err, e, "failed to connect to agent socket '%s'", path);
     }
+    return vd_agent_open_fd(loop, fd, out, err);
+}
+
+int vd_agent_open_fd(struct loop *loop, int fd, struct vd_agent **out, struct verr *err)
+{
+    *out = NULL;
     struct vd_agent *a = xcalloc(1, sizeof(*a));
     a->loop = loop;
     a->fd = fd;

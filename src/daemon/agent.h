@@ -35,6 +35,9 @@ typedef void (*vd_agent_reply_fn)(void *opaque, int r, struct json_object *reply
 
 /* Connects to the agent's socket at path and watches it on loop. Returns 0 or -errno. */
 int vd_agent_open(struct loop *loop, const char *path, struct vd_agent **out, struct verr *err);
+/* The same on a connected, non-blocking stream socket, which the client owns from now on
+ * (closed on failure too). */
+int vd_agent_open_fd(struct loop *loop, int fd, struct vd_agent **out, struct verr *err);
 /* Ends the connection; commands still pending get -ECANCELED first. NULL is ignored. */
 void vd_agent_close(struct vd_agent *a);
 /* Whether the socket is still connected (false after the agent end's EOF). */
