@@ -7,6 +7,7 @@
  * or goes away.
  */
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -266,7 +267,44 @@ static int fs_thaw(struct vd_call *c)
     return fs_freeze_thaw(c, false);
 }
 
+/* ---- set-user-password ---- */
+
+static int set_user_password(struct vd_call *c)
+{
+    const struct remote_domain_set_user_password_args *a = c->args;
+    unsigned encrypted = 1; /* VIR_DOMAIN_PASSWORD_ENCRYPTED */
+    if (a->flags & ~encrypted)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainSetUserPassword",
+                            a->flags & ~encrypted);
+    if (!a->user || !a->password)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: %s in %s must not be NULL",
+                            !a->user ? "user" : "password", "virDomainSetUserPassword");
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    /* qemu-ga takes the password base64-encoded, and crypted says whether it is a hash */
+    gnutls_datum_t in = {(unsigned char *)a->password, (unsigned)strlen(a->password)}, b64 = {0};
+    if (gnutls_base64_encode2(&in, &b64) < 0)
+        return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR, "internal error: cannot encode password");
+    struct json_object *cmd = json_object_new_object(), *args = json_object_new_object();
+    json_object_object_add(cmd, "execute", json_object_new_string("guest-set-user-password"));
+    json_object_object_add(args, "crypted", json_object_new_boolean(a->flags & encrypted));
+    json_object_object_add(args, "username", json_object_new_string(a->user));
+    json_object_object_add(args, "password",
+                           json_object_new_string_len((const char *)b64.data, (int)b64.size));
+    json_object_object_add(cmd, "arguments", args);
+    gnutls_free(b64.data);
+    char *text = xstrdup(json_object_to_json_string_ext(cmd, JSON_C_TO_STRING_PLAIN));
+    json_object_put(cmd);
+    int r = vd_agent_call(c, c->dom, text, VD_AGENT_TIMEOUT_BLOCK, false, NULL, empty_answer);
+    free(text);
+    return r;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, set_user_password},
     {REMOTE_PROC_DOMAIN_FSFREEZE, fs_freeze},
     {REMOTE_PROC_DOMAIN_FSTHAW, fs_thaw},
     {REMOTE_PROC_DOMAIN_GET_TIME, get_time},

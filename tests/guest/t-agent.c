@@ -12,6 +12,7 @@
  *   guest-get-fsinfo      [] (the test guest has no filesystems)
  *   guest-fsfreeze-freeze, guest-fsfreeze-thaw   0 (filesystems frozen or thawed: none)
  *   guest-network-get-interfaces  [] (it has no network stack)
+ *   guest-set-user-password  {} (reported with its username and base64 password)
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
  *   anything else         {"error": {"class": "CommandNotFound", ...}} as qemu-ga words it
  *
@@ -188,7 +189,7 @@ static bool reply(struct agent *a, const char *s)
     return send_text(a, s, (uint32_t)strlen(s));
 }
 
-/* The value of "key": a string (copied to out) or a number (into *num), from a flat JSON
+/* The value of "key": a string (copied to out) or a number or boolean (into *num), from a flat JSON
  * text; false when the key is absent. Enough for the commands above. */
 static bool json_field(const char *text, const char *key, char *out, unsigned max, int64_t *num)
 {
@@ -204,6 +205,10 @@ static bool json_field(const char *text, const char *key, char *out, unsigned ma
             for (p++; *p && *p != '"' && n + 1 < max; p++)
                 out[n++] = *p;
             out[n] = '\0';
+            return true;
+        }
+        if (num && (*p == 't' || *p == 'f')) { /* true, false */
+            *num = *p == 't';
             return true;
         }
         if (num && ((*p >= '0' && *p <= '9') || *p == '-')) {
@@ -302,6 +307,15 @@ static bool serve(struct agent *a, const char *cmd)
     } else if (!strcmp(name, "guest-network-get-interfaces")) {
         ok = reply(a, "{\"return\": []}\n");
         tap_ok(t, ok, "agent: guest-network-get-interfaces answered (no interfaces)");
+    } else if (!strcmp(name, "guest-set-user-password")) {
+        char user[32] = "", pw[64] = "";
+        json_field(cmd, "username", user, sizeof(user), 0);
+        json_field(cmd, "password", pw, sizeof(pw), 0);
+        ok = reply(a, "{\"return\": {}}\n");
+        int64_t crypted = 0;
+        json_field(cmd, "crypted", 0, 0, &crypted);
+        tap_ok(t, ok, "agent: guest-set-user-password for %s (password %s, crypted %s)", user, pw,
+               crypted ? "yes" : "no");
     } else if (!strcmp(name, "guest-shutdown")) {
         char mode[16] = "powerdown";
         json_field(cmd, "mode", mode, sizeof(mode), 0);

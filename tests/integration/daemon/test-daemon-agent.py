@@ -194,16 +194,32 @@ try:
     t.ok(r.returncode == 0 and r.stdout.strip() == "" and
          wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
          "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
+    # set-user-password: base64 on the wire, crypted as --encrypted says
+    r = virsh_loud("set-user-password", "ag", "root", "s3cret")
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Password set successfully for root in ag",
+         "virsh set-user-password", r.stdout + r.stderr)
+    t.ok(wait_for(lambda: "guest-set-user-password for root (password czNjcmV0, crypted no)" in
+                  d.console_log("ag"), 60),
+         "the agent got the user and the base64 password", d.console_log("ag")[-1000:])
+    r = virsh_loud("set-user-password", "ag", "admin", "$6$x$hash", "--encrypted")
+    t.ok(r.returncode == 0 and
+         wait_for(lambda: "for admin (password JDYkeCRoYXNo, crypted yes)" in d.console_log("ag"),
+                  60), "set-user-password --encrypted sends a crypted password",
+         r.stdout + r.stderr + d.console_log("ag")[-500:])
+
     # snapshot-create --quiesce: frozen around the disk's switch to its overlay
     overlay = os.path.join(d.tmp, "ag-s1.qcow2")
+    before = d.console_log("ag")
+    nf, nt = (before.count("guest-fsfreeze-freeze answered"),
+              before.count("guest-fsfreeze-thaw answered"))
     r = d.virsh("snapshot-create-as", "ag", "s1", "--disk-only", "--quiesce", "--diskspec",
                 f"vda,snapshot=external,file={overlay}", timeout=300)
     t.ok(r.returncode == 0, "snapshot-create-as --disk-only --quiesce", r.stdout + r.stderr)
+    wait_for(lambda: d.console_log("ag").count("guest-fsfreeze-thaw answered") > nt, 60)
     log = d.console_log("ag")
-    t.ok(wait_for(lambda: "guest-fsfreeze-thaw answered" in d.console_log("ag"), 60) and
-         d.console_log("ag").find("guest-fsfreeze-freeze answered",
-                                  log.find("guest-network-get-interfaces")) <
-         d.console_log("ag").rfind("guest-fsfreeze-thaw answered"),
+    t.ok(log.count("guest-fsfreeze-freeze answered") == nf + 1 and
+         log.count("guest-fsfreeze-thaw answered") == nt + 1 and
+         log.rfind("guest-fsfreeze-freeze answered") < log.rfind("guest-fsfreeze-thaw answered"),
          "the guest's file systems were frozen, then thawed", d.console_log("ag")[-1500:])
     t.ok(f"<source file='{overlay}'" in d.virsh("dumpxml", "ag").stdout,
          "the disk runs on its overlay", d.virsh("dumpxml", "ag").stdout)
@@ -222,7 +238,8 @@ try:
     for args in (["domtime", "noag"], ["qemu-agent-command", "noag", '{"execute":"guest-ping"}'],
                  ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
                  ["domifaddr", "noag", "--source", "agent"],
-                 ["snapshot-create-as", "noag", "--disk-only", "--quiesce"]):
+                 ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
+                 ["set-user-password", "noag", "root", "pw"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
