@@ -13,6 +13,7 @@
  *   guest-fsfreeze-freeze, guest-fsfreeze-thaw   0 (filesystems frozen or thawed: none)
  *   guest-network-get-interfaces  [] (it has no network stack)
  *   guest-set-user-password  {} (reported with its username and base64 password)
+ *   guest-get-osinfo, guest-get-timezone, guest-get-host-name   what the test guest is
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
  *   anything else         {"error": {"class": "CommandNotFound", ...}} as qemu-ga words it
  *
@@ -316,6 +317,16 @@ static bool serve(struct agent *a, const char *cmd)
         json_field(cmd, "crypted", 0, 0, &crypted);
         tap_ok(t, ok, "agent: guest-set-user-password for %s (password %s, crypted %s)", user, pw,
                crypted ? "yes" : "no");
+    } else if (!strcmp(name, "guest-get-osinfo")) {
+        ok = reply(a, "{\"return\": {\"id\": \"vireo-testguest\", \"name\": \"Vireo test guest\", "
+                      "\"pretty-name\": \"Vireo test guest\", \"machine\": \"x86_64\"}}\n");
+        tap_ok(t, ok, "agent: guest-get-osinfo answered");
+    } else if (!strcmp(name, "guest-get-timezone")) {
+        ok = reply(a, "{\"return\": {\"zone\": \"UTC\", \"offset\": 0}}\n");
+        tap_ok(t, ok, "agent: guest-get-timezone answered");
+    } else if (!strcmp(name, "guest-get-host-name")) {
+        ok = reply(a, "{\"return\": {\"host-name\": \"vireo-testguest\"}}\n");
+        tap_ok(t, ok, "agent: guest-get-host-name answered");
     } else if (!strcmp(name, "guest-shutdown")) {
         char mode[16] = "powerdown";
         json_field(cmd, "mode", mode, sizeof(mode), 0);

@@ -194,6 +194,18 @@ try:
     t.ok(r.returncode == 0 and r.stdout.strip() == "" and
          wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
          "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
+    # guestinfo: the categories the agent has (guest-get-users is not among the test guest's)
+    r = d.virsh("guestinfo", "ag", timeout=300)
+    want = ["os.id               : vireo-testguest", "os.name             : Vireo test guest",
+            "os.pretty-name      : Vireo test guest", "os.machine          : x86_64",
+            "timezone.name       : UTC", "timezone.offset     : 0",
+            "hostname            : vireo-testguest"]
+    t.ok(r.returncode == 0 and [x.rstrip() for x in r.stdout.splitlines() if x.strip()] == want,
+         "virsh guestinfo: os, timezone and hostname from the agent", r.stdout + r.stderr)
+    r = d.virsh("guestinfo", "ag", "--hostname", timeout=300)
+    t.ok(r.returncode == 0 and r.stdout.strip() == "hostname            : vireo-testguest",
+         "virsh guestinfo --hostname", r.stdout + r.stderr)
+
     # set-user-password: base64 on the wire, crypted as --encrypted says
     r = virsh_loud("set-user-password", "ag", "root", "s3cret")
     t.ok(r.returncode == 0 and r.stdout.strip() == "Password set successfully for root in ag",
@@ -239,7 +251,7 @@ try:
                  ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
                  ["domifaddr", "noag", "--source", "agent"],
                  ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
-                 ["set-user-password", "noag", "root", "pw"]):
+                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
