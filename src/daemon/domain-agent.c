@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/xnode.h"
 #include "daemon/agent.h"
@@ -138,6 +139,29 @@ void vd_domain_agent_attach(struct vd_domain *dom)
     if (!path || vd_agent_open(dom->daemon->loop, path, &dom->agent, &err) < 0)
         log_warn("domain '%s': no guest agent connection: %s", dom->def->name,
                  path ? verr_msg(&err) : "no path");
+}
+
+/* The sockets and directories the daemon made for channels (under RUN/channel/target/), as
+ * libvirt removes its own when the domain stops. */
+void vd_domain_channels_cleanup(struct vd_domain *dom)
+{
+    char *prefix = xasprintf("%s/channel/target/", dom->daemon->run_dir);
+    for (size_t i = 0; i < dom->def->ndevices; i++) {
+        struct xnode *n = dom->def->devices[i].node;
+        const char *path =
+            is_virtio_unix_channel(n) ? xnode_attr(xnode_child(n, "source"), "path") : NULL;
+        if (!path || strncmp(path, prefix, strlen(prefix)) != 0)
+            continue;
+        unlink(path);
+        char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash > dir + strlen(prefix)) {
+            *slash = '\0';
+            rmdir(dir); /* fails while another channel's socket is still there: fine */
+        }
+        free(dir);
+    }
+    free(prefix);
 }
 
 void vd_domain_agent_detach(struct vd_domain *dom)

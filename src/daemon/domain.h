@@ -224,6 +224,8 @@ int64_t vd_domain_vnc_valid_to(const struct domain_def *def);
 /* Before a start, in the live definition: the socket path of each unix channel without one
  * (RUN/channel/target/domain-ID-NAME/TARGETNAME, as libvirt's), its directory made. */
 int vd_domain_channels_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The domain stopped: the sockets and directories channels_prepare made are removed. */
+void vd_domain_channels_cleanup(struct vd_domain *dom);
 /* Once the VMM runs: connects to the agent channel's socket (org.qemu.guest_agent.0). */
 void vd_domain_agent_attach(struct vd_domain *dom);
 /* The VMM is gone or going: the agent's socket closed, pending commands failed. */

@@ -85,6 +85,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
     vd_domain_agent_detach(dom);
+    vd_domain_channels_cleanup(dom);
     vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     log_info("domain '%s' shut off, reason %d", dom->def->name, reason);

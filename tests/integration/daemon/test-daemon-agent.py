@@ -269,6 +269,9 @@ try:
          "the domain shut off (reason shutdown)", d.state("ag"))
     log = d.console_log("ag")
     t.ok("not ok" not in log, "the guest reported no failure", log[-3000:])
+    t.ok(not os.path.exists(os.path.dirname(path)) and
+         not os.path.exists(os.path.dirname(other)),
+         "the channel sockets and their directories are gone with the domains")
     r = d.virsh("domtime", "ag")
     t.ok(r.returncode != 0 and "domain is not running" in errline(r),
          "domtime of a shut off domain: not running", r.stderr)
