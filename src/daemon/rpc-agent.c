@@ -129,7 +129,7 @@ static int set_time(struct vd_call *c)
         snprintf(cmd, sizeof(cmd), "{\"execute\":\"guest-set-time\"}");
     } else {
         /* libvirt's bound: the nanoseconds since the epoch within a signed 64 bits */
-        if (a->seconds > INT64_MAX / 1000000000 - 1)
+        if (a->seconds > INT64_MAX / 1000000000 - 1 || a->seconds < -(INT64_MAX / 1000000000 - 1))
             return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                                 "invalid argument: Time '%lld' is too big for guest agent",
                                 (long long)a->seconds);
@@ -368,8 +368,9 @@ static void gi_fill(struct guestinfo *g, unsigned type, struct json_object *ret)
             gi_string(g, field, str_member(u, "domain"));
             if (json_object_object_get_ex(u, "login-time", &t)) {
                 snprintf(field, sizeof(field), "user.%zu.login-time", i);
+                double ms = json_object_get_double(t) * 1000; /* seconds, from the guest */
                 gi_param(g, field, REMOTE_TYPED_PARAM_ULLONG)->value.ul =
-                    (uint64_t)(json_object_get_double(t) * 1000);
+                    ms > 0 && ms < 1.8e19 ? (uint64_t)ms : 0;
             }
         }
     } else if (type == GI_OS && json_object_is_type(ret, json_type_object)) {
