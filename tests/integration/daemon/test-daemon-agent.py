@@ -276,6 +276,10 @@ try:
     t.ok(r.returncode != 0 and "domain is not running" in errline(r),
          "domtime of a shut off domain: not running", r.stderr)
     conn.close()
+    rc = d.stop()
+    out = open(os.path.join(d.tmp, "vireod.out"), errors="replace").read()
+    t.ok(rc == 0 and "Sanitizer" not in out and "runtime error" not in out,
+         "vireod ends cleanly after the agent runs", f"exit {rc}\n{out[-3000:]}")
 except Exception as e:  # noqa: BLE001
     t.ok(False, "no exception", repr(e))
 finally:
