@@ -1170,6 +1170,30 @@ static int remote_get_time(vir_domain *dom, long long *seconds, unsigned int *ns
     return 0;
 }
 
+static int remote_fs_freeze_thaw(vir_domain *dom, int proc, const char **mountpoints,
+                                 unsigned int n, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_fsfreeze_args a = {
+        .mountpoints = (char **)mountpoints, .mountpoints_len = n, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_fsfreeze_ret r = {0};
+    if (call(dom->conn, proc, &a, &r, err) < 0)
+        return -1;
+    return r.filesystems;
+}
+
+static int remote_fs_freeze(vir_domain *dom, const char **mountpoints, unsigned int n,
+                            unsigned int flags, vir_error *err)
+{
+    return remote_fs_freeze_thaw(dom, REMOTE_PROC_DOMAIN_FSFREEZE, mountpoints, n, flags, err);
+}
+
+static int remote_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int n,
+                          unsigned int flags, vir_error *err)
+{
+    return remote_fs_freeze_thaw(dom, REMOTE_PROC_DOMAIN_FSTHAW, mountpoints, n, flags, err);
+}
+
 static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                        unsigned int flags, vir_error *err)
 {
@@ -2012,6 +2036,8 @@ const struct vir_driver vir_remote_driver = {
     .get_time = remote_get_time,
     .set_time = remote_set_time,
     .qemu_agent_command = remote_qemu_agent_command,
+    .fs_freeze = remote_fs_freeze,
+    .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,
     .interface_stats = remote_interface_stats,

@@ -10,7 +10,7 @@
  *   guest-get-time        the CMOS clock (plus what guest-set-time moved it), in ns
  *   guest-set-time        {"time": NS} moves the clock; without it, back to the CMOS clock
  *   guest-get-fsinfo      [] (the test guest has no filesystems)
- *   guest-fsfreeze-freeze, guest-fsfreeze-thaw   0 (filesystems frozen or thawed: none)
+ *   guest-fsfreeze-freeze[-list], guest-fsfreeze-thaw   0 (file systems frozen/thawed: none)
  *   guest-network-get-interfaces  [] (it has no network stack)
  *   guest-set-user-password  {} (reported with its username and base64 password)
  *   guest-get-osinfo, guest-get-timezone, guest-get-host-name   what the test guest is
@@ -302,7 +302,8 @@ static bool serve(struct agent *a, const char *cmd)
     } else if (!strcmp(name, "guest-get-fsinfo")) {
         ok = reply(a, "{\"return\": []}\n");
         tap_ok(t, ok, "agent: guest-get-fsinfo answered (no filesystems)");
-    } else if (!strcmp(name, "guest-fsfreeze-freeze") || !strcmp(name, "guest-fsfreeze-thaw")) {
+    } else if (!strcmp(name, "guest-fsfreeze-freeze") || !strcmp(name, "guest-fsfreeze-thaw") ||
+               !strcmp(name, "guest-fsfreeze-freeze-list")) {
         ok = reply(a, "{\"return\": 0}\n");
         tap_ok(t, ok, "agent: %s answered (no filesystems)", name);
     } else if (!strcmp(name, "guest-network-get-interfaces")) {

@@ -1,7 +1,8 @@
 /*
- * cmd-agent.c - virsh's qemu-agent-command: any guest agent command as JSON, through
- * virDomainQemuAgentCommand, the agent's whole reply printed (compact, or with --pretty
- * indented as JSON). The options and their checks are virsh's.
+ * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
+ * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
+ * with --pretty indented as JSON), domfsfreeze and domfsthaw. Options, checks and outputs
+ * are virsh's.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -81,4 +82,34 @@ bool vsh_cmd_qemu_agent_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     free(result);
     vir_domain_free(dom);
     return ok;
+}
+
+static bool fs_freeze_thaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool freeze)
+{
+    const char *mps[256];
+    int n = vsh_opt_argv(cmd, "mountpoint", mps, 256);
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r = freeze ? vir_domain_fs_freeze(dom, n ? mps : NULL, (unsigned)n, 0, &err)
+                   : vir_domain_fs_thaw(dom, n ? mps : NULL, (unsigned)n, 0, &err);
+    if (r < 0) {
+        vsh_error(ctl, freeze ? "Unable to freeze filesystems" : "Unable to thaw filesystems");
+        vsh_report(ctl, &err);
+    } else {
+        vsh_print_extra(ctl, freeze ? "Froze %d filesystem(s)\n" : "Thawed %d filesystem(s)\n", r);
+    }
+    vir_domain_free(dom);
+    return r >= 0;
+}
+
+bool vsh_cmd_domfsfreeze(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return fs_freeze_thaw(ctl, cmd, true);
+}
+
+bool vsh_cmd_domfsthaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return fs_freeze_thaw(ctl, cmd, false);
 }

@@ -634,6 +634,18 @@ static const struct vsh_opt opts_memtune[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_domfsfreeze[] = {
+    DOM_OPT,
+    {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be frozen"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domfsthaw[] = {
+    DOM_OPT,
+    {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be thawed"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_qemu_agent_command[] = {
     DOM_OPT,
     {"timeout", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "timeout seconds. must be positive."},
@@ -1100,6 +1112,10 @@ const struct vsh_cmd_def vsh_commands[] = {
      "detach network interface", "Detach network interface.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
+    {"domfsfreeze", vsh_cmd_domfsfreeze, opts_domfsfreeze, "Freeze domain's mounted filesystems.",
+     "Freeze domain's mounted filesystems.", DM, 0},
+    {"domfsthaw", vsh_cmd_domfsthaw, opts_domfsthaw, "Thaw domain's mounted filesystems.",
+     "Thaw domain's mounted filesystems.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
      "set link state of a virtual interface",
      "Set link state of a domain's virtual interface. This command wraps usage of update-device "

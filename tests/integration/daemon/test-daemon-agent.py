@@ -186,6 +186,16 @@ try:
     r = virsh_loud("domfsthaw", "ag")
     t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 0 filesystem(s)",
          "virsh domfsthaw through the agent", r.stdout + r.stderr)
+    for tool in ("virsh", VSH):
+        rv = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri, "domfsfreeze",
+                             "ag", "/"], env=d.env, capture_output=True, text=True, timeout=300)
+        t.ok(rv.returncode == 0 and rv.stdout.strip() == "Froze 0 filesystem(s)" and
+             wait_for(lambda: "guest-fsfreeze-freeze-list answered" in d.console_log("ag"), 60),
+             "%s domfsfreeze with a mountpoint" % os.path.basename(tool), rv.stdout + rv.stderr)
+    rs = subprocess.run([VSH, "-c", d.vsh_uri, "domfsthaw", "ag"], env=d.env,
+                        capture_output=True, text=True, timeout=300)
+    t.ok(rs.returncode == 0 and rs.stdout.strip() == "Thawed 0 filesystem(s)",
+         "vsh domfsthaw", rs.stdout + rs.stderr)
     r = d.virsh("domfsthaw", "ag", "--mountpoint", "/", timeout=300)
     t.ok(r.returncode != 0 and errline(r) ==
          "error: argument unsupported: specifying mountpoints is not supported",
