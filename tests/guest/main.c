@@ -155,6 +155,7 @@ enum {
     T_XHCI = 1 << 24,    /* xHCI and USB HID: input from the host over VNC */
     T_CPUID = 1 << 25,   /* the CPUID leaves of the CPU model, printed for the host */
     T_AHCI = 1 << 26,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
+    T_NUMA = 1 << 28,    /* the ACPI SRAT and SLIT (t-numa.c), not in `all` */
 };
 
 static const struct {
@@ -170,7 +171,7 @@ static const struct {
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
-    {"cpuid", T_CPUID},     {"ahci", T_AHCI},
+    {"cpuid", T_CPUID},     {"ahci", T_AHCI},       {"numa", T_NUMA},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -276,6 +277,8 @@ void guest_main(int kind, uint64_t info)
         test_acpi(&g);
     if (run & T_MPTABLE)
         test_mptable(&g);
+    if (run & T_NUMA)
+        test_numa(&g);
     if (run & T_SMP)
         test_smp(&g);
     if (run & T_PCI)
