@@ -634,7 +634,8 @@ static int numa_finish(struct vmm_config *cfg, struct verr *err)
         if (numa_option_parse(&cfg->numa, cfg->numa_args[i], cfg->cpus, err) < 0)
             return verr_prefix(err, "-numa %s", cfg->numa_args[i]);
     if (cfg->numa.nr_nodes && cfg->mem_path)
-        return verr_set(err, EINVAL, "-mem-path: cannot be used with -numa node,memdev= (give "
+        return verr_set(err, EINVAL,
+                        "-mem-path: cannot be used with -numa node,memdev= (give "
                         "each memory-backend-file its mem-path)");
     return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->cpus, cfg->sockets, cfg->cores,
                               cfg->threads, err);

@@ -104,8 +104,10 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
             if (parse_range(v, &lo, &hi) < 0)
                 r = verr_set(err, EINVAL, "Parameter 'host-nodes' expects a list of integers");
             else if (hi >= NUMA_HOST_NODES)
-                r = verr_set(err, EINVAL, "host-nodes: node %u is beyond the %u host nodes "
-                             "vireo-vmm can name", hi, NUMA_HOST_NODES);
+                r = verr_set(err, EINVAL,
+                             "host-nodes: node %u is beyond the %u host nodes "
+                             "vireo-vmm can name",
+                             hi, NUMA_HOST_NODES);
             for (unsigned n = lo; r == 0 && n <= hi; n++)
                 m.host_nodes |= 1ull << n;
         } else if (cli_prop(item, "prealloc", &v) || cli_prop(item, "share", &v) ||
@@ -134,20 +136,22 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
     if (r == 0 && !m.id)
         r = verr_set(err, EINVAL, "Parameter 'id' is missing");
     else if (r == 0 && find_memdev(nc, m.id) >= 0)
-        r = verr_set(err, EEXIST, "attempt to add duplicate property '%s' to object (type "
-                     "'container')", m.id);
+        r = verr_set(err, EEXIST,
+                     "attempt to add duplicate property '%s' to object (type "
+                     "'container')",
+                     m.id);
     else if (r == 0 && !have_size)
         r = verr_set(err, EINVAL, "can't create backend with size 0");
     else if (r == 0 && m.file && !m.mem_path)
         r = verr_set(err, EINVAL, "mem-path property not set");
     else if (r == 0 && m.size % 4096)
-        r = verr_set(err, EINVAL, "memory backend '%s': size must be a multiple of 4 KiB",
-                     m.id);
+        r = verr_set(err, EINVAL, "memory backend '%s': size must be a multiple of 4 KiB", m.id);
     else if (r == 0 && m.policy != MEMDEV_POLICY_DEFAULT && !m.host_nodes)
         r = verr_set(err, EINVAL, "host-nodes must be set for policy %s",
                      memdev_policy_name(m.policy));
     else if (r == 0 && m.policy == MEMDEV_POLICY_DEFAULT && m.host_nodes)
-        r = verr_set(err, EINVAL, "host-nodes must be empty for policy default, or you should "
+        r = verr_set(err, EINVAL,
+                     "host-nodes must be empty for policy default, or you should "
                      "explicitly specify a policy other than default");
     if (r < 0) {
         free(m.id);
@@ -187,8 +191,10 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
             if (parse_range(v, &lo, &hi) < 0)
                 return verr_set(err, EINVAL, "Parameter 'cpus' expects a list of integers");
             if (hi >= max_cpus)
-                return verr_set(err, EINVAL, "CPU index (%u) should be smaller than maxcpus "
-                                "(%u)", hi, max_cpus);
+                return verr_set(err, EINVAL,
+                                "CPU index (%u) should be smaller than maxcpus "
+                                "(%u)",
+                                lo > max_cpus ? lo : max_cpus, max_cpus);
             for (unsigned c = lo; c <= hi; c++)
                 cpu_set(cpus, c);
         } else if (cli_prop(item, "memdev", &v)) {
@@ -196,13 +202,13 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
             if (memdev < 0)
                 return verr_set(err, EINVAL, "memdev=%s is ambiguous", v);
         } else if (cli_prop(item, "mem", &v)) {
-            return verr_set(err, ENOTSUP, "Parameter -numa node,mem is not supported by this "
+            return verr_set(err, ENOTSUP,
+                            "Parameter -numa node,mem is not supported by this "
                             "machine type; use -numa node,memdev instead");
         } else if (cli_prop(item, "initiator", &v)) {
             return verr_set(err, ENOTSUP, "initiator= (ACPI HMAT) is not supported");
         } else {
-            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="),
-                            item);
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
         }
     }
     if (nodeid < 0)
@@ -241,8 +247,7 @@ static int parse_dist(struct numa_config *nc, char *cur, struct verr *err)
             if (cli_prop(item, keys[i], &v))
                 k = i;
         if (k < 0)
-            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="),
-                            item);
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
         if (str_to_uint(v, 10, &vals[k]) < 0)
             return verr_set(err, EINVAL, "Parameter '%s' expects uint%s_t", keys[k],
                             k == 2 ? "8" : "16");
@@ -256,13 +261,16 @@ static int parse_dist(struct numa_config *nc, char *cur, struct verr *err)
         return verr_set(err, EINVAL, "Parameter '%s' expects an integer between 0 and %d",
                         src >= NUMA_MAX_NODES ? "src" : "dst", NUMA_MAX_NODES - 1);
     if (!nc->nodes[src].present || !nc->nodes[dst].present)
-        return verr_set(err, EINVAL, "Source/Destination NUMA node is missing. Please use "
+        return verr_set(err, EINVAL,
+                        "Source/Destination NUMA node is missing. Please use "
                         "'-numa node' option to declare it first.");
     if (val > 255)
         return verr_set(err, EINVAL, "Parameter 'val' expects uint8_t");
     if (val < NUMA_DISTANCE_MIN)
-        return verr_set(err, EINVAL, "NUMA distance (%u) is invalid, it shouldn't be less "
-                        "than %d.", val, NUMA_DISTANCE_MIN);
+        return verr_set(err, EINVAL,
+                        "NUMA distance (%u) is invalid, it shouldn't be less "
+                        "than %d.",
+                        val, NUMA_DISTANCE_MIN);
     if (src == dst && val != NUMA_DISTANCE_MIN)
         return verr_set(err, EINVAL, "Local distance of node %u should be %d.", src,
                         NUMA_DISTANCE_MIN);
@@ -290,12 +298,11 @@ static int parse_cpu(struct numa_config *nc, char *cur, struct verr *err)
             dst = &o.thread;
         else if (cli_prop(item, "die-id", &v) || cli_prop(item, "cluster-id", &v)) {
             if (str_to_uint(v, 10, &x) < 0 || x != 0)
-                return verr_set(err, EINVAL, "Invalid CPU %.*s: %s", (int)strcspn(item, "="),
-                                item, v);
+                return verr_set(err, EINVAL, "Invalid CPU %.*s: %s", (int)strcspn(item, "="), item,
+                                v);
             continue;
         } else
-            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="),
-                            item);
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
         if (str_to_uint(v, 10, &x) < 0 || x > 0xffff)
             return verr_set(err, EINVAL, "Parameter '%.*s' expects an integer",
                             (int)strcspn(item, "="), item);
@@ -307,16 +314,14 @@ static int parse_cpu(struct numa_config *nc, char *cur, struct verr *err)
     if (!have_node)
         return verr_set(err, EINVAL, "Missing mandatory node-id property");
     if (o.node >= NUMA_MAX_NODES || !nc->nodes[o.node].present)
-        return verr_set(err, EINVAL, "Invalid node-id=%u, NUMA node must be created first",
-                        o.node);
+        return verr_set(err, EINVAL, "Invalid node-id=%u, NUMA node must be created first", o.node);
     if (nc->nr_cpu_opts == NUMA_MAX_CPUS)
         return verr_set(err, ENOSPC, "too many -numa cpu options");
     nc->cpu_opts[nc->nr_cpu_opts++] = o;
     return 0;
 }
 
-int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus,
-                      struct verr *err)
+int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err)
 {
     char *copy = xstrdup(arg), *cur = copy, *type = cli_next_item(&cur);
     const char *v = type;
@@ -337,12 +342,13 @@ int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus
     return r;
 }
 
-int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
-                       unsigned sockets, unsigned cores, unsigned threads, struct verr *err)
+int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
+                       unsigned cores, unsigned threads, struct verr *err)
 {
     if (nc->nr_nodes == 0) {
         if (nc->nr_memdevs)
-            return verr_set(err, ENOTSUP, "memory backend '%s' is not used: vireo-vmm uses "
+            return verr_set(err, ENOTSUP,
+                            "memory backend '%s' is not used: vireo-vmm uses "
                             "memory backends only as -numa node memdev=",
                             nc->memdevs[0].id);
         return 0;
@@ -353,7 +359,8 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
             return verr_set(err, EINVAL, "numa: Node ID missing: %u", i);
     for (unsigned i = 0; i < nc->nr_memdevs; i++)
         if (nc->memdevs[i].node < 0)
-            return verr_set(err, ENOTSUP, "memory backend '%s' is not used by any -numa node "
+            return verr_set(err, ENOTSUP,
+                            "memory backend '%s' is not used by any -numa node "
                             "(vireo-vmm uses memory backends only as node memory)",
                             nc->memdevs[i].id);
     uint64_t total = 0;
@@ -363,18 +370,20 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
         total += nc->node_mem[i];
     }
     if (total != ram_size)
-        return verr_set(err, EINVAL, "total memory for NUMA nodes (0x%llx) should equal RAM "
-                        "size (0x%llx)", (unsigned long long)total,
-                        (unsigned long long)ram_size);
+        return verr_set(err, EINVAL,
+                        "total memory for NUMA nodes (0x%llx) should equal RAM "
+                        "size (0x%llx)",
+                        (unsigned long long)total, (unsigned long long)ram_size);
     /* -numa cpu: every vCPU whose topology ids match goes to the node. */
     for (unsigned k = 0; k < nc->nr_cpu_opts; k++) {
         const struct numa_cpu_opt *o = &nc->cpu_opts[k];
         if ((o->socket >= 0 && (unsigned)o->socket >= sockets) ||
             (o->core >= 0 && (unsigned)o->core >= cores) ||
             (o->thread >= 0 && (unsigned)o->thread >= threads))
-            return verr_set(err, EINVAL, "no CPU matches -numa cpu,node-id=%u (socket-id %d, "
-                            "core-id %d, thread-id %d)", o->node, o->socket, o->core,
-                            o->thread);
+            return verr_set(err, EINVAL,
+                            "no CPU matches -numa cpu,node-id=%u (socket-id %d, "
+                            "core-id %d, thread-id %d)",
+                            o->node, o->socket, o->core, o->thread);
         for (unsigned c = 0; c < cpus; c++) {
             unsigned t = c % threads, co = c / threads % cores, s = c / threads / cores;
             if ((o->socket >= 0 && (unsigned)o->socket != s) ||
@@ -398,9 +407,11 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
         for (unsigned s = 0; s < nc->nr_nodes; s++)
             for (unsigned d = 0; d < nc->nr_nodes; d++)
                 if (s != d && !nc->distance[s][d] && !nc->distance[d][s])
-                    return verr_set(err, EINVAL, "The distance between node %u and %u is "
+                    return verr_set(err, EINVAL,
+                                    "The distance between node %u and %u is "
                                     "missing, at least one distance value between each nodes "
-                                    "should be provided.", s, d);
+                                    "should be provided.",
+                                    s, d);
         for (unsigned s = 0; s < nc->nr_nodes; s++)
             for (unsigned d = 0; d < nc->nr_nodes; d++)
                 if (!nc->distance[s][d])

@@ -45,7 +45,7 @@ struct memdev_spec {
 
 struct numa_node_spec {
     bool present;
-    int memdev;                             /* index into memdevs, -1 none */
+    int memdev;                               /* index into memdevs, -1 none */
     uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64]; /* cpu indexes given by cpus= or -numa cpu */
 };
 
@@ -72,12 +72,11 @@ bool numa_memdev_is(const char *arg);
 /* -object memory-backend-ram|memory-backend-file,... */
 int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err);
 /* -numa node|dist|cpu,... (opt is the option's name, for messages). */
-int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus,
-                      struct verr *err);
+int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err);
 /* Checks the nodes against RAM and the vCPUs (QEMU's wording), fills distances, each
  * vCPU's node and each node's memory. With no -numa node it only refuses unused backends. */
-int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
-                       unsigned sockets, unsigned cores, unsigned threads, struct verr *err);
+int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
+                       unsigned cores, unsigned threads, struct verr *err);
 void numa_config_free(struct numa_config *nc);
 
 /* The guest-physical ranges of node n's RAM, given where RAM stops below 4 GiB

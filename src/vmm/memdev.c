@@ -44,21 +44,23 @@ static int open_file(const struct memdev_spec *m, uint64_t off, struct verr *err
         fd = open(m->mem_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     }
     if (fd < 0)
-        return verr_errno(err, errno, "memory backend '%s': can't open backing store %s",
-                          m->id, m->mem_path);
+        return verr_errno(err, errno, "memory backend '%s': can't open backing store %s", m->id,
+                          m->mem_path);
     struct statfs sfs;
     uint64_t page = 4096;
     if (fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC_VALUE)
         page = (uint64_t)sfs.f_bsize;
     int r = 0;
     if (m->size % page)
-        r = verr_set(err, EINVAL, "memory backend '%s': size 0x%llx is not a multiple of the "
-                     "huge page size 0x%llx of %s", m->id, (unsigned long long)m->size,
-                     (unsigned long long)page, m->mem_path);
+        r = verr_set(err, EINVAL,
+                     "memory backend '%s': size 0x%llx is not a multiple of the "
+                     "huge page size 0x%llx of %s",
+                     m->id, (unsigned long long)m->size, (unsigned long long)page, m->mem_path);
     else if (off % page)
-        r = verr_set(err, EINVAL, "memory backend '%s': it starts at 0x%llx of guest RAM, "
-                     "which is not aligned to the huge page size 0x%llx of %s", m->id,
-                     (unsigned long long)off, (unsigned long long)page, m->mem_path);
+        r = verr_set(err, EINVAL,
+                     "memory backend '%s': it starts at 0x%llx of guest RAM, "
+                     "which is not aligned to the huge page size 0x%llx of %s",
+                     m->id, (unsigned long long)off, (unsigned long long)page, m->mem_path);
     else if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < m->size &&
              ftruncate(fd, (off_t)m->size) < 0)
         r = verr_errno(err, errno, "memory backend '%s': cannot size %s", m->id, m->mem_path);
@@ -73,9 +75,9 @@ static int set_policy(const struct memdev_spec *m, uint8_t *p, struct verr *err)
 {
     if (m->policy == MEMDEV_POLICY_DEFAULT)
         return 0;
-    int mode = m->policy == MEMDEV_POLICY_BIND         ? MPOL_BIND
-               : m->policy == MEMDEV_POLICY_PREFERRED  ? MPOL_PREFERRED
-                                                       : MPOL_INTERLEAVE;
+    int mode = m->policy == MEMDEV_POLICY_BIND        ? MPOL_BIND
+               : m->policy == MEMDEV_POLICY_PREFERRED ? MPOL_PREFERRED
+                                                      : MPOL_INTERLEAVE;
     /* maxnode counts bits plus one in the kernel's reading; two words leave room. */
     unsigned long mask[2] = {(unsigned long)m->host_nodes, 0};
     if (mbind(p, m->size, mode, mask, NUMA_HOST_NODES + 1, MPOL_MF_STRICT | MPOL_MF_MOVE) == 0)
@@ -84,11 +86,11 @@ static int set_policy(const struct memdev_spec *m, uint8_t *p, struct verr *err)
     int max = numa_available() < 0 ? 0 : numa_max_node();
     for (unsigned n = 0; n < NUMA_HOST_NODES; n++)
         if ((m->host_nodes >> n & 1) && (int)n > max)
-            return verr_set(err, EINVAL, "memory backend '%s': cannot bind memory to host NUMA "
+            return verr_set(err, EINVAL,
+                            "memory backend '%s': cannot bind memory to host NUMA "
                             "nodes: host node %u does not exist (the host's last node is %d)",
                             m->id, n, max);
-    return verr_errno(err, e, "memory backend '%s': cannot bind memory to host NUMA nodes",
-                      m->id);
+    return verr_errno(err, e, "memory backend '%s': cannot bind memory to host NUMA nodes", m->id);
 }
 
 static void populate(uint8_t *p, uint64_t len)

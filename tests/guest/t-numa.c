@@ -37,8 +37,7 @@ void test_numa(struct guest *g)
     if (!tap_ok(t, g->have_acpi, "numa: ACPI tables found"))
         return;
     const struct acpi_table_ref *srat = acpi_find(&g->acpi, "SRAT");
-    if (!tap_ok(t, srat && srat->checksum_ok && srat->len >= 48,
-                "numa: SRAT present, checksum ok"))
+    if (!tap_ok(t, srat && srat->checksum_ok && srat->len >= 48, "numa: SRAT present, checksum ok"))
         return;
 
     bool malformed = false;
