@@ -165,7 +165,10 @@ static const struct vmm_support_rule rules[] = {
     {"element", "memtune", H, 0,
      "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
      "refused at start, as libvirt's QEMU driver does)"},
-    {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
+    {"element", "blkiotune", H, 0,
+     "the domain's blkio group: weight (v1 blkio.bfq.weight or blkio.weight, v2 io.weight; "
+     "refused where the I/O scheduler has none, as libvirt), per <device> its weight and "
+     "blkio.throttle.*_device (v1) or io.max (v2) by the disk's major:minor"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
     {"element", "iothreadids", H, 0, "ids within 1..<iothreads>, without per-thread settings"},
     {"iothreadids", "beyond", P, 16,
