@@ -68,7 +68,8 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
         cpus[n].thread_in_core = (int)(i % t->threads);
         cpus[n].core_id = (int)((i / t->threads) % t->cores);
         cpus[n].socket_id = (int)(i / (t->threads * t->cores));
-        cpus[n].node_id = vm->cfg->numa.nr_nodes ? vm->cfg->numa.cpu_node[i] : -1;
+        cpus[n].has_node = vm->cfg->numa.nr_nodes > 0;
+        cpus[n].node_id = vm->cfg->numa.cpu_node[i];
         cpus[n].qom_path = NULL;
     }
     return n;
