@@ -382,7 +382,9 @@ static bool ide_bus_name(const char *name, const char *prefix, unsigned *index)
 static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *name,
                        struct dev_config **provider, unsigned *index)
 {
-    if (str_eq(name, PCI_ROOT_BUS_NAME))
+    /* pci.0 is QEMU's name for pc's root bus (libvirt writes bus=pci.0 there); vireo-vmm
+     * gives every machine's root bus the one name pcie.0 and takes both. */
+    if (str_eq(name, PCI_ROOT_BUS_NAME) || str_eq(name, "pci.0"))
         return DEV_BUS_PCI;
     if (str_eq(name, "isa.0"))
         return DEV_BUS_ISA;
