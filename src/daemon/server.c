@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/sasl.h"
 #include "daemon/server.h"
 #include "tls/tls-server.h"
@@ -304,6 +305,7 @@ static void client_drop(struct vd_client *c)
         }
     d->nclients--;
     vd_storage_client_gone(c);
+    vd_migrate_client_gone(d, c);
     if (c->anonymous)
         d->nanonymous--;
     c->anonymous = false;

@@ -338,7 +338,8 @@ static const struct vmm_support_rule rules[] = {
      "a tap made by vireod, or the managed='no' one named by <target dev>"},
     {"interface@type", "direct", P, 14, "macvtap interfaces are not supported yet"},
     {"interface@type", "*", R, 0, "only types user, network, bridge and ethernet are supported"},
-    {"interface/source@portgroup", NULL, P, 14, "network port groups are not supported yet"},
+    {"interface/source@portgroup", NULL, H, 0,
+     "the network's portgroup: its vlan, virtualport parameters and bandwidth"},
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
     {"interface/model@type", "*", R, 0, "only model 'virtio' is supported"},
     {"interface/boot@order", NULL, H, 0,
@@ -353,6 +354,13 @@ static const struct vmm_support_rule rules[] = {
      "tc on the tap: htb for inbound, a policer for outbound; domiftune live and config"},
     {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
+    {"interface", "virtualport (openvswitch)", H, 0,
+     "ovs-vsctl add-port with libvirt's external-ids (interfaceid generated when absent); "
+     "del-port when the VM stops"},
+    {"interface", "virtualport", R, 0,
+     "only type 'openvswitch' on a bridge or network interface is supported"},
+    {"interface", "vlan (openvswitch)", H, 0, "the Open vSwitch port's tag=, trunks=, vlan_mode="},
+    {"interface", "vlan", R, 0, "VLAN tags need an Open vSwitch port"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "pci/pci-root", H, 0, "pci.0, the pc machine's PCI root bus"},
@@ -1049,6 +1057,19 @@ static int check_net(const struct domain_net *n, struct verr *err)
             kid = n->type == DOMAIN_NET_USER ? "mtu (user)" : "mtu (tap)";
         else if (strcmp(kid, "bandwidth") == 0)
             kid = n->type == DOMAIN_NET_USER ? "bandwidth (user)" : "bandwidth (tap)";
+        else if (strcmp(kid, "virtualport") == 0 || strcmp(kid, "vlan") == 0) {
+            bool ovs = false; /* the interface's own <virtualport type='openvswitch'> */
+            for (size_t j = 0; j < n->nextra; j++)
+                if (strcmp(n->extra[j]->name, "virtualport") == 0) {
+                    const char *vt = xnode_attr(n->extra[j], "type");
+                    ovs = vt && strcmp(vt, "openvswitch") == 0;
+                }
+            ovs &= n->type == DOMAIN_NET_BRIDGE || n->type == DOMAIN_NET_NETWORK;
+            if (strcmp(kid, "virtualport") == 0)
+                kid = ovs ? "virtualport (openvswitch)" : "virtualport";
+            else /* on a network interface the network's port may be the OVS one */
+                kid = ovs || n->type == DOMAIN_NET_NETWORK ? "vlan (openvswitch)" : "vlan";
+        }
         r = probe("interface", kid, shown, err);
         free(shown);
         if (r)

@@ -16,7 +16,7 @@ console log keeps. Checks:
 - dumpxml after define of minimal pc and q35 domains equals what the real
   libvirtd 9.0 printed for the same input (GOLDEN_DIR/*.libvirtd.xml, made
   with scripts/libvirtd_ref.py), apart from the differences written below;
-- virsh domcapabilities validates against libvirt's schema and lists what
+- virsh domcapabilities (and vsh's, the same bytes) validates against libvirt's schema and lists what
   vireod honours;
 - the stock virt-install --machine q35 --cdrom makes a domain on vireod,
   starts it, and the ISO's boot sector runs; without --machine it takes pc,
@@ -34,7 +34,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import Daemon, Tap, skip_all, wait_for  # noqa: E402
 
-VIREOD, VMM, SECTOR, GOLDEN = sys.argv[1:5]
+VIREOD, VMM, SECTOR, GOLDEN, VSH = sys.argv[1:6]
 BOOT_WAIT = 300
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -111,7 +111,7 @@ def normalised(xml):
     return xml.strip() + "\n"
 
 
-d = Daemon(VIREOD, VMM)
+d = Daemon(VIREOD, VMM, VSH)
 names = ["fwq35", "fwpc", "pcmin", "q35min", "vinst", "vinstpc"]
 try:
     d.start()
@@ -182,10 +182,16 @@ try:
          "<value>ide</value>" not in r.stdout and "<loader supported='no'/>" in r.stdout,
          "domcapabilities --machine q35: valid, pc-q35-7.2, sata but no ide, no loader",
          r.stdout + r.stderr + v.stdout + v.stderr)
+    vr = d.vsh("domcapabilities", "--machine", "q35")
+    t.ok(vr.returncode == 0 and vr.stdout == r.stdout,
+         "vsh domcapabilities --machine q35 prints what virsh prints", vr.stdout + vr.stderr)
     r = d.virsh("domcapabilities", "--machine", "isapc")
     t.ok(r.returncode != 0 and "error: invalid argument: the machine 'isapc' is not supported by "
          "emulator" in r.stderr, "domcapabilities for a machine vireo-vmm lacks: one line",
          r.stderr)
+    vr = d.vsh("domcapabilities", "--machine", "isapc")
+    t.ok(vr.returncode != 0 and vr.stderr == r.stderr,
+         "vsh domcapabilities: the same one line", vr.stderr)
 
     # 5. The stock virt-install --cdrom makes a q35 domain on vireod and boots the ISO.
     # --osinfo generic gives SATA disks on q35, an ich9 USB set, 14 declared root ports, VGA,
