@@ -849,6 +849,14 @@ int vir_domain_block_stats_flags(vir_domain *dom, const char *path, vir_typed_pa
 int vir_domain_set_memory_parameters(vir_domain *dom, const vir_typed_parameter *params,
                                      int nparams, unsigned int flags, vir_error *err);
 
+/* blkiotune: weight (uint) and device_weight, device_read_iops_sec, device_write_iops_sec,
+ * device_read_bytes_sec, device_write_bytes_sec (strings "path,value,...", malloc'd: the
+ * caller frees them) (virDomainGetBlkioParameters); *nparams 0 asks for the count. */
+int vir_domain_get_blkio_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                    unsigned int flags, vir_error *err);
+int vir_domain_set_blkio_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err);
+
 /* numatune: numa_mode (int: strict 0, preferred 1, interleave 2, restrictive 3) and
  * numa_nodeset (a string, malloc'd: the caller frees it). With *nparams 0, sets it to how
  * many there are. */

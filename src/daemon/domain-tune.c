@@ -147,6 +147,7 @@ void vd_tune_plan_free(struct vd_tune_plan *p)
         free(p->iothread_cpus[i]);
     free(p->iothread_cpus);
     free(p->mems);
+    xnode_free(p->blkiotune);
     free(p->name);
     vd_cgroups_free(&p->cg);
     free(p);
@@ -225,6 +226,14 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
     free(all);
     if (r == 0)
         r = vd_memtune_from_def(def->memtune, &p->mem, err);
+    if (r == 0 && def->blkiotune && (r = vd_blkiotune_check(def->blkiotune, err)) == 0) {
+        if (!cg->have[VD_CG_BLKIO])
+            r = verr_set(err, ENOTSUP,
+                         "Requested operation is not valid: blkio cgroup isn't "
+                         "mounted");
+        else
+            p->blkiotune = xnode_copy(def->blkiotune);
+    }
     /* <numatune><memory mode='strict|restrictive' nodeset=>: vmm-support refused the rest */
     const struct xnode *numa = def->numatune ? xnode_child(def->numatune, "memory") : NULL;
     const char *nodeset = numa ? xnode_attr(numa, "nodeset") : NULL;
@@ -327,6 +336,8 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
         r = vd_cg_set_shares(cg, p->name, p->shares, err);
     if (r == 0)
         r = vd_memtune_apply(cg, p->name, &p->mem, err);
+    if (r == 0 && p->blkiotune)
+        r = vd_blkiotune_apply(cg, p->name, p->blkiotune, true, NULL, err);
     /* numatune: the sub-groups first (v1 wants a child's mems within its parent's) */
     for (size_t i = 0; p->mems && r == 0 && i <= n; i++) {
         char sub[32];

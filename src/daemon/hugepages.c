@@ -67,10 +67,10 @@ int vd_hugepages_prepare(const struct domain_def *def, char **mem_path, struct v
         if (!pg->name)
             continue;
         if (strcmp(pg->name, "page") != 0 || xnode_attr(pg, "nodeset"))
-            /* TODO(numa): per-cell page sizes once guest NUMA exists */
+            /* TODO(numa): per-cell page sizes (a mount per size for the cells' backends) */
             return verr_set(err, ENOTSUP,
                             "unsupported configuration: <hugepages><page nodeset=...>: per-node "
-                            "huge pages need guest NUMA, which is not supported yet");
+                            "huge page sizes are not supported yet");
         const char *size = xnode_attr(pg, "size"), *unit = xnode_attr(pg, "unit");
         unsigned long long v = size ? strtoull(size, NULL, 10) : 0;
         if (!unit || strcasecmp(unit, "KiB") == 0 || strcasecmp(unit, "k") == 0)

@@ -4,7 +4,8 @@
  * emulatorpin (PIN_EMULATOR, GET_EMULATOR_PIN_INFO), iothreadinfo and
  * iothreadpin (GET_IOTHREAD_INFO, PIN_IOTHREAD), schedinfo
  * (GET_SCHEDULER_TYPE, GET/SET_SCHEDULER_PARAMETERS and their _FLAGS),
- * memtune (GET/SET_MEMORY_PARAMETERS) and numatune (GET/SET_NUMA_PARAMETERS),
+ * memtune (GET/SET_MEMORY_PARAMETERS), numatune (GET/SET_NUMA_PARAMETERS) and
+ * blkiotune (GET/SET_BLKIO_PARAMETERS),
  * which share the impact flags and the definition edits below.
  *
  * They answer at once: a live change is a few file writes and
@@ -1087,10 +1088,125 @@ static int set_numa_parameters(struct vd_call *c)
     return r;
 }
 
+/* ---- block I/O (blkiotune) ---- */
+
+/* weight, then the device lists (domain-blkiotune.c); live: the weight in force, the
+ * devices of the live definition (as libvirt's QEMU driver reads them). */
+static int get_blkio_parameters(struct vd_call *c)
+{
+    const struct remote_domain_get_blkio_parameters_args *a = c->args;
+    struct remote_domain_get_blkio_parameters_ret *r = c->ret;
+    bool live, config;
+    if (vd_call_impact_query(c, a->flags, &live, &config) < 0)
+        return -1;
+    const int total = 1 + VD_BLKIO_NKEYS;
+    if (a->nparams == 0) {
+        r->nparams = total;
+        return 0;
+    }
+    const struct xnode *blk = live ? c->dom->def->blkiotune : vd_domain_config(c->dom)->blkiotune;
+    unsigned weight = 0;
+    struct verr e = {0};
+    if (live &&
+        vd_blkiotune_weight_read(vd_daemon_cgroups(c->d), c->dom->def->name, &weight, &e) < 0)
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID, "%s", verr_msg(&e));
+    if (!live && blk && xnode_child(blk, "weight") && xnode_text(xnode_child(blk, "weight")))
+        weight = (unsigned)strtoul(xnode_text(xnode_child(blk, "weight")), NULL, 10);
+    int n = a->nparams < total ? a->nparams : total;
+    r->params = xcalloc((size_t)n, sizeof(*r->params));
+    for (int i = 0; i < n; i++) {
+        if (i == 0) {
+            r->params[i].field = xstrdup("weight");
+            r->params[i].type = REMOTE_TYPED_PARAM_UINT;
+            r->params[i].value.ui = weight;
+            continue;
+        }
+        r->params[i].field = xstrdup(vd_blkiotune_param_name(i - 1));
+        r->params[i].type = REMOTE_TYPED_PARAM_STRING;
+        r->params[i].value.s = vd_blkiotune_devices_string(blk, i - 1);
+    }
+    r->params_len = (uint32_t)n;
+    r->nparams = n;
+    return 0;
+}
+
+static int set_blkio_parameters(struct vd_call *c)
+{
+    const struct remote_domain_set_blkio_parameters_args *a = c->args;
+    bool live, config;
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    for (uint32_t k = 0; k < a->params_len; k++) {
+        const struct remote_typed_param *p = &a->params[k];
+        int key = vd_blkiotune_param_key(p->field);
+        bool is_weight = strcmp(p->field, "weight") == 0;
+        if (!is_weight && key < 0)
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: parameter '%s' not supported", p->field);
+        if (p->type != (is_weight ? REMOTE_TYPED_PARAM_UINT : REMOTE_TYPED_PARAM_STRING))
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: invalid type for parameter '%s', expected "
+                                "'%s'",
+                                p->field, is_weight ? "uint" : "string");
+        if (is_weight && (p->value.ui < 100 || p->value.ui > 1000))
+            return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                                "invalid argument: out of blkio weight range.");
+    }
+    /* each change on a copy of the definition it concerns, applied before it is kept */
+    for (int pass = 0; pass < 2; pass++) {
+        if (!(pass == 0 ? live : config))
+            continue;
+        struct domain_def *copy =
+            domain_def_copy(pass == 0 ? c->dom->def : vd_domain_config(c->dom));
+        struct verr e = {0};
+        int r = 0;
+        for (uint32_t k = 0; k < a->params_len && r == 0; k++) {
+            const struct remote_typed_param *p = &a->params[k];
+            int key = vd_blkiotune_param_key(p->field);
+            r = vd_blkiotune_update(&copy->blkiotune, key, key < 0 ? NULL : p->value.s, p->value.ui,
+                                    &e);
+            if (r == 0 && pass == 0 && key < 0) {
+                struct xnode *w = NULL;
+                vd_blkiotune_update(&w, -1, NULL, p->value.ui, &e);
+                r = vd_blkiotune_apply(vd_daemon_cgroups(c->d), copy->name, w, true, NULL, &e);
+                xnode_free(w);
+            }
+            /* each device named ("path,value,...") takes its settings from the new definition */
+            char *list = r == 0 && pass == 0 && key >= 0 ? xstrdup(p->value.s) : NULL;
+            char *save = NULL;
+            size_t idx = 0;
+            for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && r == 0;
+                 tok = strtok_r(NULL, ",", &save), idx++)
+                if (idx % 2 == 0)
+                    r = vd_blkiotune_apply(vd_daemon_cgroups(c->d), copy->name, copy->blkiotune,
+                                           false, tok, &e);
+            free(list);
+        }
+        if (r < 0) {
+            domain_def_free(copy);
+            return vd_call_fail(c,
+                                e.code == EINVAL ? VIR_ERR_INVALID_ARG : VIR_ERR_OPERATION_INVALID,
+                                "%s", verr_msg(&e));
+        }
+        if (pass == 0) {
+            xnode_free(c->dom->def->blkiotune);
+            c->dom->def->blkiotune = copy->blkiotune;
+            copy->blkiotune = NULL;
+            domain_def_free(copy);
+            vd_domain_save_status(c->d, c->dom);
+        } else if (commit(c, copy) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_GET_NUMA_PARAMETERS, get_numa_parameters},
     {REMOTE_PROC_DOMAIN_SET_NUMA_PARAMETERS, set_numa_parameters},
     {REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, get_memory_parameters},
+    {REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, get_blkio_parameters},
+    {REMOTE_PROC_DOMAIN_SET_BLKIO_PARAMETERS, set_blkio_parameters},
     {REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, set_memory_parameters},
     {REMOTE_PROC_DOMAIN_GET_VCPUS, get_vcpus},
     {REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO, get_vcpu_pin_info},

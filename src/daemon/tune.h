@@ -44,6 +44,27 @@ int vd_memtune_apply(const struct vd_cgroups *cg, const char *name, const struct
 int vd_memtune_read(const struct vd_cgroups *cg, const char *name, struct vd_memtune *m,
                     struct verr *err);
 
+/* <blkiotune> (domain-blkiotune.c). Keys of the per-device settings: weight, read/write
+ * IOPS, read/write bytes per second; their typed parameters are "device_<key>". */
+#define VD_BLKIO_NKEYS 5
+const char *vd_blkiotune_param_name(int key);
+int vd_blkiotune_param_key(const char *param); /* -1: not a device parameter */
+/* Refuses a weight out of [100, 1000] and a device path that is not a block device, with
+ * libvirt's lines. */
+int vd_blkiotune_check(const struct xnode *blk, struct verr *err);
+/* Writes the weight (when weight) and the devices' settings (only_path's alone, or all)
+ * into the domain's blkio group. */
+int vd_blkiotune_apply(const struct vd_cgroups *cg, const char *name, const struct xnode *blk,
+                       bool weight, const char *only_path, struct verr *err);
+int vd_blkiotune_weight_read(const struct vd_cgroups *cg, const char *name, unsigned *weight,
+                             struct verr *err);
+/* "path,value,..." of the devices that set key (malloc'd; "" for none). */
+char *vd_blkiotune_devices_string(const struct xnode *blk, int key);
+/* Sets the weight (key -1) or merges a "path,value,..." list of key into *blk (made when
+ * NULL); a value of 0 removes the setting. */
+int vd_blkiotune_update(struct xnode **blk, int key, const char *list, unsigned weight,
+                        struct verr *err);
+
 /* What a start applies, copied out of the definition (a worker thread uses it). */
 struct vd_tune_plan {
     char *name;
@@ -58,7 +79,8 @@ struct vd_tune_plan {
     uint64_t iothread_period; /* 0: unset */
     int64_t iothread_quota;   /* 0: unset */
     struct vd_memtune mem;
-    char *mems; /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
+    char *mems;              /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
+    struct xnode *blkiotune; /* a copy of <blkiotune>, or NULL */
     struct vd_cgroups cg;
 };
 

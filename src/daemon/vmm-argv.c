@@ -27,7 +27,9 @@
 
 #include "conf/xnode.h"
 #include "daemon/vmm-support.h"
+#include "util/bitmap.h"
 #include "util/buf.h"
+#include "util/cpulist.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -484,6 +486,117 @@ static bool pit_off(const struct domain_def *def)
     return false;
 }
 
+/* ",KEY=A[-B]" for each run of a libvirt list ("0-2,^1"), as QEMU's repeated keys. */
+static int put_list(struct buf *b, const char *key, const char *list, struct verr *err)
+{
+    struct bitmap *map = NULL;
+    if (cpulist_parse(list, 4096, &map, err) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < map->nbits; i++) {
+        if (!bitmap_test(map, i))
+            continue;
+        size_t j = i;
+        while (j + 1 < map->nbits && bitmap_test(map, j + 1))
+            j++;
+        if (j > i)
+            buf_printf(b, ",%s=%zu-%zu", key, i, j);
+        else
+            buf_printf(b, ",%s=%zu", key, i);
+        i = j;
+    }
+    bitmap_free(map);
+    return 0;
+}
+
+/* The host policy a <numatune> mode asks of a memory backend: strict binds (libvirt's
+ * QEMU driver does the same besides cpuset.mems), restrictive is cpuset.mems alone. */
+static int put_policy(struct buf *b, const char *mode, const char *nodeset, struct verr *err)
+{
+    if (!nodeset || !strcmp(mode, "restrictive"))
+        return 0;
+    buf_printf(b, ",policy=%s", !strcmp(mode, "strict") ? "bind" : mode);
+    return put_list(b, "host-nodes", nodeset, err);
+}
+
+/* The <memnode> of a cell, else the domain-wide <numatune><memory>: mode and nodeset. */
+static void cell_tune(const struct domain_def *def, const char *cellid, const char **mode,
+                      const char **nodeset)
+{
+    const struct xnode *m = def->numatune ? xnode_child(def->numatune, "memory") : NULL;
+    *mode = m && xnode_attr(m, "mode") ? xnode_attr(m, "mode") : "strict";
+    *nodeset = m ? xnode_attr(m, "nodeset") : NULL;
+    for (size_t i = 0; cellid && def->numatune && i < def->numatune->nkids; i++) {
+        const struct xnode *k = def->numatune->kids[i];
+        const char *id = xnode_attr(k, "cellid");
+        if (k->name && !strcmp(k->name, "memnode") && id && !strcmp(id, cellid)) {
+            *mode = xnode_attr(k, "mode") ? xnode_attr(k, "mode") : "strict";
+            *nodeset = xnode_attr(k, "nodeset");
+        }
+    }
+}
+
+/* Guest NUMA: a memory backend and a -numa node per <cell> (ids in order, as libvirt
+ * requires), the distances; without cells, a <numatune> preferred or interleave policy
+ * needs a backend for all of RAM, which makes one node (the guest sees one SRAT node). */
+static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr *err)
+{
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    const char *mode, *nodeset;
+    struct buf b = BUF_INIT;
+    int r = 0;
+    if (!numa) {
+        cell_tune(def, NULL, &mode, &nodeset);
+        if (!nodeset || (strcmp(mode, "preferred") && strcmp(mode, "interleave")))
+            return 0;
+        buf_printf(&b, "memory-backend-ram,id=ram-node0,size=%llu", def->memory_kib * 1024);
+        if ((r = put_policy(&b, mode, nodeset, err)) == 0) {
+            buf_append(&b, "", 1);
+            addf2(a, "-object", xstrdup((char *)b.data));
+            addf2(a, "-numa", xstrdup("node,nodeid=0,memdev=ram-node0"));
+        }
+        buf_free(&b);
+        return r;
+    }
+    for (size_t i = 0; r == 0 && i < numa->nkids; i++) {
+        const struct xnode *cell = numa->kids[i];
+        if (!cell->name || strcmp(cell->name, "cell"))
+            continue;
+        const char *id = xnode_attr(cell, "id"), *cpus = xnode_attr(cell, "cpus");
+        const char *access = xnode_attr(cell, "memAccess");
+        buf_reset(&b);
+        buf_printf(&b, "memory-backend-ram,id=ram-node%s,size=%llu", id ? id : "?",
+                   strtoull(xnode_attr(cell, "memory"), NULL, 10) * 1024); /* KiB: postparse */
+        if (access)
+            buf_printf(&b, ",share=%s", !strcmp(access, "shared") ? "on" : "off");
+        cell_tune(def, id, &mode, &nodeset);
+        r = put_policy(&b, mode, nodeset, err);
+        buf_append(&b, "", 1);
+        if (r == 0)
+            addf2(a, "-object", xstrdup((char *)b.data));
+        buf_reset(&b);
+        buf_printf(&b, "node,nodeid=%s", id ? id : "?");
+        if (r == 0 && cpus && *cpus)
+            r = put_list(&b, "cpus", cpus, err);
+        buf_printf(&b, ",memdev=ram-node%s", id ? id : "?");
+        buf_append(&b, "", 1);
+        if (r == 0)
+            addf2(a, "-numa", xstrdup((char *)b.data));
+    }
+    for (size_t i = 0; r == 0 && i < numa->nkids; i++) {
+        const struct xnode *cell = numa->kids[i];
+        const struct xnode *d = cell->name ? xnode_child(cell, "distances") : NULL;
+        for (size_t j = 0; d && j < d->nkids; j++) {
+            const struct xnode *sib = d->kids[j];
+            if (sib->name && !strcmp(sib->name, "sibling"))
+                addf2(a, "-numa",
+                      xasprintf("dist,src=%s,dst=%s,val=%s", xnode_attr(cell, "id"),
+                                xnode_attr(sib, "id"), xnode_attr(sib, "value")));
+        }
+    }
+    buf_free(&b);
+    return r;
+}
+
 /* pc and q35: SeaBIOS's boot settings as libvirt passes them. <boot dev> in its order
  * (hd c, cdrom d, network n; vmm-support refused fd), <bootmenu enable timeout> as menu= and
  * splash-time=, <bios rebootTimeout> as reboot-timeout=, and strict=on. */
@@ -562,6 +675,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                         def->cpu_threads ? def->cpu_threads : 1, def->vcpus));
     else
         addf2(&a, "-smp", xasprintf("%u,maxcpus=%u", cur, def->vcpus));
+    if ((r = numa_args(&a, def, err)) < 0) {
+        vmm_argv_free(a.v);
+        return r;
+    }
     if (def->os_kernel) { /* microvm only: vmm-support refused it on pc and q35 */
         addf2(&a, "-kernel", xstrdup(def->os_kernel));
         if (def->os_initrd)

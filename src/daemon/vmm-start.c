@@ -596,7 +596,25 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         w->argv[n++] = xstrdup("-runas");
         w->argv[n++] = xasprintf("%ld:%ld", dac.uid, dac.gid);
     }
-    if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the VM's now */
+    /* Guest NUMA's memory backends (vmm-argv.c) take the huge pages themselves, as libvirt
+     * makes them: memory-backend-file on the mount, preallocated. */
+    bool backends = false;
+    for (size_t i = 0; mem_path && i < n; i++) {
+        if (strncmp(w->argv[i], "memory-backend-ram,", 19) != 0)
+            continue;
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "memory-backend-file,%s,mem-path=", w->argv[i] + 19);
+        for (const char *p = mem_path; *p; p++) /* QEMU's escape: ',' is written ",," */
+            buf_append(&b, *p == ',' ? ",," : p, *p == ',' ? 2 : 1);
+        buf_printf(&b, ",prealloc=on");
+        free(w->argv[i]);
+        w->argv[i] = buf_detach(&b, NULL);
+        backends = true;
+    }
+    if (mem_path && backends) {
+        free(mem_path);
+    } else if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the
+                            * VM's now */
         w->argv[n++] = xstrdup("-mem-path");
         w->argv[n++] = mem_path;
         w->argv[n++] = xstrdup("-mem-prealloc");

@@ -131,7 +131,18 @@ static const struct vmm_support_rule rules[] = {
      "-name (TODO: libvirt also refuses to start when the host has it)"},
     {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
     {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
-    {"cpu", "numa", P, 16, "guest NUMA is not supported yet"},
+    {"cpu", "numa", H, 0,
+     "-object memory-backend-ram and -numa node per cell (ACPI SRAT), -numa dist per sibling "
+     "(ACPI SLIT)"},
+    {"cpu/numa", "cell", H, 0, "a guest NUMA node: its vCPUs and its memory backend"},
+    {"cpu/numa", "*", R, 0, "not supported by vireo-vmm"},
+    {"cpu/numa/cell@memAccess", "shared", H, 0, "share=on on the cell's memory backend"},
+    {"cpu/numa/cell@memAccess", "private", H, 0, "share=off on the cell's memory backend"},
+    {"cpu/numa/cell@memAccess", "*", R, 0, "memAccess must be shared or private"},
+    {"cpu/numa/cell@discard", "*", P, 16, "discard-data of the cell's backend is not applied yet"},
+    {"cpu/numa/cell", "distances", H, 0, "-numa dist,src=,dst=,val= per sibling"},
+    {"cpu/numa/cell", "*", P, 16,
+     "cell caches and interconnects (ACPI HMAT) are not supported yet"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
     {"memoryBacking", "hugepages", H, 0,
@@ -143,17 +154,36 @@ static const struct vmm_support_rule rules[] = {
     {"numatune/memory@mode", "strict", H, 0,
      "cpuset.mems of the domain's groups (nodes the host lacks are refused at start)"},
     {"numatune/memory@mode", "restrictive", H, 0, "cpuset.mems of the domain's groups"},
-    {"numatune/memory@mode", "*", P, 16,
-     "preferred and interleave need vireo-vmm's memory policy (mbind), not applied yet"},
+    {"numatune/memory@mode", "preferred", H, 0,
+     "policy=preferred,host-nodes= on the memory backends (mbind); without guest NUMA cells one "
+     "backend holds all RAM, so the guest sees one NUMA node"},
+    {"numatune/memory@mode", "interleave", H, 0,
+     "policy=interleave,host-nodes= on the memory backends (mbind); without guest NUMA cells "
+     "one backend holds all RAM, so the guest sees one NUMA node"},
+    {"numatune/memory@mode", "*", R, 0,
+     "mode must be strict, preferred, interleave or restrictive"},
     {"numatune/memory@placement", "static", H, 0, "the nodeset given"},
     {"numatune/memory@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
     {"numatune", "memory", H, 0, "as its mode"},
-    {"numatune", "*", P, 16, "per-cell policies (<memnode>) need guest NUMA, not supported yet"},
+    {"numatune", "memnode", H, 0, "the policy of the cell's memory backend (mbind)"},
+    {"numatune/memnode@mode", "strict", H, 0, "policy=bind on the cell's memory backend"},
+    {"numatune/memnode@mode", "preferred", H, 0, "policy=preferred on the cell's memory backend"},
+    {"numatune/memnode@mode", "interleave", H, 0, "policy=interleave on the cell's memory backend"},
+    {"numatune/memnode@mode", "restrictive", H, 0,
+     "no policy on the cell's backend: the domain's cpuset.mems only"},
+    {"numatune/memnode@mode", "*", R, 0,
+     "mode must be strict, preferred, interleave or restrictive"},
+    {"numatune/memnode@cellid", "missing", R, 0,
+     "a <memnode> must name a guest NUMA <cell> of <cpu><numa>"},
+    {"numatune", "*", R, 0, "not supported by vireo-vmm"},
     {"element", "numatune", H, 0, "as its parts"},
     {"element", "memtune", H, 0,
      "hard_limit, soft_limit and swap_hard_limit on the domain's memory group (min_guarantee "
      "refused at start, as libvirt's QEMU driver does)"},
-    {"element", "blkiotune", P, 16, "block I/O tuning is not applied yet"},
+    {"element", "blkiotune", H, 0,
+     "the domain's blkio group: weight (v1 blkio.bfq.weight or blkio.weight, v2 io.weight; "
+     "refused where the I/O scheduler has none, as libvirt), per <device> its weight and "
+     "blkio.throttle.*_device (v1) or io.max (v2) by the disk's major:minor"},
     {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
     {"element", "iothreadids", H, 0, "ids within 1..<iothreads>, without per-thread settings"},
     {"iothreadids", "beyond", P, 16,
@@ -616,6 +646,53 @@ static int check_os(const struct domain_def *def, struct verr *err)
     return 0;
 }
 
+static const struct xnode *numa_of(const struct domain_def *def)
+{
+    return def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+}
+
+static bool cell_exists(const struct domain_def *def, const char *id)
+{
+    const struct xnode *numa = numa_of(def);
+    for (size_t i = 0; id && numa && i < numa->nkids; i++) {
+        const struct xnode *c = numa->kids[i];
+        if (c->name && !strcmp(c->name, "cell") && xnode_attr(c, "id") &&
+            !strcmp(xnode_attr(c, "id"), id))
+            return true;
+    }
+    return false;
+}
+
+/* <cpu><numa>: cells only, each with what vireo-vmm applies. */
+static int check_numa(const struct domain_def *def, struct verr *err)
+{
+    const struct xnode *numa = numa_of(def);
+    int r = 0;
+    for (size_t i = 0; r == 0 && numa && i < numa->nkids; i++) {
+        const struct xnode *c = numa->kids[i];
+        if (!c->name)
+            continue;
+        char *shown = xasprintf("<numa><%s>", c->name);
+        r = probe("cpu/numa", c->name, shown, err);
+        free(shown);
+        if (r || strcmp(c->name, "cell"))
+            continue;
+        const char *access = xnode_attr(c, "memAccess"), *discard = xnode_attr(c, "discard");
+        if (access)
+            r = probe_attr("cpu/numa/cell@memAccess", "cell", "memAccess", access, NULL, err);
+        if (r == 0 && discard)
+            r = probe_attr("cpu/numa/cell@discard", "cell", "discard", discard, NULL, err);
+        for (size_t j = 0; r == 0 && j < c->nkids; j++) {
+            if (!c->kids[j]->name)
+                continue;
+            shown = xasprintf("<cell><%s>", c->kids[j]->name);
+            r = probe("cpu/numa/cell", c->kids[j]->name, shown, err);
+            free(shown);
+        }
+    }
+    return r;
+}
+
 static int check_cpus(const struct domain_def *def, struct verr *err)
 {
     int r;
@@ -698,7 +775,7 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         if (r)
             return r;
     }
-    return 0;
+    return check_numa(def, err);
 }
 
 /* <iothreadids> names the same threads as <iothreads> alone when every id is within the
@@ -759,6 +836,16 @@ static int check_platform(const struct domain_def *def, struct verr *err)
         char *shown = xasprintf("<numatune><%s>", k->name);
         r = probe("numatune", k->name, shown, err);
         free(shown);
+        if (r == 0 && strcmp(k->name, "memnode") == 0) {
+            const char *mode = xnode_attr(k, "mode"), *cellid = xnode_attr(k, "cellid");
+            r = probe_attr("numatune/memnode@mode", "numatune><memnode", "mode",
+                           mode ? mode : "strict", NULL, err);
+            if (r == 0 && !cell_exists(def, cellid)) {
+                char *what = xasprintf("<numatune><memnode cellid='%s'>", cellid ? cellid : "");
+                r = probe("numatune/memnode@cellid", "missing", what, err);
+                free(what);
+            }
+        }
         if (r == 0 && strcmp(k->name, "memory") == 0) {
             const char *mode = xnode_attr(k, "mode"), *placement = xnode_attr(k, "placement");
             r = probe_attr("numatune/memory@mode", "numatune><memory", "mode",

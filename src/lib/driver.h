@@ -248,6 +248,10 @@ struct vir_driver {
                              int *nparams, unsigned int flags, vir_error *err);
     int (*get_memory_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
                              unsigned int flags, vir_error *err);
+    int (*get_blkio_params)(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                            unsigned int flags, vir_error *err);
+    int (*set_blkio_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                            unsigned int flags, vir_error *err);
     int (*set_memory_params)(vir_domain *dom, const vir_typed_parameter *params, int nparams,
                              unsigned int flags, vir_error *err);
     int (*get_block_io_tune)(vir_domain *dom, const char *disk, vir_typed_parameter *params,

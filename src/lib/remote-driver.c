@@ -1112,6 +1112,31 @@ static int remote_get_memory_params(vir_domain *dom, vir_typed_parameter *params
     return 0;
 }
 
+static int remote_get_blkio_params(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_blkio_parameters_args a = {.nparams = *nparams, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_blkio_parameters_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, &a, &r, err) < 0)
+        return -1;
+    params_reply(r.params, r.params_len, r.nparams, params, nparams);
+    remote_domain_get_blkio_parameters_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_blkio_params(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                   unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_blkio_parameters_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    a.params_len = (uint32_t)nparams;
+    a.params = params_to_wire(params, nparams);
+    int r = call(dom->conn, REMOTE_PROC_DOMAIN_SET_BLKIO_PARAMETERS, &a, NULL, err);
+    params_free_wire(a.params, nparams);
+    return r;
+}
+
 static int remote_memory_stats(vir_domain *dom, vir_domain_memory_stat *stats, unsigned int nr,
                                unsigned int flags, vir_error *err)
 {
@@ -2029,6 +2054,8 @@ const struct vir_driver vir_remote_driver = {
     .get_scheduler_params = remote_get_scheduler_params,
     .set_scheduler_params = remote_set_scheduler_params,
     .get_memory_params = remote_get_memory_params,
+    .get_blkio_params = remote_get_blkio_params,
+    .set_blkio_params = remote_set_blkio_params,
     .block_stats_flags = remote_block_stats_flags,
     .memory_stats = remote_memory_stats,
     .set_memory_stats_period = remote_set_memory_stats_period,

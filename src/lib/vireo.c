@@ -1180,6 +1180,18 @@ int vir_domain_get_memory_parameters(vir_domain *dom, vir_typed_parameter *param
     DOM_QUERY("virDomainGetMemoryParameters", -1, get_memory_params, params, nparams, flags, err);
 }
 
+int vir_domain_get_blkio_parameters(vir_domain *dom, vir_typed_parameter *params, int *nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetBlkioParameters", -1, get_blkio_params, params, nparams, flags, err);
+}
+
+int vir_domain_set_blkio_parameters(vir_domain *dom, const vir_typed_parameter *params, int nparams,
+                                    unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetBlkioParameters", set_blkio_params, params, nparams, flags, err);
+}
+
 int vir_domain_block_stats_flags(vir_domain *dom, const char *path, vir_typed_parameter *params,
                                  int *nparams, unsigned int flags, vir_error *err)
 {

@@ -624,8 +624,35 @@ static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, 
             tls_creds_spec_free(&spec);
         return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
     }
+    if (numa_memdev_is(arg)) {
+        r = numa_memdev_parse(&cfg->numa, arg, err);
+        return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+    }
     r = secret_store_add_object(&be->secrets, arg, err);
     return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+}
+
+static int opt_numa(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    (void)err;
+    cfg->numa_args = xrealloc(cfg->numa_args, (cfg->nr_numa_args + 1) * sizeof(*cfg->numa_args));
+    cfg->numa_args[cfg->nr_numa_args++] = arg;
+    return 0;
+}
+
+/* The -numa options in order, then the whole checked against -m and -smp. */
+static int numa_finish(struct vmm_config *cfg, struct verr *err)
+{
+    for (unsigned i = 0; i < cfg->nr_numa_args; i++)
+        if (numa_option_parse(&cfg->numa, cfg->numa_args[i], cfg->cpus, err) < 0)
+            return verr_prefix(err, "-numa %s", cfg->numa_args[i]);
+    if (cfg->numa.nr_nodes && cfg->mem_path)
+        return verr_set(err, EINVAL,
+                        "-mem-path: cannot be used with -numa node,memdev= (give "
+                        "each memory-backend-file its mem-path)");
+    return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->cpus, cfg->sockets, cfg->cores,
+                              cfg->threads, err);
 }
 
 static int opt_nic(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
@@ -744,6 +771,7 @@ static const struct cli_option options[] = {
     {"-hdd", true, opt_ide},
     {"-cdrom", true, opt_ide},
     {"-object", true, opt_object},
+    {"-numa", true, opt_numa},
     {"-netdev", true, opt_netdev},
     {"-nic", true, opt_nic},
     {"-net", true, opt_net},
@@ -848,6 +876,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     if (cli_chardev_check(&cfg->backends, &cfg->serial, cfg->daemonize, err) < 0)
         return -EINVAL;
+    if (numa_finish(cfg, err) < 0)
+        return -EINVAL;
     return cli_devices_finish(cfg, err);
 }
 
@@ -864,6 +894,10 @@ void cli_config_free(struct vmm_config *cfg)
         tls_creds_spec_free(&cfg->tls_creds[i]);
     chardev_spec_free(&cfg->monitor);
     vm_backends_free(&cfg->backends);
+    numa_config_free(&cfg->numa);
+    free(cfg->numa_args);
+    cfg->numa_args = NULL;
+    cfg->nr_numa_args = 0;
     for (unsigned i = 0; i < cfg->nr_devices; i++)
         dev_config_free(cfg->devices[i]);
     free(cfg->devices);
@@ -954,6 +988,12 @@ const char *cli_help_text(void)
            "  -object tls-creds-x509,id=ID,dir=DIR[,endpoint=server][,verify-peer=on|off]\n"
            "          [,priority=STR]     TLS credentials (DIR/ca-cert.pem, server-cert.pem,\n"
            "                              server-key.pem) for -vnc tls-creds=ID\n"
+           "  -object memory-backend-ram|memory-backend-file,id=ID,size=SIZE[,mem-path=PATH]\n"
+           "         [,host-nodes=N[-M]][,policy=default|preferred|bind|interleave]\n"
+           "         [,prealloc=on|off][,share=on|off][,merge=on|off][,dump=on|off]\n"
+           "  -numa node[,nodeid=N][,cpus=A[-B]][,memdev=ID]   a guest NUMA node (ACPI SRAT)\n"
+           "  -numa dist,src=N,dst=M,val=D                     node distances (ACPI SLIT)\n"
+           "  -numa cpu,node-id=N[,socket-id=S][,core-id=C][,thread-id=T]\n"
            "  -device "
            "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"

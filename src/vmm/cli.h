@@ -17,6 +17,7 @@
 #include "vmm/display/vnc.h"
 #include "vmm/tls-creds.h"
 #include "vmm/machine.h"
+#include "vmm/guest-numa.h"
 #include "vmm/sandbox.h"
 
 #include <stdbool.h>
@@ -91,6 +92,11 @@ struct vmm_config {
     struct cli_ide_drive *ide_drives; /* -drive if=ide, -hda, -cdrom: see cli-ide.h */
     unsigned nr_ide_drives;
     unsigned nr_net_args;
+    /* -object memory-backend-*, -numa: guest NUMA (vmm/numa.h). The -numa options are kept
+     * as given and parsed once -smp is known, as QEMU reads them at machine set-up. */
+    struct numa_config numa;
+    const char **numa_args;
+    unsigned nr_numa_args;
     char **owned; /* strings allocated while parsing (freed by cli_config_free) */
     unsigned nr_owned;
 };

@@ -20,6 +20,7 @@
 #include "vmm/dev/pci.h"
 #include "vmm/hmp/hmp.h"
 #include "vmm/iothread-qmp.h"
+#include "vmm/memdev-qmp.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/qmp-vm.h"
 #include "vmm/state/migration.h"
@@ -67,6 +68,8 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
         cpus[n].thread_in_core = (int)(i % t->threads);
         cpus[n].core_id = (int)((i / t->threads) % t->cores);
         cpus[n].socket_id = (int)(i / (t->threads * t->cores));
+        cpus[n].has_node = vm->cfg->numa.nr_nodes > 0;
+        cpus[n].node_id = vm->cfg->numa.cpu_node[i];
         cpus[n].qom_path = NULL;
     }
     return n;
@@ -181,6 +184,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = block_qmp_register(c->server, vm)) < 0 || (r = dev_qmp_register(c->server, vm)) < 0 ||
         (r = backends_qmp_register(c->server, vm)) < 0 ||
         (r = iothread_qmp_register(c->server, vm)) < 0 ||
+        (r = memdev_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
         (r = qmp_cpu_register(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {

@@ -215,9 +215,17 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
     fw_cfg_set_u16(fc, FW_CFG_ACPI_TABLES, 0);    /* legacy tables: none */
     fw_cfg_set_u16(fc, FW_CFG_SMBIOS_ENTRIES, 0); /* legacy entries: none (files instead) */
     fw_cfg_set_u32(fc, FW_CFG_E820_TABLE, 0);     /* legacy reservations: etc/e820 has them */
-    /* NUMA: no nodes; one zero per possible APIC id for the CPU-to-node map. */
-    uint32_t numa_len = (1 + max_apic + 1) * 8;
+    /* NUMA (QEMU's layout): the node count, each possible APIC id's node, each node's
+     * memory size. */
+    const struct numa_config *nc = &cfg->numa;
+    uint32_t numa_len = (1 + max_apic + 1 + nc->nr_nodes) * 8;
     uint8_t *numa = xcalloc(1, numa_len);
+    put64(numa, nc->nr_nodes);
+    for (unsigned i = 0; nc->nr_nodes && i < vm->nr_vcpus; i++)
+        if (vm->vcpus[i].apic_id <= max_apic)
+            put64(numa + 8 + 8 * vm->vcpus[i].apic_id, nc->cpu_node[i]);
+    for (unsigned n = 0; n < nc->nr_nodes; n++)
+        put64(numa + 8 * (1 + max_apic + 1 + n), nc->node_mem[n]);
     fw_cfg_set(fc, FW_CFG_NUMA, numa, numa_len);
     free(numa);
 
@@ -374,6 +382,8 @@ int machine_pc_create(struct vm *vm, struct verr *err)
         return r;
 
     ms->cpus.nr_cpus = cfg->cpus;
+    ms->cpus.numa = &cfg->numa;
+    ms->cpus.ram_low_end = guest_mem_low_end(&vm->mem);
     ms->acpi = (struct acpi_config){
         .chipset = mc->kind == MACHINE_PC ? ACPI_CHIPSET_PIIX : ACPI_CHIPSET_ICH9,
         .cpus = &ms->cpus,

@@ -86,6 +86,8 @@ static int vm_query_cpus_fast(struct qmp_session *ss, struct json_object *args,
         json_object_object_add(o, "thread-id", json_object_new_int64(c->thread_id));
         json_object_object_add(props, "core-id", json_object_new_int(c->core_id));
         json_object_object_add(props, "thread-id", json_object_new_int(c->thread_in_core));
+        if (c->has_node)
+            json_object_object_add(props, "node-id", json_object_new_int(c->node_id));
         json_object_object_add(props, "socket-id", json_object_new_int(c->socket_id));
         json_object_object_add(o, "props", props);
         char path[64];

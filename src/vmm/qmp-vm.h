@@ -45,6 +45,8 @@ struct qmp_vm_cpu {
     int cpu_index;
     int64_t thread_id; /* host thread id (gettid()) of the vCPU thread */
     int socket_id, core_id, thread_in_core;
+    bool has_node; /* with -numa: props node-id */
+    int node_id;
     const char *qom_path; /* NULL gives "/machine/unattached/device[cpu_index]" */
 };
 

@@ -5,6 +5,7 @@
  * nothing here names one.
  */
 #include "vmm/vm.h"
+#include "vmm/memdev.h"
 #include "vmm/display/display.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -416,7 +417,11 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc,
                                    cfg->machine.no_dump, cfg->machine.mem_merge};
     machine_mem_layout(&cfg->machine, &mo.low_max, &mo.low_split, &mo.bios_hole);
+    if (cfg->numa.nr_nodes)
+        mo.prealloc = false; /* memdev_apply takes the pages, under each node's policy */
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
+        return r;
+    if (cfg->numa.nr_nodes && (r = memdev_apply(&vm->mem, &cfg->numa, cfg->mem_prealloc, err)) < 0)
         return r;
     log_debug("guest RAM: host %p-%p", (void *)vm->mem.host, (void *)(vm->mem.host + vm->mem.size));
     PHASE("mapping guest memory");
@@ -446,6 +451,8 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     vm->boot_cfg.initrd_path = cfg->initrd;
     vm->boot_cfg.cmdline = cfg->append;
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
+    vm->boot_cfg.platform.numa = &cfg->numa;
+    vm->boot_cfg.platform.ram_low_end = guest_mem_low_end(&vm->mem);
     /* PS/2 is described to the guest when there is a display to carry its input. */
     vm->boot_cfg.platform.ps2 = cfg->vnc.enabled || display_has_source(vm->display);
     for (unsigned i = 0; i < cfg->cpus; i++)

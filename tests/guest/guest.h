@@ -59,6 +59,8 @@ void test_rtc(struct guest *g);
 /* pc/q35 only (not in tests=all): fw_cfg (t-fwcfg.c). */
 void test_fwcfg(struct guest *g);
 void test_cpuid(struct guest *g);
+/* Guest NUMA (t-numa.c): tests=numa, the SRAT and SLIT; not part of `all`. */
+void test_numa(struct guest *g);
 /* virtio (t-virtio.c): selected with tests=blk / tests=rng, not part of `all`. */
 void test_virtio_blk(struct guest *g);
 void test_virtio_scsi(struct guest *g);

@@ -156,6 +156,7 @@ enum {
     T_CPUID = 1 << 25,   /* the CPUID leaves of the CPU model, printed for the host */
     T_AHCI = 1 << 26,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
     T_AGENT = 1 << 27,   /* a guest agent on virtio-serial (t-agent.c); ends in a power-off */
+    T_NUMA = 1 << 28,    /* the ACPI SRAT and SLIT (t-numa.c), not in `all` */
 };
 
 static const struct {
@@ -172,6 +173,7 @@ static const struct {
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
     {"cpuid", T_CPUID},     {"ahci", T_AHCI},       {"agent", T_AGENT},
+    {"numa", T_NUMA},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -277,6 +279,8 @@ void guest_main(int kind, uint64_t info)
         test_acpi(&g);
     if (run & T_MPTABLE)
         test_mptable(&g);
+    if (run & T_NUMA)
+        test_numa(&g);
     if (run & T_SMP)
         test_smp(&g);
     if (run & T_PCI)

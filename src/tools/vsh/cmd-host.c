@@ -685,6 +685,22 @@ static const struct vsh_opt opts_qemu_agent_command[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_blkiotune[] = {
+    DOM_OPT,
+    {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "IO Weight"},
+    {"device-weights", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "per-device IO Weights, in the form of /path/to/device,weight,..."},
+    {"device-read-iops-sec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "per-device read I/O limit per second, in the form of /path/to/device,read_iops_sec,..."},
+    {"device-write-iops-sec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "per-device write I/O limit per second, in the form of /path/to/device,write_iops_sec,..."},
+    {"device-read-bytes-sec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "per-device bytes read per second, in the form of /path/to/device,read_bytes_sec,..."},
+    {"device-write-bytes-sec", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "per-device bytes wrote per second, in the form of /path/to/device,write_bytes_sec,..."},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_numatune[] = {
     DOM_OPT,
     {"mode", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
@@ -1130,6 +1146,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"blkdeviotune", vsh_cmd_blkdeviotune, opts_blkdeviotune,
      "Set or query a block device I/O tuning parameters.",
      "Set or query disk I/O parameters such as block throttling.", DM, 0},
+    {"blkiotune", vsh_cmd_blkiotune, opts_blkiotune, "Get or set blkio parameters",
+     "Get or set the current blkio parameters for a guest domain.", DM, 0},
     {"blockcopy", vsh_cmd_blockcopy, opts_blockcopy, "Start a block copy operation.",
      "Copy a disk backing image chain to dest.", DM, 0},
     {"blockjob", vsh_cmd_blockjob, opts_blockjob, "Manage active block operations",

@@ -762,6 +762,84 @@ out:
     return ok;
 }
 
+bool vsh_cmd_blkiotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    unsigned flags = impact > 0 ? (unsigned)impact : 0;
+    static const char *const opts[] = {"device-weights", "device-read-iops-sec",
+                                       "device-write-iops-sec", "device-read-bytes-sec",
+                                       "device-write-bytes-sec"};
+    static const char *const fields[] = {"device_weight", "device_read_iops_sec",
+                                         "device_write_iops_sec", "device_read_bytes_sec",
+                                         "device_write_bytes_sec"};
+    vir_typed_parameter set[6];
+    int nset = 0;
+    const char *w = vsh_opt_string(cmd, "weight");
+    if (w) {
+        unsigned weight;
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(w, &end, 10);
+        if (!*w || *end || errno || *w == '-' || v > 0xffffffffUL) {
+            vsh_error(ctl, "Numeric value '%s' for <%s> option is malformed or out of range", w,
+                      "weight");
+            return false;
+        }
+        weight = (unsigned)v;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "weight");
+        set[nset].type = VIR_TYPED_PARAM_UINT;
+        set[nset++].value.ui = weight;
+    }
+    for (int i = 0; i < 5; i++) {
+        const char *v = vsh_opt_string(cmd, opts[i]);
+        if (!v)
+            continue;
+        memset(&set[nset], 0, sizeof(set[nset]));
+        snprintf(set[nset].field, sizeof(set[nset].field), "%s", fields[i]);
+        set[nset].type = VIR_TYPED_PARAM_STRING;
+        set[nset++].value.s = (char *)v;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    if (nset) {
+        if (vir_domain_set_blkio_parameters(dom, set, nset, flags, &err) < 0) {
+            vsh_error(ctl, "%s", "Unable to change blkio parameters");
+            vsh_report(ctl, &err);
+        } else {
+            ok = true;
+        }
+        goto out;
+    }
+    int n = 0;
+    if (vir_domain_get_blkio_parameters(dom, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get number of blkio parameters");
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+    if (n > 0 && vir_domain_get_blkio_parameters(dom, params, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", "Unable to get blkio parameters");
+        vsh_report(ctl, &err);
+    } else {
+        for (int i = 0; i < n; i++)
+            print_param(ctl, &params[i]);
+        ok = true;
+    }
+    for (int i = 0; i < n; i++)
+        if (params[i].type == VIR_TYPED_PARAM_STRING)
+            free(params[i].value.s);
+    free(params);
+out:
+    vir_domain_free(dom);
+    return ok;
+}
+
 /* blkdeviotune's parameters: option, field, scaled (bytes: k/M/G suffixes). */
 static const struct {
     const char *opt, *field;

@@ -77,6 +77,7 @@ bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_blkiotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domiftune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-blockjob.c */
 bool vsh_cmd_blockcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -309,6 +309,57 @@ static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
     buf_free(&sb);
 }
 
+/* SRAT (ACPI 6.4 §5.2.16): a processor local APIC affinity entry per vCPU, then memory
+ * affinity entries for each node's RAM ranges (numa_node_ranges: node 0's first, cut around
+ * the 640 KiB hole and the PCI hole as the e820 is). SLIT (§5.2.17): the distance matrix,
+ * only when -numa dist gave distances (as QEMU). */
+static void build_numa(struct blob_builder *bb, const struct platform_desc *pd, uint32_t *srat,
+                       uint32_t *slit)
+{
+    const struct numa_config *nc = pd->numa;
+    if (!nc || !nc->nr_nodes)
+        return;
+    uint64_t base[NUMA_MAX_NODES][3], len[NUMA_MAX_NODES][3];
+    unsigned nr[NUMA_MAX_NODES], nr_mem = 0;
+    for (unsigned n = 0; n < nc->nr_nodes; n++) {
+        nr[n] = numa_node_ranges(nc, n, pd->ram_low_end, base[n], len[n]);
+        nr_mem += nr[n];
+    }
+    uint32_t srat_len = 48 + 16 * pd->nr_cpus + 40 * nr_mem;
+    *srat = blob_alloc(bb, srat_len, 16);
+    header(bb, *srat, "SRAT", srat_len, 1);
+    uint8_t *t = tab(bb, *srat);
+    put32(t + 36, 1); /* reserved, 1 for compatibility */
+    uint8_t *e = t + 48;
+    for (unsigned i = 0; i < pd->nr_cpus; i++, e += 16) {
+        put8(e, 0); /* processor local APIC/SAPIC affinity */
+        put8(e + 1, 16);
+        put8(e + 2, nc->cpu_node[i]); /* proximity domain [7:0] */
+        put8(e + 3, (uint8_t)pd->apic_ids[i]);
+        put32(e + 4, 1); /* enabled */
+    }
+    for (unsigned n = 0; n < nc->nr_nodes; n++) {
+        for (unsigned k = 0; k < nr[n]; k++, e += 40) {
+            put8(e, 1); /* memory affinity */
+            put8(e + 1, 40);
+            put32(e + 2, n);
+            put64(e + 8, base[n][k]);
+            put64(e + 16, len[n][k]);
+            put32(e + 28, 1); /* enabled */
+        }
+    }
+    if (!nc->have_distance)
+        return;
+    uint32_t slit_len = 44 + nc->nr_nodes * nc->nr_nodes;
+    *slit = blob_alloc(bb, slit_len, 16);
+    header(bb, *slit, "SLIT", slit_len, 1);
+    t = tab(bb, *slit);
+    put64(t + 36, nc->nr_nodes);
+    for (unsigned s = 0; s < nc->nr_nodes; s++)
+        for (unsigned d = 0; d < nc->nr_nodes; d++)
+            put8(t + 44 + s * nc->nr_nodes + d, nc->distance[s][d]);
+}
+
 void acpi_blob_free(struct acpi_blob *b)
 {
     buf_free(&b->rsdp);
@@ -430,9 +481,19 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
         put8(tab(&bb, mcfg) + 55, (uint8_t)(PCI_ECAM_SIZE / (1u << 20) - 1));
     }
 
-    /* XSDT and RSDT list FADT, MADT and MCFG (the DSDT is reached through the FADT). */
-    uint32_t entries[3] = {fadt, madt, mcfg};
-    unsigned ne = mcfg ? 3 : 2;
+    uint32_t srat = 0, slit = 0;
+    build_numa(&bb, pd, &srat, &slit);
+
+    /* XSDT and RSDT list FADT, MADT, MCFG, SRAT and SLIT (the DSDT is reached through the
+     * FADT). */
+    uint32_t entries[5] = {fadt, madt};
+    unsigned ne = 2;
+    if (mcfg)
+        entries[ne++] = mcfg;
+    if (srat)
+        entries[ne++] = srat;
+    if (slit)
+        entries[ne++] = slit;
     uint32_t xsdt = blob_alloc(&bb, 36 + 8 * ne, 16);
     header(&bb, xsdt, "XSDT", 36 + 8 * ne, 1);
     for (unsigned i = 0; i < ne; i++) {

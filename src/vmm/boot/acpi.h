@@ -1,6 +1,7 @@
 /*
  * acpi.h - the ACPI tables vireo-vmm gives its guests (RSDP, XSDT, RSDT,
- * FADT, FACS, DSDT, MADT, MCFG) and the MP table.
+ * FADT, FACS, DSDT, MADT, MCFG, and SRAT and SLIT for guest NUMA) and the MP
+ * table.
  *
  * The tables are built once into two relocatable blobs, as QEMU builds them:
  * the RSDP, and everything else, with a list of the pointer fields (offsets
@@ -18,6 +19,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "vmm/kvm/memory.h"
+#include "vmm/guest-numa.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +33,11 @@ struct platform_desc {
      * flag) only with a display, whose input they carry. QEMU's microvm describes none, so
      * a VM without a display shows Linux the same devices under both. */
     bool ps2;
+    /* Guest NUMA (vmm/numa.h), or NULL: with nodes, the SRAT (each vCPU's and each memory
+     * range's node) and, with distances, the SLIT. ram_low_end: where RAM stops below 4 GiB
+     * (the rest is from 4 GiB), to place the nodes' ranges as the e820 has them. */
+    const struct numa_config *numa;
+    uint64_t ram_low_end;
 };
 
 enum acpi_chipset {

@@ -16,6 +16,7 @@
  * holds u32 crc32c of the runs' bytes in order and u64 their total length.
  */
 #include "vmm/state/ram.h"
+#include "vmm/cli.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/state/crc32c.h"
@@ -197,8 +198,10 @@ static void ram_zero(struct vm *vm, uint64_t off, uint64_t len)
     if (!len)
         return;
     uint8_t *p = vm->mem.host + off;
-    /* (A private file mapping would get the file's page back, not zeros.) */
-    if (vm->mem.fd < 0 && !vm->mem.file_mapped && madvise(p, len, MADV_DONTNEED) == 0)
+    /* (A private file mapping would get the file's page back, not zeros; so would a NUMA
+     * node's file or shared backend.) */
+    if (vm->mem.fd < 0 && !vm->mem.file_mapped && !vm->cfg->numa.nr_nodes &&
+        madvise(p, len, MADV_DONTNEED) == 0)
         return;
     memset(p, 0, len);
 }
@@ -294,8 +297,10 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     int rc = state_read_data(r, NULL, data_start - r->pos, err);
     bool mapped = false;
     int64_t foff = state_reader_file_offset(r, data_start);
+    /* Guest NUMA nodes keep their backends (files, shared memory, mbind policies) in place:
+     * their RAM is read into them rather than mapped over them from the file. */
     if (rc == 0 && allow_map && layout == LAYOUT_IMAGE && foff >= 0 && foff % PAGE == 0 &&
-        gm->fd < 0) {
+        gm->fd < 0 && !vm->cfg->numa.nr_nodes) {
         rc = map_image(vm, r, data_start, err);
         if (rc == 0)
             rc = state_reader_skip_mapped(r, data_len, err);

@@ -87,10 +87,31 @@ def main(mnt):
     t.ok(r.returncode == 0 and meminfo("HugePages_Free") == free_before,
          "destroy gives the pages back", (r.stderr, meminfo("HugePages_Free")))
 
+    # guest NUMA cells take their huge pages as memory-backend-file backends (as libvirt)
+    names.append("hpnuma")
+    xml = domain_xml("hpnuma", GUEST, "tests=none", memory_mib=MIB).replace(
+        "<vcpu>1</vcpu>", "<vcpu>2</vcpu>\n  <memoryBacking>\n    <hugepages/>\n"
+        "  </memoryBacking>\n  <cpu>\n    <numa>\n"
+        "      <cell id='0' cpus='0' memory='%d' unit='MiB'/>\n"
+        "      <cell id='1' cpus='1' memory='%d' unit='MiB'/>\n"
+        "    </numa>\n  </cpu>" % (MIB // 2, MIB // 2))
+    d.virsh("define", d.write("hpnuma.xml", xml))
+    r = d.virsh("start", "--paused", "hpnuma")
+    pid = d.vmm_pid("hpnuma")
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0") if pid else []
+    maps = open("/proc/%d/numa_maps" % pid).read() if pid else ""
+    cells = [x for x in maps.splitlines() if " huge " in x and "vireo-vmm-ram-node" in x]
+    t.ok(r.returncode == 0 and free_before - meminfo("HugePages_Free") == need and
+         len(cells) == 2 and not any(a == "-mem-path" for a in argv) and
+         sum(a.startswith("memory-backend-file,") and "prealloc=on" in a for a in argv) == 2,
+         "two NUMA cells with <hugepages/>: each cell's backend a preallocated hugetlbfs file",
+         r.stderr + "\n".join(argv) + "\n".join(cells))
+    d.virsh("destroy", "hpnuma")
+
     r = define("hpnode", "    <hugepages>\n      <page size='%d' unit='KiB' nodeset='0'/>\n"
                "    </hugepages>\n" % page_kib)
     r = d.virsh("start", "hpnode")
-    t.ok(r.returncode != 0 and "per-node huge pages need guest NUMA" in r.stderr,
+    t.ok(r.returncode != 0 and "per-node huge page sizes are not supported yet" in r.stderr,
          "per-node huge pages: refused in one line", r.stderr)
     r = define("locked", "    <locked/>\n")
     r = d.virsh("start", "locked")

@@ -76,6 +76,71 @@ static void test_machine(void)
     }
 }
 
+/* -object memory-backend-*, -numa: what each spelling sets, and the guest ranges. */
+static void test_numa(void)
+{
+    struct vmm_config c;
+    struct verr err = {0};
+    int r = PARSE(&c, &err, "-m", "256M", "-smp", "4", "-kernel", "k", "-object",
+                  "memory-backend-ram,id=a,size=128M,policy=bind,host-nodes=0-1,prealloc=on",
+                  "-object", "memory-backend-file,id=b,size=128M,mem-path=/dev/shm,share=on",
+                  "-numa", "node,memdev=a,cpus=0,cpus=2", "-numa", "node,nodeid=1,memdev=b",
+                  "-numa", "cpu,node-id=1,core-id=3", "-numa", "dist,src=1,dst=0,val=30");
+    const struct numa_config *n = &c.numa;
+    ok(r == 0 && n->nr_nodes == 2 && n->nr_memdevs == 2, "two backends and two nodes (%s)",
+       r ? verr_msg(&err) : "ok");
+    if (r == 0) {
+        const struct memdev_spec *a = &n->memdevs[0], *b = &n->memdevs[1];
+        ok(a->policy == MEMDEV_POLICY_BIND && a->host_nodes == 3 && a->prealloc && !a->file,
+           "backend a: bind to host nodes 0-1, prealloc");
+        ok(b->file && b->share && !strcmp(b->mem_path, "/dev/shm") && b->node == 1,
+           "backend b: a shared file in /dev/shm, node 1's");
+        ok(n->cpu_node[0] == 0 && n->cpu_node[1] == 0 && n->cpu_node[2] == 0 && n->cpu_node[3] == 1,
+           "vCPUs 0 and 2 by cpus=, 3 by -numa cpu, 1 on node 0 by default");
+        ok(n->distance[0][1] == 30 && n->distance[1][0] == 30 && n->distance[0][0] == 10,
+           "a distance given one way is both ways; 10 to self");
+    }
+    cli_config_free(&c);
+
+    /* 4 GiB in two nodes on microvm's layout (RAM below 4 GiB stops at 3 GiB): node 1
+     * straddles the hole */
+    struct numa_config nc = {.nr_nodes = 2, .node_mem = {2ull << 30, 2ull << 30}};
+    uint64_t base[3], len[3];
+    unsigned k = numa_node_ranges(&nc, 0, 3ull << 30, base, len);
+    ok(k == 2 && base[0] == 0 && len[0] == 0xa0000 && base[1] == 0x100000 &&
+           len[1] == (2ull << 30) - 0x100000,
+       "node 0: below 640 KiB and from 1 MiB to 2 GiB");
+    k = numa_node_ranges(&nc, 1, 3ull << 30, base, len);
+    ok(k == 2 && base[0] == 2ull << 30 && len[0] == 1ull << 30 && base[1] == 4ull << 30 &&
+           len[1] == 1ull << 30,
+       "node 1: 2-3 GiB and 4-5 GiB, around the PCI hole");
+
+    static const char *const bad[][3] = {
+        {"-numa", "node,mem=64M", "Parameter -numa node,mem is not supported"},
+        {"-object", "memory-backend-ram,id=x,size=128M,policy=bind",
+         "host-nodes must be set for policy bind"},
+        {"-object", "memory-backend-ram,id=x,size=128M,host-nodes=0",
+         "host-nodes must be empty for policy default"},
+        {"-object", "memory-backend-ram,id=x,size=128M,reserve=off", "Property"},
+        {"-object", "memory-backend-file,id=x,size=128M", "mem-path property not set"},
+        {"-object", "memory-backend-ram,id=x,size=128M", "is not used"},
+        {"-numa", "dist,src=0,dst=0,val=10", "Source/Destination NUMA node is missing"},
+        {"-numa", "node,cpus=0-7", "CPU index (1) should be smaller than maxcpus (1)"},
+        {"-numa", "cpu,node-id=0", "Invalid node-id=0, NUMA node must be created first"},
+        {"-numa", "hmat-lb,initiator=0", "is not supported"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = PARSE(&c, &err, "-kernel", "k", (char *)bad[i][0], (char *)bad[i][1]);
+        refused(bad[i][2], r, &err, bad[i][1]);
+        cli_config_free(&c);
+    }
+    r = PARSE(&c, &err, "-kernel", "k", "-object", "memory-backend-ram,id=x,size=64M", "-numa",
+              "node,memdev=x");
+    refused("total memory for NUMA nodes (0x4000000) should equal RAM size (0x8000000)", r, &err,
+            "nodes short of -m");
+    cli_config_free(&c);
+}
+
 /* The type table: unique names, each found by name and alias, every default taken. */
 static void test_type_table(void)
 {
@@ -180,6 +245,7 @@ int main(int argc, char **argv)
     struct verr err = {0};
     int r0;
 
+    test_numa();
     is_int(PARSE(&c, &err, "-kernel", "k"), 0, "-kernel alone parses");
     is_int(c.mem_size, 128 << 20, "default memory is QEMU's 128 MiB");
     is_int(c.cpus, 1, "default one vCPU");

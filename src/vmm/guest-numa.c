@@ -1,0 +1,458 @@
+/*
+ * guest-numa.c - parsing and checking of guest NUMA options (see guest-numa.h). The
+ * refusals use QEMU 7.2's wording where QEMU has one, so a command line that
+ * QEMU refuses is refused here with the same line.
+ */
+#include "vmm/guest-numa.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "vmm/cli-opts.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOLE_640K_START 0xa0000ull
+#define HOLE_640K_END   0x100000ull
+#define HIGH_START      (1ull << 32)
+
+const char *memdev_policy_name(enum memdev_policy p)
+{
+    switch (p) {
+    case MEMDEV_POLICY_PREFERRED:
+        return "preferred";
+    case MEMDEV_POLICY_BIND:
+        return "bind";
+    case MEMDEV_POLICY_INTERLEAVE:
+        return "interleave";
+    default:
+        return "default";
+    }
+}
+
+bool numa_memdev_is(const char *arg)
+{
+    return str_starts_with(arg, "memory-backend-ram,") ||
+           str_starts_with(arg, "memory-backend-file,") ||
+           str_starts_with(arg, "qom-type=memory-backend-ram,") ||
+           str_starts_with(arg, "qom-type=memory-backend-file,");
+}
+
+/* "A" or "A-B" into [lo, hi]. */
+static int parse_range(const char *v, unsigned *lo, unsigned *hi)
+{
+    char buf[32];
+    if (str_copy(buf, sizeof(buf), v) < 0)
+        return -EINVAL;
+    char *dash = strchr(buf, '-');
+    if (dash)
+        *dash = '\0';
+    if (str_to_uint(buf, 10, lo) < 0)
+        return -EINVAL;
+    *hi = *lo;
+    if (dash && (str_to_uint(dash + 1, 10, hi) < 0 || *hi < *lo))
+        return -EINVAL;
+    return 0;
+}
+
+static int find_memdev(const struct numa_config *nc, const char *id)
+{
+    for (unsigned i = 0; i < nc->nr_memdevs; i++)
+        if (str_eq(nc->memdevs[i].id, id))
+            return (int)i;
+    return -1;
+}
+
+int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
+{
+    if (nc->nr_memdevs == NUMA_MAX_MEMDEVS)
+        return verr_set(err, ENOSPC, "at most %u memory backends", NUMA_MAX_MEMDEVS);
+    struct memdev_spec m = {.dump = -1, .merge = -1, .node = -1};
+    char *copy = xstrdup(arg), *cur = copy, *item;
+    const char *v;
+    bool have_size = false, first = true;
+    int r = 0;
+    while (r == 0 && (item = cli_next_item(&cur))) {
+        bool b;
+        if (first && !strchr(item, '=')) {
+            m.file = str_eq(item, "memory-backend-file");
+        } else if (cli_prop(item, "qom-type", &v)) {
+            m.file = str_eq(v, "memory-backend-file");
+        } else if (cli_prop(item, "id", &v)) {
+            free(m.id);
+            m.id = xstrdup(v);
+        } else if (cli_prop(item, "size", &v)) {
+            if (str_parse_size(v, 1, &m.size) < 0 || m.size == 0)
+                r = verr_set(err, EINVAL, "Parameter 'size' expects a non-zero size");
+            have_size = true;
+        } else if (cli_prop(item, "mem-path", &v) && m.file) {
+            free(m.mem_path);
+            m.mem_path = xstrdup(v);
+        } else if (cli_prop(item, "policy", &v)) {
+            if (str_eq(v, "default"))
+                m.policy = MEMDEV_POLICY_DEFAULT;
+            else if (str_eq(v, "preferred"))
+                m.policy = MEMDEV_POLICY_PREFERRED;
+            else if (str_eq(v, "bind"))
+                m.policy = MEMDEV_POLICY_BIND;
+            else if (str_eq(v, "interleave"))
+                m.policy = MEMDEV_POLICY_INTERLEAVE;
+            else
+                r = verr_set(err, EINVAL, "Parameter 'policy' does not accept value '%s'", v);
+        } else if (cli_prop(item, "host-nodes", &v)) {
+            unsigned lo, hi;
+            if (parse_range(v, &lo, &hi) < 0)
+                r = verr_set(err, EINVAL, "Parameter 'host-nodes' expects a list of integers");
+            else if (hi >= NUMA_HOST_NODES)
+                r = verr_set(err, EINVAL,
+                             "host-nodes: node %u is beyond the %u host nodes "
+                             "vireo-vmm can name",
+                             hi, NUMA_HOST_NODES);
+            for (unsigned n = lo; r == 0 && n <= hi; n++)
+                m.host_nodes |= 1ull << n;
+        } else if (cli_prop(item, "prealloc", &v) || cli_prop(item, "share", &v) ||
+                   cli_prop(item, "merge", &v) || cli_prop(item, "dump", &v)) {
+            if (cli_parse_bool(v, &b) < 0)
+                r = verr_set(err, EINVAL, "Parameter '%.*s' expects 'on' or 'off'",
+                             (int)strcspn(item, "="), item);
+            else if (str_starts_with(item, "prealloc="))
+                m.prealloc = b;
+            else if (str_starts_with(item, "share="))
+                m.share = b;
+            else if (str_starts_with(item, "merge="))
+                m.merge = b;
+            else
+                m.dump = b;
+        } else {
+            /* prealloc-threads, reserve, align, pmem, discard-data, x-use-canonical-path...:
+             * not implemented, so refused rather than ignored. */
+            r = verr_set(err, EINVAL, "Property '%s.%.*s' not found",
+                         m.file ? "memory-backend-file" : "memory-backend-ram",
+                         (int)strcspn(item, "="), item);
+        }
+        first = false;
+    }
+    free(copy);
+    if (r == 0 && !m.id)
+        r = verr_set(err, EINVAL, "Parameter 'id' is missing");
+    else if (r == 0 && find_memdev(nc, m.id) >= 0)
+        r = verr_set(err, EEXIST,
+                     "attempt to add duplicate property '%s' to object (type "
+                     "'container')",
+                     m.id);
+    else if (r == 0 && !have_size)
+        r = verr_set(err, EINVAL, "can't create backend with size 0");
+    else if (r == 0 && m.file && !m.mem_path)
+        r = verr_set(err, EINVAL, "mem-path property not set");
+    else if (r == 0 && m.size % 4096)
+        r = verr_set(err, EINVAL, "memory backend '%s': size must be a multiple of 4 KiB", m.id);
+    else if (r == 0 && m.policy != MEMDEV_POLICY_DEFAULT && !m.host_nodes)
+        r = verr_set(err, EINVAL, "host-nodes must be set for policy %s",
+                     memdev_policy_name(m.policy));
+    else if (r == 0 && m.policy == MEMDEV_POLICY_DEFAULT && m.host_nodes)
+        r = verr_set(err, EINVAL,
+                     "host-nodes must be empty for policy default, or you should "
+                     "explicitly specify a policy other than default");
+    if (r < 0) {
+        free(m.id);
+        free(m.mem_path);
+        return r;
+    }
+    nc->memdevs[nc->nr_memdevs++] = m;
+    return 0;
+}
+
+static void cpu_set(uint64_t *set, unsigned i)
+{
+    set[i / 64] |= 1ull << (i % 64);
+}
+
+static bool cpu_isset(const uint64_t *set, unsigned i)
+{
+    return set[i / 64] >> (i % 64) & 1;
+}
+
+static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, struct verr *err)
+{
+    const char *v;
+    char *item;
+    int nodeid = -1, memdev = -1;
+    uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64] = {0};
+    while ((item = cli_next_item(&cur))) {
+        if (cli_prop(item, "nodeid", &v)) {
+            unsigned id;
+            if (str_to_uint(v, 10, &id) < 0)
+                return verr_set(err, EINVAL, "Parameter 'nodeid' expects uint16_t");
+            if (id >= NUMA_MAX_NODES)
+                return verr_set(err, EINVAL, "Max number of NUMA nodes reached: %u", id);
+            nodeid = (int)id;
+        } else if (cli_prop(item, "cpus", &v)) {
+            unsigned lo, hi;
+            if (parse_range(v, &lo, &hi) < 0)
+                return verr_set(err, EINVAL, "Parameter 'cpus' expects a list of integers");
+            if (hi >= max_cpus)
+                return verr_set(err, EINVAL,
+                                "CPU index (%u) should be smaller than maxcpus "
+                                "(%u)",
+                                lo > max_cpus ? lo : max_cpus, max_cpus);
+            for (unsigned c = lo; c <= hi; c++)
+                cpu_set(cpus, c);
+        } else if (cli_prop(item, "memdev", &v)) {
+            memdev = find_memdev(nc, v);
+            if (memdev < 0)
+                return verr_set(err, EINVAL, "memdev=%s is ambiguous", v);
+        } else if (cli_prop(item, "mem", &v)) {
+            return verr_set(err, ENOTSUP,
+                            "Parameter -numa node,mem is not supported by this "
+                            "machine type; use -numa node,memdev instead");
+        } else if (cli_prop(item, "initiator", &v)) {
+            return verr_set(err, ENOTSUP, "initiator= (ACPI HMAT) is not supported");
+        } else {
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+        }
+    }
+    if (nodeid < 0)
+        nodeid = (int)nc->nr_nodes;
+    if (nodeid >= NUMA_MAX_NODES)
+        return verr_set(err, EINVAL, "Max number of NUMA nodes reached: %d", nodeid);
+    struct numa_node_spec *n = &nc->nodes[nodeid];
+    if (n->present)
+        return verr_set(err, EINVAL, "Duplicate NUMA nodeid: %d", nodeid);
+    for (unsigned c = 0; c < max_cpus; c++)
+        for (unsigned k = 0; cpu_isset(cpus, c) && k < NUMA_MAX_NODES; k++)
+            if (nc->nodes[k].present && cpu_isset(nc->nodes[k].cpus, c))
+                return verr_set(err, EINVAL, "CPU is already assigned to node-id: %u", k);
+    if (memdev >= 0 && nc->memdevs[memdev].node >= 0)
+        return verr_set(err, EINVAL, "memory backend '%s' is already used by node %d",
+                        nc->memdevs[memdev].id, nc->memdevs[memdev].node);
+    n->present = true;
+    n->memdev = memdev;
+    memcpy(n->cpus, cpus, sizeof(cpus));
+    if (memdev >= 0)
+        nc->memdevs[memdev].node = nodeid;
+    nc->nr_nodes++;
+    return 0;
+}
+
+static int parse_dist(struct numa_config *nc, char *cur, struct verr *err)
+{
+    const char *v;
+    char *item;
+    unsigned vals[3];
+    bool given[3] = {false, false, false};
+    static const char *keys[3] = {"src", "dst", "val"};
+    while ((item = cli_next_item(&cur))) {
+        int k = -1;
+        for (int i = 0; i < 3; i++)
+            if (cli_prop(item, keys[i], &v))
+                k = i;
+        if (k < 0)
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+        if (str_to_uint(v, 10, &vals[k]) < 0)
+            return verr_set(err, EINVAL, "Parameter '%s' expects uint%s_t", keys[k],
+                            k == 2 ? "8" : "16");
+        given[k] = true;
+    }
+    for (int i = 0; i < 3; i++)
+        if (!given[i])
+            return verr_set(err, EINVAL, "Parameter '%s' is missing", keys[i]);
+    unsigned src = vals[0], dst = vals[1], val = vals[2];
+    if (src >= NUMA_MAX_NODES || dst >= NUMA_MAX_NODES)
+        return verr_set(err, EINVAL, "Parameter '%s' expects an integer between 0 and %d",
+                        src >= NUMA_MAX_NODES ? "src" : "dst", NUMA_MAX_NODES - 1);
+    if (!nc->nodes[src].present || !nc->nodes[dst].present)
+        return verr_set(err, EINVAL,
+                        "Source/Destination NUMA node is missing. Please use "
+                        "'-numa node' option to declare it first.");
+    if (val > 255)
+        return verr_set(err, EINVAL, "Parameter 'val' expects uint8_t");
+    if (val < NUMA_DISTANCE_MIN)
+        return verr_set(err, EINVAL,
+                        "NUMA distance (%u) is invalid, it shouldn't be less "
+                        "than %d.",
+                        val, NUMA_DISTANCE_MIN);
+    if (src == dst && val != NUMA_DISTANCE_MIN)
+        return verr_set(err, EINVAL, "Local distance of node %u should be %d.", src,
+                        NUMA_DISTANCE_MIN);
+    nc->distance[src][dst] = (uint8_t)val;
+    nc->have_distance = true;
+    return 0;
+}
+
+static int parse_cpu(struct numa_config *nc, char *cur, struct verr *err)
+{
+    const char *v;
+    char *item;
+    struct numa_cpu_opt o = {0, -1, -1, -1};
+    bool have_node = false;
+    while ((item = cli_next_item(&cur))) {
+        unsigned x;
+        int *dst = NULL;
+        if (cli_prop(item, "node-id", &v))
+            have_node = true;
+        else if (cli_prop(item, "socket-id", &v))
+            dst = &o.socket;
+        else if (cli_prop(item, "core-id", &v))
+            dst = &o.core;
+        else if (cli_prop(item, "thread-id", &v))
+            dst = &o.thread;
+        else if (cli_prop(item, "die-id", &v) || cli_prop(item, "cluster-id", &v)) {
+            if (str_to_uint(v, 10, &x) < 0 || x != 0)
+                return verr_set(err, EINVAL, "Invalid CPU %.*s: %s", (int)strcspn(item, "="), item,
+                                v);
+            continue;
+        } else
+            return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+        if (str_to_uint(v, 10, &x) < 0 || x > 0xffff)
+            return verr_set(err, EINVAL, "Parameter '%.*s' expects an integer",
+                            (int)strcspn(item, "="), item);
+        if (dst)
+            *dst = (int)x;
+        else
+            o.node = x;
+    }
+    if (!have_node)
+        return verr_set(err, EINVAL, "Missing mandatory node-id property");
+    if (o.node >= NUMA_MAX_NODES || !nc->nodes[o.node].present)
+        return verr_set(err, EINVAL, "Invalid node-id=%u, NUMA node must be created first", o.node);
+    if (nc->nr_cpu_opts == NUMA_MAX_CPUS)
+        return verr_set(err, ENOSPC, "too many -numa cpu options");
+    nc->cpu_opts[nc->nr_cpu_opts++] = o;
+    return 0;
+}
+
+int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err)
+{
+    char *copy = xstrdup(arg), *cur = copy, *type = cli_next_item(&cur);
+    const char *v = type;
+    int r;
+    if (type && !cli_prop(type, "type", &v))
+        v = type; /* "-numa node,..." is "-numa type=node,..." */
+    if (!type || str_eq(v, "node"))
+        r = parse_node(nc, cur, max_cpus, err);
+    else if (str_eq(v, "dist"))
+        r = parse_dist(nc, cur, err);
+    else if (str_eq(v, "cpu"))
+        r = parse_cpu(nc, cur, err);
+    else if (str_eq(v, "hmat-lb") || str_eq(v, "hmat-cache"))
+        r = verr_set(err, ENOTSUP, "-numa %s (ACPI HMAT) is not supported", v);
+    else
+        r = verr_set(err, EINVAL, "Parameter 'type' does not accept value '%s'", v);
+    free(copy);
+    return r;
+}
+
+int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
+                       unsigned cores, unsigned threads, struct verr *err)
+{
+    if (nc->nr_nodes == 0) {
+        if (nc->nr_memdevs)
+            return verr_set(err, ENOTSUP,
+                            "memory backend '%s' is not used: vireo-vmm uses "
+                            "memory backends only as -numa node memdev=",
+                            nc->memdevs[0].id);
+        return 0;
+    }
+    /* Node ids must be 0..n-1 (QEMU: "numa: Node ID missing: %d"). */
+    for (unsigned i = 0; i < nc->nr_nodes; i++)
+        if (!nc->nodes[i].present)
+            return verr_set(err, EINVAL, "numa: Node ID missing: %u", i);
+    for (unsigned i = 0; i < nc->nr_memdevs; i++)
+        if (nc->memdevs[i].node < 0)
+            return verr_set(err, ENOTSUP,
+                            "memory backend '%s' is not used by any -numa node "
+                            "(vireo-vmm uses memory backends only as node memory)",
+                            nc->memdevs[i].id);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < nc->nr_nodes; i++) {
+        int m = nc->nodes[i].memdev;
+        nc->node_mem[i] = m >= 0 ? nc->memdevs[m].size : 0;
+        total += nc->node_mem[i];
+    }
+    if (total != ram_size)
+        return verr_set(err, EINVAL,
+                        "total memory for NUMA nodes (0x%llx) should equal RAM "
+                        "size (0x%llx)",
+                        (unsigned long long)total, (unsigned long long)ram_size);
+    /* -numa cpu: every vCPU whose topology ids match goes to the node. */
+    for (unsigned k = 0; k < nc->nr_cpu_opts; k++) {
+        const struct numa_cpu_opt *o = &nc->cpu_opts[k];
+        if ((o->socket >= 0 && (unsigned)o->socket >= sockets) ||
+            (o->core >= 0 && (unsigned)o->core >= cores) ||
+            (o->thread >= 0 && (unsigned)o->thread >= threads))
+            return verr_set(err, EINVAL,
+                            "no CPU matches -numa cpu,node-id=%u (socket-id %d, "
+                            "core-id %d, thread-id %d)",
+                            o->node, o->socket, o->core, o->thread);
+        for (unsigned c = 0; c < cpus; c++) {
+            unsigned t = c % threads, co = c / threads % cores, s = c / threads / cores;
+            if ((o->socket >= 0 && (unsigned)o->socket != s) ||
+                (o->core >= 0 && (unsigned)o->core != co) ||
+                (o->thread >= 0 && (unsigned)o->thread != t))
+                continue;
+            for (unsigned n = 0; n < nc->nr_nodes; n++)
+                if (n != o->node && cpu_isset(nc->nodes[n].cpus, c))
+                    return verr_set(err, EINVAL, "CPU is already assigned to node-id: %u", n);
+            cpu_set(nc->nodes[o->node].cpus, c);
+        }
+    }
+    /* A vCPU no node names is on node 0, as QEMU places it (QEMU also warns). */
+    for (unsigned c = 0; c < cpus && c < NUMA_MAX_CPUS; c++) {
+        nc->cpu_node[c] = 0;
+        for (unsigned n = 0; n < nc->nr_nodes; n++)
+            if (cpu_isset(nc->nodes[n].cpus, c))
+                nc->cpu_node[c] = (uint8_t)n;
+    }
+    if (nc->have_distance) {
+        for (unsigned s = 0; s < nc->nr_nodes; s++)
+            for (unsigned d = 0; d < nc->nr_nodes; d++)
+                if (s != d && !nc->distance[s][d] && !nc->distance[d][s])
+                    return verr_set(err, EINVAL,
+                                    "The distance between node %u and %u is "
+                                    "missing, at least one distance value between each nodes "
+                                    "should be provided.",
+                                    s, d);
+        for (unsigned s = 0; s < nc->nr_nodes; s++)
+            for (unsigned d = 0; d < nc->nr_nodes; d++)
+                if (!nc->distance[s][d])
+                    nc->distance[s][d] = s == d ? NUMA_DISTANCE_MIN : nc->distance[d][s];
+    }
+    return 0;
+}
+
+void numa_config_free(struct numa_config *nc)
+{
+    for (unsigned i = 0; i < nc->nr_memdevs; i++) {
+        free(nc->memdevs[i].id);
+        free(nc->memdevs[i].mem_path);
+    }
+    nc->nr_memdevs = 0;
+}
+
+unsigned numa_node_ranges(const struct numa_config *nc, unsigned n, uint64_t low_end,
+                          uint64_t base[3], uint64_t len[3])
+{
+    uint64_t start = 0;
+    for (unsigned i = 0; i < n; i++)
+        start += nc->node_mem[i];
+    uint64_t end = start + nc->node_mem[n];
+    unsigned k = 0;
+    /* RAM offsets below low_end are guest addresses; the rest is from 4 GiB. */
+    uint64_t lo_s = start < low_end ? start : low_end, lo_e = end < low_end ? end : low_end;
+    if (lo_s < HOLE_640K_START && lo_e > lo_s) {
+        uint64_t e = lo_e < HOLE_640K_START ? lo_e : HOLE_640K_START;
+        base[k] = lo_s;
+        len[k++] = e - lo_s;
+    }
+    uint64_t s1 = lo_s > HOLE_640K_END ? lo_s : HOLE_640K_END;
+    if (lo_e > s1) {
+        base[k] = s1;
+        len[k++] = lo_e - s1;
+    }
+    if (end > low_end) {
+        uint64_t s = start > low_end ? start : low_end;
+        base[k] = HIGH_START + (s - low_end);
+        len[k++] = end - s;
+    }
+    return k;
+}

@@ -1,0 +1,87 @@
+/*
+ * guest-numa.h - guest NUMA: the memory backends (-object memory-backend-ram|file),
+ * the nodes (-numa node, cpu, dist) and how they lay out guest RAM.
+ *
+ * QEMU's model: each node's memory is one backend; guest RAM is the backends
+ * end to end in node order (node 0's first), then split around the 640 KiB
+ * and PCI holes exactly as RAM without nodes is, so the e820 does not change.
+ * Each backend keeps its own host policy (mbind on its part of the mapping),
+ * which is how a guest node ends up on a host node. Parsing is pure (no I/O);
+ * numa_config_finish() checks the whole against -m and -smp.
+ */
+#ifndef VIREO_VMM_GUEST_NUMA_H
+#define VIREO_VMM_GUEST_NUMA_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NUMA_MAX_NODES    64 /* guest nodes (QEMU: 128); also the SRAT/SLIT size bound */
+#define NUMA_MAX_MEMDEVS  64
+#define NUMA_MAX_CPUS     255
+#define NUMA_HOST_NODES   64 /* host nodes a policy can name (bits of host_nodes) */
+#define NUMA_DISTANCE_MIN 10
+
+enum memdev_policy {
+    MEMDEV_POLICY_DEFAULT,
+    MEMDEV_POLICY_PREFERRED,
+    MEMDEV_POLICY_BIND,
+    MEMDEV_POLICY_INTERLEAVE,
+};
+const char *memdev_policy_name(enum memdev_policy p);
+
+struct memdev_spec {
+    char *id;
+    bool file;      /* memory-backend-file (mem_path), else memory-backend-ram */
+    char *mem_path; /* memory-backend-file's file or directory */
+    uint64_t size;
+    bool share, prealloc;
+    int merge, dump; /* 1 on, 0 off, -1 not given: as -M mem-merge= and dump-guest-core= */
+    enum memdev_policy policy;
+    uint64_t host_nodes; /* bit N: host node N */
+    int node;            /* the guest node using it, -1 none (set by numa_config_finish) */
+};
+
+struct numa_node_spec {
+    bool present;
+    int memdev;                               /* index into memdevs, -1 none */
+    uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64]; /* cpu indexes given by cpus= or -numa cpu */
+};
+
+struct numa_config {
+    struct memdev_spec memdevs[NUMA_MAX_MEMDEVS];
+    unsigned nr_memdevs;
+    struct numa_node_spec nodes[NUMA_MAX_NODES];
+    unsigned nr_nodes; /* -numa node options given (node ids 0..nr_nodes-1 once finished) */
+    uint8_t distance[NUMA_MAX_NODES][NUMA_MAX_NODES]; /* 0: not given */
+    bool have_distance;
+    /* -numa cpu options, resolved against -smp's topology by numa_config_finish. */
+    struct numa_cpu_opt {
+        unsigned node;
+        int socket, core, thread; /* -1: any */
+    } cpu_opts[NUMA_MAX_CPUS];
+    unsigned nr_cpu_opts;
+    /* Filled by numa_config_finish: */
+    uint8_t cpu_node[NUMA_MAX_CPUS]; /* each vCPU's node */
+    uint64_t node_mem[NUMA_MAX_NODES];
+};
+
+/* Is this -object argument a memory backend? */
+bool numa_memdev_is(const char *arg);
+/* -object memory-backend-ram|memory-backend-file,... */
+int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err);
+/* -numa node|dist|cpu,... (opt is the option's name, for messages). */
+int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err);
+/* Checks the nodes against RAM and the vCPUs (QEMU's wording), fills distances, each
+ * vCPU's node and each node's memory. With no -numa node it only refuses unused backends. */
+int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
+                       unsigned cores, unsigned threads, struct verr *err);
+void numa_config_free(struct numa_config *nc);
+
+/* The guest-physical ranges of node n's RAM, given where RAM stops below 4 GiB
+ * (low_end): up to 3 ranges (below 640 KiB, 1 MiB..low_end, from 4 GiB). Returns the count. */
+unsigned numa_node_ranges(const struct numa_config *nc, unsigned n, uint64_t low_end,
+                          uint64_t base[3], uint64_t len[3]);
+
+#endif

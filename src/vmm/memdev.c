@@ -1,0 +1,148 @@
+/*
+ * memdev.c - applies the memory backends to guest RAM (see memdev.h).
+ *
+ * Guest RAM stays one host mapping (kvm/memory.c says why); a backend that is
+ * a file, or shared anonymous memory, is mapped over its part of it with
+ * MAP_FIXED before the guest runs, and then its policy is set with mbind() on
+ * exactly that part, as QEMU does per backend (MPOL_MF_STRICT | MPOL_MF_MOVE,
+ * so pages already placed elsewhere move or the call fails). The kernel shows
+ * the result per range in /proc/PID/numa_maps ("bind:0", "interleave:0",
+ * "prefer:0"). Preallocation comes last, so the pages are taken under the
+ * policy.
+ */
+#include "vmm/memdev.h"
+#include "util/str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define HUGETLBFS_MAGIC_VALUE 0x958458f6
+
+/* Opens (or makes, in a directory) the file of a memory-backend-file and sizes it. */
+static int open_file(const struct memdev_spec *m, uint64_t off, struct verr *err)
+{
+    struct stat st;
+    int fd;
+    if (stat(m->mem_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *tmpl = NULL;
+        if (asprintf(&tmpl, "%s/vireo-vmm-%s.XXXXXX", m->mem_path, m->id) < 0)
+            return verr_errno(err, ENOMEM, "memory backend '%s'", m->id);
+        fd = mkstemp(tmpl);
+        if (fd >= 0)
+            unlink(tmpl);
+        free(tmpl);
+    } else {
+        fd = open(m->mem_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    }
+    if (fd < 0)
+        return verr_errno(err, errno, "memory backend '%s': can't open backing store %s", m->id,
+                          m->mem_path);
+    struct statfs sfs;
+    uint64_t page = 4096;
+    if (fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC_VALUE)
+        page = (uint64_t)sfs.f_bsize;
+    int r = 0;
+    if (m->size % page)
+        r = verr_set(err, EINVAL,
+                     "memory backend '%s': size 0x%llx is not a multiple of the "
+                     "huge page size 0x%llx of %s",
+                     m->id, (unsigned long long)m->size, (unsigned long long)page, m->mem_path);
+    else if (off % page)
+        r = verr_set(err, EINVAL,
+                     "memory backend '%s': it starts at 0x%llx of guest RAM, "
+                     "which is not aligned to the huge page size 0x%llx of %s",
+                     m->id, (unsigned long long)off, (unsigned long long)page, m->mem_path);
+    else if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < m->size &&
+             ftruncate(fd, (off_t)m->size) < 0)
+        r = verr_errno(err, errno, "memory backend '%s': cannot size %s", m->id, m->mem_path);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+static int set_policy(const struct memdev_spec *m, uint8_t *p, struct verr *err)
+{
+    if (m->policy == MEMDEV_POLICY_DEFAULT)
+        return 0;
+    int mode = m->policy == MEMDEV_POLICY_BIND        ? MPOL_BIND
+               : m->policy == MEMDEV_POLICY_PREFERRED ? MPOL_PREFERRED
+                                                      : MPOL_INTERLEAVE;
+    /* maxnode counts bits plus one in the kernel's reading; two words leave room. */
+    unsigned long mask[2] = {(unsigned long)m->host_nodes, 0};
+    if (mbind(p, m->size, mode, mask, NUMA_HOST_NODES + 1, MPOL_MF_STRICT | MPOL_MF_MOVE) == 0)
+        return 0;
+    int e = errno;
+    int max = numa_available() < 0 ? 0 : numa_max_node();
+    for (unsigned n = 0; n < NUMA_HOST_NODES; n++)
+        if ((m->host_nodes >> n & 1) && (int)n > max)
+            return verr_set(err, EINVAL,
+                            "memory backend '%s': cannot bind memory to host NUMA "
+                            "nodes: host node %u does not exist (the host's last node is %d)",
+                            m->id, n, max);
+    return verr_errno(err, e, "memory backend '%s': cannot bind memory to host NUMA nodes", m->id);
+}
+
+static void populate(uint8_t *p, uint64_t len)
+{
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (uint64_t off = 0; off < len; off += 4096) /* kernels before 5.14 */
+        __atomic_fetch_add(&p[off], 0, __ATOMIC_RELAXED);
+}
+
+int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool prealloc_all,
+                 struct verr *err)
+{
+    uint64_t off = 0;
+    for (unsigned n = 0; n < nc->nr_nodes; n++) {
+        int idx = nc->nodes[n].memdev;
+        if (idx < 0)
+            continue;
+        const struct memdev_spec *m = &nc->memdevs[idx];
+        uint8_t *p = gm->host + off;
+        if (off + m->size > gm->size)
+            return verr_set(err, EINVAL, "memory backend '%s' is beyond guest RAM", m->id);
+        if (m->file || m->share) {
+            int fd = -1, flags = (m->share ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+            if (m->file && (fd = open_file(m, off, err)) < 0)
+                return fd;
+            if (!m->file)
+                flags |= MAP_ANONYMOUS | MAP_NORESERVE;
+            void *q = mmap(p, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            if (q == MAP_FAILED)
+                return verr_errno(err, e, "memory backend '%s': cannot map %llu MiB%s%s", m->id,
+                                  (unsigned long long)(m->size >> 20), m->file ? " of " : "",
+                                  m->file ? m->mem_path : "");
+        }
+        if ((m->dump == 0 || (m->dump < 0 && gm->no_dump)) && madvise(p, m->size, MADV_DONTDUMP))
+            return verr_errno(err, errno, "memory backend '%s': dump=off", m->id);
+        if (m->dump == 1 && madvise(p, m->size, MADV_DODUMP))
+            return verr_errno(err, errno, "memory backend '%s': dump=on", m->id);
+        if ((m->merge == 1 || (m->merge < 0 && gm->merge)) &&
+            madvise(p, m->size, MADV_MERGEABLE) < 0)
+            return verr_errno(err, errno, "memory backend '%s': merge=on", m->id);
+        if (m->merge == 0 && madvise(p, m->size, MADV_UNMERGEABLE) < 0)
+            return verr_errno(err, errno, "memory backend '%s': merge=off", m->id);
+        int r = set_policy(m, p, err);
+        if (r < 0)
+            return r;
+        if (m->prealloc || prealloc_all)
+            populate(p, m->size);
+        off += m->size;
+    }
+    return 0;
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Guest NUMA and numatune through vireod (issue #16).
+
+Usage: test-daemon-numa.py VIREOD VIREO_VMM TEST_GUEST_ELF VSH
+
+A domain with two guest NUMA cells (one vCPU and 32 MiB each), distances, and a
+<memnode> policy per cell (interleave for cell 0, strict for cell 1) starts: the
+VMM's argv has a memory backend and a -numa node per cell with those policies,
+/proc/PID/numa_maps shows them (interleave:0, bind:0), and the test guest's
+tests=numa prints the SRAT and SLIT the cells describe. numatune reads the
+same with vsh and virsh, and both refuse a live mode change as libvirt does.
+A <memnode> naming a cell that does not exist is refused at start in one line.
+"""
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
+GUEST = os.path.abspath(GUEST)
+t = Tap()
+if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    skip_all("no /dev/kvm")
+if not shutil.which("virsh"):
+    skip_all("no virsh")
+d = Daemon(VIREOD, VMM, VSH)
+
+NUMA = """  <numatune>
+    <memory mode='strict' nodeset='0'/>
+    <memnode cellid='0' mode='interleave' nodeset='0'/>
+    <memnode cellid='1' mode='strict' nodeset='0'/>
+  </numatune>
+  <cpu>
+    <numa>
+      <cell id='0' cpus='0' memory='32' unit='MiB'>
+        <distances>
+          <sibling id='0' value='10'/>
+          <sibling id='1' value='21'/>
+        </distances>
+      </cell>
+      <cell id='1' cpus='1' memory='32' unit='MiB'>
+        <distances>
+          <sibling id='0' value='21'/>
+          <sibling id='1' value='10'/>
+        </distances>
+      </cell>
+    </numa>
+  </cpu>
+"""
+
+WANT = [
+    "# numa: cpu apic 0 node 0",
+    "# numa: cpu apic 1 node 1",
+    "# numa: mem 0x0-0x9ffff node 0",
+    "# numa: mem 0x100000-0x1ffffff node 0",
+    "# numa: mem 0x2000000-0x3ffffff node 1",
+    "# numa: distance 0: 10 21",
+    "# numa: distance 1: 21 10",
+]
+
+
+def define(name, extra, vcpus):
+    xml = domain_xml(name, GUEST, "tests=numa numa_nodes=2 mem=64M", memory_mib=64,
+                     extra=extra).replace("<vcpu>1</vcpu>", "<vcpu>%d</vcpu>" % vcpus)
+    return d.virsh("define", d.write(name + ".xml", xml))
+
+
+def main():
+    d.start()
+    r = define("numa2", NUMA, 2)
+    t.ok(r.returncode == 0, "define a domain with two NUMA cells and <memnode>s", r.stderr)
+    r = d.virsh("start", "--paused", "numa2")
+    pid = d.vmm_pid("numa2")
+    t.ok(r.returncode == 0 and pid, "it starts", r.stderr + d.vmm_log("numa2"))
+    if not pid:
+        return
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0")
+    want_args = [
+        "memory-backend-ram,id=ram-node0,size=33554432,policy=interleave,host-nodes=0",
+        "node,nodeid=0,cpus=0,memdev=ram-node0",
+        "memory-backend-ram,id=ram-node1,size=33554432,policy=bind,host-nodes=0",
+        "node,nodeid=1,cpus=1,memdev=ram-node1",
+        "dist,src=0,dst=1,val=21", "dist,src=1,dst=0,val=21",
+    ]
+    t.ok(all(a in argv for a in want_args),
+         "the VMM's argv: a backend and a -numa node per cell, the memnode policies, the "
+         "distances", "\n".join(argv))
+    maps = open("/proc/%d/numa_maps" % pid).read()
+    t.ok(re.search(r" interleave:0\b", maps) and re.search(r" bind:0\b", maps),
+         "numa_maps: cell 0's memory interleaved over host node 0, cell 1's bound to it",
+         maps[-3000:])
+
+    r = d.virsh("resume", "numa2")
+    t.ok(r.returncode == 0, "resume", r.stderr)
+    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("numa2"), re.M), 120)
+    log = d.console_log("numa2")
+    got = [l for l in log.splitlines() if re.match(r"# numa: (cpu|mem|distance) ", l)]
+    t.ok(got == WANT, "the guest's SRAT and SLIT describe the two cells", log[-3000:])
+    t.ok("not ok" not in log and re.search(r"^1\.\.\d+", log, re.M),
+         "the guest's numa checks pass", log[-3000:])
+
+    a = d.vsh("numatune", "numa2")
+    b = d.virsh("numatune", "numa2")
+    t.ok(a.returncode == 0 and a.stdout == b.stdout and "numa_mode      : strict" in a.stdout,
+         "numatune: vsh prints what virsh prints", a.stdout + a.stderr + b.stdout)
+    for tool in (d.vsh, d.virsh):
+        r = tool("numatune", "numa2", "--live", "--mode", "interleave")
+        t.ok(r.returncode != 0 and "can't change numatune mode for running domain" in r.stderr,
+             "numatune --live --mode: refused as libvirt refuses it", r.stderr)
+    d.virsh("destroy", "numa2")
+
+    bad = NUMA.replace("cellid='1'", "cellid='5'")
+    r = define("numabad", bad, 2)
+    r = d.virsh("start", "numabad")
+    t.ok(r.returncode != 0 and "<numatune><memnode cellid='5'>" in r.stderr and
+         d.vmm_pid("numabad") is None and
+         len([l for l in r.stderr.splitlines() if "unsupported configuration" in l]) == 1,
+         "a <memnode> for a cell that does not exist: refused in one line", r.stderr)
+
+
+try:
+    main()
+finally:
+    for n in ("numa2", "numabad"):
+        d.virsh("destroy", n)
+    d.stop()
+    time.sleep(0.1)
+t.done()
