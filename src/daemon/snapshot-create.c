@@ -12,7 +12,9 @@
  *   external disk-only  a qcow2 overlay per disk, created here with the
  *                       disk's image as its backing file (or reused with
  *                       --reuse-external), then switched to: running, by
- *                       the VMM's blockdev-snapshot-sync (mode existing);
+ *                       one QMP transaction of blockdev-snapshot-sync
+ *                       (mode existing) actions, all disks at once or none
+ *                       (so --atomic holds whether asked or not);
  *                       the definition (live and persistent) names the
  *                       overlays from then on, written atomically.
  *
@@ -20,11 +22,7 @@
  * worked, unless --no-metadata; with --no-metadata of an internal snapshot
  * libvirt refuses, so does this.
  *
- * TODO(#12): --live; the QMP
- * "transaction" that would switch several disks of a running domain at
- * once (they switch one after another here; overlays are all created
- * before the first switch, so what can fail afterwards is the VMM itself,
- * and the definition then names the overlays that were switched).
+ * TODO(#12): --live (the memory written while the vCPUs run).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -356,14 +354,15 @@ static void internal_paused(void *opaque, int r, const char *error)
     }
 }
 
-/* ---- external, running: one blockdev-snapshot-sync after another ---- */
+/* ---- external, running: one QMP transaction switches every disk ---- */
 
 static void external_next(struct create_work *w);
 static void persist_switch(struct create_work *w);
 static void remove_overlays(struct create_work *w, size_t from);
 
-/* A switch failed: the disks switched so far stay on their overlays (the
- * definitions say so), the overlays not switched to are removed. */
+/* The switch failed: the VMM's transaction left every disk on its image (the
+ * disks before w->next switched, none when it failed), the overlays not
+ * switched to are removed. */
 static void external_failed(struct create_work *w, const char *error)
 {
     persist_switch(w);
@@ -376,7 +375,7 @@ static void external_failed(struct create_work *w, const char *error)
     vmm_part_over(w);
 }
 
-/* The disk switched: the definitions name its overlay from now on. */
+/* Every disk switched: the definitions name the overlays from now on. */
 static void external_switched(void *opaque, int r, const char *error)
 {
     struct create_work *w = opaque;
@@ -385,40 +384,59 @@ static void external_switched(void *opaque, int r, const char *error)
         external_failed(w, error);
         return;
     }
-    const struct snapshot_disk *sd = &w->def->disks[w->next];
-    struct domain_disk *live = &dom->def->disks[w->next];
-    free(live->source_path);
-    live->source_path = xstrdup(sd->source_file);
-    free(live->driver_type);
-    live->driver_type = xstrdup("qcow2");
+    for (size_t i = 0; i < w->def->ndisks && i < dom->def->ndisks; i++) {
+        const struct snapshot_disk *sd = &w->def->disks[i];
+        if (sd->snapshot != SNAPSHOT_LOCATION_EXTERNAL)
+            continue;
+        struct domain_disk *live = &dom->def->disks[i];
+        free(live->source_path);
+        live->source_path = xstrdup(sd->source_file);
+        free(live->driver_type);
+        live->driver_type = xstrdup("qcow2");
+    }
     vd_domain_save_status(dom->daemon, dom);
-    w->next++;
-    external_next(w);
+    w->next = w->def->ndisks;
+    persist_switch(w);
+    vmm_part_over(w);
 }
 
+/* One transaction of a blockdev-snapshot-sync per external disk: they switch
+ * together, in the same instant, or none does (libvirt sends one transaction
+ * too, --atomic or not). */
 static void external_next(struct create_work *w)
 {
     struct vd_domain *dom = w->job->dom;
-    while (w->next < w->def->ndisks &&
-           w->def->disks[w->next].snapshot != SNAPSHOT_LOCATION_EXTERNAL)
-        w->next++;
-    if (w->next == w->def->ndisks) {
-        persist_switch(w);
-        vmm_part_over(w);
-        return;
-    }
-    struct verr err = {0};
-    char *id = drive_id(&dom->def->disks[w->next], w->next);
-    const char *file = w->def->disks[w->next].source_file;
     struct vd_daemon *d = dom->daemon;
-    /* the VMM runs as the configured user: the overlay is the VM's image from now on */
-    if (!dom->vmm || !id ||
-        vd_dac_label_file(&d->dac, d->run_dir, dom->def->name, file, &err) < 0 ||
-        vd_vmm_blockdev_snapshot(dom->vmm, id, file, external_switched, w, &err) < 0)
-        external_failed(w, !dom->vmm ? "Requested operation is not valid: domain is not running"
-                           : !id     ? "unsupported configuration: disk has no drive alias"
-                                     : verr_msg(&err));
-    free(id);
+    struct verr err = {0};
+    size_t n = 0;
+    char **ids = xcalloc(w->def->ndisks + 1, sizeof(*ids));
+    const char **files = xcalloc(w->def->ndisks + 1, sizeof(*files));
+    const char *error = NULL;
+    w->next = 0;
+    for (size_t i = 0; i < w->def->ndisks && !error; i++) {
+        if (w->def->disks[i].snapshot != SNAPSHOT_LOCATION_EXTERNAL)
+            continue;
+        ids[n] = drive_id(&dom->def->disks[i], i);
+        files[n] = w->def->disks[i].source_file;
+        if (!ids[n])
+            error = "unsupported configuration: disk has no drive alias";
+        /* the VMM runs as the configured user: the overlay is the VM's image from now on */
+        else if (vd_dac_label_file(&d->dac, d->run_dir, dom->def->name, files[n], &err) < 0)
+            error = verr_msg(&err);
+        n++;
+    }
+    if (!error && !dom->vmm)
+        error = "Requested operation is not valid: domain is not running";
+    if (!error && n == 0) {
+        external_switched(w, 0, NULL);
+    } else if (error || vd_vmm_blockdev_snapshot(dom->vmm, (const char *const *)ids, files, n,
+                                                 external_switched, w, &err) < 0) {
+        external_failed(w, error ? error : verr_msg(&err));
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(files);
 }
 
 /* ---- external with memory: the save stream into the memory file first ---- */
@@ -883,16 +901,6 @@ void vd_snapshot_job_create(struct vd_job *job)
             return;
         }
         w->devices[w->ndevices++] = id;
-    }
-    size_t nexternal = 0;
-    for (size_t i = 0; i < def->ndisks; i++)
-        nexternal += def->disks[i].snapshot == SNAPSHOT_LOCATION_EXTERNAL;
-    if (external && nexternal > 1 && (f & VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)) {
-        /* TODO(#12): QMP "transaction" in vireo-vmm; disks switch one by one until then. */
-        fail(w, VIR_ERR_OPERATION_UNSUPPORTED,
-             "Operation not supported: --atomic external snapshots of more than one disk of a "
-             "running domain need QMP transaction, which vireo-vmm does not have yet");
-        return;
     }
     if (external) {
         r = create_overlays(w, ddef, f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT, &err);
