@@ -22,9 +22,14 @@
  * worked, unless --no-metadata; with --no-metadata of an internal snapshot
  * libvirt refuses, so does this.
  *
- * TODO(#12): --live (the memory written while the vCPUs run).
+ *   --live              with --memspec of a running domain: the memory goes
+ *                       while the vCPUs run (vireo-vmm's live pre-copy, to a
+ *                       pipe this copies into the memory file); the VMM
+ *                       stops them for the last pass, the disks switch in
+ *                       that pause (one transaction), they run again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +46,8 @@
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/file.h"
+#include "util/loop.h"
 #include "util/mem.h"
 
 struct create_work {
@@ -56,12 +63,33 @@ struct create_work {
     int mem_fd;    /* --memspec: the memory file being written, or -1 */
     char *mem_tmp; /* ... its temporary name until complete */
     bool mem_done; /* ... and complete under def->memory_file */
-    char *error;   /* an error to report after the vCPUs run again */
+    /* --live: the VMM's stream comes through a pipe (to a pipe vireo-vmm migrates live, the
+     * vCPUs running; to a regular file it would stop them first), copied into mem_fd. */
+    bool live;
+    int live_rd, live_wr;
+    struct loop_watch *live_watch;
+    int live_errno; /* writing the memory file failed: the rest is read and dropped */
+    char *live_buf;
+    char *error; /* an error to report after the vCPUs run again */
     int error_code;
 };
 
+static void live_close(struct create_work *w)
+{
+    loop_watch_remove(w->live_watch);
+    w->live_watch = NULL;
+    if (w->live_rd >= 0)
+        close(w->live_rd);
+    if (w->live_wr >= 0)
+        close(w->live_wr);
+    w->live_rd = w->live_wr = -1;
+    free(w->live_buf);
+    w->live_buf = NULL;
+}
+
 static void work_free(struct create_work *w)
 {
+    live_close(w);
     if (w->mem_fd >= 0)
         close(w->mem_fd);
     if (w->mem_tmp)
@@ -484,6 +512,96 @@ static void memory_paused(void *opaque, int r, const char *error)
                                     : "Requested operation is not valid: domain is not running");
 }
 
+/* ---- --live: the memory streams while the vCPUs run ---- */
+
+#define LIVE_BUF (1u << 20)
+
+/* Moves what the pipe holds into the memory file: 0 when it is empty for now, 1 at its end. */
+static int live_copy(struct create_work *w)
+{
+    for (;;) {
+        ssize_t n = read(w->live_rd, w->live_buf, LIVE_BUF);
+        if (n == 0)
+            return 1;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0) {
+            if (!w->live_errno)
+                w->live_errno = errno;
+            return 1;
+        }
+        if (!w->live_errno && fd_write_all(w->mem_fd, w->live_buf, (size_t)n) < 0)
+            w->live_errno = errno ? errno : EIO;
+    }
+}
+
+static void live_readable(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)fd, (void)events;
+    struct create_work *w = opaque;
+    if (live_copy(w) == 1) {
+        loop_watch_remove(w->live_watch);
+        w->live_watch = NULL;
+    }
+}
+
+/* The VMM's MIGRATION event said completed (or failed): everything it wrote is in the pipe,
+ * and on success it stopped the vCPUs for the last pass (QEMU's postmigrate). */
+static void memory_live_saved(void *opaque, int r, const char *error)
+{
+    struct create_work *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    close(w->live_wr);
+    w->live_wr = -1;
+    if (w->live_watch)
+        live_copy(w);
+    live_close(w);
+    if (r < 0) {
+        /* a failed migration leaves the vCPUs running */
+        w->was_running = false;
+        external_failed(w, error);
+        return;
+    }
+    dom->state = VIR_DOMAIN_PAUSED;
+    dom->reason = VIR_DOMAIN_PAUSED_SNAPSHOT;
+    vd_domain_save_status(dom->daemon, dom);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    if (w->live_errno) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "unable to write memory file '%s': %s", w->def->memory_file,
+                 strerror(w->live_errno));
+        external_failed(w, msg);
+        return;
+    }
+    memory_saved(w, 0, NULL);
+}
+
+/* Starts the live save: the pipe, its watch, and the VMM's migrate to its write end. */
+static int memory_live(struct create_work *w, struct verr *err)
+{
+    struct vd_domain *dom = w->job->dom;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return verr_errno(err, errno, "cannot create a pipe for the memory");
+    w->live_rd = p[0];
+    w->live_wr = p[1];
+    /* the VMM writes blocking: only the reading end is non-blocking */
+    int fl = fcntl(p[1], F_GETFL);
+    if (fl >= 0)
+        fcntl(p[1], F_SETFL, fl & ~O_NONBLOCK);
+    fcntl(p[0], F_SETPIPE_SZ, (int)LIVE_BUF); /* fewer wake-ups; the default works too */
+    w->live_buf = xmalloc(LIVE_BUF);
+    w->live_watch = loop_watch_fd(dom->daemon->loop, w->live_rd, LOOP_READ, live_readable, w, err);
+    if (!w->live_watch || vd_vmm_save(dom->vmm, w->live_wr, memory_live_saved, w, err) < 0) {
+        live_close(w);
+        return -EIO;
+    }
+    return 0;
+}
+
 /* Opens the memory file (libvirt's save image format: virsh save-image-dumpxml reads it). */
 static int memory_open(struct create_work *w, struct verr *err)
 {
@@ -786,16 +904,11 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "disk-only snapshot");
         return;
     }
-    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) {
+    if ((f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) && !memory_external) {
         snapshot_def_free(def);
-        if (memory_external) /* the VMM writes its state with the vCPUs stopped */
-            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                        "Operation not supported: live snapshots are not supported by vireod: "
-                        "the memory is saved with the vCPUs paused (leave out --live)");
-        else
-            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
-                        "Requested operation is not valid: live snapshot creation is supported "
-                        "only during full system snapshots");
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: live snapshot creation is supported "
+                    "only during full system snapshots");
         return;
     }
     if (!def->name)
@@ -869,7 +982,9 @@ void vd_snapshot_job_create(struct vd_job *job)
     w->no_metadata = f & VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA;
     w->halt = f & VIR_DOMAIN_SNAPSHOT_CREATE_HALT;
     w->reuse = f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    w->live = f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE;
     w->mem_fd = -1;
+    w->live_rd = w->live_wr = -1;
 
     if (!active) {
         if (external) {
@@ -922,7 +1037,16 @@ void vd_snapshot_job_create(struct vd_job *job)
                 return;
             }
             w->was_running = dom->state == VIR_DOMAIN_RUNNING;
-            if (!w->was_running) {
+            if (w->was_running && w->live) {
+                /* The vCPUs run while the memory goes; the VMM stops them for the last pass,
+                 * the disks switch in that pause, then they run again. */
+                if (!dom->vmm || memory_live(w, &err) < 0) {
+                    w->was_running = false;
+                    external_failed(w, dom->vmm ? verr_msg(&err)
+                                                : "Requested operation is not valid: domain is "
+                                                  "not running");
+                }
+            } else if (!w->was_running) {
                 memory_paused(w, 0, NULL);
             } else if (vd_vmm_pause(dom->vmm, memory_paused, w, &err) < 0) {
                 w->was_running = false;
