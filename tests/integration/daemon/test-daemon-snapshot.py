@@ -311,6 +311,20 @@ try:
                  d.virsh("domblklist", "st").stdout)
             t.ok("full" not in d.virsh("snapshot-list", "st", "--name").stdout,
                  "disk full: no metadata")
+            # Room for the memory file's header, not for the memory: the live stream fails
+            # while the guest runs.
+            os.truncate(os.path.join(mnt, "fill"), 32 << 10)
+            lo = os.path.join(d.tmp, "st.lo")
+            r = d.vsh("snapshot-create-as", "st", "lfull", "--live", "--memspec",
+                      f"file={mnt}/m", "--diskspec", f"vda,file={lo}")
+            t.ok(r.returncode == 1 and r.stderr.count("\n") == 1 and "error:" in r.stderr,
+                 "--live memory on a full disk fails with one line", r.stderr)
+            t.ok(d.state("st") == "running (unpaused)" and
+                 d.virsh("domblklist", "st").stdout.split() == ["vda", overlay] and
+                 not os.path.exists(lo) and os.listdir(mnt) == ["fill"],
+                 "--live on a full disk: the domain runs on its image, no memory file or "
+                 "overlay is left", d.state("st") + d.virsh("domblklist", "st").stdout +
+                 str(os.listdir(mnt)))
         finally:
             subprocess.run(["umount", mnt])
 
