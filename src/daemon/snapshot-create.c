@@ -449,7 +449,7 @@ static void external_next(struct create_work *w)
         if (!ids[n])
             error = "unsupported configuration: disk has no drive alias";
         /* the VMM runs as the configured user: the overlay is the VM's image from now on */
-        else if (vd_dac_label_file(&d->dac, d->run_dir, dom->def->name, files[n], &err) < 0)
+        else if (vd_dac_label_file(&d->dac, d->run_dir, dom->def, files[n], &err) < 0)
             error = verr_msg(&err);
         n++;
     }
