@@ -12,7 +12,9 @@
  *   external disk-only  a qcow2 overlay per disk, created here with the
  *                       disk's image as its backing file (or reused with
  *                       --reuse-external), then switched to: running, by
- *                       the VMM's blockdev-snapshot-sync (mode existing);
+ *                       one QMP transaction of blockdev-snapshot-sync
+ *                       (mode existing) actions, all disks at once or none
+ *                       (so --atomic holds whether asked or not);
  *                       the definition (live and persistent) names the
  *                       overlays from then on, written atomically.
  *
@@ -20,13 +22,14 @@
  * worked, unless --no-metadata; with --no-metadata of an internal snapshot
  * libvirt refuses, so does this.
  *
- * TODO(#12): --live; the QMP
- * "transaction" that would switch several disks of a running domain at
- * once (they switch one after another here; overlays are all created
- * before the first switch, so what can fail afterwards is the VMM itself,
- * and the definition then names the overlays that were switched).
+ *   --live              with --memspec of a running domain: the memory goes
+ *                       while the vCPUs run (vireo-vmm's live pre-copy, to a
+ *                       pipe this copies into the memory file); the VMM
+ *                       stops them for the last pass, the disks switch in
+ *                       that pause (one transaction), they run again.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,8 @@
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/file.h"
+#include "util/loop.h"
 #include "util/mem.h"
 
 struct create_work {
@@ -60,12 +65,33 @@ struct create_work {
     char *mem_tmp; /* ... its temporary name until complete */
     bool mem_done; /* ... and complete under def->memory_file */
     bool frozen;   /* --quiesce: the guest's file systems are frozen (thawed at the end) */
-    char *error;   /* an error to report after the vCPUs run again */
+    /* --live: the VMM's stream comes through a pipe (to a pipe vireo-vmm migrates live, the
+     * vCPUs running; to a regular file it would stop them first), copied into mem_fd. */
+    bool live;
+    int live_rd, live_wr;
+    struct loop_watch *live_watch;
+    int live_errno; /* writing the memory file failed: the rest is read and dropped */
+    char *live_buf;
+    char *error; /* an error to report after the vCPUs run again */
     int error_code;
 };
 
+static void live_close(struct create_work *w)
+{
+    loop_watch_remove(w->live_watch);
+    w->live_watch = NULL;
+    if (w->live_rd >= 0)
+        close(w->live_rd);
+    if (w->live_wr >= 0)
+        close(w->live_wr);
+    w->live_rd = w->live_wr = -1;
+    free(w->live_buf);
+    w->live_buf = NULL;
+}
+
 static void work_free(struct create_work *w)
 {
+    live_close(w);
     if (w->mem_fd >= 0)
         close(w->mem_fd);
     if (w->mem_tmp)
@@ -379,14 +405,15 @@ static void internal_paused(void *opaque, int r, const char *error)
     }
 }
 
-/* ---- external, running: one blockdev-snapshot-sync after another ---- */
+/* ---- external, running: one QMP transaction switches every disk ---- */
 
 static void external_next(struct create_work *w);
 static void persist_switch(struct create_work *w);
 static void remove_overlays(struct create_work *w, size_t from);
 
-/* A switch failed: the disks switched so far stay on their overlays (the
- * definitions say so), the overlays not switched to are removed. */
+/* The switch failed: the VMM's transaction left every disk on its image (the
+ * disks before w->next switched, none when it failed), the overlays not
+ * switched to are removed. */
 static void external_failed(struct create_work *w, const char *error)
 {
     persist_switch(w);
@@ -399,7 +426,7 @@ static void external_failed(struct create_work *w, const char *error)
     vmm_part_over(w);
 }
 
-/* The disk switched: the definitions name its overlay from now on. */
+/* Every disk switched: the definitions name the overlays from now on. */
 static void external_switched(void *opaque, int r, const char *error)
 {
     struct create_work *w = opaque;
@@ -408,39 +435,59 @@ static void external_switched(void *opaque, int r, const char *error)
         external_failed(w, error);
         return;
     }
-    const struct snapshot_disk *sd = &w->def->disks[w->next];
-    struct domain_disk *live = &dom->def->disks[w->next];
-    free(live->source_path);
-    live->source_path = xstrdup(sd->source_file);
-    free(live->driver_type);
-    live->driver_type = xstrdup("qcow2");
+    for (size_t i = 0; i < w->def->ndisks && i < dom->def->ndisks; i++) {
+        const struct snapshot_disk *sd = &w->def->disks[i];
+        if (sd->snapshot != SNAPSHOT_LOCATION_EXTERNAL)
+            continue;
+        struct domain_disk *live = &dom->def->disks[i];
+        free(live->source_path);
+        live->source_path = xstrdup(sd->source_file);
+        free(live->driver_type);
+        live->driver_type = xstrdup("qcow2");
+    }
     vd_domain_save_status(dom->daemon, dom);
-    w->next++;
-    external_next(w);
+    w->next = w->def->ndisks;
+    persist_switch(w);
+    vmm_part_over(w);
 }
 
+/* One transaction of a blockdev-snapshot-sync per external disk: they switch
+ * together, in the same instant, or none does (libvirt sends one transaction
+ * too, --atomic or not). */
 static void external_next(struct create_work *w)
 {
     struct vd_domain *dom = w->job->dom;
-    while (w->next < w->def->ndisks &&
-           w->def->disks[w->next].snapshot != SNAPSHOT_LOCATION_EXTERNAL)
-        w->next++;
-    if (w->next == w->def->ndisks) {
-        persist_switch(w);
-        vmm_part_over(w);
-        return;
-    }
-    struct verr err = {0};
-    char *id = drive_id(&dom->def->disks[w->next], w->next);
-    const char *file = w->def->disks[w->next].source_file;
     struct vd_daemon *d = dom->daemon;
-    /* the VMM runs as the configured user: the overlay is the VM's image from now on */
-    if (!dom->vmm || !id || vd_dac_label_file(&d->dac, d->run_dir, dom->def, file, &err) < 0 ||
-        vd_vmm_blockdev_snapshot(dom->vmm, id, file, external_switched, w, &err) < 0)
-        external_failed(w, !dom->vmm ? "Requested operation is not valid: domain is not running"
-                           : !id     ? "unsupported configuration: disk has no drive alias"
-                                     : verr_msg(&err));
-    free(id);
+    struct verr err = {0};
+    size_t n = 0;
+    char **ids = xcalloc(w->def->ndisks + 1, sizeof(*ids));
+    const char **files = xcalloc(w->def->ndisks + 1, sizeof(*files));
+    const char *error = NULL;
+    w->next = 0;
+    for (size_t i = 0; i < w->def->ndisks && !error; i++) {
+        if (w->def->disks[i].snapshot != SNAPSHOT_LOCATION_EXTERNAL)
+            continue;
+        ids[n] = drive_id(&dom->def->disks[i], i);
+        files[n] = w->def->disks[i].source_file;
+        if (!ids[n])
+            error = "unsupported configuration: disk has no drive alias";
+        /* the VMM runs as the configured user: the overlay is the VM's image from now on */
+        else if (vd_dac_label_file(&d->dac, d->run_dir, dom->def, files[n], &err) < 0)
+            error = verr_msg(&err);
+        n++;
+    }
+    if (!error && !dom->vmm)
+        error = "Requested operation is not valid: domain is not running";
+    if (!error && n == 0) {
+        external_switched(w, 0, NULL);
+    } else if (error || vd_vmm_blockdev_snapshot(dom->vmm, (const char *const *)ids, files, n,
+                                                 external_switched, w, &err) < 0) {
+        external_failed(w, error ? error : verr_msg(&err));
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(files);
 }
 
 /* ---- external with memory: the save stream into the memory file first ---- */
@@ -486,6 +533,96 @@ static void memory_paused(void *opaque, int r, const char *error)
     if (!dom->vmm || vd_vmm_save(dom->vmm, w->mem_fd, memory_saved, w, &err) < 0)
         external_failed(w, dom->vmm ? verr_msg(&err)
                                     : "Requested operation is not valid: domain is not running");
+}
+
+/* ---- --live: the memory streams while the vCPUs run ---- */
+
+#define LIVE_BUF (1u << 20)
+
+/* Moves what the pipe holds into the memory file: 0 when it is empty for now, 1 at its end. */
+static int live_copy(struct create_work *w)
+{
+    for (;;) {
+        ssize_t n = read(w->live_rd, w->live_buf, LIVE_BUF);
+        if (n == 0)
+            return 1;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0) {
+            if (!w->live_errno)
+                w->live_errno = errno;
+            return 1;
+        }
+        if (!w->live_errno && fd_write_all(w->mem_fd, w->live_buf, (size_t)n) < 0)
+            w->live_errno = errno ? errno : EIO;
+    }
+}
+
+static void live_readable(struct loop *loop, int fd, unsigned events, void *opaque)
+{
+    (void)loop, (void)fd, (void)events;
+    struct create_work *w = opaque;
+    if (live_copy(w) == 1) {
+        loop_watch_remove(w->live_watch);
+        w->live_watch = NULL;
+    }
+}
+
+/* The VMM's MIGRATION event said completed (or failed): everything it wrote is in the pipe,
+ * and on success it stopped the vCPUs for the last pass (QEMU's postmigrate). */
+static void memory_live_saved(void *opaque, int r, const char *error)
+{
+    struct create_work *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    close(w->live_wr);
+    w->live_wr = -1;
+    if (w->live_watch)
+        live_copy(w);
+    live_close(w);
+    if (r < 0) {
+        /* a failed migration leaves the vCPUs running */
+        w->was_running = false;
+        external_failed(w, error);
+        return;
+    }
+    dom->state = VIR_DOMAIN_PAUSED;
+    dom->reason = VIR_DOMAIN_PAUSED_SNAPSHOT;
+    vd_domain_save_status(dom->daemon, dom);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+    if (w->live_errno) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "unable to write memory file '%s': %s", w->def->memory_file,
+                 strerror(w->live_errno));
+        external_failed(w, msg);
+        return;
+    }
+    memory_saved(w, 0, NULL);
+}
+
+/* Starts the live save: the pipe, its watch, and the VMM's migrate to its write end. */
+static int memory_live(struct create_work *w, struct verr *err)
+{
+    struct vd_domain *dom = w->job->dom;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return verr_errno(err, errno, "cannot create a pipe for the memory");
+    w->live_rd = p[0];
+    w->live_wr = p[1];
+    /* the VMM writes blocking: only the reading end is non-blocking */
+    int fl = fcntl(p[1], F_GETFL);
+    if (fl >= 0)
+        fcntl(p[1], F_SETFL, fl & ~O_NONBLOCK);
+    fcntl(p[0], F_SETPIPE_SZ, (int)LIVE_BUF); /* fewer wake-ups; the default works too */
+    w->live_buf = xmalloc(LIVE_BUF);
+    w->live_watch = loop_watch_fd(dom->daemon->loop, w->live_rd, LOOP_READ, live_readable, w, err);
+    if (!w->live_watch || vd_vmm_save(dom->vmm, w->live_wr, memory_live_saved, w, err) < 0) {
+        live_close(w);
+        return -EIO;
+    }
+    return 0;
 }
 
 /* Opens the memory file (libvirt's save image format: virsh save-image-dumpxml reads it). */
@@ -810,16 +947,11 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "disk-only snapshot");
         return;
     }
-    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) {
+    if ((f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE) && !memory_external) {
         snapshot_def_free(def);
-        if (memory_external) /* the VMM writes its state with the vCPUs stopped */
-            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                        "Operation not supported: live snapshots are not supported by vireod: "
-                        "the memory is saved with the vCPUs paused (leave out --live)");
-        else
-            vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
-                        "Requested operation is not valid: live snapshot creation is supported "
-                        "only during full system snapshots");
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: live snapshot creation is supported "
+                    "only during full system snapshots");
         return;
     }
     if (!def->name)
@@ -893,7 +1025,9 @@ void vd_snapshot_job_create(struct vd_job *job)
     w->no_metadata = f & VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA;
     w->halt = f & VIR_DOMAIN_SNAPSHOT_CREATE_HALT;
     w->reuse = f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    w->live = f & VIR_DOMAIN_SNAPSHOT_CREATE_LIVE;
     w->mem_fd = -1;
+    w->live_rd = w->live_wr = -1;
 
     if (!active) {
         if (external) {
@@ -926,16 +1060,6 @@ void vd_snapshot_job_create(struct vd_job *job)
         }
         w->devices[w->ndevices++] = id;
     }
-    size_t nexternal = 0;
-    for (size_t i = 0; i < def->ndisks; i++)
-        nexternal += def->disks[i].snapshot == SNAPSHOT_LOCATION_EXTERNAL;
-    if (external && nexternal > 1 && (f & VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)) {
-        /* TODO(#12): QMP "transaction" in vireo-vmm; disks switch one by one until then. */
-        fail(w, VIR_ERR_OPERATION_UNSUPPORTED,
-             "Operation not supported: --atomic external snapshots of more than one disk of a "
-             "running domain need QMP transaction, which vireo-vmm does not have yet");
-        return;
-    }
     if (external) {
         r = create_overlays(w, ddef, f & VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT, &err);
         if (r < 0) {
@@ -956,7 +1080,16 @@ void vd_snapshot_job_create(struct vd_job *job)
                 return;
             }
             w->was_running = dom->state == VIR_DOMAIN_RUNNING;
-            if (!w->was_running) {
+            if (w->was_running && w->live) {
+                /* The vCPUs run while the memory goes; the VMM stops them for the last pass,
+                 * the disks switch in that pause, then they run again. */
+                if (!dom->vmm || memory_live(w, &err) < 0) {
+                    w->was_running = false;
+                    external_failed(w, dom->vmm ? verr_msg(&err)
+                                                : "Requested operation is not valid: domain is "
+                                                  "not running");
+                }
+            } else if (!w->was_running) {
                 memory_paused(w, 0, NULL);
             } else if (vd_vmm_pause(dom->vmm, memory_paused, w, &err) < 0) {
                 w->was_running = false;

@@ -994,15 +994,23 @@ int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_
     return op_send_fd(vmm, command, args, fd, done, opaque, err);
 }
 
-int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
-                             vd_vmm_done_fn done, void *opaque, struct verr *err)
+int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *const *ids, const char *const *files,
+                             size_t n, vd_vmm_done_fn done, void *opaque, struct verr *err)
 {
+    struct json_object *actions = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *data = json_object_new_object(), *a = json_object_new_object();
+        json_object_object_add(data, "device", json_object_new_string(ids[i]));
+        json_object_object_add(data, "snapshot-file", json_object_new_string(files[i]));
+        json_object_object_add(data, "format", json_object_new_string("qcow2"));
+        json_object_object_add(data, "mode", json_object_new_string("existing"));
+        json_object_object_add(a, "type", json_object_new_string("blockdev-snapshot-sync"));
+        json_object_object_add(a, "data", data);
+        json_object_array_add(actions, a);
+    }
     struct json_object *args = json_object_new_object();
-    json_object_object_add(args, "device", json_object_new_string(id));
-    json_object_object_add(args, "snapshot-file", json_object_new_string(file));
-    json_object_object_add(args, "format", json_object_new_string("qcow2"));
-    json_object_object_add(args, "mode", json_object_new_string("existing"));
-    return op_send(vmm, "blockdev-snapshot-sync", args, done, opaque, err);
+    json_object_object_add(args, "actions", actions);
+    return op_send(vmm, "transaction", args, done, opaque, err);
 }
 
 /* ---- ending it ---- */

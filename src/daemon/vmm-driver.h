@@ -183,10 +183,11 @@ int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_
  * or failed (the VMM's reason). fd stays the caller's.
  */
 int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
-/* blockdev-snapshot-sync, mode existing: drive id switches to the qcow2
- * overlay file (already created, its backing file the drive's image). */
-int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *id, const char *file,
-                             vd_vmm_done_fn done, void *opaque, struct verr *err);
+/* One QMP transaction of n blockdev-snapshot-sync actions, mode existing:
+ * each drive ids[i] switches to the qcow2 overlay files[i] (already created,
+ * its backing file the drive's image), all of them or none. */
+int vd_vmm_blockdev_snapshot(struct vd_vmm *vmm, const char *const *ids, const char *const *files,
+                             size_t n, vd_vmm_done_fn done, void *opaque, struct verr *err);
 /*
  * An internal snapshot job: command is "snapshot-save", "snapshot-load" or
  * "snapshot-delete", tag the snapshot's name, vmstate the drive that holds

@@ -426,6 +426,20 @@ fail:
     session_reply_error(ss, id, has_id, &err);
 }
 
+int qmp_server_validate(const struct qmp_server *s, const char *name, struct json_object *args,
+                        struct qmp_error *err)
+{
+    const struct qmp_command *cmd = server_find(s, name);
+    if (!cmd)
+        return qmp_error_set(err, QMP_ERROR_COMMAND_NOT_FOUND, "The command %s has not been found",
+                             name);
+    if (!json_object_is_type(args, json_type_object))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for 'data', "
+                             "expected: object");
+    return validate_args(cmd->args, args, err);
+}
+
 int qmp_server_execute(struct qmp_session *ss, const char *name, struct json_object *args,
                        struct json_object **ret, struct qmp_error *err)
 {

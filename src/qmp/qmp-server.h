@@ -164,6 +164,11 @@ struct qmp_server *qmp_session_server(const struct qmp_session *session);
  * getfd), or -1 when it passed none. */
 int qmp_session_take_fd(struct qmp_session *session);
 
+/* Checks args against the schema of the registered command name, as a request's arguments
+ * are checked (QMP's transaction checks each action's data this way): 0 or -1 with err. */
+int qmp_server_validate(const struct qmp_server *server, const char *name, struct json_object *args,
+                        struct qmp_error *err);
+
 /*
  * Runs a registered command in-process, on behalf of session (the human monitor builds its
  * commands on QMP's, as QEMU's does): the arguments are validated as a request's are (NULL

@@ -17,6 +17,7 @@
  * the netdev then owns (closed at netdev_del: the kernel removes a
  * non-persistent tap with its last descriptor).
  */
+#include "block/block.h"
 #include "block/nbd-client.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -31,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -183,14 +185,37 @@ static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
     return 0;
 }
 
-static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
-                            struct json_object **ret, struct qmp_error *err, void *opaque)
+/* Whether the image file (of format) names backing_file (the backing node's) as its backing
+ * file in its header: the same file once both are resolved. */
+static bool same_backing(const char *file, const char *format, const char *backing_file)
 {
-    (void)ss, (void)ret;
-    struct vm *vm = opaque;
-    struct vm_backends *be = vm->backends;
-    static const char *const known[] = {"driver",  "node-name",      "file", "read-only", "cache",
-                                        "discard", "auto-read-only", "aio",  "filename",  NULL};
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = format,
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    struct block_info info;
+    if (block_open(file, &peek, &pb, NULL) < 0)
+        return true; /* the device's open says why */
+    bool same = false;
+    if (block_get_info(pb, &info, NULL) == 0) {
+        char *a = info.full_backing_path ? realpath(info.full_backing_path, NULL) : NULL;
+        char *b = realpath(backing_file, NULL);
+        same = a && b && !strcmp(a, b);
+        free(a);
+        free(b);
+        block_info_free(&info);
+    }
+    block_close(pb);
+    return same;
+}
+
+int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct qmp_error *err)
+{
+    static const char *const known[] = {"driver",         "node-name", "file",          "read-only",
+                                        "cache",          "discard",   "aio",           "filename",
+                                        "auto-read-only", "backing",   "detect-zeroes", NULL};
     const char *driver, *node, *discard = NULL, *aio = NULL, *filename = NULL, *over = NULL;
     bool read_only = false;
     enum block_cache cache = BLOCK_CACHE_WRITEBACK;
@@ -202,8 +227,16 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
         parse_cache(member(args, "cache"), &cache, err) < 0)
         return -1;
     bool auto_ro = false;
-    if (want_bool(args, "auto-read-only", &auto_ro, err) < 0)
+    const char *dz = NULL;
+    if (want_bool(args, "auto-read-only", &auto_ro, err) < 0 ||
+        want_string(args, "detect-zeroes", false, &dz, err) < 0)
         return -1;
+    /* TODO(#18): detect-zeroes on and unmap (QEMU turns zero writes into write-zeroes). */
+    if (dz && !str_eq(dz, "off"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "blockdev-add: detect-zeroes '%s' is not supported by vireo-vmm "
+                             "(off is)",
+                             dz);
     if (!node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "'node-name' must be specified for the root node");
@@ -213,7 +246,8 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", discard);
     if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
-    const char *format = NULL;
+    const char *format = NULL, *backing = NULL;
+    int backing_index = -1;
     char *nbd_uri = NULL;          /* freed at the end */
     struct nbd_client *nbd = NULL; /* the node keeps it */
     int file_index = -1;
@@ -264,6 +298,33 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
                                  "Invalid parameter type for 'file', expected: object or string");
         }
         format = driver;
+        struct json_object *bk = NULL;
+        bool has_backing = json_object_object_get_ex(args, "backing", &bk);
+        if (has_backing && bk && !json_object_is_type(bk, json_type_string))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'backing', expected: string or null");
+        if (bk) {
+            backing = json_object_get_string(bk);
+            backing_index = find_node(be, backing);
+            if (backing_index < 0)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Cannot find device='' nor node-name='%s'", backing);
+            if (be->drive_used[backing_index] || be->drives[backing_index].format_node ||
+                backing_index == file_index)
+                return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use",
+                                     backing);
+        }
+        /* TODO(#18): open another backing file than the header's, or none ("backing": null);
+         * the block layer's reads follow the header's chain, so both are refused. */
+        if (has_backing && !bk)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "blockdev-add: \"backing\": null is not supported by vireo-vmm "
+                                 "(the image's backing file is opened)");
+        if (bk && !same_backing(filename, driver, be->drives[backing_index].file))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "blockdev-add: backing node '%s' is not the backing file '%s' "
+                                 "names (vireo-vmm opens the one its header names)",
+                                 backing, filename);
     } else {
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "blockdev-add: driver '%s' not supported (file, or an image format: "
@@ -300,8 +361,20 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
         d->file_node = xstrdup(over);
         be->drives[file_index].format_node = true; /* taken by this format node */
     }
+    if (backing_index >= 0) {
+        d->backing_node = xstrdup(backing);
+        be->drives[backing_index].format_node = true; /* taken as this node's backing */
+    }
     free(nbd_uri);
     return 0;
+}
+
+static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
+                            struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)ret;
+    struct vm *vm = opaque;
+    return backends_blockdev_add(vm->backends, args, err);
 }
 
 static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
@@ -327,8 +400,9 @@ static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Node '%s' is busy: block device is in use by block job: mirror",
                              node);
-    if (be->drives[i].file_node) {
-        int f = find_node(be, be->drives[i].file_node);
+    const char *taken[] = {be->drives[i].file_node, be->drives[i].backing_node};
+    for (size_t k = 0; k < 2; k++) {
+        int f = taken[k] ? find_node(be, taken[k]) : -1;
         if (f >= 0)
             be->drives[f].format_node = false;
     }

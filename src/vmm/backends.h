@@ -44,6 +44,9 @@ struct vmm_drive {
      * protocol node is then taken by it (format_node). */
     char *file_node;
     bool format_node;
+    /* blockdev-add "backing": the node (owned) holding the image's backing file (the one its
+     * header names, which the drive opens); the node is then taken, as by file_node. */
+    char *backing_node;
     /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
      * own, named after the drive); QMP block_set_io_throttle changes them. */
     struct throttle_config throttle;
@@ -92,5 +95,10 @@ struct qmp_server;
 struct vm;
 /* QMP blockdev-add, blockdev-del, netdev_add, netdev_del (backends-qmp.c). */
 int backends_qmp_register(struct qmp_server *server, struct vm *vm);
+struct json_object;
+struct qmp_error;
+/* blockdev-add's node, from its JSON object: QMP blockdev-add and -blockdev (cli.c) share it.
+ * Adds a drive named after its node-name to be; 0, or -1 with err (QEMU's words). */
+int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct qmp_error *err);
 
 #endif

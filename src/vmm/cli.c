@@ -7,6 +7,7 @@
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/cli-backends.h"
+#include "vmm/cli-blockdev.h"
 #include "vmm/cli-ide.h"
 #include "vmm/cli-device.h"
 #include "vmm/cli-legacy.h"
@@ -587,6 +588,12 @@ static int opt_drive(struct vmm_config *cfg, const char *opt, const char *arg, s
     return cli_drive(cfg, arg, err);
 }
 
+static int opt_blockdev(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    return cli_blockdev(cfg, arg, err);
+}
+
 static int opt_ide(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     return cli_ide_legacy(cfg, opt, arg, err);
@@ -765,6 +772,7 @@ static const struct cli_option options[] = {
     {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
+    {"-blockdev", true, opt_blockdev},
     {"-hda", true, opt_ide},
     {"-hdb", true, opt_ide},
     {"-hdc", true, opt_ide},
@@ -980,6 +988,12 @@ const char *cli_help_text(void)
            "         [,throttling.bps-total|bps-read|bps-write|iops-total|iops-read|iops-write\n"
            "          [-max[-length]]=N][,throttling.iops-size=N][,throttling.group=NAME]\n"
            "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
+           "  -blockdev driver=file,node-name=N,filename=PATH[,read-only=on][,cache.direct=on]\n"
+           "            [,discard=unmap|ignore][,detect-zeroes=off][,auto-read-only=on]\n"
+           "  -blockdev driver=FMT,node-name=N,file=NODE|file.driver=file,file.filename=PATH\n"
+           "            [,backing=NODE][,read-only=on][,cache.direct=on][,discard=unmap]\n"
+           "  -blockdev '{\"driver\":...}'      the same as JSON (QMP blockdev-add's object);\n"
+           "                              -device ...,drive=N uses the node\n"
            "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
            "                              a passphrase for encrypted drives\n"

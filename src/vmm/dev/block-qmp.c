@@ -2,12 +2,14 @@
  * block-qmp.c - QMP's block commands over the VM's drives (vm->blockdevs,
  * vmm/dev/blockdev.h), whatever device each is attached to (virtio-blk-pci,
  * scsi-hd, scsi-cd): query-block, block_resize, eject, blockdev-open-tray,
- * blockdev-close-tray, blockdev-change-medium and blockdev-snapshot-sync. Arguments, replies, error
+ * blockdev-close-tray, blockdev-change-medium and blockdev-snapshot-sync (and, through
+ * block-transaction.c, transaction). Arguments, replies, error
  * classes and words are QEMU 7.2's (checked against it; the differences are
  * listed at each command). Registered by control.c, like query-pci.
  */
 #include "vmm/dev/blk-throttle.h"
 #include "vmm/dev/block-qmp.h"
+#include "vmm/dev/block-transaction.h"
 #include "qmp/qmp-server.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -376,7 +378,8 @@ int block_qmp_register(struct qmp_server *server, struct vm *vm)
         (r = qmp_server_register(server, "blockdev-snapshot-sync", overlay_args,
                                  qmp_blockdev_snapshot_sync, vm)) < 0 ||
         (r = qmp_server_register(server, "block_set_io_throttle", throttle_args,
-                                 qmp_block_set_io_throttle, vm)) < 0)
+                                 qmp_block_set_io_throttle, vm)) < 0 ||
+        (r = block_transaction_register(server, vm)) < 0)
         return r;
     return 0;
 }

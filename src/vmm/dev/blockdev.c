@@ -636,74 +636,145 @@ static int check_overlay(const char *file, uint64_t size, struct verr *err)
     return r;
 }
 
-int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
-                           const char *node_name, struct verr *err)
+int blockdev_overlay_create(struct blockdev *b, const char *file, bool existing,
+                            const char *backing, const char *backing_format, struct verr *err)
 {
-    struct block_dev *old = b->bd; /* only the main thread changes it */
-    if (!old)
+    struct block_dev *cur = b->bd; /* only the main thread changes it */
+    if (!cur)
         return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
     if (blockdev_check_job(b, err) < 0)
         return -EBUSY;
-    uint64_t size = block_size(old);
+    uint64_t size = block_size(cur);
     int r;
     if (!existing) {
-        char *abs = realpath(block_filename(old), NULL);
+        char *abs = realpath(backing ? backing : block_filename(cur), NULL);
         struct block_create_opts co = {.size = size,
-                                       .backing_file = abs ? abs : block_filename(old),
-                                       .backing_format = block_format(old),
+                                       .backing_file = abs       ? abs
+                                                       : backing ? backing
+                                                                 : block_filename(cur),
+                                       .backing_format =
+                                           backing ? backing_format : block_format(cur),
                                        .backing_unsafe = true};
         r = block_create(file, "qcow2", &co, err);
         free(abs);
         if (r < 0)
             return r;
     }
-    if ((r = check_overlay(file, size, err)) < 0) {
-        if (!existing)
-            unlink(file);
-        return r;
-    }
+    if ((r = check_overlay(file, size, err)) < 0 && !existing)
+        unlink(file);
+    return r;
+}
+
+void blockdev_quiesce(struct blockdev *b)
+{
     if (b->ops->quiesce)
         b->ops->quiesce(b->opaque);
     pthread_rwlock_wrlock(&b->io_lock); /* waits for the I/O in flight through the drive */
-    r = block_flush(old, err);
-    if (r == 0) {
-        /* The overlay opens the image again as its backing file, read-only, which the locks
-         * this drive holds on it as a writer refuse: it is closed first, and opened again
-         * as it was when the overlay cannot be. */
-        block_close(old);
-        struct block_dev *nbd = NULL;
-        r = open_overlay(b, file, &nbd, err);
-        if (r == 0) {
-            b->bd = nbd;
-            __atomic_store_n(&b->raw, false, __ATOMIC_RELEASE);
-            pthread_mutex_lock(&b->state_lock);
-            free(b->file);
-            free(b->format);
-            b->file = xstrdup(file);
-            b->format = xstrdup("qcow2");
-            pthread_mutex_unlock(&b->state_lock);
-            free(b->top_node);
-            b->top_node = node_name ? xstrdup(node_name) : NULL;
-        } else {
-            struct verr e2 = {0};
-            b->bd = NULL;
-            if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e2) <
-                0) {
-                /* TODO: keep the old image open (as QEMU keeps its node) instead of
-                 * reopening it; a reopen that fails leaves the drive without a medium. */
-                log_error("blockdev-snapshot-sync: '%s' cannot be opened again: %s", b->file,
-                          verr_msg(&e2));
-                set_size(b, 0);
-                pthread_mutex_lock(&b->state_lock);
-                free(b->file);
-                b->file = NULL;
-                pthread_mutex_unlock(&b->state_lock);
-            }
-        }
-    }
+}
+
+void blockdev_unquiesce(struct blockdev *b)
+{
     pthread_rwlock_unlock(&b->io_lock);
     if (b->ops->unquiesce)
         b->ops->unquiesce(b->opaque);
+}
+
+/* The drive has no image left (the old one cannot be opened again): no medium. */
+static void lost_medium(struct blockdev *b, const char *what, const struct verr *e)
+{
+    /* TODO: keep the old image open (as QEMU keeps its node) instead of reopening it; a
+     * reopen that fails leaves the drive without a medium. */
+    log_error("%s: '%s' cannot be opened again: %s", what, b->file, verr_msg(e));
+    b->bd = NULL;
+    set_size(b, 0);
+    pthread_mutex_lock(&b->state_lock);
+    free(b->file);
+    b->file = NULL;
+    pthread_mutex_unlock(&b->state_lock);
+}
+
+void blockdev_overlay_undo_free(struct blockdev_overlay_undo *u)
+{
+    free(u->file);
+    free(u->format);
+    free(u->top_node);
+    memset(u, 0, sizeof(*u));
+}
+
+int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const char *node_name,
+                                   struct blockdev_overlay_undo *undo, struct verr *err)
+{
+    struct block_dev *old = b->bd;
+    if (!old)
+        return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
+    int r = block_flush(old, err);
+    if (r < 0)
+        return r;
+    /* The overlay opens the image again as its backing file, read-only, which the locks
+     * this drive holds on it as a writer refuse: it is closed first, and opened again as it
+     * was when the overlay cannot be. */
+    block_close(old);
+    struct block_dev *nbd = NULL;
+    r = open_overlay(b, file, &nbd, err);
+    if (r < 0) {
+        struct verr e2 = {0};
+        b->bd = NULL;
+        if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e2) < 0)
+            lost_medium(b, "blockdev-snapshot-sync", &e2);
+        return r;
+    }
+    b->bd = nbd;
+    bool was_raw = __atomic_exchange_n(&b->raw, false, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&b->state_lock);
+    if (undo) {
+        undo->file = b->file;
+        undo->format = b->format;
+        undo->top_node = b->top_node;
+        undo->raw = was_raw;
+    } else {
+        free(b->file);
+        free(b->format);
+        free(b->top_node);
+    }
+    b->file = xstrdup(file);
+    b->format = xstrdup("qcow2");
+    pthread_mutex_unlock(&b->state_lock);
+    b->top_node = node_name ? xstrdup(node_name) : NULL;
+    return 0;
+}
+
+void blockdev_overlay_undo_locked(struct blockdev *b, struct blockdev_overlay_undo *undo)
+{
+    struct verr e = {0};
+    if (b->bd) {
+        if (block_flush(b->bd, &e) < 0)
+            log_error("transaction: flushing '%s' before going back: %s", b->file, verr_msg(&e));
+        block_close(b->bd);
+    }
+    b->bd = NULL;
+    pthread_mutex_lock(&b->state_lock);
+    free(b->file);
+    free(b->format);
+    b->file = undo->file;
+    b->format = undo->format;
+    pthread_mutex_unlock(&b->state_lock);
+    free(b->top_node);
+    b->top_node = undo->top_node;
+    undo->file = undo->format = undo->top_node = NULL;
+    __atomic_store_n(&b->raw, undo->raw, __ATOMIC_RELEASE);
+    if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e) < 0)
+        lost_medium(b, "transaction", &e);
+}
+
+int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
+                           const char *node_name, struct verr *err)
+{
+    int r = blockdev_overlay_create(b, file, existing, NULL, NULL, err);
+    if (r < 0)
+        return r;
+    blockdev_quiesce(b);
+    r = blockdev_overlay_switch_locked(b, file, node_name, NULL, err);
+    blockdev_unquiesce(b);
     if (r < 0 && !existing)
         unlink(file);
     return r;

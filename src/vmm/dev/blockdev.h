@@ -240,6 +240,30 @@ struct blockdev *blockdev_find(struct vm *vm, const char *name);
 int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
                            const char *node_name, struct verr *err);
 
+/* blockdev-snapshot-sync in steps, for QMP's transaction (block-transaction.c), which
+ * prepares every action before it switches any drive. Step one, nothing stopped: the overlay
+ * at file is created (unless existing; its backing file is backing, of backing_format, or
+ * when backing is NULL the drive's current image) and checked to be a qcow2 image of the
+ * drive's size; a file this created is removed when the check fails. */
+int blockdev_overlay_create(struct blockdev *b, const char *file, bool existing,
+                            const char *backing, const char *backing_format, struct verr *err);
+/* The device's I/O stopped (its quiesce, then io_lock held for writing) and restarted. */
+void blockdev_quiesce(struct blockdev *b);
+void blockdev_unquiesce(struct blockdev *b);
+/* What blockdev_overlay_undo_locked needs to put the drive back on its previous image. */
+struct blockdev_overlay_undo {
+    char *file, *format, *top_node;
+    bool raw;
+};
+/* Step two, quiesced: the drive switches to the overlay (the old image flushed and closed,
+ * the overlay opened with it as backing file); node_name (may be NULL) names the top. On
+ * failure the old image is opened again. With undo (may be NULL) the old state is kept there
+ * for blockdev_overlay_undo_locked; blockdev_overlay_undo_free drops it once committed. */
+int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const char *node_name,
+                                   struct blockdev_overlay_undo *undo, struct verr *err);
+void blockdev_overlay_undo_locked(struct blockdev *b, struct blockdev_overlay_undo *undo);
+void blockdev_overlay_undo_free(struct blockdev_overlay_undo *u);
+
 /* A mirror's pivot (block-job-complete): the drive continues on the image at file (format
  * NULL: probed), opened as the drive opens its images; the old image is closed first (the new
  * one may have it as its backing file). The caller holds the device quiesced and io_lock for
