@@ -749,6 +749,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     machine_config_init(&cfg->machine);
     cfg->serial_chardev = -1;
     cfg->monitor_chardev = -1;
+    cfg->pflash_drive[0] = cfg->pflash_drive[1] = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_name = "qemu64";
@@ -803,6 +804,20 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
+    for (unsigned u = 0; u < 2; u++)
+        if (!firmware && cfg->pflash_drive[u] >= 0)
+            return verr_set(err, ENOTSUP,
+                            "-drive if=pflash: machine type does not support if=pflash,bus=0,"
+                            "unit=%u",
+                            u);
+    if (cfg->pflash_drive[1] >= 0 && cfg->pflash_drive[0] < 0)
+        return verr_set(err, EINVAL, "pflash1 requires pflash0");
+    /* QEMU ignores -bios when pflash0 is given; vireo-vmm refuses the pair rather than drop an
+     * option silently. */
+    if (cfg->pflash_drive[0] >= 0 && (cfg->bios || cfg->machine.firmware))
+        return verr_set(err, EINVAL,
+                        "-bios (or -M firmware=) and -drive if=pflash,unit=0 both give the "
+                        "firmware: give one");
     for (unsigned i = 0; i < cfg->backends.nr_drives; i++) {
         struct vmm_drive *d = &cfg->backends.drives[i];
         if (!d->snapshot_given)
@@ -921,8 +936,9 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=FMT][,if=none|virtio|ide][,index=N][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
+           "  -drive "
+           "file=PATH[,format=FMT][,if=none|virtio|ide|pflash][,index=N][,unit=N][,id=ID]\n"
+           "         [,cache=MODE][,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
            "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
            "         [,throttling.bps-total|bps-read|bps-write|iops-total|iops-read|iops-write\n"

@@ -63,6 +63,7 @@ struct vmm_config {
     const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm|pc|q35,... */
     const char *bios;              /* -bios FILE (pc, q35) */
+    int pflash_drive[2];           /* -drive if=pflash,unit=N: index into backends, -1 none */
     struct boot_options boot;      /* -boot (pc, q35) */
     /* -fw_cfg [name=]NAME,file=PATH|string=STR (pc, q35), in order: the files' bytes are
      * read when the machine fills fw_cfg. */

@@ -18,10 +18,13 @@
  * device; q35 has its built-in AHCI controller at 1f.2, as QEMU's, unless
  * sata=off; pc has no IDE), no CPU or memory hot-plug in the ACPI tables.
  *
+ * With -drive if=pflash, the flash devices (dev/pflash.c) take the BIOS's place at the top
+ * of the 4 GiB space.
+ *
  * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
- * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), pflash (a CFI flash
- * device for OVMF_CODE/OVMF_VARS and -drive if=pflash), genroms/ option ROMs, and the
- * OVMF boot test; until then each is refused with one line (or, for SMBIOS, absent).
+ * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), genroms/ option
+ * ROMs, and the OVMF boot test; until then each is refused with one line (or, for SMBIOS,
+ * absent).
  */
 #include "vmm/machine-pc.h"
 #include "util/buf.h"
@@ -38,6 +41,8 @@
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
 #include "vmm/dev/pci.h"
+#include "vmm/dev/pam.h"
+#include "vmm/dev/pflash.h"
 #include "vmm/dev/rtc.h"
 #include "vmm/kvm/slots.h"
 #include "vmm/kvm/vcpu.h"
@@ -47,10 +52,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct machine_state {
-    struct fw_image bios;
+    struct fw_image bios; /* -bios's image; with pflash, a copy of pflash0 for 0xE0000 */
     int bios_slot;
+    struct pflash flash[2];
+    unsigned nr_flash;
     struct platform_desc cpus;
     struct acpi_config acpi;
     struct acpi_blob acpi_blob; /* the last build, for the refresh */
@@ -340,13 +348,11 @@ static unsigned q35_intx_route(unsigned slot, unsigned pin)
     return slot < 25 ? (slot + pin) % 4 : pin % 4;
 }
 
-int machine_pc_create(struct vm *vm, struct verr *err)
+static int map_bios(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
-    const struct machine_config *mc = &cfg->machine;
-    struct machine_state *ms = xcalloc(1, sizeof(*ms));
-    vm->machine = ms;
-    const char *bios = cfg->bios ? cfg->bios : mc->firmware;
+    struct machine_state *ms = vm->machine;
+    const char *bios = cfg->bios ? cfg->bios : cfg->machine.firmware;
     int r = firmware_load_bios(bios, &ms->bios, err);
     if (r < 0)
         return r;
@@ -361,6 +367,65 @@ int machine_pc_create(struct vm *vm, struct verr *err)
     log_debug("BIOS '%s' (%llu KiB) at 0x%llx", ms->bios.path,
               (unsigned long long)(ms->bios.size >> 10),
               (unsigned long long)(LAYOUT_HIGH_START - ms->bios.size));
+    return 0;
+}
+
+/* -drive if=pflash: pflash0 ends at 4 GiB, pflash1 right below it (QEMU's pc_sysfw.c). The
+ * last 128 KiB of pflash0 also appear at 0xE0000 as a ROM copy taken now, as QEMU's
+ * "isa-bios" is (the chipset's PAM registers shadow it from there). */
+static int map_flash(struct vm *vm, struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    struct machine_state *ms = vm->machine;
+    uint64_t total = 0;
+    for (unsigned u = 0; u < 2 && cfg->pflash_drive[u] >= 0; u++) {
+        int index = cfg->pflash_drive[u];
+        const struct vmm_drive *d = &cfg->backends.drives[index];
+        if (d->snapshot)
+            return verr_set(err, ENOTSUP,
+                            "-drive if=pflash,unit=%u: -snapshot is not supported "
+                            "with if=pflash (give the drive snapshot=off)",
+                            u);
+        if (vm_backends_take(vm->backends, BACKEND_DRIVE, index))
+            return verr_set(err, EBUSY, "drive '%s' is already in use", d->id);
+        int r = pflash_open(&ms->flash[u], u, d->file, d->read_only, err);
+        ms->nr_flash = u + 1;
+        if (r < 0)
+            return r;
+        total += ms->flash[u].size;
+        if (total > PFLASH_MAX_TOTAL)
+            return verr_set(err, EFBIG, "combined size of system firmware exceeds %u bytes",
+                            PFLASH_MAX_TOTAL);
+        r = pflash_map(&ms->flash[u], &vm->kvm, &vm->mmio, LAYOUT_HIGH_START - total, err);
+        if (r < 0)
+            return r;
+    }
+    const struct pflash *f0 = &ms->flash[0];
+    uint64_t isa = f0->size < PAM_ISA_BIOS ? PAM_ISA_BIOS : f0->size;
+    ms->bios.size = isa;
+    ms->bios.path = xstrdup(f0->path);
+    ms->bios.data = mmap(NULL, isa, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ms->bios.data == MAP_FAILED) {
+        ms->bios.data = NULL;
+        return verr_errno(err, errno, "pflash0: cannot allocate %llu bytes",
+                          (unsigned long long)isa);
+    }
+    /* A flash smaller than 128 KiB fills the top of the window; below it reads as nothing. */
+    memset(ms->bios.data, 0xff, isa - f0->size);
+    memcpy(ms->bios.data + isa - f0->size, f0->storage, f0->size);
+    vm->bios = &ms->bios;
+    return 0;
+}
+
+int machine_pc_create(struct vm *vm, struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    const struct machine_config *mc = &cfg->machine;
+    struct machine_state *ms = xcalloc(1, sizeof(*ms));
+    vm->machine = ms;
+    int r = cfg->pflash_drive[0] >= 0 ? map_flash(vm, err) : map_bios(vm, err);
+    if (r < 0)
+        return r;
 
     struct pci_bus_config pc = {
         .hole_base = low_ram(vm),
@@ -396,8 +461,12 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
         return verr_set(err, ENODEV, "the machine has no fw_cfg (a bug)");
     struct device *fwd = find(vm, "fw_cfg_io");
     struct fw_cfg *fc = fw_cfg_of(fwd);
-    if (fc->sealed)
-        return 0; /* a reset: the items stand, only the CMOS and chipset were reset */
+    if (fc->sealed) {
+        /* a reset: the items stand, only the CMOS, chipset and flash were reset */
+        for (unsigned u = 0; u < ms->nr_flash; u++)
+            pflash_reset(&ms->flash[u]);
+        return 0;
+    }
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         ms->cpus.apic_ids[i] = vm->vcpus[i].apic_id;
     int r = fill_fw_cfg(vm, fc, err);
@@ -413,6 +482,8 @@ void machine_pc_destroy(struct vm *vm)
     if (!ms)
         return;
     acpi_blob_free(&ms->acpi_blob);
+    for (unsigned u = 0; u < ms->nr_flash; u++)
+        pflash_close(&ms->flash[u]);
     fw_image_free(&ms->bios);
     free(ms);
     vm->machine = NULL;
