@@ -21,6 +21,16 @@
  * With -drive if=pflash, the flash devices (dev/pflash.c) take the BIOS's place at the top
  * of the 4 GiB space.
  *
+ * TODO(#15): OVMF (Debian's OVMF_CODE_4M.fd in pflash0, a copy of OVMF_VARS_4M.fd in pflash1,
+ * q35) does not get past SEC on this project's machines: its first steps after entering
+ * 32-bit mode initialise the FPU (fninit, which vireo-vmm completes, then fldcw, then the SSE
+ * control register), and the host's nested KVM (PVM) emulator stops on fldcw: "emulation
+ * failure at RIP 0xfffced48, code: d9 2d 74 ed fc ff" (fldcw [0xfffced74]); QEMU 7.2 stops one
+ * instruction earlier, on the fwait at 0xfffced45. Nothing reaches the debug console (0x402)
+ * or the variable store before that. Completing x87/SSE instructions in the VMM would not
+ * get far: OVMF uses SSE throughout. On a host with hardware virtualization the same command
+ * line is what libvirt gives QEMU.
+ *
  * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
  * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), genroms/ option
  * ROMs, and the OVMF boot test; until then each is refused with one line (or, for SMBIOS,
