@@ -481,6 +481,13 @@ static int opt_bios(struct vmm_config *cfg, const char *opt, const char *arg, st
     return 0;
 }
 
+static int opt_smbios(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    cfg->smbios_given = true;
+    return smbios_parse_option(&cfg->smbios, arg, err);
+}
+
 static int opt_boot(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -718,6 +725,7 @@ static const struct cli_option options[] = {
     {"-M", true, opt_machine},
     {"-mem-path", true, opt_mem_path},
     {"-bios", true, opt_bios},
+    {"-smbios", true, opt_smbios},
     {"-boot", true, opt_boot},
     {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
@@ -804,6 +812,11 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
+    if (!firmware && (cfg->smbios.type0.given || cfg->smbios.type2.given || cfg->smbios.nr_type11 ||
+                      cfg->smbios.nr_files || cfg->smbios_given))
+        return verr_set(err, ENOTSUP,
+                        "-smbios: vireo-vmm's microvm has no SMBIOS tables (-M pc and -M q35 "
+                        "have them)");
     for (unsigned u = 0; u < 2; u++)
         if (!firmware && cfg->pflash_drive[u] >= 0)
             return verr_set(err, ENOTSUP,
@@ -854,6 +867,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
 
 void cli_config_free(struct vmm_config *cfg)
 {
+    smbios_config_free(&cfg->smbios);
     for (unsigned i = 0; i < cfg->nr_owned; i++)
         free(cfg->owned[i]);
     free(cfg->owned);
@@ -914,6 +928,8 @@ const char *cli_help_text(void)
            "  -initrd FILE                initial RAM disk\n"
            "  -append STRING              kernel command line\n"
            "  -bios FILE                  pc/q35 firmware image (default: SeaBIOS bios-256k.bin)\n"
+           "  -smbios type=0|1|2|3|4|11[,KEY=VALUE...] | file=PATH\n"
+           "                              pc/q35 SMBIOS fields, or whole structures from a file\n"
            "  -boot [order=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS]\n"
            "        [,strict=on|off]      pc/q35 boot order and menu; bootindex=N on a device\n"
            "  -fw_cfg [name=]NAME,file=PATH|string=STR   a fw_cfg file for the firmware (pc/q35)\n"

@@ -31,10 +31,11 @@
  * get far: OVMF uses SSE throughout. On a host with hardware virtualization the same command
  * line is what libvirt gives QEMU.
  *
- * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
- * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), genroms/ option
- * ROMs, and the OVMF boot test; until then each is refused with one line (or, for SMBIOS,
- * absent).
+ * SMBIOS: QEMU 7.2's tables (boot/smbios.c) in etc/smbios/smbios-tables and -anchor.
+ *
+ * TODO(#15): -kernel through the firmware (linuxboot_dma.bin and the fw_cfg kernel items),
+ * genroms/ option ROMs; until then each is refused with one line. SMBIOS for the older
+ * machine versions is 7.2's (QEMU's legacy-mode tables of pc-*-2.0 and older are not made).
  */
 #include "vmm/machine-pc.h"
 #include "util/buf.h"
@@ -47,6 +48,7 @@
 #include "vmm/boot/e820.h"
 #include "vmm/boot/firmware.h"
 #include "vmm/boot/layout.h"
+#include "vmm/boot/smbios.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
@@ -212,6 +214,48 @@ static int add_file(struct fw_cfg *fc, const char *name, struct buf *b, struct v
     return fw_cfg_add_file_owned(fc, name, data, (uint32_t)len, err);
 }
 
+/* etc/smbios/smbios-tables and -anchor: QEMU 7.2's default tables with -smbios's fields. */
+static int add_smbios(struct vm *vm, struct fw_cfg *fc, const uint8_t uuid[16], bool have_uuid,
+                      struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    const struct machine_config *mc = &cfg->machine;
+    bool pc = mc->kind == MACHINE_PC;
+    const char *version = mc->type;
+    if (!strcmp(mc->type, "pc"))
+        version = "pc-i440fx-7.2";
+    else if (!strcmp(mc->type, "q35"))
+        version = "pc-q35-7.2";
+    struct smbios_machine m = {
+        .product = pc ? "Standard PC (i440FX + PIIX, 1996)" : "Standard PC (Q35 + ICH9, 2009)",
+        .version = version,
+        .uuid = have_uuid ? uuid : NULL,
+        .ram_size = vm->mem.size,
+        .ram_below_4g = low_ram(vm),
+        .ram_above_4g = high_ram(vm),
+        .sockets = vm->topo.sockets ? vm->topo.sockets : 1,
+        .cores = vm->topo.cores ? vm->topo.cores : 1,
+        .threads = vm->topo.threads ? vm->topo.threads : 1,
+    };
+    struct kvm_cpuid2 *c =
+        cpuid_for_vcpu(vm->supported_cpuid, &vm->cpu_model, &cfg->cpu_features, &vm->topo, 0);
+    for (unsigned i = 0; c && i < c->nent; i++) {
+        if (c->entries[i].function == 1) {
+            m.cpuid_version = c->entries[i].eax;
+            m.cpuid_features = c->entries[i].edx;
+        }
+    }
+    free(c);
+    struct buf tables = BUF_INIT, anchor = BUF_INIT;
+    smbios_build(&cfg->smbios, &m, &tables, &anchor);
+    int r = add_file(fc, "etc/smbios/smbios-tables", &tables, err);
+    if (r == 0)
+        r = add_file(fc, "etc/smbios/smbios-anchor", &anchor, err);
+    buf_free(&tables);
+    buf_free(&anchor);
+    return r;
+}
+
 static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
@@ -222,6 +266,11 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
             max_apic = vm->vcpus[i].apic_id;
     uint8_t uuid[16];
     uuid_bytes(cfg->uuid, uuid);
+    bool have_uuid = cfg->uuid[0] != '\0';
+    if (cfg->smbios.type1.have_uuid) { /* QEMU: -smbios type=1,uuid= is the VM's UUID */
+        memcpy(uuid, cfg->smbios.type1.uuid, 16);
+        have_uuid = true;
+    }
     fw_cfg_set(fc, FW_CFG_UUID, uuid, 16);
     fw_cfg_set_u64(fc, FW_CFG_RAM_SIZE, vm->mem.size);
     fw_cfg_set_u16(fc, FW_CFG_NOGRAPHIC, cfg->nographic || cfg->machine.no_graphics);
@@ -296,6 +345,8 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         if (r < 0)
             r = verr_prefix(err, "-fw_cfg name=%s", it->name);
     }
+    if (r == 0)
+        r = add_smbios(vm, fc, uuid, have_uuid, err);
     if (r == 0)
         r = build_acpi(vm, err);
     if (r == 0) {
