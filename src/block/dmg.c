@@ -22,7 +22,7 @@
  * outside the file is an error, not a short read.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "block/crypto.h"
 #include "util/mem.h"
 

@@ -3,10 +3,10 @@
  * All integers on the wire are big-endian.
  */
 #include "block/nbd-client.h"
+#include "util/bytes.h"
 #include "util/file.h"
 #include "util/mem.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -165,45 +165,6 @@ int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err)
 
 /* ---- wire helpers ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    v = htobe16(v);
-    memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    v = htobe64(v);
-    memcpy(p, &v, 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return be16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return be32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return be64toh(v);
-}
-
 static int send_all(int fd, const void *p, size_t len, struct verr *err)
 {
     int r = fd_write_all(fd, p, len);
@@ -280,9 +241,9 @@ int nbd_client_connect(const struct nbd_addr *addr, struct nbd_client **out, str
 static int send_option(int fd, uint32_t opt, const void *data, uint32_t len, struct verr *err)
 {
     uint8_t h[16];
-    put64(h, NBD_OPTS_MAGIC);
-    put32(h + 8, opt);
-    put32(h + 12, len);
+    put_be64(h, NBD_OPTS_MAGIC);
+    put_be32(h + 8, opt);
+    put_be32(h + 12, len);
     int r = send_all(fd, h, sizeof(h), err);
     return r < 0 ? r : send_all(fd, data, len, err);
 }
@@ -292,9 +253,9 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
 {
     size_t nl = strlen(name);
     uint8_t *d = xmalloc(nl + 6);
-    put32(d, (uint32_t)nl);
+    put_be32(d, (uint32_t)nl);
     memcpy(d + 4, name, nl);
-    put16(d + 4 + nl, 0); /* no information requests: NBD_INFO_EXPORT always comes */
+    put_be16(d + 4 + nl, 0); /* no information requests: NBD_INFO_EXPORT always comes */
     int r = send_option(c->fd, OPT_GO, d, (uint32_t)nl + 6, err);
     free(d);
     if (r < 0)
@@ -304,8 +265,8 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
         uint8_t h[20];
         if ((r = recv_all(c->fd, h, sizeof(h), err)) < 0)
             return r;
-        uint32_t type = get32(h + 12), len = get32(h + 16);
-        if (get64(h) != NBD_REP_MAGIC || get32(h + 8) != OPT_GO)
+        uint32_t type = get_be32(h + 12), len = get_be32(h + 16);
+        if (get_be64(h) != NBD_REP_MAGIC || get_be32(h + 8) != OPT_GO)
             return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
         if (len > MAX_REP_DATA)
             return verr_set(err, EPROTO, "NBD: option reply of %u bytes is too long", len);
@@ -315,13 +276,13 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
             return r;
         }
         data[len] = 0;
-        if (type == REP_INFO && len >= 2 && get16(data) == INFO_EXPORT) {
+        if (type == REP_INFO && len >= 2 && get_be16(data) == INFO_EXPORT) {
             if (len != 12) {
                 free(data);
                 return verr_set(err, EPROTO, "NBD: malformed NBD_INFO_EXPORT");
             }
-            c->size = get64(data + 2);
-            c->flags = get16(data + 10);
+            c->size = get_be64(data + 2);
+            c->flags = get_be16(data + 10);
             have_export = true;
         } else if (type == REP_ERR_UNSUP) {
             free(data);
@@ -353,8 +314,8 @@ static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroe
     size_t want = no_zeroes ? 10 : sizeof(d);
     if (recv_all(c->fd, d, want, NULL) < 0)
         return verr_set(err, ENOENT, "Requested export not available");
-    c->size = get64(d);
-    c->flags = get16(d + 8);
+    c->size = get_be64(d);
+    c->flags = get_be16(d + 8);
     return 0;
 }
 
@@ -365,15 +326,15 @@ int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **ou
     c->next_handle = 1;
     uint8_t h[18];
     int r = recv_all(fd, h, sizeof(h), err);
-    if (r == 0 && (get64(h) != NBD_MAGIC || get64(h + 8) != NBD_OPTS_MAGIC))
+    if (r == 0 && (get_be64(h) != NBD_MAGIC || get_be64(h + 8) != NBD_OPTS_MAGIC))
         r = verr_set(err, EPROTO, "NBD: the server does not speak the newstyle protocol");
-    uint16_t sflags = r == 0 ? get16(h + 16) : 0;
+    uint16_t sflags = r == 0 ? get_be16(h + 16) : 0;
     if (r == 0 && !(sflags & FLAG_FIXED_NEWSTYLE))
         r = verr_set(err, EPROTO, "NBD: the server does not offer the fixed newstyle handshake");
     bool no_zeroes = sflags & FLAG_NO_ZEROES;
     if (r == 0) {
         uint8_t cf[4];
-        put32(cf, FLAG_FIXED_NEWSTYLE | (no_zeroes ? FLAG_NO_ZEROES : 0));
+        put_be32(cf, FLAG_FIXED_NEWSTYLE | (no_zeroes ? FLAG_NO_ZEROES : 0));
         r = send_all(fd, cf, 4, err);
     }
     if (r == 0) {
@@ -399,9 +360,9 @@ void nbd_client_close(struct nbd_client *c)
     if (!c)
         return;
     uint8_t q[28] = {0};
-    put32(q, NBD_REQUEST_MAGIC);
-    put16(q + 6, CMD_DISC);
-    put64(q + 8, c->next_handle++);
+    put_be32(q, NBD_REQUEST_MAGIC);
+    put_be16(q + 6, CMD_DISC);
+    put_be64(q + 8, c->next_handle++);
     send_all(c->fd, q, sizeof(q), NULL);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
@@ -429,12 +390,12 @@ static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t
         return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
     uint8_t q[28];
     uint64_t handle = c->next_handle++;
-    put32(q, NBD_REQUEST_MAGIC);
-    put16(q + 4, flags);
-    put16(q + 6, type);
-    put64(q + 8, handle);
-    put64(q + 16, offset);
-    put32(q + 24, len);
+    put_be32(q, NBD_REQUEST_MAGIC);
+    put_be16(q + 4, flags);
+    put_be16(q + 6, type);
+    put_be64(q + 8, handle);
+    put_be64(q + 16, offset);
+    put_be32(q + 24, len);
     int r = send_all(c->fd, q, sizeof(q), err);
     if (r == 0 && wdata)
         r = send_all(c->fd, wdata, len, err);
@@ -443,9 +404,9 @@ static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t
         r = recv_all(c->fd, h, sizeof(h), err);
     if (r < 0)
         return r;
-    if (get32(h) != NBD_SIMPLE_MAGIC || get64(h + 8) != handle)
+    if (get_be32(h) != NBD_SIMPLE_MAGIC || get_be64(h + 8) != handle)
         return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-    uint32_t e = get32(h + 4);
+    uint32_t e = get_be32(h + 4);
     if (e)
         return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
     if (rdata)

@@ -18,7 +18,7 @@
  * place is probed as that format: give -f raw for images guests write to.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/str.h"
 
 #include <errno.h>

@@ -16,7 +16,7 @@
  * cluster.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 
 #include <errno.h>

@@ -94,7 +94,7 @@ static int change_refcount_order(struct qcow2 *q, unsigned order, struct verr *e
         }
         if (r == 0)
             r = hostfile_pwrite(q->f, blk, cs, (base + b) * cs, err);
-        qcow2_put64(table + b * 8, (base + b) * cs);
+        put_be64(table + b * 8, (base + b) * cs);
     }
     if (r == 0)
         r = hostfile_pwrite(q->f, table, nt * cs, (base + nb) * cs, err);
@@ -183,12 +183,12 @@ static int expand_table(struct qcow2 *q, uint64_t *l1, uint32_t i, bool *changed
                 if (r == 0)
                     r = hostfile_zero(q->f, host, cs, false, err);
                 e = host | QCOW2_OFLAG_COPIED;
-                qcow2_put64(copy + j * 8, e);
+                put_be64(copy + j * 8, e);
                 continue; /* a new cluster: its one reference is counted */
             } else {
                 e = 0;
             }
-            qcow2_put64(copy + j * 8, e);
+            put_be64(copy + j * 8, e);
         }
         /* The copy references what the old table did. */
         if (r == 0 && qcow2_entry_host_span(q, e, &hoff, &hlen))
@@ -270,7 +270,7 @@ static int downgrade(struct qcow2 *q, struct verr *err)
             r = qcow2_alloc_clusters(q, ((uint64_t)sn->l1_size * 8 + cs - 1) / cs, &off, err);
             uint8_t *b = xmalloc((size_t)sn->l1_size * 8 + 1);
             for (uint32_t i = 0; i < sn->l1_size; i++)
-                qcow2_put64(b + (size_t)i * 8, sl1[i]);
+                put_be64(b + (size_t)i * 8, sl1[i]);
             if (r == 0)
                 r = hostfile_pwrite(q->f, b, (size_t)sn->l1_size * 8, off, err);
             free(b);

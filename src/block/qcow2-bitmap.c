@@ -95,12 +95,12 @@ int qcow2_bitmaps_load(struct qcow2 *q, uint64_t file_len, struct verr *err)
         }
         const uint8_t *e = d + p;
         struct qcow2_bitmap *b = &q->bms[i];
-        b->table_off = qcow2_be64(e);
-        b->table_size = qcow2_be32(e + 8);
-        b->flags = qcow2_be32(e + 12);
+        b->table_off = get_be64(e);
+        b->table_size = get_be32(e + 8);
+        b->flags = get_be32(e + 12);
         b->type = e[16];
         b->gbits = e[17];
-        uint32_t name_len = qcow2_be16(e + 18), extra = qcow2_be32(e + 20);
+        uint32_t name_len = get_be16(e + 18), extra = get_be32(e + 20);
         uint64_t len = ENTRY_FIXED + (uint64_t)extra + name_len;
         if (len > q->bm_dir_size - p) {
             r = bad_dir(q, err, "an entry runs past its end", NULL);
@@ -155,7 +155,7 @@ static int read_table(struct qcow2 *q, const struct qcow2_bitmap *b, uint64_t **
     uint8_t *raw = xmalloc((size_t)b->table_size * 8 + 1);
     int r = hostfile_pread(q->f, raw, (size_t)b->table_size * 8, b->table_off, err);
     for (uint32_t i = 0; r == 0 && i < b->table_size; i++) {
-        uint64_t e = qcow2_be64(raw + (size_t)i * 8), off = e & QCOW2_OFFSET_MASK;
+        uint64_t e = get_be64(raw + (size_t)i * 8), off = e & QCOW2_OFFSET_MASK;
         if ((e & ~QCOW2_OFFSET_MASK & ~1ull) || (off && (e & 1)) ||
             (off && (off % q->g.cluster_size || off < q->g.cluster_size ||
                      !qcow2_in_file(q, off, q->g.cluster_size))))
@@ -217,13 +217,13 @@ static int write_dir(struct qcow2 *q, struct verr *err)
             const struct qcow2_bitmap *b = &q->bms[i];
             uint8_t *e = d + p;
             size_t nl = strlen(b->name);
-            qcow2_put64(e, b->table_off);
-            qcow2_put32(e + 8, b->table_size);
-            qcow2_put32(e + 12, b->flags);
+            put_be64(e, b->table_off);
+            put_be32(e + 8, b->table_size);
+            put_be32(e + 12, b->flags);
             e[16] = b->type;
             e[17] = b->gbits;
-            qcow2_put16(e + 18, (uint16_t)nl);
-            qcow2_put32(e + 20, b->extra_len);
+            put_be16(e + 18, (uint16_t)nl);
+            put_be32(e + 20, b->extra_len);
             if (b->extra_len)
                 memcpy(e + ENTRY_FIXED, b->extra, b->extra_len);
             memcpy(e + ENTRY_FIXED + b->extra_len, b->name, nl);
@@ -254,9 +254,9 @@ size_t qcow2_bitmaps_ext(const struct qcow2 *q, uint8_t *out)
     if (!q->bm_ext || !q->nb_bms)
         return 0;
     memset(out, 0, 24);
-    qcow2_put32(out, q->nb_bms);
-    qcow2_put64(out + 8, q->bm_dir_size);
-    qcow2_put64(out + 16, q->bm_dir_off);
+    put_be32(out, q->nb_bms);
+    put_be64(out + 8, q->bm_dir_size);
+    put_be64(out + 16, q->bm_dir_off);
     return 24;
 }
 
@@ -391,7 +391,7 @@ static int write_bitmap(struct qcow2 *q, struct qcow2_bitmap *b, struct verr *er
             memcpy(chunk, b->bits + (uint64_t)i * cs, len);
             r = hostfile_pwrite(q->f, chunk, cs, off, err);
         }
-        qcow2_put64(tbl + (size_t)i * 8, off);
+        put_be64(tbl + (size_t)i * 8, off);
     }
     uint64_t toff = 0;
     if (r == 0 && ts) {

@@ -268,7 +268,7 @@ int qcow2_check(struct block_dev *bd, unsigned repair, block_check_report_fn rep
         uint8_t *b = xmalloc((size_t)s->l1_size * 8 + 1);
         r = hostfile_pread(q->f, b, (size_t)s->l1_size * 8, s->l1_offset, err);
         for (uint32_t j = 0; r == 0 && j < s->l1_size; j++)
-            l1[j] = qcow2_be64(b + (size_t)j * 8);
+            l1[j] = get_be64(b + (size_t)j * 8);
         free(b);
         if (r == 0)
             r = walk_tree(&c, l1, s->l1_size, false, err);

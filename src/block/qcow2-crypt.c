@@ -137,8 +137,8 @@ int qcow2_crypt_open(struct qcow2 *q, const struct block_open_opts *opts, uint64
                         "could not open '%s': LUKS encryption without a valid encryption header "
                         "extension",
                         path);
-    c->hdr_off = qcow2_be64(ext->data);
-    c->hdr_len = qcow2_be64(ext->data + 8);
+    c->hdr_off = get_be64(ext->data);
+    c->hdr_len = get_be64(ext->data + 8);
     uint64_t cs = q->g.cluster_size;
     if (c->hdr_off % cs || c->hdr_off < cs || c->hdr_len < LUKS_HEADER_SIZE ||
         c->hdr_len > MAX_HDR_BYTES || c->hdr_off > file_len || c->hdr_len > file_len - c->hdr_off)
@@ -326,8 +326,8 @@ int qcow2_crypt_create(struct qcow2 *q, const struct block_create_opts *o, struc
     /* The extension and the crypt method reach the disk with the header
      * after the refcounts of the clusters (qcow2_flush_metadata first). */
     uint8_t d[16];
-    qcow2_put64(d, off);
-    qcow2_put64(d + 8, bytes);
+    put_be64(d, off);
+    put_be64(d + 8, bytes);
     q->exts = xrealloc(q->exts, (q->nb_exts + 1) * sizeof(*q->exts));
     uint8_t *ed = xmalloc(16);
     memcpy(ed, d, 16);

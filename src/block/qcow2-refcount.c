@@ -69,11 +69,11 @@ uint64_t qcow2_rb_get(const struct qcow2_geom *g, const uint8_t *b, uint64_t i)
 {
     switch (g->refcount_bits) {
     case 64:
-        return qcow2_be64(b + i * 8);
+        return get_be64(b + i * 8);
     case 32:
-        return qcow2_be32(b + i * 4);
+        return get_be32(b + i * 4);
     case 16:
-        return qcow2_be16(b + i * 2);
+        return get_be16(b + i * 2);
     case 8:
         return b[i];
     default: {
@@ -88,13 +88,13 @@ void qcow2_rb_set(const struct qcow2_geom *g, uint8_t *b, uint64_t i, uint64_t v
 {
     switch (g->refcount_bits) {
     case 64:
-        qcow2_put64(b + i * 8, v);
+        put_be64(b + i * 8, v);
         break;
     case 32:
-        qcow2_put32(b + i * 4, (uint32_t)v);
+        put_be32(b + i * 4, (uint32_t)v);
         break;
     case 16:
-        qcow2_put16(b + i * 2, (uint16_t)v);
+        put_be16(b + i * 2, (uint16_t)v);
         break;
     case 8:
         b[i] = (uint8_t)v;
@@ -268,7 +268,7 @@ static int write_rt(struct qcow2 *q, struct verr *err)
     size_t bytes = (size_t)q->rt_clusters << q->g.cluster_bits;
     uint8_t *buf = xcalloc(1, bytes);
     for (uint64_t i = 0; i < q->rt_entries && i * 8 < bytes; i++)
-        qcow2_put64(buf + i * 8, q->rt[i]);
+        put_be64(buf + i * 8, q->rt[i]);
     int r = hostfile_pwrite(q->f, buf, bytes, q->rt_offset, err);
     free(buf);
     return r;
@@ -281,7 +281,7 @@ int qcow2_write_l1(struct qcow2 *q, struct verr *err)
         return 0;
     uint8_t *buf = xmalloc(bytes);
     for (uint32_t i = 0; i < q->l1_size; i++)
-        qcow2_put64(buf + (size_t)i * 8, q->l1[i]);
+        put_be64(buf + (size_t)i * 8, q->l1[i]);
     int r = hostfile_pwrite(q->f, buf, bytes, q->l1_offset, err);
     free(buf);
     return r;
@@ -753,8 +753,8 @@ static int grow_rt(struct qcow2 *q, uint64_t need, struct verr *err)
         r = qcow2_barrier(q, err);
     if (r == 0) {
         uint8_t hdr[12];
-        qcow2_put64(hdr, q->rt_offset);
-        qcow2_put32(hdr + 8, q->rt_clusters);
+        put_be64(hdr, q->rt_offset);
+        put_be32(hdr + 8, q->rt_clusters);
         r = hostfile_pwrite(q->f, hdr, sizeof(hdr), 48, err);
     }
     if (r == 0)

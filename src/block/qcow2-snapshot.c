@@ -40,26 +40,26 @@ int qcow2_snap_decode(const uint8_t *buf, size_t len, uint32_t nb, struct qcow2_
             goto trunc;
         const uint8_t *e = buf + p;
         struct qcow2_snap *x = &s[i];
-        x->l1_offset = qcow2_be64(e);
-        x->l1_size = qcow2_be32(e + 8);
-        uint16_t id_len = qcow2_be16(e + 12), name_len = qcow2_be16(e + 14);
-        x->date_sec = qcow2_be32(e + 16);
-        x->date_nsec = qcow2_be32(e + 20);
-        x->vm_clock_nsec = qcow2_be64(e + 24);
-        x->vm_state_size = qcow2_be32(e + 32);
-        uint32_t extra = qcow2_be32(e + 36);
+        x->l1_offset = get_be64(e);
+        x->l1_size = get_be32(e + 8);
+        uint16_t id_len = get_be16(e + 12), name_len = get_be16(e + 14);
+        x->date_sec = get_be32(e + 16);
+        x->date_nsec = get_be32(e + 20);
+        x->vm_clock_nsec = get_be64(e + 24);
+        x->vm_state_size = get_be32(e + 32);
+        uint32_t extra = get_be32(e + 36);
         x->icount = UINT64_MAX;
         if ((uint64_t)extra + id_len + name_len > len - p - 40)
             goto trunc;
         const uint8_t *d = e + 40;
         if (extra >= 8)
-            x->vm_state_size = qcow2_be64(d);
+            x->vm_state_size = get_be64(d);
         if (extra >= 16) {
-            x->disk_size = qcow2_be64(d + 8);
+            x->disk_size = get_be64(d + 8);
             x->has_disk_size = true;
         }
         if (extra >= 24)
-            x->icount = qcow2_be64(d + 16);
+            x->icount = get_be64(d + 16);
         if (extra > 24) {
             x->extra_len = extra - 24;
             x->extra = xmalloc(x->extra_len);
@@ -97,19 +97,19 @@ uint8_t *qcow2_snap_encode(const struct qcow2_snap *snaps, uint32_t nb, size_t *
         size_t extra = x->icount != UINT64_MAX || x->extra_len ? 24 : 16;
         extra += x->extra_len;
         uint8_t *e = buf + p;
-        qcow2_put64(e, x->l1_offset);
-        qcow2_put32(e + 8, x->l1_size);
-        qcow2_put16(e + 12, (uint16_t)id_len);
-        qcow2_put16(e + 14, (uint16_t)name_len);
-        qcow2_put32(e + 16, x->date_sec);
-        qcow2_put32(e + 20, x->date_nsec);
-        qcow2_put64(e + 24, x->vm_clock_nsec);
-        qcow2_put32(e + 32, x->vm_state_size > UINT32_MAX ? 0 : (uint32_t)x->vm_state_size);
-        qcow2_put32(e + 36, (uint32_t)extra);
-        qcow2_put64(e + 40, x->vm_state_size);
-        qcow2_put64(e + 48, x->disk_size);
+        put_be64(e, x->l1_offset);
+        put_be32(e + 8, x->l1_size);
+        put_be16(e + 12, (uint16_t)id_len);
+        put_be16(e + 14, (uint16_t)name_len);
+        put_be32(e + 16, x->date_sec);
+        put_be32(e + 20, x->date_nsec);
+        put_be64(e + 24, x->vm_clock_nsec);
+        put_be32(e + 32, x->vm_state_size > UINT32_MAX ? 0 : (uint32_t)x->vm_state_size);
+        put_be32(e + 36, (uint32_t)extra);
+        put_be64(e + 40, x->vm_state_size);
+        put_be64(e + 48, x->disk_size);
         if (extra >= 24)
-            qcow2_put64(e + 56, x->icount);
+            put_be64(e + 56, x->icount);
         if (x->extra_len)
             memcpy(e + 64, x->extra, x->extra_len);
         memcpy(e + 40 + extra, x->id, id_len);
@@ -226,7 +226,7 @@ int qcow2_snapshot_create_vm(struct block_dev *bd, const char *name, uint64_t vm
         if (r == 0) {
             uint8_t *b = xmalloc((size_t)q->l1_size * 8);
             for (uint32_t i = 0; i < q->l1_size; i++)
-                qcow2_put64(b + (size_t)i * 8, q->l1[i]);
+                put_be64(b + (size_t)i * 8, q->l1[i]);
             r = hostfile_pwrite(q->f, b, (size_t)q->l1_size * 8, l1off, err);
             free(b);
         }

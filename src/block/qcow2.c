@@ -56,7 +56,7 @@ int qcow2_corrupt(struct qcow2 *q, struct verr *err, const char *fmt, ...)
     if (mark) {
         q->incompat |= QCOW2_INCOMPAT_CORRUPT;
         uint8_t b[8];
-        qcow2_put64(b, q->incompat);
+        put_be64(b, q->incompat);
         hostfile_pwrite(q->f, b, 8, 72, NULL);
         hostfile_flush(q->f, NULL);
     }
@@ -80,23 +80,23 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     size_t cs = q->g.cluster_size;
     uint8_t *h = xcalloc(1, cs);
     uint32_t hlen = q->version >= 3 ? q->header_length : QCOW2_V2_HEADER_LEN;
-    qcow2_put32(h, QCOW2_MAGIC);
-    qcow2_put32(h + 4, q->version);
-    qcow2_put32(h + 20, q->g.cluster_bits);
-    qcow2_put64(h + 24, q->size);
-    qcow2_put32(h + 32, q->crypt_method);
-    qcow2_put32(h + 36, q->l1_size);
-    qcow2_put64(h + 40, q->l1_offset);
-    qcow2_put64(h + 48, q->rt_offset);
-    qcow2_put32(h + 56, q->rt_clusters);
-    qcow2_put32(h + 60, q->nb_snapshots);
-    qcow2_put64(h + 64, q->snapshots_offset);
+    put_be32(h, QCOW2_MAGIC);
+    put_be32(h + 4, q->version);
+    put_be32(h + 20, q->g.cluster_bits);
+    put_be64(h + 24, q->size);
+    put_be32(h + 32, q->crypt_method);
+    put_be32(h + 36, q->l1_size);
+    put_be64(h + 40, q->l1_offset);
+    put_be64(h + 48, q->rt_offset);
+    put_be32(h + 56, q->rt_clusters);
+    put_be32(h + 60, q->nb_snapshots);
+    put_be64(h + 64, q->snapshots_offset);
     if (q->version >= 3) {
-        qcow2_put64(h + 72, q->incompat);
-        qcow2_put64(h + 80, q->compat);
-        qcow2_put64(h + 88, q->autoclear);
-        qcow2_put32(h + 96, q->g.refcount_order);
-        qcow2_put32(h + 100, hlen);
+        put_be64(h + 72, q->incompat);
+        put_be64(h + 80, q->compat);
+        put_be64(h + 88, q->autoclear);
+        put_be32(h + 96, q->g.refcount_order);
+        put_be32(h + 100, hlen);
         if (q->hdr_extra)
             memcpy(h + 104, q->hdr_extra, hlen - 104);
         if (hlen > 104)
@@ -108,8 +108,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
     do {                                                                                           \
         if (!ROOM(8 + (((n) + 7) & ~(size_t)7)))                                                   \
             goto full;                                                                             \
-        qcow2_put32(h + p, (type));                                                                \
-        qcow2_put32(h + p + 4, (uint32_t)(n));                                                     \
+        put_be32(h + p, (type));                                                                   \
+        put_be32(h + p + 4, (uint32_t)(n));                                                        \
         memcpy(h + p + 8, (data), (n));                                                            \
         p += 8 + (((n) + 7) & ~(size_t)7);                                                         \
     } while (0)
@@ -128,8 +128,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
         for (size_t i = 0; i < q->nb_exts; i++)
             later += 8 + ((q->exts[i].len + 7) & ~(size_t)7);
         if (ROOM(8 + n + bl + later)) {
-            qcow2_put32(h + p, QCOW2_EXT_FEATURE_TABLE);
-            qcow2_put32(h + p + 4, (uint32_t)n);
+            put_be32(h + p, QCOW2_EXT_FEATURE_TABLE);
+            put_be32(h + p + 4, (uint32_t)n);
             for (size_t i = 0; i < n / 48; i++) {
                 uint8_t *e = h + p + 8 + i * 48;
                 e[0] = feature_names[i].type;
@@ -150,8 +150,8 @@ int qcow2_write_header(struct qcow2 *q, struct verr *err)
         size_t n = strlen(q->backing_file);
         if (p + n > cs)
             goto full;
-        qcow2_put64(h + 8, p);
-        qcow2_put32(h + 16, (uint32_t)n);
+        put_be64(h + 8, p);
+        put_be32(h + 16, (uint32_t)n);
         memcpy(h + p, q->backing_file, n);
         p += n;
     }
@@ -175,12 +175,12 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     int r = hostfile_pread(q->f, small, sizeof(small), 0, err);
     if (r < 0)
         return r;
-    if (qcow2_be32(small) != QCOW2_MAGIC)
+    if (get_be32(small) != QCOW2_MAGIC)
         return bad(err, path, "not a qcow2 image (bad magic)");
-    q->version = qcow2_be32(small + 4);
+    q->version = get_be32(small + 4);
     if (q->version != 2 && q->version != 3)
         return bad(err, path, "unsupported qcow2 version %u", q->version);
-    unsigned cbits = qcow2_be32(small + 20);
+    unsigned cbits = get_be32(small + 20);
     if (cbits < QCOW2_MIN_CLUSTER_BITS || cbits > QCOW2_MAX_CLUSTER_BITS)
         return bad(err, path, "unsupported cluster size 2^%u (512 B to 2 MiB)", cbits);
     unsigned rorder = 4;
@@ -188,11 +188,11 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     if (q->version >= 3) {
         if (file_len < QCOW2_V3_HEADER_LEN)
             return bad(err, path, "file is too short for a version 3 header");
-        q->incompat = qcow2_be64(small + 72);
-        q->compat = qcow2_be64(small + 80);
-        q->autoclear = qcow2_be64(small + 88);
-        rorder = qcow2_be32(small + 96);
-        q->header_length = qcow2_be32(small + 100);
+        q->incompat = get_be64(small + 72);
+        q->compat = get_be64(small + 80);
+        q->autoclear = get_be64(small + 88);
+        rorder = get_be32(small + 96);
+        q->header_length = get_be32(small + 100);
         if (q->header_length < QCOW2_V3_HEADER_LEN || q->header_length % 8 ||
             q->header_length > (1u << cbits))
             return bad(err, path, "invalid header length %u", q->header_length);
@@ -209,16 +209,16 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     r = hostfile_pread(q->f, h, cs, 0, err);
     if (r < 0)
         goto out;
-    q->size = qcow2_be64(h + 24);
-    uint32_t crypt = qcow2_be32(h + 32);
-    q->l1_size = qcow2_be32(h + 36);
-    q->l1_offset = qcow2_be64(h + 40);
-    q->rt_offset = qcow2_be64(h + 48);
-    q->rt_clusters = qcow2_be32(h + 56);
-    q->nb_snapshots = qcow2_be32(h + 60);
-    q->snapshots_offset = qcow2_be64(h + 64);
-    uint64_t bf_off = qcow2_be64(h + 8);
-    uint32_t bf_len = qcow2_be32(h + 16);
+    q->size = get_be64(h + 24);
+    uint32_t crypt = get_be32(h + 32);
+    q->l1_size = get_be32(h + 36);
+    q->l1_offset = get_be64(h + 40);
+    q->rt_offset = get_be64(h + 48);
+    q->rt_clusters = get_be32(h + 56);
+    q->nb_snapshots = get_be32(h + 60);
+    q->snapshots_offset = get_be64(h + 64);
+    uint64_t bf_off = get_be64(h + 8);
+    uint32_t bf_len = get_be32(h + 16);
     if (q->version >= 3 && q->header_length > 104) {
         q->compression_type = h[104];
         q->hdr_extra = xmalloc(q->header_length - 104);
@@ -236,7 +236,7 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
     const uint8_t *ftable = NULL;
     uint32_t ftable_len = 0;
     while (p + 8 <= cs) {
-        uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
+        uint32_t type = get_be32(h + p), len = get_be32(h + p + 4);
         if (type == QCOW2_EXT_END)
             break;
         if (len > cs - p - 8) {
@@ -258,24 +258,24 @@ static int parse_header(struct qcow2 *q, const char *path, uint64_t file_len, bo
             const char *why = NULL;
             if (len < 24)
                 why = "bitmaps_ext: the extension is too short";
-            else if (qcow2_be32(d) > QCOW2_MAX_BITMAPS)
+            else if (get_be32(d) > QCOW2_MAX_BITMAPS)
                 why = "bitmaps_ext: Image has too many bitmaps";
-            else if (qcow2_be32(d) == 0)
+            else if (get_be32(d) == 0)
                 why = "found bitmaps extension with zero bitmaps";
-            else if (qcow2_be32(d + 4))
+            else if (get_be32(d + 4))
                 why = "bitmaps_ext: Reserved field is not zero";
-            else if (qcow2_be64(d + 8) > QCOW2_MAX_BITMAP_DIR)
+            else if (get_be64(d + 8) > QCOW2_MAX_BITMAP_DIR)
                 why = "bitmaps_ext: bitmap directory size exceeds the maximum supported size";
-            else if (qcow2_be64(d + 16) % cs || qcow2_be64(d + 16) < cs)
+            else if (get_be64(d + 16) % cs || get_be64(d + 16) < cs)
                 why = "bitmaps_ext: invalid bitmap directory offset";
             if (why) {
                 bad(err, path, "%s", why);
                 goto out;
             }
             q->bm_ext = true;
-            q->bm_ext_nb = qcow2_be32(d);
-            q->bm_dir_size = qcow2_be64(d + 8);
-            q->bm_dir_off = qcow2_be64(d + 16);
+            q->bm_ext_nb = get_be32(d);
+            q->bm_dir_size = get_be64(d + 8);
+            q->bm_dir_off = get_be64(d + 16);
         } else if (type == QCOW2_EXT_FEATURE_TABLE) {
             ftable = d;
             ftable_len = len;
@@ -399,7 +399,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
         uint8_t *b = xmalloc((size_t)q->l1_size * 8);
         r = hostfile_pread(q->f, b, (size_t)q->l1_size * 8, q->l1_offset, err);
         for (uint32_t i = 0; r == 0 && i < q->l1_size; i++)
-            q->l1[i] = qcow2_be64(b + (size_t)i * 8);
+            q->l1[i] = get_be64(b + (size_t)i * 8);
         free(b);
         if (r < 0)
             return r;
@@ -409,7 +409,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
     uint8_t *b = xmalloc((size_t)q->rt_entries * 8);
     r = hostfile_pread(q->f, b, (size_t)q->rt_entries * 8, q->rt_offset, err);
     for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
-        q->rt[i] = qcow2_be64(b + i * 8) & ~511ull;
+        q->rt[i] = get_be64(b + i * 8) & ~511ull;
         if (q->rt[i] && (q->rt[i] % cs || q->rt[i] < cs || q->rt[i] > file_len - cs))
             r = bad(err, path, "refcount block %llu has an invalid offset %llu",
                     (unsigned long long)i, (unsigned long long)q->rt[i]);
@@ -427,8 +427,7 @@ static int load_tables(struct qcow2 *q, const char *path, uint64_t file_len, str
             r = hostfile_pread(q->f, eh, 40, off + total, err);
             if (r < 0)
                 return r;
-            uint64_t n =
-                40 + (uint64_t)qcow2_be32(eh + 36) + qcow2_be16(eh + 12) + qcow2_be16(eh + 14);
+            uint64_t n = 40 + (uint64_t)get_be32(eh + 36) + get_be16(eh + 12) + get_be16(eh + 14);
             total += (n + 7) & ~7ull;
             if (total > (64u << 20) || off + total > file_len + 8)
                 return bad(err, path, "snapshot table is too large or runs past the file");
@@ -459,16 +458,16 @@ static int reload_bitmaps(struct qcow2 *q, uint64_t file_len, struct verr *err)
     q->bm_ext = false;
     q->bm_claimed = false;
     if (r == 0)
-        q->autoclear = q->version >= 3 ? qcow2_be64(h + 88) : 0;
+        q->autoclear = q->version >= 3 ? get_be64(h + 88) : 0;
     for (uint64_t p = q->header_length; r == 0 && p + 8 <= cs;) {
-        uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
+        uint32_t type = get_be32(h + p), len = get_be32(h + p + 4);
         if (type == QCOW2_EXT_END || len > cs - p - 8)
             break;
         if (type == QCOW2_EXT_BITMAPS && len >= 24) {
             q->bm_ext = true;
-            q->bm_ext_nb = qcow2_be32(h + p + 8);
-            q->bm_dir_size = qcow2_be64(h + p + 16);
-            q->bm_dir_off = qcow2_be64(h + p + 24);
+            q->bm_ext_nb = get_be32(h + p + 8);
+            q->bm_dir_size = get_be64(h + p + 16);
+            q->bm_dir_off = get_be64(h + p + 24);
         }
         p += 8 + (((uint64_t)len + 7) & ~7ull);
     }
@@ -506,13 +505,13 @@ int qcow2_reload(struct qcow2 *q, struct verr *err)
     q->rt = NULL;
     q->snaps = NULL;
     if (r == 0) {
-        q->size = qcow2_be64(h + 24);
-        q->l1_size = qcow2_be32(h + 36);
-        q->l1_offset = qcow2_be64(h + 40);
-        q->rt_offset = qcow2_be64(h + 48);
-        q->rt_clusters = qcow2_be32(h + 56);
-        q->nb_snapshots = qcow2_be32(h + 60);
-        q->snapshots_offset = qcow2_be64(h + 64);
+        q->size = get_be64(h + 24);
+        q->l1_size = get_be32(h + 36);
+        q->l1_offset = get_be64(h + 40);
+        q->rt_offset = get_be64(h + 48);
+        q->rt_clusters = get_be32(h + 56);
+        q->nb_snapshots = get_be32(h + 60);
+        q->snapshots_offset = get_be64(h + 64);
         q->file_len = file_len;
         r = load_tables(q, q->bd->filename, file_len, err);
     }
@@ -605,8 +604,8 @@ int qcow2_replace_l1(struct qcow2 *q, uint32_t n, const uint64_t *src, uint32_t 
         r = qcow2_barrier(q, err);
     if (r == 0) {
         uint8_t h[12];
-        qcow2_put32(h, n);
-        qcow2_put64(h + 4, nw);
+        put_be32(h, n);
+        put_be64(h + 4, nw);
         r = hostfile_pwrite(q->f, h, sizeof(h), 36, err);
     }
     if (r == 0)
@@ -808,7 +807,7 @@ int qcow2_read_l1(struct qcow2 *q, uint64_t off, uint32_t n, uint64_t **out, str
     uint8_t *b = xmalloc((size_t)n * 8 + 1);
     int r = hostfile_pread(q->f, b, (size_t)n * 8, off, err);
     for (uint32_t i = 0; r == 0 && i < n; i++)
-        l1[i] = qcow2_be64(b + (size_t)i * 8);
+        l1[i] = get_be64(b + (size_t)i * 8);
     free(b);
     if (r < 0) {
         free(l1);
@@ -1378,7 +1377,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         for (uint64_t j = 0; j < cs / 8; j++) {
             uint64_t bi = i * (cs / 8) + j;
             if (bi < nb)
-                qcow2_put64(buf + j * 8, (1 + rtc + bi) * cs);
+                put_be64(buf + j * 8, (1 + rtc + bi) * cs);
         }
         r = hostfile_pwrite(&hf, buf, cs, (1 + i) * cs, err);
     }

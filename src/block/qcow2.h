@@ -19,6 +19,7 @@
 #define VIREO_BLOCK_QCOW2_H
 
 #include "block/block-int.h"
+#include "util/bytes.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -53,45 +54,6 @@
 #define QCOW2_OFLAG_ZERO       1ull
 #define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull /* bits 9-55 */
 
-static inline uint16_t qcow2_be16(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static inline uint32_t qcow2_be32(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static inline uint64_t qcow2_be64(const void *p)
-{
-    return (uint64_t)qcow2_be32(p) << 32 | qcow2_be32((const uint8_t *)p + 4);
-}
-
-static inline void qcow2_put16(void *p, uint16_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
-
-static inline void qcow2_put32(void *p, uint32_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 24);
-    b[1] = (uint8_t)(v >> 16);
-    b[2] = (uint8_t)(v >> 8);
-    b[3] = (uint8_t)v;
-}
-
-static inline void qcow2_put64(void *p, uint64_t v)
-{
-    qcow2_put32(p, (uint32_t)(v >> 32));
-    qcow2_put32((uint8_t *)p + 4, (uint32_t)v);
-}
-
 /* Layout arithmetic for one cluster size and refcount width. */
 struct qcow2_geom {
     unsigned cluster_bits;
@@ -120,16 +82,16 @@ static inline uint64_t qcow2_l2_get(const struct qcow2_geom *g, const uint8_t *t
                                     uint64_t *bitmap)
 {
     if (bitmap)
-        *bitmap = g->extl2 ? qcow2_be64(t + i * 16 + 8) : 0;
-    return qcow2_be64(t + i * g->l2_entry_size);
+        *bitmap = g->extl2 ? get_be64(t + i * 16 + 8) : 0;
+    return get_be64(t + i * g->l2_entry_size);
 }
 
 static inline void qcow2_l2_put(const struct qcow2_geom *g, uint8_t *t, uint64_t i, uint64_t e,
                                 uint64_t bitmap)
 {
-    qcow2_put64(t + i * g->l2_entry_size, e);
+    put_be64(t + i * g->l2_entry_size, e);
     if (g->extl2)
-        qcow2_put64(t + i * 16 + 8, bitmap);
+        put_be64(t + i * 16 + 8, bitmap);
 }
 
 /* Subcluster bitmap halves (extended L2): allocated in bits 0-31, reads as

@@ -20,7 +20,7 @@
  * bounded by the format's limits (64 MiB clusters, 16-cluster tables).
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
 

@@ -18,7 +18,7 @@
  * out one twice. qemu-img check's lines are reproduced for the map.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
 

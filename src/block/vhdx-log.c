@@ -19,7 +19,7 @@
  * numbers in descriptors and data sectors) before anything is written, and
  * writes may only land past the first MiB and outside the log itself.
  */
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "block/vhdx.h"
 #include "util/mem.h"
 

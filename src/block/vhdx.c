@@ -31,7 +31,7 @@
  * what it need not read.
  */
 #include "block/vhdx.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
 

@@ -27,7 +27,7 @@
  * one grain.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
 

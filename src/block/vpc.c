@@ -22,7 +22,7 @@
  * can leak space but never point into the footer.
  */
 #include "block/block-int.h"
-#include "block/bytes.h"
+#include "util/bytes.h"
 #include "util/mem.h"
 
 #include <errno.h>

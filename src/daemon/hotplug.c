@@ -415,6 +415,13 @@ static int attach_disk_live(struct hp_attach *a)
             domain_def_free(resolved);
         }
     }
+    /* the VMM opens the image after it dropped root: it must be the VM user's */
+    struct verr le = {0};
+    if (d->source_path && vd_dac_label_file(&dom->daemon->dac, dom->daemon->run_dir, dom->def,
+                                            d->source_path, &le) < 0) {
+        vd_job_fail_errno(job, -le.code, verr_msg(&le));
+        return -1;
+    }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
     a->alias = user_alias(d->alias)

@@ -471,10 +471,15 @@ void vd_domain_job_update_device(struct vd_job *job)
     }
     char *id = vmm_argv_disk_alias(d);
     struct verr err = {0};
-    int r = vd_vmm_change_medium(
-        dom->vmm, id, new->source_path,
-        new->source_path ? (new->driver_type ? new->driver_type : "raw") : NULL,
-        job->flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE, medium_done, job, &err);
+    /* the VMM opens the medium after it dropped root: it must be the VM user's to read */
+    int r = new->source_path ? vd_dac_label_file(&dom->daemon->dac, dom->daemon->run_dir, dom->def,
+                                                 new->source_path, &err)
+                             : 0;
+    if (r == 0)
+        r = vd_vmm_change_medium(
+            dom->vmm, id, new->source_path,
+            new->source_path ? (new->driver_type ? new->driver_type : "raw") : NULL,
+            job->flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE, medium_done, job, &err);
     free(id);
     domain_def_free(upd);
     if (r < 0)

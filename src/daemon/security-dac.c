@@ -65,6 +65,60 @@ int vd_dac_parse_group(const char *v, long *gid, struct verr *err)
     return 0;
 }
 
+/* One side of a static label: +N, or a name looked up in the user or group database. */
+static int label_id(const char *v, bool user, long *out, struct verr *err)
+{
+    if (parse_plus_number(v, out) == 0)
+        return 0;
+    char buf[4096];
+    if (user) {
+        struct passwd pw, *res = NULL;
+        if (getpwnam_r(v, &pw, buf, sizeof(buf), &res) == 0 && res) {
+            *out = (long)res->pw_uid;
+            return 0;
+        }
+    } else {
+        struct group gr, *res = NULL;
+        if (getgrnam_r(v, &gr, buf, sizeof(buf), &res) == 0 && res) {
+            *out = (long)res->gr_gid;
+            return 0;
+        }
+    }
+    return verr_set(err, EINVAL, "invalid argument: Failed to parse %s '%s'",
+                    user ? "user" : "group", v);
+}
+
+int vd_dac_for_domain(const struct vd_dac *dac, const struct domain_def *def, struct vd_dac *out,
+                      struct verr *err)
+{
+    *out = *dac;
+    for (size_t i = 0; i < def->nseclabels; i++) {
+        const struct xnode *sl = def->seclabels[i];
+        const char *type = xnode_attr(sl, "type");
+        const char *model = xnode_attr(sl, "model");
+        if (!type || strcmp(type, "static") != 0 || (model && strcmp(model, "dac") != 0))
+            continue;
+        const struct xnode *lab = xnode_child(sl, "label");
+        const char *label = lab ? xnode_text(lab) : "";
+        const char *colon = strchr(label, ':');
+        if (!colon)
+            return verr_set(err, EINVAL, "invalid argument: Failed to parse uid and gid from '%s'",
+                            label);
+        char *owner = xstrndup(label, (size_t)(colon - label));
+        int r = label_id(owner, true, &out->uid, err);
+        free(owner);
+        if (r == 0)
+            r = label_id(colon + 1, false, &out->gid, err);
+        if (r < 0)
+            return r;
+        const char *relabel = xnode_attr(sl, "relabel");
+        /* libvirt's default for a static label: the images are left as they are */
+        out->dynamic_ownership = dac->dynamic_ownership && relabel && strcmp(relabel, "yes") == 0;
+        return 0;
+    }
+    return 0;
+}
+
 bool vd_dac_active(const struct vd_dac *dac)
 {
     return dac && dac->uid > 0;
@@ -195,21 +249,23 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
     return r;
 }
 
-int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+int vd_dac_label_file(const struct vd_dac *base, const char *run_dir, const struct domain_def *def,
                       const char *path, struct verr *err)
 {
-    if (!vd_dac_active(dac) || !dac->dynamic_ownership)
-        return 0;
-    char *lp = list_path(run_dir, name);
+    struct vd_dac domain_dac, *dac = &domain_dac;
+    int r = vd_dac_for_domain(base, def, dac, err);
+    if (r < 0 || !vd_dac_active(dac) || !dac->dynamic_ownership)
+        return r;
+    char *lp = list_path(run_dir, def->name);
     struct buf list = BUF_INIT;
     struct verr rerr = {0};
     if (file_read_all(lp, 1 << 20, &list, &rerr) < 0 && rerr.code != ENOENT) {
-        int r = verr_set(err, rerr.code, "%s", verr_msg(&rerr));
+        r = verr_set(err, rerr.code, "%s", verr_msg(&rerr));
         buf_free(&list);
         free(lp);
         return r;
     }
-    int r = label_one(dac, path, err);
+    r = label_one(dac, path, err);
     if (r == 0) {
         buf_printf(&list, "%s\n", path);
         struct verr werr = {0};

@@ -37,6 +37,16 @@ struct vd_dac {
 int vd_dac_parse_user(const char *v, long *uid, long *primary_gid, struct verr *err);
 int vd_dac_parse_group(const char *v, long *gid, struct verr *err);
 
+/*
+ * The identity def's VMM runs under: dac (qemu.conf's user and group), or the user:group of
+ * a <seclabel type='static' model='dac'><label>USER:GROUP</label> (names or +N) of its own,
+ * whose images are given to it only with relabel='yes' (libvirt's default for static labels
+ * is no). Returns 0, or -EINVAL with libvirt's line for a label it cannot parse.
+ */
+struct domain_def;
+int vd_dac_for_domain(const struct vd_dac *dac, const struct domain_def *def, struct vd_dac *out,
+                      struct verr *err);
+
 /* Whether VMs run confined to a user (and the -runas argument, "UID:GID"). */
 bool vd_dac_active(const struct vd_dac *dac);
 
@@ -58,9 +68,12 @@ int vd_dac_label(const struct vd_dac *dac, const char *run_dir, const struct dom
  */
 void vd_dac_live_label(const struct vd_dac *dac, struct domain_def *def);
 
-/* One more file for a running domain (an external snapshot's overlay the VMM
- * opens next): labelled as vd_dac_label does, and added to the domain's list. */
-int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const char *name,
+/* One more file for a running domain, which the VMM opens next, after it dropped root (an
+ * external snapshot's overlay, a hot-plugged disk, a changed CD-ROM medium, read-only or
+ * not): labelled for def's identity (vd_dac_for_domain) as vd_dac_label does, and added to
+ * the domain's list, given back when the domain stops.
+ * TODO(#17): given back at detach or eject rather than at the stop. */
+int vd_dac_label_file(const struct vd_dac *dac, const char *run_dir, const struct domain_def *def,
                       const char *path, struct verr *err);
 
 /* Gives back what vd_dac_label took for the domain; no-op when nothing was. */

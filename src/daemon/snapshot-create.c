@@ -412,8 +412,7 @@ static void external_next(struct create_work *w)
     const char *file = w->def->disks[w->next].source_file;
     struct vd_daemon *d = dom->daemon;
     /* the VMM runs as the configured user: the overlay is the VM's image from now on */
-    if (!dom->vmm || !id ||
-        vd_dac_label_file(&d->dac, d->run_dir, dom->def->name, file, &err) < 0 ||
+    if (!dom->vmm || !id || vd_dac_label_file(&d->dac, d->run_dir, dom->def, file, &err) < 0 ||
         vd_vmm_blockdev_snapshot(dom->vmm, id, file, external_switched, w, &err) < 0)
         external_failed(w, !dom->vmm ? "Requested operation is not valid: domain is not running"
                            : !id     ? "unsupported configuration: disk has no drive alias"

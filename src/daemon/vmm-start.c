@@ -517,6 +517,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                                    w->pidfile,  w->vnc_socket, w->net_fds};
     struct domain_def *resolved; /* type='volume' disks as the files they are (storage-disk.c) */
     int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
+    struct vd_dac dac; /* qemu.conf's user, or the domain's static DAC label */
+    if (r == 0)
+        r = vd_dac_for_domain(&d->dac, def, &dac, err);
     if (r == 0)
         r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
     if (r == 0)
@@ -541,9 +544,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                                "resourcecontrol=deny");
     }
     /* user/group: the VMM opens its files as root, then becomes the user */
-    if (vd_dac_active(&d->dac)) {
+    if (vd_dac_active(&dac)) {
         w->argv[n++] = xstrdup("-runas");
-        w->argv[n++] = xasprintf("%ld:%ld", d->dac.uid, d->dac.gid);
+        w->argv[n++] = xasprintf("%ld:%ld", dac.uid, dac.gid);
     }
     if (mem_path) { /* as libvirt backs huge pages: preallocated, so the pages are the VM's now */
         w->argv[n++] = xstrdup("-mem-path");
@@ -570,7 +573,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     }
 
     /* 2b. The images given to the VM's user (security-dac.h), with the lock held. */
-    r = vd_dac_label(&d->dac, d->run_dir, resolved ? resolved : def, err);
+    r = vd_dac_label(&dac, d->run_dir, resolved ? resolved : def, err);
     domain_def_free(resolved);
     if (r < 0) {
         close(w->lock_fd);

@@ -178,7 +178,10 @@ static const struct vmm_support_rule rules[] = {
     {"seclabel@type", "none", H, 0, "no security driver"},
     {"seclabel@type", "dynamic", H, 0,
      "the DAC driver: the configuration's user/group, -runas, images relabelled"},
-    {"seclabel@type", "*", P, 17, "static labels (a user per domain) are not supported yet"},
+    {"seclabel@type", "static", H, 0,
+     "the DAC driver: vireo-vmm runs as the <label>'s user:group (-runas); its images are "
+     "given to it with relabel='yes' only"},
+    {"seclabel@type", "*", R, 0, "the type must be none, dynamic or static"},
     {"seclabel@model", "dac", H, 0, "the DAC driver (user/group in the configuration)"},
     {"seclabel@model", "none", H, 0, "no security driver"},
     {"seclabel@model", "*", R, 0, "no SELinux or AppArmor driver: only the DAC model"},

@@ -1,7 +1,8 @@
 /*
- * bytes.h - little-endian stores and loads at byte offsets, for building and
- * parsing the firmware structures (zero page, ACPI, MP table, ELF, PVH) that
- * are defined as byte layouts, without relying on packed C structs.
+ * bytes.h - the short little-endian names (put32, get16, ...) the firmware
+ * structures' builders use (zero page, ACPI, MP table, ELF, PVH: all
+ * little-endian byte layouts), on top of util/bytes.h, whose big-endian
+ * helpers fw_cfg uses; and the table checksum.
  */
 #ifndef VIREO_VMM_BOOT_BYTES_H
 #define VIREO_VMM_BOOT_BYTES_H
@@ -9,59 +10,35 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 static inline void put8(uint8_t *p, uint8_t v)
 {
     p[0] = v;
 }
 static inline void put16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
+    put_le16(p, v);
 }
 static inline void put32(uint8_t *p, uint32_t v)
 {
-    put16(p, (uint16_t)v);
-    put16(p + 2, (uint16_t)(v >> 16));
+    put_le32(p, v);
 }
 static inline void put64(uint8_t *p, uint64_t v)
 {
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
+    put_le64(p, v);
 }
 static inline uint16_t get16(const uint8_t *p)
 {
-    return (uint16_t)(p[0] | (p[1] << 8));
+    return get_le16(p);
 }
 static inline uint32_t get32(const uint8_t *p)
 {
-    return (uint32_t)get16(p) | ((uint32_t)get16(p + 2) << 16);
+    return get_le32(p);
 }
 static inline uint64_t get64(const uint8_t *p)
 {
-    return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
-}
-/* Big-endian, for fw_cfg's directory and DMA descriptors. */
-static inline void put_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-    put_be16(p, (uint16_t)(v >> 16));
-    put_be16(p + 2, (uint16_t)v);
-}
-static inline uint16_t get_be16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-static inline uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)get_be16(p) << 16) | get_be16(p + 2);
-}
-static inline uint64_t get_be64(const uint8_t *p)
-{
-    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
+    return get_le64(p);
 }
 /* The byte that makes the sum of p[0..len) zero once stored in the checksum field. */
 static inline uint8_t bytes_checksum(const uint8_t *p, size_t len)

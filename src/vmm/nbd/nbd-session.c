@@ -3,10 +3,10 @@
  * integers on the wire are big-endian.
  */
 #include "vmm/nbd/nbd-session.h"
+#include "util/bytes.h"
 #include "util/file.h"
 #include "util/mem.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,40 +57,6 @@
 #define E_INVAL 22
 #define E_NOSPC 28
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    v = htobe16(v);
-    memcpy(p, &v, 2);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    v = htobe64(v);
-    memcpy(p, &v, 8);
-}
-static uint16_t get16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return be16toh(v);
-}
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return be32toh(v);
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return be64toh(v);
-}
-
 static int send_all(int fd, const void *p, size_t len, struct verr *err)
 {
     int r = fd_write_all(fd, p, len);
@@ -114,10 +80,10 @@ static int opt_reply(int fd, uint32_t opt, uint32_t type, const void *data, uint
                      struct verr *err)
 {
     uint8_t h[20];
-    put64(h, NBD_REP_MAGIC);
-    put32(h + 8, opt);
-    put32(h + 12, type);
-    put32(h + 16, len);
+    put_be64(h, NBD_REP_MAGIC);
+    put_be32(h + 8, opt);
+    put_be32(h + 12, type);
+    put_be32(h + 16, len);
     int r = send_all(fd, h, sizeof(h), err);
     if (r == 0 && len)
         r = send_all(fd, data, len, err);
@@ -153,10 +119,10 @@ static int opt_info(int fd, uint32_t opt, const uint8_t *d, uint32_t len,
 {
     if (len < 6)
         return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
-    uint32_t nlen = get32(d);
+    uint32_t nlen = get_be32(d);
     if (nlen > len - 6)
         return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
-    uint16_t nreq = get16(d + 4 + nlen);
+    uint16_t nreq = get_be16(d + 4 + nlen);
     if (6 + nlen + 2ull * nreq != len)
         return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
     char name[MAX_OPTION + 1];
@@ -170,28 +136,28 @@ static int opt_info(int fd, uint32_t opt, const uint8_t *d, uint32_t len,
         return opt_reply(fd, opt, REP_ERR_UNKNOWN, msg, sizeof(msg) - 1, err);
     }
     uint8_t info[12];
-    put16(info, INFO_EXPORT);
-    put64(info + 2, e->size);
-    put16(info + 10, tflags(e));
+    put_be16(info, INFO_EXPORT);
+    put_be64(info + 2, e->size);
+    put_be16(info + 10, tflags(e));
     int r = opt_reply(fd, opt, REP_INFO, info, sizeof(info), err);
     for (uint16_t i = 0; r == 0 && i < nreq; i++) {
-        uint16_t want = get16(d + 6 + nlen + 2 * i);
+        uint16_t want = get_be16(d + 6 + nlen + 2 * i);
         if (want == INFO_NAME || want == INFO_DESCRIPTION) {
             const char *s = want == INFO_NAME ? e->name : e->description;
             if (!s)
                 continue;
             size_t sl = strlen(s);
             uint8_t *b = xmalloc(2 + sl);
-            put16(b, want);
+            put_be16(b, want);
             memcpy(b + 2, s, sl);
             r = opt_reply(fd, opt, REP_INFO, b, (uint32_t)(2 + sl), err);
             free(b);
         } else if (want == INFO_BLOCK_SIZE) {
             uint8_t b[14];
-            put16(b, INFO_BLOCK_SIZE);
-            put32(b + 2, 1);
-            put32(b + 6, 4096);
-            put32(b + 10, MAX_REQUEST);
+            put_be16(b, INFO_BLOCK_SIZE);
+            put_be32(b + 2, 1);
+            put_be32(b + 6, 4096);
+            put_be32(b + 10, MAX_REQUEST);
             r = opt_reply(fd, opt, REP_INFO, b, sizeof(b), err);
         }
     }
@@ -210,7 +176,7 @@ static int opt_list(int fd, const struct nbd_export *ex, unsigned n, struct verr
     for (unsigned i = 0; r == 0 && i < n; i++) {
         size_t nl = strlen(ex[i].name), dl = ex[i].description ? strlen(ex[i].description) : 0;
         uint8_t *b = xmalloc(4 + nl + dl);
-        put32(b, (uint32_t)nl);
+        put_be32(b, (uint32_t)nl);
         memcpy(b + 4, ex[i].name, nl);
         if (dl)
             memcpy(b + 4 + nl, ex[i].description, dl);
@@ -225,16 +191,16 @@ static int handshake(int fd, const struct nbd_export *ex, unsigned n,
                      const struct nbd_export **chosen, struct verr *err)
 {
     uint8_t h[18];
-    put64(h, NBD_MAGIC);
-    put64(h + 8, NBD_OPTS_MAGIC);
-    put16(h + 16, FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES);
+    put_be64(h, NBD_MAGIC);
+    put_be64(h + 8, NBD_OPTS_MAGIC);
+    put_be16(h + 16, FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES);
     int r = send_all(fd, h, sizeof(h), err);
     if (r < 0)
         return r;
     uint8_t cf[4];
     if ((r = recv_all(fd, cf, 4, err)) <= 0)
         return r;
-    uint32_t cflags = get32(cf);
+    uint32_t cflags = get_be32(cf);
     if (cflags & ~(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES))
         return verr_set(err, EPROTO, "NBD: unknown client flags 0x%x", cflags);
     bool no_zeroes = cflags & FLAG_NO_ZEROES;
@@ -243,11 +209,11 @@ static int handshake(int fd, const struct nbd_export *ex, unsigned n,
         uint8_t oh[16];
         if ((r = recv_all(fd, oh, sizeof(oh), err)) <= 0)
             break;
-        if (get64(oh) != NBD_OPTS_MAGIC) {
+        if (get_be64(oh) != NBD_OPTS_MAGIC) {
             r = verr_set(err, EPROTO, "NBD: bad option magic");
             break;
         }
-        uint32_t opt = get32(oh + 8), len = get32(oh + 12);
+        uint32_t opt = get_be32(oh + 8), len = get_be32(oh + 12);
         if (len > MAX_OPTION) {
             r = verr_set(err, EPROTO, "NBD: option %u of %u bytes is longer than %u", opt, len,
                          MAX_OPTION);
@@ -269,8 +235,8 @@ static int handshake(int fd, const struct nbd_export *ex, unsigned n,
                 break;
             }
             uint8_t b[10 + 124] = {0};
-            put64(b, e->size);
-            put16(b + 8, tflags(e));
+            put_be64(b, e->size);
+            put_be16(b + 8, tflags(e));
             r = send_all(fd, b, no_zeroes ? 10 : sizeof(b), err);
             if (r == 0) {
                 *chosen = e;
@@ -300,9 +266,9 @@ static int simple_reply(int fd, uint32_t error, uint64_t handle, const void *dat
                         struct verr *err)
 {
     uint8_t h[16];
-    put32(h, NBD_SIMPLE_MAGIC);
-    put32(h + 4, error);
-    put64(h + 8, handle);
+    put_be32(h, NBD_SIMPLE_MAGIC);
+    put_be32(h + 4, error);
+    put_be64(h + 8, handle);
     int r = send_all(fd, h, sizeof(h), err);
     if (r == 0 && len)
         r = send_all(fd, data, len, err);
@@ -331,13 +297,13 @@ static int transmission(int fd, const struct nbd_export *e, struct verr *err)
                 r = verr_set(err, EPROTO, "NBD: the client left without NBD_CMD_DISC");
             break;
         }
-        if (get32(q) != NBD_REQUEST_MAGIC) {
+        if (get_be32(q) != NBD_REQUEST_MAGIC) {
             r = verr_set(err, EPROTO, "NBD: bad request magic");
             break;
         }
-        uint16_t flags = get16(q + 4), type = get16(q + 6);
-        uint64_t handle = get64(q + 8), off = get64(q + 16);
-        uint32_t len = get32(q + 24);
+        uint16_t flags = get_be16(q + 4), type = get_be16(q + 6);
+        uint64_t handle = get_be64(q + 8), off = get_be64(q + 16);
+        uint32_t len = get_be32(q + 24);
         if (type == CMD_DISC) {
             r = 0;
             break;

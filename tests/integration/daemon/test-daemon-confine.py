@@ -21,6 +21,13 @@ default (on):
  - when the VM is destroyed, the image belongs to 1234:5678 again and the attributes
    are gone.
 With seccomp_sandbox = 0 and no user, the VMM runs without a filter, as root.
+Static DAC labels (no user in the configuration): a domain's
+<seclabel type='static' model='dac' relabel='yes'><label>+1234:+5678</label>
+makes its VMM run as 1234:5678 with its root-owned image given to that user
+while it runs and back to root after; relabel left at libvirt's default (no)
+leaves the image as it is; libvirt-python's securityLabelList() gives the
+none and dac labels of a running domain (none for an inactive one); a label
+without a colon and an unknown user are refused at start with libvirt's words.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import os
@@ -86,6 +93,7 @@ def run(config, name, check_confined):
       <target dev='vdb' bus='virtio'/>
       <readonly/>
     </disk>
+    <controller type='pci' model='pcie-root-port'/>
 """
         xml = d.write(name + ".xml", domain_xml(name, GUEST, "tests=blk blk_serial=vireo-disk-1",
                                                 devices))
@@ -165,10 +173,27 @@ def run(config, name, check_confined):
         oks = re.findall(r"^ok \d+ - virtio-blk", log, re.M)
         t.ok(re.search(r"^1\.\.\d+", log, re.M) and oks and not bad,
              f"{name}: the guest's virtio-blk tests pass", log[-1500:] + d.vmm_log(name, 10))
+        # A disk plugged in later is opened by the VMM after it dropped root: root's 0600
+        # image must become the VM user's first (its directory must let the user reach it, as
+        # with libvirt).
+        os.chmod(d.tmp, 0o711)
+        plug = os.path.join(d.tmp, "plug.raw")
+        with open(plug, "wb") as f:
+            f.write(os.urandom(64 * 1024))
+        os.chmod(plug, 0o600)
+        r = d.virsh("attach-disk", name, plug, "vdc", "--live")
+        s = os.stat(plug)
+        t.ok(r.returncode == 0 and (s.st_uid, s.st_gid) == ((nobody.pw_uid, nobody.pw_gid)
+                                                             if check_confined else (0, 0)),
+             f"{name}: a live attach-disk of root's 0600 image works; the image is the VMM "
+             "user's", f"{r.stderr} {s.st_uid}:{s.st_gid}")
         r = d.virsh("destroy", name)
         wait_for(lambda: d.state(name).startswith("shut off"), 60, 0.1)
         t.ok(r.returncode == 0 and d.state(name).startswith("shut off"),
              f"{name}: virsh destroy ends it", r.stderr + d.state(name))
+        s = os.stat(plug)
+        t.ok((s.st_uid, s.st_gid) == (0, 0) and xattr(plug, "trusted.vireo.security.dac") is None,
+             f"{name}: the plugged image is root's again after the end", f"{s.st_uid}:{s.st_gid}")
         s = os.stat(disk)
         t.ok((s.st_uid, s.st_gid) == (1234, 5678) and
              xattr(disk, "trusted.vireo.security.dac") is None and
@@ -181,6 +206,98 @@ def run(config, name, check_confined):
         d.cleanup([name])
 
 
+def label_list(d, name):
+    """virDomainGetSecurityLabelList through libvirt-python (Debian's python3)."""
+    r = subprocess.run(["/usr/bin/python3", "-c",
+                        "import libvirt, sys; c = libvirt.open(sys.argv[1]); "
+                        "print(c.lookupByName(sys.argv[2]).securityLabelList())",
+                        d.uri, name], capture_output=True, text=True)
+    return r.stdout.strip() or r.stderr.strip()
+
+
+def run_static():
+    d = Daemon(VIREOD, VMM, VSH)
+    names = ["static1", "static2", "badlabel1", "badlabel2"]
+    try:
+        d.start()
+        disk = os.path.join(d.tmp, "disk.raw")
+        with open(disk, "wb") as f:
+            f.write(os.urandom(256 * 1024))
+        os.chmod(disk, 0o600)
+        devices = f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+      <serial>vireo-disk-1</serial>
+    </disk>
+"""
+
+        def define(name, seclabel):
+            xml = d.write(name + ".xml", domain_xml(name, GUEST, "tests=blk blk_serial=vireo-disk-1",
+                                                    devices, extra=seclabel))
+            return d.virsh("define", xml)
+
+        r = define("static1", "  <seclabel type='static' model='dac' relabel='yes'>\n"
+                              "    <label>+1234:+5678</label>\n  </seclabel>\n")
+        t.ok(r.returncode == 0, "static1: virsh define with a static DAC label", r.stderr)
+        t.ok(label_list(d, "static1") == "[]",
+             "securityLabelList of an inactive domain is empty", label_list(d, "static1"))
+        r = d.virsh("start", "static1")
+        t.ok(r.returncode == 0, "static1: virsh start", r.stderr)
+        pid = d.vmm_pid("static1")
+        st = status(pid) if pid else {}
+        cmd = open(os.path.join(d.root, "log", "static1.log")).readline()
+        t.ok("-runas 1234:5678" in cmd and st.get("Uid", "").split() == ["1234"] * 4 and
+             st.get("Gid", "").split() == ["5678"] * 4,
+             "static1: the VMM runs as the label's 1234:5678",
+             f"Uid {st.get('Uid')} Gid {st.get('Gid')} {cmd[-300:]}")
+        s = os.stat(disk)
+        t.ok((s.st_uid, s.st_gid) == (1234, 5678) and
+             xattr(disk, "trusted.vireo.security.dac") == "+0:+0",
+             "static1: relabel='yes' gives the image to 1234:5678, root remembered",
+             f"{s.st_uid}:{s.st_gid}")
+        got = label_list(d, "static1")
+        t.ok(got == "[['', False], ['+1234:+5678', False]]",
+             "securityLabelList: the none driver's empty label, then DAC's +1234:+5678", got)
+        wait_for(lambda: re.search(r"^1\.\.\d+\r?\n", d.console_log("static1"), re.M), 120, 0.2)
+        log = d.console_log("static1")
+        t.ok(re.search(r"^ok \d+ - virtio-blk", log, re.M) and
+             not re.search(r"^not ok", log, re.M),
+             "static1: the guest's virtio-blk tests pass as 1234:5678", log[-1500:])
+        d.virsh("destroy", "static1")
+        wait_for(lambda: d.state("static1").startswith("shut off"), 60, 0.1)
+        s = os.stat(disk)
+        t.ok((s.st_uid, s.st_gid) == (0, 0) and
+             xattr(disk, "trusted.vireo.security.dac") is None,
+             "static1: after the end the image is root's again", f"{s.st_uid}:{s.st_gid}")
+        os.chown(disk, 1234, 5678)
+        r = define("static2", "  <seclabel type='static' model='dac'>\n"
+                              f"    <label>nobody:+{nobody.pw_gid}</label>\n  </seclabel>\n")
+        r = d.virsh("start", "--paused", "static2")
+        pid = d.vmm_pid("static2")
+        st = status(pid) if pid else {}
+        s = os.stat(disk)
+        t.ok(r.returncode == 0 and st.get("Uid", "").split()[:1] == [str(nobody.pw_uid)] and
+             (s.st_uid, s.st_gid) == (1234, 5678),
+             "static2: a user name in the label; relabel left at its default (no) leaves the "
+             "image's owner", f"{r.stderr} Uid {st.get('Uid')} {s.st_uid}:{s.st_gid}")
+        d.virsh("destroy", "static2")
+        for name, label, want in (
+                ("badlabel1", "+1234", "Failed to parse uid and gid from '+1234'"),
+                ("badlabel2", "vireo-no-such-user:+5",
+                 "Failed to parse user 'vireo-no-such-user'")):
+            define(name, f"  <seclabel type='static' model='dac'><label>{label}</label>"
+                         "</seclabel>\n")
+            r = d.virsh("start", name)
+            t.ok(r.returncode != 0 and want in r.stderr and d.state(name).startswith("shut off"),
+                 f"{name}: a static label {label!r} is refused with libvirt's words", r.stderr)
+    finally:
+        if t.failed:
+            d.dump_log()
+        d.cleanup(names)
+
+
 run('user = "nobody"\n', "confined", True)
 run("seccomp_sandbox = 0\n", "unconfined", False)
+run_static()
 t.done()

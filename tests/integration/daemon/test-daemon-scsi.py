@@ -21,12 +21,10 @@ equals the file's. Prints TAP.
 """
 import os
 import re
-import shutil
-import subprocess
 import sys
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cdromlib import check_guest_crc, check_media_changes, make_media  # noqa: E402
 from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
@@ -39,17 +37,7 @@ d = Daemon(VIREOD, VMM, VSH)
 names = ["scsi1"]
 try:
     d.start()
-    disk = os.path.join(d.tmp, "disk.raw")
-    open(disk, "wb").write(os.urandom(1 << 20))
-    src = os.path.join(d.tmp, "iso.d")
-    os.mkdir(src)
-    open(os.path.join(src, "readme.txt"), "w").write("install media\n")
-    iso = os.path.join(d.tmp, "install.iso")
-    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "VIREO_CD", "-o", iso, src],
-                   check=True, capture_output=True)
-    iso2 = os.path.join(d.tmp, "second.iso")
-    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-V", "VIREO_CD2", "-o", iso2, src],
-                   check=True, capture_output=True)
+    disk, iso, iso2 = make_media(d)
     devices = f"""    <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='{disk}'/>
@@ -96,47 +84,9 @@ try:
          any("label 'VIREO_CD'" in x for x in oks) and any("'VIREO_CD2'" in x for x in oks),
          "the guest's virtio-scsi tests pass through vireod (disk, the ISO's label, the "
          "medium change's unit attentions and the new label)", log[-2000:])
-    live = d.virsh("dumpxml", "scsi1").stdout
-    conf = d.virsh("dumpxml", "--inactive", "scsi1").stdout
-    t.ok(f"<source file='{iso2}'/>" in live and f"<source file='{iso}'/>" in conf,
-         "the live XML has the new ISO, the persistent one still the first", live + conf)
-    r = d.virsh("change-media", "scsi1", "sdb", "--eject", "--live")
-    live = d.virsh("dumpxml", "scsi1").stdout
-    t.ok(r.returncode == 0 and iso2 not in live and
-         "<target dev='sdb' bus='scsi' tray='open'/>" in live,
-         "virsh change-media --eject empties the drive; the live XML shows its tray open",
-         r.stderr + live)
-    r = d.virsh("change-media", "scsi1", "sdb", iso, "--insert", "--live")
-    live = d.virsh("dumpxml", "scsi1").stdout
-    t.ok(r.returncode == 0 and f"<source file='{iso}'/>" in live and "tray=" not in live,
-         "virsh change-media --insert loads the drive and closes the tray", r.stderr + live)
-    # The same with vsh: eject, then the second ISO back in (--update).
-    r = d.vsh("change-media", "scsi1", "sdb", "--eject", "--live")
-    live = d.virsh("dumpxml", "scsi1").stdout
-    t.ok(r.returncode == 0 and "Successfully ejected media." in r.stdout and iso not in live,
-         "vsh change-media --eject empties the drive", r.stdout + r.stderr + live)
-    r = d.vsh("change-media", "scsi1", "sdb", iso2, "--live")
-    live = d.virsh("dumpxml", "scsi1").stdout
-    t.ok(r.returncode == 0 and "Successfully updated media." in r.stdout and
-         f"<source file='{iso2}'/>" in live and "tray=" not in live,
-         "vsh change-media (update, the default) loads the second ISO", r.stdout + r.stderr + live)
-    r = d.vsh("change-media", "scsi1", "sdz", iso2)
-    t.ok(r.returncode != 0 and "No disk found whose source path or target is sdz" in r.stderr,
-         "vsh change-media of an unknown drive: virsh's words", r.stderr)
-    r = d.virsh("change-media", "scsi1", "sda", iso2, "--update", "--live")
-    # virsh itself only offers change-media on CD-ROM and floppy drives
-    t.ok(r.returncode != 0 and "No disk found" in r.stderr,
-         "change-media on the disk is refused", r.stderr)
-    r = d.virsh("change-media", "scsi1", "sdc", iso2, "--insert", "--config")
-    conf = d.virsh("dumpxml", "--inactive", "scsi1").stdout
-    t.ok(r.returncode == 0 and f"<source file='{iso2}'/>" in conf,
-         "change-media --insert --config fills the empty drive of the persistent definition",
-         r.stderr + conf)
+    check_media_changes(t, d, "scsi1", "scsi", iso, iso2)
     d.virsh("destroy", "scsi1")
-    m = re.search(r"scsi-crc32=([0-9a-f]{8})", log)
-    want = "%08x" % zlib.crc32(open(disk, "rb").read())
-    t.ok(m and m.group(1) == want, "the guest's CRC-32 of the disk equals the file's",
-         f"guest {m.group(1) if m else None}, host {want}")
+    check_guest_crc(t, log, "scsi-crc32", disk)
 finally:
     if t.failed:
         d.dump_log()

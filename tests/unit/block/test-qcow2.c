@@ -187,37 +187,37 @@ static void bad_input_tests(void)
     expect_open_error("truncated", b, 50, "too short");
     MUTATE(b[0] = 'X');
     expect_open_error("magic", b, len, "magic");
-    MUTATE(qcow2_put32(b + 4, 4));
+    MUTATE(put_be32(b + 4, 4));
     expect_open_error("version4", b, len, "version 4");
-    MUTATE(qcow2_put64(b + 72, 1ull << 40));
+    MUTATE(put_be64(b + 72, 1ull << 40));
     expect_open_error("feature", b, len, "bit 40");
-    MUTATE((qcow2_put64(b + 72, QCOW2_INCOMPAT_EXTL2), qcow2_put32(b + 20, 12)));
+    MUTATE((put_be64(b + 72, QCOW2_INCOMPAT_EXTL2), put_be32(b + 20, 12)));
     expect_open_error("extl2", b, len, "extended L2");
-    MUTATE(qcow2_put64(b + 72, QCOW2_INCOMPAT_DATA_FILE));
+    MUTATE(put_be64(b + 72, QCOW2_INCOMPAT_DATA_FILE));
     expect_open_error("datafile", b, len, "does not name it");
-    MUTATE(qcow2_put64(b + 24, UINT64_MAX));
+    MUTATE(put_be64(b + 24, UINT64_MAX));
     expect_open_error("hugesize", b, len, "too large");
-    MUTATE(qcow2_put64(b + 24, 1ull << 40));
+    MUTATE(put_be64(b + 24, 1ull << 40));
     expect_open_error("l1small", b, len, "too small");
-    MUTATE(qcow2_put64(b + 40, 1ull << 40));
+    MUTATE(put_be64(b + 40, 1ull << 40));
     expect_open_error("l1pasteof", b, len, "L1 table offset");
-    MUTATE(qcow2_put64(b + 40, 0));
+    MUTATE(put_be64(b + 40, 0));
     expect_open_error("l1header", b, len, "L1 table offset");
-    MUTATE(qcow2_put64(b + 48, 1ull << 41));
+    MUTATE(put_be64(b + 48, 1ull << 41));
     expect_open_error("rtpasteof", b, len, "refcount table");
-    MUTATE(qcow2_put64(b + 48, 0));
+    MUTATE(put_be64(b + 48, 0));
     expect_open_error("rtheader", b, len, "refcount table");
-    MUTATE(qcow2_put32(b + 20, 30));
+    MUTATE(put_be32(b + 20, 30));
     expect_open_error("clusterbits", b, len, "cluster size");
-    MUTATE(qcow2_put32(b + 32, 1)); /* AES: opening it needs its passphrase */
+    MUTATE(put_be32(b + 32, 1)); /* AES: opening it needs its passphrase */
     expect_open_error("encrypted", b, len, "'encrypt.key-secret' is required for cipher");
-    MUTATE(qcow2_put32(b + 32, 2)); /* LUKS without its header extension */
+    MUTATE(put_be32(b + 32, 2)); /* LUKS without its header extension */
     expect_open_error("luks-noext", b, len, "without a valid encryption header extension");
-    MUTATE(qcow2_put32(b + 32, 3));
+    MUTATE(put_be32(b + 32, 3));
     expect_open_error("crypt3", b, len, "Unsupported encryption method: 3");
-    MUTATE((qcow2_put64(b + 8, 65530), qcow2_put32(b + 16, 100)));
+    MUTATE((put_be64(b + 8, 65530), put_be32(b + 16, 100)));
     expect_open_error("backingname", b, len, "backing file name");
-    MUTATE((qcow2_put32(b + 60, 1), qcow2_put64(b + 64, 3 * 65536)));
+    MUTATE((put_be32(b + 60, 1), put_be64(b + 64, 3 * 65536)));
     expect_open_error("snaptable", b, len - 65536 + 10, "snapshot table");
     free(b);
     free(g);
@@ -232,7 +232,7 @@ static void corrupt_bit_test(void)
     block_create(path, "qcow2", &co, &err);
     int fd = open(path, O_RDWR);
     uint8_t f[8];
-    qcow2_put64(f, QCOW2_INCOMPAT_CORRUPT);
+    put_be64(f, QCOW2_INCOMPAT_CORRUPT);
     if (pwrite(fd, f, 8, 72) != 8)
         abort();
     close(fd);
@@ -463,7 +463,7 @@ static void subcluster_tests(void)
     uint8_t t[32] = {0};
     qcow2_l2_put(&g, t, 1, 0x8000000000050000ull, 0xc);
     uint64_t bm, e = qcow2_l2_get(&g, t, 1, &bm);
-    ok(e == 0x8000000000050000ull && bm == 0xc && qcow2_be64(t + 24) == 0xc,
+    ok(e == 0x8000000000050000ull && bm == 0xc && get_be64(t + 24) == 0xc,
        "entry 1 is bytes 16-31: descriptor, then bitmap");
 
     /* A 4 MiB raw backing file of 0x11, and an overlay with extended L2. */

@@ -205,10 +205,12 @@ int main(int argc, char **argv)
     is_str(msg, "", "a dynamic DAC label is honoured");
     check("<seclabel type='static' model='dac' relabel='yes'><label>+107:+107</label></seclabel>",
           "", msg, sizeof(msg));
+    is_str(msg, "", "a static DAC label is honoured");
+    check("<seclabel type='bogus' model='dac'/>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <seclabel type='static'>: static labels (a user per "
-           "domain) are not supported yet",
-           "a static DAC label is refused");
+           "unsupported configuration: <seclabel type='bogus'>: the type must be none, dynamic "
+           "or static",
+           "an unknown label type is refused");
     check("", "<watchdog model='i6300esb'/>", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <watchdog>: device not supported by vireo-vmm",
            "an unknown device falls to the '*' row");

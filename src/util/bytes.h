@@ -1,11 +1,12 @@
 /*
  * bytes.h - loads and stores of little- and big-endian integers at any
- * alignment, for the format drivers that parse on-disk structures (VMDK, VDI,
- * VHDX and QED are little-endian, VHD and DMG big-endian). Byte by byte, so
- * they are correct on any host and never make an unaligned access.
+ * alignment, for everything that reads or writes byte layouts: image formats
+ * (qcow2, VHD and DMG are big-endian; VMDK, VDI, VHDX and QED little-endian),
+ * the NBD protocol, SCSI and fw_cfg structures, firmware tables. Byte by byte,
+ * so they are correct on any host and never make an unaligned access.
  */
-#ifndef VIREO_BLOCK_BYTES_H
-#define VIREO_BLOCK_BYTES_H
+#ifndef VIREO_UTIL_BYTES_H
+#define VIREO_UTIL_BYTES_H
 
 #include <stdint.h>
 
