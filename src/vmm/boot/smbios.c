@@ -5,6 +5,7 @@
 #include "util/file.h"
 #include "util/mem.h"
 #include "vmm/boot/bytes.h"
+#include "vmm/cli-opts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,11 +110,11 @@ static int parse_file(struct smbios_config *c, const char *path, const char *arg
 
 int smbios_parse_option(struct smbios_config *c, const char *arg, struct verr *err)
 {
-    char *copy = xstrdup(arg), *save = NULL;
+    char *copy = xstrdup(arg), *cur = copy;
     int type = -1;
     int r = 0;
     /* type= may come anywhere: find it first. */
-    for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+    for (char *it; (it = cli_next_item(&cur));) {
         const char *v;
         if (prop(it, "type", &v)) {
             char *end;
@@ -144,8 +145,8 @@ int smbios_parse_option(struct smbios_config *c, const char *arg, struct verr *e
     if (type == 2)
         c->type2.given = true;
     copy = xstrdup(arg);
-    save = NULL;
-    for (char *it = strtok_r(copy, ",", &save); it && r == 0; it = strtok_r(NULL, ",", &save)) {
+    cur = copy;
+    for (char *it; r == 0 && (it = cli_next_item(&cur));) {
         const char *v;
         bool known = true;
         if (prop(it, "type", &v))

@@ -145,7 +145,7 @@ int main(void)
            0, "type=1");
     is_int(smbios_parse_option(&c, "type=2,manufacturer=Board Co,location=Slot A", &err), 0,
            "type=2");
-    is_int(smbios_parse_option(&c, "type=3,asset=A-1", &err), 0, "type=3");
+    is_int(smbios_parse_option(&c, "type=3,asset=A-1,,x", &err), 0, "type=3 (a doubled comma)");
     is_int(smbios_parse_option(&c, "type=4,sock_pfx=Sock,max-speed=3000", &err), 0, "type=4");
     is_int(smbios_parse_option(&c, "type=11,value=hello", &err), 0, "type=11");
     is_int(smbios_parse_option(&c, "type=11,value=world", &err), 0, "type=11 again");
@@ -161,7 +161,7 @@ int main(void)
            strstr(out, "UUID: 00112233-4455-6677-8899-aabbccddeeff") &&
            strstr(out, "SKU Number: K") && strstr(out, "Family: F") &&
            strstr(out, "Manufacturer: Board Co") && strstr(out, "Location In Chassis: Slot A") &&
-           strstr(out, "Asset Tag: A-1") && strstr(out, "Socket Designation: Sock 1") &&
+           strstr(out, "Asset Tag: A-1,x") && strstr(out, "Socket Designation: Sock 1") &&
            strstr(out, "Max Speed: 3000 MHz") && strstr(out, "String 1: hello") &&
            strstr(out, "String 2: world") && !strstr(out, "Invalid") && !strstr(out, "Wrong"),
        "dmidecode reads every given field: %s", out);
