@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "conf/xnode.h"
+#include "daemon/vmm-firmware.h"
 #include "daemon/vmm-support.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -462,6 +463,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                         def->cpu_threads ? def->cpu_threads : 1, def->vcpus));
     else
         addf2(&a, "-smp", xasprintf("%u,maxcpus=%u", cur, def->vcpus));
+    if ((r = vmm_firmware_argv(def, &a.v, &a.n, err)) < 0) { /* <loader>, <nvram>, <sysinfo> */
+        vmm_argv_free(a.v);
+        return r;
+    }
     addf2(&a, "-kernel", xstrdup(def->os_kernel));
     if (def->os_initrd)
         addf2(&a, "-initrd", xstrdup(def->os_initrd));
