@@ -1,5 +1,11 @@
 /*
  * pflash.c - the CFI flash behind -drive if=pflash (see pflash.h).
+ *
+ * TODO(#15): the file is opened directly, not through the block layer, so it takes none of
+ * the image locks QEMU takes (two VMs on one VARS file are not stopped), and only raw images
+ * are taken; the command state (wcycle, cmd, status) is not in the save/migration stream
+ * (the bytes are in the file; a VM saved in the middle of a flash command resumes in
+ * read-array mode).
  */
 #include "vmm/dev/pflash.h"
 #include "util/log.h"
