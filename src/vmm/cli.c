@@ -812,8 +812,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
-    if (!firmware && (cfg->smbios.type0.given || cfg->smbios.type2.given || cfg->smbios.nr_type11 ||
-                      cfg->smbios.nr_files || cfg->smbios_given))
+    if (!firmware && cfg->smbios_given)
         return verr_set(err, ENOTSUP,
                         "-smbios: vireo-vmm's microvm has no SMBIOS tables (-M pc and -M q35 "
                         "have them)");
