@@ -453,6 +453,15 @@ static int map_flash(struct vm *vm, struct verr *err)
         ms->nr_flash = u + 1;
         if (r < 0)
             return r;
+        char *smm = u == 0 ? firmware_requires_smm(d->file) : NULL;
+        if (smm) {
+            r = verr_set(err, ENOTSUP,
+                         "pflash0 '%s' needs SMM (%s lists requires-smm), which vireo-vmm's "
+                         "machines do not have: use a build without it (OVMF_CODE_4M.fd)",
+                         d->file, smm);
+            free(smm);
+            return r;
+        }
         total += ms->flash[u].size;
         if (total > PFLASH_MAX_TOTAL)
             return verr_set(err, EFBIG, "combined size of system firmware exceeds %u bytes",

@@ -210,6 +210,11 @@ def main():
                                          "if=pflash,format=raw,file=%s" % text],
          r"system firmware block device pflash0 has invalid size 2100 \(its size must be a "
          r"non-zero multiple of 0x1000\)"),
+        ("OVMF with Secure Boot (needs SMM)",
+         base + ["-M", "q35", "-drive", "if=pflash,format=raw,readonly=on,"
+                 "file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"],
+         r"pflash0 '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd' needs SMM \(.*\.json lists "
+         r"requires-smm\)"),
         ("pflash too large", base + ["-M", "pc", "-drive",
                                      "if=pflash,format=raw,file=%s" % big_initrd],
          r"combined size of system firmware exceeds 8388608 bytes"),
