@@ -246,9 +246,20 @@ static int add_smbios(struct vm *vm, struct fw_cfg *fc, const uint8_t uuid[16], 
         }
     }
     free(c);
+    /* -smbios file='s bytes are read now (the command line does no I/O), into a copy of the
+     * configuration that shares its strings and owns only the bytes read. */
+    struct smbios_config sc = cfg->smbios;
+    for (unsigned i = 0; i < sc.nr_files; i++)
+        buf_init(&sc.files[i]);
+    int r = smbios_load_files(&sc, err);
     struct buf tables = BUF_INIT, anchor = BUF_INIT;
-    smbios_build(&cfg->smbios, &m, &tables, &anchor);
-    int r = add_file(fc, "etc/smbios/smbios-tables", &tables, err);
+    if (r == 0)
+        smbios_build(&sc, &m, &tables, &anchor);
+    for (unsigned i = 0; i < sc.nr_files; i++)
+        buf_free(&sc.files[i]);
+    if (r < 0)
+        return r;
+    r = add_file(fc, "etc/smbios/smbios-tables", &tables, err);
     if (r == 0)
         r = add_file(fc, "etc/smbios/smbios-anchor", &anchor, err);
     buf_free(&tables);

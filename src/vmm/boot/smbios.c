@@ -92,19 +92,24 @@ static int parse_file(struct smbios_config *c, const char *path, const char *arg
 {
     if (c->nr_files >= SMBIOS_MAX_FILES)
         return verr_set(err, ENOSPC, "-smbios %s: at most %u files", arg, SMBIOS_MAX_FILES);
-    struct buf b = BUF_INIT;
-    int r = file_read_all(path, 1u << 20, &b, err);
-    if (r < 0) {
-        buf_free(&b);
-        return verr_prefix(err, "-smbios %s", arg);
+    c->file_paths[c->nr_files++] = xstrdup(path);
+    return 0;
+}
+
+int smbios_load_files(struct smbios_config *c, struct verr *err)
+{
+    for (unsigned i = 0; i < c->nr_files; i++) {
+        struct buf *b = &c->files[i];
+        buf_free(b);
+        int r = file_read_all(c->file_paths[i], 1u << 20, b, err);
+        uint64_t types;
+        if (r == 0)
+            r = smbios_check_structures((const uint8_t *)b->data, b->len, &types, err);
+        if (r < 0) {
+            buf_free(b);
+            return verr_prefix(err, "-smbios file=%s", c->file_paths[i]);
+        }
     }
-    uint64_t types;
-    r = smbios_check_structures((const uint8_t *)b.data, b.len, &types, err);
-    if (r < 0) {
-        buf_free(&b);
-        return verr_prefix(err, "-smbios %s: '%s'", arg, path);
-    }
-    c->files[c->nr_files++] = b;
     return 0;
 }
 
@@ -286,8 +291,10 @@ void smbios_config_free(struct smbios_config *c)
         free(*strs[i]);
     for (unsigned i = 0; i < c->nr_type11; i++)
         free(c->type11[i]);
-    for (unsigned i = 0; i < c->nr_files; i++)
+    for (unsigned i = 0; i < c->nr_files; i++) {
         buf_free(&c->files[i]);
+        free(c->file_paths[i]);
+    }
     memset(c, 0, sizeof(*c));
 }
 

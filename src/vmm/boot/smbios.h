@@ -11,7 +11,8 @@
  * left 0: the firmware places the tables and fills them in.
  *
  * -smbios parsing (smbios_parse_option) and the builder are pure functions of
- * their inputs (unit-tested, and fuzzed through -smbios file= structures).
+ * their inputs (unit-tested, and fuzzed through -smbios file= structures); the
+ * machine reads file= structures when it fills fw_cfg (smbios_load_files).
  */
 #ifndef VIREO_VMM_BOOT_SMBIOS_H
 #define VIREO_VMM_BOOT_SMBIOS_H
@@ -51,7 +52,9 @@ struct smbios_config {
     } type4;
     char *type11[SMBIOS_MAX_TYPE11];
     unsigned nr_type11;
-    /* file=: whole structures, appended as they are; a type given by file is not built. */
+    /* file=: whole structures, appended as they are; a type given by file is not built. The
+     * paths are kept when parsing; smbios_load_files reads the bytes into files[]. */
+    char *file_paths[SMBIOS_MAX_FILES];
     struct buf files[SMBIOS_MAX_FILES];
     unsigned nr_files;
 };
@@ -67,8 +70,10 @@ struct smbios_machine {
     uint32_t cpuid_version, cpuid_features; /* CPUID.1 EAX and EDX */
 };
 
-/* One -smbios ARG: type=N,key=value... or file=PATH (whose bytes are read here). */
+/* One -smbios ARG: type=N,key=value... or file=PATH (no I/O: the file is read by
+ * smbios_load_files, which checks its structures). */
 int smbios_parse_option(struct smbios_config *c, const char *arg, struct verr *err);
+int smbios_load_files(struct smbios_config *c, struct verr *err);
 void smbios_config_free(struct smbios_config *c);
 /* Checks a blob of SMBIOS structures (header, formatted area, string set ending in two NULs,
  * repeated); fills *types (bit n: a structure of type n < 64 is there). */

@@ -215,6 +215,12 @@ def main():
                  "file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"],
          r"pflash0 '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd' needs SMM \(.*\.json lists "
          r"requires-smm\)"),
+        ("-smbios file= that is not SMBIOS", base + ["-M", "pc", "-smbios", "file=%s" % text],
+         r"-smbios file=.*notes.txt: structure at byte 0 \(type 116\)"),
+        ("-smbios on microvm", base + ["-smbios", "type=1,serial=x"] + k,
+         r"-smbios: vireo-vmm's microvm has no SMBIOS tables"),
+        ("-smbios type=17", base + ["-M", "pc", "-smbios", "type=17,speed=1"],
+         r"Don't know how to build fields for SMBIOS type 17"),
         ("pflash too large", base + ["-M", "pc", "-drive",
                                      "if=pflash,format=raw,file=%s" % big_initrd],
          r"combined size of system firmware exceeds 8388608 bytes"),

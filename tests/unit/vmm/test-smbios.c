@@ -181,6 +181,7 @@ int main(void)
     char arg[64];
     snprintf(arg, sizeof(arg), "file=%s", path);
     is_int(smbios_parse_option(&c, arg, &err), 0, "file= with a type 1 structure");
+    is_int(smbios_load_files(&c, &err), 0, "file= read and checked");
     smbios_build(&c, &PC, &t, &a);
     types_of(&t, types, sizeof(types));
     is_str(types,
@@ -201,13 +202,22 @@ int main(void)
         {"type=x", "type=x is not a number"},
         {"vendor=x", "needs type= or file="},
         {"type=4,max-speed=70000", "max-speed=70000"},
-        {"file=/nonexistent/smbios.bin", "/nonexistent/smbios.bin"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct smbios_config b = {0};
         struct verr e = {0};
         int r = smbios_parse_option(&b, bad[i].arg, &e);
         ok(r < 0 && strstr(verr_msg(&e), bad[i].want), "-smbios %s: %s", bad[i].arg, verr_msg(&e));
+        smbios_config_free(&b);
+    }
+    {
+        struct smbios_config b = {0};
+        struct verr e = {0};
+        int r = smbios_parse_option(&b, "file=/nonexistent/smbios.bin", &e);
+        if (r == 0)
+            r = smbios_load_files(&b, &e);
+        ok(r < 0 && strstr(verr_msg(&e), "-smbios file=/nonexistent/smbios.bin"),
+           "a missing file= is refused when read: %s", verr_msg(&e));
         smbios_config_free(&b);
     }
     static const uint8_t broken[][8] = {
