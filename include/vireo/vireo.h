@@ -303,6 +303,11 @@ unsigned long vir_get_lib_version(void);
 /* The driver's name, as virsh's "Using API:" line shows it ("TEST"). */
 const char *vir_connect_get_type(vir_connect *conn);
 char *vir_connect_get_capabilities(vir_connect *conn, vir_error *err);
+/* virConnectGetDomainCapabilities: what the hypervisor offers a domain of that emulator,
+ * architecture, machine and virtualization type (each NULL for the default), as XML. */
+char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulatorbin,
+                                          const char *arch, const char *machine,
+                                          const char *virttype, unsigned int flags, vir_error *err);
 
 typedef struct vir_node_info {
     char model[32];       /* CPU model */
@@ -1309,6 +1314,39 @@ int vir_network_undefine(vir_network *net, vir_error *err);
 char *vir_network_get_xml_desc(vir_network *net, unsigned int flags, vir_error *err);
 int vir_network_get_autostart(vir_network *net, int *autostart, vir_error *err);
 int vir_network_set_autostart(vir_network *net, int autostart, vir_error *err);
+/* virNetworkUpdate's command (vir_network_update_command), section (vir_network_update_section)
+ * and flags (vir_network_update_flags) */
+typedef enum {
+    VIR_NETWORK_UPDATE_COMMAND_NONE = 0,
+    VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1,
+    VIR_NETWORK_UPDATE_COMMAND_DELETE = 2,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_LAST = 3,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST = 4,
+} vir_network_update_command;
+typedef enum {
+    VIR_NETWORK_SECTION_NONE = 0,
+    VIR_NETWORK_SECTION_BRIDGE = 1,
+    VIR_NETWORK_SECTION_DOMAIN = 2,
+    VIR_NETWORK_SECTION_IP = 3,
+    VIR_NETWORK_SECTION_IP_DHCP_HOST = 4,
+    VIR_NETWORK_SECTION_IP_DHCP_RANGE = 5,
+    VIR_NETWORK_SECTION_FORWARD = 6,
+    VIR_NETWORK_SECTION_FORWARD_INTERFACE = 7,
+    VIR_NETWORK_SECTION_FORWARD_PF = 8,
+    VIR_NETWORK_SECTION_PORTGROUP = 9,
+    VIR_NETWORK_SECTION_DNS_HOST = 10,
+    VIR_NETWORK_SECTION_DNS_TXT = 11,
+    VIR_NETWORK_SECTION_DNS_SRV = 12,
+} vir_network_update_section;
+typedef enum {
+    VIR_NETWORK_UPDATE_AFFECT_CURRENT = 0,
+    VIR_NETWORK_UPDATE_AFFECT_LIVE = 1 << 0,
+    VIR_NETWORK_UPDATE_AFFECT_CONFIG = 1 << 1,
+} vir_network_update_flags;
+/* net-update: one section element (xml) added, deleted or modified; parent_index picks the
+ * <ip> of a DHCP host or range (-1: the daemon chooses). */
+int vir_network_update(vir_network *net, unsigned int command, unsigned int section,
+                       int parent_index, const char *xml, unsigned int flags, vir_error *err);
 char *vir_network_get_bridge_name(vir_network *net, vir_error *err);
 int vir_network_is_active(vir_network *net, vir_error *err);
 int vir_network_is_persistent(vir_network *net, vir_error *err);
@@ -1518,6 +1556,7 @@ typedef enum {
     VIR_MIGRATE_COMPRESSED = 1 << 11,
     VIR_MIGRATE_ABORT_ON_ERROR = 1 << 12,
     VIR_MIGRATE_AUTO_CONVERGE = 1 << 13,
+    VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 } vir_domain_migrate_flags;
 
 /* libvirt's VIR_MIGRATE_PARAM_* names. */
@@ -1528,6 +1567,7 @@ typedef enum {
 #define VIR_MIGRATE_PARAM_BANDWIDTH      "bandwidth"
 #define VIR_MIGRATE_PARAM_LISTEN_ADDRESS "listen_address"
 #define VIR_MIGRATE_PARAM_MIGRATE_DISKS  "migrate_disks"
+#define VIR_MIGRATE_PARAM_DISKS_PORT     "disks_port"
 
 /*
  * Migrates dom to the host of dconn, the client driving libvirt's protocol v3 (Begin on

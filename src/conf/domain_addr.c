@@ -97,7 +97,8 @@ struct pci_alloc {
     bool conventional_bus[256]; /* buses of pci-bridge / pcie-to-pci-bridge */
     unsigned next_slot_bus0;
     int bridge_bus; /* q35: the pcie-to-pci-bridge made for conventional devices, -1 none */
-    unsigned next_root_port; /* q35: next slot/function for a root port, encoded slot*8+fn */
+    unsigned next_root_port;   /* q35: next slot/function for a root port, encoded slot*8+fn */
+    unsigned root_ports_added; /* q35: root ports this assignment made */
 };
 
 static void mark(struct pci_alloc *pa, const struct domain_address *a)
@@ -185,7 +186,47 @@ static int add_root_port(struct domain_def *def, struct pci_alloc *pa, unsigned 
         c->address.multifunction = true;
     pa->used[0][sf / 8][sf % 8] = true;
     pa->bus_exists[idx] = true;
+    pa->root_ports_added++;
     *bus_out = idx;
+    return 0;
+}
+
+/* q35: the lowest-index pcie-root-port that has its place on bus 0 and no device yet
+ * (libvirt fills the ports a user declared before it adds any); -1 when none. */
+static int free_root_port(const struct domain_def *def, const struct pci_alloc *pa)
+{
+    int best = -1;
+    for (size_t i = 0; i < def->ncontrollers; i++) {
+        const struct domain_controller *c = &def->controllers[i];
+        if (c->type != DOMAIN_CONTROLLER_PCI || c->index == 0 || !c->model ||
+            strcmp(c->model, "pcie-root-port") != 0 || c->address.type != DOMAIN_ADDRESS_PCI ||
+            c->address.bus != 0 || !slot_free(pa, c->index, 0))
+            continue;
+        if (best < 0 || c->index < (unsigned)best)
+            best = (int)c->index;
+    }
+    return best;
+}
+
+/* q35: a declared pcie-root-port without an address gets the next root-port place on bus 0,
+ * as add_root_port() packs them. */
+static int place_declared_root_port(struct pci_alloc *pa, struct domain_controller *c,
+                                    struct verr *err)
+{
+    unsigned sf = pa->next_root_port;
+    while (sf < 32 * 8) {
+        unsigned s = sf / 8, f = sf % 8;
+        if (!pa->used[0][s][f] && (f != 0 || slot_free(pa, 0, s)))
+            break;
+        sf = (sf % 8 == 0 && !slot_free(pa, 0, sf / 8)) ? sf + 8 : sf + 1;
+    }
+    if (sf >= 32 * 8)
+        return verr_set(err, ENOSPC, "no free PCI slot left on bus 0 for a pcie-root-port");
+    pa->next_root_port = sf + 1;
+    set_pci(&c->address, 0, sf / 8, sf % 8);
+    if (sf % 8 == 0)
+        c->address.multifunction = true;
+    pa->used[0][sf / 8][sf % 8] = true;
     return 0;
 }
 
@@ -204,8 +245,9 @@ static int place(struct domain_def *def, struct pci_alloc *pa, struct domain_add
         return 0;
     }
     if (pcie) {
-        unsigned bus;
-        if ((r = add_root_port(def, pa, &bus, err)))
+        int port = free_root_port(def, pa);
+        unsigned bus = (unsigned)port;
+        if (port < 0 && (r = add_root_port(def, pa, &bus, err)))
             return r;
         set_pci(a, bus, 0, 0);
         mark(pa, a);
@@ -396,7 +438,7 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
     struct pci_alloc *pa = xcalloc(1, sizeof(*pa));
     int r = 0;
     pa->bridge_bus = -1;
-    pa->next_root_port = 2 * 8;
+    pa->next_root_port = 1 * 8; /* after the primary video, when it takes 00:01.0 */
     pa->bus_exists[0] = true;
     pa->used[0][0][0] = true; /* host bridge */
     enum domain_machine machine = domain_machine_of(def);
@@ -518,6 +560,17 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
             node_set_address(video0, &a);
         }
     }
+    /* q35: the pcie-root-ports the definition declares, in index order, before any device
+     * needs one (virt-install declares a row of them for hot-plug). */
+    for (unsigned idx = 1; q35 && idx < 256; idx++) {
+        struct domain_controller *c = domain_controller_find(def, DOMAIN_CONTROLLER_PCI, idx);
+        if (!c || !c->model || strcmp(c->model, "pcie-root-port") != 0 ||
+            c->address.type != DOMAIN_ADDRESS_NONE)
+            continue;
+        if ((r = place_declared_root_port(pa, c, err)))
+            goto out;
+        fill_root_port(c);
+    }
     /* Shared filesystems (virtio-9p, virtiofs) come before interfaces, as in libvirt. */
     for (size_t i = 0; i < def->ndevices; i++) {
         struct xnode *n = def->devices[i].node;
@@ -574,8 +627,12 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
                           domain_usb_companion(def->controllers[i].model) &&
                           def->controllers[i].address.type == DOMAIN_ADDRESS_NONE;
         if (companions) {
+            /* q35 keeps ICH9's own USB slot, 00:1d, for them when it is free (as libvirt). */
             struct domain_address slot = {0};
-            r = place(def, pa, &slot, false, err);
+            if (q35 && slot_free(pa, 0, 0x1d))
+                set_pci(&slot, 0, 0x1d, 0);
+            else
+                r = place(def, pa, &slot, false, err);
             for (size_t i = 0; r == 0 && i < def->ncontrollers; i++) {
                 struct domain_controller *c = &def->controllers[i];
                 if (c->type != DOMAIN_CONTROLLER_USB || !domain_usb_companion(c->model) ||
@@ -645,6 +702,12 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
                 goto out;
             node_set_address(n, &a);
         }
+    }
+    /* libvirt leaves one empty pcie-root-port for hot-plug when it made ports for the devices
+     * (every port it made holds a device, so none would be free). */
+    if (q35 && pa->root_ports_added && free_root_port(def, pa) < 0) {
+        unsigned spare;
+        r = add_root_port(def, pa, &spare, err);
     }
 out:
 #undef SEEN

@@ -8,13 +8,13 @@
  * `microvm`, the machine vireo-vmm runs (QEMU's microvm with acpi=on,pcie=on:
  * a flat PCIe root bus pcie.0, the host bridge at 00:00.0, no PIIX/ICH9, no
  * USB, no IDE/SATA, no VGA, an i8042 and COM1), not `pc`, so the live XML
- * lists the hardware the guest has. The pc and q35 defaults stay for domains
- * that name those machines (vireod refuses to start them until it has the
- * firmware to run them).
+ * lists the hardware the guest has. Domains that name pc or q35 get those
+ * machines' defaults as libvirtd lists them, and boot through SeaBIOS.
  */
 #include "conf/domain_priv.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
@@ -50,6 +50,13 @@ void domain_kvm_domain_defaults(struct domain_def *def)
 {
     if (!def->os_machine)
         def->os_machine = xstrdup("microvm");
+    /* libvirt stores the machine its QEMU resolves the bare name to: QEMU 7.2's, which is
+     * what vireo-vmm's pc and q35 are. */
+    if (strcmp(def->os_machine, "pc") == 0 || strcmp(def->os_machine, "q35") == 0) {
+        char *canon = xstrdup(strcmp(def->os_machine, "pc") == 0 ? "pc-i440fx-7.2" : "pc-q35-7.2");
+        free(def->os_machine);
+        def->os_machine = canon;
+    }
     if (def->os_loader_node) {
         const char *lt = xnode_attr(def->os_loader_node, "type");
         if (lt && strcmp(lt, "pflash") == 0 && !def->os_nvram)
@@ -148,30 +155,31 @@ int domain_kvm_device_defaults(struct domain_def *def, struct verr *err)
         }
     }
     /* What the machine brings, as libvirt's QEMU driver lists it. */
+    const struct domain_controller *implicit_usb = NULL;
     if (!microvm) {
         bool have_usb = false;
         for (size_t i = 0; i < def->ncontrollers; i++)
             have_usb |= def->controllers[i].type == DOMAIN_CONTROLLER_USB;
-        if (!have_usb) {
-            struct domain_controller *u = domain_controller_add(def, DOMAIN_CONTROLLER_USB, 0,
-                                                                q35 ? "qemu-xhci" : "piix3-uhci");
-            if (q35)
-                u->ports = 15;
-        }
+        /* libvirt writes no ports= on the qemu-xhci it adds itself (QEMU's 15). */
+        if (!have_usb)
+            implicit_usb = domain_controller_add(def, DOMAIN_CONTROLLER_USB, 0,
+                                                 q35 ? "qemu-xhci" : "piix3-uhci");
     }
     for (size_t i = 0; i < def->ncontrollers; i++) {
         struct domain_controller *u = &def->controllers[i];
+        if (u == implicit_usb)
+            continue;
         if (u->type == DOMAIN_CONTROLLER_USB && !u->model && u->index == 0)
             u->model = xstrdup(q35 ? "qemu-xhci" : "piix3-uhci");
         if (u->type == DOMAIN_CONTROLLER_USB && u->model && strcmp(u->model, "qemu-xhci") == 0 &&
             !u->ports)
             u->ports = 15;
     }
-    domain_controller_ensure(def, DOMAIN_CONTROLLER_PCI, 0, domain_machine_pci_root_model(def));
+    /* libvirt's order: q35's SATA controller before the PCI root; pc's IDE controller only
+     * when a disk is on it (the generic implicit controllers add it then). */
     if (q35)
         domain_controller_ensure(def, DOMAIN_CONTROLLER_SATA, 0, NULL);
-    else if (!microvm)
-        domain_controller_ensure(def, DOMAIN_CONTROLLER_IDE, 0, NULL);
+    domain_controller_ensure(def, DOMAIN_CONTROLLER_PCI, 0, domain_machine_pci_root_model(def));
     return 0;
 }
 

@@ -1247,6 +1247,16 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
             if (j != i && def->controllers[j].type == def->controllers[i].type &&
                 (ctl_index_given[j] || j < i) && def->controllers[j].index >= next)
                 next = def->controllers[j].index + 1;
+        /* A USB companion (<master startport>) shares its EHCI's index: the USB controller
+         * before it (virt-install writes an ich9 set so, without indexes). */
+        bool companion = false;
+        for (size_t k = 0; ci->type == DOMAIN_CONTROLLER_USB && k < ci->nextra; k++)
+            companion |= strcmp(ci->extra[k]->name, "master") == 0;
+        for (size_t j = i; companion && j-- > 0;)
+            if (def->controllers[j].type == DOMAIN_CONTROLLER_USB) {
+                next = def->controllers[j].index;
+                break;
+            }
         def->controllers[i].index = next;
     }
     return 0;

@@ -974,6 +974,36 @@ static int post_top(struct domain_def *def, struct verr *err)
     return 0;
 }
 
+/* An Open vSwitch <virtualport> without an interfaceid gets one, kept in the
+ * definition (as libvirt does): OVS controllers know the port by it. */
+static int post_virtualport(struct domain_net *n, struct verr *err)
+{
+    for (size_t i = 0; i < n->nextra; i++) {
+        struct xnode *vp = n->extra[i];
+        const char *t = xnode_attr(vp, "type");
+        if (strcmp(vp->name, "virtualport") != 0 || !t || strcmp(t, "openvswitch") != 0)
+            continue;
+        struct xnode *p = xnode_ensure_child(vp, "parameters", true);
+        unsigned char u[16];
+        const char *id = xnode_attr(p, "interfaceid");
+        if (id && domain_uuid_parse(id, u) < 0)
+            return verr_set(err, EINVAL,
+                            "XML error: unable to parse interfaceid parameter '%s' of interface %s",
+                            id, n->mac);
+        if (id)
+            continue;
+        int r = domain_uuid_generate(u);
+        if (r < 0)
+            return verr_errno(err, -r, "cannot generate an interfaceid");
+        char s[37];
+        domain_uuid_format(u, s);
+        xnode_set_attr(p, "interfaceid", s);
+        static const char *const order[] = {"interfaceid", "profileid", NULL};
+        xnode_order_attrs(p, order);
+    }
+    return 0;
+}
+
 int domain_def_post_parse(struct domain_def *def, unsigned flags, struct verr *err)
 {
     int r;
@@ -990,6 +1020,8 @@ int domain_def_post_parse(struct domain_def *def, unsigned flags, struct verr *e
         struct domain_net *n = &def->nets[i];
         if (!n->mac[0] && (r = domain_mac_generate(n->mac)) < 0)
             return verr_errno(err, -r, "cannot generate a MAC address");
+        if ((r = post_virtualport(n, err)))
+            return r;
     }
     if ((r = post_chardevs(def, err)))
         return r;

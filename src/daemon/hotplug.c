@@ -8,6 +8,12 @@
  * format node over it, or netdev_add, then device_add onto the bus of a
  * free root port (bus=pci.N,addr=0x0: the device's address in the live XML
  * is where the guest finds it); a refused device_add takes its backends back.
+ * A bridge, network or ethernet interface gets its tap as at start
+ * (net-iface.c: bridge, MTU, tc), passed with getfd and named by netdev_add
+ * type=tap,fd=NAME; vireo-vmm then owns the only descriptor, so netdev_del
+ * (at DEVICE_DELETED, or to undo a refused device_add) removes the tap and
+ * its tc set-up with it, and closefd undoes a getfd whose netdev_add failed.
+ * <link state='down'> is set_link after device_add.
  * Live detach is device_del, then a wait of up to libvirt's 5 seconds for
  * DEVICE_DELETED (the guest powers the slot off). As in libvirt, a guest that
  * has not answered by then does not fail the call: the device stays in the
@@ -22,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/net-iface.h"
 #include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
@@ -52,8 +60,11 @@ struct hp_attach {
     struct domain_def *config; /* the config half to commit afterwards, or NULL */
     bool disk;
     char *alias, *node, *storage; /* device id, format node / netdev id, file node */
+    char *fdname;                 /* the tap's getfd name, or NULL (no tap) */
+    int tap_fd;                   /* vireod's descriptor of the tap until getfd took it */
     struct domain_address addr;
-    int step;
+    int step; /* the last step sent: disk 1-3 (file, format, device); NIC 1-4 (getfd, netdev,
+               * device, set_link) */
 };
 
 static void ignore_reply(void *opaque, int r, const char *error)
@@ -132,6 +143,12 @@ static struct domain_def *parse_device(struct vd_job *job, const char *verb)
     return def;
 }
 
+/* The disks vireo-vmm hot-plugs: virtio-blk behind a root port, SCSI units on a controller. */
+static bool hotplug_bus(const struct domain_disk *d)
+{
+    return d->target_bus == DOMAIN_DISK_BUS_VIRTIO || d->target_bus == DOMAIN_DISK_BUS_SCSI;
+}
+
 static struct domain_disk *find_disk(struct domain_def *def, const char *target)
 {
     for (size_t i = 0; target && i < def->ndisks; i++)
@@ -154,11 +171,14 @@ static bool user_alias(const char *alias)
     return alias && strncmp(alias, "ua-", 3) == 0 && alias[3];
 }
 
-/* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, netN. */
+/* The device ids vireod gives (vmm-argv.c): virtio-diskN from the target, scsiC-B-T-U from a
+ * SCSI disk's drive address, netN. */
 static char *disk_alias(const struct domain_def *def, const struct domain_disk *d)
 {
     if (d->alias)
         return xstrdup(d->alias);
+    if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
+        return vmm_argv_disk_alias(d);
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     return xasprintf("virtio-disk%d", idx < 0 ? (int)(d - def->disks) : idx);
 }
@@ -257,6 +277,9 @@ static int free_root_port(const struct domain_def *def)
 
 static void attach_free(struct hp_attach *a)
 {
+    if (a->tap_fd >= 0)
+        close(a->tap_fd); /* the tap goes with it */
+    free(a->fdname);
     domain_def_free(a->upd);
     domain_def_free(a->config);
     free(a->alias);
@@ -272,8 +295,12 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
         send_cmd(vmm, "blockdev-del", "node-name", a->node);
     if (vmm && a->disk && a->step >= 1)
         send_cmd(vmm, "blockdev-del", "node-name", a->storage);
-    if (vmm && !a->disk && a->step >= 1)
-        send_cmd(vmm, "netdev_del", "id", a->node);
+    if (vmm && !a->disk && a->step >= 2)
+        send_cmd(vmm, "netdev_del", "id", a->node); /* with it the tap */
+    else if (vmm && !a->disk && a->step >= 1 && a->fdname)
+        send_cmd(vmm, "closefd", "fdname", a->fdname);
+    if (!a->disk && a->fdname) /* the tap's Open vSwitch port, if it has one */
+        vd_net_release_one(a->job->dom->def, &a->upd->nets[0]);
     vd_job_fail(a->job, VIR_ERR_INTERNAL_ERROR,
                 "internal error: unable to execute QEMU command '%s': %s", command,
                 qmp_desc(error));
@@ -286,8 +313,10 @@ static int attach_send(struct hp_attach *a, const char *command, struct json_obj
 {
     struct verr e = {0};
     int r = vd_vmm_hotplug_command(a->job->dom->vmm, command, args, -1, attach_step, a, &e);
-    if (r < 0)
+    if (r < 0) {
+        a->step--; /* not sent: only what came before it is undone */
         attach_fail(a, command, verr_msg(&e));
+    }
     return r;
 }
 
@@ -302,6 +331,25 @@ static void attach_device_add(struct hp_attach *a)
     char bus[32], addr[16];
     snprintf(bus, sizeof(bus), a->addr.bus ? "pci.%u" : "pcie.0", a->addr.bus);
     snprintf(addr, sizeof(addr), "0x%x", a->addr.slot);
+    if (a->disk && a->upd->disks[0].target_bus == DOMAIN_DISK_BUS_SCSI) {
+        /* A unit on the controller's bus: no PCI slot, no guest handshake. */
+        const struct domain_disk *d = &a->upd->disks[0];
+        const struct domain_address *ad = &d->address;
+        char sbus[32];
+        snprintf(sbus, sizeof(sbus), "scsi%u.0", ad->controller);
+        add_str(args, "driver", d->device == DOMAIN_DISK_DEVICE_CDROM ? "scsi-cd" : "scsi-hd");
+        add_str(args, "bus", sbus);
+        json_object_object_add(args, "channel", json_object_new_int((int)ad->bus));
+        json_object_object_add(args, "scsi-id", json_object_new_int((int)ad->target));
+        json_object_object_add(args, "lun", json_object_new_int((int)ad->unit));
+        add_str(args, "drive", a->node);
+        if (d->serial)
+            add_str(args, "serial", d->serial);
+        add_str(args, "id", a->alias);
+        a->step = 3;
+        attach_send(a, "device_add", args);
+        return;
+    }
     if (a->disk) {
         const struct domain_disk *d = &a->upd->disks[0];
         add_str(args, "driver", "virtio-blk-pci");
@@ -315,6 +363,12 @@ static void attach_device_add(struct hp_attach *a)
         add_str(args, "driver", "virtio-net-pci");
         add_str(args, "netdev", a->node);
         add_str(args, "mac", n->mac);
+        for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told, as at start */
+            const char *mtu =
+                strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
+            if (mtu)
+                json_object_object_add(args, "host_mtu", json_object_new_int(atoi(mtu)));
+        }
     }
     add_str(args, "id", a->alias);
     add_str(args, "bus", bus);
@@ -323,14 +377,25 @@ static void attach_device_add(struct hp_attach *a)
     attach_send(a, "device_add", args);
 }
 
+static void attach_netdev_add(struct hp_attach *a)
+{
+    struct json_object *args = json_object_new_object();
+    add_str(args, "type", a->fdname ? "tap" : "user");
+    add_str(args, "id", a->node);
+    if (a->fdname)
+        add_str(args, "fd", a->fdname);
+    a->step = 2;
+    attach_send(a, "netdev_add", args);
+}
+
 /* The device is in the guest: the live definition shows it. */
-static void attach_done(struct hp_attach *a)
+static void attach_done(struct hp_attach *a, struct vd_domain *dom)
 {
     struct vd_job *job = a->job;
-    struct vd_domain *dom = job->dom;
     if (a->disk) {
         struct domain_disk d = a->upd->disks[0];
-        d.address = a->addr;
+        if (d.target_bus != DOMAIN_DISK_BUS_SCSI)
+            d.address = a->addr;
         d.alias = a->alias;
         domain_def_add_disk(dom->def, &d);
     } else {
@@ -343,21 +408,50 @@ static void attach_done(struct hp_attach *a)
     struct domain_def *config = a->config;
     a->config = NULL;
     attach_free(a);
-    commit_or_done(job, config);
+    if (job)
+        commit_or_done(job, config);
 }
 
 static void attach_step(void *opaque, int r, const char *error)
 {
     struct hp_attach *a = opaque;
-    static const char *const names[] = {"", "blockdev-add", "blockdev-add", "device_add"};
+    static const char *const disk_names[] = {"", "blockdev-add", "blockdev-add", "device_add"};
+    static const char *const net_names[] = {"", "getfd", "netdev_add", "device_add", "set_link"};
+    if (r < 0 && !a->disk && a->step == 4) {
+        /* The NIC is in the guest with its link up: the live XML says so. */
+        vd_net_set_link(&a->upd->nets[0], true);
+        log_warn("domain '%s': %s: set_link: %s", a->job->dom->def->name, a->alias, error);
+        struct vd_job *job = a->job;
+        domain_def_free(a->config); /* the call failed: the definition stays as it was */
+        a->config = NULL;
+        a->job = NULL;
+        attach_done(a, job->dom);
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: setting of link state failed: Device was left with link "
+                    "up");
+        return;
+    }
     if (r < 0) {
         int done = a->step;
         a->step--; /* what was added before the refused step */
-        attach_fail(a, a->disk || done == 3 ? names[done] : "netdev_add", error);
+        attach_fail(a, a->disk ? disk_names[done] : net_names[done], error);
         return;
     }
-    if (a->step == 3) {
-        attach_done(a);
+    if (!a->disk && a->step == 1) {
+        close(a->tap_fd); /* vireo-vmm has it now: the tap lives as long as its netdev */
+        a->tap_fd = -1;
+        attach_netdev_add(a);
+        return;
+    }
+    if (!a->disk && a->step == 3 && vd_net_link_down(&a->upd->nets[0])) {
+        struct verr e = {0};
+        a->step = 4;
+        if (vd_vmm_set_link(a->job->dom->vmm, a->alias, false, attach_step, a, &e) < 0)
+            attach_step(a, -1, verr_msg(&e));
+        return;
+    }
+    if (a->step >= 3) {
+        attach_done(a, a->job->dom);
         return;
     }
     if (!a->disk || a->step == 2) {
@@ -386,12 +480,51 @@ static int attach_disk_live(struct hp_attach *a)
                     d->target_dev);
         return -1;
     }
-    if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO || d->device != DOMAIN_DISK_DEVICE_DISK) {
-        /* TODO: scsi-hd/scsi-cd onto a virtio-scsi bus once vireo-vmm hot-plugs SCSI units */
+    bool scsi = d->target_bus == DOMAIN_DISK_BUS_SCSI;
+    if (!hotplug_bus(d) || (d->device != DOMAIN_DISK_DEVICE_DISK &&
+                            !(scsi && d->device == DOMAIN_DISK_DEVICE_CDROM))) {
         vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                     "Operation not supported: disk bus '%s' cannot be hotplugged.",
                     domain_disk_bus_to_string(d->target_bus));
         return -1;
+    }
+    if (!d->source_path && d->source_type != DOMAIN_DISK_SOURCE_VOLUME) {
+        /* TODO: an empty CD-ROM drive (scsi-cd without a medium) */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: live attach of a disk without a source is not "
+                    "supported yet");
+        return -1;
+    }
+    if (scsi) {
+        /* Its controller (a virtio-scsi the live domain has) and a free unit there. */
+        if (d->address.type != DOMAIN_ADDRESS_DRIVE) {
+            vd_job_fail(job, VIR_ERR_INTERNAL_ERROR, "internal error: disk %s has no address",
+                        d->target_dev);
+            return -1;
+        }
+        bool ctrl = false;
+        for (size_t i = 0; i < dom->def->ncontrollers; i++)
+            ctrl |= dom->def->controllers[i].type == DOMAIN_CONTROLLER_SCSI &&
+                    dom->def->controllers[i].index == d->address.controller;
+        if (!ctrl) {
+            /* TODO: libvirt adds the controller first (controller hot-plug) */
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: the domain has no SCSI controller with index %u "
+                        "to plug the disk into",
+                        d->address.controller);
+            return -1;
+        }
+        for (size_t i = 0; i < dom->def->ndisks; i++) {
+            const struct domain_disk *o = &dom->def->disks[i];
+            if (o->target_bus == DOMAIN_DISK_BUS_SCSI && o->address.type == DOMAIN_ADDRESS_DRIVE &&
+                o->address.controller == d->address.controller &&
+                o->address.bus == d->address.bus && o->address.target == d->address.target &&
+                o->address.unit == d->address.unit) {
+                vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                            "operation failed: Domain already contains a disk with that address");
+                return -1;
+            }
+        }
     }
     if (d->driver_cache && strcmp(d->driver_cache, "writeback") != 0 &&
         strcmp(d->driver_cache, "none") != 0 && strcmp(d->driver_cache, "unsafe") != 0) {
@@ -424,9 +557,9 @@ static int attach_disk_live(struct hp_attach *a)
     }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
-    a->alias = user_alias(d->alias)
-                   ? xstrdup(d->alias)
-                   : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
+    a->alias = user_alias(d->alias) ? xstrdup(d->alias)
+               : scsi               ? vmm_argv_disk_alias(d)
+                      : xasprintf("virtio-disk%d", idx < 0 ? (int)dom->def->ndisks : idx);
     a->node = xasprintf("drive-%s", a->alias);
     a->storage = xasprintf("drive-%s-storage", a->alias);
     return 0;
@@ -444,22 +577,15 @@ static int attach_net_live(struct hp_attach *a)
                     n->mac);
         return -1;
     }
-    if (n->type != DOMAIN_NET_USER) {
-        /* TODO: a tap made by net-iface.c passed with getfd; vireo-vmm's netdev_add takes a
-         * numeric fd= only, not a getfd name, so a tap cannot reach it at run time yet. */
+    if (n->type != DOMAIN_NET_USER && n->type != DOMAIN_NET_BRIDGE &&
+        n->type != DOMAIN_NET_NETWORK && n->type != DOMAIN_NET_ETHERNET) {
         vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                     "Operation not supported: live attach of interface type '%s' is not "
-                    "supported yet (only 'user'); use --config",
+                    "supported",
                     domain_net_type_to_string(n->type));
         return -1;
     }
-    if (n->nextra) {
-        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                    "Operation not supported: live attach of an interface with <%s> is not "
-                    "supported yet",
-                    n->extra[0]->name);
-        return -1;
-    }
+    /* <mtu>, <bandwidth>, <link> and the rest: vmm_support_check, as at start. */
     /* A user alias, or netN with the smallest N no interface of the live domain uses. */
     if (user_alias(n->alias))
         a->alias = xstrdup(n->alias);
@@ -500,7 +626,10 @@ static void attach_live(struct hp_attach *a)
     }
     const struct domain_address *given =
         a->disk ? &a->upd->disks[0].address : &a->upd->nets[0].address;
-    if (given->type == DOMAIN_ADDRESS_PCI) {
+    bool scsi = a->disk && a->upd->disks[0].target_bus == DOMAIN_DISK_BUS_SCSI;
+    if (scsi) {
+        a->addr = *given; /* its drive address on the controller */
+    } else if (given->type == DOMAIN_ADDRESS_PCI) {
         a->addr = *given; /* vireo-vmm refuses what cannot take it (pcie.0, a busy port) */
     } else {
         int port = free_root_port(dom->def);
@@ -515,7 +644,8 @@ static void attach_live(struct hp_attach *a)
     struct domain_def *cand = domain_def_copy(dom->def);
     if (a->disk) {
         domain_def_add_disk(cand, &a->upd->disks[0]);
-        cand->disks[cand->ndisks - 1].address = a->addr;
+        if (!scsi)
+            cand->disks[cand->ndisks - 1].address = a->addr;
     } else {
         domain_def_add_net(cand, &a->upd->nets[0]);
         cand->nets[cand->nnets - 1].address = a->addr;
@@ -550,11 +680,29 @@ static void attach_live(struct hp_attach *a)
             add_str(args, "discard", "unmap");
         a->step = 1;
         attach_send(a, "blockdev-add", args);
-    } else {
-        add_str(args, "type", "user");
-        add_str(args, "id", a->node);
-        a->step = 1;
-        attach_send(a, "netdev_add", args);
+        return;
+    }
+    json_object_put(args);
+    /* The tap, as at start (its name, bridge, MTU and tc set-up); nothing is left when it
+     * fails. */
+    struct domain_net *n = &a->upd->nets[0];
+    if (vd_net_prepare_one(dom->daemon, dom->def, n, &a->tap_fd, &e) < 0) {
+        vd_job_fail_errno(job, -e.code, verr_msg(&e));
+        attach_free(a);
+        return;
+    }
+    if (a->tap_fd < 0) { /* user networking */
+        attach_netdev_add(a);
+        return;
+    }
+    a->fdname = xasprintf("fd-%s", a->alias);
+    struct json_object *fdargs = json_object_new_object();
+    add_str(fdargs, "fdname", a->fdname);
+    a->step = 1;
+    r = vd_vmm_hotplug_command(dom->vmm, "getfd", fdargs, a->tap_fd, attach_step, a, &e);
+    if (r < 0) {
+        a->step = 0;
+        attach_fail(a, "getfd", verr_msg(&e));
     }
 }
 
@@ -577,6 +725,7 @@ void vd_domain_job_attach_device(struct vd_job *job)
         return;
     }
     struct hp_attach *a = xcalloc(1, sizeof(*a));
+    a->tap_fd = -1;
     a->job = job;
     a->upd = upd;
     a->config = newconf;
@@ -671,7 +820,7 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
     bool removed = false;
     for (size_t i = 0; id && dom->vmm && i < def->ndisks; i++) {
         char *al = disk_alias(def, &def->disks[i]);
-        if (def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, id) == 0) {
+        if (hotplug_bus(&def->disks[i]) && strcmp(al, id) == 0) {
             char *node = xasprintf("drive-%s", al), *storage = xasprintf("drive-%s-storage", al);
             send_cmd(dom->vmm, "blockdev-del", "node-name", node);
             send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
@@ -693,6 +842,7 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             char *netdev = xasprintf("host%s", id);
             send_cmd(dom->vmm, "netdev_del", "id", netdev);
             free(netdev);
+            vd_net_release_one(def, &def->nets[i]); /* its Open vSwitch port, if any */
             domain_def_remove_net(def, i);
             removed = true;
         }
@@ -776,7 +926,7 @@ void vd_domain_job_detach_device(struct vd_job *job)
         if (!d)
             vd_job_fail(job, VIR_ERR_DEVICE_MISSING, "device not found: disk %s not found",
                         upd->disks[0].target_dev);
-        else if (d->target_bus != DOMAIN_DISK_BUS_VIRTIO)
+        else if (!hotplug_bus(d))
             vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                         "Operation not supported: This type of disk cannot be hot unplugged");
         else
@@ -837,7 +987,7 @@ void vd_domain_job_detach_alias(struct vd_job *job)
     bool found = false;
     for (size_t i = 0; !found && i < def->ndisks; i++) {
         char *al = disk_alias(def, &def->disks[i]);
-        found = def->disks[i].target_bus == DOMAIN_DISK_BUS_VIRTIO && strcmp(al, alias) == 0;
+        found = hotplug_bus(&def->disks[i]) && strcmp(al, alias) == 0;
         free(al);
     }
     for (size_t i = 0; !found && i < def->nnets; i++) {

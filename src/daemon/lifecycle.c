@@ -30,6 +30,7 @@
 
 #include "daemon/blockjob.h"
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/net-iface.h"
 #include "daemon/save-image.h"
 #include "daemon/snapshot.h"
@@ -82,6 +83,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
 {
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
+    vd_net_release(dom->def); /* its Open vSwitch ports; the taps went with the VMM */
     vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     log_info("domain '%s' shut off, reason %d", dom->def->name, reason);
@@ -265,6 +267,7 @@ static void start_failed(struct vd_job *job, int r, const char *message)
 {
     struct vd_domain *dom = job->dom;
     dom->starting = false;
+    vd_net_release(dom->def); /* an Open vSwitch port added for this start */
     if (dom->newdef) {
         domain_def_free(dom->def);
         dom->def = dom->newdef;
@@ -517,6 +520,8 @@ void vd_domain_job_start(struct vd_job *job)
         .vnc_valid_to = vd_domain_vnc_valid_to(dom->def),
     };
     a.net_fds = net_fds;
+    if (job->migrate_in && fd < 0) /* a migration with storage: the VMM's NBD server */
+        vd_migrate_start_args(job, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     vd_net_fds_close(net_fds, dom->def->nnets); /* the start has its own copies */
     if (fd >= 0)

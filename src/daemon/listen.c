@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "daemon/sasl.h"
-#include "daemon/tls.h"
+#include "tls/tls-server.h"
 #include "daemon/vireod.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -302,7 +302,7 @@ int vd_listen_tcp(struct vd_daemon *d, struct verr *err)
                         "port %s full control: set auth_tcp = \"sasl\" or use TLS",
                         d->tcp_port);
     if (tls && !d->tls) {
-        int r = vd_tls_new(d->tls_cfg, &d->tls, err);
+        int r = tls_server_new(d->tls_cfg, &d->tls, err);
         if (r < 0)
             return r;
     }

@@ -37,7 +37,7 @@
 #include "daemon/sasl.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
-#include "daemon/tls.h"
+#include "tls/tls-server.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -420,7 +420,7 @@ static void paths_free(struct vd_daemon *d)
     for (size_t i = 0; i < d->n_sasl_allowed; i++)
         free(d->sasl_allowed[i]);
     free(d->sasl_allowed);
-    struct vd_tls_config *t = d->tls_cfg;
+    struct tls_server_config *t = d->tls_cfg;
     if (t) {
         free(t->ca_file);
         free(t->cert_file);
@@ -432,7 +432,7 @@ static void paths_free(struct vd_daemon *d)
         free(t->allowed_dn);
         free(t);
     }
-    vd_tls_free(d->tls);
+    tls_server_free(d->tls);
     vd_sasl_free(d->sasl);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
@@ -442,7 +442,7 @@ static void paths_free(struct vd_daemon *d)
  * configuration file did not name them. */
 static void remote_defaults(struct vd_daemon *d)
 {
-    struct vd_tls_config *t = d->tls_cfg;
+    struct tls_server_config *t = d->tls_cfg;
     char *ca_dir, *lv_dir, *key_dir;
     if (d->root || geteuid() == 0) {
         const char *r = d->root ? d->root : "";

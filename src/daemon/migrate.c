@@ -11,6 +11,15 @@
  * not leave it paused), and the destination's transient domain and its VMM
  * are ended by Finish with cancelled set (or when the start from the stream
  * fails).
+ *
+ * Storage (NON_SHARED_DISK, NON_SHARED_INC), as libvirt's QEMU driver with an
+ * NBD server: Prepare creates the missing disks, starts the VMM with its NBD
+ * exports and the stream's port, and sends the NBD port in its cookie;
+ * Perform mirrors each disk into the export, sends the memory once every
+ * mirror is READY and completes the copies with block-job-cancel; Finish
+ * waits for the stream, stops the NBD server and resumes. A failure cancels
+ * the mirrors; the destination's VMM and created disks go with a cancelled
+ * Finish, the VMM's end, or the end of the client that prepared it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,13 +30,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "block/block.h"
 #include "daemon/domain.h"
+#include "daemon/job.h"
 #include "daemon/migrate.h"
+#include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -57,6 +70,13 @@ struct vd_migration {
     struct poll_ctx *query; /* a query-migrate whose answer has not come, or NULL */
     bool have_figures;
     uint64_t transferred, remaining, total;
+    /* storage (NON_SHARED_DISK/INC) */
+    bool storage;
+    uint64_t disk_total, disk_processed; /* source: the mirrors' figures */
+    char **created;                      /* destination: the disks Prepare created */
+    size_t ncreated;
+    const void *client; /* destination (storage): the connection that prepared it */
+    bool abandoned;     /* ... which went away before Finish */
 };
 
 /* A query-migrate in flight: its answer finds the migration through here, or nothing when the
@@ -74,6 +94,25 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The disks a destination created for a migration that did not happen go again. */
+static void remove_created(char **paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (unlink(paths[i]) < 0 && errno != ENOENT)
+            log_warn("cannot remove %s after a failed migration: %s", paths[i], strerror(errno));
+        else
+            log_info("removed %s (created for a migration that failed)", paths[i]);
+    }
+    strv_free(paths, n);
 }
 
 static uint64_t now_ms(void)
@@ -97,6 +136,11 @@ void vd_mig_args_free(struct vd_mig_args *a)
     free(a->xml);
     free(a->uri_out);
     free(a->cookie_out);
+    strv_free(a->disks, a->ndisks);
+    remove_created(a->created, a->ncreated);
+    free(a->incoming_uri);
+    free(a->nbd_addr);
+    strv_free(a->nbd_drives, a->nnbd_drives);
     free(a);
 }
 
@@ -115,6 +159,8 @@ void vd_migration_free(struct vd_domain *dom)
         close(m->listen_fd);
     if (m->stream_fd >= 0)
         close(m->stream_fd);
+    /* Still here: no Finish took them (the destination's VMM ended, the domain went). */
+    remove_created(m->created, m->ncreated);
     free(m);
     dom->mig = NULL;
 }
@@ -130,16 +176,115 @@ static struct vd_migration *migration_new(struct vd_domain *dom, bool incoming, 
     return m;
 }
 
-/* libvirt's migration cookie: who sends it, about which domain. */
-static char *cookie(struct vd_domain *dom)
+/* libvirt's migration cookie: who sends it, about which domain, and (extra, or NULL)
+ * the elements of the phase that sends it. */
+static char *cookie_with(struct vd_domain *dom, const char *extra)
 {
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     char uuid[37];
     domain_uuid_format(dom->def->uuid, uuid);
     return xasprintf("<qemu-migration>\n  <name>%s</name>\n  <uuid>%s</uuid>\n"
-                     "  <hostname>%s</hostname>\n</qemu-migration>\n",
-                     dom->def->name, uuid, host);
+                     "  <hostname>%s</hostname>\n%s</qemu-migration>\n",
+                     dom->def->name, uuid, host, extra ? extra : "");
+}
+
+static char *cookie(struct vd_domain *dom)
+{
+    return cookie_with(dom, NULL);
+}
+
+/* ---- storage (NON_SHARED_DISK, NON_SHARED_INC) ---- */
+
+static bool with_storage(unsigned flags)
+{
+    return flags & (VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC);
+}
+
+/* Whether a disk's storage is copied, as libvirt's qemuMigrationAnyCopyDisk: the targets
+ * migrate_disks lists, or without it every disk with a source that is neither read-only nor
+ * shareable. */
+static bool copy_disk(const struct vd_mig_args *a, const struct domain_disk *disk)
+{
+    if (!with_storage(a->flags) || !disk->source_path || !disk->target_dev)
+        return false;
+    if (a->ndisks) {
+        for (size_t i = 0; i < a->ndisks; i++)
+            if (!strcmp(a->disks[i], disk->target_dev))
+                return true;
+        return false;
+    }
+    return !disk->readonly && !disk->shareable;
+}
+
+/* The image's virtual size (what the destination's copy must hold). */
+static int image_size(const char *path, uint64_t *size, struct verr *err)
+{
+    struct block_open_opts o = {
+        .read_only = true, .no_backing = true, .no_io = true, .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *bd;
+    int r = block_open(path, &o, &bd, err);
+    if (r < 0)
+        return r;
+    struct block_info info = {0};
+    r = block_get_info(bd, &info, err);
+    if (r == 0)
+        *size = info.virtual_size;
+    block_info_free(&info);
+    block_close(bd);
+    return r;
+}
+
+/* Begin's cookie element, as libvirt's: <nbd> with each copied disk's capacity, which the
+ * destination creates a missing disk with. */
+static int nbd_cookie_disks(const struct domain_def *def, const struct vd_mig_args *a, char **out,
+                            struct verr *err)
+{
+    char *x = xasprintf("  <nbd>\n");
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct domain_disk *disk = &def->disks[i];
+        if (!copy_disk(a, disk))
+            continue;
+        uint64_t size = 0;
+        int r = image_size(disk->source_path, &size, err);
+        if (r < 0) {
+            free(x);
+            return r;
+        }
+        char *n = xasprintf("%s    <disk target='%s' capacity='%llu'/>\n", x, disk->target_dev,
+                            (unsigned long long)size);
+        free(x);
+        x = n;
+    }
+    char *n = xasprintf("%s  </nbd>\n", x);
+    free(x);
+    *out = n;
+    return 0;
+}
+
+/* One attribute's number in the first element named tag of a cookie: 0 when absent. */
+static uint64_t cookie_attr(const char *c, const char *tag, const char *attr, const char *target)
+{
+    char open_tag[64];
+    snprintf(open_tag, sizeof(open_tag), "<%s ", tag);
+    for (const char *p = c ? strstr(c, open_tag) : NULL; p; p = strstr(p + 1, open_tag)) {
+        const char *end = strchr(p, '>');
+        if (!end)
+            return 0;
+        char key[80];
+        if (target) {
+            snprintf(key, sizeof(key), "target='%s'", target);
+            const char *t = strstr(p, key);
+            if (!t || t > end)
+                continue;
+        }
+        snprintf(key, sizeof(key), "%s='", attr);
+        const char *v = strstr(p, key);
+        if (!v || v > end)
+            return 0;
+        return strtoull(v + strlen(key), NULL, 10);
+    }
+    return 0;
 }
 
 static void set_state(struct vd_domain *dom, int state, int reason)
@@ -153,11 +298,11 @@ static void set_state(struct vd_domain *dom, int state, int reason)
 
 /* libvirt's qemuMigrationSrcIsSafe: a disk the destination opens while the
  * source may still have writes cached is corruption waiting to happen. */
-static int check_safe(const struct domain_def *def, struct verr *err)
+static int check_safe(const struct domain_def *def, const struct vd_mig_args *a, struct verr *err)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct domain_disk *disk = &def->disks[i];
-        if (!disk->source_path || disk->readonly || disk->shareable)
+        if (!disk->source_path || disk->readonly || disk->shareable || copy_disk(a, disk))
             continue;
         const char *cache = disk->driver_cache;
         if (cache && (!strcmp(cache, "none") || !strcmp(cache, "directsync")))
@@ -176,22 +321,35 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_UNDEFINE_SOURCE | VD_MIGRATE_PAUSED |
                            VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
-                           VD_MIGRATE_AUTO_CONVERGE;
+                           VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES;
     *code = VIR_ERR_OPERATION_INVALID;
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: unsupported flags (0x%x) in function %s",
                         f & ~known, "qemuMigrationSrcBegin");
     }
-    if (f & (VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC)) {
-        /* TODO(#13): vireo-vmm has the NBD server and drive-mirror now; the destination must
-         * start its VMM at Prepare (-incoming defer, nbd-server-start/-add on the created
-         * disks) and the source mirror every disk before the memory stream. */
-        *code = VIR_ERR_OPERATION_UNSUPPORTED;
-        return verr_set(err, ENOTSUP,
-                        "Operation not supported: migration of storage (--copy-storage-all, "
-                        "--copy-storage-inc) is not supported by vireod yet");
+    if ((f & VD_MIGRATE_NON_SHARED_DISK) && (f & VD_MIGRATE_NON_SHARED_INC)) {
+        *code = VIR_ERR_INVALID_ARG;
+        return verr_set(err, EINVAL,
+                        "invalid argument: Flags 'VIR_MIGRATE_NON_SHARED_DISK' and "
+                        "'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive");
     }
+    if (a->ndisks && !with_storage(f)) {
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, EINVAL,
+                        "argument unsupported: use of 'migrate_disks' requires use of "
+                        "'VIR_MIGRATE_NON_SHARED_DISK' or 'VIR_MIGRATE_NON_SHARED_INC' flag");
+    }
+    if ((f & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) && !with_storage(f)) {
+        *code = VIR_ERR_INVALID_ARG;
+        return verr_set(err, EINVAL,
+                        "invalid argument: VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES requires "
+                        "VIR_MIGRATE_NON_SHARED_DISK or VIR_MIGRATE_NON_SHARED_INC");
+    }
+    if (with_storage(f) && (f & VD_MIGRATE_OFFLINE))
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: offline migration cannot handle "
+                        "non-shared storage");
     if (f & VD_MIGRATE_ABORT_ON_ERROR) {
         /* TODO(#13): cancel when the guest stops on an I/O error during a live migration
          * (vireo-vmm reports no such stop to the daemon yet). */
@@ -217,7 +375,16 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         "Requested operation is not valid: domain '%s' is already being migrated",
                         dom->def->name);
     const struct domain_def *def = (f & VD_MIGRATE_OFFLINE) ? vd_domain_config(dom) : dom->def;
-    if (!(f & (VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE)) && check_safe(def, err) < 0) {
+    for (size_t i = 0; i < a->ndisks; i++) {
+        bool found = false;
+        for (size_t k = 0; k < def->ndisks; k++)
+            found |= def->disks[k].target_dev && !strcmp(def->disks[k].target_dev, a->disks[i]);
+        if (!found) {
+            *code = VIR_ERR_INVALID_ARG;
+            return verr_set(err, EINVAL, "invalid argument: disk target %s not found", a->disks[i]);
+        }
+    }
+    if (!(f & (VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE)) && check_safe(def, a, err) < 0) {
         *code = VIR_ERR_MIGRATE_UNSAFE;
         return -EPERM;
     }
@@ -234,8 +401,14 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
         *code = VIR_ERR_CONFIG_UNSUPPORTED;
         return r;
     }
+    char *nbd = NULL;
+    if (with_storage(f) && nbd_cookie_disks(def, a, &nbd, err) < 0) {
+        *code = VIR_ERR_OPERATION_FAILED;
+        return -EIO;
+    }
     free(a->cookie_out);
-    a->cookie_out = cookie(dom);
+    a->cookie_out = cookie_with(dom, nbd);
+    free(nbd);
     return 0;
 }
 
@@ -387,10 +560,92 @@ static void incoming_timeout(struct loop *loop, struct loop_timer *timer, void *
         vd_domain_forget(dom->daemon, dom);
 }
 
+/* The destination's copies of the disks the source copies: an existing image is used as
+ * it is (its size must hold the source's); a missing one is created with the source's
+ * format and capacity (from Begin's cookie), as libvirt's QEMU driver pre-creates them, and
+ * recorded in a->created. --copy-storage-inc needs the image and its backing chain here. */
+static int precreate_disks(struct domain_def *def, struct vd_mig_args *a, struct verr *err)
+{
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct domain_disk *disk = &def->disks[i];
+        if (!copy_disk(a, disk))
+            continue;
+        struct stat st;
+        uint64_t want = cookie_attr(a->cookie_in, "disk", "capacity", disk->target_dev);
+        if (stat(disk->source_path, &st) == 0) {
+            uint64_t have = 0;
+            struct verr e = {0};
+            if (want && image_size(disk->source_path, &have, &e) == 0 && have < want)
+                return verr_set(err, EINVAL,
+                                "operation failed: disk '%s' (%s) is smaller on the "
+                                "destination (%llu bytes) than on the source (%llu bytes)",
+                                disk->target_dev, disk->source_path, (unsigned long long)have,
+                                (unsigned long long)want);
+            continue;
+        }
+        if (a->flags & VD_MIGRATE_NON_SHARED_INC)
+            return verr_set(err, ENOENT,
+                            "operation failed: disk '%s' (%s) does not exist on the destination: "
+                            "--copy-storage-inc needs the image and its backing chain there",
+                            disk->target_dev, disk->source_path);
+        if (!want)
+            return verr_set(err, EINVAL,
+                            "operation failed: the source gave no capacity for disk '%s' to "
+                            "create %s with",
+                            disk->target_dev, disk->source_path);
+        const char *fmt = disk->driver_type ? disk->driver_type : "raw";
+        if (strcmp(fmt, "raw") && strcmp(fmt, "qcow2"))
+            return verr_set(err, ENOTSUP,
+                            "Operation not supported: cannot precreate storage for disk '%s' of "
+                            "format '%s' (raw and qcow2 only)",
+                            disk->target_dev, fmt);
+        struct block_create_opts co = {.size = want};
+        int r = block_create(disk->source_path, fmt, &co, err);
+        if (r < 0)
+            return r;
+        a->created = xrealloc(a->created, (a->ncreated + 1) * sizeof(char *));
+        a->created[a->ncreated++] = xstrdup(disk->source_path);
+        log_info("created %s (%s, %llu bytes) for an incoming migration", disk->source_path, fmt,
+                 (unsigned long long)want);
+    }
+    return 0;
+}
+
+/* Prepare's storage part: the disks, and the two ports (the stream's, the NBD server's) the
+ * destination's VMM will listen on, from libvirt's range unless given. */
+static int prepare_storage(struct domain_def *def, struct vd_mig_args *a, int port, int *lport,
+                           struct verr *err)
+{
+    int r = precreate_disks(def, a, err);
+    if (r < 0)
+        return r;
+    int mfd = listen_on(a->listen_address, port, lport, err);
+    if (mfd < 0)
+        return mfd;
+    int nfd = listen_on(a->listen_address, a->disks_port, &a->nbd_port, err);
+    /* The VMM binds them itself: they were free a moment ago. */
+    close(mfd);
+    if (nfd < 0)
+        return nfd;
+    close(nfd);
+    const char *addr = wildcard(a->listen_address) ? "0.0.0.0" : a->listen_address;
+    bool v6 = strchr(addr, ':') && addr[0] != '[';
+    a->incoming_uri = xasprintf(v6 ? "tcp:[%s]:%d" : "tcp:%s:%d", addr, *lport);
+    a->nbd_addr = xstrdup(addr);
+    for (size_t i = 0; i < def->ndisks; i++) {
+        if (!copy_disk(a, &def->disks[i]))
+            continue;
+        a->nbd_drives = xrealloc(a->nbd_drives, (a->nnbd_drives + 1) * sizeof(char *));
+        a->nbd_drives[a->nnbd_drives++] = vmm_argv_drive_id(&def->disks[i], i);
+    }
+    return 0;
+}
+
 int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
-                       int *code, struct verr *err)
+                       bool *start, int *code, struct verr *err)
 {
     *code = VIR_ERR_OPERATION_FAILED;
+    *start = false;
     if (!a->dest_xml) {
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
@@ -426,40 +681,61 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         return 0;
     }
     char *xml = domain_def_format(def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
-    domain_def_free(def);
     char *host = NULL;
     int port = 0;
     if (a->uri && parse_tcp_uri(a->uri, &host, &port, err) < 0) {
         free(xml);
+        domain_def_free(def);
         *code = VIR_ERR_INVALID_ARG;
         return -EINVAL;
     }
     free(host);
     int lport = 0;
-    int lfd = listen_on(a->listen_address, port, &lport, err);
-    if (lfd < 0) {
-        free(xml);
-        return lfd;
+    int lfd = -1;
+    if (with_storage(a->flags)) {
+        r = prepare_storage(def, a, port, &lport, err);
+        if (r < 0) {
+            free(xml);
+            domain_def_free(def);
+            return r;
+        }
+    } else {
+        lfd = listen_on(a->listen_address, port, &lport, err);
+        if (lfd < 0) {
+            free(xml);
+            domain_def_free(def);
+            return lfd;
+        }
     }
+    domain_def_free(def);
     struct vd_domain *dom;
     r = vd_domain_create_transient(d, xml, &dom, err);
     free(xml);
     if (r < 0) {
-        close(lfd);
+        if (lfd >= 0)
+            close(lfd);
         *code = r == -EINVAL ? VIR_ERR_XML_ERROR : vd_errno_to_code(r);
         return r;
     }
     struct vd_migration *m = migration_new(dom, true, a->flags);
+    if (lfd < 0) { /* storage: the VMM starts now and listens itself (the start job) */
+        m->storage = true;
+        m->client = a->client;
+        *start = true;
+    }
     m->listen_fd = lfd;
-    m->watch = loop_watch_fd(d->loop, lfd, LOOP_READ, incoming_accept, dom, err);
-    if (!m->watch) {
+    m->watch =
+        m->storage ? NULL : loop_watch_fd(d->loop, lfd, LOOP_READ, incoming_accept, dom, err);
+    if (!m->storage && !m->watch) {
         vd_migration_free(dom);
         if (!vd_domain_is_active(dom) && !dom->persistent)
             vd_domain_forget(d, dom);
         return -EIO;
     }
-    m->timer = loop_timer_new(d->loop, incoming_timeout, dom);
-    loop_timer_arm(m->timer, (uint64_t)INCOMING_WAIT_S * 1000000000ull, 0);
+    if (!m->storage) { /* storage: ended with its client (vd_migrate_client_gone) */
+        m->timer = loop_timer_new(d->loop, incoming_timeout, dom);
+        loop_timer_arm(m->timer, (uint64_t)INCOMING_WAIT_S * 1000000000ull, 0);
+    }
     if (!a->uri) {
         /* Where the source connects: the listen address when it names one, else this
          * host's name (as libvirt: hosts in network namespaces pass --listen-address or
@@ -473,10 +749,85 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
             a->uri_out = xasprintf("tcp:%s:%d", hn, lport);
         }
     }
-    a->cookie_out = cookie(dom);
+    if (m->storage) { /* libvirt's <nbd port=> tells the source where its mirrors go */
+        char *nbd = xasprintf("  <nbd port='%d'/>\n", a->nbd_port);
+        a->cookie_out = cookie_with(dom, nbd);
+        free(nbd);
+    } else {
+        a->cookie_out = cookie(dom);
+    }
     log_info("domain '%s': incoming migration prepared on port %d", dom->def->name, lport);
     *out = dom;
     return 0;
+}
+
+void vd_migrate_job_prepare_start(struct vd_job *job)
+{
+    job->migrate_in = true; /* paused (incoming) until Finish, STARTED_MIGRATED */
+    job->fd = -1;
+    job->paused = true;
+    vd_domain_job_start(job);
+}
+
+void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa)
+{
+    const struct vd_mig_args *a = job->mig;
+    if (!a || !a->incoming_uri)
+        return;
+    sa->incoming_uri = a->incoming_uri;
+    sa->nbd_addr = a->nbd_addr;
+    sa->nbd_port = a->nbd_port;
+    sa->nbd_drives = a->nbd_drives;
+    sa->nnbd_drives = a->nnbd_drives;
+}
+
+static void abandon_destroyed(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0)
+        log_warn("domain '%s': cannot end the VMM of an abandoned migration: %s",
+                 job->dom->def->name, error);
+    vd_job_done(job);
+}
+
+static void job_abandon(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    if (!dom->mig || !dom->mig->incoming || !dom->mig->abandoned) { /* Finish came first */
+        vd_job_done(job);
+        return;
+    }
+    log_warn("domain '%s': the client of the incoming migration went away; abandoned",
+             dom->def->name);
+    vd_migration_free(dom); /* the disks Prepare created go */
+    struct verr err = {0};
+    if (dom->vmm && vd_vmm_destroy(dom->vmm, abandon_destroyed, job, &err) == 0)
+        return; /* the transient domain goes as its VMM ends */
+    if (!dom->vmm && !dom->persistent && !vd_domain_is_active(dom))
+        vd_domain_forget(dom->daemon, dom);
+    vd_job_done(job);
+}
+
+void vd_migrate_client_gone(struct vd_daemon *d, const void *client)
+{
+    for (struct vd_domain *dom = d->domains; dom; dom = dom->next) {
+        struct vd_migration *m = dom->mig;
+        if (!m || !m->incoming || !m->storage || m->client != client || m->abandoned)
+            continue;
+        m->abandoned = true;
+        m->client = NULL;
+        vd_job_submit_internal(dom, "migration abandoned", job_abandon);
+    }
+}
+
+void vd_migrate_prepared(struct vd_domain *dom, struct vd_mig_args *a)
+{
+    if (!dom->mig)
+        return;
+    dom->mig->created = a->created;
+    dom->mig->ncreated = a->ncreated;
+    a->created = NULL;
+    a->ncreated = 0;
 }
 
 /* ---- Perform (source) ---- */
@@ -489,6 +840,18 @@ struct perform {
     int step;
     int code;
     char *message; /* the failure being reported */
+    /* storage: one mirror (drive-mirror job "migrate-DRIVE") per copied disk */
+    char **jobs;
+    char **targets; /* the disks' targets (vda), for messages */
+    size_t *disk_idx;
+    size_t nnames;         /* the lists' lengths */
+    size_t njobs, replies; /* the mirrors started (to cancel on a failure), answered */
+    char *nbd_host;        /* the destination's NBD server */
+    int nbd_port;
+    struct loop_timer *timer; /* polls query-block-jobs */
+    bool polling;             /* a query-block-jobs is on its way */
+    bool mirrors_ready;       /* every mirror is READY: the memory stream may go */
+    bool completing;          /* the stream went: block-job-cancel sent, the jobs end */
 };
 
 static void perform_end(struct perform *p, int r, int code, const char *message)
@@ -496,6 +859,11 @@ static void perform_end(struct perform *p, int r, int code, const char *message)
     vd_migrate_done_fn done = p->done;
     void *opaque = p->opaque;
     free(p->message);
+    strv_free(p->jobs, p->nnames);
+    strv_free(p->targets, p->nnames);
+    free(p->disk_idx);
+    free(p->nbd_host);
+    loop_timer_free(p->timer);
     free(p);
     done(opaque, r, code, message);
 }
@@ -518,10 +886,38 @@ static void perform_resumed(void *opaque, int r, const char *error)
     free(msg);
 }
 
+static void ignore_reply(void *opaque, int r, const char *text, const char *error)
+{
+    (void)opaque, (void)r, (void)text, (void)error;
+}
+
+/* A failed storage migration: every mirror goes (force: no completion, no pivot). */
+static void mirrors_cancel(struct perform *p)
+{
+    struct vd_domain *dom = p->dom;
+    if (p->timer)
+        loop_timer_disarm(p->timer);
+    for (size_t i = 0; dom->vmm && i < p->njobs; i++) {
+        char *cmd = xasprintf("{\"execute\": \"block-job-cancel\", \"arguments\": "
+                              "{\"device\": \"%s\", \"force\": true}}",
+                              p->jobs[i]);
+        struct verr err = {0};
+        if (vd_vmm_monitor_command(dom->vmm, cmd, false, ignore_reply, NULL, &err) < 0)
+            log_warn("domain '%s': block-job-cancel %s: %s", dom->def->name, p->jobs[i],
+                     verr_msg(&err));
+        free(cmd);
+    }
+    strv_free(p->jobs, p->nnames);
+    strv_free(p->targets, p->nnames);
+    p->jobs = p->targets = NULL;
+    p->njobs = p->nnames = 0;
+}
+
 static void perform_failed(struct perform *p, int code, const char *message)
 {
     struct vd_domain *dom = p->dom;
     log_warn("domain '%s': migration failed: %s", dom->def->name, message);
+    mirrors_cancel(p);
     p->code = code;
     p->message = xstrdup(message);
     bool was_running = dom->state == VIR_DOMAIN_RUNNING;
@@ -574,8 +970,11 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
         }
     }
     json_object_put(o);
-    st->data_total = st->mem_total;
-    st->data_processed = st->mem_processed;
+    if (dom->mig && dom->mig->storage) {
+        st->disk_total = st->disk_processed = dom->mig->disk_total;
+    }
+    st->data_total = st->mem_total + st->disk_total;
+    st->data_processed = st->mem_processed + st->disk_processed;
     free(dom->job_completed);
     dom->job_completed = st;
     /* The source stays paused (migration) until Confirm says the destination runs. */
@@ -605,6 +1004,17 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
     perform_end(p, 0, 0, NULL);
 }
 
+static void perform_query_stats(struct perform *p)
+{
+    struct vd_domain *dom = p->dom;
+    struct verr err = {0};
+    if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
+                                            perform_stats, p, &err) < 0)
+        perform_stats(p, -EIO, NULL, NULL);
+}
+
+static void mirrors_complete(struct perform *p);
+
 static void perform_sent(void *opaque, int r, const char *error)
 {
     struct perform *p = opaque;
@@ -630,10 +1040,11 @@ static void perform_sent(void *opaque, int r, const char *error)
         }
         return;
     }
-    struct verr err = {0};
-    if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
-                                            perform_stats, p, &err) < 0)
-        perform_stats(p, -EIO, NULL, NULL);
+    if (p->njobs) {
+        mirrors_complete(p);
+        return;
+    }
+    perform_query_stats(p);
 }
 
 static void poll_answer(void *opaque, int r, const char *text, const char *error)
@@ -678,7 +1089,281 @@ static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
     m->query = q;
 }
 
-/* The steps before the stream: the tunables into the VMM, then migrate. */
+/* ---- Perform's storage copy (source) ----
+ *
+ * As libvirt's QEMU driver with an NBD server on the destination: one drive-mirror per
+ * copied disk into the destination VMM's export (nbd:HOST:PORT:exportname=DRIVE, the host of
+ * the migration URI and the port of Prepare's <nbd port=>), sync=full (-all) or top (-inc);
+ * the memory stream goes once every mirror is READY, the mirrors keep copying the guest's
+ * writes meanwhile; after the stream (the vCPUs stopped) block-job-cancel completes each
+ * copy. Any failure cancels the mirrors (force) and the source runs on. */
+
+static void perform_step(void *opaque, int r, const char *text, const char *error);
+static void mirrors_poll(struct loop *loop, struct loop_timer *timer, void *opaque);
+
+static char *qmp_error_desc(const char *text)
+{
+    struct json_object *o = json_tokener_parse(text), *e, *desc;
+    char *m = xstrdup(o && json_object_object_get_ex(o, "error", &e) &&
+                              json_object_object_get_ex(e, "desc", &desc)
+                          ? json_object_get_string(desc)
+                          : text);
+    json_object_put(o);
+    return m;
+}
+
+static bool perform_aborted(struct perform *p)
+{
+    if (!p->dom->mig || !p->dom->mig->aborted)
+        return false;
+    perform_failed(p, VIR_ERR_OPERATION_ABORTED,
+                   "operation aborted: job 'migration out' canceled by client");
+    return true;
+}
+
+static void mirror_next(struct perform *p);
+
+static void mirror_started(void *opaque, int r, const char *text, const char *error)
+{
+    struct perform *p = opaque;
+    size_t i = p->replies++;
+    if (r < 0 || (text && strstr(text, "\"error\""))) {
+        char *why = r < 0 ? xstrdup(error) : qmp_error_desc(text);
+        char *m =
+            xasprintf("operation failed: migration of disk %s failed: %s", p->targets[i], why);
+        free(why);
+        p->njobs = i; /* the ones before it are cancelled */
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    mirror_next(p);
+}
+
+/* The next disk's drive-mirror (one at a time: a refusal cancels those before it), then
+ * the polling for READY. */
+static void mirror_next(struct perform *p)
+{
+    struct vd_domain *dom = p->dom;
+    if (perform_aborted(p))
+        return;
+    if (p->replies == p->njobs) {
+        p->timer = loop_timer_new(dom->daemon->loop, mirrors_poll, p);
+        loop_timer_arm(p->timer, POLL_MS * 1000000ull, POLL_MS * 1000000ull);
+        return;
+    }
+    size_t k = p->replies;
+    const struct domain_disk *disk = &dom->def->disks[p->disk_idx[k]];
+    char *drive = vmm_argv_drive_id(disk, p->disk_idx[k]);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "device", json_object_new_string(drive));
+    json_object_object_add(args, "job-id", json_object_new_string(p->jobs[k]));
+    char *target = xasprintf(strchr(p->nbd_host, ':') ? "nbd:[%s]:%d:exportname=%s"
+                                                      : "nbd:%s:%d:exportname=%s",
+                             p->nbd_host, p->nbd_port, drive);
+    json_object_object_add(args, "target", json_object_new_string(target));
+    json_object_object_add(args, "format", json_object_new_string("raw"));
+    json_object_object_add(args, "mode", json_object_new_string("existing"));
+    json_object_object_add(
+        args, "sync",
+        json_object_new_string((p->a->flags & VD_MIGRATE_NON_SHARED_INC) ? "top" : "full"));
+    /* --copy-storage-synchronous-writes: guest writes reach the destination before they end,
+     * so the copy converges whatever the guest writes (libvirt's copy-mode). */
+    if (p->a->flags & VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES)
+        json_object_object_add(args, "copy-mode", json_object_new_string("write-blocking"));
+    /* As libvirt's: the migration's bandwidth limits the mirrors too. */
+    uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
+    if (mibs && mibs < VD_MIGRATE_SPEED_MAX)
+        json_object_object_add(args, "speed", json_object_new_int64((int64_t)(mibs << 20)));
+    struct json_object *cmd = json_object_new_object();
+    json_object_object_add(cmd, "execute", json_object_new_string("drive-mirror"));
+    json_object_object_add(cmd, "arguments", args);
+    log_info("domain '%s': copying disk %s to %s", dom->def->name, disk->target_dev, target);
+    struct verr err = {0};
+    int r = dom->vmm ? vd_vmm_monitor_command(dom->vmm, json_object_to_json_string(cmd), false,
+                                              mirror_started, p, &err)
+                     : verr_set(&err, ESRCH, "domain is not running");
+    json_object_put(cmd);
+    free(target);
+    free(drive);
+    if (r < 0) {
+        p->njobs = k;
+        char *m = xasprintf("operation failed: %s", verr_msg(&err));
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+    }
+}
+
+/* Sends every copied disk's drive-mirror, one after the other. */
+static void mirrors_start(struct perform *p)
+{
+    struct vd_domain *dom = p->dom;
+    struct vd_mig_args *a = p->a;
+    int port = (int)cookie_attr(a->cookie_in, "nbd", "port", NULL);
+    int mport = 0;
+    struct verr err = {0};
+    if (port <= 0 || port > 65535) {
+        perform_failed(p, VIR_ERR_INTERNAL_ERROR,
+                       "internal error: the destination gave no NBD port for the disks "
+                       "(<nbd port=> in its migration cookie)");
+        return;
+    }
+    if (parse_tcp_uri(a->uri, &p->nbd_host, &mport, &err) < 0) {
+        perform_failed(p, VIR_ERR_INVALID_ARG, verr_msg(&err));
+        return;
+    }
+    p->nbd_port = port;
+    for (size_t i = 0; i < dom->def->ndisks; i++) {
+        const struct domain_disk *disk = &dom->def->disks[i];
+        if (!copy_disk(a, disk))
+            continue;
+        p->jobs = xrealloc(p->jobs, (p->njobs + 1) * sizeof(char *));
+        p->targets = xrealloc(p->targets, (p->njobs + 1) * sizeof(char *));
+        p->disk_idx = xrealloc(p->disk_idx, (p->njobs + 1) * sizeof(size_t));
+        char *drive = vmm_argv_drive_id(disk, i);
+        p->targets[p->njobs] = xstrdup(disk->target_dev);
+        p->disk_idx[p->njobs] = i;
+        p->jobs[p->njobs++] = xasprintf("migrate-%s", drive);
+        p->nnames = p->njobs;
+        free(drive);
+    }
+    if (!p->njobs) { /* nothing to copy (every disk shared or read-only) */
+        p->mirrors_ready = true;
+        perform_step(p, 0, NULL, NULL);
+        return;
+    }
+    if (dom->mig)
+        dom->mig->storage = true;
+    mirror_next(p);
+}
+
+/* query-block-jobs: the mirrors' figures (domjobinfo's "File" lines), and whether they are
+ * all READY (before the stream) or all gone (after block-job-cancel). */
+static void mirrors_polled(void *opaque, int r, const char *text, const char *error)
+{
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    p->polling = false;
+    if (!p->completing && perform_aborted(p))
+        return;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret = NULL;
+    if (!o || !json_object_object_get_ex(o, "return", &ret) ||
+        !json_object_is_type(ret, json_type_array)) {
+        json_object_put(o);
+        char *m = xasprintf("operation failed: query-block-jobs: %s", r < 0  ? error
+                                                                      : text ? text
+                                                                             : "no answer");
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    uint64_t total = 0, done = 0;
+    size_t ready = 0, present = 0;
+    const char *gone = NULL;
+    for (size_t i = 0; i < p->njobs; i++) {
+        bool found = false;
+        for (size_t k = 0; k < json_object_array_length(ret); k++) {
+            struct json_object *e = json_object_array_get_idx(ret, k), *v;
+            if (!json_object_object_get_ex(e, "device", &v) ||
+                strcmp(json_object_get_string(v), p->jobs[i]) != 0)
+                continue;
+            found = true;
+            if (json_object_object_get_ex(e, "len", &v))
+                total += (uint64_t)json_object_get_int64(v);
+            if (json_object_object_get_ex(e, "offset", &v))
+                done += (uint64_t)json_object_get_int64(v);
+            if (json_object_object_get_ex(e, "ready", &v) && json_object_get_boolean(v))
+                ready++;
+        }
+        if (found)
+            present++;
+        else if (!gone)
+            gone = p->targets[i];
+    }
+    json_object_put(o);
+    if (dom->mig && !p->completing) {
+        dom->mig->disk_total = total;
+        dom->mig->disk_processed = done;
+    }
+    if (p->completing) {
+        if (present)
+            return; /* the timer asks again */
+        log_info("domain '%s': the disks' copies are complete", dom->def->name);
+        strv_free(p->jobs, p->nnames);
+        strv_free(p->targets, p->nnames);
+        p->jobs = p->targets = NULL;
+        p->njobs = p->nnames = 0;
+        loop_timer_disarm(p->timer);
+        perform_query_stats(p);
+        return;
+    }
+    if (gone) {
+        char *m = xasprintf("operation failed: migration of disk %s failed: its mirror ended "
+                            "before the copy was complete",
+                            gone);
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    if (ready < p->njobs || p->mirrors_ready)
+        return;
+    p->mirrors_ready = true;
+    loop_timer_disarm(p->timer);
+    log_info("domain '%s': the disks' mirrors are ready; migrating the memory", dom->def->name);
+    perform_step(p, 0, NULL, NULL);
+}
+
+static void mirrors_poll(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct perform *p = opaque;
+    struct vd_domain *dom = p->dom;
+    if (p->polling)
+        return;
+    struct verr err = {0};
+    if (!dom->vmm) {
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, "operation failed: domain is not running");
+        return;
+    }
+    p->polling = true;
+    if (vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-block-jobs\"}", false,
+                               mirrors_polled, p, &err) < 0) {
+        p->polling = false;
+        char *m = xasprintf("operation failed: %s", verr_msg(&err));
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+    }
+}
+
+static void mirror_cancelled(void *opaque, int r, const char *text, const char *error)
+{
+    struct perform *p = opaque;
+    if (r < 0 || (text && strstr(text, "\"error\"")))
+        log_warn("domain '%s': block-job-cancel after the stream: %s", p->dom->def->name,
+                 r < 0 ? error : text);
+}
+
+/* The stream went and the vCPUs are stopped: block-job-cancel on a READY mirror copies what
+ * is left and ends it without a pivot; the stats follow once every job is gone. */
+static void mirrors_complete(struct perform *p)
+{
+    struct vd_domain *dom = p->dom;
+    p->completing = true;
+    for (size_t i = 0; dom->vmm && i < p->njobs; i++) {
+        char *cmd = xasprintf("{\"execute\": \"block-job-cancel\", \"arguments\": "
+                              "{\"device\": \"%s\"}}",
+                              p->jobs[i]);
+        struct verr err = {0};
+        if (vd_vmm_monitor_command(dom->vmm, cmd, false, mirror_cancelled, p, &err) < 0)
+            log_warn("domain '%s': block-job-cancel %s: %s", dom->def->name, p->jobs[i],
+                     verr_msg(&err));
+        free(cmd);
+    }
+    loop_timer_arm(p->timer, POLL_MS * 1000000ull / 4, POLL_MS * 1000000ull / 4);
+}
+
+/* The steps before the stream: the tunables into the VMM, the disks' mirrors, then
+ * migrate. */
 static void perform_step(void *opaque, int r, const char *text, const char *error)
 {
     struct perform *p = opaque;
@@ -730,6 +1415,12 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
         if (rr < 0) {
             perform_failed(p, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
         }
+        return;
+    }
+    if (perform_aborted(p))
+        return;
+    if (with_storage(p->a->flags) && !p->mirrors_ready) {
+        mirrors_start(p);
         return;
     }
     dom->mig->performing = true;
@@ -1042,27 +1733,34 @@ static void cookie_statistics(const char *cookie_in, struct vd_job_stats *st)
         st->stopped_wall_ms = v;
 }
 
-void vd_migrate_job_finish(struct vd_job *job)
+/* Nothing runs here after all: the VMM ends, a transient domain goes; the disks Prepare
+ * created go with the job's arguments (a->created). */
+static void finish_abandon(struct vd_job *job, bool waiting)
 {
     struct vd_domain *dom = job->dom;
     struct vd_mig_args *a = job->mig;
     struct verr err = {0};
-    bool waiting = dom->mig && dom->mig->listen_fd >= 0;
-    uint64_t started = dom->mig ? dom->mig->started_ms : now_ms();
-    vd_migration_free(dom);
-    if (a->cancelled || waiting || !dom->vmm) {
-        if (dom->vmm && vd_vmm_destroy(dom->vmm, finish_cancelled, job, &err) == 0)
-            return;
-        if (!dom->vmm && !dom->persistent && !vd_domain_is_active(dom))
-            vd_domain_forget(dom->daemon, dom);
-        if (a->cancelled)
-            finish_cancelled(job, 0, NULL);
-        else
-            vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
-                        "operation failed: job 'migration in' failed: %s",
-                        waiting ? "no stream arrived from the source" : "the VMM did not start");
+    if (dom->vmm && vd_vmm_destroy(dom->vmm, finish_cancelled, job, &err) == 0)
         return;
-    }
+    if (!dom->vmm && !dom->persistent && !vd_domain_is_active(dom))
+        vd_domain_forget(dom->daemon, dom);
+    if (a->cancelled)
+        finish_cancelled(job, 0, NULL);
+    else
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: job 'migration in' failed: %s",
+                    waiting ? "no stream arrived from the source" : "the VMM did not start");
+}
+
+/* The stream is in: the domain runs here (or stays paused). */
+static void finish_complete(struct vd_job *job, uint64_t started)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_mig_args *a = job->mig;
+    struct verr err = {0};
+    strv_free(a->created, a->ncreated); /* they are the domain's disks now */
+    a->created = NULL;
+    a->ncreated = 0;
     struct vd_job_stats *st = xcalloc(1, sizeof(*st));
     st->type = VD_JOB_COMPLETED;
     st->operation = VD_JOB_OPERATION_MIGRATION_IN;
@@ -1088,6 +1786,109 @@ void vd_migrate_job_finish(struct vd_job *job)
     }
     if (vd_vmm_resume(dom->vmm, finish_resumed, job, &err) < 0)
         finish_resumed(job, -EIO, verr_msg(&err));
+}
+
+/* A storage migration's Finish: the VMM loads the stream itself (migrate-incoming tcp:);
+ * its end is awaited, then the NBD server stops (as libvirt's destination does before it
+ * resumes the vCPUs). */
+struct finish_wait {
+    struct vd_job *job;
+    uint64_t started;
+    uint64_t deadline;
+    struct loop_timer *timer;
+};
+
+static void finish_wait_end(struct finish_wait *w, bool ok)
+{
+    struct vd_job *job = w->job;
+    uint64_t started = w->started;
+    loop_timer_free(w->timer);
+    free(w);
+    if (ok) {
+        finish_complete(job, started);
+    } else {
+        job->mig->cancelled = true;
+        finish_abandon(job, false);
+    }
+}
+
+static void nbd_stopped(void *opaque, int r, const char *text, const char *error)
+{
+    struct finish_wait *w = opaque;
+    if (r < 0 || (text && strstr(text, "\"error\"")))
+        log_warn("domain '%s': nbd-server-stop: %s", w->job->dom->def->name, r < 0 ? error : text);
+    finish_wait_end(w, r == 0);
+}
+
+static void incoming_status(void *opaque, int r, const char *text, const char *error)
+{
+    struct finish_wait *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *v;
+    const char *st = o && json_object_object_get_ex(o, "return", &ret) &&
+                             json_object_object_get_ex(ret, "status", &v)
+                         ? json_object_get_string(v)
+                         : NULL;
+    bool done = st && !strcmp(st, "completed");
+    bool failed = r < 0 || !st || !strcmp(st, "failed") || !strcmp(st, "cancelled");
+    json_object_put(o);
+    struct verr err = {0};
+    if (done) {
+        if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"nbd-server-stop\"}",
+                                                false, nbd_stopped, w, &err) < 0)
+            finish_wait_end(w, false);
+        return;
+    }
+    if (failed || now_ms() > w->deadline) {
+        log_warn("domain '%s': the incoming stream did not complete: %s", dom->def->name,
+                 r < 0 ? error
+                 : st  ? st
+                       : "no status");
+        finish_wait_end(w, false);
+        return;
+    }
+    loop_timer_arm(w->timer, POLL_MS * 1000000ull / 4, 0);
+}
+
+static void incoming_poll(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct finish_wait *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    struct verr err = {0};
+    if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
+                                            incoming_status, w, &err) < 0)
+        finish_wait_end(w, false);
+}
+
+void vd_migrate_job_finish(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_mig_args *a = job->mig;
+    bool waiting = dom->mig && dom->mig->listen_fd >= 0;
+    bool storage = dom->mig && dom->mig->storage;
+    uint64_t started = dom->mig ? dom->mig->started_ms : now_ms();
+    if (dom->mig) { /* the created disks go with the arguments if nothing runs here */
+        a->created = dom->mig->created;
+        a->ncreated = dom->mig->ncreated;
+        dom->mig->created = NULL;
+        dom->mig->ncreated = 0;
+    }
+    vd_migration_free(dom);
+    if (a->cancelled || waiting || !dom->vmm) {
+        finish_abandon(job, waiting);
+        return;
+    }
+    if (!storage) {
+        finish_complete(job, started);
+        return;
+    }
+    struct finish_wait *w = xcalloc(1, sizeof(*w));
+    w->job = job;
+    w->started = started;
+    w->deadline = now_ms() + (uint64_t)INCOMING_WAIT_S * 1000;
+    w->timer = loop_timer_new(dom->daemon->loop, incoming_poll, w);
+    incoming_poll(dom->daemon->loop, w->timer, w);
 }
 
 /* ---- the domain job ---- */
@@ -1118,6 +1919,15 @@ void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_s
                         : st->mem_total > m->transferred ? st->mem_total - m->transferred
                                                          : 0;
         st->mem_remaining = st->data_remaining = left;
+    }
+    if (m->storage && !m->incoming) { /* the mirrors' copy, as libvirt adds it to data_* */
+        st->disk_total = m->disk_total;
+        st->disk_processed = m->disk_processed;
+        st->disk_remaining =
+            m->disk_total > m->disk_processed ? m->disk_total - m->disk_processed : 0;
+        st->data_total += st->disk_total;
+        st->data_processed += st->disk_processed;
+        st->data_remaining += st->disk_remaining;
     }
 }
 

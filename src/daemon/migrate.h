@@ -14,7 +14,10 @@
  * as libvirt's migration_port_min/max) and starts vireo-vmm with the
  * accepted connection as its incoming stream (getfd + migrate-incoming
  * "fd:"); the source daemon connects to it and hands the socket to its
- * vireo-vmm (getfd + migrate "fd:"). TODO(#13): once vireo-vmm takes
+ * vireo-vmm (getfd + migrate "fd:"). With storage (NON_SHARED_DISK/INC) the
+ * destination's VMM starts at Prepare instead (-incoming defer, its NBD server
+ * exporting the disks, migrate-incoming tcp: on the port), and the source
+ * mirrors the disks into it before the memory (migrate.c). TODO(#13): once vireo-vmm takes
  * -incoming tcp: and migrate tcp:, start the destination VMM in Prepare
  * with -incoming on the port and let the VMMs connect themselves.
  */
@@ -49,6 +52,7 @@ enum {
     VD_MIGRATE_POSTCOPY = 1 << 15,
     VD_MIGRATE_TLS = 1 << 16,
     VD_MIGRATE_PARALLEL = 1 << 17,
+    VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 };
 
 /* libvirt's virDomainJobType and virDomainJobOperation values used here. */
@@ -72,8 +76,23 @@ struct vd_mig_args {
     char *listen_address; /* listen_address */
     uint64_t bandwidth;   /* bandwidth, MiB/s (0: not given) */
     bool cancelled;       /* Finish, Confirm */
+    const void *client;   /* Prepare: the connection that asked (compared, never used) */
     char *dconnuri;       /* Perform of a peer-to-peer migration */
-    char *cookie_in;      /* Finish: the source's cookie (its statistics), NUL-terminated */
+    char *cookie_in;      /* Perform, Finish: the other side's cookie, NUL-terminated */
+    char **disks;         /* migrate_disks: the targets whose storage is copied (NULL: all) */
+    size_t ndisks;
+    int disks_port; /* disks_port: the destination's NBD port (0: libvirt's range) */
+    /* Prepare with storage: the disks it created, removed when the arguments are freed
+     * still holding them (a Prepare that failed); a Prepare that succeeds hands them to
+     * the migration, whose cancelled Finish removes them. */
+    char **created;
+    size_t ncreated;
+    /* Prepare with storage: where the destination's VMM listens (its start job) */
+    char *incoming_uri; /* migrate-incoming tcp:ADDR:PORT */
+    char *nbd_addr;     /* nbd-server-start's address */
+    int nbd_port;
+    char **nbd_drives; /* the -drive ids exported writable */
+    size_t nnbd_drives;
     /* results */
     char *xml;        /* Begin: the domain XML the destination runs */
     char *uri_out;    /* Prepare: where the source sends the stream */
@@ -88,6 +107,7 @@ struct vd_job_stats {
     uint64_t elapsed_ms, downtime_ms, setup_ms;
     uint64_t data_total, data_processed, data_remaining;
     uint64_t mem_total, mem_processed, mem_remaining, mem_bps;
+    uint64_t disk_total, disk_processed, disk_remaining; /* the storage copy's mirrors */
     uint64_t stopped_wall_ms; /* destination: when the source stopped the vCPUs (cookie) */
     bool have_downtime, success;
 };
@@ -105,9 +125,24 @@ void vd_migrate_job_confirm(struct vd_job *job);
 /* Destination: resume (or keep paused), make persistent; the domain for the reply. */
 void vd_migrate_job_finish(struct vd_job *job);
 /* Destination: a transient domain waiting for the stream on a port (uri_out); *out the
- * domain. Not a job: it makes the domain. Returns 0 or -errno with err (code in *code). */
+ * domain. Not a job: it makes the domain. Returns 0 or -errno with err (code in *code).
+ * With storage (NON_SHARED_DISK/INC) the domain's VMM must run before the reply: *start
+ * is then set, and the caller submits vd_migrate_job_prepare_start on the domain with a
+ * as job->mig (its success fills uri_out and cookie_out). */
 int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
-                       int *code, struct verr *err);
+                       bool *start, int *code, struct verr *err);
+/* Destination with storage: starts the VMM with -incoming defer, its NBD server exporting
+ * the migrated disks and migrate-incoming on the stream's port. */
+void vd_migrate_job_prepare_start(struct vd_job *job);
+/* The storage part of a start's arguments (vmm-driver.h), from job->mig, or nothing. */
+struct vd_vmm_start_args;
+void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa);
+/* A client connection ended: the incoming storage migrations it prepared and did not finish
+ * are abandoned (their VMM and created disks go), as libvirt's destination cleans up after
+ * a client that vanished. */
+void vd_migrate_client_gone(struct vd_daemon *d, const void *client);
+/* Prepare with storage succeeded: the created disks now belong to the migration. */
+void vd_migrate_prepared(struct vd_domain *dom, struct vd_mig_args *a);
 /* The result of a job's end in peer-to-peer: called by rpc-migrate.c. */
 
 /* The Begin part of a peer-to-peer Perform, at once (the XML into a->xml). */

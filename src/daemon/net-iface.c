@@ -9,6 +9,10 @@
  * <source bridge>, or the running network's), bring it up and give it the
  * <bandwidth> limits with tc as libvirt does. A
  * managed='no' ethernet tap was made by the user: it is only opened.
+ * With <virtualport type='openvswitch'> (the interface's, or its network's
+ * merged with the portgroup's) the tap joins no kernel bridge: it becomes a
+ * port of the Open vSwitch bridge (net-ovs.c), with the <vlan>; that port
+ * record outlives the tap, so vd_net_release deletes it when the VM ends.
  */
 #include "daemon/net-iface.h"
 
@@ -22,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/network.h"
 #include "daemon/vireod.h"
@@ -182,7 +187,81 @@ int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err)
     return apply_bandwidth(n->target_dev, n, err);
 }
 
-static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, struct verr *err)
+static const struct xnode *kept_child(const struct domain_net *n, const char *name)
+{
+    for (size_t i = 0; i < n->nextra; i++)
+        if (strcmp(n->extra[i]->name, name) == 0)
+            return n->extra[i];
+    return NULL;
+}
+
+static void add_kept(struct domain_net *n, struct xnode *x)
+{
+    n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));
+    n->extra[n->nextra++] = x;
+}
+
+/*
+ * A type='network' interface takes from its running network (and the portgroup it names,
+ * or the default one) what it does not say itself: the Open vSwitch <virtualport> (the
+ * interface's interfaceid and profileid win), the <vlan> and the <bandwidth>. They go into
+ * the live definition, as libvirt shows them, so the stop finds the port to delete.
+ */
+static int merge_network_port(struct vd_daemon *d, struct domain_net *n, char **bridge,
+                              struct verr *err)
+{
+    const char *pg = n->source ? xnode_attr(n->source, "portgroup") : NULL;
+    struct vd_network_port port;
+    int r = vd_network_port(d, n->source_network, pg, &port, err);
+    if (r < 0)
+        return r;
+    struct xnode *own = (struct xnode *)kept_child(n, "virtualport");
+    if (own && !port.virtualport) {
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: <virtualport> on interface %s: network '%s' "
+                     "is not an Open vSwitch network",
+                     n->mac, n->source_network);
+    } else if (port.virtualport) {
+        struct xnode *from = xnode_child(port.virtualport, "parameters");
+        struct xnode *to = own ? xnode_ensure_child(own, "parameters", true) : NULL;
+        for (size_t i = 0; to && from && i < from->nattrs; i++)
+            if (!xnode_attr(to, from->attrs[2 * i]))
+                xnode_set_attr(to, from->attrs[2 * i], from->attrs[2 * i + 1]);
+        if (!own) {
+            own = port.virtualport;
+            port.virtualport = NULL;
+            add_kept(n, own);
+        }
+        to = xnode_ensure_child(own, "parameters", true);
+        unsigned char u[16];
+        char id[37];
+        if (!xnode_attr(to, "interfaceid") && (r = domain_uuid_generate(u)) < 0)
+            r = verr_errno(err, -r, "cannot generate an interfaceid");
+        else if (!xnode_attr(to, "interfaceid")) {
+            domain_uuid_format(u, id);
+            xnode_set_attr(to, "interfaceid", id);
+        }
+        static const char *const order[] = {"interfaceid", "profileid", NULL};
+        xnode_order_attrs(to, order);
+    }
+    if (r == 0 && port.vlan && !kept_child(n, "vlan")) {
+        add_kept(n, port.vlan);
+        port.vlan = NULL;
+    }
+    if (r == 0 && port.bandwidth && !kept_child(n, "bandwidth")) {
+        add_kept(n, port.bandwidth);
+        port.bandwidth = NULL;
+    }
+    if (r == 0) {
+        *bridge = port.bridge;
+        port.bridge = NULL;
+    }
+    vd_network_port_clear(&port);
+    return r;
+}
+
+static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_net *n, int *fd_out,
+                       struct verr *err)
 {
     const char *bridge = NULL;
     char *net_bridge = NULL;
@@ -196,7 +275,7 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
     case DOMAIN_NET_NETWORK: {
         if (!n->source_network)
             return verr_set(err, EINVAL, "Missing source network for interface %s", n->mac);
-        int r = vd_network_bridge(d, n->source_network, &net_bridge, err);
+        int r = merge_network_port(d, n, &net_bridge, err);
         if (r < 0)
             return r;
         bridge = net_bridge;
@@ -216,6 +295,30 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         *fd_out = -1;
         return 0;
     }
+    /* <virtualport type='openvswitch'>: the tap is an OVS port, not a kernel bridge's. */
+    const struct xnode *vport = kept_child(n, "virtualport"), *vlan = kept_child(n, "vlan");
+    int r = vd_ovs_check(vport, vlan, n->mac, err);
+    if (r == 0 && vlan && !vport)
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: an interface of type '%s' is requesting a vlan "
+                     "tag, but that is not supported for this type of connection",
+                     domain_net_type_to_string(n->type));
+    /* TODO: libvirt gives an OVS port its bandwidth as OVS QoS records (linux-htb, ingress
+     * policing); tc on the tap does not hold, ovs-vswitchd resets a port's qdiscs. */
+    if (r == 0 && vport && kept_child(n, "bandwidth"))
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: <bandwidth> on an Open vSwitch port (interface "
+                     "%s) is not supported yet",
+                     n->mac);
+    if (r == 0 && vport && n->type == DOMAIN_NET_ETHERNET)
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: <virtualport> on interface %s of type "
+                     "'ethernet': an Open vSwitch port needs type 'bridge' or 'network'",
+                     n->mac);
+    if (r < 0) {
+        free(net_bridge);
+        return r;
+    }
     if (n->target_dev && !valid_ifname(n->target_dev)) {
         free(net_bridge);
         return verr_set(err, EINVAL, "unsupported configuration: invalid target dev '%s'",
@@ -230,7 +333,7 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
     if (!mtu && bridge) {
         int bm = vd_nl_link_mtu(bridge);
         if (bm < 0) {
-            int r = verr_errno(err, -bm, "Cannot get interface MTU on '%s'", bridge);
+            r = verr_errno(err, -bm, "Cannot get interface MTU on '%s'", bridge);
             free(net_bridge);
             return r;
         }
@@ -242,7 +345,6 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         free(net_bridge);
         return fd;
     }
-    int r = 0;
     if (managed_tap) {
         unsigned char mac[6];
         unsigned m[6];
@@ -251,12 +353,15 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
         for (int i = 0; i < 6; i++)
             mac[i] = (unsigned char)m[i];
         mac[0] = 0xfe;
-        struct vd_nl_link set = {.master = bridge, .mtu = (unsigned)mtu, .mac = mac, .up = true};
+        struct vd_nl_link set = {
+            .master = vport ? NULL : bridge, .mtu = (unsigned)mtu, .mac = mac, .up = true};
         if (r == 0)
             r = vd_nl_link_set(name, &set, err);
     }
     if (r == 0)
         r = apply_bandwidth(name, n, err);
+    if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
+        r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, err);
     free(net_bridge);
     if (r < 0) {
         close(fd); /* not persistent: the device goes with its descriptor */
@@ -268,20 +373,57 @@ static int prepare_one(struct vd_daemon *d, struct domain_net *n, int *fd_out, s
     return 0;
 }
 
+static void release_one(const char *vm_uuid, const struct domain_net *n)
+{
+    if (!n->target_dev || !vd_ovs_virtualport(n))
+        return;
+    struct verr e = {0};
+    if (vd_ovs_del_port(n->target_dev, vm_uuid, &e) < 0)
+        log_warn("interface %s: %s", n->mac, verr_msg(&e));
+}
+
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err)
 {
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
     int *fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(*fds));
     for (size_t i = 0; i < def->nnets; i++)
         fds[i] = -1;
     for (size_t i = 0; i < def->nnets; i++) {
-        int r = prepare_one(d, &def->nets[i], &fds[i], err);
+        int r = prepare_one(d, uuid, &def->nets[i], &fds[i], err);
         if (r < 0) {
+            for (size_t j = 0; j < i; j++)
+                if (fds[j] >= 0)
+                    release_one(uuid, &def->nets[j]);
             vd_net_fds_close(fds, def->nnets);
             return r;
         }
     }
     *fds_out = fds;
     return 0;
+}
+
+int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct domain_net *n,
+                       int *fd_out, struct verr *err)
+{
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
+    return prepare_one(d, uuid, n, fd_out, err);
+}
+
+void vd_net_release_one(const struct domain_def *def, const struct domain_net *n)
+{
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
+    release_one(uuid, n);
+}
+
+void vd_net_release(const struct domain_def *def)
+{
+    char uuid[37];
+    domain_uuid_format(def->uuid, uuid);
+    for (size_t i = 0; i < def->nnets; i++)
+        release_one(uuid, &def->nets[i]);
 }
 
 void vd_net_fds_close(int *fds, size_t n)

@@ -181,6 +181,32 @@ int vd_nl_addr4_add(const char *name, const char *addr, unsigned prefix, struct 
     return 0;
 }
 
+int vd_nl_addr6_add(const char *name, const char *addr, unsigned prefix, struct verr *err)
+{
+    unsigned idx = if_nametoindex(name);
+    if (!idx)
+        return verr_errno(err, ENODEV, "cannot add address %s to '%s'", addr, name);
+    struct in6_addr a;
+    if (inet_pton(AF_INET6, addr, &a) != 1 || prefix > 128)
+        return verr_set(err, EINVAL, "invalid IPv6 address '%s/%u'", addr, prefix);
+    struct nl_req r;
+    memset(&r, 0, sizeof(r));
+    r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+    r.h.nlmsg_type = RTM_NEWADDR;
+    r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
+    ifa->ifa_family = AF_INET6;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_flags = IFA_F_NODAD;
+    ifa->ifa_index = idx;
+    nl_put(&r, IFA_LOCAL, &a, 16);
+    nl_put(&r, IFA_ADDRESS, &a, 16);
+    int ret = nl_talk(&r);
+    if (ret < 0)
+        return verr_errno(err, -ret, "cannot add address %s/%u to '%s'", addr, prefix, name);
+    return 0;
+}
+
 int vd_nl_link_mtu(const char *name)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

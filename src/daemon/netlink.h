@@ -29,6 +29,9 @@ int vd_nl_link_del(const char *name, struct verr *err);
 int vd_nl_link_set(const char *name, const struct vd_nl_link *set, struct verr *err);
 /* Adds addr/prefix (IPv4, dotted) to the link, with its broadcast address. */
 int vd_nl_addr4_add(const char *name, const char *addr, unsigned prefix, struct verr *err);
+/* Adds addr/prefix (IPv6) to the link, without duplicate address detection (the address is
+ * the network's own, and dnsmasq must bind to it at once). */
+int vd_nl_addr6_add(const char *name, const char *addr, unsigned prefix, struct verr *err);
 /* The link's MTU, or -errno. */
 int vd_nl_link_mtu(const char *name);
 

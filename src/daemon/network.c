@@ -19,9 +19,20 @@
  *      restarted daemon finds the network running from it, checks that its
  *      bridge and dnsmasq still live, and leaves them be.
  *
- * TODO: the start runs on the loop (dnsmasq's start, a few ms); IPv6
- * addresses, <dns> hosts/forwarders, <route>, <portgroup>, net-update and
- * network events are not supported yet (refused at start, or not offered).
+ * A forward mode 'bridge' network may name an Open vSwitch bridge
+ * (<virtualport type='openvswitch'/>), and any network may have
+ * <portgroup>s (vlan and virtualport parameters for OVS, bandwidth for any):
+ * vd_network_port hands them to the interfaces that join.
+ *
+ * One IPv6 <ip> beside the IPv4 one: the bridge's address (IPv6 turned on,
+ * no RA taken by the bridge), IPv6 forwarding for nat and route (IPv6 is
+ * routed, never masqueraded, as libvirt does), an "ip6" nft table, and
+ * dnsmasq's router advertisements and DHCPv6 ranges.
+ *
+ * TODO: the start runs on the loop (dnsmasq's start, a few ms); DHCPv6
+ * static hosts, more than one address per family, IPv6 leases in
+ * net-dhcp-leases, <dns> hosts/forwarders, <route> and network events are
+ * not supported yet (refused at start, or not offered).
  */
 #include "daemon/network.h"
 
@@ -41,6 +52,8 @@
 #include <unistd.h>
 
 #include "conf/domain_conf.h"
+#include "conf/network_update.h"
+#include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/vireod.h"
 #include "util/buf.h"
@@ -75,8 +88,9 @@ static char *find_tool(const char *name)
     return xstrdup(name);
 }
 
-/* Runs argv to its end, its stdin from input (may be NULL); its first error line goes into err. */
-int vd_net_run_tool(char **argv, const char *input, struct verr *err)
+/* Runs argv to its end, its stdin from input (may be NULL); its first error line goes into err,
+ * and when output is not NULL what it printed (up to size - 1 bytes) into output. */
+static int run_tool(char **argv, const char *input, char *output, size_t size, struct verr *err)
 {
     char *exe = find_tool(argv[0]);
     char tmpl[] = "/tmp/vireod-tool-XXXXXX";
@@ -131,6 +145,11 @@ int vd_net_run_tool(char **argv, const char *input, struct verr *err)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (output) {
+            lseek(out, 0, SEEK_SET);
+            ssize_t got = fd_read_all(out, output, size - 1);
+            output[got > 0 ? got : 0] = 0;
+        }
         close(out);
         return 0;
     }
@@ -147,6 +166,16 @@ int vd_net_run_tool(char **argv, const char *input, struct verr *err)
                         WEXITSTATUS(status));
     return verr_set(err, EIO, "%s ended by signal %d", argv[0],
                     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int vd_net_run_tool(char **argv, const char *input, struct verr *err)
+{
+    return run_tool(argv, input, NULL, 0, err);
+}
+
+int vd_net_run_tool_output(char **argv, char *output, size_t size, struct verr *err)
+{
+    return run_tool(argv, NULL, output, size, err);
 }
 
 /* ---- addresses ---- */
@@ -187,6 +216,43 @@ static const struct network_ip *ipv4_of(const struct network_def *def)
     return NULL;
 }
 
+static const struct network_ip *ipv6_of(const struct network_def *def)
+{
+    for (size_t i = 0; i < def->nips; i++)
+        if (def->ips[i].ipv6)
+            return &def->ips[i];
+    return NULL;
+}
+
+/* The IPv6 subnet "ADDR/PREFIX" of ip (the address with the host bits cleared). */
+static void subnet6_str(const struct network_ip *ip, char *out, size_t size)
+{
+    struct in6_addr a;
+    int p = ip->prefix >= 0 && ip->prefix <= 128 ? ip->prefix : 64;
+    inet_pton(AF_INET6, ip->address, &a);
+    for (int i = 0; i < 16; i++) {
+        int bits = p - 8 * i;
+        a.s6_addr[i] &= bits >= 8 ? 0xff : bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
+    }
+    char s[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &a, s, sizeof(s));
+    snprintf(out, size, "%s/%d", s, p);
+}
+
+/* Writes value to the sysctl file path. */
+static int sysctl_write(const char *path, const char *value, struct verr *err)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || fd_write_all(fd, value, strlen(value)) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return verr_errno(err, e, "cannot write %s", path);
+    }
+    close(fd);
+    return 0;
+}
+
 /* An IPv4 route of the host (not the default one) overlapping the subnet. */
 static int check_collision(const struct network_ip *ip, struct verr *err)
 {
@@ -222,9 +288,97 @@ static int check_collision(const struct network_ip *ip, struct verr *err)
 
 /* ---- what a start honours ---- */
 
+/* The network's <virtualport type='openvswitch'> (forward mode bridge only), or NULL. */
+static const struct xnode *ovs_virtualport(const struct network_def *def)
+{
+    for (size_t i = 0; i < def->nextra; i++)
+        if (strcmp(def->extra[i]->name, "virtualport") == 0)
+            return def->extra[i];
+    return NULL;
+}
+
+/*
+ * <virtualport>, <vlan> and <portgroup>s: a virtualport only of type openvswitch on a
+ * forward mode bridge network (an Open vSwitch bridge); a vlan only with it; portgroups
+ * with unique names, at most one default, holding vlan, virtualport and bandwidth.
+ */
+static int check_ports(const struct network_def *def, struct verr *err)
+{
+    const struct xnode *vp = ovs_virtualport(def);
+    if (vp) {
+        const char *t = xnode_attr(vp, "type");
+        if (!t || strcmp(t, "openvswitch") != 0 || def->forward != NETWORK_FORWARD_BRIDGE)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <virtualport type='%s'> in network '%s': "
+                            "only type 'openvswitch' with forward mode 'bridge' is supported",
+                            t ? t : "", def->name);
+    }
+    size_t defaults = 0;
+    for (size_t i = 0; i < def->nextra; i++) {
+        const struct xnode *x = def->extra[i];
+        const struct xnode *xvp = NULL, *xvlan = NULL;
+        if (strcmp(x->name, "vlan") == 0) {
+            xvlan = x;
+        } else if (strcmp(x->name, "portgroup") == 0) {
+            const char *name = xnode_attr(x, "name"), *dflt = xnode_attr(x, "default");
+            if (!name || !*name)
+                return verr_set(err, EINVAL,
+                                "XML error: Missing required name attribute in portgroup");
+            for (size_t j = 0; j < i; j++) {
+                const char *other = xnode_attr(def->extra[j], "name");
+                if (strcmp(def->extra[j]->name, "portgroup") == 0 && other &&
+                    strcmp(other, name) == 0)
+                    return verr_set(err, EINVAL,
+                                    "XML error: duplicate portgroup name '%s' in network '%s'",
+                                    name, def->name);
+            }
+            if (dflt && strcmp(dflt, "yes") == 0 && ++defaults > 1)
+                return verr_set(err, EINVAL,
+                                "XML error: network '%s' has multiple default <portgroup> "
+                                "elements (%s), but only one default is allowed",
+                                def->name, name);
+            for (size_t j = 0; j < x->nkids; j++) {
+                const struct xnode *k = x->kids[j];
+                if (!k->name)
+                    continue;
+                if (strcmp(k->name, "vlan") == 0)
+                    xvlan = k;
+                else if (strcmp(k->name, "virtualport") == 0)
+                    xvp = k;
+                else if (strcmp(k->name, "bandwidth") != 0)
+                    return verr_set(err, ENOTSUP,
+                                    "unsupported configuration: <portgroup><%s> in network "
+                                    "'%s' is not supported by vireod yet",
+                                    k->name, def->name);
+            }
+            if (xvp && !vp)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: <portgroup name='%s'><virtualport> "
+                                "in network '%s' needs the network's <virtualport "
+                                "type='openvswitch'>",
+                                name, def->name);
+        } else {
+            continue;
+        }
+        int r;
+        if ((r = vd_ovs_check(xvp, xvlan, def->name, err)) < 0)
+            return r;
+        if (xvlan && !vp)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <vlan> in network '%s' needs an Open "
+                            "vSwitch bridge (<virtualport type='openvswitch'>)",
+                            def->name);
+    }
+    return 0;
+}
+
 static int check_supported(const struct network_def *def, struct verr *err)
 {
-    const char *kept_ok[] = {"metadata", "title", "description", "mtu", NULL};
+    const char *kept_ok[] = {"metadata",    "title", "description", "mtu",
+                             "virtualport", "vlan",  "portgroup",   NULL};
+    int r = check_ports(def, err);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < def->nextra; i++) {
         const struct xnode *x = def->extra[i];
         bool ok = false;
@@ -256,14 +410,38 @@ static int check_supported(const struct network_def *def, struct verr *err)
                         "unsupported configuration: forward mode 'bridge' in network '%s' needs "
                         "<bridge name>: a device pool is not supported yet",
                         def->name);
-    size_t v4 = 0;
+    size_t v4 = 0, v6 = 0;
     for (size_t i = 0; i < def->nips; i++) {
         const struct network_ip *ip = &def->ips[i];
-        if (ip->ipv6)
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: IPv6 in network '%s' is not supported by "
-                            "vireod yet",
-                            def->name);
+        if (ip->ipv6) {
+            struct in6_addr a6;
+            if (++v6 > 1)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: more than one IPv6 address in network "
+                                "'%s' is not supported by vireod yet",
+                                def->name);
+            if (!ip->address || inet_pton(AF_INET6, ip->address, &a6) != 1 || ip->prefix < 1 ||
+                ip->prefix > 128)
+                return verr_set(err, EINVAL,
+                                "invalid IPv6 address '%s' with prefix in network '%s'",
+                                ip->address ? ip->address : "", def->name);
+            if (ip->nhosts)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: DHCPv6 static hosts in network '%s' "
+                                "are not supported by vireod yet",
+                                def->name);
+            if (ip->nranges && ip->prefix != 64)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: for DHCPv6 support, the IPv6 prefix "
+                                "of network '%s' must be 64 (it is %d)",
+                                def->name, ip->prefix);
+            if (ip->tftp || ip->bootp)
+                return verr_set(err, ENOTSUP,
+                                "unsupported configuration: TFTP and BOOTP in network '%s' are not "
+                                "supported by vireod yet",
+                                def->name);
+            continue;
+        }
         if (ip->tftp || ip->bootp)
             return verr_set(err, ENOTSUP,
                             "unsupported configuration: TFTP and BOOTP in network '%s' are not "
@@ -333,11 +511,45 @@ static char *nft_rules(const struct network_def *def)
     return buf_detach(&b, NULL);
 }
 
+/* The IPv6 rules, in "table ip6 vireo_BRIDGE": IPv6 is routed, never masqueraded (as
+ * libvirt: a nat network's IPv6 subnet is routed), and an isolated network forwards none. */
+static char *nft_rules6(const struct network_def *def)
+{
+    const struct network_ip *ip = ipv6_of(def);
+    char net[INET6_ADDRSTRLEN + 8];
+    subnet6_str(ip, net, sizeof(net));
+    char *table = nft_table(def);
+    struct buf b = BUF_INIT;
+    const char *br = def->bridge;
+    buf_printf(&b, "table ip6 %s {\n  chain forward {\n", table);
+    buf_printf(&b, "    type filter hook forward priority filter; policy accept;\n");
+    buf_printf(&b, "    iifname \"%s\" oifname \"%s\" accept\n", br, br);
+    if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
+        char oif[64] = "", iif[64] = "";
+        if (def->forward_dev && *def->forward_dev) {
+            snprintf(oif, sizeof(oif), "oifname \"%s\" ", def->forward_dev);
+            snprintf(iif, sizeof(iif), "iifname \"%s\" ", def->forward_dev);
+        }
+        buf_printf(&b, "    iifname \"%s\" %sip6 saddr %s accept\n", br, oif, net);
+        buf_printf(&b, "    %soifname \"%s\" ip6 daddr %s accept\n", iif, br, net);
+    }
+    buf_printf(&b, "    iifname \"%s\" reject\n    oifname \"%s\" reject\n  }\n}\n", br, br);
+    free(table);
+    return buf_detach(&b, NULL);
+}
+
 static int firewall_add(const struct network_def *def, struct verr *err)
 {
     if (def->forward == NETWORK_FORWARD_OPEN || def->forward == NETWORK_FORWARD_BRIDGE)
         return 0;
     char *rules = nft_rules(def);
+    if (ipv6_of(def)) {
+        char *r6 = nft_rules6(def);
+        char *both = xasprintf("%s%s", rules, r6);
+        free(rules);
+        free(r6);
+        rules = both;
+    }
     char *argv[] = {"nft", "-f", "-", NULL};
     int r = vd_net_run_tool(argv, rules, err);
     free(rules);
@@ -352,6 +564,9 @@ static void firewall_remove(const struct network_def *def)
     char *argv[] = {"nft", "delete", "table", "ip", table, NULL};
     struct verr e = {0};
     if (vd_net_run_tool(argv, NULL, &e) < 0)
+        log_debug("network '%s': %s", def->name, verr_msg(&e));
+    argv[3] = "ip6";
+    if (vd_net_run_tool(argv, NULL, &e) < 0) /* none without IPv6: no error */
         log_debug("network '%s': %s", def->name, verr_msg(&e));
     free(table);
 }
@@ -398,15 +613,38 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
         }
         buf_printf(&b, "dhcp-no-override\ndhcp-authoritative\n");
         buf_printf(&b, "dhcp-lease-max=%lu\n", leases + ip->nhosts);
+        /* In the configuration, read while dnsmasq is still root: libvirt's dhcp-hostsfile
+         * is read after it became an unprivileged user, who cannot reach a private --root. */
         for (size_t i = 0; i < ip->nhosts; i++) {
             const struct network_dhcp_host *h = &ip->hosts[i];
             buf_printf(&b, "dhcp-host=%s%s%s%s%s\n", h->mac ? h->mac : "",
                        h->mac && (h->ip || h->name) ? "," : "", h->ip ? h->ip : "",
                        h->ip && h->name ? "," : "", h->name ? h->name : "");
         }
-        buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     }
+    /* IPv6: router advertisements, and DHCPv6 over the ranges (libvirt's lines) */
+    const struct network_ip *ip6 = ipv6_of(def);
+    for (size_t i = 0; ip6 && i < ip6->nranges; i++)
+        buf_printf(&b, "dhcp-range=%s,%s,%d\n", ip6->ranges[i].start, ip6->ranges[i].end,
+                   ip6->prefix);
+    if (ip6 && !ip6->nranges)
+        buf_printf(&b, "dhcp-range=%s,ra-only\n", ip6->address);
+    if (ip6)
+        buf_printf(&b, "enable-ra\n");
+    if ((ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges))
+        buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     return buf_detach(&b, NULL);
+}
+
+/* Writes the configuration file of def's dnsmasq. */
+static int dnsmasq_write(struct vd_daemon *d, const struct network_def *def, struct verr *err)
+{
+    char *conf = dnsmasq_conf(d, def);
+    char *conf_path = path_of(d->network_run_dir, def->name, ".conf");
+    int r = file_replace_atomic(conf_path, conf, strlen(conf), 0600, err);
+    free(conf);
+    free(conf_path);
+    return r;
 }
 
 static bool pid_is_dnsmasq_of(struct vd_daemon *d, pid_t pid, const char *name)
@@ -446,13 +684,11 @@ static pid_t read_pid(const char *path)
 static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr *err)
 {
     const struct network_def *def = n->def;
-    if (!ipv4_of(def))
+    if (!ipv4_of(def) && !ipv6_of(def))
         return 0;
-    char *conf = dnsmasq_conf(d, def);
     char *conf_path = path_of(d->network_run_dir, def->name, ".conf");
     char *pid_path = path_of(d->network_run_dir, def->name, ".pid");
-    int r = file_replace_atomic(conf_path, conf, strlen(conf), 0600, err);
-    free(conf);
+    int r = dnsmasq_write(d, def, err);
     unlink(pid_path);
     if (r == 0) {
         char *opt = xasprintf("--conf-file=%s", conf_path);
@@ -473,7 +709,7 @@ static int dnsmasq_start(struct vd_daemon *d, struct vd_network *n, struct verr 
     return r;
 }
 
-static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
+static void dnsmasq_kill(struct vd_daemon *d, struct vd_network *n)
 {
     if (n->dnsmasq > 0 && pid_is_dnsmasq_of(d, n->dnsmasq, n->def->name)) {
         kill(n->dnsmasq, SIGTERM);
@@ -484,6 +720,11 @@ static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
         }
     }
     n->dnsmasq = 0;
+}
+
+static void dnsmasq_stop(struct vd_daemon *d, struct vd_network *n)
+{
+    dnsmasq_kill(d, n);
     const char *sfx[] = {".pid", ".conf", ".leases"};
     for (size_t i = 0; i < 3; i++) {
         char *p = path_of(d->network_run_dir, n->def->name, sfx[i]);
@@ -580,6 +821,22 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
     struct vd_nl_link set = {.mtu = (unsigned)network_mtu(def), .up = true};
     if (ip && (r = vd_nl_addr4_add(def->bridge, ip->address, (unsigned)ip_prefix(ip), err)) < 0)
         goto fail;
+    const struct network_ip *ip6 = ipv6_of(def);
+    if (ip6) {
+        /* as libvirt: IPv6 on, and the bridge takes no router advertisement or autoconfigured
+         * address of its own (dnsmasq is the router here) */
+        static const char *const knobs[][2] = {
+            {"disable_ipv6", "0\n"}, {"accept_ra", "0\n"}, {"autoconf", "0\n"}};
+        for (size_t k = 0; k < 3; k++) {
+            char *path = xasprintf("/proc/sys/net/ipv6/conf/%s/%s", def->bridge, knobs[k][0]);
+            r = sysctl_write(path, knobs[k][1], err);
+            free(path);
+            if (r < 0)
+                goto fail;
+        }
+        if ((r = vd_nl_addr6_add(def->bridge, ip6->address, (unsigned)ip6->prefix, err)) < 0)
+            goto fail;
+    }
     if ((r = vd_nl_link_set(def->bridge, &set, err)) < 0)
         goto fail;
     if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
@@ -591,6 +848,10 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
             goto fail;
         }
         close(fd);
+        if (ip6 && (r = sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", "1\n", err)) < 0) {
+            verr_prefix(err, "cannot enable IPv6 forwarding for network '%s'", def->name);
+            goto fail;
+        }
     }
     if ((r = firewall_add(def, err)) < 0)
         goto fail;
@@ -662,6 +923,109 @@ int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *e
         n->def = cfg;
     }
     return 0;
+}
+
+/* ---- net-update ---- */
+
+static int store_def(struct vd_daemon *d, const struct network_def *def, struct verr *err);
+
+/* libvirt's VIR_NETWORK_UPDATE_AFFECT_* */
+enum { UPDATE_LIVE = 1, UPDATE_CONFIG = 2 };
+
+static bool has_dhcp(const struct network_def *def)
+{
+    const struct network_ip *ip = ipv4_of(def), *ip6 = ipv6_of(def);
+    return (ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges);
+}
+
+/*
+ * The running network takes new. A DHCP change rewrites dnsmasq's configuration and
+ * restarts it; the lease file stays and the new dnsmasq reads it back, so no lease is lost.
+ * (libvirt rewrites a dhcp-hostsfile and sends a SIGHUP; dnsmasq reads that file as the
+ * unprivileged user it became after starting, who cannot reach a private --root.)
+ */
+static int update_live(struct vd_daemon *d, struct vd_network *n, struct network_def *new,
+                       unsigned section, struct verr *err)
+{
+    bool dhcp = section == NETWORK_SECTION_IP_DHCP_HOST || section == NETWORK_SECTION_IP_DHCP_RANGE;
+    bool restart = dhcp && n->def->forward != NETWORK_FORWARD_BRIDGE &&
+                   (ipv4_of(new) || ipv6_of(new)) && (has_dhcp(n->def) || has_dhcp(new));
+    struct network_def *old = n->def;
+    n->def = new;
+    int r;
+    if (restart) {
+        n->def = old;
+        dnsmasq_kill(d, n);
+        n->def = new;
+        if ((r = dnsmasq_start(d, n, err)) < 0) {
+            n->def = old; /* the old definition, and its dnsmasq back */
+            network_def_free(new);
+            struct verr again = {0};
+            if (dnsmasq_start(d, n, &again) < 0)
+                log_warn("network '%s': %s", old->name, verr_msg(&again));
+            return r;
+        }
+    }
+    network_def_free(old);
+    char *xml = network_def_format(n->def, 0);
+    char *st = path_of(d->network_run_dir, n->def->name, ".xml");
+    r = file_replace_atomic(st, xml, strlen(xml), 0600, err);
+    free(xml);
+    free(st);
+    return r;
+}
+
+int vd_network_update(struct vd_daemon *d, struct vd_network *n, unsigned command, unsigned section,
+                      int parent_index, const char *xml, unsigned flags, struct verr *err)
+{
+    if (flags & ~(unsigned)(UPDATE_LIVE | UPDATE_CONFIG))
+        return verr_set(err, EINVAL,
+                        "invalid argument: unsupported flags (0x%x) in function "
+                        "networkUpdate",
+                        flags & ~(unsigned)(UPDATE_LIVE | UPDATE_CONFIG));
+    if (!(flags & (UPDATE_LIVE | UPDATE_CONFIG)))
+        flags |= n->active ? UPDATE_LIVE : UPDATE_CONFIG;
+    if ((flags & UPDATE_CONFIG) && !n->persistent)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot change persistent "
+                        "config of a transient network");
+    if ((flags & UPDATE_LIVE) && !n->active)
+        return verr_set(err, EINVAL, "Requested operation is not valid: network is not running");
+    /* both checked before either changes */
+    struct network_def *cfg = NULL, *cfg_new = NULL, *live_new = NULL;
+    int r = 0;
+    if (flags & UPDATE_CONFIG) {
+        cfg = n->active ? config_copy(d, n) : n->def;
+        if (!cfg)
+            return verr_set(err, EIO, "cannot read the definition of network '%s'", n->def->name);
+        r = network_def_update(cfg, command, section, parent_index, xml, &cfg_new, err);
+    }
+    if (r == 0 && (flags & UPDATE_LIVE))
+        r = network_def_update(n->def, command, section, parent_index, xml, &live_new, err);
+    if (r == 0 && live_new)
+        r = check_supported(live_new, err);
+    if (r == 0 && cfg_new)
+        r = store_def(d, cfg_new, err);
+    if (r == 0 && live_new) {
+        r = update_live(d, n, live_new, section, err);
+        live_new = NULL;
+    }
+    bool own_cfg = cfg && cfg != n->def; /* a copy read from the store */
+    if (r == 0 && cfg_new && !n->active) {
+        network_def_free(n->def);
+        n->def = cfg_new;
+        cfg_new = NULL;
+    }
+    if (own_cfg)
+        network_def_free(cfg);
+    network_def_free(cfg_new);
+    network_def_free(live_new);
+    return r;
+}
+
+struct network_def *vd_network_config(struct vd_daemon *d, const struct vd_network *n)
+{
+    return n->active && n->persistent ? config_copy(d, n) : NULL;
 }
 
 /* ---- the store ---- */
@@ -837,14 +1201,74 @@ struct vd_network *vd_network_find_uuid(struct vd_daemon *d, const unsigned char
 
 int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err)
 {
+    struct vd_network_port port;
+    int r = vd_network_port(d, name, NULL, &port, err);
+    if (r < 0)
+        return r;
+    *bridge = port.bridge;
+    port.bridge = NULL;
+    vd_network_port_clear(&port);
+    return 0;
+}
+
+static const struct xnode *kid_of(const struct xnode *x, const char *name)
+{
+    return x ? xnode_child(x, name) : NULL;
+}
+
+int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup,
+                    struct vd_network_port *out, struct verr *err)
+{
+    memset(out, 0, sizeof(*out));
     struct vd_network *n = vd_network_find_name(d, name);
     if (!n)
         return verr_set(err, ENOENT, "Network not found: no network with matching name '%s'", name);
     if (!n->active)
         return verr_set(err, EINVAL, "Requested operation is not valid: network '%s' is not active",
                         name);
-    *bridge = xstrdup(n->def->bridge);
+    const struct network_def *def = n->def;
+    const struct xnode *pg = NULL, *vlan = NULL;
+    for (size_t i = 0; i < def->nextra; i++) {
+        const struct xnode *x = def->extra[i];
+        if (strcmp(x->name, "vlan") == 0)
+            vlan = x;
+        if (strcmp(x->name, "portgroup") != 0)
+            continue;
+        const char *pn = xnode_attr(x, "name"), *dflt = xnode_attr(x, "default");
+        if (portgroup ? pn && strcmp(pn, portgroup) == 0 : dflt && strcmp(dflt, "yes") == 0)
+            pg = x;
+    }
+    if (portgroup && !pg)
+        return verr_set(err, ENOENT,
+                        "unsupported configuration: No network portgroup named '%s' in network "
+                        "'%s'",
+                        portgroup, name);
+    out->bridge = xstrdup(def->bridge);
+    const struct xnode *vp = ovs_virtualport(def), *pvp = kid_of(pg, "virtualport");
+    if (vp) {
+        /* the portgroup's parameters win over the network's */
+        out->virtualport = xnode_copy(vp);
+        const struct xnode *from = kid_of(pvp, "parameters");
+        if (from) {
+            struct xnode *to = xnode_ensure_child(out->virtualport, "parameters", true);
+            for (size_t i = 0; i < from->nattrs; i++)
+                xnode_set_attr(to, from->attrs[2 * i], from->attrs[2 * i + 1]);
+        }
+    }
+    if (kid_of(pg, "vlan"))
+        vlan = kid_of(pg, "vlan");
+    out->vlan = vlan ? xnode_copy(vlan) : NULL;
+    out->bandwidth = kid_of(pg, "bandwidth") ? xnode_copy(kid_of(pg, "bandwidth")) : NULL;
     return 0;
+}
+
+void vd_network_port_clear(struct vd_network_port *p)
+{
+    free(p->bridge);
+    xnode_free(p->virtualport);
+    xnode_free(p->vlan);
+    xnode_free(p->bandwidth);
+    memset(p, 0, sizeof(*p));
 }
 
 static bool valid_mac(const char *m)
@@ -995,7 +1419,7 @@ static void load_status(struct vd_daemon *d, const char *path)
     n->dnsmasq = read_pid(pidp);
     free(pidp);
     bool bridge_ok = def->bridge && if_nametoindex(def->bridge);
-    bool dns_ok = !ipv4_of(def) || def->forward == NETWORK_FORWARD_BRIDGE ||
+    bool dns_ok = !(ipv4_of(def) || ipv6_of(def)) || def->forward == NETWORK_FORWARD_BRIDGE ||
                   (n->dnsmasq && pid_is_dnsmasq_of(d, n->dnsmasq, def->name));
     if (bridge_ok && dns_ok) {
         n->active = true;

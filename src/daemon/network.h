@@ -51,16 +51,41 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
 int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *err);
 int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *err);
 int vd_network_set_autostart(struct vd_daemon *d, struct vd_network *n, bool on, struct verr *err);
+/*
+ * net-update (virNetworkUpdate): one DHCP host, DHCP range or portgroup added, deleted or
+ * modified in the running network (flags 1, its dnsmasq told) and/or its persistent
+ * definition (flags 2); 0 means the running one when active. Either both change or none.
+ */
+int vd_network_update(struct vd_daemon *d, struct vd_network *n, unsigned command, unsigned section,
+                      int parent_index, const char *xml, unsigned flags, struct verr *err);
+/* The persistent definition of a running persistent network (net-dumpxml --inactive; the
+ * caller frees it), NULL when that is n->def. */
+struct network_def *vd_network_config(struct vd_daemon *d, const struct vd_network *n);
 /* The running network's leases (an array the caller frees). */
 int vd_network_leases(struct vd_daemon *d, const struct vd_network *n,
                       struct vd_network_lease **out, size_t *count, struct verr *err);
 /* Runs a host tool (nft, dnsmasq, tc) found in the sbin and bin directories to its end,
  * input on its stdin; its first output line is the error when it fails. */
 int vd_net_run_tool(char **argv, const char *input, struct verr *err);
+/* The same without input, what the tool printed (stdout and stderr, up to size - 1 bytes,
+ * NUL-terminated) in output when it succeeds. */
+int vd_net_run_tool_output(char **argv, char *output, size_t size, struct verr *err);
 /* dnsmasq's lease file text (NUL-terminated) into leases; lines that are not a valid IPv4
  * lease are skipped. Pure: fuzzed by tests/fuzz/fuzz-net-leases.c. */
 int vd_network_leases_parse(const char *text, struct vd_network_lease **out, size_t *count);
 /* The bridge a type='network' interface joins: the running network's. */
 int vd_network_bridge(struct vd_daemon *d, const char *name, char **bridge, struct verr *err);
+
+/* What a type='network' interface gets from its running network (copies; any may be NULL
+ * but the bridge): the network's Open vSwitch <virtualport> with the portgroup's parameters
+ * over it, the portgroup's <vlan> (else the network's) and the portgroup's <bandwidth>. */
+struct vd_network_port {
+    char *bridge;
+    struct xnode *virtualport, *vlan, *bandwidth;
+};
+/* portgroup NULL: the network's default portgroup, if any. */
+int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup,
+                    struct vd_network_port *out, struct verr *err);
+void vd_network_port_clear(struct vd_network_port *p);
 
 #endif

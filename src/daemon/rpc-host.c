@@ -377,6 +377,13 @@ static int capabilities(struct vd_call *c)
                            "    <arch name='%s'>\n"
                            "      <wordsize>64</wordsize>\n"
                            "      <emulator>vireo-vmm</emulator>\n"
+                           /* vireo-vmm's machines in libvirt's order and words: the first is
+                            * what clients (virt-install) take without a --machine. */
+                           "      <machine maxCpus='255'>pc-i440fx-7.2</machine>\n"
+                           "      <machine canonical='pc-i440fx-7.2' maxCpus='255'>pc</machine>\n"
+                           "      <machine maxCpus='255'>pc-q35-7.2</machine>\n"
+                           "      <machine canonical='pc-q35-7.2' maxCpus='255'>q35</machine>\n"
+                           "      <machine maxCpus='255'>microvm</machine>\n"
                            "      <domain type='kvm'/>\n"
                            "    </arch>\n"
                            "  </guest>\n"

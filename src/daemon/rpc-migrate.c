@@ -38,9 +38,8 @@
 /* libvirt's VIR_MIGRATE_PARAM_* names that Vireo has no way to honour yet. */
 static const char *const refused_params[] = {
     "graphics_uri",
-    "migrate_disks",
-    "disks_port",
     "disks_uri",
+    "migrate_disks_detect_zeroes",
     "compression",
     "compression.mt.level",
     "compression.mt.threads",
@@ -88,6 +87,20 @@ static int parse_params(const struct remote_typed_param *params, uint32_t n, str
                 return verr_set(err, EINVAL,
                                 "invalid argument: invalid type for parameter 'bandwidth'");
             a->bandwidth = p->value.ul;
+        } else if (!strcmp(f, "migrate_disks")) { /* given once per disk */
+            if (p->type != REMOTE_TYPED_PARAM_STRING)
+                return verr_set(err, EINVAL,
+                                "invalid argument: invalid type for parameter 'migrate_disks'");
+            a->disks = xrealloc(a->disks, (a->ndisks + 1) * sizeof(char *));
+            a->disks[a->ndisks++] = xstrdup(p->value.s ? p->value.s : "");
+        } else if (!strcmp(f, "disks_port")) {
+            if (p->type != REMOTE_TYPED_PARAM_INT)
+                return verr_set(err, EINVAL,
+                                "invalid argument: invalid type for parameter 'disks_port'");
+            if (p->value.i < 0 || p->value.i > 65535)
+                return verr_set(err, EINVAL, "invalid argument: disks_port %d is not a port",
+                                p->value.i);
+            a->disks_port = p->value.i;
         } else {
             bool known = false;
             for (size_t k = 0; k < sizeof(refused_params) / sizeof(refused_params[0]); k++)
@@ -131,13 +144,20 @@ static void set_cookie(uint8_t **out, uint32_t *len, const char *cookie)
 /* The reply of a phase that ran as a job: its cookie, and Finish's domain. */
 static void fill_reply(struct vd_job *job, int proc, void *ret)
 {
-    const struct vd_mig_args *a = job->mig;
+    struct vd_mig_args *a = job->mig;
     switch (proc) {
     case REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS: {
         /* Peer-to-peer: the client passed no cookie and takes none back. */
         struct remote_domain_migrate_perform3_params_ret *r = ret;
         if (!a->dconnuri)
             set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
+        break;
+    }
+    case REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS: {
+        struct remote_domain_migrate_prepare3_params_ret *r = ret;
+        vd_migrate_prepared(job->dom, job->mig);
+        r->uri_out = a->uri_out ? xstrdup(a->uri_out) : NULL;
+        set_cookie(&r->cookie_out, &r->cookie_out_len, a->cookie_out);
         break;
     }
     case REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS: {
@@ -191,10 +211,16 @@ static int prepare(struct vd_call *c)
     int code;
     struct verr e = {0};
     struct vd_domain *dom;
-    if (vd_migrate_prepare(c->d, a, &dom, &code, &e) < 0) {
+    bool start = false;
+    if (in->cookie_in_len)
+        a->cookie_in = xstrndup((const char *)in->cookie_in, in->cookie_in_len);
+    a->client = c->client;
+    if (vd_migrate_prepare(c->d, a, &dom, &start, &code, &e) < 0) {
         vd_mig_args_free(a);
         return vd_call_fail(c, code, "%s", verr_msg(&e));
     }
+    if (start) /* storage: the reply once the VMM and its NBD server run */
+        return submit(c, dom, "migration prepare", vd_migrate_job_prepare_start, a);
     struct remote_domain_migrate_prepare3_params_ret *r = c->ret;
     r->uri_out = a->uri_out;
     a->uri_out = NULL;
@@ -329,7 +355,7 @@ static int p2p_call(struct p2p *p, int proc, const void *args, void *ret)
 static struct remote_typed_param *dest_params(const struct vd_mig_args *a, const char *dname,
                                               uint32_t *n)
 {
-    struct remote_typed_param *v = xcalloc(7, sizeof(*v));
+    struct remote_typed_param *v = xcalloc(8 + a->ndisks, sizeof(*v));
     uint32_t k = 0;
 #define STR(name, val)                                                                             \
     if (val) {                                                                                     \
@@ -342,7 +368,14 @@ static struct remote_typed_param *dest_params(const struct vd_mig_args *a, const
     STR("migrate_uri", a->uri);
     STR("persistent_xml", a->persistent_xml);
     STR("listen_address", a->listen_address);
+    for (size_t i = 0; i < a->ndisks; i++)
+        STR("migrate_disks", a->disks[i]);
 #undef STR
+    if (a->disks_port) {
+        v[k].field = xstrdup("disks_port");
+        v[k].type = REMOTE_TYPED_PARAM_INT;
+        v[k++].value.i = a->disks_port;
+    }
     if (a->bandwidth) {
         v[k].field = xstrdup("bandwidth");
         v[k].type = REMOTE_TYPED_PARAM_ULLONG;
@@ -485,6 +518,10 @@ static void job_p2p(struct vd_job *job)
     }
     if (pr.uri_out && !a->uri)
         a->uri = xstrdup(pr.uri_out);
+    if (pr.cookie_out_len) { /* the NBD port of a migration with storage */
+        free(a->cookie_in);
+        a->cookie_in = xstrndup((const char *)pr.cookie_out, pr.cookie_out_len);
+    }
     remote_domain_migrate_prepare3_params_ret_free(&pr);
     vd_migrate_perform(dom, a, p2p_performed, p);
 }
@@ -504,6 +541,8 @@ static int perform(struct vd_call *c)
         a->dconnuri = xstrdup(in->dconnuri);
         return submit(c, c->dom, "migration (peer-to-peer)", job_p2p, a);
     }
+    if (in->cookie_in_len) /* Prepare's: the NBD port of a migration with storage */
+        a->cookie_in = xstrndup((const char *)in->cookie_in, in->cookie_in_len);
     return submit(c, c->dom, "migration perform", vd_migrate_job_perform, a);
 }
 
@@ -576,6 +615,9 @@ static int get_job_info(struct vd_call *c)
     r->memTotal = st.mem_total;
     r->memProcessed = st.mem_processed;
     r->memRemaining = st.mem_remaining;
+    r->fileTotal = st.disk_total;
+    r->fileProcessed = st.disk_processed;
+    r->fileRemaining = st.disk_remaining;
     return 0;
 }
 
@@ -607,7 +649,7 @@ static int get_job_stats(struct vd_call *c)
     r->type = st.type;
     if (st.type == VD_JOB_NONE)
         return 0;
-    struct remote_typed_param *v = xcalloc(16, sizeof(*v));
+    struct remote_typed_param *v = xcalloc(20, sizeof(*v));
     uint32_t n = 0;
     v[n].field = xstrdup("operation");
     v[n].type = REMOTE_TYPED_PARAM_INT;
@@ -625,6 +667,11 @@ static int get_job_stats(struct vd_call *c)
     add_ullong(v, &n, "memory_remaining", st.mem_remaining);
     if (st.mem_bps)
         add_ullong(v, &n, "memory_bps", st.mem_bps);
+    if (st.disk_total) { /* the storage copy's mirrors (virsh's "File" lines) */
+        add_ullong(v, &n, "disk_total", st.disk_total);
+        add_ullong(v, &n, "disk_processed", st.disk_processed);
+        add_ullong(v, &n, "disk_remaining", st.disk_remaining);
+    }
     if (completed) {
         v[n].field = xstrdup("success");
         v[n].type = REMOTE_TYPED_PARAM_BOOLEAN;

@@ -22,9 +22,10 @@
 #include <unistd.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/sasl.h"
 #include "daemon/server.h"
-#include "daemon/tls.h"
+#include "tls/tls-server.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -41,7 +42,7 @@ static const struct vd_proc_table *const tables[] = {
     &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,   &vd_storage_event_procs,
     &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,      &vd_iftune_procs,
     &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,    &vd_iothread_procs,
-    &vd_blockjob_procs,
+    &vd_blockjob_procs,   &vd_domcaps_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -179,7 +180,7 @@ static void client_update_watch(struct vd_client *c)
 
 static ssize_t tls_send_cb(void *ctx, const void *data, size_t len, struct verr *err)
 {
-    return vd_tls_send(ctx, data, len, err);
+    return tls_session_send(ctx, data, len, err);
 }
 
 static int client_flush(struct vd_client *c, struct verr *err)
@@ -282,7 +283,7 @@ void vd_client_unref(struct vd_client *c)
     rpc_reader_free(&c->reader);
     rpc_writer_free(&c->writer);
     buf_free(&c->held);
-    vd_tls_session_free(c->tls);
+    tls_session_free(c->tls);
     vd_sasl_conn_free(c->sasl);
     free(c->peer);
     free(c->identity);
@@ -304,6 +305,7 @@ static void client_drop(struct vd_client *c)
         }
     d->nclients--;
     vd_storage_client_gone(c);
+    vd_migrate_client_gone(d, c);
     if (c->anonymous)
         d->nanonymous--;
     c->anonymous = false;
@@ -397,7 +399,7 @@ static void client_resume_cb(void *opaque)
     struct vd_client *c = opaque;
     c->resume_queued = false;
     if (c->fd >= 0 && !client_full(c) && client_resume(c) == 0 && !c->held.len && c->tls &&
-        vd_tls_pending(c->tls))
+        tls_session_pending(c->tls))
         on_client(c->d->loop, c->fd, LOOP_READ, c);
     vd_client_unref(c);
 }
@@ -426,7 +428,7 @@ static int client_handshake(struct vd_client *c)
 {
     struct verr err = {0};
     bool want_write = false;
-    int r = vd_tls_handshake(c->tls, &want_write, &err);
+    int r = tls_session_handshake(c->tls, &want_write, &err);
     if (r < 0) {
         log_warn("refusing TLS client %s: %s", c->peer, verr_msg(&err));
         client_drop(c);
@@ -437,7 +439,7 @@ static int client_handshake(struct vd_client *c)
         return 0;
     }
     c->handshaking = false;
-    const char *dn = vd_tls_dname(c->tls);
+    const char *dn = tls_session_dname(c->tls);
     if (*dn)
         c->identity = xstrdup(dn);
     if (!c->auth_pending && c->anonymous) {
@@ -455,7 +457,7 @@ static int client_handshake(struct vd_client *c)
 static ssize_t client_recv(struct vd_client *c, void *buf, size_t len, struct verr *err)
 {
     if (c->tls)
-        return vd_tls_recv(c->tls, buf, len, err);
+        return tls_session_recv(c->tls, buf, len, err);
     for (;;) {
         ssize_t n = read(c->fd, buf, len);
         if (n >= 0)
@@ -699,7 +701,7 @@ static void on_accept_tcp(struct loop *loop, int fd, unsigned events, void *opaq
         }
     }
     if (l->transport == VD_TRANSPORT_TLS) {
-        c->tls = vd_tls_session_new(dd->tls, cfd, &err);
+        c->tls = tls_session_new(dd->tls, cfd, &err);
         if (!c->tls) {
             log_error("client %s: %s", peer_s, verr_msg(&err));
             client_drop(c);

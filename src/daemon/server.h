@@ -54,25 +54,25 @@ struct vd_client {
     struct rpc_reader reader;
     struct rpc_writer writer;
     enum vd_transport transport;
-    struct vd_tls_session *tls; /* TLS clients */
-    bool handshaking;           /* the TLS handshake is under way */
-    bool anonymous;             /* counted in d->nanonymous */
-    uint64_t since_ns;          /* when it connected (the authentication deadline's start) */
-    bool auth_pending;          /* must authenticate (SASL) before any other call */
-    bool opened;                /* CONNECT_OPEN done */
-    bool read_paused;           /* too many replies queued or calls in progress */
-    struct buf held;            /* bytes read but not yet dispatched while reading is paused */
-    bool resume_queued;         /* a loop callback will dispatch them */
-    enum vd_auth auth;          /* what this client's socket asks for */
-    struct vd_sasl_conn *sasl;  /* its SASL exchange and, once done, security layer */
-    bool sasl_layer;            /* every byte goes through the SASL layer */
-    bool sasl_layer_next;       /* from the message after the current reply */
-    bool sasl_started;          /* AUTH_SASL_INIT done */
-    char *peer;                 /* "IP;PORT" of a TCP client, for the log and SASL */
-    char *identity;             /* the certificate's DN or the SASL user, NULL */
-    bool ro_socket;             /* came in on vireo-sock-ro */
-    bool readonly;              /* asked for VIR_CONNECT_RO */
-    unsigned old_events;        /* event ids registered in the old (callback-less) forms, as bits */
+    struct tls_session *tls;   /* TLS clients */
+    bool handshaking;          /* the TLS handshake is under way */
+    bool anonymous;            /* counted in d->nanonymous */
+    uint64_t since_ns;         /* when it connected (the authentication deadline's start) */
+    bool auth_pending;         /* must authenticate (SASL) before any other call */
+    bool opened;               /* CONNECT_OPEN done */
+    bool read_paused;          /* too many replies queued or calls in progress */
+    struct buf held;           /* bytes read but not yet dispatched while reading is paused */
+    bool resume_queued;        /* a loop callback will dispatch them */
+    enum vd_auth auth;         /* what this client's socket asks for */
+    struct vd_sasl_conn *sasl; /* its SASL exchange and, once done, security layer */
+    bool sasl_layer;           /* every byte goes through the SASL layer */
+    bool sasl_layer_next;      /* from the message after the current reply */
+    bool sasl_started;         /* AUTH_SASL_INIT done */
+    char *peer;                /* "IP;PORT" of a TCP client, for the log and SASL */
+    char *identity;            /* the certificate's DN or the SASL user, NULL */
+    bool ro_socket;            /* came in on vireo-sock-ro */
+    bool readonly;             /* asked for VIR_CONNECT_RO */
+    unsigned old_events;       /* event ids registered in the old (callback-less) forms, as bits */
     struct vd_event_callback callbacks[VD_MAX_EVENT_CALLBACKS];
     int next_callback;
     struct vd_qemu_event_cb *qemu_events; /* QEMU monitor event registrations (rpc-qemu.c) */
@@ -113,7 +113,7 @@ extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_p
     vd_snapshot_procs, vd_stats_procs, vd_domstats_procs, vd_cpu_stats_procs, vd_agent_procs,
     vd_migrate_procs, vd_storage_procs, vd_storage_event_procs, vd_auth_procs, vd_network_procs,
     vd_tune_procs, vd_node_stats_procs, vd_iftune_procs, vd_hotplug_procs, vd_iotune_procs,
-    vd_iothread_procs, vd_blockjob_procs;
+    vd_iothread_procs, vd_blockjob_procs, vd_domcaps_procs;
 
 /* rpc-tune.c: resolves libvirt's impact flags (AFFECT_LIVE/CONFIG, neither: the
  * current state) against c->dom's state into *live and *config, or -1 with

@@ -41,8 +41,8 @@ struct vd_client;
 struct vd_cgroups;
 struct vd_storage;
 struct verr;
-struct vd_tls;
-struct vd_tls_config;
+struct tls_server;
+struct tls_server_config;
 struct vd_sasl;
 
 /* How clients prove who they are (remote_auth_type's numbers). */
@@ -120,12 +120,12 @@ struct vd_daemon {
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */
-    bool listen_tcp_opt;           /* -l/--listen */
-    bool listen_tls, listen_tcp;   /* listen_tls (default on), listen_tcp (default off) */
-    char *listen_addr;             /* NULL: every address */
-    char *tls_port, *tcp_port;     /* "16514", "16509" */
-    struct vd_tls_config *tls_cfg; /* files and checks (tls.h) */
-    struct vd_tls *tls;            /* loaded credentials, when a TLS socket is open */
+    bool listen_tcp_opt;               /* -l/--listen */
+    bool listen_tls, listen_tcp;       /* listen_tls (default on), listen_tcp (default off) */
+    char *listen_addr;                 /* NULL: every address */
+    char *tls_port, *tcp_port;         /* "16514", "16509" */
+    struct tls_server_config *tls_cfg; /* files and checks (tls.h) */
+    struct tls_server *tls;            /* loaded credentials, when a TLS socket is open */
     enum vd_auth auth_unix_rw, auth_unix_ro, auth_tcp, auth_tls;
     char **sasl_allowed; /* sasl_allowed_username_list (fnmatch globs) */
     size_t n_sasl_allowed;

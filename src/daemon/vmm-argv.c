@@ -2,7 +2,8 @@
  * vmm-argv.c - a domain definition to vireo-vmm's QEMU-style command line.
  *
  * What vireo-vmm understands is narrow (QEMU's microvm machine with a flat
- * PCIe root bus, memory, vCPUs, direct kernel boot, one serial port, QMP, an
+ * PCIe root bus and direct kernel boot, or pc and q35 booted through SeaBIOS
+ * with -boot and bootindex=; memory, vCPUs, one serial port, QMP, an
  * i8042, virtio-blk/net/balloon/rng PCI devices, virtio-scsi controllers with
  * scsi-hd/scsi-cd units, AHCI (sata) controllers with ide-hd/ide-cd on their ports, an xHCI
  * with a USB tablet and keyboard, with QEMU's -drive/-netdev/-device syntax), so every part of
@@ -34,6 +35,9 @@
 struct argv_b {
     char **v;
     size_t n;
+    const char *root; /* the PCI root bus's name: pci.0 on pc, pcie.0 on q35 and microvm */
+    bool firmware;    /* pc or q35: SeaBIOS boots the guest, so boot orders apply */
+    bool q35;         /* sata controller 0 is the machine's built-in AHCI */
 };
 
 static void add(struct argv_b *a, const char *s)
@@ -70,18 +74,26 @@ void vmm_argv_free(char **argv)
 }
 
 /* The PCI placement every -device ends with. */
-static void put_pci(struct buf *b, const struct domain_address *a)
+static void put_pci(const struct argv_b *ab, struct buf *b, const struct domain_address *a)
 {
     char tail[64];
     if (a->bus != 0) /* behind pcie-root-port index N (pci.N), as device 0 */
         snprintf(tail, sizeof(tail), ",bus=pci.%u,addr=0x%x", a->bus, a->slot);
     else if (a->function)
-        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x.%x", a->slot, a->function);
+        snprintf(tail, sizeof(tail), ",bus=%s,addr=0x%x.%x", ab->root, a->slot, a->function);
     else
-        snprintf(tail, sizeof(tail), ",bus=pcie.0,addr=0x%x", a->slot);
+        snprintf(tail, sizeof(tail), ",bus=%s,addr=0x%x", ab->root, a->slot);
     buf_append(b, tail, strlen(tail));
     if (a->multifunction)
         buf_append_str(b, ",multifunction=on");
+}
+
+/* <boot order='N'> on a device: bootindex=N (firmware machines only: with direct kernel
+ * boot the order means nothing, as QEMU's -kernel ignores it). */
+static void put_bootindex(const struct argv_b *ab, struct buf *b, unsigned order)
+{
+    if (order && ab->firmware)
+        buf_printf(b, ",bootindex=%u", order);
 }
 
 /* libvirt's names for the Nth virtio disk: the alias virtio-diskN with N the target's index
@@ -124,7 +136,8 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
         buf_append(&b, ",serial=", 8);
         put_escaped(&b, d->serial);
     }
-    put_pci(&b, &d->address);
+    put_bootindex(a, &b, d->boot_order);
+    put_pci(a, &b, &d->address);
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
@@ -164,9 +177,15 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     addf2(a, "-drive", buf_detach(&b, NULL));
+    /* q35's sata controller 0 is the machine's own AHCI, whose ports QEMU names ide.0-5. */
+    char port[32];
+    if (sata && ad->controller == 0 && a->q35)
+        snprintf(port, sizeof(port), "ide.%u", ad->unit);
+    else
+        snprintf(port, sizeof(port), "sata%u.%u", ad->controller, ad->unit);
     char *dev = sata
-                    ? xasprintf("%s,bus=sata%u.%u,drive=drive-%s,id=%s", cd ? "ide-cd" : "ide-hd",
-                                ad->controller, ad->unit, alias, alias)
+                    ? xasprintf("%s,bus=%s,drive=drive-%s,id=%s", cd ? "ide-cd" : "ide-hd", port,
+                                alias, alias)
                     : xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
                                 cd ? "scsi-cd" : "scsi-hd", ad->controller, ad->bus, ad->target,
                                 ad->unit, alias, alias);
@@ -176,6 +195,7 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
         buf_append(&b, ",serial=", 8);
         put_escaped(&b, d->serial);
     }
+    put_bootindex(a, &b, d->boot_order);
     addf2(a, "-device", buf_detach(&b, NULL));
     free(alias);
 }
@@ -201,7 +221,8 @@ static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int 
             free(h);
         }
     }
-    put_pci(&b, &n->address);
+    put_bootindex(a, &b, n->boot_order);
+    put_pci(a, &b, &n->address);
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
@@ -219,7 +240,7 @@ static void add_root_port(struct argv_b *a, const struct domain_controller *c)
     struct buf b = BUF_INIT;
     buf_printf(&b, "pcie-root-port,port=%s,chassis=%s,id=pci.%u", port ? port : "0x0",
                chassis ? chassis : "0", c->index);
-    put_pci(&b, &c->address);
+    put_pci(a, &b, &c->address);
     if (hotplug && strcmp(hotplug, "off") == 0)
         buf_append_str(&b, ",hotplug=off");
     addf2(a, "-device", buf_detach(&b, NULL));
@@ -238,7 +259,7 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     char *dev = xasprintf("%s,id=%s", driver, id);
     buf_append(&b, dev, strlen(dev));
     free(dev);
-    put_pci(&b, addr);
+    put_pci(a, &b, addr);
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
@@ -275,7 +296,7 @@ static void add_usb(struct argv_b *a, const struct domain_controller *c)
     char *id = c->index ? xasprintf(",id=usb%u", c->index) : xstrdup(",id=usb");
     buf_append_str(&b, id);
     free(id);
-    put_pci(&b, &c->address);
+    put_pci(a, &b, &c->address);
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
@@ -326,7 +347,7 @@ static void add_video(struct argv_b *a, const struct xnode *v, size_t i)
         struct domain_address addr = {.type = DOMAIN_ADDRESS_PCI,
                                       .slot = (unsigned)devfn / 8,
                                       .function = (unsigned)devfn % 8};
-        put_pci(&b, &addr);
+        put_pci(a, &b, &addr);
     }
     addf2(a, "-device", buf_detach(&b, NULL));
 }
@@ -428,6 +449,44 @@ static bool pit_off(const struct domain_def *def)
     return false;
 }
 
+/* pc and q35: SeaBIOS's boot settings as libvirt passes them. <boot dev> in its order
+ * (hd c, cdrom d, network n; vmm-support refused fd), <bootmenu enable timeout> as menu= and
+ * splash-time=, <bios rebootTimeout> as reboot-timeout=, and strict=on. */
+static char *boot_arg(const struct domain_def *def)
+{
+    struct buf b = BUF_INIT;
+    char order[DOMAIN_BOOT_LAST + 1] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < def->nboot_devs && n < DOMAIN_BOOT_LAST; i++) {
+        switch (def->boot_devs[i]) {
+        case DOMAIN_BOOT_HD:
+            order[n++] = 'c';
+            break;
+        case DOMAIN_BOOT_CDROM:
+            order[n++] = 'd';
+            break;
+        case DOMAIN_BOOT_NETWORK:
+            order[n++] = 'n';
+            break;
+        default:
+            break;
+        }
+    }
+    order[n] = 0;
+    if (n)
+        buf_printf(&b, "order=%s", order);
+    if (def->bootmenu >= 0) {
+        buf_printf(&b, "%smenu=%s", b.len ? "," : "", def->bootmenu ? "on" : "off");
+        if (def->bootmenu && def->bootmenu_timeout >= 0)
+            buf_printf(&b, ",splash-time=%d", def->bootmenu_timeout);
+    }
+    if (def->bios_reboot_timeout != -2)
+        buf_printf(&b, "%sreboot-timeout=%d", b.len ? "," : "", def->bios_reboot_timeout);
+    /* As libvirt always asks: with boot orders, only the devices that have one boot. */
+    buf_printf(&b, "%sstrict=on", b.len ? "," : "");
+    return buf_detach(&b, NULL);
+}
+
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err)
 {
@@ -440,14 +499,19 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             return verr_set(err, EINVAL, "internal error: interface %s has no tap device",
                             def->nets[i].mac);
 
-    struct argv_b a = {0};
+    const char *family = vmm_support_machine_family(def->os_machine);
+    struct argv_b a = {.root = strcmp(family, "pc") == 0 ? "pci.0" : "pcie.0",
+                       .firmware = strcmp(family, "microvm") != 0,
+                       .q35 = strcmp(family, "q35") == 0};
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
     add(&a, paths->vmm);
     addf2(&a, "-name", xasprintf("%s", def->name));
     addf2(&a, "-uuid", xasprintf("%s", uuid));
-    /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
-    addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
+    if (a.firmware) /* pc or q35 under the name libvirt wrote (pc-i440fx-7.2...) */
+        addf2(&a, "-M", xasprintf("%s%s", def->os_machine, pit_off(def) ? ",pit=off" : ""));
+    else /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
+        addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
     char *cpu = cpu_arg(def);
     if (cpu)
         addf2(&a, "-cpu", cpu);
@@ -467,11 +531,16 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         vmm_argv_free(a.v);
         return r;
     }
-    addf2(&a, "-kernel", xstrdup(def->os_kernel));
-    if (def->os_initrd)
-        addf2(&a, "-initrd", xstrdup(def->os_initrd));
-    if (def->os_cmdline)
-        addf2(&a, "-append", xstrdup(def->os_cmdline));
+    if (def->os_kernel) { /* microvm only: vmm-support refused it on pc and q35 */
+        addf2(&a, "-kernel", xstrdup(def->os_kernel));
+        if (def->os_initrd)
+            addf2(&a, "-initrd", xstrdup(def->os_initrd));
+        if (def->os_cmdline)
+            addf2(&a, "-append", xstrdup(def->os_cmdline));
+    }
+    char *boot = a.firmware ? boot_arg(def) : NULL;
+    if (boot)
+        addf2(&a, "-boot", boot);
     add(&a, "-nodefaults");
     bool graphics = false;
     for (size_t i = 0; i < def->ndevices; i++)
@@ -492,64 +561,69 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
      * same set: vmm-support refused others). */
     for (unsigned i = 1; i <= def->iothreads; i++)
         addf2(&a, "-object", xasprintf("iothread,id=iothread%u", i));
-    /* PCI devices in slot.function order (unique on bus 0: conf checked it). */
-    for (unsigned sf = 1 * 8; sf < 32 * 8; sf++) {
-        unsigned slot = sf / 8, fn = sf % 8;
-#define AT(addr) ((addr).bus == 0 && (addr).slot == slot && (addr).function == fn)
-        for (size_t i = 0; i < def->ncontrollers; i++) {
-            const struct domain_controller *c = &def->controllers[i];
-            if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
-                add_root_port(&a, c);
-            bool sata = c->type == DOMAIN_CONTROLLER_SATA;
-            if ((c->type != DOMAIN_CONTROLLER_SCSI && !sata) ||
-                c->address.type != DOMAIN_ADDRESS_PCI || !AT(c->address))
-                continue;
-            char id[32];
-            snprintf(id, sizeof(id), "%s%u", sata ? "sata" : "scsi", c->index);
-            add_simple(&a, sata ? "ich9-ahci" : "virtio-scsi-pci", id, &c->address);
-        }
-        for (size_t i = 0; i < def->ncontrollers; i++) {
-            const struct domain_controller *c = &def->controllers[i];
-            if (c->type == DOMAIN_CONTROLLER_USB && c->address.type == DOMAIN_ADDRESS_PCI &&
-                AT(c->address) && !(c->model && strcmp(c->model, "none") == 0) &&
-                usb_first_of_index(def, i))
-                add_usb(&a, c);
-        }
-        for (size_t i = 0; i < def->ndisks; i++)
-            if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && AT(def->disks[i].address))
-                add_disk(&a, &def->disks[i], i);
-        for (size_t i = 0; i < def->nnets; i++)
-            if (AT(def->nets[i].address))
-                add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
-        const struct domain_memballoon *b = def->memballoon;
-        if (b && strcmp(b->model, "none") != 0 && AT(b->address))
-            add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);
-        for (size_t i = 0; i < def->nrngs; i++) {
-            if (!AT(def->rngs[i].address))
-                continue;
-            char id[32];
-            snprintf(id, sizeof(id), "rng%zu", i);
-            add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
-        }
-        size_t nvideo = 0;
-        for (size_t i = 0; i < def->ndevices; i++) {
-            const struct xnode *n = def->devices[i].node;
-            if (strcmp(n->name, "video") != 0)
-                continue;
-            const char *t = xnode_attr(xnode_child(n, "model"), "type");
-            if (t && strcmp(t, "vga") == 0 && kept_devfn(n) == (int)sf)
-                add_video(&a, n, nvideo);
-            nvideo++;
-        }
+    /* PCI devices in bus, slot.function order (unique: conf checked it): bus 0 with the root
+     * ports first, then what sits behind each port (vireo-vmm creates devices in order). */
+    for (unsigned bus = 0; bus < 256; bus++) {
+        bool port_bus = false;
+        for (size_t i = 0; bus && i < def->ncontrollers; i++)
+            port_bus |=
+                vmm_argv_is_root_port(&def->controllers[i]) && def->controllers[i].index == bus;
+        if (bus && !port_bus)
+            continue;
+        for (unsigned sf = bus ? 0 : 1 * 8; sf < 32 * 8; sf++) {
+            unsigned slot = sf / 8, fn = sf % 8;
+#define AT(addr) ((addr).bus == bus && (addr).slot == slot && (addr).function == fn)
+            for (size_t i = 0; i < def->ncontrollers; i++) {
+                const struct domain_controller *c = &def->controllers[i];
+                if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI &&
+                    AT(c->address))
+                    add_root_port(&a, c);
+                bool sata = c->type == DOMAIN_CONTROLLER_SATA;
+                if ((c->type != DOMAIN_CONTROLLER_SCSI && !sata) ||
+                    c->address.type != DOMAIN_ADDRESS_PCI || !AT(c->address))
+                    continue;
+                if (sata && c->index == 0 && a.q35)
+                    continue; /* q35's own AHCI at 00:1f.2 */
+                char id[32];
+                snprintf(id, sizeof(id), "%s%u", sata ? "sata" : "scsi", c->index);
+                add_simple(&a, sata ? "ich9-ahci" : "virtio-scsi-pci", id, &c->address);
+            }
+            for (size_t i = 0; i < def->ncontrollers; i++) {
+                const struct domain_controller *c = &def->controllers[i];
+                if (c->type == DOMAIN_CONTROLLER_USB && c->address.type == DOMAIN_ADDRESS_PCI &&
+                    AT(c->address) && !(c->model && strcmp(c->model, "none") == 0) &&
+                    usb_first_of_index(def, i))
+                    add_usb(&a, c);
+            }
+            for (size_t i = 0; i < def->ndisks; i++)
+                if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && AT(def->disks[i].address))
+                    add_disk(&a, &def->disks[i], i);
+            for (size_t i = 0; i < def->nnets; i++)
+                if (AT(def->nets[i].address))
+                    add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
+            const struct domain_memballoon *b = def->memballoon;
+            if (b && strcmp(b->model, "none") != 0 && AT(b->address))
+                add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);
+            for (size_t i = 0; i < def->nrngs; i++) {
+                if (!AT(def->rngs[i].address))
+                    continue;
+                char id[32];
+                snprintf(id, sizeof(id), "rng%zu", i);
+                add_simple(&a, "virtio-rng-pci", id, &def->rngs[i].address);
+            }
+            size_t nvideo = 0;
+            for (size_t i = 0; i < def->ndevices; i++) {
+                const struct xnode *n = def->devices[i].node;
+                if (strcmp(n->name, "video") != 0)
+                    continue;
+                const char *t = xnode_attr(xnode_child(n, "model"), "type");
+                if (t && strcmp(t, "vga") == 0 && bus == 0 && kept_devfn(n) == (int)sf)
+                    add_video(&a, n, nvideo);
+                nvideo++;
+            }
 #undef AT
+        }
     }
-    /* What sits behind root ports, after them (vireo-vmm creates devices in order). */
-    for (size_t i = 0; i < def->ndisks; i++)
-        if (def->disks[i].address.type == DOMAIN_ADDRESS_PCI && def->disks[i].address.bus != 0)
-            add_disk(&a, &def->disks[i], i);
-    for (size_t i = 0; i < def->nnets; i++)
-        if (def->nets[i].address.type == DOMAIN_ADDRESS_PCI && def->nets[i].address.bus != 0)
-            add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
     /* SCSI and SATA disks after their controllers (vireo-vmm creates devices in order). */
     for (size_t i = 0; i < def->ndisks; i++)
         if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI ||

@@ -93,6 +93,15 @@ struct vd_vmm_start_args {
      * offset (-incoming defer, getfd, migrate-incoming), before anything
      * runs; the caller keeps it. -1 for none (0 is a descriptor). */
     int incoming_fd;
+    /* Non-NULL (incoming_fd -1): an incoming migration with storage (migrate.c): the VMM
+     * starts with -incoming defer, runs nbd-server-start on nbd_addr:nbd_port, exports
+     * each of nbd_drives writable (nbd-server-add), then migrate-incoming incoming_uri;
+     * the stream is then loaded by the VMM while the domain waits for Finish. */
+    const char *incoming_uri;
+    const char *nbd_addr;
+    int nbd_port;
+    char *const *nbd_drives;
+    size_t nnbd_drives;
     /* One per interface of def (def->nnets): the tap's descriptor
      * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
     const int *net_fds;

@@ -13,8 +13,9 @@
  * tables; mode='host' is refused).
  *
  * TODO(#15): the per-domain VARS copy from <nvram template=> (libvirt makes it at start
- * when the file is missing) and the default nvram path under vireod's --root belong to the
- * pc/q35 start, which vireod does not do yet (vmm-support.c refuses <loader> and <nvram>).
+ * when the file is missing) and the default nvram path under vireod's --root are not made by
+ * vireod's start yet, so vmm-support.c still refuses <loader>, <nvram> and <sysinfo>; these
+ * options are what the start will pass once it does.
  */
 #include "daemon/vmm-firmware.h"
 #include "conf/xnode.h"

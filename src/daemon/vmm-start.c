@@ -75,7 +75,11 @@ struct start_work {
     uint64_t balloon_bytes;
     unsigned balloon_stats_period;
     int incoming_fd; /* a dup of the caller's, or -1 */
-    int *net_fds;    /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    /* an incoming migration with storage (vmm-driver.h), or NULL */
+    char *incoming_uri, *nbd_addr;
+    int nbd_port;
+    char **nbd_drives; /* NULL-terminated */
+    int *net_fds;      /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
     char **link_down;   /* NULL-terminated: the aliases (netN) with <link state='down'/> */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
@@ -111,6 +115,9 @@ static void work_free(struct start_work *w)
     free(w->net_fds);
     vmm_argv_free(w->link_down);
     vmm_argv_free(w->argv);
+    free(w->incoming_uri);
+    free(w->nbd_addr);
+    vmm_argv_free(w->nbd_drives);
     free(w->name);
     free(w->run_dir);
     free(w->logpath);
@@ -247,6 +254,36 @@ static int load_incoming(struct start_work *w)
                     INCOMING_TIMEOUT_MS / 1000);
 }
 
+/* An incoming migration with storage, as libvirt's destination drives QEMU: the NBD
+ * server on the migration address, every migrated disk exported writable for the source's
+ * mirrors, then migrate-incoming on the stream's port. The stream is loaded while the
+ * mirrors run; Finish waits for its end. */
+static int storage_incoming(struct start_work *w)
+{
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "host", json_object_new_string(w->nbd_addr));
+    char port[16];
+    snprintf(port, sizeof(port), "%d", w->nbd_port);
+    json_object_object_add(data, "port", json_object_new_string(port));
+    struct json_object *addr = json_object_new_object();
+    json_object_object_add(addr, "type", json_object_new_string("inet"));
+    json_object_object_add(addr, "data", data);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "addr", addr);
+    int r = qmp_run(w, "nbd-server-start", args);
+    for (size_t i = 0; r == 0 && w->nbd_drives[i]; i++) {
+        args = json_object_new_object();
+        json_object_object_add(args, "device", json_object_new_string(w->nbd_drives[i]));
+        json_object_object_add(args, "writable", json_object_new_boolean(true));
+        r = qmp_run(w, "nbd-server-add", args);
+    }
+    if (r < 0)
+        return r;
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(w->incoming_uri));
+    return qmp_run(w, "migrate-incoming", args);
+}
+
 /* Steps 4-8; touches nothing but w. */
 static int start_blocking(struct start_work *w)
 {
@@ -313,6 +350,8 @@ static int start_blocking(struct start_work *w)
         return r;
     if (w->incoming_fd >= 0)
         r = load_incoming(w);
+    else if (w->incoming_uri)
+        r = storage_incoming(w);
     /* The vCPUs' threads exist (the VM is built) and have run no guest code (-S): the
      * groups, shares, bandwidth and affinities are in place before the first cont. */
     if (r == 0)
@@ -487,6 +526,15 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         }
     }
 
+    if (a->incoming_uri) {
+        w->incoming_uri = xstrdup(a->incoming_uri);
+        w->nbd_addr = xstrdup(a->nbd_addr);
+        w->nbd_port = a->nbd_port;
+        w->nbd_drives = xcalloc(a->nnbd_drives + 1, sizeof(char *));
+        for (size_t i = 0; i < a->nnbd_drives; i++)
+            w->nbd_drives[i] = xstrdup(a->nbd_drives[i]);
+    }
+
     if (a->net_fds) {
         w->net_fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(int));
         for (size_t i = 0; i < def->nnets; i++) {
@@ -553,7 +601,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         w->argv[n++] = mem_path;
         w->argv[n++] = xstrdup("-mem-prealloc");
     }
-    if (w->incoming_fd >= 0) { /* the stream comes through getfd once QMP is up */
+    if (w->incoming_fd >= 0 || w->incoming_uri) { /* the stream comes once QMP is up */
         w->argv[n++] = xstrdup("-incoming");
         w->argv[n++] = xstrdup("defer");
     }

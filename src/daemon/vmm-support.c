@@ -34,34 +34,51 @@ static const struct vmm_support_rule rules[] = {
     {"domain@type", "kvm", H, 0, "KVM through /dev/kvm"},
     {"domain@type", "*", R, 0, "only type 'kvm' runs on vireo-vmm"},
     {"os/type@machine", "microvm", H, 0, "-M microvm,acpi=on,pcie=on"},
-    /* vireo-vmm runs pc and q35 through SeaBIOS (-M pc|q35, bootindex=, -boot), but a pc or
-     * q35 domain lists the chipset's IDE/AHCI and USB functions, which it lacks yet. */
-    {"os/type@machine", "pc", P, 15,
-     "vireo-vmm's pc has no PIIX3 IDE or USB function yet, which libvirt lists for pc"},
-    {"os/type@machine", "q35", P, 15,
-     "vireo-vmm's q35 has no ICH9 AHCI or USB function and no pcie-root-port yet, which "
-     "libvirt lists for q35"},
+    /* pc and q35 boot through SeaBIOS; the machine name libvirt wrote (pc-i440fx-7.2, ...) is
+     * passed as given: vireo-vmm takes QEMU's versioned aliases. */
+    {"os/type@machine", "pc", H, 0,
+     "-M pc (or the pc-i440fx-X.Y alias given): i440FX/PIIX3, booted through SeaBIOS"},
+    {"os/type@machine", "q35", H, 0,
+     "-M q35 (or the pc-q35-X.Y alias given): MCH/ICH9 with its AHCI at 00:1f.2, booted "
+     "through SeaBIOS"},
     {"os/type@machine", "*", R, 0, "vireo-vmm has machines 'microvm', 'pc' and 'q35' only"},
-    {"os/kernel", "given", H, 0, "-kernel (direct kernel boot)"},
-    {"os/kernel", "missing", P, 15,
-     "booting from a disk needs the firmware of machine 'pc' or 'q35', not started yet"},
+    {"os/kernel", "given (microvm)", H, 0, "-kernel (direct kernel boot)"},
+    {"os/kernel", "given (pc/q35)", P, 15,
+     "vireo-vmm cannot load a kernel through the firmware of 'pc' or 'q35' yet: use machine "
+     "'microvm' for direct kernel boot"},
+    {"os/kernel", "missing (pc/q35)", H, 0,
+     "SeaBIOS (bios-256k.bin) boots the device the boot order names"},
+    {"os/kernel", "missing (microvm)", R, 0,
+     "machine 'microvm' has no firmware: booting from a disk needs machine 'pc' or 'q35'"},
     {"os/initrd", NULL, H, 0, "-initrd"},
     {"os/cmdline", NULL, H, 0, "-append"},
     {"os@firmware", NULL, P, 15,
      "firmware autoselection is not offered: OVMF stops in its first steps on this project's "
      "nested KVM (see vireo-vmm's machine-pc.c)"},
     {"os/loader", NULL, P, 15,
-     "vireod does not start pc/q35 domains yet (vireo-vmm's -drive if=pflash is ready)"},
+     "not wired into vireod's start yet: the per-domain VARS copy is not made (vireo-vmm's "
+     "-drive if=pflash is ready)"},
     {"os/nvram", NULL, P, 15,
-     "vireod does not start pc/q35 domains yet (vireo-vmm's -drive if=pflash is ready)"},
+     "not wired into vireod's start yet: the per-domain VARS copy is not made (vireo-vmm's "
+     "-drive if=pflash is ready)"},
     {"os/dtb", NULL, R, 0, "x86 guests have no device tree"},
-    {"os/boot@dev", "*", H, 0,
+    {"os/boot@dev", "kernel", H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
-    {"os/bootmenu@enable", "no", H, 0, "there is no boot menu"},
-    {"os/bootmenu@enable", "*", P, 15, "microvm has no firmware, so no boot menu"},
+    {"os/boot@dev", "hd", H, 0, "-boot order=c (SeaBIOS's first hard disk)"},
+    {"os/boot@dev", "cdrom", H, 0, "-boot order=d (SeaBIOS's first CD-ROM)"},
+    {"os/boot@dev", "network", H, 0, "-boot order=n (the NICs' option ROMs, when they have one)"},
+    {"os/boot@dev", "*", R, 0, "vireo-vmm has no floppy drive"},
+    {"os/bootmenu@enable", "no", H, 0, "-boot menu=off on pc/q35; microvm has no boot menu"},
+    {"os/bootmenu@enable", "yes", H, 0, "-boot menu=on,splash-time=TIMEOUT (SeaBIOS's menu)"},
+    {"os/bootmenu@enable", "*", R, 0, "machine 'microvm' has no firmware, so no boot menu"},
     {"os/smbios", NULL, P, 15,
-     "vireod does not start pc/q35 domains yet (vireo-vmm's -smbios is ready)"},
-    {"os/bios", NULL, P, 15, "SeaBIOS's serial console and reboot timeout are not passed yet"},
+     "not wired into vireod's start yet (vireo-vmm's -smbios and vmm-firmware.c are ready)"},
+    {"os/bios@rebootTimeout", NULL, H, 0, "-boot reboot-timeout=MS (pc/q35)"},
+    {"os/bios@useserial", "no", H, 0, "SeaBIOS's screen stays on the VGA"},
+    {"os/bios@useserial", "*", R, 0,
+     "vireo-vmm has no serial graphics adapter (sga) to copy SeaBIOS's screen to the serial "
+     "port"},
+    {"os/bios", "microvm", R, 0, "machine 'microvm' has no firmware"},
     {"os", "*", R, 0, "this <os> child is not supported by vireo-vmm"},
     {"genid", NULL, R, 0, "vireo-vmm has no VM generation ID device"},
     /* memory and vCPUs */
@@ -152,7 +169,7 @@ static const struct vmm_support_rule rules[] = {
     {"element", "defaultiothread", P, 16, "I/O threads are not supported yet"},
     {"element", "resource", P, 16, "resource partitions (cgroups) are not applied yet"},
     {"element", "sysinfo", P, 15,
-     "vireod does not start pc/q35 domains yet (vireo-vmm's -smbios is ready)"},
+     "not wired into vireod's start yet (vireo-vmm's -smbios and vmm-firmware.c are ready)"},
     {"element", "launchSecurity", R, 0, "vireo-vmm has no confidential guests"},
     {"element", "idmap", R, 0, "ID maps are for containers"},
     {"element", "keywrap", R, 0, "key wrapping is for s390"},
@@ -171,10 +188,22 @@ static const struct vmm_support_rule rules[] = {
     {"clock@offset", "utc", H, 0, "the RTC runs in UTC"},
     {"clock@offset", "*", R, 0, "the RTC runs in UTC only"},
     {"clock/timer@name", "pit", H, 0, "present='no' -> -M ...,pit=off"},
-    {"clock/timer@name", "*", R, 0, "only the PIT timer can be configured"},
+    {"clock/timer@name", "rtc", H, 0, "the MC146818 RTC, always there"},
+    {"clock/timer@name", "hpet", H, 0, "vireo-vmm has no HPET: present='no' only"},
+    {"clock/timer@name", "*", R, 0, "only the PIT, RTC and HPET timers can be configured"},
     {"clock/timer@present", "yes", H, 0, "the default"},
     {"clock/timer@present", "no", H, 0, "-M ...,pit=off"},
-    {"clock/timer@tickpolicy", NULL, R, 0, "tick policies are not supported"},
+    {"clock/timer@present", "no (hpet)", H, 0, "vireo-vmm has no HPET"},
+    {"clock/timer@present", "yes (hpet)", R, 0, "vireo-vmm has no HPET"},
+    {"clock/timer@present", "yes (rtc)", H, 0, "the RTC is always there"},
+    {"clock/timer@present", "no (rtc)", R, 0, "the RTC is always there"},
+    /* virt-install writes these two for every x86 guest. */
+    {"clock/timer@tickpolicy", "pit delay", H, 0,
+     "KVM's in-kernel PIT re-injects missed ticks (its default, QEMU's delay policy)"},
+    {"clock/timer@tickpolicy", "rtc catchup", H, 0,
+     "vireo-vmm's RTC raises no periodic interrupts yet, so no tick is lost to catch up "
+     "(TODO: driftfix=slew with them)"},
+    {"clock/timer@tickpolicy", "*", R, 0, "this tick policy is not supported"},
     {"clock/timer@track", NULL, R, 0, "timer tracking is not supported"},
     {"pm/*@enabled", "no", H, 0, "vireo-vmm has no S3/S4"},
     {"pm/*@enabled", "*", R, 0, "vireo-vmm has no S3/S4"},
@@ -272,7 +301,8 @@ static const struct vmm_support_rule rules[] = {
     {"disk/shareable", NULL, H, 0, "share-rw=on (others may write the image; never a qcow2)"},
     {"disk/transient", NULL, R, 0, "transient disks are not supported"},
     {"disk/boot@order", NULL, H, 0,
-     "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
+     "bootindex=N on the disk's device (pc/q35); direct kernel boot starts the kernel whatever "
+     "the order (as QEMU with -kernel)"},
     {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
     {"disk", "iotune", H, 0,
      "-drive throttling.* (vireo-vmm's leaky buckets, as QEMU's); group_name is the group"},
@@ -285,11 +315,13 @@ static const struct vmm_support_rule rules[] = {
      "a tap made by vireod, or the managed='no' one named by <target dev>"},
     {"interface@type", "direct", P, 14, "macvtap interfaces are not supported yet"},
     {"interface@type", "*", R, 0, "only types user, network, bridge and ethernet are supported"},
-    {"interface/source@portgroup", NULL, P, 14, "network port groups are not supported yet"},
+    {"interface/source@portgroup", NULL, H, 0,
+     "the network's portgroup: its vlan, virtualport parameters and bandwidth"},
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
     {"interface/model@type", "*", R, 0, "only model 'virtio' is supported"},
     {"interface/boot@order", NULL, H, 0,
-     "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
+     "bootindex=N on the NIC (pc/q35; SeaBIOS boots it with an option ROM only); direct kernel "
+     "boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"interface/driver", NULL, R, 0, "driver options are not supported"},
     {"interface/target@dev", "tap", H, 0, "the tap device's name"},
     {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
@@ -299,8 +331,20 @@ static const struct vmm_support_rule rules[] = {
      "tc on the tap: htb for inbound, a policer for outbound; domiftune live and config"},
     {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
+    {"interface", "virtualport (openvswitch)", H, 0,
+     "ovs-vsctl add-port with libvirt's external-ids (interfaceid generated when absent); "
+     "del-port when the VM stops"},
+    {"interface", "virtualport", R, 0,
+     "only type 'openvswitch' on a bridge or network interface is supported"},
+    {"interface", "vlan (openvswitch)", H, 0, "the Open vSwitch port's tag=, trunks=, vlan_mode="},
+    {"interface", "vlan", R, 0, "VLAN tags need an Open vSwitch port"},
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
+    {"controller", "pci/pci-root", H, 0, "pci.0, the pc machine's PCI root bus"},
+    /* libvirt lists PIIX3's IDE function only when a disk is on bus 'ide' (refused above). */
+    {"controller", "ide/", H, 0,
+     "PIIX3's IDE function at 00:01.1: vireo-vmm's pc leaves it out (disks on bus 'ide' are "
+     "refused)"},
     {"controller", "pci/pcie-root-port", H, 0,
      "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
     {"controller", "usb/none", H, 0, "no USB"},
@@ -327,7 +371,9 @@ static const struct vmm_support_rule rules[] = {
      "vireo-vmm's USB controller is an xHCI (qemu-xhci, nec-xhci; EHCI and UHCI map to it)"},
     {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
     {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
-    {"controller", "sata/", H, 0, "ich9-ahci,id=sataN (its ports sataN.0 to sataN.5)"},
+    {"controller", "sata/", H, 0,
+     "ich9-ahci,id=sataN (its ports sataN.0 to sataN.5); q35's index 0 is its own AHCI at "
+     "00:1f.2 (ports ide.0 to ide.5)"},
     {"controller", "scsi/lsilogic", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "scsi/lsisas1068", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "scsi/lsisas1078", R, 0, "only model 'virtio-scsi' is supported"},
@@ -336,7 +382,7 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "scsi/ibmvscsi", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "scsi/auto", R, 0, "only model 'virtio-scsi' is supported"},
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
-    {"address", "pci bus 0", H, 0, "bus=pcie.0,addr=0xSS[.F][,multifunction=on]"},
+    {"address", "pci bus 0", H, 0, "bus=pcie.0 (pci.0 on pc),addr=0xSS[.F][,multifunction=on]"},
     {"address", "pci root port", H, 0, "bus=pci.N,addr=0x0 (behind pcie-root-port index N)"},
     {"address", "*", R, 0,
      "vireo-vmm has PCI bus 0 and the buses of pcie-root-ports (slot 0 function 0)"},
@@ -497,7 +543,7 @@ int vmm_support_check_lifecycle(const struct domain_def *def, struct verr *err)
     return check_lifecycle(def, err);
 }
 
-static const char *machine_family(const char *m)
+const char *vmm_support_machine_family(const char *m)
 {
     if (!m)
         return "";
@@ -515,13 +561,21 @@ static int check_os(const struct domain_def *def, struct verr *err)
                         err)))
         return r;
     char *shown = xasprintf("<type machine='%s'>", def->os_machine ? def->os_machine : "");
-    r = probe("os/type@machine", machine_family(def->os_machine), shown, err);
+    r = probe("os/type@machine", vmm_support_machine_family(def->os_machine), shown, err);
     free(shown);
     if (r)
         return r;
-    if ((r = probe("os/kernel", def->os_kernel ? "given" : "missing", "<os> without <kernel>",
+    bool firmware = strcmp(vmm_support_machine_family(def->os_machine), "microvm") != 0;
+    const char *kernel = def->os_kernel ? (firmware ? "given (pc/q35)" : "given (microvm)")
+                                        : (firmware ? "missing (pc/q35)" : "missing (microvm)");
+    if ((r = probe("os/kernel", kernel, def->os_kernel ? "<os><kernel>" : "<os> without <kernel>",
                    err)))
         return r;
+    for (size_t i = 0; i < def->nboot_devs; i++) {
+        const char *dev = domain_boot_dev_to_string(def->boot_devs[i]);
+        if ((r = probe_attr("os/boot@dev", "boot", "dev", firmware ? dev : "kernel", NULL, err)))
+            return r;
+    }
     if (def->os_firmware &&
         (r = probe_attr("os@firmware", "os", "firmware", def->os_firmware, NULL, err)))
         return r;
@@ -532,12 +586,18 @@ static int check_os(const struct domain_def *def, struct verr *err)
     if (def->os_dtb && (r = probe_present("os/dtb", "<os><dtb>", err)))
         return r;
     if (def->bootmenu >= 0 && (r = probe_attr("os/bootmenu@enable", "bootmenu", "enable",
-                                              def->bootmenu ? "yes" : "no", NULL, err)))
+                                              def->bootmenu && !firmware ? "yes (microvm)"
+                                              : def->bootmenu            ? "yes"
+                                                                         : "no",
+                                              NULL, err)))
         return r;
     if (def->smbios_mode && (r = probe_present("os/smbios", "<os><smbios>", err)))
         return r;
-    if ((def->bios_useserial || def->bios_reboot_timeout != -2) &&
-        (r = probe_present("os/bios", "<os><bios>", err)))
+    if ((def->bios_useserial || def->bios_reboot_timeout != -2) && !firmware &&
+        (r = probe("os/bios", "microvm", "<os><bios>", err)))
+        return r;
+    if (def->bios_useserial &&
+        (r = probe_attr("os/bios@useserial", "bios", "useserial", def->bios_useserial, NULL, err)))
         return r;
     for (size_t i = 0; i < def->nos_extra; i++) {
         char *kid = xasprintf("<os><%s>", def->os_extra[i]->name);
@@ -747,13 +807,29 @@ static int check_platform(const struct domain_def *def, struct verr *err)
                 continue;
             const char *name = xnode_attr(t, "name");
             const char *present = xnode_attr(t, "present");
-            if ((r = probe_attr("clock/timer@name", "timer", "name", name, NULL, err)) ||
-                (present &&
-                 (r = probe_attr("clock/timer@present", "timer", "present", present, NULL, err))) ||
-                (xnode_attr(t, "tickpolicy") &&
-                 (r = probe_present("clock/timer@tickpolicy", "<timer tickpolicy>", err))) ||
-                (xnode_attr(t, "track") &&
-                 (r = probe_present("clock/timer@track", "<timer track>", err))))
+            const char *policy = xnode_attr(t, "tickpolicy");
+            bool hpet = name && strcmp(name, "hpet") == 0, rtc = name && strcmp(name, "rtc") == 0;
+            char *pv = xasprintf("%s%s", present ? present : "yes",
+                                 hpet  ? " (hpet)"
+                                 : rtc ? " (rtc)"
+                                       : "");
+            char *tv = xasprintf("%s %s", name ? name : "", policy ? policy : "");
+            char *ts = xasprintf("<timer name='%s' tickpolicy='%s'>", name ? name : "",
+                                 policy ? policy : "");
+            r = probe_attr("clock/timer@name", "timer", "name", name, NULL, err);
+            if (!r && (present || hpet)) {
+                char *shown =
+                    xasprintf("<timer name='%s' present='%s'>", name, present ? present : "yes");
+                r = probe("clock/timer@present", pv, shown, err);
+                free(shown);
+            }
+            if (!r && policy)
+                r = probe("clock/timer@tickpolicy", tv, ts, err);
+            free(pv);
+            free(tv);
+            free(ts);
+            if (r || (xnode_attr(t, "track") &&
+                      (r = probe_present("clock/timer@track", "<timer track>", err))))
                 return r;
         }
     }
@@ -901,6 +977,19 @@ static int check_net(const struct domain_net *n, struct verr *err)
             kid = n->type == DOMAIN_NET_USER ? "mtu (user)" : "mtu (tap)";
         else if (strcmp(kid, "bandwidth") == 0)
             kid = n->type == DOMAIN_NET_USER ? "bandwidth (user)" : "bandwidth (tap)";
+        else if (strcmp(kid, "virtualport") == 0 || strcmp(kid, "vlan") == 0) {
+            bool ovs = false; /* the interface's own <virtualport type='openvswitch'> */
+            for (size_t j = 0; j < n->nextra; j++)
+                if (strcmp(n->extra[j]->name, "virtualport") == 0) {
+                    const char *vt = xnode_attr(n->extra[j], "type");
+                    ovs = vt && strcmp(vt, "openvswitch") == 0;
+                }
+            ovs &= n->type == DOMAIN_NET_BRIDGE || n->type == DOMAIN_NET_NETWORK;
+            if (strcmp(kid, "virtualport") == 0)
+                kid = ovs ? "virtualport (openvswitch)" : "virtualport";
+            else /* on a network interface the network's port may be the OVS one */
+                kid = ovs || n->type == DOMAIN_NET_NETWORK ? "vlan (openvswitch)" : "vlan";
+        }
         r = probe("interface", kid, shown, err);
         free(shown);
         if (r)

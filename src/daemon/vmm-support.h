@@ -49,6 +49,10 @@ const struct vmm_support_rule *vmm_support_lookup(const char *what, const char *
 int vmm_support_check(const struct domain_def *def, struct verr *err);
 
 /* Only the lifecycle actions (on_poweroff, on_reboot, on_crash), for define-time checks. */
+/* The machine family of a <type machine=> value: "pc" (pc, pc-i440fx-*, pc-*), "q35" (q35,
+ * pc-q35-*), otherwise the value itself ("microvm"; "" for none). */
+const char *vmm_support_machine_family(const char *machine);
+
 int vmm_support_check_lifecycle(const struct domain_def *def, struct verr *err);
 
 /* The table as the Markdown of docs/domain-support.md (malloc'd). */

@@ -108,6 +108,8 @@ struct vir_network_driver {
     char *(*get_xml_desc)(vir_network *net, unsigned int flags, vir_error *err);
     int (*get_autostart)(vir_network *net, int *autostart, vir_error *err);
     int (*set_autostart)(vir_network *net, int autostart, vir_error *err);
+    int (*update)(vir_network *net, unsigned int command, unsigned int section, int parent_index,
+                  const char *xml, unsigned int flags, vir_error *err);
     char *(*get_bridge_name)(vir_network *net, vir_error *err);
     int (*is_active)(vir_network *net, vir_error *err);
     int (*is_persistent)(vir_network *net, vir_error *err);
@@ -354,6 +356,10 @@ void vir_stream_push(vir_stream *st, const void *data, size_t len);
 extern const struct vir_driver vir_test_driver;
 extern const struct vir_driver vir_remote_driver;
 extern const struct vir_network_driver vir_remote_network_driver;
+/* One remote procedure through conn's driver (host.c): the NULL-connection, read-only
+ * (when write) and "not supported" (a driver without rpc_call) checks, naming api. */
+int vir_rpc(vir_connect *conn, bool write, const char *api, int proc, const void *args, void *ret,
+            vir_error *err);
 /* remote-driver.c's call, for remote-network.c. */
 int vir_remote_call(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err);
 

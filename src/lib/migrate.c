@@ -129,6 +129,7 @@ vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
                                  &uri_out, destflags, err);
     free(cookie);
     cookie = NULL;
+    cookie_len = 0; /* a Perform that fails gives no cookie: Finish must not send Begin's */
     if (r < 0)
         goto out; /* nothing changed anywhere: the source runs on */
     if (uri_out)

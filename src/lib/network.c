@@ -172,6 +172,15 @@ int vir_network_set_autostart(vir_network *net, int autostart, vir_error *err)
     return net->conn->driver->network->set_autostart(net, autostart, err);
 }
 
+int vir_network_update(vir_network *net, unsigned int command, unsigned int section,
+                       int parent_index, const char *xml, unsigned int flags, vir_error *err)
+{
+    NET(net, -1);
+    WRITE_OK(net->conn, "virNetworkUpdate", -1);
+    NET_DRV(net->conn, update, "virNetworkUpdate", -1);
+    return net->conn->driver->network->update(net, command, section, parent_index, xml, flags, err);
+}
+
 char *vir_network_get_bridge_name(vir_network *net, vir_error *err)
 {
     NET(net, NULL);

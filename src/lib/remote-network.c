@@ -112,6 +112,20 @@ static int set_autostart(vir_network *net, int autostart, vir_error *err)
                                                                                             : 0;
 }
 
+static int update(vir_network *net, unsigned int command, unsigned int section, int parent_index,
+                  const char *xml, unsigned int flags, vir_error *err)
+{
+    /* libvirt's wire carries the section in the field named command and the command in the
+     * one named section (its client and daemon both swap them): the same here */
+    struct remote_network_update_args a = {.command = section,
+                                           .section = command,
+                                           .parentIndex = parent_index,
+                                           .xml = (char *)xml,
+                                           .flags = flags};
+    to_wire(net, &a.net);
+    return vir_remote_call(net->conn, REMOTE_PROC_NETWORK_UPDATE, &a, NULL, err) < 0 ? -1 : 0;
+}
+
 static char *get_xml_desc(vir_network *net, unsigned int flags, vir_error *err)
 {
     struct remote_network_get_xml_desc_args a = {.flags = flags};
@@ -211,6 +225,7 @@ const struct vir_network_driver vir_remote_network_driver = {
     .get_xml_desc = get_xml_desc,
     .get_autostart = get_autostart,
     .set_autostart = set_autostart,
+    .update = update,
     .get_bridge_name = get_bridge_name,
     .is_active = is_active,
     .is_persistent = is_persistent,

@@ -1,7 +1,7 @@
 /*
  * storage.c - libvireo's storage API (libvirt's virStoragePool* and
  * virStorageVol*): pool and volume handles and the checked calls, each one
- * remote procedure made through the driver's rpc_call with remote.proto's
+ * remote procedure made through vir_rpc (host.c) with remote.proto's
  * structures, so the wire shape lives in one place. A driver without
  * rpc_call (the test driver) answers "not supported", naming the API.
  */
@@ -23,25 +23,6 @@ struct vir_storage_vol {
     vir_connect *conn;
     char *pool, *name, *key;
 };
-
-static int no_support(vir_error *err, const char *api)
-{
-    return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", api);
-}
-
-/* One call: the checks every API shares, then the procedure. */
-static int rcall(vir_connect *conn, bool write, const char *api, int proc, const void *args,
-                 void *ret, vir_error *err)
-{
-    vir_error_reset(err);
-    if (!conn)
-        return vir_report(err, VIR_ERR_INVALID_CONN, "%s", api);
-    if (write && (conn->flags & VIR_CONNECT_RO))
-        return vir_report(err, VIR_ERR_OPERATION_DENIED, "read only access prevents %s", api);
-    if (!conn->driver->rpc_call)
-        return no_support(err, api);
-    return conn->driver->rpc_call(conn, proc, args, ret, err);
-}
 
 static vir_storage_pool *pool_new(vir_connect *conn, const struct remote_nonnull_storage_pool *p)
 {
@@ -94,8 +75,8 @@ int vir_connect_list_all_storage_pools(vir_connect *conn, vir_storage_pool ***po
     struct remote_connect_list_all_storage_pools_args a = {.need_results = pools != NULL,
                                                            .flags = flags};
     struct remote_connect_list_all_storage_pools_ret r = {0};
-    if (rcall(conn, false, "virConnectListAllStoragePools",
-              REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, &a, &r, err) < 0)
+    if (vir_rpc(conn, false, "virConnectListAllStoragePools",
+                REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, &a, &r, err) < 0)
         return -1;
     if (pools) {
         *pools = xcalloc(r.pools_len + 1, sizeof(**pools));
@@ -113,8 +94,8 @@ vir_storage_pool *vir_storage_pool_lookup_by_name(vir_connect *conn, const char 
     NEED(name, "name", "virStoragePoolLookupByName", NULL);
     struct remote_storage_pool_lookup_by_name_args a = {.name = (char *)name};
     struct remote_storage_pool_lookup_by_name_ret r = {0};
-    if (rcall(conn, false, "virStoragePoolLookupByName", REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME,
-              &a, &r, err) < 0)
+    if (vir_rpc(conn, false, "virStoragePoolLookupByName", REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME,
+                &a, &r, err) < 0)
         return NULL;
     vir_storage_pool *p = pool_new(conn, &r.pool);
     remote_storage_pool_lookup_by_name_ret_free(&r);
@@ -132,8 +113,8 @@ vir_storage_pool *vir_storage_pool_lookup_by_uuid_string(vir_connect *conn, cons
         return NULL;
     }
     struct remote_storage_pool_lookup_by_uuid_ret r = {0};
-    if (rcall(conn, false, "virStoragePoolLookupByUUID", REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_UUID,
-              &a, &r, err) < 0)
+    if (vir_rpc(conn, false, "virStoragePoolLookupByUUID", REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_UUID,
+                &a, &r, err) < 0)
         return NULL;
     vir_storage_pool *p = pool_new(conn, &r.pool);
     remote_storage_pool_lookup_by_uuid_ret_free(&r);
@@ -146,8 +127,8 @@ vir_storage_pool *vir_storage_pool_lookup_by_volume(vir_storage_vol *vol, vir_er
     struct remote_storage_pool_lookup_by_volume_args a;
     vol_wire(vol, &a.vol);
     struct remote_storage_pool_lookup_by_volume_ret r = {0};
-    if (rcall(vol->conn, false, "virStoragePoolLookupByVolume",
-              REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_VOLUME, &a, &r, err) < 0)
+    if (vir_rpc(vol->conn, false, "virStoragePoolLookupByVolume",
+                REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_VOLUME, &a, &r, err) < 0)
         return NULL;
     vir_storage_pool *p = pool_new(vol->conn, &r.pool);
     remote_storage_pool_lookup_by_volume_ret_free(&r);
@@ -161,7 +142,7 @@ static vir_storage_pool *pool_from_xml(vir_connect *conn, int proc, const char *
     /* define and create_xml share their argument and reply shapes */
     struct remote_storage_pool_define_xml_args a = {.xml = (char *)xml, .flags = flags};
     struct remote_storage_pool_define_xml_ret r = {0};
-    if (rcall(conn, true, api, proc, &a, &r, err) < 0)
+    if (vir_rpc(conn, true, api, proc, &a, &r, err) < 0)
         return NULL;
     vir_storage_pool *p = pool_new(conn, &r.pool);
     remote_storage_pool_define_xml_ret_free(&r);
@@ -191,10 +172,10 @@ static int pool_op(vir_storage_pool *pool, int proc, const char *api, bool has_f
     struct remote_storage_pool_create_args a = {.flags = flags};
     pool_wire(pool, &a.pool);
     if (has_flags)
-        return rcall(pool->conn, true, api, proc, &a, NULL, err);
+        return vir_rpc(pool->conn, true, api, proc, &a, NULL, err);
     struct remote_storage_pool_destroy_args b;
     pool_wire(pool, &b.pool);
-    return rcall(pool->conn, true, api, proc, &b, NULL, err);
+    return vir_rpc(pool->conn, true, api, proc, &b, NULL, err);
 }
 
 int vir_storage_pool_create(vir_storage_pool *pool, unsigned int flags, vir_error *err)
@@ -236,8 +217,8 @@ int vir_storage_pool_get_info(vir_storage_pool *pool, vir_storage_pool_info *inf
     struct remote_storage_pool_get_info_args a;
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_get_info_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolGetInfo", REMOTE_PROC_STORAGE_POOL_GET_INFO, &a, &r,
-              err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolGetInfo", REMOTE_PROC_STORAGE_POOL_GET_INFO, &a,
+                &r, err) < 0)
         return -1;
     info->state = r.state;
     info->capacity = r.capacity;
@@ -252,8 +233,8 @@ char *vir_storage_pool_get_xml_desc(vir_storage_pool *pool, unsigned int flags, 
     struct remote_storage_pool_get_xml_desc_args a = {.flags = flags};
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_get_xml_desc_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolGetXMLDesc", REMOTE_PROC_STORAGE_POOL_GET_XML_DESC,
-              &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolGetXMLDesc",
+                REMOTE_PROC_STORAGE_POOL_GET_XML_DESC, &a, &r, err) < 0)
         return NULL;
     return r.xml;
 }
@@ -265,8 +246,8 @@ int vir_storage_pool_get_autostart(vir_storage_pool *pool, int *autostart, vir_e
     struct remote_storage_pool_get_autostart_args a;
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_get_autostart_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolGetAutostart",
-              REMOTE_PROC_STORAGE_POOL_GET_AUTOSTART, &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolGetAutostart",
+                REMOTE_PROC_STORAGE_POOL_GET_AUTOSTART, &a, &r, err) < 0)
         return -1;
     *autostart = r.autostart;
     return 0;
@@ -277,8 +258,8 @@ int vir_storage_pool_set_autostart(vir_storage_pool *pool, int autostart, vir_er
     NEED(pool, "pool", "virStoragePoolSetAutostart", -1);
     struct remote_storage_pool_set_autostart_args a = {.autostart = autostart};
     pool_wire(pool, &a.pool);
-    return rcall(pool->conn, true, "virStoragePoolSetAutostart",
-                 REMOTE_PROC_STORAGE_POOL_SET_AUTOSTART, &a, NULL, err);
+    return vir_rpc(pool->conn, true, "virStoragePoolSetAutostart",
+                   REMOTE_PROC_STORAGE_POOL_SET_AUTOSTART, &a, NULL, err);
 }
 
 int vir_storage_pool_is_active(vir_storage_pool *pool, vir_error *err)
@@ -287,8 +268,8 @@ int vir_storage_pool_is_active(vir_storage_pool *pool, vir_error *err)
     struct remote_storage_pool_is_active_args a;
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_is_active_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolIsActive", REMOTE_PROC_STORAGE_POOL_IS_ACTIVE, &a,
-              &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolIsActive", REMOTE_PROC_STORAGE_POOL_IS_ACTIVE, &a,
+                &r, err) < 0)
         return -1;
     return r.active != 0;
 }
@@ -299,8 +280,8 @@ int vir_storage_pool_is_persistent(vir_storage_pool *pool, vir_error *err)
     struct remote_storage_pool_is_persistent_args a;
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_is_persistent_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolIsPersistent",
-              REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT, &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolIsPersistent",
+                REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT, &a, &r, err) < 0)
         return -1;
     return r.persistent != 0;
 }
@@ -330,8 +311,8 @@ char *vir_connect_get_storage_pool_capabilities(vir_connect *conn, unsigned int 
 {
     struct remote_connect_get_storage_pool_capabilities_args a = {.flags = flags};
     struct remote_connect_get_storage_pool_capabilities_ret r = {0};
-    if (rcall(conn, false, "virConnectGetStoragePoolCapabilities",
-              REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES, &a, &r, err) < 0)
+    if (vir_rpc(conn, false, "virConnectGetStoragePoolCapabilities",
+                REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES, &a, &r, err) < 0)
         return NULL;
     return r.capabilities;
 }
@@ -346,8 +327,8 @@ int vir_storage_pool_list_all_volumes(vir_storage_pool *pool, vir_storage_vol **
                                                           .flags = flags};
     pool_wire(pool, &a.pool);
     struct remote_storage_pool_list_all_volumes_ret r = {0};
-    if (rcall(pool->conn, false, "virStoragePoolListAllVolumes",
-              REMOTE_PROC_STORAGE_POOL_LIST_ALL_VOLUMES, &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStoragePoolListAllVolumes",
+                REMOTE_PROC_STORAGE_POOL_LIST_ALL_VOLUMES, &a, &r, err) < 0)
         return -1;
     if (vols) {
         *vols = xcalloc(r.vols_len + 1, sizeof(**vols));
@@ -367,8 +348,8 @@ vir_storage_vol *vir_storage_vol_lookup_by_name(vir_storage_pool *pool, const ch
     struct remote_storage_vol_lookup_by_name_args a = {.name = (char *)name};
     pool_wire(pool, &a.pool);
     struct remote_storage_vol_lookup_by_name_ret r = {0};
-    if (rcall(pool->conn, false, "virStorageVolLookupByName",
-              REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, false, "virStorageVolLookupByName",
+                REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &a, &r, err) < 0)
         return NULL;
     vir_storage_vol *v = vol_new(pool->conn, &r.vol);
     remote_storage_vol_lookup_by_name_ret_free(&r);
@@ -382,7 +363,7 @@ static vir_storage_vol *vol_by_string(vir_connect *conn, int proc, const char *a
     /* by key and by path share their shapes */
     struct remote_storage_vol_lookup_by_key_args a = {.key = (char *)s};
     struct remote_storage_vol_lookup_by_key_ret r = {0};
-    if (rcall(conn, false, api, proc, &a, &r, err) < 0)
+    if (vir_rpc(conn, false, api, proc, &a, &r, err) < 0)
         return NULL;
     vir_storage_vol *v = vol_new(conn, &r.vol);
     remote_storage_vol_lookup_by_key_ret_free(&r);
@@ -409,8 +390,8 @@ vir_storage_vol *vir_storage_vol_create_xml(vir_storage_pool *pool, const char *
     struct remote_storage_vol_create_xml_args a = {.xml = (char *)xml, .flags = flags};
     pool_wire(pool, &a.pool);
     struct remote_storage_vol_create_xml_ret r = {0};
-    if (rcall(pool->conn, true, "virStorageVolCreateXML", REMOTE_PROC_STORAGE_VOL_CREATE_XML, &a,
-              &r, err) < 0)
+    if (vir_rpc(pool->conn, true, "virStorageVolCreateXML", REMOTE_PROC_STORAGE_VOL_CREATE_XML, &a,
+                &r, err) < 0)
         return NULL;
     vir_storage_vol *v = vol_new(pool->conn, &r.vol);
     remote_storage_vol_create_xml_ret_free(&r);
@@ -428,8 +409,8 @@ vir_storage_vol *vir_storage_vol_create_xml_from(vir_storage_pool *pool, const c
     pool_wire(pool, &a.pool);
     vol_wire(clone, &a.clonevol);
     struct remote_storage_vol_create_xml_from_ret r = {0};
-    if (rcall(pool->conn, true, "virStorageVolCreateXMLFrom",
-              REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM, &a, &r, err) < 0)
+    if (vir_rpc(pool->conn, true, "virStorageVolCreateXMLFrom",
+                REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM, &a, &r, err) < 0)
         return NULL;
     vir_storage_vol *v = vol_new(pool->conn, &r.vol);
     remote_storage_vol_create_xml_from_ret_free(&r);
@@ -441,8 +422,8 @@ int vir_storage_vol_delete(vir_storage_vol *vol, unsigned int flags, vir_error *
     NEED(vol, "vol", "virStorageVolDelete", -1);
     struct remote_storage_vol_delete_args a = {.flags = flags};
     vol_wire(vol, &a.vol);
-    return rcall(vol->conn, true, "virStorageVolDelete", REMOTE_PROC_STORAGE_VOL_DELETE, &a, NULL,
-                 err);
+    return vir_rpc(vol->conn, true, "virStorageVolDelete", REMOTE_PROC_STORAGE_VOL_DELETE, &a, NULL,
+                   err);
 }
 
 int vir_storage_vol_wipe_pattern(vir_storage_vol *vol, unsigned int algorithm, unsigned int flags,
@@ -451,8 +432,8 @@ int vir_storage_vol_wipe_pattern(vir_storage_vol *vol, unsigned int algorithm, u
     NEED(vol, "vol", "virStorageVolWipePattern", -1);
     struct remote_storage_vol_wipe_pattern_args a = {.algorithm = algorithm, .flags = flags};
     vol_wire(vol, &a.vol);
-    return rcall(vol->conn, true, "virStorageVolWipePattern", REMOTE_PROC_STORAGE_VOL_WIPE_PATTERN,
-                 &a, NULL, err);
+    return vir_rpc(vol->conn, true, "virStorageVolWipePattern",
+                   REMOTE_PROC_STORAGE_VOL_WIPE_PATTERN, &a, NULL, err);
 }
 
 int vir_storage_vol_resize(vir_storage_vol *vol, unsigned long long capacity, unsigned int flags,
@@ -461,8 +442,8 @@ int vir_storage_vol_resize(vir_storage_vol *vol, unsigned long long capacity, un
     NEED(vol, "vol", "virStorageVolResize", -1);
     struct remote_storage_vol_resize_args a = {.capacity = capacity, .flags = flags};
     vol_wire(vol, &a.vol);
-    return rcall(vol->conn, true, "virStorageVolResize", REMOTE_PROC_STORAGE_VOL_RESIZE, &a, NULL,
-                 err);
+    return vir_rpc(vol->conn, true, "virStorageVolResize", REMOTE_PROC_STORAGE_VOL_RESIZE, &a, NULL,
+                   err);
 }
 
 int vir_storage_vol_get_info(vir_storage_vol *vol, vir_storage_vol_info *info, vir_error *err)
@@ -472,8 +453,8 @@ int vir_storage_vol_get_info(vir_storage_vol *vol, vir_storage_vol_info *info, v
     struct remote_storage_vol_get_info_args a;
     vol_wire(vol, &a.vol);
     struct remote_storage_vol_get_info_ret r = {0};
-    if (rcall(vol->conn, false, "virStorageVolGetInfo", REMOTE_PROC_STORAGE_VOL_GET_INFO, &a, &r,
-              err) < 0)
+    if (vir_rpc(vol->conn, false, "virStorageVolGetInfo", REMOTE_PROC_STORAGE_VOL_GET_INFO, &a, &r,
+                err) < 0)
         return -1;
     info->type = r.type;
     info->capacity = r.capacity;
@@ -487,8 +468,8 @@ char *vir_storage_vol_get_xml_desc(vir_storage_vol *vol, unsigned int flags, vir
     struct remote_storage_vol_get_xml_desc_args a = {.flags = flags};
     vol_wire(vol, &a.vol);
     struct remote_storage_vol_get_xml_desc_ret r = {0};
-    if (rcall(vol->conn, false, "virStorageVolGetXMLDesc", REMOTE_PROC_STORAGE_VOL_GET_XML_DESC, &a,
-              &r, err) < 0)
+    if (vir_rpc(vol->conn, false, "virStorageVolGetXMLDesc", REMOTE_PROC_STORAGE_VOL_GET_XML_DESC,
+                &a, &r, err) < 0)
         return NULL;
     return r.xml;
 }
@@ -499,8 +480,8 @@ char *vir_storage_vol_get_path(vir_storage_vol *vol, vir_error *err)
     struct remote_storage_vol_get_path_args a;
     vol_wire(vol, &a.vol);
     struct remote_storage_vol_get_path_ret r = {0};
-    if (rcall(vol->conn, false, "virStorageVolGetPath", REMOTE_PROC_STORAGE_VOL_GET_PATH, &a, &r,
-              err) < 0)
+    if (vir_rpc(vol->conn, false, "virStorageVolGetPath", REMOTE_PROC_STORAGE_VOL_GET_PATH, &a, &r,
+                err) < 0)
         return NULL;
     return r.name;
 }
@@ -537,7 +518,7 @@ static vir_stream *vol_stream(vir_storage_vol *vol, int proc, const char *api,
         return NULL;
     }
     if (!conn->driver->rpc_stream_call) {
-        no_support(err, api);
+        vir_report(err, VIR_ERR_NO_SUPPORT, "%s", api);
         return NULL;
     }
     /* upload and download share their argument shape */

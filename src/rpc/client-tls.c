@@ -4,7 +4,7 @@
  * virsh does.
  */
 #include "rpc/client-tls.h"
-#include "rpc/tls-record.h"
+#include "tls/tls-record.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -150,15 +150,15 @@ fail:
 
 ssize_t rpc_client_tls_recv(struct rpc_client_tls *t, void *buf, size_t len, struct verr *err)
 {
-    return rpc_tls_record_recv(t->s, buf, len, err);
+    return tls_record_recv(t->s, buf, len, err);
 }
 
 ssize_t rpc_client_tls_send(struct rpc_client_tls *t, const void *buf, size_t len, struct verr *err)
 {
-    return rpc_tls_record_send(t->s, buf, len, err);
+    return tls_record_send(t->s, buf, len, err);
 }
 
 bool rpc_client_tls_pending(struct rpc_client_tls *t)
 {
-    return rpc_tls_record_pending(t->s);
+    return tls_record_pending(t->s);
 }

@@ -12,7 +12,10 @@
  * taken by it (it cannot also be a device's drive). The image is opened by
  * the device that uses it; blockdev-add checks the file can be opened as
  * asked. Other drivers and members are refused by name. netdev_add builds
- * the -netdev text from its members and goes through the same parser.
+ * the -netdev text from its members and goes through the same parser; a
+ * tap's fd= is a number or the name of a descriptor passed with getfd, which
+ * the netdev then owns (closed at netdev_del: the kernel removes a
+ * non-persistent tap with its last descriptor).
  */
 #include "block/nbd-client.h"
 #include "util/buf.h"
@@ -20,6 +23,7 @@
 #include "util/str.h"
 #include "vmm/backends.h"
 #include "vmm/cli-backends.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 #include "qmp/qmp-server.h"
 
@@ -351,6 +355,16 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate ID '%s' for netdev", id);
     if (strchr(type, ','))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter 'type'");
+    /* fd=NAME: the descriptor a getfd kept under that name, which the netdev takes over (a
+     * later closefd NAME finds nothing, as in QEMU); fd=N is a descriptor vireo-vmm inherited. */
+    const char *fdname = json_object_get_string(member(args, "fd"));
+    int named_fd = -1;
+    if (str_eq(type, "tap") && fdname && *fdname && !(*fdname >= '0' && *fdname <= '9')) {
+        named_fd = migration_take_fd(vm->migration, fdname);
+        if (named_fd < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "File descriptor named '%s' has not been found", fdname);
+    }
     struct buf b = BUF_INIT;
     buf_append_str(&b, type);
     add_opt(&b, "id", id);
@@ -360,7 +374,9 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
         if (str_eq(key, "type") || str_eq(key, "id"))
             continue;
         char *text = NULL;
-        if (json_object_is_type(val, json_type_string))
+        if (named_fd >= 0 && str_eq(key, "fd"))
+            text = xasprintf("%d", named_fd);
+        else if (json_object_is_type(val, json_type_string))
             text = xstrdup(json_object_get_string(val));
         else if (json_object_is_type(val, json_type_boolean))
             text = xstrdup(json_object_get_boolean(val) ? "on" : "off");
@@ -379,6 +395,13 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
     if (r == 0 && cli_netdev(vm->backends, text, &e) < 0)
         r = qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     free(text);
+    if (named_fd >= 0) {
+        int i = r == 0 ? vm_backends_find(vm->backends, BACKEND_NETDEV, id) : -1;
+        if (i >= 0)
+            vm->backends->netdevs[i].fd_owned = true;
+        else
+            close(named_fd); /* refused: the descriptor is not kept (QEMU closes it too) */
+    }
     return r;
 }
 
@@ -394,6 +417,11 @@ static int qmp_netdev_del(struct qmp_session *ss, struct json_object *args,
     if (vm->backends->netdev_used[i])
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Netdev '%s' is in use by a device (device_del it first)", id);
+    /* A tap's descriptor goes with its netdev, whether inherited (fd=N) or passed with getfd,
+     * as in QEMU: the kernel then removes a tap nobody else holds. */
+    struct net_options *n = &vm->backends->netdevs[i];
+    if (n->kind == NET_TAP && n->fd >= 0)
+        n->fd_owned = true;
     vm_backends_drop(vm->backends, BACKEND_NETDEV, i);
     return 0;
 }

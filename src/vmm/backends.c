@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *backend_kind_name(enum backend_kind kind)
 {
@@ -97,6 +98,8 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         be->drive_used[index] = false;
     } else if (kind == BACKEND_NETDEV) {
         struct net_options *n = &be->netdevs[index];
+        if (n->fd_owned && n->fd >= 0)
+            close(n->fd);
         free((char *)n->id);
         free((char *)n->ifname);
         memset(n, 0, sizeof(*n));
@@ -122,6 +125,8 @@ void vm_backends_free(struct vm_backends *be)
         iothread_spec_free(&be->iothreads[i]);
     be->nr_iothreads = 0;
     for (unsigned i = 0; i < be->nr_netdevs; i++) {
+        if (be->netdevs[i].fd_owned && be->netdevs[i].fd >= 0)
+            close(be->netdevs[i].fd);
         free((char *)be->netdevs[i].id);
         free((char *)be->netdevs[i].ifname);
     }

@@ -617,6 +617,20 @@ static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, 
             iothread_spec_free(&spec);
         return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
     }
+    if (tls_creds_spec_is(arg)) {
+        struct tls_creds_spec spec;
+        r = tls_creds_spec_parse(arg, &spec, err);
+        for (unsigned i = 0; r == 0 && i < cfg->nr_tls_creds; i++)
+            if (strcmp(cfg->tls_creds[i].id, spec.id) == 0)
+                r = verr_set(err, EEXIST, "Duplicate ID '%s' for object", spec.id);
+        if (r == 0 && cfg->nr_tls_creds == VMM_MAX_TLS_CREDS)
+            r = verr_set(err, ENOSPC, "at most %u TLS credentials objects", VMM_MAX_TLS_CREDS);
+        if (r == 0)
+            cfg->tls_creds[cfg->nr_tls_creds++] = spec;
+        else if (spec.id || spec.dir)
+            tls_creds_spec_free(&spec);
+        return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+    }
     r = secret_store_add_object(&be->secrets, arg, err);
     return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
 }
@@ -874,6 +888,8 @@ void cli_config_free(struct vmm_config *cfg)
     cfg->nr_owned = 0;
     chardev_spec_free(&cfg->serial);
     vnc_config_free(&cfg->vnc);
+    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
+        tls_creds_spec_free(&cfg->tls_creds[i]);
     chardev_spec_free(&cfg->monitor);
     vm_backends_free(&cfg->backends);
     for (unsigned i = 0; i < cfg->nr_devices; i++)
@@ -941,9 +957,11 @@ const char *cli_help_text(void)
            "  -vga std|none               standard VGA with VBE (-device VGA), or none (default)\n"
            "  -vnc "
            "[HOST]:N|unix:PATH|none[,password=on][,share=allow-exclusive|force-shared|ignore]\n"
-           "                              VNC server on port 5900+N or a unix socket; "
+           "       [,tls-creds=ID]        VNC server on port 5900+N or a unix socket; "
            "password=on:\n"
-           "                              VNC authentication with the QMP set_password password\n"
+           "                              VNC authentication with the QMP set_password password;\n"
+           "                              tls-creds: VeNCrypt (x509none, or x509vnc with "
+           "password)\n"
            "  -k en-us                    keymap for VNC key events (the only one)\n"
            "  -usb                        a USB controller (qemu-xhci: QEMU's pc has a UHCI)\n"
            "  -usbdevice tablet|keyboard  -usb plus -device usb-tablet|usb-kbd\n"
@@ -961,8 +979,12 @@ const char *cli_help_text(void)
            "         (FMT: raw qcow2 vmdk vdi vpc vhdx qed luks)\n"
            "  -snapshot                   guest writes go to temporary overlays, deleted at exit\n"
            "  -object secret,id=ID,data=STRING|file=PATH[,format=raw|base64]\n"
-           "  -object iothread,id=ID[,poll-max-ns=NS][,poll-grow=N][,poll-shrink=N]\n"
            "                              a passphrase for encrypted drives\n"
+           "  -object iothread,id=ID[,poll-max-ns=NS][,poll-grow=N][,poll-shrink=N]\n"
+           "                              an I/O thread for virtio-blk/-scsi iothread=ID\n"
+           "  -object tls-creds-x509,id=ID,dir=DIR[,endpoint=server][,verify-peer=on|off]\n"
+           "          [,priority=STR]     TLS credentials (DIR/ca-cert.pem, server-cert.pem,\n"
+           "                              server-key.pem) for -vnc tls-creds=ID\n"
            "  -device "
            "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"

@@ -16,14 +16,16 @@
 #include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/display/vnc.h"
+#include "vmm/tls-creds.h"
 #include "vmm/machine.h"
 #include "vmm/sandbox.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VMM_MIN_MEMORY (8ull << 20)
-#define VMM_MAX_CPUS   255
+#define VMM_MIN_MEMORY    (8ull << 20)
+#define VMM_MAX_CPUS      255
+#define VMM_MAX_TLS_CREDS 4
 
 enum cli_action {
     CLI_RUN,
@@ -55,7 +57,10 @@ struct vmm_config {
     bool nographic, display_none, nodefaults;
     bool vga_std;          /* -vga std (the last -vga wins; none clears it) */
     struct vnc_config vnc; /* -vnc */
-    const char *qmp_path;  /* unix socket path */
+    /* -object tls-creds-x509,... (what -vnc tls-creds= names) */
+    struct tls_creds_spec tls_creds[VMM_MAX_TLS_CREDS];
+    unsigned nr_tls_creds;
+    const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;
     struct sandbox_config sandbox; /* -sandbox */

@@ -181,8 +181,21 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
-    if (cfg.vnc.enabled && vnc_server_new(loop, vm->display, &cfg.vnc, &vm->vnc, &err) < 0)
-        goto out;
+    if (cfg.vnc.enabled) {
+        struct tls_server *tls = NULL; /* read now, before the privileges go */
+        const struct tls_creds_spec *spec = NULL;
+        for (unsigned i = 0; cfg.vnc.tls_creds && i < cfg.nr_tls_creds; i++)
+            if (strcmp(cfg.tls_creds[i].id, cfg.vnc.tls_creds) == 0)
+                spec = &cfg.tls_creds[i];
+        if (cfg.vnc.tls_creds && !spec) {
+            verr_set(&err, ENOENT, "No TLS credentials with id '%s'", cfg.vnc.tls_creds);
+            goto out;
+        }
+        if (spec && tls_creds_load(spec, &tls, &err) < 0)
+            goto out;
+        if (vnc_server_new(loop, vm->display, &cfg.vnc, tls, &vm->vnc, &err) < 0)
+            goto out;
+    }
     vm->migration = migration_new(vm);
     if ((cfg.qmp_path || cfg.monitor_chardev >= 0) &&
         control_create(vm, cfg.qmp_path, &control, &err) < 0)

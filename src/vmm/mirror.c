@@ -14,8 +14,12 @@
  * reads them from the drive's image and writes them to the target (zeroes as
  * write-zeroes), at most `speed` bytes a second. When nothing is dirty it
  * sends BLOCK_JOB_READY and goes on copying what the guest writes (QEMU's
- * copy-mode=background, its default; TODO(#13): copy-mode=write-blocking,
- * refused for now).
+ * copy-mode=background, its default). With copy-mode=write-blocking (QEMU's
+ * active mirror) each guest write is also copied to the target by the thread
+ * that completes it, before the guest hears of it (the drive's hook runs
+ * before the completion is pushed), so the target keeps up whatever the
+ * background copy's speed; one copy runs at a time (tgt_lock), so an older
+ * copy of a range never lands after a newer one.
  *
  * block-job-complete, or block-job-cancel once ready, ends it on the main
  * thread with the device's I/O quiesced and the drive locked: what is still
@@ -82,6 +86,8 @@ struct mirror {
     bool thread_running;
     enum mirror_outcome outcome; /* set by the worker as it ends */
     uint8_t *buf;
+    bool write_blocking;      /* copy-mode=write-blocking */
+    pthread_mutex_t tgt_lock; /* held through each copy (read and write, buf) */
 };
 
 /* ---- the dirty bitmap (job.lock held) ---- */
@@ -155,15 +161,58 @@ static uint64_t take_run(struct mirror *m, uint64_t *first)
     return n;
 }
 
-/* The drive's hook: a write or discard ended (any thread, under the drive's bitmap_lock). */
+static int copy_run(struct mirror *m, uint64_t first, uint64_t n, bool locked, const char **op,
+                    struct verr *err);
+
+/* write-blocking: the bits of [offset, offset + len) taken (cleared) for a copy now; their
+ * first in *first, the count returned (job.lock held). */
+static uint64_t take_range(struct mirror *m, uint64_t offset, uint64_t len, uint64_t *first)
+{
+    if (!len || offset >= m->size)
+        return 0;
+    uint64_t f = offset / m->gran, last = (offset + len - 1) / m->gran;
+    if (last >= m->nbits)
+        last = m->nbits - 1;
+    for (uint64_t i = f; i <= last; i++) {
+        uint64_t bit = 1ull << (i % 64);
+        if (m->dirty[i / 64] & bit) {
+            m->dirty[i / 64] &= ~bit;
+            m->ndirty--;
+        }
+    }
+    *first = f;
+    return last - f + 1;
+}
+
+/* The drive's hook: a write or discard ended (any thread, under the drive's bitmap_lock).
+ * write-blocking: the range is copied now, before the guest hears the write ended; a copy
+ * that fails leaves it marked for the background copy (whose error then ends the job). */
 static void on_write(void *opaque, uint64_t offset, uint64_t len)
 {
     struct mirror *m = opaque;
+    uint64_t first = 0, n = 0;
     pthread_mutex_lock(&m->job.lock);
     mark_locked(m, offset, len);
+    if (m->write_blocking && !m->job.cancel && !m->job.complete && m->outcome == OUT_NONE)
+        n = take_range(m, offset, len, &first);
     update_len(m);
     pthread_cond_broadcast(&m->job.cond);
     pthread_mutex_unlock(&m->job.lock);
+    for (uint64_t done = 0; done < n;) {
+        uint64_t k = n - done < m->chunk_bits ? n - done : m->chunk_bits;
+        struct verr e = {0};
+        const char *op;
+        if (copy_run(m, first + done, k, false, &op, &e) < 0) {
+            pthread_mutex_lock(&m->job.lock); /* the rest too: the worker retries them */
+            if (done + k < n)
+                mark_locked(m, (first + done + k) * m->gran, (n - done - k) * m->gran);
+            update_len(m);
+            pthread_cond_broadcast(&m->job.cond);
+            pthread_mutex_unlock(&m->job.lock);
+            break;
+        }
+        done += k;
+    }
 }
 
 static void hook(struct mirror *m, bool on)
@@ -224,6 +273,7 @@ static int copy_run(struct mirror *m, uint64_t first, uint64_t n, bool locked, c
     uint64_t off = first * m->gran, end = range_end(m, first + n - 1);
     uint32_t len = (uint32_t)(end - off);
     struct blockdev *b = m->b;
+    pthread_mutex_lock(&m->tgt_lock);
     if (!locked)
         pthread_rwlock_rdlock(&b->io_lock);
     int r = b->bd ? block_pread(b->bd, m->buf, len, off, err)
@@ -242,6 +292,7 @@ static int copy_run(struct mirror *m, uint64_t first, uint64_t n, bool locked, c
         m->job.offset += len;
     update_len(m);
     pthread_mutex_unlock(&m->job.lock);
+    pthread_mutex_unlock(&m->tgt_lock);
     return r;
 }
 
@@ -427,6 +478,7 @@ static void mirror_free(struct block_job *job)
     free(m->target_file);
     free(m->target_format);
     free(m->node_name);
+    pthread_mutex_destroy(&m->tgt_lock);
     free(m);
 }
 
@@ -628,11 +680,9 @@ static int start_mirror(struct block_jobs *s, struct json_object *args, bool blo
                              "drive-mirror: on-source-error and on-target-error other than "
                              "'report' are not supported by vireo-vmm");
     const char *cm = str_arg(args, "copy-mode");
-    if (cm && strcmp(cm, "background"))
+    if (cm && strcmp(cm, "background") && strcmp(cm, "write-blocking"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "drive-mirror: copy-mode '%s' is not supported by vireo-vmm "
-                             "(background is)",
-                             cm);
+                             "Parameter 'copy-mode' does not accept value '%s'", cm);
     if ((json_object_object_get_ex(args, "auto-finalize", &v) && !json_object_get_boolean(v)) ||
         (json_object_object_get_ex(args, "auto-dismiss", &v) && !json_object_get_boolean(v)))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
@@ -670,6 +720,8 @@ static int start_mirror(struct block_jobs *s, struct json_object *args, bool blo
         }
     }
     struct mirror *m = xcalloc(1, sizeof(*m));
+    pthread_mutex_init(&m->tgt_lock, NULL);
+    m->write_blocking = cm && !strcmp(cm, "write-blocking");
     m->b = b;
     m->size = blockdev_size(b);
     m->gran = gran ? (uint32_t)gran : DEFAULT_GRANULARITY;

@@ -14,6 +14,9 @@
  * READY until it sees the medium go and come (unit attentions 3A and 28)
  * while the host changes the ISO through QMP, and reads the new label.
  * With scsi_pause=1, last, a save/restore checkpoint (test_pause).
+ * With scsi_hotplug=1 (F_HOTPLUG negotiated), last: the host hot-plugs a unit
+ * (test_scsi_hotplug: the TRANSPORT_RESET rescan event, its data's CRC-32, then
+ * the removed event and the unit gone).
  * Device: 1af4:1048 on bus 0.
  */
 #include "guest.h"
@@ -389,6 +392,93 @@ static void test_pause(struct guest *g, struct vdev *d)
            got_label ? label : "?");
 }
 
+/* The next event from the event queue (its buffer given back), or false after ~2 min. */
+static uint8_t ev_buf[2][16] __attribute__((aligned(16)));
+
+static void ev_post(struct vdev *d, unsigned slot)
+{
+    vq_event.desc[slot] = (struct vq_desc){(uint64_t)(uintptr_t)ev_buf[slot], 16, VQ_F_WRITE, 0};
+    virtio_vq_add(&vq_event, (uint16_t)slot);
+    virtio_vq_kick(d, &vq_event);
+}
+
+static bool ev_wait(struct vdev *d, uint32_t *event, unsigned *target, unsigned *lun,
+                    uint32_t *reason)
+{
+    uint64_t t0 = rdtsc();
+    uint32_t id, len;
+    while (!virtio_vq_get_used(&vq_event, &id, &len)) {
+        if (rdtsc() - t0 > 400000000000ull)
+            return false;
+        cpu_pause();
+    }
+    const uint8_t *e = ev_buf[id & 1];
+    *event = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+    *target = e[5];
+    *lun = (unsigned)(e[6] & 0x3f) << 8 | e[7];
+    *reason =
+        (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
+    ev_post(d, id & 1);
+    return true;
+}
+
+/* scsi_hotplug=1: "scsi-hotplug: ready", then the host device_adds a scsi-hd: the rescan
+ * event names its target and LUN, the guest clears its power-on unit attention and prints
+ * "scsi-hotplug: target T lun L crc32=X" of its first scsi_hotplug_blocks (default 64, at
+ * most 32 read) blocks, says "scsi-hotplug: used", and after device_del sees the removed
+ * event and the unit gone ("scsi-hotplug: removed"), then waits for a 'c' on COM1. */
+static void test_scsi_hotplug(struct guest *g, struct vdev *d)
+{
+    struct tap *t = &g->tap;
+    uint64_t blocks = 64;
+    param_u64(g, "scsi_hotplug_blocks", false, false, &blocks);
+    if (blocks > sizeof(data2) / 512)
+        blocks = sizeof(data2) / 512;
+    tap_ok(t, d->features & (1ull << 1), "scsi-hotplug: VIRTIO_SCSI_F_HOTPLUG negotiated");
+    ev_post(d, 0);
+    ev_post(d, 1);
+    tap_diag(t, "scsi-hotplug: ready");
+    uint32_t event = 0, reason = 0;
+    unsigned target = 0, lun = 0;
+    bool got = ev_wait(d, &event, &target, &lun, &reason);
+    tap_ok(t, got && event == 1 && reason == 1,
+           "scsi-hotplug: TRANSPORT_RESET event, reason RESCAN, for target %u LUN %u (event %u, "
+           "reason %u)",
+           target, lun, event, reason);
+    static const uint8_t tur_cdb[6] = {0x00};
+    struct sres r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
+    for (int i = 0; i < 4 && r.status == 2 && r.key == 6; i++) /* power-on unit attention */
+        r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
+    tap_ok(t, good(r), "scsi-hotplug: the new unit is ready (sense %x/%02x)", r.key, r.asc);
+    uint8_t c[10] = {0x28};
+    c[7] = (uint8_t)(blocks >> 8), c[8] = (uint8_t)blocks;
+    r = scsi_cmd(d, target, lun, c, 10, data2, (uint32_t)blocks * 512u, true);
+    uint32_t crc = crc32_fast(0, data2, (uint32_t)blocks * 512u);
+    tap_ok(t, good(r), "scsi-hotplug: READ(10) of %u blocks from target %u LUN %u",
+           (unsigned)blocks, target, lun);
+    tap_diag(t, "scsi-hotplug: target %u lun %u crc32=%08x", target, lun, crc);
+    tap_diag(t, "scsi-hotplug: used");
+    unsigned target2 = 0, lun2 = 0;
+    got = ev_wait(d, &event, &target2, &lun2, &reason);
+    tap_ok(t, got && event == 1 && reason == 2 && target2 == target && lun2 == lun,
+           "scsi-hotplug: TRANSPORT_RESET event, reason REMOVED, for target %u LUN %u (event %u, "
+           "reason %u)",
+           target2, lun2, event, reason);
+    r = scsi_cmd(d, target, lun, tur_cdb, 6, 0, 0, false);
+    /* A target that still has units answers for the gone LUN with ILLEGAL REQUEST, LOGICAL
+     * UNIT NOT SUPPORTED; an empty one is BAD_TARGET. */
+    tap_ok(t, r.response == 3 || (r.response == 0 && sense_is(r, 5, 0x25)),
+           "scsi-hotplug: target %u LUN %u is gone (response %d, sense %x/%02x)", target, lun,
+           r.response, r.key, r.asc);
+    tap_diag(t, "scsi-hotplug: removed");
+    /* The host checks its side (DEVICE_DELETED, the nodes free) before the VM ends: a 'c' on
+     * COM1 says it has. */
+    uint64_t t0 = rdtsc();
+    while (rdtsc() - t0 < 400000000000ull &&
+           !((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c'))
+        cpu_pause();
+}
+
 void test_virtio_scsi(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -401,7 +491,8 @@ void test_virtio_scsi(struct guest *g)
         return;
     }
     d.msix_vector = 0xffff;
-    const char *why = virtio_begin(&d, 0);
+    bool hotplug = param_is(g, "scsi_hotplug", "1");
+    const char *why = virtio_begin(&d, hotplug ? 1ull << 1 : 0); /* VIRTIO_SCSI_F_HOTPLUG */
     if (!why)
         why = virtio_queue_setup(&d, &vq_ctrl, 0, qmem[0], QSIZE, 0xffff);
     if (!why)
@@ -423,6 +514,8 @@ void test_virtio_scsi(struct guest *g)
         test_cd(g, &d);
     if (param_is(g, "scsi_pause", "1"))
         test_pause(g, &d);
+    if (hotplug)
+        test_scsi_hotplug(g, &d);
 }
 
 /* scsi-bench (first word): blk-bench's workloads (t-virtio.c) on the scsi-hd at target 0

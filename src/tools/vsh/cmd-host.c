@@ -203,9 +203,33 @@ static bool cmd_capabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return true;
 }
 
+/* virsh's domcapabilities: the options are the procedure's four strings. */
+static bool cmd_domcapabilities(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_error err;
+    char *caps = vir_connect_get_domain_capabilities(
+        ctl->conn, vsh_opt_string(cmd, "emulatorbin"), vsh_opt_string(cmd, "arch"),
+        vsh_opt_string(cmd, "machine"), vsh_opt_string(cmd, "virttype"), 0, &err);
+    if (!caps) {
+        vsh_error(ctl, "%s", "failed to get emulator capabilities");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "%s\n", caps);
+    free(caps);
+    return true;
+}
+
 /* ---- the table ---- */
 
 static const struct vsh_opt opts_none[] = {{NULL, 0, 0, NULL}};
+static const struct vsh_opt opts_domcapabilities[] = {
+    {"virttype", VSH_OT_STRING, 0, "virtualization type (/domain/@type)"},
+    {"emulatorbin", VSH_OT_STRING, 0, "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, 0, "domain architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, 0, "machine type (/domain/os/type/@machine)"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_help[] = {
     {"command", VSH_OT_STRING, 0,
      "Prints global help, command specific help, or help for a "
@@ -262,6 +286,9 @@ static const struct vsh_opt opts_migrate[] = {
     {"copy-storage-inc", VSH_OT_BOOL, 0,
      "migration with non-shared storage with incremental copy (same base image shared between "
      "source and destination)"},
+    {"copy-storage-synchronous-writes", VSH_OT_BOOL, 0,
+     "force guest disk writes to be synchronously written to the destination to improve storage "
+     "migration convergence"},
     {"change-protection", VSH_OT_BOOL, 0,
      "prevent any configuration changes to domain until migration ends"},
     {"unsafe", VSH_OT_BOOL, 0, "force migration even if it may be unsafe"},
@@ -276,6 +303,8 @@ static const struct vsh_opt opts_migrate[] = {
     {"xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "filename containing updated XML for the target"},
     {"migrate-disks", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "comma separated list of disks to be migrated"},
+    {"disks-port", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "port to use by target server for incoming disks migration"},
     {"persistent-xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "filename containing updated persistent XML for the target"},
     {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "migration bandwidth limit in MiB/s"},
@@ -850,6 +879,20 @@ static const struct vsh_opt opts_net_autostart[] = {
     {"disable", VSH_OT_BOOL, 0, "disable autostarting"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_net_update[] = {
+    NET_OPT,
+    {"command", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "type of update (add-first, add-last (add), delete, or modify)"},
+    {"section", VSH_OT_STRING, VSH_OFLAG_REQ, "which section of network configuration to update"},
+    {"xml", VSH_OT_STRING, VSH_OFLAG_REQ,
+     "name of file containing xml (or, if it starts with '<', the complete xml element "
+     "itself) to add/modify, or to be matched for search"},
+    {"parent-index", VSH_OT_INT, 0, "which parent object to search through"},
+    {"config", VSH_OT_BOOL, 0, "affect next network startup"},
+    {"live", VSH_OT_BOOL, 0, "affect running network"},
+    {"current", VSH_OT_BOOL, 0, "affect current state of network"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_net_name[] = {
     {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network uuid"},
     {NULL, 0, 0, NULL},
@@ -1260,6 +1303,8 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"domcapabilities", cmd_domcapabilities, opts_domcapabilities, "domain capabilities",
+     "Returns capabilities of emulator with respect to host and libvirt.", HOST, 0},
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
      "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
@@ -1303,6 +1348,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Start a network.", NETG, 0},
     {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",
      "Undefine the configuration for a persistent network.", NETG, 0},
+    {"net-update", vsh_cmd_net_update, opts_net_update,
+     "update parts of an existing network's configuration", "", NETG, 0},
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
     {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
      "Create a snapshot (disk and RAM) from XML", SNAP, 0},

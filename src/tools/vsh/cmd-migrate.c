@@ -6,10 +6,11 @@
  *
  * TODO(#13): virsh's --timeout/--timeout-suspend and the running progress
  * of --verbose need a second connection polling the job while the migrate
- * call waits (libvireo's connections make one call at a time); vsh prints
- * --verbose's final line only, and does not offer --timeout, the postcopy,
- * compression, TLS, parallel and disk-port options (virsh's parser answers
- * them "command 'migrate' doesn't support option").
+ * call waits (libvireo's connections make one call at a time), and vireod
+ * to let a suspend run during a migration job; vsh prints --verbose's final
+ * line only, and does not offer --timeout, the postcopy, compression, TLS,
+ * parallel and disks-uri options (virsh's parser answers them "command
+ * 'migrate' doesn't support option").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         {"suspend", VIR_MIGRATE_PAUSED},
         {"copy-storage-all", VIR_MIGRATE_NON_SHARED_DISK},
         {"copy-storage-inc", VIR_MIGRATE_NON_SHARED_INC},
+        {"copy-storage-synchronous-writes", VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES},
         {"change-protection", VIR_MIGRATE_CHANGE_PROTECTION},
         {"unsafe", VIR_MIGRATE_UNSAFE},
         {"auto-converge", VIR_MIGRATE_AUTO_CONVERGE},
@@ -71,6 +73,14 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
         if (vsh_opt_bool(cmd, flag_opts[i].opt))
             flags |= flag_opts[i].flag;
+    if ((flags & VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES) &&
+        !(flags & (VIR_MIGRATE_NON_SHARED_DISK | VIR_MIGRATE_NON_SHARED_INC))) {
+        /* virsh's words, its quoting included */
+        vsh_error(ctl, "%s",
+                  "'--copy-storage-synchronous-writes' requires one of '--copy-storage-all', "
+                  "'copy-storage-inc'");
+        return false;
+    }
     struct params p = {NULL, 0};
     bool ok = false;
     vir_domain *dom = NULL;
@@ -101,6 +111,17 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         for (char *d = strtok_r(copy, ",", &save); d; d = strtok_r(NULL, ",", &save))
             add_string(&p, VIR_MIGRATE_PARAM_MIGRATE_DISKS, d);
         free(copy);
+    }
+    unsigned disks_port = 0;
+    int has_port = vsh_opt_uint(ctl, cmd, "disks-port", &disks_port);
+    if (has_port < 0)
+        goto out;
+    if (has_port) { /* virsh: an int parameter, given as it is */
+        p.v = xrealloc(p.v, ((size_t)p.n + 1) * sizeof(*p.v));
+        memset(&p.v[p.n], 0, sizeof(p.v[p.n]));
+        snprintf(p.v[p.n].field, sizeof(p.v[p.n].field), "%s", VIR_MIGRATE_PARAM_DISKS_PORT);
+        p.v[p.n].type = VIR_TYPED_PARAM_INT;
+        p.v[p.n++].value.i = (int)disks_port;
     }
     if (!add_file(ctl, cmd, &p, "xml", VIR_MIGRATE_PARAM_DEST_XML) ||
         !add_file(ctl, cmd, &p, "persistent-xml", VIR_MIGRATE_PARAM_PERSIST_XML))

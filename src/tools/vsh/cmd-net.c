@@ -1,11 +1,12 @@
 /*
  * cmd-net.c - virsh's Networking commands: net-list, net-info, net-dumpxml,
  * net-define, net-create, net-start, net-destroy, net-undefine,
- * net-autostart, net-uuid, net-name, net-dhcp-leases, and the interface
+ * net-autostart, net-update, net-uuid, net-name, net-dhcp-leases, and the interface
  * commands domif-getlink, domif-setlink and domifaddr, with virsh's
  * outputs and error lines (checked against the stock virsh in
  * tests/integration/daemon/test-daemon-net.py).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,93 @@ bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                   vir_network_get_name(n));
         vsh_report(ctl, &err);
     }
+    vir_network_free(n);
+    return ok;
+}
+
+/* virsh's names of virNetworkUpdate's commands and sections, by number */
+static const char *const update_commands[] = {"none",     "modify",    "delete",
+                                              "add-last", "add-first", NULL};
+static const char *const update_sections[] = {"none",         "bridge",
+                                              "domain",       "ip",
+                                              "ip-dhcp-host", "ip-dhcp-range",
+                                              "forward",      "forward-interface",
+                                              "forward-pf",   "portgroup",
+                                              "dns-host",     "dns-txt",
+                                              "dns-srv",      NULL};
+
+static int name_index(const char *const *names, const char *s)
+{
+    for (int i = 1; names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+bool vsh_cmd_net_update(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool live = vsh_opt_bool(cmd, "live"), config = vsh_opt_bool(cmd, "config");
+    bool current = vsh_opt_bool(cmd, "current");
+    if (current && (live || config)) {
+        vsh_error(ctl, "Options --current and --%s are mutually exclusive",
+                  live ? "live" : "config");
+        return false;
+    }
+    const char *cs = vsh_opt_string(cmd, "command"), *ss = vsh_opt_string(cmd, "section");
+    const char *xml_arg = vsh_opt_string(cmd, "xml"), *pi = vsh_opt_string(cmd, "parent-index");
+    int parent = -1;
+    if (pi) {
+        char *end;
+        long v = strtol(pi, &end, 10);
+        if (!*pi || *end || v < INT_MIN || v > INT_MAX) {
+            vsh_error(ctl,
+                      "Numeric value '%s' for <parent-index> option is malformed or out of "
+                      "range",
+                      pi);
+            return false;
+        }
+        parent = (int)v;
+    }
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    bool ok = false;
+    char *xml = NULL;
+    int command = strcmp(cs, "add") == 0 ? VIR_NETWORK_UPDATE_COMMAND_ADD_LAST
+                                         : name_index(update_commands, cs);
+    int section = name_index(update_sections, ss);
+    if (command < 0) {
+        vsh_error(ctl, "unrecognized command name '%s'", cs);
+        goto out;
+    }
+    if (section < 0) {
+        vsh_error(ctl, "unrecognized section name '%s'", ss);
+        goto out;
+    }
+    /* as virsh: the element itself when it starts with '<', else a file holding it */
+    if (xml_arg[0] == '<')
+        xml = xstrdup(xml_arg);
+    else if (!(xml = vsh_read_xml_file(ctl, xml_arg)))
+        goto out;
+    unsigned flags = (live ? VIR_NETWORK_UPDATE_AFFECT_LIVE : 0) |
+                     (config ? VIR_NETWORK_UPDATE_AFFECT_CONFIG : 0);
+    vir_error err;
+    if (vir_network_update(n, (unsigned)command, (unsigned)section, parent, xml, flags, &err) < 0) {
+        vsh_error(ctl, "Failed to update network %s", vir_network_get_name(n));
+        vsh_report(ctl, &err);
+        goto out;
+    }
+    const char *what;
+    if (config)
+        what = live ? "persistent config and live state" : "persistent config";
+    else if (live || vir_network_is_active(n, &err) == 1)
+        what = "live state";
+    else
+        what = "persistent config";
+    vsh_print_extra(ctl, "Updated network %s %s\n", vir_network_get_name(n), what);
+    ok = true;
+out:
+    free(xml);
     vir_network_free(n);
     return ok;
 }

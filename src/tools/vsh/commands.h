@@ -119,6 +119,7 @@ bool vsh_cmd_net_start(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_update(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -382,7 +382,9 @@ static bool ide_bus_name(const char *name, const char *prefix, unsigned *index)
 static int bus_kind_of(struct dev_config *const *all, unsigned n, const char *name,
                        struct dev_config **provider, unsigned *index)
 {
-    if (str_eq(name, PCI_ROOT_BUS_NAME))
+    /* pci.0 is QEMU's name for pc's root bus (libvirt writes bus=pci.0 there); vireo-vmm
+     * gives every machine's root bus the one name pcie.0 and takes both. */
+    if (str_eq(name, PCI_ROOT_BUS_NAME) || str_eq(name, "pci.0"))
         return DEV_BUS_PCI;
     if (str_eq(name, "isa.0"))
         return DEV_BUS_ISA;
@@ -691,18 +693,22 @@ int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
     for (unsigned i = 0; i < n && r == 0; i++)
         if (c->id && all[i]->id && str_eq(c->id, all[i]->id))
             r = verr_set(err, EEXIST, "Duplicate device ID '%s'", c->id);
-    if (r == 0 && t->bus != DEV_BUS_PCI)
+    bool scsi = t->bus == DEV_BUS_SCSI; /* scsi-hd/scsi-cd onto a controller's bus */
+    if (r == 0 && t->bus != DEV_BUS_PCI && !scsi)
         r = verr_set(err, EINVAL, "Device '%s' can not be hotplugged on this machine", t->name);
     if (r == 0 && t->child_bus != DEV_BUS_SYSTEM)
         r = verr_set(err, EINVAL, "Device '%s' does not support hotplugging", t->name);
-    if (r == 0 && (!c->bus || str_eq(c->bus, PCI_ROOT_BUS_NAME)))
+    if (r == 0 && !scsi && (!c->bus || str_eq(c->bus, PCI_ROOT_BUS_NAME)))
         r = verr_set(err, EINVAL, "Bus '%s' does not support hotplugging", PCI_ROOT_BUS_NAME);
     if (r == 0)
         r = resolve_bus(c, all, n + 1, err);
+    if (r == 0 && scsi && !c->parent)
+        r = verr_set(err, EINVAL, "No 'SCSI' bus found for device '%s'", t->name);
     if (r == 0) {
-        owner = pci_owner(vm, c);
+        owner = scsi ? dev_find_config(vm, c->parent) : pci_owner(vm, c);
         if (!owner || !owner->type->plugged || !owner->type->hotplug_check)
-            r = verr_set(err, EINVAL, "Bus '%s' does not support hotplugging", c->bus);
+            r = verr_set(err, EINVAL, "Bus '%s' does not support hotplugging",
+                         c->bus ? c->bus : dev_bus_name(t->bus));
         else
             r = owner->type->hotplug_check(owner, err);
     }
@@ -713,7 +719,7 @@ int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
     free(all);
     if (r == 0) {
         vm_quiesce(vm);
-        d = create_one(vm, c, owner, err);
+        d = create_one(vm, c, scsi ? NULL : owner, err);
         if (d) {
             if (vm->nr_devices == vm->devices_cap) {
                 vm->devices_cap *= 2;
@@ -731,13 +737,15 @@ int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
         return r;
     }
     log_info("hot-plugged %s%s%s behind %s", t->name, c->id ? " id=" : "", c->id ? c->id : "",
-             c->bus);
+             c->bus ? c->bus : dev_bus_name(t->bus));
     return 0;
 }
 
 int dev_hotplug_del(struct vm *vm, struct device *dev, struct verr *err)
 {
-    struct device *owner = pci_owner(vm, dev->cfg);
+    struct device *owner = dev->type->bus == DEV_BUS_SCSI && dev->cfg->parent
+                               ? dev_find_config(vm, dev->cfg->parent)
+                               : pci_owner(vm, dev->cfg);
     if (!owner || !owner->type->unplug)
         return verr_set(err, EINVAL, "Bus '%s' does not support hotplugging",
                         dev->cfg->bus ? dev->cfg->bus : dev_bus_name(dev->type->bus));

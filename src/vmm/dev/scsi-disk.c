@@ -197,6 +197,12 @@ static void scsi_disk_free(struct device *dev)
     free(d);
 }
 
+const struct scsi_lun *scsi_disk_lun(const struct device *dev)
+{
+    const struct scsi_disk *d = dev->priv;
+    return &d->lun;
+}
+
 /* --- state ---------------------------------------------------------------------------------- */
 
 /* Records: "lun.sense" (the pending unit attention: key, ASC, ASCQ; key 0 none),

@@ -329,4 +329,9 @@ static inline uint64_t scsi_be64(const uint8_t *p)
     return (uint64_t)scsi_be32(p) << 32 | scsi_be32(p + 4);
 }
 
+struct device;
+/* The unit of a scsi-hd or scsi-cd device (scsi-disk.c): its target and LUN, for the
+ * controller's hot-plug events. */
+const struct scsi_lun *scsi_disk_lun(const struct device *dev);
+
 #endif

@@ -34,11 +34,16 @@
  * event buffer posted the event is dropped and the next buffer carries
  * VIRTIO_SCSI_T_EVENTS_MISSED.
  *
+ * Hot-plug: device_add of a scsi-hd or scsi-cd onto the controller's bus
+ * posts VIRTIO_SCSI_T_TRANSPORT_RESET with reason RESCAN for its address,
+ * device_del reason REMOVED and the unit leaves at once (DEVICE_DELETED), as
+ * QEMU does, when the driver took VIRTIO_SCSI_F_HOTPLUG.
+ *
  * Compatibility: num_queues defaults to the vCPU count (QEMU 7.2's default)
  * up to 62 request queues (the transport's 64 queues); QEMU's hotplug and
  * param_change properties, cmd_per_lun, max_sectors and virtqueue_size are
- * not taken (the defaults are what vireo-vmm does: no hot-plug, parameter
- * changes on, QEMU's limits in the configuration). iothread=ID serves the
+ * not taken (the defaults are QEMU's: hot-plug and parameter changes on,
+ * QEMU's limits in the configuration). iothread=ID serves the
  * queues on that -object iothread (vmm/iothread.h) instead of on the
  * device's own I/O thread.
  */
@@ -58,7 +63,8 @@
 
 #define VIRTIO_ID_SCSI 8
 
-#define VIRTIO_SCSI_F_CHANGE 2
+#define VIRTIO_SCSI_F_HOTPLUG 1
+#define VIRTIO_SCSI_F_CHANGE  2
 
 #define Q_CTRL  0
 #define Q_EVENT 1
@@ -95,9 +101,12 @@
 #define TMF_QUERY_TASK_SET     7
 
 /* Events. */
-#define T_NO_EVENT      0
-#define T_PARAM_CHANGE  3
-#define T_EVENTS_MISSED 0x80000000u
+#define T_NO_EVENT        0
+#define T_TRANSPORT_RESET 1
+#define T_PARAM_CHANGE    3
+#define REASON_RESCAN     1 /* T_TRANSPORT_RESET (VIRTIO_SCSI_EVT_RESET_RESCAN): a unit came */
+#define REASON_REMOVED    2 /* VIRTIO_SCSI_EVT_RESET_REMOVED: a unit left */
+#define T_EVENTS_MISSED   0x80000000u
 
 struct vscsi_req {
     struct io_pool_item item; /* first: the pool hands it back as this */
@@ -685,7 +694,7 @@ static int vscsi_create(struct device *dev, struct verr *err)
     put_le(cf + 30, SCSI_MAX_TARGET, 2);
     put_le(cf + 32, SCSI_MAX_LUN, 4);
     set_default_sizes(s);
-    uint64_t f = 1ull << VIRTIO_SCSI_F_CHANGE;
+    uint64_t f = 1ull << VIRTIO_SCSI_F_CHANGE | 1ull << VIRTIO_SCSI_F_HOTPLUG;
     int r = virtio_pci_init(&s->vp, dev->vm, "virtio-scsi-pci", VIRTIO_ID_SCSI, 0x010000, f,
                             Q_REQ + nq, QUEUE_SIZE, CONFIG_LEN, &scsi_ops, s, err);
     if (r == 0 && it)
@@ -779,6 +788,52 @@ static int vscsi_load(struct device *dev, struct dev_state_reader *r, struct ver
     return virtio_pci_load(&s->vp, r, err);
 }
 
+/* --- hot-plug ------------------------------------------------------------------------------- */
+
+/* A unit plugged (hot) or unplugged: QEMU's VIRTIO_SCSI_T_TRANSPORT_RESET event with the
+ * unit's address, when the driver took F_HOTPLUG (else the guest finds it on its next scan). */
+static void hotplug_event(struct virtio_scsi *s, const struct device *child, uint32_t reason)
+{
+    if (!virtio_pci_has_feature(&s->vp, VIRTIO_SCSI_F_HOTPLUG))
+        return;
+    const struct scsi_lun *lun = scsi_disk_lun(child);
+    uint8_t addr[8] = {1, (uint8_t)lun->target, (uint8_t)(0x40 | (lun->lun >> 8)),
+                       (uint8_t)lun->lun};
+    if (lun->lun < 256)
+        addr[2] = 0;
+    struct virtio_queue *q = &s->vp.queues[Q_EVENT];
+    pthread_mutex_lock(&q->lock);
+    post_event(s, T_TRANSPORT_RESET, addr, reason);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static int vscsi_hotplug_check(struct device *owner, struct verr *err)
+{
+    (void)owner, (void)err;
+    return 0; /* QEMU's hotplug=on: any free target and LUN (scsi-disk.c checks them) */
+}
+
+static void vscsi_plugged(struct device *owner, struct device *child, bool hot)
+{
+    if (hot)
+        hotplug_event(owner->priv, child, REASON_RESCAN);
+}
+
+/* device_del of a unit: the guest is told and the unit leaves at once, as in QEMU (SCSI has
+ * no handshake: requests still queued for it end with BAD_TARGET). */
+static int vscsi_unplug(struct device *owner, struct device *child, struct verr *err)
+{
+    (void)err;
+    struct virtio_scsi *s = owner->priv;
+    hotplug_event(s, child, REASON_REMOVED);
+    bool running = s->vp.thread_started; /* not while the VM is paused */
+    dev_hotplug_remove(child);           /* stops the queues to let the unit's I/O end */
+    struct verr e = {0};
+    if (running && virtio_pci_start_io(&s->vp, &e) < 0)
+        log_error("%s", verr_msg(&e));
+    return 0;
+}
+
 static void vscsi_resume(struct device *dev)
 {
     struct virtio_scsi *s = dev->priv;
@@ -805,6 +860,9 @@ static const struct dev_type virtio_scsi_pci_type = {
     .save = vscsi_save,
     .load = vscsi_load,
     .resume = vscsi_resume,
+    .hotplug_check = vscsi_hotplug_check,
+    .plugged = vscsi_plugged,
+    .unplug = vscsi_unplug,
 };
 
 const struct dev_type *const dev_types_virtio_scsi[] = {&virtio_scsi_pci_type, NULL};

@@ -23,6 +23,7 @@
 #include "vmm/display/keymap.h"
 #include "vmm/display/rfb.h"
 #include "vmm/display/vnc-auth.h"
+#include "tls/tls-server.h"
 #include "vmm/display/vnc-enc.h"
 
 #include <errno.h>
@@ -39,19 +40,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VNC_PORT_BASE   5900
-#define MAX_LISTENERS   4
-#define MAX_CLIENTS     16
-#define OUT_HIGH        (1u << 20) /* no new update while more than this is queued */
-#define OUT_MAX         (64u << 20)
-#define REFRESH_NS      33000000ull
-#define SEC_NONE        1
-#define SEC_VNC_AUTH    2
-#define SERVER_NAME_MAX 64
+#define VNC_PORT_BASE     5900
+#define MAX_LISTENERS     4
+#define MAX_CLIENTS       16
+#define OUT_HIGH          (1u << 20) /* no new update while more than this is queued */
+#define OUT_MAX           (64u << 20)
+#define REFRESH_NS        33000000ull
+#define SEC_NONE          1
+#define SEC_VNC_AUTH      2
+#define SEC_VENCRYPT      19
+#define VENCRYPT_X509NONE 260
+#define VENCRYPT_X509VNC  261
+#define SERVER_NAME_MAX   64
 
 enum client_state {
     ST_VERSION,
     ST_SEC_TYPE,
+    ST_VENCRYPT_VERSION, /* VeNCrypt: the client's version (0.2) */
+    ST_VENCRYPT_SUBTYPE, /* the client's choice of the one subtype offered */
+    ST_TLS_HANDSHAKE,    /* then TLS, and the subtype's own security inside it */
     ST_VNC_AUTH,
     ST_CLIENT_INIT,
     ST_NORMAL,
@@ -63,8 +70,10 @@ struct vnc_client {
     int fd;
     struct loop_watch *watch;
     enum client_state state;
-    unsigned minor; /* RFB 3.minor */
-    bool closing;   /* close once the output is written */
+    unsigned minor;          /* RFB 3.minor */
+    bool closing;            /* close once the output is written */
+    struct tls_session *tls; /* VeNCrypt: from the handshake on */
+    bool tls_active;         /* the handshake is done: every byte goes through tls */
     struct buf in, out;
     uint8_t challenge[VNC_CHALLENGE_SIZE];
     char host[64], service[16], family[8];
@@ -98,6 +107,7 @@ struct vnc_server {
     unsigned nr_clients;
     bool freeing; /* vnc_server_free: clients are freed at once, not after the round */
     struct loop_timer *refresh;
+    struct tls_server *tls; /* tls-creds: VeNCrypt for every client */
     char password[VNC_PASSWORD_MAX + 1];
     bool password_set;
     time_t expires; /* 0: never */
@@ -109,6 +119,7 @@ void vnc_config_free(struct vnc_config *c)
 {
     free(c->host);
     free(c->unix_path);
+    free(c->tls_creds);
     memset(c, 0, sizeof(*c));
 }
 
@@ -185,11 +196,9 @@ int vnc_config_parse(struct vnc_config *c, const char *arg, struct verr *err)
                 r = verr_set(err, EINVAL, "-vnc %s: unknown share policy '%s'", arg, val);
                 goto out;
             }
-        } else if (str_eq(item, "tls-creds")) {
-            /* TODO(issue 15): VeNCrypt with x509 credentials (-object tls-creds-x509) through
-             * GnuTLS; refused until then. */
-            r = verr_set(err, ENOTSUP, "-vnc %s: tls-creds (VeNCrypt) is not supported yet", arg);
-            goto out;
+        } else if (str_eq(item, "tls-creds") && val && *val) {
+            free(c->tls_creds);
+            c->tls_creds = xstrdup(val);
         } else {
             r = verr_set(err, ENOTSUP, "-vnc %s: option '%s' is not supported", arg, item);
             goto out;
@@ -206,7 +215,20 @@ static void client_close(struct vnc_client *c);
 
 static void client_flush(struct vnc_client *c)
 {
-    while (c->out.len) {
+    while (c->out.len && c->tls_active) {
+        struct verr err = {0};
+        ssize_t n = tls_session_send(c->tls, c->out.data, c->out.len, &err);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            log_debug("vnc: client %s:%s: %s", c->host, c->service, verr_msg(&err));
+            client_close(c);
+            return;
+        }
+        c->bytes_sent += (uint64_t)n;
+        buf_consume(&c->out, (size_t)n);
+    }
+    while (c->out.len && !c->tls_active) {
         ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
@@ -464,12 +486,21 @@ static bool password_usable(const struct vnc_server *s)
 
 static unsigned security_type(const struct vnc_server *s)
 {
-    return s->cfg.password ? SEC_VNC_AUTH : SEC_NONE;
+    return s->tls ? SEC_VENCRYPT : s->cfg.password ? SEC_VNC_AUTH : SEC_NONE;
+}
+
+static unsigned vencrypt_subtype(const struct vnc_server *s)
+{
+    return s->cfg.password ? VENCRYPT_X509VNC : VENCRYPT_X509NONE;
 }
 
 static void start_auth(struct vnc_client *c, unsigned type)
 {
-    if (type == SEC_VNC_AUTH) {
+    if (type == SEC_VENCRYPT) {
+        put8(&c->out, 0); /* VeNCrypt 0.2 */
+        put8(&c->out, 2);
+        c->state = ST_VENCRYPT_VERSION;
+    } else if (type == SEC_VNC_AUTH) {
         if (getrandom(c->challenge, sizeof(c->challenge), 0) != sizeof(c->challenge)) {
             c->closing = true;
             return;
@@ -588,6 +619,51 @@ static void handle_message(struct vnc_client *c, const struct rfb_msg *m)
     }
 }
 
+/* VeNCrypt: the TLS handshake, then the chosen subtype's own security through TLS. */
+static void advance_tls(struct vnc_client *c)
+{
+    bool want_write = false;
+    struct verr err = {0};
+    int r = tls_session_handshake(c->tls, &want_write, &err);
+    if (r < 0) {
+        log_info("vnc: client %s:%s refused: %s", c->host, c->service, verr_msg(&err));
+        client_close(c);
+        return;
+    }
+    if (r == 0) {
+        loop_watch_set_events(c->watch, want_write ? LOOP_WRITE : LOOP_READ);
+        return;
+    }
+    c->tls_active = true;
+    if (vencrypt_subtype(c->server) == VENCRYPT_X509VNC) {
+        start_auth(c, SEC_VNC_AUTH);
+    } else {
+        vnc_put32(&c->out, 0); /* SecurityResult OK, whatever the RFB version, as QEMU */
+        c->state = ST_CLIENT_INIT;
+    }
+    client_flush(c);
+}
+
+static void start_tls(struct vnc_client *c)
+{
+    struct verr err = {0};
+    if (c->out.len || c->in.len) {
+        /* bytes still to send, or sent by the client before it saw the accepting byte */
+        if (c->in.len) {
+            log_debug("vnc: client %s:%s sent data before TLS, dropping it", c->host, c->service);
+            client_close(c);
+        }
+        return; /* the rest of the output first: on_client comes back */
+    }
+    c->tls = tls_session_new(c->server->tls, c->fd, &err);
+    if (!c->tls) {
+        log_warn("vnc: client %s:%s: %s", c->host, c->service, verr_msg(&err));
+        client_close(c);
+        return;
+    }
+    advance_tls(c);
+}
+
 /* Consumes what it can of c->in. */
 static void process_input(struct vnc_client *c)
 {
@@ -611,7 +687,14 @@ static void process_input(struct vnc_client *c)
             c->minor = minor >= 8 ? 8 : minor == 7 ? 7 : 3;
             off += 12;
             unsigned type = security_type(s);
-            if (c->minor == 3) {
+            if (c->minor == 3 && type == SEC_VENCRYPT) {
+                /* RFB 3.3 lets the server choose, and VeNCrypt needs 3.7: no type (0), why */
+                vnc_put32(&c->out, 0);
+                const char *why = "VeNCrypt (TLS) needs RFB 3.7 or later";
+                vnc_put32(&c->out, (uint32_t)strlen(why));
+                buf_append_str(&c->out, why);
+                c->closing = true;
+            } else if (c->minor == 3) {
                 vnc_put32(&c->out, type);
                 start_auth(c, type);
             } else {
@@ -628,6 +711,39 @@ static void process_input(struct vnc_client *c)
                 break;
             }
             start_auth(c, p[0]);
+        } else if (c->state == ST_VENCRYPT_VERSION) {
+            if (avail < 2)
+                break;
+            off += 2;
+            if (p[0] != 0 || p[1] != 2) {
+                log_debug("vnc: client %s:%s: VeNCrypt version %u.%u refused", c->host, c->service,
+                          p[0], p[1]);
+                put8(&c->out, 1); /* not accepted */
+                c->closing = true;
+                break;
+            }
+            put8(&c->out, 0); /* accepted */
+            put8(&c->out, 1); /* one subtype */
+            vnc_put32(&c->out, vencrypt_subtype(s));
+            c->state = ST_VENCRYPT_SUBTYPE;
+        } else if (c->state == ST_VENCRYPT_SUBTYPE) {
+            if (avail < 4)
+                break;
+            off += 4;
+            uint32_t chosen =
+                (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            if (chosen != vencrypt_subtype(s)) {
+                log_debug("vnc: client %s:%s: VeNCrypt subtype %u refused", c->host, c->service,
+                          chosen);
+                put8(&c->out, 0); /* refused */
+                c->closing = true;
+                break;
+            }
+            put8(&c->out, 1); /* accepted: TLS starts once this byte is out */
+            c->state = ST_TLS_HANDSHAKE;
+            break;
+        } else if (c->state == ST_TLS_HANDSHAKE) {
+            break; /* on_client drives it */
         } else if (c->state == ST_VNC_AUTH) {
             if (avail < VNC_CHALLENGE_SIZE)
                 break;
@@ -671,12 +787,63 @@ static void process_input(struct vnc_client *c)
     }
     buf_consume(&c->in, off);
     client_flush(c);
+    if (c->fd >= 0 && c->state == ST_TLS_HANDSHAKE && !c->tls)
+        start_tls(c);
+}
+
+/* Everything GnuTLS has for c (it may hold decrypted bytes the socket will not signal). */
+static void read_tls(struct vnc_client *c)
+{
+    uint8_t tmp[16384];
+    do {
+        struct verr err = {0};
+        ssize_t n = tls_session_recv(c->tls, tmp, sizeof(tmp), &err);
+        if (n == -EAGAIN)
+            break;
+        if (n <= 0) {
+            if (n < 0)
+                log_debug("vnc: client %s:%s: %s", c->host, c->service, verr_msg(&err));
+            client_close(c);
+            return;
+        }
+        if (c->in.len + (size_t)n > RFB_MAX_MESSAGE + 64) {
+            log_warn("vnc: client %s:%s sent more than one message can hold, dropping it", c->host,
+                     c->service);
+            client_close(c);
+            return;
+        }
+        buf_append(&c->in, tmp, (size_t)n);
+        process_input(c);
+    } while (c->fd >= 0 && tls_session_pending(c->tls));
 }
 
 static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
 {
     (void)loop;
     struct vnc_client *c = opaque;
+    if (c->state == ST_TLS_HANDSHAKE) {
+        if (!c->tls) {
+            client_flush(c);
+            if (c->fd >= 0)
+                start_tls(c);
+        } else {
+            advance_tls(c);
+        }
+        return;
+    }
+    if (c->tls_active) {
+        if (events & LOOP_WRITE) {
+            client_flush(c);
+            if (c->fd < 0)
+                return;
+            send_update(c);
+            if (c->fd < 0)
+                return;
+        }
+        if (events & (LOOP_READ | LOOP_HUP))
+            read_tls(c);
+        return;
+    }
     if (events & LOOP_WRITE) {
         client_flush(c);
         if (c->fd < 0)
@@ -713,6 +880,9 @@ static void client_close(struct vnc_client *c)
     if (c->state == ST_NORMAL)
         display_remove_listener(s->display, &c->listener);
     loop_watch_remove(c->watch);
+    tls_session_free(c->tls);
+    c->tls = NULL;
+    c->tls_active = false;
     close(c->fd);
     c->fd = -1;
     for (struct vnc_client **p = &s->clients; *p; p = &(*p)->next) {
@@ -849,14 +1019,16 @@ static int listen_tcp(struct vnc_server *s, struct verr *err)
 }
 
 int vnc_server_new(struct loop *loop, struct display *d, const struct vnc_config *c,
-                   struct vnc_server **out, struct verr *err)
+                   struct tls_server *tls, struct vnc_server **out, struct verr *err)
 {
     struct vnc_server *s = xcalloc(1, sizeof(*s));
     s->loop = loop;
     s->display = d;
+    s->tls = tls;
     s->cfg = *c;
     s->cfg.host = c->host ? xstrdup(c->host) : NULL;
     s->cfg.unix_path = c->unix_path ? xstrdup(c->unix_path) : NULL;
+    s->cfg.tls_creds = c->tls_creds ? xstrdup(c->tls_creds) : NULL;
     int r = 0;
     if (c->unix_path) {
         int fd = sock_unix_listen(c->unix_path, SOCK_CLOEXEC | SOCK_NONBLOCK, 0, 16);
@@ -891,6 +1063,7 @@ void vnc_server_free(struct vnc_server *s)
     if (s->cfg.unix_path)
         unlink(s->cfg.unix_path);
     loop_timer_free(s->refresh);
+    tls_server_free(s->tls);
     vnc_config_free(&s->cfg);
     memset(s->password, 0, sizeof(s->password));
     free(s);
@@ -937,7 +1110,11 @@ struct json_object *vnc_query(struct vnc_server *s)
     json_object_object_add(o, "host", json_object_new_string(s->listen_host));
     json_object_object_add(o, "family", json_object_new_string(s->listen_family));
     json_object_object_add(o, "service", json_object_new_string(s->listen_service));
-    json_object_object_add(o, "auth", json_object_new_string(s->cfg.password ? "vnc" : "none"));
+    /* QEMU's names: vnc, none, or vencrypt+x509+ the subtype's own */
+    const char *auth = s->tls ? (s->cfg.password ? "vencrypt+x509+vnc" : "vencrypt+x509+none")
+                       : s->cfg.password ? "vnc"
+                                         : "none";
+    json_object_object_add(o, "auth", json_object_new_string(auth));
     struct json_object *clients = json_object_new_array();
     for (struct vnc_client *c = s->clients; c; c = c->next) {
         struct json_object *ci = json_object_new_object();

@@ -1,6 +1,7 @@
 /*
  * vnc.h - vireo-vmm's VNC server (-vnc): RFB 3.3, 3.7 and 3.8 with security
- * None or VNC authentication (password set over QMP, with expiry), encodings
+ * None or VNC authentication (password set over QMP, with expiry), or either
+ * inside TLS through VeNCrypt (tls-creds=, GnuTLS via tls/tls-server.h), encodings
  * Raw, CopyRect and ZRLE, the DesktopSize, pointer-type-change and QEMU
  * extended-key-event pseudo-encodings; keyboard and pointer events go to the
  * display's input devices.
@@ -41,6 +42,7 @@ struct vnc_config {
     char *unix_path; /* unix:PATH */
     bool password;   /* password=on: VNC authentication with the QMP password */
     enum vnc_share share;
+    char *tls_creds; /* tls-creds=ID: VeNCrypt with the -object tls-creds-x509 of that id */
 };
 
 /* Parses -vnc's argument (QEMU 7.2's syntax: ":N", "HOST:N", "[ADDR6]:N", "unix:PATH",
@@ -51,9 +53,13 @@ void vnc_config_free(struct vnc_config *c);
 
 struct vnc_server;
 
-/* Listens as configured, drawing from d. */
+struct tls_server;
+
+/* Listens as configured, drawing from d. tls (the credentials of c->tls_creds, NULL without)
+ * becomes the server's: every client then goes through VeNCrypt (x509none, or x509vnc with
+ * password=on) before anything else. */
 int vnc_server_new(struct loop *loop, struct display *d, const struct vnc_config *c,
-                   struct vnc_server **out, struct verr *err);
+                   struct tls_server *tls, struct vnc_server **out, struct verr *err);
 void vnc_server_free(struct vnc_server *s);
 
 /* QMP set_password (VNC). Fails when the server has no password=on (QEMU's rule). */

@@ -39,6 +39,7 @@ struct net_options {
     /* tap */
     const char *ifname; /* NULL: fd */
     int fd;             /* -1: open ifname */
+    bool fd_owned;      /* fd came from getfd (netdev_add fd=NAME): closed with the netdev */
     /* user: net=ADDR/MASK, host=, dhcpstart=, dns= (host order; mask 0: QEMU's 10.0.2.0/24
      * and its .2/.15/.3; an address left 0 takes that offset inside the network) */
     uint32_t net, mask, host, dhcp_start, dns;

@@ -968,6 +968,13 @@ static int qmp_closefd(struct qmp_session *ss, struct json_object *args, struct 
     return 0;
 }
 
+/* TODO: QMP add-fd/remove-fd/query-fdsets (fd sets opened as /dev/fdset/N); getfd names cover
+ * what vireod passes (the save stream, hot-plugged taps). */
+int migration_take_fd(struct migration *m, const char *name)
+{
+    return m && name ? take_named_fd(m, name) : -1;
+}
+
 static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
                           struct json_object **ret, struct qmp_error *err, void *opaque)
 {

@@ -33,5 +33,9 @@ int migration_start_incoming(struct migration *m, const char *uri, struct verr *
 bool migration_active(const struct migration *m);
 /* The internal snapshot jobs it owns (snapshot.h), for the monitor's savevm and loadvm. */
 struct snapshot_jobs *migration_snapshot_jobs(struct migration *m);
+/* The descriptor getfd kept under name, handed over to the caller (who closes it): gone from
+ * the table, as QEMU's monitor gives a getfd descriptor to the backend that names it. -1 when
+ * no descriptor has that name. */
+int migration_take_fd(struct migration *m, const char *name);
 
 #endif

@@ -92,7 +92,12 @@ def console():
 
 
 def wait_console(text, count=1, limit=180):
-    return wait_for(lambda: console().count(text) >= count, limit, 0.2)
+    """Waits for count complete lines holding text: the console log grows as the serial
+    port's bytes come, so under load a line can be read half-written (its MAC cut short)."""
+    def done():
+        c = console()
+        return c[:c.rfind("\n") + 1].count(text) >= count
+    return wait_for(done, limit, 0.2)
 
 
 try:

@@ -21,8 +21,8 @@ migrate-setmaxdowntime/getmaxdowntime/setspeed/getspeed, an --offline
 --persistent migration of an inactive domain.
 
 Refusals and failures, each leaving the source running and the destination
-with nothing: --copy-storage-all (vireod does not drive the mirrors yet), --migrate-disks
-(libvirt's "parameter not supported"), --offline without --persistent, a
+with nothing: --copy-storage-all with --copy-storage-inc, --migrate-disks without either
+(libvirt's refusals; storage migration itself: test-daemon-migrate-storage.py), --offline without --persistent, a
 disk whose cache mode is unsafe (libvirt's message) unless --unsafe; the
 destination's vireo-vmm killed as it starts; domjobabort while the stream
 waits for a destination that does not read yet.
@@ -135,18 +135,18 @@ try:
         return name in r.stdout.split()
 
     # ---- refusals: the source runs on, the destination gets nothing ----
-    r = a.virsh("migrate", "--live", "mg", b.uri, "--copy-storage-all")
-    t.ok(r.returncode == 1 and "Operation not supported: migration of storage" in r.stderr and
+    r = a.virsh("migrate", "--live", "mg", b.uri, "--copy-storage-all", "--copy-storage-inc")
+    t.ok(r.returncode == 1 and "are mutually exclusive" in r.stderr and
          running_on(a) and not listed(b, "mg"),
-         "--copy-storage-all is refused (not in vireod yet), mg runs on", r.stderr)
+         "--copy-storage-all with --copy-storage-inc is refused, mg runs on", r.stderr)
     r = a.virsh("migrate", "--live", "mg", b.uri, "--migrate-disks", "vda")
     t.ok(r.returncode == 1 and
-         "argument unsupported: parameter 'migrate_disks' not supported" in r.stderr and
-         running_on(a), "--migrate-disks: libvirt's 'parameter not supported'", r.stderr)
+         "use of 'migrate_disks' requires use of 'VIR_MIGRATE_NON_SHARED_DISK'" in r.stderr and
+         running_on(a), "--migrate-disks without --copy-storage-*: libvirt's refusal", r.stderr)
     r = a.virsh("migrate", "--live", "--abort-on-error", "mg", b.uri)
     t.ok(r.returncode == 1 and "Operation not supported: --abort-on-error" in r.stderr and
          running_on(a), "--abort-on-error is refused (no I/O error reports yet)", r.stderr)
-    for opt in ("--change-protection", "--copy-storage-all"):
+    for opt in ("--change-protection",):
         x = a.virsh("migrate", "--live", opt, "mg", b.uri)
         y = a.vsh("migrate", "--live", opt, "mg", b.vsh_uri)
         t.ok(x.returncode == 1 and (x.returncode, x.stdout, x.stderr) ==

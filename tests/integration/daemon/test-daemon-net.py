@@ -445,8 +445,9 @@ def main():
     </interface>
 """
         r = d.virsh("create", d.write("pg.xml", domain_xml("pgguest", guest, "", iface_pg)))
-        t.ok(r.returncode != 0 and "network port groups are not supported yet" in r.stderr,
-             "<source portgroup> is refused with one line", r.stderr)
+        t.ok(r.returncode != 0 and "No network portgroup named 'pg' in network 'natnet'"
+             in r.stderr, "<source portgroup> naming no portgroup is refused with one line",
+             r.stderr)
 
         # ---- stop and forget ----
         r = d.virsh("net-destroy", "natnet")

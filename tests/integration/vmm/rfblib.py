@@ -1,5 +1,6 @@
 """rfblib.py - a small RFB (VNC) client for the display tests: the handshake
-(security None, or VNC authentication with password=), SetPixelFormat, SetEncodings, update requests with a local
+(security None, or VNC authentication with password=, either one inside TLS
+through VeNCrypt's x509 subtypes with tls= an ssl.SSLContext), SetPixelFormat, SetEncodings, update requests with a local
 framebuffer that applies Raw, CopyRect and ZRLE rectangles and the
 DesktopSize pseudo-encoding, and key (keysym and QEMU extended) and pointer
 events. Written from RFC 6143, so it checks the server's encoders
@@ -22,7 +23,8 @@ class RfbError(Exception):
 
 
 class Client:
-    def __init__(self, addr, timeout=20, version=b"RFB 003.008\n", shared=True, password=None):
+    def __init__(self, addr, timeout=20, version=b"RFB 003.008\n", shared=True, password=None,
+                 tls=None):
         fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
         end = time.monotonic() + timeout
         while True:
@@ -49,7 +51,10 @@ class Client:
             types = self.recv(n)
             if n == 0:
                 raise RfbError(self.reason())
-            if password is not None and 2 in types:
+            self.security_types = list(types)
+            if tls is not None and 19 in types:
+                self.vencrypt(tls, password)
+            elif password is not None and 2 in types:
                 self.s.sendall(b"\x02")
                 self.s.sendall(vncdes.vnc_response(password, self.recv(16)))
                 self.result()
@@ -61,6 +66,8 @@ class Client:
                     self.result()
         else:
             t = struct.unpack(">I", self.recv(4))[0]
+            if t == 0:
+                raise RfbError(self.reason())
             if t != 1:
                 raise RfbError("security type %d" % t)
         self.s.sendall(b"\x01" if shared else b"\x00")
@@ -72,6 +79,29 @@ class Client:
         self.fb = [[0] * w for _ in range(h)]
         self.bpp = 4
         self.zlib = zlib.decompressobj()
+
+    def vencrypt(self, tls, password):
+        """VeNCrypt 0.2 (security type 19): the x509 subtype the server offers, TLS with
+        tls (an ssl.SSLContext), then VNC authentication inside it when the subtype is
+        x509vnc. self.subtypes keeps what the server offered."""
+        self.s.sendall(b"\x13")
+        if self.recv(2) != b"\x00\x02":
+            raise RfbError("VeNCrypt: the server does not speak 0.2")
+        self.s.sendall(b"\x00\x02")
+        if self.recv(1) != b"\x00":
+            raise RfbError("VeNCrypt: version 0.2 refused")
+        n = self.recv(1)[0]
+        self.subtypes = list(struct.unpack(">%dI" % n, self.recv(4 * n)))
+        want = 261 if password is not None else 260  # x509vnc, x509none
+        if want not in self.subtypes:
+            raise RfbError("VeNCrypt subtypes %s: no %d" % (self.subtypes, want))
+        self.s.sendall(struct.pack(">I", want))
+        if self.recv(1) != b"\x01":
+            raise RfbError("VeNCrypt: subtype %d refused" % want)
+        self.s = tls.wrap_socket(self.s, server_hostname="127.0.0.1")
+        if want == 261:
+            self.s.sendall(vncdes.vnc_response(password, self.recv(16)))
+        self.result()
 
     def recv(self, n):
         data = b""

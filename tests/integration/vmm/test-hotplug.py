@@ -15,7 +15,14 @@ VMM is the command prefix (vireo-vmm's path, or
    blockdev-del of both nodes then works;
  - round 2: netdev_add user and device_add virtio-net-pci with a MAC; the
    guest reads that MAC at 01:00.0; netdev_del is refused while the NIC uses
-   it (vireo-vmm only); device_del, DEVICE_DELETED (the guest then ends the run).
+   it (vireo-vmm only); device_del, DEVICE_DELETED;
+ - round 3 (in a network namespace of the test's own): a tap passed with
+   getfd, netdev_add type=tap,fd=NAME (the netdev takes the descriptor over:
+   closefd NAME then finds nothing, and netdev_del closes it, so the kernel
+   removes the tap), device_add virtio-net-pci; the guest reads the MAC;
+   device_del, DEVICE_DELETED (the guest then ends the run). A tap the VMM
+   inherited (-netdev tap,fd=N, as vireod starts it) also goes with
+   netdev_del, as in QEMU.
 Refusals checked on the way (same words under both VMMs where QEMU has
 them): device_add on pcie.0 (not hot-pluggable), onto a port with
 hotplug=off, of a missing drive, into the occupied slot (vireo-vmm only), with
@@ -23,6 +30,8 @@ an id in use;
 device_del of an unknown id; blockdev-del of a node a device uses.
 """
 import binascii
+import ctypes
+import fcntl
 import json
 import os
 import shlex
@@ -35,6 +44,10 @@ from vmmlib import Guest, Qmp, Tap
 
 SECTORS = 64
 MAC = "52:54:00:12:34:9a"
+TAP_MAC = "52:54:00:12:34:9b"
+TUNSETIFF = 0x400454CA
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
+CLONE_NEWNET = 0x40000000
 tap = Tap()
 check = tap.check
 
@@ -60,8 +73,24 @@ def wait_event(q, name, device, timeout=60):
     return None
 
 
+def open_tap(name):
+    """A non-persistent tap (it goes with its last descriptor), as vireod makes one."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    fcntl.ioctl(fd, TUNSETIFF, name.encode().ljust(16, b"\0") +
+                (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).to_bytes(2, "little") + bytes(22))
+    return fd
+
+
+def tap_exists(name):
+    """Asked over netlink (/sys still shows the namespace it was mounted in)."""
+    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode == 0
+
+
 def main():
     elf, vmm = sys.argv[1], sys.argv[2]
+    # The taps of round 3 live in a network namespace of this process (and the VMM's) only.
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
+        raise SystemExit(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
     qemu = "qemu-system" in vmm
     tmp = tempfile.mkdtemp(prefix="vireo-hotplug-", dir=os.environ.get("MESON_BUILD_ROOT"))
     sock = os.path.join(tmp, "qmp.sock")
@@ -72,13 +101,18 @@ def main():
     want_crc = binascii.crc32(data[:SECTORS * 512])
     cmd = shlex.split(vmm) + ["-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
                               "-kernel", elf, "-append",
-                              f"tests=hotplug hotplug_sectors={SECTORS} hotplug_wait_s=120",
+                              f"tests=hotplug hotplug_sectors={SECTORS} hotplug_wait_s=120 "
+                              "hotplug_rounds=3",
                               "-qmp", f"unix:{sock},server=on,wait=off",
                               "-device", "pcie-root-port,id=rp1,chassis=1,slot=1,port=8",
                               "-device", "pcie-root-port,id=rp2,chassis=1,slot=2,hotplug=off",
                               "-device", "pcie-root-port,id=rp3,chassis=1,slot=3",
                               "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
-    g = Guest(cmd)
+    inherited = open_tap("vhpi0")
+    os.set_inheritable(inherited, True)
+    cmd += ["-netdev", f"tap,id=hni,fd={inherited}"]
+    g = Guest(cmd, pass_fds=(inherited,))
+    os.close(inherited)
     try:
         ready = g.wait_line("hotplug: ready", timeout=120)
         check(ready, "guest set up the root port", g.text())
@@ -180,6 +214,48 @@ def main():
         ev = wait_event(q, "DEVICE_DELETED", "nic", timeout=120)
         check(ev is not None, "DEVICE_DELETED for nic", json.dumps(q.events) + "\n" + g.text())
         check(g.wait_line("hotplug: released", timeout=60), "guest released the NIC", g.text())
+        check(tap_exists("vhpi0"), "the inherited tap is alive: the VMM holds it")
+        r = qmp("netdev_del", {"id": "hni"})
+        check(r.get("return") == {} and not tap_exists("vhpi0"),
+              "netdev_del of an inherited tap closes it: the kernel removed the tap",
+              json.dumps(r))
+        # Round 3: a tap NIC from a descriptor passed with getfd. First the descriptor's owner:
+        # the netdev holds the tap alive, and netdev_del lets it go.
+        fd = open_tap("vhpa0")
+        r = qmp("getfd", {"fdname": "tapa"}, fd=fd)
+        os.close(fd)
+        check(r.get("return") == {}, "getfd of a tap", json.dumps(r))
+        r = qmp("netdev_add", {"type": "tap", "id": "hna", "fd": "nosuch"})
+        check(r.get("error", {}).get("desc") == "File descriptor named 'nosuch' has not been found",
+              "netdev_add with fd= naming no getfd descriptor is refused as QEMU does",
+              json.dumps(r))
+        r = qmp("netdev_add", {"type": "tap", "id": "hna", "fd": "tapa"})
+        check(r.get("return") == {} and tap_exists("vhpa0"),
+              "netdev_add type=tap,fd=NAME: the netdev holds the tap", json.dumps(r))
+        r = qmp("closefd", {"fdname": "tapa"})
+        check(r.get("error", {}).get("desc") == "File descriptor named 'tapa' not found",
+              "closefd: the netdev took the descriptor over", json.dumps(r))
+        r = qmp("netdev_del", {"id": "hna"})
+        check(r.get("return") == {} and not tap_exists("vhpa0"),
+              "netdev_del closes the descriptor: the kernel removed the tap", json.dumps(r))
+        fd = open_tap("vhp0")
+        r0 = qmp("getfd", {"fdname": "tapfd"}, fd=fd)
+        os.close(fd)
+        r1 = qmp("netdev_add", {"type": "tap", "id": "hn3", "fd": "tapfd"})
+        r2 = qmp("device_add", {"driver": "virtio-net-pci", "id": "nic3", "netdev": "hn3",
+                                "mac": TAP_MAC, "bus": "rp1"})
+        check(r0.get("return") == {} and r1.get("return") == {} and r2.get("return") == {},
+              "getfd, netdev_add tap,fd=NAME and device_add virtio-net-pci on rp1",
+              json.dumps([r0, r1, r2]))
+        line = g.wait_line("hotplug: net mac=", timeout=120)
+        check(line and TAP_MAC in line, f"guest reads the tap NIC's MAC {TAP_MAC}", g.text())
+        used = g.wait_line("hotplug: used", timeout=60)
+        r = qmp("device_del", {"id": "nic3"})
+        check(used and r.get("return") == {}, "device_del nic3 accepted", json.dumps(r))
+        ev = wait_event(q, "DEVICE_DELETED", "nic3", timeout=120)
+        check(ev is not None, "DEVICE_DELETED for nic3", json.dumps(q.events) + "\n" + g.text())
+        check(g.wait_line("hotplug: released", timeout=60), "guest released the tap NIC",
+              g.text())
         q.close()
         rc, text, err = g.finish(timeout=120)
         check(rc == 1 and "not ok" not in text and "# hotplug: released" in text,

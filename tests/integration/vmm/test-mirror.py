@@ -397,6 +397,32 @@ def main():
               "JOB_STATUS_CHANGE ... aborting concluded null", statuses(q, "slow"))
         q.events.clear()
 
+        # 2b. copy-mode=write-blocking: a guest write ends once the target has it too, so with
+        # the background copy throttled to 1 byte/s the target still follows every write.
+        t5 = os.path.join(tmp, "t5.raw")
+        r = q.cmd("drive-mirror", {"device": "d0", "job-id": "wb", "sync": "full", "target": t5,
+                                   "format": "raw", "copy-mode": "write-blocking"})
+        check("return" in r and os.path.exists(t5),
+              "drive-mirror copy-mode=write-blocking into a new file", r)
+        e = wait_event(q, "BLOCK_JOB_READY", pred=lambda e: e["data"]["device"] == "wb")
+        check(e is not None, "write-blocking: BLOCK_JOB_READY", q.events)
+        r = q.cmd("block-job-set-speed", {"device": "wb", "speed": 1})
+        n = len(g.text().split("tick=")) - 1
+        seen = g.wait_line(f"tick={n + 3} ", timeout=120) is not None
+        q.cmd("stop")
+        check("return" in r and seen and same_file(d0, t5),
+              "write-blocking: the target has every write the guest made while the background "
+              "copy was throttled to 1 byte/s", g.text()[-300:])
+        r = q.cmd("drive-mirror", {"device": "d1", "job-id": "bad", "sync": "full",
+                                   "target": os.path.join(tmp, "t6.raw"), "format": "raw",
+                                   "copy-mode": "sideways"})
+        check("error" in r and "copy-mode" in r["error"]["desc"],
+              "copy-mode other than background and write-blocking is refused", r)
+        q.cmd("block-job-cancel", {"device": "wb", "force": True})
+        check(wait_jobs_gone(q), "the write-blocking job goes away")
+        q.cmd("cont")
+        q.events.clear()
+
         # 3. into a new file, then block-job-complete: the drive pivots to it.
         t3 = os.path.join(tmp, "t3.raw")
         r = q.cmd("drive-mirror", {"device": "d0", "sync": "full", "target": t3,

@@ -36,9 +36,9 @@ class Guest:
     """A VMM process with its serial console on stdout. A reader thread queues
     the lines (select() cannot see lines Python has already buffered)."""
 
-    def __init__(self, cmd, stdin=None):
+    def __init__(self, cmd, stdin=None, pass_fds=()):
         self.p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+                                  text=True, pass_fds=pass_fds)
         self.out = []
         self.lines = queue.Queue()
         threading.Thread(target=self._reader, daemon=True).start()
@@ -111,13 +111,19 @@ class Qmp:
         self.events = []
         self.cmd("qmp_capabilities")
 
-    def cmd(self, name, args=None):
-        """Sends a command; returns its reply ({"return": ...} or {"error": ...}),
-        keeping the events that came before it in self.events."""
+    def cmd(self, name, args=None, fd=None):
+        """Sends a command (with fd passed alongside as SCM_RIGHTS, for getfd); returns its
+        reply ({"return": ...} or {"error": ...}), keeping the events that came before it in
+        self.events."""
         msg = {"execute": name}
         if args is not None:
             msg["arguments"] = args
-        self.s.sendall((json.dumps(msg) + "\n").encode())
+        data = (json.dumps(msg) + "\n").encode()
+        if fd is None:
+            self.s.sendall(data)
+        else:
+            self.s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                     fd.to_bytes(4, "little", signed=True))])
         while True:
             m = json.loads(self.f.readline())
             if "return" in m or "error" in m:

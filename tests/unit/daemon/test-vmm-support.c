@@ -156,10 +156,27 @@ int main(int argc, char **argv)
     ok(check("<clock offset='utc'><timer name='pit' present='no'/></clock>", "", msg,
              sizeof(msg)) == 0,
        "the PIT switched off is honoured (%s)", msg);
-    check("<clock offset='utc'><timer name='hpet' present='no'/></clock>", "", msg, sizeof(msg));
+    check("<clock offset='utc'><timer name='tsc' present='no'/></clock>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <timer name='hpet'>: only the PIT timer can be configured",
+           "unsupported configuration: <timer name='tsc'>: only the PIT, RTC and HPET timers can "
+           "be configured",
            "other timers are refused");
+    /* virt-install's timers: honoured (there is no HPET; the PIT re-injects; the RTC has no
+     * periodic ticks to lose); an HPET asked for and other policies are refused. */
+    ok(check("<clock offset='utc'><timer name='rtc' tickpolicy='catchup'/><timer name='pit' "
+             "tickpolicy='delay'/><timer name='hpet' present='no'/></clock>",
+             "", msg, sizeof(msg)) == 0,
+       "virt-install's rtc catchup, pit delay and no hpet are honoured (%s)", msg);
+    check("<clock offset='utc'><timer name='hpet'/></clock>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <timer name='hpet' present='yes'>: vireo-vmm has no HPET",
+           "an HPET is refused");
+    check("<clock offset='utc'><timer name='pit' tickpolicy='discard'/></clock>", "", msg,
+          sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <timer name='pit' tickpolicy='discard'>: this tick policy "
+           "is not supported",
+           "another tick policy is refused");
     check("<features><acpi/><hyperv><relaxed state='on'/></hyperv></features>", "", msg,
           sizeof(msg));
     is_str(msg,

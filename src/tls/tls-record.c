@@ -1,11 +1,11 @@
 /*
  * tls-record.c - a GnuTLS session's records on a non-blocking socket (see tls-record.h).
  */
-#include "rpc/tls-record.h"
+#include "tls/tls-record.h"
 
 #include <errno.h>
 
-ssize_t rpc_tls_record_recv(gnutls_session_t s, void *buf, size_t len, struct verr *err)
+ssize_t tls_record_recv(gnutls_session_t s, void *buf, size_t len, struct verr *err)
 {
     for (;;) {
         ssize_t n = gnutls_record_recv(s, buf, len);
@@ -21,7 +21,7 @@ ssize_t rpc_tls_record_recv(gnutls_session_t s, void *buf, size_t len, struct ve
     }
 }
 
-ssize_t rpc_tls_record_send(gnutls_session_t s, const void *buf, size_t len, struct verr *err)
+ssize_t tls_record_send(gnutls_session_t s, const void *buf, size_t len, struct verr *err)
 {
     for (;;) {
         ssize_t n = gnutls_record_send(s, buf, len);
@@ -35,7 +35,7 @@ ssize_t rpc_tls_record_send(gnutls_session_t s, const void *buf, size_t len, str
     }
 }
 
-bool rpc_tls_record_pending(gnutls_session_t s)
+bool tls_record_pending(gnutls_session_t s)
 {
     return gnutls_record_check_pending(s) > 0;
 }

@@ -1,13 +1,13 @@
 /*
- * tls.c - vireod's TLS (see tls.h), on GnuTLS.
+ * tls-server.c - a TLS server's credentials and sessions (see tls-server.h), on GnuTLS.
  *
  * Credentials are loaded once at start-up so that a missing or unreadable
- * file stops the daemon with a line naming it (as libvirtd does) instead
+ * file stops the daemon or the VMM with a line naming it (as libvirtd does) instead
  * of failing every client later. The priority string is compiled once
  * too, for the same reason.
  */
-#include "daemon/tls.h"
-#include "rpc/tls-record.h"
+#include "tls/tls-server.h"
+#include "tls/tls-record.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -20,7 +20,7 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-struct vd_tls {
+struct tls_server {
     gnutls_certificate_credentials_t cred;
     gnutls_priority_t prio;
     bool no_verify;
@@ -28,16 +28,16 @@ struct vd_tls {
     size_t n_allowed_dn;
 };
 
-struct vd_tls_session {
-    struct vd_tls *t;
+struct tls_session {
+    struct tls_server *t;
     gnutls_session_t s;
     char *dname;
     bool done;
 };
 
-int vd_tls_new(const struct vd_tls_config *cfg, struct vd_tls **out, struct verr *err)
+int tls_server_new(const struct tls_server_config *cfg, struct tls_server **out, struct verr *err)
 {
-    struct vd_tls *t = xcalloc(1, sizeof(*t));
+    struct tls_server *t = xcalloc(1, sizeof(*t));
     int r = gnutls_certificate_allocate_credentials(&t->cred);
     if (r < 0) {
         free(t);
@@ -90,11 +90,11 @@ int vd_tls_new(const struct vd_tls_config *cfg, struct vd_tls **out, struct verr
     *out = t;
     return 0;
 fail:
-    vd_tls_free(t);
+    tls_server_free(t);
     return r;
 }
 
-void vd_tls_free(struct vd_tls *t)
+void tls_server_free(struct tls_server *t)
 {
     if (!t)
         return;
@@ -107,9 +107,9 @@ void vd_tls_free(struct vd_tls *t)
     free(t);
 }
 
-struct vd_tls_session *vd_tls_session_new(struct vd_tls *t, int fd, struct verr *err)
+struct tls_session *tls_session_new(struct tls_server *t, int fd, struct verr *err)
 {
-    struct vd_tls_session *s = xcalloc(1, sizeof(*s));
+    struct tls_session *s = xcalloc(1, sizeof(*s));
     s->t = t;
     int r = gnutls_init(&s->s, GNUTLS_SERVER | GNUTLS_NONBLOCK);
     if (r == 0)
@@ -129,7 +129,7 @@ struct vd_tls_session *vd_tls_session_new(struct vd_tls *t, int fd, struct verr 
     return s;
 }
 
-void vd_tls_session_free(struct vd_tls_session *s)
+void tls_session_free(struct tls_session *s)
 {
     if (!s)
         return;
@@ -156,7 +156,7 @@ static const char *status_reason(unsigned status)
 }
 
 /* The client's certificate, as libvirtd checks it. */
-static int check_peer(struct vd_tls_session *s, struct verr *err)
+static int check_peer(struct tls_session *s, struct verr *err)
 {
     unsigned status = 0;
     unsigned ncerts = 0;
@@ -198,7 +198,7 @@ static int check_peer(struct vd_tls_session *s, struct verr *err)
                     dn);
 }
 
-int vd_tls_handshake(struct vd_tls_session *s, bool *want_write, struct verr *err)
+int tls_session_handshake(struct tls_session *s, bool *want_write, struct verr *err)
 {
     if (s->done)
         return 1;
@@ -216,22 +216,22 @@ int vd_tls_handshake(struct vd_tls_session *s, bool *want_write, struct verr *er
     return 1;
 }
 
-ssize_t vd_tls_recv(struct vd_tls_session *s, void *buf, size_t len, struct verr *err)
+ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t len, struct verr *err)
 {
-    return rpc_tls_record_recv(s->s, buf, len, err);
+    return tls_record_recv(s->s, buf, len, err);
 }
 
-ssize_t vd_tls_send(struct vd_tls_session *s, const void *buf, size_t len, struct verr *err)
+ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t len, struct verr *err)
 {
-    return rpc_tls_record_send(s->s, buf, len, err);
+    return tls_record_send(s->s, buf, len, err);
 }
 
-bool vd_tls_pending(struct vd_tls_session *s)
+bool tls_session_pending(struct tls_session *s)
 {
-    return rpc_tls_record_pending(s->s);
+    return tls_record_pending(s->s);
 }
 
-const char *vd_tls_dname(const struct vd_tls_session *s)
+const char *tls_session_dname(const struct tls_session *s)
 {
     return s->dname ? s->dname : "";
 }

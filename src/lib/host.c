@@ -1,0 +1,36 @@
+/*
+ * host.c - libvireo's calls that go straight to the daemon as one remote procedure with
+ * remote.proto's structures (vir_rpc, which the storage API shares), and the host and
+ * hypervisor calls made that way: virConnectGetDomainCapabilities.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/driver.h"
+#include "rpc/remote_protocol.h"
+
+int vir_rpc(vir_connect *conn, bool write, const char *api, int proc, const void *args, void *ret,
+            vir_error *err)
+{
+    vir_error_reset(err);
+    if (!conn)
+        return vir_report(err, VIR_ERR_INVALID_CONN, "%s", api);
+    if (write && (conn->flags & VIR_CONNECT_RO))
+        return vir_report(err, VIR_ERR_OPERATION_DENIED, "read only access prevents %s", api);
+    if (!conn->driver->rpc_call) /* the test driver */
+        return vir_report(err, VIR_ERR_NO_SUPPORT, "%s", api);
+    return conn->driver->rpc_call(conn, proc, args, ret, err);
+}
+
+char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulatorbin,
+                                          const char *arch, const char *machine,
+                                          const char *virttype, unsigned int flags, vir_error *err)
+{
+    struct remote_connect_get_domain_capabilities_args a = {
+        (char *)emulatorbin, (char *)arch, (char *)machine, (char *)virttype, flags};
+    struct remote_connect_get_domain_capabilities_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectGetDomainCapabilities",
+                REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES, &a, &r, err) < 0)
+        return NULL;
+    return r.capabilities;
+}

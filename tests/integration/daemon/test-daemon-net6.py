@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""IPv6 on vireod's virtual networks.
+
+Usage: test-daemon-net6.py VIREOD VMM
+
+vireod runs in a network namespace made here; IPv6 addresses come from
+2001:2::/48 (RFC 5180's benchmarking range, the IPv6 twin of
+198.18.0.0/15), IPv4 ones from 198.18.0.0/15. Checks:
+ - a nat network with an IPv4 and an IPv6 <ip> (a DHCPv6 range): its bridge
+   holds both addresses, takes no router advertisement itself (accept_ra 0),
+   IPv6 forwarding is on; dnsmasq's configuration has libvirt's DHCPv6 range
+   line and enable-ra, and dnsmasq listens for DHCPv6 (UDP 547) on the
+   bridge; nft has the network's ip6 table routing the IPv6 subnet (no
+   masquerade); net-dumpxml validates against libvirt's schema;
+ - net-destroy removes the bridge and both nft tables;
+ - an isolated IPv6-only network without DHCP: dnsmasq sends router
+   advertisements only (ra-only), its ip6 table forwards nothing;
+ - refusals: a second IPv6 address, DHCPv6 static hosts, a DHCPv6 range
+   with a prefix other than 64.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, skip_all, wait_for  # noqa: E402
+
+NET = """<network>
+  <name>net6</name>
+  <forward mode='nat'/>
+  <bridge name='vbr-v6'/>
+  <ip address='198.18.14.1' prefix='24'>
+    <dhcp>
+      <range start='198.18.14.100' end='198.18.14.150'/>
+    </dhcp>
+  </ip>
+  <ip family='ipv6' address='2001:2:0:e::1' prefix='64'>
+    <dhcp>
+      <range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+RA_ONLY = """<network>
+  <name>ra6</name>
+  <bridge name='vbr-ra6'/>
+  <ip family='ipv6' address='2001:2:0:f::1' prefix='64'/>
+</network>
+"""
+
+
+def sh(*args, ns=None):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+class NsDaemon(Daemon):
+    def __init__(self, ns, vireod, vmm):
+        super().__init__(vireod, vmm)
+        self.ns = ns
+
+    def start(self):
+        out = open(os.path.join(self.tmp, "vireod.out"), "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
+                                      self.root, "--timeout", "600"] + self.args,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock_ro), 10)
+        return self.proc
+
+
+def main():
+    vireod, vmm = sys.argv[1:3]
+    if os.geteuid() != 0:
+        skip_all("needs root for network namespaces")
+    t = Tap()
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    ns = "vireo-net6-%d" % os.getpid()
+    d = NsDaemon(ns, vireod, vmm)
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+        d.start()
+        r = d.virsh("net-create", d.write("net6.xml", NET))
+        t.ok(r.returncode == 0, "net-create a nat network with IPv4 and IPv6",
+             r.stdout + r.stderr)
+        r = sh("ip", "-o", "addr", "show", "dev", "vbr-v6", ns=ns)
+        t.ok("198.18.14.1/24" in r.stdout and "2001:2:0:e::1/64" in r.stdout,
+             "the bridge holds 198.18.14.1/24 and 2001:2:0:e::1/64", r.stdout + r.stderr)
+        ra = sh("cat", "/proc/sys/net/ipv6/conf/vbr-v6/accept_ra", ns=ns).stdout.strip()
+        fwd = sh("cat", "/proc/sys/net/ipv6/conf/all/forwarding", ns=ns).stdout.strip()
+        t.ok(ra == "0" and fwd == "1", "accept_ra 0 on the bridge, IPv6 forwarding on",
+             "accept_ra=%s forwarding=%s" % (ra, fwd))
+        conf = open(os.path.join(d.root, "run-networks", "net6.conf")).read()
+        t.ok("dhcp-range=2001:2:0:e::100,2001:2:0:e::1ff,64\n" in conf and
+             "enable-ra\n" in conf and "dhcp-range=198.18.14.100,198.18.14.150," in conf,
+             "dnsmasq's configuration: the DHCPv6 range, enable-ra, and the IPv4 range", conf)
+        udp = lambda: sh("ss", "-lunp", ns=ns).stdout  # noqa: E731
+        t.ok(wait_for(lambda: re.search(r":547\s.*dnsmasq", udp()), 10),
+             "dnsmasq listens for DHCPv6 (UDP 547)", udp())
+        r = sh("nft", "list", "table", "ip6", "vireo_vbr_v6", ns=ns)
+        t.ok(r.returncode == 0 and "ip6 saddr 2001:2:0:e::/64 accept" in r.stdout and
+             "ip6 daddr 2001:2:0:e::/64 accept" in r.stdout and "masquerade" not in r.stdout,
+             "nft table ip6 vireo_vbr_v6 routes the IPv6 subnet", r.stdout + r.stderr)
+        dump = d.virsh("net-dumpxml", "net6").stdout
+        r = subprocess.run(["virt-xml-validate", d.write("dump.xml", dump), "network"],
+                           capture_output=True, text=True)
+        t.ok(r.returncode == 0 and "<ip family='ipv6' address='2001:2:0:e::1' prefix='64'>"
+             in dump, "net-dumpxml keeps the IPv6 <ip>, valid for libvirt's schema",
+             dump + r.stdout + r.stderr)
+        r = d.virsh("net-destroy", "net6")
+        t.ok(r.returncode == 0 and sh("ip", "link", "show", "vbr-v6", ns=ns).returncode != 0 and
+             sh("nft", "list", "table", "ip6", "vireo_vbr_v6", ns=ns).returncode != 0 and
+             sh("nft", "list", "table", "ip", "vireo_vbr_v6", ns=ns).returncode != 0,
+             "net-destroy: bridge and both nft tables gone", r.stderr)
+
+        r = d.virsh("net-create", d.write("ra6.xml", RA_ONLY))
+        conf = open(os.path.join(d.root, "run-networks", "ra6.conf")).read() \
+            if r.returncode == 0 else ""
+        t.ok(r.returncode == 0 and "dhcp-range=2001:2:0:f::1,ra-only\n" in conf and
+             "enable-ra\n" in conf and "dhcp-leasefile" not in conf,
+             "an IPv6-only network without DHCP: router advertisements only",
+             r.stderr + conf)
+        r = sh("nft", "list", "table", "ip6", "vireo_vbr_ra6", ns=ns)
+        t.ok(r.returncode == 0 and "accept\n" in r.stdout and "saddr" not in r.stdout and
+             "reject" in r.stdout, "the isolated network's ip6 table forwards nothing",
+             r.stdout + r.stderr)
+        d.virsh("net-destroy", "ra6")
+
+        for name, xml, what in (
+                ("two6", NET.replace("</network>", "  <ip family='ipv6' address='2001:2:0:d::1' "
+                                     "prefix='64'/>\n</network>"),
+                 "more than one IPv6 address in network 'two6'"),
+                ("host6", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
+                                      "<host name='guest6' ip='2001:2:0:e::20'/>"),
+                 "DHCPv6 static hosts in network 'host6'"),
+                ("p80", NET.replace("2001:2:0:e::1' prefix='64'", "2001:2:0:e::1' prefix='80'"),
+                 "the IPv6 prefix of network 'p80' must be 64")):
+            xml = xml.replace("net6", name).replace("vbr-v6", "vbr-" + name)
+            r = d.virsh("net-create", d.write(name + ".xml", xml))
+            t.ok(r.returncode != 0 and what in r.stderr and
+                 sh("ip", "link", "show", "vbr-" + name, ns=ns).returncode != 0,
+                 "refused: %s" % what, r.stdout + r.stderr)
+    except Exception as e:  # a set-up step failed: report it as a failure
+        t.ok(False, "set-up", repr(e))
+    finally:
+        if t.failed:
+            d.dump_log()
+        for n in ("net6", "ra6"):
+            d.virsh("net-destroy", n)
+        d.cleanup([])
+        for p in sh("ip", "netns", "pids", ns).stdout.split():
+            try:
+                os.kill(int(p), 9)
+            except (OSError, ValueError):
+                pass
+        sh("ip", "netns", "del", ns)
+    t.done()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,470 @@
+#!/usr/bin/env python3
+"""Open vSwitch ports through vireod (<virtualport type='openvswitch'>).
+
+Usage: test-daemon-ovs.py VIREOD VMM TEST_GUEST_ELF
+
+Everything runs in a network namespace made here, with addresses from
+198.18.0.0/15 only. The test runs Debian's Open vSwitch itself, never the
+system service: an ovsdb-server and an ovs-vswitchd with their database,
+sockets, pid files and logs in a temporary directory (OVS_RUNDIR, OVS_DBDIR,
+... point there, for vireod's ovs-vsctl too), and the bridge ovsbr0 with
+the userspace datapath (datapath_type=netdev: no kernel module). The
+bridge's internal port holds 198.18.10.1/24. Checks:
+ - a defined domain's <virtualport type='openvswitch'/> gets a generated
+   interfaceid, kept in the definition (dumpxml, schema-valid);
+ - started, its tap is a port of ovsbr0 (and no kernel bridge's) with
+   libvirt's external-ids: attached-mac (the guest's MAC), iface-id (the
+   interfaceid), vm-id (the domain's UUID), iface-status=active;
+ - the test guest's ARP request for 198.18.10.1 crosses the OVS bridge and
+   the host kernel's reply comes back;
+ - destroy deletes the port;
+ - profileid gives external-ids:port-profile; <vlan><tag id='42'/> an
+   access port (tag=42); trunk='yes' with a nativeMode='untagged' tag gives
+   trunks= and vlan_mode=native-untagged with tag=;
+ - a VMM killed while vireod is down: the restarted vireod finds the domain
+   crashed and deletes its port; a running VM keeps its port across a
+   vireod restart; a VMM killed under a running vireod loses it;
+ - refusals: a virtualport type other than openvswitch, a <vlan> on a plain
+   bridge interface, a malformed interfaceid, an out-of-range tag; and a
+   start whose add-port fails (no such OVS bridge) leaves no port and no VM.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+
+
+def sh(*args, ns=None, env=None):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+
+
+class NsDaemon(Daemon):
+    """vireod inside namespace ns."""
+
+    def __init__(self, ns, vireod, vmm):
+        super().__init__(vireod, vmm)
+        self.ns = ns
+
+    def start(self):
+        out = open(os.path.join(self.tmp, "vireod.out"), "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
+                                      self.root, "--timeout", "600"] + self.args,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock_ro), 10)
+        return self.proc
+
+
+class Ovs:
+    """ovsdb-server and ovs-vswitchd of the test's own, in namespace ns."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.dir = tempfile.mkdtemp(prefix="vireo-ovs-")
+        self.env = dict(os.environ, OVS_RUNDIR=self.dir, OVS_DBDIR=self.dir,
+                        OVS_LOGDIR=self.dir, OVS_SYSCONFDIR=self.dir)
+        self.pids = []
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
+
+    def run(self, *args):
+        r = sh(*args, ns=self.ns, env=self.env)
+        if r.returncode:
+            raise RuntimeError("%s: %s" % (" ".join(args), r.stderr.strip()))
+        return r
+
+    def start(self):
+        self.run("ovsdb-tool", "create", self.p("conf.db"),
+                 "/usr/share/openvswitch/vswitch.ovsschema")
+        self.run("ovsdb-server", self.p("conf.db"), "--remote=punix:" + self.p("db.sock"),
+                 "--pidfile=" + self.p("ovsdb-server.pid"),
+                 "--unixctl=" + self.p("ovsdb-server.ctl"), "--detach",
+                 "--log-file=" + self.p("ovsdb-server.log"))
+        self.pids.append(int(open(self.p("ovsdb-server.pid")).read()))
+        self.run("ovs-vsctl", "--no-wait", "init")
+        self.run("ovs-vswitchd", "unix:" + self.p("db.sock"),
+                 "--pidfile=" + self.p("ovs-vswitchd.pid"),
+                 "--unixctl=" + self.p("ovs-vswitchd.ctl"), "--detach",
+                 "--log-file=" + self.p("ovs-vswitchd.log"))
+        self.pids.append(int(open(self.p("ovs-vswitchd.pid")).read()))
+
+    def vsctl(self, *args):
+        return sh("ovs-vsctl", "--timeout=10", *args, ns=self.ns, env=self.env)
+
+    def ports(self, bridge="ovsbr0"):
+        return self.vsctl("list-ports", bridge).stdout.split()
+
+    def ids(self, iface):
+        """The Interface's external_ids as a dict (values unquoted)."""
+        out = self.vsctl("get", "Interface", iface, "external_ids").stdout.strip()
+        return {k: v.strip('"') for k, v in re.findall(r'([\w-]+)=("[^"]*"|[^,}]*)', out)}
+
+    def port_col(self, port, col):
+        return self.vsctl("get", "Port", port, col).stdout.strip()
+
+    def stop(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        for pid in self.pids:
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10)
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def iface_xml(mac, bridge="ovsbr0", inner=""):
+    return ("    <interface type='bridge'>\n      <mac address='%s'/>\n"
+            "      <source bridge='%s'/>\n%s      <model type='virtio'/>\n"
+            "    </interface>\n" % (mac, bridge, inner))
+
+
+OVS_PORT = "      <virtualport type='openvswitch'/>\n"
+
+PG_NET = """<network>
+  <name>pgnet</name>
+  <bridge name='vbr-pg'/>
+  <ip address='198.18.11.1' prefix='24'/>
+  <portgroup name='slow' default='yes'>
+    <bandwidth>
+      <inbound average='1000'/>
+    </bandwidth>
+  </portgroup>
+  <portgroup name='fast'>
+    <bandwidth>
+      <inbound average='2000'/>
+    </bandwidth>
+  </portgroup>
+</network>
+"""
+
+OVS_NET = """<network>
+  <name>ovsnet</name>
+  <forward mode='bridge'/>
+  <bridge name='ovsbr0'/>
+  <virtualport type='openvswitch'/>
+  <portgroup name='plain' default='yes'/>
+  <portgroup name='vlan77'>
+    <vlan>
+      <tag id='77'/>
+    </vlan>
+    <virtualport type='openvswitch'>
+      <parameters profileid='silver'/>
+    </virtualport>
+  </portgroup>
+</network>
+"""
+
+
+def main():
+    vireod, vmm, guest = sys.argv[1:4]
+    if os.geteuid() != 0:
+        skip_all("needs root for network namespaces")
+    t = Tap()
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    ns = "vireo-ovs-%d" % os.getpid()
+    d = NsDaemon(ns, vireod, vmm)
+    ovs = Ovs(ns)
+    d.env.update(OVS_RUNDIR=ovs.dir, OVS_DBDIR=ovs.dir, OVS_LOGDIR=ovs.dir,
+                 OVS_SYSCONFDIR=ovs.dir)
+    names = []
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "set", "lo", "up", ns=ns)
+        ovs.start()
+        r = ovs.vsctl("add-br", "ovsbr0", "--", "set", "bridge", "ovsbr0",
+                      "datapath_type=netdev")
+        t.ok(r.returncode == 0, "ovsbr0 with the userspace datapath", r.stderr)
+        sh("ip", "addr", "add", "198.18.10.1/24", "dev", "ovsbr0", ns=ns)
+        sh("ip", "link", "set", "ovsbr0", "up", ns=ns)
+        d.start()
+
+        # ---- a defined domain: the interfaceid is generated and kept ----
+        xml = domain_xml("ovsguest", guest, "tests=net net_mac=52:54:00:5e:00:40 "
+                         "net_ip=198.18.10.15 net_peer=198.18.10.1",
+                         iface_xml("52:54:00:5e:00:40", inner=OVS_PORT))
+        names.append("ovsguest")
+        r = d.virsh("define", d.write("ovsguest.xml", xml))
+        t.ok(r.returncode == 0, "define a domain with <virtualport type='openvswitch'/>",
+             r.stdout + r.stderr)
+        cfg = d.virsh("dumpxml", "ovsguest").stdout
+        m = re.search(r"<virtualport type='openvswitch'>\s*<parameters interfaceid='"
+                      r"([0-9a-f-]{36})'/>\s*</virtualport>", cfg)
+        ifid = m.group(1) if m else "?"
+        t.ok(m, "the definition gains a generated interfaceid (%s)" % ifid, cfg)
+        # the <interface> as written, in a minimal domain, against libvirt's domain schema
+        m = re.search(r"\n( *<interface .*?</interface>\n)", cfg, re.S)
+        wrapped = ("<domain type='kvm'><name>v</name><memory>65536</memory><os><type>hvm</type>"
+                   "</os><devices>\n%s</devices></domain>\n" % (m.group(1) if m else ""))
+        r = subprocess.run(["virt-xml-validate", d.write("cfg.xml", wrapped), "domain"],
+                           capture_output=True, text=True)
+        t.ok(m and r.returncode == 0, "its <interface> validates against libvirt's domain schema",
+             wrapped + r.stdout + r.stderr)
+        cfg2 = d.virsh("dumpxml", "ovsguest").stdout
+        t.ok(ifid in cfg2, "the interfaceid stays the same", cfg2)
+        uuid = d.virsh("domuuid", "ovsguest").stdout.strip()
+
+        r = d.virsh("start", "ovsguest")
+        t.ok(r.returncode == 0, "start it", r.stdout + r.stderr + d.vmm_log("ovsguest"))
+        live = d.virsh("dumpxml", "ovsguest").stdout
+        m = re.search(r"<target dev='(vnet\d+)'/>", live)
+        tap = m.group(1) if m else "vnet0"
+        t.ok(m and ifid in live, "the live XML names the tap (%s) and keeps the interfaceid" %
+             tap, live)
+        t.ok(tap in ovs.ports(), "the tap is a port of ovsbr0",
+             ovs.vsctl("show").stdout)
+        r = sh("ip", "-o", "link", "show", "dev", tap, ns=ns)
+        t.ok(r.returncode == 0 and "master" not in r.stdout and ",UP" in r.stdout,
+             "the tap is up and on no kernel bridge", r.stdout + r.stderr)
+        ids = ovs.ids(tap)
+        t.ok(ids.get("attached-mac") == "52:54:00:5e:00:40" and ids.get("iface-id") == ifid and
+             ids.get("vm-id") == uuid and ids.get("iface-status") == "active" and
+             "port-profile" not in ids,
+             "external-ids: attached-mac, iface-id, vm-id, iface-status=active", repr(ids))
+        t.ok(ovs.port_col(tap, "tag") == "[]" and ovs.port_col(tap, "trunks") == "[]",
+             "no <vlan>: no tag, no trunks")
+        wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("ovsguest"), re.M), 180, 0.2)
+        log = d.console_log("ovsguest")
+        t.ok(re.search(r"^ok \d+ - net: ARP reply from 198\.18\.10\.1 received", log, re.M) and
+             "not ok" not in log,
+             "the guest's ARP request for 198.18.10.1 is answered through the OVS bridge",
+             log[-2000:])
+        r = d.virsh("destroy", "ovsguest")
+        t.ok(r.returncode == 0 and tap not in ovs.ports() and
+             ovs.vsctl("find", "Interface", "external_ids:vm-id=" + uuid).stdout.strip() == "",
+             "destroy: the port is gone from ovsbr0", r.stderr + ovs.vsctl("show").stdout)
+
+        # ---- profileid and VLANs ----
+        vlan_ifaces = (
+            iface_xml("52:54:00:5e:00:41", inner="""      <virtualport type='openvswitch'>
+        <parameters interfaceid='0f9a4e22-3c34-4b4c-9d8a-6e2b2a7f1c01' profileid='gold'/>
+      </virtualport>
+      <vlan>
+        <tag id='42'/>
+      </vlan>
+      <target dev='vovs-access'/>
+""") + iface_xml("52:54:00:5e:00:42", inner="""      <virtualport type='openvswitch'/>
+      <vlan trunk='yes'>
+        <tag id='10' nativeMode='untagged'/>
+        <tag id='20'/>
+      </vlan>
+      <target dev='vovs-trunk'/>
+"""))
+        names.append("vlanguest")
+        r = d.virsh("create", d.write("vlan.xml", domain_xml("vlanguest", guest, "",
+                                                             vlan_ifaces)))
+        t.ok(r.returncode == 0, "create a guest with two OVS ports and <vlan>",
+             r.stdout + r.stderr + d.vmm_log("vlanguest"))
+        ids = ovs.ids("vovs-access")
+        t.ok(ids.get("iface-id") == "0f9a4e22-3c34-4b4c-9d8a-6e2b2a7f1c01" and
+             ids.get("port-profile") == "gold" and ids.get("attached-mac") == "52:54:00:5e:00:41",
+             "the given interfaceid, and profileid as external-ids:port-profile", repr(ids))
+        t.ok(ovs.port_col("vovs-access", "tag") == "42" and
+             ovs.port_col("vovs-access", "trunks") == "[]",
+             "<vlan><tag id='42'/>: an access port, tag=42",
+             ovs.vsctl("list", "Port", "vovs-access").stdout)
+        t.ok(ovs.port_col("vovs-trunk", "trunks") == "[10, 20]" and
+             ovs.port_col("vovs-trunk", "tag") == "10" and
+             ovs.port_col("vovs-trunk", "vlan_mode") == "native-untagged",
+             "<vlan trunk='yes'>: trunks=[10, 20], vlan_mode=native-untagged, tag=10",
+             ovs.vsctl("list", "Port", "vovs-trunk").stdout)
+        live = d.virsh("dumpxml", "vlanguest").stdout
+        t.ok(len(re.findall(r"<parameters interfaceid='[0-9a-f-]{36}'", live)) == 2 and
+             live.count("<virtualport type='openvswitch'>") == 2,
+             "the live XML shows both virtualports with their interfaceids", live)
+
+        # ---- a VMM killed while vireod is down: recovery deletes the port ----
+        d.stop()
+        pid = d.vmm_pid("vlanguest")
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10)
+        t.ok("vovs-access" in ovs.ports(), "the killed VM's ports are still in the database")
+        d.start()
+        t.ok(wait_for(lambda: "vovs-access" not in ovs.ports() and
+                      "vovs-trunk" not in ovs.ports(), 20),
+             "the restarted vireod finds the VM gone and deletes its ports",
+             ovs.vsctl("show").stdout)
+        # ... and a VMM killed under a running vireod
+        r = d.virsh("start", "ovsguest")
+        live = d.virsh("dumpxml", "ovsguest").stdout
+        m = re.search(r"<target dev='(vnet\d+)'/>", live)
+        tap = m.group(1) if m else "vnet0"
+        t.ok(r.returncode == 0 and tap in ovs.ports(), "ovsguest started again on %s" % tap,
+             r.stderr)
+        # a vireod restart under a running VM leaves its port be
+        d.stop()
+        d.start()
+        t.ok(d.state("ovsguest").startswith("running") and tap in ovs.ports() and
+             ovs.ids(tap).get("vm-id") == uuid,
+             "after a vireod restart the running VM keeps its port", d.state("ovsguest"))
+        pid = d.vmm_pid("ovsguest")
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        t.ok(wait_for(lambda: tap not in ovs.ports(), 20) and
+             "crashed" in d.virsh("domstate", "--reason", "ovsguest").stdout,
+             "a crashed VMM: its port is deleted", ovs.vsctl("show").stdout)
+
+        # ---- an Open vSwitch network with port groups ----
+        path = d.write("ovsnet.xml", OVS_NET)
+        r = d.virsh("net-define", path)
+        t.ok(r.returncode == 0 and d.virsh("net-start", "ovsnet").returncode == 0,
+             "net-define and net-start an OVS network (forward mode bridge, portgroups)",
+             r.stdout + r.stderr)
+        dump = d.virsh("net-dumpxml", "ovsnet").stdout
+        r = subprocess.run(["virt-xml-validate", d.write("netdump.xml", dump), "network"],
+                           capture_output=True, text=True)
+        t.ok(r.returncode == 0 and "<portgroup name='vlan77'>" in dump and
+             "<virtualport type='openvswitch'/>" in dump,
+             "net-dumpxml keeps virtualport and portgroups, valid for libvirt's network schema",
+             dump + r.stdout + r.stderr)
+        net_ifaces = """    <interface type='network'>
+      <mac address='52:54:00:5e:00:60'/>
+      <source network='ovsnet'/>
+      <target dev='vovs-net'/>
+      <model type='virtio'/>
+    </interface>
+    <interface type='network'>
+      <mac address='52:54:00:5e:00:61'/>
+      <source network='ovsnet' portgroup='vlan77'/>
+      <target dev='vovs-pg'/>
+      <model type='virtio'/>
+    </interface>
+"""
+        names.append("netovs")
+        r = d.virsh("create", d.write("netovs.xml", domain_xml(
+            "netovs", guest, "tests=net net_mac=52:54:00:5e:00:60 net_ip=198.18.10.16 "
+            "net_peer=198.18.10.1", net_ifaces)))
+        t.ok(r.returncode == 0, "create a guest on the OVS network (default and named portgroup)",
+             r.stdout + r.stderr + d.vmm_log("netovs"))
+        uuid2 = d.virsh("domuuid", "netovs").stdout.strip()
+        live = d.virsh("dumpxml", "netovs").stdout
+        ids1, ids2 = ovs.ids("vovs-net"), ovs.ids("vovs-pg")
+        ifids = re.findall(r"<parameters interfaceid='([0-9a-f-]{36})'", live)
+        t.ok("vovs-net" in ovs.ports() and "vovs-pg" in ovs.ports() and len(ifids) == 2 and
+             ids1.get("iface-id") == ifids[0] and ids1.get("vm-id") == uuid2 and
+             ids2.get("iface-id") == ifids[1] and ids1.get("attached-mac") == "52:54:00:5e:00:60",
+             "both taps are ports of ovsbr0 with the interfaceids the live XML shows",
+             repr((ids1, ids2)) + live)
+        t.ok(ids2.get("port-profile") == "silver" and ovs.port_col("vovs-pg", "tag") == "77",
+             "portgroup vlan77: tag=77 and its profileid as port-profile",
+             repr(ids2) + ovs.vsctl("list", "Port", "vovs-pg").stdout)
+        t.ok(ovs.port_col("vovs-net", "tag") == "[]" and "port-profile" not in ids1,
+             "the default portgroup: no tag, no profile", repr(ids1))
+        wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("netovs"), re.M), 180, 0.2)
+        log = d.console_log("netovs")
+        t.ok(re.search(r"^ok \d+ - net: ARP reply from 198\.18\.10\.1 received", log, re.M) and
+             "not ok" not in log,
+             "the guest on the OVS network reaches 198.18.10.1 through ovsbr0", log[-2000:])
+        r = d.virsh("destroy", "netovs")
+        t.ok(r.returncode == 0 and "vovs-net" not in ovs.ports() and "vovs-pg" not in ovs.ports(),
+             "destroy: both ports are gone", ovs.vsctl("show").stdout)
+        r = d.virsh("create", d.write("nopg.xml", domain_xml("nopg", guest, "", """    <interface type='network'>
+      <source network='ovsnet' portgroup='nosuch'/>
+    </interface>
+""")))
+        t.ok(r.returncode != 0 and "No network portgroup named 'nosuch' in network 'ovsnet'"
+             in r.stderr, "an unknown portgroup is refused", r.stderr)
+        d.virsh("net-destroy", "ovsnet")
+        d.virsh("net-undefine", "ovsnet")
+        bad = OVS_NET.replace("<forward mode='bridge'/>", "").replace("ovsbr0", "vbr-x")
+        r = d.virsh("net-create", d.write("badnet.xml", bad))
+        t.ok(r.returncode != 0 and "only type 'openvswitch' with forward mode 'bridge'"
+             in r.stderr, "a virtualport on a network of vireod's own bridge is refused",
+             r.stderr)
+
+        # ---- a portgroup's bandwidth on a network of vireod's own bridge ----
+        r = d.virsh("net-create", d.write("pgnet.xml", PG_NET))
+        t.ok(r.returncode == 0, "net-create an isolated network with a default portgroup",
+             r.stdout + r.stderr)
+        names.append("pgguest")
+        r = d.virsh("create", d.write("pgguest.xml", domain_xml("pgguest", guest, "", """    <interface type='network'>
+      <mac address='52:54:00:5e:00:70'/>
+      <source network='pgnet'/>
+      <target dev='vpg-dflt'/>
+    </interface>
+    <interface type='network'>
+      <mac address='52:54:00:5e:00:71'/>
+      <source network='pgnet' portgroup='fast'/>
+      <target dev='vpg-fast'/>
+    </interface>
+""")))
+        a = sh("tc", "class", "show", "dev", "vpg-dflt", ns=ns)
+        b = sh("tc", "class", "show", "dev", "vpg-fast", ns=ns)
+        t.ok(r.returncode == 0 and re.search(r"htb 1:1 root .*rate 8Mbit", a.stdout) and
+             re.search(r"htb 1:1 root .*rate 16Mbit", b.stdout),
+             "each tap has its portgroup's <bandwidth>: 8Mbit (default), 16Mbit (fast)",
+             r.stderr + a.stdout + a.stderr + b.stdout + b.stderr)
+        live = d.virsh("dumpxml", "pgguest").stdout
+        t.ok("<inbound average='1000'/>" in live and "<inbound average='2000'/>" in live,
+             "the live XML shows the bandwidth each interface got", live)
+        d.virsh("destroy", "pgguest")
+        d.virsh("net-destroy", "pgnet")
+        r = d.virsh("create", d.write("bwovs.xml", domain_xml("bwovs", guest, "", iface_xml(
+            "52:54:00:5e:00:72", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
+            "average='1000'/>\n      </bandwidth>\n"))))
+        t.ok(r.returncode != 0 and "<bandwidth> on an Open vSwitch port" in r.stderr,
+             "<bandwidth> on an Open vSwitch port is refused (OVS owns the port's qdiscs)",
+             r.stderr)
+
+        # ---- refusals ----
+        def refused(name, ifaces, what, cmd="create"):
+            r = d.virsh(cmd, d.write(name + ".xml", domain_xml(name, guest, "", ifaces)))
+            t.ok(r.returncode != 0 and what in r.stderr and
+                 d.virsh("domstate", name).returncode != 0,
+                 "refused: %s" % what, r.stdout + r.stderr)
+            return r
+        refused("qbh", iface_xml("52:54:00:5e:00:50", inner="""      <virtualport type='802.1Qbh'>
+        <parameters profileid='p'/>
+      </virtualport>
+"""), "only type 'openvswitch'")
+        refused("plainvlan", iface_xml("52:54:00:5e:00:51", inner="""      <vlan>
+        <tag id='7'/>
+      </vlan>
+"""), "is requesting a vlan tag, but that is not supported")
+        refused("badid", iface_xml("52:54:00:5e:00:52", inner="""      <virtualport type='openvswitch'>
+        <parameters interfaceid='not-a-uuid'/>
+      </virtualport>
+"""), "unable to parse interfaceid parameter 'not-a-uuid'", cmd="define")
+        refused("badtag", iface_xml("52:54:00:5e:00:53", inner=OVS_PORT + """      <vlan>
+        <tag id='5000'/>
+      </vlan>
+"""), "VLAN tag")
+        # ovs-vsctl refuses the port (no OVS bridge of that name): nothing is left behind
+        sh("ip", "link", "add", "kbr0", "type", "bridge", ns=ns)
+        r = refused("nobr", iface_xml("52:54:00:5e:00:54", bridge="kbr0",
+                                      inner=OVS_PORT + "      <target dev='vovs-fail'/>\n"),
+                    "Unable to add port vovs-fail to OVS bridge kbr0")
+        t.ok("vovs-fail" not in ovs.vsctl("show").stdout and
+             sh("ip", "link", "show", "dev", "vovs-fail", ns=ns).returncode != 0,
+             "the failed start left no port and no tap", ovs.vsctl("show").stdout)
+    except Exception as e:  # a set-up step failed: report it as a failure
+        t.ok(False, "set-up", repr(e))
+    finally:
+        if t.failed:
+            d.dump_log()
+            try:
+                print("# " + open(ovs.p("ovs-vswitchd.log")).read()[-2000:].replace("\n", "\n# "))
+            except OSError:
+                pass
+        for n in names:
+            d.virsh("destroy", n)
+        d.cleanup(names)
+        ovs.stop()
+        for p in sh("ip", "netns", "pids", ns).stdout.split():
+            try:
+                os.kill(int(p), 9)
+            except (OSError, ValueError):
+                pass
+        sh("ip", "netns", "del", ns)
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
