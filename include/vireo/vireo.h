@@ -984,6 +984,22 @@ int vir_domain_get_time(vir_domain *dom, long long *seconds, unsigned int *nseco
 int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
                         unsigned int flags, vir_error *err);
 
+/* virDomainFSFreeze / virDomainFSThaw: the guest's file systems (all, or the mountpoints
+ * given) frozen or thawed through its agent; returns how many, or -1. flags must be 0. */
+int vir_domain_fs_freeze(vir_domain *dom, const char **mountpoints, unsigned int nmountpoints,
+                         unsigned int flags, vir_error *err);
+int vir_domain_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int nmountpoints,
+                       unsigned int flags, vir_error *err);
+
+/* virDomainQemuAgentCommand (libvirt-qemu): a guest agent command as JSON; timeout in
+ * seconds or one of these. Returns the agent's reply as JSON (malloc'd; NULL with err set on
+ * failure, or with err clear for _NOWAIT). flags must be 0. */
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK   (-2)
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_DEFAULT (-1)
+#define VIR_DOMAIN_QEMU_AGENT_COMMAND_NOWAIT  0
+char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                    unsigned int flags, vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;

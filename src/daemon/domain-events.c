@@ -36,6 +36,12 @@ void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const ch
         d->sink.device_removed(d->sink.ctx, dom, alias);
 }
 
+void vd_emit_agent_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int state, int reason)
+{
+    if (d->sink.agent_lifecycle)
+        d->sink.agent_lifecycle(d->sink.ctx, dom, state, reason);
+}
+
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details)
 {

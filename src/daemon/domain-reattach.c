@@ -93,6 +93,7 @@ static void reattach_one(struct vd_daemon *d, const char *name)
             dom->reason = st.reason;
         }
         vd_domain_console_open_log(dom);
+        vd_domain_agent_attach(dom);
         vd_domain_save_status(d, dom);
         /* A daemon that ended between writing a managed save image and
          * ending the VMM (or between a restore from it and its removal)

@@ -74,6 +74,9 @@ struct vd_domain {
     char *current_snapshot;             /* the current snapshot's name, or NULL */
     struct vd_blockjob *blockjobs;      /* block jobs running (blockjob.c) */
     void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
+    struct vd_agent *agent;             /* the guest agent's socket while it runs (agent.h) */
+    bool agent_connected;               /* the guest opened the agent's port (VSERPORT_CHANGE) */
+    bool tainted_agent;                 /* qemu-agent-command was used (custom-ga-command) */
 };
 
 /* ---- domain-store.c ---- */
@@ -122,6 +125,7 @@ int vd_domain_read_status(struct vd_daemon *d, const char *name, struct vd_domai
 void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, int detail);
 void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
 void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const char *alias);
+void vd_emit_agent_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int state, int reason);
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details);
 /* COM1 output: into the console log and to the console streams open on it;
@@ -215,6 +219,23 @@ int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struc
 const char *vd_domain_vnc_password(const struct domain_def *def);
 /* Its passwdValidTo as seconds since the epoch, or 0 (the start check refused other forms). */
 int64_t vd_domain_vnc_valid_to(const struct domain_def *def);
+
+/* ---- domain-agent.c: channels and the guest agent ---- */
+/* Before a start, in the live definition: the socket path of each unix channel without one
+ * (RUN/channel/target/domain-ID-NAME/TARGETNAME, as libvirt's), its directory made. */
+int vd_domain_channels_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The domain stopped: the sockets and directories channels_prepare made are removed. */
+void vd_domain_channels_cleanup(struct vd_domain *dom);
+/* Once the VMM runs: connects to the agent channel's socket (org.qemu.guest_agent.0). */
+void vd_domain_agent_attach(struct vd_domain *dom);
+/* The VMM is gone or going: the agent's socket closed, pending commands failed. */
+void vd_domain_agent_detach(struct vd_domain *dom);
+/* QMP VSERPORT_CHANGE (data its JSON): the channel's state in the live definition, and the
+ * agent's lifecycle event. */
+void vd_domain_channel_event(struct vd_domain *dom, const char *data);
+/* libvirt's checks before an agent command (qemuDomainAgentAvailable): running, an agent
+ * channel, the guest's end open. 0, or -1 with *code and err set to libvirt's refusal. */
+int vd_domain_agent_available(struct vd_domain *dom, int *code, struct verr *err);
 
 /* ---- domain-reattach.c ---- */
 void vd_domain_reattach_all(struct vd_daemon *d);

@@ -20,6 +20,7 @@
  * libvirt. virDomainReset is the hard reset. Every reset of the guest,
  * asked or not, sends the REBOOT event (VIR_DOMAIN_EVENT_ID_REBOOT).
  */
+#include <json-c/json.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/agent.h"
 #include "daemon/blockjob.h"
 #include "daemon/domain.h"
 #include "daemon/migrate.h"
@@ -84,6 +86,8 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
     vd_net_release(dom->def); /* its Open vSwitch ports; the taps went with the VMM */
+    vd_domain_agent_detach(dom);
+    vd_domain_channels_cleanup(dom);
     vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     log_info("domain '%s' shut off, reason %d", dom->def->name, reason);
@@ -244,6 +248,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
     vd_blockjob_qmp_event(dom, name, data);
     if (strcmp(name, "DEVICE_DELETED") == 0)
         vd_hotplug_device_deleted(dom, data);
+    else if (strcmp(name, "VSERPORT_CHANGE") == 0)
+        vd_domain_channel_event(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,
@@ -373,6 +379,7 @@ static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *erro
     dom->id = d->next_id++;
     dom->def->id = dom->id;
     dom->start_time = (uint64_t)time(NULL);
+    vd_domain_agent_attach(dom);
     if (job->snapshot) {
         vd_snapshot_started(job);
         return;
@@ -489,6 +496,8 @@ void vd_domain_job_start(struct vd_job *job)
     }
     dom->starting = true;
     int r = vd_domain_graphics_prepare(d, dom, &err);
+    if (r == 0)
+        r = vd_domain_channels_prepare(d, dom, &err);
     if (r < 0) {
         if (fd >= 0)
             close(fd);
@@ -606,19 +615,60 @@ static bool bad_mode(struct vd_job *job, const char *fn)
 {
     const unsigned acpi = VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
                    agent = VIR_DOMAIN_SHUTDOWN_GUEST_AGENT;
-    if (bad_flags(job, acpi | agent, fn))
-        return true;
-    if (job->flags == agent) {
-        vd_job_fail(job, VIR_ERR_ARGUMENT_UNSUPPORTED,
-                    "argument unsupported: QEMU guest agent is not configured");
-        return true;
+    return bad_flags(job, acpi | agent, fn);
+}
+
+static void agent_power_done(void *opaque, int r, struct json_object *reply, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct verr e = {0};
+    if (r < 0)
+        vd_job_fail(job, VIR_ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: %s", error);
+    else if (vd_agent_check_reply("{\"execute\":\"guest-shutdown\"}", reply, &e) < 0)
+        vd_job_fail(job, VIR_ERR_INTERNAL_ERROR, "internal error: %s", verr_msg(&e));
+    else
+        vd_job_done(job);
+}
+
+/* libvirt's choice of the guest agent for a shutdown or reboot: when asked for, or without a
+ * mode when the agent is connected. Asked for alone, its absence fails the job; with ACPI too
+ * (or by default), ACPI takes over. Returns true when the job is the agent's (sent, or
+ * failed). guest-shutdown has no answer when it works: the job ends once it is sent.
+ * TODO: an agent that refuses guest-shutdown after its handshake is not heard (libvirt waits
+ * for the SHUTDOWN event or an error). */
+static bool power_by_agent(struct vd_job *job, const char *mode)
+{
+    struct vd_domain *dom = job->dom;
+    bool agent_req = job->flags & VIR_DOMAIN_SHUTDOWN_GUEST_AGENT;
+    bool acpi_req = job->flags & VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN;
+    if (!agent_req && (job->flags || !dom->agent_connected))
+        return false;
+    bool forced = agent_req && !acpi_req;
+    int code = 0;
+    struct verr e = {0};
+    if (vd_domain_agent_available(dom, &code, &e) < 0) {
+        if (forced)
+            vd_job_fail(job, code, "%s", verr_msg(&e));
+        return forced;
     }
-    return false;
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "{\"execute\":\"guest-shutdown\",\"arguments\":{\"mode\":\"%s\"}}",
+             mode);
+    if (vd_agent_command(dom->agent, cmd, VD_AGENT_TIMEOUT_BLOCK, true, agent_power_done, job, &e) <
+        0) {
+        if (forced)
+            vd_job_fail(job, VIR_ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: %s",
+                        verr_msg(&e));
+        return forced;
+    }
+    return true;
 }
 
 void vd_domain_job_shutdown(struct vd_job *job)
 {
     if (not_running(job) || bad_mode(job, "qemuDomainShutdownFlags"))
+        return;
+    if (power_by_agent(job, "powerdown"))
         return;
     struct verr err = {0};
     if (vd_vmm_powerdown(job->dom->vmm, op_done, job, &err) < 0)
@@ -629,6 +679,8 @@ void vd_domain_job_reboot(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
     if (not_running(job) || bad_mode(job, "qemuDomainReboot"))
+        return;
+    if (power_by_agent(job, "reboot"))
         return;
     /* libvirt: with on_reboot destroy or preserve, a reboot is a shutdown. */
     bool reboot = dom->def->on_reboot == DOMAIN_ACTION_RESTART;

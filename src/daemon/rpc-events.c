@@ -8,7 +8,8 @@
  * optional domain, and a callback id the events carry), which is what
  * libvirt's clients use when the server supports it. vireod sends the
  * lifecycle (VIR_DOMAIN_EVENT_ID_LIFECYCLE), reboot
- * (VIR_DOMAIN_EVENT_ID_REBOOT) and device-removed (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED) events;
+ * (VIR_DOMAIN_EVENT_ID_REBOOT), device-removed (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED) and guest
+ * agent (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE) events;
  * registering for another id succeeds and its events never come, as with a libvirt driver that
  * never raises them.
  */
@@ -170,6 +171,21 @@ void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alia
                            &cm.callbackID};
     send_event(ctx, dom, &ev);
     remote_domain_event_device_removed_msg_free(&m);
+}
+
+/* The guest agent's state: the callback form only, as libvirt has it. */
+void vd_events_agent_lifecycle(void *ctx, struct vd_domain *dom, int state, int reason)
+{
+    struct remote_domain_event_callback_agent_lifecycle_msg m = {.state = state, .reason = reason};
+    vd_server_fill_dom(&m.dom, dom);
+    struct event_out ev = {VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                           -1,
+                           REMOTE_PROC_DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE,
+                           NULL,
+                           &m,
+                           &m.callbackID};
+    send_event(ctx, dom, &ev);
+    remote_nonnull_domain_free(&m.dom);
 }
 
 /* A block job's news: BLOCK_JOB names the disk by its source path, BLOCK_JOB_2 by its

@@ -451,8 +451,7 @@ static int domifaddr(struct vd_call *c)
         from_leases(c, c->dom->def, r);
         return 0;
     case 1: /* ..._AGENT */
-        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
-                            "argument unsupported: QEMU guest agent is not configured");
+        return vd_agent_domifaddr(c);
     case 2: /* ..._ARP */
         from_arp(c->dom->def, r);
         return 0;

@@ -7,11 +7,12 @@
  * vireod logs it, the first time, with libvirt's words. The monitor events
  * (virConnectDomainQemuMonitorEventRegister, what `virsh qemu-monitor-event` uses): every QMP
  * event of a domain's vireo-vmm goes to the clients registered for it, by domain and by event
- * name (exact, case-blind, or an extended regular expression, as libvirt's flags say). Attach
- * and the guest agent command answer libvirt's not-supported error naming the API
- * (dispatch.c).
+ * name (exact, case-blind, or an extended regular expression, as libvirt's flags say).
+ * virDomainQemuAgentCommand (`virsh qemu-agent-command`) goes to the domain's guest agent
+ * (rpc-agent.c). Attach answers libvirt's not-supported error naming the API (dispatch.c).
  */
 #include <errno.h>
+#include <json-c/json.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,54 @@ static int event_deregister(struct vd_call *c)
                         id);
 }
 
+/* ---- the guest agent command ---- */
+
+static void agent_answer(struct vd_deferred *df, const struct remote_type *type,
+                         struct json_object *reply, struct json_object *ret)
+{
+    (void)ret;
+    struct qemu_domain_agent_command_ret r = {
+        reply ? (char *)json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN) : NULL};
+    vd_deferred_reply(df, type, &r, 0, 0, NULL);
+}
+
+/* virDomainQemuAgentCommand: any command, its whole reply back as JSON (tainting the domain
+ * "custom-ga-command", as libvirt does). */
+static int agent_command(struct vd_call *c, struct vd_domain *dom)
+{
+    const struct qemu_domain_agent_command_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
+                            a->flags, "qemuDomainQemuAgentCommand");
+    if (!vd_domain_is_active(dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    if (a->timeout < -2)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: guest agent timeout '%d' is less than the minimum "
+                            "'%d'",
+                            a->timeout, -2);
+    struct json_object *cmd = json_tokener_parse(a->cmd);
+    bool object = cmd && json_object_is_type(cmd, json_type_object);
+    json_object_put(cmd);
+    if (!object)
+        return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR, "internal error: cannot parse json %s",
+                            a->cmd);
+    int code = 0;
+    struct verr e = {0};
+    if (vd_domain_agent_available(dom, &code, &e) < 0)
+        return vd_call_fail(c, code, "%s", verr_msg(&e));
+    if (!dom->tainted_agent) { /* libvirt's taint, once, after its checks */
+        char uuid[37];
+        domain_uuid_format(dom->def->uuid, uuid);
+        log_warn("Domain id=%d name='%s' uuid=%s is tainted: custom-ga-command", dom->id,
+                 dom->def->name, uuid);
+        dom->tainted_agent = true;
+    }
+    return vd_agent_call(c, dom, a->cmd, a->timeout, false,
+                         qemu_proc_lookup(QEMU_PROC_DOMAIN_AGENT_COMMAND)->ret, agent_answer);
+}
+
 /* ---- the calls ---- */
 
 int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *ret,
@@ -184,6 +233,18 @@ int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *
         return event_register(&c);
     if (h->proc == QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER)
         return event_deregister(&c);
+    if (h->proc == QEMU_PROC_DOMAIN_AGENT_COMMAND) {
+        const struct qemu_domain_agent_command_args *aa = args;
+        struct vd_domain *dom = vd_domain_find_uuid(c.d, aa->dom.uuid);
+        if (!dom) {
+            char uuid[37];
+            domain_uuid_format(aa->dom.uuid, uuid);
+            return vd_call_fail(&c, VIR_ERR_NO_DOMAIN,
+                                "Domain not found: no domain with matching uuid '%s' (%s)", uuid,
+                                aa->dom.name);
+        }
+        return agent_command(&c, dom);
+    }
     const struct qemu_domain_monitor_command_args *a = args;
     if (h->proc != QEMU_PROC_DOMAIN_MONITOR_COMMAND &&
         h->proc != QEMU_PROC_DOMAIN_MONITOR_COMMAND_WITH_FILES)

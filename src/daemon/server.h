@@ -145,6 +145,22 @@ void vd_deferred_reply(struct vd_deferred *df, const struct remote_type *type, c
 /* The call was not deferred after all (it failed at once): drops df. */
 void vd_deferred_cancel(struct vd_deferred *df);
 
+/* rpc-agent.c: a guest agent command for call c on dom, answered when the agent answers.
+ * libvirt's refusals (not running, no agent channel, agent not connected) fail c at once;
+ * a failing agent's error, a timeout or its going away are replied with libvirt's words;
+ * otherwise answer replies (ret the reply's "return", or NULL for a command without an answer).
+ * Returns RPC_HANDLER_DEFERRED or -1 (c failed). */
+struct json_object;
+typedef void (*vd_agent_answer_fn)(struct vd_deferred *df, const struct remote_type *ret_type,
+                                   struct json_object *reply, struct json_object *ret);
+int vd_agent_call(struct vd_call *c, struct vd_domain *dom, const char *cmd, int seconds,
+                  bool no_reply, const struct remote_type *ret_type, vd_agent_answer_fn answer);
+/* virDomainInterfaceAddresses with the agent source (guest-network-get-interfaces). */
+int vd_agent_domifaddr(struct vd_call *c);
+/* guest-network-get-interfaces' "return" as libvirt's interface list (qemuAgentGetInterfaces:
+ * ipv4 0, ipv6 1, other address types left out). 0, or -EINVAL for a malformed answer. */
+int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out);
+
 /* server.c */
 void vd_client_ref(struct vd_client *c);
 void vd_client_unref(struct vd_client *c);
@@ -171,6 +187,7 @@ void vd_events_reboot(void *ctx, struct vd_domain *dom);
 void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, const char *dst,
                          int type, int status);
 void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alias);
+void vd_events_agent_lifecycle(void *ctx, struct vd_domain *dom, int state, int reason);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
 /* rpc-storage.c: libvirt's error code for a storage error (by its words and errno) */

@@ -36,6 +36,7 @@
 
 #include "block/block.h"
 #include "conf/xnode.h"
+#include "daemon/agent.h"
 #include "daemon/domain.h"
 #include "daemon/save-image.h"
 #include "daemon/security-dac.h"
@@ -58,6 +59,7 @@ struct create_work {
     int mem_fd;    /* --memspec: the memory file being written, or -1 */
     char *mem_tmp; /* ... its temporary name until complete */
     bool mem_done; /* ... and complete under def->memory_file */
+    bool frozen;   /* --quiesce: the guest's file systems are frozen (thawed at the end) */
     char *error;   /* an error to report after the vCPUs run again */
     int error_code;
 };
@@ -295,10 +297,31 @@ static void resumed(void *opaque, int r, const char *error)
     finish(w);
 }
 
+static void vmm_part_over(struct create_work *w);
+
+/* --quiesce: the file systems thawed (a failure is logged: the snapshot is taken). */
+static void thawed(void *opaque, int r, struct json_object *reply, const char *error)
+{
+    struct create_work *w = opaque;
+    struct verr e = {0};
+    if (r < 0 || vd_agent_check_reply("{\"execute\":\"guest-fsfreeze-thaw\"}", reply, &e) < 0)
+        log_warn("domain '%s': --quiesce: cannot thaw the guest's file systems: %s",
+                 w->job->dom->def->name, r < 0 ? error : verr_msg(&e));
+    vmm_part_over(w);
+}
+
 static void vmm_part_over(struct create_work *w)
 {
     struct vd_domain *dom = w->job->dom;
     struct verr err = {0};
+    if (w->frozen) {
+        w->frozen = false;
+        if (dom->agent && vd_agent_command(dom->agent, "{\"execute\":\"guest-fsfreeze-thaw\"}",
+                                           VD_AGENT_TIMEOUT_BLOCK, false, thawed, w, &err) == 0)
+            return;
+        log_warn("domain '%s': --quiesce: cannot thaw the guest's file systems: %s", dom->def->name,
+                 verr_msg(&err));
+    }
     if (w->halt && !w->error && dom->vmm) {
         dom->from_snapshot = true;
         if (vd_vmm_destroy(dom->vmm, halted, w, &err) == 0)
@@ -692,6 +715,24 @@ static void redefine(struct vd_job *job)
     vd_job_done(job);
 }
 
+/* --quiesce: the guest's file systems frozen, then the disks switched. */
+static void frozen(void *opaque, int r, struct json_object *reply, const char *error)
+{
+    struct create_work *w = opaque;
+    struct verr e = {0};
+    if (r < 0 || vd_agent_check_reply("{\"execute\":\"guest-fsfreeze-freeze\"}", reply, &e) < 0) {
+        char *m = r < 0 ? xasprintf("Guest agent is not responding: %s", error)
+                        : xasprintf("internal error: %s", verr_msg(&e));
+        if (!w->reuse)
+            remove_overlays(w, 0);
+        fail(w, r < 0 ? VIR_ERR_AGENT_UNRESPONSIVE : VIR_ERR_INTERNAL_ERROR, m);
+        free(m);
+        return;
+    }
+    w->frozen = true;
+    external_next(w);
+}
+
 /* ---- the job ---- */
 
 void vd_snapshot_job_create(struct vd_job *job)
@@ -738,11 +779,13 @@ void vd_snapshot_job_create(struct vd_job *job)
                     "Requested operation is not valid: quiesce requires disk-only");
         return;
     }
-    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE) {
-        /* Vireo has no guest agent channel to freeze file systems through. */
-        vd_job_fail(job, VIR_ERR_ARGUMENT_UNSUPPORTED,
-                    "argument unsupported: QEMU guest agent is not configured");
-        return;
+    if (f & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE) { /* libvirt's agent checks, before anything */
+        int code = 0;
+        struct verr e = {0};
+        if (vd_domain_agent_available(dom, &code, &e) < 0) {
+            vd_job_fail(job, code, "%s", verr_msg(&e));
+            return;
+        }
     }
     struct verr err = {0};
     struct snapshot_def *def = NULL;
@@ -921,8 +964,21 @@ void vd_snapshot_job_create(struct vd_job *job)
             }
             return;
         }
-        /* Disk-only of a running domain: the vCPUs go on. */
+        /* Disk-only of a running domain: the vCPUs go on (the file systems frozen by the
+         * guest's agent around the switch, with --quiesce). */
         w->was_running = false;
+        if (f & VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE) {
+            if (dom->agent &&
+                vd_agent_command(dom->agent, "{\"execute\":\"guest-fsfreeze-freeze\"}",
+                                 VD_AGENT_TIMEOUT_BLOCK, false, frozen, w, &err) == 0)
+                return;
+            if (!w->reuse)
+                remove_overlays(w, 0);
+            fail(w, VIR_ERR_AGENT_UNRESPONSIVE,
+                 "Guest agent is not responding: QEMU guest agent "
+                 "is not connected");
+            return;
+        }
         external_next(w);
         return;
     }

@@ -66,6 +66,9 @@ struct vd_sink {
     void (*reboot)(void *ctx, struct vd_domain *dom);
     /* A hot-unplugged device left the guest (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED). */
     void (*device_removed)(void *ctx, struct vd_domain *dom, const char *alias);
+    /* The guest agent connected (state 1) or went away (2); reason 1 the domain started, 2 the
+     * channel changed (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE). */
+    void (*agent_lifecycle)(void *ctx, struct vd_domain *dom, int state, int reason);
     /* COM1 output for the console streams open on dom; len 0: their end. */
     void (*console)(void *ctx, struct vd_domain *dom, const void *data, size_t len);
     /* A QMP event of dom's vireo-vmm, as it came (libvirt's QEMU monitor events): its name,

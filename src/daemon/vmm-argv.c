@@ -263,6 +263,42 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
+/* <controller type='virtio-serial'>: libvirt's alias virtio-serialN is the id, so its
+ * ports' bus is virtio-serialN.0. */
+static void add_virtio_serial(struct argv_b *a, const struct domain_controller *c)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "virtio-serial%u", c->index);
+    add_simple(a, "virtio-serial-pci", id, &c->address);
+}
+
+/* A <channel type='unix'> with a virtio target: the socket vireo-vmm listens on and the
+ * virtserialport the guest finds by name (libvirt's ids: charchannelN, channelN). The path
+ * was filled in before the start when the definition had none (vmm_argv_channel_path). */
+static int add_channel(struct argv_b *a, const struct xnode *n, size_t nth, struct verr *err)
+{
+    const char *path = xnode_attr(xnode_child(n, "source"), "path");
+    const char *name = xnode_attr(xnode_child(n, "target"), "name");
+    const struct xnode *ad = xnode_child(n, "address");
+    const char *ctl = xnode_attr(ad, "controller"), *port = xnode_attr(ad, "port");
+    if (!path)
+        return verr_set(err, EINVAL, "internal error: channel%zu has no socket path", nth);
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "socket,path=");
+    put_escaped(&b, path);
+    buf_printf(&b, ",server=on,wait=off,id=charchannel%zu", nth);
+    addf2(a, "-chardev", buf_detach(&b, NULL));
+    buf_printf(&b,
+               "virtserialport,bus=virtio-serial%s.0,nr=%s,chardev=charchannel%zu,id=channel%zu",
+               ctl ? ctl : "0", port ? port : "1", nth, nth);
+    if (name) {
+        buf_append_str(&b, ",name=");
+        put_escaped(&b, name);
+    }
+    addf2(a, "-device", buf_detach(&b, NULL));
+    return 0;
+}
+
 /* USB controllers: one xHCI per index. libvirt's EHCI and UHCI models map to a qemu-xhci
  * (docs/domain-support.md), and an ich9 set (an EHCI and its UHCI companions under one
  * index) becomes the one xHCI, at the set's first function. Its id is libvirt's alias
@@ -590,6 +626,9 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
             }
             for (size_t i = 0; i < def->ncontrollers; i++) {
                 const struct domain_controller *c = &def->controllers[i];
+                if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL &&
+                    c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
+                    add_virtio_serial(&a, c);
                 if (c->type == DOMAIN_CONTROLLER_USB && c->address.type == DOMAIN_ADDRESS_PCI &&
                     AT(c->address) && !(c->model && strcmp(c->model, "none") == 0) &&
                     usb_first_of_index(def, i))
@@ -622,6 +661,18 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                 nvideo++;
             }
 #undef AT
+        }
+    }
+    /* Channels after their virtio-serial controllers. */
+    size_t nchan = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        if (strcmp(n->name, "channel") != 0)
+            continue;
+        r = add_channel(&a, n, nchan++, err);
+        if (r < 0) {
+            vmm_argv_free(a.v);
+            return r;
         }
     }
     /* SCSI and SATA disks after their controllers (vireo-vmm creates devices in order). */

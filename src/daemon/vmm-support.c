@@ -242,7 +242,7 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "rng", H, 0, "virtio-rng-pci"},
     {"devices", "graphics", H, 0, "see the graphics rows"},
     {"devices", "video", H, 0, "see the video rows"},
-    {"devices", "channel", P, 16, "virtio-serial channels are not supported yet"},
+    {"devices", "channel", H, 0, "a virtserialport on a unix socket (see the channel rows)"},
     {"devices", "memory", P, 16, "memory devices are not supported yet"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
     {"disk@device", "disk", H, 0,
@@ -369,7 +369,7 @@ static const struct vmm_support_rule rules[] = {
      "mapped to a qemu-xhci (vireo-vmm has no UHCI; the guest finds an xHCI)"},
     {"controller", "usb/other", R, 0,
      "vireo-vmm's USB controller is an xHCI (qemu-xhci, nec-xhci; EHCI and UHCI map to it)"},
-    {"controller", "virtio-serial", P, 16, "virtio-serial channels are not supported yet"},
+    {"controller", "virtio-serial", H, 0, "virtio-serial-pci,id=virtio-serialN"},
     {"controller", "scsi/virtio-scsi", H, 0, "virtio-scsi-pci,id=scsiN (its bus scsiN.0)"},
     {"controller", "sata/", H, 0,
      "ich9-ahci,id=sataN (its ports sataN.0 to sataN.5); q35's index 0 is its own AHCI at "
@@ -392,6 +392,18 @@ static const struct vmm_support_rule rules[] = {
     {"serial/target@type", "isa-serial", H, 0, "COM1"},
     {"serial/target@type", "*", R, 0, "only 'isa-serial' is supported"},
     {"serial", "second port", R, 0, "vireo-vmm has one serial port"},
+    {"channel@type", "unix", H, 0,
+     "-chardev socket,path=…,server=on,wait=off (no path: RUN/channel/target/domain-ID-NAME/NAME)"},
+    {"channel@type", "*", R, 0, "only type 'unix' is supported for a channel"},
+    {"channel/target@type", "virtio", H, 0,
+     "-device virtserialport,bus=virtio-serialC.0,nr=PORT,chardev=charchannelN,id=channelN,name="},
+    {"channel/target@type", "*", R, 0, "only virtio channels are supported (no guestfwd, no xen)"},
+    {"channel/source@mode", "bind", H, 0,
+     "vireo-vmm listens on the path; org.qemu.guest_agent.0 "
+     "is vireod's guest agent"},
+    {"channel/source@mode", "*", R, 0, "only mode 'bind' is supported (vireo-vmm listens)"},
+    {"channel/address@bus", "0", H, 0, "the controller's only bus (virtio-serialC.0)"},
+    {"channel/address@bus", "*", R, 0, "a virtio-serial controller has bus 0 only"},
     {"console@type", "pty", H, 0, "the serial console, on that pty"},
     {"console@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
     {"console/target@type", "serial", H, 0, "COM1"},
@@ -1146,6 +1158,16 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
         if ((r = probe_attr("serial@type", "serial", "type", type ? type : "pty", NULL, err)) ||
             (tt && (r = probe_attr("serial/target@type", "target", "type", tt, NULL, err))) ||
             (nth_serial > 0 && (r = probe("serial", "second port", "a second <serial>", err))))
+            return r;
+    } else if (strcmp(n->name, "channel") == 0) {
+        const struct xnode *src = xnode_child(n, "source");
+        const char *mode = xnode_attr(src, "mode");
+        const char *bus = xnode_attr(xnode_child(n, "address"), "bus");
+        if ((r = probe_attr("channel@type", "channel", "type", type ? type : "pty", NULL, err)) ||
+            (r = probe_attr("channel/target@type", "target", "type", tt ? tt : "", NULL, err)) ||
+            (r = probe_attr("channel/source@mode", "source", "mode", mode ? mode : "bind", NULL,
+                            err)) ||
+            (bus && (r = probe_attr("channel/address@bus", "address", "bus", bus, NULL, err))))
             return r;
     } else if (strcmp(n->name, "console") == 0) {
         if ((r = probe_attr("console@type", "console", "type", type ? type : "pty", NULL, err)) ||

@@ -279,6 +279,12 @@ struct vir_driver {
                          int start_cpu, unsigned int ncpus, unsigned int flags, vir_error *err);
     int (*get_time)(vir_domain *dom, long long *seconds, unsigned int *nseconds, unsigned int flags,
                     vir_error *err);
+    int (*fs_freeze)(vir_domain *dom, const char **mountpoints, unsigned int n, unsigned int flags,
+                     vir_error *err);
+    int (*fs_thaw)(vir_domain *dom, const char **mountpoints, unsigned int n, unsigned int flags,
+                   vir_error *err);
+    char *(*qemu_agent_command)(vir_domain *dom, const char *cmd, int timeout, unsigned int flags,
+                                vir_error *err);
     int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,
                     vir_error *err);
     int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,

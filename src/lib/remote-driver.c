@@ -29,6 +29,7 @@
 
 #include "lib/driver.h"
 #include "lib/remote-transport.h"
+#include "rpc/qemu_protocol.h"
 #include "rpc/client.h"
 #include "rpc/dispatch.h"
 #include "rpc/xdr.h"
@@ -1169,6 +1170,57 @@ static int remote_get_time(vir_domain *dom, long long *seconds, unsigned int *ns
     return 0;
 }
 
+static int remote_fs_freeze_thaw(vir_domain *dom, int proc, const char **mountpoints,
+                                 unsigned int n, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_fsfreeze_args a = {
+        .mountpoints = (char **)mountpoints, .mountpoints_len = n, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_fsfreeze_ret r = {0};
+    if (call(dom->conn, proc, &a, &r, err) < 0)
+        return -1;
+    return r.filesystems;
+}
+
+static int remote_fs_freeze(vir_domain *dom, const char **mountpoints, unsigned int n,
+                            unsigned int flags, vir_error *err)
+{
+    return remote_fs_freeze_thaw(dom, REMOTE_PROC_DOMAIN_FSFREEZE, mountpoints, n, flags, err);
+}
+
+static int remote_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int n,
+                          unsigned int flags, vir_error *err)
+{
+    return remote_fs_freeze_thaw(dom, REMOTE_PROC_DOMAIN_FSTHAW, mountpoints, n, flags, err);
+}
+
+static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                       unsigned int flags, vir_error *err)
+{
+    struct qemu_domain_agent_command_args a = {
+        .cmd = (char *)cmd, .timeout = timeout, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct qemu_domain_agent_command_ret r = {0};
+    struct rpc_error remote = {0};
+    struct verr e = {0};
+    int rc =
+        rpc_client_call_qemu(cl(dom->conn), QEMU_PROC_DOMAIN_AGENT_COMMAND, &a, &r, &remote, &e);
+    if (rc == -EREMOTEIO) {
+        if (err) {
+            err->code = remote.code;
+            str_copy(err->message, sizeof(err->message),
+                     remote.message ? remote.message : "unknown error");
+        }
+        rpc_error_free(&remote);
+        return NULL;
+    }
+    if (rc < 0) {
+        vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+        return NULL;
+    }
+    return r.result; /* the caller's */
+}
+
 static int remote_set_time(vir_domain *dom, long long seconds, unsigned int nseconds,
                            unsigned int flags, vir_error *err)
 {
@@ -1983,6 +2035,9 @@ const struct vir_driver vir_remote_driver = {
     .get_block_info = remote_get_block_info,
     .get_time = remote_get_time,
     .set_time = remote_set_time,
+    .qemu_agent_command = remote_qemu_agent_command,
+    .fs_freeze = remote_fs_freeze,
+    .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,
     .interface_stats = remote_interface_stats,

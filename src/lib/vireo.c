@@ -1290,6 +1290,27 @@ int vir_domain_set_time(vir_domain *dom, long long seconds, unsigned int nsecond
     DOM_MUTATE("virDomainSetTime", set_time, seconds, nseconds, flags, err);
 }
 
+int vir_domain_fs_freeze(vir_domain *dom, const char **mountpoints, unsigned int nmountpoints,
+                         unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainFSFreeze", fs_freeze, mountpoints, nmountpoints, flags, err);
+}
+
+int vir_domain_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int nmountpoints,
+                       unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainFSThaw", fs_thaw, mountpoints, nmountpoints, flags, err);
+}
+
+char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                    unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, NULL);
+    WRITABLE(dom->conn, "virDomainQemuAgentCommand", NULL);
+    DRV(dom->conn, qemu_agent_command, "virDomainQemuAgentCommand", NULL);
+    return dom->conn->driver->qemu_agent_command(dom, cmd, timeout, flags, err);
+}
+
 int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                               unsigned int flags, vir_error *err)
 {

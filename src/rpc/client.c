@@ -19,6 +19,7 @@
 
 #include "rpc/client-tls.h"
 #include "rpc/dispatch.h"
+#include "rpc/qemu_protocol.h"
 #include "util/mem.h"
 
 static void client_init(struct rpc_client *c)
@@ -317,17 +318,34 @@ static int handle_other(struct rpc_client *c, const struct rpc_header *h, const 
     return 0;
 }
 
+static int call_program(struct rpc_client *c, uint32_t prog, uint32_t vers,
+                        const struct remote_proc *p, int proc, const void *args, void *ret,
+                        struct rpc_error *remote, struct verr *err);
+
 int rpc_client_call(struct rpc_client *c, int proc, const void *args, void *ret,
                     struct rpc_error *remote, struct verr *err)
 {
-    const struct remote_proc *p = remote_proc_lookup(proc);
+    return call_program(c, RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION,
+                        remote_proc_lookup(proc), proc, args, ret, remote, err);
+}
+
+int rpc_client_call_qemu(struct rpc_client *c, int proc, const void *args, void *ret,
+                         struct rpc_error *remote, struct verr *err)
+{
+    return call_program(c, RPC_QEMU_PROGRAM, RPC_QEMU_PROTOCOL_VERSION, qemu_proc_lookup(proc),
+                        proc, args, ret, remote, err);
+}
+
+static int call_program(struct rpc_client *c, uint32_t prog, uint32_t vers,
+                        const struct remote_proc *p, int proc, const void *args, void *ret,
+                        struct rpc_error *remote, struct verr *err)
+{
     if (!p || p->is_event)
         return verr_set(err, EINVAL, "procedure %d is not a call Vireo knows", proc);
     if ((p->args == NULL) != (args == NULL) || (p->ret == NULL) != (ret == NULL))
         return verr_set(err, EINVAL, "wrong argument or reply structure for %s", p->name);
 
-    struct rpc_header h = {
-        RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, proc, RPC_CALL, ++c->serial, RPC_OK};
+    struct rpc_header h = {prog, vers, proc, RPC_CALL, ++c->serial, RPC_OK};
     struct buf out = BUF_INIT;
     int r = rpc_msg_encode(&out, &h, p->args, args, err);
     if (r == 0)
@@ -352,8 +370,8 @@ int rpc_client_call(struct rpc_client *c, int proc, const void *args, void *ret,
             rpc_reader_next(&c->reader);
             return r;
         }
-        bool is_reply = rh.prog == RPC_REMOTE_PROGRAM && rh.type == RPC_REPLY &&
-                        rh.serial == h.serial && rh.proc == proc;
+        bool is_reply =
+            rh.prog == prog && rh.type == RPC_REPLY && rh.serial == h.serial && rh.proc == proc;
         if (!is_reply) {
             r = handle_other(c, &rh, payload, plen, err);
             rpc_reader_next(&c->reader);

@@ -74,6 +74,10 @@ void rpc_client_close(struct rpc_client *c);
 int rpc_client_call(struct rpc_client *c, int proc, const void *args, void *ret,
                     struct rpc_error *remote, struct verr *err);
 
+/* rpc_client_call for a procedure of libvirt's QEMU program (qemu_protocol.h). */
+int rpc_client_call_qemu(struct rpc_client *c, int proc, const void *args, void *ret,
+                         struct rpc_error *remote, struct verr *err);
+
 /*
  * Waits up to timeout_ms for a message that is not a reply (an event or
  * stream data) and hands it to on_message. Returns 1 when one was

@@ -75,6 +75,57 @@ static void opt_string_encode(struct xdr_enc *enc, const char *s)
         xdr_put_string(enc, s);
 }
 
+static int ac_args_decode(struct xdr_dec *dec, void *p)
+{
+    struct qemu_domain_agent_command_args *a = p;
+    int r = remote_nonnull_domain_decode(dec, &a->dom);
+    if (r == 0)
+        r = xdr_get_string(dec, &a->cmd, REMOTE_STRING_MAX, "cmd");
+    if (r == 0)
+        r = xdr_get_i32(dec, &a->timeout, "timeout");
+    if (r == 0)
+        r = xdr_get_u32(dec, &a->flags, "flags");
+    return r;
+}
+
+static void ac_args_encode(struct xdr_enc *enc, const void *p)
+{
+    const struct qemu_domain_agent_command_args *a = p;
+    remote_nonnull_domain_encode(enc, &a->dom);
+    xdr_put_string(enc, a->cmd);
+    xdr_put_i32(enc, a->timeout);
+    xdr_put_u32(enc, a->flags);
+}
+
+static void ac_args_free(void *p)
+{
+    struct qemu_domain_agent_command_args *a = p;
+    remote_nonnull_domain_free(&a->dom);
+    free(a->cmd);
+}
+
+static int ac_ret_decode(struct xdr_dec *dec, void *p)
+{
+    return opt_string_decode(dec, &((struct qemu_domain_agent_command_ret *)p)->result, "result");
+}
+
+static void ac_ret_encode(struct xdr_enc *enc, const void *p)
+{
+    opt_string_encode(enc, ((const struct qemu_domain_agent_command_ret *)p)->result);
+}
+
+static void ac_ret_free(void *p)
+{
+    free(((struct qemu_domain_agent_command_ret *)p)->result);
+}
+
+static const struct remote_type ac_args = {"qemu_domain_agent_command_args",
+                                           sizeof(struct qemu_domain_agent_command_args),
+                                           ac_args_decode, ac_args_encode, ac_args_free};
+static const struct remote_type ac_ret = {"qemu_domain_agent_command_ret",
+                                          sizeof(struct qemu_domain_agent_command_ret),
+                                          ac_ret_decode, ac_ret_encode, ac_ret_free};
+
 static int reg_args_decode(struct xdr_dec *dec, void *p)
 {
     struct qemu_connect_domain_monitor_event_register_args *a = p;
@@ -183,6 +234,8 @@ static const struct remote_proc procs[] = {
      &mc_args, &mc_ret, false, true, true, false},
     {QEMU_PROC_DOMAIN_MONITOR_COMMAND_WITH_FILES, "DOMAIN_MONITOR_COMMAND_WITH_FILES",
      "virDomainQemuMonitorCommandWithFiles", &mc_args, &mc_ret, false, true, true, false},
+    {QEMU_PROC_DOMAIN_AGENT_COMMAND, "DOMAIN_AGENT_COMMAND", "virDomainQemuAgentCommand", &ac_args,
+     &ac_ret, false, true, true, false},
     {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, "CONNECT_DOMAIN_MONITOR_EVENT_REGISTER",
      "virConnectDomainQemuMonitorEventRegister", &reg_args, &reg_ret, false, true, false, false},
     {QEMU_PROC_CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER, "CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER",
@@ -193,7 +246,6 @@ static const struct remote_proc procs[] = {
 
 static const struct remote_proc_name names[] = {
     {QEMU_PROC_DOMAIN_ATTACH, "virDomainQemuAttach"},
-    {QEMU_PROC_DOMAIN_AGENT_COMMAND, "virDomainQemuAgentCommand"},
 };
 
 const struct remote_proc *qemu_proc_lookup(int proc)

@@ -38,6 +38,18 @@ struct qemu_domain_monitor_command_ret {
     char *result;
 };
 
+/* virDomainQemuAgentCommand: a guest agent command as JSON, a timeout in seconds (or
+ * VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK -2, _DEFAULT -1, _NOWAIT 0); the reply as JSON or NULL. */
+struct qemu_domain_agent_command_args {
+    struct remote_nonnull_domain dom;
+    char *cmd;
+    int32_t timeout;
+    uint32_t flags;
+};
+struct qemu_domain_agent_command_ret {
+    char *result; /* NULL: no reply (NOWAIT) */
+};
+
 /* VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX and _NOCASE */
 #define QEMU_MONITOR_EVENT_REGEX  1u
 #define QEMU_MONITOR_EVENT_NOCASE 2u

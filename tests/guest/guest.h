@@ -70,6 +70,7 @@ void test_virtio_rng(struct guest *g);
 void test_virtio_balloon(struct guest *g);
 void test_virtio_net(struct guest *g);
 void test_virtio_console(struct guest *g);
+void test_agent(struct guest *g);
 /* tests=hotplug (t-hotplug.c): a device hot-plugged behind a pcie-root-port, used, released. */
 void test_hotplug(struct guest *g);
 /* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */

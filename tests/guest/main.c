@@ -155,6 +155,7 @@ enum {
     T_XHCI = 1 << 24,    /* xHCI and USB HID: input from the host over VNC */
     T_CPUID = 1 << 25,   /* the CPUID leaves of the CPU model, printed for the host */
     T_AHCI = 1 << 26,    /* AHCI with ide-hd/ide-cd (t-ahci.c), not in `all` */
+    T_AGENT = 1 << 27,   /* a guest agent on virtio-serial (t-agent.c); ends in a power-off */
     T_PFLASH = 1 << 29,  /* CFI flash of -drive if=pflash (t-pflash.c), not in `all` */
 };
 
@@ -171,7 +172,8 @@ static const struct {
     {"net", T_NET},         {"console", T_CONSOLE}, {"state", T_STATE},
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
-    {"cpuid", T_CPUID},     {"ahci", T_AHCI},       {"pflash", T_PFLASH},
+    {"cpuid", T_CPUID},     {"ahci", T_AHCI},       {"agent", T_AGENT},
+    {"pflash", T_PFLASH},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -305,6 +307,8 @@ void guest_main(int kind, uint64_t info)
         test_ahci(&g);
     if (run & T_CONSOLE)
         test_virtio_console(&g);
+    if (run & T_AGENT)
+        test_agent(&g);
     if (run & T_VGA)
         test_vga(&g);
     if (run & T_PS2)

@@ -663,6 +663,28 @@ static const struct vsh_opt opts_memtune[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_domfsfreeze[] = {
+    DOM_OPT,
+    {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be frozen"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_domfsthaw[] = {
+    DOM_OPT,
+    {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be thawed"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_qemu_agent_command[] = {
+    DOM_OPT,
+    {"timeout", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "timeout seconds. must be positive."},
+    {"async", VSH_OT_BOOL, 0, "execute command without waiting for timeout"},
+    {"block", VSH_OT_BOOL, 0, "execute command without timeout"},
+    {"pretty", VSH_OT_BOOL, 0, "pretty-print the output"},
+    {"cmd", VSH_OT_ARGV, VSH_OFLAG_REQ, "command"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_numatune[] = {
     DOM_OPT,
     {"mode", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
@@ -1133,6 +1155,10 @@ const struct vsh_cmd_def vsh_commands[] = {
      "detach network interface", "Detach network interface.", DM, 0},
     {"domdisplay", vsh_cmd_domdisplay, opts_domdisplay, "domain display connection URI",
      "Output the IP address and port number for the graphical display.", DM, 0},
+    {"domfsfreeze", vsh_cmd_domfsfreeze, opts_domfsfreeze, "Freeze domain's mounted filesystems.",
+     "Freeze domain's mounted filesystems.", DM, 0},
+    {"domfsthaw", vsh_cmd_domfsthaw, opts_domfsthaw, "Thaw domain's mounted filesystems.",
+     "Thaw domain's mounted filesystems.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
      "set link state of a virtual interface",
      "Set link state of a domain's virtual interface. This command wraps usage of update-device "
@@ -1199,6 +1225,9 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Get the maximum migration bandwidth (in MiB/s) for a domain.", DM, 0},
     {"numatune", vsh_cmd_numatune, opts_numatune, "Get or set numa parameters",
      "Get or set the current numa parameters for a guest domain.", DM, 0},
+    {"qemu-agent-command", vsh_cmd_qemu_agent_command, opts_qemu_agent_command,
+     "QEMU Guest Agent Command", "Run an arbitrary qemu guest agent command; use at your own risk",
+     DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

@@ -496,7 +496,7 @@ def main():
         # --- vsh top --batch: rates from two samples, against known load
         top_batch(d)
 
-        # --- domtime: no guest agent channel (vireo-vmm has none yet: refused at start)
+        # --- domtime: no guest agent channel in this domain
         r = d.virsh("domtime", "dsb")
         t.ok(r.returncode != 0 and
              "argument unsupported: QEMU guest agent is not configured" in r.stderr,

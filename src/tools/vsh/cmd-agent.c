@@ -1,0 +1,115 @@
+/*
+ * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
+ * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
+ * with --pretty indented as JSON), domfsfreeze and domfsthaw. Options, checks and outputs
+ * are virsh's.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/vsh/commands.h"
+#include "tools/vsh/vsh.h"
+
+bool vsh_cmd_qemu_agent_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool async = vsh_opt_bool(cmd, "async"), block = vsh_opt_bool(cmd, "block");
+    const char *to = vsh_opt_string(cmd, "timeout");
+    int timeout = VIR_DOMAIN_QEMU_AGENT_COMMAND_DEFAULT;
+    if (to) {
+        char *end;
+        errno = 0;
+        long v = strtol(to, &end, 10);
+        if (!*to || *end || errno || v < -2147483647L - 1 || v > 2147483647L) {
+            vsh_error(ctl, "Numeric value '%s' for <timeout> option is malformed or out of range",
+                      to);
+            return false;
+        }
+        if (v < 1) {
+            vsh_error(ctl, "timeout must be positive");
+            return false;
+        }
+        timeout = (int)v;
+    }
+    if ((to != NULL) + async + block > 1) { /* virsh's check, after the timeout's own */
+        vsh_error(ctl, "timeout, async and block options are exclusive");
+        return false;
+    }
+    if (async)
+        timeout = VIR_DOMAIN_QEMU_AGENT_COMMAND_NOWAIT;
+    if (block)
+        timeout = VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK;
+    const char *words[256];
+    int n = vsh_opt_argv(cmd, "cmd", words, 256);
+    size_t len = 1;
+    for (int i = 0; i < n; i++)
+        len += strlen(words[i]) + 1;
+    char *text = calloc(1, len);
+    if (!text)
+        return false;
+    for (int i = 0; i < n; i++) { /* virsh joins the words with spaces */
+        if (i)
+            strcat(text, " ");
+        strcat(text, words[i]);
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom) {
+        free(text);
+        return false;
+    }
+    vir_error err;
+    char *result = vir_domain_qemu_agent_command(dom, text, timeout, 0, &err);
+    free(text);
+    bool ok = result != NULL;
+    if (!result) {
+        vsh_report(ctl, &err);
+    } else if (vsh_opt_bool(cmd, "pretty")) {
+        struct json_object *o = json_tokener_parse(result);
+        if (o) {
+            /* libvirt's reformatted text ends in a newline, and virsh adds its own */
+            vsh_print(ctl, "%s\n\n",
+                      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                            JSON_C_TO_STRING_SPACED |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(o);
+        } else {
+            vsh_print(ctl, "%s\n", result);
+        }
+    } else {
+        vsh_print(ctl, "%s\n", result);
+    }
+    free(result);
+    vir_domain_free(dom);
+    return ok;
+}
+
+static bool fs_freeze_thaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool freeze)
+{
+    const char *mps[256];
+    int n = vsh_opt_argv(cmd, "mountpoint", mps, 256);
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r = freeze ? vir_domain_fs_freeze(dom, n ? mps : NULL, (unsigned)n, 0, &err)
+                   : vir_domain_fs_thaw(dom, n ? mps : NULL, (unsigned)n, 0, &err);
+    if (r < 0) {
+        vsh_error(ctl, freeze ? "Unable to freeze filesystems" : "Unable to thaw filesystems");
+        vsh_report(ctl, &err);
+    } else {
+        vsh_print_extra(ctl, freeze ? "Froze %d filesystem(s)\n" : "Thawed %d filesystem(s)\n", r);
+    }
+    vir_domain_free(dom);
+    return r >= 0;
+}
+
+bool vsh_cmd_domfsfreeze(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return fs_freeze_thaw(ctl, cmd, true);
+}
+
+bool vsh_cmd_domfsthaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return fs_freeze_thaw(ctl, cmd, false);
+}

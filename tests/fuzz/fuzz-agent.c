@@ -1,0 +1,95 @@
+/*
+ * fuzz-agent.c - vireod's guest agent client (src/daemon/agent.c) on arbitrary bytes from the
+ * guest: a command is queued, the client's guest-sync-delimited handshake is read off the
+ * socket, and the agent's side answers with the first half of the input, the handshake's
+ * sentinel and answer, then the second half (so both the stale-byte path and the reply path
+ * see the bytes); a reply that parses goes through libvirt's error check and the interface
+ * conversion of domifaddr --source agent. Whatever the bytes, no crash, no leak, and the
+ * command ends exactly once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/agent.h"
+#include "daemon/domain.h"
+#include "daemon/server.h"
+#include "util/error.h"
+#include "util/loop.h"
+
+static void on_reply(void *opaque, int r, struct json_object *reply, const char *error)
+{
+    int *calls = opaque;
+    (*calls)++;
+    (void)error;
+    if (r < 0 || !reply)
+        return;
+    struct verr e = {0};
+    vd_agent_check_reply("{\"execute\":\"guest-network-get-interfaces\"}", reply, &e);
+    struct json_object *ret = NULL;
+    struct remote_domain_interface_addresses_ret out;
+    if (json_object_object_get_ex(reply, "return", &ret) && vd_agent_interfaces(ret, &out) == 0)
+        remote_domain_interface_addresses_ret_free(&out);
+}
+
+static void put(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w <= 0)
+            return;
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 65536) /* what one socket buffer holds before the client reads */
+        size = 65536;
+    struct loop *loop;
+    if (loop_new(&loop, NULL) < 0)
+        abort();
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        abort();
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    int bufsz = 1 << 20;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+    struct vd_agent *a;
+    if (vd_agent_open_fd(loop, sv[0], &a, NULL) < 0)
+        abort();
+    int calls = 0;
+    if (vd_agent_command(a, "{\"execute\":\"guest-network-get-interfaces\"}",
+                         VD_AGENT_TIMEOUT_BLOCK, false, on_reply, &calls, NULL) < 0)
+        abort();
+    for (int i = 0; i < 4; i++) /* the handshake goes out */
+        loop_run_once(loop, 0);
+    char sent[256] = "";
+    ssize_t n = read(sv[1], sent, sizeof(sent) - 1);
+    sent[n > 0 ? n : 0] = '\0';
+    const char *id = strstr(sent, "\"id\":");
+    unsigned long long sync = id ? strtoull(id + 5, NULL, 10) : 0;
+    put(sv[1], data, size / 2);
+    char answer[64];
+    int an = snprintf(answer, sizeof(answer), "\xff{\"return\": %llu}\n", sync);
+    put(sv[1], answer, (size_t)an);
+    put(sv[1], data + size / 2, size - size / 2);
+    shutdown(sv[1], SHUT_WR);
+    for (int i = 0; i < 64 && !calls; i++)
+        loop_run_once(loop, 10);
+    vd_agent_close(a);
+    if (calls != 1) /* the EOF or the close ends it, once */
+        abort();
+    close(sv[1]);
+    loop_free(loop);
+    return 0;
+}
