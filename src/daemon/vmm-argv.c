@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "conf/xnode.h"
+#include "daemon/vmm-firmware.h"
 #include "daemon/vmm-support.h"
 #include "util/bitmap.h"
 #include "util/buf.h"
@@ -676,6 +677,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     else
         addf2(&a, "-smp", xasprintf("%u,maxcpus=%u", cur, def->vcpus));
     if ((r = numa_args(&a, def, err)) < 0) {
+        vmm_argv_free(a.v);
+        return r;
+    }
+    if ((r = vmm_firmware_argv(def, &a.v, &a.n, err)) < 0) { /* <loader>, <nvram>, <sysinfo> */
         vmm_argv_free(a.v);
         return r;
     }

@@ -178,6 +178,33 @@ int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
     return 0;
 }
 
+/* -drive if=pflash: unit 0 or 1 (the next free one when not given), raw bytes, named
+ * pflashN as QEMU names it. */
+static int pflash_drive_check(struct vmm_config *cfg, struct vmm_drive *d, int *unit,
+                              const char *arg, struct verr *err)
+{
+    if (*unit < 0)
+        *unit = cfg->pflash_drive[0] < 0 ? 0 : 1;
+    if (*unit > 1)
+        return verr_set(err, EINVAL,
+                        "-drive %s: machine type does not support if=pflash,bus=0,unit=%d", arg,
+                        *unit);
+    if (cfg->pflash_drive[*unit] >= 0)
+        return verr_set(err, EEXIST, "-drive %s: drive with bus=0, unit=%d exists", arg, *unit);
+    if (!d->file)
+        return verr_set(err, EINVAL, "-drive %s: if=pflash needs a file=", arg);
+    if (d->format && strcmp(d->format, "raw"))
+        return verr_set(err, ENOTSUP,
+                        "-drive %s: format=%s: vireo-vmm's pflash takes raw images only", arg,
+                        d->format);
+    if (d->snapshot)
+        return verr_set(err, ENOTSUP, "-drive %s: snapshot=on is not supported with if=pflash",
+                        arg);
+    if (!d->id)
+        d->id = xasprintf("pflash%d", *unit);
+    return 0;
+}
+
 int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
 {
     struct vm_backends *be = &cfg->backends;
@@ -187,8 +214,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
     throttle_config_init(&d.throttle);
     char *copy = xstrdup(arg), *cur = copy, *item;
     const char *v;
-    bool if_virtio = false, if_ide = false;
-    int index = -1;
+    bool if_virtio = false, if_ide = false, if_pflash = false;
+    int index = -1, unit = -1;
     const char *key_opt = NULL;
     int r = 0;
     while ((item = cli_next_item(&cur)) && r == 0) {
@@ -204,9 +231,17 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         } else if (cli_prop(item, "if", &v)) {
             if_virtio = !strcmp(v, "virtio");
             if_ide = !strcmp(v, "ide");
-            if (!if_virtio && !if_ide && strcmp(v, "none"))
-                r = verr_set(err, ENOTSUP, "-drive %s: if=%s not supported (none, virtio, ide)",
-                             arg, v);
+            if_pflash = !strcmp(v, "pflash");
+            if (!if_virtio && !if_ide && !if_pflash && strcmp(v, "none"))
+                r = verr_set(err, ENOTSUP,
+                             "-drive %s: if=%s not supported (none, virtio, ide, pflash)", arg, v);
+        } else if (cli_prop(item, "unit", &v)) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 0 || n > 255)
+                r = verr_set(err, EINVAL, "-drive %s: unit=%s is not a number from 0 to 255", arg,
+                             v);
+            unit = (int)n;
         } else if (cli_prop(item, "index", &v)) {
             char *end;
             long n = strtol(v, &end, 10);
@@ -308,6 +343,10 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         r = verr_set(err, EINVAL, "-drive %s: Device needs media, but drive is empty", arg);
     if (r == 0 && index >= 0 && !if_ide)
         r = verr_set(err, EINVAL, "-drive %s: index= is for if=ide drives", arg);
+    if (r == 0 && unit >= 0 && !if_pflash)
+        r = verr_set(err, EINVAL, "-drive %s: unit= is for if=pflash drives", arg);
+    if (r == 0 && if_pflash)
+        r = pflash_drive_check(cfg, &d, &unit, arg, err);
     if (r == 0 && !if_virtio && !if_ide && !d.id)
         r = verr_set(err, EINVAL, "-drive %s: if=none needs an id= for -device drive=", arg);
     if (r == 0 && !d.id && if_virtio) /* QEMU names an if=virtio drive without id= virtioN */
@@ -329,6 +368,8 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
         return r;
     }
     be->drives[be->nr_drives++] = d;
+    if (if_pflash) /* the machine maps it (machine-pc.c) */
+        cfg->pflash_drive[unit] = (int)be->nr_drives - 1;
     if (if_ide) /* an if=ide drive's id and device wait for the machine (cli-ide.c) */
         cli_ide_add(cfg, be->nr_drives - 1, index, d.cdrom, arg);
     if (!if_virtio)

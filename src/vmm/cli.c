@@ -482,6 +482,13 @@ static int opt_bios(struct vmm_config *cfg, const char *opt, const char *arg, st
     return 0;
 }
 
+static int opt_smbios(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
+{
+    (void)opt;
+    cfg->smbios_given = true;
+    return smbios_parse_option(&cfg->smbios, arg, err);
+}
+
 static int opt_boot(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -766,6 +773,7 @@ static const struct cli_option options[] = {
     {"-M", true, opt_machine},
     {"-mem-path", true, opt_mem_path},
     {"-bios", true, opt_bios},
+    {"-smbios", true, opt_smbios},
     {"-boot", true, opt_boot},
     {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
@@ -799,6 +807,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     machine_config_init(&cfg->machine);
     cfg->serial_chardev = -1;
     cfg->monitor_chardev = -1;
+    cfg->pflash_drive[0] = cfg->pflash_drive[1] = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
     cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_name = "qemu64";
@@ -853,6 +862,24 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
                         "have one)");
     if (!firmware && cfg->bios)
         return verr_set(err, ENOTSUP, "-bios: microvm boots the kernel directly, without firmware");
+    if (!firmware && cfg->smbios_given)
+        return verr_set(err, ENOTSUP,
+                        "-smbios: vireo-vmm's microvm has no SMBIOS tables (-M pc and -M q35 "
+                        "have them)");
+    for (unsigned u = 0; u < 2; u++)
+        if (!firmware && cfg->pflash_drive[u] >= 0)
+            return verr_set(err, ENOTSUP,
+                            "-drive if=pflash: machine type does not support if=pflash,bus=0,"
+                            "unit=%u",
+                            u);
+    if (cfg->pflash_drive[1] >= 0 && cfg->pflash_drive[0] < 0)
+        return verr_set(err, EINVAL, "pflash1 requires pflash0");
+    /* QEMU ignores -bios when pflash0 is given; vireo-vmm refuses the pair rather than drop an
+     * option silently. */
+    if (cfg->pflash_drive[0] >= 0 && (cfg->bios || cfg->machine.firmware))
+        return verr_set(err, EINVAL,
+                        "-bios (or -M firmware=) and -drive if=pflash,unit=0 both give the "
+                        "firmware: give one");
     for (unsigned i = 0; i < cfg->backends.nr_drives; i++) {
         struct vmm_drive *d = &cfg->backends.drives[i];
         if (!d->snapshot_given)
@@ -891,6 +918,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
 
 void cli_config_free(struct vmm_config *cfg)
 {
+    smbios_config_free(&cfg->smbios);
     for (unsigned i = 0; i < cfg->nr_owned; i++)
         free(cfg->owned[i]);
     free(cfg->owned);
@@ -957,6 +985,8 @@ const char *cli_help_text(void)
            "  -initrd FILE                initial RAM disk\n"
            "  -append STRING              kernel command line\n"
            "  -bios FILE                  pc/q35 firmware image (default: SeaBIOS bios-256k.bin)\n"
+           "  -smbios type=0|1|2|3|4|11[,KEY=VALUE...] | file=PATH\n"
+           "                              pc/q35 SMBIOS fields, or whole structures from a file\n"
            "  -boot [order=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS]\n"
            "        [,strict=on|off]      pc/q35 boot order and menu; bootindex=N on a device\n"
            "  -fw_cfg [name=]NAME,file=PATH|string=STR   a fw_cfg file for the firmware (pc/q35)\n"
@@ -981,8 +1011,9 @@ const char *cli_help_text(void)
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
-           "  -drive file=PATH[,format=FMT][,if=none|virtio|ide][,index=N][,id=ID][,cache=MODE]\n"
-           "         [,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
+           "  -drive "
+           "file=PATH[,format=FMT][,if=none|virtio|ide|pflash][,index=N][,unit=N][,id=ID]\n"
+           "         [,cache=MODE][,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"
            "         [,file.locking=auto|on|off]\n"
            "         [,key-secret=ID (luks)][,encrypt.key-secret=ID (qcow2)]\n"
            "         [,throttling.bps-total|bps-read|bps-write|iops-total|iops-read|iops-write\n"

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "vmm/backends.h"
 #include "vmm/boot/bootorder.h"
+#include "vmm/boot/smbios.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/kvm/cpu-features.h"
 #include "vmm/kvm/cpuid.h"
@@ -69,7 +70,10 @@ struct vmm_config {
     const char *incoming; /* -incoming URI ("defer", "file:PATH", "fd:N", "exec:CMD"), or NULL */
     struct machine_config machine; /* -M microvm|pc|q35,... */
     const char *bios;              /* -bios FILE (pc, q35) */
-    struct boot_options boot;      /* -boot (pc, q35) */
+    struct smbios_config smbios;   /* -smbios (pc, q35) */
+    bool smbios_given;
+    int pflash_drive[2];      /* -drive if=pflash,unit=N: index into backends, -1 none */
+    struct boot_options boot; /* -boot (pc, q35) */
     /* -fw_cfg [name=]NAME,file=PATH|string=STR (pc, q35), in order: the files' bytes are
      * read when the machine fills fw_cfg. */
     struct cli_fw_cfg_item {

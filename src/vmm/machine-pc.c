@@ -18,10 +18,24 @@
  * device; q35 has its built-in AHCI controller at 1f.2, as QEMU's, unless
  * sata=off; pc has no IDE), no CPU or memory hot-plug in the ACPI tables.
  *
- * TODO(#15): SMBIOS (etc/smbios/smbios-tables and -anchor, -smbios type=0/1/...), -kernel
- * through the firmware (linuxboot_dma.bin and the fw_cfg kernel items), pflash (a CFI flash
- * device for OVMF_CODE/OVMF_VARS and -drive if=pflash), genroms/ option ROMs, and the
- * OVMF boot test; until then each is refused with one line (or, for SMBIOS, absent).
+ * With -drive if=pflash, the flash devices (dev/pflash.c) take the BIOS's place at the top
+ * of the 4 GiB space.
+ *
+ * TODO(#15): OVMF (Debian's OVMF_CODE_4M.fd in pflash0, a copy of OVMF_VARS_4M.fd in pflash1,
+ * q35) does not get past SEC on this project's machines: its first steps after entering
+ * 32-bit mode initialise the FPU (fninit, which vireo-vmm completes, then fldcw, then the SSE
+ * control register), and the host's nested KVM (PVM) emulator stops on fldcw: "emulation
+ * failure at RIP 0xfffced48, code: d9 2d 74 ed fc ff" (fldcw [0xfffced74]); QEMU 7.2 stops one
+ * instruction earlier, on the fwait at 0xfffced45. Nothing reaches the debug console (0x402)
+ * or the variable store before that. Completing x87/SSE instructions in the VMM would not
+ * get far: OVMF uses SSE throughout. On a host with hardware virtualization the same command
+ * line is what libvirt gives QEMU.
+ *
+ * SMBIOS: QEMU 7.2's tables (boot/smbios.c) in etc/smbios/smbios-tables and -anchor.
+ *
+ * TODO(#15): -kernel through the firmware (linuxboot_dma.bin and the fw_cfg kernel items),
+ * genroms/ option ROMs; until then each is refused with one line. SMBIOS for the older
+ * machine versions is 7.2's (QEMU's legacy-mode tables of pc-*-2.0 and older are not made).
  */
 #include "vmm/machine-pc.h"
 #include "util/buf.h"
@@ -34,10 +48,13 @@
 #include "vmm/boot/e820.h"
 #include "vmm/boot/firmware.h"
 #include "vmm/boot/layout.h"
+#include "vmm/boot/smbios.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
 #include "vmm/dev/pci.h"
+#include "vmm/dev/pam.h"
+#include "vmm/dev/pflash.h"
 #include "vmm/dev/rtc.h"
 #include "vmm/kvm/slots.h"
 #include "vmm/kvm/vcpu.h"
@@ -47,10 +64,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct machine_state {
-    struct fw_image bios;
+    struct fw_image bios; /* -bios's image; with pflash, a copy of pflash0 for 0xE0000 */
     int bios_slot;
+    struct pflash flash[2];
+    unsigned nr_flash;
     struct platform_desc cpus;
     struct acpi_config acpi;
     struct acpi_blob acpi_blob; /* the last build, for the refresh */
@@ -194,6 +214,59 @@ static int add_file(struct fw_cfg *fc, const char *name, struct buf *b, struct v
     return fw_cfg_add_file_owned(fc, name, data, (uint32_t)len, err);
 }
 
+/* etc/smbios/smbios-tables and -anchor: QEMU 7.2's default tables with -smbios's fields. */
+static int add_smbios(struct vm *vm, struct fw_cfg *fc, const uint8_t uuid[16], bool have_uuid,
+                      struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    const struct machine_config *mc = &cfg->machine;
+    bool pc = mc->kind == MACHINE_PC;
+    const char *version = mc->type;
+    if (!strcmp(mc->type, "pc"))
+        version = "pc-i440fx-7.2";
+    else if (!strcmp(mc->type, "q35"))
+        version = "pc-q35-7.2";
+    struct smbios_machine m = {
+        .product = pc ? "Standard PC (i440FX + PIIX, 1996)" : "Standard PC (Q35 + ICH9, 2009)",
+        .version = version,
+        .uuid = have_uuid ? uuid : NULL,
+        .ram_size = vm->mem.size,
+        .ram_below_4g = low_ram(vm),
+        .ram_above_4g = high_ram(vm),
+        .sockets = vm->topo.sockets ? vm->topo.sockets : 1,
+        .cores = vm->topo.cores ? vm->topo.cores : 1,
+        .threads = vm->topo.threads ? vm->topo.threads : 1,
+    };
+    struct kvm_cpuid2 *c =
+        cpuid_for_vcpu(vm->supported_cpuid, &vm->cpu_model, &cfg->cpu_features, &vm->topo, 0);
+    for (unsigned i = 0; c && i < c->nent; i++) {
+        if (c->entries[i].function == 1) {
+            m.cpuid_version = c->entries[i].eax;
+            m.cpuid_features = c->entries[i].edx;
+        }
+    }
+    free(c);
+    /* -smbios file='s bytes are read now (the command line does no I/O), into a copy of the
+     * configuration that shares its strings and owns only the bytes read. */
+    struct smbios_config sc = cfg->smbios;
+    for (unsigned i = 0; i < sc.nr_files; i++)
+        buf_init(&sc.files[i]);
+    int r = smbios_load_files(&sc, err);
+    struct buf tables = BUF_INIT, anchor = BUF_INIT;
+    if (r == 0)
+        smbios_build(&sc, &m, &tables, &anchor);
+    for (unsigned i = 0; i < sc.nr_files; i++)
+        buf_free(&sc.files[i]);
+    if (r < 0)
+        return r;
+    r = add_file(fc, "etc/smbios/smbios-tables", &tables, err);
+    if (r == 0)
+        r = add_file(fc, "etc/smbios/smbios-anchor", &anchor, err);
+    buf_free(&tables);
+    buf_free(&anchor);
+    return r;
+}
+
 static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
@@ -204,6 +277,11 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
             max_apic = vm->vcpus[i].apic_id;
     uint8_t uuid[16];
     uuid_bytes(cfg->uuid, uuid);
+    bool have_uuid = cfg->uuid[0] != '\0';
+    if (cfg->smbios.type1.have_uuid) { /* QEMU: -smbios type=1,uuid= is the VM's UUID */
+        memcpy(uuid, cfg->smbios.type1.uuid, 16);
+        have_uuid = true;
+    }
     fw_cfg_set(fc, FW_CFG_UUID, uuid, 16);
     fw_cfg_set_u64(fc, FW_CFG_RAM_SIZE, vm->mem.size);
     fw_cfg_set_u16(fc, FW_CFG_NOGRAPHIC, cfg->nographic || cfg->machine.no_graphics);
@@ -287,6 +365,8 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
             r = verr_prefix(err, "-fw_cfg name=%s", it->name);
     }
     if (r == 0)
+        r = add_smbios(vm, fc, uuid, have_uuid, err);
+    if (r == 0)
         r = build_acpi(vm, err);
     if (r == 0) {
         r = fw_cfg_add_file(fc, ACPI_FILE_RSDP, ms->acpi_blob.rsdp.data,
@@ -348,13 +428,11 @@ static unsigned q35_intx_route(unsigned slot, unsigned pin)
     return slot < 25 ? (slot + pin) % 4 : pin % 4;
 }
 
-int machine_pc_create(struct vm *vm, struct verr *err)
+static int map_bios(struct vm *vm, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
-    const struct machine_config *mc = &cfg->machine;
-    struct machine_state *ms = xcalloc(1, sizeof(*ms));
-    vm->machine = ms;
-    const char *bios = cfg->bios ? cfg->bios : mc->firmware;
+    struct machine_state *ms = vm->machine;
+    const char *bios = cfg->bios ? cfg->bios : cfg->machine.firmware;
     int r = firmware_load_bios(bios, &ms->bios, err);
     if (r < 0)
         return r;
@@ -369,6 +447,74 @@ int machine_pc_create(struct vm *vm, struct verr *err)
     log_debug("BIOS '%s' (%llu KiB) at 0x%llx", ms->bios.path,
               (unsigned long long)(ms->bios.size >> 10),
               (unsigned long long)(LAYOUT_HIGH_START - ms->bios.size));
+    return 0;
+}
+
+/* -drive if=pflash: pflash0 ends at 4 GiB, pflash1 right below it (QEMU's pc_sysfw.c). The
+ * last 128 KiB of pflash0 also appear at 0xE0000 as a ROM copy taken now, as QEMU's
+ * "isa-bios" is (the chipset's PAM registers shadow it from there). */
+static int map_flash(struct vm *vm, struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    struct machine_state *ms = vm->machine;
+    uint64_t total = 0;
+    for (unsigned u = 0; u < 2 && cfg->pflash_drive[u] >= 0; u++) {
+        int index = cfg->pflash_drive[u];
+        const struct vmm_drive *d = &cfg->backends.drives[index];
+        if (d->snapshot)
+            return verr_set(err, ENOTSUP,
+                            "-drive if=pflash,unit=%u: -snapshot is not supported "
+                            "with if=pflash (give the drive snapshot=off)",
+                            u);
+        if (vm_backends_take(vm->backends, BACKEND_DRIVE, index))
+            return verr_set(err, EBUSY, "drive '%s' is already in use", d->id);
+        int r = pflash_open(&ms->flash[u], u, d->file, d->read_only, err);
+        ms->nr_flash = u + 1;
+        if (r < 0)
+            return r;
+        char *smm = u == 0 ? firmware_requires_smm(d->file) : NULL;
+        if (smm) {
+            r = verr_set(err, ENOTSUP,
+                         "pflash0 '%s' needs SMM (%s lists requires-smm), which vireo-vmm's "
+                         "machines do not have: use a build without it (OVMF_CODE_4M.fd)",
+                         d->file, smm);
+            free(smm);
+            return r;
+        }
+        total += ms->flash[u].size;
+        if (total > PFLASH_MAX_TOTAL)
+            return verr_set(err, EFBIG, "combined size of system firmware exceeds %u bytes",
+                            PFLASH_MAX_TOTAL);
+        r = pflash_map(&ms->flash[u], &vm->kvm, &vm->mmio, LAYOUT_HIGH_START - total, err);
+        if (r < 0)
+            return r;
+    }
+    const struct pflash *f0 = &ms->flash[0];
+    uint64_t isa = f0->size < PAM_ISA_BIOS ? PAM_ISA_BIOS : f0->size;
+    ms->bios.size = isa;
+    ms->bios.path = xstrdup(f0->path);
+    ms->bios.data = mmap(NULL, isa, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ms->bios.data == MAP_FAILED) {
+        ms->bios.data = NULL;
+        return verr_errno(err, errno, "pflash0: cannot allocate %llu bytes",
+                          (unsigned long long)isa);
+    }
+    /* A flash smaller than 128 KiB fills the top of the window; below it reads as nothing. */
+    memset(ms->bios.data, 0xff, isa - f0->size);
+    memcpy(ms->bios.data + isa - f0->size, f0->storage, f0->size);
+    vm->bios = &ms->bios;
+    return 0;
+}
+
+int machine_pc_create(struct vm *vm, struct verr *err)
+{
+    const struct vmm_config *cfg = vm->cfg;
+    const struct machine_config *mc = &cfg->machine;
+    struct machine_state *ms = xcalloc(1, sizeof(*ms));
+    vm->machine = ms;
+    int r = cfg->pflash_drive[0] >= 0 ? map_flash(vm, err) : map_bios(vm, err);
+    if (r < 0)
+        return r;
 
     struct pci_bus_config pc = {
         .hole_base = low_ram(vm),
@@ -406,8 +552,12 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
         return verr_set(err, ENODEV, "the machine has no fw_cfg (a bug)");
     struct device *fwd = find(vm, "fw_cfg_io");
     struct fw_cfg *fc = fw_cfg_of(fwd);
-    if (fc->sealed)
-        return 0; /* a reset: the items stand, only the CMOS and chipset were reset */
+    if (fc->sealed) {
+        /* a reset: the items stand, only the CMOS, chipset and flash were reset */
+        for (unsigned u = 0; u < ms->nr_flash; u++)
+            pflash_reset(&ms->flash[u]);
+        return 0;
+    }
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         ms->cpus.apic_ids[i] = vm->vcpus[i].apic_id;
     int r = fill_fw_cfg(vm, fc, err);
@@ -423,6 +573,8 @@ void machine_pc_destroy(struct vm *vm)
     if (!ms)
         return;
     acpi_blob_free(&ms->acpi_blob);
+    for (unsigned u = 0; u < ms->nr_flash; u++)
+        pflash_close(&ms->flash[u]);
     fw_image_free(&ms->bios);
     free(ms);
     vm->machine = NULL;

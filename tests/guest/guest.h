@@ -58,6 +58,8 @@ void test_uart(struct guest *g);
 void test_rtc(struct guest *g);
 /* pc/q35 only (not in tests=all): fw_cfg (t-fwcfg.c). */
 void test_fwcfg(struct guest *g);
+/* pc/q35 with -drive if=pflash (tests=pflash, t-pflash.c): the CFI flash commands. */
+void test_pflash(struct guest *g);
 void test_cpuid(struct guest *g);
 /* Guest NUMA (t-numa.c): tests=numa, the SRAT and SLIT; not part of `all`. */
 void test_numa(struct guest *g);

@@ -5,7 +5,10 @@
 #include "util/file.h"
 #include "util/mem.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,4 +123,57 @@ int firmware_load_bios(const char *name, struct fw_image *img, struct verr *err)
     if (r < 0)
         fw_image_free(img);
     return r;
+}
+
+/* Whether descriptor d (a firmware JSON file's object) maps executable `real` and lists the
+ * feature requires-smm. */
+static bool descriptor_requires_smm(struct json_object *d, const char *real)
+{
+    struct json_object *mapping, *exe, *file, *features;
+    if (!json_object_object_get_ex(d, "mapping", &mapping) ||
+        !json_object_object_get_ex(mapping, "executable", &exe) ||
+        !json_object_object_get_ex(exe, "filename", &file) ||
+        !json_object_is_type(file, json_type_string))
+        return false;
+    char other[PATH_MAX];
+    if (!realpath(json_object_get_string(file), other) || strcmp(other, real))
+        return false;
+    if (!json_object_object_get_ex(d, "features", &features) ||
+        !json_object_is_type(features, json_type_array))
+        return false;
+    for (size_t i = 0; i < json_object_array_length(features); i++) {
+        const char *f = json_object_get_string(json_object_array_get_idx(features, i));
+        if (f && !strcmp(f, "requires-smm"))
+            return true;
+    }
+    return false;
+}
+
+char *firmware_requires_smm(const char *path)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return NULL;
+    static const char *const dirs[] = {"/usr/share/qemu/firmware", "/etc/qemu/firmware"};
+    for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+        DIR *dir = opendir(dirs[k]);
+        struct dirent *e;
+        while (dir && (e = readdir(dir))) {
+            size_t n = strlen(e->d_name);
+            if (n < 6 || strcmp(e->d_name + n - 5, ".json"))
+                continue;
+            char *p = xasprintf("%s/%s", dirs[k], e->d_name);
+            struct json_object *d = json_object_from_file(p);
+            bool smm = d && descriptor_requires_smm(d, real);
+            json_object_put(d);
+            if (smm) {
+                closedir(dir);
+                return p;
+            }
+            free(p);
+        }
+        if (dir)
+            closedir(dir);
+    }
+    return NULL;
 }

@@ -35,5 +35,9 @@ int firmware_load_bios(const char *name, struct fw_image *img, struct verr *err)
 /* Loads any firmware file whole (option ROMs), up to max bytes. */
 int firmware_load_file(const char *name, uint64_t max, struct fw_image *img, struct verr *err);
 void fw_image_free(struct fw_image *img);
+/* The firmware descriptor (QEMU's firmware.json files in /usr/share/qemu/firmware and
+ * /etc/qemu/firmware) that maps the image at path and lists "requires-smm" (malloc'd), or
+ * NULL: such a build (OVMF with Secure Boot) needs SMM, which vireo-vmm's machines lack. */
+char *firmware_requires_smm(const char *path);
 
 #endif

@@ -266,6 +266,28 @@ int vcpu_reset(struct vcpu *vcpu, struct verr *err)
     return 0;
 }
 
+/* The byte at guest physical address gpa: RAM, or a ROM/flash slot (firmware runs from
+ * there); false when nothing is mapped. */
+static bool guest_byte(struct vm *vm, uint64_t gpa, uint8_t *out)
+{
+    const uint8_t *b = guest_mem_ptr(&vm->mem, gpa, 1);
+    if (b) {
+        *out = *b;
+        return true;
+    }
+    bool found = false;
+    pthread_mutex_lock(&vm->kvm.slot_lock);
+    for (unsigned s = 0; s < 64 && !found; s++) {
+        const struct kvm_slot_rec *r = &vm->kvm.slot_rec[s];
+        if (r->host && r->size && gpa >= r->gpa && gpa - r->gpa < r->size) {
+            *out = r->host[gpa - r->gpa];
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&vm->kvm.slot_lock);
+    return found;
+}
+
 /* Prints the exit reason, RIP and the instruction bytes there: one line. */
 static void report_guest_failure(struct vcpu *vcpu, const char *what)
 {
@@ -280,10 +302,10 @@ static void report_guest_failure(struct vcpu *vcpu, const char *what)
     if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
         size_t len = 0;
         for (unsigned i = 0; i < 15; i++) {
-            const uint8_t *b = guest_mem_ptr(&vcpu->vm->mem, tr.physical_address + i, 1);
-            if (!b)
+            uint8_t b;
+            if (!guest_byte(vcpu->vm, tr.physical_address + i, &b))
                 break;
-            len += (size_t)snprintf(code + len, sizeof(code) - len, "%s%02x", i ? " " : "", *b);
+            len += (size_t)snprintf(code + len, sizeof(code) - len, "%s%02x", i ? " " : "", b);
         }
     }
     log_error("guest stopped: %s on vCPU %u at RIP 0x%llx (CS 0x%x, CR0 0x%llx), code: %s", what,
