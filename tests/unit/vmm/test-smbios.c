@@ -40,7 +40,8 @@ static uint8_t sum(const uint8_t *p, size_t n)
     return s;
 }
 
-/* dmidecode's output for the dump of tables + anchor, malloc'd. */
+/* dmidecode's output for the dump of tables + anchor, malloc'd, its line ends made "|"
+ * so that a failed check's name stays one TAP line. */
 static char *dmidecode(const struct buf *tables, const struct buf *anchor, const char *args)
 {
     char path[] = "/tmp/vireo-smbios-XXXXXX";
@@ -67,7 +68,11 @@ static char *dmidecode(const struct buf *tables, const struct buf *anchor, const
     unlink(path);
     buf_append(&out, "", 1);
     size_t len;
-    return buf_detach(&out, &len);
+    char *text = buf_detach(&out, &len);
+    for (char *c = text; *c; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = *c == '\n' ? '|' : ' ';
+    return text;
 }
 
 /* The types of the structures in order, as "1 3 4 ..." */
