@@ -689,6 +689,105 @@ out:
 
 static void print_param(struct vsh_ctl *ctl, const vir_typed_parameter *p);
 
+/* What memtune, blkiotune, blkdeviotune, numatune and domiftune share: with parameters to
+ * set, sets them; else reads them all back (the count, then the values) and prints each
+ * with show. dev is the disk or interface (NULL for the others); the lines are virsh's. */
+struct tune_api {
+    int (*set)(vir_domain *dom, const char *dev, const vir_typed_parameter *p, int n,
+               unsigned flags, vir_error *err);
+    int (*get)(vir_domain *dom, const char *dev, vir_typed_parameter *p, int *n, unsigned flags,
+               vir_error *err);
+    const char *set_failed, *count_failed, *get_failed;
+    void (*show)(struct vsh_ctl *ctl, const vir_typed_parameter *p);
+};
+
+static bool tune_set_or_show(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *dev,
+                             const vir_typed_parameter *set, int nset, unsigned flags,
+                             const struct tune_api *api)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = false;
+    int n = 0;
+    if (nset) {
+        ok = api->set(dom, dev, set, nset, flags, &err) == 0;
+        if (!ok) {
+            vsh_error(ctl, "%s", api->set_failed);
+            vsh_report(ctl, &err);
+        }
+    } else if (api->get(dom, dev, NULL, &n, flags, &err) < 0) {
+        vsh_error(ctl, "%s", api->count_failed);
+        vsh_report(ctl, &err);
+    } else {
+        vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
+        if (n > 0 && api->get(dom, dev, params, &n, flags, &err) < 0) {
+            vsh_error(ctl, "%s", api->get_failed);
+            vsh_report(ctl, &err);
+            n = 0;
+        } else {
+            ok = true;
+        }
+        for (int i = 0; i < n; i++) {
+            (api->show ? api->show : print_param)(ctl, &params[i]);
+            if (params[i].type == VIR_TYPED_PARAM_STRING)
+                free(params[i].value.s);
+        }
+        free(params);
+    }
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* The libvireo calls without a device, in tune_api's shape. */
+static int tune_set_memory(vir_domain *dom, const char *dev, const vir_typed_parameter *p, int n,
+                           unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_set_memory_parameters(dom, p, n, flags, err);
+}
+static int tune_get_memory(vir_domain *dom, const char *dev, vir_typed_parameter *p, int *n,
+                           unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_get_memory_parameters(dom, p, n, flags, err);
+}
+static int tune_set_blkio(vir_domain *dom, const char *dev, const vir_typed_parameter *p, int n,
+                          unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_set_blkio_parameters(dom, p, n, flags, err);
+}
+static int tune_get_blkio(vir_domain *dom, const char *dev, vir_typed_parameter *p, int *n,
+                          unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_get_blkio_parameters(dom, p, n, flags, err);
+}
+static int tune_set_numa(vir_domain *dom, const char *dev, const vir_typed_parameter *p, int n,
+                         unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_set_numa_parameters(dom, p, n, flags, err);
+}
+static int tune_get_numa(vir_domain *dom, const char *dev, vir_typed_parameter *p, int *n,
+                         unsigned flags, vir_error *err)
+{
+    (void)dev;
+    return vir_domain_get_numa_parameters(dom, p, n, flags, err);
+}
+
+/* memtune prints the "no limit" value as virsh does. */
+static void show_memory(struct vsh_ctl *ctl, const vir_typed_parameter *p)
+{
+    if (p->type == VIR_TYPED_PARAM_ULLONG &&
+        p->value.ul == (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+        vsh_print(ctl, "%-15s: %s\n", p->field, "unlimited");
+    else
+        print_param(ctl, p);
+}
+
 bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     int impact = impact_flags(ctl, cmd);
@@ -723,43 +822,13 @@ bool vsh_cmd_memtune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         set[nset].type = VIR_TYPED_PARAM_ULLONG;
         set[nset++].value.ul = kib;
     }
-    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
-    if (!dom)
-        return false;
-    vir_error err;
-    bool ok = false;
-    if (nset) {
-        if (vir_domain_set_memory_parameters(dom, set, nset, flags, &err) < 0) {
-            vsh_error(ctl, "%s", "Unable to change memory parameters");
-            vsh_report(ctl, &err);
-        } else {
-            ok = true;
-        }
-        goto out;
-    }
-    int n = 0;
-    if (vir_domain_get_memory_parameters(dom, NULL, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
-        vsh_report(ctl, &err);
-        goto out;
-    }
-    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
-    if (n > 0 && vir_domain_get_memory_parameters(dom, params, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get memory parameters");
-        vsh_report(ctl, &err);
-    } else {
-        for (int i = 0; i < n; i++)
-            if (params[i].type == VIR_TYPED_PARAM_ULLONG &&
-                params[i].value.ul == (unsigned long long)VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
-                vsh_print(ctl, "%-15s: %s\n", params[i].field, "unlimited");
-            else
-                print_param(ctl, &params[i]);
-        ok = true;
-    }
-    free(params);
-out:
-    vir_domain_free(dom);
-    return ok;
+    static const struct tune_api api = {tune_set_memory,
+                                        tune_get_memory,
+                                        "Unable to change memory parameters",
+                                        "Unable to get number of memory parameters",
+                                        "Unable to get memory parameters",
+                                        show_memory};
+    return tune_set_or_show(ctl, cmd, NULL, set, nset, flags, &api);
 }
 
 bool vsh_cmd_blkiotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -802,42 +871,13 @@ bool vsh_cmd_blkiotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         set[nset].type = VIR_TYPED_PARAM_STRING;
         set[nset++].value.s = (char *)v;
     }
-    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
-    if (!dom)
-        return false;
-    vir_error err;
-    bool ok = false;
-    if (nset) {
-        if (vir_domain_set_blkio_parameters(dom, set, nset, flags, &err) < 0) {
-            vsh_error(ctl, "%s", "Unable to change blkio parameters");
-            vsh_report(ctl, &err);
-        } else {
-            ok = true;
-        }
-        goto out;
-    }
-    int n = 0;
-    if (vir_domain_get_blkio_parameters(dom, NULL, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get number of blkio parameters");
-        vsh_report(ctl, &err);
-        goto out;
-    }
-    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
-    if (n > 0 && vir_domain_get_blkio_parameters(dom, params, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get blkio parameters");
-        vsh_report(ctl, &err);
-    } else {
-        for (int i = 0; i < n; i++)
-            print_param(ctl, &params[i]);
-        ok = true;
-    }
-    for (int i = 0; i < n; i++)
-        if (params[i].type == VIR_TYPED_PARAM_STRING)
-            free(params[i].value.s);
-    free(params);
-out:
-    vir_domain_free(dom);
-    return ok;
+    static const struct tune_api api = {tune_set_blkio,
+                                        tune_get_blkio,
+                                        "Unable to change blkio parameters",
+                                        "Unable to get number of blkio parameters",
+                                        "Unable to get blkio parameters",
+                                        NULL};
+    return tune_set_or_show(ctl, cmd, NULL, set, nset, flags, &api);
 }
 
 /* blkdeviotune's parameters: option, field, scaled (bytes: k/M/G suffixes). */
@@ -898,48 +938,29 @@ bool vsh_cmd_blkdeviotune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         set[nset].type = VIR_TYPED_PARAM_ULLONG;
         set[nset++].value.ul = n;
     }
-    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
-    if (!dom)
-        return false;
-    vir_error err;
-    bool ok = false;
-    if (nset) {
-        if (vir_domain_set_block_io_tune(dom, disk, set, nset, flags, &err) < 0) {
-            vsh_error(ctl, "%s", "Unable to change block I/O throttle");
-            vsh_report(ctl, &err);
-        } else {
-            ok = true;
-        }
-        goto out;
-    }
-    int n = 0;
-    if (vir_domain_get_block_io_tune(dom, disk, NULL, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get number of block I/O throttle parameters");
-        vsh_report(ctl, &err);
-        goto out;
-    }
-    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
-    if (n > 0 && vir_domain_get_block_io_tune(dom, disk, params, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get block I/O throttle parameters");
-        vsh_report(ctl, &err);
-        n = 0;
-    } else {
-        for (int i = 0; i < n; i++)
-            print_param(ctl, &params[i]);
-        ok = true;
-    }
-    for (int i = 0; i < n; i++)
-        if (params[i].type == VIR_TYPED_PARAM_STRING)
-            free(params[i].value.s);
-    free(params);
-out:
-    vir_domain_free(dom);
-    return ok;
+    static const struct tune_api api = {vir_domain_set_block_io_tune,
+                                        vir_domain_get_block_io_tune,
+                                        "Unable to change block I/O throttle",
+                                        "Unable to get number of block I/O throttle parameters",
+                                        "Unable to get block I/O throttle parameters",
+                                        NULL};
+    return tune_set_or_show(ctl, cmd, disk, set, nset, flags, &api);
+}
+
+static const char *const numa_modes[] = {"strict", "preferred", "interleave", "restrictive"};
+
+/* numatune prints the mode by its name, as virsh does. */
+static void show_numa(struct vsh_ctl *ctl, const vir_typed_parameter *p)
+{
+    if (strcmp(p->field, "numa_mode") == 0 && p->type == VIR_TYPED_PARAM_INT && p->value.i >= 0 &&
+        p->value.i < 4)
+        vsh_print(ctl, "%-15s: %s\n", p->field, numa_modes[p->value.i]);
+    else
+        print_param(ctl, p);
 }
 
 bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
-    static const char *const modes[] = {"strict", "preferred", "interleave", "restrictive"};
     int impact = impact_flags(ctl, cmd);
     if (impact == -2)
         return false;
@@ -950,7 +971,7 @@ bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     if (mode) {
         int m = -1;
         for (int i = 0; i < 4; i++)
-            if (strcmp(mode, modes[i]) == 0)
+            if (strcmp(mode, numa_modes[i]) == 0)
                 m = i;
         if (m < 0) {
             char *end;
@@ -973,47 +994,14 @@ bool vsh_cmd_numatune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         set[nset].type = VIR_TYPED_PARAM_STRING;
         set[nset++].value.s = (char *)nodeset;
     }
-    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
-    if (!dom)
-        return false;
-    vir_error err;
-    bool ok = false;
-    if (nset) {
-        if (vir_domain_set_numa_parameters(dom, set, nset, flags, &err) < 0) {
-            vsh_error(ctl, "%s", "Unable to change numa parameters");
-            vsh_report(ctl, &err);
-        } else {
-            ok = true;
-        }
-        goto out;
-    }
-    int n = 0;
-    if (vir_domain_get_numa_parameters(dom, NULL, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get number of memory parameters");
-        vsh_report(ctl, &err);
-        goto out;
-    }
-    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
-    if (n > 0 && vir_domain_get_numa_parameters(dom, params, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get numa parameters");
-        vsh_report(ctl, &err);
-        n = 0;
-    } else {
-        ok = true;
-    }
-    for (int i = 0; i < n; i++) {
-        if (strcmp(params[i].field, "numa_mode") == 0 && params[i].type == VIR_TYPED_PARAM_INT &&
-            params[i].value.i >= 0 && params[i].value.i < 4)
-            vsh_print(ctl, "%-15s: %s\n", params[i].field, modes[params[i].value.i]);
-        else
-            print_param(ctl, &params[i]);
-        if (params[i].type == VIR_TYPED_PARAM_STRING)
-            free(params[i].value.s);
-    }
-    free(params);
-out:
-    vir_domain_free(dom);
-    return ok;
+    /* virsh's count line says "memory" here */
+    static const struct tune_api api = {tune_set_numa,
+                                        tune_get_numa,
+                                        "Unable to change numa parameters",
+                                        "Unable to get number of memory parameters",
+                                        "Unable to get numa parameters",
+                                        show_numa};
+    return tune_set_or_show(ctl, cmd, NULL, set, nset, flags, &api);
 }
 
 /* ---- interface bandwidth ---- */
@@ -1098,39 +1086,11 @@ bool vsh_cmd_domiftune(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             add_uint(set, &nset, field, v[k]);
         }
     }
-    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
-    if (!dom)
-        return false;
-    vir_error err;
-    bool ok = false;
-    if (nset) {
-        if (vir_domain_set_interface_parameters(dom, iface, set, nset, flags, &err) < 0) {
-            vsh_error(ctl, "%s", "Unable to set interface parameters");
-            vsh_report(ctl, &err);
-        } else {
-            ok = true;
-        }
-        goto out;
-    }
-    int n = 0;
-    if (vir_domain_get_interface_parameters(dom, iface, NULL, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get number of interface parameters");
-        vsh_report(ctl, &err);
-        goto out;
-    }
-    vir_typed_parameter *params = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*params));
-    if (n > 0 && vir_domain_get_interface_parameters(dom, iface, params, &n, flags, &err) < 0) {
-        vsh_error(ctl, "%s", "Unable to get interface parameters");
-        vsh_report(ctl, &err);
-    } else {
-        for (int i = 0; i < n; i++)
-            print_param(ctl, &params[i]);
-        ok = true;
-    }
-    free(params);
-out:
-    vir_domain_free(dom);
-    return ok;
+    static const struct tune_api api = {
+        vir_domain_set_interface_parameters,  vir_domain_get_interface_parameters,
+        "Unable to set interface parameters", "Unable to get number of interface parameters",
+        "Unable to get interface parameters", NULL};
+    return tune_set_or_show(ctl, cmd, iface, set, nset, flags, &api);
 }
 
 /* ---- scheduler ---- */
