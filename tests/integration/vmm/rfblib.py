@@ -7,6 +7,7 @@ events. Written from RFC 6143, so it checks the server's encoders
 independently of the server's code; the stock client (gvnccapture) is used
 beside it.
 """
+import random
 import socket
 import struct
 import time
@@ -16,6 +17,21 @@ import vncdes
 
 ENC_RAW, ENC_COPYRECT, ENC_ZRLE = 0, 1, 16
 ENC_DESKTOP_SIZE, ENC_PTR_TYPE, ENC_EXT_KEY = -223, -257, -258
+
+
+def free_display():
+    """A VNC display number N whose port 5900+N is free on 127.0.0.1 now."""
+    for _ in range(200):
+        n = random.randint(40, 99)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", 5900 + n))
+            return n
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise SystemExit("no free VNC port")
 
 
 class RfbError(Exception):

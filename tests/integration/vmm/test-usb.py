@@ -25,9 +25,7 @@ checked against the scaling above under each VMM (QEMU's unset VGA screen is
 640x480, vireo-vmm's 720x400, so their coordinates differ by design).
 """
 import os
-import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,20 +40,6 @@ USB_DEVICES = ["-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0,p
                "-device", "usb-kbd,bus=usb.0,port=2"]
 
 
-def free_display():
-    for _ in range(200):
-        n = random.randint(40, 99)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", 5900 + n))
-            return n
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise SystemExit("no free VNC port")
-
-
 def scale(v, size):
     """QEMU's absolute axis scaling of a VNC coordinate: its VNC server gives the screen
     size as the input range, so the last pixel maps just short of 0x7fff."""
@@ -64,7 +48,7 @@ def scale(v, size):
 
 def session(cmd, tmp, who):
     """Runs the guest under one VMM; returns (guest lines, reports) or None."""
-    n = free_display()
+    n = rfblib.free_display()
     g = Guest(cmd + ["-vnc", "127.0.0.1:%d" % n, "-qmp", "unix:%s/qmp.sock,server,nowait" % tmp])
     try:
         if not tap.check(g.wait_line("xhci: tablet ready", 240), "%s: guest enumerated both USB "

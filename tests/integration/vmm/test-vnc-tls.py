@@ -23,8 +23,6 @@ vireo-vmm alone: tls-creds naming no object, a directory without the
 certificates and endpoint=client are refused with one line each.
 """
 import os
-import random
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,20 +36,6 @@ from remotelib import Pki  # noqa: E402
 from vmmlib import Guest, Qmp, Tap  # noqa: E402
 
 tap = Tap()
-
-
-def free_display():
-    for _ in range(200):
-        n = random.randint(40, 99)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", 5900 + n))
-            return n
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise SystemExit("no free VNC port")
 
 
 def creds_dir(pki, tmp):
@@ -93,7 +77,7 @@ def attempt(addr, **kw):
 
 def run(vmm, guest, pki, creds, good, rogue, label):
     tmp = tempfile.mkdtemp(prefix="vireo-vnctls-", dir=os.environ.get("MESON_BUILD_ROOT"))
-    n = free_display()
+    n = rfblib.free_display()
     addr = ("127.0.0.1", 5900 + n)
     g = Guest(vmm_cmd(vmm, guest, tmp, creds, "127.0.0.1:%d,password=on" % n))
     try:
@@ -130,7 +114,7 @@ def run(vmm, guest, pki, creds, good, rogue, label):
         g.kill()
 
     tmp = tempfile.mkdtemp(prefix="vireo-vnctls-", dir=os.environ.get("MESON_BUILD_ROOT"))
-    n = free_display()
+    n = rfblib.free_display()
     g = Guest(vmm_cmd(vmm, guest, tmp, creds, "127.0.0.1:%d" % n, verify="off"))
     try:
         q = Qmp(tmp + "/qmp.sock")

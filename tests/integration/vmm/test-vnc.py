@@ -26,7 +26,6 @@ mouse; it waits on its serial input between steps while this script looks:
 to vireo-vmm's (SeaBIOS sets mode 3 first; the guest sets it again itself).
 """
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -38,20 +37,6 @@ import rfblib  # noqa: E402
 from vmmlib import Guest, Qmp, Tap  # noqa: E402
 
 tap = Tap()
-
-
-def free_display():
-    for _ in range(200):
-        n = random.randint(40, 99)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", 5900 + n))
-            return n
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise SystemExit("no free VNC port")
 
 
 def pattern_rgb(w=640, h=480):
@@ -73,7 +58,7 @@ def vmm_cmd(vmm, guest, tmp, extra, append="tests=vga,ps2 vga_wait=1"):
 
 
 def main_run(vmm, guest, tmp):
-    n = free_display()
+    n = rfblib.free_display()
     g = Guest(vmm_cmd(vmm, guest, tmp, ["-M", "microvm,acpi=on,pcie=on",
                                          "-vnc", "127.0.0.1:%d" % n]), stdin=subprocess.PIPE)
     try:
@@ -195,7 +180,7 @@ def main_run(vmm, guest, tmp):
 
 
 def password_run(vmm, guest, tmp):
-    n = free_display()
+    n = rfblib.free_display()
     g = Guest(vmm_cmd(vmm, guest, tmp, ["-M", "microvm,acpi=on,pcie=on", "-S",
                                          "-vnc", "127.0.0.1:%d,password=on" % n]))
     try:
