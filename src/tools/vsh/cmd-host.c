@@ -230,6 +230,18 @@ static const struct vsh_opt opts_domcapabilities[] = {
     {"machine", VSH_OT_STRING, 0, "machine type (/domain/os/type/@machine)"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_cpu_compare[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML CPU description"},
+    {"error", VSH_OT_BOOL, 0, "report error if CPUs are incompatible"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_cpu_baseline[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing XML CPU descriptions"},
+    {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
+    {"migratable", VSH_OT_BOOL, 0, "Do not include features that block migration"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_help[] = {
     {"command", VSH_OT_STRING, 0,
      "Prints global help, command specific help, or help for a "
@@ -1350,6 +1362,10 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"cpu-baseline", vsh_cmd_cpu_baseline, opts_cpu_baseline, "compute baseline CPU",
+     "Compute baseline CPU for a set of given CPUs.", HOST, 0},
+    {"cpu-compare", vsh_cmd_cpu_compare, opts_cpu_compare,
+     "compare host CPU with a CPU described by an XML file", "compare CPU with host CPU", HOST, 0},
     {"domcapabilities", cmd_domcapabilities, opts_domcapabilities, "domain capabilities",
      "Returns capabilities of emulator with respect to host and libvirt.", HOST, 0},
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",

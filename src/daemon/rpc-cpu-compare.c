@@ -1,0 +1,287 @@
+/*
+ * rpc-cpu-compare.c - virConnectCompareCPU and virConnectBaselineCPU (`virsh
+ * cpu-compare`, `virsh cpu-baseline`): a guest CPU (<cpu> with a QEMU 7.2
+ * model and <feature> rows, alone or inside a domain, capabilities or
+ * domainCapabilities document) against what vireo-vmm can give on this host,
+ * and the CPU that several such definitions have in common.
+ *
+ * "What vireo-vmm can give" is the host's KVM_GET_SUPPORTED_CPUID, the same
+ * table vireo-vmm's -cpu host passes through; models and feature names are
+ * vireo-vmm's own tables (vmm/kvm/cpu-models.c, cpu-features.c).
+ *
+ * TODO: virConnectCompareHypervisorCPU / BaselineHypervisorCPU
+ * (hypervisor-cpu-compare, hypervisor-cpu-baseline) and the compare flags
+ * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) and the baseline
+ * flags (EXPAND_FEATURES, MIGRATABLE) are not done: refused with libvirt's
+ * unsupported-flags line.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "conf/xnode.h"
+#include "daemon/server.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "vmm/kvm/cpu-features.h"
+#include "vmm/kvm/cpu-models.h"
+
+/* libvirt's virCPUCompareResult */
+enum { CPU_INCOMPATIBLE = 0, CPU_IDENTICAL = 1, CPU_SUPERSET = 2 };
+
+/* The host's KVM-supported feature words, or -1 with the reason in *e. */
+static int host_words(cpu_words out, struct verr *e)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return verr_set(e, errno, "cannot open /dev/kvm: %s", strerror(errno));
+    for (unsigned n = 128; n <= 4096; n *= 2) {
+        struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+        c->nent = n;
+        if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+            for (int w = 0; w < CPU_W_COUNT; w++)
+                out[w] = cpu_word_get(c, (enum cpu_word)w);
+            free(c);
+            close(fd);
+            return 0;
+        }
+        int err = errno;
+        free(c);
+        if (err != E2BIG) {
+            close(fd);
+            return verr_set(e, err, "KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
+        }
+    }
+    close(fd);
+    return verr_set(e, E2BIG, "KVM_GET_SUPPORTED_CPUID: table too large");
+}
+
+/* The <cpu> a document describes: itself, or the one a domain, capabilities or
+ * domainCapabilities (host-model mode) holds. NULL when there is none. */
+static const struct xnode *find_cpu(const struct xnode *root)
+{
+    if (strcmp(root->name, "cpu") == 0)
+        return root;
+    if (strcmp(root->name, "domain") == 0)
+        return xnode_child(root, "cpu");
+    if (strcmp(root->name, "capabilities") == 0) {
+        const struct xnode *h = xnode_child(root, "host");
+        return h ? xnode_child(h, "cpu") : NULL;
+    }
+    if (strcmp(root->name, "domainCapabilities") == 0) {
+        const struct xnode *c = xnode_child(root, "cpu");
+        for (size_t i = 0; c && i < c->nkids; i++) {
+            const char *m = c->kids[i]->name ? xnode_attr(c->kids[i], "name") : NULL;
+            if (strcmp(c->kids[i]->name ? c->kids[i]->name : "", "mode") == 0 && m &&
+                strcmp(m, "host-model") == 0)
+                return c->kids[i];
+        }
+    }
+    return NULL;
+}
+
+/* A CPU definition as feature words: `need` what it requires (model plus required
+ * features), `forbid` what it must not have. */
+struct cpu_def {
+    cpu_words need, forbid;
+    char vendor[32];
+};
+
+static int parse_cpu(struct vd_call *c, const char *xml, struct cpu_def *d)
+{
+    struct verr e = {0};
+    struct xnode *root = NULL;
+    memset(d, 0, sizeof(*d));
+    if (xnode_parse_xml(xml, strlen(xml), "CPU XML", &root, &e) < 0)
+        return vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: %s", e.msg);
+    const struct xnode *cpu = find_cpu(root);
+    int r = 0;
+    if (!cpu) {
+        r = vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: no CPU definition (<cpu>) found");
+        goto out;
+    }
+    const struct xnode *model = xnode_child(cpu, "model");
+    const char *mode = xnode_attr(cpu, "mode");
+    if (mode && strcmp(mode, "custom") != 0 && strcmp(mode, "host-model") != 0) {
+        r = vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
+                         "unsupported configuration: CPU mode '%s' cannot be compared", mode);
+        goto out;
+    }
+    if (!model || !*xnode_text(model)) {
+        r = vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                         "invalid argument: no CPU model specified in the CPU definition");
+        goto out;
+    }
+    struct cpu_model m;
+    if (!cpu_model_find(xnode_text(model), false, &m) || m.passthrough) {
+        r = vd_call_fail(c, VIR_ERR_INTERNAL_ERROR, "internal error: Unknown CPU model %s",
+                         xnode_text(model));
+        goto out;
+    }
+    memcpy(d->need, m.features, sizeof(d->need));
+    const struct xnode *v = xnode_child(cpu, "vendor");
+    if (v)
+        snprintf(d->vendor, sizeof(d->vendor), "%s", xnode_text(v));
+    for (size_t i = 0; i < cpu->nkids; i++) {
+        const struct xnode *f = cpu->kids[i];
+        if (!f->name || strcmp(f->name, "feature") != 0)
+            continue;
+        const char *name = xnode_attr(f, "name"), *pol = xnode_attr(f, "policy");
+        enum cpu_word w;
+        uint32_t mask;
+        if (!name || !cpu_feature_lookup(name, &w, &mask)) {
+            r = vd_call_fail(c, VIR_ERR_INTERNAL_ERROR, "internal error: Unknown CPU feature %s",
+                             name ? name : "");
+            goto out;
+        }
+        /* no policy: a host CPU (capabilities) lists what it has */
+        if (!pol || strcmp(pol, "require") == 0 || strcmp(pol, "force") == 0) {
+            d->need[w] |= mask;
+        } else if (strcmp(pol, "disable") == 0) {
+            d->need[w] &= ~mask;
+        } else if (strcmp(pol, "forbid") == 0) {
+            d->need[w] &= ~mask;
+            d->forbid[w] |= mask;
+        } else if (strcmp(pol, "optional") == 0) {
+            d->need[w] &= ~mask;
+        } else {
+            r = vd_call_fail(c, VIR_ERR_XML_ERROR,
+                             "XML error: Invalid CPU feature policy '%s' for feature '%s'", pol,
+                             name);
+            goto out;
+        }
+    }
+out:
+    xnode_free(root);
+    return r;
+}
+
+static int compare_cpu(struct vd_call *c)
+{
+    const struct remote_connect_compare_cpu_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virConnectCompareCPU",
+                            a->flags);
+    struct cpu_def d;
+    if (parse_cpu(c, a->xml, &d) < 0)
+        return -1;
+    cpu_words host;
+    struct verr e = {0};
+    if (host_words(host, &e) < 0)
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", e.msg);
+    int result = CPU_IDENTICAL;
+    for (int w = 0; w < CPU_W_COUNT; w++) {
+        if ((d.need[w] & ~host[w]) || (d.forbid[w] & host[w])) {
+            result = CPU_INCOMPATIBLE;
+            break;
+        }
+        if (host[w] & ~d.need[w])
+            result = CPU_SUPERSET;
+    }
+    ((struct remote_connect_compare_cpu_ret *)c->ret)->result = result;
+    return 0;
+}
+
+static unsigned popcount_words(const cpu_words w)
+{
+    unsigned n = 0;
+    for (int i = 0; i < CPU_W_COUNT; i++)
+        n += (unsigned)__builtin_popcount(w[i]);
+    return n;
+}
+
+struct best_model {
+    const cpu_words *common;
+    char name[64];
+    unsigned bits;
+};
+
+/* For each concrete model: the one whose features all lie in the common set with the
+ * most features wins; on a tie the later (newer) row. */
+static void consider_model(const char *name, const char *alias_of, const char *desc, void *opaque)
+{
+    (void)desc;
+    struct best_model *b = opaque;
+    struct cpu_model m;
+    if (alias_of || !cpu_model_find(name, false, &m) || m.passthrough)
+        return;
+    for (int w = 0; w < CPU_W_COUNT; w++)
+        if (m.features[w] & ~(*b->common)[w])
+            return;
+    unsigned bits = popcount_words(m.features);
+    if (!b->name[0] || bits >= b->bits) {
+        /* QEMU's unversioned name for a -v1 model, as libvirt's models read */
+        size_t n = strlen(name);
+        if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
+            n -= 3;
+        snprintf(b->name, sizeof(b->name), "%.*s", (int)n, name);
+        b->bits = bits;
+    }
+}
+
+static int baseline_cpu(struct vd_call *c)
+{
+    const struct remote_connect_baseline_cpu_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virConnectBaselineCPU",
+                            a->flags);
+    if (a->xmlCPUs.len == 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: nCPUs must be greater than 0");
+    cpu_words common;
+    char vendor[32] = "";
+    for (uint32_t i = 0; i < a->xmlCPUs.len; i++) {
+        struct cpu_def d;
+        if (parse_cpu(c, a->xmlCPUs.val[i], &d) < 0)
+            return -1;
+        for (int w = 0; w < CPU_W_COUNT; w++)
+            common[w] = i ? common[w] & d.need[w] : d.need[w];
+        if (i == 0)
+            memcpy(vendor, d.vendor, sizeof(vendor));
+        else if (strcmp(vendor, d.vendor) != 0) {
+            if (vendor[0] && d.vendor[0])
+                return vd_call_fail(c, VIR_ERR_OPERATION_FAILED,
+                                    "operation failed: CPU vendors do not match");
+            vendor[0] = 0;
+        }
+    }
+    struct best_model b = {.common = (const cpu_words *)&common};
+    cpu_models_each(consider_model, &b);
+    if (!b.name[0])
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED,
+                            "operation failed: no CPU model can represent the given CPUs");
+    struct cpu_model m;
+    cpu_model_find(b.name, false, &m);
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>%s</model>\n",
+               b.name);
+    if (vendor[0]) {
+        buf_append_str(&out, "  <vendor>");
+        xml_escape(&out, vendor, false);
+        buf_append_str(&out, "</vendor>\n");
+    }
+    for (int w = 0; w < CPU_W_COUNT; w++)
+        for (unsigned bit = 0; bit < 32; bit++) {
+            uint32_t mask = 1u << bit;
+            const char *name = cpu_feature_name((enum cpu_word)w, bit);
+            if ((common[w] & mask) && !(m.features[w] & mask) && name)
+                buf_printf(&out, "  <feature policy='require' name='%s'/>\n", name);
+        }
+    buf_append_str(&out, "</cpu>\n");
+    ((struct remote_connect_baseline_cpu_ret *)c->ret)->cpu = buf_detach(&out, NULL);
+    return 0;
+}
+
+static const struct vd_proc procs[] = {
+    {REMOTE_PROC_CONNECT_COMPARE_CPU, compare_cpu},
+    {REMOTE_PROC_CONNECT_BASELINE_CPU, baseline_cpu},
+};
+VD_PROC_TABLE(vd_cpu_compare_procs, procs);

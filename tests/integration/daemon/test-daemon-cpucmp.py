@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""cpu-compare and cpu-baseline through vireod (issue #16), with the stock virsh and vsh:
+a <cpu> against what vireo-vmm can give on this host (KVM's supported CPUID), and the CPU
+several definitions have in common.
+
+Usage: test-daemon-cpucmp.py VIREOD VIREO_VMM VSH
+
+The expected results hold on any x86-64 KVM host: kvm64's features (SSE2, CX16, LM, NX ...)
+are all offered by KVM, so the host is a superset of it; the same model with sse2 forbidden
+cannot be; a made-up model or feature is refused with libvirt's words; Nehalem+aes and
+Westmere have Nehalem plus aes in common (Westmere also needs pclmulqdq).
+"""
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Daemon, Tap, skip_all  # noqa: E402
+
+VIREOD, VMM, VSH = sys.argv[1:4]
+t = Tap()
+if not shutil.which("virsh"):
+    skip_all("no virsh")
+d = Daemon(VIREOD, VMM, VSH)
+CLIENTS = (("virsh", lambda *a: d.virsh(*a)), ("vsh", lambda *a: d.vsh(*a)))
+
+FILES = {
+    "kvm64.xml": "<cpu>\n  <model>kvm64</model>\n</cpu>\n",
+    "forbid.xml": "<cpu mode='custom' match='exact'>\n  <model>kvm64</model>\n"
+                  "  <feature policy='forbid' name='sse2'/>\n</cpu>\n",
+    "model.xml": "<cpu>\n  <model>NoSuchModel</model>\n</cpu>\n",
+    "feature.xml": "<cpu>\n  <model>kvm64</model>\n"
+                   "  <feature policy='require' name='nosuchfeat'/>\n</cpu>\n",
+    "domain.xml": "<domain type='kvm'>\n  <name>d</name>\n  <cpu mode='custom'>\n"
+                  "    <model>kvm64</model>\n  </cpu>\n</domain>\n",
+    "two.xml": "<cpu>\n  <model>Nehalem</model>\n  <feature policy='require' name='aes'/>\n"
+               "</cpu>\n<cpu>\n  <model>Westmere</model>\n</cpu>\n",
+    "none.xml": "<domain type='kvm'>\n  <name>d</name>\n</domain>\n",
+}
+
+
+def main():
+    d.start()
+    path = {}
+    for name, text in FILES.items():
+        path[name] = os.path.join(d.tmp, name)
+        with open(path[name], "w") as f:
+            f.write(text)
+    outs = {}
+    for who, run in CLIENTS:
+        for f in ("kvm64.xml", "domain.xml"):
+            r = run("cpu-compare", path[f])
+            t.ok(r.returncode == 0 and r.stdout ==
+                 "Host CPU is a superset of CPU described in %s\n\n" % path[f],
+                 "%s cpu-compare %s: the host is a superset" % (who, f), r.stdout + r.stderr)
+        r = run("cpu-compare", path["forbid.xml"])
+        t.ok(r.returncode == 1 and r.stdout ==
+             "CPU described in %s is incompatible with host CPU\n\n" % path["forbid.xml"],
+             who + " cpu-compare: a forbidden feature the host has is incompatible",
+             r.stdout + r.stderr)
+        for f, what in (("model.xml", "model NoSuchModel"), ("feature.xml", "feature nosuchfeat")):
+            r = run("cpu-compare", path[f])
+            t.ok(r.returncode == 1 and r.stderr.strip() ==
+                 "error: Failed to compare host CPU with %s\n"
+                 "error: internal error: Unknown CPU %s" % (path[f], what),
+                 "%s cpu-compare: an unknown %s is refused with libvirt's words" % (who, what),
+                 r.stdout + r.stderr)
+        r = run("cpu-compare", path["none.xml"])
+        t.ok(r.returncode == 1 and "does not contain any <cpu> element" in r.stderr,
+             who + " cpu-compare: a file without a <cpu> is refused", r.stdout + r.stderr)
+        r = run("cpu-baseline", path["two.xml"])
+        outs[who] = r.stdout
+        t.ok(r.returncode == 0 and "<model fallback='forbid'>Nehalem</model>" in r.stdout and
+             "<feature policy='require' name='aes'/>" in r.stdout and
+             "pclmulqdq" not in r.stdout,
+             who + " cpu-baseline: Nehalem with aes is what Nehalem+aes and Westmere share",
+             r.stdout + r.stderr)
+        # the baseline is itself a CPU the host can be compared with
+        base = os.path.join(d.tmp, "base-%s.xml" % who)
+        with open(base, "w") as f:
+            f.write(r.stdout)
+        r = run("cpu-baseline", base)
+        t.ok(r.returncode == 0 and r.stdout == outs[who],
+             who + " cpu-baseline of a baseline gives it back", r.stdout + r.stderr)
+    t.ok(outs["virsh"] == outs["vsh"], "vsh cpu-baseline prints what virsh prints",
+         outs["virsh"] + outs["vsh"])
+
+
+try:
+    main()
+except Exception as e:
+    t.ok(False, "the test ran to its end", repr(e))
+finally:
+    if t.failed:
+        d.dump_log()
+    d.cleanup()
+t.done()
