@@ -2,29 +2,28 @@
  * rpc-cpu-compare.c - virConnectCompareCPU and virConnectBaselineCPU (`virsh
  * cpu-compare`, `virsh cpu-baseline`): a guest CPU (<cpu> with a QEMU 7.2
  * model and <feature> rows, alone or inside a domain, capabilities or
- * domainCapabilities document) against what vireo-vmm can give on this host,
- * and the CPU that several such definitions have in common.
+ * domainCapabilities document) against the host's CPU, and the CPU that several such definitions
+ * have in common.
  *
- * "What vireo-vmm can give" is the host's KVM_GET_SUPPORTED_CPUID, the same
- * table vireo-vmm's -cpu host passes through; models and feature names are
- * vireo-vmm's own tables (vmm/kvm/cpu-models.c, cpu-features.c).
+ * As libvirt's virConnectCompareCPU, the comparison is with the host CPU (the
+ * CPUID instruction run by vireod), not with what KVM offers a guest. Models
+ * and feature names are vireo-vmm's own tables (vmm/kvm/cpu-models.c,
+ * cpu-features.c), which are QEMU 7.2's.
  *
  * TODO: virConnectCompareHypervisorCPU / BaselineHypervisorCPU
- * (hypervisor-cpu-compare, hypervisor-cpu-baseline) and the compare flags
- * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) and the baseline
- * flags (EXPAND_FEATURES, MIGRATABLE) are not done: refused with libvirt's
- * unsupported-flags line.
+ * (hypervisor-cpu-compare, hypervisor-cpu-baseline: against KVM_GET_SUPPORTED_CPUID,
+ * what vireo-vmm's -cpu host gives) are not done, nor the compare flags
+ * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) or the baseline
+ * flags (EXPAND_FEATURES, MIGRATABLE): refused with libvirt's unsupported-flags
+ * line.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
+#include <cpuid.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "conf/xnode.h"
+#include "daemon/domain.h"
 #include "daemon/server.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -34,31 +33,19 @@
 /* libvirt's virCPUCompareResult */
 enum { CPU_INCOMPATIBLE = 0, CPU_IDENTICAL = 1, CPU_SUPERSET = 2 };
 
-/* The host's KVM-supported feature words, or -1 with the reason in *e. */
-static int host_words(cpu_words out, struct verr *e)
+/* The host CPU's feature words, from the CPUID instruction as libvirt reads the host CPU
+ * (not what KVM offers a guest, which is the hypervisor variants' business). The KVM
+ * paravirtual word is the host's own hypervisor's and is left out. */
+static void host_words(cpu_words out)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return verr_set(e, errno, "cannot open /dev/kvm: %s", strerror(errno));
-    for (unsigned n = 128; n <= 4096; n *= 2) {
-        struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-        c->nent = n;
-        if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-            for (int w = 0; w < CPU_W_COUNT; w++)
-                out[w] = cpu_word_get(c, (enum cpu_word)w);
-            free(c);
-            close(fd);
-            return 0;
-        }
-        int err = errno;
-        free(c);
-        if (err != E2BIG) {
-            close(fd);
-            return verr_set(e, err, "KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
-        }
+    for (int w = 0; w < CPU_W_COUNT; w++) {
+        const struct cpu_word_info *i = cpu_word_info((enum cpu_word)w);
+        unsigned r[4] = {0};
+        out[w] = 0;
+        if (w == CPU_W_KVM || !__get_cpuid_count(i->leaf, i->sub, &r[0], &r[1], &r[2], &r[3]))
+            continue;
+        out[w] = r[i->reg];
     }
-    close(fd);
-    return verr_set(e, E2BIG, "KVM_GET_SUPPORTED_CPUID: table too large");
 }
 
 /* The <cpu> a document describes: itself, or the one a domain, capabilities or
@@ -92,17 +79,30 @@ struct cpu_def {
     char vendor[32];
 };
 
-static int parse_cpu(struct vd_call *c, const char *xml, struct cpu_def *d)
+/* need_arch: libvirt's baseline wants every CPU to say its architecture. */
+static int parse_cpu(struct vd_call *c, const char *xml, bool need_arch, struct cpu_def *d)
 {
     struct verr e = {0};
     struct xnode *root = NULL;
     memset(d, 0, sizeof(*d));
     if (xnode_parse_xml(xml, strlen(xml), "CPU XML", &root, &e) < 0)
-        return vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: %s", e.msg);
+        return vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: %s", verr_msg(&e));
     const struct xnode *cpu = find_cpu(root);
     int r = 0;
     if (!cpu) {
         r = vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: no CPU definition (<cpu>) found");
+        goto out;
+    }
+    const struct xnode *arch = xnode_child(cpu, "arch");
+    if (need_arch && !arch) {
+        r = vd_call_fail(c, VIR_ERR_XML_ERROR, "XML error: Missing CPU architecture");
+        goto out;
+    }
+    if (arch && strcmp(xnode_text(arch), "x86_64") != 0 && strcmp(xnode_text(arch), "i686") != 0) {
+        r = vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
+                         "unsupported configuration: CPU architecture %s is not supported by "
+                         "vireo-vmm",
+                         xnode_text(arch));
         goto out;
     }
     const struct xnode *model = xnode_child(cpu, "model");
@@ -170,14 +170,14 @@ static int compare_cpu(struct vd_call *c)
                             "virConnectCompareCPU",
                             a->flags);
     struct cpu_def d;
-    if (parse_cpu(c, a->xml, &d) < 0)
+    if (parse_cpu(c, a->xml, false, &d) < 0)
         return -1;
     cpu_words host;
-    struct verr e = {0};
-    if (host_words(host, &e) < 0)
-        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", e.msg);
+    host_words(host);
     int result = CPU_IDENTICAL;
     for (int w = 0; w < CPU_W_COUNT; w++) {
+        if (w == CPU_W_KVM)
+            continue;
         if ((d.need[w] & ~host[w]) || (d.forbid[w] & host[w])) {
             result = CPU_INCOMPATIBLE;
             break;
@@ -234,13 +234,14 @@ static int baseline_cpu(struct vd_call *c)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "virConnectBaselineCPU",
                             a->flags);
-    if (a->xmlCPUs.len == 0)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: nCPUs must be greater than 0");
+    if (a->xmlCPUs_len == 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: nCPUs must be greater than 0");
     cpu_words common;
     char vendor[32] = "";
-    for (uint32_t i = 0; i < a->xmlCPUs.len; i++) {
+    for (uint32_t i = 0; i < a->xmlCPUs_len; i++) {
         struct cpu_def d;
-        if (parse_cpu(c, a->xmlCPUs.val[i], &d) < 0)
+        if (parse_cpu(c, a->xmlCPUs[i], true, &d) < 0)
             return -1;
         for (int w = 0; w < CPU_W_COUNT; w++)
             common[w] = i ? common[w] & d.need[w] : d.need[w];
@@ -261,7 +262,7 @@ static int baseline_cpu(struct vd_call *c)
     struct cpu_model m;
     cpu_model_find(b.name, false, &m);
     struct buf out = BUF_INIT;
-    buf_printf(&out, "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>%s</model>\n",
+    buf_printf(&out, "<cpu mode='custom' match='exact'>\n  <model fallback='allow'>%s</model>\n",
                b.name);
     if (vendor[0]) {
         buf_append_str(&out, "  <vendor>");

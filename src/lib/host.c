@@ -36,13 +36,12 @@ char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulato
     return r.capabilities;
 }
 
-int vir_connect_compare_cpu(vir_connect *conn, const char *xml, unsigned int flags,
-                            vir_error *err)
+int vir_connect_compare_cpu(vir_connect *conn, const char *xml, unsigned int flags, vir_error *err)
 {
     struct remote_connect_compare_cpu_args a = {(char *)xml, flags};
     struct remote_connect_compare_cpu_ret r = {0};
-    if (vir_rpc(conn, false, "virConnectCompareCPU", REMOTE_PROC_CONNECT_COMPARE_CPU, &a, &r,
-                err) < 0)
+    if (vir_rpc(conn, false, "virConnectCompareCPU", REMOTE_PROC_CONNECT_COMPARE_CPU, &a, &r, err) <
+        0)
         return -1;
     return r.result;
 }
@@ -50,7 +49,7 @@ int vir_connect_compare_cpu(vir_connect *conn, const char *xml, unsigned int fla
 char *vir_connect_baseline_cpu(vir_connect *conn, const char **xml_cpus, unsigned int n,
                                unsigned int flags, vir_error *err)
 {
-    struct remote_connect_baseline_cpu_args a = {{n, (char **)xml_cpus}, flags};
+    struct remote_connect_baseline_cpu_args a = {n, (char **)xml_cpus, flags};
     struct remote_connect_baseline_cpu_ret r = {0};
     if (vir_rpc(conn, false, "virConnectBaselineCPU", REMOTE_PROC_CONNECT_BASELINE_CPU, &a, &r,
                 err) < 0)

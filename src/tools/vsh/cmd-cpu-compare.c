@@ -95,13 +95,13 @@ bool vsh_cmd_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     free_cpus(cpus, n);
     switch (r) {
     case 0:
-        vsh_print(ctl, "CPU described in %s is incompatible with host CPU\n\n", path);
+        vsh_print(ctl, "CPU described in %s is incompatible with host CPU\n", path);
         return false;
     case 1:
-        vsh_print(ctl, "CPU described in %s is identical to host CPU\n\n", path);
+        vsh_print(ctl, "CPU described in %s is identical to host CPU\n", path);
         return true;
     case 2:
-        vsh_print(ctl, "Host CPU is a superset of CPU described in %s\n\n", path);
+        vsh_print(ctl, "Host CPU is a superset of CPU described in %s\n", path);
         return true;
     default:
         vsh_error(ctl, "Failed to compare host CPU with %s", path);
