@@ -10,17 +10,25 @@
  * and feature names are vireo-vmm's own tables (vmm/kvm/cpu-models.c,
  * cpu-features.c), which are QEMU 7.2's.
  *
- * TODO: virConnectCompareHypervisorCPU / BaselineHypervisorCPU
- * (hypervisor-cpu-compare, hypervisor-cpu-baseline: against KVM_GET_SUPPORTED_CPUID,
- * what vireo-vmm's -cpu host gives) are not done, nor the compare flags
+ * virConnectCompareHypervisorCPU (hypervisor-cpu-compare) compares with what
+ * vireo-vmm's -cpu host gives a guest instead: KVM_GET_SUPPORTED_CPUID.
+ *
+ * TODO: virConnectBaselineHypervisorCPU (hypervisor-cpu-baseline) is not done, nor
+ * the compare flags
  * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) or the baseline
  * flags (EXPAND_FEATURES, MIGRATABLE): refused with libvirt's unsupported-flags
  * line.
  */
 #include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "conf/xnode.h"
 #include "daemon/domain.h"
@@ -46,6 +54,40 @@ static void host_words(cpu_words out)
             continue;
         out[w] = r[i->reg];
     }
+}
+
+/* What vireo-vmm's -cpu host gives a guest: KVM_GET_SUPPORTED_CPUID, plus the bits QEMU
+ * (and vireo-vmm) add under KVM whatever KVM says (hypervisor, x2apic). -1 with *e set. */
+static int hypervisor_words(cpu_words out, struct verr *e)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return verr_set(e, errno, "cannot open /dev/kvm: %s", strerror(errno));
+    for (unsigned n = 128; n <= 4096; n *= 2) {
+        struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+        c->nent = n;
+        if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+            for (int w = 0; w < CPU_W_COUNT; w++)
+                out[w] = cpu_word_get(c, (enum cpu_word)w);
+            free(c);
+            close(fd);
+            enum cpu_word w;
+            uint32_t mask;
+            if (cpu_feature_lookup("hypervisor", &w, &mask))
+                out[w] |= mask;
+            if (cpu_feature_lookup("x2apic", &w, &mask))
+                out[w] |= mask;
+            return 0;
+        }
+        int err = errno;
+        free(c);
+        if (err != E2BIG) {
+            close(fd);
+            return verr_set(e, err, "KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
+        }
+    }
+    close(fd);
+    return verr_set(e, E2BIG, "KVM_GET_SUPPORTED_CPUID: the table is too large");
 }
 
 /* The <cpu> a document describes: itself, or the one a domain, capabilities or
@@ -161,6 +203,21 @@ out:
     return r;
 }
 
+/* libvirt's result of d against what `have` offers. */
+static int compare_words(const struct cpu_def *d, const cpu_words have)
+{
+    int result = CPU_IDENTICAL;
+    for (int w = 0; w < CPU_W_COUNT; w++) {
+        if (w == CPU_W_KVM)
+            continue;
+        if ((d->need[w] & ~have[w]) || (d->forbid[w] & have[w]))
+            return CPU_INCOMPATIBLE;
+        if (have[w] & ~d->need[w])
+            result = CPU_SUPERSET;
+    }
+    return result;
+}
+
 static int compare_cpu(struct vd_call *c)
 {
     const struct remote_connect_compare_cpu_args *a = c->args;
@@ -174,18 +231,60 @@ static int compare_cpu(struct vd_call *c)
         return -1;
     cpu_words host;
     host_words(host);
-    int result = CPU_IDENTICAL;
-    for (int w = 0; w < CPU_W_COUNT; w++) {
-        if (w == CPU_W_KVM)
-            continue;
-        if ((d.need[w] & ~host[w]) || (d.forbid[w] & host[w])) {
-            result = CPU_INCOMPATIBLE;
-            break;
-        }
-        if (host[w] & ~d.need[w])
-            result = CPU_SUPERSET;
-    }
-    ((struct remote_connect_compare_cpu_ret *)c->ret)->result = result;
+    ((struct remote_connect_compare_cpu_ret *)c->ret)->result = compare_words(&d, host);
+    return 0;
+}
+
+/* The hypervisor the *HypervisorCPU calls name: kvm on this host's arch, one of vireo-vmm's
+ * machines, vireo-vmm as the emulator (each NULL for the default). */
+static int check_hypervisor(struct vd_call *c, const char *emulator, const char *arch,
+                            const char *machine, const char *virttype)
+{
+    struct utsname u;
+    uname(&u);
+    if (virttype && strcmp(virttype, "kvm") != 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unknown virttype: %s (vireo-vmm runs 'kvm' only)",
+                            virttype);
+    if (arch && strcmp(arch, u.machine) != 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unable to find any emulator to serve '%s' "
+                            "architecture",
+                            arch);
+    if (emulator && strcmp(emulator, "vireo-vmm") != 0 && strcmp(emulator, c->d->vmm_path) != 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: emulator '%s' is not vireod's vireo-vmm ('%s')",
+                            emulator, c->d->vmm_path);
+    static const char *const machines[] = {"pc", "pc-i440fx-7.2", "q35", "pc-q35-7.2", "microvm"};
+    bool known = !machine;
+    for (size_t i = 0; machine && i < sizeof(machines) / sizeof(machines[0]); i++)
+        known |= strcmp(machine, machines[i]) == 0;
+    if (!known)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: the machine '%s' is not supported by emulator "
+                            "'%s'",
+                            machine, c->d->vmm_path);
+    return 0;
+}
+
+static int compare_hypervisor_cpu(struct vd_call *c)
+{
+    const struct remote_connect_compare_hypervisor_cpu_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virConnectCompareHypervisorCPU",
+                            a->flags);
+    if (check_hypervisor(c, a->emulator, a->arch, a->machine, a->virttype) < 0)
+        return -1;
+    struct cpu_def d;
+    if (parse_cpu(c, a->xmlCPU, false, &d) < 0)
+        return -1;
+    cpu_words have;
+    struct verr e = {0};
+    if (hypervisor_words(have, &e) < 0)
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&e));
+    ((struct remote_connect_compare_hypervisor_cpu_ret *)c->ret)->result = compare_words(&d, have);
     return 0;
 }
 
@@ -284,5 +383,6 @@ static int baseline_cpu(struct vd_call *c)
 static const struct vd_proc procs[] = {
     {REMOTE_PROC_CONNECT_COMPARE_CPU, compare_cpu},
     {REMOTE_PROC_CONNECT_BASELINE_CPU, baseline_cpu},
+    {REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, compare_hypervisor_cpu},
 };
 VD_PROC_TABLE(vd_cpu_compare_procs, procs);

@@ -2,7 +2,7 @@
  * host.c - libvireo's calls that go straight to the daemon as one remote procedure with
  * remote.proto's structures (vir_rpc, which the storage API shares), and the host and
  * hypervisor calls made that way: virConnectGetDomainCapabilities, virConnectCompareCPU,
- * virConnectBaselineCPU.
+ * virConnectBaselineCPU, virConnectCompareHypervisorCPU.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +55,17 @@ char *vir_connect_baseline_cpu(vir_connect *conn, const char **xml_cpus, unsigne
                 err) < 0)
         return NULL;
     return r.cpu;
+}
+
+int vir_connect_compare_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                       const char *machine, const char *virttype, const char *xml,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_connect_compare_hypervisor_cpu_args a = {
+        (char *)emulator, (char *)arch, (char *)machine, (char *)virttype, (char *)xml, flags};
+    struct remote_connect_compare_hypervisor_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectCompareHypervisorCPU",
+                REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, &a, &r, err) < 0)
+        return -1;
+    return r.result;
 }

@@ -1,5 +1,6 @@
 /*
- * cmd-cpu-compare.c - vsh's cpu-compare and cpu-baseline: the <cpu> elements
+ * cmd-cpu-compare.c - vsh's cpu-compare, hypervisor-cpu-compare and cpu-baseline: the
+ * <cpu> elements
  * of a file (alone, several side by side, or inside a domain, capabilities or
  * domainCapabilities document, as virsh finds them) sent to the daemon, with
  * virsh's output lines.
@@ -78,7 +79,8 @@ static void free_cpus(char **cpus, size_t n)
     free(cpus);
 }
 
-bool vsh_cmd_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+/* cpu-compare and hypervisor-cpu-compare: what is compared with is `with` in virsh's lines. */
+static bool compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool hypervisor)
 {
     const char *path = vsh_opt_string(cmd, "file");
     if (vsh_opt_bool(cmd, "error") || vsh_opt_bool(cmd, "validate")) {
@@ -91,23 +93,42 @@ bool vsh_cmd_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     if (!cpus)
         return false;
     vir_error err;
-    int r = vir_connect_compare_cpu(ctl->conn, cpus[0], 0, &err);
+    int r = hypervisor ? vir_connect_compare_hypervisor_cpu(
+                             ctl->conn, vsh_opt_string(cmd, "emulator"),
+                             vsh_opt_string(cmd, "arch"), vsh_opt_string(cmd, "machine"),
+                             vsh_opt_string(cmd, "virttype"), cpus[0], 0, &err)
+                       : vir_connect_compare_cpu(ctl->conn, cpus[0], 0, &err);
     free_cpus(cpus, n);
+    const char *with = hypervisor ? "the CPU provided by hypervisor on the host" : "host CPU";
     switch (r) {
     case 0:
-        vsh_print(ctl, "CPU described in %s is incompatible with host CPU\n", path);
+        vsh_print(ctl, "CPU described in %s is incompatible with %s\n", path, with);
         return false;
     case 1:
-        vsh_print(ctl, "CPU described in %s is identical to host CPU\n", path);
+        vsh_print(ctl, "CPU described in %s is identical to %s\n", path, with);
         return true;
     case 2:
-        vsh_print(ctl, "Host CPU is a superset of CPU described in %s\n", path);
+        vsh_print(ctl, "%s is a superset of CPU described in %s\n",
+                  hypervisor ? "The CPU provided by hypervisor on the host" : "Host CPU", path);
         return true;
     default:
-        vsh_error(ctl, "Failed to compare host CPU with %s", path);
+        if (hypervisor)
+            vsh_error(ctl, "Failed to compare hypervisor CPU with %s", path);
+        else
+            vsh_error(ctl, "Failed to compare host CPU with %s", path);
         vsh_report(ctl, &err);
         return false;
     }
+}
+
+bool vsh_cmd_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return compare(ctl, cmd, false);
+}
+
+bool vsh_cmd_hypervisor_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return compare(ctl, cmd, true);
 }
 
 bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)

@@ -236,6 +236,17 @@ static const struct vsh_opt opts_cpu_compare[] = {
     {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_hypervisor_cpu_compare[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML CPU description"},
+    {"virttype", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "virtualization type (/domain/@type)"},
+    {"emulator", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "CPU architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "machine type (/domain/os/type/@machine)"},
+    {"error", VSH_OT_BOOL, 0, "report error if CPUs are incompatible"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_cpu_baseline[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing XML CPU descriptions"},
     {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
@@ -1371,6 +1382,9 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
      "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"hypervisor-cpu-compare", vsh_cmd_hypervisor_cpu_compare, opts_hypervisor_cpu_compare,
+     "compare a CPU with the CPU created by a hypervisor on the host",
+     "compare CPU with hypervisor CPU", HOST, 0},
     {"nodecpumap", vsh_cmd_nodecpumap, opts_nodecpumap, "node cpu map",
      "Displays the node's total number of CPUs, the number of online CPUs and the list of "
      "online CPUs.",

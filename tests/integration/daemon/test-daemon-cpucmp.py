@@ -28,6 +28,9 @@ FILES = {
     "kvm64.xml": "<cpu>\n  <model>kvm64</model>\n</cpu>\n",
     "forbid.xml": "<cpu mode='custom' match='exact'>\n  <model>kvm64</model>\n"
                   "  <feature policy='forbid' name='sse2'/>\n</cpu>\n",
+    # kvm64 less pni (SSE3), which this project's nested KVM does not report
+    "nopni.xml": "<cpu>\n  <model>kvm64</model>\n  <feature policy='disable' name='pni'/>\n"
+                 "</cpu>\n",
     "model.xml": "<cpu>\n  <model>NoSuchModel</model>\n</cpu>\n",
     "feature.xml": "<cpu>\n  <model>kvm64</model>\n"
                    "  <feature policy='require' name='nosuchfeat'/>\n</cpu>\n",
@@ -70,6 +73,29 @@ def main():
         r = run("cpu-compare", path["none.xml"])
         t.ok(r.returncode == 1 and "does not contain any <cpu> element" in r.stderr,
              who + " cpu-compare: a file without a <cpu> is refused", r.stdout + r.stderr)
+        # against what KVM gives a guest: sse2 is always offered, so forbidding it is
+        # incompatible; a made-up model is refused as by cpu-compare
+        r = run("hypervisor-cpu-compare", path["forbid.xml"])
+        t.ok(r.returncode == 1 and r.stdout ==
+             "CPU described in %s is incompatible with the CPU provided by hypervisor on the "
+             "host\n" % path["forbid.xml"],
+             who + " hypervisor-cpu-compare: a forbidden feature KVM offers is incompatible",
+             r.stdout + r.stderr)
+        r = run("hypervisor-cpu-compare", path["nopni.xml"])
+        t.ok(r.returncode == 0 and r.stdout ==
+             "The CPU provided by hypervisor on the host is a superset of CPU described in %s\n"
+             % path["nopni.xml"],
+             who + " hypervisor-cpu-compare: kvm64 without pni is what KVM can give",
+             r.stdout + r.stderr)
+        r = run("hypervisor-cpu-compare", path["model.xml"])
+        t.ok(r.returncode == 1 and r.stderr.strip() ==
+             "error: Failed to compare hypervisor CPU with %s\n"
+             "error: internal error: Unknown CPU model NoSuchModel" % path["model.xml"],
+             who + " hypervisor-cpu-compare: an unknown model is refused", r.stdout + r.stderr)
+        r = run("hypervisor-cpu-compare", "--virttype", "qemu", path["kvm64.xml"])
+        t.ok(r.returncode == 1 and "unknown virttype: qemu" in r.stderr,
+             who + " hypervisor-cpu-compare: a virttype other than kvm is refused",
+             r.stdout + r.stderr)
         r = run("cpu-baseline", path["two.xml"])
         outs[who] = r.stdout
         t.ok(r.returncode == 0 and "<model fallback='allow'>Nehalem</model>" in r.stdout and
