@@ -321,6 +321,11 @@ int vir_connect_compare_hypervisor_cpu(vir_connect *conn, const char *emulator, 
 /* virConnectBaselineCPU: the <cpu> that all n given CPU definitions support (free() it). */
 char *vir_connect_baseline_cpu(vir_connect *conn, const char **xml_cpus, unsigned int n,
                                unsigned int flags, vir_error *err);
+/* virConnectBaselineHypervisorCPU: the same, limited to what that hypervisor can give. */
+char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                          const char *machine, const char *virttype,
+                                          const char **xml_cpus, unsigned int n, unsigned int flags,
+                                          vir_error *err);
 
 typedef struct vir_node_info {
     char model[32];       /* CPU model */

@@ -11,10 +11,11 @@
  * cpu-features.c), which are QEMU 7.2's.
  *
  * virConnectCompareHypervisorCPU (hypervisor-cpu-compare) compares with what
- * vireo-vmm's -cpu host gives a guest instead: KVM_GET_SUPPORTED_CPUID.
+ * vireo-vmm's -cpu host gives a guest instead: KVM_GET_SUPPORTED_CPUID;
+ * virConnectBaselineHypervisorCPU (hypervisor-cpu-baseline) keeps of the common
+ * features only those.
  *
- * TODO: virConnectBaselineHypervisorCPU (hypervisor-cpu-baseline) is not done, nor
- * the compare flags
+ * TODO: the compare flags
  * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) or the baseline
  * flags (EXPAND_FEATURES, MIGRATABLE): refused with libvirt's unsupported-flags
  * line.
@@ -299,11 +300,12 @@ static unsigned popcount_words(const cpu_words w)
 struct best_model {
     const cpu_words *common;
     char name[64];
-    unsigned bits;
+    unsigned missing, bits;
 };
 
-/* For each concrete model: the one whose features all lie in the common set with the
- * most features wins; on a tie the later (newer) row. */
+/* For each concrete model: the one with the fewest features outside the common set (those
+ * are then disabled; none when a model fits), then the most features, then the later
+ * (newer) row. */
 static void consider_model(const char *name, const char *alias_of, const char *desc, void *opaque)
 {
     (void)desc;
@@ -311,36 +313,33 @@ static void consider_model(const char *name, const char *alias_of, const char *d
     struct cpu_model m;
     if (alias_of || !cpu_model_find(name, false, &m) || m.passthrough)
         return;
+    cpu_words out;
     for (int w = 0; w < CPU_W_COUNT; w++)
-        if (m.features[w] & ~(*b->common)[w])
-            return;
-    unsigned bits = popcount_words(m.features);
-    if (!b->name[0] || bits >= b->bits) {
+        out[w] = m.features[w] & ~(*b->common)[w];
+    unsigned missing = popcount_words(out), bits = popcount_words(m.features);
+    if (!b->name[0] || missing < b->missing || (missing == b->missing && bits >= b->bits)) {
         /* QEMU's unversioned name for a -v1 model, as libvirt's models read */
         size_t n = strlen(name);
         if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
             n -= 3;
         snprintf(b->name, sizeof(b->name), "%.*s", (int)n, name);
         b->bits = bits;
+        b->missing = missing;
     }
 }
 
-static int baseline_cpu(struct vd_call *c)
+/* The baseline of the n CPUs, limited to `limit` when not NULL (what the hypervisor gives). */
+static int baseline(struct vd_call *c, char *const *xml, uint32_t n, const cpu_words *limit,
+                    char **result)
 {
-    const struct remote_connect_baseline_cpu_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectBaselineCPU",
-                            a->flags);
-    if (a->xmlCPUs_len == 0)
+    if (n == 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: nCPUs must be greater than 0");
     cpu_words common;
     char vendor[32] = "";
-    for (uint32_t i = 0; i < a->xmlCPUs_len; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         struct cpu_def d;
-        if (parse_cpu(c, a->xmlCPUs[i], true, &d) < 0)
+        if (parse_cpu(c, xml[i], !limit, &d) < 0)
             return -1;
         for (int w = 0; w < CPU_W_COUNT; w++)
             common[w] = i ? common[w] & d.need[w] : d.need[w];
@@ -353,11 +352,10 @@ static int baseline_cpu(struct vd_call *c)
             vendor[0] = 0;
         }
     }
+    for (int w = 0; limit && w < CPU_W_COUNT; w++)
+        common[w] &= (*limit)[w];
     struct best_model b = {.common = (const cpu_words *)&common};
     cpu_models_each(consider_model, &b);
-    if (!b.name[0])
-        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED,
-                            "operation failed: no CPU model can represent the given CPUs");
     struct cpu_model m;
     cpu_model_find(b.name, false, &m);
     struct buf out = BUF_INIT;
@@ -374,15 +372,48 @@ static int baseline_cpu(struct vd_call *c)
             const char *name = cpu_feature_name((enum cpu_word)w, bit);
             if ((common[w] & mask) && !(m.features[w] & mask) && name)
                 buf_printf(&out, "  <feature policy='require' name='%s'/>\n", name);
+            else if (!(common[w] & mask) && (m.features[w] & mask) && name)
+                buf_printf(&out, "  <feature policy='disable' name='%s'/>\n", name);
         }
     buf_append_str(&out, "</cpu>\n");
-    ((struct remote_connect_baseline_cpu_ret *)c->ret)->cpu = buf_detach(&out, NULL);
+    *result = buf_detach(&out, NULL);
     return 0;
+}
+
+static int baseline_cpu(struct vd_call *c)
+{
+    const struct remote_connect_baseline_cpu_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virConnectBaselineCPU",
+                            a->flags);
+    return baseline(c, a->xmlCPUs, a->xmlCPUs_len, NULL,
+                    &((struct remote_connect_baseline_cpu_ret *)c->ret)->cpu);
+}
+
+static int baseline_hypervisor_cpu(struct vd_call *c)
+{
+    const struct remote_connect_baseline_hypervisor_cpu_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "virConnectBaselineHypervisorCPU",
+                            a->flags);
+    if (check_hypervisor(c, a->emulator, a->arch, a->machine, a->virttype) < 0)
+        return -1;
+    cpu_words have;
+    struct verr e = {0};
+    if (hypervisor_words(have, &e) < 0)
+        return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&e));
+    return baseline(c, a->xmlCPUs, a->xmlCPUs_len, (const cpu_words *)&have,
+                    &((struct remote_connect_baseline_hypervisor_cpu_ret *)c->ret)->cpu);
 }
 
 static const struct vd_proc procs[] = {
     {REMOTE_PROC_CONNECT_COMPARE_CPU, compare_cpu},
     {REMOTE_PROC_CONNECT_BASELINE_CPU, baseline_cpu},
     {REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, compare_hypervisor_cpu},
+    {REMOTE_PROC_CONNECT_BASELINE_HYPERVISOR_CPU, baseline_hypervisor_cpu},
 };
 VD_PROC_TABLE(vd_cpu_compare_procs, procs);

@@ -2,7 +2,8 @@
  * host.c - libvireo's calls that go straight to the daemon as one remote procedure with
  * remote.proto's structures (vir_rpc, which the storage API shares), and the host and
  * hypervisor calls made that way: virConnectGetDomainCapabilities, virConnectCompareCPU,
- * virConnectBaselineCPU, virConnectCompareHypervisorCPU.
+ * virConnectBaselineCPU, virConnectCompareHypervisorCPU,
+ * virConnectBaselineHypervisorCPU.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,4 +69,19 @@ int vir_connect_compare_hypervisor_cpu(vir_connect *conn, const char *emulator, 
                 REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, &a, &r, err) < 0)
         return -1;
     return r.result;
+}
+
+char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                          const char *machine, const char *virttype,
+                                          const char **xml_cpus, unsigned int n, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_connect_baseline_hypervisor_cpu_args a = {
+        (char *)emulator,  (char *)arch, (char *)machine, (char *)virttype, n,
+        (char **)xml_cpus, flags};
+    struct remote_connect_baseline_hypervisor_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectBaselineHypervisorCPU",
+                REMOTE_PROC_CONNECT_BASELINE_HYPERVISOR_CPU, &a, &r, err) < 0)
+        return NULL;
+    return r.cpu;
 }

@@ -1,5 +1,6 @@
 /*
- * cmd-cpu-compare.c - vsh's cpu-compare, hypervisor-cpu-compare and cpu-baseline: the
+ * cmd-cpu-compare.c - vsh's cpu-compare, hypervisor-cpu-compare, cpu-baseline and
+ * hypervisor-cpu-baseline: the
  * <cpu> elements
  * of a file (alone, several side by side, or inside a domain, capabilities or
  * domainCapabilities document, as virsh finds them) sent to the daemon, with
@@ -131,7 +132,8 @@ bool vsh_cmd_hypervisor_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *c
     return compare(ctl, cmd, true);
 }
 
-bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+/* cpu-baseline and hypervisor-cpu-baseline (which also takes --model NAME for one CPU). */
+static bool baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool hypervisor)
 {
     if (vsh_opt_bool(cmd, "features") || vsh_opt_bool(cmd, "migratable")) {
         /* TODO: VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES and _MIGRATABLE */
@@ -139,12 +141,35 @@ bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                   "unsupported flags: --features and --migratable are not supported yet");
         return false;
     }
-    size_t n;
-    char **cpus = extract_cpus(ctl, vsh_opt_string(cmd, "file"), &n);
-    if (!cpus)
+    const char *file = vsh_opt_string(cmd, "file");
+    const char *model = hypervisor ? vsh_opt_string(cmd, "model") : NULL;
+    if (file && model) {
+        vsh_error(ctl, "%s", "Options --file and --model are mutually exclusive");
         return false;
+    }
+    if (!file && !model) {
+        vsh_error(ctl, "%s", "either --file or --model is required");
+        return false;
+    }
+    size_t n = 1;
+    char **cpus;
+    if (model) {
+        struct buf b = BUF_INIT;
+        buf_append_str(&b, "<cpu>\n  <model>");
+        xml_escape(&b, model, false);
+        buf_append_str(&b, "</model>\n</cpu>\n");
+        cpus = xcalloc(2, sizeof(*cpus));
+        cpus[0] = buf_detach(&b, NULL);
+    } else if (!(cpus = extract_cpus(ctl, file, &n))) {
+        return false;
+    }
     vir_error err;
-    char *result = vir_connect_baseline_cpu(ctl->conn, (const char **)cpus, (unsigned)n, 0, &err);
+    char *result =
+        hypervisor ? vir_connect_baseline_hypervisor_cpu(
+                         ctl->conn, vsh_opt_string(cmd, "emulator"), vsh_opt_string(cmd, "arch"),
+                         vsh_opt_string(cmd, "machine"), vsh_opt_string(cmd, "virttype"),
+                         (const char **)cpus, (unsigned)n, 0, &err)
+                   : vir_connect_baseline_cpu(ctl->conn, (const char **)cpus, (unsigned)n, 0, &err);
     free_cpus(cpus, n);
     if (!result) {
         vsh_report(ctl, &err);
@@ -153,4 +178,14 @@ bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vsh_print(ctl, "%s", result);
     free(result);
     return true;
+}
+
+bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return baseline(ctl, cmd, false);
+}
+
+bool vsh_cmd_hypervisor_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    return baseline(ctl, cmd, true);
 }

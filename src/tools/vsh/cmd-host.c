@@ -247,6 +247,19 @@ static const struct vsh_opt opts_hypervisor_cpu_compare[] = {
     {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_hypervisor_cpu_baseline[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "file containing XML CPU descriptions"},
+    {"virttype", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "virtualization type (/domain/@type)"},
+    {"emulator", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "CPU architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "machine type (/domain/os/type/@machine)"},
+    {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
+    {"migratable", VSH_OT_BOOL, 0, "Do not include features that block migration"},
+    {"model", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "Shortcut for calling the command with a single CPU model and no additional features"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_cpu_baseline[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing XML CPU descriptions"},
     {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
@@ -1382,6 +1395,11 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
      "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"hypervisor-cpu-baseline", vsh_cmd_hypervisor_cpu_baseline, opts_hypervisor_cpu_baseline,
+     "compute baseline CPU usable by a specific hypervisor",
+     "Compute baseline CPU for a set of given CPUs. The result will be tailored to the "
+     "specified hypervisor.",
+     HOST, 0},
     {"hypervisor-cpu-compare", vsh_cmd_hypervisor_cpu_compare, opts_hypervisor_cpu_compare,
      "compare a CPU with the CPU created by a hypervisor on the host",
      "compare CPU with hypervisor CPU", HOST, 0},
