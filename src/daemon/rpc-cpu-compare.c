@@ -15,7 +15,12 @@
  * virConnectBaselineHypervisorCPU (hypervisor-cpu-baseline) keeps of the common
  * features only those.
  *
- * TODO: the compare flags
+ * Models are QEMU's, not libvirt's cpu_map: where they differ the answers differ (libvirtd
+ * 9.0 gives Westmere as the baseline of Nehalem+aes and Westmere, its Westmere lacking
+ * pclmulqdq; QEMU 7.2's Westmere has it, so the answer here is Nehalem plus aes).
+ *
+ * TODO: <vendor>, <signature> and <topology> are not compared (features only); the compare
+ * flags
  * (VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, _VALIDATE_XML) or the baseline
  * flags (EXPAND_FEATURES, MIGRATABLE): refused with libvirt's unsupported-flags
  * line.
