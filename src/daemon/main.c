@@ -403,6 +403,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->domain_dir);
     free(d->save_dir);
     free(d->snapshot_dir);
+    free(d->nvram_dir);
     free(d->autostart_dir);
     free(d->run_dir);
     free(d->log_dir);
@@ -574,6 +575,7 @@ int main(int argc, char **argv)
         d.network_dir = xasprintf("%s/etc/networks", d.root);
         d.network_run_dir = xasprintf("%s/run-networks", d.root);
         d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
+        d.nvram_dir = xasprintf("%s/lib/nvram", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -584,6 +586,7 @@ int main(int argc, char **argv)
         d.network_dir = xstrdup("/etc/vireo/networks");
         d.network_run_dir = xstrdup("/run/vireo/networks");
         d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
+        d.nvram_dir = xstrdup("/var/lib/libvirt/qemu/nvram"); /* libvirt's, as the XML says */
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -601,6 +604,7 @@ int main(int argc, char **argv)
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
         d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
+        d.nvram_dir = xasprintf("%s/vireo/nvram", state);
         free(cfg);
         free(state);
     }

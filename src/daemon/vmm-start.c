@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "daemon/net-iface.h"
+#include "daemon/nvram.h"
 #include "daemon/security-dac.h"
 #include "daemon/storage.h"
 #include "daemon/tune.h"
@@ -575,6 +576,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
     if (r == 0)
         r = vd_hugepages_prepare(def, &mem_path, err);
+    if (r == 0) /* the per-domain VARS copy, once the command line is known to be good */
+        r = vd_nvram_prepare(def, err);
     if (r < 0) {
         domain_def_free(resolved);
         work_free(w);
