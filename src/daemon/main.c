@@ -230,7 +230,6 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
             d->vnc_tls_dir = *val ? xstrdup(val) : NULL;
         } else if (strcmp(key, "listen_addr") == 0) {
             free(d->listen_addr);
-            free(d->vnc_tls_dir);
             d->listen_addr = *val ? xstrdup(val) : NULL;
         } else if (strcmp(key, "tls_port") == 0 || strcmp(key, "tcp_port") == 0) {
             if (str_to_u64(val, 10, &n) < 0 || n == 0 || n > 65535) {
@@ -432,6 +431,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->network_autostart_dir);
     free(d->network_run_dir);
     free(d->listen_addr);
+    free(d->vnc_tls_dir);
     free(d->tls_port);
     free(d->tcp_port);
     free(d->sasl_conf_dir);
