@@ -94,6 +94,7 @@ def storage_migration(elf, vmm, tmp):
     (started -S with -incoming and an empty disk of its own), migrates memory once READY, ends
     the copy with block-job-cancel, and the destination runs on: its guest reads back the disk
     blocks it wrote on the source and passes all its checks."""
+    qemu = "qemu-system" in vmm
     src_disk, dst_disk = os.path.join(tmp, "m-src.raw"), os.path.join(tmp, "m-dst.raw")
     with open(src_disk, "wb") as f:
         f.seek(1 << 20)
@@ -130,21 +131,43 @@ def storage_migration(elf, vmm, tmp):
         check("return" in r, "storage migration: drive-mirror into the destination", r)
         check(wait_event(q, "BLOCK_JOB_READY") is not None,
               "storage migration: the mirror is READY while the guest writes", q.events)
+        # QEMU 7.2 inactivates the source's block nodes at the switchover, and a mirror copy
+        # still in flight then aborts it (block/io.c: bdrv_co_write_req_prepare: Assertion
+        # `!(bs->open_flags & BDRV_O_INACTIVE)'), about 1 run in 3 here. Its management stacks
+        # (avocado-vt, for one) pause before the switchover and end the copy there; so does
+        # this script under QEMU. vireo-vmm keeps its nodes usable, so the copy ends after.
+        if qemu:
+            q.cmd("migrate-set-capabilities", {"capabilities": [
+                {"capability": "pause-before-switchover", "state": True}]})
+
+        def migration_status(stop_at):
+            end = time.monotonic() + 300
+            st = {}
+            while time.monotonic() < end:
+                st = q.cmd("query-migrate")["return"]
+                if st.get("status") in stop_at:
+                    break
+                time.sleep(0.05)
+            return st
+
+        def cancel_copy():
+            r = q.cmd("block-job-cancel", {"device": "mig0"})
+            e = wait_event(q, "BLOCK_JOB_COMPLETED")
+            check("return" in r and e is not None and "error" not in e["data"],
+                  "storage migration: block-job-cancel completes the copy", e)
+            wait_jobs_gone(q)
+
         r = q.cmd("migrate", {"uri": mig})
         check("return" in r, "storage migration: migrate the memory", r)
-        end = time.monotonic() + 300
-        st = {}
-        while time.monotonic() < end:
-            st = q.cmd("query-migrate")["return"]
-            if st.get("status") in ("completed", "failed", "cancelled"):
-                break
-            time.sleep(0.05)
+        done = ("completed", "failed", "cancelled")
+        st = migration_status(done + (("pre-switchover",) if qemu else ()))
+        if qemu and st.get("status") == "pre-switchover":
+            cancel_copy()
+            q.cmd("migrate-continue", {"state": "pre-switchover"})
+            st = migration_status(done)
         check(st.get("status") == "completed", "storage migration: memory migrated", st)
-        r = q.cmd("block-job-cancel", {"device": "mig0"})
-        e = wait_event(q, "BLOCK_JOB_COMPLETED")
-        check("return" in r and e is not None and "error" not in e["data"],
-              "storage migration: block-job-cancel completes the copy", e)
-        wait_jobs_gone(q)
+        if not qemu:
+            cancel_copy()
         check(same_file(src_disk, dst_disk), "storage migration: the disks are identical")
         dq.cmd("nbd-server-stop")
         r = dq.cmd("cont")
@@ -163,8 +186,12 @@ def storage_migration(elf, vmm, tmp):
               out[-3000:] + err[-1000:])
         dst = None
     except OSError as e:  # a VMM closed its monitor: a failure, with both VMMs' state and output
-        diag = "".join(f"{name}: exit {g.p.poll()}\n{g.text()[-2000:]}\n"
-                       for name, g in (("source", src), ("destination", dst)) if g)
+        diag = ""
+        for name, g in (("source", src), ("destination", dst)):
+            if g:
+                rc = g.p.poll()
+                err = g.p.stderr.read() if rc is not None and g.p.stderr else ""
+                diag += f"{name}: exit {rc}\n{g.text()[-2000:]}\n{err[-2000:]}\n"
         check(False, f"storage migration: a VMM's monitor went away ({e})", diag)
     finally:
         for g in (src, dst):
