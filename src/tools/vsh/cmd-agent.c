@@ -1,7 +1,8 @@
 /*
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
- * with --pretty indented as JSON), domfsfreeze and domfsthaw. Options, checks and outputs
+ * with --pretty indented as JSON), domfsfreeze, domfsthaw and domfsinfo. Options, checks and
+ * outputs
  * are virsh's.
  */
 #include <errno.h>
@@ -112,4 +113,45 @@ bool vsh_cmd_domfsfreeze(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 bool vsh_cmd_domfsthaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     return fs_freeze_thaw(ctl, cmd, false);
+}
+
+/* virsh's table: mountpoint, device name, type and the domain's disks, comma-separated */
+bool vsh_cmd_domfsinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_domain_fs_info **info = NULL;
+    int n = vir_domain_get_fs_info(dom, &info, 0, &err);
+    vir_domain_free(dom);
+    if (n < 0) {
+        vsh_error(ctl, "Unable to get filesystem information");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    if (n == 0) {
+        free(info);
+        vsh_error(ctl, "No filesystems are mounted in the domain");
+        return false;
+    }
+    static const char *const header[] = {"Mountpoint", "Name", "Type", "Target"};
+    struct vsh_table *t = vsh_table_new(4, header);
+    for (int i = 0; i < n; i++) {
+        struct buf targets = BUF_INIT;
+        for (unsigned j = 0; j < info[i]->ndev_alias; j++)
+            buf_printf(&targets, "%s%s", j ? "," : "", info[i]->dev_alias[j]);
+        const char *row[] = {info[i]->mountpoint, info[i]->name, info[i]->fstype,
+                             targets.data ? (const char *)targets.data : ""};
+        vsh_table_add(t, row);
+        buf_free(&targets);
+        vir_domain_fs_info_free(info[i]);
+    }
+    free(info);
+    struct buf out = BUF_INIT;
+    vsh_table_format(t, ctl->quiet, &out);
+    vsh_table_free(t);
+    vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
+    buf_free(&out);
+    return true;
 }

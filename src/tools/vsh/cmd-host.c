@@ -669,6 +669,11 @@ static const struct vsh_opt opts_domfsfreeze[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domfsinfo[] = {
+    DOM_OPT,
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domfsthaw[] = {
     DOM_OPT,
     {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be thawed"},
@@ -1175,6 +1180,9 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Output the IP address and port number for the graphical display.", DM, 0},
     {"domfsfreeze", vsh_cmd_domfsfreeze, opts_domfsfreeze, "Freeze domain's mounted filesystems.",
      "Freeze domain's mounted filesystems.", DM, 0},
+    {"domfsinfo", vsh_cmd_domfsinfo, opts_domfsinfo,
+     "Get information of domain's mounted filesystems.",
+     "Get information of domain's mounted filesystems.", DM, 0},
     {"domfsthaw", vsh_cmd_domfsthaw, opts_domfsthaw, "Thaw domain's mounted filesystems.",
      "Thaw domain's mounted filesystems.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,

@@ -200,6 +200,18 @@ try:
     t.ok(r.returncode != 0 and errline(r) ==
          "error: argument unsupported: specifying mountpoints is not supported",
          "domfsthaw with a mountpoint: libvirt's refusal", r.stderr)
+    # domfsinfo: guest-get-fsinfo's empty list, with virsh's words in both clients and [] for
+    # libvirt-python
+    for tool in ("virsh", VSH):
+        rv = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri, "domfsinfo",
+                             "ag"], env=d.env, capture_output=True, text=True, timeout=300)
+        t.ok(rv.returncode != 0 and rv.stdout == "" and
+             errline(rv) == "error: No filesystems are mounted in the domain",
+             "%s domfsinfo: the guest has no file systems" % os.path.basename(tool),
+             rv.stdout + rv.stderr)
+    t.ok(conn.lookupByName("ag").fsInfo() == [] and
+         "agent: guest-get-fsinfo answered" in d.console_log("ag"),
+         "fsInfo() asks the agent and gets its empty list", d.console_log("ag")[-1000:])
     r = d.virsh("domifaddr", "ag", "--source", "agent", timeout=300)
     t.ok(r.returncode == 0 and r.stdout.strip() == "" and
          wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
@@ -261,13 +273,15 @@ try:
                  ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
                  ["domifaddr", "noag", "--source", "agent"],
                  ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
-                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"]):
+                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
+                 ["domfsinfo", "noag"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
-    r = d.vsh("domtime", "noag")
-    t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED, "vsh domtime: the same refusal",
-         r.stderr)
+    for args in (["domtime", "noag"], ["domfsinfo", "noag"]):
+        r = d.vsh(*args)
+        t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
+             "vsh %s: the same refusal" % args[0], r.stderr)
     d.virsh("destroy", "noag")
 
     # shutdown --mode agent: guest-shutdown, and the guest powers itself off.
