@@ -130,10 +130,11 @@ bool vsh_cmd_domfsinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_report(ctl, &err);
         return false;
     }
-    if (n == 0) {
+    if (n == 0) { /* virsh: a success, said on stdout */
         free(info);
-        vsh_error(ctl, "No filesystems are mounted in the domain");
-        return false;
+        /* no newline, as virsh: the blank line after each command ends it */
+        vsh_print_extra(ctl, "No filesystems are mounted in the domain");
+        return true;
     }
     static const char *const header[] = {"Mountpoint", "Name", "Type", "Target"};
     struct vsh_table *t = vsh_table_new(4, header);
