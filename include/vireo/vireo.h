@@ -1014,6 +1014,12 @@ int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned
                            vir_error *err);
 void vir_domain_fs_info_free(vir_domain_fs_info *info);
 
+/* virDomainSetUserPassword: the guest user's password set through its agent; with
+ * VIR_DOMAIN_PASSWORD_ENCRYPTED the password is already crypted. 0 or -1. */
+enum { VIR_DOMAIN_PASSWORD_ENCRYPTED = 1 << 0 };
+int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                 unsigned int flags, vir_error *err);
+
 /* virDomainQemuAgentCommand (libvirt-qemu): a guest agent command as JSON; timeout in
  * seconds or one of these. Returns the agent's reply as JSON (malloc'd; NULL with err set on
  * failure, or with err clear for _NOWAIT). flags must be 0. */

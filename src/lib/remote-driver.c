@@ -1246,6 +1246,15 @@ static int remote_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsig
     return n;
 }
 
+static int remote_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_user_password_args a = {
+        .user = (char *)user, .password = (char *)password, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, &a, NULL, err);
+}
+
 static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                        unsigned int flags, vir_error *err)
 {
@@ -2092,6 +2101,7 @@ const struct vir_driver vir_remote_driver = {
     .qemu_agent_command = remote_qemu_agent_command,
     .fs_freeze = remote_fs_freeze,
     .get_fs_info = remote_get_fs_info,
+    .set_user_password = remote_set_user_password,
     .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,

@@ -1320,6 +1320,12 @@ int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned
     DOM_QUERY("virDomainGetFSInfo", -1, get_fs_info, info, flags, err);
 }
 
+int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                 unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetUserPassword", set_user_password, user, password, flags, err);
+}
+
 void vir_domain_fs_info_free(vir_domain_fs_info *info)
 {
     if (!info)

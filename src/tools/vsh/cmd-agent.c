@@ -1,9 +1,8 @@
 /*
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
- * with --pretty indented as JSON), domfsfreeze, domfsthaw and domfsinfo. Options, checks and
- * outputs
- * are virsh's.
+ * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo and set-user-password.
+ * Options, checks and outputs are virsh's.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -155,4 +154,22 @@ bool vsh_cmd_domfsinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
     buf_free(&out);
     return true;
+}
+
+bool vsh_cmd_set_user_password(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *user = vsh_opt_string(cmd, "user"), *password = vsh_opt_string(cmd, "password");
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    unsigned flags = vsh_opt_bool(cmd, "encrypted") ? VIR_DOMAIN_PASSWORD_ENCRYPTED : 0;
+    bool ok = vir_domain_set_user_password(dom, user, password, flags, &err) == 0;
+    if (!ok) /* no newline after the message, as virsh: the blank line after each command */
+        vsh_report(ctl, &err);
+    else
+        vsh_print_extra(ctl, "Password set successfully for %s in %s", user,
+                        vir_domain_get_name(dom));
+    vir_domain_free(dom);
+    return ok;
 }

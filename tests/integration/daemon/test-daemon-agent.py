@@ -79,6 +79,12 @@ def virsh_loud(*args):
                           text=True, timeout=300)
 
 
+def vsh_loud(*args):
+    """vsh without -q, to compare those lines with virsh's."""
+    return subprocess.run([VSH, "-c", d.vsh_uri] + list(args), env=d.env, capture_output=True,
+                          text=True, timeout=300)
+
+
 def domtime(out):
     m = re.match(r"Time: (\d+)\s*$", out)
     return int(m.group(1)) if m else None
@@ -240,6 +246,21 @@ try:
     t.ok(wait_for(lambda: "guest-set-user-password for root (password czNjcmV0, crypted no)" in
                   d.console_log("ag"), 60),
          "the agent got the user and the base64 password", d.console_log("ag")[-1000:])
+    rv = virsh_loud("set-user-password", "ag", "--user", "bob", "--password", "pw2")
+    rs = vsh_loud("set-user-password", "ag", "--user", "bob", "--password", "pw2")
+    t.ok(rs.returncode == 0 and (rs.stdout, rs.stderr) == (rv.stdout, rv.stderr) and
+         "Password set successfully for bob in ag" in rs.stdout,
+         "vsh set-user-password prints what virsh prints", repr((rv, rs)))
+    rs = d.vsh("set-user-password", "ag", "carol", "s3cret", timeout=300)
+    t.ok(rs.returncode == 0 and
+         wait_for(lambda: "guest-set-user-password for carol (password czNjcmV0, crypted no)" in
+                  d.console_log("ag"), 60), "vsh set-user-password reaches the agent",
+         rs.stdout + rs.stderr)
+    rs = d.vsh("set-user-password", "ag", "dave", "$6$y$hash", "--encrypted", timeout=300)
+    t.ok(rs.returncode == 0 and
+         wait_for(lambda: "for dave (password JDYkeSRoYXNo, crypted yes)" in d.console_log("ag"),
+                  60), "vsh set-user-password --encrypted sends a crypted password",
+         rs.stdout + rs.stderr)
     r = virsh_loud("set-user-password", "ag", "admin", "$6$x$hash", "--encrypted")
     t.ok(r.returncode == 0 and
          wait_for(lambda: "for admin (password JDYkeCRoYXNo, crypted yes)" in d.console_log("ag"),
@@ -283,7 +304,8 @@ try:
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
-    for args in (["domtime", "noag"], ["domfsinfo", "noag"]):
+    for args in (["domtime", "noag"], ["domfsinfo", "noag"],
+                 ["set-user-password", "noag", "root", "pw"]):
         r = d.vsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "vsh %s: the same refusal" % args[0], r.stderr)
