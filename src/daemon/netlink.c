@@ -152,6 +152,28 @@ int vd_nl_link_set(const char *name, const struct vd_nl_link *set, struct verr *
     return 0;
 }
 
+/* RTM_NEWADDR of the family's address a (len bytes) on interface idx; the IPv4 broadcast
+ * when bcast is given. */
+static int addr_add(int family, unsigned idx, const void *a, size_t len, unsigned prefix,
+                    const void *bcast)
+{
+    struct nl_req r;
+    memset(&r, 0, sizeof(r));
+    r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+    r.h.nlmsg_type = RTM_NEWADDR;
+    r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+    struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
+    ifa->ifa_family = (unsigned char)family;
+    ifa->ifa_prefixlen = (unsigned char)prefix;
+    ifa->ifa_flags = family == AF_INET6 ? IFA_F_NODAD : 0; /* usable at once: no DAD */
+    ifa->ifa_index = idx;
+    nl_put(&r, IFA_LOCAL, a, len);
+    nl_put(&r, IFA_ADDRESS, a, len);
+    if (bcast)
+        nl_put(&r, IFA_BROADCAST, bcast, len);
+    return nl_talk(&r);
+}
+
 int vd_nl_addr4_add(const char *name, const char *addr, unsigned prefix, struct verr *err)
 {
     unsigned idx = if_nametoindex(name);
@@ -160,22 +182,10 @@ int vd_nl_addr4_add(const char *name, const char *addr, unsigned prefix, struct 
     struct in_addr a;
     if (inet_pton(AF_INET, addr, &a) != 1 || prefix > 32)
         return verr_set(err, EINVAL, "invalid IPv4 address '%s/%u'", addr, prefix);
-    struct nl_req r;
-    memset(&r, 0, sizeof(r));
-    r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-    r.h.nlmsg_type = RTM_NEWADDR;
-    r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
-    ifa->ifa_family = AF_INET;
-    ifa->ifa_prefixlen = (unsigned char)prefix;
-    ifa->ifa_index = idx;
-    nl_put(&r, IFA_LOCAL, &a, 4);
-    nl_put(&r, IFA_ADDRESS, &a, 4);
     struct in_addr bc = a;
     if (prefix < 32)
         bc.s_addr |= htonl(prefix ? (1u << (32 - prefix)) - 1 : 0xffffffffu);
-    nl_put(&r, IFA_BROADCAST, &bc, 4);
-    int ret = nl_talk(&r);
+    int ret = addr_add(AF_INET, idx, &a, 4, prefix, &bc);
     if (ret < 0)
         return verr_errno(err, -ret, "cannot add address %s/%u to '%s'", addr, prefix, name);
     return 0;
@@ -189,19 +199,7 @@ int vd_nl_addr6_add(const char *name, const char *addr, unsigned prefix, struct 
     struct in6_addr a;
     if (inet_pton(AF_INET6, addr, &a) != 1 || prefix > 128)
         return verr_set(err, EINVAL, "invalid IPv6 address '%s/%u'", addr, prefix);
-    struct nl_req r;
-    memset(&r, 0, sizeof(r));
-    r.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-    r.h.nlmsg_type = RTM_NEWADDR;
-    r.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-    struct ifaddrmsg *ifa = NLMSG_DATA(&r.h);
-    ifa->ifa_family = AF_INET6;
-    ifa->ifa_prefixlen = (unsigned char)prefix;
-    ifa->ifa_flags = IFA_F_NODAD;
-    ifa->ifa_index = idx;
-    nl_put(&r, IFA_LOCAL, &a, 16);
-    nl_put(&r, IFA_ADDRESS, &a, 16);
-    int ret = nl_talk(&r);
+    int ret = addr_add(AF_INET6, idx, &a, 16, prefix, NULL);
     if (ret < 0)
         return verr_errno(err, -ret, "cannot add address %s/%u to '%s'", addr, prefix, name);
     return 0;

@@ -791,6 +791,21 @@ static void process_input(struct vnc_client *c)
         start_tls(c);
 }
 
+/* n bytes that came from c: queued and parsed; false when c was dropped for sending more
+ * than one message can hold, or went away while they were handled. */
+static bool take_input(struct vnc_client *c, const uint8_t *p, size_t n)
+{
+    if (c->in.len + n > RFB_MAX_MESSAGE + 64) {
+        log_warn("vnc: client %s:%s sent more than one message can hold, dropping it", c->host,
+                 c->service);
+        client_close(c);
+        return false;
+    }
+    buf_append(&c->in, p, n);
+    process_input(c);
+    return c->fd >= 0;
+}
+
 /* Everything GnuTLS has for c (it may hold decrypted bytes the socket will not signal). */
 static void read_tls(struct vnc_client *c)
 {
@@ -806,15 +821,9 @@ static void read_tls(struct vnc_client *c)
             client_close(c);
             return;
         }
-        if (c->in.len + (size_t)n > RFB_MAX_MESSAGE + 64) {
-            log_warn("vnc: client %s:%s sent more than one message can hold, dropping it", c->host,
-                     c->service);
-            client_close(c);
+        if (!take_input(c, tmp, (size_t)n))
             return;
-        }
-        buf_append(&c->in, tmp, (size_t)n);
-        process_input(c);
-    } while (c->fd >= 0 && tls_session_pending(c->tls));
+    } while (tls_session_pending(c->tls));
 }
 
 static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
@@ -831,19 +840,6 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
         }
         return;
     }
-    if (c->tls_active) {
-        if (events & LOOP_WRITE) {
-            client_flush(c);
-            if (c->fd < 0)
-                return;
-            send_update(c);
-            if (c->fd < 0)
-                return;
-        }
-        if (events & (LOOP_READ | LOOP_HUP))
-            read_tls(c);
-        return;
-    }
     if (events & LOOP_WRITE) {
         client_flush(c);
         if (c->fd < 0)
@@ -854,6 +850,10 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
     }
     if (!(events & (LOOP_READ | LOOP_HUP)))
         return;
+    if (c->tls_active) {
+        read_tls(c);
+        return;
+    }
     uint8_t tmp[65536];
     ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -862,14 +862,7 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque)
         client_close(c);
         return;
     }
-    if (c->in.len + (size_t)n > RFB_MAX_MESSAGE + 64) {
-        log_warn("vnc: client %s:%s sent more than one message can hold, dropping it", c->host,
-                 c->service);
-        client_close(c);
-        return;
-    }
-    buf_append(&c->in, tmp, (size_t)n);
-    process_input(c);
+    take_input(c, tmp, (size_t)n);
 }
 
 static void client_close(struct vnc_client *c)

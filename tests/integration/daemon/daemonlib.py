@@ -68,11 +68,13 @@ class Daemon:
         self.proc = None
         self.args = []  # more vireod options (-v, ...)
 
+    ns = None  # a network namespace to run vireod in (NsDaemon)
+
     def start(self):
         out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen([self.vireod, "--root", self.root, "--timeout", "600"] +
-                                     self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        cmd = (["ip", "netns", "exec", self.ns] if self.ns else []) + [
+            self.vireod, "--root", self.root, "--timeout", "600"] + self.args
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.sock_ro), 10)
         return self.proc
 
@@ -201,3 +203,12 @@ def domain_xml(name, guest, cmdline, devices="", memory_mib=64, extra="", balloo
 {devices}  </devices>
 </domain>
 """
+
+
+class NsDaemon(Daemon):
+    """vireod inside network namespace ns (its clients connect through the socket, which the
+    namespace does not hide)."""
+
+    def __init__(self, ns, vireod, vmm, vsh=None):
+        super().__init__(vireod, vmm, vsh)
+        self.ns = ns

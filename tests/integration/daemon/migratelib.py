@@ -9,7 +9,7 @@ file); the migration streams go over TCP between the namespaces.
 import os
 import subprocess
 
-from daemonlib import Daemon, wait_for
+from daemonlib import Daemon, NsDaemon, wait_for
 
 
 def sh(*cmd):
@@ -48,18 +48,9 @@ class Fabric:
         self.made = []
 
 
-class Host(Daemon):
-    """A vireod running inside network namespace ns."""
+class Host(NsDaemon):
+    """A vireod running inside network namespace ns, reached at addr."""
 
     def __init__(self, ns, addr, vireod, vmm, vsh=None):
-        super().__init__(vireod, vmm, vsh)
-        self.ns = ns
+        super().__init__(ns, vireod, vmm, vsh)
         self.addr = addr
-
-    def start(self):
-        out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
-                                      self.root, "--timeout", "600"] + self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock_ro), 10)
-        return self.proc

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import urllib.request
 
-from daemonlib import Daemon, Tap, domain_xml, wait_for
+from daemonlib import Daemon, NsDaemon, Tap, domain_xml, wait_for
 
 t = Tap()
 NS = "vireo-ds-%d" % os.getpid()
@@ -41,16 +41,6 @@ VOLATILE = re.compile(r"^(  (cpu\.(time|user|system)|vcpu\.\d+\.(time|wait|delay
 def sh(*args, ns=None, check=False):
     cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, check=check)
-
-
-class NsDaemon(Daemon):
-    def start(self):
-        out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, self.vireod, "--root",
-                                      self.root, "--timeout", "600"] + self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock_ro), 10)
-        return self.proc
 
 
 def records(text):
@@ -238,7 +228,7 @@ def cpu_stats(d):
 def main():
     vireod, vmm, guest, vsh = sys.argv[1:5]
     sh("ip", "netns", "add", NS, check=True)
-    d = NsDaemon(vireod, vmm, vsh)
+    d = NsDaemon(NS, vireod, vmm, vsh)
     names = ["dsb", "dsm", "dsn", "dsoff"]
     try:
         sh("ip", "link", "set", "lo", "up", ns=NS)

@@ -48,7 +48,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 NET_XML = """<network>
   <name>natnet</name>
@@ -71,22 +71,6 @@ def sh(*args, ns=None, check=False):
     if check and r.returncode:
         raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
     return r
-
-
-class NsDaemon(Daemon):
-    """vireod inside namespace ns."""
-
-    def __init__(self, ns, vireod, vmm, vsh):
-        super().__init__(vireod, vmm, vsh)
-        self.ns = ns
-
-    def start(self):
-        out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
-                                      self.root, "--timeout", "600"] + self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock_ro), 10)
-        return self.proc
 
 
 def running(pid):

@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, Tap, skip_all, wait_for  # noqa: E402
+from daemonlib import Daemon, NsDaemon, Tap, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>net6</name>
@@ -55,20 +55,6 @@ RA_ONLY = """<network>
 def sh(*args, ns=None):
     cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-
-
-class NsDaemon(Daemon):
-    def __init__(self, ns, vireod, vmm):
-        super().__init__(vireod, vmm)
-        self.ns = ns
-
-    def start(self):
-        out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
-                                      self.root, "--timeout", "600"] + self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock_ro), 10)
-        return self.proc
 
 
 def main():

@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>upnet</name>
@@ -51,20 +51,6 @@ HOST = "<host mac='52:54:00:5e:00:81' name='guest81' ip='198.18.12.81'/>"
 def sh(*args, ns=None):
     cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-
-
-class NsDaemon(Daemon):
-    def __init__(self, ns, vireod, vmm, vsh):
-        super().__init__(vireod, vmm, vsh)
-        self.ns = ns
-
-    def start(self):
-        out = open(os.path.join(self.tmp, "vireod.out"), "a")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.vireod, "--root",
-                                      self.root, "--timeout", "600"] + self.args,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock_ro), 10)
-        return self.proc
 
 
 def main():
