@@ -3,6 +3,9 @@
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
  * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo and set-user-password.
  * Options, checks and outputs are virsh's.
+ *
+ * TODO: guestinfo (vireod answers virDomainGetGuestInfo already; libvireo and vsh lack it)
+ * and guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
  */
 #include <errno.h>
 #include <json-c/json.h>
