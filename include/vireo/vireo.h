@@ -309,6 +309,24 @@ char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulato
                                           const char *arch, const char *machine,
                                           const char *virttype, unsigned int flags, vir_error *err);
 
+/* virConnectCompareCPU: how the CPU a <cpu> (or a document holding one) describes compares
+ * with what the hypervisor gives on the host: 0 incompatible, 1 identical, 2 the host is a
+ * superset; -1 on error. */
+int vir_connect_compare_cpu(vir_connect *conn, const char *xml, unsigned int flags, vir_error *err);
+/* virConnectCompareHypervisorCPU: the same against what the hypervisor (that emulator, arch,
+ * machine and virtualization type, each NULL for the default) can give a guest. */
+int vir_connect_compare_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                       const char *machine, const char *virttype, const char *xml,
+                                       unsigned int flags, vir_error *err);
+/* virConnectBaselineCPU: the <cpu> that all n given CPU definitions support (free() it). */
+char *vir_connect_baseline_cpu(vir_connect *conn, const char **xml_cpus, unsigned int n,
+                               unsigned int flags, vir_error *err);
+/* virConnectBaselineHypervisorCPU: the same, limited to what that hypervisor can give. */
+char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                          const char *machine, const char *virttype,
+                                          const char **xml_cpus, unsigned int n, unsigned int flags,
+                                          vir_error *err);
+
 typedef struct vir_node_info {
     char model[32];       /* CPU model */
     unsigned long memory; /* KiB */

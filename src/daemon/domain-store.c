@@ -18,6 +18,7 @@
 #include "daemon/domain.h"
 #include "daemon/snapshot.h"
 #include "daemon/migrate.h"
+#include "daemon/nvram.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
@@ -138,6 +139,7 @@ int vd_domain_define(struct vd_daemon *d, const char *xml, unsigned flags, struc
     int r = domain_def_parse_string(xml, flags, &def, err);
     if (r < 0)
         return r;
+    vd_nvram_default_path(def, d->nvram_dir);
     r = vmm_argv_check_lifecycle(def, err);
     if (r < 0) {
         domain_def_free(def);
@@ -205,6 +207,7 @@ int vd_domain_create_transient(struct vd_daemon *d, const char *xml, struct vd_d
     int r = domain_def_parse_string(xml, 0, &def, err);
     if (r < 0)
         return r;
+    vd_nvram_default_path(def, d->nvram_dir);
     struct vd_domain *other = vd_domain_find_name(d, def->name);
     if (!other)
         other = vd_domain_find_uuid(d, def->uuid);

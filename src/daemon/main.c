@@ -10,7 +10,9 @@
  * tls_port, tcp_port, key_file, cert_file, ca_file, crl_file,
  * tls_no_verify_certificate, tls_allowed_dn_list, tls_priority, auth_tcp,
  * auth_tls, auth_unix_rw, auth_unix_ro, sasl_allowed_username_list,
- * max_anonymous_clients, max_client_requests); others are ignored with a
+ * max_anonymous_clients, max_client_requests) and qemu.conf's that apply
+ * (seccomp_sandbox, user, group, dynamic_ownership, vnc_tls,
+ * vnc_tls_x509_cert_dir, vnc_tls_x509_verify); others are ignored with a
  * warning, as a libvirtd.conf written for libvirtd may carry many.
  *
  * TLS files follow libvirt's layout: /etc/pki/CA/cacert.pem,
@@ -212,6 +214,20 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
                 d->listen_tls = n;
             else
                 d->listen_tcp = n;
+        } else if (strcmp(key, "vnc_tls") == 0 || strcmp(key, "vnc_tls_x509_verify") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n > 1) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            if (strcmp(key, "vnc_tls") == 0)
+                d->vnc_tls = n;
+            else
+                d->vnc_tls_verify = n;
+        } else if (strcmp(key, "vnc_tls_x509_cert_dir") == 0) {
+            free(d->vnc_tls_dir);
+            d->vnc_tls_dir = *val ? xstrdup(val) : NULL;
         } else if (strcmp(key, "listen_addr") == 0) {
             free(d->listen_addr);
             d->listen_addr = *val ? xstrdup(val) : NULL;
@@ -403,6 +419,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->domain_dir);
     free(d->save_dir);
     free(d->snapshot_dir);
+    free(d->nvram_dir);
     free(d->autostart_dir);
     free(d->run_dir);
     free(d->log_dir);
@@ -414,6 +431,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->network_autostart_dir);
     free(d->network_run_dir);
     free(d->listen_addr);
+    free(d->vnc_tls_dir);
     free(d->tls_port);
     free(d->tcp_port);
     free(d->sasl_conf_dir);
@@ -459,6 +477,8 @@ static void remote_defaults(struct vd_daemon *d)
         if (!d->sasl_conf_dir)
             d->sasl_conf_dir = xstrdup("/etc/sasl2");
     }
+    if (!d->vnc_tls_dir) /* qemu.conf's default, under --root as the other pki paths */
+        d->vnc_tls_dir = xasprintf("%s/etc/pki/libvirt-vnc", d->root ? d->root : "");
     if (!t->ca_file)
         t->ca_file = xasprintf("%s/cacert.pem", ca_dir);
     if (!t->crl_file)
@@ -574,6 +594,7 @@ int main(int argc, char **argv)
         d.network_dir = xasprintf("%s/etc/networks", d.root);
         d.network_run_dir = xasprintf("%s/run-networks", d.root);
         d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
+        d.nvram_dir = xasprintf("%s/lib/nvram", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -584,6 +605,7 @@ int main(int argc, char **argv)
         d.network_dir = xstrdup("/etc/vireo/networks");
         d.network_run_dir = xstrdup("/run/vireo/networks");
         d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
+        d.nvram_dir = xstrdup("/var/lib/libvirt/qemu/nvram"); /* libvirt's, as the XML says */
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -601,6 +623,7 @@ int main(int argc, char **argv)
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
         d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
+        d.nvram_dir = xasprintf("%s/vireo/nvram", state);
         free(cfg);
         free(state);
     }

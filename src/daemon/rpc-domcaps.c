@@ -89,10 +89,14 @@ static int domain_capabilities(struct vd_call *c)
                "  <machine>%s</machine>\n  <arch>%s</arch>\n  <vcpu max='255'/>\n"
                "  <iothreads supported='yes'/>\n",
                path, machine, u.machine);
-    /* SeaBIOS only: no <loader> or firmware autoselection (vmm-support refuses both). */
+    /* No firmware autoselection (vmm-support refuses it); a <loader> as rom or pflash. */
     buf_append_str(&b, "  <os supported='yes'>\n");
     put_enum(&b, "    ", "firmware", (const char *const[]){NULL});
-    buf_append_str(&b, "    <loader supported='no'/>\n  </os>\n");
+    buf_append_str(&b, "    <loader supported='yes'>\n");
+    put_enum(&b, "      ", "type", (const char *const[]){"rom", "pflash", NULL});
+    put_enum(&b, "      ", "readonly", (const char *const[]){"yes", "no", NULL});
+    put_enum(&b, "      ", "secure", (const char *const[]){"no", NULL});
+    buf_append_str(&b, "    </loader>\n  </os>\n");
     buf_append_str(&b, "  <cpu>\n    <mode name='host-passthrough' supported='yes'>\n");
     put_enum(&b, "      ", "hostPassthroughMigratable", (const char *const[]){"on", NULL});
     buf_append_str(&b, "    </mode>\n    <mode name='maximum' supported='yes'>\n");

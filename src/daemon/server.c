@@ -36,13 +36,13 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,       &vd_domain_procs,     &vd_lifecycle_procs, &vd_event_procs,
-    &vd_console_procs,    &vd_screenshot_procs, &vd_send_key_procs,  &vd_save_procs,
-    &vd_snapshot_procs,   &vd_stats_procs,      &vd_domstats_procs,  &vd_cpu_stats_procs,
-    &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,   &vd_storage_event_procs,
-    &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,      &vd_iftune_procs,
-    &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,    &vd_iothread_procs,
-    &vd_blockjob_procs,   &vd_domcaps_procs,
+    &vd_host_procs,       &vd_domain_procs,     &vd_lifecycle_procs,   &vd_event_procs,
+    &vd_console_procs,    &vd_screenshot_procs, &vd_send_key_procs,    &vd_save_procs,
+    &vd_snapshot_procs,   &vd_stats_procs,      &vd_domstats_procs,    &vd_cpu_stats_procs,
+    &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,     &vd_storage_event_procs,
+    &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,        &vd_iftune_procs,
+    &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,      &vd_iothread_procs,
+    &vd_blockjob_procs,   &vd_domcaps_procs,    &vd_cpu_compare_procs,
 };
 
 static vd_proc_fn find_proc(int proc)

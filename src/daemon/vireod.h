@@ -91,6 +91,7 @@ struct vd_daemon {
     char *log_dir;
     char *save_dir;     /* managed save images (lib/save) */
     char *snapshot_dir; /* snapshot metadata: DIR/DOMAIN/NAME.xml (lib/snapshot) */
+    char *nvram_dir;    /* per-domain UEFI variable stores NAME_VARS.fd (lib/nvram, nvram.h) */
     char *sock_path, *sock_ro_path;
     char *pid_file;
     char *vmm_path;
@@ -149,6 +150,10 @@ struct vd_daemon {
     /* qemu.conf's confinement keys (main.c reads them; vmm-start.c, security-dac.c). */
     bool seccomp_sandbox; /* seccomp_sandbox (default 1): -sandbox on for every VMM */
     struct vd_dac dac;    /* user, group, dynamic_ownership */
+    /* qemu.conf's vnc_tls, vnc_tls_x509_cert_dir (default /etc/pki/libvirt-vnc, under --root
+     * with one) and vnc_tls_x509_verify: every VNC display gets x509 credentials (vmm-argv.c). */
+    bool vnc_tls, vnc_tls_verify;
+    char *vnc_tls_dir;
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

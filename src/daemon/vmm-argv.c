@@ -40,6 +40,7 @@ struct argv_b {
     const char *root; /* the PCI root bus's name: pci.0 on pc, pcie.0 on q35 and microvm */
     bool firmware;    /* pc or q35: SeaBIOS boots the guest, so boot orders apply */
     bool q35;         /* sata controller 0 is the machine's built-in AHCI */
+    bool vnc_tls;     /* vnc-tls-creds0 is on the command line (every display shares it) */
 };
 
 static void add(struct argv_b *a, const char *s)
@@ -412,6 +413,17 @@ static void add_vnc(struct argv_b *a, const struct xnode *g, const struct vmm_ar
             buf_printf(&b, "[%s]:%ld", addr, p >= 5900 ? p - 5900 : 0);
         else
             buf_printf(&b, "%s:%ld", addr, p >= 5900 ? p - 5900 : 0);
+    }
+    if (paths->vnc_tls_dir) { /* qemu.conf's vnc_tls = 1, as libvirt writes it */
+        if (!a->vnc_tls) {
+            struct buf o = BUF_INIT;
+            buf_append_str(&o, "tls-creds-x509,id=vnc-tls-creds0,dir=");
+            put_escaped(&o, paths->vnc_tls_dir);
+            buf_printf(&o, ",endpoint=server,verify-peer=%s", paths->vnc_tls_verify ? "yes" : "no");
+            addf2(a, "-object", buf_detach(&o, NULL));
+            a->vnc_tls = true;
+        }
+        buf_append_str(&b, ",tls-creds=vnc-tls-creds0");
     }
     if (xnode_attr(g, "passwd"))
         buf_append_str(&b, ",password=on");

@@ -21,6 +21,10 @@ struct vmm_argv_paths {
     /* The tap descriptor of each interface (def->nnets), -1 for a user-mode
      * one; NULL when there are none (then a tap interface is refused). */
     const int *net_fds;
+    /* qemu.conf's vnc_tls: the x509 directory every VNC display's credentials come from, and
+     * whether clients must present a certificate; NULL: no TLS. */
+    const char *vnc_tls_dir;
+    bool vnc_tls_verify;
 };
 
 /*

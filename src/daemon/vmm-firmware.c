@@ -12,10 +12,8 @@
  * mode='sysinfo'/> asks for it, as in libvirt (mode='emulate' is the default
  * tables; mode='host' is refused).
  *
- * TODO(#15): the per-domain VARS copy from <nvram template=> (libvirt makes it at start
- * when the file is missing) and the default nvram path under vireod's --root are not made by
- * vireod's start yet, so vmm-support.c still refuses <loader>, <nvram> and <sysinfo>; these
- * options are what the start will pass once it does.
+ * The per-domain VARS copy from <nvram template=> and the default nvram path
+ * under vireod's nvram directory are nvram.c's, made before the start.
  */
 #include "daemon/vmm-firmware.h"
 #include "conf/xnode.h"
@@ -134,6 +132,19 @@ int vmm_firmware_argv(const struct domain_def *def, char ***argv, size_t *n, str
     if (def->os_loader) {
         if (ltype && !pflash && strcmp(ltype, "rom"))
             return verr_set(err, ENOTSUP, "<loader type='%s'>: only rom and pflash", ltype);
+        const char *secure = xnode_attr(def->os_loader_node, "secure");
+        if (secure && !strcmp(secure, "yes"))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <loader secure='yes'>: vireo-vmm has no "
+                            "SMM to protect the firmware's flash");
+        const char *stateless = xnode_attr(def->os_loader_node, "stateless");
+        if (stateless && !strcmp(stateless, "yes"))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <loader stateless='yes'> is not supported");
+        const char *format = xnode_attr(def->os_loader_node, "format");
+        if (format && strcmp(format, "raw"))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <loader format='%s'>: only raw", format);
         if (pflash) {
             const char *ro = xnode_attr(def->os_loader_node, "readonly");
             struct buf b = BUF_INIT;
@@ -152,6 +163,11 @@ int vmm_firmware_argv(const struct domain_def *def, char ***argv, size_t *n, str
     if (def->os_nvram) {
         if (!pflash)
             return verr_set(err, EINVAL, "<nvram> needs a <loader type='pflash'>");
+        const char *ntype = def->os_nvram_node ? xnode_attr(def->os_nvram_node, "type") : NULL;
+        const char *nfmt = def->os_nvram_node ? xnode_attr(def->os_nvram_node, "format") : NULL;
+        if ((ntype && strcmp(ntype, "file")) || (nfmt && strcmp(nfmt, "raw")))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <nvram>: only a raw file is supported");
         struct buf b = BUF_INIT;
         buf_printf(&b, "if=pflash,format=raw,unit=1,file=");
         put_value(&b, def->os_nvram);

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "daemon/net-iface.h"
+#include "daemon/nvram.h"
 #include "daemon/security-dac.h"
 #include "daemon/storage.h"
 #include "daemon/tune.h"
@@ -491,6 +492,19 @@ static void start_done(void *opaque)
     work_free(w);
 }
 
+/* A <graphics type='vnc'> in the definition (qemu.conf's vnc_tls applies to it). */
+static bool has_vnc(const struct domain_def *def)
+{
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const char *type =
+            n && n->name && !strcmp(n->name, "graphics") ? xnode_attr(n, "type") : NULL;
+        if (type && !strcmp(type, "vnc"))
+            return true;
+    }
+    return false;
+}
+
 int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                  const struct vd_vmm_events *ev, void *owner, vd_vmm_started_fn done, void *opaque,
                  struct verr *err)
@@ -563,8 +577,15 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
      * instruction. */
     struct vmm_argv_paths paths = {d->vmm_path, w->qmp_path,   w->console_path,
                                    w->pidfile,  w->vnc_socket, w->net_fds};
+    if (d->vnc_tls) {
+        paths.vnc_tls_dir = d->vnc_tls_dir;
+        paths.vnc_tls_verify = d->vnc_tls_verify;
+    }
     struct domain_def *resolved; /* type='volume' disks as the files they are (storage-disk.c) */
     int r = vd_storage_resolve_disks(d->storage, def, &resolved, err);
+    if (r == 0 && d->vnc_tls && has_vnc(def) && access(d->vnc_tls_dir, F_OK) < 0)
+        r = verr_set(err, ENOENT, "vnc_tls_x509_cert_dir directory '%s' does not exist",
+                     d->vnc_tls_dir);
     struct vd_dac dac; /* qemu.conf's user, or the domain's static DAC label */
     if (r == 0)
         r = vd_dac_for_domain(&d->dac, def, &dac, err);
@@ -575,6 +596,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
     if (r == 0)
         r = vd_hugepages_prepare(def, &mem_path, err);
+    if (r == 0) /* the per-domain VARS copy, once the command line is known to be good */
+        r = vd_nvram_prepare(def, err);
     if (r < 0) {
         domain_def_free(resolved);
         work_free(w);

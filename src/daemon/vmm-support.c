@@ -55,12 +55,14 @@ static const struct vmm_support_rule rules[] = {
     {"os@firmware", NULL, P, 15,
      "firmware autoselection is not offered: OVMF stops in its first steps on this project's "
      "nested KVM (see vireo-vmm's machine-pc.c)"},
-    {"os/loader", NULL, P, 15,
-     "not wired into vireod's start yet: the per-domain VARS copy is not made (vireo-vmm's "
-     "-drive if=pflash is ready)"},
-    {"os/nvram", NULL, P, 15,
-     "not wired into vireod's start yet: the per-domain VARS copy is not made (vireo-vmm's "
-     "-drive if=pflash is ready)"},
+    {"os/loader", "pc/q35", H, 0,
+     "type='pflash': -drive if=pflash,format=raw,unit=0 (readonly=on with readonly='yes'); "
+     "type='rom' or none: -bios"},
+    {"os/loader", "microvm", R, 0,
+     "machine 'microvm' has no firmware: a <loader> needs machine 'pc' or 'q35'"},
+    {"os/nvram", NULL, H, 0,
+     "-drive if=pflash,format=raw,unit=1; a missing file is copied from template= at start "
+     "(default NAME_VARS.fd in vireod's nvram directory, lib/nvram under --root)"},
     {"os/dtb", NULL, R, 0, "x86 guests have no device tree"},
     {"os/boot@dev", "kernel", H, 0,
      "direct kernel boot starts the kernel whatever the order (as QEMU with -kernel)"},
@@ -71,8 +73,9 @@ static const struct vmm_support_rule rules[] = {
     {"os/bootmenu@enable", "no", H, 0, "-boot menu=off on pc/q35; microvm has no boot menu"},
     {"os/bootmenu@enable", "yes", H, 0, "-boot menu=on,splash-time=TIMEOUT (SeaBIOS's menu)"},
     {"os/bootmenu@enable", "*", R, 0, "machine 'microvm' has no firmware, so no boot menu"},
-    {"os/smbios", NULL, P, 15,
-     "not wired into vireod's start yet (vireo-vmm's -smbios and vmm-firmware.c are ready)"},
+    {"os/smbios", NULL, H, 0,
+     "mode='sysinfo': the <sysinfo> blocks as -smbios; mode='emulate': vireo-vmm's own tables; "
+     "mode='host' is refused"},
     {"os/bios@rebootTimeout", NULL, H, 0, "-boot reboot-timeout=MS (pc/q35)"},
     {"os/bios@useserial", "no", H, 0, "SeaBIOS's screen stays on the VGA"},
     {"os/bios@useserial", "*", R, 0,
@@ -198,8 +201,9 @@ static const struct vmm_support_rule rules[] = {
      "per-IOThread settings (thread pools, polling) are not supported yet"},
     {"element", "defaultiothread", P, 16, "I/O threads are not supported yet"},
     {"element", "resource", P, 16, "resource partitions (cgroups) are not applied yet"},
-    {"element", "sysinfo", P, 15,
-     "not wired into vireod's start yet (vireo-vmm's -smbios and vmm-firmware.c are ready)"},
+    {"element", "sysinfo", H, 0,
+     "type='smbios' with <os><smbios mode='sysinfo'/>: -smbios type=0 (bios), 1 (system), 2 "
+     "(baseBoard), 3 (chassis), 11 (oemStrings); without mode='sysinfo' kept, not applied"},
     {"element", "launchSecurity", R, 0, "vireo-vmm has no confidential guests"},
     {"element", "idmap", R, 0, "ID maps are for containers"},
     {"element", "keywrap", R, 0, "key wrapping is for s390"},
@@ -621,7 +625,8 @@ static int check_os(const struct domain_def *def, struct verr *err)
     if (def->os_firmware &&
         (r = probe_attr("os@firmware", "os", "firmware", def->os_firmware, NULL, err)))
         return r;
-    if (def->os_loader && (r = probe_present("os/loader", "<os><loader>", err)))
+    if (def->os_loader &&
+        (r = probe("os/loader", firmware ? "pc/q35" : "microvm", "<os><loader>", err)))
         return r;
     if (def->os_nvram && (r = probe_present("os/nvram", "<os><nvram>", err)))
         return r;

@@ -1,7 +1,9 @@
 /*
  * host.c - libvireo's calls that go straight to the daemon as one remote procedure with
  * remote.proto's structures (vir_rpc, which the storage API shares), and the host and
- * hypervisor calls made that way: virConnectGetDomainCapabilities.
+ * hypervisor calls made that way: virConnectGetDomainCapabilities, virConnectCompareCPU,
+ * virConnectBaselineCPU, virConnectCompareHypervisorCPU,
+ * virConnectBaselineHypervisorCPU.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,4 +35,53 @@ char *vir_connect_get_domain_capabilities(vir_connect *conn, const char *emulato
                 REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES, &a, &r, err) < 0)
         return NULL;
     return r.capabilities;
+}
+
+int vir_connect_compare_cpu(vir_connect *conn, const char *xml, unsigned int flags, vir_error *err)
+{
+    struct remote_connect_compare_cpu_args a = {(char *)xml, flags};
+    struct remote_connect_compare_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectCompareCPU", REMOTE_PROC_CONNECT_COMPARE_CPU, &a, &r, err) <
+        0)
+        return -1;
+    return r.result;
+}
+
+char *vir_connect_baseline_cpu(vir_connect *conn, const char **xml_cpus, unsigned int n,
+                               unsigned int flags, vir_error *err)
+{
+    struct remote_connect_baseline_cpu_args a = {n, (char **)xml_cpus, flags};
+    struct remote_connect_baseline_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectBaselineCPU", REMOTE_PROC_CONNECT_BASELINE_CPU, &a, &r,
+                err) < 0)
+        return NULL;
+    return r.cpu;
+}
+
+int vir_connect_compare_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                       const char *machine, const char *virttype, const char *xml,
+                                       unsigned int flags, vir_error *err)
+{
+    struct remote_connect_compare_hypervisor_cpu_args a = {
+        (char *)emulator, (char *)arch, (char *)machine, (char *)virttype, (char *)xml, flags};
+    struct remote_connect_compare_hypervisor_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectCompareHypervisorCPU",
+                REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, &a, &r, err) < 0)
+        return -1;
+    return r.result;
+}
+
+char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulator, const char *arch,
+                                          const char *machine, const char *virttype,
+                                          const char **xml_cpus, unsigned int n, unsigned int flags,
+                                          vir_error *err)
+{
+    struct remote_connect_baseline_hypervisor_cpu_args a = {
+        (char *)emulator,  (char *)arch, (char *)machine, (char *)virttype, n,
+        (char **)xml_cpus, flags};
+    struct remote_connect_baseline_hypervisor_cpu_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectBaselineHypervisorCPU",
+                REMOTE_PROC_CONNECT_BASELINE_HYPERVISOR_CPU, &a, &r, err) < 0)
+        return NULL;
+    return r.cpu;
 }

@@ -230,6 +230,42 @@ static const struct vsh_opt opts_domcapabilities[] = {
     {"machine", VSH_OT_STRING, 0, "machine type (/domain/os/type/@machine)"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_cpu_compare[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML CPU description"},
+    {"error", VSH_OT_BOOL, 0, "report error if CPUs are incompatible"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_hypervisor_cpu_compare[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML CPU description"},
+    {"virttype", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "virtualization type (/domain/@type)"},
+    {"emulator", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "CPU architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "machine type (/domain/os/type/@machine)"},
+    {"error", VSH_OT_BOOL, 0, "report error if CPUs are incompatible"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML document against schema"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_hypervisor_cpu_baseline[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "file containing XML CPU descriptions"},
+    {"virttype", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "virtualization type (/domain/@type)"},
+    {"emulator", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "path to emulator binary (/domain/devices/emulator)"},
+    {"arch", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "CPU architecture (/domain/os/type/@arch)"},
+    {"machine", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "machine type (/domain/os/type/@machine)"},
+    {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
+    {"migratable", VSH_OT_BOOL, 0, "Do not include features that block migration"},
+    {"model", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
+     "Shortcut for calling the command with a single CPU model and no additional features"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_cpu_baseline[] = {
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing XML CPU descriptions"},
+    {"features", VSH_OT_BOOL, 0, "Show features that are part of the CPU model type"},
+    {"migratable", VSH_OT_BOOL, 0, "Do not include features that block migration"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_help[] = {
     {"command", VSH_OT_STRING, 0,
      "Prints global help, command specific help, or help for a "
@@ -1368,11 +1404,23 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"capabilities", cmd_capabilities, opts_none, "capabilities",
      "Returns capabilities of hypervisor/driver.", HOST, 0},
+    {"cpu-baseline", vsh_cmd_cpu_baseline, opts_cpu_baseline, "compute baseline CPU",
+     "Compute baseline CPU for a set of given CPUs.", HOST, 0},
+    {"cpu-compare", vsh_cmd_cpu_compare, opts_cpu_compare,
+     "compare host CPU with a CPU described by an XML file", "compare CPU with host CPU", HOST, 0},
     {"domcapabilities", cmd_domcapabilities, opts_domcapabilities, "domain capabilities",
      "Returns capabilities of emulator with respect to host and libvirt.", HOST, 0},
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",
      "display available free memory for the NUMA cell.", HOST, 0},
     {"hostname", cmd_hostname, opts_none, "print the hypervisor hostname", "", HOST, 0},
+    {"hypervisor-cpu-baseline", vsh_cmd_hypervisor_cpu_baseline, opts_hypervisor_cpu_baseline,
+     "compute baseline CPU usable by a specific hypervisor",
+     "Compute baseline CPU for a set of given CPUs. The result will be tailored to the "
+     "specified hypervisor.",
+     HOST, 0},
+    {"hypervisor-cpu-compare", vsh_cmd_hypervisor_cpu_compare, opts_hypervisor_cpu_compare,
+     "compare a CPU with the CPU created by a hypervisor on the host",
+     "compare CPU with hypervisor CPU", HOST, 0},
     {"nodecpumap", vsh_cmd_nodecpumap, opts_nodecpumap, "node cpu map",
      "Displays the node's total number of CPUs, the number of online CPUs and the list of "
      "online CPUs.",

@@ -179,8 +179,9 @@ try:
     v = subprocess.run(["virt-xml-validate", caps, "domaincaps"], capture_output=True, text=True)
     t.ok(r.returncode == 0 and v.returncode == 0 and
          "<machine>pc-q35-7.2</machine>" in r.stdout and "<value>sata</value>" in r.stdout and
-         "<value>ide</value>" not in r.stdout and "<loader supported='no'/>" in r.stdout,
-         "domcapabilities --machine q35: valid, pc-q35-7.2, sata but no ide, no loader",
+         "<value>ide</value>" not in r.stdout and "<loader supported='yes'>" in r.stdout and
+         "<value>pflash</value>" in r.stdout,
+         "domcapabilities --machine q35: valid, pc-q35-7.2, sata but no ide, rom/pflash loader",
          r.stdout + r.stderr + v.stdout + v.stderr)
     vr = d.vsh("domcapabilities", "--machine", "q35")
     t.ok(vr.returncode == 0 and vr.stdout == r.stdout,

@@ -53,6 +53,10 @@ EXPECTED_COMMANDS = {
     "query-block", "query-blockstats", "block-dirty-bitmap-add", "block-dirty-bitmap-remove", "block-dirty-bitmap-clear", "block-dirty-bitmap-enable", "block-dirty-bitmap-disable", "block-dirty-bitmap-merge", "block_resize", "eject", "blockdev-open-tray", "blockdev-close-tray",
     "blockdev-change-medium", "blockdev-snapshot-sync", "block_set_io_throttle", "balloon",
     "query-balloon",
+    # several block operations at once (src/vmm/dev/block-transaction.c)
+    "transaction", "blockdev-snapshot-internal-sync",
+    # guest memory backends (src/vmm/memdev-qmp.c)
+    "query-memdev",
     # I/O threads (src/vmm/iothread-qmp.c)
     "query-iothreads", "object-add", "object-del",
     # the display and the VNC server (src/vmm/display/display-qmp.c)

@@ -96,5 +96,19 @@ int main(void)
     check("<loader type='rom'>/b.bin</loader><nvram>/v.fd</nvram>", "",
           "error: <nvram> needs a <loader type='pflash'>-bios /b.bin",
           "nvram without a pflash loader is refused");
+    check("<loader type='pflash' secure='yes'>/c.fd</loader><nvram>/v.fd</nvram>", "",
+          "error: unsupported configuration: <loader secure='yes'>: vireo-vmm has no SMM to "
+          "protect the firmware's flash",
+          "a secure loader is refused (no SMM)");
+    check("<loader type='pflash' stateless='yes'>/c.fd</loader>", "",
+          "error: unsupported configuration: <loader stateless='yes'> is not supported",
+          "a stateless loader is refused");
+    check("<loader type='pflash' format='qcow2'>/c.fd</loader><nvram>/v.fd</nvram>", "",
+          "error: unsupported configuration: <loader format='qcow2'>: only raw",
+          "a qcow2 loader is refused");
+    check("<loader type='pflash'>/c.fd</loader><nvram format='qcow2'>/v.fd</nvram>", "",
+          "error: unsupported configuration: <nvram>: only a raw file is supported-drive "
+          "if=pflash,format=raw,unit=0,file=/c.fd",
+          "a qcow2 nvram is refused");
     return tap_done();
 }
