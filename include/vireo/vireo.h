@@ -1017,6 +1017,27 @@ int vir_domain_fs_freeze(vir_domain *dom, const char **mountpoints, unsigned int
 int vir_domain_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int nmountpoints,
                        unsigned int flags, vir_error *err);
 
+/* virDomainGetFSInfo: one entry per file system mounted in the guest, from its agent. */
+typedef struct {
+    char *mountpoint; /* where it is mounted in the guest */
+    char *name;       /* the guest's device name (sda1, dm-0...) */
+    char *fstype;     /* ext4, xfs, ... */
+    unsigned int ndev_alias;
+    char **dev_alias; /* the domain's disk targets (vda...) it lives on */
+} vir_domain_fs_info;
+
+/* Free each with vir_domain_fs_info_free and the array with free(). Returns the count or -1;
+ * flags must be 0. */
+int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned int flags,
+                           vir_error *err);
+void vir_domain_fs_info_free(vir_domain_fs_info *info);
+
+/* virDomainSetUserPassword: the guest user's password set through its agent; with
+ * VIR_DOMAIN_PASSWORD_ENCRYPTED the password is already crypted. 0 or -1. */
+enum { VIR_DOMAIN_PASSWORD_ENCRYPTED = 1 << 0 };
+int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                 unsigned int flags, vir_error *err);
+
 /* virDomainQemuAgentCommand (libvirt-qemu): a guest agent command as JSON; timeout in
  * seconds or one of these. Returns the agent's reply as JSON (malloc'd; NULL with err set on
  * failure, or with err clear for _NOWAIT). flags must be 0. */

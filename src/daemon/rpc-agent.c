@@ -1,6 +1,7 @@
 /*
  * rpc-agent.c - the procedures libvirt answers through the guest agent: virDomainGetTime and
- * virDomainSetTime (`virsh domtime`, `--now`, `--sync`, `--time`), and the helper that the
+ * virDomainSetTime (`virsh domtime`, `--now`, `--sync`, `--time`), virDomainGetFSInfo
+ * (`domfsinfo`), and the helper that the
  * other agent calls (virDomainQemuAgentCommand in rpc-qemu.c) share: libvirt's checks
  * (domain-agent.c), the command sent on the domain's agent connection (agent.h), and the
  * call answered when the agent does, with libvirt's errors for an agent that fails, times out
@@ -486,7 +487,148 @@ static int get_guest_info(struct vd_call *c)
     return RPC_HANDLER_DEFERRED;
 }
 
+/* ---- domfsinfo ---- */
+
+struct fsinfo_call {
+    struct vd_deferred *df;
+    struct vd_domain *dom;
+};
+
+/* libvirt names a file system's disks by the domain disk at the PCI or drive address the
+ * agent reports; a disk the definition does not have is left out. */
+static const char *fsinfo_disk_target(const struct domain_def *def, struct json_object *disk)
+{
+    struct json_object *pci = NULL, *v = NULL;
+    if (!def || !json_object_object_get_ex(disk, "pci-controller", &pci))
+        return NULL;
+    unsigned pa[4] = {0}, da[3] = {0};
+    static const char *const pn[] = {"domain", "bus", "slot", "function"};
+    static const char *const dn[] = {"bus", "target", "unit"};
+    for (int i = 0; i < 4; i++)
+        if (json_object_object_get_ex(pci, pn[i], &v))
+            pa[i] = (unsigned)json_object_get_int(v);
+    for (int i = 0; i < 3; i++)
+        if (json_object_object_get_ex(disk, dn[i], &v))
+            da[i] = (unsigned)json_object_get_int(v);
+    const char *bus =
+        json_object_object_get_ex(disk, "bus-type", &v) ? json_object_get_string(v) : "";
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        const struct domain_address *a = &d->address;
+        if (!d->target_dev)
+            continue;
+        if (!strcmp(bus, "virtio") && d->target_bus == DOMAIN_DISK_BUS_VIRTIO &&
+            a->type == DOMAIN_ADDRESS_PCI && a->domain == pa[0] && a->bus == pa[1] &&
+            a->slot == pa[2] && a->function == pa[3])
+            return d->target_dev;
+        if (strcmp(bus, "virtio") && a->type == DOMAIN_ADDRESS_DRIVE && a->bus == da[0] &&
+            a->target == da[1] && a->unit == da[2] &&
+            ((!strcmp(bus, "ide") && d->target_bus == DOMAIN_DISK_BUS_IDE) ||
+             (!strcmp(bus, "sata") && d->target_bus == DOMAIN_DISK_BUS_SATA) ||
+             (!strcmp(bus, "scsi") && d->target_bus == DOMAIN_DISK_BUS_SCSI)))
+            return d->target_dev;
+    }
+    return NULL;
+}
+
+int vd_agent_fsinfo(struct json_object *ret, const struct domain_def *def,
+                    struct remote_domain_get_fsinfo_ret *out, struct verr *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!ret || !json_object_is_type(ret, json_type_array))
+        return verr_set(err, EINVAL, "guest-get-fsinfo reply was missing return data");
+    size_t n = json_object_array_length(ret);
+    if (n > REMOTE_DOMAIN_FSINFO_MAX)
+        return verr_set(err, EINVAL, "Too many mountpoints in fsinfo: %zu for limit %d", n,
+                        REMOTE_DOMAIN_FSINFO_MAX);
+    out->info = xcalloc(n + 1, sizeof(*out->info));
+    for (size_t i = 0; i < n; i++) {
+        /* the agent lists in reverse mount order; libvirt turns it back */
+        struct json_object *fs = json_object_array_get_idx(ret, n - 1 - i), *v = NULL;
+        static const char *const need[] = {"name", "mountpoint", "type"};
+        const char *val[3];
+        for (int k = 0; k < 3; k++) {
+            if (!json_object_is_type(fs, json_type_object) ||
+                !json_object_object_get_ex(fs, need[k], &v) ||
+                !json_object_is_type(v, json_type_string)) {
+                remote_domain_get_fsinfo_ret_free(out);
+                memset(out, 0, sizeof(*out));
+                return verr_set(err, EINVAL, "'%s' missing in reply of guest-get-fsinfo", need[k]);
+            }
+            val[k] = json_object_get_string(v);
+        }
+        struct remote_domain_fsinfo *f = &out->info[out->info_len++];
+        f->name = xstrdup(val[0]);
+        f->mountpoint = xstrdup(val[1]);
+        f->fstype = xstrdup(val[2]);
+        struct json_object *disks = NULL;
+        if (json_object_object_get_ex(fs, "disk", &disks) &&
+            json_object_is_type(disks, json_type_array)) {
+            size_t nd = json_object_array_length(disks);
+            f->dev_aliases = xcalloc(nd + 1, sizeof(char *));
+            for (size_t j = 0; j < nd && j < REMOTE_DOMAIN_FSINFO_DISKS_MAX; j++) {
+                struct json_object *d = json_object_array_get_idx(disks, j);
+                const char *t =
+                    json_object_is_type(d, json_type_object) ? fsinfo_disk_target(def, d) : NULL;
+                if (t)
+                    f->dev_aliases[f->dev_aliases_len++] = xstrdup(t);
+            }
+        }
+    }
+    out->ret = out->info_len;
+    return 0;
+}
+
+static void fsinfo_replied(void *opaque, int r, struct json_object *reply, const char *error)
+{
+    struct fsinfo_call *fc = opaque;
+    const struct remote_type *type = remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_FSINFO)->ret;
+    struct verr e = {0};
+    struct json_object *ret = NULL;
+    struct remote_domain_get_fsinfo_ret out;
+    char *m = NULL;
+    if (r < 0) {
+        m = xasprintf("Guest agent is not responding: %s", error);
+        vd_deferred_reply(fc->df, type, NULL, VIR_ERR_AGENT_UNRESPONSIVE, VIR_FROM_QEMU, m);
+    } else if (vd_agent_check_reply("{\"execute\":\"guest-get-fsinfo\"}", reply, &e) < 0 ||
+               (json_object_object_get_ex(reply, "return", &ret),
+                vd_agent_fsinfo(ret, fc->dom->def, &out, &e) < 0)) {
+        m = xasprintf("internal error: %s", verr_msg(&e));
+        vd_deferred_reply(fc->df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU, m);
+    } else {
+        vd_deferred_reply(fc->df, type, &out, 0, 0, NULL);
+        remote_domain_get_fsinfo_ret_free(&out);
+    }
+    free(m);
+    free(fc);
+}
+
+static int get_fs_info(struct vd_call *c)
+{
+    const struct remote_domain_get_fsinfo_args *a = c->args;
+    if (a->flags)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported flags (0x%x) in function "
+                            "qemuDomainGetFSInfo",
+                            a->flags);
+    if (!vd_domain_is_active(c->dom))
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain is not running");
+    int code = 0;
+    struct verr e = {0};
+    if (vd_domain_agent_available(c->dom, &code, &e) < 0)
+        return vd_call_fail(c, code, "%s", verr_msg(&e));
+    struct fsinfo_call *fc = xcalloc(1, sizeof(*fc));
+    fc->dom = c->dom;
+    fc->df = vd_defer(c);
+    if (vd_agent_command(c->dom->agent, "{\"execute\":\"guest-get-fsinfo\"}",
+                         VD_AGENT_TIMEOUT_BLOCK, false, fsinfo_replied, fc, &e) < 0)
+        fsinfo_replied(fc, -EPIPE, NULL, verr_msg(&e));
+    return RPC_HANDLER_DEFERRED;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_DOMAIN_GET_FSINFO, get_fs_info},
     {REMOTE_PROC_DOMAIN_GET_GUEST_INFO, get_guest_info},
     {REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, set_user_password},
     {REMOTE_PROC_DOMAIN_FSFREEZE, fs_freeze},

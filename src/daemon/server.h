@@ -160,6 +160,12 @@ int vd_agent_domifaddr(struct vd_call *c);
 /* guest-network-get-interfaces' "return" as libvirt's interface list (qemuAgentGetInterfaces:
  * ipv4 0, ipv6 1, other address types left out). 0, or -EINVAL for a malformed answer. */
 int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out);
+/* guest-get-fsinfo's "return" as virDomainGetFSInfo's list (qemuAgentGetFSInfo): mount order,
+ * each file system's disks named by the def's disk at the agent's PCI or drive address (def may
+ * be NULL: no names). 0, or -1 with err set for a malformed answer. */
+struct domain_def;
+int vd_agent_fsinfo(struct json_object *ret, const struct domain_def *def,
+                    struct remote_domain_get_fsinfo_ret *out, struct verr *err);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

@@ -287,6 +287,10 @@ struct vir_driver {
                      vir_error *err);
     int (*fs_thaw)(vir_domain *dom, const char **mountpoints, unsigned int n, unsigned int flags,
                    vir_error *err);
+    int (*get_fs_info)(vir_domain *dom, vir_domain_fs_info ***info, unsigned int flags,
+                       vir_error *err);
+    int (*set_user_password)(vir_domain *dom, const char *user, const char *password,
+                             unsigned int flags, vir_error *err);
     char *(*qemu_agent_command)(vir_domain *dom, const char *cmd, int timeout, unsigned int flags,
                                 vir_error *err);
     int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,

@@ -1219,6 +1219,42 @@ static int remote_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned in
     return remote_fs_freeze_thaw(dom, REMOTE_PROC_DOMAIN_FSTHAW, mountpoints, n, flags, err);
 }
 
+static int remote_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned int flags,
+                              vir_error *err)
+{
+    struct remote_domain_get_fsinfo_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_fsinfo_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_FSINFO, &a, &r, err) < 0)
+        return -1;
+    vir_domain_fs_info **out = xcalloc(r.info_len + 1, sizeof(*out));
+    for (uint32_t i = 0; i < r.info_len; i++) {
+        const struct remote_domain_fsinfo *f = &r.info[i];
+        vir_domain_fs_info *o = xcalloc(1, sizeof(*o));
+        o->mountpoint = xstrdup(f->mountpoint);
+        o->name = xstrdup(f->name);
+        o->fstype = xstrdup(f->fstype);
+        o->ndev_alias = f->dev_aliases_len;
+        o->dev_alias = xcalloc(f->dev_aliases_len + 1, sizeof(char *));
+        for (uint32_t j = 0; j < f->dev_aliases_len; j++)
+            o->dev_alias[j] = xstrdup(f->dev_aliases[j]);
+        out[i] = o;
+    }
+    int n = (int)r.info_len;
+    remote_domain_get_fsinfo_ret_free(&r);
+    *info = out;
+    return n;
+}
+
+static int remote_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                    unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_user_password_args a = {
+        .user = (char *)user, .password = (char *)password, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, &a, NULL, err);
+}
+
 static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                        unsigned int flags, vir_error *err)
 {
@@ -2064,6 +2100,8 @@ const struct vir_driver vir_remote_driver = {
     .set_time = remote_set_time,
     .qemu_agent_command = remote_qemu_agent_command,
     .fs_freeze = remote_fs_freeze,
+    .get_fs_info = remote_get_fs_info,
+    .set_user_password = remote_set_user_password,
     .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,
     .get_disk_errors = remote_get_disk_errors,

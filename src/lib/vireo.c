@@ -1314,6 +1314,31 @@ int vir_domain_fs_thaw(vir_domain *dom, const char **mountpoints, unsigned int n
     DOM_MUTATE("virDomainFSThaw", fs_thaw, mountpoints, nmountpoints, flags, err);
 }
 
+int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned int flags,
+                           vir_error *err)
+{
+    DOM_QUERY("virDomainGetFSInfo", -1, get_fs_info, info, flags, err);
+}
+
+int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *password,
+                                 unsigned int flags, vir_error *err)
+{
+    DOM_MUTATE("virDomainSetUserPassword", set_user_password, user, password, flags, err);
+}
+
+void vir_domain_fs_info_free(vir_domain_fs_info *info)
+{
+    if (!info)
+        return;
+    free(info->mountpoint);
+    free(info->name);
+    free(info->fstype);
+    for (unsigned int i = 0; i < info->ndev_alias; i++)
+        free(info->dev_alias[i]);
+    free(info->dev_alias);
+    free(info);
+}
+
 char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                     unsigned int flags, vir_error *err)
 {

@@ -4,8 +4,8 @@
  * socket, and the agent's side answers with the first half of the input, the handshake's
  * sentinel and answer, then the second half (so both the stale-byte path and the reply path
  * see the bytes); a reply that parses goes through libvirt's error check and the interface
- * conversion of domifaddr --source agent. Whatever the bytes, no crash, no leak, and the
- * command ends exactly once.
+ * conversion of domifaddr --source agent, and domfsinfo's file system list against a small
+ * definition. Whatever the bytes, no crash, no leak, and the command ends exactly once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +36,20 @@ static void on_reply(void *opaque, int r, struct json_object *reply, const char 
     struct remote_domain_interface_addresses_ret out;
     if (json_object_object_get_ex(reply, "return", &ret) && vd_agent_interfaces(ret, &out) == 0)
         remote_domain_interface_addresses_ret_free(&out);
+    /* the same answer read as guest-get-fsinfo's, against a definition with a virtio disk at a
+     * PCI address and a SATA disk at a drive address */
+    struct domain_disk disks[2] = {
+        {.target_dev = "vda",
+         .target_bus = DOMAIN_DISK_BUS_VIRTIO,
+         .address = {.type = DOMAIN_ADDRESS_PCI, .slot = 4}},
+        {.target_dev = "sda",
+         .target_bus = DOMAIN_DISK_BUS_SATA,
+         .address = {.type = DOMAIN_ADDRESS_DRIVE, .unit = 1}},
+    };
+    struct domain_def def = {.disks = disks, .ndisks = 2};
+    struct remote_domain_get_fsinfo_ret fsi;
+    if (vd_agent_fsinfo(ret, &def, &fsi, &e) == 0)
+        remote_domain_get_fsinfo_ret_free(&fsi);
 }
 
 static void put(int fd, const void *p, size_t n)

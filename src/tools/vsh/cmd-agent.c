@@ -1,8 +1,11 @@
 /*
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
- * with --pretty indented as JSON), domfsfreeze and domfsthaw. Options, checks and outputs
- * are virsh's.
+ * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo and set-user-password.
+ * Options, checks and outputs are virsh's.
+ *
+ * TODO: guestinfo (vireod answers virDomainGetGuestInfo already; libvireo and vsh lack it)
+ * and guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -112,4 +115,64 @@ bool vsh_cmd_domfsfreeze(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 bool vsh_cmd_domfsthaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     return fs_freeze_thaw(ctl, cmd, false);
+}
+
+/* virsh's table: mountpoint, device name, type and the domain's disks, comma-separated */
+bool vsh_cmd_domfsinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_domain_fs_info **info = NULL;
+    int n = vir_domain_get_fs_info(dom, &info, 0, &err);
+    vir_domain_free(dom);
+    if (n < 0) {
+        vsh_error(ctl, "Unable to get filesystem information");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    if (n == 0) { /* virsh: a success, said on stdout */
+        free(info);
+        /* no newline, as virsh: the blank line after each command ends it */
+        vsh_print_extra(ctl, "No filesystems are mounted in the domain");
+        return true;
+    }
+    static const char *const header[] = {"Mountpoint", "Name", "Type", "Target"};
+    struct vsh_table *t = vsh_table_new(4, header);
+    for (int i = 0; i < n; i++) {
+        struct buf targets = BUF_INIT;
+        for (unsigned j = 0; j < info[i]->ndev_alias; j++)
+            buf_printf(&targets, "%s%s", j ? "," : "", info[i]->dev_alias[j]);
+        const char *row[] = {info[i]->mountpoint, info[i]->name, info[i]->fstype,
+                             targets.data ? (const char *)targets.data : ""};
+        vsh_table_add(t, row);
+        buf_free(&targets);
+        vir_domain_fs_info_free(info[i]);
+    }
+    free(info);
+    struct buf out = BUF_INIT;
+    vsh_table_format(t, ctl->quiet, &out);
+    vsh_table_free(t);
+    vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
+    buf_free(&out);
+    return true;
+}
+
+bool vsh_cmd_set_user_password(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *user = vsh_opt_string(cmd, "user"), *password = vsh_opt_string(cmd, "password");
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    unsigned flags = vsh_opt_bool(cmd, "encrypted") ? VIR_DOMAIN_PASSWORD_ENCRYPTED : 0;
+    bool ok = vir_domain_set_user_password(dom, user, password, flags, &err) == 0;
+    if (!ok) /* no newline after the message, as virsh: the blank line after each command */
+        vsh_report(ctl, &err);
+    else
+        vsh_print_extra(ctl, "Password set successfully for %s in %s", user,
+                        vir_domain_get_name(dom));
+    vir_domain_free(dom);
+    return ok;
 }

@@ -705,6 +705,19 @@ static const struct vsh_opt opts_domfsfreeze[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_domfsinfo[] = {
+    DOM_OPT,
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_set_user_password[] = {
+    DOM_OPT,
+    {"user", VSH_OT_STRING, VSH_OFLAG_REQ, "the username"},
+    {"password", VSH_OT_STRING, VSH_OFLAG_REQ, "the new password"},
+    {"encrypted", VSH_OT_BOOL, 0, "the password is already encrypted"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domfsthaw[] = {
     DOM_OPT,
     {"mountpoint", VSH_OT_ARGV, 0, "mountpoint path to be thawed"},
@@ -1211,6 +1224,9 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Output the IP address and port number for the graphical display.", DM, 0},
     {"domfsfreeze", vsh_cmd_domfsfreeze, opts_domfsfreeze, "Freeze domain's mounted filesystems.",
      "Freeze domain's mounted filesystems.", DM, 0},
+    {"domfsinfo", vsh_cmd_domfsinfo, opts_domfsinfo,
+     "Get information of domain's mounted filesystems.",
+     "Get information of domain's mounted filesystems.", DM, 0},
     {"domfsthaw", vsh_cmd_domfsthaw, opts_domfsthaw, "Thaw domain's mounted filesystems.",
      "Thaw domain's mounted filesystems.", DM, 0},
     {"domif-setlink", vsh_cmd_domif_setlink, opts_domif_setlink,
@@ -1314,6 +1330,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "screenshot of a current domain console", DM, 0},
     {"send-key", vsh_cmd_send_key, opts_send_key, "Send keycodes to the guest",
      "Send keycodes (integers or symbolic names) to the guest", DM, 0},
+    {"set-user-password", vsh_cmd_set_user_password, opts_set_user_password,
+     "set the user password inside the domain", "changes user password inside the domain", DM, 0},
     {"setmaxmem", vsh_cmd_setmaxmem, opts_setmaxmem, "change maximum memory limit",
      "Change the maximum memory allocation limit in the guest domain.", DM, 0},
     {"setmem", vsh_cmd_setmem, opts_setmem, "change memory allocation",

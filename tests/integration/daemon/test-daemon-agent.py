@@ -79,6 +79,12 @@ def virsh_loud(*args):
                           text=True, timeout=300)
 
 
+def vsh_loud(*args):
+    """vsh without -q, to compare those lines with virsh's."""
+    return subprocess.run([VSH, "-c", d.vsh_uri] + list(args), env=d.env, capture_output=True,
+                          text=True, timeout=300)
+
+
 def domtime(out):
     m = re.match(r"Time: (\d+)\s*$", out)
     return int(m.group(1)) if m else None
@@ -200,6 +206,23 @@ try:
     t.ok(r.returncode != 0 and errline(r) ==
          "error: argument unsupported: specifying mountpoints is not supported",
          "domfsthaw with a mountpoint: libvirt's refusal", r.stderr)
+    # domfsinfo: guest-get-fsinfo's empty list, virsh's words (a success) in both clients and
+    # [] for libvirt-python
+    res = {}
+    for tool in ("virsh", VSH):
+        res[tool] = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri,
+                                    "domfsinfo", "ag"], env=d.env, capture_output=True,
+                                   text=True, timeout=300)
+    rv, rs = res["virsh"], res[VSH]
+    t.ok(rv.returncode == 0 and rv.stdout.strip() == "No filesystems are mounted in the domain",
+         "virsh domfsinfo: the guest has no file systems", repr((rv.returncode, rv.stdout,
+                                                                  rv.stderr)))
+    t.ok((rs.returncode, rs.stdout, rs.stderr) == (rv.returncode, rv.stdout, rv.stderr),
+         "vsh domfsinfo prints what virsh prints",
+         repr((rs.returncode, rs.stdout, rs.stderr, rv.stdout)))
+    t.ok(conn.lookupByName("ag").fsInfo() == [] and
+         "agent: guest-get-fsinfo answered" in d.console_log("ag"),
+         "fsInfo() asks the agent and gets its empty list", d.console_log("ag")[-1000:])
     r = d.virsh("domifaddr", "ag", "--source", "agent", timeout=300)
     t.ok(r.returncode == 0 and r.stdout.strip() == "" and
          wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
@@ -223,6 +246,21 @@ try:
     t.ok(wait_for(lambda: "guest-set-user-password for root (password czNjcmV0, crypted no)" in
                   d.console_log("ag"), 60),
          "the agent got the user and the base64 password", d.console_log("ag")[-1000:])
+    rv = virsh_loud("set-user-password", "ag", "--user", "bob", "--password", "pw2")
+    rs = vsh_loud("set-user-password", "ag", "--user", "bob", "--password", "pw2")
+    t.ok(rs.returncode == 0 and (rs.stdout, rs.stderr) == (rv.stdout, rv.stderr) and
+         "Password set successfully for bob in ag" in rs.stdout,
+         "vsh set-user-password prints what virsh prints", repr((rv, rs)))
+    rs = d.vsh("set-user-password", "ag", "carol", "s3cret", timeout=300)
+    t.ok(rs.returncode == 0 and
+         wait_for(lambda: "guest-set-user-password for carol (password czNjcmV0, crypted no)" in
+                  d.console_log("ag"), 60), "vsh set-user-password reaches the agent",
+         rs.stdout + rs.stderr)
+    rs = d.vsh("set-user-password", "ag", "dave", "$6$y$hash", "--encrypted", timeout=300)
+    t.ok(rs.returncode == 0 and
+         wait_for(lambda: "for dave (password JDYkeSRoYXNo, crypted yes)" in d.console_log("ag"),
+                  60), "vsh set-user-password --encrypted sends a crypted password",
+         rs.stdout + rs.stderr)
     r = virsh_loud("set-user-password", "ag", "admin", "$6$x$hash", "--encrypted")
     t.ok(r.returncode == 0 and
          wait_for(lambda: "for admin (password JDYkeCRoYXNo, crypted yes)" in d.console_log("ag"),
@@ -261,13 +299,16 @@ try:
                  ["shutdown", "--mode", "agent", "noag"], ["domfsfreeze", "noag"],
                  ["domifaddr", "noag", "--source", "agent"],
                  ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
-                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"]):
+                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
+                 ["domfsinfo", "noag"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
-    r = d.vsh("domtime", "noag")
-    t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED, "vsh domtime: the same refusal",
-         r.stderr)
+    for args in (["domtime", "noag"], ["domfsinfo", "noag"],
+                 ["set-user-password", "noag", "root", "pw"]):
+        r = d.vsh(*args)
+        t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
+             "vsh %s: the same refusal" % args[0], r.stderr)
     d.virsh("destroy", "noag")
 
     # shutdown --mode agent: guest-shutdown, and the guest powers itself off.

@@ -2,7 +2,8 @@
  * test-agent-qemu-ga.c - vireod's guest agent client (src/daemon/agent.c) against the real
  * qemu-ga from Debian's qemu-guest-agent, run on this host on a unix socket
  * (qemu-ga -m unix-listen -p SOCK): the handshake, guest-ping, guest-info, guest-get-time,
- * guest-get-fsinfo (the host's filesystems: / must be among them),
+ * guest-get-fsinfo (the host's filesystems: / must be among them, and first in domfsinfo's
+ * list),
  * guest-network-get-interfaces (lo with 127.0.0.1), an unknown command's error in libvirt's
  * words, a queue of commands answered in order, stale bytes before a handshake dropped, and
  * the agent going away mid-command.
@@ -175,6 +176,27 @@ int main(int argc, char **argv)
         root |= m && strcmp(json_object_get_string(m), "/") == 0;
     }
     ok(root, "guest-get-fsinfo lists the host's / mount");
+    /* ... and as virDomainGetFSInfo's list (domfsinfo): in mount order, so / comes first, with
+     * the type the kernel reports for / */
+    struct remote_domain_get_fsinfo_ret fsi;
+    struct verr fe = {0};
+    is_int(vd_agent_fsinfo(ret, NULL, &fsi, &fe), 0, "guest-get-fsinfo as libvirt's list");
+    char roottype[64] = "";
+    FILE *mounts = fopen("/proc/self/mounts", "r");
+    char line[4096];
+    while (mounts && fgets(line, sizeof(line), mounts)) {
+        char dev[1024], mp[1024], type[64];
+        if (sscanf(line, "%1023s %1023s %63s", dev, mp, type) == 3 && !strcmp(mp, "/"))
+            snprintf(roottype, sizeof(roottype), "%s", type); /* the last one is on top */
+    }
+    if (mounts)
+        fclose(mounts);
+    ok(fe.code == 0 && fsi.info_len == json_object_array_length(ret) && fsi.ret == fsi.info_len &&
+           fsi.info_len > 0 && !strcmp(fsi.info[0].mountpoint, "/") &&
+           !strcmp(fsi.info[0].fstype, roottype) && fsi.info[0].dev_aliases_len == 0,
+       "domfsinfo's list starts with / (type %s, no domain disks without a definition)", roottype);
+    if (fe.code == 0)
+        remote_domain_get_fsinfo_ret_free(&fsi);
     json_object_put(ret);
 
     is_int(run_cmd(loop, a, "{\"execute\":\"guest-network-get-interfaces\"}", &res), 0,
