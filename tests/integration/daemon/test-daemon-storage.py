@@ -408,7 +408,8 @@ except libvirt.libvirtError as e:
     # vireo-vmm refuses: the options below ask for what it runs.)
     r = subprocess.run(["virt-install", "--connect", d.uri, "--name", "vi1", "--memory", "64",
                         "--vcpus", "1", "--disk", "size=1,bus=virtio", "--network", "none",
-                        "--import", "--boot", f"kernel={GUEST},kernel_args=tests=blk",
+                        "--import", "--machine", "microvm",
+                        "--boot", f"kernel={GUEST},kernel_args=tests=blk",
                         "--osinfo", "detect=off,name=generic", "--noautoconsole",
                         "--graphics", "none", "--controller", "usb,model=none",
                         "--xml", "xpath.delete=./clock"],
