@@ -678,6 +678,8 @@ static void attach_live(struct hp_attach *a)
             add_str(args, "aio", d->driver_io);
         if (d->driver_discard && strcmp(d->driver_discard, "unmap") == 0)
             add_str(args, "discard", "unmap");
+        if (vmm_argv_detect_zeroes(d))
+            add_str(args, "detect-zeroes", vmm_argv_detect_zeroes(d));
         a->step = 1;
         attach_send(a, "blockdev-add", args);
         return;

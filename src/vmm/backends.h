@@ -32,6 +32,9 @@ struct vmm_drive {
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
+    /* detect-zeroes=: what query-block reports; zero writes may unmap only with
+     * discard_unmap (-drive takes unmap without it and does not unmap, as QEMU 7.2). */
+    enum block_detect_zeroes detect_zeroes;
     bool aio_io_uring;          /* aio=io_uring (threads and native: the thread pool) */
     char *key_secret;           /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
     char *encrypt_format;       /* encrypt.format=, checked against the image */
@@ -47,6 +50,11 @@ struct vmm_drive {
     /* blockdev-add "backing": the node (owned) holding the image's backing file (the one its
      * header names, which the drive opens); the node is then taken, as by file_node. */
     char *backing_node;
+    /* "backing": null (no_backing: the image opens without its backing file, and its
+     * unallocated clusters read as zeroes), or a backing node whose image is not the one the
+     * header names: that image (backing_file, backing_format; owned) is opened in its place. */
+    bool no_backing;
+    char *backing_file, *backing_format;
     /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
      * own, named after the drive); QMP block_set_io_throttle changes them. */
     struct throttle_config throttle;

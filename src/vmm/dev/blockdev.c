@@ -70,10 +70,30 @@ static int open_image(const struct blockdev *b, const char *file, const char *fo
                                  .format = format,
                                  .keys = &keys,
                                  .locking = b->inactive ? BLOCK_LOCKING_OFF : b->drive->locking,
-                                 .no_shared_write = !b->share_rw};
-    if (snapshot && !read_only)
-        return drive_snapshot_open(file, &bo, out, err);
-    return block_open(file, &bo, out, err);
+                                 .no_shared_write = !b->share_rw,
+                                 .detect_zeroes = BLOCK_DETECT_ZEROES_OFF};
+    if (b->drive->file && !strcmp(file, b->drive->file)) { /* not a medium changed to */
+        bo.no_backing = b->drive->no_backing;
+        bo.backing_override = b->drive->backing_file;
+        bo.backing_format_override = b->drive->backing_format;
+    }
+    if (snapshot && !read_only && (bo.no_backing || bo.backing_override))
+        return verr_set(err, ENOTSUP,
+                        "'%s': -snapshot with a \"backing\" other than the image's own is not "
+                        "supported by vireo-vmm",
+                        file); /* TODO(#18): the temporary overlay's chain would need it */
+    r = snapshot && !read_only ? drive_snapshot_open(file, &bo, out, err)
+                               : block_open(file, &bo, out, err);
+    if (r == 0)
+        block_set_detect_zeroes(*out, blockdev_detect_zeroes_mode(b->drive));
+    return r;
+}
+
+enum block_detect_zeroes blockdev_detect_zeroes_mode(const struct vmm_drive *drive)
+{
+    if (drive->detect_zeroes == BLOCK_DETECT_ZEROES_UNMAP && !drive->discard_unmap)
+        return BLOCK_DETECT_ZEROES_ON; /* QEMU drops MAY_UNMAP on a node without discard */
+    return drive->detect_zeroes;
 }
 
 int blockdev_open(struct vm *vm, const struct vmm_drive *drive, const char *qdev,
@@ -280,6 +300,17 @@ struct json_object *blockdev_stats_json(struct blockdev *b)
     return o;
 }
 
+static void lock_for_dealloc(struct blockdev *b);
+
+bool blockdev_write_must_run_alone(struct blockdev *b, const struct iovec *iov, int iovcnt)
+{
+    unsigned flags;
+    struct block_dev *bd = b->bd; /* the caller holds io_lock */
+    return bd && blockdev_detect_zeroes_mode(b->drive) == BLOCK_DETECT_ZEROES_UNMAP &&
+           !__atomic_load_n(&b->raw, __ATOMIC_ACQUIRE) &&
+           block_write_detects_zeroes(bd, iov, iovcnt, &flags) && (flags & BLOCK_ZERO_MAY_UNMAP);
+}
+
 int blockdev_preadv(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
                     struct verr *err)
 {
@@ -297,13 +328,22 @@ int blockdev_pwritev(struct blockdev *b, const struct iovec *iov, int iovcnt, ui
 {
     uint64_t t0 = monotonic_ns();
     pthread_rwlock_rdlock(&b->io_lock);
+    bool alone = blockdev_write_must_run_alone(b, iov, iovcnt);
+    if (alone) { /* the medium may change in between: the answer only adds a lock */
+        pthread_rwlock_unlock(&b->io_lock);
+        lock_for_dealloc(b);
+    }
     int r;
     if (!b->bd)
         r = no_medium(err);
     else if (block_is_read_only(b->bd))
         r = verr_set(err, EROFS, "the medium is read-only");
-    else
-        r = block_pwritev(b->bd, iov, iovcnt, offset, err);
+    else /* not alone: the guest may have changed the data since, it must not unmap */
+        r = block_pwritev_flags(b->bd, iov, iovcnt, offset,
+                                alone || __atomic_load_n(&b->raw, __ATOMIC_ACQUIRE)
+                                    ? 0
+                                    : BLOCK_WRITE_NO_UNMAP,
+                                err);
     pthread_rwlock_unlock(&b->io_lock);
     blockdev_account(b, BLOCKDEV_ACCT_WRITE, offset, iov_bytes(iov, iovcnt), t0,
                      r == -ENOMEDIUM || r == -EROFS ? 1 : r);
@@ -613,7 +653,8 @@ static int open_overlay(const struct blockdev *b, const char *file, struct block
                                  .format = "qcow2",
                                  .keys = &top,
                                  .locking = b->drive->locking,
-                                 .no_shared_write = !b->share_rw};
+                                 .no_shared_write = !b->share_rw,
+                                 .detect_zeroes = blockdev_detect_zeroes_mode(b->drive)};
     return block_open(file, &bo, out, err);
 }
 
@@ -887,7 +928,8 @@ static struct json_object *inserted_json(struct blockdev *b)
         block_info_free(&bi);
     }
     json_object_object_add(ins, "encrypted", json_object_new_boolean(encrypted));
-    json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+    json_object_object_add(ins, "detect_zeroes",
+                           json_object_new_string(block_detect_zeroes_name(dr->detect_zeroes)));
     throttle_json(b, ins);
     struct json_object *cache = json_object_new_object();
     json_object_object_add(cache, "writeback",
