@@ -388,8 +388,8 @@ static int rw_vec(struct block_dev *bd, const struct iovec *iov, int iovcnt, uin
     unsigned zflags;
     if (write && block_write_detects_zeroes(bd, iov, iovcnt, &zflags))
         return block_write_zeroes(
-            bd, offset, len, wflags & BLOCK_WRITE_NO_UNMAP ? zflags & ~BLOCK_ZERO_MAY_UNMAP : zflags,
-            err);
+            bd, offset, len,
+            wflags & BLOCK_WRITE_NO_UNMAP ? zflags & ~BLOCK_ZERO_MAY_UNMAP : zflags, err);
     struct block_map m;
     int r = block_map(bd, offset, len, write, &m, err);
     if (r < 0)

@@ -141,10 +141,9 @@ static int parse_detect_zeroes(struct json_object *o, enum block_detect_zeroes *
 /* A protocol node {"driver": "file", "filename": F, ...}: its file name. */
 static int file_node(struct json_object *o, const char **filename, struct qmp_error *err)
 {
-    static const char *const known[] = {"driver",    "filename",       "node-name",
-                                        "read-only", "cache",          "discard",
-                                        "aio",       "auto-read-only", "detect-zeroes",
-                                        NULL};
+    static const char *const known[] = {"driver",        "filename", "node-name", "read-only",
+                                        "cache",         "discard",  "aio",       "auto-read-only",
+                                        "detect-zeroes", NULL};
     if (only_members(o, known, err) < 0 || want_string(o, "filename", true, filename, err) < 0)
         return -1;
     return 0;
@@ -212,8 +211,7 @@ static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
 
 /* Whether the image file (of format) names backing_file (the backing node's) as its backing
  * file in its header: the same file once both are resolved. *none: it names none. */
-static bool same_backing(const char *file, const char *format, const char *backing_file,
-                         bool *none)
+static bool same_backing(const char *file, const char *format, const char *backing_file, bool *none)
 {
     *none = false;
     struct block_open_opts peek = {.read_only = true,

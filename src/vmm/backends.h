@@ -32,8 +32,8 @@ struct vmm_drive {
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
-    /* detect-zeroes=: what query-block reports; zero writes may unmap only with
-     * discard_unmap (-drive takes unmap without it and does not unmap, as QEMU 7.2). */
+    /* detect-zeroes= (-blockdev takes unmap only with discard=unmap; -drive takes it without
+     * and unmaps all the same, as QEMU 7.2 does). */
     enum block_detect_zeroes detect_zeroes;
     bool aio_io_uring;          /* aio=io_uring (threads and native: the thread pool) */
     char *key_secret;           /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
