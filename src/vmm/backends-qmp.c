@@ -13,9 +13,8 @@
  * names the node of its backing image (another image than the header's is
  * opened in its place), or is null (no backing image: unallocated clusters
  * read as zeroes). "detect-zeroes" applies to the node a device uses. The
- * image is opened by
- * the device that uses it; blockdev-add checks the file can be opened as
- * asked. Other drivers and members are refused by name. netdev_add builds
+ * image is opened by the device that uses it; blockdev-add checks the file
+ * can be opened as asked. Other drivers and members are refused by name. netdev_add builds
  * the -netdev text from its members and goes through the same parser; a
  * tap's fd= is a number or the name of a descriptor passed with getfd, which
  * the netdev then owns (closed at netdev_del: the kernel removes a
