@@ -98,7 +98,27 @@ struct tx {
     struct qmp_session *ss;
     struct tx_action *a;
     size_t n;
+    bool single; /* a command that is a transaction of one action: errors name its members */
 };
+
+/* Action i's data against its command's schema; in a transaction the member an error names
+ * is QEMU's path to it ("actions[0].data.overlay"). */
+static int validate(const struct tx *t, size_t i, const char *command, struct qmp_error *err)
+{
+    if (qmp_server_validate(qmp_session_server(t->ss), command, t->a[i].data, err) == 0)
+        return 0;
+    static const char *const heads[] = {"Parameter '", "Invalid parameter type for '"};
+    for (size_t h = 0; h < 2 && !t->single; h++) {
+        size_t n = strlen(heads[h]);
+        if (strncmp(err->desc, heads[h], n))
+            continue;
+        char *rest = xstrdup(err->desc + n);
+        snprintf(err->desc, sizeof(err->desc), "%sactions[%zu].data.%s", heads[h], i, rest);
+        free(rest);
+        break;
+    }
+    return -1;
+}
 
 static const char *str_of(struct json_object *o, const char *key)
 {
@@ -208,7 +228,7 @@ static int check_attach(struct tx *t, size_t i, struct qmp_error *err)
 {
     struct tx_action *a = &t->a[i];
     struct vm *vm = t->vm;
-    if (qmp_server_validate(qmp_session_server(t->ss), "blockdev-snapshot", a->data, err) < 0)
+    if (validate(t, i, "blockdev-snapshot", err) < 0)
         return -1;
     const char *node = str_of(a->data, "node"), *overlay = str_of(a->data, "overlay");
     a->b = by_device_or_node(vm, node, node);
@@ -277,8 +297,7 @@ static int check_attach(struct tx *t, size_t i, struct qmp_error *err)
             block_close(pb);
         }
         if (backed)
-            return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                 "The overlay already has a backing image");
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "The overlay already has a backing image");
     }
     if (!format_has_backing(d->format))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "The overlay does not support backing images");
@@ -324,7 +343,6 @@ static int check_attach(struct tx *t, size_t i, struct qmp_error *err)
 static int check_action(struct tx *t, size_t i, struct qmp_error *err)
 {
     struct tx_action *a = &t->a[i];
-    struct qmp_server *server = qmp_session_server(t->ss);
     switch (a->kind) {
     case TX_ABORT: {
         json_object_object_foreach(a->data, key, val)
@@ -335,7 +353,7 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Transaction aborted using Abort action");
     }
     case TX_OVERLAY: {
-        if (qmp_server_validate(server, "blockdev-snapshot-sync", a->data, err) < 0)
+        if (validate(t, i, "blockdev-snapshot-sync", err) < 0)
             return -1;
         const char *device = str_of(a->data, "device"), *node = str_of(a->data, "node-name");
         const char *format = str_of(a->data, "format") ? str_of(a->data, "format") : "qcow2";
@@ -370,7 +388,7 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
     case TX_ATTACH:
         return check_attach(t, i, err);
     case TX_INTERNAL: {
-        if (qmp_server_validate(server, "blockdev-snapshot-internal-sync", a->data, err) < 0)
+        if (validate(t, i, "blockdev-snapshot-internal-sync", err) < 0)
             return -1;
         const char *device = str_of(a->data, "device");
         a->name = str_of(a->data, "name");
@@ -413,9 +431,9 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
         return 0;
     }
     case TX_BITMAP_ADD:
-        return qmp_server_validate(server, "block-dirty-bitmap-add", a->data, err);
+        return validate(t, i, "block-dirty-bitmap-add", err);
     case TX_BITMAP_CLEAR: {
-        if (qmp_server_validate(server, "block-dirty-bitmap-clear", a->data, err) < 0)
+        if (validate(t, i, "block-dirty-bitmap-clear", err) < 0)
             return -1;
         const char *node = str_of(a->data, "node");
         a->name = str_of(a->data, "name");
@@ -557,10 +575,14 @@ static int run(struct tx *t, struct qmp_error *err)
 }
 
 static int transaction(struct qmp_session *ss, struct vm *vm, struct json_object *actions,
-                       struct qmp_error *err)
+                       bool single, struct qmp_error *err)
 {
     size_t n = json_object_array_length(actions);
-    struct tx t = {.vm = vm, .ss = ss, .a = xcalloc(n + 1, sizeof(struct tx_action)), .n = n};
+    struct tx t = {.vm = vm,
+                   .ss = ss,
+                   .a = xcalloc(n + 1, sizeof(struct tx_action)),
+                   .n = n,
+                   .single = single};
     int r = 0;
     /* The shape of every action first, as QEMU's input visitor checks the whole command. */
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -646,7 +668,7 @@ static int qmp_transaction(struct qmp_session *ss, struct json_object *args,
                                      type);
         }
     }
-    return transaction(ss, opaque, actions, err);
+    return transaction(ss, opaque, actions, false, err);
 }
 
 /* A command that is a transaction of its one action of the same name and data. */
@@ -657,7 +679,7 @@ static int one_action(struct qmp_session *ss, const char *type, struct json_obje
     json_object_object_add(a, "type", json_object_new_string(type));
     json_object_object_add(a, "data", json_object_get(args));
     json_object_array_add(actions, a);
-    int r = transaction(ss, opaque, actions, err);
+    int r = transaction(ss, opaque, actions, true, err);
     json_object_put(actions);
     return r;
 }

@@ -940,12 +940,42 @@ static void throttle_json(struct blockdev *b, struct json_object *ins)
     json_object_object_add(ins, "group", json_object_new_string(g->name));
 }
 
+/* A JSON string literal of s. */
+static char *json_str(const char *s)
+{
+    struct json_object *o = json_object_new_string(s);
+    char *r = xstrdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return r;
+}
+
+/* The top's name as QEMU gives it: its file, or, when blockdev-snapshot gave it another
+ * backing file than its header names, QEMU's json: name of both (its members, its order). */
+static char *top_name(const struct blockdev *b, struct block_dev *bd)
+{
+    if (!b->backing_override)
+        return xstrdup(b->file);
+    char *bf = json_str(b->backing_override), *bfmt = json_str(b->backing_override_format),
+         *f = json_str(b->file), *fmt = json_str(block_format(bd));
+    char *r = xasprintf("json:{\"backing\": {\"driver\": %s, \"file\": {\"driver\": \"file\", "
+                        "\"filename\": %s}}, \"driver\": %s, \"file\": {\"driver\": \"file\", "
+                        "\"filename\": %s}}",
+                        bfmt, bf, fmt, f);
+    free(bf);
+    free(bfmt);
+    free(f);
+    free(fmt);
+    return r;
+}
+
 static struct json_object *inserted_json(struct blockdev *b)
 {
     const struct vmm_drive *dr = b->drive;
     struct block_dev *bd = b->bd;
     struct json_object *ins = json_object_new_object();
-    json_object_object_add(ins, "file", json_object_new_string(b->file));
+    char *name = top_name(b, bd);
+    json_object_object_add(ins, "file", json_object_new_string(name));
     if (blockdev_node_name(b))
         json_object_object_add(ins, "node-name", json_object_new_string(blockdev_node_name(b)));
     json_object_object_add(ins, "ro", json_object_new_boolean(block_is_read_only(bd)));
@@ -978,7 +1008,9 @@ static struct json_object *inserted_json(struct blockdev *b)
                            json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
     json_object_object_add(ins, "cache", cache);
     struct json_object *img = json_object_new_object();
-    json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
+    json_object_object_add(img, "filename",
+                           json_object_new_string(b->backing_override ? name : block_filename(bd)));
+    free(name);
     json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
     json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
     json_object_object_add(ins, "image", img);
