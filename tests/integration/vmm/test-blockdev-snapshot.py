@@ -204,6 +204,12 @@ def main():
         holder.wait(timeout=30)
         holder = None
 
+        # The same node twice: once the first overlay is on it, it is a backing image.
+        r = tx([snap("n0", "ov0"), snap("n0", "ov2")])
+        check(err(r) == "Node 'n0' is busy: node is used as backing hd of 'ov0'",
+              "two blockdev-snapshot actions on one node: refused", r)
+        unchanged("after the same node twice")
+
         # Two drives at once.
         r = tx([snap("n0", "ov0"), snap("d1", "ov1")])
         check(r == {"return": {}}, "transaction: blockdev-snapshot of two drives", r)
