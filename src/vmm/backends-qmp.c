@@ -276,8 +276,9 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
     const char *format = NULL, *backing = NULL;
+    bool backing_null = false;
     int backing_index = -1;
-    bool no_backing = false, override = false;
+    bool override = false;
     char *nbd_uri = NULL;          /* freed at the end */
     struct nbd_client *nbd = NULL; /* the node keeps it */
     int file_index = -1;
@@ -351,9 +352,10 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use",
                                      backing);
         }
-        /* "backing": null opens the image alone; a node other than the header's backing file
-         * is opened in its place (one level: that node's own chain is its header's). */
-        no_backing = has_backing && !bk;
+        /* "backing": null opens the image alone (blockdev-snapshot can put one under the
+         * node); a node other than the header's backing file is opened in its place (one
+         * level: that node's own chain is its header's). */
+        backing_null = has_backing && !bk;
         bool none = false;
         if (bk && !same_backing(filename, driver, be->drives[backing_index].file, &none)) {
             const struct vmm_drive *bn = &be->drives[backing_index];
@@ -362,7 +364,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                                      "blockdev-add: backing node '%s' for '%s', whose header "
                                      "names no backing file, is not supported by vireo-vmm",
                                      backing, filename);
-            if (bn->nbd || bn->no_backing || bn->backing_file || !bn->file)
+            if (bn->nbd || bn->backing_null || bn->backing_file || !bn->file)
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "blockdev-add: backing node '%s' is not supported by "
                                      "vireo-vmm as an overriding backing node (an NBD node, or "
@@ -402,6 +404,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     d->detect_zeroes = dz;
     d->aio_io_uring = aio && str_eq(aio, "io_uring");
     d->nbd = nbd;
+    d->backing_null = backing_null;
     be->drive_used[i] = false;
     if (file_index >= 0) {
         d->file_node = xstrdup(over);
@@ -411,7 +414,6 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
         d->backing_node = xstrdup(backing);
         be->drives[backing_index].format_node = true; /* taken as this node's backing */
     }
-    d->no_backing = no_backing;
     if (override) {
         d->backing_file = xstrdup(be->drives[backing_index].file);
         d->backing_format = xstrdup(be->drives[backing_index].format);
@@ -444,6 +446,8 @@ static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
                              "Node '%s' is busy: node is used as guest "
                              "device",
                              node);
+    if (be->drives[i].overlay_of_drive) /* blockdev-snapshot put it on a drive */
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Node %s is in use", node);
     if (be->drives[i].format_node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Node '%s' is busy: node is used as the file of another node", node);

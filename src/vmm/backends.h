@@ -50,10 +50,13 @@ struct vmm_drive {
     /* blockdev-add "backing": the node (owned) holding the image's backing file (the one its
      * header names, which the drive opens); the node is then taken, as by file_node. */
     char *backing_node;
-    /* "backing": null (no_backing: the image opens without its backing file, and its
-     * unallocated clusters read as zeroes), or a backing node whose image is not the one the
-     * header names: that image (backing_file, backing_format; owned) is opened in its place. */
-    bool no_backing;
+    /* blockdev-add "backing": null: the image opens without a backing file, whatever its
+     * header names (blockdev-snapshot then puts one under it). */
+    bool backing_null;
+    /* The node is the top of a drive's chain since blockdev-snapshot put it there. */
+    bool overlay_of_drive;
+    /* A backing node whose image is not the one the header names: that image (backing_file,
+     * backing_format; owned) is opened in its place. */
     char *backing_file, *backing_format;
     /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
      * own, named after the drive); QMP block_set_io_throttle changes them. */
