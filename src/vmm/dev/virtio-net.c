@@ -400,8 +400,7 @@ static void *net_thread(void *opaque)
         pfd[0] = (struct pollfd){.fd = n->stop_fd, .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = n->vp.queues[RXQ].ioeventfd, .events = POLLIN};
         pfd[2] = (struct pollfd){.fd = n->vp.queues[TXQ].ioeventfd, .events = POLLIN};
-        unsigned nb =
-            net_backend_poll_fill(n->be, pfd + NFIXED, NET_MAX_POLLFDS, &timeout, can_rx);
+        unsigned nb = net_backend_poll_fill(n->be, pfd + NFIXED, NET_MAX_POLLFDS, &timeout, can_rx);
         int r = poll(pfd, NFIXED + nb, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("virtio-net-pci: poll: %s", strerror(errno));
