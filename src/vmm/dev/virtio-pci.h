@@ -17,7 +17,8 @@
  * DEVICE_NEEDS_RESET and raises a configuration interrupt; the queue stays
  * stopped until the driver resets the device. A device given an I/O thread
  * object (iothread=, vmm/iothread.h) has its queues served there instead of
- * on a thread of its own.
+ * on a thread of its own. A device without process_queue (virtio-net) gets no
+ * I/O thread: its own thread polls the ioeventfds.
  */
 #ifndef VIREO_VMM_DEV_VIRTIO_PCI_H
 #define VIREO_VMM_DEV_VIRTIO_PCI_H
