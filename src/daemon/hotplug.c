@@ -555,6 +555,12 @@ static int attach_disk_live(struct hp_attach *a)
         vd_job_fail_errno(job, -le.code, verr_msg(&le));
         return -1;
     }
+    /* a block device the VMM opens must be in its private /dev (qemu.conf's namespaces) */
+    if (d->source_path && d->source_type != DOMAIN_DISK_SOURCE_NETWORK &&
+        vd_vmm_prepare_path(dom->vmm, d->source_path, &le) < 0) {
+        vd_job_fail_errno(job, -le.code, verr_msg(&le));
+        return -1;
+    }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
     a->alias = user_alias(d->alias) ? xstrdup(d->alias)
