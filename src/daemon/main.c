@@ -365,12 +365,11 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
                     r = verr_set(err, EINVAL, "%s: line %u: Unknown namespace: %s", path, lineno,
                                  names[i]);
                 else if (geteuid() != 0)
-                    r = verr_set(err, ENOTSUP,
-                                 "%s: line %u: cannot use namespaces in session mode", path,
-                                 lineno);
+                    r = verr_set(err, ENOTSUP, "%s: line %u: cannot use namespaces in session mode",
+                                 path, lineno);
                 else if (access("/proc/self/ns/mnt", F_OK) < 0)
-                    r = verr_set(err, ENOTSUP, "%s: line %u: %s namespace is not available",
-                                 path, lineno, names[i]);
+                    r = verr_set(err, ENOTSUP, "%s: line %u: %s namespace is not available", path,
+                                 lineno, names[i]);
                 else
                     d->ns_mount = true;
             }

@@ -46,7 +46,7 @@
 #endif
 
 /* What /dev holds besides the domain's own nodes (libvirt's default device list). */
-static const char *const base_nodes[] = {"/dev/null",   "/dev/full", "/dev/zero", "/dev/random",
+static const char *const base_nodes[] = {"/dev/null",    "/dev/full", "/dev/zero", "/dev/random",
                                          "/dev/urandom", "/dev/ptmx", "/dev/kvm"};
 /* Mounts under the host's /dev that the VMM sees too, as libvirt keeps them. */
 static const char *const kept_mounts[] = {"/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/hugepages"};
@@ -216,8 +216,8 @@ static int plan_path(struct vd_ns_plan *p, const char *path, bool optional, stru
         if (lstat(cur, &st) < 0) {
             if (errno == ENOENT && optional)
                 break;
-            r = verr_errno(err, errno, "cannot make '%s' in the VM's /dev: cannot read '%s'",
-                           path, cur);
+            r = verr_errno(err, errno, "cannot make '%s' in the VM's /dev: cannot read '%s'", path,
+                           cur);
             break;
         }
         if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
@@ -232,8 +232,7 @@ static int plan_path(struct vd_ns_plan *p, const char *path, bool optional, stru
         }
         if (!S_ISLNK(st.st_mode)) {
             r = verr_set(err, EINVAL,
-                         "cannot make '%s' in the VM's /dev: '%s' is not a device node", path,
-                         cur);
+                         "cannot make '%s' in the VM's /dev: '%s' is not a device node", path, cur);
             break;
         }
         char target[4096];
@@ -281,8 +280,7 @@ int vd_ns_plan_make(const struct domain_def *def, const char *mem_path, struct v
     /* The mounts first: a path on one of them needs no entry of its own. */
     for (size_t i = 0; i < sizeof(kept_mounts) / sizeof(kept_mounts[0]); i++) {
         struct stat st;
-        if (stat(kept_mounts[i], &st) == 0 && S_ISDIR(st.st_mode) &&
-            is_mount_point(kept_mounts[i]))
+        if (stat(kept_mounts[i], &st) == 0 && S_ISDIR(st.st_mode) && is_mount_point(kept_mounts[i]))
             plan_add(p, NS_BIND, kept_mounts[i], &st);
     }
     /* The huge pages the memory comes from, when they are mounted elsewhere under /dev. */
@@ -441,8 +439,8 @@ int vd_ns_add_path(int pidfd, const char *path, struct verr *err)
     if (child == 0) {
         struct vd_ns_failure f = {0};
         errno = 0;
-        int ok = setns(pidfd, CLONE_NEWNS) == 0 ? 0 : fail(&f, "enter the VMM's namespace", NULL,
-                                                           NULL);
+        int ok =
+            setns(pidfd, CLONE_NEWNS) == 0 ? 0 : fail(&f, "enter the VMM's namespace", NULL, NULL);
         for (size_t i = 0; ok == 0 && i < p->n; i++)
             ok = make_entry(&p->e[i], true, &f);
         if (ok < 0 && write(pfd[1], &f, sizeof(f)) < 0)

@@ -17,6 +17,9 @@
  * A device node the VMM is given later (a hot-plugged block device, a CD-ROM medium that
  * is a device) is made in the running VMM's namespace by a forked child that enters it
  * through the VMM's pidfd (setns), as libvirt's helper does.
+ *
+ * TODO(#17): the node of a detached disk or an ejected medium stays in the VM's /dev until
+ * the VM ends (libvirt removes it at detach); PID and network namespaces are not offered.
  */
 #ifndef VIREO_DAEMON_VMM_NAMESPACE_H
 #define VIREO_DAEMON_VMM_NAMESPACE_H

@@ -85,8 +85,8 @@ static void ns_child(char **argv, int logfd, int keep_fd, const int *extra, size
     _exit(127);
 }
 
-static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *extra,
-                              size_t nextra, struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
+static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
+                              struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
 {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)

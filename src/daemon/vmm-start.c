@@ -89,7 +89,7 @@ struct start_work {
     int64_t vnc_valid_to;
     int lock_fd;
     struct vd_ns_plan *ns; /* qemu.conf's namespaces = [ "mount" ]: the private /dev, or NULL */
-    bool spawned; /* a process was started: an undo must look for it */
+    bool spawned;          /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
