@@ -45,8 +45,11 @@ SECTORS = 64
 
 
 def mount_points():
+    """The host's mounts on /dev and under it (other tests running meanwhile may mount and
+    unmount elsewhere, e.g. network namespaces under /run/netns)."""
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+        return {line.split()[4] for line in f
+                if line.split()[4] == "/dev" or line.split()[4].startswith("/dev/")}
 
 
 def dev_mount_line():
@@ -179,7 +182,7 @@ def run_mount(tmp):
              "jail: the disk's node is the VM user's (nobody), as DAC labelled it",
              f"{ls.st_uid}:{ls.st_gid}")
         t.ok(dev_mount_line() == host_dev and mount_points() == host_mounts,
-             "jail: the host's mounts are unchanged (its /dev is still its own)",
+             "jail: the host's mounts on /dev are unchanged (its /dev is still its own)",
              f"{dev_mount_line()} {host_dev}")
         r = d.virsh("resume", "jail")
         t.ok(r.returncode == 0, "jail: virsh resume", r.stderr)
