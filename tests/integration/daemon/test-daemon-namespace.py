@@ -14,6 +14,7 @@ namespace of their own with a private /dev, driven by the stock virsh.
    tests pass on the block-device disk (a loop device), whose backing file then holds the
    guest's writes. A live attach-disk of a second loop device makes its node in the VM's
    /dev (the VM user's, as DAC labelled it) and the guest reads it (CRC-32 as the host's).
+   A CD-ROM medium changed live to a third loop device is made there too and opened.
    A disk whose /dev path does not exist is refused at start with one line, and the
    domain is left shut off with nothing running.
  - namespaces = []: the VMM shares the daemon's mount namespace and sees the host's /dev.
@@ -124,18 +125,27 @@ def run_mount(tmp):
     with open(plug_img, "wb") as f:
         f.write(data)
     want_crc = "%08x" % binascii.crc32(data[:SECTORS * 512])
+    cd_img = os.path.join(tmp, "cd.img")
+    with open(cd_img, "wb") as f:
+        f.write(os.urandom(256 * 1024))
     loop = losetup(img)
     plug = losetup(plug_img)
-    loops = [x for x in (loop, plug) if x]
+    cd = losetup(cd_img)
+    loops = [x for x in (loop, plug, cd) if x]
     d = start_daemon('namespaces = [ "mount" ]\nuser = "nobody"\n')
     names = ["jail", "missing"]
     try:
-        t.ok(loop and plug, "losetup made two loop devices", f"{loop!r} {plug!r}")
-        if not (loop and plug):
+        t.ok(loop and plug and cd, "losetup made three loop devices",
+             f"{loop!r} {plug!r} {cd!r}")
+        if not (loop and plug and cd):
             return loops
         before = sha(img)
-        devices = disk(loop, "vda", "block", "vireo-disk-1") + \
-            "    <controller type='pci' model='pcie-root-port'/>\n"
+        devices = disk(loop, "vda", "block", "vireo-disk-1") + """    <disk type='file' device='cdrom'>
+      <target dev='sdc' bus='scsi'/>
+      <readonly/>
+    </disk>
+    <controller type='pci' model='pcie-root-port'/>
+"""
         xml = d.write("jail.xml", domain_xml(
             "jail", GUEST, f"tests=blk,hotplug blk_serial=vireo-disk-1 "
             f"hotplug_sectors={SECTORS} hotplug_wait_s=170", devices))
@@ -156,7 +166,8 @@ def run_mount(tmp):
         t.ok(got == want, "jail: the VM's /dev holds exactly the expected entries",
              f"got {sorted(got)}\nwant {sorted(want)}")
         t.ok(not any(os.path.lexists(os.path.join(root_dev, n))
-                     for n in ("sda", "mem", "kmsg", "loop-control", os.path.basename(plug))),
+                     for n in ("sda", "mem", "kmsg", "loop-control", os.path.basename(plug),
+                               os.path.basename(cd))),
              "jail: no /dev/sda, /dev/mem, /dev/kmsg, /dev/loop-control, nor the other loop "
              "device", sorted(got))
         same = True
@@ -212,6 +223,14 @@ def run_mount(tmp):
         t.ok(m and m.group(1) == want_crc,
              "jail: the guest reads the hot-plugged loop device (its CRC-32 is the host's)",
              f"want {want_crc}\n" + console()[-1500:] + d.vmm_log("jail", 10))
+        # A CD-ROM medium that is a device: made in the VM's /dev before the VMM opens it.
+        r = d.virsh("change-media", "jail", "sdc", cd, "--insert", "--live")
+        cn = os.path.join(root_dev, os.path.basename(cd))
+        t.ok(r.returncode == 0 and os.path.lexists(cn) and
+             os.lstat(cn).st_rdev == os.stat(cd).st_rdev and cd in d.virsh("dumpxml",
+                                                                           "jail").stdout,
+             "jail: change-media --insert of a loop device: its node is made in the VM's /dev "
+             "and the VMM opens it", r.stderr + d.vmm_log("jail", 5))
         d.virsh("destroy", "jail")
         wait_for(lambda: d.state("jail").startswith("shut off"), 60, 0.1)
         s = os.stat(loop)
