@@ -84,7 +84,7 @@ int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err)
 {
     /* Asked of the process rather than remembered: a VMM reattached by a restarted daemon
      * that had other settings keeps the namespace it was started in. */
-    if (!vd_ns_path_is_dev(path) || !vd_vmm_private_dev(vmm))
+    if (!vmm || !vd_ns_path_is_dev(path) || !vd_vmm_private_dev(vmm))
         return 0;
     /* A fork and a few system calls, on the loop (as libvirt's helper runs in its job). */
     return vd_ns_add_path(vmm->pidfd, path, err);
