@@ -832,7 +832,15 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
             free(node);
             free(storage);
+            char *path = def->disks[i].source_path ? xstrdup(def->disks[i].source_path) : NULL;
             domain_def_remove_disk(def, i);
+            /* its node leaves the VM's private /dev, unless another disk still uses it */
+            bool used = false;
+            for (size_t k = 0; path && k < def->ndisks; k++)
+                used |= def->disks[k].source_path && !strcmp(def->disks[k].source_path, path);
+            if (path && !used)
+                vd_vmm_release_path(dom->vmm, path);
+            free(path);
             removed = true;
         }
         free(al);

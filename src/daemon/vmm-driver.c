@@ -90,6 +90,14 @@ int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err)
     return vd_ns_add_path(vmm->pidfd, path, err);
 }
 
+void vd_vmm_release_path(struct vd_vmm *vmm, const char *path)
+{
+    struct verr err = {0};
+    if (vmm && vd_ns_path_is_dev(path) && vd_vmm_private_dev(vmm) &&
+        vd_ns_remove_path(vmm->pidfd, path, &err) < 0)
+        log_warn("domain '%s': %s", vmm->name, verr_msg(&err));
+}
+
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids)
 {
     *tids = vmm->vcpu_tids;

@@ -271,6 +271,9 @@ bool vd_vmm_private_dev(const struct vd_vmm *vmm);
  * leading to it) is made there first, as the host has it. 0 otherwise, or -errno with err.
  */
 int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err);
+/* The VMM no longer uses path (a detached disk): its node leaves the private /dev, if any
+ * (a failure is logged: the node only stays until the VM ends). */
+void vd_vmm_release_path(struct vd_vmm *vmm, const char *path);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
 

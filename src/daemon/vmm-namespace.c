@@ -413,24 +413,20 @@ bool vd_ns_is_private(int pidfd, pid_t pid)
     return self.st_dev != other.st_dev || self.st_ino != other.st_ino;
 }
 
-int vd_ns_add_path(int pidfd, const char *path, struct verr *err)
+/* Carries out p (making its entries, or removing its nodes and links) in the namespace of
+ * the process behind pidfd, in a forked child; p is freed. */
+static int in_namespace(int pidfd, struct vd_ns_plan *p, bool remove, const char *path,
+                        struct verr *err)
 {
-    if (!vd_ns_path_is_dev(path))
-        return 0;
-    struct vd_ns_plan *p = xcalloc(1, sizeof(*p));
-    int r = plan_path(p, path, false, err);
-    if (r < 0 || p->n == 0) {
-        vd_ns_plan_free(p);
-        return r;
-    }
+    int r;
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         vd_ns_plan_free(p);
-        return verr_errno(err, errno, "cannot make '%s' in the VM's /dev: pipe", path);
+        return verr_errno(err, errno, "cannot change '%s' in the VM's /dev: pipe", path);
     }
     pid_t child = fork();
     if (child < 0) {
-        r = verr_errno(err, errno, "cannot make '%s' in the VM's /dev: fork", path);
+        r = verr_errno(err, errno, "cannot change '%s' in the VM's /dev: fork", path);
         close(pfd[0]);
         close(pfd[1]);
         vd_ns_plan_free(p);
@@ -441,7 +437,12 @@ int vd_ns_add_path(int pidfd, const char *path, struct verr *err)
         errno = 0;
         int ok =
             setns(pidfd, CLONE_NEWNS) == 0 ? 0 : fail(&f, "enter the VMM's namespace", NULL, NULL);
-        for (size_t i = 0; ok == 0 && i < p->n; i++)
+        /* Removal: the last entries (the node) first; a missing one is no error. */
+        for (size_t i = p->n; remove && ok == 0 && i-- > 0;)
+            if ((p->e[i].kind == NS_NODE || p->e[i].kind == NS_LINK) && unlink(p->e[i].path) < 0 &&
+                errno != ENOENT)
+                ok = fail(&f, "unlink ", p->e[i].path, NULL);
+        for (size_t i = 0; !remove && ok == 0 && i < p->n; i++)
             ok = make_entry(&p->e[i], true, &f);
         if (ok < 0 && write(pfd[1], &f, sizeof(f)) < 0)
             _exit(126);
@@ -459,9 +460,42 @@ int vd_ns_add_path(int pidfd, const char *path, struct verr *err)
     vd_ns_plan_free(p);
     if (n == (ssize_t)sizeof(f)) {
         f.what[sizeof(f.what) - 1] = 0;
-        return verr_errno(err, f.err, "cannot make '%s' in the VM's /dev: %s", path, f.what);
+        return verr_errno(err, f.err, "cannot %s '%s' in the VM's /dev: %s",
+                          remove ? "remove" : "make", path, f.what);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return verr_set(err, EIO, "cannot make '%s' in the VM's /dev: its helper failed", path);
+        return verr_set(err, EIO, "cannot %s '%s' in the VM's /dev: its helper failed",
+                        remove ? "remove" : "make", path);
     return 0;
+}
+
+int vd_ns_add_path(int pidfd, const char *path, struct verr *err)
+{
+    if (!vd_ns_path_is_dev(path))
+        return 0;
+    struct vd_ns_plan *p = xcalloc(1, sizeof(*p));
+    int r = plan_path(p, path, false, err);
+    if (r < 0 || p->n == 0) {
+        vd_ns_plan_free(p);
+        return r;
+    }
+    return in_namespace(pidfd, p, false, path, err);
+}
+
+int vd_ns_remove_path(int pidfd, const char *path, struct verr *err)
+{
+    if (!vd_ns_path_is_dev(path))
+        return 0;
+    struct vd_ns_plan *p = xcalloc(1, sizeof(*p));
+    struct verr ignored = {0};
+    /* The host's links say what leads to the node; a node the host lost is removed alone. */
+    if (plan_path(p, path, false, &ignored) < 0 || p->n == 0) {
+        vd_ns_plan_free(p);
+        p = xcalloc(1, sizeof(*p));
+        char *folded = path_fold(path);
+        struct stat st = {.st_mode = S_IFCHR};
+        plan_add(p, NS_NODE, folded, &st);
+        free(folded);
+    }
+    return in_namespace(pidfd, p, true, path, err);
 }

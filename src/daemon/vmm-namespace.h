@@ -18,8 +18,8 @@
  * is a device) is made in the running VMM's namespace by a forked child that enters it
  * through the VMM's pidfd (setns), as libvirt's helper does.
  *
- * TODO(#17): the node of a detached disk or an ejected medium stays in the VM's /dev until
- * the VM ends (libvirt removes it at detach); PID and network namespaces are not offered.
+ * TODO(#17): the node of an ejected or replaced CD-ROM medium stays in the VM's /dev until
+ * the VM ends (a detached disk's goes); PID and network namespaces are not offered.
  */
 #ifndef VIREO_DAEMON_VMM_NAMESPACE_H
 #define VIREO_DAEMON_VMM_NAMESPACE_H
@@ -65,6 +65,12 @@ bool vd_ns_is_private(int pidfd, pid_t pid);
  * is left alone (the namespace shares the host's files). Returns 0 or -errno with err.
  */
 int vd_ns_add_path(int pidfd, const char *path, struct verr *err);
+
+/*
+ * The opposite, once the VMM no longer uses path (a detached disk): the node and the links
+ * leading to it go from the namespace of the process behind pidfd (its directories stay).
+ */
+int vd_ns_remove_path(int pidfd, const char *path, struct verr *err);
 
 /* Whether path is one the private /dev must hold for the VMM (it is under /dev/). */
 bool vd_ns_path_is_dev(const char *path);

@@ -13,7 +13,8 @@ namespace of their own with a private /dev, driven by the stock virsh.
    any other loop device; the host's own /dev mount is unchanged. The guest's virtio-blk
    tests pass on the block-device disk (a loop device), whose backing file then holds the
    guest's writes. A live attach-disk of a second loop device makes its node in the VM's
-   /dev (the VM user's, as DAC labelled it) and the guest reads it (CRC-32 as the host's).
+   /dev (the VM user's, as DAC labelled it) and the guest reads it (CRC-32 as the host's);
+   detach-disk removes the node again once the guest has let the device go.
    A CD-ROM medium changed live to a third loop device is made there too and opened.
    A disk whose /dev path does not exist is refused at start with one line, and the
    domain is left shut off with nothing running.
@@ -223,6 +224,13 @@ def run_mount(tmp):
         t.ok(m and m.group(1) == want_crc,
              "jail: the guest reads the hot-plugged loop device (its CRC-32 is the host's)",
              f"want {want_crc}\n" + console()[-1500:] + d.vmm_log("jail", 10))
+        # The guest releases the disk when told: its node leaves the VM's /dev.
+        wait_for(lambda: "hotplug: used" in console(), 120, 0.2)
+        r = d.virsh("detach-disk", "jail", "vdb", "--live")
+        wait_for(lambda: not os.path.lexists(pn), 120, 0.2)
+        t.ok(r.returncode == 0 and not os.path.lexists(pn) and os.path.lexists(plug),
+             "jail: detach-disk --live: the node leaves the VM's /dev (the host keeps its own)",
+             r.stderr + console()[-800:])
         # A CD-ROM medium that is a device: made in the VM's /dev before the VMM opens it.
         r = d.virsh("change-media", "jail", "sdc", cd, "--insert", "--live")
         cn = os.path.join(root_dev, os.path.basename(cd))
