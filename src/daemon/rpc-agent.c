@@ -1,7 +1,8 @@
 /*
  * rpc-agent.c - the procedures libvirt answers through the guest agent: virDomainGetTime and
  * virDomainSetTime (`virsh domtime`, `--now`, `--sync`, `--time`), virDomainGetFSInfo
- * (`domfsinfo`), and the helper that the
+ * (`domfsinfo`), virDomainGetGuestInfo (`guestinfo`: its parameters are agent-guestinfo.c's),
+ * and the helper that the
  * other agent calls (virDomainQemuAgentCommand in rpc-qemu.c) share: libvirt's checks
  * (domain-agent.c), the command sent on the domain's agent connection (agent.h), and the
  * call answered when the agent does, with libvirt's errors for an agent that fails, times out
@@ -306,132 +307,75 @@ static int set_user_password(struct vd_call *c)
 
 /* ---- guestinfo ---- */
 
-/* libvirt's VIR_DOMAIN_GUEST_INFO_* */
-enum {
-    GI_USERS = 1,
-    GI_OS = 2,
-    GI_TIMEZONE = 4,
-    GI_HOSTNAME = 8,
-    GI_FILESYSTEM = 16,
-    GI_DISKS = 32,
-    GI_INTERFACES = 64,
-};
-#define GI_DONE (GI_USERS | GI_OS | GI_TIMEZONE | GI_HOSTNAME)
+#define GI_ALL                                                                                     \
+    (VD_GUEST_INFO_USERS | VD_GUEST_INFO_OS | VD_GUEST_INFO_TIMEZONE | VD_GUEST_INFO_HOSTNAME |    \
+     VD_GUEST_INFO_FILESYSTEM | VD_GUEST_INFO_DISKS | VD_GUEST_INFO_INTERFACES)
 
 /* The categories in libvirt's order, each one agent command. */
 static const struct {
     unsigned type;
     const char *cmd;
 } gi_steps[] = {
-    {GI_USERS, "{\"execute\":\"guest-get-users\"}"},
-    {GI_OS, "{\"execute\":\"guest-get-osinfo\"}"},
-    {GI_TIMEZONE, "{\"execute\":\"guest-get-timezone\"}"},
-    {GI_HOSTNAME, "{\"execute\":\"guest-get-host-name\"}"},
+    {VD_GUEST_INFO_USERS, "{\"execute\":\"guest-get-users\"}"},
+    {VD_GUEST_INFO_OS, "{\"execute\":\"guest-get-osinfo\"}"},
+    {VD_GUEST_INFO_TIMEZONE, "{\"execute\":\"guest-get-timezone\"}"},
+    {VD_GUEST_INFO_HOSTNAME, "{\"execute\":\"guest-get-host-name\"}"},
+    {VD_GUEST_INFO_FILESYSTEM, "{\"execute\":\"guest-get-fsinfo\"}"},
+    {VD_GUEST_INFO_DISKS, "{\"execute\":\"guest-get-disks\"}"},
+    {VD_GUEST_INFO_INTERFACES, "{\"execute\":\"guest-network-get-interfaces\"}"},
 };
 
 struct guestinfo {
     struct vd_deferred *df;
     struct vd_domain *dom;
     unsigned types;
+    bool report_unsupported; /* categories were asked for: a command the agent lacks fails */
     size_t step;
     struct remote_domain_get_guest_info_ret ret;
 };
 
-static struct remote_typed_param *gi_param(struct guestinfo *g, const char *field, int type)
-{
-    struct remote_domain_get_guest_info_ret *r = &g->ret;
-    r->params = xreallocarray(r->params, r->params_len + 1, sizeof(*r->params));
-    struct remote_typed_param *p = &r->params[r->params_len++];
-    memset(p, 0, sizeof(*p));
-    p->field = xstrdup(field);
-    p->type = type;
-    return p;
-}
-
-static void gi_string(struct guestinfo *g, const char *field, const char *value)
-{
-    if (value)
-        gi_param(g, field, REMOTE_TYPED_PARAM_STRING)->value.s = xstrdup(value);
-}
-
-/* One category's answer as libvirt's parameters (qemu_agent.c's names). */
-static void gi_fill(struct guestinfo *g, unsigned type, struct json_object *ret)
-{
-    char field[64];
-    if (type == GI_USERS && json_object_is_type(ret, json_type_array)) {
-        size_t n = json_object_array_length(ret);
-        gi_param(g, "user.count", REMOTE_TYPED_PARAM_UINT)->value.ui = (uint32_t)n;
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *u = json_object_array_get_idx(ret, i), *t = NULL;
-            snprintf(field, sizeof(field), "user.%zu.name", i);
-            gi_string(g, field, str_member(u, "user"));
-            snprintf(field, sizeof(field), "user.%zu.domain", i);
-            gi_string(g, field, str_member(u, "domain"));
-            if (json_object_object_get_ex(u, "login-time", &t)) {
-                snprintf(field, sizeof(field), "user.%zu.login-time", i);
-                double ms = json_object_get_double(t) * 1000; /* seconds, from the guest */
-                gi_param(g, field, REMOTE_TYPED_PARAM_ULLONG)->value.ul =
-                    ms > 0 && ms < 1.8e19 ? (uint64_t)ms : 0;
-            }
-        }
-    } else if (type == GI_OS && json_object_is_type(ret, json_type_object)) {
-        static const char *const keys[] = {"id",
-                                           "name",
-                                           "pretty-name",
-                                           "version",
-                                           "version-id",
-                                           "kernel-release",
-                                           "kernel-version",
-                                           "machine",
-                                           "variant",
-                                           "variant-id",
-                                           NULL};
-        for (const char *const *k = keys; *k; k++) {
-            snprintf(field, sizeof(field), "os.%s", *k);
-            gi_string(g, field, str_member(ret, *k));
-        }
-    } else if (type == GI_TIMEZONE && json_object_is_type(ret, json_type_object)) {
-        struct json_object *off = NULL;
-        gi_string(g, "timezone.name", str_member(ret, "zone"));
-        if (json_object_object_get_ex(ret, "offset", &off))
-            gi_param(g, "timezone.offset", REMOTE_TYPED_PARAM_INT)->value.i =
-                json_object_get_int(off);
-    } else if (type == GI_HOSTNAME && json_object_is_type(ret, json_type_object)) {
-        gi_string(g, "hostname", str_member(ret, "host-name"));
-    }
-}
-
 static void gi_next(struct guestinfo *g);
+
+static void gi_fail(struct guestinfo *g, int code, const char *msg)
+{
+    const struct remote_type *type = remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_GUEST_INFO)->ret;
+    vd_deferred_reply(g->df, type, NULL, code, VIR_FROM_QEMU, msg);
+    remote_domain_get_guest_info_ret_free(&g->ret);
+    free(g);
+}
 
 static void gi_replied(void *opaque, int r, struct json_object *reply, const char *error)
 {
     struct guestinfo *g = opaque;
-    const struct remote_type *type = remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_GUEST_INFO)->ret;
     struct json_object *err = NULL, *ret = NULL, *cls = NULL;
+    struct verr e = {0};
     if (r < 0) {
         char *m = xasprintf("Guest agent is not responding: %s", error);
-        vd_deferred_reply(g->df, type, NULL, VIR_ERR_AGENT_UNRESPONSIVE, VIR_FROM_QEMU, m);
+        gi_fail(g, VIR_ERR_AGENT_UNRESPONSIVE, m);
         free(m);
-        remote_domain_get_guest_info_ret_free(&g->ret);
-        free(g);
         return;
     }
     if (reply && json_object_object_get_ex(reply, "error", &err)) {
         const char *c =
             json_object_object_get_ex(err, "class", &cls) ? json_object_get_string(cls) : "";
-        /* as libvirt: a command this agent lacks leaves its category out; other errors fail */
-        if (strcmp(c, "CommandNotFound") && strcmp(c, "CommandDisabled")) {
-            struct verr e = {0};
+        /* as libvirt: with no category asked for, a command this agent lacks leaves its
+         * category out; otherwise every error fails the call */
+        if (g->report_unsupported || (strcmp(c, "CommandNotFound") && strcmp(c, "CommandDisabled"))) {
             vd_agent_check_reply(gi_steps[g->step].cmd, reply, &e);
             char *m = xasprintf("internal error: %s", verr_msg(&e));
-            vd_deferred_reply(g->df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU, m);
+            gi_fail(g, VIR_ERR_INTERNAL_ERROR, m);
             free(m);
-            remote_domain_get_guest_info_ret_free(&g->ret);
-            free(g);
             return;
         }
-    } else if (reply && json_object_object_get_ex(reply, "return", &ret)) {
-        gi_fill(g, gi_steps[g->step].type, ret);
+    } else {
+        if (reply)
+            json_object_object_get_ex(reply, "return", &ret);
+        if (vd_agent_guestinfo_fill(gi_steps[g->step].type, ret, g->dom->def, &g->ret, &e) < 0) {
+            char *m = xasprintf("internal error: %s", verr_msg(&e));
+            gi_fail(g, VIR_ERR_INTERNAL_ERROR, m);
+            free(m);
+            return;
+        }
     }
     g->step++;
     gi_next(g);
@@ -462,16 +406,10 @@ static int get_guest_info(struct vd_call *c)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "qemuDomainGetGuestInfo",
                             a->flags);
-    /* TODO: filesystem, disks and interfaces (guest-get-fsinfo, guest-get-disks,
-     * guest-network-get-interfaces as libvirt's fs.N., disk.N. and if.N. parameters). */
-    unsigned missing = a->types & (GI_FILESYSTEM | GI_DISKS | GI_INTERFACES);
-    if (missing)
-        return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
-                            "argument unsupported: guest info types 0x%x (filesystem, disks, "
-                            "interfaces) are not supported by vireod yet",
-                            missing);
-    if (a->types & ~(unsigned)(GI_DONE | GI_FILESYSTEM | GI_DISKS | GI_INTERFACES))
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: unknown guest info types");
+    if (a->types & ~(unsigned)GI_ALL)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: unsupported guest information types '0x%x'",
+                            a->types & ~(unsigned)GI_ALL);
     if (!vd_domain_is_active(c->dom))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");
@@ -481,7 +419,8 @@ static int get_guest_info(struct vd_call *c)
         return vd_call_fail(c, code, "%s", verr_msg(&e));
     struct guestinfo *g = xcalloc(1, sizeof(*g));
     g->dom = c->dom;
-    g->types = a->types ? a->types : GI_DONE;
+    g->types = a->types ? a->types : GI_ALL;
+    g->report_unsupported = a->types != 0;
     g->df = vd_defer(c);
     gi_next(g);
     return RPC_HANDLER_DEFERRED;
@@ -496,7 +435,7 @@ struct fsinfo_call {
 
 /* libvirt names a file system's disks by the domain disk at the PCI or drive address the
  * agent reports; a disk the definition does not have is left out. */
-static const char *fsinfo_disk_target(const struct domain_def *def, struct json_object *disk)
+const char *vd_agent_disk_target(const struct domain_def *def, struct json_object *disk)
 {
     struct json_object *pci = NULL, *v = NULL;
     if (!def || !json_object_object_get_ex(disk, "pci-controller", &pci))
@@ -569,7 +508,7 @@ int vd_agent_fsinfo(struct json_object *ret, const struct domain_def *def,
             for (size_t j = 0; j < nd && j < REMOTE_DOMAIN_FSINFO_DISKS_MAX; j++) {
                 struct json_object *d = json_object_array_get_idx(disks, j);
                 const char *t =
-                    json_object_is_type(d, json_type_object) ? fsinfo_disk_target(def, d) : NULL;
+                    json_object_is_type(d, json_type_object) ? vd_agent_disk_target(def, d) : NULL;
                 if (t)
                     f->dev_aliases[f->dev_aliases_len++] = xstrdup(t);
             }

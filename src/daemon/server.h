@@ -166,6 +166,26 @@ int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_
 struct domain_def;
 int vd_agent_fsinfo(struct json_object *ret, const struct domain_def *def,
                     struct remote_domain_get_fsinfo_ret *out, struct verr *err);
+/* The domain disk (its target name) at the address a guest agent reports for a disk
+ * (guest-get-fsinfo's and guest-get-disks' pci-controller, bus, target, unit), or NULL. */
+const char *vd_agent_disk_target(const struct domain_def *def, struct json_object *disk);
+
+/* agent-guestinfo.c: libvirt's VIR_DOMAIN_GUEST_INFO_* categories. */
+enum {
+    VD_GUEST_INFO_USERS = 1,
+    VD_GUEST_INFO_OS = 2,
+    VD_GUEST_INFO_TIMEZONE = 4,
+    VD_GUEST_INFO_HOSTNAME = 8,
+    VD_GUEST_INFO_FILESYSTEM = 16,
+    VD_GUEST_INFO_DISKS = 32,
+    VD_GUEST_INFO_INTERFACES = 64,
+};
+/* Appends one category's parameters, from its agent command's "return" (guest-get-users,
+ * -osinfo, -timezone, -host-name, -fsinfo, -disks, guest-network-get-interfaces), to out, as
+ * virDomainGetGuestInfo has them; disks are named from def (may be NULL). 0, or -EINVAL with
+ * err in libvirt's words for a malformed answer (out then unchanged). */
+int vd_agent_guestinfo_fill(unsigned type, struct json_object *ret, const struct domain_def *def,
+                            struct remote_domain_get_guest_info_ret *out, struct verr *err);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

@@ -9,9 +9,13 @@
  *   guest-ping            {"return": {}}                   guest-info  version and commands
  *   guest-get-time        the CMOS clock (plus what guest-set-time moved it), in ns
  *   guest-set-time        {"time": NS} moves the clock; without it, back to the CMOS clock
- *   guest-get-fsinfo      [] (the test guest has no filesystems)
- *   guest-fsfreeze-freeze[-list], guest-fsfreeze-thaw   0 (file systems frozen/thawed: none)
- *   guest-network-get-interfaces  [] (it has no network stack)
+ *   guest-get-fsinfo      the first virtio-blk disk as one file system "/" (type vireo-testfs,
+ *                         its capacity from the device's config as total-bytes, at the PCI
+ *                         address the guest found it), or [] without a disk
+ *   guest-get-disks       that disk as /dev/vda (not a partition, no dependencies), same address
+ *   guest-fsfreeze-freeze[-list], guest-fsfreeze-thaw   the number of those file systems
+ *   guest-network-get-interfaces  the first virtio-net NIC as eth0 with the MAC in its config
+ *                         and no IP address (the guest has no network stack), or []
  *   guest-set-user-password  {} (reported with its username and base64 password)
  *   guest-get-osinfo, guest-get-timezone, guest-get-host-name   what the test guest is
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
@@ -59,6 +63,11 @@ struct agent {
     unsigned port, rxq, txq;
     int64_t offset_ns; /* what guest-set-time moved the clock by */
     bool named, added;
+    /* What the guest found on its PCI bus for guest-get-fsinfo/-disks and the interfaces. */
+    bool have_disk, have_nic;
+    unsigned disk_bus, disk_dev, nic_bus, nic_dev;
+    uint64_t disk_bytes;
+    uint8_t mac[6];
 };
 
 static void w16(uint64_t a, uint16_t v)
@@ -299,16 +308,45 @@ static bool serve(struct agent *a, const char *cmd)
         }
         ok = reply(a, "{\"return\": {}}\n");
         tap_ok(t, ok, "agent: guest-set-time answered");
-    } else if (!strcmp(name, "guest-get-fsinfo")) {
-        ok = reply(a, "{\"return\": []}\n");
-        tap_ok(t, ok, "agent: guest-get-fsinfo answered (no filesystems)");
+    } else if (!strcmp(name, "guest-get-fsinfo") || !strcmp(name, "guest-get-disks")) {
+        char addr[200];
+        bool fs = name[10] == 'f';
+        format_buf(addr, sizeof(addr),
+                   "{\"bus-type\": \"virtio\", \"bus\": 0, \"target\": 0, \"unit\": 0, "
+                   "\"pci-controller\": {\"domain\": 0, \"bus\": %u, \"slot\": %u, "
+                   "\"function\": 0}, \"dev\": \"/dev/vda\"}",
+                   a->disk_bus, a->disk_dev);
+        if (!a->have_disk)
+            format_buf(out, sizeof(out), "{\"return\": []}\n");
+        else if (fs)
+            format_buf(out, sizeof(out),
+                       "{\"return\": [{\"name\": \"vda\", \"mountpoint\": \"/\", \"type\": "
+                       "\"vireo-testfs\", \"used-bytes\": 0, \"total-bytes\": %lu, \"disk\": [%s]}]}\n",
+                       (unsigned long)a->disk_bytes, addr);
+        else
+            format_buf(out, sizeof(out),
+                       "{\"return\": [{\"name\": \"/dev/vda\", \"partition\": false, "
+                       "\"dependencies\": [], \"address\": %s}]}\n",
+                       addr);
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: %s answered (%s)", name,
+               a->have_disk ? "the virtio disk" : "no filesystems");
     } else if (!strcmp(name, "guest-fsfreeze-freeze") || !strcmp(name, "guest-fsfreeze-thaw") ||
                !strcmp(name, "guest-fsfreeze-freeze-list")) {
-        ok = reply(a, "{\"return\": 0}\n");
-        tap_ok(t, ok, "agent: %s answered (no filesystems)", name);
+        format_buf(out, sizeof(out), "{\"return\": %u}\n", a->have_disk ? 1u : 0u);
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: %s answered (%u filesystems)", name, a->have_disk ? 1u : 0u);
     } else if (!strcmp(name, "guest-network-get-interfaces")) {
-        ok = reply(a, "{\"return\": []}\n");
-        tap_ok(t, ok, "agent: guest-network-get-interfaces answered (no interfaces)");
+        if (a->have_nic)
+            format_buf(out, sizeof(out),
+                       "{\"return\": [{\"name\": \"eth0\", \"hardware-address\": "
+                       "\"%02x:%02x:%02x:%02x:%02x:%02x\", \"ip-addresses\": []}]}\n",
+                       a->mac[0], a->mac[1], a->mac[2], a->mac[3], a->mac[4], a->mac[5]);
+        else
+            format_buf(out, sizeof(out), "{\"return\": []}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-network-get-interfaces answered (%s)",
+               a->have_nic ? "eth0" : "no interfaces");
     } else if (!strcmp(name, "guest-set-user-password")) {
         char user[32] = "", pw[64] = "";
         json_field(cmd, "username", user, sizeof(user), 0);
@@ -394,7 +432,7 @@ void test_agent(struct guest *g)
     static struct vdev d;
     struct tap *t = &g->tap;
     struct pci_access pa;
-    struct agent a = {g, &d, 1, 4, 5, 0, false, false};
+    struct agent a = {.g = g, .d = &d, .port = 1, .rxq = 4, .txq = 5};
     uint64_t idle = 600;
     const char *v;
     uint32_t n;
@@ -402,6 +440,27 @@ void test_agent(struct guest *g)
         param_u64(g, "agent_idle", false, false, &idle);
     const struct acpi_table_ref *mcfg = g->have_acpi ? acpi_find(&g->acpi, "MCFG") : 0;
     virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
+    /* The disk and NIC the agent describes: where they are, their capacity and MAC. */
+    static struct vdev other;
+    if (virtio_find(&other, &pa, 0x1042, 0) && other.device) {
+        a.have_disk = true;
+        a.disk_bus = other.bus;
+        a.disk_dev = other.dev;
+        a.disk_bytes = ((uint64_t)mmio_read32(other.device + 4) << 32 |
+                        mmio_read32(other.device)) * 512;
+        tap_diag(t, "agent: virtio disk at %02x:%02x.0, %lu bytes", a.disk_bus, a.disk_dev,
+                 (unsigned long)a.disk_bytes);
+    }
+    if (virtio_find(&other, &pa, 0x1041, 0) && other.device) {
+        a.have_nic = true;
+        a.nic_bus = other.bus;
+        a.nic_dev = other.dev;
+        for (int i = 0; i < 6; i++)
+            a.mac[i] = mmio_read8(other.device + (uint64_t)i);
+        tap_diag(t, "agent: virtio NIC at %02x:%02x.0, MAC %02x:%02x:%02x:%02x:%02x:%02x",
+                 a.nic_bus, a.nic_dev, a.mac[0], a.mac[1], a.mac[2], a.mac[3], a.mac[4],
+                 a.mac[5]);
+    }
     if (!tap_ok(t, virtio_find(&d, &pa, 0x1043, 0), "agent: virtio-serial device found"))
         return;
     const char *why = start_device(&d);

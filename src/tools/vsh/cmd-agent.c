@@ -1,11 +1,10 @@
 /*
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
- * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo and set-user-password.
- * Options, checks and outputs are virsh's.
+ * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo, set-user-password and
+ * guestinfo. Options, checks and outputs are virsh's.
  *
- * TODO: guestinfo (vireod answers virDomainGetGuestInfo already; libvireo and vsh lack it)
- * and guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
+ * TODO: guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -175,4 +174,68 @@ bool vsh_cmd_set_user_password(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                         vir_domain_get_name(dom));
     vir_domain_free(dom);
     return ok;
+}
+
+/* virsh's "key : value" lines, the value as vshGetTypedParamValue words it. */
+bool vsh_cmd_guestinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const struct {
+        const char *opt;
+        unsigned type;
+    } cats[] = {
+        {"user", VIR_DOMAIN_GUEST_INFO_USERS},
+        {"os", VIR_DOMAIN_GUEST_INFO_OS},
+        {"timezone", VIR_DOMAIN_GUEST_INFO_TIMEZONE},
+        {"hostname", VIR_DOMAIN_GUEST_INFO_HOSTNAME},
+        {"filesystem", VIR_DOMAIN_GUEST_INFO_FILESYSTEM},
+        {"disk", VIR_DOMAIN_GUEST_INFO_DISKS},
+        {"interface", VIR_DOMAIN_GUEST_INFO_INTERFACES},
+    };
+    unsigned types = 0;
+    for (size_t i = 0; i < sizeof(cats) / sizeof(cats[0]); i++)
+        if (vsh_opt_bool(cmd, cats[i].opt))
+            types |= cats[i].type;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_typed_parameter *params = NULL;
+    int n = 0;
+    int r = vir_domain_get_guest_info(dom, types, &params, &n, 0, &err);
+    vir_domain_free(dom);
+    if (r < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const vir_typed_parameter *p = &params[i];
+        switch (p->type) {
+        case VIR_TYPED_PARAM_INT:
+            vsh_print(ctl, "%-20s: %d\n", p->field, p->value.i);
+            break;
+        case VIR_TYPED_PARAM_UINT:
+            vsh_print(ctl, "%-20s: %u\n", p->field, p->value.ui);
+            break;
+        case VIR_TYPED_PARAM_LLONG:
+            vsh_print(ctl, "%-20s: %lld\n", p->field, p->value.l);
+            break;
+        case VIR_TYPED_PARAM_ULLONG:
+            vsh_print(ctl, "%-20s: %llu\n", p->field, p->value.ul);
+            break;
+        case VIR_TYPED_PARAM_DOUBLE:
+            vsh_print(ctl, "%-20s: %f\n", p->field, p->value.d);
+            break;
+        case VIR_TYPED_PARAM_BOOLEAN:
+            vsh_print(ctl, "%-20s: %s\n", p->field, p->value.b ? "yes" : "no");
+            break;
+        case VIR_TYPED_PARAM_STRING:
+            vsh_print(ctl, "%-20s: %s\n", p->field, p->value.s ? p->value.s : "");
+            break;
+        default:
+            vsh_print(ctl, "%-20s: unimplemented parameter type %d\n", p->field, p->type);
+            break;
+        }
+    }
+    vir_typed_params_free(params, n);
+    return true;
 }

@@ -710,6 +710,18 @@ static const struct vsh_opt opts_domfsinfo[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_guestinfo[] = {
+    DOM_OPT,
+    {"user", VSH_OT_BOOL, 0, "report active users"},
+    {"os", VSH_OT_BOOL, 0, "report operating system information"},
+    {"timezone", VSH_OT_BOOL, 0, "report timezone information"},
+    {"hostname", VSH_OT_BOOL, 0, "report hostname"},
+    {"filesystem", VSH_OT_BOOL, 0, "report filesystem information"},
+    {"disk", VSH_OT_BOOL, 0, "report disk information"},
+    {"interface", VSH_OT_BOOL, 0, "report interface information"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_set_user_password[] = {
     DOM_OPT,
     {"user", VSH_OT_STRING, VSH_OFLAG_REQ, "the username"},
@@ -1247,6 +1259,9 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
      "control or query domain emulator affinity",
      "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"guestinfo", vsh_cmd_guestinfo, opts_guestinfo,
+     "query information about the guest (via agent)",
+     "Use the guest agent to query various information from guest's point of view", DM, 0},
     {"iothreadinfo", vsh_cmd_iothreadinfo, opts_iothreadinfo, "view domain IOThreads",
      "Returns basic information about the domain IOThreads.", DM, 0},
     {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",
