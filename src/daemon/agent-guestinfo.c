@@ -56,7 +56,7 @@ static struct remote_typed_param *param(struct gi_out *o, int type, const char *
     return p;
 }
 
-#define ADD_STRING(o, v, ...)                                                                     \
+#define ADD_STRING(o, v, ...)                                                                      \
     (param((o), REMOTE_TYPED_PARAM_STRING, __VA_ARGS__)->value.s = xstrdup(v))
 #define ADD_UINT(o, v, ...)   (param((o), REMOTE_TYPED_PARAM_UINT, __VA_ARGS__)->value.ui = (v))
 #define ADD_ULLONG(o, v, ...) (param((o), REMOTE_TYPED_PARAM_ULLONG, __VA_ARGS__)->value.ul = (v))
@@ -164,9 +164,9 @@ static int fill_os(struct gi_out *o, struct json_object *ret, struct verr *err)
 {
     if (!json_object_is_type(ret, json_type_object))
         return verr_set(err, EINVAL, "guest-get-osinfo reply was missing return data");
-    static const char *const keys[] = {"id",      "name",       "pretty-name",    "version",
-                                       "version-id", "machine", "variant",        "variant-id",
-                                       "kernel-release", "kernel-version", NULL};
+    static const char *const keys[] = {
+        "id",      "name",       "pretty-name",    "version",        "version-id", "machine",
+        "variant", "variant-id", "kernel-release", "kernel-version", NULL};
     for (const char *const *k = keys; *k; k++) {
         const char *v = str_of(ret, *k);
         if (v)
@@ -216,8 +216,7 @@ static int fill_fs(struct gi_out *o, struct json_object *ret, const struct domai
         const char *val[3];
         for (int k = 0; k < 3; k++)
             if (!(val[k] = str_of(fs, need[k])))
-                return verr_set(err, EINVAL, "'%s' missing in reply of guest-get-fsinfo",
-                                need[k]);
+                return verr_set(err, EINVAL, "'%s' missing in reply of guest-get-fsinfo", need[k]);
         ADD_STRING(o, val[1], "fs.%zu.name", i);
         ADD_STRING(o, val[0], "fs.%zu.mountpoint", i);
         ADD_STRING(o, val[2], "fs.%zu.fstype", i);
@@ -398,14 +397,30 @@ int vd_agent_guestinfo_fill(unsigned type, struct json_object *ret, const struct
     struct gi_out o = {out, out->params_len};
     int r;
     switch (type) {
-    case VD_GUEST_INFO_USERS: r = fill_users(&o, ret, err); break;
-    case VD_GUEST_INFO_OS: r = fill_os(&o, ret, err); break;
-    case VD_GUEST_INFO_TIMEZONE: r = fill_timezone(&o, ret, err); break;
-    case VD_GUEST_INFO_HOSTNAME: r = fill_hostname(&o, ret, err); break;
-    case VD_GUEST_INFO_FILESYSTEM: r = fill_fs(&o, ret, def, err); break;
-    case VD_GUEST_INFO_DISKS: r = fill_disks(&o, ret, def, err); break;
-    case VD_GUEST_INFO_INTERFACES: r = fill_interfaces(&o, ret, err); break;
-    default: r = verr_set(err, EINVAL, "unknown guest info type 0x%x", type); break;
+    case VD_GUEST_INFO_USERS:
+        r = fill_users(&o, ret, err);
+        break;
+    case VD_GUEST_INFO_OS:
+        r = fill_os(&o, ret, err);
+        break;
+    case VD_GUEST_INFO_TIMEZONE:
+        r = fill_timezone(&o, ret, err);
+        break;
+    case VD_GUEST_INFO_HOSTNAME:
+        r = fill_hostname(&o, ret, err);
+        break;
+    case VD_GUEST_INFO_FILESYSTEM:
+        r = fill_fs(&o, ret, def, err);
+        break;
+    case VD_GUEST_INFO_DISKS:
+        r = fill_disks(&o, ret, def, err);
+        break;
+    case VD_GUEST_INFO_INTERFACES:
+        r = fill_interfaces(&o, ret, err);
+        break;
+    default:
+        r = verr_set(err, EINVAL, "unknown guest info type 0x%x", type);
+        break;
     }
     if (r < 0) { /* nothing half-added */
         for (size_t i = o.start; i < out->params_len; i++)

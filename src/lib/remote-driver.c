@@ -1246,9 +1246,8 @@ static int remote_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsig
     return n;
 }
 
-static int remote_get_guest_info(vir_domain *dom, unsigned int types,
-                                 vir_typed_parameter **params, int *nparams, unsigned int flags,
-                                 vir_error *err)
+static int remote_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
+                                 int *nparams, unsigned int flags, vir_error *err)
 {
     struct remote_domain_get_guest_info_args a = {.types = types, .flags = flags};
     to_wire(dom, &a.dom);

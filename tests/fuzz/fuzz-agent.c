@@ -5,7 +5,8 @@
  * sentinel and answer, then the second half (so both the stale-byte path and the reply path
  * see the bytes); a reply that parses goes through libvirt's error check and the interface
  * conversion of domifaddr --source agent, domfsinfo's file system list against a small
- * definition, and guestinfo's parameters of every category. Whatever the bytes, no crash, no leak, and the command ends exactly once.
+ * definition, and guestinfo's parameters of every category. Whatever the bytes, no crash, no leak,
+ * and the command ends exactly once.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -10,7 +10,9 @@ Checked: the live XML (the socket path under the run dir, the virtio-serial addr
 target's state turning 'connected' once the guest opens its port); the AGENT_LIFECYCLE event
 (connected, reason channel); domtime with both clients (the guest's CMOS clock, i.e. the
 host's), --time then back with --sync; qemu-agent-command guest-ping and an unknown command's
-error in libvirt's words; shutdown --mode agent powering the guest off through guest-shutdown.
+error in libvirt's words; domfsinfo, domifaddr --source agent and guestinfo (every category,
+and --filesystem, --disk, --interface) from the guest's own virtio disk and NIC, with virsh,
+vsh and libvirt-python; shutdown --mode agent powering the guest off through guest-shutdown.
 A second domain with only an org.libguestfs.channel.0 channel keeps libvirt's refusal, "QEMU
 guest agent is not configured", for domtime, qemu-agent-command and shutdown --mode agent.
 Run by Debian's /usr/bin/python3 (python3-libvirt). Waits poll with generous limits; nothing
@@ -45,6 +47,7 @@ OTHER = """    <channel type='unix'>
     </channel>
 """
 NOT_CONFIGURED = "error: argument unsupported: QEMU guest agent is not configured"
+MAC = "52:54:00:a6:00:01"
 
 
 class Events:
@@ -106,7 +109,13 @@ try:
       <target dev='vda' bus='virtio'/>
     </disk>
 """
-    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900", DISK + AGENT))
+    NIC = f"""    <interface type='user'>
+      <mac address='{MAC}'/>
+      <model type='virtio'/>
+    </interface>
+"""
+    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900",
+                                     DISK + NIC + AGENT))
     r = d.virsh("define", x)
     t.ok(r.returncode == 0, "a domain with an agent channel defines", r.stderr)
     r = d.virsh("start", "ag")
@@ -185,59 +194,99 @@ try:
          "error: internal error: unable to execute QEMU agent command 'guest-bogus': "
          "The command guest-bogus has not been found",
          "an unknown agent command fails in libvirt's words", r.stderr)
-    # filesystems and interfaces: the test guest has none of either, and says so
+    # filesystems and interfaces: the test guest's agent describes its virtio disk as one file
+    # system on / and its virtio NIC as eth0 (t-agent.c)
     r = virsh_loud("domfsfreeze", "ag")
-    t.ok(r.returncode == 0 and r.stdout.strip() == "Froze 0 filesystem(s)",
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Froze 1 filesystem(s)",
          "virsh domfsfreeze through the agent", r.stdout + r.stderr)
     r = virsh_loud("domfsthaw", "ag")
-    t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 0 filesystem(s)",
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 1 filesystem(s)",
          "virsh domfsthaw through the agent", r.stdout + r.stderr)
     for tool in ("virsh", VSH):
         rv = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri, "domfsfreeze",
                              "ag", "/"], env=d.env, capture_output=True, text=True, timeout=300)
-        t.ok(rv.returncode == 0 and rv.stdout.strip() == "Froze 0 filesystem(s)" and
+        t.ok(rv.returncode == 0 and rv.stdout.strip() == "Froze 1 filesystem(s)" and
              wait_for(lambda: "guest-fsfreeze-freeze-list answered" in d.console_log("ag"), 60),
              "%s domfsfreeze with a mountpoint" % os.path.basename(tool), rv.stdout + rv.stderr)
     rs = subprocess.run([VSH, "-c", d.vsh_uri, "domfsthaw", "ag"], env=d.env,
                         capture_output=True, text=True, timeout=300)
-    t.ok(rs.returncode == 0 and rs.stdout.strip() == "Thawed 0 filesystem(s)",
+    t.ok(rs.returncode == 0 and rs.stdout.strip() == "Thawed 1 filesystem(s)",
          "vsh domfsthaw", rs.stdout + rs.stderr)
     r = d.virsh("domfsthaw", "ag", "--mountpoint", "/", timeout=300)
     t.ok(r.returncode != 0 and errline(r) ==
          "error: argument unsupported: specifying mountpoints is not supported",
          "domfsthaw with a mountpoint: libvirt's refusal", r.stderr)
-    # domfsinfo: guest-get-fsinfo's empty list, virsh's words (a success) in both clients and
-    # [] for libvirt-python
+    # domfsinfo: the guest's file system on its disk, named vda by the PCI address the guest
+    # found the disk at; virsh's table in both clients and libvirt-python's list
     res = {}
     for tool in ("virsh", VSH):
         res[tool] = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri,
                                     "domfsinfo", "ag"], env=d.env, capture_output=True,
                                    text=True, timeout=300)
     rv, rs = res["virsh"], res[VSH]
-    t.ok(rv.returncode == 0 and rv.stdout.strip() == "No filesystems are mounted in the domain",
-         "virsh domfsinfo: the guest has no file systems", repr((rv.returncode, rv.stdout,
-                                                                  rv.stderr)))
+    rows = [x.split() for x in rv.stdout.splitlines()[2:] if x.strip()]
+    t.ok(rv.returncode == 0 and rows == [["/", "vda", "vireo-testfs", "vda"]],
+         "virsh domfsinfo: / on vda, the domain's disk vda", repr((rv.returncode, rv.stdout,
+                                                                    rv.stderr)))
     t.ok((rs.returncode, rs.stdout, rs.stderr) == (rv.returncode, rv.stdout, rv.stderr),
          "vsh domfsinfo prints what virsh prints",
          repr((rs.returncode, rs.stdout, rs.stderr, rv.stdout)))
-    t.ok(conn.lookupByName("ag").fsInfo() == [] and
-         "agent: guest-get-fsinfo answered" in d.console_log("ag"),
-         "fsInfo() asks the agent and gets its empty list", d.console_log("ag")[-1000:])
+    t.ok(conn.lookupByName("ag").fsInfo() == [("/", "vda", "vireo-testfs", ["vda"])],
+         "fsInfo() gives the same", repr(conn.lookupByName("ag").fsInfo()))
     r = d.virsh("domifaddr", "ag", "--source", "agent", timeout=300)
-    t.ok(r.returncode == 0 and r.stdout.strip() == "" and
-         wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
-         "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
-    # guestinfo: the categories the agent has (guest-get-users is not among the test guest's)
-    r = d.virsh("guestinfo", "ag", timeout=300)
-    want = ["os.id               : vireo-testguest", "os.name             : Vireo test guest",
-            "os.pretty-name      : Vireo test guest", "os.machine          : x86_64",
-            "timezone.name       : UTC", "timezone.offset     : 0",
-            "hostname            : vireo-testguest"]
-    t.ok(r.returncode == 0 and [x.rstrip() for x in r.stdout.splitlines() if x.strip()] == want,
-         "virsh guestinfo: os, timezone and hostname from the agent", r.stdout + r.stderr)
-    r = d.virsh("guestinfo", "ag", "--hostname", timeout=300)
-    t.ok(r.returncode == 0 and r.stdout.strip() == "hostname            : vireo-testguest",
-         "virsh guestinfo --hostname", r.stdout + r.stderr)
+    t.ok(r.returncode == 0 and [x.split() for x in r.stdout.splitlines() if x.strip()] ==
+         [["eth0", MAC, "N/A", "N/A"]] and
+         wait_for(lambda: "guest-network-get-interfaces answered (eth0)" in d.console_log("ag"),
+                  60),
+         "virsh domifaddr --source agent: eth0 with the NIC's MAC, no address",
+         r.stdout + r.stderr)
+
+    # guestinfo: every category the agent has (guest-get-users is not among the test guest's,
+    # so it is left out), as virsh prints it, from vsh too; the disk's capacity (16 MiB) is what
+    # the guest read from its virtio-blk config
+    OS = ["os.id               : vireo-testguest", "os.name             : Vireo test guest",
+          "os.pretty-name      : Vireo test guest", "os.machine          : x86_64"]
+    TZ = ["timezone.name       : UTC", "timezone.offset     : 0"]
+    HOST = ["hostname            : vireo-testguest"]
+    FS = ["fs.count            : 1", "fs.0.name           : vda",
+          "fs.0.mountpoint     : /", "fs.0.fstype         : vireo-testfs",
+          "fs.0.total-bytes    : 16777216", "fs.0.used-bytes     : 0",
+          "fs.0.disk.count     : 1", "fs.0.disk.0.alias   : vda",
+          "fs.0.disk.0.device  : /dev/vda"]
+    DISKS = ["disk.count          : 1", "disk.0.name         : /dev/vda",
+             "disk.0.partition    : no", "disk.0.dependency.count: 0",
+             "disk.0.alias        : vda"]
+    IFS = ["if.count            : 1", "if.0.name           : eth0",
+           "if.0.hwaddr         : " + MAC, "if.0.addr.count     : 0"]
+
+    def lines(out):
+        return [x.rstrip() for x in out.splitlines() if x.strip()]
+
+    for args, want in (([], OS + TZ + HOST + FS + DISKS + IFS), (["--hostname"], HOST),
+                       (["--filesystem"], FS), (["--disk"], DISKS), (["--interface"], IFS),
+                       (["--interface", "--os", "--disk"], OS + DISKS + IFS)):
+        rv = d.virsh("guestinfo", "ag", *args, timeout=300)
+        rs = d.vsh("guestinfo", "ag", *args, timeout=300)
+        t.ok(rv.returncode == 0 and lines(rv.stdout) == want,
+             "virsh guestinfo %s" % " ".join(args), rv.stdout + rv.stderr)
+        t.ok((rs.returncode, rs.stdout, rs.stderr) == (rv.returncode, rv.stdout, rv.stderr),
+             "vsh guestinfo %s prints what virsh prints" % " ".join(args),
+             repr((rs.stdout, rs.stderr)))
+    # a category asked for that the agent lacks: libvirt's error, in both
+    want = ("error: internal error: unable to execute QEMU agent command 'guest-get-users': "
+            "The command guest-get-users has not been found")
+    rv = d.virsh("guestinfo", "ag", "--user", "--hostname", timeout=300)
+    rs = d.vsh("guestinfo", "ag", "--user", "--hostname", timeout=300)
+    t.ok(rv.returncode == 1 and errline(rv) == want and rs.returncode == 1 and
+         errline(rs) == want, "guestinfo --user: the agent lacks it, libvirt's error",
+         rv.stderr + rs.stderr)
+    info = dom.guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_FILESYSTEM |
+                         libvirt.VIR_DOMAIN_GUEST_INFO_DISKS |
+                         libvirt.VIR_DOMAIN_GUEST_INFO_INTERFACES)
+    t.ok(info.get("fs.count") == 1 and info.get("fs.0.total-bytes") == 16777216 and
+         info.get("disk.0.partition") is False and info.get("disk.0.alias") == "vda" and
+         info.get("if.0.hwaddr") == MAC and info.get("if.0.addr.count") == 0,
+         "libvirt-python's guestInfo() has the typed values", repr(info))
 
     # set-user-password: base64 on the wire, crypted as --encrypted says
     r = virsh_loud("set-user-password", "ag", "root", "s3cret")

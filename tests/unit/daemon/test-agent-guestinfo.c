@@ -63,14 +63,12 @@ struct fixture {
 static void fixture_init(struct fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    f->disks[0] = (struct domain_disk){
-        .target_dev = "vda",
-        .target_bus = DOMAIN_DISK_BUS_VIRTIO,
-        .address = {.type = DOMAIN_ADDRESS_PCI, .slot = 2}};
-    f->disks[1] = (struct domain_disk){
-        .target_dev = "sdb",
-        .target_bus = DOMAIN_DISK_BUS_SATA,
-        .address = {.type = DOMAIN_ADDRESS_DRIVE, .unit = 1}};
+    f->disks[0] = (struct domain_disk){.target_dev = "vda",
+                                       .target_bus = DOMAIN_DISK_BUS_VIRTIO,
+                                       .address = {.type = DOMAIN_ADDRESS_PCI, .slot = 2}};
+    f->disks[1] = (struct domain_disk){.target_dev = "sdb",
+                                       .target_bus = DOMAIN_DISK_BUS_SATA,
+                                       .address = {.type = DOMAIN_ADDRESS_DRIVE, .unit = 1}};
     f->def.disks = f->disks;
     f->def.ndisks = 2;
 }
@@ -144,21 +142,22 @@ int main(void)
           "fs.1.disk.0.device (string) = /dev/vda\n",
           "fsinfo: mount order, sizes, the disk named vda by its PCI address");
     /* an old agent without sizes, a disk the domain does not have, a disk-less file system */
-    check(&f.def, VD_GUEST_INFO_FILESYSTEM,
-          "[{\"name\": \"tmpfs\", \"mountpoint\": \"/tmp\", \"type\": \"tmpfs\", \"disk\": []},"
-          "{\"name\": \"sdc1\", \"mountpoint\": \"/\", \"type\": \"xfs\", \"disk\": [{\"bus-type\": "
-          "\"scsi\", \"bus\": 0, \"target\": 0, \"unit\": 3, \"pci-controller\": {\"domain\": 0, "
-          "\"bus\": 0, \"slot\": 9, \"function\": 0}}]}]",
-          "fs.count (uint) = 2\n"
-          "fs.0.name (string) = sdc1\n"
-          "fs.0.mountpoint (string) = /\n"
-          "fs.0.fstype (string) = xfs\n"
-          "fs.0.disk.count (uint) = 1\n"
-          "fs.1.name (string) = tmpfs\n"
-          "fs.1.mountpoint (string) = /tmp\n"
-          "fs.1.fstype (string) = tmpfs\n"
-          "fs.1.disk.count (uint) = 0\n",
-          "fsinfo: no sizes without them, no alias for an unknown disk");
+    check(
+        &f.def, VD_GUEST_INFO_FILESYSTEM,
+        "[{\"name\": \"tmpfs\", \"mountpoint\": \"/tmp\", \"type\": \"tmpfs\", \"disk\": []},"
+        "{\"name\": \"sdc1\", \"mountpoint\": \"/\", \"type\": \"xfs\", \"disk\": [{\"bus-type\": "
+        "\"scsi\", \"bus\": 0, \"target\": 0, \"unit\": 3, \"pci-controller\": {\"domain\": 0, "
+        "\"bus\": 0, \"slot\": 9, \"function\": 0}}]}]",
+        "fs.count (uint) = 2\n"
+        "fs.0.name (string) = sdc1\n"
+        "fs.0.mountpoint (string) = /\n"
+        "fs.0.fstype (string) = xfs\n"
+        "fs.0.disk.count (uint) = 1\n"
+        "fs.1.name (string) = tmpfs\n"
+        "fs.1.mountpoint (string) = /tmp\n"
+        "fs.1.fstype (string) = tmpfs\n"
+        "fs.1.disk.count (uint) = 0\n",
+        "fsinfo: no sizes without them, no alias for an unknown disk");
     check(&f.def, VD_GUEST_INFO_FILESYSTEM, "[]", "", "fsinfo: none, not even fs.count");
 
     /* qemu-ga's guest-get-disks here, plus an LVM volume and a partition with a serial */

@@ -6,8 +6,8 @@
  * list),
  * guest-network-get-interfaces (lo with 127.0.0.1), guest-get-disks, the three as guestinfo's
  * fs.N, disk.N and if.N parameters (checked against statvfs and /sys/class/net), an unknown
- * command's error in libvirt's words, a queue of commands answered in order, stale bytes before a handshake dropped, and
- * the agent going away mid-command.
+ * command's error in libvirt's words, a queue of commands answered in order, stale bytes before a
+ * handshake dropped, and the agent going away mid-command.
  *
  *   test-agent-qemu-ga [QEMU_GA]   (default /usr/sbin/qemu-ga)
  */
@@ -269,7 +269,8 @@ int main(int argc, char **argv)
     is_int(vd_agent_guestinfo_fill(VD_GUEST_INFO_DISKS, ret, &vdef, &gi, &fe), 0,
            "guest-get-disks as guestinfo's disk.N parameters%s%s", fe.code ? ": " : "",
            fe.code ? verr_msg(&fe) : "");
-    size_t nd = ret && json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+    size_t nd =
+        ret && json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
     bool same = true, rootdev = false;
     for (size_t i = 0; i < nd; i++) {
         struct json_object *d = json_object_array_get_idx(ret, i), *n = NULL, *pt = NULL;
