@@ -1044,6 +1044,13 @@ typedef enum {
     VIR_DOMAIN_GUEST_INFO_DISKS = 1 << 5,
     VIR_DOMAIN_GUEST_INFO_INTERFACES = 1 << 6,
 } vir_domain_guest_info_types;
+/* virDomainGetGuestVcpus: the guest's vCPUs as its agent sees them, three string parameters
+ * (vcpus, online, offlinable: cpulists). *params is malloc'd (vir_typed_params_free). */
+int vir_domain_get_guest_vcpus(vir_domain *dom, vir_typed_parameter **params, int *nparams,
+                               unsigned int flags, vir_error *err);
+/* virDomainSetGuestVcpus: the vCPUs in cpumap (a cpulist) online (state 1) or offline (0). */
+int vir_domain_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                               vir_error *err);
 /* *params is malloc'd (free it with vir_typed_params_free). flags must be 0. */
 int vir_domain_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
                               int *nparams, unsigned int flags, vir_error *err);

@@ -435,8 +435,7 @@ static int get_guest_info(struct vd_call *c)
 
 #define GUEST_VCPU_MAX_ID 4096 /* libvirt's QEMU_GUEST_VCPU_MAX_ID */
 
-int vd_agent_vcpus(struct json_object *ret, struct vd_agent_vcpu **out, size_t *n,
-                   struct verr *err)
+int vd_agent_vcpus(struct json_object *ret, struct vd_agent_vcpu **out, size_t *n, struct verr *err)
 {
     *out = NULL;
     *n = 0;
@@ -508,8 +507,7 @@ int vd_agent_vcpus_params(const struct vd_agent_vcpu *v, size_t n,
     return r;
 }
 
-int vd_agent_vcpus_plan_count(struct vd_agent_vcpu *v, size_t n, unsigned nvcpus,
-                              struct verr *err)
+int vd_agent_vcpus_plan_count(struct vd_agent_vcpu *v, size_t n, unsigned nvcpus, struct verr *err)
 {
     int nonline = 0, nofflinable = 0;
     long cpu0 = -1;
@@ -555,10 +553,10 @@ int vd_agent_vcpus_plan_count(struct vd_agent_vcpu *v, size_t n, unsigned nvcpus
 struct vcpus_call {
     struct vd_deferred *df;
     struct vd_domain *dom;
-    bool by_count;        /* setvcpus --guest N, else virDomainSetGuestVcpus */
-    unsigned nvcpus;      /* by_count */
-    struct bitmap *map;   /* !by_count: the vCPUs to set */
-    bool state;           /* !by_count: online or offline */
+    bool by_count;      /* setvcpus --guest N, else virDomainSetGuestVcpus */
+    unsigned nvcpus;    /* by_count */
+    struct bitmap *map; /* !by_count: the vCPUs to set */
+    bool state;         /* !by_count: online or offline */
     struct vd_agent_vcpu *v;
     size_t n;
     int nmodified;
@@ -672,8 +670,7 @@ static void vcpus_get_replied(void *opaque, int r, struct json_object *reply, co
             if (vc->v[i].id >= GUEST_VCPU_MAX_ID || !bitmap_test(vc->map, vc->v[i].id))
                 continue;
             if (!vc->state && !vc->v[i].offlinable) {
-                m = xasprintf("Operation not supported: vCPU '%u' is not offlinable",
-                              vc->v[i].id);
+                m = xasprintf("Operation not supported: vCPU '%u' is not offlinable", vc->v[i].id);
                 vcpus_end(vc, VIR_ERR_OPERATION_UNSUPPORTED, m);
                 free(m);
                 return;
@@ -707,8 +704,8 @@ static int vcpus_start(struct vd_call *c, struct vcpus_call *vc)
     }
     vc->dom = c->dom;
     vc->df = vd_defer(c);
-    if (vd_agent_command(c->dom->agent, "{\"execute\":\"guest-get-vcpus\"}",
-                         VD_AGENT_TIMEOUT_BLOCK, false, vcpus_get_replied, vc, &e) < 0)
+    if (vd_agent_command(c->dom->agent, "{\"execute\":\"guest-get-vcpus\"}", VD_AGENT_TIMEOUT_BLOCK,
+                         false, vcpus_get_replied, vc, &e) < 0)
         vcpus_get_replied(vc, -EPIPE, NULL, verr_msg(&e));
     return RPC_HANDLER_DEFERRED;
 }
@@ -757,8 +754,7 @@ static int set_guest_vcpus(struct vd_call *c)
                             "qemuDomainSetGuestVcpus",
                             a->flags);
     if (a->state != 0 && a->state != 1)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported state value");
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: unsupported state value");
     struct bitmap *map = NULL;
     struct verr e = {0};
     if (cpulist_parse(a->cpumap, GUEST_VCPU_MAX_ID, &map, &e) < 0)
@@ -784,8 +780,7 @@ int vd_agent_set_vcpus_count(struct vd_call *c, unsigned nvcpus, unsigned flags)
                             "qemuDomainSetVcpusFlags",
                             flags & ~(live | config | maximum | 8u | 16u));
     if (flags & (config | maximum))
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: %s",
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: %s",
                             flags & maximum ? "changing the maximum vCPU count through the guest "
                                               "agent is not supported"
                                             : "the guest agent changes only the live domain");

@@ -17,6 +17,11 @@
  *   guest-network-get-interfaces  the first virtio-net NIC as eth0 with the MAC in its config
  *                         and no IP address (the guest has no network stack), or []
  *   guest-set-user-password  {} (reported with its username and base64 password)
+ *   guest-get-vcpus       each vCPU of the MADT with its online flag; all but vCPU 0 can go
+ *                         offline. The test guest cannot really offline a CPU (its other
+ *                         vCPUs are parked by the VMM, never started): guest-set-vcpus keeps
+ *                         a per-CPU online flag, reports each change, and answers with the
+ *                         count applied as qemu-ga does (stopping at the first it refuses)
  *   guest-get-osinfo, guest-get-timezone, guest-get-host-name   what the test guest is
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
  *   anything else         {"error": {"class": "CommandNotFound", ...}} as qemu-ga words it
@@ -68,6 +73,8 @@ struct agent {
     unsigned disk_bus, disk_dev, nic_bus, nic_dev;
     uint64_t disk_bytes;
     uint8_t mac[6];
+    unsigned ncpus;
+    bool online[ACPI_MAX_CPUS];
 };
 
 static void w16(uint64_t a, uint16_t v)
@@ -199,6 +206,16 @@ static bool reply(struct agent *a, const char *s)
     return send_text(a, s, (uint32_t)strlen(s));
 }
 
+/* The first place needle is in text, or NULL. */
+static const char *find(const char *text, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *text; text++)
+        if (!memcmp(text, needle, n))
+            return text;
+    return 0;
+}
+
 /* The value of "key": a string (copied to out) or a number or boolean (into *num), from a flat JSON
  * text; false when the key is absent. Enough for the commands above. */
 static bool json_field(const char *text, const char *key, char *out, unsigned max, int64_t *num)
@@ -319,10 +336,11 @@ static bool serve(struct agent *a, const char *cmd)
         if (!a->have_disk)
             format_buf(out, sizeof(out), "{\"return\": []}\n");
         else if (fs)
-            format_buf(out, sizeof(out),
-                       "{\"return\": [{\"name\": \"vda\", \"mountpoint\": \"/\", \"type\": "
-                       "\"vireo-testfs\", \"used-bytes\": 0, \"total-bytes\": %lu, \"disk\": [%s]}]}\n",
-                       (unsigned long)a->disk_bytes, addr);
+            format_buf(
+                out, sizeof(out),
+                "{\"return\": [{\"name\": \"vda\", \"mountpoint\": \"/\", \"type\": "
+                "\"vireo-testfs\", \"used-bytes\": 0, \"total-bytes\": %lu, \"disk\": [%s]}]}\n",
+                (unsigned long)a->disk_bytes, addr);
         else
             format_buf(out, sizeof(out),
                        "{\"return\": [{\"name\": \"/dev/vda\", \"partition\": false, "
@@ -356,6 +374,45 @@ static bool serve(struct agent *a, const char *cmd)
         json_field(cmd, "crypted", 0, 0, &crypted);
         tap_ok(t, ok, "agent: guest-set-user-password for %s (password %s, crypted %s)", user, pw,
                crypted ? "yes" : "no");
+    } else if (!strcmp(name, "guest-get-vcpus")) {
+        unsigned n = (unsigned)format_buf(out, sizeof(out), "{\"return\": [");
+        for (unsigned i = 0; i < a->ncpus && n < sizeof(out); i++)
+            n += (unsigned)format_buf(out + n, sizeof(out) - n,
+                                      "%s{\"online\": %s, \"can-offline\": %s, "
+                                      "\"logical-id\": %u}",
+                                      i ? ", " : "", a->online[i] ? "true" : "false",
+                                      i ? "true" : "false", i);
+        format_buf(out + n, sizeof(out) - n, "]}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-get-vcpus answered (%u vCPUs)", a->ncpus);
+    } else if (!strcmp(name, "guest-set-vcpus")) {
+        /* "vcpus": [{"logical-id": N, "online": B}, ...], applied in order: each object
+         * (from '{' to '}') read on its own */
+        unsigned done = 0;
+        const char *p = find(cmd, "\"vcpus\"");
+        for (p = p ? find(p, "{") : 0; p; p = find(p + 1, "{")) {
+            char obj[128];
+            unsigned k = 0;
+            while (p[k] && p[k] != '}' && k + 1 < sizeof(obj))
+                obj[k] = p[k], k++;
+            obj[k] = '\0';
+            int64_t id = -1, on = -1;
+            if (!json_field(obj, "logical-id", 0, 0, &id) ||
+                !json_field(obj, "online", 0, 0, &on) || id < 0 || (unsigned)id >= a->ncpus ||
+                (id == 0 && !on))
+                break;
+            a->online[id] = on != 0;
+            tap_diag(t, "agent: vCPU %ld set %s", (long)id, on ? "online" : "offline");
+            done++;
+        }
+        if (done)
+            format_buf(out, sizeof(out), "{\"return\": %u}\n", done);
+        else
+            format_buf(out, sizeof(out),
+                       "{\"error\": {\"class\": \"GenericError\", \"desc\": \"vCPU change "
+                       "refused\"}}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-set-vcpus answered (%u applied)", done);
     } else if (!strcmp(name, "guest-get-osinfo")) {
         ok = reply(a, "{\"return\": {\"id\": \"vireo-testguest\", \"name\": \"Vireo test guest\", "
                       "\"pretty-name\": \"Vireo test guest\", \"machine\": \"x86_64\"}}\n");
@@ -446,8 +503,8 @@ void test_agent(struct guest *g)
         a.have_disk = true;
         a.disk_bus = other.bus;
         a.disk_dev = other.dev;
-        a.disk_bytes = ((uint64_t)mmio_read32(other.device + 4) << 32 |
-                        mmio_read32(other.device)) * 512;
+        a.disk_bytes =
+            ((uint64_t)mmio_read32(other.device + 4) << 32 | mmio_read32(other.device)) * 512;
         tap_diag(t, "agent: virtio disk at %02x:%02x.0, %lu bytes", a.disk_bus, a.disk_dev,
                  (unsigned long)a.disk_bytes);
     }
@@ -458,9 +515,13 @@ void test_agent(struct guest *g)
         for (int i = 0; i < 6; i++)
             a.mac[i] = mmio_read8(other.device + (uint64_t)i);
         tap_diag(t, "agent: virtio NIC at %02x:%02x.0, MAC %02x:%02x:%02x:%02x:%02x:%02x",
-                 a.nic_bus, a.nic_dev, a.mac[0], a.mac[1], a.mac[2], a.mac[3], a.mac[4],
-                 a.mac[5]);
+                 a.nic_bus, a.nic_dev, a.mac[0], a.mac[1], a.mac[2], a.mac[3], a.mac[4], a.mac[5]);
     }
+    a.ncpus = g->have_acpi && g->madt.cpus ? g->madt.cpus : 1;
+    if (a.ncpus > ACPI_MAX_CPUS)
+        a.ncpus = ACPI_MAX_CPUS;
+    for (unsigned i = 0; i < a.ncpus; i++)
+        a.online[i] = true;
     if (!tap_ok(t, virtio_find(&d, &pa, 0x1043, 0), "agent: virtio-serial device found"))
         return;
     const char *why = start_device(&d);

@@ -2,9 +2,7 @@
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
  * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo, set-user-password and
- * guestinfo. Options, checks and outputs are virsh's.
- *
- * TODO: guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
+ * guestinfo and guestvcpus. Options, checks and outputs are virsh's.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -238,4 +236,50 @@ bool vsh_cmd_guestinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     vir_typed_params_free(params, n);
     return true;
+}
+
+/* Without --cpulist the guest's vcpus/online/offlinable lists; with it, those vCPUs enabled or
+ * disabled. */
+bool vsh_cmd_guestvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *cpulist = vsh_opt_string(cmd, "cpulist");
+    bool enable = vsh_opt_bool(cmd, "enable"), disable = vsh_opt_bool(cmd, "disable");
+    if (enable && disable) {
+        vsh_error(ctl, "Options --enable and --disable are mutually exclusive");
+        return false;
+    }
+    if ((enable || disable) && !cpulist) {
+        vsh_error(ctl, "Option --%s is required by option --cpulist",
+                  enable ? "enable" : "disable");
+        return false;
+    }
+    if (cpulist && !enable && !disable) {
+        vsh_error(ctl, "One of options --enable or --disable is required by option --cpulist");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok;
+    if (cpulist) {
+        ok = vir_domain_set_guest_vcpus(dom, cpulist, enable ? 1 : 0, 0, &err) == 0;
+        if (!ok)
+            vsh_report(ctl, &err);
+    } else {
+        vir_typed_parameter *params = NULL;
+        int n = 0;
+        ok = vir_domain_get_guest_vcpus(dom, &params, &n, 0, &err) == 0;
+        if (!ok)
+            vsh_report(ctl, &err);
+        for (int i = 0; ok && i < n; i++)
+            vsh_print(ctl, "%-15s: %s\n", params[i].field,
+                      params[i].type == VIR_TYPED_PARAM_STRING && params[i].value.s
+                          ? params[i].value.s
+                          : "");
+        if (ok)
+            vir_typed_params_free(params, n);
+    }
+    vir_domain_free(dom);
+    return ok;
 }

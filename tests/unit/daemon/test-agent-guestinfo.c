@@ -3,8 +3,10 @@
  * (src/daemon/agent-guestinfo.c): each case is an agent "return" (the fsinfo, disks and
  * interfaces ones as Debian's qemu-ga 7.2 answered on a virtio-disk host) and the parameters
  * libvirt 9.0 makes of it, one "field (type) = value" line each; then the malformed answers
- * libvirt refuses, with its words, and nothing left half-added.
+ * libvirt refuses, with its words, and nothing left half-added. Also guest-get-vcpus as
+ * guestvcpus' cpulists and setvcpus --guest's plan (qemuAgentUpdateCPUInfo's choices).
  */
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,5 +269,70 @@ int main(void)
             "'login-time' missing in reply of guest-get-users", "user without login-time");
     refused(VD_GUEST_INFO_TIMEZONE, "{\"zone\": \"UTC\"}",
             "'offset' missing in reply of guest-get-timezone", "timezone without offset");
+
+    /* guest-get-vcpus (qemu-ga's answer on a 2-CPU host) as guestvcpus' three cpulists */
+    struct json_object *vj = json_tokener_parse(
+        "[{\"online\": true, \"can-offline\": true, \"logical-id\": 1}, {\"online\": true, "
+        "\"can-offline\": false, \"logical-id\": 0}, {\"online\": false, \"can-offline\": "
+        "true, \"logical-id\": 3}, {\"online\": true, \"logical-id\": 2}]");
+    struct vd_agent_vcpu *v = NULL;
+    size_t nv = 0;
+    struct verr e = {0};
+    struct remote_domain_get_guest_vcpus_ret vp = {0};
+    ok(vd_agent_vcpus(vj, &v, &nv, &e) == 0 && nv == 4 &&
+           vd_agent_vcpus_params(v, nv, &vp, &e) == 0 && vp.params_len == 3 &&
+           !strcmp(vp.params[0].field, "vcpus") && !strcmp(vp.params[0].value.s, "0-3") &&
+           !strcmp(vp.params[1].field, "online") && !strcmp(vp.params[1].value.s, "0-2") &&
+           !strcmp(vp.params[2].field, "offlinable") && !strcmp(vp.params[2].value.s, "1,3"),
+       "guest-get-vcpus: vcpus 0-3, online 0-2, offlinable 1,3 (can-offline absent: no)");
+    if (vp.params_len)
+        remote_domain_get_guest_vcpus_ret_free(&vp);
+    free(v);
+    json_object_put(vj);
+    struct {
+        const char *json;
+        unsigned n;
+        int r;
+        const char *want; /* the modified vCPUs with their new state, or the error */
+    } plans[] = {
+        {"[{\"logical-id\": 0, \"online\": true, \"can-offline\": true}, {\"logical-id\": 1, "
+         "\"online\": true, \"can-offline\": true}, {\"logical-id\": 2, \"online\": true, "
+         "\"can-offline\": true}]",
+         1, 0, "1-off 2-off "},
+        {"[{\"logical-id\": 0, \"online\": true, \"can-offline\": false}, {\"logical-id\": 1, "
+         "\"online\": false, \"can-offline\": true}, {\"logical-id\": 2, \"online\": false, "
+         "\"can-offline\": true}]",
+         2, 0, "1-on "},
+        {"[{\"logical-id\": 0, \"online\": true, \"can-offline\": false}, {\"logical-id\": 1, "
+         "\"online\": true, \"can-offline\": false}]",
+         1, -EINVAL, "Cannot offline enough CPUs"},
+        {"[{\"logical-id\": 0, \"online\": true, \"can-offline\": false}]", 2, -EPROTO,
+         "guest agent reports less cpu than requested"},
+        {"[{\"logical-id\": 0, \"online\": true}, {\"logical-id\": 1, \"online\": false}]", 1,
+         -EPROTO, "Invalid data provided by guest agent"},
+    };
+    for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
+        struct json_object *pj = json_tokener_parse(plans[i].json);
+        struct verr pe = {0};
+        v = NULL;
+        int r = vd_agent_vcpus(pj, &v, &nv, &pe);
+        if (r == 0)
+            r = vd_agent_vcpus_plan_count(v, nv, plans[i].n, &pe);
+        char got[128] = "";
+        for (size_t k = 0; r == 0 && k < nv; k++)
+            if (v[k].modified)
+                snprintf(got + strlen(got), sizeof(got) - strlen(got), "%u-%s ", v[k].id,
+                         v[k].online ? "on" : "off");
+        ok(r == plans[i].r && !strcmp(r ? verr_msg(&pe) : got, plans[i].want),
+           "setvcpus --guest %u: %s", plans[i].n, r ? verr_msg(&pe) : got);
+        free(v);
+        json_object_put(pj);
+    }
+    struct json_object *bad = json_tokener_parse("[{\"online\": true}]");
+    v = NULL;
+    ok(vd_agent_vcpus(bad, &v, &nv, &e) < 0 &&
+           !strcmp(verr_msg(&e), "'logical-id' missing in reply of guest-get-vcpus"),
+       "guest-get-vcpus without logical-id: %s", verr_msg(&e));
+    json_object_put(bad);
     return tap_done();
 }
