@@ -12,7 +12,8 @@ target's state turning 'connected' once the guest opens its port); the AGENT_LIF
 host's), --time then back with --sync; qemu-agent-command guest-ping and an unknown command's
 error in libvirt's words; domfsinfo, domifaddr --source agent and guestinfo (every category,
 and --filesystem, --disk, --interface) from the guest's own virtio disk and NIC, with virsh,
-vsh and libvirt-python; shutdown --mode agent powering the guest off through guest-shutdown.
+vsh and libvirt-python; guestvcpus and setvcpus --guest on a 2-vCPU guest, and their
+refusals; shutdown --mode agent powering the guest off through guest-shutdown.
 A second domain with only an org.libguestfs.channel.0 channel keeps libvirt's refusal, "QEMU
 guest agent is not configured", for domtime, qemu-agent-command and shutdown --mode agent.
 Run by Debian's /usr/bin/python3 (python3-libvirt). Waits poll with generous limits; nothing
@@ -114,8 +115,10 @@ try:
       <model type='virtio'/>
     </interface>
 """
+    # two vCPUs, for guestvcpus and setvcpus --guest
     x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900",
-                                     DISK + NIC + AGENT))
+                                     DISK + NIC + AGENT).replace("<vcpu>1</vcpu>",
+                                                                 "<vcpu>2</vcpu>"))
     r = d.virsh("define", x)
     t.ok(r.returncode == 0, "a domain with an agent channel defines", r.stderr)
     r = d.virsh("start", "ag")
@@ -288,6 +291,58 @@ try:
          info.get("if.0.hwaddr") == MAC and info.get("if.0.addr.count") == 0,
          "libvirt-python's guestInfo() has the typed values", repr(info))
 
+    # guestvcpus and setvcpus --guest: the guest's agent keeps an online flag per vCPU (the
+    # test guest cannot really offline one: its second vCPU is never started) and vCPU 0
+    # cannot go offline, as on Linux
+    def vcpus(tool):
+        r = (d.virsh if tool == "virsh" else d.vsh)("guestvcpus", "ag", timeout=300)
+        return r.returncode, lines(r.stdout), r.stderr
+
+    def want_vcpus(online):
+        return (0, ["vcpus          : 0-1", "online         : " + online,
+                    "offlinable     : 1"], "")
+
+    t.ok(vcpus("virsh") == want_vcpus("0-1") and vcpus("vsh") == want_vcpus("0-1"),
+         "guestvcpus: vcpus 0-1, online 0-1, offlinable 1 (virsh and vsh)",
+         repr((vcpus("virsh"), vcpus("vsh"))))
+    r = d.virsh("guestvcpus", "ag", "--cpulist", "1", "--disable", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("vsh") == want_vcpus("0") and
+         wait_for(lambda: "agent: vCPU 1 set offline" in d.console_log("ag"), 60),
+         "virsh guestvcpus --cpulist 1 --disable: the guest's vCPU 1 goes offline",
+         r.stderr + repr(vcpus("vsh")))
+    r = d.vsh("guestvcpus", "ag", "--cpulist", "1", "--enable", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0-1"),
+         "vsh guestvcpus --cpulist 1 --enable: back online", r.stderr + repr(vcpus("virsh")))
+    for args, want in ((["--cpulist", "0", "--disable"],
+                        "error: Operation not supported: vCPU '0' is not offlinable"),
+                       (["--cpulist", "1,5", "--enable"],
+                        "error: invalid argument: guest is missing vCPUs '5'")):
+        rv = d.virsh("guestvcpus", "ag", *args, timeout=300)
+        rs = d.vsh("guestvcpus", "ag", *args, timeout=300)
+        t.ok(rv.returncode == 1 and errline(rv) == want and rs.returncode == 1 and
+             errline(rs) == want, "guestvcpus %s: libvirt's refusal in both" % " ".join(args),
+             rv.stderr + rs.stderr)
+    r = d.virsh("setvcpus", "ag", "1", "--guest", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0"),
+         "virsh setvcpus 1 --guest: one vCPU online in the guest", r.stderr + repr(vcpus("virsh")))
+    t.ok(d.virsh("vcpucount", "ag", "--live", "--active").stdout.strip() == "2",
+         "the domain itself keeps its 2 vCPUs")
+    r = d.vsh("setvcpus", "ag", "2", "--guest", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0-1"),
+         "vsh setvcpus 2 --guest: both online again", r.stderr + repr(vcpus("virsh")))
+    want = ("error: invalid argument: requested vcpu count is greater than the count of enabled "
+            "vcpus in the domain: 3 > 2")
+    rv = d.virsh("setvcpus", "ag", "3", "--guest", timeout=300)
+    rs = d.vsh("setvcpus", "ag", "3", "--guest", timeout=300)
+    t.ok(errline(rv) == want and errline(rs) == want,
+         "setvcpus 3 --guest: libvirt's refusal in both", rv.stderr + rs.stderr)
+    t.ok(dom.guestVcpus() == {"vcpus": "0-1", "online": "0-1", "offlinable": "1"},
+         "libvirt-python's guestVcpus()", repr(dom.guestVcpus()))
+    dom.setGuestVcpus("1", 0)
+    t.ok(dom.guestVcpus().get("online") == "0", "and setGuestVcpus('1', 0)",
+         repr(dom.guestVcpus()))
+    dom.setGuestVcpus("1", 1)
+
     # set-user-password: base64 on the wire, crypted as --encrypted says
     r = virsh_loud("set-user-password", "ag", "root", "s3cret")
     t.ok(r.returncode == 0 and r.stdout.strip() == "Password set successfully for root in ag",
@@ -349,12 +404,14 @@ try:
                  ["domifaddr", "noag", "--source", "agent"],
                  ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
                  ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
-                 ["domfsinfo", "noag"]):
+                 ["domfsinfo", "noag"], ["guestvcpus", "noag"],
+                 ["setvcpus", "noag", "1", "--guest"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
     for args in (["domtime", "noag"], ["domfsinfo", "noag"],
-                 ["set-user-password", "noag", "root", "pw"]):
+                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
+                 ["guestvcpus", "noag"], ["setvcpus", "noag", "1", "--guest"]):
         r = d.vsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "vsh %s: the same refusal" % args[0], r.stderr)

@@ -346,6 +346,27 @@ int main(int argc, char **argv)
     remote_domain_get_guest_info_ret_free(&gi);
     json_object_put(ret);
 
+    /* guest-get-vcpus: the host's CPUs (qemu-ga reads /sys/devices/system/cpu), as
+     * guestvcpus' vcpus list */
+    is_int(run_cmd(loop, a, "{\"execute\":\"guest-get-vcpus\"}", &res), 0,
+           "guest-get-vcpus answers");
+    ret = ret_of(&res);
+    struct vd_agent_vcpu *vc = NULL;
+    size_t nvc = 0;
+    struct remote_domain_get_guest_vcpus_ret vp = {0};
+    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+    char want_vcpus[32];
+    snprintf(want_vcpus, sizeof(want_vcpus), ncpu > 1 ? "0-%ld" : "0", ncpu - 1);
+    ok(vd_agent_vcpus(ret, &vc, &nvc, &fe) == 0 && (long)nvc == ncpu &&
+           vd_agent_vcpus_params(vc, nvc, &vp, &fe) == 0 && vp.params_len == 3 &&
+           !strcmp(vp.params[0].value.s, want_vcpus),
+       "guestvcpus' vcpus is the host's %ld CPUs: %s", ncpu,
+       vp.params_len ? vp.params[0].value.s : "none");
+    if (vp.params_len)
+        remote_domain_get_guest_vcpus_ret_free(&vp);
+    free(vc);
+    json_object_put(ret);
+
     /* An error answer, in libvirt's words. */
     is_int(run_cmd(loop, a, "{\"execute\":\"guest-no-such-command\"}", &res), 0,
            "an unknown command is answered");
