@@ -779,6 +779,8 @@ int vd_agent_set_vcpus_count(struct vd_call *c, unsigned nvcpus, unsigned flags)
                             "invalid argument: unsupported flags (0x%x) in function "
                             "qemuDomainSetVcpusFlags",
                             flags & ~(live | config | maximum | 8u | 16u));
+    /* TODO: libvirt's own wording for --guest with --config or --maximum was not at hand;
+     * these two refusals are Vireo's words. */
     if (flags & (config | maximum))
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: %s",
                             flags & maximum ? "changing the maximum vCPU count through the guest "
