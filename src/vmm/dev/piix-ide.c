@@ -377,6 +377,8 @@ static void atapi_next_piece(struct piix_ide *c, struct ide_channel *ch)
     raise_irq(c, ch);
 }
 
+static void run_dma(struct piix_ide *c, struct ide_channel *ch);
+
 /* The packet is in (PIO): run it, or wait for the bus master when the host asked for DMA. */
 static void atapi_packet(struct piix_ide *c, struct ide_channel *ch)
 {
@@ -385,6 +387,8 @@ static void atapi_packet(struct piix_ide *c, struct ide_channel *ch)
         make_fis(r, ATA_PACKET, ch->fis);
         ch->xfer = XFER_DMA;
         set_status(ch, ATA_DRDY | ATA_DSC | ATA_DRQ, 0);
+        if (ch->bm_cmd & BMC_START)
+            run_dma(c, ch);
         return;
     }
     struct ata_drive *d = ch->drive[ch->unit];
@@ -439,8 +443,6 @@ static bool is_pio(uint8_t cmd)
     }
     return false;
 }
-
-static void run_dma(struct piix_ide *c, struct ide_channel *ch);
 
 static void command(struct piix_ide *c, struct ide_channel *ch, uint8_t cmd)
 {
@@ -848,12 +850,56 @@ static void set_defaults(struct piix_ide *c)
     memset(cfg + 0x40, 0, 0x10);
 }
 
-static int piix_ide_create(struct device *dev, struct verr *err)
+struct piix_ide *piix_ide_new(struct vm *vm)
 {
-    struct vm *vm = dev->vm;
     struct piix_ide *c = xcalloc(1, sizeof(*c));
     c->vm = vm;
     pthread_mutex_init(&c->lock, NULL);
+    for (unsigned i = 0; i < PIIX_IDE_BUSES; i++) {
+        c->ch[i].c = c;
+        channel_reset(&c->ch[i], false);
+    }
+    return c;
+}
+
+void piix_ide_delete(struct piix_ide *c)
+{
+    for (unsigned i = 0; i < PIIX_IDE_BUSES; i++)
+        free(c->ch[i].buf);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void piix_ide_port(struct piix_ide *c, uint16_t port, uint8_t *data, unsigned size, bool write)
+{
+    for (unsigned i = 0; i < PIIX_IDE_BUSES; i++) {
+        struct ide_channel *ch = &c->ch[i];
+        if (port >= cmd_base[i] && port < cmd_base[i] + 8) {
+            if (write)
+                cmd_write(ch, port - cmd_base[i], data, size);
+            else
+                cmd_read(ch, port - cmd_base[i], data, size);
+        } else if (port == ctl_port[i]) {
+            if (write)
+                ctl_write(ch, 0, data, size);
+            else
+                ctl_read(ch, 0, data, size);
+        }
+    }
+}
+
+void piix_ide_bm(struct piix_ide *c, uint64_t off, uint8_t *data, unsigned size, bool write)
+{
+    if (write)
+        bm_write(c, off, data, size);
+    else
+        bm_read(c, off, data, size);
+}
+
+static int piix_ide_create(struct device *dev, struct verr *err)
+{
+    struct vm *vm = dev->vm;
+    struct piix_ide *c = piix_ide_new(vm);
     pci_dev_init(&c->pci, PIIX_IDE_TYPE, 0x8086, 0x7010, 0x010180, 0x00, 0x1af4, 0x1100);
     c->pci.id = dev->cfg->id;
     set_defaults(c);
@@ -863,9 +909,6 @@ static int piix_ide_create(struct device *dev, struct verr *err)
     unsigned done = 0;
     for (unsigned i = 0; i < PIIX_IDE_BUSES && r == 0; i++) {
         struct ide_channel *ch = &c->ch[i];
-        ch->c = c;
-        channel_reset(ch, false);
-        ch->bm_status = 0;
         r = bus_register(&vm->pio, cmd_base[i], 8, &cmd_ops, ch, "ide", err);
         if (r < 0)
             break;
@@ -883,8 +926,7 @@ static int piix_ide_create(struct device *dev, struct verr *err)
             bus_unregister(&vm->pio, cmd_base[i]);
             bus_unregister(&vm->pio, ctl_port[i]);
         }
-        pthread_mutex_destroy(&c->lock);
-        free(c);
+        piix_ide_delete(c);
         return r;
     }
     c->pci.cfg[0x3d] = 0; /* legacy mode: IRQ 14 and 15, no INTx pin */
@@ -918,11 +960,9 @@ static void piix_ide_free(struct device *dev)
     for (unsigned i = 0; i < PIIX_IDE_BUSES; i++) {
         bus_unregister(&dev->vm->pio, cmd_base[i]);
         bus_unregister(&dev->vm->pio, ctl_port[i]);
-        free(c->ch[i].buf);
     }
     pci_dev_release(&c->pci);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
+    piix_ide_delete(c);
 }
 
 /* --- state ------------------------------------------------------------------------------------ */
@@ -1035,8 +1075,9 @@ static bool channel_fits(const struct ide_channel *ch, size_t buf_len)
     switch (ch->xfer) {
     case XFER_ATA_IN:
     case XFER_ATA_OUT:
-        return !d->cfg.cd && ch->len <= 16 * SECTOR && buf_len == ch->len && ch->block <= 16 &&
-               (ch->block || !ch->left);
+        /* a CD-ROM's only PIO data-in ATA command is IDENTIFY PACKET DEVICE (one block) */
+        return (!d->cfg.cd || (ch->xfer == XFER_ATA_IN && !ch->left)) && ch->len <= 16 * SECTOR &&
+               buf_len == ch->len && ch->block <= 16 && (ch->block || !ch->left);
     case XFER_PACKET:
         return d->cfg.cd && ch->len == PACKET_LEN && buf_len == 0;
     case XFER_ATAPI_IN:

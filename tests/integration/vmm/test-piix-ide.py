@@ -7,6 +7,10 @@ slave CD-ROM on the secondary bus (-device ide-hd/ide-cd,bus=ide.N,unit=1) next
 to masters that must not be picked. Each boot's serial output and exit status
 must name the medium the configuration says, and be the same under both VMMs.
 
+query-pci shows 00:01.1 as QEMU's piix3-ide (8086:7010, class 0101, BAR 4 of 16
+I/O ports) under both; a paused VM with IDE drives saves to a file and the
+restored VM boots the ISO.
+
 Bad input, each refused by vireo-vmm with one line (QEMU's wording where it has
 one) and no VM: unit=2, bus=ide.2, two drives on one unit (-device, and -drive
 index= twice), and an index beyond pc's four IDE places.
@@ -21,9 +25,10 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmmlib import Guest, Tap  # noqa: E402
+from vmmlib import Guest, Qmp, Tap  # noqa: E402
 
 TIMEOUT = 300
 QEMU = "qemu-system-x86_64 -enable-kvm"
@@ -89,6 +94,63 @@ def check_boot(tap, vireo, name, args, expect):
               "vireo-vmm: %s %r\nQEMU: %s %r" % (s1, o1, s2, o2))
 
 
+def ide_function(vmm, args, sock):
+    """query-pci's entry for 00:01.1 of a paused VM (vendor, device, class, BAR kinds/sizes)."""
+    g = Guest(base(vmm) + args + ["-S", "-qmp", "unix:%s,server=on,wait=off" % sock])
+    try:
+        q = Qmp(sock)
+        r = q.cmd("query-pci")
+        q.cmd("quit")
+        q.close()
+        g.finish(timeout=30)
+    finally:
+        g.kill()
+    for bus in r.get("return", []):
+        for dev in bus.get("devices", []):
+            if dev.get("slot") == 1 and dev.get("function") == 1:
+                return {"vendor": dev["id"]["vendor"], "device": dev["id"]["device"],
+                        "class": dev["class_info"]["class"],
+                        "bars": sorted((b["bar"], b["type"], b["size"])
+                                       for b in dev.get("regions", []))}
+    return r
+
+
+def save_restore(tap, vireo, tmp, args):
+    """A paused VM with IDE drives saved to a file and restored: the restored VM boots."""
+    sock, state = os.path.join(tmp, "s.sock"), os.path.join(tmp, "vm.state")
+    g = Guest(base(vireo) + args + ["-S", "-qmp", "unix:%s,server=on,wait=off" % sock])
+    try:
+        q = Qmp(sock)
+        r = q.cmd("migrate", {"uri": "file:" + state})
+        for _ in range(600):
+            m = q.cmd("query-migrate").get("return", {})
+            if m.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        q.cmd("quit")
+        q.close()
+        g.finish(timeout=30)
+    finally:
+        g.kill()
+    tap.check("return" in r and m.get("status") == "completed",
+              "vireo-vmm: a pc VM with IDE drives saves (migrate to a file)", "%s %s" % (r, m))
+    sock2 = os.path.join(tmp, "r.sock")
+    g = Guest(base(vireo) + args + ["-incoming", "file:" + state,
+                                    "-qmp", "unix:%s,server=on,wait=off" % sock2])
+    try:
+        q = Qmp(sock2)
+        q.cmd("cont")
+        line = g.wait_line("vireo boot sector:", timeout=TIMEOUT)
+        q.close()
+        status, out, err = g.finish(timeout=60)
+    except Exception as e:
+        g.kill()
+        line, status, out, err = None, None, g.text(), repr(e)
+    tap.check(line is not None and "booted from disk C" in line and status == ((ord("C") << 1) | 1),
+              "vireo-vmm: the restored VM boots the ISO from its IDE CD-ROM",
+              "status %s\n%s\n%s" % (status, out, err))
+
+
 def refused(tap, vireo, name, args, words):
     cmd = base(vireo) + args
     try:
@@ -124,6 +186,16 @@ def main():
                    ["-hda", a, "-cdrom", c,
                     "-drive", "file=%s,format=raw,if=none,id=cd1,media=cdrom" % d,
                     "-device", "ide-cd,drive=cd1,bus=ide.1,unit=1,bootindex=1"], "D")
+
+        fn = {}
+        for label, vmm in (("vireo-vmm", vireo), ("QEMU", QEMU)):
+            fn[label] = ide_function(vmm, ["-hda", a, "-cdrom", c], os.path.join(tmp, "p.sock"))
+        want = {"vendor": 0x8086, "device": 0x7010, "class": 0x0101,
+                "bars": [(4, "io", 16)]}
+        tap.check(fn["vireo-vmm"] == want and fn["QEMU"] == want,
+                  "query-pci: 00:01.1 is 8086:7010, class 0101, BAR 4 16 I/O ports, as QEMU's",
+                  repr(fn))
+        save_restore(tap, vireo, tmp, ["-hda", a, "-cdrom", c, "-boot", "d"])
 
         hd = ["-drive", "file=%s,format=raw,if=none,id=x" % a]
         refused(tap, vireo, "unit=2 is refused", hd + ["-device", "ide-hd,drive=x,unit=2"],
