@@ -35,7 +35,7 @@
 #define LAYOUT_IMAGE 1
 #define LAYOUT_DELTA 2
 #define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
-#define SECTION_DATA (16u << 20) /* page data per RAM section of a stream (not a file) */
+#define SECTION_DATA (4u << 20) /* page data per RAM section of a stream (not a file) */
 #define HDR_LEN      40
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
