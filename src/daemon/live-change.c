@@ -219,9 +219,12 @@ static struct domain_def *parse_disk(struct vd_job *job)
                     "<interface>'s link state can be updated");
         return NULL;
     }
-    char *doc = xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
-                          "<os><type>hvm</type></os><devices>%s</devices></domain>",
-                          xml);
+    /* In the domain's own machine: which buses a disk may use depends on it (IDE: pc). */
+    const char *machine = job->dom->def->os_machine;
+    char *doc =
+        xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
+                  "<os><type%s%s%s>hvm</type></os><devices>%s</devices></domain>",
+                  machine ? " machine='" : "", machine ? machine : "", machine ? "'" : "", xml);
     struct domain_def *def = NULL;
     struct verr e = {0};
     int r = domain_def_parse_string(doc, 0, &def, &e);
