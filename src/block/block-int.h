@@ -165,6 +165,7 @@ struct block_dev {
     unsigned shared;
     bool force_share;
     enum block_locking locking;
+    enum block_detect_zeroes detect_zeroes; /* read by I/O threads: atomic */
 };
 
 /* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,

@@ -146,6 +146,7 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     bd->shared = shared;
     bd->force_share = opts->force_share;
     bd->locking = opts->locking;
+    bd->detect_zeroes = opts->detect_zeroes;
     pthread_mutex_init(&bd->lock, NULL);
     unsigned fperm, fshared;
     file_perms(drv, !opts->read_only, shared, opts->force_share, &fperm, &fshared);
@@ -308,8 +309,22 @@ int block_read_backing(struct block_dev *bd, void *buf, size_t len, uint64_t off
     return block_pread(b, buf, n, off, err);
 }
 
+static int pwrite_as_given(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                           struct verr *err);
+
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
                  struct verr *err)
+{
+    unsigned zflags;
+    struct iovec v = {(void *)buf, len};
+    if (block_write_detects_zeroes(bd, &v, 1, &zflags))
+        return block_write_zeroes(bd, offset, len, zflags, err);
+    return pwrite_as_given(bd, buf, len, offset, err);
+}
+
+/* block_pwrite without detect-zeroes. */
+static int pwrite_as_given(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
+                           struct verr *err)
 {
     int r = check_writable(bd, err);
     if (r == 0)
@@ -365,11 +380,16 @@ static bool iov_aligned(const struct iovec *iov, int iovcnt, size_t align)
 }
 
 static int rw_vec(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                  bool write, struct verr *err)
+                  bool write, unsigned wflags, struct verr *err)
 {
     uint64_t len = 0;
     for (int i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
+    unsigned zflags;
+    if (write && block_write_detects_zeroes(bd, iov, iovcnt, &zflags))
+        return block_write_zeroes(
+            bd, offset, len,
+            wflags & BLOCK_WRITE_NO_UNMAP ? zflags & ~BLOCK_ZERO_MAY_UNMAP : zflags, err);
     struct block_map m;
     int r = block_map(bd, offset, len, write, &m, err);
     if (r < 0)
@@ -379,7 +399,7 @@ static int rw_vec(struct block_dev *bd, const struct iovec *iov, int iovcnt, uin
         return write ? hostfile_pwritev(&bd->file, iov, iovcnt, m.host_offset, err)
                      : hostfile_preadv(&bd->file, iov, iovcnt, m.host_offset, err);
     for (int i = 0; i < iovcnt; i++) {
-        r = write ? block_pwrite(bd, iov[i].iov_base, iov[i].iov_len, offset, err)
+        r = write ? pwrite_as_given(bd, iov[i].iov_base, iov[i].iov_len, offset, err)
                   : block_pread(bd, iov[i].iov_base, iov[i].iov_len, offset, err);
         if (r < 0)
             return r;
@@ -391,13 +411,19 @@ static int rw_vec(struct block_dev *bd, const struct iovec *iov, int iovcnt, uin
 int block_preadv(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
                  struct verr *err)
 {
-    return rw_vec(bd, iov, iovcnt, offset, false, err);
+    return rw_vec(bd, iov, iovcnt, offset, false, 0, err);
 }
 
 int block_pwritev(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
                   struct verr *err)
 {
-    return rw_vec(bd, iov, iovcnt, offset, true, err);
+    return rw_vec(bd, iov, iovcnt, offset, true, 0, err);
+}
+
+int block_pwritev_flags(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                        unsigned flags, struct verr *err)
+{
+    return rw_vec(bd, iov, iovcnt, offset, true, flags, err);
 }
 
 static int check_compress(struct block_dev *bd, size_t len, uint64_t offset, struct verr *err)

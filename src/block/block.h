@@ -69,6 +69,21 @@ int block_locking_parse(const char *s, enum block_locking *out);
 int block_cache_parse(const char *s, enum block_cache *out);
 const char *block_cache_name(enum block_cache cache);
 
+/* QEMU's detect-zeroes: off; on (an all-zero write becomes a write-zeroes request); unmap
+ * (one that may also release the host space, as a discard does). */
+enum block_detect_zeroes {
+    BLOCK_DETECT_ZEROES_OFF,
+    BLOCK_DETECT_ZEROES_ON,
+    BLOCK_DETECT_ZEROES_UNMAP,
+};
+
+/* "off", "on", "unmap" (detect-zeroes.c). parse: 0, or -EINVAL for another word. */
+const char *block_detect_zeroes_name(enum block_detect_zeroes mode);
+int block_detect_zeroes_parse(const char *word, enum block_detect_zeroes *out);
+/* Whether the bytes of iov are all zero: a word-at-a-time scan that stops at the first
+ * non-zero word. */
+bool block_iov_is_zero(const struct iovec *iov, int iovcnt);
+
 struct block_open_opts {
     bool read_only;
     enum block_cache cache;
@@ -110,6 +125,9 @@ struct block_open_opts {
      * instead of the current state, as qemu-img convert -l does. */
     const char *snapshot_id;
     const char *snapshot_name;
+    /* detect-zeroes (QEMU's): writes of all-zero data become write-zeroes requests on this
+     * image (not its backing files); see block_write_detects_zeroes. */
+    enum block_detect_zeroes detect_zeroes;
 };
 
 /* Opens an image (and, unless no_backing, its whole backing chain, read-only).
@@ -149,6 +167,12 @@ int block_preadv(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint
                  struct verr *err);
 int block_pwritev(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
                   struct verr *err);
+/* block_pwritev with flags: BLOCK_WRITE_NO_UNMAP, detect-zeroes does not release host space
+ * (a caller that did not serialise the request as an unmapping one, see
+ * block_write_detects_zeroes: the guest may have changed the data since it asked). */
+#define BLOCK_WRITE_NO_UNMAP 0x1
+int block_pwritev_flags(struct block_dev *bd, const struct iovec *iov, int iovcnt, uint64_t offset,
+                        unsigned flags, struct verr *err);
 
 /* Where a guest range lives on the host, for callers that do the data I/O
  * themselves (asynchronously, without the image lock): the first `length`
@@ -194,6 +218,14 @@ int block_flush(struct block_dev *bd, struct verr *err);
 int block_discard(struct block_dev *bd, uint64_t offset, uint64_t len, struct verr *err);
 
 #define BLOCK_ZERO_MAY_UNMAP 0x1 /* host space may be released */
+/* Whether the image's detect-zeroes turns a write of iov into a write-zeroes request, and
+ * with which flags (BLOCK_ZERO_MAY_UNMAP under unmap). block_pwrite and block_pwritev do it
+ * themselves; a caller that must serialise such a request (a format whose unmapping frees
+ * clusters others may be writing) asks first. */
+bool block_write_detects_zeroes(struct block_dev *bd, const struct iovec *iov, int iovcnt,
+                                unsigned *flags);
+/* Changes the image's detect-zeroes (a drive's new medium takes the drive's mode). */
+void block_set_detect_zeroes(struct block_dev *bd, enum block_detect_zeroes mode);
 /* Makes the range read as zeroes (efficiently where the format allows). */
 int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
                        struct verr *err);

@@ -97,7 +97,8 @@ struct domain_disk {
     char *source_protocol; /* network: nbd, iscsi, rbd, http, ... */
     char *source_name;     /* network: export/volume name; volume: pool/volume "pool/vol" */
     char *driver_name, *driver_type, *driver_cache, *driver_io, *driver_discard;
-    unsigned driver_iothread; /* 0 = none */
+    char *driver_detect_zeroes; /* off, on, unmap (libvirt's detect_zeroes) */
+    unsigned driver_iothread;   /* 0 = none */
     char *target_dev;
     enum domain_disk_bus target_bus;
     bool readonly, shareable, transient;

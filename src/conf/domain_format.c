@@ -155,13 +155,13 @@ static void format_disk(struct fctx *f, const struct domain_disk *d)
     buf_append_str(b, ">\n");
 
     if (d->driver_name || d->driver_type || d->driver_cache || d->driver_io || d->driver_discard ||
-        d->driver_iothread || d->driver_node) {
-        const char *names[6], *values[6];
+        d->driver_iothread || d->driver_detect_zeroes || d->driver_node) {
+        const char *names[7], *values[7];
         char iot[16];
         size_t n = 0;
         struct xnode *base = d->driver_node ? xnode_copy(d->driver_node) : NULL;
-        static const char *const modelled[] = {"name",    "type",     "cache", "io",
-                                               "discard", "iothread", NULL};
+        static const char *const modelled[] = {"name",    "type",     "cache",         "io",
+                                               "discard", "iothread", "detect_zeroes", NULL};
         for (size_t i = 0; base && modelled[i]; i++)
             xnode_set_attr(base, modelled[i], NULL);
 #define SETA(nm, val)                                                                              \
@@ -176,6 +176,7 @@ static void format_disk(struct fctx *f, const struct domain_disk *d)
         SETA("cache", d->driver_cache);
         SETA("io", d->driver_io);
         SETA("discard", d->driver_discard);
+        SETA("detect_zeroes", d->driver_detect_zeroes);
         if (d->driver_iothread) {
             snprintf(iot, sizeof(iot), "%u", d->driver_iothread);
             names[n] = "iothread";

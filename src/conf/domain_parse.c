@@ -283,6 +283,12 @@ static int parse_disk(struct pctx *c, const struct xnode *n, struct domain_disk 
                     return bad_attr(c, "driver", "discard", v, NULL);
                 set_str(&d->driver_discard, xstrdup(v));
             }
+            if ((v = xnode_attr(k, "detect_zeroes"))) {
+                static const char *const modes[] = {"off", "on", "unmap", NULL};
+                if (!in_list(v, modes))
+                    return bad_attr(c, "driver", "detect_zeroes", v, NULL);
+                set_str(&d->driver_detect_zeroes, xstrdup(v));
+            }
             if (d->driver_type) {
                 static const char *const fmts[] = {"raw",   "qcow2",     "qcow", "qed",  "vmdk",
                                                    "vpc",   "vhdx",      "vdi",  "dmg",  "cloop",

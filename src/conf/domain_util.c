@@ -288,6 +288,7 @@ void domain_disk_clear(struct domain_disk *d)
     free(d->driver_cache);
     free(d->driver_io);
     free(d->driver_discard);
+    free(d->driver_detect_zeroes);
     free(d->target_dev);
     free(d->serial);
     free(d->alias);
@@ -337,6 +338,7 @@ static void disk_copy(struct domain_disk *d, const struct domain_disk *s)
     d->driver_cache = dup_or_null(s->driver_cache);
     d->driver_io = dup_or_null(s->driver_io);
     d->driver_discard = dup_or_null(s->driver_discard);
+    d->driver_detect_zeroes = dup_or_null(s->driver_detect_zeroes);
     d->target_dev = dup_or_null(s->target_dev);
     d->serial = dup_or_null(s->serial);
     d->alias = dup_or_null(s->alias);

@@ -466,6 +466,12 @@ static void attach_step(void *opaque, int r, const char *error)
     add_str(args, "node-name", a->node);
     if (d->readonly)
         json_object_object_add(args, "read-only", json_object_new_boolean(true));
+    /* libvirt's format node carries discard and detect-zeroes (unmap needs discard there) */
+    if (vmm_argv_detect_zeroes(d)) {
+        if (d->driver_discard && strcmp(d->driver_discard, "unmap") == 0)
+            add_str(args, "discard", "unmap");
+        add_str(args, "detect-zeroes", vmm_argv_detect_zeroes(d));
+    }
     a->step = 2;
     attach_send(a, "blockdev-add", args);
 }

@@ -99,6 +99,20 @@ static void put_bootindex(const struct argv_b *ab, struct buf *b, unsigned order
         buf_printf(b, ",bootindex=%u", order);
 }
 
+const char *vmm_argv_detect_zeroes(const struct domain_disk *d)
+{
+    const char *dz = d->driver_detect_zeroes;
+    bool unmap = d->driver_discard && strcmp(d->driver_discard, "unmap") == 0;
+    return dz && strcmp(dz, "unmap") == 0 && !unmap ? "on" : dz;
+}
+
+/* ",detect-zeroes=WORD" when the disk has one, else "". */
+static char *detect_zeroes_opt(const struct domain_disk *d)
+{
+    const char *dz = vmm_argv_detect_zeroes(d);
+    return dz ? xasprintf(",detect-zeroes=%s", dz) : xstrdup("");
+}
+
 /* libvirt's names for the Nth virtio disk: the alias virtio-diskN with N the target's index
  * (vdb -> 1), and the -drive id drive-virtio-diskN of its -drive era. */
 static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
@@ -112,14 +126,16 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     put_escaped(&b, d->source_path);
     /* Like libvirt, no cache= when the definition has none (vireo-vmm's
      * default is QEMU's, writeback). */
+    char *dz = detect_zeroes_opt(d);
     char *rest = xasprintf(
-        ",format=%s,if=none,id=drive-virtio-disk%d%s%s%s%s%s%s", fmt, idx,
+        ",format=%s,if=none,id=drive-virtio-disk%d%s%s%s%s%s%s%s", fmt, idx,
         d->driver_cache ? ",cache=" : "", d->driver_cache ? d->driver_cache : "",
         d->driver_io ? ",aio=" : "", d->driver_io ? d->driver_io : "",
         d->readonly ? ",readonly=on" : "",
-        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
+        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "", dz);
     buf_append(&b, rest, strlen(rest));
     free(rest);
+    free(dz);
     struct vd_iotune tune;
     if (vd_iotune_from_disk(d, &tune, NULL) == 0) { /* vmm-support refused a bad one */
         char *opts = vd_iotune_drive_opts(&tune);
@@ -174,14 +190,16 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
         buf_append(&b, fmt, strlen(fmt));
         free(fmt);
     }
+    char *dz = detect_zeroes_opt(d);
     char *rest = xasprintf(
-        "if=none,id=drive-%s%s%s%s%s%s%s%s", alias, cd ? ",media=cdrom" : "",
+        "if=none,id=drive-%s%s%s%s%s%s%s%s%s", alias, cd ? ",media=cdrom" : "",
         d->driver_cache ? ",cache=" : "", d->driver_cache ? d->driver_cache : "",
         d->driver_io ? ",aio=" : "", d->driver_io ? d->driver_io : "",
         d->readonly || cd ? ",readonly=on" : "",
-        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "");
+        d->driver_discard && strcmp(d->driver_discard, "unmap") == 0 ? ",discard=unmap" : "", dz);
     buf_append(&b, rest, strlen(rest));
     free(rest);
+    free(dz);
     addf2(a, "-drive", buf_detach(&b, NULL));
     /* q35's sata controller 0 is the machine's own AHCI, whose ports QEMU names ide.0-5. */
     char port[32];

@@ -45,6 +45,9 @@ bool vmm_argv_is_root_port(const struct domain_controller *c);
 /* The device id of a disk on a controller (libvirt's alias: scsiC-B-T-U, sataC-B-U), or NULL
  * for a disk that is a PCI device of its own. malloc'd. */
 char *vmm_argv_disk_alias(const struct domain_disk *d);
+/* The detect-zeroes word for a disk's <driver detect_zeroes>, or NULL when it has none: as
+ * libvirt 9.0, unmap without discard='unmap' becomes on (QEMU refuses unmap without it). */
+const char *vmm_argv_detect_zeroes(const struct domain_disk *d);
 /* Refuses lifecycle actions the daemon cannot carry out (core dumps,
  * rename-restart), naming the element. Returns 0 or -ENOTSUP. */
 int vmm_argv_check_lifecycle(const struct domain_def *def, struct verr *err);

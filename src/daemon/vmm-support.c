@@ -332,6 +332,11 @@ static const struct vmm_support_rule rules[] = {
     {"disk/driver@discard", "unmap", H, 0, "discard=unmap"},
     {"disk/driver@discard", "ignore", H, 0, "the default"},
     {"disk/driver@discard", "*", R, 0, "this discard mode is not supported"},
+    {"disk/driver@detect_zeroes", "off", H, 0, "detect-zeroes=off"},
+    {"disk/driver@detect_zeroes", "on", H, 0,
+     "detect-zeroes=on: the block layer turns all-zero writes into write-zeroes"},
+    {"disk/driver@detect_zeroes", "unmap", H, 0,
+     "detect-zeroes=unmap with discard='unmap', else on (as libvirt)"},
     {"disk/driver@iothread", "virtio", H, 0, "iothread=iothreadN on the virtio-blk-pci device"},
     {"disk/driver@iothread", "*", R, 0,
      "IOThreads only available for virtio pci and virtio ccw disk"},
@@ -1012,6 +1017,9 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
          (r = probe_attr("disk/driver@io", "driver", "io", d->driver_io, t, err))) ||
         (d->driver_discard &&
          (r = probe_attr("disk/driver@discard", "driver", "discard", d->driver_discard, t, err))) ||
+        (d->driver_detect_zeroes &&
+         (r = probe_attr("disk/driver@detect_zeroes", "driver", "detect_zeroes",
+                         d->driver_detect_zeroes, t, err))) ||
         (d->driver_iothread &&
          (r = probe("disk/driver@iothread",
                     d->target_bus == DOMAIN_DISK_BUS_VIRTIO ? "virtio" : "other",

@@ -9,9 +9,12 @@
  * "-storage"/"-format" pair); or both in one {"driver": "raw", "file":
  * {"driver": "file", "filename": F}, "node-name": M}. Each node becomes a
  * drive whose id is its node-name; a protocol node a format node sits on is
- * taken by it (it cannot also be a device's drive). The image is opened by
- * the device that uses it; blockdev-add checks the file can be opened as
- * asked. Other drivers and members are refused by name. netdev_add builds
+ * taken by it (it cannot also be a device's drive). A format node's "backing"
+ * names the node of its backing image (another image than the header's is
+ * opened in its place), or is null (no backing image: unallocated clusters
+ * read as zeroes). "detect-zeroes" applies to the node a device uses. The
+ * image is opened by the device that uses it; blockdev-add checks the file
+ * can be opened as asked. Other drivers and members are refused by name. netdev_add builds
  * the -netdev text from its members and goes through the same parser; a
  * tap's fd= is a number or the name of a descriptor passed with getfd, which
  * the netdev then owns (closed at netdev_del: the kernel removes a
@@ -114,12 +117,32 @@ static int parse_cache(struct json_object *c, enum block_cache *out, struct qmp_
     return 0;
 }
 
+/* A node's "detect-zeroes" (QEMU's words for a bad value, and for unmap without the node's
+ * discard=unmap). */
+static int parse_detect_zeroes(struct json_object *o, enum block_detect_zeroes *out,
+                               struct qmp_error *err)
+{
+    const char *dz = NULL, *discard = NULL;
+    *out = BLOCK_DETECT_ZEROES_OFF;
+    if (want_string(o, "detect-zeroes", false, &dz, err) < 0 ||
+        want_string(o, "discard", false, &discard, err) < 0)
+        return -1;
+    if (dz && block_detect_zeroes_parse(dz, out) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Parameter 'detect-zeroes' does not accept value '%s'", dz);
+    if (*out == BLOCK_DETECT_ZEROES_UNMAP && !(discard && str_eq(discard, "unmap")))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "setting detect-zeroes to unmap is not allowed without setting "
+                             "discard operation to unmap");
+    return 0;
+}
+
 /* A protocol node {"driver": "file", "filename": F, ...}: its file name. */
 static int file_node(struct json_object *o, const char **filename, struct qmp_error *err)
 {
-    static const char *const known[] = {"driver",    "filename",       "node-name",
-                                        "read-only", "cache",          "discard",
-                                        "aio",       "auto-read-only", NULL};
+    static const char *const known[] = {"driver",        "filename", "node-name", "read-only",
+                                        "cache",         "discard",  "aio",       "auto-read-only",
+                                        "detect-zeroes", NULL};
     if (only_members(o, known, err) < 0 || want_string(o, "filename", true, filename, err) < 0)
         return -1;
     return 0;
@@ -186,9 +209,10 @@ static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
 }
 
 /* Whether the image file (of format) names backing_file (the backing node's) as its backing
- * file in its header: the same file once both are resolved. */
-static bool same_backing(const char *file, const char *format, const char *backing_file)
+ * file in its header: the same file once both are resolved. *none: it names none. */
+static bool same_backing(const char *file, const char *format, const char *backing_file, bool *none)
 {
+    *none = false;
     struct block_open_opts peek = {.read_only = true,
                                    .format = format,
                                    .no_backing = true,
@@ -200,6 +224,7 @@ static bool same_backing(const char *file, const char *format, const char *backi
         return true; /* the device's open says why */
     bool same = false;
     if (block_get_info(pb, &info, NULL) == 0) {
+        *none = !info.full_backing_path;
         char *a = info.full_backing_path ? realpath(info.full_backing_path, NULL) : NULL;
         char *b = realpath(backing_file, NULL);
         same = a && b && !strcmp(a, b);
@@ -209,6 +234,16 @@ static bool same_backing(const char *file, const char *format, const char *backi
     }
     block_close(pb);
     return same;
+}
+
+/* detect-zeroes on a protocol node a format node sits on would see the format's writes (its
+ * metadata too); vireo-vmm applies it to the node a device uses. */
+static int under_format_node(const char *node, struct qmp_error *err)
+{
+    return qmp_error_set(err, QMP_ERROR_GENERIC,
+                         "blockdev-add: detect-zeroes on protocol node '%s' under a format node "
+                         "is not supported by vireo-vmm (set it on the format node)",
+                         node);
 }
 
 int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct qmp_error *err)
@@ -227,16 +262,10 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
         parse_cache(member(args, "cache"), &cache, err) < 0)
         return -1;
     bool auto_ro = false;
-    const char *dz = NULL;
+    enum block_detect_zeroes dz;
     if (want_bool(args, "auto-read-only", &auto_ro, err) < 0 ||
-        want_string(args, "detect-zeroes", false, &dz, err) < 0)
+        parse_detect_zeroes(args, &dz, err) < 0)
         return -1;
-    /* TODO(#18): detect-zeroes on and unmap (QEMU turns zero writes into write-zeroes). */
-    if (dz && !str_eq(dz, "off"))
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "blockdev-add: detect-zeroes '%s' is not supported by vireo-vmm "
-                             "(off is)",
-                             dz);
     if (!node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "'node-name' must be specified for the root node");
@@ -249,6 +278,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     const char *format = NULL, *backing = NULL;
     bool backing_null = false;
     int backing_index = -1;
+    bool override = false;
     char *nbd_uri = NULL;          /* freed at the end */
     struct nbd_client *nbd = NULL; /* the node keeps it */
     int file_index = -1;
@@ -277,6 +307,8 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                                      "Cannot find device='' nor node-name='%s'", over);
             if (be->drive_used[file_index] || be->drives[file_index].format_node)
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use", over);
+            if (be->drives[file_index].detect_zeroes != BLOCK_DETECT_ZEROES_OFF)
+                return under_format_node(over, err);
             filename = be->drives[file_index].file;
         } else if (json_object_is_type(f, json_type_object)) {
             const char *fd_driver;
@@ -294,6 +326,11 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
             } else if (file_node(f, &filename, err) < 0) {
                 return -1;
             }
+            enum block_detect_zeroes fdz;
+            if (parse_detect_zeroes(f, &fdz, err) < 0)
+                return -1;
+            if (fdz != BLOCK_DETECT_ZEROES_OFF)
+                return under_format_node("file", err);
         } else {
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Invalid parameter type for 'file', expected: object or string");
@@ -315,14 +352,26 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use",
                                      backing);
         }
-        /* TODO(#18): open another backing file than the header's ("backing": null opens
-         * none, and blockdev-snapshot can put one under the node). */
+        /* "backing": null opens the image alone (blockdev-snapshot can put one under the
+         * node); a node other than the header's backing file is opened in its place (one
+         * level: that node's own chain is its header's). */
         backing_null = has_backing && !bk;
-        if (bk && !same_backing(filename, driver, be->drives[backing_index].file))
-            return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                 "blockdev-add: backing node '%s' is not the backing file '%s' "
-                                 "names (vireo-vmm opens the one its header names)",
-                                 backing, filename);
+        bool none = false;
+        if (bk && !same_backing(filename, driver, be->drives[backing_index].file, &none)) {
+            const struct vmm_drive *bn = &be->drives[backing_index];
+            if (none)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "blockdev-add: backing node '%s' for '%s', whose header "
+                                     "names no backing file, is not supported by vireo-vmm",
+                                     backing, filename);
+            if (bn->nbd || bn->backing_null || bn->backing_file || !bn->file)
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "blockdev-add: backing node '%s' is not supported by "
+                                     "vireo-vmm as an overriding backing node (an NBD node, or "
+                                     "one with its own backing override)",
+                                     backing);
+            override = true;
+        }
     } else {
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "blockdev-add: driver '%s' not supported (file, or an image format: "
@@ -352,6 +401,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     d->cache = cache;
     d->read_only = read_only;
     d->discard_unmap = discard && str_eq(discard, "unmap");
+    d->detect_zeroes = dz;
     d->aio_io_uring = aio && str_eq(aio, "io_uring");
     d->nbd = nbd;
     d->backing_null = backing_null;
@@ -363,6 +413,10 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     if (backing_index >= 0) {
         d->backing_node = xstrdup(backing);
         be->drives[backing_index].format_node = true; /* taken as this node's backing */
+    }
+    if (override) {
+        d->backing_file = xstrdup(be->drives[backing_index].file);
+        d->backing_format = xstrdup(be->drives[backing_index].format);
     }
     free(nbd_uri);
     return 0;

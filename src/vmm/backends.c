@@ -93,6 +93,8 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         free(d->format);
         free(d->file_node);
         free(d->backing_node);
+        free(d->backing_file);
+        free(d->backing_format);
         free(d->key_secret);
         free(d->encrypt_format);
         free(d->throttle_group);
@@ -119,6 +121,8 @@ void vm_backends_free(struct vm_backends *be)
         free(be->drives[i].format);
         free(be->drives[i].file_node);
         free(be->drives[i].backing_node);
+        free(be->drives[i].backing_file);
+        free(be->drives[i].backing_format);
         free(be->drives[i].key_secret);
         free(be->drives[i].encrypt_format);
         free(be->drives[i].throttle_group);

@@ -32,6 +32,9 @@ struct vmm_drive {
     enum block_cache cache;
     bool read_only;
     bool discard_unmap;
+    /* detect-zeroes= (-blockdev takes unmap only with discard=unmap; -drive takes it without
+     * and unmaps all the same, as QEMU 7.2 does). */
+    enum block_detect_zeroes detect_zeroes;
     bool aio_io_uring;          /* aio=io_uring (threads and native: the thread pool) */
     char *key_secret;           /* key-secret= (luks) or encrypt.key-secret= (qcow2) */
     char *encrypt_format;       /* encrypt.format=, checked against the image */
@@ -52,6 +55,9 @@ struct vmm_drive {
     bool backing_null;
     /* The node is the top of a drive's chain since blockdev-snapshot put it there. */
     bool overlay_of_drive;
+    /* A backing node whose image is not the one the header names: that image (backing_file,
+     * backing_format; owned) is opened in its place. */
+    char *backing_file, *backing_format;
     /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
      * own, named after the drive); QMP block_set_io_throttle changes them. */
     struct throttle_config throttle;

@@ -271,6 +271,10 @@ int cli_drive(struct vmm_config *cfg, const char *arg, struct verr *err)
                 d.discard_unmap = false;
             else
                 r = verr_set(err, EINVAL, "-drive %s: discard=%s (unmap or ignore)", arg, v);
+        } else if (cli_prop(item, "detect-zeroes", &v)) {
+            /* unmap without discard=unmap is taken, and unmaps (QEMU 7.2's -drive does) */
+            if (block_detect_zeroes_parse(v, &d.detect_zeroes) < 0)
+                r = verr_set(err, EINVAL, "-drive %s: invalid parameter value: %s", arg, v);
         } else if (cli_prop(item, "aio", &v)) {
             /* native (Linux AIO) is accepted and runs as threads (TODO: not implemented). */
             if (strcmp(v, "threads") && strcmp(v, "io_uring") && strcmp(v, "native"))

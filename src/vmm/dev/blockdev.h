@@ -188,6 +188,11 @@ struct block_dev *blockdev_bd(struct blockdev *b);
 /* --- data I/O (any thread). -ENOMEDIUM without a medium, -EROFS writing a read-only one. */
 int blockdev_preadv(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
                     struct verr *err);
+/* The drive's detect-zeroes as its image applies it. */
+enum block_detect_zeroes blockdev_detect_zeroes_mode(const struct vmm_drive *drive);
+/* Whether a write of iov becomes (detect-zeroes=unmap) a write-zeroes request that may free
+ * clusters of a non-raw image: like a discard, it must run alone (see above). */
+bool blockdev_write_must_run_alone(struct blockdev *b, const struct iovec *iov, int iovcnt);
 int blockdev_pwritev(struct blockdev *b, const struct iovec *iov, int iovcnt, uint64_t offset,
                      struct verr *err);
 int blockdev_flush(struct blockdev *b, struct verr *err);

@@ -307,6 +307,16 @@ static bool prepare(struct virtio_blk *b, struct blk_req *req)
     }
 }
 
+/* A write of zeroes that detect-zeroes=unmap turns into a write-zeroes request which may free
+ * clusters: on a non-raw image it runs alone, as a discard does. */
+static bool zero_write_unmaps(struct virtio_blk *b, struct blk_req *req)
+{
+    unsigned zflags;
+    return req->type == T_OUT &&
+           block_write_detects_zeroes(b->bd, req->iov, req->iovcnt, &zflags) &&
+           (zflags & BLOCK_ZERO_MAY_UNMAP);
+}
+
 /* Runs a prepared request with blocking calls (a worker, or the I/O thread). */
 static void run(struct virtio_blk *b, struct blk_req *req)
 {
@@ -315,7 +325,10 @@ static void run(struct virtio_blk *b, struct blk_req *req)
     case T_IN:
     case T_OUT: {
         bool write = req->type == T_OUT;
-        int r = write ? block_pwritev(b->bd, req->iov, req->iovcnt, req->sector * SECTOR, &err)
+        /* A write that does not run alone never unmaps (see zero_write_unmaps). */
+        unsigned wflags = b->needs_excl && !req->exclusive ? BLOCK_WRITE_NO_UNMAP : 0;
+        int r = write ? block_pwritev_flags(b->bd, req->iov, req->iovcnt, req->sector * SECTOR,
+                                            wflags, &err)
                       : block_preadv(b->bd, req->iov, req->iovcnt, req->sector * SECTOR, &err);
         if (r < 0) {
             io_error(b, write ? "write" : "read", &err);
@@ -505,12 +518,16 @@ static bool iov_aligned(const struct blk_req *req, size_t align)
     return true;
 }
 
-/* I/O thread: prepares a read/write SQE when the range maps straight onto the host file. */
+/* I/O thread: prepares a read/write SQE when the range maps straight onto the host file
+ * (not a write detect-zeroes turns into write-zeroes: the pool's block_pwritev does that). */
 static bool uring_prepare(struct virtio_blk *b, struct blk_req *req)
 {
     if (req->type != T_IN && req->type != T_OUT)
         return false;
     bool write = req->type == T_OUT;
+    unsigned zflags;
+    if (write && block_write_detects_zeroes(b->bd, req->iov, req->iovcnt, &zflags))
+        return false;
     struct block_map m;
     if (block_map(b->bd, req->sector * SECTOR, req->len, write, &m, NULL) != 1 ||
         m.length != req->len || m.host_offset % m.align || !iov_aligned(req, m.align))
@@ -707,8 +724,11 @@ static void blk_process(void *opaque, unsigned qi)
             req_put(b, req, false);
             continue;
         }
-        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES);
-        if (hold_back(b, req)) { /* reads and writes only: never exclusive */
+        req->exclusive = b->needs_excl && (req->type == T_DISCARD || req->type == T_WRITE_ZEROES ||
+                                           zero_write_unmaps(b, req));
+        /* Reads and writes only, and never an exclusive one (TODO(iothreads): a zero write
+         * that unmaps is not held back by the drive's limits). */
+        if (!req->exclusive && hold_back(b, req)) {
             held++;
             continue;
         }
