@@ -5,8 +5,8 @@ running progress between two vireod hosts, with the stock virsh and with vsh.
   test-daemon-migrate-timeout.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
 Two vireod in network namespaces (migratelib.py). The continuity guest keeps rewriting a
-4 MiB area (tests=state state_dirty=4); the migration's bandwidth is 1 MiB/s and its downtime
-limit 1 ms, so a single page dirtied during a pass keeps it from converging while the guest
+1 MiB area (tests=state state_dirty=1) faster than the migration's link carries it (the
+VMM's max-bandwidth, see throttle()), so the migration cannot converge while the guest
 runs: it ends only because the client suspends the guest once --timeout has passed (virsh
 calls virDomainSuspend on the source while the migrate call is in flight; vireod runs it
 beside the migration's job, as libvirtd does). Checked: the source is "paused (migrating)"
@@ -15,6 +15,9 @@ while the job still runs, then "shut off (migrated)"; the destination runs the g
 across each hop; --verbose printed a running "Migration: [ NN %]" line before the 100 % one;
 the events (suspended/migrated on the source); the guest's final checks pass.
 
+Without --timeout the same migration runs on (the guest running) until domjobabort ends it,
+and the guest runs on at the source.
+
 Refusals, the same from virsh and vsh: libvirt's words for --postcopy/--timeout-postcopy
 (vireo-vmm has no post-copy), --tls (no TLS stream yet: never clear text instead), and
 virsh's own checks of the --timeout options.
@@ -22,6 +25,7 @@ virsh's own checks of the --timeout options.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -42,6 +46,10 @@ if not shutil.which("virsh"):
     skip_all("no virsh")
 if os.geteuid() != 0:
     skip_all("network namespaces need root")
+
+
+BW = 150 << 10  # the VMM's max-bandwidth, B/s: see throttle()
+TIMEOUT = 20  # s: beyond the first pass (about 2.5 MiB of RAM that is not zero)
 
 
 def ticks(text):
@@ -79,13 +87,13 @@ try:
       <target dev='vda' bus='virtio'/>
     </disk>
 """
-    xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=4 seed=13 "
+    xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=1 seed=13 "
                      "state_ticks=100000", disk, memory_mib=64)
     r = a.virsh("define", a.write("mt.xml", xml))
     t.ok(r.returncode == 0, "define mt on A", r.stderr)
     r = a.virsh("start", "mt")
     t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mt"), 120),
-         "the continuity guest (a 4 MiB area rewritten all the time) runs on A",
+         "the continuity guest (a 1 MiB area rewritten all the time) runs on A",
          r.stderr + a.console_log("mt")[-300:])
 
     def last_tick(h):
@@ -127,11 +135,10 @@ try:
 
     def hop(src, dst, client, dst_uri, label, transient=False):
         """src -> dst with --timeout 4 and --verbose; True when every check passed."""
-        r = src.virsh("migrate-setmaxdowntime", "mt", "1")
-        t.ok(r.returncode == 0, label + ": migrate-setmaxdowntime 1 on the source", r.stderr)
+        throttle(src)
         before = last_tick(src)
         cmd = [client, "-q", "-c", src.uri if client == "virsh" else src.vsh_uri, "migrate",
-               "--live", "--verbose", "--timeout", "4", "--bandwidth", "1", "mt", dst_uri,
+               "--live", "--verbose", "--timeout", str(TIMEOUT), "mt", dst_uri,
                "--listen-address", dst.addr]
         if client == "virsh":
             cmd.insert(5, "--timeout-suspend")
@@ -147,7 +154,7 @@ try:
         if mig.poll() is None:
             mig.kill()
             out = mig.communicate()[0]
-        t.ok(mig.returncode == 0, label + ": migrate --live --verbose --timeout 4", out)
+        t.ok(mig.returncode == 0, label + ": migrate --live --verbose --timeout %d" % TIMEOUT, out)
         t.ok("paused (migrating)" in seen,
              label + ": the source was paused (migrating) by the timeout during the job",
              repr(seen))
@@ -174,6 +181,36 @@ try:
              re.search(r"Operation:\s+%s migration" % ("Incoming" if transient else "Outgoing"),
                        r.stdout),
              label + ": domjobinfo --completed", r.stdout + r.stderr)
+
+    def throttle(h):
+        """The link slower than the guest dirties memory. This nested KVM runs the guest's
+        code in its instruction emulator, where it dirties about 300 KiB/s: below libvirt's
+        smallest --bandwidth (1 MiB/s). So the VMM's max-bandwidth is set through
+        qemu-monitor-command, below that rate (vireod leaves it alone when no --bandwidth or
+        migrate-setspeed is given)."""
+        r = h.virsh("qemu-monitor-command", "mt", json.dumps(
+            {"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": BW}}))
+        q = h.virsh("qemu-monitor-command", "mt", '{"execute": "query-migrate-parameters"}')
+        t.ok(r.returncode == 0 and '"max-bandwidth":%d' % BW in q.stdout.replace(" ", ""),
+             "%s: the VMM's max-bandwidth is %d B/s" % (h.ns, BW), r.stderr + q.stdout)
+
+    # ---- without --timeout it does not converge: still running after a while, then aborted ----
+    throttle(a)
+    mig = a.virsh_popen("migrate", "--live", "mt", b.uri, "--listen-address", b.addr)
+    active = wait_for(lambda: re.search(r"Job type:\s+Unbounded",
+                                        a.virsh("domjobinfo", "mt").stdout), 120)
+    time.sleep(TIMEOUT + 5)  # beyond the first pass: the guest dirties faster than it goes
+    r = a.virsh("domjobinfo", "mt")
+    running = mig.poll() is None and re.search(r"Job type:\s+Unbounded", r.stdout)
+    t.ok(active and running and a.state("mt") == "running (booted)",
+         "without --timeout the migration runs on, the guest running (it cannot converge)",
+         r.stdout + a.state("mt"))
+    r = a.virsh("domjobabort", "mt")
+    out = mig.communicate(timeout=300)[0]
+    t.ok(mig.returncode == 1 and "canceled by client" in out and
+         a.state("mt") == "running (migration canceled)" and ticks_on(a, 2) and
+         wait_for(lambda: not listed(b, "mt"), 60),
+         "domjobabort ends it; mt runs on at A, nothing on B", out + a.state("mt"))
 
     # ---- A -> B with the stock virsh, B -> A with vsh ----
     hop(a, b, "virsh", b.uri, "virsh A -> B")
