@@ -133,7 +133,7 @@ try:
              "refused alike by virsh and vsh, mt runs on A: " + " ".join(opts),
              "virsh: %r\nvsh:   %r\nA: %s" % (x.stderr, y.stderr, a.state("mt")))
 
-    def hop(src, dst, client, dst_uri, label, transient=False):
+    def hop(src, dst, client, dst_uri, label, transient=False, p2p=False):
         """src -> dst with --timeout 4 and --verbose; True when every check passed."""
         throttle(src)
         before = last_tick(src)
@@ -142,6 +142,8 @@ try:
                "--listen-address", dst.addr]
         if client == "virsh":
             cmd.insert(5, "--timeout-suspend")
+        if p2p:
+            cmd.insert(5, "--p2p")
         mig = subprocess.Popen(cmd, env=src.env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
         seen = set()
@@ -212,9 +214,10 @@ try:
          wait_for(lambda: not listed(b, "mt"), 60),
          "domjobabort ends it; mt runs on at A, nothing on B", out + a.state("mt"))
 
-    # ---- A -> B with the stock virsh, B -> A with vsh ----
+    # ---- A -> B with the stock virsh, B -> A with vsh --p2p (the source daemon drives it) ----
     hop(a, b, "virsh", b.uri, "virsh A -> B")
-    hop(b, a, VSH, a.vsh_uri, "vsh B -> A (mt is transient on B)", transient=True)
+    hop(b, a, VSH, a.vsh_uri, "vsh --p2p B -> A (mt is transient on B)", transient=True,
+        p2p=True)
 
     # ---- the guest's own end: its checks pass on A ----
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
