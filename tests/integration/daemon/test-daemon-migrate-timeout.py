@@ -16,7 +16,8 @@ across each hop; --verbose printed a running "Migration: [ NN %]" line before th
 the events (suspended/migrated on the source); the guest's final checks pass.
 
 Without --timeout the same migration runs on (the guest running) until domjobabort ends it,
-and the guest runs on at the source.
+and the guest runs on at the source; a migration the timeout suspended and domjobabort then
+ended leaves the source running again (libvirt's "migration canceled").
 
 Refusals, the same from virsh and vsh: libvirt's words for --postcopy/--timeout-postcopy
 (vireo-vmm has no post-copy), --tls (no TLS stream yet: never clear text instead), and
@@ -214,6 +215,21 @@ try:
          wait_for(lambda: not listed(b, "mt"), 60),
          "domjobabort ends it; mt runs on at A, nothing on B", out + a.state("mt"))
 
+    # ---- a migration the timeout suspended, then aborted: the source runs again ----
+    mig = a.virsh_popen("migrate", "--live", "--timeout", "2", "mt", b.uri, "--listen-address",
+                        b.addr)
+    paused = wait_for(lambda: a.state("mt") == "paused (migrating)" or mig.poll() is not None,
+                      120, 0.2) and mig.poll() is None
+    r = a.virsh("domjobabort", "mt")
+    out = mig.communicate(timeout=300)[0]
+    t.ok(paused and r.returncode == 0 and mig.returncode == 1 and "canceled by client" in out,
+         "--timeout 2: paused (migrating) during the first pass, then domjobabort ends it",
+         out + r.stderr)
+    t.ok(a.state("mt") == "running (migration canceled)" and ticks_on(a, 2) and
+         wait_for(lambda: not listed(b, "mt"), 60),
+         "the guest the timeout paused runs again at A (migration canceled), nothing on B",
+         a.state("mt"))
+
     # ---- A -> B with the stock virsh, B -> A with vsh --p2p (the source daemon drives it) ----
     hop(a, b, "virsh", b.uri, "virsh A -> B")
     hop(b, a, VSH, a.vsh_uri, "vsh --p2p B -> A (mt is transient on B)", transient=True,
@@ -248,8 +264,9 @@ try:
                              ("'mt': Suspended Migrated", "B", out_b),
                              ("'mt': Resumed Migrated", "A", out_a)]:
         t.ok(line in out, "event on %s: %s" % (where, line), out[-1500:])
-    t.ok(out_a.count("'mt': Suspended Migrated") == 1,
-         "A: one suspended/migrated event for its hop (the timeout's pause, no second one)",
+    t.ok(out_a.count("'mt': Suspended Migrated") == 2,
+         "A: one suspended/migrated event per timeout's pause (the aborted one, the hop's), "
+         "none more when the stream ends",
          out_a[-1500:])
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)
