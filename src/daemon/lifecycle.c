@@ -757,6 +757,15 @@ void vd_domain_job_resume(struct vd_job *job)
 {
     if (not_running(job))
         return;
+    if (vd_migrate_sending(job->dom)) {
+        /* The guest may already run on the destination: resuming it here would run it twice.
+         * libvirtd makes the resume wait for the migration's job (and fail after 30 s); vireod
+         * says why at once. */
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: domain '%s' is being migrated",
+                    job->dom->def->name);
+        return;
+    }
     if (job->dom->state == VIR_DOMAIN_RUNNING) {
         vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
                     "Requested operation is not valid: domain is not paused");

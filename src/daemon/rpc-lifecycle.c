@@ -185,6 +185,10 @@ static int suspend(struct vd_call *c)
 
 static int resume(struct vd_call *c)
 {
+    if (vd_migrate_sending(c->dom)) /* at once, not queued behind the migration's job */
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain '%s' is being migrated",
+                            c->dom->def->name);
     return submit(c, c->dom, "resume", vd_domain_job_resume, 0, 0);
 }
 

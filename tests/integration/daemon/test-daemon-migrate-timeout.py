@@ -16,8 +16,9 @@ across each hop; --verbose printed a running "Migration: [ NN %]" line before th
 the events (suspended/migrated on the source); the guest's final checks pass.
 
 Without --timeout the same migration runs on (the guest running) until domjobabort ends it,
-and the guest runs on at the source; a migration the timeout suspended and domjobabort then
-ended leaves the source running again (libvirt's "migration canceled").
+and the guest runs on at the source; a migration the timeout suspended (its stream held up by a
+destination that does not read yet) refuses a resume meanwhile,
+and domjobabort then leaves the source running again (libvirt's "migration canceled").
 
 Refusals, the same from virsh and vsh: libvirt's words for --postcopy/--timeout-postcopy
 (vireo-vmm has no post-copy), --tls (no TLS stream yet: never clear text instead), and
@@ -57,6 +58,13 @@ def ticks(text):
     return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
 
 
+WRAPPER = """#!/bin/sh
+dir=$(dirname "$0")
+case " $* " in *" -incoming "*) ;; *) exec "%s" "$@" ;; esac
+while [ -e "$dir/hold" ]; do sleep 0.05; done
+exec "%s" "$@"
+""" % (VMM, VMM)
+
 fabric = None
 hosts = []
 events = []
@@ -66,6 +74,13 @@ try:
     a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
     b = Host(fabric.ns[1], fabric.addr[1], VIREOD, VMM, VSH)
     hosts = [a, b]
+    # B's vireo-vmm through a wrapper: with the file "hold" present, an incoming VMM waits
+    # before it starts, so the source's stream waits in the socket (the migration cannot end).
+    wrapper = os.path.join(b.tmp, "vmm-wrapper")
+    open(wrapper, "w").write(WRAPPER)
+    os.chmod(wrapper, 0o755)
+    b.env["VIREO_VMM"] = wrapper
+    hold = os.path.join(b.tmp, "hold")
     for h in hosts:
         h.start()
     t.ok(a.proc.poll() is None and b.proc.poll() is None,
@@ -216,14 +231,20 @@ try:
          "domjobabort ends it; mt runs on at A, nothing on B", out + a.state("mt"))
 
     # ---- a migration the timeout suspended, then aborted: the source runs again ----
+    open(hold, "w").close()  # the stream waits: the migration cannot end meanwhile
     mig = a.virsh_popen("migrate", "--live", "--timeout", "2", "mt", b.uri, "--listen-address",
                         b.addr)
     paused = wait_for(lambda: a.state("mt") == "paused (migrating)" or mig.poll() is not None,
                       120, 0.2) and mig.poll() is None
+    res = a.virsh("resume", "mt")
+    t.ok(paused and res.returncode == 1 and "domain 'mt' is being migrated" in res.stderr and
+         a.state("mt") == "paused (migrating)",
+         "resume during the migration is refused (the guest must not run twice)", res.stderr)
     r = a.virsh("domjobabort", "mt")
+    os.unlink(hold)
     out = mig.communicate(timeout=300)[0]
     t.ok(paused and r.returncode == 0 and mig.returncode == 1 and "canceled by client" in out,
-         "--timeout 2: paused (migrating) during the first pass, then domjobabort ends it",
+         "--timeout 2: paused (migrating) while the stream waits, then domjobabort ends it",
          out + r.stderr)
     t.ok(a.state("mt") == "running (migration canceled)" and ticks_on(a, 2) and
          wait_for(lambda: not listed(b, "mt"), 60),
