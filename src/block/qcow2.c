@@ -1183,7 +1183,7 @@ static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, 
                 goto fail;
         }
     }
-    if (q->backing_file && !opts->no_backing) {
+    if ((q->backing_file || opts->backing_override) && !opts->no_backing) {
         r = block_open_backing(bd, q->backing_file, q->backing_format, opts, err);
         if (r < 0)
             goto fail;

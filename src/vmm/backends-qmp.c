@@ -247,6 +247,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
     const char *format = NULL, *backing = NULL;
+    bool backing_null = false;
     int backing_index = -1;
     char *nbd_uri = NULL;          /* freed at the end */
     struct nbd_client *nbd = NULL; /* the node keeps it */
@@ -314,12 +315,9 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                 return qmp_error_set(err, QMP_ERROR_GENERIC, "Node '%s' is already in use",
                                      backing);
         }
-        /* TODO(#18): open another backing file than the header's, or none ("backing": null);
-         * the block layer's reads follow the header's chain, so both are refused. */
-        if (has_backing && !bk)
-            return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                 "blockdev-add: \"backing\": null is not supported by vireo-vmm "
-                                 "(the image's backing file is opened)");
+        /* TODO(#18): open another backing file than the header's ("backing": null opens
+         * none, and blockdev-snapshot can put one under the node). */
+        backing_null = has_backing && !bk;
         if (bk && !same_backing(filename, driver, be->drives[backing_index].file))
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "blockdev-add: backing node '%s' is not the backing file '%s' "
@@ -356,6 +354,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     d->discard_unmap = discard && str_eq(discard, "unmap");
     d->aio_io_uring = aio && str_eq(aio, "io_uring");
     d->nbd = nbd;
+    d->backing_null = backing_null;
     be->drive_used[i] = false;
     if (file_index >= 0) {
         d->file_node = xstrdup(over);
@@ -393,6 +392,8 @@ static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,
                              "Node '%s' is busy: node is used as guest "
                              "device",
                              node);
+    if (be->drives[i].overlay_of_drive) /* blockdev-snapshot put it on a drive */
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Node %s is in use", node);
     if (be->drives[i].format_node)
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Node '%s' is busy: node is used as the file of another node", node);

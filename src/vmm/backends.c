@@ -49,8 +49,10 @@ bool vm_backends_take(struct vm_backends *be, enum backend_kind kind, int index)
     bool *used = kind == BACKEND_DRIVE    ? &be->drive_used[index]
                  : kind == BACKEND_NETDEV ? &be->netdev_used[index]
                                           : &be->chardev_used[index];
-    bool was = *used;
-    *used = true;
+    /* A blockdev-add node blockdev-snapshot put on a drive is that drive's already. */
+    bool was = *used || (kind == BACKEND_DRIVE && be->drives[index].overlay_of_drive);
+    if (!was)
+        *used = true;
     return was;
 }
 

@@ -47,6 +47,11 @@ struct vmm_drive {
     /* blockdev-add "backing": the node (owned) holding the image's backing file (the one its
      * header names, which the drive opens); the node is then taken, as by file_node. */
     char *backing_node;
+    /* blockdev-add "backing": null: the image opens without a backing file, whatever its
+     * header names (blockdev-snapshot then puts one under it). */
+    bool backing_null;
+    /* The node is the top of a drive's chain since blockdev-snapshot put it there. */
+    bool overlay_of_drive;
     /* throttling.*: the drive's I/O limits, in the group throttling.group (NULL: one of its
      * own, named after the drive); QMP block_set_io_throttle changes them. */
     struct throttle_config throttle;

@@ -11,7 +11,7 @@
  * In the key=value form the values are strings, except the members QEMU's
  * schema makes booleans (on/off, true/false: read-only, auto-read-only,
  * cache.direct, cache.no-flush, and those under file.), and "backing=null"
- * is JSON's null (which blockdev-add refuses for now). The NBD driver is for
+ * is JSON's null (the image opens without a backing file). The NBD driver is for
  * QMP (a mirror's target) only.
  */
 #include "vmm/cli-blockdev.h"

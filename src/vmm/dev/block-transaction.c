@@ -4,6 +4,7 @@
  * blockdev-snapshot-internal-sync, which is a transaction of one action.
  *
  * Actions: blockdev-snapshot-sync (a new qcow2 overlay on a drive),
+ * blockdev-snapshot (a blockdev-add overlay put on a drive),
  * blockdev-snapshot-internal-sync (a qcow2 internal snapshot of a drive's
  * top image, without VM state), block-dirty-bitmap-add,
  * block-dirty-bitmap-clear (non-persistent bitmaps) and abort. The steps:
@@ -24,11 +25,18 @@
  * created are removed (QEMU leaves them behind; nothing names them). The
  * reply is the failing action's error. Differences from QEMU: "properties"
  * with completion-mode "grouped" is refused as QEMU refuses it for these
- * actions; the action blockdev-snapshot (an overlay made by blockdev-add) is
- * refused by name (TODO(#12): vireo-vmm's blockdev-add nodes are drives to
- * attach, not overlays to put on top of another drive); clearing a
- * persistent bitmap in a transaction is refused (its old bits could not be
- * put back).
+ * actions; clearing a persistent bitmap in a transaction is refused (its
+ * old bits could not be put back).
+ *
+ * blockdev-snapshot (the action, and the command, a transaction of one): a
+ * qcow2 node blockdev-add made (with "backing": null, or an image whose
+ * header names no backing file) goes on top of a drive, with the drive's
+ * image as its backing file whatever its header says (the header is not
+ * rewritten, as QEMU does not); it switches in step 3 as an overlay of
+ * blockdev-snapshot-sync does. Differences from QEMU, each refused with a
+ * line: the node must be the top of a device's drive; the overlay must
+ * have the drive's size and cache, discard and aio settings; one overlay per
+ * drive in a transaction that has a blockdev-snapshot action for it.
  */
 #include "vmm/dev/block-transaction.h"
 #include "block/block.h"
@@ -45,10 +53,12 @@
 #include <string.h>
 #include <unistd.h>
 
-enum tx_kind { TX_ABORT, TX_OVERLAY, TX_INTERNAL, TX_BITMAP_ADD, TX_BITMAP_CLEAR };
+enum tx_kind { TX_ABORT, TX_OVERLAY, TX_ATTACH, TX_INTERNAL, TX_BITMAP_ADD, TX_BITMAP_CLEAR };
 
 static const struct qmp_arg internal_args[] = {
     {"device", QMP_ARG_STRING, false}, {"name", QMP_ARG_STRING, false}, {NULL}};
+static const struct qmp_arg attach_args[] = {
+    {"node", QMP_ARG_STRING, false}, {"overlay", QMP_ARG_STRING, false}, {NULL}};
 
 /* The action types QEMU 7.2 knows; those vireo-vmm does not do are refused by name. */
 static const struct {
@@ -60,7 +70,7 @@ static const struct {
     {"blockdev-snapshot-internal-sync", TX_INTERNAL},
     {"block-dirty-bitmap-add", TX_BITMAP_ADD},
     {"block-dirty-bitmap-clear", TX_BITMAP_CLEAR},
-    {"blockdev-snapshot", -1},
+    {"blockdev-snapshot", TX_ATTACH},
     {"block-dirty-bitmap-remove", -1},
     {"block-dirty-bitmap-enable", -1},
     {"block-dirty-bitmap-disable", -1},
@@ -79,6 +89,7 @@ struct tx_action {
     bool created; /* step 2 made the file */
     bool added;   /* step 2 added the bitmap */
     bool done;    /* step 3 did it */
+    int overlay;  /* blockdev-snapshot: the overlay node's index in the VM's drives */
     struct blockdev_overlay_undo undo;
 };
 
@@ -87,7 +98,27 @@ struct tx {
     struct qmp_session *ss;
     struct tx_action *a;
     size_t n;
+    bool single; /* a command that is a transaction of one action: errors name its members */
 };
+
+/* Action i's data against its command's schema; in a transaction the member an error names
+ * is QEMU's path to it ("actions[0].data.overlay"). */
+static int validate(const struct tx *t, size_t i, const char *command, struct qmp_error *err)
+{
+    if (qmp_server_validate(qmp_session_server(t->ss), command, t->a[i].data, err) == 0)
+        return 0;
+    static const char *const heads[] = {"Parameter '", "Invalid parameter type for '"};
+    for (size_t h = 0; h < 2 && !t->single; h++) {
+        size_t n = strlen(heads[h]);
+        if (strncmp(err->desc, heads[h], n))
+            continue;
+        char *rest = xstrdup(err->desc + n);
+        snprintf(err->desc, sizeof(err->desc), "%sactions[%zu].data.%s", heads[h], i, rest);
+        free(rest);
+        break;
+    }
+    return -1;
+}
 
 static const char *str_of(struct json_object *o, const char *key)
 {
@@ -151,11 +182,167 @@ static bool has_internal(struct blockdev *b, const char *name)
     return found;
 }
 
+/* Whether an action before i puts a blockdev-add overlay on b. */
+static bool attached_before(const struct tx *t, size_t i, const struct blockdev *b)
+{
+    for (size_t j = 0; j < i; j++)
+        if (t->a[j].kind == TX_ATTACH && t->a[j].b == b)
+            return true;
+    return false;
+}
+
+static int refuse_second(struct qmp_error *err)
+{
+    /* TODO(#12): stack a second overlay on a drive a blockdev-snapshot action of the same
+     * transaction overlays (QEMU appends each in its prepare step). */
+    return qmp_error_set(err, QMP_ERROR_GENERIC,
+                         "vireo-vmm puts one overlay on a drive in a transaction that has a "
+                         "blockdev-snapshot action for it");
+}
+
+/* The blockdev-add node called name (an index in the VM's drives), or -1. */
+static int backend_node(const struct vm *vm, const char *name)
+{
+    const struct vm_backends *be = vm->backends;
+    for (unsigned i = 0; i < be->nr_drives; i++)
+        if (be->drives[i].node_name && str_eq(be->drives[i].node_name, name))
+            return (int)i;
+    return -1;
+}
+
+/* Whether format is one QEMU 7.2 gives backing files (qcow2 is the one vireo-vmm opens as an
+ * overlay). */
+static bool format_has_backing(const char *format)
+{
+    static const char *const with[] = {"qcow2", "qcow", "qed", "vmdk", NULL};
+    for (const char *const *f = with; *f; f++)
+        if (str_eq(*f, format))
+            return true;
+    return false;
+}
+
+/* Step 1 for a blockdev-snapshot action {node, overlay}: the node is a drive's top (by the
+ * drive's id or the top's node name), the overlay a blockdev-add qcow2 node of the drive's
+ * size that no device uses, without a backing image. QEMU 7.2's checks in its order. */
+static int check_attach(struct tx *t, size_t i, struct qmp_error *err)
+{
+    struct tx_action *a = &t->a[i];
+    struct vm *vm = t->vm;
+    if (validate(t, i, "blockdev-snapshot", err) < 0)
+        return -1;
+    const char *node = str_of(a->data, "node"), *overlay = str_of(a->data, "overlay");
+    a->b = by_device_or_node(vm, node, node);
+    if (!a->b) {
+        /* A node under a drive's top: QEMU's "busy" (it names the node right above; vireo-vmm
+         * knows the top's name, which is that node while one overlay is on it). */
+        for (unsigned k = 0; k < VMM_MAX_DRIVES; k++) {
+            struct blockdev *b = vm->blockdevs[k];
+            if (b && b->top_node && b->drive->node_name && str_eq(b->drive->node_name, node))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Node '%s' is busy: node is used as backing hd of '%s'", node,
+                                     b->top_node);
+        }
+        int k = backend_node(vm, node);
+        if (k >= 0 && vm->backends->drives[k].overlay_of_drive)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Node '%s' is busy: node is used as backing hd of another node",
+                                 node);
+        if (k >= 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "vireo-vmm puts overlays on the top node of a device's drive "
+                                 "only ('%s' is not one)",
+                                 node);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                             node, node);
+    }
+    if (!blockdev_inserted(a->b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' has no medium", node);
+    for (size_t j = 0; j < i; j++)
+        if (t->a[j].kind == TX_ATTACH && t->a[j].b == a->b && !str_eq(node, a->b->drive->id))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Node '%s' is busy: node is used as backing hd of '%s'", node,
+                                 str_of(t->a[j].data, "overlay"));
+    if (attached_before(t, i, a->b))
+        return refuse_second(err);
+    struct verr e = {0};
+    if (blockdev_check_job(a->b, &e) < 0 || blockdev_check_stackable(a->b, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    a->overlay = backend_node(vm, overlay);
+    if (a->overlay < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find device='%s' nor node-name='%s'",
+                             overlay, overlay);
+    const struct vmm_drive *d = &vm->backends->drives[a->overlay];
+    bool in_tx = false;
+    for (size_t j = 0; j < i; j++)
+        in_tx |= t->a[j].kind == TX_ATTACH && t->a[j].overlay == a->overlay;
+    /* A device's drive, the top of one already, or a node taken by a format node. */
+    if (vm->backends->drive_used[a->overlay] || d->overlay_of_drive || in_tx ||
+        (d->format_node && format_has_backing(d->format)))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "The overlay is already in use");
+    if (format_has_backing(d->format) && !d->backing_null) {
+        /* Without "backing": null the node has its header's backing file, if it names one. */
+        struct block_open_opts peek = {.read_only = true,
+                                       .format = d->format,
+                                       .no_backing = true,
+                                       .no_io = true,
+                                       .locking = BLOCK_LOCKING_OFF};
+        struct block_dev *pb;
+        struct block_info info;
+        bool backed = d->backing_node != NULL;
+        if (!backed && block_open(d->file, &peek, &pb, NULL) == 0) {
+            if (block_get_info(pb, &info, NULL) == 0) {
+                backed = info.backing_file != NULL;
+                block_info_free(&info);
+            }
+            block_close(pb);
+        }
+        if (backed)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "The overlay already has a backing image");
+    }
+    if (!format_has_backing(d->format))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "The overlay does not support backing images");
+    if (!str_eq(d->format, "qcow2"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Format '%s' is not supported for overlays by vireo-vmm (qcow2 is)",
+                             d->format);
+    if (d->read_only)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Block node is read-only");
+    if (blockdev_read_only(a->b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Device '%s' is read only", a->b->drive->id);
+    /* Written differences from QEMU: the guest's disk keeps its size (QEMU takes the
+     * overlay's), and the overlay opens with the drive's cache, discard and aio settings. */
+    const struct vmm_drive *dd = a->b->drive;
+    if (d->cache != dd->cache || d->discard_unmap != dd->discard_unmap ||
+        d->aio_io_uring != dd->aio_io_uring)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "vireo-vmm opens an overlay with its drive's cache, discard and aio "
+                             "settings: those of '%s' differ from '%s''s",
+                             overlay, node);
+    struct block_open_opts peek = {.read_only = true,
+                                   .format = "qcow2",
+                                   .no_backing = true,
+                                   .no_io = true,
+                                   .locking = BLOCK_LOCKING_OFF};
+    struct block_dev *pb;
+    if (block_open(d->file, &peek, &pb, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    uint64_t size = block_size(pb);
+    block_close(pb);
+    if (size != blockdev_size(a->b))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "vireo-vmm keeps a disk's size under its guest: the overlay '%s' has "
+                             "%llu bytes, '%s' %llu",
+                             overlay, (unsigned long long)size, node,
+                             (unsigned long long)blockdev_size(a->b));
+    a->file = d->file;
+    a->node_name = d->node_name;
+    return 0;
+}
+
 /* Step 1 for action i. */
 static int check_action(struct tx *t, size_t i, struct qmp_error *err)
 {
     struct tx_action *a = &t->a[i];
-    struct qmp_server *server = qmp_session_server(t->ss);
     switch (a->kind) {
     case TX_ABORT: {
         json_object_object_foreach(a->data, key, val)
@@ -166,7 +353,7 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Transaction aborted using Abort action");
     }
     case TX_OVERLAY: {
-        if (qmp_server_validate(server, "blockdev-snapshot-sync", a->data, err) < 0)
+        if (validate(t, i, "blockdev-snapshot-sync", err) < 0)
             return -1;
         const char *device = str_of(a->data, "device"), *node = str_of(a->data, "node-name");
         const char *format = str_of(a->data, "format") ? str_of(a->data, "format") : "qcow2";
@@ -191,13 +378,17 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
                                  a->b->drive->id);
         if (a->node_name && node_taken(t, i, a->node_name))
             return qmp_error_set(err, QMP_ERROR_GENERIC, "New overlay node-name already in use");
+        if (attached_before(t, i, a->b))
+            return refuse_second(err);
         struct verr e = {0};
-        if (blockdev_check_job(a->b, &e) < 0)
+        if (blockdev_check_job(a->b, &e) < 0 || blockdev_check_stackable(a->b, &e) < 0)
             return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
         return 0;
     }
+    case TX_ATTACH:
+        return check_attach(t, i, err);
     case TX_INTERNAL: {
-        if (qmp_server_validate(server, "blockdev-snapshot-internal-sync", a->data, err) < 0)
+        if (validate(t, i, "blockdev-snapshot-internal-sync", err) < 0)
             return -1;
         const char *device = str_of(a->data, "device");
         a->name = str_of(a->data, "name");
@@ -240,9 +431,9 @@ static int check_action(struct tx *t, size_t i, struct qmp_error *err)
         return 0;
     }
     case TX_BITMAP_ADD:
-        return qmp_server_validate(server, "block-dirty-bitmap-add", a->data, err);
+        return validate(t, i, "block-dirty-bitmap-add", err);
     case TX_BITMAP_CLEAR: {
-        if (qmp_server_validate(server, "block-dirty-bitmap-clear", a->data, err) < 0)
+        if (validate(t, i, "block-dirty-bitmap-clear", err) < 0)
             return -1;
         const char *node = str_of(a->data, "node");
         a->name = str_of(a->data, "name");
@@ -293,8 +484,9 @@ static int commit_action(struct tx_action *a, struct qmp_error *err)
 {
     struct verr e = {0};
     int r = 0;
-    if (a->kind == TX_OVERLAY)
-        r = blockdev_overlay_switch_locked(a->b, a->file, a->node_name, &a->undo, &e);
+    if (a->kind == TX_OVERLAY || a->kind == TX_ATTACH)
+        r = blockdev_overlay_switch_locked(a->b, a->file, a->node_name, a->kind == TX_ATTACH,
+                                           &a->undo, &e);
     else if (a->kind == TX_INTERNAL)
         r = block_snapshot_create(blockdev_bd(a->b), a->name, &e);
     if (r < 0)
@@ -307,7 +499,7 @@ static void undo_action(struct tx_action *a)
 {
     if (!a->done)
         return;
-    if (a->kind == TX_OVERLAY) {
+    if (a->kind == TX_OVERLAY || a->kind == TX_ATTACH) {
         blockdev_overlay_undo_locked(a->b, &a->undo);
     } else if (a->kind == TX_INTERNAL) {
         struct verr e = {0};
@@ -329,7 +521,9 @@ static int run(struct tx *t, struct qmp_error *err)
     size_t nd = 0;
     for (size_t i = 0; i < t->n && r == 0; i++) {
         struct blockdev *b =
-            t->a[i].kind == TX_OVERLAY || t->a[i].kind == TX_INTERNAL ? t->a[i].b : NULL;
+            t->a[i].kind == TX_OVERLAY || t->a[i].kind == TX_ATTACH || t->a[i].kind == TX_INTERNAL
+                ? t->a[i].b
+                : NULL;
         bool seen = !b;
         for (size_t j = 0; j < nd && !seen; j++)
             seen = drives[j] == b;
@@ -373,15 +567,22 @@ static int run(struct tx *t, struct qmp_error *err)
             json_object_put(rm);
         }
         blockdev_overlay_undo_free(&a->undo);
+        /* The node is now the drive's top: no device may take it, blockdev-del keeps it. */
+        if (r == 0 && a->kind == TX_ATTACH)
+            t->vm->backends->drives[a->overlay].overlay_of_drive = true;
     }
     return r;
 }
 
 static int transaction(struct qmp_session *ss, struct vm *vm, struct json_object *actions,
-                       struct qmp_error *err)
+                       bool single, struct qmp_error *err)
 {
     size_t n = json_object_array_length(actions);
-    struct tx t = {.vm = vm, .ss = ss, .a = xcalloc(n + 1, sizeof(struct tx_action)), .n = n};
+    struct tx t = {.vm = vm,
+                   .ss = ss,
+                   .a = xcalloc(n + 1, sizeof(struct tx_action)),
+                   .n = n,
+                   .single = single};
     int r = 0;
     /* The shape of every action first, as QEMU's input visitor checks the whole command. */
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -467,21 +668,36 @@ static int qmp_transaction(struct qmp_session *ss, struct json_object *args,
                                      type);
         }
     }
-    return transaction(ss, opaque, actions, err);
+    return transaction(ss, opaque, actions, false, err);
 }
 
-/* blockdev-snapshot-internal-sync {device, name}: a transaction of that one action. */
+/* A command that is a transaction of its one action of the same name and data. */
+static int one_action(struct qmp_session *ss, const char *type, struct json_object *args,
+                      struct qmp_error *err, void *opaque)
+{
+    struct json_object *actions = json_object_new_array(), *a = json_object_new_object();
+    json_object_object_add(a, "type", json_object_new_string(type));
+    json_object_object_add(a, "data", json_object_get(args));
+    json_object_array_add(actions, a);
+    int r = transaction(ss, opaque, actions, true, err);
+    json_object_put(actions);
+    return r;
+}
+
+/* blockdev-snapshot-internal-sync {device, name}. */
 static int qmp_internal_sync(struct qmp_session *ss, struct json_object *args,
                              struct json_object **ret, struct qmp_error *err, void *opaque)
 {
     (void)ret;
-    struct json_object *actions = json_object_new_array(), *a = json_object_new_object();
-    json_object_object_add(a, "type", json_object_new_string("blockdev-snapshot-internal-sync"));
-    json_object_object_add(a, "data", json_object_get(args));
-    json_object_array_add(actions, a);
-    int r = transaction(ss, opaque, actions, err);
-    json_object_put(actions);
-    return r;
+    return one_action(ss, "blockdev-snapshot-internal-sync", args, err, opaque);
+}
+
+/* blockdev-snapshot {node, overlay}. */
+static int qmp_blockdev_snapshot(struct qmp_session *ss, struct json_object *args,
+                                 struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ret;
+    return one_action(ss, "blockdev-snapshot", args, err, opaque);
 }
 
 int block_transaction_register(struct qmp_server *server, struct vm *vm)
@@ -491,7 +707,9 @@ int block_transaction_register(struct qmp_server *server, struct vm *vm)
     int r;
     if ((r = qmp_server_register(server, "transaction", tx_args, qmp_transaction, vm)) < 0 ||
         (r = qmp_server_register(server, "blockdev-snapshot-internal-sync", internal_args,
-                                 qmp_internal_sync, vm)) < 0)
+                                 qmp_internal_sync, vm)) < 0 ||
+        (r = qmp_server_register(server, "blockdev-snapshot", attach_args, qmp_blockdev_snapshot,
+                                 vm)) < 0)
         return r;
     return 0;
 }

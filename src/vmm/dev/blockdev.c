@@ -24,6 +24,15 @@ static void set_size(struct blockdev *b, uint64_t size)
     __atomic_store_n(&b->size, size, __ATOMIC_RELEASE);
 }
 
+/* The top image's chain is its header's again (a new medium, a mirror's pivot). */
+static void clear_chain(struct blockdev *b)
+{
+    free(b->backing_override);
+    free(b->backing_override_format);
+    b->backing_override = b->backing_override_format = NULL;
+    b->no_backing = false;
+}
+
 /* QEMU's system emulators refuse the old qcow2 AES encryption outright. */
 static int refuse_aes(const char *file, const char *format, struct verr *err)
 {
@@ -71,6 +80,12 @@ static int open_image(const struct blockdev *b, const char *file, const char *fo
                                  .keys = &keys,
                                  .locking = b->inactive ? BLOCK_LOCKING_OFF : b->drive->locking,
                                  .no_shared_write = !b->share_rw};
+    /* The top image opens again with the chain it was given, not its header's. */
+    if (b->file && !strcmp(file, b->file)) {
+        bo.no_backing = b->no_backing;
+        bo.backing_override = b->backing_override;
+        bo.backing_format_override = b->backing_override_format;
+    }
     if (snapshot && !read_only)
         return drive_snapshot_open(file, &bo, out, err);
     return block_open(file, &bo, out, err);
@@ -107,13 +122,14 @@ int blockdev_open_shared(struct vm *vm, const struct vmm_drive *drive, const cha
     pthread_mutex_init(&b->bitmap_lock, NULL);
     b->inactive = vm && vm->incoming && !drive->snapshot;
     if (drive->file) {
+        b->file = xstrdup(drive->file);
+        b->no_backing = drive->backing_null;
         int r = open_image(b, drive->file, drive->format, drive->read_only, drive->snapshot, &b->bd,
                            err);
         if (r < 0) {
             blockdev_close(b);
             return r;
         }
-        b->file = xstrdup(drive->file);
         b->format = drive->format ? xstrdup(drive->format) : NULL;
         b->raw = !strcmp(block_format(b->bd), "raw");
         set_size(b, block_size(b->bd));
@@ -140,6 +156,8 @@ void blockdev_close(struct blockdev *b)
     throttle_group_leave(b->throttle);
     block_close(b->bd);
     free(b->top_node);
+    free(b->backing_override);
+    free(b->backing_override_format);
     blockdev_bitmaps_free(b);
     pthread_mutex_destroy(&b->bitmap_lock);
     pthread_rwlock_destroy(&b->io_lock);
@@ -506,6 +524,7 @@ int blockdev_remove_medium(struct blockdev *b, const char *name, struct verr *er
     pthread_mutex_unlock(&b->state_lock);
     free(b->top_node); /* an overlay went with the medium */
     b->top_node = NULL;
+    clear_chain(b);
     pthread_rwlock_unlock(&b->io_lock);
     block_close(old);
     /* A drive without a tray has nothing to open first: the medium goes now. */
@@ -602,8 +621,8 @@ struct blockdev *blockdev_find(struct vm *vm, const char *name)
 
 /* The overlay, with the drive's cache mode and locking; it is not encrypted, its backing
  * file (the drive's image) is, when the drive's is, with the drive's keys. */
-static int open_overlay(const struct blockdev *b, const char *file, struct block_dev **out,
-                        struct verr *err)
+static int open_overlay(const struct blockdev *b, const char *file, const char *backing,
+                        const char *backing_format, struct block_dev **out, struct verr *err)
 {
     struct block_keys keys = {.secrets = b->vm ? &b->vm->backends->secrets : NULL,
                               .key_secret = b->drive->key_secret,
@@ -613,8 +632,37 @@ static int open_overlay(const struct blockdev *b, const char *file, struct block
                                  .format = "qcow2",
                                  .keys = &top,
                                  .locking = b->drive->locking,
-                                 .no_shared_write = !b->share_rw};
+                                 .no_shared_write = !b->share_rw,
+                                 .backing_override = backing,
+                                 .backing_format_override = backing_format};
     return block_open(file, &bo, out, err);
+}
+
+/* Whether the image's header names file as its backing file (of format, when it says one). */
+static bool header_names(struct block_dev *bd, const char *file, const char *format)
+{
+    struct block_info info;
+    if (block_get_info(bd, &info, NULL) < 0)
+        return false;
+    char *a = info.full_backing_path ? realpath(info.full_backing_path, NULL) : NULL;
+    char *c = realpath(file, NULL);
+    bool same = a && c && !strcmp(a, c) &&
+                (!info.backing_format || !format || !strcmp(info.backing_format, format));
+    free(a);
+    free(c);
+    block_info_free(&info);
+    return same;
+}
+
+int blockdev_check_stackable(const struct blockdev *b, struct verr *err)
+{
+    /* TODO(#12): keep every layer's chain (not only the top's) to put overlays on these. */
+    if (b->no_backing || b->backing_override)
+        return verr_set(err, ENOTSUP,
+                        "vireo-vmm cannot put an overlay on '%s': its image '%s' was opened with "
+                        "another backing file than its header names",
+                        blockdev_node_name(b) ? blockdev_node_name(b) : b->drive->id, b->file);
+    return 0;
 }
 
 /* Before anything is stopped: the overlay is a qcow2 image of the medium's size. */
@@ -644,8 +692,10 @@ int blockdev_overlay_create(struct blockdev *b, const char *file, bool existing,
         return verr_set(err, ENOMEDIUM, "Device '%s' has no medium", b->drive->id);
     if (blockdev_check_job(b, err) < 0)
         return -EBUSY;
+    int r = blockdev_check_stackable(b, err);
+    if (r < 0)
+        return r;
     uint64_t size = block_size(cur);
-    int r;
     if (!existing) {
         char *abs = realpath(backing ? backing : block_filename(cur), NULL);
         struct block_create_opts co = {.size = size,
@@ -698,11 +748,14 @@ void blockdev_overlay_undo_free(struct blockdev_overlay_undo *u)
     free(u->file);
     free(u->format);
     free(u->top_node);
+    free(u->backing_override);
+    free(u->backing_override_format);
     memset(u, 0, sizeof(*u));
 }
 
 int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const char *node_name,
-                                   struct blockdev_overlay_undo *undo, struct verr *err)
+                                   bool attach, struct blockdev_overlay_undo *undo,
+                                   struct verr *err)
 {
     struct block_dev *old = b->bd;
     if (!old)
@@ -713,15 +766,25 @@ int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const c
     /* The overlay opens the image again as its backing file, read-only, which the locks
      * this drive holds on it as a writer refuse: it is closed first, and opened again as it
      * was when the overlay cannot be. */
+    char *below = attach ? xstrdup(b->file) : NULL;
+    char *below_format = attach ? xstrdup(block_format(old)) : NULL;
     block_close(old);
     struct block_dev *nbd = NULL;
-    r = open_overlay(b, file, &nbd, err);
+    r = open_overlay(b, file, below, below_format, &nbd, err);
     if (r < 0) {
         struct verr e2 = {0};
         b->bd = NULL;
         if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e2) < 0)
-            lost_medium(b, "blockdev-snapshot-sync", &e2);
+            lost_medium(b, attach ? "blockdev-snapshot" : "blockdev-snapshot-sync", &e2);
+        free(below);
+        free(below_format);
         return r;
+    }
+    /* Reopens keep the image below only when the header does not name it already. */
+    if (below && header_names(nbd, below, below_format)) {
+        free(below);
+        free(below_format);
+        below = below_format = NULL;
     }
     b->bd = nbd;
     bool was_raw = __atomic_exchange_n(&b->raw, false, __ATOMIC_ACQ_REL);
@@ -731,11 +794,19 @@ int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const c
         undo->format = b->format;
         undo->top_node = b->top_node;
         undo->raw = was_raw;
+        undo->no_backing = b->no_backing;
+        undo->backing_override = b->backing_override;
+        undo->backing_override_format = b->backing_override_format;
     } else {
         free(b->file);
         free(b->format);
         free(b->top_node);
+        free(b->backing_override);
+        free(b->backing_override_format);
     }
+    b->no_backing = false;
+    b->backing_override = below;
+    b->backing_override_format = below_format;
     b->file = xstrdup(file);
     b->format = xstrdup("qcow2");
     pthread_mutex_unlock(&b->state_lock);
@@ -760,7 +831,13 @@ void blockdev_overlay_undo_locked(struct blockdev *b, struct blockdev_overlay_un
     pthread_mutex_unlock(&b->state_lock);
     free(b->top_node);
     b->top_node = undo->top_node;
+    free(b->backing_override);
+    free(b->backing_override_format);
+    b->backing_override = undo->backing_override;
+    b->backing_override_format = undo->backing_override_format;
+    b->no_backing = undo->no_backing;
     undo->file = undo->format = undo->top_node = NULL;
+    undo->backing_override = undo->backing_override_format = NULL;
     __atomic_store_n(&b->raw, undo->raw, __ATOMIC_RELEASE);
     if (open_image(b, b->file, b->format, b->read_only, b->drive->snapshot, &b->bd, &e) < 0)
         lost_medium(b, "transaction", &e);
@@ -773,7 +850,7 @@ int blockdev_snapshot_sync(struct blockdev *b, const char *file, bool existing,
     if (r < 0)
         return r;
     blockdev_quiesce(b);
-    r = blockdev_overlay_switch_locked(b, file, node_name, NULL, err);
+    r = blockdev_overlay_switch_locked(b, file, node_name, false, NULL, err);
     blockdev_unquiesce(b);
     if (r < 0 && !existing)
         unlink(file);
@@ -814,6 +891,7 @@ int blockdev_switch_image_locked(struct blockdev *b, const char *file, const cha
         pthread_mutex_unlock(&b->state_lock);
         free(b->top_node);
         b->top_node = node_name ? xstrdup(node_name) : NULL;
+        clear_chain(b);
         return 0;
     }
     struct verr e2 = {0};
@@ -862,12 +940,42 @@ static void throttle_json(struct blockdev *b, struct json_object *ins)
     json_object_object_add(ins, "group", json_object_new_string(g->name));
 }
 
+/* A JSON string literal of s. */
+static char *json_str(const char *s)
+{
+    struct json_object *o = json_object_new_string(s);
+    char *r = xstrdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return r;
+}
+
+/* The top's name as QEMU gives it: its file, or, when blockdev-snapshot gave it another
+ * backing file than its header names, QEMU's json: name of both (its members, its order). */
+static char *top_name(const struct blockdev *b, struct block_dev *bd)
+{
+    if (!b->backing_override)
+        return xstrdup(b->file);
+    char *bf = json_str(b->backing_override), *bfmt = json_str(b->backing_override_format),
+         *f = json_str(b->file), *fmt = json_str(block_format(bd));
+    char *r = xasprintf("json:{\"backing\": {\"driver\": %s, \"file\": {\"driver\": \"file\", "
+                        "\"filename\": %s}}, \"driver\": %s, \"file\": {\"driver\": \"file\", "
+                        "\"filename\": %s}}",
+                        bfmt, bf, fmt, f);
+    free(bf);
+    free(bfmt);
+    free(f);
+    free(fmt);
+    return r;
+}
+
 static struct json_object *inserted_json(struct blockdev *b)
 {
     const struct vmm_drive *dr = b->drive;
     struct block_dev *bd = b->bd;
     struct json_object *ins = json_object_new_object();
-    json_object_object_add(ins, "file", json_object_new_string(b->file));
+    char *name = top_name(b, bd);
+    json_object_object_add(ins, "file", json_object_new_string(name));
     if (blockdev_node_name(b))
         json_object_object_add(ins, "node-name", json_object_new_string(blockdev_node_name(b)));
     json_object_object_add(ins, "ro", json_object_new_boolean(block_is_read_only(bd)));
@@ -900,7 +1008,9 @@ static struct json_object *inserted_json(struct blockdev *b)
                            json_object_new_boolean(dr->cache == BLOCK_CACHE_UNSAFE));
     json_object_object_add(ins, "cache", cache);
     struct json_object *img = json_object_new_object();
-    json_object_object_add(img, "filename", json_object_new_string(block_filename(bd)));
+    json_object_object_add(img, "filename",
+                           json_object_new_string(b->backing_override ? name : block_filename(bd)));
+    free(name);
     json_object_object_add(img, "format", json_object_new_string(block_format(bd)));
     json_object_object_add(img, "virtual-size", json_object_new_int64((int64_t)block_size(bd)));
     json_object_object_add(ins, "image", img);

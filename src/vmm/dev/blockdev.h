@@ -113,6 +113,12 @@ struct blockdev {
     /* The node name of the top of the chain when blockdev-snapshot-sync put an overlay there
      * (its snapshot-node-name), else NULL: the drive's node-name names it (main thread). */
     char *top_node;
+    /* How the top image's backing chain opens when it differs from its header (main thread;
+     * every reopen of the top keeps it): no_backing, without one (blockdev-add's "backing":
+     * null); backing_override (its format backing_override_format), the image blockdev-snapshot
+     * put under it when the header names another or none. */
+    bool no_backing;
+    char *backing_override, *backing_override_format;
     struct blockdev_stats stats;
     /* Opened without its image locks, for an incoming migration whose source still holds
      * them (QEMU's inactive images): blockdev_set_active takes them, with the metadata read
@@ -252,15 +258,23 @@ void blockdev_quiesce(struct blockdev *b);
 void blockdev_unquiesce(struct blockdev *b);
 /* What blockdev_overlay_undo_locked needs to put the drive back on its previous image. */
 struct blockdev_overlay_undo {
-    char *file, *format, *top_node;
-    bool raw;
+    char *file, *format, *top_node, *backing_override, *backing_override_format;
+    bool raw, no_backing;
 };
 /* Step two, quiesced: the drive switches to the overlay (the old image flushed and closed,
- * the overlay opened with it as backing file); node_name (may be NULL) names the top. On
- * failure the old image is opened again. With undo (may be NULL) the old state is kept there
- * for blockdev_overlay_undo_locked; blockdev_overlay_undo_free drops it once committed. */
+ * the overlay opened with it as backing file); node_name (may be NULL) names the top. With
+ * attach (blockdev-snapshot: an overlay whose header may name another backing file, or none)
+ * the old image is opened as the overlay's backing file whatever its header says, and every
+ * later reopen of the top does the same; without, the header's chain. On failure the old
+ * image is opened again. With undo (may be NULL) the old state is kept there for
+ * blockdev_overlay_undo_locked; blockdev_overlay_undo_free drops it once committed. */
 int blockdev_overlay_switch_locked(struct blockdev *b, const char *file, const char *node_name,
-                                   struct blockdev_overlay_undo *undo, struct verr *err);
+                                   bool attach, struct blockdev_overlay_undo *undo,
+                                   struct verr *err);
+/* Whether an overlay may go on top of the drive: -ENOTSUP with a line when the top image was
+ * opened with another backing chain than its header's (vireo-vmm would open it with its
+ * header's chain once it is a backing file). */
+int blockdev_check_stackable(const struct blockdev *b, struct verr *err);
 void blockdev_overlay_undo_locked(struct blockdev *b, struct blockdev_overlay_undo *undo);
 void blockdev_overlay_undo_free(struct blockdev_overlay_undo *u);
 

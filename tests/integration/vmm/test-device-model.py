@@ -54,7 +54,7 @@ EXPECTED_COMMANDS = {
     "blockdev-change-medium", "blockdev-snapshot-sync", "block_set_io_throttle", "balloon",
     "query-balloon",
     # several block operations at once (src/vmm/dev/block-transaction.c)
-    "transaction", "blockdev-snapshot-internal-sync",
+    "transaction", "blockdev-snapshot-internal-sync", "blockdev-snapshot",
     # guest memory backends (src/vmm/memdev-qmp.c)
     "query-memdev",
     # I/O threads (src/vmm/iothread-qmp.c)
