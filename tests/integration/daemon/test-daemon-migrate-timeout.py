@@ -67,6 +67,7 @@ exec "%s" "$@"
 
 fabric = None
 hosts = []
+hold = ""
 events = []
 names = ["mt"]
 try:
@@ -294,6 +295,8 @@ except Exception as e:  # noqa: BLE001
     import traceback
     t.diag(traceback.format_exc())
 finally:
+    if hosts and os.path.exists(hold):  # a held incoming VMM would wait for ever
+        os.unlink(hold)
     for p in events:
         if p.poll() is None:
             p.kill()
