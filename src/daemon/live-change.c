@@ -475,6 +475,8 @@ void vd_domain_job_update_device(struct vd_job *job)
     int r = new->source_path ? vd_dac_label_file(&dom->daemon->dac, dom->daemon->run_dir, dom->def,
                                                  new->source_path, &err)
                              : 0;
+    if (r == 0 && new->source_path) /* a medium that is a device: in the VMM's private /dev */
+        r = vd_vmm_prepare_path(dom->vmm, new->source_path, &err);
     if (r == 0)
         r = vd_vmm_change_medium(
             dom->vmm, id, new->source_path,

@@ -26,11 +26,12 @@
  * so the data path allocates nothing. Without MRG_RXBUF a frame that does
  * not fit one chain is dropped with a rate-limited warning.
  *
- * Threads: the transport's I/O thread only forwards queue notifications
- * (an eventfd write) to this device's own thread, which owns the backend:
- * it polls the backend's fds (tap fd or slirp's sockets and timers), the
- * kick eventfd and a stop eventfd, transmits what the driver queued and
- * delivers received frames. libslirp is single-threaded, so this one thread
+ * Threads: the device has one thread, which owns the backend: it polls the
+ * queues' ioeventfds itself (the transport starts no I/O thread for it, so
+ * the guest's notification wakes this thread directly: one wake-up per
+ * batch, and no queue lock held across the hand-over), the backend's fds
+ * (tap fd or slirp's sockets and timers) and a stop eventfd, transmits what
+ * the driver queued and delivers received frames. libslirp is single-threaded, so this one thread
  * is the only one that touches it. Lock order: vp->lock (read features)
  * is never taken while holding a queue lock, and no two queue locks are
  * held at once (a frame slirp sends while a transmit is in progress waits
@@ -81,7 +82,7 @@ struct virtio_net {
     unsigned config_len;   /* 8, or 12 with F_MTU */
     pthread_t thread;
     bool thread_started;
-    int kick_fd, stop_fd;
+    int stop_fd;
     /* Negotiation the network thread acts on: reset_gen goes up on every device reset
      * (vCPU thread); the thread re-reads the features once DRIVER_OK is set again. */
     unsigned reset_gen, applied_gen;
@@ -105,16 +106,6 @@ static void net_read_config(void *opaque, uint64_t off, uint8_t *data, unsigned 
         memcpy(data, n->config + off, size);
 }
 
-/* Transport I/O thread: wake our thread, which does the work. */
-static void net_process(void *opaque, unsigned q)
-{
-    struct virtio_net *n = opaque;
-    uint64_t one = 1;
-    (void)q;
-    if (write(n->kick_fd, &one, sizeof(one)) < 0)
-        log_debug("virtio-net-pci: kick: %s", strerror(errno));
-}
-
 /* vCPU thread, vp->lock held. */
 static void net_reset(void *opaque)
 {
@@ -124,7 +115,7 @@ static void net_reset(void *opaque)
 
 static const struct virtio_dev_ops net_ops = {
     .read_config = net_read_config,
-    .process_queue = net_process,
+    /* no process_queue: the network thread watches the queues' ioeventfds */
     .reset = net_reset,
 };
 
@@ -393,36 +384,41 @@ static void rx_notify(struct virtio_net *n)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* The network thread's own fds, in front of the backend's: stop, receive and transmit
+ * queue notifications. */
+#define NFIXED 3
+
 static void *net_thread(void *opaque)
 {
     struct virtio_net *n = opaque;
-    struct pollfd pfd[2 + NET_MAX_POLLFDS];
+    struct pollfd pfd[NFIXED + NET_MAX_POLLFDS];
     bool tap = net_backend_has_vnet_hdr(n->be);
     for (;;) {
         /* A tap keeps frames in the kernel while the driver has no buffers. */
         bool can_rx = tap ? n->pend_count == 0 : n->pend_count < MAX_PENDING;
         int timeout = -1;
-        pfd[0] = (struct pollfd){.fd = n->kick_fd, .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = n->stop_fd, .events = POLLIN};
-        unsigned nb = net_backend_poll_fill(n->be, pfd + 2, NET_MAX_POLLFDS, &timeout, can_rx);
-        int r = poll(pfd, 2 + nb, timeout);
+        pfd[0] = (struct pollfd){.fd = n->stop_fd, .events = POLLIN};
+        pfd[1] = (struct pollfd){.fd = n->vp.queues[RXQ].ioeventfd, .events = POLLIN};
+        pfd[2] = (struct pollfd){.fd = n->vp.queues[TXQ].ioeventfd, .events = POLLIN};
+        unsigned nb = net_backend_poll_fill(n->be, pfd + NFIXED, NET_MAX_POLLFDS, &timeout, can_rx);
+        int r = poll(pfd, NFIXED + nb, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("virtio-net-pci: poll: %s", strerror(errno));
             return NULL;
         }
         if (r < 0)
             continue;
-        if (pfd[1].revents)
+        if (pfd[0].revents)
             return NULL;
-        if (pfd[0].revents) {
-            uint64_t v;
-            if (read(n->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                log_debug("virtio-net-pci: kick read: %s", strerror(errno));
+        for (unsigned i = 1; i < NFIXED; i++) {
+            uint64_t v; /* a notification: the queues are looked at below in any case */
+            if (pfd[i].revents && read(pfd[i].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_debug("virtio-net-pci: notification read: %s", strerror(errno));
         }
         sync_features(n);
         process_tx(n);
         flush_rx(n);
-        net_backend_poll_done(n->be, pfd + 2, nb, can_rx);
+        net_backend_poll_done(n->be, pfd + NFIXED, nb, can_rx);
         flush_rx(n);
         rx_notify(n);
     }
@@ -461,7 +457,7 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
                       struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
-    n->kick_fd = n->stop_fd = -1;
+    n->stop_fd = -1;
     n->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     memcpy(n->config, mac, 6);
     n->config[6] = NET_S_LINK_UP;
@@ -496,9 +492,8 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
         r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features, 2,
                             NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
     if (r == 0) {
-        n->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (n->kick_fd < 0 || n->stop_fd < 0)
+        if (n->stop_fd < 0)
             r = verr_errno(err, errno, "virtio-net-pci: eventfd");
     }
     if (r == 0)
@@ -521,8 +516,6 @@ static void net_release(struct virtio_net *n)
     net_backend_free(n->be);
     for (unsigned i = 0; i < MAX_PENDING; i++)
         free(n->pending[i].data);
-    if (n->kick_fd >= 0)
-        close(n->kick_fd);
     if (n->stop_fd >= 0)
         close(n->stop_fd);
     free(n);

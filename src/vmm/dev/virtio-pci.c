@@ -440,6 +440,8 @@ static void iothread_handler(void *opaque)
 
 static int io_start(struct virtio_pci *vp, struct verr *err)
 {
+    if (!vp->ops->process_queue)
+        return 0; /* the device watches the queues' ioeventfds on its own thread */
     if (vp->iothread) {
         int r = iothread_add_fd(vp->iothread, vp->timer_fd, serve_timer, vp, err);
         for (unsigned i = 0; i < vp->nr_queues && r == 0; i++) {

@@ -17,7 +17,8 @@
  * DEVICE_NEEDS_RESET and raises a configuration interrupt; the queue stays
  * stopped until the driver resets the device. A device given an I/O thread
  * object (iothread=, vmm/iothread.h) has its queues served there instead of
- * on a thread of its own.
+ * on a thread of its own. A device without process_queue (virtio-net) gets no
+ * I/O thread: its own thread polls the ioeventfds.
  */
 #ifndef VIREO_VMM_DEV_VIRTIO_PCI_H
 #define VIREO_VMM_DEV_VIRTIO_PCI_H
@@ -53,7 +54,11 @@ struct virtio_dev_ops {
     /* Device configuration space (offset inside it). */
     void (*read_config)(void *opaque, uint64_t off, uint8_t *data, unsigned size);
     void (*write_config)(void *opaque, uint64_t off, const uint8_t *data, unsigned size);
-    /* I/O thread, queue lock held: handle everything available on queue q. */
+    /* I/O thread, queue lock held: handle everything available on queue q. A device that
+     * leaves it NULL gets no I/O thread: it polls each queue's ioeventfd (a notification,
+     * and the transport's "look at the queue" signals) on a thread of its own, reads it, and
+     * takes the queue lock itself. One thread less between the guest's kick and the device
+     * (virtio-net: its network thread already waits on the backend). */
     void (*process_queue)(void *opaque, unsigned q);
     /* The driver reset the device (queues already stopped). */
     void (*reset)(void *opaque);
