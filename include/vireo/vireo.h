@@ -1642,6 +1642,8 @@ typedef enum {
     VIR_MIGRATE_COMPRESSED = 1 << 11,
     VIR_MIGRATE_ABORT_ON_ERROR = 1 << 12,
     VIR_MIGRATE_AUTO_CONVERGE = 1 << 13,
+    VIR_MIGRATE_POSTCOPY = 1 << 15,
+    VIR_MIGRATE_TLS = 1 << 16,
     VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 } vir_domain_migrate_flags;
 

@@ -62,6 +62,13 @@ void vd_job_submit(struct vd_job *job)
     job->run(job);
 }
 
+void vd_job_run_beside(struct vd_job *job)
+{
+    log_debug("domain '%s': %s runs beside %s", job->dom->def->name, job->what,
+              job->dom->job ? job->dom->job->what : "nothing");
+    job->run(job);
+}
+
 void vd_job_submit_internal(struct vd_domain *dom, const char *what, vd_job_fn run)
 {
     vd_job_submit(vd_job_new(dom, what, run));

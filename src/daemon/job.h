@@ -64,6 +64,10 @@ struct vd_job *vd_job_new(struct vd_domain *dom, const char *what, vd_job_fn run
 void vd_job_set_reply(struct vd_job *job, vd_job_reply_fn fn, void *ctx, void (*free_fn)(void *));
 /* Runs the job now if the domain has none, else queues it. */
 void vd_job_submit(struct vd_job *job);
+/* Runs the job now beside the domain's current one, which it must not disturb (libvirt's
+ * jobs allowed during an async job: a suspend during an outgoing migration). It is never
+ * the domain's job: its end starts nothing. */
+void vd_job_run_beside(struct vd_job *job);
 /* A job of the daemon's own (on_poweroff, on_crash, autostart): no reply. */
 void vd_job_submit_internal(struct vd_domain *dom, const char *what, vd_job_fn run);
 /* Ends the job successfully, or with libvirt's error code and a message. */

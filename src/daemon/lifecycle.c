@@ -710,6 +710,17 @@ static void paused_done(void *opaque, int r, const char *error)
         op_done(opaque, r, error);
         return;
     }
+    if (vd_migrate_sending(job->dom)) {
+        /* libvirt's: a pause during an outgoing migration is the migration's (--timeout-suspend);
+         * the migration's end may have said so already. */
+        bool was_paused = job->dom->state == VIR_DOMAIN_PAUSED;
+        save_state(job->dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION);
+        if (!was_paused)
+            vd_emit_lifecycle(job->dom->daemon, job->dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                              VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED);
+        vd_job_done(job);
+        return;
+    }
     save_state(job->dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
     vd_emit_lifecycle(job->dom->daemon, job->dom, VIR_DOMAIN_EVENT_SUSPENDED,
                       VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
@@ -746,6 +757,15 @@ void vd_domain_job_resume(struct vd_job *job)
 {
     if (not_running(job))
         return;
+    if (vd_migrate_sending(job->dom)) {
+        /* The guest may already run on the destination: resuming it here would run it twice.
+         * libvirtd makes the resume wait for the migration's job (and fail after 30 s); vireod
+         * says why at once. */
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: domain '%s' is being migrated",
+                    job->dom->def->name);
+        return;
+    }
     if (job->dom->state == VIR_DOMAIN_RUNNING) {
         vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
                     "Requested operation is not valid: domain is not paused");

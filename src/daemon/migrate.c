@@ -57,8 +57,9 @@
 
 struct vd_migration {
     bool incoming;
-    bool performing; /* source: the stream is being sent */
-    bool aborted;    /* domjobabort asked for it */
+    bool performing;  /* source: the stream is being sent */
+    bool aborted;     /* domjobabort asked for it */
+    bool was_running; /* source: the guest ran when Perform began (a failure resumes it) */
     unsigned flags;
     uint64_t started_ms;
     int listen_fd; /* destination: waiting for the source's connection, or -1 */
@@ -174,6 +175,11 @@ static struct vd_migration *migration_new(struct vd_domain *dom, bool incoming, 
     m->listen_fd = m->stream_fd = -1;
     dom->mig = m;
     return m;
+}
+
+bool vd_migrate_sending(const struct vd_domain *dom)
+{
+    return dom->mig && !dom->mig->incoming;
 }
 
 /* libvirt's migration cookie: who sends it, about which domain, and (extra, or NULL)
@@ -323,6 +329,23 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
                            VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES;
     *code = VIR_ERR_OPERATION_INVALID;
+    if (f & VD_MIGRATE_POSTCOPY) {
+        /* libvirt's words for a QEMU without the capability (virsh --postcopy,
+         * --timeout-postcopy): vireo-vmm has no post-copy. */
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "argument unsupported: Migration option 'postcopy-ram' is not supported "
+                        "by QEMU binary");
+    }
+    if (f & VD_MIGRATE_TLS) {
+        /* TODO(#13): the stream (and the storage copy's NBD) over TLS with qemu.conf's
+         * migrate_tls_x509_cert_dir, through vireo-vmm's tls-creds-x509 on both sides.
+         * Until then never a clear-text stream for a user who asked for TLS. */
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: --tls: vireod cannot encrypt the migration "
+                        "stream yet");
+    }
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: unsupported flags (0x%x) in function %s",
@@ -920,7 +943,11 @@ static void perform_failed(struct perform *p, int code, const char *message)
     mirrors_cancel(p);
     p->code = code;
     p->message = xstrdup(message);
-    bool was_running = dom->state == VIR_DOMAIN_RUNNING;
+    /* As libvirt's: the guest runs again if it ran before, also when a suspend during the
+     * migration (virsh migrate --timeout-suspend) paused it. */
+    bool was_running = dom->state == VIR_DOMAIN_RUNNING ||
+                       (dom->mig && dom->mig->was_running && dom->state == VIR_DOMAIN_PAUSED &&
+                        dom->reason == VIR_DOMAIN_PAUSED_MIGRATION);
     if (dom->mig) {
         if (dom->mig->stream_fd >= 0)
             close(dom->mig->stream_fd);
@@ -977,10 +1004,13 @@ static void perform_stats(void *opaque, int r, const char *text, const char *err
     st->data_processed = st->mem_processed + st->disk_processed;
     free(dom->job_completed);
     dom->job_completed = st;
-    /* The source stays paused (migration) until Confirm says the destination runs. */
+    /* The source stays paused (migration) until Confirm says the destination runs; a
+     * suspend during the migration (--timeout-suspend) already paused it and said so. */
+    bool was_paused = dom->state == VIR_DOMAIN_PAUSED;
     set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION);
-    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
-                      VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED);
+    if (!was_paused)
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                          VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED);
     /* As libvirt's: the source's figures travel to the destination in the cookie, so its
      * domjobinfo --completed has them too. */
     char *base = cookie(dom);
@@ -1510,6 +1540,7 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     }
     struct vd_migration *m = migration_new(dom, false, a->flags);
     m->stream_fd = fd;
+    m->was_running = dom->state == VIR_DOMAIN_RUNNING;
     struct perform *p = xcalloc(1, sizeof(*p));
     p->dom = dom;
     p->a = a;

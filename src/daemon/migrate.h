@@ -155,6 +155,10 @@ void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
                         void *opaque);
 
 /* ---- the domain job ---- */
+/* True from the source's Perform to its Confirm (or the failure): libvirt lets a suspend
+ * run then, beside the migration's job (virsh migrate --timeout-suspend), and calls the
+ * pause "migration" (VIR_DOMAIN_PAUSED_MIGRATION, event suspended/migrated). */
+bool vd_migrate_sending(const struct vd_domain *dom);
 /* Fills st with the job now (completed: the last finished migration). */
 void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_stats *st);
 /* domjobabort: 0, or -errno with err (code in *code). */

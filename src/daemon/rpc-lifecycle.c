@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "daemon/domain.h"
+#include "daemon/migrate.h"
 #include "daemon/server.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -174,11 +175,20 @@ static int reset(struct vd_call *c)
 
 static int suspend(struct vd_call *c)
 {
-    return submit(c, c->dom, "suspend", vd_domain_job_suspend, 0, 0);
+    struct vd_job *job = call_job(c, c->dom, "suspend", vd_domain_job_suspend, 0, 0);
+    if (vd_migrate_sending(c->dom) && c->dom->job)
+        vd_job_run_beside(job); /* libvirt lets it run during an outgoing migration */
+    else
+        vd_job_submit(job);
+    return RPC_HANDLER_DEFERRED;
 }
 
 static int resume(struct vd_call *c)
 {
+    if (vd_migrate_sending(c->dom)) /* at once, not queued behind the migration's job */
+        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                            "Requested operation is not valid: domain '%s' is being migrated",
+                            c->dom->def->name);
     return submit(c, c->dom, "resume", vd_domain_job_resume, 0, 0);
 }
 

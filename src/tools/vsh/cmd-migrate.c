@@ -4,17 +4,28 @@
  * vir_domain_migrate_to_uri3), migrate-setmaxdowntime/-getmaxdowntime,
  * migrate-setspeed/-getspeed, domjobinfo and domjobabort.
  *
- * TODO(#13): virsh's --timeout/--timeout-suspend and the running progress
- * of --verbose need a second connection polling the job while the migrate
- * call waits (libvireo's connections make one call at a time), and vireod
- * to let a suspend run during a migration job; vsh prints --verbose's final
- * line only, and does not offer --timeout, the postcopy, compression, TLS,
- * parallel and disks-uri options (virsh's parser answers them "command
- * 'migrate' doesn't support option").
+ * --timeout (with --timeout-suspend) and --verbose's running progress: libvireo's
+ * connections make one call at a time, so the migrate call runs on a thread
+ * of its own while the command's thread opens a second connection to the
+ * source, polls the job's figures ("Migration: [ NN %]" as virsh prints
+ * them) and suspends the domain once the timeout has passed, as virsh's
+ * vshWatchJob does.
+ *
+ * TODO(#13): --timeout-postcopy and --postcopy are passed on and vireod
+ * refuses them (vireo-vmm has no post-copy); --tls likewise (no TLS stream
+ * yet). The compression, parallel and disks-uri options are not offered
+ * (virsh's parser answers them "command 'migrate' doesn't support option").
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tools/vsh/commands.h"
 #include "util/mem.h"
@@ -23,6 +34,8 @@ struct params {
     vir_typed_parameter *v;
     int n;
 };
+
+static bool get_ull(const vir_typed_parameter *p, int n, const char *name, unsigned long long *v);
 
 static void add_string(struct params *p, const char *name, const char *value)
 {
@@ -49,6 +62,102 @@ static bool add_file(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, struct para
     return true;
 }
 
+/* The migrate call, on its own thread while the command's thread watches the job. */
+struct migrate_call {
+    vir_domain *dom;
+    const char *desturi;
+    const struct params *p;
+    unsigned flags;
+    bool ok;
+    vir_error err;
+    int done_fd[2]; /* written when the call returns */
+};
+
+static void *migrate_thread(void *opaque)
+{
+    struct migrate_call *m = opaque;
+    if (m->flags & VIR_MIGRATE_PEER2PEER) {
+        m->ok = vir_domain_migrate_to_uri3(m->dom, m->desturi, m->p->v, m->p->n, m->flags,
+                                           &m->err) == 0;
+    } else {
+        vir_connect *dconn = vir_connect_open(m->desturi, 0, &m->err);
+        if (dconn) {
+            vir_domain *ddom =
+                vir_domain_migrate3(m->dom, dconn, m->p->v, m->p->n, m->flags, &m->err);
+            m->ok = ddom != NULL;
+            vir_domain_free(ddom);
+            vir_connect_close(dconn);
+        }
+    }
+    char c = 0;
+    while (m->done_fd[1] >= 0 && write(m->done_fd[1], &c, 1) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* virsh's virshPrintJobProgress: never 100 before the end. */
+static void print_progress(struct vsh_ctl *ctl, unsigned long long remaining,
+                           unsigned long long total)
+{
+    int progress = 100;
+    if (remaining) {
+        progress = (int)(100.0 - (double)remaining * 100.0 / (double)total);
+        if (progress >= 100)
+            progress = 99;
+    }
+    fflush(ctl->out);
+    fprintf(ctl->err, "\rMigration: [%3d %%]", progress);
+    fflush(ctl->err);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* virsh's vshWatchJob: while the call runs, the job's figures every 500 ms on a second
+ * connection (--verbose), and the suspend once timeout_ms has passed (0: none). Errors of
+ * the watcher are not the migration's: like virsh, it goes on without them. */
+static void watch_job(struct vsh_ctl *ctl, struct migrate_call *m, bool verbose,
+                      long long timeout_ms)
+{
+    vir_error err;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    vir_domain_get_uuid(m->dom, uuid);
+    vir_connect *conn = vir_connect_open(ctl->uri, 0, &err);
+    vir_domain *dom = conn ? vir_domain_lookup_by_uuid(conn, uuid, &err) : NULL;
+    long long start = mono_ms();
+    for (;;) {
+        struct pollfd pfd = {m->done_fd[0], POLLIN, 0};
+        int n = poll(&pfd, 1, 500);
+        if (n > 0)
+            break;
+        if (!dom)
+            continue;
+        if (verbose) {
+            int type = 0, np = 0;
+            vir_typed_parameter *p = NULL;
+            if (vir_domain_get_job_stats(dom, &type, &p, &np, 0, &err) == 0) {
+                unsigned long long total = 0, remaining = 0;
+                get_ull(p, np, "data_total", &total);
+                get_ull(p, np, "data_remaining", &remaining);
+                if (total > 0)
+                    print_progress(ctl, remaining, total);
+                vir_typed_params_free(p, np);
+            }
+        }
+        if (timeout_ms && mono_ms() - start > timeout_ms) {
+            timeout_ms = 0;                      /* once, as virsh */
+            (void)vir_domain_suspend(dom, &err); /* virsh: a failure is only a debug line */
+        }
+    }
+    vir_domain_free(dom);
+    if (conn)
+        vir_connect_close(conn);
+}
+
 bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     static const struct {
@@ -68,6 +177,8 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         {"unsafe", VIR_MIGRATE_UNSAFE},
         {"auto-converge", VIR_MIGRATE_AUTO_CONVERGE},
         {"abort-on-error", VIR_MIGRATE_ABORT_ON_ERROR},
+        {"postcopy", VIR_MIGRATE_POSTCOPY},
+        {"tls", VIR_MIGRATE_TLS},
     };
     unsigned flags = 0;
     for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
@@ -79,6 +190,35 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_error(ctl, "%s",
                   "'--copy-storage-synchronous-writes' requires one of '--copy-storage-all', "
                   "'copy-storage-inc'");
+        return false;
+    }
+    /* virsh's checks of the --timeout options, in its order and words */
+    bool t_suspend = vsh_opt_bool(cmd, "timeout-suspend"),
+         t_postcopy = vsh_opt_bool(cmd, "timeout-postcopy");
+    if (t_suspend && t_postcopy) {
+        vsh_error(ctl, "%s",
+                  "Options --timeout-suspend and --timeout-postcopy are mutually exclusive");
+        return false;
+    }
+    if (t_postcopy && !(flags & VIR_MIGRATE_POSTCOPY)) {
+        vsh_error(ctl, "%s", "Option --postcopy is required by option --timeout-postcopy");
+        return false;
+    }
+    unsigned timeout = 0;
+    int has_timeout = vsh_opt_uint(ctl, cmd, "timeout", &timeout);
+    if (has_timeout < 0)
+        return false;
+    if (timeout > INT_MAX) { /* virsh reads an int */
+        vsh_error(ctl, "Numeric value '%s' for <timeout> option is malformed or out of range",
+                  vsh_opt_string(cmd, "timeout"));
+        return false;
+    }
+    if (timeout > 0 && !(flags & VIR_MIGRATE_LIVE)) {
+        vsh_error(ctl, "%s", "migrate: Unexpected timeout for offline migration");
+        return false;
+    }
+    if ((t_suspend || t_postcopy) && timeout == 0) {
+        vsh_error(ctl, "%s", "migrate: Unexpected --timeout-* option without --timeout");
         return false;
     }
     struct params p = {NULL, 0};
@@ -129,25 +269,41 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     dom = vsh_lookup_domain(ctl, cmd, NULL);
     if (!dom)
         goto out;
-    const char *desturi = vsh_opt_string(cmd, "desturi");
-    vir_error err;
-    if (flags & VIR_MIGRATE_PEER2PEER) {
-        ok = vir_domain_migrate_to_uri3(dom, desturi, p.v, p.n, flags, &err) == 0;
-    } else {
-        vir_connect *dconn = vir_connect_open(desturi, 0, &err);
-        if (dconn) {
-            vir_domain *ddom = vir_domain_migrate3(dom, dconn, p.v, p.n, flags, &err);
-            ok = ddom != NULL;
-            vir_domain_free(ddom);
-            vir_connect_close(dconn);
+    struct migrate_call m = {.dom = dom,
+                             .desturi = vsh_opt_string(cmd, "desturi"),
+                             .p = &p,
+                             .flags = flags,
+                             .done_fd = {-1, -1}};
+    bool verbose = vsh_opt_bool(cmd, "verbose");
+    if (verbose || timeout) {
+        pthread_t thread;
+        int r = pipe2(m.done_fd, O_CLOEXEC) < 0 ? errno : 0;
+        if (r == 0)
+            r = pthread_create(&thread, NULL, migrate_thread, &m);
+        if (r != 0) {
+            vsh_error(ctl, "migrate: cannot watch the job: %s", strerror(r));
+            goto out_fds;
         }
+        /* TODO(#13): --timeout-postcopy's action (virDomainMigrateStartPostCopy) once
+         * vireo-vmm has post-copy; vireod refuses VIR_MIGRATE_POSTCOPY at Begin, before any
+         * timeout, so the migrate call has failed by then. */
+        watch_job(ctl, &m, verbose, t_postcopy ? 0 : (long long)timeout * 1000);
+        pthread_join(thread, NULL);
+    } else {
+        migrate_thread(&m);
     }
-    if (ok && vsh_opt_bool(cmd, "verbose")) {
+    ok = m.ok;
+    vir_error err = m.err;
+    if (ok && verbose) {
         fprintf(ctl->err, "\rMigration: [100 %%]");
         fflush(ctl->err);
     }
     if (!ok)
         vsh_report(ctl, &err);
+out_fds:
+    for (int i = 0; i < 2; i++)
+        if (m.done_fd[i] >= 0)
+            close(m.done_fd[i]);
 out:
     vir_domain_free(dom);
     vir_typed_params_free(p.v, p.n);
