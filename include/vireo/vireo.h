@@ -1032,6 +1032,29 @@ int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned
                            vir_error *err);
 void vir_domain_fs_info_free(vir_domain_fs_info *info);
 
+/* virDomainGetGuestInfo: what the guest agent says about the guest, as typed parameters
+ * (user.*, os.*, timezone.*, hostname, fs.*, disk.*, if.*). types 0 asks for every category
+ * the agent has; otherwise for these, each of which must be answered. */
+typedef enum {
+    VIR_DOMAIN_GUEST_INFO_USERS = 1 << 0,
+    VIR_DOMAIN_GUEST_INFO_OS = 1 << 1,
+    VIR_DOMAIN_GUEST_INFO_TIMEZONE = 1 << 2,
+    VIR_DOMAIN_GUEST_INFO_HOSTNAME = 1 << 3,
+    VIR_DOMAIN_GUEST_INFO_FILESYSTEM = 1 << 4,
+    VIR_DOMAIN_GUEST_INFO_DISKS = 1 << 5,
+    VIR_DOMAIN_GUEST_INFO_INTERFACES = 1 << 6,
+} vir_domain_guest_info_types;
+/* virDomainGetGuestVcpus: the guest's vCPUs as its agent sees them, three string parameters
+ * (vcpus, online, offlinable: cpulists). *params is malloc'd (vir_typed_params_free). */
+int vir_domain_get_guest_vcpus(vir_domain *dom, vir_typed_parameter **params, int *nparams,
+                               unsigned int flags, vir_error *err);
+/* virDomainSetGuestVcpus: the vCPUs in cpumap (a cpulist) online (state 1) or offline (0). */
+int vir_domain_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                               vir_error *err);
+/* *params is malloc'd (free it with vir_typed_params_free). flags must be 0. */
+int vir_domain_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
+                              int *nparams, unsigned int flags, vir_error *err);
+
 /* virDomainSetUserPassword: the guest user's password set through its agent; with
  * VIR_DOMAIN_PASSWORD_ENCRYPTED the password is already crypted. 0 or -1. */
 enum { VIR_DOMAIN_PASSWORD_ENCRYPTED = 1 << 0 };

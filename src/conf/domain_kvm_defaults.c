@@ -69,11 +69,13 @@ static int disk_defaults(struct domain_def *def, struct verr *err)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
         struct domain_disk *d = &def->disks[i];
-        if (d->target_bus == DOMAIN_DISK_BUS_IDE && domain_machine_is_q35(def))
-            return verr_set(err, EINVAL,
-                            "invalid value 'ide' for attribute 'bus' of element 'target' of disk "
-                            "'%s': machine '%s' has no IDE controller (use 'sata')",
-                            d->target_dev, def->os_machine);
+        /* libvirt's words: only pc has an IDE controller (PIIX3's). */
+        if (d->target_bus == DOMAIN_DISK_BUS_IDE &&
+            (domain_machine_of(def) == DOMAIN_MACHINE_Q35 ||
+             domain_machine_of(def) == DOMAIN_MACHINE_MICROVM))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: IDE controllers are unsupported for this "
+                            "QEMU binary or machine type");
         if (d->device == DOMAIN_DISK_DEVICE_CDROM && d->target_bus == DOMAIN_DISK_BUS_VIRTIO)
             return verr_set(err, EINVAL,
                             "invalid value 'virtio' for attribute 'bus' of element 'target': a "

@@ -247,6 +247,11 @@ int vd_blockjob_copy(struct vd_domain *dom, struct domain_disk *disk,
 {
     if (!dom->vmm)
         return verr_set(err, EINVAL, "domain is not running");
+    /* a destination that is a device: in the VMM's private /dev first (qemu.conf's
+     * namespaces) */
+    int r = vd_vmm_prepare_path(dom->vmm, a->dest, err);
+    if (r < 0)
+        return r;
     size_t idx = (size_t)(disk - dom->def->disks);
     struct vd_blockjob *j = xcalloc(1, sizeof(*j));
     j->dst = xstrdup(disk->target_dev);

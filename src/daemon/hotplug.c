@@ -555,6 +555,12 @@ static int attach_disk_live(struct hp_attach *a)
         vd_job_fail_errno(job, -le.code, verr_msg(&le));
         return -1;
     }
+    /* a block device the VMM opens must be in its private /dev (qemu.conf's namespaces) */
+    if (d->source_path && d->source_type != DOMAIN_DISK_SOURCE_NETWORK &&
+        vd_vmm_prepare_path(dom->vmm, d->source_path, &le) < 0) {
+        vd_job_fail_errno(job, -le.code, verr_msg(&le));
+        return -1;
+    }
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     /* A user alias (ua-...) is the device's id, as libvirt makes it. */
     a->alias = user_alias(d->alias) ? xstrdup(d->alias)
@@ -826,7 +832,15 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
             free(node);
             free(storage);
+            char *path = def->disks[i].source_path ? xstrdup(def->disks[i].source_path) : NULL;
             domain_def_remove_disk(def, i);
+            /* its node leaves the VM's private /dev, unless another disk still uses it */
+            bool used = false;
+            for (size_t k = 0; path && k < def->ndisks; k++)
+                used |= def->disks[k].source_path && !strcmp(def->disks[k].source_path, path);
+            if (path && !used)
+                vd_vmm_release_path(dom->vmm, path);
+            free(path);
             removed = true;
         }
         free(al);

@@ -219,9 +219,12 @@ static struct domain_def *parse_disk(struct vd_job *job)
                     "<interface>'s link state can be updated");
         return NULL;
     }
-    char *doc = xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
-                          "<os><type>hvm</type></os><devices>%s</devices></domain>",
-                          xml);
+    /* In the domain's own machine: which buses a disk may use depends on it (IDE: pc). */
+    const char *machine = job->dom->def->os_machine;
+    char *doc =
+        xasprintf("<domain type='kvm'><name>update-device</name><memory>1024</memory>"
+                  "<os><type%s%s%s>hvm</type></os><devices>%s</devices></domain>",
+                  machine ? " machine='" : "", machine ? machine : "", machine ? "'" : "", xml);
     struct domain_def *def = NULL;
     struct verr e = {0};
     int r = domain_def_parse_string(doc, 0, &def, &e);
@@ -475,6 +478,8 @@ void vd_domain_job_update_device(struct vd_job *job)
     int r = new->source_path ? vd_dac_label_file(&dom->daemon->dac, dom->daemon->run_dir, dom->def,
                                                  new->source_path, &err)
                              : 0;
+    if (r == 0 && new->source_path) /* a medium that is a device: in the VMM's private /dev */
+        r = vd_vmm_prepare_path(dom->vmm, new->source_path, &err);
     if (r == 0)
         r = vd_vmm_change_medium(
             dom->vmm, id, new->source_path,

@@ -11,7 +11,7 @@
  * tls_no_verify_certificate, tls_allowed_dn_list, tls_priority, auth_tcp,
  * auth_tls, auth_unix_rw, auth_unix_ro, sasl_allowed_username_list,
  * max_anonymous_clients, max_client_requests) and qemu.conf's that apply
- * (seccomp_sandbox, user, group, dynamic_ownership, vnc_tls,
+ * (seccomp_sandbox, user, group, dynamic_ownership, namespaces, vnc_tls,
  * vnc_tls_x509_cert_dir, vnc_tls_x509_verify); others are ignored with a
  * warning, as a libvirtd.conf written for libvirtd may carry many.
  *
@@ -352,6 +352,34 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
                 d->dac.gid = gid;
             if (key[0] == 'g')
                 group_given = true;
+        } else if (strcmp(key, "namespaces") == 0) {
+            /* qemu.conf's namespaces: libvirt knows "mount" only (vmm-namespace.h) */
+            char **names = NULL;
+            size_t nnames = 0;
+            char *what = xasprintf("%s: line %u: %s", path, lineno, key);
+            r = parse_list(val, &names, &nnames, err, what);
+            free(what);
+            d->ns_mount = false;
+            for (size_t i = 0; r == 0 && i < nnames; i++) {
+                if (strcmp(names[i], "mount") != 0)
+                    r = verr_set(err, EINVAL, "%s: line %u: Unknown namespace: %s", path, lineno,
+                                 names[i]);
+                else if (geteuid() != 0)
+                    r = verr_set(err, ENOTSUP, "%s: line %u: cannot use namespaces in session mode",
+                                 path, lineno);
+                else if (access("/proc/self/ns/mnt", F_OK) < 0)
+                    r = verr_set(err, ENOTSUP, "%s: line %u: %s namespace is not available", path,
+                                 lineno, names[i]);
+                else
+                    d->ns_mount = true;
+            }
+            for (size_t i = 0; i < nnames; i++)
+                free(names[i]);
+            free(names);
+            if (r < 0) {
+                free(joined);
+                break;
+            }
         } else if (strcmp(key, "log_outputs") == 0) {
             free(*log_outputs);
             *log_outputs = xstrdup(val);
@@ -522,6 +550,8 @@ int main(int argc, char **argv)
                           .max_client_output = 4u << 20,
                           .lock_fd = -1,
                           .seccomp_sandbox = true,
+                          /* libvirt's default for the system daemon: namespaces = [ "mount" ] */
+                          .ns_mount = geteuid() == 0 && access("/proc/self/ns/mnt", F_OK) == 0,
                           .dac = {.uid = -1, .gid = -1, .dynamic_ownership = true}};
     bool daemonize = false;
     const char *config = NULL;

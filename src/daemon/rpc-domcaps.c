@@ -106,8 +106,12 @@ static int domain_capabilities(struct vd_call *c)
     buf_append_str(&b, "  <memoryBacking supported='no'/>\n");
     buf_append_str(&b, "  <devices>\n    <disk supported='yes'>\n");
     put_enum(&b, "      ", "diskDevice", (const char *const[]){"disk", "cdrom", NULL});
-    /* microvm has no AHCI of its own, but takes an ich9-ahci controller as q35 does */
-    put_enum(&b, "      ", "bus", (const char *const[]){"scsi", "virtio", "sata", NULL});
+    /* microvm has no AHCI of its own, but takes an ich9-ahci controller as q35 does; only
+     * pc has an IDE controller (PIIX3's), listed first as libvirt lists it */
+    if (strncmp(machine, "pc-i440fx", 9) == 0)
+        put_enum(&b, "      ", "bus", (const char *const[]){"ide", "scsi", "virtio", "sata", NULL});
+    else
+        put_enum(&b, "      ", "bus", (const char *const[]){"scsi", "virtio", "sata", NULL});
     put_enum(&b, "      ", "model", (const char *const[]){"virtio", NULL});
     buf_append_str(&b, "    </disk>\n    <graphics supported='yes'>\n");
     put_enum(&b, "      ", "type", (const char *const[]){"vnc", NULL});

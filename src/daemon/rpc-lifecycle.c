@@ -201,6 +201,8 @@ static int set_vcpus(struct vd_call *c)
         n = ((const struct remote_domain_set_vcpus_flags_args *)c->args)->nvcpus;
         flags = ((const struct remote_domain_set_vcpus_flags_args *)c->args)->flags;
     }
+    if (flags & 8u) /* VIR_DOMAIN_VCPU_GUEST: through the guest agent (rpc-agent.c) */
+        return vd_agent_set_vcpus_count(c, n, flags);
     return submit(c, c->dom, "setvcpus", vd_domain_job_set_vcpus, flags, n);
 }
 

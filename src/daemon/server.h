@@ -166,6 +166,43 @@ int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_
 struct domain_def;
 int vd_agent_fsinfo(struct json_object *ret, const struct domain_def *def,
                     struct remote_domain_get_fsinfo_ret *out, struct verr *err);
+/* The domain disk (its target name) at the address a guest agent reports for a disk
+ * (guest-get-fsinfo's and guest-get-disks' pci-controller, bus, target, unit), or NULL. */
+const char *vd_agent_disk_target(const struct domain_def *def, struct json_object *disk);
+
+/* guest-get-vcpus' "return" (qemuAgentGetVCPUs: logical-id and online required, can-offline
+ * false when absent). *out is malloc'd. 0, or -EINVAL with err in libvirt's words. */
+struct vd_agent_vcpu {
+    unsigned id;
+    bool online, offlinable, modified;
+};
+int vd_agent_vcpus(struct json_object *ret, struct vd_agent_vcpu **out, size_t *n,
+                   struct verr *err);
+/* virDomainGetGuestVcpus' parameters: vcpus, online, offlinable as cpulists. */
+int vd_agent_vcpus_params(const struct vd_agent_vcpu *v, size_t n,
+                          struct remote_domain_get_guest_vcpus_ret *out, struct verr *err);
+/* setvcpus --guest N's plan (qemuAgentUpdateCPUInfo): marks the vCPUs to change. 0, or
+ * -EINVAL ("Cannot offline enough CPUs") / -EPROTO (the agent's data) with err. */
+int vd_agent_vcpus_plan_count(struct vd_agent_vcpu *v, size_t n, unsigned nvcpus, struct verr *err);
+/* virDomainSetVcpusFlags with VIR_DOMAIN_VCPU_GUEST (rpc-lifecycle.c hands it over). */
+int vd_agent_set_vcpus_count(struct vd_call *c, unsigned nvcpus, unsigned flags);
+
+/* agent-guestinfo.c: libvirt's VIR_DOMAIN_GUEST_INFO_* categories. */
+enum {
+    VD_GUEST_INFO_USERS = 1,
+    VD_GUEST_INFO_OS = 2,
+    VD_GUEST_INFO_TIMEZONE = 4,
+    VD_GUEST_INFO_HOSTNAME = 8,
+    VD_GUEST_INFO_FILESYSTEM = 16,
+    VD_GUEST_INFO_DISKS = 32,
+    VD_GUEST_INFO_INTERFACES = 64,
+};
+/* Appends one category's parameters, from its agent command's "return" (guest-get-users,
+ * -osinfo, -timezone, -host-name, -fsinfo, -disks, guest-network-get-interfaces), to out, as
+ * virDomainGetGuestInfo has them; disks are named from def (may be NULL). 0, or -EINVAL with
+ * err in libvirt's words for a malformed answer (out then unchanged). */
+int vd_agent_guestinfo_fill(unsigned type, struct json_object *ret, const struct domain_def *def,
+                            struct remote_domain_get_guest_info_ret *out, struct verr *err);
 
 /* server.c */
 void vd_client_ref(struct vd_client *c);

@@ -474,6 +474,9 @@ static void external_next(struct create_work *w)
         /* the VMM runs as the configured user: the overlay is the VM's image from now on */
         else if (vd_dac_label_file(&d->dac, d->run_dir, dom->def, files[n], &err) < 0)
             error = verr_msg(&err);
+        /* an overlay on a block device: in the VMM's private /dev (qemu.conf's namespaces) */
+        else if (dom->vmm && vd_vmm_prepare_path(dom->vmm, files[n], &err) < 0)
+            error = verr_msg(&err);
         n++;
     }
     if (!error && !dom->vmm)

@@ -150,6 +150,9 @@ struct vd_daemon {
     /* qemu.conf's confinement keys (main.c reads them; vmm-start.c, security-dac.c). */
     bool seccomp_sandbox; /* seccomp_sandbox (default 1): -sandbox on for every VMM */
     struct vd_dac dac;    /* user, group, dynamic_ownership */
+    /* namespaces = [ "mount" ] (the default for a root daemon, as libvirt's): every VMM in a
+     * mount namespace of its own with a private /dev (vmm-namespace.h); [] turns it off. */
+    bool ns_mount;
     /* qemu.conf's vnc_tls, vnc_tls_x509_cert_dir (default /etc/pki/libvirt-vnc, under --root
      * with one) and vnc_tls_x509_verify: every VNC display gets x509 credentials (vmm-argv.c). */
     bool vnc_tls, vnc_tls_verify;

@@ -151,18 +151,21 @@ char *vmm_argv_disk_alias(const struct domain_disk *d)
         return xasprintf("sata%u-%u-%u", ad->controller, ad->bus, ad->unit);
     if (d->target_bus == DOMAIN_DISK_BUS_SCSI)
         return xasprintf("scsi%u-%u-%u-%u", ad->controller, ad->bus, ad->target, ad->unit);
+    if (d->target_bus == DOMAIN_DISK_BUS_IDE)
+        return xasprintf("ide%u-%u-%u", ad->controller, ad->bus, ad->unit);
     return NULL;
 }
 
-/* A disk on a virtio-scsi or an AHCI controller, as libvirt's -drive era names it: alias
- * scsiC-B-T-U or sataC-B-U from its drive address, -drive id drive-ALIAS; a cdrom is
- * scsi-cd or ide-cd (media=cdrom, no file when empty), a disk scsi-hd or ide-hd. */
+/* A disk on a virtio-scsi, an AHCI or pc's IDE controller, as libvirt's -drive era names
+ * it: alias scsiC-B-T-U, sataC-B-U or ideC-B-U from its drive address, -drive id drive-ALIAS; a
+ * cdrom is scsi-cd or ide-cd (media=cdrom, no file when empty), a disk scsi-hd or ide-hd. */
 static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
 {
     const struct domain_address *ad = &d->address;
     char *alias = vmm_argv_disk_alias(d);
     bool cd = d->device == DOMAIN_DISK_DEVICE_CDROM;
     bool sata = d->target_bus == DOMAIN_DISK_BUS_SATA;
+    bool ide = d->target_bus == DOMAIN_DISK_BUS_IDE;
     struct buf b = BUF_INIT;
     if (d->source_path) {
         buf_append(&b, "file=", 5);
@@ -186,7 +189,9 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
         snprintf(port, sizeof(port), "ide.%u", ad->unit);
     else
         snprintf(port, sizeof(port), "sata%u.%u", ad->controller, ad->unit);
-    char *dev = sata
+    char *dev = ide ? xasprintf("%s,bus=ide.%u,unit=%u,drive=drive-%s,id=%s",
+                                cd ? "ide-cd" : "ide-hd", ad->bus, ad->unit, alias, alias)
+                : sata
                     ? xasprintf("%s,bus=%s,drive=drive-%s,id=%s", cd ? "ide-cd" : "ide-hd", port,
                                 alias, alias)
                     : xasprintf("%s,bus=scsi%u.0,channel=%u,scsi-id=%u,lun=%u,drive=drive-%s,id=%s",
@@ -807,7 +812,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     /* SCSI and SATA disks after their controllers (vireo-vmm creates devices in order). */
     for (size_t i = 0; i < def->ndisks; i++)
         if (def->disks[i].target_bus == DOMAIN_DISK_BUS_SCSI ||
-            def->disks[i].target_bus == DOMAIN_DISK_BUS_SATA)
+            def->disks[i].target_bus == DOMAIN_DISK_BUS_SATA ||
+            def->disks[i].target_bus == DOMAIN_DISK_BUS_IDE)
             add_scsi_disk(&a, &def->disks[i]);
     /* USB input after the controllers. */
     size_t ninput = 0;

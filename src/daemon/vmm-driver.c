@@ -29,6 +29,7 @@
 #include "daemon/security-dac.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-internal.h"
+#include "daemon/vmm-namespace.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -72,6 +73,29 @@ void vd_vmm_forget(struct vd_daemon *d, const char *name)
 pid_t vd_vmm_pid(const struct vd_vmm *vmm)
 {
     return vmm->pid;
+}
+
+bool vd_vmm_private_dev(const struct vd_vmm *vmm)
+{
+    return vmm->pidfd >= 0 && vd_ns_is_private(vmm->pidfd, vmm->pid);
+}
+
+int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err)
+{
+    /* Asked of the process rather than remembered: a VMM reattached by a restarted daemon
+     * that had other settings keeps the namespace it was started in. */
+    if (!vmm || !vd_ns_path_is_dev(path) || !vd_vmm_private_dev(vmm))
+        return 0;
+    /* A fork and a few system calls, on the loop (as libvirt's helper runs in its job). */
+    return vd_ns_add_path(vmm->pidfd, path, err);
+}
+
+void vd_vmm_release_path(struct vd_vmm *vmm, const char *path)
+{
+    struct verr err = {0};
+    if (vmm && vd_ns_path_is_dev(path) && vd_vmm_private_dev(vmm) &&
+        vd_ns_remove_path(vmm->pidfd, path, &err) < 0)
+        log_warn("domain '%s': %s", vmm->name, verr_msg(&err));
 }
 
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids)

@@ -262,6 +262,18 @@ int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool
 int vd_vmm_sweep(struct vd_daemon *d, bool (*keep)(void *ctx, const char *name, pid_t pid),
                  void *ctx);
 pid_t vd_vmm_pid(const struct vd_vmm *vmm);
+/* Whether the VMM runs in a mount namespace of its own with a private /dev
+ * (qemu.conf's namespaces = [ "mount" ] when it was started; vmm-namespace.h). */
+bool vd_vmm_private_dev(const struct vd_vmm *vmm);
+/*
+ * A file the VMM is about to open (a hot-plugged disk, a new CD-ROM medium, a snapshot's
+ * overlay): when it is a /dev path and the VMM has a private /dev, the node (and the links
+ * leading to it) is made there first, as the host has it. 0 otherwise, or -errno with err.
+ */
+int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err);
+/* The VMM no longer uses path (a detached disk): its node leaves the private /dev, if any
+ * (a failure is logged: the node only stays until the VM ends). */
+void vd_vmm_release_path(struct vd_vmm *vmm, const char *path);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
 

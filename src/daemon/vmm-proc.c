@@ -8,8 +8,13 @@
  * before exec). glibc's posix_spawn uses clone(CLONE_VM | CLONE_VFORK): no
  * copy, and the exec error comes back to the caller instead of a child that
  * must report it through the log.
+ *
+ * A VMM in a mount namespace of its own (vmm-namespace.h) needs code between fork and exec,
+ * which posix_spawn cannot run: it is forked instead, and the child reports a failed step
+ * or exec through a close-on-exec pipe (end of file: the exec happened).
  */
 #include "daemon/vmm-proc.h"
+#include "daemon/vmm-namespace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,9 +37,106 @@
 
 extern char **environ;
 
-int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra, pid_t *pid,
-             struct verr *err)
+/* from as to, open across the exec (dup2 onto itself would keep close-on-exec). */
+static int dup_to(int from, int to)
 {
+    return from == to ? fcntl(to, F_SETFD, 0) : dup2(from, to);
+}
+
+/* The forked child of spawn_in_namespace: system calls only from here to the exec. */
+static void ns_child(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
+                     struct vd_ns_plan *ns, int report)
+{
+    struct vd_ns_failure f = {0};
+    /* The report pipe above every descriptor the VMM is handed. */
+    int low = VD_VMM_LOCK_FD + 1;
+    for (size_t i = 0; i < nextra; i++)
+        if (extra[i] >= low)
+            low = extra[i] + 1;
+    if (report < low) {
+        int moved = fcntl(report, F_DUPFD_CLOEXEC, low);
+        if (moved >= 0)
+            report = moved;
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP and the reserved */
+    setsid();
+    if (vd_ns_enter(ns, &f) == 0) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup_to(null, 0) < 0 || dup_to(logfd, 1) < 0 || dup_to(logfd, 2) < 0 ||
+            (keep_fd >= 0 && dup_to(keep_fd, VD_VMM_LOCK_FD) < 0)) {
+            f.err = errno;
+            memcpy(f.what, "set up its descriptors", sizeof("set up its descriptors"));
+        } else {
+            for (size_t i = 0; i < nextra; i++)
+                if (extra[i] > VD_VMM_LOCK_FD)
+                    fcntl(extra[i], F_SETFD, 0);
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execve(argv[0], argv, environ);
+            f.err = errno;
+            memcpy(f.what, "exec", sizeof("exec"));
+        }
+    }
+    if (write(report, &f, sizeof(f)) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
+                              struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return verr_errno(err, errno, "cannot run %s: pipe", argv[0]);
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        return verr_errno(err, e, "cannot run %s: fork", argv[0]);
+    }
+    if (child == 0) {
+        close(pfd[0]);
+        ns_child(argv, logfd, keep_fd, extra, nextra, ns, pfd[1]);
+    }
+    close(pfd[1]);
+    struct vd_ns_failure f = {0};
+    ssize_t n;
+    while ((n = read(pfd[0], &f, sizeof(f))) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
+    if (n == 0) {
+        *pid = child;
+        return 0;
+    }
+    /* The child is ending: reaped here, so the caller never waits for it. */
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(f)) {
+        f.err = EIO;
+        snprintf(f.what, sizeof(f.what), "no word from the child");
+    }
+    f.what[sizeof(f.what) - 1] = 0;
+    int r = strcmp(f.what, "exec") == 0
+                ? verr_errno(err, f.err, "cannot run %s", argv[0])
+                : verr_errno(err, f.err, "cannot set up the VMM's private /dev (namespaces): %s",
+                             f.what);
+    char line[VERR_MSG_MAX + 16];
+    int len = snprintf(line, sizeof(line), "vireod: %s\n", verr_msg(err));
+    if (len > 0)
+        fd_write_all(logfd, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+    return r;
+}
+
+int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
+             struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
+{
+    if (ns)
+        return spawn_in_namespace(argv, logfd, keep_fd, extra, nextra, ns, pid, err);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);

@@ -35,10 +35,14 @@ struct vd_vmm_ident {
  * (vmm-record.h), held by the VMM for as long as it lives. The nextra
  * descriptors in extra (tap devices) are handed over under their own
  * numbers, which must be above VD_VMM_LOCK_FD.
+ * With ns (qemu.conf's namespaces = [ "mount" ], vmm-namespace.h) the child enters a mount
+ * namespace of its own with a private /dev before the exec; a failure there fails the spawn
+ * with its step in err (and in the log), and nothing of it is left.
  */
 #define VD_VMM_LOCK_FD 3
-int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra, pid_t *pid,
-             struct verr *err);
+struct vd_ns_plan;
+int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
+             struct vd_ns_plan *ns, pid_t *pid, struct verr *err);
 
 /* The start time of pid (clock ticks since boot), or 0 with err set. */
 uint64_t vd_proc_start_time(pid_t pid, struct verr *err);

@@ -57,6 +57,7 @@
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
+#include "daemon/vmm-namespace.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -87,7 +88,8 @@ struct start_work {
     char *vnc_socket;
     int64_t vnc_valid_to;
     int lock_fd;
-    bool spawned; /* a process was started: an undo must look for it */
+    struct vd_ns_plan *ns; /* qemu.conf's namespaces = [ "mount" ]: the private /dev, or NULL */
+    bool spawned;          /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
@@ -127,6 +129,7 @@ static void work_free(struct start_work *w)
     free(w->pidfile);
     free(w->vnc_socket);
     vd_tune_plan_free(w->tune);
+    vd_ns_plan_free(w->ns);
     free(w->vcpu_tids);
     free(w->iothreads);
     if (w->vnc_password)
@@ -300,7 +303,9 @@ static int start_blocking(struct start_work *w)
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
     pid_t child;
-    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, &child, err);
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, w->ns, &child, err);
+    if (r < 0 && w->ns) /* the step that failed, with the domain's name */
+        verr_prefix(err, "cannot start domain '%s'", w->name);
     close(logfd);
     /* The VMM has its own copies now: a tap lives as long as the VMM does. */
     for (size_t i = 0; i < w->nnet_fds; i++)
@@ -603,6 +608,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         work_free(w);
         return r;
     }
+    /* The private /dev needs to know the huge-page mount (mem_path moves into argv below). */
+    char *ns_mem_path = mem_path && d->ns_mount ? xstrdup(mem_path) : NULL;
     size_t n = 0;
     while (w->argv[n])
         n++;
@@ -657,12 +664,19 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
                      "operation failed: domain '%s' still has a vireo-vmm process (it holds "
                      "%s/%s.lock)",
                      def->name, d->run_dir, def->name);
+        free(ns_mem_path);
+        domain_def_free(resolved);
         work_free(w);
         return r;
     }
 
     /* 2b. The images given to the VM's user (security-dac.h), with the lock held. */
     r = vd_dac_label(&dac, d->run_dir, resolved ? resolved : def, err);
+    /* 2c. The private /dev (qemu.conf's namespaces), its nodes as the labels left them. */
+    if (r == 0 && d->ns_mount &&
+        (r = vd_ns_plan_make(resolved ? resolved : def, ns_mem_path, &w->ns, err)) < 0)
+        vd_dac_restore(d->run_dir, def->name);
+    free(ns_mem_path);
     domain_def_free(resolved);
     if (r < 0) {
         close(w->lock_fd);

@@ -280,9 +280,9 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "memory", P, 16, "memory devices are not supported yet"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
     {"disk@device", "disk", H, 0,
-     "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi'), ide-hd (bus 'sata')"},
+     "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi'), ide-hd (bus 'sata' or 'ide')"},
     {"disk@device", "cdrom", H, 0,
-     "scsi-cd (bus 'scsi') or ide-cd (bus 'sata'), read-only, may be empty"},
+     "scsi-cd (bus 'scsi') or ide-cd (bus 'sata' or 'ide'), read-only, may be empty"},
     {"disk@device", "lun", R, 0, "SCSI passthrough (device 'lun') is not supported"},
     {"disk@device", "*", R, 0, "only devices 'disk' and 'cdrom' are supported"},
     {"disk@type", "file", H, 0, "-drive file="},
@@ -298,15 +298,21 @@ static const struct vmm_support_rule rules[] = {
     {"disk/target@bus", "virtio (cdrom)", R, 0, "a cdrom cannot use bus 'virtio'"},
     {"disk/target@bus", "sata", H, 0,
      "ide-hd or ide-cd on the sata controller's port (bus=sataC.U, unit U from <address>)"},
-    {"disk/target@bus", "ide", P, 15,
-     "vireo-vmm has no IDE controller: use bus 'sata' (an AHCI controller) or 'scsi'"},
-    {"disk/target@bus", "*", R, 0, "only buses 'virtio', 'scsi' and 'sata' are supported"},
+    {"disk/target@bus", "ide", H, 0,
+     "ide-hd or ide-cd on pc's PIIX3 IDE (bus=ide.B,unit=U from <address>); q35 and microvm "
+     "refuse it when the domain is defined"},
+    {"disk/target@bus", "*", R, 0, "only buses 'virtio', 'scsi', 'sata' and 'ide' are supported"},
     {"disk/address", "drive channel 0", H, 0,
      "bus=scsiC.0,channel=0,scsi-id=TARGET,lun=UNIT (scsi-id up to 255, lun up to 16383)"},
     {"disk/address", "drive sata port", H, 0,
      "bus=sataC.U: the AHCI controller's port U (units 0-5, bus 0, target 0)"},
     {"disk/address", "drive sata other", R, 0,
      "an AHCI controller has bus 0, target 0 and units (ports) 0-5"},
+    {"disk/address", "drive ide place", H, 0,
+     "bus=ide.B,unit=U: PIIX3 IDE's bus B (0-1), unit U (0 master, 1 slave)"},
+    {"disk/address", "drive ide controller 1+", R, 0, "Only 1 IDE controller is supported"},
+    {"disk/address", "drive ide other", R, 0,
+     "pc's IDE has controller 0, buses 0-1, target 0 and units 0-1"},
     {"disk/address", "*", R, 0, "virtio-scsi has bus 0 only, targets 0-255 and units 0-16383"},
     {"disk/driver@name", "qemu", H, 0, "vireo-vmm's block layer"},
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
@@ -375,10 +381,10 @@ static const struct vmm_support_rule rules[] = {
     {"interface", "*", P, 14, "not supported by vireo-vmm yet"},
     {"controller", "pci/pcie-root", H, 0, "pcie.0, vireo-vmm's PCIe root bus"},
     {"controller", "pci/pci-root", H, 0, "pci.0, the pc machine's PCI root bus"},
-    /* libvirt lists PIIX3's IDE function only when a disk is on bus 'ide' (refused above). */
+    /* libvirt lists PIIX3's IDE function only when a disk is on bus 'ide'. */
     {"controller", "ide/", H, 0,
-     "PIIX3's IDE function at 00:01.1: vireo-vmm's pc leaves it out (disks on bus 'ide' are "
-     "refused)"},
+     "PIIX3's IDE function at 00:01.1, pc's own (piix3-ide: buses ide.0 and ide.1)"},
+    {"controller", "ide/ other index", R, 0, "Only 1 IDE controller is supported"},
     {"controller", "pci/pcie-root-port", H, 0,
      "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
     {"controller", "usb/none", H, 0, "no USB"},
@@ -1040,6 +1046,21 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         free(shown);
         goto out;
     }
+    if (d->target_bus == DOMAIN_DISK_BUS_IDE) {
+        const struct domain_address *a = &d->address;
+        bool ok = a->type == DOMAIN_ADDRESS_DRIVE && a->controller == 0 && a->bus <= 1 &&
+                  a->target == 0 && a->unit <= 1;
+        char *shown = xasprintf("<disk> %s <address type='drive' controller='%u' bus='%u' "
+                                "target='%u' unit='%u'>",
+                                t, a->controller, a->bus, a->target, a->unit);
+        r = probe("disk/address",
+                  ok                  ? "drive ide place"
+                  : a->controller > 0 ? "drive ide controller 1+"
+                                      : "drive ide other",
+                  shown, err);
+        free(shown);
+        goto out;
+    }
     if (d->target_bus == DOMAIN_DISK_BUS_SCSI) {
         const struct domain_address *a = &d->address;
         bool ok =
@@ -1112,6 +1133,8 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     char *value;
     if (c->type == DOMAIN_CONTROLLER_VIRTIO_SERIAL)
         value = xstrdup(t);
+    else if (c->type == DOMAIN_CONTROLLER_IDE && c->index != 0)
+        value = xstrdup("ide/ other index");
     else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
              !(c->model && strcmp(c->model, "pcie-root-port") == 0))
         value = xasprintf("%s/%s index %u", t, m, c->index);

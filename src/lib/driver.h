@@ -289,6 +289,12 @@ struct vir_driver {
                    vir_error *err);
     int (*get_fs_info)(vir_domain *dom, vir_domain_fs_info ***info, unsigned int flags,
                        vir_error *err);
+    int (*get_guest_vcpus)(vir_domain *dom, vir_typed_parameter **params, int *nparams,
+                           unsigned int flags, vir_error *err);
+    int (*set_guest_vcpus)(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                           vir_error *err);
+    int (*get_guest_info)(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
+                          int *nparams, unsigned int flags, vir_error *err);
     int (*set_user_password)(vir_domain *dom, const char *user, const char *password,
                              unsigned int flags, vir_error *err);
     char *(*qemu_agent_command)(vir_domain *dom, const char *cmd, int timeout, unsigned int flags,

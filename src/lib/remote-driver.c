@@ -1246,6 +1246,47 @@ static int remote_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsig
     return n;
 }
 
+static int remote_get_guest_vcpus(vir_domain *dom, vir_typed_parameter **params, int *nparams,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_guest_vcpus_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_guest_vcpus_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_GUEST_VCPUS, &a, &r, err) < 0)
+        return -1;
+    vir_typed_parameter *p = xcalloc(r.params_len ? r.params_len : 1, sizeof(*p));
+    params_from_wire(r.params, (int)r.params_len, p);
+    *params = p;
+    *nparams = (int)r.params_len;
+    remote_domain_get_guest_vcpus_ret_free(&r);
+    return 0;
+}
+
+static int remote_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state,
+                                  unsigned int flags, vir_error *err)
+{
+    struct remote_domain_set_guest_vcpus_args a = {
+        .cpumap = (char *)cpumap, .state = state, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_GUEST_VCPUS, &a, NULL, err);
+}
+
+static int remote_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
+                                 int *nparams, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_get_guest_info_args a = {.types = types, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct remote_domain_get_guest_info_ret r = {0};
+    if (call(dom->conn, REMOTE_PROC_DOMAIN_GET_GUEST_INFO, &a, &r, err) < 0)
+        return -1;
+    vir_typed_parameter *p = xcalloc(r.params_len ? r.params_len : 1, sizeof(*p));
+    params_from_wire(r.params, (int)r.params_len, p);
+    *params = p;
+    *nparams = (int)r.params_len;
+    remote_domain_get_guest_info_ret_free(&r);
+    return 0;
+}
+
 static int remote_set_user_password(vir_domain *dom, const char *user, const char *password,
                                     unsigned int flags, vir_error *err)
 {
@@ -2101,6 +2142,9 @@ const struct vir_driver vir_remote_driver = {
     .qemu_agent_command = remote_qemu_agent_command,
     .fs_freeze = remote_fs_freeze,
     .get_fs_info = remote_get_fs_info,
+    .get_guest_info = remote_get_guest_info,
+    .get_guest_vcpus = remote_get_guest_vcpus,
+    .set_guest_vcpus = remote_set_guest_vcpus,
     .set_user_password = remote_set_user_password,
     .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,

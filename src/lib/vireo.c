@@ -1320,6 +1320,24 @@ int vir_domain_get_fs_info(vir_domain *dom, vir_domain_fs_info ***info, unsigned
     DOM_QUERY("virDomainGetFSInfo", -1, get_fs_info, info, flags, err);
 }
 
+int vir_domain_get_guest_vcpus(vir_domain *dom, vir_typed_parameter **params, int *nparams,
+                               unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetGuestVcpus", -1, get_guest_vcpus, params, nparams, flags, err);
+}
+
+int vir_domain_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                               vir_error *err)
+{
+    DOM_MUTATE("virDomainSetGuestVcpus", set_guest_vcpus, cpumap, state, flags, err);
+}
+
+int vir_domain_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
+                              int *nparams, unsigned int flags, vir_error *err)
+{
+    DOM_QUERY("virDomainGetGuestInfo", -1, get_guest_info, types, params, nparams, flags, err);
+}
+
 int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *password,
                                  unsigned int flags, vir_error *err)
 {

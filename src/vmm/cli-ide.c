@@ -14,6 +14,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/ahci.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/piix-ide.h"
 #include "vmm/machine.h"
 
 #include <errno.h>
@@ -68,16 +69,16 @@ int cli_ide_finish(struct vmm_config *cfg, struct verr *err)
                         "virtio-scsi-pci with scsi-hd/scsi-cd)",
                         first->what);
     case MACHINE_PC:
-        /* TODO: PIIX3's IDE function (00:01.1, ports 0x1f0/0x170, bus-master DMA). */
-        return verr_set(err, ENOTSUP,
-                        "%s: vireo-vmm's pc has no IDE controller: use -M q35 (its AHCI "
-                        "controller takes if=ide), or virtio-scsi-pci with scsi-hd/scsi-cd",
-                        first->what);
+        break;
     case MACHINE_Q35:
         break;
     }
-    if (cfg->machine.no_sata)
+    bool pc = cfg->machine.kind == MACHINE_PC;
+    if (!pc && cfg->machine.no_sata)
         return verr_set(err, ENOTSUP, "%s: q35 with sata=off has no IDE bus", first->what);
+    /* pc: PIIX IDE's two buses of two units; q35: AHCI's six ports of one. */
+    unsigned units = pc ? PIIX_IDE_UNITS : 1;
+    int max_index = pc ? PIIX_IDE_BUSES * PIIX_IDE_UNITS : AHCI_PORTS;
     /* Indices given first, then the others take the lowest free ones, in order. */
     for (unsigned i = 0; i < cfg->nr_ide_drives; i++) {
         struct cli_ide_drive *d = &cfg->ide_drives[i];
@@ -91,16 +92,20 @@ int cli_ide_finish(struct vmm_config *cfg, struct verr *err)
     struct vm_backends *be = &cfg->backends;
     for (unsigned i = 0; i < cfg->nr_ide_drives; i++) {
         struct cli_ide_drive *d = &cfg->ide_drives[i];
+        int busno = d->index / (int)units, unit = d->index % (int)units;
         for (unsigned k = 0; k < i; k++)
             if (cfg->ide_drives[k].index == d->index)
-                return verr_set(err, EEXIST, "%s: drive with bus=%d, unit=0 (index=%d) exists",
-                                d->what, d->index, d->index);
-        if (d->index >= AHCI_PORTS)
+                return verr_set(err, EEXIST, "%s: drive with bus=%d, unit=%d (index=%d) exists",
+                                d->what, busno, unit, d->index);
+        if (d->index >= max_index && pc) /* QEMU's words */
+            return verr_set(err, EINVAL, "%s: machine type does not support if=ide,bus=%d,unit=%d",
+                            d->what, busno, unit);
+        if (d->index >= max_index)
             return verr_set(err, EINVAL, "%s: bus=%d: q35's AHCI controller has buses 0 to %d",
                             d->what, d->index, AHCI_PORTS - 1);
         struct vmm_drive *dr = &be->drives[d->drive];
         if (!dr->id) {
-            char *id = xasprintf("ide%d-%s0", d->index, d->cdrom ? "cd" : "hd");
+            char *id = xasprintf("ide%d-%s%d", busno, d->cdrom ? "cd" : "hd", unit);
             if (vm_backends_find(be, BACKEND_DRIVE, id) >= 0) {
                 int r = verr_set(err, EEXIST, "%s: duplicate drive id '%s'", d->what, id);
                 free(id);
@@ -110,11 +115,14 @@ int cli_ide_finish(struct vmm_config *cfg, struct verr *err)
         }
         struct dev_config *c =
             dev_config_new(dev_type_find(d->cdrom ? "ide-cd" : "ide-hd"), d->what);
-        char bus[16];
-        snprintf(bus, sizeof(bus), "ide.%d", d->index);
+        char bus[16], unitstr[16];
+        snprintf(bus, sizeof(bus), "ide.%d", busno);
+        snprintf(unitstr, sizeof(unitstr), "%d", unit);
         int r = dev_config_set(c, "drive", dr->id, err);
         if (r == 0)
             r = dev_config_set(c, "bus", bus, err);
+        if (r == 0 && pc)
+            r = dev_config_set(c, "unit", unitstr, err);
         if (r < 0) {
             dev_config_free(c);
             return r;

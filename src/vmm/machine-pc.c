@@ -82,6 +82,7 @@ void machine_pc_builtin_devices(const struct machine_config *mc, const char *ser
     if (mc->kind == MACHINE_PC) {
         machine_builtin("i440FX", NULL, list, n);
         machine_builtin("PIIX3", NULL, list, n);
+        machine_builtin("piix3-ide", NULL, list, n); /* 01.1: buses ide.0 and ide.1 */
         machine_builtin("PIIX4_PM", NULL, list, n);
     } else {
         machine_builtin("mch", NULL, list, n);

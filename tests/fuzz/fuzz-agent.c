@@ -4,8 +4,9 @@
  * socket, and the agent's side answers with the first half of the input, the handshake's
  * sentinel and answer, then the second half (so both the stale-byte path and the reply path
  * see the bytes); a reply that parses goes through libvirt's error check and the interface
- * conversion of domifaddr --source agent, and domfsinfo's file system list against a small
- * definition. Whatever the bytes, no crash, no leak, and the command ends exactly once.
+ * conversion of domifaddr --source agent, domfsinfo's file system list against a small
+ * definition, guestinfo's parameters of every category, and guestvcpus' lists and plan. Whatever
+ * the bytes, no crash, no leak, and the command ends exactly once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,21 @@ static void on_reply(void *opaque, int r, struct json_object *reply, const char 
     struct remote_domain_get_fsinfo_ret fsi;
     if (vd_agent_fsinfo(ret, &def, &fsi, &e) == 0)
         remote_domain_get_fsinfo_ret_free(&fsi);
+    /* and as each of guestinfo's categories, all into one list */
+    struct remote_domain_get_guest_info_ret gi = {0};
+    for (unsigned type = VD_GUEST_INFO_USERS; type <= VD_GUEST_INFO_INTERFACES; type <<= 1)
+        vd_agent_guestinfo_fill(type, ret, &def, &gi, &e);
+    remote_domain_get_guest_info_ret_free(&gi);
+    /* and as guest-get-vcpus' answer: guestvcpus' lists and setvcpus --guest 1's plan */
+    struct vd_agent_vcpu *v = NULL;
+    size_t nv = 0;
+    struct remote_domain_get_guest_vcpus_ret vp;
+    if (vd_agent_vcpus(ret, &v, &nv, &e) == 0) {
+        if (vd_agent_vcpus_params(v, nv, &vp, &e) == 0)
+            remote_domain_get_guest_vcpus_ret_free(&vp);
+        vd_agent_vcpus_plan_count(v, nv, 1, &e);
+        free(v);
+    }
 }
 
 static void put(int fd, const void *p, size_t n)

@@ -9,10 +9,19 @@
  *   guest-ping            {"return": {}}                   guest-info  version and commands
  *   guest-get-time        the CMOS clock (plus what guest-set-time moved it), in ns
  *   guest-set-time        {"time": NS} moves the clock; without it, back to the CMOS clock
- *   guest-get-fsinfo      [] (the test guest has no filesystems)
- *   guest-fsfreeze-freeze[-list], guest-fsfreeze-thaw   0 (file systems frozen/thawed: none)
- *   guest-network-get-interfaces  [] (it has no network stack)
+ *   guest-get-fsinfo      the first virtio-blk disk as one file system "/" (type vireo-testfs,
+ *                         its capacity from the device's config as total-bytes, at the PCI
+ *                         address the guest found it), or [] without a disk
+ *   guest-get-disks       that disk as /dev/vda (not a partition, no dependencies), same address
+ *   guest-fsfreeze-freeze[-list], guest-fsfreeze-thaw   the number of those file systems
+ *   guest-network-get-interfaces  the first virtio-net NIC as eth0 with the MAC in its config
+ *                         and no IP address (the guest has no network stack), or []
  *   guest-set-user-password  {} (reported with its username and base64 password)
+ *   guest-get-vcpus       each vCPU of the MADT with its online flag; all but vCPU 0 can go
+ *                         offline. The test guest cannot really offline a CPU (its other
+ *                         vCPUs are parked by the VMM, never started): guest-set-vcpus keeps
+ *                         a per-CPU online flag, reports each change, and answers with the
+ *                         count applied as qemu-ga does (stopping at the first it refuses)
  *   guest-get-osinfo, guest-get-timezone, guest-get-host-name   what the test guest is
  *   guest-shutdown        no answer: "# agent: guest-shutdown" and ACPI power-off
  *   anything else         {"error": {"class": "CommandNotFound", ...}} as qemu-ga words it
@@ -59,6 +68,13 @@ struct agent {
     unsigned port, rxq, txq;
     int64_t offset_ns; /* what guest-set-time moved the clock by */
     bool named, added;
+    /* What the guest found on its PCI bus for guest-get-fsinfo/-disks and the interfaces. */
+    bool have_disk, have_nic;
+    unsigned disk_bus, disk_dev, nic_bus, nic_dev;
+    uint64_t disk_bytes;
+    uint8_t mac[6];
+    unsigned ncpus;
+    bool online[ACPI_MAX_CPUS];
 };
 
 static void w16(uint64_t a, uint16_t v)
@@ -190,6 +206,16 @@ static bool reply(struct agent *a, const char *s)
     return send_text(a, s, (uint32_t)strlen(s));
 }
 
+/* The first place needle is in text, or NULL. */
+static const char *find(const char *text, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *text; text++)
+        if (!memcmp(text, needle, n))
+            return text;
+    return 0;
+}
+
 /* The value of "key": a string (copied to out) or a number or boolean (into *num), from a flat JSON
  * text; false when the key is absent. Enough for the commands above. */
 static bool json_field(const char *text, const char *key, char *out, unsigned max, int64_t *num)
@@ -299,16 +325,46 @@ static bool serve(struct agent *a, const char *cmd)
         }
         ok = reply(a, "{\"return\": {}}\n");
         tap_ok(t, ok, "agent: guest-set-time answered");
-    } else if (!strcmp(name, "guest-get-fsinfo")) {
-        ok = reply(a, "{\"return\": []}\n");
-        tap_ok(t, ok, "agent: guest-get-fsinfo answered (no filesystems)");
+    } else if (!strcmp(name, "guest-get-fsinfo") || !strcmp(name, "guest-get-disks")) {
+        char addr[200];
+        bool fs = name[10] == 'f';
+        format_buf(addr, sizeof(addr),
+                   "{\"bus-type\": \"virtio\", \"bus\": 0, \"target\": 0, \"unit\": 0, "
+                   "\"pci-controller\": {\"domain\": 0, \"bus\": %u, \"slot\": %u, "
+                   "\"function\": 0}, \"dev\": \"/dev/vda\"}",
+                   a->disk_bus, a->disk_dev);
+        if (!a->have_disk)
+            format_buf(out, sizeof(out), "{\"return\": []}\n");
+        else if (fs)
+            format_buf(
+                out, sizeof(out),
+                "{\"return\": [{\"name\": \"vda\", \"mountpoint\": \"/\", \"type\": "
+                "\"vireo-testfs\", \"used-bytes\": 0, \"total-bytes\": %lu, \"disk\": [%s]}]}\n",
+                (unsigned long)a->disk_bytes, addr);
+        else
+            format_buf(out, sizeof(out),
+                       "{\"return\": [{\"name\": \"/dev/vda\", \"partition\": false, "
+                       "\"dependencies\": [], \"address\": %s}]}\n",
+                       addr);
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: %s answered (%s)", name,
+               a->have_disk ? "the virtio disk" : "no filesystems");
     } else if (!strcmp(name, "guest-fsfreeze-freeze") || !strcmp(name, "guest-fsfreeze-thaw") ||
                !strcmp(name, "guest-fsfreeze-freeze-list")) {
-        ok = reply(a, "{\"return\": 0}\n");
-        tap_ok(t, ok, "agent: %s answered (no filesystems)", name);
+        format_buf(out, sizeof(out), "{\"return\": %u}\n", a->have_disk ? 1u : 0u);
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: %s answered (%u filesystems)", name, a->have_disk ? 1u : 0u);
     } else if (!strcmp(name, "guest-network-get-interfaces")) {
-        ok = reply(a, "{\"return\": []}\n");
-        tap_ok(t, ok, "agent: guest-network-get-interfaces answered (no interfaces)");
+        if (a->have_nic)
+            format_buf(out, sizeof(out),
+                       "{\"return\": [{\"name\": \"eth0\", \"hardware-address\": "
+                       "\"%02x:%02x:%02x:%02x:%02x:%02x\", \"ip-addresses\": []}]}\n",
+                       a->mac[0], a->mac[1], a->mac[2], a->mac[3], a->mac[4], a->mac[5]);
+        else
+            format_buf(out, sizeof(out), "{\"return\": []}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-network-get-interfaces answered (%s)",
+               a->have_nic ? "eth0" : "no interfaces");
     } else if (!strcmp(name, "guest-set-user-password")) {
         char user[32] = "", pw[64] = "";
         json_field(cmd, "username", user, sizeof(user), 0);
@@ -318,6 +374,45 @@ static bool serve(struct agent *a, const char *cmd)
         json_field(cmd, "crypted", 0, 0, &crypted);
         tap_ok(t, ok, "agent: guest-set-user-password for %s (password %s, crypted %s)", user, pw,
                crypted ? "yes" : "no");
+    } else if (!strcmp(name, "guest-get-vcpus")) {
+        unsigned n = (unsigned)format_buf(out, sizeof(out), "{\"return\": [");
+        for (unsigned i = 0; i < a->ncpus && n < sizeof(out); i++)
+            n += (unsigned)format_buf(out + n, sizeof(out) - n,
+                                      "%s{\"online\": %s, \"can-offline\": %s, "
+                                      "\"logical-id\": %u}",
+                                      i ? ", " : "", a->online[i] ? "true" : "false",
+                                      i ? "true" : "false", i);
+        format_buf(out + n, sizeof(out) - n, "]}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-get-vcpus answered (%u vCPUs)", a->ncpus);
+    } else if (!strcmp(name, "guest-set-vcpus")) {
+        /* "vcpus": [{"logical-id": N, "online": B}, ...], applied in order: each object
+         * (from '{' to '}') read on its own */
+        unsigned done = 0;
+        const char *p = find(cmd, "\"vcpus\"");
+        for (p = p ? find(p, "{") : 0; p; p = find(p + 1, "{")) {
+            char obj[128];
+            unsigned k = 0;
+            while (p[k] && p[k] != '}' && k + 1 < sizeof(obj))
+                obj[k] = p[k], k++;
+            obj[k] = '\0';
+            int64_t id = -1, on = -1;
+            if (!json_field(obj, "logical-id", 0, 0, &id) ||
+                !json_field(obj, "online", 0, 0, &on) || id < 0 || (unsigned)id >= a->ncpus ||
+                (id == 0 && !on))
+                break;
+            a->online[id] = on != 0;
+            tap_diag(t, "agent: vCPU %ld set %s", (long)id, on ? "online" : "offline");
+            done++;
+        }
+        if (done)
+            format_buf(out, sizeof(out), "{\"return\": %u}\n", done);
+        else
+            format_buf(out, sizeof(out),
+                       "{\"error\": {\"class\": \"GenericError\", \"desc\": \"vCPU change "
+                       "refused\"}}\n");
+        ok = reply(a, out);
+        tap_ok(t, ok, "agent: guest-set-vcpus answered (%u applied)", done);
     } else if (!strcmp(name, "guest-get-osinfo")) {
         ok = reply(a, "{\"return\": {\"id\": \"vireo-testguest\", \"name\": \"Vireo test guest\", "
                       "\"pretty-name\": \"Vireo test guest\", \"machine\": \"x86_64\"}}\n");
@@ -394,7 +489,7 @@ void test_agent(struct guest *g)
     static struct vdev d;
     struct tap *t = &g->tap;
     struct pci_access pa;
-    struct agent a = {g, &d, 1, 4, 5, 0, false, false};
+    struct agent a = {.g = g, .d = &d, .port = 1, .rxq = 4, .txq = 5};
     uint64_t idle = 600;
     const char *v;
     uint32_t n;
@@ -402,6 +497,31 @@ void test_agent(struct guest *g)
         param_u64(g, "agent_idle", false, false, &idle);
     const struct acpi_table_ref *mcfg = g->have_acpi ? acpi_find(&g->acpi, "MCFG") : 0;
     virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
+    /* The disk and NIC the agent describes: where they are, their capacity and MAC. */
+    static struct vdev other;
+    if (virtio_find(&other, &pa, 0x1042, 0) && other.device) {
+        a.have_disk = true;
+        a.disk_bus = other.bus;
+        a.disk_dev = other.dev;
+        a.disk_bytes =
+            ((uint64_t)mmio_read32(other.device + 4) << 32 | mmio_read32(other.device)) * 512;
+        tap_diag(t, "agent: virtio disk at %02x:%02x.0, %lu bytes", a.disk_bus, a.disk_dev,
+                 (unsigned long)a.disk_bytes);
+    }
+    if (virtio_find(&other, &pa, 0x1041, 0) && other.device) {
+        a.have_nic = true;
+        a.nic_bus = other.bus;
+        a.nic_dev = other.dev;
+        for (int i = 0; i < 6; i++)
+            a.mac[i] = mmio_read8(other.device + (uint64_t)i);
+        tap_diag(t, "agent: virtio NIC at %02x:%02x.0, MAC %02x:%02x:%02x:%02x:%02x:%02x",
+                 a.nic_bus, a.nic_dev, a.mac[0], a.mac[1], a.mac[2], a.mac[3], a.mac[4], a.mac[5]);
+    }
+    a.ncpus = g->have_acpi && g->madt.cpus ? g->madt.cpus : 1;
+    if (a.ncpus > ACPI_MAX_CPUS)
+        a.ncpus = ACPI_MAX_CPUS;
+    for (unsigned i = 0; i < a.ncpus; i++)
+        a.online[i] = true;
     if (!tap_ok(t, virtio_find(&d, &pa, 0x1043, 0), "agent: virtio-serial device found"))
         return;
     const char *why = start_device(&d);

@@ -1,11 +1,8 @@
 /*
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
- * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo and set-user-password.
- * Options, checks and outputs are virsh's.
- *
- * TODO: guestinfo (vireod answers virDomainGetGuestInfo already; libvireo and vsh lack it)
- * and guestvcpus (guest-get-vcpus / guest-set-vcpus: nowhere yet).
+ * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo, set-user-password and
+ * guestinfo and guestvcpus. Options, checks and outputs are virsh's.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -173,6 +170,116 @@ bool vsh_cmd_set_user_password(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     else
         vsh_print_extra(ctl, "Password set successfully for %s in %s", user,
                         vir_domain_get_name(dom));
+    vir_domain_free(dom);
+    return ok;
+}
+
+/* virsh's "key : value" lines, the value as vshGetTypedParamValue words it. */
+bool vsh_cmd_guestinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const struct {
+        const char *opt;
+        unsigned type;
+    } cats[] = {
+        {"user", VIR_DOMAIN_GUEST_INFO_USERS},
+        {"os", VIR_DOMAIN_GUEST_INFO_OS},
+        {"timezone", VIR_DOMAIN_GUEST_INFO_TIMEZONE},
+        {"hostname", VIR_DOMAIN_GUEST_INFO_HOSTNAME},
+        {"filesystem", VIR_DOMAIN_GUEST_INFO_FILESYSTEM},
+        {"disk", VIR_DOMAIN_GUEST_INFO_DISKS},
+        {"interface", VIR_DOMAIN_GUEST_INFO_INTERFACES},
+    };
+    unsigned types = 0;
+    for (size_t i = 0; i < sizeof(cats) / sizeof(cats[0]); i++)
+        if (vsh_opt_bool(cmd, cats[i].opt))
+            types |= cats[i].type;
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    vir_typed_parameter *params = NULL;
+    int n = 0;
+    int r = vir_domain_get_guest_info(dom, types, &params, &n, 0, &err);
+    vir_domain_free(dom);
+    if (r < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const vir_typed_parameter *p = &params[i];
+        switch (p->type) {
+        case VIR_TYPED_PARAM_INT:
+            vsh_print(ctl, "%-20s: %d\n", p->field, p->value.i);
+            break;
+        case VIR_TYPED_PARAM_UINT:
+            vsh_print(ctl, "%-20s: %u\n", p->field, p->value.ui);
+            break;
+        case VIR_TYPED_PARAM_LLONG:
+            vsh_print(ctl, "%-20s: %lld\n", p->field, p->value.l);
+            break;
+        case VIR_TYPED_PARAM_ULLONG:
+            vsh_print(ctl, "%-20s: %llu\n", p->field, p->value.ul);
+            break;
+        case VIR_TYPED_PARAM_DOUBLE:
+            vsh_print(ctl, "%-20s: %f\n", p->field, p->value.d);
+            break;
+        case VIR_TYPED_PARAM_BOOLEAN:
+            vsh_print(ctl, "%-20s: %s\n", p->field, p->value.b ? "yes" : "no");
+            break;
+        case VIR_TYPED_PARAM_STRING:
+            vsh_print(ctl, "%-20s: %s\n", p->field, p->value.s ? p->value.s : "");
+            break;
+        default:
+            vsh_print(ctl, "%-20s: unimplemented parameter type %d\n", p->field, p->type);
+            break;
+        }
+    }
+    vir_typed_params_free(params, n);
+    return true;
+}
+
+/* Without --cpulist the guest's vcpus/online/offlinable lists; with it, those vCPUs enabled or
+ * disabled. */
+bool vsh_cmd_guestvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *cpulist = vsh_opt_string(cmd, "cpulist");
+    bool enable = vsh_opt_bool(cmd, "enable"), disable = vsh_opt_bool(cmd, "disable");
+    if (enable && disable) {
+        vsh_error(ctl, "Options --enable and --disable are mutually exclusive");
+        return false;
+    }
+    if ((enable || disable) && !cpulist) {
+        vsh_error(ctl, "Option --%s is required by option --cpulist",
+                  enable ? "enable" : "disable");
+        return false;
+    }
+    if (cpulist && !enable && !disable) {
+        vsh_error(ctl, "One of options --enable or --disable is required by option --cpulist");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok;
+    if (cpulist) {
+        ok = vir_domain_set_guest_vcpus(dom, cpulist, enable ? 1 : 0, 0, &err) == 0;
+        if (!ok)
+            vsh_report(ctl, &err);
+    } else {
+        vir_typed_parameter *params = NULL;
+        int n = 0;
+        ok = vir_domain_get_guest_vcpus(dom, &params, &n, 0, &err) == 0;
+        if (!ok)
+            vsh_report(ctl, &err);
+        for (int i = 0; ok && i < n; i++)
+            vsh_print(ctl, "%-15s: %s\n", params[i].field,
+                      params[i].type == VIR_TYPED_PARAM_STRING && params[i].value.s
+                          ? params[i].value.s
+                          : "");
+        if (ok)
+            vir_typed_params_free(params, n);
+    }
     vir_domain_free(dom);
     return ok;
 }

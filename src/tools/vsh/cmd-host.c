@@ -673,6 +673,7 @@ static const struct vsh_opt opts_setvcpus[] = {
     {"count", VSH_OT_INT, VSH_OFLAG_REQ, "number of virtual CPUs"},
     {"maximum", VSH_OT_BOOL, 0, "set maximum limit on next boot"},
     IMPACT_OPTS,
+    {"guest", VSH_OT_BOOL, 0, "modify cpu state in the guest"},
     {NULL, 0, 0, NULL},
 };
 static const struct vsh_opt opts_setmem[] = {
@@ -707,6 +708,26 @@ static const struct vsh_opt opts_domfsfreeze[] = {
 
 static const struct vsh_opt opts_domfsinfo[] = {
     DOM_OPT,
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_guestinfo[] = {
+    DOM_OPT,
+    {"user", VSH_OT_BOOL, 0, "report active users"},
+    {"os", VSH_OT_BOOL, 0, "report operating system information"},
+    {"timezone", VSH_OT_BOOL, 0, "report timezone information"},
+    {"hostname", VSH_OT_BOOL, 0, "report hostname"},
+    {"filesystem", VSH_OT_BOOL, 0, "report filesystem information"},
+    {"disk", VSH_OT_BOOL, 0, "report disk information"},
+    {"interface", VSH_OT_BOOL, 0, "report interface information"},
+    {NULL, 0, 0, NULL},
+};
+
+static const struct vsh_opt opts_guestvcpus[] = {
+    DOM_OPT,
+    {"cpulist", VSH_OT_STRING, 0, "list of cpus to enable or disable"},
+    {"enable", VSH_OT_BOOL, 0, "enable cpus specified by cpulist"},
+    {"disable", VSH_OT_BOOL, 0, "disable cpus specified by cpulist"},
     {NULL, 0, 0, NULL},
 };
 
@@ -1247,6 +1268,12 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"emulatorpin", vsh_cmd_emulatorpin, opts_emulatorpin,
      "control or query domain emulator affinity",
      "Pin domain emulator threads to host physical CPUs.", DM, 0},
+    {"guestinfo", vsh_cmd_guestinfo, opts_guestinfo,
+     "query information about the guest (via agent)",
+     "Use the guest agent to query various information from guest's point of view", DM, 0},
+    {"guestvcpus", vsh_cmd_guestvcpus, opts_guestvcpus,
+     "query or modify state of vcpu in the guest (via agent)",
+     "Use the guest agent to query or set cpu state from guest's point of view", DM, 0},
     {"iothreadinfo", vsh_cmd_iothreadinfo, opts_iothreadinfo, "view domain IOThreads",
      "Returns basic information about the domain IOThreads.", DM, 0},
     {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",

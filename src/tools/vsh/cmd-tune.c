@@ -493,7 +493,11 @@ bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     int impact = impact_flags(ctl, cmd);
     if (impact == -2)
         return false;
-    bool maximum = vsh_opt_bool(cmd, "maximum");
+    bool maximum = vsh_opt_bool(cmd, "maximum"), guest = vsh_opt_bool(cmd, "guest");
+    if (guest && vsh_opt_bool(cmd, "config")) {
+        vsh_error(ctl, "%s", "Options --guest and --config are mutually exclusive");
+        return false;
+    }
     if (maximum && !vsh_opt_bool(cmd, "config")) {
         vsh_error(ctl, "%s", "Option --config is required by option --maximum");
         return false;
@@ -510,12 +514,14 @@ bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     vir_error err;
     int r;
-    if (impact == -1 && !maximum)
+    if (impact == -1 && !maximum && !guest)
         r = vir_domain_set_vcpus(dom, count, &err);
     else
-        r = vir_domain_set_vcpus_flags(
-            dom, count,
-            (impact > 0 ? (unsigned)impact : 0) | (maximum ? VIR_DOMAIN_VCPU_MAXIMUM : 0), &err);
+        r = vir_domain_set_vcpus_flags(dom, count,
+                                       (impact > 0 ? (unsigned)impact : 0) |
+                                           (maximum ? VIR_DOMAIN_VCPU_MAXIMUM : 0) |
+                                           (guest ? VIR_DOMAIN_VCPU_GUEST : 0),
+                                       &err);
     if (r < 0)
         vsh_report(ctl, &err);
     vir_domain_free(dom);

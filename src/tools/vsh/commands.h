@@ -88,6 +88,8 @@ bool vsh_cmd_domfsfreeze(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domfsthaw(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domfsinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_set_user_password(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_guestinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_guestvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-node.c */
 bool vsh_cmd_freecell(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_nodememstats(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

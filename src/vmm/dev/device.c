@@ -844,6 +844,15 @@ void dev_fw_path(const struct device *dev, char *out, size_t size)
         char fn[16] = "";
         if (ctrl->pci->fn)
             snprintf(fn, sizeof(fn), ",%x", ctrl->pci->fn);
+        if (ctrl->type->child_bus == DEV_BUS_IDE && str_eq(ctrl->type->name, "piix3-ide")) {
+            /* A PIIX IDE drive: ide@1,1/drive@BUS/disk@UNIT, as QEMU writes it. */
+            char *unit = dev_config_get(dev->cfg, "unit");
+            unsigned u = unit && strcmp(unit, "1") == 0 ? 1 : 0;
+            free(unit);
+            snprintf(out, size, "/pci@i0cf8/ide@%x%s/%s@%x/disk@%x", ctrl->pci->slot, fn,
+                     dev->type->fw_name, dev->cfg->bus_index, u);
+            return;
+        }
         snprintf(out, size, "/pci@i0cf8/sata@%x%s/%s@%x/%s", ctrl->pci->slot, fn,
                  dev->type->fw_name, dev->cfg->bus_index, dev->type->fw_child);
         return;

@@ -154,6 +154,10 @@ struct dev_state_writer {
     int (*put)(struct dev_state_writer *w, const char *name, const void *data, size_t len,
                struct verr *err);
     void *opaque;
+    /* A save whose records are thrown away (live migration's start, which needs only what
+     * is in flight completed): save() may skip what only a kept state needs, such as
+     * flushing an image. */
+    bool drain_only;
 };
 struct dev_state_reader {
     /* Copies record `name` into data: -ENOENT when the section has none (an older version),

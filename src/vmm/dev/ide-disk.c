@@ -1,9 +1,11 @@
 /*
- * ide-disk.c - the drives on an AHCI controller's ports: -device ide-hd (an
- * ATA disk) and -device ide-cd (an ATAPI CD-ROM drive with a tray), each on
- * a -drive (blockdev.c), answering the ATA command set of ata.c, on the port
- * bus= names (QEMU's "ID.N", "ide.N" for q35's built-in controller; without
- * bus=, the first free port). The port holds one drive: unit= is 0 or absent.
+ * ide-disk.c - the drives on an AHCI controller's ports and on the pc
+ * machine's PIIX IDE buses: -device ide-hd (an ATA disk) and -device ide-cd
+ * (an ATAPI CD-ROM drive with a tray), each on a -drive (blockdev.c),
+ * answering the ATA command set of ata.c, on the port bus= names (QEMU's
+ * "ID.N", "ide.N" for q35's built-in controller and pc's piix3-ide; without
+ * bus=, the first free place). An AHCI port holds one drive (unit= is 0 or
+ * absent); a PIIX bus holds two, unit=0 (master) and unit=1 (slave).
  *
  * Properties are QEMU's names and meanings, the subset vireo-vmm honours:
  * drive, unit, serial, model, ver, wwn, rotation_rate (ide-hd), bootindex. An
@@ -11,11 +13,13 @@
  * blockdev-change-medium loads it, eject takes it out.
  */
 #include "util/mem.h"
+#include "util/str.h"
 #include "vmm/backends.h"
 #include "vmm/dev/ahci.h"
 #include "vmm/dev/ata.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/piix-ide.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -32,8 +36,9 @@ struct ide_opts {
 
 struct ide_disk {
     struct ata_drive ata;
-    struct ahci *hba;
-    unsigned port;
+    struct ahci *hba;     /* on an AHCI port, or */
+    struct piix_ide *ide; /* on a PIIX IDE bus */
+    unsigned port, unit;
 };
 
 static const struct dev_type ide_hd_type, ide_cd_type;
@@ -64,14 +69,48 @@ static const struct blockdev_dev_ops cd_ops = {
     .eject_request = ide_eject_request,
 };
 
-/* The drive among all[0..upto) on port `port` of controller parent, or NULL. */
+static bool on_piix(const struct dev_config *parent)
+{
+    return parent && str_eq(parent->type->name, PIIX_IDE_TYPE);
+}
+
+static unsigned unit_of(const struct dev_config *c)
+{
+    uint32_t u = DEV_OPTS(c, struct ide_opts)->unit;
+    return u == UINT32_MAX ? 0 : u;
+}
+
+/* The drive among all[0..upto) on port (bus) `port`, unit `unit` of controller parent. */
 static const struct dev_config *drive_at(struct dev_config *const *all, unsigned upto,
-                                         const struct dev_config *parent, unsigned port)
+                                         const struct dev_config *parent, unsigned port,
+                                         unsigned unit)
 {
     for (unsigned k = 0; k < upto; k++)
-        if (is_ide(all[k]) && all[k]->parent == parent && all[k]->bus_index == port)
+        if (is_ide(all[k]) && all[k]->parent == parent && all[k]->bus_index == port &&
+            unit_of(all[k]) == unit)
             return all[k];
     return NULL;
+}
+
+/* PIIX IDE: two buses of two units (master 0, slave 1). Without unit= a drive takes the
+ * master if it is free, else the slave (QEMU's rule); without bus= the first bus with room. */
+static int piix_finish(struct dev_config *cfg, struct dev_config *const *all, unsigned self)
+{
+    struct ide_opts *o = cfg->opts;
+    unsigned first = cfg->bus_index_given ? cfg->bus_index : 0;
+    unsigned last = cfg->bus_index_given ? cfg->bus_index : PIIX_IDE_BUSES - 1;
+    for (unsigned bus = first; bus <= last; bus++) {
+        for (unsigned unit = 0; unit < PIIX_IDE_UNITS; unit++) {
+            if (o->unit != UINT32_MAX && o->unit != unit)
+                continue;
+            if (drive_at(all, self, cfg->parent, bus, unit))
+                continue;
+            cfg->bus_index = bus;
+            o->unit = unit;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 /* Parse time, every device known: a port given by bus= must be free; without bus= the
@@ -86,11 +125,26 @@ static int ide_finish(struct dev_config *cfg, struct dev_config *const *all, uns
         self++;
     if (!cfg->parent)
         return verr_set(err, EINVAL, "%s: no IDE bus: add -device ahci first", cfg->what);
+    if (on_piix(cfg->parent)) {
+        if (cfg->bus_index_given && cfg->bus_index >= PIIX_IDE_BUSES)
+            return verr_set(err, ENOENT, "%s: Bus '%s' not found", cfg->what, cfg->bus);
+        if (o->unit != UINT32_MAX && o->unit >= PIIX_IDE_UNITS)
+            return verr_set(err, EINVAL, "%s: Can't create IDE unit %u, bus supports only %u units",
+                            cfg->what, o->unit, PIIX_IDE_UNITS);
+        uint32_t asked = o->unit;
+        if (piix_finish(cfg, all, self) == 0)
+            return 0;
+        if (!cfg->bus_index_given)
+            return verr_set(err, ENOSPC, "%s: no free IDE unit (ide.0 and ide.1 are full)",
+                            cfg->what);
+        return verr_set(err, EEXIST, "%s: IDE unit %u is in use", cfg->what,
+                        asked == UINT32_MAX ? 1 : asked);
+    }
     if (o->unit != UINT32_MAX && o->unit > 0)
         return verr_set(err, EINVAL, "%s: Can't create IDE unit %u, bus supports only 1 units",
                         cfg->what, o->unit);
     if (cfg->bus_index_given) {
-        const struct dev_config *other = drive_at(all, self, cfg->parent, cfg->bus_index);
+        const struct dev_config *other = drive_at(all, self, cfg->parent, cfg->bus_index, 0);
         if (other)
             return verr_set(err, EEXIST, "%s: IDE unit %u is in use by '%s'", cfg->what, 0,
                             other->id ? other->id : other->what);
@@ -100,8 +154,14 @@ static int ide_finish(struct dev_config *cfg, struct dev_config *const *all, uns
         struct dev_config *p = all[k];
         if (p->type->child_bus != DEV_BUS_IDE)
             continue;
+        if (on_piix(p)) {
+            cfg->parent = p;
+            if (piix_finish(cfg, all, self) == 0)
+                return 0;
+            continue;
+        }
         for (unsigned port = 0; port < AHCI_PORTS; port++) {
-            if (!drive_at(all, self, p, port)) {
+            if (!drive_at(all, self, p, port, 0)) {
                 cfg->parent = p;
                 cfg->bus_index = port;
                 return 0;
@@ -118,7 +178,7 @@ static int ide_create(struct device *dev, struct verr *err)
     bool cd = dev->type == &ide_cd_type;
     struct device *ctrl = dev_find_config(vm, dev->cfg->parent);
     if (!ctrl)
-        return verr_set(err, EINVAL, "its AHCI controller must come before it on the command line");
+        return verr_set(err, EINVAL, "its IDE controller must come before it on the command line");
     const struct vmm_drive *dr = &vm->backends->drives[o->drive.index];
     if (dr->aio_io_uring)
         return verr_set(err, ENOTSUP,
@@ -128,8 +188,12 @@ static int ide_create(struct device *dev, struct verr *err)
     if (!cd && dr->cdrom)
         return verr_set(err, EINVAL, "drive '%s' has media=cdrom: use ide-cd", dr->id);
     struct ide_disk *d = xcalloc(1, sizeof(*d));
-    d->hba = ctrl->priv;
+    if (on_piix(dev->cfg->parent))
+        d->ide = ctrl->priv;
+    else
+        d->hba = ctrl->priv;
     d->port = dev->cfg->bus_index;
+    d->unit = unit_of(dev->cfg);
     char *qdev = dev->cfg->id ? xstrdup(dev->cfg->id) : dev_config_qom_path(vm, dev->cfg);
     struct blockdev *bdev;
     int r = blockdev_open(vm, dr, qdev, cd ? &cd_ops : &hd_ops, d, &bdev, err);
@@ -145,12 +209,15 @@ static int ide_create(struct device *dev, struct verr *err)
         .ver = o->ver,
         .wwn = o->wwn,
         .rotation_rate = o->rotation_rate,
-        .index = d->port,
+        .index = d->ide ? d->port * PIIX_IDE_UNITS + d->unit : d->port,
         .write_cache = dr->cache != BLOCK_CACHE_WRITETHROUGH && dr->cache != BLOCK_CACHE_DIRECTSYNC,
-        .ncq = true,
+        .ncq = !d->ide, /* parallel ATA queues nothing */
     };
     ata_drive_init(&d->ata, &ac, bdev, dr->id);
-    r = ahci_attach(d->hba, d->port, &d->ata, err);
+    if (d->ide)
+        r = piix_ide_attach(d->ide, d->port, d->unit, &d->ata, err);
+    else
+        r = ahci_attach(d->hba, d->port, &d->ata, err);
     if (r < 0) {
         ata_drive_destroy(&d->ata);
         blockdev_close(bdev);
@@ -170,7 +237,10 @@ static void ide_reset(struct device *dev)
 static void ide_free(struct device *dev)
 {
     struct ide_disk *d = dev->priv;
-    ahci_detach(d->hba, d->port); /* waits for a command of it that runs */
+    if (d->ide)
+        piix_ide_detach(d->ide, d->port, d->unit); /* waits for a command of it that runs */
+    else
+        ahci_detach(d->hba, d->port); /* waits for a command of it that runs */
     ata_drive_destroy(&d->ata);
     blockdev_close(d->ata.bdev);
     free(d);
@@ -310,7 +380,7 @@ static const struct dev_prop ide_cd_props[] = {
 
 static const struct dev_type ide_hd_type = {
     .name = "ide-hd",
-    .desc = "virtual IDE disk on an AHCI port",
+    .desc = "virtual IDE disk (on an AHCI port or a PIIX IDE bus)",
     .category = DEV_CAT_STORAGE,
     .bus = DEV_BUS_IDE,
     .user_creatable = true,
@@ -329,7 +399,7 @@ static const struct dev_type ide_hd_type = {
 
 static const struct dev_type ide_cd_type = {
     .name = "ide-cd",
-    .desc = "virtual IDE CD-ROM on an AHCI port (media=cdrom, may be empty)",
+    .desc = "virtual IDE CD-ROM (AHCI or PIIX IDE; media=cdrom, may be empty)",
     .category = DEV_CAT_STORAGE,
     .bus = DEV_BUS_IDE,
     .user_creatable = true,

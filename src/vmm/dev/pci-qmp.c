@@ -92,12 +92,16 @@ static struct json_object *function_json(struct pci_dev *d, unsigned busno)
             continue;
         struct json_object *r = json_object_new_object();
         json_object_object_add(r, "bar", json_object_new_int((int)i));
-        json_object_object_add(r, "type", json_object_new_string("memory"));
+        bool io = d->bars[i].io;
+        json_object_object_add(r, "type", json_object_new_string(io ? "io" : "memory"));
         json_object_object_add(
             r, "address", json_object_new_int64(d->bars[i].addr ? (int64_t)d->bars[i].addr : -1));
         json_object_object_add(r, "size", json_object_new_int64((int64_t)d->bars[i].size));
-        json_object_object_add(r, "prefetch", json_object_new_boolean(d->cfg[0x10 + 4 * i] & 0x8));
-        json_object_object_add(r, "mem_type_64", json_object_new_boolean(d->bars[i].is64));
+        if (!io) { /* QEMU gives these for memory BARs only */
+            json_object_object_add(r, "prefetch",
+                                   json_object_new_boolean(d->cfg[0x10 + 4 * i] & 0x8));
+            json_object_object_add(r, "mem_type_64", json_object_new_boolean(d->bars[i].is64));
+        }
         json_object_array_add(regions, r);
     }
     json_object_object_add(o, "regions", regions);

@@ -1038,7 +1038,7 @@ static int virtio_blk_save(struct device *dev, struct dev_state_writer *w, struc
     pthread_mutex_unlock(&b->req_lock);
     if (excl) /* cannot happen once drained: an exclusive request is counted in flight */
         return verr_set(err, EBUSY, "virtio-blk: an exclusive request is still pending");
-    int r = block_flush(b->bd, err);
+    int r = w->drain_only ? 0 : block_flush(b->bd, err);
     if (r < 0)
         return verr_prefix(err, "flushing '%s' before saving", block_filename(b->bd));
     uint64_t capacity = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);

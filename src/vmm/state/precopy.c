@@ -50,12 +50,11 @@ int precopy_start(struct precopy *pc, struct verr *err)
     }
     __atomic_store_n(&vm->mem.vmm_dirty, vmm, __ATOMIC_RELEASE);
     pc->tracking = true;
-    /* Requests taken before the bitmap existed are unmarked: let them complete now (a
-     * capture quiesces every device; it is thrown away). */
-    struct vm_state_capture cap;
-    r = vm_state_capture_ex(vm, &cap, false, err);
+    /* Requests taken before the bitmap existed are unmarked: let them complete now (every
+     * device quiesces; no image is flushed: that waits for the stop, as in QEMU, and a disk
+     * with much unwritten cache would otherwise hold the first pass back). */
+    r = vm_state_drain_devices(vm, err);
     if (r == 0) {
-        vm_state_capture_free(&cap);
         vm_state_resume_devices(vm);
     } else {
         precopy_finish(pc);

@@ -35,6 +35,7 @@
 #define LAYOUT_IMAGE 1
 #define LAYOUT_DELTA 2
 #define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
+#define SECTION_DATA (4u << 20) /* page data per RAM section of a stream (not a file) */
 #define HDR_LEN      40
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
@@ -70,30 +71,40 @@ static bool page_is_zero(const uint8_t *p)
     return acc == 0;
 }
 
-/* The runs of non-zero pages (among those set in dirty). Anonymous pages the process never
- * touched read as zero, and pagemap says which those are without faulting them in. */
-static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct runs *zero,
-                struct verr *err)
+/* Pagemap of guest RAM when it is anonymous memory of this process (-1 otherwise). */
+struct pagemap {
+    int fd;
+    uint64_t *ent;
+};
+
+enum { PM_CHUNK = 512 }; /* pages per pagemap read and per scan window: 2 MiB */
+
+/* The runs of non-zero pages among pages [first, end) (those set in dirty; all when dirty
+ * is NULL). Anonymous pages the process never touched read as zero, and pagemap says which
+ * those are without faulting them in. */
+static void scan(struct vm *vm, const struct pagemap *pm, const uint64_t *dirty, uint64_t first,
+                 uint64_t end, struct runs *out, struct runs *zero)
 {
     const struct guest_mem *gm = &vm->mem;
-    uint64_t npages = gm->size / PAGE;
-    int pm = -1;
-    if (gm->fd < 0 && !gm->file_mapped)
-        pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    enum { CHUNK = 4096 };
-    uint64_t *ent = pm >= 0 ? xmalloc(CHUNK * sizeof(uint64_t)) : NULL;
-    for (uint64_t base = 0; base < npages; base += CHUNK) {
-        uint64_t n = npages - base < CHUNK ? npages - base : CHUNK;
+    for (uint64_t base = first; base < end; base += PM_CHUNK) {
+        uint64_t n = end - base < PM_CHUNK ? end - base : PM_CHUNK;
+        if (dirty) { /* a window with nothing dirty costs no pagemap read */
+            bool any = false;
+            for (uint64_t w = base / 64; !any && w < (base + n + 63) / 64; w++)
+                any = dirty[w] != 0;
+            if (!any)
+                continue;
+        }
         bool have_pm = false;
-        if (pm >= 0) {
+        if (pm->fd >= 0) {
             off_t at = (off_t)(((uintptr_t)gm->host / PAGE + base) * 8);
-            have_pm = pread(pm, ent, n * 8, at) == (ssize_t)(n * 8);
+            have_pm = pread(pm->fd, pm->ent, n * 8, at) == (ssize_t)(n * 8);
         }
         for (uint64_t i = 0; i < n; i++) {
             uint64_t pg = base + i;
             if (dirty && !(dirty[pg / 64] & (1ull << (pg % 64))))
                 continue;
-            if ((have_pm && !(ent[i] & (PM_PRESENT | PM_SWAPPED))) ||
+            if ((have_pm && !(pm->ent[i] & (PM_PRESENT | PM_SWAPPED))) ||
                 page_is_zero(gm->host + pg * PAGE)) {
                 if (zero)
                     runs_add(zero, pg * PAGE, PAGE);
@@ -102,56 +113,48 @@ static int scan(struct vm *vm, const uint64_t *dirty, struct runs *out, struct r
             runs_add(out, pg * PAGE, PAGE);
         }
     }
-    free(ent);
-    if (pm >= 0)
-        close(pm);
-    (void)err;
-    return 0;
 }
 
-int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
-                        struct state_ram_stats *st, struct verr *err)
+/* One RAM section for the runs in rs (data) and zs (delta's zero pages), then its RSUM. */
+static int write_section(struct vm *vm, struct state_writer *w, uint32_t layout,
+                         const struct runs *rs, const struct runs *zs, struct state_ram_stats *st,
+                         struct verr *err)
 {
-    struct runs rs = {0}, zs = {0};
-    int r = scan(vm, dirty, &rs, dirty ? &zs : NULL, err);
-    if (r < 0)
-        return r;
     const struct guest_mem *gm = &vm->mem;
-    /* Image layout needs a seekable output (holes) and a whole pass. */
-    bool image = w->seekable && !dirty;
-    size_t plen = HDR_LEN + (rs.n + zs.n) * 16;
+    bool image = layout == LAYOUT_IMAGE;
+    size_t plen = HDR_LEN + (rs->n + zs->n) * 16;
     uint8_t *p = xcalloc(1, plen);
     /* Data starts at the first page boundary after this section (header + payload + CRC). */
     uint64_t data_start = (w->pos + STATE_SECTION_HDR + plen + 4 + PAGE - 1) / PAGE * PAGE;
     uint64_t data_len = 0;
-    for (size_t i = 0; i < rs.n; i++)
-        data_len += rs.r[i].len;
-    state_put_le(p, dirty ? LAYOUT_DELTA : image ? LAYOUT_IMAGE : LAYOUT_PACK, 4);
+    for (size_t i = 0; i < rs->n; i++)
+        data_len += rs->r[i].len;
+    state_put_le(p, layout, 4);
     state_put_le(p + 4, PAGE, 4);
     state_put_le(p + 8, gm->size, 8);
     state_put_le(p + 16, data_start, 8);
     state_put_le(p + 24, image ? gm->size : data_len, 8);
-    state_put_le(p + 32, rs.n, 4);
-    state_put_le(p + 36, zs.n, 4);
-    for (size_t i = 0; i < rs.n; i++) {
-        state_put_le(p + HDR_LEN + 16 * i, rs.r[i].off, 8);
-        state_put_le(p + HDR_LEN + 16 * i + 8, rs.r[i].len, 8);
+    state_put_le(p + 32, rs->n, 4);
+    state_put_le(p + 36, zs->n, 4);
+    for (size_t i = 0; i < rs->n; i++) {
+        state_put_le(p + HDR_LEN + 16 * i, rs->r[i].off, 8);
+        state_put_le(p + HDR_LEN + 16 * i + 8, rs->r[i].len, 8);
     }
     uint64_t zero_pages = 0;
-    for (size_t i = 0; i < zs.n; i++) {
-        state_put_le(p + HDR_LEN + 16 * (rs.n + i), zs.r[i].off, 8);
-        state_put_le(p + HDR_LEN + 16 * (rs.n + i) + 8, zs.r[i].len, 8);
-        zero_pages += zs.r[i].len / PAGE;
+    for (size_t i = 0; i < zs->n; i++) {
+        state_put_le(p + HDR_LEN + 16 * (rs->n + i), zs->r[i].off, 8);
+        state_put_le(p + HDR_LEN + 16 * (rs->n + i) + 8, zs->r[i].len, 8);
+        zero_pages += zs->r[i].len / PAGE;
     }
-    r = state_write_section(w, STATE_SEC_RAM, 1, p, plen, err);
+    int r = state_write_section(w, STATE_SEC_RAM, 1, p, plen, err);
     free(p);
     if (r == 0)
         r = state_write_zeros(w, data_start - w->pos, err);
     uint32_t crc = 0;
     uint8_t *bounce = NULL;
     uint64_t at = 0; /* image: RAM offset the output stands at */
-    for (size_t i = 0; r == 0 && i < rs.n; i++) {
-        const struct run *run = &rs.r[i];
+    for (size_t i = 0; r == 0 && i < rs->n; i++) {
+        const struct run *run = &rs->r[i];
         if (image) {
             r = state_write_zeros(w, run->off - at, err);
             at = run->off + run->len;
@@ -172,6 +175,7 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
             done += n;
         }
     }
+    free(bounce);
     if (r == 0 && image)
         r = state_write_zeros(w, gm->size - at, err);
     if (r == 0) {
@@ -181,14 +185,58 @@ int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *d
         r = state_write_section(w, STATE_SEC_RSUM, 1, sum, sizeof(sum), err);
     }
     if (st) {
-        st->pages_total += gm->size / PAGE;
         st->pages_written += data_len / PAGE;
         st->bytes_written += data_len;
-        st->pages_zero += dirty ? zero_pages : gm->size / PAGE - data_len / PAGE;
+        st->pages_zero += image ? gm->size / PAGE - data_len / PAGE : zero_pages;
     }
+    return r;
+}
+
+int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
+                        struct state_ram_stats *st, struct verr *err)
+{
+    const struct guest_mem *gm = &vm->mem;
+    uint64_t npages = gm->size / PAGE;
+    struct pagemap pm = {-1, NULL};
+    if (gm->fd < 0 && !gm->file_mapped)
+        pm.fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pm.fd >= 0)
+        pm.ent = xmalloc(PM_CHUNK * sizeof(uint64_t));
+    struct runs rs = {0}, zs = {0};
+    int r = 0;
+    if (w->seekable && !dirty) {
+        /* Image layout: a whole pass in one section, its data at RAM offsets (holes). */
+        scan(vm, &pm, NULL, 0, npages, &rs, &zs);
+        zs.n = 0;
+        r = write_section(vm, w, LAYOUT_IMAGE, &rs, &zs, st, err);
+    } else {
+        /* A stream: delta sections of about SECTION_DATA bytes of data each, so the first
+         * bytes go out after one window's scan rather than the whole of RAM's, and the
+         * receiver places pages while the sender scans the next ones. Every page of the pass
+         * is in a run, data or zero: a delta section says nothing of the pages it does not
+         * list (they keep what they hold). Windows are 2 MiB-aligned so a zero run never
+         * splits a huge page the receiver has already filled. */
+        bool any = false;
+        for (uint64_t base = 0; r == 0 && base < npages; base += PM_CHUNK) {
+            uint64_t end = npages - base < PM_CHUNK ? npages : base + PM_CHUNK;
+            scan(vm, &pm, dirty, base, end, &rs, &zs);
+            uint64_t data = 0;
+            for (size_t i = 0; i < rs.n; i++)
+                data += rs.r[i].len;
+            if (data >= SECTION_DATA || (end == npages && (rs.n || zs.n || !any))) {
+                r = write_section(vm, w, LAYOUT_DELTA, &rs, &zs, st, err);
+                rs.n = zs.n = 0;
+                any = true;
+            }
+        }
+    }
+    if (st)
+        st->pages_total += npages;
     free(rs.r);
     free(zs.r);
-    free(bounce);
+    free(pm.ent);
+    if (pm.fd >= 0)
+        close(pm.fd);
     return r;
 }
 

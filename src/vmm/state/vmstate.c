@@ -304,6 +304,23 @@ fail:
     return r;
 }
 
+int vm_state_drain_devices(struct vm *vm, struct verr *err)
+{
+    int r = vm_state_check_migratable(vm, err);
+    for (unsigned i = 0; r == 0 && i < vm->nr_devices; i++) {
+        struct device *d = vm->devices[i];
+        struct buf st = BUF_INIT;
+        struct dev_state_writer w = {rec_put, &st, true};
+        r = d->type->save(d, &w, err);
+        buf_free(&st);
+        if (r < 0) {
+            verr_prefix(err, "quiescing device '%s'", d->cfg->id ? d->cfg->id : d->type->name);
+            vm_state_resume_devices(vm);
+        }
+    }
+    return r;
+}
+
 void vm_state_capture_free(struct vm_state_capture *cap)
 {
     buf_free(&cap->sections);

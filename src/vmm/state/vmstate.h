@@ -41,6 +41,10 @@ int vm_state_capture(struct vm *vm, struct vm_state_capture *cap, struct verr *e
 int vm_state_capture_ex(struct vm *vm, struct vm_state_capture *cap, bool with_conf,
                         struct verr *err);
 void vm_state_capture_free(struct vm_state_capture *cap);
+/* Main thread, vCPUs parked: every device quiesces (what is in flight completes) as for a
+ * capture, but nothing is kept and no image is flushed. Resume them with
+ * vm_state_resume_devices; on failure they are resumed already. */
+int vm_state_drain_devices(struct vm *vm, struct verr *err);
 /* Live streams: the CONF section, and captured sections appended to a stream. */
 int vm_state_write_conf(struct vm *vm, struct state_writer *w, struct verr *err);
 int vm_state_write_captured(struct state_writer *w, const struct vm_state_capture *cap,

@@ -10,7 +10,10 @@ Checked: the live XML (the socket path under the run dir, the virtio-serial addr
 target's state turning 'connected' once the guest opens its port); the AGENT_LIFECYCLE event
 (connected, reason channel); domtime with both clients (the guest's CMOS clock, i.e. the
 host's), --time then back with --sync; qemu-agent-command guest-ping and an unknown command's
-error in libvirt's words; shutdown --mode agent powering the guest off through guest-shutdown.
+error in libvirt's words; domfsinfo, domifaddr --source agent and guestinfo (every category,
+and --filesystem, --disk, --interface) from the guest's own virtio disk and NIC, with virsh,
+vsh and libvirt-python; guestvcpus and setvcpus --guest on a 2-vCPU guest, and their
+refusals; shutdown --mode agent powering the guest off through guest-shutdown.
 A second domain with only an org.libguestfs.channel.0 channel keeps libvirt's refusal, "QEMU
 guest agent is not configured", for domtime, qemu-agent-command and shutdown --mode agent.
 Run by Debian's /usr/bin/python3 (python3-libvirt). Waits poll with generous limits; nothing
@@ -45,6 +48,7 @@ OTHER = """    <channel type='unix'>
     </channel>
 """
 NOT_CONFIGURED = "error: argument unsupported: QEMU guest agent is not configured"
+MAC = "52:54:00:a6:00:01"
 
 
 class Events:
@@ -106,7 +110,15 @@ try:
       <target dev='vda' bus='virtio'/>
     </disk>
 """
-    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900", DISK + AGENT))
+    NIC = f"""    <interface type='user'>
+      <mac address='{MAC}'/>
+      <model type='virtio'/>
+    </interface>
+"""
+    # two vCPUs, for guestvcpus and setvcpus --guest
+    x = d.write("ag.xml", domain_xml("ag", GUEST, "tests=agent agent_idle=900",
+                                     DISK + NIC + AGENT).replace("<vcpu>1</vcpu>",
+                                                                 "<vcpu>2</vcpu>"))
     r = d.virsh("define", x)
     t.ok(r.returncode == 0, "a domain with an agent channel defines", r.stderr)
     r = d.virsh("start", "ag")
@@ -185,59 +197,151 @@ try:
          "error: internal error: unable to execute QEMU agent command 'guest-bogus': "
          "The command guest-bogus has not been found",
          "an unknown agent command fails in libvirt's words", r.stderr)
-    # filesystems and interfaces: the test guest has none of either, and says so
+    # filesystems and interfaces: the test guest's agent describes its virtio disk as one file
+    # system on / and its virtio NIC as eth0 (t-agent.c)
     r = virsh_loud("domfsfreeze", "ag")
-    t.ok(r.returncode == 0 and r.stdout.strip() == "Froze 0 filesystem(s)",
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Froze 1 filesystem(s)",
          "virsh domfsfreeze through the agent", r.stdout + r.stderr)
     r = virsh_loud("domfsthaw", "ag")
-    t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 0 filesystem(s)",
+    t.ok(r.returncode == 0 and r.stdout.strip() == "Thawed 1 filesystem(s)",
          "virsh domfsthaw through the agent", r.stdout + r.stderr)
     for tool in ("virsh", VSH):
         rv = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri, "domfsfreeze",
                              "ag", "/"], env=d.env, capture_output=True, text=True, timeout=300)
-        t.ok(rv.returncode == 0 and rv.stdout.strip() == "Froze 0 filesystem(s)" and
+        t.ok(rv.returncode == 0 and rv.stdout.strip() == "Froze 1 filesystem(s)" and
              wait_for(lambda: "guest-fsfreeze-freeze-list answered" in d.console_log("ag"), 60),
              "%s domfsfreeze with a mountpoint" % os.path.basename(tool), rv.stdout + rv.stderr)
     rs = subprocess.run([VSH, "-c", d.vsh_uri, "domfsthaw", "ag"], env=d.env,
                         capture_output=True, text=True, timeout=300)
-    t.ok(rs.returncode == 0 and rs.stdout.strip() == "Thawed 0 filesystem(s)",
+    t.ok(rs.returncode == 0 and rs.stdout.strip() == "Thawed 1 filesystem(s)",
          "vsh domfsthaw", rs.stdout + rs.stderr)
     r = d.virsh("domfsthaw", "ag", "--mountpoint", "/", timeout=300)
     t.ok(r.returncode != 0 and errline(r) ==
          "error: argument unsupported: specifying mountpoints is not supported",
          "domfsthaw with a mountpoint: libvirt's refusal", r.stderr)
-    # domfsinfo: guest-get-fsinfo's empty list, virsh's words (a success) in both clients and
-    # [] for libvirt-python
+    # domfsinfo: the guest's file system on its disk, named vda by the PCI address the guest
+    # found the disk at; virsh's table in both clients and libvirt-python's list
     res = {}
     for tool in ("virsh", VSH):
         res[tool] = subprocess.run([tool, "-c", d.uri if tool == "virsh" else d.vsh_uri,
                                     "domfsinfo", "ag"], env=d.env, capture_output=True,
                                    text=True, timeout=300)
     rv, rs = res["virsh"], res[VSH]
-    t.ok(rv.returncode == 0 and rv.stdout.strip() == "No filesystems are mounted in the domain",
-         "virsh domfsinfo: the guest has no file systems", repr((rv.returncode, rv.stdout,
-                                                                  rv.stderr)))
+    rows = [x.split() for x in rv.stdout.splitlines()[2:] if x.strip()]
+    t.ok(rv.returncode == 0 and rows == [["/", "vda", "vireo-testfs", "vda"]],
+         "virsh domfsinfo: / on vda, the domain's disk vda", repr((rv.returncode, rv.stdout,
+                                                                    rv.stderr)))
     t.ok((rs.returncode, rs.stdout, rs.stderr) == (rv.returncode, rv.stdout, rv.stderr),
          "vsh domfsinfo prints what virsh prints",
          repr((rs.returncode, rs.stdout, rs.stderr, rv.stdout)))
-    t.ok(conn.lookupByName("ag").fsInfo() == [] and
-         "agent: guest-get-fsinfo answered" in d.console_log("ag"),
-         "fsInfo() asks the agent and gets its empty list", d.console_log("ag")[-1000:])
+    t.ok(conn.lookupByName("ag").fsInfo() == [("/", "vda", "vireo-testfs", ["vda"])],
+         "fsInfo() gives the same", repr(conn.lookupByName("ag").fsInfo()))
     r = d.virsh("domifaddr", "ag", "--source", "agent", timeout=300)
-    t.ok(r.returncode == 0 and r.stdout.strip() == "" and
-         wait_for(lambda: "guest-network-get-interfaces answered" in d.console_log("ag"), 60),
-         "virsh domifaddr --source agent asks the agent (no interfaces)", r.stdout + r.stderr)
-    # guestinfo: the categories the agent has (guest-get-users is not among the test guest's)
-    r = d.virsh("guestinfo", "ag", timeout=300)
-    want = ["os.id               : vireo-testguest", "os.name             : Vireo test guest",
-            "os.pretty-name      : Vireo test guest", "os.machine          : x86_64",
-            "timezone.name       : UTC", "timezone.offset     : 0",
-            "hostname            : vireo-testguest"]
-    t.ok(r.returncode == 0 and [x.rstrip() for x in r.stdout.splitlines() if x.strip()] == want,
-         "virsh guestinfo: os, timezone and hostname from the agent", r.stdout + r.stderr)
-    r = d.virsh("guestinfo", "ag", "--hostname", timeout=300)
-    t.ok(r.returncode == 0 and r.stdout.strip() == "hostname            : vireo-testguest",
-         "virsh guestinfo --hostname", r.stdout + r.stderr)
+    t.ok(r.returncode == 0 and [x.split() for x in r.stdout.splitlines() if x.strip()] ==
+         [["eth0", MAC, "N/A", "N/A"]] and
+         wait_for(lambda: "guest-network-get-interfaces answered (eth0)" in d.console_log("ag"),
+                  60),
+         "virsh domifaddr --source agent: eth0 with the NIC's MAC, no address",
+         r.stdout + r.stderr)
+
+    # guestinfo: every category the agent has (guest-get-users is not among the test guest's,
+    # so it is left out), as virsh prints it, from vsh too; the disk's capacity (16 MiB) is what
+    # the guest read from its virtio-blk config
+    OS = ["os.id               : vireo-testguest", "os.name             : Vireo test guest",
+          "os.pretty-name      : Vireo test guest", "os.machine          : x86_64"]
+    TZ = ["timezone.name       : UTC", "timezone.offset     : 0"]
+    HOST = ["hostname            : vireo-testguest"]
+    FS = ["fs.count            : 1", "fs.0.name           : vda",
+          "fs.0.mountpoint     : /", "fs.0.fstype         : vireo-testfs",
+          "fs.0.total-bytes    : 16777216", "fs.0.used-bytes     : 0",
+          "fs.0.disk.count     : 1", "fs.0.disk.0.alias   : vda",
+          "fs.0.disk.0.device  : /dev/vda"]
+    DISKS = ["disk.count          : 1", "disk.0.name         : /dev/vda",
+             "disk.0.partition    : no", "disk.0.dependency.count: 0",
+             "disk.0.alias        : vda"]
+    IFS = ["if.count            : 1", "if.0.name           : eth0",
+           "if.0.hwaddr         : " + MAC, "if.0.addr.count     : 0"]
+
+    def lines(out):
+        return [x.rstrip() for x in out.splitlines() if x.strip()]
+
+    for args, want in (([], OS + TZ + HOST + FS + DISKS + IFS), (["--hostname"], HOST),
+                       (["--filesystem"], FS), (["--disk"], DISKS), (["--interface"], IFS),
+                       (["--interface", "--os", "--disk"], OS + DISKS + IFS)):
+        rv = d.virsh("guestinfo", "ag", *args, timeout=300)
+        rs = d.vsh("guestinfo", "ag", *args, timeout=300)
+        t.ok(rv.returncode == 0 and lines(rv.stdout) == want,
+             "virsh guestinfo %s" % " ".join(args), rv.stdout + rv.stderr)
+        t.ok((rs.returncode, rs.stdout, rs.stderr) == (rv.returncode, rv.stdout, rv.stderr),
+             "vsh guestinfo %s prints what virsh prints" % " ".join(args),
+             repr((rs.stdout, rs.stderr)))
+    # a category asked for that the agent lacks: libvirt's error, in both
+    want = ("error: internal error: unable to execute QEMU agent command 'guest-get-users': "
+            "The command guest-get-users has not been found")
+    rv = d.virsh("guestinfo", "ag", "--user", "--hostname", timeout=300)
+    rs = d.vsh("guestinfo", "ag", "--user", "--hostname", timeout=300)
+    t.ok(rv.returncode == 1 and errline(rv) == want and rs.returncode == 1 and
+         errline(rs) == want, "guestinfo --user: the agent lacks it, libvirt's error",
+         rv.stderr + rs.stderr)
+    info = dom.guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_FILESYSTEM |
+                         libvirt.VIR_DOMAIN_GUEST_INFO_DISKS |
+                         libvirt.VIR_DOMAIN_GUEST_INFO_INTERFACES)
+    t.ok(info.get("fs.count") == 1 and info.get("fs.0.total-bytes") == 16777216 and
+         info.get("disk.0.partition") is False and info.get("disk.0.alias") == "vda" and
+         info.get("if.0.hwaddr") == MAC and info.get("if.0.addr.count") == 0,
+         "libvirt-python's guestInfo() has the typed values", repr(info))
+
+    # guestvcpus and setvcpus --guest: the guest's agent keeps an online flag per vCPU (the
+    # test guest cannot really offline one: its second vCPU is never started) and vCPU 0
+    # cannot go offline, as on Linux
+    def vcpus(tool):
+        r = (d.virsh if tool == "virsh" else d.vsh)("guestvcpus", "ag", timeout=300)
+        return r.returncode, lines(r.stdout), r.stderr
+
+    def want_vcpus(online):
+        return (0, ["vcpus          : 0-1", "online         : " + online,
+                    "offlinable     : 1"], "")
+
+    t.ok(vcpus("virsh") == want_vcpus("0-1") and vcpus("vsh") == want_vcpus("0-1"),
+         "guestvcpus: vcpus 0-1, online 0-1, offlinable 1 (virsh and vsh)",
+         repr((vcpus("virsh"), vcpus("vsh"))))
+    r = d.virsh("guestvcpus", "ag", "--cpulist", "1", "--disable", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("vsh") == want_vcpus("0") and
+         wait_for(lambda: "agent: vCPU 1 set offline" in d.console_log("ag"), 60),
+         "virsh guestvcpus --cpulist 1 --disable: the guest's vCPU 1 goes offline",
+         r.stderr + repr(vcpus("vsh")))
+    r = d.vsh("guestvcpus", "ag", "--cpulist", "1", "--enable", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0-1"),
+         "vsh guestvcpus --cpulist 1 --enable: back online", r.stderr + repr(vcpus("virsh")))
+    for args, want in ((["--cpulist", "0", "--disable"],
+                        "error: Operation not supported: vCPU '0' is not offlinable"),
+                       (["--cpulist", "1,5", "--enable"],
+                        "error: invalid argument: guest is missing vCPUs '5'")):
+        rv = d.virsh("guestvcpus", "ag", *args, timeout=300)
+        rs = d.vsh("guestvcpus", "ag", *args, timeout=300)
+        t.ok(rv.returncode == 1 and errline(rv) == want and rs.returncode == 1 and
+             errline(rs) == want, "guestvcpus %s: libvirt's refusal in both" % " ".join(args),
+             rv.stderr + rs.stderr)
+    r = d.virsh("setvcpus", "ag", "1", "--guest", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0"),
+         "virsh setvcpus 1 --guest: one vCPU online in the guest", r.stderr + repr(vcpus("virsh")))
+    t.ok(d.virsh("vcpucount", "ag", "--live", "--active").stdout.strip() == "2",
+         "the domain itself keeps its 2 vCPUs")
+    r = d.vsh("setvcpus", "ag", "2", "--guest", timeout=300)
+    t.ok(r.returncode == 0 and vcpus("virsh") == want_vcpus("0-1"),
+         "vsh setvcpus 2 --guest: both online again", r.stderr + repr(vcpus("virsh")))
+    want = ("error: invalid argument: requested vcpu count is greater than the count of enabled "
+            "vcpus in the domain: 3 > 2")
+    rv = d.virsh("setvcpus", "ag", "3", "--guest", timeout=300)
+    rs = d.vsh("setvcpus", "ag", "3", "--guest", timeout=300)
+    t.ok(errline(rv) == want and errline(rs) == want,
+         "setvcpus 3 --guest: libvirt's refusal in both", rv.stderr + rs.stderr)
+    t.ok(dom.guestVcpus() == {"vcpus": "0-1", "online": "0-1", "offlinable": "1"},
+         "libvirt-python's guestVcpus()", repr(dom.guestVcpus()))
+    dom.setGuestVcpus("1", 0)
+    t.ok(dom.guestVcpus().get("online") == "0", "and setGuestVcpus('1', 0)",
+         repr(dom.guestVcpus()))
+    dom.setGuestVcpus("1", 1)
 
     # set-user-password: base64 on the wire, crypted as --encrypted says
     r = virsh_loud("set-user-password", "ag", "root", "s3cret")
@@ -300,12 +404,14 @@ try:
                  ["domifaddr", "noag", "--source", "agent"],
                  ["snapshot-create-as", "noag", "--disk-only", "--quiesce"],
                  ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
-                 ["domfsinfo", "noag"]):
+                 ["domfsinfo", "noag"], ["guestvcpus", "noag"],
+                 ["setvcpus", "noag", "1", "--guest"]):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "virsh %s: libvirt's refusal without an agent" % args[0], r.stderr)
     for args in (["domtime", "noag"], ["domfsinfo", "noag"],
-                 ["set-user-password", "noag", "root", "pw"]):
+                 ["set-user-password", "noag", "root", "pw"], ["guestinfo", "noag"],
+                 ["guestvcpus", "noag"], ["setvcpus", "noag", "1", "--guest"]):
         r = d.vsh(*args)
         t.ok(r.returncode != 0 and errline(r) == NOT_CONFIGURED,
              "vsh %s: the same refusal" % args[0], r.stderr)

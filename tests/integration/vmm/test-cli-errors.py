@@ -191,9 +191,8 @@ def main():
          r"-fda: option not supported by vireo-vmm"),
         ("-hda on microvm", base + ["-hda", "disk.img"] + k,
          r"-drive file=disk.img,index=0,media=disk,if=ide: microvm has no IDE controller"),
-        ("-cdrom on pc", base + ["-M", "pc"] + ["-cdrom", "x.iso"],
-         r"-drive file=x.iso,index=2,media=cdrom,if=ide: vireo-vmm's pc has no IDE controller: "
-         r"use -M q35"),
+        ("-hdc and -cdrom on one index on pc", base + ["-M", "pc"] + ["-hdc", "x", "-cdrom", "y"],
+         r"-drive file=y,index=2,media=cdrom,if=ide: drive with bus=1, unit=0 \(index=2\) exists"),
         ("if=pflash on microvm", base + ["-drive", "if=pflash,format=raw,file=%s" % text] + k,
          r"-drive if=pflash: machine type does not support if=pflash,bus=0,unit=0"),
         ("pflash1 without pflash0", base + ["-M", "pc", "-drive",

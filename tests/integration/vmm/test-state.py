@@ -161,6 +161,61 @@ def round_trip(vmm, elf, tmp, name, save_uri, restore_args, smp=1, damage=None, 
     judge(name, before, g2, expect_ok=damage is None)
 
 
+SECTION_DATA = 4 << 20  # page data after which vireo-vmm closes a RAM section of a stream
+
+
+def ram_sections(path):
+    """The RAM sections of a vireo-vmm stream, in order: (layout, data runs, zero runs)."""
+    out = []
+    with open(path, "rb") as f:
+        blob = f.read()
+    at = 16  # the header
+    while at + 16 <= len(blob):
+        kind = blob[at:at + 4]
+        n = struct.unpack_from("<Q", blob, at + 8)[0]
+        pay = blob[at + 16:at + 16 + n]
+        at += 16 + n + 4
+        if kind == b"END ":
+            break
+        if kind != b"RAM ":
+            continue
+        layout, _, _, data_start, data_len, nr, nz = struct.unpack_from("<IIQQQII", pay)
+        runs = [struct.unpack_from("<QQ", pay, 40 + 16 * i) for i in range(nr + nz)]
+        out.append((layout, runs[:nr], runs[nr:]))
+        at = data_start + data_len
+    return out
+
+
+def stream_passes(path, ram):
+    """A live stream written to a pipe: each pass is delta sections of at most about
+    SECTION_DATA bytes of data, ascending through RAM in 2 MiB windows, every page of the
+    first pass listed once (data or zero), so the receiver gets RAM as it is scanned."""
+    secs = ram_sections(path)
+    first, end, data_max = [], 0, 0
+    for layout, runs, zeros in secs:
+        lo = min(o for o, _ in runs + zeros) if runs + zeros else end
+        if lo < end:
+            break  # the next pass starts again low in RAM
+        first.append((layout, runs, zeros))
+        end = max((o + n for o, n in runs + zeros), default=end)
+    for layout, runs, _ in first:
+        data_max = max(data_max, sum(n for _, n in runs))
+    pages = sorted(r for _, runs, zeros in first for r in runs + zeros)
+    covered, pos = True, 0
+    for o, n in pages:
+        covered &= o == pos
+        pos = o + n
+    check(len(secs) > 0 and all(s[0] == 2 for s in secs),
+          "stream: every RAM section of a live save into a pipe is a delta",
+          [s[0] for s in secs])
+    check(len(first) >= 2 and data_max <= SECTION_DATA + (2 << 20),
+          f"stream: the first pass is {len(first)} sections of at most "
+          f"{data_max >> 10} KiB of data (closed at {SECTION_DATA >> 20} MiB)")
+    check(covered and pos == ram,
+          "stream: the first pass lists every page of RAM once, as data or zero",
+          f"up to 0x{pos:x} of 0x{ram:x}")
+
+
 def _guest_fds(g, cmd, fds):
     import queue as _q
     g.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -269,6 +324,8 @@ def main():
     try:
         f = os.path.join(tmp, "exec.state")
         round_trip(vmm, elf, tmp, "exec", f"exec:cat > {f}", ["-incoming", f"exec:cat {f}"])
+        if not qemu:
+            stream_passes(f, 128 << 20)
         f2 = os.path.join(tmp, "dmg.state")
         # QEMU: through exec:cat both ways. vireo-vmm: a file: save restored by mapping it,
         # where the page data is not checksummed (read through a pipe it is: see faults).

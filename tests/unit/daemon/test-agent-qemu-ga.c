@@ -4,9 +4,10 @@
  * (qemu-ga -m unix-listen -p SOCK): the handshake, guest-ping, guest-info, guest-get-time,
  * guest-get-fsinfo (the host's filesystems: / must be among them, and first in domfsinfo's
  * list),
- * guest-network-get-interfaces (lo with 127.0.0.1), an unknown command's error in libvirt's
- * words, a queue of commands answered in order, stale bytes before a handshake dropped, and
- * the agent going away mid-command.
+ * guest-network-get-interfaces (lo with 127.0.0.1), guest-get-disks, the three as guestinfo's
+ * fs.N, disk.N and if.N parameters (checked against statvfs and /sys/class/net), an unknown
+ * command's error in libvirt's words, a queue of commands answered in order, stale bytes before a
+ * handshake dropped, and the agent going away mid-command.
  *
  *   test-agent-qemu-ga [QEMU_GA]   (default /usr/sbin/qemu-ga)
  */
@@ -19,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,6 +88,16 @@ static struct json_object *ret_of(const struct result *res)
         json_object_get(ret);
     json_object_put(o);
     return ret;
+}
+
+/* The parameter named field in r, or NULL. */
+static const struct remote_typed_param *gi_find(const struct remote_domain_get_guest_info_ret *r,
+                                                const char *field)
+{
+    for (uint32_t i = 0; i < r->params_len; i++)
+        if (!strcmp(r->params[i].field, field))
+            return &r->params[i];
+    return NULL;
 }
 
 static pid_t start_qemu_ga(const char *bin, const char *sock, const char *statedir)
@@ -197,6 +210,86 @@ int main(int argc, char **argv)
        "domfsinfo's list starts with / (type %s, no domain disks without a definition)", roottype);
     if (fe.code == 0)
         remote_domain_get_fsinfo_ret_free(&fsi);
+
+    /* ... and as guestinfo's fs.N parameters, against a definition holding a virtio disk vda
+     * at the PCI address qemu-ga gives for /'s first disk (when that disk is a virtio one) */
+    struct json_object *rootdisk = NULL;
+    for (size_t i = 0; ret && i < json_object_array_length(ret); i++) {
+        struct json_object *fs = json_object_array_get_idx(ret, i), *m = NULL, *dl = NULL;
+        if (json_object_object_get_ex(fs, "mountpoint", &m) &&
+            !strcmp(json_object_get_string(m), "/") && json_object_object_get_ex(fs, "disk", &dl) &&
+            json_object_array_length(dl) > 0)
+            rootdisk = json_object_array_get_idx(dl, 0);
+    }
+    struct json_object *bt = NULL, *pci = NULL, *sl = NULL;
+    bool virtio_root = rootdisk && json_object_object_get_ex(rootdisk, "bus-type", &bt) &&
+                       !strcmp(json_object_get_string(bt), "virtio") &&
+                       json_object_object_get_ex(rootdisk, "pci-controller", &pci) &&
+                       json_object_object_get_ex(pci, "slot", &sl);
+    struct domain_disk vda = {.target_dev = "vda",
+                              .target_bus = DOMAIN_DISK_BUS_VIRTIO,
+                              .address = {.type = DOMAIN_ADDRESS_PCI,
+                                          .slot = sl ? (unsigned)json_object_get_int(sl) : 0}};
+    struct domain_def vdef = {.disks = &vda, .ndisks = 1};
+    struct remote_domain_get_guest_info_ret gi = {0};
+    is_int(vd_agent_guestinfo_fill(VD_GUEST_INFO_FILESYSTEM, ret, &vdef, &gi, &fe), 0,
+           "guest-get-fsinfo as guestinfo's fs.N parameters");
+    const struct remote_typed_param *p = gi_find(&gi, "fs.count"),
+                                    *mp = gi_find(&gi, "fs.0.mountpoint"),
+                                    *ty = gi_find(&gi, "fs.0.fstype"),
+                                    *tb = gi_find(&gi, "fs.0.total-bytes"),
+                                    *al = gi_find(&gi, "fs.0.disk.0.alias"),
+                                    *dev = gi_find(&gi, "fs.0.disk.0.device");
+    struct statvfs sv;
+    unsigned long long rootsize =
+        statvfs("/", &sv) == 0 ? (unsigned long long)sv.f_blocks * sv.f_frsize : 0;
+    ok(p && p->type == REMOTE_TYPED_PARAM_UINT && p->value.ui == json_object_array_length(ret) &&
+           mp && !strcmp(mp->value.s, "/") && ty && !strcmp(ty->value.s, roottype) && tb &&
+           tb->type == REMOTE_TYPED_PARAM_ULLONG && tb->value.ul > 0 && tb->value.ul <= rootsize,
+       "fs.count %u, fs.0 is / (%s), its total-bytes %llu within statvfs's %llu",
+       p ? p->value.ui : 0, ty ? ty->value.s : "?", tb ? (unsigned long long)tb->value.ul : 0,
+       rootsize);
+    if (virtio_root)
+        ok(al && !strcmp(al->value.s, "vda") && dev && !strncmp(dev->value.s, "/dev/", 5),
+           "/ lives on a virtio disk: fs.0.disk.0.alias is the definition's vda, device %s",
+           dev ? dev->value.s : "none");
+    else
+        ok(!al, "/ is not on a virtio disk here: no fs.0.disk.0.alias for the virtio vda");
+    char rootdevname[256] = "";
+    if (dev)
+        snprintf(rootdevname, sizeof(rootdevname), "%s", dev->value.s);
+    remote_domain_get_guest_info_ret_free(&gi);
+    json_object_put(ret);
+
+    /* guest-get-disks: the host's block devices, as guestinfo's disk.N parameters */
+    is_int(run_cmd(loop, a, "{\"execute\":\"guest-get-disks\"}", &res), 0,
+           "guest-get-disks answers");
+    ret = ret_of(&res);
+    memset(&gi, 0, sizeof(gi));
+    is_int(vd_agent_guestinfo_fill(VD_GUEST_INFO_DISKS, ret, &vdef, &gi, &fe), 0,
+           "guest-get-disks as guestinfo's disk.N parameters%s%s", fe.code ? ": " : "",
+           fe.code ? verr_msg(&fe) : "");
+    size_t nd =
+        ret && json_object_is_type(ret, json_type_array) ? json_object_array_length(ret) : 0;
+    bool same = true, rootdev = false;
+    for (size_t i = 0; i < nd; i++) {
+        struct json_object *d = json_object_array_get_idx(ret, i), *n = NULL, *pt = NULL;
+        char f1[64], f2[64];
+        snprintf(f1, sizeof(f1), "disk.%zu.name", i);
+        snprintf(f2, sizeof(f2), "disk.%zu.partition", i);
+        const struct remote_typed_param *pn = gi_find(&gi, f1), *pp = gi_find(&gi, f2);
+        json_object_object_get_ex(d, "name", &n);
+        json_object_object_get_ex(d, "partition", &pt);
+        same &= pn && n && !strcmp(pn->value.s, json_object_get_string(n)) && pp &&
+                pp->type == REMOTE_TYPED_PARAM_BOOLEAN && pt &&
+                pp->value.b == json_object_get_boolean(pt);
+        rootdev |= pn && *rootdevname && !strcmp(pn->value.s, rootdevname);
+    }
+    p = gi_find(&gi, "disk.count");
+    ok(nd > 0 && p && p->value.ui == nd && same,
+       "disk.count %zu, each disk.N.name and .partition as the agent listed them", nd);
+    ok(!virtio_root || rootdev, "the disk / lives on is among them");
+    remote_domain_get_guest_info_ret_free(&gi);
     json_object_put(ret);
 
     is_int(run_cmd(loop, a, "{\"execute\":\"guest-network-get-interfaces\"}", &res), 0,
@@ -218,6 +311,60 @@ int main(int argc, char **argv)
         remote_domain_interface_addresses_ret_free(&ifs);
     }
     ok(lo, "as libvirt's interfaces: lo 00:00:00:00:00:00 ipv4 127.0.0.1/8");
+    /* ... and as guestinfo's if.N parameters: one per interface of the host's */
+    memset(&gi, 0, sizeof(gi));
+    is_int(vd_agent_guestinfo_fill(VD_GUEST_INFO_INTERFACES, ret, NULL, &gi, &fe), 0,
+           "guest-network-get-interfaces as guestinfo's if.N parameters");
+    unsigned nnet = 0;
+    DIR *sys = opendir("/sys/class/net");
+    for (struct dirent *de; sys && (de = readdir(sys));)
+        nnet += de->d_name[0] != '.';
+    if (sys)
+        closedir(sys);
+    p = gi_find(&gi, "if.count");
+    bool lo_if = false;
+    for (unsigned i = 0; p && i < p->value.ui; i++) {
+        char f[64];
+        snprintf(f, sizeof(f), "if.%u.name", i);
+        const struct remote_typed_param *n = gi_find(&gi, f);
+        if (!n || strcmp(n->value.s, "lo"))
+            continue;
+        snprintf(f, sizeof(f), "if.%u.hwaddr", i);
+        const struct remote_typed_param *hw = gi_find(&gi, f);
+        snprintf(f, sizeof(f), "if.%u.addr.0.addr", i);
+        const struct remote_typed_param *ad = gi_find(&gi, f);
+        snprintf(f, sizeof(f), "if.%u.addr.0.prefix", i);
+        const struct remote_typed_param *pf = gi_find(&gi, f);
+        snprintf(f, sizeof(f), "if.%u.addr.0.type", i);
+        const struct remote_typed_param *ty2 = gi_find(&gi, f);
+        lo_if = hw && !strcmp(hw->value.s, "00:00:00:00:00:00") && ad &&
+                !strcmp(ad->value.s, "127.0.0.1") && pf && pf->value.ui == 8 && ty2 &&
+                !strcmp(ty2->value.s, "ipv4");
+    }
+    ok(p && p->value.ui == nnet && lo_if,
+       "if.count is the host's %u interfaces (/sys/class/net), lo with 127.0.0.1/8 ipv4", nnet);
+    remote_domain_get_guest_info_ret_free(&gi);
+    json_object_put(ret);
+
+    /* guest-get-vcpus: the host's CPUs (qemu-ga reads /sys/devices/system/cpu), as
+     * guestvcpus' vcpus list */
+    is_int(run_cmd(loop, a, "{\"execute\":\"guest-get-vcpus\"}", &res), 0,
+           "guest-get-vcpus answers");
+    ret = ret_of(&res);
+    struct vd_agent_vcpu *vc = NULL;
+    size_t nvc = 0;
+    struct remote_domain_get_guest_vcpus_ret vp = {0};
+    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+    char want_vcpus[32];
+    snprintf(want_vcpus, sizeof(want_vcpus), ncpu > 1 ? "0-%ld" : "0", ncpu - 1);
+    ok(vd_agent_vcpus(ret, &vc, &nvc, &fe) == 0 && (long)nvc == ncpu &&
+           vd_agent_vcpus_params(vc, nvc, &vp, &fe) == 0 && vp.params_len == 3 &&
+           !strcmp(vp.params[0].value.s, want_vcpus),
+       "guestvcpus' vcpus is the host's %ld CPUs: %s", ncpu,
+       vp.params_len ? vp.params[0].value.s : "none");
+    if (vp.params_len)
+        remote_domain_get_guest_vcpus_ret_free(&vp);
+    free(vc);
     json_object_put(ret);
 
     /* An error answer, in libvirt's words. */

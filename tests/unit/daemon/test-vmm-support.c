@@ -86,8 +86,14 @@ int main(int argc, char **argv)
     ok(r && r->status == VMM_SUPPORT_HONOURED && strstr(r->note, "ide-hd or ide-cd"),
        "a SATA disk is honoured (ide-hd or ide-cd on an AHCI controller)");
     r = vmm_support_lookup("disk/target@bus", "ide");
-    ok(r && r->status == VMM_SUPPORT_PLANNED && strstr(r->note, "use bus 'sata'"),
-       "an IDE disk is refused naming bus 'sata'");
+    ok(r && r->status == VMM_SUPPORT_HONOURED && strstr(r->note, "PIIX3 IDE"),
+       "an IDE disk is honoured (ide-hd or ide-cd on pc's PIIX3 IDE)");
+    r = vmm_support_lookup("disk/address", "drive ide other");
+    ok(r && r->status == VMM_SUPPORT_REFUSED && strstr(r->note, "units 0-1"),
+       "an IDE address past the PIIX3's buses and units is refused");
+    r = vmm_support_lookup("controller", "ide/ other index");
+    ok(r && r->status == VMM_SUPPORT_REFUSED && strstr(r->note, "Only 1 IDE controller"),
+       "a second IDE controller is refused with libvirt's words");
     r = vmm_support_lookup("disk/address", "drive sata other");
     ok(r && r->status == VMM_SUPPORT_REFUSED && strstr(r->note, "units (ports) 0-5"),
        "a SATA address past the controller's ports is refused");
