@@ -580,7 +580,10 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
 }
 
 /* Stores the gathered grain of a streamOptimized extent: deflated behind its
- * marker at the end of the file, then its table entry. */
+ * marker at the end of the file, then its table entry.
+ * TODO: convert to and from streamOptimized deflates/inflates one grain at
+ * a time under the image lock; a .compress/.pwrite_compressed_raw pair (as
+ * qcow2 has) would let convert's compression workers run in parallel. */
 static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *err)
 {
     if (!e->pending_used)
