@@ -168,9 +168,11 @@ struct block_dev {
     enum block_detect_zeroes detect_zeroes; /* read by I/O threads: atomic */
 };
 
-/* TODO: the imported formats (vmdk, vdi, vpc, vhdx, qed, qcow) have no .map,
- * so a VM's reads and writes on them go through the image lock (correct,
- * slower than qcow2's lockless in-place path).
+/* The imported formats (vmdk, vdi, vpc, vhdx, qed) map data for reads of
+ * read-only images only (convert's sources read in place, in parallel).
+ * TODO: writable images of them (and qcow) have no .map, so a VM's reads
+ * and writes go through the image lock (correct, slower than qcow2's
+ * lockless in-place path).
  * Optional members (NULL): flush (the host file is flushed), discard (a
  * no-op: it is advisory), write_zeroes (zero-filled pwrite), status (all
  * data), resize, snapshots, check, create, measure (refused by name). */

@@ -293,6 +293,43 @@ static int qed_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, 
     return 0;
 }
 
+/* block_map for reads of a read-only image: data clusters following each
+ * other in the file, so a reader such as convert's workers reads them
+ * without the image lock. The lookup takes the lock itself (the L2 cache
+ * changes). Unallocated (backing), zero clusters and writable images go
+ * through qed_pread (0). */
+static int qed_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                   struct block_map *out, struct verr *err)
+{
+    struct qed *q = Q(bd);
+    uint64_t host = 0, run = 0;
+    int r = 0;
+    if (write || !bd->read_only)
+        return 0;
+    pthread_mutex_lock(&bd->lock);
+    while (run < len) {
+        uint64_t at = off + run;
+        uint64_t n = q->cluster - at % q->cluster;
+        if (n > len - run)
+            n = len - run;
+        uint64_t e;
+        r = lookup(bd, q, at, &e, err);
+        if (r < 0 || e == 0 || e == QED_ZERO_CLUSTER)
+            break;
+        uint64_t h = e + at % q->cluster;
+        if (h + n > q->file_end || (run && h != host + run))
+            break;
+        if (!run)
+            host = h;
+        run += n;
+    }
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || run == 0)
+        return r < 0 ? r : 0;
+    *out = (struct block_map){bd->file.fd, host, run, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 static int write_features(struct block_dev *bd, struct qed *q, struct verr *err)
 {
     uint8_t b[8];
@@ -842,6 +879,7 @@ const struct block_driver block_driver_qed = {
     .flush = qed_flush,
     .write_zeroes = qed_write_zeroes,
     .status = qed_status,
+    .map = qed_map,
     .get_info = qed_get_info,
     .resize = qed_resize,
     .check = qed_check,

@@ -248,6 +248,40 @@ static int vdi_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, 
     return 0;
 }
 
+/* block_map for reads of a read-only image: allocated blocks following each
+ * other in the file, so a reader such as convert's workers reads them
+ * without the image lock. Unallocated blocks and writable images go through
+ * vdi_pread (0). */
+static int vdi_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                   struct block_map *out, struct verr *err)
+{
+    struct vdi *v = V(bd);
+    uint64_t host = 0, run = 0;
+    (void)err;
+    if (write || !bd->read_only)
+        return 0;
+    while (run < len) {
+        uint64_t at = off + run;
+        uint32_t b = (uint32_t)(at / VDI_BLOCK_SIZE);
+        uint64_t n = VDI_BLOCK_SIZE - at % VDI_BLOCK_SIZE;
+        if (n > len - run)
+            n = len - run;
+        uint32_t e = v->map[b];
+        if (!allocated(e) || e >= v->blocks)
+            break;
+        uint64_t h = v->offset_data + (uint64_t)e * VDI_BLOCK_SIZE + at % VDI_BLOCK_SIZE;
+        if (h + n > v->file_len || (run && h != host + run))
+            break;
+        if (!run)
+            host = h;
+        run += n;
+    }
+    if (run == 0)
+        return 0;
+    *out = (struct block_map){bd->file.fd, host, run, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 static int write_header_count(struct block_dev *bd, struct vdi *v, struct verr *err)
 {
     uint8_t b[4];
@@ -504,6 +538,7 @@ const struct block_driver block_driver_vdi = {
     .pwrite = vdi_pwrite,
     .write_zeroes = vdi_write_zeroes,
     .status = vdi_status,
+    .map = vdi_map,
     .get_info = vdi_get_info,
     .check = vdi_check,
     .create = vdi_create,

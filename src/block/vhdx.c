@@ -356,6 +356,28 @@ static int vhdx_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off,
     return 0;
 }
 
+/* block_map for reads of a read-only image: the part of one fully present
+ * payload block, so a reader such as convert's workers reads it without the
+ * image lock (the BAT does not change in a read-only image). Other blocks
+ * and writable images go through vhdx_pread (0). */
+static int vhdx_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                    struct block_map *out, struct verr *err)
+{
+    struct vhdx *v = X(bd);
+    (void)err;
+    if (write || !bd->read_only)
+        return 0;
+    uint64_t b = off / v->block_size, in = off % v->block_size;
+    uint64_t e = v->bat[bat_index(v, b)];
+    if (BAT_STATE(e) != ST_FULLY_PRESENT)
+        return 0;
+    if (len > v->block_size - in)
+        len = v->block_size - in;
+    *out = (struct block_map){bd->file.fd, BAT_OFFSET(e) + in, len,
+                              bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 static int write_bat(struct block_dev *bd, struct vhdx *v, uint64_t idx, uint64_t e,
                      struct verr *err)
 {
@@ -745,6 +767,7 @@ const struct block_driver block_driver_vhdx = {
     .flush = vhdx_flush,
     .write_zeroes = vhdx_write_zeroes,
     .status = vhdx_status,
+    .map = vhdx_map,
     .get_info = vhdx_get_info,
     .check = vhdx_check,
     .create = vhdx_create,

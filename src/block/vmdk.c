@@ -435,6 +435,57 @@ static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off,
     return 0;
 }
 
+/* block_map for reads of a read-only image: a run of plain data (a flat
+ * extent, or uncompressed grains following each other) in the image's own
+ * file, so a reader such as convert's workers reads it without the image
+ * lock. The lookup takes the lock itself (the grain table cache changes).
+ * Compressed, zero and unallocated grains, other extents' files and any
+ * writable image go through vmdk_pread (0). */
+static int vmdk_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                    struct block_map *out, struct verr *err)
+{
+    struct vmdk *k = K(bd);
+    if (write || !bd->read_only)
+        return 0;
+    pthread_mutex_lock(&bd->lock);
+    int r = 0;
+    uint64_t host = 0, run = 0;
+    struct extent *e = find_extent(k, off);
+    if (!e || e->zero || e->f != &bd->file || e->compressed || e->pending_used)
+        goto out;
+    uint64_t in = off - e->start;
+    if (len > e->bytes - in)
+        len = e->bytes - in;
+    if (e->flat) {
+        host = e->flat_offset + in;
+        run = len;
+        goto out;
+    }
+    while (run < len) {
+        uint64_t at = in + run;
+        uint64_t n = e->grain - at % e->grain;
+        if (n > len - run)
+            n = len - run;
+        enum gstate st;
+        uint32_t sector;
+        r = grain_lookup(e, at, &st, &sector, err);
+        if (r < 0 || st != G_DATA)
+            break;
+        uint64_t h = (uint64_t)sector * SECTOR + at % e->grain;
+        if ((uint64_t)sector * SECTOR + e->grain > e->file_len || (run && h != host + run))
+            break;
+        if (!run)
+            host = h;
+        run += n;
+    }
+out:
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || run == 0)
+        return r < 0 ? r : 0;
+    *out = (struct block_map){bd->file.fd, host, run, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 /* A new CID in the descriptor on the first write of the session. */
@@ -529,7 +580,10 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
 }
 
 /* Stores the gathered grain of a streamOptimized extent: deflated behind its
- * marker at the end of the file, then its table entry. */
+ * marker at the end of the file, then its table entry.
+ * TODO: convert to and from streamOptimized deflates/inflates one grain at
+ * a time under the image lock; a .compress/.pwrite_compressed_raw pair (as
+ * qcow2 has) would let convert's compression workers run in parallel. */
 static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *err)
 {
     if (!e->pending_used)
@@ -1583,6 +1637,7 @@ const struct block_driver block_driver_vmdk = {
     .flush = vmdk_flush,
     .write_zeroes = vmdk_write_zeroes,
     .status = vmdk_status,
+    .map = vmdk_map,
     .get_info = vmdk_get_info,
     .check = vmdk_check,
     .create = vmdk_create,

@@ -301,6 +301,32 @@ static int vpc_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, 
     return 0;
 }
 
+/* block_map for reads of a read-only image: a fixed disk's data, or the
+ * part of one allocated block of a dynamic disk, so a reader such as
+ * convert's workers reads it without the image lock (the BAT does not
+ * change in a read-only image). Unallocated blocks and writable images go
+ * through vpc_pread (0). */
+static int vpc_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write,
+                   struct block_map *out, struct verr *err)
+{
+    struct vpc *p = P(bd);
+    (void)err;
+    if (write || !bd->read_only)
+        return 0;
+    uint64_t host = off;
+    if (p->type != VHD_FIXED) {
+        uint32_t b = (uint32_t)(off / p->block_size);
+        uint64_t in = off % p->block_size;
+        if (p->bat[b] == VHD_UNALLOCATED)
+            return 0;
+        if (len > p->block_size - in)
+            len = p->block_size - in;
+        host = data_offset(p, p->bat[b], in);
+    }
+    *out = (struct block_map){bd->file.fd, host, len, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
 static void footer_finish(uint8_t *f)
 {
     put_be32(f + F_CHECKSUM, checksum(f, VHD_SECTOR, F_CHECKSUM));
@@ -537,6 +563,7 @@ const struct block_driver block_driver_vpc = {
     .pwrite = vpc_pwrite,
     .write_zeroes = vpc_write_zeroes,
     .status = vpc_status,
+    .map = vpc_map,
     .get_info = vpc_get_info,
     .create = vpc_create,
 };

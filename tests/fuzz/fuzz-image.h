@@ -7,13 +7,13 @@
  * by qemu-img). It is written to a private temporary directory and opened
  * read-only with the format forced: get_info, block status over the disk,
  * reads at offsets taken from the input and a full check reach the header,
- * table and descriptor parsers. Then a private copy is opened read-write and
- * written, zeroed, flushed and checked, so the allocation paths (and, for
- * VHDX, log replay) meet corrupt metadata too. Backing files are never
- * opened. A VMDK descriptor may name extent files: the directory holds a
- * flat and a sparse extent under the names seeds use, and a descriptor
- * naming a path with a '/' is skipped, so nothing outside the directory is
- * ever opened.
+ * table and descriptor parsers (through block_map and block_preadv too).
+ * Then a private copy is opened read-write and written, zeroed, flushed and
+ * checked, so the allocation paths (and, for VHDX, log replay) meet corrupt
+ * metadata too. Backing files are never opened. A VMDK descriptor may name
+ * extent files: the directory holds a flat and a sparse extent under the
+ * names seeds use, and a descriptor naming a path with a '/' is skipped, so
+ * nothing outside the directory is ever opened.
  */
 #include "block/block.h"
 
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int write_file(const char *path, const uint8_t *data, size_t size)
@@ -112,6 +113,11 @@ static void exercise(struct block_dev *bd, const uint8_t *data, size_t size)
         if (n > vsize - o)
             n = (size_t)(vsize - o);
         block_pread(bd, buf, n, o, &err);
+        /* The read-only map (convert's in-place reads) and its preadv path. */
+        struct block_map m;
+        block_map(bd, o, n, false, &m, &err);
+        struct iovec v = {buf, n};
+        block_preadv(bd, &v, 1, o, &err);
     }
     struct block_check_result res;
     block_check(bd, 0, NULL, NULL, &res, &err);

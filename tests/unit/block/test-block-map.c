@@ -6,7 +6,10 @@
  * clusters stop being contiguous, and refuses (0) unallocated, zero and
  * backing-file ranges; the vectored calls move the same bytes as plain
  * block_pread/block_pwrite whether or not they can map (O_DIRECT with
- * misaligned buffers falls back to the bounce path).
+ * misaligned buffers falls back to the bounce path). The imported formats
+ * (vmdk, vdi, vpc, vhdx, qed) map allocated data for reads of read-only
+ * images only (convert's workers read their sources this way), and never
+ * for writing or in a writable image.
  */
 #include "block/block.h"
 #include "../tap.h"
@@ -129,6 +132,51 @@ static void test_qcow2(void)
     free(back);
 }
 
+static void test_imported(const char *fmt)
+{
+    struct verr err = {0};
+    char name[32];
+    snprintf(name, sizeof(name), "i.%s", fmt);
+    const char *f = path(name);
+    struct block_create_opts co = {.size = 64 * MIB};
+    ok(block_create(f, fmt, &co, &err) == 0, "%s: create (%s)", fmt, verr_msg(&err));
+    struct block_dev *bd;
+    struct block_open_opts oo = {.format = fmt};
+    if (!ok(block_open(f, &oo, &bd, &err) == 0, "%s: open (%s)", fmt, verr_msg(&err)))
+        return;
+    uint8_t *buf = malloc(2 * CS), *back = malloc(2 * CS);
+    fill(buf, 2 * CS, 5);
+    ok(block_pwrite(bd, buf, 2 * CS, 0, &err) == 0, "%s: write two clusters (%s)", fmt,
+       verr_msg(&err));
+    struct block_map m;
+    ok(block_map(bd, 0, CS, false, &m, &err) == 0, "%s: a writable image does not map", fmt);
+    block_close(bd);
+
+    oo.read_only = true;
+    if (!ok(block_open(f, &oo, &bd, &err) == 0, "%s: open read-only (%s)", fmt, verr_msg(&err)))
+        goto out;
+    int r = block_map(bd, 100, 2 * CS - 100, false, &m, &err);
+    /* One run, or (where the format put the two clusters apart) the first. */
+    ok(r == 1 && m.length >= CS - 100 && m.length <= 2 * CS - 100 && m.fd >= 0 && m.align == 1,
+       "%s: written data maps for reading (r %d, len %llu)", fmt, r, (unsigned long long)m.length);
+    memset(back, 0, 2 * CS);
+    ok(r == 1 && pread(m.fd, back, m.length, (off_t)m.host_offset) == (ssize_t)m.length &&
+           memcmp(back, buf + 100, m.length) == 0,
+       "%s: the mapped range holds the data", fmt);
+    ok(block_map(bd, 48 * MIB, CS, false, &m, &err) == 0, "%s: an unallocated range does not map",
+       fmt);
+    ok(block_map(bd, 0, CS, true, &m, &err) <= 0, "%s: nothing maps for writing", fmt);
+    memset(back, 0, 2 * CS);
+    struct iovec rv[2] = {{back, 1000}, {back + 1000, 2 * CS - 1000}};
+    ok(block_preadv(bd, rv, 2, 0, &err) == 0 && memcmp(back, buf, 2 * CS) == 0,
+       "%s: block_preadv reads the data in place (%s)", fmt, verr_msg(&err));
+    block_close(bd);
+out:
+    free(buf);
+    free(back);
+    unlink(f);
+}
+
 int main(void)
 {
     /* The build tree (a real file system with O_DIRECT), else /tmp. */
@@ -138,6 +186,9 @@ int main(void)
         tap_skip_all("mkdtemp failed");
     test_raw();
     test_qcow2();
+    const char *fmts[] = {"vmdk", "vdi", "vpc", "vhdx", "qed"};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+        test_imported(fmts[i]);
     unlink(path("a.raw"));
     unlink(path("base.raw"));
     unlink(path("top.qcow2"));
