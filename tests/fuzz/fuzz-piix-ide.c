@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct drive {
     struct ata_drive ata;
+    struct vmm_drive dr; /* the block device keeps a pointer to it: it lives as long */
     struct blockdev *b;
     char path[4096];
     bool on;
@@ -55,13 +56,13 @@ static void drive_open(struct drive *d, unsigned kind, unsigned index)
         abort();
     close(fd);
     bool cd = kind >= 2;
-    struct vmm_drive dr = {
+    d->dr = (struct vmm_drive){
         .id = "d", .file = kind == 3 ? NULL : d->path, .format = "raw", .read_only = cd};
     static const struct blockdev_dev_ops fixed = {0};
     static const struct blockdev_dev_ops removable = {
         .removable = true, .has_tray = true, .change_media = media};
     struct verr err = {0};
-    if (blockdev_open(NULL, &dr, "dev", cd ? &removable : &fixed, &d->ata, &d->b, &err) < 0)
+    if (blockdev_open(NULL, &d->dr, "dev", cd ? &removable : &fixed, &d->ata, &d->b, &err) < 0)
         abort();
     struct ata_drive_config ac = {.cd = cd, .index = index, .write_cache = true};
     ata_drive_init(&d->ata, &ac, d->b, "d");

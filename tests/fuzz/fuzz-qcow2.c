@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t vsize = block_size(bd);
         uint8_t buf[4096];
         memset(buf, 0x5a, sizeof(buf));
-        if (vsize >= sizeof(buf)) {
+        if (vsize > sizeof(buf)) { /* also keeps the modulus below from being zero */
             uint64_t o = size >= 16 ? (data[size - 9] * 131071ull) % (vsize - sizeof(buf)) : 0;
             block_pwrite(bd, buf, sizeof(buf), o, &err);
             block_discard(bd, 0, vsize / 2, &err);
