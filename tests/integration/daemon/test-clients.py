@@ -14,7 +14,7 @@ the test guest in real vireo-vmm processes.
    shutdown, and the modes vireo-vmm cannot do are refused in libvirt's words;
  - every procedure vireod does not implement answers libvirt's "this
    function is not supported by the connection driver: virXxx" naming the
-   API (guestvcpus, and every number of libvirt's remote program over a raw
+   API (get-user-sshkeys, and every number of libvirt's remote program over a raw
    socket, each name checked against libvirt.so's exports);
  - guest RAM is <memory> and currentMemory the balloon's target, set before
    the guest runs; `setmem --live` changes the live definition only.
@@ -257,7 +257,7 @@ def not_supported():
     pins = conn.lookupByName("vp").vcpuPinInfo(0)
     t.ok(len(pins) == 1 and len(pins[0]) == os.cpu_count() and all(pins[0]),
          "vcpuPinInfo(): the vCPU's affinity, every host CPU", pins)
-    for args, api in ((["guestvcpus", "vp"], "virDomainGetGuestVcpus"),):
+    for args, api in ((["get-user-sshkeys", "vp", "root"], "virDomainAuthorizedSSHKeysGet"),):
         r = d.virsh(*args)
         t.ok(r.returncode != 0 and "this function is not supported by the connection driver: "
              + api in r.stderr, "virsh %s fails: not supported, naming %s" %

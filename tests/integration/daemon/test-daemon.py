@@ -393,7 +393,8 @@ try:
     r = virsh("dominfo", "g1")
     ok(r.returncode != 0 and "failed to get domain 'g1'" in r.stderr, "a missing domain's error",
        r.stderr)
-    r = virsh("guestvcpus", "p1")  # (domblkstat, domifstat and domfsinfo are implemented now)
+    # (domblkstat, domifstat, domfsinfo and guestvcpus are implemented now)
+    r = virsh("get-user-sshkeys", "p1", "root")
     ok(r.returncode != 0 and "not supported" in r.stderr,
        "an unimplemented procedure gets libvirt's not-supported error", r.stderr)
 finally:
