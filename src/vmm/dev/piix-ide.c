@@ -243,6 +243,14 @@ static void run(struct ide_channel *ch, struct ata_cmd *c, const uint8_t *fis, v
     c->iov = &iov;
     c->iovcnt = len ? 1 : 0;
     c->total = len;
+    if (!ch->drive[ch->unit]) {
+        /* The guest selected the absent unit in the middle of a transfer: the command
+         * ends in an abort instead of reaching a drive that is not there. */
+        c->status = ATA_DRDY | ATA_ERR;
+        c->error = ATA_ABRT;
+        c->transferred = 0;
+        return;
+    }
     ata_execute(ch->drive[ch->unit], c);
 }
 
@@ -600,7 +608,7 @@ static void run_dma(struct piix_ide *c, struct ide_channel *ch)
     }
     struct ata_cmd ac = {
         .fis = ch->fis, .packet = ch->packet, .iov = iov, .iovcnt = n, .total = total};
-    if (bad) {
+    if (bad || !ch->drive[ch->unit]) { /* a bad PRD, or the absent unit selected since */
         ch->bm_status |= BMS_ERROR;
         ac.status = ATA_DRDY | ATA_ERR;
         ac.error = ATA_ABRT;
