@@ -28,7 +28,10 @@
 
 struct platform_desc {
     unsigned nr_cpus;
-    uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each vCPU, BSP first */
+    /* -smp maxcpus (0: nr_cpus): the MADT lists every slot, those from nr_cpus on not
+     * enabled (a CPU hot-plug may fill them), and the SRAT gives each its node. */
+    unsigned max_cpus;
+    uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each slot, BSP first */
     /* microvm: its i8042's PS/2 keyboard and mouse are described (DSDT, the FADT's 8042
      * flag) only with a display, whose input they carry. QEMU's microvm describes none, so
      * a VM without a display shows Linux the same devices under both. */

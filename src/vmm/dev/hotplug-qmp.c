@@ -6,13 +6,15 @@
  * property parser as -device; device_del answers at once and the device
  * leaves when the guest releases it, announced by DEVICE_DELETED.
  *
- * TODO: ACPI PCI hot-plug on the pc machine, vCPU hot-plug (device_add of a CPU driver,
- * query-hotpluggable-cpus), chardev-add/chardev-remove.
+ * A CPU driver ("...-x86_64-cpu") goes to vcpu-hotplug.h.
+ *
+ * TODO: ACPI PCI hot-plug on the pc machine, chardev-add/chardev-remove.
  */
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/dev/device.h"
+#include "vmm/vcpu-hotplug.h"
 #include "vmm/vm.h"
 #include "qmp/qmp-server.h"
 
@@ -45,6 +47,12 @@ static int qmp_device_add(struct qmp_session *ss, struct json_object *args,
     (void)ss, (void)ret;
     struct vm *vm = opaque;
     const char *driver = json_object_get_string(json_object_object_get(args, "driver"));
+    if (vcpu_hotplug_is_cpu_driver(driver)) {
+        struct verr e = {0};
+        if (vcpu_hotplug_add(vm, args, &e) < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+        return 0;
+    }
     const struct dev_type *t = dev_type_find(driver);
     if (!t || !t->user_creatable)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "'%s' is not a valid device model name",
