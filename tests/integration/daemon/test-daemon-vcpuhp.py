@@ -10,7 +10,7 @@ virsh setvcpus 2 --live: the daemon device_adds the slot query-hotpluggable-cpus
 lists (id vcpu1), the guest runs the new CPU, the live XML says current='2'
 while the persistent one keeps current='1', virsh vcpucount and vcpuinfo show
 two vCPUs, and the new vCPU thread ("CPU 1/KVM") is in the daemon's list with
-the domain's <vcpu cpuset> affinity applied. setvcpus 1 --live (an unplug) is
+its <vcpupin> affinity applied. setvcpus 1 --live (an unplug) is
 refused with one line and changes nothing; vsh setvcpus 3 --live plugs the
 third, which the guest runs too. On pc, <vcpu current> below the maximum is
 refused at define-and-start with one line.
@@ -58,8 +58,9 @@ d = Daemon(VIREOD, VMM, VSH)
 names = ["hp", "hppc"]
 try:
     d.start()
-    x = d.write("hp.xml", domain_xml("hp", GUEST, "tests=cpuhp cpuhp_count=2 cpuhp_wait_s=600")
-                .replace("<vcpu>1</vcpu>", "<vcpu cpuset='0' current='1'>3</vcpu>"))
+    x = d.write("hp.xml", domain_xml("hp", GUEST, "tests=cpuhp cpuhp_count=2 cpuhp_wait_s=600",
+                                     extra="  <cputune><vcpupin vcpu='1' cpuset='0'/></cputune>\n")
+                .replace("<vcpu>1</vcpu>", "<vcpu current='1'>3</vcpu>"))
     r = d.virsh("define", x)
     t.ok(r.returncode == 0, "a microvm domain with <vcpu current='1'>3</vcpu> defines", r.stderr)
     r = d.virsh("start", "hp")
@@ -89,7 +90,7 @@ try:
     pid = d.vmm_pid("hp")
     tid = thread_named(pid, "CPU 1/KVM") if pid else None
     t.ok(tid is not None and affinity(pid, tid) == "0",
-         "the new vCPU thread has the domain's <vcpu cpuset='0'> affinity",
+         "the new vCPU thread has its <vcpupin vcpu='1' cpuset='0'> affinity",
          f"pid {pid} tid {tid} affinity {affinity(pid, tid) if tid else None}")
     r = d.virsh("setvcpus", "hp", "1", "--live")
     t.ok(r.returncode != 0 and "vireo-vmm cannot unplug vCPUs yet" in r.stderr and
@@ -103,10 +104,18 @@ try:
     d.virsh("destroy", "hp")
 
     # pc has no CPU hot-plug in vireo-vmm yet: refused at start with one line.
-    x = d.write("hppc.xml", domain_xml("hppc", GUEST, "tests=none")
-                .replace("<vcpu>1</vcpu>", "<vcpu current='1'>2</vcpu>")
-                .replace("<type arch='x86_64'>hvm</type>",
-                         "<type arch='x86_64' machine='pc'>hvm</type>"))
+    x = d.write("hppc.xml", """<domain type='kvm'>
+  <name>hppc</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu current='1'>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+  <devices>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+""")
     d.virsh("define", x)
     r = d.virsh("start", "hppc")
     t.ok(r.returncode != 0 and "which vireo-vmm has on machine 'microvm' only" in r.stderr,
