@@ -176,6 +176,19 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver)
     return driver && str_ends_with(driver, "-x86_64-cpu");
 }
 
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+{
+    static const char peripheral[] = "/machine/peripheral/";
+    unsigned present = nr_present(vm);
+    for (unsigned i = 0; id && i < present; i++) {
+        const char *p = vm->vcpus[i].qom_path;
+        if (p && !strncmp(p, peripheral, sizeof(peripheral) - 1) &&
+            str_eq(p + sizeof(peripheral) - 1, id))
+            return true;
+    }
+    return false;
+}
+
 static void cpu_type(const struct vm *vm, char *buf, size_t len)
 {
     snprintf(buf, len, "%s-x86_64-cpu", vm->cfg->cpu_name ? vm->cfg->cpu_name : "qemu64");
@@ -253,11 +266,8 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
                         present / (t->threads * t->cores), (present / t->threads) % t->cores,
                         present % t->threads);
     }
-    if (id && dev_find_id(vm, id))
+    if (id && (dev_find_id(vm, id) || vcpu_hotplug_find_id(vm, id)))
         return verr_set(err, EEXIST, "Duplicate device ID '%s'", id);
-    for (unsigned i = 0; id && i < present; i++)
-        if (vm->vcpus[i].qom_path && str_eq(strrchr(vm->vcpus[i].qom_path, '/') + 1, id))
-            return verr_set(err, EEXIST, "Duplicate device ID '%s'", id);
 
     struct vcpu *v = &vm->vcpus[idx];
     vm_quiesce(vm);

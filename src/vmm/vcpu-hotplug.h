@@ -55,6 +55,9 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver);
 /* device_add of a CPU (main thread): args as QMP gave them. Errors in QEMU's words. */
 int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err);
 
+/* Whether a hot-plugged vCPU has this device id (main thread). */
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id);
+
 /* query-hotpluggable-cpus. */
 int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm);
 

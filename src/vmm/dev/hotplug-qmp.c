@@ -53,6 +53,10 @@ static int qmp_device_add(struct qmp_session *ss, struct json_object *args,
             return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
         return 0;
     }
+    struct json_object *idv = json_object_object_get(args, "id");
+    if (idv && vcpu_hotplug_find_id(vm, json_object_get_string(idv)))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate device ID '%s'",
+                             json_object_get_string(idv));
     const struct dev_type *t = dev_type_find(driver);
     if (!t || !t->user_creatable)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "'%s' is not a valid device model name",
@@ -96,6 +100,8 @@ static int qmp_device_del(struct qmp_session *ss, struct json_object *args,
     if (!strncmp(id, peripheral, sizeof(peripheral) - 1))
         name = id + sizeof(peripheral) - 1; /* QEMU takes a QOM path too */
     struct device *d = dev_find_id(vm, name);
+    if (!d && vcpu_hotplug_find_id(vm, name)) /* TODO: eject through the register block */
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "vireo-vmm cannot unplug vCPUs yet");
     if (!d)
         return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
     struct verr e = {0};

@@ -10,10 +10,12 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    refusals (another CPU model, no socket-id, socket-id out of range, a slot
    out of order, the present CPU again); device_add of slot 1 with id vcpu1:
    the guest finds the insert event, reads APIC id 1 and starts the CPU with
-   INIT-SIPI, and the CPU checks in ("cpuhp: running apic=1"); slot 2 without
-   an id likewise. query-cpus-fast then lists three CPUs whose thread ids are
-   threads of the process named "CPU N/KVM", and query-hotpluggable-cpus
-   shows the new CPUs' qom-paths. The guest ends with every check passed.
+   INIT-SIPI, and the CPU checks in ("cpuhp: running apic=1"); another device
+   with the id vcpu1 and device_del vcpu1 are refused with one line; slot 2 without
+   an id likewise (before it, while the guest waits: query-cpus-fast lists two
+   CPUs whose thread ids are threads of the process named "CPU N/KVM", and
+   query-hotpluggable-cpus shows vcpu1's qom-path). The guest ends with every
+   check passed.
 2. QEMU 7.2 has no CPU hot-plug on microvm (its query-hotpluggable-cpus says
    the feature is not enabled): vireo-vmm offers it there as an extension
    (src/vmm/vcpu-hotplug.h says why). The same QMP is compared with QEMU's pc
@@ -114,26 +116,32 @@ def main():
                                "thread-id": 0})
         check(r.get("error", {}).get("desc") == "Duplicate device ID 'vcpu1'",
               "device_add with an id in use is refused", json.dumps(r))
+        r1 = qmp("device_add", {"driver": "virtio-rng-pci", "id": "vcpu1"})
+        r2 = qmp("device_del", {"id": "vcpu1"})
+        check(r1.get("error", {}).get("desc") == "Duplicate device ID 'vcpu1'" and
+              r2.get("error", {}).get("desc") == "vireo-vmm cannot unplug vCPUs yet",
+              "another device with the CPU's id, and device_del of the CPU, refused with "
+              "one line", json.dumps([r1, r2]))
+        # While the guest waits for the next CPU (it ends after it): the threads and paths.
+        cpus = qmp("query-cpus-fast").get("return", [])
+        pid = g.p.pid
+        names = [thread_name(pid, c["thread-id"]) for c in cpus]
+        check([c["cpu-index"] for c in cpus] == [0, 1]
+              and names == ["CPU 0/KVM", "CPU 1/KVM"]
+              and cpus[1]["qom-path"] == "/machine/peripheral/vcpu1",
+              "query-cpus-fast: two CPUs, each a thread of the VMM named CPU N/KVM",
+              json.dumps(cpus) + " " + repr(names))
+        hp1 = qmp("query-hotpluggable-cpus").get("return", [])
+        check([s.get("qom-path") for s in hp1] ==
+              [None, "/machine/peripheral/vcpu1", "/machine/unattached/device[0]"],
+              "query-hotpluggable-cpus shows the plugged CPU's qom-path", json.dumps(hp1))
+        r = qmp("device_add", {"driver": CPU, "socket-id": 0, "core-id": 1, "thread-id": 0})
+        check(r.get("error", {}).get("desc") == "CPU[1] with APIC ID 1 exists",
+              "device_add of a plugged slot is refused as QEMU does", json.dumps(r))
         r = qmp("device_add", {"driver": CPU, "socket-id": 0, "core-id": 2, "thread-id": 0})
         check(r == {"return": {}}, "device_add of slot 2 (no id)", json.dumps(r))
         line = g.wait_line("cpuhp: running", timeout=120)
         check(line and "apic=2" in line, "guest took the insert event and ran CPU 2", g.text())
-        cpus = qmp("query-cpus-fast").get("return", [])
-        pid = g.p.pid
-        names = [thread_name(pid, c["thread-id"]) for c in cpus]
-        check([c["cpu-index"] for c in cpus] == [0, 1, 2]
-              and names == ["CPU 0/KVM", "CPU 1/KVM", "CPU 2/KVM"]
-              and cpus[1]["qom-path"] == "/machine/peripheral/vcpu1",
-              "query-cpus-fast: three CPUs, each a thread of the VMM named CPU N/KVM",
-              json.dumps(cpus) + " " + repr(names))
-        hp1 = qmp("query-hotpluggable-cpus").get("return", [])
-        check([s.get("qom-path") for s in hp1] ==
-              ["/machine/peripheral-anon/device[2]", "/machine/peripheral/vcpu1",
-               "/machine/unattached/device[0]"],
-              "query-hotpluggable-cpus shows the plugged CPUs' qom-paths", json.dumps(hp1))
-        r = qmp("device_add", {"driver": CPU, "socket-id": 0, "core-id": 1, "thread-id": 0})
-        check(r.get("error", {}).get("desc") == "CPU[1] with APIC ID 1 exists",
-              "device_add of a plugged slot is refused as QEMU does", json.dumps(r))
         q.close()
         rc, text, err = g.finish(timeout=120)
         check(rc == 1 and "not ok" not in text and "# cpuhp: running apic=2" in text,
