@@ -302,7 +302,10 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
         vm->cpuhp->inserting[idx] = true;
         pthread_mutex_unlock(&vm->cpuhp->lock);
     }
-    /* TODO: raise the GPE and the SCI once the DSDT has the CPUS methods to handle it. */
+    /* GPE0 bit 2, QEMU's CPU hot-plug event. TODO: the DSDT's \_GPE._E02 and CPUS methods
+     * that turn it into a Notify a Linux guest acts on. */
+    if (vm->acpi_gpe)
+        vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
     vm_unquiesce(vm);
     log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, v->qom_path);
     return 0;

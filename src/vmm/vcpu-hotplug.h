@@ -24,11 +24,18 @@
  * where the test guest runs, so the interface is offered there at the port
  * QEMU's q35 uses.
  *
+ * The event: each plug also sets GPE0 status bit 2 (QEMU's CPU hot-plug GPE)
+ * in microvm's GPE0 block at 0xafe0, which the FADT describes when maxcpus >
+ * cpus, and raises the SCI while the OS has that bit enabled.
+ *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
- * any free one), device_del of a CPU (eject) is refused, -device of a CPU at
- * start is refused, the DSDT's CPUS device and methods (CSTA/CEJ0/CSCN) and the
- * GPE that raises the SCI are not written yet (a Linux guest does not see the
- * event; the test guest polls the block), and pc/q35 do not offer it yet.
+ * any free one); device_del of a CPU (eject) is refused ("vireo-vmm cannot
+ * unplug vCPUs yet"); -device of a CPU at start is refused; the DSDT has no
+ * \_GPE._E02 nor CPUS device with its processor objects and methods
+ * (CSTA/CEJ0/CSCN/CTFY) yet, so a Linux guest leaves the GPE disabled and
+ * never onlines the CPU by itself (the test guest reads the registers and
+ * starts the CPU itself); the GPE0 block is not in the migration stream;
+ * pc/q35 do not offer CPU hot-plug yet.
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H
 #define VIREO_VMM_VCPU_HOTPLUG_H

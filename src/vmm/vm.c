@@ -459,6 +459,7 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     vm->boot_cfg.cmdline = cfg->append;
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
     vm->boot_cfg.platform.max_cpus = cfg->max_cpus;
+    vm->boot_cfg.platform.gpe0 = cfg->max_cpus > cfg->cpus && vm->acpi_gpe;
     vm->boot_cfg.platform.numa = &cfg->numa;
     vm->boot_cfg.platform.ram_low_end = guest_mem_low_end(&vm->mem);
     /* PS/2 is described to the guest when there is a display to carry its input. */

@@ -128,6 +128,10 @@ struct vm {
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
     void *power_button_opaque;
+    /* Raises a general-purpose event (GPE0 status bit) and the SCI, where the machine has a
+     * GPE block (microvm with CPU hot-plug); NULL elsewhere. */
+    void (*acpi_gpe)(void *opaque, unsigned bit);
+    void *acpi_gpe_opaque;
 
     struct migration *migration; /* state/migration.h: migrate, -incoming (main owns it) */
     struct vm_event_sink events;

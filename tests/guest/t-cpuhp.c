@@ -12,8 +12,11 @@
  * "cpuhp: inserted slot=S apic=A", clear the event (and check it reads
  * clear with the slot enabled), and start the CPU with INIT, SIPI, SIPI: it
  * must check in from its own LAPIC with that APIC id, "cpuhp: running apic=A".
+ * The FADT's GPE0 block (4 bytes) shows status bit 2, QEMU's CPU hot-plug GPE,
+ * set with each insert event; writing 1 clears it.
  */
 #include "guest.h"
+#include "lib/acpi.h"
 #include "lib/io.h"
 #include "lib/libc.h"
 
@@ -65,6 +68,13 @@ void test_cpuhp(struct guest *g)
            "cpuhp: slot %u is empty before the plug (flags 0x%x)", m->cpus, f);
     tap_ok(t, slot_flags(0) == FLAG_ENABLED, "cpuhp: slot 0 (the BSP) reads enabled");
     tap_ok(t, slot_flags(m->lapic_entries) == 0xff, "cpuhp: a selector past the slots reads ~0");
+    const struct acpi_table_ref *fadt = acpi_find(&g->acpi, "FACP");
+    uint16_t gpe0 = fadt && fadt->len >= 93
+                        ? (uint16_t) * (volatile uint32_t *)(uintptr_t)(fadt->addr + 80)
+                        : 0;
+    uint8_t gpe0_len = gpe0 ? *(volatile uint8_t *)(uintptr_t)(fadt->addr + 92) : 0;
+    tap_ok(t, gpe0 && gpe0_len == 4, "cpuhp: the FADT has a 4-byte GPE0 block (0x%x, %u)", gpe0,
+           gpe0_len);
     tap_diag(t, "cpuhp: ready");
     for (uint64_t round = 0; round < count; round++) {
         uint32_t slot = wait_insert(wait_s);
@@ -74,6 +84,14 @@ void test_cpuhp(struct guest *g)
         uint32_t apic = inl(CPUHP_DATA), apic_hi = inl(CPUHP_SELECTOR);
         tap_ok(t, apic_hi == 0, "cpuhp: slot %u's APIC id fits 32 bits", slot);
         tap_diag(t, "cpuhp: inserted slot=%u apic=%u", slot, apic);
+        if (gpe0) {
+            uint8_t sts = inb(gpe0);
+            outb(gpe0, 0x04); /* acknowledge, as the OS does before running _E02 */
+            uint8_t after = inb(gpe0);
+            tap_ok(t, (sts & 0x04) && !(after & 0x04),
+                   "cpuhp: GPE0 status bit 2 was set, and cleared by writing 1 (0x%x, 0x%x)", sts,
+                   after);
+        }
         outb(CPUHP_FLAGS, FLAG_INSERT); /* clear the event, as CSCN does */
         f = slot_flags(slot);
         tap_ok(t, f == FLAG_ENABLED, "cpuhp: slot %u enabled, event cleared (flags 0x%x)", slot, f);

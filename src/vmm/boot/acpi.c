@@ -410,10 +410,14 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     put32(f + 64, c->pm_base + 4u);
     if (firmware)
         put32(f + 76, c->pm_base + 8u); /* PM_TMR_BLK */
-    put8(f + 88, 4);                    /* PM1_EVT_LEN */
-    put8(f + 89, 2);                    /* PM1_CNT_LEN */
-    put8(f + 91, firmware ? 4 : 0);     /* PM_TMR_LEN */
-    put8(f + 108, 0x32);                /* CMOS century register */
+    if (c->gpe0_base)
+        put32(f + 80, c->gpe0_base); /* GPE0_BLK */
+    put8(f + 88, 4);                 /* PM1_EVT_LEN */
+    put8(f + 89, 2);                 /* PM1_CNT_LEN */
+    put8(f + 91, firmware ? 4 : 0);  /* PM_TMR_LEN */
+    if (c->gpe0_base)
+        put8(f + 92, 4); /* GPE0_BLK_LEN: 2 status bytes, 2 enable bytes */
+    put8(f + 108, 0x32); /* CMOS century register */
     /* IAPC_BOOT_ARCH: legacy devices, and an 8042 when there is one. */
     put16(f + 109, (uint16_t)(0x0001 | (c->i8042 ? 0x0002 : 0)));
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
@@ -429,7 +433,11 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     gas_io(f + 172, (uint16_t)(c->pm_base + 4), 16);
     if (firmware)
         gas_io(f + 208, (uint16_t)(c->pm_base + 8), 32); /* X_PM_TMR_BLK */
-    memcpy(f + 268, "VIREOVMM", 8);                      /* hypervisor vendor identity */
+    if (c->gpe0_base) {
+        gas_io(f + 220, c->gpe0_base, 32); /* X_GPE0_BLK */
+        put8(f + 223, 1);                  /* read and written a byte at a time */
+    }
+    memcpy(f + 268, "VIREOVMM", 8); /* hypervisor vendor identity */
 
     /* MADT: local APIC per CPU slot (the absent ones not enabled: hot-pluggable), IOAPIC,
      * overrides IRQ0->GSI2 and the SCI, LINT1 NMI. */
@@ -618,6 +626,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
         .hole_base = PCI_MMIO_BASE,
         .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
         .ecam_base = PCI_ECAM_BASE,
+        .gpe0_base = pd->gpe0 ? PORT_ACPI_GPE0 : 0,
     };
     struct acpi_blob b;
     int r = acpi_build_blob(&c, &b, err);
