@@ -11,6 +11,7 @@
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -218,6 +219,11 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
                         vm->cfg->machine.type);
     if (strcmp(driver, type) != 0)
         return verr_set(err, EINVAL, "Invalid CPU type, expected cpu type: '%s'", type);
+    /* QEMU's refusal: the stream's vCPU count and the destination's must stay equal. */
+    enum vm_status st = vm_get_status(vm);
+    if ((vm->migration && migration_active(vm->migration)) || st == VM_STATUS_INMIGRATE ||
+        st == VM_STATUS_FINISH_MIGRATE || st == VM_STATUS_SAVE_VM || st == VM_STATUS_RESTORE_VM)
+        return verr_set(err, EBUSY, "device_add not allowed while migrating");
     const char *id = NULL;
     json_object_object_foreach(args, key, val)
     {

@@ -21,7 +21,9 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    (src/vmm/vcpu-hotplug.h says why). The same QMP is compared with QEMU's pc
    (-S, same -smp): the query-hotpluggable-cpus reply before the plug, and the
    refusals' words.
-3. vireo-vmm's pc does not offer it yet: query-hotpluggable-cpus and
+3. device_add of a CPU into an incoming VM (-incoming defer) is refused as
+   QEMU refuses device_add while migrating.
+4. vireo-vmm's pc does not offer it yet: query-hotpluggable-cpus and
    device_add of a CPU are refused with one line, the VM keeps running.
 """
 import json
@@ -154,6 +156,27 @@ def main():
         for name, _ in REFUSALS:
             check(ref[name] == ref_q[name], f"device_add refusal ({name}) in QEMU's words",
                   f"vireo {ref[name]!r} qemu {ref_q[name]!r}")
+
+        # An incoming VM (-incoming defer): a plug would break the vCPU count the stream and
+        # the destination share, refused in QEMU's words.
+        sock3 = os.path.join(tmp, "inc.sock")
+        p = subprocess.Popen([vmm, "-nodefaults", "-display", "none", "-m", "128M", "-smp",
+                              "1,maxcpus=2", "-kernel", elf, "-incoming", "defer",
+                              "-qmp", f"unix:{sock3},server=on,wait=off"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            q = Qmp(sock3)
+            r = q.cmd("device_add", {"driver": CPU, "socket-id": 0, "core-id": 1,
+                                     "thread-id": 0})
+            check(r.get("error", {}).get("desc") == "device_add not allowed while migrating",
+                  "device_add of a CPU into an incoming VM is refused", json.dumps(r))
+            q.cmd("quit")
+            q.close()
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
         # vireo-vmm's pc: not offered yet, refused with one line each.
         sock2 = os.path.join(tmp, "pc.sock")
