@@ -196,6 +196,10 @@ void vd_domain_job_set_memory(struct vd_job *job);
 /* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
 void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+/* setvcpus --live upwards (live-vcpus.c): plugs vCPUs from..to-1 into the running VMM, then
+ * calls then(job), or fails the job. */
+void vd_domain_live_add_vcpus(struct vd_job *job, unsigned from, unsigned to,
+                              void (*then)(struct vd_job *job));
 /* libvirt's --live/--config/--current: whether the change goes to the running VM, to the
  * persistent definition; the checks before either (job failed, -1, when one fails). */
 bool vd_domain_affects_live(const struct vd_domain *dom, unsigned flags);

@@ -4,6 +4,8 @@
  * (through its VMM), to its persistent definition, or both, as libvirt's
  * VIR_DOMAIN_AFFECT_LIVE / AFFECT_CONFIG flags say.
  *
+ * setvcpus --live plugs vCPUs through live-vcpus.c.
+ *
  * The live half never touches the persistent definition and the config
  * half never the running VM: a running domain's live definition is its own
  * copy (lifecycle.c), so `setmem --live` moves the balloon and the live
@@ -143,50 +145,12 @@ void vd_domain_job_set_memory(struct vd_job *job)
         vd_job_fail_errno(job, -err.code, verr_msg(&err));
 }
 
-void vd_domain_job_set_vcpus(struct vd_job *job)
+/* The config half of setvcpus (after the live half succeeded, if any). */
+static void set_vcpus_config(struct vd_job *job)
 {
-    struct vd_domain *dom = job->dom;
     unsigned n = (unsigned)job->value;
-    bool live = vd_domain_affects_live(dom, job->flags);
-    bool config = vd_domain_affects_config(dom, job->flags);
-    bool maximum = job->flags & VIR_DOMAIN_VCPU_MAXIMUM;
-    if (vd_domain_check_targets(job, live, config) < 0)
-        return;
-    if (n == 0) {
-        vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: argument unsupported: zero vCPUs");
-        return;
-    }
-    if (live) {
-        const struct domain_def *cur = dom->def;
-        unsigned now = cur->vcpus_current ? cur->vcpus_current : cur->vcpus;
-        if (maximum) {
-            vd_job_fail(job, VIR_ERR_INVALID_ARG,
-                        "invalid argument: cannot change the maximum vCPU count of an active "
-                        "domain");
-            return;
-        }
-        if (n > cur->vcpus) {
-            vd_job_fail(job, VIR_ERR_INVALID_ARG,
-                        "invalid argument: requested vcpus is greater than max allowable vcpus "
-                        "for the live domain: %u > %u",
-                        n, cur->vcpus);
-            return;
-        }
-        if (n != now) {
-            /* vireo-vmm has no CPU hot-plug: libvirt's words when QEMU
-             * offers no hotpluggable vCPU entity for the change. */
-            vd_job_fail(job, VIR_ERR_INVALID_ARG,
-                        "invalid argument: failed to find appropriate hotpluggable vcpus to "
-                        "reach the desired target vcpu count");
-            return;
-        }
-        if (!config) {
-            vd_job_done(job);
-            return;
-        }
-    }
-    struct domain_def *def = domain_def_copy(vd_domain_config(dom));
-    if (maximum) {
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    if (job->flags & VIR_DOMAIN_VCPU_MAXIMUM) {
         def->vcpus = n;
         if (def->vcpus_current > n)
             def->vcpus_current = n;
@@ -202,6 +166,59 @@ void vd_domain_job_set_vcpus(struct vd_job *job)
         def->vcpus_current = n;
     }
     commit(job, def);
+}
+
+static void set_vcpus_live_done(struct vd_job *job)
+{
+    if (vd_domain_affects_config(job->dom, job->flags))
+        set_vcpus_config(job);
+    else
+        vd_job_done(job);
+}
+
+void vd_domain_job_set_vcpus(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    unsigned n = (unsigned)job->value;
+    bool live = vd_domain_affects_live(dom, job->flags);
+    bool config = vd_domain_affects_config(dom, job->flags);
+    bool maximum = job->flags & VIR_DOMAIN_VCPU_MAXIMUM;
+    if (vd_domain_check_targets(job, live, config) < 0)
+        return;
+    if (n == 0) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: argument unsupported: zero vCPUs");
+        return;
+    }
+    if (!live) {
+        set_vcpus_config(job);
+        return;
+    }
+    const struct domain_def *cur = dom->def;
+    unsigned now = cur->vcpus_current ? cur->vcpus_current : cur->vcpus;
+    if (maximum) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: cannot change the maximum vCPU count of an active "
+                    "domain");
+        return;
+    }
+    if (n > cur->vcpus) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: requested vcpus is greater than max allowable vcpus "
+                    "for the live domain: %u > %u",
+                    n, cur->vcpus);
+        return;
+    }
+    if (n < now) {
+        /* TODO: unplug (device_del of the CPU, the guest's eject). */
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: vireo-vmm cannot unplug vCPUs yet");
+        return;
+    }
+    if (n > now) {
+        vd_domain_live_add_vcpus(job, now, n, set_vcpus_live_done); /* live-vcpus.c */
+        return;
+    }
+    set_vcpus_live_done(job);
 }
 
 /* ---- a CD-ROM's medium --------------------------------------------------------------- */

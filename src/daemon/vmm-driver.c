@@ -104,6 +104,13 @@ size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids)
     return vmm->nvcpu_tids;
 }
 
+void vd_vmm_set_vcpu_tids(struct vd_vmm *vmm, pid_t *tids, size_t n)
+{
+    free(vmm->vcpu_tids);
+    vmm->vcpu_tids = tids;
+    vmm->nvcpu_tids = n;
+}
+
 size_t vd_vmm_iothreads(const struct vd_vmm *vmm, const struct vd_iothread_tid **out)
 {
     *out = vmm->iothreads;

@@ -276,6 +276,8 @@ int vd_vmm_prepare_path(struct vd_vmm *vmm, const char *path, struct verr *err);
 void vd_vmm_release_path(struct vd_vmm *vmm, const char *path);
 /* The host thread id of each vCPU, by index (from query-cpus-fast at start or reattach). */
 size_t vd_vmm_vcpu_tids(const struct vd_vmm *vmm, const pid_t **tids);
+/* After a live vCPU hot-plug: the list from query-cpus-fast (taken over). */
+void vd_vmm_set_vcpu_tids(struct vd_vmm *vmm, pid_t *tids, size_t n);
 
 /* An I/O thread of a running VMM: libvirt's number N (QMP id "iothreadN") and its host
  * thread id (query-iothreads). */

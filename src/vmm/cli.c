@@ -163,13 +163,11 @@ static int opt_smp(struct vmm_config *cfg, const char *opt, const char *arg, str
     if (cpus > maxcpus)
         return verr_set(err, EINVAL, "%s %s: cpus (%u) is more than maxcpus (%u)", opt, arg, cpus,
                         maxcpus);
-    if (cpus != maxcpus)
-        return verr_set(err, ENOTSUP, "%s %s: CPU hotplug (maxcpus > cpus) is not supported", opt,
-                        arg);
-    if (cpus > VMM_MAX_CPUS)
+    if (maxcpus > VMM_MAX_CPUS)
         return verr_set(err, EINVAL, "%s %s: at most %u vCPUs are supported", opt, arg,
                         VMM_MAX_CPUS);
     cfg->cpus = cpus;
+    cfg->max_cpus = maxcpus; /* the slots above cpus are filled by device_add (vcpu-hotplug.h) */
     cfg->sockets = sockets;
     cfg->cores = cores;
     cfg->threads = threads;
@@ -659,13 +657,13 @@ static int opt_numa(struct vmm_config *cfg, const char *opt, const char *arg, st
 static int numa_finish(struct vmm_config *cfg, struct verr *err)
 {
     for (unsigned i = 0; i < cfg->nr_numa_args; i++)
-        if (numa_option_parse(&cfg->numa, cfg->numa_args[i], cfg->cpus, err) < 0)
+        if (numa_option_parse(&cfg->numa, cfg->numa_args[i], cfg->max_cpus, err) < 0)
             return verr_prefix(err, "-numa %s", cfg->numa_args[i]);
     if (cfg->numa.nr_nodes && cfg->mem_path)
         return verr_set(err, EINVAL,
                         "-mem-path: cannot be used with -numa node,memdev= (give "
                         "each memory-backend-file its mem-path)");
-    return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->cpus, cfg->sockets, cfg->cores,
+    return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->max_cpus, cfg->sockets, cfg->cores,
                               cfg->threads, err);
 }
 
@@ -809,7 +807,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     cfg->monitor_chardev = -1;
     cfg->pflash_drive[0] = cfg->pflash_drive[1] = -1;
     cfg->mem_size = 128ull << 20; /* QEMU's default */
-    cfg->cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
+    cfg->cpus = cfg->max_cpus = cfg->sockets = cfg->cores = cfg->threads = 1;
     cfg->cpu_name = "qemu64";
     cfg->cpu_check = false;
     boot_options_init(&cfg->boot);

@@ -45,6 +45,7 @@ struct vmm_config {
     const char *mem_path;
     bool mem_prealloc;
     unsigned cpus, sockets, cores, threads;
+    unsigned max_cpus;                /* -smp maxcpus: vCPU slots, cpus of them present at start */
     const char *cpu_name;             /* -cpu MODEL as given (qemu64 by default) */
     struct cpu_model cpu_model;       /* that model, resolved for the machine type */
     struct cpu_features cpu_features; /* -cpu MODEL,+flag,-flag */

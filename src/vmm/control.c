@@ -13,6 +13,7 @@
 #include "util/mem.h"
 #include "vmm/backends.h"
 #include "vmm/cli.h"
+#include "vmm/vcpu-hotplug.h"
 #include "vmm/dev/block-qmp.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
@@ -70,7 +71,7 @@ static int op_query_cpus(void *opaque, struct qmp_vm_cpu *cpus, int max)
         cpus[n].socket_id = (int)(i / (t->threads * t->cores));
         cpus[n].has_node = vm->cfg->numa.nr_nodes > 0;
         cpus[n].node_id = vm->cfg->numa.cpu_node[i];
-        cpus[n].qom_path = NULL;
+        cpus[n].qom_path = vm->vcpus[i].qom_path;
     }
     return n;
 }
@@ -187,6 +188,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = memdev_qmp_register(c->server, vm)) < 0 ||
         (r = display_qmp_register(c->server, vm)) < 0 ||
         (r = qmp_cpu_register(c->server, vm)) < 0 ||
+        (r = vcpu_hotplug_register_qmp(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

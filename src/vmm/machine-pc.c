@@ -272,10 +272,10 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
 {
     const struct vmm_config *cfg = vm->cfg;
     struct machine_state *ms = vm->machine;
-    uint32_t max_apic = 0;
-    for (unsigned i = 0; i < vm->nr_vcpus; i++)
-        if (vm->vcpus[i].apic_id > max_apic)
-            max_apic = vm->vcpus[i].apic_id;
+    uint32_t max_apic = 0; /* over every -smp maxcpus slot */
+    for (unsigned i = 0; i < cfg->max_cpus; i++)
+        if (cpu_topology_apic_id(&vm->topo, i) > max_apic)
+            max_apic = cpu_topology_apic_id(&vm->topo, i);
     uint8_t uuid[16];
     uuid_bytes(cfg->uuid, uuid);
     bool have_uuid = cfg->uuid[0] != '\0';
@@ -300,9 +300,8 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
     uint32_t numa_len = (1 + max_apic + 1 + nc->nr_nodes) * 8;
     uint8_t *numa = xcalloc(1, numa_len);
     put64(numa, nc->nr_nodes);
-    for (unsigned i = 0; nc->nr_nodes && i < vm->nr_vcpus; i++)
-        if (vm->vcpus[i].apic_id <= max_apic)
-            put64(numa + 8 + 8 * vm->vcpus[i].apic_id, nc->cpu_node[i]);
+    for (unsigned i = 0; nc->nr_nodes && i < cfg->max_cpus; i++)
+        put64(numa + 8 + 8 * cpu_topology_apic_id(&vm->topo, i), nc->cpu_node[i]);
     for (unsigned n = 0; n < nc->nr_nodes; n++)
         put64(numa + 8 * (1 + max_apic + 1 + n), nc->node_mem[n]);
     fw_cfg_set(fc, FW_CFG_NUMA, numa, numa_len);
@@ -529,6 +528,7 @@ int machine_pc_create(struct vm *vm, struct verr *err)
         return r;
 
     ms->cpus.nr_cpus = cfg->cpus;
+    ms->cpus.max_cpus = cfg->max_cpus;
     ms->cpus.numa = &cfg->numa;
     ms->cpus.ram_low_end = guest_mem_low_end(&vm->mem);
     ms->acpi = (struct acpi_config){
@@ -559,8 +559,8 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
             pflash_reset(&ms->flash[u]);
         return 0;
     }
-    for (unsigned i = 0; i < vm->nr_vcpus; i++)
-        ms->cpus.apic_ids[i] = vm->vcpus[i].apic_id;
+    for (unsigned i = 0; i < vm->cfg->max_cpus; i++)
+        ms->cpus.apic_ids[i] = cpu_topology_apic_id(&vm->topo, i);
     int r = fill_fw_cfg(vm, fc, err);
     if (r < 0)
         return r;

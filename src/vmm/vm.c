@@ -13,6 +13,7 @@
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/machine.h"
+#include "vmm/vcpu-hotplug.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -411,9 +412,9 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     if (r < 0)
         return r;
     PHASE("opening /dev/kvm");
-    if (cfg->cpus > vm->kvm.max_vcpus)
+    if (cfg->max_cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
-                        cfg->cpus, vm->kvm.max_vcpus);
+                        cfg->max_cpus, vm->kvm.max_vcpus);
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc,
                                    cfg->machine.no_dump, cfg->machine.mem_merge};
     machine_mem_layout(&cfg->machine, &mo.low_max, &mo.low_split, &mo.bios_hole);
@@ -439,24 +440,32 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
         return r;
     PHASE("CPUID query and devices");
 
-    vm->vcpus = xcalloc(cfg->cpus, sizeof(*vm->vcpus));
+    /* Every slot up front (-smp maxcpus): a hot-plugged vCPU fills the next one, and the
+     * running threads' struct vcpu never moves. */
+    vm->vcpus = xcalloc(cfg->max_cpus, sizeof(*vm->vcpus));
+    for (unsigned i = 0; i < cfg->max_cpus; i++)
+        vm->vcpus[i].fd = -1;
     for (unsigned i = 0; i < cfg->cpus; i++) {
         r = vcpu_create(&vm->vcpus[i], vm, i, err);
         vm->nr_vcpus = i + 1;
         if (r < 0)
             return r;
     }
+    if ((r = vcpu_hotplug_init(vm, err)) < 0)
+        return r;
     PHASE("creating vCPUs");
     vm->boot_cfg.kernel_path = cfg->kernel;
     vm->boot_cfg.initrd_path = cfg->initrd;
     vm->boot_cfg.cmdline = cfg->append;
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
+    vm->boot_cfg.platform.max_cpus = cfg->max_cpus;
+    vm->boot_cfg.platform.gpe0 = cfg->max_cpus > cfg->cpus && vm->acpi_gpe;
     vm->boot_cfg.platform.numa = &cfg->numa;
     vm->boot_cfg.platform.ram_low_end = guest_mem_low_end(&vm->mem);
     /* PS/2 is described to the guest when there is a display to carry its input. */
     vm->boot_cfg.platform.ps2 = cfg->vnc.enabled || display_has_source(vm->display);
-    for (unsigned i = 0; i < cfg->cpus; i++)
-        vm->boot_cfg.platform.apic_ids[i] = vm->vcpus[i].apic_id;
+    for (unsigned i = 0; i < cfg->max_cpus; i++)
+        vm->boot_cfg.platform.apic_ids[i] = cpu_topology_apic_id(&vm->topo, i);
     /* An incoming VM's RAM comes from the state stream, and must stay all zeros until then
      * (the loader leaves pages the stream does not list alone): the kernel is loaded at the
      * first reset instead. A firmware machine's boot writes no RAM: it fills the fw_cfg
@@ -506,6 +515,7 @@ void vm_destroy(struct vm *vm)
     free(vm->vcpus);
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
+    vcpu_hotplug_destroy(vm);
     machine_destroy(vm);
     iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
     throttle_groups_free(&vm->throttle_groups);

@@ -38,6 +38,7 @@ struct vm_backends;
 struct json_object;
 struct display;
 struct vnc_server;
+struct vcpu_hotplug;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -93,8 +94,9 @@ struct vm {
     struct boot_state boot;
     struct bus pio, mmio;
     struct loop *loop;
-    unsigned nr_vcpus;
-    struct vcpu *vcpus;
+    unsigned nr_vcpus;          /* present; grows under lock with a hot-plug (vcpu-hotplug.h) */
+    struct vcpu *vcpus;         /* -smp maxcpus slots, the first nr_vcpus present */
+    struct vcpu_hotplug *cpuhp; /* the ACPI CPU hot-plug register block, or NULL */
 
     /* Backends and devices (vmm/backends.h, vmm/dev/device.h; each device owns its lock):
      * the backends the command line declared, the chardevs opened from them (same order),
@@ -126,6 +128,10 @@ struct vm {
     /* The ACPI power button (system_powerdown), set by the device that has one. */
     void (*power_button)(void *opaque);
     void *power_button_opaque;
+    /* Raises a general-purpose event (GPE0 status bit) and the SCI, where the machine has a
+     * GPE block (microvm with CPU hot-plug); NULL elsewhere. */
+    void (*acpi_gpe)(void *opaque, unsigned bit);
+    void *acpi_gpe_opaque;
 
     struct migration *migration; /* state/migration.h: migrate, -incoming (main owns it) */
     struct vm_event_sink events;

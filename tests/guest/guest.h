@@ -58,6 +58,11 @@ void test_uart(struct guest *g);
 void test_rtc(struct guest *g);
 /* pc/q35 only (not in tests=all): fw_cfg (t-fwcfg.c). */
 void test_fwcfg(struct guest *g);
+/* Starts one application processor by INIT, SIPI, SIPI (t-smp.c); true when it checked in,
+ * with the APIC id its LAPIC and CPUID leaf 1 report. */
+bool smp_start_one(struct guest *g, uint32_t apic_id, uint32_t *lapic_id, uint32_t *cpuid_id);
+/* vCPU hot-plug through QEMU's ACPI CPU hot-plug registers (tests=cpuhp, t-cpuhp.c). */
+void test_cpuhp(struct guest *g);
 /* pc/q35 with -drive if=pflash (tests=pflash, t-pflash.c): the CFI flash commands. */
 void test_pflash(struct guest *g);
 void test_cpuid(struct guest *g);

@@ -158,6 +158,7 @@ enum {
     T_AGENT = 1 << 27,   /* a guest agent on virtio-serial (t-agent.c); ends in a power-off */
     T_NUMA = 1 << 28,    /* the ACPI SRAT and SLIT (t-numa.c), not in `all` */
     T_PFLASH = 1 << 29,  /* CFI flash of -drive if=pflash (t-pflash.c), not in `all` */
+    T_CPUHP = 1 << 30,   /* vCPU hot-plug (t-cpuhp.c): needs the host's QMP, not in `all` */
 };
 
 static const struct {
@@ -174,7 +175,7 @@ static const struct {
     {"vga", T_VGA},         {"ps2", T_PS2},         {"scsi", T_SCSI},
     {"hotplug", T_HOTPLUG}, {"fwcfg", T_FWCFG},     {"xhci", T_XHCI},
     {"cpuid", T_CPUID},     {"ahci", T_AHCI},       {"agent", T_AGENT},
-    {"numa", T_NUMA},       {"pflash", T_PFLASH},
+    {"numa", T_NUMA},       {"pflash", T_PFLASH},   {"cpuhp", T_CPUHP},
 };
 
 /* Returns the selected tests; unknown names are reported as failures. */
@@ -296,6 +297,8 @@ void guest_main(int kind, uint64_t info)
         test_fwcfg(&g);
     if (run & T_PFLASH)
         test_pflash(&g);
+    if (run & T_CPUHP)
+        test_cpuhp(&g);
     if (run & T_BLK)
         test_virtio_blk(&g);
     if (run & T_RNG)

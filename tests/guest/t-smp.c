@@ -87,6 +87,40 @@ static bool start_ap(struct smp_ctx *ctx, uint32_t apic_id)
     return sent && ctx->checked_in != before;
 }
 
+/* The trampoline below 1 MiB pointed at ctx, the BSP checked in, its LAPIC enabled. */
+static void smp_prepare(struct guest *g, struct smp_ctx *ctx)
+{
+    uint64_t cr3;
+    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+    memcpy((void *)(uintptr_t)TRAMP_BASE, ap_tramp_start, (size_t)(ap_tramp_end - ap_tramp_start));
+    tramp_set(ap_tramp_cr3, cr3);
+    tramp_set(ap_tramp_entry, (uint64_t)(uintptr_t)ap_main);
+    tramp_set(ap_tramp_arg, (uint64_t)(uintptr_t)ctx);
+
+    memset((void *)ctx, 0, sizeof(*ctx));
+    ctx->lapic_base = g->lapic_base;
+    ctx->checked_in = ctx->next_slot = 1; /* the BSP */
+    ctx->ids[0] = g->bsp_apic_id;
+    uint32_t initial, x2;
+    cpuid_apic_ids(&initial, &x2);
+    ctx->cpuid_ids[0] = initial;
+    ctx->x2_ids[0] = x2;
+    lapic_enable(g->lapic_base, 0xff);
+    lapic_write(g->lapic_base, LAPIC_ESR, 0);
+}
+
+bool smp_start_one(struct guest *g, uint32_t apic_id, uint32_t *lapic_id, uint32_t *cpuid_id)
+{
+    static struct smp_ctx ctx;
+    smp_prepare(g, &ctx);
+    /* The last stack: APs an earlier smp test started halt on the first ones. */
+    tramp_set(ap_tramp_stack, (uint64_t)(uintptr_t)&ap_stacks[ACPI_MAX_CPUS - 1][AP_STACK_SIZE]);
+    bool ok = start_ap(&ctx, apic_id) && ctx.checked_in == 2;
+    *lapic_id = ok ? ctx.ids[1] : ~0u;
+    *cpuid_id = ok ? ctx.cpuid_ids[1] : ~0u;
+    return ok;
+}
+
 void test_smp(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -105,25 +139,7 @@ void test_smp(struct guest *g)
     if (!tap_ok(t, low_ok, "smp: trampoline page 0x%x is usable RAM", TRAMP_BASE))
         return;
 
-    uint64_t cr3;
-    __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-    memcpy((void *)(uintptr_t)TRAMP_BASE, ap_tramp_start, (size_t)(ap_tramp_end - ap_tramp_start));
-    tramp_set(ap_tramp_cr3, cr3);
-    tramp_set(ap_tramp_entry, (uint64_t)(uintptr_t)ap_main);
-    tramp_set(ap_tramp_arg, (uint64_t)(uintptr_t)&ctx);
-
-    memset((void *)&ctx, 0, sizeof(ctx));
-    ctx.lapic_base = g->lapic_base;
-    ctx.checked_in = ctx.next_slot = 1; /* the BSP */
-    ctx.ids[0] = g->bsp_apic_id;
-    {
-        uint32_t initial, x2;
-        cpuid_apic_ids(&initial, &x2);
-        ctx.cpuid_ids[0] = initial;
-        ctx.x2_ids[0] = x2;
-    }
-    lapic_enable(g->lapic_base, 0xff);
-    lapic_write(g->lapic_base, LAPIC_ESR, 0);
+    smp_prepare(g, &ctx);
 
     unsigned started = 0, failed = 0;
     uint64_t t0 = rdtsc();

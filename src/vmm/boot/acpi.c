@@ -325,14 +325,15 @@ static void build_numa(struct blob_builder *bb, const struct platform_desc *pd, 
         nr[n] = numa_node_ranges(nc, n, pd->ram_low_end, base[n], len[n]);
         nr_mem += nr[n];
     }
-    uint32_t srat_len = 48 + 16 * pd->nr_cpus + 40 * nr_mem;
+    unsigned slots = pd->max_cpus > pd->nr_cpus ? pd->max_cpus : pd->nr_cpus;
+    uint32_t srat_len = 48 + 16 * slots + 40 * nr_mem;
     *srat = blob_alloc(bb, srat_len, 16);
     header(bb, *srat, "SRAT", srat_len, 1);
     uint8_t *t = tab(bb, *srat);
     put32(t + 36, 1); /* reserved, 1 for compatibility */
     uint8_t *e = t + 48;
-    for (unsigned i = 0; i < pd->nr_cpus; i++, e += 16) {
-        put8(e, 0); /* processor local APIC/SAPIC affinity */
+    for (unsigned i = 0; i < slots; i++, e += 16) {
+        put8(e, 0); /* processor local APIC/SAPIC affinity (every slot, as QEMU) */
         put8(e + 1, 16);
         put8(e + 2, nc->cpu_node[i]); /* proximity domain [7:0] */
         put8(e + 3, (uint8_t)pd->apic_ids[i]);
@@ -373,8 +374,9 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     memset(b, 0, sizeof(*b));
     buf_init(&b->rsdp);
     buf_init(&b->tables);
-    if (pd->nr_cpus == 0 || pd->nr_cpus > ACPI_MAX_CPUS)
-        return verr_set(err, EINVAL, "ACPI tables: unsupported vCPU count %u", pd->nr_cpus);
+    unsigned slots = pd->max_cpus > pd->nr_cpus ? pd->max_cpus : pd->nr_cpus;
+    if (pd->nr_cpus == 0 || slots > ACPI_MAX_CPUS)
+        return verr_set(err, EINVAL, "ACPI tables: unsupported vCPU count %u", slots);
     struct blob_builder bb = {b, c, false};
     bool firmware = c->chipset != ACPI_CHIPSET_MICROVM;
 
@@ -408,10 +410,14 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     put32(f + 64, c->pm_base + 4u);
     if (firmware)
         put32(f + 76, c->pm_base + 8u); /* PM_TMR_BLK */
-    put8(f + 88, 4);                    /* PM1_EVT_LEN */
-    put8(f + 89, 2);                    /* PM1_CNT_LEN */
-    put8(f + 91, firmware ? 4 : 0);     /* PM_TMR_LEN */
-    put8(f + 108, 0x32);                /* CMOS century register */
+    if (c->gpe0_base)
+        put32(f + 80, c->gpe0_base); /* GPE0_BLK */
+    put8(f + 88, 4);                 /* PM1_EVT_LEN */
+    put8(f + 89, 2);                 /* PM1_CNT_LEN */
+    put8(f + 91, firmware ? 4 : 0);  /* PM_TMR_LEN */
+    if (c->gpe0_base)
+        put8(f + 92, 4); /* GPE0_BLK_LEN: 2 status bytes, 2 enable bytes */
+    put8(f + 108, 0x32); /* CMOS century register */
     /* IAPC_BOOT_ARCH: legacy devices, and an 8042 when there is one. */
     put16(f + 109, (uint16_t)(0x0001 | (c->i8042 ? 0x0002 : 0)));
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
@@ -427,22 +433,27 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     gas_io(f + 172, (uint16_t)(c->pm_base + 4), 16);
     if (firmware)
         gas_io(f + 208, (uint16_t)(c->pm_base + 8), 32); /* X_PM_TMR_BLK */
-    memcpy(f + 268, "VIREOVMM", 8);                      /* hypervisor vendor identity */
+    if (c->gpe0_base) {
+        gas_io(f + 220, c->gpe0_base, 32); /* X_GPE0_BLK */
+        put8(f + 223, 1);                  /* read and written a byte at a time */
+    }
+    memcpy(f + 268, "VIREOVMM", 8); /* hypervisor vendor identity */
 
-    /* MADT: local APIC per CPU, IOAPIC, overrides IRQ0->GSI2 and the SCI, LINT1 NMI. */
-    uint32_t madt_len = 44 + 8 * pd->nr_cpus + 12 + 10 + 10 + 6;
+    /* MADT: local APIC per CPU slot (the absent ones not enabled: hot-pluggable), IOAPIC,
+     * overrides IRQ0->GSI2 and the SCI, LINT1 NMI. */
+    uint32_t madt_len = 44 + 8 * slots + 12 + 10 + 10 + 6;
     uint32_t madt = blob_alloc(&bb, madt_len, 16);
     header(&bb, madt, "APIC", madt_len, 4);
     uint8_t *m = tab(&bb, madt);
     put32(m + 36, (uint32_t)LAYOUT_LAPIC);
     put32(m + 40, 1); /* PCAT_COMPAT: dual 8259s present */
     uint8_t *e = m + 44;
-    for (unsigned i = 0; i < pd->nr_cpus; i++, e += 8) {
+    for (unsigned i = 0; i < slots; i++, e += 8) {
         put8(e, 0);
         put8(e + 1, 8);
         put8(e + 2, (uint8_t)i); /* ACPI processor UID */
         put8(e + 3, (uint8_t)pd->apic_ids[i]);
-        put32(e + 4, 1); /* enabled */
+        put32(e + 4, i < pd->nr_cpus); /* enabled */
     }
     put8(e, 1);
     put8(e + 1, 12);
@@ -615,6 +626,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
         .hole_base = PCI_MMIO_BASE,
         .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
         .ecam_base = PCI_ECAM_BASE,
+        .gpe0_base = pd->gpe0 ? PORT_ACPI_GPE0 : 0,
     };
     struct acpi_blob b;
     int r = acpi_build_blob(&c, &b, err);

@@ -28,7 +28,11 @@
 
 struct platform_desc {
     unsigned nr_cpus;
-    uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each vCPU, BSP first */
+    /* -smp maxcpus (0: nr_cpus): the MADT lists every slot, those from nr_cpus on not
+     * enabled (a CPU hot-plug may fill them), and the SRAT gives each its node. */
+    unsigned max_cpus;
+    bool gpe0; /* microvm with CPU hot-plug: the FADT points at the GPE0 block (layout.h) */
+    uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each slot, BSP first */
     /* microvm: its i8042's PS/2 keyboard and mouse are described (DSDT, the FADT's 8042
      * flag) only with a display, whose input they carry. QEMU's microvm describes none, so
      * a VM without a display shows Linux the same devices under both. */
@@ -54,6 +58,7 @@ struct acpi_config {
     bool i8042;                   /* a PS/2 controller at 0x60/0x64 */
     uint64_t hole_base, hole_end; /* the PCI root's 32-bit memory window */
     uint64_t ecam_base;           /* MCFG's ECAM (microvm, q35); 0: no MCFG */
+    uint16_t gpe0_base;           /* a 4-byte GPE0 block (status, enable); 0: none */
     char oem_id[7];               /* "" : "VIREO " */
     char oem_table_id[9];         /* "" : "VIREOVMM" */
 };

@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "vmm/boot/layout.h"
 #include "vmm/dev/device.h"
+#include "vmm/cli.h"
 #include "vmm/vm.h"
 
 #include <pthread.h>
@@ -22,7 +23,10 @@
 
 static void update_sci_locked(struct acpi_pm_regs *pm)
 {
-    int level = (pm->status & pm->enable) && (pm->control & PM1_CNT_SCI) ? 1 : 0;
+    int level =
+        ((pm->status & pm->enable) || (pm->gpe_sts & pm->gpe_en)) && (pm->control & PM1_CNT_SCI)
+            ? 1
+            : 0;
     if (level != pm->sci_level) {
         pm->sci_level = level;
         vm_set_irq(pm->vm, IRQ_SCI, level);
@@ -47,6 +51,7 @@ void acpi_pm_regs_reset(struct acpi_pm_regs *pm)
 {
     pthread_mutex_lock(&pm->lock);
     pm->status = pm->enable = 0;
+    pm->gpe_sts = pm->gpe_en = 0;
     pm->control = PM1_CNT_SCI; /* no SMI_CMD: always in ACPI mode */
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
@@ -57,6 +62,15 @@ void acpi_pm_regs_power_button(void *opaque)
     struct acpi_pm_regs *pm = opaque;
     pthread_mutex_lock(&pm->lock);
     pm->status |= PM1_PWRBTN;
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_regs_gpe_raise(void *opaque, unsigned bit)
+{
+    struct acpi_pm_regs *pm = opaque;
+    pthread_mutex_lock(&pm->lock);
+    pm->gpe_sts |= (uint16_t)(1u << bit);
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
 }
@@ -157,6 +171,34 @@ static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
 
 static const struct bus_ops reset_ops = {reset_read, reset_write};
 
+/* GPE0: +0 status (16 bits, write 1 to clear), +2 enable. */
+static void gpe_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct acpi_pm_regs *pm = opaque;
+    pthread_mutex_lock(&pm->lock);
+    uint32_t v = (uint32_t)pm->gpe_sts | (uint32_t)pm->gpe_en << 16;
+    pthread_mutex_unlock(&pm->lock);
+    for (unsigned i = 0; i < size; i++)
+        data[i] = offset + i < 4 ? (uint8_t)(v >> (8 * (offset + i))) : 0;
+}
+
+static void gpe_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct acpi_pm_regs *pm = opaque;
+    pthread_mutex_lock(&pm->lock);
+    for (unsigned i = 0; i < size && offset + i < 4; i++) {
+        unsigned off = (unsigned)offset + i, shift = 8 * (off & 1);
+        if (off < 2)
+            pm->gpe_sts &= (uint16_t) ~((unsigned)data[i] << shift);
+        else
+            pm->gpe_en = (uint16_t)((pm->gpe_en & ~(0xffu << shift)) | (unsigned)data[i] << shift);
+    }
+    update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+}
+
+static const struct bus_ops gpe_ops = {gpe_read, gpe_write};
+
 static void acpi_pm_reset(struct device *dev)
 {
     acpi_pm_regs_reset(dev->priv);
@@ -170,7 +212,10 @@ static int acpi_pm_create(struct device *dev, struct verr *err)
     int r = bus_register(&vm->pio, PORT_ACPI_PM, 6, &acpi_pm_regs_ops, pm, "acpi-pm", err);
     if (r == 0)
         r = bus_register(&vm->pio, PORT_RESET, 1, &reset_ops, pm, "reset", err);
+    if (r == 0 && vm->cfg->max_cpus > vm->cfg->cpus) /* CPU hot-plug's event (vcpu-hotplug.h) */
+        r = bus_register(&vm->pio, PORT_ACPI_GPE0, 4, &gpe_ops, pm, "acpi-gpe0", err);
     if (r < 0) {
+        bus_unregister(&vm->pio, PORT_RESET);
         bus_unregister(&vm->pio, PORT_ACPI_PM);
         acpi_pm_regs_destroy(pm);
         free(pm);
@@ -178,6 +223,8 @@ static int acpi_pm_create(struct device *dev, struct verr *err)
     }
     vm->power_button = acpi_pm_regs_power_button;
     vm->power_button_opaque = pm;
+    vm->acpi_gpe = acpi_pm_regs_gpe_raise;
+    vm->acpi_gpe_opaque = pm;
     dev->priv = pm;
     return 0;
 }
@@ -187,6 +234,8 @@ static void acpi_pm_free(struct device *dev)
     struct acpi_pm_regs *pm = dev->priv;
     if (dev->vm->power_button_opaque == pm)
         dev->vm->power_button = NULL;
+    if (dev->vm->acpi_gpe_opaque == pm)
+        dev->vm->acpi_gpe = NULL;
     acpi_pm_regs_destroy(pm);
     free(pm);
 }

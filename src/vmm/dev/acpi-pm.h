@@ -29,6 +29,9 @@ struct acpi_pm_regs {
     struct vm *vm;
     pthread_mutex_t lock;
     uint16_t status, enable, control;
+    /* microvm's GPE0 block (acpi-pm device only): status (write 1 to clear) and enable, bit 2
+     * being QEMU's CPU hot-plug event. TODO: not in the migration stream yet. */
+    uint16_t gpe_sts, gpe_en;
     int sci_level;
     uint64_t timer_base_ns; /* the timer counts from here */
     /* ICH9's SMI_EN at +0x30 (0 elsewhere): vireo-vmm has no SMM, so APMC_EN reads set, which
@@ -41,6 +44,8 @@ void acpi_pm_regs_init(struct acpi_pm_regs *pm, struct vm *vm);
 void acpi_pm_regs_destroy(struct acpi_pm_regs *pm);
 /* Power-on state (system reset). */
 void acpi_pm_regs_reset(struct acpi_pm_regs *pm);
+/* Sets GPE0 status bit `bit` and raises the SCI when it is enabled (opaque = pm). */
+void acpi_pm_regs_gpe_raise(void *opaque, unsigned bit);
 /* Sets PWRBTN_STS and raises the SCI when enabled (the VM's power button; opaque = pm). */
 void acpi_pm_regs_power_button(void *opaque);
 struct dev_state_writer;

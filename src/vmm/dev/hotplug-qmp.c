@@ -6,13 +6,15 @@
  * property parser as -device; device_del answers at once and the device
  * leaves when the guest releases it, announced by DEVICE_DELETED.
  *
- * TODO: ACPI PCI hot-plug on the pc machine, vCPU hot-plug (device_add of a CPU driver,
- * query-hotpluggable-cpus), chardev-add/chardev-remove.
+ * A CPU driver ("...-x86_64-cpu") goes to vcpu-hotplug.h.
+ *
+ * TODO: ACPI PCI hot-plug on the pc machine, chardev-add/chardev-remove.
  */
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/dev/device.h"
+#include "vmm/vcpu-hotplug.h"
 #include "vmm/vm.h"
 #include "qmp/qmp-server.h"
 
@@ -45,6 +47,16 @@ static int qmp_device_add(struct qmp_session *ss, struct json_object *args,
     (void)ss, (void)ret;
     struct vm *vm = opaque;
     const char *driver = json_object_get_string(json_object_object_get(args, "driver"));
+    if (vcpu_hotplug_is_cpu_driver(driver)) {
+        struct verr e = {0};
+        if (vcpu_hotplug_add(vm, args, &e) < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+        return 0;
+    }
+    struct json_object *idv = json_object_object_get(args, "id");
+    if (idv && vcpu_hotplug_find_id(vm, json_object_get_string(idv)))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Duplicate device ID '%s'",
+                             json_object_get_string(idv));
     const struct dev_type *t = dev_type_find(driver);
     if (!t || !t->user_creatable)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "'%s' is not a valid device model name",
@@ -88,6 +100,8 @@ static int qmp_device_del(struct qmp_session *ss, struct json_object *args,
     if (!strncmp(id, peripheral, sizeof(peripheral) - 1))
         name = id + sizeof(peripheral) - 1; /* QEMU takes a QOM path too */
     struct device *d = dev_find_id(vm, name);
+    if (!d && vcpu_hotplug_find_id(vm, name)) /* TODO: eject through the register block */
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "vireo-vmm cannot unplug vCPUs yet");
     if (!d)
         return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
     struct verr e = {0};

@@ -503,4 +503,6 @@ void vcpu_destroy(struct vcpu *vcpu)
         close(vcpu->fd);
     vcpu->run = NULL;
     vcpu->fd = -1;
+    free(vcpu->qom_path);
+    vcpu->qom_path = NULL;
 }

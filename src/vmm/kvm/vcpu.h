@@ -32,7 +32,8 @@ struct vcpu {
     pthread_t thread;
     bool thread_started;
     bool cpuid_set;
-    pid_t tid; /* host thread id, for query-cpus-fast */
+    pid_t tid;      /* host thread id, for query-cpus-fast */
+    char *qom_path; /* a hot-plugged vCPU's ("/machine/peripheral/ID"); NULL otherwise */
     /* Power-on state as KVM created it, for machines that start in firmware at the reset
      * vector (and come back there on reset). */
     struct kvm_sregs reset_sregs;

@@ -13,7 +13,7 @@ the stock virsh against real vireo-vmm processes running the test guest.
  - a killed VMM: shut off (crashed) and its lifecycle event (the time it
    took is printed as a diagnostic, bounded only generously);
  - live setmem through the virtio balloon (the guest's balloon driver
-   inflates and the daemon follows BALLOON_CHANGE), live setvcpus refused,
+   inflates and the daemon follows BALLOON_CHANGE), live setvcpus above the maximum refused,
    --config changes kept.
 
 Prints TAP.
@@ -263,8 +263,8 @@ try:
     r = d.virsh("setmem", "nob", "32M", "--live")
     t.ok(r.returncode != 0 and "Unable to change memory of active domain without the balloon "
          "device" in r.stderr, "setmem --live without a balloon: libvirt's error", r.stderr)
-    # vireo-vmm has no CPU hot-plug, so a domain runs with all its vCPUs and
-    # a live change can only be above the maximum: libvirt's refusal.
+    # A live change above the maximum: libvirt's refusal (live plugging below it is
+    # test-daemon-vcpuhp.py's).
     r = d.virsh("setvcpus", "nob", "2", "--live")
     t.ok(r.returncode != 0 and "requested vcpus is greater than max allowable vcpus for the "
          "live domain: 2 > 1" in r.stderr, "setvcpus --live: refused in libvirt's words",

@@ -30,10 +30,11 @@ VIREOD, VMM, GUEST, IMG, GOLDEN = sys.argv[1:6]
 GUEST = os.path.abspath(GUEST)
 # A representative subset: the smallest; disks, NIC, rng and balloon; user PCI addresses; and
 # the honoured platform elements (vCPU topology, cpu host-passthrough, PIT off, ACPI features,
-# pm, seclabel none, lifecycle actions). Refused: tuning, clock, machine, vCPU hot-plug.
+# pm, seclabel none, lifecycle actions). Refused: tuning, clock, machine. ("full", with 2 of 4
+# vCPUs, starts since vCPU hot-plug, but its <currentMemory> below <memory> has no balloon to
+# reach it, so the guest's e820 check does not apply; test-daemon-vcpuhp.py starts such a domain.)
 STARTED = ["minimal", "virtio", "pci-microvm", "honoured", "cputune"]
-REFUSED = ["refuse-memorybacking", "refuse-vcpusched", "refuse-clock-localtime", "pc-machine",
-           "full"]
+REFUSED = ["refuse-memorybacking", "refuse-vcpusched", "refuse-clock-localtime", "pc-machine"]
 
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):

@@ -90,7 +90,8 @@ def main():
         ("-smp topology mismatch", base + ["-smp", "3,sockets=2,cores=2"] + k,
          r"invalid CPU topology: sockets \(2\) \* cores \(2\) \* threads \(\d+\) must equal "
          r"maxcpus \(3\)"),
-        ("-smp hotplug", base + ["-smp", "2,maxcpus=4"] + k, r"CPU hotplug .* is not supported"),
+        ("-smp more than maxcpus", base + ["-smp", "4,maxcpus=2"] + k,
+         r"cpus \(4\) is more than maxcpus \(2\)"),
         ("-smp junk", base + ["-smp", "2,dogs=3"] + k, r"unknown parameter 'dogs=3'"),
         ("bad -uuid", base + ["-uuid", "1234"] + k, r"-uuid 1234: not a UUID"),
         ("unknown -cpu model", base + ["-cpu", "pentium"] + k,

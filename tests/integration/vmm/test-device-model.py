@@ -43,6 +43,8 @@ EXPECTED_COMMANDS = {
     "system_reset", "system_powerdown", "quit",
     # the CPU models (src/vmm/qmp-cpu.c)
     "query-cpu-definitions", "query-cpu-model-expansion",
+    # vCPU hot-plug (src/vmm/vcpu-hotplug.c)
+    "query-hotpluggable-cpus",
     # the PCI bus, the chardevs
     "query-pci", "query-chardev",
     # the device model

@@ -1,0 +1,364 @@
+/*
+ * vcpu-hotplug.c - see vcpu-hotplug.h. The register block's state is guarded
+ * by its own lock (vCPU threads read and write it); a plug happens on the main
+ * thread with every vCPU parked.
+ */
+#include "vmm/vcpu-hotplug.h"
+#include "qmp/qmp-server.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "vmm/cli.h"
+#include "vmm/dev/device.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/state/migration.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REG_SELECTOR 0x0 /* write: selector; read: command data 2 */
+#define REG_FLAGS    0x4
+#define REG_CMD      0x5
+#define REG_DATA     0x8
+
+#define FLAG_ENABLED 0x01
+#define FLAG_INSERT  0x02
+#define FLAG_REMOVE  0x04
+
+enum {
+    CMD_NEXT_EVENT = 0,
+    CMD_OST_EVENT = 1,
+    CMD_OST_STATUS = 2,
+    CMD_GET_ARCH_ID = 3,
+};
+
+struct vcpu_hotplug {
+    struct vm *vm;
+    pthread_mutex_t lock;
+    uint32_t selector;
+    uint8_t cmd;
+    uint32_t ost_event, ost_status;
+    bool inserting[VMM_MAX_CPUS];
+    bool removing[VMM_MAX_CPUS];
+};
+
+bool vcpu_hotplug_supported(const struct vm *vm)
+{
+    return vm->cfg->machine.kind == MACHINE_MICROVM;
+}
+
+static unsigned nr_present(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    unsigned n = vm->nr_vcpus;
+    pthread_mutex_unlock(&vm->lock);
+    return n;
+}
+
+static void put_le(uint8_t *data, unsigned size, uint32_t v)
+{
+    for (unsigned i = 0; i < size; i++)
+        data[i] = i < 4 ? (uint8_t)(v >> (8 * i)) : 0;
+}
+
+static uint32_t get_le(const uint8_t *data, unsigned size)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < size && i < 4; i++)
+        v |= (uint32_t)data[i] << (8 * i);
+    return v;
+}
+
+static void regs_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+    struct vcpu_hotplug *h = opaque;
+    struct vm *vm = h->vm;
+    unsigned present = nr_present(vm);
+    pthread_mutex_lock(&h->lock);
+    uint32_t v = 0;
+    if (h->selector >= vm->cfg->max_cpus) {
+        v = ~0u;
+    } else if (offset == REG_FLAGS) {
+        v = (h->selector < present ? FLAG_ENABLED : 0) |
+            (h->inserting[h->selector] ? FLAG_INSERT : 0) |
+            (h->removing[h->selector] ? FLAG_REMOVE : 0);
+    } else if (offset == REG_DATA) {
+        if (h->cmd == CMD_NEXT_EVENT)
+            v = h->selector;
+        else if (h->cmd == CMD_GET_ARCH_ID)
+            v = cpu_topology_apic_id(&vm->topo, h->selector);
+    } /* REG_SELECTOR reads command data 2: the upper half of a 32-bit APIC id, 0 */
+    pthread_mutex_unlock(&h->lock);
+    put_le(data, size, v);
+}
+
+static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
+{
+    struct vcpu_hotplug *h = opaque;
+    unsigned max = h->vm->cfg->max_cpus;
+    uint32_t v = get_le(data, size);
+    pthread_mutex_lock(&h->lock);
+    switch (offset) {
+    case REG_SELECTOR:
+        h->selector = v;
+        break;
+    case REG_FLAGS:
+        if (h->selector < max) {
+            if (v & FLAG_INSERT)
+                h->inserting[h->selector] = false;
+            if (v & FLAG_REMOVE)
+                h->removing[h->selector] = false;
+        }
+        break;
+    case REG_CMD:
+        h->cmd = (uint8_t)v;
+        if (h->cmd == CMD_NEXT_EVENT) {
+            /* From the selector on, wrapping: the first slot with an event becomes the
+             * selector; none leaves it as it was. */
+            uint32_t start = h->selector < max ? h->selector : 0;
+            for (unsigned k = 0; k < max; k++) {
+                unsigned i = (start + k) % max;
+                if (h->inserting[i] || h->removing[i]) {
+                    h->selector = i;
+                    break;
+                }
+            }
+        }
+        break;
+    case REG_DATA:
+        if (h->cmd == CMD_OST_EVENT)
+            h->ost_event = v;
+        else if (h->cmd == CMD_OST_STATUS)
+            h->ost_status = v;
+        break;
+    default:
+        break;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static const struct bus_ops regs_ops = {regs_read, regs_write};
+
+int vcpu_hotplug_init(struct vm *vm, struct verr *err)
+{
+    if (vm->cfg->max_cpus <= vm->cfg->cpus || !vcpu_hotplug_supported(vm))
+        return 0;
+    struct vcpu_hotplug *h = xcalloc(1, sizeof(*h));
+    h->vm = vm;
+    pthread_mutex_init(&h->lock, NULL);
+    int r = bus_register(&vm->pio, VCPU_HOTPLUG_PORT, VCPU_HOTPLUG_LEN, &regs_ops, h,
+                         "acpi-cpu-hotplug", err);
+    if (r < 0) {
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return r;
+    }
+    vm->cpuhp = h;
+    return 0;
+}
+
+void vcpu_hotplug_destroy(struct vm *vm)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    if (!h)
+        return;
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    vm->cpuhp = NULL;
+}
+
+bool vcpu_hotplug_is_cpu_driver(const char *driver)
+{
+    return driver && str_ends_with(driver, "-x86_64-cpu");
+}
+
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+{
+    static const char peripheral[] = "/machine/peripheral/";
+    unsigned present = nr_present(vm);
+    for (unsigned i = 0; id && i < present; i++) {
+        const char *p = vm->vcpus[i].qom_path;
+        if (p && !strncmp(p, peripheral, sizeof(peripheral) - 1) &&
+            str_eq(p + sizeof(peripheral) - 1, id))
+            return true;
+    }
+    return false;
+}
+
+static void cpu_type(const struct vm *vm, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s-x86_64-cpu", vm->cfg->cpu_name ? vm->cfg->cpu_name : "qemu64");
+}
+
+/* A topology property: absent is -1, a non-negative integer its value. */
+static int topo_prop(struct json_object *args, const char *key, long long *out, struct verr *err)
+{
+    struct json_object *v;
+    *out = -1;
+    if (!json_object_object_get_ex(args, key, &v))
+        return 0;
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+        return verr_set(err, EINVAL, "Parameter '%s' expects uint32_t", key);
+    *out = json_object_get_int64(v);
+    return 0;
+}
+
+int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
+{
+    const struct cpu_topology *t = &vm->topo;
+    const char *driver = json_object_get_string(json_object_object_get(args, "driver"));
+    char type[96];
+    cpu_type(vm, type, sizeof(type));
+    if (!vcpu_hotplug_supported(vm))
+        return verr_set(err, ENOTSUP, "CPU hot-plug is not supported by machine type '%s'",
+                        vm->cfg->machine.type);
+    if (strcmp(driver, type) != 0)
+        return verr_set(err, EINVAL, "Invalid CPU type, expected cpu type: '%s'", type);
+    /* QEMU's refusal: the stream's vCPU count and the destination's must stay equal. */
+    enum vm_status st = vm_get_status(vm);
+    if ((vm->migration && migration_active(vm->migration)) || st == VM_STATUS_INMIGRATE ||
+        st == VM_STATUS_FINISH_MIGRATE || st == VM_STATUS_SAVE_VM || st == VM_STATUS_RESTORE_VM)
+        return verr_set(err, EBUSY, "device_add not allowed while migrating");
+    const char *id = NULL;
+    json_object_object_foreach(args, key, val)
+    {
+        if (str_eq(key, "id") && json_object_is_type(val, json_type_string))
+            id = json_object_get_string(val);
+        else if (!str_eq(key, "driver") && !str_eq(key, "socket-id") && !str_eq(key, "core-id") &&
+                 !str_eq(key, "thread-id") && !str_eq(key, "node-id"))
+            return verr_set(err, EINVAL, "Property '%s.%s' not found", type, key);
+    }
+    long long socket, core, thread, node;
+    int r;
+    if ((r = topo_prop(args, "socket-id", &socket, err)) < 0 ||
+        (r = topo_prop(args, "core-id", &core, err)) < 0 ||
+        (r = topo_prop(args, "thread-id", &thread, err)) < 0 ||
+        (r = topo_prop(args, "node-id", &node, err)) < 0)
+        return r;
+    if (socket < 0)
+        return verr_set(err, EINVAL, "CPU socket-id is not set");
+    if (socket >= t->sockets)
+        return verr_set(err, EINVAL, "Invalid CPU socket-id: %lld must be in range 0:%u", socket,
+                        t->sockets - 1);
+    if (core < 0)
+        return verr_set(err, EINVAL, "CPU core-id is not set");
+    if (core >= t->cores)
+        return verr_set(err, EINVAL, "Invalid CPU core-id: %lld must be in range 0:%u", core,
+                        t->cores - 1);
+    if (thread < 0)
+        return verr_set(err, EINVAL, "CPU thread-id is not set");
+    if (thread >= t->threads)
+        return verr_set(err, EINVAL, "Invalid CPU thread-id: %lld must be in range 0:%u", thread,
+                        t->threads - 1);
+    unsigned idx = (unsigned)((socket * t->cores + core) * t->threads + thread);
+    uint32_t apic = cpu_topology_apic_id(t, idx);
+    const struct numa_config *nc = &vm->cfg->numa;
+    if (node >= 0 && (!nc->nr_nodes || node != nc->cpu_node[idx]))
+        return verr_set(err, EINVAL,
+                        "node-id=%lld must match numa node specified with -numa option", node);
+    unsigned present = nr_present(vm);
+    if (idx < present)
+        return verr_set(err, EEXIST, "CPU[%u] with APIC ID %u exists", idx, apic);
+    if (idx != present) {
+        /* TODO: any free slot, as QEMU (the loops over vm->nr_vcpus assume a prefix). */
+        return verr_set(err, ENOTSUP,
+                        "vireo-vmm plugs vCPUs in order: the next one is socket-id=%u, "
+                        "core-id=%u, thread-id=%u",
+                        present / (t->threads * t->cores), (present / t->threads) % t->cores,
+                        present % t->threads);
+    }
+    if (id && (dev_find_id(vm, id) || vcpu_hotplug_find_id(vm, id)))
+        return verr_set(err, EEXIST, "Duplicate device ID '%s'", id);
+
+    struct vcpu *v = &vm->vcpus[idx];
+    vm_quiesce(vm);
+    r = vcpu_create(v, vm, idx, err);
+    if (r == 0)
+        r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
+    if (r < 0) {
+        vcpu_destroy(v);
+        vm_unquiesce(vm);
+        return verr_prefix(err, "device_add %s", type);
+    }
+    v->qom_path = id ? xasprintf("/machine/peripheral/%s", id)
+                     : xasprintf("/machine/peripheral-anon/device[%u]", idx);
+    pthread_mutex_lock(&vm->lock);
+    vm->nr_vcpus = idx + 1;
+    pthread_mutex_unlock(&vm->lock);
+    if ((r = vcpu_start(v, err)) < 0) {
+        /* The thread never ran: the slot is empty again. */
+        pthread_mutex_lock(&vm->lock);
+        vm->nr_vcpus = idx;
+        pthread_mutex_unlock(&vm->lock);
+        free(v->qom_path);
+        v->qom_path = NULL;
+        vcpu_destroy(v);
+        vm_unquiesce(vm);
+        return r;
+    }
+    /* A reset keeps the CPU (as QEMU's): the tables rebuilt then show it enabled. */
+    vm->boot_cfg.platform.nr_cpus = idx + 1;
+    if (vm->cpuhp) {
+        pthread_mutex_lock(&vm->cpuhp->lock);
+        vm->cpuhp->inserting[idx] = true;
+        pthread_mutex_unlock(&vm->cpuhp->lock);
+    }
+    /* GPE0 bit 2, QEMU's CPU hot-plug event. TODO: the DSDT's \_GPE._E02 and CPUS methods
+     * that turn it into a Notify a Linux guest acts on. */
+    if (vm->acpi_gpe)
+        vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
+    vm_unquiesce(vm);
+    log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, v->qom_path);
+    return 0;
+}
+
+static int query_hotpluggable(struct qmp_session *ss, struct json_object *args,
+                              struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args;
+    struct vm *vm = opaque;
+    if (!vcpu_hotplug_supported(vm))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "The feature 'query-hotpluggable-cpus' is not enabled");
+    const struct cpu_topology *t = &vm->topo;
+    char type[96];
+    cpu_type(vm, type, sizeof(type));
+    unsigned present = nr_present(vm);
+    struct json_object *list = json_object_new_array();
+    for (unsigned k = vm->cfg->max_cpus; k-- > 0;) { /* QEMU lists the last slot first */
+        struct json_object *o = json_object_new_object();
+        struct json_object *p = json_object_new_object();
+        json_object_object_add(p, "core-id",
+                               json_object_new_int((int)((k / t->threads) % t->cores)));
+        json_object_object_add(p, "thread-id", json_object_new_int((int)(k % t->threads)));
+        if (vm->cfg->numa.nr_nodes)
+            json_object_object_add(p, "node-id", json_object_new_int(vm->cfg->numa.cpu_node[k]));
+        json_object_object_add(p, "socket-id",
+                               json_object_new_int((int)(k / (t->threads * t->cores))));
+        json_object_object_add(o, "props", p);
+        json_object_object_add(o, "vcpus-count", json_object_new_int(1));
+        if (k < present) {
+            char path[64];
+            const char *qp = vm->vcpus[k].qom_path;
+            if (!qp) {
+                snprintf(path, sizeof(path), "/machine/unattached/device[%u]", k);
+                qp = path;
+            }
+            json_object_object_add(o, "qom-path", json_object_new_string(qp));
+        }
+        json_object_object_add(o, "type", json_object_new_string(type));
+        json_object_array_add(list, o);
+    }
+    *ret = list;
+    return 0;
+}
+
+int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm)
+{
+    return qmp_server_register(server, "query-hotpluggable-cpus", NULL, query_hotpluggable, vm);
+}

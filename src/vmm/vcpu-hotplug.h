@@ -1,0 +1,71 @@
+/*
+ * vcpu-hotplug.h - vCPU hot-plug: the -smp maxcpus slots, QMP
+ * query-hotpluggable-cpus and device_add of a CPU, and QEMU's "modern" ACPI
+ * CPU hot-plug register block (12 bytes of port I/O) through which the guest
+ * learns that a CPU arrived.
+ *
+ * Register block (QEMU's docs/specs/acpi_cpu_hotplug.rst), at
+ * VCPU_HOTPLUG_PORT:
+ *   write 0x0 (dword)  selector: the CPU slot the other registers talk about
+ *   read  0x4 (byte)   flags: bit 0 enabled (present), bit 1 insert event,
+ *                      bit 2 remove event
+ *   write 0x4 (byte)   bit 1 clears the insert event, bit 2 the remove event
+ *   write 0x5 (byte)   command: 0 selects the next slot with an event (from
+ *                      the selector on, wrapping), 1/2 take _OST's event and
+ *                      status, 3 reads the slot's APIC id
+ *   read  0x8 (dword)  command data: the selector after command 0, the APIC id
+ *                      after command 3
+ *   read  0x0 (dword)  command data 2: the APIC id's upper half (0)
+ * A selector past the last slot reads all ones.
+ *
+ * Where: the microvm machine only, as a Vireo extension. QEMU 7.2's microvm
+ * has no CPU hot-plug ("The feature 'query-hotpluggable-cpus' is not
+ * enabled"); vireo-vmm's microvm keeps the classic PM block and SCI, and it is
+ * where the test guest runs, so the interface is offered there at the port
+ * QEMU's q35 uses.
+ *
+ * The event: each plug also sets GPE0 status bit 2 (QEMU's CPU hot-plug GPE)
+ * in microvm's GPE0 block at 0xafe0, which the FADT describes when maxcpus >
+ * cpus, and raises the SCI while the OS has that bit enabled.
+ *
+ * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
+ * any free one); device_del of a CPU (eject) is refused ("vireo-vmm cannot
+ * unplug vCPUs yet"); -device of a CPU at start is refused; the DSDT has no
+ * \_GPE._E02 nor CPUS device with its processor objects and methods
+ * (CSTA/CEJ0/CSCN/CTFY) yet, so a Linux guest leaves the GPE disabled and
+ * never onlines the CPU by itself (the test guest reads the registers and
+ * starts the CPU itself); the GPE0 block is not in the migration stream;
+ * pc/q35 do not offer CPU hot-plug yet.
+ */
+#ifndef VIREO_VMM_VCPU_HOTPLUG_H
+#define VIREO_VMM_VCPU_HOTPLUG_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+
+struct vm;
+struct qmp_server;
+struct json_object;
+
+#define VCPU_HOTPLUG_PORT 0x0cd8
+#define VCPU_HOTPLUG_LEN  12
+
+/* Whether the machine lets CPUs be hot-plugged (microvm, see above). */
+bool vcpu_hotplug_supported(const struct vm *vm);
+/* Registers the register block when maxcpus > cpus on a machine that supports it. */
+int vcpu_hotplug_init(struct vm *vm, struct verr *err);
+void vcpu_hotplug_destroy(struct vm *vm);
+
+/* Whether a device_add driver names a CPU type ("...-x86_64-cpu"). */
+bool vcpu_hotplug_is_cpu_driver(const char *driver);
+/* device_add of a CPU (main thread): args as QMP gave them. Errors in QEMU's words. */
+int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err);
+
+/* Whether a hot-plugged vCPU has this device id (main thread). */
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id);
+
+/* query-hotpluggable-cpus. */
+int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm);
+
+#endif
