@@ -579,11 +579,42 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
     return r;
 }
 
-/* Stores the gathered grain of a streamOptimized extent: deflated behind its
- * marker at the end of the file, then its table entry.
- * TODO: convert to and from streamOptimized deflates/inflates one grain at
- * a time under the image lock; a .compress/.pwrite_compressed_raw pair (as
- * qcow2 has) would let convert's compression workers run in parallel. */
+/* Stores grain g of a streamOptimized extent, already deflated (clen bytes
+ * at cdata, which may be e->cbuf + 12): behind its marker at the end of the
+ * file, then its table entry. */
+static int store_grain(struct block_dev *bd, struct extent *e, uint64_t g, const uint8_t *cdata,
+                       size_t clen, struct verr *err)
+{
+    size_t cap = compressBound((uLong)e->grain);
+    if (clen == 0 || clen > cap)
+        return verr_set(err, EINVAL, "'%s': a compressed grain of %zu bytes does not fit",
+                        bd->filename, clen);
+    if (!e->cbuf)
+        e->cbuf = xmalloc(12 + cap);
+    uint8_t *buf = e->cbuf;
+    if (cdata != buf + 12)
+        memcpy(buf + 12, cdata, clen);
+    uint64_t sector = e->next_sector;
+    if (sector > 0xffffffffull)
+        return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    put_le64(buf, (e->start + g * e->grain) / SECTOR);
+    put_le32(buf + 8, (uint32_t)clen);
+    int r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
+    uint64_t gdi = g / e->gtes;
+    if (r == 0 && e->gd[gdi] == 0)
+        r = gt_allocate(e, gdi, err);
+    if (r < 0)
+        return r;
+    uint64_t end = sector * SECTOR + 12 + clen;
+    e->next_sector = (end + SECTOR - 1) / SECTOR;
+    if (end > e->file_len)
+        e->file_len = end;
+    return write_gte(e, g, (uint32_t)sector, err);
+}
+
+/* Stores the gathered grain of a streamOptimized extent, deflated here
+ * (under the image lock: convert deflates on its own threads instead, see
+ * vmdk_compress). */
 static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *err)
 {
     if (!e->pending_used)
@@ -595,8 +626,6 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
     uLongf clen = compressBound((uLong)e->grain);
     if (!e->cbuf)
         e->cbuf = xmalloc(12 + clen);
-    uint8_t *buf = e->cbuf;
-    int r = 0;
     if (!e->deflater) {
         e->deflater = xcalloc(1, sizeof(z_stream));
         if (deflateInit(e->deflater, Z_DEFAULT_COMPRESSION) != Z_OK) {
@@ -611,31 +640,16 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
     deflateReset(z);
     z->next_in = e->pending;
     z->avail_in = (uInt)glen;
-    z->next_out = buf + 12;
+    z->next_out = e->cbuf + 12;
     z->avail_out = (uInt)clen;
     if (deflate(z, Z_FINISH) != Z_STREAM_END)
-        r = verr_set(err, EIO, "'%s': could not compress grain %llu", bd->filename,
-                     (unsigned long long)g);
+        return verr_set(err, EIO, "'%s': could not compress grain %llu", bd->filename,
+                        (unsigned long long)g);
     clen = clen - z->avail_out;
-    uint64_t sector = e->next_sector;
-    if (r == 0 && sector > 0xffffffffull)
-        r = verr_set(err, EFBIG, "'%s': the extent is full", e->path);
-    if (r == 0) {
-        put_le64(buf, (e->start + g * e->grain) / SECTOR);
-        put_le32(buf + 8, (uint32_t)clen);
-        r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
-    }
-    uint64_t gdi = g / e->gtes;
-    if (r == 0 && e->gd[gdi] == 0)
-        r = gt_allocate(e, gdi, err);
-    if (r < 0)
-        return r;
-    uint64_t end = sector * SECTOR + 12 + clen;
-    e->next_sector = (end + SECTOR - 1) / SECTOR;
-    if (end > e->file_len)
-        e->file_len = end;
-    e->pending_used = false;
-    return write_gte(e, g, (uint32_t)sector, err);
+    int r = store_grain(bd, e, g, e->cbuf + 12, clen, err);
+    if (r == 0)
+        e->pending_used = false;
+    return r;
 }
 
 static int flush_all_pending(struct block_dev *bd, struct vmdk *k, struct verr *err)
@@ -821,6 +835,69 @@ static int vmdk_write_zeroes(struct block_dev *bd, uint64_t off, uint64_t len, u
     }
     free(zero);
     return r;
+}
+
+/* True for a streamOptimized image (its one extent deflates every grain). */
+static bool vmdk_writes_compressed(struct block_dev *bd)
+{
+    const struct vmdk *k = K(bd);
+    return k && k->n == 1 && k->ext[0].compressed;
+}
+
+/* block_compress_cluster: a streamOptimized grain as qemu stores it, one
+ * zlib stream at the default level (what compress() makes; out holds
+ * block_compress_bound() bytes, enough for data that does not shrink, which
+ * is stored deflated all the same). Called without the image lock: reads
+ * only what open fixed. Other VMDKs store grains plainly (*olen = 0). */
+static int vmdk_compress(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
+                         struct verr *err)
+{
+    *olen = 0;
+    if (!vmdk_writes_compressed(bd))
+        return 0;
+    uLongf n = compressBound((uLong)len); /* len <= the grain: out has room */
+    if (compress2(out, &n, buf, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK)
+        return verr_set(err, EIO, "'%s': could not compress %zu bytes", bd->filename, len);
+    *olen = n;
+    return 0;
+}
+
+/* The locked half: one whole grain of a compressed extent, deflated by
+ * vmdk_compress, appended behind its marker; anything else (clen 0, a plain
+ * extent) is an ordinary write. A stored grain cannot be written again. */
+static int vmdk_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
+                                      const void *cdata, size_t clen, uint64_t off,
+                                      struct verr *err)
+{
+    struct vmdk *k = K(bd);
+    struct extent *e = find_extent(k, off);
+    if (!e || e->flat || e->zero || !e->compressed || clen == 0)
+        return vmdk_pwrite(bd, buf, len, off, err);
+    uint64_t in = off - e->start, g = in / e->grain;
+    uint64_t glen = e->bytes - g * e->grain < e->grain ? e->bytes - g * e->grain : e->grain;
+    if (in % e->grain || len != glen)
+        return verr_set(err, EINVAL,
+                        "'%s': compressed writes must cover exactly one grain (offset %llu, "
+                        "length %zu)",
+                        bd->filename, (unsigned long long)off, len);
+    int r = update_cid(bd, k, err);
+    if (r < 0)
+        return r;
+    if (e->pending_used && e->pending_grain == g) {
+        e->pending_used = false; /* gathered but not stored: replaced whole */
+    } else {
+        enum gstate st;
+        uint32_t sector;
+        r = grain_lookup(e, in, &st, &sector, err);
+        if (r < 0)
+            return r;
+        if (st == G_DATA)
+            return verr_set(err, EIO, "Could not write to allocated cluster for streamOptimized");
+        r = flush_pending(bd, e, err);
+        if (r < 0)
+            return r;
+    }
+    return store_grain(bd, e, g, cdata, clen, err);
 }
 
 static int vmdk_flush(struct block_dev *bd, struct verr *err)
@@ -1634,6 +1711,9 @@ const struct block_driver block_driver_vmdk = {
     .close = vmdk_close,
     .pread = vmdk_pread,
     .pwrite = vmdk_pwrite,
+    .compress = vmdk_compress,
+    .pwrite_compressed_raw = vmdk_pwrite_compressed_raw,
+    .writes_compressed = vmdk_writes_compressed,
     .flush = vmdk_flush,
     .write_zeroes = vmdk_write_zeroes,
     .status = vmdk_status,

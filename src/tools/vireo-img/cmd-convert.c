@@ -15,7 +15,8 @@
  * block_compress_cluster, which takes no image lock, and the main thread
  * stores each result in guest order with block_pwrite_compressed_raw, so the
  * file is laid out byte for byte as qemu-img lays it out. Reading,
- * compressing and storing overlap. With -B the target gets a backing file
+ * compressing and storing overlap. A target that deflates every cluster
+ * anyway (VMDK streamOptimized) is filled the same way without -c. With -B the target gets a backing file
  * and only what differs from it is written. A target this command created is
  * removed again if the copy fails, so no half-written image is left behind.
  */
@@ -482,9 +483,10 @@ static int copy_compressed(struct convert *cv)
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.work, NULL);
     pthread_cond_init(&p.done, NULL);
+    size_t bound = block_compress_bound(cv->dst);
     for (size_t i = 0; i < p.cap; i++) {
         p.jobs[i].data = xmalloc(cs);
-        p.jobs[i].out = xmalloc(cs);
+        p.jobs[i].out = xmalloc(bound);
     }
     /* One worker compresses inline: a thread would only add hand-overs. */
     for (unsigned i = 0; cv->workers > 1 && i < cv->workers && i < 16; i++)
@@ -1009,6 +1011,7 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
         goto out;
     }
     cv.compress = compress;
+    bool workers_given = workers != 0;
     if (workers == 0) {
         /* qemu-img's 8; compression is CPU-bound, so no more than the CPUs. */
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1094,6 +1097,15 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             goto out;
     }
     cv.cluster = block_cluster_size(cv.dst);
+    /* A target that stores every cluster compressed (VMDK streamOptimized)
+     * is filled as with -c, so the deflating runs on the worker threads. */
+    if (!compress && cv.cluster && block_writes_compressed(cv.dst) && !cv.copy_range) {
+        compress = true;
+        if (!workers_given) {
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            cv.workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+        }
+    }
     if (compress && cv.cluster == 0) {
         img_error("Compression not supported for this file format");
         goto out;
