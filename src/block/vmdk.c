@@ -212,7 +212,7 @@ static void fix_files(struct vmdk *k)
             k->ext[i].f = &k->ext[i].own;
 }
 
-static int corrupt(struct extent *e, const char *what, uint64_t sector, struct verr *err)
+static int corrupt(const struct extent *e, const char *what, uint64_t sector, struct verr *err)
 {
     return verr_set(err, EIO, "'%s' is corrupt: %s at sector %llu is outside the file", e->path,
                     what, (unsigned long long)sector);
@@ -286,31 +286,30 @@ static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* The grain stored compressed at sector, inflated into e->gcache. */
-static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
+/* Inflates the grain stored compressed at sector into out (one grain):
+ * reads at most `want` bytes of the file into rbuf (2 grains + 12 bytes) and
+ * inflates them with z (set up here when *z is NULL). Touches no shared
+ * state of the extent but what open fixed, so readers of a read-only image
+ * call it without the image lock, each with its own buffers. */
+static int inflate_grain(const struct extent *e, uint32_t sector, uint64_t want, uint8_t *rbuf,
+                         z_stream **zp, uint8_t *out, struct verr *err)
 {
-    if (e->gcache && e->gcache_sector == sector)
-        return 0;
     uint64_t off = (uint64_t)sector * SECTOR;
     if (off >= e->file_len)
         return corrupt(e, "a compressed grain", sector, err);
-    uint64_t avail = e->file_len - off, want = 2 * e->grain + 12;
+    uint64_t avail = e->file_len - off;
+    if (want > 2 * e->grain + 12)
+        want = 2 * e->grain + 12;
     size_t n = (size_t)(avail < want ? avail : want);
-    if (!e->rbuf)
-        e->rbuf = xmalloc(2 * e->grain + 12);
-    if (!e->gcache)
-        e->gcache = xmalloc(e->grain);
-    e->gcache_sector = 0;
-    uint8_t *buf = e->rbuf;
-    int r = hostfile_pread(e->f, buf, n, off, err);
-    const uint8_t *data = buf;
+    int r = hostfile_pread(e->f, rbuf, n, off, err);
+    const uint8_t *data = rbuf;
     uint64_t dlen = n;
     if (r == 0 && e->markers) {
         if (n < 12) {
             r = corrupt(e, "a grain marker", sector, err);
         } else {
-            dlen = get_le32(buf + 8);
-            data = buf + 12;
+            dlen = get_le32(rbuf + 8);
+            data = rbuf + 12;
             if (dlen == 0 || dlen > n - 12)
                 r = verr_set(err, EIO,
                              "'%s' is corrupt: bad compressed grain length %llu at "
@@ -318,32 +317,46 @@ static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
                              e->path, (unsigned long long)dlen, sector);
         }
     }
-    if (r == 0 && !e->inflater) {
-        e->inflater = xcalloc(1, sizeof(z_stream));
-        if (inflateInit(e->inflater) != Z_OK) {
-            free(e->inflater);
-            e->inflater = NULL;
-            r = verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
+    if (r == 0 && !*zp) {
+        z_stream *z = xcalloc(1, sizeof(z_stream));
+        if (inflateInit(z) != Z_OK) {
+            free(z);
+            return verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
         }
+        *zp = z;
     }
-    if (r == 0) {
-        /* One zlib stream per grain, as uncompress() reads it. */
-        z_stream *z = e->inflater;
-        inflateReset(z);
-        z->next_in = (Bytef *)data;
-        z->avail_in = (uInt)dlen;
-        z->next_out = e->gcache;
-        z->avail_out = (uInt)e->grain;
-        int zr = inflate(z, Z_FINISH);
-        uint64_t out = e->grain - z->avail_out;
-        if (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK)
-            r = verr_set(err, EIO,
-                         "'%s' is corrupt: compressed grain at sector %u does not "
-                         "inflate",
-                         e->path, sector);
-        else if (out < e->grain)
-            memset(e->gcache + out, 0, e->grain - out);
-    }
+    if (r < 0)
+        return r;
+    /* One zlib stream per grain, as uncompress() reads it. */
+    z_stream *z = *zp;
+    inflateReset(z);
+    z->next_in = (Bytef *)data;
+    z->avail_in = (uInt)dlen;
+    z->next_out = out;
+    z->avail_out = (uInt)e->grain;
+    int zr = inflate(z, Z_FINISH);
+    uint64_t got = e->grain - z->avail_out;
+    if (zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK)
+        return verr_set(err, EIO,
+                        "'%s' is corrupt: compressed grain at sector %u does not "
+                        "inflate",
+                        e->path, sector);
+    if (got < e->grain)
+        memset(out + got, 0, e->grain - got);
+    return 0;
+}
+
+/* The grain stored compressed at sector, inflated into e->gcache. */
+static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
+{
+    if (e->gcache && e->gcache_sector == sector)
+        return 0;
+    if (!e->rbuf)
+        e->rbuf = xmalloc(2 * e->grain + 12);
+    if (!e->gcache)
+        e->gcache = xmalloc(e->grain);
+    e->gcache_sector = 0;
+    int r = inflate_grain(e, sector, 2 * e->grain + 12, e->rbuf, &e->inflater, e->gcache, err);
     if (r == 0)
         e->gcache_sector = sector;
     return r;
@@ -433,6 +446,117 @@ static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off,
         len -= n;
     }
     return 0;
+}
+
+/* A reader's own buffers for vmdk_pread_unlocked. */
+struct reader {
+    uint8_t *rbuf, *grain;
+    z_stream *z;
+};
+
+/* Part of one grain of a sparse extent of a read-only image, read without
+ * the image lock: the grain table lookup (a shared cache) and the last
+ * inflated grain are used under the lock, the file is read and the grain
+ * inflated outside it. */
+static int ro_grain_read(struct block_dev *bd, struct extent *e, struct reader *rd, uint8_t *p,
+                         size_t n, uint64_t off, struct verr *err)
+{
+    uint64_t in = off % e->grain, g = off / e->grain;
+    enum gstate st;
+    uint32_t sector;
+    uint64_t want = 2 * e->grain + 12;
+    bool cached = false;
+    pthread_mutex_lock(&bd->lock);
+    int r = grain_lookup(e, off, &st, &sector, err);
+    if (r == 0 && st == G_DATA && e->compressed) {
+        cached = e->gcache && e->gcache_sector == sector;
+        if (cached) {
+            memcpy(p, e->gcache + in, n);
+        } else if ((g + 1) * e->grain < e->bytes) {
+            /* The next grain usually follows: read no further than it. */
+            enum gstate st2;
+            uint32_t s2;
+            struct verr e2;
+            if (grain_lookup(e, (g + 1) * e->grain, &st2, &s2, &e2) == 0 && st2 == G_DATA &&
+                s2 > sector)
+                want = ((uint64_t)s2 - sector) * SECTOR;
+        }
+    }
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || cached)
+        return r;
+    if (st == G_ZERO) {
+        memset(p, 0, n);
+        return 0;
+    }
+    if (st == G_UNALLOC)
+        return block_read_backing(bd, p, n, e->start + off, err);
+    if (!e->compressed) {
+        uint64_t host = (uint64_t)sector * SECTOR;
+        if (host >= e->file_len)
+            return corrupt(e, "a grain", sector, err);
+        return hostfile_pread(e->f, p, n, host + in, err);
+    }
+    if (!rd->rbuf)
+        rd->rbuf = xmalloc(2 * e->grain + 12);
+    /* A whole grain is inflated in place; part of one through the reader's
+     * buffer, then kept as the last inflated grain for the next small read. */
+    bool whole = in == 0 && n == e->grain;
+    if (!whole && !rd->grain)
+        rd->grain = xmalloc(e->grain);
+    r = inflate_grain(e, sector, want, rd->rbuf, &rd->z, whole ? p : rd->grain, err);
+    if (r < 0 || whole)
+        return r;
+    memcpy(p, rd->grain + in, n);
+    pthread_mutex_lock(&bd->lock);
+    if (!e->gcache)
+        e->gcache = xmalloc(e->grain);
+    memcpy(e->gcache, rd->grain, e->grain);
+    e->gcache_sector = sector;
+    pthread_mutex_unlock(&bd->lock);
+    return 0;
+}
+
+/* block_pread of a read-only image, without the image lock (see
+ * ro_grain_read): convert's copy workers inflate streamOptimized grains in
+ * parallel. The extents, their tables' places and the file sizes are fixed
+ * after open; nothing writes. */
+static int vmdk_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint64_t off,
+                               struct verr *err)
+{
+    struct vmdk *k = K(bd);
+    struct reader rd = {0};
+    uint8_t *p = buf;
+    int r = 0;
+    while (r == 0 && len) {
+        struct extent *e = find_extent(k, off);
+        if (!e) {
+            r = verr_set(err, EIO, "'%s': no extent holds offset %llu", bd->filename,
+                         (unsigned long long)off);
+            break;
+        }
+        uint64_t in = off - e->start;
+        size_t n = e->bytes - in < len ? (size_t)(e->bytes - in) : len;
+        if (e->zero) {
+            memset(p, 0, n);
+        } else if (e->flat) {
+            r = hostfile_pread(e->f, p, n, e->flat_offset + in, err);
+        } else {
+            uint64_t gin = in % e->grain;
+            n = e->grain - gin < n ? (size_t)(e->grain - gin) : n;
+            r = ro_grain_read(bd, e, &rd, p, n, in, err);
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    free(rd.rbuf);
+    free(rd.grain);
+    if (rd.z) {
+        inflateEnd(rd.z);
+        free(rd.z);
+    }
+    return r;
 }
 
 /* block_map for reads of a read-only image: a run of plain data (a flat
@@ -1710,6 +1834,7 @@ const struct block_driver block_driver_vmdk = {
     .open = vmdk_open,
     .close = vmdk_close,
     .pread = vmdk_pread,
+    .pread_unlocked = vmdk_pread_unlocked,
     .pwrite = vmdk_pwrite,
     .compress = vmdk_compress,
     .pwrite_compressed_raw = vmdk_pwrite_compressed_raw,
