@@ -967,7 +967,9 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     }
     if (!img_check_format(fmt))
         goto out;
-    if (compress && strcmp(out_fmt, "qcow2") != 0) {
+    /* qemu-img's formats with compressed writes; a VMDK stores grains
+     * plainly where its extents are not compressed, as qemu does. */
+    if (compress && strcmp(out_fmt, "qcow2") != 0 && strcmp(out_fmt, "vmdk") != 0) {
         img_error("Compression not supported for this file format");
         goto out;
     }
@@ -1106,8 +1108,8 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             cv.workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
         }
     }
-    if (compress && cv.cluster == 0) {
-        img_error("Compression not supported for this file format");
+    if (compress && cv.cluster == 0) { /* a flat VMDK */
+        img_error("invalid cluster size");
         goto out;
     }
     size_t bufsize = CHUNK > cv.cluster ? CHUNK : cv.cluster;
