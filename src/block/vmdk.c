@@ -979,6 +979,9 @@ static int vmdk_compress(struct block_dev *bd, const void *buf, size_t len, void
     *olen = 0;
     if (!vmdk_writes_compressed(bd))
         return 0;
+    if (len > K(bd)->ext[0].grain)
+        return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one grain", bd->filename,
+                        len);
     uLongf n = compressBound((uLong)len); /* len <= the grain: out has room */
     if (compress2(out, &n, buf, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK)
         return verr_set(err, EIO, "'%s': could not compress %zu bytes", bd->filename, len);

@@ -16,9 +16,9 @@
  * stores each result in guest order with block_pwrite_compressed_raw, so the
  * file is laid out byte for byte as qemu-img lays it out. Reading,
  * compressing and storing overlap. A target that deflates every cluster
- * anyway (VMDK streamOptimized) is filled the same way without -c. With -B the target gets a backing file
- * and only what differs from it is written. A target this command created is
- * removed again if the copy fails, so no half-written image is left behind.
+ * anyway (VMDK streamOptimized) is filled the same way without -c. With -B the target gets a
+ * backing file and only what differs from it is written. A target this command created is removed
+ * again if the copy fails, so no half-written image is left behind.
  */
 #include "img.h"
 
@@ -45,6 +45,7 @@ struct source {
     int map_fd;
     const uint8_t *map;
     uint64_t map_len;
+    uint32_t cluster; /* its cluster size (0: none), asked once */
 };
 
 struct convert {
@@ -202,7 +203,7 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
             r = -1;
         }
         if (r < 0) {
-            uint64_t cs = block_cluster_size(s->bd);
+            uint64_t cs = s->cluster;
             if (cs && n > cs - rel % cs)
                 n = cs - rel % cs; /* one cluster through the driver */
             verr_clear(&err);
@@ -1036,6 +1037,7 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             goto out;
         cv.src[i].start = cv.total;
         cv.src[i].size = block_size(cv.src[i].bd);
+        cv.src[i].cluster = block_cluster_size(cv.src[i].bd);
         cv.total += cv.src[i].size;
     }
     out_path = argv[argc - 1];

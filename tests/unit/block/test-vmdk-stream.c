@@ -134,6 +134,11 @@ int main(void)
     ok(clen[4] > GRAIN, "a random grain is still deflated, larger than the grain (%zu bytes)",
        clen[4]);
     ok(clen[NGRAIN - 1] > 0, "the short last grain deflates (%zu bytes)", clen[NGRAIN - 1]);
+    size_t big;
+    uint8_t *scratch = malloc(4 * GRAIN);
+    ok(block_compress_cluster(bd, all, 2 * GRAIN, scratch, &big, &err) < 0,
+       "more than a grain is not compressed as one (%s)", verr_msg(&err));
+    free(scratch);
 
     /* Stored in guest order, as convert stores them; zero grains left out. */
     int r = 0;
