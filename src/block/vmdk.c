@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,22 @@ struct vmdk {
     uint64_t desc_len;    /* bytes of descriptor text space (sparse: the header's size) */
     char *parent;         /* parentFileNameHint */
     bool cid_updated;
+    /* zlib streams (and a reader's buffers) kept between grains for the
+     * threads that compress and read without the image lock: setting zlib
+     * up for every grain costs more than the grain (fresh pages faulted in
+     * each time). Taken and returned under their own lock. */
+    pthread_mutex_t zlock;
+    struct zslot *zfree; /* a list of idle slots */
+};
+
+/* One thread's zlib stream for a grain: deflating (vmdk_compress) or
+ * inflating with its read buffers (vmdk_pread_unlocked). */
+struct zslot {
+    struct zslot *next;
+    bool deflating;
+    z_stream z;
+    uint8_t *rbuf, *grain; /* inflating: the compressed bytes, a grain */
+    uint64_t bufgrain;     /* the grain size they were made for */
 };
 
 static struct vmdk *K(struct block_dev *bd)
@@ -288,11 +305,11 @@ static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_
 
 /* Inflates the grain stored compressed at sector into out (one grain):
  * reads at most `want` bytes of the file into rbuf (2 grains + 12 bytes) and
- * inflates them with z (set up here when *z is NULL). Touches no shared
+ * inflates them with z (set up by the caller). Touches no shared
  * state of the extent but what open fixed, so readers of a read-only image
  * call it without the image lock, each with its own buffers. */
 static int inflate_grain(const struct extent *e, uint32_t sector, uint64_t want, uint8_t *rbuf,
-                         z_stream **zp, uint8_t *out, struct verr *err)
+                         z_stream *z, uint8_t *out, struct verr *err)
 {
     uint64_t off = (uint64_t)sector * SECTOR;
     if (off >= e->file_len)
@@ -317,18 +334,9 @@ static int inflate_grain(const struct extent *e, uint32_t sector, uint64_t want,
                              e->path, (unsigned long long)dlen, sector);
         }
     }
-    if (r == 0 && !*zp) {
-        z_stream *z = xcalloc(1, sizeof(z_stream));
-        if (inflateInit(z) != Z_OK) {
-            free(z);
-            return verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
-        }
-        *zp = z;
-    }
     if (r < 0)
         return r;
     /* One zlib stream per grain, as uncompress() reads it. */
-    z_stream *z = *zp;
     inflateReset(z);
     z->next_in = (Bytef *)data;
     z->avail_in = (uInt)dlen;
@@ -356,7 +364,15 @@ static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
     if (!e->gcache)
         e->gcache = xmalloc(e->grain);
     e->gcache_sector = 0;
-    int r = inflate_grain(e, sector, 2 * e->grain + 12, e->rbuf, &e->inflater, e->gcache, err);
+    if (!e->inflater) {
+        e->inflater = xcalloc(1, sizeof(z_stream));
+        if (inflateInit(e->inflater) != Z_OK) {
+            free(e->inflater);
+            e->inflater = NULL;
+            return verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
+        }
+    }
+    int r = inflate_grain(e, sector, 2 * e->grain + 12, e->rbuf, e->inflater, e->gcache, err);
     if (r == 0)
         e->gcache_sector = sector;
     return r;
@@ -448,17 +464,58 @@ static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off,
     return 0;
 }
 
-/* A reader's own buffers for vmdk_pread_unlocked. */
-struct reader {
-    uint8_t *rbuf, *grain;
-    z_stream *z;
-};
+/* An idle slot of the kind asked for, or a new one (NULL when zlib cannot
+ * be set up). */
+static struct zslot *zslot_get(struct vmdk *k, bool deflating)
+{
+    pthread_mutex_lock(&k->zlock);
+    struct zslot **pp = &k->zfree;
+    while (*pp && (*pp)->deflating != deflating)
+        pp = &(*pp)->next;
+    struct zslot *z = *pp;
+    if (z)
+        *pp = z->next;
+    pthread_mutex_unlock(&k->zlock);
+    if (z)
+        return z;
+    z = xcalloc(1, sizeof(*z));
+    z->deflating = deflating;
+    int zr = deflating ? deflateInit(&z->z, Z_DEFAULT_COMPRESSION) : inflateInit(&z->z);
+    if (zr != Z_OK) {
+        free(z);
+        return NULL;
+    }
+    return z;
+}
+
+static void zslot_put(struct vmdk *k, struct zslot *z)
+{
+    pthread_mutex_lock(&k->zlock);
+    z->next = k->zfree;
+    k->zfree = z;
+    pthread_mutex_unlock(&k->zlock);
+}
+
+static void zslots_free(struct vmdk *k)
+{
+    while (k->zfree) {
+        struct zslot *z = k->zfree;
+        k->zfree = z->next;
+        if (z->deflating)
+            deflateEnd(&z->z);
+        else
+            inflateEnd(&z->z);
+        free(z->rbuf);
+        free(z->grain);
+        free(z);
+    }
+}
 
 /* Part of one grain of a sparse extent of a read-only image, read without
  * the image lock: the grain table lookup (a shared cache) and the last
  * inflated grain are used under the lock, the file is read and the grain
  * inflated outside it. */
-static int ro_grain_read(struct block_dev *bd, struct extent *e, struct reader *rd, uint8_t *p,
+static int ro_grain_read(struct block_dev *bd, struct extent *e, struct zslot *rd, uint8_t *p,
                          size_t n, uint64_t off, struct verr *err)
 {
     uint64_t in = off % e->grain, g = off / e->grain;
@@ -497,13 +554,16 @@ static int ro_grain_read(struct block_dev *bd, struct extent *e, struct reader *
             return corrupt(e, "a grain", sector, err);
         return hostfile_pread(e->f, p, n, host + in, err);
     }
-    if (!rd->rbuf)
+    if (rd->bufgrain < e->grain) { /* extents may differ in grain size */
+        free(rd->rbuf);
+        free(rd->grain);
         rd->rbuf = xmalloc(2 * e->grain + 12);
+        rd->grain = xmalloc(e->grain);
+        rd->bufgrain = e->grain;
+    }
     /* A whole grain is inflated in place; part of one through the reader's
      * buffer, then kept as the last inflated grain for the next small read. */
     bool whole = in == 0 && n == e->grain;
-    if (!whole && !rd->grain)
-        rd->grain = xmalloc(e->grain);
     r = inflate_grain(e, sector, want, rd->rbuf, &rd->z, whole ? p : rd->grain, err);
     if (r < 0 || whole)
         return r;
@@ -525,7 +585,7 @@ static int vmdk_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint
                                struct verr *err)
 {
     struct vmdk *k = K(bd);
-    struct reader rd = {0};
+    struct zslot *rd = NULL;
     uint8_t *p = buf;
     int r = 0;
     while (r == 0 && len) {
@@ -544,18 +604,17 @@ static int vmdk_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint
         } else {
             uint64_t gin = in % e->grain;
             n = e->grain - gin < n ? (size_t)(e->grain - gin) : n;
-            r = ro_grain_read(bd, e, &rd, p, n, in, err);
+            if (!rd && !(rd = zslot_get(k, false)))
+                r = verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
+            else
+                r = ro_grain_read(bd, e, rd, p, n, in, err);
         }
         p += n;
         off += n;
         len -= n;
     }
-    free(rd.rbuf);
-    free(rd.grain);
-    if (rd.z) {
-        inflateEnd(rd.z);
-        free(rd.z);
-    }
+    if (rd)
+        zslot_put(k, rd);
     return r;
 }
 
@@ -982,8 +1041,20 @@ static int vmdk_compress(struct block_dev *bd, const void *buf, size_t len, void
     if (len > K(bd)->ext[0].grain)
         return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one grain", bd->filename,
                         len);
-    uLongf n = compressBound((uLong)len); /* len <= the grain: out has room */
-    if (compress2(out, &n, buf, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK)
+    struct zslot *zs = zslot_get(K(bd), true);
+    if (!zs)
+        return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
+    /* What compress() makes, without setting zlib up for every grain. */
+    z_stream *z = &zs->z;
+    deflateReset(z);
+    z->next_in = (Bytef *)buf;
+    z->avail_in = (uInt)len;
+    z->next_out = out;
+    z->avail_out = (uInt)compressBound((uLong)len); /* len <= the grain: out has room */
+    int zr = deflate(z, Z_FINISH);
+    size_t n = z->total_out;
+    zslot_put(K(bd), zs);
+    if (zr != Z_STREAM_END)
         return verr_set(err, EIO, "'%s': could not compress %zu bytes", bd->filename, len);
     *olen = n;
     return 0;
@@ -1482,6 +1553,8 @@ static void vmdk_free(struct vmdk *k)
 {
     if (!k)
         return;
+    zslots_free(k);
+    pthread_mutex_destroy(&k->zlock);
     for (size_t i = 0; i < k->n; i++)
         extent_free(&k->ext[i]);
     free(k->ext);
@@ -1494,6 +1567,7 @@ static int vmdk_open(struct block_dev *bd, const struct block_open_opts *opts, s
 {
     const char *path = bd->filename;
     struct vmdk *k = xcalloc(1, sizeof(*k));
+    pthread_mutex_init(&k->zlock, NULL);
     bd->priv = k;
     uint64_t len;
     char *desc = NULL;
