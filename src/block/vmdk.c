@@ -13,7 +13,10 @@
  * only be written once, whole: a write into a new grain is gathered in memory
  * and stored when the writer moves to another grain or flushes, so a
  * sequential copy (convert) writes every grain once, as qemu-img does, and a
- * second write to a stored grain is refused as qemu refuses it.
+ * second write to a stored grain is refused as qemu refuses it. convert
+ * deflates grains on its own threads (vmdk_compress, without the image lock)
+ * and stores them in order (vmdk_pwrite_compressed_raw); reads of a
+ * read-only image inflate outside the lock (vmdk_pread_unlocked).
  *
  * The descriptor's CID changes on the first write of each open, as VMware and
  * qemu do, so an overlay whose parentCID no longer matches its base is
