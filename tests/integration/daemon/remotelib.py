@@ -129,7 +129,7 @@ def auth_file(path, user, password, host="127.0.0.1"):
 
 
 class Vireod:
-    def __init__(self, vireod, tmp, name, conf="", listen=True, limits=None):
+    def __init__(self, vireod, tmp, name, conf="", listen=True, limits=None, own_session=False):
         self.root = os.path.join(tmp, name)
         os.makedirs(self.root, exist_ok=True)
         self.conf = os.path.join(self.root, "vireod.conf")
@@ -140,6 +140,10 @@ class Vireod:
         if listen:
             self.args.append("--listen")
         self.limits = limits
+        # own_session: a session (so a scheduler autogroup) of its own, as a service
+        # manager gives a daemon and as scripts/libvirtd_ref.py gives the reference
+        # libvirtd; benchmarks that compare the two need it (bench/daemon/remote).
+        self.own_session = own_session
         self.proc = None
 
     def start(self, wait=True):
@@ -153,7 +157,8 @@ class Vireod:
         env = client_env(ASAN_OPTIONS=(asan + ":" if asan else "") +
                          "quarantine_size_mb=4:thread_local_quarantine_size_kb=64")
         self.proc = subprocess.Popen(self.args, stdout=open(self.out, "a"),
-                                     stderr=subprocess.STDOUT, preexec_fn=pre, env=env)
+                                     stderr=subprocess.STDOUT, preexec_fn=pre, env=env,
+                                     start_new_session=self.own_session)
         if wait:
             end = time.time() + 20
             while time.time() < end and not os.path.exists(self.sock + "-ro"):
