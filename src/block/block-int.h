@@ -91,6 +91,15 @@ struct block_driver {
                     struct verr *err);
     int (*pwrite_compressed_raw)(struct block_dev *bd, const void *buf, size_t len,
                                  const void *cdata, size_t clen, uint64_t off, struct verr *err);
+    /* Optional: true when every write is stored compressed (see
+     * block_writes_compressed); called without bd->lock, reads only what
+     * open fixed. */
+    bool (*writes_compressed)(struct block_dev *bd);
+    /* Optional: reads of a read-only image, called WITHOUT bd->lock (the
+     * driver locks inside around its shared state), so that readers on
+     * several threads do the format's work (inflating) in parallel. */
+    int (*pread_unlocked)(struct block_dev *bd, void *buf, size_t len, uint64_t off,
+                          struct verr *err);
     /* Optional, called WITHOUT bd->lock (drivers lock inside): see block_map. */
     int (*map)(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
                struct verr *err);

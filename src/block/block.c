@@ -288,6 +288,8 @@ int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset, st
     int r = check_range(bd, offset, len, err);
     if (r < 0 || len == 0)
         return r;
+    if (bd->read_only && bd->drv->pread_unlocked)
+        return bd->drv->pread_unlocked(bd, buf, len, offset, err);
     lock(bd);
     r = bd->drv->pread(bd, buf, len, offset, err);
     unlock(bd);
@@ -446,9 +448,11 @@ int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, vo
     if (!bd->drv->compress)
         return verr_set(err, ENOTSUP, "'%s': format %s does not support compression", bd->filename,
                         bd->drv->name);
-    if (len == 0 || len > block_cluster_size(bd))
+    if (len == 0)
         return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one cluster", bd->filename,
                         len);
+    /* The driver refuses more than a cluster (asking block_cluster_size
+     * here would take the image lock for every cluster). */
     return bd->drv->compress(bd, buf, len, out, out_len, err); /* no lock: pure */
 }
 
@@ -464,6 +468,18 @@ int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t le
     return r;
 }
 
+size_t block_compress_bound(struct block_dev *bd)
+{
+    /* Above zlib's compressBound and ZSTD_compressBound for any cluster size. */
+    size_t cs = block_cluster_size(bd);
+    return cs + cs / 64 + 1024;
+}
+
+bool block_writes_compressed(struct block_dev *bd)
+{
+    return !bd->read_only && bd->drv->writes_compressed && bd->drv->writes_compressed(bd);
+}
+
 int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
                             struct verr *err)
 {
@@ -473,7 +489,7 @@ int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, u
     uint32_t cs = block_cluster_size(bd);
     if (len == 0 || len > cs)
         return block_pwrite_compressed_raw(bd, buf, len, NULL, 0, offset, err); /* refused */
-    uint8_t *out = xmalloc(cs);
+    uint8_t *out = xmalloc(block_compress_bound(bd));
     size_t clen;
     r = block_compress_cluster(bd, buf, len, out, &clen, err);
     if (r == 0)

@@ -142,7 +142,7 @@ void block_close(struct block_dev *bd);
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset, struct verr *err);
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
                  struct verr *err);
-/* Writes one compressed cluster (qcow2 only; -ENOTSUP for raw): offset is
+/* Writes one compressed cluster (qcow2, vmdk; -ENOTSUP for raw): offset is
  * cluster-aligned and len is the cluster size (shorter only for the last
  * cluster of the image). Data that would not shrink is stored uncompressed. */
 int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, uint64_t offset,
@@ -150,8 +150,9 @@ int block_pwrite_compressed(struct block_dev *bd, const void *buf, size_t len, u
 /* The two halves of block_pwrite_compressed, so that callers can compress
  * on several threads and only serialise the write:
  * block_compress_cluster takes no lock and touches no image state (safe to
- * call concurrently with anything); out must hold block_cluster_size()
- * bytes; *out_len = 0 means the data would not shrink.
+ * call concurrently with anything); out must hold block_compress_bound()
+ * bytes; *out_len = 0 means the data would not shrink (or the image stores
+ * this cluster plainly).
  * block_pwrite_compressed_raw (locked) stores cdata/clen from it as the
  * cluster at offset, or buf plainly when clen is 0. Same offset/len rules as
  * block_pwrite_compressed; clusters may be written in any order. */
@@ -159,6 +160,15 @@ int block_compress_cluster(struct block_dev *bd, const void *buf, size_t len, vo
                            size_t *out_len, struct verr *err);
 int block_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t len,
                                 const void *cdata, size_t clen, uint64_t offset, struct verr *err);
+/* The size of block_compress_cluster's output buffer: the cluster size and
+ * room for data that grows when compressed (a format that must store every
+ * cluster compressed keeps it so). */
+size_t block_compress_bound(struct block_dev *bd);
+/* True when every cluster written to bd is stored compressed whatever the
+ * caller asks (a VMDK streamOptimized image): a copy into it goes through
+ * block_compress_cluster / block_pwrite_compressed_raw to compress on
+ * several threads. */
+bool block_writes_compressed(struct block_dev *bd);
 /* Vectored forms of block_pread/block_pwrite (the VMM's virtio-blk hands
  * guest buffers straight through): one preadv/pwritev on the host file when
  * the range maps directly there (see block_map) and the buffers suit the

@@ -623,6 +623,9 @@ int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out,
     *olen = 0;
     if (q->crypt)
         return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
+    if (len > cs)
+        return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one cluster", bd->filename,
+                        len);
     uint8_t *in = (uint8_t *)buf;
     if (len < cs) { /* the image's short last cluster: compress it zero-padded */
         in = xcalloc(1, cs);

@@ -136,6 +136,19 @@ static void write_paths(struct block_dev *bd, const uint8_t *data, size_t size)
         block_write_zeroes(bd, 0, vsize < 1048576 ? vsize : 1048576, 0, &err);
         block_pread(bd, buf, sizeof(buf), o, &err);
     }
+    /* The split compressed write (a VMDK streamOptimized image's path in
+     * convert): the last cluster, whole or short. */
+    uint32_t cs = block_cluster_size(bd);
+    if (block_writes_compressed(bd) && cs && cs <= (1u << 20) && vsize) {
+        uint64_t at = (vsize - 1) / cs * cs;
+        size_t n = (size_t)(vsize - at);
+        uint8_t *in = calloc(1, cs), *out = malloc(block_compress_bound(bd));
+        size_t clen;
+        if (in && out && block_compress_cluster(bd, in, n, out, &clen, &err) == 0)
+            block_pwrite_compressed_raw(bd, in, n, out, clen, at, &err);
+        free(in);
+        free(out);
+    }
     block_flush(bd, &err);
     struct block_check_result res;
     block_check(bd, 0, NULL, NULL, &res, &err);

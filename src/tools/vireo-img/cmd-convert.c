@@ -15,9 +15,10 @@
  * block_compress_cluster, which takes no image lock, and the main thread
  * stores each result in guest order with block_pwrite_compressed_raw, so the
  * file is laid out byte for byte as qemu-img lays it out. Reading,
- * compressing and storing overlap. With -B the target gets a backing file
- * and only what differs from it is written. A target this command created is
- * removed again if the copy fails, so no half-written image is left behind.
+ * compressing and storing overlap. A target that deflates every cluster
+ * anyway (VMDK streamOptimized) is filled the same way without -c. With -B the target gets a
+ * backing file and only what differs from it is written. A target this command created is removed
+ * again if the copy fails, so no half-written image is left behind.
  */
 #include "img.h"
 
@@ -44,6 +45,7 @@ struct source {
     int map_fd;
     const uint8_t *map;
     uint64_t map_len;
+    uint32_t cluster; /* its cluster size (0: none), asked once */
 };
 
 struct convert {
@@ -201,7 +203,7 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
             r = -1;
         }
         if (r < 0) {
-            uint64_t cs = block_cluster_size(s->bd);
+            uint64_t cs = s->cluster;
             if (cs && n > cs - rel % cs)
                 n = cs - rel % cs; /* one cluster through the driver */
             verr_clear(&err);
@@ -482,9 +484,10 @@ static int copy_compressed(struct convert *cv)
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.work, NULL);
     pthread_cond_init(&p.done, NULL);
+    size_t bound = block_compress_bound(cv->dst);
     for (size_t i = 0; i < p.cap; i++) {
         p.jobs[i].data = xmalloc(cs);
-        p.jobs[i].out = xmalloc(cs);
+        p.jobs[i].out = xmalloc(bound);
     }
     /* One worker compresses inline: a thread would only add hand-overs. */
     for (unsigned i = 0; cv->workers > 1 && i < cv->workers && i < 16; i++)
@@ -965,7 +968,9 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     }
     if (!img_check_format(fmt))
         goto out;
-    if (compress && strcmp(out_fmt, "qcow2") != 0) {
+    /* qemu-img's formats with compressed writes; a VMDK stores grains
+     * plainly where its extents are not compressed, as qemu does. */
+    if (compress && strcmp(out_fmt, "qcow2") != 0 && strcmp(out_fmt, "vmdk") != 0) {
         img_error("Compression not supported for this file format");
         goto out;
     }
@@ -1009,6 +1014,7 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
         goto out;
     }
     cv.compress = compress;
+    bool workers_given = workers != 0;
     if (workers == 0) {
         /* qemu-img's 8; compression is CPU-bound, so no more than the CPUs. */
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1031,6 +1037,7 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             goto out;
         cv.src[i].start = cv.total;
         cv.src[i].size = block_size(cv.src[i].bd);
+        cv.src[i].cluster = block_cluster_size(cv.src[i].bd);
         cv.total += cv.src[i].size;
     }
     out_path = argv[argc - 1];
@@ -1094,8 +1101,17 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             goto out;
     }
     cv.cluster = block_cluster_size(cv.dst);
-    if (compress && cv.cluster == 0) {
-        img_error("Compression not supported for this file format");
+    /* A target that stores every cluster compressed (VMDK streamOptimized)
+     * is filled as with -c, so the deflating runs on the worker threads. */
+    if (!compress && cv.cluster && block_writes_compressed(cv.dst) && !cv.copy_range) {
+        compress = true;
+        if (!workers_given) {
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            cv.workers = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+        }
+    }
+    if (compress && cv.cluster == 0) { /* a flat VMDK */
+        img_error("invalid cluster size");
         goto out;
     }
     size_t bufsize = CHUNK > cv.cluster ? CHUNK : cv.cluster;

@@ -59,6 +59,7 @@ fails "rebase without -b or -u" 1 "Must specify backing file" rebase good.qcow2
 fails "convert -m 0 refused" 1 "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16" convert -m 0 -c -O qcow2 good.qcow2 m.qcow2
 fails "convert -m 17 refused" 1 "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16" convert -m 17 -O qcow2 good.qcow2 m.qcow2
 fails "convert -c to raw refused" 1 "Compression not supported for this file format" convert -c -O raw good.qcow2 c.raw
+fails "convert -c to a flat VMDK refused as qemu-img refuses it" 1 "invalid cluster size" convert -c -O vmdk -o subformat=monolithicFlat good.qcow2 cf.vmdk
 fails "convert -C with -c" 1 "Cannot enable copy offloading when -c is used" convert -C -c -O qcow2 good.qcow2 cc.qcow2
 fails "convert -l of a missing snapshot" 1 "Could not open 'good.qcow2': Failed to load snapshot: Can't find snapshot" convert -l nosuch -O raw good.qcow2 l.raw
 fails "convert -l with two sources" 1 "No support for concatenating multiple snapshot" convert -l s -O raw good.qcow2 good.qcow2 l.raw

@@ -253,6 +253,10 @@ check "qed: qemu-img check clean: the overlay after commit" qemu_check vt.qed
 stored=$("$V" map --output=json so.vmdk | python3 -c 'import json,sys; print(next(e["start"] for e in json.load(sys.stdin) if e["data"]))')
 check "streamOptimized: rewriting a stored grain is refused" sh -c "! '$B' write so.vmdk $stored 512 1 2>e.txt && grep -q 'Could not write to allocated cluster for streamOptimized' e.txt"
 check "streamOptimized: the refused write left the image intact" sh -c "qemu-img check so.vmdk && qemu-img convert -O raw so.vmdk $T/.r && cmp $T/.r src.raw"
+# convert -c into a VMDK, as qemu-img takes it: streamOptimized deflates each
+# grain on the compression threads, monolithicSparse stores grains plainly.
+check "convert -c -O vmdk streamOptimized reads back through qemu-img" sh -c "'$V' convert -c -m 3 -O vmdk -o subformat=streamOptimized src.raw sc.vmdk && qemu-img check sc.vmdk && qemu-img compare -q src.raw sc.vmdk && qemu-img info sc.vmdk | grep -q 'create type: streamOptimized'"
+check "convert -c -O vmdk monolithicSparse stores plain grains qemu-img reads" sh -c "'$V' convert -c -O vmdk src.raw sp.vmdk && qemu-img check sp.vmdk && qemu-img compare -q src.raw sp.vmdk && qemu-img info sp.vmdk | grep -q 'create type: monolithicSparse'"
 
 # VHDX with a log to replay (a crash between logging and applying).
 qemu-img create -q -f vhdx dl.vhdx 64M
