@@ -17,7 +17,9 @@ Checks:
    <interface type='network'> on `default` with virtio (the --osinfo names a virtio-capable
    OS: with an unknown OS virt-install picks e1000, which vireo-vmm does not have yet), and
    the tap named in <target dev> is enslaved to the network's bridge and up;
- - the same with --network default, and both taps are gone after destroy.
+ - the same with --network default (and a MAC): the test guest there gets its DHCP lease
+   from the network's dnsmasq (a static host in the definition), pings the bridge, and
+   net-dhcp-leases lists it; both taps are gone after destroy.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import ctypes
@@ -42,6 +44,11 @@ for tool in ("virsh", "virt-install"):
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_REC, MS_PRIVATE, MNT_DETACH = 0x4000, 0x40000, 2
 BRIDGE = "virbr0"
+MAC2 = "52:54:00:5e:7a:02"
+# The second guest runs the test guest's net mode: a DHCP exchange with the network's dnsmasq
+# (its static host gives 198.18.122.50), then a ping of the bridge's address.
+NET_ARGS = (f"tests=net net_dhcp=1 net_mac={MAC2} net_ip=198.18.122.50 net_peer=198.18.122.1 "
+            "net_dns=198.18.122.1")
 DEFAULT_XML = f"""<network>
   <name>default</name>
   <forward mode='nat'/>
@@ -49,6 +56,7 @@ DEFAULT_XML = f"""<network>
   <ip address='198.18.122.1' netmask='255.255.255.0'>
     <dhcp>
       <range start='198.18.122.2' end='198.18.122.254'/>
+      <host mac='{MAC2}' ip='198.18.122.50'/>
     </dhcp>
   </ip>
 </network>
@@ -115,12 +123,13 @@ try:
          d.virsh("net-list", "--all").stdout + addr)
 
     seen = []
-    for name, extra, what in (("vinet1", [], "no --network"),
-                              ("vinet2", ["--network", "default"], "--network default")):
+    for name, extra, args, what in (
+            ("vinet1", [], "tests=none", "no --network"),
+            ("vinet2", ["--network", f"default,mac={MAC2}"], NET_ARGS, "--network default")):
         cmd = ["virt-install", "--connect", d.uri, "--name", name, "--memory", "64",
-               "--vcpus", "1", "--machine", "microvm", "--import", "--disk", "none", "--osinfo", "linux2022",
-               "--boot", f"kernel={GUEST},kernel_args=tests=none", "--graphics", "none",
-               "--noautoconsole"] + extra
+               "--vcpus", "1", "--machine", "microvm", "--import", "--disk", "none",
+               "--osinfo", "linux2022", "--boot", f"kernel={GUEST},kernel_args={args}",
+               "--graphics", "none", "--noautoconsole"] + extra
         r = subprocess.run(cmd, capture_output=True, text=True, env=d.env, timeout=300)
         xml = d.virsh("dumpxml", name).stdout
         t.ok(r.returncode == 0 and d.state(name).startswith("running"),
@@ -135,6 +144,17 @@ try:
         t.ok(tap in taps() and f"master {BRIDGE} " in link and ",UP" in link,
              f"{what}: the tap {tap} is enslaved to {BRIDGE} and up", link + " ".join(taps()))
         seen.append(tap)
+    # The second guest's DHCP lease from the default network's dnsmasq, and a ping through it.
+    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("vinet2"), re.M), 180, 0.2)
+    log = d.console_log("vinet2")
+    t.ok(re.search(r"^ok \d+ - dhcp: ACK for 198\.18\.122\.50", log, re.M) and
+         re.search(r"^ok \d+ - ping: echo reply from 198\.18\.122\.1", log, re.M) and
+         "not ok" not in log,
+         "--network default: the guest gets 198.18.122.50 from the network's dnsmasq and pings "
+         "the bridge", log[-3000:])
+    r = d.virsh("net-dhcp-leases", "default")
+    t.ok(re.search(MAC2 + r"\s+ipv4\s+198\.18\.122\.50/24", r.stdout) is not None,
+         "net-dhcp-leases default lists the guest's lease", r.stdout + r.stderr)
     for name in names:
         d.virsh("destroy", name)
     left = taps()
