@@ -550,10 +550,8 @@ static int perform(struct vd_call *c)
 
 static int bad_flags(struct vd_call *c, unsigned flags, unsigned known, const char *fn)
 {
-    if (flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s",
-                            flags & ~known, fn);
+    if (vd_call_check_flags(c, flags, known, fn) < 0)
+        return -1;
     return 0;
 }
 
@@ -573,9 +571,8 @@ static int get_max_downtime(struct vd_call *c)
     const struct remote_domain_migrate_get_max_downtime_args *a = c->args;
     if (bad_flags(c, a->flags, 0, "qemuDomainMigrateGetMaxDowntime") < 0)
         return -1;
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     ((struct remote_domain_migrate_get_max_downtime_ret *)c->ret)->downtime =
         c->dom->mig_downtime_ms ? c->dom->mig_downtime_ms : VD_MIGRATE_DOWNTIME_DEFAULT;
     return 0;
