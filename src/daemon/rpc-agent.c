@@ -147,6 +147,21 @@ static const char *str_member(struct json_object *o, const char *key)
                : NULL;
 }
 
+/* The interface out already has for an agent name, with an alias (eth0:1) folded into its
+ * base name as libvirt does; a new one (hardware address from this entry) when there is none. */
+static struct remote_domain_interface *iface_for(struct remote_domain_interface_addresses_ret *out,
+                                                 const char *name, const char *hw)
+{
+    size_t len = strcspn(name, ":");
+    for (size_t i = 0; i < out->ifaces_len; i++)
+        if (strlen(out->ifaces[i].name) == len && !strncmp(out->ifaces[i].name, name, len))
+            return &out->ifaces[i];
+    struct remote_domain_interface *ifc = &out->ifaces[out->ifaces_len++];
+    ifc->name = xstrndup(name, len);
+    ifc->hwaddr = hw ? xstrdup(hw) : NULL;
+    return ifc;
+}
+
 int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out)
 {
     memset(out, 0, sizeof(*out));
@@ -162,14 +177,12 @@ int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_
             memset(out, 0, sizeof(*out));
             return -EINVAL;
         }
-        struct remote_domain_interface *ifc = &out->ifaces[out->ifaces_len++];
-        ifc->name = xstrdup(name);
-        ifc->hwaddr = hw ? xstrdup(hw) : NULL;
+        struct remote_domain_interface *ifc = iface_for(out, name, hw);
         if (!json_object_object_get_ex(it, "ip-addresses", &ips) ||
             !json_object_is_type(ips, json_type_array))
             continue;
         size_t na = json_object_array_length(ips);
-        ifc->addrs = xcalloc(na ? na : 1, sizeof(*ifc->addrs));
+        ifc->addrs = xrealloc(ifc->addrs, (ifc->addrs_len + na + 1) * sizeof(*ifc->addrs));
         for (size_t k = 0; k < na; k++) {
             struct json_object *ad = json_object_array_get_idx(ips, k), *pf = NULL;
             const char *type = str_member(ad, "ip-address-type"),
