@@ -190,14 +190,20 @@ qio -c 'write -P 1 0 64k' -c 'write -z 64k 64k' -c 'write -z 1M 128k' -c 'discar
 qemu-img create -q -f qcow2 -b zd2.qcow2 -F qcow2 zd2b.qcow2 64M
 qio -c 'write -z 8M 64k' -c 'write -z -u 0 64k' zd2b.qcow2
 qemu-img convert -O qcow2 zd4.qcow2 zd4c.qcow2 # the same bytes, laid out anew
+# Overlays larger than their backing file: past its end the zeroes are the
+# overlay's own (depth 0), also with subclusters.
+qemu-img create -q -f qcow2 -b zd4.qcow2 -F qcow2 zdl.qcow2 160M
+qio -c 'write -z 32M 64k' -c 'write -z -u 80M 64k' -c 'write -P 2 120M 64k' -c 'discard 120M 64k' zdl.qcow2
+qemu-img create -q -f qcow2 -o extended_l2=on -b zd4.qcow2 -F qcow2 zdx.qcow2 96M
+qio -c 'write -z 4k 8k' -c 'write -z -u 64k 4k' -c 'write -P 3 1M 4k' -c 'discard 1M 32k' zdx.qcow2
 qemu-img create -q -f raw zr.raw 64M
-for img in zd.qcow2 zd4.qcow2 zdb.qcow2 zd2.qcow2 zd2b.qcow2 zd4c.qcow2; do
+for img in zd.qcow2 zd4.qcow2 zdb.qcow2 zd2.qcow2 zd2b.qcow2 zd4c.qcow2 zdl.qcow2 zdx.qcow2; do
     same "map $img (zero, discarded, no L2 table)" map $img
     same "map --output=json $img" map --output=json $img
 done
 for pair in "zd4.qcow2 zdb.qcow2" "zd4.qcow2 zd4c.qcow2" "zd2.qcow2 zd2b.qcow2" \
     "zdb.qcow2 zd.qcow2" "zd.qcow2 zr.raw" "zd4c.qcow2 zr.raw" "zd2b.qcow2 zr.raw" \
-    "zdb.qcow2 zdb.qcow2" "zd4.qcow2 zd4.qcow2"; do
+    "zdb.qcow2 zdb.qcow2" "zd4.qcow2 zd4.qcow2" "zdl.qcow2 zd4.qcow2" "zdx.qcow2 zdl.qcow2"; do
     # shellcheck disable=SC2086
     same "compare $pair" compare $pair
     # shellcheck disable=SC2086
