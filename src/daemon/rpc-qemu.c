@@ -193,9 +193,8 @@ static int agent_command(struct vd_call *c, struct vd_domain *dom)
     if (a->flags)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
                             a->flags, "qemuDomainQemuAgentCommand");
-    if (!vd_domain_is_active(dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, dom, false) < 0)
+        return -1;
     if (a->timeout < -2)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: guest agent timeout '%d' is less than the minimum "

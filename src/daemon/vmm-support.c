@@ -735,8 +735,13 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     if (def->vcpu_placement &&
         (r = probe_attr("vcpu@placement", "vcpu", "placement", def->vcpu_placement, NULL, err)))
         return r;
-    if (def->cpuset && (r = probe_attr("vcpu@cpuset", "vcpu", "cpuset", def->cpuset, NULL, err)))
-        return r;
+    if (def->cpuset) { /* the row is about its presence: any cpulist (domain-tune checks it) */
+        char *shown = xasprintf("<vcpu cpuset='%s'>", def->cpuset);
+        r = probe("vcpu@cpuset", NULL, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if (def->iothreads && (r = probe_present("iothreads", "<iothreads>", err)))
         return r;
     if ((def->cpu_shares && (r = probe("cputune", "shares", "<cputune><shares>", err))) ||
