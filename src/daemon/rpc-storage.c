@@ -281,11 +281,9 @@ static int pool_define(struct vd_call *c)
     struct vd_storage *s = storage_of(c);
     if (!s)
         return -1;
-    if (a->flags & ~1u) /* VIR_STORAGE_POOL_DEFINE_VALIDATE: the parser always validates */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolDefineXML",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storagePoolDefineXML") <
+        0) /* VIR_STORAGE_POOL_DEFINE_VALIDATE: the parser always validates */
+        return -1;
     struct vd_pool *p;
     struct verr e = {0};
     int r = vd_pool_define(c->d, s, a->xml, &p, &e);
@@ -427,11 +425,9 @@ static int pool_xml(struct vd_call *c)
     struct vd_pool *p = arg_pool(c, &a->pool);
     if (!p)
         return -1;
-    if (a->flags & ~1u) /* VIR_STORAGE_XML_INACTIVE */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolGetXMLDesc",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storagePoolGetXMLDesc") <
+        0) /* VIR_STORAGE_XML_INACTIVE */
+        return -1;
     ((struct remote_storage_pool_get_xml_desc_ret *)c->ret)->xml = vd_pool_xml(p, a->flags & 1);
     return 0;
 }
@@ -718,11 +714,9 @@ static int vol_info_flags(struct vd_call *c)
 {
     const struct remote_storage_vol_get_info_flags_args *a = c->args;
     struct remote_storage_vol_get_info_flags_ret *r = c->ret;
-    if (a->flags & ~1u) /* VIR_STORAGE_VOL_GET_PHYSICAL: a file's allocation is its host use */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storageVolGetInfoFlags",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storageVolGetInfoFlags") <
+        0) /* VIR_STORAGE_VOL_GET_PHYSICAL: a file's allocation is its host use */
+        return -1;
     return vol_info_common(c, &a->vol, &r->type, &r->capacity, &r->allocation);
 }
 
