@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/boot/layout.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
@@ -36,6 +37,8 @@ enum {
     CMD_OST_STATUS = 2,
     CMD_GET_ARCH_ID = 3,
 };
+
+_Static_assert(VCPU_HOTPLUG_PORT == PORT_ACPI_CPUHP, "the DSDT describes the block's port");
 
 struct vcpu_hotplug {
     struct vm *vm;
@@ -308,8 +311,7 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
         vm->cpuhp->inserting[idx] = true;
         pthread_mutex_unlock(&vm->cpuhp->lock);
     }
-    /* GPE0 bit 2, QEMU's CPU hot-plug event. TODO: the DSDT's \_GPE._E02 and CPUS methods
-     * that turn it into a Notify a Linux guest acts on. */
+    /* GPE0 bit 2, QEMU's CPU hot-plug event: the DSDT's \_GPE._E02 runs CSCN on it. */
     if (vm->acpi_gpe)
         vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
     vm_unquiesce(vm);

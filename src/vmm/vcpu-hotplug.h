@@ -26,15 +26,15 @@
  *
  * The event: each plug also sets GPE0 status bit 2 (QEMU's CPU hot-plug GPE)
  * in microvm's GPE0 block at 0xafe0, which the FADT describes when maxcpus >
- * cpus, and raises the SCI while the OS has that bit enabled.
+ * cpus, and raises the SCI while the OS has that bit enabled. The DSDT
+ * (boot/acpi.c) has the \_GPE._E02 handler and \_SB.CPUS with a processor
+ * device per slot and the CSTA/CEJ0/CTFY/CSCN methods, so an ACPI OS turns
+ * the GPE into a Notify of the CPU's device as it does on QEMU.
  *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
  * any free one); device_del of a CPU (eject) is refused ("vireo-vmm cannot
- * unplug vCPUs yet"); -device of a CPU at start is refused; the DSDT has no
- * \_GPE._E02 nor CPUS device with its processor objects and methods
- * (CSTA/CEJ0/CSCN/CTFY) yet, so a Linux guest leaves the GPE disabled and
- * never onlines the CPU by itself (the test guest reads the registers and
- * starts the CPU itself); the GPE0 block is not in the migration stream;
+ * unplug vCPUs yet"); -device of a CPU at start is refused; the GPE0 block
+ * is not in the migration stream;
  * pc/q35 do not offer CPU hot-plug yet.
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H

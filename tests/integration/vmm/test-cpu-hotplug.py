@@ -25,6 +25,15 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    QEMU refuses device_add while migrating.
 4. vireo-vmm's pc does not offer it yet: query-hotpluggable-cpus and
    device_add of a CPU are refused with one line, the VM keeps running.
+5. The DSDT an OS reads (microvm, -smp 1,maxcpus=3, -S): read from guest
+   memory with HMP xp (RSDP at 0xE0000, XSDT, FADT's X_DSDT), decompiled with
+   the stock `iasl -d` without an error, and compiled back with `iasl`
+   without an error; the decompiled text has QEMU's CPU hot-plug interface:
+   the register block as an OperationRegion at 0x0CD8 with its fields,
+   Device CPUS (ACPI0010) with the CSTA/CEJ0/CTFY/CSCN methods and one
+   ACPI0007 device per slot (_UID, _MAT, _STA, _EJ0 on the hot-pluggable
+   ones), the Notify of each slot, and \\_GPE._E02 calling CSCN. A VM without
+   maxcpus has none of it.
 """
 import json
 import os
@@ -71,6 +80,105 @@ def qemu_pc(tmp):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def xp(qmp, addr, n):
+    """n bytes of guest memory at addr through HMP xp."""
+    r = qmp("human-monitor-command", {"command-line": f"xp /{n}xb 0x{addr:x}"})
+    out = bytearray()
+    for line in r["return"].splitlines():
+        if ":" in line:
+            out += bytes(int(w, 16) for w in line.split(":", 1)[1].split())
+    if len(out) != n:
+        raise ValueError(f"xp 0x{addr:x}: {r!r}")
+    return bytes(out)
+
+
+def read_dsdt(qmp):
+    """The DSDT the guest would find: RSDP at 0xE0000 -> XSDT -> FADT -> X_DSDT."""
+    rsdp = xp(qmp, 0xE0000, 36)
+    if rsdp[:8] != b"RSD PTR ":
+        raise ValueError("no RSDP at 0xE0000")
+    xsdt = int.from_bytes(rsdp[24:32], "little")
+    xlen = int.from_bytes(xp(qmp, xsdt + 4, 4), "little")
+    body = xp(qmp, xsdt, xlen)
+    for off in range(36, xlen, 8):
+        t = int.from_bytes(body[off:off + 8], "little")
+        if xp(qmp, t, 4) == b"FACP":
+            dsdt = int.from_bytes(xp(qmp, t + 140, 8), "little")
+            dlen = int.from_bytes(xp(qmp, dsdt + 4, 4), "little")
+            return xp(qmp, dsdt, dlen)
+    raise ValueError("no FADT in the XSDT")
+
+
+def dsdt_of(vmm, elf, tmp, smp):
+    """Starts vireo-vmm -S with -smp smp and returns its DSDT's bytes."""
+    sock = os.path.join(tmp, "dsdt.sock")
+    p = subprocess.Popen([vmm, "-nodefaults", "-display", "none", "-S", "-m", "128M",
+                          "-smp", smp, "-kernel", elf,
+                          "-qmp", f"unix:{sock},server=on,wait=off"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        q = Qmp(sock)
+        data = read_dsdt(q.cmd)
+        q.cmd("quit")
+        q.close()
+        p.wait(timeout=30)
+        return data
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def iasl(tmp, args):
+    r = subprocess.run(["iasl"] + args, cwd=tmp, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout + r.stderr
+
+
+# The decompiled DSDT's CPU hot-plug objects (-smp 1,maxcpus=3), as iasl -d writes them.
+DSDT_WANT = [
+    "OperationRegion (PRST, SystemIO, 0x0CD8, 0x0C)",
+    "CPEN,   1", "CINS,   1", "CRMV,   1", "CEJ0,   1", "CCMD,   8", "CSEL,   32", "CDAT,   32",
+    "Device (CPUS)", 'Name (_HID, "ACPI0010" /* Processor Container Device */)',
+    'Name (_CID, EisaId ("PNP0A05") /* Generic Container Device */)',
+    "Mutex (CPLK, 0x00)",
+    "Method (CSTA, 1, NotSerialized)", "Method (CEJ0, 1, NotSerialized)",
+    "Method (CTFY, 2, NotSerialized)", "Method (CSCN, 0, NotSerialized)",
+    "Notify (C000, Arg1)", "Notify (C002, Arg1)", "CTFY (\\_SB.CDAT, One)", "CTFY (\\_SB.CDAT, 0x03)",
+    "Device (C000)", "Device (C001)", "Device (C002)", 'Name (_HID, "ACPI0007" /* Processor Device */)',
+    "Name (_UID, 0x02)", "Return (CSTA (0x02))", "CEJ0 (0x02)",
+    "Scope (\\_GPE)", "Method (_E02, 0, NotSerialized)", "\\_SB.CPUS.CSCN ()",
+]
+
+
+def check_dsdt(vmm, elf, tmp):
+    dsdt = dsdt_of(vmm, elf, tmp, "1,maxcpus=3")
+    with open(os.path.join(tmp, "dsdt.dat"), "wb") as f:
+        f.write(dsdt)
+    rc, out = iasl(tmp, ["-d", "dsdt.dat"])
+    dsl = ""
+    if os.path.exists(os.path.join(tmp, "dsdt.dsl")):
+        with open(os.path.join(tmp, "dsdt.dsl")) as f:
+            dsl = f.read()
+    check(rc == 0 and dsl and "Error" not in out, "iasl -d decompiles the DSDT without an error",
+          out)
+    missing = [w for w in DSDT_WANT if w not in dsl]
+    check(dsl and not missing, "the decompiled DSDT has the CPU hot-plug objects and methods",
+          "missing: " + repr(missing) + "\n" + dsl)
+    cpu1 = dsl[dsl.find("Device (C001)"):]
+    cpu1 = cpu1[:cpu1.find("Device (C002)")]
+    check("0x00, 0x08, 0x01, 0x01, 0x01" in cpu1 and "Method (_EJ0, 1" in cpu1,
+          "C001's _MAT is its MADT entry (UID 1, APIC id 1, enabled) and it can be ejected",
+          cpu1)
+    c0 = dsl[dsl.find("Device (C000)"):dsl.find("Device (C001)")]
+    check("_EJ0" not in c0, "the BSP (C000) has no _EJ0", c0)
+    rc, out = iasl(tmp, ["-p", "recompiled", "dsdt.dsl"])
+    check(rc == 0 and "0 Errors" in out, "iasl compiles the decompiled DSDT back without an error",
+          out)
+    plain = dsdt_of(vmm, elf, tmp, "2")
+    check(plain[:4] == b"DSDT" and b"CPUS" not in plain and b"_E02" not in plain,
+          "without maxcpus the DSDT has no CPU hot-plug objects")
 
 
 def thread_name(pid, tid):
@@ -148,6 +256,8 @@ def main():
         rc, text, err = g.finish(timeout=120)
         check(rc == 1 and "not ok" not in text and "# cpuhp: running apic=2" in text,
               "guest: every hot-plug check passed", f"exit {rc}\n{text}\n{err}")
+
+        check_dsdt(vmm, elf, tmp)
 
         # QEMU's pc offers the same QMP: replies and refusals compared.
         hp_q, ref_q = qemu_pc(tmp)
