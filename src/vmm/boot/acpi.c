@@ -176,8 +176,8 @@ static void cpu_device_name(char name[5], unsigned i)
  * \_SB (CSEL selector, CPEN/CINS/CRMV flags, CEJ0 eject, CCMD command, CDAT data), and
  * Device(\_SB.CPUS) (ACPI0010, a processor container) holding one ACPI0007 device per
  * possible CPU (_UID the MADT's processor UID, _MAT its MADT entry, _STA through CSTA,
- * _EJ0 through CEJ0 but on the BSP) and the methods: CSCN walks the slots with an event
- * (command 0) and Notifies each, 1 (bus check: inserted) or 3 (eject request), clearing
+ * _EJ0 through CEJ0 but on the BSP, _OST through COST) and the methods: CSCN walks the slots with
+ * an event (command 0) and Notifies each, 1 (bus check: inserted) or 3 (eject request), clearing
  * the event; \_GPE._E02, the handler of GPE0 bit 2, calls it. CPLK serialises the
  * selector between the methods. */
 static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct platform_desc *pd)
@@ -301,6 +301,23 @@ static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct pla
     aml_release(&body, "CPLK");
     aml_method(&cpus, "CSCN", 0, false, &body);
 
+    /* COST(slot, event, status, data): _OST's event and status through commands 1 and 2. */
+    buf_reset(&body);
+    aml_acquire(&body, "CPLK");
+    term_arg(&a, 0);
+    term_name(&b, "\\_SB_CSEL");
+    aml_store(&body, &a, &b);
+    for (unsigned k = 1; k <= 2; k++) {
+        term_int(&a, k);
+        term_name(&b, "\\_SB_CCMD");
+        aml_store(&body, &a, &b);
+        term_arg(&a, k);
+        term_name(&b, "\\_SB_CDAT");
+        aml_store(&body, &a, &b);
+    }
+    aml_release(&body, "CPLK");
+    aml_method(&cpus, "COST", 4, false, &body);
+
     /* The processor devices. */
     for (unsigned i = 0; i < slots; i++) {
         char dev[5];
@@ -327,6 +344,14 @@ static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct pla
             aml_call(&blk, "CEJ0", &t);
             aml_method(&body, "_EJ0", 1, false, &blk);
         }
+        buf_reset(&blk);
+        buf_reset(&t);
+        aml_integer(&t, i);
+        aml_arg(&t, 0);
+        aml_arg(&t, 1);
+        aml_arg(&t, 2);
+        aml_call(&blk, "COST", &t);
+        aml_method(&body, "_OST", 3, false, &blk);
         aml_device(&cpus, dev, &body);
     }
     aml_device(sb, "CPUS", &cpus);
