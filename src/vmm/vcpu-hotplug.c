@@ -6,6 +6,7 @@
 #include "vmm/vcpu-hotplug.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "util/mem.h"
 #include "util/str.h"
 #include "vmm/boot/layout.h"
@@ -30,6 +31,7 @@
 #define FLAG_ENABLED 0x01
 #define FLAG_INSERT  0x02
 #define FLAG_REMOVE  0x04
+#define FLAG_EJECT   0x08 /* write: the OS ejects the selected CPU (CEJ0) */
 
 enum {
     CMD_NEXT_EVENT = 0,
@@ -48,7 +50,14 @@ struct vcpu_hotplug {
     uint32_t ost_event, ost_status;
     bool inserting[VMM_MAX_CPUS];
     bool removing[VMM_MAX_CPUS];
+    bool ejecting[VMM_MAX_CPUS]; /* written by the OS, acted on by finish_eject() */
+    bool eject_queued;
+    /* An unplugged vCPU's KVM file and power-on state, kept for the next plug of its slot:
+     * KVM cannot destroy a vCPU, and KVM_CREATE_VCPU of the same id again fails. */
+    struct vcpu *parked[VMM_MAX_CPUS];
 };
+
+static void finish_eject(void *opaque);
 
 bool vcpu_hotplug_supported(const struct vm *vm)
 {
@@ -116,6 +125,14 @@ static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
                 h->inserting[h->selector] = false;
             if (v & FLAG_REMOVE)
                 h->removing[h->selector] = false;
+            if (v & FLAG_EJECT) {
+                /* The vCPU thread cannot join another: the main loop does it. */
+                h->ejecting[h->selector] = true;
+                if (!h->eject_queued) {
+                    h->eject_queued = true;
+                    loop_call_soon(h->vm->loop, finish_eject, h);
+                }
+            }
         }
         break;
     case REG_CMD:
@@ -170,6 +187,12 @@ void vcpu_hotplug_destroy(struct vm *vm)
     struct vcpu_hotplug *h = vm->cpuhp;
     if (!h)
         return;
+    for (unsigned i = 0; i < VMM_MAX_CPUS; i++) {
+        if (h->parked[i]) {
+            vcpu_destroy(h->parked[i]); /* no thread: closes the KVM file */
+            free(h->parked[i]);
+        }
+    }
     pthread_mutex_destroy(&h->lock);
     free(h);
     vm->cpuhp = NULL;
@@ -180,17 +203,24 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver)
     return driver && str_ends_with(driver, "-x86_64-cpu");
 }
 
-bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+/* The slot of the hot-plugged vCPU named `id`: its device id, or its whole QOM path (QEMU
+ * takes either; an id-less one has only "/machine/peripheral-anon/device[N]"); or -1. */
+static int find_slot(struct vm *vm, const char *id)
 {
     static const char peripheral[] = "/machine/peripheral/";
     unsigned present = nr_present(vm);
     for (unsigned i = 0; id && i < present; i++) {
         const char *p = vm->vcpus[i].qom_path;
-        if (p && !strncmp(p, peripheral, sizeof(peripheral) - 1) &&
-            str_eq(p + sizeof(peripheral) - 1, id))
-            return true;
+        if (p && (str_eq(p, id) || (!strncmp(p, peripheral, sizeof(peripheral) - 1) &&
+                                    str_eq(p + sizeof(peripheral) - 1, id))))
+            return (int)i;
     }
-    return false;
+    return -1;
+}
+
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+{
+    return find_slot(vm, id) >= 0;
 }
 
 static void cpu_type(const struct vm *vm, char *buf, size_t len)
@@ -280,7 +310,19 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
 
     struct vcpu *v = &vm->vcpus[idx];
     vm_quiesce(vm);
-    r = vcpu_create(v, vm, idx, err);
+    if (vm->cpuhp && vm->cpuhp->parked[idx]) {
+        /* Plugged before and ejected: the same KVM vCPU from its power-on state. */
+        *v = *vm->cpuhp->parked[idx];
+        free(vm->cpuhp->parked[idx]);
+        vm->cpuhp->parked[idx] = NULL;
+        v->leaving = false;
+        v->thread_started = false;
+        v->tid = 0;
+        v->throttle_ns = 0;
+        r = 0;
+    } else {
+        r = vcpu_create(v, vm, idx, err);
+    }
     if (r == 0)
         r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
     if (r < 0) {
@@ -317,6 +359,94 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
     vm_unquiesce(vm);
     log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, v->qom_path);
     return 0;
+}
+
+int vcpu_hotplug_del(struct vm *vm, const char *id, struct verr *err)
+{
+    int slot = find_slot(vm, id);
+    if (slot < 0 || !vm->cpuhp)
+        return verr_set(err, ENOENT, "Device '%s' not found", id);
+    enum vm_status st = vm_get_status(vm);
+    if ((vm->migration && migration_active(vm->migration)) || st == VM_STATUS_INMIGRATE ||
+        st == VM_STATUS_FINISH_MIGRATE || st == VM_STATUS_SAVE_VM || st == VM_STATUS_RESTORE_VM)
+        return verr_set(err, EBUSY, "device_del not allowed while migrating");
+    unsigned present = nr_present(vm);
+    if ((unsigned)slot + 1 != present) {
+        /* TODO: any plugged vCPU, as QEMU (the loops over vm->nr_vcpus assume a prefix). */
+        const char *last = vm->vcpus[present - 1].qom_path;
+        return verr_set(err, ENOTSUP, "vireo-vmm unplugs vCPUs last first: the last one is '%s'",
+                        last ? last : "a CPU given at start");
+    }
+    /* As QEMU: the remove event and the GPE; the vCPU goes when the OS ejects it (CEJ0),
+     * and stays for good if it never does. */
+    pthread_mutex_lock(&vm->cpuhp->lock);
+    vm->cpuhp->removing[slot] = true;
+    pthread_mutex_unlock(&vm->cpuhp->lock);
+    if (vm->acpi_gpe)
+        vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
+    log_debug("vCPU %d: unplug requested", slot);
+    return 0;
+}
+
+/* Main thread: stops and joins an ejected vCPU's thread and empties its slot. */
+static void eject_one(struct vm *vm, unsigned idx)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    unsigned present = nr_present(vm);
+    if (idx == 0 || idx + 1 != present) {
+        /* The BSP, an empty slot, or not the last vCPU (see vcpu_hotplug_del): stays. */
+        log_debug("CPU eject of slot %u ignored (%u present)", idx, present);
+        return;
+    }
+    struct vcpu *v = &vm->vcpus[idx];
+    pthread_mutex_lock(&vm->lock);
+    vm->nr_vcpus = idx; /* park_all() and the query commands stop counting it */
+    v->leaving = true;
+    pthread_cond_broadcast(&vm->cond); /* wakes it if parked */
+    pthread_mutex_unlock(&vm->lock);
+    vcpu_kick(v);
+    if (v->thread_started)
+        pthread_join(v->thread, NULL);
+    v->thread_started = false;
+    vm->boot_cfg.platform.nr_cpus = idx; /* the tables a reset rebuilds show it absent */
+    pthread_mutex_lock(&h->lock);
+    h->inserting[idx] = false;
+    h->removing[idx] = false;
+    pthread_mutex_unlock(&h->lock);
+    char *path = v->qom_path;
+    v->qom_path = NULL;
+    struct vcpu *keep = xcalloc(1, sizeof(*keep));
+    *keep = *v;
+    h->parked[idx] = keep;
+    memset(v, 0, sizeof(*v));
+    v->fd = -1;
+    struct json_object *data = json_object_new_object();
+    static const char peripheral[] = "/machine/peripheral/";
+    if (path && !strncmp(path, peripheral, sizeof(peripheral) - 1))
+        json_object_object_add(data, "device",
+                               json_object_new_string(path + sizeof(peripheral) - 1));
+    json_object_object_add(data, "path", json_object_new_string(path ? path : ""));
+    log_info("vCPU %u hot-unplugged%s%s", idx, path ? " as " : "", path ? path : "");
+    free(path);
+    vm_qmp_event_main(vm, "DEVICE_DELETED", data);
+}
+
+static void finish_eject(void *opaque)
+{
+    struct vcpu_hotplug *h = opaque;
+    struct vm *vm = h->vm;
+    pthread_mutex_lock(&h->lock);
+    h->eject_queued = false; /* an eject written from now on queues another call */
+    pthread_mutex_unlock(&h->lock);
+    /* Last slot first, so that ejecting several keeps the present vCPUs a prefix. */
+    for (unsigned i = vm->cfg->max_cpus; i-- > 0;) {
+        pthread_mutex_lock(&h->lock);
+        bool eject = h->ejecting[i];
+        h->ejecting[i] = false;
+        pthread_mutex_unlock(&h->lock);
+        if (eject)
+            eject_one(vm, i);
+    }
 }
 
 static int query_hotpluggable(struct qmp_session *ss, struct json_object *args,

@@ -9,7 +9,8 @@
  *   write 0x0 (dword)  selector: the CPU slot the other registers talk about
  *   read  0x4 (byte)   flags: bit 0 enabled (present), bit 1 insert event,
  *                      bit 2 remove event
- *   write 0x4 (byte)   bit 1 clears the insert event, bit 2 the remove event
+ *   write 0x4 (byte)   bit 1 clears the insert event, bit 2 the remove event,
+ *                      bit 3 ejects the selected CPU
  *   write 0x5 (byte)   command: 0 selects the next slot with an event (from
  *                      the selector on, wrapping), 1/2 take _OST's event and
  *                      status, 3 reads the slot's APIC id
@@ -31,11 +32,17 @@
  * device per slot and the CSTA/CEJ0/CTFY/CSCN methods, so an ACPI OS turns
  * the GPE into a Notify of the CPU's device as it does on QEMU.
  *
+ * Unplug: device_del of a plugged vCPU sets the slot's remove event and the
+ * GPE; the OS stops the CPU and writes the eject bit (CEJ0); then the main
+ * loop stops and joins the vCPU's thread, empties the slot and emits
+ * DEVICE_DELETED. An OS that never ejects keeps the CPU (as QEMU). KVM
+ * cannot destroy a vCPU, so the ejected one's file is kept for the slot's
+ * next plug.
+ *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
- * any free one); device_del of a CPU (eject) is refused ("vireo-vmm cannot
- * unplug vCPUs yet"); -device of a CPU at start is refused; the GPE0 block
- * is not in the migration stream;
- * pc/q35 do not offer CPU hot-plug yet.
+ * any free one) and unplugged last first; -device of a CPU at start is
+ * refused; the GPE0 block is not in the migration stream; pc/q35 do not offer
+ * CPU hot-plug yet.
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H
 #define VIREO_VMM_VCPU_HOTPLUG_H
@@ -62,7 +69,12 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver);
 /* device_add of a CPU (main thread): args as QMP gave them. Errors in QEMU's words. */
 int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err);
 
-/* Whether a hot-plugged vCPU has this device id (main thread). */
+/* device_del of a hot-plugged vCPU (main thread): the remove event and GPE, as QEMU; the
+ * vCPU leaves when the OS ejects it (its thread joined, DEVICE_DELETED). Errors in words:
+ * not a vCPU ("Device '%s' not found"), while migrating, not the last plugged vCPU. */
+int vcpu_hotplug_del(struct vm *vm, const char *id, struct verr *err);
+
+/* Whether a hot-plugged vCPU has this device id or QOM path (main thread). */
 bool vcpu_hotplug_find_id(struct vm *vm, const char *id);
 
 /* query-hotpluggable-cpus. */

@@ -11,11 +11,16 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    out of order, the present CPU again); device_add of slot 1 with id vcpu1:
    the guest finds the insert event, reads APIC id 1 and starts the CPU with
    INIT-SIPI, and the CPU checks in ("cpuhp: running apic=1"); another device
-   with the id vcpu1 and device_del vcpu1 are refused with one line; slot 2 without
+   with the id vcpu1 is refused with one line; slot 2 without
    an id likewise (before it, while the guest waits: query-cpus-fast lists two
    CPUs whose thread ids are threads of the process named "CPU N/KVM", and
-   query-hotpluggable-cpus shows vcpu1's qom-path). The guest ends with every
-   check passed.
+   query-hotpluggable-cpus shows vcpu1's qom-path). Unplug (cpuhp_unplug=1):
+   device_del of vcpu1 (not the last) and of an unknown id are refused with
+   one line; device_del of slot 2 by its QOM path: the guest sees the remove
+   request, stops the CPU with INIT and ejects it; DEVICE_DELETED comes, the
+   CPU's thread is gone, query-cpus-fast lists two CPUs and the slot reads
+   empty in query-hotpluggable-cpus; the slot is plugged again (id vcpu2) and
+   the guest runs the CPU again. The guest ends with every check passed.
 2. QEMU 7.2 has no CPU hot-plug on microvm (its query-hotpluggable-cpus says
    the feature is not enabled): vireo-vmm offers it there as an extension
    (src/vmm/vcpu-hotplug.h says why). The same QMP is compared with QEMU's pc
@@ -273,7 +278,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vireo-cpuhp-", dir=os.environ.get("MESON_BUILD_ROOT"))
     sock = os.path.join(tmp, "qmp.sock")
     cmd = [vmm, "-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
-           "-smp", "1,maxcpus=3", "-kernel", elf, "-append", "tests=cpuhp cpuhp_count=2",
+           "-smp", "1,maxcpus=3", "-kernel", elf, "-append", "tests=cpuhp cpuhp_count=2 cpuhp_unplug=1 cpuhp_replug=1",
            "-qmp", f"unix:{sock},server=on,wait=off",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     g = Guest(cmd)
@@ -306,11 +311,8 @@ def main():
         check(r.get("error", {}).get("desc") == "Duplicate device ID 'vcpu1'",
               "device_add with an id in use is refused", json.dumps(r))
         r1 = qmp("device_add", {"driver": "virtio-rng-pci", "id": "vcpu1"})
-        r2 = qmp("device_del", {"id": "vcpu1"})
-        check(r1.get("error", {}).get("desc") == "Duplicate device ID 'vcpu1'" and
-              r2.get("error", {}).get("desc") == "vireo-vmm cannot unplug vCPUs yet",
-              "another device with the CPU's id, and device_del of the CPU, refused with "
-              "one line", json.dumps([r1, r2]))
+        check(r1.get("error", {}).get("desc") == "Duplicate device ID 'vcpu1'",
+              "another device with the CPU's id is refused with one line", json.dumps(r1))
         # While the guest waits for the next CPU (it ends after it): the threads and paths.
         cpus = qmp("query-cpus-fast").get("return", [])
         pid = g.p.pid
@@ -331,10 +333,53 @@ def main():
         check(r == {"return": {}}, "device_add of slot 2 (no id)", json.dumps(r))
         line = g.wait_line("cpuhp: running", timeout=120)
         check(line and "apic=2" in line, "guest took the insert event and ran CPU 2", g.text())
+
+        # Unplug, last first: the guest sees the remove request, stops the CPU and ejects it.
+        cpus = qmp("query-cpus-fast").get("return", [])
+        tid2 = cpus[2]["thread-id"] if len(cpus) == 3 else None
+        anon = "/machine/peripheral-anon/device[2]"
+        r1 = qmp("device_del", {"id": "vcpu1"})
+        r2 = qmp("device_del", {"id": "vcpu9"})
+        check(r1.get("error", {}).get("desc") ==
+              f"vireo-vmm unplugs vCPUs last first: the last one is '{anon}'"
+              and r2.get("error", {}).get("desc") == "Device 'vcpu9' not found",
+              "device_del of a vCPU that is not the last, and of no device, refused with one "
+              "line", json.dumps([r1, r2]))
+        q.events.clear()
+        r = qmp("device_del", {"id": anon})
+        check(r == {"return": {}}, "device_del of slot 2 by its QOM path", json.dumps(r))
+        line = g.wait_line("cpuhp: ejected", timeout=120)
+        check(line and "slot=2" in line, "guest took the remove request and ejected CPU 2",
+              g.text())
+        deleted = None
+        for _ in range(600):  # the eject is finished by the main loop: wait for its event
+            qmp("query-status")
+            deleted = [e for e in q.events if e.get("event") == "DEVICE_DELETED"]
+            if deleted:
+                break
+            time.sleep(0.1)
+        check(deleted and deleted[0]["data"] == {"path": anon},
+              "DEVICE_DELETED for the ejected CPU", json.dumps(q.events))
+        cpus = qmp("query-cpus-fast").get("return", [])
+        hp2 = qmp("query-hotpluggable-cpus").get("return", [])
+        check([c["cpu-index"] for c in cpus] == [0, 1]
+              and [s.get("qom-path") for s in hp2] ==
+              [None, "/machine/peripheral/vcpu1", "/machine/unattached/device[0]"]
+              and tid2 and not os.path.exists(f"/proc/{pid}/task/{tid2}"),
+              "after the eject: two CPUs listed, slot 2 empty, its thread gone",
+              json.dumps([cpus, hp2, tid2]))
+        # The slot takes a CPU again (the same KVM vCPU, from its power-on state).
+        r = qmp("device_add", {"driver": CPU, "id": "vcpu2", "socket-id": 0, "core-id": 2,
+                               "thread-id": 0})
+        check(r == {"return": {}}, "device_add of slot 2 again (id vcpu2)", json.dumps(r))
+        g.wait_line("cpuhp: inserted slot=2", timeout=120)
+        line = g.wait_line("cpuhp: running", timeout=120)
         q.close()
         rc, text, err = g.finish(timeout=120)
-        check(rc == 1 and "not ok" not in text and "# cpuhp: running apic=2" in text,
-              "guest: every hot-plug check passed", f"exit {rc}\n{text}\n{err}")
+        check(rc == 1 and "not ok" not in text and text.count("# cpuhp: running apic=2") == 2
+              and "# cpuhp: ejected slot=2" in text,
+              "guest: every hot-plug check passed (plug, unplug, plug again)",
+              f"exit {rc}\n{text}\n{err}")
 
         check_dsdt(vmm, elf, tmp)
 
