@@ -48,16 +48,25 @@ static uint8_t slot_flags(uint32_t slot)
 }
 
 /* The slot with a pending event in `mask` (FLAG_INSERT or FLAG_REMOVE), or ~0 when none
- * showed up in time. */
-static uint32_t wait_event(uint8_t mask, uint64_t wait_s)
+ * showed up in time. Command 0 stops at the first slot with any event: a slot with
+ * another one (a remove request this mode does not act on yet) is stepped over, as CSCN
+ * does, so it cannot hide the event looked for. */
+static uint32_t wait_event(uint8_t mask, uint64_t wait_s, uint32_t slots)
 {
     uint64_t start = rdtsc();
     do {
-        outl(CPUHP_SELECTOR, 0);
-        outb(CPUHP_CMD, CMD_NEXT_EVENT);
-        uint32_t slot = inl(CPUHP_DATA);
-        if (inb(CPUHP_FLAGS) & mask)
-            return slot;
+        uint32_t from = 0;
+        for (uint32_t k = 0; k < slots; k++) {
+            outl(CPUHP_SELECTOR, from);
+            outb(CPUHP_CMD, CMD_NEXT_EVENT);
+            uint32_t slot = inl(CPUHP_DATA);
+            uint8_t f = inb(CPUHP_FLAGS);
+            if (f & mask)
+                return slot;
+            if (!(f & (FLAG_INSERT | FLAG_REMOVE)) || slot < from || slot + 1 >= slots)
+                break; /* no event at all, or wrapped past the last slot */
+            from = slot + 1;
+        }
         tsc_delay(TSC_SEC / 100);
     } while (rdtsc() - start < wait_s * TSC_SEC);
     return ~0u;
@@ -78,7 +87,7 @@ static void check_gpe(struct tap *t, uint16_t gpe0)
 static bool insert_round(struct guest *g, uint16_t gpe0, uint64_t wait_s, uint64_t round)
 {
     struct tap *t = &g->tap;
-    uint32_t slot = wait_event(FLAG_INSERT, wait_s);
+    uint32_t slot = wait_event(FLAG_INSERT, wait_s, g->madt.lapic_entries);
     if (!tap_ok(t, slot != ~0u, "cpuhp: an insert event arrived (round %lu)", round))
         return false;
     outb(CPUHP_CMD, CMD_GET_ARCH_ID);
@@ -104,7 +113,7 @@ static bool insert_round(struct guest *g, uint16_t gpe0, uint64_t wait_s, uint64
 static bool remove_round(struct guest *g, uint16_t gpe0, uint64_t wait_s, uint64_t round)
 {
     struct tap *t = &g->tap;
-    uint32_t slot = wait_event(FLAG_REMOVE, wait_s);
+    uint32_t slot = wait_event(FLAG_REMOVE, wait_s, g->madt.lapic_entries);
     if (!tap_ok(t, slot != ~0u, "cpuhp: a remove request arrived (round %lu)", round))
         return false;
     outb(CPUHP_CMD, CMD_GET_ARCH_ID);
