@@ -14,9 +14,11 @@
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/state/migration.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -241,6 +243,50 @@ static int topo_prop(struct json_object *args, const char *key, long long *out, 
     return 0;
 }
 
+/* Fills slot idx (the next free one) with a vCPU named qom_path (taken over), its thread
+ * started; every vCPU thread is parked (want_pause), so the new one parks too until the
+ * VM runs. */
+static int plug_slot(struct vm *vm, unsigned idx, char *qom_path, struct verr *err)
+{
+    struct vcpu *v = &vm->vcpus[idx];
+    int r;
+    if (vm->cpuhp && vm->cpuhp->parked[idx]) {
+        /* Plugged before and ejected: the same KVM vCPU from its power-on state. */
+        *v = *vm->cpuhp->parked[idx];
+        free(vm->cpuhp->parked[idx]);
+        vm->cpuhp->parked[idx] = NULL;
+        v->leaving = false;
+        v->thread_started = false;
+        v->tid = 0;
+        v->throttle_ns = 0;
+        r = 0;
+    } else {
+        r = vcpu_create(v, vm, idx, err);
+    }
+    if (r == 0)
+        r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
+    if (r < 0) {
+        vcpu_destroy(v);
+        free(qom_path);
+        return r;
+    }
+    v->qom_path = qom_path;
+    pthread_mutex_lock(&vm->lock);
+    vm->nr_vcpus = idx + 1;
+    pthread_mutex_unlock(&vm->lock);
+    if ((r = vcpu_start(v, err)) < 0) {
+        /* The thread never ran: the slot is empty again. */
+        pthread_mutex_lock(&vm->lock);
+        vm->nr_vcpus = idx;
+        pthread_mutex_unlock(&vm->lock);
+        vcpu_destroy(v); /* frees qom_path */
+        return r;
+    }
+    /* A reset keeps the CPU (as QEMU's): the tables rebuilt then show it enabled. */
+    vm->boot_cfg.platform.nr_cpus = idx + 1;
+    return 0;
+}
+
 int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
 {
     const struct cpu_topology *t = &vm->topo;
@@ -308,56 +354,24 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
     if (id && (dev_find_id(vm, id) || vcpu_hotplug_find_id(vm, id)))
         return verr_set(err, EEXIST, "Duplicate device ID '%s'", id);
 
-    struct vcpu *v = &vm->vcpus[idx];
+    char *path = id ? xasprintf("/machine/peripheral/%s", id)
+                    : xasprintf("/machine/peripheral-anon/device[%u]", idx);
     vm_quiesce(vm);
-    if (vm->cpuhp && vm->cpuhp->parked[idx]) {
-        /* Plugged before and ejected: the same KVM vCPU from its power-on state. */
-        *v = *vm->cpuhp->parked[idx];
-        free(vm->cpuhp->parked[idx]);
-        vm->cpuhp->parked[idx] = NULL;
-        v->leaving = false;
-        v->thread_started = false;
-        v->tid = 0;
-        v->throttle_ns = 0;
-        r = 0;
-    } else {
-        r = vcpu_create(v, vm, idx, err);
-    }
-    if (r == 0)
-        r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
+    r = plug_slot(vm, idx, path, err);
     if (r < 0) {
-        vcpu_destroy(v);
         vm_unquiesce(vm);
         return verr_prefix(err, "device_add %s", type);
     }
-    v->qom_path = id ? xasprintf("/machine/peripheral/%s", id)
-                     : xasprintf("/machine/peripheral-anon/device[%u]", idx);
-    pthread_mutex_lock(&vm->lock);
-    vm->nr_vcpus = idx + 1;
-    pthread_mutex_unlock(&vm->lock);
-    if ((r = vcpu_start(v, err)) < 0) {
-        /* The thread never ran: the slot is empty again. */
-        pthread_mutex_lock(&vm->lock);
-        vm->nr_vcpus = idx;
-        pthread_mutex_unlock(&vm->lock);
-        free(v->qom_path);
-        v->qom_path = NULL;
-        vcpu_destroy(v);
-        vm_unquiesce(vm);
-        return r;
-    }
-    /* A reset keeps the CPU (as QEMU's): the tables rebuilt then show it enabled. */
-    vm->boot_cfg.platform.nr_cpus = idx + 1;
     if (vm->cpuhp) {
         pthread_mutex_lock(&vm->cpuhp->lock);
         vm->cpuhp->inserting[idx] = true;
         pthread_mutex_unlock(&vm->cpuhp->lock);
     }
-    /* GPE0 bit 2, QEMU's CPU hot-plug event: the DSDT's \_GPE._E02 runs CSCN on it. */
+    /* GPE0 bit 2, QEMU's CPU hot-plug event: the DSDT's \\_GPE._E02 runs CSCN on it. */
     if (vm->acpi_gpe)
         vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
     vm_unquiesce(vm);
-    log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, v->qom_path);
+    log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, vm->vcpus[idx].qom_path);
     return 0;
 }
 
@@ -493,4 +507,106 @@ static int query_hotpluggable(struct qmp_session *ss, struct json_object *args,
 int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm)
 {
     return qmp_server_register(server, "query-hotpluggable-cpus", NULL, query_hotpluggable, vm);
+}
+
+/* ---- the state stream ---- */
+
+void vcpu_hotplug_conf_save(struct vm *vm, struct buf *p)
+{
+    if (!vm->cpuhp)
+        return;
+    state_rec_put_u64(p, "maxcpus", vm->cfg->max_cpus);
+    unsigned present = nr_present(vm);
+    for (unsigned i = 0; i < present; i++) {
+        if (!vm->vcpus[i].qom_path)
+            continue;
+        char name[24];
+        snprintf(name, sizeof(name), "vcpu.%u", i);
+        state_rec_put_str(p, name, vm->vcpus[i].qom_path);
+    }
+}
+
+int vcpu_hotplug_conf_load(struct vm *vm, const struct state_recs *rs, struct verr *err)
+{
+    if (!state_recs_find(rs, "maxcpus"))
+        return 0; /* saved without CPU hot-plug: the vCPU counts must simply agree */
+    uint64_t max, saved;
+    int r = state_recs_get_u64(rs, "maxcpus", &max, err);
+    if (r == 0)
+        r = state_recs_get_u64(rs, "vcpus", &saved, err);
+    if (r < 0)
+        return r;
+    if (!vm->cpuhp || max != vm->cfg->max_cpus)
+        return verr_set(err, EINVAL,
+                        "VM state section CONF: field 'maxcpus' differs: the saved VM has "
+                        "maxcpus %" PRIu64 ", this VM %u",
+                        max, vm->cpuhp ? vm->cfg->max_cpus : vm->cfg->cpus);
+    /* The vCPUs plugged into the saved VM are plugged here too (QEMU wants them on the
+     * destination's command line; vireo-vmm takes them from the stream). */
+    for (unsigned idx = nr_present(vm); idx < saved && idx < vm->cfg->max_cpus; idx++) {
+        char name[24], path[256];
+        snprintf(name, sizeof(name), "vcpu.%u", idx);
+        if ((r = state_recs_get_str(rs, name, path, sizeof(path), err)) < 0)
+            return r;
+        if ((r = plug_slot(vm, idx, xstrdup(path), err)) < 0)
+            return verr_prefix(err, "VM state: plugging vCPU %u", idx);
+        log_debug("vCPU %u plugged from the VM state as %s", idx, path);
+    }
+    return 0;
+}
+
+static void put_bitmap(struct buf *p, const char *name, const bool *bits, unsigned n)
+{
+    uint8_t map[(VMM_MAX_CPUS + 7) / 8] = {0};
+    for (unsigned i = 0; i < n; i++)
+        if (bits[i])
+            map[i / 8] |= (uint8_t)(1u << (i % 8));
+    state_rec_put(p, name, map, sizeof(map));
+}
+
+static void get_bitmap(const uint8_t *map, bool *bits, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        bits[i] = map[i / 8] >> (i % 8) & 1;
+}
+
+void vcpu_hotplug_state_save(struct vm *vm, struct buf *p)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    state_rec_put_u64(p, "cpuhp.selector", h->selector);
+    state_rec_put_u64(p, "cpuhp.cmd", h->cmd);
+    state_rec_put_u64(p, "cpuhp.ost_event", h->ost_event);
+    state_rec_put_u64(p, "cpuhp.ost_status", h->ost_status);
+    put_bitmap(p, "cpuhp.inserting", h->inserting, vm->cfg->max_cpus);
+    put_bitmap(p, "cpuhp.removing", h->removing, vm->cfg->max_cpus);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct verr *err)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    if (!h || !state_recs_find(rs, "cpuhp.selector"))
+        return 0; /* conf_load already refused a hot-plug VM's state into one without */
+    uint64_t sel, cmd, ev, st;
+    uint8_t ins[(VMM_MAX_CPUS + 7) / 8], rm[(VMM_MAX_CPUS + 7) / 8];
+    int r;
+    if ((r = state_recs_get_u64(rs, "cpuhp.selector", &sel, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.cmd", &cmd, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.ost_event", &ev, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.ost_status", &st, err)) < 0 ||
+        (r = state_recs_get(rs, "cpuhp.inserting", ins, sizeof(ins), err)) < 0 ||
+        (r = state_recs_get(rs, "cpuhp.removing", rm, sizeof(rm), err)) < 0)
+        return r;
+    pthread_mutex_lock(&h->lock);
+    h->selector = (uint32_t)sel;
+    h->cmd = (uint8_t)cmd;
+    h->ost_event = (uint32_t)ev;
+    h->ost_status = (uint32_t)st;
+    get_bitmap(ins, h->inserting, vm->cfg->max_cpus);
+    get_bitmap(rm, h->removing, vm->cfg->max_cpus);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
 }

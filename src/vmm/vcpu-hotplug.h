@@ -41,8 +41,11 @@
  *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
  * any free one) and unplugged last first; -device of a CPU at start is
- * refused; the GPE0 block is not in the migration stream; pc/q35 do not offer
- * CPU hot-plug yet.
+ * refused; pc/q35 do not offer CPU hot-plug yet.
+ *
+ * Save/restore and migration carry the plugged vCPUs, the register block and
+ * (acpi-pm) GPE0: the destination is started with the same -smp N,maxcpus=M
+ * and takes the plugged vCPUs from the stream.
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H
 #define VIREO_VMM_VCPU_HOTPLUG_H
@@ -54,6 +57,8 @@
 struct vm;
 struct qmp_server;
 struct json_object;
+struct buf;
+struct state_recs;
 
 #define VCPU_HOTPLUG_PORT 0x0cd8
 #define VCPU_HOTPLUG_LEN  12
@@ -76,6 +81,15 @@ int vcpu_hotplug_del(struct vm *vm, const char *id, struct verr *err);
 
 /* Whether a hot-plugged vCPU has this device id or QOM path (main thread). */
 bool vcpu_hotplug_find_id(struct vm *vm, const char *id);
+
+/* The state stream (state/vmstate.c). CONF: "maxcpus" and each plugged vCPU's QOM path
+ * ("vcpu.N"), written with CPU hot-plug only; conf_load compares maxcpus and plugs the
+ * saved VM's vCPUs that this one lacks (every vCPU thread parked), before the vCPU counts
+ * are compared. The KVM section carries the register block's state ("cpuhp.*"). */
+void vcpu_hotplug_conf_save(struct vm *vm, struct buf *p);
+int vcpu_hotplug_conf_load(struct vm *vm, const struct state_recs *rs, struct verr *err);
+void vcpu_hotplug_state_save(struct vm *vm, struct buf *p);
+int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct verr *err);
 
 /* query-hotpluggable-cpus. */
 int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm);

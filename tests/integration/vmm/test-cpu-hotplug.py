@@ -30,7 +30,10 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    QEMU refuses device_add while migrating.
 4. vireo-vmm's pc does not offer it yet: query-hotpluggable-cpus and
    device_add of a CPU are refused with one line, the VM keeps running.
-5. The DSDT an OS reads (microvm, -smp 1,maxcpus=3, -S): read from guest
+5. Migration (migrate_check): a plugged vCPU and a pending unplug request
+   (register block, GPE0) move to a destination started with the same -smp;
+   the guest goes on there, ejects the CPU, DEVICE_DELETED.
+6. The DSDT an OS reads (microvm, -smp 1,maxcpus=3, -S): read from guest
    memory with HMP xp (RSDP at 0xE0000, XSDT, FADT's X_DSDT), decompiled with
    the stock `iasl -d` without an error, and compiled back with `iasl`
    without an error; the decompiled text has QEMU's CPU hot-plug interface:
@@ -265,6 +268,92 @@ def check_dsdt(vmm, elf, tmp):
           "without maxcpus the DSDT has no CPU hot-plug objects")
 
 
+def migrate_check(vmm, elf, tmp):
+    """A plugged CPU and a pending unplug request migrate: the source (-smp 1,maxcpus=3)
+    plugs vCPU 1, which its guest runs; paused, device_del vcpu1 leaves the remove event
+    and GPE0 bit 2 pending; migrated to a destination started with the same -smp (no
+    -device for the CPU: it comes from the stream), which lists two CPUs and vcpu1; cont:
+    the guest, continuing there, takes the remove request (GPE0 bit 2 still set), ejects the
+    CPU, and the destination emits DEVICE_DELETED."""
+    args = ["-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
+            "-smp", "1,maxcpus=3", "-kernel", elf,
+            "-append", "tests=cpuhp cpuhp_count=1 cpuhp_unplug=1",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    s1, s2 = os.path.join(tmp, "src.sock"), os.path.join(tmp, "dst.sock")
+    mig = os.path.join(tmp, "mig.sock")
+    src = Guest([vmm] + args + ["-qmp", f"unix:{s1},server=on,wait=off"])
+    dst = None
+    try:
+        check(src.wait_line("cpuhp: ready", timeout=120), "migration: the source's guest is ready",
+              src.text())
+        q1 = Qmp(s1)
+        r = q1.cmd("device_add", {"driver": CPU, "id": "vcpu1", "socket-id": 0, "core-id": 1,
+                                  "thread-id": 0})
+        line = src.wait_line("cpuhp: running", timeout=120)
+        check(r == {"return": {}} and line and "apic=1" in line,
+              "migration: vCPU 1 plugged into the source and run by its guest", src.text())
+        r1 = q1.cmd("stop")
+        r2 = q1.cmd("device_del", {"id": "vcpu1"})
+        check(r1 == {"return": {}} and r2 == {"return": {}},
+              "migration: source paused, device_del vcpu1 pending", json.dumps([r1, r2]))
+        # -S: the destination stays paused after the move, for the checks before cont.
+        dst = Guest([vmm] + args + ["-qmp", f"unix:{s2},server=on,wait=off", "-S",
+                                    "-incoming", f"unix:{mig}"])
+        q2 = Qmp(s2)
+        r = q1.cmd("migrate", {"uri": f"unix:{mig}"})
+        st = {}
+        for _ in range(3000):
+            st = q1.cmd("query-migrate").get("return", {})
+            if st.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.1)
+        check(r == {"return": {}} and st.get("status") == "completed",
+              "migration: the source's migration completes", json.dumps([r, st]))
+        try:
+            q1.cmd("quit")
+        except OSError:
+            pass  # it may be gone already
+        q1.close()
+        for _ in range(600):  # the destination takes over when it has loaded the stream
+            status = q2.cmd("query-status").get("return", {}).get("status")
+            if status not in ("inmigrate", None):
+                break
+            time.sleep(0.1)
+        cpus = q2.cmd("query-cpus-fast").get("return", [])
+        hp = q2.cmd("query-hotpluggable-cpus").get("return", [])
+        check([c["cpu-index"] for c in cpus] == [0, 1]
+              and cpus[1].get("qom-path") == "/machine/peripheral/vcpu1"
+              and [x.get("qom-path") for x in hp] ==
+              [None, "/machine/peripheral/vcpu1", "/machine/unattached/device[0]"],
+              "migration: the destination has the plugged vCPU (query-cpus-fast, "
+              "query-hotpluggable-cpus)", json.dumps([status, cpus, hp]))
+        q2.events.clear()
+        q2.cmd("cont")
+        line = dst.wait_line("cpuhp: ejected", timeout=120)
+        check(line and "slot=1" in line,
+              "migration: the guest, continuing on the destination, takes the pending remove "
+              "request and ejects CPU 1", dst.text())
+        deleted = None
+        for _ in range(600):
+            q2.cmd("query-status")
+            deleted = [e for e in q2.events if e.get("event") == "DEVICE_DELETED"]
+            if deleted:
+                break
+            time.sleep(0.1)
+        check(deleted and deleted[0]["data"] == {"device": "vcpu1",
+                                                 "path": "/machine/peripheral/vcpu1"},
+              "migration: DEVICE_DELETED on the destination", json.dumps(q2.events))
+        q2.close()
+        rc, text, err = dst.finish(timeout=120)
+        check(rc == 1 and "not ok" not in text and "GPE0 status bit 2 was set" in text,
+              "migration: every guest check after the move passed (GPE0 bit 2 migrated)",
+              f"exit {rc}\n{text}\n{err}")
+    finally:
+        src.kill()
+        if dst:
+            dst.kill()
+
+
 def thread_name(pid, tid):
     try:
         with open(f"/proc/{pid}/task/{tid}/comm") as f:
@@ -382,6 +471,7 @@ def main():
               f"exit {rc}\n{text}\n{err}")
 
         check_dsdt(vmm, elf, tmp)
+        migrate_check(vmm, elf, tmp)
 
         # QEMU's pc offers the same QMP: replies and refusals compared.
         hp_q, ref_q = qemu_pc(tmp)
