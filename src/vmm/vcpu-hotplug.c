@@ -412,6 +412,12 @@ static void eject_one(struct vm *vm, unsigned idx)
         log_debug("CPU eject of slot %u ignored (%u present)", idx, present);
         return;
     }
+    if (vm->migration && migration_active(vm->migration)) {
+        /* The stream's vCPU count must hold until the end. TODO: finish the eject when the
+         * migration fails or is cancelled (today the CPU stays, as if never ejected). */
+        log_warn("CPU eject of slot %u during a migration: the vCPU stays", idx);
+        return;
+    }
     struct vcpu *v = &vm->vcpus[idx];
     pthread_mutex_lock(&vm->lock);
     vm->nr_vcpus = idx; /* park_all() and the query commands stop counting it */
