@@ -547,9 +547,22 @@ int vcpu_hotplug_conf_load(struct vm *vm, const struct state_recs *rs, struct ve
                         "VM state section CONF: field 'maxcpus' differs: the saved VM has "
                         "maxcpus %" PRIu64 ", this VM %u",
                         max, vm->cpuhp ? vm->cfg->max_cpus : vm->cfg->cpus);
+    /* A vCPU plugged into the saved VM that this one was started with (a destination
+     * given the live count, as vireod does) takes its name, so that it can be unplugged
+     * here as it could there. */
+    unsigned present = nr_present(vm);
+    for (unsigned idx = 1; idx < present && idx < saved; idx++) {
+        char name[24], path[256];
+        snprintf(name, sizeof(name), "vcpu.%u", idx);
+        if (vm->vcpus[idx].qom_path || !state_recs_find(rs, name))
+            continue;
+        if ((r = state_recs_get_str(rs, name, path, sizeof(path), err)) < 0)
+            return r;
+        vm->vcpus[idx].qom_path = xstrdup(path);
+    }
     /* The vCPUs plugged into the saved VM are plugged here too (QEMU wants them on the
      * destination's command line; vireo-vmm takes them from the stream). */
-    for (unsigned idx = nr_present(vm); idx < saved && idx < vm->cfg->max_cpus; idx++) {
+    for (unsigned idx = present; idx < saved && idx < vm->cfg->max_cpus; idx++) {
         char name[24], path[256];
         snprintf(name, sizeof(name), "vcpu.%u", idx);
         if ((r = state_recs_get_str(rs, name, path, sizeof(path), err)) < 0)

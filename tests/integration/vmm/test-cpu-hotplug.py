@@ -268,13 +268,16 @@ def check_dsdt(vmm, elf, tmp):
           "without maxcpus the DSDT has no CPU hot-plug objects")
 
 
-def migrate_check(vmm, elf, tmp):
+def migrate_check(vmm, elf, tmp, dst_smp="1,maxcpus=3"):
     """A plugged CPU and a pending unplug request migrate: the source (-smp 1,maxcpus=3)
     plugs vCPU 1, which its guest runs; paused, device_del vcpu1 leaves the remove event
     and GPE0 bit 2 pending; migrated to a destination started with the same -smp (no
     -device for the CPU: it comes from the stream), which lists two CPUs and vcpu1; cont:
     the guest, continuing there, takes the remove request (GPE0 bit 2 still set), ejects the
-    CPU, and the destination emits DEVICE_DELETED."""
+    CPU, and the destination emits DEVICE_DELETED. With dst_smp "2,maxcpus=3" (the live
+    count, as vireod starts a destination) vCPU 1 is there from the start and takes its
+    name from the stream, so that it can still be unplugged."""
+    tag = "migration" if dst_smp == "1,maxcpus=3" else f"migration to -smp {dst_smp}"
     args = ["-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
             "-smp", "1,maxcpus=3", "-kernel", elf,
             "-append", "tests=cpuhp cpuhp_count=1 cpuhp_unplug=1",
@@ -284,21 +287,23 @@ def migrate_check(vmm, elf, tmp):
     src = Guest([vmm] + args + ["-qmp", f"unix:{s1},server=on,wait=off"])
     dst = None
     try:
-        check(src.wait_line("cpuhp: ready", timeout=120), "migration: the source's guest is ready",
+        check(src.wait_line("cpuhp: ready", timeout=120), f"{tag}: the source's guest is ready",
               src.text())
         q1 = Qmp(s1)
         r = q1.cmd("device_add", {"driver": CPU, "id": "vcpu1", "socket-id": 0, "core-id": 1,
                                   "thread-id": 0})
         line = src.wait_line("cpuhp: running", timeout=120)
         check(r == {"return": {}} and line and "apic=1" in line,
-              "migration: vCPU 1 plugged into the source and run by its guest", src.text())
+              f"{tag}: vCPU 1 plugged into the source and run by its guest", src.text())
         r1 = q1.cmd("stop")
         r2 = q1.cmd("device_del", {"id": "vcpu1"})
         check(r1 == {"return": {}} and r2 == {"return": {}},
-              "migration: source paused, device_del vcpu1 pending", json.dumps([r1, r2]))
+              f"{tag}: source paused, device_del vcpu1 pending", json.dumps([r1, r2]))
         # -S: the destination stays paused after the move, for the checks before cont.
-        dst = Guest([vmm] + args + ["-qmp", f"unix:{s2},server=on,wait=off", "-S",
-                                    "-incoming", f"unix:{mig}"])
+        dargs = list(args)
+        dargs[dargs.index("1,maxcpus=3")] = dst_smp
+        dst = Guest([vmm] + dargs + ["-qmp", f"unix:{s2},server=on,wait=off", "-S",
+                                     "-incoming", f"unix:{mig}"])
         q2 = Qmp(s2)
         r = q1.cmd("migrate", {"uri": f"unix:{mig}"})
         st = {}
@@ -308,7 +313,7 @@ def migrate_check(vmm, elf, tmp):
                 break
             time.sleep(0.1)
         check(r == {"return": {}} and st.get("status") == "completed",
-              "migration: the source's migration completes", json.dumps([r, st]))
+              f"{tag}: the source's migration completes", json.dumps([r, st]))
         try:
             q1.cmd("quit")
         except OSError:
@@ -325,13 +330,13 @@ def migrate_check(vmm, elf, tmp):
               and cpus[1].get("qom-path") == "/machine/peripheral/vcpu1"
               and [x.get("qom-path") for x in hp] ==
               [None, "/machine/peripheral/vcpu1", "/machine/unattached/device[0]"],
-              "migration: the destination has the plugged vCPU (query-cpus-fast, "
+              f"{tag}: the destination has the plugged vCPU (query-cpus-fast, "
               "query-hotpluggable-cpus)", json.dumps([status, cpus, hp]))
         q2.events.clear()
         q2.cmd("cont")
         line = dst.wait_line("cpuhp: ejected", timeout=120)
         check(line and "slot=1" in line,
-              "migration: the guest, continuing on the destination, takes the pending remove "
+              f"{tag}: the guest, continuing on the destination, takes the pending remove "
               "request and ejects CPU 1", dst.text())
         deleted = None
         for _ in range(600):
@@ -342,11 +347,11 @@ def migrate_check(vmm, elf, tmp):
             time.sleep(0.1)
         check(deleted and deleted[0]["data"] == {"device": "vcpu1",
                                                  "path": "/machine/peripheral/vcpu1"},
-              "migration: DEVICE_DELETED on the destination", json.dumps(q2.events))
+              f"{tag}: DEVICE_DELETED on the destination", json.dumps(q2.events))
         q2.close()
         rc, text, err = dst.finish(timeout=120)
         check(rc == 1 and "not ok" not in text and "GPE0 status bit 2 was set" in text,
-              "migration: every guest check after the move passed (GPE0 bit 2 migrated)",
+              f"{tag}: every guest check after the move passed (GPE0 bit 2 migrated)",
               f"exit {rc}\n{text}\n{err}")
     finally:
         src.kill()
@@ -472,6 +477,7 @@ def main():
 
         check_dsdt(vmm, elf, tmp)
         migrate_check(vmm, elf, tmp)
+        migrate_check(vmm, elf, tmp, "2,maxcpus=3")
 
         # QEMU's pc offers the same QMP: replies and refusals compared.
         hp_q, ref_q = qemu_pc(tmp)
