@@ -128,7 +128,8 @@ try:
     t.ok(group2 and group2.endswith("/vcpu2"), "the third vCPU's thread is in its vcpu2 group",
          repr(group2))
     r = d.virsh("setvcpus", "hp", "2", "--live", timeout=300)
-    ejected = "cpuhp: ejected slot=2" in d.console_log("hp")
+    # The VMM's DEVICE_DELETED may come before the guest has printed what it saw.
+    ejected = wait_for(lambda: "cpuhp: ejected slot=2" in d.console_log("hp"), 300)
     t.ok(r.returncode == 0 and ejected, "virsh setvcpus hp 2 --live: the guest ejected CPU 2",
          r.stderr + d.console_log("hp")[-2000:])
     live = d.virsh("dumpxml", "hp").stdout
