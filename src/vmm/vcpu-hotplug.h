@@ -45,7 +45,9 @@
  *
  * Save/restore and migration carry the plugged vCPUs, the register block and
  * (acpi-pm) GPE0: the destination is started with the same -smp N,maxcpus=M
- * and takes the plugged vCPUs from the stream.
+ * and takes the plugged vCPUs from the stream (or with the live count, and
+ * its vCPUs take the plugged ones' names). A CPU ejected during a migration
+ * stays (TODO: finish the eject afterwards).
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H
 #define VIREO_VMM_VCPU_HOTPLUG_H
