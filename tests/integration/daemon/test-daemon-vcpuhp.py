@@ -16,6 +16,8 @@ its <vcpupin> affinity applied. vsh setvcpus 3 --live plugs the third, which
 the guest runs too. virsh setvcpus 2 --live unplugs it: device_del, the guest
 ejects the CPU, DEVICE_DELETED; the live XML says current='2', vcpucount and
 vcpuinfo two, the "CPU 2/KVM" thread and its vcpu2 cgroup are gone.
+virsh save and restore keep the plugged vCPU 1 (the restored VMM, started with
+the live count, takes its name from the state: it can still be unplugged).
 setvcpus 1 --live then asks for vCPU 1, which the guest (now waiting for a
 plug) never ejects: libvirt's "vcpu unplug request timed out" after its 5 s,
 the count unchanged. vsh setvcpus 3 --live plugs slot 2 again and the guest
@@ -141,6 +143,18 @@ try:
          live + r.stdout + info.stdout)
     t.ok(thread_named(pid, "CPU 2/KVM") is None and group2 and not os.path.exists(group2),
          "the unplugged vCPU's thread and its vcpu2 cgroup are gone", repr(group2))
+    # Save and restore with the plugged vCPU 1: the restored VMM (started with the live
+    # count) has two vCPUs, vCPU 1 still one that can be unplugged, and the guest goes on.
+    save = os.path.join(d.root, "hp.save")
+    r1 = d.virsh("save", "hp", save, timeout=300)
+    r2 = d.virsh("restore", save, timeout=300)
+    pid = d.vmm_pid("hp")
+    r = d.virsh("vcpucount", "hp")
+    t.ok(r1.returncode == 0 and r2.returncode == 0 and
+         re.search(r"current\s+live\s+2", r.stdout) and pid and
+         thread_named(pid, "CPU 1/KVM") is not None,
+         "save and restore keep the plugged vCPU (vcpucount live 2, its thread runs)",
+         r1.stderr + r2.stderr + r.stdout + r.stderr)
     r = d.virsh("setvcpus", "hp", "1", "--live", timeout=300)
     t.ok(r.returncode != 0 and "Timed out during operation: vcpu unplug request timed out. "
          "Unplug result must be manually inspected in the domain" in r.stderr and
