@@ -92,7 +92,7 @@ static const struct vmm_support_rule rules[] = {
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
     {"vcpu@current", "fewer (microvm)", H, 0,
-     "-smp N,maxcpus=M; setvcpus --live plugs vCPUs with device_add"},
+     "-smp N,maxcpus=M; setvcpus --live plugs vCPUs with device_add, unplugs with device_del"},
     {"vcpu@current", "*", P, 16,
      "fewer vCPUs than the maximum need vCPU hot-plug, which vireo-vmm has on machine "
      "'microvm' only"},
