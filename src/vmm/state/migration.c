@@ -85,13 +85,15 @@ struct migration {
     struct block_jobs *block_jobs;   /* drive-mirror and the block-job-* verbs (blockjob.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
-    bool events;                                   /* capability "events" */
-    bool auto_converge;                            /* capability "auto-converge" (precopy.h) */
-    volatile uint64_t max_bandwidth;               /* bytes/s: live passes are paced to it */
-    volatile uint64_t downtime_limit;              /* ms: when pre-copy stops iterating */
-    uint64_t multifd_channels;                     /* reported; multifd itself is refused */
-    uint64_t throttle_initial, throttle_increment; /* cpu-throttle-*, percent */
-    char *tls_creds, *tls_hostname;                /* parameters; "" when unset */
+    bool events;                                        /* capability "events" */
+    bool auto_converge;                                 /* capability "auto-converge" (precopy.h) */
+    volatile uint64_t max_bandwidth;                    /* bytes/s: live passes are paced to it */
+    volatile uint64_t downtime_limit;                   /* ms: when pre-copy stops iterating */
+    uint64_t multifd_channels;                          /* reported; multifd itself is refused */
+    uint64_t throttle_initial, throttle_increment;      /* cpu-throttle-*, percent */
+    char *tls_creds, *tls_hostname;                     /* parameters; "" when unset */
+    struct tls_creds_spec tls_added[VMM_MAX_TLS_CREDS]; /* object-add'ed tls-creds-x509 */
+    unsigned nr_tls_added;
 
     enum mig_status status;
     bool incoming;
@@ -254,6 +256,8 @@ void migration_free(struct migration *m)
     nbd_server_free(m->nbd);
     free(m->tls_creds);
     free(m->tls_hostname);
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        tls_creds_spec_free(&m->tls_added[i]);
     free(m);
 }
 
@@ -630,6 +634,9 @@ static int setup_tls(struct migration *m, const char *uri, bool server, struct v
     for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
         if (!strcmp(cfg->tls_creds[i].id, m->tls_creds))
             spec = &cfg->tls_creds[i];
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        if (!strcmp(m->tls_added[i].id, m->tls_creds))
+            spec = &m->tls_added[i];
     if (!spec)
         return verr_set(err, ENOENT, "No TLS credentials with id '%s'", m->tls_creds);
     if (spec->client == server)
@@ -1051,6 +1058,48 @@ static int qmp_closefd(struct qmp_session *ss, struct json_object *args, struct 
 
 /* TODO: QMP add-fd/remove-fd/query-fdsets (fd sets opened as /dev/fdset/N); getfd names cover
  * what vireod passes (the save stream, hot-plugged taps). */
+int migration_tls_creds_add(struct migration *m, const char *optstr, struct verr *err)
+{
+    struct tls_creds_spec spec;
+    int r = tls_creds_spec_parse(optstr, &spec, err);
+    if (r < 0)
+        return r;
+    const struct vmm_config *cfg = m->vm->cfg;
+    bool dup = false;
+    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
+        dup |= !strcmp(cfg->tls_creds[i].id, spec.id);
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        dup |= !strcmp(m->tls_added[i].id, spec.id);
+    if (dup)
+        r = verr_set(err, EEXIST,
+                     "attempt to add duplicate property '%s' to object (type "
+                     "'container')",
+                     spec.id);
+    else if (m->nr_tls_added == VMM_MAX_TLS_CREDS)
+        r = verr_set(err, ENOSPC, "at most %d tls-creds-x509 objects can be added",
+                     VMM_MAX_TLS_CREDS);
+    if (r < 0) {
+        tls_creds_spec_free(&spec);
+        return r;
+    }
+    m->tls_added[m->nr_tls_added++] = spec;
+    return 0;
+}
+
+int migration_tls_creds_del(struct migration *m, const char *id, struct verr *err)
+{
+    (void)err;
+    for (unsigned i = 0; i < m->nr_tls_added; i++) {
+        if (!strcmp(m->tls_added[i].id, id)) {
+            /* A migration running with it keeps its own loaded credentials. */
+            tls_creds_spec_free(&m->tls_added[i]);
+            m->tls_added[i] = m->tls_added[--m->nr_tls_added];
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int migration_take_fd(struct migration *m, const char *name)
 {
     return m && name ? take_named_fd(m, name) : -1;

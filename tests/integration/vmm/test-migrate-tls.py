@@ -20,8 +20,10 @@ On one source, in turn:
    migration completes, the guest passes its continuity checks on the destination, and the
    wire carried more than the guest's pattern but neither the clear stream's magic nor a
    pattern page.
-Then tcp: in a network namespace (198.18.0.1), tls-hostname unset: the certificate is
-checked against the URI's address, and the migration completes with the guest intact.
+Then tcp: in a network namespace (198.18.0.1), the source's credentials given by QMP
+object-add (a duplicate id and an iothread property refused, object-del and add again),
+tls-hostname unset: the certificate is checked against the URI's address, and the migration
+completes with the guest intact.
 """
 import importlib.util
 import os
@@ -102,7 +104,7 @@ class Recorder:
 
 
 def start(c, sock, obj, extra=()):
-    g = Guest(c.cmd(sock, ["-object", obj] + list(extra)), stdin=subprocess.PIPE)
+    g = Guest(c.cmd(sock, (["-object", obj] if obj else []) + list(extra)), stdin=subprocess.PIPE)
     return g
 
 
@@ -214,13 +216,25 @@ def unix_cases(vmm, elf, tmp, src_obj, dst_obj, rogue_obj):
     mig.stop_guest(f"{c.name}: destination", g2, g.text())
 
 
-def tcp_case(vmm, elf, tmp, ns, src_obj, dst_obj):
+def tcp_case(vmm, elf, tmp, ns, src_dir, dst_obj):
     c = mig.Case(vmm, elf, tmp, "tls tcp", netns=ns)
     uri = "tcp:198.18.0.1:4471"
-    g, q = source(c, src_obj)
+    g, q = source(c, None)
     if not check(q is not None, f"{c.name}: the source's guest reaches tick {mig.START_AT}",
                  g.text()):
         return
+    # The client credentials come with object-add, as libvirt adds them at migration time.
+    add = {"qom-type": "tls-creds-x509", "id": "tls0", "dir": src_dir, "endpoint": "client",
+           "verify-peer": True}
+    r = q.cmd("object-add", add)
+    check("return" in r, f"{c.name}: object-add tls-creds-x509", r)
+    refused(q, c.name, "object-add", add, "duplicate property 'tls0'")
+    refused(q, c.name, "object-add", dict(add, id="t2", **{"poll-max-ns": 5}),
+            "Property 'tls-creds-x509.poll-max-ns' not found")
+    r = q.cmd("object-del", {"id": "tls0"})
+    r2 = q.cmd("object-add", add)
+    check("return" in r and "return" in r2, f"{c.name}: object-del, then object-add again",
+          (r, r2))
     g2, q2 = dest(c, "dst", dst_obj, uri)
     q.cmd("migrate-set-parameters", {"tls-creds": "tls0"})
     r = q.cmd("migrate", {"uri": uri})
@@ -248,7 +262,8 @@ def main():
         rogue = pki.cert("rogue", "cn = %s\ndns_name = %s\ntls_www_server\nencryption_key\n"
                          "signing_key\nexpiration_days = 30\n" % (HOST, HOST), pki.rogue_ca)
         obj = "tls-creds-x509,id=tls0,dir=%s,endpoint=%s"
-        src_obj = obj % (creds(pki, tmp, "src", pki.ca, client, False), "client")
+        src_dir = creds(pki, tmp, "src", pki.ca, client, False)
+        src_obj = obj % (src_dir, "client")
         dst_obj = obj % (creds(pki, tmp, "dst", pki.ca, server, True), "server")
         rogue_obj = obj % (creds(pki, tmp, "rogue", pki.ca, rogue, True), "server")
         unix_cases(vmm, elf, tmp, src_obj, dst_obj, rogue_obj)
@@ -257,7 +272,7 @@ def main():
             subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
             subprocess.run(["ip", "-n", ns, "addr", "add", "198.18.0.1/32", "dev", "lo"],
                            check=True)
-            tcp_case(vmm, elf, tmp, ns, src_obj, dst_obj)
+            tcp_case(vmm, elf, tmp, ns, src_dir, dst_obj)
     finally:
         tap.report()
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
