@@ -16,6 +16,8 @@ On one source, in turn:
    ("Certificate does not match the hostname"), the migration fails, the source runs on
    and the destination exits 1 with one line;
  - a destination whose certificate another CA signed: refused the same way;
+ - migrate_cancel while the TLS stream runs: cancelled, the source runs on, the destination
+   exits 1 with one line;
  - a good destination, reached through a relay that records the bytes on the wire: the
    migration completes, the guest passes its continuity checks on the destination, and the
    wire carried more than the guest's pattern but neither the clear stream's magic nor a
@@ -187,6 +189,25 @@ def unix_cases(vmm, elf, tmp, src_obj, dst_obj, rogue_obj):
     refused_peer(c, g, q, "wrong hostname", dst_obj, "wrong.vireo.test",
                  "Certificate does not match the hostname wrong.vireo.test")
     refused_peer(c, g, q, "another CA", rogue_obj, HOST, "The certificate is invalid")
+
+    # migrate_cancel mid-way (the link held to 1 MiB/s): the relay's session is cut, the
+    # source runs on and the destination gives up.
+    uri = "unix:" + os.path.join(tmp, c.name + "-cancel-mig.sock")
+    g3, q3 = dest(c, "cancel", dst_obj, uri)
+    q.cmd("migrate-set-parameters",
+          {"tls-creds": "tls0", "tls-hostname": HOST, "max-bandwidth": 1 << 20})
+    r = q.cmd("migrate", {"uri": uri})
+    r = mig.wait_migration(q, pred=lambda x: x.get("status") == "active" and
+                           x.get("ram", {}).get("transferred", 0) > 0)
+    check(r.get("status") == "active", f"{c.name}: cancel: the TLS stream is under way", r)
+    q.cmd("migrate_cancel")
+    r = mig.wait_migration(q)
+    check(r.get("status") == "cancelled", f"{c.name}: cancel: the migration is cancelled", r)
+    st = q.cmd("query-status")["return"]["status"]
+    check(st == "running", f"{c.name}: cancel: the source runs on", st)
+    q3.close()
+    failed_dest(f"{c.name}: cancel", g3)
+    q.cmd("migrate-set-parameters", {"max-bandwidth": 128 << 20})
 
     # The good destination, through the recorder.
     dst_uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
