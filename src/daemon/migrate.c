@@ -919,10 +919,25 @@ struct perform {
     bool completing;          /* the stream went: block-job-cancel sent, the jobs end */
 };
 
+static void ignore_reply(void *opaque, int r, const char *text, const char *error);
+
 static void perform_end(struct perform *p, int r, int code, const char *message)
 {
     vd_migrate_done_fn done = p->done;
     void *opaque = p->opaque;
+    if ((p->a->flags & VD_MIGRATE_TLS) && p->dom->vmm) {
+        /* libvirt's reset after a TLS migration: a later save or clear migration of a source
+         * that runs on goes without TLS, and the object goes. */
+        struct verr e = {0};
+        vd_vmm_monitor_command(p->dom->vmm,
+                               "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                               "{\"tls-creds\": \"\", \"tls-hostname\": \"\"}}",
+                               false, ignore_reply, NULL, &e);
+        vd_vmm_monitor_command(p->dom->vmm,
+                               "{\"execute\": \"object-del\", \"arguments\": {\"id\": "
+                               "\"" VD_MIGRATE_TLS_ID "\"}}",
+                               false, ignore_reply, NULL, &e);
+    }
     free(p->message);
     strv_free(p->jobs, p->nnames);
     strv_free(p->targets, p->nnames);

@@ -269,6 +269,22 @@ static int load_incoming(struct start_work *w)
         bool done = st && strcmp(st, "completed") == 0;
         bool failed = r < 0 || (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0));
         json_object_put(reply);
+        if (done && w->incoming_tls_dir) {
+            /* libvirt's reset after a TLS migration: the VM's later saves and migrations
+             * go without TLS unless asked again, and the credentials go. */
+            args = json_object_new_object();
+            json_object_object_add(args, "tls-creds", json_object_new_string(""));
+            r = qmp_run(w, "migrate-set-parameters", args);
+            args = json_object_new_object();
+            json_object_object_add(args, "id", json_object_new_string(VD_MIGRATE_TLS_ID));
+            if (r == 0)
+                r = qmp_run(w, "object-del", args);
+            else
+                json_object_put(args);
+            if (r < 0) /* the VM is in: not a reason to end it */
+                log_warn("after the TLS migration: %s", verr_msg(&w->err));
+            return 0;
+        }
         if (done)
             return 0;
         if (failed) /* QMP ended, or the status says so: the VMM refused the stream */

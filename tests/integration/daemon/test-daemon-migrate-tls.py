@@ -18,6 +18,7 @@ default (default_tls_x509_cert_dir, /etc/pki/qemu under its --root). Checked:
    over TLS still had the TLS parameters), and the guest's final checks pass on A.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
+import json
 import os
 import re
 import shutil
@@ -99,6 +100,21 @@ try:
     def listed(h, name):
         return name in h.virsh("list", "--all", "--name").stdout.split()
 
+    def tls_params(h):
+        """The VMM's tls-creds and whether libvirt's credentials object is still there."""
+        r = h.virsh("qemu-monitor-command", "mt",
+                    json.dumps({"execute": "query-migrate-parameters"}))
+        creds = json.loads(r.stdout)["return"].get("tls-creds") if r.returncode == 0 else None
+        probe = {"execute": "object-add", "arguments": {
+            "qom-type": "tls-creds-x509", "id": "objlibvirt_migrate_tls0", "dir": "/nonexistent",
+            "endpoint": "client"}}
+        r = h.virsh("qemu-monitor-command", "mt", json.dumps(probe))
+        fresh = r.returncode == 0 and "error" not in json.loads(r.stdout)
+        if fresh:
+            h.virsh("qemu-monitor-command", "mt", json.dumps(
+                {"execute": "object-del", "arguments": {"id": "objlibvirt_migrate_tls0"}}))
+        return creds, fresh
+
     # ---- refusals: B has no credentials yet; storage copies are not encrypted yet ----
     missing = f"unable to execute QEMU command 'object-add': Unable to access credentials " \
               f"{b_dir}/ca-cert.pem: No such file or directory"
@@ -128,6 +144,8 @@ try:
          ticks_on(a, 2), "mt runs on at A", a.state("mt"))
     t.ok(wait_for(lambda: not listed(b, "mt") and not alive(b.vmm_pid("mt") or 0), 60),
          "B: no domain, no vireo-vmm left")
+    got = tls_params(a)
+    t.ok(got == ("", True), "A's VMM: tls-creds reset and the credentials object gone", got)
 
     # ---- A -> B over TLS ----
     install(pki, b_dir, pki.server("server-b", "host-b", ip=b.addr))
@@ -139,6 +157,9 @@ try:
     t.ok(a.state("mt") == "shut off (migrated)" and b.state("mt") == "running (migrated)",
          "A: shut off (migrated), B: running (migrated)", a.state("mt") + " / " + b.state("mt"))
     t.ok(ticks_on(b, 3), "mt ticks on B", b.console_log("mt")[-300:])
+    got = tls_params(b)
+    t.ok(got == ("", True), "B's VMM after the TLS hop: tls-creds reset and the credentials "
+         "object gone (a later save goes in clear)", got)
     last_a = last_tick(a)
     first_b = (ticks(b.console_log("mt")) or [0])[0]
     t.ok(last_a >= before and first_b == last_a + 1,
