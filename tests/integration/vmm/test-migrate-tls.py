@@ -16,6 +16,8 @@ On one source, in turn:
    ("Certificate does not match the hostname"), the migration fails, the source runs on
    and the destination exits 1 with one line;
  - a destination whose certificate another CA signed: refused the same way;
+ - a destination without tls-creds (it reads the handshake as a stream and refuses it):
+   the source's handshake fails with one line and it runs on;
  - migrate_cancel while the TLS stream runs: cancelled, the source runs on, the destination
    exits 1 with one line;
  - a good destination, reached through a relay that records the bytes on the wire: the
@@ -120,12 +122,13 @@ def source(c, obj, extra=()):
     return g, q
 
 
-def dest(c, tag, obj, uri):
+def dest(c, tag, obj, uri, tls=True):
     sock = os.path.join(c.tmp, f"{c.name}-{tag}.sock")
     g = start(c, sock, obj, ["-incoming", "defer"])
     q = Qmp(sock, timeout=30)
-    r = q.cmd("migrate-set-parameters", {"tls-creds": "tls0"})
-    check("return" in r, f"{c.name} {tag}: tls-creds set on the destination", r)
+    if tls:
+        r = q.cmd("migrate-set-parameters", {"tls-creds": "tls0"})
+        check("return" in r, f"{c.name} {tag}: tls-creds set on the destination", r)
     r = q.cmd("migrate-incoming", {"uri": uri})
     check("return" in r, f"{c.name} {tag}: migrate-incoming {uri.split(':')[0]}:", r)
     return g, q
@@ -149,10 +152,10 @@ def failed_dest(name, g2):
           f"exit {st2}\n{err2}")
 
 
-def refused_peer(c, g, q, tag, dst_obj, hostname, words):
+def refused_peer(c, g, q, tag, dst_obj, hostname, words, dst_tls=True):
     name = f"{c.name}: {tag}"
     uri = "unix:" + os.path.join(c.tmp, f"{c.name}-{tag.replace(' ', '-')}-mig.sock")
-    g2, q2 = dest(c, tag.replace(" ", "-"), dst_obj, uri)
+    g2, q2 = dest(c, tag.replace(" ", "-"), dst_obj, uri, dst_tls)
     q.cmd("migrate-set-parameters", {"tls-creds": "tls0", "tls-hostname": hostname})
     r = q.cmd("migrate", {"uri": uri})
     check("return" in r, f"{name}: migrate accepted", r)
@@ -189,6 +192,8 @@ def unix_cases(vmm, elf, tmp, src_obj, dst_obj, rogue_obj):
     refused_peer(c, g, q, "wrong hostname", dst_obj, "wrong.vireo.test",
                  "Certificate does not match the hostname wrong.vireo.test")
     refused_peer(c, g, q, "another CA", rogue_obj, HOST, "The certificate is invalid")
+    refused_peer(c, g, q, "destination in clear", dst_obj, HOST, "TLS handshake failed",
+                 dst_tls=False)
 
     # migrate_cancel mid-way (the link held to 1 MiB/s): the relay's session is cut, the
     # source runs on and the destination gives up.
