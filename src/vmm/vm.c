@@ -222,6 +222,7 @@ void vm_pause(struct vm *vm)
 void vm_park(struct vm *vm, enum vm_status status)
 {
     park_all(vm);
+    vm->status_before_park = vm->status;
     vm->status = status;
 }
 

@@ -147,8 +147,10 @@ struct vm {
     bool request_queued; /* vm_process_requests is on the loop */
     int exit_status;     /* for VM_REQUEST_EXIT */
     enum vm_status status;
-    bool autostart;   /* leave inmigrate/restore-vm running (no -S, or cont meanwhile) */
-    int final_status; /* the process's exit status once the loop quits */
+    enum vm_status status_before_park; /* what vm_park found: the run state a stream saves */
+    bool autostart;      /* leave inmigrate/restore-vm running (no -S, or cont meanwhile) */
+    bool loaded_running; /* the last state stream loaded came from a running VM */
+    int final_status;    /* the process's exit status once the loop quits */
 };
 
 /* Builds the VM from the configuration: KVM, memory, devices, vCPUs, boot image. */

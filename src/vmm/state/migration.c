@@ -839,7 +839,8 @@ static void in_done(void *opaque)
              (unsigned long long)(m->t_end - m->t_start),
              (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read");
     set_status(m, MIG_COMPLETED);
-    vm_unpark(vm, vm->autostart ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
+    /* As QEMU: without -S (or after a cont) the guest runs, unless the source was paused. */
+    vm_unpark(vm, vm->autostart && vm->loaded_running ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
 }
 
 static int start_incoming(struct migration *m, const char *uri, struct verr *err)

@@ -293,6 +293,12 @@ int vm_state_capture_ex(struct vm *vm, struct vm_state_capture *cap, bool with_c
     if ((r = state_kvm_save(vm, &p, err)) < 0)
         goto fail;
     vcpu_hotplug_state_save(vm, &p); /* the CPU hot-plug register block, with the irqchips */
+    /* Whether the VM ran when it was stopped for this capture (QEMU's global state): a
+     * destination without -S runs the guest only if the source did. */
+    bool parked = vm->status == VM_STATUS_FINISH_MIGRATE || vm->status == VM_STATUS_SAVE_VM;
+    state_rec_put_u64(&p, "running",
+                      vm->status == VM_STATUS_RUNNING ||
+                          (parked && vm->status_before_park == VM_STATUS_RUNNING));
     frame(cap, STATE_SEC_KVM, KVM_VERSION, &p);
     buf_append(&cap->sections, devcap.sections.data, devcap.sections.len);
     cap->nr_sections += devcap.nr_sections;
@@ -520,6 +526,10 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
             rc = state_kvm_load(vm, &rs, err);
             if (rc == 0)
                 rc = vcpu_hotplug_state_load(vm, &rs, err);
+            uint64_t running = 1; /* a stream from before the record: it ran */
+            if (rc == 0 && state_recs_find(&rs, "running"))
+                rc = state_recs_get_u64(&rs, "running", &running, err);
+            vm->loaded_running = running != 0;
             state_recs_free(&rs);
         }
     }

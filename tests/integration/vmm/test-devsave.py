@@ -133,13 +133,17 @@ def balloon_target(vmm, elf, tmp):
     g2 = move("balloon", g, q, base(vmm, elf, sock2, app, dev), os.path.join(tmp, "bt.state"))
     if not g2:
         return
+    # The source was paused when saved: the restored VM stays paused, as QEMU's does.
+    q2 = restored(sock2)
+    st = q2.cmd("query-status")["return"]["status"]
+    check(st == "paused", "balloon: the restored VM stays paused (its source was)", st)
+    q2.cmd("cont")
     inflated = g2.wait_line("balloon: inflated", timeout=120)
     check(inflated, "balloon: the restored guest saw the saved target and inflated",
           g2.text())
     if not inflated:
         g2.kill()
         return
-    q2 = restored(sock2)
     r = None
     for _ in range(50):
         r = q2.cmd("query-balloon")

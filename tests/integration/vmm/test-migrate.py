@@ -462,6 +462,40 @@ def bad_incoming(vmm, elf, tmp):
               f"exit {p.returncode}\n{p.stderr}")
 
 
+def paused_source(vmm, elf, tmp, name):
+    """A source paused before migrate: the destination (no -S) stays paused, as QEMU's
+    global state has it, and runs on at cont with the guest's state intact."""
+    c = Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {START_AT}", g.text()):
+        return
+    q.cmd("stop")
+    g2, q2 = c.dest(uri)
+    r = q.cmd("migrate", {"uri": uri})
+    check("return" in r, f"{name}: migrate accepted", r)
+    r = wait_migration(q)
+    done = r.get("status") == "completed"
+    check(done, f"{name}: completes", r)
+    quit_source(g, q)
+    before = g.text()
+    if not done or q2 is None:
+        g2.kill()
+        return
+    if not wait_migration(q2).get("status") == "completed":
+        check(False, f"{name}: the destination completes")
+    time.sleep(0.3)  # a destination that wrongly resumed would be running by now
+    st = q2.cmd("query-status")["return"]["status"]
+    check(st == "paused", f"{name}: the destination (no -S) stays paused", st)
+    n = len(ticks(before + g2.text()))
+    time.sleep(0.5)
+    check(len(ticks(before + g2.text())) == n, f"{name}: no tick while paused", g2.text()[-500:])
+    r = q2.cmd("cont")
+    check("return" in r, f"{name}: cont on the destination", r)
+    q2.close()
+    stop_guest(f"{name}: destination", g2, before)
+
+
 def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     qemu = "qemu-system" in vmm
@@ -477,6 +511,7 @@ def main():
             live(vmm, elf, tmp, "tcp in a netns", qemu, netns=ns,
                  params={"downtime-limit": 100, "max-bandwidth": 256 << 20})
         live(vmm, elf, tmp, "damaged on the way", qemu, damage=True)
+        paused_source(vmm, elf, tmp, "paused source")
         if not qemu:
             fault(vmm, elf, tmp, "cancel", "cancel")
             fault(vmm, elf, tmp, "destination killed", "kill")
