@@ -144,6 +144,11 @@ static int setup_bzimage(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram
                          const char *cmdline, struct verr *err)
 {
     uint8_t *h = (uint8_t *)file->data;
+    /* At least 5 sectors: every header field below lies inside the setup once it is whole. */
+    uint64_t setup_size = (uint64_t)((h[0x1f1] ? h[0x1f1] : 4) + 1) * 512;
+    if (setup_size > file->len)
+        return verr_set(err, EINVAL, "kernel '%s': invalid kernel header (setup of %llu bytes)",
+                        kernel, (unsigned long long)setup_size);
     uint16_t protocol = get16(h + 0x206);
     if (protocol < 0x202 || !(h[0x211] & LOADED_HIGH))
         return verr_set(err, ENOEXEC,
@@ -151,10 +156,6 @@ static int setup_bzimage(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram
                         "firmware (2.02 or later, loaded high, is needed)",
                         kernel, protocol >> 8, protocol & 0xff,
                         (h[0x211] & LOADED_HIGH) ? "" : " (a zImage)");
-    uint64_t setup_size = (uint64_t)((h[0x1f1] ? h[0x1f1] : 4) + 1) * 512;
-    if (setup_size > file->len)
-        return verr_set(err, EINVAL, "kernel '%s': invalid kernel header (setup of %llu bytes)",
-                        kernel, (unsigned long long)setup_size);
     uint16_t mode = 0;
     bool mode_given;
     int r = vga_mode(cmdline, &mode, &mode_given, err);
@@ -257,6 +258,31 @@ static int setup_pvh(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, co
     return 0;
 }
 
+int fwkernel_items(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
+                   struct buf *file, const char *initrd, const char *cmdline, struct verr *err)
+{
+    memset(k, 0, sizeof(*k));
+    const uint8_t *h = file->data;
+    int r;
+    if (file->len >= 0x208 && get32(h + 0x202) == 0x53726448) /* "HdrS" */
+        r = setup_bzimage(k, fc, low_ram, kernel, file, initrd, cmdline, err);
+    else if (is_multiboot(h, file->len))
+        /* TODO(#15): QEMU's multiboot path (multiboot_dma.bin with the Multiboot info built
+         * by the VMM). */
+        r = verr_set(err, ENOTSUP,
+                     "kernel '%s': a Multiboot kernel through the firmware is not supported "
+                     "yet (boot it on -M microvm, or from a disk with GRUB)",
+                     kernel);
+    else if (elf_detect(h, file->len))
+        r = setup_pvh(k, fc, low_ram, kernel, file, initrd, cmdline, err);
+    else
+        r = verr_set(err, ENOEXEC, "kernel '%s': neither a bzImage nor an ELF with a PVH note",
+                     kernel);
+    if (r < 0)
+        fwkernel_free(k);
+    return r < 0 ? r : 0;
+}
+
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
                    const char *initrd, const char *cmdline, struct verr *err)
 {
@@ -270,27 +296,11 @@ int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
     int r = file_read_all(kernel, (size_t)low_ram, &file, err);
     if (r < 0)
         return verr_prefix(err, "-kernel");
-    const uint8_t *h = (const uint8_t *)file.data;
-    if (file.len >= 0x208 && get32(h + 0x202) == 0x53726448) /* "HdrS" */
-        r = setup_bzimage(k, fc, low_ram, kernel, &file, initrd, cmdline, err);
-    else if (is_multiboot(h, file.len))
-        /* TODO(#15): QEMU's multiboot path (multiboot_dma.bin with the Multiboot info built
-         * by the VMM). */
-        r = verr_set(err, ENOTSUP,
-                     "kernel '%s': a Multiboot kernel through the firmware is not supported "
-                     "yet (boot it on -M microvm, or from a disk with GRUB)",
-                     kernel);
-    else if (elf_detect(h, file.len))
-        r = setup_pvh(k, fc, low_ram, kernel, &file, initrd, cmdline, err);
-    else
-        r = verr_set(err, ENOEXEC, "kernel '%s': neither a bzImage nor an ELF with a PVH note",
-                     kernel);
+    r = fwkernel_items(k, fc, low_ram, kernel, &file, initrd, cmdline, err);
     buf_free(&file);
-    if (r == 0)
-        r = add_rom(fc, k->rom, err);
-    if (r < 0)
+    if (r == 0 && (r = add_rom(fc, k->rom, err)) < 0)
         fwkernel_free(k);
-    return r < 0 ? r : 0;
+    return r;
 }
 
 int fwkernel_load(const struct fwkernel *k, const struct guest_mem *gm, struct verr *err)

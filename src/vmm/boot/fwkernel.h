@@ -58,6 +58,11 @@ struct fwkernel {
  */
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
                    const char *initrd, const char *cmdline, struct verr *err);
+/* The same from the kernel file's bytes (patched in place), without the ROM: what
+ * fwkernel_setup does between reading the file and adding genroms/ROM (fuzzed). */
+struct buf;
+int fwkernel_items(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
+                   struct buf *file, const char *initrd, const char *cmdline, struct verr *err);
 /* Writes what must be in RAM before the firmware runs (the PVH ELF's segments). */
 int fwkernel_load(const struct fwkernel *k, const struct guest_mem *gm, struct verr *err);
 void fwkernel_free(struct fwkernel *k);
