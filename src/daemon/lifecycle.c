@@ -246,9 +246,10 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
     vd_blockjob_qmp_event(dom, name, data);
-    if (strcmp(name, "DEVICE_DELETED") == 0)
+    if (strcmp(name, "DEVICE_DELETED") == 0) {
         vd_hotplug_device_deleted(dom, data);
-    else if (strcmp(name, "VSERPORT_CHANGE") == 0)
+        vd_domain_vcpu_deleted(dom, data);
+    } else if (strcmp(name, "VSERPORT_CHANGE") == 0)
         vd_domain_channel_event(dom, data);
 }
 
@@ -531,6 +532,8 @@ void vd_domain_job_start(struct vd_job *job)
     a.net_fds = net_fds;
     if (job->migrate_in && fd < 0) /* a migration with storage: the VMM's NBD server */
         vd_migrate_start_args(job, &a);
+    if (job->migrate_in)
+        vd_migrate_tls_start_args(dom, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     vd_net_fds_close(net_fds, dom->def->nnets); /* the start has its own copies */
     if (fd >= 0)
