@@ -719,7 +719,7 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         vmm_argv_free(a.v);
         return r;
     }
-    if (def->os_kernel) { /* microvm only: vmm-support refused it on pc and q35 */
+    if (def->os_kernel) { /* microvm: direct boot; pc/q35: through SeaBIOS (an option ROM) */
         addf2(&a, "-kernel", xstrdup(def->os_kernel));
         if (def->os_initrd)
             addf2(&a, "-initrd", xstrdup(def->os_initrd));

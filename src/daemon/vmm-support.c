@@ -43,9 +43,9 @@ static const struct vmm_support_rule rules[] = {
      "through SeaBIOS"},
     {"os/type@machine", "*", R, 0, "vireo-vmm has machines 'microvm', 'pc' and 'q35' only"},
     {"os/kernel", "given (microvm)", H, 0, "-kernel (direct kernel boot)"},
-    {"os/kernel", "given (pc/q35)", P, 15,
-     "vireo-vmm cannot load a kernel through the firmware of 'pc' or 'q35' yet: use machine "
-     "'microvm' for direct kernel boot"},
+    {"os/kernel", "given (pc/q35)", H, 0,
+     "-kernel through SeaBIOS as QEMU: fw_cfg's kernel items and the option ROM linuxboot_dma.bin "
+     "(bzImage) or pvh.bin (PVH ELF; it passes no initrd, as QEMU's); Multiboot refused"},
     {"os/kernel", "missing (pc/q35)", H, 0,
      "SeaBIOS (bios-256k.bin) boots the device the boot order names"},
     {"os/kernel", "missing (microvm)", R, 0,

@@ -849,11 +849,6 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
                         "and -M q35 boot through firmware)");
-    if (cfg->kernel && firmware)
-        return verr_set(err, ENOTSUP,
-                        "-kernel with -M %s: booting a kernel through the firmware is not "
-                        "supported yet",
-                        cfg->machine.type);
     if (!firmware && cfg->nr_fw_cfg_items)
         return verr_set(err, ENOTSUP,
                         "-fw_cfg: vireo-vmm's microvm has no fw_cfg device (-M pc and -M q35 "
@@ -883,6 +878,11 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         if (!d->snapshot_given)
             d->snapshot = cfg->snapshot;
     }
+    /* QEMU's words; microvm already needs -kernel. */
+    if (!cfg->kernel && cfg->initrd)
+        return verr_set(err, EINVAL, "-initrd only allowed with -kernel option");
+    if (!cfg->kernel && cfg->append && *cfg->append)
+        return verr_set(err, EINVAL, "-append only allowed with -kernel option");
     if (!cfg->append)
         cfg->append = "";
     if (cli_net_finish(cfg, err) < 0)

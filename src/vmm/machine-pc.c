@@ -33,8 +33,8 @@
  *
  * SMBIOS: QEMU 7.2's tables (boot/smbios.c) in etc/smbios/smbios-tables and -anchor.
  *
- * TODO(#15): -kernel through the firmware (linuxboot_dma.bin and the fw_cfg kernel items),
- * genroms/ option ROMs; until then each is refused with one line. SMBIOS for the older
+ * -kernel/-initrd/-append: boot/fwkernel.c's fw_cfg items and option ROM (genroms/), with
+ * the ROM first in the boot order. SMBIOS for the older
  * machine versions is 7.2's (QEMU's legacy-mode tables of pc-*-2.0 and older are not made).
  */
 #include "vmm/machine-pc.h"
@@ -47,6 +47,7 @@
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/e820.h"
 #include "vmm/boot/firmware.h"
+#include "vmm/boot/fwkernel.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/smbios.h"
 #include "vmm/cli.h"
@@ -74,6 +75,7 @@ struct machine_state {
     struct platform_desc cpus;
     struct acpi_config acpi;
     struct acpi_blob acpi_blob; /* the last build, for the refresh */
+    struct fwkernel kernel;     /* -kernel's items and what goes back into RAM at reset */
 };
 
 void machine_pc_builtin_devices(const struct machine_config *mc, const char *serial_chardev,
@@ -326,14 +328,27 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         static const uint8_t states[6] = {0, 0, 0, 0, 0, 0};
         r = fw_cfg_add_file(fc, "etc/system-states", states, sizeof(states), err);
     }
+    if (r == 0 && cfg->kernel)
+        r = fwkernel_setup(&ms->kernel, fc, low_ram(vm), cfg->kernel, cfg->initrd, cfg->append,
+                           err);
     if (r == 0) {
-        /* bootorder: every device with bootindex=, by its OpenFirmware path. */
-        struct boot_entry *ents = xcalloc(vm->nr_devices + 1, sizeof(*ents));
+        /* bootorder: every device with bootindex=, by its OpenFirmware path; with -kernel,
+         * first the option ROM that boots it (boot index 0, as QEMU gives it). */
+        struct boot_entry *ents = xcalloc(vm->nr_devices + 2, sizeof(*ents));
         unsigned ne = 0;
+        if (cfg->kernel) {
+            snprintf(ents[0].path, sizeof(ents[0].path), "/rom@genroms/%s", ms->kernel.rom);
+            ents[ne++].index = 0;
+        }
         for (unsigned i = 0; i < vm->nr_devices; i++) {
             const struct device *d = vm->devices[i];
             if (d->cfg->bootindex < 0)
                 continue;
+            if (cfg->kernel && d->cfg->bootindex == 0) {
+                free(ents);
+                buf_free(&b);
+                return verr_set(err, EINVAL, "Two devices with same boot index 0");
+            }
             dev_fw_path(d, ents[ne].path, sizeof(ents[ne].path));
             ents[ne].index = d->cfg->bootindex;
             if (ents[ne].path[0])
@@ -554,10 +569,11 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
     struct device *fwd = find(vm, "fw_cfg_io");
     struct fw_cfg *fc = fw_cfg_of(fwd);
     if (fc->sealed) {
-        /* a reset: the items stand, only the CMOS, chipset and flash were reset */
+        /* a reset: the items stand, only the CMOS, chipset and flash were reset, and a PVH
+         * kernel goes back into RAM (the guest may have written over it) */
         for (unsigned u = 0; u < ms->nr_flash; u++)
             pflash_reset(&ms->flash[u]);
-        return 0;
+        return fwkernel_load(&ms->kernel, &vm->mem, err);
     }
     for (unsigned i = 0; i < vm->cfg->max_cpus; i++)
         ms->cpus.apic_ids[i] = cpu_topology_apic_id(&vm->topo, i);
@@ -565,7 +581,8 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
     if (r < 0)
         return r;
     fill_cmos(vm, find(vm, "mc146818rtc"));
-    return 0;
+    /* An incoming VM's RAM comes from the state stream (see vm.c): nothing is written. */
+    return vm->cfg->incoming ? 0 : fwkernel_load(&ms->kernel, &vm->mem, err);
 }
 
 void machine_pc_destroy(struct vm *vm)
@@ -574,6 +591,7 @@ void machine_pc_destroy(struct vm *vm)
     if (!ms)
         return;
     acpi_blob_free(&ms->acpi_blob);
+    fwkernel_free(&ms->kernel);
     for (unsigned u = 0; u < ms->nr_flash; u++)
         pflash_close(&ms->flash[u]);
     fw_image_free(&ms->bios);

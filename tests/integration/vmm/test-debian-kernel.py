@@ -12,6 +12,12 @@ Usage: test-debian-kernel.py VIREO_VMM EXTRACT_VMLINUX MODE
   MODE bzimage: the bzImage itself through the Linux boot protocol's 64-bit
                 entry (its decompressor runs in the guest: slow where guest
                 kernel code is emulated, so this is in the 'slow' suite).
+  MODE bzimage-pc: the bzImage on -M pc and -M q35 through SeaBIOS, fw_cfg and
+                QEMU's linuxboot_dma.bin, as QEMU boots -kernel there: the
+                kernel's own real-mode setup code must run and print its EDD
+                probe on COM1, which it does only after finding earlyprintk=serial
+                in the command line linuxboot_dma.bin handed it (its
+                decompressor is left to the 'slow' bzimage mode).
 
 The kernel comes from `apt-get download` of linux-image-cloud-amd64's
 versioned dependency, unpacked with dpkg-deb -x into
@@ -150,6 +156,40 @@ def boot(vmm, kernel, mem_mib, label, timeout):
         diags)
 
 
+def boot_pc(vmm, kernel, machine, timeout):
+    """-M machine -kernel bzImage: waits for the setup code's EDD line on COM1."""
+    append = "earlyprintk=serial,ttyS0,115200 console=ttyS0 vireo_test=bzimage-firmware"
+    cmd = [vmm, "-M", machine, "-nodefaults", "-display", "none", "-serial", "stdio", "-m",
+           "256M", "-kernel", kernel, "-append", append]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.set_blocking(p.stdout.fileno(), False)
+    out, t0 = b"", time.time()
+    while time.time() - t0 < timeout and b"Probing EDD" not in out:
+        try:
+            chunk = os.read(p.stdout.fileno(), 65536)
+        except BlockingIOError:
+            chunk = None
+        if chunk:
+            out += chunk
+        elif chunk == b"" or p.poll() is not None:
+            break
+        else:
+            time.sleep(0.1)
+    if p.poll() is None:
+        p.terminate()
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    text = out.decode(errors="replace")
+    tap("Probing EDD" in text,
+        f"-M {machine}: SeaBIOS boots the bzImage through linuxboot_dma.bin; its setup code "
+        "reads our command line (earlyprintk=serial) and prints its EDD probe on COM1",
+        [f"output: {text[-500:]!r}", f"stderr: {err.decode(errors='replace')[-500:]}",
+         "command: " + " ".join(cmd)])
+
+
 def main():
     vmm, extract, mode = sys.argv[1:4]
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -161,6 +201,9 @@ def main():
         return
     if mode == "bzimage":
         boot(vmm, vmlinuz, 512, "bzimage-64bit-entry", 900)
+    elif mode == "bzimage-pc":
+        boot_pc(vmm, vmlinuz, "pc", 400)
+        boot_pc(vmm, vmlinuz, "q35", 400)
     else:
         vmlinux = os.path.join(cache_dir(), os.path.basename(vmlinuz).replace("vmlinuz", "vmlinux"))
         if not os.path.exists(vmlinux):

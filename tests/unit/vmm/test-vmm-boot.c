@@ -2,7 +2,8 @@
  * Unit tests for vireo-vmm's boot side without KVM: the e820 map, the ACPI
  * and MP tables (layout, checksums, what a scanning guest finds), AML
  * encodings, the bzImage setup-header parser, ELF/PVH note detection, the
- * whole loader on crafted files, and CPU topology APIC ids.
+ * whole loader on crafted files, -kernel's fw_cfg items on firmware machines
+ * (QEMU's addresses and header patches for a bzImage), and CPU topology APIC ids.
  */
 #include "../tap.h"
 #include "util/buf.h"
@@ -10,8 +11,10 @@
 #include "vmm/boot/aml.h"
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/e820.h"
+#include "vmm/boot/fwkernel.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/loader.h"
+#include "vmm/dev/fw-cfg.h"
 #include "vmm/kvm/cpuid.h"
 
 #include <stdlib.h>
@@ -369,6 +372,106 @@ static void test_loader(void)
     free(ram);
 }
 
+static uint32_t item32(const struct fw_cfg *c, uint16_t key)
+{
+    return c->fixed[key].len == 4 ? get32(c->fixed[key].data) : 0xdeadbeef;
+}
+
+static int write_file(const char *path, const void *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    bool good = fd >= 0 && write(fd, data, n) == (ssize_t)n;
+    if (fd >= 0)
+        close(fd);
+    return good ? 0 : -1;
+}
+
+/* -kernel on pc/q35: a bzImage's items as QEMU 7.2's x86_load_linux makes them. */
+static void test_fwkernel(void)
+{
+    char kpath[] = "/tmp/vireo-test-fwkernel-XXXXXX", ipath[] = "/tmp/vireo-test-initrd-XXXXXX";
+    close(mkstemp(kpath));
+    close(mkstemp(ipath));
+    const size_t setup = 28 * 512, total = setup + 5000;
+    uint8_t *k = calloc(1, total);
+    build_bzimage_header(k, 0x020f, 0x7f);
+    for (size_t i = setup; i < total; i++)
+        k[i] = (uint8_t)(i * 13);
+    uint8_t initrd[3000];
+    memset(initrd, 0x5a, sizeof(initrd));
+    ok(write_file(kpath, k, total) == 0 && write_file(ipath, initrd, sizeof(initrd)) == 0,
+       "write a test bzImage and initrd");
+    const uint64_t low = 128ull << 20;
+    struct fw_cfg c;
+    struct fwkernel fk;
+    struct verr err = {0};
+    fw_cfg_init(&c);
+    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "console=ttyS0 vga=ext", &err), 0,
+           "bzImage with an initrd: %s", verr_msg(&err));
+    ok(fk.format == KERNEL_FORMAT_BZIMAGE && strcmp(fk.rom, "linuxboot_dma.bin") == 0 &&
+           fw_cfg_find_file(&c, "genroms/linuxboot_dma.bin") != NULL,
+       "booted by genroms/linuxboot_dma.bin");
+    ok(item32(&c, FW_CFG_SETUP_ADDR) == 0x10000 && item32(&c, FW_CFG_SETUP_SIZE) == setup &&
+           item32(&c, FW_CFG_KERNEL_ADDR) == 0x100000 &&
+           item32(&c, FW_CFG_KERNEL_SIZE) == total - setup &&
+           item32(&c, FW_CFG_CMDLINE_ADDR) == 0x20000,
+       "setup at 0x10000 (28 sectors), kernel at 1 MiB, command line at 0x20000");
+    ok(c.fixed[FW_CFG_KERNEL_DATA].len == total - setup &&
+           memcmp(c.fixed[FW_CFG_KERNEL_DATA].data, k + setup, total - setup) == 0,
+       "the kernel item is the file after the setup sectors");
+    ok(item32(&c, FW_CFG_CMDLINE_SIZE) == 22 &&
+           memcmp(c.fixed[FW_CFG_CMDLINE_DATA].data, "console=ttyS0 vga=ext", 22) == 0,
+       "the command line with its NUL");
+    const uint8_t *h = c.fixed[FW_CFG_SETUP_DATA].data;
+    /* XLF_CAN_BE_LOADED_ABOVE_4G: the limit is low RAM less QEMU's 160 KiB of ACPI room. */
+    uint32_t want = (uint32_t)((low - FWKERNEL_ACPI_ROOM - 1 - sizeof(initrd)) & ~0xfffull);
+    ok(item32(&c, FW_CFG_INITRD_ADDR) == want && item32(&c, FW_CFG_INITRD_SIZE) == 3000 &&
+           get32(h + 0x218) == want && get32(h + 0x21c) == 3000,
+       "initrd at the top of low RAM below the ACPI room (0x%x), in the header", want);
+    ok(h[0x210] == 0xb0 && (h[0x211] & 0x81) == 0x81 && get16(h + 0x224) == 0xfe00 &&
+           get32(h + 0x228) == 0x20000 && get16(h + 0x1fa) == 0xfffe,
+       "header: loader 0xB0, CAN_USE_HEAP, heap_end_ptr, cmd_line_ptr, vga=ext");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+
+    /* Without XLF_CAN_BE_LOADED_ABOVE_4G the header's initrd_addr_max bounds it. */
+    build_bzimage_header(k, 0x020a, 0);
+    put32(k + 0x22c, 0x00ffffff);
+    write_file(kpath, k, total);
+    fw_cfg_init(&c);
+    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "", &err), 0, "protocol 2.10: %s",
+           verr_msg(&err));
+    ok(item32(&c, FW_CFG_INITRD_ADDR) == ((0x00ffffffu - 3000) & ~0xfffu),
+       "initrd below initrd_addr_max");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+
+    build_bzimage_header(k, 0x0201, 0);
+    write_file(kpath, k, total);
+    fw_cfg_init(&c);
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+           strstr(verr_msg(&err), "boot protocol 2.01") != NULL,
+       "protocol 2.01 refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+    build_bzimage_header(k, 0x020f, 0x7f);
+    write_file(kpath, k, total);
+    fw_cfg_init(&c);
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "vga=12x", &err) < 0 &&
+           strstr(verr_msg(&err), "invalid 'vga='") != NULL,
+       "vga=12x refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+    /* A header claiming more setup sectors than the file has. */
+    fw_cfg_init(&c);
+    write_file(kpath, k, 4096);
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+           strstr(verr_msg(&err), "invalid kernel header") != NULL,
+       "truncated setup refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+    unlink(kpath);
+    unlink(ipath);
+    free(k);
+}
+
 static void test_topology(void)
 {
     struct cpu_topology t = {2, 2, 2};
@@ -386,6 +489,7 @@ int main(void)
     test_bzimage();
     test_elf();
     test_loader();
+    test_fwkernel();
     test_topology();
     return tap_done();
 }
