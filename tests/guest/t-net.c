@@ -426,6 +426,16 @@ static bool e1k_start(struct net *nt, const struct pci_access *pa, const uint8_t
     tap_ok(&g->tap, phy && id1 == 0x0141 && (id2 & 0xfff0) == 0x0c20,
            "net: PHY is a Marvell 88E1011 (id %04x:%04x)", id1, id2);
     e1k_w(nt, 0x0, e1k_r(nt, 0x0) | 1u << 6); /* CTRL.SLU */
+    if (param_is(g, "net_link", "down")) {
+        /* started with the link down (QMP set_link): wait for it to come up */
+        tap_ok(&g->tap, !(e1k_r(nt, 0x8) & 2), "net: e1000 STATUS link down");
+        uint64_t t0 = rdtsc();
+        while (!(e1k_r(nt, 0x8) & 2) && rdtsc() - t0 < 300000000000ull)
+            for (volatile unsigned spin = 0; spin < 100000; spin++)
+                ;
+        tap_ok(&g->tap, (e1k_r(nt, 0x8) & 2) != 0, "net: link came up");
+        tap_ok(&g->tap, (e1k_r(nt, 0xc0) & 4) != 0, "net: ICR has LSC (link status change)");
+    }
     if (e1k_phy_read(nt, 1, &st) && !(st & 0x20)) {
         /* autonegotiation not complete (QEMU's PHY after reset): restart it and wait */
         uint16_t ctl = 0;

@@ -570,8 +570,8 @@ static void *gpa(struct e1000_core *c, uint64_t addr, uint64_t len)
 
 static void wire_out(struct e1000_core *c, uint8_t *p, size_t len)
 {
-    if (len < 14)
-        return;
+    if (len < 14 || c->link_down)
+        return; /* consumed, and lost on a link that is down */
     uint8_t *out = p;
     if (c->vle && (c->r[CTRL / 4] & CTRL_VME) && len + 4 <= E1000_TX_MAX) {
         /* 802.1Q tag after the addresses: the frame moves up 4 bytes in place */

@@ -22,6 +22,7 @@
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/e1000-core.h"
+#include "vmm/dev/e1000.h"
 #include "vmm/net/net.h"
 #include "vmm/vm.h"
 
@@ -46,6 +47,7 @@ struct e1000 {
     struct e1000_core core;
     pthread_mutex_t lock;
     struct net_backend *be;
+    const char *netdev_id; /* the -netdev's id (lives as long as the VM) */
     pthread_t thread;
     bool thread_started;
     int stop_fd, kick_fd;
@@ -308,6 +310,7 @@ static int e1000_create(struct device *dev, struct verr *err)
         e1000_release(e);
         return r;
     }
+    e->netdev_id = dev->vm->backends->netdevs[o->netdev.index].id;
     dev->priv = e;
     dev->pci = &e->pci;
     return 0;
@@ -342,6 +345,27 @@ static int e1000_finish(struct dev_config *cfg, struct dev_config *const *all, u
     memcpy(o->mac.a, base, 6);
     o->mac.a[5] = (uint8_t)(base[5] + before);
     return 0;
+}
+
+bool e1000_set_link(struct vm *vm, const char *name, bool up)
+{
+    struct e1000 *e = NULL;
+    struct device *d = dev_find_id(vm, name);
+    if (d && d->type == &e1000_type)
+        e = d->priv;
+    for (unsigned i = 0; !e && (d = dev_find_type(vm, &e1000_type, i)); i++) {
+        struct e1000 *x = d->priv;
+        if (x->netdev_id && strcmp(x->netdev_id, name) == 0)
+            e = x;
+    }
+    if (!e)
+        return false;
+    pthread_mutex_lock(&e->lock);
+    e1000_core_set_link(&e->core, up);
+    pthread_mutex_unlock(&e->lock);
+    log_info("e1000: link of '%s' %s", name, up ? "up" : "down");
+    cb_kick(e, false);
+    return true;
 }
 
 /* --- state ----------------------------------------------------------------------------------- */

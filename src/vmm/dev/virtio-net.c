@@ -45,6 +45,7 @@
 #include "util/mem.h"
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/e1000.h"
 #include "vmm/dev/virtio-net-hdr.h"
 #include "vmm/state/stream.h"
 #include "vmm/vm.h"
@@ -585,6 +586,8 @@ static int qmp_set_link(struct qmp_session *ss, struct json_object *args, struct
     const char *name = json_object_get_string(json_object_object_get(args, "name"));
     bool up = json_object_get_boolean(json_object_object_get(args, "up"));
     struct virtio_net *n = nic_named(opaque, name);
+    if (!n && e1000_set_link(opaque, name, up))
+        return 0;
     if (!n)
         return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", name);
     __atomic_store_n(&n->link_down, !up, __ATOMIC_RELEASE);

@@ -17,6 +17,9 @@ For each VMM:
 vireo-vmm only:
  - save and restore (migrate to file:, -incoming): a lease and a ping before, then the
    restored NIC keeps RAL0 and link, and ARP and ping work again through slirp;
+ - QMP set_link: started paused with the link taken down, the guest sees STATUS.LU
+   clear; set_link on (by the netdev's id) brings LU and an LSC cause, then ARP works
+   (also under QEMU);
  - -device e1000 without netdev= is refused with one line;
  - -net nic,model=e1000 with -net user, and -nic user,model=e1000-82540em.
 """
@@ -103,6 +106,30 @@ def base(vmm, elf, sock, append, extra):
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4"] + extra
 
 
+def link(vmm, elf, tmp, who):
+    """Started paused, set_link off, cont: the guest sees the link down; set_link on: it
+    sees LU and LSC, then its ARP exchange works."""
+    sock = os.path.join(tmp, "l.sock")
+    dev = ["-netdev", "user,id=n0", "-device", "e1000,netdev=n0,id=nic0", "-S"]
+    g = Guest(base(vmm, elf, sock, "tests=net net_link=down", dev))
+    q = Qmp(sock)
+    r = q.cmd("set_link", {"name": "nic0", "up": False})
+    check("return" in r, f"{who}: set_link nic0 off", json.dumps(r))
+    q.cmd("cont")
+    seen = g.wait_line("net: e1000 STATUS link down", timeout=120)
+    r = q.cmd("set_link", {"name": "n0", "up": True})  # by the netdev's id, as QEMU allows
+    check(seen and "return" in r, f"{who}: the guest saw the link down; set_link n0 on",
+          g.text() + json.dumps(r))
+    try:
+        status, out, err = g.finish(timeout=180)
+    except subprocess.TimeoutExpired:
+        g.kill()
+        status, out, err = -1, g.text(), ""
+    check(status == 1 and "not ok" not in out and "ICR has LSC" in out and
+          "ARP reply from 10.0.2.2 received" in out,
+          f"{who}: link up again with LSC, then the ARP exchange (exit {status})", out + err)
+
+
 def save_restore(vmm, elf, tmp):
     sock, sock2 = os.path.join(tmp, "s.sock"), os.path.join(tmp, "s2.sock")
     state = os.path.join(tmp, "e1000.state")
@@ -157,6 +184,8 @@ def main():
     tap_checks(run_guest, elf, vmm, "vireo-vmm", 0)
     tap_checks(run_guest, elf, qemu, "QEMU", 1)
     with tempfile.TemporaryDirectory() as tmp:
+        link(vmm, elf, tmp, "vireo-vmm")
+        link(qemu, elf, tmp, "QEMU")
         save_restore(vmm, elf, tmp)
     r = subprocess.run([vmm, "-nodefaults", "-display", "none", "-device", "e1000"],
                        capture_output=True, text=True, timeout=30)
