@@ -1004,13 +1004,11 @@ int e1000_core_load(struct e1000_core *c, struct dev_state_reader *r, struct ver
     static const uint32_t checked[8] = {RDLEN, RDH, RDT, TDLEN, TDH, TDT, RDBAL, TDBAL};
     for (unsigned i = 0; i < 8; i++)
         rg[i] = (uint32_t)state_get_le(regs + checked[i], 4);
-    uint32_t rn = rg[0] / 16, tn = rg[3] / 16;
     const char *bad = NULL;
     if ((rg[0] & ~0xfff80u) || (rg[3] & ~0xfff80u))
         bad = "e1000.regs: a ring length is not a multiple of 128 bytes up to 1 MiB";
-    else if ((rn && (rg[1] >= rn || rg[2] >= rn)) || (!rn && (rg[1] || rg[2])) ||
-             (tn && (rg[4] >= tn || rg[5] >= tn)) || (!tn && (rg[4] || rg[5])))
-        bad = "e1000.regs: a ring head or tail lies outside its ring";
+    else if ((rg[1] | rg[2] | rg[4] | rg[5]) > 0xffff)
+        bad = "e1000.regs: a ring head or tail is wider than 16 bits";
     else if ((rg[6] | rg[7]) & 0xf)
         bad = "e1000.regs: a ring base is not 16-byte aligned";
     else if (m[0] >= E1000_MMIO_SIZE || (m[0] & 3) || m[2] >= 9 || m[3] >= 64 * 16 ||
