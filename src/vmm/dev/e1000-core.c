@@ -8,7 +8,9 @@
  * shorter than 60 bytes are padded as the wire would; the 4-byte FCS is
  * counted and stored (as zeros: nobody checks it) unless RCTL.SECRC strips
  * it. Filtering: RAL/RAH exact matches, the 4096-bit MTA hash selected by
- * RCTL.MO, broadcast with RCTL.BAM, UPE/MPE promiscuous modes. Receive
+ * RCTL.MO, broadcast with RCTL.BAM, UPE/MPE promiscuous modes; for tagged
+ * frames the VLAN filter table (RCTL.VFE), and CTRL.VME strips the tag into
+ * the descriptor (status VP, special field). Receive
  * checksum offload (RXCSUM.IPOFL/TUOFL) reports IPCS/TCPCS for IPv4 TCP and
  * UDP frames whose sums were checked here.
  * Transmit: legacy descriptors (CSO/CSS checksum insertion), TCP/IP context
@@ -83,6 +85,7 @@ enum {
     TSCTC = 0x40f8,
     RXCSUM = 0x5000,
     MTA = 0x5200,
+    VFTA = 0x5600,
     RA = 0x5400,
     VET = 0x0038,
 };
@@ -126,6 +129,7 @@ enum {
 #define RCTL_UPE   (1u << 3)
 #define RCTL_MPE   (1u << 4)
 #define RCTL_BAM   (1u << 15)
+#define RCTL_VFE   (1u << 18)
 #define RCTL_BSEX  (1u << 25)
 #define RCTL_SECRC (1u << 26)
 
@@ -150,6 +154,7 @@ enum {
 #define RXD_DD    0x01u
 #define RXD_EOP   0x02u
 #define RXD_IXSM  0x04u
+#define RXD_VP    0x08u
 #define RXD_TCPCS 0x20u
 #define RXD_IPCS  0x40u
 
@@ -858,6 +863,24 @@ bool e1000_core_receive(struct e1000_core *c, const uint8_t *frame, size_t len)
         return true; /* nowhere to go: the wire drops it */
     if (!rx_filter(c, frame))
         return true;
+    /* An 802.1Q frame (type VET): with RCTL.VFE its VLAN must be on in the VFTA; with
+     * CTRL.VME the tag is stripped into the descriptor's special field (status VP). */
+    uint8_t untagged[16384];
+    uint16_t vlan_tag = 0;
+    bool vp = false;
+    if (len >= 18 && get_be16(frame + 12) == (uint16_t)c->r[VET / 4]) {
+        uint16_t tci = get_be16(frame + 14), vid = tci & 0xfff;
+        if ((c->r[RCTL / 4] & RCTL_VFE) && !((c->r[VFTA / 4 + (vid >> 5)] >> (vid & 31)) & 1))
+            return true;
+        if (c->r[CTRL / 4] & CTRL_VME) {
+            memcpy(untagged, frame, 12);
+            memcpy(untagged + 12, frame + 16, len - 16);
+            frame = untagged;
+            len -= 4;
+            vlan_tag = tci;
+            vp = true;
+        }
+    }
     uint8_t pad[60];
     if (len < 60) { /* the wire's minimum frame */
         memcpy(pad, frame, len);
@@ -904,9 +927,10 @@ bool e1000_core_receive(struct e1000_core *c, const uint8_t *frame, size_t len)
             d[8] = (uint8_t)piece;
             d[9] = (uint8_t)(piece >> 8);
             d[10] = d[11] = 0;
-            d[12] = (uint8_t)(RXD_DD | (eop ? RXD_EOP | csum_st : 0));
+            d[12] = (uint8_t)(RXD_DD | (eop ? RXD_EOP | csum_st | (vp ? RXD_VP : 0) : 0));
             d[13] = eop ? errors : 0;
-            d[14] = d[15] = 0;
+            d[14] = eop ? (uint8_t)vlan_tag : 0;
+            d[15] = eop ? (uint8_t)(vlan_tag >> 8) : 0;
             guest_mem_mark_dirty(c->mem, d, 16);
         }
         done += piece;

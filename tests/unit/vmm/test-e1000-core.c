@@ -226,6 +226,24 @@ static void test_rx(uint8_t *ram, struct e1000_core *c, struct sent *s)
        "once RDT moves it is taken");
     e1000_core_read(c, 0x4074);
     ok(e1000_core_read(c, 0x4074) == 0, "GPRC clears on read");
+    /* VLAN: RCTL.VFE with VLAN 5 on in the VFTA, CTRL.VME (set above) strips the tag */
+    for (unsigned i = 0; i < 8; i++)
+        ram[0x3000 + 16 * i + 12] = 0;
+    e1000_core_write(c, 0x100, e1000_core_read(c, 0x100) | 1u << 18);
+    e1000_core_write(c, 0x5600, 1u << 5);
+    e1000_core_write(c, 0x2818, 3);
+    uint8_t t[64];
+    memset(t, 0x33, sizeof(t));
+    memcpy(t, mac_of_nic, 6);
+    memcpy(t + 6, "\x52\x54\x00\xab\xcd\xef\x81\x00\x20\x06\x08\x00", 12);
+    e1000_core_receive(c, t, sizeof(t)); /* VLAN 6: filtered out */
+    ok(e1000_core_read(c, 0x2810) == 0, "a frame of VLAN 6, off in the VFTA, is dropped");
+    t[15] = 5;
+    e1000_core_receive(c, t, sizeof(t));
+    const uint8_t *d = ram + 0x3000;
+    ok(e1000_core_read(c, 0x2810) == 1 && (d[12] & 0x0b) == 0x0b && d[14] == 5 && d[15] == 0x20 &&
+           (d[8] | d[9] << 8) == 64 && ram[0x30000 + 12] == 0x08 && ram[0x30000 + 13] == 0,
+       "a frame of VLAN 5 is taken with its tag stripped: VP, special 0x2005, 60 + 4 bytes");
 }
 
 /* Linux's e1000_read_eeprom on an 82540: REQ/GNT, CS, opcode 110b and 6 address bits on DI
