@@ -367,7 +367,8 @@ static const struct vmm_support_rule rules[] = {
      "the network's portgroup: its vlan, virtualport parameters and bandwidth"},
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
     {"interface/model@type", "e1000", H, 0,
-     "-device e1000 (Intel 82540EM; conventional PCI: on q35 it needs a PCI bridge)"},
+     "-device e1000 (Intel 82540EM). Conventional PCI: on q35 libvirt's placement puts it "
+     "behind a pcie-to-pci-bridge, which vireo-vmm lacks (refused; an address on bus 0 works)"},
     {"interface/model@type", "*", R, 0, "only models 'virtio' and 'e1000' are supported"},
     {"interface/boot@order", NULL, H, 0,
      "bootindex=N on the NIC (pc/q35; SeaBIOS boots it with an option ROM only); direct kernel "
