@@ -542,7 +542,7 @@ static int net_finish(struct dev_config *cfg, struct dev_config *const *all, uns
         return 0;
     unsigned before = 0;
     for (unsigned i = 0; i < n && all[i] != cfg; i++)
-        before += all[i]->type == &virtio_net_pci_type;
+        before += all[i]->type->category == DEV_CAT_NETWORK; /* every NIC, as QEMU counts */
     static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     memcpy(o->mac.a, base, 6);
     o->mac.a[5] = (uint8_t)(base[5] + before);

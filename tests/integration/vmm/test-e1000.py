@@ -12,6 +12,7 @@ For each VMM:
    MAC (ARP), takes a DHCP lease and pings the gateway with 1000 bytes whose ICMP checksum
    the device inserts (TCP/IP context descriptor, TXSM): slirp drops a bad checksum, so
    the reply proves the insertion; with mac= the EEPROM and the reply follow it.
+ - an e1000 then a virtio-net card without mac=: the second gets 52:54:00:12:34:57;
  - a tap in a network namespace made here (198.18.0.1/24 on the host side): ARP and a
    ping answered by the host kernel, and the tap's counters show frames both ways.
 vireo-vmm only:
@@ -55,6 +56,12 @@ def user_checks(run_guest, elf, vmm, who):
     run(run_guest, elf, vmm, "tests=net net_dhcp=1 net_mac=52:54:00:ab:cd:ef",
         "-netdev user,id=n0 -device e1000,netdev=n0,mac=52:54:00:ab:cd:ef",
         f"{who}: mac=52:54:00:ab:cd:ef in the EEPROM and RAL0/RAH0, the lease and ping follow")
+    # Default MACs count every NIC before, whatever its model: the virtio-net card after an
+    # e1000 is 52:54:00:12:34:57 (the guest drives the virtio one when both are present).
+    run(run_guest, elf, vmm, "tests=net net_mac=52:54:00:12:34:57 net_numbuf0=ok",
+        "-netdev user,id=n0 -netdev user,id=n1 -device e1000,netdev=n0 "
+        "-device virtio-net-pci,netdev=n1",
+        f"{who}: a virtio-net card after an e1000 gets the next default MAC")
 
 
 def legacy_checks(run_guest, elf, vmm):
