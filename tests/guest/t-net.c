@@ -41,6 +41,8 @@
  * checksum (0xBABA) and MAC through EERD, RAL0/RAH0, the PHY's identity and
  * link through MDIC, then 32 legacy receive descriptors of 2048 bytes and 8
  * transmit descriptors; the same ARP/DHCP/ping/pause exchanges run over it.
+ * After the ARP exchange it unmasks the causes ICR holds and checks INTx
+ * (the function's status bit) rises, and falls when ICR is read.
  * With net_csum=1 the ping's ICMP checksum is left 0 and a TCP/IP context
  * descriptor has the device insert it (TXSM), which the peer checks.
  * net_flood=, net_udp_tx= and net_udp_rx= are virtio-net only.
@@ -255,6 +257,8 @@ struct net {
      * tx_css: from which byte to the end; 0: none). */
     bool e1000;
     uint64_t regs;
+    struct pci_access pa;
+    unsigned pci_dev;
     uint32_t rx_next, tx_next;
     uint8_t tx_css, tx_cso;
 };
@@ -376,6 +380,24 @@ static bool e1k_send(struct net *nt, uint32_t len)
     return e1k_r(nt, 0x3810) == nt->tx_next; /* TDH caught up */
 }
 
+/* After frames went both ways with every cause masked: the line is low; unmasking the
+ * causes ICR holds (TXDW from the RS descriptors, RXT0 from the frames) raises INTx (the
+ * function's status bit 3), and reading ICR clears them and lowers it again. */
+static void e1k_intx_check(struct net *nt)
+{
+    struct guest *g = nt->g;
+    unsigned dev = nt->pci_dev;
+    bool low = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    e1k_w(nt, 0xd0, 0x81); /* IMS: RXT0, TXDW */
+    bool high = pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08;
+    uint32_t icr = e1k_r(nt, 0xc0);
+    bool low2 = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    e1k_w(nt, 0xd8, 0xffffffffu); /* IMC: polled again */
+    tap_ok(&g->tap, low && high && low2 && (icr & 0x81) == 0x81,
+           "net: INTx follows ICR & IMS (masked: %s, unmasked: %s, after reading ICR 0x%x: %s)",
+           low ? "low" : "high", high ? "high" : "low", icr, low2 ? "low" : "high");
+}
+
 /* Finds the 82540EM on bus 0, checks what a driver reads before it trusts the device
  * (EEPROM checksum and MAC, PHY identity and link) and starts both rings. */
 static bool e1k_start(struct net *nt, const struct pci_access *pa, const uint8_t want_mac[6])
@@ -399,6 +421,8 @@ static bool e1k_start(struct net *nt, const struct pci_access *pa, const uint8_t
     uint32_t cmd = pci_read32(pa, 0, dev, 0, PCI_COMMAND) & 0xffff;
     pci_write32(pa, 0, dev, 0, PCI_COMMAND, cmd | 0x6); /* memory, bus master */
     nt->regs = addr;
+    nt->pa = *pa;
+    nt->pci_dev = dev;
     e1k_w(nt, 0x0, 1u << 26); /* CTRL.RST */
     for (unsigned i = 0; i < 100000 && (e1k_r(nt, 0x0) & (1u << 26)); i++)
         cpu_pause();
@@ -1019,6 +1043,8 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
      * net_ip= is the address the server must offer. */
     if (!arp(nt))
         return;
+    if (nt->e1000)
+        e1k_intx_check(nt);
     if (do_dhcp) {
         if (!dhcp(nt))
             return;

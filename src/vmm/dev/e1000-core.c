@@ -22,7 +22,7 @@
  * Interrupts: ICR/ICS/IMS/IMC as the datasheet; RXT0 after each received
  * frame, RXDMT0 when the free descriptors fall under RCTL.RDMTS, TXDW for
  * descriptors with RS, TXQE when the ring is drained, LSC on link changes,
- * MDAC after an MDIC access. The delay and throttling registers (RDTR,
+ * MDAC after an MDIC access that asked for it (MDIC.I). The delay and throttling registers (RDTR,
  * RADV, TIDV, TADV, ITR) are stored and read back but ignored: every
  * interrupt is raised at once, as if they were 0.
  * Statistics: the good/total packet and octet, broadcast, multicast and
@@ -115,6 +115,7 @@ enum {
 #define MDIC_OP_WRITE (1u << 26)
 #define MDIC_OP_READ  (2u << 26)
 #define MDIC_READY    (1u << 28)
+#define MDIC_INT_EN   (1u << 29)
 #define MDIC_ERROR    (1u << 30)
 
 #define ICR_TXDW   0x1u
@@ -322,7 +323,10 @@ static void mdic_write(struct e1000_core *c, uint32_t v)
         }
     }
     c->r[MDIC / 4] = out;
-    raise(c, ICR_MDAC);
+    if (v & MDIC_INT_EN) /* MDIC.I: an interrupt at the end of the cycle */
+        raise(c, ICR_MDAC);
+    else
+        update_irq(c); /* an autonegotiation restart may have set LSC */
 }
 
 /* --- reset and link ---------------------------------------------------------------------- */
