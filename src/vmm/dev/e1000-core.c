@@ -22,9 +22,9 @@
  * Interrupts: ICR/ICS/IMS/IMC as the datasheet; RXT0 after each received
  * frame, RXDMT0 when the free descriptors fall under RCTL.RDMTS, TXDW for
  * descriptors with RS, TXQE when the ring is drained, LSC on link changes,
- * MDAC after an MDIC access that asked for it (MDIC.I). The delay and throttling registers (RDTR,
- * RADV, TIDV, TADV, ITR) are stored and read back but ignored: every
- * interrupt is raised at once, as if they were 0.
+ * MDAC after an MDIC access that asked for it (MDIC.I). The delay and
+ * throttling registers (RDTR, RADV, TIDV, TADV, ITR) are stored and read
+ * back but ignored: every interrupt is raised at once, as if they were 0.
  * Statistics: the good/total packet and octet, broadcast, multicast and
  * missed counters the driver reads; every statistics register clears on read.
  */
