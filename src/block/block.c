@@ -575,9 +575,8 @@ int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned f
     struct block_dev *b = bd->backing;
     if (!b)
         return 0;
-    if (offset >= b->size) {
+    if (offset >= b->size) { /* past the backing file's end: zeroes of this layer, as in qemu */
         out->zero = true;
-        out->depth = 1;
         return 0;
     }
     uint64_t blen = out->length;

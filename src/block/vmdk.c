@@ -16,7 +16,11 @@
  * second write to a stored grain is refused as qemu refuses it. convert
  * deflates grains on its own threads (vmdk_compress, without the image lock)
  * and stores them in order (vmdk_pwrite_compressed_raw); reads of a
- * read-only image inflate outside the lock (vmdk_pread_unlocked).
+ * read-only image inflate outside the lock (vmdk_pread_unlocked), with
+ * libdeflate (about twice zlib's speed on whole buffers, the same zlib format
+ * and Adler-32 check); a grain libdeflate refuses (truncated, longer than a
+ * grain, a bad checksum) goes through zlib as before, so what reads and what
+ * fails to read is unchanged.
  *
  * The descriptor's CID changes on the first write of each open, as VMware and
  * qemu do, so an overlay whose parentCID no longer matches its base is
@@ -38,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,8 +147,9 @@ struct zslot {
     struct zslot *next;
     bool deflating;
     z_stream z;
-    uint8_t *rbuf, *grain; /* inflating: the compressed bytes, a grain */
-    uint64_t bufgrain;     /* the grain size they were made for */
+    struct libdeflate_decompressor *ld; /* inflating: the fast path (NULL: zlib only) */
+    uint8_t *rbuf, *grain;              /* inflating: the compressed bytes, a grain */
+    uint64_t bufgrain;                  /* the grain size they were made for */
 };
 
 static struct vmdk *K(struct block_dev *bd)
@@ -308,11 +314,13 @@ static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_
 
 /* Inflates the grain stored compressed at sector into out (one grain):
  * reads at most `want` bytes of the file into rbuf (2 grains + 12 bytes) and
- * inflates them with z (set up by the caller). Touches no shared
+ * inflates them with ld when given, else (or when ld refuses the stream)
+ * with z (set up by the caller). Touches no shared
  * state of the extent but what open fixed, so readers of a read-only image
  * call it without the image lock, each with its own buffers. */
 static int inflate_grain(const struct extent *e, uint32_t sector, uint64_t want, uint8_t *rbuf,
-                         z_stream *z, uint8_t *out, struct verr *err)
+                         struct libdeflate_decompressor *ld, z_stream *z, uint8_t *out,
+                         struct verr *err)
 {
     uint64_t off = (uint64_t)sector * SECTOR;
     if (off >= e->file_len)
@@ -339,6 +347,13 @@ static int inflate_grain(const struct extent *e, uint32_t sector, uint64_t want,
     }
     if (r < 0)
         return r;
+    size_t in_used, out_got;
+    if (ld && libdeflate_zlib_decompress_ex(ld, data, (size_t)dlen, out, (size_t)e->grain, &in_used,
+                                            &out_got) == LIBDEFLATE_SUCCESS) {
+        if (out_got < e->grain)
+            memset(out + out_got, 0, e->grain - out_got);
+        return 0;
+    }
     /* One zlib stream per grain, as uncompress() reads it. */
     inflateReset(z);
     z->next_in = (Bytef *)data;
@@ -375,7 +390,7 @@ static int read_compressed(struct extent *e, uint32_t sector, struct verr *err)
             return verr_set(err, ENOMEM, "'%s': could not set up zlib", e->path);
         }
     }
-    int r = inflate_grain(e, sector, 2 * e->grain + 12, e->rbuf, e->inflater, e->gcache, err);
+    int r = inflate_grain(e, sector, 2 * e->grain + 12, e->rbuf, NULL, e->inflater, e->gcache, err);
     if (r == 0)
         e->gcache_sector = sector;
     return r;
@@ -488,6 +503,8 @@ static struct zslot *zslot_get(struct vmdk *k, bool deflating)
         free(z);
         return NULL;
     }
+    if (!deflating)
+        z->ld = libdeflate_alloc_decompressor(); /* NULL: zlib alone still reads */
     return z;
 }
 
@@ -508,6 +525,7 @@ static void zslots_free(struct vmdk *k)
             deflateEnd(&z->z);
         else
             inflateEnd(&z->z);
+        libdeflate_free_decompressor(z->ld);
         free(z->rbuf);
         free(z->grain);
         free(z);
@@ -567,7 +585,7 @@ static int ro_grain_read(struct block_dev *bd, struct extent *e, struct zslot *r
     /* A whole grain is inflated in place; part of one through the reader's
      * buffer, then kept as the last inflated grain for the next small read. */
     bool whole = in == 0 && n == e->grain;
-    r = inflate_grain(e, sector, want, rd->rbuf, &rd->z, whole ? p : rd->grain, err);
+    r = inflate_grain(e, sector, want, rd->rbuf, rd->ld, &rd->z, whole ? p : rd->grain, err);
     if (r < 0 || whole)
         return r;
     memcpy(p, rd->grain + in, n);

@@ -80,11 +80,10 @@ static int disk_defaults(struct domain_def *def, struct verr *err)
             return verr_set(err, EINVAL,
                             "invalid value 'virtio' for attribute 'bus' of element 'target': a "
                             "cdrom cannot use bus 'virtio'");
-        bool empty = !d->source_path && d->source_type != DOMAIN_DISK_SOURCE_NETWORK &&
-                     d->source_type != DOMAIN_DISK_SOURCE_VOLUME;
+        /* raw for every drive, an empty CD-ROM too (libvirtd writes type='raw' for it) */
         if (!d->driver_name)
             d->driver_name = xstrdup("qemu");
-        if (!d->driver_type && !empty)
+        if (!d->driver_type)
             d->driver_type = xstrdup("raw");
     }
     return 0;

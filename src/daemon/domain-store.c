@@ -47,6 +47,7 @@ void vd_domain_free(struct vd_domain *dom)
     vd_blockjob_domain_stopped(dom);
     vd_domain_console_close_log(dom);
     vd_hotplug_free(dom);
+    vd_domain_live_vcpus_free(dom);
     vd_domain_agent_detach(dom);
     vd_job_free_all(dom);
     vd_migration_free(dom);

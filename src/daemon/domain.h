@@ -74,6 +74,7 @@ struct vd_domain {
     char *current_snapshot;             /* the current snapshot's name, or NULL */
     struct vd_blockjob *blockjobs;      /* block jobs running (blockjob.c) */
     void *hotplug;                      /* a detach waiting for DEVICE_DELETED (hotplug.c) */
+    void *vcpu_unplug;                  /* setvcpus --live downwards (live-vcpus.c) */
     struct vd_agent *agent;             /* the guest agent's socket while it runs (agent.h) */
     bool agent_connected;               /* the guest opened the agent's port (VSERPORT_CHANGE) */
     bool tainted_agent;                 /* qemu-agent-command was used (custom-ga-command) */
@@ -200,6 +201,14 @@ void vd_domain_job_set_vcpus(struct vd_job *job);
  * calls then(job), or fails the job. */
 void vd_domain_live_add_vcpus(struct vd_job *job, unsigned from, unsigned to,
                               void (*then)(struct vd_job *job));
+/* setvcpus --live downwards (live-vcpus.c): device_del of vCPUs from-1 down to `to` (only
+ * ones plugged live), each waiting for its DEVICE_DELETED; then(job), or the job fails. */
+void vd_domain_live_del_vcpus(struct vd_job *job, unsigned from, unsigned to,
+                              void (*then)(struct vd_job *job));
+/* QMP DEVICE_DELETED: a vCPU's ("vcpuN") brings the live count down (live-vcpus.c). */
+void vd_domain_vcpu_deleted(struct vd_domain *dom, const char *data);
+/* Forgets an unplug still waiting (the domain is being freed). */
+void vd_domain_live_vcpus_free(struct vd_domain *dom);
 /* libvirt's --live/--config/--current: whether the change goes to the running VM, to the
  * persistent definition; the checks before either (job failed, -1, when one fails). */
 bool vd_domain_affects_live(const struct vd_domain *dom, unsigned flags);

@@ -246,9 +246,10 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
     struct vd_domain *dom = owner;
     vd_emit_monitor_event(dom->daemon, dom, name, seconds, micros, data);
     vd_blockjob_qmp_event(dom, name, data);
-    if (strcmp(name, "DEVICE_DELETED") == 0)
+    if (strcmp(name, "DEVICE_DELETED") == 0) {
         vd_hotplug_device_deleted(dom, data);
-    else if (strcmp(name, "VSERPORT_CHANGE") == 0)
+        vd_domain_vcpu_deleted(dom, data);
+    } else if (strcmp(name, "VSERPORT_CHANGE") == 0)
         vd_domain_channel_event(dom, data);
 }
 

@@ -4,7 +4,7 @@
  * (through its VMM), to its persistent definition, or both, as libvirt's
  * VIR_DOMAIN_AFFECT_LIVE / AFFECT_CONFIG flags say.
  *
- * setvcpus --live plugs vCPUs through live-vcpus.c.
+ * setvcpus --live plugs and unplugs vCPUs through live-vcpus.c.
  *
  * The live half never touches the persistent definition and the config
  * half never the running VM: a running domain's live definition is its own
@@ -209,9 +209,7 @@ void vd_domain_job_set_vcpus(struct vd_job *job)
         return;
     }
     if (n < now) {
-        /* TODO: unplug (device_del of the CPU, the guest's eject). */
-        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
-                    "Operation not supported: vireo-vmm cannot unplug vCPUs yet");
+        vd_domain_live_del_vcpus(job, now, n, set_vcpus_live_done); /* live-vcpus.c */
         return;
     }
     if (n > now) {

@@ -106,14 +106,10 @@ static void empty_answer(struct vd_deferred *df, const struct remote_type *type,
 static int get_time(struct vd_call *c)
 {
     const struct remote_domain_get_time_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetTime",
-                            a->flags);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetTime") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     return vd_agent_call(c, c->dom, "{\"execute\":\"guest-get-time\"}", VD_AGENT_TIMEOUT_BLOCK,
                          false, remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_TIME)->ret, time_answer);
 }
@@ -122,14 +118,10 @@ static int set_time(struct vd_call *c)
 {
     const struct remote_domain_set_time_args *a = c->args;
     unsigned sync = 1; /* VIR_DOMAIN_TIME_SYNC */
-    if (a->flags & ~sync)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSetTime",
-                            a->flags & ~sync);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, sync, "qemuDomainSetTime") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     char cmd[128];
     if (a->flags & sync) { /* the agent sets the guest's clock from its RTC */
         snprintf(cmd, sizeof(cmd), "{\"execute\":\"guest-set-time\"}");
@@ -155,6 +147,21 @@ static const char *str_member(struct json_object *o, const char *key)
                : NULL;
 }
 
+/* The interface out already has for an agent name, with an alias (eth0:1) folded into its
+ * base name as libvirt does; a new one (hardware address from this entry) when there is none. */
+static struct remote_domain_interface *iface_for(struct remote_domain_interface_addresses_ret *out,
+                                                 const char *name, const char *hw)
+{
+    size_t len = strcspn(name, ":");
+    for (size_t i = 0; i < out->ifaces_len; i++)
+        if (strlen(out->ifaces[i].name) == len && !strncmp(out->ifaces[i].name, name, len))
+            return &out->ifaces[i];
+    struct remote_domain_interface *ifc = &out->ifaces[out->ifaces_len++];
+    ifc->name = xstrndup(name, len);
+    ifc->hwaddr = hw ? xstrdup(hw) : NULL;
+    return ifc;
+}
+
 int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out)
 {
     memset(out, 0, sizeof(*out));
@@ -170,14 +177,12 @@ int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_
             memset(out, 0, sizeof(*out));
             return -EINVAL;
         }
-        struct remote_domain_interface *ifc = &out->ifaces[out->ifaces_len++];
-        ifc->name = xstrdup(name);
-        ifc->hwaddr = hw ? xstrdup(hw) : NULL;
+        struct remote_domain_interface *ifc = iface_for(out, name, hw);
         if (!json_object_object_get_ex(it, "ip-addresses", &ips) ||
             !json_object_is_type(ips, json_type_array))
             continue;
         size_t na = json_object_array_length(ips);
-        ifc->addrs = xcalloc(na ? na : 1, sizeof(*ifc->addrs));
+        ifc->addrs = xrealloc(ifc->addrs, (ifc->addrs_len + na + 1) * sizeof(*ifc->addrs));
         for (size_t k = 0; k < na; k++) {
             struct json_object *ad = json_object_array_get_idx(ips, k), *pf = NULL;
             const char *type = str_member(ad, "ip-address-type"),
@@ -232,16 +237,13 @@ static void count_answer(struct vd_deferred *df, const struct remote_type *type,
 static int fs_freeze_thaw(struct vd_call *c, bool freeze)
 {
     const struct remote_domain_fsfreeze_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s", a->flags,
-                            freeze ? "qemuDomainFSFreeze" : "qemuDomainFSThaw");
+    if (vd_call_check_flags(c, a->flags, 0, freeze ? "qemuDomainFSFreeze" : "qemuDomainFSThaw") < 0)
+        return -1;
     if (!freeze && a->mountpoints_len) /* libvirt: thaw takes every filesystem */
         return vd_call_fail(c, VIR_ERR_ARGUMENT_UNSUPPORTED,
                             "argument unsupported: specifying mountpoints is not supported");
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     struct json_object *cmd = json_object_new_object();
     json_object_object_add(cmd, "execute",
                            json_object_new_string(!freeze ? "guest-fsfreeze-thaw"
@@ -279,17 +281,13 @@ static int set_user_password(struct vd_call *c)
 {
     const struct remote_domain_set_user_password_args *a = c->args;
     unsigned encrypted = 1; /* VIR_DOMAIN_PASSWORD_ENCRYPTED */
-    if (a->flags & ~encrypted)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSetUserPassword",
-                            a->flags & ~encrypted);
+    if (vd_call_check_flags(c, a->flags, encrypted, "qemuDomainSetUserPassword") < 0)
+        return -1;
     if (!a->user || !a->password)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: %s in %s must not be NULL",
                             !a->user ? "user" : "password", "virDomainSetUserPassword");
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     /* qemu-ga takes the password base64-encoded, and crypted says whether it is a hash */
     gnutls_datum_t in = {(unsigned char *)a->password, (unsigned)strlen(a->password)}, b64 = {0};
     if (gnutls_base64_encode2(&in, &b64) < 0)
@@ -406,18 +404,14 @@ static void gi_next(struct guestinfo *g)
 static int get_guest_info(struct vd_call *c)
 {
     const struct remote_domain_get_guest_info_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetGuestInfo",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetGuestInfo") < 0)
+        return -1;
     if (a->types & ~(unsigned)GI_ALL)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: unsupported guest information types '0x%x'",
                             a->types & ~(unsigned)GI_ALL);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     int code = 0;
     struct verr e = {0};
     if (vd_domain_agent_available(c->dom, &code, &e) < 0)
@@ -732,14 +726,10 @@ static void vcpus_params_answer(struct vd_deferred *df, const struct remote_type
 static int get_guest_vcpus(struct vd_call *c)
 {
     const struct remote_domain_get_guest_vcpus_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetGuestVcpus",
-                            a->flags);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetGuestVcpus") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     return vd_agent_call(c, c->dom, "{\"execute\":\"guest-get-vcpus\"}", VD_AGENT_TIMEOUT_BLOCK,
                          false, remote_proc_lookup(REMOTE_PROC_DOMAIN_GET_GUEST_VCPUS)->ret,
                          vcpus_params_answer);
@@ -748,11 +738,8 @@ static int get_guest_vcpus(struct vd_call *c)
 static int set_guest_vcpus(struct vd_call *c)
 {
     const struct remote_domain_set_guest_vcpus_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSetGuestVcpus",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSetGuestVcpus") < 0)
+        return -1;
     if (a->state != 0 && a->state != 1)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: unsupported state value");
     struct bitmap *map = NULL;
@@ -760,10 +747,9 @@ static int set_guest_vcpus(struct vd_call *c)
     if (cpulist_parse(a->cpumap, GUEST_VCPU_MAX_ID, &map, &e) < 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: Failed to parse bitmap '%s'",
                             a->cpumap);
-    if (!vd_domain_is_active(c->dom)) {
+    if (vd_call_need_running(c, c->dom, false) < 0) {
         bitmap_free(map);
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+        return -1;
     }
     struct vcpus_call *vc = xcalloc(1, sizeof(*vc));
     vc->map = map;
@@ -774,11 +760,9 @@ static int set_guest_vcpus(struct vd_call *c)
 int vd_agent_set_vcpus_count(struct vd_call *c, unsigned nvcpus, unsigned flags)
 {
     unsigned live = 1, config = 2, maximum = 4; /* VIR_DOMAIN_AFFECT_*, VIR_DOMAIN_VCPU_MAXIMUM */
-    if (flags & ~(live | config | maximum | 8u | 16u))
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSetVcpusFlags",
-                            flags & ~(live | config | maximum | 8u | 16u));
+    if (vd_call_check_flags(c, flags, live | config | maximum | 8u | 16u,
+                            "qemuDomainSetVcpusFlags") < 0)
+        return -1;
     /* TODO: libvirt's own wording for --guest with --config or --maximum was not at hand;
      * these two refusals are Vireo's words. */
     if (flags & (config | maximum))
@@ -786,9 +770,8 @@ int vd_agent_set_vcpus_count(struct vd_call *c, unsigned nvcpus, unsigned flags)
                             flags & maximum ? "changing the maximum vCPU count through the guest "
                                               "agent is not supported"
                                             : "the guest agent changes only the live domain");
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     int code = 0;
     struct verr e = {0};
     if (vd_domain_agent_available(c->dom, &code, &e) < 0)
@@ -924,14 +907,10 @@ static void fsinfo_replied(void *opaque, int r, struct json_object *reply, const
 static int get_fs_info(struct vd_call *c)
 {
     const struct remote_domain_get_fsinfo_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetFSInfo",
-                            a->flags);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetFSInfo") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     int code = 0;
     struct verr e = {0};
     if (vd_domain_agent_available(c->dom, &code, &e) < 0)

@@ -28,9 +28,8 @@
 /* The running domain's disk that path names, or -1 with libvirt's error. */
 static int lookup(struct vd_call *c, const char *path, struct domain_disk **out)
 {
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     *out = vd_blockjob_disk(c->dom, path);
     if (!*out)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -101,11 +100,8 @@ static int block_copy(struct vd_call *c)
     const struct remote_domain_block_copy_args *a = c->args;
     const unsigned known = VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
                            VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
-    if (a->flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainBlockCopy",
-                            a->flags & ~known);
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainBlockCopy") < 0)
+        return -1;
     struct vd_blockjob_copy cp = {.shallow = a->flags & VIR_DOMAIN_BLOCK_COPY_SHALLOW,
                                   .reuse = a->flags & VIR_DOMAIN_BLOCK_COPY_REUSE_EXT};
     for (uint32_t k = 0; k < a->params_len; k++) {
@@ -171,11 +167,8 @@ static int block_rebase(struct vd_call *c)
     const unsigned known = VIR_DOMAIN_BLOCK_REBASE_SHALLOW | VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT |
                            VIR_DOMAIN_BLOCK_REBASE_COPY_RAW | VIR_DOMAIN_BLOCK_REBASE_COPY |
                            VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES;
-    if (a->flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainBlockRebase",
-                            a->flags & ~known);
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainBlockRebase") < 0)
+        return -1;
     if (!(a->flags & VIR_DOMAIN_BLOCK_REBASE_COPY))
         return vd_call_fail(c, VIR_ERR_NO_SUPPORT,
                             "this function is not supported by the connection driver: "
@@ -224,11 +217,9 @@ static void info_done(void *opaque, int r, uint64_t cur, uint64_t end, const cha
 static int get_block_job_info(struct vd_call *c)
 {
     const struct remote_domain_get_block_job_info_args *a = c->args;
-    if (a->flags & ~VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetBlockJobInfo",
-                            a->flags & ~VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES);
+    if (vd_call_check_flags(c, a->flags, VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES,
+                            "qemuDomainGetBlockJobInfo") < 0)
+        return -1;
     struct domain_disk *disk;
     if (lookup(c, a->path, &disk) < 0)
         return -1;
@@ -256,11 +247,8 @@ static int block_job_abort(struct vd_call *c)
 {
     const struct remote_domain_block_job_abort_args *a = c->args;
     const unsigned known = VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC | VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT;
-    if (a->flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainBlockJobAbort",
-                            a->flags & ~known);
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainBlockJobAbort") < 0)
+        return -1;
     struct domain_disk *disk;
     if (lookup(c, a->path, &disk) < 0)
         return -1;
@@ -293,11 +281,9 @@ static int block_job_abort(struct vd_call *c)
 static int block_job_set_speed(struct vd_call *c)
 {
     const struct remote_domain_block_job_set_speed_args *a = c->args;
-    if (a->flags & ~VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainBlockJobSetSpeed",
-                            a->flags & ~VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES);
+    if (vd_call_check_flags(c, a->flags, VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES,
+                            "qemuDomainBlockJobSetSpeed") < 0)
+        return -1;
     uint64_t bw = a->bandwidth;
     if (!(a->flags & VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)) {
         if (bw > BANDWIDTH_MAX_MIB)

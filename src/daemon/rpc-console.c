@@ -39,9 +39,8 @@ static int open_console(struct vd_call *c)
     const struct remote_domain_open_console_args *a = c->args;
     struct vd_domain *dom = c->dom;
     struct vd_client *cl = c->client;
-    if (!vd_domain_is_active(dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, dom, false) < 0)
+        return -1;
     if (!vd_domain_has_console(dom))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: the console is not connected");

@@ -227,11 +227,8 @@ static int compare_words(const struct cpu_def *d, const cpu_words have)
 static int compare_cpu(struct vd_call *c)
 {
     const struct remote_connect_compare_cpu_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectCompareCPU",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectCompareCPU") < 0)
+        return -1;
     struct cpu_def d;
     if (parse_cpu(c, a->xml, false, &d) < 0)
         return -1;
@@ -276,11 +273,8 @@ static int check_hypervisor(struct vd_call *c, const char *emulator, const char 
 static int compare_hypervisor_cpu(struct vd_call *c)
 {
     const struct remote_connect_compare_hypervisor_cpu_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectCompareHypervisorCPU",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectCompareHypervisorCPU") < 0)
+        return -1;
     if (check_hypervisor(c, a->emulator, a->arch, a->machine, a->virttype) < 0)
         return -1;
     struct cpu_def d;
@@ -388,11 +382,8 @@ static int baseline(struct vd_call *c, char *const *xml, uint32_t n, const cpu_w
 static int baseline_cpu(struct vd_call *c)
 {
     const struct remote_connect_baseline_cpu_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectBaselineCPU",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectBaselineCPU") < 0)
+        return -1;
     return baseline(c, a->xmlCPUs, a->xmlCPUs_len, NULL,
                     &((struct remote_connect_baseline_cpu_ret *)c->ret)->cpu);
 }
@@ -400,11 +391,8 @@ static int baseline_cpu(struct vd_call *c)
 static int baseline_hypervisor_cpu(struct vd_call *c)
 {
     const struct remote_connect_baseline_hypervisor_cpu_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectBaselineHypervisorCPU",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectBaselineHypervisorCPU") < 0)
+        return -1;
     if (check_hypervisor(c, a->emulator, a->arch, a->machine, a->virttype) < 0)
         return -1;
     cpu_words have;

@@ -219,14 +219,11 @@ static int domain_get_cpu_stats(struct vd_call *c)
         return vd_call_fail(c, VIR_ERR_RPC, "RPC error: nparams too large");
     if (a->ncpus > NCPUS_MAX)
         return vd_call_fail(c, VIR_ERR_RPC, "RPC error: ncpus too large");
-    if (a->flags & ~4u) /* VIR_TYPED_PARAM_STRING_OKAY */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetCPUStats",
-                            a->flags & ~4u);
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    /* VIR_TYPED_PARAM_STRING_OKAY */
+    if (vd_call_check_flags(c, a->flags, 4u, "qemuDomainGetCPUStats") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     const struct vd_cgroups *cg = vd_daemon_cgroups(c->d);
     const char *name = c->dom->def->name;
     if (!has_accounting(cg, name))

@@ -108,11 +108,8 @@ static int define(struct vd_call *c)
         flags = ((const struct remote_domain_define_xml_flags_args *)c->args)->flags;
         out = &((struct remote_domain_define_xml_flags_ret *)c->ret)->dom;
     }
-    if (flags & ~(unsigned)VIR_DOMAIN_DEFINE_VALIDATE)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainDefineXMLFlags",
-                            flags & ~(unsigned)VIR_DOMAIN_DEFINE_VALIDATE);
+    if (vd_call_check_flags(c, flags, VIR_DOMAIN_DEFINE_VALIDATE, "qemuDomainDefineXMLFlags") < 0)
+        return -1;
     struct verr e = {0};
     struct vd_domain *dom;
     int r = vd_domain_define(

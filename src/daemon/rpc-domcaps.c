@@ -53,11 +53,8 @@ static int domain_capabilities(struct vd_call *c)
     const struct remote_connect_get_domain_capabilities_args *a = c->args;
     struct utsname u;
     uname(&u);
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectGetDomainCapabilities",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectGetDomainCapabilities") < 0)
+        return -1;
     if (a->virttype && strcmp(a->virttype, "kvm") != 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: unknown virttype: %s (vireo-vmm runs 'kvm' only)",

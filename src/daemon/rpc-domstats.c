@@ -662,12 +662,9 @@ static int get_all_domain_stats(struct vd_call *call)
     unsigned flags = a->flags;
     unsigned known = F_ACTIVE | F_INACTIVE | F_PERSISTENT | F_TRANSIENT | F_RUNNING | F_PAUSED |
                      F_SHUTOFF | F_OTHER | F_NOWAIT | F_ENFORCE;
-    if (flags & ~known)
-        /* TODO: --backing (each layer of a backing chain as its own block entry). */
-        return vd_call_fail(call, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuConnectGetAllDomainStats",
-                            flags & ~known);
+    /* TODO: --backing (each layer of a backing chain as its own block entry). */
+    if (vd_call_check_flags(call, flags, known, "qemuConnectGetAllDomainStats") < 0)
+        return -1;
     unsigned stats = a->stats;
     if ((flags & F_ENFORCE) && (stats & ~(unsigned)STATS_ALL))
         return vd_call_fail(call, VIR_ERR_ARGUMENT_UNSUPPORTED,
@@ -772,16 +769,12 @@ static void mem_actual(void *opaque, int r, struct json_object *ret, const char 
 static int memory_stats(struct vd_call *c)
 {
     const struct remote_domain_memory_stats_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainMemoryStats",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainMemoryStats") < 0)
+        return -1;
     if (a->maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX)
         return vd_call_fail(c, VIR_ERR_RPC, "RPC error: maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX");
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     struct mem_call *m = xcalloc(1, sizeof(*m));
     m->vmm = c->dom->vmm;
     m->max = a->maxStats;
@@ -828,18 +821,14 @@ static int set_memory_stats_period(struct vd_call *c)
 {
     const struct remote_domain_set_memory_stats_period_args *a = c->args;
     unsigned live = 1, config = 2;
-    if (a->flags & ~(live | config))
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSetMemoryStatsPeriod",
-                            a->flags & ~(live | config));
+    if (vd_call_check_flags(c, a->flags, live | config, "qemuDomainSetMemoryStatsPeriod") < 0)
+        return -1;
     bool active = vd_domain_is_active(c->dom) && c->dom->vmm;
     /* --current: the running domain if it runs, else its definition */
     bool want_live = (a->flags & live) || (!(a->flags & (live | config)) && active);
     bool want_config = (a->flags & config) || (!(a->flags & (live | config)) && !active);
-    if (want_live && !active)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (want_live && vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     if (want_config && !c->dom->persistent)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: cannot change persistent config "

@@ -250,11 +250,8 @@ static int node_cpu_map(struct vd_call *c)
 {
     const struct remote_node_get_cpu_map_args *a = c->args;
     struct remote_node_get_cpu_map_ret *r = c->ret;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virHostCPUGetMap",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virHostCPUGetMap") < 0)
+        return -1;
     char text[4096];
     unsigned char present[128] = {0}, online[128] = {0};
     sysfs_text("/sys/devices/system/cpu/present", text, sizeof(text));

@@ -126,22 +126,16 @@ static int create(struct vd_call *c)
 {
     unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS ? dom_flags(c) : 0;
     const unsigned known = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_FORCE_BOOT;
-    if (flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainCreateWithFlags",
-                            flags & ~known);
+    if (vd_call_check_flags(c, flags, known, "qemuDomainCreateWithFlags") < 0)
+        return -1;
     return submit(c, c->dom, "start", vd_domain_job_start, flags, 0);
 }
 
 static int create_xml(struct vd_call *c)
 {
     const struct remote_domain_create_xml_args *a = c->args;
-    if (a->flags & ~(unsigned)VIR_DOMAIN_START_PAUSED)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainCreateXML",
-                            a->flags & ~(unsigned)VIR_DOMAIN_START_PAUSED);
+    if (vd_call_check_flags(c, a->flags, VIR_DOMAIN_START_PAUSED, "qemuDomainCreateXML") < 0)
+        return -1;
     struct verr e = {0};
     struct vd_domain *dom;
     int r = vd_domain_create_transient(c->d, a->xml_desc, &dom, &e);

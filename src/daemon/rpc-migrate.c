@@ -548,19 +548,10 @@ static int perform(struct vd_call *c)
 
 /* ---- tunables and the job ---- */
 
-static int bad_flags(struct vd_call *c, unsigned flags, unsigned known, const char *fn)
-{
-    if (flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s",
-                            flags & ~known, fn);
-    return 0;
-}
-
 static int set_max_downtime(struct vd_call *c)
 {
     const struct remote_domain_migrate_set_max_downtime_args *a = c->args;
-    if (bad_flags(c, a->flags, 0, "qemuDomainMigrateSetMaxDowntime") < 0)
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainMigrateSetMaxDowntime") < 0)
         return -1;
     struct verr e = {0};
     if (vd_migrate_set_downtime(c->dom, a->downtime, &e) < 0)
@@ -571,11 +562,10 @@ static int set_max_downtime(struct vd_call *c)
 static int get_max_downtime(struct vd_call *c)
 {
     const struct remote_domain_migrate_get_max_downtime_args *a = c->args;
-    if (bad_flags(c, a->flags, 0, "qemuDomainMigrateGetMaxDowntime") < 0)
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainMigrateGetMaxDowntime") < 0)
         return -1;
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     ((struct remote_domain_migrate_get_max_downtime_ret *)c->ret)->downtime =
         c->dom->mig_downtime_ms ? c->dom->mig_downtime_ms : VD_MIGRATE_DOWNTIME_DEFAULT;
     return 0;
@@ -584,7 +574,7 @@ static int get_max_downtime(struct vd_call *c)
 static int set_max_speed(struct vd_call *c)
 {
     const struct remote_domain_migrate_set_max_speed_args *a = c->args;
-    if (bad_flags(c, a->flags, 0, "qemuDomainMigrateSetMaxSpeed") < 0)
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainMigrateSetMaxSpeed") < 0)
         return -1;
     struct verr e = {0};
     if (vd_migrate_set_speed(c->dom, a->bandwidth, &e) < 0)
@@ -595,7 +585,7 @@ static int set_max_speed(struct vd_call *c)
 static int get_max_speed(struct vd_call *c)
 {
     const struct remote_domain_migrate_get_max_speed_args *a = c->args;
-    if (bad_flags(c, a->flags, 0, "qemuDomainMigrateGetMaxSpeed") < 0)
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainMigrateGetMaxSpeed") < 0)
         return -1;
     ((struct remote_domain_migrate_get_max_speed_ret *)c->ret)->bandwidth =
         c->dom->mig_speed_mibs ? c->dom->mig_speed_mibs : VD_MIGRATE_SPEED_MAX;
@@ -635,8 +625,8 @@ static void add_ullong(struct remote_typed_param *v, uint32_t *n, const char *f,
 static int get_job_stats(struct vd_call *c)
 {
     const struct remote_domain_get_job_stats_args *a = c->args;
-    if (bad_flags(c, a->flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED,
-                  "qemuDomainGetJobStats") < 0)
+    if (vd_call_check_flags(c, a->flags, JOB_STATS_COMPLETED | JOB_STATS_KEEP_COMPLETED,
+                            "qemuDomainGetJobStats") < 0)
         return -1;
     struct vd_job_stats st;
     bool completed = a->flags & JOB_STATS_COMPLETED;

@@ -336,11 +336,8 @@ static int leases(struct vd_call *c)
         return -1;
     const struct remote_network_get_dhcp_leases_args *a = c->args;
     struct remote_network_get_dhcp_leases_ret *r = c->ret;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "networkGetDHCPLeases",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "networkGetDHCPLeases") < 0)
+        return -1;
     struct vd_network_lease *ls;
     size_t nl;
     struct verr e = {0};
@@ -438,14 +435,10 @@ static int domifaddr(struct vd_call *c)
 {
     const struct remote_domain_interface_addresses_args *a = c->args;
     struct remote_domain_interface_addresses_ret *r = c->ret;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainInterfaceAddresses",
-                            a->flags);
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainInterfaceAddresses") < 0)
+        return -1;
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     switch (a->source) {
     case 0: /* VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE */
         from_leases(c, c->dom->def, r);

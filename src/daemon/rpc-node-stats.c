@@ -135,11 +135,8 @@ static int memory_stats(struct vd_call *c)
     struct remote_node_get_memory_stats_ret *r = c->ret;
     int ids[MAX_CELLS];
     int n = cell_ids(ids, MAX_CELLS);
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virHostMemGetStats",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virHostMemGetStats") < 0)
+        return -1;
     /* VIR_NODE_MEMORY_STATS_ALL_CELLS (-1): the host; else one cell: total and free only */
     if (a->cellNum != -1 && !cell_exists(a->cellNum, ids, n))
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
@@ -171,11 +168,8 @@ static int cpu_stats(struct vd_call *c)
 {
     const struct remote_node_get_cpu_stats_args *a = c->args;
     struct remote_node_get_cpu_stats_ret *r = c->ret;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virHostCPUGetStatsLinux",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virHostCPUGetStatsLinux") < 0)
+        return -1;
     if (a->nparams == 0) {
         r->nparams = 4;
         return 0;
@@ -263,11 +257,9 @@ static int memory_parameters(struct vd_call *c)
 {
     const struct remote_node_get_memory_parameters_args *a = c->args;
     struct remote_node_get_memory_parameters_ret *r = c->ret;
-    if (a->flags & ~(1u << 2)) /* VIR_TYPED_PARAM_STRING_OKAY: clients send it; no strings here */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virHostMemGetParameters",
-                            a->flags & ~(1u << 2));
+    /* VIR_TYPED_PARAM_STRING_OKAY: clients send it; no strings here */
+    if (vd_call_check_flags(c, a->flags, 1u << 2, "virHostMemGetParameters") < 0)
+        return -1;
     size_t n = ksm_count();
     if (a->nparams == 0) {
         r->nparams = (int)n;
@@ -298,11 +290,8 @@ static int memory_parameters(struct vd_call *c)
 static int set_memory_parameters(struct vd_call *c)
 {
     const struct remote_node_set_memory_parameters_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virHostMemSetParameters",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virHostMemSetParameters") < 0)
+        return -1;
     size_t have = ksm_count();
     /* all checked before any is written: a refusal changes nothing */
     for (uint32_t k = 0; k < a->params_len; k++) {

@@ -121,9 +121,8 @@ static int event_register(struct vd_call *c)
 {
     const struct qemu_connect_domain_monitor_event_register_args *a = c->args;
     unsigned known = QEMU_MONITOR_EVENT_REGEX | QEMU_MONITOR_EVENT_NOCASE;
-    if (a->flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                            a->flags & ~known, "qemuConnectDomainQemuMonitorEventRegister");
+    if (vd_call_check_flags(c, a->flags, known, "qemuConnectDomainQemuMonitorEventRegister") < 0)
+        return -1;
     if (a->dom && !vd_domain_find_uuid(c->d, a->dom->uuid)) {
         char uuid[37];
         domain_uuid_format(a->dom->uuid, uuid);
@@ -190,12 +189,10 @@ static void agent_answer(struct vd_deferred *df, const struct remote_type *type,
 static int agent_command(struct vd_call *c, struct vd_domain *dom)
 {
     const struct qemu_domain_agent_command_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                            a->flags, "qemuDomainQemuAgentCommand");
-    if (!vd_domain_is_active(dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainQemuAgentCommand") < 0)
+        return -1;
+    if (vd_call_need_running(c, dom, false) < 0)
+        return -1;
     if (a->timeout < -2)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: guest agent timeout '%d' is less than the minimum "
@@ -259,9 +256,9 @@ int vd_qemu_call(void *ctx, const struct rpc_header *h, const void *args, void *
                             "Domain not found: no domain with matching uuid '%s' (%s)", uuid,
                             a->dom.name);
     }
-    if (a->flags & ~QEMU_MONITOR_COMMAND_HMP)
-        return vd_call_fail(&c, VIR_ERR_INVALID_ARG, "unsupported flags (0x%x) in function %s",
-                            a->flags & ~QEMU_MONITOR_COMMAND_HMP, "qemuDomainQemuMonitorCommand");
+    if (vd_call_check_flags(&c, a->flags, QEMU_MONITOR_COMMAND_HMP,
+                            "qemuDomainQemuMonitorCommand") < 0)
+        return -1;
     if (!dom->vmm)
         return vd_call_fail(&c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: domain is not running");

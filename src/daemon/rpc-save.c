@@ -72,11 +72,8 @@ static int restore(struct vd_call *c)
     }
     unsigned known =
         VIR_DOMAIN_SAVE_BYPASS_CACHE | VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
-    if (flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainRestoreFlags",
-                            flags & ~known);
+    if (vd_call_check_flags(c, flags, known, "qemuDomainRestoreFlags") < 0)
+        return -1;
     if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: Flags 'VIR_DOMAIN_SAVE_RUNNING' and "
@@ -127,11 +124,8 @@ static int restore(struct vd_call *c)
 static int has_managed_save(struct vd_call *c)
 {
     const struct remote_domain_has_managed_save_image_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainHasManagedSaveImage",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainHasManagedSaveImage") < 0)
+        return -1;
     ((struct remote_domain_has_managed_save_image_ret *)c->ret)->result =
         vd_domain_has_managed_save(c->dom);
     return 0;
@@ -157,11 +151,8 @@ static void job_managed_save_remove(struct vd_job *job)
 static int managed_save_remove(struct vd_call *c)
 {
     const struct remote_domain_managed_save_remove_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainManagedSaveRemove",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainManagedSaveRemove") < 0)
+        return -1;
     vd_job_submit(vd_call_job(c, c->dom, "managedsave-remove", job_managed_save_remove, 0));
     return RPC_HANDLER_DEFERRED;
 }
@@ -171,10 +162,8 @@ static int managed_save_remove(struct vd_call *c)
 static int image_xml(struct vd_call *c, const char *path, unsigned flags, const char *fn,
                      char **out)
 {
-    if (flags & ~(unsigned)VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s",
-                            flags & ~(unsigned)VIR_DOMAIN_SAVE_IMAGE_XML_SECURE, fn);
+    if (vd_call_check_flags(c, flags, VIR_DOMAIN_SAVE_IMAGE_XML_SECURE, fn) < 0)
+        return -1;
     if ((flags & VIR_DOMAIN_SAVE_IMAGE_XML_SECURE) && (c->client->readonly || c->client->ro_socket))
         return vd_call_fail(c, VIR_ERR_OPERATION_DENIED,
                             "operation forbidden: virDomainSaveImageGetXMLDesc with secure flag");
@@ -201,10 +190,8 @@ static int image_define(struct vd_call *c, const char *path, const char *dxml, u
                         const char *fn)
 {
     unsigned known = VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED;
-    if (flags & ~known)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s",
-                            flags & ~known, fn);
+    if (vd_call_check_flags(c, flags, known, fn) < 0)
+        return -1;
     if ((flags & VIR_DOMAIN_SAVE_RUNNING) && (flags & VIR_DOMAIN_SAVE_PAUSED))
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: Flags 'VIR_DOMAIN_SAVE_RUNNING' and "

@@ -86,14 +86,10 @@ static int screenshot(struct vd_call *c)
 {
     const struct remote_domain_screenshot_args *a = c->args;
     struct vd_domain *dom = c->dom;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) "
-                            "in function qemuDomainScreenshot",
-                            a->flags);
-    if (!vd_domain_is_active(dom) || !dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainScreenshot") < 0)
+        return -1;
+    if (vd_call_need_running(c, dom, true) < 0)
+        return -1;
     bool video = false;
     for (size_t i = 0; i < dom->def->ndevices; i++) {
         const struct xnode *n = dom->def->devices[i].node;

@@ -86,11 +86,8 @@ static int send_key(struct vd_call *c)
 {
     const struct remote_domain_send_key_args *a = c->args;
     struct vd_domain *dom = c->dom;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainSendKey",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSendKey") < 0)
+        return -1;
     if (a->keycodes_len == 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: nkeycodes in virDomainSendKey must be > 0");
@@ -107,9 +104,8 @@ static int send_key(struct vd_call *c)
                                 a->keycodes[i], set);
         }
     }
-    if (!vd_domain_is_active(dom) || !dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, dom, true) < 0)
+        return -1;
     struct vd_deferred *df = vd_defer(c);
     struct verr err = {0};
     if (vd_vmm_send_key(dom->vmm, qnums, a->keycodes_len, a->holdtime, send_key_done, df, &err) <

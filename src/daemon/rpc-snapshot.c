@@ -31,13 +31,6 @@
 #define LIST_FLAGS                                                                                 \
     (VIR_DOMAIN_SNAPSHOT_LIST_ROOTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL)
 
-static int bad_flags(struct vd_call *c, unsigned flags, unsigned known, const char *fn)
-{
-    return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                        "invalid argument: unsupported flags (0x%x) in function %s", flags & ~known,
-                        fn);
-}
-
 static int no_snapshot(struct vd_call *c, const char *name)
 {
     return vd_call_fail(c, VIR_ERR_NO_DOMAIN_SNAPSHOT,
@@ -133,9 +126,9 @@ static int delete (struct vd_call *c)
 static int get_xml_desc(struct vd_call *c)
 {
     const struct remote_domain_snapshot_get_xml_desc_args *a = c->args;
-    if (a->flags & ~(unsigned)VIR_DOMAIN_SNAPSHOT_XML_SECURE)
-        return bad_flags(c, a->flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE,
-                         "qemuDomainSnapshotGetXMLDesc");
+    if (vd_call_check_flags(c, a->flags, VIR_DOMAIN_SNAPSHOT_XML_SECURE,
+                            "qemuDomainSnapshotGetXMLDesc") < 0)
+        return -1;
     if ((a->flags & VIR_DOMAIN_SNAPSHOT_XML_SECURE) &&
         (c->client->readonly || c->client->ro_socket))
         return vd_call_fail(c, VIR_ERR_OPERATION_DENIED,
@@ -176,8 +169,8 @@ static int get_xml_desc(struct vd_call *c)
 static int num(struct vd_call *c)
 {
     const struct remote_domain_snapshot_num_args *a = c->args;
-    if (a->flags & ~LIST_FLAGS)
-        return bad_flags(c, a->flags, LIST_FLAGS, "qemuDomainSnapshotNum");
+    if (vd_call_check_flags(c, a->flags, LIST_FLAGS, "qemuDomainSnapshotNum") < 0)
+        return -1;
     int n = 0;
     for (struct vd_snapshot *s = c->dom->snapshots; s; s = s->next)
         n += listed(c->dom, s, a->flags);
@@ -189,8 +182,8 @@ static int list_names(struct vd_call *c)
 {
     const struct remote_domain_snapshot_list_names_args *a = c->args;
     struct remote_domain_snapshot_list_names_ret *r = c->ret;
-    if (a->flags & ~LIST_FLAGS)
-        return bad_flags(c, a->flags, LIST_FLAGS, "qemuDomainSnapshotListNames");
+    if (vd_call_check_flags(c, a->flags, LIST_FLAGS, "qemuDomainSnapshotListNames") < 0)
+        return -1;
     if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX)
         return vd_call_fail(c, VIR_ERR_RPC, "too many remote domain snapshot names: %d > %d",
                             a->maxnames, REMOTE_DOMAIN_SNAPSHOT_LIST_MAX);
@@ -206,8 +199,8 @@ static int list_all(struct vd_call *c)
 {
     const struct remote_domain_list_all_snapshots_args *a = c->args;
     struct remote_domain_list_all_snapshots_ret *r = c->ret;
-    if (a->flags & ~LIST_FLAGS)
-        return bad_flags(c, a->flags, LIST_FLAGS, "qemuDomainListAllSnapshots");
+    if (vd_call_check_flags(c, a->flags, LIST_FLAGS, "qemuDomainListAllSnapshots") < 0)
+        return -1;
     size_t n = 0;
     for (struct vd_snapshot *s = c->dom->snapshots; s; s = s->next)
         n += listed(c->dom, s, a->flags);
@@ -226,8 +219,8 @@ static int num_children(struct vd_call *c)
     const struct remote_domain_snapshot_num_children_args *a = c->args;
     unsigned known =
         VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
-    if (a->flags & ~known)
-        return bad_flags(c, a->flags, known, "qemuDomainSnapshotNumChildren");
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainSnapshotNumChildren") < 0)
+        return -1;
     struct vd_domain *dom;
     struct vd_snapshot *from = lookup(c, &a->snap, &dom);
     if (!from)
@@ -245,8 +238,8 @@ static int list_children_names(struct vd_call *c)
     struct remote_domain_snapshot_list_children_names_ret *r = c->ret;
     unsigned known =
         VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
-    if (a->flags & ~known)
-        return bad_flags(c, a->flags, known, "qemuDomainSnapshotListChildrenNames");
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainSnapshotListChildrenNames") < 0)
+        return -1;
     if (a->maxnames < 0 || a->maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX)
         return vd_call_fail(c, VIR_ERR_RPC, "too many remote domain snapshot names: %d > %d",
                             a->maxnames, REMOTE_DOMAIN_SNAPSHOT_LIST_MAX);
@@ -267,8 +260,8 @@ static int list_all_children(struct vd_call *c)
     struct remote_domain_snapshot_list_all_children_ret *r = c->ret;
     unsigned known =
         VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS | VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL | FILTERS_ALL;
-    if (a->flags & ~known)
-        return bad_flags(c, a->flags, known, "qemuDomainSnapshotListAllChildren");
+    if (vd_call_check_flags(c, a->flags, known, "qemuDomainSnapshotListAllChildren") < 0)
+        return -1;
     struct vd_domain *dom;
     struct vd_snapshot *from = lookup(c, &a->snapshot, &dom);
     if (!from)
@@ -289,8 +282,8 @@ static int list_all_children(struct vd_call *c)
 static int lookup_by_name(struct vd_call *c)
 {
     const struct remote_domain_snapshot_lookup_by_name_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainSnapshotLookupByName");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSnapshotLookupByName") < 0)
+        return -1;
     if (!vd_snapshot_find(c->dom, a->name))
         return no_snapshot(c, a->name);
     fill(&((struct remote_domain_snapshot_lookup_by_name_ret *)c->ret)->snap, c->dom, a->name);
@@ -300,8 +293,8 @@ static int lookup_by_name(struct vd_call *c)
 static int has_current(struct vd_call *c)
 {
     const struct remote_domain_has_current_snapshot_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainHasCurrentSnapshot");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainHasCurrentSnapshot") < 0)
+        return -1;
     ((struct remote_domain_has_current_snapshot_ret *)c->ret)->result =
         vd_snapshot_current(c->dom) != NULL;
     return 0;
@@ -310,8 +303,8 @@ static int has_current(struct vd_call *c)
 static int current(struct vd_call *c)
 {
     const struct remote_domain_snapshot_current_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainSnapshotCurrent");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSnapshotCurrent") < 0)
+        return -1;
     struct vd_snapshot *s = vd_snapshot_current(c->dom);
     if (!s)
         return vd_call_fail(c, VIR_ERR_NO_DOMAIN_SNAPSHOT,
@@ -324,8 +317,8 @@ static int current(struct vd_call *c)
 static int get_parent(struct vd_call *c)
 {
     const struct remote_domain_snapshot_get_parent_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainSnapshotGetParent");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSnapshotGetParent") < 0)
+        return -1;
     struct vd_domain *dom;
     struct vd_snapshot *s = lookup(c, &a->snap, &dom);
     if (!s)
@@ -341,8 +334,8 @@ static int get_parent(struct vd_call *c)
 static int is_current(struct vd_call *c)
 {
     const struct remote_domain_snapshot_is_current_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainSnapshotIsCurrent");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSnapshotIsCurrent") < 0)
+        return -1;
     struct vd_domain *dom;
     struct vd_snapshot *s = lookup(c, &a->snap, &dom);
     if (!s)
@@ -355,8 +348,8 @@ static int is_current(struct vd_call *c)
 static int has_metadata(struct vd_call *c)
 {
     const struct remote_domain_snapshot_has_metadata_args *a = c->args;
-    if (a->flags)
-        return bad_flags(c, a->flags, 0, "qemuDomainSnapshotHasMetadata");
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainSnapshotHasMetadata") < 0)
+        return -1;
     struct vd_domain *dom;
     if (!lookup(c, &a->snap, &dom))
         return -1;

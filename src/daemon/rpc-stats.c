@@ -124,16 +124,13 @@ static int resolve(struct vd_call *c, const char *path, struct stats_call *sc)
 static int block_stats(struct vd_call *c, const char *path, bool flags_form, int nparams,
                        unsigned flags)
 {
-    if (flags & ~4u) /* VIR_TYPED_PARAM_STRING_OKAY (1 << 2) is the one flag */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainBlockStatsFlags",
-                            flags & ~4u);
+    /* VIR_TYPED_PARAM_STRING_OKAY (1 << 2) is the one flag */
+    if (vd_call_check_flags(c, flags, 4u, "qemuDomainBlockStatsFlags") < 0)
+        return -1;
     if (nparams < 0)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: nparams must be >= 0");
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     struct stats_call *sc = xcalloc(1, sizeof(*sc));
     sc->flags_form = flags_form;
     sc->nparams = nparams;
@@ -167,9 +164,8 @@ static int domain_interface_stats(struct vd_call *c)
 {
     const struct remote_domain_interface_stats_args *a = c->args;
     struct remote_domain_interface_stats_ret *r = c->ret;
-    if (!vd_domain_is_active(c->dom))
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, false) < 0)
+        return -1;
     const struct domain_def *def = c->dom->def;
     const struct domain_net *n = NULL;
     for (size_t i = 0; i < def->nnets && !n; i++) {
@@ -300,11 +296,8 @@ static int domain_get_block_info(struct vd_call *c)
 {
     const struct remote_domain_get_block_info_args *a = c->args;
     struct remote_domain_get_block_info_ret *r = c->ret;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetBlockInfo",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetBlockInfo") < 0)
+        return -1;
     size_t idx;
     const struct domain_disk *d = find_disk(c->dom->def, a->path, &idx);
     if (!d)
@@ -395,16 +388,12 @@ static void errors_done(void *opaque, int r, struct json_object *ret, const char
 static int domain_get_disk_errors(struct vd_call *c)
 {
     const struct remote_domain_get_disk_errors_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "qemuDomainGetDiskErrors",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "qemuDomainGetDiskErrors") < 0)
+        return -1;
     if (a->maxerrors > REMOTE_DOMAIN_DISK_ERRORS_MAX)
         return vd_call_fail(c, VIR_ERR_RPC, "RPC error: maxerrors > REMOTE_DOMAIN_DISK_ERRORS_MAX");
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     const struct domain_def *def = c->dom->def;
     struct errors_call *ec = xcalloc(1, sizeof(*ec));
     ec->max = a->maxerrors;

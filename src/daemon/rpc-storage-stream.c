@@ -82,9 +82,8 @@ static int open_transfer(struct vd_call *c, const struct remote_nonnull_storage_
                             "this function is not supported by the "
                             "connection driver: the storage driver is not "
                             "running");
-    if (flags & ~(unsigned)VD_VOL_STREAM_SPARSE)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function %s", flags, fn);
+    if (vd_call_check_flags(c, flags, VD_VOL_STREAM_SPARSE, fn) < 0)
+        return -1;
     struct vd_pool *p = vd_pool_find_name(s, vol->pool);
     if (!p)
         return vd_call_fail(c, VIR_ERR_NO_STORAGE_POOL,

@@ -281,11 +281,9 @@ static int pool_define(struct vd_call *c)
     struct vd_storage *s = storage_of(c);
     if (!s)
         return -1;
-    if (a->flags & ~1u) /* VIR_STORAGE_POOL_DEFINE_VALIDATE: the parser always validates */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolDefineXML",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storagePoolDefineXML") <
+        0) /* VIR_STORAGE_POOL_DEFINE_VALIDATE: the parser always validates */
+        return -1;
     struct vd_pool *p;
     struct verr e = {0};
     int r = vd_pool_define(c->d, s, a->xml, &p, &e);
@@ -400,11 +398,8 @@ static int pool_refresh(struct vd_call *c)
     struct vd_pool *p = active_pool(c, arg_pool(c, &a->pool));
     if (!p)
         return -1;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolRefresh",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "storagePoolRefresh") < 0)
+        return -1;
     /* volumes are read from the directory at each call: nothing is cached */
     pool_event(c, p, VD_POOL_EVENT_REFRESHED);
     return 0;
@@ -430,11 +425,9 @@ static int pool_xml(struct vd_call *c)
     struct vd_pool *p = arg_pool(c, &a->pool);
     if (!p)
         return -1;
-    if (a->flags & ~1u) /* VIR_STORAGE_XML_INACTIVE */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolGetXMLDesc",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storagePoolGetXMLDesc") <
+        0) /* VIR_STORAGE_XML_INACTIVE */
+        return -1;
     ((struct remote_storage_pool_get_xml_desc_ret *)c->ret)->xml = vd_pool_xml(p, a->flags & 1);
     return 0;
 }
@@ -485,11 +478,8 @@ static int pool_is_persistent(struct vd_call *c)
 static int pool_capabilities(struct vd_call *c)
 {
     const struct remote_connect_get_storage_pool_capabilities_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "virConnectGetStoragePoolCapabilities",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectGetStoragePoolCapabilities") < 0)
+        return -1;
     static const char *const others[] = {"netfs",        "logical", "disk",  "iscsi",
                                          "iscsi-direct", "scsi",    "mpath", "rbd",
                                          "sheepdog",     "gluster", "zfs",   "vstorage"};
@@ -567,11 +557,8 @@ static int pool_list_all_vols(struct vd_call *c)
     struct vd_pool *p = active_pool(c, arg_pool(c, &a->pool));
     if (!p)
         return -1;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storagePoolListAllVolumes",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "storagePoolListAllVolumes") < 0)
+        return -1;
     char **names;
     size_t n = vd_vol_list(p, &names);
     r->ret = (uint32_t)n;
@@ -727,22 +714,17 @@ static int vol_info_flags(struct vd_call *c)
 {
     const struct remote_storage_vol_get_info_flags_args *a = c->args;
     struct remote_storage_vol_get_info_flags_ret *r = c->ret;
-    if (a->flags & ~1u) /* VIR_STORAGE_VOL_GET_PHYSICAL: a file's allocation is its host use */
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storageVolGetInfoFlags",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 1u, "storageVolGetInfoFlags") <
+        0) /* VIR_STORAGE_VOL_GET_PHYSICAL: a file's allocation is its host use */
+        return -1;
     return vol_info_common(c, &a->vol, &r->type, &r->capacity, &r->allocation);
 }
 
 static int vol_xml(struct vd_call *c)
 {
     const struct remote_storage_vol_get_xml_desc_args *a = c->args;
-    if (a->flags)
-        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
-                            "invalid argument: unsupported flags (0x%x) in function "
-                            "storageVolGetXMLDesc",
-                            a->flags);
+    if (vd_call_check_flags(c, a->flags, 0, "storageVolGetXMLDesc") < 0)
+        return -1;
     struct vd_vol v;
     if (arg_vol(c, &a->vol, &v) < 0)
         return -1;

@@ -44,9 +44,8 @@ int vd_call_impact(struct vd_call *c, unsigned flags, bool *live, bool *config)
         *live = active;
         *config = !active;
     }
-    if (*live && !active)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (*live && vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     if (*config && !c->dom->persistent)
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: transient domains do not have "
@@ -190,9 +189,8 @@ static int get_vcpus(struct vd_call *c)
 {
     const struct remote_domain_get_vcpus_args *a = c->args;
     struct remote_domain_get_vcpus_ret *r = c->ret;
-    if (!vd_domain_is_active(c->dom) || !c->dom->vmm)
-        return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
-                            "Requested operation is not valid: domain is not running");
+    if (vd_call_need_running(c, c->dom, true) < 0)
+        return -1;
     if (a->maxinfo < 1 || a->maplen < 0 || (int64_t)a->maxinfo * a->maplen > 8388608)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: maxinfo must be positive and maplen not negative");

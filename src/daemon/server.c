@@ -72,6 +72,23 @@ int vd_call_fail_errno(struct vd_call *c, int r, const struct verr *e)
     return vd_call_fail(c, vd_errno_to_code(r), "%s", verr_msg(e));
 }
 
+int vd_call_check_flags(struct vd_call *c, unsigned flags, unsigned allowed, const char *fn)
+{
+    if (!(flags & ~allowed))
+        return 0;
+    return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                        "invalid argument: unsupported flags (0x%x) in function %s",
+                        flags & ~allowed, fn);
+}
+
+int vd_call_need_running(struct vd_call *c, const struct vd_domain *dom, bool need_vmm)
+{
+    if (vd_domain_is_active(dom) && (!need_vmm || dom->vmm))
+        return 0;
+    return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                        "Requested operation is not valid: domain is not running");
+}
+
 void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom)
 {
     out->name = xstrdup(dom->def->name);

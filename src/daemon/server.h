@@ -215,6 +215,12 @@ int vd_call_fail(struct vd_call *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An error from the domain layer: the errno picks libvirt's code. */
 int vd_call_fail_errno(struct vd_call *c, int r, const struct verr *e);
+/* libvirt's virCheckFlags: 0 when flags lie within allowed, else -1 with c->err saying
+ * "invalid argument: unsupported flags (0x..) in function FN", naming the flags outside. */
+int vd_call_check_flags(struct vd_call *c, unsigned flags, unsigned allowed, const char *fn);
+/* 0 when dom is running (and, with need_vmm, its vireo-vmm attached), else -1 with c->err
+ * saying libvirt's "Requested operation is not valid: domain is not running". */
+int vd_call_need_running(struct vd_call *c, const struct vd_domain *dom, bool need_vmm);
 void vd_server_fill_dom(struct remote_nonnull_domain *out, const struct vd_domain *dom);
 
 /* rpc-qemu.c: calls of libvirt's QEMU program (an rpc_handler_fn; ctx is the client) */

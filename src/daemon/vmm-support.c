@@ -92,7 +92,7 @@ static const struct vmm_support_rule rules[] = {
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
     {"vcpu@current", "fewer (microvm)", H, 0,
-     "-smp N,maxcpus=M; setvcpus --live plugs vCPUs with device_add"},
+     "-smp N,maxcpus=M; setvcpus --live plugs vCPUs with device_add, unplugs with device_del"},
     {"vcpu@current", "*", P, 16,
      "fewer vCPUs than the maximum need vCPU hot-plug, which vireo-vmm has on machine "
      "'microvm' only"},
@@ -740,8 +740,13 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     if (def->vcpu_placement &&
         (r = probe_attr("vcpu@placement", "vcpu", "placement", def->vcpu_placement, NULL, err)))
         return r;
-    if (def->cpuset && (r = probe_attr("vcpu@cpuset", "vcpu", "cpuset", def->cpuset, NULL, err)))
-        return r;
+    if (def->cpuset) { /* the row is about its presence: any cpulist (domain-tune checks it) */
+        char *shown = xasprintf("<vcpu cpuset='%s'>", def->cpuset);
+        r = probe("vcpu@cpuset", NULL, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if (def->iothreads && (r = probe_present("iothreads", "<iothreads>", err)))
         return r;
     if ((def->cpu_shares && (r = probe("cputune", "shares", "<cputune><shares>", err))) ||

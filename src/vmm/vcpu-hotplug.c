@@ -6,15 +6,19 @@
 #include "vmm/vcpu-hotplug.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "vmm/boot/layout.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/state/migration.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 #define FLAG_ENABLED 0x01
 #define FLAG_INSERT  0x02
 #define FLAG_REMOVE  0x04
+#define FLAG_EJECT   0x08 /* write: the OS ejects the selected CPU (CEJ0) */
 
 enum {
     CMD_NEXT_EVENT = 0,
@@ -36,6 +41,8 @@ enum {
     CMD_OST_STATUS = 2,
     CMD_GET_ARCH_ID = 3,
 };
+
+_Static_assert(VCPU_HOTPLUG_PORT == PORT_ACPI_CPUHP, "the DSDT describes the block's port");
 
 struct vcpu_hotplug {
     struct vm *vm;
@@ -45,7 +52,14 @@ struct vcpu_hotplug {
     uint32_t ost_event, ost_status;
     bool inserting[VMM_MAX_CPUS];
     bool removing[VMM_MAX_CPUS];
+    bool ejecting[VMM_MAX_CPUS]; /* written by the OS, acted on by finish_eject() */
+    bool eject_queued;
+    /* An unplugged vCPU's KVM file and power-on state, kept for the next plug of its slot:
+     * KVM cannot destroy a vCPU, and KVM_CREATE_VCPU of the same id again fails. */
+    struct vcpu *parked[VMM_MAX_CPUS];
 };
+
+static void finish_eject(void *opaque);
 
 bool vcpu_hotplug_supported(const struct vm *vm)
 {
@@ -113,6 +127,14 @@ static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
                 h->inserting[h->selector] = false;
             if (v & FLAG_REMOVE)
                 h->removing[h->selector] = false;
+            if (v & FLAG_EJECT) {
+                /* The vCPU thread cannot join another: the main loop does it. */
+                h->ejecting[h->selector] = true;
+                if (!h->eject_queued) {
+                    h->eject_queued = true;
+                    loop_call_soon(h->vm->loop, finish_eject, h);
+                }
+            }
         }
         break;
     case REG_CMD:
@@ -167,6 +189,12 @@ void vcpu_hotplug_destroy(struct vm *vm)
     struct vcpu_hotplug *h = vm->cpuhp;
     if (!h)
         return;
+    for (unsigned i = 0; i < VMM_MAX_CPUS; i++) {
+        if (h->parked[i]) {
+            vcpu_destroy(h->parked[i]); /* no thread: closes the KVM file */
+            free(h->parked[i]);
+        }
+    }
     pthread_mutex_destroy(&h->lock);
     free(h);
     vm->cpuhp = NULL;
@@ -177,17 +205,24 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver)
     return driver && str_ends_with(driver, "-x86_64-cpu");
 }
 
-bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+/* The slot of the hot-plugged vCPU named `id`: its device id, or its whole QOM path (QEMU
+ * takes either; an id-less one has only "/machine/peripheral-anon/device[N]"); or -1. */
+static int find_slot(struct vm *vm, const char *id)
 {
     static const char peripheral[] = "/machine/peripheral/";
     unsigned present = nr_present(vm);
     for (unsigned i = 0; id && i < present; i++) {
         const char *p = vm->vcpus[i].qom_path;
-        if (p && !strncmp(p, peripheral, sizeof(peripheral) - 1) &&
-            str_eq(p + sizeof(peripheral) - 1, id))
-            return true;
+        if (p && (str_eq(p, id) || (!strncmp(p, peripheral, sizeof(peripheral) - 1) &&
+                                    str_eq(p + sizeof(peripheral) - 1, id))))
+            return (int)i;
     }
-    return false;
+    return -1;
+}
+
+bool vcpu_hotplug_find_id(struct vm *vm, const char *id)
+{
+    return find_slot(vm, id) >= 0;
 }
 
 static void cpu_type(const struct vm *vm, char *buf, size_t len)
@@ -205,6 +240,50 @@ static int topo_prop(struct json_object *args, const char *key, long long *out, 
     if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
         return verr_set(err, EINVAL, "Parameter '%s' expects uint32_t", key);
     *out = json_object_get_int64(v);
+    return 0;
+}
+
+/* Fills slot idx (the next free one) with a vCPU named qom_path (taken over), its thread
+ * started; every vCPU thread is parked (want_pause), so the new one parks too until the
+ * VM runs. */
+static int plug_slot(struct vm *vm, unsigned idx, char *qom_path, struct verr *err)
+{
+    struct vcpu *v = &vm->vcpus[idx];
+    int r;
+    if (vm->cpuhp && vm->cpuhp->parked[idx]) {
+        /* Plugged before and ejected: the same KVM vCPU from its power-on state. */
+        *v = *vm->cpuhp->parked[idx];
+        free(vm->cpuhp->parked[idx]);
+        vm->cpuhp->parked[idx] = NULL;
+        v->leaving = false;
+        v->thread_started = false;
+        v->tid = 0;
+        v->throttle_ns = 0;
+        r = 0;
+    } else {
+        r = vcpu_create(v, vm, idx, err);
+    }
+    if (r == 0)
+        r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
+    if (r < 0) {
+        vcpu_destroy(v);
+        free(qom_path);
+        return r;
+    }
+    v->qom_path = qom_path;
+    pthread_mutex_lock(&vm->lock);
+    vm->nr_vcpus = idx + 1;
+    pthread_mutex_unlock(&vm->lock);
+    if ((r = vcpu_start(v, err)) < 0) {
+        /* The thread never ran: the slot is empty again. */
+        pthread_mutex_lock(&vm->lock);
+        vm->nr_vcpus = idx;
+        pthread_mutex_unlock(&vm->lock);
+        vcpu_destroy(v); /* frees qom_path */
+        return r;
+    }
+    /* A reset keeps the CPU (as QEMU's): the tables rebuilt then show it enabled. */
+    vm->boot_cfg.platform.nr_cpus = idx + 1;
     return 0;
 }
 
@@ -275,46 +354,119 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
     if (id && (dev_find_id(vm, id) || vcpu_hotplug_find_id(vm, id)))
         return verr_set(err, EEXIST, "Duplicate device ID '%s'", id);
 
-    struct vcpu *v = &vm->vcpus[idx];
+    char *path = id ? xasprintf("/machine/peripheral/%s", id)
+                    : xasprintf("/machine/peripheral-anon/device[%u]", idx);
     vm_quiesce(vm);
-    r = vcpu_create(v, vm, idx, err);
-    if (r == 0)
-        r = vcpu_reset(v, err); /* an AP: waits for INIT/SIPI, as after power-on */
+    r = plug_slot(vm, idx, path, err);
     if (r < 0) {
-        vcpu_destroy(v);
         vm_unquiesce(vm);
         return verr_prefix(err, "device_add %s", type);
     }
-    v->qom_path = id ? xasprintf("/machine/peripheral/%s", id)
-                     : xasprintf("/machine/peripheral-anon/device[%u]", idx);
-    pthread_mutex_lock(&vm->lock);
-    vm->nr_vcpus = idx + 1;
-    pthread_mutex_unlock(&vm->lock);
-    if ((r = vcpu_start(v, err)) < 0) {
-        /* The thread never ran: the slot is empty again. */
-        pthread_mutex_lock(&vm->lock);
-        vm->nr_vcpus = idx;
-        pthread_mutex_unlock(&vm->lock);
-        free(v->qom_path);
-        v->qom_path = NULL;
-        vcpu_destroy(v);
-        vm_unquiesce(vm);
-        return r;
-    }
-    /* A reset keeps the CPU (as QEMU's): the tables rebuilt then show it enabled. */
-    vm->boot_cfg.platform.nr_cpus = idx + 1;
     if (vm->cpuhp) {
         pthread_mutex_lock(&vm->cpuhp->lock);
         vm->cpuhp->inserting[idx] = true;
         pthread_mutex_unlock(&vm->cpuhp->lock);
     }
-    /* GPE0 bit 2, QEMU's CPU hot-plug event. TODO: the DSDT's \_GPE._E02 and CPUS methods
-     * that turn it into a Notify a Linux guest acts on. */
+    /* GPE0 bit 2, QEMU's CPU hot-plug event: the DSDT's \\_GPE._E02 runs CSCN on it. */
     if (vm->acpi_gpe)
         vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
     vm_unquiesce(vm);
-    log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, v->qom_path);
+    log_debug("vCPU %u (APIC id %u) hot-plugged as %s", idx, apic, vm->vcpus[idx].qom_path);
     return 0;
+}
+
+int vcpu_hotplug_del(struct vm *vm, const char *id, struct verr *err)
+{
+    int slot = find_slot(vm, id);
+    if (slot < 0 || !vm->cpuhp)
+        return verr_set(err, ENOENT, "Device '%s' not found", id);
+    enum vm_status st = vm_get_status(vm);
+    if ((vm->migration && migration_active(vm->migration)) || st == VM_STATUS_INMIGRATE ||
+        st == VM_STATUS_FINISH_MIGRATE || st == VM_STATUS_SAVE_VM || st == VM_STATUS_RESTORE_VM)
+        return verr_set(err, EBUSY, "device_del not allowed while migrating");
+    unsigned present = nr_present(vm);
+    if ((unsigned)slot + 1 != present) {
+        /* TODO: any plugged vCPU, as QEMU (the loops over vm->nr_vcpus assume a prefix). */
+        const char *last = vm->vcpus[present - 1].qom_path;
+        return verr_set(err, ENOTSUP, "vireo-vmm unplugs vCPUs last first: the last one is '%s'",
+                        last ? last : "a CPU given at start");
+    }
+    /* As QEMU: the remove event and the GPE; the vCPU goes when the OS ejects it (CEJ0),
+     * and stays for good if it never does. */
+    pthread_mutex_lock(&vm->cpuhp->lock);
+    vm->cpuhp->removing[slot] = true;
+    pthread_mutex_unlock(&vm->cpuhp->lock);
+    if (vm->acpi_gpe)
+        vm->acpi_gpe(vm->acpi_gpe_opaque, 2);
+    log_debug("vCPU %d: unplug requested", slot);
+    return 0;
+}
+
+/* Main thread: stops and joins an ejected vCPU's thread and empties its slot. */
+static void eject_one(struct vm *vm, unsigned idx)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    unsigned present = nr_present(vm);
+    if (idx == 0 || idx + 1 != present) {
+        /* The BSP, an empty slot, or not the last vCPU (see vcpu_hotplug_del): stays. */
+        log_debug("CPU eject of slot %u ignored (%u present)", idx, present);
+        return;
+    }
+    if (vm->migration && migration_active(vm->migration)) {
+        /* The stream's vCPU count must hold until the end. TODO: finish the eject when the
+         * migration fails or is cancelled (today the CPU stays, as if never ejected). */
+        log_warn("CPU eject of slot %u during a migration: the vCPU stays", idx);
+        return;
+    }
+    struct vcpu *v = &vm->vcpus[idx];
+    pthread_mutex_lock(&vm->lock);
+    vm->nr_vcpus = idx; /* park_all() and the query commands stop counting it */
+    v->leaving = true;
+    pthread_cond_broadcast(&vm->cond); /* wakes it if parked */
+    pthread_mutex_unlock(&vm->lock);
+    vcpu_kick(v);
+    if (v->thread_started)
+        pthread_join(v->thread, NULL);
+    v->thread_started = false;
+    vm->boot_cfg.platform.nr_cpus = idx; /* the tables a reset rebuilds show it absent */
+    pthread_mutex_lock(&h->lock);
+    h->inserting[idx] = false;
+    h->removing[idx] = false;
+    pthread_mutex_unlock(&h->lock);
+    char *path = v->qom_path;
+    v->qom_path = NULL;
+    struct vcpu *keep = xcalloc(1, sizeof(*keep));
+    *keep = *v;
+    h->parked[idx] = keep;
+    memset(v, 0, sizeof(*v));
+    v->fd = -1;
+    struct json_object *data = json_object_new_object();
+    static const char peripheral[] = "/machine/peripheral/";
+    if (path && !strncmp(path, peripheral, sizeof(peripheral) - 1))
+        json_object_object_add(data, "device",
+                               json_object_new_string(path + sizeof(peripheral) - 1));
+    json_object_object_add(data, "path", json_object_new_string(path ? path : ""));
+    log_info("vCPU %u hot-unplugged%s%s", idx, path ? " as " : "", path ? path : "");
+    free(path);
+    vm_qmp_event_main(vm, "DEVICE_DELETED", data);
+}
+
+static void finish_eject(void *opaque)
+{
+    struct vcpu_hotplug *h = opaque;
+    struct vm *vm = h->vm;
+    pthread_mutex_lock(&h->lock);
+    h->eject_queued = false; /* an eject written from now on queues another call */
+    pthread_mutex_unlock(&h->lock);
+    /* Last slot first, so that ejecting several keeps the present vCPUs a prefix. */
+    for (unsigned i = vm->cfg->max_cpus; i-- > 0;) {
+        pthread_mutex_lock(&h->lock);
+        bool eject = h->ejecting[i];
+        h->ejecting[i] = false;
+        pthread_mutex_unlock(&h->lock);
+        if (eject)
+            eject_one(vm, i);
+    }
 }
 
 static int query_hotpluggable(struct qmp_session *ss, struct json_object *args,
@@ -361,4 +513,119 @@ static int query_hotpluggable(struct qmp_session *ss, struct json_object *args,
 int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm)
 {
     return qmp_server_register(server, "query-hotpluggable-cpus", NULL, query_hotpluggable, vm);
+}
+
+/* ---- the state stream ---- */
+
+void vcpu_hotplug_conf_save(struct vm *vm, struct buf *p)
+{
+    if (!vm->cpuhp)
+        return;
+    state_rec_put_u64(p, "maxcpus", vm->cfg->max_cpus);
+    unsigned present = nr_present(vm);
+    for (unsigned i = 0; i < present; i++) {
+        if (!vm->vcpus[i].qom_path)
+            continue;
+        char name[24];
+        snprintf(name, sizeof(name), "vcpu.%u", i);
+        state_rec_put_str(p, name, vm->vcpus[i].qom_path);
+    }
+}
+
+int vcpu_hotplug_conf_load(struct vm *vm, const struct state_recs *rs, struct verr *err)
+{
+    if (!state_recs_find(rs, "maxcpus"))
+        return 0; /* saved without CPU hot-plug: the vCPU counts must simply agree */
+    uint64_t max, saved;
+    int r = state_recs_get_u64(rs, "maxcpus", &max, err);
+    if (r == 0)
+        r = state_recs_get_u64(rs, "vcpus", &saved, err);
+    if (r < 0)
+        return r;
+    if (!vm->cpuhp || max != vm->cfg->max_cpus)
+        return verr_set(err, EINVAL,
+                        "VM state section CONF: field 'maxcpus' differs: the saved VM has "
+                        "maxcpus %" PRIu64 ", this VM %u",
+                        max, vm->cpuhp ? vm->cfg->max_cpus : vm->cfg->cpus);
+    /* A vCPU plugged into the saved VM that this one was started with (a destination
+     * given the live count, as vireod does) takes its name, so that it can be unplugged
+     * here as it could there. */
+    unsigned present = nr_present(vm);
+    for (unsigned idx = 1; idx < present && idx < saved; idx++) {
+        char name[24], path[256];
+        snprintf(name, sizeof(name), "vcpu.%u", idx);
+        if (vm->vcpus[idx].qom_path || !state_recs_find(rs, name))
+            continue;
+        if ((r = state_recs_get_str(rs, name, path, sizeof(path), err)) < 0)
+            return r;
+        vm->vcpus[idx].qom_path = xstrdup(path);
+    }
+    /* The vCPUs plugged into the saved VM are plugged here too (QEMU wants them on the
+     * destination's command line; vireo-vmm takes them from the stream). */
+    for (unsigned idx = present; idx < saved && idx < vm->cfg->max_cpus; idx++) {
+        char name[24], path[256];
+        snprintf(name, sizeof(name), "vcpu.%u", idx);
+        if ((r = state_recs_get_str(rs, name, path, sizeof(path), err)) < 0)
+            return r;
+        if ((r = plug_slot(vm, idx, xstrdup(path), err)) < 0)
+            return verr_prefix(err, "VM state: plugging vCPU %u", idx);
+        log_debug("vCPU %u plugged from the VM state as %s", idx, path);
+    }
+    return 0;
+}
+
+static void put_bitmap(struct buf *p, const char *name, const bool *bits, unsigned n)
+{
+    uint8_t map[(VMM_MAX_CPUS + 7) / 8] = {0};
+    for (unsigned i = 0; i < n; i++)
+        if (bits[i])
+            map[i / 8] |= (uint8_t)(1u << (i % 8));
+    state_rec_put(p, name, map, sizeof(map));
+}
+
+static void get_bitmap(const uint8_t *map, bool *bits, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        bits[i] = map[i / 8] >> (i % 8) & 1;
+}
+
+void vcpu_hotplug_state_save(struct vm *vm, struct buf *p)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    state_rec_put_u64(p, "cpuhp.selector", h->selector);
+    state_rec_put_u64(p, "cpuhp.cmd", h->cmd);
+    state_rec_put_u64(p, "cpuhp.ost_event", h->ost_event);
+    state_rec_put_u64(p, "cpuhp.ost_status", h->ost_status);
+    put_bitmap(p, "cpuhp.inserting", h->inserting, vm->cfg->max_cpus);
+    put_bitmap(p, "cpuhp.removing", h->removing, vm->cfg->max_cpus);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct verr *err)
+{
+    struct vcpu_hotplug *h = vm->cpuhp;
+    if (!h || !state_recs_find(rs, "cpuhp.selector"))
+        return 0; /* conf_load already refused a hot-plug VM's state into one without */
+    uint64_t sel, cmd, ev, st;
+    uint8_t ins[(VMM_MAX_CPUS + 7) / 8], rm[(VMM_MAX_CPUS + 7) / 8];
+    int r;
+    if ((r = state_recs_get_u64(rs, "cpuhp.selector", &sel, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.cmd", &cmd, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.ost_event", &ev, err)) < 0 ||
+        (r = state_recs_get_u64(rs, "cpuhp.ost_status", &st, err)) < 0 ||
+        (r = state_recs_get(rs, "cpuhp.inserting", ins, sizeof(ins), err)) < 0 ||
+        (r = state_recs_get(rs, "cpuhp.removing", rm, sizeof(rm), err)) < 0)
+        return r;
+    pthread_mutex_lock(&h->lock);
+    h->selector = (uint32_t)sel;
+    h->cmd = (uint8_t)cmd;
+    h->ost_event = (uint32_t)ev;
+    h->ost_status = (uint32_t)st;
+    get_bitmap(ins, h->inserting, vm->cfg->max_cpus);
+    get_bitmap(rm, h->removing, vm->cfg->max_cpus);
+    pthread_mutex_unlock(&h->lock);
+    return 0;
 }

@@ -9,7 +9,8 @@
  *   write 0x0 (dword)  selector: the CPU slot the other registers talk about
  *   read  0x4 (byte)   flags: bit 0 enabled (present), bit 1 insert event,
  *                      bit 2 remove event
- *   write 0x4 (byte)   bit 1 clears the insert event, bit 2 the remove event
+ *   write 0x4 (byte)   bit 1 clears the insert event, bit 2 the remove event,
+ *                      bit 3 ejects the selected CPU
  *   write 0x5 (byte)   command: 0 selects the next slot with an event (from
  *                      the selector on, wrapping), 1/2 take _OST's event and
  *                      status, 3 reads the slot's APIC id
@@ -26,16 +27,27 @@
  *
  * The event: each plug also sets GPE0 status bit 2 (QEMU's CPU hot-plug GPE)
  * in microvm's GPE0 block at 0xafe0, which the FADT describes when maxcpus >
- * cpus, and raises the SCI while the OS has that bit enabled.
+ * cpus, and raises the SCI while the OS has that bit enabled. The DSDT
+ * (boot/acpi.c) has the \_GPE._E02 handler and \_SB.CPUS with a processor
+ * device per slot and the CSTA/CEJ0/CTFY/CSCN methods, so an ACPI OS turns
+ * the GPE into a Notify of the CPU's device as it does on QEMU.
+ *
+ * Unplug: device_del of a plugged vCPU sets the slot's remove event and the
+ * GPE; the OS stops the CPU and writes the eject bit (CEJ0); then the main
+ * loop stops and joins the vCPU's thread, empties the slot and emits
+ * DEVICE_DELETED. An OS that never ejects keeps the CPU (as QEMU). KVM
+ * cannot destroy a vCPU, so the ejected one's file is kept for the slot's
+ * next plug.
  *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
- * any free one); device_del of a CPU (eject) is refused ("vireo-vmm cannot
- * unplug vCPUs yet"); -device of a CPU at start is refused; the DSDT has no
- * \_GPE._E02 nor CPUS device with its processor objects and methods
- * (CSTA/CEJ0/CSCN/CTFY) yet, so a Linux guest leaves the GPE disabled and
- * never onlines the CPU by itself (the test guest reads the registers and
- * starts the CPU itself); the GPE0 block is not in the migration stream;
- * pc/q35 do not offer CPU hot-plug yet.
+ * any free one) and unplugged last first; -device of a CPU at start is
+ * refused; pc/q35 do not offer CPU hot-plug yet.
+ *
+ * Save/restore and migration carry the plugged vCPUs, the register block and
+ * (acpi-pm) GPE0: the destination is started with the same -smp N,maxcpus=M
+ * and takes the plugged vCPUs from the stream (or with the live count, and
+ * its vCPUs take the plugged ones' names). A CPU ejected during a migration
+ * stays (TODO: finish the eject afterwards).
  */
 #ifndef VIREO_VMM_VCPU_HOTPLUG_H
 #define VIREO_VMM_VCPU_HOTPLUG_H
@@ -47,6 +59,8 @@
 struct vm;
 struct qmp_server;
 struct json_object;
+struct buf;
+struct state_recs;
 
 #define VCPU_HOTPLUG_PORT 0x0cd8
 #define VCPU_HOTPLUG_LEN  12
@@ -62,8 +76,22 @@ bool vcpu_hotplug_is_cpu_driver(const char *driver);
 /* device_add of a CPU (main thread): args as QMP gave them. Errors in QEMU's words. */
 int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err);
 
-/* Whether a hot-plugged vCPU has this device id (main thread). */
+/* device_del of a hot-plugged vCPU (main thread): the remove event and GPE, as QEMU; the
+ * vCPU leaves when the OS ejects it (its thread joined, DEVICE_DELETED). Errors in words:
+ * not a vCPU ("Device '%s' not found"), while migrating, not the last plugged vCPU. */
+int vcpu_hotplug_del(struct vm *vm, const char *id, struct verr *err);
+
+/* Whether a hot-plugged vCPU has this device id or QOM path (main thread). */
 bool vcpu_hotplug_find_id(struct vm *vm, const char *id);
+
+/* The state stream (state/vmstate.c). CONF: "maxcpus" and each plugged vCPU's QOM path
+ * ("vcpu.N"), written with CPU hot-plug only; conf_load compares maxcpus and plugs the
+ * saved VM's vCPUs that this one lacks (every vCPU thread parked), before the vCPU counts
+ * are compared. The KVM section carries the register block's state ("cpuhp.*"). */
+void vcpu_hotplug_conf_save(struct vm *vm, struct buf *p);
+int vcpu_hotplug_conf_load(struct vm *vm, const struct state_recs *rs, struct verr *err);
+void vcpu_hotplug_state_save(struct vm *vm, struct buf *p);
+int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct verr *err);
 
 /* query-hotpluggable-cpus. */
 int vcpu_hotplug_register_qmp(struct qmp_server *server, struct vm *vm);

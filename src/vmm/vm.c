@@ -94,7 +94,7 @@ static void unpark_all(struct vm *vm)
     pthread_mutex_unlock(&vm->lock);
 }
 
-bool vm_vcpu_checkpoint(struct vm *vm)
+bool vm_vcpu_checkpoint(struct vm *vm, const struct vcpu *vcpu)
 {
     pthread_mutex_lock(&vm->lock);
     if (vm->requests & VM_REQUEST_EXIT) {
@@ -105,14 +105,15 @@ bool vm_vcpu_checkpoint(struct vm *vm)
         pthread_mutex_unlock(&vm->lock);
         return false;
     }
-    if (vm->want_pause && !vm->threads_exit) {
+    if (vm->want_pause && !vm->threads_exit && !vcpu->leaving) {
         vm->nr_parked++;
         pthread_cond_broadcast(&vm->cond);
-        while (vm->want_pause && !vm->threads_exit)
+        while (vm->want_pause && !vm->threads_exit && !vcpu->leaving)
             pthread_cond_wait(&vm->cond, &vm->lock);
         vm->nr_parked--;
     }
-    bool run = !vm->threads_exit;
+    /* An unplugged vCPU (vcpu-hotplug.c) leaves; it is no longer counted in nr_vcpus. */
+    bool run = !vm->threads_exit && !vcpu->leaving;
     pthread_mutex_unlock(&vm->lock);
     return run;
 }

@@ -190,6 +190,6 @@ void vm_unquiesce(struct vm *vm);
 
 /* vCPU side of the pause protocol: parks while want_pause; false when the thread must exit
  * (vm_destroy(), or at once after an exit request). */
-bool vm_vcpu_checkpoint(struct vm *vm);
+bool vm_vcpu_checkpoint(struct vm *vm, const struct vcpu *vcpu);
 
 #endif

@@ -2,7 +2,9 @@
  * cmd-compare.c - `vireo-img compare`: says whether two images show the
  * guest the same bytes. Exit 0 identical, 1 different, 2 an error, like
  * qemu-img compare. Runs that both images report as zeroes are not read;
- * -s (strict) also fails when the allocation differs or the sizes differ.
+ * -s (strict) fails first when the sizes differ, then at the first offset
+ * where the two block statuses differ in any of what qemu-img compares:
+ * allocated, zero, data, a host offset known, the run reaching the end.
  */
 #include "img.h"
 
@@ -17,6 +19,13 @@
 static bool reads_zero(const struct block_extent *e)
 {
     return e->zero || (!e->present && !e->data);
+}
+
+/* The parts of a block status that -s compares, as one word. */
+static unsigned status_word(const struct block_extent *e, uint64_t off, uint64_t size)
+{
+    return (e->present ? 1u : 0) | (e->zero ? 2u : 0) | (e->data ? 4u : 0) |
+           (e->has_host_offset ? 8u : 0) | (off + e->length >= size ? 16u : 0);
 }
 
 static uint64_t first_diff(const uint8_t *a, const uint8_t *b, uint64_t n)
@@ -123,11 +132,19 @@ int img_cmd_compare(int argc, char **argv, struct img_session *s)
     int ret = 0;
     struct img_progress prog;
     img_progress_init(&prog, progress && !quiet);
+    if (strict && sa != sb) {
+        if (!quiet)
+            printf("Strict mode: Image size mismatch!\n");
+        ret = 1;
+        goto out;
+    }
     for (uint64_t off = 0; off < common;) {
         struct block_extent ea, eb;
         struct verr err;
         verr_clear(&err);
-        uint64_t want = common - off < CHUNK ? common - off : CHUNK;
+        /* Asked to the end (strict mode compares whether a run reaches it),
+         * read at most CHUNK at a time. */
+        uint64_t want = strict ? common - off : common - off < CHUNK ? common - off : CHUNK;
         if (block_status(a, off, want, BLOCK_STATUS_CHAIN, &ea, &err) < 0 ||
             block_status(b, off, want, BLOCK_STATUS_CHAIN, &eb, &err) < 0) {
             img_error("%s", verr_msg(&err));
@@ -135,7 +152,9 @@ int img_cmd_compare(int argc, char **argv, struct img_session *s)
             goto out;
         }
         uint64_t n = ea.length < eb.length ? ea.length : eb.length;
-        if (strict && ea.present != eb.present) {
+        if (n > CHUNK)
+            n = CHUNK;
+        if (strict && status_word(&ea, off, sa) != status_word(&eb, off, sb)) {
             if (!quiet)
                 printf("Strict mode: Offset %llu block status mismatch!\n",
                        (unsigned long long)off);
@@ -160,12 +179,6 @@ int img_cmd_compare(int argc, char **argv, struct img_session *s)
         img_progress_update(&prog, off * 100.0 / (sa > sb ? sa : sb));
     }
     if (sa != sb) {
-        if (strict) {
-            if (!quiet)
-                printf("Strict mode: Image size mismatch!\n");
-            ret = 1;
-            goto out;
-        }
         if (!quiet)
             printf("Warning: Image size mismatch!\n");
         uint64_t where = 0;

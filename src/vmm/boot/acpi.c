@@ -8,7 +8,9 @@
  * SCI on IRQ 9. The DSDT is AML emitted by aml.c: \_S5, COM1 (PNP0501), the
  * RTC (PNP0B00), the PS/2 keyboard and mouse where there is an i8042, a
  * motherboard-resources device claiming the PM and reset ports, and the PCI
- * root with its _CRS windows and _PRT. The MADT has one enabled local APIC
+ * root with its _CRS windows and _PRT; with CPU hot-plug (microvm, maxcpus >
+ * cpus) QEMU's CPU hot-plug objects (\_SB.CPUS, \_GPE._E02, see
+ * build_cpu_hotplug). The MADT has one enabled local APIC
  * per vCPU and the IOAPIC with the ISA overrides.
  *
  * microvm's tables are placed from LAYOUT_RSDP up: the RSDP sits on a 16-byte
@@ -131,6 +133,243 @@ static void res_mem32_fixed(struct buf *r, uint32_t base, uint32_t len)
     put32(d + 4, base);
     put32(d + 8, len);
     buf_append(r, d, sizeof(d));
+}
+
+/* Shorthands for the CPU hot-plug methods: each builds one term into a scratch buffer. */
+static void term_int(struct buf *b, uint64_t v)
+{
+    buf_reset(b);
+    aml_integer(b, v);
+}
+
+static void term_name(struct buf *b, const char *name)
+{
+    buf_reset(b);
+    aml_namestring(b, name);
+}
+
+static void term_local(struct buf *b, unsigned n)
+{
+    buf_reset(b);
+    aml_local(b, n);
+}
+
+static void term_arg(struct buf *b, unsigned n)
+{
+    buf_reset(b);
+    aml_arg(b, n);
+}
+
+/* "C000".. : the processor device of slot i (i < ACPI_MAX_CPUS, three hex digits). */
+static void cpu_device_name(char name[5], unsigned i)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    name[0] = 'C';
+    name[1] = hex[(i >> 8) & 0xf];
+    name[2] = hex[(i >> 4) & 0xf];
+    name[3] = hex[i & 0xf];
+    name[4] = 0;
+}
+
+/* CPU hot-plug as QEMU's "modern" interface presents it to the OS (facts from QEMU's
+ * docs/specs/acpi_cpu_hotplug.rst): the register block at PORT_ACPI_CPUHP as fields of
+ * \_SB (CSEL selector, CPEN/CINS/CRMV flags, CEJ0 eject, CCMD command, CDAT data), and
+ * Device(\_SB.CPUS) (ACPI0010, a processor container) holding one ACPI0007 device per
+ * possible CPU (_UID the MADT's processor UID, _MAT its MADT entry, _STA through CSTA,
+ * _EJ0 through CEJ0 but on the BSP, _OST through COST) and the methods: CSCN walks the slots with
+ * an event (command 0) and Notifies each, 1 (bus check: inserted) or 3 (eject request), clearing
+ * the event; \_GPE._E02, the handler of GPE0 bit 2, calls it. CPLK serialises the
+ * selector between the methods. */
+static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct platform_desc *pd)
+{
+    struct buf body, cpus, t, a, b, blk, blk2;
+    buf_init(&body);
+    buf_init(&cpus);
+    buf_init(&t);
+    buf_init(&a);
+    buf_init(&b);
+    buf_init(&blk);
+    buf_init(&blk2);
+    unsigned slots = pd->max_cpus > pd->nr_cpus ? pd->max_cpus : pd->nr_cpus;
+
+    aml_opregion_io(sb, "PRST", PORT_ACPI_CPUHP, 12);
+    aml_field_skip(&t, 32);
+    aml_field_named(&t, "CPEN", 1); /* byte 4: flags */
+    aml_field_named(&t, "CINS", 1);
+    aml_field_named(&t, "CRMV", 1);
+    aml_field_named(&t, "CEJ0", 1);
+    aml_field_skip(&t, 4);
+    aml_field_named(&t, "CCMD", 8); /* byte 5: command */
+    aml_field(sb, "PRST", AML_FIELD_BYTE_ACC | AML_FIELD_WRITE_ZEROS, &t);
+    buf_reset(&t);
+    aml_field_named(&t, "CSEL", 32);
+    aml_field_skip(&t, 32);
+    aml_field_named(&t, "CDAT", 32);
+    aml_field(sb, "PRST", AML_FIELD_DWORD_ACC | AML_FIELD_PRESERVE, &t);
+
+    buf_reset(&t);
+    aml_string(&t, "ACPI0010");
+    aml_name(&cpus, "_HID", &t);
+    buf_reset(&t);
+    aml_eisaid(&t, "PNP0A05");
+    aml_name(&cpus, "_CID", &t);
+    aml_mutex(&cpus, "CPLK", 0);
+
+    /* CSTA(slot): 0xF when the slot holds a CPU, else 0. */
+    aml_acquire(&body, "CPLK");
+    term_arg(&a, 0);
+    term_name(&b, "\\_SB_CSEL");
+    aml_store(&body, &a, &b);
+    term_int(&a, 0);
+    term_local(&b, 0);
+    aml_store(&body, &a, &b);
+    term_int(&a, 0xf);
+    buf_reset(&blk);
+    aml_store(&blk, &a, &b);
+    term_name(&a, "\\_SB_CPEN");
+    term_int(&b, 1);
+    buf_reset(&t);
+    aml_lequal(&t, &a, &b);
+    aml_if(&body, &t, &blk);
+    aml_release(&body, "CPLK");
+    term_local(&a, 0);
+    aml_return(&body, &a);
+    aml_method(&cpus, "CSTA", 1, false, &body);
+
+    /* CEJ0(slot): the eject command for the slot (the OS has offlined the CPU). */
+    buf_reset(&body);
+    aml_acquire(&body, "CPLK");
+    term_arg(&a, 0);
+    term_name(&b, "\\_SB_CSEL");
+    aml_store(&body, &a, &b);
+    term_int(&a, 1);
+    term_name(&b, "\\_SB_CEJ0");
+    aml_store(&body, &a, &b);
+    aml_release(&body, "CPLK");
+    aml_method(&cpus, "CEJ0", 1, false, &body);
+
+    /* CTFY(slot, event): Notify(Cxxx, event) for the slot's device. */
+    buf_reset(&body);
+    for (unsigned i = 0; i < slots; i++) {
+        char dev[5];
+        cpu_device_name(dev, i);
+        term_arg(&a, 1);
+        buf_reset(&blk);
+        aml_notify(&blk, dev, &a);
+        term_arg(&a, 0);
+        term_int(&b, i);
+        buf_reset(&t);
+        aml_lequal(&t, &a, &b);
+        aml_if(&body, &t, &blk);
+    }
+    aml_method(&cpus, "CTFY", 2, false, &body);
+
+    /* CSCN(): while command 0 finds a slot with an event, notify and clear it. */
+    buf_reset(&body);
+    aml_acquire(&body, "CPLK");
+    term_int(&a, 1);
+    term_local(&b, 0);
+    aml_store(&body, &a, &b);
+    buf_reset(&blk); /* the loop's body */
+    term_int(&a, 0);
+    aml_store(&blk, &a, &b);
+    term_name(&b, "\\_SB_CCMD");
+    aml_store(&blk, &a, &b);
+    for (unsigned ev = 0; ev < 2; ev++) {
+        const char *flag = ev == 0 ? "\\_SB_CINS" : "\\_SB_CRMV";
+        buf_reset(&blk2);
+        buf_reset(&t);
+        aml_namestring(&t, "\\_SB_CDAT");
+        aml_integer(&t, ev == 0 ? 1 : 3);
+        aml_call(&blk2, "CTFY", &t);
+        term_int(&a, 1);
+        term_name(&b, flag);
+        aml_store(&blk2, &a, &b); /* writing 1 clears the event */
+        term_local(&b, 0);
+        aml_store(&blk2, &a, &b); /* and look again */
+        buf_reset(&t);
+        term_name(&a, flag);
+        term_int(&b, 1);
+        aml_lequal(&t, &a, &b);
+        aml_if(&blk, &t, &blk2);
+    }
+    term_local(&a, 0);
+    term_int(&b, 1);
+    buf_reset(&t);
+    aml_lequal(&t, &a, &b);
+    aml_while(&body, &t, &blk);
+    aml_release(&body, "CPLK");
+    aml_method(&cpus, "CSCN", 0, false, &body);
+
+    /* COST(slot, event, status, data): _OST's event and status through commands 1 and 2. */
+    buf_reset(&body);
+    aml_acquire(&body, "CPLK");
+    term_arg(&a, 0);
+    term_name(&b, "\\_SB_CSEL");
+    aml_store(&body, &a, &b);
+    for (unsigned k = 1; k <= 2; k++) {
+        term_int(&a, k);
+        term_name(&b, "\\_SB_CCMD");
+        aml_store(&body, &a, &b);
+        term_arg(&a, k);
+        term_name(&b, "\\_SB_CDAT");
+        aml_store(&body, &a, &b);
+    }
+    aml_release(&body, "CPLK");
+    aml_method(&cpus, "COST", 4, false, &body);
+
+    /* The processor devices. */
+    for (unsigned i = 0; i < slots; i++) {
+        char dev[5];
+        cpu_device_name(dev, i);
+        buf_reset(&body);
+        buf_reset(&t);
+        aml_string(&t, "ACPI0007");
+        aml_name(&body, "_HID", &t);
+        term_int(&t, i);
+        aml_name(&body, "_UID", &t);
+        const uint8_t mat[8] = {0, 8, (uint8_t)i, (uint8_t)pd->apic_ids[i], 1, 0, 0, 0};
+        buf_reset(&t);
+        aml_buffer(&t, mat, sizeof(mat));
+        aml_name(&body, "_MAT", &t);
+        buf_reset(&blk);
+        buf_reset(&t);
+        aml_integer(&t, i);
+        buf_reset(&a);
+        aml_call(&a, "CSTA", &t);
+        aml_return(&blk, &a);
+        aml_method(&body, "_STA", 0, false, &blk);
+        if (i > 0) {
+            buf_reset(&blk);
+            aml_call(&blk, "CEJ0", &t);
+            aml_method(&body, "_EJ0", 1, false, &blk);
+        }
+        buf_reset(&blk);
+        buf_reset(&t);
+        aml_integer(&t, i);
+        aml_arg(&t, 0);
+        aml_arg(&t, 1);
+        aml_arg(&t, 2);
+        aml_call(&blk, "COST", &t);
+        aml_method(&body, "_OST", 3, false, &blk);
+        aml_device(&cpus, dev, &body);
+    }
+    aml_device(sb, "CPUS", &cpus);
+
+    /* \_GPE._E02: GPE0 bit 2, the CPU hot-plug event. */
+    buf_reset(&blk);
+    aml_call(&blk, "\\_SB_CPUSCSCN", NULL);
+    buf_reset(&body);
+    aml_method(&body, "_E02", 0, false, &blk);
+    aml_scope(dsdt, "\\_GPE", &body);
+
+    buf_free(&body);
+    buf_free(&cpus);
+    buf_free(&t);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&blk);
+    buf_free(&blk2);
 }
 
 /* The PCI root bridge: bus 0-255, all I/O ports but the configuration ports, the 32-bit
@@ -297,8 +536,14 @@ static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
     NAME_RES(&dev);
     aml_device(&sb, "PMIO", &dev);
     build_pci_root(&sb, c);
+    struct buf gpe;
+    buf_init(&gpe);
+    if (c->gpe0_base && c->cpus)
+        build_cpu_hotplug(&gpe, &sb, c->cpus);
 
     aml_scope(dsdt, "\\_SB_", &sb);
+    buf_append(dsdt, gpe.data, gpe.len); /* \_GPE after \_SB: _E02 calls into it */
+    buf_free(&gpe);
 #undef NAME_INT
 #undef NAME_EISA
 #undef NAME_RES

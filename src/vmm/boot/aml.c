@@ -156,3 +156,177 @@ void aml_res_irq(struct buf *out, unsigned irq)
     const uint8_t d[] = {0x22, (uint8_t)mask, (uint8_t)(mask >> 8)};
     buf_append(out, d, sizeof(d));
 }
+
+void aml_string(struct buf *out, const char *s)
+{
+    buf_append_byte(out, 0x0d); /* StringPrefix */
+    buf_append(out, s, strlen(s) + 1);
+}
+
+void aml_buffer(struct buf *out, const uint8_t *bytes, size_t n)
+{
+    struct buf size;
+    buf_init(&size);
+    aml_integer(&size, n);
+    buf_append_byte(out, 0x11); /* BufferOp */
+    aml_pkglength(out, size.len + n);
+    buf_append(out, size.data, size.len);
+    buf_append(out, bytes, n);
+    buf_free(&size);
+}
+
+void aml_local(struct buf *out, unsigned n)
+{
+    assert(n <= 7);
+    buf_append_byte(out, (uint8_t)(0x60 + n)); /* Local0Op.. */
+}
+
+void aml_arg(struct buf *out, unsigned n)
+{
+    assert(n <= 6);
+    buf_append_byte(out, (uint8_t)(0x68 + n)); /* Arg0Op.. */
+}
+
+void aml_method(struct buf *out, const char *name, unsigned nargs, bool serialized,
+                const struct buf *body)
+{
+    assert(nargs <= 7);
+    struct buf b;
+    buf_init(&b);
+    buf_append_byte(&b, (uint8_t)(nargs | (serialized ? 0x08 : 0))); /* MethodFlags */
+    buf_append(&b, body->data, body->len);
+    static const uint8_t op[] = {0x14}; /* MethodOp */
+    wrap_named(out, op, sizeof(op), name, &b);
+    buf_free(&b);
+}
+
+void aml_opregion_io(struct buf *out, const char *name, uint16_t base, uint16_t len)
+{
+    buf_append_byte(out, 0x5b);
+    buf_append_byte(out, 0x80); /* OpRegionOp */
+    aml_namestring(out, name);
+    buf_append_byte(out, 0x01); /* RegionSpace: SystemIO */
+    aml_integer(out, base);
+    aml_integer(out, len);
+}
+
+/* A field element's PkgLength is its bit count (not a byte count that includes itself). */
+static void field_bits(struct buf *out, unsigned bits)
+{
+    assert(bits > 0 && bits < 4096);
+    if (bits <= 0x3f) {
+        buf_append_byte(out, (uint8_t)bits);
+        return;
+    }
+    buf_append_byte(out, (uint8_t)(0x40 | (bits & 0xf)));
+    buf_append_byte(out, (uint8_t)(bits >> 4));
+}
+
+void aml_field_named(struct buf *out, const char *name4, unsigned bits)
+{
+    assert(strlen(name4) == 4);
+    buf_append(out, name4, 4);
+    field_bits(out, bits);
+}
+
+void aml_field_skip(struct buf *out, unsigned bits)
+{
+    buf_append_byte(out, 0x00); /* ReservedField */
+    field_bits(out, bits);
+}
+
+void aml_field(struct buf *out, const char *region, uint8_t flags, const struct buf *entries)
+{
+    struct buf ns;
+    buf_init(&ns);
+    aml_namestring(&ns, region);
+    buf_append_byte(out, 0x5b);
+    buf_append_byte(out, 0x81); /* FieldOp */
+    aml_pkglength(out, ns.len + 1 + entries->len);
+    buf_append(out, ns.data, ns.len);
+    buf_append_byte(out, flags);
+    buf_append(out, entries->data, entries->len);
+    buf_free(&ns);
+}
+
+void aml_mutex(struct buf *out, const char *name, uint8_t sync)
+{
+    buf_append_byte(out, 0x5b);
+    buf_append_byte(out, 0x01); /* MutexOp */
+    aml_namestring(out, name);
+    buf_append_byte(out, sync);
+}
+
+void aml_acquire(struct buf *out, const char *name)
+{
+    buf_append_byte(out, 0x5b);
+    buf_append_byte(out, 0x23); /* AcquireOp */
+    aml_namestring(out, name);
+    buf_append_byte(out, 0xff); /* Timeout 0xFFFF: wait for ever */
+    buf_append_byte(out, 0xff);
+}
+
+void aml_release(struct buf *out, const char *name)
+{
+    buf_append_byte(out, 0x5b);
+    buf_append_byte(out, 0x27); /* ReleaseOp */
+    aml_namestring(out, name);
+}
+
+void aml_store(struct buf *out, const struct buf *src, const struct buf *dst)
+{
+    buf_append_byte(out, 0x70); /* StoreOp */
+    buf_append(out, src->data, src->len);
+    buf_append(out, dst->data, dst->len);
+}
+
+void aml_lequal(struct buf *out, const struct buf *a, const struct buf *b)
+{
+    buf_append_byte(out, 0x93); /* LEqualOp */
+    buf_append(out, a->data, a->len);
+    buf_append(out, b->data, b->len);
+}
+
+static void wrap_pred(struct buf *out, uint8_t op, const struct buf *pred, const struct buf *body)
+{
+    buf_append_byte(out, op);
+    aml_pkglength(out, (pred ? pred->len : 0) + body->len);
+    if (pred)
+        buf_append(out, pred->data, pred->len);
+    buf_append(out, body->data, body->len);
+}
+
+void aml_if(struct buf *out, const struct buf *pred, const struct buf *body)
+{
+    wrap_pred(out, 0xa0, pred, body); /* IfOp */
+}
+
+void aml_else(struct buf *out, const struct buf *body)
+{
+    wrap_pred(out, 0xa1, NULL, body); /* ElseOp */
+}
+
+void aml_while(struct buf *out, const struct buf *pred, const struct buf *body)
+{
+    wrap_pred(out, 0xa2, pred, body); /* WhileOp */
+}
+
+void aml_notify(struct buf *out, const char *object, const struct buf *value)
+{
+    buf_append_byte(out, 0x86); /* NotifyOp */
+    aml_namestring(out, object);
+    buf_append(out, value->data, value->len);
+}
+
+void aml_return(struct buf *out, const struct buf *value)
+{
+    buf_append_byte(out, 0xa4); /* ReturnOp */
+    buf_append(out, value->data, value->len);
+}
+
+void aml_call(struct buf *out, const char *name, const struct buf *args)
+{
+    aml_namestring(out, name);
+    if (args)
+        buf_append(out, args->data, args->len);
+}

@@ -46,6 +46,7 @@
 #define PORT_ACPI_PM      0x600 /* PM1a_EVT (4 bytes) then PM1a_CNT (2 bytes) */
 #define PORT_ACPI_PM1_CNT 0x604
 #define PORT_ACPI_GPE0    0xafe0 /* microvm with CPU hot-plug: GPE0 status, enable (PIIX4's) */
+#define PORT_ACPI_CPUHP   0x0cd8 /* QEMU's ACPI CPU hot-plug register block, 12 bytes */
 #define PORT_RESET        0xcf9
 #define IRQ_SCI           9
 #define IRQ_KEYBOARD      1

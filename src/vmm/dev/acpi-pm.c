@@ -297,21 +297,30 @@ static int acpi_pm_save(struct device *dev, struct dev_state_writer *w, struct v
     s[0] = pm->status;
     s[1] = pm->enable;
     s[2] = pm->control;
+    uint16_t gpe[2] = {pm->gpe_sts, pm->gpe_en};
     pthread_mutex_unlock(&pm->lock);
-    return w->put(w, "pm1", s, sizeof(s), err);
+    int r = w->put(w, "pm1", s, sizeof(s), err);
+    if (r == 0) /* version 2: microvm's GPE0 block (CPU hot-plug's event) */
+        r = w->put(w, "gpe0", gpe, sizeof(gpe), err);
+    return r;
 }
 
 static int acpi_pm_load(struct device *dev, struct dev_state_reader *r, struct verr *err)
 {
     struct acpi_pm_regs *pm = dev->priv;
     uint16_t s[3];
+    uint16_t gpe[2] = {0, 0};
     int rc = r->get(r, "pm1", s, sizeof(s), err);
+    if (rc == 0 && r->version >= 2)
+        rc = r->get(r, "gpe0", gpe, sizeof(gpe), err);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&pm->lock);
     pm->status = s[0];
     pm->enable = s[1];
     pm->control = s[2];
+    pm->gpe_sts = gpe[0];
+    pm->gpe_en = gpe[1];
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
     return 0;
@@ -326,7 +335,7 @@ static const struct dev_type acpi_pm_type = {
     .create = acpi_pm_create,
     .reset = acpi_pm_reset,
     .free = acpi_pm_free,
-    .state_version = 1,
+    .state_version = 2, /* 2: GPE0 status and enable */
     .save = acpi_pm_save,
     .load = acpi_pm_load,
 };

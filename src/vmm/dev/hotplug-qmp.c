@@ -100,8 +100,12 @@ static int qmp_device_del(struct qmp_session *ss, struct json_object *args,
     if (!strncmp(id, peripheral, sizeof(peripheral) - 1))
         name = id + sizeof(peripheral) - 1; /* QEMU takes a QOM path too */
     struct device *d = dev_find_id(vm, name);
-    if (!d && vcpu_hotplug_find_id(vm, name)) /* TODO: eject through the register block */
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "vireo-vmm cannot unplug vCPUs yet");
+    if (!d && vcpu_hotplug_find_id(vm, id)) {
+        struct verr e = {0};
+        if (vcpu_hotplug_del(vm, id, &e) < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+        return 0;
+    }
     if (!d)
         return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
     struct verr e = {0};

@@ -446,7 +446,7 @@ static void *vcpu_thread(void *arg)
             struct timespec ts = {(time_t)(throttle / 1000000000u), (long)(throttle % 1000000000u)};
             nanosleep(&ts, NULL);
         }
-        if (!vm_vcpu_checkpoint(vm))
+        if (!vm_vcpu_checkpoint(vm, vcpu))
             break;
         int r = ioctl(vcpu->fd, KVM_RUN, 0);
         if (r < 0) {

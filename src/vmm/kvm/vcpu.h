@@ -43,6 +43,9 @@ struct vcpu {
     /* Set (with a kick) by live migration's auto-converge: sleep this long before entering
      * the guest again (state/precopy.c). */
     uint64_t throttle_ns;
+    /* Set under vm->lock by a CPU unplug (vcpu-hotplug.c): the thread returns at its next
+     * checkpoint, parked or not, and is joined. */
+    bool leaving;
 };
 
 /* Installs the no-op SIGUSR1 handler; call once before starting vCPUs. */

@@ -5,8 +5,9 @@
  * END; a live migration's (version 2): CONF, (RAM, RSUM) x passes, VCPU x
  * nr_vcpus, KVM, DEV x nr_devices, RAM (the last delta), RSUM, END. A CONF section is records
  * naming the configuration ("memory", "vcpus", "topology", "cpu-model", "pit", "devices",
- * "device.N" as "TYPE id=ID addr=SLOT.FN"); the loader compares each with its own VM and names the
- * first that differs. A DEV section is records "type", "id" and "state" (the device's own records,
+ * "device.N" as "TYPE id=ID addr=SLOT.FN"; with CPU hot-plug "maxcpus" and "vcpu.N", see
+ * vcpu-hotplug.h); the loader compares each with its own VM and names the first that
+ * differs. A DEV section is records "type", "id" and "state" (the device's own records,
  * nested); its section version is the type's state_version.
  */
 #include "vmm/state/vmstate.h"
@@ -18,6 +19,7 @@
 #include "vmm/state/cpu.h"
 #include "vmm/state/crc32c.h"
 #include "vmm/state/stream.h"
+#include "vmm/vcpu-hotplug.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -108,6 +110,7 @@ static void conf_build(struct vm *vm, struct buf *p)
         state_rec_put_str(p, name, d);
         free(d);
     }
+    vcpu_hotplug_conf_save(vm, p); /* maxcpus and the plugged vCPUs' names */
 }
 
 static int conf_u64(const struct state_recs *rs, const char *name, const char *what, uint64_t mine,
@@ -158,6 +161,7 @@ static int conf_check(struct vm *vm, const struct state_section *s, struct verr 
     snprintf(mine, sizeof(mine), "sockets=%u cores=%u threads=%u", vm->topo.sockets, vm->topo.cores,
              vm->topo.threads);
     if ((r = conf_u64(&rs, "memory", "memory", vm->mem.size, 1u << 20, err)) < 0 ||
+        (r = vcpu_hotplug_conf_load(vm, &rs, err)) < 0 || /* may plug vCPUs first */
         (r = conf_u64(&rs, "vcpus", "vCPUs", vm->nr_vcpus, 1, err)) < 0 ||
         (r = conf_str(&rs, "topology", mine, err)) < 0 ||
         (r = conf_str(&rs, "cpu-model", cpu_model_name(&vm->cpu_model), err)) < 0 ||
@@ -288,6 +292,7 @@ int vm_state_capture_ex(struct vm *vm, struct vm_state_capture *cap, bool with_c
     buf_reset(&p);
     if ((r = state_kvm_save(vm, &p, err)) < 0)
         goto fail;
+    vcpu_hotplug_state_save(vm, &p); /* the CPU hot-plug register block, with the irqchips */
     frame(cap, STATE_SEC_KVM, KVM_VERSION, &p);
     buf_append(&cap->sections, devcap.sections.data, devcap.sections.len);
     cap->nr_sections += devcap.nr_sections;
@@ -464,6 +469,14 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
         h.n = 1;
         rc = conf_check(vm, &h.s[0], err);
     }
+    if (rc == 0 && 3 + vm->nr_vcpus + vm->nr_devices > h.cap) {
+        /* conf_check plugged the saved VM's hot-plugged vCPUs: room for their sections */
+        unsigned cap = 3 + vm->nr_vcpus + vm->nr_devices;
+        h.s = xrealloc(h.s, cap * sizeof(*h.s));
+        memset(h.s + h.cap, 0, (cap - h.cap) * sizeof(*h.s));
+        h.cap = cap;
+        want = 2 + vm->nr_vcpus + vm->nr_devices;
+    }
     while (rc == 0) {
         struct state_section s = {0};
         if ((rc = state_read_section(r, &s, err)) < 0)
@@ -505,6 +518,8 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
                               err);
         if (rc == 0) {
             rc = state_kvm_load(vm, &rs, err);
+            if (rc == 0)
+                rc = vcpu_hotplug_state_load(vm, &rs, err);
             state_recs_free(&rs);
         }
     }

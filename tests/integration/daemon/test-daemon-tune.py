@@ -10,7 +10,8 @@ exactly the right threads; schedinfo's cpu_shares (default, --live gone after a 
 --config with every period and quota 0 applied at the next start); emulatorpin and vcpupin
 (--live at once in Cpus_allowed_list and cpuset.cpus, --config with the guide's '^' form shown
 canonical after the next start); vcpuinfo; <cputune> applied before the guest first runs
-(a 4-vCPU SMP guest pinned vCPU by vCPU runs its SMP test); the groups removed at destroy, at
+(a 4-vCPU SMP guest pinned vCPU by vCPU runs its SMP test); <vcpu cpuset=> as the affinity of the
+vCPUs without their own <vcpupin> and of the emulator; the groups removed at destroy, at
 a VMM crash and when a restarted daemon finds the VMM gone; and the one-line refusals (a CPU
 the host lacks, a vCPU that does not exist, live changes of a shut-off domain).
 """
@@ -434,6 +435,27 @@ def main():
     t.ok(not os.path.exists(smp_dom) and smp_dom.endswith("smp.vireo"),
          "its groups are gone after destroy", smp_dom)
     r = d.virsh("destroy", "tune")
+
+    # <vcpu cpuset=>: the default of every vCPU without its own <vcpupin>, and of the emulator
+    # without <emulatorpin>; the threads' real affinity, as libvirt places them
+    names.append("cpuset")
+    xml = domain_xml("cpuset", GUEST, "tests=none").replace(
+        "<vcpu>1</vcpu>", "<vcpu cpuset='%s'>2</vcpu>\n<cputune>\n    <vcpupin vcpu='0' "
+        "cpuset='0'/>\n  </cputune>\n" % LAST)
+    r = d.virsh("define", d.write("cpuset.xml", xml))
+    t.ok(r.returncode == 0, "define a 2-vCPU domain with <vcpu cpuset='%s'>" % LAST, r.stderr)
+    r = d.virsh("start", "--paused", "cpuset")
+    t.ok(r.returncode == 0, "<vcpu cpuset=> is honoured at start", r.stderr)
+    pid = d.vmm_pid("cpuset")
+    tids = vcpu_tids(pid) if pid else {}
+    got = {i: allowed(pid, tid) for i, tid in tids.items()}
+    t.ok(sorted(tids) == [0, 1] and got[1] == LAST and got[0] == "0",
+         "vCPU 1 has the cpuset (%s), vCPU 0 its own <vcpupin> (0)" % LAST, got)
+    t.ok(pid and allowed(pid, pid) == LAST, "the emulator has the cpuset too",
+         pid and allowed(pid, pid))
+    xml = d.virsh("dumpxml", "cpuset").stdout
+    t.ok("cpuset='%s'>2</vcpu>" % LAST in xml, "the live XML keeps <vcpu cpuset=>", xml)
+    d.virsh("destroy", "cpuset")
 
 
 try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-img-outputs.sh - vireo-img prints what qemu-img prints, byte for byte,
 # for the same image: info (human, JSON, --backing-chain), check (human,
-# JSON, exit codes, the per-problem lines), map (human, JSON), snapshot -l,
+# JSON, exit codes, the per-problem lines), map (human, JSON), compare (with
+# and without -s), snapshot -l,
 # measure, and create's "Formatting" line. The expected text is produced by
 # the installed qemu-img at test time (the live golden file), so the test
 # follows the qemu-utils version on the machine.
@@ -168,4 +169,44 @@ done
 qemu-img create -f qcow2 -o help x 1G >q.help
 "$V" create -f qcow2 -o help x 1G >v.help
 check "create -o help: every line as qemu-img prints it" sh -c "grep -vxFf q.help v.help | (! grep .)"
+
+# Zero clusters (write -z with and without unmap), discarded clusters and L2
+# tables never allocated (one maps 512 MiB with 64 KiB clusters, 2 MiB with
+# 4 KiB ones), in v3 and v2 images and over backing files: map, and compare
+# with and without -s (strict: the sizes first, then the first offset whose
+# block status differs in allocation, zero, data, offset or reaching the end).
+qio() { qemu-io "$@" >/dev/null; }
+qemu-img create -q -f qcow2 zd.qcow2 2G
+qio -c 'write -P 0x11 0 128k' -c 'write -z 256k 128k' -c 'write -P 0x22 1M 64k' \
+    -c 'discard 1M 64k' -c 'write -P 0x33 2M 192k' -c 'write -z -u 2M 64k' -c 'write -z 1G 64k' \
+    -c 'write -P 5 1536M 64k' -c 'discard 1536M 64k' zd.qcow2
+qemu-img create -q -f qcow2 -o cluster_size=4096 zd4.qcow2 64M
+qio -c 'write -P 1 0 8k' -c 'write -z 3M 64k' -c 'write -P 2 40M 4k' -c 'discard 40M 4k' \
+    -c 'write -z -u 50M 8k' zd4.qcow2
+qemu-img create -q -f qcow2 -b zd4.qcow2 -F qcow2 zdb.qcow2 64M
+qio -c 'write -z 0 4k' -c 'write -P 3 3M 4k' -c 'discard 8M 1M' -c 'write -z -u 40M 4k' zdb.qcow2
+qemu-img create -q -f qcow2 -o compat=0.10 zd2.qcow2 64M
+qio -c 'write -P 1 0 64k' -c 'write -z 64k 64k' -c 'write -z 1M 128k' -c 'discard 0 32k' zd2.qcow2
+qemu-img create -q -f qcow2 -b zd2.qcow2 -F qcow2 zd2b.qcow2 64M
+qio -c 'write -z 8M 64k' -c 'write -z -u 0 64k' zd2b.qcow2
+qemu-img convert -O qcow2 zd4.qcow2 zd4c.qcow2 # the same bytes, laid out anew
+# Overlays larger than their backing file: past its end the zeroes are the
+# overlay's own (depth 0), also with subclusters.
+qemu-img create -q -f qcow2 -b zd4.qcow2 -F qcow2 zdl.qcow2 160M
+qio -c 'write -z 32M 64k' -c 'write -z -u 80M 64k' -c 'write -P 2 120M 64k' -c 'discard 120M 64k' zdl.qcow2
+qemu-img create -q -f qcow2 -o extended_l2=on -b zd4.qcow2 -F qcow2 zdx.qcow2 96M
+qio -c 'write -z 4k 8k' -c 'write -z -u 64k 4k' -c 'write -P 3 1M 4k' -c 'discard 1M 32k' zdx.qcow2
+qemu-img create -q -f raw zr.raw 64M
+for img in zd.qcow2 zd4.qcow2 zdb.qcow2 zd2.qcow2 zd2b.qcow2 zd4c.qcow2 zdl.qcow2 zdx.qcow2; do
+    same "map $img (zero, discarded, no L2 table)" map $img
+    same "map --output=json $img" map --output=json $img
+done
+for pair in "zd4.qcow2 zdb.qcow2" "zd4.qcow2 zd4c.qcow2" "zd2.qcow2 zd2b.qcow2" \
+    "zdb.qcow2 zd.qcow2" "zd.qcow2 zr.raw" "zd4c.qcow2 zr.raw" "zd2b.qcow2 zr.raw" \
+    "zdb.qcow2 zdb.qcow2" "zd4.qcow2 zd4.qcow2" "zdl.qcow2 zd4.qcow2" "zdx.qcow2 zdl.qcow2"; do
+    # shellcheck disable=SC2086
+    same "compare $pair" compare $pair
+    # shellcheck disable=SC2086
+    same "compare -s $pair" compare -s $pair
+done
 finish

@@ -173,6 +173,7 @@ def check_boot(b, disk_sectors, qemu_pci_names):
             f"{who}: the ext4 root is mounted read-only")
     m = re.search(r"IP-Config: Complete:\n.*device=eth0, hwaddr=([0-9a-f:]+), "
                   r"ipaddr=([\d.]+), mask=([\d.]+), gw=([\d.]+)", log)
+    # 10.0.2.x: slirp's defaults (QEMU's own -netdev user), never outside the VMM process.
     T.check(m and m.group(1) == linuxlib.MAC and m.group(2) == "10.0.2.15" and
             m.group(4) == "10.0.2.2",
             f"{who}: eth0 has MAC {linuxlib.MAC} and the kernel's DHCP gets 10.0.2.15 "

@@ -119,6 +119,7 @@ def main():
              "virtio_blk reports the qcow2 disk's capacity", m.group(0) if m else log[-2000:])
         t.ok(re.search(r"^\[[ \d.]+\]  vda: vda1$", log, re.M), "the GPT is read (vda: vda1)")
         m = re.search(r"device=eth0, hwaddr=([0-9a-f:]+), ipaddr=([\d.]+)", log)
+        # 10.0.2.x: slirp's defaults (QEMU's own -netdev user), never outside the VMM process.
         t.ok(m and m.group(1) == linuxlib.MAC and m.group(2) == "10.0.2.15",
              "eth0 has the XML's MAC and the kernel's DHCP gets 10.0.2.15",
              m.group(0) if m else "no IP-Config line")

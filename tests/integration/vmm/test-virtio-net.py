@@ -20,8 +20,8 @@ VMM is a command prefix (vireo-vmm's path, or
    leased address whose reply must arrive intact over MRG_RXBUF spread
    across 256-byte receive buffers;
  - vireo-vmm only, as root: a network namespace made here, with a tap
-   device holding 10.0.3.1/24 (MTU 9000); vireo-vmm runs inside it with
-   -netdev tap,ifname=...; the guest asks for 10.0.3.1 from 10.0.3.15 and
+   device holding 198.18.3.1/24 (MTU 9000); vireo-vmm runs inside it with
+   -netdev tap,ifname=...; the guest asks for 198.18.3.1 from 198.18.3.15 and
    the host kernel must answer; the tap's counters must show frames both
    ways. In the same run the guest negotiates CSUM, GUEST_CSUM and
    MRG_RXBUF: it sends a UDP datagram with NEEDS_CSUM and only the
@@ -33,6 +33,9 @@ VMM is a command prefix (vireo-vmm's path, or
    checksum. Without root these checks are skipped.
 QEMU 7.2 writes num_buffers 0 without MRG_RXBUF (the spec says 1), so its
 runs pass net_numbuf0=ok to the guest.
+Addresses: the tap link and every address this test chooses are in the project's
+198.18.0.0/15; the 10.0.2.x ones are slirp's defaults (QEMU's own), checked as such and
+never outside the VMM process.
 """
 import json
 import os
@@ -88,21 +91,21 @@ def hostfwd_checks(vmm, elf):
           "a hostfwd= port in use is refused with one line", r.stderr)
 
 
-# Runs in the namespace: prints "PORT DATA" for each datagram received on 10.0.3.1:5000
-# and :5001, and sends a 4000-byte datagram (bytes i*13+1) to 10.0.3.15:5002 every 100 ms.
+# Runs in the namespace: prints "PORT DATA" for each datagram received on 198.18.3.1:5000
+# and :5001, and sends a 4000-byte datagram (bytes i*13+1) to 198.18.3.15:5002 every 100 ms.
 HOST_UDP = r'''
 import select, socket, sys, time
 rx = []
 for port in (5000, 5001):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("10.0.3.1", port))
+    s.bind(("198.18.3.1", port))
     rx.append(s)
 tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 payload = bytes((i * 13 + 1) & 0xff for i in range(4000))
 end = time.time() + 120
 while time.time() < end:
     try:
-        tx.sendto(payload, ("10.0.3.15", 5002))
+        tx.sendto(payload, ("198.18.3.15", 5002))
     except OSError:
         pass
     for s in select.select(rx, [], [], 0.1)[0]:
@@ -115,10 +118,10 @@ def legacy_nics(guest):
     guest("tests=net net_dhcp=1 net_mac=52:54:00:ab:cd:ef",
           "-nic user,model=virtio-net-pci,mac=52:54:00:ab:cd:ef",
           "-nic user,model=virtio-net-pci,mac=...: the NIC has that MAC and gets a DHCP lease")
-    guest("tests=net net_dhcp=1 net_mac=52:54:00:12:34:77 net_ip=192.168.76.100 "
-          "net_peer=192.168.76.1 net_dns=192.168.76.53",
-          "-net nic,model=virtio,macaddr=52:54:00:12:34:77 -net user,net=192.168.76.0/24,"
-          "host=192.168.76.1,dhcpstart=192.168.76.100,dns=192.168.76.53",
+    guest("tests=net net_dhcp=1 net_mac=52:54:00:12:34:77 net_ip=198.19.76.100 "
+          "net_peer=198.19.76.1 net_dns=198.19.76.53",
+          "-net nic,model=virtio,macaddr=52:54:00:12:34:77 -net user,net=198.19.76.0/24,"
+          "host=198.19.76.1,dhcpstart=198.19.76.100,dns=198.19.76.53",
           "-net nic,model=virtio,macaddr=... -net user,net=...: the NIC joined to that back-end")
 
 
@@ -144,11 +147,11 @@ def main():
           "user networking: DHCP lease 10.0.2.15 (router 10.0.2.2, DNS 10.0.2.3), then a "
           "1000-byte ping over MRG_RXBUF with 256-byte receive buffers")
 
-    guest("tests=net net_dhcp=1 net_ip=192.168.76.100 net_peer=192.168.76.1 "
-          "net_dns=192.168.76.53",
-          "-netdev user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
-          "dns=192.168.76.53 -device virtio-net-pci,netdev=n0",
-          "user networking with net=192.168.76.0/24,host=.1,dhcpstart=.100,dns=.53: the lease, "
+    guest("tests=net net_dhcp=1 net_ip=198.19.76.100 net_peer=198.19.76.1 "
+          "net_dns=198.19.76.53",
+          "-netdev user,id=n0,net=198.19.76.0/24,host=198.19.76.1,dhcpstart=198.19.76.100,"
+          "dns=198.19.76.53 -device virtio-net-pci,netdev=n0",
+          "user networking with net=198.19.76.0/24,host=.1,dhcpstart=.100,dns=.53: the lease, "
           "router and DNS follow")
 
     # QEMU's older spellings, as pasted from guides: the same guest checks pass through them.
@@ -160,14 +163,14 @@ def main():
     if not is_qemu:
         hostfwd_checks(vmm, elf)
         r = subprocess.run([vmm, "-nodefaults", "-display", "none", "-kernel", elf, "-netdev",
-                            "user,id=n0,net=10.0.2.0/24,host=10.0.3.2", "-device",
+                            "user,id=n0,net=198.18.2.0/24,host=198.18.3.2", "-device",
                             "virtio-net-pci,netdev=n0"], capture_output=True, text=True, timeout=30)
         lines = r.stderr.strip().splitlines()
         check(r.returncode != 0 and len(lines) == 1 and
-              "host=10.0.3.2 is not a host address of the network 10.0.2.0/24" in lines[0],
+              "host=198.18.3.2 is not a host address of the network 198.18.2.0/24" in lines[0],
               "host= outside net= is refused with one line", r.stderr)
 
-    name = "tap in a network namespace: ARP reply from the host's 10.0.3.1"
+    name = "tap in a network namespace: ARP reply from the host's 198.18.3.1"
     if is_qemu:
         check(True, name, skip="run under vireo-vmm only (QEMU's tap needs the same set-up)")
     elif os.geteuid() != 0:
@@ -182,7 +185,7 @@ def main():
         try:
             subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
             for a in (["tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr"],
-                      ["addr", "add", "10.0.3.1/24", "dev", tap],
+                      ["addr", "add", "198.18.3.1/24", "dev", tap],
                       ["link", "set", tap, "up"], ["link", "set", "lo", "up"]):
                 r = ip(*a)
                 if r.returncode:
@@ -190,7 +193,7 @@ def main():
             # The host side: UDP sockets on 5000/5001 (what the guest sends), and 4000-byte
             # datagrams to the guest's 5002 every 100 ms (MTU 9000: one frame each).
             for a in (["link", "set", tap, "mtu", "9000"],
-                      ["neigh", "replace", "10.0.3.15", "lladdr", "52:54:00:12:34:56",
+                      ["neigh", "replace", "198.18.3.15", "lladdr", "52:54:00:12:34:56",
                        "dev", tap, "nud", "permanent"]):
                 r = ip(*a)
                 if r.returncode:
@@ -199,7 +202,7 @@ def main():
                 ["ip", "netns", "exec", ns, sys.executable, "-c", HOST_UDP],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                guest("tests=net net_ip=10.0.3.15 net_peer=10.0.3.1 net_mrg=1 net_csum=1 "
+                guest("tests=net net_ip=198.18.3.15 net_peer=198.18.3.1 net_mrg=1 net_csum=1 "
                       "net_udp_tx=5000 net_udp_rx=5002",
                       "-netdev tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off "
                       "-device virtio-net-pci,netdev=t0" % tap,

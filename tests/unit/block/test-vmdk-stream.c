@@ -6,7 +6,9 @@
  * exactly, pass the real `qemu-img check` and `qemu-img compare`; a stored
  * grain cannot be stored again; and a read-only image read by several
  * threads at once, in whole grains and in small pieces that straddle grains,
- * returns the right bytes.
+ * returns the right bytes. Grains the fast inflate of the lock-free path
+ * refuses (a bad Adler-32, a stream cut short) read as the zlib path of a
+ * writable open reads them: the same error, the same bytes.
  */
 #include "block/block.h"
 #include "../tap.h"
@@ -80,6 +82,46 @@ static void *reader(void *p)
         }
     free(buf);
     return NULL;
+}
+
+/* The file offset of grain 0's marker (sector 0, a zlib stream behind it), or -1. */
+static long find_grain0(const uint8_t *f, size_t len)
+{
+    for (size_t o = 512; o + 14 <= len; o += 512) {
+        uint64_t lba = 0;
+        uint32_t size = 0;
+        for (int i = 7; i >= 0; i--)
+            lba = lba << 8 | f[o + (size_t)i];
+        for (int i = 3; i >= 0; i--)
+            size = size << 8 | f[o + 8 + (size_t)i];
+        if (lba == 0 && size > 2 && size < 2 * GRAIN && f[o + 12] == 0x78)
+            return (long)o;
+    }
+    return -1;
+}
+
+/* Reads grain 0 through a read-only (lock-free, fast inflate) and a writable
+ * (zlib) open of img: 0 when both succeed with the same bytes (in *out),
+ * 1 when both fail, -1 when they disagree. */
+static int both_reads(const char *img, uint8_t *out)
+{
+    struct verr err = {0};
+    struct block_open_opts ro = {.format = "vmdk", .read_only = true}, rw = {.format = "vmdk"};
+    struct block_dev *bd;
+    uint8_t *other = malloc(GRAIN);
+    int ra = -1, rb = -1;
+    /* One after the other: the two opens' image locks exclude each other. */
+    if (block_open(img, &ro, &bd, &err) == 0) {
+        ra = block_pread(bd, out, GRAIN, 0, &err);
+        block_close(bd);
+    }
+    if (block_open(img, &rw, &bd, &err) == 0) {
+        rb = block_pread(bd, other, GRAIN, 0, &err);
+        block_close(bd);
+    }
+    int r = ra < 0 && rb < 0 ? 1 : ra == 0 && rb == 0 && memcmp(out, other, GRAIN) == 0 ? 0 : -1;
+    free(other);
+    return r;
 }
 
 static int run(const char *cmd)
@@ -184,6 +226,46 @@ int main(void)
         is_int(ra[2].bad + ra[3].bad, 0, "pieces of grains read right on several threads");
         block_close(bd);
     }
+
+    /* Damaged grains: the fast inflate refuses them, zlib decides. */
+    FILE *fi = fopen(img, "r+b");
+    size_t flen = 0;
+    uint8_t *file = NULL;
+    if (fi && fseek(fi, 0, SEEK_END) == 0 && (flen = (size_t)ftell(fi)) > 0) {
+        file = malloc(flen);
+        rewind(fi);
+        if (fread(file, 1, flen, fi) != flen)
+            flen = 0;
+    }
+    long g0 = file && flen ? find_grain0(file, flen) : -1;
+    if (ok(g0 > 0, "grain 0's marker found in the file (at %ld)", g0)) {
+        uint32_t size = (uint32_t)file[g0 + 8] | (uint32_t)file[g0 + 9] << 8 |
+                        (uint32_t)file[g0 + 10] << 16 | (uint32_t)file[g0 + 11] << 24;
+        is_int(both_reads(img, buf), 0, "an intact grain reads the same on both paths");
+        ok(memcmp(buf, all, GRAIN) == 0, "and reads right");
+        /* The Adler-32 (the stream's last byte) changed: both refuse. */
+        uint8_t last = file[g0 + 12 + size - 1];
+        uint8_t bad8 = last ^ 0x5a;
+        fseek(fi, g0 + 12 + (long)size - 1, SEEK_SET);
+        fwrite(&bad8, 1, 1, fi);
+        fflush(fi);
+        is_int(both_reads(img, buf), 1, "a grain with a bad checksum fails on both paths");
+        fseek(fi, g0 + 12 + (long)size - 1, SEEK_SET);
+        fwrite(&last, 1, 1, fi);
+        /* The marker's length cut to half the stream: zlib reads what it
+         * can and the rest reads as zeroes, on both paths. */
+        uint8_t half[4] = {(uint8_t)(size / 2), (uint8_t)(size / 2 >> 8), (uint8_t)(size / 2 >> 16),
+                           (uint8_t)(size / 2 >> 24)};
+        fseek(fi, g0 + 8, SEEK_SET);
+        fwrite(half, 1, 4, fi);
+        fflush(fi);
+        is_int(both_reads(img, buf), 0, "a grain cut short reads the same on both paths");
+        ok(memcmp(buf, all, 512) == 0 && memcmp(buf, all, GRAIN) != 0,
+           "its start is the data, its end is not");
+    }
+    if (fi)
+        fclose(fi);
+    free(file);
 
     for (int g = 0; g < NGRAIN; g++) {
         free(in[g]);

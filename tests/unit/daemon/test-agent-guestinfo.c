@@ -4,7 +4,8 @@
  * interfaces ones as Debian's qemu-ga 7.2 answered on a virtio-disk host) and the parameters
  * libvirt 9.0 makes of it, one "field (type) = value" line each; then the malformed answers
  * libvirt refuses, with its words, and nothing left half-added. Also guest-get-vcpus as
- * guestvcpus' cpulists and setvcpus --guest's plan (qemuAgentUpdateCPUInfo's choices).
+ * guestvcpus' cpulists and setvcpus --guest's plan (qemuAgentUpdateCPUInfo's choices), and
+ * domifaddr --source agent's interface list (aliases folded as libvirt folds them).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -109,6 +110,45 @@ static void refused(unsigned type, const char *json, const char *want, const cha
     json_object_put(ret);
 }
 
+/* qemu-ga's interfaces (statistics left out), an interface alias, one without addresses */
+static const char IFACES[] =
+    "[{\"name\": \"lo\", \"ip-addresses\": [{\"ip-address-type\": \"ipv4\", \"ip-address\": "
+    "\"127.0.0.1\", \"prefix\": 8}, {\"ip-address-type\": \"ipv6\", \"ip-address\": \"::1\", "
+    "\"prefix\": 128}], \"hardware-address\": \"00:00:00:00:00:00\"}, {\"name\": \"ifb0\", "
+    "\"hardware-address\": \"da:85:71:8c:f4:9d\"}, {\"name\": \"eth0\", \"ip-addresses\": "
+    "[{\"ip-address-type\": \"ipv4\", \"ip-address\": \"192.0.2.2\", \"prefix\": 24}], "
+    "\"hardware-address\": \"02:fc:00:00:00:01\"}, {\"name\": \"eth0:1\", \"ip-addresses\": "
+    "[{\"ip-address-type\": \"ipv6\", \"ip-address\": \"fd00::2\", \"prefix\": 64}]}]";
+
+/* domifaddr --source agent's list of an agent answer, one "name hwaddr type addr/prefix" line
+ * per address (just "name hwaddr" for an interface without one). */
+static void check_ifaddr(const char *json, const char *want, const char *what)
+{
+    struct json_object *ret = json_tokener_parse(json);
+    struct remote_domain_interface_addresses_ret out;
+    int r = vd_agent_interfaces(ret, &out);
+    char got[2048] = "";
+    for (uint32_t i = 0; r == 0 && i < out.ifaces_len; i++) {
+        const struct remote_domain_interface *ifc = &out.ifaces[i];
+        size_t len = strlen(got);
+        if (!ifc->addrs_len)
+            snprintf(got + len, sizeof(got) - len, "%s %s\n", ifc->name,
+                     ifc->hwaddr ? ifc->hwaddr : "-");
+        for (uint32_t k = 0; k < ifc->addrs_len; k++) {
+            len = strlen(got);
+            snprintf(got + len, sizeof(got) - len, "%s %s %s %s/%u\n", ifc->name,
+                     ifc->hwaddr ? ifc->hwaddr : "-", ifc->addrs[k].type ? "ipv6" : "ipv4",
+                     ifc->addrs[k].addr, ifc->addrs[k].prefix);
+        }
+    }
+    ok(r == 0 && !strcmp(got, want), "%s", what);
+    if (r != 0 || strcmp(got, want))
+        printf("# got:\n%s# want:\n%s", got, want);
+    if (r == 0)
+        remote_domain_interface_addresses_ret_free(&out);
+    json_object_put(ret);
+}
+
 int main(void)
 {
     struct fixture f;
@@ -190,15 +230,7 @@ int main(void)
           "disks: partitions, dependencies, serial, alias and the guest's alias");
     check(&f.def, VD_GUEST_INFO_DISKS, "[]", "", "disks: none, not even disk.count");
 
-    /* qemu-ga's interfaces (statistics left out), an interface alias, one without addresses */
-    check(&f.def, VD_GUEST_INFO_INTERFACES,
-          "[{\"name\": \"lo\", \"ip-addresses\": [{\"ip-address-type\": \"ipv4\", \"ip-address\": "
-          "\"127.0.0.1\", \"prefix\": 8}, {\"ip-address-type\": \"ipv6\", \"ip-address\": \"::1\", "
-          "\"prefix\": 128}], \"hardware-address\": \"00:00:00:00:00:00\"}, {\"name\": \"ifb0\", "
-          "\"hardware-address\": \"da:85:71:8c:f4:9d\"}, {\"name\": \"eth0\", \"ip-addresses\": "
-          "[{\"ip-address-type\": \"ipv4\", \"ip-address\": \"192.0.2.2\", \"prefix\": 24}], "
-          "\"hardware-address\": \"02:fc:00:00:00:01\"}, {\"name\": \"eth0:1\", \"ip-addresses\": "
-          "[{\"ip-address-type\": \"ipv6\", \"ip-address\": \"fd00::2\", \"prefix\": 64}]}]",
+    check(&f.def, VD_GUEST_INFO_INTERFACES, IFACES,
           "if.count (uint) = 3\n"
           "if.0.name (string) = lo\n"
           "if.0.hwaddr (string) = 00:00:00:00:00:00\n"
@@ -222,6 +254,21 @@ int main(void)
           "if.2.addr.1.addr (string) = fd00::2\n"
           "if.2.addr.1.prefix (uint) = 64\n",
           "interfaces: eth0:1's address joins eth0, ifb0 has none");
+    check_ifaddr(IFACES,
+                 "lo 00:00:00:00:00:00 ipv4 127.0.0.1/8\n"
+                 "lo 00:00:00:00:00:00 ipv6 ::1/128\n"
+                 "ifb0 da:85:71:8c:f4:9d\n"
+                 "eth0 02:fc:00:00:00:01 ipv4 192.0.2.2/24\n"
+                 "eth0 02:fc:00:00:00:01 ipv6 fd00::2/64\n",
+                 "domifaddr --source agent: eth0:1's address joins eth0 as libvirt folds it");
+    check_ifaddr("[{\"name\": \"eth1:0\", \"hardware-address\": \"02:fc:00:00:00:02\", "
+                 "\"ip-addresses\": [{\"ip-address-type\": \"ipv4\", \"ip-address\": "
+                 "\"192.0.2.3\", \"prefix\": 24}]}, {\"name\": \"eth1\", \"ip-addresses\": "
+                 "[{\"ip-address-type\": \"ipv4\", \"ip-address\": \"192.0.2.4\", "
+                 "\"prefix\": 24}]}]",
+                 "eth1 02:fc:00:00:00:02 ipv4 192.0.2.3/24\n"
+                 "eth1 02:fc:00:00:00:02 ipv4 192.0.2.4/24\n",
+                 "domifaddr --source agent: an alias listed first names its base interface");
     check(&f.def, VD_GUEST_INFO_INTERFACES, "[]", "", "interfaces: none, not even if.count");
     check(&f.def, VD_GUEST_INFO_USERS,
           "[{\"user\": \"root\", \"login-time\": 1700000000.5}, {\"user\": \"bob\", \"domain\": "

@@ -198,18 +198,18 @@ int main(void)
        "tap fd= and an explicit mac=");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev",
-              "user,id=n0,net=192.168.76.0/24,host=192.168.76.1,dhcpstart=192.168.76.100,"
-              "dns=192.168.76.53",
+              "user,id=n0,net=198.19.76.0/24,host=198.19.76.1,dhcpstart=198.19.76.100,"
+              "dns=198.19.76.53",
               NULL);
-    ok(r == 0 && cfg.backends.netdevs[0].net == 0xc0a84c00 &&
+    ok(r == 0 && cfg.backends.netdevs[0].net == 0xc6134c00 &&
            cfg.backends.netdevs[0].mask == 0xffffff00 &&
-           cfg.backends.netdevs[0].host == 0xc0a84c01 &&
-           cfg.backends.netdevs[0].dhcp_start == 0xc0a84c64 &&
-           cfg.backends.netdevs[0].dns == 0xc0a84c35,
+           cfg.backends.netdevs[0].host == 0xc6134c01 &&
+           cfg.backends.netdevs[0].dhcp_start == 0xc6134c64 &&
+           cfg.backends.netdevs[0].dns == 0xc6134c35,
        "user net=/host=/dhcpstart=/dns= (%s)", r ? verr_msg(&err) : "ok");
     cli_config_free(&cfg);
-    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=172.20.0.0/255.255.0.0", NULL);
-    ok(r == 0 && cfg.backends.netdevs[0].mask == 0xffff0000, "user net= with a dotted mask");
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=198.18.0.0/255.254.0.0", NULL);
+    ok(r == 0 && cfg.backends.netdevs[0].mask == 0xfffe0000, "user net= with a dotted mask");
     cli_config_free(&cfg);
     r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
               "virtio-net-pci,netdev=n0,host_mtu=9000", NULL);
@@ -219,14 +219,14 @@ int main(void)
     r = parse(&cfg, &err, "-netdev", "user,id=n0", "-device",
               "virtio-net-pci,netdev=n0,host_mtu=67", NULL);
     refused("host_mtu= below 68", "host_mtu=67 (68 to 65535)", r, &cfg, &err);
-    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.0", NULL);
-    refused("net= without a mask", "bad net=10.0.2.0", r, &cfg, &err);
-    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.2.1/24", NULL);
-    refused("net= with host bits", "bad net=10.0.2.1/24", r, &cfg, &err);
-    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=10.0.0.0/255.0.255.0", NULL);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=198.18.2.0", NULL);
+    refused("net= without a mask", "bad net=198.18.2.0", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=198.18.2.1/24", NULL);
+    refused("net= with host bits", "bad net=198.18.2.1/24", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,net=198.18.0.0/255.0.255.0", NULL);
     refused("net= with a broken mask", "bad net=", r, &cfg, &err);
-    r = parse(&cfg, &err, "-netdev", "user,id=n0,dns=10.0.2", NULL);
-    refused("dns= not an address", "dns=10.0.2 is not an IPv4 address", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=n0,dns=198.18.2", NULL);
+    refused("dns= not an address", "dns=198.18.2 is not an IPv4 address", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "socket,id=n0", NULL);
     refused("an unknown backend", "backend 'socket' is not supported", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=n0,restrict=on", NULL);
