@@ -17,6 +17,7 @@
  * lock is held then).
  */
 #include "qmp/qmp-server.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "vmm/backends.h"
@@ -24,6 +25,7 @@
 #include "vmm/dev/e1000-core.h"
 #include "vmm/dev/e1000.h"
 #include "vmm/net/net.h"
+#include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -370,19 +372,30 @@ bool e1000_set_link(struct vm *vm, const char *name, bool up)
 
 /* --- state ----------------------------------------------------------------------------------- */
 
-/* Records besides the function's ("pci.*"): the core's ("e1000.*", e1000-core.c) and
- * "e1000.mac" (the configured address, checked against the destination's). The network
+/* Records besides the function's ("pci.*"): the core's ("e1000.*", e1000-core.c),
+ * "e1000.mac" (the configured address, checked against the destination's), "e1000.backend"
+ * (le32: 0 for a tap, else libslirp's state version) and "e1000.slirp" (libslirp's stream:
+ * DHCP leases, the IP id counter; empty for a tap), as virtio-net keeps them. The network
  * thread is joined first, so no transmit pass is half done; frames waiting for receive
  * descriptors are not saved (the restored NIC lost them, as a wire drops frames). */
 static int e1000_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct e1000 *e = dev->priv;
     thread_stop(e);
+    struct buf st;
+    buf_init(&st);
+    uint8_t ver[4];
+    state_put_le(ver, (uint32_t)net_backend_state_save(e->be, &st), 4);
     pthread_mutex_lock(&e->lock);
     int r = w->put(w, "e1000.mac", e->core.mac, 6, err);
     if (r == 0)
         r = e1000_core_save(&e->core, w, err);
     pthread_mutex_unlock(&e->lock);
+    if (r == 0)
+        r = w->put(w, "e1000.backend", ver, sizeof(ver), err);
+    if (r == 0)
+        r = w->put(w, "e1000.slirp", st.data, st.len, err);
+    buf_free(&st);
     return r < 0 ? r : pci_dev_save(&e->pci, w, err);
 }
 
@@ -400,8 +413,18 @@ static int e1000_load(struct device *dev, struct dev_state_reader *r, struct ver
                         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], e->core.mac[0],
                         e->core.mac[1], e->core.mac[2], e->core.mac[3], e->core.mac[4],
                         e->core.mac[5]);
-    thread_stop(e);
-    rc = pci_dev_load(&e->pci, r, err);
+    uint8_t ver[4];
+    const uint8_t *blob;
+    size_t len;
+    if ((rc = r->get(r, "e1000.backend", ver, sizeof(ver), err)) < 0 ||
+        (rc = r->get_var(r, "e1000.slirp", &blob, &len, err)) < 0)
+        return rc;
+    thread_stop(e); /* libslirp is touched by one thread only */
+    rc = net_backend_state_load(e->be, (int)state_get_le(ver, 4), len ? blob : NULL, len, err);
+    if (rc < 0)
+        rc = verr_prefix(err, "field 'e1000.slirp'");
+    if (rc == 0)
+        rc = pci_dev_load(&e->pci, r, err);
     if (rc == 0) {
         pthread_mutex_lock(&e->lock);
         rc = e1000_core_load(&e->core, r, err);
