@@ -9,8 +9,10 @@
  *
  * Input: bytes 0-1 N; then N operations of 8 bytes (kind: 0 a register read, 1 a write,
  * 2 an I/O BAR access, 3 run the transmit ring, 4 receive a frame of value's low 11 bits
- * bytes taken from guest RAM at offset reg * 16, 5 a save and load; reg: 16 bits, the
- * register offset / 4; value: 32 bits; one byte spare), then the first 64 KiB of guest RAM.
+ * bytes taken from guest RAM at offset reg * 16, 5 a save and load, with the spare byte's
+ * bit 0 value XORed into a word of the saved records (chosen by reg) first; reg: 16 bits,
+ * the register offset / 4; value: 32 bits; one spare byte), then the first 64 KiB of guest
+ * RAM.
  * Frames sent go nowhere; each must be at most the largest packet.
  */
 #include "vmm/dev/device.h"
@@ -97,7 +99,10 @@ static int get_var(struct dev_state_reader *r, const char *name, const uint8_t *
     return 0;
 }
 
-static void round_trip(struct e1000_core *c)
+/* Saves and loads back. damage (0: none): XORed into one word of a record first (the
+ * stream is untrusted): the load then either refuses it, leaving the device as it was, or
+ * takes it, and the operations after must cope with whatever it holds. */
+static void round_trip(struct e1000_core *c, uint32_t damage, uint32_t where)
 {
     struct mem_stream s = {0};
     struct dev_state_writer w = {.put = put, .opaque = &s};
@@ -107,9 +112,19 @@ static void round_trip(struct e1000_core *c)
     struct dev_state_reader r = {.get = get, .get_var = get_var, .version = 1, .opaque = &s};
     uint32_t before[E1000_REG_WORDS];
     memcpy(before, c->r, sizeof(before));
-    /* what a save wrote, a load takes back unchanged */
-    if (e1000_core_load(c, &r, &err) < 0 || memcmp(before, c->r, sizeof(before)))
-        abort();
+    if (damage && s.n) {
+        struct rec *x = &s.recs[where % s.n];
+        if (x->len >= 4) {
+            size_t at = (where / s.n) % (x->len / 4) * 4;
+            for (unsigned k = 0; k < 4; k++)
+                x->data[at + k] ^= (uint8_t)(damage >> (8 * k));
+        }
+    }
+    int rc = e1000_core_load(c, &r, &err);
+    if (!damage && (rc < 0 || memcmp(before, c->r, sizeof(before))))
+        abort(); /* what a save wrote, a load takes back unchanged */
+    if (damage && rc < 0 && memcmp(before, c->r, sizeof(before)))
+        abort(); /* a refused load changes nothing */
     for (unsigned i = 0; i < s.n; i++)
         free(s.recs[i].data);
 }
@@ -166,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         default:
-            round_trip(c);
+            round_trip(c, (o[7] & 1) ? v : 0, (uint32_t)(o[1] | o[2] << 8));
             break;
         }
     }
