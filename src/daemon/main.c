@@ -12,8 +12,9 @@
  * auth_tls, auth_unix_rw, auth_unix_ro, sasl_allowed_username_list,
  * max_anonymous_clients, max_client_requests) and qemu.conf's that apply
  * (seccomp_sandbox, user, group, dynamic_ownership, namespaces, vnc_tls,
- * vnc_tls_x509_cert_dir, vnc_tls_x509_verify); others are ignored with a
- * warning, as a libvirtd.conf written for libvirtd may carry many.
+ * vnc_tls_x509_cert_dir, vnc_tls_x509_verify, default_tls_x509_cert_dir,
+ * default_tls_x509_verify, migrate_tls_x509_cert_dir, migrate_tls_x509_verify); others are ignored
+ * with a warning, as a libvirtd.conf written for libvirtd may carry many.
  *
  * TLS files follow libvirt's layout: /etc/pki/CA/cacert.pem,
  * /etc/pki/CA/cacrl.pem, /etc/pki/libvirt/servercert.pem and
@@ -225,6 +226,23 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
                 d->vnc_tls = n;
             else
                 d->vnc_tls_verify = n;
+        } else if (strcmp(key, "default_tls_x509_verify") == 0 ||
+                   strcmp(key, "migrate_tls_x509_verify") == 0) {
+            if (str_to_u64(val, 10, &n) < 0 || n > 1) {
+                r = verr_set(err, EINVAL, "%s: line %u: %s: '%s' is not 0 or 1", path, lineno, key,
+                             val);
+                free(joined);
+                break;
+            }
+            if (key[0] == 'd')
+                d->default_tls_verify = (int)n;
+            else
+                d->migrate_tls_verify = (int)n;
+        } else if (strcmp(key, "default_tls_x509_cert_dir") == 0 ||
+                   strcmp(key, "migrate_tls_x509_cert_dir") == 0) {
+            char **dir = key[0] == 'd' ? &d->default_tls_dir : &d->migrate_tls_dir;
+            free(*dir);
+            *dir = *val ? xstrdup(val) : NULL;
         } else if (strcmp(key, "vnc_tls_x509_cert_dir") == 0) {
             free(d->vnc_tls_dir);
             d->vnc_tls_dir = *val ? xstrdup(val) : NULL;
@@ -460,6 +478,8 @@ static void paths_free(struct vd_daemon *d)
     free(d->network_run_dir);
     free(d->listen_addr);
     free(d->vnc_tls_dir);
+    free(d->default_tls_dir);
+    free(d->migrate_tls_dir);
     free(d->tls_port);
     free(d->tcp_port);
     free(d->sasl_conf_dir);
@@ -507,6 +527,14 @@ static void remote_defaults(struct vd_daemon *d)
     }
     if (!d->vnc_tls_dir) /* qemu.conf's default, under --root as the other pki paths */
         d->vnc_tls_dir = xasprintf("%s/etc/pki/libvirt-vnc", d->root ? d->root : "");
+    if (!d->default_tls_dir)
+        d->default_tls_dir = xasprintf("%s/etc/pki/qemu", d->root ? d->root : "");
+    if (!d->migrate_tls_dir)
+        d->migrate_tls_dir = xstrdup(d->default_tls_dir);
+    if (d->default_tls_verify < 0)
+        d->default_tls_verify = 1;
+    if (d->migrate_tls_verify < 0)
+        d->migrate_tls_verify = d->default_tls_verify;
     if (!t->ca_file)
         t->ca_file = xasprintf("%s/cacert.pem", ca_dir);
     if (!t->crl_file)
@@ -550,6 +578,8 @@ int main(int argc, char **argv)
                           .max_client_output = 4u << 20,
                           .lock_fd = -1,
                           .seccomp_sandbox = true,
+                          .default_tls_verify = -1,
+                          .migrate_tls_verify = -1,
                           /* libvirt's default for the system daemon: namespaces = [ "mount" ] */
                           .ns_mount = geteuid() == 0 && access("/proc/self/ns/mnt", F_OK) == 0,
                           .dac = {.uid = -1, .gid = -1, .dynamic_ownership = true}};

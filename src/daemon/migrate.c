@@ -320,6 +320,51 @@ static int check_safe(const struct domain_def *def, const struct vd_mig_args *a,
     return 0;
 }
 
+/* --tls: what this end's tls-creds-x509 needs in qemu.conf's migrate_tls_x509_cert_dir
+ * (the source is the TLS client: ca-cert.pem, its certificate when there is one; the
+ * destination the server). libvirt lets QEMU find a file missing at object-add: the words
+ * are what its user then reads. */
+static int tls_check(const struct vd_daemon *d, unsigned f, bool server, int *code,
+                     struct verr *err)
+{
+    if (with_storage(f)) {
+        /* TODO(#13): the storage copy's NBD (nbd-server-start tls-creds, the mirrors' NBD
+         * client) over TLS. Until then never a clear-text copy for a user who asked for TLS. */
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: --tls with --copy-storage-all/-inc: vireod "
+                        "cannot encrypt the storage copy (NBD) yet");
+    }
+    const char *names[] = {"ca-cert.pem", server ? "server-cert.pem" : NULL,
+                           server ? "server-key.pem" : NULL};
+    for (int i = 0; i < 3; i++) {
+        if (!names[i])
+            continue;
+        char *path = xasprintf("%s/%s", d->migrate_tls_dir, names[i]);
+        int r = access(path, R_OK) < 0 ? -errno : 0;
+        if (r < 0) {
+            *code = VIR_ERR_INTERNAL_ERROR;
+            verr_set(err, -r,
+                     "internal error: unable to execute QEMU command 'object-add': Unable to "
+                     "access credentials %s: %s",
+                     path, strerror(-r));
+        }
+        free(path);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void vd_migrate_tls_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa)
+{
+    const struct vd_migration *m = dom->mig;
+    if (!m || !m->incoming || !(m->flags & VD_MIGRATE_TLS))
+        return;
+    sa->incoming_tls_dir = dom->daemon->migrate_tls_dir;
+    sa->incoming_tls_verify = dom->daemon->migrate_tls_verify != 0;
+}
+
 int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, struct verr *err)
 {
     unsigned f = a->flags;
@@ -327,7 +372,8 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_UNDEFINE_SOURCE | VD_MIGRATE_PAUSED |
                            VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
-                           VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES;
+                           VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES |
+                           VD_MIGRATE_TLS;
     *code = VIR_ERR_OPERATION_INVALID;
     if (f & VD_MIGRATE_POSTCOPY) {
         /* libvirt's words for a QEMU without the capability (virsh --postcopy,
@@ -337,15 +383,8 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         "argument unsupported: Migration option 'postcopy-ram' is not supported "
                         "by QEMU binary");
     }
-    if (f & VD_MIGRATE_TLS) {
-        /* TODO(#13): the stream (and the storage copy's NBD) over TLS with qemu.conf's
-         * migrate_tls_x509_cert_dir, through vireo-vmm's tls-creds-x509 on both sides.
-         * Until then never a clear-text stream for a user who asked for TLS. */
-        *code = VIR_ERR_OPERATION_UNSUPPORTED;
-        return verr_set(err, ENOTSUP,
-                        "Operation not supported: --tls: vireod cannot encrypt the migration "
-                        "stream yet");
-    }
+    if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, f, false, code, err) < 0)
+        return -EACCES;
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: unsupported flags (0x%x) in function %s",
@@ -673,6 +712,8 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
     }
+    if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, a->flags, true, code, err) < 0)
+        return -EACCES;
     struct domain_def *def;
     int r = domain_def_parse_string(a->dest_xml, 0, &def, err);
     if (r < 0) {
@@ -870,6 +911,7 @@ struct perform {
     size_t nnames;         /* the lists' lengths */
     size_t njobs, replies; /* the mirrors started (to cancel on a failure), answered */
     char *nbd_host;        /* the destination's NBD server */
+    char *tls_host;        /* --tls: the name the destination's certificate must carry */
     int nbd_port;
     struct loop_timer *timer; /* polls query-block-jobs */
     bool polling;             /* a query-block-jobs is on its way */
@@ -877,15 +919,31 @@ struct perform {
     bool completing;          /* the stream went: block-job-cancel sent, the jobs end */
 };
 
+static void ignore_reply(void *opaque, int r, const char *text, const char *error);
+
 static void perform_end(struct perform *p, int r, int code, const char *message)
 {
     vd_migrate_done_fn done = p->done;
     void *opaque = p->opaque;
+    if ((p->a->flags & VD_MIGRATE_TLS) && p->dom->vmm) {
+        /* libvirt's reset after a TLS migration: a later save or clear migration of a source
+         * that runs on goes without TLS, and the object goes. */
+        struct verr e = {0};
+        vd_vmm_monitor_command(p->dom->vmm,
+                               "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                               "{\"tls-creds\": \"\", \"tls-hostname\": \"\"}}",
+                               false, ignore_reply, NULL, &e);
+        vd_vmm_monitor_command(p->dom->vmm,
+                               "{\"execute\": \"object-del\", \"arguments\": {\"id\": "
+                               "\"" VD_MIGRATE_TLS_ID "\"}}",
+                               false, ignore_reply, NULL, &e);
+    }
     free(p->message);
     strv_free(p->jobs, p->nnames);
     strv_free(p->targets, p->nnames);
     free(p->disk_idx);
     free(p->nbd_host);
+    free(p->tls_host);
     loop_timer_free(p->timer);
     free(p);
     done(opaque, r, code, message);
@@ -1423,18 +1481,46 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
     struct verr err = {0};
     char *cmd = NULL;
     int step = p->step++;
-    if (step == 0) {
+    if (step == 0 && (p->a->flags & VD_MIGRATE_TLS)) {
+        /* libvirt's object-add of the client credentials; one left by a migration that
+         * failed before goes first (its answer does not matter). */
+        vd_vmm_monitor_command(dom->vmm,
+                               "{\"execute\": \"object-del\", \"arguments\": {\"id\": "
+                               "\"" VD_MIGRATE_TLS_ID "\"}}",
+                               false, ignore_reply, NULL, &err);
+        struct json_object *o = json_object_new_object(), *args = json_object_new_object();
+        json_object_object_add(o, "execute", json_object_new_string("object-add"));
+        json_object_object_add(args, "qom-type", json_object_new_string("tls-creds-x509"));
+        json_object_object_add(args, "id", json_object_new_string(VD_MIGRATE_TLS_ID));
+        json_object_object_add(args, "dir", json_object_new_string(dom->daemon->migrate_tls_dir));
+        json_object_object_add(args, "endpoint", json_object_new_string("client"));
+        json_object_object_add(args, "verify-peer",
+                               json_object_new_boolean(dom->daemon->migrate_tls_verify != 0));
+        json_object_object_add(o, "arguments", args);
+        cmd = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else if (step <= 1) {
+        p->step = 2;
         uint64_t mibs = p->a->bandwidth ? p->a->bandwidth : dom->mig_speed_mibs;
         uint64_t bw = mibs && mibs < VD_MIGRATE_SPEED_MAX ? mibs << 20 : 0;
         uint64_t downtime =
             dom->mig_downtime_ms ? dom->mig_downtime_ms : VD_MIGRATE_DOWNTIME_DEFAULT;
-        cmd = bw ? xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
-                             "{\"downtime-limit\": %llu, \"max-bandwidth\": %llu}}",
-                             (unsigned long long)downtime, (unsigned long long)bw)
-                 : xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
-                             "{\"downtime-limit\": %llu}}",
-                             (unsigned long long)downtime);
-    } else if (step == 1 && (p->a->flags & VD_MIGRATE_AUTO_CONVERGE)) {
+        /* tls-creds and tls-hostname always: a migration without --tls after one with it
+         * goes in clear, as asked. */
+        struct json_object *o = json_object_new_object(), *args = json_object_new_object();
+        json_object_object_add(o, "execute", json_object_new_string("migrate-set-parameters"));
+        json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)downtime));
+        if (bw)
+            json_object_object_add(args, "max-bandwidth", json_object_new_int64((int64_t)bw));
+        bool tls = p->a->flags & VD_MIGRATE_TLS;
+        json_object_object_add(args, "tls-creds",
+                               json_object_new_string(tls ? VD_MIGRATE_TLS_ID : ""));
+        json_object_object_add(args, "tls-hostname",
+                               json_object_new_string(tls && p->tls_host ? p->tls_host : ""));
+        json_object_object_add(o, "arguments", args);
+        cmd = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else if (step == 2 && (p->a->flags & VD_MIGRATE_AUTO_CONVERGE)) {
         cmd = xstrdup("{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
                       "{\"capabilities\": [{\"capability\": \"auto-converge\", \"state\": "
                       "true}]}}");
@@ -1533,8 +1619,8 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
         return;
     }
     int fd = connect_tcp(host, port, &err);
-    free(host);
     if (fd < 0) {
+        free(host);
         done(opaque, fd, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
         return;
     }
@@ -1546,6 +1632,7 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     p->a = a;
     p->done = done;
     p->opaque = opaque;
+    p->tls_host = host; /* libvirt's tls-hostname: the host of the migration URI */
     log_info("domain '%s': migrating to %s", dom->def->name, a->uri);
     perform_step(p, 0, NULL, NULL);
 }

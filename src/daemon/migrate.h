@@ -137,6 +137,8 @@ void vd_migrate_job_prepare_start(struct vd_job *job);
 /* The storage part of a start's arguments (vmm-driver.h), from job->mig, or nothing. */
 struct vd_vmm_start_args;
 void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa);
+/* --tls: the incoming VMM's server credentials (qemu.conf's migrate_tls_x509_cert_dir). */
+void vd_migrate_tls_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa);
 /* A client connection ended: the incoming storage migrations it prepared and did not finish
  * are abandoned (their VMM and created disks go), as libvirt's destination cleans up after
  * a client that vanished. */

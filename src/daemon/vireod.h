@@ -157,6 +157,11 @@ struct vd_daemon {
      * with one) and vnc_tls_x509_verify: every VNC display gets x509 credentials (vmm-argv.c). */
     bool vnc_tls, vnc_tls_verify;
     char *vnc_tls_dir;
+    /* qemu.conf's migrate_tls_x509_cert_dir and migrate_tls_x509_verify, defaulting to
+     * default_tls_x509_cert_dir (/etc/pki/qemu, under --root with one) and
+     * default_tls_x509_verify (1): the credentials of virsh migrate --tls (migrate.c). */
+    char *default_tls_dir, *migrate_tls_dir;
+    int default_tls_verify, migrate_tls_verify; /* -1 until set */
 };
 
 /* store.c: atomic file replacement; `durable` definitions are fdatasync'd

@@ -82,6 +82,9 @@ struct vd_vmm_events {
 typedef void (*vd_vmm_done_fn)(void *opaque, int r, const char *error);
 typedef void (*vd_vmm_started_fn)(void *opaque, struct vd_vmm *vmm, int r, const char *error);
 
+/* The id of a --tls migration's tls-creds-x509 object in both VMMs (libvirt's). */
+#define VD_MIGRATE_TLS_ID "objlibvirt_migrate_tls0"
+
 struct vd_vmm_start_args {
     const struct domain_def *def;  /* the live definition (read during the call only) */
     bool paused;                   /* leave the vCPUs stopped */
@@ -102,6 +105,11 @@ struct vd_vmm_start_args {
     int nbd_port;
     char *const *nbd_drives;
     size_t nnbd_drives;
+    /* Non-NULL (an incoming migration with --tls): the stream runs over TLS, the VMM the
+     * server with x509 credentials from this directory (object-add tls-creds-x509,
+     * migrate-set-parameters tls-creds before migrate-incoming); verify-peer as given. */
+    const char *incoming_tls_dir;
+    bool incoming_tls_verify;
     /* One per interface of def (def->nnets): the tap's descriptor
      * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
     const int *net_fds;

@@ -79,6 +79,8 @@ struct start_work {
     int incoming_fd; /* a dup of the caller's, or -1 */
     /* an incoming migration with storage (vmm-driver.h), or NULL */
     char *incoming_uri, *nbd_addr;
+    char *incoming_tls_dir; /* --tls: the server's credentials (vmm-driver.h), or NULL */
+    bool incoming_tls_verify;
     int nbd_port;
     char **nbd_drives; /* NULL-terminated */
     int *net_fds;      /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
@@ -119,6 +121,7 @@ static void work_free(struct start_work *w)
     vmm_argv_free(w->link_down);
     vmm_argv_free(w->argv);
     free(w->incoming_uri);
+    free(w->incoming_tls_dir);
     free(w->nbd_addr);
     vmm_argv_free(w->nbd_drives);
     free(w->name);
@@ -216,6 +219,26 @@ static int incoming_failed(struct start_work *w)
  * query-migrate rather than taken from MIGRATION events: the process that
  * refuses a stream exits at once, and the one thing that says why is its
  * log. */
+/* --tls: the server's credentials as libvirt adds them to QEMU, and the stream set to use
+ * them (vireo-vmm is then the TLS server of the source's VMM). */
+static int incoming_tls(struct start_work *w)
+{
+    if (!w->incoming_tls_dir)
+        return 0;
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "qom-type", json_object_new_string("tls-creds-x509"));
+    json_object_object_add(args, "id", json_object_new_string(VD_MIGRATE_TLS_ID));
+    json_object_object_add(args, "dir", json_object_new_string(w->incoming_tls_dir));
+    json_object_object_add(args, "endpoint", json_object_new_string("server"));
+    json_object_object_add(args, "verify-peer", json_object_new_boolean(w->incoming_tls_verify));
+    int r = qmp_run(w, "object-add", args);
+    if (r < 0)
+        return r;
+    args = json_object_new_object();
+    json_object_object_add(args, "tls-creds", json_object_new_string(VD_MIGRATE_TLS_ID));
+    return qmp_run(w, "migrate-set-parameters", args);
+}
+
 static int load_incoming(struct start_work *w)
 {
     struct json_object *args = json_object_new_object();
@@ -228,7 +251,7 @@ static int load_incoming(struct start_work *w)
                      json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
                                                                  : "error");
     json_object_put(reply);
-    if (r < 0)
+    if (r < 0 || (r = incoming_tls(w)) < 0)
         return r;
     args = json_object_new_object();
     json_object_object_add(args, "uri", json_object_new_string("fd:" INCOMING_FD_NAME));
@@ -246,6 +269,22 @@ static int load_incoming(struct start_work *w)
         bool done = st && strcmp(st, "completed") == 0;
         bool failed = r < 0 || (st && (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0));
         json_object_put(reply);
+        if (done && w->incoming_tls_dir) {
+            /* libvirt's reset after a TLS migration: the VM's later saves and migrations
+             * go without TLS unless asked again, and the credentials go. */
+            args = json_object_new_object();
+            json_object_object_add(args, "tls-creds", json_object_new_string(""));
+            r = qmp_run(w, "migrate-set-parameters", args);
+            args = json_object_new_object();
+            json_object_object_add(args, "id", json_object_new_string(VD_MIGRATE_TLS_ID));
+            if (r == 0)
+                r = qmp_run(w, "object-del", args);
+            else
+                json_object_put(args);
+            if (r < 0) /* the VM is in: not a reason to end it */
+                log_warn("after the TLS migration: %s", verr_msg(&w->err));
+            return 0;
+        }
         if (done)
             return 0;
         if (failed) /* QMP ended, or the status says so: the VMM refused the stream */
@@ -545,6 +584,10 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         }
     }
 
+    if (a->incoming_tls_dir) {
+        w->incoming_tls_dir = xstrdup(a->incoming_tls_dir);
+        w->incoming_tls_verify = a->incoming_tls_verify;
+    }
     if (a->incoming_uri) {
         w->incoming_uri = xstrdup(a->incoming_uri);
         w->nbd_addr = xstrdup(a->nbd_addr);

@@ -99,7 +99,11 @@ static int parse_net(const char *v, uint32_t *net, uint32_t *mask)
 
 int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
 {
-    if (be->nr_netdevs >= VMM_MAX_NETDEVS)
+    /* A slot netdev_del emptied is free again (hot-plug rounds add and remove netdevs). */
+    bool room = be->nr_netdevs < VMM_MAX_NETDEVS;
+    for (unsigned i = 0; !room && i < be->nr_netdevs; i++)
+        room = !be->netdevs[i].id;
+    if (!room)
         return verr_set(err, ENOSPC, "-netdev %s: at most %u netdevs", arg, VMM_MAX_NETDEVS);
     struct net_options o = {.fd = -1};
     char *copy = xstrdup(arg), *cur = copy, *item, *id = NULL, *ifname = NULL;
@@ -174,7 +178,7 @@ int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
     }
     o.id = id;
     o.ifname = ifname;
-    be->netdevs[be->nr_netdevs++] = o;
+    be->netdevs[vm_backends_new_slot(be, BACKEND_NETDEV)] = o;
     return 0;
 }
 

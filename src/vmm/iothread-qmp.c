@@ -2,12 +2,15 @@
  * iothread-qmp.c - QMP for I/O thread objects: query-iothreads (each one's
  * host thread id, which management pins), object-add and object-del of
  * qom-type "iothread", and qom-get/qom-set of their poll properties under
- * /objects/ID (what libvirt's iothreadset sends).
+ * /objects/ID (what libvirt's iothreadset sends). object-add and object-del of
+ * "tls-creds-x509" go to the migration's credentials (state/migration.h).
  */
 #include "vmm/iothread-qmp.h"
 #include "qmp/qmp-server.h"
 #include "util/str.h"
+#include "util/buf.h"
 #include "vmm/iothread.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -37,6 +40,56 @@ static int qmp_query_iothreads(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+static const char *const tls_props[] = {"dir", "endpoint", "verify-peer", "priority",
+                                        "sanity-check"};
+static const char *const poll_props[] = {"poll-max-ns", "poll-grow", "poll-shrink",
+                                         "aio-max-batch"};
+
+/* A property of the other type's list: QEMU's words for a property the type lacks. */
+static int foreign_prop(struct json_object *args, const char *type, const char *const *props,
+                        unsigned n, struct qmp_error *err)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (json_object_object_get(args, props[i]))
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Property '%s.%s' not found", type,
+                                 props[i]);
+    return 0;
+}
+
+/* "tls-creds-x509": its -object syntax (commas doubled in values) for the migration's
+ * credentials. */
+static int tls_creds_add(struct vm *vm, struct json_object *args, struct qmp_error *err)
+{
+    if (foreign_prop(args, "tls-creds-x509", poll_props, 4, err) < 0)
+        return -1;
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "tls-creds-x509");
+    static const char *const keys[] = {"id", "dir", "endpoint", "priority"};
+    for (unsigned i = 0; i < 4; i++) {
+        struct json_object *v = json_object_object_get(args, keys[i]);
+        if (!v)
+            continue;
+        buf_printf(&b, ",%s=", keys[i]);
+        for (const char *c = json_object_get_string(v); *c; c++)
+            if (*c == ',')
+                buf_append_str(&b, ",,");
+            else
+                buf_append_byte(&b, (uint8_t)*c);
+    }
+    static const char *const bools[] = {"verify-peer", "sanity-check"};
+    for (unsigned i = 0; i < 2; i++) {
+        struct json_object *v = json_object_object_get(args, bools[i]);
+        if (v)
+            buf_printf(&b, ",%s=%s", bools[i], json_object_get_boolean(v) ? "on" : "off");
+    }
+    struct verr ve = {0};
+    int r = migration_tls_creds_add(vm->migration, buf_cstr(&b), &ve);
+    buf_free(&b);
+    if (r < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    return 0;
+}
+
 static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
                           struct json_object **ret, struct qmp_error *err, void *opaque)
 {
@@ -44,9 +97,15 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
     struct vm *vm = opaque;
     const char *type = json_object_get_string(json_object_object_get(args, "qom-type"));
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
+    if (str_eq(type, "tls-creds-x509"))
+        return tls_creds_add(vm, args, err);
     if (!str_eq(type, "iothread"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "Object type '%s' is not supported here (only 'iothread')", type);
+                             "Object type '%s' is not supported here (only 'iothread' and "
+                             "'tls-creds-x509')",
+                             type);
+    if (foreign_prop(args, "iothread", tls_props, 5, err) < 0)
+        return -1;
     struct iothread_spec spec = {.id = (char *)id, .poll_max_ns = IOTHREAD_POLL_MAX_NS_DEFAULT};
     struct verr ve = {0};
     static const char *const props[] = {"poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"};
@@ -67,6 +126,8 @@ static int qmp_object_del(struct qmp_session *ss, struct json_object *args,
     struct vm *vm = opaque;
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
     struct verr ve = {0};
+    if (migration_tls_creds_del(vm->migration, id, &ve) > 0)
+        return 0;
     if (iothread_set_del(&vm->iothreads, id, &ve) < 0)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
     return 0;
@@ -136,13 +197,13 @@ int iothread_qmp_qom_set(struct vm *vm, const char *path, const char *prop,
 
 int iothread_qmp_register(struct qmp_server *server, struct vm *vm)
 {
-    static const struct qmp_arg add_args[] = {{"qom-type", QMP_ARG_STRING, false},
-                                              {"id", QMP_ARG_STRING, false},
-                                              {"poll-max-ns", QMP_ARG_INT, true},
-                                              {"poll-grow", QMP_ARG_INT, true},
-                                              {"poll-shrink", QMP_ARG_INT, true},
-                                              {"aio-max-batch", QMP_ARG_INT, true},
-                                              {NULL}};
+    static const struct qmp_arg add_args[] = {
+        {"qom-type", QMP_ARG_STRING, false},  {"id", QMP_ARG_STRING, false},
+        {"poll-max-ns", QMP_ARG_INT, true},   {"poll-grow", QMP_ARG_INT, true},
+        {"poll-shrink", QMP_ARG_INT, true},   {"aio-max-batch", QMP_ARG_INT, true},
+        {"dir", QMP_ARG_STRING, true},        {"endpoint", QMP_ARG_STRING, true},
+        {"verify-peer", QMP_ARG_BOOL, true},  {"priority", QMP_ARG_STRING, true},
+        {"sanity-check", QMP_ARG_BOOL, true}, {NULL}};
     static const struct qmp_arg del_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
     int r = qmp_server_register(server, "query-iothreads", NULL, qmp_query_iothreads, vm);
     if (r == 0)

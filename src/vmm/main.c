@@ -191,6 +191,10 @@ int main(int argc, char **argv)
             verr_set(&err, ENOENT, "No TLS credentials with id '%s'", cfg.vnc.tls_creds);
             goto out;
         }
+        if (spec && spec->client) {
+            verr_set(&err, EINVAL, "Expected TLS credentials for a server endpoint");
+            goto out;
+        }
         if (spec && tls_creds_load(spec, &tls, &err) < 0)
             goto out;
         if (vnc_server_new(loop, vm->display, &cfg.vnc, tls, &vm->vnc, &err) < 0)

@@ -62,10 +62,9 @@ int tls_creds_spec_parse(const char *optstr, struct tls_creds_spec *spec, struct
         } else if (cli_prop(item, "priority", &v)) {
             set_str(&spec->priority, v);
         } else if (cli_prop(item, "endpoint", &v)) {
-            if (strcmp(v, "client") == 0)
-                r = verr_set(err, ENOTSUP,
-                             "endpoint=client: vireo-vmm has no TLS client, only servers");
-            else if (strcmp(v, "server") != 0)
+            if (strcmp(v, "client") == 0 || strcmp(v, "server") == 0)
+                spec->client = strcmp(v, "client") == 0;
+            else
                 r = verr_set(err, EINVAL, "Parameter 'endpoint' does not accept value '%s'", v);
         } else if (cli_prop(item, "verify-peer", &v)) {
             if (cli_parse_bool(v, &spec->verify_peer) < 0)

@@ -2,9 +2,11 @@
  * tls-creds.h - QEMU's -object tls-creds-x509 for vireo-vmm's TLS servers (the VNC
  * server's VeNCrypt today): the object as given, and its credentials loaded from its
  * directory with QEMU's file names (ca-cert.pem, server-cert.pem, server-key.pem, and
- * ca-crl.pem when it exists). Only endpoint=server is offered: vireo-vmm is never a TLS
- * client. verify-peer (on by default, as in QEMU) requires a client certificate that
- * chains to ca-cert.pem.
+ * ca-crl.pem when it exists). endpoint=server (the default) serves the VNC server and the
+ * destination of a TLS migration; endpoint=client (ca-cert.pem, and client-cert.pem and
+ * client-key.pem when they exist) the source of a TLS migration (state/mig-tls.h, which
+ * loads the files itself). verify-peer (on by default, as in QEMU) requires the peer's
+ * certificate to chain to ca-cert.pem.
  */
 #ifndef VIREO_VMM_TLS_CREDS_H
 #define VIREO_VMM_TLS_CREDS_H
@@ -19,6 +21,7 @@ struct tls_creds_spec {
     char *dir;
     char *priority; /* NULL: GnuTLS's "NORMAL" */
     bool verify_peer;
+    bool client; /* endpoint=client */
 };
 
 /* Is this -object's argument a tls-creds-x509 (first item or qom-type=)? */

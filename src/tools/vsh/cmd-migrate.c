@@ -12,8 +12,8 @@
  * vshWatchJob does.
  *
  * TODO(#13): --timeout-postcopy and --postcopy are passed on and vireod
- * refuses them (vireo-vmm has no post-copy); --tls likewise (no TLS stream
- * yet). The compression, parallel and disks-uri options are not offered
+ * refuses them (vireo-vmm has no post-copy). --tls is passed on (vireod runs the stream over
+ * TLS). The compression, parallel and disks-uri options are not offered
  * (virsh's parser answers them "command 'migrate' doesn't support option").
  */
 #include <errno.h>

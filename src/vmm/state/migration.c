@@ -14,6 +14,8 @@
 #include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
 #include "vmm/state/transport.h"
+#include "vmm/state/mig-tls.h"
+#include "vmm/tls-creds.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -83,12 +85,15 @@ struct migration {
     struct block_jobs *block_jobs;   /* drive-mirror and the block-job-* verbs (blockjob.h) */
     struct named_fd fds[MAX_FDS];
     unsigned nr_fds;
-    bool events;                                   /* capability "events" */
-    bool auto_converge;                            /* capability "auto-converge" (precopy.h) */
-    volatile uint64_t max_bandwidth;               /* bytes/s: live passes are paced to it */
-    volatile uint64_t downtime_limit;              /* ms: when pre-copy stops iterating */
-    uint64_t multifd_channels;                     /* reported; multifd itself is refused */
-    uint64_t throttle_initial, throttle_increment; /* cpu-throttle-*, percent */
+    bool events;                                        /* capability "events" */
+    bool auto_converge;                                 /* capability "auto-converge" (precopy.h) */
+    volatile uint64_t max_bandwidth;                    /* bytes/s: live passes are paced to it */
+    volatile uint64_t downtime_limit;                   /* ms: when pre-copy stops iterating */
+    uint64_t multifd_channels;                          /* reported; multifd itself is refused */
+    uint64_t throttle_initial, throttle_increment;      /* cpu-throttle-*, percent */
+    char *tls_creds, *tls_hostname;                     /* parameters; "" when unset */
+    struct tls_creds_spec tls_added[VMM_MAX_TLS_CREDS]; /* object-add'ed tls-creds-x509 */
+    unsigned nr_tls_added;
 
     enum mig_status status;
     bool incoming;
@@ -96,8 +101,11 @@ struct migration {
     pthread_t worker;
     volatile bool cancel;
     int fd;
-    int listen_fd;     /* -incoming tcp:/unix: until the connection comes */
-    char *connect_uri; /* migrate tcp:/unix: (the worker connects) */
+    int listen_fd;                  /* -incoming tcp:/unix: until the connection comes */
+    char *connect_uri;              /* migrate tcp:/unix: (the worker connects) */
+    struct mig_tls_creds *tls_cred; /* this migration's, when tls-creds is set */
+    char *tls_host;                 /* the name the destination's certificate must carry */
+    struct mig_tls *tls;            /* the session under m->fd once the handshake is done */
     pid_t child;
     char *uri_desc; /* for messages: the command or path */
     char *path;     /* file: target */
@@ -169,6 +177,8 @@ struct migration *migration_new(struct vm *vm)
     m->multifd_channels = DEFAULT_MULTIFD;
     m->throttle_initial = 20; /* QEMU's cpu-throttle-initial and -increment */
     m->throttle_increment = 10;
+    m->tls_creds = xstrdup("");
+    m->tls_hostname = xstrdup("");
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     return m;
@@ -195,6 +205,12 @@ static void reset_op(struct migration *m)
     m->listen_fd = -1;
     free(m->connect_uri);
     m->connect_uri = NULL;
+    mig_tls_finish(m->tls, true);
+    m->tls = NULL;
+    mig_tls_creds_free(m->tls_cred);
+    m->tls_cred = NULL;
+    free(m->tls_host);
+    m->tls_host = NULL;
     if (m->child > 0) {
         kill(m->child, SIGTERM);
         waitpid(m->child, NULL, 0);
@@ -238,6 +254,10 @@ void migration_free(struct migration *m)
     snapshot_jobs_free(m->snapshots);
     block_jobs_free(m->block_jobs); /* its jobs read the drives the NBD server may export */
     nbd_server_free(m->nbd);
+    free(m->tls_creds);
+    free(m->tls_hostname);
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        tls_creds_spec_free(&m->tls_added[i]);
     free(m);
 }
 
@@ -349,6 +369,9 @@ static int finish_transport(struct migration *m, struct verr *err)
     if (m->fd >= 0 && close(m->fd) < 0 && !m->incoming)
         r = verr_errno(err, errno, "cannot close the migration stream");
     m->fd = -1;
+    /* TLS: the relay delivers what the stream wrote (a failed stream cuts it at once). */
+    mig_tls_finish(m->tls, err == NULL);
+    m->tls = NULL;
     if (m->child > 0) {
         int st = 0;
         while (waitpid(m->child, &st, 0) < 0 && errno == EINTR)
@@ -366,18 +389,34 @@ static int finish_transport(struct migration *m, struct verr *err)
 
 static void out_done(void *opaque);
 
-/* Worker: connects a tcp:/unix: target. */
-static int connect_target(struct migration *m, struct verr *err)
+/* Worker: with tls-creds, the handshake on the connected m->fd and the relay in its place;
+ * a migrate_cancel meanwhile shuts m->fd down, which ends the handshake. */
+static int start_tls(struct migration *m, struct verr *err)
 {
-    if (!m->connect_uri)
+    if (!m->tls_cred)
         return 0;
-    int fd = mig_transport_connect(m->connect_uri, err);
-    if (fd < 0)
-        return fd;
-    __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
-    if (m->cancel) /* cancelled while connecting: the shutdown may have missed it */
+    int plain;
+    int r = mig_tls_start(m->tls_cred, m->fd, m->tls_host, &m->tls, &plain, err);
+    if (r < 0)
+        return m->cancel ? verr_set(err, ECANCELED, "cancelled") : r;
+    __atomic_store_n(&m->fd, plain, __ATOMIC_RELEASE);
+    if (m->cancel) /* the shutdown may have hit the socket between handshake and relay */
         return verr_set(err, ECANCELED, "cancelled");
     return 0;
+}
+
+/* Worker: connects a tcp:/unix: target, then TLS when it is asked for. */
+static int connect_target(struct migration *m, struct verr *err)
+{
+    if (m->connect_uri) {
+        int fd = mig_transport_connect(m->connect_uri, err);
+        if (fd < 0)
+            return fd;
+        __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+        if (m->cancel) /* cancelled while connecting: the shutdown may have missed it */
+            return verr_set(err, ECANCELED, "cancelled");
+    }
+    return start_tls(m, err);
 }
 
 static void *out_worker(void *opaque)
@@ -577,6 +616,51 @@ static void out_done(void *opaque)
     set_status(m, cancelled ? MIG_CANCELLED : MIG_FAILED);
 }
 
+/* Main thread, at migrate/migrate-incoming: with tls-creds set, its object's credentials for
+ * this end (the source is the client, as in QEMU) and the name the destination's
+ * certificate must carry; one line when TLS cannot be had. After open_uri (an fd: is there). */
+static int setup_tls(struct migration *m, const char *uri, bool server, struct verr *err)
+{
+    if (!*m->tls_creds)
+        return 0;
+    if (!mig_transport_is_socket(uri) && strncmp(uri, "fd:", 3))
+        return verr_set(err, ENOTSUP,
+                        "TLS migration (tls-creds) needs a tcp:, unix: or fd: socket, not '%s'",
+                        uri);
+    if (!strncmp(uri, "fd:", 3) && !fd_is_socket(m->fd))
+        return verr_set(err, ENOTSUP, "TLS migration (tls-creds): '%s' is not a socket", uri);
+    const struct vmm_config *cfg = m->vm->cfg;
+    const struct tls_creds_spec *spec = NULL;
+    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
+        if (!strcmp(cfg->tls_creds[i].id, m->tls_creds))
+            spec = &cfg->tls_creds[i];
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        if (!strcmp(m->tls_added[i].id, m->tls_creds))
+            spec = &m->tls_added[i];
+    if (!spec)
+        return verr_set(err, ENOENT, "No TLS credentials with id '%s'", m->tls_creds);
+    if (spec->client == server)
+        return verr_set(err, EINVAL, "Expected TLS credentials for a %s endpoint",
+                        server ? "server" : "client");
+    if (!server) {
+        if (*m->tls_hostname) {
+            m->tls_host = xstrdup(m->tls_hostname);
+        } else if (!strncmp(uri, "tcp:", 4)) {
+            const char *h = uri + 4, *end;
+            if (*h == '[') {
+                end = strchr(++h, ']');
+            } else {
+                end = strrchr(h, ':');
+            }
+            if (end && end > h)
+                m->tls_host = xstrndup(h, (size_t)(end - h));
+        }
+        if (!m->tls_host && spec->verify_peer)
+            return verr_set(err, EINVAL, "No hostname available for TLS");
+    }
+    return mig_tls_creds_load(spec, server, &m->tls_cred, err);
+}
+
 static int start_outgoing(struct migration *m, const char *uri, struct verr *err)
 {
     struct vm *vm = m->vm;
@@ -591,7 +675,7 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
     m->parked = m->captured = m->committed = false;
     m->downtime = 0;
     memset(&m->ram, 0, sizeof(m->ram));
-    if ((r = open_uri(m, uri, false, err)) < 0) {
+    if ((r = open_uri(m, uri, false, err)) < 0 || (r = setup_tls(m, uri, false, err)) < 0) {
         reset_op(m);
         return r;
     }
@@ -708,6 +792,8 @@ static void *in_worker(void *opaque)
         if (rc == 0)
             set_status_worker(m, MIG_ACTIVE);
     }
+    if (rc == 0)
+        rc = start_tls(m, &e);
     bool reader = false;
     if (rc == 0) {
         rc = state_reader_init_fd(&r, m->fd, &e);
@@ -763,6 +849,8 @@ static int start_incoming(struct migration *m, const char *uri, struct verr *err
     m->cancel = false;
     memset(&m->ram, 0, sizeof(m->ram));
     int r = open_uri(m, uri, true, err);
+    if (r == 0)
+        r = setup_tls(m, uri, true, err);
     if (r < 0) {
         reset_op(m);
         return r;
@@ -970,6 +1058,48 @@ static int qmp_closefd(struct qmp_session *ss, struct json_object *args, struct 
 
 /* TODO: QMP add-fd/remove-fd/query-fdsets (fd sets opened as /dev/fdset/N); getfd names cover
  * what vireod passes (the save stream, hot-plugged taps). */
+int migration_tls_creds_add(struct migration *m, const char *optstr, struct verr *err)
+{
+    struct tls_creds_spec spec;
+    int r = tls_creds_spec_parse(optstr, &spec, err);
+    if (r < 0)
+        return r;
+    const struct vmm_config *cfg = m->vm->cfg;
+    bool dup = false;
+    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
+        dup |= !strcmp(cfg->tls_creds[i].id, spec.id);
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        dup |= !strcmp(m->tls_added[i].id, spec.id);
+    if (dup)
+        r = verr_set(err, EEXIST,
+                     "attempt to add duplicate property '%s' to object (type "
+                     "'container')",
+                     spec.id);
+    else if (m->nr_tls_added == VMM_MAX_TLS_CREDS)
+        r = verr_set(err, ENOSPC, "at most %d tls-creds-x509 objects can be added",
+                     VMM_MAX_TLS_CREDS);
+    if (r < 0) {
+        tls_creds_spec_free(&spec);
+        return r;
+    }
+    m->tls_added[m->nr_tls_added++] = spec;
+    return 0;
+}
+
+int migration_tls_creds_del(struct migration *m, const char *id, struct verr *err)
+{
+    (void)err;
+    for (unsigned i = 0; i < m->nr_tls_added; i++) {
+        if (!strcmp(m->tls_added[i].id, id)) {
+            /* A migration running with it keeps its own loaded credentials. */
+            tls_creds_spec_free(&m->tls_added[i]);
+            m->tls_added[i] = m->tls_added[--m->nr_tls_added];
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int migration_take_fd(struct migration *m, const char *name)
 {
     return m && name ? take_named_fd(m, name) : -1;
@@ -1049,6 +1179,9 @@ static int qmp_query_params(struct qmp_session *ss, struct json_object *args,
                            json_object_new_int64((int64_t)m->throttle_initial));
     json_object_object_add(o, "cpu-throttle-increment",
                            json_object_new_int64((int64_t)m->throttle_increment));
+    json_object_object_add(o, "tls-creds", json_object_new_string(m->tls_creds));
+    json_object_object_add(o, "tls-hostname", json_object_new_string(m->tls_hostname));
+    json_object_object_add(o, "tls-authz", json_object_new_string(""));
     *ret = o;
     return 0;
 }
@@ -1073,6 +1206,7 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     int64_t bw = (int64_t)m->max_bandwidth, dl = (int64_t)m->downtime_limit;
     int64_t mf = (int64_t)m->multifd_channels, ti = (int64_t)m->throttle_initial;
     int64_t tinc = (int64_t)m->throttle_increment;
+    const char *creds = NULL, *host = NULL;
     /* Every value is checked before any is applied. */
     json_object_object_foreach(args, key, val)
     {
@@ -1104,6 +1238,23 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "Parameter 'cpu_throttle_increment' expects an integer in "
                                      "the range of 1 to 99");
+        } else if (!strcmp(key, "tls-creds") || !strcmp(key, "tls-hostname") ||
+                   !strcmp(key, "tls-authz")) {
+            /* A string, or null for "" (QEMU's StrOrNull). */
+            const char *v = "";
+            if (val && !json_object_is_type(val, json_type_string))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Invalid parameter type for '%s', expected: string", key);
+            if (val)
+                v = json_object_get_string(val);
+            if (!strcmp(key, "tls-creds"))
+                creds = v;
+            else if (!strcmp(key, "tls-hostname"))
+                host = v;
+            else if (*v) /* TODO: QEMU's authz objects (an ACL of client certificate DNs) */
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "tls-authz: vireo-vmm has no authorization objects (the "
+                                     "destination accepts any client certificate its CA signed)");
         } else {
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration parameter '%s' is not supported by vireo-vmm", key);
@@ -1116,6 +1267,15 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     m->multifd_channels = (uint64_t)mf;
     m->throttle_initial = (uint64_t)ti;
     m->throttle_increment = (uint64_t)tinc;
+    /* Taken by the next migrate or migrate-incoming (one running keeps its own). */
+    if (creds) {
+        free(m->tls_creds);
+        m->tls_creds = xstrdup(creds);
+    }
+    if (host) {
+        free(m->tls_hostname);
+        m->tls_hostname = xstrdup(host);
+    }
     return 0;
 }
 
@@ -1127,10 +1287,15 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
     static const struct qmp_arg incoming_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
-    static const struct qmp_arg params_args[] = {
-        {"max-bandwidth", QMP_ARG_ANY, true},          {"downtime-limit", QMP_ARG_ANY, true},
-        {"multifd-channels", QMP_ARG_ANY, true},       {"cpu-throttle-initial", QMP_ARG_ANY, true},
-        {"cpu-throttle-increment", QMP_ARG_ANY, true}, {NULL}};
+    static const struct qmp_arg params_args[] = {{"max-bandwidth", QMP_ARG_ANY, true},
+                                                 {"downtime-limit", QMP_ARG_ANY, true},
+                                                 {"multifd-channels", QMP_ARG_ANY, true},
+                                                 {"cpu-throttle-initial", QMP_ARG_ANY, true},
+                                                 {"cpu-throttle-increment", QMP_ARG_ANY, true},
+                                                 {"tls-creds", QMP_ARG_ANY, true},
+                                                 {"tls-hostname", QMP_ARG_ANY, true},
+                                                 {"tls-authz", QMP_ARG_ANY, true},
+                                                 {NULL}};
     int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
     if (!r)
         r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);

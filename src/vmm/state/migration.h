@@ -37,5 +37,10 @@ struct snapshot_jobs *migration_snapshot_jobs(struct migration *m);
  * the table, as QEMU's monitor gives a getfd descriptor to the backend that names it. -1 when
  * no descriptor has that name. */
 int migration_take_fd(struct migration *m, const char *name);
+/* QMP object-add of a tls-creds-x509 (its -object syntax in optstr), for migrate-set-parameters
+ * tls-creds (as libvirt adds it at migration time); one line when refused. */
+int migration_tls_creds_add(struct migration *m, const char *optstr, struct verr *err);
+/* object-del: 1 when id was such an object (removed), 0 when it is no tls-creds-x509 here. */
+int migration_tls_creds_del(struct migration *m, const char *id, struct verr *err);
 
 #endif

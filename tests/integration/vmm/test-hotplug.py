@@ -238,6 +238,15 @@ def main():
         r = qmp("netdev_del", {"id": "hna"})
         check(r.get("return") == {} and not tap_exists("vhpa0"),
               "netdev_del closes the descriptor: the kernel removed the tap", json.dumps(r))
+        # Hot-plug rounds add and remove netdevs for as long as the VM runs: a slot netdev_del
+        # emptied is taken again (vireo-vmm holds 8 at once; this makes 12 in turn).
+        rs = []
+        for i in range(12):
+            rs += [qmp("netdev_add", {"type": "user", "id": f"hr{i}"}),
+                   qmp("netdev_del", {"id": f"hr{i}"})]
+        check(all(r.get("return") == {} for r in rs),
+              "12 netdev_add/netdev_del in turn all succeed (emptied slots are reused)",
+              json.dumps([r for r in rs if r.get("return") != {}][:2]))
         fd = open_tap("vhp0")
         r0 = qmp("getfd", {"fdname": "tapfd"}, fd=fd)
         os.close(fd)

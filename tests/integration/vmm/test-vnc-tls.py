@@ -20,7 +20,7 @@ each VMM, paused (-S), on a TCP display:
  - verify-peer=off without password: the subtype is x509none (260), a client
    without a certificate reaches ServerInit.
 vireo-vmm alone: tls-creds naming no object, a directory without the
-certificates and endpoint=client are refused with one line each.
+certificates and endpoint=client credentials for -vnc are refused with one line each.
 """
 import os
 import ssl
@@ -139,8 +139,8 @@ def refusals(vmm, guest, creds, tmp):
         (["-vnc", "127.0.0.1:99,tls-creds=nope"], "No TLS credentials with id 'nope'"),
         (["-object", "tls-creds-x509,id=t,dir=%s,endpoint=server" % tmp, "-vnc",
           "127.0.0.1:99,tls-creds=t"], "ca-cert.pem"),
-        (["-object", "tls-creds-x509,id=t,dir=%s,endpoint=client" % creds],
-         "endpoint=client"),
+        (["-object", "tls-creds-x509,id=t,dir=%s,endpoint=client" % creds, "-vnc",
+          "127.0.0.1:99,tls-creds=t"], "Expected TLS credentials for a server endpoint"),
     ]
     for extra, want in cases:
         r = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)

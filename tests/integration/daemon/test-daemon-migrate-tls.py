@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""test-daemon-migrate-tls.py - virsh migrate --tls between two vireod hosts.
+
+  test-daemon-migrate-tls.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
+
+Two vireod in network namespaces (migratelib.py); certificates from certtool (remotelib's
+Pki): a CA, a server certificate per host naming its address, a client certificate. Host A
+reads them from qemu.conf's migrate_tls_x509_cert_dir (its config file), host B from the
+default (default_tls_x509_cert_dir, /etc/pki/qemu under its --root). Checked:
+ - B's directory still empty: --tls is refused with the words libvirt's user reads when
+   QEMU cannot load the credentials (naming the missing file), alike from virsh and vsh,
+   and the guest runs on at A; --tls with --copy-storage-all is refused with one line;
+ - B's certificate naming another address: the source's VMM refuses it ("Certificate does
+   not match the hostname"), the migration fails, the guest runs on at A and B has nothing;
+ - with B's own certificate: virsh migrate --live --tls A -> B completes, the guest runs on
+   B with its ticks consecutive across the hop;
+ - then B -> A --p2p without --tls: the stream goes in clear again (the VMM that received
+   over TLS still had the TLS parameters), and the guest's final checks pass on A.
+Prints TAP. Waits poll with generous limits; nothing asserts a timing.
+"""
+import json
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from migratelib import Fabric, Host  # noqa: E402
+from remotelib import Pki  # noqa: E402
+
+VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
+GUEST = os.path.abspath(GUEST)
+VMM = os.path.abspath(VMM)
+t = Tap()
+if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    skip_all("no /dev/kvm")
+if not shutil.which("virsh"):
+    skip_all("no virsh")
+if os.geteuid() != 0:
+    skip_all("network namespaces need root")
+
+
+def ticks(text):
+    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+
+
+def install(pki, d, server):
+    os.makedirs(d, exist_ok=True)
+    client = pki.client("client", "vireo-host")
+    for src, dst in ((pki.ca, "ca-cert.pem"), (server, "server-cert.pem"),
+                     (pki.key, "server-key.pem"), (client, "client-cert.pem"),
+                     (pki.key, "client-key.pem")):
+        open(os.path.join(d, dst), "w").write(open(src).read())
+
+
+fabric = None
+hosts = []
+names = ["mt"]
+try:
+    fabric = Fabric(2)
+    a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
+    b = Host(fabric.ns[1], fabric.addr[1], VIREOD, VMM, VSH)
+    hosts = [a, b]
+    pki = Pki(os.path.join(a.tmp, "pki"))
+    a_dir = os.path.join(a.tmp, "migrate-pki")
+    install(pki, a_dir, pki.server("server-a", "host-a", ip=a.addr))
+    a.args = ["-f", a.write("vireod.conf", f"migrate_tls_x509_cert_dir = \"{a_dir}\"\n"
+                            "migrate_tls_x509_verify = 1\n")]
+    b_dir = os.path.join(b.root, "etc", "pki", "qemu")
+    for h in hosts:
+        h.start()
+    t.ok(a.proc.poll() is None and b.proc.poll() is None,
+         "two vireod run, each in its own network namespace")
+
+    shared = os.path.join(a.tmp, "mt.raw")
+    with open(shared, "wb") as f:
+        f.truncate(1 << 20)
+    disk = f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source file='{shared}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+    xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=1 seed=13 "
+                     "state_ticks=100000", disk, memory_mib=64)
+    r = a.virsh("define", a.write("mt.xml", xml))
+    t.ok(r.returncode == 0, "define mt on A", r.stderr)
+    r = a.virsh("start", "mt")
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mt"), 120),
+         "the continuity guest runs on A", r.stderr + a.console_log("mt")[-300:])
+
+    def last_tick(h):
+        return (ticks(h.console_log("mt")) or [0])[-1]
+
+    def ticks_on(h, n, limit=120):
+        start = last_tick(h)
+        return wait_for(lambda: last_tick(h) >= start + n, limit)
+
+    def listed(h, name):
+        return name in h.virsh("list", "--all", "--name").stdout.split()
+
+    def tls_params(h):
+        """The VMM's tls-creds and whether libvirt's credentials object is still there."""
+        r = h.virsh("qemu-monitor-command", "mt",
+                    json.dumps({"execute": "query-migrate-parameters"}))
+        creds = json.loads(r.stdout)["return"].get("tls-creds") if r.returncode == 0 else None
+        probe = {"execute": "object-add", "arguments": {
+            "qom-type": "tls-creds-x509", "id": "objlibvirt_migrate_tls0", "dir": "/nonexistent",
+            "endpoint": "client"}}
+        r = h.virsh("qemu-monitor-command", "mt", json.dumps(probe))
+        fresh = r.returncode == 0 and "error" not in json.loads(r.stdout)
+        if fresh:
+            h.virsh("qemu-monitor-command", "mt", json.dumps(
+                {"execute": "object-del", "arguments": {"id": "objlibvirt_migrate_tls0"}}))
+        return creds, fresh
+
+    # ---- refusals: B has no credentials yet; storage copies are not encrypted yet ----
+    missing = f"unable to execute QEMU command 'object-add': Unable to access credentials " \
+              f"{b_dir}/ca-cert.pem: No such file or directory"
+    x = a.virsh("migrate", "--live", "--tls", "mt", b.uri, "--listen-address", b.addr,
+                timeout=120)
+    y = a.vsh("migrate", "--live", "--tls", "mt", b.vsh_uri, "--listen-address", b.addr,
+              timeout=120)
+    t.ok(x.returncode == 1 and missing in x.stderr and
+         (x.returncode, x.stdout, x.stderr) == (y.returncode, y.stdout, y.stderr) and
+         a.state("mt") == "running (booted)" and not listed(b, "mt"),
+         "--tls with B's cert dir empty: refused alike by virsh and vsh, naming the file; mt "
+         "runs on A", "virsh: %r\nvsh:   %r\nA: %s" % (x.stderr, y.stderr, a.state("mt")))
+    x = a.virsh("migrate", "--live", "--tls", "--copy-storage-all", "mt", b.uri,
+                "--listen-address", b.addr, timeout=120)
+    lines = [ln for ln in x.stderr.splitlines() if ln.strip()]
+    t.ok(x.returncode == 1 and len(lines) == 1 and "cannot encrypt the storage copy" in x.stderr
+         and a.state("mt") == "running (booted)",
+         "--tls --copy-storage-all: refused with one line, mt runs on A", x.stderr)
+
+    # ---- B's certificate names another address: the source refuses it ----
+    install(pki, b_dir, pki.server("server-wrong", "elsewhere", ip="198.18.0.99"))
+    r = a.virsh("migrate", "--live", "--tls", "mt", b.uri, "--listen-address", b.addr,
+                timeout=300)
+    t.ok(r.returncode == 1 and f"Certificate does not match the hostname {b.addr}" in r.stderr,
+         "B's certificate for another address: the migration fails, saying why", r.stderr)
+    t.ok(a.state("mt") in ("running (migration canceled)", "running (booted)") and
+         ticks_on(a, 2), "mt runs on at A", a.state("mt"))
+    t.ok(wait_for(lambda: not listed(b, "mt") and not alive(b.vmm_pid("mt") or 0), 60),
+         "B: no domain, no vireo-vmm left")
+    got = tls_params(a)
+    t.ok(got == ("", True), "A's VMM: tls-creds reset and the credentials object gone", got)
+
+    # ---- A -> B over TLS ----
+    install(pki, b_dir, pki.server("server-b", "host-b", ip=b.addr))
+    before = last_tick(a)
+    r = a.virsh("migrate", "--live", "--tls", "--verbose", "mt", b.uri, "--listen-address",
+                b.addr, timeout=300)
+    t.ok(r.returncode == 0 and "Migration: [100 %]" in r.stderr,
+         "virsh migrate --live --tls A -> B", r.stdout + r.stderr)
+    t.ok(a.state("mt") == "shut off (migrated)" and b.state("mt") == "running (migrated)",
+         "A: shut off (migrated), B: running (migrated)", a.state("mt") + " / " + b.state("mt"))
+    t.ok(ticks_on(b, 3), "mt ticks on B", b.console_log("mt")[-300:])
+    got = tls_params(b)
+    t.ok(got == ("", True), "B's VMM after the TLS hop: tls-creds reset and the credentials "
+         "object gone (a later save goes in clear)", got)
+    last_a = last_tick(a)
+    first_b = (ticks(b.console_log("mt")) or [0])[0]
+    t.ok(last_a >= before and first_b == last_a + 1,
+         "ticks consecutive across the TLS hop (A's last %d, B's first %d)" % (last_a, first_b))
+
+    # ---- B -> A without --tls: in clear again ----
+    before = last_tick(b)
+    r = b.virsh("migrate", "--live", "--p2p", "mt", a.uri, "--listen-address", a.addr,
+                timeout=300)
+    t.ok(r.returncode == 0 and a.state("mt") == "running (migrated)",
+         "virsh migrate --live --p2p B -> A without --tls", r.stdout + r.stderr)
+    t.ok(ticks_on(a, 2), "mt ticks on A again")
+    last_b = last_tick(b)
+    new_a = [x for x in ticks(a.console_log("mt")) if x > last_a]
+    t.ok(last_b >= before and new_a and new_a[0] == last_b + 1,
+         "ticks consecutive across the hop back (B's last %d, A's next %s)" % (last_b, new_a[:1]))
+
+    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
+    conn = libvirt.open(a.uri)
+    stream = conn.newStream(0)
+    conn.lookupByName("mt").openConsole(None, stream, 0)
+    stream.send(b"q")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mt"), re.M) and
+                    "1.." in a.console_log("mt"), 600)
+    log = a.console_log("mt")
+    try:
+        stream.abort()
+    except libvirt.libvirtError:
+        pass
+    conn.close()
+    t.ok(done and "not ok" not in log, "the guest's final checks pass after both hops",
+         log[-800:])
+except Exception as e:  # noqa: BLE001
+    t.ok(False, "unexpected: %r" % e)
+    import traceback
+    t.diag(traceback.format_exc())
+finally:
+    for h in hosts:  # a sanitizer's report (the ASan build) is a failure too
+        for name in names:
+            if h.proc and h.virsh("domstate", name).returncode == 0:
+                h.virsh("destroy", name)
+        rc = h.stop()
+        log = open(os.path.join(h.tmp, "vireod.out"), errors="replace").read()
+        t.ok(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
+             "vireod on %s exits cleanly, no sanitizer report" % h.ns, log[-3000:])
+    if t.failed:
+        for h in hosts:
+            h.dump_log()
+    for h in hosts:
+        h.cleanup(names)
+    if fabric:
+        fabric.close()
+t.done()
