@@ -360,7 +360,8 @@ static void attach_device_add(struct hp_attach *a)
             json_object_object_add(args, "share-rw", json_object_new_boolean(true));
     } else {
         const struct domain_net *n = &a->upd->nets[0];
-        add_str(args, "driver", "virtio-net-pci");
+        bool e1000 = n->model && strcmp(n->model, "e1000") == 0;
+        add_str(args, "driver", e1000 ? "e1000" : "virtio-net-pci");
         add_str(args, "netdev", a->node);
         add_str(args, "mac", n->mac);
         for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told, as at start */

@@ -235,7 +235,10 @@ static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int 
     else
         addf2(a, "-netdev", xasprintf("tap,fd=%d,id=hostnet%zu", fd, i));
     struct buf b = BUF_INIT;
-    char *dev = xasprintf("virtio-net-pci,netdev=hostnet%zu,id=net%zu,mac=%s", i, i, n->mac);
+    /* <model type='e1000'>: QEMU's e1000; otherwise (virtio, or none) virtio-net-pci */
+    bool e1000 = n->model && strcmp(n->model, "e1000") == 0;
+    char *dev = xasprintf("%s,netdev=hostnet%zu,id=net%zu,mac=%s",
+                          e1000 ? "e1000" : "virtio-net-pci", i, i, n->mac);
     buf_append(&b, dev, strlen(dev));
     free(dev);
     for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told (F_MTU) */

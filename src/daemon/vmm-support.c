@@ -270,7 +270,7 @@ static const struct vmm_support_rule rules[] = {
     /* devices */
     {"devices", "disk", H, 0,
      "virtio-blk-pci, scsi-hd, scsi-cd, ide-hd or ide-cd (see the disk rows)"},
-    {"devices", "interface", H, 0, "virtio-net-pci (see the interface rows)"},
+    {"devices", "interface", H, 0, "virtio-net-pci or e1000 (see the interface rows)"},
     {"devices", "controller", H, 0, "see the controller rows"},
     {"devices", "serial", H, 0, "COM1, on the daemon's console socket"},
     {"devices", "console", H, 0, "the serial console is COM1"},
@@ -366,7 +366,10 @@ static const struct vmm_support_rule rules[] = {
     {"interface/source@portgroup", NULL, H, 0,
      "the network's portgroup: its vlan, virtualport parameters and bandwidth"},
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
-    {"interface/model@type", "*", R, 0, "only model 'virtio' is supported"},
+    {"interface/model@type", "e1000", H, 0,
+     "-device e1000 (Intel 82540EM). Conventional PCI: on q35 libvirt's placement puts it "
+     "behind a pcie-to-pci-bridge, which vireo-vmm lacks (refused; an address on bus 0 works)"},
+    {"interface/model@type", "*", R, 0, "only models 'virtio' and 'e1000' are supported"},
     {"interface/boot@order", NULL, H, 0,
      "bootindex=N on the NIC (pc/q35; SeaBIOS boots it with an option ROM only); direct kernel "
      "boot starts the kernel whatever the order (as QEMU with -kernel)"},
@@ -374,6 +377,8 @@ static const struct vmm_support_rule rules[] = {
     {"interface/target@dev", "tap", H, 0, "the tap device's name"},
     {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
     {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
+    {"interface", "mtu (e1000)", R, 0,
+     "model 'e1000' cannot tell the guest an MTU (model 'virtio' can)"},
     {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
     {"interface", "bandwidth (tap)", H, 0,
      "tc on the tap: htb for inbound, a policer for outbound; domiftune live and config"},
@@ -1116,7 +1121,9 @@ static int check_net(const struct domain_net *n, struct verr *err)
         char *shown = xasprintf("<interface><%s> %s", n->extra[i]->name, n->mac);
         const char *kid = n->extra[i]->name;
         if (strcmp(kid, "mtu") == 0)
-            kid = n->type == DOMAIN_NET_USER ? "mtu (user)" : "mtu (tap)";
+            kid = n->type == DOMAIN_NET_USER                   ? "mtu (user)"
+                  : n->model && strcmp(n->model, "e1000") == 0 ? "mtu (e1000)"
+                                                               : "mtu (tap)";
         else if (strcmp(kid, "bandwidth") == 0)
             kid = n->type == DOMAIN_NET_USER ? "bandwidth (user)" : "bandwidth (tap)";
         else if (strcmp(kid, "virtualport") == 0 || strcmp(kid, "vlan") == 0) {

@@ -1,7 +1,7 @@
 /*
  * cli-legacy.c - -nic and -net, rewritten as -netdev + -device (see cli-legacy.h). The
- * NIC model is virtio-net-pci, vireo-vmm's only one ("virtio" is QEMU's alias for it, and
- * the default here); any other model is refused by name.
+ * NIC model is virtio-net-pci ("virtio" is QEMU's alias for it, and the default here) or
+ * e1000 (alias e1000-82540em); any other model is refused by name.
  */
 #include "vmm/cli-legacy.h"
 #include "util/buf.h"
@@ -27,18 +27,26 @@ static void add_item(struct buf *b, const char *item)
     }
 }
 
-static int check_model(const char *opt, const char *arg, const char *model, struct verr *err)
+/* The -device type of a model= (*device), or the refusal. */
+static int check_model(const char *opt, const char *arg, const char *model, const char **device,
+                       struct verr *err)
 {
-    if (!model || !strcmp(model, "virtio") || !strcmp(model, "virtio-net-pci"))
+    if (!model || !strcmp(model, "virtio") || !strcmp(model, "virtio-net-pci")) {
+        *device = "virtio-net-pci";
         return 0;
+    }
+    if (!strcmp(model, "e1000") || !strcmp(model, "e1000-82540em")) {
+        *device = "e1000";
+        return 0;
+    }
     return verr_set(err, ENOTSUP,
-                    "%s %s: NIC model '%s' is not supported by vireo-vmm (virtio-net-pci)", opt,
-                    arg, model);
+                    "%s %s: NIC model '%s' is not supported by vireo-vmm (virtio-net-pci, e1000)",
+                    opt, arg, model);
 }
 
-/* The -netdev (TYPE,id=ID,rest) and -device (virtio-net-pci,netdev=ID[,mac=]) of one NIC. */
-static int add_pair(struct vmm_config *cfg, const char *backend, const char *mac, const char *id,
-                    struct verr *err)
+/* The -netdev (TYPE,id=ID,rest) and -device (DEVICE,netdev=ID[,mac=]) of one NIC. */
+static int add_pair(struct vmm_config *cfg, const char *backend, const char *device,
+                    const char *mac, const char *id, struct verr *err)
 {
     struct buf nd, dev;
     buf_init(&nd);
@@ -49,7 +57,7 @@ static int add_pair(struct vmm_config *cfg, const char *backend, const char *mac
     buf_printf(&nd, ",id=%s", id);
     buf_append_str(&nd, backend + tlen);
     buf_append_byte(&nd, 0);
-    buf_printf(&dev, "virtio-net-pci,netdev=%s", id);
+    buf_printf(&dev, "%s,netdev=%s", device, id);
     if (mac) {
         char *item = xasprintf("mac=%s", mac);
         add_item(&dev, item);
@@ -103,15 +111,16 @@ int cli_nic(struct vmm_config *cfg, const char *arg, struct verr *err)
 {
     struct buf backend;
     char *model = NULL, *mac = NULL;
+    const char *device = NULL;
     int r = split("-nic", arg, "mac", &backend, &model, &mac, NULL, err);
     if (!r)
-        r = check_model("-nic", arg, model, err);
+        r = check_model("-nic", arg, model, &device, err);
     if (!r && !strcmp((const char *)backend.data, "none"))
         goto out; /* -nic none: no NIC */
     if (!r) {
         char id[32];
         snprintf(id, sizeof(id), "__nic%u", cfg->nr_legacy_nics++);
-        r = add_pair(cfg, (const char *)backend.data, mac, id, err);
+        r = add_pair(cfg, (const char *)backend.data, device, mac, id, err);
     }
 out:
     buf_free(&backend);
@@ -154,9 +163,10 @@ int cli_net_finish(struct vmm_config *cfg, struct verr *err)
                         nic);
     struct buf nb, bb;
     char *model = NULL, *mac = NULL, *netdev = NULL, *model2 = NULL, *mac2 = NULL;
+    const char *device = NULL;
     int r = split("-net", nic, "macaddr", &nb, &model, &mac, &netdev, err);
     if (!r)
-        r = check_model("-net", nic, model, err);
+        r = check_model("-net", nic, model, &device, err);
     if (!r && netdev)
         r = verr_set(err, ENOTSUP, "-net %s: netdev= with a -net back-end as well", nic);
     if (!r && strcmp((const char *)nb.data, "nic"))
@@ -170,7 +180,7 @@ int cli_net_finish(struct vmm_config *cfg, struct verr *err)
     if (!r && (model2 || mac2))
         r = verr_set(err, EINVAL, "-net %s: model= and macaddr= belong to -net nic", back);
     if (!r)
-        r = add_pair(cfg, (const char *)bb.data, mac, "__net0", err);
+        r = add_pair(cfg, (const char *)bb.data, device, mac, "__net0", err);
     buf_free(&bb);
     free(model);
     free(mac);

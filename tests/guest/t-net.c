@@ -16,7 +16,8 @@
  *    which must offer net_ip=, router net_peer= and DNS net_dns= (10.0.2.3),
  *    then an ICMP echo of net_ping= bytes (1000) to the router from the
  *    leased address, the reply checked byte for byte; with net_ping_far=IP one more
- *    to IP through the router (a host behind a NAT);
+ *    to IP through the router (a host behind a NAT); without net_dhcp=1, net_ping=N
+ *    alone pings net_peer= from net_ip= after the ARP exchange;
  *  - net_udp_tx=PORT: a UDP datagram to the peer's PORT with NEEDS_CSUM and
  *    only the pseudo-header sum in its checksum (the host must complete it),
  *    and the same without NEEDS_CSUM to PORT+1 (a checking host drops it);
@@ -35,6 +36,16 @@
  *    through the same device and backend after the restore;
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
  *    notification (bench/virtio-net measures the host's cost per frame).
+ * Without a virtio-net device the test drives an Intel 82540EM (e1000,
+ * 8086:100e) instead, with a small polled driver: subsystem id, EEPROM
+ * checksum (0xBABA) and MAC through EERD, RAL0/RAH0, the PHY's identity and
+ * link through MDIC, then 32 legacy receive descriptors of 2048 bytes and 8
+ * transmit descriptors; the same ARP/DHCP/ping/pause exchanges run over it.
+ * After the ARP exchange it unmasks the causes ICR holds and checks INTx
+ * (the function's status bit) rises, and falls when ICR is read.
+ * With net_csum=1 the ping's ICMP checksum is left 0 and a TCP/IP context
+ * descriptor has the device insert it (TXSM), which the peer checks.
+ * net_flood=, net_udp_tx= and net_udp_rx= are virtio-net only.
  * The two queues are set up here (the shared driver in virtio.c runs one
  * queue only); frames use a minimal Ethernet/IPv4/UDP/ICMP encoding.
  */
@@ -241,9 +252,252 @@ struct net {
     uint8_t hdr[HDR];
     unsigned nbufs;
     uint32_t len;
+    /* An Intel 82540EM (8086:100e) instead of virtio-net: its registers, ring positions,
+     * and for the next frame sent, a checksum for the device to insert (tx_cso: where,
+     * tx_css: from which byte to the end; 0: none). */
+    bool e1000;
+    uint64_t regs;
+    struct pci_access pa;
+    unsigned pci_dev;
+    uint32_t rx_next, tx_next;
+    uint8_t tx_css, tx_cso;
 };
 
 static uint8_t frame[16384] __attribute__((aligned(64)));
+
+/* --- the e1000 (8254x SDM): legacy receive descriptors, legacy or context/data transmit
+ * descriptors, polled completion ---------------------------------------------------------- */
+
+#define E1K_RXN 32
+#define E1K_TXN 8
+#define E1K_BUF 2048
+#define E1K_BAR 0xd8000000ull /* where this guest puts BAR 0 when nobody assigned it */
+
+struct e1k_desc {
+    uint64_t addr;
+    uint32_t lower, upper;
+};
+
+static struct e1k_desc e1k_rx[E1K_RXN] __attribute__((aligned(128)));
+static struct e1k_desc e1k_tx[E1K_TXN] __attribute__((aligned(128)));
+static uint8_t e1k_rxbuf[E1K_RXN][E1K_BUF] __attribute__((aligned(64)));
+
+static uint32_t e1k_r(struct net *nt, uint32_t off)
+{
+    return mmio_read32(nt->regs + off);
+}
+
+static void e1k_w(struct net *nt, uint32_t off, uint32_t v)
+{
+    mmio_write32(nt->regs + off, v);
+}
+
+static uint16_t e1k_eeprom(struct net *nt, unsigned word)
+{
+    e1k_w(nt, 0x14, (uint32_t)word << 8 | 1); /* EERD: address, START */
+    for (unsigned i = 0; i < 100000; i++) {
+        uint32_t v = e1k_r(nt, 0x14);
+        if (v & 0x10) /* DONE */
+            return (uint16_t)(v >> 16);
+    }
+    return 0xffff;
+}
+
+static bool e1k_phy_read(struct net *nt, unsigned reg, uint16_t *out)
+{
+    e1k_w(nt, 0x20, 2u << 26 | 1u << 21 | reg << 16); /* MDIC: read, PHY 1 */
+    for (unsigned i = 0; i < 100000; i++) {
+        uint32_t v = e1k_r(nt, 0x20);
+        if (v & (1u << 28)) { /* ready */
+            *out = (uint16_t)v;
+            return !(v & (1u << 30));
+        }
+    }
+    return false;
+}
+
+static bool e1k_recv(struct net *nt, uint64_t start, uint64_t timeout)
+{
+    volatile struct e1k_desc *d = &e1k_rx[nt->rx_next];
+    while (!(d->upper & 1)) { /* DD */
+        if (rdtsc() - start > timeout)
+            return false;
+        cpu_pause();
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint32_t len = d->lower & 0xffff;
+    bool eop = d->upper & 2;
+    if (len > E1K_BUF || !eop) {
+        tap_ok(&nt->g->tap, false, "net: e1000 receive descriptor length %u eop %d", len, eop);
+        return false;
+    }
+    memcpy(frame, e1k_rxbuf[nt->rx_next], len);
+    nt->len = len;
+    nt->nbufs = 1;
+    memset(nt->hdr, 0, HDR);
+    nt->hdr[10] = 1; /* what the ARP check reads as num_buffers: one buffer */
+    d->lower = d->upper = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    e1k_w(nt, 0x2818, nt->rx_next); /* RDT: this descriptor is the driver's again */
+    nt->rx_next = (nt->rx_next + 1) % E1K_RXN;
+    return true;
+}
+
+static bool e1k_send(struct net *nt, uint32_t len)
+{
+    uint32_t first = nt->tx_next;
+    if (nt->tx_cso) {
+        /* TCP/IP context: checksum from tx_css to the end, stored at tx_cso; then one data
+         * descriptor with TXSM */
+        struct e1k_desc *c = &e1k_tx[nt->tx_next];
+        c->addr = (uint64_t)nt->tx_css << 32 | (uint64_t)nt->tx_cso << 40; /* TUCSS, TUCSO */
+        c->lower = 1u << 29 | 0u << 20;                                    /* DEXT, context */
+        c->upper = 0;
+        nt->tx_next = (nt->tx_next + 1) % E1K_TXN;
+        struct e1k_desc *d = &e1k_tx[nt->tx_next];
+        d->addr = (uint64_t)(uintptr_t)(txbuf + HDR);
+        d->lower = len | 1u << 20 | (0x01u | 0x02u | 0x08u | 0x20u) << 24; /* EOP IFCS RS DEXT */
+        d->upper = 0x02u << 8;                                             /* TXSM */
+    } else {
+        struct e1k_desc *d = &e1k_tx[nt->tx_next];
+        d->addr = (uint64_t)(uintptr_t)(txbuf + HDR);
+        d->lower = len | (0x01u | 0x02u | 0x08u) << 24; /* EOP, IFCS, RS */
+        d->upper = 0;
+    }
+    uint32_t last = nt->tx_next;
+    nt->tx_next = (nt->tx_next + 1) % E1K_TXN;
+    nt->tx_cso = nt->tx_css = 0;
+    (void)first;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    e1k_w(nt, 0x3818, nt->tx_next); /* TDT */
+    volatile struct e1k_desc *d = &e1k_tx[last];
+    uint64_t start = rdtsc();
+    while (!(d->upper & 1)) { /* DD */
+        if (rdtsc() - start > 20000000000ull)
+            return false;
+        cpu_pause();
+    }
+    return e1k_r(nt, 0x3810) == nt->tx_next; /* TDH caught up */
+}
+
+/* After frames went both ways with every cause masked: the line is low; unmasking the
+ * causes ICR holds (TXDW from the RS descriptors, RXT0 from the frames) raises INTx (the
+ * function's status bit 3), and reading ICR clears them and lowers it again. */
+static void e1k_intx_check(struct net *nt)
+{
+    struct guest *g = nt->g;
+    unsigned dev = nt->pci_dev;
+    bool low = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    e1k_w(nt, 0xd0, 0x81); /* IMS: RXT0, TXDW */
+    bool high = pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08;
+    uint32_t icr = e1k_r(nt, 0xc0);
+    bool low2 = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    e1k_w(nt, 0xd8, 0xffffffffu); /* IMC: polled again */
+    tap_ok(&g->tap, low && high && low2 && (icr & 0x81) == 0x81,
+           "net: INTx follows ICR & IMS (masked: %s, unmasked: %s, after reading ICR 0x%x: %s)",
+           low ? "low" : "high", high ? "high" : "low", icr, low2 ? "low" : "high");
+}
+
+/* Finds the 82540EM on bus 0, checks what a driver reads before it trusts the device
+ * (EEPROM checksum and MAC, PHY identity and link) and starts both rings. */
+static bool e1k_start(struct net *nt, const struct pci_access *pa, const uint8_t want_mac[6])
+{
+    struct guest *g = nt->g;
+    unsigned dev = 32;
+    for (unsigned i = 0; i < 32 && dev == 32; i++)
+        if (pci_read32(pa, 0, i, 0, PCI_VENDOR_ID) == 0x100e8086u)
+            dev = i;
+    if (!tap_ok(&g->tap, dev < 32, "net: e1000 (8086:100e) found on bus 0"))
+        return false;
+    uint32_t sub = pci_read32(pa, 0, dev, 0, 0x2c);
+    tap_ok(&g->tap, sub == 0x11001af4u, "net: e1000 subsystem 1af4:1100 (got %04x:%04x)",
+           sub & 0xffff, sub >> 16);
+    uint32_t bar = pci_read32(pa, 0, dev, 0, PCI_BAR0);
+    uint64_t addr = bar & ~0xfull;
+    if (!addr) {
+        pci_write32(pa, 0, dev, 0, PCI_BAR0, (uint32_t)E1K_BAR);
+        addr = E1K_BAR;
+    }
+    uint32_t cmd = pci_read32(pa, 0, dev, 0, PCI_COMMAND) & 0xffff;
+    pci_write32(pa, 0, dev, 0, PCI_COMMAND, cmd | 0x6); /* memory, bus master */
+    nt->regs = addr;
+    nt->pa = *pa;
+    nt->pci_dev = dev;
+    e1k_w(nt, 0x0, 1u << 26); /* CTRL.RST */
+    for (unsigned i = 0; i < 100000 && (e1k_r(nt, 0x0) & (1u << 26)); i++)
+        cpu_pause();
+    e1k_w(nt, 0xd8, 0xffffffffu); /* IMC: polled */
+    uint16_t sum = 0;
+    for (unsigned i = 0; i < 64; i++)
+        sum = (uint16_t)(sum + e1k_eeprom(nt, i));
+    tap_ok(&g->tap, sum == 0xbaba, "net: e1000 EEPROM checksum 0xBABA (got 0x%04x)", sum);
+    for (unsigned i = 0; i < 3; i++) {
+        uint16_t w = e1k_eeprom(nt, i);
+        nt->mac[2 * i] = (uint8_t)w;
+        nt->mac[2 * i + 1] = (uint8_t)(w >> 8);
+    }
+    const uint8_t *m = nt->mac;
+    tap_ok(&g->tap, !memcmp(m, want_mac, 6), "net: EEPROM MAC %02x:%02x:%02x:%02x:%02x:%02x", m[0],
+           m[1], m[2], m[3], m[4], m[5]);
+    uint32_t ral = e1k_r(nt, 0x5400), rah = e1k_r(nt, 0x5404);
+    tap_ok(&g->tap,
+           ral == ((uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
+                   (uint32_t)m[3] << 24) &&
+               rah == ((uint32_t)m[4] | (uint32_t)m[5] << 8 | 1u << 31),
+           "net: RAL0/RAH0 hold the EEPROM MAC, address valid");
+    uint16_t id1 = 0, id2 = 0, st = 0;
+    bool phy = e1k_phy_read(nt, 2, &id1) && e1k_phy_read(nt, 3, &id2);
+    tap_ok(&g->tap, phy && id1 == 0x0141 && (id2 & 0xfff0) == 0x0c20,
+           "net: PHY is a Marvell 88E1011 (id %04x:%04x)", id1, id2);
+    e1k_w(nt, 0x0, e1k_r(nt, 0x0) | 1u << 6); /* CTRL.SLU */
+    if (param_is(g, "net_link", "down")) {
+        /* started with the link down (QMP set_link): wait for it to come up */
+        tap_ok(&g->tap, !(e1k_r(nt, 0x8) & 2), "net: e1000 STATUS link down");
+        uint64_t t0 = rdtsc();
+        while (!(e1k_r(nt, 0x8) & 2) && rdtsc() - t0 < 300000000000ull)
+            for (volatile unsigned spin = 0; spin < 100000; spin++)
+                ;
+        tap_ok(&g->tap, (e1k_r(nt, 0x8) & 2) != 0, "net: link came up");
+        tap_ok(&g->tap, (e1k_r(nt, 0xc0) & 4) != 0, "net: ICR has LSC (link status change)");
+    }
+    if (e1k_phy_read(nt, 1, &st) && !(st & 0x20)) {
+        /* autonegotiation not complete (QEMU's PHY after reset): restart it and wait */
+        uint16_t ctl = 0;
+        e1k_phy_read(nt, 0, &ctl);
+        e1k_w(nt, 0x20, 1u << 26 | 1u << 21 | (uint32_t)(ctl | 0x1200)); /* MDIC write */
+        uint64_t t0 = rdtsc();
+        while (e1k_phy_read(nt, 1, &st) && !(st & 0x20) && rdtsc() - t0 < 30000000000ull)
+            for (volatile unsigned spin = 0; spin < 100000; spin++)
+                ;
+        tap_diag(&g->tap, "net: autonegotiation restarted");
+    }
+    bool up = e1k_phy_read(nt, 1, &st) && (st & 0x24) == 0x24;
+    tap_ok(&g->tap, up && (e1k_r(nt, 0x8) & 2), "net: link up (PHY status 0x%04x, STATUS 0x%x)", st,
+           e1k_r(nt, 0x8));
+    /* rings */
+    memset(e1k_rx, 0, sizeof(e1k_rx));
+    memset(e1k_tx, 0, sizeof(e1k_tx));
+    for (unsigned i = 0; i < E1K_RXN; i++)
+        e1k_rx[i].addr = (uint64_t)(uintptr_t)e1k_rxbuf[i];
+    e1k_w(nt, 0x2800, (uint32_t)(uintptr_t)e1k_rx); /* RDBAL */
+    e1k_w(nt, 0x2804, 0);
+    e1k_w(nt, 0x2808, sizeof(e1k_rx));
+    e1k_w(nt, 0x2810, 0);
+    e1k_w(nt, 0x2818, E1K_RXN - 1);
+    e1k_w(nt, 0x3800, (uint32_t)(uintptr_t)e1k_tx);
+    e1k_w(nt, 0x3804, 0);
+    e1k_w(nt, 0x3808, sizeof(e1k_tx));
+    e1k_w(nt, 0x3810, 0);
+    e1k_w(nt, 0x3818, 0);
+    for (unsigned i = 0; i < 128; i++)
+        e1k_w(nt, 0x5200 + 4 * i, 0); /* MTA */
+    /* RCTL: EN, BAM, 2048-byte buffers, strip the FCS; TCTL: EN, PSP, CT 0x10, COLD 0x40 */
+    e1k_w(nt, 0x100, 1u << 1 | 1u << 15 | 1u << 26);
+    e1k_w(nt, 0x400, 1u << 1 | 1u << 3 | 0x10u << 4 | 0x40u << 12);
+    nt->rx_next = nt->tx_next = 0;
+    nt->e1000 = true;
+    return true;
+}
 
 static void post_rx(struct net *nt, uint16_t slot)
 {
@@ -281,6 +535,8 @@ static bool next_used(struct net *nt, uint64_t start, uint64_t timeout, uint32_t
  * reposting its buffers. False on timeout or a malformed completion (reported). */
 static bool net_recv(struct net *nt, uint64_t start, uint64_t timeout)
 {
+    if (nt->e1000)
+        return e1k_recv(nt, start, timeout);
     uint32_t id, len;
     if (!next_used(nt, start, timeout, &id, &len))
         return false;
@@ -318,6 +574,8 @@ static bool net_recv(struct net *nt, uint64_t start, uint64_t timeout)
  * the buffer to come back. */
 static bool net_send(struct net *nt, uint32_t len)
 {
+    if (nt->e1000)
+        return e1k_send(nt, len);
     uint16_t slot = nt->tx_avail % VQ_SIZE;
     tx_ring.desc[slot] = (struct vq_desc){(uint64_t)(uintptr_t)txbuf, HDR + len, 0, 0};
     tx_ring.avail.ring[slot] = slot;
@@ -622,7 +880,13 @@ static void ping(struct net *nt, const uint8_t dst[4], uint32_t size)
     put16be(icmp + 6, 1);
     for (uint32_t i = 0; i < size; i++)
         icmp[8 + i] = (uint8_t)(i * 7 + 3);
-    put16be(icmp + 2, (uint16_t)~fold(sum16(icmp, plen, 0)));
+    if (nt->e1000 && param_is(g, "net_csum", "1")) {
+        /* the device inserts the ICMP checksum (TCP/IP context, TXSM) */
+        nt->tx_css = (uint8_t)o;
+        nt->tx_cso = (uint8_t)(o + 2);
+    } else {
+        put16be(icmp + 2, (uint16_t)~fold(sum16(icmp, plen, 0)));
+    }
     char b1[16];
     tap_ok(&g->tap, net_send(nt, o + plen), "ping: echo request to %s with %u bytes sent",
            ip_str(dst, b1), size);
@@ -762,20 +1026,118 @@ static void flood(struct net *nt, uint64_t count)
            (unsigned long long)sent, 14 + 20 + ulen, (unsigned long long)(rdtsc() - start));
 }
 
+/* The exchanges the options ask for, over whichever NIC was started. */
+static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac[6])
+{
+    const char *v;
+    uint32_t n;
+    bool do_dhcp = param_is(g, "net_dhcp", "1");
+    uint64_t ping_size;
+    param_ip(g, "net_ip", "10.0.2.15", nt->my_ip);
+    param_ip(g, "net_peer", "10.0.2.2", nt->peer);
+    if (param_is(g, "net_arp_responder", "1")) {
+        arp_responder(nt);
+        return;
+    }
+    /* The ARP exchange also gives the peer's MAC for the IP tests after it. With DHCP,
+     * net_ip= is the address the server must offer. */
+    if (!arp(nt))
+        return;
+    if (nt->e1000)
+        e1k_intx_check(nt);
+    if (do_dhcp) {
+        if (!dhcp(nt))
+            return;
+        uint64_t size = 1000;
+        param_u64(g, "net_ping", false, false, &size);
+        ping(nt, nt->peer, (uint32_t)size);
+        uint8_t far[4];
+        if (param_str(g, "net_ping_far", &v, &n) && parse_ip(v, n, far))
+            ping(nt, far, (uint32_t)size);
+    } else if (param_u64(g, "net_ping", false, false, &ping_size)) {
+        ping(nt, nt->peer, (uint32_t)ping_size); /* from net_ip=, no lease (a tap) */
+    }
+    if (param_is(g, "net_pause", "1")) {
+        tap_diag(&g->tap, "net: paused");
+        for (;;) {
+            if ((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c')
+                break;
+            cpu_pause();
+        }
+        if (nt->e1000) {
+            bool same =
+                e1k_r(nt, 0x5400) == ((uint32_t)want_mac[0] | (uint32_t)want_mac[1] << 8 |
+                                      (uint32_t)want_mac[2] << 16 | (uint32_t)want_mac[3] << 24);
+            tap_ok(&g->tap, same, "net: RAL0 unchanged after the pause");
+            tap_ok(&g->tap, (e1k_r(nt, 0x8) & 2) != 0, "net: STATUS has LU after the pause");
+        } else {
+            bool same = true;
+            for (unsigned i = 0; i < 6; i++)
+                same = same && virtio_cfg8(nt->d, i) == want_mac[i];
+            tap_ok(&g->tap, same, "net: config MAC unchanged after the pause");
+            tap_ok(&g->tap, (virtio_cfg8(nt->d, 6) & 1) == 1,
+                   "net: config status has LINK_UP after the pause");
+        }
+        if (!arp(nt))
+            return;
+        if (do_dhcp) {
+            uint64_t size = 1000;
+            param_u64(g, "net_ping", false, false, &size);
+            ping(nt, nt->peer, (uint32_t)size);
+        }
+    }
+    if (nt->e1000 && (param_str(g, "net_flood", &v, &n) || param_str(g, "net_udp_tx", &v, &n) ||
+                      param_str(g, "net_udp_rx", &v, &n))) {
+        tap_ok(&g->tap, false, "net: net_flood=, net_udp_tx= and net_udp_rx= are virtio-net only");
+        return;
+    }
+    uint64_t count;
+    if (param_u64(g, "net_flood", false, false, &count))
+        flood(nt, count);
+    uint64_t port;
+    if (param_u64(g, "net_udp_tx", false, false, &port)) {
+        tap_ok(&g->tap, udp_send(nt, (uint16_t)port, true, "vireo udp needs_csum"),
+               "udp: datagram with NEEDS_CSUM sent to port %u", (unsigned)port);
+        tap_ok(&g->tap, udp_send(nt, (uint16_t)(port + 1), false, "vireo udp bad csum"),
+               "udp: datagram with a wrong checksum and no NEEDS_CSUM sent to port %u",
+               (unsigned)port + 1);
+    }
+    uint64_t rxport, rxsize = 4000;
+    param_u64(g, "net_udp_rx_len", false, false, &rxsize);
+    if (param_u64(g, "net_udp_rx", false, false, &rxport))
+        udp_recv(nt, (uint16_t)rxport, (uint32_t)rxsize);
+    if (param_is(g, "net_hold", "1")) { /* the lease stays in use for the host to look at */
+        tap_diag(&g->tap, "net: holding the link");
+        for (;;)
+            __asm__ volatile("hlt");
+    }
+}
+
 void test_virtio_net(struct guest *g)
 {
     static struct vdev d;
     struct pci_access pa;
     const struct acpi_table_ref *mcfg = g->have_acpi ? acpi_find(&g->acpi, "MCFG") : 0;
     virtio_pci_access(&pa, mcfg ? mcfg->addr : 0, mcfg ? mcfg->len : 0);
-    /* 1041 modern, 1000 transitional (QEMU's root-bus virtio-net-pci). */
-    if (!tap_ok(&g->tap, virtio_find(&d, &pa, 0x1041, 0) || virtio_find(&d, &pa, 0x1000, 0),
-                "net: virtio-net device found on bus 0"))
-        return;
     static struct net nt;
     memset(&nt, 0, sizeof(nt));
     nt.g = g;
     nt.d = &d;
+    uint8_t want_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    const char *v;
+    uint32_t n;
+    if (param_str(g, "net_mac", &v, &n))
+        parse_mac(v, n, want_mac);
+    /* 1041 modern, 1000 transitional (QEMU's root-bus virtio-net-pci); else an e1000. */
+    if (!virtio_find(&d, &pa, 0x1041, 0) && !virtio_find(&d, &pa, 0x1000, 0)) {
+        if (!e1k_start(&nt, &pa, want_mac))
+            return;
+        nt.rxbuf_len = E1K_BUF;
+        net_exchange(g, &nt, want_mac);
+        e1k_w(&nt, 0x0, 1u << 26); /* reset: the rings stop */
+        return;
+    }
+    tap_ok(&g->tap, true, "net: virtio-net device found on bus 0");
     nt.mrg = param_is(g, "net_mrg", "1");
     uint64_t extra = nt.mrg ? NET_F_MRG_RXBUF : 0;
     if (param_is(g, "net_csum", "1"))
@@ -792,11 +1154,6 @@ void test_virtio_net(struct guest *g)
                 nt.mrg ? ", MRG_RXBUF" : "", extra & NET_F_CSUM ? ", CSUM, GUEST_CSUM" : "",
                 why ? ": " : "", why ? why : ""))
         return;
-    uint8_t want_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-    const char *v;
-    uint32_t n;
-    if (param_str(g, "net_mac", &v, &n))
-        parse_mac(v, n, want_mac);
     uint8_t *mac = nt.mac;
     for (unsigned i = 0; i < 6; i++)
         mac[i] = virtio_cfg8(&d, i);
@@ -820,76 +1177,13 @@ void test_virtio_net(struct guest *g)
         tap_ok(&g->tap, got == mtu, "net: F_MTU negotiated, config mtu %u (want %u)", got,
                (unsigned)mtu);
     }
-
-    bool do_dhcp = param_is(g, "net_dhcp", "1");
-    param_ip(g, "net_ip", "10.0.2.15", nt.my_ip);
-    param_ip(g, "net_peer", "10.0.2.2", nt.peer);
     nt.rx_notify = notify_off(&d, 0);
     nt.tx_notify = notify_off(&d, 1);
     d.avail_idx = 0;
     for (uint16_t i = 0; i < VQ_SIZE; i++)
         post_rx(&nt, i);
     kick(&nt, 0);
-
-    if (param_is(g, "net_arp_responder", "1")) {
-        arp_responder(&nt);
-        goto out;
-    }
-    /* The ARP exchange also gives the peer's MAC for the IP tests after it. With DHCP,
-     * net_ip= is the address the server must offer. */
-    if (!arp(&nt))
-        goto out;
-    if (do_dhcp) {
-        if (!dhcp(&nt))
-            goto out;
-        uint64_t size = 1000;
-        param_u64(g, "net_ping", false, false, &size);
-        ping(&nt, nt.peer, (uint32_t)size);
-        uint8_t far[4];
-        if (param_str(g, "net_ping_far", &v, &n) && parse_ip(v, n, far))
-            ping(&nt, far, (uint32_t)size);
-    }
-    if (param_is(g, "net_pause", "1")) {
-        tap_diag(&g->tap, "net: paused");
-        for (;;) {
-            if ((serial_read_reg(&g->uart, 5) & 1) && serial_read_reg(&g->uart, 0) == 'c')
-                break;
-            cpu_pause();
-        }
-        bool same = true;
-        for (unsigned i = 0; i < 6; i++)
-            same = same && virtio_cfg8(&d, i) == want_mac[i];
-        tap_ok(&g->tap, same, "net: config MAC unchanged after the pause");
-        tap_ok(&g->tap, (virtio_cfg8(&d, 6) & 1) == 1,
-               "net: config status has LINK_UP after the pause");
-        if (!arp(&nt))
-            goto out;
-        if (do_dhcp) {
-            uint64_t size = 1000;
-            param_u64(g, "net_ping", false, false, &size);
-            ping(&nt, nt.peer, (uint32_t)size);
-        }
-    }
-    uint64_t count;
-    if (param_u64(g, "net_flood", false, false, &count))
-        flood(&nt, count);
-    uint64_t port;
-    if (param_u64(g, "net_udp_tx", false, false, &port)) {
-        tap_ok(&g->tap, udp_send(&nt, (uint16_t)port, true, "vireo udp needs_csum"),
-               "udp: datagram with NEEDS_CSUM sent to port %u", (unsigned)port);
-        tap_ok(&g->tap, udp_send(&nt, (uint16_t)(port + 1), false, "vireo udp bad csum"),
-               "udp: datagram with a wrong checksum and no NEEDS_CSUM sent to port %u",
-               (unsigned)port + 1);
-    }
-    uint64_t rxport, rxsize = 4000;
-    param_u64(g, "net_udp_rx_len", false, false, &rxsize);
-    if (param_u64(g, "net_udp_rx", false, false, &rxport))
-        udp_recv(&nt, (uint16_t)rxport, (uint32_t)rxsize);
-    if (param_is(g, "net_hold", "1")) { /* the lease stays in use for the host to look at */
-        tap_diag(&g->tap, "net: holding the link");
-        for (;;)
-            __asm__ volatile("hlt");
-    }
+    net_exchange(g, &nt, want_mac);
 out:
     virtio_reset(&d);
 }

@@ -45,6 +45,7 @@
 #include "util/mem.h"
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
+#include "vmm/dev/e1000.h"
 #include "vmm/dev/virtio-net-hdr.h"
 #include "vmm/state/stream.h"
 #include "vmm/vm.h"
@@ -541,7 +542,7 @@ static int net_finish(struct dev_config *cfg, struct dev_config *const *all, uns
         return 0;
     unsigned before = 0;
     for (unsigned i = 0; i < n && all[i] != cfg; i++)
-        before += all[i]->type == &virtio_net_pci_type;
+        before += all[i]->type->category == DEV_CAT_NETWORK; /* every NIC, as QEMU counts */
     static const uint8_t base[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
     memcpy(o->mac.a, base, 6);
     o->mac.a[5] = (uint8_t)(base[5] + before);
@@ -585,6 +586,8 @@ static int qmp_set_link(struct qmp_session *ss, struct json_object *args, struct
     const char *name = json_object_get_string(json_object_object_get(args, "name"));
     bool up = json_object_get_boolean(json_object_object_get(args, "up"));
     struct virtio_net *n = nic_named(opaque, name);
+    if (!n && e1000_set_link(opaque, name, up))
+        return 0;
     if (!n)
         return qmp_error_set(err, QMP_ERROR_DEVICE_NOT_FOUND, "Device '%s' not found", name);
     __atomic_store_n(&n->link_down, !up, __ATOMIC_RELEASE);

@@ -28,7 +28,8 @@ in B). The stock virsh talks to the daemon over its unix socket. Checks:
    state='down'/>: the guest starts with the link down (domif-getlink says
    so), domif-setlink brings it up, the guest sees it come up and its ARP
    request for the bridge's 198.18.6.1 is answered by the host kernel;
- - two guests on that bridge exchange frames: B answers A's ARP request;
+ - two guests on that bridge exchange frames: B, whose NIC is <model type='e1000'>
+   (-device e1000: the guest finds 8086:100e and drives it), answers A's ARP request;
  - a network overlapping a host route is refused with libvirt's line and
    leaves no bridge; a bridge name already in use is refused; a network
    whose dnsmasq cannot start (its pid file cannot be written) is refused with dnsmasq's
@@ -354,15 +355,16 @@ def main():
         d.virsh("destroy", "brguest")
 
         # ---- two guests on one bridge exchange frames ----
-        def bridged(name, mac, args):
+        def bridged(name, mac, args, model="virtio"):
             iface = ("    <interface type='bridge'>\n      <mac address='%s'/>\n"
-                     "      <source bridge='vbr-test'/>\n      <model type='virtio'/>\n"
-                     "    </interface>\n" % mac)
+                     "      <source bridge='vbr-test'/>\n      <model type='%s'/>\n"
+                     "    </interface>\n" % (mac, model))
             names.append(name)
             return d.virsh("create", d.write(name + ".xml",
                                              domain_xml(name, guest, "tests=net net_mac=%s %s" %
                                                         (mac, args), iface)))
-        r = bridged("guest-b", "52:54:00:5e:00:32", "net_ip=198.18.6.32 net_arp_responder=1")
+        r = bridged("guest-b", "52:54:00:5e:00:32", "net_ip=198.18.6.32 net_arp_responder=1",
+                    "e1000")
         t.ok(r.returncode == 0 and wait_for(lambda: "waiting for an ARP request" in
                                             d.console_log("guest-b"), 120, 0.2),
              "guest B waits on the bridge for an ARP request", r.stderr + d.console_log("guest-b"))
@@ -372,8 +374,10 @@ def main():
         t.ok(re.search(r"^ok \d+ - net: answered the ARP request from 198\.18\.6\.31", lb, re.M)
              and re.search(r"^ok \d+ - net: ARP reply from 198\.18\.6\.32 received", la, re.M)
              and re.search(r"^ok \d+ - net: reply from 52:54:00:5e:00:32", la, re.M)
+             and re.search(r"^ok \d+ - net: e1000 \(8086:100e\) found", lb, re.M)
              and "not ok" not in la + lb,
-             "two guests on one bridge: A's ARP request reaches B, B's reply reaches A",
+             "two guests on one bridge: A's ARP request reaches B (an e1000), B's reply "
+             "reaches A",
              la[-1500:] + lb[-1500:])
         d.virsh("destroy", "guest-a")
         d.virsh("destroy", "guest-b")

@@ -76,8 +76,9 @@ def main():
         ("-m with hotplug", base + ["-m", "size=128M,slots=2,maxmem=1G"] + k,
          r"memory hotplug \(slots\) is not supported"),
         ("-smp above the maximum", base + ["-smp", "300"] + k, r"-smp 300: at most 255 vCPUs"),
-        ("-nic with another NIC model", base + k + ["-nic", "user,model=e1000"],
-         r"-nic user,model=e1000: NIC model 'e1000' is not supported by vireo-vmm \(virtio-net-pci\)"),
+        ("-nic with another NIC model", base + k + ["-nic", "user,model=rtl8139"],
+         r"-nic user,model=rtl8139: NIC model 'rtl8139' is not supported by vireo-vmm "
+         r"\(virtio-net-pci, e1000\)"),
         ("-net back-end without a NIC", base + k + ["-net", "user"],
          r"-net user: no -net nic to connect it to"),
         ("-net nic without a back-end", base + k + ["-net", "nic,model=virtio"],
@@ -98,8 +99,8 @@ def main():
          r"-cpu pentium: unable to find CPU model 'pentium'"),
         ("unsupported -serial", base + ["-serial", "tcp:localhost:4444"] + k,
          r"-serial tcp:localhost:4444: unsupported back-end"),
-        ("unsupported -device", base + ["-device", "e1000,netdev=n0"] + k,
-         r"device 'e1000' is not supported yet"),
+        ("unsupported -device", base + ["-device", "rtl8139,netdev=n0"] + k,
+         r"device 'rtl8139' is not supported yet"),
         ("virtio-net-pci naming a missing netdev", base + ["-device", "virtio-net-pci,netdev=n0"]
          + k, r"netdev=n0: no -netdev with id=n0"),
         ("-netdev with an unknown backend", base + ["-netdev", "bridge,id=n0"] + k,
