@@ -28,9 +28,14 @@ void serial_init(struct serial *s, uint16_t port)
     serial_write_reg(s, UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
 }
 
+/* THRE is polled for up to 2^26 reads (minutes of I/O exits) before the byte is written
+ * anyway: a reader that falls behind (a daemon busy with a QMP command does not read the
+ * console socket, and each byte is one small send, so the socket fills after a few hundred
+ * bytes) holds the guest back for as long as it takes, instead of losing bytes after a
+ * fraction of a second of polls; only a port nobody drains at all ends the wait. */
 void serial_putc(const struct serial *s, char c)
 {
-    for (unsigned i = 0; i < 100000; i++) {
+    for (unsigned i = 0; i < (1u << 26); i++) {
         if (serial_read_reg(s, UART_LSR) & UART_LSR_THRE)
             break;
     }
