@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/worker.h"
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/e1000-core.h"
@@ -50,9 +51,8 @@ struct e1000 {
     pthread_mutex_t lock;
     struct net_backend *be;
     const char *netdev_id; /* the -netdev's id (lives as long as the VM) */
-    pthread_t thread;
-    bool thread_started;
-    int stop_fd, kick_fd;
+    struct worker thread;  /* the network thread */
+    int kick_fd;
     bool in_tx; /* network thread only: inside e1000_core_tx */
     struct e1000_pending pending[MAX_PENDING];
     unsigned pend_head, pend_count;
@@ -204,7 +204,7 @@ static void *net_thread(void *opaque)
     for (;;) {
         bool can_rx = tap ? e->pend_count == 0 : e->pend_count < MAX_PENDING;
         int timeout = -1;
-        pfd[0] = (struct pollfd){.fd = e->stop_fd, .events = POLLIN};
+        pfd[0] = worker_stop_pollfd(&e->thread);
         pfd[1] = (struct pollfd){.fd = e->kick_fd, .events = POLLIN};
         unsigned nb = net_backend_poll_fill(e->be, pfd + 2, NET_MAX_POLLFDS, &timeout, can_rx);
         int r = poll(pfd, 2 + nb, timeout);
@@ -230,31 +230,6 @@ static void *net_thread(void *opaque)
     }
 }
 
-static int thread_start(struct e1000 *e, struct verr *err)
-{
-    if (e->thread_started)
-        return 0;
-    int r = pthread_create(&e->thread, NULL, net_thread, e);
-    if (r)
-        return verr_errno(err, r, "e1000: starting the network thread");
-    e->thread_started = true;
-    return 0;
-}
-
-static void thread_stop(struct e1000 *e)
-{
-    if (!e->thread_started)
-        return;
-    uint64_t one = 1;
-    if (write(e->stop_fd, &one, sizeof(one)) < 0)
-        log_warn("e1000: stopping the network thread: %s", strerror(errno));
-    pthread_join(e->thread, NULL);
-    e->thread_started = false;
-    uint64_t v;
-    if (read(e->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        log_debug("e1000: stop read: %s", strerror(errno));
-}
-
 /* --- the device type ------------------------------------------------------------------------- */
 
 struct e1000_opts {
@@ -266,15 +241,14 @@ static const struct dev_type e1000_type;
 
 static void e1000_release(struct e1000 *e)
 {
-    thread_stop(e);
+    worker_stop(&e->thread);
     if (e->pci.bus)
         pci_dev_release(&e->pci);
     net_backend_free(e->be);
     e1000_core_destroy(&e->core);
     for (unsigned i = 0; i < MAX_PENDING; i++)
         free(e->pending[i].data);
-    if (e->stop_fd >= 0)
-        close(e->stop_fd);
+    worker_destroy(&e->thread);
     if (e->kick_fd >= 0)
         close(e->kick_fd);
     pthread_mutex_destroy(&e->lock);
@@ -286,7 +260,8 @@ static int e1000_create(struct device *dev, struct verr *err)
     const struct e1000_opts *o = DEV_OPTS(dev->cfg, struct e1000_opts);
     struct e1000 *e = xcalloc(1, sizeof(*e));
     pthread_mutex_init(&e->lock, NULL);
-    e->stop_fd = e->kick_fd = -1;
+    worker_init(&e->thread, "e1000", "network thread", net_thread, e);
+    e->kick_fd = -1;
     e->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     pci_dev_init(&e->pci, "e1000", 0x8086, 0x100e, 0x020000, 0x03, 0x1af4, 0x1100);
     e->pci.id = dev->cfg->id;
@@ -295,10 +270,11 @@ static int e1000_create(struct device *dev, struct verr *err)
     pci_dev_set_io_bar(&e->pci, 1, E1000_IO_SIZE, &io_ops, e);
     e1000_core_init(&e->core, &dev->vm->mem, o->mac.a, &core_ops, e);
     int r = net_backend_open(&dev->vm->backends->netdevs[o->netdev.index], net_rx, e, &e->be, err);
+    if (r == 0)
+        r = worker_open(&e->thread, err);
     if (r == 0) {
-        e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         e->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (e->stop_fd < 0 || e->kick_fd < 0)
+        if (e->kick_fd < 0)
             r = verr_errno(err, errno, "e1000: eventfd");
     }
     if (r == 0) {
@@ -307,7 +283,7 @@ static int e1000_create(struct device *dev, struct verr *err)
             e->pci.bus = NULL;
     }
     if (r == 0)
-        r = thread_start(e, err);
+        r = worker_start(&e->thread, err);
     if (r < 0) {
         e1000_release(e);
         return r;
@@ -381,7 +357,7 @@ bool e1000_set_link(struct vm *vm, const char *name, bool up)
 static int e1000_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct e1000 *e = dev->priv;
-    thread_stop(e);
+    worker_stop(&e->thread);
     struct buf st;
     buf_init(&st);
     uint8_t ver[4];
@@ -419,7 +395,7 @@ static int e1000_load(struct device *dev, struct dev_state_reader *r, struct ver
     if ((rc = r->get(r, "e1000.backend", ver, sizeof(ver), err)) < 0 ||
         (rc = r->get_var(r, "e1000.slirp", &blob, &len, err)) < 0)
         return rc;
-    thread_stop(e); /* libslirp is touched by one thread only */
+    worker_stop(&e->thread); /* libslirp is touched by one thread only */
     rc = net_backend_state_load(e->be, (int)state_get_le(ver, 4), len ? blob : NULL, len, err);
     if (rc < 0)
         rc = verr_prefix(err, "field 'e1000.slirp'");
@@ -431,7 +407,7 @@ static int e1000_load(struct device *dev, struct dev_state_reader *r, struct ver
         pthread_mutex_unlock(&e->lock);
     }
     e->pend_head = e->pend_count = 0;
-    int r2 = thread_start(e, rc == 0 ? err : NULL);
+    int r2 = worker_start(&e->thread, rc == 0 ? err : NULL);
     if (rc == 0 && r2 == 0)
         cb_kick(e, true); /* whatever the ring held goes out */
     return rc < 0 ? rc : r2;
@@ -441,7 +417,7 @@ static void e1000_resume(struct device *dev)
 {
     struct e1000 *e = dev->priv;
     struct verr err = {0};
-    if (thread_start(e, &err) < 0)
+    if (worker_start(&e->thread, &err) < 0)
         log_error("%s", verr_msg(&err));
 }
 

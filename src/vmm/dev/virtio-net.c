@@ -43,6 +43,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/worker.h"
 #include "vmm/backends.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/e1000.h"
@@ -57,7 +58,6 @@
 #include <linux/if_tun.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -81,9 +81,7 @@ struct virtio_net {
     bool link_down;        /* atomic: set_link (main thread), read by the network thread */
     uint8_t config[12];    /* mac[6], status, max_virtqueue_pairs, mtu (le16 each) */
     unsigned config_len;   /* 8, or 12 with F_MTU */
-    pthread_t thread;
-    bool thread_started;
-    int stop_fd;
+    struct worker thread;  /* the network thread: stopped while nothing may move a frame */
     /* Negotiation the network thread acts on: reset_gen goes up on every device reset
      * (vCPU thread); the thread re-reads the features once DRIVER_OK is set again. */
     unsigned reset_gen, applied_gen;
@@ -398,7 +396,7 @@ static void *net_thread(void *opaque)
         /* A tap keeps frames in the kernel while the driver has no buffers. */
         bool can_rx = tap ? n->pend_count == 0 : n->pend_count < MAX_PENDING;
         int timeout = -1;
-        pfd[0] = (struct pollfd){.fd = n->stop_fd, .events = POLLIN};
+        pfd[0] = worker_stop_pollfd(&n->thread);
         pfd[1] = (struct pollfd){.fd = n->vp.queues[RXQ].ioeventfd, .events = POLLIN};
         pfd[2] = (struct pollfd){.fd = n->vp.queues[TXQ].ioeventfd, .events = POLLIN};
         unsigned nb = net_backend_poll_fill(n->be, pfd + NFIXED, NET_MAX_POLLFDS, &timeout, can_rx);
@@ -427,38 +425,12 @@ static void *net_thread(void *opaque)
 
 static void net_release(struct virtio_net *n);
 
-static int net_thread_start(struct virtio_net *n, struct verr *err)
-{
-    if (n->thread_started)
-        return 0;
-    int e = pthread_create(&n->thread, NULL, net_thread, n);
-    if (e)
-        return verr_errno(err, e, "virtio-net-pci: starting the network thread");
-    n->thread_started = true;
-    return 0;
-}
-
-/* Joins the network thread (idempotent): no frame moves until net_thread_start. */
-static void net_thread_stop(struct virtio_net *n)
-{
-    if (!n->thread_started)
-        return;
-    uint64_t one = 1;
-    if (write(n->stop_fd, &one, sizeof(one)) < 0)
-        log_warn("virtio-net-pci: stopping the network thread: %s", strerror(errno));
-    pthread_join(n->thread, NULL);
-    n->thread_started = false;
-    uint64_t v;
-    if (read(n->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-        log_debug("virtio-net-pci: stop read: %s", strerror(errno));
-}
-
 static int net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
                       unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
                       struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
-    n->stop_fd = -1;
+    worker_init(&n->thread, "virtio-net-pci", "network thread", net_thread, n);
     n->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     memcpy(n->config, mac, 6);
     n->config[6] = NET_S_LINK_UP;
@@ -492,15 +464,12 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
     if (r == 0)
         r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features, 2,
                             NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
-    if (r == 0) {
-        n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (n->stop_fd < 0)
-            r = verr_errno(err, errno, "virtio-net-pci: eventfd");
-    }
+    if (r == 0)
+        r = worker_open(&n->thread, err);
     if (r == 0)
         r = virtio_pci_plug(&n->vp, place, err);
     if (r == 0)
-        r = net_thread_start(n, err);
+        r = worker_start(&n->thread, err);
     if (r < 0) {
         net_release(n);
         return r;
@@ -511,14 +480,13 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
 
 static void net_release(struct virtio_net *n)
 {
-    net_thread_stop(n);
+    worker_stop(&n->thread);
     if (n->vp.vm)
         virtio_pci_destroy(&n->vp);
     net_backend_free(n->be);
     for (unsigned i = 0; i < MAX_PENDING; i++)
         free(n->pending[i].data);
-    if (n->stop_fd >= 0)
-        close(n->stop_fd);
+    worker_destroy(&n->thread);
     free(n);
 }
 
@@ -641,7 +609,7 @@ static int virtio_net_save(struct device *dev, struct dev_state_writer *w, struc
 {
     struct virtio_net *n = dev->priv;
     virtio_pci_stop_io(&n->vp);
-    net_thread_stop(n);
+    worker_stop(&n->thread);
     pthread_mutex_lock(&n->vp.lock);
     uint8_t cfg[sizeof(n->config)];
     memcpy(cfg, n->config, sizeof(cfg));
@@ -684,7 +652,7 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
     size_t len;
     if ((rc = r->get_var(r, "net.slirp", &blob, &len, err)) < 0)
         return rc;
-    net_thread_stop(n); /* libslirp is touched by one thread only */
+    worker_stop(&n->thread); /* libslirp is touched by one thread only */
     rc = net_backend_state_load(n->be, (int)version, len ? blob : NULL, len, err);
     if (rc < 0)
         rc = verr_prefix(err, "field 'net.slirp'");
@@ -696,7 +664,7 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
     }
     /* The network thread takes the driver's features again once it runs (DRIVER_OK). */
     __atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_ACQ_REL);
-    int r2 = net_thread_start(n, rc == 0 ? err : NULL);
+    int r2 = worker_start(&n->thread, rc == 0 ? err : NULL);
     return rc < 0 ? rc : r2;
 }
 
@@ -704,7 +672,7 @@ static void virtio_net_resume(struct device *dev)
 {
     struct virtio_net *n = dev->priv;
     struct verr err = {0};
-    if (net_thread_start(n, &err) < 0 || virtio_pci_start_io(&n->vp, &err) < 0)
+    if (worker_start(&n->thread, &err) < 0 || virtio_pci_start_io(&n->vp, &err) < 0)
         log_error("%s", verr_msg(&err));
 }
 
