@@ -81,23 +81,11 @@ static void tids_done(void *opaque, int r, struct json_object *ret, const char *
 {
     struct live_vcpus *lv = opaque;
     struct vd_domain *dom = lv->job->dom;
-    if (r < 0 || !json_object_is_type(ret, json_type_array)) {
+    pid_t *tids;
+    size_t n;
+    if (r < 0 || vd_vmm_parse_vcpu_tids(ret, &tids, &n) < 0) {
         fail(lv, VIR_ERR_INTERNAL_ERROR, "%s", error ? error : "no answer to query-cpus-fast");
         return;
-    }
-    size_t len = json_object_array_length(ret), n = 0;
-    pid_t *tids = xcalloc(len ? len : 1, sizeof(*tids));
-    for (size_t i = 0; i < len; i++) {
-        struct json_object *cpu = json_object_array_get_idx(ret, i), *idx, *tid;
-        if (!json_object_object_get_ex(cpu, "cpu-index", &idx) ||
-            !json_object_object_get_ex(cpu, "thread-id", &tid))
-            continue;
-        int64_t k = json_object_get_int64(idx);
-        if (k >= 0 && (size_t)k < len) {
-            tids[k] = (pid_t)json_object_get_int64(tid);
-            if ((size_t)k + 1 > n)
-                n = (size_t)k + 1;
-        }
     }
     vd_vmm_set_vcpu_tids(dom->vmm, tids, n);
     place(dom);

@@ -173,19 +173,12 @@ int vmm_query_iothreads(struct qmp_client *qmp, struct vd_iothread_tid **out, si
     return 0;
 }
 
-int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err)
+int vd_vmm_parse_vcpu_tids(struct json_object *ret, pid_t **tids, size_t *n)
 {
-    struct json_object *reply = NULL, *ret;
     *tids = NULL;
     *n = 0;
-    int r = qmp_client_execute(qmp, "query-cpus-fast", NULL, VMM_QMP_TIMEOUT_MS, &reply, err);
-    if (r < 0)
-        return r;
-    if (!json_object_object_get_ex(reply, "return", &ret) ||
-        !json_object_is_type(ret, json_type_array)) {
-        json_object_put(reply);
-        return verr_set(err, EIO, "vireo-vmm gave no answer to query-cpus-fast");
-    }
+    if (!json_object_is_type(ret, json_type_array))
+        return -EIO;
     size_t len = json_object_array_length(ret);
     *tids = xcalloc(len ? len : 1, sizeof(**tids));
     for (size_t i = 0; i < len; i++) {
@@ -200,6 +193,23 @@ int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct 
                 *n = (size_t)k + 1;
         }
     }
+    return 0;
+}
+
+int vmm_query_vcpu_tids(struct qmp_client *qmp, pid_t **tids, size_t *n, struct verr *err)
+{
+    struct json_object *reply = NULL, *ret;
+    *tids = NULL;
+    *n = 0;
+    int r = qmp_client_execute(qmp, "query-cpus-fast", NULL, VMM_QMP_TIMEOUT_MS, &reply, err);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(reply, "return", &ret) ||
+        !json_object_is_type(ret, json_type_array)) {
+        json_object_put(reply);
+        return verr_set(err, EIO, "vireo-vmm gave no answer to query-cpus-fast");
+    }
+    vd_vmm_parse_vcpu_tids(ret, tids, n);
     json_object_put(reply);
     return 0;
 }

@@ -301,5 +301,8 @@ void vd_vmm_set_iothreads(struct vd_vmm *vmm, struct vd_iothread_tid *its, size_
 /* query-iothreads' return value as the daemon's list (by ascending id). */
 struct json_object;
 int vd_vmm_parse_iothreads(struct json_object *ret, struct vd_iothread_tid **out, size_t *n);
+/* query-cpus-fast's return value as thread ids by vCPU index (a vCPU it does not list
+ * gets 0); *n is one past the highest index. -EIO when ret is no array. */
+int vd_vmm_parse_vcpu_tids(struct json_object *ret, pid_t **tids, size_t *n);
 
 #endif
