@@ -866,19 +866,28 @@ static int flush_all_pending(struct block_dev *bd, struct vmdk *k, struct verr *
     return 0;
 }
 
+/* A streamOptimized grain is written once: the grain at extent offset `off` must be
+ * unallocated (or zero), and the grain gathered before it is stored first. *st tells
+ * which (an unallocated grain reads through to the backing file). */
+static int start_new_grain(struct block_dev *bd, struct extent *e, uint64_t off, enum gstate *st,
+                           struct verr *err)
+{
+    uint32_t sector;
+    int r = grain_lookup(e, off, st, &sector, err);
+    if (r < 0)
+        return r;
+    if (*st == G_DATA)
+        return verr_set(err, EIO, "Could not write to allocated cluster for streamOptimized");
+    return flush_pending(bd, e, err);
+}
+
 static int write_compressed(struct block_dev *bd, struct extent *e, const uint8_t *p, size_t n,
                             uint64_t off, struct verr *err)
 {
     uint64_t g = off / e->grain, in = off % e->grain;
     if (!(e->pending_used && e->pending_grain == g)) {
         enum gstate st;
-        uint32_t sector;
-        int r = grain_lookup(e, off, &st, &sector, err);
-        if (r < 0)
-            return r;
-        if (st == G_DATA)
-            return verr_set(err, EIO, "Could not write to allocated cluster for streamOptimized");
-        r = flush_pending(bd, e, err);
+        int r = start_new_grain(bd, e, off, &st, err);
         if (r < 0)
             return r;
         if (!e->pending)
@@ -1106,13 +1115,7 @@ static int vmdk_pwrite_compressed_raw(struct block_dev *bd, const void *buf, siz
         e->pending_used = false; /* gathered but not stored: replaced whole */
     } else {
         enum gstate st;
-        uint32_t sector;
-        r = grain_lookup(e, in, &st, &sector, err);
-        if (r < 0)
-            return r;
-        if (st == G_DATA)
-            return verr_set(err, EIO, "Could not write to allocated cluster for streamOptimized");
-        r = flush_pending(bd, e, err);
+        r = start_new_grain(bd, e, in, &st, err);
         if (r < 0)
             return r;
     }
