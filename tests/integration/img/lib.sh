@@ -54,7 +54,13 @@ qemu_same_data() {
     qemu-img convert -O raw "$1" "$T/.raw" && cmp "$T/.raw" "$2"
 }
 
-# qemu-img's PBKDF2 calibration fails now and then on a loaded machine ("Unable to get
-# accurate CPU usage"): the commands that make or change encrypted images with it are tried
-# up to ten times, the last one with its output shown.
-qemu_retry() { for _ in 1 2 3 4 5 6 7 8 9; do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; "$@"; }
+# qemu-img's PBKDF2 calibration reads the thread's user CPU time from getrusage, which
+# Linux apportions from timer-tick samples; over its first short round it often reads 0 and
+# qemu-img fails with "Unable to get accurate CPU usage" (20-35% of tries on this kind of
+# machine, more on a loaded one). A failed try costs milliseconds, so the commands that make
+# or change encrypted images with it are tried up to 60 times, the last with its output shown.
+qemu_retry() {
+    local i
+    for ((i = 1; i < 60; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    "$@"
+}
