@@ -38,6 +38,7 @@ static void ip_clear(struct network_ip *ip)
     free(ip->ranges);
     for (size_t i = 0; i < ip->nhosts; i++) {
         free(ip->hosts[i].mac);
+        free(ip->hosts[i].id);
         free(ip->hosts[i].name);
         free(ip->hosts[i].ip);
     }
@@ -178,14 +179,29 @@ static int parse_ipelem(const struct xnode *n, struct network_ip *ip, struct ver
                 ip->ranges[ip->nranges++].end = xstrdup(e);
             } else if (strcmp(d->name, "host") == 0) {
                 const char *mac = xnode_attr(d, "mac"), *name = xnode_attr(d, "name"),
-                           *hip = xnode_attr(d, "ip");
+                           *hip = xnode_attr(d, "ip"), *id = xnode_attr(d, "id");
                 if (!hip)
                     return verr_set(err, EINVAL, "missing attribute 'ip' of element 'host'");
                 if (!parse_ip(hip, ip->ipv6, x))
                     return bad(err, hip, "ip", "host", "not an address of the ip's family");
                 if (!same_subnet(x, a, pfx))
                     return bad(err, hip, "ip", "host", "outside the network of element 'ip'");
-                if (!mac && !name)
+                /* DHCPv6 knows a client by its DUID (id=) or the name it sends, never by its
+                 * MAC; DHCPv4 by its MAC or name (libvirt's rules). */
+                if (ip->ipv6 && mac)
+                    return bad(err, mac, "mac", "host",
+                               "a MAC address in an IPv6 static host: DHCPv6 matches 'id' or "
+                               "'name'");
+                if (!ip->ipv6 && id)
+                    return bad(err, id, "id", "host", "a DUID is for IPv6 static hosts only");
+                if (id && (!*id || id[strspn(id, "0123456789abcdefABCDEF:")]))
+                    return bad(err, id, "id", "host", "not a DUID (hex digits and colons)");
+                if (ip->ipv6 && !id && !name)
+                    return verr_set(err, EINVAL,
+                                    "element 'host' with ip '%s' in an IPv6 network needs "
+                                    "attribute 'id' or 'name'",
+                                    hip);
+                if (!ip->ipv6 && !mac && !name)
                     return verr_set(err, EINVAL,
                                     "element 'host' with ip '%s' needs attribute 'mac' or 'name'",
                                     hip);
@@ -211,6 +227,7 @@ static int parse_ipelem(const struct xnode *n, struct network_ip *ip, struct ver
                 ip->hosts = xreallocarray(ip->hosts, ip->nhosts + 1, sizeof(*ip->hosts));
                 ip->hosts[ip->nhosts].mac = mac ? xstrdup(norm) : NULL;
                 ip->hosts[ip->nhosts].name = name ? xstrdup(name) : NULL;
+                ip->hosts[ip->nhosts].id = id ? xstrdup(id) : NULL;
                 ip->hosts[ip->nhosts++].ip = xstrdup(hip);
             } else if (strcmp(d->name, "bootp") == 0) {
                 xnode_free(ip->bootp);
@@ -459,6 +476,8 @@ char *network_def_format(const struct network_def *def, unsigned flags)
                 buf_append_str(&b, "      <host");
                 if (ip->hosts[h].mac)
                     attr(&b, "mac", ip->hosts[h].mac);
+                if (ip->hosts[h].id)
+                    attr(&b, "id", ip->hosts[h].id);
                 if (ip->hosts[h].name)
                     attr(&b, "name", ip->hosts[h].name);
                 attr(&b, "ip", ip->hosts[h].ip);

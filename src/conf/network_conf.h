@@ -28,6 +28,7 @@ struct network_dhcp_range {
 
 struct network_dhcp_host {
     char *mac, *name, *ip; /* any may be NULL, not all */
+    char *id;              /* IPv6 only: the client's DHCP unique identifier (DUID), hex:hex */
 };
 
 struct network_ip {

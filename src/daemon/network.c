@@ -27,10 +27,11 @@
  * One IPv6 <ip> beside the IPv4 one: the bridge's address (IPv6 turned on,
  * no RA taken by the bridge), IPv6 forwarding for nat and route (IPv6 is
  * routed, never masqueraded, as libvirt does), an "ip6" nft table, and
- * dnsmasq's router advertisements and DHCPv6 ranges.
+ * dnsmasq's router advertisements, DHCPv6 ranges and static hosts (by DUID or
+ * name, as libvirt writes them).
  *
- * TODO: the start runs on the loop (dnsmasq's start, a few ms); DHCPv6
- * static hosts, more than one address per family, IPv6 leases in
+ * TODO: the start runs on the loop (dnsmasq's start, a few ms); more than
+ * one address per family, IPv6 leases in
  * net-dhcp-leases, <dns> hosts/forwarders, <route> and network events are
  * not supported yet (refused at start, or not offered).
  */
@@ -425,12 +426,7 @@ static int check_supported(const struct network_def *def, struct verr *err)
                 return verr_set(err, EINVAL,
                                 "invalid IPv6 address '%s' with prefix in network '%s'",
                                 ip->address ? ip->address : "", def->name);
-            if (ip->nhosts)
-                return verr_set(err, ENOTSUP,
-                                "unsupported configuration: DHCPv6 static hosts in network '%s' "
-                                "are not supported by vireod yet",
-                                def->name);
-            if (ip->nranges && ip->prefix != 64)
+            if ((ip->nranges || ip->nhosts) && ip->prefix != 64)
                 return verr_set(err, ENOTSUP,
                                 "unsupported configuration: for DHCPv6 support, the IPv6 prefix "
                                 "of network '%s' must be 64 (it is %d)",
@@ -627,11 +623,19 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
     for (size_t i = 0; ip6 && i < ip6->nranges; i++)
         buf_printf(&b, "dhcp-range=%s,%s,%d\n", ip6->ranges[i].start, ip6->ranges[i].end,
                    ip6->prefix);
-    if (ip6 && !ip6->nranges)
+    if (ip6 && !ip6->nranges && ip6->nhosts) /* static hosts only */
+        buf_printf(&b, "dhcp-range=%s,static,%d\n", ip6->address, ip6->prefix);
+    else if (ip6 && !ip6->nranges)
         buf_printf(&b, "dhcp-range=%s,ra-only\n", ip6->address);
+    /* DHCPv6 static hosts: by DUID ("id:"), by the name the client sends, or both */
+    for (size_t i = 0; ip6 && i < ip6->nhosts; i++) {
+        const struct network_dhcp_host *h = &ip6->hosts[i];
+        buf_printf(&b, "dhcp-host=%s%s%s%s%s[%s]\n", h->id ? "id:" : "", h->id ? h->id : "",
+                   h->id ? "," : "", h->name ? h->name : "", h->name ? "," : "", h->ip);
+    }
     if (ip6)
         buf_printf(&b, "enable-ra\n");
-    if ((ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges))
+    if ((ip && (ip->nranges || ip->nhosts)) || (ip6 && (ip6->nranges || ip6->nhosts)))
         buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
     return buf_detach(&b, NULL);
 }
@@ -1283,10 +1287,79 @@ static bool valid_mac(const char *m)
     return true;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The MAC address inside a DUID-LLT (00:01:00:01 + 4 bytes of time + MAC) or DUID-LL
+ * (00:03:00:01 + MAC) of Ethernet hardware, as dnsmasq's lease file writes DUIDs; false for
+ * any other DUID (libvirt lists a DHCPv6 lease only when the client's MAC is known). */
+static bool duid_mac(const char *duid, char mac[18])
+{
+    unsigned char b[130];
+    size_t n = 0;
+    for (const char *s = duid; *s && n < sizeof(b);) {
+        int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
+        if (lo < 0)
+            return false;
+        b[n++] = (unsigned char)(hi << 4 | lo);
+        s += 2;
+        if (*s == ':')
+            s++;
+        else if (*s)
+            return false;
+    }
+    const unsigned char *m;
+    if (n == 14 && b[0] == 0 && b[1] == 1 && b[2] == 0 && b[3] == 1)
+        m = b + 8;
+    else if (n == 10 && b[0] == 0 && b[1] == 3 && b[2] == 0 && b[3] == 1)
+        m = b + 4;
+    else
+        return false;
+    snprintf(mac, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return true;
+}
+
+/* One lease line: IPv4 "EXPIRY MAC IP HOSTNAME CLIENTID", or, after dnsmasq's "duid" line,
+ * IPv6 "EXPIRY IAID IP HOSTNAME DUID"; false for anything else. */
+static bool lease_line(const char *line, bool v6_part, struct vd_network_lease *l)
+{
+    memset(l, 0, sizeof(*l));
+    char host[64] = "*", cid[128] = "*", second[24];
+    unsigned char a[16];
+    if (sscanf(line, "%lld %23s %45s %63s %127s", &l->expiry, second, l->ip, host, cid) < 3 ||
+        l->expiry < 0)
+        return false;
+    if (v6_part) {
+        if (!second[0] || second[strspn(second, "0123456789")] || strlen(second) > 10 ||
+            inet_pton(AF_INET6, l->ip, a) != 1 || !duid_mac(cid, l->mac))
+            return false;
+        l->ipv6 = true;
+        snprintf(l->iaid, sizeof(l->iaid), "%s", second);
+    } else {
+        if (!valid_mac(second) || inet_pton(AF_INET, l->ip, a) != 1)
+            return false;
+        snprintf(l->mac, sizeof(l->mac), "%s", second);
+    }
+    if (strcmp(host, "*") != 0)
+        snprintf(l->hostname, sizeof(l->hostname), "%s", host);
+    if (strcmp(cid, "*") != 0)
+        snprintf(l->clientid, sizeof(l->clientid), "%s", cid);
+    return true;
+}
+
 int vd_network_leases_parse(const char *text, struct vd_network_lease **out, size_t *count)
 {
     *out = NULL;
     *count = 0;
+    bool v6_part = false; /* dnsmasq writes its own DUID, then the DHCPv6 leases */
     const char *p = text;
     while (*p) {
         const char *nl = strchr(p, '\n');
@@ -1296,16 +1369,9 @@ int vd_network_leases_parse(const char *text, struct vd_network_lease **out, siz
             memcpy(line, p, len);
             line[len] = 0;
             struct vd_network_lease l;
-            memset(&l, 0, sizeof(l));
-            char host[64] = "*", cid[128] = "*";
-            struct in_addr a;
-            /* "EXPIRY MAC IP HOSTNAME CLIENTID" (dnsmasq's lease file, IPv4 lines) */
-            if (sscanf(line, "%lld %17s %15s %63s %127s", &l.expiry, l.mac, l.ip, host, cid) >= 3 &&
-                l.expiry >= 0 && valid_mac(l.mac) && inet_pton(AF_INET, l.ip, &a) == 1) {
-                if (strcmp(host, "*") != 0)
-                    snprintf(l.hostname, sizeof(l.hostname), "%s", host);
-                if (strcmp(cid, "*") != 0)
-                    snprintf(l.clientid, sizeof(l.clientid), "%s", cid);
+            if (!strncmp(line, "duid ", 5)) {
+                v6_part = true;
+            } else if (lease_line(line, v6_part, &l)) {
                 *out = xreallocarray(*out, *count + 1, sizeof(**out));
                 (*out)[(*count)++] = l;
             }

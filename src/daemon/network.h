@@ -30,7 +30,8 @@ struct vd_network {
 /* A DHCP lease from a network's lease file. */
 struct vd_network_lease {
     long long expiry; /* seconds since the epoch, 0 = infinite */
-    char mac[18], ip[16], hostname[64], clientid[128];
+    bool ipv6;        /* a DHCPv6 lease: clientid is the client's DUID, iaid its IAID */
+    char mac[18], ip[46], hostname[64], clientid[128], iaid[16];
 };
 
 /* The directories (made here) and the stored networks, reattached to when running. */

@@ -314,19 +314,22 @@ static int is_persistent(struct vd_call *c)
     return 0;
 }
 
-static unsigned prefix_of(const struct network_def *def)
+/* The prefix of the network's address of that family (libvirt's lease and domifaddr prefix). */
+static unsigned prefix_of(const struct network_def *def, bool ipv6)
 {
     for (size_t i = 0; i < def->nips; i++) {
         const struct network_ip *ip = &def->ips[i];
-        if (ip->ipv6)
+        if (ip->ipv6 != ipv6)
             continue;
+        if (ipv6)
+            return ip->prefix > 0 ? (unsigned)ip->prefix : 64;
         if (ip->prefix >= 0)
             return (unsigned)ip->prefix;
         unsigned a, b, cc, dd;
         if (ip->netmask && sscanf(ip->netmask, "%u.%u.%u.%u", &a, &b, &cc, &dd) == 4)
             return (unsigned)__builtin_popcount((a << 24) | (b << 16) | (cc << 8) | dd);
     }
-    return 24;
+    return ipv6 ? 64 : 24;
 }
 
 static int leases(struct vd_call *c)
@@ -353,10 +356,11 @@ static int leases(struct vd_call *c)
         struct remote_network_dhcp_lease *o = &r->leases[r->leases_len++];
         o->iface = xstrdup(n->def->bridge ? n->def->bridge : "");
         o->expirytime = ls[i].expiry;
-        o->type = 0; /* VIR_IP_ADDR_TYPE_IPV4 */
+        o->type = ls[i].ipv6; /* VIR_IP_ADDR_TYPE_IPV4 0, _IPV6 1 */
         o->mac = xstrdup(ls[i].mac);
+        o->iaid = ls[i].iaid[0] ? xstrdup(ls[i].iaid) : NULL;
         o->ipaddr = xstrdup(ls[i].ip);
-        o->prefix = prefix_of(n->def);
+        o->prefix = prefix_of(n->def, ls[i].ipv6);
         o->hostname = ls[i].hostname[0] ? xstrdup(ls[i].hostname) : NULL;
         o->clientid = ls[i].clientid[0] ? xstrdup(ls[i].clientid) : NULL;
     }
@@ -366,10 +370,10 @@ static int leases(struct vd_call *c)
 
 /* ---- domifaddr: a domain's addresses from the DHCP leases or the ARP table ---- */
 
-static void add_addr(struct remote_domain_interface *i, const char *ip, unsigned prefix)
+static void add_addr(struct remote_domain_interface *i, bool ipv6, const char *ip, unsigned prefix)
 {
     i->addrs = xreallocarray(i->addrs, i->addrs_len + 1, sizeof(*i->addrs));
-    i->addrs[i->addrs_len++] = (struct remote_domain_ip_addr){0, xstrdup(ip), prefix};
+    i->addrs[i->addrs_len++] = (struct remote_domain_ip_addr){ipv6, xstrdup(ip), prefix};
 }
 
 static struct remote_domain_interface *add_iface(struct remote_domain_interface_addresses_ret *r,
@@ -402,7 +406,7 @@ static void from_leases(struct vd_call *c, const struct domain_def *def,
                 continue;
             if (!i)
                 i = add_iface(r, n);
-            add_addr(i, ls[j].ip, prefix_of(net->def));
+            add_addr(i, ls[j].ipv6, ls[j].ip, prefix_of(net->def, ls[j].ipv6));
         }
         free(ls);
     }
@@ -425,7 +429,7 @@ static void from_arp(const struct domain_def *def, struct remote_domain_interfac
                 continue; /* the header, an incomplete entry, or another MAC */
             if (!i)
                 i = add_iface(r, n);
-            add_addr(i, ip, 0);
+            add_addr(i, false, ip, 0);
         }
         fclose(f);
     }

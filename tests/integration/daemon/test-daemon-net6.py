@@ -15,8 +15,13 @@ vireod runs in a network namespace made here; IPv6 addresses come from
  - net-destroy removes the bridge and both nft tables;
  - an isolated IPv6-only network without DHCP: dnsmasq sends router
    advertisements only (ra-only), its ip6 table forwards nothing;
- - refusals: a second IPv6 address, DHCPv6 static hosts, a DHCPv6 range
-   with a prefix other than 64.
+ - DHCPv6 static hosts only (one by DUID, one by name): dnsmasq's configuration has
+   libvirt's static range and dhcp-host lines, and the real ISC dhclient -6 on a veth
+   behind the bridge, with a DUID-LL made of its MAC, is given the host's address, and
+   net-dhcp-leases lists that lease (type ipv6, the MAC read from the DUID, the DUID as
+   client ID); net-dumpxml keeps id= and validates;
+ - refusals: a second IPv6 address, a MAC or no id/name in an IPv6 static host, an id on
+   an IPv4 host, a DHCPv6 range or hosts with a prefix other than 64.
 """
 import os
 import re
@@ -44,6 +49,18 @@ NET = """<network>
 </network>
 """
 
+HOSTS6 = """<network>
+  <name>hosts6</name>
+  <bridge name='vbr-h6'/>
+  <ip family='ipv6' address='2001:2:0:c::1' prefix='64'>
+    <dhcp>
+      <host id='00:03:00:01:02:00:00:00:0c:61' ip='2001:2:0:c::61'/>
+      <host name='guest6' ip='2001:2:0:c::62'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
 RA_ONLY = """<network>
   <name>ra6</name>
   <bridge name='vbr-ra6'/>
@@ -55,6 +72,48 @@ RA_ONLY = """<network>
 def sh(*args, ns=None):
     cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def dhcpv6_hosts(t, d, ns):
+    """Static DHCPv6 hosts: dnsmasq's lines, and the real dhclient -6 gets its address."""
+    r = d.virsh("net-create", d.write("hosts6.xml", HOSTS6))
+    conf = open(os.path.join(d.root, "run-networks", "hosts6.conf")).read() \
+        if r.returncode == 0 else ""
+    t.ok(r.returncode == 0 and "dhcp-range=2001:2:0:c::1,static,64\n" in conf and
+         "dhcp-host=id:00:03:00:01:02:00:00:00:0c:61,[2001:2:0:c::61]\n" in conf and
+         "dhcp-host=guest6,[2001:2:0:c::62]\n" in conf and "dhcp-leasefile=" in conf,
+         "DHCPv6 static hosts: libvirt's static range and dhcp-host lines", r.stderr + conf)
+    dump = d.virsh("net-dumpxml", "hosts6").stdout
+    r = subprocess.run(["virt-xml-validate", d.write("hosts6-dump.xml", dump), "network"],
+                       capture_output=True, text=True)
+    t.ok(r.returncode == 0 and "<host id='00:03:00:01:02:00:00:00:0c:61' ip='2001:2:0:c::61'/>"
+         in dump and "<host name='guest6' ip='2001:2:0:c::62'/>" in dump,
+         "net-dumpxml keeps the DUID and name hosts, valid for libvirt's schema",
+         dump + r.stdout + r.stderr)
+    # A client on a veth behind the bridge; no duplicate address detection, so its
+    # link-local address can send at once.
+    for c in (("ip", "link", "add", "vh6a", "type", "veth", "peer", "name", "vh6b"),
+              ("ip", "link", "set", "vh6a", "master", "vbr-h6", "up"),
+              ("sysctl", "-qw", "net.ipv6.conf.vh6b.accept_dad=0"),
+              ("ip", "link", "set", "vh6b", "address", "02:00:00:00:0c:61", "up")):
+        sh(*c, ns=ns)
+    lease = d.write("dhclient6.leases", "")
+    pid = d.write("dhclient6.pid", "")
+    r = sh("timeout", "40", "dhclient", "-6", "-1", "-D", "LL", "-lf", lease, "-pf", pid,
+           "-sf", "/bin/true", "vh6b", ns=ns)
+    got = open(lease).read()
+    t.ok(r.returncode == 0 and re.search(r"iaaddr 2001:2:0:c::61 ", got) is not None,
+         "dhclient -6 with DUID-LL 00:03:00:01:02:00:00:00:0c:61 is given 2001:2:0:c::61",
+         r.stdout + r.stderr + got)
+    r = d.virsh("net-dhcp-leases", "hosts6")
+    row = re.search(r"02:00:00:00:0c:61\s+ipv6\s+2001:2:0:c::61/64\s+\S+\s+"
+                    r"00:03:00:01:02:00:00:00:0c:61", r.stdout)
+    t.ok(r.returncode == 0 and row is not None,
+         "net-dhcp-leases lists the DHCPv6 lease: MAC from the DUID, ipv6, /64, the DUID",
+         r.stdout + r.stderr)
+    sh("dhclient", "-6", "-x", "-pf", pid, ns=ns)
+    sh("ip", "link", "del", "vh6a", ns=ns)
+    d.virsh("net-destroy", "hosts6")
 
 
 def main():
@@ -115,13 +174,26 @@ def main():
              r.stdout + r.stderr)
         d.virsh("net-destroy", "ra6")
 
+        dhcpv6_hosts(t, d, ns)
+
         for name, xml, what in (
                 ("two6", NET.replace("</network>", "  <ip family='ipv6' address='2001:2:0:d::1' "
                                      "prefix='64'/>\n</network>"),
                  "more than one IPv6 address in network 'two6'"),
-                ("host6", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
-                                      "<host name='guest6' ip='2001:2:0:e::20'/>"),
-                 "DHCPv6 static hosts in network 'host6'"),
+                ("mac6", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
+                                     "<host mac='02:00:00:00:0c:01' ip='2001:2:0:e::20'/>"),
+                 "a MAC address in an IPv6 static host"),
+                ("anon6", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
+                                      "<host ip='2001:2:0:e::20'/>"),
+                 "in an IPv6 network needs attribute 'id' or 'name'"),
+                ("id4", NET.replace("<range start='198.18.14.100' end='198.18.14.150'/>",
+                                    "<host id='00:01' name='g' ip='198.18.14.20'/>"),
+                 "a DUID is for IPv6 static hosts only"),
+                ("badid", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
+                                      "<host id='00:0g' ip='2001:2:0:e::20'/>"),
+                 "not a DUID"),
+                ("h80", HOSTS6.replace("prefix='64'", "prefix='80'").replace("hosts6", "h80"),
+                 "the IPv6 prefix of network 'h80' must be 64"),
                 ("p80", NET.replace("2001:2:0:e::1' prefix='64'", "2001:2:0:e::1' prefix='80'"),
                  "the IPv6 prefix of network 'p80' must be 64")):
             xml = xml.replace("net6", name).replace("vbr-v6", "vbr-" + name)
@@ -134,7 +206,7 @@ def main():
     finally:
         if t.failed:
             d.dump_log()
-        for n in ("net6", "ra6"):
+        for n in ("net6", "ra6", "hosts6"):
             d.virsh("net-destroy", n)
         d.cleanup([])
         for p in sh("ip", "netns", "pids", ns).stdout.split():
