@@ -97,35 +97,34 @@ static int update_host(struct xnode *dhcp, unsigned command, struct xnode *h, co
                        struct verr *err)
 {
     const char *mac = xnode_attr(h, "mac"), *name = xnode_attr(h, "name");
-    const char *ip = xnode_attr(h, "ip");
+    const char *ip = xnode_attr(h, "ip"), *id = xnode_attr(h, "id");
     if (command == NETWORK_UPDATE_MODIFY) {
+        /* found by its MAC, else (an IPv6 host) its DUID, else its name */
+        const char *key = mac ? "mac" : id ? "id" : "name";
         for (size_t i = 0; i < dhcp->nkids; i++) {
             struct xnode *k = dhcp->kids[i];
             if (!k->name || strcmp(k->name, "host") != 0)
                 continue;
-            if (mac ? same_attr(k, h, "mac", true) : same_attr(k, h, "name", false)) {
+            if (same_attr(k, h, key, strcmp(key, "name") != 0)) {
                 xnode_free(k);
                 dhcp->kids[i] = xnode_copy(h);
                 return 0;
             }
         }
+        const char *v = xnode_attr(h, key);
         return verr_set(err, ENOENT,
                         "Requested operation is not valid: couldn't locate an existing dhcp host "
                         "entry with \"%s='%s'\" in network '%s'",
-                        mac ? "mac" : "name",
-                        mac    ? mac
-                        : name ? name
-                               : "",
-                        net);
+                        key, v ? v : "", net);
     }
     if (command == NETWORK_UPDATE_DELETE) {
         for (size_t i = 0; i < dhcp->nkids; i++) {
             struct xnode *k = dhcp->kids[i];
             if (!k->name || strcmp(k->name, "host") != 0)
                 continue;
-            if ((!mac || same_attr(k, h, "mac", true)) &&
+            if ((!mac || same_attr(k, h, "mac", true)) && (!id || same_attr(k, h, "id", true)) &&
                 (!name || same_attr(k, h, "name", false)) &&
-                (!ip || same_attr(k, h, "ip", false)) && (mac || name || ip)) {
+                (!ip || same_attr(k, h, "ip", false)) && (mac || id || name || ip)) {
                 xnode_remove(dhcp, i);
                 return 0;
             }
@@ -139,8 +138,8 @@ static int update_host(struct xnode *dhcp, unsigned command, struct xnode *h, co
         struct xnode *k = dhcp->kids[i];
         if (!k->name || strcmp(k->name, "host") != 0)
             continue;
-        if ((mac && same_attr(k, h, "mac", true)) || (name && same_attr(k, h, "name", false)) ||
-            (ip && same_attr(k, h, "ip", false)))
+        if ((mac && same_attr(k, h, "mac", true)) || (id && same_attr(k, h, "id", true)) ||
+            (name && same_attr(k, h, "name", false)) || (ip && same_attr(k, h, "ip", false)))
             return verr_set(err, EEXIST,
                             "Requested operation is not valid: there is an existing dhcp host "
                             "entry in network '%s' that matches \"<host mac='%s' name='%s' "

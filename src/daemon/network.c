@@ -939,7 +939,7 @@ enum { UPDATE_LIVE = 1, UPDATE_CONFIG = 2 };
 static bool has_dhcp(const struct network_def *def)
 {
     const struct network_ip *ip = ipv4_of(def), *ip6 = ipv6_of(def);
-    return (ip && (ip->nranges || ip->nhosts)) || (ip6 && ip6->nranges);
+    return (ip && (ip->nranges || ip->nhosts)) || (ip6 && (ip6->nranges || ip6->nhosts));
 }
 
 /*

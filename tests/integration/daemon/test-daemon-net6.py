@@ -19,7 +19,8 @@ vireod runs in a network namespace made here; IPv6 addresses come from
    libvirt's static range and dhcp-host lines, and the real ISC dhclient -6 on a veth
    behind the bridge, with a DUID-LL made of its MAC, is given the host's address, and
    net-dhcp-leases lists that lease (type ipv6, the MAC read from the DUID, the DUID as
-   client ID); net-dumpxml keeps id= and validates;
+   client ID); net-dumpxml keeps id= and validates; net-update adds, modifies (found by
+   its DUID) and deletes an IPv6 host live;
  - refusals: a second IPv6 address, a MAC or no id/name in an IPv6 static host, an id on
    an IPv4 host, a DHCPv6 range or hosts with a prefix other than 64.
 """
@@ -113,6 +114,25 @@ def dhcpv6_hosts(t, d, ns):
          r.stdout + r.stderr)
     sh("dhclient", "-6", "-x", "-pf", pid, ns=ns)
     sh("ip", "link", "del", "vh6a", ns=ns)
+
+    conf_path = os.path.join(d.root, "run-networks", "hosts6.conf")
+    h63 = "<host id='00:03:00:01:02:00:00:00:0c:63' ip='2001:2:0:c::63'/>"
+    r = d.virsh("net-update", "hosts6", "add", "ip-dhcp-host", h63, "--parent-index", "0",
+                "--live")
+    conf = open(conf_path).read()
+    t.ok(r.returncode == 0 and "dhcp-host=id:00:03:00:01:02:00:00:00:0c:63,[2001:2:0:c::63]\n"
+         in conf, "net-update adds a DHCPv6 host by DUID live", r.stderr + conf)
+    r = d.virsh("net-update", "hosts6", "modify", "ip-dhcp-host",
+                h63.replace("::63", "::64"), "--parent-index", "0", "--live")
+    conf = open(conf_path).read()
+    t.ok(r.returncode == 0 and "dhcp-host=id:00:03:00:01:02:00:00:00:0c:63,[2001:2:0:c::64]\n"
+         in conf and "::63]" not in conf, "net-update modify finds the IPv6 host by its DUID",
+         r.stderr + conf)
+    r = d.virsh("net-update", "hosts6", "delete", "ip-dhcp-host",
+                "<host id='00:03:00:01:02:00:00:00:0c:63'/>", "--parent-index", "0", "--live")
+    conf = open(conf_path).read()
+    t.ok(r.returncode == 0 and "0c:63" not in conf and "dhcp-host=guest6," in conf,
+         "net-update delete by DUID removes only that host", r.stderr + conf)
     d.virsh("net-destroy", "hosts6")
 
 
