@@ -110,6 +110,7 @@ static struct {
 static volatile uint8_t hp_status;
 static struct hp_irq hp_dev_irq; /* the device's MSI-X (VEC_HOTPLUG_DEV) */
 static struct hp_irq hp_tick;    /* the LAPIC timer that bounds a halt */
+static unsigned hp_blk_irqs;     /* the disk's interrupts during its reads, or ~0u: no disk */
 
 static void hp_isr(struct isr_frame *f, void *ctx)
 {
@@ -304,15 +305,10 @@ static bool use_device(struct guest *g, struct port *p, struct vdev *d)
             if (ok)
                 crc = crc32_update(crc, hp_buf, 512);
         }
-        irqs = hp_dev_irq.n - irqs;
+        hp_blk_irqs = ok && n ? hp_dev_irq.n - irqs : ~0u;
         tap_diag(t, "hotplug: blk crc32=%08x", crc);
         tap_ok(t, ok, "hotplug: virtio-blk at 01:00.0 (BARs behind the window): %lu sectors read",
                n);
-        /* Two completions the CPU saw before their interrupts came are one pending vector. */
-        tap_ok(t, !ok || !n || irqs > 0,
-               "hotplug: the disk's completions interrupt through its MSI-X vector (%u "
-               "interrupts for %lu requests)",
-               irqs, n);
     } else {
         uint8_t mac[6];
         for (unsigned i = 0; i < 6; i++)
@@ -348,8 +344,15 @@ static void one_round(struct guest *g, struct port *p, struct hp_irq *irq, uint6
            "hotplug: 01:00.0 answers once the slot is powered (0x%x before, 0x%x after)", before,
            after);
     struct vdev d;
+    hp_blk_irqs = ~0u;
     bool used = use_device(g, p, &d);
     tap_diag(t, "hotplug: used");
+    /* Said after "used", which the host times. Two completions the CPU saw before their
+     * interrupts came are one pending vector: at least one interrupt, not one per request. */
+    if (hp_blk_irqs != ~0u)
+        tap_ok(t, hp_blk_irqs > 0,
+               "hotplug: the disk's completions interrupt through its MSI-X vector (%u)",
+               hp_blk_irqs);
     got = wait_event(p, irq, SLTSTA_ABP, wait_s);
     sta = rd16(p, p->exp + EXP_SLTSTA);
     tap_ok(t, got && (sta & SLTSTA_ABP),
