@@ -202,6 +202,7 @@ isr_stub_\vec:
     ISR_NOERR 33
     ISR_NOERR 36
     ISR_NOERR 40
+    ISR_NOERR 41
     ISR_NOERR 255
 
 isr_common:

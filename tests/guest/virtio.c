@@ -236,7 +236,7 @@ const char *virtio_start(struct vdev *d, uint64_t want, struct vring *ring)
     return 0;
 }
 
-int64_t virtio_run(struct vdev *d, uint16_t head)
+int64_t virtio_run_wait(struct vdev *d, uint16_t head, void (*wait)(void *ctx), void *ctx)
 {
     struct vring *r = d->ring;
     r->avail.ring[d->avail_idx % d->qsize] = head;
@@ -258,13 +258,21 @@ int64_t virtio_run(struct vdev *d, uint16_t head)
         prev = now;
         if (now - start > 20000000000ull) /* several seconds at any TSC rate here */
             return -1;
-        cpu_pause();
+        if (wait)
+            wait(ctx);
+        else
+            cpu_pause();
     }
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint32_t len = r->used.ring[d->last_used % d->qsize].len;
     d->last_used++;
     r->avail.used_event = d->last_used; /* event idx: interrupt after the next one */
     return len;
+}
+
+int64_t virtio_run(struct vdev *d, uint16_t head)
+{
+    return virtio_run_wait(d, head, 0, 0);
 }
 
 bool virtio_msix_setup(struct vdev *d, uint32_t apic_id, uint8_t vector)

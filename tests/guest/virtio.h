@@ -113,6 +113,9 @@ uint16_t virtio_set_vring(struct vdev *d, uint16_t q, struct vring *r);
 /* Puts chain [head..] on the avail ring, notifies, polls for completion; returns used len or -1
  * on timeout. */
 int64_t virtio_run(struct vdev *d, uint16_t head);
+/* The same, calling wait(ctx) with interrupts disabled between two looks at the used ring
+ * (a driver that sleeps until the queue's interrupt instead of spinning). */
+int64_t virtio_run_wait(struct vdev *d, uint16_t head, void (*wait)(void *ctx), void *ctx);
 uint8_t virtio_status(struct vdev *d);
 void virtio_reset(struct vdev *d);
 uint8_t virtio_cfg8(struct vdev *d, unsigned off);

@@ -46,6 +46,7 @@ STUB(32)
 STUB(33)
 STUB(36)
 STUB(40)
+STUB(41)
 STUB(255)
 #undef STUB
 
@@ -105,6 +106,7 @@ void cpu_idt_init(struct tap *tap)
     set_gate(VEC_LAPIC_TIMER, isr_stub_33);
     set_gate(VEC_UART, isr_stub_36);
     set_gate(VEC_VIRTIO, isr_stub_40);
+    set_gate(VEC_HOTPLUG_DEV, isr_stub_41);
     set_gate(VEC_SPURIOUS, isr_stub_255);
     struct idt_desc d = {sizeof(idt) - 1, (uint64_t)(uintptr_t)idt};
     __asm__ volatile("lidt %0" : : "m"(d));

@@ -18,6 +18,7 @@
 #define VEC_LAPIC_TIMER 33
 #define VEC_UART        36
 #define VEC_VIRTIO      40 /* virtio MSI-X (t-virtio.c) */
+#define VEC_HOTPLUG_DEV 41 /* a hot-plugged device's MSI-X (t-hotplug.c) */
 #define VEC_SPURIOUS    255
 
 /* Register state saved by the entry stubs in start.S, lowest address first. */

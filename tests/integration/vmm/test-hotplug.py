@@ -155,6 +155,10 @@ def main():
         check(crc == want_crc, f"guest read the hot-plugged disk: CRC-32 {crc} == {want_crc}",
               g.text())
         used = g.wait_line("hotplug: used", timeout=60)
+        msix = g.wait_line("the disk's completions interrupt through its MSI-X", timeout=60)
+        check(used and msix and msix.startswith("ok "),
+              "the hot-added disk's completions interrupt the guest through its MSI-X vector "
+              "(the guest halts until them, as an idle Linux CPU does)", g.text())
         r = qmp("query-block")
         blk = [b for b in r.get("return", [])
                if b.get("inserted", {}).get("node-name") == "hd-format"]
