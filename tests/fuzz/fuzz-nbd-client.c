@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &out);
     struct nbd_client *c = NULL;
-    if (nbd_client_handshake(sv[0], "disk", &c, NULL) == 0) {
+    if (nbd_client_handshake(sv[0], "disk", NULL, &c, NULL) == 0) {
         uint8_t buf[4096];
         memset(buf, 0x5a, sizeof(buf));
         nbd_client_pread(c, buf, sizeof(buf), 0, NULL);
