@@ -322,13 +322,10 @@ static int check_safe(const struct domain_def *def, const struct vd_mig_args *a,
 
 /* --tls: what this end's tls-creds-x509 needs in qemu.conf's migrate_tls_x509_cert_dir
  * (the source is the TLS client: ca-cert.pem, its certificate when there is one; the
- * destination the server). libvirt lets QEMU find a file missing at object-add: the words
- * are what its user then reads. */
-static int tls_check(const struct vd_daemon *d, unsigned f, bool server, int *code,
-                     struct verr *err)
+ * destination the server; a storage copy's NBD uses the same object). libvirt lets QEMU find a
+ * file missing at object-add: the words are what its user then reads. */
+static int tls_check(const struct vd_daemon *d, bool server, int *code, struct verr *err)
 {
-    (void)f; /* a storage copy's NBD uses the same credentials (nbd-server-start tls-creds,
-              * the mirrors' nbd nodes with tls-creds) */
     const char *names[] = {"ca-cert.pem", server ? "server-cert.pem" : NULL,
                            server ? "server-key.pem" : NULL};
     for (int i = 0; i < 3; i++) {
@@ -377,7 +374,7 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         "argument unsupported: Migration option 'postcopy-ram' is not supported "
                         "by QEMU binary");
     }
-    if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, f, false, code, err) < 0)
+    if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, false, code, err) < 0)
         return -EACCES;
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
@@ -706,7 +703,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
     }
-    if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, a->flags, true, code, err) < 0)
+    if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, true, code, err) < 0)
         return -EACCES;
     struct domain_def *def;
     int r = domain_def_parse_string(a->dest_xml, 0, &def, err);
