@@ -14,7 +14,8 @@ tls-authz) are one line each; qemu-img convert with --object tls-creds-x509,endp
 pattern through it and the image holds it; a plain qemu-img is refused (TLS required), as are
 a client trusting another CA and one without a certificate; the bytes that went by on the wire
 while qemu-img read the export never show a block of the image. Over tcp in a network
-namespace (198.18.0.1) qemu-img checks the certificate against the address.
+namespace (198.18.0.1) qemu-img checks the certificate against the address, and nbdinfo
+(libnbd) reads the export's size over TLS (refused without).
 
 Client (blockdev-add driver nbd with tls-creds, tls-hostname): the real qemu-nbd
 --object tls-creds-x509 --tls-creds serves a target; blockdev-mirror copies the drive into it
@@ -23,6 +24,7 @@ object or a server endpoint, a plain client of the TLS qemu-nbd, a TLS client of
 qemu-nbd, a qemu-nbd whose certificate another CA signed, and over tcp a tls-hostname the
 certificate does not carry; the right tls-hostname over tcp mirrors again.
 """
+import json
 import os
 import socket
 import subprocess
@@ -256,6 +258,15 @@ def server_tests(q, tmp, raw, cdir, rogue_dir, nocert_dir, ns):
     check(p.returncode == 0 and same(out, raw),
           "qemu-img convert over TLS on tcp (address checked): equals the image",
           p.stdout + p.stderr)
+    p = run(["nbdinfo", "--json", f"nbds://{ADDR}:10809/d0?tls-certificates={cdir}"], ns)
+    info = json.loads(p.stdout) if p.returncode == 0 else {}
+    exp = (info.get("exports") or [{}])[0]
+    check(info.get("TLS") is True and exp.get("export-size") == SIZE,
+          "nbdinfo (libnbd) over TLS: the export and its size", p.stdout + p.stderr)
+    # libnbd's words for NBD_REP_ERR_TLS_REQD, the same as against qemu-nbd --tls-creds
+    p = run(["nbdinfo", f"nbd://{ADDR}:10809/d0"], ns)
+    check("replied with error to opt_go request: Operation not supported" in p.stderr and
+          "export-size" not in p.stdout, "nbdinfo without TLS is refused", p.stdout + p.stderr)
     q.cmd("nbd-server-stop")
 
 
