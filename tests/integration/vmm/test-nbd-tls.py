@@ -379,7 +379,9 @@ def main():
         server_tests(q, tmp, raw, cdir, rogue_cdir, nocert_dir, ns)
         client_tests(q, tmp, raw, sdir, rogue_sdir, ns)
         q.cmd("quit")
-        g.finish(timeout=30)
+        rc, _, err = g.finish(timeout=60)
+        check(rc == 0 and "Sanitizer" not in err and "runtime error" not in err,
+              "vireo-vmm exits cleanly (no sanitizer report in the ASan build)", err[-3000:])
     finally:
         if g:
             g.kill()
