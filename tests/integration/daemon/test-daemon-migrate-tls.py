@@ -20,7 +20,10 @@ default (default_tls_x509_cert_dir, /etc/pki/qemu under its --root). Checked:
    goes over NBD with STARTTLS. Every frame A sends or receives is captured (an AF_PACKET
    socket on A's port of the bridge): more than the disk's patterned part went over the NBD
    port, and no piece of the pattern is in any frame; B's copy holds the pattern; B's VMM
-   has its TLS parameters reset; the guest's final checks pass on B.
+   has its TLS parameters reset;
+ - then B -> A --tls --copy-storage-inc onto A's existing image (sync=top through the TLS
+   NBD node): what B's disk held reaches A's image, and the guest's final checks pass
+   on A.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import json
@@ -262,14 +265,39 @@ try:
     t.ok(got == ("", True), "B's VMM after the TLS storage hop: tls-creds reset and the "
          "credentials object gone", got)
 
+    # ---- B -> A --tls --copy-storage-inc onto A's image ----
+    xml_a = b.write("mt-a.xml", b.virsh("dumpxml", "--migratable", "mt").stdout
+                    .replace(disk_b, shared))
+    mark = b"VIREO-INC-MARK!\n" * 4096  # B's disk gets it, A's image zeroes there: a copy
+    for path, data in ((disk_b, mark), (shared, bytes(len(mark)))):
+        with open(path, "r+b") as f:
+            f.seek(2 << 20)
+            f.write(data)
+    before = last_tick(b)
+    r = b.virsh("migrate", "--live", "--tls", "--copy-storage-inc", "mt", a.uri,
+                "--listen-address", a.addr, "--xml", xml_a, timeout=300)
+    t.ok(r.returncode == 0 and a.state("mt") == "running (migrated)" and not listed(b, "mt"),
+         "virsh migrate --live --tls --copy-storage-inc B -> A onto A's image (B's transient "
+         "domain gone)",
+         r.stdout + r.stderr + a.state("mt") + " / " + b.state("mt"))
+    with open(shared, "rb") as f:
+        f.seek(2 << 20)
+        back = f.read(len(mark))
+    t.ok(back == mark, "A's image got what B's disk held (the copy went over TLS NBD)")
+    t.ok(ticks_on(a, 2) and last_tick(a) > last_tick(b) >= before, "mt ticks on A",
+         a.console_log("mt")[-300:])
+    got = tls_params(a)
+    t.ok(got == ("", True), "A's VMM after it: tls-creds reset, the credentials object gone",
+         got)
+
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(b.uri)
+    conn = libvirt.open(a.uri)
     stream = conn.newStream(0)
     conn.lookupByName("mt").openConsole(None, stream, 0)
     stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log("mt"), re.M) and
-                    "1.." in b.console_log("mt"), 600)
-    log = b.console_log("mt")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mt"), re.M) and
+                    "1.." in a.console_log("mt"), 600)
+    log = a.console_log("mt")
     try:
         stream.abort()
     except libvirt.libvirtError:
