@@ -20,9 +20,10 @@ namespace (198.18.0.1) qemu-img checks the certificate against the address, and 
 Client (blockdev-add driver nbd with tls-creds, tls-hostname): the real qemu-nbd
 --object tls-creds-x509 --tls-creds serves a target; blockdev-mirror copies the drive into it
 and qemu-img compare finds the copy equal. Refused with one line each: tls-creds naming no
-object or a server endpoint, a plain client of the TLS qemu-nbd, a TLS client of a plain
-qemu-nbd, a qemu-nbd whose certificate another CA signed, and over tcp a tls-hostname the
-certificate does not carry; the right tls-hostname over tcp mirrors again.
+object or a server endpoint, tls-hostname without tls-creds, a unix socket without
+tls-hostname, a plain client of the TLS qemu-nbd, a TLS client of a plain qemu-nbd, a qemu-nbd
+whose certificate another CA signed, and over tcp a tls-hostname the certificate does not
+carry; the right tls-hostname over tcp mirrors again.
 """
 import json
 import os
@@ -285,6 +286,9 @@ def client_tests(q, tmp, raw, sdir, rogue_sdir, ns):
         r = q.cmd("blockdev-add", dict(node, **{"node-name": "n0", "tls-creds": "ts"}))
         check(desc(r) == "Expected TLS credentials for a client endpoint",
               "blockdev-add nbd with server credentials: QEMU's words", r)
+        r = q.cmd("blockdev-add", dict(node, **{"node-name": "n0", "tls-hostname": HOST}))
+        check(desc(r) == "tls-hostname is set but tls-creds is not",
+              "blockdev-add nbd with tls-hostname alone: refused, not ignored", r)
         r = q.cmd("blockdev-add", dict(node, **{"node-name": "n0"}))
         check("error" in r and "TLS" in desc(r),
               "blockdev-add nbd without tls-creds of a TLS qemu-nbd: refused", r)
