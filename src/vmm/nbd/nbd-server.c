@@ -248,8 +248,7 @@ static struct mig_tls_creds *load_creds(struct nbd_server *s, struct json_object
 {
     if (!json_object_is_type(id, json_type_string)) {
         qmp_error_set(err, QMP_ERROR_GENERIC,
-                      "Invalid parameter type for 'tls-creds', expected: "
-                      "string");
+                      "Invalid parameter type for 'tls-creds', expected: string");
         return NULL;
     }
     const struct tls_creds_spec *spec =
