@@ -15,7 +15,8 @@ pattern through it and the image holds it; a plain qemu-img is refused (TLS requ
 a client trusting another CA and one without a certificate; the bytes that went by on the wire
 while qemu-img read the export never show a block of the image. Over tcp in a network
 namespace (198.18.0.1) qemu-img checks the certificate against the address, and nbdinfo
-(libnbd) reads the export's size over TLS (refused without).
+(libnbd) reads the export's size over TLS (refused without). With object-add'ed credentials
+of verify-peer off, a client without a certificate is served, a plain one still refused.
 
 Client (blockdev-add driver nbd with tls-creds, tls-hostname): the real qemu-nbd
 --object tls-creds-x509 --tls-creds serves a target; blockdev-mirror copies the drive into it
@@ -117,14 +118,14 @@ class Recorder:
         t.join()
 
 
-def qemu_nbd(tmp, image, name, sdir=None, ns=None, tcp=False):
+def qemu_nbd(tmp, image, name, sdir=None, ns=None, tcp=False, verify=True):
     """qemu-nbd serving image (raw, writable) as export 'x', with TLS when sdir is given."""
     sock = os.path.join(tmp, name + ".nbd")
     cmd = (["ip", "netns", "exec", ns] if ns else []) + \
         ["qemu-nbd", "-f", "raw", "-x", "x", "--persistent", "--cache=none"]
     if sdir:
-        cmd += ["--object", f"tls-creds-x509,id=s0,endpoint=server,dir={sdir}", "--tls-creds",
-                "s0"]
+        cmd += ["--object", f"tls-creds-x509,id=s0,endpoint=server,dir={sdir},"
+                f"verify-peer={'on' if verify else 'off'}", "--tls-creds", "s0"]
     cmd += ["-b", ADDR, "-p", "10809"] if tcp else ["-k", sock]
     p = subprocess.Popen(cmd + [image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     end = time.monotonic() + 30
@@ -177,7 +178,7 @@ def desc(r):
     return r.get("error", {}).get("desc", "")
 
 
-def server_tests(q, tmp, raw, cdir, rogue_dir, nocert_dir, ns):
+def server_tests(q, tmp, raw, sdir, cdir, rogue_dir, nocert_dir, ns):
     r = q.cmd("nbd-server-start", {"addr": {"type": "unix", "data": {"path": f"{tmp}/x.nbd"}},
                                    "tls-creds": "nothere"})
     check(desc(r) == "No TLS credentials with id 'nothere'",
@@ -270,6 +271,24 @@ def server_tests(q, tmp, raw, cdir, rogue_dir, nocert_dir, ns):
           "export-size" not in p.stdout, "nbdinfo without TLS is refused", p.stdout + p.stderr)
     q.cmd("nbd-server-stop")
 
+    # object-add'ed server credentials with verify-peer off: a client without a certificate
+    # is served (as by QEMU), over the TLS session still.
+    r = q.cmd("object-add", {"qom-type": "tls-creds-x509", "id": "tsoff", "endpoint": "server",
+                             "dir": sdir, "verify-peer": False})
+    r2 = q.cmd("nbd-server-start", {"addr": {"type": "unix", "data": {"path": nsock}},
+                                    "tls-creds": "tsoff"})
+    q.cmd("nbd-server-add", {"device": "d0"})
+    check("return" in r and "return" in r2,
+          "object-add tls-creds-x509 verify-peer=off, nbd-server-start with it", f"{r} {r2}")
+    out = os.path.join(tmp, "nocert-ok.raw")
+    p = read_export(nocert_dir, out, sock=nsock)
+    check(p.returncode == 0 and same(out, raw),
+          "verify-peer off: a client without a certificate reads the export", p.stderr)
+    p = run(["qemu-img", "info", "-f", "raw", f"nbd+unix:///d0?socket={nsock}"])
+    check(p.returncode != 0 and "TLS" in p.stderr, "... and a plain client is still refused",
+          p.stderr)
+    q.cmd("nbd-server-stop")
+
 
 def client_tests(q, tmp, raw, sdir, rogue_sdir, ns):
     tgt = os.path.join(tmp, "tgt.raw")
@@ -313,7 +332,8 @@ def client_tests(q, tmp, raw, sdir, rogue_sdir, ns):
         check("error" in r and "STARTTLS" in desc(r),
               "blockdev-add with tls-creds of a plain qemu-nbd: refused", r)
 
-        pr, rsock = qemu_nbd(tmp, tgt, "rogue", rogue_sdir)
+        # it does not check vireo's certificate: the refusal is vireo's own
+        pr, rsock = qemu_nbd(tmp, tgt, "rogue", rogue_sdir, verify=False)
         procs.append(pr)
         r = q.cmd("blockdev-add", {"driver": "nbd", "node-name": "n2", "export": "x",
                                    "server": {"type": "unix", "path": rsock}, "tls-creds": "tc",
@@ -361,7 +381,8 @@ def main():
                          pki.rogue_ca)
         sdir = creds(pki, tmp, "s", pki.ca, scert, True)
         cdir = creds(pki, tmp, "c", pki.ca, ccert, False)
-        rogue_cdir = creds(pki, tmp, "rc", pki.rogue_ca, rogue, False)
+        # trusts another CA only; its own certificate is good, so the refusal is its own
+        rogue_cdir = creds(pki, tmp, "rc", pki.rogue_ca, ccert, False)
         rogue_sdir = creds(pki, tmp, "rs", pki.rogue_ca, rogue, True)
         nocert_dir = creds(pki, tmp, "nc", pki.ca, None, False)
         raw = os.path.join(tmp, "d0.raw")
@@ -380,7 +401,7 @@ def main():
                    "-device", "virtio-blk-pci,drive=d0",
                    "-qmp", f"unix:{sock},server=on,wait=off"])
         q = Qmp(sock)
-        server_tests(q, tmp, raw, cdir, rogue_cdir, nocert_dir, ns)
+        server_tests(q, tmp, raw, sdir, cdir, rogue_cdir, nocert_dir, ns)
         client_tests(q, tmp, raw, sdir, rogue_sdir, ns)
         q.cmd("quit")
         rc, _, err = g.finish(timeout=60)
