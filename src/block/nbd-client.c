@@ -27,10 +27,12 @@
 #define FLAG_NO_ZEROES      2u
 
 #define OPT_EXPORT_NAME 1
+#define OPT_STARTTLS    5
 #define OPT_GO          7
 #define REP_ACK         1u
 #define REP_INFO        3u
 #define REP_ERR_UNSUP   0x80000001u
+#define REP_ERR_POLICY  0x80000002u
 #define INFO_EXPORT     0
 
 #define TF_HAS_FLAGS         (1u << 0)
@@ -50,7 +52,9 @@
 #define ZERO_CHUNK   (1u << 20)
 
 struct nbd_client {
-    int fd;
+    int fd;                    /* the socket, or the clear side of the TLS session */
+    struct nbd_client_tls tls; /* its hooks, when it is one */
+    bool have_tls;
     uint64_t size;
     uint16_t flags; /* transmission flags */
     uint64_t next_handle;
@@ -228,12 +232,16 @@ static int connect_tcp(const char *host, const char *port, struct verr *err)
     return fd;
 }
 
-int nbd_client_connect(const struct nbd_addr *addr, struct nbd_client **out, struct verr *err)
+int nbd_client_connect(const struct nbd_addr *addr, const struct nbd_client_tls *tls,
+                       struct nbd_client **out, struct verr *err)
 {
     int fd = addr->path ? connect_unix(addr->path, err) : connect_tcp(addr->host, addr->port, err);
-    if (fd < 0)
+    if (fd < 0) {
+        if (tls)
+            tls->finish(tls->opaque);
         return fd;
-    return nbd_client_handshake(fd, addr->export_name, out, err);
+    }
+    return nbd_client_handshake(fd, addr->export_name, tls, out, err);
 }
 
 /* ---- handshake ---- */
@@ -305,6 +313,38 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
     }
 }
 
+/* NBD_OPT_STARTTLS, then the TLS handshake: c->fd becomes the clear side of the session. */
+static int opt_starttls(struct nbd_client *c, const struct nbd_client_tls *tls, struct verr *err)
+{
+    int r = send_option(c->fd, OPT_STARTTLS, NULL, 0, err);
+    uint8_t h[20];
+    if (r == 0)
+        r = recv_all(c->fd, h, sizeof(h), err);
+    if (r < 0)
+        return r;
+    uint32_t type = get_be32(h + 12), len = get_be32(h + 16);
+    if (get_be64(h) != NBD_REP_MAGIC || get_be32(h + 8) != OPT_STARTTLS || len > MAX_REP_DATA)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+    uint8_t *data = xmalloc(len + 1);
+    r = recv_all(c->fd, data, len, err);
+    data[len] = 0;
+    if (r == 0 && type == REP_ACK && len)
+        r = verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+    else if (r == 0 && (type == REP_ERR_UNSUP || type == REP_ERR_POLICY))
+        r = verr_set(err, ENOTSUP, "Server don't support STARTTLS option");
+    else if (r == 0 && type != REP_ACK)
+        r = verr_set(err, EPROTO, "NBD: the server refused STARTTLS%s%s",
+                     len ? ": server reported: " : "", (char *)data);
+    free(data);
+    int plain = -1;
+    if (r == 0 && (r = tls->start(tls->opaque, c->fd, &plain, err)) == 0) {
+        c->fd = plain; /* the session owns the socket now */
+        c->tls = *tls;
+        c->have_tls = true;
+    }
+    return r;
+}
+
 static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroes, struct verr *err)
 {
     int r = send_option(c->fd, OPT_EXPORT_NAME, name, (uint32_t)strlen(name), err);
@@ -319,7 +359,8 @@ static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroe
     return 0;
 }
 
-int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **out, struct verr *err)
+int nbd_client_handshake(int fd, const char *export_name, const struct nbd_client_tls *tls,
+                         struct nbd_client **out, struct verr *err)
 {
     struct nbd_client *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
@@ -337,6 +378,8 @@ int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **ou
         put_be32(cf, FLAG_FIXED_NEWSTYLE | (no_zeroes ? FLAG_NO_ZEROES : 0));
         r = send_all(fd, cf, 4, err);
     }
+    if (r == 0 && tls)
+        r = opt_starttls(c, tls, err);
     if (r == 0) {
         r = opt_go(c, export_name, err);
         if (r == 0)
@@ -347,7 +390,9 @@ int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **ou
     if (r == 0 && !(c->flags & TF_HAS_FLAGS))
         c->flags = 0;
     if (r < 0) {
-        close(fd);
+        close(c->fd);
+        if (tls)
+            tls->finish(tls->opaque); /* with the socket, when the session had it */
         free(c);
         return r;
     }
@@ -366,6 +411,8 @@ void nbd_client_close(struct nbd_client *c)
     send_all(c->fd, q, sizeof(q), NULL);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
+    if (c->have_tls)
+        c->tls.finish(c->tls.opaque); /* close_notify, and the socket closed */
     free(c);
 }
 

@@ -15,7 +15,9 @@
  * Commands: READ, WRITE, WRITE_ZEROES (when the server offers it), FLUSH
  * (when offered) and DISC. Everything the server sends is checked: reply
  * magics, handles, lengths; an error ends the call with one line.
- * TODO(#13): TLS, structured replies and several requests in flight.
+ * With TLS (the caller's hooks, which own the credentials), NBD_OPT_STARTTLS
+ * comes first and everything after it goes through the TLS session.
+ * TODO(#13): structured replies and several requests in flight.
  */
 #ifndef VIREO_BLOCK_NBD_CLIENT_H
 #define VIREO_BLOCK_NBD_CLIENT_H
@@ -40,12 +42,27 @@ bool nbd_uri_is_nbd(const char *uri);
 int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err);
 void nbd_addr_free(struct nbd_addr *a);
 
-/* Connects and negotiates the export (blocking). Errors as QEMU words them, e.g.
- * "Failed to connect to 'PATH': No such file or directory". */
-int nbd_client_connect(const struct nbd_addr *addr, struct nbd_client **out, struct verr *err);
+/*
+ * TLS for one connection (QEMU's nbd driver's tls-creds), given by the caller so the block
+ * layer needs no credentials of its own: start runs the handshake on sock once the server
+ * has acknowledged NBD_OPT_STARTTLS and gives the descriptor the rest of the connection reads
+ * and writes in clear (*plain); it owns sock from then on, or leaves it to the caller when it
+ * fails. finish (after plain is closed) ends the session, closes sock and frees opaque.
+ */
+struct nbd_client_tls {
+    int (*start)(void *opaque, int sock, int *plain, struct verr *err);
+    void (*finish)(void *opaque);
+    void *opaque;
+};
+
+/* Connects and negotiates the export (blocking); over TLS when tls is not NULL (whose finish
+ * is called by nbd_client_close, or here when the connection fails). Errors as QEMU words
+ * them, e.g. "Failed to connect to 'PATH': No such file or directory". */
+int nbd_client_connect(const struct nbd_addr *addr, const struct nbd_client_tls *tls,
+                       struct nbd_client **out, struct verr *err);
 /* Negotiates over a connected socket (taken over, closed by nbd_client_close). */
-int nbd_client_handshake(int fd, const char *export_name, struct nbd_client **out,
-                         struct verr *err);
+int nbd_client_handshake(int fd, const char *export_name, const struct nbd_client_tls *tls,
+                         struct nbd_client **out, struct verr *err);
 /* Tells the server goodbye (NBD_CMD_DISC), closes the socket, frees c. NULL is fine. */
 void nbd_client_close(struct nbd_client *c);
 

@@ -322,19 +322,10 @@ static int check_safe(const struct domain_def *def, const struct vd_mig_args *a,
 
 /* --tls: what this end's tls-creds-x509 needs in qemu.conf's migrate_tls_x509_cert_dir
  * (the source is the TLS client: ca-cert.pem, its certificate when there is one; the
- * destination the server). libvirt lets QEMU find a file missing at object-add: the words
- * are what its user then reads. */
-static int tls_check(const struct vd_daemon *d, unsigned f, bool server, int *code,
-                     struct verr *err)
+ * destination the server; a storage copy's NBD uses the same object). libvirt lets QEMU find a
+ * file missing at object-add: the words are what its user then reads. */
+static int tls_check(const struct vd_daemon *d, bool server, int *code, struct verr *err)
 {
-    if (with_storage(f)) {
-        /* TODO(#13): the storage copy's NBD (nbd-server-start tls-creds, the mirrors' NBD
-         * client) over TLS. Until then never a clear-text copy for a user who asked for TLS. */
-        *code = VIR_ERR_OPERATION_UNSUPPORTED;
-        return verr_set(err, ENOTSUP,
-                        "Operation not supported: --tls with --copy-storage-all/-inc: vireod "
-                        "cannot encrypt the storage copy (NBD) yet");
-    }
     const char *names[] = {"ca-cert.pem", server ? "server-cert.pem" : NULL,
                            server ? "server-key.pem" : NULL};
     for (int i = 0; i < 3; i++) {
@@ -383,7 +374,7 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                         "argument unsupported: Migration option 'postcopy-ram' is not supported "
                         "by QEMU binary");
     }
-    if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, f, false, code, err) < 0)
+    if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, false, code, err) < 0)
         return -EACCES;
     if (f & ~known) {
         *code = VIR_ERR_INVALID_ARG;
@@ -712,7 +703,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
     }
-    if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, a->flags, true, code, err) < 0)
+    if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, true, code, err) < 0)
         return -EACCES;
     struct domain_def *def;
     int r = domain_def_parse_string(a->dest_xml, 0, &def, err);
@@ -916,10 +907,40 @@ struct perform {
     struct loop_timer *timer; /* polls query-block-jobs */
     bool polling;             /* a query-block-jobs is on its way */
     bool mirrors_ready;       /* every mirror is READY: the memory stream may go */
+    bool target_added;        /* --tls: the next mirror's nbd node is there */
     bool completing;          /* the stream went: block-job-cancel sent, the jobs end */
 };
 
 static void ignore_reply(void *opaque, int r, const char *text, const char *error);
+
+/* --tls: the nbd node a copied disk's mirror writes into (libvirt's name for it). */
+static char *mirror_node_name(const char *drive)
+{
+    return xasprintf("migration-%s-storage", drive);
+}
+
+static void mirror_node_del(struct vd_domain *dom, const char *node)
+{
+    char *cmd = xasprintf("{\"execute\": \"blockdev-del\", \"arguments\": "
+                          "{\"node-name\": \"%s\"}}",
+                          node);
+    struct verr e = {0};
+    vd_vmm_monitor_command(dom->vmm, cmd, false, ignore_reply, NULL, &e);
+    free(cmd);
+}
+
+static void mirror_nodes_del(struct vd_domain *dom, const struct vd_mig_args *a)
+{
+    for (size_t i = 0; i < dom->def->ndisks; i++) {
+        if (!copy_disk(a, &dom->def->disks[i]))
+            continue;
+        char *drive = vmm_argv_drive_id(&dom->def->disks[i], i);
+        char *node = mirror_node_name(drive);
+        mirror_node_del(dom, node);
+        free(node);
+        free(drive);
+    }
+}
 
 static void perform_end(struct perform *p, int r, int code, const char *message)
 {
@@ -927,8 +948,11 @@ static void perform_end(struct perform *p, int r, int code, const char *message)
     void *opaque = p->opaque;
     if ((p->a->flags & VD_MIGRATE_TLS) && p->dom->vmm) {
         /* libvirt's reset after a TLS migration: a later save or clear migration of a source
-         * that runs on goes without TLS, and the object goes. */
+         * that runs on goes without TLS, and the object goes (with the mirrors' nbd nodes,
+         * once their jobs are gone; a node left by a job still ending goes before the next
+         * migration's blockdev-add). */
         struct verr e = {0};
+        mirror_nodes_del(p->dom, p->a);
         vd_vmm_monitor_command(p->dom->vmm,
                                "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
                                "{\"tls-creds\": \"\", \"tls-hostname\": \"\"}}",
@@ -1184,7 +1208,10 @@ static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
  * the migration URI and the port of Prepare's <nbd port=>), sync=full (-all) or top (-inc);
  * the memory stream goes once every mirror is READY, the mirrors keep copying the guest's
  * writes meanwhile; after the stream (the vCPUs stopped) block-job-cancel completes each
- * copy. Any failure cancels the mirrors (force) and the source runs on. */
+ * copy. Any failure cancels the mirrors (force) and the source runs on. With --tls, as
+ * libvirt's: blockdev-add of an nbd node with the migration's tls-creds and tls-hostname
+ * (migration-DRIVE-storage) per disk, and blockdev-mirror into it; the destination's NBD
+ * server requires TLS (nbd-server-start tls-creds). */
 
 static void perform_step(void *opaque, int r, const char *text, const char *error);
 static void mirrors_poll(struct loop *loop, struct loop_timer *timer, void *opaque);
@@ -1210,6 +1237,56 @@ static bool perform_aborted(struct perform *p)
 }
 
 static void mirror_next(struct perform *p);
+
+/* --tls: the destination's export as an nbd node with the migration's credentials, as
+ * libvirt adds it (tls-creds, tls-hostname: the host of the migration URI); then the
+ * disk's blockdev-mirror into it. */
+static void mirror_target_added(void *opaque, int r, const char *text, const char *error)
+{
+    struct perform *p = opaque;
+    size_t i = p->replies;
+    if (r < 0 || (text && strstr(text, "\"error\""))) {
+        char *why = r < 0 ? xstrdup(error) : qmp_error_desc(text);
+        char *m =
+            xasprintf("operation failed: migration of disk %s failed: %s", p->targets[i], why);
+        free(why);
+        p->njobs = i;
+        perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+        free(m);
+        return;
+    }
+    p->target_added = true;
+    mirror_next(p);
+}
+
+static int mirror_target_add(struct perform *p, const char *drive, struct verr *err)
+{
+    struct vd_domain *dom = p->dom;
+    char *node = mirror_node_name(drive);
+    mirror_node_del(dom, node); /* one a failed migration left */
+    char port[16];
+    snprintf(port, sizeof(port), "%d", p->nbd_port);
+    struct json_object *srv = json_object_new_object(), *args = json_object_new_object();
+    json_object_object_add(srv, "type", json_object_new_string("inet"));
+    json_object_object_add(srv, "host", json_object_new_string(p->nbd_host));
+    json_object_object_add(srv, "port", json_object_new_string(port));
+    json_object_object_add(args, "driver", json_object_new_string("nbd"));
+    json_object_object_add(args, "node-name", json_object_new_string(node));
+    json_object_object_add(args, "server", srv);
+    json_object_object_add(args, "export", json_object_new_string(drive));
+    json_object_object_add(args, "tls-creds", json_object_new_string(VD_MIGRATE_TLS_ID));
+    json_object_object_add(args, "tls-hostname", json_object_new_string(p->tls_host));
+    struct json_object *cmd = json_object_new_object();
+    json_object_object_add(cmd, "execute", json_object_new_string("blockdev-add"));
+    json_object_object_add(cmd, "arguments", args);
+    log_info("domain '%s': copying disk %s to nbd://%s:%d/%s over TLS", dom->def->name,
+             p->targets[p->replies], p->nbd_host, p->nbd_port, drive);
+    int r = vd_vmm_monitor_command(dom->vmm, json_object_to_json_string(cmd), false,
+                                   mirror_target_added, p, err);
+    json_object_put(cmd);
+    free(node);
+    return r;
+}
 
 static void mirror_started(void *opaque, int r, const char *text, const char *error)
 {
@@ -1243,15 +1320,33 @@ static void mirror_next(struct perform *p)
     size_t k = p->replies;
     const struct domain_disk *disk = &dom->def->disks[p->disk_idx[k]];
     char *drive = vmm_argv_drive_id(disk, p->disk_idx[k]);
+    bool tls = p->a->flags & VD_MIGRATE_TLS;
+    struct verr err = {0};
+    if (tls && !p->target_added) {
+        int r = dom->vmm ? mirror_target_add(p, drive, &err)
+                         : verr_set(&err, ESRCH, "domain is not running");
+        free(drive);
+        if (r < 0) {
+            p->njobs = k;
+            char *m = xasprintf("operation failed: %s", verr_msg(&err));
+            perform_failed(p, VIR_ERR_OPERATION_FAILED, m);
+            free(m);
+        }
+        return;
+    }
+    p->target_added = false;
     struct json_object *args = json_object_new_object();
     json_object_object_add(args, "device", json_object_new_string(drive));
     json_object_object_add(args, "job-id", json_object_new_string(p->jobs[k]));
-    char *target = xasprintf(strchr(p->nbd_host, ':') ? "nbd:[%s]:%d:exportname=%s"
-                                                      : "nbd:%s:%d:exportname=%s",
-                             p->nbd_host, p->nbd_port, drive);
+    char *target = tls ? mirror_node_name(drive)
+                       : xasprintf(strchr(p->nbd_host, ':') ? "nbd:[%s]:%d:exportname=%s"
+                                                            : "nbd:%s:%d:exportname=%s",
+                                   p->nbd_host, p->nbd_port, drive);
     json_object_object_add(args, "target", json_object_new_string(target));
-    json_object_object_add(args, "format", json_object_new_string("raw"));
-    json_object_object_add(args, "mode", json_object_new_string("existing"));
+    if (!tls) { /* drive-mirror's; a blockdev-mirror target is the node as it is */
+        json_object_object_add(args, "format", json_object_new_string("raw"));
+        json_object_object_add(args, "mode", json_object_new_string("existing"));
+    }
     json_object_object_add(
         args, "sync",
         json_object_new_string((p->a->flags & VD_MIGRATE_NON_SHARED_INC) ? "top" : "full"));
@@ -1264,10 +1359,11 @@ static void mirror_next(struct perform *p)
     if (mibs && mibs < VD_MIGRATE_SPEED_MAX)
         json_object_object_add(args, "speed", json_object_new_int64((int64_t)(mibs << 20)));
     struct json_object *cmd = json_object_new_object();
-    json_object_object_add(cmd, "execute", json_object_new_string("drive-mirror"));
+    json_object_object_add(cmd, "execute",
+                           json_object_new_string(tls ? "blockdev-mirror" : "drive-mirror"));
     json_object_object_add(cmd, "arguments", args);
-    log_info("domain '%s': copying disk %s to %s", dom->def->name, disk->target_dev, target);
-    struct verr err = {0};
+    if (!tls)
+        log_info("domain '%s': copying disk %s to %s", dom->def->name, disk->target_dev, target);
     int r = dom->vmm ? vd_vmm_monitor_command(dom->vmm, json_object_to_json_string(cmd), false,
                                               mirror_started, p, &err)
                      : verr_set(&err, ESRCH, "domain is not running");
@@ -1951,6 +2047,18 @@ static void incoming_status(void *opaque, int r, const char *text, const char *e
     bool failed = r < 0 || !st || !strcmp(st, "failed") || !strcmp(st, "cancelled");
     json_object_put(o);
     struct verr err = {0};
+    if (done && (w->job->mig->flags & VD_MIGRATE_TLS) && dom->vmm) {
+        /* libvirt's reset after a TLS migration, as vmm-start.c's for a stream alone: later
+         * saves and migrations of this VM go in clear unless asked again. */
+        vd_vmm_monitor_command(dom->vmm,
+                               "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                               "{\"tls-creds\": \"\"}}",
+                               false, ignore_reply, NULL, &err);
+        vd_vmm_monitor_command(dom->vmm,
+                               "{\"execute\": \"object-del\", \"arguments\": {\"id\": "
+                               "\"" VD_MIGRATE_TLS_ID "\"}}",
+                               false, ignore_reply, NULL, &err);
+    }
     if (done) {
         if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"nbd-server-stop\"}",
                                                 false, nbd_stopped, w, &err) < 0)

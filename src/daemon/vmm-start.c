@@ -303,6 +303,10 @@ static int load_incoming(struct start_work *w)
  * mirrors run; Finish waits for its end. */
 static int storage_incoming(struct start_work *w)
 {
+    /* --tls: the stream and the NBD server with the same credentials (libvirt's). */
+    int r = incoming_tls(w);
+    if (r < 0)
+        return r;
     struct json_object *data = json_object_new_object();
     json_object_object_add(data, "host", json_object_new_string(w->nbd_addr));
     char port[16];
@@ -313,7 +317,9 @@ static int storage_incoming(struct start_work *w)
     json_object_object_add(addr, "data", data);
     struct json_object *args = json_object_new_object();
     json_object_object_add(args, "addr", addr);
-    int r = qmp_run(w, "nbd-server-start", args);
+    if (w->incoming_tls_dir)
+        json_object_object_add(args, "tls-creds", json_object_new_string(VD_MIGRATE_TLS_ID));
+    r = qmp_run(w, "nbd-server-start", args);
     for (size_t i = 0; r == 0 && w->nbd_drives[i]; i++) {
         args = json_object_new_object();
         json_object_object_add(args, "device", json_object_new_string(w->nbd_drives[i]));

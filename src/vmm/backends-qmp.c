@@ -27,6 +27,7 @@
 #include "util/str.h"
 #include "vmm/backends.h"
 #include "vmm/cli-backends.h"
+#include "vmm/nbd/nbd-client-tls.h"
 #include "vmm/state/migration.h"
 #include "vmm/vm.h"
 #include "qmp/qmp-server.h"
@@ -151,15 +152,21 @@ static int file_node(struct json_object *o, const char **filename, struct qmp_er
 /* A protocol node {"driver": "nbd", "server": SocketAddress, "export": NAME, ...}: its address
  * as an NBD URI (block/nbd-client.h), checked by connecting to it as QEMU does at open. Only
  * a mirror's target can use it (blockdev-mirror); a device opening it is refused. */
-static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
-                    struct qmp_error *err)
+static int nbd_node(struct json_object *o, struct migration *mig, char **uri,
+                    struct nbd_client **conn, struct qmp_error *err)
 {
-    static const char *const known[] = {"driver",    "server",         "export", "node-name",
-                                        "read-only", "auto-read-only", NULL};
+    static const char *const known[] = {"driver",    "server",       "export",
+                                        "node-name", "read-only",    "auto-read-only",
+                                        "tls-creds", "tls-hostname", NULL};
     const char *type, *export = "", *path = NULL, *host = NULL, *port = "10809";
+    const char *tls_creds = NULL, *tls_hostname = NULL;
     struct json_object *srv = member(o, "server");
-    if (only_members(o, known, err) < 0 || want_string(o, "export", false, &export, err) < 0)
+    if (only_members(o, known, err) < 0 || want_string(o, "export", false, &export, err) < 0 ||
+        want_string(o, "tls-creds", false, &tls_creds, err) < 0 ||
+        want_string(o, "tls-hostname", false, &tls_hostname, err) < 0)
         return -1;
+    if (tls_hostname && !tls_creds)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "tls-hostname is set but tls-creds is not");
     if (!export)
         export = "";
     if (!srv)
@@ -191,14 +198,19 @@ static int nbd_node(struct json_object *o, char **uri, struct nbd_client **conn,
                              "(unix and inet are)",
                              type);
     }
-    struct nbd_addr a;
+    struct nbd_addr a = {0};
     struct nbd_client *c = NULL;
+    struct nbd_client_tls tls;
     struct verr e = {0};
     int r = nbd_uri_parse(*uri, &a, &e);
-    if (r == 0) {
-        r = nbd_client_connect(&a, &c, &e);
-        nbd_addr_free(&a);
-    }
+    /* TLS: the server's certificate names tls-hostname, else the host connected to. */
+    if (r == 0 && tls_creds && !mig)
+        r = verr_set(&e, ENOTSUP, "tls-creds: no tls-creds-x509 objects here");
+    else if (r == 0 && tls_creds)
+        r = nbd_client_tls_new(mig, tls_creds, tls_hostname ? tls_hostname : host, &tls, &e);
+    if (r == 0)
+        r = nbd_client_connect(&a, tls_creds ? &tls : NULL, &c, &e);
+    nbd_addr_free(&a);
     if (r < 0) {
         free(*uri);
         *uri = NULL;
@@ -246,7 +258,8 @@ static int under_format_node(const char *node, struct qmp_error *err)
                          node);
 }
 
-int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct qmp_error *err)
+int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct migration *mig,
+                          struct qmp_error *err)
 {
     static const char *const known[] = {"driver",         "node-name", "file",          "read-only",
                                         "cache",          "discard",   "aio",           "filename",
@@ -283,7 +296,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     struct nbd_client *nbd = NULL; /* the node keeps it */
     int file_index = -1;
     if (str_eq(driver, "nbd")) {
-        if (nbd_node(args, &nbd_uri, &nbd, err) < 0)
+        if (nbd_node(args, mig, &nbd_uri, &nbd, err) < 0)
             return -1;
         filename = nbd_uri;
         format = "nbd";
@@ -315,7 +328,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
             if (want_string(f, "driver", true, &fd_driver, err) < 0)
                 return -1;
             if (str_eq(fd_driver, "nbd") && str_eq(driver, "raw")) {
-                if (nbd_node(f, &nbd_uri, &nbd, err) < 0)
+                if (nbd_node(f, mig, &nbd_uri, &nbd, err) < 0)
                     return -1;
                 filename = nbd_uri;
             } else if (!str_eq(fd_driver, "file")) {
@@ -427,7 +440,7 @@ static int qmp_blockdev_add(struct qmp_session *ss, struct json_object *args,
 {
     (void)ss, (void)ret;
     struct vm *vm = opaque;
-    return backends_blockdev_add(vm->backends, args, err);
+    return backends_blockdev_add(vm->backends, args, vm->migration, err);
 }
 
 static int qmp_blockdev_del(struct qmp_session *ss, struct json_object *args,

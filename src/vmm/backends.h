@@ -108,8 +108,11 @@ struct vm;
 int backends_qmp_register(struct qmp_server *server, struct vm *vm);
 struct json_object;
 struct qmp_error;
+struct migration;
 /* blockdev-add's node, from its JSON object: QMP blockdev-add and -blockdev (cli.c) share it.
- * Adds a drive named after its node-name to be; 0, or -1 with err (QEMU's words). */
-int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct qmp_error *err);
+ * Adds a drive named after its node-name to be; 0, or -1 with err (QEMU's words). mig: where
+ * an nbd node's tls-creds object is found (NULL from the command line, which takes no nbd). */
+int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct migration *mig,
+                          struct qmp_error *err);
 
 #endif

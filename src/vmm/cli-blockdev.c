@@ -161,7 +161,7 @@ int cli_blockdev(struct vmm_config *cfg, const char *arg, struct verr *err)
                         arg);
     }
     struct qmp_error qe = {0};
-    r = backends_blockdev_add(&cfg->backends, o, &qe);
+    r = backends_blockdev_add(&cfg->backends, o, NULL, &qe);
     json_object_put(o);
     if (r < 0)
         return verr_set(err, EINVAL, "-blockdev %s: %s", arg, qe.desc);

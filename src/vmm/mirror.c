@@ -581,7 +581,7 @@ static int open_nbd_target(struct mirror *m, const char *target, const char *for
     int r = nbd_uri_parse(target, &a, err);
     if (r < 0)
         return r;
-    r = nbd_client_connect(&a, &m->nbd, err);
+    r = nbd_client_connect(&a, NULL, &m->nbd, err);
     nbd_addr_free(&a);
     if (r < 0)
         return r;

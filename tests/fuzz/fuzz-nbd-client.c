@@ -2,7 +2,9 @@
  * fuzz-nbd-client.c - the NBD client (src/block/nbd-client.c) on arbitrary
  * server bytes: the handshake (greeting, option replies, export information),
  * then a read, a write, a write-zeroes and a flush whose replies come from the
- * same bytes; and the address parser on the same bytes as a string. Whatever
+ * same bytes, without TLS and with NBD_OPT_STARTTLS first (its reply from the
+ * bytes too, the TLS session stood in for by the clear socket); and the
+ * address parser on the same bytes as a string. Whatever
  * the bytes, no crash, no leak, no read beyond what was received.
  */
 #include "block/nbd-client.h"
@@ -43,16 +45,20 @@ static void *drain(void *opaque)
     return NULL;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static int clear_start(void *opaque, int sock, int *plain, struct verr *err)
 {
-    char *s = malloc(size + 1);
-    memcpy(s, data, size);
-    s[size] = 0;
-    struct nbd_addr a;
-    if (nbd_uri_parse(s, &a, NULL) == 0)
-        nbd_addr_free(&a);
-    free(s);
+    (void)opaque, (void)err;
+    *plain = sock;
+    return 0;
+}
 
+static void clear_finish(void *opaque)
+{
+    (void)opaque;
+}
+
+static void run_client(const uint8_t *data, size_t size, const struct nbd_client_tls *tls)
+{
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         abort();
@@ -62,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &out);
     struct nbd_client *c = NULL;
-    if (nbd_client_handshake(sv[0], "disk", &c, NULL) == 0) {
+    if (nbd_client_handshake(sv[0], "disk", tls, &c, NULL) == 0) {
         uint8_t buf[4096];
         memset(buf, 0x5a, sizeof(buf));
         nbd_client_pread(c, buf, sizeof(buf), 0, NULL);
@@ -76,5 +82,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_join(td, NULL);
     close(sv[1]);
     close(peer);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    memcpy(s, data, size);
+    s[size] = 0;
+    struct nbd_addr a;
+    if (nbd_uri_parse(s, &a, NULL) == 0)
+        nbd_addr_free(&a);
+    free(s);
+
+    static const struct nbd_client_tls tls = {clear_start, clear_finish, NULL};
+    run_client(data, size, NULL);
+    run_client(data, size, &tls);
     return 0;
 }

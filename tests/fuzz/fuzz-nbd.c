@@ -1,7 +1,8 @@
 /*
  * fuzz-nbd.c - the NBD server's session (handshake options, export names,
  * info requests, transmission requests) on arbitrary client bytes, against
- * two in-memory exports (one writable). The bytes go in through one end of
+ * two in-memory exports (one writable), by a server without TLS and by one
+ * that requires NBD_OPT_STARTTLS first. The bytes go in through one end of
  * a socket pair and the server's replies are drained from it; whatever the
  * bytes, the session must end without a crash, a leak or an access outside
  * the exports.
@@ -70,7 +71,16 @@ static void *writer(void *opaque)
     return NULL;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The TLS handshake stood in for by the clear socket itself, so the options after
+ * NBD_OPT_STARTTLS are reached too. */
+static int clear_starttls(void *opaque, int sock, int *plain, struct verr *err)
+{
+    (void)opaque, (void)err;
+    *plain = sock;
+    return 0;
+}
+
+static void run_session(const uint8_t *data, size_t size, const struct nbd_session_tls *tls)
 {
     const struct nbd_export ex[2] = {
         {"disk", "a writable disk", EXPORT_SIZE, true, mem_pread, mem_pwrite, mem_flush, disk[0]},
@@ -84,11 +94,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &in);
     struct verr err = {0};
-    nbd_session_run(sv[0], ex, 2, &err);
+    nbd_session_run(sv[0], ex, 2, tls, &err);
     shutdown(sv[0], SHUT_RDWR);
     pthread_join(tw, NULL);
     pthread_join(td, NULL);
     close(sv[0]);
     close(sv[1]);
+}
+
+/* Each input twice: a server without TLS, and one that requires it (NBD_REP_ERR_TLS_REQD
+ * before NBD_OPT_STARTTLS). */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct nbd_session_tls tls = {clear_starttls, NULL};
+    run_session(data, size, NULL);
+    run_session(data, size, &tls);
     return 0;
 }

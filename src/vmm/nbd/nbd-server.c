@@ -8,7 +8,10 @@
 #include "util/mem.h"
 #include "vmm/dev/blockdev.h"
 #include "vmm/nbd/nbd-session.h"
+#include "vmm/state/mig-tls.h"
+#include "vmm/state/migration.h"
 #include "vmm/state/transport.h"
+#include "vmm/tls-creds.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -29,6 +32,8 @@ struct nbd_client {
     int fd;
     pthread_t thread;
     bool used;
+    struct mig_tls *tls; /* after NBD_OPT_STARTTLS: the session, which owns a dup of fd */
+    int plain;           /* and the descriptor the session reads and writes in clear */
 };
 
 struct nbd_server {
@@ -37,6 +42,7 @@ struct nbd_server {
     bool running;
     int lfd;
     char *uri;
+    struct mig_tls_creds *tls_creds; /* tls-creds: STARTTLS required of every client */
     pthread_t acceptor;
     volatile bool stopping;
     struct nbd_export exports[MAX_EXPORTS];
@@ -74,6 +80,24 @@ static int bd_flush(void *opaque)
 
 /* ---- threads ---- */
 
+/* NBD_OPT_STARTTLS acknowledged: the handshake (blocking; nbd-server-stop's shutdown of the
+ * socket ends it) and the clear side of the session for the rest of the connection. */
+static int client_starttls(void *opaque, int sock, int *plain, struct verr *err)
+{
+    struct nbd_client *c = opaque;
+    int own = dup(sock); /* the session closes its own; c->fd stays the server's to shut down */
+    if (own < 0)
+        return verr_errno(err, errno, "NBD: cannot start TLS");
+    int r = mig_tls_start(c->server->tls_creds, own, NULL, &c->tls, &c->plain, err);
+    if (r < 0) {
+        close(own);
+        verr_prefix(err, "NBD: client refused");
+        return r;
+    }
+    *plain = c->plain;
+    return 0;
+}
+
 static void *client_thread(void *opaque)
 {
     struct nbd_client *c = opaque;
@@ -85,8 +109,14 @@ static void *client_thread(void *opaque)
     memcpy(ex, s->exports, n * sizeof(ex[0]));
     pthread_mutex_unlock(&s->lock);
     struct verr e = {0};
-    if (nbd_session_run(c->fd, ex, n, &e) < 0 && !s->stopping)
+    struct nbd_session_tls tls = {client_starttls, c};
+    if (nbd_session_run(c->fd, ex, n, s->tls_creds ? &tls : NULL, &e) < 0 && !s->stopping)
         log_info("%s", verr_msg(&e));
+    if (c->tls) {
+        close(c->plain);
+        mig_tls_finish(c->tls, false);
+        c->tls = NULL;
+    }
     shutdown(c->fd, SHUT_RDWR);
     return NULL;
 }
@@ -126,7 +156,7 @@ static void *accept_thread(void *opaque)
             if (!s->clients[i].used)
                 c = &s->clients[i];
         if (c) {
-            *c = (struct nbd_client){s, fd, 0, true};
+            *c = (struct nbd_client){.server = s, .fd = fd, .used = true, .plain = -1};
             if (pthread_create(&c->thread, NULL, client_thread, c) != 0) {
                 c->used = false;
                 c = NULL;
@@ -162,6 +192,8 @@ static void stop(struct nbd_server *s)
     pthread_mutex_unlock(&s->lock);
     free(s->uri);
     s->uri = NULL;
+    mig_tls_creds_free(s->tls_creds);
+    s->tls_creds = NULL;
     s->running = false;
     s->stopping = false;
 }
@@ -209,6 +241,34 @@ static char *addr_uri(struct json_object *addr, struct qmp_error *err)
     return uri;
 }
 
+/* tls-creds: a tls-creds-x509 object with endpoint=server, its files read now (QEMU's words
+ * for a missing object or the wrong endpoint). */
+static struct mig_tls_creds *load_creds(struct nbd_server *s, struct json_object *id,
+                                        struct qmp_error *err)
+{
+    if (!json_object_is_type(id, json_type_string)) {
+        qmp_error_set(err, QMP_ERROR_GENERIC,
+                      "Invalid parameter type for 'tls-creds', expected: string");
+        return NULL;
+    }
+    const struct tls_creds_spec *spec =
+        migration_tls_creds_find(s->vm->migration, json_object_get_string(id));
+    if (!spec) {
+        qmp_error_set(err, QMP_ERROR_GENERIC, "No TLS credentials with id '%s'",
+                      json_object_get_string(id));
+        return NULL;
+    }
+    if (spec->client) {
+        qmp_error_set(err, QMP_ERROR_GENERIC, "Expected TLS credentials for a server endpoint");
+        return NULL;
+    }
+    struct mig_tls_creds *c = NULL;
+    struct verr e = {0};
+    if (mig_tls_creds_load(spec, true, &c, &e) < 0)
+        qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return c;
+}
+
 static int qmp_start(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
                      struct qmp_error *err, void *opaque)
 {
@@ -217,22 +277,30 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
     struct json_object *v;
     if (s->running)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server already running");
-    if (json_object_object_get_ex(args, "tls-creds", &v) ||
-        json_object_object_get_ex(args, "tls-authz", &v))
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD over TLS is not supported by vireo-vmm");
+    if (json_object_object_get_ex(args, "tls-authz", &v))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "NBD server tls-authz is not supported by vireo-vmm (tls-creds "
+                             "with verify-peer=on checks the client's certificate)");
     if (json_object_object_get_ex(args, "max-connections", &v) &&
         (json_object_get_int64(v) < 0 || json_object_get_int64(v) > MAX_CLIENTS))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "max-connections above %u is not supported by vireo-vmm", MAX_CLIENTS);
-    char *uri = addr_uri(json_object_object_get(args, "addr"), err);
-    if (!uri)
+    struct mig_tls_creds *creds = NULL;
+    if (json_object_object_get_ex(args, "tls-creds", &v) && (creds = load_creds(s, v, err)) == NULL)
         return -1;
+    char *uri = addr_uri(json_object_object_get(args, "addr"), err);
+    if (!uri) {
+        mig_tls_creds_free(creds);
+        return -1;
+    }
     struct verr e = {0};
     int lfd = mig_transport_listen(uri, &e);
     if (lfd < 0) {
         free(uri);
+        mig_tls_creds_free(creds);
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     }
+    s->tls_creds = creds;
     s->lfd = lfd;
     s->uri = uri;
     s->stopping = false;
@@ -241,6 +309,8 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
         s->lfd = -1;
         free(uri);
         s->uri = NULL;
+        mig_tls_creds_free(s->tls_creds);
+        s->tls_creds = NULL;
         return qmp_error_set(err, QMP_ERROR_GENERIC, "cannot start the NBD server thread");
     }
     s->running = true;

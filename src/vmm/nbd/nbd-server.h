@@ -10,7 +10,10 @@
  * nbd-server-stop ends every connection and joins the threads.
  * The source side of a storage migration is vmm/mirror.c (drive-mirror,
  * blockdev-mirror) over block/nbd-client.c.
- * TODO(#13): nbd-server-remove, block-export-add, TLS (refused).
+ * tls-creds (a tls-creds-x509 object, endpoint=server) makes every client
+ * negotiate TLS (NBD_OPT_STARTTLS) first; its session is relayed to a socket
+ * pair (state/mig-tls.h) that nbd-session.c reads and writes as before.
+ * TODO(#13): nbd-server-remove, block-export-add, tls-authz (refused).
  */
 #ifndef VIREO_VMM_NBD_NBD_SERVER_H
 #define VIREO_VMM_NBD_NBD_SERVER_H

@@ -8,6 +8,7 @@
 #include "util/mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,15 +24,17 @@
 #define OPT_EXPORT_NAME 1
 #define OPT_ABORT       2
 #define OPT_LIST        3
+#define OPT_STARTTLS    5
 #define OPT_INFO        6
 #define OPT_GO          7
 
-#define REP_ACK         1u
-#define REP_SERVER      2u
-#define REP_INFO        3u
-#define REP_ERR_UNSUP   0x80000001u
-#define REP_ERR_INVALID 0x80000003u
-#define REP_ERR_UNKNOWN 0x80000006u
+#define REP_ACK          1u
+#define REP_SERVER       2u
+#define REP_INFO         3u
+#define REP_ERR_UNSUP    0x80000001u
+#define REP_ERR_INVALID  0x80000003u
+#define REP_ERR_TLS_REQD 0x80000005u
+#define REP_ERR_UNKNOWN  0x80000006u
 
 #define INFO_EXPORT      0
 #define INFO_NAME        1
@@ -186,10 +189,31 @@ static int opt_list(int fd, const struct nbd_export *ex, unsigned n, struct verr
     return r == 0 ? opt_reply(fd, OPT_LIST, REP_ACK, NULL, 0, err) : r;
 }
 
-/* The handshake: the chosen export, or NULL when the client aborted or left. */
-static int handshake(int fd, const struct nbd_export *ex, unsigned n,
-                     const struct nbd_export **chosen, struct verr *err)
+/* NBD_OPT_STARTTLS on a server with TLS: 0 with *fd the clear side of the session, or < 0. */
+static int opt_starttls(int *fd, uint32_t len, const struct nbd_session_tls *tls, bool *tls_done,
+                        struct verr *err)
 {
+    if (*tls_done || len) { /* a second STARTTLS goes over TLS already: invalid, as is data */
+        static const char msg[] = "TLS already negotiated, or option data given";
+        return opt_reply(*fd, OPT_STARTTLS, REP_ERR_INVALID, msg, sizeof(msg) - 1, err);
+    }
+    int r = opt_reply(*fd, OPT_STARTTLS, REP_ACK, NULL, 0, err);
+    int plain = -1;
+    if (r == 0 && (r = tls->start(tls->opaque, *fd, &plain, err)) == 0) {
+        *fd = plain;
+        *tls_done = true;
+    }
+    return r;
+}
+
+/* The handshake: the chosen export, or NULL when the client aborted or left; *fdp becomes the
+ * clear side of the TLS session once NBD_OPT_STARTTLS is done. */
+static int handshake(int *fdp, const struct nbd_export *ex, unsigned n,
+                     const struct nbd_session_tls *tls, const struct nbd_export **chosen,
+                     struct verr *err)
+{
+    int fd = *fdp;
+    bool tls_done = false;
     uint8_t h[18];
     put_be64(h, NBD_MAGIC);
     put_be64(h + 8, NBD_OPTS_MAGIC);
@@ -223,6 +247,27 @@ static int handshake(int fd, const struct nbd_export *ex, unsigned n,
             if (r == 0)
                 r = verr_set(err, EPROTO, "NBD: the client closed the connection mid-message");
             break;
+        }
+        if (opt == OPT_STARTTLS && tls) {
+            r = opt_starttls(fdp, len, tls, &tls_done, err);
+            fd = *fdp;
+            if (r != 0)
+                break;
+            continue;
+        }
+        if (tls && !tls_done && opt != OPT_ABORT) {
+            if (opt == OPT_EXPORT_NAME) { /* no error reply: the connection ends */
+                r = verr_set(err, EACCES,
+                             "NBD: a client asked for an export without TLS (the server "
+                             "requires it)");
+                break;
+            }
+            char msg[64];
+            int ml = snprintf(msg, sizeof(msg), "Option 0x%x not permitted before TLS", opt);
+            r = opt_reply(fd, opt, REP_ERR_TLS_REQD, msg, (uint32_t)ml, err);
+            if (r != 0)
+                break;
+            continue;
         }
         if (opt == OPT_EXPORT_NAME) {
             char name[MAX_OPTION + 1];
@@ -355,10 +400,11 @@ static int transmission(int fd, const struct nbd_export *e, struct verr *err)
     return r;
 }
 
-int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports, struct verr *err)
+int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports,
+                    const struct nbd_session_tls *tls, struct verr *err)
 {
     const struct nbd_export *e = NULL;
-    int r = handshake(fd, exports, nr_exports, &e, err);
+    int r = handshake(&fd, exports, nr_exports, tls, &e, err);
     if (r <= 0)
         return r;
     return transmission(fd, e, err);

@@ -6,8 +6,8 @@
  *
  * Options: NBD_OPT_EXPORT_NAME, NBD_OPT_GO and NBD_OPT_INFO (replying
  * NBD_INFO_EXPORT, and NBD_INFO_NAME / NBD_INFO_DESCRIPTION /
- * NBD_INFO_BLOCK_SIZE when asked), NBD_OPT_LIST and NBD_OPT_ABORT; every
- * other option (TLS, structured replies, metadata contexts) gets
+ * NBD_INFO_BLOCK_SIZE when asked), NBD_OPT_LIST, NBD_OPT_ABORT and, on a server
+ * with TLS, NBD_OPT_STARTTLS; every other option (structured replies, metadata contexts) gets
  * NBD_REP_ERR_UNSUP, so clients fall back to simple replies. Commands:
  * NBD_CMD_READ, NBD_CMD_WRITE (with FUA, a flush after the write),
  * NBD_CMD_FLUSH and NBD_CMD_DISC; others are answered EINVAL. TODO(#13):
@@ -38,9 +38,19 @@ struct nbd_export {
     void *opaque;
 };
 
+/* A server that requires TLS (nbd-server-start tls-creds): before NBD_OPT_STARTTLS every
+ * option but NBD_OPT_ABORT is answered NBD_REP_ERR_TLS_REQD (NBD_OPT_EXPORT_NAME, which has no
+ * error reply, ends the session); after its acknowledgement, start runs the TLS handshake on
+ * sock and gives the descriptor the rest of the session reads and writes in clear (*plain). */
+struct nbd_session_tls {
+    int (*start)(void *opaque, int sock, int *plain, struct verr *err);
+    void *opaque;
+};
+
 /* Serves the client on fd (blocking) until it disconnects: 0 after NBD_CMD_DISC or
- * NBD_OPT_ABORT, or an error with words. fd is not closed. */
+ * NBD_OPT_ABORT, or an error with words. tls: NULL for a server without TLS (NBD_OPT_STARTTLS
+ * is then unsupported). fd is not closed. */
 int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports,
-                    struct verr *err);
+                    const struct nbd_session_tls *tls, struct verr *err);
 
 #endif

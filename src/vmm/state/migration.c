@@ -629,14 +629,7 @@ static int setup_tls(struct migration *m, const char *uri, bool server, struct v
                         uri);
     if (!strncmp(uri, "fd:", 3) && !fd_is_socket(m->fd))
         return verr_set(err, ENOTSUP, "TLS migration (tls-creds): '%s' is not a socket", uri);
-    const struct vmm_config *cfg = m->vm->cfg;
-    const struct tls_creds_spec *spec = NULL;
-    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
-        if (!strcmp(cfg->tls_creds[i].id, m->tls_creds))
-            spec = &cfg->tls_creds[i];
-    for (unsigned i = 0; i < m->nr_tls_added; i++)
-        if (!strcmp(m->tls_added[i].id, m->tls_creds))
-            spec = &m->tls_added[i];
+    const struct tls_creds_spec *spec = migration_tls_creds_find(m, m->tls_creds);
     if (!spec)
         return verr_set(err, ENOENT, "No TLS credentials with id '%s'", m->tls_creds);
     if (spec->client == server)
@@ -1099,6 +1092,19 @@ int migration_tls_creds_del(struct migration *m, const char *id, struct verr *er
         }
     }
     return 0;
+}
+
+const struct tls_creds_spec *migration_tls_creds_find(const struct migration *m, const char *id)
+{
+    const struct vmm_config *cfg = m->vm->cfg;
+    const struct tls_creds_spec *spec = NULL;
+    for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
+        if (!strcmp(cfg->tls_creds[i].id, id))
+            spec = &cfg->tls_creds[i];
+    for (unsigned i = 0; i < m->nr_tls_added; i++)
+        if (!strcmp(m->tls_added[i].id, id))
+            spec = &m->tls_added[i];
+    return spec;
 }
 
 int migration_take_fd(struct migration *m, const char *name)

@@ -22,6 +22,7 @@
 struct vm;
 struct migration;
 struct qmp_server;
+struct tls_creds_spec;
 
 struct migration *migration_new(struct vm *vm);
 /* Waits for a worker still running (cancelling it) and frees everything. */
@@ -42,5 +43,8 @@ int migration_take_fd(struct migration *m, const char *name);
 int migration_tls_creds_add(struct migration *m, const char *optstr, struct verr *err);
 /* object-del: 1 when id was such an object (removed), 0 when it is no tls-creds-x509 here. */
 int migration_tls_creds_del(struct migration *m, const char *id, struct verr *err);
+/* The tls-creds-x509 object of that id (from the command line or object-add'ed), or NULL; valid
+ * until the next object-del (main thread). The NBD server and the nbd driver use it too. */
+const struct tls_creds_spec *migration_tls_creds_find(const struct migration *m, const char *id);
 
 #endif
