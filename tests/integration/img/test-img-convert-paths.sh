@@ -6,6 +6,8 @@
 #    order (-W), with tables small enough that runs cross them. qemu-img
 #    check must find no error and no leak, qemu-img compare the source, and
 #    qemu-img map the same data/zero/hole runs as in qemu-img's own copy;
+#  - a data write that fails (in the write queue the workers share) fails
+#    the copy with one line and leaves no output, into raw, qcow2 and QED;
 #  - convert -n into a QED holding old data and zero clusters (allocated
 #    clusters are written in place, zero ones get a data cluster).
 # $1 vireo-img.
@@ -63,4 +65,26 @@ qemu-io -f qed -c 'write -P 0x5a 0 3M' -c 'write -z 5M 2M' -c 'write -P 0x11 9M 
 check "qed -n: convert over old data, zero clusters and holes" "$V" convert -n -O qed src.raw n.qed
 check "qed -n: qemu-img check: no errors, no leaks" qemu_clean n.qed
 check "qed -n: qemu-img compare with the source" qemu-img compare -q src.raw n.qed
+# A data write that fails in the write queue (whichever worker does it)
+# fails the copy: exit 1, one line naming the offset, no output left (a raw
+# target is made first and written with -n: the limit would stop its
+# creation). The file size limit (2 MiB, SIGXFSZ ignored) makes a write past
+# it fail (EFBIG).
+write_fails() {
+    local fmt=$1 m=$2 n=
+    rm -f big.out
+    [ "$fmt" = raw ] && n=-n && truncate -s 24M big.out
+    # shellcheck disable=SC2086
+    (trap '' XFSZ && ulimit -f 4096 && exec "$V" convert $m $n -O "$fmt" src.raw big.out) >o.txt 2>e.txt
+    local rc=$?
+    cat e.txt
+    [ $rc -eq 1 ] && [ "$(wc -l <e.txt)" -eq 1 ] &&
+        grep -q "^vireo-img: error while writing at byte [0-9]*: could not write" e.txt &&
+        { [ -n "$n" ] || test ! -e big.out; }
+}
+for fmt in raw qcow2 qed; do
+    for m in "-m 1" "-m 8" "-m 8 -W"; do
+        check "$fmt ($m): a failed data write fails the copy in one line, no output left" write_fails "$fmt" "$m"
+    done
+done
 finish
