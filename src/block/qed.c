@@ -440,6 +440,81 @@ static int write_new_cluster(struct block_dev *bd, struct qed *q, uint64_t c, ui
     return r;
 }
 
+/* block_map_alloc: host space for the whole clusters at the start of
+ * [off, off + len) that have no data cluster (unallocated, or zero), taken
+ * in one run at the end of the file, with their L2 tables (made after the
+ * run, zeroed and linked from L1, as a write would make them). The caller
+ * writes the data without the image lock; qed_map_commit then points the L2
+ * entries at it, so the data is on the host before any entry refers to it.
+ * A cluster whose old content a partial write would need (the backing file)
+ * is never in the run: only whole clusters are reserved. */
+static int qed_map_alloc(struct block_dev *bd, uint64_t off, uint64_t len, struct block_map *out,
+                         struct verr *err)
+{
+    struct qed *q = Q(bd);
+    uint64_t cs = q->cluster, n = 0, host = 0;
+    if (off % cs)
+        return 0;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    /* At most 1024 clusters, and only clusters whole inside the image. */
+    while ((n + 1) * cs <= len && off + (n + 1) * cs <= bd->size && n < 1024) {
+        uint64_t e;
+        r = lookup(bd, q, off + n * cs, &e, err);
+        if (r < 0 || e > QED_ZERO_CLUSTER)
+            break;
+        n++;
+    }
+    if (r == 0 && n)
+        r = mark_dirty(bd, q, err);
+    if (r == 0 && n) {
+        host = alloc_clusters(q, n);
+        uint64_t first = off / cs, last = first + n - 1, l2off;
+        for (uint64_t c = first; r == 0 && c <= last; c += q->entries - c % q->entries)
+            r = l2_for_write(bd, q, c, &l2off, err);
+    }
+    pthread_mutex_unlock(&bd->lock);
+    if (r < 0 || n == 0)
+        return r;
+    *out = (struct block_map){bd->file.fd, host, n * cs, bd->file.direct ? bd->file.align : 1};
+    return 1;
+}
+
+/* The L2 entries of the clusters qed_map_alloc reserved, written per table
+ * in one piece. A cluster someone else gave a data cluster meanwhile keeps
+ * it (the reserved one leaks: QED frees nothing). */
+static int qed_map_commit(struct block_dev *bd, uint64_t off, const struct block_map *m,
+                          struct verr *err)
+{
+    struct qed *q = Q(bd);
+    uint64_t cs = q->cluster, first = off / cs, n = m->length / cs;
+    int r = 0;
+    pthread_mutex_lock(&bd->lock);
+    for (uint64_t c = first; r == 0 && c < first + n;) {
+        uint64_t end = c + (q->entries - c % q->entries); /* this table's clusters */
+        if (end > first + n)
+            end = first + n;
+        uint64_t l2off = 0, *t;
+        r = l2_for_write(bd, q, c, &l2off, err);
+        if (r == 0)
+            r = l2_get(bd, q, l2off, &t, err);
+        if (r < 0)
+            break;
+        uint64_t i0 = c % q->entries, cnt = end - c;
+        uint8_t *b = xmalloc(cnt * 8);
+        for (uint64_t i = 0; i < cnt; i++) {
+            if (t[i0 + i] <= QED_ZERO_CLUSTER)
+                t[i0 + i] = m->host_offset + (c - first + i) * cs;
+            put_le64(b + i * 8, t[i0 + i]);
+        }
+        r = hostfile_pwrite(&bd->file, b, cnt * 8, l2off + i0 * 8, err);
+        free(b);
+        c = end;
+    }
+    pthread_mutex_unlock(&bd->lock);
+    return r;
+}
+
 static int qed_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off,
                       struct verr *err)
 {
@@ -880,6 +955,8 @@ const struct block_driver block_driver_qed = {
     .write_zeroes = qed_write_zeroes,
     .status = qed_status,
     .map = qed_map,
+    .map_alloc = qed_map_alloc,
+    .map_commit = qed_map_commit,
     .get_info = qed_get_info,
     .resize = qed_resize,
     .check = qed_check,

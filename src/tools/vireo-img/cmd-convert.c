@@ -9,7 +9,9 @@
  * old data). -m worker threads copy 2 MiB pieces in parallel: reads go
  * straight to the source files where block_map allows, writes of fresh
  * clusters through block_map_alloc, both without the images' locks; pieces
- * are written in guest order unless -W allows any order. With -c the clusters to store go
+ * are written in guest order unless -W allows any order. The data writes
+ * themselves go through one queue, done by whichever worker is writing
+ * (see wq_submit). With -c the clusters to store go
  * through a ring: the main thread reads them, -m worker threads (default
  * qemu-img's 8, capped to the CPU count) compress them with
  * block_compress_cluster, which takes no image lock, and the main thread
@@ -60,16 +62,30 @@ struct convert {
     uint32_t cluster;
     uint8_t *buf, *cmp;
     struct img_progress progress;
-    unsigned workers;      /* -m: threads (copying, or compressing with -c) */
-    bool out_of_order;     /* -W: chunks are written as soon as they are read */
-    bool copy_range;       /* -C: data goes file to file in the kernel (copy_file_range) */
-    pthread_mutex_t lock;  /* the copy's shared state below, and the messages */
-    pthread_mutex_t wlock; /* one data write into the target at a time */
+    unsigned workers;     /* -m: threads (copying, or compressing with -c) */
+    bool out_of_order;    /* -W: chunks are written as soon as they are read */
+    bool copy_range;      /* -C: data goes file to file in the kernel (copy_file_range) */
+    pthread_mutex_t lock; /* the copy's shared state below, and the messages */
+    /* Data writes into the target, one at a time (the kernel writes one
+     * file one writer at a time, and spins while the others wait): workers
+     * queue them, and whichever worker finds no one writing becomes the
+     * writer and does every queued write, its own and the others', so the
+     * writing goes on in a thread that is running instead of passing a lock
+     * to a sleeping one for each piece (a wake-up each, which on a loaded
+     * host waits for a CPU: perf sched showed the copy's threads asleep
+     * most of the time). wlock guards the queue. */
+    pthread_mutex_t wlock;
+    pthread_cond_t wdone; /* a queued write finished */
+    struct wjob *wq;
+    size_t wq_head, wq_n, wq_cap; /* ring: wq_n jobs from wq_head */
+    bool writing;                 /* a worker is draining the queue */
+    bool wfailed;                 /* a queued write failed: the rest are dropped */
     pthread_cond_t turn;
     uint64_t next_chunk; /* next chunk a worker takes */
     uint64_t write_turn; /* without -W: the chunk whose turn it is to be written */
     uint64_t done_bytes; /* for -p */
     bool failed;
+    bool reported; /* an error was printed (under lock): only the first is */
 };
 
 /* One batch of clusters for the compression workers. */
@@ -209,8 +225,10 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
             verr_clear(&err);
             if (block_pread(s->bd, buf, n, rel, &err) < 0) {
                 pthread_mutex_lock(&cv->lock);
-                img_error("error while reading at byte %llu: %s", (unsigned long long)off,
-                          verr_msg(&err));
+                if (!cv->reported)
+                    img_error("error while reading at byte %llu: %s", (unsigned long long)off,
+                              verr_msg(&err));
+                cv->reported = true;
                 pthread_mutex_unlock(&cv->lock);
                 return -EIO;
             }
@@ -231,53 +249,135 @@ struct pending {
         struct block_map m;
     } * items;
     size_t n, cap;
+    unsigned left; /* this worker's writes queued and not done yet */
+    bool failed;   /* one of them failed */
 };
 
 static int dst_error(struct convert *cv, const char *what, uint64_t off, struct verr *err)
 {
     pthread_mutex_lock(&cv->lock);
-    img_error("error while %s at byte %llu: %s", what, (unsigned long long)off, verr_msg(err));
+    /* The first failure is the one to tell: the other workers' writes fail
+     * after it for the same reason, or because of it. */
+    if (!cv->reported)
+        img_error("error while %s at byte %llu: %s", what, (unsigned long long)off, verr_msg(err));
+    cv->reported = true;
     pthread_mutex_unlock(&cv->lock);
     return -EIO;
 }
 
-/* Writes to the target. Whole clusters not allocated yet are reserved with
- * block_map_alloc and written without the image's lock, so the workers
- * write in parallel; the rest goes through block_pwrite. */
-static int write_mapped(struct convert *cv, const uint8_t *buf, uint64_t off,
-                        const struct block_map *m)
+/* One queued data write: a range block_map_alloc reserved (written to
+ * the file, then committed), or, with mapped false, a block_pwrite into a
+ * target without clusters. *left counts the queuing worker's unfinished
+ * jobs, *failed is set when this one failed. */
+struct wjob {
+    const uint8_t *buf;
+    uint64_t off, len;
+    struct block_map m;
+    bool mapped;
+    unsigned *left;
+    bool *failed;
+};
+
+static int wjob_run(struct convert *cv, const struct wjob *j)
 {
     struct verr err;
     verr_clear(&err);
-    /* The kernel writes one file one writer at a time (and spins while it
-     * waits): queue here instead, asleep. */
-    pthread_mutex_lock(&cv->wlock);
-    for (uint64_t done = 0; done < m->length;) {
-        ssize_t n = pwrite(m->fd, buf + done, m->length - done, (off_t)(m->host_offset + done));
+    if (!j->mapped) {
+        if (block_pwrite(cv->dst, j->buf, j->len, j->off, &err) < 0)
+            return dst_error(cv, "writing", j->off, &err);
+        return 0;
+    }
+    for (uint64_t done = 0; done < j->m.length;) {
+        ssize_t n =
+            pwrite(j->m.fd, j->buf + done, j->m.length - done, (off_t)(j->m.host_offset + done));
         if (n <= 0) {
-            pthread_mutex_unlock(&cv->wlock);
             verr_errno(&err, n < 0 ? errno : EIO, "could not write");
-            return dst_error(cv, "writing", off, &err);
+            block_map_commit(cv->dst, j->off, &j->m, NULL); /* given back unwritten */
+            return dst_error(cv, "writing", j->off, &err);
         }
         done += (uint64_t)n;
     }
-    pthread_mutex_unlock(&cv->wlock);
-    if (block_map_commit(cv->dst, off, m, &err) < 0)
-        return dst_error(cv, "writing", off, &err);
+    if (block_map_commit(cv->dst, j->off, &j->m, &err) < 0)
+        return dst_error(cv, "writing", j->off, &err);
     return 0;
 }
 
-/* The writes a worker reserved, done. */
+/* Queues a write; the caller waits for its jobs with wq_wait before it
+ * reuses their buffers. The first worker to find no writer drains the
+ * queue. */
+static void wq_submit(struct convert *cv, const struct wjob *j)
+{
+    pthread_mutex_lock(&cv->wlock);
+    if (cv->wq_n == cv->wq_cap) { /* grow the ring, unrolled in order */
+        size_t cap = cv->wq_cap ? 2 * cv->wq_cap : 32;
+        struct wjob *q = xmalloc(cap * sizeof(*q));
+        for (size_t i = 0; i < cv->wq_n; i++)
+            q[i] = cv->wq[(cv->wq_head + i) % cv->wq_cap];
+        free(cv->wq);
+        cv->wq = q;
+        cv->wq_cap = cap;
+        cv->wq_head = 0;
+    }
+    cv->wq[(cv->wq_head + cv->wq_n) % cv->wq_cap] = *j;
+    cv->wq_n++;
+    (*j->left)++;
+    if (cv->writing) {
+        pthread_mutex_unlock(&cv->wlock);
+        return;
+    }
+    cv->writing = true;
+    while (cv->wq_n) {
+        struct wjob job = cv->wq[cv->wq_head];
+        cv->wq_head = (cv->wq_head + 1) % cv->wq_cap;
+        cv->wq_n--;
+        bool skip = cv->wfailed;
+        pthread_mutex_unlock(&cv->wlock);
+        int r = -EIO;
+        if (!skip) /* after a failure: nothing more is written (one message) */
+            r = wjob_run(cv, &job);
+        else if (job.mapped) /* the reservation given back unwritten */
+            block_map_commit(cv->dst, job.off, &job.m, NULL);
+        pthread_mutex_lock(&cv->wlock);
+        if (r < 0)
+            *job.failed = cv->wfailed = true;
+        if (--*job.left == 0) /* its worker may go on */
+            pthread_cond_broadcast(&cv->wdone);
+    }
+    cv->writing = false;
+    pthread_mutex_unlock(&cv->wlock);
+}
+
+/* Waits until the jobs counted in *left are written; <0 if one failed. */
+static int wq_wait(struct convert *cv, unsigned *left, bool *failed)
+{
+    pthread_mutex_lock(&cv->wlock);
+    while (*left)
+        pthread_cond_wait(&cv->wdone, &cv->wlock);
+    bool f = *failed;
+    *failed = false;
+    pthread_mutex_unlock(&cv->wlock);
+    return f ? -EIO : 0;
+}
+
+/* Writes to the target. Whole clusters not allocated yet are reserved with
+ * block_map_alloc and written without the image's lock, through the queue
+ * above; the rest goes through block_pwrite. */
+static int write_mapped(struct convert *cv, const uint8_t *buf, uint64_t off,
+                        const struct block_map *m, struct pending *p)
+{
+    struct wjob j = {
+        .buf = buf, .off = off, .m = *m, .mapped = true, .left = &p->left, .failed = &p->failed};
+    wq_submit(cv, &j);
+    return 0;
+}
+
+/* The writes a worker reserved, done (queued, then waited for). */
 static int flush_pending(struct convert *cv, struct pending *p)
 {
-    int r = 0;
     for (size_t i = 0; i < p->n; i++)
-        if (r == 0)
-            r = write_mapped(cv, p->items[i].buf, p->items[i].off, &p->items[i].m);
-        else /* after a failure: give the reservations back unwritten */
-            block_map_commit(cv->dst, p->items[i].off, &p->items[i].m, NULL);
+        write_mapped(cv, p->items[i].buf, p->items[i].off, &p->items[i].m, p);
     p->n = 0;
-    return r;
+    return wq_wait(cv, &p->left, &p->failed);
 }
 
 static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint64_t len,
@@ -304,8 +404,11 @@ static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint6
                 pend->items[pend->n].off = off;
                 pend->items[pend->n].m = m;
                 pend->n++;
-            } else if (write_mapped(cv, buf, off, &m) < 0) {
-                return -EIO;
+            } else {
+                struct pending one = {0};
+                write_mapped(cv, buf, off, &m, &one);
+                if (wq_wait(cv, &one.left, &one.failed) < 0)
+                    return -EIO;
             }
             buf += m.length;
             off += m.length;
@@ -319,15 +422,19 @@ static int dst_write(struct convert *cv, const uint8_t *buf, uint64_t off, uint6
             n = cs - off % cs;
         /* A target without clusters (raw) takes no lock of its own: its
          * writers would meet on the file's lock in the kernel, which spins
-         * (perf: a fifth of a vhdx -> raw copy's CPU); they queue here,
-         * asleep, as write_mapped's do. */
-        if (!cs)
-            pthread_mutex_lock(&cv->wlock);
-        r = block_pwrite(cv->dst, buf, n, off, &err);
-        if (!cs)
-            pthread_mutex_unlock(&cv->wlock);
-        if (r < 0)
+         * (perf: a fifth of a vhdx -> raw copy's CPU); they go through the
+         * write queue, as write_mapped's do (waited for in flush_pending,
+         * or here without a pending list). */
+        if (!cs) {
+            struct pending one = {0}, *q = pend ? pend : &one;
+            struct wjob j = {
+                .buf = buf, .off = off, .len = n, .left = &q->left, .failed = &q->failed};
+            wq_submit(cv, &j);
+            if (!pend && wq_wait(cv, &one.left, &one.failed) < 0)
+                return -EIO;
+        } else if (block_pwrite(cv->dst, buf, n, off, &err) < 0) {
             return dst_error(cv, "writing", off, &err);
+        }
         buf += n;
         off += n;
         len -= n;
@@ -873,6 +980,7 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     struct convert cv = {0};
     pthread_mutex_init(&cv.lock, NULL);
     pthread_mutex_init(&cv.wlock, NULL);
+    pthread_cond_init(&cv.wdone, NULL);
     pthread_cond_init(&cv.turn, NULL);
     int c, ret = 1;
     bool created = false;
@@ -1155,6 +1263,8 @@ out:
     free(cv.cmp);
     pthread_cond_destroy(&cv.turn);
     pthread_mutex_destroy(&cv.wlock);
+    pthread_cond_destroy(&cv.wdone);
+    free(cv.wq);
     pthread_mutex_destroy(&cv.lock);
     free(snap_id);
     free(snap_name);
