@@ -34,6 +34,8 @@
 #define VNET_F_HOST_UFO   14
 #define VNET_F_MRG_RXBUF  15
 #define VNET_F_STATUS     16
+#define VNET_F_CTRL_VQ    17
+#define VNET_F_MQ         22
 
 #define VNET_HDR_F_NEEDS_CSUM 1
 #define VNET_HDR_F_DATA_VALID 2
