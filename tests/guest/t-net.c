@@ -41,7 +41,9 @@
  *    (last); after the exchanges above (pair 0 only, the default), VQ_PAIRS_SET 0 and
  *    max + 1 must be answered ERR and N OK; then on each pair a UDP datagram from port
  *    net_mq_port= + pair (6000) to the peer's net_mq_echo= (7), whose echo must come back
- *    on that pair's receive queue (a multiqueue tap answers a flow on its queue).
+ *    on that pair's receive queue (a multiqueue tap answers a flow on its queue); with
+ *    net_pause=1 the datagrams go again on every pair after the pause, the pair count
+ *    not set again (it must have survived the save and restore).
  * Without a virtio-net device the test drives an Intel 82540EM (e1000,
  * 8086:100e) instead, with a small polled driver: subsystem id, EEPROM
  * checksum (0xBABA) and MAC through EERD, RAL0/RAH0, the PHY's identity and
@@ -1185,10 +1187,13 @@ static bool mq_udp_recv(struct net *nt, unsigned pi, uint16_t port, const char *
     }
 }
 
+static void mq_echo(struct net *nt);
+
 /* After the single-pair exchanges: VQ_PAIRS_SET with bad counts (ERR), then N (OK), then
  * one UDP datagram per pair from port net_mq_port + pair to the peer's echo port
  * net_mq_echo; a multiqueue tap steers each flow's answer to the queue it came from, so the
  * echo must come back on the same pair's receive queue. */
+
 static void mq_exchange(struct net *nt)
 {
     struct guest *g = nt->g;
@@ -1200,27 +1205,33 @@ static void mq_exchange(struct net *nt)
     if (!tap_ok(&g->tap, ack == 0, "net: VQ_PAIRS_SET %u answered VIRTIO_NET_OK (got %d)", mq_n,
                 ack))
         return;
+    for (unsigned pi = 1; pi < mq_n; pi++) {
+        for (uint16_t i = 0; i < VQ_SIZE; i++)
+            mq_post_rx(&mq_pairs[pi], i);
+        mq_kick(d, (uint16_t)(2 * pi), mq_pairs[pi].rx_notify);
+    }
+    mq_echo(nt);
+}
+
+/* One datagram per pair to the echo port, each answer awaited on the same pair (also after
+ * a save and restore: the active pair count must have travelled). */
+static void mq_echo(struct net *nt)
+{
+    struct guest *g = nt->g;
+    struct vdev *d = nt->d;
     uint64_t base = 6000, echo = 7;
     param_u64(g, "net_mq_port", false, false, &base);
     param_u64(g, "net_mq_echo", false, false, &echo);
-    for (unsigned pi = 0; pi < mq_n; pi++) {
-        struct mq_pair *p = &mq_pairs[pi];
-        if (pi == 0) {
-            /* Pair 0 keeps its ring and buffers: this code takes over their indices. */
-            p->rx = &rx_ring;
-            p->tx = &tx_ring;
-            p->rx_notify = nt->rx_notify;
-            p->tx_notify = nt->tx_notify;
-            p->rx_avail = d->avail_idx;
-            p->rx_last_used = nt->rx_last_used;
-            p->tx_avail = nt->tx_avail;
-            p->bufs = rxbuf;
-        } else {
-            for (uint16_t i = 0; i < VQ_SIZE; i++)
-                mq_post_rx(p, i);
-            mq_kick(d, (uint16_t)(2 * pi), p->rx_notify);
-        }
-    }
+    /* Pair 0 keeps its ring and buffers: this code takes over their indices. */
+    struct mq_pair *p0 = &mq_pairs[0];
+    p0->rx = &rx_ring;
+    p0->tx = &tx_ring;
+    p0->rx_notify = nt->rx_notify;
+    p0->tx_notify = nt->tx_notify;
+    p0->rx_avail = d->avail_idx;
+    p0->rx_last_used = nt->rx_last_used;
+    p0->tx_avail = nt->tx_avail;
+    p0->bufs = rxbuf;
     for (unsigned pi = 0; pi < mq_n; pi++) {
         char msg[32];
         format_buf(msg, sizeof(msg), "vireo mq pair %u", pi);
@@ -1294,7 +1305,11 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
             tap_ok(&g->tap, (virtio_cfg8(nt->d, 6) & 1) == 1,
                    "net: config status has LINK_UP after the pause");
         }
-        if (!arp(nt))
+        /* With N pairs active the host's ARP reply may come on any of them: the echoes on
+         * every pair (the pair count must have been restored) stand for it. */
+        if (mq_n && !nt->e1000)
+            mq_echo(nt);
+        else if (!arp(nt))
             return;
         if (do_dhcp) {
             uint64_t size = 1000;

@@ -797,7 +797,7 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
     if (rc < 0 && rc != -ENOENT)
         return rc;
     unsigned saved_max = rc == 0 ? (unsigned)state_get_le(mq, 2) : 0;
-    unsigned saved_active = rc == 0 ? (unsigned)state_get_le(mq, 2 + 2) : 0;
+    unsigned saved_active = rc == 0 ? (unsigned)state_get_le(mq + 2, 2) : 0;
     if ((rc == 0) != n->mq || (n->mq && saved_max != n->max_pairs))
         return verr_set(err, EINVAL,
                         "field 'net.mq': the saved NIC had %u queue pairs%s, this one has %u%s",
