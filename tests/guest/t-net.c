@@ -1189,6 +1189,97 @@ static bool mq_udp_recv(struct net *nt, unsigned pi, uint16_t port, const char *
 
 static void mq_echo(struct net *nt);
 
+/* Pair 0 keeps its ring and buffers: the mq_pair code takes over their indices (and gives
+ * them back with mq_give_pair0). */
+static void mq_take_pair0(struct net *nt)
+{
+    struct mq_pair *p0 = &mq_pairs[0];
+    p0->rx = &rx_ring;
+    p0->tx = &tx_ring;
+    p0->rx_notify = nt->rx_notify;
+    p0->tx_notify = nt->tx_notify;
+    p0->rx_avail = nt->d->avail_idx;
+    p0->rx_last_used = nt->rx_last_used;
+    p0->tx_avail = nt->tx_avail;
+    p0->bufs = rxbuf;
+}
+
+static void mq_give_pair0(struct net *nt)
+{
+    nt->d->avail_idx = mq_pairs[0].rx_avail;
+    nt->rx_last_used = mq_pairs[0].rx_last_used;
+    nt->tx_avail = mq_pairs[0].tx_avail;
+}
+
+/* net_flood=N with net_mq=: each round puts VQ_SIZE 106-byte UDP frames (source port
+ * 4000 + pair, to the peer's port 9) on every pair's transmit queue, kicks them all, and
+ * waits for all; what comes back is reposted on each pair (bench/virtio-net's multiqueue
+ * row: one network thread serving every pair). */
+static void mq_flood(struct net *nt, uint64_t count)
+{
+    static uint8_t frames[MQ_MAX][VQ_SIZE][HDR + 128] __attribute__((aligned(64)));
+    uint32_t ulen = 8 + 64;
+    mq_take_pair0(nt);
+    for (unsigned pi = 0; pi < mq_n; pi++)
+        for (unsigned i = 0; i < VQ_SIZE; i++) {
+            uint8_t *f = frames[pi][i];
+            memset(f, 0, HDR + 128);
+            uint32_t o = ip_frame(f + HDR, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 17, ulen);
+            put16be(f + HDR + o, (uint16_t)(4000 + pi));
+            put16be(f + HDR + o + 2, 9);
+            put16be(f + HDR + o + 4, (uint16_t)ulen); /* checksum 0: none */
+            mq_pairs[pi].tx->desc[i] =
+                (struct vq_desc){(uint64_t)(uintptr_t)f, HDR + o + ulen, 0, 0};
+        }
+    uint64_t start = rdtsc(), sent = 0;
+    bool stuck = false;
+    while (sent < count && !stuck) {
+        unsigned batch[MQ_MAX];
+        for (unsigned pi = 0; pi < mq_n; pi++) {
+            struct mq_pair *p = &mq_pairs[pi];
+            uint64_t left = count - sent;
+            batch[pi] = left < VQ_SIZE ? (unsigned)left : VQ_SIZE;
+            sent += batch[pi];
+            for (unsigned i = 0; i < batch[pi]; i++)
+                p->tx->avail.ring[(p->tx_avail + i) % VQ_SIZE] = (uint16_t)i;
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            p->tx_avail = (uint16_t)(p->tx_avail + batch[pi]);
+            p->tx->avail.idx = p->tx_avail;
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            if (batch[pi])
+                mq_kick(nt->d, (uint16_t)(2 * pi + 1), p->tx_notify);
+        }
+        for (unsigned pi = 0; pi < mq_n && !stuck; pi++) {
+            struct mq_pair *p = &mq_pairs[pi];
+            uint64_t t0 = rdtsc();
+            while (*(volatile uint16_t *)&p->tx->used.idx != p->tx_avail) {
+                if (rdtsc() - t0 > 20000000000ull) {
+                    stuck = true;
+                    break;
+                }
+                cpu_pause();
+            }
+            p->sent += batch[pi];
+            bool reposted = false;
+            while (*(volatile uint16_t *)&p->rx->used.idx != p->rx_last_used) {
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
+                uint32_t id = p->rx->used.ring[p->rx_last_used % VQ_SIZE].id;
+                p->rx_last_used++;
+                p->received++;
+                if (id < VQ_SIZE)
+                    mq_post_rx(p, (uint16_t)id);
+                reposted = true;
+            }
+            if (reposted)
+                mq_kick(nt->d, (uint16_t)(2 * pi), p->rx_notify);
+        }
+    }
+    mq_give_pair0(nt);
+    tap_ok(&nt->g->tap, !stuck,
+           "flood: %llu frames of %u bytes sent over %u pairs (%llu TSC ticks)",
+           (unsigned long long)sent, 14 + 20 + ulen, mq_n, (unsigned long long)(rdtsc() - start));
+}
+
 /* After the single-pair exchanges: VQ_PAIRS_SET with bad counts (ERR), then N (OK), then
  * one UDP datagram per pair from port net_mq_port + pair to the peer's echo port
  * net_mq_echo; a multiqueue tap steers each flow's answer to the queue it came from, so the
@@ -1218,20 +1309,12 @@ static void mq_exchange(struct net *nt)
 static void mq_echo(struct net *nt)
 {
     struct guest *g = nt->g;
-    struct vdev *d = nt->d;
     uint64_t base = 6000, echo = 7;
     param_u64(g, "net_mq_port", false, false, &base);
     param_u64(g, "net_mq_echo", false, false, &echo);
-    /* Pair 0 keeps its ring and buffers: this code takes over their indices. */
-    struct mq_pair *p0 = &mq_pairs[0];
-    p0->rx = &rx_ring;
-    p0->tx = &tx_ring;
-    p0->rx_notify = nt->rx_notify;
-    p0->tx_notify = nt->tx_notify;
-    p0->rx_avail = d->avail_idx;
-    p0->rx_last_used = nt->rx_last_used;
-    p0->tx_avail = nt->tx_avail;
-    p0->bufs = rxbuf;
+    mq_take_pair0(nt);
+    if (echo == 0) /* net_mq_echo=0: no echo server (bench/virtio-net's flood) */
+        return;
     for (unsigned pi = 0; pi < mq_n; pi++) {
         char msg[32];
         format_buf(msg, sizeof(msg), "vireo mq pair %u", pi);
@@ -1245,10 +1328,7 @@ static void mq_echo(struct net *nt)
     for (unsigned pi = 0; pi < mq_n; pi++)
         tap_diag(&g->tap, "net: mq pair %u: sent %llu received %llu", pi,
                  (unsigned long long)mq_pairs[pi].sent, (unsigned long long)mq_pairs[pi].received);
-    /* Pair 0's bookkeeping goes back to the single-pair code. */
-    d->avail_idx = mq_pairs[0].rx_avail;
-    nt->rx_last_used = mq_pairs[0].rx_last_used;
-    nt->tx_avail = mq_pairs[0].tx_avail;
+    mq_give_pair0(nt);
 }
 
 /* The exchanges the options ask for, over whichever NIC was started. */
@@ -1323,7 +1403,9 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
         return;
     }
     uint64_t count;
-    if (param_u64(g, "net_flood", false, false, &count))
+    if (param_u64(g, "net_flood", false, false, &count) && mq_n > 1 && !nt->e1000)
+        mq_flood(nt, count);
+    else if (param_u64(g, "net_flood", false, false, &count))
         flood(nt, count);
     uint64_t port;
     if (param_u64(g, "net_udp_tx", false, false, &port)) {
