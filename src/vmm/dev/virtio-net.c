@@ -70,11 +70,9 @@
 #define RXQ(pair)      (2 * (pair)) /* queue layout: rx0, tx0, rx1, tx1, ..., control */
 #define TXQ(pair)      (2 * (pair) + 1)
 
-/* The control queue (§5.1.6.5): class, command, data; then the device's one-byte ack. */
-#define NET_CTRL_MQ              4
-#define NET_CTRL_MQ_VQ_PAIRS_SET 0
-#define NET_OK                   0
-#define NET_ERR                  1
+/* The control queue's one-byte ack (§5.1.6.5), after the command (virtio-net-hdr.c). */
+#define NET_OK  0
+#define NET_ERR 1
 
 struct pending_frame {
     uint8_t *data;
@@ -437,15 +435,10 @@ static uint8_t ctrl_command(struct virtio_net *n, const struct vq_chain *c)
 {
     uint8_t cmd[4];
     uint64_t got = vq_chain_read(c, 0, cmd, sizeof(cmd));
-    if (got < 2 || cmd[0] != NET_CTRL_MQ || cmd[1] != NET_CTRL_MQ_VQ_PAIRS_SET) {
-        drop_warn(n, "control command class %u command %u not supported: VIRTIO_NET_ERR",
-                  got >= 1 ? cmd[0] : 0, got >= 2 ? cmd[1] : 0);
-        return NET_ERR;
-    }
-    unsigned pairs = cmd[2] | cmd[3] << 8;
-    if (got < 4 || !has(n->features, VNET_F_MQ) || pairs < 1 || pairs > n->max_pairs) {
-        drop_warn(n, "VQ_PAIRS_SET %u refused (MQ %snegotiated, 1 to %u pairs): VIRTIO_NET_ERR",
-                  got < 4 ? 0 : pairs, has(n->features, VNET_F_MQ) ? "" : "not ", n->max_pairs);
+    unsigned pairs;
+    struct verr err = {0};
+    if (vnet_ctrl_parse_pairs(cmd, (size_t)got, n->features, n->max_pairs, &pairs, &err) < 0) {
+        drop_warn(n, "%s: VIRTIO_NET_ERR", verr_msg(&err));
         return NET_ERR;
     }
     if (set_pairs(n, pairs) < 0)
