@@ -598,6 +598,14 @@ static int attach_net_live(struct hp_attach *a)
                     domain_net_type_to_string(n->type));
         return -1;
     }
+    /* TODO: a multiqueue tap on hot-plug (getfd per queue, netdev_add fds=). */
+    if (vmm_argv_net_queues(n) > 1) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: <driver queues='%u'> on a hot-plugged "
+                    "interface (%s) is not supported; define it in the domain",
+                    n->driver_queues, n->mac);
+        return -1;
+    }
     /* <mtu>, <bandwidth>, <link> and the rest: vmm_support_check, as at start. */
     /* A user alias, or netN with the smallest N no interface of the live domain uses. */
     if (user_alias(n->alias))

@@ -535,7 +535,7 @@ void vd_domain_job_start(struct vd_job *job)
     if (job->migrate_in)
         vd_migrate_tls_start_args(dom, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
-    vd_net_fds_close(net_fds, dom->def->nnets); /* the start has its own copies */
+    vd_net_fds_close(net_fds, vmm_argv_net_nfds(dom->def)); /* the start has its own copies */
     if (fd >= 0)
         close(fd); /* the start has its own copy */
     if (r < 0) {

@@ -28,28 +28,42 @@
 
 #include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
+#include "daemon/vmm-argv.h"
 #include "daemon/network.h"
 #include "daemon/vireod.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
 
-static int tap_open(const char *name, char out[IFNAMSIZ], struct verr *err)
+/* Opens the tap (queues > 1: with IFF_MULTI_QUEUE, once per queue, the later opens on the
+ * name the first got) into fds[0..queues). Returns 0, or a negative errno with none open. */
+static int tap_open(const char *name, char out[IFNAMSIZ], unsigned queues, int *fds,
+                    struct verr *err)
 {
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return verr_errno(err, errno, "cannot open /dev/net/tun");
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    for (unsigned q = 0; q < queues; q++) {
+        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
         int e = errno;
-        close(fd);
-        return verr_errno(err, e, "Unable to create tap device %s", name);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (queues > 1 ? IFF_MULTI_QUEUE : 0);
+        snprintf(ifr.ifr_name, IFNAMSIZ, "%s", q ? out : name);
+        if (fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) < 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0) {
+            for (unsigned i = 0; i < q; i++)
+                close(fds[i]);
+            if (q == 0 && e == ENOENT)
+                return verr_errno(err, e, "cannot open /dev/net/tun");
+            return verr_errno(err, e, "Unable to create tap device %s", q ? out : name);
+        }
+        if (q == 0)
+            snprintf(out, IFNAMSIZ, "%s", ifr.ifr_name);
+        fds[q] = fd;
     }
-    snprintf(out, IFNAMSIZ, "%s", ifr.ifr_name);
-    return fd;
+    return 0;
 }
 
 static bool valid_ifname(const char *s)
@@ -260,6 +274,7 @@ static int merge_network_port(struct vd_daemon *d, struct domain_net *n, char **
     return r;
 }
 
+/* fd_out: vmm_argv_net_queues(n) descriptors. */
 static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_net *n, int *fd_out,
                        struct verr *err)
 {
@@ -340,10 +355,11 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
         mtu = bm;
     }
     char name[IFNAMSIZ];
-    int fd = tap_open(n->target_dev ? n->target_dev : "vnet%d", name, err);
-    if (fd < 0) {
+    unsigned queues = vmm_argv_net_queues(n);
+    r = tap_open(n->target_dev ? n->target_dev : "vnet%d", name, queues, fd_out, err);
+    if (r < 0) {
         free(net_bridge);
-        return fd;
+        return r;
     }
     if (managed_tap) {
         unsigned char mac[6];
@@ -364,12 +380,12 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
         r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, err);
     free(net_bridge);
     if (r < 0) {
-        close(fd); /* not persistent: the device goes with its descriptor */
+        for (unsigned q = 0; q < queues; q++)
+            close(fd_out[q]); /* not persistent: the device goes with its descriptors */
         return r;
     }
     if (!n->target_dev)
         n->target_dev = xstrdup(name);
-    *fd_out = fd;
     return 0;
 }
 
@@ -386,16 +402,17 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
-    int *fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(*fds));
-    for (size_t i = 0; i < def->nnets; i++)
+    size_t nfds = vmm_argv_net_nfds(def);
+    int *fds = xcalloc(nfds ? nfds : 1, sizeof(*fds));
+    for (size_t i = 0; i < nfds; i++)
         fds[i] = -1;
     for (size_t i = 0; i < def->nnets; i++) {
-        int r = prepare_one(d, uuid, &def->nets[i], &fds[i], err);
+        int r = prepare_one(d, uuid, &def->nets[i], &fds[vmm_argv_net_fd_index(def, i)], err);
         if (r < 0) {
             for (size_t j = 0; j < i; j++)
-                if (fds[j] >= 0)
+                if (fds[vmm_argv_net_fd_index(def, j)] >= 0)
                     release_one(uuid, &def->nets[j]);
-            vd_net_fds_close(fds, def->nnets);
+            vd_net_fds_close(fds, nfds);
             return r;
         }
     }
@@ -408,6 +425,11 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
+    if (vmm_argv_net_queues(n) > 1) /* hotplug.c refuses it first */
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: <driver queues='%u'> on a hot-plugged "
+                        "interface (%s) is not supported; define it in the domain",
+                        n->driver_queues, n->mac);
     return prepare_one(d, uuid, n, fd_out, err);
 }
 

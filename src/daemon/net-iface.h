@@ -17,8 +17,10 @@ struct verr;
 /*
  * Creates and configures a tap for every interface of def that needs one,
  * and names it in def (<target dev='vnetN'/> in the live definition).
- * *fds_out gets def->nnets descriptors (close-on-exec; -1 for interfaces
- * without a tap); free with vd_net_fds_close. On error nothing is left.
+ * *fds_out gets vmm_argv_net_nfds(def) descriptors (close-on-exec; -1 for
+ * interfaces without a tap), laid out as vmm-argv.h says (<driver
+ * queues='N'/>: N queues of one multiqueue tap); free with vd_net_fds_close. On error nothing is
+ * left.
  */
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
 void vd_net_fds_close(int *fds, size_t n);

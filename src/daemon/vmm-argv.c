@@ -226,19 +226,51 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     free(alias);
 }
 
-/* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
-/* A tap interface's descriptor comes from the daemon (net-iface.h). */
-static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, int fd)
+unsigned vmm_argv_net_queues(const struct domain_net *n)
 {
-    if (n->type == DOMAIN_NET_USER)
+    return n->type != DOMAIN_NET_USER && n->driver_queues > 1 ? n->driver_queues : 1;
+}
+
+size_t vmm_argv_net_fd_index(const struct domain_def *def, size_t i)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < i && j < def->nnets; j++)
+        k += vmm_argv_net_queues(&def->nets[j]);
+    return k;
+}
+
+size_t vmm_argv_net_nfds(const struct domain_def *def)
+{
+    return vmm_argv_net_fd_index(def, def->nnets);
+}
+
+/* libvirt's names: -netdev id=hostnetN and the alias netN, N the interface's index. */
+/* A tap interface's descriptors come from the daemon (net-iface.h): fd= for one queue;
+ * fds=a:b:... and mq=on,vectors=2N+2 for <driver queues='N'/>, as libvirt passes them. */
+static void add_net(struct argv_b *a, const struct domain_net *n, size_t i, const int *fds)
+{
+    unsigned queues = vmm_argv_net_queues(n);
+    if (n->type == DOMAIN_NET_USER) {
         addf2(a, "-netdev", xasprintf("user,id=hostnet%zu", i));
-    else
-        addf2(a, "-netdev", xasprintf("tap,fd=%d,id=hostnet%zu", fd, i));
+    } else if (queues == 1) {
+        addf2(a, "-netdev", xasprintf("tap,fd=%d,id=hostnet%zu", fds[0], i));
+    } else {
+        struct buf l = BUF_INIT;
+        for (unsigned q = 0; q < queues; q++)
+            buf_printf(&l, "%s%d", q ? ":" : "", fds[q]);
+        char *list = buf_detach(&l, NULL);
+        addf2(a, "-netdev", xasprintf("tap,fds=%s,id=hostnet%zu", list, i));
+        free(list);
+    }
     struct buf b = BUF_INIT;
     /* <model type='e1000'>: QEMU's e1000; otherwise (virtio, or none) virtio-net-pci */
     bool e1000 = n->model && strcmp(n->model, "e1000") == 0;
-    char *dev = xasprintf("%s,netdev=hostnet%zu,id=net%zu,mac=%s",
-                          e1000 ? "e1000" : "virtio-net-pci", i, i, n->mac);
+    char *dev = queues > 1
+                    ? xasprintf("virtio-net-pci,mq=on,vectors=%u,netdev=hostnet%zu,id=net%zu,"
+                                "mac=%s",
+                                2 * queues + 2, i, i, n->mac)
+                    : xasprintf("%s,netdev=hostnet%zu,id=net%zu,mac=%s",
+                                e1000 ? "e1000" : "virtio-net-pci", i, i, n->mac);
     buf_append(&b, dev, strlen(dev));
     free(dev);
     for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told (F_MTU) */
@@ -682,7 +714,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     if (r < 0)
         return r;
     for (size_t i = 0; i < def->nnets; i++)
-        if (def->nets[i].type != DOMAIN_NET_USER && (!paths->net_fds || paths->net_fds[i] < 0))
+        if (def->nets[i].type != DOMAIN_NET_USER &&
+            (!paths->net_fds || paths->net_fds[vmm_argv_net_fd_index(def, i)] < 0))
             return verr_set(err, EINVAL, "internal error: interface %s has no tap device",
                             def->nets[i].mac);
 
@@ -794,7 +827,9 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                     add_disk(&a, &def->disks[i], i);
             for (size_t i = 0; i < def->nnets; i++)
                 if (AT(def->nets[i].address))
-                    add_net(&a, &def->nets[i], i, paths->net_fds ? paths->net_fds[i] : -1);
+                    add_net(&a, &def->nets[i], i,
+                            paths->net_fds ? paths->net_fds + vmm_argv_net_fd_index(def, i)
+                                           : (const int[]){-1});
             const struct domain_memballoon *b = def->memballoon;
             if (b && strcmp(b->model, "none") != 0 && AT(b->address))
                 add_simple(&a, "virtio-balloon-pci", "balloon0", &b->address);

@@ -18,14 +18,22 @@ struct vmm_argv_paths {
     const char *console; /* the serial port's unix socket */
     const char *pidfile;
     const char *vnc_socket; /* a VNC <listen type='socket'> without a socket= (may be NULL) */
-    /* The tap descriptor of each interface (def->nnets), -1 for a user-mode
-     * one; NULL when there are none (then a tap interface is refused). */
+    /* The tap descriptors of the interfaces, vmm_argv_net_nfds(def) of them: interface i's
+     * vmm_argv_net_queues from vmm_argv_net_fd_index(def, i) on (one, -1 for a user-mode
+     * one; N for <driver queues='N'/>, the queues of one multiqueue tap); NULL when there are
+     * none (then a tap interface is refused). */
     const int *net_fds;
     /* qemu.conf's vnc_tls: the x509 directory every VNC display's credentials come from, and
      * whether clients must present a certificate; NULL: no TLS. */
     const char *vnc_tls_dir;
     bool vnc_tls_verify;
 };
+
+/* The tap descriptors interface n takes: <driver queues='N'/> with N > 1 on a tap, else 1. */
+unsigned vmm_argv_net_queues(const struct domain_net *n);
+/* Where interface i's descriptors start in net_fds, and how many there are in all. */
+size_t vmm_argv_net_fd_index(const struct domain_def *def, size_t i);
+size_t vmm_argv_net_nfds(const struct domain_def *def);
 
 /*
  * Builds the NULL-terminated argument vector in *out (free with

@@ -604,8 +604,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     }
 
     if (a->net_fds) {
-        w->net_fds = xcalloc(def->nnets ? def->nnets : 1, sizeof(int));
-        for (size_t i = 0; i < def->nnets; i++) {
+        size_t nfds = vmm_argv_net_nfds(def);
+        w->net_fds = xcalloc(nfds ? nfds : 1, sizeof(int));
+        for (size_t i = 0; i < nfds; i++) {
             w->net_fds[i] = -1;
             w->nnet_fds = i + 1;
             if (a->net_fds[i] >= 0 &&

@@ -373,7 +373,14 @@ static const struct vmm_support_rule rules[] = {
     {"interface/boot@order", NULL, H, 0,
      "bootindex=N on the NIC (pc/q35; SeaBIOS boots it with an option ROM only); direct kernel "
      "boot starts the kernel whatever the order (as QEMU with -kernel)"},
-    {"interface/driver", NULL, R, 0, "driver options are not supported"},
+    {"interface/driver@queues", "tap", H, 0,
+     "a multiqueue tap: vireod opens it N times (IFF_MULTI_QUEUE) and passes -netdev tap,fds= "
+     "and virtio-net-pci,mq=on,vectors=2N+2, as libvirt; not on a hot-plugged interface"},
+    {"interface/driver@queues", "user", R, 0, "multiqueue network is not supported for: user"},
+    {"interface/driver@queues", "e1000", R, 0,
+     "multiqueue network is only supported with model 'virtio'"},
+    {"interface/driver@queues", "*", R, 0, "at most 16 queues are supported"},
+    {"interface/driver", NULL, R, 0, "driver options other than queues are not supported"},
     {"interface/target@dev", "tap", H, 0, "the tap device's name"},
     {"interface/target@dev", "*", R, 0, "a user-mode NIC has no host device"},
     {"interface", "mtu (tap)", H, 0, "the tap's MTU, and host_mtu= for the guest"},
@@ -1102,14 +1109,37 @@ out:
     return r;
 }
 
+/* <driver> with nothing but queues= (N > 1: a multiqueue tap; 1: the same as none). */
+static bool driver_only_queues(const struct domain_net *n)
+{
+    const struct xnode *d = n->driver_node;
+    if (n->driver_name || (d && d->nkids))
+        return false;
+    for (size_t i = 0; d && i < d->nattrs; i++)
+        if (strcmp(d->attrs[2 * i], "queues") != 0)
+            return false;
+    return true;
+}
+
 static int check_net(const struct domain_net *n, struct verr *err)
 {
     int r;
+    if (n->driver_queues > 1 && driver_only_queues(n)) {
+        const char *kind = n->type == DOMAIN_NET_USER                   ? "user"
+                           : n->model && strcmp(n->model, "e1000") == 0 ? "e1000"
+                           : n->driver_queues > 16                      ? "more"
+                                                                        : "tap";
+        char *shown = xasprintf("<driver queues='%u'> %s", n->driver_queues, n->mac);
+        r = probe("interface/driver@queues", kind, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
     if ((r = probe_attr("interface@type", "interface", "type", domain_net_type_to_string(n->type),
                         n->mac, err)) ||
         (r = probe_attr("interface/model@type", "model", "type", n->model ? n->model : "(default)",
                         n->mac, err)) ||
-        ((n->driver_name || n->driver_queues || n->driver_node) &&
+        ((n->driver_name || n->driver_queues || n->driver_node) && !driver_only_queues(n) &&
          (r = probe_present("interface/driver", "<interface><driver>", err))) ||
         (n->target_dev &&
          (r = probe("interface/target@dev", n->type == DOMAIN_NET_USER ? "user" : "tap",

@@ -562,7 +562,7 @@ static int qmp_netdev_del(struct qmp_session *ss, struct json_object *args,
     /* A tap's descriptor goes with its netdev, whether inherited (fd=N) or passed with getfd,
      * as in QEMU: the kernel then removes a tap nobody else holds. */
     struct net_options *n = &vm->backends->netdevs[i];
-    if (n->kind == NET_TAP && n->fd >= 0)
+    if (n->kind == NET_TAP && (n->fd >= 0 || n->nr_fds))
         n->fd_owned = true;
     vm_backends_drop(vm->backends, BACKEND_NETDEV, i);
     return 0;

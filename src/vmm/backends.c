@@ -105,6 +105,8 @@ void vm_backends_drop(struct vm_backends *be, enum backend_kind kind, int index)
         struct net_options *n = &be->netdevs[index];
         if (n->fd_owned && n->fd >= 0)
             close(n->fd);
+        for (unsigned i = 0; n->fd_owned && i < n->nr_fds; i++)
+            close(n->fds[i]);
         free((char *)n->id);
         free((char *)n->ifname);
         memset(n, 0, sizeof(*n));

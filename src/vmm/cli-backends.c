@@ -97,6 +97,27 @@ static int parse_net(const char *v, uint32_t *net, uint32_t *mask)
     return *mask == 0 || (*net & ~*mask) || ~*mask < 3 ? -EINVAL : 0;
 }
 
+/* fds=a:b:c: the inherited descriptors of a multiqueue tap, one per queue. */
+static int parse_fds(const char *v, struct net_options *o, const char *arg, struct verr *err)
+{
+    o->nr_fds = 0;
+    for (const char *p = v;;) {
+        char *end;
+        errno = 0;
+        unsigned long fd = strtoul(p, &end, 10);
+        if (end == p || errno || fd > 65535 || (*end && *end != ':'))
+            return verr_set(err, EINVAL, "-netdev %s: fds=%s is not a list of file descriptors",
+                            arg, v);
+        if (o->nr_fds == NET_MAX_QUEUES)
+            return verr_set(err, EINVAL, "-netdev %s: fds=%s (at most %u descriptors)", arg, v,
+                            NET_MAX_QUEUES);
+        o->fds[o->nr_fds++] = (int)fd;
+        if (!*end)
+            return 0;
+        p = end + 1;
+    }
+}
+
 int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
 {
     /* A slot netdev_del emptied is free again (hot-plug rounds add and remove netdevs). */
@@ -150,6 +171,15 @@ int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
                 r = verr_set(err, EINVAL, "-netdev %s: fd=%s is not a file descriptor", arg, v);
             else
                 o.fd = (int)fd;
+        } else if (o.kind == NET_TAP && cli_prop(item, "queues", &v)) {
+            uint64_t q;
+            if (str_to_u64(v, 10, &q) < 0 || q < 1 || q > NET_MAX_QUEUES)
+                r = verr_set(err, EINVAL, "-netdev %s: queues=%s (1 to %u supported)", arg, v,
+                             NET_MAX_QUEUES);
+            else
+                o.queues = (unsigned)q;
+        } else if (o.kind == NET_TAP && cli_prop(item, "fds", &v)) {
+            r = parse_fds(v, &o, arg, err);
         } else if (o.kind == NET_TAP &&
                    (cli_prop(item, "script", &v) || cli_prop(item, "downscript", &v))) {
             if (strcmp(v, "no"))
@@ -159,14 +189,30 @@ int cli_netdev(struct vm_backends *be, const char *arg, struct verr *err)
             bool on;
             if (cli_parse_bool(v, &on) < 0 || on)
                 r = verr_set(err, ENOTSUP, "-netdev %s: only vhost=off is supported", arg);
+        } else if (o.kind == NET_USER &&
+                   (cli_prop(item, "queues", &v) || cli_prop(item, "fds", &v))) {
+            /* multiqueue is a tap's: QEMU's user networking has no such parameter */
+            r = verr_set(err, EINVAL, "-netdev %s: Invalid parameter '%s'", arg,
+                         item[0] == 'q' ? "queues" : "fds");
         } else {
             r = verr_set(err, EINVAL, "-netdev %s: unknown %s option '%s'", arg, type, item);
         }
     }
     if (r == 0 && !id)
         r = verr_set(err, EINVAL, "-netdev %s: id= is required", arg);
-    if (r == 0 && o.kind == NET_TAP && (ifname != NULL) == (o.fd >= 0))
-        r = verr_set(err, EINVAL, "-netdev %s: tap needs exactly one of ifname= and fd=", arg);
+    /* QEMU's words for the combinations it refuses. */
+    if (r == 0 && o.kind == NET_TAP && o.fd >= 0 && (ifname || o.queues || o.nr_fds))
+        r = verr_set(err, EINVAL,
+                     "-netdev %s: ifname=, script=, downscript=, vnet_hdr=, helper=, queues=, "
+                     "fds=, and vhostfds= are invalid with fd=",
+                     arg);
+    if (r == 0 && o.kind == NET_TAP && o.nr_fds && (ifname || o.queues))
+        r = verr_set(err, EINVAL,
+                     "-netdev %s: ifname=, script=, downscript=, vnet_hdr=, helper=, queues=, "
+                     "and vhostfd= are invalid with fds=",
+                     arg);
+    if (r == 0 && o.kind == NET_TAP && !ifname && o.fd < 0 && !o.nr_fds)
+        r = verr_set(err, EINVAL, "-netdev %s: tap needs one of ifname=, fd= and fds=", arg);
     for (unsigned i = 0; r == 0 && i < be->nr_netdevs; i++)
         if (be->netdevs[i].id && !strcmp(be->netdevs[i].id, id)) /* netdev_del empties */
             r = verr_set(err, EEXIST, "-netdev %s: duplicate netdev id '%s'", arg, id);

@@ -1,8 +1,9 @@
 /*
  * fuzz-virtio-net.c - drives the virtio-net header handling
  * (vmm/dev/virtio-net-hdr.c) and the receive path's multi-chain virtqueue
- * calls (vq_pop / vq_unpop / vq_push_n, as MRG_RXBUF uses them) with
- * arbitrary bytes. Input: byte 0 picks what runs, bytes 1-8 are the
+ * calls (vq_pop / vq_unpop / vq_push_n, as MRG_RXBUF uses them) and the
+ * control queue's VQ_PAIRS_SET parse with arbitrary bytes (an accepted
+ * count lies in 1..max). Input: byte 0 picks what runs, bytes 1-8 are the
  * negotiated features, bytes 9-20 a virtio_net_hdr, the rest a frame (or,
  * for the queue part, guest RAM). Invariants a wrong check would break are
  * asserted: an accepted transmit header's checksum field lies inside the
@@ -108,7 +109,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint64_t features;
     memcpy(&features, data + 1, 8);
-    if (data[0] & 1)
+    if (data[0] & 2) {
+        unsigned max = data[9] % 17, pairs = 0;
+        struct verr err = {0};
+        if (vnet_ctrl_parse_pairs(data + 10, size - 10, features, max, &pairs, &err) == 0 &&
+            (pairs < 1 || pairs > max))
+            abort();
+    } else if (data[0] & 1)
         fuzz_queue(data + 1, size - 1);
     else
         fuzz_hdr(features, data + 9, data + 9 + VNET_HDR_LEN, size - 9 - VNET_HDR_LEN);

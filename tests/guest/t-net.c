@@ -35,7 +35,15 @@
  *    link status again and repeat the ARP exchange and (with net_dhcp=1) the ping: frames
  *    through the same device and backend after the restore;
  *  - net_flood=N: N 64-byte UDP datagrams to the peer's port 9, VQ_SIZE per
- *    notification (bench/virtio-net measures the host's cost per frame).
+ *    notification (bench/virtio-net measures the host's cost per frame);
+ *  - net_mq=N (1 to 8): negotiate CTRL_VQ and MQ, check max_virtqueue_pairs >= N and
+ *    num_queues = 2 * max + 1, set up N receive/transmit pairs and the control queue
+ *    (last); after the exchanges above (pair 0 only, the default), VQ_PAIRS_SET 0 and
+ *    max + 1 must be answered ERR and N OK; then on each pair a UDP datagram from port
+ *    net_mq_port= + pair (6000) to the peer's net_mq_echo= (7), whose echo must come back
+ *    on that pair's receive queue (a multiqueue tap answers a flow on its queue); with
+ *    net_pause=1 the datagrams go again on every pair after the pause, the pair count
+ *    not set again (it must have survived the save and restore).
  * Without a virtio-net device the test drives an Intel 82540EM (e1000,
  * 8086:100e) instead, with a small polled driver: subsystem id, EEPROM
  * checksum (0xBABA) and MAC through EERD, RAL0/RAH0, the PHY's identity and
@@ -62,12 +70,16 @@
 #define NET_F_MAC        (1ull << 5)
 #define NET_F_MRG_RXBUF  (1ull << 15)
 #define NET_F_STATUS     (1ull << 16)
+#define NET_F_CTRL_VQ    (1ull << 17)
+#define NET_F_MQ         (1ull << 22)
 #define HDR              12
 #define RXBUF            2048
 
 static struct vring rx_ring, tx_ring;
 static uint8_t rxbuf[VQ_SIZE][RXBUF] __attribute__((aligned(64)));
 static uint8_t txbuf[HDR + 1600] __attribute__((aligned(64)));
+static unsigned mq_n; /* net_mq=: queue pairs (0: no multiqueue) */
+static const char *mq_setup(struct vdev *d);
 
 static void w16(uint64_t a, uint16_t v)
 {
@@ -118,6 +130,11 @@ static const char *net_start(struct vdev *d, uint64_t extra)
     memset(&tx_ring, 0, sizeof(tx_ring));
     virtio_set_vring(d, 0, &rx_ring);
     virtio_set_vring(d, 1, &tx_ring);
+    if (mq_n) {
+        const char *why = mq_setup(d);
+        if (why)
+            return why;
+    }
     mmio_write8(c + 20,
                 VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_FEATURES_OK | VIRTIO_ST_DRIVER_OK);
     return 0;
@@ -1026,6 +1043,294 @@ static void flood(struct net *nt, uint64_t count)
            (unsigned long long)sent, 14 + 20 + ulen, (unsigned long long)(rdtsc() - start));
 }
 
+/* --- multiqueue (net_mq=N): VIRTIO_NET_F_MQ and the control queue ---------------------- */
+
+/* Pair 0 is rx_ring/tx_ring above; pairs 1..MQ_MAX-1 and the control queue live here. Each
+ * extra pair posts VQ_SIZE receive buffers of RXBUF bytes. */
+#define MQ_MAX 8
+struct mq_pair {
+    struct vring *rx, *tx;
+    uint16_t rx_notify, tx_notify;
+    uint16_t rx_avail, rx_last_used, tx_avail;
+    uint8_t (*bufs)[RXBUF];
+    uint64_t sent, received; /* frames through this pair (reported per queue) */
+};
+static struct vring mq_rx[MQ_MAX], mq_tx[MQ_MAX], ctrl_ring;
+static uint8_t mq_rxbuf[MQ_MAX][VQ_SIZE][RXBUF] __attribute__((aligned(64)));
+static uint8_t ctrl_cmd[8] __attribute__((aligned(8)));
+static struct mq_pair mq_pairs[MQ_MAX];
+static uint16_t mq_max; /* the device's max_virtqueue_pairs */
+static uint16_t ctrl_notify, ctrl_avail;
+
+/* Between FEATURES_OK and DRIVER_OK: queues 2..2N-1 and the control queue (2 * max). */
+static const char *mq_setup(struct vdev *d)
+{
+    mq_max = (uint16_t)(virtio_cfg8(d, 8) | virtio_cfg8(d, 9) << 8);
+    if (mq_max < mq_n)
+        return "max_virtqueue_pairs is below net_mq=";
+    if (r16(d->common + 18) != 2 * mq_max + 1)
+        return "num_queues is not 2 * max_virtqueue_pairs + 1";
+    for (unsigned p = 1; p < mq_n; p++) {
+        memset(&mq_rx[p], 0, sizeof(mq_rx[p]));
+        memset(&mq_tx[p], 0, sizeof(mq_tx[p]));
+        mq_pairs[p] = (struct mq_pair){.rx = &mq_rx[p], .tx = &mq_tx[p], .bufs = mq_rxbuf[p]};
+        mq_pairs[p].rx_notify = virtio_set_vring(d, (uint16_t)(2 * p), &mq_rx[p]);
+        mq_pairs[p].tx_notify = virtio_set_vring(d, (uint16_t)(2 * p + 1), &mq_tx[p]);
+    }
+    memset(&ctrl_ring, 0, sizeof(ctrl_ring));
+    ctrl_avail = 0;
+    ctrl_notify = virtio_set_vring(d, (uint16_t)(2 * mq_max), &ctrl_ring);
+    return 0;
+}
+
+static void mq_kick(struct vdev *d, uint16_t q, uint16_t off)
+{
+    w16(d->notify + (uint64_t)off * d->notify_mult, q);
+}
+
+/* One VQ_PAIRS_SET command; returns the ack (0 OK, 1 ERR) or -1 on timeout. */
+static int mq_pairs_set(struct vdev *d, uint16_t pairs)
+{
+    ctrl_cmd[0] = 4; /* VIRTIO_NET_CTRL_MQ */
+    ctrl_cmd[1] = 0; /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
+    ctrl_cmd[2] = (uint8_t)pairs, ctrl_cmd[3] = (uint8_t)(pairs >> 8);
+    ctrl_cmd[4] = 0xee; /* the ack, overwritten by the device */
+    ctrl_ring.desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)ctrl_cmd, 4, VQ_F_NEXT, 1};
+    ctrl_ring.desc[1] = (struct vq_desc){(uint64_t)(uintptr_t)(ctrl_cmd + 4), 1, VQ_F_WRITE, 0};
+    ctrl_ring.avail.ring[ctrl_avail % VQ_SIZE] = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    ctrl_avail++;
+    ctrl_ring.avail.idx = ctrl_avail;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    mq_kick(d, (uint16_t)(2 * mq_max), ctrl_notify);
+    uint64_t start = rdtsc();
+    while (*(volatile uint16_t *)&ctrl_ring.used.idx != ctrl_avail) {
+        if (rdtsc() - start > 20000000000ull)
+            return -1;
+        cpu_pause();
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return *(volatile uint8_t *)&ctrl_cmd[4];
+}
+
+static void mq_post_rx(struct mq_pair *p, uint16_t slot)
+{
+    p->rx->desc[slot] = (struct vq_desc){(uint64_t)(uintptr_t)p->bufs[slot], RXBUF, VQ_F_WRITE, 0};
+    p->rx->avail.ring[p->rx_avail % VQ_SIZE] = slot;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    p->rx_avail++;
+    p->rx->avail.idx = p->rx_avail;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* A UDP datagram from our port sport to the peer's port dport on pair pi (its own tx ring,
+ * one descriptor, checksum 0: none, as IPv4 allows); waits for the buffer to come back. */
+static bool mq_udp_send(struct net *nt, unsigned pi, uint16_t sport, uint16_t dport,
+                        const char *msg)
+{
+    struct mq_pair *p = &mq_pairs[pi];
+    static uint8_t buf[HDR + 128] __attribute__((aligned(64)));
+    uint32_t mlen = (uint32_t)strlen(msg), ulen = 8 + mlen;
+    memset(buf, 0, HDR);
+    uint8_t *f = buf + HDR;
+    uint32_t o = ip_frame(f, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 17, ulen);
+    put16be(f + o, sport);
+    put16be(f + o + 2, dport);
+    put16be(f + o + 4, (uint16_t)ulen);
+    put16be(f + o + 6, 0);
+    memcpy(f + o + 8, msg, mlen);
+    uint16_t slot = p->tx_avail % VQ_SIZE;
+    p->tx->desc[slot] = (struct vq_desc){(uint64_t)(uintptr_t)buf, HDR + o + ulen, 0, 0};
+    p->tx->avail.ring[slot] = slot;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    p->tx_avail++;
+    p->tx->avail.idx = p->tx_avail;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    mq_kick(nt->d, (uint16_t)(2 * pi + 1), p->tx_notify);
+    uint64_t start = rdtsc();
+    while (*(volatile uint16_t *)&p->tx->used.idx != p->tx_avail) {
+        if (rdtsc() - start > 20000000000ull)
+            return false;
+        cpu_pause();
+    }
+    p->sent++;
+    return true;
+}
+
+/* Waits on pair pi's receive queue only for a UDP datagram to our port with payload msg;
+ * counts every frame that queue delivered. */
+static bool mq_udp_recv(struct net *nt, unsigned pi, uint16_t port, const char *msg)
+{
+    struct mq_pair *p = &mq_pairs[pi];
+    uint32_t mlen = (uint32_t)strlen(msg);
+    uint64_t start = rdtsc();
+    for (;;) {
+        while (*(volatile uint16_t *)&p->rx->used.idx == p->rx_last_used) {
+            if (rdtsc() - start > 30000000000ull)
+                return false;
+            cpu_pause();
+        }
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        uint32_t id = p->rx->used.ring[p->rx_last_used % VQ_SIZE].id;
+        uint32_t len = p->rx->used.ring[p->rx_last_used % VQ_SIZE].len;
+        p->rx_last_used++;
+        if (id >= VQ_SIZE)
+            return false;
+        p->received++;
+        const uint8_t *e = p->bufs[id] + HDR;
+        bool match = len >= HDR + 42 + mlen && e[12] == 0x08 && e[13] == 0x00 && e[23] == 17 &&
+                     get16be(e + 36) == port && !memcmp(e + 42, msg, mlen);
+        mq_post_rx(p, (uint16_t)id);
+        mq_kick(nt->d, (uint16_t)(2 * pi), p->rx_notify);
+        if (match)
+            return true;
+    }
+}
+
+static void mq_echo(struct net *nt);
+
+/* Pair 0 keeps its ring and buffers: the mq_pair code takes over their indices (and gives
+ * them back with mq_give_pair0). */
+static void mq_take_pair0(struct net *nt)
+{
+    struct mq_pair *p0 = &mq_pairs[0];
+    p0->rx = &rx_ring;
+    p0->tx = &tx_ring;
+    p0->rx_notify = nt->rx_notify;
+    p0->tx_notify = nt->tx_notify;
+    p0->rx_avail = nt->d->avail_idx;
+    p0->rx_last_used = nt->rx_last_used;
+    p0->tx_avail = nt->tx_avail;
+    p0->bufs = rxbuf;
+}
+
+static void mq_give_pair0(struct net *nt)
+{
+    nt->d->avail_idx = mq_pairs[0].rx_avail;
+    nt->rx_last_used = mq_pairs[0].rx_last_used;
+    nt->tx_avail = mq_pairs[0].tx_avail;
+}
+
+/* net_flood=N with net_mq=: each round puts VQ_SIZE 106-byte UDP frames (source port
+ * 4000 + pair, to the peer's port 9) on every pair's transmit queue, kicks them all, and
+ * waits for all; what comes back is reposted on each pair (bench/virtio-net's multiqueue
+ * row: one network thread serving every pair). */
+static void mq_flood(struct net *nt, uint64_t count)
+{
+    static uint8_t frames[MQ_MAX][VQ_SIZE][HDR + 128] __attribute__((aligned(64)));
+    uint32_t ulen = 8 + 64;
+    mq_take_pair0(nt);
+    for (unsigned pi = 0; pi < mq_n; pi++)
+        for (unsigned i = 0; i < VQ_SIZE; i++) {
+            uint8_t *f = frames[pi][i];
+            memset(f, 0, HDR + 128);
+            uint32_t o = ip_frame(f + HDR, nt->peer_mac, nt->mac, nt->my_ip, nt->peer, 17, ulen);
+            put16be(f + HDR + o, (uint16_t)(4000 + pi));
+            put16be(f + HDR + o + 2, 9);
+            put16be(f + HDR + o + 4, (uint16_t)ulen); /* checksum 0: none */
+            mq_pairs[pi].tx->desc[i] =
+                (struct vq_desc){(uint64_t)(uintptr_t)f, HDR + o + ulen, 0, 0};
+        }
+    uint64_t start = rdtsc(), sent = 0;
+    bool stuck = false;
+    while (sent < count && !stuck) {
+        unsigned batch[MQ_MAX];
+        for (unsigned pi = 0; pi < mq_n; pi++) {
+            struct mq_pair *p = &mq_pairs[pi];
+            uint64_t left = count - sent;
+            batch[pi] = left < VQ_SIZE ? (unsigned)left : VQ_SIZE;
+            sent += batch[pi];
+            for (unsigned i = 0; i < batch[pi]; i++)
+                p->tx->avail.ring[(p->tx_avail + i) % VQ_SIZE] = (uint16_t)i;
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            p->tx_avail = (uint16_t)(p->tx_avail + batch[pi]);
+            p->tx->avail.idx = p->tx_avail;
+            __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            if (batch[pi])
+                mq_kick(nt->d, (uint16_t)(2 * pi + 1), p->tx_notify);
+        }
+        for (unsigned pi = 0; pi < mq_n && !stuck; pi++) {
+            struct mq_pair *p = &mq_pairs[pi];
+            uint64_t t0 = rdtsc();
+            while (*(volatile uint16_t *)&p->tx->used.idx != p->tx_avail) {
+                if (rdtsc() - t0 > 20000000000ull) {
+                    stuck = true;
+                    break;
+                }
+                cpu_pause();
+            }
+            p->sent += batch[pi];
+            bool reposted = false;
+            while (*(volatile uint16_t *)&p->rx->used.idx != p->rx_last_used) {
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
+                uint32_t id = p->rx->used.ring[p->rx_last_used % VQ_SIZE].id;
+                p->rx_last_used++;
+                p->received++;
+                if (id < VQ_SIZE)
+                    mq_post_rx(p, (uint16_t)id);
+                reposted = true;
+            }
+            if (reposted)
+                mq_kick(nt->d, (uint16_t)(2 * pi), p->rx_notify);
+        }
+    }
+    mq_give_pair0(nt);
+    tap_ok(&nt->g->tap, !stuck,
+           "flood: %llu frames of %u bytes sent over %u pairs (%llu TSC ticks)",
+           (unsigned long long)sent, 14 + 20 + ulen, mq_n, (unsigned long long)(rdtsc() - start));
+}
+
+/* After the single-pair exchanges: VQ_PAIRS_SET with bad counts (ERR), then N (OK), then
+ * one UDP datagram per pair from port net_mq_port + pair to the peer's echo port
+ * net_mq_echo; a multiqueue tap steers each flow's answer to the queue it came from, so the
+ * echo must come back on the same pair's receive queue. */
+
+static void mq_exchange(struct net *nt)
+{
+    struct guest *g = nt->g;
+    struct vdev *d = nt->d;
+    tap_ok(&g->tap, mq_pairs_set(d, 0) == 1, "net: VQ_PAIRS_SET 0 answered VIRTIO_NET_ERR");
+    tap_ok(&g->tap, mq_pairs_set(d, (uint16_t)(mq_max + 1)) == 1,
+           "net: VQ_PAIRS_SET %u (max_virtqueue_pairs + 1) answered VIRTIO_NET_ERR", mq_max + 1);
+    int ack = mq_pairs_set(d, (uint16_t)mq_n);
+    if (!tap_ok(&g->tap, ack == 0, "net: VQ_PAIRS_SET %u answered VIRTIO_NET_OK (got %d)", mq_n,
+                ack))
+        return;
+    for (unsigned pi = 1; pi < mq_n; pi++) {
+        for (uint16_t i = 0; i < VQ_SIZE; i++)
+            mq_post_rx(&mq_pairs[pi], i);
+        mq_kick(d, (uint16_t)(2 * pi), mq_pairs[pi].rx_notify);
+    }
+    mq_echo(nt);
+}
+
+/* One datagram per pair to the echo port, each answer awaited on the same pair (also after
+ * a save and restore: the active pair count must have travelled). */
+static void mq_echo(struct net *nt)
+{
+    struct guest *g = nt->g;
+    uint64_t base = 6000, echo = 7;
+    param_u64(g, "net_mq_port", false, false, &base);
+    param_u64(g, "net_mq_echo", false, false, &echo);
+    mq_take_pair0(nt);
+    if (echo == 0) /* net_mq_echo=0: no echo server (bench/virtio-net's flood) */
+        return;
+    for (unsigned pi = 0; pi < mq_n; pi++) {
+        char msg[32];
+        format_buf(msg, sizeof(msg), "vireo mq pair %u", pi);
+        uint16_t sport = (uint16_t)(base + pi);
+        bool sent = mq_udp_send(nt, pi, sport, (uint16_t)echo, msg);
+        tap_ok(&g->tap, sent, "net: mq pair %u: datagram sent on transmit queue %u", pi,
+               2 * pi + 1);
+        tap_ok(&g->tap, sent && mq_udp_recv(nt, pi, sport, msg),
+               "net: mq pair %u: its echo came back on receive queue %u", pi, 2 * pi);
+    }
+    for (unsigned pi = 0; pi < mq_n; pi++)
+        tap_diag(&g->tap, "net: mq pair %u: sent %llu received %llu", pi,
+                 (unsigned long long)mq_pairs[pi].sent, (unsigned long long)mq_pairs[pi].received);
+    mq_give_pair0(nt);
+}
+
 /* The exchanges the options ask for, over whichever NIC was started. */
 static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac[6])
 {
@@ -1057,6 +1362,8 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
     } else if (param_u64(g, "net_ping", false, false, &ping_size)) {
         ping(nt, nt->peer, (uint32_t)ping_size); /* from net_ip=, no lease (a tap) */
     }
+    if (mq_n && !nt->e1000)
+        mq_exchange(nt);
     if (param_is(g, "net_pause", "1")) {
         tap_diag(&g->tap, "net: paused");
         for (;;) {
@@ -1078,7 +1385,11 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
             tap_ok(&g->tap, (virtio_cfg8(nt->d, 6) & 1) == 1,
                    "net: config status has LINK_UP after the pause");
         }
-        if (!arp(nt))
+        /* With N pairs active the host's ARP reply may come on any of them: the echoes on
+         * every pair (the pair count must have been restored) stand for it. */
+        if (mq_n && !nt->e1000)
+            mq_echo(nt);
+        else if (!arp(nt))
             return;
         if (do_dhcp) {
             uint64_t size = 1000;
@@ -1092,7 +1403,9 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
         return;
     }
     uint64_t count;
-    if (param_u64(g, "net_flood", false, false, &count))
+    if (param_u64(g, "net_flood", false, false, &count) && mq_n > 1 && !nt->e1000)
+        mq_flood(nt, count);
+    else if (param_u64(g, "net_flood", false, false, &count))
         flood(nt, count);
     uint64_t port;
     if (param_u64(g, "net_udp_tx", false, false, &port)) {
@@ -1145,14 +1458,20 @@ void test_virtio_net(struct guest *g)
     uint64_t mtu = 0;
     if (param_u64(g, "net_mtu", false, false, &mtu))
         extra |= NET_F_MTU;
+    uint64_t pairs = 0;
+    mq_n = 0;
+    if (param_u64(g, "net_mq", false, false, &pairs) && pairs >= 1 && pairs <= MQ_MAX) {
+        mq_n = (unsigned)pairs;
+        extra |= NET_F_CTRL_VQ | NET_F_MQ;
+    }
     uint64_t rxlen = RXBUF;
     if (param_u64(g, "net_rxbuf", false, false, &rxlen) && (rxlen < HDR || rxlen > RXBUF))
         rxlen = RXBUF;
     nt.rxbuf_len = (uint32_t)rxlen;
     const char *why = net_start(&d, extra);
-    if (!tap_ok(&g->tap, !why, "net: driver started (VERSION_1, MAC, STATUS%s%s)%s%s",
+    if (!tap_ok(&g->tap, !why, "net: driver started (VERSION_1, MAC, STATUS%s%s%s)%s%s",
                 nt.mrg ? ", MRG_RXBUF" : "", extra & NET_F_CSUM ? ", CSUM, GUEST_CSUM" : "",
-                why ? ": " : "", why ? why : ""))
+                mq_n ? ", CTRL_VQ, MQ" : "", why ? ": " : "", why ? why : ""))
         return;
     uint8_t *mac = nt.mac;
     for (unsigned i = 0; i < 6; i++)

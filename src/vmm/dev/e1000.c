@@ -66,7 +66,7 @@ static void cb_send(void *opaque, const uint8_t *frame, size_t len)
     struct e1000 *e = opaque;
     struct iovec iov = {(void *)frame, len};
     static const uint8_t no_offload[12]; /* a tap with IFF_VNET_HDR: a plain frame */
-    net_backend_send(e->be, no_offload, &iov, 1, len);
+    net_backend_send(e->be, 0, no_offload, &iov, 1, len);
 }
 
 static void cb_irq(void *opaque, bool level)
@@ -206,7 +206,7 @@ static void *net_thread(void *opaque)
         int timeout = -1;
         pfd[0] = worker_stop_pollfd(&e->thread);
         pfd[1] = (struct pollfd){.fd = e->kick_fd, .events = POLLIN};
-        unsigned nb = net_backend_poll_fill(e->be, pfd + 2, NET_MAX_POLLFDS, &timeout, can_rx);
+        unsigned nb = net_backend_poll_fill(e->be, 0, pfd + 2, NET_MAX_POLLFDS, &timeout, can_rx);
         int r = poll(pfd, 2 + nb, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("e1000: poll: %s", strerror(errno));
@@ -225,7 +225,7 @@ static void *net_thread(void *opaque)
         e->in_tx = false;
         pthread_mutex_unlock(&e->lock);
         flush_pending(e);
-        net_backend_poll_done(e->be, pfd + 2, nb, can_rx);
+        net_backend_poll_done(e->be, 0, pfd + 2, nb, can_rx);
         flush_pending(e);
     }
 }

@@ -137,3 +137,20 @@ bool vnet_hdr_fix_rx(struct vnet_hdr *h, uint64_t features, uint8_t *frame, size
     *h = (struct vnet_hdr){0};
     return true;
 }
+
+int vnet_ctrl_parse_pairs(const uint8_t *cmd, size_t len, uint64_t features, unsigned max_pairs,
+                          unsigned *pairs, struct verr *err)
+{
+    if (len < 2 || cmd[0] != VNET_CTRL_MQ || cmd[1] != VNET_CTRL_MQ_VQ_PAIRS_SET)
+        return verr_set(err, ENOTSUP, "control command class %u command %u not supported",
+                        len >= 1 ? cmd[0] : 0, len >= 2 ? cmd[1] : 0);
+    if (!((features >> VNET_F_MQ) & 1))
+        return verr_set(err, EINVAL, "VQ_PAIRS_SET without MQ negotiated");
+    if (len < 4)
+        return verr_set(err, EINVAL, "VQ_PAIRS_SET with %zu bytes of data (2 needed)", len - 2);
+    unsigned n = (unsigned)cmd[2] | (unsigned)cmd[3] << 8;
+    if (n < 1 || n > max_pairs)
+        return verr_set(err, EINVAL, "VQ_PAIRS_SET %u (1 to %u pairs)", n, max_pairs);
+    *pairs = n;
+    return 0;
+}

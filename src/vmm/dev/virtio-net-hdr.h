@@ -6,7 +6,9 @@
  * fuzzed on their own: the header a driver transmits is validated against
  * the features it negotiated before a tap sees it, and a header the tap
  * hands us is trimmed to what the driver negotiated before the driver sees
- * it (with the checksum completed in software when the driver cannot).
+ * it (with the checksum completed in software when the driver cannot). The
+ * control queue's one command (VQ_PAIRS_SET) is parsed here too, for the
+ * same reason.
  */
 #ifndef VIREO_VMM_DEV_VIRTIO_NET_HDR_H
 #define VIREO_VMM_DEV_VIRTIO_NET_HDR_H
@@ -34,6 +36,12 @@
 #define VNET_F_HOST_UFO   14
 #define VNET_F_MRG_RXBUF  15
 #define VNET_F_STATUS     16
+#define VNET_F_CTRL_VQ    17
+#define VNET_F_MQ         22
+
+/* Control queue (§5.1.6.5). */
+#define VNET_CTRL_MQ              4
+#define VNET_CTRL_MQ_VQ_PAIRS_SET 0
 
 #define VNET_HDR_F_NEEDS_CSUM 1
 #define VNET_HDR_F_DATA_VALID 2
@@ -68,5 +76,11 @@ bool vnet_hdr_fix_rx(struct vnet_hdr *h, uint64_t features, uint8_t *frame, size
  * with the field at start + offset already holding the pseudo-header sum, is stored there.
  * False (frame untouched) when the field does not lie inside the frame. */
 bool vnet_csum_complete(uint8_t *frame, size_t len, size_t start, size_t offset);
+
+/* A control queue command (§5.1.6.5: class, command, data) of len bytes, as the driver wrote
+ * it. 0 with *pairs set for VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET of 1..max_pairs with MQ in
+ * features; otherwise a negative errno and err saying why (the device acks VIRTIO_NET_ERR). */
+int vnet_ctrl_parse_pairs(const uint8_t *cmd, size_t len, uint64_t features, unsigned max_pairs,
+                          unsigned *pairs, struct verr *err);
 
 #endif

@@ -17,7 +17,10 @@
  * libslirp has no offloads and QEMU offers none for -netdev user (its
  * virtio_net_get_features clears them when the peer has no vnet header),
  * so neither do we. MTU is offered when host_mtu= is given (as QEMU).
- * Not offered: control queue, multiqueue.
+ * With mq=on (a multiqueue tap: queues=N or fds=): CTRL_VQ and MQ, N
+ * receive/transmit pairs (rx0, tx0, rx1, tx1, ..., then the control queue),
+ * pair i bound to tap queue i; the control queue takes VQ_PAIRS_SET only.
+ * Other control classes (rx mode, MAC table, VLAN, announce) are not offered.
  *
  * Receive: a frame goes straight into the driver's buffers when it has
  * some (with MRG_RXBUF over as many chains as it takes, the used index
@@ -63,15 +66,26 @@
 
 #define NET_S_LINK_UP  1
 #define NET_QUEUE_SIZE 256
-#define RXQ            0
-#define TXQ            1
 #define MAX_PENDING    256
+#define RXQ(pair)      (2 * (pair)) /* queue layout: rx0, tx0, rx1, tx1, ..., control */
+#define TXQ(pair)      (2 * (pair) + 1)
+
+/* The control queue's one-byte ack (§5.1.6.5), after the command (virtio-net-hdr.c). */
+#define NET_OK  0
+#define NET_ERR 1
 
 struct pending_frame {
     uint8_t *data;
     size_t len, cap; /* cap: the buffer's size, kept across uses */
     bool has_hdr;
     uint8_t hdr[VNET_HDR_LEN];
+};
+
+/* One receive/transmit pair and the tap queue it is bound to (same number). */
+struct net_pair {
+    struct pending_frame pending[MAX_PENDING];
+    unsigned pend_head, pend_count;
+    bool rx_pushed; /* used entries on the receive queue since the last interrupt check */
 };
 
 struct virtio_net {
@@ -87,10 +101,15 @@ struct virtio_net {
     unsigned reset_gen, applied_gen;
     uint64_t features;
     bool mrg;
-    bool rx_pushed; /* used entries on the receive queue since the last interrupt check */
-    bool in_tx;     /* inside process_tx (transmit queue locked): slirp may answer at once */
-    struct pending_frame pending[MAX_PENDING];
-    unsigned pend_head, pend_count;
+    bool in_tx; /* inside process_tx (transmit queue locked): slirp may answer at once */
+    /* Multiqueue: mq (MQ and CTRL_VQ offered, control queue at 2 * max_pairs); max_pairs is
+     * the backend's queue count (1 without mq); active_pairs, network thread only, what the
+     * driver set with VQ_PAIRS_SET (1 after a reset); rx_pair: the pair whose tap queue the
+     * backend is reading, which its receive callback delivers to. */
+    bool mq;
+    unsigned max_pairs, active_pairs, rx_pair;
+    unsigned restore_pairs; /* atomic: the count a loaded state had, applied at DRIVER_OK */
+    struct net_pair *pairs;
     struct vq_chain chain, chain2; /* first and further chains of a frame */
     uint16_t heads[VQ_MAX_SIZE];
     uint32_t lens[VQ_MAX_SIZE];
@@ -109,6 +128,7 @@ static void net_read_config(void *opaque, uint64_t off, uint8_t *data, unsigned 
 static void net_reset(void *opaque)
 {
     struct virtio_net *n = opaque;
+    __atomic_store_n(&n->restore_pairs, 0, __ATOMIC_RELEASE);
     __atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -141,6 +161,23 @@ static unsigned tun_offloads(uint64_t f)
     return t;
 }
 
+/* Network thread: binds pairs 0..pairs-1 to their tap queues (the others detached, so the
+ * host kernel steers nothing to queues the driver does not serve). */
+static int set_pairs(struct virtio_net *n, unsigned pairs)
+{
+    if (pairs == n->active_pairs)
+        return 0;
+    struct verr err = {0};
+    if (net_backend_set_active_queues(n->be, pairs, &err) < 0) {
+        log_warn("virtio-net-pci: %s", verr_msg(&err));
+        return -EIO;
+    }
+    for (unsigned i = pairs; i < n->active_pairs; i++)
+        n->pairs[i].pend_head = n->pairs[i].pend_count = 0; /* a wire going down drops them */
+    n->active_pairs = pairs;
+    return 0;
+}
+
 /* Network thread, no queue lock held: once the driver is running after a reset, take its
  * features (receive layout, tap offloads) and drop frames queued under the old ones. */
 static void sync_features(struct virtio_net *n)
@@ -158,7 +195,12 @@ static void sync_features(struct virtio_net *n)
         return;
     n->features = f;
     n->mrg = has(f, VNET_F_MRG_RXBUF);
-    n->pend_head = n->pend_count = 0;
+    for (unsigned i = 0; i < n->max_pairs; i++)
+        n->pairs[i].pend_head = n->pairs[i].pend_count = 0;
+    /* §5.1.6.5.5: one pair after a reset (and without MQ), until VQ_PAIRS_SET says more;
+     * after a state load, the count the driver had set. */
+    unsigned restored = __atomic_exchange_n(&n->restore_pairs, 0, __ATOMIC_ACQ_REL);
+    set_pairs(n, restored && has(f, VNET_F_MQ) ? restored : 1);
     if (net_backend_has_vnet_hdr(n->be)) {
         struct verr err = {0};
         if (net_backend_set_offloads(n->be, tun_offloads(f), &err) < 0)
@@ -192,7 +234,8 @@ static void drop_warn(struct virtio_net *n, const char *fmt, ...)
 
 /* Network thread. Puts one frame into the driver's receive buffers. Returns 1 when the frame
  * is done with (delivered, or dropped for good), 0 when the driver has no buffers for it yet. */
-static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, size_t len)
+static int deliver(struct virtio_net *n, unsigned pair, const uint8_t *be_hdr, uint8_t *frame,
+                   size_t len)
 {
     struct vnet_hdr h = {0};
     if (be_hdr) {
@@ -205,7 +248,7 @@ static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, 
             return 1;
         }
     }
-    struct virtio_queue *q = &n->vp.queues[RXQ];
+    struct virtio_queue *q = &n->vp.queues[RXQ(pair)];
     pthread_mutex_lock(&q->lock);
     if (!queue_live(n, q)) {
         pthread_mutex_unlock(&q->lock);
@@ -219,7 +262,7 @@ static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, 
         struct verr err = {0};
         int r = vq_pop(&q->vq, c, &err);
         if (r < 0) {
-            virtio_pci_queue_broken(&n->vp, RXQ, &err);
+            virtio_pci_queue_broken(&n->vp, RXQ(pair), &err);
             goto out;
         }
         if (r == 0) { /* not enough buffers: give back what was taken, try again later */
@@ -243,7 +286,7 @@ static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, 
                      "least the 12-byte header)",
                      c->head, (unsigned long long)c->in_len);
             vq_unpop(&q->vq, nbufs + 1);
-            virtio_pci_queue_broken(&n->vp, RXQ, &err);
+            virtio_pci_queue_broken(&n->vp, RXQ(pair), &err);
             goto out;
         }
         size_t take = c->in_len < total - done ? (size_t)c->in_len : total - done;
@@ -264,7 +307,7 @@ static int deliver(struct virtio_net *n, const uint8_t *be_hdr, uint8_t *frame, 
         vq_chain_write(&n->chain, 0, raw, sizeof(raw));
     }
     vq_push_n(&q->vq, n->heads, n->lens, nbufs);
-    n->rx_pushed = true;
+    n->pairs[pair].rx_pushed = true;
 out:
     pthread_mutex_unlock(&q->lock);
     return result;
@@ -275,6 +318,7 @@ out:
 static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t len)
 {
     struct virtio_net *n = opaque;
+    struct net_pair *pp = &n->pairs[n->rx_pair];
     if (len > NET_MAX_FRAME || __atomic_load_n(&n->link_down, __ATOMIC_ACQUIRE))
         return true; /* dropped: too long, or the link is down */
     /* During transmit (slirp answers from inside slirp_input) the transmit queue lock is
@@ -282,14 +326,14 @@ static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t
      * order), so the frame waits for flush_rx, right after. */
     if (!n->in_tx) {
         sync_features(n);
-        if (n->pend_count == 0 && deliver(n, hdr, frame, len))
+        if (pp->pend_count == 0 && deliver(n, n->rx_pair, hdr, frame, len))
             return true;
     }
-    if (n->pend_count == MAX_PENDING) {
+    if (pp->pend_count == MAX_PENDING) {
         drop_warn(n, "dropping a received %zu-byte frame (no receive buffers)", len);
         return false;
     }
-    struct pending_frame *p = &n->pending[(n->pend_head + n->pend_count) % MAX_PENDING];
+    struct pending_frame *p = &pp->pending[(pp->pend_head + pp->pend_count) % MAX_PENDING];
     if (p->cap < len) {
         /* Grows to the largest frame seen in this slot, then is reused. */
         free(p->data);
@@ -301,24 +345,25 @@ static bool net_receive(void *opaque, const uint8_t *hdr, uint8_t *frame, size_t
     p->has_hdr = hdr != NULL;
     if (hdr)
         memcpy(p->hdr, hdr, VNET_HDR_LEN);
-    n->pend_count++;
+    pp->pend_count++;
     return false;
 }
 
-static void flush_rx(struct virtio_net *n)
+static void flush_rx(struct virtio_net *n, unsigned pair)
 {
-    while (n->pend_count) {
-        struct pending_frame *p = &n->pending[n->pend_head];
-        if (!deliver(n, p->has_hdr ? p->hdr : NULL, p->data, p->len))
+    struct net_pair *pp = &n->pairs[pair];
+    while (pp->pend_count) {
+        struct pending_frame *p = &pp->pending[pp->pend_head];
+        if (!deliver(n, pair, p->has_hdr ? p->hdr : NULL, p->data, p->len))
             break;
-        n->pend_head = (n->pend_head + 1) % MAX_PENDING;
-        n->pend_count--;
+        pp->pend_head = (pp->pend_head + 1) % MAX_PENDING;
+        pp->pend_count--;
     }
 }
 
-static void process_tx(struct virtio_net *n)
+static void process_tx(struct virtio_net *n, unsigned pair)
 {
-    struct virtio_queue *q = &n->vp.queues[TXQ];
+    struct virtio_queue *q = &n->vp.queues[TXQ(pair)];
     bool vnet_hdr = net_backend_has_vnet_hdr(n->be);
     pthread_mutex_lock(&q->lock);
     n->in_tx = true;
@@ -329,7 +374,7 @@ static void process_tx(struct virtio_net *n)
         if (r == 0)
             break;
         if (r < 0) {
-            virtio_pci_queue_broken(&n->vp, TXQ, &err);
+            virtio_pci_queue_broken(&n->vp, TXQ(pair), &err);
             break;
         }
         struct vq_chain *c = &n->chain;
@@ -360,47 +405,106 @@ static void process_tx(struct virtio_net *n)
             } else {
                 h.num_buffers = 0;
                 vnet_hdr_encode(&h, raw);
-                net_backend_send(n->be, raw, n->iov, niov, (size_t)len);
+                net_backend_send(n->be, pair, raw, n->iov, niov, (size_t)len);
             }
         }
         vq_push(&q->vq, c->head, 0);
         pushed = true;
     }
     if (pushed)
-        virtio_pci_queue_done(&n->vp, TXQ);
+        virtio_pci_queue_done(&n->vp, TXQ(pair));
     n->in_tx = false;
     pthread_mutex_unlock(&q->lock);
 }
 
-static void rx_notify(struct virtio_net *n)
+static void rx_notify(struct virtio_net *n, unsigned pair)
 {
-    if (!n->rx_pushed)
+    if (!n->pairs[pair].rx_pushed)
         return;
-    n->rx_pushed = false;
-    struct virtio_queue *q = &n->vp.queues[RXQ];
+    n->pairs[pair].rx_pushed = false;
+    struct virtio_queue *q = &n->vp.queues[RXQ(pair)];
     pthread_mutex_lock(&q->lock);
-    virtio_pci_queue_done(&n->vp, RXQ);
+    virtio_pci_queue_done(&n->vp, RXQ(pair));
     pthread_mutex_unlock(&q->lock);
 }
 
-/* The network thread's own fds, in front of the backend's: stop, receive and transmit
- * queue notifications. */
-#define NFIXED 3
+/* One control command (chain c): returns the ack. Only VQ_PAIRS_SET (class MQ) is
+ * understood; anything else, or a pair count outside 1..max_virtqueue_pairs, is answered
+ * VIRTIO_NET_ERR (§5.1.6.5.5) and changes nothing. */
+static uint8_t ctrl_command(struct virtio_net *n, const struct vq_chain *c)
+{
+    uint8_t cmd[4];
+    uint64_t got = vq_chain_read(c, 0, cmd, sizeof(cmd));
+    unsigned pairs;
+    struct verr err = {0};
+    if (vnet_ctrl_parse_pairs(cmd, (size_t)got, n->features, n->max_pairs, &pairs, &err) < 0) {
+        drop_warn(n, "%s: VIRTIO_NET_ERR", verr_msg(&err));
+        return NET_ERR;
+    }
+    if (set_pairs(n, pairs) < 0)
+        return NET_ERR;
+    log_debug("virtio-net-pci: %u queue pairs active", pairs);
+    return NET_OK;
+}
 
+static void process_ctrl(struct virtio_net *n)
+{
+    if (!n->mq)
+        return;
+    unsigned qi = 2 * n->max_pairs;
+    struct virtio_queue *q = &n->vp.queues[qi];
+    pthread_mutex_lock(&q->lock);
+    bool pushed = false;
+    while (queue_live(n, q)) {
+        struct verr err = {0};
+        int r = vq_pop(&q->vq, &n->chain, &err);
+        if (r == 0)
+            break;
+        if (r > 0 && n->chain.in_len < 1)
+            r = verr_set(&err, EINVAL, "control command at head %u has no room for its ack",
+                         n->chain.head);
+        if (r < 0) {
+            virtio_pci_queue_broken(&n->vp, qi, &err);
+            break;
+        }
+        uint8_t ack = ctrl_command(n, &n->chain);
+        vq_chain_write(&n->chain, 0, &ack, 1);
+        vq_push(&q->vq, n->chain.head, 1);
+        pushed = true;
+    }
+    if (pushed)
+        virtio_pci_queue_done(&n->vp, qi);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* The network thread: one for all pairs. Each wake-up serves every active pair in turn
+ * (transmit all the driver queued, then at most TAP_READ_MAX frames from each tap queue), so
+ * no pair starves another. Its poll set: the stop fd, every queue's notification, then each
+ * pair's backend fds. */
 static void *net_thread(void *opaque)
 {
     struct virtio_net *n = opaque;
-    struct pollfd pfd[NFIXED + NET_MAX_POLLFDS];
+    struct pollfd pfd[1 + VIRTIO_PCI_MAX_QUEUES + NET_MAX_POLLFDS + NET_MAX_QUEUES];
+    unsigned nfill[NET_MAX_QUEUES];
+    bool can[NET_MAX_QUEUES];
     bool tap = net_backend_has_vnet_hdr(n->be);
+    unsigned nq = n->vp.nr_queues, nfixed = 1 + nq;
     for (;;) {
-        /* A tap keeps frames in the kernel while the driver has no buffers. */
-        bool can_rx = tap ? n->pend_count == 0 : n->pend_count < MAX_PENDING;
         int timeout = -1;
         pfd[0] = worker_stop_pollfd(&n->thread);
-        pfd[1] = (struct pollfd){.fd = n->vp.queues[RXQ].ioeventfd, .events = POLLIN};
-        pfd[2] = (struct pollfd){.fd = n->vp.queues[TXQ].ioeventfd, .events = POLLIN};
-        unsigned nb = net_backend_poll_fill(n->be, pfd + NFIXED, NET_MAX_POLLFDS, &timeout, can_rx);
-        int r = poll(pfd, NFIXED + nb, timeout);
+        for (unsigned i = 0; i < nq; i++)
+            pfd[1 + i] = (struct pollfd){.fd = n->vp.queues[i].ioeventfd, .events = POLLIN};
+        unsigned nb = 0, pairs = n->active_pairs;
+        for (unsigned p = 0; p < pairs; p++) {
+            /* A tap keeps frames in the kernel while the driver has no buffers. */
+            unsigned pend = n->pairs[p].pend_count;
+            can[p] = tap ? pend == 0 : pend < MAX_PENDING;
+            nfill[p] =
+                net_backend_poll_fill(n->be, p, pfd + nfixed + nb,
+                                      NET_MAX_POLLFDS + NET_MAX_QUEUES - nb, &timeout, can[p]);
+            nb += nfill[p];
+        }
+        int r = poll(pfd, nfixed + nb, timeout);
         if (r < 0 && errno != EINTR) {
             log_error("virtio-net-pci: poll: %s", strerror(errno));
             return NULL;
@@ -409,42 +513,82 @@ static void *net_thread(void *opaque)
             continue;
         if (pfd[0].revents)
             return NULL;
-        for (unsigned i = 1; i < NFIXED; i++) {
+        for (unsigned i = 1; i < nfixed; i++) {
             uint64_t v; /* a notification: the queues are looked at below in any case */
             if (pfd[i].revents && read(pfd[i].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_debug("virtio-net-pci: notification read: %s", strerror(errno));
         }
         sync_features(n);
-        process_tx(n);
-        flush_rx(n);
-        net_backend_poll_done(n->be, pfd + NFIXED, nb, can_rx);
-        flush_rx(n);
-        rx_notify(n);
+        process_ctrl(n);
+        for (unsigned p = 0; p < n->active_pairs; p++) {
+            process_tx(n, p);
+            flush_rx(n, p);
+        }
+        /* The fds filled above, for the pairs active then (VQ_PAIRS_SET may have just
+         * lowered the count: the backend reads nothing from a queue it detached). */
+        struct pollfd *bp = pfd + nfixed;
+        for (unsigned p = 0; p < pairs; p++) {
+            n->rx_pair = p;
+            if (p < n->active_pairs)
+                net_backend_poll_done(n->be, p, bp, nfill[p], can[p]);
+            bp += nfill[p];
+        }
+        for (unsigned p = 0; p < n->active_pairs; p++) {
+            flush_rx(n, p);
+            rx_notify(n, p);
+        }
     }
 }
 
 static void net_release(struct virtio_net *n);
 
-static int net_create(struct vm *vm, const struct net_options *backend, const uint8_t mac[6],
-                      unsigned host_mtu, const struct pci_place *place, struct virtio_net **out,
-                      struct verr *err)
+struct net_opts {
+    struct dev_ref netdev;
+    struct dev_mac mac;
+    uint16_t host_mtu;
+    bool mq;
+    uint32_t vectors; /* 0: not given */
+};
+
+static int net_create(struct vm *vm, const struct net_options *backend, const struct net_opts *o,
+                      const struct pci_place *place, struct virtio_net **out, struct verr *err)
 {
     struct virtio_net *n = xcalloc(1, sizeof(*n));
     worker_init(&n->thread, "virtio-net-pci", "network thread", net_thread, n);
     n->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
-    memcpy(n->config, mac, 6);
+    memcpy(n->config, o->mac.a, 6);
     n->config[6] = NET_S_LINK_UP;
     n->config_len = 8;
-    if (host_mtu) {
-        n->config[8] = 1; /* max_virtqueue_pairs: only read with MQ, but QEMU fills it */
-        n->config[10] = (uint8_t)host_mtu;
-        n->config[11] = (uint8_t)(host_mtu >> 8);
+    n->max_pairs = n->active_pairs = 1;
+    int r = net_backend_open(backend, net_receive, n, &n->be, err);
+    /* mq=off (QEMU's default) on a multiqueue netdev: one pair, on the tap's queue 0. */
+    n->mq = o->mq;
+    if (r == 0 && o->mq)
+        n->max_pairs = net_backend_queues(n->be);
+    n->pairs = xcalloc(n->max_pairs, sizeof(*n->pairs));
+    unsigned nr_queues = n->mq ? 2 * n->max_pairs + 1 : 2;
+    /* As QEMU sizes them for virtio-net-pci: one vector per queue and one for the config. */
+    unsigned need = 2 * n->max_pairs + 2;
+    if (r == 0 && n->mq && o->vectors && o->vectors < need)
+        r = verr_set(err, EINVAL,
+                     "virtio-net-pci: mq=on with %u queue pair%s needs vectors=%u or more (one "
+                     "per queue and the configuration's), vectors=%u given",
+                     n->max_pairs, n->max_pairs == 1 ? "" : "s", need, o->vectors);
+    n->vp.msix_vectors = o->vectors ? o->vectors : n->mq ? need : 0;
+    if (n->mq || o->host_mtu) {
+        n->config[8] = (uint8_t)n->max_pairs; /* read with MQ only, but QEMU fills it */
+        n->config_len = 10;
+    }
+    if (o->host_mtu) {
+        n->config[10] = (uint8_t)o->host_mtu;
+        n->config[11] = (uint8_t)(o->host_mtu >> 8);
         n->config_len = 12;
     }
-    int r = net_backend_open(backend, net_receive, n, &n->be, err);
     uint64_t features = 1ull << VNET_F_MAC | 1ull << VNET_F_STATUS | 1ull << VNET_F_MRG_RXBUF;
-    if (host_mtu)
+    if (o->host_mtu)
         features |= 1ull << VNET_F_MTU;
+    if (n->mq)
+        features |= 1ull << VNET_F_CTRL_VQ | 1ull << VNET_F_MQ;
     if (r == 0 && net_backend_has_vnet_hdr(n->be)) {
         unsigned tun = net_backend_offloads(n->be);
         /* Transmit offloads: the tap takes any header the kernel can parse. */
@@ -462,8 +606,8 @@ static int net_create(struct vm *vm, const struct net_options *backend, const ui
             features |= 1ull << VNET_F_GUEST_ECN;
     }
     if (r == 0)
-        r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features, 2,
-                            NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
+        r = virtio_pci_init(&n->vp, vm, "virtio-net-pci", VIRTIO_ID_NET, 0x020000, features,
+                            nr_queues, NET_QUEUE_SIZE, n->config_len, &net_ops, n, err);
     if (r == 0)
         r = worker_open(&n->thread, err);
     if (r == 0)
@@ -484,19 +628,15 @@ static void net_release(struct virtio_net *n)
     if (n->vp.vm)
         virtio_pci_destroy(&n->vp);
     net_backend_free(n->be);
-    for (unsigned i = 0; i < MAX_PENDING; i++)
-        free(n->pending[i].data);
+    for (unsigned p = 0; n->pairs && p < n->max_pairs; p++)
+        for (unsigned i = 0; i < MAX_PENDING; i++)
+            free(n->pairs[p].pending[i].data);
+    free(n->pairs);
     worker_destroy(&n->thread);
     free(n);
 }
 
 /* --- the device type ----------------------------------------------------------------------- */
-
-struct net_opts {
-    struct dev_ref netdev;
-    struct dev_mac mac;
-    uint16_t host_mtu;
-};
 
 static const struct dev_type virtio_net_pci_type;
 
@@ -521,8 +661,8 @@ static int virtio_net_create(struct device *dev, struct verr *err)
 {
     const struct net_opts *o = DEV_OPTS(dev->cfg, struct net_opts);
     struct virtio_net *n;
-    int r = net_create(dev->vm, &dev->vm->backends->netdevs[o->netdev.index], o->mac.a, o->host_mtu,
-                       &dev->cfg->pci, &n, err);
+    int r = net_create(dev->vm, &dev->vm->backends->netdevs[o->netdev.index], o, &dev->cfg->pci, &n,
+                       err);
     if (r < 0)
         return r;
     n->netdev_id = dev->vm->backends->netdevs[o->netdev.index].id;
@@ -589,6 +729,8 @@ static const struct dev_prop net_props[] = {
     DEV_PROP("mac", DEV_PROP_MAC, struct net_opts, mac, NULL, 0, 0,
              "Ethernet 6-byte MAC Address, example: 52:54:00:12:34:56"),
     DEV_PROP("host_mtu", DEV_PROP_U16, struct net_opts, host_mtu, "0", 68, 65535, NULL),
+    DEV_PROP("mq", DEV_PROP_BOOL, struct net_opts, mq, "off", 0, 0, "on/off"),
+    DEV_PROP("vectors", DEV_PROP_U32, struct net_opts, vectors, NULL, 2, 64, NULL),
     DEV_PROP_END,
 };
 
@@ -597,8 +739,11 @@ static const struct dev_prop net_props[] = {
 /* Records besides the transport's: "net.config" (the device configuration: MAC, status with
  * the link state, max_virtqueue_pairs and mtu when offered), "net.backend" (le32: 0 for a
  * tap, else libslirp's state version) and "net.slirp" (libslirp's state stream: DHCP leases,
- * the IP id counter; empty for a tap, whose destination opens its own). No control queue or
- * multiqueue is offered, so there is no rx mode, MAC table or queue-pair count to keep.
+ * the IP id counter; empty for a tap, whose destination opens its own); with mq=on also
+ * "net.mq" (le16 max_virtqueue_pairs, le16 the pairs VQ_PAIRS_SET made active: the extra
+ * queues themselves are in the transport's "virtio.queues"). A stream and a NIC that differ
+ * in multiqueue or pair count are refused. The control queue carries no other command, so
+ * there is no rx mode or MAC table to keep.
  *
  * Quiesce: the transport's I/O thread and this device's network thread are stopped. Every
  * transmit and receive is done under a queue lock within one pass of that thread, so once
@@ -623,6 +768,14 @@ static int virtio_net_save(struct device *dev, struct dev_state_writer *w, struc
         r = w->put(w, "net.backend", ver, sizeof(ver), err);
     if (r == 0)
         r = w->put(w, "net.slirp", st.data, st.len, err);
+    if (r == 0 && n->mq) {
+        /* The thread is stopped: active_pairs is stable (a load not yet applied counts). */
+        uint8_t mq[4];
+        unsigned restored = __atomic_load_n(&n->restore_pairs, __ATOMIC_ACQUIRE);
+        state_put_le(mq, n->max_pairs, 2);
+        state_put_le(mq + 2, restored ? restored : n->active_pairs, 2);
+        r = w->put(w, "net.mq", mq, sizeof(mq), err);
+    }
     buf_free(&st);
     return r < 0 ? r : virtio_pci_save(&n->vp, w, err);
 }
@@ -631,7 +784,22 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
 {
     struct virtio_net *n = dev->priv;
     uint8_t cfg[sizeof(n->config)], ver[4];
-    int rc = r->get(r, "net.config", cfg, n->config_len, err);
+    /* First: a different pair count also changes the configuration's length. */
+    uint8_t mq[4];
+    int rc = r->get(r, "net.mq", mq, sizeof(mq), err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    unsigned saved_max = rc == 0 ? (unsigned)state_get_le(mq, 2) : 0;
+    unsigned saved_active = rc == 0 ? (unsigned)state_get_le(mq + 2, 2) : 0;
+    if ((rc == 0) != n->mq || (n->mq && saved_max != n->max_pairs))
+        return verr_set(err, EINVAL,
+                        "field 'net.mq': the saved NIC had %u queue pairs%s, this one has %u%s",
+                        rc == 0 ? saved_max : 1, rc == 0 ? " (mq=on)" : " (no mq)", n->max_pairs,
+                        n->mq ? " (mq=on)" : " (no mq)");
+    if (n->mq && (saved_active < 1 || saved_active > saved_max))
+        return verr_set(err, EINVAL, "field 'net.mq': %u active queue pairs of %u", saved_active,
+                        saved_max);
+    rc = r->get(r, "net.config", cfg, n->config_len, err);
     if (rc == 0)
         rc = r->get(r, "net.backend", ver, sizeof(ver), err);
     if (rc < 0)
@@ -662,6 +830,8 @@ static int virtio_net_load(struct device *dev, struct dev_state_reader *r, struc
         __atomic_store_n(&n->link_down, !(cfg[6] & NET_S_LINK_UP), __ATOMIC_RELEASE);
         rc = virtio_pci_load(&n->vp, r, err);
     }
+    if (rc == 0 && n->mq)
+        __atomic_store_n(&n->restore_pairs, saved_active, __ATOMIC_RELEASE);
     /* The network thread takes the driver's features again once it runs (DRIVER_OK). */
     __atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_ACQ_REL);
     int r2 = worker_start(&n->thread, rc == 0 ? err : NULL);

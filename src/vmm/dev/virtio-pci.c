@@ -565,9 +565,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, unsi
     add_virtio_cap(&vp->pci, CAP_DEVICE, OFF_DEVICE, config_len ? config_len : 4, false);
     add_virtio_cap(&vp->pci, CAP_NOTIFY, OFF_NOTIFY, NOTIFY_MULT * nr_queues, true);
     add_pci_cfg_cap(vp);
-    pci_dev_init_msix(&vp->pci,
-                      nr_queues < VIRTIO_PCI_MAX_VECTORS ? nr_queues + 1 : VIRTIO_PCI_MAX_VECTORS,
-                      BAR_INDEX, OFF_MSIX, OFF_PBA);
+    unsigned vectors = nr_queues < VIRTIO_PCI_MAX_VECTORS ? nr_queues + 1 : VIRTIO_PCI_MAX_VECTORS;
+    pci_dev_init_msix(&vp->pci, vp->msix_vectors ? vp->msix_vectors : vectors, BAR_INDEX, OFF_MSIX,
+                      OFF_PBA);
     device_reset(vp);
     return 0;
 }

@@ -97,6 +97,7 @@ struct virtio_pci {
     uint16_t queue_select;
     uint8_t isr; /* atomic */
     unsigned config_len;
+    unsigned msix_vectors; /* set before virtio_pci_init to size the MSI-X table; 0: default */
     pthread_mutex_t lock;
     unsigned nr_queues;
     struct virtio_queue queues[VIRTIO_PCI_MAX_QUEUES];

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -29,11 +30,13 @@ struct net_backend {
     enum net_kind kind;
     net_receive_fn rx;
     void *opaque;
-    int fd;            /* tap */
-    bool own_fd;       /* opened here (not fd=) */
-    unsigned offloads; /* TUN_F_* the tap accepts */
-    uint8_t *buf;      /* tap receive buffer / slirp transmit copy */
-    struct iovec *iov; /* tap transmit: header + frame pieces */
+    int fds[NET_MAX_QUEUES]; /* tap: one per queue */
+    unsigned nr_queues;      /* tap: queues= or fds= count (1 otherwise) */
+    unsigned active;         /* tap: queues attached to the device */
+    bool own_fd;             /* opened here (not fd= or fds=) */
+    unsigned offloads;       /* TUN_F_* the tap accepts */
+    uint8_t *buf;            /* tap receive buffer / slirp transmit copy */
+    struct iovec *iov;       /* tap transmit: header + frame pieces */
     struct net_slirp *slirp;
     struct ratelimit rl;
 };
@@ -45,14 +48,20 @@ int net_backend_open(const struct net_options *o, net_receive_fn rx, void *opaqu
     be->kind = o->kind;
     be->rx = rx;
     be->opaque = opaque;
-    be->fd = -1;
+    be->nr_queues = be->active = 1;
     be->rl = (struct ratelimit)RATELIMIT_INIT(1000, 5);
     be->buf = xmalloc(TAP_HDR + NET_MAX_FRAME);
     int r;
     if (o->kind == NET_TAP) {
-        r = net_tap_open(o, &be->fd, &be->offloads, err);
-        be->own_fd = o->fd < 0;
+        r = net_tap_open(o, be->fds, &be->nr_queues, &be->own_fd, &be->offloads, err);
+        be->active = be->nr_queues;
         be->iov = xcalloc(SEND_MAX_IOVS + 1, sizeof(*be->iov));
+        /* One queue until the NIC's driver asks for more (virtio-net's VQ_PAIRS_SET). */
+        if (r == 0 && be->nr_queues > 1 && net_backend_set_active_queues(be, 1, err) < 0) {
+            for (unsigned i = 0; be->own_fd && i < be->nr_queues; i++)
+                close(be->fds[i]);
+            r = -EIO;
+        }
     } else {
         r = net_slirp_new(o, rx, opaque, &be->slirp, err);
     }
@@ -80,13 +89,41 @@ int net_backend_set_offloads(struct net_backend *be, unsigned flags, struct verr
 {
     if (be->kind != NET_TAP)
         return flags ? verr_set(err, ENOTSUP, "user networking has no offloads") : 0;
-    if (ioctl(be->fd, TUNSETOFFLOAD, (unsigned long)(flags & be->offloads)) < 0)
+    /* The offloads belong to the device, not to a queue: queue 0 is never detached. */
+    if (ioctl(be->fds[0], TUNSETOFFLOAD, (unsigned long)(flags & be->offloads)) < 0)
         return verr_errno(err, errno, "-netdev tap: TUNSETOFFLOAD 0x%x", flags);
     return 0;
 }
 
-void net_backend_send(struct net_backend *be, const uint8_t *hdr, const struct iovec *iov,
-                      unsigned n, size_t len)
+unsigned net_backend_queues(const struct net_backend *be)
+{
+    return be->kind == NET_TAP ? be->nr_queues : 1;
+}
+
+int net_backend_set_active_queues(struct net_backend *be, unsigned n, struct verr *err)
+{
+    if (be->kind != NET_TAP || n == 0 || n > be->nr_queues)
+        return n == 1 ? 0
+                      : verr_set(err, EINVAL, "-netdev: %u queues asked for, %u present", n,
+                                 net_backend_queues(be));
+    /* Attach before detaching, so the device always has queue 0 at least. */
+    for (unsigned i = 0; i < be->nr_queues; i++) {
+        bool want = i < n, was = i < be->active;
+        if (want == was)
+            continue;
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        ifr.ifr_flags = want ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+        if (ioctl(be->fds[i], TUNSETQUEUE, &ifr) < 0)
+            return verr_errno(err, errno, "-netdev tap: TUNSETQUEUE %s queue %u",
+                              want ? "attach" : "detach", i);
+    }
+    be->active = n;
+    return 0;
+}
+
+void net_backend_send(struct net_backend *be, unsigned queue, const uint8_t *hdr,
+                      const struct iovec *iov, unsigned n, size_t len)
 {
     if (be->kind == NET_USER) {
         if (len > NET_MAX_FRAME)
@@ -103,26 +140,28 @@ void net_backend_send(struct net_backend *be, const uint8_t *hdr, const struct i
         n = SEND_MAX_IOVS; /* cannot happen: a chain has at most VQ_MAX_SEGS buffers */
     be->iov[0] = (struct iovec){(void *)hdr, TAP_HDR};
     memcpy(be->iov + 1, iov, n * sizeof(*iov));
-    ssize_t r = writev(be->fd, be->iov, (int)n + 1);
+    ssize_t r = writev(be->fds[queue < be->nr_queues ? queue : 0], be->iov, (int)n + 1);
     if (r < 0 && ratelimit_allow(&be->rl, monotonic_ns()))
         log_warn("-netdev tap: dropping a %zu-byte frame: %s", len, strerror(errno));
 }
 
-unsigned net_backend_poll_fill(struct net_backend *be, struct pollfd *pfd, unsigned max,
-                               int *timeout_ms, bool can_receive)
+unsigned net_backend_poll_fill(struct net_backend *be, unsigned queue, struct pollfd *pfd,
+                               unsigned max, int *timeout_ms, bool can_receive)
 {
     if (be->kind == NET_USER)
-        return net_slirp_poll_fill(be->slirp, pfd, max, timeout_ms);
-    if (!can_receive || max == 0)
+        return queue == 0 ? net_slirp_poll_fill(be->slirp, pfd, max, timeout_ms) : 0;
+    if (!can_receive || max == 0 || queue >= be->active)
         return 0;
-    pfd[0] = (struct pollfd){.fd = be->fd, .events = POLLIN};
+    pfd[0] = (struct pollfd){.fd = be->fds[queue], .events = POLLIN};
     return 1;
 }
 
-void net_backend_poll_done(struct net_backend *be, struct pollfd *pfd, unsigned n, bool can_receive)
+void net_backend_poll_done(struct net_backend *be, unsigned queue, struct pollfd *pfd, unsigned n,
+                           bool can_receive)
 {
     if (be->kind == NET_USER) {
-        net_slirp_poll_done(be->slirp, pfd, n);
+        if (queue == 0)
+            net_slirp_poll_done(be->slirp, pfd, n);
         return;
     }
     if (!can_receive || n == 0 || !(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
@@ -130,7 +169,7 @@ void net_backend_poll_done(struct net_backend *be, struct pollfd *pfd, unsigned 
     /* Frames until the tap is empty or the NIC is full (then it stops asking through
      * can_receive until the driver posts buffers), bounded so transmit gets its turn. */
     for (int i = 0; i < TAP_READ_MAX; i++) {
-        ssize_t r = read(be->fd, be->buf, TAP_HDR + NET_MAX_FRAME);
+        ssize_t r = read(pfd[0].fd, be->buf, TAP_HDR + NET_MAX_FRAME);
         if (r < 0) {
             if (errno != EAGAIN && errno != EINTR && ratelimit_allow(&be->rl, monotonic_ns()))
                 log_warn("-netdev tap: read: %s", strerror(errno));
@@ -147,8 +186,8 @@ void net_backend_free(struct net_backend *be)
 {
     if (!be)
         return;
-    if (be->own_fd && be->fd >= 0)
-        close(be->fd);
+    for (unsigned i = 0; be->own_fd && be->kind == NET_TAP && i < be->nr_queues; i++)
+        close(be->fds[i]);
     net_slirp_free(be->slirp);
     free(be->buf);
     free(be->iov);

@@ -22,6 +22,9 @@ migrate to a file:, ends the source, restores a new vireo-vmm from the file with
    and a ping again (frames through libslirp both ways).
  - virtio-net over a tap in a network namespace the test makes (198.18.0.0/24): ARP with
    the host kernel before; the restored VMM opens the same tap and ARP works again.
+ - virtio-net multiqueue (mq=on, a tap of 4 queues in a namespace, 198.18.1.0/24): a UDP
+   echo on each pair's own receive queue before and after the restore (the active pair
+   count travels); the stream restored into a NIC of 2 pairs or without mq is refused.
  - virtio-serial: a virtconsole on a socket chardev echoes a line before the save; the guest
    then waits for a second line, the VM is saved meanwhile, and the restored VM (its port on
    a new socket) reads and echoes the second line: its output there is exactly the second
@@ -336,6 +339,91 @@ def net_tap(vmm, elf, tmp):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+ECHO_UDP = r'''
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.1", 7))
+s.settimeout(300)
+try:
+    while True:
+        data, addr = s.recvfrom(2048)
+        s.sendto(data, addr)
+        print(addr[1], flush=True)
+except OSError:
+    pass
+'''
+
+
+def net_tap_mq(vmm, elf, tmp):
+    """virtio-net multiqueue (mq=on) on a tap of 4 queues in a network namespace made here
+    (198.18.1.0/24): the guest sets 4 pairs and gets a UDP echo on each pair's own receive
+    queue before the save; after the restore it sends on every pair again without setting
+    the count, and each echo must again come back on its own queue (the restored device has
+    4 pairs active and the tap's 4 queues attached). Restoring the stream into a NIC of 2
+    pairs, or one without mq, is refused with one line naming field 'net.mq'."""
+    ns = f"vireo-devsave-mq-{os.getpid()}"
+    tap = f"vdmq{os.getpid() % 100000}"
+    sock, sock2 = os.path.join(tmp, "mq.sock"), os.path.join(tmp, "mq2.sock")
+
+    def ip(*a):
+        return subprocess.run(["ip", "netns", "exec", ns, "ip"] + list(a), capture_output=True,
+                              text=True)
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        check(False, "net mq: a network namespace (needs root)")
+        return
+    echo = None
+    try:
+        for a in (["tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr", "multi_queue"],
+                  ["addr", "add", "198.18.1.1/24", "dev", tap], ["link", "set", tap, "up"],
+                  ["neigh", "replace", "198.18.1.15", "lladdr", "52:54:00:12:34:56", "dev", tap,
+                   "nud", "permanent"]):
+            r = ip(*a)
+            if r.returncode:
+                check(False, f"net mq: ip {' '.join(a)}", r.stderr)
+                return
+        echo = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", ECHO_UDP],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def dev(queues, mq="on"):
+            return ["-netdev", f"tap,id=t0,ifname={tap},script=no,downscript=no,vhost=off,"
+                    f"queues={queues}", "-device", f"virtio-net-pci,netdev=t0,id=nic0,mq={mq}"]
+        app = "tests=net net_pause=1 net_ip=198.18.1.15 net_peer=198.18.1.1 net_mq=4"
+        pre = ["ip", "netns", "exec", ns]
+        g = Guest(pre + base(vmm, elf, sock, app, dev(4)))
+        if not check(g.wait_line("net: paused", timeout=180) and "not ok" not in g.text(),
+                     "net mq: an echo on each of 4 pairs before the save", g.text()):
+            g.kill()
+            return
+        before = g.text()
+        q = Qmp(sock)
+        path = os.path.join(tmp, "mq.state")
+        g2 = move("net mq", g, q, pre + base(vmm, elf, sock2, app, dev(4)), path,
+                  stdin=subprocess.PIPE)
+        if not g2:
+            return
+        restored(sock2)
+        g2.type("c")
+        out = verdict("net mq", g2, ["net: config MAC unchanged after the pause"])
+        for p in range(4):
+            n = len(re.findall(r"^ok .*mq pair %d: its echo came back on receive queue %d"
+                               % (p, 2 * p), before + out, re.M))
+            check(n == 2, f"net mq: pair {p}'s echo on its own queue before and after the "
+                  f"restore ({n})", before + out)
+        for queues, mq, name in ((2, "on", "2 pairs"), (4, "off", "mq=off")):
+            r = subprocess.run(pre + base(vmm, elf, os.path.join(tmp, "mq3.sock"), app,
+                                          dev(queues, mq)) + ["-incoming", f"file:{path}"],
+                               capture_output=True, text=True, timeout=60)
+            lines = [x for x in r.stderr.strip().splitlines() if x]
+            check(r.returncode != 0 and len(lines) == 1 and "field 'net.mq'" in lines[0],
+                  f"net mq: the stream restored into a NIC with {name} is refused with one "
+                  f"line", r.stderr)
+    finally:
+        if echo:
+            echo.terminate()
+            echo.communicate(timeout=30)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def pattern(n, seed):
     """t-scsi.c's pattern()."""
     return bytes((((i * 7 + seed * 13 + (i >> 8)) & 0xFF) ^ (seed & 0xFF)) for i in range(n))
@@ -578,7 +666,7 @@ def main():
     elf, vmm, bootsector = sys.argv[1], sys.argv[2], sys.argv[3]
     tmp = tempfile.mkdtemp(prefix="vireo-devsave-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
-        for case in (balloon_target, balloon_stats, net_user, net_tap, console, scsi, ahci, vga,
+        for case in (balloon_target, balloon_stats, net_user, net_tap, net_tap_mq, console, scsi, ahci, vga,
                      failed_event):
             case(vmm, elf, tmp)
         for machine in ("pc", "q35"):

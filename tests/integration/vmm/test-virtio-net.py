@@ -31,6 +31,16 @@ VMM is a command prefix (vireo-vmm's path, or
    receives 4000-byte datagrams the host sends (partial checksum through
    TUNSETOFFLOAD, a frame over two 2048-byte buffers), checking payload and
    checksum. Without root these checks are skipped.
+ - multiqueue, as root: a tap made with multi_queue in a namespace of its own (198.18.4.1/24)
+   and a UDP echo server on 198.18.4.1:7 there; the guest (net_mq=4) negotiates MQ and
+   CTRL_VQ, gets VIRTIO_NET_ERR for VQ_PAIRS_SET 0 and 5 and OK for 4, and sends one
+   datagram per pair from its own port, whose echo must come back on that pair's receive
+   queue (the tap steers a flow's answer to the queue it arrived on, so this only passes if
+   every pair is bound to its own tap queue); the echo server must have seen all four
+   ports. Under vireo-vmm with queues=4 (vireo-vmm opens the queues) and fds=a:b:c:d
+   (opened here, as libvirt does, and inherited), under QEMU with queues=4;
+ - vireo-vmm only: queues= on user networking, queues= with fds=, and mq=on with fewer
+   MSI-X vectors than 2 * pairs + 2 are refused with one line.
 QEMU 7.2 writes num_buffers 0 without MRG_RXBUF (the spec says 1), so its
 runs pass net_numbuf0=ok to the guest.
 Addresses: the tap link and every address this test chooses are in the project's
@@ -125,7 +135,110 @@ def legacy_nics(guest):
           "-net nic,model=virtio,macaddr=... -net user,net=...: the NIC joined to that back-end")
 
 
+# Runs in the multiqueue namespace: echoes every datagram to 198.18.4.1:7 and prints its
+# source port.
+ECHO_UDP = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.4.1", 7))
+s.settimeout(120)
+try:
+    while True:
+        data, addr = s.recvfrom(2048)
+        s.sendto(data, addr)
+        print(addr[1], data.decode(errors="replace"), flush=True)
+except OSError:
+    pass
+'''
+
+
+def exec_with_tap_fds(argv):
+    """--tap-fds IFNAME N CMD...: open IFNAME N times as a multiqueue tap (as libvirt does for
+    <driver queues='N'/>) and exec CMD with the descriptors inherited, '@FDS@' in its
+    arguments replaced by their a:b:c list."""
+    import fcntl
+    import struct
+    ifname, n, cmd = argv[0], int(argv[1]), argv[2:]
+    fds = []
+    for _ in range(n):
+        fd = os.open("/dev/net/tun", os.O_RDWR)
+        # IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE
+        fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", ifname.encode(), 0x0002 | 0x1000 |
+                                                0x4000 | 0x0100))
+        os.set_inheritable(fd, True)
+        fds.append(fd)
+    lst = ":".join(str(fd) for fd in fds)
+    cmd = [a.replace("@FDS@", lst) for a in cmd]
+    os.execvp(cmd[0], cmd)
+
+
+def refusals(vmm, elf):
+    base = [vmm, "-nodefaults", "-display", "none", "-kernel", elf]
+    for extra, want, name in (
+            (["-netdev", "user,id=n0,queues=2"], "Invalid parameter 'queues'",
+             "queues= on user networking is refused in QEMU's words"),
+            (["-netdev", "tap,id=n0,fds=3:4,queues=2"],
+             "queues=, and vhostfd= are invalid with fds=",
+             "queues= with fds= (the fd count is the queue count) is refused in QEMU's words"),
+            (["-netdev", "tap,id=n0,fds=3:x"], "fds=3:x is not a list of file descriptors",
+             "a malformed fds= is refused"),
+            (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=3"],
+             "needs vectors=4 or more", "mq=on with too few MSI-X vectors is refused")):
+        r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0 and len(lines) == 1 and want in lines[0], name + " (one line)",
+              r.stderr)
+
+
+def multiqueue(guest, vmm, is_qemu):
+    ns = "vireo-mq-%d" % os.getpid()
+    tap = "vmq%d" % (os.getpid() % 100000)
+
+    def ip(*a):
+        return subprocess.run(["ip", "netns", "exec", ns, "ip"] + list(a),
+                              capture_output=True, text=True)
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+        for a in (["tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr", "multi_queue"],
+                  ["addr", "add", "198.18.4.1/24", "dev", tap],
+                  ["link", "set", tap, "up"], ["link", "set", "lo", "up"],
+                  ["neigh", "replace", "198.18.4.15", "lladdr", "52:54:00:12:34:56",
+                   "dev", tap, "nud", "permanent"]):
+            r = ip(*a)
+            if r.returncode:
+                raise RuntimeError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
+        runs = [("queues=4", "tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off,queues=4"
+                 % tap, "ip netns exec %s %s" % (ns, vmm))]
+        if not is_qemu:
+            runs.append(("fds=a:b:c:d (inherited, as libvirt passes them)",
+                         "tap,id=t0,fds=@FDS@",
+                         "ip netns exec %s %s %s --tap-fds %s 4 %s" %
+                         (ns, sys.executable, os.path.abspath(__file__), tap, vmm)))
+        for what, netdev, prefix in runs:
+            helper = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", ECHO_UDP],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                time.sleep(0.3)  # the echo socket is bound before the guest sends
+                guest("tests=net net_ip=198.18.4.15 net_peer=198.18.4.1 net_mq=4",
+                      "-netdev %s -device virtio-net-pci,netdev=t0,mq=on" % netdev,
+                      "multiqueue tap, %s, mq=on: VQ_PAIRS_SET 4, each pair's UDP echo back on "
+                      "its own receive queue" % what, vmm_prefix=prefix)
+            finally:
+                helper.terminate()
+                hout, herr = helper.communicate(timeout=30)
+            ports = sorted({int(l.split()[0]) for l in hout.splitlines() if l.split()})
+            check(ports == [6000, 6001, 6002, 6003],
+                  "multiqueue tap, %s: the host echoed one datagram from each pair's port "
+                  "(%s)" % (what, ports), hout + herr)
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        check(False, "multiqueue tap in a network namespace", str(e))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def main():
+    if sys.argv[1] == "--tap-fds":
+        exec_with_tap_fds(sys.argv[2:])
     run_guest, elf, vmm = sys.argv[1], sys.argv[2], sys.argv[3]
     is_qemu = "qemu-system" in vmm
     extra_append = " net_numbuf0=ok" if is_qemu else ""
@@ -232,6 +345,13 @@ def main():
             check(False, name, str(e))
         finally:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    if not is_qemu:
+        refusals(vmm, elf)
+    if os.geteuid() != 0:
+        check(True, "multiqueue tap", skip="needs root for ip netns and a tap device")
+    else:
+        multiqueue(guest, vmm, is_qemu)
 
     print("1..%d" % len(results))
     for i, (good, name, diag, skip) in enumerate(results, 1):

@@ -61,10 +61,15 @@ static void check_one(const char *dir, const char *name, bool regen)
         domain_def_free(def);
         return;
     }
-    /* The taps the daemon would pass: descriptor 40+i for interface i (net-iface.h). */
-    int *fds = xcalloc(def->nnets + 1, sizeof(int));
+    /* The taps the daemon would pass: descriptor 40+k for the k-th (net-iface.h; one per
+     * interface, or one per queue of a <driver queues='N'/> one). */
+    size_t nfds = vmm_argv_net_nfds(def);
+    int *fds = xcalloc(nfds + 1, sizeof(int));
     for (size_t i = 0; i < def->nnets; i++)
-        fds[i] = def->nets[i].type == DOMAIN_NET_USER ? -1 : 40 + (int)i;
+        for (size_t q = 0; q < vmm_argv_net_queues(&def->nets[i]); q++) {
+            size_t k = vmm_argv_net_fd_index(def, i) + q;
+            fds[k] = def->nets[i].type == DOMAIN_NET_USER ? -1 : 40 + (int)k;
+        }
     struct vmm_argv_paths paths = {"/usr/bin/vireo-vmm",
                                    "/run/vireo/domains/NAME.qmp",
                                    "/run/vireo/domains/NAME.console",

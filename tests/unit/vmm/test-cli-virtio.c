@@ -244,9 +244,29 @@ int main(void)
     r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,vhost=on", NULL);
     refused("tap vhost=on", "only vhost=off", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "tap,id=a", NULL);
-    refused("tap without ifname= or fd=", "exactly one of ifname= and fd=", r, &cfg, &err);
+    refused("tap without ifname= or fd=", "tap needs one of ifname=, fd= and fds=", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,fd=3", NULL);
-    refused("tap with ifname= and fd=", "exactly one of ifname= and fd=", r, &cfg, &err);
+    refused("tap with ifname= and fd=", "are invalid with fd=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fd=3,queues=2", NULL);
+    refused("tap with fd= and queues=", "queues=, fds=, and vhostfds= are invalid with fd=", r,
+            &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fds=3:4,queues=2", NULL);
+    refused("tap with fds= and queues=", "are invalid with fds=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fds=3:4,ifname=x", NULL);
+    refused("tap with fds= and ifname=", "are invalid with fds=", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,queues=17", NULL);
+    refused("tap with queues=17", "queues=17 (1 to 16 supported)", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,ifname=x,queues=0", NULL);
+    refused("tap with queues=0", "queues=0 (1 to 16 supported)", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fds=3::4", NULL);
+    refused("tap with fds=3::4", "is not a list of file descriptors", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fds=3:", NULL);
+    refused("tap with fds=3:", "is not a list of file descriptors", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "tap,id=a,fds=1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17",
+              NULL);
+    refused("tap with 17 fds", "at most 16 descriptors", r, &cfg, &err);
+    r = parse(&cfg, &err, "-netdev", "user,id=a,queues=2", NULL);
+    refused("user with queues=", "Invalid parameter 'queues'", r, &cfg, &err);
     r = parse(&cfg, &err, "-netdev", "user,id=a", "-device", "virtio-net-pci", NULL);
     refused("virtio-net-pci without netdev=", "netdev= is required", r, &cfg, &err);
     r = parse(&cfg, &err, "-device", "virtio-net-pci,netdev=zz", NULL);
