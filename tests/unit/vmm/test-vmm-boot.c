@@ -12,6 +12,7 @@
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/e820.h"
 #include "vmm/boot/fwkernel.h"
+#include "vmm/boot/fwmultiboot.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/loader.h"
 #include "vmm/dev/fw-cfg.h"
@@ -472,6 +473,132 @@ static void test_fwkernel(void)
     free(k);
 }
 
+/* A Multiboot kernel with address fields: its header at offset 8, loaded at load. */
+static size_t build_multiboot(uint8_t *k, size_t len, uint32_t flags, uint32_t load,
+                              uint32_t bss_end)
+{
+    memset(k, 0, len);
+    for (size_t i = 40; i < len; i++)
+        k[i] = (uint8_t)(i * 7);
+    put32(k + 8, 0x1badb002);
+    put32(k + 12, flags);
+    put32(k + 16, -(0x1badb002u + flags));
+    put32(k + 20, load + 8); /* header_addr */
+    put32(k + 24, load);
+    put32(k + 28, 0); /* load_end_addr: the whole file */
+    put32(k + 32, bss_end);
+    put32(k + 36, load + 40); /* entry */
+    return len;
+}
+
+static int split_collect(void *opaque, unsigned index, const char *item)
+{
+    struct buf *b = opaque;
+    buf_printf(b, "%u[%s]", index, item);
+    return 0;
+}
+
+/* -kernel with a Multiboot kernel on pc/q35: QEMU 7.2's blob and information. */
+static void test_fwmultiboot(void)
+{
+    char kpath[] = "/tmp/vireo-test-mbkernel-XXXXXX", m1[] = "/tmp/vireo-test-mbmod1-XXXXXX";
+    char m2[] = "/tmp/vireo-test-mbmod2-XXXXXX";
+    close(mkstemp(kpath));
+    close(mkstemp(m1));
+    close(mkstemp(m2));
+    uint8_t k[10000], mod1[5000];
+    build_multiboot(k, sizeof(k), 0x10003, 0x200000, 0x200000 + 0x3000);
+    memset(mod1, 0xa5, sizeof(mod1));
+    ok(write_file(kpath, k, sizeof(k)) == 0 && write_file(m1, mod1, sizeof(mod1)) == 0 &&
+           write_file(m2, "two", 3) == 0,
+       "write a test Multiboot kernel and two modules");
+    char initrd[200];
+    snprintf(initrd, sizeof(initrd), "%s a b,%s", m1, m2);
+    struct fw_cfg c;
+    struct fwkernel fk;
+    struct verr err = {0};
+    fw_cfg_init(&c);
+    int r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, initrd, "x=1", &err);
+    is_int(r, 0, "Multiboot kernel with two modules: %s", r < 0 ? verr_msg(&err) : "set up");
+    ok(fk.format == KERNEL_FORMAT_MULTIBOOT && strcmp(fk.rom, "multiboot_dma.bin") == 0 &&
+           fw_cfg_find_file(&c, "genroms/multiboot_dma.bin") != NULL,
+       "booted by genroms/multiboot_dma.bin");
+    /* kernel 0x3000 (file + bss), list+strings page at 0x3000, modules at 0x4000, 0x6000 */
+    ok(item32(&c, FW_CFG_KERNEL_ADDR) == 0x200000 && item32(&c, FW_CFG_KERNEL_ENTRY) == 0x200028 &&
+           item32(&c, FW_CFG_KERNEL_SIZE) == 0x7000 && c.fixed[FW_CFG_KERNEL_DATA].len == 0x7000,
+       "blob at the load address, entry_addr, kernel + information page + 2 module pages");
+    const uint8_t *b = c.fixed[FW_CFG_KERNEL_DATA].data;
+    ok(memcmp(b, k, sizeof(k)) == 0 && b[sizeof(k)] == 0 && b[0x2fff] == 0,
+       "the image is the file from load_addr, the bss is zero");
+    ok(item32(&c, FW_CFG_INITRD_ADDR) == 0x9500 && item32(&c, FW_CFG_INITRD_SIZE) == 88,
+       "the Multiboot information goes to 0x9500, 88 bytes");
+    const uint8_t *mbi = c.fixed[FW_CFG_INITRD_DATA].data;
+    ok(get32(mbi) == 0x24f && get32(mbi + 12) == 0x8000ffff && get32(mbi + 20) == 2 &&
+           get32(mbi + 24) == 0x203000 && get32(mbi + 48) == 0x9000,
+       "flags MEM|BOOTDEV|CMDLINE|MODS|MMAP|LOADER, boot device, 2 modules at 0x203000, mmap "
+       "at 0x9000");
+    const uint8_t *l = b + 0x3000;
+    ok(get32(l) == 0x204000 && get32(l + 4) == 0x204000 + 5000 && get32(l + 16) == 0x206000 &&
+           get32(l + 20) == 0x206003 && memcmp(b + 0x4000, mod1, 5000) == 0 &&
+           memcmp(b + 0x6000, "two", 3) == 0,
+       "modules page-aligned after the information page, with their bytes");
+    char want[300];
+    snprintf(want, sizeof(want), "%s a b", m1);
+    ok(strcmp((const char *)b + (get32(l + 8) - 0x200000), want) == 0 &&
+           strcmp((const char *)b + (get32(l + 24) - 0x200000), m2) == 0,
+       "each module's command line is its -initrd item");
+    snprintf(want, sizeof(want), "%s x=1", kpath);
+    ok(strcmp((const char *)b + (get32(mbi + 16) - 0x200000), want) == 0 &&
+           strcmp((const char *)b + (get32(mbi + 64) - 0x200000), "qemu") == 0,
+       "command line: the kernel path, a space, -append; loader name \"qemu\"");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+
+    struct buf sp = BUF_INIT;
+    is_int(fwmultiboot_split_modules("a b,,c,d,", split_collect, &sp), 3, "split: 3 items");
+    ok(strcmp(buf_cstr(&sp), "0[a b,c]1[d]2[]") == 0, "split: ',,' is a comma: %s", buf_cstr(&sp));
+    buf_free(&sp);
+
+    static const struct {
+        uint32_t flags, load, bss_end;
+        size_t len;
+        const char *initrd, *want;
+    } bad[] = {
+        {0x10000, 0x200000, 0, 30, NULL, "is truncated"},
+        {0x10000, 0x9000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x9f000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x7fd7000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x200000, 0x200100, 10000, NULL, "invalid bss_end_addr"},
+        {0x10004, 0x200000, 0, 10000, NULL, "asks for a video mode"},
+        {0x10010, 0x200000, 0, 10000, NULL, "requires features"},
+        {0x10000, 0x200000, 0, 10000, "/nonexistent/module x", "Multiboot module 1"},
+        {0x00000, 0x200000, 0, 10000, NULL, "not an ELF"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        build_multiboot(k, sizeof(k), bad[i].flags, bad[i].load, bad[i].bss_end);
+        write_file(kpath, k, bad[i].len);
+        fw_cfg_init(&c);
+        r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, bad[i].initrd, "", &err);
+        ok(r < 0 && strstr(verr_msg(&err), bad[i].want) != NULL &&
+               c.fixed[FW_CFG_KERNEL_DATA].len == 0 && c.fixed[FW_CFG_INITRD_DATA].len == 0,
+           "refused, no item set: %s", verr_msg(&err));
+        fw_cfg_free(&c);
+    }
+    char many[70 * 40] = "";
+    for (int i = 0; i < 65; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%s", i ? "," : "", m2);
+    build_multiboot(k, sizeof(k), 0x10000, 0x200000, 0);
+    write_file(kpath, k, sizeof(k));
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, many, "", &err);
+    ok(r < 0 && strstr(verr_msg(&err), "more than 64 Multiboot modules") != NULL,
+       "65 modules refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+    unlink(kpath);
+    unlink(m1);
+    unlink(m2);
+}
+
 static void test_topology(void)
 {
     struct cpu_topology t = {2, 2, 2};
@@ -490,6 +617,7 @@ int main(void)
     test_elf();
     test_loader();
     test_fwkernel();
+    test_fwmultiboot();
     test_topology();
     return tap_done();
 }
