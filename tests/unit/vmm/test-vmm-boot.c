@@ -584,6 +584,50 @@ static void test_fwmultiboot(void)
            "refused, no item set: %s", verr_msg(&err));
         fw_cfg_free(&c);
     }
+    /* Without address fields: a 32-bit ELF, its PT_LOAD segment at its physical address. */
+    memset(k, 0, sizeof(k));
+    memcpy(k,
+           "\x7f"
+           "ELF\x01\x01\x01",
+           7);
+    put16(k + 16, 2); /* ET_EXEC */
+    put16(k + 18, 3); /* EM_386 */
+    put32(k + 20, 1);
+    put32(k + 24, 0x100100);    /* e_entry */
+    put32(k + 28, 52);          /* e_phoff */
+    put16(k + 40, 52);          /* e_ehsize */
+    put16(k + 42, 32);          /* e_phentsize */
+    put16(k + 44, 1);           /* e_phnum */
+    put32(k + 52, 1);           /* PT_LOAD */
+    put32(k + 56, 0);           /* p_offset */
+    put32(k + 60, 0x100000);    /* p_vaddr */
+    put32(k + 64, 0x100000);    /* p_paddr */
+    put32(k + 68, 4000);        /* p_filesz */
+    put32(k + 72, 4000 + 8192); /* p_memsz */
+    put32(k + 96, 0x1badb002);
+    put32(k + 100, 3);
+    put32(k + 104, -(0x1badb002u + 3));
+    for (size_t i = 108; i < 4000; i++)
+        k[i] = (uint8_t)i;
+    write_file(kpath, k, 4000);
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, "", &err);
+    is_int(r, 0, "Multiboot ELF: %s", r < 0 ? verr_msg(&err) : "set up");
+    b = c.fixed[FW_CFG_KERNEL_DATA].data;
+    ok(r == 0 && item32(&c, FW_CFG_KERNEL_ADDR) == 0x100000 &&
+           item32(&c, FW_CFG_KERNEL_ENTRY) == 0x100100 && memcmp(b, k, 4000) == 0 &&
+           b[4000 + 8191] == 0 && get32(c.fixed[FW_CFG_INITRD_DATA].data + 20) == 0,
+       "Multiboot ELF: loaded at p_paddr, entered at e_entry, bss zeroed, no module");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+    put16(k + 18, 62); /* EM_X86_64 */
+    write_file(kpath, k, 4000);
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, "", &err);
+    ok(r < 0 && strstr(verr_msg(&err), "Cannot load x86-64 image") != NULL,
+       "an x86-64 Multiboot ELF without address fields refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+
     char many[70 * 40] = "";
     for (int i = 0; i < 65; i++)
         snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%s", i ? "," : "", m2);
