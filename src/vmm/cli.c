@@ -229,6 +229,7 @@ static int opt_kernel(struct vmm_config *cfg, const char *opt, const char *arg, 
     (void)opt;
     (void)err;
     cfg->kernel = arg;
+    cfg->kernel_arg = arg;
     return 0;
 }
 

@@ -274,7 +274,8 @@ int fwkernel_items(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
 }
 
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
-                   const char *initrd, const char *cmdline, struct verr *err)
+                   const char *kernel_name, const char *initrd, const char *cmdline,
+                   struct verr *err)
 {
     memset(k, 0, sizeof(*k));
     if (low_ram > (uint64_t)UINT32_MAX + 1)
@@ -286,7 +287,8 @@ int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
     int r = file_read_all(kernel, (size_t)low_ram, &file, err);
     if (r < 0)
         return verr_prefix(err, "-kernel");
-    r = fwkernel_items(k, fc, low_ram, kernel, &file, initrd, cmdline, err);
+    r = fwkernel_items(k, fc, low_ram, kernel_name ? kernel_name : kernel, &file, initrd, cmdline,
+                       err);
     buf_free(&file);
     if (r == 0 && (r = add_rom(fc, k->rom, err)) < 0)
         fwkernel_free(k);

@@ -55,11 +55,14 @@ struct fwkernel {
 
 /*
  * Reads kernel (and initrd), fills fc's kernel items, and adds genroms/ROM (read from the
- * firmware directories). low_ram is the end of RAM below 4 GiB. Nothing is written to guest
- * memory: fwkernel_load does that. One line on error, naming the file.
+ * firmware directories). low_ram is the end of RAM below 4 GiB. kernel_name is -kernel as
+ * the user gave it (NULL: kernel), which errors name and which starts a Multiboot kernel's
+ * command line, as under QEMU. Nothing is written to guest memory: fwkernel_load does that.
+ * One line on error, naming the file.
  */
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
-                   const char *initrd, const char *cmdline, struct verr *err);
+                   const char *kernel_name, const char *initrd, const char *cmdline,
+                   struct verr *err);
 /* The same from the kernel file's bytes (patched in place), without the ROM: what
  * fwkernel_setup does between reading the file and adding genroms/ROM (fuzzed). */
 struct buf;

@@ -193,7 +193,7 @@ def mb_kernel(path, flags, load_addr, size=64, load_end=0, bss_end=0, header_add
         head += struct.pack("<IIIII", load_addr if header_addr is None else header_addr,
                             load_addr, load_end, bss_end, load_addr + 32)
     with open(path, "wb") as f:
-        f.write(head + b"\xf4" * max(0, size - len(head)))
+        f.write((head + b"\xf4" * max(0, size - len(head)))[:size])
     return path
 
 

@@ -407,7 +407,7 @@ static void test_fwkernel(void)
     struct fwkernel fk;
     struct verr err = {0};
     fw_cfg_init(&c);
-    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "console=ttyS0 vga=ext", &err), 0,
+    is_int(fwkernel_setup(&fk, &c, low, kpath, NULL, ipath, "console=ttyS0 vga=ext", &err), 0,
            "bzImage with an initrd: %s", verr_msg(&err));
     ok(fk.format == KERNEL_FORMAT_BZIMAGE && strcmp(fk.rom, "linuxboot_dma.bin") == 0 &&
            fw_cfg_find_file(&c, "genroms/linuxboot_dma.bin") != NULL,
@@ -440,7 +440,7 @@ static void test_fwkernel(void)
     put32(k + 0x22c, 0x00ffffff);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "", &err), 0, "protocol 2.10: %s",
+    is_int(fwkernel_setup(&fk, &c, low, kpath, NULL, ipath, "", &err), 0, "protocol 2.10: %s",
            verr_msg(&err));
     ok(item32(&c, FW_CFG_INITRD_ADDR) == ((0x00ffffffu - 3000) & ~0xfffu),
        "initrd below initrd_addr_max");
@@ -450,21 +450,21 @@ static void test_fwkernel(void)
     build_bzimage_header(k, 0x0201, 0);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "", &err) < 0 &&
            strstr(verr_msg(&err), "boot protocol 2.01") != NULL,
        "protocol 2.01 refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
     build_bzimage_header(k, 0x020f, 0x7f);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "vga=12x", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "vga=12x", &err) < 0 &&
            strstr(verr_msg(&err), "invalid 'vga='") != NULL,
        "vga=12x refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
     /* A header claiming more setup sectors than the file has. */
     fw_cfg_init(&c);
     write_file(kpath, k, 4096);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "", &err) < 0 &&
            strstr(verr_msg(&err), "invalid kernel header") != NULL,
        "truncated setup refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
@@ -518,7 +518,7 @@ static void test_fwmultiboot(void)
     struct fwkernel fk;
     struct verr err = {0};
     fw_cfg_init(&c);
-    int r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, initrd, "x=1", &err);
+    int r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, initrd, "x=1", &err);
     is_int(r, 0, "Multiboot kernel with two modules: %s", r < 0 ? verr_msg(&err) : "set up");
     ok(fk.format == KERNEL_FORMAT_MULTIBOOT && strcmp(fk.rom, "multiboot_dma.bin") == 0 &&
            fw_cfg_find_file(&c, "genroms/multiboot_dma.bin") != NULL,
@@ -578,7 +578,7 @@ static void test_fwmultiboot(void)
         build_multiboot(k, sizeof(k), bad[i].flags, bad[i].load, bad[i].bss_end);
         write_file(kpath, k, bad[i].len);
         fw_cfg_init(&c);
-        r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, bad[i].initrd, "", &err);
+        r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, bad[i].initrd, "", &err);
         ok(r < 0 && strstr(verr_msg(&err), bad[i].want) != NULL &&
                c.fixed[FW_CFG_KERNEL_DATA].len == 0 && c.fixed[FW_CFG_INITRD_DATA].len == 0,
            "refused, no item set: %s", verr_msg(&err));
@@ -611,7 +611,7 @@ static void test_fwmultiboot(void)
         k[i] = (uint8_t)i;
     write_file(kpath, k, 4000);
     fw_cfg_init(&c);
-    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, "", &err);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, NULL, "", &err);
     is_int(r, 0, "Multiboot ELF: %s", r < 0 ? verr_msg(&err) : "set up");
     b = c.fixed[FW_CFG_KERNEL_DATA].data;
     ok(r == 0 && item32(&c, FW_CFG_KERNEL_ADDR) == 0x100000 &&
@@ -623,7 +623,7 @@ static void test_fwmultiboot(void)
     put16(k + 18, 62); /* EM_X86_64 */
     write_file(kpath, k, 4000);
     fw_cfg_init(&c);
-    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, "", &err);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, NULL, "", &err);
     ok(r < 0 && strstr(verr_msg(&err), "Cannot load x86-64 image") != NULL,
        "an x86-64 Multiboot ELF without address fields refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
@@ -634,7 +634,7 @@ static void test_fwmultiboot(void)
     build_multiboot(k, sizeof(k), 0x10000, 0x200000, 0);
     write_file(kpath, k, sizeof(k));
     fw_cfg_init(&c);
-    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, many, "", &err);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, many, "", &err);
     ok(r < 0 && strstr(verr_msg(&err), "more than 64 Multiboot modules") != NULL,
        "65 modules refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
