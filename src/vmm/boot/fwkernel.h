@@ -3,8 +3,8 @@
  * firmware (pc, q35), handed over as QEMU hands them: the kernel, its setup
  * code, the initrd and the command line become fw_cfg items, and an option
  * ROM QEMU ships (linuxboot_dma.bin for a bzImage, multiboot_dma.bin for a
- * Multiboot kernel, pvh.bin for an ELF with a PVH note) is added as genroms/NAME with boot index 0, so SeaBIOS runs it
- * before any disk and it starts the kernel.
+ * Multiboot kernel, pvh.bin for an ELF with a PVH note) is added as genroms/NAME with boot index 0,
+ * so SeaBIOS runs it before any disk and it starts the kernel.
  *
  * The choices are QEMU 7.2's (hw/i386/x86.c x86_load_linux):
  *  - a bzImage (boot protocol 2.02 or later, loaded high): setup code at
