@@ -45,7 +45,8 @@ static const struct vmm_support_rule rules[] = {
     {"os/kernel", "given (microvm)", H, 0, "-kernel (direct kernel boot)"},
     {"os/kernel", "given (pc/q35)", H, 0,
      "-kernel through SeaBIOS as QEMU: fw_cfg's kernel items and the option ROM linuxboot_dma.bin "
-     "(bzImage) or pvh.bin (PVH ELF; it passes no initrd, as QEMU's); Multiboot refused"},
+     "(bzImage), multiboot_dma.bin (Multiboot 1; <initrd> lists its modules) or pvh.bin (PVH "
+     "ELF; it passes no initrd, as QEMU's)"},
     {"os/kernel", "missing (pc/q35)", H, 0,
      "SeaBIOS (bios-256k.bin) boots the device the boot order names"},
     {"os/kernel", "missing (microvm)", R, 0,

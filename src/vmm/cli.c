@@ -229,14 +229,16 @@ static int opt_kernel(struct vmm_config *cfg, const char *opt, const char *arg, 
     (void)opt;
     (void)err;
     cfg->kernel = arg;
+    cfg->kernel_arg = arg;
     return 0;
 }
 
 static int opt_initrd(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
-    if (strchr(arg, ','))
-        return verr_set(err, ENOTSUP, "%s %s: only one initrd file is supported", opt, arg);
+    (void)err;
+    /* "FILE ARGS,FILE ARGS" lists a Multiboot kernel's modules on pc/q35 (boot/fwkernel.c
+     * refuses a list for the other kernels); microvm takes one file (below). */
     cfg->initrd = arg;
     return 0;
 }
@@ -883,6 +885,8 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
         return verr_set(err, EINVAL, "-initrd only allowed with -kernel option");
     if (!cfg->kernel && cfg->append && *cfg->append)
         return verr_set(err, EINVAL, "-append only allowed with -kernel option");
+    if (cfg->initrd && strchr(cfg->initrd, ',') && cfg->machine.kind == MACHINE_MICROVM)
+        return verr_set(err, ENOTSUP, "-initrd %s: only one initrd file is supported", cfg->initrd);
     if (!cfg->append)
         cfg->append = "";
     if (cli_net_finish(cfg, err) < 0)

@@ -54,6 +54,7 @@ struct vmm_config {
      * callers that read a failed start's error from stderr would get the warning first. */
     bool cpu_check, cpu_enforce;
     const char *kernel, *initrd, *append;
+    const char *kernel_arg; /* -kernel as given (kernel may become its absolute path) */
     bool serial_given;
     struct chardev_spec serial;
     bool nographic, display_none, nodefaults;

@@ -329,8 +329,8 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         r = fw_cfg_add_file(fc, "etc/system-states", states, sizeof(states), err);
     }
     if (r == 0 && cfg->kernel)
-        r = fwkernel_setup(&ms->kernel, fc, low_ram(vm), cfg->kernel, cfg->initrd, cfg->append,
-                           err);
+        r = fwkernel_setup(&ms->kernel, fc, low_ram(vm), cfg->kernel, cfg->kernel_arg, cfg->initrd,
+                           cfg->append, err);
     if (r == 0) {
         /* bootorder: every device with bootindex=, by its OpenFirmware path; with -kernel,
          * first the option ROM that boots it (boot index 0, as QEMU gives it). */

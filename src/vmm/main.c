@@ -143,7 +143,9 @@ int main(int argc, char **argv)
     }
 
     /* -daemonize moves to /, and a reset loads the kernel and initrd again:
-     * keep their absolute paths so a relative one still names the same file. */
+     * keep their absolute paths so a relative one still names the same file.
+     * TODO(#15): a Multiboot module list ("m1 args,m2") is no path and stays as given, so
+     * relative module files are not found with -daemonize (vireod passes absolute ones). */
     char *abs_kernel = cfg.kernel ? realpath(cfg.kernel, NULL) : NULL;
     char *abs_initrd = cfg.initrd ? realpath(cfg.initrd, NULL) : NULL;
     if (abs_kernel)

@@ -99,19 +99,41 @@ static void parse_zero_page(struct boot_info *bi, uint64_t bp)
     }
 }
 
-/* Multiboot 1 information: flags 0, cmdline 16 (flag bit 2), mods_count 20 and mods_addr 24
+static void copy_string(char *dst, unsigned size, uint64_t addr)
+{
+    unsigned i;
+    for (i = 0; addr && i + 1 < size && rd8(addr + i); i++)
+        dst[i] = (char)rd8(addr + i);
+    dst[i] = '\0';
+}
+
+/* Multiboot 1 information: flags 0, mem_lower 4 and mem_upper 8 (bit 0), boot_device 12
+ * (bit 1), cmdline 16 (flag bit 2), mods_count 20 and mods_addr 24
  * (bit 3; 16-byte entries: start, end, string, reserved), mmap_length 44 and mmap_addr 48
  * (bit 6; entries: size (not counting itself), base_addr 64, length 64, type),
  * boot_loader_name 64 (bit 9). No RSDP: the guest finds it by scanning. */
 static void parse_multiboot(struct boot_info *bi, uint64_t mb)
 {
     bi->mb_flags = rd32(mb);
+    if (bi->mb_flags & (1u << 0)) {
+        bi->mb_mem_lower = rd32(mb + 4);
+        bi->mb_mem_upper = rd32(mb + 8);
+    }
+    if (bi->mb_flags & (1u << 1))
+        bi->mb_boot_device = rd32(mb + 12);
     if (bi->mb_flags & (1u << 2))
         copy_cmdline(bi, rd32(mb + 16));
     if ((bi->mb_flags & (1u << 3)) && rd32(mb + 20) > 0) {
         uint64_t mod = rd32(mb + 24);
+        bi->mb_mods_count = rd32(mb + 20);
         bi->initrd_addr = rd32(mod);
         bi->initrd_size = rd32(mod + 4) - rd32(mod);
+        for (uint32_t i = 0; i < bi->mb_mods_count && i < BOOTINFO_MAX_MODS; i++) {
+            bi->mb_mods[i].start = rd32(mod + 16 * i);
+            bi->mb_mods[i].end = rd32(mod + 16 * i + 4);
+            copy_string(bi->mb_mods[i].string, sizeof(bi->mb_mods[i].string),
+                        rd32(mod + 16 * i + 8));
+        }
     }
     if (bi->mb_flags & (1u << 6)) {
         uint64_t p = rd32(mb + 48), end = p + rd32(mb + 44);
@@ -126,13 +148,8 @@ static void parse_multiboot(struct boot_info *bi, uint64_t mb)
             p += rd32(p) + 4;
         }
     }
-    if (bi->mb_flags & (1u << 9)) {
-        uint64_t name = rd32(mb + 64);
-        unsigned i;
-        for (i = 0; name && i + 1 < sizeof(bi->mb_loader) && rd8(name + i); i++)
-            bi->mb_loader[i] = (char)rd8(name + i);
-        bi->mb_loader[i] = '\0';
-    }
+    if (bi->mb_flags & (1u << 9))
+        copy_string(bi->mb_loader, sizeof(bi->mb_loader), rd32(mb + 64));
 }
 
 void bootinfo_parse(struct boot_info *bi, int kind, uint64_t info_addr)

@@ -30,6 +30,8 @@ struct memmap_entry {
     uint32_t type;
 };
 
+#define BOOTINFO_MAX_MODS 4 /* Multiboot modules described (the rest are counted) */
+
 struct boot_info {
     int kind;           /* BOOT_PVH, BOOT_LINUX64 or BOOT_MULTIBOOT */
     uint64_t info_addr; /* physical address of start info / zero page */
@@ -38,6 +40,12 @@ struct boot_info {
     /* multiboot only */
     uint32_t mb_flags;
     char mb_loader[64]; /* boot_loader_name, when given */
+    uint32_t mb_mem_lower, mb_mem_upper, mb_boot_device;
+    uint32_t mb_mods_count; /* modules the loader reported (flag bit 3) */
+    struct {
+        uint32_t start, end;
+        char string[48]; /* the module's command line, truncated */
+    } mb_mods[BOOTINFO_MAX_MODS];
     /* Linux zero page only */
     uint16_t bp_boot_flag;
     uint32_t bp_header_magic;

@@ -65,7 +65,7 @@ mb_header:
     .long mb_header              /* header_addr */
     .long __image_start          /* load_addr: the file from here is the image */
     .long __bss_start            /* load_end_addr */
-    .long __bss_end              /* bss_end_addr */
+    .long __image_end            /* bss_end_addr: the bss and the AP stacks after it */
     .long mb_entry               /* entry_addr */
 
     /* Multiboot: protected mode, paging off, %eax = 0x2badb002, %ebx = multiboot info. */

@@ -40,6 +40,21 @@ void test_boot(struct guest *g)
                "boot: multiboot info flags 0x%x with a memory map of %u entries", bi->mb_flags,
                bi->map_stored);
         tap_diag(t, "boot loader: %s", bi->mb_loader[0] ? bi->mb_loader : "(not named)");
+        /* What the harness compares between loaders (test-fwkernel.py): the information's
+         * fields, each module with its command line, size and crc32, and the memory map. */
+        tap_diag(t, "multiboot: flags 0x%x mem_lower %u mem_upper %u boot_device 0x%x",
+                 bi->mb_flags, bi->mb_mem_lower, bi->mb_mem_upper, bi->mb_boot_device);
+        tap_diag(t, "multiboot: %u modules", bi->mb_mods_count);
+        for (uint32_t i = 0; i < bi->mb_mods_count && i < BOOTINFO_MAX_MODS; i++) {
+            uint32_t start = bi->mb_mods[i].start, end = bi->mb_mods[i].end;
+            uint32_t crc =
+                end > start ? crc32_update(0, (const void *)(uintptr_t)start, end - start) : 0;
+            tap_diag(t, "multiboot: module %u '%s' %u bytes crc32 %08x, page-aligned %s", i,
+                     bi->mb_mods[i].string, end - start, crc, (start & 0xfff) == 0 ? "yes" : "no");
+        }
+        for (uint32_t i = 0; i < bi->map_stored; i++)
+            tap_diag(t, "multiboot: mmap %u: 0x%lx +0x%lx type %u", i, bi->map[i].addr,
+                     bi->map[i].size, bi->map[i].type);
     } else {
         tap_ok(t, bi->bp_boot_flag == 0xaa55, "boot: zero page boot_flag 0x%x (want 0xaa55)",
                bi->bp_boot_flag);

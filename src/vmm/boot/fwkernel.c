@@ -9,6 +9,7 @@
 #include "util/mem.h"
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/firmware.h"
+#include "vmm/boot/fwmultiboot.h"
 #include "vmm/dev/fw-cfg.h"
 
 #include <errno.h>
@@ -25,7 +26,6 @@
 #define CAN_USE_HEAP     0x80u
 #define LOADED_HIGH      0x01u
 #define XLF_ABOVE_4G     0x02u
-#define MULTIBOOT_MAGIC  0x1badb002u
 #define ROM_MAX          (128u << 10)
 
 /*
@@ -77,17 +77,6 @@ static int add_rom(struct fw_cfg *fc, const char *rom, struct verr *err)
     r = fw_cfg_add_file(fc, name, img.data, (uint32_t)img.size, err);
     fw_image_free(&img);
     return r;
-}
-
-/* QEMU's multiboot probe: the magic on a 4-byte boundary in the first 8 KiB, with a
- * checksum that makes magic + flags + checksum zero. */
-static bool is_multiboot(const uint8_t *h, size_t len)
-{
-    for (size_t off = 0; off + 12 <= len && off + 12 <= HEADER_BYTES; off += 4)
-        if (get32(h + off) == MULTIBOOT_MAGIC &&
-            (uint32_t)(get32(h + off) + get32(h + off + 4) + get32(h + off + 8)) == 0)
-            return true;
-    return false;
 }
 
 /* The initrd's fw_cfg items, at the highest page boundary under max that holds it. */
@@ -264,16 +253,17 @@ int fwkernel_items(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
     memset(k, 0, sizeof(*k));
     const uint8_t *h = file->data;
     int r;
+    bool multiboot = !(file->len >= 0x208 && get32(h + 0x202) == 0x53726448) &&
+                     fwmultiboot_find(h, file->len) >= 0;
+    if (initrd && strchr(initrd, ',') && !multiboot) /* a module list is Multiboot's */
+        return verr_set(err, ENOTSUP, "-initrd %s: only one initrd file is supported", initrd);
     if (file->len >= 0x208 && get32(h + 0x202) == 0x53726448) /* "HdrS" */
         r = setup_bzimage(k, fc, low_ram, kernel, file, initrd, cmdline, err);
-    else if (is_multiboot(h, file->len))
-        /* TODO(#15): QEMU's multiboot path (multiboot_dma.bin with the Multiboot info built
-         * by the VMM). */
-        r = verr_set(err, ENOTSUP,
-                     "kernel '%s': a Multiboot kernel through the firmware is not supported "
-                     "yet (boot it on -M microvm, or from a disk with GRUB)",
-                     kernel);
-    else if (elf_detect(h, file->len))
+    else if (multiboot) { /* QEMU tries Multiboot before PVH */
+        r = fwmultiboot_items(fc, low_ram, kernel, file, initrd, cmdline, err);
+        k->format = KERNEL_FORMAT_MULTIBOOT;
+        k->rom = "multiboot_dma.bin";
+    } else if (elf_detect(h, file->len))
         r = setup_pvh(k, fc, low_ram, kernel, file, initrd, cmdline, err);
     else
         r = verr_set(err, ENOEXEC, "kernel '%s': neither a bzImage nor an ELF with a PVH note",
@@ -284,7 +274,8 @@ int fwkernel_items(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
 }
 
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
-                   const char *initrd, const char *cmdline, struct verr *err)
+                   const char *kernel_name, const char *initrd, const char *cmdline,
+                   struct verr *err)
 {
     memset(k, 0, sizeof(*k));
     if (low_ram > (uint64_t)UINT32_MAX + 1)
@@ -296,7 +287,8 @@ int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, cons
     int r = file_read_all(kernel, (size_t)low_ram, &file, err);
     if (r < 0)
         return verr_prefix(err, "-kernel");
-    r = fwkernel_items(k, fc, low_ram, kernel, &file, initrd, cmdline, err);
+    r = fwkernel_items(k, fc, low_ram, kernel_name ? kernel_name : kernel, &file, initrd, cmdline,
+                       err);
     buf_free(&file);
     if (r == 0 && (r = add_rom(fc, k->rom, err)) < 0)
         fwkernel_free(k);

@@ -2,9 +2,9 @@
  * fwkernel.h - -kernel, -initrd and -append on the machines that boot through
  * firmware (pc, q35), handed over as QEMU hands them: the kernel, its setup
  * code, the initrd and the command line become fw_cfg items, and an option
- * ROM QEMU ships (linuxboot_dma.bin for a bzImage, pvh.bin for an ELF with a
- * PVH note) is added as genroms/NAME with boot index 0, so SeaBIOS runs it
- * before any disk and it starts the kernel.
+ * ROM QEMU ships (linuxboot_dma.bin for a bzImage, multiboot_dma.bin for a
+ * Multiboot kernel, pvh.bin for an ELF with a PVH note) is added as genroms/NAME with boot index 0,
+ * so SeaBIOS runs it before any disk and it starts the kernel.
  *
  * The choices are QEMU 7.2's (hw/i386/x86.c x86_load_linux):
  *  - a bzImage (boot protocol 2.02 or later, loaded high): setup code at
@@ -18,8 +18,10 @@
  *    fw_cfg carries its entry, the command line and the first 8 KiB of the
  *    file as the "setup"; pvh.bin builds the start info (without modules:
  *    QEMU's pvh.bin passes no initrd, and neither does this path).
- * A Multiboot kernel (QEMU uses multiboot_dma.bin), an ELF without a PVH note,
- * a zImage or a bzImage older than protocol 2.02 are refused with one line.
+ *  - a Multiboot (version 1) kernel, tried before PVH as QEMU tries it:
+ *    fwmultiboot.c builds its items for multiboot_dma.bin (see fwmultiboot.h).
+ * An ELF without a PVH note, a zImage or a bzImage older than protocol 2.02 are
+ * refused with one line.
  */
 #ifndef VIREO_VMM_BOOT_FWKERNEL_H
 #define VIREO_VMM_BOOT_FWKERNEL_H
@@ -53,11 +55,14 @@ struct fwkernel {
 
 /*
  * Reads kernel (and initrd), fills fc's kernel items, and adds genroms/ROM (read from the
- * firmware directories). low_ram is the end of RAM below 4 GiB. Nothing is written to guest
- * memory: fwkernel_load does that. One line on error, naming the file.
+ * firmware directories). low_ram is the end of RAM below 4 GiB. kernel_name is -kernel as
+ * the user gave it (NULL: kernel), which errors name and which starts a Multiboot kernel's
+ * command line, as under QEMU. Nothing is written to guest memory: fwkernel_load does that.
+ * One line on error, naming the file.
  */
 int fwkernel_setup(struct fwkernel *k, struct fw_cfg *fc, uint64_t low_ram, const char *kernel,
-                   const char *initrd, const char *cmdline, struct verr *err);
+                   const char *kernel_name, const char *initrd, const char *cmdline,
+                   struct verr *err);
 /* The same from the kernel file's bytes (patched in place), without the ROM: what
  * fwkernel_setup does between reading the file and adding genroms/ROM (fuzzed). */
 struct buf;

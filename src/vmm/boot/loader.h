@@ -30,6 +30,7 @@ enum kernel_format {
     KERNEL_FORMAT_BZIMAGE,
     KERNEL_FORMAT_ELF_PVH,
     KERNEL_FORMAT_ELF_VMLINUX,
+    KERNEL_FORMAT_MULTIBOOT, /* pc/q35 -kernel only, through multiboot_dma.bin */
 };
 
 enum boot_entry_mode {

@@ -12,6 +12,7 @@
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/e820.h"
 #include "vmm/boot/fwkernel.h"
+#include "vmm/boot/fwmultiboot.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/loader.h"
 #include "vmm/dev/fw-cfg.h"
@@ -406,7 +407,7 @@ static void test_fwkernel(void)
     struct fwkernel fk;
     struct verr err = {0};
     fw_cfg_init(&c);
-    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "console=ttyS0 vga=ext", &err), 0,
+    is_int(fwkernel_setup(&fk, &c, low, kpath, NULL, ipath, "console=ttyS0 vga=ext", &err), 0,
            "bzImage with an initrd: %s", verr_msg(&err));
     ok(fk.format == KERNEL_FORMAT_BZIMAGE && strcmp(fk.rom, "linuxboot_dma.bin") == 0 &&
            fw_cfg_find_file(&c, "genroms/linuxboot_dma.bin") != NULL,
@@ -439,7 +440,7 @@ static void test_fwkernel(void)
     put32(k + 0x22c, 0x00ffffff);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    is_int(fwkernel_setup(&fk, &c, low, kpath, ipath, "", &err), 0, "protocol 2.10: %s",
+    is_int(fwkernel_setup(&fk, &c, low, kpath, NULL, ipath, "", &err), 0, "protocol 2.10: %s",
            verr_msg(&err));
     ok(item32(&c, FW_CFG_INITRD_ADDR) == ((0x00ffffffu - 3000) & ~0xfffu),
        "initrd below initrd_addr_max");
@@ -449,27 +450,207 @@ static void test_fwkernel(void)
     build_bzimage_header(k, 0x0201, 0);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "", &err) < 0 &&
            strstr(verr_msg(&err), "boot protocol 2.01") != NULL,
        "protocol 2.01 refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
     build_bzimage_header(k, 0x020f, 0x7f);
     write_file(kpath, k, total);
     fw_cfg_init(&c);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "vga=12x", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "vga=12x", &err) < 0 &&
            strstr(verr_msg(&err), "invalid 'vga='") != NULL,
        "vga=12x refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
     /* A header claiming more setup sectors than the file has. */
     fw_cfg_init(&c);
     write_file(kpath, k, 4096);
-    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, "", &err) < 0 &&
+    ok(fwkernel_setup(&fk, &c, low, kpath, NULL, NULL, "", &err) < 0 &&
            strstr(verr_msg(&err), "invalid kernel header") != NULL,
        "truncated setup refused: %s", verr_msg(&err));
     fw_cfg_free(&c);
     unlink(kpath);
     unlink(ipath);
     free(k);
+}
+
+/* A Multiboot kernel with address fields: its header at offset 8, loaded at load. */
+static size_t build_multiboot(uint8_t *k, size_t len, uint32_t flags, uint32_t load,
+                              uint32_t bss_end)
+{
+    memset(k, 0, len);
+    for (size_t i = 40; i < len; i++)
+        k[i] = (uint8_t)(i * 7);
+    put32(k + 8, 0x1badb002);
+    put32(k + 12, flags);
+    put32(k + 16, -(0x1badb002u + flags));
+    put32(k + 20, load + 8); /* header_addr */
+    put32(k + 24, load);
+    put32(k + 28, 0); /* load_end_addr: the whole file */
+    put32(k + 32, bss_end);
+    put32(k + 36, load + 40); /* entry */
+    return len;
+}
+
+static int split_collect(void *opaque, unsigned index, const char *item)
+{
+    struct buf *b = opaque;
+    buf_printf(b, "%u[%s]", index, item);
+    return 0;
+}
+
+/* -kernel with a Multiboot kernel on pc/q35: QEMU 7.2's blob and information. */
+static void test_fwmultiboot(void)
+{
+    char kpath[] = "/tmp/vireo-test-mbkernel-XXXXXX", m1[] = "/tmp/vireo-test-mbmod1-XXXXXX";
+    char m2[] = "/tmp/vireo-test-mbmod2-XXXXXX";
+    close(mkstemp(kpath));
+    close(mkstemp(m1));
+    close(mkstemp(m2));
+    uint8_t k[10000], mod1[5000];
+    build_multiboot(k, sizeof(k), 0x10003, 0x200000, 0x200000 + 0x3000);
+    memset(mod1, 0xa5, sizeof(mod1));
+    ok(write_file(kpath, k, sizeof(k)) == 0 && write_file(m1, mod1, sizeof(mod1)) == 0 &&
+           write_file(m2, "two", 3) == 0,
+       "write a test Multiboot kernel and two modules");
+    char initrd[200];
+    snprintf(initrd, sizeof(initrd), "%s a b,%s", m1, m2);
+    struct fw_cfg c;
+    struct fwkernel fk;
+    struct verr err = {0};
+    fw_cfg_init(&c);
+    int r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, initrd, "x=1", &err);
+    is_int(r, 0, "Multiboot kernel with two modules: %s", r < 0 ? verr_msg(&err) : "set up");
+    ok(fk.format == KERNEL_FORMAT_MULTIBOOT && strcmp(fk.rom, "multiboot_dma.bin") == 0 &&
+           fw_cfg_find_file(&c, "genroms/multiboot_dma.bin") != NULL,
+       "booted by genroms/multiboot_dma.bin");
+    /* Its GDT (null at 0x2b8, four flat descriptors) gets the accessed bits the CPU would
+     * set, which a read-only shadow cannot take, and the ROM still sums to zero. */
+    const struct fw_cfg_file *rom = fw_cfg_find_file(&c, "genroms/multiboot_dma.bin");
+    uint8_t sum = 0;
+    for (uint32_t i = 0; rom && i < rom->item.len; i++)
+        sum = (uint8_t)(sum + rom->item.data[i]);
+    ok(rom && rom->item.len > 0x2e0 && rom->item.data[0x2c5] == 0x9b &&
+           rom->item.data[0x2cd] == 0x93 && rom->item.data[0x2d5] == 0x9f &&
+           rom->item.data[0x2dd] == 0x93 && sum == 0,
+       "multiboot_dma.bin: its flat descriptors are marked accessed, checksum kept");
+    /* kernel 0x3000 (file + bss), list+strings page at 0x3000, modules at 0x4000, 0x6000 */
+    ok(item32(&c, FW_CFG_KERNEL_ADDR) == 0x200000 && item32(&c, FW_CFG_KERNEL_ENTRY) == 0x200028 &&
+           item32(&c, FW_CFG_KERNEL_SIZE) == 0x7000 && c.fixed[FW_CFG_KERNEL_DATA].len == 0x7000,
+       "blob at the load address, entry_addr, kernel + information page + 2 module pages");
+    const uint8_t *b = c.fixed[FW_CFG_KERNEL_DATA].data;
+    ok(memcmp(b, k, sizeof(k)) == 0 && b[sizeof(k)] == 0 && b[0x2fff] == 0,
+       "the image is the file from load_addr, the bss is zero");
+    ok(item32(&c, FW_CFG_INITRD_ADDR) == 0x9500 && item32(&c, FW_CFG_INITRD_SIZE) == 88,
+       "the Multiboot information goes to 0x9500, 88 bytes");
+    const uint8_t *mbi = c.fixed[FW_CFG_INITRD_DATA].data;
+    ok(get32(mbi) == 0x24f && get32(mbi + 12) == 0x8000ffff && get32(mbi + 20) == 2 &&
+           get32(mbi + 24) == 0x203000 && get32(mbi + 48) == 0x9000,
+       "flags MEM|BOOTDEV|CMDLINE|MODS|MMAP|LOADER, boot device, 2 modules at 0x203000, mmap "
+       "at 0x9000");
+    const uint8_t *l = b + 0x3000;
+    ok(get32(l) == 0x204000 && get32(l + 4) == 0x204000 + 5000 && get32(l + 16) == 0x206000 &&
+           get32(l + 20) == 0x206003 && memcmp(b + 0x4000, mod1, 5000) == 0 &&
+           memcmp(b + 0x6000, "two", 3) == 0,
+       "modules page-aligned after the information page, with their bytes");
+    char want[300];
+    snprintf(want, sizeof(want), "%s a b", m1);
+    ok(strcmp((const char *)b + (get32(l + 8) - 0x200000), want) == 0 &&
+           strcmp((const char *)b + (get32(l + 24) - 0x200000), m2) == 0,
+       "each module's command line is its -initrd item");
+    snprintf(want, sizeof(want), "%s x=1", kpath);
+    ok(strcmp((const char *)b + (get32(mbi + 16) - 0x200000), want) == 0 &&
+           strcmp((const char *)b + (get32(mbi + 64) - 0x200000), "qemu") == 0,
+       "command line: the kernel path, a space, -append; loader name \"qemu\"");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+
+    struct buf sp = BUF_INIT;
+    is_int(fwmultiboot_split_modules("a b,,c,d,", split_collect, &sp), 3, "split: 3 items");
+    ok(strcmp(buf_cstr(&sp), "0[a b,c]1[d]2[]") == 0, "split: ',,' is a comma: %s", buf_cstr(&sp));
+    buf_free(&sp);
+
+    static const struct {
+        uint32_t flags, load, bss_end;
+        size_t len;
+        const char *initrd, *want;
+    } bad[] = {
+        {0x10000, 0x200000, 0, 30, NULL, "is truncated"},
+        {0x10000, 0x9000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x9f000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x7fd7000, 0, 10000, NULL, "must load inside RAM"},
+        {0x10000, 0x200000, 0x200100, 10000, NULL, "invalid bss_end_addr"},
+        {0x10004, 0x200000, 0, 10000, NULL, "asks for a video mode"},
+        {0x10010, 0x200000, 0, 10000, NULL, "requires features"},
+        {0x10000, 0x200000, 0, 10000, "/nonexistent/module x", "Multiboot module 1"},
+        {0x00000, 0x200000, 0, 10000, NULL, "not an ELF"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        build_multiboot(k, sizeof(k), bad[i].flags, bad[i].load, bad[i].bss_end);
+        write_file(kpath, k, bad[i].len);
+        fw_cfg_init(&c);
+        r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, bad[i].initrd, "", &err);
+        ok(r < 0 && strstr(verr_msg(&err), bad[i].want) != NULL &&
+               c.fixed[FW_CFG_KERNEL_DATA].len == 0 && c.fixed[FW_CFG_INITRD_DATA].len == 0,
+           "refused, no item set: %s", verr_msg(&err));
+        fw_cfg_free(&c);
+    }
+    /* Without address fields: a 32-bit ELF, its PT_LOAD segment at its physical address. */
+    memset(k, 0, sizeof(k));
+    memcpy(k,
+           "\x7f"
+           "ELF\x01\x01\x01",
+           7);
+    put16(k + 16, 2); /* ET_EXEC */
+    put16(k + 18, 3); /* EM_386 */
+    put32(k + 20, 1);
+    put32(k + 24, 0x100100);    /* e_entry */
+    put32(k + 28, 52);          /* e_phoff */
+    put16(k + 40, 52);          /* e_ehsize */
+    put16(k + 42, 32);          /* e_phentsize */
+    put16(k + 44, 1);           /* e_phnum */
+    put32(k + 52, 1);           /* PT_LOAD */
+    put32(k + 56, 0);           /* p_offset */
+    put32(k + 60, 0x100000);    /* p_vaddr */
+    put32(k + 64, 0x100000);    /* p_paddr */
+    put32(k + 68, 4000);        /* p_filesz */
+    put32(k + 72, 4000 + 8192); /* p_memsz */
+    put32(k + 96, 0x1badb002);
+    put32(k + 100, 3);
+    put32(k + 104, -(0x1badb002u + 3));
+    for (size_t i = 108; i < 4000; i++)
+        k[i] = (uint8_t)i;
+    write_file(kpath, k, 4000);
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, NULL, "", &err);
+    is_int(r, 0, "Multiboot ELF: %s", r < 0 ? verr_msg(&err) : "set up");
+    b = c.fixed[FW_CFG_KERNEL_DATA].data;
+    ok(r == 0 && item32(&c, FW_CFG_KERNEL_ADDR) == 0x100000 &&
+           item32(&c, FW_CFG_KERNEL_ENTRY) == 0x100100 && memcmp(b, k, 4000) == 0 &&
+           b[4000 + 8191] == 0 && get32(c.fixed[FW_CFG_INITRD_DATA].data + 20) == 0,
+       "Multiboot ELF: loaded at p_paddr, entered at e_entry, bss zeroed, no module");
+    fwkernel_free(&fk);
+    fw_cfg_free(&c);
+    put16(k + 18, 62); /* EM_X86_64 */
+    write_file(kpath, k, 4000);
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, NULL, "", &err);
+    ok(r < 0 && strstr(verr_msg(&err), "Cannot load x86-64 image") != NULL,
+       "an x86-64 Multiboot ELF without address fields refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+
+    char many[70 * 40] = "";
+    for (int i = 0; i < 65; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%s", i ? "," : "", m2);
+    build_multiboot(k, sizeof(k), 0x10000, 0x200000, 0);
+    write_file(kpath, k, sizeof(k));
+    fw_cfg_init(&c);
+    r = fwkernel_setup(&fk, &c, 128ull << 20, kpath, NULL, many, "", &err);
+    ok(r < 0 && strstr(verr_msg(&err), "more than 64 Multiboot modules") != NULL,
+       "65 modules refused: %s", verr_msg(&err));
+    fw_cfg_free(&c);
+    unlink(kpath);
+    unlink(m1);
+    unlink(m2);
 }
 
 static void test_topology(void)
@@ -490,6 +671,7 @@ int main(void)
     test_elf();
     test_loader();
     test_fwkernel();
+    test_fwmultiboot();
     test_topology();
     return tap_done();
 }
