@@ -2,7 +2,9 @@
  * qmp-cpu.c - see qmp-cpu.h. Replies have QEMU 7.2's members: a definition's
  * name, typename ("NAME-x86_64-cpu"), unavailable-features (the CPUID
  * features in QEMU's word and bit order that the model asks for and KVM here
- * lacks; QEMU also lists MSR-based features, which vireo-vmm does not model),
+ * lacks, then, as QEMU's XCR0 words follow, the feature of each XSAVE
+ * component the model uses and KVM's XCR0 lacks, so "pku" may come twice;
+ * QEMU also lists MSR-based features, which vireo-vmm does not model),
  * alias-of, static, migration-safe and deprecated; an expansion's model name
  * ("base" for static) and props (every CPUID feature name as a boolean, and
  * for full also the identity: vendor, family, model, stepping, level,
@@ -28,7 +30,36 @@ static bool latest(const struct vm *vm)
     return vm->cfg->machine.kind == MACHINE_MICROVM;
 }
 
-static struct json_object *feature_list(const cpu_words w)
+/* The feature whose XSAVE component an XCR0 bit is (QEMU's x86_ext_save_areas), by name. */
+static const char *component_feature(unsigned bit)
+{
+    switch (bit) {
+    case 0:
+        return cpu_feature_name(CPU_W_1_EDX, 0); /* x87: fpu */
+    case 1:
+        return cpu_feature_name(CPU_W_1_EDX, 25); /* sse */
+    case 2:
+        return cpu_feature_name(CPU_W_1_ECX, 28); /* avx */
+    case 3:
+    case 4:
+        return cpu_feature_name(CPU_W_7_0_EBX, 14); /* mpx */
+    case 5:
+    case 6:
+    case 7:
+        return cpu_feature_name(CPU_W_7_0_EBX, 16); /* avx512f */
+    case 9:
+        return cpu_feature_name(CPU_W_7_0_ECX, 3); /* pku */
+    case 17:
+    case 18:
+        return cpu_feature_name(CPU_W_7_0_EDX, 24); /* amx-tile */
+    default:
+        return NULL;
+    }
+}
+
+/* The features of w by name in QEMU's word and bit order, then (as QEMU's XCR0 feature words
+ * come next) the feature of each XSAVE component in xcr0, so a feature can appear twice. */
+static struct json_object *feature_list(const cpu_words w, uint64_t xcr0)
 {
     struct json_object *a = json_object_new_array();
     for (unsigned i = 0; i < CPU_W_COUNT; i++)
@@ -37,6 +68,11 @@ static struct json_object *feature_list(const cpu_words w)
             if ((w[i] & (1u << b)) && name && !(i == CPU_W_KVM && b == 3))
                 json_object_array_add(a, json_object_new_string(name));
         }
+    for (unsigned b = 0; b < 64; b++) {
+        const char *name = component_feature(b);
+        if ((xcr0 & (1ull << b)) && name)
+            json_object_array_add(a, json_object_new_string(name));
+    }
     return a;
 }
 
@@ -48,14 +84,17 @@ static void add_def(const char *name, const char *alias_of, const char *desc, vo
     if (!cpu_model_find(name, latest(c->vm), &m))
         return;
     struct cpu_features none = {0};
-    cpu_words got, missing;
+    cpu_words got, missing, want;
     cpuid_model_words(c->vm->supported_cpuid, &m, &none, got, missing);
+    for (unsigned w = 0; w < CPU_W_COUNT; w++)
+        want[w] = got[w] | missing[w];
+    uint64_t xcr0 = cpuid_missing_xsave_components(c->vm->supported_cpuid, want);
     char tn[96];
     snprintf(tn, sizeof(tn), "%s-x86_64-cpu", name);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "typename", json_object_new_string(tn));
-    json_object_object_add(o, "unavailable-features", feature_list(missing));
+    json_object_object_add(o, "unavailable-features", feature_list(missing, xcr0));
     if (alias_of)
         json_object_object_add(o, "alias-of", json_object_new_string(m.name));
     json_object_object_add(o, "static", json_object_new_boolean(0));

@@ -176,6 +176,15 @@ static uint64_t xsave_components(const cpu_words w)
     return x;
 }
 
+uint64_t cpuid_missing_xsave_components(const struct kvm_cpuid2 *supported, const cpu_words want)
+{
+    if (!(want[CPU_W_1_ECX] & ECX_XSAVE))
+        return 0;
+    const struct kvm_cpuid_entry2 *s0 = find(supported, 0xd, 0);
+    uint64_t host = s0 ? s0->eax | ((uint64_t)s0->edx << 32) : 0;
+    return xsave_components(want) & ~host;
+}
+
 static void add_xsave_leaf(struct kvm_cpuid2 *c, const struct kvm_cpuid2 *supported,
                            const cpu_words w)
 {

@@ -35,6 +35,11 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out, struct verr *err);
 void cpuid_model_words(const struct kvm_cpuid2 *supported, const struct cpu_model *m,
                        const struct cpu_features *fs, cpu_words out, cpu_words missing);
 
+/* The XSAVE components (XCR0 bits) the features in want use and the host's KVM does not
+ * offer (CPUID 0xD.0 EAX/EDX); 0 when want has no XSAVE. QEMU lists each under its feature's
+ * name in a model's unavailable-features, after the CPUID words. */
+uint64_t cpuid_missing_xsave_components(const struct kvm_cpuid2 *supported, const cpu_words want);
+
 /* Returns a new table (free() it) for vCPU `index`. */
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const struct cpu_model *m,
                                   const struct cpu_features *fs, const struct cpu_topology *t,
