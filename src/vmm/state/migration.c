@@ -812,11 +812,8 @@ static void *in_worker(void *opaque)
     struct verr e = {0};
     struct state_reader r;
     int rc = 0;
-    /* The capability and channels as they are when the source comes (-incoming tcp: may
-     * have them set after start-up). */
-    bool multifd = m->multifd && m->listen_fd >= 0;
-    multifd_begin(&m->mf, multifd ? (unsigned)m->multifd_channels : 0, m->vm, &m->cancel);
-    if (m->listen_fd >= 0) {
+    bool socket = m->listen_fd >= 0;
+    if (socket) {
         int lfd = m->listen_fd;
         int fd = mig_transport_accept_keep(lfd, m->uri_desc, &e);
         if (fd < 0)
@@ -826,6 +823,10 @@ static void *in_worker(void *opaque)
         if (rc == 0)
             set_status_worker(m, MIG_ACTIVE);
     }
+    /* The capability and channels as they are when the source comes (-incoming tcp: may
+     * have had them set after start-up, as QEMU allows). */
+    bool multifd = socket && m->multifd;
+    multifd_begin(&m->mf, multifd ? (unsigned)m->multifd_channels : 0, m->vm, &m->cancel);
     if (rc == 0)
         rc = start_tls(m, &e);
     bool reader = false;
