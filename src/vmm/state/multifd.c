@@ -351,7 +351,29 @@ int multifd_recv_announce(struct multifd *mf, struct state_reader *r, bool enabl
     return 0;
 }
 
-/* A channel's hello, checked; one line for a connection that is not one of ours. */
+int multifd_hello_parse(const struct multifd *mf, const uint8_t *h, size_t len, unsigned *index,
+                        struct verr *err)
+{
+    if (len < HELLO_LEN)
+        return verr_set(err, EPROTO, "a hello of %zu bytes (%d expected)", len, HELLO_LEN);
+    if (memcmp(h, HELLO_MAGIC, 8))
+        return verr_set(err, EPROTO, "not a multifd channel (bad magic)");
+    uint32_t version = (uint32_t)state_get_le(h + 8, 4);
+    uint32_t i = (uint32_t)state_get_le(h + 12, 4);
+    if (version != HELLO_VERSION)
+        return verr_set(err, EPROTO, "multifd hello version %u (this vireo-vmm speaks %d)", version,
+                        HELLO_VERSION);
+    if (memcmp(h + 16, mf->id, MULTIFD_ID_LEN))
+        return verr_set(err, EPROTO, "a channel of another migration (its id differs)");
+    if (i >= mf->n)
+        return verr_set(err, EPROTO, "channel index %u, this migration has %u channels", i, mf->n);
+    if (mf->ch[i].sock >= 0)
+        return verr_set(err, EPROTO, "channel %u is already connected", i);
+    *index = i;
+    return 0;
+}
+
+/* A channel's hello, read and checked; one line for a connection that is not one of ours. */
 static int check_hello(struct multifd *mf, int fd, bool plain, unsigned *index, struct verr *err)
 {
     uint8_t h[HELLO_LEN];
@@ -364,21 +386,7 @@ static int check_hello(struct multifd *mf, int fd, bool plain, unsigned *index, 
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
     if (r < 0)
         return verr_errno(err, -r == EAGAIN ? ETIMEDOUT : -r, "no hello");
-    if (memcmp(h, HELLO_MAGIC, 8))
-        return verr_set(err, EPROTO, "not a multifd channel (bad magic)");
-    uint32_t version = (uint32_t)state_get_le(h + 8, 4);
-    uint32_t i = (uint32_t)state_get_le(h + 12, 4);
-    if (version != HELLO_VERSION)
-        return verr_set(err, EPROTO, "multifd hello version %u (this vireo-vmm speaks %d)", version,
-                        HELLO_VERSION);
-    if (memcmp(h + 16, mf->id, MULTIFD_ID_LEN))
-        return verr_set(err, EPROTO, "a channel of another migration (its id differs)");
-    if (i >= mf->n)
-        return verr_set(err, EPROTO, "channel index %u out of 0..%u", i, mf->n - 1);
-    if (mf->ch[i].sock >= 0)
-        return verr_set(err, EPROTO, "channel %u is already connected", i);
-    *index = i;
-    return 0;
+    return multifd_hello_parse(mf, h, sizeof(h), index, err);
 }
 
 /* Both the receivers and the main stream's reader call this at each SYNC. */
@@ -409,6 +417,33 @@ static int barrier(struct multifd *mf, const struct state_section *s, uint64_t *
     return 0;
 }
 
+int multifd_recv_stream(struct multifd *mf, struct state_reader *r, uint64_t *synced,
+                        struct state_ram_stats *st, struct verr *err)
+{
+    int rc = 0;
+    bool done = false;
+    while (rc == 0 && !done) {
+        struct state_section s;
+        if ((rc = state_read_section(r, &s, err)) < 0)
+            break;
+        char k[5];
+        if (s.kind == STATE_SEC_RAM && state_ram_section_layout(&s) != STATE_RAM_LAYOUT_DELTA)
+            rc = verr_set(err, EINVAL, "section %u: RAM sections on a channel must be deltas",
+                          s.index);
+        else if (s.kind == STATE_SEC_RAM)
+            rc = state_ram_load(mf->vm, r, &s, false, false, st, err);
+        else if (s.kind == STATE_SEC_SYNC)
+            rc = barrier(mf, &s, synced, err);
+        else if (s.kind == STATE_SEC_END)
+            rc = state_check_end(r, &s, err), done = true;
+        else
+            rc = verr_set(err, EINVAL, "section %u is %s, expected RAM, SYNC or END", s.index,
+                          state_kind_name(s.kind, k));
+        state_section_free(&s);
+    }
+    return rc;
+}
+
 static void *recv_thread(void *opaque)
 {
     struct multifd_channel *c = opaque;
@@ -416,26 +451,8 @@ static void *recv_thread(void *opaque)
     struct verr e = {0};
     int r = state_reader_init_fd(&c->r, c->fd, &e);
     c->have_reader = true;
-    bool done = false;
-    while (r == 0 && !done) {
-        struct state_section s;
-        if ((r = state_read_section(&c->r, &s, &e)) < 0)
-            break;
-        char k[5];
-        if (s.kind == STATE_SEC_RAM && state_ram_section_layout(&s) != STATE_RAM_LAYOUT_DELTA)
-            r = verr_set(&e, EINVAL, "section %u: RAM sections on a channel must be deltas",
-                         s.index);
-        else if (s.kind == STATE_SEC_RAM)
-            r = state_ram_load(mf->vm, &c->r, &s, false, false, &c->st, &e);
-        else if (s.kind == STATE_SEC_SYNC)
-            r = barrier(mf, &s, &c->synced, &e);
-        else if (s.kind == STATE_SEC_END)
-            r = state_check_end(&c->r, &s, &e), done = true;
-        else
-            r = verr_set(&e, EINVAL, "section %u is %s, expected RAM, SYNC or END", s.index,
-                         state_kind_name(s.kind, k));
-        state_section_free(&s);
-    }
+    if (r == 0)
+        r = multifd_recv_stream(mf, &c->r, &c->synced, &c->st, &e);
     if (r < 0) {
         verr_prefix(&e, "multifd channel %u", c->index);
         fail(mf, true, &e);

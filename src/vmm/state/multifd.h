@@ -115,6 +115,13 @@ int multifd_recv_announce(struct multifd *mf, struct state_reader *r, bool enabl
  * connection, cut if a channel fails. */
 int multifd_recv_start(struct multifd *mf, int lfd, const char *uri, int main_sock,
                        struct mig_tls_creds *creds, struct verr *err);
+/* Checks a channel's hello (len bytes at h): this migration's id, an index not yet taken. */
+int multifd_hello_parse(const struct multifd *mf, const uint8_t *h, size_t len, unsigned *index,
+                        struct verr *err);
+/* One channel's stream from r (after its header) to END: delta RAM sections placed into
+ * guest RAM, SYNCs waited on at the barrier (with no channel, n 0, the caller is alone). */
+int multifd_recv_stream(struct multifd *mf, struct state_reader *r, uint64_t *synced,
+                        struct state_ram_stats *st, struct verr *err);
 /* The main stream's SYNC section s: waits until every channel has applied that pass. */
 int multifd_recv_sync(struct multifd *mf, const struct state_section *s, struct verr *err);
 /* Waits for the receivers (after the main stream's END; abort: cuts them first) and adds
