@@ -13,9 +13,10 @@ dirtied area it keeps rewriting, the timer) moves:
    3 connections);
  - A -> B without --parallel: the VMM that received with multifd has it turned off again
    and the stream goes over one connection;
+ - B -> A with vsh migrate --live --parallel --parallel-connections 4 (5 connections);
 its ticks are consecutive across every hop and its final checks pass. Refusals in libvirt's
 words, each leaving the guest running on A and nothing on B: --parallel-connections without
---parallel, 0 and 256 connections.
+--parallel, 0 and 256 connections (vsh's answers the same as virsh's).
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import json
@@ -111,9 +112,13 @@ try:
              "to 255")):
         r = a.virsh("migrate", "--live", *opts, "mp", b.uri, "--listen-address", b.addr,
                     timeout=120)
+        y = a.vsh("migrate", "--live", *opts, "mp", b.vsh_uri, "--listen-address", b.addr,
+                  timeout=120)
         t.ok(r.returncode == 1 and words in r.stderr and a.state("mp").startswith("running") and
-             not listed(b, "mp"), "%s: refused (%s), mp runs on A" % (" ".join(opts), words),
-             r.stderr)
+             not listed(b, "mp") and (r.returncode, r.stdout, r.stderr) ==
+             (y.returncode, y.stdout, y.stderr),
+             "%s: refused alike by virsh and vsh (%s), mp runs on A" % (" ".join(opts), words),
+             "virsh: %r\nvsh:   %r" % (r.stderr, y.stderr))
 
     # ---- A -> B, client-driven, 3 channels ----
     before = last_tick(a)
@@ -168,21 +173,38 @@ try:
                                                                                  new_b[:1]))
     t.ok(wait_for(lambda: not alive(a.vmm_pid("mp") or 0), 60), "A: no vireo-vmm left")
 
+    # ---- B -> A with vsh, 4 channels ----
+    before = last_tick(b)
+    r = b.vsh("migrate", "--live", "--parallel", "--parallel-connections", "4", "mp",
+              a.vsh_uri, "--listen-address", a.addr, timeout=300)
+    t.ok(r.returncode == 0 and a.state("mp") == "running (migrated)",
+         "vsh migrate --live --parallel --parallel-connections 4 B -> A", r.stdout + r.stderr)
+    lines = [x for x in full_log(a, "mp").splitlines() if "incoming migration completed" in x]
+    t.ok(lines and "over 5 connections" in lines[-1], "A's VMM took the stream over 5 "
+         "connections", full_log(a, "mp")[-1500:])
+    t.ok(ticks_on(a, 2), "mp ticks on A again")
+    last_b2 = last_tick(b)
+    new_a = [x for x in ticks(a.console_log("mp")) if x > last_b2]
+    t.ok(last_b2 >= before and new_a and new_a[0] == last_b2 + 1,
+         "ticks consecutive across the fourth hop (B's last %d, A's next %s)" % (last_b2,
+                                                                                  new_a[:1]))
+    final = a
+
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(b.uri)
+    conn = libvirt.open(final.uri)
     stream = conn.newStream(0)
     conn.lookupByName("mp").openConsole(None, stream, 0)
     stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log("mp"), re.M) and
-                    "1.." in b.console_log("mp"), 600)
-    log = b.console_log("mp")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", final.console_log("mp"), re.M) and
+                    "1.." in final.console_log("mp"), 600)
+    log = final.console_log("mp")
     try:
         stream.abort()
     except libvirt.libvirtError:
         pass
     conn.close()
     t.ok(done and "not ok" not in log and "the whole 8 MiB dirtied area holds its last "
-         "generations" in log, "the guest's final checks pass after the three hops", log[-800:])
+         "generations" in log, "the guest's final checks pass after the four hops", log[-800:])
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)
     import traceback
