@@ -812,8 +812,8 @@ static void *in_worker(void *opaque)
     struct verr e = {0};
     struct state_reader r;
     int rc = 0;
-    bool socket = m->listen_fd >= 0;
-    if (socket) {
+    bool over_socket = m->listen_fd >= 0;
+    if (over_socket) {
         int lfd = m->listen_fd;
         int fd = mig_transport_accept_keep(lfd, m->uri_desc, &e);
         if (fd < 0)
@@ -825,7 +825,7 @@ static void *in_worker(void *opaque)
     }
     /* The capability and channels as they are when the source comes (-incoming tcp: may
      * have had them set after start-up, as QEMU allows). */
-    bool multifd = socket && m->multifd;
+    bool multifd = over_socket && m->multifd;
     multifd_begin(&m->mf, multifd ? (unsigned)m->multifd_channels : 0, m->vm, &m->cancel);
     if (rc == 0)
         rc = start_tls(m, &e);

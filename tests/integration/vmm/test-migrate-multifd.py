@@ -17,7 +17,9 @@ destination with -incoming defer before migrate-incoming, as QEMU requires. Case
    on the destination only, and 4 channels against 2: the destination fails its load with
    one line and exits 1, the source's migration fails and its guest runs on;
  - migrate_cancel mid-way and the destination killed mid-way: the source runs on and its
-   guest then passes all its checks; the destination never ran the guest.
+   guest then passes all its checks; the destination never ran the guest;
+ - a source paused before migrate: it goes over the channels all the same, the destination
+   stays paused until cont, then the guest passes its checks.
 """
 import importlib.util
 import os
@@ -273,6 +275,37 @@ def fault(vmm, elf, tmp, name, how):
     mig.stop_guest(f"{name}: source", g)
 
 
+def paused(vmm, elf, tmp):
+    """A source paused before migrate: multifd migrates it all the same (the passes find
+    nothing more to send), the destination stays paused and runs on at cont."""
+    c = mig.Case(vmm, elf, tmp, "multifd paused source")
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = source(c)
+    if not check(q is not None, f"{c.name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    q.cmd("stop")
+    g2, q2 = dest(c, uri)
+    r = q.cmd("migrate", {"uri": uri})
+    check("return" in r, f"{c.name}: migrate accepted", r)
+    r = mig.wait_migration(q)
+    done = check(r.get("status") == "completed" and
+                 r.get("ram", {}).get("multifd-bytes", 0) > mig.MIB << 20,
+                 f"{c.name}: completes, the pages over the channels", r)
+    mig.quit_source(g, q)
+    before = g.text()
+    if not done:
+        g2.kill()
+        return
+    mig.wait_migration(q2)
+    st = q2.cmd("query-status")["return"]["status"]
+    check(st == "paused", f"{c.name}: the destination stays paused", st)
+    r = q2.cmd("cont")
+    check("return" in r, f"{c.name}: cont on the destination", r)
+    q2.close()
+    mig.stop_guest(f"{c.name}: destination", g2, before)
+
+
 def main():
     elf, vmm = sys.argv[1], sys.argv[2]
     os.environ["VIREO_LOG"] = "info"  # the destination's "over N connections"
@@ -286,6 +319,7 @@ def main():
             subprocess.run(["ip", "-n", ns, "addr", "add", "198.18.0.1/32", "dev", "lo"],
                            check=True)
             live(vmm, elf, tmp, "multifd tcp in a netns", netns=ns)
+        paused(vmm, elf, tmp)
         refusals(vmm, elf, tmp)
         fault(vmm, elf, tmp, "multifd cancel", "cancel")
         fault(vmm, elf, tmp, "multifd destination killed", "kill")
