@@ -19,14 +19,18 @@ destination with -incoming defer before migrate-incoming, as QEMU requires. Case
  - migrate_cancel mid-way and the destination killed mid-way: the source runs on and its
    guest then passes all its checks; the destination never ran the guest;
  - a source paused before migrate: it goes over the channels all the same, the destination
-   stays paused until cont, then the guest passes its checks.
+   stays paused until cont, then the guest passes its checks;
+ - a stray connection (a hello with another migration's id) between the main connection and
+   the channels: refused with one line, the migration completes over the real channels.
 """
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -138,6 +142,95 @@ def completes(c, g, q, g2, q2, uri):
     lines = [x for x in err2.splitlines() if "incoming migration completed" in x]
     check(len(lines) == 1 and f"over {CHANNELS + 1} connections" in lines[0],
           f"{name}: the destination took the stream over {CHANNELS + 1} connections", err2)
+
+
+class StrayInjector:
+    """A relay between the source and the destination's unix socket that, once it has passed
+    the main connection on, opens one of its own to the destination first: a multifd hello
+    with the right magic and index 0 but another migration's id. The destination accepts in
+    order, so it meets the stray before the source's channels."""
+
+    def __init__(self, listen_path, target_path):
+        self.target = target_path
+        self.ls = socket.socket(socket.AF_UNIX)
+        self.ls.bind(listen_path)
+        self.ls.listen(16)
+        self.sent_stray = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                b = src.recv(1 << 16)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _run(self):
+        n = 0
+        while True:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                return
+            b = socket.socket(socket.AF_UNIX)
+            b.connect(self.target)
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._pump, args=(b, a), daemon=True).start()
+            n += 1
+            if n == 1:
+                stray = socket.socket(socket.AF_UNIX)
+                stray.connect(self.target)
+                stray.sendall(b"VIREOMFD" + (1).to_bytes(4, "little") +
+                              (0).to_bytes(4, "little") + b"\x55" * 16)
+                self.stray = stray  # kept open: the destination must close it
+                self.sent_stray = True
+
+
+def stray(vmm, elf, tmp):
+    """A connection that is not one of this migration's channels (another id) arrives between
+    the main connection and the channels: the destination refuses it with a warning and the
+    migration completes over the real channels."""
+    c = mig.Case(vmm, elf, tmp, "multifd stray connection")
+    dst_uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    src_uri = "unix:" + os.path.join(tmp, c.name + "-relay.sock")
+    g, q = source(c)
+    if not check(q is not None, f"{c.name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = dest(c, dst_uri)
+    relay = StrayInjector(src_uri[5:], dst_uri[5:])
+    r = q.cmd("migrate", {"uri": src_uri})
+    check("return" in r, f"{c.name}: migrate accepted", r)
+    r = mig.wait_migration(q)
+    done = check(r.get("status") == "completed" and relay.sent_stray,
+                 f"{c.name}: completes, a stray connection made on the way", r)
+    mig.quit_source(g, q)
+    before = g.text()
+    if not done:
+        g2.kill()
+        return
+    q2.close()
+    finish, kept = g2.finish, {}
+
+    def finish_keeping_stderr(timeout=90):
+        st, out, err = finish(timeout)
+        kept["err"] = err
+        return st, out, err
+
+    g2.finish = finish_keeping_stderr
+    mig.stop_guest(f"{c.name}: destination", g2, before)
+    err2 = kept.get("err", "")
+    lines = [x for x in err2.splitlines() if "refused a connection" in x]
+    check(len(lines) == 1 and "a channel of another migration (its id differs)" in lines[0],
+          f"{c.name}: the destination refused the stray with one line", err2)
 
 
 def live(vmm, elf, tmp, name, netns=None):
@@ -320,6 +413,7 @@ def main():
                            check=True)
             live(vmm, elf, tmp, "multifd tcp in a netns", netns=ns)
         paused(vmm, elf, tmp)
+        stray(vmm, elf, tmp)
         refusals(vmm, elf, tmp)
         fault(vmm, elf, tmp, "multifd cancel", "cancel")
         fault(vmm, elf, tmp, "multifd destination killed", "kill")
