@@ -16,6 +16,7 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -468,7 +469,31 @@ int multifd_recv_start(struct multifd *mf, int lfd, const char *uri, int main_so
     pthread_mutex_lock(&mf->lock);
     mf->main_sock = main_sock;
     pthread_mutex_unlock(&mf->lock);
+    bool watch_main = main_sock >= 0;
     for (unsigned got = 0; got < mf->n;) {
+        /* A source that gives up (cancelled, failed) before its channels come closes the
+         * main connection: that ends the wait, which would otherwise last for ever. */
+        struct pollfd p[2] = {{lfd, POLLIN, 0}, {main_sock, POLLIN | POLLRDHUP, 0}};
+        int n = poll(p, watch_main ? 2 : 1, 500);
+        if (*mf->cancel) /* the VMM is going away */
+            return verr_set(err, ECANCELED, "cancelled");
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return verr_errno(err, errno, "%s: waiting for the multifd channels", uri);
+        if (watch_main && p[1].revents) {
+            char b;
+            ssize_t k = recv(main_sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR) ||
+                (p[1].revents & (POLLHUP | POLLERR)))
+                return verr_set(err, EPIPE,
+                                "the source closed the migration connection before its %u "
+                                "multifd channels came (%u did)",
+                                mf->n, got);
+            watch_main = k < 0; /* data (not expected before the channels): stop watching */
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
         int sock = mig_transport_accept_keep(lfd, uri, err);
         if (sock < 0)
             return *mf->cancel ? verr_set(err, ECANCELED, "cancelled") : sock;

@@ -21,7 +21,9 @@ destination with -incoming defer before migrate-incoming, as QEMU requires. Case
  - a source paused before migrate: it goes over the channels all the same, the destination
    stays paused until cont, then the guest passes its checks;
  - a stray connection (a hello with another migration's id) between the main connection and
-   the channels: refused with one line, the migration completes over the real channels.
+   the channels: refused with one line, the migration completes over the real channels;
+ - channels that never arrive (a relay closes them): the source fails and runs on, the
+   destination sees its main connection close and fails with one line.
 """
 import importlib.util
 import os
@@ -192,6 +194,53 @@ class StrayInjector:
                               (0).to_bytes(4, "little") + b"\x55" * 16)
                 self.stray = stray  # kept open: the destination must close it
                 self.sent_stray = True
+
+
+class ChannelCutter(StrayInjector):
+    """A relay that passes the main connection on and closes every later one at once: the
+    source's channels never reach the destination."""
+
+    def _run(self):
+        first = True
+        while True:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                return
+            if not first:
+                a.close()
+                continue
+            first = False
+            b = socket.socket(socket.AF_UNIX)
+            b.connect(self.target)
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=self._pump, args=(b, a), daemon=True).start()
+
+
+def channels_cut(vmm, elf, tmp):
+    """The channels never arrive (a relay closes them): the source's migration fails and its
+    guest runs on; the destination, waiting for them, sees the main connection close and
+    fails its load with one line instead of waiting for ever."""
+    c = mig.Case(vmm, elf, tmp, "multifd channels cut")
+    dst_uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    src_uri = "unix:" + os.path.join(tmp, c.name + "-relay.sock")
+    g, q = source(c)
+    if not check(q is not None, f"{c.name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = dest(c, dst_uri)
+    ChannelCutter(src_uri[5:], dst_uri[5:])
+    r = q.cmd("migrate", {"uri": src_uri})
+    check("return" in r, f"{c.name}: migrate accepted", r)
+    r = mig.wait_migration(q)
+    check(r.get("status") == "failed" and r.get("error-desc"),
+          f"{c.name}: the source's migration fails with the reason", r)
+    q2.close()
+    failed_dest(c.name, g2, "the source closed the migration connection before its 4 multifd "
+                "channels came")
+    runs_on(c.name, q)
+    q.close()
+    mig.stop_guest(f"{c.name}: source", g)
 
 
 def stray(vmm, elf, tmp):
@@ -414,6 +463,7 @@ def main():
             live(vmm, elf, tmp, "multifd tcp in a netns", netns=ns)
         paused(vmm, elf, tmp)
         stray(vmm, elf, tmp)
+        channels_cut(vmm, elf, tmp)
         refusals(vmm, elf, tmp)
         fault(vmm, elf, tmp, "multifd cancel", "cancel")
         fault(vmm, elf, tmp, "multifd destination killed", "kill")
