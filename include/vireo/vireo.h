@@ -1644,6 +1644,7 @@ typedef enum {
     VIR_MIGRATE_AUTO_CONVERGE = 1 << 13,
     VIR_MIGRATE_POSTCOPY = 1 << 15,
     VIR_MIGRATE_TLS = 1 << 16,
+    VIR_MIGRATE_PARALLEL = 1 << 17,
     VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
 } vir_domain_migrate_flags;
 
@@ -1656,6 +1657,9 @@ typedef enum {
 #define VIR_MIGRATE_PARAM_LISTEN_ADDRESS "listen_address"
 #define VIR_MIGRATE_PARAM_MIGRATE_DISKS  "migrate_disks"
 #define VIR_MIGRATE_PARAM_DISKS_PORT     "disks_port"
+
+/* --parallel's channel count (libvirt's VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS). */
+#define VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS "parallel.connections"
 
 /*
  * Migrates dom to the host of dconn, the client driving libvirt's protocol v3 (Begin on

@@ -202,9 +202,26 @@ static char *cookie(struct vd_domain *dom)
 
 /* ---- storage (NON_SHARED_DISK, NON_SHARED_INC) ---- */
 
+/* --parallel: the multifd-channels both VMMs get (libvirt's parallel.connections, else QEMU's
+ * default, set explicitly so a count left by an earlier migration does not linger); 0 without
+ * --parallel. */
+static unsigned parallel_channels(const struct vd_mig_args *a)
+{
+    if (!(a->flags & VD_MIGRATE_PARALLEL))
+        return 0;
+    return a->parallel_connections ? (unsigned)a->parallel_connections : 2;
+}
+
 static bool with_storage(unsigned flags)
 {
     return flags & (VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC);
+}
+
+/* The destination's VMM starts at Prepare and listens on the stream's port itself: for the
+ * storage copy's NBD server, and for --parallel, whose channels are several connections. */
+static bool vmm_listens(unsigned flags)
+{
+    return with_storage(flags) || (flags & VD_MIGRATE_PARALLEL);
 }
 
 /* Whether a disk's storage is copied, as libvirt's qemuMigrationAnyCopyDisk: the targets
@@ -364,7 +381,7 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
                            VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES |
-                           VD_MIGRATE_TLS;
+                           VD_MIGRATE_TLS | VD_MIGRATE_PARALLEL;
     *code = VIR_ERR_OPERATION_INVALID;
     if (f & VD_MIGRATE_POSTCOPY) {
         /* libvirt's words for a QEMU without the capability (virsh --postcopy,
@@ -518,6 +535,21 @@ static int parse_tcp_uri(const char *uri, char **host, int *port, struct verr *e
     return 0;
 }
 
+/* A migration URI as vireo-vmm's migrate takes it: tcp:HOST:PORT (tcp:[V6]:PORT); NULL when
+ * it is not a tcp: URI. */
+static char *vmm_tcp_uri(const char *uri)
+{
+    char *host = NULL;
+    int port = 0;
+    struct verr e = {0};
+    if (parse_tcp_uri(uri, &host, &port, &e) < 0)
+        return NULL;
+    bool v6 = strchr(host, ':') != NULL;
+    char *out = xasprintf(v6 ? "tcp:[%s]:%d" : "tcp:%s:%d", host, port);
+    free(host);
+    return out;
+}
+
 static bool wildcard(const char *addr)
 {
     return !addr || !*addr || !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::") ||
@@ -669,21 +701,25 @@ static int precreate_disks(struct domain_def *def, struct vd_mig_args *a, struct
 static int prepare_storage(struct domain_def *def, struct vd_mig_args *a, int port, int *lport,
                            struct verr *err)
 {
-    int r = precreate_disks(def, a, err);
+    bool storage = with_storage(a->flags); /* else --parallel only: the VMM's channels */
+    int r = storage ? precreate_disks(def, a, err) : 0;
     if (r < 0)
         return r;
     int mfd = listen_on(a->listen_address, port, lport, err);
     if (mfd < 0)
         return mfd;
-    int nfd = listen_on(a->listen_address, a->disks_port, &a->nbd_port, err);
+    int nfd = storage ? listen_on(a->listen_address, a->disks_port, &a->nbd_port, err) : -1;
     /* The VMM binds them itself: they were free a moment ago. */
     close(mfd);
-    if (nfd < 0)
+    if (storage && nfd < 0)
         return nfd;
-    close(nfd);
+    if (nfd >= 0)
+        close(nfd);
     const char *addr = wildcard(a->listen_address) ? "0.0.0.0" : a->listen_address;
     bool v6 = strchr(addr, ':') && addr[0] != '[';
     a->incoming_uri = xasprintf(v6 ? "tcp:[%s]:%d" : "tcp:%s:%d", addr, *lport);
+    if (!storage)
+        return 0;
     a->nbd_addr = xstrdup(addr);
     for (size_t i = 0; i < def->ndisks; i++) {
         if (!copy_disk(a, &def->disks[i]))
@@ -747,7 +783,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
     free(host);
     int lport = 0;
     int lfd = -1;
-    if (with_storage(a->flags)) {
+    if (vmm_listens(a->flags)) {
         r = prepare_storage(def, a, port, &lport, err);
         if (r < 0) {
             free(xml);
@@ -804,7 +840,7 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
             a->uri_out = xasprintf("tcp:%s:%d", hn, lport);
         }
     }
-    if (m->storage) { /* libvirt's <nbd port=> tells the source where its mirrors go */
+    if (with_storage(a->flags)) { /* libvirt's <nbd port=> tells the source where its mirrors go */
         char *nbd = xasprintf("  <nbd port='%d'/>\n", a->nbd_port);
         a->cookie_out = cookie_with(dom, nbd);
         free(nbd);
@@ -834,6 +870,7 @@ void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *s
     sa->nbd_port = a->nbd_port;
     sa->nbd_drives = a->nbd_drives;
     sa->nnbd_drives = a->nnbd_drives;
+    sa->incoming_multifd = parallel_channels(a);
 }
 
 static void abandon_destroyed(void *opaque, int r, const char *error)
@@ -1620,6 +1657,17 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
         cmd = xstrdup("{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
                       "{\"capabilities\": [{\"capability\": \"auto-converge\", \"state\": "
                       "true}]}}");
+    } else if (step <= 3) {
+        /* multifd always: one left on by an earlier --parallel would refuse the fd: stream. */
+        p->step = 4;
+        cmd = xasprintf("{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+                        "{\"capabilities\": [{\"capability\": \"multifd\", \"state\": "
+                        "%s}]}}",
+                        parallel_channels(p->a) ? "true" : "false");
+    } else if (step == 4 && parallel_channels(p->a)) {
+        cmd = xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                        "{\"multifd-channels\": %u}}",
+                        parallel_channels(p->a));
     }
     if (cmd) {
         int rr = vd_vmm_monitor_command(dom->vmm, cmd, false, perform_step, p, &err);
@@ -1636,7 +1684,17 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
         return;
     }
     dom->mig->performing = true;
-    if (vd_vmm_save(dom->vmm, dom->mig->stream_fd, perform_sent, p, &err) < 0) {
+    int sr;
+    if (dom->mig->stream_fd < 0) { /* --parallel: the VMM connects its channels itself */
+        char *uri = vmm_tcp_uri(p->a->uri);
+        sr =
+            uri ? vd_vmm_migrate_uri(dom->vmm, uri, perform_sent, p, &err)
+                : verr_set(&err, EINVAL, "invalid argument: malformed migration URI %s", p->a->uri);
+        free(uri);
+    } else {
+        sr = vd_vmm_save(dom->vmm, dom->mig->stream_fd, perform_sent, p, &err);
+    }
+    if (sr < 0) {
         dom->mig->performing = false;
         perform_failed(p, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
         return;
@@ -1714,8 +1772,10 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
         done(opaque, -EINVAL, VIR_ERR_INVALID_ARG, verr_msg(&err));
         return;
     }
-    int fd = connect_tcp(host, port, &err);
-    if (fd < 0) {
+    /* --parallel: vireo-vmm connects (its main stream and channels); else this daemon, and
+     * the VMM gets the socket. */
+    int fd = (a->flags & VD_MIGRATE_PARALLEL) ? -1 : connect_tcp(host, port, &err);
+    if (fd < 0 && !(a->flags & VD_MIGRATE_PARALLEL)) {
         free(host);
         done(opaque, fd, VIR_ERR_OPERATION_FAILED, verr_msg(&err));
         return;

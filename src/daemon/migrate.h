@@ -81,7 +81,8 @@ struct vd_mig_args {
     char *cookie_in;      /* Perform, Finish: the other side's cookie, NUL-terminated */
     char **disks;         /* migrate_disks: the targets whose storage is copied (NULL: all) */
     size_t ndisks;
-    int disks_port; /* disks_port: the destination's NBD port (0: libvirt's range) */
+    int disks_port;           /* disks_port: the destination's NBD port (0: libvirt's range) */
+    int parallel_connections; /* parallel.connections: multifd-channels (0: not given) */
     /* Prepare with storage: the disks it created, removed when the arguments are freed
      * still holding them (a Prepare that failed); a Prepare that succeeds hands them to
      * the migration, whose cancelled Finish removes them. */

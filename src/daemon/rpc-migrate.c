@@ -49,7 +49,6 @@ static const char *const refused_params[] = {
     "compression.zstd.level",
     "auto_converge.initial",
     "auto_converge.increment",
-    "parallel.connections",
     "tls.destination",
     "bandwidth.postcopy",
 };
@@ -101,6 +100,20 @@ static int parse_params(const struct remote_typed_param *params, uint32_t n, str
                 return verr_set(err, EINVAL, "invalid argument: disks_port %d is not a port",
                                 p->value.i);
             a->disks_port = p->value.i;
+        } else if (!strcmp(f, "parallel.connections")) {
+            if (p->type != REMOTE_TYPED_PARAM_INT)
+                return verr_set(err, EINVAL,
+                                "invalid argument: invalid type for parameter "
+                                "'parallel.connections'");
+            /* libvirt passes it to QEMU, which refuses it in these words. */
+            if (p->value.i < 1 || p->value.i > 255) {
+                *code = VIR_ERR_INTERNAL_ERROR;
+                return verr_set(err, EINVAL,
+                                "internal error: unable to execute QEMU command "
+                                "'migrate-set-parameters': Parameter 'multifd-channels' expects "
+                                "is invalid, it should be in the range of 1 to 255");
+            }
+            a->parallel_connections = p->value.i;
         } else {
             bool known = false;
             for (size_t k = 0; k < sizeof(refused_params) / sizeof(refused_params[0]); k++)
@@ -112,6 +125,8 @@ static int parse_params(const struct remote_typed_param *params, uint32_t n, str
         if (r < 0)
             return r;
     }
+    if (a->parallel_connections && !(a->flags & VD_MIGRATE_PARALLEL))
+        return verr_set(err, EINVAL, "invalid argument: Turn parallel migration on to tune it");
     return 0;
 }
 
@@ -355,7 +370,7 @@ static int p2p_call(struct p2p *p, int proc, const void *args, void *ret)
 static struct remote_typed_param *dest_params(const struct vd_mig_args *a, const char *dname,
                                               uint32_t *n)
 {
-    struct remote_typed_param *v = xcalloc(8 + a->ndisks, sizeof(*v));
+    struct remote_typed_param *v = xcalloc(9 + a->ndisks, sizeof(*v));
     uint32_t k = 0;
 #define STR(name, val)                                                                             \
     if (val) {                                                                                     \
@@ -375,6 +390,11 @@ static struct remote_typed_param *dest_params(const struct vd_mig_args *a, const
         v[k].field = xstrdup("disks_port");
         v[k].type = REMOTE_TYPED_PARAM_INT;
         v[k++].value.i = a->disks_port;
+    }
+    if (a->parallel_connections) {
+        v[k].field = xstrdup("parallel.connections");
+        v[k].type = REMOTE_TYPED_PARAM_INT;
+        v[k++].value.i = a->parallel_connections;
     }
     if (a->bandwidth) {
         v[k].field = xstrdup("bandwidth");

@@ -342,6 +342,7 @@ void vmm_free(struct vd_vmm *vmm)
     struct vmm_op *ops;
     teardown(vmm, &ops);
     ops_fail_all(ops, "the VMM handle was closed");
+    free(vmm->save_uri);
     free(vmm->vcpu_tids);
     free(vmm->iothreads);
     free(vmm->name);
@@ -488,6 +489,8 @@ static void save_finish(struct vd_vmm *vmm, int r, const char *error)
         return;
     vmm->save_done = NULL;
     vmm->save_state = 0;
+    free(vmm->save_uri);
+    vmm->save_uri = NULL;
     done(vmm->save_opaque, r, error);
 }
 
@@ -533,11 +536,15 @@ static void save_step(void *opaque, int r, const char *error)
     struct verr err = {0};
     struct json_object *args = json_object_new_object();
     vmm->save_state++;
+    if (vmm->save_state == 2 && vmm->save_uri) /* the VMM connects: no descriptor */
+        vmm->save_state++;
     if (vmm->save_state == 2) { /* capabilities set: the descriptor */
         json_object_object_add(args, "fdname", json_object_new_string(SAVE_FD_NAME));
         r = op_send_fd(vmm, "getfd", args, vmm->save_fd, save_step, vmm, &err);
     } else { /* 3: the stream; the end comes as MIGRATION events */
-        json_object_object_add(args, "uri", json_object_new_string("fd:" SAVE_FD_NAME));
+        json_object_object_add(
+            args, "uri",
+            json_object_new_string(vmm->save_uri ? vmm->save_uri : "fd:" SAVE_FD_NAME));
         r = op_send(vmm, "migrate", args, save_migrate_sent, vmm, &err);
     }
     if (r < 0)
@@ -574,6 +581,24 @@ int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, s
     if (r < 0) {
         vmm->save_done = NULL;
         vmm->save_state = 0;
+        free(vmm->save_uri);
+        vmm->save_uri = NULL;
+    }
+    return r;
+}
+
+int vd_vmm_migrate_uri(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done, void *opaque,
+                       struct verr *err)
+{
+    if (vmm->save_done)
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: a save of domain '%s' is under way",
+                        vmm->name);
+    vmm->save_uri = xstrdup(uri);
+    int r = vd_vmm_save(vmm, -1, done, opaque, err);
+    if (r < 0) {
+        free(vmm->save_uri);
+        vmm->save_uri = NULL;
     }
     return r;
 }

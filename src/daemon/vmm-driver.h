@@ -101,7 +101,7 @@ struct vd_vmm_start_args {
      * each of nbd_drives writable (nbd-server-add), then migrate-incoming incoming_uri;
      * the stream is then loaded by the VMM while the domain waits for Finish. */
     const char *incoming_uri;
-    const char *nbd_addr;
+    const char *nbd_addr; /* NULL: no storage to copy (a --parallel migration) */
     int nbd_port;
     char *const *nbd_drives;
     size_t nnbd_drives;
@@ -110,6 +110,9 @@ struct vd_vmm_start_args {
      * migrate-set-parameters tls-creds before migrate-incoming); verify-peer as given. */
     const char *incoming_tls_dir;
     bool incoming_tls_verify;
+    /* Not 0 (with incoming_uri, --parallel): the multifd capability and multifd-channels
+     * set before migrate-incoming, as libvirt sets them on QEMU. */
+    unsigned incoming_multifd;
     /* One per interface of def (def->nnets): the tap's descriptor
      * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
     const int *net_fds;
@@ -191,6 +194,10 @@ int vd_vmm_hotplug_command(struct vd_vmm *vmm, const char *command, struct json_
  * or failed (the VMM's reason). fd stays the caller's.
  */
 int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, struct verr *err);
+/* The same to a URI the VMM connects to itself (tcp:HOST:PORT): a multifd migration, whose
+ * channels are more connections than one descriptor. */
+int vd_vmm_migrate_uri(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done, void *opaque,
+                       struct verr *err);
 /* One QMP transaction of n blockdev-snapshot-sync actions, mode existing:
  * each drive ids[i] switches to the qcow2 overlay files[i] (already created,
  * its backing file the drive's image), all of them or none. */

@@ -64,6 +64,7 @@ struct vd_vmm {
     void *save_opaque;
     int save_fd;              /* the caller's: passed with getfd */
     int save_state;           /* 1 capabilities, 2 getfd, 3 migrate sent: waiting for MIGRATION */
+    char *save_uri;           /* vd_vmm_migrate_uri: the VMM connects there (no getfd) */
     vd_vmm_done_fn snap_done; /* a snapshot-save/-load/-delete job under way */
     void *snap_opaque;
     char snap_job_id[32];

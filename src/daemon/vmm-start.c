@@ -82,8 +82,9 @@ struct start_work {
     char *incoming_tls_dir; /* --tls: the server's credentials (vmm-driver.h), or NULL */
     bool incoming_tls_verify;
     int nbd_port;
-    char **nbd_drives; /* NULL-terminated */
-    int *net_fds;      /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
+    char **nbd_drives;         /* NULL-terminated */
+    unsigned incoming_multifd; /* multifd-channels of a --parallel migration, or 0 */
+    int *net_fds;              /* dups of the caller's taps (above VD_VMM_LOCK_FD), or -1 */
     size_t nnet_fds;
     char **link_down;   /* NULL-terminated: the aliases (netN) with <link state='down'/> */
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
@@ -297,16 +298,42 @@ static int load_incoming(struct start_work *w)
                     INCOMING_TIMEOUT_MS / 1000);
 }
 
-/* An incoming migration with storage, as libvirt's destination drives QEMU: the NBD
- * server on the migration address, every migrated disk exported writable for the source's
- * mirrors, then migrate-incoming on the stream's port. The stream is loaded while the
- * mirrors run; Finish waits for its end. */
+static int migrate_incoming_uri(struct start_work *w)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(w->incoming_uri));
+    return qmp_run(w, "migrate-incoming", args);
+}
+
+/* An incoming migration on the stream's own port (with storage, or --parallel), as
+ * libvirt's destination drives QEMU: multifd set first for --parallel, the TLS credentials
+ * for --tls, with storage the NBD server on the migration address and every migrated disk
+ * exported writable for the source's mirrors, then migrate-incoming on the stream's port.
+ * The stream is loaded while the mirrors run; Finish waits for its end. */
 static int storage_incoming(struct start_work *w)
 {
-    /* --tls: the stream and the NBD server with the same credentials (libvirt's). */
-    int r = incoming_tls(w);
-    if (r < 0)
-        return r;
+    int r = 0;
+    if (w->incoming_multifd) { /* --parallel: multifd on this end too, before the stream */
+        struct json_object *cap = json_object_new_object();
+        json_object_object_add(cap, "capability", json_object_new_string("multifd"));
+        json_object_object_add(cap, "state", json_object_new_boolean(true));
+        struct json_object *caps = json_object_new_array();
+        json_object_array_add(caps, cap);
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "capabilities", caps);
+        r = qmp_run(w, "migrate-set-capabilities", args);
+        args = json_object_new_object();
+        json_object_object_add(args, "multifd-channels",
+                               json_object_new_int((int)w->incoming_multifd));
+        if (r == 0)
+            r = qmp_run(w, "migrate-set-parameters", args);
+        else
+            json_object_put(args);
+    }
+    if (r == 0) /* --tls: the stream and the NBD server with the same credentials (libvirt's) */
+        r = incoming_tls(w);
+    if (r < 0 || !w->nbd_addr)
+        return r < 0 ? r : migrate_incoming_uri(w);
     struct json_object *data = json_object_new_object();
     json_object_object_add(data, "host", json_object_new_string(w->nbd_addr));
     char port[16];
@@ -326,11 +353,7 @@ static int storage_incoming(struct start_work *w)
         json_object_object_add(args, "writable", json_object_new_boolean(true));
         r = qmp_run(w, "nbd-server-add", args);
     }
-    if (r < 0)
-        return r;
-    args = json_object_new_object();
-    json_object_object_add(args, "uri", json_object_new_string(w->incoming_uri));
-    return qmp_run(w, "migrate-incoming", args);
+    return r < 0 ? r : migrate_incoming_uri(w);
 }
 
 /* Steps 4-8; touches nothing but w. */
@@ -596,7 +619,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     }
     if (a->incoming_uri) {
         w->incoming_uri = xstrdup(a->incoming_uri);
-        w->nbd_addr = xstrdup(a->nbd_addr);
+        w->nbd_addr = a->nbd_addr ? xstrdup(a->nbd_addr) : NULL;
+        w->incoming_multifd = a->incoming_multifd;
         w->nbd_port = a->nbd_port;
         w->nbd_drives = xcalloc(a->nnbd_drives + 1, sizeof(char *));
         for (size_t i = 0; i < a->nnbd_drives; i++)

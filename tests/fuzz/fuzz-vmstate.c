@@ -14,11 +14,14 @@
  * layout, as through a pipe) and exits: the seed corpus entry.
  * FUZZ_VMSTATE_SEED_LIVE=FILE writes one laid out as a live migration's
  * (version 2: CONF, a whole RAM pass, the vCPU, KVM and device sections, a
- * delta RAM pass with a data page and a zero page, END, the ACK flag).
+ * delta RAM pass with a data page and a zero page, END, the ACK flag). Every input is also
+ * read as a multifd destination reads its main stream (MFD, SYNC) and a channel (hello,
+ * delta RAM, SYNC, END).
  */
 #include "util/loop.h"
 #include "vmm/cli.h"
 #include "vmm/state/crc32c.h"
+#include "vmm/state/multifd.h"
 #include "vmm/state/ram.h"
 #include "vmm/state/stream.h"
 #include "vmm/state/vmstate.h"
@@ -231,6 +234,38 @@ static void fix_checksums(uint8_t *d, size_t n)
     }
 }
 
+static int fuzz_sync(void *opaque, const struct state_section *s, struct verr *err)
+{
+    return multifd_recv_sync(opaque, s, err);
+}
+
+/* The same bytes as a multifd destination reads them: as the main stream (its MFD
+ * announcement, then the load with SYNC sections), as a channel's hello, and as a channel's
+ * stream. With no channel (n 0) every SYNC's barrier has one participant: it passes. */
+static void load_multifd(struct fuzz_vm *f, const uint8_t *data, size_t size)
+{
+    static const bool never = false;
+    struct multifd mf;
+    multifd_init(&mf);
+    multifd_begin(&mf, 0, &f->vm, &never);
+    struct state_reader r;
+    struct verr err = {0};
+    if (state_reader_init_mem(&r, data, size, &err) == 0)
+        multifd_recv_announce(&mf, &r, true, &err);
+    state_reader_free(&r);
+    if (state_reader_init_mem(&r, data, size, &err) == 0)
+        vm_state_load_ex(&f->vm, &r, false, false, NULL, fuzz_sync, &mf, &err);
+    state_reader_free(&r);
+    unsigned index;
+    multifd_hello_parse(&mf, data, size, &index, &err);
+    uint64_t synced = 0;
+    struct state_ram_stats st = {0};
+    if (state_reader_init_mem(&r, data, size, &err) == 0)
+        multifd_recv_stream(&mf, &r, &synced, &st, &err);
+    state_reader_free(&r);
+    multifd_destroy(&mf);
+}
+
 static void load(struct fuzz_vm *f, const uint8_t *data, size_t size)
 {
     struct state_reader r;
@@ -241,6 +276,7 @@ static void load(struct fuzz_vm *f, const uint8_t *data, size_t size)
     if (getenv("FUZZ_VMSTATE_VERBOSE"))
         fprintf(stderr, "fuzz-vmstate: %s\n", rc == 0 ? "loaded" : verr_msg(&err));
     state_reader_free(&r);
+    load_multifd(f, data, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -351,6 +351,9 @@ static const struct vsh_opt opts_migrate[] = {
     {"persistent-xml", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "filename containing updated persistent XML for the target"},
     {"tls", VSH_OT_BOOL, 0, "use TLS for migration"},
+    {"parallel", VSH_OT_BOOL, 0, "enable parallel migration"},
+    {"parallel-connections", VSH_OT_INT, VSH_OFLAG_REQ_OPT,
+     "number of connections for parallel migration"},
     {"bandwidth", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "migration bandwidth limit in MiB/s"},
     {NULL, 0, 0, NULL},
 };

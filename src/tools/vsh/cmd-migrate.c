@@ -13,7 +13,8 @@
  *
  * TODO(#13): --timeout-postcopy and --postcopy are passed on and vireod
  * refuses them (vireo-vmm has no post-copy). --tls is passed on (vireod runs the stream over
- * TLS). The compression, parallel and disks-uri options are not offered
+ * TLS), and so are --parallel and --parallel-connections (multifd). The compression and
+ * disks-uri options are not offered
  * (virsh's parser answers them "command 'migrate' doesn't support option").
  */
 #include <errno.h>
@@ -179,6 +180,7 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         {"abort-on-error", VIR_MIGRATE_ABORT_ON_ERROR},
         {"postcopy", VIR_MIGRATE_POSTCOPY},
         {"tls", VIR_MIGRATE_TLS},
+        {"parallel", VIR_MIGRATE_PARALLEL},
     };
     unsigned flags = 0;
     for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
@@ -262,6 +264,18 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         snprintf(p.v[p.n].field, sizeof(p.v[p.n].field), "%s", VIR_MIGRATE_PARAM_DISKS_PORT);
         p.v[p.n].type = VIR_TYPED_PARAM_INT;
         p.v[p.n++].value.i = (int)disks_port;
+    }
+    unsigned conns = 0;
+    int has_conns = vsh_opt_uint(ctl, cmd, "parallel-connections", &conns);
+    if (has_conns < 0)
+        goto out;
+    if (has_conns) { /* virsh: an int parameter; vireod checks it with libvirt's words */
+        p.v = xrealloc(p.v, ((size_t)p.n + 1) * sizeof(*p.v));
+        memset(&p.v[p.n], 0, sizeof(p.v[p.n]));
+        snprintf(p.v[p.n].field, sizeof(p.v[p.n].field), "%s",
+                 VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS);
+        p.v[p.n].type = VIR_TYPED_PARAM_INT;
+        p.v[p.n++].value.i = conns > INT_MAX ? INT_MAX : (int)conns;
     }
     if (!add_file(ctl, cmd, &p, "xml", VIR_MIGRATE_PARAM_DEST_XML) ||
         !add_file(ctl, cmd, &p, "persistent-xml", VIR_MIGRATE_PARAM_PERSIST_XML))

@@ -15,6 +15,7 @@
 #include "vmm/state/snapshot.h"
 #include "vmm/state/transport.h"
 #include "vmm/state/mig-tls.h"
+#include "vmm/state/multifd.h"
 #include "vmm/tls-creds.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
@@ -63,7 +64,8 @@ static const char *const status_names[] = {"none",   "setup",      "active",    
 #define MAX_DOWNTIME_LIMIT     2000000
 #define DEFAULT_MULTIFD        2 /* QEMU's multifd-channels */
 
-/* QEMU 7.2's capability names: each accepted as false; "events" is honoured. */
+/* QEMU 7.2's capability names: each accepted as false; "events", "auto-converge" and
+ * "multifd" are honoured. */
 static const char *const capability_names[] = {
     "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
     "compress",         "events",        "postcopy-ram",        "x-colo",
@@ -89,7 +91,8 @@ struct migration {
     bool auto_converge;                                 /* capability "auto-converge" (precopy.h) */
     volatile uint64_t max_bandwidth;                    /* bytes/s: live passes are paced to it */
     volatile uint64_t downtime_limit;                   /* ms: when pre-copy stops iterating */
-    uint64_t multifd_channels;                          /* reported; multifd itself is refused */
+    bool multifd;                                       /* capability "multifd" (multifd.h) */
+    uint64_t multifd_channels;                          /* connections besides the main one */
     uint64_t throttle_initial, throttle_increment;      /* cpu-throttle-*, percent */
     char *tls_creds, *tls_hostname;                     /* parameters; "" when unset */
     struct tls_creds_spec tls_added[VMM_MAX_TLS_CREDS]; /* object-add'ed tls-creds-x509 */
@@ -106,6 +109,7 @@ struct migration {
     struct mig_tls_creds *tls_cred; /* this migration's, when tls-creds is set */
     char *tls_host;                 /* the name the destination's certificate must carry */
     struct mig_tls *tls;            /* the session under m->fd once the handshake is done */
+    struct multifd mf;              /* this migration's channels when multifd is on */
     pid_t child;
     char *uri_desc; /* for messages: the command or path */
     char *path;     /* file: target */
@@ -123,6 +127,7 @@ struct migration {
     int stop_rc;
     struct verr stop_err;
     uint64_t t_stop, downtime;
+    unsigned in_channels; /* destination: multifd channels the last load used */
     int rc;
     struct verr err;
     char error_desc[VERR_MSG_MAX];
@@ -179,6 +184,7 @@ struct migration *migration_new(struct vm *vm)
     m->throttle_increment = 10;
     m->tls_creds = xstrdup("");
     m->tls_hostname = xstrdup("");
+    multifd_init(&m->mf);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     return m;
@@ -205,6 +211,7 @@ static void reset_op(struct migration *m)
     m->listen_fd = -1;
     free(m->connect_uri);
     m->connect_uri = NULL;
+    multifd_close(&m->mf, true);
     mig_tls_finish(m->tls, true);
     m->tls = NULL;
     mig_tls_creds_free(m->tls_cred);
@@ -239,6 +246,7 @@ void migration_free(struct migration *m)
             shutdown(fd, SHUT_RDWR);
         if (m->listen_fd >= 0)
             shutdown(m->listen_fd, SHUT_RDWR);
+        multifd_shutdown(&m->mf);
         pthread_mutex_lock(&m->lock);
         pthread_cond_broadcast(&m->cond);
         pthread_mutex_unlock(&m->lock);
@@ -254,6 +262,7 @@ void migration_free(struct migration *m)
     snapshot_jobs_free(m->snapshots);
     block_jobs_free(m->block_jobs); /* its jobs read the drives the NBD server may export */
     nbd_server_free(m->nbd);
+    multifd_destroy(&m->mf);
     free(m->tls_creds);
     free(m->tls_hostname);
     for (unsigned i = 0; i < m->nr_tls_added; i++)
@@ -546,12 +555,22 @@ static void *live_worker(void *opaque)
     bool have_writer = false;
     int r = connect_target(m, &e);
     bool ack = fd_is_socket(m->fd);
+    bool multifd = m->mf.n > 0;
     if (r == 0) {
-        r = state_writer_init_flags(&w, m->fd, &m->cancel, ack ? STATE_FLAG_ACK : 0, &e);
+        uint32_t flags = (ack ? STATE_FLAG_ACK : 0) | (multifd ? STATE_FLAG_MULTIFD : 0);
+        r = state_writer_init_flags(&w, m->fd, &m->cancel, flags, &e);
         have_writer = true;
         w.rate_limit = &m->max_bandwidth;
         w.copy_pages = true;
     }
+    /* multifd: the destination learns the channels and the id from the main stream, then
+     * they connect. */
+    if (r == 0 && multifd)
+        r = multifd_send_announce(&m->mf, &w, &e);
+    if (r == 0 && multifd)
+        r = multifd_send_connect(&m->mf, m->connect_uri, m->tls_cred, m->tls_host, &e);
+    if (r < 0 && multifd && m->cancel)
+        r = verr_set(&e, ECANCELED, "cancelled");
     if (r == 0)
         r = vm_state_write_conf(m->vm, &w, &e);
     if (r == 0) {
@@ -568,6 +587,7 @@ static void *live_worker(void *opaque)
     }
     if (have_writer)
         state_writer_free(&w);
+    multifd_close(&m->mf, r < 0);
     if (r < 0 && m->child > 0)
         kill(m->child, SIGTERM);
     int r2 = finish_transport(m, r < 0 ? NULL : &e);
@@ -596,10 +616,11 @@ static void out_done(void *opaque)
         reset_op(m);
         vm_unpark(vm, VM_STATUS_POSTMIGRATE);
         set_status(m, MIG_COMPLETED);
-        log_info("migration to %s completed: %llu MiB in %llu ms (downtime %llu ms)",
+        log_info("migration to %s completed: %llu MiB in %llu ms (downtime %llu ms)%s",
                  m->path ? m->path : "stream",
                  (unsigned long long)((live ? m->pc.st.transferred : m->ram.bytes_written) >> 20),
-                 (unsigned long long)(m->t_end - m->t_start), (unsigned long long)m->downtime);
+                 (unsigned long long)(m->t_end - m->t_start), (unsigned long long)m->downtime,
+                 m->pc.mf ? ", RAM over multifd channels" : "");
         return;
     }
     bool cancelled = m->cancel;
@@ -668,6 +689,9 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
     m->parked = m->captured = m->committed = false;
     m->downtime = 0;
     memset(&m->ram, 0, sizeof(m->ram));
+    if (m->multifd && !mig_transport_is_socket(uri))
+        return verr_set(err, ENOTSUP, "Migration requires multi-channel URIs (e.g. tcp)");
+    multifd_begin(&m->mf, m->multifd ? (unsigned)m->multifd_channels : 0, vm, &m->cancel);
     if ((r = open_uri(m, uri, false, err)) < 0 || (r = setup_tls(m, uri, false, err)) < 0) {
         reset_op(m);
         return r;
@@ -676,7 +700,7 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
      * (kept as one whole RAM image that a restore maps). */
     struct stat st;
     bool to_file = m->fd >= 0 && fstat(m->fd, &st) == 0 && S_ISREG(st.st_mode);
-    m->live = vm->status == VM_STATUS_RUNNING && !to_file;
+    m->live = (vm->status == VM_STATUS_RUNNING || m->multifd) && !to_file;
     m->t_start = now_ms();
     set_status(m, MIG_SETUP);
     m->prev_status = vm->status;
@@ -692,6 +716,7 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
         pc->throttle_initial = (unsigned)m->throttle_initial;
         pc->throttle_increment = (unsigned)m->throttle_increment;
         pc->cancel = &m->cancel;
+        pc->mf = m->multifd ? &m->mf : NULL;
         pc->stop_and_capture = live_stop_and_capture;
         pc->pass = live_pass;
         pc->device_stage = live_device_stage;
@@ -768,16 +793,22 @@ static int send_ack(struct migration *m, struct verr *err)
     return 0;
 }
 
+static int in_sync(void *opaque, const struct state_section *s, struct verr *err)
+{
+    struct migration *m = opaque;
+    return multifd_recv_sync(&m->mf, s, err);
+}
+
 static void *in_worker(void *opaque)
 {
     struct migration *m = opaque;
     struct verr e = {0};
     struct state_reader r;
     int rc = 0;
-    if (m->listen_fd >= 0) {
+    bool over_socket = m->listen_fd >= 0;
+    if (over_socket) {
         int lfd = m->listen_fd;
-        int fd = mig_transport_accept(lfd, m->uri_desc, &e);
-        m->listen_fd = -1;
+        int fd = mig_transport_accept_keep(lfd, m->uri_desc, &e);
         if (fd < 0)
             rc = fd;
         else
@@ -785,6 +816,10 @@ static void *in_worker(void *opaque)
         if (rc == 0)
             set_status_worker(m, MIG_ACTIVE);
     }
+    /* The capability and channels as they are when the source comes (-incoming tcp: may
+     * have had them set after start-up, as QEMU allows). */
+    bool multifd = over_socket && m->multifd;
+    multifd_begin(&m->mf, multifd ? (unsigned)m->multifd_channels : 0, m->vm, &m->cancel);
     if (rc == 0)
         rc = start_tls(m, &e);
     bool reader = false;
@@ -793,7 +828,23 @@ static void *in_worker(void *opaque)
         reader = true;
     }
     if (rc == 0)
-        rc = vm_state_load(m->vm, &r, true, true, &m->ram, &e);
+        rc = multifd_recv_announce(&m->mf, &r, multifd, &e);
+    if (rc == 0 && multifd)
+        rc = multifd_recv_start(&m->mf, m->listen_fd, m->uri_desc, m->fd, m->tls_cred, &e);
+    if (m->listen_fd >= 0) {
+        /* Every connection is in: no more are taken. */
+        int lfd = m->listen_fd;
+        m->listen_fd = -1;
+        mig_transport_unlisten(lfd, m->uri_desc);
+    }
+    if (rc == 0)
+        rc = vm_state_load_ex(m->vm, &r, true, true, &m->ram, multifd ? in_sync : NULL, m, &e);
+    if (multifd) {
+        int r2 = multifd_recv_finish(&m->mf, rc < 0, &m->ram, &e);
+        if (r2 < 0 && (rc == 0 || r2 == -EIO))
+            rc = r2;
+        m->in_channels = m->mf.n;
+    }
     /* The images become this side's (locked, their metadata read afresh) before it says it
      * has taken over; nothing runs yet, so no device needs quiescing. */
     if (rc == 0 && (rc = blockdev_set_active_all(m->vm, true, true, &e)) < 0)
@@ -828,9 +879,11 @@ static void in_done(void *opaque)
         return;
     }
     reset_op(m);
-    log_info("incoming migration completed in %llu ms (%llu MiB of RAM %s)",
+    log_info("incoming migration completed in %llu ms (%llu MiB of RAM %s, over %u "
+             "connection%s)",
              (unsigned long long)(m->t_end - m->t_start),
-             (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read");
+             (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read",
+             1 + m->in_channels, m->in_channels ? "s" : "");
     set_status(m, MIG_COMPLETED);
     /* As QEMU: without -S (or after a cont) the guest runs, unless the source was paused. */
     vm_unpark(vm, vm->autostart && vm->loaded_running ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
@@ -841,7 +894,10 @@ static int start_incoming(struct migration *m, const char *uri, struct verr *err
     reset_op(m);
     m->incoming = true;
     m->cancel = false;
+    m->in_channels = 0;
     memset(&m->ram, 0, sizeof(m->ram));
+    if (m->multifd && !mig_transport_is_socket(uri))
+        return verr_set(err, ENOTSUP, "Migration requires multi-channel URIs (e.g. tcp)");
     int r = open_uri(m, uri, true, err);
     if (r == 0)
         r = setup_tls(m, uri, true, err);
@@ -909,6 +965,7 @@ static int qmp_migrate_cancel(struct qmp_session *ss, struct json_object *args,
         int fd = __atomic_load_n(&m->fd, __ATOMIC_ACQUIRE);
         if (fd >= 0 && fd_is_socket(fd))
             shutdown(fd, SHUT_RDWR);
+        multifd_shutdown(&m->mf);
         set_status(m, MIG_CANCELLING);
     }
     return 0;
@@ -1000,6 +1057,9 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     json_object_object_add(ram, "dirty-sync-count", json_object_new_int64(syncs));
     json_object_object_add(ram, "page-size", json_object_new_int64(STATE_PAGE_SIZE));
     json_object_object_add(ram, "mbps", json_object_new_double(mbps));
+    if (m->live && m->pc.mf)
+        json_object_object_add(ram, "multifd-bytes",
+                               json_object_new_int64(stat_get(&m->pc.st.multifd_bytes)));
     json_object_object_add(o, "ram", ram);
     if (m->live && running && stat_get(&m->pc.st.throttle_pct))
         json_object_object_add(o, "cpu-throttle-percentage",
@@ -1121,7 +1181,8 @@ static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
     for (size_t i = 0; i < sizeof(capability_names) / sizeof(capability_names[0]); i++) {
         struct json_object *o = json_object_new_object();
         bool on = (!strcmp(capability_names[i], "events") && m->events) ||
-                  (!strcmp(capability_names[i], "auto-converge") && m->auto_converge);
+                  (!strcmp(capability_names[i], "auto-converge") && m->auto_converge) ||
+                  (!strcmp(capability_names[i], "multifd") && m->multifd);
         json_object_object_add(o, "state", json_object_new_boolean(on));
         json_object_object_add(o, "capability", json_object_new_string(capability_names[i]));
         json_object_array_add(list, o);
@@ -1137,7 +1198,7 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
     struct migration *m = opaque;
     struct json_object *caps = json_object_object_get(args, "capabilities");
     size_t n = json_object_array_length(caps);
-    bool events = m->events, auto_converge = m->auto_converge;
+    bool events = m->events, auto_converge = m->auto_converge, multifd = m->multifd;
     for (size_t i = 0; i < n; i++) {
         struct json_object *c = json_object_array_get_idx(caps, i);
         struct json_object *jn, *js;
@@ -1159,6 +1220,8 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
             events = on;
         else if (!strcmp(name, "auto-converge"))
             auto_converge = on;
+        else if (!strcmp(name, "multifd"))
+            multifd = on;
         else if (on)
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration capability '%s' is not supported by vireo-vmm", name);
@@ -1167,8 +1230,15 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
      * on -incoming tcp: may still turn events on). */
     if (migration_active(m) && !m->incoming)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
+    /* As QEMU: a destination already taking its stream from a single-channel URI (or
+     * reading it) cannot turn multifd on. */
+    if (multifd && migration_active(m) && m->incoming &&
+        (m->listen_fd < 0 || !mig_transport_is_socket(m->uri_desc)))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "multifd is not supported by current protocol");
     m->events = events;
     m->auto_converge = auto_converge;
+    m->multifd = multifd;
     return 0;
 }
 
@@ -1229,8 +1299,7 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
                                      "of 0 to %d milliseconds",
                                      MAX_DOWNTIME_LIMIT);
         } else if (!strcmp(key, "multifd-channels")) {
-            /* Kept and reported as QEMU does; it only matters with the multifd capability,
-             * which vireo-vmm refuses (one stream carries everything). */
+            /* The connections a multifd migration opens besides the main one. */
             if (!param_int(val, 1, 255, &mf))
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "Parameter 'multifd-channels' expects is invalid, it should "

@@ -6,6 +6,7 @@
 #include "util/mem.h"
 #include "vmm/kvm/slots.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/state/multifd.h"
 #include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
@@ -121,6 +122,12 @@ static void stop_throttle(struct precopy *pc)
     set_stat(&pc->st.throttle_pct, 0);
 }
 
+/* Bytes of stream so far, every channel's. */
+static uint64_t stream_bytes(const struct precopy *pc, const struct state_writer *w)
+{
+    return w->pos + (pc->mf ? multifd_send_bytes(pc->mf) : 0);
+}
+
 /* One pass of the pages in dirty (NULL: all of RAM); updates the statistics. */
 static int send_pass(struct precopy *pc, struct state_writer *w, const uint64_t *dirty,
                      struct verr *err)
@@ -130,12 +137,18 @@ static int send_pass(struct precopy *pc, struct state_writer *w, const uint64_t 
     set_stat(&pc->st.dirty_sync_count, n);
     if (pc->pass)
         pc->pass(pc->opaque, n);
-    int r = state_ram_save_pass(pc->vm, w, dirty, &rs, err);
+    int r;
+    if (pc->mf)
+        r = multifd_send_pass(pc->mf, w, dirty, n, w->rate_limit ? *w->rate_limit : 0, &rs, err);
+    else
+        r = state_ram_save_pass(pc->vm, w, dirty, &rs, err);
     set_stat(&pc->st.normal, pc->st.normal + rs.pages_written);
     set_stat(&pc->st.duplicate, pc->st.duplicate + rs.pages_zero);
     if (r == 0)
         r = state_writer_flush(w, err);
-    set_stat(&pc->st.transferred, w->pos);
+    set_stat(&pc->st.transferred, stream_bytes(pc, w));
+    if (pc->mf)
+        set_stat(&pc->st.multifd_bytes, multifd_send_bytes(pc->mf));
     return r;
 }
 
@@ -151,13 +164,13 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
     memset(pc->dirty, 0, pc->words * sizeof(uint64_t));
     take_vmm_marks(pc);
     memset(pc->dirty, 0, pc->words * sizeof(uint64_t));
-    uint64_t t_sync = now_ns(), pos0 = w->pos;
+    uint64_t t_sync = now_ns(), pos0 = stream_bytes(pc, w);
     if ((r = send_pass(pc, w, NULL, err)) < 0)
         return r;
     unsigned too_fast = 0;
     for (;;) {
         uint64_t t = now_ns();
-        uint64_t sent = w->pos - pos0;
+        uint64_t sent = stream_bytes(pc, w) - pos0;
         double bw = (double)sent / ((double)(t - t_sync) / 1e9); /* bytes/s */
         set_stat(&pc->st.mbps_x1000, (uint64_t)(bw * 8 / 1e6 * 1000));
         if ((r = kvm_ram_log_sync(&vm->kvm, pc->dirty, err)) < 0)
@@ -182,7 +195,7 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
             }
         }
         t_sync = t;
-        pos0 = w->pos;
+        pos0 = stream_bytes(pc, w);
         if ((r = send_pass(pc, w, pc->dirty, err)) < 0)
             return r;
         memset(pc->dirty, 0, pc->words * sizeof(uint64_t));
@@ -205,14 +218,16 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
     w->rate_limit = NULL;
     r = send_pass(pc, w, pc->dirty, err);
     w->rate_limit = limit;
+    if (r == 0 && pc->mf)
+        r = multifd_send_end(pc->mf, err);
     if (r == 0)
         r = vm_state_write_captured(w, cap, err);
     if (r == 0)
         r = state_write_end(w, false, err);
-    set_stat(&pc->st.transferred, w->pos);
+    set_stat(&pc->st.transferred, stream_bytes(pc, w));
     set_stat(&pc->st.remaining, 0);
     log_debug("migration: %llu passes, %llu bytes in %llu ms",
-              (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)w->pos,
+              (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)stream_bytes(pc, w),
               (unsigned long long)((now_ns() - t_start) / 1000000));
     return r;
 }

@@ -33,6 +33,7 @@
 
 struct vm;
 struct state_writer;
+struct multifd;
 
 /* Live numbers for query-migrate: written by the worker, read by the main thread. */
 struct precopy_stats {
@@ -45,6 +46,7 @@ struct precopy_stats {
     uint64_t dirty_sync_count;  /* passes begun */
     uint64_t expected_downtime; /* ms, remaining at the bandwidth measured */
     uint64_t throttle_pct;      /* auto-converge's current throttle */
+    uint64_t multifd_bytes;     /* of transferred, those sent on multifd channels */
 };
 
 struct precopy {
@@ -55,6 +57,8 @@ struct precopy {
     bool auto_converge;
     unsigned throttle_initial, throttle_increment;
     const volatile bool *cancel;
+    /* With multifd: RAM goes over its channels (connected), the stream w gets SYNCs. */
+    struct multifd *mf;
     /* Worker: asks the main thread to stop the vCPUs and capture device and vCPU state
      * (without CONF) into *cap; 0 or an error. */
     int (*stop_and_capture)(void *opaque, struct vm_state_capture **cap, struct verr *err);

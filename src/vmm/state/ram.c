@@ -192,52 +192,98 @@ static int write_section(struct vm *vm, struct state_writer *w, uint32_t layout,
     return r;
 }
 
+static void pagemap_open(const struct vm *vm, struct pagemap *pm)
+{
+    pm->fd = -1;
+    pm->ent = NULL;
+    if (vm->mem.fd < 0 && !vm->mem.file_mapped)
+        pm->fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pm->fd >= 0)
+        pm->ent = xmalloc(PM_CHUNK * sizeof(uint64_t));
+}
+
+static void pagemap_close(struct pagemap *pm)
+{
+    free(pm->ent);
+    if (pm->fd >= 0)
+        close(pm->fd);
+}
+
+/* Delta sections for pages [first, end) (first a multiple of PM_CHUNK): about SECTION_DATA
+ * bytes of data each, so the first bytes go out after one window's scan rather than the
+ * whole of RAM's, and the receiver places pages while the sender scans the next ones. Every
+ * page of the range is in a run, data or zero: a delta section says nothing of the pages it
+ * does not list (they keep what they hold). Windows are 2 MiB-aligned so a zero run never
+ * splits a huge page the receiver has already filled. must_write: one section even when no
+ * page of the range is dirty (a pass on a single stream always has one). */
+static int save_delta(struct vm *vm, struct state_writer *w, const struct pagemap *pm,
+                      const uint64_t *dirty, uint64_t first, uint64_t end, bool must_write,
+                      struct state_ram_stats *st, struct verr *err)
+{
+    struct runs rs = {0}, zs = {0};
+    int r = 0;
+    bool any = false;
+    for (uint64_t base = first; r == 0 && base < end; base += PM_CHUNK) {
+        uint64_t wend = end - base < PM_CHUNK ? end : base + PM_CHUNK;
+        scan(vm, pm, dirty, base, wend, &rs, &zs);
+        uint64_t data = 0;
+        for (size_t i = 0; i < rs.n; i++)
+            data += rs.r[i].len;
+        if (data >= SECTION_DATA || (wend == end && (rs.n || zs.n || (must_write && !any)))) {
+            r = write_section(vm, w, LAYOUT_DELTA, &rs, &zs, st, err);
+            rs.n = zs.n = 0;
+            any = true;
+        }
+    }
+    free(rs.r);
+    free(zs.r);
+    return r;
+}
+
 int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
                         struct state_ram_stats *st, struct verr *err)
 {
-    const struct guest_mem *gm = &vm->mem;
-    uint64_t npages = gm->size / PAGE;
-    struct pagemap pm = {-1, NULL};
-    if (gm->fd < 0 && !gm->file_mapped)
-        pm.fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pm.fd >= 0)
-        pm.ent = xmalloc(PM_CHUNK * sizeof(uint64_t));
-    struct runs rs = {0}, zs = {0};
-    int r = 0;
+    uint64_t npages = vm->mem.size / PAGE;
+    struct pagemap pm;
+    pagemap_open(vm, &pm);
+    int r;
     if (w->seekable && !dirty) {
         /* Image layout: a whole pass in one section, its data at RAM offsets (holes). */
+        struct runs rs = {0}, zs = {0};
         scan(vm, &pm, NULL, 0, npages, &rs, &zs);
         zs.n = 0;
         r = write_section(vm, w, LAYOUT_IMAGE, &rs, &zs, st, err);
+        free(rs.r);
+        free(zs.r);
     } else {
-        /* A stream: delta sections of about SECTION_DATA bytes of data each, so the first
-         * bytes go out after one window's scan rather than the whole of RAM's, and the
-         * receiver places pages while the sender scans the next ones. Every page of the pass
-         * is in a run, data or zero: a delta section says nothing of the pages it does not
-         * list (they keep what they hold). Windows are 2 MiB-aligned so a zero run never
-         * splits a huge page the receiver has already filled. */
-        bool any = false;
-        for (uint64_t base = 0; r == 0 && base < npages; base += PM_CHUNK) {
-            uint64_t end = npages - base < PM_CHUNK ? npages : base + PM_CHUNK;
-            scan(vm, &pm, dirty, base, end, &rs, &zs);
-            uint64_t data = 0;
-            for (size_t i = 0; i < rs.n; i++)
-                data += rs.r[i].len;
-            if (data >= SECTION_DATA || (end == npages && (rs.n || zs.n || !any))) {
-                r = write_section(vm, w, LAYOUT_DELTA, &rs, &zs, st, err);
-                rs.n = zs.n = 0;
-                any = true;
-            }
-        }
+        r = save_delta(vm, w, &pm, dirty, 0, npages, true, st, err);
     }
     if (st)
         st->pages_total += npages;
-    free(rs.r);
-    free(zs.r);
-    free(pm.ent);
-    if (pm.fd >= 0)
-        close(pm.fd);
+    pagemap_close(&pm);
     return r;
+}
+
+int state_ram_save_range(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
+                         uint64_t first, uint64_t end, struct state_ram_stats *st, struct verr *err)
+{
+    uint64_t npages = vm->mem.size / PAGE;
+    if (end > npages)
+        end = npages;
+    if (first % PM_CHUNK || first >= end)
+        return first >= end ? 0
+                            : verr_set(err, EINVAL, "RAM range: page %llu is not 2 MiB-aligned",
+                                       (unsigned long long)first);
+    struct pagemap pm;
+    pagemap_open(vm, &pm);
+    int r = save_delta(vm, w, &pm, dirty, first, end, false, st, err);
+    pagemap_close(&pm);
+    return r;
+}
+
+int state_ram_section_layout(const struct state_section *s)
+{
+    return s->len >= HDR_LEN ? (int)state_get_le(s->payload, 4) : -1;
 }
 
 /* Zeroes guest RAM [off, off+len): anonymous private RAM gets fresh zero pages back. */

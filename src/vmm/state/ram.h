@@ -42,6 +42,15 @@ struct state_ram_stats {
  * bit per 4 KiB page. */
 int state_ram_save_pass(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
                         struct state_ram_stats *st, struct verr *err);
+/* Writes the pages of [first, end) set in dirty (all when NULL) as delta sections, nothing
+ * when none is; first is a multiple of 512 pages (2 MiB). One piece of a pass split across
+ * the multifd channels. */
+int state_ram_save_range(struct vm *vm, struct state_writer *w, const uint64_t *dirty,
+                         uint64_t first, uint64_t end, struct state_ram_stats *st,
+                         struct verr *err);
+/* The layout field of a RAM section (2: delta), -1 when it is too short. */
+#define STATE_RAM_LAYOUT_DELTA 2
+int state_ram_section_layout(const struct state_section *s);
 /* Applies RAM section s and reads its data and RSUM. fresh: RAM is still all zeros (a new
  * VM), so pages not listed need no clearing. allow_map: a seekable source may be mapped. */
 int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_section *s, bool fresh,

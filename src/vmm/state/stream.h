@@ -39,9 +39,12 @@
 /* Header flags. ACK: the sender waits, after END, for one byte STATE_ACK_BYTE back on the
  * same (bidirectional) descriptor, written by the receiver once everything is applied, so
  * a live migration's source knows the destination took over before it stops for good. */
-#define STATE_FLAG_ACK  1u
-#define STATE_ACK_BYTE  'K'
-#define STATE_FLAGS_ALL STATE_FLAG_ACK
+#define STATE_FLAG_ACK 1u
+#define STATE_ACK_BYTE 'K'
+/* MULTIFD: RAM goes over extra connections (multifd.h); this stream carries an MFD section
+ * first, then SYNC markers where the passes end, and the device state. */
+#define STATE_FLAG_MULTIFD 2u
+#define STATE_FLAGS_ALL    (STATE_FLAG_ACK | STATE_FLAG_MULTIFD)
 
 /* Section kinds, in the order a stream carries them. */
 #define STATE_SEC_CONF STATE_FOURCC('C', 'O', 'N', 'F') /* configuration fingerprint */
@@ -51,6 +54,8 @@
 #define STATE_SEC_RAM  STATE_FOURCC('R', 'A', 'M', ' ') /* page index; page data follows */
 #define STATE_SEC_RSUM STATE_FOURCC('R', 'S', 'U', 'M') /* checksum of the page data before it */
 #define STATE_SEC_END  STATE_FOURCC('E', 'N', 'D', ' ') /* trailer */
+#define STATE_SEC_MFD  STATE_FOURCC('M', 'F', 'D', ' ') /* multifd: channels and migration id */
+#define STATE_SEC_SYNC STATE_FOURCC('S', 'Y', 'N', 'C') /* multifd: a RAM pass ends here */
 
 /* "CONF", "VCPU"... for messages (buf of at least 5 bytes). */
 const char *state_kind_name(uint32_t kind, char out[5]);

@@ -15,6 +15,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Room for a multifd migration's channels, which connect one after the other. */
+#define LISTEN_BACKLOG 16
+
 bool mig_transport_is_socket(const char *uri)
 {
     return !strncmp(uri, "tcp:", 4) || !strncmp(uri, "unix:", 5);
@@ -153,7 +156,7 @@ int mig_transport_listen(const char *uri, struct verr *err)
         struct stat st;
         if (lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(sa.sun_path); /* a stale socket from an earlier run */
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
             int e = errno;
             close(fd);
             return verr_errno(err, e, "Failed to bind socket to '%s'", uri + 5);
@@ -173,7 +176,7 @@ int mig_transport_listen(const char *uri, struct verr *err)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1) == 0)
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
             break;
         e = errno;
         close(fd);
@@ -185,19 +188,29 @@ int mig_transport_listen(const char *uri, struct verr *err)
     return fd;
 }
 
-int mig_transport_accept(int lfd, const char *uri, struct verr *err)
+int mig_transport_accept_keep(int lfd, const char *uri, struct verr *err)
 {
     int fd;
     do
         fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     while (fd < 0 && errno == EINTR);
-    int e = errno;
+    if (fd < 0)
+        return verr_errno(err, errno, "%s: accepting the migration connection", uri);
+    if (!strncmp(uri, "tcp:", 4))
+        tcp_tune(fd);
+    return fd;
+}
+
+void mig_transport_unlisten(int lfd, const char *uri)
+{
     close(lfd);
     if (!strncmp(uri, "unix:", 5))
         unlink(uri + 5);
-    if (fd < 0)
-        return verr_errno(err, e, "%s: accepting the migration connection", uri);
-    if (!strncmp(uri, "tcp:", 4))
-        tcp_tune(fd);
+}
+
+int mig_transport_accept(int lfd, const char *uri, struct verr *err)
+{
+    int fd = mig_transport_accept_keep(lfd, uri, err);
+    mig_transport_unlisten(lfd, uri);
     return fd;
 }

@@ -459,6 +459,13 @@ static int check_held(struct vm *vm, unsigned i, const struct state_section *s, 
 int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_map,
                   struct state_ram_stats *st, struct verr *err)
 {
+    return vm_state_load_ex(vm, r, fresh, allow_map, st, NULL, NULL, err);
+}
+
+int vm_state_load_ex(struct vm *vm, struct state_reader *r, bool fresh, bool allow_map,
+                     struct state_ram_stats *st, vm_state_sync_fn *sync, void *opaque,
+                     struct verr *err)
+{
     struct held h = {0};
     h.cap = 3 + vm->nr_vcpus + vm->nr_devices;
     h.s = xcalloc(h.cap, sizeof(*h.s));
@@ -495,6 +502,12 @@ int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_
                                                         : "DEV");
             else
                 rc = state_ram_load(vm, r, &s, fresh && ram_passes == 0, allow_map, st, err);
+            ram_passes++;
+            state_section_free(&s);
+            continue;
+        }
+        if (s.kind == STATE_SEC_SYNC && sync) { /* multifd: a pass ends on every channel */
+            rc = sync(opaque, &s, err);
             ram_passes++;
             state_section_free(&s);
             continue;

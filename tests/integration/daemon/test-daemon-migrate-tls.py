@@ -22,8 +22,9 @@ default (default_tls_x509_cert_dir, /etc/pki/qemu under its --root). Checked:
    port, and no piece of the pattern is in any frame; B's copy holds the pattern; B's VMM
    has its TLS parameters reset;
  - then B -> A --tls --copy-storage-inc onto A's existing image (sync=top through the TLS
-   NBD node): what B's disk held reaches A's image, and the guest's final checks pass
-   on A.
+   NBD node): what B's disk held reaches A's image;
+ - then A -> B --tls --parallel --parallel-connections 3: every multifd channel runs its own
+   handshake, and the guest's final checks pass on B.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import json
@@ -290,20 +291,34 @@ try:
     t.ok(got == ("", True), "A's VMM after it: tls-creds reset, the credentials object gone",
          got)
 
+    # ---- A -> B over TLS with 3 multifd channels ----
+    before = last_tick(a)
+    r = a.virsh("migrate", "--live", "--tls", "--parallel", "--parallel-connections", "3", "mt",
+                b.uri, "--listen-address", b.addr, timeout=300)
+    t.ok(r.returncode == 0 and b.state("mt") == "running (migrated)",
+         "virsh migrate --live --tls --parallel --parallel-connections 3 A -> B",
+         r.stdout + r.stderr)
+    t.ok(ticks_on(b, 2), "mt ticks on B again")
+    last_a2 = last_tick(a)
+    new_b = [x for x in ticks(b.console_log("mt")) if x > last_a2]
+    t.ok(last_a2 >= before and new_b and new_b[0] == last_a2 + 1,
+         "ticks consecutive across the TLS multifd hop (A's last %d, B's next %s)" %
+         (last_a2, new_b[:1]))
+
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(a.uri)
+    conn = libvirt.open(b.uri)
     stream = conn.newStream(0)
     conn.lookupByName("mt").openConsole(None, stream, 0)
     stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mt"), re.M) and
-                    "1.." in a.console_log("mt"), 600)
-    log = a.console_log("mt")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log("mt"), re.M) and
+                    "1.." in b.console_log("mt"), 600)
+    log = b.console_log("mt")
     try:
         stream.abort()
     except libvirt.libvirtError:
         pass
     conn.close()
-    t.ok(done and "not ok" not in log, "the guest's final checks pass after both hops",
+    t.ok(done and "not ok" not in log, "the guest's final checks pass after every hop",
          log[-800:])
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)

@@ -410,9 +410,9 @@ def auto_converge(vmm, elf, tmp):
     st = q.cmd("query-status")["return"]["status"]
     check(st == "running", f"{name}: and the VM runs on", st)
     r = q.cmd("migrate-set-capabilities",
-              {"capabilities": [{"capability": "multifd", "state": True}]})
+              {"capabilities": [{"capability": "xbzrle", "state": True}]})
     check("not supported" in r.get("error", {}).get("desc", ""),
-          f"{name}: the multifd capability is refused", r)
+          f"{name}: the xbzrle capability is refused", r)
     r = q.cmd("migrate-set-capabilities",
               {"capabilities": [{"capability": "auto-converge", "state": True}]})
     caps = {x["capability"]: x["state"] for x in q.cmd("query-migrate-capabilities")["return"]}
