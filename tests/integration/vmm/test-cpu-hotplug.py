@@ -340,9 +340,16 @@ def migrate_check(vmm, elf, tmp, dst_smp="1,maxcpus=3"):
               "request and ejects CPU 1", dst.text())
         deleted = None
         for _ in range(600):
-            q2.cmd("query-status")
+            gone = False
+            try:
+                q2.cmd("query-status")
+            except (OSError, ValueError):
+                gone = True
+            if gone or dst.p.poll() is not None:
+                dst.p.wait(timeout=60)
+                q2.drain()  # the guest's run ended (debug-exit) right after its eject
             deleted = [e for e in q2.events if e.get("event") == "DEVICE_DELETED"]
-            if deleted:
+            if deleted or dst.p.poll() is not None:
                 break
             time.sleep(0.1)
         check(deleted and deleted[0]["data"] == {"device": "vcpu1",

@@ -130,6 +130,18 @@ class Qmp:
                 return m
             self.events.append(m)
 
+    def drain(self):
+        """Keeps the events still to be read after the VMM went away (its exit closed the
+        socket); returns self.events."""
+        try:
+            for line in self.f:
+                m = json.loads(line)
+                if "event" in m:
+                    self.events.append(m)
+        except (OSError, ValueError):
+            pass
+        return self.events
+
     def close(self):
         self.s.close()
 
