@@ -67,17 +67,6 @@ void domain_uuid_format(const unsigned char uuid[16], char out[37])
     out[o] = '\0';
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int domain_uuid_parse(const char *s, unsigned char out[16])
 {
     /* libvirt's rule: 32 hex digits in pairs, with '-' or ' ' allowed between
@@ -91,8 +80,8 @@ int domain_uuid_parse(const char *s, unsigned char out[16])
             s++;
             continue;
         }
-        int hi = hexval((unsigned char)s[0]);
-        int lo = hi < 0 ? -1 : hexval((unsigned char)s[1]);
+        int hi = str_hex_digit((unsigned char)s[0]);
+        int lo = hi < 0 ? -1 : str_hex_digit((unsigned char)s[1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         u[n++] = (unsigned char)(hi << 4 | lo);

@@ -62,6 +62,7 @@
 #include "util/file.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 extern char **environ;
 
@@ -1287,17 +1288,6 @@ static bool valid_mac(const char *m)
     return true;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The MAC address inside a DUID-LLT (00:01:00:01 + 4 bytes of time + MAC) or DUID-LL
  * (00:03:00:01 + MAC) of Ethernet hardware, as dnsmasq's lease file writes DUIDs; false for
  * any other DUID (libvirt lists a DHCPv6 lease only when the client's MAC is known). */
@@ -1306,7 +1296,8 @@ static bool duid_mac(const char *duid, char mac[18])
     unsigned char b[130];
     size_t n = 0;
     for (const char *s = duid; *s && n < sizeof(b);) {
-        int hi = hex_digit(s[0]), lo = hi < 0 ? -1 : hex_digit(s[1]);
+        int hi = str_hex_digit((unsigned char)s[0]),
+            lo = hi < 0 ? -1 : str_hex_digit((unsigned char)s[1]);
         if (lo < 0)
             return false;
         b[n++] = (unsigned char)(hi << 4 | lo);

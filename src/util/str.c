@@ -182,3 +182,14 @@ void str_format_size(uint64_t bytes, char *dst, size_t size)
     /* Three significant digits, trailing zeros dropped, as qemu-img prints. */
     snprintf(dst, size, "%.3g %s", v, units[u]);
 }
+
+int str_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -40,4 +40,7 @@ int str_parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 /* Formats a byte count the way qemu-img does: "4 GiB", "1.5 MiB", "512 B". */
 void str_format_size(uint64_t bytes, char *dst, size_t size);
 
+/* The value of one hexadecimal digit (either case), or -1 for any other character. */
+int str_hex_digit(int c);
+
 #endif

@@ -80,6 +80,10 @@ static void test_str(void)
     is_str(out, "0.977 MiB", "1000 KiB switches to the next unit, as qemu-img does");
     ok(str_starts_with("vireo-vmm", "vireo") && !str_starts_with("vir", "vireo"), "starts_with");
     ok(str_ends_with("a.qcow2", ".qcow2") && !str_ends_with("2", ".qcow2"), "ends_with");
+    ok(str_hex_digit('0') == 0 && str_hex_digit('9') == 9 && str_hex_digit('a') == 10 &&
+           str_hex_digit('F') == 15 && str_hex_digit('g') == -1 && str_hex_digit(':') == -1 &&
+           str_hex_digit('x') == -1 && str_hex_digit(0) == -1,
+       "hex digits of either case; anything else is -1");
 }
 
 int main(void)
