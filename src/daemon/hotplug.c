@@ -54,14 +54,17 @@ struct hp_wait {
 };
 
 /* One attach in flight: its steps' state. */
+#define HP_MAX_QUEUES 16 /* a tap's queues: vmm_support_check refuses more */
+
 struct hp_attach {
     struct vd_job *job;
     struct domain_def *upd;    /* the parsed device, in a one-device domain */
     struct domain_def *config; /* the config half to commit afterwards, or NULL */
     bool disk;
     char *alias, *node, *storage; /* device id, format node / netdev id, file node */
-    char *fdname;                 /* the tap's getfd name, or NULL (no tap) */
-    int tap_fd;                   /* vireod's descriptor of the tap until getfd took it */
+    char **fdnames;               /* the tap's getfd names, one per queue, or NULL (no tap) */
+    int tap_fds[HP_MAX_QUEUES];   /* vireod's descriptors of the tap until getfd took each */
+    unsigned nfds, fds_sent;      /* the tap's queues; how many getfd took */
     struct domain_address addr;
     int step; /* the last step sent: disk 1-3 (file, format, device); NIC 1-4 (getfd, netdev,
                * device, set_link) */
@@ -277,9 +280,12 @@ static int free_root_port(const struct domain_def *def)
 
 static void attach_free(struct hp_attach *a)
 {
-    if (a->tap_fd >= 0)
-        close(a->tap_fd); /* the tap goes with it */
-    free(a->fdname);
+    for (unsigned q = 0; q < HP_MAX_QUEUES; q++)
+        if (a->tap_fds[q] >= 0)
+            close(a->tap_fds[q]); /* the tap goes with them */
+    for (unsigned q = 0; a->fdnames && q < a->nfds; q++)
+        free(a->fdnames[q]);
+    free(a->fdnames);
     domain_def_free(a->upd);
     domain_def_free(a->config);
     free(a->alias);
@@ -297,9 +303,10 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
         send_cmd(vmm, "blockdev-del", "node-name", a->storage);
     if (vmm && !a->disk && a->step >= 2)
         send_cmd(vmm, "netdev_del", "id", a->node); /* with it the tap */
-    else if (vmm && !a->disk && a->step >= 1 && a->fdname)
-        send_cmd(vmm, "closefd", "fdname", a->fdname);
-    if (!a->disk && a->fdname) /* the tap's Open vSwitch port, if it has one */
+    else if (vmm && !a->disk && a->step >= 1 && a->fdnames)
+        for (unsigned q = 0; q < a->fds_sent; q++)
+            send_cmd(vmm, "closefd", "fdname", a->fdnames[q]);
+    if (!a->disk && a->fdnames) /* the tap's Open vSwitch port, if it has one */
         vd_net_release_one(a->job->dom->def, &a->upd->nets[0]);
     vd_job_fail(a->job, VIR_ERR_INTERNAL_ERROR,
                 "internal error: unable to execute QEMU command '%s': %s", command,
@@ -308,6 +315,20 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
 }
 
 static void attach_step(void *opaque, int r, const char *error);
+
+/* getfd of the tap's next queue (a->fds_sent), under its name; step 1 until the last. */
+static void attach_getfd(struct hp_attach *a)
+{
+    struct json_object *fdargs = json_object_new_object();
+    json_object_object_add(fdargs, "fdname", json_object_new_string(a->fdnames[a->fds_sent]));
+    a->step = 1;
+    struct verr e = {0};
+    if (vd_vmm_hotplug_command(a->job->dom->vmm, "getfd", fdargs, a->tap_fds[a->fds_sent],
+                               attach_step, a, &e) < 0) {
+        a->step = a->fds_sent ? 1 : 0; /* only the descriptors already taken are undone */
+        attach_fail(a, "getfd", verr_msg(&e));
+    }
+}
 
 static int attach_send(struct hp_attach *a, const char *command, struct json_object *args)
 {
@@ -364,6 +385,10 @@ static void attach_device_add(struct hp_attach *a)
         add_str(args, "driver", e1000 ? "e1000" : "virtio-net-pci");
         add_str(args, "netdev", a->node);
         add_str(args, "mac", n->mac);
+        if (a->nfds > 1) { /* as at start: every queue pair and vectors for each, as libvirt */
+            json_object_object_add(args, "mq", json_object_new_boolean(true));
+            json_object_object_add(args, "vectors", json_object_new_int((int)(2 * a->nfds + 2)));
+        }
         for (size_t k = 0; k < n->nextra; k++) { /* <mtu size>: the guest is told, as at start */
             const char *mtu =
                 strcmp(n->extra[k]->name, "mtu") == 0 ? xnode_attr(n->extra[k], "size") : NULL;
@@ -381,10 +406,18 @@ static void attach_device_add(struct hp_attach *a)
 static void attach_netdev_add(struct hp_attach *a)
 {
     struct json_object *args = json_object_new_object();
-    add_str(args, "type", a->fdname ? "tap" : "user");
+    add_str(args, "type", a->fdnames ? "tap" : "user");
     add_str(args, "id", a->node);
-    if (a->fdname)
-        add_str(args, "fd", a->fdname);
+    if (a->fdnames && a->nfds == 1) {
+        add_str(args, "fd", a->fdnames[0]);
+    } else if (a->fdnames) { /* a multiqueue tap: fds=NAME0:NAME1:..., as libvirt passes it */
+        struct buf b = BUF_INIT;
+        for (unsigned q = 0; q < a->nfds; q++)
+            buf_printf(&b, "%s%s", q ? ":" : "", a->fdnames[q]);
+        char *fds = buf_detach(&b, NULL);
+        add_str(args, "fds", fds);
+        free(fds);
+    }
     a->step = 2;
     attach_send(a, "netdev_add", args);
 }
@@ -435,13 +468,19 @@ static void attach_step(void *opaque, int r, const char *error)
     if (r < 0) {
         int done = a->step;
         a->step--; /* what was added before the refused step */
+        if (!a->disk && done == 1 && a->fds_sent)
+            a->step = 1; /* a later queue's getfd: the earlier ones are closed */
         attach_fail(a, a->disk ? disk_names[done] : net_names[done], error);
         return;
     }
     if (!a->disk && a->step == 1) {
-        close(a->tap_fd); /* vireo-vmm has it now: the tap lives as long as its netdev */
-        a->tap_fd = -1;
-        attach_netdev_add(a);
+        unsigned q = a->fds_sent++;
+        close(a->tap_fds[q]); /* vireo-vmm has it now: the tap lives as long as its netdev */
+        a->tap_fds[q] = -1;
+        if (a->fds_sent < a->nfds)
+            attach_getfd(a); /* the next queue's */
+        else
+            attach_netdev_add(a);
         return;
     }
     if (!a->disk && a->step == 3 && vd_net_link_down(&a->upd->nets[0])) {
@@ -598,14 +637,6 @@ static int attach_net_live(struct hp_attach *a)
                     domain_net_type_to_string(n->type));
         return -1;
     }
-    /* TODO: a multiqueue tap on hot-plug (getfd per queue, netdev_add fds=). */
-    if (vmm_argv_net_queues(n) > 1) {
-        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
-                    "unsupported configuration: <driver queues='%u'> on a hot-plugged "
-                    "interface (%s) is not supported; define it in the domain",
-                    n->driver_queues, n->mac);
-        return -1;
-    }
     /* <mtu>, <bandwidth>, <link> and the rest: vmm_support_check, as at start. */
     /* A user alias, or netN with the smallest N no interface of the live domain uses. */
     if (user_alias(n->alias))
@@ -707,24 +738,22 @@ static void attach_live(struct hp_attach *a)
     /* The tap, as at start (its name, bridge, MTU and tc set-up); nothing is left when it
      * fails. */
     struct domain_net *n = &a->upd->nets[0];
-    if (vd_net_prepare_one(dom->daemon, dom->def, n, &a->tap_fd, &e) < 0) {
+    if (vd_net_prepare_one(dom->daemon, dom->def, n, a->tap_fds, &e) < 0) {
         vd_job_fail_errno(job, -e.code, verr_msg(&e));
         attach_free(a);
         return;
     }
-    if (a->tap_fd < 0) { /* user networking */
+    if (a->tap_fds[0] < 0) { /* user networking */
         attach_netdev_add(a);
         return;
     }
-    a->fdname = xasprintf("fd-%s", a->alias);
-    struct json_object *fdargs = json_object_new_object();
-    add_str(fdargs, "fdname", a->fdname);
-    a->step = 1;
-    r = vd_vmm_hotplug_command(dom->vmm, "getfd", fdargs, a->tap_fd, attach_step, a, &e);
-    if (r < 0) {
-        a->step = 0;
-        attach_fail(a, "getfd", verr_msg(&e));
-    }
+    /* One getfd per queue (fd-ALIAS, or fd-ALIAS-qN for a multiqueue tap), then netdev_add. */
+    a->nfds = vmm_argv_net_queues(n);
+    a->fdnames = xcalloc(a->nfds, sizeof(*a->fdnames));
+    for (unsigned q = 0; q < a->nfds; q++)
+        a->fdnames[q] =
+            a->nfds == 1 ? xasprintf("fd-%s", a->alias) : xasprintf("fd-%s-q%u", a->alias, q);
+    attach_getfd(a);
 }
 
 void vd_domain_job_attach_device(struct vd_job *job)
@@ -746,7 +775,8 @@ void vd_domain_job_attach_device(struct vd_job *job)
         return;
     }
     struct hp_attach *a = xcalloc(1, sizeof(*a));
-    a->tap_fd = -1;
+    for (unsigned q = 0; q < HP_MAX_QUEUES; q++)
+        a->tap_fds[q] = -1;
     a->job = job;
     a->upd = upd;
     a->config = newconf;

@@ -425,11 +425,6 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
-    if (vmm_argv_net_queues(n) > 1) /* hotplug.c refuses it first */
-        return verr_set(err, ENOTSUP,
-                        "unsupported configuration: <driver queues='%u'> on a hot-plugged "
-                        "interface (%s) is not supported; define it in the domain",
-                        n->driver_queues, n->mac);
     return prepare_one(d, uuid, n, fd_out, err);
 }
 

@@ -27,8 +27,9 @@ void vd_net_fds_close(int *fds, size_t n);
 /* What outlives the VMM: the Open vSwitch ports of def's interfaces (those
  * still named for this VM), deleted when it stopped, crashed or failed to start. */
 void vd_net_release(const struct domain_def *def);
-/* The same for one interface n of def (a live attach): *fd_out is its tap's descriptor, or -1
- * for an interface without one. */
+/* The same for one interface n of def (a live attach): fd_out[0..queues-1] (queues:
+ * vmm_argv_net_queues(n)) are its tap's descriptors, one per queue, or fd_out[0] is -1 for an
+ * interface without a tap. */
 int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct domain_net *n,
                        int *fd_out, struct verr *err);
 /* vd_net_release for one interface (a detached one, or an attach that failed). */

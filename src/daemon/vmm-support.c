@@ -376,7 +376,8 @@ static const struct vmm_support_rule rules[] = {
      "boot starts the kernel whatever the order (as QEMU with -kernel)"},
     {"interface/driver@queues", "tap", H, 0,
      "a multiqueue tap: vireod opens it N times (IFF_MULTI_QUEUE) and passes -netdev tap,fds= "
-     "and virtio-net-pci,mq=on,vectors=2N+2, as libvirt; not on a hot-plugged interface"},
+     "and virtio-net-pci,mq=on,vectors=2N+2, as libvirt; on hot-plug one getfd per queue and "
+     "netdev_add fds="},
     {"interface/driver@queues", "user", R, 0, "multiqueue network is not supported for: user"},
     {"interface/driver@queues", "e1000", R, 0,
      "multiqueue network is only supported with model 'virtio'"},

@@ -498,7 +498,8 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
     if (strchr(type, ','))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter 'type'");
     /* fd=NAME: the descriptor a getfd kept under that name, which the netdev takes over (a
-     * later closefd NAME finds nothing, as in QEMU); fd=N is a descriptor vireo-vmm inherited. */
+     * later closefd NAME finds nothing, as in QEMU); fd=N is a descriptor vireo-vmm inherited.
+     * fds=A:B:... (a multiqueue tap) takes names or numbers the same way, one per queue. */
     const char *fdname = json_object_get_string(member(args, "fd"));
     int named_fd = -1;
     if (str_eq(type, "tap") && fdname && *fdname && !(*fdname >= '0' && *fdname <= '9')) {
@@ -506,6 +507,38 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
         if (named_fd < 0)
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "File descriptor named '%s' has not been found", fdname);
+    }
+    const char *fdsnames = json_object_get_string(member(args, "fds"));
+    int named_fds[NET_MAX_QUEUES];
+    unsigned nnamed = 0;
+    char *fds_text = NULL;
+    if (str_eq(type, "tap") && fdsnames && named_fd < 0) {
+        struct buf fb = BUF_INIT;
+        char *list = xstrdup(fdsnames), *save = NULL;
+        for (char *tok = strtok_r(list, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+            if (*tok >= '0' && *tok <= '9') { /* an inherited descriptor: as -netdev takes it */
+                buf_printf(&fb, "%s%s", fb.len ? ":" : "", tok);
+                continue;
+            }
+            int fd = nnamed < NET_MAX_QUEUES ? migration_take_fd(vm->migration, tok) : -1;
+            if (fd < 0) {
+                int r =
+                    nnamed < NET_MAX_QUEUES
+                        ? qmp_error_set(err, QMP_ERROR_GENERIC,
+                                        "File descriptor named '%s' has not been found", tok)
+                        : qmp_error_set(err, QMP_ERROR_GENERIC, "fds=%s: at most %u descriptors",
+                                        fdsnames, NET_MAX_QUEUES);
+                while (nnamed)
+                    close(named_fds[--nnamed]); /* refused: taken ones are not kept */
+                free(list);
+                buf_free(&fb);
+                return r;
+            }
+            named_fds[nnamed++] = fd;
+            buf_printf(&fb, "%s%d", fb.len ? ":" : "", fd);
+        }
+        free(list);
+        fds_text = buf_detach(&fb, NULL);
     }
     struct buf b = BUF_INIT;
     buf_append_str(&b, type);
@@ -518,6 +551,8 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
         char *text = NULL;
         if (named_fd >= 0 && str_eq(key, "fd"))
             text = xasprintf("%d", named_fd);
+        else if (fds_text && str_eq(key, "fds"))
+            text = xstrdup(fds_text);
         else if (json_object_is_type(val, json_type_string))
             text = xstrdup(json_object_get_string(val));
         else if (json_object_is_type(val, json_type_boolean))
@@ -537,12 +572,17 @@ static int qmp_netdev_add(struct qmp_session *ss, struct json_object *args,
     if (r == 0 && cli_netdev(vm->backends, text, &e) < 0)
         r = qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     free(text);
-    if (named_fd >= 0) {
+    free(fds_text);
+    if (named_fd >= 0 || nnamed) {
         int i = r == 0 ? vm_backends_find(vm->backends, BACKEND_NETDEV, id) : -1;
-        if (i >= 0)
+        if (i >= 0) {
             vm->backends->netdevs[i].fd_owned = true;
-        else
-            close(named_fd); /* refused: the descriptor is not kept (QEMU closes it too) */
+        } else { /* refused: the descriptors are not kept (QEMU closes them too) */
+            if (named_fd >= 0)
+                close(named_fd);
+            while (nnamed)
+                close(named_fds[--nnamed]);
+        }
     }
     return r;
 }

@@ -20,7 +20,9 @@ VMM is the command prefix (vireo-vmm's path, or
    getfd, netdev_add type=tap,fd=NAME (the netdev takes the descriptor over:
    closefd NAME then finds nothing, and netdev_del closes it, so the kernel
    removes the tap), device_add virtio-net-pci; the guest reads the MAC;
-   device_del, DEVICE_DELETED (the guest then ends the run). A tap the VMM
+   device_del, DEVICE_DELETED (the guest then ends the run). A multiqueue tap passed
+   queue by queue: netdev_add fds=NAME0:NAME1 holds both (netdev_del removes the tap), and
+   one naming a descriptor never passed is refused (vireo-vmm keeps none it took). A tap the VMM
    inherited (-netdev tap,fd=N, as vireod starts it) also goes with
    netdev_del, as in QEMU.
 Refusals checked on the way (same words under both VMMs where QEMU has
@@ -46,7 +48,7 @@ SECTORS = 64
 MAC = "52:54:00:12:34:9a"
 TAP_MAC = "52:54:00:12:34:9b"
 TUNSETIFF = 0x400454CA
-IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x0100
 CLONE_NEWNET = 0x40000000
 tap = Tap()
 check = tap.check
@@ -73,11 +75,13 @@ def wait_event(q, name, device, timeout=60):
     return None
 
 
-def open_tap(name):
-    """A non-persistent tap (it goes with its last descriptor), as vireod makes one."""
+def open_tap(name, multi_queue=False):
+    """A non-persistent tap (it goes with its last descriptor), as vireod makes one; with
+    multi_queue, one queue of it (open it again for each further queue)."""
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (IFF_MULTI_QUEUE if multi_queue else 0)
     fcntl.ioctl(fd, TUNSETIFF, name.encode().ljust(16, b"\0") +
-                (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).to_bytes(2, "little") + bytes(22))
+                flags.to_bytes(2, "little") + bytes(22))
     return fd
 
 
@@ -242,6 +246,35 @@ def main():
         r = qmp("netdev_del", {"id": "hna"})
         check(r.get("return") == {} and not tap_exists("vhpa0"),
               "netdev_del closes the descriptor: the kernel removed the tap", json.dumps(r))
+        # A multiqueue tap passed queue by queue (libvirt's hot-plug of <driver queues='2'/>):
+        # fds=NAME0:NAME1. A name that was never passed refuses the whole netdev and the
+        # descriptors taken before it are not kept (the tap goes with them).
+        for k in range(2):
+            fd = open_tap("vhpm0", multi_queue=True)
+            qmp("getfd", {"fdname": f"tapm{k}"}, fd=fd)
+            os.close(fd)
+        r = qmp("netdev_add", {"type": "tap", "id": "hnm", "fds": "tapm0:nosuch"})
+        gone = [qmp("closefd", {"fdname": "tapm0"}), qmp("closefd", {"fdname": "tapm1"})]
+        check(r.get("error", {}).get("desc") == "File descriptor named 'nosuch' has not been found"
+              and (qemu or (gone[0].get("error") is not None and gone[1].get("return") == {}
+                            and not tap_exists("vhpm0"))),
+              "netdev_add fds= naming no getfd descriptor is refused as QEMU does"
+              + ("" if qemu else "; the descriptor it took is not kept, the tap is gone"),
+              json.dumps([r] + gone))
+        # (QEMU 7.2 keeps the refused netdev's id: a second netdev_add of "hnm" is a
+        # "Duplicate ID"; the next one has its own id and tap.)
+        for k in range(2):
+            fd = open_tap("vhpn0", multi_queue=True)
+            qmp("getfd", {"fdname": f"tapn{k}"}, fd=fd)
+            os.close(fd)
+        r = qmp("netdev_add", {"type": "tap", "id": "hnn", "fds": "tapn0:tapn1"})
+        r2 = qmp("closefd", {"fdname": "tapn1"})
+        check(r.get("return") == {} and tap_exists("vhpn0") and r2.get("error") is not None,
+              "netdev_add type=tap,fds=NAME0:NAME1: the netdev holds both queues",
+              json.dumps([r, r2]))
+        r = qmp("netdev_del", {"id": "hnn"})
+        check(r.get("return") == {} and not tap_exists("vhpn0"),
+              "netdev_del of the multiqueue netdev: the kernel removed the tap", json.dumps(r))
         # Hot-plug rounds add and remove netdevs for as long as the VM runs: a slot netdev_del
         # emptied is taken again (vireo-vmm holds 8 at once; this makes 12 in turn).
         rs = []
