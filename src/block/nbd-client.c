@@ -137,7 +137,8 @@ int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err)
         a.export_name = xstrdup(ex ? ex + 12 : "");
         r = 0;
         if (!strncmp(s, "unix:", 5)) {
-            a.path = dup_n(s + 5, len - 5);
+            /* "unix:exportname=..." puts the export's colon inside "unix:": no path */
+            a.path = len > 5 ? dup_n(s + 5, len - 5) : xstrdup("");
             if (!*a.path)
                 r = verr_set(err, EINVAL, "NBD address '%s': no socket path", uri);
         } else {

@@ -61,6 +61,7 @@ int main(void)
     bad("nbd:hostonly");
     bad("nbd:host:");
     bad("nbd:unix:");
+    bad("nbd:unix:exportname=x"); /* the export's colon is the one after "unix" */
     bad("nbd+unix:///d0");
     bad("nbd+unix://host/d0?socket=/x");
     bad("nbd+unix:///d0?socket=/x&foo=1");
