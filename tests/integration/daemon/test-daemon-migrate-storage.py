@@ -45,7 +45,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 from migratelib import Fabric, Host  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
@@ -64,7 +64,7 @@ NAME = "ms"
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 def disks_xml(local, shared):

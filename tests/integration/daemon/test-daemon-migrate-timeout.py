@@ -35,7 +35,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 from migratelib import Fabric, Host  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
@@ -55,7 +55,7 @@ TIMEOUT = 20  # s: beyond the first pass (about 2.5 MiB of RAM that is not zero)
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 WRAPPER = """#!/bin/sh

@@ -37,7 +37,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 from migratelib import Fabric, Host  # noqa: E402
 from remotelib import Pki  # noqa: E402
 
@@ -54,7 +54,7 @@ if os.geteuid() != 0:
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 # Writes every frame seen on an interface (argv[1]) to a file (argv[2]), length-prefixed,

@@ -37,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 from migratelib import Fabric, Host  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
@@ -55,7 +55,7 @@ TICKS = 100000  # the guest ends when a 'q' arrives on its console
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 def disk_xml(path, cache="none", shareable=True):

@@ -37,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, Tap, alive, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Daemon, Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
 GUEST = os.path.abspath(GUEST)
@@ -50,7 +50,7 @@ if not shutil.which("virsh"):
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 def disk_xml(path):

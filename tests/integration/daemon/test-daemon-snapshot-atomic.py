@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import Daemon, Tap, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, IMG = sys.argv[1:6]
 GUEST = os.path.abspath(GUEST)
@@ -46,7 +46,7 @@ def disk_xml(path, dev):
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 d = Daemon(VIREOD, VMM, VSH)

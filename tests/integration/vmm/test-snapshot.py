@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from vmmlib import Guest, Qmp, Tap
+from vmmlib import Guest, Qmp, Tap, state_ticks
 
 SEED = 5
 MIB = 8
@@ -55,7 +55,7 @@ def cmd(vmm, elf, disk, raw, sock, extra=()):
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 def run_job(q, verb, args):

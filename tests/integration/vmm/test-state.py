@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 
-from vmmlib import Guest, Qmp, Tap
+from vmmlib import Guest, Qmp, Tap, state_ticks
 
 SEED = 7
 MIB = 8
@@ -95,7 +95,7 @@ def migrate(q, uri):
 
 
 def ticks(text):
-    return [int(x) for x in re.findall(r"tick=(\d+) ", text)]
+    return state_ticks(text)
 
 
 def judge(name, before, g2, expect_ok=True):

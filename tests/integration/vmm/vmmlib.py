@@ -6,6 +6,7 @@ knows which VMM it is talking to.
 """
 import json
 import queue
+import re
 import socket
 import subprocess
 import threading
@@ -150,3 +151,17 @@ def err_is(reply, cls, desc):
     """Is reply a QMP error of class cls with exactly the text desc?"""
     e = reply.get("error", {})
     return e.get("class") == cls and e.get("desc") == desc
+
+
+def state_ticks(text):
+    """The tick numbers of the test guest's state mode ("# state: tick=N acked=N timer=T"
+    lines; acked is always N). A line's acked= counts first: a VM stopped mid-line for a
+    save or a migration hop prints the line's rest after the hop, in the other host's log,
+    so "tick=2" may end one log and "3 acked=23 timer=..." start the next (or follow the
+    last fragment of an earlier stay there). A line cut before its acked= counts by tick=."""
+    out = []
+    for line in text.split("\n"):
+        m = re.search(r"acked=(\d+) timer=", line) or re.search(r"tick=(\d+) ", line)
+        if m:
+            out.append(int(m.group(1)))
+    return out
