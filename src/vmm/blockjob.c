@@ -101,8 +101,15 @@ void block_job_start(struct block_jobs *s, struct block_job *job, const char *id
 
 void block_job_event(struct block_job *job, const char *name)
 {
-    struct json_object *d = json_object_new_object();
     pthread_mutex_lock(&job->lock);
+    struct json_object *d = block_job_event_data_locked(job, name);
+    pthread_mutex_unlock(&job->lock);
+    vm_qmp_event(job->vm, name, d);
+}
+
+struct json_object *block_job_event_data_locked(struct block_job *job, const char *name)
+{
+    struct json_object *d = json_object_new_object();
     json_object_object_add(d, "type", json_object_new_string(job->type));
     json_object_object_add(d, "device", json_object_new_string(job->id));
     json_object_object_add(d, "len", json_object_new_int64((int64_t)job->len));
@@ -110,8 +117,7 @@ void block_job_event(struct block_job *job, const char *name)
     json_object_object_add(d, "speed", json_object_new_int64((int64_t)job->speed));
     if (job->error && !strcmp(name, "BLOCK_JOB_COMPLETED"))
         json_object_object_add(d, "error", json_object_new_string(job->error));
-    pthread_mutex_unlock(&job->lock);
-    vm_qmp_event(job->vm, name, d);
+    return d;
 }
 
 void block_job_error_event(struct block_job *job, const char *operation)

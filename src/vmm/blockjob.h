@@ -98,6 +98,9 @@ void block_job_set_status(struct block_job *job, enum block_job_status status);
 /* BLOCK_JOB_READY, _COMPLETED, _CANCELLED: {type, device, len, offset, speed} and, for a
  * failed job, "error" (any thread; takes job->lock). */
 void block_job_event(struct block_job *job, const char *name);
+/* job->lock held: the data of event name as the job stands now (for an event whose len and
+ * offset must be those of the moment it is decided, as BLOCK_JOB_READY's). */
+struct json_object *block_job_event_data_locked(struct block_job *job, const char *name);
 /* BLOCK_JOB_ERROR {device, operation: "read"|"write", action: "report"} (any thread). */
 void block_job_error_event(struct block_job *job, const char *operation);
 /* The job has ended: concluded, off the list, null, freed (ops->free). */

@@ -361,8 +361,10 @@ static void *worker(void *opaque)
             if (!job->ready) {
                 job->ready = true;
                 block_job_set_status(job, BJ_READY);
+                /* len == offset now; a guest write after the unlock must not show in it */
+                struct json_object *d = block_job_event_data_locked(job, "BLOCK_JOB_READY");
                 pthread_mutex_unlock(&job->lock);
-                block_job_event(job, "BLOCK_JOB_READY");
+                vm_qmp_event(job->vm, "BLOCK_JOB_READY", d);
                 pthread_mutex_lock(&job->lock);
                 continue;
             }
