@@ -5,7 +5,6 @@ pointed at it, polling helpers and a domain XML for the test guest.
 Every wait polls with a generous limit; nothing here asserts a timing.
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -215,15 +214,6 @@ class NsDaemon(Daemon):
         self.ns = ns
 
 
-def state_ticks(text):
-    """The tick numbers of the test guest's state mode ("# state: tick=N acked=N timer=T"
-    lines; acked is always N). A line's acked= counts first: a VM stopped mid-line for a
-    save or a migration hop prints the line's rest after the hop, in the other host's log,
-    so "tick=2" may end one log and "3 acked=23 timer=..." start the next (or follow the
-    last fragment of an earlier stay there). A line cut before its acked= counts by tick=."""
-    out = []
-    for line in text.split("\n"):
-        m = re.search(r"acked=(\d+) timer=", line) or re.search(r"tick=(\d+) ", line)
-        if m:
-            out.append(int(m.group(1)))
-    return out
+# The test guest's state-mode tick parser, one copy for both test trees (tests/integration/vmm).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmm"))
+from vmmlib import state_ticks  # noqa: E402,F401
