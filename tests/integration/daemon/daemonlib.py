@@ -152,7 +152,8 @@ class Daemon:
                     pass
         self.stop()
         remove_groups(self.root)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("VIREO_TEST_KEEP"):  # keep the roots (logs) to look at a failure
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def remove_groups(root):

@@ -153,15 +153,26 @@ def err_is(reply, cls, desc):
     return e.get("class") == cls and e.get("desc") == desc
 
 
+# One record of a state-mode tick line, or the piece of one a hop left in this log: a
+# whole "tick=N acked=N timer=", a start cut inside "acked=... timer=" (from "tick=N a"
+# on), a start cut right after "tick=N " (not counted here), or a rest "acked=N timer=".
+STATE_TICK = re.compile(r"tick=(\d+) (?:(acked=\d+ timer=)|(a))?|acked=(\d+) timer=")
+
+
 def state_ticks(text):
     """The tick numbers of the test guest's state mode ("# state: tick=N acked=N timer=T"
-    lines; acked is always N). A line's acked= counts first: a VM stopped mid-line for a
-    save or a migration hop prints the line's rest after the hop, in the other host's log,
-    so "tick=2" may end one log and "3 acked=23 timer=..." start the next (or follow the
-    last fragment of an earlier stay there). A line cut before its acked= counts by tick=."""
+    lines; acked is always N), each counted once across the logs a VM printed into. A VM
+    stopped mid-line for a save or a migration hop prints the line's rest after the hop,
+    in the other host's log, where it may follow the cut piece of an earlier stay there,
+    so one log line can hold several records (every one is read). A line counts where its
+    "acked=N timer=" is whole: in the rest when the cut came before "acked=" (a start
+    ending "tick=N " is not counted, nor one cut inside the number), in the start when
+    the cut came later (its rest, from inside "acked=... timer=", has no number)."""
     out = []
     for line in text.split("\n"):
-        m = re.search(r"acked=(\d+) timer=", line) or re.search(r"tick=(\d+) ", line)
-        if m:
-            out.append(int(m.group(1)))
+        for m in STATE_TICK.finditer(line):
+            if m.group(4) is not None:
+                out.append(int(m.group(4)))
+            elif m.group(2) or m.group(3):
+                out.append(int(m.group(1)))
     return out
