@@ -567,13 +567,11 @@ static int net_create(struct vm *vm, const struct net_options *backend, const st
         n->max_pairs = net_backend_queues(n->be);
     n->pairs = xcalloc(n->max_pairs, sizeof(*n->pairs));
     unsigned nr_queues = n->mq ? 2 * n->max_pairs + 1 : 2;
-    /* As QEMU sizes them for virtio-net-pci: one vector per queue and one for the config. */
+    /* As QEMU sizes them for virtio-net-pci: one vector per queue and one for the config.
+     * Fewer given (vectors=V) are taken as QEMU takes them: the MSI-X table has V entries,
+     * and a queue or configuration vector the driver asks for beyond it reads back
+     * NO_VECTOR, so the driver shares vectors (Linux falls back to one for all queues). */
     unsigned need = 2 * n->max_pairs + 2;
-    if (r == 0 && n->mq && o->vectors && o->vectors < need)
-        r = verr_set(err, EINVAL,
-                     "virtio-net-pci: mq=on with %u queue pair%s needs vectors=%u or more (one "
-                     "per queue and the configuration's), vectors=%u given",
-                     n->max_pairs, n->max_pairs == 1 ? "" : "s", need, o->vectors);
     n->vp.msix_vectors = o->vectors ? o->vectors : n->mq ? need : 0;
     if (n->mq || o->host_mtu) {
         n->config[8] = (uint8_t)n->max_pairs; /* read with MQ only, but QEMU fills it */

@@ -181,9 +181,7 @@ def refusals(vmm, elf):
              "queues=, and vhostfd= are invalid with fds=",
              "queues= with fds= (the fd count is the queue count) is refused in QEMU's words"),
             (["-netdev", "tap,id=n0,fds=3:x"], "fds=3:x is not a list of file descriptors",
-             "a malformed fds= is refused"),
-            (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=3"],
-             "needs vectors=4 or more", "mq=on with too few MSI-X vectors is refused")):
+             "a malformed fds= is refused")):
         r = subprocess.run(base + extra, capture_output=True, text=True, timeout=30)
         lines = r.stderr.strip().splitlines()
         check(r.returncode != 0 and len(lines) == 1 and want in lines[0], name + " (one line)",
@@ -207,20 +205,23 @@ def multiqueue(guest, vmm, is_qemu):
             r = ip(*a)
             if r.returncode:
                 raise RuntimeError("ip %s: %s" % (" ".join(a), r.stderr.strip()))
-        runs = [("queues=4", "tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off,queues=4"
-                 % tap, "ip netns exec %s %s" % (ns, vmm))]
+        # (vectors=5, fewer than the 10 four pairs would take: QEMU takes it and the driver
+        # shares vectors; the guest polls, so the pairs work the same)
+        runs = [("queues=4, vectors=5",
+                 "tap,id=t0,ifname=%s,script=no,downscript=no,vhost=off,queues=4" % tap,
+                 "ip netns exec %s %s" % (ns, vmm), ",vectors=5")]
         if not is_qemu:
             runs.append(("fds=a:b:c:d (inherited, as libvirt passes them)",
                          "tap,id=t0,fds=@FDS@",
                          "ip netns exec %s %s %s --tap-fds %s 4 %s" %
-                         (ns, sys.executable, os.path.abspath(__file__), tap, vmm)))
-        for what, netdev, prefix in runs:
+                         (ns, sys.executable, os.path.abspath(__file__), tap, vmm), ""))
+        for what, netdev, prefix, dev_extra in runs:
             helper = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", ECHO_UDP],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 time.sleep(0.3)  # the echo socket is bound before the guest sends
                 guest("tests=net net_ip=198.18.4.15 net_peer=198.18.4.1 net_mq=4",
-                      "-netdev %s -device virtio-net-pci,netdev=t0,mq=on" % netdev,
+                      "-netdev %s -device virtio-net-pci,netdev=t0,mq=on%s" % (netdev, dev_extra),
                       "multiqueue tap, %s, mq=on: VQ_PAIRS_SET 4, each pair's UDP echo back on "
                       "its own receive queue" % what, vmm_prefix=prefix)
             finally:
