@@ -2062,9 +2062,9 @@ static void finish_complete(struct vd_job *job, uint64_t started)
         finish_resumed(job, -EIO, verr_msg(&err));
 }
 
-/* A storage migration's Finish: the VMM loads the stream itself (migrate-incoming tcp:);
- * its end is awaited, then the NBD server stops (as libvirt's destination does before it
- * resumes the vCPUs). */
+/* A storage or --parallel migration's Finish: the VMM loads the stream itself
+ * (migrate-incoming tcp:); its end is awaited, then, with storage, the NBD server stops
+ * (as libvirt's destination does before it resumes the vCPUs). */
 struct finish_wait {
     struct vd_job *job;
     uint64_t started;
@@ -2118,6 +2118,10 @@ static void incoming_status(void *opaque, int r, const char *text, const char *e
                                "{\"execute\": \"object-del\", \"arguments\": {\"id\": "
                                "\"" VD_MIGRATE_TLS_ID "\"}}",
                                false, ignore_reply, NULL, &err);
+    }
+    if (done && !with_storage(w->job->mig->flags)) { /* --parallel alone: no NBD server */
+        finish_wait_end(w, dom->vmm != NULL);
+        return;
     }
     if (done) {
         if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"nbd-server-stop\"}",

@@ -189,6 +189,13 @@ try:
          "ticks consecutive across the fourth hop (B's last %d, A's next %s)" % (last_b2,
                                                                                   new_a[:1]))
     final = a
+    # a destination of --parallel alone has no NBD server: its Finish stops none (it asked
+    # for nbd-server-stop and logged the VMM's "NBD server not running" each hop)
+    warned = [h.ns for h in hosts
+              if "nbd-server-stop" in open(os.path.join(h.tmp, "vireod.out"),
+                                           errors="replace").read()]
+    t.ok(not warned, "Finish of a --parallel migration without storage stops no NBD server",
+         warned)
 
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
     conn = libvirt.open(final.uri)
