@@ -165,8 +165,9 @@ static void object_done(void *opaque, int r, const char *text, const char *error
     struct verr e = {0};
     if (!job->dom->vmm || vd_vmm_monitor_command(job->dom->vmm, "{\"execute\":\"query-iothreads\"}",
                                                  false, threads_done, job, &e) < 0)
-        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "%s",
-                    e.code ? verr_msg(&e) : "domain is not running");
+        vd_job_fail(job, e.code ? VIR_ERR_OPERATION_FAILED : VIR_ERR_OPERATION_INVALID, "%s",
+                    e.code ? verr_msg(&e)
+                           : "Requested operation is not valid: domain is not running");
 }
 
 static void run_change(struct vd_job *job)
