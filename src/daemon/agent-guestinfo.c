@@ -295,8 +295,8 @@ static int fill_disks(struct gi_out *o, struct json_object *ret, const struct do
     return 0;
 }
 
-/* One interface's addresses as parameters, checked first (libvirt takes the list whole). */
-static int check_addrs(struct json_object *ips, const char *name, struct verr *err)
+/* One interface's addresses, checked first (libvirt takes the list whole). */
+int vd_agent_check_addrs(struct json_object *ips, const char *name, struct verr *err)
 {
     size_t na = json_object_array_length(ips);
     for (size_t k = 0; k < na; k++) {
@@ -344,7 +344,7 @@ static int fill_interfaces(struct gi_out *o, struct json_object *ret, struct ver
         if (k == nnames)
             names[nnames++] = xstrndup(name, len);
         if ((ips = member(it, "ip-addresses", json_type_array)))
-            r = check_addrs(ips, name, err);
+            r = vd_agent_check_addrs(ips, name, err);
     }
     if (r == 0 && nnames > 0) {
         ADD_UINT(o, (uint32_t)nnames, "if.count");

@@ -162,37 +162,41 @@ static struct remote_domain_interface *iface_for(struct remote_domain_interface_
     return ifc;
 }
 
-int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out)
+int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out,
+                        struct verr *err)
 {
     memset(out, 0, sizeof(*out));
     if (!ret || !json_object_is_type(ret, json_type_array))
-        return -EINVAL;
+        return verr_set(err, EINVAL, "qemu agent didn't return an array of interfaces");
     size_t n = json_object_array_length(ret);
+    for (size_t i = 0; i < n; i++) { /* checked whole first: libvirt takes all or nothing */
+        struct json_object *it = json_object_array_get_idx(ret, i), *ips = NULL;
+        const char *name = str_member(it, "name");
+        if (!name)
+            return verr_set(err, EINVAL, "qemu agent didn't provide 'name' field");
+        if (!json_object_object_get_ex(it, "ip-addresses", &ips) || !ips)
+            continue;
+        if (!json_object_is_type(ips, json_type_array))
+            return verr_set(err, EINVAL, "Malformed ip-addresses array");
+        if (vd_agent_check_addrs(ips, name, err) < 0)
+            return -EINVAL;
+    }
     out->ifaces = xcalloc(n ? n : 1, sizeof(*out->ifaces));
     for (size_t i = 0; i < n; i++) {
         struct json_object *it = json_object_array_get_idx(ret, i), *ips = NULL;
         const char *name = str_member(it, "name"), *hw = str_member(it, "hardware-address");
-        if (!name) {
-            remote_domain_interface_addresses_ret_free(out);
-            memset(out, 0, sizeof(*out));
-            return -EINVAL;
-        }
         struct remote_domain_interface *ifc = iface_for(out, name, hw);
-        if (!json_object_object_get_ex(it, "ip-addresses", &ips) ||
-            !json_object_is_type(ips, json_type_array))
+        if (!json_object_object_get_ex(it, "ip-addresses", &ips) || !ips)
             continue;
         size_t na = json_object_array_length(ips);
         ifc->addrs = xrealloc(ifc->addrs, (ifc->addrs_len + na + 1) * sizeof(*ifc->addrs));
         for (size_t k = 0; k < na; k++) {
             struct json_object *ad = json_object_array_get_idx(ips, k), *pf = NULL;
-            const char *type = str_member(ad, "ip-address-type"),
-                       *ip = str_member(ad, "ip-address");
-            if (!type || !ip || (strcmp(type, "ipv4") && strcmp(type, "ipv6")))
-                continue;
+            const char *type = str_member(ad, "ip-address-type");
             json_object_object_get_ex(ad, "prefix", &pf);
-            ifc->addrs[ifc->addrs_len++] =
-                (struct remote_domain_ip_addr){strcmp(type, "ipv4") ? 1 : 0, xstrdup(ip),
-                                               pf ? (uint32_t)json_object_get_int(pf) : 0};
+            ifc->addrs[ifc->addrs_len++] = (struct remote_domain_ip_addr){
+                strcmp(type, "ipv4") ? 1 : 0, xstrdup(str_member(ad, "ip-address")),
+                (uint32_t)json_object_get_int64(pf)};
         }
     }
     return 0;
@@ -203,9 +207,11 @@ static void ifaddr_answer(struct vd_deferred *df, const struct remote_type *type
 {
     (void)reply;
     struct remote_domain_interface_addresses_ret out;
-    if (vd_agent_interfaces(ret, &out) < 0) {
-        vd_deferred_reply(df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU,
-                          "internal error: qemu agent reply missing 'return' array");
+    struct verr err = {0};
+    if (vd_agent_interfaces(ret, &out, &err) < 0) {
+        char *m = xasprintf("internal error: %s", verr_msg(&err));
+        vd_deferred_reply(df, type, NULL, VIR_ERR_INTERNAL_ERROR, VIR_FROM_QEMU, m);
+        free(m);
         return;
     }
     vd_deferred_reply(df, type, &out, 0, 0, NULL);

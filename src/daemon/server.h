@@ -158,8 +158,13 @@ int vd_agent_call(struct vd_call *c, struct vd_domain *dom, const char *cmd, int
 /* virDomainInterfaceAddresses with the agent source (guest-network-get-interfaces). */
 int vd_agent_domifaddr(struct vd_call *c);
 /* guest-network-get-interfaces' "return" as libvirt's interface list (qemuAgentGetInterfaces:
- * ipv4 0, ipv6 1, other address types left out). 0, or -EINVAL for a malformed answer. */
-int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out);
+ * ipv4 0, ipv6 1). 0, or -EINVAL with err in libvirt's words for a malformed answer (an
+ * interface without a name, an address without its type, address or prefix, another type). */
+int vd_agent_interfaces(struct json_object *ret, struct remote_domain_interface_addresses_ret *out,
+                        struct verr *err);
+/* The "ip-addresses" of one agent interface (name) checked as libvirt checks them. 0, or
+ * -EINVAL with err in libvirt's words. */
+int vd_agent_check_addrs(struct json_object *ips, const char *name, struct verr *err);
 /* guest-get-fsinfo's "return" as virDomainGetFSInfo's list (qemuAgentGetFSInfo): mount order,
  * each file system's disks named by the def's disk at the agent's PCI or drive address (def may
  * be NULL: no names). 0, or -1 with err set for a malformed answer. */

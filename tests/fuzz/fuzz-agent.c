@@ -35,7 +35,7 @@ static void on_reply(void *opaque, int r, struct json_object *reply, const char 
     vd_agent_check_reply("{\"execute\":\"guest-network-get-interfaces\"}", reply, &e);
     struct json_object *ret = NULL;
     struct remote_domain_interface_addresses_ret out;
-    if (json_object_object_get_ex(reply, "return", &ret) && vd_agent_interfaces(ret, &out) == 0)
+    if (json_object_object_get_ex(reply, "return", &ret) && vd_agent_interfaces(ret, &out, &e) == 0)
         remote_domain_interface_addresses_ret_free(&out);
     /* the same answer read as guest-get-fsinfo's, against a definition with a virtio disk at a
      * PCI address and a SATA disk at a drive address */

@@ -126,7 +126,8 @@ static void check_ifaddr(const char *json, const char *want, const char *what)
 {
     struct json_object *ret = json_tokener_parse(json);
     struct remote_domain_interface_addresses_ret out;
-    int r = vd_agent_interfaces(ret, &out);
+    struct verr e = {0};
+    int r = vd_agent_interfaces(ret, &out, &e);
     char got[2048] = "";
     for (uint32_t i = 0; r == 0 && i < out.ifaces_len; i++) {
         const struct remote_domain_interface *ifc = &out.ifaces[i];
@@ -146,6 +147,21 @@ static void check_ifaddr(const char *json, const char *want, const char *what)
         printf("# got:\n%s# want:\n%s", got, want);
     if (r == 0)
         remote_domain_interface_addresses_ret_free(&out);
+    json_object_put(ret);
+}
+
+/* domifaddr --source agent refuses a malformed answer whole, in libvirt's words. */
+static void check_ifaddr_refused(const char *json, const char *want, const char *what)
+{
+    struct json_object *ret = json_tokener_parse(json);
+    struct remote_domain_interface_addresses_ret out;
+    struct verr e = {0};
+    int r = vd_agent_interfaces(ret, &out, &e);
+    ok(r == -EINVAL && !strcmp(verr_msg(&e), want), "%s", what);
+    if (r == 0)
+        remote_domain_interface_addresses_ret_free(&out);
+    else if (strcmp(verr_msg(&e), want))
+        printf("# got: %s\n# want: %s\n", verr_msg(&e), want);
     json_object_put(ret);
 }
 
@@ -269,6 +285,23 @@ int main(void)
                  "eth1 02:fc:00:00:00:02 ipv4 192.0.2.3/24\n"
                  "eth1 02:fc:00:00:00:02 ipv4 192.0.2.4/24\n",
                  "domifaddr --source agent: an alias listed first names its base interface");
+    check_ifaddr_refused("[{\"name\": \"eth0\", \"ip-addresses\": [{\"ip-address\": "
+                         "\"192.0.2.2\", \"prefix\": 24}]}]",
+                         "qemu agent didn't provide 'ip-address-type' field for interface "
+                         "'eth0'",
+                         "domifaddr --source agent: an address without its type is refused");
+    check_ifaddr_refused("[{\"name\": \"eth0\", \"ip-addresses\": [{\"ip-address-type\": "
+                         "\"ipx\", \"ip-address\": \"1\", \"prefix\": 24}]}]",
+                         "unknown ip address type 'ipx'",
+                         "domifaddr --source agent: an unknown address type is refused");
+    check_ifaddr_refused("[{\"hardware-address\": \"02:fc:00:00:00:01\"}]",
+                         "qemu agent didn't provide 'name' field",
+                         "domifaddr --source agent: an interface without a name is refused");
+    check_ifaddr_refused("[{\"name\": \"eth0\", \"ip-addresses\": 7}]",
+                         "Malformed ip-addresses array",
+                         "domifaddr --source agent: ip-addresses that is not an array is refused");
+    check_ifaddr_refused("{}", "qemu agent didn't return an array of interfaces",
+                         "domifaddr --source agent: a return that is not an array is refused");
     check(&f.def, VD_GUEST_INFO_INTERFACES, "[]", "", "interfaces: none, not even if.count");
     check(&f.def, VD_GUEST_INFO_USERS,
           "[{\"user\": \"root\", \"login-time\": 1700000000.5}, {\"user\": \"bob\", \"domain\": "

@@ -300,7 +300,11 @@ int main(int argc, char **argv)
     ret = ret_of(&res);
     struct remote_domain_interface_addresses_ret ifs;
     bool lo = false;
-    if (vd_agent_interfaces(ret, &ifs) == 0) {
+    struct verr ie = {0};
+    int ir = vd_agent_interfaces(ret, &ifs, &ie);
+    if (ir < 0)
+        printf("# %s\n", verr_msg(&ie));
+    if (ir == 0) {
         for (uint32_t i = 0; i < ifs.ifaces_len; i++)
             for (uint32_t k = 0; k < ifs.ifaces[i].addrs_len; k++)
                 lo |= !strcmp(ifs.ifaces[i].name, "lo") && ifs.ifaces[i].hwaddr &&
