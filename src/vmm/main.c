@@ -142,10 +142,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* -daemonize moves to /, and a reset loads the kernel and initrd again:
-     * keep their absolute paths so a relative one still names the same file.
-     * TODO(#15): a Multiboot module list ("m1 args,m2") is no path and stays as given, so
-     * relative module files are not found with -daemonize (vireod passes absolute ones). */
+    /* -daemonize moves to / once the VM is built (daemonize_finish), and a reset loads
+     * the kernel and initrd again: keep their absolute paths so a relative one still
+     * names the same file. A Multiboot module list ("m1 args,m2") is no path and stays
+     * as given: its files are read into fw_cfg while the VM is built, from the caller's
+     * directory, as QEMU reads them before its own chdir. */
     char *abs_kernel = cfg.kernel ? realpath(cfg.kernel, NULL) : NULL;
     char *abs_initrd = cfg.initrd ? realpath(cfg.initrd, NULL) : NULL;
     if (abs_kernel)
