@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmmlib import Guest, Tap  # noqa: E402
@@ -205,6 +206,36 @@ def refused(tap, vmm, name, args, want):
               "status %d, stderr %r (want one line with %r)" % (p.returncode, p.stderr, want))
 
 
+def daemonized_relative_module(tap, vmm, kernel, tmp):
+    """-daemonize moves to / only once the VM is built: a Multiboot module named relative
+    to the caller's directory is read from there (as QEMU reads it before its chdir)."""
+    with open(os.path.join(tmp, "rel-module"), "wb") as f:
+        f.write(b"relative module\n")
+    log, pid = os.path.join(tmp, "daemon.log"), os.path.join(tmp, "daemon.pid")
+    vmm = [os.path.abspath(vmm[0])] + vmm[1:]
+    kernel = os.path.abspath(kernel)
+    p = subprocess.run(vmm + ["-M", "q35", "-nodefaults", "-display", "none", "-m", "128",
+                              "-serial", "file:" + log, "-device",
+                              "isa-debug-exit,iobase=0xf4,iosize=1", "-kernel", kernel,
+                              "-append", "tests=boot,initrd fwkernel-multiboot", "-initrd",
+                              "rel-module x y", "-daemonize", "-pidfile", pid],
+                       cwd=tmp, capture_output=True, text=True, timeout=60)
+    want = "# multiboot: module 0 'rel-module x y' 16 bytes"
+    text = ""
+    for _ in range(TIMEOUT * 5):
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+        if re.search(r"^1\.\.\d+", text, re.M):
+            break
+        time.sleep(0.2)
+    tap.check(p.returncode == 0 and want in text and "not ok" not in text,
+              "-daemonize: a Multiboot module named relative to the caller's directory is "
+              "found and keeps its name", "status %d %s\n%s" % (p.returncode, p.stderr, text))
+    try:
+        os.kill(int(open(pid).read()), 9)
+    except (OSError, ValueError):
+        pass
+
+
 def main():
     vmm = [sys.argv[1]]
     elf, multiboot_elf, nopvh, sector_path = sys.argv[2:6]
@@ -220,6 +251,7 @@ def main():
             boot(tap, vmm, "vireo-vmm", machine, elf, disk)
             boot(tap, QEMU, "qemu", machine, elf, disk)
             multiboot(tap, vmm, machine, multiboot_elf, tmp)
+        daemonized_relative_module(tap, vmm, multiboot_elf, tmp)
         mb = os.path.join(tmp, "mb.bin")
         refused(tap, vmm, "Multiboot: a header whose address fields are cut off is refused",
                 ["-kernel", mb_kernel(mb, 0x10000, 0, size=20)], "is truncated")
