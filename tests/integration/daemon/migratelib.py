@@ -7,9 +7,50 @@ The daemons' UNIX sockets are reachable from every namespace (a socket is a
 file); the migration streams go over TCP between the namespaces.
 """
 import os
+import shutil
 import subprocess
+import sys
 
-from daemonlib import Daemon, NsDaemon, wait_for
+from daemonlib import NsDaemon, Tap, skip_all
+
+
+def start(tools=("virsh",)):
+    """The migration tests' common start: their arguments VIREOD VMM GUEST VSH (the VMM and
+    the guest made absolute: the daemons run them from elsewhere), their Tap, and the skip
+    when this host cannot run them (no /dev/kvm, one of tools missing, not root for the
+    network namespaces)."""
+    vireod, vmm, guest, vsh = sys.argv[1:5]
+    t = Tap()
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        skip_all("no /dev/kvm")
+    missing = [x for x in tools if not shutil.which(x)]
+    if missing:
+        skip_all("no " + " or ".join(missing))
+    if os.geteuid() != 0:
+        skip_all("network namespaces need root")
+    return vireod, os.path.abspath(vmm), os.path.abspath(guest), vsh, t
+
+
+def end(t, hosts, names, fabric):
+    """The migration tests' common end: the domains destroyed, each daemon stopped and its
+    log checked (a sanitizer's report in the ASan build is a failure too), the logs shown
+    when something failed, the hosts and the fabric removed, the plan printed."""
+    for h in hosts:
+        for name in names:
+            if h.proc and h.virsh("domstate", name).returncode == 0:
+                h.virsh("destroy", name)
+        rc = h.stop()
+        log = open(os.path.join(h.tmp, "vireod.out"), errors="replace").read()
+        t.ok(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
+             "vireod on %s exits cleanly, no sanitizer report" % h.ns, log[-3000:])
+    if t.failed:
+        for h in hosts:
+            h.dump_log()
+    for h in hosts:
+        h.cleanup(names)
+    if fabric:
+        fabric.close()
+    t.done()
 
 
 def sh(*cmd):

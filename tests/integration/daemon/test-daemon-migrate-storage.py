@@ -45,26 +45,15 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Tap, alive, domain_xml, skip_all, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host  # noqa: E402
+from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
+from migratelib import Fabric, Host, end, start  # noqa: E402
 
-VIREOD, VMM, GUEST, VSH = sys.argv[1:5]
-GUEST = os.path.abspath(GUEST)
-VMM = os.path.abspath(VMM)
-t = Tap()
-if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-    skip_all("no /dev/kvm")
-if not shutil.which("virsh") or not shutil.which("qemu-img"):
-    skip_all("no virsh or qemu-img")
-if os.geteuid() != 0:
-    skip_all("network namespaces need root")
+VIREOD, VMM, GUEST, VSH, t = start(("virsh", "qemu-img"))
 
 SIZE = 64 << 20
 NAME = "ms"
 
-
-def ticks(text):
-    return state_ticks(text)
+ticks = state_ticks
 
 
 def disks_xml(local, shared):
@@ -331,19 +320,4 @@ except Exception as e:  # noqa: BLE001
     import traceback
     t.diag(traceback.format_exc())
 finally:
-    for h in hosts:  # a sanitizer's report (the ASan build) is a failure too
-        for name in (NAME, "mi"):
-            if h.proc and h.virsh("domstate", name).returncode == 0:
-                h.virsh("destroy", name)
-        rc = h.stop()
-        log = open(os.path.join(h.tmp, "vireod.out"), errors="replace").read()
-        t.ok(rc == 0 and "Sanitizer" not in log and "runtime error" not in log,
-             "vireod on %s exits cleanly, no sanitizer report" % h.ns, log[-3000:])
-    if t.failed:
-        for h in hosts:
-            h.dump_log()
-    for h in hosts:
-        h.cleanup([NAME, "mi"])
-    if fabric:
-        fabric.close()
-t.done()
+    end(t, hosts, [NAME, "mi"], fabric)
