@@ -30,9 +30,13 @@
  * dnsmasq's router advertisements, DHCPv6 ranges and static hosts (by DUID or
  * name, as libvirt writes them).
  *
+ * <dns>, <domain> and <route>s (network-dns.c): dnsmasq's DNS lines as
+ * libvirt writes them, and the routes added via the bridge once it is up
+ * (the bridge's deletion takes any left).
+ *
  * TODO: the start runs on the loop (dnsmasq's start, a few ms); more than
  * one address per family, IPv6 leases in
- * net-dhcp-leases, <dns> hosts/forwarders, <route> and network events are
+ * net-dhcp-leases and network events are
  * not supported yet (refused at start, or not offered).
  */
 #include "daemon/network.h"
