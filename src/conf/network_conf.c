@@ -319,6 +319,10 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
                 free(def->domain);
                 def->domain = xstrdup(dn);
             }
+            /* it goes into dnsmasq's domain=, local=/.../ and host-record= lines */
+            for (const char *c = dn; c && *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f || strchr(" ,/#", *c))
+                    return bad(err, dn, "name", "domain", "not a domain name");
             if (local && strcmp(local, "yes") && strcmp(local, "no"))
                 return bad(err, local, "localOnly", "domain", "expected 'yes' or 'no'");
             def->domain_local_only = !local ? 0 : strcmp(local, "yes") == 0 ? 1 : 2;

@@ -40,6 +40,26 @@ static bool canon_addr(const char *s, int *family, char out[INET6_ADDRSTRLEN])
     return false;
 }
 
+/*
+ * Whether s may go into dnsmasq's configuration: no control character (a newline would start
+ * an option of the client's choosing), and for a name none of the separators dnsmasq's lines
+ * use (',' between fields, '/' and '#' in server=, blanks).
+ */
+static bool conf_safe(const char *s, bool name)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (name && strchr(" ,/#", *p)))
+            return false;
+    return true;
+}
+
+static int unsafe(struct verr *err, const char *value, const char *what, const char *net)
+{
+    if (!conf_safe(value, false)) /* the message stays one line */
+        return verr_set(err, EINVAL, "control character in %s of network '%s'", what, net);
+    return verr_set(err, EINVAL, "invalid character in %s '%s' of network '%s'", what, value, net);
+}
+
 /* An unsigned attribute up to max; 0 when absent, -1 when not a number in range. */
 static long uint_attr(const struct xnode *n, const char *name, unsigned max)
 {
@@ -87,6 +107,10 @@ static int dns_host(const struct xnode *h, const char *net, bool partial, struct
             xnode_free(o);
             return verr_set(err, EINVAL, "Missing hostname in network '%s' DNS HOST record", net);
         }
+        if (!conf_safe(xnode_text(k), true)) {
+            xnode_free(o);
+            return unsafe(err, xnode_text(k), "DNS HOST record hostname", net);
+        }
         xnode_set_text(xnode_add(o, xnode_new("hostname")), xnode_text(k));
         names++;
     }
@@ -119,6 +143,10 @@ static int dns_txt(const struct xnode *t, const char *net, bool partial, struct 
                         "missing required value attribute in DNS TXT record named '%s' of "
                         "network %s",
                         name, net);
+    if (!conf_safe(name, true))
+        return unsafe(err, name, "DNS TXT record name", net);
+    if (value && !conf_safe(value, false))
+        return unsafe(err, value, "DNS TXT record value", net);
     struct xnode *o = xnode_new("txt");
     xnode_set_attr(o, "name", name);
     if (value)
@@ -160,6 +188,14 @@ static int dns_srv(const struct xnode *s, const char *net, bool partial, struct 
         if ((v[i] = uint_attr(s, nums[i], 65535)) < 0)
             return verr_set(err, EINVAL, "invalid DNS SRV %s attribute in network '%s'", nums[i],
                             net);
+    static const char *const names[] = {"domain", "target"};
+    for (int i = 0; i < 2; i++) {
+        const char *val = xnode_attr(s, names[i]);
+        if (val && !conf_safe(val, true))
+            return unsafe(err, val,
+                          names[i] == names[0] ? "DNS SRV record domain" : "DNS SRV record target",
+                          net);
+    }
     struct xnode *o = xnode_new("srv");
     if (service)
         xnode_set_attr(o, "service", service);
@@ -194,6 +230,8 @@ static int dns_forwarder(const struct xnode *f, const char *net, struct xnode **
     if (!addr && !domain)
         return verr_set(err, EINVAL,
                         "Invalid forwarder element, must contain at least one of addr or domain");
+    if (domain && !conf_safe(domain, true))
+        return unsafe(err, domain, "DNS forwarder domain", net);
     struct xnode *o = xnode_new("forwarder");
     if (domain)
         xnode_set_attr(o, "domain", domain);
