@@ -22,6 +22,8 @@ from 198.18.0.0/15, IPv6 ones from 2001:2::/48. Checks:
  - <route>s (IPv4 and IPv6): `ip route` shows them via the bridge while the
    network runs, and not after net-destroy;
  - <dns enable='no'>: dnsmasq has port=0 and answers nothing;
+ - forwardPlainNames='no' and an address-only forwarder: domain-needed,
+   local=//, server=ADDR#PORT and no-resolv;
  - vsh prints what virsh prints for net-dumpxml and the net-update commands.
 """
 import os
@@ -60,6 +62,16 @@ QUIET = """<network>
   <bridge name='vbr-quiet'/>
   <dns enable='no'/>
   <ip address='198.18.29.1' prefix='24'/>
+</network>
+"""
+
+PLAIN = """<network>
+  <name>plain</name>
+  <bridge name='vbr-plain'/>
+  <dns forwardPlainNames='no'>
+    <forwarder addr='198.18.26.50' port='5353'/>
+  </dns>
+  <ip address='198.18.30.1' prefix='24'/>
 </network>
 """
 
@@ -276,6 +288,15 @@ def main():
         out = dig("web.example.test", server="198.18.29.1", short=False)
         t.ok(r.returncode == 0 and "port=0\n" in qconf and "status:" not in out,
              "<dns enable='no'>: port=0, dnsmasq answers nothing", r.stderr + qconf + out)
+
+        # ---- forwardPlainNames='no' and a forwarder for everything ----
+        r = d.virsh("net-create", d.write("plain.xml", PLAIN))
+        pconf = open(os.path.join(d.root, "run-networks", "plain.conf")).read() \
+            if r.returncode == 0 else ""
+        t.ok(r.returncode == 0 and "server=198.18.26.50#5353\nno-resolv\n" in pconf and
+             "domain-needed\nlocal=//\n" in pconf,
+             "forwardPlainNames='no' and an address-only forwarder: libvirt's lines",
+             r.stderr + pconf)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:
@@ -288,6 +309,7 @@ def main():
                 pass
         d.virsh("net-destroy", "dnsnet")
         d.virsh("net-destroy", "quiet")
+        d.virsh("net-destroy", "plain")
         d.cleanup([])
         for n in (ns, cl):
             for p in sh("ip", "netns", "pids", n).stdout.split():
