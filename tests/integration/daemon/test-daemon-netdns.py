@@ -70,6 +70,8 @@ PLAIN = """<network>
   <bridge name='vbr-plain'/>
   <dns forwardPlainNames='no'>
     <forwarder addr='198.18.26.50' port='5353'/>
+    <srv service='xmpp' protocol='udp' target='chat.test' priority='3'/>
+    <srv service='gone' protocol='tcp' target='.' port='9'/>
   </dns>
   <ip address='198.18.30.1' prefix='24'/>
 </network>
@@ -294,8 +296,10 @@ def main():
         pconf = open(os.path.join(d.root, "run-networks", "plain.conf")).read() \
             if r.returncode == 0 else ""
         t.ok(r.returncode == 0 and "server=198.18.26.50#5353\nno-resolv\n" in pconf and
-             "domain-needed\nlocal=//\n" in pconf,
-             "forwardPlainNames='no' and an address-only forwarder: libvirt's lines",
+             "domain-needed\nlocal=//\n" in pconf and
+             "srv-host=_xmpp._udp,chat.test,1,3\n" in pconf and "srv-host=_gone._tcp\n" in pconf,
+             "forwardPlainNames='no', an address-only forwarder, SRV records without a port "
+             "(dnsmasq's 1 written before the priority) and with target '.': libvirt's lines",
              r.stderr + pconf)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
