@@ -324,7 +324,10 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
                 if ((unsigned char)*c < 0x20 || *c == 0x7f || strchr(" ,/#", *c))
                     return bad(err, dn, "name", "domain", "not a domain name");
             if (local && strcmp(local, "yes") && strcmp(local, "no"))
-                return bad(err, local, "localOnly", "domain", "expected 'yes' or 'no'");
+                return verr_set(err, EINVAL,
+                                "Invalid value for attribute 'localOnly' in element 'domain': "
+                                "'%s'.",
+                                local);
             def->domain_local_only = !local ? 0 : strcmp(local, "yes") == 0 ? 1 : 2;
         } else if (strcmp(k->name, "ip") == 0) {
             def->ips = xreallocarray(def->ips, def->nips + 1, sizeof(*def->ips));

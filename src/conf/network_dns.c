@@ -76,10 +76,8 @@ static int yes_no(const struct xnode *n, const char *name, struct verr *err)
 {
     const char *v = xnode_attr(n, name);
     if (v && strcmp(v, "yes") && strcmp(v, "no"))
-        return verr_set(err, EINVAL,
-                        "invalid value '%s' for attribute '%s' of element '%s': expected 'yes' "
-                        "or 'no'",
-                        v, name, n->name);
+        return verr_set(err, EINVAL, "Invalid value for attribute '%s' in element '%s': '%s'.",
+                        name, n->name, v);
     return 0;
 }
 
@@ -186,8 +184,15 @@ static int dns_srv(const struct xnode *s, const char *net, bool partial, struct 
     long v[3];
     for (int i = 0; i < 3; i++)
         if ((v[i] = uint_attr(s, nums[i], 65535)) < 0)
-            return verr_set(err, EINVAL, "invalid DNS SRV %s attribute in network '%s'", nums[i],
-                            net);
+            return verr_set(err, EINVAL,
+                            "invalid DNS SRV %s attribute for service '%s' in network '%s'",
+                            nums[i], service ? service : "", net);
+    for (int i = 0; i < 3; i++)
+        if (xnode_attr(s, nums[i]) && !xnode_attr(s, "target"))
+            return verr_set(err, EINVAL,
+                            "DNS SRV %s attribute not permitted without target for service '%s' "
+                            "in network '%s'",
+                            nums[i], service ? service : "", net);
     static const char *const names[] = {"domain", "target"};
     for (int i = 0; i < 2; i++) {
         const char *val = xnode_attr(s, names[i]);
@@ -329,11 +334,15 @@ int network_route_parse(const struct xnode *route, const struct network_def *def
                         "Invalid value for attribute 'prefix' in element 'route': '%s'. Expected "
                         "non-negative integer value",
                         ps);
-    if (ms && (str_to_uint(ms, 10, &metric) < 0 || metric == 0))
+    if (ms && str_to_uint(ms, 10, &metric) < 0)
         return verr_set(err, EINVAL,
                         "Invalid value for attribute 'metric' in element 'route': '%s'. Expected "
                         "non-negative integer value",
                         ms);
+    if (ms && metric == 0)
+        return verr_set(err, EINVAL,
+                        "Invalid value for attribute 'metric' in element 'route': Zero is not "
+                        "permitted");
     if (!address)
         return verr_set(err, EINVAL, "%s: Missing required address attribute in route definition",
                         net);
@@ -490,8 +499,8 @@ int network_dns_update(struct xnode *root, unsigned command, unsigned section,
     int r = w == 0   ? dns_host(item, net, del, &rec, err)
             : w == 1 ? dns_txt(item, net, del, &rec, err)
                      : dns_srv(item, net, del, &rec, err);
-    if (r < 0) /* the record's own words, as libvirt's parser says them: an XML error */
-        return verr_prefix(err, "XML error");
+    if (r < 0) /* the record's own words, as libvirt's parser says them */
+        return r;
     if (command == NETWORK_UPDATE_MODIFY) {
         xnode_free(rec);
         return verr_set(err, ENOTSUP,

@@ -24,7 +24,9 @@ from 198.18.0.0/15, IPv6 ones from 2001:2::/48. Checks:
  - <dns enable='no'>: dnsmasq has port=0 and answers nothing;
  - forwardPlainNames='no' and an address-only forwarder: domain-needed,
    local=//, server=ADDR#PORT and no-resolv;
- - vsh prints what virsh prints for net-dumpxml and the net-update commands.
+ - vsh prints what virsh prints for net-dumpxml and the net-update commands;
+ - a batch of net-update DNS commands (adds, duplicates, deletes, modify, bad
+   elements) prints what it prints against libvirt's own test driver.
 """
 import os
 import re
@@ -74,6 +76,13 @@ PLAIN = """<network>
     <srv service='gone' protocol='tcp' target='.' port='9'/>
   </dns>
   <ip address='198.18.30.1' prefix='24'/>
+</network>
+"""
+
+CMP = """<network>
+  <name>cmpnet</name>
+  <bridge name='vbr-cmp'/>
+  <ip address='198.18.31.1' prefix='24'/>
 </network>
 """
 
@@ -301,6 +310,35 @@ def main():
              "forwardPlainNames='no', an address-only forwarder, SRV records without a port "
              "(dnsmasq's 1 written before the priority) and with target '.': libvirt's lines",
              r.stderr + pconf)
+
+        # ---- the same net-update batch on libvirt's own test driver: the same lines ----
+        batch = [
+            "add dns-host \"<host ip='198.18.31.10'><hostname>web</hostname></host>\" --live",
+            "add dns-host \"<host ip='198.18.31.10'><hostname>other</hostname></host>\" --live",
+            "delete dns-host \"<host ip='198.18.31.77'/>\" --live",
+            "modify dns-host \"<host ip='198.18.31.10'><hostname>web</hostname></host>\" --live",
+            "add dns-txt \"<txt name='info' value='x'/>\" --live",
+            "add dns-txt \"<txt name='info' value='y'/>\" --live",
+            "delete dns-txt \"<txt name='nope'/>\" --live",
+            "delete dns-srv \"<srv service='nntp' protocol='tcp'/>\" --live",
+            "add dns-srv \"<srv service='ldap' protocol='tcp' port='389'/>\" --live",
+            "add dns-srv \"<srv service='ldap' protocol='tcp' target='web' port='389'/>\" --live",
+            "add dns-srv \"<srv service='ldap' protocol='tcp' target='web' port='389'/>\" --live",
+            "add dns-host \"<txt name='x' value='y'/>\" --live",
+            "add dns-host \"<host ip='198.18.31.13'/>\" --live",
+            "delete dns-host \"<host ip='198.18.31.10'/>\" --live"]
+        r = d.virsh("net-create", d.write("cmp.xml", CMP))
+
+        def run_batch(uri, net):
+            line = "; ".join("net-update %s %s" % (net, c) for c in batch)
+            out = subprocess.run(["virsh", "-c", uri, line], env=d.env, capture_output=True,
+                                 text=True, timeout=120)
+            return (out.stdout + out.stderr).replace("'%s'" % net, "'NET'").replace(
+                " %s" % net, " NET")
+        ours, libvirt = run_batch(d.uri, "cmpnet"), run_batch("test:///default", "default")
+        t.ok(r.returncode == 0 and ours == libvirt,
+             "a batch of net-update dns-host/dns-txt/dns-srv: what libvirt's test driver prints",
+             "vireod:\n%s\nlibvirt:\n%s" % (ours, libvirt))
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:
@@ -314,6 +352,7 @@ def main():
         d.virsh("net-destroy", "dnsnet")
         d.virsh("net-destroy", "quiet")
         d.virsh("net-destroy", "plain")
+        d.virsh("net-destroy", "cmpnet")
         d.cleanup([])
         for n in (ns, cl):
             for p in sh("ip", "netns", "pids", n).stdout.split():
