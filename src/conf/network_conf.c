@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conf/domain_conf.h"
+#include "conf/network_dns.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -313,10 +314,21 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
                      (unsigned char)b[3], (unsigned char)b[4], (unsigned char)b[5]);
         } else if (strcmp(k->name, "domain") == 0) {
             const char *dn = xnode_attr(k, "name");
+            const char *local = xnode_attr(k, "localOnly");
             if (dn) {
                 free(def->domain);
                 def->domain = xstrdup(dn);
             }
+            /* it goes into dnsmasq's domain=, local=/.../ and host-record= lines */
+            for (const char *c = dn; c && *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f || strchr(" ,/#", *c))
+                    return bad(err, dn, "name", "domain", "not a domain name");
+            if (local && strcmp(local, "yes") && strcmp(local, "no"))
+                return verr_set(err, EINVAL,
+                                "Invalid value for attribute 'localOnly' in element 'domain': "
+                                "'%s'.",
+                                local);
+            def->domain_local_only = !local ? 0 : strcmp(local, "yes") == 0 ? 1 : 2;
         } else if (strcmp(k->name, "ip") == 0) {
             def->ips = xreallocarray(def->ips, def->nips + 1, sizeof(*def->ips));
             memset(&def->ips[def->nips], 0, sizeof(def->ips[0]));
@@ -355,6 +367,34 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
         if (!def->ips[i].ipv6 && (def->ips[i].nranges || def->ips[i].nhosts) && ++v4 > 1)
             return verr_set(err, EINVAL, "network '%s': DHCP is allowed on one IPv4 address only",
                             def->name);
+    /* <dns> and <route>s checked, and kept as libvirt prints them (an empty <dns/> dropped) */
+    bool have_dns = false;
+    for (size_t i = 0; i < def->nextra;) {
+        struct xnode *x = def->extra[i], *canon = NULL;
+        int r = 0;
+        if (strcmp(x->name, "dns") == 0) {
+            if (have_dns)
+                return verr_set(err, EINVAL, "more than one element 'dns' in network '%s'",
+                                def->name);
+            have_dns = true;
+            r = network_dns_parse(x, def->name, &canon, err);
+        } else if (strcmp(x->name, "route") == 0) {
+            r = network_route_parse(x, def, &canon, err);
+        } else {
+            i++;
+            continue;
+        }
+        if (r < 0)
+            return r;
+        xnode_free(x);
+        if (canon) {
+            def->extra[i++] = canon;
+        } else {
+            memmove(&def->extra[i], &def->extra[i + 1],
+                    (def->nextra - i - 1) * sizeof(*def->extra));
+            def->nextra--;
+        }
+    }
     if (!have_uuid) {
         int r = domain_uuid_generate(def->uuid);
         if (r < 0)
@@ -442,6 +482,8 @@ char *network_def_format(const struct network_def *def, unsigned flags)
     if (def->domain) {
         buf_append_str(&b, "  <domain");
         attr(&b, "name", def->domain);
+        if (def->domain_local_only)
+            attr(&b, "localOnly", def->domain_local_only == 1 ? "yes" : "no");
         buf_append_str(&b, "/>\n");
     }
     static const char *const middle[] = {"mtu",  "dns",         "bandwidth", "vlan",

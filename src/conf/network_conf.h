@@ -54,6 +54,7 @@ struct network_def {
     unsigned delay;
     char mac[18]; /* "" when not set */
     char *domain;
+    int domain_local_only; /* <domain localOnly>: 0 not given, 1 yes, 2 no */
     struct network_ip *ips;
     size_t nips;
     struct xnode **extra; /* dns, mtu, bandwidth, portgroup, route, ... kept verbatim */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf/network_dns.h"
 #include "util/buf.h"
 #include "util/mem.h"
 
@@ -237,8 +238,9 @@ int network_def_update(const struct network_def *def, unsigned command, unsigned
         return verr_set(err, ENOTSUP,
                         "this function is not supported by the connection driver: can't update "
                         "unrecognized section of network");
+    bool dns = section >= NETWORK_SECTION_DNS_HOST && section <= NETWORK_SECTION_DNS_SRV;
     if (section != NETWORK_SECTION_IP_DHCP_HOST && section != NETWORK_SECTION_IP_DHCP_RANGE &&
-        section != NETWORK_SECTION_PORTGROUP)
+        section != NETWORK_SECTION_PORTGROUP && !dns)
         return verr_set(err, ENOTSUP,
                         "this function is not supported by the connection driver: can't update "
                         "'%s' section of network '%s'",
@@ -252,7 +254,9 @@ int network_def_update(const struct network_def *def, unsigned command, unsigned
     int r = xnode_parse_xml(xml, strlen(xml), "network update XML", &item, err);
     if (r < 0)
         return r;
-    const char *want = section == NETWORK_SECTION_PORTGROUP ? "portgroup" : what;
+    const char *want = section == NETWORK_SECTION_PORTGROUP ? "portgroup"
+                       : dns                                ? what + 4 /* "dns host" */
+                                                            : what;
     if (strcmp(item->name, want) != 0) {
         r = verr_set(err, EINVAL,
                      "XML error: unexpected element <%s>, expecting <%s>, while updating network "
@@ -267,6 +271,8 @@ int network_def_update(const struct network_def *def, unsigned command, unsigned
         goto out;
     if (section == NETWORK_SECTION_PORTGROUP) {
         r = update_portgroup(root, command, item, def->name, err);
+    } else if (dns) {
+        r = network_dns_update(root, command, section, item, def->name, err);
     } else {
         struct xnode *ip = ip_for(root, parent_index, what, def->name, err);
         if (!ip) {

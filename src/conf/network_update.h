@@ -1,7 +1,8 @@
 /*
  * network_update.h - virNetworkUpdate's edit of a network definition
- * (virsh net-update): add, delete or modify one DHCP host, DHCP range or
- * port group, given as its XML element. Pure: text in, a new definition out.
+ * (virsh net-update): add, delete or modify one DHCP host, DHCP range,
+ * port group or DNS host, TXT or SRV record, given as its XML element. Pure: text in, a new
+ * definition out.
  */
 #ifndef VIREO_CONF_NETWORK_UPDATE_H
 #define VIREO_CONF_NETWORK_UPDATE_H
@@ -37,9 +38,9 @@ enum {
 /*
  * def with the change applied, as a new definition in *out (def is not
  * touched). parent_index picks the <ip> of a host or range (-1: the one
- * with <dhcp>, else the first IPv4). Sections other than host, range and
- * portgroup are refused with libvirt's "can't update '...' section" line;
- * errors carry libvirt's wording, prefixed with the error class's text.
+ * with <dhcp>, else the first IPv4). Sections other than host, range,
+ * portgroup and the DNS host, TXT and SRV records are refused with libvirt's "can't update '...'
+ * section" line; errors carry libvirt's wording, prefixed with the error class's text.
  */
 int network_def_update(const struct network_def *def, unsigned command, unsigned section,
                        int parent_index, const char *xml, struct network_def **out,

@@ -30,9 +30,13 @@
  * dnsmasq's router advertisements, DHCPv6 ranges and static hosts (by DUID or
  * name, as libvirt writes them).
  *
+ * <dns>, <domain> and <route>s (network-dns.c): dnsmasq's DNS lines as
+ * libvirt writes them, and the routes added via the bridge once it is up
+ * (the bridge's deletion takes any left).
+ *
  * TODO: the start runs on the loop (dnsmasq's start, a few ms); more than
  * one address per family, IPv6 leases in
- * net-dhcp-leases, <dns> hosts/forwarders, <route> and network events are
+ * net-dhcp-leases and network events are
  * not supported yet (refused at start, or not offered).
  */
 #include "daemon/network.h"
@@ -55,6 +59,7 @@
 #include "conf/domain_conf.h"
 #include "conf/network_update.h"
 #include "daemon/net-ovs.h"
+#include "daemon/network-dns.h"
 #include "daemon/netlink.h"
 #include "daemon/vireod.h"
 #include "util/buf.h"
@@ -376,8 +381,8 @@ static int check_ports(const struct network_def *def, struct verr *err)
 
 static int check_supported(const struct network_def *def, struct verr *err)
 {
-    const char *kept_ok[] = {"metadata",    "title", "description", "mtu",
-                             "virtualport", "vlan",  "portgroup",   NULL};
+    const char *kept_ok[] = {"metadata", "title",     "description", "mtu",   "virtualport",
+                             "vlan",     "portgroup", "dns",         "route", NULL};
     int r = check_ports(def, err);
     if (r < 0)
         return r;
@@ -386,16 +391,24 @@ static int check_supported(const struct network_def *def, struct verr *err)
         bool ok = false;
         for (size_t j = 0; kept_ok[j]; j++)
             ok |= strcmp(x->name, kept_ok[j]) == 0;
-        /* <dns/> or <dns enable='yes'/> with nothing in it: the default */
-        if (strcmp(x->name, "dns") == 0 && x->nkids == 0 &&
-            (!xnode_attr(x, "enable") || strcmp(xnode_attr(x, "enable"), "yes") == 0) &&
-            x->nattrs <= 1)
-            ok = true;
         if (!ok)
             return verr_set(err, ENOTSUP,
                             "unsupported configuration: <%s> in network '%s' is not supported "
                             "by vireod yet",
                             x->name, def->name);
+        /* as libvirt: a host bridge's network has neither (nothing of ours serves or routes) */
+        bool dns_or_route =
+            strcmp(x->name, "route") == 0 || (strcmp(x->name, "dns") == 0 && x->nkids);
+        if (dns_or_route && def->forward == NETWORK_FORWARD_BRIDGE)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: Unsupported <%s> element in network %s "
+                            "with forward mode='bridge'",
+                            x->name, def->name);
+        if (dns_or_route && strcmp(x->name, "dns") == 0 && !ipv4_of(def) && !ipv6_of(def))
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: <dns> records in network '%s' need an "
+                            "<ip> address for dnsmasq to serve them on",
+                            def->name);
     }
     if (def->forward_node) {
         for (size_t i = 0; i < def->forward_node->nkids; i++) {
@@ -582,10 +595,10 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
                "##\n## dnsmasq conf file created by vireod\n",
                def->name);
     buf_printf(&b, "strict-order\n");
+    vd_net_dns_conf_head(&b, def);
     buf_printf(&b, "pid-file=%s/%s.pid\n", d->network_run_dir, def->name);
-    if (def->domain)
-        buf_printf(&b, "domain=%s\nexpand-hosts\nlocal=/%s/\n", def->domain, def->domain);
     buf_printf(&b, "except-interface=lo\nbind-dynamic\ninterface=%s\n", def->bridge);
+    vd_net_dns_conf_records(&b, def);
     if (ip && (ip->nranges || ip->nhosts)) {
         struct in_addr m;
         m.s_addr = htonl(mask_of(ip_prefix(ip)));
@@ -764,6 +777,8 @@ static long network_mtu(const struct network_def *def)
 static void teardown(struct vd_daemon *d, struct vd_network *n, bool own_bridge)
 {
     dnsmasq_stop(d, n);
+    if (own_bridge && n->def->bridge && if_nametoindex(n->def->bridge))
+        vd_net_routes_remove(n->def);
     firewall_remove(n->def);
     if (own_bridge && n->def->bridge && if_nametoindex(n->def->bridge)) {
         struct verr e = {0};
@@ -843,6 +858,8 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
             goto fail;
     }
     if ((r = vd_nl_link_set(def->bridge, &set, err)) < 0)
+        goto fail;
+    if ((r = vd_net_routes_add(def, err)) < 0) /* via the bridge: it is up, with its addresses */
         goto fail;
     if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
         int fd = open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
@@ -953,8 +970,9 @@ static int update_live(struct vd_daemon *d, struct vd_network *n, struct network
                        unsigned section, struct verr *err)
 {
     bool dhcp = section == NETWORK_SECTION_IP_DHCP_HOST || section == NETWORK_SECTION_IP_DHCP_RANGE;
-    bool restart = dhcp && n->def->forward != NETWORK_FORWARD_BRIDGE &&
-                   (ipv4_of(new) || ipv6_of(new)) && (has_dhcp(n->def) || has_dhcp(new));
+    bool dns = section >= NETWORK_SECTION_DNS_HOST && section <= NETWORK_SECTION_DNS_SRV;
+    bool restart = n->def->forward != NETWORK_FORWARD_BRIDGE && (ipv4_of(new) || ipv6_of(new)) &&
+                   ((dhcp && (has_dhcp(n->def) || has_dhcp(new))) || dns);
     struct network_def *old = n->def;
     n->def = new;
     int r;

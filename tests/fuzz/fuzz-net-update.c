@@ -5,7 +5,8 @@
  *
  * Input: byte 0 the section, byte 1 the command, byte 2 the parent index
  * (as a signed byte), the rest the element's XML; applied to a fixed
- * network with two <ip>s, a range, hosts and portgroups. A result must
+ * network with two <ip>s, a range, hosts, portgroups, a domain, DNS records
+ * and a route. A result must
  * format to XML that parses back to the same text (a fixed point); a
  * difference aborts, so the fuzzer reports it like a crash.
  */
@@ -22,7 +23,11 @@ static const char base[] =
     "<portgroup name='a' default='yes'/><portgroup name='b'><vlan><tag id='3'/></vlan></portgroup>"
     "<ip address='198.18.0.1' prefix='24'><dhcp><range start='198.18.0.10' end='198.18.0.20'/>"
     "<host mac='52:54:00:00:00:01' ip='198.18.0.5'/><host name='h' ip='198.18.0.6'/></dhcp></ip>"
-    "<ip address='198.19.0.1' prefix='24'/></network>";
+    "<ip address='198.19.0.1' prefix='24'/><domain name='d.test' localOnly='yes'/>"
+    "<dns><forwarder domain='u.test' addr='198.18.0.9'/><txt name='t' value='v'/>"
+    "<srv service='s' protocol='tcp' target='h' port='1'/><host ip='198.18.0.7'>"
+    "<hostname>h</hostname></host></dns>"
+    "<route address='198.18.9.0' prefix='24' gateway='198.18.0.2'/></network>";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
