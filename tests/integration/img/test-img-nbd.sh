@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# test-img-nbd.sh - vireo-img on NBD exports served by the real qemu-nbd, next
+# to qemu-img doing the same: info (human and JSON; an export of a qcow2 file
+# probes as qcow2), map of a sparse export (base:allocation block status),
+# convert out of an export and into one (-n), compare, every address form
+# (nbd+unix://, nbd://127.0.0.1:PORT, the legacy nbd:unix:PATH:exportname=),
+# a read-only export refusing writes, a wrong export name and a closed port
+# (one line, exit 1), create on an export that cannot grow.
+# Usage: test-img-nbd.sh VIREO_IMG
+. "$(dirname "$0")/lib.sh"
+command -v qemu-nbd >/dev/null || { echo "1..0 # SKIP qemu-nbd (qemu-utils) not installed"; exit 0; }
+
+pids=()
+stop_servers() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap stop_servers EXIT
+
+# serve SOCKET_OR_PORT EXPORT FILE [qemu-nbd options]: a persistent export, raw bytes of FILE.
+serve() {
+    local where=$1 name=$2 file=$3
+    shift 3
+    if [[ $where == /* ]]; then
+        qemu-nbd --persistent -f raw -x "$name" -k "$where" "$@" "$file" 2>>"$T/nbd.err" &
+        pids+=($!)
+        for _ in $(seq 200); do [ -S "$where" ] && return 0; sleep 0.05; done
+    else
+        qemu-nbd --persistent -f raw -x "$name" -b 127.0.0.1 -p "$where" "$@" "$file" \
+            2>>"$T/nbd.err" &
+        pids+=($!)
+        for _ in $(seq 200); do
+            nbdinfo --size "nbd://127.0.0.1:$where/$name" >/dev/null 2>&1 && return 0
+            sleep 0.05
+        done
+    fi
+    echo "# qemu-nbd did not come up on $where"
+    return 1
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# same DESCRIPTION ARGS...: vireo-img and qemu-img print the same (stdout and stderr, with
+# the program's name masked) and exit alike.
+same() {
+    local d="$1"
+    shift
+    "$V" "$@" >v.out 2>v.err
+    local vr=$?
+    qemu-img "$@" >q.out 2>q.err
+    local qr=$?
+    sed -i 's/^qemu-img: //' q.err
+    sed -i 's/^vireo-img: //' v.err
+    if [ $vr -eq $qr ] && cmp -s v.out q.out && cmp -s v.err q.err; then
+        ok "$d"
+    else
+        not_ok "$d (exit $vr, qemu-img $qr)"
+        diff -u q.out v.out | sed 's/^/# /'
+        diff -u q.err v.err | sed 's/^/# /'
+    fi
+}
+# fails DESCRIPTION TEXT ARGS...: exit 1 and exactly one stderr line starting with TEXT.
+fails() {
+    local d="$1" pat="$2"
+    shift 2
+    "$V" "$@" >o.txt 2>e.txt
+    local got=$?
+    if [ $got -eq 1 ] && [ "$(wc -l <e.txt)" -eq 1 ] && [[ $(cat e.txt) == "vireo-img: $pat"* ]]; then
+        ok "$d"
+    else
+        not_ok "$d (exit $got)"
+        sed 's/^/# /' e.txt
+    fi
+}
+
+# A sparse raw file: data at 0, 1 MiB, 5 MiB (64 KiB each) and the last 4 KiB; holes between.
+python3 - <<'PY'
+with open('sparse.raw', 'wb') as f:
+    f.truncate(64 << 20)
+    for off, b in ((0, 1), (1 << 20, 2), (5 << 20, 3)):
+        f.seek(off); f.write(bytes([b]) * 65536)
+    f.seek((64 << 20) - 4096); f.write(b'\x04' * 4096)
+PY
+qemu-img create -q -f qcow2 src.qcow2 64M
+qemu-io -c 'write -P 9 1M 3M' -c 'write -P 3 30M 64k' -c 'write -z 40M 1M' src.qcow2 >/dev/null
+qemu-img create -q -f qcow2 guest.qcow2 32M
+qemu-io -c 'write -P 7 0 64k' guest.qcow2 >/dev/null
+qemu-img create -q -f raw target.raw 64M
+cp target.raw ro.raw
+cp target.raw ro.orig
+
+S="$T/s.sock"
+serve "$S" exp sparse.raw || exit 1
+serve "$T/w.sock" w target.raw || exit 1
+serve "$T/ro.sock" ro ro.raw -r || exit 1
+PORT=$(free_port)
+serve "$PORT" guest guest.qcow2 || exit 1
+U="nbd+unix:///exp?socket=$S"
+W="nbd+unix:///w?socket=$T/w.sock"
+RO="nbd+unix:///ro?socket=$T/ro.sock"
+G="nbd://127.0.0.1:$PORT/guest"
+
+same "info nbd+unix://" info "$U"
+same "info --output=json nbd+unix://" info --output=json "$U"
+same "info of an export of a qcow2 file over TCP probes qcow2" info "$G"
+same "info --output=json of the qcow2 export" info --output=json "$G"
+same "info -f raw of the qcow2 export" info -f raw "$G"
+same "info legacy nbd:unix:PATH:exportname=" info "nbd:unix:$S:exportname=exp"
+same "info legacy nbd:HOST:PORT:exportname=" info "nbd:127.0.0.1:$PORT:exportname=guest"
+same "map --output=json of a sparse export (holes from block status)" map --output=json "$U"
+same "map of a sparse export" map "$U"
+same "map --output=json of the qcow2 export's clusters" map --output=json "$G"
+
+"$V" convert -O qcow2 "$U" out.qcow2
+check "convert nbd -> qcow2: qemu-img compare equal" qemu-img compare "$U" out.qcow2
+# The holes come through block status: the same clusters as converting the file itself.
+"$V" convert -O qcow2 sparse.raw file.qcow2
+# shellcheck disable=SC2016 # expanded by the inner shell
+check "convert nbd -> qcow2 keeps the holes (the clusters of a convert of the file)" \
+    bash -c 'qemu-img map --output=json file.qcow2 >fmap.json &&
+             qemu-img map --output=json out.qcow2 >vmap.json && cmp fmap.json vmap.json &&
+             [ $(grep -c "\"data\": true" vmap.json) -lt 8 ]'
+"$V" convert -O raw "$G" guest-out.raw
+check "convert of the qcow2 export (read through qcow2 over nbd)" \
+    qemu-img compare -U -f qcow2 -F raw guest.qcow2 guest-out.raw
+"$V" convert -n -O raw src.qcow2 "$W"
+check "convert -n qcow2 -> nbd export: qemu-img compare equal" qemu-img compare src.qcow2 "$W"
+same "compare of the export and its source: identical" compare src.qcow2 "$W"
+qemu-io -f raw -c 'write -P 5 2M 512' target.raw >/dev/null
+same "compare of the export and its source: mismatch found" compare src.qcow2 "$W"
+"$V" convert -n -O raw -f raw "$U" "$W"
+check "convert -n nbd -> nbd" cmp sparse.raw target.raw
+"$V" convert -O raw src.qcow2 "$W"
+check "convert without -n into an export that is large enough (raw, as qemu-img)" \
+    qemu-img compare src.qcow2 "$W"
+
+same "a read-only export refuses convert -n into it" convert -n -O raw src.qcow2 "$RO"
+fails "a read-only export: one line" "Could not open '$RO': Could not open image: Permission denied" \
+    convert -n -O raw src.qcow2 "$RO"
+check "the read-only export is untouched" cmp ro.raw ro.orig
+fails "a wrong export name: one line" "Could not open 'nbd+unix:///nope?socket=$S': Requested export not available" \
+    info "nbd+unix:///nope?socket=$S"
+CLOSED=$(free_port)
+same "a closed port" info "nbd://127.0.0.1:$CLOSED/x"
+fails "a closed port: one line" "Could not open 'nbd://127.0.0.1:$CLOSED/x': Failed to connect to '127.0.0.1:$CLOSED': Connection refused" \
+    info "nbd://127.0.0.1:$CLOSED/x"
+same "create on an export that cannot grow" create -f raw "$W" 100M
+fails "create qcow2 on an export: refused in one line" "$W: creating a qcow2 image" \
+    create -f qcow2 "$W" 1M
+finish
