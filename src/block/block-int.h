@@ -216,6 +216,7 @@ extern const struct block_driver block_driver_vhdx;
 extern const struct block_driver block_driver_qed;
 extern const struct block_driver block_driver_qcow; /* read-only */
 extern const struct block_driver block_driver_dmg;  /* read-only */
+extern const struct block_driver block_driver_nbd;  /* raw.c: an NBD export by itself */
 
 /* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
 int block_open_error(struct verr *err, const char *path, const char *fmt, ...)

@@ -25,7 +25,7 @@
 static const struct block_driver *const drivers[] = {
     &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
     &block_driver_qed,  &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
-    &block_driver_luks, &block_driver_dmg,
+    &block_driver_luks, &block_driver_dmg,   &block_driver_nbd,
 };
 
 static const struct block_driver *find_driver(const char *name)
@@ -141,6 +141,8 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
         r = verr_set(err, ENOTSUP, "could not open '%s': format '%s' is not supported", path, fmt);
     else if (!drv)
         r = verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
+    else if (drv == &block_driver_nbd && !is_nbd)
+        r = verr_set(err, EINVAL, "File name string for NBD must start with 'nbd:'");
     else if (drv->read_only && !opts->read_only)
         r = verr_set(err, EROFS, "could not open '%s': format '%s' can only be opened read-only",
                      path, fmt);
@@ -620,7 +622,7 @@ int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *er
     out->actual_size = hostfile_actual_size(&bd->file);
     out->no_dirty_flag = bd->drv->no_dirty_flag;
     /* QEMU's raw asks the protocol, and its nbd driver has no get_info. */
-    if (bd->file.nbd && bd->drv == &block_driver_raw)
+    if (bd->file.nbd && (bd->drv == &block_driver_raw || bd->drv == &block_driver_nbd))
         out->no_dirty_flag = true;
     lock(bd);
     int r = bd->drv->get_info ? bd->drv->get_info(bd, out, err) : 0;

@@ -27,17 +27,18 @@
 #define FLAG_FIXED_NEWSTYLE 1u
 #define FLAG_NO_ZEROES      2u
 
-#define OPT_EXPORT_NAME 1
-#define OPT_STARTTLS    5
-#define OPT_GO          7
-#define OPT_STRUCTURED  8
-#define OPT_SET_META    10
-#define REP_ACK         1u
-#define REP_META        4u
-#define REP_INFO        3u
-#define REP_ERR_UNSUP   0x80000001u
-#define REP_ERR_POLICY  0x80000002u
-#define INFO_EXPORT     0
+#define OPT_EXPORT_NAME  1
+#define OPT_STARTTLS     5
+#define OPT_GO           7
+#define OPT_STRUCTURED   8
+#define OPT_SET_META     10
+#define REP_ACK          1u
+#define REP_META         4u
+#define REP_INFO         3u
+#define REP_ERR_UNSUP    0x80000001u
+#define REP_ERR_POLICY   0x80000002u
+#define REP_ERR_TLS_REQD 0x80000005u
+#define INFO_EXPORT      0
 
 #define TF_HAS_FLAGS         (1u << 0)
 #define TF_READ_ONLY         (1u << 1)
@@ -321,6 +322,14 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
         } else if (type == REP_ERR_UNSUP) {
             free(data);
             return 0;
+        } else if (type == REP_ERR_TLS_REQD) {
+            /* QEMU's three lines, on one */
+            r = verr_set(err, EPERM,
+                         "TLS negotiation required before option 7 (go); did you forget a valid "
+                         "tls-creds?%s%s",
+                         len ? " server reported: " : "", (char *)data);
+            free(data);
+            return r;
         } else if (type & 0x80000000u) {
             /* The server's own message, when it sent one (qemu-nbd does). */
             r = verr_set(err, ENOENT, "Requested export not available%s%s",

@@ -5,7 +5,11 @@
 # convert out of an export and into one (-n), compare, every address form
 # (nbd+unix://, nbd://127.0.0.1:PORT, the legacy nbd:unix:PATH:exportname=),
 # a read-only export refusing writes, a wrong export name and a closed port
-# (one line, exit 1), create on an export that cannot grow.
+# (one line, exit 1), create on an export that cannot grow; --image-opts
+# driver=nbd,server.*,export= and its bad forms; TLS (--object tls-creds-x509
+# with certtool-made certificates, tls-creds=, tls-hostname=) over a unix
+# socket and TCP: info, map, convert out of and into the export, and the
+# refusals (a CA that did not sign the server, a wrong host name, no TLS).
 # Usage: test-img-nbd.sh VIREO_IMG
 . "$(dirname "$0")/lib.sh"
 command -v qemu-nbd >/dev/null || { echo "1..0 # SKIP qemu-nbd (qemu-utils) not installed"; exit 0; }
@@ -149,4 +153,78 @@ fails "a closed port: one line" "Could not open 'nbd://127.0.0.1:$CLOSED/x': Fai
 same "create on an export that cannot grow" create -f raw "$W" 100M
 fails "create qcow2 on an export: refused in one line" "$W: creating a qcow2 image" \
     create -f qcow2 "$W" 1M
+
+# --image-opts driver=nbd
+IO="driver=nbd,server.type=unix,server.path=$S,export=exp"
+same "info --image-opts driver=nbd" info --image-opts "$IO"
+same "info --output=json --image-opts driver=nbd" info --output=json --image-opts "$IO"
+same "map --output=json --image-opts driver=nbd" map --output=json --image-opts "$IO"
+same "info --image-opts driver=nbd over inet" info --image-opts \
+    "driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=$PORT,export=guest"
+same "info --image-opts driver=raw,file.driver=nbd" info --image-opts \
+    "driver=raw,file.driver=nbd,file.server.type=unix,file.server.path=$S,file.export=exp"
+same "--image-opts driver=nbd without server.path" info --image-opts \
+    "driver=nbd,server.type=unix,export=exp"
+same "--image-opts driver=nbd without server.port" info --image-opts \
+    "driver=nbd,server.type=inet,server.host=127.0.0.1,export=exp"
+same "--image-opts driver=nbd with an unknown option" info --image-opts "$IO,bogus=1"
+same "-f nbd on a file" info -f nbd sparse.raw
+"$V" convert -n -O raw --target-image-opts src.qcow2 "driver=nbd,server.type=unix,server.path=$T/w.sock,export=w"
+check "convert -n --target-image-opts driver=nbd" qemu-img compare src.qcow2 "$W"
+
+# TLS: a CA, a server certificate for nbd.vireo.test and 127.0.0.1, a client certificate,
+# and a CA that signed neither.
+pki() {
+    local name=$1 tpl=$2
+    shift 2
+    printf '%b' "$tpl" >"pki/$name.info"
+    certtool "$@" --load-privkey pki/key.pem --template "pki/$name.info" \
+        --outfile "pki/$name.pem" >/dev/null 2>&1
+}
+mkdir -p pki/server pki/client pki/rogue
+certtool --generate-privkey --bits 2048 --outfile pki/key.pem >/dev/null 2>&1
+pki ca 'cn = Vireo Test CA\nca\ncert_signing_key\n' --generate-self-signed
+pki rogue-ca 'cn = Rogue CA\nca\ncert_signing_key\n' --generate-self-signed
+CA=(--generate-certificate --load-ca-certificate pki/ca.pem --load-ca-privkey pki/key.pem)
+pki srv 'organization = Vireo\ncn = nbd.vireo.test\ndns_name = nbd.vireo.test\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 30\n' "${CA[@]}"
+pki cli 'organization = Vireo\ncn = client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 30\n' "${CA[@]}"
+cp pki/ca.pem pki/server/ca-cert.pem
+cp pki/srv.pem pki/server/server-cert.pem
+cp pki/key.pem pki/server/server-key.pem
+cp pki/ca.pem pki/client/ca-cert.pem
+cp pki/cli.pem pki/client/client-cert.pem
+cp pki/key.pem pki/client/client-key.pem
+cp pki/rogue-ca.pem pki/rogue/ca-cert.pem
+check "certtool made the certificates" test -s pki/srv.pem -a -s pki/cli.pem
+qemu-img create -q -f raw tls.raw 64M
+# shellcheck disable=SC2054 # the commas are qemu-nbd's
+TLSOBJ=(--object tls-creds-x509,id=s0,endpoint=server,dir="$T/pki/server",verify-peer=on --tls-creds s0)
+serve "$T/t.sock" t tls.raw "${TLSOBJ[@]}" || exit 1
+TPORT=$(free_port)
+qemu-nbd --persistent -f raw -x tt -b 127.0.0.1 -p "$TPORT" "${TLSOBJ[@]}" sparse.raw \
+    2>>"$T/nbd.err" &
+pids+=($!)
+for _ in $(seq 200); do ss -ltn | grep -q "127.0.0.1:$TPORT " && break; sleep 0.05; done
+C="tls-creds-x509,id=c0,endpoint=client,dir=$T/pki/client"
+R="tls-creds-x509,id=c0,endpoint=client,dir=$T/pki/rogue"
+TU="driver=nbd,server.type=unix,server.path=$T/t.sock,export=t,tls-creds=c0,tls-hostname=nbd.vireo.test"
+TT="driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=$TPORT,export=tt,tls-creds=c0"
+same "TLS over unix: info" info --object "$C" --image-opts "$TU"
+"$V" convert -n -O raw --object "$C" --target-image-opts src.qcow2 "$TU"
+check "TLS: convert -n into the export: qemu-img compare equal" qemu-img compare -U src.qcow2 tls.raw
+"$V" convert -O qcow2 --object "$C" --image-opts "$TU" tls-out.qcow2
+check "TLS: convert out of the export: qemu-img compare equal" qemu-img compare -U src.qcow2 tls-out.qcow2
+same "TLS over TCP (the certificate checked against 127.0.0.1): info" info --object "$C" --image-opts "$TT"
+same "TLS over TCP: map --output=json" map --output=json --object "$C" --image-opts "$TT"
+same "TLS: a CA that did not sign the server is refused" info --object "$R" --image-opts "$TU"
+fails "TLS: a CA that did not sign the server: one line" \
+    "Could not open '$TU': The certificate hasn't got a known issuer" info --object "$R" --image-opts "$TU"
+same "TLS: a host name the certificate does not carry is refused" \
+    info --object "$C" --image-opts "${TU/nbd.vireo.test/other.vireo.test}"
+same "TLS over unix without tls-hostname is refused" \
+    info --object "$C" --image-opts "${TU/,tls-hostname=nbd.vireo.test/}"
+same "TLS: tls-creds naming no object" info --object "$C" --image-opts "${TU/tls-creds=c0/tls-creds=c9}"
+fails "TLS: a client without TLS is refused in one line" \
+    "Could not open 'nbd+unix:///t?socket=$T/t.sock': TLS negotiation required" info "nbd+unix:///t?socket=$T/t.sock"
+check "TLS: the export was never written by the refused clients" qemu-img compare -U src.qcow2 tls.raw
 finish
