@@ -256,7 +256,7 @@ int nbd_tls_client_new(const struct nbd_tls_x509 *c, const char *hostname,
                        struct nbd_client_tls *out, struct verr *err)
 {
     if (c->server)
-        return verr_set(err, EINVAL, "Expecting TLS credentials with a client endpoint");
+        return verr_set(err, EINVAL, "Expected TLS credentials for a client endpoint");
     if (!hostname && c->verify_peer)
         return verr_set(err, EINVAL, "No hostname for certificate validation");
     struct nbd_tls_session *t = xcalloc(1, sizeof(*t));

@@ -342,7 +342,7 @@ static int nbd_tls_hooks(struct img_session *s, const struct img_spec_layer *l,
                          struct nbd_client_tls *out, struct verr *err)
 {
     if (!l->tls_creds)
-        return verr_set(err, EINVAL, "tls-hostname is set but tls-creds is not set");
+        return verr_set(err, EINVAL, "tls-hostname is set but tls-creds is not");
     const struct nbd_tls_x509 *c = NULL;
     for (size_t i = 0; i < s->ntls && !c; i++)
         if (strcmp(s->tls[i].id, l->tls_creds) == 0)

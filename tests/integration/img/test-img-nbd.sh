@@ -117,6 +117,10 @@ same "map --output=json of a sparse export (holes from block status)" map --outp
 same "map of a sparse export" map "$U"
 same "map --output=json of the qcow2 export's clusters" map --output=json "$G"
 
+same "measure -O qcow2 of an export" measure -O qcow2 "$U"
+"$V" dd -O raw if="$U" of=dd-v.raw bs=1M count=6
+qemu-img dd -O raw if="$U" of=dd-q.raw bs=1M count=6
+check "dd out of an export: the bytes qemu-img dd reads" cmp dd-v.raw dd-q.raw
 "$V" convert -O qcow2 "$U" out.qcow2
 check "convert nbd -> qcow2: qemu-img compare equal" qemu-img compare "$U" out.qcow2
 # The holes come through block status: the same clusters as converting the file itself.
