@@ -10,7 +10,11 @@
 # with certtool-made certificates, tls-creds=, tls-hostname=) over a unix
 # socket and TCP: info, map, convert out of and into the export, and the
 # refusals (a CA that did not sign the server, a wrong host name, no TLS).
-# Usage: test-img-nbd.sh VIREO_IMG
+# With VIREO_VMM and a kernel: vireo-vmm's own NBD server (nbd-server-start/-add on
+# a VM that never runs, -S) as the source of info/map/convert and the target of convert -n.
+# Usage: test-img-nbd.sh VIREO_IMG [VIREO_VMM KERNEL]
+VMM=${2:+$(realpath "$2")}
+KERNEL=${3:+$(realpath "$3")}
 . "$(dirname "$0")/lib.sh"
 command -v qemu-nbd >/dev/null || { echo "1..0 # SKIP qemu-nbd (qemu-utils) not installed"; exit 0; }
 
@@ -231,4 +235,47 @@ same "TLS: tls-creds naming no object" info --object "$C" --image-opts "${TU/tls
 fails "TLS: a client without TLS is refused in one line" \
     "Could not open 'nbd+unix:///t?socket=$T/t.sock': TLS negotiation required" info "nbd+unix:///t?socket=$T/t.sock"
 check "TLS: the export was never written by the refused clients" qemu-img compare -U src.qcow2 tls.raw
+
+# vireo-vmm's NBD server: a writable raw drive and a qcow2 one, exported over QMP.
+if [ -n "$VMM" ]; then
+    qemu-img create -q -f raw vm.raw 64M
+    qemu-img convert -U -O qcow2 sparse.raw vm.qcow2
+    "$VMM" -S -nodefaults -display none -m 64 -kernel "$KERNEL" \
+        -drive file="$T/vm.raw",format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0 \
+        -drive file="$T/vm.qcow2",format=qcow2,if=none,id=d1 -device virtio-blk-pci,drive=d1 \
+        -qmp unix:"$T/qmp.sock",server=on,wait=off 2>>"$T/vmm.err" &
+    pids+=($!)
+    for _ in $(seq 400); do [ -S "$T/qmp.sock" ] && break; sleep 0.05; done
+    python3 - "$T/qmp.sock" "$T/vmm-nbd.sock" >qmp.out 2>&1 <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.readline()
+def cmd(name, args=None):
+    f.write(json.dumps({"execute": name, **({"arguments": args} if args else {})}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "event" not in r:
+            print(name, r); return r
+ok = "return" in cmd("qmp_capabilities")
+ok &= "return" in cmd("nbd-server-start", {"addr": {"type": "unix", "data": {"path": sys.argv[2]}}})
+ok &= "return" in cmd("nbd-server-add", {"device": "d0", "writable": True})
+ok &= "return" in cmd("nbd-server-add", {"device": "d1", "name": "qc"})
+sys.exit(0 if ok else 1)
+PY
+    check "vireo-vmm: nbd-server-start and nbd-server-add d0 (writable), d1" test $? -eq 0
+    VD="nbd+unix:///d0?socket=$T/vmm-nbd.sock"
+    VQ="nbd+unix:///qc?socket=$T/vmm-nbd.sock"
+    same "vireo-vmm's server: info" info "$VD"
+    same "vireo-vmm's server: info --output=json of the qcow2 drive's export" info --output=json "$VQ"
+    same "vireo-vmm's server: map --output=json (qemu-img's reading of its block status)" \
+        map --output=json "$VQ"
+    "$V" convert -n -O raw src.qcow2 "$VD"
+    check "vireo-vmm's server: convert -n into the writable export" \
+        qemu-img compare -U src.qcow2 vm.raw
+    "$V" convert -O qcow2 "$VQ" vmm-out.qcow2
+    check "vireo-vmm's server: convert out of the qcow2 drive's export" \
+        qemu-img compare -U sparse.raw vmm-out.qcow2
+    same "vireo-vmm's server: a read-only export refuses convert -n" \
+        convert -n -O raw src.qcow2 "$VQ"
+fi
 finish
