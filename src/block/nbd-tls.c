@@ -80,6 +80,61 @@ int nbd_tls_x509_parse(const char *arg, struct nbd_tls_x509 *out, struct verr *e
     return r;
 }
 
+/* QEMU checks the client's own certificate against the CA when it loads them: a directory
+ * whose CA did not sign it is refused before anything is sent. */
+static int check_own(const char *ca, const char *cert, struct verr *err)
+{
+    gnutls_datum_t cad = {0}, crd = {0};
+    gnutls_x509_crt_t *cas = NULL, *crts = NULL;
+    unsigned nca = 0, ncrt = 0, status = 0;
+    int r = gnutls_load_file(ca, &cad);
+    if (r == 0)
+        r = gnutls_load_file(cert, &crd);
+    if (r == 0)
+        r = gnutls_x509_crt_list_import2(&cas, &nca, &cad, GNUTLS_X509_FMT_PEM, 0);
+    if (r == 0)
+        r = gnutls_x509_crt_list_import2(&crts, &ncrt, &crd, GNUTLS_X509_FMT_PEM, 0);
+    if (r == 0 && ncrt)
+        r = gnutls_x509_crt_verify(crts[0], cas, nca, 0, &status);
+    if (r < 0)
+        r = verr_set(err, EINVAL, "Unable to load certificate %s: %s", cert, gnutls_strerror(r));
+    else if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+        r = verr_set(err, EACCES,
+                     "Our own certificate %s failed validation against %s: The certificate "
+                     "hasn't got a known issuer",
+                     cert, ca);
+    else if (status)
+        r = verr_set(err, EACCES,
+                     "Our own certificate %s failed validation against %s: The certificate is "
+                     "not trusted",
+                     cert, ca);
+    for (unsigned i = 0; i < nca; i++)
+        gnutls_x509_crt_deinit(cas[i]);
+    for (unsigned i = 0; i < ncrt; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(cas);
+    gnutls_free(crts);
+    gnutls_free(cad.data);
+    gnutls_free(crd.data);
+    return r;
+}
+
+int nbd_tls_x509_check(const struct nbd_tls_x509 *c, struct verr *err)
+{
+    if (c->server)
+        return 0;
+    char *ca = xasprintf("%s/ca-cert.pem", c->dir);
+    char *cert = xasprintf("%s/client-cert.pem", c->dir);
+    int r = 0;
+    if (access(ca, R_OK) < 0)
+        r = verr_errno(err, errno, "Unable to access credentials %s", ca);
+    else if (access(cert, F_OK) == 0)
+        r = check_own(ca, cert, err);
+    free(ca);
+    free(cert);
+    return r;
+}
+
 void nbd_tls_x509_free(struct nbd_tls_x509 *c)
 {
     free(c->id);

@@ -19,6 +19,9 @@ struct nbd_tls_x509 {
 
 /* "tls-creds-x509,id=ID,dir=DIR[,endpoint=client|server][,verify-peer=on|off]". */
 int nbd_tls_x509_parse(const char *arg, struct nbd_tls_x509 *out, struct verr *err);
+/* What QEMU checks when the object is created: the CA is readable and a client certificate,
+ * when there is one, was signed by it. */
+int nbd_tls_x509_check(const struct nbd_tls_x509 *c, struct verr *err);
 void nbd_tls_x509_free(struct nbd_tls_x509 *c);
 /* Loads the credentials and fills out with hooks for one connection to hostname (NULL only
  * with verify-peer off); QEMU's wording for what is refused. */

@@ -35,6 +35,11 @@ int img_session_object(struct img_session *s, const char *arg)
             img_error("%s", verr_msg(&e));
             return -1;
         }
+        if (nbd_tls_x509_check(&c, &e) < 0) {
+            img_error("%s", verr_msg(&e));
+            nbd_tls_x509_free(&c);
+            return -1;
+        }
         for (size_t i = 0; i < s->ntls; i++) {
             if (strcmp(s->tls[i].id, c.id) == 0) {
                 img_error("attempt to add duplicate property '%s' to object (type 'container')",

@@ -189,7 +189,7 @@ pki() {
     certtool "$@" --load-privkey pki/key.pem --template "pki/$name.info" \
         --outfile "pki/$name.pem" >/dev/null 2>&1
 }
-mkdir -p pki/server pki/client pki/rogue
+mkdir -p pki/server pki/client pki/rogue pki/rogue-client pki/empty
 certtool --generate-privkey --bits 2048 --outfile pki/key.pem >/dev/null 2>&1
 pki ca 'cn = Vireo Test CA\nca\ncert_signing_key\n' --generate-self-signed
 pki rogue-ca 'cn = Rogue CA\nca\ncert_signing_key\n' --generate-self-signed
@@ -203,6 +203,9 @@ cp pki/ca.pem pki/client/ca-cert.pem
 cp pki/cli.pem pki/client/client-cert.pem
 cp pki/key.pem pki/client/client-key.pem
 cp pki/rogue-ca.pem pki/rogue/ca-cert.pem
+cp pki/rogue-ca.pem pki/rogue-client/ca-cert.pem
+cp pki/cli.pem pki/rogue-client/client-cert.pem
+cp pki/key.pem pki/rogue-client/client-key.pem
 check "certtool made the certificates" test -s pki/srv.pem -a -s pki/cli.pem
 qemu-img create -q -f raw tls.raw 64M
 # shellcheck disable=SC2054 # the commas are qemu-nbd's
@@ -227,6 +230,10 @@ same "TLS over TCP: map --output=json" map --output=json --object "$C" --image-o
 same "TLS: a CA that did not sign the server is refused" info --object "$R" --image-opts "$TU"
 fails "TLS: a CA that did not sign the server: one line" \
     "Could not open '$TU': The certificate hasn't got a known issuer" info --object "$R" --image-opts "$TU"
+same "TLS: a client certificate the object's CA did not sign is refused as the object is made" \
+    info --object "tls-creds-x509,id=c0,endpoint=client,dir=$T/pki/rogue-client" --image-opts "$TU"
+same "TLS: an object whose directory has no CA" \
+    info --object "tls-creds-x509,id=c0,endpoint=client,dir=$T/pki/empty" --image-opts "$TU"
 same "TLS: a host name the certificate does not carry is refused" \
     info --object "$C" --image-opts "${TU/nbd.vireo.test/other.vireo.test}"
 same "TLS over unix without tls-hostname is refused" \
