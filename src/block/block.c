@@ -1008,7 +1008,10 @@ static int create_on_nbd(const char *path, const struct block_driver *drv,
                         "elsewhere and convert -n into the export)",
                         drv->name);
     if (opts->prealloc != BLOCK_PREALLOC_OFF)
-        return verr_set(err, ENOTSUP, "Unsupported preallocation mode");
+        return verr_set(err, ENOTSUP, "Unsupported preallocation mode '%s'",
+                        opts->prealloc == BLOCK_PREALLOC_METADATA ? "metadata"
+                        : opts->prealloc == BLOCK_PREALLOC_FALLOC ? "falloc"
+                                                                  : "full");
     struct hostfile hf;
     int r = hostfile_open_nbd(&hf, path, true, NULL, err);
     if (r < 0)

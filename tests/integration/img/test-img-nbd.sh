@@ -159,6 +159,7 @@ same "a closed port" info "nbd://127.0.0.1:$CLOSED/x"
 fails "a closed port: one line" "Could not open 'nbd://127.0.0.1:$CLOSED/x': Failed to connect to '127.0.0.1:$CLOSED': Connection refused" \
     info "nbd://127.0.0.1:$CLOSED/x"
 same "create on an export that cannot grow" create -f raw "$W" 100M
+same "create with preallocation on an export" create -f raw -o preallocation=full "$W" 1M
 fails "create qcow2 on an export: refused in one line" "$W: creating a qcow2 image" \
     create -f qcow2 "$W" 1M
 
