@@ -12,7 +12,7 @@
  * NBD_CMD_BLOCK_STATUS on base:allocation when the server offers it, and is
  * all data otherwise, as QEMU reports it. There is no host file: no lock
  * bytes, no disk size ("unavailable"), no mapping of data for in-place
- * reads, no resize (QEMU: "Cannot grow NBD nodes"), discard is a no-op.
+ * reads, no resize (QEMU: "Cannot resize NBD nodes"), discard is a no-op.
  */
 #include "block/block-int.h"
 #include "block/nbd-client.h"
@@ -157,10 +157,8 @@ int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *i
 
 int hostfile_nbd_truncate(struct hostfile *hf, uint64_t len, struct verr *err)
 {
-    uint64_t size = nbd_client_size(hf->nbd->c);
-    if (len > size)
-        return verr_set(err, EINVAL, "Cannot grow NBD nodes");
-    if (len < size)
+    /* QEMU's exact resize (create's "Cannot grow NBD nodes" is block.c's) */
+    if (len != nbd_client_size(hf->nbd->c))
         return verr_set(err, ENOTSUP, "Cannot resize NBD nodes");
     return 0;
 }

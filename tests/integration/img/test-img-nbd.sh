@@ -160,6 +160,9 @@ fails "a closed port: one line" "Could not open 'nbd://127.0.0.1:$CLOSED/x': Fai
     info "nbd://127.0.0.1:$CLOSED/x"
 same "create on an export that cannot grow" create -f raw "$W" 100M
 same "create with preallocation on an export" create -f raw -o preallocation=full "$W" 1M
+same "resize of an export" resize -f raw "$W" +1M
+same "resize --shrink of an export" resize -f raw --shrink "$W" 1M
+same "check of a raw export" check "$U"
 fails "create qcow2 on an export: refused in one line" "$W: creating a qcow2 image" \
     create -f qcow2 "$W" 1M
 
