@@ -35,11 +35,20 @@ int hostfile_open_nbd(struct hostfile *hf, const char *uri, bool writable,
     memset(hf, 0, sizeof(*hf));
     hf->fd = -1;
     struct nbd_addr a;
-    int r = nbd_uri_parse(uri, &a, err);
+    int r = nbd_uri_parse(uri, &a, NULL);
+    bool url = strstr(uri, "://") != NULL;
+    if (r == 0 && url && a.port && a.port[strspn(a.port, "0123456789")]) {
+        nbd_addr_free(&a);
+        r = -EINVAL;
+    }
     if (r < 0) {
         if (tls)
             tls->finish(tls->opaque);
-        return r;
+        /* QEMU's words: one for any bad URL, one for a bad legacy address */
+        if (url)
+            return verr_set(err, EINVAL, "No valid URL specified");
+        const char *rest = strncmp(uri, "nbd:unix:", 9) == 0 ? uri + 9 : uri + 4;
+        return verr_set(err, EINVAL, "error parsing address '%s'", rest);
     }
     struct nbd_client *c = NULL;
     r = nbd_client_connect_ext(&a, tls, true, &c, err);

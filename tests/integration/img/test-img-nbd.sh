@@ -158,6 +158,10 @@ CLOSED=$(free_port)
 same "a closed port" info "nbd://127.0.0.1:$CLOSED/x"
 fails "a closed port: one line" "Could not open 'nbd://127.0.0.1:$CLOSED/x': Failed to connect to '127.0.0.1:$CLOSED': Connection refused" \
     info "nbd://127.0.0.1:$CLOSED/x"
+for bad in 'nbd+unix:///exp' 'nbd://' 'nbd:foo' 'nbd://127.0.0.1:1/e?x=y' \
+    'nbd+unix://host/e?socket=/x' 'nbd://[::1/e' 'nbd://127.0.0.1:abc/e'; do
+    same "a malformed address: $bad" info "$bad"
+done
 same "create on an export that cannot grow" create -f raw "$W" 100M
 same "create with preallocation on an export" create -f raw -o preallocation=full "$W" 1M
 same "resize of an export" resize -f raw "$W" +1M
