@@ -10,7 +10,8 @@
  * (convert's readers and writers run on several threads). Requests larger
  * than the client's 32 MiB limit are split. Block status comes from
  * NBD_CMD_BLOCK_STATUS on base:allocation when the server offers it, and is
- * all data otherwise, as QEMU reports it. There is no host file: no lock
+ * all data otherwise, as QEMU reports it (a hole is a run the server says is
+ * both a hole and zeroes). There is no host file: no lock
  * bytes, no disk size ("unavailable"), no mapping of data for in-place
  * reads, no resize (QEMU: "Cannot resize NBD nodes"), discard is a no-op.
  */
@@ -158,9 +159,10 @@ int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *i
     pthread_mutex_lock(&hf->nbd->lock);
     int r = nbd_client_block_status(hf->nbd->c, off, len, run, &flags, err);
     pthread_mutex_unlock(&hf->nbd->lock);
-    /* QEMU's nbd driver: a hole is not data; a hole that does not read as
-     * zeroes is rare enough (qemu-nbd says both) to be taken as one. */
-    *is_data = !(flags & NBD_STATE_HOLE);
+    /* A hole that reads as zeroes (qemu-nbd says both) is what readers may skip; a hole
+     * without NBD_STATE_ZERO (QEMU's data:false zero:false) is taken for data, since the
+     * formats above read "not data" as zeroes and convert would not copy it. */
+    *is_data = (flags & (NBD_STATE_HOLE | NBD_STATE_ZERO)) != (NBD_STATE_HOLE | NBD_STATE_ZERO);
     return with_context(hf, r, err);
 }
 
