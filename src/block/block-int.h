@@ -27,7 +27,27 @@ struct hostfile {
     pthread_mutex_t rmw_lock; /* serialises unaligned O_DIRECT writes */
     unsigned lock_perm;       /* QEMU permission bits locked (lock.c) */
     unsigned lock_unshared;
+    struct hostfile_nbd *nbd; /* an NBD export instead of a file (nbd.c); fd is then -1 */
 };
+
+struct nbd_client_tls;
+/* The nbd protocol (nbd.c): opens uri (any address form nbd_uri_parse takes) over TLS when
+ * tls is given (its finish is called on every path). The hostfile_* calls below turn into
+ * NBD requests when hf->nbd is set; these are what they call. */
+int hostfile_open_nbd(struct hostfile *hf, const char *uri, bool writable,
+                      const struct nbd_client_tls *tls, struct verr *err);
+void hostfile_close_nbd(struct hostfile *hf);
+int hostfile_nbd_rw(struct hostfile *hf, void *buf, size_t len, uint64_t off, bool write,
+                    struct verr *err);
+int hostfile_nbd_flush(struct hostfile *hf, struct verr *err);
+uint64_t hostfile_nbd_size(struct hostfile *hf);
+int hostfile_nbd_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unmap,
+                      struct verr *err);
+int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data,
+                        uint64_t *run, struct verr *err);
+int hostfile_nbd_truncate(struct hostfile *hf, uint64_t len, struct verr *err);
+/* block_probe_format on an open host file (an NBD export). */
+int block_probe_hostfile(struct hostfile *hf, char *fmt, size_t fmt_size, struct verr *err);
 
 int hostfile_open(struct hostfile *hf, const char *path, bool writable, enum block_cache cache,
                   struct verr *err);
@@ -196,6 +216,7 @@ extern const struct block_driver block_driver_vhdx;
 extern const struct block_driver block_driver_qed;
 extern const struct block_driver block_driver_qcow; /* read-only */
 extern const struct block_driver block_driver_dmg;  /* read-only */
+extern const struct block_driver block_driver_nbd;  /* raw.c: an NBD export by itself */
 
 /* "could not open 'PATH': MESSAGE" with EINVAL, for the drivers' header checks. */
 int block_open_error(struct verr *err, const char *path, const char *fmt, ...)

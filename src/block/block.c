@@ -7,6 +7,7 @@
  * chain for block status. Everything format-specific is in the drivers.
  */
 #include "block/block-int.h"
+#include "block/nbd-client.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -24,7 +25,7 @@
 static const struct block_driver *const drivers[] = {
     &block_driver_raw,  &block_driver_qcow2, &block_driver_vdi,  &block_driver_vpc,
     &block_driver_qed,  &block_driver_vmdk,  &block_driver_vhdx, &block_driver_qcow,
-    &block_driver_luks, &block_driver_dmg,
+    &block_driver_luks, &block_driver_dmg,   &block_driver_nbd,
 };
 
 static const struct block_driver *find_driver(const char *name)
@@ -104,35 +105,51 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
 {
     char probed[16];
     const char *fmt = opts->format;
-    struct stat st;
-    if (stat(path, &st) < 0)
+    struct stat st = {0};
+    struct hostfile nf = {.fd = -1}; /* the export, for an NBD address */
+    bool is_nbd = nbd_uri_is_nbd(path);
+    if (opts->nbd_tls && !is_nbd)
+        opts->nbd_tls->finish(opts->nbd_tls->opaque);
+    if (!is_nbd && stat(path, &st) < 0)
         return verr_errno(err, errno, "could not open '%s'", path);
-    for (struct block_dev *o = overlay; o; o = o->overlay) {
+    for (struct block_dev *o = overlay; o && !is_nbd; o = o->overlay) {
         if (o->st_dev == st.st_dev && o->st_ino == st.st_ino)
             return verr_set(err, ELOOP,
                             "backing file loop: '%s' is already in the chain above '%s'", path,
                             overlay->filename);
     }
-    if (opts->force_share && !opts->read_only)
+    if (opts->force_share && !opts->read_only) {
+        if (is_nbd && opts->nbd_tls)
+            opts->nbd_tls->finish(opts->nbd_tls->opaque);
         return verr_set(err, EINVAL,
                         "could not open '%s': force-share=on can only be used with read-only "
                         "images",
                         path);
+    }
+    int r = 0;
+    if (is_nbd && (r = hostfile_open_nbd(&nf, path, !opts->read_only, opts->nbd_tls, err)) < 0)
+        return r;
     if (!fmt) {
-        int r = block_probe_format(path, probed, sizeof(probed), err);
-        if (r < 0)
-            return r;
+        r = is_nbd ? block_probe_hostfile(&nf, probed, sizeof(probed), err)
+                   : block_probe_format(path, probed, sizeof(probed), err);
         fmt = probed;
     }
-    const struct block_driver *drv = find_driver(fmt);
-    if (!drv && block_format_known(fmt))
-        return verr_set(err, ENOTSUP, "could not open '%s': format '%s' is not supported", path,
-                        fmt);
-    if (!drv)
-        return verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
-    if (drv->read_only && !opts->read_only)
-        return verr_set(err, EROFS, "could not open '%s': format '%s' can only be opened read-only",
-                        path, fmt);
+    const struct block_driver *drv = r < 0 ? NULL : find_driver(fmt);
+    if (r < 0)
+        ;
+    else if (!drv && block_format_known(fmt))
+        r = verr_set(err, ENOTSUP, "could not open '%s': format '%s' is not supported", path, fmt);
+    else if (!drv)
+        r = verr_set(err, EINVAL, "could not open '%s': unknown format '%s'", path, fmt);
+    else if (drv == &block_driver_nbd && !is_nbd)
+        r = verr_set(err, EINVAL, "File name string for NBD must start with 'nbd:'");
+    else if (drv->read_only && !opts->read_only)
+        r = verr_set(err, EROFS, "could not open '%s': format '%s' can only be opened read-only",
+                     path, fmt);
+    if (r < 0) {
+        hostfile_close(&nf);
+        return r;
+    }
 
     struct block_dev *bd = xcalloc(1, sizeof(*bd));
     bd->drv = drv;
@@ -150,7 +167,12 @@ static int open_dev(const char *path, const struct block_open_opts *opts, struct
     pthread_mutex_init(&bd->lock, NULL);
     unsigned fperm, fshared;
     file_perms(drv, !opts->read_only, shared, opts->force_share, &fperm, &fshared);
-    int r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
+    if (is_nbd) {
+        bd->file = nf; /* cache modes are the server's business */
+        free(bd->filename);
+        bd->filename = xstrdup(nf.path); /* QEMU's name of the export */
+    } else
+        r = hostfile_open(&bd->file, path, !opts->read_only, opts->cache, err);
     if (r == 0) {
         r = hostfile_lock(&bd->file, fperm, fshared, opts->locking, err);
         if (r < 0)
@@ -347,7 +369,7 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
         r = check_range(bd, offset, len, err);
     if (r < 0)
         return r;
-    if (len == 0 || !bd->drv->map)
+    if (len == 0 || !bd->drv->map || bd->file.nbd) /* an export has no descriptor to map */
         return 0;
     return bd->drv->map(bd, offset, len, write, out, err);
 }
@@ -355,7 +377,7 @@ int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, bool write,
 int block_map_alloc(struct block_dev *bd, uint64_t offset, uint64_t len, struct block_map *out,
                     struct verr *err)
 {
-    if (!bd->drv->map_alloc)
+    if (!bd->drv->map_alloc || bd->file.nbd)
         return block_map(bd, offset, len, true, out, err);
     int r = check_writable(bd, err);
     if (r == 0)
@@ -599,6 +621,9 @@ int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *er
     out->virtual_size = bd->size;
     out->actual_size = hostfile_actual_size(&bd->file);
     out->no_dirty_flag = bd->drv->no_dirty_flag;
+    /* QEMU's raw asks the protocol, and its nbd driver has no get_info. */
+    if (bd->file.nbd && (bd->drv == &block_driver_raw || bd->drv == &block_driver_nbd))
+        out->no_dirty_flag = true;
     lock(bd);
     int r = bd->drv->get_info ? bd->drv->get_info(bd, out, err) : 0;
     unlock(bd);
@@ -868,6 +893,10 @@ void block_release_locks(struct block_dev *bd)
 
 bool block_has_zero_init(struct block_dev *bd)
 {
+    /* An export keeps what it held (QEMU's nbd has no zero-init); a format on it has
+     * metadata of its own that says what is allocated. */
+    if (bd->file.nbd && bd->drv->passthrough_perms)
+        return false;
     return !bd->drv->no_zero_init;
 }
 
@@ -967,6 +996,35 @@ int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
     return r;
 }
 
+/* QEMU's create on a protocol without its own (nbd): the export must be large enough (it
+ * cannot grow) and its first sector is zeroed so that it does not probe as a format.
+ * TODO(#13): the formats with metadata (qcow2...) written into an export. */
+static int create_on_nbd(const char *path, const struct block_driver *drv,
+                         const struct block_create_opts *opts, struct verr *err)
+{
+    if (drv != &block_driver_raw)
+        return verr_set(err, ENOTSUP,
+                        "creating a %s image on an NBD export is not supported (create it "
+                        "elsewhere and convert -n into the export)",
+                        drv->name);
+    if (opts->prealloc != BLOCK_PREALLOC_OFF)
+        return verr_set(err, ENOTSUP, "Unsupported preallocation mode '%s'",
+                        opts->prealloc == BLOCK_PREALLOC_METADATA ? "metadata"
+                        : opts->prealloc == BLOCK_PREALLOC_FALLOC ? "falloc"
+                                                                  : "full");
+    struct hostfile hf;
+    int r = hostfile_open_nbd(&hf, path, true, NULL, err);
+    if (r < 0)
+        return r;
+    uint64_t size = hostfile_nbd_size(&hf);
+    if (opts->size > size)
+        r = verr_set(err, EINVAL, "Cannot grow NBD nodes");
+    else if (opts->size)
+        r = hostfile_zero(&hf, 0, opts->size < 512 ? opts->size : 512, false, err);
+    hostfile_close(&hf);
+    return r;
+}
+
 int block_create(const char *path, const char *format, const struct block_create_opts *opts,
                  struct verr *err)
 {
@@ -975,6 +1033,8 @@ int block_create(const char *path, const char *format, const struct block_create
         return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
     if (!drv->create)
         return verr_set(err, ENOTSUP, "Format driver '%s' does not support image creation", format);
+    if (nbd_uri_is_nbd(path))
+        return create_on_nbd(path, drv, opts, err);
     return drv->create(path, opts, err);
 }
 

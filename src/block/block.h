@@ -125,6 +125,9 @@ struct block_open_opts {
      * instead of the current state, as qemu-img convert -l does. */
     const char *snapshot_id;
     const char *snapshot_name;
+    /* A path that is an NBD address (nbd_uri_is_nbd) is opened as the export, over TLS
+     * with these hooks when given (QEMU's tls-creds; the open consumes them either way). */
+    const struct nbd_client_tls *nbd_tls;
     /* detect-zeroes (QEMU's): writes of all-zero data become write-zeroes requests on this
      * image (not its backing files); see block_write_detects_zeroes. */
     enum block_detect_zeroes detect_zeroes;
@@ -309,11 +312,15 @@ struct block_bitmap_info {
     uint64_t count;       /* dirty bytes (0 when in use) */
 };
 
+/* block_info's actual_size of an image with no host file (an NBD export): qemu-img's
+ * "disk size: unavailable". */
+#define BLOCK_SIZE_UNAVAILABLE UINT64_MAX
+
 struct block_info {
     char format[16];       /* "raw", "qcow2", "vmdk", ... */
     char *filename;        /* as opened */
     uint64_t virtual_size; /* bytes */
-    uint64_t actual_size;  /* host bytes in use (st_blocks * 512) */
+    uint64_t actual_size;  /* host bytes in use (st_blocks * 512), or BLOCK_SIZE_UNAVAILABLE */
     uint32_t cluster_size; /* 0 for raw */
     bool dirty;            /* qcow2 dirty bit (lazy refcounts, not cleanly closed) */
     bool no_dirty_flag;    /* the format has no dirty flag to show (qemu prints none) */

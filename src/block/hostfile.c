@@ -98,6 +98,10 @@ int hostfile_create_fd(const char *path, struct verr *err)
 
 int hostfile_close_checked(struct hostfile *hf, struct verr *err)
 {
+    if (hf->nbd) {
+        hostfile_close_nbd(hf);
+        return 0;
+    }
     if (hf->fd < 0)
         return 0;
     int r = close(hf->fd) < 0 ? verr_errno(err, errno, "could not write '%s'", hf->path) : 0;
@@ -110,6 +114,10 @@ int hostfile_close_checked(struct hostfile *hf, struct verr *err)
 
 void hostfile_close(struct hostfile *hf)
 {
+    if (hf->nbd) {
+        hostfile_close_nbd(hf);
+        return;
+    }
     if (hf->fd < 0)
         return;
     close(hf->fd);
@@ -162,6 +170,8 @@ static bool aligned(struct hostfile *hf, const void *buf, size_t len, uint64_t o
 
 int hostfile_pread(struct hostfile *hf, void *buf, size_t len, uint64_t off, struct verr *err)
 {
+    if (hf->nbd)
+        return hostfile_nbd_rw(hf, buf, len, off, false, err);
     if (!hf->direct || aligned(hf, buf, len, off))
         return raw_read(hf, buf, len, off, err);
     uint64_t start = off & ~(uint64_t)(hf->align - 1);
@@ -179,6 +189,8 @@ int hostfile_pread(struct hostfile *hf, void *buf, size_t len, uint64_t off, str
 int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t off,
                     struct verr *err)
 {
+    if (hf->nbd)
+        return hostfile_nbd_rw(hf, (void *)buf, len, off, true, err);
     if (!hf->direct || aligned(hf, buf, len, off))
         return raw_write(hf, buf, len, off, err);
     uint64_t start = off & ~(uint64_t)(hf->align - 1);
@@ -206,6 +218,14 @@ int hostfile_pwrite(struct hostfile *hf, const void *buf, size_t len, uint64_t o
 static int rw_vec(struct hostfile *hf, const struct iovec *iov_in, int iovcnt, uint64_t off,
                   bool write, struct verr *err)
 {
+    if (hf->nbd) {
+        int r = 0;
+        for (int k = 0; k < iovcnt && r == 0; k++) {
+            r = hostfile_nbd_rw(hf, iov_in[k].iov_base, iov_in[k].iov_len, off, write, err);
+            off += iov_in[k].iov_len;
+        }
+        return r;
+    }
     struct iovec local[64], *iov = local;
     if (iovcnt > 64)
         iov = xmalloc(sizeof(*iov) * (size_t)iovcnt);
@@ -260,6 +280,8 @@ int hostfile_flush(struct hostfile *hf, struct verr *err)
 {
     if (hf->unsafe || !hf->writable)
         return 0;
+    if (hf->nbd)
+        return hostfile_nbd_flush(hf, err);
     if (fdatasync(hf->fd) < 0)
         return verr_errno(err, errno, "could not flush '%s'", hf->path);
     return 0;
@@ -267,6 +289,10 @@ int hostfile_flush(struct hostfile *hf, struct verr *err)
 
 int hostfile_length(struct hostfile *hf, uint64_t *len, struct verr *err)
 {
+    if (hf->nbd) {
+        *len = hostfile_nbd_size(hf);
+        return 0;
+    }
     if (hf->blockdev) {
         uint64_t n;
         if (ioctl(hf->fd, BLKGETSIZE64, &n) < 0)
@@ -283,6 +309,8 @@ int hostfile_length(struct hostfile *hf, uint64_t *len, struct verr *err)
 
 int hostfile_truncate(struct hostfile *hf, uint64_t len, struct verr *err)
 {
+    if (hf->nbd)
+        return hostfile_nbd_truncate(hf, len, err);
     if (hf->blockdev) {
         uint64_t cur;
         int r = hostfile_length(hf, &cur, err);
@@ -302,6 +330,8 @@ int hostfile_punch(struct hostfile *hf, uint64_t off, uint64_t len, struct verr 
 {
     if (len == 0)
         return 0;
+    if (hf->nbd)
+        return -ENOTSUP; /* TODO(#13): NBD_CMD_TRIM */
     if (fallocate(hf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
         return 0;
     if (errno == EOPNOTSUPP || errno == ENOSYS)
@@ -314,6 +344,8 @@ int hostfile_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unma
 {
     if (len == 0)
         return 0;
+    if (hf->nbd)
+        return hostfile_nbd_zero(hf, off, len, may_unmap, err);
     if (hf->blockdev) {
         uint64_t range[2] = {off, len};
         if (ioctl(hf->fd, BLKZEROOUT, range) == 0)
@@ -344,7 +376,7 @@ int hostfile_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unma
 
 int hostfile_allocate(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err)
 {
-    if (len == 0 || hf->blockdev)
+    if (len == 0 || hf->blockdev || hf->nbd)
         return 0;
     if (fallocate(hf->fd, 0, (off_t)off, (off_t)len) < 0)
         return verr_errno(err, errno, "could not preallocate %llu bytes in '%s'",
@@ -355,7 +387,8 @@ int hostfile_allocate(struct hostfile *hf, uint64_t off, uint64_t len, struct ve
 int hostfile_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data, uint64_t *run,
                     struct verr *err)
 {
-    (void)err;
+    if (hf->nbd)
+        return hostfile_nbd_extent(hf, off, len, is_data, run, err);
     *is_data = true;
     *run = len;
     if (hf->blockdev)
@@ -382,6 +415,8 @@ int hostfile_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_da
 
 uint64_t hostfile_actual_size(struct hostfile *hf)
 {
+    if (hf->nbd)
+        return BLOCK_SIZE_UNAVAILABLE;
     struct stat st;
     if (fstat(hf->fd, &st) < 0)
         return 0;

@@ -54,7 +54,7 @@ static bool unsupported(int e)
 int hostfile_lock(struct hostfile *hf, unsigned perm, unsigned shared, enum block_locking mode,
                   struct verr *err)
 {
-    if (mode == BLOCK_LOCKING_OFF)
+    if (mode == BLOCK_LOCKING_OFF || hf->nbd) /* an NBD export has no lock bytes */
         return 0;
     unsigned unshared = ~shared & BLOCK_PERM_ALL;
     perm &= BLOCK_PERM_ALL;
@@ -105,6 +105,8 @@ release:
 
 void hostfile_unlock(struct hostfile *hf)
 {
+    if (hf->nbd)
+        return;
     for (int i = 0; i < 4; i++) {
         ofd(hf->fd, F_OFD_SETLK, F_UNLCK, PERM_BASE + i, NULL);
         ofd(hf->fd, F_OFD_SETLK, F_UNLCK, SHARED_BASE + i, NULL);

@@ -23,17 +23,22 @@
 #define NBD_REP_MAGIC       0x0003e889045565a9ull
 #define NBD_REQUEST_MAGIC   0x25609513u
 #define NBD_SIMPLE_MAGIC    0x67446698u
+#define NBD_STRUCT_MAGIC    0x668e33efu
 #define FLAG_FIXED_NEWSTYLE 1u
 #define FLAG_NO_ZEROES      2u
 
-#define OPT_EXPORT_NAME 1
-#define OPT_STARTTLS    5
-#define OPT_GO          7
-#define REP_ACK         1u
-#define REP_INFO        3u
-#define REP_ERR_UNSUP   0x80000001u
-#define REP_ERR_POLICY  0x80000002u
-#define INFO_EXPORT     0
+#define OPT_EXPORT_NAME  1
+#define OPT_STARTTLS     5
+#define OPT_GO           7
+#define OPT_STRUCTURED   8
+#define OPT_SET_META     10
+#define REP_ACK          1u
+#define REP_META         4u
+#define REP_INFO         3u
+#define REP_ERR_UNSUP    0x80000001u
+#define REP_ERR_POLICY   0x80000002u
+#define REP_ERR_TLS_REQD 0x80000005u
+#define INFO_EXPORT      0
 
 #define TF_HAS_FLAGS         (1u << 0)
 #define TF_READ_ONLY         (1u << 1)
@@ -45,11 +50,23 @@
 #define CMD_DISC         2
 #define CMD_FLUSH        3
 #define CMD_WRITE_ZEROES 6
+#define CMD_BLOCK_STATUS 7
+#define CMD_FLAG_REQ_ONE (1u << 3)
 #define CMD_FLAG_NO_HOLE (1u << 1)
 
 #define MAX_REQUEST  (32u << 20)
 #define MAX_REP_DATA (64u << 10)
 #define ZERO_CHUNK   (1u << 20)
+
+/* Structured reply chunks. */
+#define CHUNK_DONE         1u
+#define CHUNK_NONE         0
+#define CHUNK_OFFSET_DATA  1
+#define CHUNK_OFFSET_HOLE  2
+#define CHUNK_BLOCK_STATUS 5
+#define CHUNK_ERROR        32769
+#define CHUNK_ERROR_OFFSET 32770
+#define META_CONTEXT       "base:allocation"
 
 struct nbd_client {
     int fd;                    /* the socket, or the clear side of the TLS session */
@@ -58,6 +75,9 @@ struct nbd_client {
     uint64_t size;
     uint16_t flags; /* transmission flags */
     uint64_t next_handle;
+    bool structured;  /* NBD_OPT_STRUCTURED_REPLY was acknowledged */
+    bool have_meta;   /* base:allocation was selected ... */
+    uint32_t meta_id; /* ... with this context id */
 };
 
 /* ---- addresses ---- */
@@ -236,13 +256,19 @@ static int connect_tcp(const char *host, const char *port, struct verr *err)
 int nbd_client_connect(const struct nbd_addr *addr, const struct nbd_client_tls *tls,
                        struct nbd_client **out, struct verr *err)
 {
+    return nbd_client_connect_ext(addr, tls, false, out, err);
+}
+
+int nbd_client_connect_ext(const struct nbd_addr *addr, const struct nbd_client_tls *tls,
+                           bool block_status, struct nbd_client **out, struct verr *err)
+{
     int fd = addr->path ? connect_unix(addr->path, err) : connect_tcp(addr->host, addr->port, err);
     if (fd < 0) {
         if (tls)
             tls->finish(tls->opaque);
         return fd;
     }
-    return nbd_client_handshake(fd, addr->export_name, tls, out, err);
+    return nbd_client_handshake_ext(fd, addr->export_name, tls, block_status, out, err);
 }
 
 /* ---- handshake ---- */
@@ -296,6 +322,14 @@ static int opt_go(struct nbd_client *c, const char *name, struct verr *err)
         } else if (type == REP_ERR_UNSUP) {
             free(data);
             return 0;
+        } else if (type == REP_ERR_TLS_REQD) {
+            /* QEMU's three lines, on one */
+            r = verr_set(err, EPERM,
+                         "TLS negotiation required before option 7 (go); did you forget a valid "
+                         "tls-creds?%s%s",
+                         len ? " server reported: " : "", (char *)data);
+            free(data);
+            return r;
         } else if (type & 0x80000000u) {
             /* The server's own message, when it sent one (qemu-nbd does). */
             r = verr_set(err, ENOENT, "Requested export not available%s%s",
@@ -346,6 +380,84 @@ static int opt_starttls(struct nbd_client *c, const struct nbd_client_tls *tls, 
     return r;
 }
 
+/* One option reply for opt: its type and payload (malloc'd, NUL-terminated). */
+static int recv_opt_reply(struct nbd_client *c, uint32_t opt, uint32_t *type, uint8_t **data,
+                          uint32_t *len, struct verr *err)
+{
+    uint8_t h[20];
+    int r = recv_all(c->fd, h, sizeof(h), err);
+    if (r < 0)
+        return r;
+    *type = get_be32(h + 12);
+    *len = get_be32(h + 16);
+    if (get_be64(h) != NBD_REP_MAGIC || get_be32(h + 8) != opt || *len > MAX_REP_DATA)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+    *data = xmalloc(*len + 1);
+    r = recv_all(c->fd, *data, *len, err);
+    (*data)[*len] = 0;
+    if (r < 0) {
+        free(*data);
+        *data = NULL;
+    }
+    return r;
+}
+
+/* NBD_OPT_STRUCTURED_REPLY: c->structured when the server agrees (a refusal is no error). */
+static int opt_structured(struct nbd_client *c, struct verr *err)
+{
+    uint32_t type, len;
+    uint8_t *data;
+    int r = send_option(c->fd, OPT_STRUCTURED, NULL, 0, err);
+    if (r == 0)
+        r = recv_opt_reply(c, OPT_STRUCTURED, &type, &data, &len, err);
+    if (r < 0)
+        return r;
+    free(data);
+    if (type == REP_ACK && len)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+    c->structured = type == REP_ACK;
+    return 0;
+}
+
+/* NBD_OPT_SET_META_CONTEXT for base:allocation on the export: c->have_meta and its id when
+ * the server selects it (a refusal leaves every range reported as data). */
+static int opt_set_meta(struct nbd_client *c, const char *name, struct verr *err)
+{
+    size_t nl = strlen(name), ql = strlen(META_CONTEXT);
+    uint8_t *d = xmalloc(nl + ql + 12);
+    put_be32(d, (uint32_t)nl);
+    memcpy(d + 4, name, nl);
+    put_be32(d + 4 + nl, 1);
+    put_be32(d + 8 + nl, (uint32_t)ql);
+    memcpy(d + 12 + nl, META_CONTEXT, ql);
+    int r = send_option(c->fd, OPT_SET_META, d, (uint32_t)(nl + ql + 12), err);
+    free(d);
+    for (;;) {
+        uint32_t type, len;
+        uint8_t *data = NULL;
+        if (r == 0)
+            r = recv_opt_reply(c, OPT_SET_META, &type, &data, &len, err);
+        if (r < 0)
+            return r;
+        if (type == REP_META) {
+            if (len != 4 + ql || memcmp(data + 4, META_CONTEXT, ql) != 0 || c->have_meta) {
+                free(data);
+                return verr_set(err, EPROTO, "NBD: the server sent an unexpected meta context");
+            }
+            c->meta_id = get_be32(data);
+            c->have_meta = true;
+        }
+        free(data);
+        if (type == REP_ACK || (type & 0x80000000u)) {
+            if (type != REP_ACK)
+                c->have_meta = false;
+            return 0;
+        }
+        if (type != REP_META)
+            return verr_set(err, EPROTO, "NBD: the server sent a malformed option reply");
+    }
+}
+
 static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroes, struct verr *err)
 {
     int r = send_option(c->fd, OPT_EXPORT_NAME, name, (uint32_t)strlen(name), err);
@@ -362,6 +474,12 @@ static int opt_export_name(struct nbd_client *c, const char *name, bool no_zeroe
 
 int nbd_client_handshake(int fd, const char *export_name, const struct nbd_client_tls *tls,
                          struct nbd_client **out, struct verr *err)
+{
+    return nbd_client_handshake_ext(fd, export_name, tls, false, out, err);
+}
+
+int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_client_tls *tls,
+                             bool block_status, struct nbd_client **out, struct verr *err)
 {
     struct nbd_client *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
@@ -381,6 +499,10 @@ int nbd_client_handshake(int fd, const char *export_name, const struct nbd_clien
     }
     if (r == 0 && tls)
         r = opt_starttls(c, tls, err);
+    if (r == 0 && block_status)
+        r = opt_structured(c, err);
+    if (r == 0 && c->structured)
+        r = opt_set_meta(c, export_name, err);
     if (r == 0) {
         r = opt_go(c, export_name, err);
         if (r == 0)
@@ -429,6 +551,97 @@ bool nbd_client_read_only(const struct nbd_client *c)
 
 /* ---- transmission ---- */
 
+/* What a block status reply said about the start of the range. */
+struct status_out {
+    uint64_t run;
+    uint32_t flags;
+    bool have;
+};
+
+/* The chunks of one structured reply (its magic already read) until the one marked done:
+ * data and holes of a read land in rdata (they must cover it exactly), the first extent of a
+ * block status in st, an error chunk fails the request once the reply has ended. */
+static int structured_reply(struct nbd_client *c, uint64_t handle, uint64_t offset, uint32_t len,
+                            void *rdata, struct status_out *st, struct verr *err)
+{
+    uint64_t covered = 0;
+    int rerr = 0;
+    char msg[256] = "";
+    for (bool first = true;; first = false) {
+        uint8_t h[20];
+        int r = first ? recv_all(c->fd, h + 4, 16, err) : recv_all(c->fd, h, 20, err);
+        if (r < 0)
+            return r;
+        if ((!first && get_be32(h) != NBD_STRUCT_MAGIC) || get_be64(h + 8) != handle)
+            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+        uint16_t flags = get_be16(h + 4), type = get_be16(h + 6);
+        uint32_t plen = get_be32(h + 16);
+        if (type == CHUNK_OFFSET_DATA && rdata) {
+            uint8_t o[8];
+            if (plen < 8 || (r = recv_all(c->fd, o, 8, err)) < 0)
+                return r < 0 ? r : verr_set(err, EPROTO, "NBD: malformed data chunk");
+            uint64_t at = get_be64(o), n = plen - 8;
+            if (at < offset || at - offset > len || n > len - (at - offset))
+                return verr_set(err, EPROTO, "NBD: a data chunk outside the request");
+            if ((r = recv_all(c->fd, (uint8_t *)rdata + (at - offset), n, err)) < 0)
+                return r;
+            covered += n;
+        } else {
+            if (plen > MAX_REP_DATA)
+                return verr_set(err, EPROTO, "NBD: reply chunk of %u bytes is too long", plen);
+            uint8_t *p = xmalloc(plen + 1);
+            if ((r = recv_all(c->fd, p, plen, err)) < 0) {
+                free(p);
+                return r;
+            }
+            if (type == CHUNK_OFFSET_HOLE && rdata && plen == 12) {
+                uint64_t at = get_be64(p);
+                uint32_t n = get_be32(p + 8);
+                if (at < offset || at - offset > len || n > len - (at - offset)) {
+                    free(p);
+                    return verr_set(err, EPROTO, "NBD: a hole chunk outside the request");
+                }
+                memset((uint8_t *)rdata + (at - offset), 0, n);
+                covered += n;
+            } else if (type == CHUNK_BLOCK_STATUS && st && plen >= 12) {
+                if (get_be32(p) == c->meta_id && !st->have) {
+                    st->run = get_be32(p + 4);
+                    st->flags = get_be32(p + 8);
+                    st->have = st->run > 0;
+                }
+            } else if ((type == CHUNK_ERROR || type == CHUNK_ERROR_OFFSET) && plen >= 6 &&
+                       (size_t)get_be16(p + 4) + 6 <= plen) {
+                uint32_t e = get_be32(p);
+                if (!rerr) {
+                    rerr = e && e < 4096 ? (int)e : EIO;
+                    size_t ml = get_be16(p + 4);
+                    if (ml >= sizeof(msg))
+                        ml = sizeof(msg) - 1;
+                    memcpy(msg, p + 6, ml);
+                    msg[ml] = 0;
+                    for (char *m = msg; *m; m++)
+                        if ((unsigned char)*m < 0x20)
+                            *m = ' ';
+                }
+            } else if (type != CHUNK_NONE || plen) {
+                free(p);
+                return verr_set(err, EPROTO, "NBD: the server sent an unexpected reply chunk");
+            }
+            free(p);
+        }
+        if (flags & CHUNK_DONE)
+            break;
+    }
+    if (rerr)
+        return *msg ? verr_errno(err, rerr, "NBD: the server failed the request: %s", msg)
+                    : verr_errno(err, rerr, "NBD: the server failed the request");
+    if (rdata && covered != len)
+        return verr_set(err, EPROTO, "NBD: the reply to a read did not cover it");
+    if (st && !st->have)
+        return verr_set(err, EPROTO, "NBD: the block status reply had no extent");
+    return 0;
+}
+
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
                    uint32_t len, const void *wdata, void *rdata, struct verr *err)
 {
@@ -449,11 +662,18 @@ static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t
         r = send_all(c->fd, wdata, len, err);
     uint8_t h[16];
     if (r == 0)
-        r = recv_all(c->fd, h, sizeof(h), err);
+        r = recv_all(c->fd, h, 4, err);
+    if (r < 0)
+        return r;
+    if (c->structured && get_be32(h) == NBD_STRUCT_MAGIC)
+        return structured_reply(c, handle, offset, len, rdata, NULL, err);
+    r = recv_all(c->fd, h + 4, sizeof(h) - 4, err);
     if (r < 0)
         return r;
     if (get_be32(h) != NBD_SIMPLE_MAGIC || get_be64(h + 8) != handle)
         return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+    if (type == CMD_BLOCK_STATUS)
+        return verr_set(err, EPROTO, "NBD: the server answered NBD_CMD_BLOCK_STATUS simply");
     uint32_t e = get_be32(h + 4);
     if (e)
         return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
@@ -501,4 +721,54 @@ int nbd_client_flush(struct nbd_client *c, struct verr *err)
     if (!(c->flags & TF_SEND_FLUSH))
         return 0;
     return request(c, CMD_FLUSH, 0, 0, 0, NULL, NULL, err);
+}
+
+bool nbd_client_has_block_status(const struct nbd_client *c)
+{
+    return c->have_meta;
+}
+
+int nbd_client_block_status(struct nbd_client *c, uint64_t offset, uint64_t len, uint64_t *run,
+                            uint32_t *flags, struct verr *err)
+{
+    if (len > MAX_REQUEST)
+        len = MAX_REQUEST;
+    if (!c->have_meta) {
+        *run = len;
+        *flags = 0;
+        return 0;
+    }
+    if (offset > c->size || len > c->size - offset || !len)
+        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
+    uint8_t q[28];
+    uint64_t handle = c->next_handle++;
+    put_be32(q, NBD_REQUEST_MAGIC);
+    put_be16(q + 4, CMD_FLAG_REQ_ONE);
+    put_be16(q + 6, CMD_BLOCK_STATUS);
+    put_be64(q + 8, handle);
+    put_be64(q + 16, offset);
+    put_be32(q + 24, (uint32_t)len);
+    uint8_t m[4];
+    int r = send_all(c->fd, q, sizeof(q), err);
+    if (r == 0)
+        r = recv_all(c->fd, m, 4, err);
+    if (r < 0)
+        return r;
+    if (get_be32(m) != NBD_STRUCT_MAGIC) {
+        /* A simple reply can only carry an error here. */
+        uint8_t h[12];
+        if ((r = recv_all(c->fd, h, sizeof(h), err)) < 0)
+            return r;
+        if (get_be32(m) != NBD_SIMPLE_MAGIC || get_be64(h + 4) != handle || !get_be32(h))
+            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+        uint32_t e = get_be32(h);
+        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
+    }
+    struct status_out st = {0};
+    r = structured_reply(c, handle, offset, (uint32_t)len, NULL, &st, err);
+    if (r < 0)
+        return r;
+    *run = st.run < len ? st.run : len;
+    *flags = st.flags;
+    return 0;
 }

@@ -10,14 +10,17 @@
  * (port 10809 by default, the empty export name by default).
  *
  * The fixed newstyle handshake with NBD_OPT_GO (falling back to
- * NBD_OPT_EXPORT_NAME for a server without it), simple replies only (no
- * structured replies are asked for), one request in flight at a time.
+ * NBD_OPT_EXPORT_NAME for a server without it), one request in flight at a
+ * time. Simple replies, unless the caller asks for block status (the _ext
+ * calls): then NBD_OPT_STRUCTURED_REPLY and NBD_OPT_SET_META_CONTEXT
+ * "base:allocation" are negotiated, as QEMU's nbd driver does, and reads may
+ * come back as data and hole chunks.
  * Commands: READ, WRITE, WRITE_ZEROES (when the server offers it), FLUSH
  * (when offered) and DISC. Everything the server sends is checked: reply
  * magics, handles, lengths; an error ends the call with one line.
  * With TLS (the caller's hooks, which own the credentials), NBD_OPT_STARTTLS
  * comes first and everything after it goes through the TLS session.
- * TODO(#13): structured replies and several requests in flight.
+ * TODO(#13): several requests in flight.
  */
 #ifndef VIREO_BLOCK_NBD_CLIENT_H
 #define VIREO_BLOCK_NBD_CLIENT_H
@@ -63,6 +66,12 @@ int nbd_client_connect(const struct nbd_addr *addr, const struct nbd_client_tls 
 /* Negotiates over a connected socket (taken over, closed by nbd_client_close). */
 int nbd_client_handshake(int fd, const char *export_name, const struct nbd_client_tls *tls,
                          struct nbd_client **out, struct verr *err);
+/* The same, also negotiating structured replies and base:allocation when block_status (a
+ * server that refuses them is no error: nbd_client_has_block_status then says false). */
+int nbd_client_connect_ext(const struct nbd_addr *addr, const struct nbd_client_tls *tls,
+                           bool block_status, struct nbd_client **out, struct verr *err);
+int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_client_tls *tls,
+                             bool block_status, struct nbd_client **out, struct verr *err);
 /* Tells the server goodbye (NBD_CMD_DISC), closes the socket, frees c. NULL is fine. */
 void nbd_client_close(struct nbd_client *c);
 
@@ -80,5 +89,14 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len,
                             struct verr *err);
 /* NBD_CMD_FLUSH when the server offers it (0 otherwise). */
 int nbd_client_flush(struct nbd_client *c, struct verr *err);
+
+/* NBD_STATE_HOLE and NBD_STATE_ZERO of the base:allocation context. */
+#define NBD_STATE_HOLE 1u
+#define NBD_STATE_ZERO 2u
+bool nbd_client_has_block_status(const struct nbd_client *c);
+/* NBD_CMD_BLOCK_STATUS (one extent) from offset: its length *run (<= len, > 0) and its
+ * NBD_STATE_* flags; without base:allocation all of len is data (flags 0), as QEMU says. */
+int nbd_client_block_status(struct nbd_client *c, uint64_t offset, uint64_t len, uint64_t *run,
+                            uint32_t *flags, struct verr *err);
 
 #endif

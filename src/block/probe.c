@@ -127,6 +127,21 @@ int block_probe_format(const char *path, char *fmt, size_t fmt_size, struct verr
     return 0;
 }
 
+int block_probe_hostfile(struct hostfile *hf, char *fmt, size_t fmt_size, struct verr *err)
+{
+    uint8_t head[PROBE_HEAD] = {0}, tail[PROBE_TAIL];
+    uint64_t size;
+    int r = hostfile_length(hf, &size, err);
+    if (r == 0)
+        r = hostfile_pread(hf, head, size < sizeof(head) ? size : sizeof(head), 0, err);
+    bool have_tail = r == 0 && size >= 2 * PROBE_TAIL &&
+                     hostfile_pread(hf, tail, sizeof(tail), size - PROBE_TAIL, err) == 0;
+    if (r < 0)
+        return r;
+    str_copy(fmt, fmt_size, block_probe_buffer(head, sizeof(head), have_tail ? tail : NULL));
+    return 0;
+}
+
 /* Formats qemu-img 7.2 opens that Vireo has no driver for. */
 static const char *const foreign_only[] = {"bochs", "cloop", "parallels"};
 

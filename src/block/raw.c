@@ -171,3 +171,20 @@ const struct block_driver block_driver_raw = {
     .create = raw_create,
     .measure = raw_measure,
 };
+
+/* QEMU's nbd node opened by itself (--image-opts driver=nbd): the export's bytes as raw
+ * ones under the protocol's own name; block.c opens it on NBD addresses only. */
+const struct block_driver block_driver_nbd = {
+    .name = "nbd",
+    .needs_lock = false,
+    .passthrough_perms = true,
+    .open = raw_open,
+    .close = raw_close,
+    .pread = raw_pread,
+    .pwrite = raw_pwrite,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .status = raw_status,
+    .resize = raw_resize,
+};

@@ -3,7 +3,8 @@
  * the -o "key=value,key2=value2" list (with ",," escapes, help, repeated
  * keys), its mapping onto block_create_opts for raw and qcow2, size
  * arguments with suffixes, the JSON string writer, --image-opts option
- * strings (and their json: names) and --object secret definitions. The input is one
+ * strings (and their json: names, driver=nbd's address) and --object secret and
+ * tls-creds-x509 definitions. The input is one
  * option string; every parser must reject bad input with a message, never
  * crash or read out of bounds. The parsers' error lines go to stderr; run
  * libFuzzer with -close_fd_mask=2 to keep them off the terminal.
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         img_spec_free(&sp);
     free(img_spec_json_name(s));
     struct img_session sess = {0};
-    if (strncmp(s, "secret,", 7) == 0 || strncmp(s, "qom-type=", 9) == 0)
+    if (strncmp(s, "secret,", 7) == 0 || strncmp(s, "qom-type=", 9) == 0 ||
+        strncmp(s, "tls-creds-x509,", 15) == 0)
         (void)img_session_object(&sess, s);
     img_session_free(&sess);
 

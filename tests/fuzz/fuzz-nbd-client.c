@@ -3,7 +3,8 @@
  * server bytes: the handshake (greeting, option replies, export information),
  * then a read, a write, a write-zeroes and a flush whose replies come from the
  * same bytes, without TLS and with NBD_OPT_STARTTLS first (its reply from the
- * bytes too, the TLS session stood in for by the clear socket); and the
+ * bytes too, the TLS session stood in for by the clear socket), and with
+ * structured replies and base:allocation asked for (a block status first); and the
  * address parser on the same bytes as a string. Whatever
  * the bytes, no crash, no leak, no read beyond what was received.
  */
@@ -57,7 +58,8 @@ static void clear_finish(void *opaque)
     (void)opaque;
 }
 
-static void run_client(const uint8_t *data, size_t size, const struct nbd_client_tls *tls)
+static void run_client(const uint8_t *data, size_t size, const struct nbd_client_tls *tls,
+                       bool block_status)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -68,9 +70,12 @@ static void run_client(const uint8_t *data, size_t size, const struct nbd_client
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &out);
     struct nbd_client *c = NULL;
-    if (nbd_client_handshake(sv[0], "disk", tls, &c, NULL) == 0) {
+    if (nbd_client_handshake_ext(sv[0], "disk", tls, block_status, &c, NULL) == 0) {
         uint8_t buf[4096];
         memset(buf, 0x5a, sizeof(buf));
+        uint64_t run;
+        uint32_t flags;
+        nbd_client_block_status(c, 0, 8192, &run, &flags, NULL);
         nbd_client_pread(c, buf, sizeof(buf), 0, NULL);
         nbd_client_pwrite(c, buf, sizeof(buf), 4096, NULL);
         nbd_client_write_zeroes(c, 0, 8192, true, NULL);
@@ -95,7 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(s);
 
     static const struct nbd_client_tls tls = {clear_start, clear_finish, NULL};
-    run_client(data, size, NULL);
-    run_client(data, size, &tls);
+    run_client(data, size, NULL, false);
+    run_client(data, size, &tls, false);
+    run_client(data, size, NULL, true); /* structured replies and base:allocation */
     return 0;
 }

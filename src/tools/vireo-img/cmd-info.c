@@ -8,6 +8,7 @@
 #include "img.h"
 
 #include "util/mem.h"
+#include "util/str.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -81,7 +82,10 @@ static void print_human(const struct block_info *in)
     printf("file format: %s\n", in->format);
     img_format_size(in->virtual_size, sz, sizeof(sz));
     printf("virtual size: %s (%llu bytes)\n", sz, (unsigned long long)in->virtual_size);
-    img_format_size(in->actual_size, sz, sizeof(sz));
+    if (in->actual_size == BLOCK_SIZE_UNAVAILABLE)
+        str_copy(sz, sizeof(sz), "unavailable");
+    else
+        img_format_size(in->actual_size, sz, sizeof(sz));
     printf("disk size: %s\n", sz);
     if (in->encrypted)
         printf("encrypted: yes\n");
@@ -174,7 +178,8 @@ static void print_json_one(struct img_json *j, const struct block_info *in)
     if (in->cluster_size)
         img_json_u64(j, "cluster-size", in->cluster_size);
     img_json_str(j, "format", in->format);
-    img_json_u64(j, "actual-size", in->actual_size);
+    if (in->actual_size != BLOCK_SIZE_UNAVAILABLE)
+        img_json_u64(j, "actual-size", in->actual_size);
     if (strcmp(in->format, "qcow2") == 0) {
         bool v3 = strcmp(in->compat, "0.10") != 0;
         img_json_begin_object(j, "format-specific");

@@ -24,8 +24,33 @@
 int img_session_object(struct img_session *s, const char *arg)
 {
     if (strcmp(arg, "help") == 0 || strcmp(arg, "?") == 0) {
-        printf("List of user creatable objects:\n  secret\n");
+        printf("List of user creatable objects:\n  secret\n  tls-creds-x509\n");
         return 1;
+    }
+    if (strncmp(arg, "tls-creds-x509,", 15) == 0 || strstr(arg, "qom-type=tls-creds-x509")) {
+        struct verr e;
+        verr_clear(&e);
+        struct nbd_tls_x509 c;
+        if (nbd_tls_x509_parse(arg, &c, &e) < 0) {
+            img_error("%s", verr_msg(&e));
+            return -1;
+        }
+        if (nbd_tls_x509_check(&c, &e) < 0) {
+            img_error("%s", verr_msg(&e));
+            nbd_tls_x509_free(&c);
+            return -1;
+        }
+        for (size_t i = 0; i < s->ntls; i++) {
+            if (strcmp(s->tls[i].id, c.id) == 0) {
+                img_error("attempt to add duplicate property '%s' to object (type 'container')",
+                          c.id);
+                nbd_tls_x509_free(&c);
+                return -1;
+            }
+        }
+        s->tls = xrealloc(s->tls, (s->ntls + 1) * sizeof(*s->tls));
+        s->tls[s->ntls++] = c;
+        return 0;
     }
     if (strcmp(arg, "secret,help") == 0) {
         printf("secret options:\n  data=<string>\n  file=<string>\n"
@@ -43,6 +68,9 @@ int img_session_object(struct img_session *s, const char *arg)
 
 void img_session_free(struct img_session *s)
 {
+    for (size_t i = 0; i < s->ntls; i++)
+        nbd_tls_x509_free(&s->tls[i]);
+    free(s->tls);
     secret_store_clear(&s->secrets);
     for (int d = 0; d < IMG_SPEC_DEPTH; d++) {
         free(s->chain_secret[d]);
@@ -86,6 +114,47 @@ static bool parse_bool(const char *v, bool *out)
     return true;
 }
 
+/* The export's address as QEMU names the node: nbd+unix:///EXPORT?socket=PATH or
+ * nbd://HOST:PORT/EXPORT (without "/EXPORT" for the default, empty, export). */
+static int nbd_spec_check(struct img_spec *sp, const char *str)
+{
+    struct img_spec_layer *l = &sp->layers[0];
+    const char *type = l->server_type;
+    if (l->filename) {
+        img_error("Could not open '%s': Block protocol 'nbd' doesn't support the option 'filename'",
+                  str);
+        return -1;
+    }
+    if (!type) {
+        img_error("Could not open '%s': Parameter 'type' is missing", str);
+        return -1;
+    }
+    bool is_unix = strcmp(type, "unix") == 0;
+    if (!is_unix && strcmp(type, "inet") != 0) {
+        img_error("Could not open '%s': Parameter 'type' does not accept value '%s'", str, type);
+        return -1;
+    }
+    const char *missing = is_unix           ? (l->server_path ? NULL : "path")
+                          : !l->server_host ? "host"
+                          : !l->server_port ? "port"
+                                            : NULL;
+    if (missing) {
+        img_error("Could not open '%s': Parameter '%s' is missing", str, missing);
+        return -1;
+    }
+    if ((is_unix && (l->server_host || l->server_port)) || (!is_unix && l->server_path)) {
+        img_error("Could not open '%s': Block protocol 'nbd' doesn't support the option '%s'", str,
+                  is_unix ? (l->server_host ? "server.host" : "server.port") : "server.path");
+        return -1;
+    }
+    const char *e = l->export_name ? l->export_name : "";
+    bool v6 = !is_unix && strchr(l->server_host, ':');
+    l->filename = is_unix ? xasprintf("nbd+unix://%s%s?socket=%s", *e ? "/" : "", e, l->server_path)
+                          : xasprintf("nbd://%s%s%s:%s%s%s", v6 ? "[" : "", l->server_host,
+                                      v6 ? "]" : "", l->server_port, *e ? "/" : "", e);
+    return 0;
+}
+
 /* Splits "a=b,c=d" (",," for a comma) into the spec; 0 or -1 (printed). */
 static int spec_set(struct img_spec *sp, const char *name, const char *k, const char *v)
 {
@@ -103,7 +172,32 @@ static int spec_set(struct img_spec *sp, const char *name, const char *k, const 
         sp->depth = depth;
     struct img_spec_layer *l = &sp->layers[depth];
     bool b;
-    if (strcmp(k, "driver") == 0) {
+    /* The nbd protocol's options, on the node (driver=nbd) or its file (file.driver=nbd). */
+    const char *nk = strncmp(k, "file.", 5) == 0 ? k + 5 : k;
+    static const char *const nbd_keys[] = {"server.type", "server.host", "server.port",
+                                           "server.path", "export",      "tls-creds",
+                                           "tls-hostname"};
+    for (size_t i = 0; i < sizeof(nbd_keys) / sizeof(nbd_keys[0]); i++) {
+        if (strcmp(nk, nbd_keys[i]) != 0)
+            continue;
+        char **slot[] = {&l->server_type, &l->server_host, &l->server_port, &l->server_path,
+                         &l->export_name, &l->tls_creds,   &l->tls_hostname};
+        if (depth) {
+            img_error("Could not open '%s': Block format '%s' does not support the option '%s'",
+                      name, l->format ? l->format : "raw", k);
+            return -1;
+        }
+        free(*slot[i]);
+        *slot[i] = xstrdup(v);
+        return 0;
+    }
+    if (strcmp(k, "driver") == 0 && strcmp(v, "nbd") == 0) {
+        free(l->format);
+        l->format = xstrdup("nbd");
+        l->nbd = true;
+    } else if (strcmp(k, "file.driver") == 0 && strcmp(v, "nbd") == 0) {
+        l->nbd = true;
+    } else if (strcmp(k, "driver") == 0) {
         free(l->format);
         l->format = xstrdup(strcmp(v, "file") == 0 ? "raw" : v);
         l->protocol_only = strcmp(v, "file") == 0;
@@ -143,6 +237,10 @@ static int spec_set(struct img_spec *sp, const char *name, const char *k, const 
     } else if (strcmp(k, "cache.no-flush") == 0 && parse_bool(v, &b)) {
         l->cache_no_flush = b;
         l->has_cache = true;
+    } else if (l->nbd && l->format && strcmp(l->format, "nbd") == 0) {
+        img_error("Could not open '%s': Block protocol 'nbd' doesn't support the option '%s'", name,
+                  k);
+        return -1;
     } else {
         const char *drv = sp->layers[depth].format;
         img_error("Could not open '%s': Block format '%s' does not support the option '%s'", name,
@@ -184,6 +282,16 @@ int img_spec_parse(struct img_spec *sp, const char *str)
         r = spec_set(sp, str, item, eq + 1);
     }
     free(item);
+    const struct img_spec_layer *top = &sp->layers[0];
+    bool nbd_opts = top->server_type || top->server_host || top->server_port || top->server_path ||
+                    top->export_name || top->tls_creds || top->tls_hostname;
+    if (r == 0 && nbd_opts && !top->nbd) {
+        img_error("Could not open '%s': Block format '%s' does not support the option '%s'", str,
+                  top->format ? top->format : "raw", "server.type");
+        r = -1;
+    }
+    if (r == 0 && top->nbd)
+        r = nbd_spec_check(sp, str);
     if (r == 0 && !sp->layers[0].filename) {
         img_error("Could not open '%s': A block device must be specified for \"file\"", str);
         r = -1;
@@ -206,6 +314,13 @@ void img_spec_free(struct img_spec *sp)
         free(sp->layers[d].filename);
         free(sp->layers[d].key_secret);
         free(sp->layers[d].encrypt_format);
+        free(sp->layers[d].server_type);
+        free(sp->layers[d].server_host);
+        free(sp->layers[d].server_port);
+        free(sp->layers[d].server_path);
+        free(sp->layers[d].export_name);
+        free(sp->layers[d].tls_creds);
+        free(sp->layers[d].tls_hostname);
     }
     memset(sp, 0, sizeof(*sp));
 }
@@ -225,6 +340,22 @@ static int check_key_option(const char *name, const struct img_spec_layer *l)
 }
 
 /* ---- opening --------------------------------------------------------- */
+
+/* The TLS hooks of an nbd node's tls-creds (and tls-hostname: the server's name to check,
+ * by default its host), as QEMU's nbd driver takes them. */
+static int nbd_tls_hooks(struct img_session *s, const struct img_spec_layer *l,
+                         struct nbd_client_tls *out, struct verr *err)
+{
+    if (!l->tls_creds)
+        return verr_set(err, EINVAL, "tls-hostname is set but tls-creds is not");
+    const struct nbd_tls_x509 *c = NULL;
+    for (size_t i = 0; i < s->ntls && !c; i++)
+        if (strcmp(s->tls[i].id, l->tls_creds) == 0)
+            c = &s->tls[i];
+    if (!c)
+        return verr_set(err, ENOENT, "No TLS credentials with id '%s'", l->tls_creds);
+    return nbd_tls_client_new(c, l->tls_hostname ? l->tls_hostname : l->server_host, out, err);
+}
 
 struct block_dev *img_open_spec(struct img_session *s, const char *name, bool image_opts,
                                 const struct block_open_opts *base)
@@ -286,7 +417,14 @@ struct block_dev *img_open_spec(struct img_session *s, const char *name, bool im
         }
         struct verr err;
         verr_clear(&err);
-        if (block_open(top->filename, &o, &bd, &err) < 0) {
+        struct nbd_client_tls tls;
+        if (top->nbd && (top->tls_creds || top->tls_hostname)) {
+            r = nbd_tls_hooks(s, top, &tls, &err);
+            o.nbd_tls = &tls;
+        }
+        if (r < 0)
+            img_print_open_error(name, verr_msg(&err));
+        else if (block_open(top->filename, &o, &bd, &err) < 0) {
             img_print_open_error(name, verr_msg(&err));
             bd = NULL;
         } else {
@@ -367,6 +505,11 @@ char *img_spec_json_name(const char *str)
     const struct img_spec_layer *l = &sp.layers[0];
     struct jkv top[8], file[2];
     size_t n = 0;
+    if (l->nbd) { /* QEMU names the nbd node by its address */
+        char *uri = xstrdup(l->filename);
+        img_spec_free(&sp);
+        return uri;
+    }
     file[0] = (struct jkv){"driver", json_str("file")};
     file[1] = (struct jkv){"filename", json_str(l->filename)};
     if (l->protocol_only) {

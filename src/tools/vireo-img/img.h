@@ -12,6 +12,7 @@
 #define VIREO_TOOLS_IMG_H
 
 #include "block/block.h"
+#include "block/nbd-tls.h"
 #include "block/secret.h"
 
 #include <stdbool.h>
@@ -40,6 +41,8 @@ struct img_session {
     struct block_keys chain[IMG_SPEC_DEPTH];
     char *chain_secret[IMG_SPEC_DEPTH], *chain_format[IMG_SPEC_DEPTH];
     bool chain_set;
+    struct nbd_tls_x509 *tls; /* --object tls-creds-x509,... */
+    size_t ntls;
 };
 /* --object ARG: 0, 1 after printing help (the command is done), -1 after an
  * error. */
@@ -62,6 +65,10 @@ struct img_spec_layer {
     enum block_locking locking;
     bool read_only, force_share;
     bool has_cache, cache_direct, cache_no_flush;
+    /* driver=nbd (or file.driver=nbd): the export, QEMU's nbd options */
+    bool nbd;
+    char *server_type, *server_host, *server_port, *server_path, *export_name;
+    char *tls_creds, *tls_hostname;
 };
 struct img_spec {
     struct img_spec_layer layers[IMG_SPEC_DEPTH];
