@@ -873,6 +873,7 @@ running : {
 }
     n->active = true;
     log_info("network '%s' started on bridge %s", def->name, def->bridge);
+    vd_network_event(d, n, VD_NETWORK_EVENT_STARTED);
     return 0;
 fail:
     teardown(d, n, owns_bridge(def));
@@ -918,6 +919,7 @@ int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *e
     teardown(d, n, owns_bridge(n->def));
     n->active = false;
     log_info("network '%s' stopped", n->def->name);
+    vd_network_event(d, n, VD_NETWORK_EVENT_STOPPED);
     if (!n->persistent) {
         unlink_network(d, n);
         return 0;
@@ -1105,6 +1107,7 @@ int vd_network_define(struct vd_daemon *d, const char *xml, struct vd_network **
         n->next = d->networks;
         d->networks = n;
     }
+    vd_network_event(d, n, VD_NETWORK_EVENT_DEFINED);
     *out = n;
     return 0;
 }
@@ -1165,6 +1168,7 @@ int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *
         return r;
     n->persistent = false;
     n->autostart = false;
+    vd_network_event(d, n, VD_NETWORK_EVENT_UNDEFINED);
     if (!n->active)
         unlink_network(d, n);
     return 0;
