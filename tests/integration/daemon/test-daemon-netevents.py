@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Network lifecycle events (issue #14): `virsh net-event` and libvirt-python's
+"""Network lifecycle events (issue #14): `virsh net-event`, vsh net-event and libvirt-python's
 networkEventRegisterAny against vireod, and the same against the real libvirtd 9.0.
 
 Usage: test-daemon-netevents.py VIREOD VIREO_VMM VSH
@@ -7,12 +7,13 @@ Usage: test-daemon-netevents.py VIREOD VIREO_VMM VSH
 Each daemon runs in a network namespace of the test's own (vireod under --root, the reference
 libvirtd through scripts/libvirtd_ref.py), so the isolated networks' bridges, dnsmasq and
 firewall rules (198.18.7.0/24 and 198.18.8.0/24) stay inside it. Watchers, started before the
-sequence: the stock virsh and libvirt-python registered for every network, virsh
+sequence: the stock virsh, vsh and libvirt-python registered for every network, virsh and vsh
 filtered on one network (netB, with --timestamp), and one more virsh that is killed half-way
 (a client gone: its registration must go with it, and nobody else must notice). The sequence
 (net-define, net-start, net-destroy, net-undefine, net-create of a transient network and its
 destroy, and undefine of a running network) is driven by virsh on each daemon; every watcher's
-lines must be the expected ones, and vireod's the same as libvirtd's.
+lines must be the expected ones, virsh's and vsh's identical, and vireod's the same as
+libvirtd's. Then vsh's net-event answers (--list, its errors, a timeout) as virsh's.
 
 Nothing here asserts a timing: every wait polls with a generous limit. Prints TAP.
 """
@@ -222,9 +223,13 @@ def main():
 
         # ---- vireod: virsh, vsh and libvirt-python side by side ----
         define_netb(t, "vireod", d.virsh, d.tmp)
-        ws, quitter = watchers_for(d.uri, d.env)
+        ws, quitter = watchers_for(d.uri, d.env, vsh, d.vsh_uri)
         got = run_sequence(t, "vireod", d.virsh, ws, quitter, d.tmp)
         check_watchers(t, "vireod", got)
+        for a, b in (("virsh", "vsh"), ("virsh-netB", "vsh-netB")):
+            t.ok(body(got[a]) == body(got[b]),
+                 "%s prints exactly what %s prints (from the sequence's first event)" % (b, a),
+                 "%s:\n%s\n%s:\n%s" % (a, "\n".join(got[a].lines), b, "\n".join(got[b].lines)))
         t.ok(d.proc.poll() is None and d.virsh("net-list", "--all").returncode == 0,
              "vireod serves on after a registered client was killed")
 
@@ -253,6 +258,15 @@ def main():
              "libvirt-python's callbacks get libvirtd's (name, event, detail)",
              "vireod %s\nlibvirtd %s" % (got["python"].lines, ref["python"].lines))
 
+        # ---- vsh's answers, as virsh's ----
+        for args in (["--list"], [], ["--event", "metadata-change"], ["--event", "nosuch"],
+                     ["--event", "lifecycle", "--timeout", "1"]):
+            a = d.virsh("net-event", *args)
+            b = d.vsh("net-event", *args)
+            t.ok((a.returncode != 0) == (b.returncode != 0) and a.stdout == b.stdout and
+                 a.stderr == b.stderr, "vsh net-event %s as virsh" % " ".join(args),
+                 "virsh rc=%d\n%s%s\nvsh rc=%d\n%s%s" % (a.returncode, a.stdout, a.stderr,
+                                                         b.returncode, b.stdout, b.stderr))
     finally:
         d.stop()
         if ref_started:
