@@ -196,9 +196,10 @@ def check_watchers(t, label, ws):
                  "\n".join(w.lines))
         if name.startswith(("virsh", "vsh")):
             n = sum(1 for x in w.lines if "event 'lifecycle'" in x)
-            t.ok(w.lines[-2:] == ["event loop interrupted", "events received: %d" % n],
-                 "%s: %s ends on Ctrl-C with virsh's two lines" % (label, name),
-                 "\n".join(w.lines[-3:]))
+            t.ok(w.lines[-2:] == ["event loop interrupted", "events received: %d" % n] and
+                 w.proc.returncode == 0,
+                 "%s: %s ends on Ctrl-C with virsh's two lines, status 0" % (label, name),
+                 "status %s\n%s" % (w.proc.returncode, "\n".join(w.lines[-3:])))
 
 
 def main():
@@ -267,6 +268,10 @@ def main():
                  a.stderr == b.stderr, "vsh net-event %s as virsh" % " ".join(args),
                  "virsh rc=%d\n%s%s\nvsh rc=%d\n%s%s" % (a.returncode, a.stdout, a.stderr,
                                                          b.returncode, b.stdout, b.stderr))
+        # vireod's own end: a sanitizer build reports leaks and errors in its exit status
+        rc = d.stop()
+        t.ok(rc == 0, "vireod exits cleanly (every registration freed)",
+             open(os.path.join(d.tmp, "vireod.out")).read()[-3000:])
     finally:
         d.stop()
         if ref_started:
