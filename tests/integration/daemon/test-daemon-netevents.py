@@ -13,7 +13,9 @@ filtered on one network (netB, with --timestamp), and one more virsh that is kil
 (net-define, net-start, net-destroy, net-undefine, net-create of a transient network and its
 destroy, and undefine of a running network) is driven by virsh on each daemon; every watcher's
 lines must be the expected ones, virsh's and vsh's identical, and vireod's the same as
-libvirtd's. Then vsh's net-event answers (--list, its errors, a timeout) as virsh's.
+libvirtd's. A raw registration for event id 1 (libvirt 9.0 has no network metadata event) is
+refused with libvirtd's error. Then vsh's net-event answers (--list, its errors, a timeout)
+as virsh's, and vireod's exit status (a sanitizer build's leaks and errors).
 
 Nothing here asserts a timing: every wait polls with a generous limit. Prints TAP.
 """
@@ -21,6 +23,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -185,6 +189,30 @@ def body(w):
     return [re.sub(r"^[0-9 :.+-]{28}: ", "", x) for x in w.lines[first:-1]]
 
 
+def rpc_register(sock_path, event_id):
+    """CONNECT_OPEN, then CONNECT_NETWORK_EVENT_REGISTER_ANY (313) for event_id, every network,
+    on a raw socket: the reply's status and (error code, message) or callback id. What libvirt's
+    clients never send for an id they do not know, a server must still answer."""
+    def call(sock, proc, serial, args):
+        hdr = struct.pack(">IIiIII", 0x20008086, 1, proc, 0, serial, 0) + args
+        sock.sendall(struct.pack(">I", 4 + len(hdr)) + hdr)
+        n = struct.unpack(">I", sock.recv(4, socket.MSG_WAITALL))[0]
+        body = sock.recv(n - 4, socket.MSG_WAITALL)
+        return struct.unpack(">I", body[20:24])[0], body[24:]
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(60)
+        sock.connect(sock_path)
+        name = b"qemu:///system\0\0"  # CONNECT_OPEN (libvirtd wants a name): padded, flags 0
+        call(sock, 1, 1, struct.pack(">II", 1, len(name) - 2) + name + struct.pack(">I", 0))
+        status, payload = call(sock, 313, 2, struct.pack(">ii", event_id, 0))  # net NULL
+    if status == 0:
+        return status, struct.unpack(">i", payload[:4])[0]
+    code, _, present = struct.unpack(">iiI", payload[:12])
+    n = struct.unpack(">I", payload[12:16])[0] if present else 0
+    return status, (code, payload[16:16 + n].decode(errors="replace"))
+
+
 def check_watchers(t, label, ws):
     for name, w in ws.items():
         want = ONLY_B if name.endswith("netB") else ALL
@@ -234,6 +262,8 @@ def main():
         t.ok(d.proc.poll() is None and d.virsh("net-list", "--all").returncode == 0,
              "vireod serves on after a registered client was killed")
 
+        v_ok, v_bad = rpc_register(d.sock, 0), rpc_register(d.sock, 1)
+
         # ---- the real libvirtd, the same sequence ----
         r = sh(sys.executable, LIBVIRTD_REF, "start", "--dir", ref_dir, ns=ns_l)
         ref_started = r.returncode == 0
@@ -255,6 +285,13 @@ def main():
             t.ok(got[name].events() == ref[name].events(),
                  "%s: vireod's events are libvirtd's" % name,
                  "vireod %s\nlibvirtd %s" % (got[name].events(), ref[name].events()))
+        sock = uri.split("socket=", 1)[1]
+        l_ok, l_bad = rpc_register(sock, 0), rpc_register(sock, 1)
+        t.ok(v_ok[0] == l_ok[0] == 0, "a raw register for lifecycle (0) succeeds on both",
+             "vireod %s\nlibvirtd %s" % (v_ok, l_ok))
+        t.ok(v_bad[0] == 1 and v_bad[1] == l_bad[1],
+             "a raw register for event id 1 (no metadata-change in 9.0) is refused as libvirtd "
+             "refuses it: %s" % (v_bad[1],), "vireod %s\nlibvirtd %s" % (v_bad, l_bad))
         t.ok(got["python"].lines[-len(ALL):] == ref["python"].lines[-len(ALL):],
              "libvirt-python's callbacks get libvirtd's (name, event, detail)",
              "vireod %s\nlibvirtd %s" % (got["python"].lines, ref["python"].lines))
