@@ -1470,6 +1470,34 @@ int vir_domain_interface_addresses(vir_domain *dom, vir_domain_interface ***ifac
                                    unsigned int source, unsigned int flags, vir_error *err);
 void vir_domain_interface_free(vir_domain_interface *iface);
 
+/* Network events (virConnectNetworkEventRegisterAny): libvirt's virNetworkEventID and
+ * virNetworkEventLifecycleType. */
+typedef enum {
+    VIR_NETWORK_EVENT_ID_LIFECYCLE = 0,
+} vir_network_event_id;
+typedef enum {
+    VIR_NETWORK_EVENT_DEFINED = 0,
+    VIR_NETWORK_EVENT_UNDEFINED = 1,
+    VIR_NETWORK_EVENT_STARTED = 2,
+    VIR_NETWORK_EVENT_STOPPED = 3,
+} vir_network_event_lifecycle_type;
+/* Lifecycle callback: event is vir_network_event_lifecycle_type, detail 0. net is valid during
+ * the call only. */
+typedef void (*vir_connect_network_event_lifecycle_callback)(vir_connect *conn, vir_network *net,
+                                                             int event, int detail, void *opaque);
+/*
+ * Registers a lifecycle callback for one network or (net NULL) all; the server filters.
+ * Returns a callback id >= 0, or -1. Callbacks run from vir_connect_process_events(), as the
+ * domain events' do; freecb (may be NULL) gets opaque when the callback is deregistered or the
+ * connection closes.
+ */
+int vir_connect_network_event_register_any(vir_connect *conn, vir_network *net, int event_id,
+                                           vir_connect_network_event_lifecycle_callback cb,
+                                           void *opaque, vir_free_callback freecb, vir_error *err);
+int vir_connect_network_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err);
+/* "Defined", "Undefined", "Started", "Stopped" (virsh's words), "unknown" otherwise. */
+const char *vir_network_event_to_string(int event);
+
 /* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
 
 typedef struct vir_storage_pool vir_storage_pool;

@@ -796,6 +796,7 @@ int main(int argc, char **argv)
         d.domains = x->next;
         vd_domain_free(x);
     }
+    vd_network_events_end(&d);
     vd_networks_free(&d); /* running networks stay up for the next daemon */
     vd_storage_streams_end(&storage);
     vd_server_stop(&d);

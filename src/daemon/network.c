@@ -34,10 +34,11 @@
  * libvirt writes them, and the routes added via the bridge once it is up
  * (the bridge's deletion takes any left).
  *
+ * Lifecycle events (defined, undefined, started, stopped) are raised here, at
+ * each of those changes, for rpc-network-events.c's subscribers.
+ *
  * TODO: the start runs on the loop (dnsmasq's start, a few ms); more than
- * one address per family, IPv6 leases in
- * net-dhcp-leases and network events are
- * not supported yet (refused at start, or not offered).
+ * one address per family is not supported yet (refused at start).
  */
 #include "daemon/network.h"
 
@@ -890,6 +891,7 @@ running : {
 }
     n->active = true;
     log_info("network '%s' started on bridge %s", def->name, def->bridge);
+    vd_network_event(d, n, VD_NETWORK_EVENT_STARTED);
     return 0;
 fail:
     teardown(d, n, owns_bridge(def));
@@ -935,6 +937,7 @@ int vd_network_destroy(struct vd_daemon *d, struct vd_network *n, struct verr *e
     teardown(d, n, owns_bridge(n->def));
     n->active = false;
     log_info("network '%s' stopped", n->def->name);
+    vd_network_event(d, n, VD_NETWORK_EVENT_STOPPED);
     if (!n->persistent) {
         unlink_network(d, n);
         return 0;
@@ -1123,6 +1126,7 @@ int vd_network_define(struct vd_daemon *d, const char *xml, struct vd_network **
         n->next = d->networks;
         d->networks = n;
     }
+    vd_network_event(d, n, VD_NETWORK_EVENT_DEFINED);
     *out = n;
     return 0;
 }
@@ -1183,6 +1187,7 @@ int vd_network_undefine(struct vd_daemon *d, struct vd_network *n, struct verr *
         return r;
     n->persistent = false;
     n->autostart = false;
+    vd_network_event(d, n, VD_NETWORK_EVENT_UNDEFINED);
     if (!n->active)
         unlink_network(d, n);
     return 0;

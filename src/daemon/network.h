@@ -89,4 +89,19 @@ int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup
                     struct vd_network_port *out, struct verr *err);
 void vd_network_port_clear(struct vd_network_port *p);
 
+/* libvirt's virNetworkEventID and virNetworkEventLifecycleType */
+enum { VD_NETWORK_EVENT_ID_LIFECYCLE = 0 };
+enum {
+    VD_NETWORK_EVENT_DEFINED = 0,
+    VD_NETWORK_EVENT_UNDEFINED = 1,
+    VD_NETWORK_EVENT_STARTED = 2,
+    VD_NETWORK_EVENT_STOPPED = 3,
+};
+/* rpc-network-events.c: n's lifecycle event (VD_NETWORK_EVENT_*) to the clients registered for
+ * it, raised by network.c after the change; a client's registrations ended; all of them. */
+struct vd_client;
+void vd_network_event(struct vd_daemon *d, const struct vd_network *n, int event);
+void vd_network_events_client_gone(struct vd_daemon *d, struct vd_client *c);
+void vd_network_events_end(struct vd_daemon *d);
+
 #endif

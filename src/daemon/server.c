@@ -23,6 +23,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/migrate.h"
+#include "daemon/network.h"
 #include "daemon/sasl.h"
 #include "daemon/server.h"
 #include "tls/tls-server.h"
@@ -42,7 +43,7 @@ static const struct vd_proc_table *const tables[] = {
     &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,     &vd_storage_event_procs,
     &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,        &vd_iftune_procs,
     &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,      &vd_iothread_procs,
-    &vd_blockjob_procs,   &vd_domcaps_procs,    &vd_cpu_compare_procs,
+    &vd_blockjob_procs,   &vd_domcaps_procs,    &vd_cpu_compare_procs, &vd_network_event_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -323,6 +324,7 @@ static void client_drop(struct vd_client *c)
         }
     d->nclients--;
     vd_storage_client_gone(c);
+    vd_network_events_client_gone(d, c);
     vd_migrate_client_gone(d, c);
     if (c->anonymous)
         d->nanonymous--;

@@ -37,6 +37,7 @@ struct vd_index;
 struct vd_syncer;
 struct vd_domain;
 struct vd_network;
+struct vd_net_callback;
 struct vd_client;
 struct vd_cgroups;
 struct vd_storage;
@@ -111,6 +112,8 @@ struct vd_daemon {
     bool accept_paused; /* max_clients reached */
     struct vd_domain *domains;
     struct vd_network *networks; /* network.h */
+    /* network event registrations (rpc-network-events.c) */
+    struct vd_net_callback *net_callbacks;
     char *network_dir, *network_autostart_dir, *network_run_dir;
     int next_id;
     struct vd_client *clients;

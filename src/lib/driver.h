@@ -30,6 +30,7 @@ struct vir_connect {
     const struct vir_driver *driver;
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
+    struct vir_net_event_cb *net_callbacks; /* network.c */
     int next_callback_id;
     vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
     void *auth_opaque;
@@ -95,6 +96,12 @@ vir_network *vir_network_handle_new(vir_connect *conn, const char *name,
 void vir_connect_hold(vir_connect *conn);
 void vir_connect_release(vir_connect *conn);
 
+/* Delivers a network lifecycle event the server sent for its callback server_id to the local
+ * callback registered under it (network.c); the local callbacks freed at close. */
+void vir_emit_network_lifecycle(vir_connect *conn, int server_id, const char *name,
+                                const unsigned char *uuid, int event, int detail);
+void vir_network_events_free(vir_connect *conn);
+
 /* The network operations of a driver (network.c is their public layer). */
 struct vir_network_driver {
     int (*list_all)(vir_connect *conn, vir_network ***nets, unsigned int flags, vir_error *err);
@@ -118,6 +125,11 @@ struct vir_network_driver {
     /* virDomainInterfaceAddresses (kept here: it reads the networks' leases) */
     int (*domain_interface_addresses)(vir_domain *dom, vir_domain_interface ***ifaces,
                                       unsigned int source, unsigned int flags, vir_error *err);
+    /* One server-side event registration per local callback (net NULL: every network); the
+     * server's callback id in *server_id, which its events carry. */
+    int (*event_register)(vir_connect *conn, vir_network *net, int event_id, int *server_id,
+                          vir_error *err);
+    int (*event_deregister)(vir_connect *conn, int server_id, vir_error *err);
 };
 
 struct vir_driver {

@@ -13,7 +13,8 @@
  *
  * Events and console data arrive between replies: the rpc client hands
  * them to on_message, which queues lifecycle events and appends console
- * bytes to the open stream; vir_connect_process_events() waits on the
+ * bytes to the open stream (network lifecycle events too, each with the server's callback id
+ * of its local callback); vir_connect_process_events() waits on the
  * socket and then runs the callbacks, so a callback never runs inside
  * another call (it may make calls itself). Lifecycle events are asked for
  * with one server-side callback (the callback form libvirt's clients use)
@@ -42,6 +43,7 @@ struct queued_event {
     char *name;
     unsigned char uuid[16];
     int id, event, detail;
+    int net_callback; /* a network event: the server's callback id; -1 for a domain's */
 };
 
 struct remote_priv {
@@ -122,18 +124,32 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
         return;
     }
     if (h->proc != REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE &&
-        h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE)
+        h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE)
         return;
     const struct remote_proc *proc = remote_proc_lookup(h->proc);
     void *msg = NULL;
     struct verr verr = {0};
     if (!proc || rpc_payload_decode(proc->args, payload, len, &msg, &verr) < 0)
         return; /* a malformed event is dropped, the connection goes on */
+    struct queued_event *q = xcalloc(1, sizeof(*q));
+    if (h->proc == REMOTE_PROC_NETWORK_EVENT_LIFECYCLE) {
+        const struct remote_network_event_lifecycle_msg *n = msg;
+        q->name = xstrdup(n->net.name);
+        memcpy(q->uuid, n->net.uuid, 16);
+        q->net_callback = n->callbackID;
+        q->event = n->event;
+        q->detail = n->detail;
+        *p->events_tail = q;
+        p->events_tail = &q->next;
+        rpc_payload_free(proc->args, msg);
+        return;
+    }
     const struct remote_domain_event_lifecycle_msg *m =
         h->proc == REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE
             ? msg
             : &((const struct remote_domain_event_callback_lifecycle_msg *)msg)->msg;
-    struct queued_event *q = xcalloc(1, sizeof(*q));
+    q->net_callback = -1;
     q->name = xstrdup(m->dom.name);
     memcpy(q->uuid, m->dom.uuid, 16);
     q->id = m->dom.id;
@@ -152,7 +168,11 @@ static void deliver_events(vir_connect *conn)
         p->events = q->next;
         if (!p->events)
             p->events_tail = &p->events;
-        vir_emit_lifecycle(conn, q->name, q->uuid, q->id, q->event, q->detail);
+        if (q->net_callback >= 0)
+            vir_emit_network_lifecycle(conn, q->net_callback, q->name, q->uuid, q->event,
+                                       q->detail);
+        else
+            vir_emit_lifecycle(conn, q->name, q->uuid, q->id, q->event, q->detail);
         free(q->name);
         free(q);
     }

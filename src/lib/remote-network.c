@@ -212,7 +212,31 @@ static int domain_interface_addresses(vir_domain *dom, vir_domain_interface ***i
     return n;
 }
 
+static int event_register(vir_connect *conn, vir_network *net, int event_id, int *server_id,
+                          vir_error *err)
+{
+    struct remote_nonnull_network w;
+    struct remote_connect_network_event_register_any_args a = {.eventID = event_id};
+    if (net) {
+        to_wire(net, &w);
+        a.net = &w;
+    }
+    struct remote_connect_network_event_register_any_ret r = {0};
+    if (vir_remote_call(conn, REMOTE_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY, &a, &r, err) < 0)
+        return -1;
+    *server_id = r.callbackID;
+    return 0;
+}
+
+static int event_deregister(vir_connect *conn, int server_id, vir_error *err)
+{
+    struct remote_connect_network_event_deregister_any_args a = {.callbackID = server_id};
+    return vir_remote_call(conn, REMOTE_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY, &a, NULL, err);
+}
+
 const struct vir_network_driver vir_remote_network_driver = {
+    .event_register = event_register,
+    .event_deregister = event_deregister,
     .domain_interface_addresses = domain_interface_addresses,
     .list_all = list_all,
     .lookup_by_name = lookup_by_name,

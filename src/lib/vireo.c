@@ -213,6 +213,7 @@ static void connect_unref(vir_connect *conn)
         free(cb);
         cb = next;
     }
+    vir_network_events_free(conn);
     free(conn->uri);
     free(conn);
 }

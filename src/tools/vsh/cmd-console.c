@@ -1,7 +1,7 @@
 /*
  * cmd-console.c - vsh's interactive commands that wait on the connection:
- * `console` (the guest's serial console through a stream, Ctrl-] detaches)
- * and `event` (lifecycle events as they come).
+ * `console` (the guest's serial console through a stream, Ctrl-] detaches),
+ * `event` and `net-event` (domain and network lifecycle events as they come).
  *
  * Both are one poll() loop over the terminal (or a signalfd for Ctrl-C) and
  * the connection's event fd, with vir_connect_process_events() doing the
@@ -158,21 +158,27 @@ struct event_state {
     int count;
 };
 
+/* virsh's --timestamp prefix, "2024-01-02 03:04:05.678+0000: ", or "" without it. */
+static void event_stamp(const struct event_state *s, char stamp[64])
+{
+    stamp[0] = 0;
+    if (!s->timestamp)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(stamp, 64, "%s.%03ld+0000: ", base, ts.tv_nsec / 1000000);
+}
+
 static void on_lifecycle(vir_connect *conn, vir_domain *dom, int event, int detail, void *opaque)
 {
     (void)conn;
     struct event_state *s = opaque;
-    char stamp[64] = "";
-    if (s->timestamp) {
-        /* virsh: "2024-01-02 03:04:05.678+0000: " */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
-        char base[32];
-        strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &tm);
-        snprintf(stamp, sizeof(stamp), "%s.%03ld+0000: ", base, ts.tv_nsec / 1000000);
-    }
+    char stamp[64];
+    event_stamp(s, stamp);
     vsh_print(s->ctl, "%sevent 'lifecycle' for domain '%s': %s %s\n", stamp,
               vir_domain_get_name(dom), vir_domain_event_to_string(event),
               vir_domain_event_detail_to_string(event, detail));
@@ -185,6 +191,64 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Delivers events until the first (the loop: until the timeout or Ctrl-C), printing virsh's
+ * line for the end of the wait; false when the connection failed. */
+static bool wait_events(struct vsh_ctl *ctl, vir_connect *conn, struct event_state *s,
+                        unsigned timeout)
+{
+    vir_error err;
+    /* Ctrl-C ends the wait through a signalfd (restored afterwards); an ignored SIGINT (a
+     * background job of a shell) would never reach it, and virsh catches it even then. */
+    sigset_t mask, old;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old_act;
+    sigaction(SIGINT, &dfl, &old_act);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    uint64_t deadline = timeout ? now_ms() + (uint64_t)timeout * 1000 : 0;
+    const char *why = NULL;
+    bool ok = true;
+    while (s->loop || s->count == 0) {
+        int wait = -1;
+        if (deadline) {
+            uint64_t t = now_ms();
+            if (t >= deadline) {
+                why = "event loop timed out\n";
+                break;
+            }
+            wait = (int)(deadline - t);
+        }
+        struct pollfd p[2] = {{.fd = vir_connect_get_event_fd(conn), .events = POLLIN},
+                              {.fd = sfd, .events = POLLIN}};
+        if (poll(p, 2, wait) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents) {
+            /* taken, or the unblocking below would deliver it and end vsh unflushed */
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) < 0)
+                si.ssi_signo = 0;
+            why = "event loop interrupted\n";
+            break;
+        }
+        if (p[0].revents && vir_connect_process_events(conn, 0, &err) < 0) {
+            vsh_report(ctl, &err);
+            ok = false;
+            break;
+        }
+    }
+    if (sfd >= 0)
+        close(sfd);
+    sigaction(SIGINT, &old_act, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (why)
+        vsh_print(ctl, "%s", why);
+    return ok;
 }
 
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -219,48 +283,64 @@ bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_report(ctl, &err);
         return false;
     }
-    /* Ctrl-C ends the wait through a signalfd (restored afterwards). */
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, &old);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    uint64_t deadline = timeout ? now_ms() + (uint64_t)timeout * 1000 : 0;
-    const char *why = NULL;
-    bool ok = true;
-    while (s.loop || s.count == 0) {
-        int wait = -1;
-        if (deadline) {
-            uint64_t t = now_ms();
-            if (t >= deadline) {
-                why = "event loop timed out\n";
-                break;
-            }
-            wait = (int)(deadline - t);
-        }
-        struct pollfd p[2] = {{.fd = vir_connect_get_event_fd(conn), .events = POLLIN},
-                              {.fd = sfd, .events = POLLIN}};
-        if (poll(p, 2, wait) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents) {
-            why = "event loop interrupted\n";
-            break;
-        }
-        if (p[0].revents && vir_connect_process_events(conn, 0, &err) < 0) {
-            vsh_report(ctl, &err);
-            ok = false;
-            break;
-        }
-    }
-    if (sfd >= 0)
-        close(sfd);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (why)
-        vsh_print(ctl, "%s", why);
+    bool ok = wait_events(ctl, conn, &s, timeout);
     vir_connect_domain_event_deregister_any(conn, id, NULL);
     vsh_print(ctl, "events received: %d\n", s.count);
     return ok;
+}
+
+/* ---- net-event ---- */
+
+static void on_net_lifecycle(vir_connect *conn, vir_network *net, int event, int detail,
+                             void *opaque)
+{
+    (void)conn;
+    (void)detail; /* always 0: virsh does not print it */
+    struct event_state *s = opaque;
+    if (!s->loop && s->count)
+        return; /* one-shot: a second event that came in the same round */
+    char stamp[64];
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'lifecycle' for network %s: %s\n", stamp, vir_network_get_name(net),
+              vir_network_event_to_string(event));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    if (vsh_opt_bool(cmd, "list")) {
+        vsh_print(ctl, "lifecycle\n"); /* libvirt 9.0's only network event */
+        return true;
+    }
+    const char *ev = vsh_opt_string(cmd, "event");
+    if (!ev) {
+        vsh_error(ctl, "%s", "either --list or --event <type> is required");
+        return false;
+    }
+    if (strcmp(ev, "lifecycle") != 0) {
+        vsh_error(ctl, "unknown event type %s", ev);
+        return false;
+    }
+    unsigned timeout = 0;
+    if (vsh_opt_uint(ctl, cmd, "timeout", &timeout) < 0)
+        return false;
+    vir_network *net = NULL;
+    if (vsh_opt_string(cmd, "network") && !(net = vsh_lookup_network(ctl, cmd, "network")))
+        return false;
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    int id = vir_connect_network_event_register_any(conn, net, VIR_NETWORK_EVENT_ID_LIFECYCLE,
+                                                    on_net_lifecycle, &s, NULL, &err);
+    vir_network_free(net);
+    if (id < 0) {
+        vsh_error(ctl, "failed to register event type %s", "lifecycle");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    bool ok = wait_events(ctl, conn, &s, timeout);
+    vir_connect_network_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok && s.count > 0; /* virsh fails the command when nothing came */
 }

@@ -1022,6 +1022,16 @@ static const struct vsh_opt opts_net_leases[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_net_event[] = {
+    {"network", VSH_OT_STRING, 0, "filter by network name or uuid"},
+    {"event", VSH_OT_STRING, 0, "which event type to wait for"},
+    {"loop", VSH_OT_BOOL, 0, "loop until timeout or interrupt, rather than one-shot"},
+    {"timeout", VSH_OT_INT, 0, "timeout seconds"},
+    {"list", VSH_OT_BOOL, 0, "list valid event types"},
+    {"timestamp", VSH_OT_BOOL, 0, "show timestamp for each printed event"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_domif_getlink[] = {
     DOM_OPT,
     {"interface", VSH_OT_STRING, VSH_OFLAG_REQ, "interface device (MAC Address)"},
@@ -1489,6 +1499,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "print lease info for a given network", "Print lease info for a given network", NETG, 0},
     {"net-dumpxml", vsh_cmd_net_dumpxml, opts_net_dumpxml, "network information in XML",
      "Output the network information as an XML dump to stdout.", NETG, 0},
+    {"net-event", vsh_cmd_net_event, opts_net_event, "Network Events",
+     "List event types, or wait for network events to occur", NETG, 0},
     {"net-info", vsh_cmd_net_info, opts_net, "network information",
      "Returns basic information about the network", NETG, 0},
     {"net-list", vsh_cmd_net_list, opts_net_list, "list networks", "Returns list of networks.",

@@ -576,3 +576,8 @@ bool vsh_cmd_domifaddr(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     free(ifs);
     return true;
 }
+
+vir_network *vsh_lookup_network(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *opt)
+{
+    return lookup_net(ctl, cmd, opt);
+}

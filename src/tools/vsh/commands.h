@@ -132,6 +132,9 @@ bool vsh_cmd_net_destroy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_autostart(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_update(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* The network option opt names (virsh's lookup: UUID, then name), or NULL with virsh's error. */
+vir_network *vsh_lookup_network(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *opt);
 bool vsh_cmd_net_uuid(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_name(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
