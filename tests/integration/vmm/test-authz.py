@@ -21,6 +21,11 @@ refused. Two stalled peers (a plain connection that sends nothing, one that asks
 STARTTLS, sends the start of a ClientHello and stops) are dropped by the server, each with one
 line, while qemu-img reads the export meanwhile.
 
+VNC (-vnc ...,tls-creds=,tls-authz=, VeNCrypt x509none), on vireo-vmm and QEMU: the good
+client reaches ServerInit, the intruder is refused, the good one again gets in; the two VMMs
+agree; on vireo-vmm the refusal is one line, object-del of the authz is refused (in use), and
+a tls-authz naming no object stops vireo-vmm at start with one line.
+
 Migration (migrate-set-parameters tls-authz on the destination, multifd on): the destination
 has -object authz-simple naming the good DN; query-migrate-parameters shows tls-authz; its
 object-del is refused (in use). Two stalled peers connect to the destination first; a source
@@ -33,6 +38,7 @@ import importlib.util
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+import rfblib  # noqa: E402
 from remotelib import Pki  # noqa: E402
 from vmmlib import Guest, Qmp  # noqa: E402
 
@@ -291,6 +298,71 @@ def nbd_tests(vmm, elf, tmp, pki, sdir, good_dir, bad_dir):
               f"QEMU 7.2 agrees: tls-authz={k[0]}, {k[1]} client", (got["qemu"], got["vireo"]))
 
 
+# ---- VNC ----
+
+def vnc_tests(vmm, elf, tmp, pki, good, bad):
+    d = os.path.join(tmp, "vnc-creds")
+    os.makedirs(d, exist_ok=True)
+    server = pki.server("vncserver", "127.0.0.1")
+    for src, dst in ((pki.ca, "ca-cert.pem"), (server, "server-cert.pem"),
+                     (pki.key, "server-key.pem")):
+        open(os.path.join(d, dst), "w").write(open(src).read())
+
+    def context(cert):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki.ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(cert, pki.key)
+        return ctx
+
+    def attempt(addr, cert):
+        try:
+            rfblib.Client(addr, timeout=20, tls=context(cert)).close()
+            return True
+        except (OSError, ssl.SSLError, rfblib.RfbError):
+            return False
+
+    got = {}
+    for tool in ("vireo", "qemu"):
+        n = rfblib.free_display()
+        sock = os.path.join(tmp, f"vnc-{tool}.sock")
+        cmd = [vmm if tool == "vireo" else "qemu-system-x86_64", "-nodefaults", "-m", "64M", "-S",
+               "-kernel", elf, "-vga", "std", "-M", "microvm,acpi=on,pcie=on"
+               if tool == "vireo" else "pc", "-qmp", f"unix:{sock},server=on,wait=off",
+               "-object", f"tls-creds-x509,id=tls0,dir={d},endpoint=server,verify-peer=on",
+               "-object", f"authz-simple,id=auth0,identity={esc(GOOD)}",
+               "-vnc", f"127.0.0.1:{n},tls-creds=tls0,tls-authz=auth0"]
+        g = KeptGuest(cmd)
+        end = time.monotonic() + 60
+        while not os.path.exists(sock) and g.p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        q = Qmp(sock)
+        addr = ("127.0.0.1", 5900 + n)
+        got[tool] = (attempt(addr, good), attempt(addr, bad), attempt(addr, good))
+        if tool == "vireo":
+            refused(q, "vnc: object-del of the authz -vnc uses", "object-del", {"id": "auth0"},
+                    "object 'auth0' is in use, can not be deleted")
+        q.cmd("quit")
+        try:
+            g.finish(timeout=60)
+        except subprocess.TimeoutExpired:
+            g.kill()
+        if tool == "vireo":
+            check(sum(f"TLS x509 authz check for {BAD} is denied" in x
+                      for x in g.err.splitlines()) == 1,
+                  "vnc: the intruder's refusal is one line on stderr", g.err[-2000:])
+    check(got["vireo"] == (True, False, True),
+          "vnc: tls-authz lets the good client in, refuses the intruder, then serves the good "
+          "one again", got["vireo"])
+    check(got["qemu"] == got["vireo"], "vnc: QEMU 7.2 agrees", got)
+    r = run([vmm, "-nodefaults", "-S", "-kernel", elf, "-vga", "std", "-M", "microvm",
+             "-object", f"tls-creds-x509,id=tls0,dir={d},endpoint=server",
+             "-vnc", "127.0.0.1:99,tls-creds=tls0,tls-authz=nope"])
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode != 0 and len(lines) == 1 and "Cannot find QAuthZ object ID nope" in lines[0],
+          "vnc: tls-authz naming no object stops vireo-vmm with one line", r.stderr)
+
+
 # ---- migration ----
 
 def migration_tests(vmm, elf, tmp, srv_dir, good_dir, bad_dir):
@@ -374,6 +446,7 @@ def main():
         good_dir = creds(pki, tmp, "good", good, False)
         bad_dir = creds(pki, tmp, "bad", bad, False)
         nbd_tests(vmm, elf, tmp, pki, sdir, good_dir, bad_dir)
+        vnc_tests(vmm, elf, tmp, pki, good, bad)
         migration_tests(vmm, elf, tmp, sdir, good_dir, bad_dir)
     finally:
         tap.report()
