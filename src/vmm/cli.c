@@ -1062,6 +1062,7 @@ const char *cli_help_text(void)
            "  -object authz-simple,id=ID,identity=DN\n"
            "  -object authz-list,id=ID[,policy=deny|allow][,rules.N.match=M,rules.N.policy=P\n"
            "          [,rules.N.format=exact|glob]...]\n"
+           "  -object authz-listfile,id=ID,filename=PATH[,refresh=on|off]\n"
            "                              client certificate DNs let in by tls-authz=ID\n"
            "                              (migration, nbd-server-start, -vnc)\n"
            "  -object memory-backend-ram|memory-backend-file,id=ID,size=SIZE[,mem-path=PATH]\n"

@@ -47,7 +47,7 @@ static const char *const tls_props[] = {"dir", "endpoint", "verify-peer", "prior
                                         "sanity-check"};
 static const char *const poll_props[] = {"poll-max-ns", "poll-grow", "poll-shrink",
                                          "aio-max-batch"};
-static const char *const authz_props[] = {"identity", "policy", "rules"};
+static const char *const authz_props[] = {"identity", "policy", "rules", "filename", "refresh"};
 
 /* A property of the other type's list: QEMU's words for a property the type lacks. */
 static int foreign_prop(struct json_object *args, const char *type, const char *const *props,
@@ -92,10 +92,18 @@ static int rule_str(struct json_object *rule, unsigned i, const char *key, bool 
 static int authz_add(struct vm *vm, const char *type, struct json_object *args,
                      struct qmp_error *err)
 {
+    /* The properties of the other authz types. */
+    static const char *const not_simple[] = {"policy", "rules", "filename", "refresh"};
+    static const char *const not_list[] = {"identity", "filename", "refresh"};
+    static const char *const not_listfile[] = {"identity", "policy", "rules"};
+    bool simple = str_eq(type, "authz-simple"), list = str_eq(type, "authz-list");
     if (foreign_prop(args, type, poll_props, 4, err) < 0 ||
         foreign_prop(args, type, tls_props, 5, err) < 0 ||
-        foreign_prop(args, type, str_eq(type, "authz-simple") ? authz_props + 1 : authz_props,
-                     str_eq(type, "authz-simple") ? 2 : 1, err) < 0)
+        foreign_prop(args, type,
+                     simple ? not_simple
+                     : list ? not_list
+                            : not_listfile,
+                     simple ? 4 : 3, err) < 0)
         return -1;
     struct buf b = BUF_INIT;
     buf_append_str(&b, type);
@@ -105,6 +113,10 @@ static int authz_add(struct vm *vm, const char *type, struct json_object *args,
         append_prop(&b, "identity", json_object_get_string(v));
     if ((v = json_object_object_get(args, "policy")))
         append_prop(&b, "policy", json_object_get_string(v));
+    if ((v = json_object_object_get(args, "filename")))
+        append_prop(&b, "filename", json_object_get_string(v));
+    if ((v = json_object_object_get(args, "refresh")))
+        append_prop(&b, "refresh", json_object_get_boolean(v) ? "on" : "off");
     struct json_object *rules = json_object_object_get(args, "rules");
     size_t n = rules ? json_object_array_length(rules) : 0;
     for (size_t i = 0; i < n; i++) {
@@ -144,6 +156,9 @@ static int authz_add(struct vm *vm, const char *type, struct json_object *args,
     struct verr ve = {0};
     int r = authz_parse(buf_cstr(&b), &a, &ve);
     buf_free(&b);
+    if (r == 0 && migration_authz_find(vm->migration, authz_id(a)) == NULL &&
+        (r = authz_load(a, &ve)) < 0)
+        authz_unref(a);
     if (r == 0)
         r = migration_authz_add(vm->migration, a, &ve);
     if (r < 0)
@@ -156,7 +171,7 @@ static int authz_add(struct vm *vm, const char *type, struct json_object *args,
 static int tls_creds_add(struct vm *vm, struct json_object *args, struct qmp_error *err)
 {
     if (foreign_prop(args, "tls-creds-x509", poll_props, 4, err) < 0 ||
-        foreign_prop(args, "tls-creds-x509", authz_props, 3, err) < 0)
+        foreign_prop(args, "tls-creds-x509", authz_props, 5, err) < 0)
         return -1;
     struct buf b = BUF_INIT;
     buf_append_str(&b, "tls-creds-x509");
@@ -189,15 +204,16 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
     if (str_eq(type, "tls-creds-x509"))
         return tls_creds_add(vm, args, err);
-    if (str_eq(type, "authz-simple") || str_eq(type, "authz-list"))
+    if (str_eq(type, "authz-simple") || str_eq(type, "authz-list") ||
+        str_eq(type, "authz-listfile"))
         return authz_add(vm, type, args, err);
     if (!str_eq(type, "iothread"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Object type '%s' is not supported here (only 'iothread', "
-                             "'tls-creds-x509', 'authz-simple' and 'authz-list')",
+                             "'tls-creds-x509', 'authz-simple', 'authz-list' and 'authz-listfile')",
                              type);
     if (foreign_prop(args, "iothread", tls_props, 5, err) < 0 ||
-        foreign_prop(args, "iothread", authz_props, 3, err) < 0)
+        foreign_prop(args, "iothread", authz_props, 5, err) < 0)
         return -1;
     struct iothread_spec spec = {.id = (char *)id, .poll_max_ns = IOTHREAD_POLL_MAX_NS_DEFAULT};
     struct verr ve = {0};
@@ -309,6 +325,8 @@ int iothread_qmp_register(struct qmp_server *server, struct vm *vm)
                                               {"identity", QMP_ARG_STRING, true},
                                               {"policy", QMP_ARG_STRING, true},
                                               {"rules", QMP_ARG_ARRAY, true},
+                                              {"filename", QMP_ARG_STRING, true},
+                                              {"refresh", QMP_ARG_BOOL, true},
                                               {NULL}};
     static const struct qmp_arg del_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
     int r = qmp_server_register(server, "query-iothreads", NULL, qmp_query_iothreads, vm);

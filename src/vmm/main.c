@@ -183,6 +183,10 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
+    /* authz-listfile reads its file now, before the privileges go, as QEMU at creation. */
+    for (unsigned i = 0; i < cfg.nr_authz; i++)
+        if (authz_load(cfg.authz[i], &err) < 0)
+            goto out;
     if (cfg.vnc.enabled) {
         struct tls_server *tls = NULL; /* read now, before the privileges go */
         const struct tls_creds_spec *spec = NULL;

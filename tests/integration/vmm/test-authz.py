@@ -17,7 +17,9 @@ or fails, and the two VMMs agree on every case. On vireo-vmm: the denial is one 
 stderr ("TLS x509 authz check for DN is denied"); object-del of the authz a running server
 uses is refused in QEMU's words, and succeeds after nbd-server-stop; object-add of an
 authz-list with its rules (a bad policy refused with one line); tls-authz naming no object
-refused. Two stalled peers (a plain connection that sends nothing, one that asks for
+refused. authz-listfile (object-add, refresh on): its file decides, a rewritten file is
+reloaded, a broken one refuses everyone until mended; one from -object with refresh=off is
+read at start-up. Two stalled peers (a plain connection that sends nothing, one that asks for
 STARTTLS, sends the start of a ClientHello and stops) are dropped by the server, each with one
 line, while qemu-img reads the export meanwhile.
 
@@ -168,9 +170,12 @@ def nbd_vmm(tool, vmm, elf, tmp, sdir, raw):
         cmd = ["qemu-system-x86_64", "-machine", "none", "-S", "-nodefaults", "-display", "none",
                "-blockdev", f"driver=raw,node-name=d0,file.driver=file,file.filename={raw}"]
     else:
+        lf1 = os.path.join(tmp, "acl1.json")
+        write_list(lf1, list_json(GOOD))
         cmd = [vmm, "-S", "-nodefaults", "-display", "none", "-m", "64", "-kernel", elf,
                "-drive", f"file={raw},format=raw,if=none,id=d0",
-               "-device", "virtio-blk-pci,drive=d0"]
+               "-device", "virtio-blk-pci,drive=d0",
+               "-object", f"authz-listfile,id=lf1,filename={lf1},refresh=off"]
     g = KeptGuest(cmd + objs + ["-qmp", f"unix:{sock},server=on,wait=off"])
     end = time.monotonic() + 60
     while not os.path.exists(sock) and g.p.poll() is None and time.monotonic() < end:
@@ -218,6 +223,66 @@ def nbd_outcomes(tool, q, tmp, raw, good_dir, bad_dir):
             nbd_vireo_extras(q, tmp, raw, path, good_dir)
         q.cmd("nbd-server-stop")
     return res
+
+
+def write_list(path, text):
+    """Replaces the list file as an editor does: a new file renamed over the old one."""
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.rename(path + ".new", path)
+
+
+def list_json(allow, policy="deny"):
+    return json.dumps({"policy": policy, "rules": [{"match": allow, "policy": "allow",
+                                                    "format": "exact"}]})
+
+
+def until(pred, limit=60):
+    """Waits for pred() (a reload is asynchronous); no time is asserted."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
+
+
+def nbd_listfile(q, tmp, raw, good_dir, bad_dir):
+    lf = os.path.join(tmp, "acl.json")
+    write_list(lf, list_json(GOOD))
+    r = q.cmd("object-add", {"qom-type": "authz-listfile", "id": "lf0", "filename": lf,
+                             "refresh": True})
+    check("return" in r, "vireo: object-add authz-listfile (refresh on)", r)
+    refused(q, "vireo: object-add authz-listfile of a missing file", "object-add",
+            {"qom-type": "authz-listfile", "id": "lf9", "filename": lf + ".none"}, "cannot open")
+    path = os.path.join(tmp, "lf0.nbd")
+    r = nbd_start(q, path, "lf0")
+    check("return" in r, "vireo: nbd-server-start tls-authz=lf0", r)
+    out = os.path.join(tmp, "lf.raw")
+
+    def reads(cdir):
+        return nbd_read(path, cdir, out).returncode == 0
+
+    check(reads(good_dir) and not reads(bad_dir),
+          "vireo: authz-listfile: its file lets the good client in, not the intruder")
+    write_list(lf, list_json(BAD))
+    check(until(lambda: reads(bad_dir)), "vireo: authz-listfile: the rewritten file is reloaded "
+          "(refresh): the intruder gets in")
+    check(not reads(good_dir), "vireo: authz-listfile: ... and the good client no longer")
+    write_list(lf, '{"policy": "allow", "rules": [')
+    check(until(lambda: not reads(bad_dir)),
+          "vireo: authz-listfile: a broken file refuses everyone until it loads again")
+    check(not reads(good_dir), "vireo: authz-listfile: ... the good client too")
+    write_list(lf, list_json(GOOD))
+    check(until(lambda: reads(good_dir)), "vireo: authz-listfile: the mended file is loaded")
+    q.cmd("nbd-server-stop")
+    r = q.cmd("object-del", {"id": "lf0"})
+    check("return" in r, "vireo: object-del authz-listfile (its watcher stops)", r)
+    path = os.path.join(tmp, "lf1.nbd")
+    r = nbd_start(q, path, "lf1")
+    check("return" in r and reads(good_dir) and not reads(bad_dir),
+          "vireo: -object authz-listfile (refresh=off) read at start-up", r)
+    q.cmd("nbd-server-stop")
 
 
 def nbd_vireo_extras(q, tmp, raw, path, good_dir):
@@ -269,6 +334,7 @@ def nbd_tests(vmm, elf, tmp, pki, sdir, good_dir, bad_dir):
             check("return" in r and good != 0 and bad == 0,
                   "vireo: the object-add'ed list lets in the intruder only", (r, good, bad))
             q.cmd("nbd-server-stop")
+            nbd_listfile(q, tmp, raw, good_dir, bad_dir)
             r = q.cmd("object-del", {"id": "auth0"})
             check("return" in r, "vireo: object-del of the authz once the server stopped", r)
         q.cmd("quit")
@@ -280,11 +346,13 @@ def nbd_tests(vmm, elf, tmp, pki, sdir, good_dir, bad_dir):
         if tool == "vireo":
             lines = err.splitlines()
             denied = [x for x in lines if f"TLS x509 authz check for {BAD} is denied" in x]
-            check(len(denied) == 2, "vireo: each intruder refusal is one line on stderr "
-                  "(auth0, acl0)", err[-3000:])
+            check(len(denied) >= 2, "vireo: each intruder refusal is one line on stderr "
+                  "(auth0, acl0, and the list files')", err[-3000:])
+            check(any("authz-listfile 'lf0'" in x and "every check fails" in x for x in lines),
+                  "vireo: the broken list file: one line", err[-3000:])
             denied = [x for x in lines if f"TLS x509 authz check for {GOOD} is denied" in x]
-            check(len(denied) == 2, "vireo: each refusal of the good client is one line on "
-                  "stderr (acl1, acl2)", err[-3000:])
+            check(len(denied) >= 2, "vireo: each refusal of the good client is one line on "
+                  "stderr (acl1, acl2, the list file's)", err[-3000:])
             check(any("stalled during negotiation" in x for x in lines),
                   "vireo: the peer that sent nothing: one line", err[-3000:])
             check(any("TLS handshake not completed within 10 s" in x for x in lines),

@@ -1,5 +1,6 @@
 /*
- * test-authz.c - -object authz-simple and authz-list (vmm/authz.c): what each allows
+ * test-authz.c - -object authz-simple, authz-list and authz-listfile's file (vmm/authz.c):
+ * what each allows
  * (QEMU's semantics: exact and fnmatch glob rules, the first match decides, the list's policy
  * otherwise) and the one-line refusals of bad option strings.
  */
@@ -33,7 +34,7 @@ static void refused(const char *s, const char *words)
 int main(void)
 {
     ok(authz_spec_is("authz-simple,id=a") && authz_spec_is("qom-type=authz-list,id=a") &&
-           !authz_spec_is("authz-listfile,id=a") && !authz_spec_is("tls-creds-x509,id=a"),
+           authz_spec_is("authz-listfile,id=a") && !authz_spec_is("tls-creds-x509,id=a"),
        "the types are recognised");
 
     struct authz *a = parse("authz-simple,id=a0,identity=C=GB,,O=Vireo,,CN=src.vireo.test");
@@ -88,7 +89,52 @@ int main(void)
     refused("authz-list,id=a,rules.01.match=x", "is not rules.N.match");
     refused("authz-list,id=a,rules.0match=x", "is not rules.N.match");
     refused("authz-list,id=a,identity=x", "Property 'authz-list.identity' not found");
+    refused("authz-listfile,id=a", "Parameter 'filename' is missing");
+    refused("authz-listfile,id=a,filename=f,refresh=maybe",
+            "Parameter 'refresh' expects 'on' or 'off'");
+    refused("authz-listfile,id=a,filename=f,policy=deny",
+            "Property 'authz-listfile.policy' not found");
     refused("authz-list,qom-type=authz-simple,id=a",
             "Parameter 'qom-type' does not accept value 'authz-simple'");
+    /* authz-listfile's JSON (QEMU's documented example has trailing commas). */
+    static const char doc[] = "{\n \"policy\": \"deny\",\n \"rules\": [\n"
+                              "  {\"match\": \"*CN=intruder.*\", \"policy\": \"deny\", "
+                              "\"format\": \"glob\"},\n"
+                              "  {\"match\": \"C=GB,*\", \"policy\": \"allow\", "
+                              "\"format\": \"glob\"},\n ],\n}\n";
+    struct authz_list *l = NULL;
+    struct verr e = {0};
+    ok(authz_list_parse_json(doc, strlen(doc), &l, &e) == 0 && l, "a list file parses (%s)",
+       verr_msg(&e));
+    ok(l && authz_list_allows(l, GOOD) && !authz_list_allows(l, BAD) &&
+           !authz_list_allows(l, "C=FR,CN=x"),
+       "the file's rules in order, then its policy");
+    authz_list_free(l);
+    static const struct {
+        const char *text, *words;
+    } bad[] = {
+        {"{\"rules\": [{\"match\": \"x\", \"policy\": \"maybe\"}]}",
+         "Parameter 'rules[0].policy' does not accept value 'maybe'"},
+        {"{\"rules\": [{\"policy\": \"allow\"}]}", "Parameter 'rules[0].match' is missing"},
+        {"{\"rules\": [{\"match\": 5, \"policy\": \"allow\"}]}",
+         "Invalid parameter type for 'rules[0].match', expected: string"},
+        {"{\"rules\": [{\"match\": \"x\", \"policy\": \"allow\", \"format\": \"re\"}]}",
+         "Parameter 'rules[0].format' does not accept value 're'"},
+        {"{\"rules\": [{\"match\": \"x\", \"policy\": \"allow\", \"colour\": 1}]}",
+         "Parameter 'rules[0].colour' is unexpected"},
+        {"{\"rules\": {}}", "expected: array"},
+        {"{\"policy\": \"deny\"} x", "text after the list"},
+        {"{\"policy\": \"deny\"", "not valid JSON"},
+        {"[]", "must be a JSON object"},
+        {"{\"colour\": 1}", "Parameter 'colour' is unexpected"},
+        {"", "not valid JSON"},
+    };
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        l = NULL;
+        e = (struct verr){0};
+        int r = authz_list_parse_json(bad[i].text, strlen(bad[i].text), &l, &e);
+        ok(r < 0 && !l && strstr(verr_msg(&e), bad[i].words), "list file refused: %s (%s)",
+           bad[i].text, verr_msg(&e));
+    }
     return tap_done();
 }
