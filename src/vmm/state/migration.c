@@ -9,12 +9,12 @@
  * words follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/authz.h"
 #include "vmm/blockjob.h"
 #include "vmm/nbd/nbd-server.h"
 #include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
 #include "vmm/state/transport.h"
-#include "vmm/authz.h"
 #include "vmm/state/mig-tls.h"
 #include "vmm/state/multifd.h"
 #include "vmm/tls-creds.h"
