@@ -638,6 +638,23 @@ static int opt_object(struct vmm_config *cfg, const char *opt, const char *arg, 
             tls_creds_spec_free(&spec);
         return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
     }
+    if (authz_spec_is(arg)) {
+        struct authz *a;
+        r = authz_parse(arg, &a, err);
+        for (unsigned i = 0; r == 0 && i < cfg->nr_authz; i++)
+            if (strcmp(authz_id(cfg->authz[i]), authz_id(a)) == 0)
+                r = verr_set(err, EEXIST, "Duplicate ID '%s' for object", authz_id(a));
+        for (unsigned i = 0; r == 0 && i < cfg->nr_tls_creds; i++)
+            if (strcmp(cfg->tls_creds[i].id, authz_id(a)) == 0)
+                r = verr_set(err, EEXIST, "Duplicate ID '%s' for object", authz_id(a));
+        if (r == 0 && cfg->nr_authz == VMM_MAX_AUTHZ)
+            r = verr_set(err, ENOSPC, "at most %u authorization objects", VMM_MAX_AUTHZ);
+        if (r == 0)
+            cfg->authz[cfg->nr_authz++] = a;
+        else if (a)
+            authz_unref(a);
+        return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+    }
     if (numa_memdev_is(arg)) {
         r = numa_memdev_parse(&cfg->numa, arg, err);
         return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
@@ -930,6 +947,9 @@ void cli_config_free(struct vmm_config *cfg)
     vnc_config_free(&cfg->vnc);
     for (unsigned i = 0; i < cfg->nr_tls_creds; i++)
         tls_creds_spec_free(&cfg->tls_creds[i]);
+    for (unsigned i = 0; i < cfg->nr_authz; i++)
+        authz_unref(cfg->authz[i]);
+    cfg->nr_authz = 0;
     chardev_spec_free(&cfg->monitor);
     vm_backends_free(&cfg->backends);
     numa_config_free(&cfg->numa);
@@ -1006,6 +1026,7 @@ const char *cli_help_text(void)
            "                              VNC authentication with the QMP set_password password;\n"
            "                              tls-creds: VeNCrypt (x509none, or x509vnc with "
            "password)\n"
+           "       [,tls-authz=ID]        client certificate DNs an authz object lets in\n"
            "  -k en-us                    keymap for VNC key events (the only one)\n"
            "  -usb                        a USB controller (qemu-xhci: QEMU's pc has a UHCI)\n"
            "  -usbdevice tablet|keyboard  -usb plus -device usb-tablet|usb-kbd\n"
@@ -1038,6 +1059,12 @@ const char *cli_help_text(void)
            "          [,priority=STR]     TLS credentials (DIR/ca-cert.pem, server-cert.pem,\n"
            "                              server-key.pem) for -vnc tls-creds=ID; client\n"
            "                              and server ends of migrate-set-parameters tls-creds\n"
+           "  -object authz-simple,id=ID,identity=DN\n"
+           "  -object authz-list,id=ID[,policy=deny|allow][,rules.N.match=M,rules.N.policy=P\n"
+           "          [,rules.N.format=exact|glob]...]\n"
+           "  -object authz-listfile,id=ID,filename=PATH[,refresh=on|off]\n"
+           "                              client certificate DNs let in by tls-authz=ID\n"
+           "                              (migration, nbd-server-start, -vnc)\n"
            "  -object memory-backend-ram|memory-backend-file,id=ID,size=SIZE[,mem-path=PATH]\n"
            "         [,host-nodes=N[-M]][,policy=default|preferred|bind|interleave]\n"
            "         [,prealloc=on|off][,share=on|off][,merge=on|off][,dump=on|off]\n"

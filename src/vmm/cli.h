@@ -17,6 +17,7 @@
 #include "vmm/kvm/cpuid.h"
 #include "vmm/display/vnc.h"
 #include "vmm/tls-creds.h"
+#include "vmm/authz.h"
 #include "vmm/machine.h"
 #include "vmm/guest-numa.h"
 #include "vmm/sandbox.h"
@@ -27,6 +28,7 @@
 #define VMM_MIN_MEMORY    (8ull << 20)
 #define VMM_MAX_CPUS      255
 #define VMM_MAX_TLS_CREDS 4
+#define VMM_MAX_AUTHZ     8
 
 enum cli_action {
     CLI_RUN,
@@ -63,6 +65,9 @@ struct vmm_config {
     /* -object tls-creds-x509,... (what -vnc tls-creds= names) */
     struct tls_creds_spec tls_creds[VMM_MAX_TLS_CREDS];
     unsigned nr_tls_creds;
+    /* -object authz-simple,... and authz-list,... (what tls-authz names) */
+    struct authz *authz[VMM_MAX_AUTHZ];
+    unsigned nr_authz;
     const char *qmp_path; /* unix socket path */
     const char *pidfile;
     bool daemonize, no_reboot, no_shutdown, start_paused;

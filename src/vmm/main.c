@@ -184,6 +184,10 @@ int main(int argc, char **argv)
     vm_built = true;
     if (vm_create(vm, &cfg, loop, &err) < 0)
         goto out;
+    /* authz-listfile reads its file now, before the privileges go, as QEMU at creation. */
+    for (unsigned i = 0; i < cfg.nr_authz; i++)
+        if (authz_load(cfg.authz[i], &err) < 0)
+            goto out;
     if (cfg.vnc.enabled) {
         struct tls_server *tls = NULL; /* read now, before the privileges go */
         const struct tls_creds_spec *spec = NULL;
@@ -198,10 +202,31 @@ int main(int argc, char **argv)
             verr_set(&err, EINVAL, "Expected TLS credentials for a server endpoint");
             goto out;
         }
+        struct authz *authz = NULL;
+        for (unsigned i = 0; cfg.vnc.tls_authz && i < cfg.nr_authz; i++)
+            if (strcmp(authz_id(cfg.authz[i]), cfg.vnc.tls_authz) == 0)
+                authz = cfg.authz[i];
+        if (cfg.vnc.tls_authz && !spec) {
+            verr_set(&err, EINVAL, "-vnc: tls-authz needs tls-creds");
+            goto out;
+        }
+        if (cfg.vnc.tls_authz && !authz) {
+            verr_set(&err, ENOENT, "Cannot find QAuthZ object ID %s", cfg.vnc.tls_authz);
+            goto out;
+        }
+        if (authz && !spec->verify_peer) {
+            verr_set(&err, EINVAL,
+                     "-vnc: tls-authz needs tls-creds-x509 '%s' with verify-peer=on (no client "
+                     "certificate is asked for without it)",
+                     spec->id);
+            goto out;
+        }
         if (spec && tls_creds_load(spec, &tls, &err) < 0)
             goto out;
         if (vnc_server_new(loop, vm->display, &cfg.vnc, tls, &vm->vnc, &err) < 0)
             goto out;
+        if (authz)
+            vnc_server_set_authz(vm->vnc, authz);
     }
     vm->migration = migration_new(vm);
     if ((cfg.qmp_path || cfg.monitor_chardev >= 0) &&

@@ -254,6 +254,9 @@ static const struct {
     {"signalfd4", G_BASE},
     {"pipe", G_BASE},
     {"pipe2", G_BASE},
+    /* authz-listfile refresh=on watches its file (object-add after set-up) */
+    {"inotify_init1", G_BASE},
+    {"inotify_add_watch", G_BASE},
     /* -drive aio=io_uring and its release at exit */
     {"io_uring_setup", G_BASE},
     {"io_uring_enter", G_BASE},

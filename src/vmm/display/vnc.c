@@ -13,6 +13,7 @@
  * its queue never grows past one update.
  */
 #include "vmm/display/vnc.h"
+#include "vmm/authz.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -108,6 +109,7 @@ struct vnc_server {
     bool freeing; /* vnc_server_free: clients are freed at once, not after the round */
     struct loop_timer *refresh;
     struct tls_server *tls; /* tls-creds: VeNCrypt for every client */
+    struct authz *authz;    /* tls-authz, or NULL */
     char password[VNC_PASSWORD_MAX + 1];
     bool password_set;
     time_t expires; /* 0: never */
@@ -120,6 +122,7 @@ void vnc_config_free(struct vnc_config *c)
     free(c->host);
     free(c->unix_path);
     free(c->tls_creds);
+    free(c->tls_authz);
     memset(c, 0, sizeof(*c));
 }
 
@@ -199,6 +202,9 @@ int vnc_config_parse(struct vnc_config *c, const char *arg, struct verr *err)
         } else if (str_eq(item, "tls-creds") && val && *val) {
             free(c->tls_creds);
             c->tls_creds = xstrdup(val);
+        } else if (str_eq(item, "tls-authz") && val && *val) {
+            free(c->tls_authz);
+            c->tls_authz = xstrdup(val);
         } else {
             r = verr_set(err, ENOTSUP, "-vnc %s: option '%s' is not supported", arg, item);
             goto out;
@@ -635,6 +641,13 @@ static void advance_tls(struct vnc_client *c)
         return;
     }
     c->tls_active = true;
+    const char *dn = tls_session_dname(c->tls);
+    if (c->server->authz && !authz_is_allowed(c->server->authz, dn)) {
+        log_warn("vnc: client %s:%s refused: TLS x509 authz check for %s is denied", c->host,
+                 c->service, dn);
+        client_close(c);
+        return;
+    }
     if (vencrypt_subtype(c->server) == VENCRYPT_X509VNC) {
         start_auth(c, SEC_VNC_AUTH);
     } else {
@@ -1022,6 +1035,7 @@ int vnc_server_new(struct loop *loop, struct display *d, const struct vnc_config
     s->cfg.host = c->host ? xstrdup(c->host) : NULL;
     s->cfg.unix_path = c->unix_path ? xstrdup(c->unix_path) : NULL;
     s->cfg.tls_creds = c->tls_creds ? xstrdup(c->tls_creds) : NULL;
+    s->cfg.tls_authz = c->tls_authz ? xstrdup(c->tls_authz) : NULL;
     int r = 0;
     if (c->unix_path) {
         int fd = sock_unix_listen(c->unix_path, SOCK_CLOEXEC | SOCK_NONBLOCK, 0, 16);
@@ -1057,9 +1071,19 @@ void vnc_server_free(struct vnc_server *s)
         unlink(s->cfg.unix_path);
     loop_timer_free(s->refresh);
     tls_server_free(s->tls);
+    if (s->authz) {
+        authz_unuse(s->authz);
+        authz_unref(s->authz);
+    }
     vnc_config_free(&s->cfg);
     memset(s->password, 0, sizeof(s->password));
     free(s);
+}
+
+void vnc_server_set_authz(struct vnc_server *s, struct authz *a)
+{
+    s->authz = authz_ref(a);
+    authz_use(a);
 }
 
 int vnc_set_password(struct vnc_server *s, const char *password, struct verr *err)

@@ -43,6 +43,7 @@ struct vnc_config {
     bool password;   /* password=on: VNC authentication with the QMP password */
     enum vnc_share share;
     char *tls_creds; /* tls-creds=ID: VeNCrypt with the -object tls-creds-x509 of that id */
+    char *tls_authz; /* tls-authz=ID: the authz object the client certificate's DN must pass */
 };
 
 /* Parses -vnc's argument (QEMU 7.2's syntax: ":N", "HOST:N", "[ADDR6]:N", "unix:PATH",
@@ -54,12 +55,17 @@ void vnc_config_free(struct vnc_config *c);
 struct vnc_server;
 
 struct tls_server;
+struct authz;
 
 /* Listens as configured, drawing from d. tls (the credentials of c->tls_creds, NULL without)
  * becomes the server's: every client then goes through VeNCrypt (x509none, or x509vnc with
  * password=on) before anything else. */
 int vnc_server_new(struct loop *loop, struct display *d, const struct vnc_config *c,
                    struct tls_server *tls, struct vnc_server **out, struct verr *err);
+/* tls-authz: after the TLS handshake the client certificate's DN must be allowed by a (the
+ * server takes a reference and counts as a user); else the client is dropped with QEMU's line
+ * "TLS x509 authz check for DN is denied". */
+void vnc_server_set_authz(struct vnc_server *s, struct authz *a);
 void vnc_server_free(struct vnc_server *s);
 
 /* QMP set_password (VNC). Fails when the server has no password=on (QEMU's rule). */

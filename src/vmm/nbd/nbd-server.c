@@ -11,6 +11,7 @@
 #include "vmm/state/mig-tls.h"
 #include "vmm/state/migration.h"
 #include "vmm/state/transport.h"
+#include "vmm/authz.h"
 #include "vmm/tls-creds.h"
 #include "vmm/vm.h"
 
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -80,6 +82,13 @@ static int bd_flush(void *opaque)
 
 /* ---- threads ---- */
 
+/* A receive timeout on sock (0: none). */
+static void set_recv_timeout(int sock, int seconds)
+{
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 /* NBD_OPT_STARTTLS acknowledged: the handshake (blocking; nbd-server-stop's shutdown of the
  * socket ends it) and the clear side of the session for the rest of the connection. */
 static int client_starttls(void *opaque, int sock, int *plain, struct verr *err)
@@ -94,6 +103,7 @@ static int client_starttls(void *opaque, int sock, int *plain, struct verr *err)
         verr_prefix(err, "NBD: client refused");
         return r;
     }
+    set_recv_timeout(sock, 0); /* negotiated: the rest may be idle for as long as it likes */
     *plain = c->plain;
     return 0;
 }
@@ -110,8 +120,18 @@ static void *client_thread(void *opaque)
     pthread_mutex_unlock(&s->lock);
     struct verr e = {0};
     struct nbd_session_tls tls = {client_starttls, c};
-    if (nbd_session_run(c->fd, ex, n, s->tls_creds ? &tls : NULL, &e) < 0 && !s->stopping)
-        log_info("%s", verr_msg(&e));
+    /* With TLS required, a client has MIG_TLS_HANDSHAKE_TIMEOUT_S per read to get through
+     * the clear negotiation up to STARTTLS, and as long for the TLS handshake: one that
+     * connects and stalls is dropped instead of holding one of the MAX_CLIENTS slots. */
+    if (s->tls_creds)
+        set_recv_timeout(c->fd, MIG_TLS_HANDSHAKE_TIMEOUT_S);
+    if (nbd_session_run(c->fd, ex, n, s->tls_creds ? &tls : NULL, &e) < 0 && !s->stopping) {
+        /* Refusals of the TLS peer (its certificate, tls-authz, a stall) are worth a line. */
+        if (e.code == EACCES || e.code == ETIMEDOUT || e.code == EPROTO)
+            log_warn("%s", verr_msg(&e));
+        else
+            log_info("%s", verr_msg(&e));
+    }
     if (c->tls) {
         close(c->plain);
         mig_tls_finish(c->tls, false);
@@ -277,10 +297,19 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
     struct json_object *v;
     if (s->running)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "NBD server already running");
-    if (json_object_object_get_ex(args, "tls-authz", &v))
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "NBD server tls-authz is not supported by vireo-vmm (tls-creds "
-                             "with verify-peer=on checks the client's certificate)");
+    struct authz *authz = NULL;
+    if (json_object_object_get_ex(args, "tls-authz", &v)) {
+        if (!json_object_is_type(v, json_type_string))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'tls-authz', expected: string");
+        if (!json_object_object_get(args, "tls-creds"))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "tls-authz is not supported without tls-creds");
+        authz = migration_authz_find(s->vm->migration, json_object_get_string(v));
+        if (!authz)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Cannot find QAuthZ object ID %s",
+                                 json_object_get_string(v));
+    }
     if (json_object_object_get_ex(args, "max-connections", &v) &&
         (json_object_get_int64(v) < 0 || json_object_get_int64(v) > MAX_CLIENTS))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
@@ -288,6 +317,11 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
     struct mig_tls_creds *creds = NULL;
     if (json_object_object_get_ex(args, "tls-creds", &v) && (creds = load_creds(s, v, err)) == NULL)
         return -1;
+    struct verr ae = {0};
+    if (authz && mig_tls_creds_set_authz(creds, authz, &ae) < 0) {
+        mig_tls_creds_free(creds);
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ae));
+    }
     char *uri = addr_uri(json_object_object_get(args, "addr"), err);
     if (!uri) {
         mig_tls_creds_free(creds);

@@ -70,6 +70,10 @@ static int send_all(int fd, const void *p, size_t len, struct verr *err)
 static int recv_all(int fd, void *p, size_t len, struct verr *err)
 {
     ssize_t n = fd_read_all(fd, p, len);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) /* the server's negotiation time limit */
+        return verr_set(err, ETIMEDOUT,
+                        "NBD: the client stalled during negotiation (time limit reached): "
+                        "dropped");
     if (n < 0)
         return verr_errno(err, (int)-n, "NBD: cannot read from the client");
     if (n == 0 && len)

@@ -9,6 +9,7 @@
 #include "vmm/state/mig-tls.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "vmm/authz.h"
 #include "vmm/tls-creds.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ struct mig_tls_creds {
     gnutls_priority_t prio;
     bool server, verify_peer;
     char *id;
+    struct authz *authz; /* server end: tls-authz, or NULL */
 };
 
 struct mig_tls {
@@ -46,7 +48,41 @@ void mig_tls_creds_free(struct mig_tls_creds *c)
     if (c->prio)
         gnutls_priority_deinit(c->prio);
     free(c->id);
+    if (c->authz)
+        authz_unuse(c->authz);
+    authz_unref(c->authz);
     free(c);
+}
+
+int mig_tls_creds_set_authz(struct mig_tls_creds *c, struct authz *a, struct verr *err)
+{
+    if (!c->verify_peer)
+        return verr_set(err, EINVAL,
+                        "tls-authz '%s' needs tls-creds-x509 '%s' with verify-peer=on (no client "
+                        "certificate is asked for without it)",
+                        authz_id(a), c->id);
+    if (c->authz) {
+        authz_unuse(c->authz);
+        authz_unref(c->authz);
+    }
+    c->authz = authz_ref(a);
+    authz_use(a);
+    return 0;
+}
+
+/* The distinguished name of crt as QEMU's TLS sessions hand it to their authz object. */
+static char *peer_dn(gnutls_x509_crt_t crt)
+{
+    size_t len = 0;
+    if (gnutls_x509_crt_get_dn(crt, NULL, &len) != GNUTLS_E_SHORT_MEMORY_BUFFER)
+        return NULL;
+    char *dn = xmalloc(len + 1);
+    if (gnutls_x509_crt_get_dn(crt, dn, &len) < 0) {
+        free(dn);
+        return NULL;
+    }
+    dn[len] = '\0';
+    return dn;
 }
 
 int mig_tls_creds_load(const struct tls_creds_spec *spec, bool server, struct mig_tls_creds **out,
@@ -139,15 +175,24 @@ static int check_peer(struct mig_tls_creds *c, gnutls_session_t s, const char *h
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
     if (!certs || n == 0)
         return verr_set(err, EACCES, "No certificate peer");
-    if (c->server)
+    if (c->server && !c->authz)
         return 0;
     gnutls_x509_crt_t crt;
     if (gnutls_x509_crt_init(&crt) < 0)
         return verr_set(err, ENOMEM, "TLS: out of memory");
     r = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
-    if (r < 0)
+    if (r < 0) {
         r = verr_set(err, EACCES, "The certificate is invalid: %s", gnutls_strerror(r));
-    else if (!gnutls_x509_crt_check_hostname(crt, hostname))
+    } else if (c->server) {
+        char *dn = peer_dn(crt);
+        if (!dn)
+            r = verr_set(err, EACCES, "Cannot get the client certificate's distinguished name");
+        else if (!authz_is_allowed(c->authz, dn))
+            r = verr_set(err, EACCES, "TLS x509 authz check for %s is denied", dn);
+        else
+            r = 0;
+        free(dn);
+    } else if (!gnutls_x509_crt_check_hostname(crt, hostname))
         r = verr_set(err, EACCES, "Certificate does not match the hostname %s", hostname);
     else
         r = 0;
@@ -242,9 +287,16 @@ int mig_tls_start(struct mig_tls_creds *c, int sock, const char *hostname, struc
     if (!c->server && hostname)
         gnutls_server_name_set(t->s, GNUTLS_NAME_DNS, hostname, strlen(hostname));
     gnutls_transport_set_int(t->s, sock);
+    if (c->server)
+        gnutls_handshake_set_timeout(t->s, MIG_TLS_HANDSHAKE_TIMEOUT_S * 1000);
     do
         r = gnutls_handshake(t->s);
     while (r < 0 && !gnutls_error_is_fatal(r));
+    if (r == GNUTLS_E_TIMEDOUT) {
+        r = verr_set(err, ETIMEDOUT, "TLS handshake not completed within %d s: peer dropped",
+                     MIG_TLS_HANDSHAKE_TIMEOUT_S);
+        goto fail;
+    }
     if (r < 0) {
         r = verr_set(err, EPROTO, "TLS handshake failed: %s", gnutls_strerror(r));
         goto fail;

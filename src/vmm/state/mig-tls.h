@@ -7,13 +7,25 @@
  * ca-cert.pem and, on the client, name the host), then the session relayed to a plain
  * socket pair by two threads (one per direction), so the stream code reads and writes a
  * descriptor as for any other transport.
+ *
+ * On the server end an authorization object (tls-authz, vmm/authz.h) may be asked about the
+ * client certificate's distinguished name, as GnuTLS prints it (gnutls_x509_crt_get_dn, what
+ * QEMU compares): "C=GB,O=Vireo,CN=client.vireo.test". And the server end bounds the
+ * handshake (MIG_TLS_HANDSHAKE_TIMEOUT_S): a peer that connects and never finishes it is
+ * dropped, so it cannot hold an accept loop or a connection slot for ever.
  */
 #ifndef VIREO_VMM_STATE_MIG_TLS_H
 #define VIREO_VMM_STATE_MIG_TLS_H
 
 #include <stdbool.h>
 
+/* 10 s: QEMU's NBD server gives a client that long to negotiate (handshake-max-seconds'
+ * default); a TLS handshake on a LAN takes milliseconds, and on a loaded host (the tests' two
+ * shared cores) well under a second, so an honest peer is never cut. */
+#define MIG_TLS_HANDSHAKE_TIMEOUT_S 10
+
 struct verr;
+struct authz;
 struct tls_creds_spec;
 struct mig_tls_creds;
 struct mig_tls;
@@ -23,6 +35,10 @@ struct mig_tls;
 int mig_tls_creds_load(const struct tls_creds_spec *spec, bool server, struct mig_tls_creds **out,
                        struct verr *err);
 void mig_tls_creds_free(struct mig_tls_creds *c);
+/* Server end: after the handshake the client certificate's DN must be allowed by a (a reference
+ * is taken); refused otherwise with QEMU's "TLS x509 authz check for DN is denied". Only with
+ * verify-peer on (the client is then asked for a certificate): -EINVAL and one line otherwise. */
+int mig_tls_creds_set_authz(struct mig_tls_creds *c, struct authz *a, struct verr *err);
 
 /*
  * Runs the handshake on the connected socket sock (blocking; a shutdown of sock from another

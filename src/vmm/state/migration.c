@@ -9,6 +9,7 @@
  * words follow QEMU 7.2.
  */
 #include "vmm/state/migration.h"
+#include "vmm/authz.h"
 #include "vmm/blockjob.h"
 #include "vmm/nbd/nbd-server.h"
 #include "vmm/state/precopy.h"
@@ -97,6 +98,9 @@ struct migration {
     char *tls_creds, *tls_hostname;                     /* parameters; "" when unset */
     struct tls_creds_spec tls_added[VMM_MAX_TLS_CREDS]; /* object-add'ed tls-creds-x509 */
     unsigned nr_tls_added;
+    char *tls_authz;                        /* parameter; "" when unset */
+    struct authz *authz[2 * VMM_MAX_AUTHZ]; /* -object and object-add'ed authz-simple/-list */
+    unsigned nr_authz;
 
     enum mig_status status;
     bool incoming;
@@ -184,6 +188,9 @@ struct migration *migration_new(struct vm *vm)
     m->throttle_increment = 10;
     m->tls_creds = xstrdup("");
     m->tls_hostname = xstrdup("");
+    m->tls_authz = xstrdup("");
+    for (unsigned i = 0; vm->cfg && i < vm->cfg->nr_authz; i++)
+        m->authz[m->nr_authz++] = authz_ref(vm->cfg->authz[i]);
     multifd_init(&m->mf);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
@@ -267,6 +274,9 @@ void migration_free(struct migration *m)
     free(m->tls_hostname);
     for (unsigned i = 0; i < m->nr_tls_added; i++)
         tls_creds_spec_free(&m->tls_added[i]);
+    free(m->tls_authz);
+    for (unsigned i = 0; i < m->nr_authz; i++)
+        authz_unref(m->authz[i]);
     free(m);
 }
 
@@ -672,7 +682,15 @@ static int setup_tls(struct migration *m, const char *uri, bool server, struct v
         if (!m->tls_host && spec->verify_peer)
             return verr_set(err, EINVAL, "No hostname available for TLS");
     }
-    return mig_tls_creds_load(spec, server, &m->tls_cred, err);
+    struct authz *authz = NULL;
+    if (server && *m->tls_authz && !(authz = migration_authz_find(m, m->tls_authz)))
+        return verr_set(err, ENOENT, "Cannot find QAuthZ object ID %s", m->tls_authz);
+    int r = mig_tls_creds_load(spec, server, &m->tls_cred, err);
+    if (r == 0 && authz && (r = mig_tls_creds_set_authz(m->tls_cred, authz, err)) < 0) {
+        mig_tls_creds_free(m->tls_cred);
+        m->tls_cred = NULL;
+    }
+    return r;
 }
 
 static int start_outgoing(struct migration *m, const char *uri, struct verr *err)
@@ -806,21 +824,36 @@ static void *in_worker(void *opaque)
     struct state_reader r;
     int rc = 0;
     bool over_socket = m->listen_fd >= 0;
-    if (over_socket) {
+    bool tls_done = false;
+    while (over_socket) {
         int lfd = m->listen_fd;
         int fd = mig_transport_accept_keep(lfd, m->uri_desc, &e);
-        if (fd < 0)
+        if (fd < 0) {
             rc = fd;
-        else
-            __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+            break;
+        }
+        __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+        /* A peer that fails the TLS handshake, is not authorized (tls-authz) or stalls is
+         * dropped with one line and the next connection waited for, as QEMU's listener goes
+         * on after a failed TLS channel: it must not end the incoming migration. */
+        if (m->tls_cred && (rc = start_tls(m, &e)) < 0 && !m->cancel) {
+            log_warn("migration: refused a connection on %s: %s", m->uri_desc, verr_msg(&e));
+            __atomic_store_n(&m->fd, -1, __ATOMIC_RELEASE);
+            close(fd);
+            e = (struct verr){0};
+            rc = 0;
+            continue;
+        }
+        tls_done = true;
         if (rc == 0)
             set_status_worker(m, MIG_ACTIVE);
+        break;
     }
     /* The capability and channels as they are when the source comes (-incoming tcp: may
      * have had them set after start-up, as QEMU allows). */
     bool multifd = over_socket && m->multifd;
     multifd_begin(&m->mf, multifd ? (unsigned)m->multifd_channels : 0, m->vm, &m->cancel);
-    if (rc == 0)
+    if (rc == 0 && !tls_done)
         rc = start_tls(m, &e);
     bool reader = false;
     if (rc == 0) {
@@ -1124,6 +1157,7 @@ int migration_tls_creds_add(struct migration *m, const char *optstr, struct verr
         dup |= !strcmp(cfg->tls_creds[i].id, spec.id);
     for (unsigned i = 0; i < m->nr_tls_added; i++)
         dup |= !strcmp(m->tls_added[i].id, spec.id);
+    dup |= migration_authz_find(m, spec.id) != NULL;
     if (dup)
         r = verr_set(err, EEXIST,
                      "attempt to add duplicate property '%s' to object (type "
@@ -1165,6 +1199,54 @@ const struct tls_creds_spec *migration_tls_creds_find(const struct migration *m,
         if (!strcmp(m->tls_added[i].id, id))
             spec = &m->tls_added[i];
     return spec;
+}
+
+static bool object_id_taken(const struct migration *m, const char *id)
+{
+    return migration_tls_creds_find(m, id) || migration_authz_find(m, id);
+}
+
+int migration_authz_add(struct migration *m, struct authz *a, struct verr *err)
+{
+    int r = 0;
+    if (object_id_taken(m, authz_id(a)))
+        r = verr_set(err, EEXIST,
+                     "attempt to add duplicate property '%s' to object (type "
+                     "'container')",
+                     authz_id(a));
+    else if (m->nr_authz == 2 * VMM_MAX_AUTHZ)
+        r = verr_set(err, ENOSPC, "at most %d authorization objects", 2 * VMM_MAX_AUTHZ);
+    if (r < 0) {
+        authz_unref(a);
+        return r;
+    }
+    m->authz[m->nr_authz++] = a;
+    return 0;
+}
+
+int migration_authz_del(struct migration *m, const char *id, struct verr *err)
+{
+    for (unsigned i = 0; i < m->nr_authz; i++) {
+        struct authz *a = m->authz[i];
+        if (strcmp(authz_id(a), id) != 0)
+            continue;
+        /* Named by tls-authz, or held by a running migration or NBD server (their loaded
+         * credentials take a reference). */
+        if (!strcmp(m->tls_authz, id) || authz_in_use(a))
+            return verr_set(err, EBUSY, "object '%s' is in use, can not be deleted", id);
+        authz_unref(a);
+        m->authz[i] = m->authz[--m->nr_authz];
+        return 1;
+    }
+    return 0;
+}
+
+struct authz *migration_authz_find(const struct migration *m, const char *id)
+{
+    for (unsigned i = 0; i < m->nr_authz; i++)
+        if (!strcmp(authz_id(m->authz[i]), id))
+            return m->authz[i];
+    return NULL;
 }
 
 int migration_take_fd(struct migration *m, const char *name)
@@ -1258,7 +1340,7 @@ static int qmp_query_params(struct qmp_session *ss, struct json_object *args,
                            json_object_new_int64((int64_t)m->throttle_increment));
     json_object_object_add(o, "tls-creds", json_object_new_string(m->tls_creds));
     json_object_object_add(o, "tls-hostname", json_object_new_string(m->tls_hostname));
-    json_object_object_add(o, "tls-authz", json_object_new_string(""));
+    json_object_object_add(o, "tls-authz", json_object_new_string(m->tls_authz));
     *ret = o;
     return 0;
 }
@@ -1283,7 +1365,7 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     int64_t bw = (int64_t)m->max_bandwidth, dl = (int64_t)m->downtime_limit;
     int64_t mf = (int64_t)m->multifd_channels, ti = (int64_t)m->throttle_initial;
     int64_t tinc = (int64_t)m->throttle_increment;
-    const char *creds = NULL, *host = NULL;
+    const char *creds = NULL, *host = NULL, *authz = NULL;
     /* Every value is checked before any is applied. */
     json_object_object_foreach(args, key, val)
     {
@@ -1327,10 +1409,8 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
                 creds = v;
             else if (!strcmp(key, "tls-hostname"))
                 host = v;
-            else if (*v) /* TODO: QEMU's authz objects (an ACL of client certificate DNs) */
-                return qmp_error_set(err, QMP_ERROR_GENERIC,
-                                     "tls-authz: vireo-vmm has no authorization objects (the "
-                                     "destination accepts any client certificate its CA signed)");
+            else
+                authz = v; /* looked up at migrate-incoming, as QEMU does at the handshake */
         } else {
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration parameter '%s' is not supported by vireo-vmm", key);
@@ -1351,6 +1431,10 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     if (host) {
         free(m->tls_hostname);
         m->tls_hostname = xstrdup(host);
+    }
+    if (authz) {
+        free(m->tls_authz);
+        m->tls_authz = xstrdup(authz);
     }
     return 0;
 }

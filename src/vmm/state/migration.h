@@ -46,5 +46,12 @@ int migration_tls_creds_del(struct migration *m, const char *id, struct verr *er
 /* The tls-creds-x509 object of that id (from the command line or object-add'ed), or NULL; valid
  * until the next object-del (main thread). The NBD server and the nbd driver use it too. */
 const struct tls_creds_spec *migration_tls_creds_find(const struct migration *m, const char *id);
+/* QMP object-add of an authz-simple or authz-list (taken over, also on failure); one line when
+ * its id is taken. object-del: 1 when removed, 0 when id is no authz object, <0 (one line) when
+ * tls-authz names it or a running migration or NBD server asks it. Find: NULL when none. */
+struct authz;
+int migration_authz_add(struct migration *m, struct authz *a, struct verr *err);
+int migration_authz_del(struct migration *m, const char *id, struct verr *err);
+struct authz *migration_authz_find(const struct migration *m, const char *id);
 
 #endif

@@ -9,7 +9,7 @@ A VM (never started: -S) with a raw drive of random bytes, -object tls-creds-x50
 endpoint=server (verify-peer on: clients must show a certificate) and endpoint=client.
 
 Server (nbd-server-start tls-creds): the refusals (an unknown object, a client endpoint,
-tls-authz) are one line each; qemu-img convert with --object tls-creds-x509,endpoint=client
+a tls-authz naming no object) are one line each; qemu-img convert with --object tls-creds-x509,endpoint=client
 --image-opts driver=nbd,...,tls-creds= reads the export equal to the image; qemu-io writes a
 pattern through it and the image holds it; a plain qemu-img is refused (TLS required), as are
 a client trusting another CA and one without a certificate; the bytes that went by on the wire
@@ -189,7 +189,8 @@ def server_tests(q, tmp, raw, sdir, cdir, rogue_dir, nocert_dir, ns):
           "nbd-server-start with client credentials: QEMU's words", r)
     r = q.cmd("nbd-server-start", {"addr": {"type": "unix", "data": {"path": f"{tmp}/x.nbd"}},
                                    "tls-creds": "ts", "tls-authz": "authz0"})
-    check("tls-authz is not supported" in desc(r), "nbd-server-start tls-authz: refused", r)
+    check(desc(r) == "Cannot find QAuthZ object ID authz0",
+          "nbd-server-start tls-authz naming no object: refused with one line", r)
     check(not os.path.exists(f"{tmp}/x.nbd"), "... and nothing listens after the refusals")
 
     nsock = os.path.join(tmp, "srv.nbd")
