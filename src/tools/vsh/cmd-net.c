@@ -322,7 +322,8 @@ bool vsh_cmd_net_update(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         what = "live state";
     else
         what = "persistent config";
-    vsh_print_extra(ctl, "Updated network %s %s\n", vir_network_get_name(n), what);
+    /* no newline of its own: virsh's, like the blank line after it, comes from the shell */
+    vsh_print_extra(ctl, "Updated network %s %s", vir_network_get_name(n), what);
     ok = true;
 out:
     free(xml);

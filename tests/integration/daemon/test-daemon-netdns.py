@@ -256,10 +256,7 @@ def main():
             b = update(*args, tool="vsh")
             if undo and b.returncode == 0:
                 update(*undo)
-            # (vsh ends its "Updated network" line with a blank one more than this virsh does:
-            # compared without it, as test-daemon-netupdate.py compares successes)
-            t.ok((a.returncode, a.stdout.strip(), a.stderr) ==
-                 (b.returncode, b.stdout.strip(), b.stderr),
+            t.ok((a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr),
                  "vsh net-update %s prints what virsh prints" % " ".join(args[:2]),
                  "virsh (%d): %r %r\nvsh (%d): %r %r" % (a.returncode, a.stdout, a.stderr,
                                                        b.returncode, b.stdout, b.stderr))
