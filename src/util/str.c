@@ -193,3 +193,20 @@ int str_hex_digit(int c)
         return c - 'A' + 10;
     return -1;
 }
+
+const char *str_shown(const char *s, char *dst, size_t size)
+{
+    size_t n = 0, len = strlen(s);
+    bool cut = len >= size;
+    size_t keep = cut ? size - 4 : len;
+    for (; n < keep; n++) {
+        unsigned char c = (unsigned char)s[n];
+        dst[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (cut) {
+        memcpy(dst + n, "...", 3);
+        n += 3;
+    }
+    dst[n] = '\0';
+    return dst;
+}

@@ -43,4 +43,9 @@ void str_format_size(uint64_t bytes, char *dst, size_t size);
 /* The value of one hexadecimal digit (either case), or -1 for any other character. */
 int str_hex_digit(int c);
 
+/* s as it can be shown inside a one-line message: each control character (a newline among
+ * them) as '?', and cut to fit dst (size > 4) with "..." at the end when it is longer.
+ * Returns dst. */
+const char *str_shown(const char *s, char *dst, size_t size);
+
 #endif

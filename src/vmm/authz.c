@@ -9,6 +9,7 @@
 #include "vmm/authz.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/str.h"
 #include "vmm/cli-opts.h"
 
 #include "util/log.h"
@@ -113,8 +114,10 @@ static void authz_free(struct authz *a)
 
 static int parse_policy(const char *key, const char *v, bool *allow, struct verr *err)
 {
+    char sk[72], sv[72];
     if (strcmp(v, "allow") && strcmp(v, "deny"))
-        return verr_set(err, EINVAL, "Parameter '%s' does not accept value '%s'", key, v);
+        return verr_set(err, EINVAL, "Parameter '%s' does not accept value '%s'",
+                        str_shown(key, sk, sizeof(sk)), str_shown(v, sv, sizeof(sv)));
     *allow = strcmp(v, "allow") == 0;
     return 0;
 }
@@ -135,7 +138,7 @@ static int parse_rule(struct authz_list *a, const char *item, struct verr *err)
     struct authz_rule *r = &a->rules[n];
     const char *field = end + 1, *v = eq + 1;
     size_t flen = (size_t)(eq - field);
-    char key[64];
+    char key[64], sk[72], sv[72];
     snprintf(key, sizeof(key), "rules.%lu.%.*s", n, (int)flen, field);
     if (flen == 5 && !strncmp(field, "match", 5)) {
         free(r->match);
@@ -147,10 +150,12 @@ static int parse_rule(struct authz_list *a, const char *item, struct verr *err)
         r->has_policy = true;
     } else if (flen == 6 && !strncmp(field, "format", 6)) {
         if (strcmp(v, "exact") && strcmp(v, "glob"))
-            return verr_set(err, EINVAL, "Parameter '%s' does not accept value '%s'", key, v);
+            return verr_set(err, EINVAL, "Parameter '%s' does not accept value '%s'",
+                            str_shown(key, sk, sizeof(sk)), str_shown(v, sv, sizeof(sv)));
         r->glob = strcmp(v, "glob") == 0;
     } else {
-        return verr_set(err, EINVAL, "Parameter '%s' is unexpected", key);
+        return verr_set(err, EINVAL, "Parameter '%s' is unexpected",
+                        str_shown(key, sk, sizeof(sk)));
     }
     if (n + 1 > a->nr_rules)
         a->nr_rules = (unsigned)n + 1;
@@ -159,6 +164,7 @@ static int parse_rule(struct authz_list *a, const char *item, struct verr *err)
 
 int authz_parse(const char *optstr, struct authz **out, struct verr *err)
 {
+    char sv[72];
     *out = NULL;
     int type = type_of(optstr);
     if (type < 0)
@@ -181,7 +187,8 @@ int authz_parse(const char *optstr, struct authz **out, struct verr *err)
         first = false;
         if (cli_prop(item, "qom-type", &v)) {
             if (strcmp(v, types[type]) != 0)
-                r = verr_set(err, EINVAL, "Parameter 'qom-type' does not accept value '%s'", v);
+                r = verr_set(err, EINVAL, "Parameter 'qom-type' does not accept value '%s'",
+                             str_shown(v, sv, sizeof(sv)));
         } else if (cli_prop(item, "id", &v)) {
             free(a->id);
             a->id = xstrdup(v);
@@ -299,6 +306,7 @@ static int json_str(struct json_object *o, const char *where, const char *key, b
 
 int authz_list_parse_json(const char *text, size_t len, struct authz_list **out, struct verr *err)
 {
+    char sk[72], sv[72]; /* names and values of the file as a one-line message shows them */
     *out = NULL;
     if (len > AUTHZ_FILE_MAX)
         return verr_set(err, EFBIG, "larger than %u bytes", AUTHZ_FILE_MAX);
@@ -332,7 +340,8 @@ int authz_list_parse_json(const char *text, size_t len, struct authz_list **out,
     {
         (void)val;
         if (strcmp(key, "policy") != 0 && strcmp(key, "rules") != 0) {
-            r = verr_set(err, EINVAL, "Parameter '%.64s' is unexpected", key);
+            r = verr_set(err, EINVAL, "Parameter '%s' is unexpected",
+                         str_shown(key, sk, sizeof(sk)));
             goto out;
         }
     }
@@ -362,7 +371,8 @@ int authz_list_parse_json(const char *text, size_t len, struct authz_list **out,
         {
             (void)v;
             if (strcmp(k, "match") && strcmp(k, "policy") && strcmp(k, "format")) {
-                r = verr_set(err, EINVAL, "Parameter '%s%.64s' is unexpected", where, k);
+                r = verr_set(err, EINVAL, "Parameter '%s%s' is unexpected", where,
+                             str_shown(k, sk, sizeof(sk)));
                 goto out;
             }
         }
@@ -376,8 +386,8 @@ int authz_list_parse_json(const char *text, size_t len, struct authz_list **out,
         if ((r = parse_policy(pkey, rpolicy, &l->rules[i].allow, err)) < 0)
             goto out;
         if (format && strcmp(format, "exact") && strcmp(format, "glob")) {
-            r = verr_set(err, EINVAL, "Parameter '%sformat' does not accept value '%.64s'", where,
-                         format);
+            r = verr_set(err, EINVAL, "Parameter '%sformat' does not accept value '%s'", where,
+                         str_shown(format, sv, sizeof(sv)));
             goto out;
         }
         l->rules[i].glob = format && !strcmp(format, "glob");

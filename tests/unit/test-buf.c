@@ -84,6 +84,10 @@ static void test_str(void)
            str_hex_digit('F') == 15 && str_hex_digit('g') == -1 && str_hex_digit(':') == -1 &&
            str_hex_digit('x') == -1 && str_hex_digit(0) == -1,
        "hex digits of either case; anything else is -1");
+    char shown[8];
+    is_str(str_shown("a\nb\x7f", shown, sizeof(shown)), "a?b?", "shown: control characters as ?");
+    is_str(str_shown("allow-all", shown, sizeof(shown)), "allo...", "shown: cut with ... to fit");
+    is_str(str_shown("1234567", shown, sizeof(shown)), "1234567", "shown: a string that fits");
 }
 
 int main(void)
