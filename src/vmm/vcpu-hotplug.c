@@ -367,13 +367,14 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
                         t->threads - 1);
     unsigned idx = (unsigned)((socket * t->cores + core) * t->threads + thread);
     uint32_t apic = cpu_topology_apic_id(t, idx);
-    const struct numa_config *nc = &vm->cfg->numa;
-    if (node >= 0 && (!nc->nr_nodes || node != nc->cpu_node[idx]))
-        return verr_set(err, EINVAL,
-                        "node-id=%lld must match numa node specified with -numa option", node);
     unsigned present = nr_present(vm);
     if (idx < present)
         return verr_set(err, EEXIST, "CPU[%u] with APIC ID %u exists", idx, apic);
+    /* As QEMU 7.2: the slot's node (0 without -numa), checked after the slot is free. */
+    const struct numa_config *nc = &vm->cfg->numa;
+    unsigned slot_node = nc->nr_nodes ? nc->cpu_node[idx] : 0;
+    if (node >= 0 && node != slot_node)
+        return verr_set(err, EINVAL, "invalid node-id, must be %u", slot_node);
     if (idx != present) {
         /* TODO: any free slot, as QEMU (the loops over vm->nr_vcpus assume a prefix). */
         return verr_set(err, ENOTSUP,

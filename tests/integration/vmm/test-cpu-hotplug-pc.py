@@ -17,17 +17,24 @@ the CPU with INIT-SIPI-SIPI, which checks in with APIC id 1; query-hotpluggable-
 shows vcpu1's qom-path; device_add of the plugged slot again is refused; device_del
 vcpu1: the guest sees the remove request, stops the CPU and ejects it, the VMM emits
 DEVICE_DELETED for vcpu1 and the slot reads empty. The guest's cpuhp lines, every
-QMP reply and the exit status must be the same under both VMMs.
+QMP reply and the guest's end (its TAP plan) must be the same under both VMMs.
 
 vireo-vmm only, after that (QEMU 7.2 on this host dies re-plugging an ejected CPU):
 the slot is plugged again (vcpu2) and the guest runs the CPU again (cpuhp_replug=1).
-Prints TAP.
+
+Guest NUMA with hot-plug slots (pc, both VMMs): -smp 1,maxcpus=4, two nodes of 64 MiB
+and -numa cpu placing the slots (socket 0, cores 0-3) on nodes 0, 1, 0, 1; the guest
+(tests=numa,cpuhp) prints the SRAT's CPU entries, one per slot with its node, and its
+memory ranges; query-hotpluggable-cpus lists each slot's node-id; device_add with
+another node-id is refused; with node-id 1 core 1 is plugged and the guest runs it.
+The lines and replies must be QEMU's. Prints TAP.
 """
 import difflib
 import json
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmmlib import Guest, Qmp, Tap  # noqa: E402
@@ -56,8 +63,7 @@ def run(vmm, machine, tmp, replug):
     append = "tests=cpuhp cpuhp_port=%s cpuhp_count=1 cpuhp_unplug=1 cpuhp_replug=%d" % (
         port, 1 if replug else 0)
     cmd = vmm + ["-M", machine, "-nodefaults", "-display", "none", "-m", "128",
-                 "-smp", "1,maxcpus=3", "-serial", "stdio",
-                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", GUEST,
+                 "-smp", "1,maxcpus=3", "-serial", "stdio", "-kernel", GUEST,
                  "-append", append, "-qmp", "unix:%s,server=on,wait=off" % sock]
     out = {"cmd": " ".join(cmd)}
     g = Guest(cmd)
@@ -75,18 +81,21 @@ def run(vmm, machine, tmp, replug):
         # DEVICE_DELETED for vcpu1 (QEMU also emits one for its LAPIC child, which has no
         # device id); the slot empty again.
         hp2 = q.cmd("query-hotpluggable-cpus")
-        for _ in range(100):
+        for _ in range(600):
             if any(e.get("event") == "DEVICE_DELETED" for e in q.events):
                 break
+            time.sleep(0.1)
             hp2 = q.cmd("query-hotpluggable-cpus")
         out["hp2"] = hp2
         out["deleted"] = [e["data"] for e in q.events
                           if e.get("event") == "DEVICE_DELETED" and "device" in e["data"]]
         if replug:
             out["replug"] = q.cmd("device_add", dict(SLOT1, id="vcpu2"))
-        status, text, err = g.finish(timeout=TIMEOUT)
+        # No isa-debug-exit: the guest halts after its plan, and the VMM quits when told.
+        out["plan"] = g.wait_line("1..", timeout=TIMEOUT)
+        q.cmd("quit")
         q.close()
-        out["status"] = status
+        status, text, err = g.finish(timeout=TIMEOUT)
         out["stderr"] = err
     except Exception as e:  # a timeout or a VMM gone: report what there was
         out["exception"] = repr(e)
@@ -98,6 +107,69 @@ def run(vmm, machine, tmp, replug):
     out["lines"] = [ln for ln in lines if "cpuhp" in ln or ln.startswith("1..")
                     or ln.startswith("not ok") or ln.startswith("Bail out")]
     return out
+
+
+NUMA = ["-object", "memory-backend-ram,id=m0,size=64M", "-numa", "node,nodeid=0,memdev=m0",
+        "-object", "memory-backend-ram,id=m1,size=64M", "-numa", "node,nodeid=1,memdev=m1"]
+for core, node in enumerate((0, 1, 0, 1)):
+    NUMA += ["-numa", "cpu,node-id=%d,socket-id=0,core-id=%d,thread-id=0" % (node, core)]
+
+
+def run_numa(vmm, tmp):
+    """pc with two nodes and four slots placed by -numa cpu: SRAT lines and QMP replies."""
+    sock = os.path.join(tmp, "numa.sock")
+    cmd = vmm + ["-M", "pc", "-nodefaults", "-display", "none", "-m", "128",
+                 "-smp", "1,maxcpus=4", "-serial", "stdio"] + NUMA + [
+                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", GUEST,
+                 "-append", "tests=numa,cpuhp numa_nodes=2 mem=128M cpuhp_port=0xaf00",
+                 "-qmp", "unix:%s,server=on,wait=off" % sock]
+    out = {"cmd": " ".join(cmd)}
+    g = Guest(cmd)
+    try:
+        out["ready"] = bool(g.wait_line("cpuhp: ready", timeout=TIMEOUT))
+        q = Qmp(sock)
+        out["hp0"] = q.cmd("query-hotpluggable-cpus")
+        out["wrong"] = q.cmd("device_add", dict(SLOT1, **{"node-id": 0}))
+        out["add"] = q.cmd("device_add", dict(SLOT1, id="vcpu1", **{"node-id": 1}))
+        out["running"] = g.wait_line("cpuhp: running", timeout=TIMEOUT)
+        status, text, err = g.finish(timeout=TIMEOUT)
+        q.close()
+        out["status"] = status
+    except Exception as e:  # a timeout or a VMM gone: report what there was
+        out["exception"] = repr(e)
+        text = g.text()
+    finally:
+        g.kill()
+    out["text"] = text
+    out["numa"] = [ln for ln in text.splitlines() if ln.startswith("# numa: ")]
+    out["bad"] = [ln for ln in text.splitlines() if ln.startswith(("not ok", "Bail out"))]
+    return out
+
+
+def numa_checks(check, tmp, vmm):
+    v = run_numa([vmm], tmp)
+    q = run_numa(QEMU, tmp)
+    want = ["# numa: cpu apic %d node %d" % (i, n) for i, n in enumerate((0, 1, 0, 1))]
+    check(v.get("status") == 1 and not v["bad"] and "exception" not in v
+          and v["numa"][:4] == want,
+          "numa: the SRAT lists the four slots with -numa cpu's nodes (0, 1, 0, 1), every "
+          "guest check passed", "%s\n%s\n%s" % (v["cmd"], v["text"], v.get("exception")))
+    check(q.get("status") == 1 and v["numa"] == q["numa"],
+          "numa: the guest's SRAT lines (%d) are QEMU's" % len(q["numa"]),
+          "\n".join(difflib.unified_diff(q["numa"], v["numa"], "qemu", "vireo-vmm",
+                                         lineterm="")) + "\n" + q["text"])
+    nodes = [c["props"].get("node-id") for c in v.get("hp0", {}).get("return", [])]
+    check(v.get("hp0") == q.get("hp0") and nodes == [1, 0, 1, 0],
+          "numa: query-hotpluggable-cpus gives each slot its node-id, as QEMU's",
+          "vireo %s\nqemu  %s" % (json.dumps(v.get("hp0")), json.dumps(q.get("hp0"))))
+    check("error" in (v.get("wrong") or {}) and v.get("wrong") == q.get("wrong"),
+          "numa: device_add with another node-id refused in QEMU's words: %s" % (
+              (v.get("wrong") or {}).get("error", {}).get("desc")),
+          json.dumps([v.get("wrong"), q.get("wrong")]))
+    check(v.get("add") == q.get("add") == {"return": {}} and v.get("running")
+          and "apic=1" in v["running"],
+          "numa: device_add of core 1 with node-id 1, the guest runs it",
+          json.dumps([v.get("add"), q.get("add"), v.get("running")]))
 
 
 def main():
@@ -112,11 +184,11 @@ def main():
             q = run(QEMU, machine, tmp, replug=False)
             ok_v = [ln for ln in v["lines"] if ln.startswith("ok ")]
             bad_v = [ln for ln in v["lines"] if not ln.startswith(("ok ", "#", "1.."))]
-            check(v.get("status") == 1 and ok_v and not bad_v and "exception" not in v
+            check(v.get("plan") and ok_v and not bad_v and "exception" not in v
                   and ("1..%d" % len(ok_v)) in v["lines"],
                   "%s: vireo-vmm's guest plugs, runs, ejects and re-plugs a CPU, every check "
                   "passed" % machine, "%s\n%s\n%s" % (v["cmd"], v["text"], v.get("exception")))
-            check(q.get("status") == 1 and "exception" not in q,
+            check(q.get("plan") and "exception" not in q,
                   "%s: QEMU's guest ran the same to the end" % machine,
                   "%s\n%s\n%s" % (q["cmd"], q["text"], q.get("exception")))
             # The guest's lines up to the eject (vireo-vmm's run re-plugs after it).
@@ -156,6 +228,7 @@ def main():
                   and sum("cpuhp: running apic=1" in ln for ln in v["lines"]) == 2,
                   "%s: vireo-vmm plugs the ejected slot again (vcpu2), the guest runs it" % machine,
                   v["text"])
+        numa_checks(check, tmp, vmm)
     finally:
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
