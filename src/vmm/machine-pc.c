@@ -590,6 +590,13 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
          * kernel goes back into RAM (the guest may have written over it) */
         for (unsigned u = 0; u < ms->nr_flash; u++)
             pflash_reset(&ms->flash[u]);
+        /* The vCPU count the firmware boots with follows CPU hot-plug, as QEMU's fw_cfg
+         * NB_CPUS and CMOS 0x5f do: SeaBIOS waits for that many CPUs to check in, and an AP
+         * it does not wait for is left running in code it then write-protects. */
+        fw_cfg_set_u16(fc, FW_CFG_NB_CPUS, (uint16_t)vm->nr_vcpus);
+        struct device *rtc = find(vm, "mc146818rtc");
+        if (rtc)
+            rtc_cmos_set(rtc, 0x5f, (uint8_t)(vm->nr_vcpus - 1));
         return fwkernel_load(&ms->kernel, &vm->mem, err);
     }
     for (unsigned i = 0; i < vm->cfg->max_cpus; i++)

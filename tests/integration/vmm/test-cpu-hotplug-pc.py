@@ -22,6 +22,11 @@ QMP reply and the guest's end (its TAP plan) must be the same under both VMMs.
 vireo-vmm only, after that (QEMU 7.2 on this host dies re-plugging an ejected CPU):
 the slot is plugged again (vcpu2) and the guest runs the CPU again (cpuhp_replug=1).
 
+A reset keeps a plugged CPU (pc and q35, both VMMs): vcpu1 plugged and run, then
+system_reset; the firmware boots with both CPUs and the guest, starting over, finds the
+MADT with 3 slots, 2 enabled, slot 2 empty, and query-hotpluggable-cpus still shows
+vcpu1: the lines and replies must be QEMU's.
+
 Guest NUMA with hot-plug slots (pc, both VMMs): -smp 1,maxcpus=4, two nodes of 64 MiB
 and -numa cpu placing the slots (socket 0, cores 0-3) on nodes 0, 1, 0, 1; the guest
 (tests=numa,cpuhp) prints the SRAT's CPU entries, one per slot with its node, and its
@@ -107,6 +112,53 @@ def run(vmm, machine, tmp, replug):
     out["lines"] = [ln for ln in lines if "cpuhp" in ln or ln.startswith("1..")
                     or ln.startswith("not ok") or ln.startswith("Bail out")]
     return out
+
+
+def run_reset(vmm, machine, tmp):
+    """Plug vcpu1, reset: what the guest finds when it starts over."""
+    port = "0xaf00" if machine == "pc" else "0x0cd8"
+    sock = os.path.join(tmp, "reset.sock")
+    cmd = vmm + ["-M", machine, "-nodefaults", "-display", "none", "-m", "128",
+                 "-smp", "1,maxcpus=3", "-serial", "stdio", "-kernel", GUEST,
+                 "-append", "tests=cpuhp cpuhp_port=%s cpuhp_count=2" % port,
+                 "-qmp", "unix:%s,server=on,wait=off" % sock]
+    out = {"cmd": " ".join(cmd)}
+    g = Guest(cmd)
+    try:
+        g.wait_line("cpuhp: ready", timeout=TIMEOUT)
+        q = Qmp(sock)
+        out["add"] = q.cmd("device_add", dict(SLOT1, id="vcpu1"))
+        out["running"] = g.wait_line("cpuhp: running", timeout=TIMEOUT)
+        out["reset"] = q.cmd("system_reset")
+        out["madt"] = g.wait_line("MADT lists", timeout=TIMEOUT)
+        out["empty"] = g.wait_line("is empty before the plug", timeout=TIMEOUT)
+        out["ready"] = g.wait_line("cpuhp: ready", timeout=TIMEOUT)
+        out["hp"] = q.cmd("query-hotpluggable-cpus")
+        q.cmd("quit")
+        q.close()
+        g.finish(timeout=TIMEOUT)
+    except Exception as e:  # a timeout or a VMM gone: report what there was
+        out["exception"] = repr(e)
+    finally:
+        g.kill()
+    out["text"] = g.text()
+    return out
+
+
+def reset_checks(check, tmp, vmm):
+    for machine in ("pc", "q35"):
+        v = run_reset([vmm], machine, tmp)
+        q = run_reset(QEMU, machine, tmp)
+        keys = ("add", "running", "reset", "madt", "empty", "ready", "hp")
+        check(all(v.get(k) == q.get(k) for k in keys) and "exception" not in v
+              and "exception" not in q and v.get("madt", "").strip().endswith(
+                  "ok 1 - cpuhp: the MADT lists 3 CPU slots, 2 enabled")
+              and (v.get("empty") or "").startswith("ok"),
+              "%s: after system_reset the plugged CPU stays (MADT 3 slots, 2 enabled; slot 2 "
+              "empty; query-hotpluggable-cpus), as QEMU's" % machine,
+              "vireo %s\nqemu  %s" % (json.dumps({k: v.get(k) for k in keys + ("exception",
+                                                                            "text")}),
+                                      json.dumps({k: q.get(k) for k in keys + ("exception",)})))
 
 
 NUMA = ["-object", "memory-backend-ram,id=m0,size=64M", "-numa", "node,nodeid=0,memdev=m0",
@@ -228,6 +280,7 @@ def main():
                   and sum("cpuhp: running apic=1" in ln for ln in v["lines"]) == 2,
                   "%s: vireo-vmm plugs the ejected slot again (vcpu2), the guest runs it" % machine,
                   v["text"])
+        reset_checks(check, tmp, vmm)
         numa_checks(check, tmp, vmm)
     finally:
         for f in os.listdir(tmp):
