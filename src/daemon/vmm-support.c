@@ -92,11 +92,8 @@ static const struct vmm_support_rule rules[] = {
     {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
-    {"vcpu@current", "fewer (microvm)", H, 0,
+    {"vcpu@current", "fewer", H, 0,
      "-smp N,maxcpus=M; setvcpus --live plugs vCPUs with device_add, unplugs with device_del"},
-    {"vcpu@current", "*", P, 16,
-     "fewer vCPUs than the maximum need vCPU hot-plug, which vireo-vmm has on machine "
-     "'microvm' only"},
     {"vcpu@placement", "static", H, 0, "no host placement is asked for"},
     {"vcpu@placement", "*", P, 16, "automatic NUMA placement is not supported yet"},
     {"vcpu@cpuset", NULL, H, 0,
@@ -740,8 +737,7 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
         return r;
     if (def->vcpus_current && def->vcpus_current != def->vcpus) {
         char *shown = xasprintf("<vcpu current='%u'>%u</vcpu>", def->vcpus_current, def->vcpus);
-        bool microvm = strcmp(vmm_support_machine_family(def->os_machine), "microvm") == 0;
-        r = probe("vcpu@current", microvm ? "fewer (microvm)" : "fewer (pc/q35)", shown, err);
+        r = probe("vcpu@current", "fewer", shown, err); /* vCPU hot-plug: every machine */
         free(shown);
         if (r)
             return r;

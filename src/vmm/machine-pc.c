@@ -16,7 +16,10 @@
  * What is left out, and how it shows: no HPET, no SMM, no default VGA, NIC,
  * CD-ROM or floppy (as with QEMU's -nodefaults; VGA comes from its own
  * device; q35 has its built-in AHCI controller at 1f.2, as QEMU's, unless
- * sata=off; pc has no IDE), no CPU or memory hot-plug in the ACPI tables.
+ * sata=off; pc has no IDE), no memory hot-plug in the ACPI tables. CPU
+ * hot-plug (-smp maxcpus > cpus, vcpu-hotplug.h): QEMU's register block (pc:
+ * 0xaf00 from legacy mode, q35: 0x0cd8), the GPE0 block in the FADT (pc:
+ * 0xafe0, 4 bytes; q35: PMBASE + 0x20, 16 bytes) and the DSDT's CPU objects.
  *
  * With -drive if=pflash, the flash devices (dev/pflash.c) take the BIOS's place at the top
  * of the 4 GiB space.
@@ -51,6 +54,7 @@
 #include "vmm/boot/layout.h"
 #include "vmm/boot/smbios.h"
 #include "vmm/cli.h"
+#include "vmm/dev/acpi-pm.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
 #include "vmm/dev/pci.h"
@@ -58,6 +62,7 @@
 #include "vmm/dev/pflash.h"
 #include "vmm/dev/rtc.h"
 #include "vmm/kvm/slots.h"
+#include "vmm/vcpu-hotplug.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/machine.h"
 #include "vmm/vm.h"
@@ -167,6 +172,18 @@ static int build_acpi(struct vm *vm, struct verr *err)
 {
     struct machine_state *ms = vm->machine;
     ms->acpi.pm_base = pm_base_now(vm);
+    /* A plugged vCPU is enabled in the MADT a reset rebuilds, as QEMU's. */
+    pthread_mutex_lock(&vm->lock);
+    ms->cpus.nr_cpus = vm->nr_vcpus ? vm->nr_vcpus : vm->cfg->cpus;
+    pthread_mutex_unlock(&vm->lock);
+    if (vm->cfg->max_cpus > vm->cfg->cpus && vcpu_hotplug_supported(vm)) {
+        bool pc = vm->cfg->machine.kind == MACHINE_PC;
+        ms->acpi.gpe0_base =
+            pc ? PORT_ACPI_GPE0 : (uint16_t)(ms->acpi.pm_base + ACPI_PM_ICH9_GPE0_OFF);
+        ms->acpi.gpe0_len = pc ? ACPI_PM_GPE0_LEN : ACPI_PM_ICH9_GPE0_LEN;
+        ms->acpi.cpuhp_port = vcpu_hotplug_port(vm);
+        ms->acpi.cpuhp_legacy = pc;
+    }
     if (vm->cfg->machine.kind == MACHINE_Q35) {
         uint64_t ecam = pci_bus_ecam(vm->pci);
         ms->acpi.ecam_base = ecam ? ecam : 0xb0000000ull; /* SeaBIOS's, until it is set */
@@ -573,6 +590,13 @@ int machine_pc_load_boot(struct vm *vm, struct verr *err)
          * kernel goes back into RAM (the guest may have written over it) */
         for (unsigned u = 0; u < ms->nr_flash; u++)
             pflash_reset(&ms->flash[u]);
+        /* The vCPU count the firmware boots with follows CPU hot-plug, as QEMU's fw_cfg
+         * NB_CPUS and CMOS 0x5f do: SeaBIOS waits for that many CPUs to check in, and an AP
+         * it does not wait for is left running in code it then write-protects. */
+        fw_cfg_set_u16(fc, FW_CFG_NB_CPUS, (uint16_t)vm->nr_vcpus);
+        struct device *rtc = find(vm, "mc146818rtc");
+        if (rtc)
+            rtc_cmos_set(rtc, 0x5f, (uint8_t)(vm->nr_vcpus - 1));
         return fwkernel_load(&ms->kernel, &vm->mem, err);
     }
     for (unsigned i = 0; i < vm->cfg->max_cpus; i++)

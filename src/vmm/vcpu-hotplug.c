@@ -43,6 +43,13 @@ enum {
 };
 
 _Static_assert(VCPU_HOTPLUG_PORT == PORT_ACPI_CPUHP, "the DSDT describes the block's port");
+_Static_assert(VCPU_HOTPLUG_PORT_PIIX == PORT_ACPI_CPUHP_PIIX,
+               "the DSDT describes the block's port");
+
+/* pc's legacy mode (QEMU's PIIX4 starts in it): 32 bytes, a bitmap of the present CPUs by
+ * APIC id; writing 0 at its first byte (the DSDT's _INI does) switches to the modern block
+ * at the same port. */
+#define LEGACY_LEN 32
 
 struct vcpu_hotplug {
     struct vm *vm;
@@ -54,6 +61,7 @@ struct vcpu_hotplug {
     bool removing[VMM_MAX_CPUS];
     bool ejecting[VMM_MAX_CPUS]; /* written by the OS, acted on by finish_eject() */
     bool eject_queued;
+    bool legacy; /* pc before the switch (see LEGACY_LEN) */
     /* An unplugged vCPU's KVM file and power-on state, kept for the next plug of its slot:
      * KVM cannot destroy a vCPU, and KVM_CREATE_VCPU of the same id again fails. */
     struct vcpu *parked[VMM_MAX_CPUS];
@@ -63,7 +71,13 @@ static void finish_eject(void *opaque);
 
 bool vcpu_hotplug_supported(const struct vm *vm)
 {
-    return vm->cfg->machine.kind == MACHINE_MICROVM;
+    enum machine_kind k = vm->cfg->machine.kind;
+    return k == MACHINE_MICROVM || k == MACHINE_PC || k == MACHINE_Q35;
+}
+
+uint16_t vcpu_hotplug_port(const struct vm *vm)
+{
+    return vm->cfg->machine.kind == MACHINE_PC ? VCPU_HOTPLUG_PORT_PIIX : VCPU_HOTPLUG_PORT;
 }
 
 static unsigned nr_present(struct vm *vm)
@@ -95,8 +109,15 @@ static void regs_read(void *opaque, uint64_t offset, uint8_t *data, unsigned siz
     unsigned present = nr_present(vm);
     pthread_mutex_lock(&h->lock);
     uint32_t v = 0;
-    if (h->selector >= vm->cfg->max_cpus) {
-        v = ~0u;
+    if (h->legacy) {
+        /* The bitmap's bytes from offset on: bit N of byte B is APIC id 8B + N. */
+        for (unsigned i = 0; i < present; i++) {
+            uint32_t apic = cpu_topology_apic_id(&vm->topo, i);
+            if (apic / 8 >= offset && apic / 8 < offset + size && apic / 8 < offset + 4)
+                v |= 1u << (8 * (apic / 8 - offset) + apic % 8);
+        }
+    } else if (offset >= VCPU_HOTPLUG_LEN || h->selector >= vm->cfg->max_cpus) {
+        v = 0; /* as QEMU: a selector past the slots reads nothing */
     } else if (offset == REG_FLAGS) {
         v = (h->selector < present ? FLAG_ENABLED : 0) |
             (h->inserting[h->selector] ? FLAG_INSERT : 0) |
@@ -117,6 +138,15 @@ static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
     unsigned max = h->vm->cfg->max_cpus;
     uint32_t v = get_le(data, size);
     pthread_mutex_lock(&h->lock);
+    if (h->legacy) {
+        if (offset == 0 && (v & 0xff) == 0) {
+            h->legacy = false; /* the modern block from now on, its selector 0 (the BSP) */
+            h->selector = 0;
+            log_debug("CPU hot-plug: the guest switched to the modern interface");
+        }
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
     switch (offset) {
     case REG_SELECTOR:
         h->selector = v;
@@ -172,9 +202,10 @@ int vcpu_hotplug_init(struct vm *vm, struct verr *err)
         return 0;
     struct vcpu_hotplug *h = xcalloc(1, sizeof(*h));
     h->vm = vm;
+    h->legacy = vm->cfg->machine.kind == MACHINE_PC;
     pthread_mutex_init(&h->lock, NULL);
-    int r = bus_register(&vm->pio, VCPU_HOTPLUG_PORT, VCPU_HOTPLUG_LEN, &regs_ops, h,
-                         "acpi-cpu-hotplug", err);
+    int r = bus_register(&vm->pio, vcpu_hotplug_port(vm), h->legacy ? LEGACY_LEN : VCPU_HOTPLUG_LEN,
+                         &regs_ops, h, "acpi-cpu-hotplug", err);
     if (r < 0) {
         pthread_mutex_destroy(&h->lock);
         free(h);
@@ -336,13 +367,14 @@ int vcpu_hotplug_add(struct vm *vm, struct json_object *args, struct verr *err)
                         t->threads - 1);
     unsigned idx = (unsigned)((socket * t->cores + core) * t->threads + thread);
     uint32_t apic = cpu_topology_apic_id(t, idx);
-    const struct numa_config *nc = &vm->cfg->numa;
-    if (node >= 0 && (!nc->nr_nodes || node != nc->cpu_node[idx]))
-        return verr_set(err, EINVAL,
-                        "node-id=%lld must match numa node specified with -numa option", node);
     unsigned present = nr_present(vm);
     if (idx < present)
         return verr_set(err, EEXIST, "CPU[%u] with APIC ID %u exists", idx, apic);
+    /* As QEMU 7.2: the slot's node (0 without -numa), checked after the slot is free. */
+    const struct numa_config *nc = &vm->cfg->numa;
+    unsigned slot_node = nc->nr_nodes ? nc->cpu_node[idx] : 0;
+    if (node >= 0 && node != slot_node)
+        return verr_set(err, EINVAL, "invalid node-id, must be %u", slot_node);
     if (idx != present) {
         /* TODO: any free slot, as QEMU (the loops over vm->nr_vcpus assume a prefix). */
         return verr_set(err, ENOTSUP,
@@ -601,6 +633,8 @@ void vcpu_hotplug_state_save(struct vm *vm, struct buf *p)
     state_rec_put_u64(p, "cpuhp.ost_status", h->ost_status);
     put_bitmap(p, "cpuhp.inserting", h->inserting, vm->cfg->max_cpus);
     put_bitmap(p, "cpuhp.removing", h->removing, vm->cfg->max_cpus);
+    if (vm->cfg->machine.kind == MACHINE_PC)
+        state_rec_put_u64(p, "cpuhp.legacy", h->legacy);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -619,6 +653,10 @@ int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct v
         (r = state_recs_get(rs, "cpuhp.inserting", ins, sizeof(ins), err)) < 0 ||
         (r = state_recs_get(rs, "cpuhp.removing", rm, sizeof(rm), err)) < 0)
         return r;
+    uint64_t legacy = h->legacy;
+    if (state_recs_find(rs, "cpuhp.legacy") &&
+        (r = state_recs_get_u64(rs, "cpuhp.legacy", &legacy, err)) < 0)
+        return r;
     pthread_mutex_lock(&h->lock);
     h->selector = (uint32_t)sel;
     h->cmd = (uint8_t)cmd;
@@ -626,6 +664,7 @@ int vcpu_hotplug_state_load(struct vm *vm, const struct state_recs *rs, struct v
     h->ost_status = (uint32_t)st;
     get_bitmap(ins, h->inserting, vm->cfg->max_cpus);
     get_bitmap(rm, h->removing, vm->cfg->max_cpus);
+    h->legacy = legacy != 0;
     pthread_mutex_unlock(&h->lock);
     return 0;
 }

@@ -17,17 +17,23 @@
  *   read  0x8 (dword)  command data: the selector after command 0, the APIC id
  *                      after command 3
  *   read  0x0 (dword)  command data 2: the APIC id's upper half (0)
- * A selector past the last slot reads all ones.
+ * A selector past the last slot reads 0, as QEMU's.
  *
- * Where: the microvm machine only, as a Vireo extension. QEMU 7.2's microvm
- * has no CPU hot-plug ("The feature 'query-hotpluggable-cpus' is not
- * enabled"); vireo-vmm's microvm keeps the classic PM block and SCI, and it is
- * where the test guest runs, so the interface is offered there at the port
- * QEMU's q35 uses.
+ * Where: pc, q35 and microvm. q35 has the block at 0x0cd8 (QEMU's
+ * ICH9_CPU_HOTPLUG_IO_BASE). pc has it at 0xaf00 (QEMU's PIIX4 one), which
+ * starts in QEMU's legacy mode: 32 bytes read as a bitmap of the present CPUs by
+ * APIC id, until the guest writes 0 to its first byte (the DSDT's \_SB.CPUS._INI
+ * does, as QEMU's does) and the modern block answers there; a reset keeps the
+ * mode (as QEMU's). The legacy mode's own AML (CPON, PRSC) and eject are left
+ * out: vireo-vmm's DSDT is the modern one. microvm, as a Vireo extension (QEMU
+ * 7.2's microvm has no CPU hot-plug: "The feature 'query-hotpluggable-cpus' is
+ * not enabled"), at q35's port.
  *
  * The event: each plug also sets GPE0 status bit 2 (QEMU's CPU hot-plug GPE)
- * in microvm's GPE0 block at 0xafe0, which the FADT describes when maxcpus >
- * cpus, and raises the SCI while the OS has that bit enabled. The DSDT
+ * in the machine's GPE0 block, which the FADT describes when maxcpus > cpus:
+ * microvm's and pc's (PIIX4 PM) at 0xafe0, 4 bytes; q35's at ICH9 PMBASE +
+ * 0x20, 16 bytes (8 status, 8 enable). It raises the SCI while the OS has
+ * that bit enabled. The DSDT
  * (boot/acpi.c) has the \_GPE._E02 handler and \_SB.CPUS with a processor
  * device per slot and the CSTA/CEJ0/CTFY/CSCN methods, so an ACPI OS turns
  * the GPE into a Notify of the CPU's device as it does on QEMU.
@@ -41,7 +47,7 @@
  *
  * Limits (TODO): vCPUs are plugged in slot order (the next free slot; QEMU takes
  * any free one) and unplugged last first; -device of a CPU at start is
- * refused; pc/q35 do not offer CPU hot-plug yet.
+ * refused.
  *
  * Save/restore and migration carry the plugged vCPUs, the register block and
  * (acpi-pm) GPE0: the destination is started with the same -smp N,maxcpus=M
@@ -55,6 +61,7 @@
 #include "util/error.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 struct qmp_server;
@@ -62,11 +69,14 @@ struct json_object;
 struct buf;
 struct state_recs;
 
-#define VCPU_HOTPLUG_PORT 0x0cd8
-#define VCPU_HOTPLUG_LEN  12
+#define VCPU_HOTPLUG_PORT      0x0cd8
+#define VCPU_HOTPLUG_LEN       12
+#define VCPU_HOTPLUG_PORT_PIIX 0xaf00 /* pc */
 
-/* Whether the machine lets CPUs be hot-plugged (microvm, see above). */
+/* Whether the machine lets CPUs be hot-plugged (pc, q35, microvm, see above). */
 bool vcpu_hotplug_supported(const struct vm *vm);
+/* The register block's port on this machine. */
+uint16_t vcpu_hotplug_port(const struct vm *vm);
 /* Registers the register block when maxcpus > cpus on a machine that supports it. */
 int vcpu_hotplug_init(struct vm *vm, struct verr *err);
 void vcpu_hotplug_destroy(struct vm *vm);

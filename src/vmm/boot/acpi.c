@@ -8,8 +8,8 @@
  * SCI on IRQ 9. The DSDT is AML emitted by aml.c: \_S5, COM1 (PNP0501), the
  * RTC (PNP0B00), the PS/2 keyboard and mouse where there is an i8042, a
  * motherboard-resources device claiming the PM and reset ports, and the PCI
- * root with its _CRS windows and _PRT; with CPU hot-plug (microvm, maxcpus >
- * cpus) QEMU's CPU hot-plug objects (\_SB.CPUS, \_GPE._E02, see
+ * root with its _CRS windows and _PRT; with CPU hot-plug (maxcpus > cpus)
+ * QEMU's CPU hot-plug objects (\_SB.CPUS, \_GPE._E02, see
  * build_cpu_hotplug). The MADT has one enabled local APIC
  * per vCPU and the IOAPIC with the ISA overrides.
  *
@@ -179,9 +179,11 @@ static void cpu_device_name(char name[5], unsigned i)
  * _EJ0 through CEJ0 but on the BSP, _OST through COST) and the methods: CSCN walks the slots with
  * an event (command 0) and Notifies each, 1 (bus check: inserted) or 3 (eject request), clearing
  * the event; \_GPE._E02, the handler of GPE0 bit 2, calls it. CPLK serialises the
- * selector between the methods. */
-static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct platform_desc *pd)
+ * selector between the methods. On pc the block starts in QEMU's legacy mode: CPUS._INI
+ * writes 0 to CSEL, which switches it to this interface (as QEMU's DSDT does). */
+static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct acpi_config *c)
 {
+    const struct platform_desc *pd = c->cpus;
     struct buf body, cpus, t, a, b, blk, blk2;
     buf_init(&body);
     buf_init(&cpus);
@@ -192,7 +194,7 @@ static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct pla
     buf_init(&blk2);
     unsigned slots = pd->max_cpus > pd->nr_cpus ? pd->max_cpus : pd->nr_cpus;
 
-    aml_opregion_io(sb, "PRST", PORT_ACPI_CPUHP, 12);
+    aml_opregion_io(sb, "PRST", c->cpuhp_port ? c->cpuhp_port : PORT_ACPI_CPUHP, 12);
     aml_field_skip(&t, 32);
     aml_field_named(&t, "CPEN", 1); /* byte 4: flags */
     aml_field_named(&t, "CINS", 1);
@@ -214,6 +216,13 @@ static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct pla
     aml_eisaid(&t, "PNP0A05");
     aml_name(&cpus, "_CID", &t);
     aml_mutex(&cpus, "CPLK", 0);
+    if (c->cpuhp_legacy) {
+        term_int(&a, 0);
+        term_name(&b, "\\_SB_CSEL");
+        aml_store(&body, &a, &b);
+        aml_method(&cpus, "_INI", 0, false, &body);
+        buf_reset(&body);
+    }
 
     /* CSTA(slot): 0xF when the slot holds a CPU, else 0. */
     aml_acquire(&body, "CPLK");
@@ -539,7 +548,7 @@ static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
     struct buf gpe;
     buf_init(&gpe);
     if (c->gpe0_base && c->cpus)
-        build_cpu_hotplug(&gpe, &sb, c->cpus);
+        build_cpu_hotplug(&gpe, &sb, c);
 
     aml_scope(dsdt, "\\_SB_", &sb);
     buf_append(dsdt, gpe.data, gpe.len); /* \_GPE after \_SB: _E02 calls into it */
@@ -660,9 +669,10 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     put8(f + 88, 4);                 /* PM1_EVT_LEN */
     put8(f + 89, 2);                 /* PM1_CNT_LEN */
     put8(f + 91, firmware ? 4 : 0);  /* PM_TMR_LEN */
+    uint8_t gpe0_len = c->gpe0_len ? c->gpe0_len : 4;
     if (c->gpe0_base)
-        put8(f + 92, 4); /* GPE0_BLK_LEN: 2 status bytes, 2 enable bytes */
-    put8(f + 108, 0x32); /* CMOS century register */
+        put8(f + 92, gpe0_len); /* GPE0_BLK_LEN: half status bytes, half enable bytes */
+    put8(f + 108, 0x32);        /* CMOS century register */
     /* IAPC_BOOT_ARCH: legacy devices, and an 8042 when there is one. */
     put16(f + 109, (uint16_t)(0x0001 | (c->i8042 ? 0x0002 : 0)));
     /* Flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button), RESET_REG_SUP. */
@@ -679,8 +689,8 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
     if (firmware)
         gas_io(f + 208, (uint16_t)(c->pm_base + 8), 32); /* X_PM_TMR_BLK */
     if (c->gpe0_base) {
-        gas_io(f + 220, c->gpe0_base, 32); /* X_GPE0_BLK */
-        put8(f + 223, 1);                  /* read and written a byte at a time */
+        gas_io(f + 220, c->gpe0_base, (uint8_t)(8 * gpe0_len)); /* X_GPE0_BLK */
+        put8(f + 223, 1); /* read and written a byte at a time */
     }
     memcpy(f + 268, "VIREOVMM", 8); /* hypervisor vendor identity */
 

@@ -31,7 +31,7 @@ struct platform_desc {
     /* -smp maxcpus (0: nr_cpus): the MADT lists every slot, those from nr_cpus on not
      * enabled (a CPU hot-plug may fill them), and the SRAT gives each its node. */
     unsigned max_cpus;
-    bool gpe0; /* microvm with CPU hot-plug: the FADT points at the GPE0 block (layout.h) */
+    bool gpe0; /* CPU hot-plug: the FADT points at the machine's GPE0 block */
     uint32_t apic_ids[ACPI_MAX_CPUS]; /* local APIC id of each slot, BSP first */
     /* microvm: its i8042's PS/2 keyboard and mouse are described (DSDT, the FADT's 8042
      * flag) only with a display, whose input they carry. QEMU's microvm describes none, so
@@ -58,9 +58,15 @@ struct acpi_config {
     bool i8042;                   /* a PS/2 controller at 0x60/0x64 */
     uint64_t hole_base, hole_end; /* the PCI root's 32-bit memory window */
     uint64_t ecam_base;           /* MCFG's ECAM (microvm, q35); 0: no MCFG */
-    uint16_t gpe0_base;           /* a 4-byte GPE0 block (status, enable); 0: none */
-    char oem_id[7];               /* "" : "VIREO " */
-    char oem_table_id[9];         /* "" : "VIREOVMM" */
+    uint16_t gpe0_base;           /* a GPE0 block (status, enable); 0: none */
+    uint8_t gpe0_len;             /* its length: 4 (0 means 4), ICH9's 16 */
+    /* With gpe0_base and cpus, QEMU's CPU hot-plug objects for the register block at this
+     * port (0: PORT_ACPI_CPUHP); cpuhp_legacy: the block starts in QEMU's legacy mode (pc),
+     * and \_SB.CPUS._INI switches it to the modern one. */
+    uint16_t cpuhp_port;
+    bool cpuhp_legacy;
+    char oem_id[7];       /* "" : "VIREO " */
+    char oem_table_id[9]; /* "" : "VIREOVMM" */
 };
 
 #define ACPI_MAX_RELOCS 32

@@ -45,12 +45,15 @@
 #define IRQ_COM1          4
 #define PORT_ACPI_PM      0x600 /* PM1a_EVT (4 bytes) then PM1a_CNT (2 bytes) */
 #define PORT_ACPI_PM1_CNT 0x604
-#define PORT_ACPI_GPE0    0xafe0 /* microvm with CPU hot-plug: GPE0 status, enable (PIIX4's) */
+#define PORT_ACPI_GPE0    0xafe0 /* microvm, pc with CPU hot-plug: GPE0 status, enable (PIIX4's) */
 #define PORT_ACPI_CPUHP   0x0cd8 /* QEMU's ACPI CPU hot-plug register block, 12 bytes */
 #define PORT_RESET        0xcf9
 #define IRQ_SCI           9
 #define IRQ_KEYBOARD      1
 #define IRQ_RTC           8
+
+/* pc's ACPI CPU hot-plug register block (QEMU's PIIX4 one; legacy mode first, vcpu-hotplug.h). */
+#define PORT_ACPI_CPUHP_PIIX 0xaf00
 
 /* The value \_S5 hands the guest for SLP_TYP; a write of it with SLP_EN powers off. */
 #define ACPI_S5_SLP_TYP 5

@@ -33,6 +33,28 @@ static void update_sci_locked(struct acpi_pm_regs *pm)
     }
 }
 
+/* Byte `off` of a GPE0 block of `len` bytes (the first half status, the second enable; only
+ * the low 16 bits of each are kept). Lock held. */
+static uint8_t gpe_byte_read(struct acpi_pm_regs *pm, unsigned off, unsigned len)
+{
+    unsigned half = len / 2;
+    if (off >= len || off % half >= 2)
+        return 0;
+    uint16_t v = off < half ? pm->gpe_sts : pm->gpe_en;
+    return (uint8_t)(v >> (8 * (off % half)));
+}
+
+static void gpe_byte_write(struct acpi_pm_regs *pm, unsigned off, unsigned len, uint8_t b)
+{
+    unsigned half = len / 2, shift = 8 * (off % half);
+    if (off >= len || off % half >= 2)
+        return;
+    if (off < half)
+        pm->gpe_sts &= (uint16_t) ~((unsigned)b << shift); /* write 1 to clear */
+    else
+        pm->gpe_en = (uint16_t)((pm->gpe_en & ~(0xffu << shift)) | (unsigned)b << shift);
+}
+
 void acpi_pm_regs_init(struct acpi_pm_regs *pm, struct vm *vm)
 {
     memset(pm, 0, sizeof(*pm));
@@ -108,6 +130,9 @@ static void pm_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
             data[i] = (uint8_t)(tmr >> (8 * (off - ACPI_PM_TMR_OFF)));
         else if (off >= ACPI_PM_SMI_EN_OFF && off < ACPI_PM_SMI_EN_OFF + 4)
             data[i] = (uint8_t)(pm->smi_en >> (8 * (off - ACPI_PM_SMI_EN_OFF)));
+        else if (pm->ich9_gpe0 && off >= ACPI_PM_ICH9_GPE0_OFF &&
+                 off < ACPI_PM_ICH9_GPE0_OFF + ACPI_PM_ICH9_GPE0_LEN)
+            data[i] = gpe_byte_read(pm, off - ACPI_PM_ICH9_GPE0_OFF, ACPI_PM_ICH9_GPE0_LEN);
         else
             data[i] = 0;
     }
@@ -119,6 +144,11 @@ static void pm_write(void *opaque, uint64_t offset, const uint8_t *data, unsigne
     struct acpi_pm_regs *pm = opaque;
     bool poweroff = false;
     pthread_mutex_lock(&pm->lock);
+    for (unsigned i = 0; pm->ich9_gpe0 && i < size; i++) {
+        unsigned off = (unsigned)offset + i;
+        if (off >= ACPI_PM_ICH9_GPE0_OFF && off < ACPI_PM_ICH9_GPE0_OFF + ACPI_PM_ICH9_GPE0_LEN)
+            gpe_byte_write(pm, off - ACPI_PM_ICH9_GPE0_OFF, ACPI_PM_ICH9_GPE0_LEN, data[i]);
+    }
     /* Assemble the 16-bit registers touched (byte, word or dword accesses). */
     for (unsigned reg = 0; reg < 6; reg += 2) {
         uint16_t val = read_reg(pm, reg), mask = 0;
@@ -171,33 +201,27 @@ static void reset_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
 
 static const struct bus_ops reset_ops = {reset_read, reset_write};
 
-/* GPE0: +0 status (16 bits, write 1 to clear), +2 enable. */
+/* GPE0 at 0xafe0 (microvm's, pc's): +0 status (16 bits, write 1 to clear), +2 enable. */
 static void gpe_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
     struct acpi_pm_regs *pm = opaque;
     pthread_mutex_lock(&pm->lock);
-    uint32_t v = (uint32_t)pm->gpe_sts | (uint32_t)pm->gpe_en << 16;
-    pthread_mutex_unlock(&pm->lock);
     for (unsigned i = 0; i < size; i++)
-        data[i] = offset + i < 4 ? (uint8_t)(v >> (8 * (offset + i))) : 0;
+        data[i] = gpe_byte_read(pm, (unsigned)offset + i, 4);
+    pthread_mutex_unlock(&pm->lock);
 }
 
 static void gpe_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
     struct acpi_pm_regs *pm = opaque;
     pthread_mutex_lock(&pm->lock);
-    for (unsigned i = 0; i < size && offset + i < 4; i++) {
-        unsigned off = (unsigned)offset + i, shift = 8 * (off & 1);
-        if (off < 2)
-            pm->gpe_sts &= (uint16_t) ~((unsigned)data[i] << shift);
-        else
-            pm->gpe_en = (uint16_t)((pm->gpe_en & ~(0xffu << shift)) | (unsigned)data[i] << shift);
-    }
+    for (unsigned i = 0; i < size; i++)
+        gpe_byte_write(pm, (unsigned)offset + i, 4, data[i]);
     update_sci_locked(pm);
     pthread_mutex_unlock(&pm->lock);
 }
 
-static const struct bus_ops gpe_ops = {gpe_read, gpe_write};
+const struct bus_ops acpi_pm_gpe_ops = {gpe_read, gpe_write};
 
 static void acpi_pm_reset(struct device *dev)
 {
@@ -213,7 +237,7 @@ static int acpi_pm_create(struct device *dev, struct verr *err)
     if (r == 0)
         r = bus_register(&vm->pio, PORT_RESET, 1, &reset_ops, pm, "reset", err);
     if (r == 0 && vm->cfg->max_cpus > vm->cfg->cpus) /* CPU hot-plug's event (vcpu-hotplug.h) */
-        r = bus_register(&vm->pio, PORT_ACPI_GPE0, 4, &gpe_ops, pm, "acpi-gpe0", err);
+        r = bus_register(&vm->pio, PORT_ACPI_GPE0, 4, &acpi_pm_gpe_ops, pm, "acpi-gpe0", err);
     if (r < 0) {
         bus_unregister(&vm->pio, PORT_RESET);
         bus_unregister(&vm->pio, PORT_ACPI_PM);
@@ -285,6 +309,31 @@ int acpi_pm_regs_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struc
     pm->smi_en =
         (uint32_t)smi[0] | (uint32_t)smi[1] << 8 | (uint32_t)smi[2] << 16 | (uint32_t)smi[3] << 24;
     update_sci_locked(pm);
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
+}
+
+int acpi_pm_gpe_save(struct acpi_pm_regs *pm, struct dev_state_writer *w, struct verr *err)
+{
+    uint8_t g[4];
+    pthread_mutex_lock(&pm->lock);
+    g[0] = (uint8_t)pm->gpe_sts;
+    g[1] = (uint8_t)(pm->gpe_sts >> 8);
+    g[2] = (uint8_t)pm->gpe_en;
+    g[3] = (uint8_t)(pm->gpe_en >> 8);
+    pthread_mutex_unlock(&pm->lock);
+    return w->put(w, "gpe0", g, sizeof(g), err);
+}
+
+int acpi_pm_gpe_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struct verr *err)
+{
+    uint8_t g[4];
+    int rc = r->get(r, "gpe0", g, sizeof(g), err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&pm->lock);
+    pm->gpe_sts = (uint16_t)(g[0] | g[1] << 8);
+    pm->gpe_en = (uint16_t)(g[2] | g[3] << 8);
     pthread_mutex_unlock(&pm->lock);
     return 0;
 }

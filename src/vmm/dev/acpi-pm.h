@@ -29,16 +29,21 @@ struct acpi_pm_regs {
     struct vm *vm;
     pthread_mutex_t lock;
     uint16_t status, enable, control;
-    /* microvm's GPE0 block (acpi-pm device only): status (write 1 to clear) and enable, bit 2
-     * being QEMU's CPU hot-plug event. TODO: not in the migration stream yet. */
+    /* The GPE0 block: status (write 1 to clear) and enable, bit 2 being QEMU's CPU hot-plug
+     * event; at 0xafe0 (acpi_pm_gpe_ops: microvm's acpi-pm, pc's PIIX4_PM) or, with ich9_gpe0,
+     * in this block at +0x20 (ICH9's GPE0_STS, 8 bytes, then GPE0_EN). Saved by the
+     * devices (acpi_pm_regs_save does not carry it). */
     uint16_t gpe_sts, gpe_en;
+    bool ich9_gpe0;
     int sci_level;
     uint64_t timer_base_ns; /* the timer counts from here */
     /* ICH9's SMI_EN at +0x30 (0 elsewhere): vireo-vmm has no SMM, so APMC_EN reads set, which
      * tells firmware SMM set-up is done (QEMU does the same when its SMM is off). */
     uint32_t smi_en;
 };
-#define ACPI_PM_SMI_EN_OFF 0x30
+#define ACPI_PM_SMI_EN_OFF    0x30
+#define ACPI_PM_ICH9_GPE0_OFF 0x20
+#define ACPI_PM_ICH9_GPE0_LEN 16
 
 void acpi_pm_regs_init(struct acpi_pm_regs *pm, struct vm *vm);
 void acpi_pm_regs_destroy(struct acpi_pm_regs *pm);
@@ -56,7 +61,14 @@ struct verr;
  * "pm.smi_en" (le32). Load re-evaluates the SCI. */
 int acpi_pm_regs_save(struct acpi_pm_regs *pm, struct dev_state_writer *w, struct verr *err);
 int acpi_pm_regs_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struct verr *err);
+/* The GPE0 block's state: "gpe0" (status, enable as le16). Load sets it without
+ * re-evaluating the SCI (acpi_pm_regs_load, called after, does). */
+int acpi_pm_gpe_save(struct acpi_pm_regs *pm, struct dev_state_writer *w, struct verr *err);
+int acpi_pm_gpe_load(struct acpi_pm_regs *pm, struct dev_state_reader *r, struct verr *err);
 /* Handlers for the block (offsets from its base; opaque = pm). */
 extern const struct bus_ops acpi_pm_regs_ops;
+/* Handlers for a 4-byte GPE0 block (status, enable: PIIX4's at 0xafe0; opaque = pm). */
+extern const struct bus_ops acpi_pm_gpe_ops;
+#define ACPI_PM_GPE0_LEN 4
 
 #endif

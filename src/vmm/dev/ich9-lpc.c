@@ -9,7 +9,9 @@
  * writes. The root complex register block behind RCBA is not modelled (no
  * firmware vireo-vmm runs reads it): its addresses read as nothing. SMI_EN's
  * APMC_EN reads set: there is no SMM, and that tells firmware SMM set-up is
- * done, as QEMU does when its SMM is off.
+ * done, as QEMU does when its SMM is off. GPE0 (PMBASE + 0x20: 8 status bytes,
+ * 8 enable bytes, as ICH9 and QEMU have it): bit 2 is the CPU hot-plug event
+ * (vcpu-hotplug.h), raising the SCI while enabled.
  */
 #include "util/mem.h"
 #include "vmm/boot/layout.h"
@@ -108,6 +110,7 @@ static int lpc_create(struct device *dev, struct verr *err)
     l->pci.multifunction = true;
     acpi_pm_regs_init(&l->regs, vm);
     l->regs.smi_en = SMI_EN_APMC_EN;
+    l->regs.ich9_gpe0 = true;
     memset(l->pci.wmask + 0x40, 0xff, 0x100 - 0x40);
     l->pci.wmask[ICH9_PMBASE] = 0x80;
     l->pci.wmask[ICH9_PMBASE + 2] = l->pci.wmask[ICH9_PMBASE + 3] = 0;
@@ -132,6 +135,8 @@ static int lpc_create(struct device *dev, struct verr *err)
     pci_bus_set_intx_hook(vm->pci, intx, &l->pirq);
     vm->power_button = acpi_pm_regs_power_button;
     vm->power_button_opaque = &l->regs;
+    vm->acpi_gpe = acpi_pm_regs_gpe_raise;
+    vm->acpi_gpe_opaque = &l->regs;
     dev->priv = l;
     dev->pci = &l->pci;
     return 0;
@@ -155,6 +160,8 @@ static void lpc_free(struct device *dev)
     struct ich9_lpc *l = dev->priv;
     if (dev->vm->power_button_opaque == &l->regs)
         dev->vm->power_button = NULL;
+    if (dev->vm->acpi_gpe_opaque == &l->regs)
+        dev->vm->acpi_gpe = NULL;
     pci_bus_set_intx_hook(dev->vm->pci, NULL, NULL);
     pirq_destroy(&l->pirq);
     acpi_pm_regs_destroy(&l->regs);
@@ -163,13 +170,16 @@ static void lpc_free(struct device *dev)
 }
 
 /* State: PMBASE, ACPI_CNTL, the PIRQ routes and RCBA are the function's configuration
- * (pci_dev_save), plus "lpc.rst_cnt" and the ACPI register block (acpi_pm_regs_save). */
+ * (pci_dev_save), plus "lpc.rst_cnt", the ACPI register block (acpi_pm_regs_save) and, from
+ * version 2, "gpe0" (acpi_pm_gpe_save). */
 static int lpc_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct ich9_lpc *l = dev->priv;
     int r = w->put(w, "lpc.rst_cnt", &l->rst_cnt, 1, err);
     if (r == 0)
         r = acpi_pm_regs_save(&l->regs, w, err);
+    if (r == 0)
+        r = acpi_pm_gpe_save(&l->regs, w, err);
     return r < 0 ? r : pci_dev_save(&l->pci, w, err);
 }
 
@@ -182,6 +192,8 @@ static int lpc_load(struct device *dev, struct dev_state_reader *r, struct verr 
         rc = verr_set(err, EINVAL, "field 'lpc.rst_cnt' is 0x%x", rst);
     if (rc == 0)
         rc = pci_dev_load(&l->pci, r, err);
+    if (rc == 0 && r->version >= 2)
+        rc = acpi_pm_gpe_load(&l->regs, r, err);
     if (rc == 0)
         rc = acpi_pm_regs_load(&l->regs, r, err);
     if (rc < 0)
@@ -203,7 +215,7 @@ static const struct dev_type ich9_lpc_type = {
     .create = lpc_create,
     .reset = lpc_reset,
     .free = lpc_free,
-    .state_version = 1,
+    .state_version = 2, /* 2: GPE0 */
     .save = lpc_save,
     .load = lpc_load,
 };

@@ -7,9 +7,13 @@
  * host configuration (0xD2) hold what firmware writes; there are no SMBus
  * devices, so its ports read as nothing. DEVACTB's APMC_EN reads set: there
  * is no SMM, and that tells SeaBIOS SMM set-up is already done, as QEMU does
- * when its SMM is off.
+ * when its SMM is off. With CPU hot-plug (-smp maxcpus > cpus) the GPE0 block
+ * at 0xafe0 (4 bytes, where QEMU's PIIX4 has it): bit 2 is the CPU hot-plug
+ * event (vcpu-hotplug.h), raising the SCI while enabled.
  */
 #include "util/mem.h"
+#include "vmm/boot/layout.h"
+#include "vmm/cli.h"
 #include "vmm/dev/acpi-pm.h"
 #include "vmm/dev/device.h"
 #include "vmm/vm.h"
@@ -80,7 +84,12 @@ static int piix4_pm_create(struct device *dev, struct verr *err)
     p->pci.cfg_hook = piix4_cfg_hook;
     p->pci.cfg_hook_off = PIIX4_PMBA;
     p->pci.cfg_hook_len = PIIX4_PMREGMISC + 1 - PIIX4_PMBA;
-    int r = pci_dev_add(vm->pci, &p->pci, PCI_DEVFN(1, 3), err);
+    bool gpe = vm->cfg->max_cpus > vm->cfg->cpus; /* CPU hot-plug's event */
+    int r = gpe ? bus_register(&vm->pio, PORT_ACPI_GPE0, ACPI_PM_GPE0_LEN, &acpi_pm_gpe_ops,
+                               &p->regs, "piix4-gpe0", err)
+                : 0;
+    if (r == 0 && (r = pci_dev_add(vm->pci, &p->pci, PCI_DEVFN(1, 3), err)) < 0 && gpe)
+        bus_unregister(&vm->pio, PORT_ACPI_GPE0);
     if (r < 0) {
         acpi_pm_regs_destroy(&p->regs);
         free(p);
@@ -89,6 +98,10 @@ static int piix4_pm_create(struct device *dev, struct verr *err)
     set_defaults(p);
     vm->power_button = acpi_pm_regs_power_button;
     vm->power_button_opaque = &p->regs;
+    if (gpe) {
+        vm->acpi_gpe = acpi_pm_regs_gpe_raise;
+        vm->acpi_gpe_opaque = &p->regs;
+    }
     dev->priv = p;
     dev->pci = &p->pci;
     return 0;
@@ -112,17 +125,24 @@ static void piix4_pm_free(struct device *dev)
     struct piix4_pm *p = dev->priv;
     if (dev->vm->power_button_opaque == &p->regs)
         dev->vm->power_button = NULL;
+    if (dev->vm->acpi_gpe_opaque == &p->regs) {
+        dev->vm->acpi_gpe = NULL;
+        bus_unregister(&dev->vm->pio, PORT_ACPI_GPE0);
+    }
     acpi_pm_regs_destroy(&p->regs);
     pci_dev_release(&p->pci);
     free(p);
 }
 
 /* State: PMBASE and the rest of the function's configuration (pci_dev_save), the ACPI
- * register block (acpi_pm_regs_save: PM1 registers, the PM timer's count, SCI). */
+ * register block (acpi_pm_regs_save: PM1 registers, the PM timer's count, SCI) and, from
+ * version 2, "gpe0" (GPE0 status and enable, le16 each). */
 static int piix4_pm_save(struct device *dev, struct dev_state_writer *w, struct verr *err)
 {
     struct piix4_pm *p = dev->priv;
     int r = acpi_pm_regs_save(&p->regs, w, err);
+    if (r == 0)
+        r = acpi_pm_gpe_save(&p->regs, w, err);
     return r < 0 ? r : pci_dev_save(&p->pci, w, err);
 }
 
@@ -130,6 +150,8 @@ static int piix4_pm_load(struct device *dev, struct dev_state_reader *r, struct 
 {
     struct piix4_pm *p = dev->priv;
     int rc = pci_dev_load(&p->pci, r, err);
+    if (rc == 0 && r->version >= 2)
+        rc = acpi_pm_gpe_load(&p->regs, r, err);
     if (rc == 0)
         rc = acpi_pm_regs_load(&p->regs, r, err);
     if (rc == 0) {
@@ -149,7 +171,7 @@ static const struct dev_type piix4_pm_type = {
     .create = piix4_pm_create,
     .reset = piix4_pm_reset,
     .free = piix4_pm_free,
-    .state_version = 1,
+    .state_version = 2, /* 2: GPE0 */
     .save = piix4_pm_save,
     .load = piix4_pm_load,
 };

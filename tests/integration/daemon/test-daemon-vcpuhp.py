@@ -21,8 +21,11 @@ the live count, takes its name from the state: it can still be unplugged).
 setvcpus 1 --live then asks for vCPU 1, which the guest (now waiting for a
 plug) never ejects: libvirt's "vcpu unplug request timed out" after its 5 s,
 the count unchanged. vsh setvcpus 3 --live plugs slot 2 again and the guest
-runs it. On pc, <vcpu current> below the maximum is refused at
-define-and-start with one line.
+runs it. A pc and a q35 domain with <vcpu current='1'>2</vcpu> (the guest
+through SeaBIOS, the register block at QEMU's port for the machine): setvcpus 2
+--live (virsh on pc, vsh on q35) and the guest runs the CPU, vcpucount and
+vcpuinfo show two; setvcpus 1 --live (the other client) and the guest ejects
+it, they show one.
 """
 import os
 import re
@@ -81,7 +84,7 @@ def thread_named(pid, name):
 
 
 d = Daemon(VIREOD, VMM, VSH)
-names = ["hp", "hppc"]
+names = ["hp", "hppc", "hpq35"]
 try:
     d.start()
     x = d.write("hp.xml", domain_xml("hp", GUEST, "tests=cpuhp cpuhp_count=2 cpuhp_unplug=1 cpuhp_replug=1 "
@@ -168,23 +171,45 @@ try:
          d.console_log("hp")[-2000:])
     d.virsh("destroy", "hp")
 
-    # pc has no CPU hot-plug in vireo-vmm yet: refused at start with one line.
-    x = d.write("hppc.xml", """<domain type='kvm'>
-  <name>hppc</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu current='1'>2</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-  </os>
-  <devices>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-""")
-    d.virsh("define", x)
-    r = d.virsh("start", "hppc")
-    t.ok(r.returncode != 0 and "which vireo-vmm has on machine 'microvm' only" in r.stderr,
-         "pc: <vcpu current> below the maximum is refused with one line", r.stderr)
+    # pc and q35: the same through SeaBIOS, the register block at QEMU's port for the machine
+    # (pc's 0xaf00, q35's 0x0cd8); virsh plugs and vsh unplugs on pc, the other way on q35.
+    for machine, port, plug, unplug in (("pc", "0xaf00", d.virsh, d.vsh),
+                                        ("q35", "0x0cd8", d.vsh, d.virsh)):
+        name = "hp" + machine
+        x = d.write(name + ".xml",
+                    domain_xml(name, GUEST, f"tests=cpuhp cpuhp_port={port} cpuhp_count=1 "
+                               "cpuhp_unplug=1 cpuhp_wait_s=600", memory_mib=128)
+                    .replace("<vcpu>1</vcpu>", "<vcpu current='1'>2</vcpu>")
+                    .replace("<type arch='x86_64'>hvm</type>",
+                             f"<type arch='x86_64' machine='{machine}'>hvm</type>"))
+        r1 = d.virsh("define", x)
+        r2 = d.virsh("start", name)
+        ready = r2.returncode == 0 and wait_for(
+            lambda: "cpuhp: ready" in d.console_log(name), 300)
+        t.ok(r1.returncode == 0 and ready,
+             f"{machine}: a domain with <vcpu current='1'>2</vcpu> starts, the guest sees two "
+             "MADT slots, one enabled", r1.stderr + r2.stderr + d.console_log(name)[-2000:])
+        r = plug("setvcpus", name, "2", "--live", timeout=300)
+        ran = r.returncode == 0 and wait_for(
+            lambda: "cpuhp: running apic=1" in d.console_log(name), 300)
+        count = d.virsh("vcpucount", name)
+        info = d.virsh("vcpuinfo", name)
+        t.ok(ran and re.search(r"current\s+live\s+2", count.stdout) and
+             len(re.findall(r"^VCPU:", info.stdout, re.M)) == 2,
+             f"{machine}: {'virsh' if plug == d.virsh else 'vsh'} setvcpus 2 --live: the guest "
+             "runs the new CPU, vcpucount live 2, vcpuinfo two vCPUs",
+             r.stderr + count.stdout + info.stdout + d.console_log(name)[-2000:])
+        r = unplug("setvcpus", name, "1", "--live", timeout=300)
+        ejected = wait_for(lambda: "cpuhp: ejected slot=1" in d.console_log(name), 300)
+        count = d.virsh("vcpucount", name)
+        info = d.virsh("vcpuinfo", name)
+        t.ok(r.returncode == 0 and ejected and re.search(r"current\s+live\s+1", count.stdout)
+             and len(re.findall(r"^VCPU:", info.stdout, re.M)) == 1
+             and "not ok" not in d.console_log(name),
+             f"{machine}: {'virsh' if unplug == d.virsh else 'vsh'} setvcpus 1 --live: the guest "
+             "ejects it, vcpucount live 1, vcpuinfo one vCPU; every guest check passed",
+             r.stderr + count.stdout + info.stdout + d.console_log(name)[-2000:])
+        d.virsh("destroy", name)
 finally:
     if t.failed:
         d.dump_log()

@@ -28,9 +28,8 @@ Usage: test-cpu-hotplug.py TEST_GUEST_ELF VIREO_VMM
    refusals' words.
 3. device_add of a CPU into an incoming VM (-incoming defer) is refused as
    QEMU refuses device_add while migrating.
-4. vireo-vmm's pc does not offer it yet: query-hotpluggable-cpus and
-   device_add of a CPU are refused with one line, the VM keeps running.
-5. Migration (migrate_check): a plugged vCPU and a pending unplug request
+4. pc and q35: test-cpu-hotplug-pc.py (under vireo-vmm and QEMU).
+5. Migration (migrate_check; on microvm, pc and q35): a plugged vCPU and a pending unplug request
    (register block, GPE0) move to a destination started with the same -smp;
    the guest goes on there, ejects the CPU, DEVICE_DELETED.
 6. The DSDT an OS reads (microvm, -smp 1,maxcpus=3, -S): read from guest
@@ -143,13 +142,15 @@ def dsdt_of(vmm, elf, tmp, smp):
             p.wait()
 
 
-def qemu_pc_dsdt(tmp):
-    """QEMU 7.2 pc's DSDT (-smp 1,maxcpus=3): SeaBIOS puts the tables in guest memory, the
-    RSDP in 0xE0000-0xFFFFF; read with the same HMP xp once SeaBIOS has placed them."""
+def qemu_pc_dsdt(tmp, vmm=None, machine="pc"):
+    """QEMU 7.2 pc's DSDT (-smp 1,maxcpus=3), or that of vmm (a command) on machine: SeaBIOS
+    puts the tables in guest memory, the RSDP in 0xE0000-0xFFFFF; read with the same HMP xp
+    once SeaBIOS has placed them."""
     sock = os.path.join(tmp, "qemu-dsdt.sock")
-    p = subprocess.Popen(["qemu-system-x86_64", "-M", "pc", "-accel", "kvm", "-smp", "1,maxcpus=3",
-                          "-m", "128", "-display", "none", "-nodefaults",
-                          "-qmp", f"unix:{sock},server=on,wait=off"],
+    vmm = vmm or ["qemu-system-x86_64", "-accel", "kvm"]
+    p = subprocess.Popen(vmm + ["-M", machine, "-smp", "1,maxcpus=3",
+                                "-m", "128", "-display", "none", "-nodefaults",
+                                "-qmp", f"unix:{sock},server=on,wait=off"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         q = Qmp(sock)
@@ -263,12 +264,47 @@ def check_dsdt(vmm, elf, tmp):
     check(theirs["methods"] and mine == theirs,
           "the CPU hot-plug fields, methods, _MAT entries and _E02 equal QEMU pc's",
           json.dumps(mine) + "\n" + json.dumps(theirs))
+    # vireo-vmm's pc and q35 (through SeaBIOS): decompiled and compiled back without an error,
+    # the same CPU hot-plug shape as QEMU's on the same machine, the block at the machine's
+    # port, and pc's _INI that leaves the legacy mode.
+    for machine, port in (("pc", "0xAF00"), ("q35", "0x0CD8")):
+        name = f"v{machine}"
+        with open(os.path.join(tmp, name + ".dat"), "wb") as f:
+            f.write(qemu_pc_dsdt(tmp, [vmm], machine))
+        rc, out = iasl(tmp, ["-d", name + ".dat"])
+        vdsl = ""
+        if os.path.exists(os.path.join(tmp, name + ".dsl")):
+            with open(os.path.join(tmp, name + ".dsl")) as f:
+                vdsl = f.read()
+        rc2, out2 = iasl(tmp, ["-p", name + "-re", name + ".dsl"])
+        check(rc == 0 and vdsl and "Error" not in out and rc2 == 0 and "0 Errors" in out2,
+              f"{machine}: iasl decompiles vireo-vmm's DSDT and compiles it back without an "
+              "error", out + out2)
+        qname = f"q{machine}"
+        if machine == "pc":
+            qname = "qemu"  # read above
+        else:
+            with open(os.path.join(tmp, qname + ".dat"), "wb") as f:
+                f.write(qemu_pc_dsdt(tmp, None, machine))
+            iasl(tmp, ["-d", qname + ".dat"])
+        with open(os.path.join(tmp, qname + ".dsl")) as f:
+            qshape = cpuhp_shape(f.read())
+        vshape = cpuhp_shape(vdsl)
+        ini = re.search(r"Method \(_INI, 0[^{]*\{\s*(CSEL = Zero|Store \(Zero, CSEL\)|"
+                        r"\\_SB\.CSEL = Zero)", vdsl)
+        check(qshape["methods"] and vshape == qshape
+              and f"OperationRegion (PRST, SystemIO, {port}, 0x0C)" in vdsl
+              and (ini is not None) == (machine == "pc"),
+              f"{machine}: vireo-vmm's CPU hot-plug fields, methods, _MAT entries and _E02 equal "
+              f"QEMU {machine}'s, the block at {port}" + (", _INI writes 0 to CSEL"
+                                                          if machine == "pc" else ""),
+              json.dumps(vshape) + "\n" + json.dumps(qshape) + "\n" + vdsl)
     plain = dsdt_of(vmm, elf, tmp, "2")
     check(plain[:4] == b"DSDT" and b"CPUS" not in plain and b"_E02" not in plain,
           "without maxcpus the DSDT has no CPU hot-plug objects")
 
 
-def migrate_check(vmm, elf, tmp, dst_smp="1,maxcpus=3"):
+def migrate_check(vmm, elf, tmp, dst_smp="1,maxcpus=3", machine=None):
     """A plugged CPU and a pending unplug request migrate: the source (-smp 1,maxcpus=3)
     plugs vCPU 1, which its guest runs; paused, device_del vcpu1 leaves the remove event
     and GPE0 bit 2 pending; migrated to a destination started with the same -smp (no
@@ -278,10 +314,14 @@ def migrate_check(vmm, elf, tmp, dst_smp="1,maxcpus=3"):
     count, as vireod starts a destination) vCPU 1 is there from the start and takes its
     name from the stream, so that it can still be unplugged."""
     tag = "migration" if dst_smp == "1,maxcpus=3" else f"migration to -smp {dst_smp}"
-    args = ["-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
-            "-smp", "1,maxcpus=3", "-kernel", elf,
-            "-append", "tests=cpuhp cpuhp_count=1 cpuhp_unplug=1",
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    port = "0xaf00" if machine == "pc" else "0x0cd8"
+    if machine:
+        tag = f"{machine}: {tag}"
+    args = (["-M", machine] if machine else []) + [
+        "-nodefaults", "-display", "none", "-serial", "stdio", "-m", "128M",
+        "-smp", "1,maxcpus=3", "-kernel", elf,
+        "-append", f"tests=cpuhp cpuhp_port={port} cpuhp_count=1 cpuhp_unplug=1",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     s1, s2 = os.path.join(tmp, "src.sock"), os.path.join(tmp, "dst.sock")
     mig = os.path.join(tmp, "mig.sock")
     src = Guest([vmm] + args + ["-qmp", f"unix:{s1},server=on,wait=off"])
@@ -485,6 +525,10 @@ def main():
         check_dsdt(vmm, elf, tmp)
         migrate_check(vmm, elf, tmp)
         migrate_check(vmm, elf, tmp, "2,maxcpus=3")
+        # pc and q35 (through SeaBIOS): PIIX4 PM's and ICH9's GPE0, and pc's block after the
+        # switch out of the legacy mode, migrate too.
+        migrate_check(vmm, elf, tmp, machine="pc")
+        migrate_check(vmm, elf, tmp, machine="q35")
 
         # QEMU's pc offers the same QMP: replies and refusals compared.
         hp_q, ref_q = qemu_pc(tmp)
@@ -507,33 +551,6 @@ def main():
                                      "thread-id": 0})
             check(r.get("error", {}).get("desc") == "device_add not allowed while migrating",
                   "device_add of a CPU into an incoming VM is refused", json.dumps(r))
-            q.cmd("quit")
-            q.close()
-            p.wait(timeout=30)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-        # vireo-vmm's pc: not offered yet, refused with one line each.
-        sock2 = os.path.join(tmp, "pc.sock")
-        p = subprocess.Popen([vmm, "-M", "pc", "-nodefaults", "-display", "none", "-S", "-m",
-                              "128M", "-smp", "1,maxcpus=2",
-                              "-qmp", f"unix:{sock2},server=on,wait=off"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            q = Qmp(sock2)
-            r1 = q.cmd("query-hotpluggable-cpus")
-            r2 = q.cmd("device_add", {"driver": CPU, "socket-id": 0, "core-id": 1,
-                                      "thread-id": 0})
-            r3 = q.cmd("query-status")
-            check(r1.get("error", {}).get("desc") ==
-                  "The feature 'query-hotpluggable-cpus' is not enabled"
-                  and r2.get("error", {}).get("desc") ==
-                  "CPU hot-plug is not supported by machine type 'pc'"
-                  and r3.get("return", {}).get("status") == "prelaunch",
-                  "pc: CPU hot-plug refused with one line, the VM unchanged",
-                  json.dumps([r1, r2, r3]))
             q.cmd("quit")
             q.close()
             p.wait(timeout=30)
