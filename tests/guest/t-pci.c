@@ -48,17 +48,18 @@ static void walk(struct tap *t, const struct pci_access *pa, unsigned bus, unsig
             uint32_t class_rev = pci_read32(pa, sec, d, f, PCI_CLASS_REV);
             uint8_t pin = pci_read8(pa, sec, d, f, 0x3d);
             unsigned root_pin = pin ? (pin - 1 + d + swz) % 4 : 0;
-            tap_diag(t, "pci: %02x:%02x.%u %04x:%04x class %06x header type %u pin %c -> 00:%02x pin %c",
-                     sec, d, f, vendor, pci_read16(pa, sec, d, f, PCI_DEVICE_ID), class_rev >> 8,
-                     header & 0x7f, pin ? 'A' + pin - 1 : '-', root_slot,
-                     pin ? 'A' + (int)root_pin : '-');
+            tap_diag(
+                t, "pci: %02x:%02x.%u %04x:%04x class %06x header type %u pin %c -> 00:%02x pin %c",
+                sec, d, f, vendor, pci_read16(pa, sec, d, f, PCI_DEVICE_ID), class_rev >> 8,
+                header & 0x7f, pin ? 'A' + pin - 1 : '-', root_slot,
+                pin ? 'A' + (int)root_pin : '-');
             if ((header & 0x7f) == 1 && depth < 8)
                 walk(t, pa, sec, d, f, root_slot, (swz + d) % 4, depth + 1);
         }
     }
     pci_write32(pa, bus, dev, fn, 0x18, bus | sec << 8 | pci_last_bus << 16);
-    tap_diag(t, "pci: bridge %02x:%02x.%u %04x:%04x: secondary bus %u, subordinate %u", bus, dev, fn,
-             id & 0xffff, id >> 16, sec, pci_last_bus);
+    tap_diag(t, "pci: bridge %02x:%02x.%u %04x:%04x: secondary bus %u, subordinate %u", bus, dev,
+             fn, id & 0xffff, id >> 16, sec, pci_last_bus);
 }
 
 void test_pci(struct guest *g)

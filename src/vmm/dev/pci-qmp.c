@@ -2,7 +2,8 @@
  * pci-qmp.c - QMP's query-pci, owned by the PCI bus: every function on bus 0
  * at its real slot and function, with QEMU 7.2's members (ids, class, the
  * interrupt pin and line, memory BARs, the -device id as qdev_id), and for a
- * bridge (pcie-root-port, pci-bridge, pcie-pci-bridge) its pci_bridge member with the functions behind.
+ * bridge (pcie-root-port, pci-bridge, pcie-pci-bridge) its pci_bridge member with the functions
+ * behind.
  */
 #include "qmp/qmp-server.h"
 #include "vmm/dev/pci.h"

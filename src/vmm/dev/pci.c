@@ -106,7 +106,7 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     pci_dev_init(dev, name, vendor, device, 0x060400, revision, 0, 0);
     dev->cfg[0x0e] = 0x01; /* header type 1 */
     dev->bridge = true;
-    dev->sec_slots = 1; /* a PCIe port; conventional bridges set 32 */
+    dev->sec_slots = 1;        /* a PCIe port; conventional bridges set 32 */
     put16(dev->cfg + 0x2c, 0); /* type 1 has no subsystem ids there (I/O base upper 16) */
     put16(dev->cfg + 0x2e, 0);
     dev->wmask[0x18] = dev->wmask[0x19] = dev->wmask[0x1a] = 0xff; /* primary/secondary/sub */
@@ -429,15 +429,15 @@ static void update_bars(struct pci_dev *dev)
         uint64_t a = bar_addr(dev, i);
         bool want;
         if (b->io) {
-            want = io_on && a != 0 && a + b->size <= 0x10000 && ancestors_forward(dev, a, b->size, true);
+            want = io_on && a != 0 && a + b->size <= 0x10000 &&
+                   ancestors_forward(dev, a, b->size, true);
             b->addr = b->mapped_addr = a;
             b->mapped = want;
             continue;
         }
-        want =
-            mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
-            !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
-            ancestors_forward(dev, a, b->size, false);
+        want = mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
+               !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
+               ancestors_forward(dev, a, b->size, false);
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
                       (unsigned long long)a);

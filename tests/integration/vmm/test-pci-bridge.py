@@ -10,7 +10,10 @@ For each machine and VMM, one guest boot (SeaBIOS, -kernel) with
 tests=pci,blk,net pci_walk=1: the guest numbers the buses behind the bridges
 and lists every function there with the bus 0 slot and pin its INTx reaches
 (the bridge swizzle); drives the disk behind the bridge (a write and read
-back; on q35 through INTx on the GSI the swizzle gives: 17); and its net test
+back; on q35 also through INTx on the GSI the swizzle gives: the disk at
+slot 3 behind the bridge reaches the root port's slot 2 as pin D, which
+vireo-vmm's ICH9 routing sends to GSI 17 and QEMU's to GSI 21 (QEMU routes
+slots 0-24 to PIRQ E-H; vireo-vmm's q35, its _PRT included, to A-D)); and its net test
 drives the e1000 behind the bridge over -netdev user (ARP, DHCP, a ping).
 Checks, each one TAP line:
  - the run passes under each VMM;
@@ -39,8 +42,8 @@ check = tap.check
 MACHINES = {
     "q35": ("-device pcie-root-port,id=rp1,chassis=1,bus=pcie.0,addr=0x2 "
             "-device pcie-pci-bridge,id=br1,bus=rp1,addr=0x0 ",
-            "blk_intx_gsi=17", "1b36:000e"),
-    "pc": ("-device pci-bridge,id=br1,chassis_nr=1,bus=pci.0,addr=0x5 ", "", "1b36:0001"),
+            {"vireo-vmm": "blk_intx_gsi=17", "QEMU": "blk_intx_gsi=21"}, "1b36:000e"),
+    "pc": ("-device pci-bridge,id=br1,chassis_nr=1,bus=pci.0,addr=0x5 ", {}, "1b36:0001"),
 }
 BEHIND = ("-netdev user,id=n0 -device e1000,netdev=n0,id=nic0,bus=br1,addr=0x1 "
           "-drive file={raw},format=raw,if=none,id=d0 "
@@ -55,9 +58,9 @@ def guest_lines(out):
             if re.match(r"# pci: ([0-9a-f]{2}:[0-9a-f]{2}\.\d .*->|bridge )", ln)]
 
 
-def run_guest_under(run_guest, elf, vmm, machine, raw):
-    bridges, extra_append, _ = MACHINES[machine]
-    append = f"tests=pci,blk,net pci=1 pci_walk=1 blk_serial=br-disk net_dhcp=1 {extra_append}"
+def run_guest_under(run_guest, elf, who, vmm, machine, raw):
+    bridges, intx, _ = MACHINES[machine]
+    append = f"tests=pci,blk,net pci=1 pci_walk=1 blk_serial=br-disk net_dhcp=1 {intx.get(who, '')}"
     args = [run_guest, "--vmm", f"{vmm} -M {machine}", "--kernel", elf, "--append",
             append.strip(), "--extra", bridges + BEHIND.format(raw=raw), "--timeout", "150"]
     p = subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -115,7 +118,7 @@ def main():
     for machine, (_, _, bridge_id) in MACHINES.items():
         lines = {}
         for who, vmm in (("vireo-vmm", vireo), ("QEMU", qemu)):
-            p = run_guest_under(run_guest, elf, vmm, machine, raw)
+            p = run_guest_under(run_guest, elf, who, vmm, machine, raw)
             check(p.returncode == 0,
                   f"{who} -M {machine}: the guest drives the disk and the e1000 behind the bridge",
                   p.stdout + p.stderr)
