@@ -1224,9 +1224,11 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     else if (c->type == DOMAIN_CONTROLLER_IDE && c->index != 0)
         value = xstrdup("ide/ other index");
     else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
-             !(c->model && (strcmp(c->model, "pcie-root-port") == 0 ||
-                            strcmp(c->model, "pcie-to-pci-bridge") == 0 ||
-                            strcmp(c->model, "pci-bridge") == 0)))
+             !(c->model && strcmp(c->model, "pcie-root-port") == 0) &&
+             !(c->model &&
+               (strcmp(c->model, "pcie-to-pci-bridge") == 0 ||
+                strcmp(c->model, "pci-bridge") == 0) &&
+               c->address.type == DOMAIN_ADDRESS_PCI)) /* placed on pc and q35 only */
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);
