@@ -13,7 +13,9 @@ Checks, each one TAP line:
 - vireo-vmm got -device pcie-pci-bridge,id=pci.2,bus=pci.1 and the e1000 on
   bus=pci.2,addr=0x1;
 - the test guest (tests=pci,net pci_walk=1) finds the e1000 behind the two
-  bridges and exchanges frames through it (ARP, DHCP, a ping over slirp).
+  bridges and exchanges frames through it (ARP, DHCP, a ping over slirp);
+- the same on pc with a declared <controller type='pci' model='pci-bridge'/>
+  and the e1000 at bus 1 slot 1 (GOLDEN_DIR/pcbridge.libvirtd.xml).
 Waits poll with generous limits; nothing asserts a timing. Prints TAP.
 """
 import os
@@ -46,7 +48,7 @@ def pci_layout(text):
         kids = tuple((k.tag, tuple(sorted(k.attrib.items())))
                      for k in dev if k.tag in ("model", "target", "address"))
         out.append((dev.tag, tuple(sorted(dev.attrib.items())), kids))
-    return out
+    return sorted(out)
 
 
 name = "q35e1000"
@@ -99,8 +101,53 @@ try:
          "frames go both ways through it (ARP, DHCP lease, ping), no guest test fails",
          console[-2000:])
     d.virsh("destroy", name)
+
+    # pc: a declared pci-bridge (libvirt gives it 00:02.0 and chassisNr 1) with the e1000
+    # at slot 1 of its bus.
+    name = "pcbridge"
+    xml = f"""<domain type='kvm'>
+  <name>{name}</name>
+  <uuid>0b1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e51</uuid>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{GUEST}</kernel>
+    <cmdline>tests=pci,net pci=1 pci_walk=1 net_dhcp=1 net_mac=52:54:00:35:00:03</cmdline>
+  </os>
+  <devices>
+    <controller type='pci' index='1' model='pci-bridge'/>
+    <interface type='user'>
+      <mac address='52:54:00:35:00:03'/>
+      <model type='e1000'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x01' function='0x0'/>
+    </interface>
+  </devices>
+</domain>
+"""
+    r = d.virsh("define", d.write(name + ".xml", xml))
+    r2 = d.virsh("start", name) if r.returncode == 0 else r
+    t.ok(r2.returncode == 0, "pc: virsh define and start a domain with a pci-bridge",
+         r.stderr + r2.stderr)
+    live = d.virsh("dumpxml", name)
+    ref = open(os.path.join(GOLDEN, "pcbridge.libvirtd.xml")).read()
+    mine = pci_layout(live.stdout) if live.returncode == 0 else []
+    t.ok(mine == pci_layout(ref), "pc: the live XML's pci-bridge and e1000 are libvirtd 9.0's",
+         "vireod:\n%s\nlibvirtd:\n%s" % ("\n".join(map(str, mine)),
+                                          "\n".join(map(str, pci_layout(ref)))))
+    argv = d.vmm_log(name, lines=1000)
+    t.ok("pci-bridge,chassis_nr=1,id=pci.1,bus=pci.0,addr=0x2" in argv,
+         "pc: vireo-vmm got -device pci-bridge,chassis_nr=1,id=pci.1", argv)
+    wait_for(lambda: done.search(d.console_log(name)), 300, 0.5)
+    console = d.console_log(name)
+    t.ok(re.search(r"# pci: 01:01\.0 8086:100e class 020000 .* -> 00:02 pin B", console)
+         is not None and re.search(r"ok \d+ - ping: echo reply from 10\.0\.2\.2", console)
+         is not None and "not ok" not in console,
+         "pc: the guest finds the e1000 at 01:01.0 and exchanges frames through it",
+         console[-2000:])
+    d.virsh("destroy", name)
 except Exception as e:  # noqa: BLE001 - report, then clean up
     t.ok(False, "no exception", repr(e))
 finally:
-    d.cleanup([name])
+    d.cleanup(["q35e1000", "pcbridge"])
 t.done()
