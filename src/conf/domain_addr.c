@@ -311,6 +311,31 @@ static void fill_root_port(struct domain_controller *c)
         c->extra[c->nextra++] = kid_with_attrs("target", "chassis", chassis, "port", port);
 }
 
+/* A declared pci-bridge's or pcie-to-pci-bridge's <model name> (and pci-bridge's <target
+ * chassisNr>, the index by default), as libvirt fills them in. */
+static void fill_bridge(struct domain_controller *c)
+{
+    bool has_model = false, has_target = false, pci_bridge = strcmp(c->model, "pci-bridge") == 0;
+    for (size_t k = 0; k < c->nextra; k++) {
+        has_model |= strcmp(c->extra[k]->name, "model") == 0;
+        has_target |= strcmp(c->extra[k]->name, "target") == 0;
+    }
+    char chassis[16];
+    snprintf(chassis, sizeof(chassis), "%u", c->index);
+    c->extra = xreallocarray(c->extra, c->nextra + 2, sizeof(*c->extra));
+    if (!has_model)
+        c->extra[c->nextra++] = kid_with_attrs(
+            "model", "name", pci_bridge ? "pci-bridge" : "pcie-pci-bridge", NULL, NULL);
+    if (!has_target && pci_bridge)
+        c->extra[c->nextra++] = kid_with_attrs("target", "chassisNr", chassis, NULL, NULL);
+}
+
+static bool is_declared_bridge(const struct domain_controller *c)
+{
+    return c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 && c->model &&
+           (strcmp(c->model, "pci-bridge") == 0 || strcmp(c->model, "pcie-to-pci-bridge") == 0);
+}
+
 /* microvm: the index of a pcie-root-port controller (the bus behind it). */
 static bool is_root_port_bus(const struct domain_def *def, unsigned bus)
 {
@@ -570,6 +595,23 @@ int domain_addr_assign_pci(struct domain_def *def, struct verr *err)
         if ((r = place_declared_root_port(pa, c, err)))
             goto out;
         fill_root_port(c);
+    }
+    /* pc and q35: declared PCI bridges next, in index order, as libvirt places PCI
+     * controllers before devices: a pcie-to-pci-bridge on a pcie-root-port (q35), a
+     * pci-bridge on bus 0 (pc) or behind the pcie-to-pci-bridge (q35). */
+    for (unsigned idx = 1; (q35 || pc) && idx < 256; idx++) {
+        struct domain_controller *c = domain_controller_find(def, DOMAIN_CONTROLLER_PCI, idx);
+        if (!c || !is_declared_bridge(c))
+            continue;
+        if (c->address.type == DOMAIN_ADDRESS_NONE) {
+            struct domain_address a = {0};
+            if ((r = place(def, pa, &a, strcmp(c->model, "pcie-to-pci-bridge") == 0, err)))
+                goto out;
+            c->address = a;
+        }
+        if (q35 && pa->bridge_bus < 0 && strcmp(c->model, "pcie-to-pci-bridge") == 0)
+            pa->bridge_bus = (int)idx; /* conventional devices go there, as libvirt */
+        fill_bridge(c);
     }
     /* Shared filesystems (virtio-9p, virtiofs) come before interfaces, as in libvirt. */
     for (size_t i = 0; i < def->ndevices; i++) {

@@ -80,7 +80,7 @@ void vmm_argv_free(char **argv)
 static void put_pci(const struct argv_b *ab, struct buf *b, const struct domain_address *a)
 {
     char tail[64];
-    if (a->bus != 0) /* behind pcie-root-port index N (pci.N), as device 0 */
+    if (a->bus != 0) /* behind pcie-root-port index N (pci.N) as device 0, or a PCI bridge's */
         snprintf(tail, sizeof(tail), ",bus=pci.%u,addr=0x%x", a->bus, a->slot);
     else if (a->function)
         snprintf(tail, sizeof(tail), ",bus=%s,addr=0x%x.%x", ab->root, a->slot, a->function);
@@ -311,6 +311,33 @@ bool vmm_argv_is_root_port(const struct domain_controller *c)
 {
     return c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 && c->model &&
            strcmp(c->model, "pcie-root-port") == 0;
+}
+
+/* <controller type='pci' model='pcie-to-pci-bridge'> or model='pci-bridge': libvirt's
+ * -device line (pci-bridge's chassis_nr from <target chassisNr>, else the index). */
+static bool is_pci_bridge(const struct domain_controller *c)
+{
+    return c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 && c->model &&
+           (strcmp(c->model, "pcie-to-pci-bridge") == 0 || strcmp(c->model, "pci-bridge") == 0);
+}
+
+static void add_pci_bridge(struct argv_b *a, const struct domain_controller *c)
+{
+    struct buf b = BUF_INIT;
+    if (strcmp(c->model, "pci-bridge") == 0) {
+        const char *chassis = NULL;
+        for (size_t k = 0; k < c->nextra; k++)
+            if (strcmp(c->extra[k]->name, "target") == 0)
+                chassis = xnode_attr(c->extra[k], "chassisNr");
+        if (chassis)
+            buf_printf(&b, "pci-bridge,chassis_nr=%s,id=pci.%u", chassis, c->index);
+        else
+            buf_printf(&b, "pci-bridge,chassis_nr=%u,id=pci.%u", c->index, c->index);
+    } else {
+        buf_printf(&b, "pcie-pci-bridge,id=pci.%u", c->index);
+    }
+    put_pci(a, &b, &c->address);
+    addf2(a, "-device", buf_detach(&b, NULL));
 }
 
 static void add_simple(struct argv_b *a, const char *driver, const char *id,
@@ -790,8 +817,9 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     for (unsigned bus = 0; bus < 256; bus++) {
         bool port_bus = false;
         for (size_t i = 0; bus && i < def->ncontrollers; i++)
-            port_bus |=
-                vmm_argv_is_root_port(&def->controllers[i]) && def->controllers[i].index == bus;
+            port_bus |= (vmm_argv_is_root_port(&def->controllers[i]) ||
+                         is_pci_bridge(&def->controllers[i])) &&
+                        def->controllers[i].index == bus;
         if (bus && !port_bus)
             continue;
         for (unsigned sf = bus ? 0 : 1 * 8; sf < 32 * 8; sf++) {
@@ -802,6 +830,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
                 if (vmm_argv_is_root_port(c) && c->address.type == DOMAIN_ADDRESS_PCI &&
                     AT(c->address))
                     add_root_port(&a, c);
+                if (is_pci_bridge(c) && c->address.type == DOMAIN_ADDRESS_PCI && AT(c->address))
+                    add_pci_bridge(&a, c);
                 bool sata = c->type == DOMAIN_CONTROLLER_SATA;
                 if ((c->type != DOMAIN_CONTROLLER_SCSI && !sata) ||
                     c->address.type != DOMAIN_ADDRESS_PCI || !AT(c->address))

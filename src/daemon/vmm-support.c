@@ -366,7 +366,7 @@ static const struct vmm_support_rule rules[] = {
     {"interface/model@type", "virtio", H, 0, "virtio-net-pci"},
     {"interface/model@type", "e1000", H, 0,
      "-device e1000 (Intel 82540EM). Conventional PCI: on q35 libvirt's placement puts it "
-     "behind a pcie-to-pci-bridge, which vireo-vmm lacks (refused; an address on bus 0 works)"},
+     "behind a pcie-to-pci-bridge (on a pcie-root-port), as vireod does"},
     {"interface/model@type", "*", R, 0, "only models 'virtio' and 'e1000' are supported"},
     {"interface/boot@order", NULL, H, 0,
      "bootindex=N on the NIC (pc/q35; SeaBIOS boots it with an option ROM only); direct kernel "
@@ -406,6 +406,12 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "ide/ other index", R, 0, "Only 1 IDE controller is supported"},
     {"controller", "pci/pcie-root-port", H, 0,
      "pcie-root-port,port=,chassis=,id=pci.N (PCIe native hot-plug: attach-device)"},
+    {"controller", "pci/pcie-to-pci-bridge", H, 0,
+     "pcie-pci-bridge,id=pci.N: a conventional PCI bus (slots 1-31) on q35, where libvirt puts "
+     "conventional devices (e1000); no hot-plug behind it"},
+    {"controller", "pci/pci-bridge", H, 0,
+     "pci-bridge,chassis_nr=N,id=pci.N: a second PCI bus (slots 1-31) on pc; no hot-plug "
+     "behind it"},
     {"controller", "usb/none", H, 0, "no USB"},
     {"controller", "usb/qemu-xhci", H, 0, "-device qemu-xhci,id=usb (ports: p2= and p3=)"},
     {"controller", "usb/nec-xhci", H, 0, "-device nec-usb-xhci,id=usb (ports: p2= and p3=)"},
@@ -443,8 +449,12 @@ static const struct vmm_support_rule rules[] = {
     {"controller", "*", R, 0, "vireo-vmm has only the pcie-root bus"},
     {"address", "pci bus 0", H, 0, "bus=pcie.0 (pci.0 on pc),addr=0xSS[.F][,multifunction=on]"},
     {"address", "pci root port", H, 0, "bus=pci.N,addr=0x0 (behind pcie-root-port index N)"},
+    {"address", "pci bridge", H, 0,
+     "bus=pci.N,addr=0xSS (slots 1-31 behind pci-bridge or pcie-to-pci-bridge index N; no "
+     "hot-plug there)"},
     {"address", "*", R, 0,
-     "vireo-vmm has PCI bus 0 and the buses of pcie-root-ports (slot 0 function 0)"},
+     "vireo-vmm has PCI bus 0, the buses of pcie-root-ports (slot 0 function 0) and of PCI "
+     "bridges (slots 1-31)"},
     {"serial@type", "pty", H, 0,
      "COM1, relayed by the daemon to a real pty (virsh ttyconsole, the live XML's tty=)"},
     {"serial@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
@@ -990,24 +1000,46 @@ static int check_platform(const struct domain_def *def, struct verr *err)
     return 0;
 }
 
-static int check_pci(const struct domain_address *a, const char *shown, struct verr *err)
+/* The model of the PCI controller whose bus is number bus ("" when none). */
+static const char *pci_bus_model(const struct domain_def *def, unsigned bus)
 {
-    /* A bus other than 0 is a pcie-root-port's (conf checked it for microvm): its one
-     * downstream device is device 0. */
+    for (size_t i = 0; i < def->ncontrollers; i++) {
+        const struct domain_controller *c = &def->controllers[i];
+        if (c->type == DOMAIN_CONTROLLER_PCI && c->index == bus && c->model)
+            return c->model;
+    }
+    return "";
+}
+
+static int check_pci(const struct domain_def *def, const struct domain_address *a,
+                     const char *shown, struct verr *err)
+{
+    /* A bus other than 0 is a pcie-root-port's, whose one downstream device is device 0, or
+     * a pci-bridge's or pcie-to-pci-bridge's, whose slots are 1-31 (as libvirt). */
     bool pci = a->type == DOMAIN_ADDRESS_PCI && a->domain == 0;
+    const char *model = pci && a->bus != 0 ? pci_bus_model(def, a->bus) : "";
     bool ok = pci && a->bus == 0;
-    bool port = pci && a->bus != 0 && a->slot == 0 && a->function == 0;
+    bool port = pci && a->bus != 0 && strcmp(model, "pcie-root-port") == 0 && a->slot == 0 &&
+                a->function == 0;
+    bool bridge = pci && a->bus != 0 &&
+                  (strcmp(model, "pci-bridge") == 0 || strcmp(model, "pcie-to-pci-bridge") == 0) &&
+                  a->slot != 0;
     char *s = a->type == DOMAIN_ADDRESS_PCI
                   ? xasprintf("%s <address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' "
                               "function='0x%x'>",
                               shown, a->domain, a->bus, a->slot, a->function)
                   : xasprintf("%s without a PCI address", shown);
-    int r = probe("address", ok ? "pci bus 0" : port ? "pci root port" : "other", s, err);
+    int r = probe("address",
+                  ok       ? "pci bus 0"
+                  : port   ? "pci root port"
+                  : bridge ? "pci bridge"
+                           : "other",
+                  s, err);
     free(s);
     return r;
 }
 
-static int check_disk(const struct domain_disk *d, struct verr *err)
+static int check_disk(const struct domain_def *def, const struct domain_disk *d, struct verr *err)
 {
     char *t = xasprintf("'%s'", d->target_dev ? d->target_dev : "?");
     const char *fmt = d->driver_type ? d->driver_type : "raw";
@@ -1100,7 +1132,7 @@ static int check_disk(const struct domain_disk *d, struct verr *err)
         goto out;
     }
     char *what = xasprintf("<disk> %s", t);
-    r = check_pci(&d->address, what, err);
+    r = check_pci(def, &d->address, what, err);
     free(what);
 out:
     free(t);
@@ -1119,7 +1151,7 @@ static bool driver_only_queues(const struct domain_net *n)
     return true;
 }
 
-static int check_net(const struct domain_net *n, struct verr *err)
+static int check_net(const struct domain_def *def, const struct domain_net *n, struct verr *err)
 {
     int r;
     if (n->driver_queues > 1 && driver_only_queues(n)) {
@@ -1173,7 +1205,7 @@ static int check_net(const struct domain_net *n, struct verr *err)
             return r;
     }
     char *what = xasprintf("<interface> %s", n->mac);
-    r = check_pci(&n->address, what, err);
+    r = check_pci(def, &n->address, what, err);
     free(what);
     return r;
 }
@@ -1188,7 +1220,11 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
     else if (c->type == DOMAIN_CONTROLLER_IDE && c->index != 0)
         value = xstrdup("ide/ other index");
     else if (c->type == DOMAIN_CONTROLLER_PCI && c->index != 0 &&
-             !(c->model && strcmp(c->model, "pcie-root-port") == 0))
+             !(c->model && strcmp(c->model, "pcie-root-port") == 0) &&
+             !(c->model &&
+               (strcmp(c->model, "pcie-to-pci-bridge") == 0 ||
+                strcmp(c->model, "pci-bridge") == 0) &&
+               c->address.type == DOMAIN_ADDRESS_PCI)) /* placed on pc and q35 only */
         value = xasprintf("%s/%s index %u", t, m, c->index);
     else
         value = xasprintf("%s/%s", t, m);
@@ -1206,7 +1242,8 @@ static int check_controller(const struct domain_controller *c, struct verr *err)
 }
 
 /* The <address> of a device the definition keeps as a tree (video). */
-static int check_kept_pci(const struct xnode *n, const char *shown, struct verr *err)
+static int check_kept_pci(const struct domain_def *def, const struct xnode *n, const char *shown,
+                          struct verr *err)
 {
     struct domain_address a = {0};
     const struct xnode *x = xnode_child(n, "address");
@@ -1219,7 +1256,7 @@ static int check_kept_pci(const struct xnode *n, const char *shown, struct verr 
         a.slot = (v = xnode_attr(x, "slot")) ? (unsigned)strtoul(v, NULL, 0) : 0;
         a.function = (v = xnode_attr(x, "function")) ? (unsigned)strtoul(v, NULL, 0) : 0;
     }
-    return check_pci(&a, shown, err);
+    return check_pci(def, &a, shown, err);
 }
 
 int vmm_support_parse_valid_to(const char *s, int64_t *out)
@@ -1285,7 +1322,7 @@ static int check_graphics(const struct xnode *n, struct verr *err)
 }
 
 /* <video><model type='vga|none' vram= heads=>. */
-static int check_video(const struct xnode *n, struct verr *err)
+static int check_video(const struct domain_def *def, const struct xnode *n, struct verr *err)
 {
     int r;
     const struct xnode *m = xnode_child(n, "model");
@@ -1308,7 +1345,7 @@ static int check_video(const struct xnode *n, struct verr *err)
     if (xnode_child(m, "acceleration") &&
         (r = probe_present("video/model/acceleration", "<video><model><acceleration>", err)))
         return r;
-    return check_kept_pci(n, "<video>", err);
+    return check_kept_pci(def, n, "<video>", err);
 }
 
 static int check_device(const struct domain_def *def, const struct xnode *n, size_t nth_serial,
@@ -1361,7 +1398,7 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
     } else if (strcmp(n->name, "graphics") == 0) {
         return check_graphics(n, err);
     } else if (strcmp(n->name, "video") == 0) {
-        return check_video(n, err);
+        return check_video(def, n, err);
     } else if (strcmp(n->name, "memballoon") == 0) {
         const struct domain_memballoon *b = def->memballoon;
         if ((r = probe_attr("memballoon@model", "memballoon", "model", b->model, NULL, err)))
@@ -1377,12 +1414,12 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
             (b->stats_period &&
              (r = probe_present("memballoon/stats@period", "<memballoon><stats period>", err))))
             return r;
-        return check_pci(&b->address, "<memballoon>", err);
+        return check_pci(def, &b->address, "<memballoon>", err);
     }
     return 0;
 }
 
-static int check_rng(const struct domain_rng *g, struct verr *err)
+static int check_rng(const struct domain_def *def, const struct domain_rng *g, struct verr *err)
 {
     int r;
     if ((r = probe_attr("rng@model", "rng", "model", g->model, NULL, err)) ||
@@ -1397,7 +1434,7 @@ static int check_rng(const struct domain_rng *g, struct verr *err)
     }
     if (g->rate_bytes && (r = probe_present("rng/rate", "<rng><rate>", err)))
         return r;
-    return check_pci(&g->address, "<rng>", err);
+    return check_pci(def, &g->address, "<rng>", err);
 }
 
 int vmm_support_check(const struct domain_def *def, struct verr *err)
@@ -1407,10 +1444,10 @@ int vmm_support_check(const struct domain_def *def, struct verr *err)
         (r = check_lifecycle(def, err)))
         return r;
     for (size_t i = 0; i < def->ndisks; i++)
-        if ((r = check_disk(&def->disks[i], err)))
+        if ((r = check_disk(def, &def->disks[i], err)))
             return r;
     for (size_t i = 0; i < def->nnets; i++)
-        if ((r = check_net(&def->nets[i], err)))
+        if ((r = check_net(def, &def->nets[i], err)))
             return r;
     for (size_t i = 0; i < def->ncontrollers; i++)
         if ((r = check_controller(&def->controllers[i], err)))
@@ -1423,7 +1460,7 @@ int vmm_support_check(const struct domain_def *def, struct verr *err)
         nserial += strcmp(n->name, "serial") == 0;
     }
     for (size_t i = 0; i < def->nrngs; i++)
-        if ((r = check_rng(&def->rngs[i], err)))
+        if ((r = check_rng(def, &def->rngs[i], err)))
             return r;
     return 0;
 }

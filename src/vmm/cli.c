@@ -1033,6 +1033,8 @@ const char *cli_help_text(void)
            "  -nodefaults                 no default devices (no serial unless -serial)\n"
            "  -device help, -device DRIVER,help   the devices, and one device's properties\n"
            "  PCI devices also take [,id=ID][,bus=pcie.0][,addr=SLOT[.FN]][,multifunction=on]\n"
+           "  -device pcie-pci-bridge|pci-bridge,id=ID[,chassis_nr=N]   PCI bus ID, 32 slots "
+           "(q35|pc)\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
            "  -drive "
            "file=PATH[,format=FMT][,if=none|virtio|ide|pflash][,index=N][,unit=N][,id=ID]\n"

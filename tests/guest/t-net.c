@@ -199,9 +199,9 @@ static void check_pci_cfg_window(struct guest *g, struct vdev *d)
 {
     const struct pci_access *pa = &d->pa;
     unsigned win = 0, dev_cap = 0, common_cap = 0;
-    for (unsigned cap = pci_find_cap(pa, 0, d->dev, 0, 0x09, 0); cap;
-         cap = pci_find_cap(pa, 0, d->dev, 0, 0x09, cap)) {
-        uint8_t type = pci_read8(pa, 0, d->dev, 0, cap + 3);
+    for (unsigned cap = pci_find_cap(pa, d->bus, d->dev, 0, 0x09, 0); cap;
+         cap = pci_find_cap(pa, d->bus, d->dev, 0, 0x09, cap)) {
+        uint8_t type = pci_read8(pa, d->bus, d->dev, 0, cap + 3);
         if (type == 5 && !win)
             win = cap;
         else if (type == 4 && !dev_cap)
@@ -212,17 +212,17 @@ static void check_pci_cfg_window(struct guest *g, struct vdev *d)
     if (!tap_ok(&g->tap, win && dev_cap && common_cap,
                 "net: VIRTIO_PCI_CAP_PCI_CFG capability present (at 0x%x)", win))
         return;
-    tap_ok(&g->tap, pci_read8(pa, 0, d->dev, 0, win + 2) >= 20, "net: PCI_CFG cap_len >= 20");
-    uint8_t bar = pci_read8(pa, 0, d->dev, 0, dev_cap + 4);
-    uint32_t base = pci_read32(pa, 0, d->dev, 0, dev_cap + 8);
+    tap_ok(&g->tap, pci_read8(pa, d->bus, d->dev, 0, win + 2) >= 20, "net: PCI_CFG cap_len >= 20");
+    uint8_t bar = pci_read8(pa, d->bus, d->dev, 0, dev_cap + 4);
+    uint32_t base = pci_read32(pa, d->bus, d->dev, 0, dev_cap + 8);
     bool same = true;
     unsigned bad = 0;
     for (unsigned len = 1; len <= 4; len *= 2) {
         for (unsigned off = 0; off + len <= 8; off += len) {
-            pci_write32(pa, 0, d->dev, 0, win + 4, bar);
-            pci_write32(pa, 0, d->dev, 0, win + 8, base + off);
-            pci_write32(pa, 0, d->dev, 0, win + 12, len);
-            uint32_t v = pci_read32(pa, 0, d->dev, 0, win + 16);
+            pci_write32(pa, d->bus, d->dev, 0, win + 4, bar);
+            pci_write32(pa, d->bus, d->dev, 0, win + 8, base + off);
+            pci_write32(pa, d->bus, d->dev, 0, win + 12, len);
+            uint32_t v = pci_read32(pa, d->bus, d->dev, 0, win + 16);
             uint32_t want = 0;
             for (unsigned i = 0; i < len; i++)
                 want |= (uint32_t)virtio_cfg8(d, off + i) << (8 * i);
@@ -236,14 +236,14 @@ static void check_pci_cfg_window(struct guest *g, struct vdev *d)
     tap_ok(&g->tap, same, "net: config read through PCI_CFG equals the BAR read (first bad 0x%x)",
            bad);
     /* queue_select (common configuration + 22, le16) written through the window. */
-    uint8_t cbar = pci_read8(pa, 0, d->dev, 0, common_cap + 4);
-    uint32_t cbase = pci_read32(pa, 0, d->dev, 0, common_cap + 8);
-    pci_write32(pa, 0, d->dev, 0, win + 4, cbar);
-    pci_write32(pa, 0, d->dev, 0, win + 8, cbase + 22);
-    pci_write32(pa, 0, d->dev, 0, win + 12, 2);
-    pci_write32(pa, 0, d->dev, 0, win + 16, 1);
+    uint8_t cbar = pci_read8(pa, d->bus, d->dev, 0, common_cap + 4);
+    uint32_t cbase = pci_read32(pa, d->bus, d->dev, 0, common_cap + 8);
+    pci_write32(pa, d->bus, d->dev, 0, win + 4, cbar);
+    pci_write32(pa, d->bus, d->dev, 0, win + 8, cbase + 22);
+    pci_write32(pa, d->bus, d->dev, 0, win + 12, 2);
+    pci_write32(pa, d->bus, d->dev, 0, win + 16, 1);
     uint16_t sel = r16(d->common + 22);
-    pci_write32(pa, 0, d->dev, 0, win + 16, 0);
+    pci_write32(pa, d->bus, d->dev, 0, win + 16, 0);
     uint16_t sel0 = r16(d->common + 22);
     tap_ok(&g->tap, sel == 1 && sel0 == 0,
            "net: queue_select written through PCI_CFG reads back from the BAR (%u, %u)", sel, sel0);
@@ -275,7 +275,7 @@ struct net {
     bool e1000;
     uint64_t regs;
     struct pci_access pa;
-    unsigned pci_dev;
+    unsigned pci_bus, pci_dev;
     uint32_t rx_next, tx_next;
     uint8_t tx_css, tx_cso;
 };
@@ -403,12 +403,12 @@ static bool e1k_send(struct net *nt, uint32_t len)
 static void e1k_intx_check(struct net *nt)
 {
     struct guest *g = nt->g;
-    unsigned dev = nt->pci_dev;
-    bool low = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    unsigned bus = nt->pci_bus, dev = nt->pci_dev;
+    bool low = !(pci_read16(&nt->pa, bus, dev, 0, 0x06) & 0x08);
     e1k_w(nt, 0xd0, 0x81); /* IMS: RXT0, TXDW */
-    bool high = pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08;
+    bool high = pci_read16(&nt->pa, bus, dev, 0, 0x06) & 0x08;
     uint32_t icr = e1k_r(nt, 0xc0);
-    bool low2 = !(pci_read16(&nt->pa, 0, dev, 0, 0x06) & 0x08);
+    bool low2 = !(pci_read16(&nt->pa, bus, dev, 0, 0x06) & 0x08);
     e1k_w(nt, 0xd8, 0xffffffffu); /* IMC: polled again */
     tap_ok(&g->tap, low && high && low2 && (icr & 0x81) == 0x81,
            "net: INTx follows ICR & IMS (masked: %s, unmasked: %s, after reading ICR 0x%x: %s)",
@@ -420,25 +420,26 @@ static void e1k_intx_check(struct net *nt)
 static bool e1k_start(struct net *nt, const struct pci_access *pa, const uint8_t want_mac[6])
 {
     struct guest *g = nt->g;
-    unsigned dev = 32;
-    for (unsigned i = 0; i < 32 && dev == 32; i++)
-        if (pci_read32(pa, 0, i, 0, PCI_VENDOR_ID) == 0x100e8086u)
-            dev = i;
-    if (!tap_ok(&g->tap, dev < 32, "net: e1000 (8086:100e) found on bus 0"))
+    unsigned dev = 32, bus = 0; /* buses behind bridges too (pci_walk=1 numbered them) */
+    for (unsigned i = 0; i < 32 * (pci_last_bus + 1) && dev == 32; i++)
+        if (pci_read32(pa, i / 32, i % 32, 0, PCI_VENDOR_ID) == 0x100e8086u)
+            bus = i / 32, dev = i % 32;
+    if (!tap_ok(&g->tap, dev < 32, "net: e1000 (8086:100e) found on bus %u", bus))
         return false;
-    uint32_t sub = pci_read32(pa, 0, dev, 0, 0x2c);
+    uint32_t sub = pci_read32(pa, bus, dev, 0, 0x2c);
     tap_ok(&g->tap, sub == 0x11001af4u, "net: e1000 subsystem 1af4:1100 (got %04x:%04x)",
            sub & 0xffff, sub >> 16);
-    uint32_t bar = pci_read32(pa, 0, dev, 0, PCI_BAR0);
+    uint32_t bar = pci_read32(pa, bus, dev, 0, PCI_BAR0);
     uint64_t addr = bar & ~0xfull;
     if (!addr) {
-        pci_write32(pa, 0, dev, 0, PCI_BAR0, (uint32_t)E1K_BAR);
+        pci_write32(pa, bus, dev, 0, PCI_BAR0, (uint32_t)E1K_BAR);
         addr = E1K_BAR;
     }
-    uint32_t cmd = pci_read32(pa, 0, dev, 0, PCI_COMMAND) & 0xffff;
-    pci_write32(pa, 0, dev, 0, PCI_COMMAND, cmd | 0x6); /* memory, bus master */
+    uint32_t cmd = pci_read32(pa, bus, dev, 0, PCI_COMMAND) & 0xffff;
+    pci_write32(pa, bus, dev, 0, PCI_COMMAND, cmd | 0x6); /* memory, bus master */
     nt->regs = addr;
     nt->pa = *pa;
+    nt->pci_bus = bus;
     nt->pci_dev = dev;
     e1k_w(nt, 0x0, 1u << 26); /* CTRL.RST */
     for (unsigned i = 0; i < 100000 && (e1k_r(nt, 0x0) & (1u << 26)); i++)

@@ -403,8 +403,8 @@ void test_virtio_blk(struct guest *g)
     if (!start_blk(g, &d, want))
         return;
     uint64_t cap = virtio_cfg64(&d, 0);
-    tap_ok(t, cap >= 64, "virtio-blk: 00:%02x.0 up, capacity %lu sectors, features 0x%lx", d.dev,
-           cap, d.features);
+    tap_ok(t, cap >= 64, "virtio-blk: %02x:%02x.0 up, capacity %lu sectors, features 0x%lx", d.bus,
+           d.dev, cap, d.features);
     tap_ok(t, (d.features & VIRTIO_F_INDIRECT) && (d.features & VIRTIO_F_EVENT_IDX),
            "virtio-blk: indirect descriptors and event index negotiated");
     if (d.features & BLK_F_BLK_SIZE)

@@ -80,8 +80,9 @@ static uint64_t bar_address(struct vdev *d, unsigned bar)
 bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id, unsigned index)
 {
     memset(d, 0, sizeof(*d));
-    for (unsigned dev = 0; dev < 32; dev++) {
-        uint32_t id = pci_read32(pa, 0, dev, 0, PCI_VENDOR_ID);
+    for (unsigned n = 0; n < 32 * (pci_last_bus + 1); n++) {
+        unsigned bus = n / 32, dev = n % 32;
+        uint32_t id = pci_read32(pa, bus, dev, 0, PCI_VENDOR_ID);
         /* Modern id 0x1040 + type, or the transitional one QEMU gives a device on a root
          * bus (disable-legacy=auto): 0x1000 net, 0x1001 block, 0x1002 balloon, 0x1003
          * console, 0x1004 SCSI, 0x1005 entropy; both have the modern capabilities, which is
@@ -94,7 +95,7 @@ bool virtio_find(struct vdev *d, const struct pci_access *pa, uint16_t device_id
             continue;
         if (index--)
             continue;
-        return virtio_attach(d, pa, 0, dev, device_id);
+        return virtio_attach(d, pa, bus, dev, device_id);
     }
     return false;
 }

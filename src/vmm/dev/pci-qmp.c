@@ -2,7 +2,8 @@
  * pci-qmp.c - QMP's query-pci, owned by the PCI bus: every function on bus 0
  * at its real slot and function, with QEMU 7.2's members (ids, class, the
  * interrupt pin and line, memory BARs, the -device id as qdev_id), and for a
- * bridge (pcie-root-port) its pci_bridge member with the functions behind.
+ * bridge (pcie-root-port, pci-bridge, pcie-pci-bridge) its pci_bridge member with the functions
+ * behind.
  */
 #include "qmp/qmp-server.h"
 #include "vmm/dev/pci.h"
@@ -36,13 +37,21 @@ static struct json_object *bridge_json(struct pci_dev *d)
     json_object_object_add(bus, "memory_range", range(mb, ml | 0xfffff));
     uint64_t pb = (uint64_t)((c[0x24] | c[0x25] << 8) & 0xfff0) << 16;
     uint64_t pl = (uint64_t)((c[0x26] | c[0x27] << 8) & 0xfff0) << 16;
+    if ((c[0x24] & 0xf) == 1) { /* 64-bit: the upper halves */
+        pb |= (uint64_t)((uint32_t)c[0x28] | (uint32_t)c[0x29] << 8 | (uint32_t)c[0x2a] << 16 |
+                         (uint32_t)c[0x2b] << 24)
+              << 32;
+        pl |= (uint64_t)((uint32_t)c[0x2c] | (uint32_t)c[0x2d] << 8 | (uint32_t)c[0x2e] << 16 |
+                         (uint32_t)c[0x2f] << 24)
+              << 32;
+    }
     json_object_object_add(bus, "prefetchable_range", range(pb, pl | 0xfffff));
     struct json_object *b = json_object_new_object();
     json_object_object_add(b, "bus", bus);
     if (!c[0x19])
         return b; /* as QEMU: no secondary bus number yet, no devices member */
     struct json_object *devs = json_object_new_array();
-    for (unsigned f = 0; f < PCI_NR_FUNCS; f++)
+    for (unsigned f = 0; f < PCI_NR_DEVFNS; f++)
         if (d->sec[f])
             json_object_array_add(devs, function_json(d->sec[f], c[0x19]));
     json_object_object_add(b, "devices", devs);

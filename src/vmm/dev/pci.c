@@ -106,6 +106,7 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     pci_dev_init(dev, name, vendor, device, 0x060400, revision, 0, 0);
     dev->cfg[0x0e] = 0x01; /* header type 1 */
     dev->bridge = true;
+    dev->sec_slots = 1;        /* a PCIe port; conventional bridges set 32 */
     put16(dev->cfg + 0x2c, 0); /* type 1 has no subsystem ids there (I/O base upper 16) */
     put16(dev->cfg + 0x2e, 0);
     dev->wmask[0x18] = dev->wmask[0x19] = dev->wmask[0x1a] = 0xff; /* primary/secondary/sub */
@@ -114,6 +115,30 @@ void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uin
     /* Bridge control: parity and SERR# enables. TODO: secondary bus reset (bit 6) reads 0. */
     put16(dev->wmask + 0x3e, 0x0003);
     put16(dev->cfg + 0x20, 0xfff0); /* memory window closed (base above limit), as QEMU */
+}
+
+/* The closed I/O and prefetchable windows (base above limit) of a bridge that has them. */
+static void bridge_close_windows(struct pci_dev *dev)
+{
+    if (!dev->bridge_windows)
+        return;
+    dev->cfg[0x1c] = 0xf0; /* I/O base (16-bit decode) */
+    dev->cfg[0x1d] = 0x00;
+    put16(dev->cfg + 0x24, 0xfff1); /* prefetchable base, 64-bit */
+    put16(dev->cfg + 0x26, 0x0001);
+    put32(dev->cfg + 0x28, 0);
+    put32(dev->cfg + 0x2c, 0);
+}
+
+void pci_bridge_init_windows(struct pci_dev *dev)
+{
+    dev->bridge_windows = true;
+    dev->wmask[0x1c] = dev->wmask[0x1d] = 0xf0;
+    put16(dev->wmask + 0x24, 0xfff0);
+    put16(dev->wmask + 0x26, 0xfff0);
+    put32(dev->wmask + 0x28, 0xffffffffu);
+    put32(dev->wmask + 0x2c, 0xffffffffu);
+    bridge_close_windows(dev);
 }
 
 void pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bool is64,
@@ -355,15 +380,39 @@ static bool overlaps(uint64_t a, uint64_t len, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + len;
 }
 
-/* Whether the bridge forwards [a, a + size) to its secondary bus: memory space enabled and
- * inside its memory window (base and limit in 1 MiB units, limit inclusive). */
-static bool bridge_forwards(const struct pci_dev *br, uint64_t a, uint64_t size)
+/* Whether the bridge forwards memory [a, a + size) to its secondary bus: memory space
+ * enabled and inside its memory window or (with windows) its prefetchable one (base and
+ * limit in 1 MiB units, limit inclusive); or I/O ports: I/O space enabled and inside its I/O
+ * window (4 KiB units). */
+static bool bridge_forwards(const struct pci_dev *br, uint64_t a, uint64_t size, bool io)
 {
-    if (!(get16(br->cfg + 0x04) & 0x2))
+    const uint8_t *c = br->cfg;
+    uint64_t last = a + size - 1;
+    if (io) {
+        uint64_t base = (uint64_t)(c[0x1c] & 0xf0) << 8, limit = (uint64_t)(c[0x1d] & 0xf0) << 8;
+        return (get16(c + 0x04) & 0x1) && br->bridge_windows && base <= limit && a >= base &&
+               last <= (limit | 0xfff);
+    }
+    if (!(get16(c + 0x04) & 0x2))
         return false;
-    uint64_t base = (uint64_t)(get16(br->cfg + 0x20) & 0xfff0) << 16;
-    uint64_t limit = ((uint64_t)(get16(br->cfg + 0x22) & 0xfff0) << 16) | 0xfffff;
-    return base <= limit && a >= base && a + size - 1 <= limit;
+    uint64_t base = (uint64_t)(get16(c + 0x20) & 0xfff0) << 16;
+    uint64_t limit = ((uint64_t)(get16(c + 0x22) & 0xfff0) << 16) | 0xfffff;
+    if (base <= limit && a >= base && last <= limit)
+        return true;
+    if (!br->bridge_windows)
+        return false;
+    base = (uint64_t)get32(c + 0x28) << 32 | (uint64_t)(get16(c + 0x24) & 0xfff0) << 16;
+    limit = (uint64_t)get32(c + 0x2c) << 32 | (uint64_t)(get16(c + 0x26) & 0xfff0) << 16 | 0xfffff;
+    return base <= limit && a >= base && last <= limit;
+}
+
+/* Whether every bridge above dev powers its secondary bus and forwards [a, a + size). */
+static bool ancestors_forward(const struct pci_dev *dev, uint64_t a, uint64_t size, bool io)
+{
+    for (const struct pci_dev *p = dev->parent; p; p = p->parent)
+        if (p->sec_off || !bridge_forwards(p, a, size, io))
+            return false;
+    return true;
 }
 
 /* Bus write-locked. A memory BAR decodes when memory space is on and it lies inside the hole,
@@ -380,15 +429,15 @@ static void update_bars(struct pci_dev *dev)
         uint64_t a = bar_addr(dev, i);
         bool want;
         if (b->io) {
-            want = io_on && a != 0 && a + b->size <= 0x10000;
+            want = io_on && a != 0 && a + b->size <= 0x10000 &&
+                   ancestors_forward(dev, a, b->size, true);
             b->addr = b->mapped_addr = a;
             b->mapped = want;
             continue;
         }
-        want =
-            mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
-            !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
-            (!dev->parent || (!dev->parent->sec_off && bridge_forwards(dev->parent, a, b->size)));
+        want = mem_on && bus && a >= bus->cfg.hole_base && a + b->size <= bus->cfg.hole_end &&
+               !(bus->ecam_base && overlaps(a, b->size, bus->ecam_base, PCI_ECAM_SIZE)) &&
+               ancestors_forward(dev, a, b->size, false);
         if (a != b->addr && a && mem_on && !want)
             log_debug("%s: BAR%u at 0x%llx is outside the MMIO window, not decoded", dev->name, i,
                       (unsigned long long)a);
@@ -399,7 +448,7 @@ static void update_bars(struct pci_dev *dev)
         if (changed && b->map)
             b->map(b->opaque, i, a, want);
     }
-    for (unsigned f = 0; dev->bridge && f < PCI_NR_FUNCS; f++)
+    for (unsigned f = 0; dev->bridge && f < PCI_NR_DEVFNS; f++)
         if (dev->sec[f])
             update_bars(dev->sec[f]);
 }
@@ -424,6 +473,7 @@ void pci_dev_reset(struct pci_dev *dev)
         put16(dev->cfg + 0x20, 0xfff0); /* window closed */
         put16(dev->cfg + 0x22, 0);
         put16(dev->cfg + 0x3e, 0);
+        bridge_close_windows(dev);
     }
     update_bars(dev);
     pthread_mutex_lock(&dev->lock);
@@ -440,9 +490,33 @@ void pci_dev_reset(struct pci_dev *dev)
 
 /* --- configuration space ------------------------------------------------------------- */
 
-/* Bus locked. Bus 0 is the root bus; another number reaches device 0 behind the bridge on
- * bus 0 whose secondary bus it is (bridges do not nest here: root ports only; TODO: nested
- * bridges, subordinate bus ranges). */
+/* Whether a bridge claims configuration cycles to busno: its secondary bus, or a bus
+ * behind it up to its subordinate number. */
+static bool bridge_claims(const struct pci_dev *br, unsigned busno)
+{
+    unsigned sec = br->cfg[0x19], sub = br->cfg[0x1a];
+    return sec != 0 && (busno == sec || (busno > sec && busno <= sub));
+}
+
+/* Bus locked. The function at busno/devfn behind br (which claims busno): on its secondary
+ * bus, or further down through the bridge there that claims the number. */
+static struct pci_dev *lookup_behind(const struct pci_dev *br, unsigned busno, unsigned devfn,
+                                     unsigned depth)
+{
+    if (br->sec_off || depth > PCI_NR_SLOTS)
+        return NULL;
+    if (br->cfg[0x19] == busno)
+        return devfn < br->sec_slots * PCI_NR_FUNCS ? br->sec[devfn] : NULL;
+    for (unsigned f = 0; f < br->sec_slots * PCI_NR_FUNCS; f++) {
+        const struct pci_dev *d = br->sec[f];
+        if (d && d->bridge && bridge_claims(d, busno))
+            return lookup_behind(d, busno, devfn, depth + 1);
+    }
+    return NULL;
+}
+
+/* Bus locked. Bus 0 is the root bus; another number goes to the bridge on bus 0 that
+ * claims it (type 1 cycles), and through it to nested bridges. */
 static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devfn)
 {
     if (devfn >= PCI_NR_DEVFNS)
@@ -451,8 +525,8 @@ static struct pci_dev *lookup(struct pci_bus *bus, unsigned busno, unsigned devf
         return bus->devs[devfn];
     for (unsigned k = 0; k < bus->nr_present; k++) {
         struct pci_dev *br = bus->present[k];
-        if (br->bridge && !br->parent && br->cfg[0x19] == busno)
-            return devfn < PCI_NR_FUNCS && !br->sec_off ? br->sec[devfn] : NULL;
+        if (br->bridge && !br->parent && bridge_claims(br, busno))
+            return lookup_behind(br, busno, devfn, 0);
     }
     return NULL;
 }
@@ -499,8 +573,8 @@ static void cfg_write(struct pci_bus *bus, unsigned busno, unsigned devfn, unsig
             msix_flush_pending(dev);
         bool cmd_changed = off < 0x06 && off + size > 0x04;
         pthread_mutex_unlock(&dev->lock);
-        if (cmd_changed || (off < 0x28 && off + size > 0x10))
-            update_bars(dev); /* a bridge's window (0x20-0x23) re-decodes its children too */
+        if (cmd_changed || (off < 0x30 && off + size > 0x10))
+            update_bars(dev); /* a bridge's windows (0x1c-0x2f) re-decode its children too */
         if (cmd_changed && (get16(dev->cfg + 0x04) & 0x400) && dev->intx_level) {
             dev->intx_level = false;
             intx_drive(dev, false);
@@ -740,15 +814,16 @@ int pci_parse_devfn(const char *text, int *devfn)
 }
 
 /* Bus write-locked: QEMU's checks for a function at devfn, in its order and words. */
-static int check_place(struct pci_bus *bus, struct pci_dev *dev, unsigned devfn, struct verr *err)
+static int check_place(struct pci_dev *const *devs, struct pci_dev *dev, unsigned devfn,
+                       struct verr *err)
 {
     unsigned slot = devfn / PCI_NR_FUNCS, fn = devfn % PCI_NR_FUNCS;
-    struct pci_dev *in = bus->devs[devfn];
+    struct pci_dev *in = devs[devfn];
     if (in) /* "(null)" when the holder has no id: QEMU prints exactly that */
         return verr_set(err, EBUSY,
                         "PCI: slot %u function %u not available for %s, in use by %s,id=%s", slot,
                         fn, dev->name, in->name, in->id ? in->id : "(null)");
-    struct pci_dev *fn0 = bus->devs[PCI_DEVFN(slot, 0)];
+    struct pci_dev *fn0 = devs[PCI_DEVFN(slot, 0)];
     if (fn != 0) {
         if (fn0 && !fn0->multifunction)
             return verr_set(err, EBUSY,
@@ -759,7 +834,7 @@ static int check_place(struct pci_bus *bus, struct pci_dev *dev, unsigned devfn,
     if (dev->multifunction)
         return 0;
     for (unsigned f = 1; f < PCI_NR_FUNCS; f++)
-        if (bus->devs[PCI_DEVFN(slot, f)])
+        if (devs[PCI_DEVFN(slot, f)])
             return verr_set(err, EBUSY,
                             "PCI: %x.0 indicates single function, but %x.%x is already populated.",
                             slot, slot, f);
@@ -767,6 +842,20 @@ static int check_place(struct pci_bus *bus, struct pci_dev *dev, unsigned devfn,
 }
 
 static void attach_msix(struct pci_bus *bus, struct pci_dev *dev);
+
+/* The GSI pin A of a function in slot on the secondary bus of br (NULL: the root bus)
+ * reaches: each bridge on the way swizzles the pin by the slot (PCI-to-PCI bridge spec:
+ * pin + slot mod 4), then the root bus's routing of the bridge's slot and that pin. */
+static unsigned intx_gsi_of(const struct pci_bus *bus, const struct pci_dev *br, unsigned slot)
+{
+    unsigned pin = 0;
+    for (; br; br = br->parent) {
+        pin = (pin + slot) % 4u;
+        slot = br->slot;
+    }
+    return bus->cfg.intx_route ? 16u + bus->cfg.intx_route(slot, pin)
+                               : 16u + (slot + pin + bus->cfg.intx_offset) % 4u;
+}
 
 int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err)
 {
@@ -782,7 +871,7 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
                             dev->name);
         }
     }
-    int r = devfn < PCI_NR_DEVFNS ? check_place(bus, dev, (unsigned)devfn, err)
+    int r = devfn < PCI_NR_DEVFNS ? check_place(bus->devs, dev, (unsigned)devfn, err)
                                   : verr_set(err, EINVAL, "PCI: devfn %d out of range", devfn);
     if (r < 0) {
         pthread_rwlock_unlock(&bus->lock);
@@ -791,8 +880,7 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr
     dev->bus = bus;
     dev->slot = (unsigned)devfn / PCI_NR_FUNCS;
     dev->fn = (unsigned)devfn % PCI_NR_FUNCS;
-    dev->intx_gsi = bus->cfg.intx_route ? 16u + bus->cfg.intx_route(dev->slot, 0)
-                                        : 16u + (dev->slot + bus->cfg.intx_offset) % 4u;
+    dev->intx_gsi = intx_gsi_of(bus, NULL, dev->slot);
     if (dev->multifunction)
         dev->cfg[0x0e] |= 0x80;
     if (devfn != 0) {
@@ -846,32 +934,34 @@ int pci_dev_plug(struct pci_bus *bus, struct pci_dev *dev, const struct pci_plac
     struct pci_dev *br = place->behind;
     if (!br)
         return pci_dev_add(bus, dev, place->devfn, err);
-    unsigned devfn = place->devfn < 0 ? 0 : (unsigned)place->devfn;
-    if (devfn >= PCI_NR_FUNCS)
-        return verr_set(err, EINVAL,
-                        "PCI: slot %u is not valid for %s, parent device only allows plugging "
-                        "into slot 0.",
-                        devfn / PCI_NR_FUNCS, dev->name);
+    unsigned nr = br->sec_slots * PCI_NR_FUNCS;
     pthread_rwlock_wrlock(&bus->lock);
-    struct pci_dev *in = br->sec[devfn];
+    int devfn = place->devfn;
+    for (unsigned s = 0; devfn < 0 && s < br->sec_slots; s++)
+        if (!br->sec[PCI_DEVFN(s, 0)])
+            devfn = (int)PCI_DEVFN(s, 0);
     int r = 0;
-    if (in)
-        r = verr_set(err, EBUSY, "PCI: slot 0 function %u not available for %s, in use by %s,id=%s",
-                     devfn, dev->name, in->name, in->id ? in->id : "(null)");
-    else if (devfn != 0 && br->sec[0] && !br->sec[0]->multifunction)
-        r = verr_set(err, EBUSY, "PCI: single function device can't be populated in function 0.%x",
-                     devfn);
+    if (devfn < 0)
+        r = verr_set(err, ENOSPC, "PCI: no slot/function available for %s, all in use or reserved",
+                     dev->name);
+    else if ((unsigned)devfn >= nr)
+        r = verr_set(err, EINVAL,
+                     "PCI: slot %u is not valid for %s, parent device only allows plugging "
+                     "into slot 0.",
+                     (unsigned)devfn / PCI_NR_FUNCS, dev->name);
     else if (bus->nr_present == PCI_NR_DEVFNS)
         r = verr_set(err, ENOSPC, "PCI: no slot/function available for %s", dev->name);
+    else
+        r = check_place(br->sec, dev, (unsigned)devfn, err);
     if (r < 0) {
         pthread_rwlock_unlock(&bus->lock);
         return r;
     }
     dev->bus = bus;
     dev->parent = br;
-    dev->slot = 0;
-    dev->fn = devfn;
-    dev->intx_gsi = PCI_INTX_GSI(br->slot); /* pin A of device 0 swizzles to the bridge's A */
+    dev->slot = (unsigned)devfn / PCI_NR_FUNCS;
+    dev->fn = (unsigned)devfn % PCI_NR_FUNCS;
+    dev->intx_gsi = intx_gsi_of(bus, br, dev->slot);
     if (dev->multifunction)
         dev->cfg[0x0e] |= 0x80;
     dev->cfg[0x3d] = 1;
@@ -888,7 +978,7 @@ void pci_bridge_set_power_locked(struct pci_dev *bridge, bool on)
     if (bridge->sec_off == !on)
         return;
     bridge->sec_off = !on;
-    for (unsigned f = 0; f < PCI_NR_FUNCS; f++)
+    for (unsigned f = 0; f < PCI_NR_DEVFNS; f++)
         if (bridge->sec[f])
             update_bars(bridge->sec[f]);
 }
@@ -907,7 +997,7 @@ void pci_dev_unplug(struct pci_dev *dev)
         return;
     pthread_rwlock_wrlock(&bus->lock);
     if (dev->parent)
-        dev->parent->sec[dev->fn] = NULL;
+        dev->parent->sec[PCI_DEVFN(dev->slot, dev->fn)] = NULL;
     else if (bus->devs[PCI_DEVFN(dev->slot, dev->fn)] == dev)
         bus->devs[PCI_DEVFN(dev->slot, dev->fn)] = NULL;
     for (unsigned k = 0; k < bus->nr_present; k++) {

@@ -116,14 +116,18 @@ struct pci_dev {
     /* Optional: after a configuration write was applied, with the bytes [off, off + size)
      * held before it in old. Bus write-locked, device lock not held. */
     void (*cfg_written)(struct pci_dev *dev, unsigned off, unsigned size, const uint8_t *old);
-    /* PCI-to-PCI bridges (type 1 header, pci_bridge_init): the functions of device 0 on the
-     * secondary bus (a PCIe downstream link has only device 0), reached by configuration
-     * cycles to the secondary bus number the guest programs; their BARs decode when the
-     * bridge forwards memory and they lie inside its memory window, and only while the
-     * bridge powers its secondary bus (sec_off false: a PCIe slot's power controller). */
+    /* PCI-to-PCI bridges (type 1 header, pci_bridge_init): the functions on the secondary
+     * bus by devfn (a PCIe downstream link has only device 0: sec_slots 1; a conventional
+     * PCI secondary bus has 32 slots), reached by configuration cycles to the secondary bus
+     * number the guest programs (type 1 cycles for buses up to the subordinate number are
+     * forwarded to bridges behind); their BARs decode when every bridge above forwards
+     * memory and they lie inside its memory window, and only while the bridge powers its
+     * secondary bus (sec_off false: a PCIe slot's power controller). */
     bool bridge;
+    bool bridge_windows;    /* also an I/O and a 64-bit prefetchable window */
+    unsigned sec_slots;     /* device numbers the secondary bus has: 1 or 32 */
     struct pci_dev *parent; /* the bridge this function is behind; NULL: the root bus */
-    struct pci_dev *sec[PCI_NR_FUNCS];
+    struct pci_dev *sec[PCI_NR_DEVFNS];
     bool sec_off;
     bool unplugged; /* pci_dev_unplug took it off its bus */
 };
@@ -173,6 +177,9 @@ void pci_dev_set_io_bar(struct pci_dev *dev, unsigned bar, uint32_t size, const 
  * tells the guest the bridge forwards neither). */
 void pci_bridge_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16_t device,
                      uint8_t revision);
+/* Gives a bridge an I/O window (16-bit) and a 64-bit prefetchable memory window, as
+ * QEMU's conventional bridges have (pci_bridge_init leaves them out). */
+void pci_bridge_init_windows(struct pci_dev *dev);
 /* Makes a declared BAR prefetchable and tells the device where it decodes (bar->map). */
 void pci_dev_set_bar_map(struct pci_dev *dev, unsigned bar,
                          void (*map)(void *opaque, unsigned bar, uint64_t addr, bool mapped));
@@ -195,9 +202,10 @@ struct pci_place {
  * slot whose function 0 is free when devfn < 0. Set dev->id and dev->multifunction first.
  * Refuses a taken address or a broken multifunction slot with QEMU's wording. */
 int pci_dev_add(struct pci_bus *bus, struct pci_dev *dev, int devfn, struct verr *err);
-/* Plugs the function where place says: pci_dev_add on pcie.0, or device 0 of the secondary
- * bus of place->behind (QEMU's refusal for another slot: "PCI: slot 1 is not valid for
- * virtio-net-pci, parent device only allows plugging into slot 0."). */
+/* Plugs the function where place says: pci_dev_add on pcie.0, or the secondary bus of
+ * place->behind: device 0 only behind a PCIe port (QEMU's refusal for another slot: "PCI:
+ * slot 1 is not valid for virtio-net-pci, parent device only allows plugging into slot 0."),
+ * any of 32 slots behind a conventional bridge (the first free one when devfn < 0). */
 int pci_dev_plug(struct pci_bus *bus, struct pci_dev *dev, const struct pci_place *place,
                  struct verr *err);
 /* Powers a bridge's secondary bus on or off: off, its functions answer no configuration

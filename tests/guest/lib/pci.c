@@ -9,6 +9,8 @@
 #define PCI_CONFIG_ADDRESS 0xcf8
 #define PCI_CONFIG_DATA    0xcfc
 
+unsigned pci_last_bus;
+
 void pci_access_ports(struct pci_access *pa)
 {
     pa->ecam_base = 0;

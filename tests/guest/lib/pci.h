@@ -25,6 +25,10 @@ struct pci_access {
     uint8_t bus_start, bus_end;
 };
 
+/* The highest bus number the guest gave a bridge (t-pci.c's pci_walk=1); 0: bus 0 only.
+ * Drivers that look for a device scan buses 0 to this. */
+extern unsigned pci_last_bus;
+
 void pci_access_ports(struct pci_access *pa);
 /* Uses the first MCFG allocation (segment 0) when the table has one;
  * otherwise falls back to ports. mcfg_addr/len: the MCFG table or 0. */

@@ -183,7 +183,7 @@ def main():
                             "virtio-balloon-pci", "virtio-serial-pci", "VGA", "virtio-scsi-pci",
                             "i440FX", "PIIX3", "PIIX4_PM", "mch", "ICH9-LPC", "ICH9-SMB",
                             "pcie-root-port", "qemu-xhci", "nec-usb-xhci",
-                            "ich9-ahci", "piix3-ide", "e1000"},
+                            "ich9-ahci", "piix3-ide", "e1000", "pci-bridge", "pcie-pci-bridge"},
                   "qom-list-types implements=pci-device: the PCI devices", r)
         q.cmd("quit")
         q.close()
