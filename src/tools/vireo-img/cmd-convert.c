@@ -75,7 +75,6 @@ struct convert {
      * host waits for a CPU: perf sched showed the copy's threads asleep
      * most of the time). wlock guards the queue. */
     pthread_mutex_t wlock;
-    pthread_cond_t wdone; /* a queued write finished */
     struct wjob *wq;
     size_t wq_head, wq_n, wq_cap; /* ring: wq_n jobs from wq_head */
     bool writing;                 /* a worker is draining the queue */
@@ -276,7 +275,13 @@ struct wjob {
     bool mapped;
     unsigned *left;
     bool *failed;
+    pthread_cond_t *done; /* its worker's (wq_cond), signalled when *left reaches 0 */
 };
+
+/* Each worker waits for its own queued writes on a condition of its own, so a
+ * finished write wakes the one worker whose buffer it frees, not all of them (a
+ * broadcast to eight workers on two CPUs was most of convert's context switches). */
+static _Thread_local pthread_cond_t wq_cond = PTHREAD_COND_INITIALIZER;
 
 static int wjob_run(struct convert *cv, const struct wjob *j)
 {
@@ -319,6 +324,7 @@ static void wq_submit(struct convert *cv, const struct wjob *j)
         cv->wq_head = 0;
     }
     cv->wq[(cv->wq_head + cv->wq_n) % cv->wq_cap] = *j;
+    cv->wq[(cv->wq_head + cv->wq_n) % cv->wq_cap].done = &wq_cond;
     cv->wq_n++;
     (*j->left)++;
     if (cv->writing) {
@@ -341,7 +347,7 @@ static void wq_submit(struct convert *cv, const struct wjob *j)
         if (r < 0)
             *job.failed = cv->wfailed = true;
         if (--*job.left == 0) /* its worker may go on */
-            pthread_cond_broadcast(&cv->wdone);
+            pthread_cond_signal(job.done);
     }
     cv->writing = false;
     pthread_mutex_unlock(&cv->wlock);
@@ -352,7 +358,7 @@ static int wq_wait(struct convert *cv, unsigned *left, bool *failed)
 {
     pthread_mutex_lock(&cv->wlock);
     while (*left)
-        pthread_cond_wait(&cv->wdone, &cv->wlock);
+        pthread_cond_wait(&wq_cond, &cv->wlock);
     bool f = *failed;
     *failed = false;
     pthread_mutex_unlock(&cv->wlock);
@@ -980,7 +986,6 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     struct convert cv = {0};
     pthread_mutex_init(&cv.lock, NULL);
     pthread_mutex_init(&cv.wlock, NULL);
-    pthread_cond_init(&cv.wdone, NULL);
     pthread_cond_init(&cv.turn, NULL);
     int c, ret = 1;
     bool created = false;
@@ -1263,7 +1268,6 @@ out:
     free(cv.cmp);
     pthread_cond_destroy(&cv.turn);
     pthread_mutex_destroy(&cv.wlock);
-    pthread_cond_destroy(&cv.wdone);
     free(cv.wq);
     pthread_mutex_destroy(&cv.lock);
     free(snap_id);
