@@ -17,8 +17,11 @@
  * destination are made with the RPC client of src/rpc/ (what libvireo's
  * remote driver uses), blocking this daemon's loop while the destination
  * answers: Prepare is quick, and Finish comes after the stream, when the
- * destination's VMM has read it. TODO(#13): make them on a thread, and reach
- * qemu+tcp/qemu+tls destinations once the daemon has the TCP listener.
+ * destination's VMM has read it. The destination is any URI a client could
+ * use (rpc/uri.h: qemu+unix, qemu+tls with this daemon's client certificate
+ * under its --root or the URI's pkipath, qemu+ssh, qemu+tcp where the
+ * destination needs no SASL). TODO(#13): make the calls on a thread (a TLS
+ * or ssh connection blocks the loop for its handshake).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +31,7 @@
 #include "daemon/migrate.h"
 #include "daemon/server.h"
 #include "rpc/client.h"
+#include "rpc/uri.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -444,35 +448,6 @@ static void p2p_performed(void *opaque, int r, int code, const char *message)
     vd_migrate_confirm(job->dom, a, p2p_confirmed, p);
 }
 
-/* The socket of a qemu+unix:///system?socket=PATH URI (URI-escapes undone). */
-static char *unix_socket_of(const char *uri)
-{
-    if (strncmp(uri, "qemu+unix://", 12) && strncmp(uri, "vireo+unix://", 13))
-        return NULL;
-    const char *q = strchr(uri, '?');
-    while (q) {
-        q++;
-        if (!strncmp(q, "socket=", 7)) {
-            const char *s = q + 7;
-            size_t len = strcspn(s, "&");
-            char *out = xmalloc(len + 1), *o = out;
-            for (size_t i = 0; i < len; i++) {
-                if (s[i] == '%' && i + 2 < len + 1 && s[i + 1] && s[i + 2]) {
-                    char hex[3] = {s[i + 1], s[i + 2], 0};
-                    *o++ = (char)strtol(hex, NULL, 16);
-                    i += 2;
-                } else {
-                    *o++ = s[i];
-                }
-            }
-            *o = 0;
-            return out;
-        }
-        q = strchr(q, '&');
-    }
-    return NULL;
-}
-
 static void job_p2p(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
@@ -486,39 +461,52 @@ static void job_p2p(struct vd_job *job)
         p2p_end(p);
         return;
     }
-    char *sock = unix_socket_of(a->dconnuri);
-    if (!sock) {
-        char *m = xasprintf("Operation not supported: peer-to-peer migration to '%s': only "
-                            "qemu+unix:///system?socket=PATH destinations are supported",
-                            a->dconnuri);
-        p2p_fail(p, VIR_ERR_OPERATION_UNSUPPORTED, m);
-        free(m);
-        p2p_end(p);
-        return;
-    }
-    if (dom->daemon->sock_path && !strcmp(sock, dom->daemon->sock_path)) {
-        free(sock);
+    char *sock = rpc_uri_unix_socket(a->dconnuri, false);
+    bool same = sock && dom->daemon->sock_path && !strcmp(sock, dom->daemon->sock_path);
+    free(sock);
+    if (same) {
         p2p_fail(p, VIR_ERR_INVALID_ARG,
                  "invalid argument: Attempt to migrate guest to the same host");
         p2p_end(p);
         return;
     }
-    int r = rpc_client_connect_unix(&p->client, sock, &e);
+    /* Any URI a client could use, as libvirtd dials it; its own TLS files under --root. */
+    struct rpc_uri_opts uo = {.pki_root = dom->daemon->root, .user_pki = !dom->daemon->root};
+    enum rpc_uri_fail fail;
+    char *host = NULL;
+    bool secure;
+    int r = rpc_uri_connect(a->dconnuri, &uo, &p->client, &host, &secure, &fail, &e);
+    free(host);
     if (r < 0) {
         char *m = xasprintf("operation failed: Failed to connect to remote libvirt URI %s: %s",
                             a->dconnuri, verr_msg(&e));
-        p2p_fail(p, VIR_ERR_OPERATION_FAILED, m);
+        p2p_fail(p, fail == RPC_URI_AUTH ? VIR_ERR_AUTH_FAILED : VIR_ERR_OPERATION_FAILED, m);
         free(m);
-        free(sock);
         p2p_end(p);
         return;
     }
-    free(sock);
     p->connected = true;
     struct remote_connect_open_args oa = {.name = NULL, .flags = 0};
     struct remote_auth_list_ret auth = {0};
-    if (p2p_call(p, REMOTE_PROC_AUTH_LIST, NULL, &auth) < 0 ||
-        p2p_call(p, REMOTE_PROC_CONNECT_OPEN, &oa, NULL) < 0) {
+    if (p2p_call(p, REMOTE_PROC_AUTH_LIST, NULL, &auth) < 0) {
+        remote_auth_list_ret_free(&auth);
+        p2p_end(p);
+        return;
+    }
+    if (auth.types_len && auth.types[0] != 0 /* REMOTE_AUTH_NONE */) {
+        /* libvirtd answers SASL from its auth.conf; vireod has no credentials to give.
+         * TODO(#13): SASL credentials for peer-to-peer migration (libvirt's auth.conf). */
+        char *m = xasprintf("authentication failed: peer-to-peer migration to '%s': the "
+                            "destination asks for %s authentication, which vireod cannot "
+                            "answer (use qemu+tls:// or qemu+ssh://)",
+                            a->dconnuri, auth.types[0] == 1 ? "SASL" : "polkit");
+        p2p_fail(p, VIR_ERR_AUTH_FAILED, m);
+        free(m);
+        remote_auth_list_ret_free(&auth);
+        p2p_end(p);
+        return;
+    }
+    if (p2p_call(p, REMOTE_PROC_CONNECT_OPEN, &oa, NULL) < 0) {
         remote_auth_list_ret_free(&auth);
         p2p_end(p);
         return;

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""test-daemon-migrate-p2p-remote.py - virsh migrate --p2p to qemu+tls:// and qemu+tcp://.
+
+  test-daemon-migrate-p2p-remote.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
+
+With --p2p the source daemon dials the destination daemon itself, with the URI the user
+gave, as libvirtd does for OpenStack (live_migration_uri qemu+tls://%s/system). Two vireod
+in network namespaces (migratelib.py), both listening for TLS on their own address (B also
+for TCP, which asks for SASL); certificates from certtool (remotelib's Pki). Checked:
+ - A has no client certificate yet: B refuses the connection and the p2p migration to
+   qemu+tls://B fails with libvirt's "Failed to connect to remote libvirt URI" line (the
+   client's words for a server that refused its certificate), and the guest runs on at A,
+   B has nothing;
+ - with A's client certificate under its --root (libvirt's /etc/pki layout):
+   virsh migrate --live --p2p A -> qemu+tls://B completes, B's log names A's certificate,
+   the guest's ticks are consecutive across the hop;
+ - B -> A with the certificate from the URI's pkipath= (B has none under its root), and
+   vsh doing it: the guest comes back, ticks consecutive;
+ - qemu+tcp://B, whose TCP listener asks for SASL: refused in one line naming SASL, the
+   guest runs on at A.
+Prints TAP. Waits poll with generous limits; nothing asserts a timing.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
+from migratelib import Fabric, Host, end, start  # noqa: E402
+from remotelib import Pki, sasl_setup  # noqa: E402
+
+VIREOD, VMM, GUEST, VSH, t = start()
+
+fabric = None
+hosts = []
+names = ["mt"]
+try:
+    fabric = Fabric(2)
+    a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
+    b = Host(fabric.ns[1], fabric.addr[1], VIREOD, VMM, VSH)
+    hosts = [a, b]
+    pki = Pki(os.path.join(a.tmp, "pki"))
+    pki.install_server(a.root, pki.server("server-a", "host-a", ip=a.addr))
+    pki.install_server(b.root, pki.server("server-b", "host-b", ip=b.addr))
+    sasl_setup(b.root, {"alice": "secret"})
+    a.args = ["--listen", "-f", a.write("vireod.conf", f'listen_addr = "{a.addr}"\n')]
+    b.args = ["--listen", "-v", "-f", b.write("vireod.conf", f'listen_addr = "{b.addr}"\n'
+                                        "listen_tcp = 1\n")]
+    for h in hosts:
+        h.start()
+    t.ok(a.proc.poll() is None and b.proc.poll() is None,
+         "two vireod listen for TLS, each in its own network namespace")
+    b_tls = f"qemu+tls://{b.addr}/system"
+
+    shared = os.path.join(a.tmp, "mt.raw")
+    with open(shared, "wb") as f:
+        f.truncate(4 << 20)
+    disk = f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source file='{shared}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+    xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=1 seed=17 "
+                     "state_ticks=100000", disk, memory_mib=64)
+    r = a.virsh("define", a.write("mt.xml", xml))
+    t.ok(r.returncode == 0, "define mt on A", r.stderr)
+    r = a.virsh("start", "mt")
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mt"), 120),
+         "the continuity guest runs on A", r.stderr + a.console_log("mt")[-300:])
+
+    def last_tick(h):
+        return (state_ticks(h.console_log("mt")) or [0])[-1]
+
+    def ticks_on(h, n, limit=120):
+        first = last_tick(h)
+        return wait_for(lambda: last_tick(h) >= first + n, limit)
+
+    def listed(h, name):
+        return name in h.virsh("list", "--all", "--name").stdout.split()
+
+    def hop(src, dst, uri, tool="virsh"):
+        """src -> dst with --p2p: the result, and whether the ticks run on consecutively."""
+        before = last_tick(src)
+        seen = set(state_ticks(dst.console_log("mt")))
+        run = src.virsh if tool == "virsh" else src.vsh
+        r = run("migrate", "--live", "--p2p", "mt", uri, "--listen-address", dst.addr,
+                timeout=300)
+        ok = r.returncode == 0 and ticks_on(dst, 2)
+        last = last_tick(src)
+        new = [x for x in state_ticks(dst.console_log("mt")) if x not in seen and x > before]
+        return r, ok and last >= before and bool(new) and new[0] == last + 1, (last, new[:1])
+
+    # ---- A without a client certificate ----
+    r = a.virsh("migrate", "--live", "--p2p", "mt", b_tls, "--listen-address", b.addr,
+                timeout=300)
+    t.ok(r.returncode == 1 and
+         f"Failed to connect to remote libvirt URI {b_tls}: server verification (of our "
+         "certificate or IP address) failed" in r.stderr and
+         len(r.stderr.strip().splitlines()) == 1,
+         "A has no client certificate: --p2p to qemu+tls:// fails in one line, libvirt's words",
+         r.stderr)
+    t.ok(a.state("mt") == "running (booted)" and ticks_on(a, 2) and not listed(b, "mt"),
+         "mt runs on at A, B has nothing", a.state("mt"))
+
+    # ---- A's certificate under its --root ----
+    client = pki.client("client-a", "vireo-host-a")
+    os.makedirs(os.path.join(a.root, "etc/pki/libvirt/private"), exist_ok=True)
+    for src, dst in ((client, "etc/pki/libvirt/clientcert.pem"),
+                     (pki.key, "etc/pki/libvirt/private/clientkey.pem")):
+        open(os.path.join(a.root, dst), "w").write(open(src).read())
+    r, consecutive, seen = hop(a, b, b_tls)
+    t.ok(r.returncode == 0, "virsh migrate --live --p2p A -> qemu+tls://B", r.stdout + r.stderr)
+    t.ok(a.state("mt") == "shut off (migrated)" and b.state("mt") == "running (migrated)",
+         "A: shut off (migrated), B: running (migrated)", a.state("mt") + " / " + b.state("mt"))
+    t.ok(consecutive, "ticks consecutive across the TLS p2p hop (A's last, B's first: %s)"
+         % (seen,))
+    b_log = open(os.path.join(b.tmp, "vireod.out"), errors="replace").read()
+    t.ok("CN=vireo-host-a" in b_log, "B's daemon saw A's client certificate", b_log[-1500:])
+
+    # ---- B -> A with pkipath=, by vsh ----
+    back = pki.client_dir("b-client", pki.client("client-b", "vireo-host-b"))
+    r, consecutive, seen = hop(b, a, f"qemu+tls://{a.addr}/system?pkipath={back}", "vsh")
+    t.ok(r.returncode == 0 and a.state("mt") == "running (migrated)" and not listed(b, "mt"),
+         "vsh migrate --live --p2p B -> qemu+tls://A?pkipath=DIR (B's transient copy gone)",
+         "%r %r A: %s B: %s" % (r.stdout, r.stderr, a.state("mt"), b.state("mt")))
+    t.ok(consecutive, "ticks consecutive across the hop back (%s)" % (seen,))
+
+    # ---- TCP asking for SASL ----
+    b_tcp = f"qemu+tcp://{b.addr}/system"
+    r = a.virsh("migrate", "--live", "--p2p", "mt", b_tcp, "--listen-address", b.addr,
+                timeout=300)
+    t.ok(r.returncode == 1 and "SASL" in r.stderr and b_tcp in r.stderr and
+         len(r.stderr.strip().splitlines()) == 1,
+         "--p2p to qemu+tcp:// asking for SASL: refused in one line", r.stderr)
+    t.ok(a.state("mt") == "running (migrated)" and ticks_on(a, 2) and
+         not alive(b.vmm_pid("mt") or 0),
+         "mt runs on at A, no vireo-vmm on B", a.state("mt"))
+except Exception as e:  # noqa: BLE001
+    t.ok(False, "unexpected: %r" % e)
+    import traceback
+    t.diag(traceback.format_exc())
+finally:
+    end(t, hosts, names, fabric)
