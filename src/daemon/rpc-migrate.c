@@ -19,9 +19,9 @@
  * answers: Prepare is quick, and Finish comes after the stream, when the
  * destination's VMM has read it. The destination is any URI a client could
  * use (rpc/uri.h: qemu+unix, qemu+tls with this daemon's client certificate
- * under its --root or the URI's pkipath, qemu+ssh, qemu+tcp where the
- * destination needs no SASL). TODO(#13): make the calls on a thread (a TLS
- * or ssh connection blocks the loop for its handshake).
+ * under its --root or the URI's pkipath, qemu+ssh, qemu+tcp), and SASL is
+ * answered from auth.conf only, as libvirtd does. TODO(#13): make the calls
+ * on a thread (a TLS or ssh connection blocks the loop for its handshake).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +30,7 @@
 #include "daemon/domain.h"
 #include "daemon/migrate.h"
 #include "daemon/server.h"
+#include "rpc/client-sasl.h"
 #include "rpc/client.h"
 #include "rpc/uri.h"
 #include "util/buf.h"
@@ -321,6 +322,7 @@ static int confirm(struct vd_call *c)
 struct p2p {
     struct vd_job *job;
     struct rpc_client client;
+    struct rpc_sasl *sasl; /* the SASL session (and security layer) with the destination */
     bool connected;
     int code;
     char *message; /* the first failure */
@@ -335,6 +337,7 @@ static void p2p_end(struct p2p *p)
         rpc_error_free(&re);
         rpc_client_close(&p->client);
     }
+    rpc_sasl_free(p->sasl);
     struct vd_job *job = p->job;
     if (p->message)
         vd_job_fail(job, p->code, "%s", p->message);
@@ -476,8 +479,8 @@ static void job_p2p(struct vd_job *job)
     char *host = NULL;
     bool secure;
     int r = rpc_uri_connect(a->dconnuri, &uo, &p->client, &host, &secure, &fail, &e);
-    free(host);
     if (r < 0) {
+        free(host);
         char *m = xasprintf("operation failed: Failed to connect to remote libvirt URI %s: %s",
                             a->dconnuri, verr_msg(&e));
         p2p_fail(p, fail == RPC_URI_AUTH ? VIR_ERR_AUTH_FAILED : VIR_ERR_OPERATION_FAILED, m);
@@ -490,28 +493,38 @@ static void job_p2p(struct vd_job *job)
     struct remote_auth_list_ret auth = {0};
     if (p2p_call(p, REMOTE_PROC_AUTH_LIST, NULL, &auth) < 0) {
         remote_auth_list_ret_free(&auth);
+        free(host);
         p2p_end(p);
         return;
     }
-    if (auth.types_len && auth.types[0] != 0 /* REMOTE_AUTH_NONE */) {
-        /* libvirtd answers SASL from its auth.conf; vireod has no credentials to give.
-         * TODO(#13): SASL credentials for peer-to-peer migration (libvirt's auth.conf). */
-        char *m = xasprintf("authentication failed: peer-to-peer migration to '%s': the "
-                            "destination asks for %s authentication, which vireod cannot "
-                            "answer (use qemu+tls:// or qemu+ssh://)",
-                            a->dconnuri, auth.types[0] == 1 ? "SASL" : "polkit");
-        p2p_fail(p, VIR_ERR_AUTH_FAILED, m);
-        free(m);
-        remote_auth_list_ret_free(&auth);
-        p2p_end(p);
-        return;
-    }
-    if (p2p_call(p, REMOTE_PROC_CONNECT_OPEN, &oa, NULL) < 0) {
-        remote_auth_list_ret_free(&auth);
-        p2p_end(p);
-        return;
+    if (auth.types_len && auth.types[0] == 1 /* REMOTE_AUTH_SASL */) {
+        /* As libvirtd: the credentials only from auth.conf (LIBVIRT_AUTH_FILE, else
+         * /etc/libvirt/auth.conf, under --root for a daemon run with one). */
+        const char *env = getenv("LIBVIRT_AUTH_FILE");
+        char *file = env && *env         ? xstrdup(env)
+                     : dom->daemon->root ? xasprintf("%s/etc/libvirt/auth.conf", dom->daemon->root)
+                                         : NULL;
+        struct rpc_sasl_opts so = {.auth_file = file};
+        int scode;
+        r = rpc_client_sasl_auth(&p->client, host, secure, &so, &p->sasl, &scode, &e);
+        free(file);
+        if (r < 0) {
+            char *m = xasprintf("operation failed: Failed to connect to remote libvirt URI %s: %s",
+                                a->dconnuri, verr_msg(&e));
+            p2p_fail(p, scode > 0 ? scode : VIR_ERR_AUTH_FAILED, m);
+            free(m);
+        }
+    } else if (auth.types_len && auth.types[0] != 0 /* REMOTE_AUTH_NONE */) {
+        p2p_fail(p, VIR_ERR_AUTH_FAILED,
+                 "authentication failed: the destination asks for polkit, which vireod does "
+                 "not do");
     }
     remote_auth_list_ret_free(&auth);
+    free(host);
+    if (p->message || p2p_call(p, REMOTE_PROC_CONNECT_OPEN, &oa, NULL) < 0) {
+        p2p_end(p);
+        return;
+    }
     struct remote_domain_migrate_prepare3_params_args pa = {0};
     pa.params = dest_params(a, a->dname, &pa.params_len);
     pa.flags = a->flags & ~(unsigned)(VD_MIGRATE_ABORT_ON_ERROR | VD_MIGRATE_AUTO_CONVERGE);

@@ -51,8 +51,8 @@ struct remote_priv {
     vir_connect *conn;
     int server_callback; /* the server's lifecycle callback id, -1 none */
     struct queued_event *events, **events_tail;
-    vir_stream *stream;       /* the open console, if any */
-    struct remote_sasl *sasl; /* the SASL session (and security layer), if any */
+    vir_stream *stream;    /* the open console, if any */
+    struct rpc_sasl *sasl; /* the SASL session (and security layer), if any */
 };
 
 static struct rpc_client *cl(vir_connect *conn)

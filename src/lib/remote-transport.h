@@ -10,7 +10,7 @@
 #include "lib/driver.h"
 #include "rpc/client.h"
 
-struct remote_sasl;
+struct rpc_sasl;
 
 /* Parses conn->uri, connects c over its transport, runs TLS's handshake.
  * *host gets the host dialled ("" for the local UNIX socket), *secure
@@ -22,7 +22,7 @@ int remote_transport_open(vir_connect *conn, struct rpc_client *c, char **host, 
  * security layer on an insecure channel it is installed on c. *out lives
  * as long as c (free it after closing c). */
 int remote_sasl_auth(vir_connect *conn, struct rpc_client *c, const char *host, bool secure,
-                     struct remote_sasl **out, vir_error *err);
-void remote_sasl_free(struct remote_sasl *s);
+                     struct rpc_sasl **out, vir_error *err);
+void remote_sasl_free(struct rpc_sasl *s);
 
 #endif

@@ -16,8 +16,9 @@ for TCP, which asks for SASL); certificates from certtool (remotelib's Pki). Che
    the guest's ticks are consecutive across the hop;
  - B -> A with the certificate from the URI's pkipath= (B has none under its root), and
    vsh doing it: the guest comes back, ticks consecutive;
- - qemu+tcp://B, whose TCP listener asks for SASL: refused in one line naming SASL, the
-   guest runs on at A.
+ - qemu+tcp://B, whose TCP listener asks for SASL: A's daemon answers from auth.conf only
+   (under its --root), as libvirtd does: none there is refused in one line, a wrong password
+   fails, the guest runs on at A; with the right one the guest moves to B.
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import os
@@ -26,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
 from migratelib import Fabric, Host, end, start  # noqa: E402
-from remotelib import Pki, sasl_setup  # noqa: E402
+from remotelib import Pki, auth_file, sasl_setup  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -125,16 +126,30 @@ try:
          "%r %r A: %s B: %s" % (r.stdout, r.stderr, a.state("mt"), b.state("mt")))
     t.ok(consecutive, "ticks consecutive across the hop back (%s)" % (seen,))
 
-    # ---- TCP asking for SASL ----
+    # ---- TCP asking for SASL: answered from auth.conf only, as libvirtd does ----
     b_tcp = f"qemu+tcp://{b.addr}/system"
     r = a.virsh("migrate", "--live", "--p2p", "mt", b_tcp, "--listen-address", b.addr,
                 timeout=300)
-    t.ok(r.returncode == 1 and "SASL" in r.stderr and b_tcp in r.stderr and
-         len(r.stderr.strip().splitlines()) == 1,
-         "--p2p to qemu+tcp:// asking for SASL: refused in one line", r.stderr)
+    t.ok(r.returncode == 1 and b_tcp in r.stderr and "no credentials for " + b.addr in r.stderr
+         and len(r.stderr.strip().splitlines()) == 1,
+         "--p2p to qemu+tcp:// asking for SASL, A's auth.conf absent: refused in one line",
+         r.stderr)
     t.ok(a.state("mt") == "running (migrated)" and ticks_on(a, 2) and
          not alive(b.vmm_pid("mt") or 0),
          "mt runs on at A, no vireo-vmm on B", a.state("mt"))
+    os.makedirs(os.path.join(a.root, "etc/libvirt"), exist_ok=True)
+    auth_file(os.path.join(a.root, "etc/libvirt/auth.conf"), "alice", "wrong", host=b.addr)
+    r = a.virsh("migrate", "--live", "--p2p", "mt", b_tcp, "--listen-address", b.addr,
+                timeout=300)
+    t.ok(r.returncode == 1 and "authentication failed" in r.stderr and
+         a.state("mt") == "running (migrated)",
+         "a wrong password in A's auth.conf: authentication failed, mt runs on at A", r.stderr)
+    auth_file(os.path.join(a.root, "etc/libvirt/auth.conf"), "alice", "secret", host=b.addr)
+    r, consecutive, seen = hop(a, b, b_tcp)
+    t.ok(r.returncode == 0 and b.state("mt") == "running (migrated)",
+         "virsh migrate --live --p2p A -> qemu+tcp://B with SASL from A's auth.conf",
+         r.stdout + r.stderr)
+    t.ok(consecutive, "ticks consecutive across the SASL hop (%s)" % (seen,))
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)
     import traceback
