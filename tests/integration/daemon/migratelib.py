@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from daemonlib import NsDaemon, Tap, skip_all
+from daemonlib import NsDaemon, Tap, skip_all, state_ticks, wait_for
 
 
 def start(tools=("virsh",)):
@@ -95,3 +95,33 @@ class Host(NsDaemon):
     def __init__(self, ns, addr, vireod, vmm, vsh=None):
         super().__init__(ns, vireod, vmm, vsh)
         self.addr = addr
+
+
+def raw_disk(path, size=1 << 20, fill=b""):
+    """A raw file of size bytes (fill's bytes after them), and its <disk> as vda."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(fill)
+    return f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source file='{path}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+"""
+
+
+def tick_watch(name):
+    """last_tick(h): the last tick domain name printed on host h (0 before any);
+    ticks_on(h, n): whether n more come on h within limit seconds."""
+    def last_tick(h):
+        return (state_ticks(h.console_log(name)) or [0])[-1]
+
+    def ticks_on(h, n, limit=120):
+        first = last_tick(h)
+        return wait_for(lambda: last_tick(h) >= first + n, limit)
+    return last_tick, ticks_on
+
+
+def listed(h, name):
+    """Whether host h has domain name, running or not."""
+    return name in h.virsh("list", "--all", "--name").stdout.split()

@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, start  # noqa: E402
+from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -55,14 +55,7 @@ try:
          "two vireod run, each in its own network namespace")
 
     shared = os.path.join(a.tmp, "mp.raw")
-    with open(shared, "wb") as f:
-        f.truncate(1 << 20)
-    disk = f"""    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source file='{shared}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-"""
+    disk = raw_disk(shared)
     xml = domain_xml("mp", GUEST, "tests=state state_mib=8 state_dirty=8 seed=17 "
                      "state_ticks=100000", disk, memory_mib=128)
     r = a.virsh("define", a.write("mp.xml", xml))
@@ -71,15 +64,7 @@ try:
     t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mp"), 120),
          "the continuity guest runs on A", r.stderr + a.console_log("mp")[-300:])
 
-    def last_tick(h):
-        return (ticks(h.console_log("mp")) or [0])[-1]
-
-    def ticks_on(h, n, limit=120):
-        start = last_tick(h)
-        return wait_for(lambda: last_tick(h) >= start + n, limit)
-
-    def listed(h, name):
-        return name in h.virsh("list", "--all", "--name").stdout.split()
+    last_tick, ticks_on = tick_watch("mp")
 
     def monitor(h, cmd):
         r = h.virsh("qemu-monitor-command", "mp", json.dumps({"execute": cmd}))

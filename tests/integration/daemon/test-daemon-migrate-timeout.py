@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, start  # noqa: E402
+from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -84,14 +84,7 @@ try:
 
     ev_a, ev_b = ev_stream(a), ev_stream(b)
     shared = os.path.join(a.tmp, "mt.raw")
-    with open(shared, "wb") as f:
-        f.truncate(1 << 20)
-    disk = f"""    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source file='{shared}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-"""
+    disk = raw_disk(shared)
     xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=1 seed=13 "
                      "state_ticks=100000", disk, memory_mib=64)
     r = a.virsh("define", a.write("mt.xml", xml))
@@ -101,15 +94,7 @@ try:
          "the continuity guest (a 1 MiB area rewritten all the time) runs on A",
          r.stderr + a.console_log("mt")[-300:])
 
-    def last_tick(h):
-        return (ticks(h.console_log("mt")) or [0])[-1]
-
-    def ticks_on(h, n, limit=120):
-        start = last_tick(h)
-        return wait_for(lambda: last_tick(h) >= start + n, limit)
-
-    def listed(h, name):
-        return name in h.virsh("list", "--all", "--name").stdout.split()
+    last_tick, ticks_on = tick_watch("mt")
 
     # ---- refusals: the same words from virsh and vsh, the source runs on ----
     for opts, words in [

@@ -37,7 +37,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, start  # noqa: E402
+from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
 from remotelib import Pki  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
@@ -109,16 +109,8 @@ try:
     t.ok(a.proc.poll() is None and b.proc.poll() is None,
          "two vireod run, each in its own network namespace")
 
-    shared = os.path.join(a.tmp, "mt.raw")
-    with open(shared, "wb") as f:  # the guest's disk stream stays in the first MiB
-        f.truncate(1 << 20)
-        f.write(UNIT * ((3 << 20) // len(UNIT)))
-    disk = f"""    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source file='{shared}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-"""
+    shared = os.path.join(a.tmp, "mt.raw")  # the guest's disk stream stays in the first MiB
+    disk = raw_disk(shared, fill=UNIT * ((3 << 20) // len(UNIT)))
     xml = domain_xml("mt", GUEST, "tests=state state_mib=1 state_dirty=1 seed=13 "
                      "state_ticks=100000", disk, memory_mib=64)
     r = a.virsh("define", a.write("mt.xml", xml))
@@ -127,15 +119,7 @@ try:
     t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("mt"), 120),
          "the continuity guest runs on A", r.stderr + a.console_log("mt")[-300:])
 
-    def last_tick(h):
-        return (ticks(h.console_log("mt")) or [0])[-1]
-
-    def ticks_on(h, n, limit=120):
-        start = last_tick(h)
-        return wait_for(lambda: last_tick(h) >= start + n, limit)
-
-    def listed(h, name):
-        return name in h.virsh("list", "--all", "--name").stdout.split()
+    last_tick, ticks_on = tick_watch("mt")
 
     def tls_params(h):
         """The VMM's tls-creds and whether libvirt's credentials object is still there."""
