@@ -7,7 +7,7 @@
  * byte 0xfe (so the bridge never takes the guest's address as its own);
  * the MTU from <mtu size>, else the bridge's; attach it to the bridge (the
  * <source bridge>, or the running network's), bring it up and give it the
- * <bandwidth> limits with tc as libvirt does. A
+ * <bandwidth> limits with tc as libvirt does (an OVS port: OVS's QoS). A
  * managed='no' ethernet tap was made by the user: it is only opened.
  * With <virtualport type='openvswitch'> (the interface's, or its network's
  * merged with the portgroup's) the tap joins no kernel bridge: it becomes a
@@ -116,24 +116,21 @@ static int tc(const char *line, struct verr *err)
     return r;
 }
 
-/*
- * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
- * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
- * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
- * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
- * KiB/s (tc's "kbps"), bursts KiB ("kb").
- */
-static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+static const struct xnode *bandwidth_of(const struct domain_net *n)
 {
     const struct xnode *bw = NULL;
     for (size_t i = 0; i < n->nextra; i++)
         if (strcmp(n->extra[i]->name, "bandwidth") == 0)
             bw = n->extra[i];
-    if (!bw)
-        return 0;
-    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
-    for (int k = 0; k < 2; k++) {
-        const struct xnode *x = k ? out : in;
+    return bw;
+}
+
+/* The interface's <bandwidth> numbers are ones tc and OVS take. */
+static int check_bandwidth(const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    for (int k = 0; bw && k < 2; k++) {
+        const struct xnode *x = xnode_child(bw, k ? "outbound" : "inbound");
         if (!x)
             continue;
         if (xnode_attr(x, "floor"))
@@ -147,8 +144,26 @@ static int apply_bandwidth(const char *dev, const struct domain_net *n, struct v
                             "positive 'average' (and positive 'peak' and 'burst' when given)",
                             k ? "outbound" : "inbound", n->mac);
     }
+    return 0;
+}
+
+/*
+ * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
+ * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
+ * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
+ * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
+ * KiB/s (tc's "kbps"), bursts KiB ("kb"). An Open vSwitch port's is OVS's (net-ovs.c).
+ */
+static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    if (!bw)
+        return 0;
+    int r = check_bandwidth(n, err);
+    if (r < 0)
+        return r;
+    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
     char line[512];
-    int r = 0;
     if (in) {
         long long avg = bw_attr(in, "average"), peak = bw_attr(in, "peak"),
                   burst = bw_attr(in, "burst");
@@ -186,10 +201,19 @@ static int apply_bandwidth(const char *dev, const struct domain_net *n, struct v
     return 0;
 }
 
-int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err)
+int vd_net_bandwidth_update(const struct domain_def *def, const struct domain_net *n,
+                            struct verr *err)
 {
     if (!n->target_dev || !valid_ifname(n->target_dev))
         return verr_set(err, EINVAL, "interface %s has no host device", n->mac);
+    if (vd_ovs_virtualport(n)) {
+        char uuid[37];
+        domain_uuid_format(def->uuid, uuid);
+        int r = check_bandwidth(n, err);
+        if (r == 0)
+            r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err);
+        return r < 0 ? r : vd_ovs_set_bandwidth(n->target_dev, uuid, bandwidth_of(n), err);
+    }
     /* What a previous set-up left: the root htb and the ingress qdisc (their
      * classes and filters go with them); absent ones are no error. */
     char line[128];
@@ -318,13 +342,10 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
                      "unsupported configuration: an interface of type '%s' is requesting a vlan "
                      "tag, but that is not supported for this type of connection",
                      domain_net_type_to_string(n->type));
-    /* TODO: libvirt gives an OVS port its bandwidth as OVS QoS records (linux-htb, ingress
-     * policing); tc on the tap does not hold, ovs-vswitchd resets a port's qdiscs. */
-    if (r == 0 && vport && kept_child(n, "bandwidth"))
-        r = verr_set(err, ENOTSUP,
-                     "unsupported configuration: <bandwidth> on an Open vSwitch port (interface "
-                     "%s) is not supported yet",
-                     n->mac);
+    /* an OVS port's bandwidth is OVS QoS rows (net-ovs.c): tc on the tap would not hold,
+     * ovs-vswitchd owns its ports' qdiscs */
+    if (r == 0 && vport && (r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err)) == 0)
+        r = check_bandwidth(n, err);
     if (r == 0 && vport && n->type == DOMAIN_NET_ETHERNET)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: <virtualport> on interface %s of type "
@@ -374,10 +395,10 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
         if (r == 0)
             r = vd_nl_link_set(name, &set, err);
     }
-    if (r == 0)
+    if (r == 0 && !vport)
         r = apply_bandwidth(name, n, err);
     if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
-        r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, err);
+        r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, bandwidth_of(n), err);
     free(net_bridge);
     if (r < 0) {
         for (unsigned q = 0; q < queues; q++)

@@ -34,9 +34,10 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
                        int *fd_out, struct verr *err);
 /* vd_net_release for one interface (a detached one, or an attach that failed). */
 void vd_net_release_one(const struct domain_def *def, const struct domain_net *n);
-/* Replaces the tc set-up of a running interface's tap with what n's
- * <bandwidth> says (none: no limits), for a live domiftune. */
-int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err);
+/* Replaces the tc set-up of a running interface's tap (an Open vSwitch port: its QoS rows)
+ * with what n's <bandwidth> says (none: no limits), for a live domiftune of def. */
+int vd_net_bandwidth_update(const struct domain_def *def, const struct domain_net *n,
+                            struct verr *err);
 /* <link state='down'/> on the interface. */
 bool vd_net_link_down(const struct domain_net *n);
 /* Sets <link state='up|down'/> (replacing the one there). */

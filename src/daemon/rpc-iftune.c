@@ -220,10 +220,10 @@ static int set_interface_parameters(struct vd_call *c)
             bw_read(ln, &old);
             bw_write(ln, &b);
             struct verr e = {0};
-            if (vd_net_bandwidth_update(ln, &e) < 0) {
+            if (vd_net_bandwidth_update(c->dom->def, ln, &e) < 0) {
                 bw_write(ln, &old); /* back to what the tap had */
                 struct verr e2 = {0};
-                vd_net_bandwidth_update(ln, &e2);
+                vd_net_bandwidth_update(c->dom->def, ln, &e2);
                 domain_def_free(copy);
                 return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
             }

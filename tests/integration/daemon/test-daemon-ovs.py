@@ -24,6 +24,11 @@ bridge's internal port holds 198.18.10.1/24. Checks:
  - a VMM killed while vireod is down: the restarted vireod finds the domain
    crashed and deletes its port; a running VM keeps its port across a
    vireod restart; a VMM killed under a running vireod loses it;
+ - <bandwidth> on a port: inbound as a linux-htb QoS row with queue 0, both
+   with other_config min-rate/max-rate/burst in bits, outbound as the
+   Interface's ingress_policing_rate/_burst (libvirt's records and units), the
+   rows marked external-ids vm-id/ifname; domiftune --live replaces them,
+   destroy removes them; a floor on such a port is refused with libvirt's words;
  - refusals: a virtualport type other than openvswitch, a <vlan> on a plain
    bridge interface, a malformed interfaceid, an out-of-range tag; and a
    start whose add-port fails (no such OVS bridge) leaves no port and no VM.
@@ -92,6 +97,24 @@ class Ovs:
     def port_col(self, port, col):
         return self.vsctl("get", "Port", port, col).stdout.strip()
 
+    def record(self, table, uuid):
+        """One row as a dict of column: value (as ovs-vsctl list prints it), {} if none."""
+        if not re.match(r"^[0-9a-f-]{36}$", uuid):
+            return {}
+        out = self.vsctl("list", table, uuid).stdout
+        return {k.strip(): v.strip() for k, v in re.findall(r"^(\w+)\s*:\s*(.*)$", out, re.M)}
+
+    @staticmethod
+    def kv(col):
+        """An ovsdb map column ({a="b", c=d}) as a dict with the values unquoted."""
+        return {k: v.strip('"') for k, v in re.findall(r'([\w-]+)=("[^"]*"|[^,}]*)', col)}
+
+    def owned(self, table, vm_uuid):
+        """The UUIDs of table's rows whose external-ids:vm-id is vm_uuid (any, when "")."""
+        cond = ["external-ids:vm-id=\"%s\"" % vm_uuid] if vm_uuid else []
+        out = self.vsctl("--bare", "--columns=_uuid", "find", table, *cond).stdout
+        return out.split()
+
     def stop(self):
         for pid in self.pids:
             try:
@@ -110,6 +133,11 @@ def iface_xml(mac, bridge="ovsbr0", inner=""):
 
 
 OVS_PORT = "      <virtualport type='openvswitch'/>\n"
+BW_OVS = """      <bandwidth>
+        <inbound average='1000' peak='1000' burst='256'/>
+        <outbound average='500' burst='128'/>
+      </bandwidth>
+"""
 
 PG_NET = """<network>
   <name>pgnet</name>
@@ -390,12 +418,80 @@ def main():
              "the live XML shows the bandwidth each interface got", live)
         d.virsh("destroy", "pgguest")
         d.virsh("net-destroy", "pgnet")
+
+        # ---- <bandwidth> on an Open vSwitch port: OVS QoS rows, as libvirt makes them ----
+        names.append("bwovs")
         r = d.virsh("create", d.write("bwovs.xml", domain_xml("bwovs", guest, "", iface_xml(
-            "52:54:00:5e:00:72", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
-            "average='1000'/>\n      </bandwidth>\n"))))
-        t.ok(r.returncode != 0 and "<bandwidth> on an Open vSwitch port" in r.stderr,
-             "<bandwidth> on an Open vSwitch port is refused (OVS owns the port's qdiscs)",
-             r.stderr)
+            "52:54:00:5e:00:72", inner=OVS_PORT + BW_OVS + "      <target dev='vovs-bw'/>\n"))))
+        t.ok(r.returncode == 0, "create a guest whose OVS port has inbound and outbound <bandwidth>",
+             r.stdout + r.stderr + d.vmm_log("bwovs"))
+        uuid3 = d.virsh("domuuid", "bwovs").stdout.strip()
+        qos_id = ovs.port_col("vovs-bw", "qos")
+        qos = ovs.record("QoS", qos_id)
+        queue_id = re.sub(r"^\{0=(.*)\}$", r"\1", qos.get("queues", ""))
+        queue = ovs.record("Queue", queue_id)
+        # average 1000 KB/s and peak 1000 KB/s: 8000000 bit/s; burst 256 KiB: 2097152 bits
+        want_oc = {"min-rate": "8000000", "max-rate": "8000000", "burst": "2097152"}
+        want_ids = {"vm-id": uuid3, "ifname": "vovs-bw"}
+        t.ok(qos.get("type") == "linux-htb" and ovs.kv(qos["other_config"]) == want_oc and
+             ovs.kv(qos["external_ids"]) == want_ids,
+             "inbound: the port's QoS is linux-htb, min-rate=max-rate=8000000 burst=2097152, "
+             "external-ids vm-id and ifname", repr(qos) + ovs.vsctl("list", "QoS").stdout)
+        t.ok(queue and ovs.kv(queue["other_config"]) == want_oc and
+             ovs.kv(queue["external_ids"]) == want_ids,
+             "inbound: its queue 0 has the same rates and external-ids",
+             repr(queue) + ovs.vsctl("list", "Queue").stdout)
+        t.ok(ovs.kv(ovs.port_col("vovs-bw", "external_ids")) == want_ids,
+             "the Port carries external-ids vm-id and ifname",
+             ovs.vsctl("list", "Port", "vovs-bw").stdout)
+        # outbound average 500 KB/s: 4000 kbit/s; burst 128 KiB: 1024 kbit
+        t.ok(ovs.vsctl("get", "Interface", "vovs-bw", "ingress_policing_rate").stdout.strip() ==
+             "4000" and ovs.vsctl("get", "Interface", "vovs-bw",
+                                  "ingress_policing_burst").stdout.strip() == "1024",
+             "outbound: ingress_policing_rate=4000, ingress_policing_burst=1024",
+             ovs.vsctl("list", "Interface", "vovs-bw").stdout)
+        # what ovs-vswitchd made of it on the tap: its htb class for queue 0 and the policer
+        tcq = sh("tc", "qdisc", "show", "dev", "vovs-bw", ns=ns).stdout
+        tcc = sh("tc", "class", "show", "dev", "vovs-bw", ns=ns).stdout
+        t.ok(wait_for(lambda: re.search(r"htb 1:1 .*rate 8Mbit ceil 8Mbit", sh(
+            "tc", "class", "show", "dev", "vovs-bw", ns=ns).stdout), 20) and
+             "qdisc ingress" in sh("tc", "qdisc", "show", "dev", "vovs-bw", ns=ns).stdout,
+             "ovs-vswitchd applied them to the tap (htb class rate 8Mbit, ingress policer)",
+             tcq + tcc)
+        # domiftune --live changes them in place of the old rows
+        r = d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "2000,2000,512",
+                    "--outbound", "1000")
+        qos = ovs.record("QoS", ovs.port_col("vovs-bw", "qos"))
+        t.ok(r.returncode == 0 and ovs.kv(qos.get("other_config", "{}")) ==
+             {"min-rate": "16000000", "max-rate": "16000000", "burst": "4194304"} and
+             len(ovs.owned("QoS", uuid3)) == 1 and len(ovs.owned("Queue", uuid3)) == 1 and
+             ovs.vsctl("get", "Interface", "vovs-bw", "ingress_policing_rate").stdout.strip() ==
+             "8000" and ovs.vsctl("get", "Interface", "vovs-bw",
+                                  "ingress_policing_burst").stdout.strip() == "0",
+             "domiftune --live: new rates, one QoS and one Queue row, outbound without burst",
+             r.stdout + r.stderr + repr(qos) + ovs.vsctl("list", "Interface", "vovs-bw").stdout)
+        out = d.virsh("domiftune", "bwovs", "vovs-bw").stdout
+        t.ok(re.search(r"inbound\.average\s*:\s*2000", out) and
+             re.search(r"outbound\.average\s*:\s*1000", out),
+             "domiftune shows the new values", out)
+        r = d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "0")
+        t.ok(r.returncode == 0 and ovs.port_col("vovs-bw", "qos") == "[]" and
+             not ovs.owned("QoS", uuid3) and not ovs.owned("Queue", uuid3),
+             "domiftune --inbound 0: the port's QoS and Queue rows are destroyed",
+             r.stderr + ovs.vsctl("list", "QoS").stdout)
+        d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "1000")
+        t.ok(len(ovs.owned("QoS", uuid3)) == 1, "inbound given again: a QoS row again")
+        r = d.virsh("destroy", "bwovs")
+        t.ok(r.returncode == 0 and "vovs-bw" not in ovs.ports() and
+             not ovs.owned("QoS", uuid3) and not ovs.owned("Queue", uuid3),
+             "destroy: the port and its QoS and Queue rows are gone",
+             r.stderr + ovs.vsctl("list", "QoS").stdout + ovs.vsctl("list", "Queue").stdout)
+        r = d.virsh("create", d.write("floorovs.xml", domain_xml("floorovs", guest, "", iface_xml(
+            "52:54:00:5e:00:73", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
+            "average='1000' floor='500'/>\n      </bandwidth>\n"))))
+        t.ok(r.returncode != 0 and "Invalid use of 'floor' on interface with MAC address "
+             "52:54:00:5e:00:73" in r.stderr and not ovs.owned("QoS", ""),
+             "a floor on an OVS port is refused with libvirt's words", r.stderr)
 
         # ---- refusals ----
         def refused(name, ifaces, what, cmd="create"):
