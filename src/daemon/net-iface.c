@@ -26,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "daemon/net-floor.h"
 #include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/vmm-argv.h"
@@ -125,7 +126,17 @@ static const struct xnode *bandwidth_of(const struct domain_net *n)
     return bw;
 }
 
-/* The interface's <bandwidth> numbers are ones tc and OVS take. */
+/* The interface's inbound floor (0: none). */
+static unsigned long long floor_of(const struct domain_net *n)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    long long f = in ? bw_attr(in, "floor") : 0;
+    return f > 0 ? (unsigned long long)f : 0;
+}
+
+/* The interface's <bandwidth> numbers are ones tc and OVS take: an inbound needs an average or
+ * a floor (its guarantee on the network's bridge, net-floor.c), an outbound an average. */
 static int check_bandwidth(const struct domain_net *n, struct verr *err)
 {
     const struct xnode *bw = bandwidth_of(n);
@@ -133,16 +144,17 @@ static int check_bandwidth(const struct domain_net *n, struct verr *err)
         const struct xnode *x = xnode_child(bw, k ? "outbound" : "inbound");
         if (!x)
             continue;
-        if (xnode_attr(x, "floor"))
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: <bandwidth><%s floor> on interface %s: "
-                            "QoS floors are not supported yet",
-                            k ? "outbound" : "inbound", n->mac);
-        if (bw_attr(x, "average") <= 0 || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
+        if (k && xnode_attr(x, "floor"))
+            return verr_set(err, EINVAL,
+                            "XML error: 'floor' attribute allowed only in <inbound> element "
+                            "(interface %s)",
+                            n->mac);
+        long long avg = bw_attr(x, "average"), fl = bw_attr(x, "floor");
+        if (avg < 0 || fl < 0 || (!avg && !fl) || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
             return verr_set(err, EINVAL,
                             "unsupported configuration: <bandwidth><%s> on interface %s needs a "
-                            "positive 'average' (and positive 'peak' and 'burst' when given)",
-                            k ? "outbound" : "inbound", n->mac);
+                            "positive 'average'%s (and positive 'peak' and 'burst' when given)",
+                            k ? "outbound" : "inbound", n->mac, k ? "" : " or 'floor'");
     }
     return 0;
 }
@@ -164,7 +176,7 @@ static int apply_bandwidth(const char *dev, const struct domain_net *n, struct v
         return r;
     const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
     char line[512];
-    if (in) {
+    if (in && bw_attr(in, "average") > 0) { /* a floor alone limits nothing on the tap */
         long long avg = bw_attr(in, "average"), peak = bw_attr(in, "peak"),
                   burst = bw_attr(in, "burst");
         char ceil[64] = "", bur[64] = "";
@@ -346,6 +358,18 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
      * ovs-vswitchd owns its ports' qdiscs */
     if (r == 0 && vport && (r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err)) == 0)
         r = check_bandwidth(n, err);
+    /* a floor is a class on a network's own bridge (libvirt's words when there is none) */
+    struct vd_network *floor_net = NULL;
+    if (r == 0 && floor_of(n)) {
+        floor_net =
+            n->type == DOMAIN_NET_NETWORK ? vd_network_find_name(d, n->source_network) : NULL;
+        if (!floor_net || !floor_net->active || floor_net->def->forward == NETWORK_FORWARD_BRIDGE)
+            r = verr_set(err, ENOTSUP,
+                         "unsupported configuration: Invalid use of 'floor' on interface with MAC "
+                         "address %s - 'floor' is only supported for interface type 'network' "
+                         "with forward type 'nat', 'route', 'open' or none",
+                         n->mac);
+    }
     if (r == 0 && vport && n->type == DOMAIN_NET_ETHERNET)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: <virtualport> on interface %s of type "
@@ -397,6 +421,8 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
     }
     if (r == 0 && !vport)
         r = apply_bandwidth(name, n, err);
+    if (r == 0 && floor_net) /* last but the OVS port, which a floor never has */
+        r = vd_net_floor_plug(d, floor_net, vm_uuid, n->mac, floor_of(n), err);
     if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
         r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, bandwidth_of(n), err);
     free(net_bridge);
@@ -410,8 +436,10 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
     return 0;
 }
 
-static void release_one(const char *vm_uuid, const struct domain_net *n)
+static void release_one(struct vd_daemon *d, const char *vm_uuid, const struct domain_net *n)
 {
+    if (n->type == DOMAIN_NET_NETWORK && n->source_network)
+        vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac); /* its floor, if any */
     if (!n->target_dev || !vd_ovs_virtualport(n))
         return;
     struct verr e = {0};
@@ -432,7 +460,7 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
         if (r < 0) {
             for (size_t j = 0; j < i; j++)
                 if (fds[vmm_argv_net_fd_index(def, j)] >= 0)
-                    release_one(uuid, &def->nets[j]);
+                    release_one(d, uuid, &def->nets[j]);
             vd_net_fds_close(fds, nfds);
             return r;
         }
@@ -449,19 +477,20 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
     return prepare_one(d, uuid, n, fd_out, err);
 }
 
-void vd_net_release_one(const struct domain_def *def, const struct domain_net *n)
+void vd_net_release_one(struct vd_daemon *d, const struct domain_def *def,
+                        const struct domain_net *n)
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
-    release_one(uuid, n);
+    release_one(d, uuid, n);
 }
 
-void vd_net_release(const struct domain_def *def)
+void vd_net_release(struct vd_daemon *d, const struct domain_def *def)
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
     for (size_t i = 0; i < def->nnets; i++)
-        release_one(uuid, &def->nets[i]);
+        release_one(d, uuid, &def->nets[i]);
 }
 
 void vd_net_fds_close(int *fds, size_t n)

@@ -311,8 +311,9 @@ int vd_ovs_check_bandwidth(const struct xnode *bw, const char *mac, struct verr 
     for (int k = 0; bw && k < 2; k++) {
         const struct xnode *x = xnode_child(bw, k ? "outbound" : "inbound");
         if (x && xnode_attr(x, "floor"))
-            return verr_set(err, EINVAL,
-                            "XML error: Invalid use of 'floor' on interface with MAC address %s "
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: Invalid use of 'floor' on interface with "
+                            "MAC address %s "
                             "- 'floor' is only supported for interface type 'network' with "
                             "forward type 'nat', 'route', 'open' or none",
                             mac);

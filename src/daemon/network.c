@@ -59,6 +59,7 @@
 
 #include "conf/domain_conf.h"
 #include "conf/network_update.h"
+#include "daemon/net-floor.h"
 #include "daemon/net-ovs.h"
 #include "daemon/network-dns.h"
 #include "daemon/netlink.h"
@@ -382,9 +383,12 @@ static int check_ports(const struct network_def *def, struct verr *err)
 
 static int check_supported(const struct network_def *def, struct verr *err)
 {
-    const char *kept_ok[] = {"metadata", "title",     "description", "mtu",   "virtualport",
-                             "vlan",     "portgroup", "dns",         "route", NULL};
+    const char *kept_ok[] = {"metadata",    "title",     "description", "mtu",
+                             "virtualport", "vlan",      "portgroup",   "dns",
+                             "route",       "bandwidth", NULL};
     int r = check_ports(def, err);
+    if (r == 0)
+        r = vd_net_floor_check_network(def, err);
     if (r < 0)
         return r;
     for (size_t i = 0; i < def->nextra; i++) {
@@ -786,6 +790,7 @@ static void teardown(struct vd_daemon *d, struct vd_network *n, bool own_bridge)
         if (vd_nl_link_del(n->def->bridge, &e) < 0)
             log_warn("network '%s': %s", n->def->name, verr_msg(&e));
     }
+    vd_net_floor_forget(d, n);
     char *st = path_of(d->network_run_dir, n->def->name, ".xml");
     unlink(st);
     free(st);
@@ -860,6 +865,8 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
     }
     if ((r = vd_nl_link_set(def->bridge, &set, err)) < 0)
         goto fail;
+    if ((r = vd_net_floor_network_start(def, err)) < 0) /* its <bandwidth>, on the bridge */
+        goto fail;
     if ((r = vd_net_routes_add(def, err)) < 0) /* via the bridge: it is up, with its addresses */
         goto fail;
     if (def->forward == NETWORK_FORWARD_NAT || def->forward == NETWORK_FORWARD_ROUTE) {
@@ -911,6 +918,7 @@ static void unlink_network(struct vd_daemon *d, struct vd_network *n)
             break;
         }
     network_def_free(n->def);
+    free(n->plugs);
     free(n);
 }
 
@@ -1503,6 +1511,7 @@ static void load_status(struct vd_daemon *d, const char *path)
                   (n->dnsmasq && pid_is_dnsmasq_of(d, n->dnsmasq, def->name));
     if (bridge_ok && dns_ok) {
         n->active = true;
+        vd_net_floor_load(d, n);
         log_info("network '%s' is running on %s: reattached", def->name, def->bridge);
         return;
     }
@@ -1593,6 +1602,7 @@ void vd_networks_free(struct vd_daemon *d)
         struct vd_network *n = d->networks;
         d->networks = n->next;
         network_def_free(n->def);
+        free(n->plugs);
         free(n);
     }
 }
