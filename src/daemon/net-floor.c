@@ -226,7 +226,8 @@ static int update_unclassified(const struct vd_network *n, const struct xnode *i
 }
 
 int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_uuid,
-                      const char *mac, unsigned long long floor, struct verr *err)
+                      const char *mac, unsigned long long floor, unsigned long long average,
+                      struct verr *err)
 {
     const struct xnode *bw = vd_net_floor_network_bandwidth(n->def);
     const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
@@ -263,7 +264,7 @@ int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_
     int r = tc(err,
                "class add dev %s parent 1:1 classid 1:%x htb rate %llukbps ceil %lldkbps "
                "quantum %llu",
-               br, id, floor, peak ? peak : avg, quantum(0));
+               br, id, floor, peak ? peak : avg, quantum((long long)average));
     if (r < 0)
         return verr_prefix(err, "cannot set the floor of interface %s", mac);
     struct verr e = {0};

@@ -25,13 +25,15 @@ int vd_net_floor_check_network(const struct network_def *def, struct verr *err);
 int vd_net_floor_network_start(const struct network_def *def, struct verr *err);
 
 /*
- * An interface (mac, of VM vm_uuid) with <inbound floor=floor> joins running network n: the
+ * An interface (mac, of VM vm_uuid) with <inbound floor=floor average=average (0: none)> joins
+ * running network n (the average sizes its class's quantum, as libvirt's): the
  * floors' sum is checked against the network's inbound (libvirt's refusal), its class, sfq and
  * MAC filter are added on the bridge, class 1:2 gets what is left, and the record is kept
  * (and in the run directory, for a restarted vireod).
  */
 int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_uuid,
-                      const char *mac, unsigned long long floor, struct verr *err);
+                      const char *mac, unsigned long long floor, unsigned long long average,
+                      struct verr *err);
 
 /* The reverse, for the interface mac of VM vm_uuid on network name (none plugged: nothing). */
 void vd_net_floor_unplug(struct vd_daemon *d, const char *network, const char *vm_uuid,

@@ -135,6 +135,14 @@ static unsigned long long floor_of(const struct domain_net *n)
     return f > 0 ? (unsigned long long)f : 0;
 }
 
+static unsigned long long inbound_average(const struct domain_net *n)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    long long a = in ? bw_attr(in, "average") : 0;
+    return a > 0 ? (unsigned long long)a : 0;
+}
+
 /* The interface's <bandwidth> numbers are ones tc and OVS take: an inbound needs an average or
  * a floor (its guarantee on the network's bridge, net-floor.c), an outbound an average. */
 static int check_bandwidth(const struct domain_net *n, struct verr *err)
@@ -422,7 +430,7 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
     if (r == 0 && !vport)
         r = apply_bandwidth(name, n, err);
     if (r == 0 && floor_net) /* last but the OVS port, which a floor never has */
-        r = vd_net_floor_plug(d, floor_net, vm_uuid, n->mac, floor_of(n), err);
+        r = vd_net_floor_plug(d, floor_net, vm_uuid, n->mac, floor_of(n), inbound_average(n), err);
     if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
         r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, bandwidth_of(n), err);
     free(net_bridge);

@@ -33,8 +33,8 @@
  * Several <ip>s of a family, as libvirt: every address is on the bridge, the
  * firewall has each subnet's rules, dnsmasq (bind-dynamic on the bridge)
  * answers on all of them and serves DHCP on the one <ip> per family that has
- * a <dhcp> (libvirt refuses a second); an IPv6 subnet without DHCPv6 gets
- * router advertisements only.
+ * a <dhcp> (libvirt refuses a second); without DHCPv6 on any, each IPv6
+ * subnet gets router advertisements only (ra-only), as libvirt writes it.
  *
  * <dns>, <domain> and <route>s (network-dns.c): dnsmasq's DNS lines as
  * libvirt writes them, and the routes added via the bridge once it is up
@@ -660,8 +660,8 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
                        h->ip && h->name ? "," : "", h->name ? h->name : "");
         }
     }
-    /* IPv6: router advertisements on each subnet, and DHCPv6 over the ranges of the one with
-     * a <dhcp> (libvirt's lines) */
+    /* IPv6: router advertisements, and DHCPv6 over the ranges of the one with a <dhcp>
+     * (libvirt's lines) */
     const struct network_ip *ip6 = dhcp_ip_of(def, true);
     for (size_t i = 0; i < def->nips; i++) {
         const struct network_ip *x = &def->ips[i];
@@ -672,7 +672,7 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
                        x->prefix);
         if (!x->nranges && x->nhosts) /* static hosts only */
             buf_printf(&b, "dhcp-range=%s,static,%d\n", x->address, x->prefix);
-        else if (!x->nranges)
+        else if (!x->nranges && !ip6) /* as libvirt: ra-only lines when no subnet has DHCPv6 */
             buf_printf(&b, "dhcp-range=%s,ra-only\n", x->address);
     }
     /* DHCPv6 static hosts: by DUID ("id:"), by the name the client sends, or both */

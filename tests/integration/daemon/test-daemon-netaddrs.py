@@ -12,8 +12,12 @@ and two IPv6 ones (2001:2:0:30::/64 with a DHCPv6 range, 2001:2:0:31::/64
 without):
  - the bridge holds all four addresses;
  - dnsmasq's configuration (bind-dynamic on the bridge) has the one IPv4 DHCP
-   range, the DHCPv6 range and ra-only for the other IPv6 subnet, and dnsmasq
-   listens for DNS on both IPv4 addresses;
+   range and the DHCPv6 range (no ra-only line: a subnet has DHCPv6), and
+   dnsmasq listens for DNS on both IPv4 addresses;
+ - the same network on the real libvirtd 9.0 (scripts/libvirtd_ref.py, in a
+   namespace of its own): the same addresses on its bridge, the same
+   dhcp-range and enable-ra lines in its dnsmasq configuration, the same
+   <ip>s in net-dumpxml, and the same refusal of a second IPv4 <dhcp>;
  - nft's tables forward and masquerade both IPv4 subnets, route both IPv6 ones;
  - the real ISC dhclient in the client's namespace is given an address from
    the DHCP range, and net-dhcp-leases lists it;
@@ -28,7 +32,9 @@ import signal
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+here = os.path.dirname(os.path.abspath(__file__))
+LIBVIRTD_REF = os.path.join(here, "..", "..", "..", "scripts", "libvirtd_ref.py")
+sys.path.insert(0, here)
 from daemonlib import NsDaemon, Tap, skip_all  # noqa: E402
 
 NET = """<network>
@@ -56,6 +62,48 @@ def sh(*args, ns=None):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
+def dhcp_lines(conf):
+    return sorted(x for x in conf.splitlines() if x.startswith(("dhcp-range=", "enable-ra")))
+
+
+def addrs(ip_o):
+    """The global addresses (a link-local one comes and goes with the bridge's carrier)."""
+    return sorted(re.findall(r"inet6? (\S+) .*scope global", ip_o))
+
+
+def compare_libvirtd(t, d, ns_l, vireo_addrs, vireo_conf, vireo_dump, vireo_two4):
+    """The same network on the reference libvirtd: what vireod did must be what it does."""
+    ref_dir = os.path.join(d.tmp, "libvirtd")
+    r = sh(sys.executable, LIBVIRTD_REF, "start", "--dir", ref_dir, ns=ns_l)
+    if not t.ok(r.returncode == 0, "the reference libvirtd starts (in its own namespace)",
+                r.stdout + r.stderr):
+        return
+    uri = r.stdout.strip().splitlines()[-1]
+    env = dict(os.environ, LC_ALL="C")
+
+    def virsh(*args):
+        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
+                              capture_output=True, text=True, timeout=120)
+    r = virsh("net-create", d.write("ref-multi.xml", NET))
+    a = sh("ip", "-o", "addr", "show", "dev", "vbr-multi", ns=ns_l).stdout
+    t.ok(r.returncode == 0 and addrs(a) == addrs(vireo_addrs) and len(addrs(a)) >= 4,
+         "libvirtd puts the same addresses on its bridge", r.stderr + a + vireo_addrs)
+    conf_path = os.path.join(ref_dir, "lib", "dnsmasq", "multi.conf")
+    conf = open(conf_path).read() if os.path.exists(conf_path) else ""
+    t.ok(dhcp_lines(conf) and dhcp_lines(conf) == dhcp_lines(vireo_conf),
+         "libvirtd's dnsmasq configuration has the same dhcp-range and enable-ra lines",
+         "libvirtd: %r\nvireod:   %r" % (dhcp_lines(conf), dhcp_lines(vireo_conf)))
+    dump = virsh("net-dumpxml", "multi").stdout
+    ips = [re.findall(r"\n( *<ip .*?</ip>)", x, re.S) for x in (dump, vireo_dump)]
+    t.ok(ips[0] and ips[0] == ips[1], "net-dumpxml shows the same four <ip>s as libvirtd's",
+         dump + vireo_dump)
+    r = virsh("net-create", os.path.join(d.tmp, "two4.xml"))
+    t.ok(r.returncode != 0 and r.stderr.strip().splitlines()[-1:] == vireo_two4,
+         "libvirtd refuses the second IPv4 <dhcp> with the same line",
+         r.stderr + repr(vireo_two4))
+    virsh("net-destroy", "multi")
+
+
 def main():
     vireod, vmm = sys.argv[1:3]
     if os.geteuid() != 0:
@@ -63,10 +111,12 @@ def main():
     t = Tap()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     ns, ns_c = "vireo-addrs-%d" % os.getpid(), "vireo-addrs-c-%d" % os.getpid()
+    ns_l = "vireo-addrs-l-%d" % os.getpid()
+    two4_err = []
     d = NsDaemon(ns, vireod, vmm)
     pidfile = None
     try:
-        for n in (ns, ns_c):
+        for n in (ns, ns_c, ns_l):
             sh("ip", "netns", "add", n)
             sh("ip", "link", "set", "lo", "up", ns=n)
         d.start()
@@ -83,9 +133,8 @@ def main():
              len(re.findall(r"^dhcp-range=198\.", conf, re.M)) == 1 and
              "dhcp-range=198.18.30.100,198.18.30.150,255.255.255.0\n" in conf and
              "dhcp-range=2001:2:0:30::100,2001:2:0:30::1ff,64\n" in conf and
-             "dhcp-range=2001:2:0:31::1,ra-only\n" in conf and "enable-ra\n" in conf,
-             "dnsmasq: one IPv4 DHCP range (the <dhcp> one), the DHCPv6 range, ra-only for the "
-             "other IPv6 subnet", conf)
+             "ra-only" not in conf and "enable-ra\n" in conf,
+             "dnsmasq: one IPv4 DHCP range (the <dhcp> one), the DHCPv6 range, enable-ra", conf)
         ss = sh("ss", "-lnu", ns=ns).stdout
         t.ok("198.18.30.1:53 " in ss and "198.19.30.1:53 " in ss,
              "dnsmasq answers DNS on both IPv4 addresses", ss)
@@ -140,9 +189,13 @@ def main():
             xml = NET.replace("multi", name).replace("</network>", extra + "</network>")
             xml = xml.replace("198.18.30", "198.18.31").replace("198.19.30", "198.19.32")
             r = d.virsh("net-create", d.write(name + ".xml", xml))
+            if name == "two4":
+                two4_err = r.stderr.strip().splitlines()[-1:]
             t.ok(r.returncode != 0 and what in r.stderr and
                  sh("ip", "link", "show", "vbr-" + name, ns=ns).returncode != 0,
                  "refused: %s" % what.split(" --")[0], r.stdout + r.stderr)
+
+        compare_libvirtd(t, d, ns_l, a, conf, dump, two4_err)
 
         sh("dhclient", "-x", "-pf", pidfile, ns=ns_c)
         r = d.virsh("net-destroy", "multi")
@@ -156,8 +209,11 @@ def main():
         if t.failed:
             d.dump_log()
         d.virsh("net-destroy", "multi")
+        ref_dir = os.path.join(d.tmp, "libvirtd")
+        if os.path.exists(os.path.join(ref_dir, "ref.state")):
+            sh(sys.executable, LIBVIRTD_REF, "stop", "--dir", ref_dir)
         d.cleanup([])
-        for n in (ns_c, ns):
+        for n in (ns_c, ns, ns_l):
             for p in sh("ip", "netns", "pids", n).stdout.split():
                 try:
                     os.kill(int(p), 9)
