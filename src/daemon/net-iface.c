@@ -362,22 +362,28 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
                      "unsupported configuration: an interface of type '%s' is requesting a vlan "
                      "tag, but that is not supported for this type of connection",
                      domain_net_type_to_string(n->type));
-    /* an OVS port's bandwidth is OVS QoS rows (net-ovs.c): tc on the tap would not hold,
-     * ovs-vswitchd owns its ports' qdiscs */
-    if (r == 0 && vport && (r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err)) == 0)
-        r = check_bandwidth(n, err);
-    /* a floor is a class on a network's own bridge (libvirt's words when there is none) */
+    /* A floor is a class on a network's own bridge; libvirt's words elsewhere: for another
+     * type of interface (its parser's), for a network without such a bridge (its driver's). */
     struct vd_network *floor_net = NULL;
-    if (r == 0 && floor_of(n)) {
-        floor_net =
-            n->type == DOMAIN_NET_NETWORK ? vd_network_find_name(d, n->source_network) : NULL;
-        if (!floor_net || !floor_net->active || floor_net->def->forward == NETWORK_FORWARD_BRIDGE)
+    if (r == 0 && floor_of(n) && n->type != DOMAIN_NET_NETWORK)
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: floor attribute is not supported for this "
+                     "config (interface %s)",
+                     n->mac);
+    else if (r == 0 && floor_of(n)) {
+        floor_net = vd_network_find_name(d, n->source_network);
+        if (!floor_net || !floor_net->active || floor_net->def->forward == NETWORK_FORWARD_BRIDGE ||
+            vport)
             r = verr_set(err, ENOTSUP,
                          "unsupported configuration: Invalid use of 'floor' on interface with MAC "
                          "address %s - 'floor' is only supported for interface type 'network' "
                          "with forward type 'nat', 'route', 'open' or none",
                          n->mac);
     }
+    /* an OVS port's bandwidth is OVS QoS rows (net-ovs.c): tc on the tap would not hold,
+     * ovs-vswitchd owns its ports' qdiscs */
+    if (r == 0 && vport && (r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err)) == 0)
+        r = check_bandwidth(n, err);
     if (r == 0 && vport && n->type == DOMAIN_NET_ETHERNET)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: <virtualport> on interface %s of type "

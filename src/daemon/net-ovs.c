@@ -310,12 +310,10 @@ int vd_ovs_check_bandwidth(const struct xnode *bw, const char *mac, struct verr 
 {
     for (int k = 0; bw && k < 2; k++) {
         const struct xnode *x = xnode_child(bw, k ? "outbound" : "inbound");
-        if (x && xnode_attr(x, "floor"))
+        if (x && xnode_attr(x, "floor")) /* libvirtd 9.0's words for a floor on an OVS port */
             return verr_set(err, ENOTSUP,
-                            "unsupported configuration: Invalid use of 'floor' on interface with "
-                            "MAC address %s "
-                            "- 'floor' is only supported for interface type 'network' with "
-                            "forward type 'nat', 'route', 'open' or none",
+                            "unsupported configuration: floor attribute is not supported for "
+                            "this config (interface %s)",
                             mac);
     }
     return 0;

@@ -37,7 +37,7 @@ int vd_ovs_add_port(const char *bridge, const char *tap, const char *mac, const 
                     const struct xnode *virtualport, const struct xnode *vlan,
                     const struct xnode *bandwidth, struct verr *err);
 
-/* A <bandwidth> (NULL: none) an OVS port can take: no 'floor' (libvirt's refusal). */
+/* A <bandwidth> (NULL: none) an OVS port can take: no 'floor' (libvirtd's refusal). */
 int vd_ovs_check_bandwidth(const struct xnode *bandwidth, const char *mac, struct verr *err);
 
 /* Replaces port tap's QoS records and ingress policing by what bandwidth says (NULL: none), in

@@ -27,8 +27,11 @@ bridge's internal port holds 198.18.10.1/24. Checks:
  - <bandwidth> on a port: inbound as a linux-htb QoS row with queue 0, both
    with other_config min-rate/max-rate/burst in bits, outbound as the
    Interface's ingress_policing_rate/_burst (libvirt's records and units), the
-   rows marked external-ids vm-id/ifname; domiftune --live replaces them,
-   destroy removes them; a floor on such a port is refused with libvirt's words;
+   rows marked external-ids vm-id/ifname; the real libvirtd 9.0
+   (scripts/libvirtd_ref.py, given this OVS at /run/openvswitch in its mount
+   namespace) makes the same columns for the same XML; domiftune --live
+   replaces them, destroy removes them; a floor on such a port is refused with
+   libvirtd's words;
  - refusals: a virtualport type other than openvswitch, a <vlan> on a plain
    bridge interface, a malformed interfaceid, an out-of-range tag; and a
    start whose add-port fails (no such OVS bridge) leaves no port and no VM.
@@ -41,6 +44,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                            "scripts", "libvirtd_ref.py")
 from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 
@@ -124,6 +129,64 @@ class Ovs:
         for pid in self.pids:
             wait_for(lambda: not os.path.exists("/proc/%d" % pid), 10)
         subprocess.run(["rm", "-rf", self.dir])
+
+
+def qos_view(ovs, tap, vm_uuid):
+    """What a port's bandwidth is in ovsdb, with the VM's UUID replaced by "VM"."""
+    qos = ovs.record("QoS", ovs.port_col(tap, "qos"))
+    queue = ovs.record("Queue", re.sub(r"^\{0=(.*)\}$", r"\1", qos.get("queues", "")))
+
+    def ids(col):
+        return {k: ("VM" if v == vm_uuid else v) for k, v in ovs.kv(col).items()}
+    col = lambda c: ovs.vsctl("get", "Interface", tap, c).stdout.strip()  # noqa: E731
+    return {"qos type": qos.get("type"), "qos other_config": ovs.kv(qos.get("other_config", "")),
+            "qos external_ids": ids(qos.get("external_ids", "")),
+            "queue other_config": ovs.kv(queue.get("other_config", "")),
+            "queue external_ids": ids(queue.get("external_ids", "")),
+            "port external_ids": ids(ovs.port_col(tap, "external_ids")),
+            "ingress_policing_rate": col("ingress_policing_rate"),
+            "ingress_policing_burst": col("ingress_policing_burst")}
+
+
+def compare_libvirtd(t, d, ovs, vireo_view):
+    """The same <interface> on the real libvirtd 9.0, against the same private OVS: libvirtd
+    runs ovs-vsctl with a cleared environment, so its mount namespace gets the test's OVS
+    directory at /run/openvswitch (libvirtd_ref's extra places; a symbolic link to it is
+    bind-mounted)."""
+    ref_dir = os.path.join(d.tmp, "libvirtd")
+    os.makedirs(ref_dir)
+    os.symlink(ovs.dir, os.path.join(ref_dir, "ovs"))
+    start = ("import sys; sys.path.insert(0, %r); from libvirtd_ref import LibvirtdRef; "
+             "print(LibvirtdRef(workdir=%r, extra_places=(('ovs', '/run/openvswitch'),))"
+             ".start())" % (os.path.dirname(LIBVIRTD_REF), ref_dir))
+    r = sh(sys.executable, "-c", start, ns=ovs.ns)
+    if not t.ok(r.returncode == 0, "the reference libvirtd starts, with the test's OVS",
+                r.stdout + r.stderr):
+        return
+    uri = r.stdout.strip().splitlines()[-1]
+    env = dict(os.environ, LC_ALL="C")
+
+    def virsh(*args):
+        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
+                              capture_output=True, text=True, timeout=120)
+    uuid = None
+    try:
+        dom = ("<domain type='kvm'><name>bwref</name><memory unit='MiB'>64</memory><os><type "
+               "arch='x86_64' machine='pc'>hvm</type></os><devices>\n%s</devices></domain>\n"
+               % iface_xml("52:54:00:5e:00:74", inner=OVS_PORT + BW_OVS +
+                           "      <target dev='vovs-bw'/>\n"))
+        r = virsh("create", d.write("ref-bw.xml", dom))
+        uuid = virsh("domuuid", "bwref").stdout.strip()
+        view = qos_view(ovs, "vovs-bw", uuid)
+        t.ok(r.returncode == 0 and view == vireo_view,
+             "libvirtd makes the same QoS, Queue, Port and Interface columns for that XML",
+             r.stderr + "\nlibvirtd: %r\nvireod:   %r" % (view, vireo_view))
+        virsh("destroy", "bwref")
+    finally:
+        sh(sys.executable, LIBVIRTD_REF, "stop", "--dir", ref_dir)
+        for table in ("QoS", "Queue"):  # whatever libvirtd left of its VM's
+            for row in ovs.owned(table, uuid) if uuid else []:
+                ovs.vsctl("destroy", table, row)
 
 
 def iface_xml(mac, bridge="ovsbr0", inner=""):
@@ -450,6 +513,7 @@ def main():
                                   "ingress_policing_burst").stdout.strip() == "1024",
              "outbound: ingress_policing_rate=4000, ingress_policing_burst=1024",
              ovs.vsctl("list", "Interface", "vovs-bw").stdout)
+        vireo_view = qos_view(ovs, "vovs-bw", uuid3)
         # what ovs-vswitchd made of it on the tap: its htb class for queue 0 and the policer
         tcq = sh("tc", "qdisc", "show", "dev", "vovs-bw", ns=ns).stdout
         tcc = sh("tc", "class", "show", "dev", "vovs-bw", ns=ns).stdout
@@ -486,12 +550,13 @@ def main():
              not ovs.owned("QoS", uuid3) and not ovs.owned("Queue", uuid3),
              "destroy: the port and its QoS and Queue rows are gone",
              r.stderr + ovs.vsctl("list", "QoS").stdout + ovs.vsctl("list", "Queue").stdout)
+        compare_libvirtd(t, d, ovs, vireo_view)
         r = d.virsh("create", d.write("floorovs.xml", domain_xml("floorovs", guest, "", iface_xml(
             "52:54:00:5e:00:73", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
             "average='1000' floor='500'/>\n      </bandwidth>\n"))))
-        t.ok(r.returncode != 0 and "Invalid use of 'floor' on interface with MAC address "
-             "52:54:00:5e:00:73" in r.stderr and not ovs.owned("QoS", ""),
-             "a floor on an OVS port is refused with libvirt's words", r.stderr)
+        t.ok(r.returncode != 0 and "unsupported configuration: floor attribute is not "
+             "supported for this config" in r.stderr and not ovs.owned("QoS", ""),
+             "a floor on an OVS port is refused with libvirtd's words", r.stderr)
 
         # ---- refusals ----
         def refused(name, ifaces, what, cmd="create"):
