@@ -203,6 +203,9 @@ def main():
              and sh("nft", "list", "table", "ip", "vireo_vbr_multi", ns=ns).returncode != 0 and
              sh("nft", "list", "table", "ip6", "vireo_vbr_multi", ns=ns).returncode != 0,
              "net-destroy: the bridge and both nft tables are gone", r.stderr)
+        rc = d.stop()
+        t.ok(rc == 0, "vireod ends with status 0 (a sanitizer build's leak or error would not)",
+             "exit status %r" % rc)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:

@@ -159,7 +159,9 @@ def main():
              "domiftune --live on an interface with a floor is refused (one line)", r.stderr)
 
         # ---- a restarted vireod still knows the plugs ----
-        d.stop()
+        rc = d.stop()
+        t.ok(rc == 0, "vireod ends with status 0 (a sanitizer build's leak or error would not)",
+             "exit status %r" % rc)
         d.start()
         r = d.virsh("destroy", "floora")
         c, f = classes(), filters()
@@ -179,6 +181,9 @@ def main():
         r = d.virsh("net-destroy", "qosnet")
         t.ok(r.returncode == 0 and sh("ip", "link", "show", "vbr-qos", ns=ns).returncode != 0,
              "net-destroy: the bridge and its tree are gone", r.stderr)
+        rc = d.stop()
+        t.ok(rc == 0, "vireod ends with status 0 after the floors' plugs and unplugs",
+             "exit status %r" % rc)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:

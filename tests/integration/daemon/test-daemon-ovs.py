@@ -589,6 +589,9 @@ def main():
         t.ok("vovs-fail" not in ovs.vsctl("show").stdout and
              sh("ip", "link", "show", "dev", "vovs-fail", ns=ns).returncode != 0,
              "the failed start left no port and no tap", ovs.vsctl("show").stdout)
+        rc = d.stop()
+        t.ok(rc == 0, "vireod ends with status 0 (a sanitizer build's leak or error would not)",
+             "exit status %r" % rc)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:
