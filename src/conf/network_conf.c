@@ -362,11 +362,15 @@ static int parse_network(const struct xnode *root, struct network_def *def, stru
         return verr_set(err, EINVAL,
                         "network '%s' with forward mode 'bridge' cannot have element 'ip'",
                         def->name);
-    size_t v4 = 0;
-    for (size_t i = 0; i < def->nips; i++)
-        if (!def->ips[i].ipv6 && (def->ips[i].nranges || def->ips[i].nhosts) && ++v4 > 1)
-            return verr_set(err, EINVAL, "network '%s': DHCP is allowed on one IPv4 address only",
-                            def->name);
+    size_t dhcp[2] = {0, 0}; /* <ip>s with a <dhcp>, IPv4 and IPv6: one each at most */
+    for (size_t i = 0; i < def->nips; i++) {
+        const struct network_ip *ip = &def->ips[i];
+        if ((ip->nranges || ip->nhosts) && ++dhcp[ip->ipv6] > 1)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: Multiple IPv%d dhcp sections found -- dhcp "
+                            "is supported only for a single IPv%d address on each network",
+                            ip->ipv6 ? 6 : 4, ip->ipv6 ? 6 : 4);
+    }
     /* <dns> and <route>s checked, and kept as libvirt prints them (an empty <dns/> dropped) */
     bool have_dns = false;
     for (size_t i = 0; i < def->nextra;) {

@@ -307,7 +307,7 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
         for (unsigned q = 0; q < a->fds_sent; q++)
             send_cmd(vmm, "closefd", "fdname", a->fdnames[q]);
     if (!a->disk && a->fdnames) /* the tap's Open vSwitch port, if it has one */
-        vd_net_release_one(a->job->dom->def, &a->upd->nets[0]);
+        vd_net_release_one(a->job->dom->daemon, a->job->dom->def, &a->upd->nets[0]);
     vd_job_fail(a->job, VIR_ERR_INTERNAL_ERROR,
                 "internal error: unable to execute QEMU command '%s': %s", command,
                 qmp_desc(error));
@@ -901,7 +901,7 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             char *netdev = xasprintf("host%s", id);
             send_cmd(dom->vmm, "netdev_del", "id", netdev);
             free(netdev);
-            vd_net_release_one(def, &def->nets[i]); /* its Open vSwitch port, if any */
+            vd_net_release_one(dom->daemon, def, &def->nets[i]); /* its OVS port, floor */
             domain_def_remove_net(def, i);
             removed = true;
         }

@@ -85,7 +85,7 @@ void vd_domain_stopped(struct vd_domain *dom, int reason, int detail)
 {
     struct vd_daemon *d = dom->daemon;
     dom->vmm = NULL;
-    vd_net_release(dom->def); /* its Open vSwitch ports; the taps went with the VMM */
+    vd_net_release(d, dom->def); /* its OVS ports, floors; the taps went with the VMM */
     vd_domain_agent_detach(dom);
     vd_domain_channels_cleanup(dom);
     vd_blockjob_domain_stopped(dom);
@@ -274,7 +274,7 @@ static void start_failed(struct vd_job *job, int r, const char *message)
 {
     struct vd_domain *dom = job->dom;
     dom->starting = false;
-    vd_net_release(dom->def); /* an Open vSwitch port added for this start */
+    vd_net_release(dom->daemon, dom->def); /* an OVS port or floor added for this start */
     if (dom->newdef) {
         domain_def_free(dom->def);
         dom->def = dom->newdef;

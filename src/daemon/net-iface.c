@@ -7,7 +7,7 @@
  * byte 0xfe (so the bridge never takes the guest's address as its own);
  * the MTU from <mtu size>, else the bridge's; attach it to the bridge (the
  * <source bridge>, or the running network's), bring it up and give it the
- * <bandwidth> limits with tc as libvirt does. A
+ * <bandwidth> limits with tc as libvirt does (an OVS port: OVS's QoS). A
  * managed='no' ethernet tap was made by the user: it is only opened.
  * With <virtualport type='openvswitch'> (the interface's, or its network's
  * merged with the portgroup's) the tap joins no kernel bridge: it becomes a
@@ -26,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "daemon/net-floor.h"
 #include "daemon/net-ovs.h"
 #include "daemon/netlink.h"
 #include "daemon/vmm-argv.h"
@@ -116,40 +117,74 @@ static int tc(const char *line, struct verr *err)
     return r;
 }
 
-/*
- * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
- * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
- * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
- * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
- * KiB/s (tc's "kbps"), bursts KiB ("kb").
- */
-static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+static const struct xnode *bandwidth_of(const struct domain_net *n)
 {
     const struct xnode *bw = NULL;
     for (size_t i = 0; i < n->nextra; i++)
         if (strcmp(n->extra[i]->name, "bandwidth") == 0)
             bw = n->extra[i];
-    if (!bw)
-        return 0;
-    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
-    for (int k = 0; k < 2; k++) {
-        const struct xnode *x = k ? out : in;
+    return bw;
+}
+
+/* The interface's inbound floor (0: none). */
+static unsigned long long floor_of(const struct domain_net *n)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    long long f = in ? bw_attr(in, "floor") : 0;
+    return f > 0 ? (unsigned long long)f : 0;
+}
+
+static unsigned long long inbound_average(const struct domain_net *n)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    long long a = in ? bw_attr(in, "average") : 0;
+    return a > 0 ? (unsigned long long)a : 0;
+}
+
+/* The interface's <bandwidth> numbers are ones tc and OVS take: an inbound needs an average or
+ * a floor (its guarantee on the network's bridge, net-floor.c), an outbound an average. */
+static int check_bandwidth(const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    for (int k = 0; bw && k < 2; k++) {
+        const struct xnode *x = xnode_child(bw, k ? "outbound" : "inbound");
         if (!x)
             continue;
-        if (xnode_attr(x, "floor"))
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: <bandwidth><%s floor> on interface %s: "
-                            "QoS floors are not supported yet",
-                            k ? "outbound" : "inbound", n->mac);
-        if (bw_attr(x, "average") <= 0 || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
+        if (k && xnode_attr(x, "floor"))
+            return verr_set(err, EINVAL,
+                            "XML error: 'floor' attribute allowed only in <inbound> element "
+                            "(interface %s)",
+                            n->mac);
+        long long avg = bw_attr(x, "average"), fl = bw_attr(x, "floor");
+        if (avg < 0 || fl < 0 || (!avg && !fl) || bw_attr(x, "peak") < 0 || bw_attr(x, "burst") < 0)
             return verr_set(err, EINVAL,
                             "unsupported configuration: <bandwidth><%s> on interface %s needs a "
-                            "positive 'average' (and positive 'peak' and 'burst' when given)",
-                            k ? "outbound" : "inbound", n->mac);
+                            "positive 'average'%s (and positive 'peak' and 'burst' when given)",
+                            k ? "outbound" : "inbound", n->mac, k ? "" : " or 'floor'");
     }
+    return 0;
+}
+
+/*
+ * <bandwidth>: libvirt's tc set-up on the tap. inbound (to the guest: the tap's egress) is an
+ * htb class at average (ceil peak, burst) that takes all traffic (htb's default class: no
+ * classifier needed, where libvirt also adds an fw filter) with sfq under it; outbound (from the
+ * guest: the tap's ingress) a policer at average with burst (average when not given). Rates are
+ * KiB/s (tc's "kbps"), bursts KiB ("kb"). An Open vSwitch port's is OVS's (net-ovs.c).
+ */
+static int apply_bandwidth(const char *dev, const struct domain_net *n, struct verr *err)
+{
+    const struct xnode *bw = bandwidth_of(n);
+    if (!bw)
+        return 0;
+    int r = check_bandwidth(n, err);
+    if (r < 0)
+        return r;
+    const struct xnode *in = xnode_child(bw, "inbound"), *out = xnode_child(bw, "outbound");
     char line[512];
-    int r = 0;
-    if (in) {
+    if (in && bw_attr(in, "average") > 0) { /* a floor alone limits nothing on the tap */
         long long avg = bw_attr(in, "average"), peak = bw_attr(in, "peak"),
                   burst = bw_attr(in, "burst");
         char ceil[64] = "", bur[64] = "";
@@ -186,10 +221,19 @@ static int apply_bandwidth(const char *dev, const struct domain_net *n, struct v
     return 0;
 }
 
-int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err)
+int vd_net_bandwidth_update(const struct domain_def *def, const struct domain_net *n,
+                            struct verr *err)
 {
     if (!n->target_dev || !valid_ifname(n->target_dev))
         return verr_set(err, EINVAL, "interface %s has no host device", n->mac);
+    if (vd_ovs_virtualport(n)) {
+        char uuid[37];
+        domain_uuid_format(def->uuid, uuid);
+        int r = check_bandwidth(n, err);
+        if (r == 0)
+            r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err);
+        return r < 0 ? r : vd_ovs_set_bandwidth(n->target_dev, uuid, bandwidth_of(n), err);
+    }
     /* What a previous set-up left: the root htb and the ingress qdisc (their
      * classes and filters go with them); absent ones are no error. */
     char line[128];
@@ -318,13 +362,28 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
                      "unsupported configuration: an interface of type '%s' is requesting a vlan "
                      "tag, but that is not supported for this type of connection",
                      domain_net_type_to_string(n->type));
-    /* TODO: libvirt gives an OVS port its bandwidth as OVS QoS records (linux-htb, ingress
-     * policing); tc on the tap does not hold, ovs-vswitchd resets a port's qdiscs. */
-    if (r == 0 && vport && kept_child(n, "bandwidth"))
+    /* A floor is a class on a network's own bridge; libvirt's words elsewhere: for another
+     * type of interface (its parser's), for a network without such a bridge (its driver's). */
+    struct vd_network *floor_net = NULL;
+    if (r == 0 && floor_of(n) && n->type != DOMAIN_NET_NETWORK)
         r = verr_set(err, ENOTSUP,
-                     "unsupported configuration: <bandwidth> on an Open vSwitch port (interface "
-                     "%s) is not supported yet",
+                     "unsupported configuration: floor attribute is not supported for this "
+                     "config (interface %s)",
                      n->mac);
+    else if (r == 0 && floor_of(n)) {
+        floor_net = vd_network_find_name(d, n->source_network);
+        if (!floor_net || !floor_net->active || floor_net->def->forward == NETWORK_FORWARD_BRIDGE ||
+            vport)
+            r = verr_set(err, ENOTSUP,
+                         "unsupported configuration: Invalid use of 'floor' on interface with MAC "
+                         "address %s - 'floor' is only supported for interface type 'network' "
+                         "with forward type 'nat', 'route', 'open' or none",
+                         n->mac);
+    }
+    /* an OVS port's bandwidth is OVS QoS rows (net-ovs.c): tc on the tap would not hold,
+     * ovs-vswitchd owns its ports' qdiscs */
+    if (r == 0 && vport && (r = vd_ovs_check_bandwidth(bandwidth_of(n), n->mac, err)) == 0)
+        r = check_bandwidth(n, err);
     if (r == 0 && vport && n->type == DOMAIN_NET_ETHERNET)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: <virtualport> on interface %s of type "
@@ -374,10 +433,12 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
         if (r == 0)
             r = vd_nl_link_set(name, &set, err);
     }
-    if (r == 0)
+    if (r == 0 && !vport)
         r = apply_bandwidth(name, n, err);
+    if (r == 0 && floor_net) /* last but the OVS port, which a floor never has */
+        r = vd_net_floor_plug(d, floor_net, vm_uuid, n->mac, floor_of(n), inbound_average(n), err);
     if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
-        r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, err);
+        r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, bandwidth_of(n), err);
     free(net_bridge);
     if (r < 0) {
         for (unsigned q = 0; q < queues; q++)
@@ -389,8 +450,10 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
     return 0;
 }
 
-static void release_one(const char *vm_uuid, const struct domain_net *n)
+static void release_one(struct vd_daemon *d, const char *vm_uuid, const struct domain_net *n)
 {
+    if (n->type == DOMAIN_NET_NETWORK && n->source_network)
+        vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac); /* its floor, if any */
     if (!n->target_dev || !vd_ovs_virtualport(n))
         return;
     struct verr e = {0};
@@ -411,7 +474,7 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
         if (r < 0) {
             for (size_t j = 0; j < i; j++)
                 if (fds[vmm_argv_net_fd_index(def, j)] >= 0)
-                    release_one(uuid, &def->nets[j]);
+                    release_one(d, uuid, &def->nets[j]);
             vd_net_fds_close(fds, nfds);
             return r;
         }
@@ -428,19 +491,20 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
     return prepare_one(d, uuid, n, fd_out, err);
 }
 
-void vd_net_release_one(const struct domain_def *def, const struct domain_net *n)
+void vd_net_release_one(struct vd_daemon *d, const struct domain_def *def,
+                        const struct domain_net *n)
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
-    release_one(uuid, n);
+    release_one(d, uuid, n);
 }
 
-void vd_net_release(const struct domain_def *def)
+void vd_net_release(struct vd_daemon *d, const struct domain_def *def)
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
     for (size_t i = 0; i < def->nnets; i++)
-        release_one(uuid, &def->nets[i]);
+        release_one(d, uuid, &def->nets[i]);
 }
 
 void vd_net_fds_close(int *fds, size_t n)

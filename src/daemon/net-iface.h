@@ -25,18 +25,21 @@ struct verr;
 int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, struct verr *err);
 void vd_net_fds_close(int *fds, size_t n);
 /* What outlives the VMM: the Open vSwitch ports of def's interfaces (those
- * still named for this VM), deleted when it stopped, crashed or failed to start. */
-void vd_net_release(const struct domain_def *def);
+ * still named for this VM) and their floors' classes on a network's bridge, removed when it
+ * stopped, crashed or failed to start. */
+void vd_net_release(struct vd_daemon *d, const struct domain_def *def);
 /* The same for one interface n of def (a live attach): fd_out[0..queues-1] (queues:
  * vmm_argv_net_queues(n)) are its tap's descriptors, one per queue, or fd_out[0] is -1 for an
  * interface without a tap. */
 int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct domain_net *n,
                        int *fd_out, struct verr *err);
 /* vd_net_release for one interface (a detached one, or an attach that failed). */
-void vd_net_release_one(const struct domain_def *def, const struct domain_net *n);
-/* Replaces the tc set-up of a running interface's tap with what n's
- * <bandwidth> says (none: no limits), for a live domiftune. */
-int vd_net_bandwidth_update(const struct domain_net *n, struct verr *err);
+void vd_net_release_one(struct vd_daemon *d, const struct domain_def *def,
+                        const struct domain_net *n);
+/* Replaces the tc set-up of a running interface's tap (an Open vSwitch port: its QoS rows)
+ * with what n's <bandwidth> says (none: no limits), for a live domiftune of def. */
+int vd_net_bandwidth_update(const struct domain_def *def, const struct domain_net *n,
+                            struct verr *err);
 /* <link state='down'/> on the interface. */
 bool vd_net_link_down(const struct domain_net *n);
 /* Sets <link state='up|down'/> (replacing the one there). */

@@ -30,13 +30,24 @@ int vd_ovs_check(const struct xnode *virtualport, const struct xnode *vlan, cons
 /*
  * ovs-vsctl --timeout=5 -- --may-exist add-port BRIDGE TAP [vlan] -- set Interface TAP
  * external-ids:attached-mac=MAC external-ids:iface-id=ID external-ids:vm-id=UUID
- * [external-ids:port-profile=P] external-ids:iface-status=active.
+ * [external-ids:port-profile=P] external-ids:iface-status=active, with the <bandwidth>'s
+ * QoS rows and ingress policing (see net-ovs.c), in one transaction.
  */
 int vd_ovs_add_port(const char *bridge, const char *tap, const char *mac, const char *vm_uuid,
-                    const struct xnode *virtualport, const struct xnode *vlan, struct verr *err);
+                    const struct xnode *virtualport, const struct xnode *vlan,
+                    const struct xnode *bandwidth, struct verr *err);
+
+/* A <bandwidth> (NULL: none) an OVS port can take: no 'floor' (libvirtd's refusal). */
+int vd_ovs_check_bandwidth(const struct xnode *bandwidth, const char *mac, struct verr *err);
+
+/* Replaces port tap's QoS records and ingress policing by what bandwidth says (NULL: none), in
+ * one ovs-vsctl transaction (domiftune --live). */
+int vd_ovs_set_bandwidth(const char *tap, const char *vm_uuid, const struct xnode *bandwidth,
+                         struct verr *err);
 
 /* ovs-vsctl --timeout=5 -- --if-exists del-port TAP, when the port's vm-id is vm_uuid (a
- * port of that name another VM took meanwhile is left alone). */
+ * port of that name another VM took meanwhile is left alone), with the QoS and Queue rows
+ * marked as that VM's port's. */
 int vd_ovs_del_port(const char *tap, const char *vm_uuid, struct verr *err);
 
 #endif

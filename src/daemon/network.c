@@ -24,11 +24,17 @@
  * <portgroup>s (vlan and virtualport parameters for OVS, bandwidth for any):
  * vd_network_port hands them to the interfaces that join.
  *
- * One IPv6 <ip> beside the IPv4 one: the bridge's address (IPv6 turned on,
+ * IPv6 <ip>s beside the IPv4 ones: the bridge's addresses (IPv6 turned on,
  * no RA taken by the bridge), IPv6 forwarding for nat and route (IPv6 is
  * routed, never masqueraded, as libvirt does), an "ip6" nft table, and
  * dnsmasq's router advertisements, DHCPv6 ranges and static hosts (by DUID or
  * name, as libvirt writes them).
+ *
+ * Several <ip>s of a family, as libvirt: every address is on the bridge, the
+ * firewall has each subnet's rules, dnsmasq (bind-dynamic on the bridge)
+ * answers on all of them and serves DHCP on the one <ip> per family that has
+ * a <dhcp> (libvirt refuses a second); without DHCPv6 on any, each IPv6
+ * subnet gets router advertisements only (ra-only), as libvirt writes it.
  *
  * <dns>, <domain> and <route>s (network-dns.c): dnsmasq's DNS lines as
  * libvirt writes them, and the routes added via the bridge once it is up
@@ -37,8 +43,7 @@
  * Lifecycle events (defined, undefined, started, stopped) are raised here, at
  * each of those changes, for rpc-network-events.c's subscribers.
  *
- * TODO: the start runs on the loop (dnsmasq's start, a few ms); more than
- * one address per family is not supported yet (refused at start).
+ * TODO: the start runs on the loop (dnsmasq's start, a few ms).
  */
 #include "daemon/network.h"
 
@@ -59,6 +64,7 @@
 
 #include "conf/domain_conf.h"
 #include "conf/network_update.h"
+#include "daemon/net-floor.h"
 #include "daemon/net-ovs.h"
 #include "daemon/network-dns.h"
 #include "daemon/netlink.h"
@@ -215,7 +221,7 @@ static void subnet_str(const struct network_ip *ip, char *out, size_t size)
     snprintf(out, size, "%s/%d", s, p);
 }
 
-/* The first IPv4 <ip> of a network, or NULL. */
+/* The first IPv4 <ip> of a network, or NULL (the others: loop over def->ips). */
 static const struct network_ip *ipv4_of(const struct network_def *def)
 {
     for (size_t i = 0; i < def->nips; i++)
@@ -228,6 +234,20 @@ static const struct network_ip *ipv6_of(const struct network_def *def)
 {
     for (size_t i = 0; i < def->nips; i++)
         if (def->ips[i].ipv6)
+            return &def->ips[i];
+    return NULL;
+}
+
+static bool ip_has_dhcp(const struct network_ip *ip)
+{
+    return ip->nranges || ip->nhosts;
+}
+
+/* The <ip> of the family (ipv6) that has a <dhcp> (one at most), or NULL. */
+static const struct network_ip *dhcp_ip_of(const struct network_def *def, bool ipv6)
+{
+    for (size_t i = 0; i < def->nips; i++)
+        if (def->ips[i].ipv6 == ipv6 && ip_has_dhcp(&def->ips[i]))
             return &def->ips[i];
     return NULL;
 }
@@ -382,9 +402,12 @@ static int check_ports(const struct network_def *def, struct verr *err)
 
 static int check_supported(const struct network_def *def, struct verr *err)
 {
-    const char *kept_ok[] = {"metadata", "title",     "description", "mtu",   "virtualport",
-                             "vlan",     "portgroup", "dns",         "route", NULL};
+    const char *kept_ok[] = {"metadata",    "title",     "description", "mtu",
+                             "virtualport", "vlan",      "portgroup",   "dns",
+                             "route",       "bandwidth", NULL};
     int r = check_ports(def, err);
+    if (r == 0)
+        r = vd_net_floor_check_network(def, err);
     if (r < 0)
         return r;
     for (size_t i = 0; i < def->nextra; i++) {
@@ -426,16 +449,11 @@ static int check_supported(const struct network_def *def, struct verr *err)
                         "unsupported configuration: forward mode 'bridge' in network '%s' needs "
                         "<bridge name>: a device pool is not supported yet",
                         def->name);
-    size_t v4 = 0, v6 = 0;
+    /* (one <ip> per family with a <dhcp>: network_conf.c, libvirt's words) */
     for (size_t i = 0; i < def->nips; i++) {
         const struct network_ip *ip = &def->ips[i];
         if (ip->ipv6) {
             struct in6_addr a6;
-            if (++v6 > 1)
-                return verr_set(err, ENOTSUP,
-                                "unsupported configuration: more than one IPv6 address in network "
-                                "'%s' is not supported by vireod yet",
-                                def->name);
             if (!ip->address || inet_pton(AF_INET6, ip->address, &a6) != 1 || ip->prefix < 1 ||
                 ip->prefix > 128)
                 return verr_set(err, EINVAL,
@@ -458,11 +476,6 @@ static int check_supported(const struct network_def *def, struct verr *err)
                             "unsupported configuration: TFTP and BOOTP in network '%s' are not "
                             "supported by vireod yet",
                             def->name);
-        if (++v4 > 1)
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: more than one IPv4 address in network "
-                            "'%s' is not supported by vireod yet",
-                            def->name);
         struct in_addr a;
         if (!ip->address || inet_pton(AF_INET, ip->address, &a) != 1)
             return verr_set(err, EINVAL, "invalid IPv4 address '%s' in network '%s'",
@@ -484,10 +497,6 @@ static char *nft_table(const struct network_def *def)
 
 static char *nft_rules(const struct network_def *def)
 {
-    const struct network_ip *ip = ipv4_of(def);
-    char net[64] = "";
-    if (ip)
-        subnet_str(ip, net, sizeof(net));
     char *table = nft_table(def);
     struct buf b = BUF_INIT;
     const char *br = def->bridge;
@@ -501,21 +510,36 @@ static char *nft_rules(const struct network_def *def)
         snprintf(oif, sizeof(oif), "oifname \"%s\" ", def->forward_dev);
         snprintf(iif, sizeof(iif), "iifname \"%s\" ", def->forward_dev);
     }
-    if (ip && def->forward == NETWORK_FORWARD_NAT) {
-        buf_printf(&b, "    iifname \"%s\" %sip saddr %s accept\n", br, oif, net);
-        buf_printf(&b, "    %soifname \"%s\" ip daddr %s ct state established,related accept\n",
-                   iif, br, net);
-    } else if (ip && def->forward == NETWORK_FORWARD_ROUTE) {
-        buf_printf(&b, "    iifname \"%s\" %sip saddr %s accept\n", br, oif, net);
-        buf_printf(&b, "    %soifname \"%s\" ip daddr %s accept\n", iif, br, net);
+    for (size_t i = 0; i < def->nips; i++) { /* each IPv4 subnet's */
+        const struct network_ip *ip = &def->ips[i];
+        char net[64];
+        if (ip->ipv6)
+            continue;
+        subnet_str(ip, net, sizeof(net));
+        if (def->forward == NETWORK_FORWARD_NAT) {
+            buf_printf(&b, "    iifname \"%s\" %sip saddr %s accept\n", br, oif, net);
+            buf_printf(&b, "    %soifname \"%s\" ip daddr %s ct state established,related accept\n",
+                       iif, br, net);
+        } else if (def->forward == NETWORK_FORWARD_ROUTE) {
+            buf_printf(&b, "    iifname \"%s\" %sip saddr %s accept\n", br, oif, net);
+            buf_printf(&b, "    %soifname \"%s\" ip daddr %s accept\n", iif, br, net);
+        }
     }
     buf_printf(&b, "    iifname \"%s\" reject\n    oifname \"%s\" reject\n  }\n", br, br);
-    if (ip && def->forward == NETWORK_FORWARD_NAT) {
+    if (ipv4_of(def) && def->forward == NETWORK_FORWARD_NAT) {
         buf_printf(&b, "  chain postrouting {\n");
         buf_printf(&b, "    type nat hook postrouting priority srcnat; policy accept;\n");
-        buf_printf(&b, "    ip saddr %s ip daddr 224.0.0.0/24 return\n", net);
-        buf_printf(&b, "    ip saddr %s ip daddr 255.255.255.255 return\n", net);
-        buf_printf(&b, "    %sip saddr %s ip daddr != %s masquerade\n  }\n", oif, net, net);
+        for (size_t i = 0; i < def->nips; i++) {
+            const struct network_ip *ip = &def->ips[i];
+            char net[64];
+            if (ip->ipv6)
+                continue;
+            subnet_str(ip, net, sizeof(net));
+            buf_printf(&b, "    ip saddr %s ip daddr 224.0.0.0/24 return\n", net);
+            buf_printf(&b, "    ip saddr %s ip daddr 255.255.255.255 return\n", net);
+            buf_printf(&b, "    %sip saddr %s ip daddr != %s masquerade\n", oif, net, net);
+        }
+        buf_printf(&b, "  }\n");
     }
     buf_printf(&b, "}\n");
     free(table);
@@ -526,9 +550,6 @@ static char *nft_rules(const struct network_def *def)
  * libvirt: a nat network's IPv6 subnet is routed), and an isolated network forwards none. */
 static char *nft_rules6(const struct network_def *def)
 {
-    const struct network_ip *ip = ipv6_of(def);
-    char net[INET6_ADDRSTRLEN + 8];
-    subnet6_str(ip, net, sizeof(net));
     char *table = nft_table(def);
     struct buf b = BUF_INIT;
     const char *br = def->bridge;
@@ -541,8 +562,14 @@ static char *nft_rules6(const struct network_def *def)
             snprintf(oif, sizeof(oif), "oifname \"%s\" ", def->forward_dev);
             snprintf(iif, sizeof(iif), "iifname \"%s\" ", def->forward_dev);
         }
-        buf_printf(&b, "    iifname \"%s\" %sip6 saddr %s accept\n", br, oif, net);
-        buf_printf(&b, "    %soifname \"%s\" ip6 daddr %s accept\n", iif, br, net);
+        for (size_t i = 0; i < def->nips; i++) { /* each IPv6 subnet's */
+            char net[INET6_ADDRSTRLEN + 8];
+            if (!def->ips[i].ipv6)
+                continue;
+            subnet6_str(&def->ips[i], net, sizeof(net));
+            buf_printf(&b, "    iifname \"%s\" %sip6 saddr %s accept\n", br, oif, net);
+            buf_printf(&b, "    %soifname \"%s\" ip6 daddr %s accept\n", iif, br, net);
+        }
     }
     buf_printf(&b, "    iifname \"%s\" reject\n    oifname \"%s\" reject\n  }\n}\n", br, br);
     free(table);
@@ -586,7 +613,7 @@ static void firewall_remove(const struct network_def *def)
 
 static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
 {
-    const struct network_ip *ip = ipv4_of(def);
+    const struct network_ip *ip = dhcp_ip_of(def, false); /* DHCP on that one subnet */
     struct buf b = BUF_INIT;
     buf_printf(&b,
                "##WARNING:  THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n"
@@ -633,22 +660,28 @@ static char *dnsmasq_conf(struct vd_daemon *d, const struct network_def *def)
                        h->ip && h->name ? "," : "", h->name ? h->name : "");
         }
     }
-    /* IPv6: router advertisements, and DHCPv6 over the ranges (libvirt's lines) */
-    const struct network_ip *ip6 = ipv6_of(def);
-    for (size_t i = 0; ip6 && i < ip6->nranges; i++)
-        buf_printf(&b, "dhcp-range=%s,%s,%d\n", ip6->ranges[i].start, ip6->ranges[i].end,
-                   ip6->prefix);
-    if (ip6 && !ip6->nranges && ip6->nhosts) /* static hosts only */
-        buf_printf(&b, "dhcp-range=%s,static,%d\n", ip6->address, ip6->prefix);
-    else if (ip6 && !ip6->nranges)
-        buf_printf(&b, "dhcp-range=%s,ra-only\n", ip6->address);
+    /* IPv6: router advertisements, and DHCPv6 over the ranges of the one with a <dhcp>
+     * (libvirt's lines) */
+    const struct network_ip *ip6 = dhcp_ip_of(def, true);
+    for (size_t i = 0; i < def->nips; i++) {
+        const struct network_ip *x = &def->ips[i];
+        if (!x->ipv6)
+            continue;
+        for (size_t k = 0; k < x->nranges; k++)
+            buf_printf(&b, "dhcp-range=%s,%s,%d\n", x->ranges[k].start, x->ranges[k].end,
+                       x->prefix);
+        if (!x->nranges && x->nhosts) /* static hosts only */
+            buf_printf(&b, "dhcp-range=%s,static,%d\n", x->address, x->prefix);
+        else if (!x->nranges && !ip6) /* as libvirt: ra-only lines when no subnet has DHCPv6 */
+            buf_printf(&b, "dhcp-range=%s,ra-only\n", x->address);
+    }
     /* DHCPv6 static hosts: by DUID ("id:"), by the name the client sends, or both */
     for (size_t i = 0; ip6 && i < ip6->nhosts; i++) {
         const struct network_dhcp_host *h = &ip6->hosts[i];
         buf_printf(&b, "dhcp-host=%s%s%s%s%s[%s]\n", h->id ? "id:" : "", h->id ? h->id : "",
                    h->id ? "," : "", h->name ? h->name : "", h->name ? "," : "", h->ip);
     }
-    if (ip6)
+    if (ipv6_of(def))
         buf_printf(&b, "enable-ra\n");
     if ((ip && (ip->nranges || ip->nhosts)) || (ip6 && (ip6->nranges || ip6->nhosts)))
         buf_printf(&b, "dhcp-leasefile=%s/%s.leases\n", d->network_run_dir, def->name);
@@ -786,6 +819,7 @@ static void teardown(struct vd_daemon *d, struct vd_network *n, bool own_bridge)
         if (vd_nl_link_del(n->def->bridge, &e) < 0)
             log_warn("network '%s': %s", n->def->name, verr_msg(&e));
     }
+    vd_net_floor_forget(d, n);
     char *st = path_of(d->network_run_dir, n->def->name, ".xml");
     unlink(st);
     free(st);
@@ -811,9 +845,9 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
                             def->bridge);
         goto running; /* the host's bridge: nothing of ours to set up */
     }
-    const struct network_ip *ip = ipv4_of(def);
-    if (ip && (r = check_collision(ip, err)) < 0)
-        return r;
+    for (size_t i = 0; i < def->nips; i++)
+        if (!def->ips[i].ipv6 && (r = check_collision(&def->ips[i], err)) < 0)
+            return r;
     if (!def->bridge) {
         for (int i = 0; i < 256 && !def->bridge; i++) {
             char name[IFNAMSIZ];
@@ -840,8 +874,10 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
     if (r < 0)
         goto fail_nobridge;
     struct vd_nl_link set = {.mtu = (unsigned)network_mtu(def), .up = true};
-    if (ip && (r = vd_nl_addr4_add(def->bridge, ip->address, (unsigned)ip_prefix(ip), err)) < 0)
-        goto fail;
+    for (size_t i = 0; i < def->nips; i++) /* every IPv4 address */
+        if (!def->ips[i].ipv6 && (r = vd_nl_addr4_add(def->bridge, def->ips[i].address,
+                                                      (unsigned)ip_prefix(&def->ips[i]), err)) < 0)
+            goto fail;
     const struct network_ip *ip6 = ipv6_of(def);
     if (ip6) {
         /* as libvirt: IPv6 on, and the bridge takes no router advertisement or autoconfigured
@@ -855,10 +891,14 @@ int vd_network_start(struct vd_daemon *d, struct vd_network *n, struct verr *err
             if (r < 0)
                 goto fail;
         }
-        if ((r = vd_nl_addr6_add(def->bridge, ip6->address, (unsigned)ip6->prefix, err)) < 0)
-            goto fail;
+        for (size_t i = 0; i < def->nips; i++) /* every IPv6 address */
+            if (def->ips[i].ipv6 && (r = vd_nl_addr6_add(def->bridge, def->ips[i].address,
+                                                         (unsigned)def->ips[i].prefix, err)) < 0)
+                goto fail;
     }
     if ((r = vd_nl_link_set(def->bridge, &set, err)) < 0)
+        goto fail;
+    if ((r = vd_net_floor_network_start(def, err)) < 0) /* its <bandwidth>, on the bridge */
         goto fail;
     if ((r = vd_net_routes_add(def, err)) < 0) /* via the bridge: it is up, with its addresses */
         goto fail;
@@ -911,6 +951,7 @@ static void unlink_network(struct vd_daemon *d, struct vd_network *n)
             break;
         }
     network_def_free(n->def);
+    free(n->plugs);
     free(n);
 }
 
@@ -959,8 +1000,7 @@ enum { UPDATE_LIVE = 1, UPDATE_CONFIG = 2 };
 
 static bool has_dhcp(const struct network_def *def)
 {
-    const struct network_ip *ip = ipv4_of(def), *ip6 = ipv6_of(def);
-    return (ip && (ip->nranges || ip->nhosts)) || (ip6 && (ip6->nranges || ip6->nhosts));
+    return dhcp_ip_of(def, false) || dhcp_ip_of(def, true);
 }
 
 /*
@@ -1503,6 +1543,7 @@ static void load_status(struct vd_daemon *d, const char *path)
                   (n->dnsmasq && pid_is_dnsmasq_of(d, n->dnsmasq, def->name));
     if (bridge_ok && dns_ok) {
         n->active = true;
+        vd_net_floor_load(d, n);
         log_info("network '%s' is running on %s: reattached", def->name, def->bridge);
         return;
     }
@@ -1593,6 +1634,7 @@ void vd_networks_free(struct vd_daemon *d)
         struct vd_network *n = d->networks;
         d->networks = n->next;
         network_def_free(n->def);
+        free(n->plugs);
         free(n);
     }
 }

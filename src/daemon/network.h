@@ -20,11 +20,21 @@
 struct vd_daemon;
 struct verr;
 
+/* An interface with a QoS floor plugged into a running network (net-floor.c): its htb class
+ * 1:class_id on the bridge. */
+struct vd_network_plug {
+    unsigned class_id;
+    unsigned long long floor; /* KiB/s */
+    char vm[37], mac[18];
+};
+
 struct vd_network {
     struct vd_network *next;
     struct network_def *def; /* with the bridge name filled in once started */
     bool persistent, autostart, active;
-    pid_t dnsmasq; /* 0 when none runs */
+    pid_t dnsmasq;                 /* 0 when none runs */
+    struct vd_network_plug *plugs; /* the interfaces with a floor, while running */
+    size_t nplugs;
 };
 
 /* A DHCP lease from a network's lease file. */

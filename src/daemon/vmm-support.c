@@ -387,7 +387,8 @@ static const struct vmm_support_rule rules[] = {
      "model 'e1000' cannot tell the guest an MTU (model 'virtio' can)"},
     {"interface", "link", H, 0, "QMP set_link before the guest runs; domif-setlink"},
     {"interface", "bandwidth (tap)", H, 0,
-     "tc on the tap: htb for inbound, a policer for outbound; domiftune live and config"},
+     "tc on the tap: htb for inbound, a policer for outbound (an Open vSwitch port: a linux-htb "
+     "QoS and ingress policing); domiftune live and config"},
     {"interface", "bandwidth (user)", R, 0, "a user-mode NIC has no host device to shape"},
     {"interface", "mtu (user)", R, 0, "a user-mode NIC has no host MTU to set"},
     {"interface", "virtualport (openvswitch)", H, 0,

@@ -21,7 +21,7 @@ vireod runs in a network namespace made here; IPv6 addresses come from
    net-dhcp-leases lists that lease (type ipv6, the MAC read from the DUID, the DUID as
    client ID); net-dumpxml keeps id= and validates; net-update adds, modifies (found by
    its DUID) and deletes an IPv6 host live;
- - refusals: a second IPv6 address, a MAC or no id/name in an IPv6 static host, an id on
+ - refusals: a second IPv6 address with DHCPv6, a MAC or no id/name in an IPv6 static host, an id on
    an IPv4 host, a DHCPv6 range or hosts with a prefix other than 64.
 """
 import os
@@ -198,8 +198,9 @@ def main():
 
         for name, xml, what in (
                 ("two6", NET.replace("</network>", "  <ip family='ipv6' address='2001:2:0:d::1' "
-                                     "prefix='64'/>\n</network>"),
-                 "more than one IPv6 address in network 'two6'"),
+                                     "prefix='64'>\n    <dhcp>\n      <range start='2001:2:0:d::10' "
+                                     "end='2001:2:0:d::20'/>\n    </dhcp>\n  </ip>\n</network>"),
+                 "Multiple IPv6 dhcp sections found"),
                 ("mac6", NET.replace("<range start='2001:2:0:e::100' end='2001:2:0:e::1ff'/>",
                                      "<host mac='02:00:00:00:0c:01' ip='2001:2:0:e::20'/>"),
                  "a MAC address in an IPv6 static host"),

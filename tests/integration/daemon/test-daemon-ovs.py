@@ -24,6 +24,14 @@ bridge's internal port holds 198.18.10.1/24. Checks:
  - a VMM killed while vireod is down: the restarted vireod finds the domain
    crashed and deletes its port; a running VM keeps its port across a
    vireod restart; a VMM killed under a running vireod loses it;
+ - <bandwidth> on a port: inbound as a linux-htb QoS row with queue 0, both
+   with other_config min-rate/max-rate/burst in bits, outbound as the
+   Interface's ingress_policing_rate/_burst (libvirt's records and units), the
+   rows marked external-ids vm-id/ifname; the real libvirtd 9.0
+   (scripts/libvirtd_ref.py, given this OVS at /run/openvswitch in its mount
+   namespace) makes the same columns for the same XML; domiftune --live
+   replaces them, destroy removes them; a floor on such a port is refused with
+   libvirtd's words;
  - refusals: a virtualport type other than openvswitch, a <vlan> on a plain
    bridge interface, a malformed interfaceid, an out-of-range tag; and a
    start whose add-port fails (no such OVS bridge) leaves no port and no VM.
@@ -36,6 +44,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                            "scripts", "libvirtd_ref.py")
 from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 
@@ -92,6 +102,24 @@ class Ovs:
     def port_col(self, port, col):
         return self.vsctl("get", "Port", port, col).stdout.strip()
 
+    def record(self, table, uuid):
+        """One row as a dict of column: value (as ovs-vsctl list prints it), {} if none."""
+        if not re.match(r"^[0-9a-f-]{36}$", uuid):
+            return {}
+        out = self.vsctl("list", table, uuid).stdout
+        return {k.strip(): v.strip() for k, v in re.findall(r"^(\w+)\s*:\s*(.*)$", out, re.M)}
+
+    @staticmethod
+    def kv(col):
+        """An ovsdb map column ({a="b", c=d}) as a dict with the values unquoted."""
+        return {k: v.strip('"') for k, v in re.findall(r'([\w-]+)=("[^"]*"|[^,}]*)', col)}
+
+    def owned(self, table, vm_uuid):
+        """The UUIDs of table's rows whose external-ids:vm-id is vm_uuid (any, when "")."""
+        cond = ["external-ids:vm-id=\"%s\"" % vm_uuid] if vm_uuid else []
+        out = self.vsctl("--bare", "--columns=_uuid", "find", table, *cond).stdout
+        return out.split()
+
     def stop(self):
         for pid in self.pids:
             try:
@@ -103,6 +131,64 @@ class Ovs:
         subprocess.run(["rm", "-rf", self.dir])
 
 
+def qos_view(ovs, tap, vm_uuid):
+    """What a port's bandwidth is in ovsdb, with the VM's UUID replaced by "VM"."""
+    qos = ovs.record("QoS", ovs.port_col(tap, "qos"))
+    queue = ovs.record("Queue", re.sub(r"^\{0=(.*)\}$", r"\1", qos.get("queues", "")))
+
+    def ids(col):
+        return {k: ("VM" if v == vm_uuid else v) for k, v in ovs.kv(col).items()}
+    col = lambda c: ovs.vsctl("get", "Interface", tap, c).stdout.strip()  # noqa: E731
+    return {"qos type": qos.get("type"), "qos other_config": ovs.kv(qos.get("other_config", "")),
+            "qos external_ids": ids(qos.get("external_ids", "")),
+            "queue other_config": ovs.kv(queue.get("other_config", "")),
+            "queue external_ids": ids(queue.get("external_ids", "")),
+            "port external_ids": ids(ovs.port_col(tap, "external_ids")),
+            "ingress_policing_rate": col("ingress_policing_rate"),
+            "ingress_policing_burst": col("ingress_policing_burst")}
+
+
+def compare_libvirtd(t, d, ovs, vireo_view):
+    """The same <interface> on the real libvirtd 9.0, against the same private OVS: libvirtd
+    runs ovs-vsctl with a cleared environment, so its mount namespace gets the test's OVS
+    directory at /run/openvswitch (libvirtd_ref's extra places; a symbolic link to it is
+    bind-mounted)."""
+    ref_dir = os.path.join(d.tmp, "libvirtd")
+    os.makedirs(ref_dir)
+    os.symlink(ovs.dir, os.path.join(ref_dir, "ovs"))
+    start = ("import sys; sys.path.insert(0, %r); from libvirtd_ref import LibvirtdRef; "
+             "print(LibvirtdRef(workdir=%r, extra_places=(('ovs', '/run/openvswitch'),))"
+             ".start())" % (os.path.dirname(LIBVIRTD_REF), ref_dir))
+    r = sh(sys.executable, "-c", start, ns=ovs.ns)
+    if not t.ok(r.returncode == 0, "the reference libvirtd starts, with the test's OVS",
+                r.stdout + r.stderr):
+        return
+    uri = r.stdout.strip().splitlines()[-1]
+    env = dict(os.environ, LC_ALL="C")
+
+    def virsh(*args):
+        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
+                              capture_output=True, text=True, timeout=120)
+    uuid = None
+    try:
+        dom = ("<domain type='kvm'><name>bwref</name><memory unit='MiB'>64</memory><os><type "
+               "arch='x86_64' machine='pc'>hvm</type></os><devices>\n%s</devices></domain>\n"
+               % iface_xml("52:54:00:5e:00:74", inner=OVS_PORT + BW_OVS +
+                           "      <target dev='vovs-bw'/>\n"))
+        r = virsh("create", d.write("ref-bw.xml", dom))
+        uuid = virsh("domuuid", "bwref").stdout.strip()
+        view = qos_view(ovs, "vovs-bw", uuid)
+        t.ok(r.returncode == 0 and view == vireo_view,
+             "libvirtd makes the same QoS, Queue, Port and Interface columns for that XML",
+             r.stderr + "\nlibvirtd: %r\nvireod:   %r" % (view, vireo_view))
+        virsh("destroy", "bwref")
+    finally:
+        sh(sys.executable, LIBVIRTD_REF, "stop", "--dir", ref_dir)
+        for table in ("QoS", "Queue"):  # whatever libvirtd left of its VM's
+            for row in ovs.owned(table, uuid) if uuid else []:
+                ovs.vsctl("destroy", table, row)
+
+
 def iface_xml(mac, bridge="ovsbr0", inner=""):
     return ("    <interface type='bridge'>\n      <mac address='%s'/>\n"
             "      <source bridge='%s'/>\n%s      <model type='virtio'/>\n"
@@ -110,6 +196,11 @@ def iface_xml(mac, bridge="ovsbr0", inner=""):
 
 
 OVS_PORT = "      <virtualport type='openvswitch'/>\n"
+BW_OVS = """      <bandwidth>
+        <inbound average='1000' peak='1000' burst='256'/>
+        <outbound average='500' burst='128'/>
+      </bandwidth>
+"""
 
 PG_NET = """<network>
   <name>pgnet</name>
@@ -390,12 +481,82 @@ def main():
              "the live XML shows the bandwidth each interface got", live)
         d.virsh("destroy", "pgguest")
         d.virsh("net-destroy", "pgnet")
+
+        # ---- <bandwidth> on an Open vSwitch port: OVS QoS rows, as libvirt makes them ----
+        names.append("bwovs")
         r = d.virsh("create", d.write("bwovs.xml", domain_xml("bwovs", guest, "", iface_xml(
-            "52:54:00:5e:00:72", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
-            "average='1000'/>\n      </bandwidth>\n"))))
-        t.ok(r.returncode != 0 and "<bandwidth> on an Open vSwitch port" in r.stderr,
-             "<bandwidth> on an Open vSwitch port is refused (OVS owns the port's qdiscs)",
-             r.stderr)
+            "52:54:00:5e:00:72", inner=OVS_PORT + BW_OVS + "      <target dev='vovs-bw'/>\n"))))
+        t.ok(r.returncode == 0, "create a guest whose OVS port has inbound and outbound <bandwidth>",
+             r.stdout + r.stderr + d.vmm_log("bwovs"))
+        uuid3 = d.virsh("domuuid", "bwovs").stdout.strip()
+        qos_id = ovs.port_col("vovs-bw", "qos")
+        qos = ovs.record("QoS", qos_id)
+        queue_id = re.sub(r"^\{0=(.*)\}$", r"\1", qos.get("queues", ""))
+        queue = ovs.record("Queue", queue_id)
+        # average 1000 KB/s and peak 1000 KB/s: 8000000 bit/s; burst 256 KiB: 2097152 bits
+        want_oc = {"min-rate": "8000000", "max-rate": "8000000", "burst": "2097152"}
+        want_ids = {"vm-id": uuid3, "ifname": "vovs-bw"}
+        t.ok(qos.get("type") == "linux-htb" and ovs.kv(qos["other_config"]) == want_oc and
+             ovs.kv(qos["external_ids"]) == want_ids,
+             "inbound: the port's QoS is linux-htb, min-rate=max-rate=8000000 burst=2097152, "
+             "external-ids vm-id and ifname", repr(qos) + ovs.vsctl("list", "QoS").stdout)
+        t.ok(queue and ovs.kv(queue["other_config"]) == want_oc and
+             ovs.kv(queue["external_ids"]) == want_ids,
+             "inbound: its queue 0 has the same rates and external-ids",
+             repr(queue) + ovs.vsctl("list", "Queue").stdout)
+        t.ok(ovs.kv(ovs.port_col("vovs-bw", "external_ids")) == want_ids,
+             "the Port carries external-ids vm-id and ifname",
+             ovs.vsctl("list", "Port", "vovs-bw").stdout)
+        # outbound average 500 KB/s: 4000 kbit/s; burst 128 KiB: 1024 kbit
+        t.ok(ovs.vsctl("get", "Interface", "vovs-bw", "ingress_policing_rate").stdout.strip() ==
+             "4000" and ovs.vsctl("get", "Interface", "vovs-bw",
+                                  "ingress_policing_burst").stdout.strip() == "1024",
+             "outbound: ingress_policing_rate=4000, ingress_policing_burst=1024",
+             ovs.vsctl("list", "Interface", "vovs-bw").stdout)
+        vireo_view = qos_view(ovs, "vovs-bw", uuid3)
+        # what ovs-vswitchd made of it on the tap: its htb class for queue 0 and the policer
+        tcq = sh("tc", "qdisc", "show", "dev", "vovs-bw", ns=ns).stdout
+        tcc = sh("tc", "class", "show", "dev", "vovs-bw", ns=ns).stdout
+        t.ok(wait_for(lambda: re.search(r"htb 1:1 .*rate 8Mbit ceil 8Mbit", sh(
+            "tc", "class", "show", "dev", "vovs-bw", ns=ns).stdout), 20) and
+             "qdisc ingress" in sh("tc", "qdisc", "show", "dev", "vovs-bw", ns=ns).stdout,
+             "ovs-vswitchd applied them to the tap (htb class rate 8Mbit, ingress policer)",
+             tcq + tcc)
+        # domiftune --live changes them in place of the old rows
+        r = d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "2000,2000,512",
+                    "--outbound", "1000")
+        qos = ovs.record("QoS", ovs.port_col("vovs-bw", "qos"))
+        t.ok(r.returncode == 0 and ovs.kv(qos.get("other_config", "{}")) ==
+             {"min-rate": "16000000", "max-rate": "16000000", "burst": "4194304"} and
+             len(ovs.owned("QoS", uuid3)) == 1 and len(ovs.owned("Queue", uuid3)) == 1 and
+             ovs.vsctl("get", "Interface", "vovs-bw", "ingress_policing_rate").stdout.strip() ==
+             "8000" and ovs.vsctl("get", "Interface", "vovs-bw",
+                                  "ingress_policing_burst").stdout.strip() == "0",
+             "domiftune --live: new rates, one QoS and one Queue row, outbound without burst",
+             r.stdout + r.stderr + repr(qos) + ovs.vsctl("list", "Interface", "vovs-bw").stdout)
+        out = d.virsh("domiftune", "bwovs", "vovs-bw").stdout
+        t.ok(re.search(r"inbound\.average\s*:\s*2000", out) and
+             re.search(r"outbound\.average\s*:\s*1000", out),
+             "domiftune shows the new values", out)
+        r = d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "0")
+        t.ok(r.returncode == 0 and ovs.port_col("vovs-bw", "qos") == "[]" and
+             not ovs.owned("QoS", uuid3) and not ovs.owned("Queue", uuid3),
+             "domiftune --inbound 0: the port's QoS and Queue rows are destroyed",
+             r.stderr + ovs.vsctl("list", "QoS").stdout)
+        d.virsh("domiftune", "bwovs", "vovs-bw", "--live", "--inbound", "1000")
+        t.ok(len(ovs.owned("QoS", uuid3)) == 1, "inbound given again: a QoS row again")
+        r = d.virsh("destroy", "bwovs")
+        t.ok(r.returncode == 0 and "vovs-bw" not in ovs.ports() and
+             not ovs.owned("QoS", uuid3) and not ovs.owned("Queue", uuid3),
+             "destroy: the port and its QoS and Queue rows are gone",
+             r.stderr + ovs.vsctl("list", "QoS").stdout + ovs.vsctl("list", "Queue").stdout)
+        compare_libvirtd(t, d, ovs, vireo_view)
+        r = d.virsh("create", d.write("floorovs.xml", domain_xml("floorovs", guest, "", iface_xml(
+            "52:54:00:5e:00:73", inner=OVS_PORT + "      <bandwidth>\n        <inbound "
+            "average='1000' floor='500'/>\n      </bandwidth>\n"))))
+        t.ok(r.returncode != 0 and "unsupported configuration: floor attribute is not "
+             "supported for this config" in r.stderr and not ovs.owned("QoS", ""),
+             "a floor on an OVS port is refused with libvirtd's words", r.stderr)
 
         # ---- refusals ----
         def refused(name, ifaces, what, cmd="create"):
@@ -428,6 +589,9 @@ def main():
         t.ok("vovs-fail" not in ovs.vsctl("show").stdout and
              sh("ip", "link", "show", "dev", "vovs-fail", ns=ns).returncode != 0,
              "the failed start left no port and no tap", ovs.vsctl("show").stdout)
+        rc = d.stop()
+        t.ok(rc == 0, "vireod ends with status 0 (a sanitizer build's leak or error would not)",
+             "exit status %r" % rc)
     except Exception as e:  # a set-up step failed: report it as a failure
         t.ok(False, "set-up", repr(e))
     finally:
