@@ -249,6 +249,7 @@ int rpc_client_sasl_auth(struct rpc_client *c, const char *host, bool secure,
         if (r != SASL_INTERACT)
             break;
         if (interact(o, s, host, ia, err) < 0) {
+            free(ia); /* the plugin frees its prompts only in the next call, which never comes */
             remote_auth_sasl_init_ret_free(&init);
             goto fail;
         }
@@ -278,6 +279,7 @@ int rpc_client_sasl_auth(struct rpc_client *c, const char *host, bool secure,
             if (r != SASL_INTERACT)
                 break;
             if (interact(o, s, host, ia, err) < 0) {
+                free(ia);
                 free(sin);
                 goto fail;
             }
