@@ -47,6 +47,7 @@ struct precopy_stats {
     uint64_t expected_downtime; /* ms, remaining at the bandwidth measured */
     uint64_t throttle_pct;      /* auto-converge's current throttle */
     uint64_t multifd_bytes;     /* of transferred, those sent on multifd channels */
+    uint64_t downtime_bytes;    /* of transferred, those sent after the stop */
 };
 
 struct precopy {
@@ -57,6 +58,9 @@ struct precopy {
     bool auto_converge;
     unsigned throttle_initial, throttle_increment;
     const volatile bool *cancel;
+    /* The reader answers PING (STATE_FLAG_PING): before the stop, the source waits until it
+     * has read every pass, so the downtime does not include draining the connection. */
+    bool ping;
     /* With multifd: RAM goes over its channels (connected), the stream w gets SYNCs. */
     struct multifd *mf;
     /* Worker: asks the main thread to stop the vCPUs and capture device and vCPU state
