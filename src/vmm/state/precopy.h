@@ -2,8 +2,11 @@
  * precopy.h - live pre-copy migration's sending side: the VM keeps running
  * while its RAM goes over the stream in passes, the first all of it, each
  * later one the pages written since the one before, until what is left fits
- * the downtime limit at the bandwidth measured; then the vCPUs stop, the
- * rest of RAM and the device and vCPU state go, and the stream ends.
+ * the downtime limit at the bandwidth measured; then (over a socket) the
+ * source waits for the destination to have read all of it (a PING, stream.h)
+ * and looks again, so the connection's buffers are drained while the guest
+ * runs; then the vCPUs stop, the rest of RAM and the device and vCPU state
+ * go, and the stream ends.
  *
  * Pages written by the guest come from KVM's dirty log (kvm/slots.h). Pages
  * written by the VMM itself (virtqueue buffers and used rings, fw_cfg DMA)
