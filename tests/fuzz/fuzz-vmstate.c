@@ -14,7 +14,8 @@
  * layout, as through a pipe) and exits: the seed corpus entry.
  * FUZZ_VMSTATE_SEED_LIVE=FILE writes one laid out as a live migration's
  * (version 2: CONF, a whole RAM pass, the vCPU, KVM and device sections, a
- * delta RAM pass with a data page and a zero page, END, the ACK flag). Every input is also
+ * delta RAM pass with a data page and a zero page, END, the ACK flag; since the PING flag, a
+ * PING after the first pass: seed-live-ping). Every input is also
  * read as a multifd destination reads its main stream (MFD, SYNC) and a channel (hello,
  * delta RAM, SYNC, END).
  */
@@ -95,11 +96,15 @@ static void write_seed_live(struct vm *vm, const char *path)
     struct state_writer w;
     struct vm_state_capture cap;
     uint64_t dirty[(64u << 20) / 4096 / 64] = {0};
-    int r = state_writer_init_flags(&w, p[1], NULL, STATE_FLAG_ACK, &err);
+    int r = state_writer_init_flags(&w, p[1], NULL, STATE_FLAG_ACK | STATE_FLAG_PING, &err);
     if (r == 0)
         r = vm_state_write_conf(vm, &w, &err);
     if (r == 0)
         r = state_ram_save_pass(vm, &w, NULL, NULL, &err);
+    if (r == 0) { /* the source's ping before the stop (answered by nobody here) */
+        uint8_t seq[8] = {1};
+        r = state_write_section(&w, STATE_SEC_PING, 1, seq, sizeof(seq), &err);
+    }
     if (r == 0)
         r = vm_state_capture_ex(vm, &cap, false, &err);
     if (r == 0) {

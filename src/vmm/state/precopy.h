@@ -2,8 +2,11 @@
  * precopy.h - live pre-copy migration's sending side: the VM keeps running
  * while its RAM goes over the stream in passes, the first all of it, each
  * later one the pages written since the one before, until what is left fits
- * the downtime limit at the bandwidth measured; then the vCPUs stop, the
- * rest of RAM and the device and vCPU state go, and the stream ends.
+ * the downtime limit at the bandwidth measured; then (over a socket) the
+ * source waits for the destination to have read all of it (a PING, stream.h)
+ * and looks again, so the connection's buffers are drained while the guest
+ * runs; then the vCPUs stop, the rest of RAM and the device and vCPU state
+ * go, and the stream ends.
  *
  * Pages written by the guest come from KVM's dirty log (kvm/slots.h). Pages
  * written by the VMM itself (virtqueue buffers and used rings, fw_cfg DMA)
@@ -47,6 +50,7 @@ struct precopy_stats {
     uint64_t expected_downtime; /* ms, remaining at the bandwidth measured */
     uint64_t throttle_pct;      /* auto-converge's current throttle */
     uint64_t multifd_bytes;     /* of transferred, those sent on multifd channels */
+    uint64_t downtime_bytes;    /* of transferred, those sent after the stop */
 };
 
 struct precopy {
@@ -57,6 +61,9 @@ struct precopy {
     bool auto_converge;
     unsigned throttle_initial, throttle_increment;
     const volatile bool *cancel;
+    /* The reader answers PING (STATE_FLAG_PING): before the stop, the source waits until it
+     * has read every pass, so the downtime does not include draining the connection. */
+    bool ping;
     /* With multifd: RAM goes over its channels (connected), the stream w gets SYNCs. */
     struct multifd *mf;
     /* Worker: asks the main thread to stop the vCPUs and capture device and vCPU state

@@ -58,6 +58,29 @@ int state_writer_flush(struct state_writer *w, struct verr *err)
     return r < 0 ? out_errno(-r, err) : 0;
 }
 
+int state_writer_ping(struct state_writer *w, uint64_t seq, struct verr *err)
+{
+    uint8_t p[8];
+    state_put_le(p, seq, 8);
+    int r = state_write_section(w, STATE_SEC_PING, 1, p, sizeof(p), err);
+    if (r == 0)
+        r = state_writer_flush(w, err);
+    if (r < 0)
+        return r;
+    uint8_t b = 0;
+    ssize_t n;
+    do
+        n = read(w->fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1 && b == STATE_PONG_BYTE)
+        return 0;
+    if (n < 0)
+        return verr_errno(err, errno, "waiting for the reader's answer to a PING");
+    if (n == 1)
+        return verr_set(err, EPROTO, "the reader answered a PING with byte 0x%02x", b);
+    return verr_set(err, EPIPE, "the reader closed the connection before it answered a PING");
+}
+
 static int put_bytes(struct state_writer *w, const void *p, size_t len, bool in_crc,
                      struct verr *err)
 {
@@ -329,7 +352,7 @@ void state_section_free(struct state_section *s)
     s->payload = NULL;
 }
 
-int state_read_section(struct state_reader *r, struct state_section *s, struct verr *err)
+static int read_one_section(struct state_reader *r, struct state_section *s, struct verr *err)
 {
     memset(s, 0, sizeof(*s));
     uint8_t h[STATE_SECTION_HDR];
@@ -369,6 +392,38 @@ int state_read_section(struct state_reader *r, struct state_section *s, struct v
     }
     r->nr_sections++;
     return 0;
+}
+
+/* A PING section read: one byte back once everything before it has been read. */
+static int answer_ping(struct state_reader *r, const struct state_section *s, struct verr *err)
+{
+    if (!(r->flags & STATE_FLAG_PING))
+        return verr_set(err, EINVAL,
+                        "VM state section %u (PING): the header's flags do not announce it",
+                        s->index);
+    if (s->version != 1 || s->len != 8)
+        return verr_set(err, EINVAL, "VM state section %u (PING): version %u, %zu bytes", s->index,
+                        s->version, s->len);
+    if (r->fd < 0)
+        return 0; /* from memory: nobody to answer */
+    uint8_t b = STATE_PONG_BYTE;
+    int rc = fd_write_all(r->fd, &b, 1);
+    if (rc < 0)
+        return verr_errno(err, -rc, "cannot answer the VM state's PING");
+    return 0;
+}
+
+int state_read_section(struct state_reader *r, struct state_section *s, struct verr *err)
+{
+    for (;;) {
+        int rc = read_one_section(r, s, err);
+        if (rc < 0 || s->kind != STATE_SEC_PING)
+            return rc;
+        rc = answer_ping(r, s, err);
+        state_section_free(s);
+        if (rc < 0)
+            return rc;
+    }
 }
 
 int state_read_data(struct state_reader *r, void *dst, uint64_t len, struct verr *err)

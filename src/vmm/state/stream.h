@@ -44,7 +44,13 @@
 /* MULTIFD: RAM goes over extra connections (multifd.h); this stream carries an MFD section
  * first, then SYNC markers where the passes end, and the device state. */
 #define STATE_FLAG_MULTIFD 2u
-#define STATE_FLAGS_ALL    (STATE_FLAG_ACK | STATE_FLAG_MULTIFD)
+/* PING: the stream may carry PING sections (u64 sequence number); the receiver answers each,
+ * once it has read everything before it, with one byte STATE_PONG_BYTE on the same
+ * descriptor. A live migration's source pings before it stops the VM, so the bytes the
+ * connection still holds are read while the guest runs, not in the downtime. */
+#define STATE_FLAG_PING 4u
+#define STATE_PONG_BYTE 'P'
+#define STATE_FLAGS_ALL (STATE_FLAG_ACK | STATE_FLAG_MULTIFD | STATE_FLAG_PING)
 
 /* Section kinds, in the order a stream carries them. */
 #define STATE_SEC_CONF STATE_FOURCC('C', 'O', 'N', 'F') /* configuration fingerprint */
@@ -56,6 +62,7 @@
 #define STATE_SEC_END  STATE_FOURCC('E', 'N', 'D', ' ') /* trailer */
 #define STATE_SEC_MFD  STATE_FOURCC('M', 'F', 'D', ' ') /* multifd: channels and migration id */
 #define STATE_SEC_SYNC STATE_FOURCC('S', 'Y', 'N', 'C') /* multifd: a RAM pass ends here */
+#define STATE_SEC_PING STATE_FOURCC('P', 'I', 'N', 'G') /* answered by the reader itself */
 
 /* "CONF", "VCPU"... for messages (buf of at least 5 bytes). */
 const char *state_kind_name(uint32_t kind, char out[5]);
@@ -96,6 +103,9 @@ int state_write_zeros(struct state_writer *w, uint64_t len, struct verr *err);
 /* The trailer, then everything is flushed (and fsync'd when sync and a regular file). */
 int state_write_end(struct state_writer *w, bool sync, struct verr *err);
 int state_writer_flush(struct state_writer *w, struct verr *err);
+/* A PING section (STATE_FLAG_PING) numbered seq, flushed, then waits for the reader's
+ * STATE_PONG_BYTE: everything written before it has been read. */
+int state_writer_ping(struct state_writer *w, uint64_t seq, struct verr *err);
 
 /* ---- reading ---- */
 
@@ -125,7 +135,8 @@ struct state_reader {
 int state_reader_init_fd(struct state_reader *r, int fd, struct verr *err);
 int state_reader_init_mem(struct state_reader *r, const void *data, size_t len, struct verr *err);
 void state_reader_free(struct state_reader *r);
-/* The next section, checked (length, CRC); free it with state_section_free. */
+/* The next section, checked (length, CRC); free it with state_section_free. A PING is
+ * answered on the descriptor (STATE_PONG_BYTE) and not returned. */
 int state_read_section(struct state_reader *r, struct state_section *s, struct verr *err);
 void state_section_free(struct state_section *s);
 /* Page data: len bytes into dst (dst NULL: skipped). */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CONF_VERSION 1
 #define VCPU_VERSION 1
@@ -513,6 +514,12 @@ int vm_state_load_ex(struct vm *vm, struct state_reader *r, bool fresh, bool all
             continue;
         }
         if (s.kind == STATE_SEC_END && h.n == want && ram_passes) {
+            if (log_get_level() >= LOG_DEBUG) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                log_debug("VM state: END read at %.3f",
+                          (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6);
+            }
             rc = state_check_end(r, &s, err);
             state_section_free(&s);
             break;

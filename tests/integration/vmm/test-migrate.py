@@ -295,6 +295,11 @@ def live(vmm, elf, tmp, name, qemu, netns=None, params=None, damage=False):
           "downtime" in r and "total-time" in r and "setup-time" in r,
           f"{name}: query-migrate's numbers (total, transferred, passes, remaining, normal, "
           "duplicate, downtime, total-time, setup-time)", r)
+    # QEMU's split at the stop: what went while the guest ran, and after (the final pass and
+    # the device state, which at least holds the vCPUs' registers).
+    check(ram.get("downtime-bytes", 0) > 4096 and ram.get("precopy-bytes", 0) > MIB << 20 and
+          ram.get("precopy-bytes", 0) + ram.get("downtime-bytes", 0) == ram.get("transferred"),
+          f"{name}: query-migrate's precopy-bytes + downtime-bytes = transferred", ram)
     ev = [e["data"]["status"] for e in q.events if e.get("event") == "MIGRATION"]
     passes = [e["data"]["pass"] for e in q.events if e.get("event") == "MIGRATION_PASS"]
     want = ["setup", "active", "completed"] if qemu else ["setup", "active", "device",
