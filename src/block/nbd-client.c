@@ -190,10 +190,22 @@ int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err)
 
 /* ---- wire helpers ---- */
 
+/* With MSG_NOSIGNAL: a server gone mid-write is an EPIPE to report, not a SIGPIPE that ends
+ * the program (vireo-img does not ignore it). The descriptor is always a socket: the
+ * connection's, or the clear end of the TLS relay's socketpair. */
 static int send_all(int fd, const void *p, size_t len, struct verr *err)
 {
-    int r = fd_write_all(fd, p, len);
-    return r < 0 ? verr_errno(err, -r, "NBD: cannot write to the server") : 0;
+    const uint8_t *b = p;
+    while (len) {
+        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return verr_errno(err, errno, "NBD: cannot write to the server");
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 static int recv_all(int fd, void *p, size_t len, struct verr *err)
@@ -523,15 +535,66 @@ int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_c
     return 0;
 }
 
+/* ---- requests and reply headers ---- */
+
+/* One request: its 28-byte header, then the payload of a write (len bytes) when there is one. */
+static int send_request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t handle,
+                        uint64_t offset, uint32_t len, const void *payload, struct verr *err)
+{
+    uint8_t q[28];
+    put_be32(q, NBD_REQUEST_MAGIC);
+    put_be16(q + 4, flags);
+    put_be16(q + 6, type);
+    put_be64(q + 8, handle);
+    put_be64(q + 16, offset);
+    put_be32(q + 24, len);
+    int r = send_all(c->fd, q, sizeof(q), err);
+    if (r == 0 && payload)
+        r = send_all(c->fd, payload, len, err);
+    return r;
+}
+
+/* The header of a reply: a simple one (error) or a structured chunk (flags, type, length). */
+struct reply_header {
+    bool structured;
+    uint16_t flags, type; /* structured */
+    uint64_t handle;
+    uint32_t error;  /* simple */
+    uint32_t length; /* structured: the chunk's payload */
+};
+
+static int recv_reply_header(struct nbd_client *c, struct reply_header *h, struct verr *err)
+{
+    uint8_t b[20];
+    int r = recv_all(c->fd, b, 4, err);
+    if (r < 0)
+        return r;
+    uint32_t magic = get_be32(b);
+    h->structured = c->structured && magic == NBD_STRUCT_MAGIC;
+    if (!h->structured && magic != NBD_SIMPLE_MAGIC)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+    if ((r = recv_all(c->fd, b + 4, h->structured ? 16 : 12, err)) < 0)
+        return r;
+    if (h->structured) {
+        h->flags = get_be16(b + 4);
+        h->type = get_be16(b + 6);
+        h->handle = get_be64(b + 8);
+        h->length = get_be32(b + 16);
+        h->error = 0;
+    } else {
+        h->error = get_be32(b + 4);
+        h->handle = get_be64(b + 8);
+        h->flags = h->type = 0;
+        h->length = 0;
+    }
+    return 0;
+}
+
 void nbd_client_close(struct nbd_client *c)
 {
     if (!c)
         return;
-    uint8_t q[28] = {0};
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 6, CMD_DISC);
-    put_be64(q + 8, c->next_handle++);
-    send_all(c->fd, q, sizeof(q), NULL);
+    send_request(c, CMD_DISC, 0, c->next_handle++, 0, 0, NULL, NULL);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
     if (c->have_tls)
@@ -551,95 +614,135 @@ bool nbd_client_read_only(const struct nbd_client *c)
 
 /* ---- transmission ---- */
 
-/* What a block status reply said about the start of the range. */
-struct status_out {
-    uint64_t run;
-    uint32_t flags;
-    bool have;
+/* One request on its way: what it asked, and what its reply has said so far. */
+struct nbd_req {
+    uint64_t handle;
+    uint16_t type;
+    uint64_t offset;
+    uint32_t len;
+    void *rdata;       /* a read's buffer, which the data and hole chunks fill */
+    bool want_status;  /* a block status: the first extent of base:allocation ... */
+    bool have_status;  /* ... once a chunk gave it: */
+    uint64_t run;      /* its length */
+    uint32_t st_flags; /* and its NBD_STATE_* flags */
+    uint64_t covered;  /* bytes of rdata filled */
+    int rerr;          /* the server's error for the request (an errno), 0 when none */
+    char msg[256];     /* and its message, when it sent one */
+    bool done;         /* the last chunk (or the simple reply) has come */
 };
 
-/* The chunks of one structured reply (its magic already read) until the one marked done:
- * data and holes of a read land in rdata (they must cover it exactly), the first extent of a
- * block status in st, an error chunk fails the request once the reply has ended. */
-static int structured_reply(struct nbd_client *c, uint64_t handle, uint64_t offset, uint32_t len,
-                            void *rdata, struct status_out *st, struct verr *err)
+/* An offset-and-length chunk must lie inside its request. */
+static bool chunk_inside(const struct nbd_req *q, uint64_t at, uint64_t n)
 {
-    uint64_t covered = 0;
-    int rerr = 0;
-    char msg[256] = "";
-    for (bool first = true;; first = false) {
-        uint8_t h[20];
-        int r = first ? recv_all(c->fd, h + 4, 16, err) : recv_all(c->fd, h, 20, err);
-        if (r < 0)
-            return r;
-        if ((!first && get_be32(h) != NBD_STRUCT_MAGIC) || get_be64(h + 8) != handle)
-            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-        uint16_t flags = get_be16(h + 4), type = get_be16(h + 6);
-        uint32_t plen = get_be32(h + 16);
-        if (type == CHUNK_OFFSET_DATA && rdata) {
-            uint8_t o[8];
-            if (plen < 8 || (r = recv_all(c->fd, o, 8, err)) < 0)
-                return r < 0 ? r : verr_set(err, EPROTO, "NBD: malformed data chunk");
-            uint64_t at = get_be64(o), n = plen - 8;
-            if (at < offset || at - offset > len || n > len - (at - offset))
-                return verr_set(err, EPROTO, "NBD: a data chunk outside the request");
-            if ((r = recv_all(c->fd, (uint8_t *)rdata + (at - offset), n, err)) < 0)
-                return r;
-            covered += n;
-        } else {
-            if (plen > MAX_REP_DATA)
-                return verr_set(err, EPROTO, "NBD: reply chunk of %u bytes is too long", plen);
-            uint8_t *p = xmalloc(plen + 1);
-            if ((r = recv_all(c->fd, p, plen, err)) < 0) {
-                free(p);
-                return r;
-            }
-            if (type == CHUNK_OFFSET_HOLE && rdata && plen == 12) {
-                uint64_t at = get_be64(p);
-                uint32_t n = get_be32(p + 8);
-                if (at < offset || at - offset > len || n > len - (at - offset)) {
-                    free(p);
-                    return verr_set(err, EPROTO, "NBD: a hole chunk outside the request");
-                }
-                memset((uint8_t *)rdata + (at - offset), 0, n);
-                covered += n;
-            } else if (type == CHUNK_BLOCK_STATUS && st && plen >= 12) {
-                if (get_be32(p) == c->meta_id && !st->have) {
-                    st->run = get_be32(p + 4);
-                    st->flags = get_be32(p + 8);
-                    st->have = st->run > 0;
-                }
-            } else if ((type == CHUNK_ERROR || type == CHUNK_ERROR_OFFSET) && plen >= 6 &&
-                       (size_t)get_be16(p + 4) + 6 <= plen) {
-                uint32_t e = get_be32(p);
-                if (!rerr) {
-                    rerr = e && e < 4096 ? (int)e : EIO;
-                    size_t ml = get_be16(p + 4);
-                    if (ml >= sizeof(msg))
-                        ml = sizeof(msg) - 1;
-                    memcpy(msg, p + 6, ml);
-                    msg[ml] = 0;
-                    for (char *m = msg; *m; m++)
-                        if ((unsigned char)*m < 0x20)
-                            *m = ' ';
-                }
-            } else if (type != CHUNK_NONE || plen) {
-                free(p);
-                return verr_set(err, EPROTO, "NBD: the server sent an unexpected reply chunk");
-            }
-            free(p);
+    return at >= q->offset && at - q->offset <= q->len && n <= q->len - (at - q->offset);
+}
+
+/* The rest of one reply whose header is h, for q: a simple reply (and a read's data), or one
+ * chunk of a structured reply. A negative return means the stream cannot be trusted any more
+ * (the connection is done for); the server failing the request is q->rerr instead. */
+static int recv_reply_body(struct nbd_client *c, const struct reply_header *h, struct nbd_req *q,
+                           struct verr *err)
+{
+    int r = 0;
+    if (!h->structured) {
+        q->done = true;
+        if (h->error) {
+            q->rerr = h->error < 4096 ? (int)h->error : EIO;
+            return 0;
         }
-        if (flags & CHUNK_DONE)
-            break;
+        if (q->type == CMD_BLOCK_STATUS)
+            return verr_set(err, EPROTO, "NBD: the server answered NBD_CMD_BLOCK_STATUS simply");
+        if (q->rdata && (r = recv_all(c->fd, q->rdata, q->len, err)) == 0)
+            q->covered = q->len;
+        return r;
     }
-    if (rerr)
-        return *msg ? verr_errno(err, rerr, "NBD: the server failed the request: %s", msg)
-                    : verr_errno(err, rerr, "NBD: the server failed the request");
-    if (rdata && covered != len)
+    uint32_t plen = h->length;
+    if (h->type == CHUNK_OFFSET_DATA && q->rdata) {
+        uint8_t o[8];
+        if (plen < 8 || (r = recv_all(c->fd, o, 8, err)) < 0)
+            return r < 0 ? r : verr_set(err, EPROTO, "NBD: malformed data chunk");
+        uint64_t at = get_be64(o), n = plen - 8;
+        if (!chunk_inside(q, at, n))
+            return verr_set(err, EPROTO, "NBD: a data chunk outside the request");
+        if ((r = recv_all(c->fd, (uint8_t *)q->rdata + (at - q->offset), n, err)) < 0)
+            return r;
+        q->covered += n;
+    } else {
+        if (plen > MAX_REP_DATA)
+            return verr_set(err, EPROTO, "NBD: reply chunk of %u bytes is too long", plen);
+        uint8_t *p = xmalloc(plen + 1);
+        if ((r = recv_all(c->fd, p, plen, err)) < 0) {
+            free(p);
+            return r;
+        }
+        if (h->type == CHUNK_OFFSET_HOLE && q->rdata && plen == 12) {
+            uint64_t at = get_be64(p);
+            uint32_t n = get_be32(p + 8);
+            if (!chunk_inside(q, at, n)) {
+                free(p);
+                return verr_set(err, EPROTO, "NBD: a hole chunk outside the request");
+            }
+            memset((uint8_t *)q->rdata + (at - q->offset), 0, n);
+            q->covered += n;
+        } else if (h->type == CHUNK_BLOCK_STATUS && q->want_status && plen >= 12) {
+            if (get_be32(p) == c->meta_id && !q->have_status) {
+                q->run = get_be32(p + 4);
+                q->st_flags = get_be32(p + 8);
+                q->have_status = q->run > 0;
+            }
+        } else if ((h->type == CHUNK_ERROR || h->type == CHUNK_ERROR_OFFSET) && plen >= 6 &&
+                   (size_t)get_be16(p + 4) + 6 <= plen) {
+            uint32_t e = get_be32(p);
+            if (!q->rerr) {
+                q->rerr = e && e < 4096 ? (int)e : EIO;
+                size_t ml = get_be16(p + 4);
+                if (ml >= sizeof(q->msg))
+                    ml = sizeof(q->msg) - 1;
+                memcpy(q->msg, p + 6, ml);
+                q->msg[ml] = 0;
+                for (char *m = q->msg; *m; m++)
+                    if ((unsigned char)*m < 0x20)
+                        *m = ' ';
+            }
+        } else if (h->type != CHUNK_NONE || plen) {
+            free(p);
+            return verr_set(err, EPROTO, "NBD: the server sent an unexpected reply chunk");
+        }
+        free(p);
+    }
+    if (h->flags & CHUNK_DONE)
+        q->done = true;
+    return 0;
+}
+
+/* The outcome of a finished request: 0, or what the server said, or what its reply lacked. */
+static int req_result(const struct nbd_req *q, struct verr *err)
+{
+    if (q->rerr)
+        return *q->msg ? verr_errno(err, q->rerr, "NBD: the server failed the request: %s", q->msg)
+                       : verr_errno(err, q->rerr, "NBD: the server failed the request");
+    if (q->rdata && q->covered != q->len)
         return verr_set(err, EPROTO, "NBD: the reply to a read did not cover it");
-    if (st && !st->have)
+    if (q->want_status && !q->have_status)
         return verr_set(err, EPROTO, "NBD: the block status reply had no extent");
     return 0;
+}
+
+/* Sends q and waits for its whole reply. */
+static int transact(struct nbd_client *c, struct nbd_req *q, uint16_t flags, const void *wdata,
+                    struct verr *err)
+{
+    q->handle = c->next_handle++;
+    int r = send_request(c, q->type, flags, q->handle, q->offset, q->len, wdata, err);
+    while (r == 0 && !q->done) {
+        struct reply_header h = {0};
+        r = recv_reply_header(c, &h, err);
+        if (r == 0 && h.handle != q->handle)
+            r = verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+        if (r == 0)
+            r = recv_reply_body(c, &h, q, err);
+    }
+    return r < 0 ? r : req_result(q, err);
 }
 
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
@@ -649,37 +752,8 @@ static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t
         return verr_set(err, EINVAL, "NBD: request of %u bytes is too large", len);
     if (offset > c->size || len > c->size - offset)
         return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
-    uint8_t q[28];
-    uint64_t handle = c->next_handle++;
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 4, flags);
-    put_be16(q + 6, type);
-    put_be64(q + 8, handle);
-    put_be64(q + 16, offset);
-    put_be32(q + 24, len);
-    int r = send_all(c->fd, q, sizeof(q), err);
-    if (r == 0 && wdata)
-        r = send_all(c->fd, wdata, len, err);
-    uint8_t h[16];
-    if (r == 0)
-        r = recv_all(c->fd, h, 4, err);
-    if (r < 0)
-        return r;
-    if (c->structured && get_be32(h) == NBD_STRUCT_MAGIC)
-        return structured_reply(c, handle, offset, len, rdata, NULL, err);
-    r = recv_all(c->fd, h + 4, sizeof(h) - 4, err);
-    if (r < 0)
-        return r;
-    if (get_be32(h) != NBD_SIMPLE_MAGIC || get_be64(h + 8) != handle)
-        return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-    if (type == CMD_BLOCK_STATUS)
-        return verr_set(err, EPROTO, "NBD: the server answered NBD_CMD_BLOCK_STATUS simply");
-    uint32_t e = get_be32(h + 4);
-    if (e)
-        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
-    if (rdata)
-        r = recv_all(c->fd, rdata, len, err);
-    return r;
+    struct nbd_req q = {.type = type, .offset = offset, .len = len, .rdata = rdata};
+    return transact(c, &q, flags, wdata, err);
 }
 
 int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
@@ -740,35 +814,12 @@ int nbd_client_block_status(struct nbd_client *c, uint64_t offset, uint64_t len,
     }
     if (offset > c->size || len > c->size - offset || !len)
         return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
-    uint8_t q[28];
-    uint64_t handle = c->next_handle++;
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 4, CMD_FLAG_REQ_ONE);
-    put_be16(q + 6, CMD_BLOCK_STATUS);
-    put_be64(q + 8, handle);
-    put_be64(q + 16, offset);
-    put_be32(q + 24, (uint32_t)len);
-    uint8_t m[4];
-    int r = send_all(c->fd, q, sizeof(q), err);
-    if (r == 0)
-        r = recv_all(c->fd, m, 4, err);
+    struct nbd_req q = {
+        .type = CMD_BLOCK_STATUS, .offset = offset, .len = (uint32_t)len, .want_status = true};
+    int r = transact(c, &q, CMD_FLAG_REQ_ONE, NULL, err);
     if (r < 0)
         return r;
-    if (get_be32(m) != NBD_STRUCT_MAGIC) {
-        /* A simple reply can only carry an error here. */
-        uint8_t h[12];
-        if ((r = recv_all(c->fd, h, sizeof(h), err)) < 0)
-            return r;
-        if (get_be32(m) != NBD_SIMPLE_MAGIC || get_be64(h + 4) != handle || !get_be32(h))
-            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-        uint32_t e = get_be32(h);
-        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
-    }
-    struct status_out st = {0};
-    r = structured_reply(c, handle, offset, (uint32_t)len, NULL, &st, err);
-    if (r < 0)
-        return r;
-    *run = st.run < len ? st.run : len;
-    *flags = st.flags;
+    *run = q.run < len ? q.run : len;
+    *flags = q.st_flags;
     return 0;
 }
