@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@
 #define CMD_FLAG_NO_HOLE (1u << 1)
 
 #define MAX_REQUEST  (32u << 20)
+#define MAX_INFLIGHT 16 /* as QEMU's nbd driver (MAX_NBD_REQUESTS) */
 #define MAX_REP_DATA (64u << 10)
 #define ZERO_CHUNK   (1u << 20)
 
@@ -68,6 +70,8 @@
 #define CHUNK_ERROR_OFFSET 32770
 #define META_CONTEXT       "base:allocation"
 
+struct nbd_req;
+
 struct nbd_client {
     int fd;                    /* the socket, or the clear side of the TLS session */
     struct nbd_client_tls tls; /* its hooks, when it is one */
@@ -78,7 +82,19 @@ struct nbd_client {
     bool structured;  /* NBD_OPT_STRUCTURED_REPLY was acknowledged */
     bool have_meta;   /* base:allocation was selected ... */
     uint32_t meta_id; /* ... with this context id */
+
+    /* Several requests in flight (see "transmission" below). */
+    pthread_mutex_t send_lock; /* one request, header and payload, on the wire at a time */
+    pthread_mutex_t lock;      /* the fields below */
+    pthread_cond_t slot_free;  /* a place in inflight freed, or the end */
+    struct nbd_req *inflight[MAX_INFLIGHT]; /* sent, not fully answered; NULL: free */
+    unsigned ninflight;
+    bool reading;         /* a waiter is reading replies for everyone */
+    bool dead;            /* the connection failed: every request fails with ... */
+    struct verr dead_err; /* ... these words */
 };
+
+static void client_free(struct nbd_client *c);
 
 /* ---- addresses ---- */
 
@@ -496,6 +512,9 @@ int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_c
     struct nbd_client *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
     c->next_handle = 1;
+    pthread_mutex_init(&c->send_lock, NULL);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->slot_free, NULL);
     uint8_t h[18];
     int r = recv_all(fd, h, sizeof(h), err);
     if (r == 0 && (get_be64(h) != NBD_MAGIC || get_be64(h + 8) != NBD_OPTS_MAGIC))
@@ -528,7 +547,7 @@ int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_c
         close(c->fd);
         if (tls)
             tls->finish(tls->opaque); /* with the socket, when the session had it */
-        free(c);
+        client_free(c);
         return r;
     }
     *out = c;
@@ -590,6 +609,14 @@ static int recv_reply_header(struct nbd_client *c, struct reply_header *h, struc
     return 0;
 }
 
+static void client_free(struct nbd_client *c)
+{
+    pthread_mutex_destroy(&c->send_lock);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->slot_free);
+    free(c);
+}
+
 void nbd_client_close(struct nbd_client *c)
 {
     if (!c)
@@ -599,7 +626,7 @@ void nbd_client_close(struct nbd_client *c)
     close(c->fd);
     if (c->have_tls)
         c->tls.finish(c->tls.opaque); /* close_notify, and the socket closed */
-    free(c);
+    client_free(c);
 }
 
 uint64_t nbd_client_size(const struct nbd_client *c)
@@ -620,15 +647,16 @@ struct nbd_req {
     uint16_t type;
     uint64_t offset;
     uint32_t len;
-    void *rdata;       /* a read's buffer, which the data and hole chunks fill */
-    bool want_status;  /* a block status: the first extent of base:allocation ... */
-    bool have_status;  /* ... once a chunk gave it: */
-    uint64_t run;      /* its length */
-    uint32_t st_flags; /* and its NBD_STATE_* flags */
-    uint64_t covered;  /* bytes of rdata filled */
-    int rerr;          /* the server's error for the request (an errno), 0 when none */
-    char msg[256];     /* and its message, when it sent one */
-    bool done;         /* the last chunk (or the simple reply) has come */
+    void *rdata;         /* a read's buffer, which the data and hole chunks fill */
+    bool want_status;    /* a block status: the first extent of base:allocation ... */
+    bool have_status;    /* ... once a chunk gave it: */
+    uint64_t run;        /* its length */
+    uint32_t st_flags;   /* and its NBD_STATE_* flags */
+    uint64_t covered;    /* bytes of rdata filled */
+    int rerr;            /* the server's error for the request (an errno), 0 when none */
+    char msg[256];       /* and its message, when it sent one */
+    bool done;           /* the last chunk (or the simple reply) has come */
+    pthread_cond_t wake; /* its owner waits here: done, or the reader's role free */
 };
 
 /* An offset-and-length chunk must lie inside its request. */
@@ -641,11 +669,11 @@ static bool chunk_inside(const struct nbd_req *q, uint64_t at, uint64_t n)
  * chunk of a structured reply. A negative return means the stream cannot be trusted any more
  * (the connection is done for); the server failing the request is q->rerr instead. */
 static int recv_reply_body(struct nbd_client *c, const struct reply_header *h, struct nbd_req *q,
-                           struct verr *err)
+                           bool *last, struct verr *err)
 {
     int r = 0;
+    *last = !h->structured || (h->flags & CHUNK_DONE);
     if (!h->structured) {
-        q->done = true;
         if (h->error) {
             q->rerr = h->error < 4096 ? (int)h->error : EIO;
             return 0;
@@ -710,8 +738,6 @@ static int recv_reply_body(struct nbd_client *c, const struct reply_header *h, s
         }
         free(p);
     }
-    if (h->flags & CHUNK_DONE)
-        q->done = true;
     return 0;
 }
 
@@ -728,21 +754,137 @@ static int req_result(const struct nbd_req *q, struct verr *err)
     return 0;
 }
 
-/* Sends q and waits for its whole reply. */
+/* The connection cannot go on (c->lock held): every request in flight and every later one
+ * fails with err's words; the socket is shut so that a sender or reader blocked on it
+ * returns. */
+static void fail_connection(struct nbd_client *c, const struct verr *err)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    c->dead_err = *err;
+    if (!c->dead_err.code) /* a caller's err is always set; be safe */
+        verr_set(&c->dead_err, EIO, "NBD: the connection failed");
+    shutdown(c->fd, SHUT_RDWR);
+    pthread_cond_broadcast(&c->slot_free);
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++)
+        if (c->inflight[i])
+            pthread_cond_signal(&c->inflight[i]->wake);
+}
+
+/* The reader leaves (c->lock held): one waiter whose reply has not come takes the role. A
+ * request still being sent needs no call: its sender looks for a reader once it is sent. */
+static void pass_reading(struct nbd_client *c)
+{
+    c->reading = false;
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++)
+        if (c->inflight[i] && !c->inflight[i]->done) {
+            pthread_cond_signal(&c->inflight[i]->wake);
+            return;
+        }
+}
+
+/* Reads one reply (a simple one, or one chunk of a structured one) for whichever request it
+ * answers, without c->lock: the request's owner waits for it to be done, and only the reader
+ * writes into it. */
+static int read_one_reply(struct nbd_client *c, struct verr *err)
+{
+    struct reply_header h = {0};
+    int r = recv_reply_header(c, &h, err);
+    if (r < 0)
+        return r;
+    struct nbd_req *q = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < MAX_INFLIGHT && !q; i++)
+        if (c->inflight[i] && c->inflight[i]->handle == h.handle && !c->inflight[i]->done)
+            q = c->inflight[i];
+    pthread_mutex_unlock(&c->lock);
+    if (!q)
+        return verr_set(err, EPROTO, "NBD: the server replied to an unknown request (handle %llu)",
+                        (unsigned long long)h.handle);
+    bool last;
+    if ((r = recv_reply_body(c, &h, q, &last, err)) < 0)
+        return r;
+    if (last) {
+        pthread_mutex_lock(&c->lock);
+        q->done = true;
+        pthread_cond_signal(&q->wake);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return 0;
+}
+
+/*
+ * Sends q and waits for its whole reply, with up to MAX_INFLIGHT requests of other threads
+ * in flight on the connection. Replies come in any order (and chunks of structured replies
+ * interleaved); the handle says whose each is. There is no reader thread: a waiter whose
+ * reply has not come reads replies for everyone until its own has, then hands the role to
+ * another waiter. A lone caller so reads its own reply as it always did (no thread to
+ * start, stop, or hop through per reply), and a reply is always awaited by the thread that
+ * reads the socket: any thread with a request sent is either reading or can become the
+ * reader, so none waits on a reply nobody reads.
+ */
 static int transact(struct nbd_client *c, struct nbd_req *q, uint16_t flags, const void *wdata,
                     struct verr *err)
 {
-    q->handle = c->next_handle++;
-    int r = send_request(c, q->type, flags, q->handle, q->offset, q->len, wdata, err);
-    while (r == 0 && !q->done) {
-        struct reply_header h = {0};
-        r = recv_reply_header(c, &h, err);
-        if (r == 0 && h.handle != q->handle)
-            r = verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-        if (r == 0)
-            r = recv_reply_body(c, &h, q, err);
+    unsigned slot = 0;
+    pthread_mutex_lock(&c->lock);
+    while (!c->dead && c->ninflight == MAX_INFLIGHT)
+        pthread_cond_wait(&c->slot_free, &c->lock);
+    if (c->dead) {
+        struct verr e = c->dead_err;
+        pthread_mutex_unlock(&c->lock);
+        if (err)
+            *err = e;
+        return -e.code;
     }
-    return r < 0 ? r : req_result(q, err);
+    while (c->inflight[slot])
+        slot++;
+    pthread_cond_init(&q->wake, NULL);
+    c->inflight[slot] = q;
+    c->ninflight++;
+    q->handle = c->next_handle++;
+    pthread_mutex_unlock(&c->lock);
+
+    struct verr e;
+    verr_clear(&e);
+    pthread_mutex_lock(&c->send_lock);
+    int r = send_request(c, q->type, flags, q->handle, q->offset, q->len, wdata, &e);
+    pthread_mutex_unlock(&c->send_lock);
+
+    pthread_mutex_lock(&c->lock);
+    if (r < 0)
+        fail_connection(c, &e);
+    while (!q->done && !c->dead) {
+        if (c->reading) {
+            pthread_cond_wait(&q->wake, &c->lock);
+            continue;
+        }
+        c->reading = true;
+        pthread_mutex_unlock(&c->lock);
+        verr_clear(&e);
+        /* q->done is written by the reader only, which is this thread now */
+        do
+            r = read_one_reply(c, &e);
+        while (r == 0 && !q->done);
+        pthread_mutex_lock(&c->lock);
+        if (r < 0)
+            fail_connection(c, &e);
+        pass_reading(c);
+    }
+    bool done = q->done;
+    c->inflight[slot] = NULL;
+    c->ninflight--;
+    pthread_cond_signal(&c->slot_free);
+    e = c->dead_err;
+    pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&q->wake);
+    if (!done) {
+        if (err)
+            *err = e;
+        return -e.code;
+    }
+    return req_result(q, err);
 }
 
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
