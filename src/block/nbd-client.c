@@ -44,12 +44,14 @@
 #define TF_HAS_FLAGS         (1u << 0)
 #define TF_READ_ONLY         (1u << 1)
 #define TF_SEND_FLUSH        (1u << 2)
+#define TF_SEND_TRIM         (1u << 5)
 #define TF_SEND_WRITE_ZEROES (1u << 6)
 
 #define CMD_READ         0
 #define CMD_WRITE        1
 #define CMD_DISC         2
 #define CMD_FLUSH        3
+#define CMD_TRIM         4
 #define CMD_WRITE_ZEROES 6
 #define CMD_BLOCK_STATUS 7
 #define CMD_FLAG_REQ_ONE (1u << 3)
@@ -937,6 +939,27 @@ int nbd_client_flush(struct nbd_client *c, struct verr *err)
     if (!(c->flags & TF_SEND_FLUSH))
         return 0;
     return request(c, CMD_FLUSH, 0, 0, 0, NULL, NULL, err);
+}
+
+bool nbd_client_can_trim(const struct nbd_client *c)
+{
+    return c->flags & TF_SEND_TRIM;
+}
+
+int nbd_client_trim(struct nbd_client *c, uint64_t offset, uint64_t len, struct verr *err)
+{
+    if (nbd_client_read_only(c))
+        return verr_set(err, EROFS, "NBD: the export is read-only");
+    if (!nbd_client_can_trim(c))
+        return verr_set(err, ENOTSUP, "NBD: the server does not offer NBD_CMD_TRIM");
+    int r = 0;
+    while (len && r == 0) {
+        uint32_t n = len > MAX_REQUEST ? MAX_REQUEST : (uint32_t)len;
+        r = request(c, CMD_TRIM, 0, offset, n, NULL, NULL, err);
+        offset += n;
+        len -= n;
+    }
+    return r;
 }
 
 bool nbd_client_has_block_status(const struct nbd_client *c)

@@ -15,7 +15,7 @@
  * and NBD_OPT_SET_META_CONTEXT "base:allocation" are negotiated, as QEMU's nbd
  * driver does, and reads may come back as data and hole chunks.
  * Commands: READ, WRITE, WRITE_ZEROES (when the server offers it), FLUSH
- * (when offered) and DISC. Everything the server sends is checked: reply
+ * and TRIM (when offered) and DISC. Everything the server sends is checked: reply
  * magics, handles, lengths; an error ends the call with one line.
  * Several threads may call at once: up to 16 requests are in flight on the
  * connection (as QEMU's nbd driver), their replies matched by handle in
@@ -92,6 +92,11 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len,
                             struct verr *err);
 /* NBD_CMD_FLUSH when the server offers it (0 otherwise). */
 int nbd_client_flush(struct nbd_client *c, struct verr *err);
+
+/* NBD_CMD_TRIM of [offset, offset+len) (afterwards the range reads as anything, as a discard);
+ * -ENOTSUP, with words, when the server does not offer NBD_FLAG_SEND_TRIM. */
+bool nbd_client_can_trim(const struct nbd_client *c);
+int nbd_client_trim(struct nbd_client *c, uint64_t offset, uint64_t len, struct verr *err);
 
 /* NBD_STATE_HOLE and NBD_STATE_ZERO of the base:allocation context. */
 #define NBD_STATE_HOLE 1u

@@ -13,7 +13,8 @@
  * all data otherwise, as QEMU reports it (a hole is a run the server says is
  * both a hole and zeroes). There is no host file: no lock
  * bytes, no disk size ("unavailable"), no mapping of data for in-place
- * reads, no resize (QEMU: "Cannot resize NBD nodes"), discard is a no-op.
+ * reads, no resize (QEMU: "Cannot resize NBD nodes"); a discard is
+ * NBD_CMD_TRIM when the server offers it, else nothing (it is advisory).
  */
 #include "block/block-int.h"
 #include "block/nbd-client.h"
@@ -134,6 +135,13 @@ int hostfile_nbd_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_
 {
     int r = nbd_client_write_zeroes(hf->nbd->c, off, len, may_unmap, err);
     return with_context(hf, r, err);
+}
+
+int hostfile_nbd_discard(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err)
+{
+    if (!nbd_client_can_trim(hf->nbd->c))
+        return -ENOTSUP; /* advisory: the caller decides, as for a file without punch */
+    return with_context(hf, nbd_client_trim(hf->nbd->c, off, len, err), err);
 }
 
 int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data,

@@ -1,7 +1,7 @@
 /*
  * fuzz-nbd-client.c - the NBD client (src/block/nbd-client.c) on arbitrary
  * server bytes: the handshake (greeting, option replies, export information),
- * then a read, a write, a write-zeroes and a flush whose replies come from the
+ * then a read, a write, a write-zeroes, a flush and a trim whose replies come from the
  * same bytes, without TLS and with NBD_OPT_STARTTLS first (its reply from the
  * bytes too, the TLS session stood in for by the clear socket), and with
  * structured replies and base:allocation asked for (a block status first). Before those,
@@ -102,6 +102,7 @@ static void run_client(const uint8_t *data, size_t size, const struct nbd_client
         nbd_client_pwrite(c, buf, sizeof(buf), 4096, NULL);
         nbd_client_write_zeroes(c, 0, 8192, true, NULL);
         nbd_client_flush(c, NULL);
+        nbd_client_trim(c, 0, 8192, NULL);
         nbd_client_close(c); /* closes sv[0] */
     }
     shutdown(sv[1], SHUT_RDWR);

@@ -5,8 +5,10 @@
 # in whatever order its coroutines finish), checked with qemu-img compare; and a server
 # killed while requests are outstanding (stopped first, so the writes or reads are surely
 # in flight, then SIGKILL): every waiter fails, the convert says one line and exits 1,
-# rather than dying of SIGPIPE or hanging.
-# Usage: test-img-nbd-inflight.sh VIREO_IMG
+# rather than dying of SIGPIPE or hanging. And a discard through the block layer on an
+# export (blk-util discard) is an NBD_CMD_TRIM that qemu-nbd --discard=unmap punches.
+# Usage: test-img-nbd-inflight.sh VIREO_IMG BLK_UTIL
+BLK=$(realpath "$2")
 . "$(dirname "$0")/lib.sh"
 command -v qemu-nbd >/dev/null || { echo "1..0 # SKIP qemu-nbd (qemu-utils) not installed"; exit 0; }
 
@@ -55,6 +57,25 @@ serve "$T/q.sock" q qtarget.raw || exit 1
 "$V" convert -n -m 16 -W -O raw src.raw "nbd+unix:///q?socket=$T/q.sock"
 check "convert -n -m 16 -W of 96 MiB into a 128 MiB export: the bytes land" \
     cmp -n $((96 << 20)) src.raw qtarget.raw
+
+# NBD_CMD_TRIM: 8 MiB at 16 MiB of a fully written export become a hole in its file; the
+# bytes around stay.
+head -c $((32 << 20)) /dev/urandom >full.raw
+cp full.raw trim.raw
+qemu-nbd --persistent -f raw -x t -k "$T/t.sock" --discard=unmap trim.raw 2>>"$T/nbd.err" &
+pids+=($!)
+for _ in $(seq 200); do [ -S "$T/t.sock" ] && break; sleep 0.05; done
+before=$(allocated_mib trim.raw)
+"$BLK" discard "nbd+unix:///t?socket=$T/t.sock" $((16 << 20)) $((8 << 20)) >trim.out 2>&1
+check "blk-util discard on an export succeeds" test $? -eq 0
+after=$(allocated_mib trim.raw)
+check "the trimmed 8 MiB are unallocated in the served file ($before -> $after MiB)" \
+    test "$after" -le $((before - 8))
+check "the bytes outside the trimmed range are unchanged" \
+    bash -c "cmp -n $((16 << 20)) full.raw trim.raw &&
+             cmp -i $((24 << 20)) full.raw trim.raw"
+check "the trimmed range reads as zeroes (qemu-img map: a hole there)" \
+    bash -c "qemu-img map --output=json -f raw trim.raw | grep -q '\"start\": $((16 << 20)), \"length\": $((8 << 20)), \"depth\": 0, \"present\": true, \"zero\": true, \"data\": false'"
 
 # kill_mid_convert DESCRIPTION ALLOCATED_FILE ARGS...: runs vireo-img ARGS in the background;
 # once ALLOCATED_FILE has some MiB (the convert is under way), stops the server, then kills
