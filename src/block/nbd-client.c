@@ -59,6 +59,9 @@
 
 #define MAX_REQUEST  (32u << 20)
 #define MAX_INFLIGHT 16 /* as QEMU's nbd driver (MAX_NBD_REQUESTS) */
+#define MAX_BATCH    4  /* one caller's pieces in flight at once */
+#define SPLIT_AT     (2u << 20)
+#define SPLIT_PIECE  (1u << 20)
 #define MAX_REP_DATA (64u << 10)
 #define ZERO_CHUNK   (1u << 20)
 
@@ -649,16 +652,17 @@ struct nbd_req {
     uint16_t type;
     uint64_t offset;
     uint32_t len;
-    void *rdata;         /* a read's buffer, which the data and hole chunks fill */
-    bool want_status;    /* a block status: the first extent of base:allocation ... */
-    bool have_status;    /* ... once a chunk gave it: */
-    uint64_t run;        /* its length */
-    uint32_t st_flags;   /* and its NBD_STATE_* flags */
-    uint64_t covered;    /* bytes of rdata filled */
-    int rerr;            /* the server's error for the request (an errno), 0 when none */
-    char msg[256];       /* and its message, when it sent one */
-    bool done;           /* the last chunk (or the simple reply) has come */
-    pthread_cond_t wake; /* its owner waits here: done, or the reader's role free */
+    void *rdata;          /* a read's buffer, which the data and hole chunks fill */
+    bool want_status;     /* a block status: the first extent of base:allocation ... */
+    bool have_status;     /* ... once a chunk gave it: */
+    uint64_t run;         /* its length */
+    uint32_t st_flags;    /* and its NBD_STATE_* flags */
+    uint64_t covered;     /* bytes of rdata filled */
+    int rerr;             /* the server's error for the request (an errno), 0 when none */
+    char msg[256];        /* and its message, when it sent one */
+    const void *wdata;    /* a write's payload */
+    bool done;            /* the last chunk (or the simple reply) has come */
+    pthread_cond_t *wake; /* its owner waits here: done, or the reader's role free */
 };
 
 /* An offset-and-length chunk must lie inside its request. */
@@ -771,7 +775,7 @@ static void fail_connection(struct nbd_client *c, const struct verr *err)
     pthread_cond_broadcast(&c->slot_free);
     for (unsigned i = 0; i < MAX_INFLIGHT; i++)
         if (c->inflight[i])
-            pthread_cond_signal(&c->inflight[i]->wake);
+            pthread_cond_signal(c->inflight[i]->wake);
 }
 
 /* The reader leaves (c->lock held): one waiter whose reply has not come takes the role. A
@@ -781,7 +785,7 @@ static void pass_reading(struct nbd_client *c)
     c->reading = false;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++)
         if (c->inflight[i] && !c->inflight[i]->done) {
-            pthread_cond_signal(&c->inflight[i]->wake);
+            pthread_cond_signal(c->inflight[i]->wake);
             return;
         }
 }
@@ -810,28 +814,38 @@ static int read_one_reply(struct nbd_client *c, struct verr *err)
     if (last) {
         pthread_mutex_lock(&c->lock);
         q->done = true;
-        pthread_cond_signal(&q->wake);
+        pthread_cond_signal(q->wake);
         pthread_mutex_unlock(&c->lock);
     }
     return 0;
 }
 
+static bool all_done(const struct nbd_req *q, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!q[i].done)
+            return false;
+    return true;
+}
+
 /*
- * Sends q and waits for its whole reply, with up to MAX_INFLIGHT requests of other threads
- * in flight on the connection. Replies come in any order (and chunks of structured replies
- * interleaved); the handle says whose each is. There is no reader thread: a waiter whose
- * reply has not come reads replies for everyone until its own has, then hands the role to
- * another waiter. A lone caller so reads its own reply as it always did (no thread to
- * start, stop, or hop through per reply), and a reply is always awaited by the thread that
- * reads the socket: any thread with a request sent is either reading or can become the
- * reader, so none waits on a reply nobody reads.
+ * Sends the n requests of q (n <= MAX_BATCH; one caller's pieces of one range) and waits for
+ * their whole replies, with other threads' requests in flight on the connection too (up to
+ * MAX_INFLIGHT). Replies come in any order (and chunks of structured replies interleaved);
+ * the handle says whose each is. There is no reader thread: a waiter whose replies have not
+ * all come reads replies for everyone until they have, then hands the role to another
+ * waiter. A lone caller so reads its own replies (no thread to start, stop, or hop through
+ * per reply), and every request sent is awaited by a thread that can read: a thread waits
+ * for places in flight holding none (its n are taken at once), then only sends and reads,
+ * so none waits on a reply nobody reads.
  */
-static int transact(struct nbd_client *c, struct nbd_req *q, uint16_t flags, const void *wdata,
+static int transact(struct nbd_client *c, struct nbd_req *q, unsigned n, uint16_t flags,
                     struct verr *err)
 {
-    unsigned slot = 0;
+    unsigned slot[MAX_BATCH];
+    pthread_cond_t wake;
     pthread_mutex_lock(&c->lock);
-    while (!c->dead && c->ninflight == MAX_INFLIGHT)
+    while (!c->dead && c->ninflight + n > MAX_INFLIGHT)
         pthread_cond_wait(&c->slot_free, &c->lock);
     if (c->dead) {
         struct verr e = c->dead_err;
@@ -840,64 +854,105 @@ static int transact(struct nbd_client *c, struct nbd_req *q, uint16_t flags, con
             *err = e;
         return -e.code;
     }
-    while (c->inflight[slot])
-        slot++;
-    pthread_cond_init(&q->wake, NULL);
-    c->inflight[slot] = q;
-    c->ninflight++;
-    q->handle = c->next_handle++;
+    pthread_cond_init(&wake, NULL);
+    for (unsigned i = 0, s = 0; i < n; i++) {
+        while (c->inflight[s])
+            s++;
+        slot[i] = s;
+        q[i].wake = &wake;
+        q[i].handle = c->next_handle++;
+        c->inflight[s] = &q[i];
+    }
+    c->ninflight += n;
     pthread_mutex_unlock(&c->lock);
 
     struct verr e;
     verr_clear(&e);
-    pthread_mutex_lock(&c->send_lock);
-    int r = send_request(c, q->type, flags, q->handle, q->offset, q->len, wdata, &e);
-    pthread_mutex_unlock(&c->send_lock);
+    int r = 0;
+    for (unsigned i = 0; i < n && r == 0; i++) {
+        pthread_mutex_lock(&c->send_lock);
+        r = send_request(c, q[i].type, flags, q[i].handle, q[i].offset, q[i].len, q[i].wdata, &e);
+        pthread_mutex_unlock(&c->send_lock);
+    }
 
     pthread_mutex_lock(&c->lock);
     if (r < 0)
         fail_connection(c, &e);
-    while (!q->done && !c->dead) {
+    while (!all_done(q, n) && !c->dead) {
         if (c->reading) {
-            pthread_cond_wait(&q->wake, &c->lock);
+            pthread_cond_wait(&wake, &c->lock);
             continue;
         }
         c->reading = true;
         pthread_mutex_unlock(&c->lock);
         verr_clear(&e);
-        /* q->done is written by the reader only, which is this thread now */
+        /* done is written by the reader only, which is this thread now */
         do
             r = read_one_reply(c, &e);
-        while (r == 0 && !q->done);
+        while (r == 0 && !all_done(q, n));
         pthread_mutex_lock(&c->lock);
         if (r < 0)
             fail_connection(c, &e);
         pass_reading(c);
     }
-    bool done = q->done;
-    c->inflight[slot] = NULL;
-    c->ninflight--;
-    pthread_cond_signal(&c->slot_free);
+    for (unsigned i = 0; i < n; i++)
+        c->inflight[slot[i]] = NULL;
+    c->ninflight -= n;
+    pthread_cond_broadcast(&c->slot_free);
     e = c->dead_err;
     pthread_mutex_unlock(&c->lock);
-    pthread_cond_destroy(&q->wake);
-    if (!done) {
-        if (err)
-            *err = e;
-        return -e.code;
+    pthread_cond_destroy(&wake);
+    r = 0;
+    for (unsigned i = 0; i < n && r == 0; i++) {
+        if (!q[i].done) {
+            if (err)
+                *err = e;
+            r = -e.code;
+        } else {
+            r = req_result(&q[i], err);
+        }
     }
-    return req_result(q, err);
+    return r;
 }
 
+/* [offset, offset+len) in requests of at most piece bytes, MAX_BATCH of them in flight at a
+ * time: a write's payload from wdata (the same piece for every request when wdata_repeats,
+ * a buffer of zeroes), a read's bytes into rdata. len 0: one request (a flush). */
+static int request_pieces(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
+                          uint64_t len, uint32_t piece, const void *wdata, bool wdata_repeats,
+                          void *rdata, struct verr *err)
+{
+    if (offset > c->size || len > c->size - offset)
+        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
+    int r = 0;
+    uint64_t done = 0;
+    do {
+        struct nbd_req q[MAX_BATCH] = {0};
+        unsigned n = 0;
+        for (; n < MAX_BATCH && (done < len || (len == 0 && n == 0)); n++) {
+            uint32_t step = len - done > piece ? piece : (uint32_t)(len - done);
+            q[n] = (struct nbd_req){.type = type, .offset = offset + done, .len = step};
+            if (wdata)
+                q[n].wdata = wdata_repeats ? wdata : (const uint8_t *)wdata + done;
+            if (rdata)
+                q[n].rdata = (uint8_t *)rdata + done;
+            done += step;
+        }
+        r = transact(c, q, n, flags, err);
+    } while (r == 0 && done < len);
+    return r;
+}
+
+/* One request of up to MAX_REQUEST bytes; a read or write of at least SPLIT_AT bytes goes as
+ * pieces in flight together, which the server serves in parallel: a single thread's copy
+ * (the mirror job's) has several requests in flight so. */
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
                    uint32_t len, const void *wdata, void *rdata, struct verr *err)
 {
     if (len > MAX_REQUEST)
         return verr_set(err, EINVAL, "NBD: request of %u bytes is too large", len);
-    if (offset > c->size || len > c->size - offset)
-        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
-    struct nbd_req q = {.type = type, .offset = offset, .len = len, .rdata = rdata};
-    return transact(c, &q, flags, wdata, err);
+    uint32_t piece = (wdata || rdata) && len >= SPLIT_AT ? SPLIT_PIECE : len;
+    return request_pieces(c, type, flags, offset, len, piece ? piece : 1, wdata, false, rdata, err);
 }
 
 int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
@@ -919,17 +974,11 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len,
 {
     if (nbd_client_read_only(c))
         return verr_set(err, EROFS, "NBD: the export is read-only");
-    bool native = c->flags & TF_SEND_WRITE_ZEROES;
-    void *zero = native ? NULL : xcalloc(1, ZERO_CHUNK);
-    int r = 0;
-    while (len && r == 0) {
-        uint32_t n = len > ZERO_CHUNK ? ZERO_CHUNK : (uint32_t)len;
-        r = native ? request(c, CMD_WRITE_ZEROES, may_unmap ? 0 : CMD_FLAG_NO_HOLE, offset, n, NULL,
-                             NULL, err)
-                   : request(c, CMD_WRITE, 0, offset, n, zero, NULL, err);
-        offset += n;
-        len -= n;
-    }
+    if (c->flags & TF_SEND_WRITE_ZEROES)
+        return request_pieces(c, CMD_WRITE_ZEROES, may_unmap ? 0 : CMD_FLAG_NO_HOLE, offset, len,
+                              MAX_REQUEST, NULL, false, NULL, err);
+    void *zero = xcalloc(1, ZERO_CHUNK);
+    int r = request_pieces(c, CMD_WRITE, 0, offset, len, ZERO_CHUNK, zero, true, NULL, err);
     free(zero);
     return r;
 }
@@ -952,14 +1001,7 @@ int nbd_client_trim(struct nbd_client *c, uint64_t offset, uint64_t len, struct 
         return verr_set(err, EROFS, "NBD: the export is read-only");
     if (!nbd_client_can_trim(c))
         return verr_set(err, ENOTSUP, "NBD: the server does not offer NBD_CMD_TRIM");
-    int r = 0;
-    while (len && r == 0) {
-        uint32_t n = len > MAX_REQUEST ? MAX_REQUEST : (uint32_t)len;
-        r = request(c, CMD_TRIM, 0, offset, n, NULL, NULL, err);
-        offset += n;
-        len -= n;
-    }
-    return r;
+    return request_pieces(c, CMD_TRIM, 0, offset, len, MAX_REQUEST, NULL, false, NULL, err);
 }
 
 bool nbd_client_has_block_status(const struct nbd_client *c)
@@ -981,7 +1023,7 @@ int nbd_client_block_status(struct nbd_client *c, uint64_t offset, uint64_t len,
         return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
     struct nbd_req q = {
         .type = CMD_BLOCK_STATUS, .offset = offset, .len = (uint32_t)len, .want_status = true};
-    int r = transact(c, &q, CMD_FLAG_REQ_ONE, NULL, err);
+    int r = transact(c, &q, 1, CMD_FLAG_REQ_ONE, err);
     if (r < 0)
         return r;
     *run = q.run < len ? q.run : len;

@@ -5,7 +5,8 @@
  * flight at once. Replies come out of order, chunks of structured replies interleaved with
  * other requests' chunks and simple replies, and each thread must get its own bytes;
  * writes' payloads must arrive whole; a reply to a handle never sent, and a server closing
- * with requests outstanding, fail every waiter with one line, and later calls at once.
+ * with requests outstanding, fail every waiter with one line, and later calls at once; one
+ * thread's large write goes as pieces in flight together.
  */
 #include "block/nbd-client.h"
 #include "util/bytes.h"
@@ -19,7 +20,8 @@
 
 #define NTHREADS   12 /* under the client's 16 in flight: all are sent before any reply */
 #define PIECE      (64u << 10)
-#define EXPORT     (NTHREADS * PIECE)
+#define EXPORT     (16u << 20)
+#define BIG        (4u << 20) /* one thread's write, sent as pieces in flight together */
 #define REP_MAGIC  0x0003e889045565a9ull
 #define SIMPLE     0x67446698u
 #define STRUCTURED 0x668e33efu
@@ -115,7 +117,7 @@ static void read_request(int fd, struct req *q, uint8_t *payload)
     q->offset = get_be64(h + 16);
     q->len = get_be32(h + 24);
     if (q->type == 1) { /* NBD_CMD_WRITE */
-        if (q->len > PIECE)
+        if (q->len > (1u << 20))
             abort();
         xread(fd, payload, q->len);
     }
@@ -153,7 +155,7 @@ static void data_chunk(int fd, uint64_t handle, bool done, uint64_t off, uint32_
     chunk(fd, handle, done ? 1 : 0, 1, buf, 8 + len);
 }
 
-enum script { OUT_OF_ORDER, WRITES, CLOSE_MIDWAY, UNKNOWN_HANDLE };
+enum script { OUT_OF_ORDER, WRITES, CLOSE_MIDWAY, UNKNOWN_HANDLE, ONE_BIG_WRITE };
 
 struct server {
     int fd;
@@ -164,13 +166,17 @@ struct server {
 static void *serve(void *opaque)
 {
     struct server *s = opaque;
-    static uint8_t payload[PIECE];
+    static uint8_t payload[1u << 20];
     struct req q[NTHREADS];
     serve_handshake(s->fd);
     s->payloads_right = true;
-    for (int i = 0; i < NTHREADS; i++) {
+    /* ONE_BIG_WRITE: its four pieces must all come before any reply */
+    int nreq = s->script == ONE_BIG_WRITE ? 4 : NTHREADS;
+    for (int i = 0; i < nreq; i++) {
         read_request(s->fd, &q[i], payload);
-        if (s->script == WRITES)
+        if (s->script == ONE_BIG_WRITE && (q[i].type != 1 || q[i].len != BIG / 4))
+            s->payloads_right = false;
+        if (s->script == WRITES || s->script == ONE_BIG_WRITE)
             for (uint32_t k = 0; k < q[i].len; k++)
                 if (payload[k] != pattern(q[i].offset + k))
                     s->payloads_right = false;
@@ -198,7 +204,8 @@ static void *serve(void *opaque)
         }
         break;
     case WRITES:
-        for (int i = NTHREADS - 1; i >= 0; i--)
+    case ONE_BIG_WRITE:
+        for (int i = nreq - 1; i >= 0; i--)
             simple_reply(s->fd, q[i].handle, 0);
         break;
     case CLOSE_MIDWAY:
@@ -334,6 +341,26 @@ int main(void)
         unknown += workers[i].r < 0 && strstr(verr_msg(&workers[i].err), "unknown request");
     is_int(unknown, NTHREADS, "a reply to a handle never sent fails every waiter: %s",
            verr_msg(&workers[0].err));
+    nbd_client_close(c);
+
+    /* One thread, one 4 MiB write: the server answers only once all four pieces are in. */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        abort();
+    s = (struct server){.fd = sv[1], .script = ONE_BIG_WRITE};
+    pthread_t st;
+    pthread_create(&st, NULL, serve, &s);
+    if (nbd_client_handshake_ext(sv[0], "disk", NULL, true, &c, &err) < 0)
+        abort();
+    uint8_t *big = malloc(BIG);
+    for (uint32_t k = 0; k < BIG; k++)
+        big[k] = pattern(k);
+    r = nbd_client_pwrite(c, big, BIG, 0, &err);
+    pthread_join(st, NULL);
+    close(sv[1]);
+    ok(r == 0 && s.payloads_right,
+       "one thread's 4 MiB write goes as four 1 MiB writes in flight together, each whole");
+    free(big);
     nbd_client_close(c);
     return tap_done();
 }
