@@ -60,7 +60,7 @@
 #define MAX_REQUEST  (32u << 20)
 #define MAX_INFLIGHT 16 /* as QEMU's nbd driver (MAX_NBD_REQUESTS) */
 #define MAX_BATCH    4  /* one caller's pieces in flight at once */
-#define SPLIT_AT     (2u << 20)
+#define SPLIT_AT     (4u << 20)
 #define SPLIT_PIECE  (1u << 20)
 #define MAX_REP_DATA (64u << 10)
 #define ZERO_CHUNK   (1u << 20)
@@ -945,7 +945,9 @@ static int request_pieces(struct nbd_client *c, uint16_t type, uint16_t flags, u
 
 /* One request of up to MAX_REQUEST bytes; a read or write of at least SPLIT_AT bytes goes as
  * pieces in flight together, which the server serves in parallel: a single thread's copy
- * (the mirror job's) has several requests in flight so. */
+ * (the mirror job's 4 MiB runs) has several requests in flight so. Smaller ones go whole:
+ * convert's 2 MiB chunks come from several workers at once already, and more requests of
+ * the same bytes only cost. */
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
                    uint32_t len, const void *wdata, void *rdata, struct verr *err)
 {
