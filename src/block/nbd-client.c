@@ -779,14 +779,17 @@ static void fail_connection(struct nbd_client *c, const struct verr *err)
 }
 
 /* The reader leaves (c->lock held): one waiter whose reply has not come takes the role. A
- * request still being sent needs no call: its sender looks for a reader once it is sent. */
+ * request still being sent needs no call: its sender looks for a reader once it is sent.
+ * Once the connection has failed every waiter is woken: each may leave now that no reader
+ * can be writing into its request. */
 static void pass_reading(struct nbd_client *c)
 {
     c->reading = false;
     for (unsigned i = 0; i < MAX_INFLIGHT; i++)
         if (c->inflight[i] && !c->inflight[i]->done) {
             pthread_cond_signal(c->inflight[i]->wake);
-            return;
+            if (!c->dead)
+                return;
         }
 }
 
@@ -878,7 +881,9 @@ static int transact(struct nbd_client *c, struct nbd_req *q, unsigned n, uint16_
     pthread_mutex_lock(&c->lock);
     if (r < 0)
         fail_connection(c, &e);
-    while (!all_done(q, n) && !c->dead) {
+    /* After a failure, a waiter still stays while a reader is at work: it may be receiving into
+     * this request (its buffer, its chunk state) until the shut socket stops it. */
+    while (!all_done(q, n) && (!c->dead || c->reading)) {
         if (c->reading) {
             pthread_cond_wait(&wake, &c->lock);
             continue;
