@@ -43,6 +43,8 @@ int hostfile_nbd_flush(struct hostfile *hf, struct verr *err);
 uint64_t hostfile_nbd_size(struct hostfile *hf);
 int hostfile_nbd_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unmap,
                       struct verr *err);
+/* NBD_CMD_TRIM; -ENOTSUP (no words) when the server does not offer it. */
+int hostfile_nbd_discard(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err);
 int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data,
                         uint64_t *run, struct verr *err);
 int hostfile_nbd_truncate(struct hostfile *hf, uint64_t len, struct verr *err);

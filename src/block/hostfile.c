@@ -331,7 +331,7 @@ int hostfile_punch(struct hostfile *hf, uint64_t off, uint64_t len, struct verr 
     if (len == 0)
         return 0;
     if (hf->nbd)
-        return -ENOTSUP; /* TODO(#13): NBD_CMD_TRIM */
+        return hostfile_nbd_discard(hf, off, len, err);
     if (fallocate(hf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
         return 0;
     if (errno == EOPNOTSUPP || errno == ENOSYS)

@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +44,24 @@
 #define TF_HAS_FLAGS         (1u << 0)
 #define TF_READ_ONLY         (1u << 1)
 #define TF_SEND_FLUSH        (1u << 2)
+#define TF_SEND_TRIM         (1u << 5)
 #define TF_SEND_WRITE_ZEROES (1u << 6)
 
 #define CMD_READ         0
 #define CMD_WRITE        1
 #define CMD_DISC         2
 #define CMD_FLUSH        3
+#define CMD_TRIM         4
 #define CMD_WRITE_ZEROES 6
 #define CMD_BLOCK_STATUS 7
 #define CMD_FLAG_REQ_ONE (1u << 3)
 #define CMD_FLAG_NO_HOLE (1u << 1)
 
 #define MAX_REQUEST  (32u << 20)
+#define MAX_INFLIGHT 16 /* as QEMU's nbd driver (MAX_NBD_REQUESTS) */
+#define MAX_BATCH    4  /* one caller's pieces in flight at once */
+#define SPLIT_AT     (4u << 20)
+#define SPLIT_PIECE  (1u << 20)
 #define MAX_REP_DATA (64u << 10)
 #define ZERO_CHUNK   (1u << 20)
 
@@ -68,6 +75,8 @@
 #define CHUNK_ERROR_OFFSET 32770
 #define META_CONTEXT       "base:allocation"
 
+struct nbd_req;
+
 struct nbd_client {
     int fd;                    /* the socket, or the clear side of the TLS session */
     struct nbd_client_tls tls; /* its hooks, when it is one */
@@ -78,7 +87,19 @@ struct nbd_client {
     bool structured;  /* NBD_OPT_STRUCTURED_REPLY was acknowledged */
     bool have_meta;   /* base:allocation was selected ... */
     uint32_t meta_id; /* ... with this context id */
+
+    /* Several requests in flight (see "transmission" below). */
+    pthread_mutex_t send_lock; /* one request, header and payload, on the wire at a time */
+    pthread_mutex_t lock;      /* the fields below */
+    pthread_cond_t slot_free;  /* a place in inflight freed, or the end */
+    struct nbd_req *inflight[MAX_INFLIGHT]; /* sent, not fully answered; NULL: free */
+    unsigned ninflight;
+    bool reading;         /* a waiter is reading replies for everyone */
+    bool dead;            /* the connection failed: every request fails with ... */
+    struct verr dead_err; /* ... these words */
 };
+
+static void client_free(struct nbd_client *c);
 
 /* ---- addresses ---- */
 
@@ -190,10 +211,22 @@ int nbd_uri_parse(const char *uri, struct nbd_addr *out, struct verr *err)
 
 /* ---- wire helpers ---- */
 
+/* With MSG_NOSIGNAL: a server gone mid-write is an EPIPE to report, not a SIGPIPE that ends
+ * the program (vireo-img does not ignore it). The descriptor is always a socket: the
+ * connection's, or the clear end of the TLS relay's socketpair. */
 static int send_all(int fd, const void *p, size_t len, struct verr *err)
 {
-    int r = fd_write_all(fd, p, len);
-    return r < 0 ? verr_errno(err, -r, "NBD: cannot write to the server") : 0;
+    const uint8_t *b = p;
+    while (len) {
+        ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return verr_errno(err, errno, "NBD: cannot write to the server");
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 static int recv_all(int fd, void *p, size_t len, struct verr *err)
@@ -484,6 +517,9 @@ int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_c
     struct nbd_client *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
     c->next_handle = 1;
+    pthread_mutex_init(&c->send_lock, NULL);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->slot_free, NULL);
     uint8_t h[18];
     int r = recv_all(fd, h, sizeof(h), err);
     if (r == 0 && (get_be64(h) != NBD_MAGIC || get_be64(h + 8) != NBD_OPTS_MAGIC))
@@ -516,27 +552,86 @@ int nbd_client_handshake_ext(int fd, const char *export_name, const struct nbd_c
         close(c->fd);
         if (tls)
             tls->finish(tls->opaque); /* with the socket, when the session had it */
-        free(c);
+        client_free(c);
         return r;
     }
     *out = c;
     return 0;
 }
 
+/* ---- requests and reply headers ---- */
+
+/* One request: its 28-byte header, then the payload of a write (len bytes) when there is one. */
+static int send_request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t handle,
+                        uint64_t offset, uint32_t len, const void *payload, struct verr *err)
+{
+    uint8_t q[28];
+    put_be32(q, NBD_REQUEST_MAGIC);
+    put_be16(q + 4, flags);
+    put_be16(q + 6, type);
+    put_be64(q + 8, handle);
+    put_be64(q + 16, offset);
+    put_be32(q + 24, len);
+    int r = send_all(c->fd, q, sizeof(q), err);
+    if (r == 0 && payload)
+        r = send_all(c->fd, payload, len, err);
+    return r;
+}
+
+/* The header of a reply: a simple one (error) or a structured chunk (flags, type, length). */
+struct reply_header {
+    bool structured;
+    uint16_t flags, type; /* structured */
+    uint64_t handle;
+    uint32_t error;  /* simple */
+    uint32_t length; /* structured: the chunk's payload */
+};
+
+static int recv_reply_header(struct nbd_client *c, struct reply_header *h, struct verr *err)
+{
+    uint8_t b[20];
+    int r = recv_all(c->fd, b, 4, err);
+    if (r < 0)
+        return r;
+    uint32_t magic = get_be32(b);
+    h->structured = c->structured && magic == NBD_STRUCT_MAGIC;
+    if (!h->structured && magic != NBD_SIMPLE_MAGIC)
+        return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
+    if ((r = recv_all(c->fd, b + 4, h->structured ? 16 : 12, err)) < 0)
+        return r;
+    if (h->structured) {
+        h->flags = get_be16(b + 4);
+        h->type = get_be16(b + 6);
+        h->handle = get_be64(b + 8);
+        h->length = get_be32(b + 16);
+        h->error = 0;
+    } else {
+        h->error = get_be32(b + 4);
+        h->handle = get_be64(b + 8);
+        h->flags = h->type = 0;
+        h->length = 0;
+    }
+    return 0;
+}
+
+static void client_free(struct nbd_client *c)
+{
+    pthread_mutex_destroy(&c->send_lock);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->slot_free);
+    free(c);
+}
+
 void nbd_client_close(struct nbd_client *c)
 {
     if (!c)
         return;
-    uint8_t q[28] = {0};
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 6, CMD_DISC);
-    put_be64(q + 8, c->next_handle++);
-    send_all(c->fd, q, sizeof(q), NULL);
+    send_request(c, CMD_DISC, 0, c->next_handle++, 0, 0, NULL, NULL);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
     if (c->have_tls)
         c->tls.finish(c->tls.opaque); /* close_notify, and the socket closed */
-    free(c);
+    client_free(c);
 }
 
 uint64_t nbd_client_size(const struct nbd_client *c)
@@ -551,135 +646,320 @@ bool nbd_client_read_only(const struct nbd_client *c)
 
 /* ---- transmission ---- */
 
-/* What a block status reply said about the start of the range. */
-struct status_out {
-    uint64_t run;
-    uint32_t flags;
-    bool have;
+/* One request on its way: what it asked, and what its reply has said so far. */
+struct nbd_req {
+    uint64_t handle;
+    uint16_t type;
+    uint64_t offset;
+    uint32_t len;
+    void *rdata;          /* a read's buffer, which the data and hole chunks fill */
+    bool want_status;     /* a block status: the first extent of base:allocation ... */
+    bool have_status;     /* ... once a chunk gave it: */
+    uint64_t run;         /* its length */
+    uint32_t st_flags;    /* and its NBD_STATE_* flags */
+    uint64_t covered;     /* bytes of rdata filled */
+    int rerr;             /* the server's error for the request (an errno), 0 when none */
+    char msg[256];        /* and its message, when it sent one */
+    const void *wdata;    /* a write's payload */
+    bool done;            /* the last chunk (or the simple reply) has come */
+    pthread_cond_t *wake; /* its owner waits here: done, or the reader's role free */
 };
 
-/* The chunks of one structured reply (its magic already read) until the one marked done:
- * data and holes of a read land in rdata (they must cover it exactly), the first extent of a
- * block status in st, an error chunk fails the request once the reply has ended. */
-static int structured_reply(struct nbd_client *c, uint64_t handle, uint64_t offset, uint32_t len,
-                            void *rdata, struct status_out *st, struct verr *err)
+/* An offset-and-length chunk must lie inside its request. */
+static bool chunk_inside(const struct nbd_req *q, uint64_t at, uint64_t n)
 {
-    uint64_t covered = 0;
-    int rerr = 0;
-    char msg[256] = "";
-    for (bool first = true;; first = false) {
-        uint8_t h[20];
-        int r = first ? recv_all(c->fd, h + 4, 16, err) : recv_all(c->fd, h, 20, err);
-        if (r < 0)
-            return r;
-        if ((!first && get_be32(h) != NBD_STRUCT_MAGIC) || get_be64(h + 8) != handle)
-            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-        uint16_t flags = get_be16(h + 4), type = get_be16(h + 6);
-        uint32_t plen = get_be32(h + 16);
-        if (type == CHUNK_OFFSET_DATA && rdata) {
-            uint8_t o[8];
-            if (plen < 8 || (r = recv_all(c->fd, o, 8, err)) < 0)
-                return r < 0 ? r : verr_set(err, EPROTO, "NBD: malformed data chunk");
-            uint64_t at = get_be64(o), n = plen - 8;
-            if (at < offset || at - offset > len || n > len - (at - offset))
-                return verr_set(err, EPROTO, "NBD: a data chunk outside the request");
-            if ((r = recv_all(c->fd, (uint8_t *)rdata + (at - offset), n, err)) < 0)
-                return r;
-            covered += n;
-        } else {
-            if (plen > MAX_REP_DATA)
-                return verr_set(err, EPROTO, "NBD: reply chunk of %u bytes is too long", plen);
-            uint8_t *p = xmalloc(plen + 1);
-            if ((r = recv_all(c->fd, p, plen, err)) < 0) {
-                free(p);
-                return r;
-            }
-            if (type == CHUNK_OFFSET_HOLE && rdata && plen == 12) {
-                uint64_t at = get_be64(p);
-                uint32_t n = get_be32(p + 8);
-                if (at < offset || at - offset > len || n > len - (at - offset)) {
-                    free(p);
-                    return verr_set(err, EPROTO, "NBD: a hole chunk outside the request");
-                }
-                memset((uint8_t *)rdata + (at - offset), 0, n);
-                covered += n;
-            } else if (type == CHUNK_BLOCK_STATUS && st && plen >= 12) {
-                if (get_be32(p) == c->meta_id && !st->have) {
-                    st->run = get_be32(p + 4);
-                    st->flags = get_be32(p + 8);
-                    st->have = st->run > 0;
-                }
-            } else if ((type == CHUNK_ERROR || type == CHUNK_ERROR_OFFSET) && plen >= 6 &&
-                       (size_t)get_be16(p + 4) + 6 <= plen) {
-                uint32_t e = get_be32(p);
-                if (!rerr) {
-                    rerr = e && e < 4096 ? (int)e : EIO;
-                    size_t ml = get_be16(p + 4);
-                    if (ml >= sizeof(msg))
-                        ml = sizeof(msg) - 1;
-                    memcpy(msg, p + 6, ml);
-                    msg[ml] = 0;
-                    for (char *m = msg; *m; m++)
-                        if ((unsigned char)*m < 0x20)
-                            *m = ' ';
-                }
-            } else if (type != CHUNK_NONE || plen) {
-                free(p);
-                return verr_set(err, EPROTO, "NBD: the server sent an unexpected reply chunk");
-            }
-            free(p);
+    return at >= q->offset && at - q->offset <= q->len && n <= q->len - (at - q->offset);
+}
+
+/* The rest of one reply whose header is h, for q: a simple reply (and a read's data), or one
+ * chunk of a structured reply. A negative return means the stream cannot be trusted any more
+ * (the connection is done for); the server failing the request is q->rerr instead. */
+static int recv_reply_body(struct nbd_client *c, const struct reply_header *h, struct nbd_req *q,
+                           bool *last, struct verr *err)
+{
+    int r = 0;
+    *last = !h->structured || (h->flags & CHUNK_DONE);
+    if (!h->structured) {
+        if (h->error) {
+            q->rerr = h->error < 4096 ? (int)h->error : EIO;
+            return 0;
         }
-        if (flags & CHUNK_DONE)
-            break;
+        if (q->type == CMD_BLOCK_STATUS)
+            return verr_set(err, EPROTO, "NBD: the server answered NBD_CMD_BLOCK_STATUS simply");
+        if (q->rdata && (r = recv_all(c->fd, q->rdata, q->len, err)) == 0)
+            q->covered = q->len;
+        return r;
     }
-    if (rerr)
-        return *msg ? verr_errno(err, rerr, "NBD: the server failed the request: %s", msg)
-                    : verr_errno(err, rerr, "NBD: the server failed the request");
-    if (rdata && covered != len)
+    uint32_t plen = h->length;
+    if (h->type == CHUNK_OFFSET_DATA && q->rdata) {
+        uint8_t o[8];
+        if (plen < 8 || (r = recv_all(c->fd, o, 8, err)) < 0)
+            return r < 0 ? r : verr_set(err, EPROTO, "NBD: malformed data chunk");
+        uint64_t at = get_be64(o), n = plen - 8;
+        if (!chunk_inside(q, at, n))
+            return verr_set(err, EPROTO, "NBD: a data chunk outside the request");
+        if ((r = recv_all(c->fd, (uint8_t *)q->rdata + (at - q->offset), n, err)) < 0)
+            return r;
+        q->covered += n;
+    } else {
+        if (plen > MAX_REP_DATA)
+            return verr_set(err, EPROTO, "NBD: reply chunk of %u bytes is too long", plen);
+        uint8_t *p = xmalloc(plen + 1);
+        if ((r = recv_all(c->fd, p, plen, err)) < 0) {
+            free(p);
+            return r;
+        }
+        if (h->type == CHUNK_OFFSET_HOLE && q->rdata && plen == 12) {
+            uint64_t at = get_be64(p);
+            uint32_t n = get_be32(p + 8);
+            if (!chunk_inside(q, at, n)) {
+                free(p);
+                return verr_set(err, EPROTO, "NBD: a hole chunk outside the request");
+            }
+            memset((uint8_t *)q->rdata + (at - q->offset), 0, n);
+            q->covered += n;
+        } else if (h->type == CHUNK_BLOCK_STATUS && q->want_status && plen >= 12) {
+            if (get_be32(p) == c->meta_id && !q->have_status) {
+                q->run = get_be32(p + 4);
+                q->st_flags = get_be32(p + 8);
+                q->have_status = q->run > 0;
+            }
+        } else if ((h->type == CHUNK_ERROR || h->type == CHUNK_ERROR_OFFSET) && plen >= 6 &&
+                   (size_t)get_be16(p + 4) + 6 <= plen) {
+            uint32_t e = get_be32(p);
+            if (!q->rerr) {
+                q->rerr = e && e < 4096 ? (int)e : EIO;
+                size_t ml = get_be16(p + 4);
+                if (ml >= sizeof(q->msg))
+                    ml = sizeof(q->msg) - 1;
+                memcpy(q->msg, p + 6, ml);
+                q->msg[ml] = 0;
+                for (char *m = q->msg; *m; m++)
+                    if ((unsigned char)*m < 0x20)
+                        *m = ' ';
+            }
+        } else if (h->type != CHUNK_NONE || plen) {
+            free(p);
+            return verr_set(err, EPROTO, "NBD: the server sent an unexpected reply chunk");
+        }
+        free(p);
+    }
+    return 0;
+}
+
+/* The outcome of a finished request: 0, or what the server said, or what its reply lacked. */
+static int req_result(const struct nbd_req *q, struct verr *err)
+{
+    if (q->rerr)
+        return *q->msg ? verr_errno(err, q->rerr, "NBD: the server failed the request: %s", q->msg)
+                       : verr_errno(err, q->rerr, "NBD: the server failed the request");
+    if (q->rdata && q->covered != q->len)
         return verr_set(err, EPROTO, "NBD: the reply to a read did not cover it");
-    if (st && !st->have)
+    if (q->want_status && !q->have_status)
         return verr_set(err, EPROTO, "NBD: the block status reply had no extent");
     return 0;
 }
 
+/* The connection cannot go on (c->lock held): every request in flight and every later one
+ * fails with err's words; the socket is shut so that a sender or reader blocked on it
+ * returns. */
+static void fail_connection(struct nbd_client *c, const struct verr *err)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    c->dead_err = *err;
+    if (!c->dead_err.code) /* a caller's err is always set; be safe */
+        verr_set(&c->dead_err, EIO, "NBD: the connection failed");
+    shutdown(c->fd, SHUT_RDWR);
+    pthread_cond_broadcast(&c->slot_free);
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++)
+        if (c->inflight[i])
+            pthread_cond_signal(c->inflight[i]->wake);
+}
+
+/* The reader leaves (c->lock held): one waiter whose reply has not come takes the role. A
+ * request still being sent needs no call: its sender looks for a reader once it is sent.
+ * Once the connection has failed every waiter is woken: each may leave now that no reader
+ * can be writing into its request. */
+static void pass_reading(struct nbd_client *c)
+{
+    c->reading = false;
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++)
+        if (c->inflight[i] && !c->inflight[i]->done) {
+            pthread_cond_signal(c->inflight[i]->wake);
+            if (!c->dead)
+                return;
+        }
+}
+
+/* Reads one reply (a simple one, or one chunk of a structured one) for whichever request it
+ * answers, without c->lock: the request's owner waits for it to be done, and only the reader
+ * writes into it. */
+static int read_one_reply(struct nbd_client *c, struct verr *err)
+{
+    struct reply_header h = {0};
+    int r = recv_reply_header(c, &h, err);
+    if (r < 0)
+        return r;
+    struct nbd_req *q = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < MAX_INFLIGHT && !q; i++)
+        if (c->inflight[i] && c->inflight[i]->handle == h.handle && !c->inflight[i]->done)
+            q = c->inflight[i];
+    pthread_mutex_unlock(&c->lock);
+    if (!q)
+        return verr_set(err, EPROTO, "NBD: the server replied to an unknown request (handle %llu)",
+                        (unsigned long long)h.handle);
+    bool last;
+    if ((r = recv_reply_body(c, &h, q, &last, err)) < 0)
+        return r;
+    if (last) {
+        pthread_mutex_lock(&c->lock);
+        q->done = true;
+        pthread_cond_signal(q->wake);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return 0;
+}
+
+static bool all_done(const struct nbd_req *q, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!q[i].done)
+            return false;
+    return true;
+}
+
+/*
+ * Sends the n requests of q (n <= MAX_BATCH; one caller's pieces of one range) and waits for
+ * their whole replies, with other threads' requests in flight on the connection too (up to
+ * MAX_INFLIGHT). Replies come in any order (and chunks of structured replies interleaved);
+ * the handle says whose each is. There is no reader thread: a waiter whose replies have not
+ * all come reads replies for everyone until they have, then hands the role to another
+ * waiter. A lone caller so reads its own replies (no thread to start, stop, or hop through
+ * per reply), and every request sent is awaited by a thread that can read: a thread waits
+ * for places in flight holding none (its n are taken at once), then only sends and reads,
+ * so none waits on a reply nobody reads.
+ */
+static int transact(struct nbd_client *c, struct nbd_req *q, unsigned n, uint16_t flags,
+                    struct verr *err)
+{
+    unsigned slot[MAX_BATCH];
+    pthread_cond_t wake;
+    pthread_mutex_lock(&c->lock);
+    while (!c->dead && c->ninflight + n > MAX_INFLIGHT)
+        pthread_cond_wait(&c->slot_free, &c->lock);
+    if (c->dead) {
+        struct verr e = c->dead_err;
+        pthread_mutex_unlock(&c->lock);
+        if (err)
+            *err = e;
+        return -e.code;
+    }
+    pthread_cond_init(&wake, NULL);
+    for (unsigned i = 0, s = 0; i < n; i++) {
+        while (c->inflight[s])
+            s++;
+        slot[i] = s;
+        q[i].wake = &wake;
+        q[i].handle = c->next_handle++;
+        c->inflight[s] = &q[i];
+    }
+    c->ninflight += n;
+    pthread_mutex_unlock(&c->lock);
+
+    struct verr e;
+    verr_clear(&e);
+    int r = 0;
+    for (unsigned i = 0; i < n && r == 0; i++) {
+        pthread_mutex_lock(&c->send_lock);
+        r = send_request(c, q[i].type, flags, q[i].handle, q[i].offset, q[i].len, q[i].wdata, &e);
+        pthread_mutex_unlock(&c->send_lock);
+    }
+
+    pthread_mutex_lock(&c->lock);
+    if (r < 0)
+        fail_connection(c, &e);
+    /* After a failure, a waiter still stays while a reader is at work: it may be receiving into
+     * this request (its buffer, its chunk state) until the shut socket stops it. */
+    while (!all_done(q, n) && (!c->dead || c->reading)) {
+        if (c->reading) {
+            pthread_cond_wait(&wake, &c->lock);
+            continue;
+        }
+        c->reading = true;
+        pthread_mutex_unlock(&c->lock);
+        verr_clear(&e);
+        /* done is written by the reader only, which is this thread now */
+        do
+            r = read_one_reply(c, &e);
+        while (r == 0 && !all_done(q, n));
+        pthread_mutex_lock(&c->lock);
+        if (r < 0)
+            fail_connection(c, &e);
+        pass_reading(c);
+    }
+    for (unsigned i = 0; i < n; i++)
+        c->inflight[slot[i]] = NULL;
+    c->ninflight -= n;
+    pthread_cond_broadcast(&c->slot_free);
+    e = c->dead_err;
+    pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&wake);
+    r = 0;
+    for (unsigned i = 0; i < n && r == 0; i++) {
+        if (!q[i].done) {
+            if (err)
+                *err = e;
+            r = -e.code;
+        } else {
+            r = req_result(&q[i], err);
+        }
+    }
+    return r;
+}
+
+/* [offset, offset+len) in requests of at most piece bytes, MAX_BATCH of them in flight at a
+ * time: a write's payload from wdata (the same piece for every request when wdata_repeats,
+ * a buffer of zeroes), a read's bytes into rdata. len 0: one request (a flush). */
+static int request_pieces(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
+                          uint64_t len, uint32_t piece, const void *wdata, bool wdata_repeats,
+                          void *rdata, struct verr *err)
+{
+    if (offset > c->size || len > c->size - offset)
+        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
+    int r = 0;
+    uint64_t done = 0;
+    do {
+        struct nbd_req q[MAX_BATCH] = {0};
+        unsigned n = 0;
+        for (; n < MAX_BATCH && (done < len || (len == 0 && n == 0)); n++) {
+            uint32_t step = len - done > piece ? piece : (uint32_t)(len - done);
+            q[n] = (struct nbd_req){.type = type, .offset = offset + done, .len = step};
+            if (wdata)
+                q[n].wdata = wdata_repeats ? wdata : (const uint8_t *)wdata + done;
+            if (rdata)
+                q[n].rdata = (uint8_t *)rdata + done;
+            done += step;
+        }
+        r = transact(c, q, n, flags, err);
+    } while (r == 0 && done < len);
+    return r;
+}
+
+/* One request of up to MAX_REQUEST bytes; a read or write of at least SPLIT_AT bytes goes as
+ * pieces in flight together, which the server serves in parallel: a single thread's copy
+ * (the mirror job's 4 MiB runs) has several requests in flight so. Smaller ones go whole:
+ * convert's 2 MiB chunks come from several workers at once already, and more requests of
+ * the same bytes only cost. */
 static int request(struct nbd_client *c, uint16_t type, uint16_t flags, uint64_t offset,
                    uint32_t len, const void *wdata, void *rdata, struct verr *err)
 {
     if (len > MAX_REQUEST)
         return verr_set(err, EINVAL, "NBD: request of %u bytes is too large", len);
-    if (offset > c->size || len > c->size - offset)
-        return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
-    uint8_t q[28];
-    uint64_t handle = c->next_handle++;
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 4, flags);
-    put_be16(q + 6, type);
-    put_be64(q + 8, handle);
-    put_be64(q + 16, offset);
-    put_be32(q + 24, len);
-    int r = send_all(c->fd, q, sizeof(q), err);
-    if (r == 0 && wdata)
-        r = send_all(c->fd, wdata, len, err);
-    uint8_t h[16];
-    if (r == 0)
-        r = recv_all(c->fd, h, 4, err);
-    if (r < 0)
-        return r;
-    if (c->structured && get_be32(h) == NBD_STRUCT_MAGIC)
-        return structured_reply(c, handle, offset, len, rdata, NULL, err);
-    r = recv_all(c->fd, h + 4, sizeof(h) - 4, err);
-    if (r < 0)
-        return r;
-    if (get_be32(h) != NBD_SIMPLE_MAGIC || get_be64(h + 8) != handle)
-        return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-    if (type == CMD_BLOCK_STATUS)
-        return verr_set(err, EPROTO, "NBD: the server answered NBD_CMD_BLOCK_STATUS simply");
-    uint32_t e = get_be32(h + 4);
-    if (e)
-        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
-    if (rdata)
-        r = recv_all(c->fd, rdata, len, err);
-    return r;
+    uint32_t piece = (wdata || rdata) && len >= SPLIT_AT ? SPLIT_PIECE : len;
+    return request_pieces(c, type, flags, offset, len, piece ? piece : 1, wdata, false, rdata, err);
 }
 
 int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
@@ -701,17 +981,11 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len,
 {
     if (nbd_client_read_only(c))
         return verr_set(err, EROFS, "NBD: the export is read-only");
-    bool native = c->flags & TF_SEND_WRITE_ZEROES;
-    void *zero = native ? NULL : xcalloc(1, ZERO_CHUNK);
-    int r = 0;
-    while (len && r == 0) {
-        uint32_t n = len > ZERO_CHUNK ? ZERO_CHUNK : (uint32_t)len;
-        r = native ? request(c, CMD_WRITE_ZEROES, may_unmap ? 0 : CMD_FLAG_NO_HOLE, offset, n, NULL,
-                             NULL, err)
-                   : request(c, CMD_WRITE, 0, offset, n, zero, NULL, err);
-        offset += n;
-        len -= n;
-    }
+    if (c->flags & TF_SEND_WRITE_ZEROES)
+        return request_pieces(c, CMD_WRITE_ZEROES, may_unmap ? 0 : CMD_FLAG_NO_HOLE, offset, len,
+                              MAX_REQUEST, NULL, false, NULL, err);
+    void *zero = xcalloc(1, ZERO_CHUNK);
+    int r = request_pieces(c, CMD_WRITE, 0, offset, len, ZERO_CHUNK, zero, true, NULL, err);
     free(zero);
     return r;
 }
@@ -721,6 +995,20 @@ int nbd_client_flush(struct nbd_client *c, struct verr *err)
     if (!(c->flags & TF_SEND_FLUSH))
         return 0;
     return request(c, CMD_FLUSH, 0, 0, 0, NULL, NULL, err);
+}
+
+bool nbd_client_can_trim(const struct nbd_client *c)
+{
+    return c->flags & TF_SEND_TRIM;
+}
+
+int nbd_client_trim(struct nbd_client *c, uint64_t offset, uint64_t len, struct verr *err)
+{
+    if (nbd_client_read_only(c))
+        return verr_set(err, EROFS, "NBD: the export is read-only");
+    if (!nbd_client_can_trim(c))
+        return verr_set(err, ENOTSUP, "NBD: the server does not offer NBD_CMD_TRIM");
+    return request_pieces(c, CMD_TRIM, 0, offset, len, MAX_REQUEST, NULL, false, NULL, err);
 }
 
 bool nbd_client_has_block_status(const struct nbd_client *c)
@@ -740,35 +1028,12 @@ int nbd_client_block_status(struct nbd_client *c, uint64_t offset, uint64_t len,
     }
     if (offset > c->size || len > c->size - offset || !len)
         return verr_set(err, EINVAL, "NBD: request beyond the end of the export");
-    uint8_t q[28];
-    uint64_t handle = c->next_handle++;
-    put_be32(q, NBD_REQUEST_MAGIC);
-    put_be16(q + 4, CMD_FLAG_REQ_ONE);
-    put_be16(q + 6, CMD_BLOCK_STATUS);
-    put_be64(q + 8, handle);
-    put_be64(q + 16, offset);
-    put_be32(q + 24, (uint32_t)len);
-    uint8_t m[4];
-    int r = send_all(c->fd, q, sizeof(q), err);
-    if (r == 0)
-        r = recv_all(c->fd, m, 4, err);
+    struct nbd_req q = {
+        .type = CMD_BLOCK_STATUS, .offset = offset, .len = (uint32_t)len, .want_status = true};
+    int r = transact(c, &q, 1, CMD_FLAG_REQ_ONE, err);
     if (r < 0)
         return r;
-    if (get_be32(m) != NBD_STRUCT_MAGIC) {
-        /* A simple reply can only carry an error here. */
-        uint8_t h[12];
-        if ((r = recv_all(c->fd, h, sizeof(h), err)) < 0)
-            return r;
-        if (get_be32(m) != NBD_SIMPLE_MAGIC || get_be64(h + 4) != handle || !get_be32(h))
-            return verr_set(err, EPROTO, "NBD: the server sent a malformed reply");
-        uint32_t e = get_be32(h);
-        return verr_errno(err, e < 4096 ? (int)e : EIO, "NBD: the server failed the request");
-    }
-    struct status_out st = {0};
-    r = structured_reply(c, handle, offset, (uint32_t)len, NULL, &st, err);
-    if (r < 0)
-        return r;
-    *run = st.run < len ? st.run : len;
-    *flags = st.flags;
+    *run = q.run < len ? q.run : len;
+    *flags = q.st_flags;
     return 0;
 }

@@ -10,17 +10,18 @@
  * (port 10809 by default, the empty export name by default).
  *
  * The fixed newstyle handshake with NBD_OPT_GO (falling back to
- * NBD_OPT_EXPORT_NAME for a server without it), one request in flight at a
- * time. Simple replies, unless the caller asks for block status (the _ext
- * calls): then NBD_OPT_STRUCTURED_REPLY and NBD_OPT_SET_META_CONTEXT
- * "base:allocation" are negotiated, as QEMU's nbd driver does, and reads may
- * come back as data and hole chunks.
+ * NBD_OPT_EXPORT_NAME for a server without it). Simple replies, unless the
+ * caller asks for block status (the _ext calls): then NBD_OPT_STRUCTURED_REPLY
+ * and NBD_OPT_SET_META_CONTEXT "base:allocation" are negotiated, as QEMU's nbd
+ * driver does, and reads may come back as data and hole chunks.
  * Commands: READ, WRITE, WRITE_ZEROES (when the server offers it), FLUSH
- * (when offered) and DISC. Everything the server sends is checked: reply
+ * and TRIM (when offered) and DISC. Everything the server sends is checked: reply
  * magics, handles, lengths; an error ends the call with one line.
+ * Several threads may call at once: up to 16 requests are in flight on the
+ * connection (as QEMU's nbd driver), their replies matched by handle in
+ * whatever order they come, chunks of different replies interleaved.
  * With TLS (the caller's hooks, which own the credentials), NBD_OPT_STARTTLS
  * comes first and everything after it goes through the TLS session.
- * TODO(#13): several requests in flight.
  */
 #ifndef VIREO_BLOCK_NBD_CLIENT_H
 #define VIREO_BLOCK_NBD_CLIENT_H
@@ -78,7 +79,9 @@ void nbd_client_close(struct nbd_client *c);
 uint64_t nbd_client_size(const struct nbd_client *c);
 bool nbd_client_read_only(const struct nbd_client *c);
 
-/* One request each, waiting for its reply; len at most 32 MiB. 0 or -errno with words. */
+/* One request each, waiting for its reply; len at most 32 MiB. 0 or -errno with words.
+ * Any thread may call; once the connection fails (the server gone, a reply that breaks
+ * the protocol), the requests in flight and every later one fail with its one line. */
 int nbd_client_pread(struct nbd_client *c, void *buf, uint32_t len, uint64_t offset,
                      struct verr *err);
 int nbd_client_pwrite(struct nbd_client *c, const void *buf, uint32_t len, uint64_t offset,
@@ -89,6 +92,11 @@ int nbd_client_write_zeroes(struct nbd_client *c, uint64_t offset, uint64_t len,
                             struct verr *err);
 /* NBD_CMD_FLUSH when the server offers it (0 otherwise). */
 int nbd_client_flush(struct nbd_client *c, struct verr *err);
+
+/* NBD_CMD_TRIM of [offset, offset+len) (afterwards the range reads as anything, as a discard);
+ * -ENOTSUP, with words, when the server does not offer NBD_FLAG_SEND_TRIM. */
+bool nbd_client_can_trim(const struct nbd_client *c);
+int nbd_client_trim(struct nbd_client *c, uint64_t offset, uint64_t len, struct verr *err);
 
 /* NBD_STATE_HOLE and NBD_STATE_ZERO of the base:allocation context. */
 #define NBD_STATE_HOLE 1u

@@ -6,14 +6,15 @@
  * with its nbd member set), so the format is probed from the export's first
  * bytes as from a file's and any format driver reads and writes through it:
  * `info nbd://...` of an export of a qcow2 file says qcow2, as qemu-img does.
- * One connection, one request at a time under the protocol's own lock
- * (convert's readers and writers run on several threads). Requests larger
- * than the client's 32 MiB limit are split. Block status comes from
+ * One connection; convert's readers and writers (several threads) issue
+ * their requests on it at once, the client keeping up to 16 in flight.
+ * Requests larger than the client's 32 MiB limit are split. Block status comes from
  * NBD_CMD_BLOCK_STATUS on base:allocation when the server offers it, and is
  * all data otherwise, as QEMU reports it (a hole is a run the server says is
  * both a hole and zeroes). There is no host file: no lock
  * bytes, no disk size ("unavailable"), no mapping of data for in-place
- * reads, no resize (QEMU: "Cannot resize NBD nodes"), discard is a no-op.
+ * reads, no resize (QEMU: "Cannot resize NBD nodes"); a discard is
+ * NBD_CMD_TRIM when the server offers it, else nothing (it is advisory).
  */
 #include "block/block-int.h"
 #include "block/nbd-client.h"
@@ -26,8 +27,7 @@
 #define NBD_CHUNK (32u << 20)
 
 struct hostfile_nbd {
-    struct nbd_client *c;
-    pthread_mutex_t lock;
+    struct nbd_client *c; /* safe to call from several threads at once */
 };
 
 int hostfile_open_nbd(struct hostfile *hf, const char *uri, bool writable,
@@ -71,7 +71,6 @@ int hostfile_open_nbd(struct hostfile *hf, const char *uri, bool writable,
     }
     struct hostfile_nbd *n = xcalloc(1, sizeof(*n));
     n->c = c;
-    pthread_mutex_init(&n->lock, NULL);
     hf->nbd = n;
     hf->path = name;
     hf->writable = writable;
@@ -83,7 +82,6 @@ int hostfile_open_nbd(struct hostfile *hf, const char *uri, bool writable,
 void hostfile_close_nbd(struct hostfile *hf)
 {
     nbd_client_close(hf->nbd->c);
-    pthread_mutex_destroy(&hf->nbd->lock);
     free(hf->nbd);
     hf->nbd = NULL;
     pthread_mutex_destroy(&hf->rmw_lock);
@@ -104,7 +102,6 @@ int hostfile_nbd_rw(struct hostfile *hf, void *buf, size_t len, uint64_t off, bo
     struct hostfile_nbd *n = hf->nbd;
     uint64_t size = nbd_client_size(n->c);
     int r = 0;
-    pthread_mutex_lock(&n->lock);
     while (len && r == 0) {
         uint32_t step = len > NBD_CHUNK ? NBD_CHUNK : (uint32_t)len;
         if (!write && off >= size) { /* as a file: zeroes past the end */
@@ -119,15 +116,12 @@ int hostfile_nbd_rw(struct hostfile *hf, void *buf, size_t len, uint64_t off, bo
         off += step;
         len -= step;
     }
-    pthread_mutex_unlock(&n->lock);
     return with_context(hf, r, err);
 }
 
 int hostfile_nbd_flush(struct hostfile *hf, struct verr *err)
 {
-    pthread_mutex_lock(&hf->nbd->lock);
     int r = nbd_client_flush(hf->nbd->c, err);
-    pthread_mutex_unlock(&hf->nbd->lock);
     return with_context(hf, r, err);
 }
 
@@ -139,10 +133,15 @@ uint64_t hostfile_nbd_size(struct hostfile *hf)
 int hostfile_nbd_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unmap,
                       struct verr *err)
 {
-    pthread_mutex_lock(&hf->nbd->lock);
     int r = nbd_client_write_zeroes(hf->nbd->c, off, len, may_unmap, err);
-    pthread_mutex_unlock(&hf->nbd->lock);
     return with_context(hf, r, err);
+}
+
+int hostfile_nbd_discard(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err)
+{
+    if (!nbd_client_can_trim(hf->nbd->c))
+        return -ENOTSUP; /* advisory: the caller decides, as for a file without punch */
+    return with_context(hf, nbd_client_trim(hf->nbd->c, off, len, err), err);
 }
 
 int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data,
@@ -156,9 +155,7 @@ int hostfile_nbd_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *i
     if (len > size - off)
         len = size - off;
     uint32_t flags = 0;
-    pthread_mutex_lock(&hf->nbd->lock);
     int r = nbd_client_block_status(hf->nbd->c, off, len, run, &flags, err);
-    pthread_mutex_unlock(&hf->nbd->lock);
     /* A hole that reads as zeroes (qemu-nbd says both) is what readers may skip; a hole
      * without NBD_STATE_ZERO (QEMU's data:false zero:false) is taken for data, since the
      * formats above read "not data" as zeroes and convert would not copy it. */

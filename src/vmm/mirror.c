@@ -12,7 +12,9 @@
  * blockdev-bitmap.c). The job's thread takes dirty ranges (a bit is cleared
  * before its range is read, so a write that ends meanwhile marks it again),
  * reads them from the drive's image and writes them to the target (zeroes as
- * write-zeroes), at most `speed` bytes a second. When nothing is dirty it
+ * write-zeroes), at most `speed` bytes a second. One run is copied at a time;
+ * to an NBD target its write goes as 1 MiB requests in flight together
+ * (nbd-client.c). TODO(#13): read the next run while the last is written. When nothing is dirty it
  * sends BLOCK_JOB_READY and goes on copying what the guest writes (QEMU's
  * copy-mode=background, its default). With copy-mode=write-blocking (QEMU's
  * active mirror) each guest write is also copied to the target by the thread

@@ -1,10 +1,12 @@
 /*
  * fuzz-nbd-client.c - the NBD client (src/block/nbd-client.c) on arbitrary
  * server bytes: the handshake (greeting, option replies, export information),
- * then a read, a write, a write-zeroes and a flush whose replies come from the
+ * then a read, a write, a write-zeroes, a flush and a trim whose replies come from the
  * same bytes, without TLS and with NBD_OPT_STARTTLS first (its reply from the
  * bytes too, the TLS session stood in for by the clear socket), and with
- * structured replies and base:allocation asked for (a block status first); and the
+ * structured replies and base:allocation asked for (a block status first). Before those,
+ * three reads of the same range from three threads at once, so that the bytes may answer
+ * them in any order, their chunks interleaved (seed-inflight does). And the
  * address parser on the same bytes as a string. Whatever
  * the bytes, no crash, no leak, no read beyond what was received.
  */
@@ -58,6 +60,18 @@ static void clear_finish(void *opaque)
     (void)opaque;
 }
 
+struct concurrent {
+    struct nbd_client *c;
+    uint8_t buf[4096];
+};
+
+static void *concurrent_read(void *opaque)
+{
+    struct concurrent *r = opaque;
+    nbd_client_pread(r->c, r->buf, sizeof(r->buf), 0, NULL);
+    return NULL;
+}
+
 static void run_client(const uint8_t *data, size_t size, const struct nbd_client_tls *tls,
                        bool block_status)
 {
@@ -71,6 +85,14 @@ static void run_client(const uint8_t *data, size_t size, const struct nbd_client
     pthread_create(&td, NULL, drain, &out);
     struct nbd_client *c = NULL;
     if (nbd_client_handshake_ext(sv[0], "disk", tls, block_status, &c, NULL) == 0) {
+        struct concurrent rd[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            rd[i].c = c;
+            pthread_create(&th[i], NULL, concurrent_read, &rd[i]);
+        }
+        for (int i = 0; i < 3; i++)
+            pthread_join(th[i], NULL);
         uint8_t buf[4096];
         memset(buf, 0x5a, sizeof(buf));
         uint64_t run;
@@ -80,6 +102,7 @@ static void run_client(const uint8_t *data, size_t size, const struct nbd_client
         nbd_client_pwrite(c, buf, sizeof(buf), 4096, NULL);
         nbd_client_write_zeroes(c, 0, 8192, true, NULL);
         nbd_client_flush(c, NULL);
+        nbd_client_trim(c, 0, 8192, NULL);
         nbd_client_close(c); /* closes sv[0] */
     }
     shutdown(sv[1], SHUT_RDWR);

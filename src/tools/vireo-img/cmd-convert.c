@@ -147,8 +147,13 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
     struct verr err;
     verr_clear(&err);
     if (block_status(s->bd, rel, len, BLOCK_STATUS_CHAIN, &e, &err) < 0) {
-        img_error("error while reading block status at offset %llu: %s", (unsigned long long)off,
-                  verr_msg(&err));
+        /* the workers' other requests on a source gone away fail too: one line */
+        pthread_mutex_lock(&cv->lock);
+        if (!cv->reported)
+            img_error("error while reading block status at offset %llu: %s",
+                      (unsigned long long)off, verr_msg(&err));
+        cv->reported = true;
+        pthread_mutex_unlock(&cv->lock);
         return -EIO;
     }
     *zero = e.zero || (!e.data && !e.present);
