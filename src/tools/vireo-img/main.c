@@ -8,6 +8,7 @@
 
 #include "util/log.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,6 +134,9 @@ static int take_session_options(const struct img_command *c, int *argc, char **a
 int main(int argc, char **argv)
 {
     log_set_program(IMG_PROG);
+    /* As qemu-img: a peer that goes away (an NBD server, a pipe) is an error of the call
+     * that wrote to it, reported in one line, not a signal that kills the process. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         img_usage_error("Not enough arguments");
         return 1;

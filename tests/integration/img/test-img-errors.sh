@@ -77,4 +77,18 @@ t_help() {
     done
 }
 check "--help lists every subcommand" t_help
+# A reader that went away is not a signal that kills vireo-img (qemu-img ignores SIGPIPE too):
+# map of a 64 MiB image writes lines after `true` has exited.
+qemu-img create -q -f raw big.raw 64M
+for i in $(seq 0 2 62); do printf x | dd of=big.raw bs=1 seek=$((i << 20)) conv=notrunc status=none; done
+t_sigpipe() {
+    local q v
+    (sleep 0.3; qemu-img map --output=json -f raw big.raw) | true
+    q=${PIPESTATUS[0]}
+    (sleep 0.3; "$V" map --output=json -f raw big.raw) | true
+    v=${PIPESTATUS[0]}
+    echo "qemu-img $q, vireo-img $v"
+    [ "$q" -ne 141 ] && [ "$v" -ne 141 ]
+}
+check "a closed output pipe: no death by SIGPIPE, as qemu-img" t_sigpipe
 finish
