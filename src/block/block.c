@@ -1033,9 +1033,14 @@ int block_create(const char *path, const char *format, const struct block_create
         return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
     if (!drv->create)
         return verr_set(err, ENOTSUP, "Format driver '%s' does not support image creation", format);
+    /* Sizes are whole sectors, rounded up, as QEMU's (its "Formatting" line
+     * still shows the size asked for). */
+    struct block_create_opts o = *opts;
+    if (o.size % 512)
+        o.size += 512 - o.size % 512;
     if (nbd_uri_is_nbd(path))
-        return create_on_nbd(path, drv, opts, err);
-    return drv->create(path, opts, err);
+        return create_on_nbd(path, drv, &o, err);
+    return drv->create(path, &o, err);
 }
 
 int block_measure(const char *format, const struct block_create_opts *opts, struct block_dev *src,

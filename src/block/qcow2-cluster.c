@@ -542,12 +542,15 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
         memcpy(q->wbuf + (in - wlo), buf, n);
         src = q->wbuf;
     }
-    r = qcow2_data_write(q, src, whi - wlo, target + wlo, base + wlo, err);
-    if (r == 0 && blank && whi < hi) {
-        /* Cover the whole span in the file, as a full write would. */
-        static const uint8_t zero;
-        r = hostfile_pwrite(q->df, &zero, 1, target + hi - 1, err);
-    }
+    /* A fresh span written in part is zeroed whole first, its blocks allocated
+     * (QEMU's zero-range before a write that needs no copy-on-write): a hole
+     * left in it would make the file look metadata-preallocated, and then
+     * map (ours and qemu-img's) reports the hole as zeroes inside the data. */
+    r = 0;
+    if (blank && (wlo > lo || whi < hi))
+        r = hostfile_zero_alloc(q->df, target + lo, hi - lo, err);
+    if (r == 0)
+        r = qcow2_data_write(q, src, whi - wlo, target + wlo, base + wlo, err);
     if (r < 0)
         return r;
     uint32_t alloc = s.alloc, zero = s.zero;

@@ -1370,8 +1370,13 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         return r; /* nothing of ours to remove: the file may be someone else's */
     }
     q->f = &hf;
-    r = qcow2_write_header(q, err);
+    /* The header's cluster is written whole, as qemu-img writes it: left a
+     * hole, a small image's file looks metadata-preallocated (fewer
+     * clusters on disk than in use), and map asks the file where its data is. */
     uint8_t *buf = xcalloc(1, cs);
+    r = hostfile_pwrite(&hf, buf, cs, 0, err);
+    if (r == 0)
+        r = qcow2_write_header(q, err);
     for (uint64_t i = 0; r == 0 && i < rtc; i++) {
         memset(buf, 0, cs);
         for (uint64_t j = 0; j < cs / 8; j++) {
