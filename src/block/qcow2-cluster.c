@@ -529,13 +529,13 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
         if (head) {
             r = read_old_sc(q, &s, base, i0, q->sbuf, err);
             if (r < 0)
-                return r;
+                goto undo;
             memcpy(q->wbuf, q->sbuf, in - lo);
         }
         if (tail) {
             r = read_old_sc(q, &s, base, i1, q->sbuf, err);
             if (r < 0)
-                return r;
+                goto undo;
             uint64_t t0 = in + n - ((uint64_t)i1 << scb);
             memcpy(q->wbuf + (in + n - wlo), q->sbuf + t0, scs - t0);
         }
@@ -552,7 +552,7 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
     if (r == 0)
         r = qcow2_data_write(q, src, whi - wlo, target + wlo, base + wlo, err);
     if (r < 0)
-        return r;
+        goto undo;
     uint32_t alloc = s.alloc, zero = s.zero;
     if (fresh && (s.compressed || s.alloc)) {
         /* Copy the old data subclusters the write leaves alone. */
@@ -576,7 +576,7 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
             i = j + 1;
         }
         if (r < 0)
-            return r;
+            goto undo;
         if (s.compressed)
             zero = 0;
     }
@@ -589,6 +589,13 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
     r = qcow2_set_entry(q, off, e, bm, err);
     if (r == 0 && fresh)
         free_slot(q, &s);
+    return r;
+undo:
+    /* The cluster taken for this write is not linked yet: given back, as
+     * QEMU aborts an allocation whose write failed (a write past the end of
+     * an NBD export, which cannot grow, left it leaked). */
+    if (fresh && !q->data_file)
+        qcow2_refcount_set(q, target >> q->g.cluster_bits, 0, NULL);
     return r;
 }
 
