@@ -19,6 +19,7 @@
 #include "util/str.h"
 
 #include <errno.h>
+#include <libdeflate.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1069,6 +1070,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->txn_busy);
     if (q->zstd_dctx)
         ZSTD_freeDCtx(q->zstd_dctx);
+    libdeflate_free_decompressor(q->deflate_dc);
     hostfile_close(&q->data_hf);
     free(q->data_file_name);
     qcow2_bitmaps_free(q);
