@@ -13,12 +13,13 @@
  *
  * Like qemu, a chunk is read whole (a compressed one can only be inflated
  * whole; zlib chunks by libdeflate, whole buffer to whole buffer, with zlib
- * for a chunk it refuses, so the errors stay zlib's) and the last one is kept; sectors no chunk covers, and chunks of a
- * type Vireo cannot decompress (lzfse, ADC: Debian has no library for them),
- * fail the read with a line naming the reason while the image still opens
- * (info and map work). qemu's bounds apply: a chunk decompresses to at most
- * 64 MiB, its compressed length is at most 64 MiB, the XML is at most 16 MiB.
- * Two differences, both toward refusing corrupt images: chunks are sorted by
+ * for a chunk it refuses, so the errors stay zlib's) and the last one is
+ * kept; sectors no chunk covers, and chunks of a type Vireo cannot
+ * decompress (lzfse, ADC: Debian has no library for them), fail the read
+ * with a line naming the reason while the image still opens (info and map
+ * work). qemu's bounds apply: a chunk decompresses to at most 64 MiB, its
+ * compressed length is at most 64 MiB, the XML is at most 16 MiB. Two
+ * differences, both toward refusing corrupt images: chunks are sorted by
  * sector and overlapping chunks are refused at open; a chunk that lies
  * outside the file is an error, not a short read.
  */

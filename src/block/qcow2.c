@@ -1400,7 +1400,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
      * is refused up front with the words of the write qemu-img would fail. */
     if (nbd) {
         r = nbd_create_open(path, cs, (1 + rtc + nb) * cs, q->l1_offset + q->l1_size * 8ull, &hf,
-                             err);
+                            err);
     } else {
         r = hostfile_create(&hf, path, err);
     }
