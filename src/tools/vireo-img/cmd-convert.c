@@ -1228,11 +1228,16 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     cv.fresh = (created && block_has_zero_init(cv.dst)) || target_zero;
     if (bitmaps && !target_has_bitmaps(cv.dst))
         goto out;
-    if (no_create && block_size(cv.dst) < cv.total) {
+    /* Whole sectors, as qemu-img counts them: a target whose size is not a
+     * multiple of 512 is large enough when its last sector is; the zeroes
+     * past its end are not written (qemu-img grows a raw file by them). */
+    if (no_create && ((block_size(cv.dst) + 511) & ~511ull) < cv.total) {
         img_error("Error: target image is too small (%llu bytes, need %llu)",
                   (unsigned long long)block_size(cv.dst), (unsigned long long)cv.total);
         goto out;
     }
+    if (no_create && block_size(cv.dst) < cv.total)
+        cv.total = block_size(cv.dst);
     if (backing) {
         char *bpath = img_backing_path(out_path, backing);
         struct block_open_opts bo = {.read_only = true, .format = backing_fmt};

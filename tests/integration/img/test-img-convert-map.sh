@@ -63,6 +63,17 @@ make_case odd.raw $((M + 3000)) head 0
 qemu-img convert -O raw odd.raw q.raw
 "$V" convert -O raw odd.raw v.raw
 check "convert -O raw of $((M + 3000)) bytes: $(stat -c %s q.raw) bytes, as qemu-img's" cmp q.raw v.raw
+# convert -n into a target of the source's odd size: qemu-img takes it (its last sector is there).
+truncate -s $((M + 3000)) odd-target.raw
+check "convert -n -O raw into a raw target of the same odd size" \
+    "$V" convert -n -O raw odd.raw odd-target.raw
+check "convert -n -O raw into a raw target of the same odd size: same bytes" cmp odd.raw odd-target.raw
+rm -f q.qcow2 v.qcow2
+qemu-img create -f qcow2 q.qcow2 1051576 >/dev/null
+check "convert -n -O qcow2 into a qcow2 of the same odd size" "$V" convert -n -O qcow2 odd.raw q.qcow2
+check "convert -n -O qcow2 into a qcow2 of the same odd size: qemu-img compare" \
+    qemu-img compare odd.raw q.qcow2
+rm -f q.qcow2
 qemu-img create -f qcow2 q.qcow2 1051576 >/dev/null
 "$V" create -f qcow2 v.qcow2 1051576 >/dev/null
 check "create -f qcow2 1051576: the virtual size as qemu-img's" \
