@@ -87,6 +87,9 @@ int hostfile_punch(struct hostfile *hf, uint64_t off, uint64_t len, struct verr 
 int hostfile_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unmap,
                   struct verr *err);
 int hostfile_allocate(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err);
+/* Zeroes [off, off + len) with its blocks allocated and the file extended to
+ * cover it, as writing zeroes would (a zero-range fallocate where it works). */
+int hostfile_zero_alloc(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err);
 /* SEEK_DATA/SEEK_HOLE: *is_data and the run length from off (<= len). */
 int hostfile_extent(struct hostfile *hf, uint64_t off, uint64_t len, bool *is_data, uint64_t *run,
                     struct verr *err);

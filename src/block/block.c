@@ -998,10 +998,14 @@ int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
 
 /* QEMU's create on a protocol without its own (nbd): the export must be large enough (it
  * cannot grow) and its first sector is zeroed so that it does not probe as a format.
- * TODO(#13): the formats with metadata (qcow2...) written into an export. */
+ * qcow2 writes its metadata into the export itself (qcow2.c).
+ * TODO(#13): the other formats with metadata (vmdk, vdi, vhdx, qed...) written into an
+ * export as qemu-img writes them. */
 static int create_on_nbd(const char *path, const struct block_driver *drv,
                          const struct block_create_opts *opts, struct verr *err)
 {
+    if (drv == &block_driver_qcow2)
+        return drv->create(path, opts, err);
     if (drv != &block_driver_raw)
         return verr_set(err, ENOTSUP,
                         "creating a %s image on an NBD export is not supported (create it "
@@ -1033,9 +1037,14 @@ int block_create(const char *path, const char *format, const struct block_create
         return verr_set(err, EINVAL, "could not create '%s': unknown format '%s'", path, format);
     if (!drv->create)
         return verr_set(err, ENOTSUP, "Format driver '%s' does not support image creation", format);
+    /* Sizes are whole sectors, rounded up, as QEMU's (its "Formatting" line
+     * still shows the size asked for). */
+    struct block_create_opts o = *opts;
+    if (o.size % 512)
+        o.size += 512 - o.size % 512;
     if (nbd_uri_is_nbd(path))
-        return create_on_nbd(path, drv, opts, err);
-    return drv->create(path, opts, err);
+        return create_on_nbd(path, drv, &o, err);
+    return drv->create(path, &o, err);
 }
 
 int block_measure(const char *format, const struct block_create_opts *opts, struct block_dev *src,

@@ -374,6 +374,14 @@ int hostfile_zero(struct hostfile *hf, uint64_t off, uint64_t len, bool may_unma
     return r;
 }
 
+int hostfile_zero_alloc(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err)
+{
+    if (len && !hf->nbd && !hf->blockdev &&
+        fallocate(hf->fd, FALLOC_FL_ZERO_RANGE, (off_t)off, (off_t)len) == 0)
+        return 0;
+    return hostfile_zero(hf, off, len, false, err);
+}
+
 int hostfile_allocate(struct hostfile *hf, uint64_t off, uint64_t len, struct verr *err)
 {
     if (len == 0 || hf->blockdev || hf->nbd)

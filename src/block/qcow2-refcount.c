@@ -302,6 +302,23 @@ int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint64_t *rc, struct v
 }
 
 /* First index >= start of a run of n clusters with refcount 0. */
+/* A file that cannot grow (an NBD export, a block device) has no room past its
+ * end: clusters there are refused before they are taken, so a write that
+ * cannot fit fails with nothing allocated (taken first, they stayed allocated
+ * and unreferenced when the write into them failed: leaked). */
+static int check_room(struct qcow2 *q, uint64_t first, uint64_t n, struct verr *err)
+{
+    uint64_t len;
+    if (!q->f || (!q->f->nbd && !q->f->blockdev) || hostfile_length(q->f, &len, NULL) < 0 ||
+        ((first + n) << q->g.cluster_bits) <= len)
+        return 0;
+    return verr_set(err, ENOSPC,
+                    "'%s': no room for %llu more cluster(s) at offset %llu: the image's %llu "
+                    "bytes cannot grow",
+                    q->bd ? q->bd->filename : q->f->path, (unsigned long long)n,
+                    (unsigned long long)(first << q->g.cluster_bits), (unsigned long long)len);
+}
+
 static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out, struct verr *err)
 {
     uint64_t run = 0, i = start ? start : 1; /* cluster 0 is the header */
@@ -317,7 +334,7 @@ static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out,
             uint64_t end = (rti + 1) * q->g.rb_entries;
             if (run + (end - i) >= n) {
                 *out = i - run;
-                return 0;
+                return check_room(q, *out, n, err);
             }
             run += end - i;
             i = end;
@@ -330,7 +347,7 @@ static int find_free(struct qcow2 *q, uint64_t start, uint64_t n, uint64_t *out,
         if (rc == 0) {
             if (++run >= n) {
                 *out = i + 1 - run;
-                return 0;
+                return check_room(q, *out, n, err);
             }
         } else {
             run = 0;

@@ -12,12 +12,14 @@
  *
  * Not supported (refused with a message): encryption.
  */
+#include "block/nbd-client.h"
 #include "block/qcow2.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
 
 #include <errno.h>
+#include <libdeflate.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1068,6 +1070,7 @@ static void qcow2_free(struct qcow2 *q)
     free(q->txn_busy);
     if (q->zstd_dctx)
         ZSTD_freeDCtx(q->zstd_dctx);
+    libdeflate_free_decompressor(q->deflate_dc);
     hostfile_close(&q->data_hf);
     free(q->data_file_name);
     qcow2_bitmaps_free(q);
@@ -1271,6 +1274,27 @@ static int check_create_opts(const char *path, const struct block_create_opts *o
     return 0;
 }
 
+/* Opens the NBD export a qcow2 image is created on and checks that its first
+ * metadata fits: meta_end ends the header and refcount structures, l1_end the
+ * L1 table's bytes. Where qemu-img's first write past the end fails, the same
+ * words, before anything is written. */
+static int nbd_create_open(const char *path, uint64_t cs, uint64_t meta_end, uint64_t l1_end,
+                           struct hostfile *hf, struct verr *err)
+{
+    int r = hostfile_open_nbd(hf, path, true, NULL, err);
+    if (r < 0)
+        return r;
+    uint64_t size = hostfile_nbd_size(hf);
+    const char *what = size < cs         ? "Could not write qcow2 header"
+                       : size < meta_end ? "Could not write refcount table"
+                       : size < l1_end   ? "Could not resize image: Failed to grow the L1 table"
+                                         : NULL;
+    if (!what)
+        return 0;
+    hostfile_close(hf);
+    return verr_set(err, EINVAL, "%s: Invalid argument", what);
+}
+
 static int qcow2_create(const char *path, const struct block_create_opts *o, struct verr *err)
 {
     unsigned cbits, rorder;
@@ -1349,6 +1373,14 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
     q->l1_offset = q->l1_size ? (1 + rtc + nb) * cs : 0;
     uint64_t total = 1 + rtc + nb + l1c;
 
+    bool nbd = nbd_uri_is_nbd(path);
+    if (nbd && o->data_file && o->data_file[0] != '/') {
+        r = verr_set(err, EINVAL,
+                     "could not create '%s': the data file '%s' must be given by its absolute "
+                     "path next to an NBD export",
+                     path, o->data_file);
+        goto out;
+    }
     if (o->data_file && !o->backing_unsafe) {
         /* The data file is created (emptied) at the virtual size, as qemu-img does. */
         char *dpath = block_resolve_backing(path, o->data_file);
@@ -1363,15 +1395,28 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
             goto out;
     }
     struct hostfile hf;
-    r = hostfile_create(&hf, path, err);
+    /* On an NBD export (which has no create of its own) the image is written
+     * in place, as qemu-img does: the export cannot grow, so what does not fit
+     * is refused up front with the words of the write qemu-img would fail. */
+    if (nbd) {
+        r = nbd_create_open(path, cs, (1 + rtc + nb) * cs, q->l1_offset + q->l1_size * 8ull, &hf,
+                            err);
+    } else {
+        r = hostfile_create(&hf, path, err);
+    }
     if (r < 0) {
         q->f = NULL;
         qcow2_free(q);
         return r; /* nothing of ours to remove: the file may be someone else's */
     }
     q->f = &hf;
-    r = qcow2_write_header(q, err);
+    /* The header's cluster is written whole, as qemu-img writes it: left a
+     * hole, a small image's file looks metadata-preallocated (fewer
+     * clusters on disk than in use), and map asks the file where its data is. */
     uint8_t *buf = xcalloc(1, cs);
+    r = hostfile_pwrite(&hf, buf, cs, 0, err);
+    if (r == 0)
+        r = qcow2_write_header(q, err);
     for (uint64_t i = 0; r == 0 && i < rtc; i++) {
         memset(buf, 0, cs);
         for (uint64_t j = 0; j < cs / 8; j++) {
@@ -1389,8 +1434,13 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         r = hostfile_pwrite(&hf, buf, cs, (1 + rtc + i) * cs, err);
     }
     free(buf);
-    if (r == 0 && ftruncate(hf.fd, (off_t)(total * cs)) < 0)
+    if (nbd) {
+        /* The export holds old bytes: the L1 table is written as zeroes. */
+        if (r == 0 && q->l1_size)
+            r = hostfile_zero(&hf, q->l1_offset, (uint64_t)q->l1_size * 8, false, err);
+    } else if (r == 0 && ftruncate(hf.fd, (off_t)(total * cs)) < 0) {
         r = verr_errno(err, errno, "could not resize '%s'", path);
+    }
     int cr = hostfile_close_checked(&hf, r == 0 ? err : NULL);
     if (r == 0)
         r = cr;
@@ -1420,7 +1470,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         }
     }
 out:
-    if (r < 0)
+    if (r < 0 && !nbd_uri_is_nbd(path))
         unlink(path);
     q->f = NULL;
     qcow2_free(q);

@@ -247,6 +247,7 @@ struct qcow2 {
     uint8_t *dc_buf;
     uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
     void *zstd_dctx;
+    void *deflate_dc; /* libdeflate's decompressor, made on first use (NULL: zlib alone) */
 
     uint32_t crypt_method;     /* header: 0 plain, 1 AES (read only), 2 LUKS */
     struct qcow2_crypt *crypt; /* qcow2-crypt.c; NULL for plain images */

@@ -42,6 +42,9 @@ struct source {
     struct block_dev *bd;
     uint64_t start; /* offset in the concatenated space */
     uint64_t size;
+    /* Its span there: the size rounded up to whole sectors, as qemu-img
+     * counts images; the bytes past size read as zeroes. */
+    uint64_t span;
     /* The file holding the source's data, mapped read-only once: a data run
      * that is one range of it is used in place, without a copy. */
     int map_fd;
@@ -128,7 +131,7 @@ static bool is_zero(const uint8_t *p, size_t n)
 static struct source *find_source(struct convert *cv, uint64_t off)
 {
     for (size_t i = 0; i < cv->nsrc; i++)
-        if (off >= cv->src[i].start && off < cv->src[i].start + cv->src[i].size)
+        if (off >= cv->src[i].start && off < cv->src[i].start + cv->src[i].span)
             return &cv->src[i];
     return NULL;
 }
@@ -141,6 +144,11 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
     if (!s)
         return -EINVAL;
     uint64_t rel = off - s->start;
+    if (rel >= s->size) { /* the sector's tail past the image's end */
+        *zero = true;
+        *run = len < s->span - rel ? len : s->span - rel;
+        return 0;
+    }
     if (len > s->size - rel)
         len = s->size - rel;
     struct block_extent e;
@@ -166,7 +174,7 @@ static int src_status(struct convert *cv, uint64_t off, uint64_t len, bool *zero
 static const uint8_t *src_in_place(struct convert *cv, uint64_t off, uint64_t len)
 {
     struct source *s = find_source(cv, off);
-    if (!s || len > s->size - (off - s->start))
+    if (!s || off - s->start >= s->size || len > s->size - (off - s->start))
         return NULL;
     struct block_map m;
     if (block_map(s->bd, off - s->start, len, false, &m, NULL) != 1 || m.length != len ||
@@ -204,6 +212,14 @@ static int src_read(struct convert *cv, uint8_t *buf, uint64_t off, uint64_t len
         if (!s)
             return -EINVAL;
         uint64_t rel = off - s->start;
+        if (rel >= s->size) { /* the sector's tail past the image's end */
+            uint64_t z = s->span - rel < len ? s->span - rel : len;
+            memset(buf, 0, z);
+            buf += z;
+            off += z;
+            len -= z;
+            continue;
+        }
         uint64_t n = s->size - rel < len ? s->size - rel : len;
         struct verr err;
         verr_clear(&err);
@@ -698,6 +714,8 @@ static int64_t copy_offload(struct convert *cv, uint64_t off, uint64_t len)
     if (!s)
         return 0;
     uint64_t rel = off - s->start;
+    if (rel >= s->size)
+        return 0;
     if (len > s->size - rel)
         len = s->size - rel;
     struct verr err;
@@ -1164,8 +1182,9 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
             goto out;
         cv.src[i].start = cv.total;
         cv.src[i].size = block_size(cv.src[i].bd);
+        cv.src[i].span = (cv.src[i].size + 511) & ~511ull;
         cv.src[i].cluster = block_cluster_size(cv.src[i].bd);
-        cv.total += cv.src[i].size;
+        cv.total += cv.src[i].span;
     }
     out_path = argv[argc - 1];
     if (bitmaps && check_bitmaps(cv.src[0].bd, skip_broken, &bms, &nbms) < 0)
@@ -1214,11 +1233,16 @@ int img_cmd_convert(int argc, char **argv, struct img_session *s)
     cv.fresh = (created && block_has_zero_init(cv.dst)) || target_zero;
     if (bitmaps && !target_has_bitmaps(cv.dst))
         goto out;
-    if (no_create && block_size(cv.dst) < cv.total) {
+    /* Whole sectors, as qemu-img counts them: a target whose size is not a
+     * multiple of 512 is large enough when its last sector is; the zeroes
+     * past its end are not written (qemu-img grows a raw file by them). */
+    if (no_create && ((block_size(cv.dst) + 511) & ~511ull) < cv.total) {
         img_error("Error: target image is too small (%llu bytes, need %llu)",
                   (unsigned long long)block_size(cv.dst), (unsigned long long)cv.total);
         goto out;
     }
+    if (no_create && block_size(cv.dst) < cv.total)
+        cv.total = block_size(cv.dst);
     if (backing) {
         char *bpath = img_backing_path(out_path, backing);
         struct block_open_opts bo = {.read_only = true, .format = backing_fmt};

@@ -167,8 +167,9 @@ same "create with preallocation on an export" create -f raw -o preallocation=ful
 same "resize of an export" resize -f raw "$W" +1M
 same "resize --shrink of an export" resize -f raw --shrink "$W" 1M
 same "check of a raw export" check "$U"
-fails "create qcow2 on an export: refused in one line" "$W: creating a qcow2 image" \
-    create -f qcow2 "$W" 1M
+# qcow2 on an export: test-img-nbd-qcow2.sh. TODO(#13): the other formats with metadata.
+fails "create vmdk on an export: refused in one line" "$W: creating a vmdk image" \
+    create -f vmdk "$W" 1M
 
 # --image-opts driver=nbd
 IO="driver=nbd,server.type=unix,server.path=$S,export=exp"
