@@ -80,6 +80,29 @@ static int bd_flush(void *opaque)
     return blockdev_flush(opaque, NULL);
 }
 
+static int bd_write_zeroes(void *opaque, uint64_t off, uint32_t len, bool may_unmap)
+{
+    return blockdev_write_zeroes(opaque, off, len, may_unmap ? BLOCK_ZERO_MAY_UNMAP : 0, NULL);
+}
+
+static int bd_trim(void *opaque, uint64_t off, uint32_t len)
+{
+    return blockdev_discard(opaque, off, len, NULL);
+}
+
+/* base:allocation as qemu-nbd derives it from the block layer: a hole is a run not read as
+ * data from a file, and zero a run known to read as zeroes. */
+static int bd_block_status(void *opaque, uint64_t off, uint32_t *len, uint32_t *state)
+{
+    struct block_extent ex;
+    int r = blockdev_block_status(opaque, off, *len, &ex, NULL);
+    if (r < 0)
+        return r;
+    *len = ex.length < *len ? (uint32_t)ex.length : *len;
+    *state = (ex.data ? 0 : 1) | (ex.zero ? 2 : 0);
+    return 0;
+}
+
 /* ---- threads ---- */
 
 /* A receive timeout on sock (0: none). */
@@ -387,11 +410,19 @@ static int qmp_add(struct qmp_session *ss, struct json_object *args, struct json
     if (r == 0 && s->nr_exports == MAX_EXPORTS)
         r = qmp_error_set(err, QMP_ERROR_GENERIC, "too many NBD exports (%u)", MAX_EXPORTS);
     if (r == 0)
-        s->exports[s->nr_exports++] =
-            (struct nbd_export){xstrdup(name),    desc ? xstrdup(desc) : NULL,
-                                blockdev_size(b), writable,
-                                bd_pread,         bd_pwrite,
-                                bd_flush,         b};
+        s->exports[s->nr_exports++] = (struct nbd_export){
+            .name = xstrdup(name),
+            .description = desc ? xstrdup(desc) : NULL,
+            .size = blockdev_size(b),
+            .writable = writable,
+            .pread = bd_pread,
+            .pwrite = bd_pwrite,
+            .flush = bd_flush,
+            .write_zeroes = bd_write_zeroes,
+            .trim = bd_trim,
+            .block_status = bd_block_status,
+            .opaque = b,
+        };
     pthread_mutex_unlock(&s->lock);
     return r;
 }

@@ -13,7 +13,12 @@
  * tls-creds (a tls-creds-x509 object, endpoint=server) makes every client
  * negotiate TLS (NBD_OPT_STARTTLS) first; its session is relayed to a socket
  * pair (state/mig-tls.h) that nbd-session.c reads and writes as before.
- * TODO(#13): nbd-server-remove, block-export-add, tls-authz (refused).
+ * tls-authz (an authz-simple or authz-list object, with tls-creds only) is
+ * checked against each client certificate's distinguished name during that
+ * handshake (mig_tls_creds_set_authz); a client it refuses is dropped.
+ * Exports offer structured replies, base:allocation block status,
+ * write-zeroes and trim over the blockdev (nbd-session.h).
+ * TODO(#13): nbd-server-remove, block-export-add.
  */
 #ifndef VIREO_VMM_NBD_NBD_SERVER_H
 #define VIREO_VMM_NBD_NBD_SERVER_H
