@@ -149,7 +149,7 @@ static void run_session(const uint8_t *data, size_t size, const struct nbd_sessi
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &in);
     struct verr err = {0};
-    nbd_session_run(sv[0], ex, 2, tls, &err);
+    nbd_session_run(sv[0], ex, 2, tls, NULL, &err);
     shutdown(sv[0], SHUT_RDWR);
     pthread_join(tw, NULL);
     pthread_join(td, NULL);

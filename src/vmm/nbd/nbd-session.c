@@ -141,6 +141,8 @@ static const struct nbd_export *find_export(const struct nbd_export *ex, unsigne
 
 /* What the handshake agreed, for the transmission phase. */
 struct nbd_terms {
+    const struct nbd_session_claim *claim;
+    const struct nbd_export *exports; /* the list claim's indexes refer to */
     bool structured;
     const struct nbd_export *meta_export; /* of the last NBD_OPT_SET_META_CONTEXT */
     bool base_allocation;                 /* ... and whether it selected base:allocation */
@@ -163,6 +165,11 @@ static uint16_t tflags(const struct nbd_export *e, const struct nbd_terms *t)
     return f;
 }
 
+static bool claim_export(const struct nbd_terms *t, const struct nbd_export *e)
+{
+    return !t->claim || t->claim->claim(t->claim->opaque, (unsigned)(e - t->exports));
+}
+
 /* NBD_OPT_INFO / NBD_OPT_GO: 1 when GO succeeded (transmission starts), 0 to go on. */
 static int opt_info(int fd, uint32_t opt, const uint8_t *d, uint32_t len,
                     const struct nbd_export *ex, unsigned n, const struct nbd_terms *terms,
@@ -182,7 +189,7 @@ static int opt_info(int fd, uint32_t opt, const uint8_t *d, uint32_t len,
     if (memchr(name, '\0', nlen))
         return opt_reply(fd, opt, REP_ERR_INVALID, NULL, 0, err);
     const struct nbd_export *e = find_export(ex, n, name);
-    if (!e) {
+    if (!e || (opt == OPT_GO && !claim_export(terms, e))) {
         static const char msg[] = "export not found";
         return opt_reply(fd, opt, REP_ERR_UNKNOWN, msg, sizeof(msg) - 1, err);
     }
@@ -377,7 +384,7 @@ static int handshake(int *fdp, const struct nbd_export *ex, unsigned n,
             memcpy(name, d, len);
             name[len] = '\0';
             const struct nbd_export *e = find_export(ex, n, name);
-            if (!e) { /* this option has no error reply: the connection ends */
+            if (!e || !claim_export(terms, e)) { /* no error reply: the connection ends */
                 r = verr_set(err, ENOENT, "NBD: the client asked for an unknown export '%.64s'",
                              name);
                 break;
@@ -667,10 +674,11 @@ static int transmission(struct nbd_conn *c, struct verr *err)
 }
 
 int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports,
-                    const struct nbd_session_tls *tls, struct verr *err)
+                    const struct nbd_session_tls *tls, const struct nbd_session_claim *claim,
+                    struct verr *err)
 {
     const struct nbd_export *e = NULL;
-    struct nbd_terms terms = {0};
+    struct nbd_terms terms = {.claim = claim, .exports = exports};
     int r = handshake(&fd, exports, nr_exports, tls, &e, &terms, err);
     if (r <= 0)
         return r;

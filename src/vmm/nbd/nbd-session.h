@@ -63,10 +63,19 @@ struct nbd_session_tls {
     void *opaque;
 };
 
+/* Asked when the client picks exports[index] for transmission (NBD_OPT_GO,
+ * NBD_OPT_EXPORT_NAME): false when the export has been removed since the session was given
+ * its list, and the choice is then refused as an unknown export. */
+struct nbd_session_claim {
+    bool (*claim)(void *opaque, unsigned index);
+    void *opaque;
+};
+
 /* Serves the client on fd (blocking) until it disconnects: 0 after NBD_CMD_DISC or
  * NBD_OPT_ABORT, or an error with words. tls: NULL for a server without TLS (NBD_OPT_STARTTLS
- * is then unsupported). fd is not closed. */
+ * is then unsupported). claim: NULL when the exports cannot go away. fd is not closed. */
 int nbd_session_run(int fd, const struct nbd_export *exports, unsigned nr_exports,
-                    const struct nbd_session_tls *tls, struct verr *err);
+                    const struct nbd_session_tls *tls, const struct nbd_session_claim *claim,
+                    struct verr *err);
 
 #endif
