@@ -196,7 +196,8 @@ def main():
             check(a == b == [("error", 22)],
                   f"{what} to the read-only export: NBD_EINVAL (not offered), as qemu-nbd -r", f"{a} {b}")
         q.cmd("quit")
-        g.finish(timeout=30)
+        rc, _, err = g.finish(timeout=30)
+        check(rc == 0, "vireo-vmm exits cleanly after quit", err)
     finally:
         for p in qn:
             p.kill()

@@ -133,8 +133,9 @@ def main():
               "64 MiB disk")
         q.cmd("quit")
         dq.cmd("quit")
-        src.finish(timeout=30)
-        dst.finish(timeout=30)
+        rcs = [src.finish(timeout=30), dst.finish(timeout=30)]
+        check(all(r[0] == 0 for r in rcs), "both VMMs exit cleanly after quit",
+              rcs[0][2] + rcs[1][2])
     finally:
         for g in (src, dst):
             if g:
