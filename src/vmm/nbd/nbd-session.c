@@ -53,12 +53,14 @@
 #define TF_SEND_TRIM  (1u << 5)
 #define TF_SEND_WZ    (1u << 6)
 #define TF_SEND_DF    (1u << 7)
+#define TF_SEND_CACHE (1u << 10)
 
 #define CMD_READ         0
 #define CMD_WRITE        1
 #define CMD_DISC         2
 #define CMD_FLUSH        3
 #define CMD_TRIM         4
+#define CMD_CACHE        5
 #define CMD_WRITE_ZEROES 6
 #define CMD_BLOCK_STATUS 7
 #define CMD_FLAG_FUA     (1u << 0)
@@ -67,7 +69,6 @@
 #define CMD_FLAG_REQ_ONE (1u << 3)
 
 #define CHUNK_DONE         1u
-#define CHUNK_NONE         0u
 #define CHUNK_OFFSET_DATA  1u
 #define CHUNK_OFFSET_HOLE  2u
 #define CHUNK_BLOCK_STATUS 5u
@@ -150,7 +151,7 @@ struct nbd_terms {
 
 static uint16_t tflags(const struct nbd_export *e, const struct nbd_terms *t)
 {
-    uint16_t f = TF_HAS_FLAGS | TF_SEND_FLUSH;
+    uint16_t f = TF_HAS_FLAGS | TF_SEND_FLUSH | TF_SEND_CACHE;
     if (e->writable) {
         f |= TF_SEND_FUA;
         if (e->write_zeroes)
@@ -464,14 +465,14 @@ static int chunk(int fd, uint16_t flags, uint16_t type, uint64_t handle, const v
     return r;
 }
 
-/* Success without data, or an NBD error (with words, when the reply can carry them). */
+/* Success without data, or an NBD error. As qemu-nbd: a success is a simple reply even
+ * with structured replies (the spec allows it for a command without data); an error is then
+ * an error chunk, with words. */
 static int reply(struct nbd_conn *c, uint64_t handle, uint32_t error, const char *msg,
                  struct verr *err)
 {
-    if (!c->structured)
+    if (!c->structured || !error)
         return simple_reply(c->fd, error, handle, NULL, 0, err);
-    if (!error)
-        return chunk(c->fd, CHUNK_DONE, CHUNK_NONE, handle, NULL, 0, NULL, 0, err);
     uint8_t h[6];
     size_t ml = msg ? strlen(msg) : 0;
     put_be32(h, error);
@@ -589,7 +590,7 @@ static int command(struct nbd_conn *c, uint16_t flags, uint16_t type, uint64_t h
     bool in_range = off <= e->size && len <= e->size - off;
     bool writes = type == CMD_WRITE || type == CMD_WRITE_ZEROES || type == CMD_TRIM;
     if (type != CMD_READ && type != CMD_WRITE && type != CMD_FLUSH && type != CMD_TRIM &&
-        type != CMD_WRITE_ZEROES && type != CMD_BLOCK_STATUS)
+        type != CMD_WRITE_ZEROES && type != CMD_BLOCK_STATUS && type != CMD_CACHE)
         return reply(c, handle, E_INVAL, "unsupported command", err);
     if (flags & ~valid_flags(c, type))
         return reply(c, handle, E_INVAL, "unsupported flags for the command", err);
@@ -622,6 +623,15 @@ static int command(struct nbd_conn *c, uint16_t flags, uint16_t type, uint64_t h
         break;
     case CMD_TRIM:
         rr = len ? e->trim(e->opaque, off, len) : 0;
+        break;
+    case CMD_CACHE: /* a prefetch: the range is read (into the host's cache), not sent */
+        if (!c->buf)
+            c->buf = xmalloc(MAX_REQUEST);
+        for (uint32_t done = 0; rr == 0 && done < len;) {
+            uint32_t n = len - done < MAX_REQUEST ? len - done : MAX_REQUEST;
+            rr = e->pread(e->opaque, c->buf, n, off + done);
+            done += n;
+        }
         break;
     case CMD_FLUSH:
         rr = e->flush(e->opaque);

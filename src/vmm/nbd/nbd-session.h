@@ -17,11 +17,12 @@
  * write), NBD_CMD_FLUSH, NBD_CMD_DISC, and on an export that offers them
  * NBD_CMD_WRITE_ZEROES (NO_HOLE: without unmapping), NBD_CMD_TRIM and
  * NBD_CMD_BLOCK_STATUS (base:allocation: NBD_STATE_HOLE and NBD_STATE_ZERO,
- * REQ_ONE honoured); others are answered EINVAL. With structured replies
+ * REQ_ONE honoured), NBD_CMD_CACHE; others are answered EINVAL. With structured replies
  * every reply is structured (a done chunk, or an error chunk with words).
- * TODO(#13): NBD_FLAG_SEND_FAST_ZERO and NBD_CMD_CACHE are not offered (the
- * block layer cannot yet say whether a zero write is cheap), so the flags
- * are refused with EINVAL, as the spec lets a server refuse what it did not
+ * NBD_CMD_CACHE reads the range (a prefetch into the host's cache), as
+ * qemu-nbd's does. TODO(#13): NBD_FLAG_SEND_FAST_ZERO is not offered (the
+ * block layer cannot yet say whether a zero write is cheap), so the flag is
+ * refused with EINVAL, as the spec lets a server refuse what it did not
  * advertise.
  *
  * Everything the client sends is untrusted: lengths are bounded (options

@@ -11,7 +11,8 @@ raw file (a hole, data, written zeroes, a hole) are exported by vireo-vmm
 structured read over the whole export (a small NBD client below, which
 negotiates NBD_OPT_STRUCTURED_REPLY and reads with and without
 NBD_CMD_FLAG_DF) gets the same chunks (data and hole, offsets and lengths);
-`nbdinfo` shows base:allocation and the same can_zero/can_trim/can_df.
+`nbdinfo` shows base:allocation and the same can_zero/can_trim/can_df/
+can_cache; NBD_CMD_CACHE is answered as qemu-nbd does.
 Through the writable exports `qemu-io` runs `write -z` (NO_HOLE),
 `write -z -u` (may unmap) and `discard` on both servers; the maps stay equal,
 and `qemu-img compare` finds the two images equal. The read-only export
@@ -59,7 +60,8 @@ def opt(s, o, data=b""):
 
 def structured_chunks(path, name, length, flags=0, cmd=0):
     """The reply chunks of one request (NBD_CMD_READ of [0, length) unless cmd says) after
-    NBD_OPT_STRUCTURED_REPLY: a list of (type, offset, length) or ("error", errno)."""
+    NBD_OPT_STRUCTURED_REPLY: a list of (type, offset, length), ("error", errno), or
+    ("simple", errno) for a simple reply."""
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
     recv(s, 18)
@@ -72,7 +74,11 @@ def structured_chunks(path, name, length, flags=0, cmd=0):
     s.sendall(struct.pack(">IHHQQI", 0x25609513, flags, cmd, 7, 0, length))
     chunks = []
     while True:
-        magic, flags, typ, handle, ln = struct.unpack(">IHHQI", recv(s, 20))
+        head = recv(s, 16)
+        if struct.unpack(">I", head[:4])[0] == 0x67446698:  # a simple reply
+            chunks.append(("simple", struct.unpack(">I", head[4:8])[0]))
+            break
+        magic, flags, typ, handle, ln = struct.unpack(">IHHQI", head + recv(s, 4))
         assert magic == 0x668E33EF and handle == 7
         body = recv(s, ln)
         if typ == 1:
@@ -92,7 +98,7 @@ def structured_chunks(path, name, length, flags=0, cmd=0):
 
 def info_flags(out):
     return {k: v for k, v in re.findall(r"\t(can_\w+|is_read_only): (\w+)", out)
-            if k in ("can_zero", "can_trim", "can_df", "is_read_only")}
+            if k in ("can_zero", "can_trim", "can_df", "can_cache", "is_read_only")}
 
 
 def main():
@@ -190,6 +196,10 @@ def main():
             f.seek(12 << 20)
             data = f.read(1 << 20)
         check(data == bytes(1 << 20), "the zeroed range reads as zeroes in the image file")
+        a = structured_chunks(vs, "d1", 1 << 20, 0, 5)
+        b = structured_chunks(qs["qcow2"], "", 1 << 20, 0, 5)
+        check(a == b == [("simple", 0)], "NBD_CMD_CACHE: a simple reply with no error, as "
+              "qemu-nbd's", f"{a} {b}")
         for cmd, what in ((6, "NBD_CMD_WRITE_ZEROES"), (4, "NBD_CMD_TRIM")):
             a = structured_chunks(vs, "d1", 65536, 0, cmd)
             b = structured_chunks(qs["qcow2"], "", 65536, 0, cmd)
