@@ -233,8 +233,9 @@ static bool all_zero(const uint8_t *p, size_t n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int target_write(struct mirror *m, const uint8_t *buf, uint64_t off, uint32_t n,
-                        struct verr *err)
+/* One run that is all zeroes, or not. */
+static int target_write_run(struct mirror *m, const uint8_t *buf, uint64_t off, uint32_t n,
+                            struct verr *err)
 {
     if (all_zero(buf, n)) {
         if (m->zero_init && m->tbd && !m->job.ready)
@@ -246,6 +247,30 @@ static int target_write(struct mirror *m, const uint8_t *buf, uint64_t off, uint
     if (m->nbd)
         return nbd_client_pwrite(m->nbd, buf, n, off, err);
     return block_pwrite(m->tbd, buf, n, off, err);
+}
+
+/* A copied range, split at granularity boundaries into runs of zero and data granules: the
+ * zero runs go as write-zeroes (NBD_CMD_WRITE_ZEROES where the export offers it), so a
+ * sparse disk stays sparse on the target and its zeroes do not cross the wire. */
+static int target_write(struct mirror *m, const uint8_t *buf, uint64_t off, uint32_t n,
+                        struct verr *err)
+{
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t len = n - done < m->gran ? n - done : m->gran;
+        bool zero = all_zero(buf + done, len);
+        while (done + len < n) {
+            uint32_t next = n - done - len < m->gran ? n - done - len : m->gran;
+            if (all_zero(buf + done + len, next) != zero)
+                break;
+            len += next;
+        }
+        int r = target_write_run(m, buf + done, off + done, len, err);
+        if (r < 0)
+            return r;
+        done += len;
+    }
+    return 0;
 }
 
 static int target_flush(struct mirror *m, struct verr *err)

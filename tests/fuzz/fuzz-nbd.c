@@ -1,7 +1,9 @@
 /*
  * fuzz-nbd.c - the NBD server's session (handshake options, export names,
- * info requests, transmission requests) on arbitrary client bytes, against
- * two in-memory exports (one writable), by a server without TLS and by one
+ * info requests, structured replies, metadata contexts, transmission
+ * requests: reads, writes, write-zeroes, trims, block status) on arbitrary
+ * client bytes, against two in-memory exports (one writable, whose 4 KiB
+ * blocks of zeroes are reported as holes), by a server without TLS and by one
  * that requires NBD_OPT_STARTTLS first. The bytes go in through one end of
  * a socket pair and the server's replies are drained from it; whatever the
  * bytes, the session must end without a crash, a leak or an access outside
@@ -39,6 +41,44 @@ static int mem_pwrite(void *opaque, const void *buf, uint32_t len, uint64_t off)
 static int mem_flush(void *opaque)
 {
     (void)opaque;
+    return 0;
+}
+
+static int mem_write_zeroes(void *opaque, uint64_t off, uint32_t len, bool may_unmap)
+{
+    (void)may_unmap;
+    if (off > EXPORT_SIZE || len > EXPORT_SIZE - off)
+        abort();
+    memset((uint8_t *)opaque + off, 0, len);
+    return 0;
+}
+
+static int mem_trim(void *opaque, uint64_t off, uint32_t len)
+{
+    return mem_write_zeroes(opaque, off, len, true);
+}
+
+static bool block_is_zero(const uint8_t *p, uint64_t block)
+{
+    for (unsigned i = 0; i < 4096; i++)
+        if (p[block * 4096 + i])
+            return false;
+    return true;
+}
+
+/* Runs of 4 KiB blocks: all zeroes (a hole) or not (data). */
+static int mem_block_status(void *opaque, uint64_t off, uint32_t *len, uint32_t *state)
+{
+    if (off >= EXPORT_SIZE || *len == 0 || *len > EXPORT_SIZE - off)
+        abort();
+    const uint8_t *p = opaque;
+    bool zero = block_is_zero(p, off / 4096);
+    uint64_t end = (off / 4096 + 1) * 4096;
+    while (end < off + *len && block_is_zero(p, end / 4096) == zero)
+        end += 4096;
+    if (end - off < *len)
+        *len = (uint32_t)(end - off);
+    *state = zero ? 3 : 0;
     return 0;
 }
 
@@ -83,8 +123,23 @@ static int clear_starttls(void *opaque, int sock, int *plain, struct verr *err)
 static void run_session(const uint8_t *data, size_t size, const struct nbd_session_tls *tls)
 {
     const struct nbd_export ex[2] = {
-        {"disk", "a writable disk", EXPORT_SIZE, true, mem_pread, mem_pwrite, mem_flush, disk[0]},
-        {"ro", NULL, EXPORT_SIZE, false, mem_pread, mem_pwrite, mem_flush, disk[1]},
+        {.name = "disk",
+         .description = "a writable disk",
+         .size = EXPORT_SIZE,
+         .writable = true,
+         .pread = mem_pread,
+         .pwrite = mem_pwrite,
+         .flush = mem_flush,
+         .write_zeroes = mem_write_zeroes,
+         .trim = mem_trim,
+         .block_status = mem_block_status,
+         .opaque = disk[0]},
+        {.name = "ro",
+         .size = EXPORT_SIZE,
+         .pread = mem_pread,
+         .pwrite = mem_pwrite,
+         .flush = mem_flush,
+         .opaque = disk[1]},
     };
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -94,7 +149,7 @@ static void run_session(const uint8_t *data, size_t size, const struct nbd_sessi
     pthread_create(&tw, NULL, writer, &in);
     pthread_create(&td, NULL, drain, &in);
     struct verr err = {0};
-    nbd_session_run(sv[0], ex, 2, tls, &err);
+    nbd_session_run(sv[0], ex, 2, tls, NULL, &err);
     shutdown(sv[0], SHUT_RDWR);
     pthread_join(tw, NULL);
     pthread_join(td, NULL);

@@ -421,6 +421,15 @@ int blockdev_write_zeroes(struct blockdev *b, uint64_t offset, uint64_t len, uns
     return r;
 }
 
+int blockdev_block_status(struct blockdev *b, uint64_t offset, uint64_t len,
+                          struct block_extent *out, struct verr *err)
+{
+    pthread_rwlock_rdlock(&b->io_lock);
+    int r = b->bd ? block_status(b->bd, offset, len, BLOCK_STATUS_CHAIN, out, err) : no_medium(err);
+    pthread_rwlock_unlock(&b->io_lock);
+    return r;
+}
+
 uint64_t blockdev_size(struct blockdev *b)
 {
     return __atomic_load_n(&b->size, __ATOMIC_ACQUIRE);

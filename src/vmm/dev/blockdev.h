@@ -199,6 +199,10 @@ int blockdev_flush(struct blockdev *b, struct verr *err);
 int blockdev_discard(struct blockdev *b, uint64_t offset, uint64_t len, struct verr *err);
 int blockdev_write_zeroes(struct blockdev *b, uint64_t offset, uint64_t len, unsigned flags,
                           struct verr *err);
+/* The run of the medium's guest view (backing chain followed) starting at offset, at most
+ * len bytes (block_status). */
+int blockdev_block_status(struct blockdev *b, uint64_t offset, uint64_t len,
+                          struct block_extent *out, struct verr *err);
 /* The medium's size in bytes (0: none). */
 uint64_t blockdev_size(struct blockdev *b);
 bool blockdev_inserted(struct blockdev *b);

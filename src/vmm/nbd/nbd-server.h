@@ -2,7 +2,10 @@
  * nbd-server.h - vireo-vmm's NBD server, QEMU's QMP interface to it:
  * nbd-server-start (a tcp or unix address, as SocketAddressLegacy),
  * nbd-server-add (a drive by its id or node name, read-only unless
- * writable), nbd-server-stop. A destination of a migration with
+ * writable), block-export-add (type nbd: id, node-name, name, description,
+ * writable), query-block-exports, nbd-server-remove and block-export-del
+ * (mode safe refuses while a client is served the export, hard ends those
+ * clients first), nbd-server-stop. A destination of a migration with
  * non-shared storage exports its drives this way for the source's mirror.
  *
  * One thread accepts connections; each client gets a thread running
@@ -13,7 +16,15 @@
  * tls-creds (a tls-creds-x509 object, endpoint=server) makes every client
  * negotiate TLS (NBD_OPT_STARTTLS) first; its session is relayed to a socket
  * pair (state/mig-tls.h) that nbd-session.c reads and writes as before.
- * TODO(#13): nbd-server-remove, block-export-add, tls-authz (refused).
+ * tls-authz (an authz-simple or authz-list object, with tls-creds only) is
+ * checked against each client certificate's distinguished name during that
+ * handshake (mig_tls_creds_set_authz); a client it refuses is dropped.
+ * Exports offer structured replies, base:allocation block status,
+ * write-zeroes and trim over the blockdev (nbd-session.h).
+ * A client is given the export list as it is when it connects; choosing an
+ * export removed since is refused as an unknown export (claim).
+ * TODO(#13): block-export-add's iothread, fixed-iothread, writethrough=true,
+ * bitmaps and allocation-depth are refused, not implemented.
  */
 #ifndef VIREO_VMM_NBD_NBD_SERVER_H
 #define VIREO_VMM_NBD_NBD_SERVER_H

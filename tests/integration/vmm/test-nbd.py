@@ -74,8 +74,9 @@ def main():
         check(r.get("error", {}).get("desc") == "Cannot find device=nope nor node_name=nope",
               "nbd-server-add of an unknown drive: QEMU's words", r)
         r = q.cmd("nbd-server-add", {"device": "d1", "name": "qc"})
-        check("already has export named 'qc'" in r.get("error", {}).get("desc", ""),
-              "nbd-server-add of a name in use is refused", r)
+        check(r.get("error", {}).get("desc") == "Block export id 'qc' is already in use",
+              "nbd-server-add of a name in use is refused (QEMU 7.2's words: the name is the "
+              "export's id)", r)
         p = run(["qemu-nbd", "--list", "-k", nsock])
         out = p.stdout
         check(p.returncode == 0 and "exports available: 2" in out and "export: 'd0'" in out and
