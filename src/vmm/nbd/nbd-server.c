@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ struct nbd_server {
     struct mig_tls_creds *tls_creds; /* tls-creds: STARTTLS required of every client */
     pthread_t acceptor;
     volatile bool stopping;
+    unsigned max_conn; /* max-connections: at most this many clients at once (0: MAX_CLIENTS) */
     struct server_export exports[MAX_EXPORTS];
     unsigned nr_exports;
     uint64_t next_serial;
@@ -262,10 +264,32 @@ static void export_free(struct server_export *x)
     free(x->id);
 }
 
+/* Clients being served, the finished ones joined first (lock held). */
+static unsigned nr_clients(struct nbd_server *s)
+{
+    reap(s);
+    unsigned n = 0;
+    for (unsigned i = 0; i < MAX_CLIENTS; i++)
+        n += s->clients[i].used;
+    return n;
+}
+
 static void *accept_thread(void *opaque)
 {
     struct nbd_server *s = opaque;
     while (!s->stopping) {
+        if (s->max_conn) {
+            /* As QEMU: at max-connections the server stops accepting, so a new client waits
+             * in the listen backlog until one leaves (then it is served), not refused. */
+            pthread_mutex_lock(&s->lock);
+            bool full = nr_clients(s) >= s->max_conn;
+            pthread_mutex_unlock(&s->lock);
+            if (full) {
+                struct pollfd pfd = {.fd = s->lfd, .events = 0};
+                poll(&pfd, 1, 20); /* wakes early only when nbd-server-stop shuts it */
+                continue;
+            }
+        }
         int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -415,6 +439,9 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
         (json_object_get_int64(v) < 0 || json_object_get_int64(v) > MAX_CLIENTS))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "max-connections above %u is not supported by vireo-vmm", MAX_CLIENTS);
+    unsigned max_conn = json_object_object_get_ex(args, "max-connections", &v)
+                            ? (unsigned)json_object_get_int64(v)
+                            : 0;
     struct mig_tls_creds *creds = NULL;
     if (json_object_object_get_ex(args, "tls-creds", &v) && (creds = load_creds(s, v, err)) == NULL)
         return -1;
@@ -436,6 +463,7 @@ static int qmp_start(struct qmp_session *ss, struct json_object *args, struct js
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     }
     s->tls_creds = creds;
+    s->max_conn = max_conn;
     s->lfd = lfd;
     s->uri = uri;
     s->stopping = false;
