@@ -183,6 +183,10 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
                  (uint64_t)((double)pages / ((double)(t - t_sync) / 1e9 + 1e-9)));
         double expected_ms = bw > 0 ? (double)remaining / bw * 1000 : 0;
         set_stat(&pc->st.expected_downtime, (uint64_t)expected_ms);
+        if (pc->postcopy_switch && *pc->postcopy_switch) {
+            pc->switched = true;
+            break;
+        }
         if (expected_ms <= (double)*pc->downtime_limit_ms)
             break;
         if (*pc->cancel)
@@ -216,7 +220,10 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
     /* No pacing now: the guest is stopped (QEMU does not throttle its completion either). */
     const volatile uint64_t *limit = w->rate_limit;
     w->rate_limit = NULL;
-    r = send_pass(pc, w, pc->dirty, err);
+    if (pc->switched) /* the destination asks for them once it runs (postcopy.c) */
+        r = state_write_section(w, STATE_SEC_PCPY, 1, pc->dirty, pc->words * sizeof(uint64_t), err);
+    else
+        r = send_pass(pc, w, pc->dirty, err);
     w->rate_limit = limit;
     if (r == 0 && pc->mf)
         r = multifd_send_end(pc->mf, err);
@@ -225,7 +232,8 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
     if (r == 0)
         r = state_write_end(w, false, err);
     set_stat(&pc->st.transferred, stream_bytes(pc, w));
-    set_stat(&pc->st.remaining, 0);
+    if (!pc->switched) /* else they are still to go, after the switch */
+        set_stat(&pc->st.remaining, 0);
     log_debug("migration: %llu passes, %llu bytes in %llu ms",
               (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)stream_bytes(pc, w),
               (unsigned long long)((now_ns() - t_start) / 1000000));
