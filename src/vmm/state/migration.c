@@ -143,6 +143,7 @@ struct migration {
     struct postcopy_source_stats pcs;
     uint64_t t_ack;            /* source: the destination took over (the downtime's end) */
     bool pcs_started;          /* source: pcs counts what is left (else pc.st.remaining) */
+    bool handed_over;          /* source: the destination acknowledged it took the VM over */
     bool pc_advised;           /* destination: the source may switch (PADV) */
     struct postcopy_dest *pcd; /* destination: kept while paused (the guest waits on it) */
     int rc;
@@ -546,6 +547,8 @@ static void live_pass(void *opaque, uint64_t n)
 static void live_device_stage(void *opaque)
 {
     struct migration *m = opaque;
+    if (m->pc.switched)
+        m->committed = true; /* migrate_cancel no longer cuts a post-copy (as in QEMU) */
     set_status_worker(m, m->pc.switched ? MIG_POSTCOPY_ACTIVE : MIG_DEVICE);
 }
 
@@ -616,6 +619,7 @@ static void *live_worker(void *opaque)
         if (ack)
             r = wait_ack(m, &e);
         m->t_ack = now_ms();
+        m->handed_over = r == 0;
         /* Post-copy: the destination runs the VM; it has the pages it asks for first. */
         if (r == 0 && m->pc.switched) {
             __atomic_store_n(&m->pcs.pages_left, m->pc.st.remaining / STATE_PAGE_SIZE,
@@ -651,8 +655,8 @@ static void out_done(void *opaque)
     bool switched = live && m->pc.switched;
     if (live)
         precopy_finish(&m->pc);
-    if (switched && m->rc < 0) {
-        /* After the switch the destination has run the VM: this RAM is no longer the
+    if (switched && m->rc < 0 && m->handed_over) {
+        /* After the take-over the destination has run the VM: this RAM is no longer the
          * truth, so the VM stays stopped here (QEMU's postcopy-paused; resuming the
          * migration, migrate-recover, is not supported). */
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
@@ -749,7 +753,7 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
     m->parked = m->captured = m->committed = false;
     m->downtime = 0;
     m->start_postcopy = false;
-    m->pcs_started = false;
+    m->pcs_started = m->handed_over = false;
     memset(&m->pcs, 0, sizeof(m->pcs));
     memset(&m->ram, 0, sizeof(m->ram));
     if (m->multifd && !mig_transport_is_socket(uri))
