@@ -17,7 +17,8 @@ destination checks its whole pattern, its dirtied area and its ticks
 
 Also (vireo-vmm): the destination killed after the switch leaves the source
 postcopy-paused and stopped (never resumed: its RAM is no longer the truth);
-the refusals in QEMU's words (migrate-start-postcopy without the capability
+the source killed after the switch leaves the destination postcopy-paused (its
+guest waiting on its missing pages, quit still ending it); the refusals in QEMU's words (migrate-start-postcopy without the capability
 or outside a migration, postcopy-ram with multifd, exec: without a return
 path) and a destination without the capability (one line, exit 1, the
 source runs on).
@@ -172,6 +173,41 @@ def dest_killed(vmm, elf, tmp):
     mig.quit_source(g, q)
 
 
+def source_killed(vmm, elf, tmp):
+    name = "post-copy source killed"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True)
+    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
+    q.cmd("migrate", {"uri": uri})
+    q.cmd("migrate-start-postcopy")
+    r = mig.wait_migration(q, final=("completed", "failed"),
+                           pred=lambda x: x.get("status") == "postcopy-active")
+    g.p.send_signal(signal.SIGKILL)
+    check(r.get("status") == "postcopy-active", f"{name}: killed in post-copy", r)
+    g.finish(timeout=30)
+    r2 = mig.wait_migration(q2, final=("postcopy-paused", "failed", "completed"))
+    check(r2.get("status") == "postcopy-paused" and "lost the source" in r2.get("error-desc", ""),
+          f"{name}: the destination is postcopy-paused with the reason", r2)
+    r = q2.cmd("migrate-recover", {"uri": uri})
+    check("not supported" in r.get("error", {}).get("desc", ""),
+          f"{name}: migrate-recover is refused with one line", r)
+    # Its guest waits on the missing pages; quit still ends the process.
+    q2.cmd("quit")
+    try:
+        st2, _, err2 = g2.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        g2.kill()
+        st2, err2 = None, "timeout"
+    check(st2 == 0, f"{name}: quit ends the paused destination (exit {st2})", err2[-1000:])
+
+
 def refusals(vmm, elf, tmp):
     name = "post-copy refusals"
     c = mig.Case(vmm, elf, tmp, name)
@@ -221,6 +257,7 @@ def main():
         postcopy(vmm, elf, tmp, qemu)
         if not qemu:
             dest_killed(vmm, elf, tmp)
+            source_killed(vmm, elf, tmp)
             refusals(vmm, elf, tmp)
     finally:
         tap.report()
