@@ -183,6 +183,8 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
                  (uint64_t)((double)pages / ((double)(t - t_sync) / 1e9 + 1e-9)));
         double expected_ms = bw > 0 ? (double)remaining / bw * 1000 : 0;
         set_stat(&pc->st.expected_downtime, (uint64_t)expected_ms);
+        /* TODO(#13): QEMU switches within a pass; here the first (full) pass completes
+         * first, so a big guest at a low max-bandwidth waits for it. */
         if (pc->postcopy_switch && *pc->postcopy_switch) {
             pc->switched = true;
             break;
