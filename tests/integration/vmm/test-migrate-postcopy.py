@@ -18,7 +18,8 @@ destination checks its whole pattern, its dirtied area and its ticks
 Also (vireo-vmm): the destination killed after the switch leaves the source
 postcopy-paused and stopped (never resumed: its RAM is no longer the truth);
 the source killed after the switch leaves the destination postcopy-paused (its
-guest waiting on its missing pages, quit still ending it); the refusals in QEMU's words (migrate-start-postcopy without the capability
+guest waiting on its missing pages, quit still ending it); a destination started with -S
+stays paused at the switch and runs on cont (libvirt's way); the refusals in QEMU's words (migrate-start-postcopy without the capability
 or outside a migration, postcopy-ram with multifd, exec: without a return
 path) and a destination without the capability (one line, exit 1, the
 source runs on).
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from vmmlib import Tap
+from vmmlib import Guest, Qmp, Tap
 
 tap = Tap()
 check = tap.check
@@ -144,9 +145,10 @@ def dest_killed(vmm, elf, tmp):
     q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
     q.cmd("migrate", {"uri": uri})
     q.cmd("migrate-start-postcopy")
-    r = mig.wait_migration(q, final=("completed", "failed"),
-                           pred=lambda x: x.get("status") == "postcopy-active")
+    # The destination has taken the VM over (acknowledged it) once it says postcopy-active.
+    r2 = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
     g2.p.send_signal(signal.SIGSTOP)
+    check(r2.get("status") == "postcopy-active", f"{name}: the destination took over", r2)
     r = q.cmd("query-migrate")["return"]
     check(r.get("status") == "postcopy-active" and r["ram"]["remaining"] > 0,
           f"{name}: the source is in post-copy with pages left", r)
@@ -171,6 +173,38 @@ def dest_killed(vmm, elf, tmp):
     check("not supported" in r.get("error", {}).get("desc", ""),
           f"{name}: migrate-recover is refused with one line", r)
     mig.quit_source(g, q)
+
+
+def dest_paused(vmm, elf, tmp):
+    """libvirt's way: the destination started with -S stays paused at the switch while the
+    pages come, and runs on cont (its guest's touches then become requests)."""
+    name = "post-copy -S destination"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    sock = os.path.join(tmp, c.name + "-dst.sock")
+    g2 = Guest(c.cmd(sock, ["-incoming", uri, "-S"]), stdin=subprocess.PIPE)
+    q2 = Qmp(sock, timeout=30)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True, events=True)
+    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 40960})
+    q.cmd("migrate", {"uri": uri})
+    q.cmd("migrate-start-postcopy")
+    r2 = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    st = q2.cmd("query-status")["return"]
+    check(r2.get("status") == "postcopy-active" and st.get("status") == "paused",
+          f"{name}: postcopy-active with the guest paused", f"{r2} {st}")
+    r = q2.cmd("cont")
+    check("return" in r, f"{name}: cont during post-copy", r)
+    r = mig.wait_migration(q)
+    check(r.get("status") == "completed" and r["ram"].get("postcopy-requests", 0) > 0,
+          f"{name}: completes, with page requests after cont", r)
+    mig.quit_source(g, q)
+    q2.close()
+    mig.stop_guest(f"{name}: destination", g2, g.text())
 
 
 def source_killed(vmm, elf, tmp):
@@ -258,6 +292,7 @@ def main():
         if not qemu:
             dest_killed(vmm, elf, tmp)
             source_killed(vmm, elf, tmp)
+            dest_paused(vmm, elf, tmp)
             refusals(vmm, elf, tmp)
     finally:
         tap.report()
