@@ -221,8 +221,8 @@ def source_killed(vmm, elf, tmp):
     q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
     q.cmd("migrate", {"uri": uri})
     q.cmd("migrate-start-postcopy")
-    r = mig.wait_migration(q, final=("completed", "failed"),
-                           pred=lambda x: x.get("status") == "postcopy-active")
+    # Killed once the destination has taken over (says postcopy-active).
+    r = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
     g.p.send_signal(signal.SIGKILL)
     check(r.get("status") == "postcopy-active", f"{name}: killed in post-copy", r)
     g.finish(timeout=30)
