@@ -43,7 +43,7 @@ mig = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mig)
 mig.tap, mig.check = tap, check  # its helpers report into this test's TAP stream
 
-PC_BW = 2 << 20  # max-postcopy-bandwidth: the background pages take seconds
+PC_BW = 256 << 10  # max-postcopy-bandwidth: the background pages take seconds
 
 
 def caps(q, **on):
@@ -83,7 +83,9 @@ def postcopy(vmm, elf, tmp, qemu):
     r = q.cmd("migrate-start-postcopy")
     check("return" in r, f"{name}: migrate-start-postcopy accepted", r)
     r = mig.wait_migration(q, final=("postcopy-active", "completed", "failed"))
-    check(r.get("status") == "postcopy-active", f"{name}: the source switches to post-copy", r)
+    # (It may have completed already: the MIGRATION events below show the switch.)
+    check(r.get("status") in ("postcopy-active", "completed"),
+          f"{name}: the source switches to post-copy", r)
     # The destination runs the guest while pages are still on the source.
     st2 = None
     for _ in range(600):
