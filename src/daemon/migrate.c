@@ -385,7 +385,11 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
     *code = VIR_ERR_OPERATION_INVALID;
     if (f & VD_MIGRATE_POSTCOPY) {
         /* libvirt's words for a QEMU without the capability (virsh --postcopy,
-         * --timeout-postcopy): vireo-vmm has no post-copy. */
+         * --timeout-postcopy). TODO(#13): vireo-vmm has post-copy (postcopy-ram,
+         * migrate-start-postcopy; src/vmm/state/postcopy.c) but vireod does not drive it
+         * yet: postcopy-ram on both VMMs, Perform ending at postcopy-active so Finish
+         * resumes the destination, Confirm waiting for the VMM's completed before the
+         * source VMM goes, virDomainMigrateStartPostCopy, the post-copy lifecycle events. */
         *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
         return verr_set(err, ENOTSUP,
                         "argument unsupported: Migration option 'postcopy-ram' is not supported "

@@ -12,7 +12,7 @@
  * vshWatchJob does.
  *
  * TODO(#13): --timeout-postcopy and --postcopy are passed on and vireod
- * refuses them (vireo-vmm has no post-copy). --tls is passed on (vireod runs the stream over
+ * refuses them (vireod lacks post-copy). --tls is passed on (vireod runs the stream over
  * TLS), and so are --parallel and --parallel-connections (multifd). The compression and
  * disks-uri options are not offered
  * (virsh's parser answers them "command 'migrate' doesn't support option").
@@ -299,7 +299,7 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             goto out_fds;
         }
         /* TODO(#13): --timeout-postcopy's action (virDomainMigrateStartPostCopy) once
-         * vireo-vmm has post-copy; vireod refuses VIR_MIGRATE_POSTCOPY at Begin, before any
+         * vireod drives post-copy; vireod refuses VIR_MIGRATE_POSTCOPY at Begin, before any
          * timeout, so the migrate call has failed by then. */
         watch_job(ctl, &m, verbose, t_postcopy ? 0 : (long long)timeout * 1000);
         pthread_join(thread, NULL);

@@ -12,6 +12,7 @@
 #include "vmm/authz.h"
 #include "vmm/blockjob.h"
 #include "vmm/nbd/nbd-server.h"
+#include "vmm/state/postcopy.h"
 #include "vmm/state/precopy.h"
 #include "vmm/state/snapshot.h"
 #include "vmm/state/transport.h"
@@ -57,17 +58,20 @@ enum mig_status {
     MIG_CANCELLING,
     MIG_CANCELLED,
     MIG_DEVICE,
+    MIG_POSTCOPY_ACTIVE,
+    MIG_POSTCOPY_PAUSED,
 };
 
-static const char *const status_names[] = {"none",   "setup",      "active",    "completed",
-                                           "failed", "cancelling", "cancelled", "device"};
+static const char *const status_names[] = {
+    "none",       "setup",     "active", "completed",       "failed",
+    "cancelling", "cancelled", "device", "postcopy-active", "postcopy-paused"};
 
 #define DEFAULT_DOWNTIME_LIMIT 300 /* ms, QEMU's */
 #define MAX_DOWNTIME_LIMIT     2000000
 #define DEFAULT_MULTIFD        2 /* QEMU's multifd-channels */
 
-/* QEMU 7.2's capability names: each accepted as false; "events", "auto-converge" and
- * "multifd" are honoured. */
+/* QEMU 7.2's capability names: each accepted as false; "events", "auto-converge",
+ * "multifd" and "postcopy-ram" are honoured. */
 static const char *const capability_names[] = {
     "xbzrle",           "rdma-pin-all",  "auto-converge",       "zero-blocks",
     "compress",         "events",        "postcopy-ram",        "x-colo",
@@ -94,6 +98,9 @@ struct migration {
     volatile uint64_t max_bandwidth;                    /* bytes/s: live passes are paced to it */
     volatile uint64_t downtime_limit;                   /* ms: when pre-copy stops iterating */
     bool multifd;                                       /* capability "multifd" (multifd.h) */
+    bool postcopy_ram;                                  /* capability "postcopy-ram" */
+    volatile bool start_postcopy;                       /* migrate-start-postcopy was given */
+    volatile uint64_t max_postcopy_bandwidth;           /* bytes/s after the switch; 0: any */
     uint64_t multifd_channels;                          /* connections besides the main one */
     uint64_t throttle_initial, throttle_increment;      /* cpu-throttle-*, percent */
     char *tls_creds, *tls_hostname;                     /* parameters; "" when unset */
@@ -136,6 +143,12 @@ struct migration {
      * without ACK), in us; the main thread's later bookkeeping is not part of it. */
     uint64_t t_stop_us, t_acked_us, downtime;
     unsigned in_channels; /* destination: multifd channels the last load used */
+    /* Post-copy (postcopy.h): the source's page phase, the destination's. */
+    struct postcopy_source_stats pcs;
+    bool pcs_started;          /* source: pcs counts what is left (else pc.st.remaining) */
+    bool handed_over;          /* source: the destination acknowledged it took the VM over */
+    bool pc_advised;           /* destination: the source may switch (PADV) */
+    struct postcopy_dest *pcd; /* destination: kept while paused (the guest waits on it) */
     int rc;
     struct verr err;
     char error_desc[VERR_MSG_MAX];
@@ -224,7 +237,7 @@ struct snapshot_jobs *migration_snapshot_jobs(struct migration *m)
 bool migration_active(const struct migration *m)
 {
     return m && (m->status == MIG_SETUP || m->status == MIG_ACTIVE || m->status == MIG_CANCELLING ||
-                 m->status == MIG_DEVICE);
+                 m->status == MIG_DEVICE || m->status == MIG_POSTCOPY_ACTIVE);
 }
 
 static void reset_op(struct migration *m)
@@ -281,6 +294,7 @@ void migration_free(struct migration *m)
     }
     precopy_free(&m->pc);
     reset_op(m);
+    postcopy_dest_free(m->pcd);
     for (unsigned i = 0; i < m->nr_fds; i++) {
         close(m->fds[i].fd);
         free(m->fds[i].name);
@@ -556,7 +570,10 @@ static void live_pass(void *opaque, uint64_t n)
 
 static void live_device_stage(void *opaque)
 {
-    set_status_worker(opaque, MIG_DEVICE);
+    struct migration *m = opaque;
+    if (m->pc.switched)
+        m->committed = true; /* migrate_cancel no longer cuts a post-copy (as in QEMU) */
+    set_status_worker(m, m->pc.switched ? MIG_POSTCOPY_ACTIVE : MIG_DEVICE);
 }
 
 /* Worker: the destination's acknowledgement (STATE_FLAG_ACK) that it has taken over. */
@@ -610,6 +627,12 @@ static void *live_worker(void *opaque)
         r = verr_set(&e, ECANCELED, "cancelled");
     if (r == 0)
         r = vm_state_write_conf(m->vm, &w, &e);
+    /* Post-copy needs the return path; the destination learns it may come before any RAM,
+     * and refuses there when its own capability is off. */
+    if (r == 0 && m->postcopy_ram && !ack)
+        r = verr_set(&e, ENOTSUP, "Unable to open return-path for postcopy");
+    if (r == 0 && m->postcopy_ram)
+        r = state_write_section(&w, STATE_SEC_PADV, 1, NULL, 0, &e);
     if (r == 0) {
         m->t_active = now_ms();
         set_status_worker(m, MIG_ACTIVE);
@@ -623,6 +646,16 @@ static void *live_worker(void *opaque)
             r = wait_ack(m, &e);
         m->t_acked_us = now_us();
         log_debug("migration: acknowledged at %.3f", trace_ms());
+        m->handed_over = r == 0;
+        /* Post-copy: the destination runs the VM; it has the pages it asks for first. */
+        if (r == 0 && m->pc.switched) {
+            __atomic_store_n(&m->pcs.pages_left, m->pc.st.remaining / STATE_PAGE_SIZE,
+                             __ATOMIC_RELAXED);
+            __atomic_store_n(&m->pcs_started, true, __ATOMIC_RELEASE);
+        }
+        if (r == 0 && m->pc.switched)
+            r = postcopy_source_run(m->vm, m->fd, m->pc.dirty, m->pc.words,
+                                    &m->max_postcopy_bandwidth, &m->pcs, &e);
     }
     if (have_writer)
         state_writer_free(&w);
@@ -647,8 +680,19 @@ static void out_done(void *opaque)
     log_debug("migration: completed at %.3f", trace_ms());
     struct vm *vm = m->vm;
     bool live = m->live;
+    bool switched = live && m->pc.switched;
     if (live)
         precopy_finish(&m->pc);
+    if (switched && m->rc < 0 && m->handed_over) {
+        /* After the take-over the destination has run the VM: this RAM is no longer the
+         * truth, so the VM stays stopped here (QEMU's postcopy-paused; resuming the
+         * migration, migrate-recover, is not supported). */
+        snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
+        log_error("post-copy migration paused, the VM stays stopped: %s", m->error_desc);
+        reset_op(m);
+        set_status(m, MIG_POSTCOPY_PAUSED);
+        return;
+    }
     if (!live || m->captured)
         vm_state_resume_devices(vm);
     if (m->rc == 0) {
@@ -736,9 +780,14 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
     m->error_desc[0] = '\0';
     m->parked = m->captured = m->committed = false;
     m->downtime = 0;
+    m->start_postcopy = false;
+    m->pcs_started = m->handed_over = false;
+    memset(&m->pcs, 0, sizeof(m->pcs));
     memset(&m->ram, 0, sizeof(m->ram));
     if (m->multifd && !mig_transport_is_socket(uri))
         return verr_set(err, ENOTSUP, "Migration requires multi-channel URIs (e.g. tcp)");
+    if (m->postcopy_ram && strncmp(uri, "fd:", 3) && !mig_transport_is_socket(uri))
+        return verr_set(err, ENOTSUP, "Unable to open return-path for postcopy");
     multifd_begin(&m->mf, m->multifd ? (unsigned)m->multifd_channels : 0, vm, &m->cancel);
     if ((r = open_uri(m, uri, false, err)) < 0 || (r = setup_tls(m, uri, false, err)) < 0) {
         reset_op(m);
@@ -768,6 +817,7 @@ static int start_outgoing(struct migration *m, const char *uri, struct verr *err
         pc->stop_and_capture = live_stop_and_capture;
         pc->pass = live_pass;
         pc->device_stage = live_device_stage;
+        pc->postcopy_switch = m->postcopy_ram ? &m->start_postcopy : NULL;
         pc->opaque = m;
         vm_quiesce(vm);
         r = precopy_start(pc, err);
@@ -844,7 +894,30 @@ static int send_ack(struct migration *m, struct verr *err)
 static int in_sync(void *opaque, const struct state_section *s, struct verr *err)
 {
     struct migration *m = opaque;
+    if (s->kind == STATE_SEC_PADV) {
+        if (!m->postcopy_ram)
+            return verr_set(err, ENOTSUP,
+                            "the source migrates with postcopy-ram, which is off on the "
+                            "destination (migrate-set-capabilities)");
+        m->pc_advised = true;
+        return 0;
+    }
+    if (s->kind == STATE_SEC_PCPY) { /* the devices' state follows, then END */
+        if (!m->pc_advised || m->pcd)
+            return verr_set(err, EINVAL, "VM state: section %u is an unexpected PCPY", s->index);
+        return postcopy_dest_prepare(m->vm, m->fd, s->payload, s->len, &m->pcd, err);
+    }
+    if (m->mf.n == 0)
+        return verr_set(err, EINVAL, "VM state: section %u is SYNC without multifd", s->index);
     return multifd_recv_sync(&m->mf, s, err);
+}
+
+/* Main thread: post-copy's switch on the destination; the VM runs with pages missing. */
+static void in_postcopy_run(void *opaque)
+{
+    struct migration *m = opaque;
+    struct vm *vm = m->vm;
+    vm_unpark(vm, vm->autostart && vm->loaded_running ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
 }
 
 static void *in_worker(void *opaque)
@@ -901,7 +974,7 @@ static void *in_worker(void *opaque)
         mig_transport_unlisten(lfd, m->uri_desc);
     }
     if (rc == 0)
-        rc = vm_state_load_ex(m->vm, &r, true, true, &m->ram, multifd ? in_sync : NULL, m, &e);
+        rc = vm_state_load_ex(m->vm, &r, true, true, &m->ram, in_sync, m, &e);
     log_debug("incoming migration: loaded at %.3f", trace_ms());
     if (multifd) {
         int r2 = multifd_recv_finish(&m->mf, rc < 0, &m->ram, &e);
@@ -917,8 +990,17 @@ static void *in_worker(void *opaque)
     if (rc == 0 && (rc = blockdev_set_active_all(m->vm, true, true, &e)) < 0)
         verr_prefix(&e, "Failed to activate the images");
     log_debug("incoming migration: images active at %.3f", trace_ms());
+    /* Post-copy: the pages still on the source fault until they come (postcopy.h). */
+    bool postcopy = rc == 0 && m->pcd;
+    if (postcopy && !(r.flags & STATE_FLAG_ACK))
+        rc = verr_set(&e, EPROTO, "post-copy without a return path");
     if (rc == 0 && (r.flags & STATE_FLAG_ACK))
         rc = send_ack(m, &e);
+    if (postcopy && rc == 0) {
+        set_status_worker(m, MIG_POSTCOPY_ACTIVE);
+        loop_call_soon(m->vm->loop, in_postcopy_run, m);
+        rc = postcopy_dest_receive(m->pcd, &e);
+    }
     if (reader)
         state_reader_free(&r);
     if (rc < 0 && m->child > 0)
@@ -937,6 +1019,17 @@ static void in_done(void *opaque)
     m->worker_running = false;
     m->t_end = now_ms();
     struct vm *vm = m->vm;
+    bool postcopy = m->pcd && m->status == MIG_POSTCOPY_ACTIVE;
+    if (m->rc < 0 && postcopy) {
+        /* The guest runs here with pages only the source had: it waits on them (the RAM
+         * stays registered) rather than see zeros. QEMU's postcopy-paused; migrate-recover
+         * is not supported, so this VM cannot complete. */
+        snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
+        log_error("post-copy migration paused: %s", m->error_desc);
+        reset_op(m);
+        set_status(m, MIG_POSTCOPY_PAUSED);
+        return;
+    }
     if (m->rc < 0) {
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
         set_status(m, MIG_FAILED);
@@ -953,6 +1046,11 @@ static void in_done(void *opaque)
              (unsigned long long)(m->ram.bytes_written >> 20), m->ram.mapped ? "mapped" : "read",
              1 + m->in_channels, m->in_channels ? "s" : "");
     set_status(m, MIG_COMPLETED);
+    if (postcopy) { /* running since the switch */
+        postcopy_dest_free(m->pcd);
+        m->pcd = NULL;
+        return;
+    }
     /* As QEMU: without -S (or after a cont) the guest runs, unless the source was paused. */
     vm_unpark(vm, vm->autostart && vm->loaded_running ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
     log_debug("incoming migration: resumed at %.3f", trace_ms());
@@ -964,6 +1062,7 @@ static int start_incoming(struct migration *m, const char *uri, struct verr *err
     m->incoming = true;
     m->cancel = false;
     m->in_channels = 0;
+    m->pc_advised = false;
     memset(&m->ram, 0, sizeof(m->ram));
     if (m->multifd && !mig_transport_is_socket(uri))
         return verr_set(err, ENOTSUP, "Migration requires multi-channel URIs (e.g. tcp)");
@@ -1061,6 +1160,34 @@ static int qmp_migrate_incoming(struct qmp_session *ss, struct json_object *args
     return 0;
 }
 
+static int qmp_start_postcopy(struct qmp_session *ss, struct json_object *args,
+                              struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)ret;
+    struct migration *m = opaque;
+    if (!m->postcopy_ram)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Enable postcopy with migrate_set_capability before the start of "
+                             "migration");
+    if (m->status == MIG_NONE)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Postcopy must be started after migration has been started");
+    /* Taken at the next pass boundary (precopy.h); a migration that ends first completes
+     * as pre-copy, as in QEMU. */
+    m->start_postcopy = true;
+    return 0;
+}
+
+static int qmp_migrate_recover(struct qmp_session *ss, struct json_object *args,
+                               struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)ret, (void)opaque;
+    /* TODO(#13): resuming a paused post-copy (migrate-recover, migrate resume=true). */
+    return qmp_error_set(err, QMP_ERROR_GENERIC,
+                         "migrate-recover is not supported by vireo-vmm: a paused post-copy "
+                         "migration cannot be resumed");
+}
+
 static int64_t stat_get(const uint64_t *f)
 {
     return (int64_t)__atomic_load_n(f, __ATOMIC_RELAXED);
@@ -1077,11 +1204,12 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     if (status == MIG_NONE)
         return 0;
     json_object_object_add(o, "status", json_object_new_string(status_names[status]));
-    if (status == MIG_FAILED && m->error_desc[0])
+    if ((status == MIG_FAILED || status == MIG_POSTCOPY_PAUSED) && m->error_desc[0])
         json_object_object_add(o, "error-desc", json_object_new_string(m->error_desc));
     if (m->incoming || status == MIG_SETUP)
         return 0;
-    bool running = status == MIG_ACTIVE || status == MIG_CANCELLING || status == MIG_DEVICE;
+    bool running = status == MIG_ACTIVE || status == MIG_CANCELLING || status == MIG_DEVICE ||
+                   status == MIG_POSTCOPY_ACTIVE;
     bool done = status == MIG_COMPLETED;
     uint64_t end = running ? now_ms() : m->t_end;
     uint64_t total = end - m->t_start;
@@ -1100,10 +1228,15 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     int64_t transferred, normal, duplicate, remaining, rate = 0, syncs = 1;
     double mbps;
     if (m->live) {
-        transferred = stat_get(&m->pc.st.transferred);
-        normal = stat_get(&m->pc.st.normal);
+        /* After a post-copy switch, pages go as [offset][page] (postcopy.h). */
+        int64_t pc_sent = stat_get(&m->pcs.pages_sent);
+        transferred = stat_get(&m->pc.st.transferred) + pc_sent * (int64_t)(STATE_PAGE_SIZE + 8);
+        normal = stat_get(&m->pc.st.normal) + pc_sent;
         duplicate = stat_get(&m->pc.st.duplicate);
-        remaining = done ? 0 : stat_get(&m->pc.st.remaining);
+        remaining = done ? 0
+                    : __atomic_load_n(&m->pcs_started, __ATOMIC_ACQUIRE)
+                        ? stat_get(&m->pcs.pages_left) * (int64_t)STATE_PAGE_SIZE
+                        : stat_get(&m->pc.st.remaining);
         rate = stat_get(&m->pc.st.dirty_pages_rate);
         syncs = stat_get(&m->pc.st.dirty_sync_count);
         mbps = (double)stat_get(&m->pc.st.mbps_x1000) / 1000;
@@ -1131,6 +1264,8 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
         json_object_object_add(ram, "precopy-bytes", json_object_new_int64(transferred - after));
         json_object_object_add(ram, "downtime-bytes", json_object_new_int64(after));
     }
+    json_object_object_add(ram, "postcopy-requests",
+                           json_object_new_int64(m->live ? stat_get(&m->pcs.requests) : 0));
     if (m->live && m->pc.mf)
         json_object_object_add(ram, "multifd-bytes",
                                json_object_new_int64(stat_get(&m->pc.st.multifd_bytes)));
@@ -1305,7 +1440,8 @@ static int qmp_query_caps(struct qmp_session *ss, struct json_object *args,
         struct json_object *o = json_object_new_object();
         bool on = (!strcmp(capability_names[i], "events") && m->events) ||
                   (!strcmp(capability_names[i], "auto-converge") && m->auto_converge) ||
-                  (!strcmp(capability_names[i], "multifd") && m->multifd);
+                  (!strcmp(capability_names[i], "multifd") && m->multifd) ||
+                  (!strcmp(capability_names[i], "postcopy-ram") && m->postcopy_ram);
         json_object_object_add(o, "state", json_object_new_boolean(on));
         json_object_object_add(o, "capability", json_object_new_string(capability_names[i]));
         json_object_array_add(list, o);
@@ -1322,6 +1458,7 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
     struct json_object *caps = json_object_object_get(args, "capabilities");
     size_t n = json_object_array_length(caps);
     bool events = m->events, auto_converge = m->auto_converge, multifd = m->multifd;
+    bool postcopy_ram = m->postcopy_ram;
     for (size_t i = 0; i < n; i++) {
         struct json_object *c = json_object_array_get_idx(caps, i);
         struct json_object *jn, *js;
@@ -1345,6 +1482,8 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
             auto_converge = on;
         else if (!strcmp(name, "multifd"))
             multifd = on;
+        else if (!strcmp(name, "postcopy-ram"))
+            postcopy_ram = on;
         else if (on)
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Migration capability '%s' is not supported by vireo-vmm", name);
@@ -1359,9 +1498,18 @@ static int qmp_set_caps(struct qmp_session *ss, struct json_object *args, struct
         (m->listen_fd < 0 || !mig_transport_is_socket(m->uri_desc)))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "multifd is not supported by current protocol");
+    if (postcopy_ram && multifd)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Postcopy is not yet compatible with multifd");
+    /* As QEMU: the destination's host and RAM are checked when it is turned on there. */
+    struct verr pe = {0};
+    if (postcopy_ram && !m->postcopy_ram && m->vm->status == VM_STATUS_INMIGRATE &&
+        postcopy_supported(m->vm, &pe) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Postcopy is not supported: %s",
+                             verr_msg(&pe));
     m->events = events;
     m->auto_converge = auto_converge;
     m->multifd = multifd;
+    m->postcopy_ram = postcopy_ram;
     return 0;
 }
 
@@ -1382,6 +1530,8 @@ static int qmp_query_params(struct qmp_session *ss, struct json_object *args,
     json_object_object_add(o, "tls-creds", json_object_new_string(m->tls_creds));
     json_object_object_add(o, "tls-hostname", json_object_new_string(m->tls_hostname));
     json_object_object_add(o, "tls-authz", json_object_new_string(m->tls_authz));
+    json_object_object_add(o, "max-postcopy-bandwidth",
+                           json_object_new_int64((int64_t)m->max_postcopy_bandwidth));
     *ret = o;
     return 0;
 }
@@ -1406,6 +1556,7 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     int64_t bw = (int64_t)m->max_bandwidth, dl = (int64_t)m->downtime_limit;
     int64_t mf = (int64_t)m->multifd_channels, ti = (int64_t)m->throttle_initial;
     int64_t tinc = (int64_t)m->throttle_increment;
+    int64_t pbw = (int64_t)m->max_postcopy_bandwidth;
     const char *creds = NULL, *host = NULL, *authz = NULL;
     /* Every value is checked before any is applied. */
     json_object_object_foreach(args, key, val)
@@ -1415,6 +1566,11 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
                                      "Parameter 'max_bandwidth' expects an integer in the range "
                                      "of 0 to 9223372036854775807 bytes/second");
+        } else if (!strcmp(key, "max-postcopy-bandwidth")) {
+            if (!param_int(val, 0, INT64_MAX, &pbw))
+                return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                     "Parameter 'max-postcopy-bandwidth' expects an integer in "
+                                     "the range of 0 to 9223372036854775807 bytes/second");
         } else if (!strcmp(key, "downtime-limit")) {
             if (!param_int(val, 0, MAX_DOWNTIME_LIMIT, &dl))
                 return qmp_error_set(err, QMP_ERROR_GENERIC,
@@ -1460,6 +1616,7 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     /* downtime-limit and max-bandwidth apply to a migration in progress at its next pass
      * (or, for the bandwidth, within a second); the throttle steps to the next one. */
     m->max_bandwidth = (uint64_t)bw;
+    m->max_postcopy_bandwidth = (uint64_t)pbw; /* a running page phase takes it at once */
     m->downtime_limit = (uint64_t)dl;
     m->multifd_channels = (uint64_t)mf;
     m->throttle_initial = (uint64_t)ti;
@@ -1486,17 +1643,15 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         {"uri", QMP_ARG_STRING, false}, {"blk", QMP_ARG_BOOL, true},    {"inc", QMP_ARG_BOOL, true},
         {"detach", QMP_ARG_BOOL, true}, {"resume", QMP_ARG_BOOL, true}, {NULL}};
     static const struct qmp_arg incoming_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
+    static const struct qmp_arg recover_args[] = {{"uri", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg fd_args[] = {{"fdname", QMP_ARG_STRING, false}, {NULL}};
     static const struct qmp_arg caps_args[] = {{"capabilities", QMP_ARG_ARRAY, false}, {NULL}};
-    static const struct qmp_arg params_args[] = {{"max-bandwidth", QMP_ARG_ANY, true},
-                                                 {"downtime-limit", QMP_ARG_ANY, true},
-                                                 {"multifd-channels", QMP_ARG_ANY, true},
-                                                 {"cpu-throttle-initial", QMP_ARG_ANY, true},
-                                                 {"cpu-throttle-increment", QMP_ARG_ANY, true},
-                                                 {"tls-creds", QMP_ARG_ANY, true},
-                                                 {"tls-hostname", QMP_ARG_ANY, true},
-                                                 {"tls-authz", QMP_ARG_ANY, true},
-                                                 {NULL}};
+    static const struct qmp_arg params_args[] = {
+        {"max-bandwidth", QMP_ARG_ANY, true},          {"downtime-limit", QMP_ARG_ANY, true},
+        {"multifd-channels", QMP_ARG_ANY, true},       {"cpu-throttle-initial", QMP_ARG_ANY, true},
+        {"cpu-throttle-increment", QMP_ARG_ANY, true}, {"tls-creds", QMP_ARG_ANY, true},
+        {"tls-hostname", QMP_ARG_ANY, true},           {"tls-authz", QMP_ARG_ANY, true},
+        {"max-postcopy-bandwidth", QMP_ARG_ANY, true}, {NULL}};
     int r = qmp_server_register(s, "migrate", migrate_args, qmp_migrate, m);
     if (!r)
         r = qmp_server_register(s, "migrate_cancel", NULL, qmp_migrate_cancel, m);
@@ -1504,6 +1659,10 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = qmp_server_register(s, "migrate-incoming", incoming_args, qmp_migrate_incoming, m);
     if (!r)
         r = qmp_server_register(s, "query-migrate", NULL, qmp_query_migrate, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-start-postcopy", NULL, qmp_start_postcopy, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-recover", recover_args, qmp_migrate_recover, m);
     if (!r)
         r = qmp_server_register(s, "getfd", fd_args, qmp_getfd, m);
     if (!r)

@@ -189,6 +189,12 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
                   (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)sent,
                   (double)(t - t_sync) / 1e6, bw / 1e6, drained ? ", read" : "",
                   (unsigned long long)pages, expected_ms);
+        /* TODO(#13): QEMU switches within a pass; here the first (full) pass completes
+         * first, so a big guest at a low max-bandwidth waits for it. */
+        if (pc->postcopy_switch && *pc->postcopy_switch) {
+            pc->switched = true;
+            break;
+        }
         if (expected_ms <= (double)*pc->downtime_limit_ms) {
             if (!pc->ping || drained)
                 break;
@@ -237,7 +243,10 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
     /* No pacing now: the guest is stopped (QEMU does not throttle its completion either). */
     const volatile uint64_t *limit = w->rate_limit;
     w->rate_limit = NULL;
-    r = send_pass(pc, w, pc->dirty, err);
+    if (pc->switched) /* the destination asks for them once it runs (postcopy.c) */
+        r = state_write_section(w, STATE_SEC_PCPY, 1, pc->dirty, pc->words * sizeof(uint64_t), err);
+    else
+        r = send_pass(pc, w, pc->dirty, err);
     w->rate_limit = limit;
     if (r == 0 && pc->mf)
         r = multifd_send_end(pc->mf, err);
@@ -248,7 +257,8 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
         r = state_write_end(w, false, err);
     set_stat(&pc->st.transferred, stream_bytes(pc, w));
     set_stat(&pc->st.downtime_bytes, stream_bytes(pc, w) - pos_final);
-    set_stat(&pc->st.remaining, 0);
+    if (!pc->switched) /* else they are still to go, after the switch */
+        set_stat(&pc->st.remaining, 0);
     uint64_t t_end = now_ns();
     /* VIREO_LOG=debug: where the downtime goes (ms from the decision to stop; the clock is
      * CLOCK_MONOTONIC's, the destination's lines use the same). */

@@ -71,8 +71,14 @@ struct precopy {
     int (*stop_and_capture)(void *opaque, struct vm_state_capture **cap, struct verr *err);
     /* Worker: a pass begins (n from 1; MIGRATION_PASS). */
     void (*pass)(void *opaque, uint64_t n);
-    /* Worker: the final stage begins (status "device"). */
+    /* Worker: the final stage begins (status "device", or "postcopy-active" when
+     * switched). */
     void (*device_stage)(void *opaque);
+    /* Post-copy (postcopy.h): when *postcopy_switch turns true, the next pass boundary
+     * stops the VM and, instead of the rest of RAM, a PCPY section carries the bitmap of
+     * pages still to send (dirty, kept until precopy_finish); switched says it did. */
+    const volatile bool *postcopy_switch;
+    bool switched;
     void *opaque;
     struct precopy_stats st;
     /* Private. */

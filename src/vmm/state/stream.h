@@ -63,6 +63,8 @@
 #define STATE_SEC_MFD  STATE_FOURCC('M', 'F', 'D', ' ') /* multifd: channels and migration id */
 #define STATE_SEC_SYNC STATE_FOURCC('S', 'Y', 'N', 'C') /* multifd: a RAM pass ends here */
 #define STATE_SEC_PING STATE_FOURCC('P', 'I', 'N', 'G') /* answered by the reader itself */
+#define STATE_SEC_PADV STATE_FOURCC('P', 'A', 'D', 'V') /* post-copy may follow (postcopy.h) */
+#define STATE_SEC_PCPY STATE_FOURCC('P', 'C', 'P', 'Y') /* post-copy: pages still to come */
 
 /* "CONF", "VCPU"... for messages (buf of at least 5 bytes). */
 const char *state_kind_name(uint32_t kind, char out[5]);

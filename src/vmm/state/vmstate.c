@@ -507,9 +507,11 @@ int vm_state_load_ex(struct vm *vm, struct state_reader *r, bool fresh, bool all
             state_section_free(&s);
             continue;
         }
-        if (s.kind == STATE_SEC_SYNC && sync) { /* multifd: a pass ends on every channel */
+        /* multifd: a pass ends on every channel; post-copy's sections (postcopy.h) */
+        if ((s.kind == STATE_SEC_SYNC || s.kind == STATE_SEC_PADV || s.kind == STATE_SEC_PCPY) &&
+            sync) {
             rc = sync(opaque, &s, err);
-            ram_passes++;
+            ram_passes += s.kind != STATE_SEC_PADV; /* RAM's first pass may come after it */
             state_section_free(&s);
             continue;
         }

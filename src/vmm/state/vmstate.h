@@ -62,7 +62,7 @@ void vm_state_resume_devices(struct vm *vm);
 int vm_state_load(struct vm *vm, struct state_reader *r, bool fresh, bool allow_map,
                   struct state_ram_stats *st, struct verr *err);
 /* The same for a multifd main stream: each SYNC section is handed to sync (multifd.h), and
- * counts as a RAM pass. */
+ * counts as a RAM pass; so are post-copy's PADV and PCPY sections (postcopy.h). */
 typedef int vm_state_sync_fn(void *opaque, const struct state_section *s, struct verr *err);
 int vm_state_load_ex(struct vm *vm, struct state_reader *r, bool fresh, bool allow_map,
                      struct state_ram_stats *st, vm_state_sync_fn *sync, void *opaque,

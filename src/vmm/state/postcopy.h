@@ -1,0 +1,69 @@
+/*
+ * postcopy.h - post-copy live migration (capability postcopy-ram): after
+ * some pre-copy passes (precopy.h) the source stops the vCPUs and sends the
+ * device state with a bitmap of the pages the destination does not have
+ * yet; the destination starts the VM at once with those pages missing
+ * (userfaultfd, missing mode). A vCPU or VMM thread touching one blocks in
+ * the kernel while the fault thread asks the source for it over the return
+ * path; the source sends requested pages first and the rest in the
+ * background. When every page is there the destination unregisters and
+ * says so, and both sides are done.
+ *
+ * After the device state and END the main connection carries, source to
+ * destination, pages as [u64 offset][4096 bytes] and a last u64 PC_END;
+ * destination to source, requests as a u64 offset and a last u64 PC_DONE
+ * once every page has arrived. Offsets are bytes into guest RAM's host
+ * mapping (the bitmaps' bit i is offset i * 4096). Little-endian.
+ */
+#ifndef VIREO_VMM_STATE_POSTCOPY_H
+#define VIREO_VMM_STATE_POSTCOPY_H
+
+#include "util/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+#define POSTCOPY_MSG_LAST UINT64_MAX /* PC_END from the source, PC_DONE from the destination */
+
+/* Whether this VM's RAM can take post-copy here (anonymous RAM, userfaultfd with missing
+ * mode); 0, or one line saying why not. */
+int postcopy_supported(const struct vm *vm, struct verr *err);
+
+struct postcopy_source_stats {
+    uint64_t requests;   /* page requests received from the destination */
+    uint64_t pages_sent; /* pages sent after the switch */
+    uint64_t pages_left; /* pages the destination still lacks */
+};
+
+/* Source, after the destination has taken over: serves the pages set in need (words
+ * uint64_t) over fd until the destination has all of them. bandwidth (bytes/s, 0: not
+ * limited; may change meanwhile) paces the background pages, not the requested ones.
+ * Statistics are updated atomically as it goes. 0, or an error when the connection is lost
+ * (the VM must then stay stopped: its RAM is no longer the truth). */
+int postcopy_source_run(struct vm *vm, int fd, const uint64_t *need, size_t words,
+                        const volatile uint64_t *bandwidth, struct postcopy_source_stats *st,
+                        struct verr *err);
+
+struct postcopy_dest;
+
+/* Destination, at the PCPY section (before the device state is applied: a device thread
+ * may read guest RAM from then on): discards the pages set in the bitmap (bytes as sent,
+ * little-endian words), registers guest RAM with userfaultfd and starts the fault thread.
+ * Its requests wait until postcopy_dest_receive (the source serves once the destination
+ * has taken over); a fault on the loading thread itself would wait for ever, and none
+ * happens: loading devices reads no guest RAM. */
+int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t len,
+                          struct postcopy_dest **out, struct verr *err);
+/* Destination, the take-over acknowledged: sends the requests held so far, takes pages
+ * from fd until the source's last one, then unregisters the RAM and tells the source. On an error
+ * the RAM stays registered (the guest waits on missing pages rather than see zeros) until
+ * postcopy_dest_free. */
+int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err);
+/* Page requests sent so far. */
+uint64_t postcopy_dest_requests(const struct postcopy_dest *pd);
+void postcopy_dest_free(struct postcopy_dest *pd);
+
+#endif

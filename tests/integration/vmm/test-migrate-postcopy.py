@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Post-copy live migration (capability postcopy-ram) between two VMM processes.
+
+Usage: test-migrate-postcopy.py TEST_GUEST_ELF VMM...
+
+VMM is vireo-vmm's path, or 'qemu-system-x86_64 -enable-kvm -M microvm,...'
+for the same run under QEMU. The guest runs the continuity workload of
+test-migrate.py (tests=state with a dirtied area). Both sides turn
+postcopy-ram on, the source is told migrate then migrate-start-postcopy at
+once: after the first pass the source stops (STOP), the destination runs
+the guest (RESUME) while the pages written since are still on the source
+(max-postcopy-bandwidth keeps the background stream slow), so the guest's
+touches become page requests (query-migrate's postcopy-requests > 0). Both
+sides go setup/active -> postcopy-active -> completed; then the guest on the
+destination checks its whole pattern, its dirtied area and its ticks
+(consecutive across the hop).
+
+Also (vireo-vmm): the destination killed after the switch leaves the source
+postcopy-paused and stopped (never resumed: its RAM is no longer the truth);
+the source killed after the switch leaves the destination postcopy-paused (its
+guest waiting on its missing pages, quit still ending it); a destination started with -S
+stays paused at the switch and runs on cont (libvirt's way); the refusals in QEMU's words (migrate-start-postcopy without the capability
+or outside a migration, postcopy-ram with multifd, exec: without a return
+path) and a destination without the capability (one line, exit 1, the
+source runs on).
+"""
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from vmmlib import Guest, Qmp, Tap
+
+tap = Tap()
+check = tap.check
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("migrate", os.path.join(_here, "test-migrate.py"))
+mig = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mig)
+mig.tap, mig.check = tap, check  # its helpers report into this test's TAP stream
+
+PC_BW = 256 << 10  # max-postcopy-bandwidth: the background pages take seconds
+
+
+def caps(q, **on):
+    r = q.cmd("migrate-set-capabilities", {"capabilities": [
+        {"capability": k.replace("_", "-"), "state": v} for k, v in on.items()]})
+    return r
+
+
+def events(q, name):
+    return [e for e in q.events if e.get("event") == name]
+
+
+def statuses(q):
+    return [e["data"]["status"] for e in events(q, "MIGRATION")]
+
+
+def postcopy(vmm, elf, tmp, qemu):
+    name = "post-copy"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    for side, qq in (("source", q), ("destination", q2)):
+        r = caps(qq, postcopy_ram=True)
+        check("return" in r, f"{name}: postcopy-ram on the {side}", r)
+    got = {x["capability"]: x["state"]
+           for x in q.cmd("query-migrate-capabilities")["return"]}
+    check(got.get("postcopy-ram") is True, f"{name}: query-migrate-capabilities says so", got)
+    r = q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": PC_BW})
+    check("return" in r and q.cmd("query-migrate-parameters")["return"].get(
+        "max-postcopy-bandwidth") == PC_BW, f"{name}: max-postcopy-bandwidth set", r)
+    r = q.cmd("migrate", {"uri": uri})
+    check("return" in r, f"{name}: migrate accepted", r)
+    r = q.cmd("migrate-start-postcopy")
+    check("return" in r, f"{name}: migrate-start-postcopy accepted", r)
+    r = mig.wait_migration(q, final=("postcopy-active", "completed", "failed"))
+    # (It may have completed already: the MIGRATION events below show the switch.)
+    check(r.get("status") in ("postcopy-active", "completed"),
+          f"{name}: the source switches to post-copy", r)
+    # The destination runs the guest while pages are still on the source.
+    st2 = None
+    for _ in range(600):
+        st2 = q2.cmd("query-status")["return"]["status"]
+        if st2 == "running":
+            break
+        time.sleep(0.05)
+    mid = q.cmd("query-migrate")["return"]
+    check(st2 == "running" and mid.get("status") in ("postcopy-active", "completed"),
+          f"{name}: the destination runs the guest during post-copy", f"{st2} {mid}")
+    r = mig.wait_migration(q)
+    done = r.get("status") == "completed"
+    if not check(done, f"{name}: completes", r):
+        g2.kill()
+        print("# destination: " + g2.p.stderr.read()[-2000:].replace("\n", "\n# "))
+    ram = r.get("ram", {})
+    check(ram.get("postcopy-requests", 0) > 0,
+          f"{name}: the destination asked for pages (postcopy-requests "
+          f"{ram.get('postcopy-requests')})", r)
+    check(ram.get("remaining") == 0 and "downtime" in r,
+          f"{name}: query-migrate's remaining 0 and downtime", r)
+    want = ["setup", "active", "postcopy-active", "completed"]
+    check(statuses(q) == want, f"{name}: source MIGRATION events {' '.join(want)}", statuses(q))
+    check(len(events(q, "STOP")) == 1 and not events(q, "RESUME"),
+          f"{name}: STOP on the source, no RESUME", q.events)
+    st = q.cmd("query-status")["return"]["status"]
+    check(st == "postmigrate", f"{name}: the source is in postmigrate", st)
+    mig.quit_source(g, q)
+    before = g.text()
+    if not done:
+        return
+    for _ in range(100):
+        ev2 = statuses(q2)
+        if "completed" in ev2:
+            break
+        time.sleep(0.05)
+        q2.cmd("query-status")
+    ev2 = statuses(q2)
+    check(ev2[-2:] == ["postcopy-active", "completed"],
+          f"{name}: destination MIGRATION events end postcopy-active, completed", ev2)
+    check(len(events(q2, "RESUME")) == 1, f"{name}: RESUME on the destination", q2.events)
+    q2.close()
+    mig.stop_guest(f"{name}: destination", g2, before)
+
+
+def dest_killed(vmm, elf, tmp):
+    name = "post-copy destination killed"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True)
+    # One background page a second: only the guest's requests would finish it quickly, and
+    # a stopped destination makes none.
+    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
+    q.cmd("migrate", {"uri": uri})
+    q.cmd("migrate-start-postcopy")
+    # The destination has taken the VM over (acknowledged it) once it says postcopy-active.
+    r2 = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    g2.p.send_signal(signal.SIGSTOP)
+    check(r2.get("status") == "postcopy-active", f"{name}: the destination took over", r2)
+    r = q.cmd("query-migrate")["return"]
+    check(r.get("status") == "postcopy-active" and r["ram"]["remaining"] > 0,
+          f"{name}: the source is in post-copy with pages left", r)
+    g2.p.send_signal(signal.SIGKILL)
+    try:
+        g2.finish(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    r = mig.wait_migration(q, final=("postcopy-paused", "failed", "completed"))
+    check(r.get("status") == "postcopy-paused" and r.get("error-desc"),
+          f"{name}: the source's migration is postcopy-paused with the reason", r)
+    ticks_then = len(mig.ticks(g.text()))
+    st = q.cmd("query-status")["return"]
+    check(st.get("running") is False and st.get("status") != "running",
+          f"{name}: the source stays stopped", st)
+    time.sleep(1)  # not a timing check: any tick or RESUME now would be wrong
+    st = q.cmd("query-status")["return"]
+    check(st.get("running") is False and not events(q, "RESUME") and
+          len(mig.ticks(g.text())) == ticks_then,
+          f"{name}: and is not resumed on its own (no RESUME, no tick)", st)
+    r = q.cmd("migrate-recover", {"uri": uri})
+    check("not supported" in r.get("error", {}).get("desc", ""),
+          f"{name}: migrate-recover is refused with one line", r)
+    mig.quit_source(g, q)
+
+
+def dest_paused(vmm, elf, tmp):
+    """libvirt's way: the destination started with -S stays paused at the switch while the
+    pages come, and runs on cont (its guest's touches then become requests)."""
+    name = "post-copy -S destination"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    sock = os.path.join(tmp, c.name + "-dst.sock")
+    g2 = Guest(c.cmd(sock, ["-incoming", uri, "-S"]), stdin=subprocess.PIPE)
+    q2 = Qmp(sock, timeout=30)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True, events=True)
+    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 40960})
+    q.cmd("migrate", {"uri": uri})
+    q.cmd("migrate-start-postcopy")
+    r2 = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    st = q2.cmd("query-status")["return"]
+    check(r2.get("status") == "postcopy-active" and st.get("status") == "paused",
+          f"{name}: postcopy-active with the guest paused", f"{r2} {st}")
+    r = q2.cmd("cont")
+    check("return" in r, f"{name}: cont during post-copy", r)
+    r = mig.wait_migration(q)
+    check(r.get("status") == "completed" and r["ram"].get("postcopy-requests", 0) > 0,
+          f"{name}: completes, with page requests after cont", r)
+    mig.quit_source(g, q)
+    q2.close()
+    mig.stop_guest(f"{name}: destination", g2, g.text())
+
+
+def source_killed(vmm, elf, tmp):
+    name = "post-copy source killed"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True)
+    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
+    q.cmd("migrate", {"uri": uri})
+    q.cmd("migrate-start-postcopy")
+    # Killed once the destination has taken over (says postcopy-active).
+    r = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    g.p.send_signal(signal.SIGKILL)
+    check(r.get("status") == "postcopy-active", f"{name}: killed in post-copy", r)
+    g.finish(timeout=30)
+    r2 = mig.wait_migration(q2, final=("postcopy-paused", "failed", "completed"))
+    check(r2.get("status") == "postcopy-paused" and "lost the source" in r2.get("error-desc", ""),
+          f"{name}: the destination is postcopy-paused with the reason", r2)
+    r = q2.cmd("migrate-recover", {"uri": uri})
+    check("not supported" in r.get("error", {}).get("desc", ""),
+          f"{name}: migrate-recover is refused with one line", r)
+    # Its guest waits on the missing pages; quit still ends the process.
+    q2.cmd("quit")
+    try:
+        st2, _, err2 = g2.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        g2.kill()
+        st2, err2 = None, "timeout"
+    check(st2 == 0, f"{name}: quit ends the paused destination (exit {st2})", err2[-1000:])
+
+
+def refusals(vmm, elf, tmp):
+    name = "post-copy refusals"
+    c = mig.Case(vmm, elf, tmp, name)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    r = q.cmd("migrate-start-postcopy")
+    check(r.get("error", {}).get("desc") == "Enable postcopy with migrate_set_capability before "
+          "the start of migration", f"{name}: migrate-start-postcopy without the capability", r)
+    caps(q, postcopy_ram=True)
+    r = q.cmd("migrate-start-postcopy")
+    check(r.get("error", {}).get("desc") == "Postcopy must be started after migration has been "
+          "started", f"{name}: migrate-start-postcopy before migrate", r)
+    r = caps(q, multifd=True)
+    check(r.get("error", {}).get("desc") == "Postcopy is not yet compatible with multifd",
+          f"{name}: postcopy-ram with multifd", r)
+    r = q.cmd("migrate", {"uri": "exec:cat > /dev/null"})
+    check(r.get("error", {}).get("desc") == "Unable to open return-path for postcopy",
+          f"{name}: exec: has no return path", r)
+    # A destination without the capability refuses the stream; the source runs on.
+    g2, q2 = c.dest(uri)
+    q.cmd("migrate", {"uri": uri})
+    r = mig.wait_migration(q)
+    check(r.get("status") == "failed", f"{name}: the source's migration fails", r)
+    try:
+        st2, _, err2 = g2.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        g2.kill()
+        st2, err2 = None, "timeout"
+    lines = [x for x in err2.splitlines() if "load of migration failed" in x]
+    check(st2 == 1 and len(lines) == 1 and "postcopy-ram" in lines[0],
+          f"{name}: a destination without postcopy-ram refuses with one line, exit 1",
+          f"exit {st2}\n{err2}")
+    st = q.cmd("query-status")["return"]["status"]
+    check(st == "running", f"{name}: the source runs on", st)
+    q.close()
+    mig.stop_guest(f"{name}: source", g)
+
+
+def main():
+    elf, vmm = sys.argv[1], sys.argv[2]
+    qemu = "qemu-system" in vmm
+    tmp = tempfile.mkdtemp(prefix="vireo-postcopy-", dir=os.environ.get("MESON_BUILD_ROOT"))
+    try:
+        postcopy(vmm, elf, tmp, qemu)
+        if not qemu:
+            dest_killed(vmm, elf, tmp)
+            source_killed(vmm, elf, tmp)
+            dest_paused(vmm, elf, tmp)
+            refusals(vmm, elf, tmp)
+    finally:
+        tap.report()
+        subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
