@@ -15,6 +15,7 @@
 #include "conf/domain_conf.h"
 #include "conf/network_conf.h"
 #include "conf/xnode.h"
+#include "daemon/domain.h"
 #include "daemon/net-floor.h"
 #include "daemon/network.h"
 #include "daemon/vireod.h"
@@ -108,16 +109,61 @@ void vd_net_port_delete(struct vd_daemon *d, struct vd_network *n, const char *u
     vd_net_port_remove(d, n->def->name, uuid);
 }
 
-char *vd_net_port_format(const struct vd_network *n, const struct vd_network_portrec *p)
+/* The running domain's interface a port stands for (NULL for an external user's port). */
+static const struct domain_net *owner_iface(struct vd_daemon *d, const struct vd_network_portrec *p)
+{
+    unsigned char u[16];
+    struct vd_domain *dom = domain_uuid_parse(p->owner, u) == 0 ? vd_domain_find_uuid(d, u) : NULL;
+    if (!dom || !vd_domain_is_active(dom))
+        return NULL;
+    for (size_t i = 0; i < dom->def->nnets; i++) {
+        const struct domain_net *x = &dom->def->nets[i];
+        const char *portid = x->source ? xnode_attr(x->source, "portid") : NULL;
+        if (x->type == DOMAIN_NET_NETWORK && portid && strcasecmp(portid, p->uuid) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+char *vd_net_port_format(struct vd_daemon *d, const struct vd_network *n,
+                         const struct vd_network_portrec *p)
 {
     struct buf b = BUF_INIT;
     buf_printf(&b, "<networkport>\n  <uuid>%s</uuid>\n  <owner>\n", p->uuid);
     buf_append_str(&b, "    <name>");
     xml_escape(&b, p->name, false);
     buf_printf(&b, "</name>\n    <uuid>%s</uuid>\n  </owner>\n", p->owner);
+    const struct domain_net *iface = owner_iface(d, p);
+    const char *pg = iface && iface->source ? xnode_attr(iface->source, "portgroup") : NULL;
+    if (pg) {
+        buf_append_str(&b, "  <group>");
+        xml_escape(&b, pg, false);
+        buf_append_str(&b, "</group>\n");
+    }
     buf_printf(&b, "  <mac address='%s'/>\n", p->mac);
-    /* TODO: a port's <group>, <bandwidth>, <vlan>, <virtualport> and <rxfilters>, which
-     * libvirtd shows when the interface has them */
+    /* what the interface got (its own, else the network's or portgroup's, merged into the
+     * live definition at the start), in libvirt's order; the floor's class as classID */
+    static const char *const kept[] = {"virtualport", "bandwidth", "vlan", NULL};
+    for (size_t k = 0; iface && kept[k]; k++)
+        for (size_t i = 0; i < iface->nextra; i++) {
+            if (strcmp(iface->extra[i]->name, kept[k]) != 0)
+                continue;
+            struct xnode *x = xnode_copy(iface->extra[i]);
+            static const char *const rate[] = {"average", "peak", "floor", "burst", NULL};
+            for (size_t j = 0; k == 1 && j < x->nkids; j++)
+                if (x->kids[j]->name)
+                    xnode_order_attrs(x->kids[j], rate);
+            for (size_t j = 0; k == 1 && j < n->nplugs; j++)
+                if (strcmp(n->plugs[j].vm, p->owner) == 0 &&
+                    strcasecmp(n->plugs[j].mac, p->mac) == 0)
+                    xnode_set_uint_attr(x, "classID", n->plugs[j].class_id);
+            xnode_format(x, &b, 1);
+            xnode_free(x);
+            break;
+        }
+    if (iface && iface->trust_guest_rx_filters >= 0)
+        buf_printf(&b, "  <rxfilters trustGuest='%s'/>\n",
+                   iface->trust_guest_rx_filters ? "yes" : "no");
     /* a host bridge's network (forward mode bridge) plugs type 'bridge', others 'network' */
     buf_printf(&b, "  <plug type='%s' bridge='",
                n->def->forward == NETWORK_FORWARD_BRIDGE ? "bridge" : "network");

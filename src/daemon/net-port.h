@@ -29,8 +29,10 @@ int vd_net_port_add(struct vd_daemon *d, const char *network, const char *vm_uui
 void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uuid);
 /* The port with this UUID on running n, or NULL. */
 const struct vd_network_portrec *vd_net_port_find(const struct vd_network *n, const char *uuid);
-/* <networkport> as libvirtd formats it (the caller frees it). */
-char *vd_net_port_format(const struct vd_network *n, const struct vd_network_portrec *p);
+/* <networkport> as libvirtd formats it (the caller frees it): with a running domain's
+ * interface's portgroup, <virtualport>, <bandwidth> (its floor's class), <vlan>, rxfilters. */
+char *vd_net_port_format(struct vd_daemon *d, const struct vd_network *n,
+                         const struct vd_network_portrec *p);
 /* net-port-delete: the port goes, and with it the floor its interface had (libvirtd releases
  * the port's bandwidth; the domain keeps running with its tap on the bridge). */
 void vd_net_port_delete(struct vd_daemon *d, struct vd_network *n, const char *uuid);

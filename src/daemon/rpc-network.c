@@ -542,7 +542,7 @@ static int port_xml(struct vd_call *c)
     const struct vd_network_portrec *p = named_port(c, &n);
     if (!p)
         return -1;
-    ((struct remote_network_port_get_xml_desc_ret *)c->ret)->xml = vd_net_port_format(n, p);
+    ((struct remote_network_port_get_xml_desc_ret *)c->ret)->xml = vd_net_port_format(c->d, n, p);
     return 0;
 }
 
