@@ -16,6 +16,7 @@ Everything runs in network namespaces made here, with addresses from 198.18.0.0/
    and libvirtd's refusals (the same UUID again, a plug given, no uuid, no owner name);
  - a port with a portgroup and a QoS floor shows <group> and <bandwidth classID='3'> (not
    compared: libvirtd cannot start that guest on this kernel, without sch_sfq);
+ - attach-interface --live adds a port (portid in the live XML), destroy removes both;
  - vireod restarted: the same ports (kept in the network's run directory);
  - net-port-delete of the first: "Network port UUID deleted", only the second is listed, the
    domain keeps running and keeps its portid (as libvirtd);
@@ -70,6 +71,7 @@ QIFACE = """    <interface type='network'>
       <model type='virtio'/>
     </interface>
 """
+ROOT_PORT = "    <controller type='pci' model='pcie-root-port'/>\n"  # for the attach
 QPORT = """<networkport>
   <uuid>%s</uuid>
   <owner>
@@ -259,7 +261,7 @@ def main():
         # a port's group, bandwidth and floor class (libvirtd here cannot start such a guest:
         # this kernel has no sch_sfq, which libvirtd's tc set-up needs)
         r = d.virsh("net-create", d.write("qnet.xml", QNET))
-        r2 = d.virsh("create", d.write("q.xml", domain_xml("qguest", guest, "", QIFACE)))
+        r2 = d.virsh("create", d.write("q.xml", domain_xml("qguest", guest, "", QIFACE + ROOT_PORT)))
         qlive = d.virsh("dumpxml", "qguest").stdout
         qid = re.findall(r"<source network='qnet' portgroup='fast' portid='(%s)' "
                          r"bridge='vbr-qnet'/>" % UUID_RE, qlive)
@@ -269,7 +271,20 @@ def main():
              qid[0] if qid else "", quuid),
              "a port with a portgroup and a floor: <group>, <bandwidth classID='3'>",
              r.stderr + r2.stderr + qlive + qdump)
-        d.virsh("destroy", "qguest")
+        r = d.virsh("attach-interface", "qguest", "network", "qnet", "--mac", "52:54:00:5e:02:04",
+                    "--model", "virtio", "--live")
+        qlive = d.virsh("dumpxml", "qguest").stdout
+        qids = re.findall(r"<source network='qnet' (?:portgroup='fast' )?portid='(%s)' "
+                          r"bridge='vbr-qnet'/>" % UUID_RE, qlive)
+        r2 = d.virsh("net-port-list", "qnet", "--uuid")
+        t.ok(r.returncode == 0 and len(set(qids)) == 2 and
+             sorted(r2.stdout.split()) == sorted(qids),
+             "attach-interface --live: a second port, its portid in the live XML",
+             r.stderr + qlive + r2.stdout + r2.stderr)
+        r = d.virsh("destroy", "qguest")
+        r2 = d.virsh("net-port-list", "qnet", "--uuid")
+        t.ok(r.returncode == 0 and r2.returncode == 0 and r2.stdout.split() == [],
+             "destroy: both ports of qnet gone (the attached one too)", r.stderr + r2.stdout)
         d.virsh("net-destroy", "qnet")
 
         rc = d.stop()
