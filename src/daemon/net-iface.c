@@ -451,7 +451,7 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, const char *vm_
         if (r < 0 && floor_net)
             vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac);
         if (r < 0 && *portid)
-            vd_net_port_remove(d, n->source_network, portid);
+            vd_net_port_remove(d, n->source_network, portid, vm_uuid);
     }
     free(net_bridge);
     if (r == 0 && *portid) {
@@ -474,8 +474,8 @@ static void release_one(struct vd_daemon *d, const char *vm_uuid, const struct d
     if (n->type == DOMAIN_NET_NETWORK && n->source_network)
         vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac); /* its floor, if any */
     const char *portid = n->source ? xnode_attr(n->source, "portid") : NULL;
-    if (n->type == DOMAIN_NET_NETWORK && n->source_network && portid)
-        vd_net_port_remove(d, n->source_network, portid);
+    if (n->type == DOMAIN_NET_NETWORK && n->source_network && portid) /* only its own */
+        vd_net_port_remove(d, n->source_network, portid, vm_uuid);
     if (!n->target_dev || !vd_ovs_virtualport(n))
         return;
     struct verr e = {0};

@@ -63,7 +63,7 @@ int vd_net_port_add(struct vd_daemon *d, const char *network, const char *vm_uui
     n->ports = xreallocarray(n->ports, n->nports + 1, sizeof(*n->ports));
     n->ports[n->nports++] = p;
     if ((r = ports_save(d, n, err)) < 0) {
-        vd_net_port_remove(d, network, p.uuid);
+        vd_net_port_remove(d, network, p.uuid, NULL);
         return r;
     }
     memcpy(uuid_out, p.uuid, 37);
@@ -77,13 +77,15 @@ static void drop(struct vd_network *n, size_t i)
     n->nports--;
 }
 
-void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uuid)
+void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uuid,
+                        const char *owner)
 {
     struct vd_network *n = vd_network_find_name(d, network);
     if (!n || !n->active)
         return;
     for (size_t i = 0; i < n->nports; i++)
-        if (strcasecmp(n->ports[i].uuid, uuid) == 0) {
+        if (strcasecmp(n->ports[i].uuid, uuid) == 0 &&
+            (!owner || strcasecmp(n->ports[i].owner, owner) == 0)) {
             drop(n, i);
             struct verr e = {0};
             if (ports_save(d, n, &e) < 0)
@@ -106,7 +108,7 @@ void vd_net_port_delete(struct vd_daemon *d, struct vd_network *n, const char *u
     if (!p)
         return;
     vd_net_floor_unplug(d, n->def->name, p->owner, p->mac);
-    vd_net_port_remove(d, n->def->name, uuid);
+    vd_net_port_remove(d, n->def->name, uuid, NULL);
 }
 
 /* The running domain's interface a port stands for (NULL for an external user's port). */
@@ -290,7 +292,7 @@ int vd_net_port_create(struct vd_daemon *d, struct vd_network *n, const char *xm
             n->ports = xreallocarray(n->ports, n->nports + 1, sizeof(*n->ports));
             n->ports[n->nports++] = p;
             if ((r = ports_save(d, n, err)) < 0)
-                vd_net_port_remove(d, n->def->name, canon);
+                vd_net_port_remove(d, n->def->name, canon, NULL);
             else
                 memcpy(uuid_out, canon, 37);
         }

@@ -25,8 +25,9 @@ struct vd_network_portrec {
  * its new UUID in uuid_out. Kept in the run directory (NAME.ports) for a restarted vireod. */
 int vd_net_port_add(struct vd_daemon *d, const char *network, const char *vm_uuid,
                     const char *vm_name, const char *mac, char uuid_out[37], struct verr *err);
-/* Removes port uuid of network (none: nothing). */
-void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uuid);
+/* Removes port uuid of network if owner (a domain's UUID; NULL: any) has it (none: nothing). */
+void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uuid,
+                        const char *owner);
 /* The port with this UUID on running n, or NULL. */
 const struct vd_network_portrec *vd_net_port_find(const struct vd_network *n, const char *uuid);
 /* <networkport> as libvirtd formats it (the caller frees it): with a running domain's
