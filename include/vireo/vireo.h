@@ -1441,6 +1441,16 @@ int vir_network_is_persistent(vir_network *net, vir_error *err);
 int vir_network_get_dhcp_leases(vir_network *net, const char *mac, vir_network_dhcp_lease ***leases,
                                 unsigned int flags, vir_error *err);
 void vir_network_dhcp_lease_free(vir_network_dhcp_lease *lease);
+/* The network's ports (virNetworkListAllPorts), as UUID strings (free each and the array with
+ * free()); returns the count or -1. A port is then named by its network and UUID string. */
+int vir_network_list_all_ports(vir_network *net, char ***uuids, unsigned int flags, vir_error *err);
+/* 0 when the network has the port (virNetworkPortLookupByUUIDString), else -1. */
+int vir_network_port_lookup_by_uuid_string(vir_network *net, const char *uuid, vir_error *err);
+/* <networkport> (virNetworkPortGetXMLDesc); the caller frees it. */
+char *vir_network_port_get_xml_desc(vir_network *net, const char *uuid, unsigned int flags,
+                                    vir_error *err);
+/* virNetworkPortDelete: the port goes (a running domain's interface keeps its tap). */
+int vir_network_port_delete(vir_network *net, const char *uuid, unsigned int flags, vir_error *err);
 const char *vir_network_get_name(const vir_network *net);
 void vir_network_get_uuid_string(const vir_network *net, char buf[VIR_UUID_STRING_BUFLEN]);
 void vir_network_free(vir_network *net);

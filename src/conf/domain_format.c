@@ -310,7 +310,7 @@ static void format_net(struct fctx *f, const struct domain_net *n)
         xnode_set_attr(s, "bridge", n->source_bridge);
         xnode_set_attr(s, "dev", n->source_dev);
         xnode_set_attr(s, "mode", n->source_mode);
-        static const char *const order[] = {"network", "portgroup", "bridge", "dev",
+        static const char *const order[] = {"network", "portgroup", "portid", "bridge", "dev",
                                             "type",    "path",      "mode",   NULL};
         node_with(b, 3, "source", s, NULL, NULL, 0, order);
         xnode_free(s);

@@ -373,7 +373,9 @@ static struct domain_net *find_iface(struct vd_job *job, struct domain_def *def,
         if (strcasecmp(n->mac, new->mac) != 0)
             continue;
         if (n->type != new->type || !same_str(n->source_network, new->source_network) ||
-            !same_str(n->source_bridge, new->source_bridge) ||
+            /* a network's bridge is the live definition's (bridge=), not the user's */
+            ((n->type != DOMAIN_NET_NETWORK || new->source_bridge) &&
+             !same_str(n->source_bridge, new->source_bridge)) ||
             (new->model && !same_str(n->model, new->model))) {
             vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
                         "Operation not supported: only the link state of interface %s can be "

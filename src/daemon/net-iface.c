@@ -28,6 +28,7 @@
 
 #include "daemon/net-floor.h"
 #include "daemon/net-ovs.h"
+#include "daemon/net-port.h"
 #include "daemon/netlink.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/network.h"
@@ -310,7 +311,9 @@ static int merge_network_port(struct vd_daemon *d, struct domain_net *n, char **
         add_kept(n, port.bandwidth);
         port.bandwidth = NULL;
     }
-    if (r == 0) {
+    if (r == 0) { /* the live <source> names the bridge, as libvirt's (bridge=) */
+        free(n->source_bridge);
+        n->source_bridge = xstrdup(port.bridge);
         *bridge = port.bridge;
         port.bridge = NULL;
     }
@@ -319,8 +322,8 @@ static int merge_network_port(struct vd_daemon *d, struct domain_net *n, char **
 }
 
 /* fd_out: vmm_argv_net_queues(n) descriptors. */
-static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_net *n, int *fd_out,
-                       struct verr *err)
+static int prepare_one(struct vd_daemon *d, const char *vm_uuid, const char *vm_name,
+                       struct domain_net *n, int *fd_out, struct verr *err)
 {
     const char *bridge = NULL;
     char *net_bridge = NULL;
@@ -437,9 +440,25 @@ static int prepare_one(struct vd_daemon *d, const char *vm_uuid, struct domain_n
         r = apply_bandwidth(name, n, err);
     if (r == 0 && floor_net) /* last but the OVS port, which a floor never has */
         r = vd_net_floor_plug(d, floor_net, vm_uuid, n->mac, floor_of(n), inbound_average(n), err);
-    if (r == 0 && vport) /* last: nothing after it can fail, so no port to take back */
+    /* the network's port (net-port.c): portid= on the live <source>, as libvirtd shows it */
+    char portid[37] = "";
+    if (r == 0 && n->type == DOMAIN_NET_NETWORK &&
+        (r = vd_net_port_add(d, n->source_network, vm_uuid, vm_name, n->mac, portid, err)) < 0 &&
+        floor_net)
+        vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac);
+    if (r == 0 && vport) { /* last: nothing after it can fail, so no port to take back */
         r = vd_ovs_add_port(bridge, name, n->mac, vm_uuid, vport, vlan, bandwidth_of(n), err);
+        if (r < 0 && floor_net)
+            vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac);
+        if (r < 0 && *portid)
+            vd_net_port_remove(d, n->source_network, portid, vm_uuid);
+    }
     free(net_bridge);
+    if (r == 0 && *portid) {
+        if (!n->source)
+            n->source = xnode_new("source");
+        xnode_set_attr(n->source, "portid", portid);
+    }
     if (r < 0) {
         for (unsigned q = 0; q < queues; q++)
             close(fd_out[q]); /* not persistent: the device goes with its descriptors */
@@ -454,6 +473,9 @@ static void release_one(struct vd_daemon *d, const char *vm_uuid, const struct d
 {
     if (n->type == DOMAIN_NET_NETWORK && n->source_network)
         vd_net_floor_unplug(d, n->source_network, vm_uuid, n->mac); /* its floor, if any */
+    const char *portid = n->source ? xnode_attr(n->source, "portid") : NULL;
+    if (n->type == DOMAIN_NET_NETWORK && n->source_network && portid) /* only its own */
+        vd_net_port_remove(d, n->source_network, portid, vm_uuid);
     if (!n->target_dev || !vd_ovs_virtualport(n))
         return;
     struct verr e = {0};
@@ -470,7 +492,8 @@ int vd_net_prepare(struct vd_daemon *d, struct domain_def *def, int **fds_out, s
     for (size_t i = 0; i < nfds; i++)
         fds[i] = -1;
     for (size_t i = 0; i < def->nnets; i++) {
-        int r = prepare_one(d, uuid, &def->nets[i], &fds[vmm_argv_net_fd_index(def, i)], err);
+        int r = prepare_one(d, uuid, def->name, &def->nets[i], &fds[vmm_argv_net_fd_index(def, i)],
+                            err);
         if (r < 0) {
             for (size_t j = 0; j < i; j++)
                 if (fds[vmm_argv_net_fd_index(def, j)] >= 0)
@@ -488,7 +511,7 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
 {
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
-    return prepare_one(d, uuid, n, fd_out, err);
+    return prepare_one(d, uuid, def->name, n, fd_out, err);
 }
 
 void vd_net_release_one(struct vd_daemon *d, const struct domain_def *def,

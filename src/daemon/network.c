@@ -65,6 +65,7 @@
 #include "conf/domain_conf.h"
 #include "conf/network_update.h"
 #include "daemon/net-floor.h"
+#include "daemon/net-port.h"
 #include "daemon/net-ovs.h"
 #include "daemon/network-dns.h"
 #include "daemon/netlink.h"
@@ -820,6 +821,7 @@ static void teardown(struct vd_daemon *d, struct vd_network *n, bool own_bridge)
             log_warn("network '%s': %s", n->def->name, verr_msg(&e));
     }
     vd_net_floor_forget(d, n);
+    vd_net_port_forget(d, n);
     char *st = path_of(d->network_run_dir, n->def->name, ".xml");
     unlink(st);
     free(st);
@@ -952,6 +954,7 @@ static void unlink_network(struct vd_daemon *d, struct vd_network *n)
         }
     network_def_free(n->def);
     free(n->plugs);
+    vd_net_ports_free(n);
     free(n);
 }
 
@@ -1544,6 +1547,7 @@ static void load_status(struct vd_daemon *d, const char *path)
     if (bridge_ok && dns_ok) {
         n->active = true;
         vd_net_floor_load(d, n);
+        vd_net_port_load(d, n);
         log_info("network '%s' is running on %s: reattached", def->name, def->bridge);
         return;
     }
@@ -1635,6 +1639,7 @@ void vd_networks_free(struct vd_daemon *d)
         d->networks = n->next;
         network_def_free(n->def);
         free(n->plugs);
+        vd_net_ports_free(n);
         free(n);
     }
 }

@@ -19,6 +19,7 @@
 
 struct vd_daemon;
 struct verr;
+struct vd_network_portrec;
 
 /* An interface with a QoS floor plugged into a running network (net-floor.c): its htb class
  * 1:class_id on the bridge. */
@@ -35,6 +36,8 @@ struct vd_network {
     pid_t dnsmasq;                 /* 0 when none runs */
     struct vd_network_plug *plugs; /* the interfaces with a floor, while running */
     size_t nplugs;
+    struct vd_network_portrec *ports; /* its ports, while running (net-port.c) */
+    size_t nports;
 };
 
 /* A DHCP lease from a network's lease file. */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "daemon/domain.h"
+#include "daemon/net-port.h"
 #include "daemon/network.h"
 #include "daemon/server.h"
 #include "daemon/vireod.h"
@@ -458,6 +459,131 @@ static int domifaddr(struct vd_call *c)
     }
 }
 
+/* Network ports (net-port.c): net-port-list, net-port-dumpxml, net-port-delete. */
+static void fill_port(struct remote_nonnull_network_port *out, const struct vd_network *n,
+                      const char *uuid)
+{
+    fill_net(&out->net, n);
+    domain_uuid_parse(uuid, out->uuid);
+}
+
+static int no_port(struct vd_call *c, const unsigned char uuid[16])
+{
+    char u[37];
+    domain_uuid_format(uuid, u);
+    return vd_call_fail(c, VIR_ERR_NO_NETWORK_PORT,
+                        "network port not found: Network port with UUID %s does not exist", u);
+}
+
+/* The running network a port call names, or NULL with libvirt's error. */
+static struct vd_network *port_network(struct vd_call *c)
+{
+    struct vd_network *n = named(c);
+    if (n && !n->active)
+        vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
+                     "Requested operation is not valid: network '%s' is not active", n->def->name);
+    return n && n->active ? n : NULL;
+}
+
+static int list_ports(struct vd_call *c)
+{
+    const struct remote_network_list_all_ports_args *a = c->args;
+    struct remote_network_list_all_ports_ret *r = c->ret;
+    if (vd_call_check_flags(c, a->flags, 0, "networkListAllPorts") < 0)
+        return -1;
+    struct vd_network *n = port_network(c);
+    if (!n)
+        return -1;
+    r->ret = (unsigned)n->nports;
+    if (a->need_results && n->nports) {
+        r->ports = xcalloc(n->nports, sizeof(*r->ports));
+        for (size_t i = 0; i < n->nports; i++)
+            fill_port(&r->ports[r->ports_len++], n, n->ports[i].uuid);
+    }
+    return 0;
+}
+
+static int port_lookup(struct vd_call *c)
+{
+    const struct remote_network_port_lookup_by_uuid_args *a = c->args;
+    struct vd_network *n = port_network(c);
+    if (!n)
+        return -1;
+    char u[37];
+    domain_uuid_format(a->uuid, u);
+    if (!vd_net_port_find(n, u))
+        return no_port(c, a->uuid);
+    fill_port(&((struct remote_network_port_lookup_by_uuid_ret *)c->ret)->port, n, u);
+    return 0;
+}
+
+/* The port a call names (its first argument), or NULL with the error set. */
+static const struct vd_network_portrec *named_port(struct vd_call *c, struct vd_network **net)
+{
+    const struct remote_nonnull_network_port *w = c->args;
+    struct vd_network *n = port_network(c);
+    if (!n)
+        return NULL;
+    char u[37];
+    domain_uuid_format(w->uuid, u);
+    const struct vd_network_portrec *p = vd_net_port_find(n, u);
+    if (!p)
+        no_port(c, w->uuid);
+    *net = n;
+    return p;
+}
+
+static int port_xml(struct vd_call *c)
+{
+    const struct remote_network_port_get_xml_desc_args *a = c->args;
+    if (vd_call_check_flags(c, a->flags, 0, "networkPortGetXMLDesc") < 0)
+        return -1;
+    struct vd_network *n = NULL;
+    const struct vd_network_portrec *p = named_port(c, &n);
+    if (!p)
+        return -1;
+    ((struct remote_network_port_get_xml_desc_ret *)c->ret)->xml = vd_net_port_format(c->d, n, p);
+    return 0;
+}
+
+static int port_delete(struct vd_call *c)
+{
+    const struct remote_network_port_delete_args *a = c->args;
+    if (vd_call_check_flags(c, a->flags, 0, "networkPortDelete") < 0)
+        return -1;
+    struct vd_network *n = NULL;
+    const struct vd_network_portrec *p = named_port(c, &n);
+    if (!p)
+        return -1;
+    char u[37];
+    memcpy(u, p->uuid, sizeof(u));
+    vd_net_port_delete(c->d, n, u);
+    return 0;
+}
+
+/* net-port-create (libvirtd's networkPortCreateXML without VIR_NETWORK_PORT_CREATE_RECLAIM). */
+static int port_create(struct vd_call *c)
+{
+    const struct remote_network_port_create_xml_args *a = c->args;
+    /* TODO: VIR_NETWORK_PORT_CREATE_RECLAIM (1) and _VALIDATE (2) */
+    if (vd_call_check_flags(c, a->flags, 0, "networkPortCreateXML") < 0)
+        return -1;
+    struct vd_network *n = port_network(c);
+    if (!n)
+        return -1;
+    struct verr e = {0};
+    char uuid[37];
+    int r = vd_net_port_create(c->d, n, a->xml, uuid, &e);
+    if (r == -EEXIST)
+        return vd_call_fail(c, VIR_ERR_NETWORK_PORT_EXIST, "%s", verr_msg(&e));
+    if (r == -EINVAL && strncmp(verr_msg(&e), "invalid argument", 16) == 0)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "%s", verr_msg(&e));
+    if (r < 0)
+        return fail(c, r, &e);
+    fill_port(&((struct remote_network_port_create_xml_ret *)c->ret)->port, n, uuid);
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES, domifaddr},
     {REMOTE_PROC_CONNECT_LIST_ALL_NETWORKS, list_all},
@@ -480,5 +606,10 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_NETWORK_IS_ACTIVE, is_active},
     {REMOTE_PROC_NETWORK_IS_PERSISTENT, is_persistent},
     {REMOTE_PROC_NETWORK_GET_DHCP_LEASES, leases},
+    {REMOTE_PROC_NETWORK_LIST_ALL_PORTS, list_ports},
+    {REMOTE_PROC_NETWORK_PORT_LOOKUP_BY_UUID, port_lookup},
+    {REMOTE_PROC_NETWORK_PORT_CREATE_XML, port_create},
+    {REMOTE_PROC_NETWORK_PORT_GET_XML_DESC, port_xml},
+    {REMOTE_PROC_NETWORK_PORT_DELETE, port_delete},
 };
 VD_PROC_TABLE(vd_network_procs, procs);

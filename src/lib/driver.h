@@ -122,6 +122,14 @@ struct vir_network_driver {
     int (*is_persistent)(vir_network *net, vir_error *err);
     int (*get_dhcp_leases)(vir_network *net, const char *mac, vir_network_dhcp_lease ***leases,
                            unsigned int flags, vir_error *err);
+    /* The network's ports (virNetworkListAllPorts: their UUIDs), virNetworkPortLookupByUUID,
+     * virNetworkPortGetXMLDesc and virNetworkPortDelete, a port named by its UUID. */
+    int (*list_ports)(vir_network *net, char ***uuids, unsigned int flags, vir_error *err);
+    int (*port_lookup)(vir_network *net, const unsigned char *uuid, vir_error *err);
+    char *(*port_get_xml_desc)(vir_network *net, const unsigned char *uuid, unsigned int flags,
+                               vir_error *err);
+    int (*port_delete)(vir_network *net, const unsigned char *uuid, unsigned int flags,
+                       vir_error *err);
     /* virDomainInterfaceAddresses (kept here: it reads the networks' leases) */
     int (*domain_interface_addresses)(vir_domain *dom, vir_domain_interface ***ifaces,
                                       unsigned int source, unsigned int flags, vir_error *err);

@@ -254,6 +254,60 @@ void vir_domain_interface_free(vir_domain_interface *iface)
     free(iface);
 }
 
+/* ---- ports ---- */
+
+int vir_network_list_all_ports(vir_network *net, char ***uuids, unsigned int flags, vir_error *err)
+{
+    NET(net, -1);
+    NET_DRV(net->conn, list_ports, "virNetworkListAllPorts", -1);
+    if (uuids)
+        *uuids = NULL;
+    return net->conn->driver->network->list_ports(net, uuids, flags, err);
+}
+
+/* The port's UUID (raw), or -1 with libvirt's malformed-argument error naming api. */
+static int port_uuid(const char *uuid, unsigned char raw[VIR_UUID_BUFLEN], const char *api,
+                     vir_error *err)
+{
+    if (!uuid || domain_uuid_parse(uuid, raw) < 0) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "uuid in %s is malformed", api);
+        return -1;
+    }
+    return 0;
+}
+
+int vir_network_port_lookup_by_uuid_string(vir_network *net, const char *uuid, vir_error *err)
+{
+    NET(net, -1);
+    unsigned char raw[VIR_UUID_BUFLEN];
+    if (port_uuid(uuid, raw, "virNetworkPortLookupByUUIDString", err) < 0)
+        return -1;
+    NET_DRV(net->conn, port_lookup, "virNetworkPortLookupByUUID", -1);
+    return net->conn->driver->network->port_lookup(net, raw, err);
+}
+
+char *vir_network_port_get_xml_desc(vir_network *net, const char *uuid, unsigned int flags,
+                                    vir_error *err)
+{
+    NET(net, NULL);
+    unsigned char raw[VIR_UUID_BUFLEN];
+    if (port_uuid(uuid, raw, "virNetworkPortGetXMLDesc", err) < 0)
+        return NULL;
+    NET_DRV(net->conn, port_get_xml_desc, "virNetworkPortGetXMLDesc", NULL);
+    return net->conn->driver->network->port_get_xml_desc(net, raw, flags, err);
+}
+
+int vir_network_port_delete(vir_network *net, const char *uuid, unsigned int flags, vir_error *err)
+{
+    NET(net, -1);
+    WRITE_OK(net->conn, "virNetworkPortDelete", -1);
+    unsigned char raw[VIR_UUID_BUFLEN];
+    if (port_uuid(uuid, raw, "virNetworkPortDelete", err) < 0)
+        return -1;
+    NET_DRV(net->conn, port_delete, "virNetworkPortDelete", -1);
+    return net->conn->driver->network->port_delete(net, raw, flags, err);
+}
+
 /* ---- events ---- */
 
 struct vir_net_event_cb {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/domain_conf.h"
 #include "lib/driver.h"
 #include "rpc/remote_protocol.h"
 #include "util/mem.h"
@@ -234,6 +235,58 @@ static int event_deregister(vir_connect *conn, int server_id, vir_error *err)
     return vir_remote_call(conn, REMOTE_PROC_CONNECT_NETWORK_EVENT_DEREGISTER_ANY, &a, NULL, err);
 }
 
+static int list_ports(vir_network *net, char ***uuids, unsigned int flags, vir_error *err)
+{
+    struct remote_network_list_all_ports_args a = {.need_results = uuids != NULL, .flags = flags};
+    to_wire(net, &a.network);
+    struct remote_network_list_all_ports_ret r = {0};
+    if (vir_remote_call(net->conn, REMOTE_PROC_NETWORK_LIST_ALL_PORTS, &a, &r, err) < 0)
+        return -1;
+    if (uuids) {
+        *uuids = xcalloc(r.ports_len + 1, sizeof(**uuids));
+        for (size_t i = 0; i < r.ports_len; i++) {
+            (*uuids)[i] = xmalloc(VIR_UUID_STRING_BUFLEN);
+            domain_uuid_format(r.ports[i].uuid, (*uuids)[i]);
+        }
+    }
+    int n = (int)r.ret;
+    remote_network_list_all_ports_ret_free(&r);
+    return n;
+}
+
+static int port_lookup(vir_network *net, const unsigned char *uuid, vir_error *err)
+{
+    struct remote_network_port_lookup_by_uuid_args a = {0};
+    to_wire(net, &a.network);
+    memcpy(a.uuid, uuid, 16);
+    struct remote_network_port_lookup_by_uuid_ret r = {0};
+    if (vir_remote_call(net->conn, REMOTE_PROC_NETWORK_PORT_LOOKUP_BY_UUID, &a, &r, err) < 0)
+        return -1;
+    remote_network_port_lookup_by_uuid_ret_free(&r);
+    return 0;
+}
+
+static char *port_get_xml_desc(vir_network *net, const unsigned char *uuid, unsigned int flags,
+                               vir_error *err)
+{
+    struct remote_network_port_get_xml_desc_args a = {.flags = flags};
+    to_wire(net, &a.port.net);
+    memcpy(a.port.uuid, uuid, 16);
+    struct remote_network_port_get_xml_desc_ret r = {0};
+    if (vir_remote_call(net->conn, REMOTE_PROC_NETWORK_PORT_GET_XML_DESC, &a, &r, err) < 0)
+        return NULL;
+    return r.xml;
+}
+
+static int port_delete(vir_network *net, const unsigned char *uuid, unsigned int flags,
+                       vir_error *err)
+{
+    struct remote_network_port_delete_args a = {.flags = flags};
+    to_wire(net, &a.port.net);
+    memcpy(a.port.uuid, uuid, 16);
+    return vir_remote_call(net->conn, REMOTE_PROC_NETWORK_PORT_DELETE, &a, NULL, err) < 0 ? -1 : 0;
+}
+
 const struct vir_network_driver vir_remote_network_driver = {
     .event_register = event_register,
     .event_deregister = event_deregister,
@@ -254,4 +307,8 @@ const struct vir_network_driver vir_remote_network_driver = {
     .is_active = is_active,
     .is_persistent = is_persistent,
     .get_dhcp_leases = get_dhcp_leases,
+    .list_ports = list_ports,
+    .port_lookup = port_lookup,
+    .port_get_xml_desc = port_get_xml_desc,
+    .port_delete = port_delete,
 };

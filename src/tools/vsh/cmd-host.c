@@ -1022,6 +1022,18 @@ static const struct vsh_opt opts_net_leases[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_net_port_list[] = {
+    NET_OPT,
+    {"uuid", VSH_OT_BOOL, 0, "list uuid's only"},
+    {"table", VSH_OT_BOOL, 0, "list table (default)"},
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_net_port[] = {
+    NET_OPT,
+    {"port", VSH_OT_STRING, VSH_OFLAG_REQ, "port UUID"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_net_event[] = {
     {"network", VSH_OT_STRING, 0, "filter by network name or uuid"},
     {"event", VSH_OT_STRING, 0, "which event type to wait for"},
@@ -1507,6 +1519,12 @@ const struct vsh_cmd_def vsh_commands[] = {
      NETG, 0},
     {"net-name", vsh_cmd_net_name, opts_net_name, "convert a network UUID to network name", "",
      NETG, 0},
+    {"net-port-delete", vsh_cmd_net_port_delete, opts_net_port, "delete the specified network port",
+     "Delete the specified network port.", NETG, 0},
+    {"net-port-dumpxml", vsh_cmd_net_port_dumpxml, opts_net_port, "network port information in XML",
+     "Output the network port information as an XML dump to stdout.", NETG, 0},
+    {"net-port-list", vsh_cmd_net_port_list, opts_net_port_list, "list network ports",
+     "Returns list of network ports.", NETG, 0},
     {"net-start", vsh_cmd_net_start, opts_net, "start a (previously defined) inactive network",
      "Start a network.", NETG, 0},
     {"net-undefine", vsh_cmd_net_undefine, opts_net, "undefine a persistent network",

@@ -1,7 +1,8 @@
 /*
  * cmd-net.c - virsh's Networking commands: net-list, net-info, net-dumpxml,
  * net-define, net-create, net-start, net-destroy, net-undefine,
- * net-autostart, net-update, net-uuid, net-name, net-dhcp-leases, and the interface
+ * net-autostart, net-update, net-uuid, net-name, net-dhcp-leases, net-port-list,
+ * net-port-dumpxml, net-port-delete, and the interface
  * commands domif-getlink, domif-setlink and domifaddr, with virsh's
  * outputs and error lines (checked against the stock virsh in
  * tests/integration/daemon/test-daemon-net.py).
@@ -408,6 +409,105 @@ bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     vsh_table_free(t);
     vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
     buf_free(&out);
+    return true;
+}
+
+/* ---- net-port-list, net-port-dumpxml, net-port-delete: a network's ports ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool vsh_cmd_net_port_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    vir_error err;
+    char **uuids = NULL;
+    int count = vir_network_list_all_ports(n, &uuids, 0, &err);
+    vir_network_free(n);
+    if (count < 0) {
+        vsh_error(ctl, "Failed to list network ports");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    if (count > 0) /* virsh sorts them by UUID */
+        qsort(uuids, (size_t)count, sizeof(*uuids), cmp_str);
+    struct buf out = BUF_INIT;
+    if (vsh_opt_bool(cmd, "table") || !vsh_opt_bool(cmd, "uuid")) {
+        const char *h[] = {"UUID"};
+        struct vsh_table *t = vsh_table_new(1, h);
+        for (int i = 0; i < count; i++) {
+            const char *row[] = {uuids[i]};
+            vsh_table_add(t, row);
+        }
+        vsh_table_format(t, ctl->quiet, &out);
+        vsh_table_free(t);
+    } else {
+        for (int i = 0; i < count; i++)
+            buf_printf(&out, "%s\n", uuids[i]);
+    }
+    for (int i = 0; i < count; i++)
+        free(uuids[i]);
+    free(uuids);
+    if (out.len)
+        vsh_print(ctl, "%.*s", (int)out.len, (const char *)out.data);
+    buf_free(&out);
+    return true;
+}
+
+/* The network and the port UUID the command names, the port looked up as virsh does. */
+static vir_network *lookup_port(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char **uuid)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return NULL;
+    *uuid = vsh_opt_string(cmd, "port");
+    vir_error err;
+    if (vir_network_port_lookup_by_uuid_string(n, *uuid, &err) < 0) {
+        vsh_error(ctl, "failed to get network port '%s'", *uuid);
+        vsh_report(ctl, &err);
+        vir_network_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+bool vsh_cmd_net_port_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *uuid = NULL;
+    vir_network *n = lookup_port(ctl, cmd, &uuid);
+    if (!n)
+        return false;
+    vir_error err;
+    char *xml = vir_network_port_get_xml_desc(n, uuid, 0, &err);
+    vir_network_free(n);
+    if (!xml) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "%s", xml);
+    free(xml);
+    return true;
+}
+
+bool vsh_cmd_net_port_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    const char *uuid = NULL;
+    vir_network *n = lookup_port(ctl, cmd, &uuid);
+    if (!n)
+        return false;
+    vir_error err;
+    int r = vir_network_port_delete(n, uuid, 0, &err);
+    vir_network_free(n);
+    if (r < 0) {
+        vsh_error(ctl, "Failed to delete network port %s", uuid);
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print(ctl, "Network port %s deleted\n", uuid);
     return true;
 }
 
