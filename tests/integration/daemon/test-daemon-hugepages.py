@@ -113,10 +113,10 @@ def main(mnt):
     r = d.virsh("start", "hpnode")
     t.ok(r.returncode != 0 and "per-node huge page sizes are not supported yet" in r.stderr,
          "per-node huge pages: refused in one line", r.stderr)
-    r = define("locked", "    <locked/>\n")
-    r = d.virsh("start", "locked")
-    t.ok(r.returncode != 0 and "<memoryBacking><locked>" in r.stderr,
-         "<locked/> (not applied yet): refused, never silently dropped", r.stderr)
+    r = define("hpmemfd", "    <hugepages/>\n    <source type='memfd'/>\n")
+    r = d.virsh("start", "hpmemfd")
+    t.ok(r.returncode != 0 and "<source type='memfd'/> with <hugepages/>" in r.stderr,
+         "memfd huge pages (not applied yet): refused, never silently dropped", r.stderr)
 
 
 mnt = tempfile.mkdtemp(prefix="vireo-hugetlbfs-")
