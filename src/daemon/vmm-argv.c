@@ -818,6 +818,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     int r = vmm_support_check(def, err);
     if (r < 0)
         return r;
+    if ((r = backing_check(def, err)) < 0)
+        return r;
     for (size_t i = 0; i < def->nnets; i++)
         if (def->nets[i].type != DOMAIN_NET_USER &&
             (!paths->net_fds || paths->net_fds[vmm_argv_net_fd_index(def, i)] < 0))
@@ -833,8 +835,6 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, paths->vmm);
     addf2(&a, "-name", xasprintf("%s", def->name));
     addf2(&a, "-uuid", xasprintf("%s", uuid));
-    if ((r = backing_check(def, err)) < 0)
-        return r;
     /* <nosharepages/>: mem-merge=off; a backend for all of RAM without cells: pc.ram */
     const char *tmode, *tnodes;
     cell_tune(def, NULL, &tmode, &tnodes);

@@ -35,9 +35,13 @@ if not os.access("/dev/kvm", os.R_OK | os.W_OK):
 if not shutil.which("virsh"):
     skip_all("no virsh")
 d = Daemon(VIREOD, VMM)
-names = []
 MIB = 64
 SIZE = MIB << 20
+# AddressSanitizer intercepts mlockall() as a no-op (its shadow memory cannot be locked): in
+# such a build VmLck stays 0, and only the limit and the argument are checked.
+ASAN = b"__asan_init" in open(VMM, "rb").read()
+LOCKED = 0 if ASAN else SIZE
+names = []
 
 
 def start(name, backing, extra="", vcpus=1):
@@ -118,7 +122,7 @@ def main():
                                                                       own_hard_memlock()))
     # <locked/>: mlockall in the VMM, RLIMIT_MEMLOCK unlimited without a hard_limit
     pid, r = start("locked", "    <locked/>\n")
-    t.ok(pid and "-overcommit" in argv(pid) and status(pid, "VmLck") >= SIZE and
+    t.ok(pid and "-overcommit" in argv(pid) and status(pid, "VmLck") >= LOCKED and
          memlock_limit(pid) == ("unlimited" if raise_ok else own_hard_memlock()),
          "<locked/>: VmLck covers guest RAM, RLIMIT_MEMLOCK unlimited (without "
          "CAP_SYS_RESOURCE: vireod's hard limit)",
@@ -127,7 +131,7 @@ def main():
     pid, r = start("lockedhl", "    <locked/>\n",
                    extra="  <memtune>\n    <hard_limit unit='MiB'>1024</hard_limit>\n"
                    "  </memtune>\n")
-    t.ok(pid and status(pid, "VmLck") >= SIZE and
+    t.ok(pid and status(pid, "VmLck") >= LOCKED and
          memlock_limit(pid) == (str(1 << 30) if raise_ok else own_hard_memlock()),
          "<locked/> with <hard_limit> 1 GiB: RLIMIT_MEMLOCK is 1 GiB, libvirt's rule "
          "(without CAP_SYS_RESOURCE: vireod's hard limit)",

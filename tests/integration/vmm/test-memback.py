@@ -39,6 +39,9 @@ M = 1 << 20
 SIZE = 64 * M
 SEALS = fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
 tap = Tap()
+# AddressSanitizer intercepts mlockall() as a no-op (its shadow memory cannot be locked): in
+# such a build mem-lock's effect cannot be seen, only that the option is taken.
+ASAN = b"__asan_init" in open(VMM, "rb").read()
 
 
 def vmas(pid):
@@ -156,9 +159,11 @@ tap.check(priv.get("covered") and priv["paths"] == ["/memfd:m0"] and not priv["s
 
 # -overcommit mem-lock
 locked = run_vireo("-overcommit mem-lock=on")
-tap.check(locked.get("lck", 0) >= SIZE, "-overcommit mem-lock=on: VmLck covers guest RAM",
+tap.check(locked.get("covered") and (ASAN or locked["lck"] >= SIZE),
+          "-overcommit mem-lock=on: VmLck covers guest RAM%s" % (" (not seen: ASan)" * ASAN),
           locked)
-tap.check(locked.get("rss", 0) == SIZE, "-overcommit mem-lock=on: guest RAM is resident",
+tap.check(locked.get("covered") and (ASAN or locked["rss"] == SIZE),
+          "-overcommit mem-lock=on: guest RAM is resident%s" % (" (not seen: ASan)" * ASAN),
           locked)
 unlocked = run_vireo("-overcommit mem-lock=off")
 tap.check(unlocked.get("lck") == 0, "-overcommit mem-lock=off: nothing locked", unlocked)
