@@ -108,6 +108,20 @@ def main(mnt):
          r.stderr + "\n".join(argv) + "\n".join(cells))
     d.virsh("destroy", "hpnuma")
 
+    # <discard/> with huge pages: the backend is the hugetlbfs file, discard-data=on (libvirt)
+    r = define("hpdiscard", "    <hugepages/>\n    <discard/>\n")
+    r = d.virsh("start", "--paused", "hpdiscard")
+    pid = d.vmm_pid("hpdiscard")
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0") if pid else []
+    t.ok(r.returncode == 0 and free_before - meminfo("HugePages_Free") == need and
+         any(a.startswith("memory-backend-file,id=pc.ram,") and "discard-data=on" in a
+             for a in argv) and "microvm,acpi=on,pcie=on,memory-backend=pc.ram" in argv,
+         "<hugepages/> with <discard/>: -M memory-backend=pc.ram, a hugetlbfs file backend "
+         "with discard-data=on, its pages taken", r.stderr + "\n".join(argv))
+    d.virsh("destroy", "hpdiscard")
+    t.ok(meminfo("HugePages_Free") == free_before, "destroy gives those pages back",
+         meminfo("HugePages_Free"))
+
     r = define("hpnode", "    <hugepages>\n      <page size='%d' unit='KiB' nodeset='0'/>\n"
                "    </hugepages>\n" % page_kib)
     r = d.virsh("start", "hpnode")
