@@ -192,6 +192,13 @@ def main():
          "<allocation mode='ondemand'/>: guest RAM not all resident", r.stderr if not pid else mm)
     stop("ondemand")
 
+    # domcapabilities lists the source types honoured
+    r = d.virsh("domcapabilities")
+    caps = re.search(r"<memoryBacking supported='yes'>(.*?)</memoryBacking>", r.stdout, re.S)
+    t.ok(caps and re.findall(r"<value>(\w+)</value>", caps.group(1)) == ["anonymous", "memfd"],
+         "domcapabilities: memoryBacking supported, sourceType anonymous and memfd",
+         r.stdout + r.stderr)
+
     # refusals
     pid, r = start("discard", "    <discard/>\n")
     t.ok(pid is None and r.returncode != 0 and
