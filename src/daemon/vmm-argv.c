@@ -654,7 +654,8 @@ static bool is_memfd(const struct domain_def *def)
     return type && !strcmp(type, "memfd");
 }
 
-/* A backend is needed without NUMA cells (-M memory-backend=pc.ram, as libvirt). */
+/* A backend is needed without NUMA cells (-M memory-backend=pc.ram, as libvirt). memfd
+ * with <hugepages/> gets hugetlb=on with the host's page size at start (vmm-start.c). */
 static bool backend_needed(const struct domain_def *def)
 {
     const char *alloc = backing_attr(def, "allocation", "mode");
@@ -691,12 +692,7 @@ static int backing_check(const struct domain_def *def, struct verr *err)
         const char *d = numa->kids[i]->name ? xnode_attr(numa->kids[i], "discard") : NULL;
         discard |= d && !strcmp(d, "yes");
     }
-    if (is_memfd(def) && backing(def, "hugepages"))
-        /* TODO(issue 16): memory-backend-memfd,hugetlb=on,hugetlbsize= from the page size */
-        return verr_set(err, ENOTSUP,
-                        "unsupported configuration: <source type='memfd'/> with <hugepages/> "
-                        "is not supported yet");
-    if (discard && !backing(def, "hugepages"))
+    if (discard && (!backing(def, "hugepages") || is_memfd(def)))
         return verr_set(err, ENOTSUP,
                         "unsupported configuration: <discard/> applies to file-backed guest "
                         "memory only (<hugepages/>): anonymous and memfd memory have no file "

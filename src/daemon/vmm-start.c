@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -712,9 +713,18 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         w->argv[n++] = xasprintf("%ld:%ld", dac.uid, dac.gid);
     }
     /* Guest NUMA's memory backends (vmm-argv.c) take the huge pages themselves, as libvirt
-     * makes them: memory-backend-file on the mount, preallocated. */
+     * makes them: memory-backend-file on the mount, preallocated; a memfd backend
+     * hugetlb=on with the mount's page size (libvirt's hugetlbsize=, in bytes). */
     bool backends = false;
+    struct statfs hsfs;
     for (size_t i = 0; mem_path && i < n; i++) {
+        if (strncmp(w->argv[i], "memory-backend-memfd,", 21) == 0 && statfs(mem_path, &hsfs) == 0) {
+            char *m = xasprintf("%s,hugetlb=on,hugetlbsize=%llu,prealloc=on", w->argv[i],
+                                (unsigned long long)hsfs.f_bsize);
+            free(w->argv[i]);
+            w->argv[i] = m;
+            backends = true;
+        }
         if (strncmp(w->argv[i], "memory-backend-ram,", 19) != 0)
             continue;
         struct buf b = BUF_INIT;

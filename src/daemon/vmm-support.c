@@ -169,7 +169,7 @@ static const struct vmm_support_rule rules[] = {
      "raised to <memtune><hard_limit>, unlimited without one, as libvirt"},
     {"memoryBacking/source@type", "memfd", H, 0,
      "memory-backend-memfd (-M memory-backend=pc.ram without cells, each cell's otherwise); "
-     "with <hugepages/> refused at start (TODO)"},
+     "with <hugepages/> hugetlb=on,hugetlbsize= of the page size, preallocated"},
     {"memoryBacking/source@type", "anonymous", H, 0, "memory-backend-ram (the default)"},
     {"memoryBacking/source@type", "*", P, 16,
      "file-backed guest memory (memory_backing_dir) is not supported yet"},

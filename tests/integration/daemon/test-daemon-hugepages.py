@@ -127,10 +127,21 @@ def main(mnt):
     r = d.virsh("start", "hpnode")
     t.ok(r.returncode != 0 and "per-node huge page sizes are not supported yet" in r.stderr,
          "per-node huge pages: refused in one line", r.stderr)
+    # memfd from the huge page pool: memory-backend-memfd,hugetlb=on,hugetlbsize= (libvirt)
     r = define("hpmemfd", "    <hugepages/>\n    <source type='memfd'/>\n")
-    r = d.virsh("start", "hpmemfd")
-    t.ok(r.returncode != 0 and "<source type='memfd'/> with <hugepages/>" in r.stderr,
-         "memfd huge pages (not applied yet): refused, never silently dropped", r.stderr)
+    r = d.virsh("start", "--paused", "hpmemfd")
+    pid = d.vmm_pid("hpmemfd")
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0") if pid else []
+    maps = open("/proc/%d/maps" % pid).read() if pid else ""
+    t.ok(r.returncode == 0 and free_before - meminfo("HugePages_Free") == need and
+         "/memfd:pc.ram" in maps and
+         any(a.startswith("memory-backend-memfd,id=pc.ram,") and
+             "hugetlb=on,hugetlbsize=%d" % (page_kib * 1024) in a for a in argv),
+         "<hugepages/> with <source type='memfd'/>: a hugetlb memfd of the page size, its "
+         "pages taken", r.stderr + "\n".join(argv))
+    d.virsh("destroy", "hpmemfd")
+    t.ok(meminfo("HugePages_Free") == free_before, "destroy gives the memfd's pages back",
+         meminfo("HugePages_Free"))
 
 
 mnt = tempfile.mkdtemp(prefix="vireo-hugetlbfs-")

@@ -16,8 +16,8 @@ Each domain (64 MiB, the test guest with tests=none) is started paused and its V
   - <access mode='shared'/> on anonymous memory: guest RAM MAP_SHARED;
   - <allocation mode='immediate' threads='2'/>: all of guest RAM resident right after the
     start (Rss of the mapping), and not without it;
-  - refusals, in one line at start: <discard/> without a file behind guest RAM, memfd with
-    <hugepages/>, <source type='file'/> (at define).
+  - refusals, in one line at start: <discard/> without a file behind guest RAM (anonymous,
+    or memfd even from huge pages), <source type='file'/>.
 """
 import os
 import re
@@ -205,10 +205,10 @@ def main():
          "<discard/> applies to file-backed guest memory only" in r.stderr and
          "shut off" in d.state("discard"),
          "<discard/> without a file behind guest RAM: the start refused in one line", r.stderr)
-    pid, r = start("memfdhp", "    <hugepages/>\n    <source type='memfd'/>\n")
+    pid, r = start("memfdhp", "    <hugepages/>\n    <source type='memfd'/>\n    <discard/>\n")
     t.ok(pid is None and r.returncode != 0 and
-         "<source type='memfd'/> with <hugepages/> is not supported yet" in r.stderr,
-         "memfd with <hugepages/>: refused in one line", r.stderr)
+         "<discard/> applies to file-backed guest memory only" in r.stderr,
+         "memfd with <hugepages/> and <discard/>: refused in one line (no file)", r.stderr)
     pid, r = start("file", "    <source type='file'/>\n")
     t.ok(pid is None and r.returncode != 0 and "<source type='file'>" in r.stderr,
          "<source type='file'/>: refused in one line", r.stderr)
