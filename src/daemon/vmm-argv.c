@@ -654,6 +654,12 @@ static bool is_memfd(const struct domain_def *def)
     return type && !strcmp(type, "memfd");
 }
 
+/* All of guest RAM as -m gives it (MiB, rounded up as libvirt aligns <memory>). */
+static unsigned long long ram_bytes(const struct domain_def *def)
+{
+    return (def->memory_kib + 1023) / 1024 * 1024 * 1024;
+}
+
 /* A backend is needed without NUMA cells (-M memory-backend=pc.ram, as libvirt). memfd
  * with <hugepages/> gets hugetlb=on with the host's page size at start (vmm-start.c). */
 static bool backend_needed(const struct domain_def *def)
@@ -714,13 +720,13 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         if (!nodeset || (strcmp(mode, "preferred") && strcmp(mode, "interleave"))) {
             if (!backend_needed(def))
                 return 0;
-            put_backend(&b, def, "pc.ram", def->memory_kib * 1024, NULL, NULL);
+            put_backend(&b, def, "pc.ram", ram_bytes(def), NULL, NULL);
             buf_append(&b, "", 1);
             addf2(a, "-object", xstrdup((char *)b.data));
             buf_free(&b);
             return 0;
         }
-        put_backend(&b, def, "ram-node0", def->memory_kib * 1024, NULL, NULL);
+        put_backend(&b, def, "ram-node0", ram_bytes(def), NULL, NULL);
         if ((r = put_policy(&b, mode, nodeset, err)) == 0) {
             buf_append(&b, "", 1);
             addf2(a, "-object", xstrdup((char *)b.data));
