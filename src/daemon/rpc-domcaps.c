@@ -100,7 +100,10 @@ static int domain_capabilities(struct vd_call *c)
     put_enum(&b, "      ", "maximumMigratable", (const char *const[]){"on", NULL});
     buf_append_str(&b, "    </mode>\n    <mode name='host-model' supported='no'/>\n"
                        "    <mode name='custom' supported='yes'/>\n  </cpu>\n");
-    buf_append_str(&b, "  <memoryBacking supported='no'/>\n");
+    /* as libvirt 9.0 lists it, less file (memory_backing_dir is not supported yet) */
+    buf_append_str(&b, "  <memoryBacking supported='yes'>\n");
+    put_enum(&b, "    ", "sourceType", (const char *const[]){"anonymous", "memfd", NULL});
+    buf_append_str(&b, "  </memoryBacking>\n");
     buf_append_str(&b, "  <devices>\n    <disk supported='yes'>\n");
     put_enum(&b, "      ", "diskDevice", (const char *const[]){"disk", "cdrom", NULL});
     /* microvm has no AHCI of its own, but takes an ich9-ahci controller as q35 does; only

@@ -633,6 +633,79 @@ static void cell_tune(const struct domain_def *def, const char *cellid, const ch
     }
 }
 
+/* <memoryBacking> as libvirt 9.0 writes it on QEMU 7.2's memory backends: the type (memfd or
+ * ram; <hugepages/> makes ram a file on the mount at start, vmm-start.c), share= from <access>
+ * (a cell's memAccess wins), prealloc from <allocation mode='immediate'> with its threads,
+ * discard-data from <discard/> or the cell's discard (file backends only: hugepages). */
+static const struct xnode *backing(const struct domain_def *def, const char *name)
+{
+    return def->memory_backing ? xnode_child(def->memory_backing, name) : NULL;
+}
+
+static const char *backing_attr(const struct domain_def *def, const char *name, const char *attr)
+{
+    const struct xnode *n = backing(def, name);
+    return n ? xnode_attr(n, attr) : NULL;
+}
+
+static bool is_memfd(const struct domain_def *def)
+{
+    const char *type = backing_attr(def, "source", "type");
+    return type && !strcmp(type, "memfd");
+}
+
+/* All of guest RAM as -m gives it (MiB, rounded up as libvirt aligns <memory>). */
+static unsigned long long ram_bytes(const struct domain_def *def)
+{
+    return (def->memory_kib + 1023) / 1024 * 1024 * 1024;
+}
+
+/* A backend is needed without NUMA cells (-M memory-backend=pc.ram, as libvirt). memfd
+ * with <hugepages/> gets hugetlb=on with the host's page size at start (vmm-start.c). */
+static bool backend_needed(const struct domain_def *def)
+{
+    const char *alloc = backing_attr(def, "allocation", "mode");
+    return is_memfd(def) || backing(def, "access") || backing(def, "discard") ||
+           (alloc && !strcmp(alloc, "immediate"));
+}
+
+static void put_backend(struct buf *b, const struct domain_def *def, const char *id,
+                        unsigned long long bytes, const char *access, const char *discard)
+{
+    buf_printf(b, "memory-backend-%s,id=%s,size=%llu", is_memfd(def) ? "memfd" : "ram", id, bytes);
+    if (!access)
+        access = backing_attr(def, "access", "mode");
+    if (access)
+        buf_printf(b, ",share=%s", !strcmp(access, "shared") ? "on" : "off");
+    const char *alloc = backing_attr(def, "allocation", "mode");
+    const char *threads = backing_attr(def, "allocation", "threads");
+    if (alloc && !strcmp(alloc, "immediate")) {
+        buf_printf(b, ",prealloc=on");
+        if (threads)
+            buf_printf(b, ",prealloc-threads=%s", threads);
+    }
+    if (discard ? !strcmp(discard, "yes") : backing(def, "discard") != NULL)
+        buf_printf(b, ",discard-data=on");
+}
+
+/* What of <memoryBacking> cannot be applied, refused with libvirt's words where it has
+ * them (at start, as libvirt). */
+static int backing_check(const struct domain_def *def, struct verr *err)
+{
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    bool discard = backing(def, "discard") != NULL;
+    for (size_t i = 0; numa && i < numa->nkids; i++) {
+        const char *d = numa->kids[i]->name ? xnode_attr(numa->kids[i], "discard") : NULL;
+        discard |= d && !strcmp(d, "yes");
+    }
+    if (discard && (!backing(def, "hugepages") || is_memfd(def)))
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: <discard/> applies to file-backed guest "
+                        "memory only (<hugepages/>): anonymous and memfd memory have no file "
+                        "to discard");
+    return 0;
+}
+
 /* Guest NUMA: a memory backend and a -numa node per <cell> (ids in order, as libvirt
  * requires), the distances; without cells, a <numatune> preferred or interleave policy
  * needs a backend for all of RAM, which makes one node (the guest sees one SRAT node). */
@@ -644,9 +717,16 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
     int r = 0;
     if (!numa) {
         cell_tune(def, NULL, &mode, &nodeset);
-        if (!nodeset || (strcmp(mode, "preferred") && strcmp(mode, "interleave")))
+        if (!nodeset || (strcmp(mode, "preferred") && strcmp(mode, "interleave"))) {
+            if (!backend_needed(def))
+                return 0;
+            put_backend(&b, def, "pc.ram", ram_bytes(def), NULL, NULL);
+            buf_append(&b, "", 1);
+            addf2(a, "-object", xstrdup((char *)b.data));
+            buf_free(&b);
             return 0;
-        buf_printf(&b, "memory-backend-ram,id=ram-node0,size=%llu", def->memory_kib * 1024);
+        }
+        put_backend(&b, def, "ram-node0", ram_bytes(def), NULL, NULL);
         if ((r = put_policy(&b, mode, nodeset, err)) == 0) {
             buf_append(&b, "", 1);
             addf2(a, "-object", xstrdup((char *)b.data));
@@ -662,10 +742,10 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         const char *id = xnode_attr(cell, "id"), *cpus = xnode_attr(cell, "cpus");
         const char *access = xnode_attr(cell, "memAccess");
         buf_reset(&b);
-        buf_printf(&b, "memory-backend-ram,id=ram-node%s,size=%llu", id ? id : "?",
-                   strtoull(xnode_attr(cell, "memory"), NULL, 10) * 1024); /* KiB: postparse */
-        if (access)
-            buf_printf(&b, ",share=%s", !strcmp(access, "shared") ? "on" : "off");
+        char *bid = xasprintf("ram-node%s", id ? id : "?");
+        put_backend(&b, def, bid, strtoull(xnode_attr(cell, "memory"), NULL, 10) * 1024, access,
+                    xnode_attr(cell, "discard")); /* KiB: postparse */
+        free(bid);
         cell_tune(def, id, &mode, &nodeset);
         r = put_policy(&b, mode, nodeset, err);
         buf_append(&b, "", 1);
@@ -740,6 +820,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     int r = vmm_support_check(def, err);
     if (r < 0)
         return r;
+    if ((r = backing_check(def, err)) < 0)
+        return r;
     for (size_t i = 0; i < def->nnets; i++)
         if (def->nets[i].type != DOMAIN_NET_USER &&
             (!paths->net_fds || paths->net_fds[vmm_argv_net_fd_index(def, i)] < 0))
@@ -755,10 +837,20 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     add(&a, paths->vmm);
     addf2(&a, "-name", xasprintf("%s", def->name));
     addf2(&a, "-uuid", xasprintf("%s", uuid));
+    /* <nosharepages/>: mem-merge=off; a backend for all of RAM without cells: pc.ram */
+    const char *tmode, *tnodes;
+    cell_tune(def, NULL, &tmode, &tnodes);
+    bool node0 = tnodes && (!strcmp(tmode, "preferred") || !strcmp(tmode, "interleave"));
+    bool pc_ram = !(def->cpu && xnode_child(def->cpu, "numa")) && !node0 && backend_needed(def);
+    const char *mflags = backing(def, "nosharepages") ? ",mem-merge=off" : "";
+    const char *mbe = pc_ram ? ",memory-backend=pc.ram" : "";
     if (a.firmware) /* pc or q35 under the name libvirt wrote (pc-i440fx-7.2...) */
-        addf2(&a, "-M", xasprintf("%s%s", def->os_machine, pit_off(def) ? ",pit=off" : ""));
+        addf2(&a, "-M",
+              xasprintf("%s%s%s%s", def->os_machine, pit_off(def) ? ",pit=off" : "", mflags, mbe));
     else /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
-        addf2(&a, "-M", xasprintf("microvm,acpi=on,pcie=on%s", pit_off(def) ? ",pit=off" : ""));
+        addf2(&a, "-M",
+              xasprintf("microvm,acpi=on,pcie=on%s%s%s", pit_off(def) ? ",pit=off" : "", mflags,
+                        mbe));
     char *cpu = cpu_arg(def);
     if (cpu)
         addf2(&a, "-cpu", cpu);
@@ -766,6 +858,8 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
      * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
      * plain -m; round up the KiB definition. */
     addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
+    if (backing(def, "locked")) /* libvirt raises RLIMIT_MEMLOCK for it (vmm-start.c) */
+        addf2(&a, "-overcommit", xstrdup("mem-lock=on"));
     unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;
     if (def->cpu_sockets)
         addf2(&a, "-smp",

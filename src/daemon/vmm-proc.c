@@ -45,7 +45,7 @@ static int dup_to(int from, int to)
 
 /* The forked child of spawn_in_namespace: system calls only from here to the exec. */
 static void ns_child(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
-                     struct vd_ns_plan *ns, int report)
+                     struct vd_ns_plan *ns, const struct rlimit *memlock, int report)
 {
     struct vd_ns_failure f = {0};
     /* The report pipe above every descriptor the VMM is handed. */
@@ -62,7 +62,27 @@ static void ns_child(char **argv, int logfd, int keep_fd, const int *extra, size
     for (int s = 1; s < NSIG; s++)
         sigaction(s, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP and the reserved */
     setsid();
-    if (vd_ns_enter(ns, &f) == 0) {
+    int entered = ns ? vd_ns_enter(ns, &f) : 0;
+    if (entered == 0 && memlock && setrlimit(RLIMIT_MEMLOCK, memlock) < 0) {
+        /* Without CAP_SYS_RESOURCE (a container) the hard limit cannot rise: the VMM keeps
+         * vireod's, raised to its hard limit, and locks under CAP_IPC_LOCK or fails with
+         * its own line ("-overcommit mem-lock=on: locking memory failed"). */
+        struct rlimit cur;
+        static const char warn[] = "vireod: warning: cannot raise RLIMIT_MEMLOCK for <locked/> "
+                                   "(no CAP_SYS_RESOURCE): the VMM keeps vireod's hard limit\n";
+        if (errno == EPERM && getrlimit(RLIMIT_MEMLOCK, &cur) == 0 &&
+            cur.rlim_max < memlock->rlim_max) {
+            cur.rlim_cur = cur.rlim_max;
+            setrlimit(RLIMIT_MEMLOCK, &cur);
+            if (write(logfd, warn, sizeof(warn) - 1) < 0)
+                f.err = 0; /* the log is best effort */
+        } else {
+            f.err = errno;
+            memcpy(f.what, "raise RLIMIT_MEMLOCK", sizeof("raise RLIMIT_MEMLOCK"));
+            entered = -1;
+        }
+    }
+    if (entered == 0) {
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null < 0 || dup_to(null, 0) < 0 || dup_to(logfd, 1) < 0 || dup_to(logfd, 2) < 0 ||
             (keep_fd >= 0 && dup_to(keep_fd, VD_VMM_LOCK_FD) < 0)) {
@@ -86,7 +106,8 @@ static void ns_child(char **argv, int logfd, int keep_fd, const int *extra, size
 }
 
 static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
-                              struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
+                              struct vd_ns_plan *ns, const struct rlimit *memlock, pid_t *pid,
+                              struct verr *err)
 {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -100,7 +121,7 @@ static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *ex
     }
     if (child == 0) {
         close(pfd[0]);
-        ns_child(argv, logfd, keep_fd, extra, nextra, ns, pfd[1]);
+        ns_child(argv, logfd, keep_fd, extra, nextra, ns, memlock, pfd[1]);
     }
     close(pfd[1]);
     struct vd_ns_failure f = {0};
@@ -121,8 +142,9 @@ static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *ex
         snprintf(f.what, sizeof(f.what), "no word from the child");
     }
     f.what[sizeof(f.what) - 1] = 0;
-    int r = strcmp(f.what, "exec") == 0
-                ? verr_errno(err, f.err, "cannot run %s", argv[0])
+    int r = strcmp(f.what, "exec") == 0 ? verr_errno(err, f.err, "cannot run %s", argv[0])
+            : strcmp(f.what, "raise RLIMIT_MEMLOCK") == 0
+                ? verr_errno(err, f.err, "cannot limit locked memory for the VMM (<locked/>)")
                 : verr_errno(err, f.err, "cannot set up the VMM's private /dev (namespaces): %s",
                              f.what);
     char line[VERR_MSG_MAX + 16];
@@ -133,10 +155,10 @@ static int spawn_in_namespace(char **argv, int logfd, int keep_fd, const int *ex
 }
 
 int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
-             struct vd_ns_plan *ns, pid_t *pid, struct verr *err)
+             struct vd_ns_plan *ns, const struct rlimit *memlock, pid_t *pid, struct verr *err)
 {
-    if (ns)
-        return spawn_in_namespace(argv, logfd, keep_fd, extra, nextra, ns, pid, err);
+    if (ns || memlock)
+        return spawn_in_namespace(argv, logfd, keep_fd, extra, nextra, ns, memlock, pid, err);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 struct verr;
@@ -41,8 +42,10 @@ struct vd_vmm_ident {
  */
 #define VD_VMM_LOCK_FD 3
 struct vd_ns_plan;
+/* memlock: the VMM's RLIMIT_MEMLOCK (<memoryBacking><locked/>), or NULL to inherit vireod's;
+ * set between fork and exec, so the VMM is spawned as in a namespace. */
 int vd_spawn(char **argv, int logfd, int keep_fd, const int *extra, size_t nextra,
-             struct vd_ns_plan *ns, pid_t *pid, struct verr *err);
+             struct vd_ns_plan *ns, const struct rlimit *memlock, pid_t *pid, struct verr *err);
 
 /* The start time of pid (clock ticks since boot), or 0 with err set. */
 uint64_t vd_proc_start_time(pid_t pid, struct verr *err);

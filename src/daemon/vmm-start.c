@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,7 +93,9 @@ struct start_work {
     int64_t vnc_valid_to;
     int lock_fd;
     struct vd_ns_plan *ns; /* qemu.conf's namespaces = [ "mount" ]: the private /dev, or NULL */
-    bool spawned;          /* a process was started: an undo must look for it */
+    bool memlock;          /* <locked/>: the VMM's RLIMIT_MEMLOCK is memlock_limit */
+    struct rlimit memlock_limit;
+    bool spawned; /* a process was started: an undo must look for it */
     const struct vd_vmm_events *ev;
     void *owner;
     vd_vmm_started_fn done;
@@ -371,7 +374,8 @@ static int start_blocking(struct start_work *w)
     fd_write_all(logfd, line.data, line.len);
     buf_free(&line);
     pid_t child;
-    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, w->ns, &child, err);
+    int r = vd_spawn(w->argv, logfd, w->lock_fd, w->net_fds, w->nnet_fds, w->ns,
+                     w->memlock ? &w->memlock_limit : NULL, &child, err);
     if (r < 0 && w->ns) /* the step that failed, with the domain's name */
         verr_prefix(err, "cannot start domain '%s'", w->name);
     close(logfd);
@@ -675,6 +679,14 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
     if (r == 0)
         r = vd_hugepages_prepare(def, &mem_path, err);
+    /* <locked/>: as libvirt, the VMM may lock <memtune><hard_limit> (unlimited without one) */
+    struct vd_memtune mt;
+    if (r == 0 && def->memory_backing && xnode_child(def->memory_backing, "locked") &&
+        (r = vd_memtune_from_def(def->memtune, &mt, err)) == 0) {
+        rlim_t lim = mt.hard ? (rlim_t)mt.hard * 1024 : RLIM_INFINITY;
+        w->memlock = true;
+        w->memlock_limit = (struct rlimit){lim, lim};
+    }
     if (r == 0) /* the per-domain VARS copy, once the command line is known to be good */
         r = vd_nvram_prepare(def, err);
     if (r < 0) {
@@ -701,9 +713,18 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         w->argv[n++] = xasprintf("%ld:%ld", dac.uid, dac.gid);
     }
     /* Guest NUMA's memory backends (vmm-argv.c) take the huge pages themselves, as libvirt
-     * makes them: memory-backend-file on the mount, preallocated. */
+     * makes them: memory-backend-file on the mount, preallocated; a memfd backend
+     * hugetlb=on with the mount's page size (libvirt's hugetlbsize=, in bytes). */
     bool backends = false;
+    struct statfs hsfs;
     for (size_t i = 0; mem_path && i < n; i++) {
+        if (strncmp(w->argv[i], "memory-backend-memfd,", 21) == 0 && statfs(mem_path, &hsfs) == 0) {
+            char *m = xasprintf("%s,hugetlb=on,hugetlbsize=%llu,prealloc=on", w->argv[i],
+                                (unsigned long long)hsfs.f_bsize);
+            free(w->argv[i]);
+            w->argv[i] = m;
+            backends = true;
+        }
         if (strncmp(w->argv[i], "memory-backend-ram,", 19) != 0)
             continue;
         struct buf b = BUF_INIT;

@@ -149,7 +149,11 @@ static const struct vmm_support_rule rules[] = {
     {"cpu/numa/cell@memAccess", "shared", H, 0, "share=on on the cell's memory backend"},
     {"cpu/numa/cell@memAccess", "private", H, 0, "share=off on the cell's memory backend"},
     {"cpu/numa/cell@memAccess", "*", R, 0, "memAccess must be shared or private"},
-    {"cpu/numa/cell@discard", "*", P, 16, "discard-data of the cell's backend is not applied yet"},
+    {"cpu/numa/cell@discard", "yes", H, 0,
+     "discard-data=on on the cell's backend: with <hugepages/> a file whose pages are dropped "
+     "when the VMM exits; without, refused at start (no file to discard)"},
+    {"cpu/numa/cell@discard", "no", H, 0, "no discard-data on the cell's backend"},
+    {"cpu/numa/cell@discard", "*", R, 0, "discard must be yes or no"},
     {"cpu/numa/cell", "distances", H, 0, "-numa dist,src=,dst=,val= per sibling"},
     {"cpu/numa/cell", "*", P, 16,
      "cell caches and interconnects (ACPI HMAT) are not supported yet"},
@@ -158,8 +162,32 @@ static const struct vmm_support_rule rules[] = {
     {"memoryBacking", "hugepages", H, 0,
      "guest RAM from a hugetlbfs mount of the page size (-mem-path, -mem-prealloc); a start "
      "without enough free huge pages is refused naming the shortfall"},
-    {"memoryBacking", "*", P, 16,
-     "locked, shared, memfd or preallocated memory and KSM settings are not applied yet"},
+    {"memoryBacking", "nosharepages", H, 0,
+     "-M mem-merge=off: guest RAM is not offered to KSM (vireo-vmm's default is off too)"},
+    {"memoryBacking", "locked", H, 0,
+     "-overcommit mem-lock=on (mlockall before guest RAM is mapped); RLIMIT_MEMLOCK of the VMM "
+     "raised to <memtune><hard_limit>, unlimited without one, as libvirt"},
+    {"memoryBacking/source@type", "memfd", H, 0,
+     "memory-backend-memfd (-M memory-backend=pc.ram without cells, each cell's otherwise); "
+     "with <hugepages/> hugetlb=on,hugetlbsize= of the page size, preallocated"},
+    {"memoryBacking/source@type", "anonymous", H, 0, "memory-backend-ram (the default)"},
+    {"memoryBacking/source@type", "*", P, 16,
+     "file-backed guest memory (memory_backing_dir) is not supported yet"},
+    {"memoryBacking", "source", H, 0, "as its type"},
+    {"memoryBacking/access@mode", "shared", H, 0,
+     "share=on on the memory backends (MAP_SHARED; a cell's memAccess wins)"},
+    {"memoryBacking/access@mode", "private", H, 0, "share=off on the memory backends"},
+    {"memoryBacking/access@mode", "*", R, 0, "mode must be shared or private"},
+    {"memoryBacking", "access", H, 0, "as its mode"},
+    {"memoryBacking/allocation@mode", "immediate", H, 0,
+     "prealloc=on on the memory backends, prealloc-threads=N from threads"},
+    {"memoryBacking/allocation@mode", "ondemand", H, 0, "pages taken as the guest uses them"},
+    {"memoryBacking/allocation@mode", "*", R, 0, "mode must be immediate or ondemand"},
+    {"memoryBacking", "allocation", H, 0, "as its mode"},
+    {"memoryBacking", "discard", H, 0,
+     "discard-data=on on the memory backends: with <hugepages/> their files' pages are dropped "
+     "when the VMM exits; without, refused at start (no file to discard)"},
+    {"memoryBacking", "*", R, 0, "not supported by vireo-vmm"},
     {"element", "memoryBacking", H, 0, "as its parts"},
     {"numatune/memory@mode", "strict", H, 0,
      "cpuset.mems of the domain's groups (nodes the host lacks are refused at start)"},
@@ -917,6 +945,26 @@ static int check_platform(const struct domain_def *def, struct verr *err)
         char *shown = xasprintf("<memoryBacking><%s>", k->name);
         r = probe("memoryBacking", k->name, shown, err);
         free(shown);
+        /* the attribute of each part that says what it does: type or mode */
+        const char *attr = !strcmp(k->name, "source")                                     ? "type"
+                           : !strcmp(k->name, "access") || !strcmp(k->name, "allocation") ? "mode"
+                                                                                          : NULL;
+        const char *value = attr ? xnode_attr(k, attr) : NULL;
+        if (r == 0 && value) {
+            char *rule = xasprintf("memoryBacking/%s@%s", k->name, attr);
+            char *elem = xasprintf("memoryBacking><%s", k->name);
+            r = probe_attr(rule, elem, attr, value, NULL, err);
+            free(rule);
+            free(elem);
+        }
+        const char *threads = !strcmp(k->name, "allocation") ? xnode_attr(k, "threads") : NULL;
+        unsigned n;
+        if (r == 0 && threads && (str_to_uint(threads, 10, &n) < 0 || n == 0 || n > 256))
+            r = verr_set(
+                err, EINVAL,
+                "unsupported configuration: <memoryBacking><allocation threads='%s'>: threads "
+                "must be 1 to 256",
+                threads);
         if (r)
             return r;
     }

@@ -583,6 +583,32 @@ static int opt_mem_path(struct vmm_config *cfg, const char *opt, const char *arg
     return 0;
 }
 
+/* -overcommit mem-lock=on|off[,cpu-pm=off]: cpu-pm=on (guest-controlled idle) is not
+ * implemented, so it is refused rather than ignored. */
+static int opt_overcommit(struct vmm_config *cfg, const char *opt, const char *arg,
+                          struct verr *err)
+{
+    char *copy = xstrdup(arg), *cur = copy, *item;
+    const char *v;
+    int r = 0;
+    while (r == 0 && (item = cli_next_item(&cur))) {
+        bool b;
+        if (cli_prop(item, "mem-lock", &v) || cli_prop(item, "cpu-pm", &v)) {
+            if (cli_parse_bool(v, &b) < 0)
+                r = verr_set(err, EINVAL, "Parameter '%.*s' expects 'on' or 'off'",
+                             (int)strcspn(item, "="), item);
+            else if (str_starts_with(item, "mem-lock="))
+                cfg->mem_lock = b;
+            else if (b)
+                r = verr_set(err, ENOTSUP, "cpu-pm=on is not supported by vireo-vmm");
+        } else {
+            r = verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+        }
+    }
+    free(copy);
+    return r < 0 ? verr_prefix(err, "%s %s", opt, arg) : 0;
+}
+
 static int opt_device(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     (void)opt;
@@ -678,7 +704,11 @@ static int numa_finish(struct vmm_config *cfg, struct verr *err)
     for (unsigned i = 0; i < cfg->nr_numa_args; i++)
         if (numa_option_parse(&cfg->numa, cfg->numa_args[i], cfg->max_cpus, err) < 0)
             return verr_prefix(err, "-numa %s", cfg->numa_args[i]);
-    if (cfg->numa.nr_nodes && cfg->mem_path)
+    const char *ram = cfg->machine.memory_backend;
+    int r = ram[0] ? numa_config_ram_backend(&cfg->numa, ram, cfg->mem_size, err) : 0;
+    if (r < 0)
+        return r;
+    if ((cfg->numa.nr_nodes || cfg->numa.have_ram_memdev) && cfg->mem_path)
         return verr_set(err, EINVAL,
                         "-mem-path: cannot be used with -numa node,memdev= (give "
                         "each memory-backend-file its mem-path)");
@@ -794,6 +824,7 @@ static const struct cli_option options[] = {
     {"-boot", true, opt_boot},
     {"-fw_cfg", true, opt_fw_cfg},
     {"-mem-prealloc", false, opt_flag},
+    {"-overcommit", true, opt_overcommit},
     {"-snapshot", false, opt_flag},
     {"-device", true, opt_device},
     {"-drive", true, opt_drive},
@@ -997,6 +1028,9 @@ const char *cli_help_text(void)
            "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
            "  -mem-path PATH              back RAM with a file in PATH (hugetlbfs or tmpfs)\n"
            "  -mem-prealloc               allocate all of RAM up front\n"
+           "  -overcommit mem-lock=on|off[,cpu-pm=off]\n"
+           "                              mem-lock=on: all memory locked (mlockall) before\n"
+           "                              guest RAM is mapped\n"
            "  -smp N[,sockets=S][,cores=C][,threads=T][,maxcpus=N]\n"
            "                              vCPUs and their topology (CPUID and ACPI)\n"
            "  -cpu MODEL[,FLAG,...]       CPU model (default qemu64; -cpu help lists them) with\n"
@@ -1070,6 +1104,10 @@ const char *cli_help_text(void)
            "  -object memory-backend-ram|memory-backend-file,id=ID,size=SIZE[,mem-path=PATH]\n"
            "         [,host-nodes=N[-M]][,policy=default|preferred|bind|interleave]\n"
            "         [,prealloc=on|off][,share=on|off][,merge=on|off][,dump=on|off]\n"
+           "         [,prealloc-threads=N][,discard-data=on|off (file: pages dropped at exit)]\n"
+           "  -object memory-backend-memfd,id=ID,size=SIZE[,share=on|off][,seal=on|off]\n"
+           "         [,hugetlb=on|off][,hugetlbsize=SIZE] and the options above: an anonymous\n"
+           "                              file (memfd_create), shared by default\n"
            "  -numa node[,nodeid=N][,cpus=A[-B]][,memdev=ID]   a guest NUMA node (ACPI SRAT)\n"
            "  -numa dist,src=N,dst=M,val=D                     node distances (ACPI SLIT)\n"
            "  -numa cpu,node-id=N[,socket-id=S][,core-id=C][,thread-id=T]\n"

@@ -46,6 +46,7 @@ struct vmm_config {
     uint64_t mem_size;
     const char *mem_path;
     bool mem_prealloc;
+    bool mem_lock; /* -overcommit mem-lock=on: mlockall() before guest RAM is mapped */
     unsigned cpus, sockets, cores, threads;
     unsigned max_cpus;                /* -smp maxcpus: vCPU slots, cpus of them present at start */
     const char *cpu_name;             /* -cpu MODEL as given (qemu64 by default) */

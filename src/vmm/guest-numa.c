@@ -35,7 +35,9 @@ bool numa_memdev_is(const char *arg)
     return str_starts_with(arg, "memory-backend-ram,") ||
            str_starts_with(arg, "memory-backend-file,") ||
            str_starts_with(arg, "qom-type=memory-backend-ram,") ||
-           str_starts_with(arg, "qom-type=memory-backend-file,");
+           str_starts_with(arg, "qom-type=memory-backend-file,") ||
+           str_starts_with(arg, "memory-backend-memfd,") ||
+           str_starts_with(arg, "qom-type=memory-backend-memfd,");
 }
 
 /* "A" or "A-B" into [lo, hi]. */
@@ -67,17 +69,26 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
 {
     if (nc->nr_memdevs == NUMA_MAX_MEMDEVS)
         return verr_set(err, ENOSPC, "at most %u memory backends", NUMA_MAX_MEMDEVS);
-    struct memdev_spec m = {.dump = -1, .merge = -1, .node = -1};
+    struct memdev_spec m = {.dump = -1, .merge = -1, .node = -1, .prealloc_threads = 1};
     char *copy = xstrdup(arg), *cur = copy, *item;
     const char *v;
     bool have_size = false, first = true;
     int r = 0;
     while (r == 0 && (item = cli_next_item(&cur))) {
         bool b;
-        if (first && !strchr(item, '=')) {
-            m.file = str_eq(item, "memory-backend-file");
-        } else if (cli_prop(item, "qom-type", &v)) {
-            m.file = str_eq(v, "memory-backend-file");
+        if ((first && !strchr(item, '=')) || cli_prop(item, "qom-type", &v)) {
+            const char *type = strchr(item, '=') ? v : item;
+            m.file = str_eq(type, "memory-backend-file");
+            /* QEMU's memfd backend is shared and sealed unless told otherwise */
+            m.memfd = m.share = m.seal = str_eq(type, "memory-backend-memfd");
+        } else if (cli_prop(item, "hugetlbsize", &v) && m.memfd) {
+            if (str_parse_size(v, 1, &m.hugetlbsize) < 0 || m.hugetlbsize == 0 ||
+                (m.hugetlbsize & (m.hugetlbsize - 1)))
+                r = verr_set(err, EINVAL, "Parameter 'hugetlbsize' expects a power of two size");
+        } else if (cli_prop(item, "prealloc-threads", &v)) {
+            if (str_to_uint(v, 10, &m.prealloc_threads) < 0 || m.prealloc_threads == 0 ||
+                m.prealloc_threads > 256)
+                r = verr_set(err, EINVAL, "Parameter 'prealloc-threads' expects 1 to 256");
         } else if (cli_prop(item, "id", &v)) {
             free(m.id);
             m.id = xstrdup(v);
@@ -111,7 +122,9 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
             for (unsigned n = lo; r == 0 && n <= hi; n++)
                 m.host_nodes |= 1ull << n;
         } else if (cli_prop(item, "prealloc", &v) || cli_prop(item, "share", &v) ||
-                   cli_prop(item, "merge", &v) || cli_prop(item, "dump", &v)) {
+                   cli_prop(item, "merge", &v) || cli_prop(item, "dump", &v) ||
+                   (m.memfd && (cli_prop(item, "hugetlb", &v) || cli_prop(item, "seal", &v))) ||
+                   (m.file && cli_prop(item, "discard-data", &v))) {
             if (cli_parse_bool(v, &b) < 0)
                 r = verr_set(err, EINVAL, "Parameter '%.*s' expects 'on' or 'off'",
                              (int)strcspn(item, "="), item);
@@ -121,13 +134,24 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
                 m.share = b;
             else if (str_starts_with(item, "merge="))
                 m.merge = b;
+            else if (str_starts_with(item, "hugetlb="))
+                m.hugetlb = b;
+            else if (str_starts_with(item, "seal="))
+                m.seal = b;
+            else if (str_starts_with(item, "discard-data="))
+                m.discard_data = b;
             else
                 m.dump = b;
+        } else if (cli_prop(item, "seal", &v) || cli_prop(item, "hugetlb", &v) ||
+                   cli_prop(item, "hugetlbsize", &v) || cli_prop(item, "discard-data", &v)) {
+            r = verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
         } else {
-            /* prealloc-threads, reserve, align, pmem, discard-data, x-use-canonical-path...:
-             * not implemented, so refused rather than ignored. */
+            /* reserve, align, pmem, x-use-canonical-path...: not implemented, so refused
+             * rather than ignored. */
             r = verr_set(err, EINVAL, "Property '%s.%.*s' not found",
-                         m.file ? "memory-backend-file" : "memory-backend-ram",
+                         m.file    ? "memory-backend-file"
+                         : m.memfd ? "memory-backend-memfd"
+                                   : "memory-backend-ram",
                          (int)strcspn(item, "="), item);
         }
         first = false;
@@ -144,6 +168,8 @@ int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err)
         r = verr_set(err, EINVAL, "can't create backend with size 0");
     else if (r == 0 && m.file && !m.mem_path)
         r = verr_set(err, EINVAL, "mem-path property not set");
+    else if (r == 0 && m.hugetlbsize && !m.hugetlb)
+        r = verr_set(err, EINVAL, "memory backend '%s': hugetlbsize= needs hugetlb=on", m.id);
     else if (r == 0 && m.size % 4096)
         r = verr_set(err, EINVAL, "memory backend '%s': size must be a multiple of 4 KiB", m.id);
     else if (r == 0 && m.policy != MEMDEV_POLICY_DEFAULT && !m.host_nodes)
@@ -342,15 +368,35 @@ int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus
     return r;
 }
 
+int numa_config_ram_backend(struct numa_config *nc, const char *id, uint64_t ram_size,
+                            struct verr *err)
+{
+    int m = find_memdev(nc, id);
+    if (nc->nr_nodes)
+        return verr_set(err, EINVAL,
+                        "-M memory-backend=%s: cannot be used with -numa node (each node "
+                        "names its own memdev=)",
+                        id);
+    if (m < 0)
+        return verr_set(err, ENOENT, "-M memory-backend=%s: no memory backend with that id", id);
+    if (nc->memdevs[m].size != ram_size)
+        return verr_set(err, EINVAL,
+                        "Machine memory size does not match the size of the memory backend");
+    nc->have_ram_memdev = true;
+    nc->ram_memdev = (unsigned)m;
+    return 0;
+}
+
 int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
                        unsigned cores, unsigned threads, struct verr *err)
 {
     if (nc->nr_nodes == 0) {
-        if (nc->nr_memdevs)
-            return verr_set(err, ENOTSUP,
-                            "memory backend '%s' is not used: vireo-vmm uses "
-                            "memory backends only as -numa node memdev=",
-                            nc->memdevs[0].id);
+        for (unsigned i = 0; i < nc->nr_memdevs; i++)
+            if (!nc->have_ram_memdev || i != nc->ram_memdev)
+                return verr_set(err, ENOTSUP,
+                                "memory backend '%s' is not used: vireo-vmm uses memory "
+                                "backends only as -numa node memdev= or -M memory-backend=",
+                                nc->memdevs[i].id);
         return 0;
     }
     /* Node ids must be 0..n-1 (QEMU: "numa: Node ID missing: %d"). */

@@ -33,9 +33,15 @@ const char *memdev_policy_name(enum memdev_policy p);
 
 struct memdev_spec {
     char *id;
-    bool file;      /* memory-backend-file (mem_path), else memory-backend-ram */
+    bool file;      /* memory-backend-file (mem_path), else memory-backend-ram or -memfd */
     char *mem_path; /* memory-backend-file's file or directory */
     uint64_t size;
+    bool memfd;                /* memory-backend-memfd: an anonymous file from memfd_create() */
+    bool hugetlb;              /* memfd: from the huge page pool (MFD_HUGETLB) */
+    uint64_t hugetlbsize;      /* memfd,hugetlb=on: the page size, 0 the host's default */
+    bool seal;                 /* memfd: sealed against growing and shrinking (default on) */
+    bool discard_data;         /* file: the file's pages are dropped at exit (MADV_REMOVE) */
+    unsigned prealloc_threads; /* threads that take the pages of prealloc=on (default 1) */
     bool share, prealloc;
     int merge, dump; /* 1 on, 0 off, -1 not given: as -M mem-merge= and dump-guest-core= */
     enum memdev_policy policy;
@@ -53,7 +59,9 @@ struct numa_config {
     struct memdev_spec memdevs[NUMA_MAX_MEMDEVS];
     unsigned nr_memdevs;
     struct numa_node_spec nodes[NUMA_MAX_NODES];
-    unsigned nr_nodes; /* -numa node options given (node ids 0..nr_nodes-1 once finished) */
+    unsigned nr_nodes;    /* -numa node options given (node ids 0..nr_nodes-1 once finished) */
+    bool have_ram_memdev; /* -M memory-backend=: memdevs[ram_memdev] is all of RAM, no nodes */
+    unsigned ram_memdev;
     uint8_t distance[NUMA_MAX_NODES][NUMA_MAX_NODES]; /* 0: not given */
     bool have_distance;
     /* -numa cpu options, resolved against -smp's topology by numa_config_finish. */
@@ -69,7 +77,7 @@ struct numa_config {
 
 /* Is this -object argument a memory backend? */
 bool numa_memdev_is(const char *arg);
-/* -object memory-backend-ram|memory-backend-file,... */
+/* -object memory-backend-ram|memory-backend-file|memory-backend-memfd,... */
 int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err);
 /* -numa node|dist|cpu,... (opt is the option's name, for messages). */
 int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err);
@@ -78,6 +86,10 @@ int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus
 int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus, unsigned sockets,
                        unsigned cores, unsigned threads, struct verr *err);
 void numa_config_free(struct numa_config *nc);
+/* -M memory-backend=id: that backend (of exactly ram_size) is guest RAM, without -numa node.
+ * Call before numa_config_finish. */
+int numa_config_ram_backend(struct numa_config *nc, const char *id, uint64_t ram_size,
+                            struct verr *err);
 
 /* The guest-physical ranges of node n's RAM, given where RAM stops below 4 GiB
  * (low_end): up to 3 ranges (below 640 KiB, 1 MiB..low_end, from 4 GiB). Returns the count. */

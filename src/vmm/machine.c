@@ -224,6 +224,12 @@ int machine_set_option(struct machine_config *mc, const char *key, const char *v
         mc->no_pit = v == 0; /* auto (the default) means on under KVM */
         return 0;
     }
+    if (str_eq(key, "memory-backend")) {
+        if (!value || !*value ||
+            str_copy(mc->memory_backend, sizeof(mc->memory_backend), value) < 0)
+            return verr_set(err, EINVAL, "memory-backend must name a memory backend's id");
+        return 0;
+    }
     if (str_eq(key, "dump-guest-core") || str_eq(key, "mem-merge") ||
         (str_eq(key, "auto-kernel-cmdline") && mc->kind == MACHINE_MICROVM) ||
         (str_eq(key, "i8042") && mc->kind != MACHINE_MICROVM) ||

@@ -37,6 +37,8 @@ struct machine_config {
     bool no_pit;    /* pit=off: no in-kernel i8254 */
     bool no_dump;   /* dump-guest-core=off: guest RAM left out of core dumps */
     bool mem_merge; /* mem-merge=on: guest RAM offered to KSM */
+    /* memory-backend=ID: all of guest RAM from that backend */
+    char memory_backend[64];
     /* pc and q35 */
     bool no_i8042;                   /* i8042=off */
     bool no_sata;                    /* sata=off (q35: no built-in AHCI at 1f.2) */

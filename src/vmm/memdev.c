@@ -8,15 +8,18 @@
  * so pages already placed elsewhere move or the call fails). The kernel shows
  * the result per range in /proc/PID/numa_maps ("bind:0", "interleave:0",
  * "prefer:0"). Preallocation comes last, so the pages are taken under the
- * policy.
+ * policy, by prealloc-threads threads. A memory-backend-memfd is a file from
+ * memfd_create() (shown as "/memfd:ID" in /proc/PID/maps), shared by default.
  */
 #include "vmm/memdev.h"
+#include "util/mem.h"
 #include "util/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <numa.h>
 #include <numaif.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,9 @@
 #include <unistd.h>
 
 #define HUGETLBFS_MAGIC_VALUE 0x958458f6
+#ifndef MFD_HUGE_SHIFT
+#define MFD_HUGE_SHIFT 26 /* linux/memfd.h's HUGETLB_FLAG_ENCODE_SHIFT */
+#endif
 
 /* Opens (or makes, in a directory) the file of a memory-backend-file and sizes it. */
 static int open_file(const struct memdev_spec *m, uint64_t off, struct verr *err)
@@ -71,6 +77,34 @@ static int open_file(const struct memdev_spec *m, uint64_t off, struct verr *err
     return fd;
 }
 
+/* A memory-backend-memfd's anonymous file, sized and (seal=on) sealed as QEMU does. */
+static int open_memfd(const struct memdev_spec *m, struct verr *err)
+{
+    unsigned flags = MFD_CLOEXEC | (m->seal ? MFD_ALLOW_SEALING : 0);
+    if (m->hugetlb) {
+        flags |= MFD_HUGETLB;
+        if (m->hugetlbsize) /* log2 of the page size, in the kernel's MFD_HUGE_* field */
+            flags |= (unsigned)__builtin_ctzll(m->hugetlbsize) << MFD_HUGE_SHIFT;
+    }
+    int fd = memfd_create(m->id, flags);
+    if (fd < 0)
+        return verr_errno(err, errno, "memory backend '%s': cannot create a memfd%s", m->id,
+                          m->hugetlb ? " of huge pages (is that page size a host one?)" : "");
+    if (ftruncate(fd, (off_t)m->size) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "memory backend '%s': cannot size the memfd to %llu MiB%s", m->id,
+                          (unsigned long long)(m->size >> 20),
+                          m->hugetlb ? " (not a multiple of the huge page size?)" : "");
+    }
+    if (m->seal && fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        int e = errno;
+        close(fd);
+        return verr_errno(err, e, "memory backend '%s': cannot seal the memfd", m->id);
+    }
+    return fd;
+}
+
 static int set_policy(const struct memdev_spec *m, uint8_t *p, struct verr *err)
 {
     if (m->policy == MEMDEV_POLICY_DEFAULT)
@@ -93,31 +127,100 @@ static int set_policy(const struct memdev_spec *m, uint8_t *p, struct verr *err)
     return verr_errno(err, e, "memory backend '%s': cannot bind memory to host NUMA nodes", m->id);
 }
 
-static void populate(uint8_t *p, uint64_t len)
+struct populate_part {
+    uint8_t *p;
+    uint64_t len;
+    pthread_t thread;
+};
+
+static void *populate(void *arg)
 {
-    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
-        return;
-    for (uint64_t off = 0; off < len; off += 4096) /* kernels before 5.14 */
-        __atomic_fetch_add(&p[off], 0, __ATOMIC_RELAXED);
+    struct populate_part *part = arg;
+    if (madvise(part->p, part->len, MADV_POPULATE_WRITE) == 0)
+        return NULL;
+    for (uint64_t off = 0; off < part->len; off += 4096) /* kernels before 5.14 */
+        __atomic_fetch_add(&part->p[off], 0, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+/* prealloc=on: the backend's pages taken by prealloc-threads threads, each a run of whole
+ * huge-page-aligned (2 MiB) chunks; the calling thread takes the first run. */
+static int populate_threads(const struct memdev_spec *m, uint8_t *p, struct verr *err)
+{
+    enum { CHUNK = 2u << 20 };
+    unsigned n = m->prealloc_threads ? m->prealloc_threads : 1;
+    uint64_t chunks = (m->size + CHUNK - 1) / CHUNK;
+    if (n > chunks)
+        n = (unsigned)chunks;
+    struct populate_part *parts = xcalloc(n, sizeof(*parts));
+    uint64_t off = 0;
+    int r = 0;
+    unsigned started = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t len = (chunks / n + (i < chunks % n)) * CHUNK;
+        if (off + len > m->size)
+            len = m->size - off;
+        parts[i] = (struct populate_part){p + off, len, 0};
+        off += len;
+    }
+    for (unsigned i = 1; i < n; i++, started++) {
+        int e = pthread_create(&parts[i].thread, NULL, populate, &parts[i]);
+        if (e) {
+            r = verr_errno(err, e, "memory backend '%s': prealloc-threads=%u", m->id, n);
+            break;
+        }
+    }
+    populate(&parts[0]);
+    for (unsigned i = 1; i <= started; i++)
+        pthread_join(parts[i].thread, NULL);
+    free(parts);
+    return r;
+}
+
+/* The backend of each part of guest RAM in order, from index i on: the -M memory-backend=
+ * one alone, else the next node with a memdev (*node: that node). NULL past the last. */
+static const struct memdev_spec *part(const struct numa_config *nc, unsigned i, unsigned *node)
+{
+    if (nc->nr_nodes == 0)
+        return nc->have_ram_memdev && i == 0 ? &nc->memdevs[nc->ram_memdev] : NULL;
+    for (*node = i; *node < nc->nr_nodes; (*node)++)
+        if (nc->nodes[*node].memdev >= 0)
+            return &nc->memdevs[nc->nodes[*node].memdev];
+    return NULL;
+}
+
+void memdev_discard(struct guest_mem *gm, const struct numa_config *nc)
+{
+    uint64_t off = 0;
+    unsigned i = 0;
+    const struct memdev_spec *m;
+    while (gm->host && (m = part(nc, i, &i))) {
+        /* as QEMU, best effort: a private mapping has nothing of the file's to drop */
+        if (m->discard_data && off + m->size <= gm->size)
+            madvise(gm->host + off, m->size, MADV_REMOVE);
+        off += m->size;
+        i++;
+    }
 }
 
 int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool prealloc_all,
                  struct verr *err)
 {
     uint64_t off = 0;
-    for (unsigned n = 0; n < nc->nr_nodes; n++) {
-        int idx = nc->nodes[n].memdev;
-        if (idx < 0)
-            continue;
-        const struct memdev_spec *m = &nc->memdevs[idx];
+    unsigned i = 0;
+    const struct memdev_spec *m;
+    while ((m = part(nc, i, &i))) {
+        i++;
         uint8_t *p = gm->host + off;
         if (off + m->size > gm->size)
             return verr_set(err, EINVAL, "memory backend '%s' is beyond guest RAM", m->id);
-        if (m->file || m->share) {
+        if (m->file || m->memfd || m->share) {
             int fd = -1, flags = (m->share ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
             if (m->file && (fd = open_file(m, off, err)) < 0)
                 return fd;
-            if (!m->file)
+            if (m->memfd && (fd = open_memfd(m, err)) < 0)
+                return fd;
+            if (!m->file && !m->memfd)
                 flags |= MAP_ANONYMOUS | MAP_NORESERVE;
             void *q = mmap(p, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
             int e = errno;
@@ -140,8 +243,8 @@ int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool preall
         int r = set_policy(m, p, err);
         if (r < 0)
             return r;
-        if (m->prealloc || prealloc_all)
-            populate(p, m->size);
+        if ((m->prealloc || prealloc_all) && (r = populate_threads(m, p, err)) < 0)
+            return r;
         off += m->size;
     }
     return 0;

@@ -10,10 +10,14 @@
 #include "vmm/kvm/memory.h"
 #include "vmm/guest-numa.h"
 
-/* Applies every node's backend to its part of gm (node 0's first). The mapping stays where
+/* Applies every node's backend to its part of gm (node 0's first), or the -M memory-backend=
+ * one to all of it. The mapping stays where
  * it is (parts are replaced in place with MAP_FIXED), so KVM's memory slots are unchanged.
  * prealloc_all: -mem-prealloc. Errors name the backend and say why. */
 int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool prealloc_all,
                  struct verr *err);
+
+/* discard-data=on: drops the pages of those backends' files (at exit, before unmapping). */
+void memdev_discard(struct guest_mem *gm, const struct numa_config *nc);
 
 #endif

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 const char *vm_status_name(enum vm_status s)
 {
@@ -417,14 +418,21 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     if (cfg->max_cpus > vm->kvm.max_vcpus)
         return verr_set(err, EINVAL, "-smp %u: KVM on this host supports at most %u vCPUs",
                         cfg->max_cpus, vm->kvm.max_vcpus);
+    /* -overcommit mem-lock=on: as QEMU, everything mapped from now on (guest RAM included)
+     * is locked and populated; RLIMIT_MEMLOCK is the caller's to raise. */
+    if (cfg->mem_lock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+        return verr_errno(err, errno, "-overcommit mem-lock=on: locking memory failed");
+    if (cfg->mem_lock)
+        PHASE("locking memory");
     struct guest_mem_options mo = {cfg->mem_size, cfg->mem_path, cfg->mem_prealloc,
                                    cfg->machine.no_dump, cfg->machine.mem_merge};
     machine_mem_layout(&cfg->machine, &mo.low_max, &mo.low_split, &mo.bios_hole);
-    if (cfg->numa.nr_nodes)
+    bool memdevs = cfg->numa.nr_nodes || cfg->numa.have_ram_memdev;
+    if (memdevs)
         mo.prealloc = false; /* memdev_apply takes the pages, under each node's policy */
     if ((r = guest_mem_create(&vm->mem, &mo, err)) < 0)
         return r;
-    if (cfg->numa.nr_nodes && (r = memdev_apply(&vm->mem, &cfg->numa, cfg->mem_prealloc, err)) < 0)
+    if (memdevs && (r = memdev_apply(&vm->mem, &cfg->numa, cfg->mem_prealloc, err)) < 0)
         return r;
     log_debug("guest RAM: host %p-%p", (void *)vm->mem.host, (void *)(vm->mem.host + vm->mem.size));
     PHASE("mapping guest memory");
@@ -525,6 +533,8 @@ void vm_destroy(struct vm *vm)
     vm->display = NULL;
     chardev_close_all(&vm->chardevs); /* after their frontends */
     free(vm->supported_cpuid);
+    if (vm->cfg)
+        memdev_discard(&vm->mem, &vm->cfg->numa);
     guest_mem_destroy(&vm->mem);
     kvm_close(&vm->kvm);
     bus_destroy(&vm->pio);

@@ -108,15 +108,40 @@ def main(mnt):
          r.stderr + "\n".join(argv) + "\n".join(cells))
     d.virsh("destroy", "hpnuma")
 
+    # <discard/> with huge pages: the backend is the hugetlbfs file, discard-data=on (libvirt)
+    r = define("hpdiscard", "    <hugepages/>\n    <discard/>\n")
+    r = d.virsh("start", "--paused", "hpdiscard")
+    pid = d.vmm_pid("hpdiscard")
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0") if pid else []
+    t.ok(r.returncode == 0 and free_before - meminfo("HugePages_Free") == need and
+         any(a.startswith("memory-backend-file,id=pc.ram,") and "discard-data=on" in a
+             for a in argv) and "microvm,acpi=on,pcie=on,memory-backend=pc.ram" in argv,
+         "<hugepages/> with <discard/>: -M memory-backend=pc.ram, a hugetlbfs file backend "
+         "with discard-data=on, its pages taken", r.stderr + "\n".join(argv))
+    d.virsh("destroy", "hpdiscard")
+    t.ok(meminfo("HugePages_Free") == free_before, "destroy gives those pages back",
+         meminfo("HugePages_Free"))
+
     r = define("hpnode", "    <hugepages>\n      <page size='%d' unit='KiB' nodeset='0'/>\n"
                "    </hugepages>\n" % page_kib)
     r = d.virsh("start", "hpnode")
     t.ok(r.returncode != 0 and "per-node huge page sizes are not supported yet" in r.stderr,
          "per-node huge pages: refused in one line", r.stderr)
-    r = define("locked", "    <locked/>\n")
-    r = d.virsh("start", "locked")
-    t.ok(r.returncode != 0 and "<memoryBacking><locked>" in r.stderr,
-         "<locked/> (not applied yet): refused, never silently dropped", r.stderr)
+    # memfd from the huge page pool: memory-backend-memfd,hugetlb=on,hugetlbsize= (libvirt)
+    r = define("hpmemfd", "    <hugepages/>\n    <source type='memfd'/>\n")
+    r = d.virsh("start", "--paused", "hpmemfd")
+    pid = d.vmm_pid("hpmemfd")
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0") if pid else []
+    maps = open("/proc/%d/maps" % pid).read() if pid else ""
+    t.ok(r.returncode == 0 and free_before - meminfo("HugePages_Free") == need and
+         "/memfd:pc.ram" in maps and
+         any(a.startswith("memory-backend-memfd,id=pc.ram,") and
+             "hugetlb=on,hugetlbsize=%d" % (page_kib * 1024) in a for a in argv),
+         "<hugepages/> with <source type='memfd'/>: a hugetlb memfd of the page size, its "
+         "pages taken", r.stderr + "\n".join(argv))
+    d.virsh("destroy", "hpmemfd")
+    t.ok(meminfo("HugePages_Free") == free_before, "destroy gives the memfd's pages back",
+         meminfo("HugePages_Free"))
 
 
 mnt = tempfile.mkdtemp(prefix="vireo-hugetlbfs-")

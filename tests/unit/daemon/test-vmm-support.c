@@ -107,11 +107,20 @@ int main(int argc, char **argv)
     ok(check("", "", msg, sizeof(msg)) == 0, "a bare microvm domain is honoured (%s)", msg);
     ok(check("<memoryBacking><hugepages/></memoryBacking>", "", msg, sizeof(msg)) == 0,
        "<memoryBacking><hugepages/> is honoured (%s)", msg);
-    check("<memoryBacking><locked/></memoryBacking>", "", msg, sizeof(msg));
+    ok(check("<memoryBacking><locked/><nosharepages/><source type='memfd'/><access "
+             "mode='shared'/><allocation mode='immediate' threads='2'/></memoryBacking>",
+             "", msg, sizeof(msg)) == 0,
+       "<memoryBacking> locked, nosharepages, memfd, shared, immediate are honoured (%s)", msg);
+    check("<memoryBacking><source type='file'/></memoryBacking>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <memoryBacking><locked>: locked, shared, memfd or "
-           "preallocated memory and KSM settings are not applied yet",
-           "<memoryBacking><locked/> is refused with one line");
+           "unsupported configuration: <memoryBacking><source type='file'>: file-backed guest "
+           "memory (memory_backing_dir) is not supported yet",
+           "<memoryBacking><source type='file'/> is refused with one line");
+    check("<memoryBacking><access mode='bogus'/></memoryBacking>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: <memoryBacking><access mode='bogus'>: mode must be shared "
+           "or private",
+           "<memoryBacking><access mode='bogus'/> is refused with one line");
     ok(check("<cputune><shares>2048</shares><period>20000</period><quota>10000</quota>"
              "<vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='0'/>"
              "<emulator_period>20000</emulator_period><global_quota>-1</global_quota></cputune>",

@@ -141,6 +141,57 @@ static void test_numa(void)
     cli_config_free(&c);
 }
 
+/* memory-backend-memfd, -M memory-backend=, prealloc-threads, discard-data, -overcommit. */
+static void test_memback(void)
+{
+    struct vmm_config c;
+    struct verr err = {0};
+    int r = PARSE(&c, &err, "-m", "128M", "-kernel", "k", "-M", "microvm,memory-backend=r",
+                  "-object", "memory-backend-memfd,id=r,size=128M,prealloc=on,prealloc-threads=3",
+                  "-overcommit", "mem-lock=on,cpu-pm=off");
+    const struct memdev_spec *m = &c.numa.memdevs[0];
+    ok(r == 0 && c.numa.have_ram_memdev && c.numa.ram_memdev == 0 && c.numa.nr_nodes == 0 &&
+           m->memfd && m->share && m->seal && !m->hugetlb && m->prealloc_threads == 3 && c.mem_lock,
+       "memfd backend as all of RAM: shared and sealed by default, 3 threads, mem-lock (%s)",
+       r ? verr_msg(&err) : "ok");
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-m", "64M", "-kernel", "k", "-object",
+              "qom-type=memory-backend-memfd,id=r,size=64M,share=off,seal=off,hugetlb=on,"
+              "hugetlbsize=2M",
+              "-object", "memory-backend-file,id=f,size=64M,mem-path=/dev/shm,discard-data=on",
+              "-numa", "node,memdev=r", "-numa", "node,memdev=f", "-m", "128M");
+    ok(r == 0 && !c.numa.memdevs[0].share && !c.numa.memdevs[0].seal && c.numa.memdevs[0].hugetlb &&
+           c.numa.memdevs[0].hugetlbsize == 2u << 20 && c.numa.memdevs[1].discard_data &&
+           !c.mem_lock,
+       "share=off, seal=off, hugetlb=on,hugetlbsize=2M; discard-data=on on a file (%s)",
+       r ? verr_msg(&err) : "ok");
+    cli_config_free(&c);
+    static const char *const bad[][3] = {
+        {"-overcommit", "mem-lock=maybe", "Parameter 'mem-lock' expects 'on' or 'off'"},
+        {"-overcommit", "cpu-pm=on", "cpu-pm=on is not supported by vireo-vmm"},
+        {"-overcommit", "x=on", "Invalid parameter 'x'"},
+        {"-object", "memory-backend-ram,id=x,size=128M,seal=on", "Invalid parameter 'seal'"},
+        {"-object", "memory-backend-ram,id=x,size=128M,discard-data=on",
+         "Invalid parameter 'discard-data'"},
+        {"-object", "memory-backend-memfd,id=x,size=128M,hugetlbsize=2M",
+         "hugetlbsize= needs hugetlb=on"},
+        {"-object", "memory-backend-memfd,id=x,size=128M,hugetlb=on,hugetlbsize=3M",
+         "expects a power of two"},
+        {"-object", "memory-backend-ram,id=x,size=128M,prealloc-threads=0", "expects 1 to 256"},
+        {"-M", "microvm,memory-backend=nope", "no memory backend with that id"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = PARSE(&c, &err, "-kernel", "k", (char *)bad[i][0], (char *)bad[i][1]);
+        refused(bad[i][2], r, &err, bad[i][1]);
+        cli_config_free(&c);
+    }
+    r = PARSE(&c, &err, "-kernel", "k", "-object", "memory-backend-ram,id=x,size=64M", "-M",
+              "microvm,memory-backend=x");
+    refused("Machine memory size does not match the size of the memory backend", r, &err,
+            "memory-backend= short of -m");
+    cli_config_free(&c);
+}
+
 /* The type table: unique names, each found by name and alias, every default taken. */
 static void test_type_table(void)
 {
@@ -246,6 +297,7 @@ int main(int argc, char **argv)
     int r0;
 
     test_numa();
+    test_memback();
     is_int(PARSE(&c, &err, "-kernel", "k"), 0, "-kernel alone parses");
     is_int(c.mem_size, 128 << 20, "default memory is QEMU's 128 MiB");
     is_int(c.cpus, 1, "default one vCPU");
