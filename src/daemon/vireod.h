@@ -125,6 +125,8 @@ struct vd_daemon {
     struct vd_sink sink;
     struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
+    struct vd_secret *secrets;  /* secret.h */
+    char *secret_dir;           /* persistent secrets: UUID.xml, UUID.base64 (0600) */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */
     bool listen_tcp_opt;               /* -l/--listen */
