@@ -5,6 +5,8 @@
  * Ephemeral secrets never touch the disk: their definition and value live in memory only.
  */
 #include <dirent.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "conf/xnode.h"
 #include "daemon/secret.h"
 #include "daemon/vireod.h"
+#include "daemon/vmm-argv.h"
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -315,6 +318,115 @@ int vd_secret_set_value(struct vd_daemon *d, struct vd_secret *s, const uint8_t 
     if (old)
         explicit_bzero(old, old_len);
     free(old);
+    return 0;
+}
+
+/* ---- keys for the VMM ---- */
+
+static char *base64_string(const uint8_t *in, size_t len)
+{
+    struct buf b;
+    buf_init(&b);
+    base64_encode(&b, in, len);
+    buf_append_byte(&b, 0);
+    return buf_detach(&b, NULL);
+}
+
+/* The secret a disk's <encryption><secret> names (by uuid, or by volume usage). */
+static struct vd_secret *disk_secret(struct vd_daemon *d, const struct xnode *secret,
+                                     struct verr *err)
+{
+    const char *uuid = xnode_attr(secret, "uuid"), *usage = xnode_attr(secret, "usage");
+    unsigned char u[16];
+    struct vd_secret *s = NULL;
+    if (uuid && domain_uuid_parse(uuid, u) == 0)
+        s = vd_secret_find_uuid(d, u);
+    else if (usage)
+        s = vd_secret_find_usage(d, VD_SECRET_USAGE_VOLUME, usage);
+    if (!s) {
+        verr_set(err, ENOENT, "Secret not found: no secret with matching %s '%s'",
+                 uuid ? "uuid" : "usage",
+                 uuid    ? uuid
+                 : usage ? usage
+                         : "");
+        return NULL;
+    }
+    if (!s->value) {
+        char us[37];
+        domain_uuid_format(s->def->uuid, us);
+        verr_set(err, ENOENT, "Secret not found: secret '%s' does not have a value", us);
+        return NULL;
+    }
+    return s;
+}
+
+static int encrypt_value(const uint8_t key[32], const struct vd_secret *s, char **data,
+                         char **iv_b64, struct verr *err)
+{
+    uint8_t iv[16];
+    if (gnutls_rnd(GNUTLS_RND_NONCE, iv, sizeof(iv)) < 0)
+        return verr_set(err, EIO, "internal error: cannot generate an IV");
+    size_t pad = 16 - s->value_len % 16, len = s->value_len + pad;
+    uint8_t *buf = xmalloc(len);
+    memcpy(buf, s->value, s->value_len);
+    memset(buf + s->value_len, (int)pad, pad);
+    gnutls_cipher_hd_t h;
+    gnutls_datum_t k = {(unsigned char *)key, 32}, v = {iv, 16};
+    int g = gnutls_cipher_init(&h, GNUTLS_CIPHER_AES_256_CBC, &k, &v);
+    if (g == 0) {
+        g = gnutls_cipher_encrypt(h, buf, len);
+        gnutls_cipher_deinit(h);
+    }
+    if (g < 0) {
+        explicit_bzero(buf, len);
+        free(buf);
+        return verr_set(err, EIO, "internal error: cannot encrypt the secret: %s",
+                        gnutls_strerror(g));
+    }
+    *data = base64_string(buf, len);
+    *iv_b64 = base64_string(iv, sizeof(iv));
+    free(buf);
+    return 0;
+}
+
+void vd_secret_disk_keys_free(char **data, char **iv, size_t n)
+{
+    for (size_t i = 0; data && i < n; i++) {
+        free(data[i]);
+        free(iv[i]);
+    }
+    free(data);
+    free(iv);
+}
+
+int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],
+                        char ***data, char ***iv, struct verr *err)
+{
+    *data = *iv = NULL;
+    bool any = false;
+    for (size_t i = 0; i < def->ndisks; i++)
+        any |= vmm_argv_disk_encryption(&def->disks[i]) != NULL;
+    if (!any)
+        return 0;
+    uint8_t *key = master_key;
+    if (gnutls_rnd(GNUTLS_RND_KEY, key, 32) < 0)
+        return verr_set(err, EIO, "internal error: cannot generate a master key");
+    char **dv = xcalloc(def->ndisks, sizeof(*dv)), **iv_v = xcalloc(def->ndisks, sizeof(*iv_v));
+    int r = 0;
+    for (size_t i = 0; i < def->ndisks && r == 0; i++) {
+        const struct xnode *enc = vmm_argv_disk_encryption(&def->disks[i]);
+        if (!enc)
+            continue;
+        struct vd_secret *s = disk_secret(d, xnode_child(enc, "secret"), err);
+        r = s ? encrypt_value(key, s, &dv[i], &iv_v[i], err) : -ENOENT;
+    }
+    if (r < 0) {
+        explicit_bzero(key, 32);
+        vd_secret_disk_keys_free(dv, iv_v, def->ndisks);
+        return r;
+    }
+    *data = dv;
+    *iv = iv_v;
     return 0;
 }
 

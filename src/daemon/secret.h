@@ -55,6 +55,18 @@ int vd_secret_define(struct vd_daemon *d, const char *xml, struct vd_secret **ou
 int vd_secret_undefine(struct vd_daemon *d, struct vd_secret *s, struct verr *err);
 int vd_secret_set_value(struct vd_daemon *d, struct vd_secret *s, const uint8_t *value, size_t len,
                         struct verr *err);
+struct domain_def;
+/*
+ * The keys of def's <encryption> disks for vireo-vmm, as libvirt gives them to QEMU: a fresh
+ * 32-byte master key (for the caller to write to a 0600 file), and per disk (def->ndisks entries,
+ * NULL for a disk without encryption) its secret's value AES-256-CBC-encrypted under that key
+ * (PKCS#7 padding) and the random IV, both base64. *data and *iv are NULL when no disk is
+ * encrypted (then master_key is untouched). A missing secret or one without a value fails in
+ * libvirt's words.
+ */
+int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],
+                        char ***data, char ***iv, struct verr *err);
+void vd_secret_disk_keys_free(char **data, char **iv, size_t n);
 /* Loads the persistent secrets from d->secret_dir (creating it); 0 or -errno. */
 int vd_secrets_load(struct vd_daemon *d, struct verr *err);
 void vd_secrets_free(struct vd_daemon *d);
