@@ -11,7 +11,8 @@ CRC-32 of the plain image), on a raw disk (format=luks), a qcow2 disk and a luks
 whose secret is named by usage.
 While the guest runs, the passphrase (and its base64) is in neither `ps` output, the VMM's
 /proc/PID/cmdline, its log (whose first line is the command line) nor any file of the run
-directory; the master key file is 0600 and goes with the domain. A secret that does not exist,
+directory; the master key file is 0600 and goes with the domain. Hot-plugging an encrypted disk
+is refused in one line. A secret that does not exist,
 one without a value and a wrong passphrase each fail the start in one line. Prints TAP.
 """
 import base64
@@ -151,6 +152,24 @@ try:
         t.ok(mode == 0o600, f"{label}: the master key file is 0600 ({mode and oct(mode)})")
     t.ok(not [f for f in os.listdir(os.path.join(d.root, "run")) if f.endswith(".masterkey")],
          "no master key file is left after the domains are gone")
+
+    # Hot-plugging an encrypted disk is refused (its secret objects would have to reach the
+    # running VMM first), in one line, and the guest runs on.
+    d.virsh("define", d.write("lukshp.xml", domain_xml("lukshp", GUEST,
+                                                        "tests=hotplug hotplug_wait_s=60",
+                                                        "    <controller type='pci' "
+                                                        "model='pcie-root-port'/>\n")))
+    r = d.virsh("start", "lukshp")
+    x = d.write("hpdisk.xml", disk("raw", luks, f"uuid='{U_GOOD}'", "vdb").strip())
+    r = d.virsh("attach-device", "lukshp", x, "--live")
+    t.ok(r.returncode != 0 and r.stderr.strip() == "error: Failed to attach device from " + x +
+         "\nerror: unsupported configuration: hot-plugging an encrypted disk is not supported",
+         "attach-device of an encrypted disk is refused in one line", r.stderr)
+    t.ok(d.state("lukshp").startswith("running") and
+         "vdb" not in d.virsh("domblklist", "lukshp").stdout,
+         "and the guest runs on without it", d.state("lukshp"))
+    d.virsh("destroy", "lukshp")
+    d.virsh("undefine", "lukshp")
 
     fails = (("missing", f"uuid='{U_MISSING}'",
               f"Secret not found: no secret with matching uuid '{U_MISSING}'"),
