@@ -805,6 +805,7 @@ int main(int argc, char **argv)
     }
     vd_network_events_end(&d);
     vd_networks_free(&d); /* running networks stay up for the next daemon */
+    vd_secret_events_end(&d);
     vd_secrets_free(&d);
     vd_storage_streams_end(&storage);
     vd_server_stop(&d);

@@ -2,8 +2,7 @@
  * rpc-secret.c - the secret procedures (virsh's secret-* commands): list, look up by UUID or
  * usage, define, dump, set and get the value, undefine. The work is secret.c's; this file maps
  * the calls and libvirt's errors ("Secret not found: ...", "Invalid secret: secret is
- * private"). The secret events are not served: virsh secret-event gets libvirt's "not
- * supported" error for them.
+ * private"), and raises the secret events (rpc-secret-events.c) after each change.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -165,6 +164,7 @@ static int define(struct vd_call *c)
     if (r < 0)
         return fail(c, r, &e);
     fill_secret(&((struct remote_secret_define_xml_ret *)c->ret)->secret, s);
+    vd_secret_event(c->d, s->def, VD_SECRET_EVENT_ID_LIFECYCLE, VD_SECRET_EVENT_DEFINED);
     return 0;
 }
 
@@ -190,7 +190,10 @@ static int set_value(struct vd_call *c)
         return -1;
     struct verr e = {0};
     int r = vd_secret_set_value(c->d, s, a->value, a->value_len, &e);
-    return r < 0 ? fail(c, r, &e) : 0;
+    if (r < 0)
+        return fail(c, r, &e);
+    vd_secret_event(c->d, s->def, VD_SECRET_EVENT_ID_VALUE_CHANGED, 0);
+    return 0;
 }
 
 static int get_value(struct vd_call *c)
@@ -222,8 +225,15 @@ static int undefine(struct vd_call *c)
     struct vd_secret *s = named(c);
     if (!s)
         return -1;
+    /* the event names the secret, which undefine frees: a copy of what it needs */
+    struct vd_secret_def gone = *s->def;
+    gone.usage_id = s->def->usage_id ? xstrdup(s->def->usage_id) : NULL;
+    gone.description = NULL;
     struct verr e = {0};
     int r = vd_secret_undefine(c->d, s, &e);
+    if (r == 0)
+        vd_secret_event(c->d, &gone, VD_SECRET_EVENT_ID_LIFECYCLE, VD_SECRET_EVENT_UNDEFINED);
+    free(gone.usage_id);
     return r < 0 ? fail(c, r, &e) : 0;
 }
 

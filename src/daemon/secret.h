@@ -67,6 +67,20 @@ struct domain_def;
 int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],
                         char ***data, char ***iv, struct verr *err);
 void vd_secret_disk_keys_free(char **data, char **iv, size_t n);
+/* rpc-secret-events.c: virSecretEventID and the lifecycle events */
+enum {
+    VD_SECRET_EVENT_ID_LIFECYCLE = 0,
+    VD_SECRET_EVENT_ID_VALUE_CHANGED = 1,
+    VD_SECRET_EVENT_DEFINED = 0,
+    VD_SECRET_EVENT_UNDEFINED = 1,
+};
+struct vd_client;
+/* Sends the event (event is the lifecycle's kind; ignored for value-changed) to every client
+ * registered for it. */
+void vd_secret_event(struct vd_daemon *d, const struct vd_secret_def *def, int event_id, int event);
+void vd_secret_events_client_gone(struct vd_daemon *d, struct vd_client *c);
+void vd_secret_events_end(struct vd_daemon *d);
+
 /* Loads the persistent secrets from d->secret_dir (creating it); 0 or -errno. */
 int vd_secrets_load(struct vd_daemon *d, struct verr *err);
 void vd_secrets_free(struct vd_daemon *d);

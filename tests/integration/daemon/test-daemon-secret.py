@@ -10,22 +10,25 @@ secret-dumpxml, secret-set-value (base64 as given, and --file --plain), secret-g
 (refused for a private secret and for one without a value), undefine, and the errors of bad
 definitions (unknown usage type, a usage without its id, a bad attribute value, a malformed
 uuid, a usage already taken, a redefinition with another usage). Every command's exit status,
-output and error must be libvirtd's. libvirt-python's secretLookupByUsage answers alike too.
+output and error must be libvirtd's. libvirt-python's secretLookupByUsage answers alike too, and so do two
+`virsh secret-event --loop` watchers (lifecycle, value-changed) running through the sequence.
 Then vireod alone: its persistent secrets are stored as libvirtd stores them (UUID.xml and
 UUID.base64 with the same contents, mode 0600), ephemeral ones are not on disk, and a restarted
 vireod has the persistent ones with their values and not the ephemeral ones. Prints TAP.
 """
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, "..", "..", "..", "scripts"))
-from daemonlib import Daemon, Tap  # noqa: E402
+from daemonlib import Daemon, Tap, wait_for  # noqa: E402
 import libvirtd_ref  # noqa: E402
 
 VIREOD, VMM = sys.argv[1], sys.argv[2]
@@ -37,6 +40,7 @@ U_ISCSI = "6a1c4e2b-8f3d-4c5a-9b7e-1d2f3a4b5c03"
 U_TLS = "6a1c4e2b-8f3d-4c5a-9b7e-1d2f3a4b5c04"
 U_VTPM = "6a1c4e2b-8f3d-4c5a-9b7e-1d2f3a4b5c05"
 U_OTHER = "6a1c4e2b-8f3d-4c5a-9b7e-1d2f3a4b5c06"
+U_PRIME = "6a1c4e2b-8f3d-4c5a-9b7e-1d2f3a4b5c07"
 
 FILES = {
     "vol.xml": f"""<secret ephemeral='no' private='no'>
@@ -77,6 +81,7 @@ FILES = {
     "baduuid.xml": "<secret><uuid>not-a-uuid</uuid></secret>",
     "root.xml": "<secrets/>",
     "plain.bin": "raw passphrase\n",
+    "prime.xml": f"<secret ephemeral='yes'><uuid>{U_PRIME}</uuid></secret>",
 }
 
 
@@ -141,7 +146,51 @@ for t, u in ((1, "/var/lib/vireo/images/enc.img"), (2, "client.admin secret"), (
 """
 
 
+class Watcher:
+    """virsh secret-event --loop, its lines collected as they come."""
+
+    def __init__(self, uri, event):
+        self.proc = subprocess.Popen(["virsh", "-c", uri, "secret-event", "--event", event,
+                                      "--loop"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True,
+                                     env=dict(os.environ, LC_ALL="C"))
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def primes(self):
+        return sum(U_PRIME in x for x in self.lines)
+
+    def finish(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.thread.join(10)
+        return [x for x in self.lines if U_PRIME not in x and x]
+
+
+def prime(virsh, tmp, watchers):
+    """A throwaway secret's define and set-value until every watcher has seen one more of its
+    events: the watchers are registered, and everything before has reached them."""
+    seen = [w.primes() for w in watchers]
+    for _ in range(200):
+        virsh("secret-define", os.path.join(tmp, "prime.xml"))
+        virsh("secret-set-value", U_PRIME, "AAAA")
+        if wait_for(lambda: all(w.primes() > n for w, n in zip(watchers, seen)), 0.5):
+            break
+    virsh("secret-undefine", U_PRIME)
+
+
 def run_all(virsh, uri, tmp):
+    watchers = [Watcher(uri, "lifecycle"), Watcher(uri, "value-changed")]
+    prime(virsh, tmp, watchers)
     out = []
     for args in sequence(tmp):
         r = virsh(*args)
@@ -152,6 +201,10 @@ def run_all(virsh, uri, tmp):
     # a uuid is generated when the definition has none
     r = virsh("secret-define", os.path.join(tmp, "nouuid.xml"))
     m = re.match(r"^Secret ([0-9a-f-]{36}) created\n*$", r.stdout)
+    prime(virsh, tmp, watchers)
+    for w, what in zip(watchers, ("lifecycle", "value-changed")):
+        lines = [x.replace(m.group(1), "GENERATED") if m else x for x in w.finish()]
+        out.append((["secret-event", "--event", what], 0, "\n".join(lines), ""))
     if not m:
         return out, None, r.stdout + r.stderr
     virsh("secret-undefine", m.group(1))
@@ -190,7 +243,8 @@ try:
     got, got_gen, got_diag = run_all(virsh_on(d.uri), d.uri, tmp)
     for (args, wrc, wout, werr), (_, grc, gout, gerr) in zip(want, got):
         what = " ".join(a.replace(tmp + "/", "") for a in args)
-        t.ok((grc, gout, gerr) == (wrc, wout, werr), f"{what}: as libvirtd (rc {wrc})",
+        lines = f", {len(wout.splitlines())} lines" if args[0] == "secret-event" else ""
+        t.ok((grc, gout, gerr) == (wrc, wout, werr), f"{what}: as libvirtd (rc {wrc}{lines})",
              f"vireod: rc {grc} out {gout!r} err {gerr!r}\nlibvirtd: rc {wrc} out {wout!r} "
              f"err {werr!r}")
     t.ok(got_gen is not None and want_gen is not None,
