@@ -404,6 +404,11 @@ static int parse_vol(const struct xnode *root, struct storage_vol_def *def, stru
             free(def->backing_format);
             def->backing_format =
                 f && xnode_attr(f, "type") ? xstrdup(xnode_attr(f, "type")) : NULL;
+        } else if (strcmp(k->name, "encryption") == 0) {
+            /* TODO(issue 18): create LUKS volumes keyed by a secret; refused rather than
+             * made unencrypted */
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: volume encryption is not supported yet");
         } else {
             log_warn("ignoring unknown element '%s' in element 'volume'", k->name);
         }

@@ -705,6 +705,11 @@ static void attach_live(struct hp_attach *a)
     struct verr e = {0};
     int r = vmm_support_check(cand, &e);
     domain_def_free(cand);
+    /* TODO(issue 18): an encrypted disk needs its secret objects on the running VMM
+     * (object-add) before blockdev-add; until then it is refused rather than given ciphertext */
+    if (r == 0 && a->disk && vmm_argv_disk_encryption(&a->upd->disks[0]))
+        r = verr_set(&e, ENOTSUP,
+                     "unsupported configuration: hot-plugging an encrypted disk is not supported");
     if (r < 0) {
         vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED, "%s", verr_msg(&e));
         attach_free(a);

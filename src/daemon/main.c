@@ -38,6 +38,7 @@
 #include "daemon/domain.h"
 #include "daemon/network.h"
 #include "daemon/sasl.h"
+#include "daemon/secret.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
 #include "tls/tls-server.h"
@@ -474,6 +475,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->pid_file);
     free(d->vmm_path);
     free(d->network_dir);
+    free(d->secret_dir);
     free(d->network_autostart_dir);
     free(d->network_run_dir);
     free(d->listen_addr);
@@ -652,6 +654,7 @@ int main(int argc, char **argv)
         d.log_dir = xasprintf("%s/log", d.root);
         d.save_dir = xasprintf("%s/lib/save", d.root);
         d.network_dir = xasprintf("%s/etc/networks", d.root);
+        d.secret_dir = xasprintf("%s/etc/secrets", d.root);
         d.network_run_dir = xasprintf("%s/run-networks", d.root);
         d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
         d.nvram_dir = xasprintf("%s/lib/nvram", d.root);
@@ -663,6 +666,7 @@ int main(int argc, char **argv)
         d.log_dir = xstrdup("/var/log/vireo");
         d.save_dir = xstrdup("/var/lib/vireo/save");
         d.network_dir = xstrdup("/etc/vireo/networks");
+        d.secret_dir = xstrdup("/etc/vireo/secrets");
         d.network_run_dir = xstrdup("/run/vireo/networks");
         d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
         d.nvram_dir = xstrdup("/var/lib/libvirt/qemu/nvram"); /* libvirt's, as the XML says */
@@ -679,6 +683,7 @@ int main(int argc, char **argv)
         sock_dir = xr && *xr ? xasprintf("%s/vireo", xr) : xasprintf("/tmp/vireo-%d", getuid());
         d.run_dir = xasprintf("%s/domains", sock_dir);
         d.network_dir = xasprintf("%s/vireo/networks", cfg);
+        d.secret_dir = xasprintf("%s/vireo/secrets", cfg);
         d.network_run_dir = xasprintf("%s/networks", sock_dir);
         d.log_dir = xasprintf("%s/vireo/log", state);
         d.save_dir = xasprintf("%s/vireo/save", state);
@@ -710,7 +715,7 @@ int main(int argc, char **argv)
     if (d.root && !d.pid_file)
         d.pid_file = xasprintf("%s/vireod.pid", d.root);
     const char *dirs[] = {sock_dir,  d.domain_dir, d.autostart_dir, d.run_dir,
-                          d.log_dir, d.save_dir,   d.snapshot_dir};
+                          d.log_dir, d.save_dir,   d.snapshot_dir,  d.secret_dir};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdir_p(dirs[i], 0700, &err) < 0) {
             fprintf(stderr, "vireod: %s\n", verr_msg(&err));
@@ -766,6 +771,8 @@ int main(int argc, char **argv)
     vd_store_init(&d);
     if (vd_store_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
+    if (vd_secrets_load(&d, &err) < 0) /* before any domain start that may need one */
+        log_error("%s", verr_msg(&err));
     if (vd_networks_load(&d, &err) < 0)
         log_error("%s", verr_msg(&err));
     vd_networks_autostart(&d); /* before the domains that may use them */
@@ -798,6 +805,8 @@ int main(int argc, char **argv)
     }
     vd_network_events_end(&d);
     vd_networks_free(&d); /* running networks stay up for the next daemon */
+    vd_secret_events_end(&d);
+    vd_secrets_free(&d);
     vd_storage_streams_end(&storage);
     vd_server_stop(&d);
     d.storage = NULL;

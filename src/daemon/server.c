@@ -25,6 +25,7 @@
 #include "daemon/migrate.h"
 #include "daemon/network.h"
 #include "daemon/sasl.h"
+#include "daemon/secret.h"
 #include "daemon/server.h"
 #include "tls/tls-server.h"
 #include "util/error.h"
@@ -37,13 +38,14 @@ static void on_client(struct loop *loop, int fd, unsigned events, void *opaque);
 static void accepting_update(struct vd_daemon *d);
 
 static const struct vd_proc_table *const tables[] = {
-    &vd_host_procs,       &vd_domain_procs,     &vd_lifecycle_procs,   &vd_event_procs,
-    &vd_console_procs,    &vd_screenshot_procs, &vd_send_key_procs,    &vd_save_procs,
-    &vd_snapshot_procs,   &vd_stats_procs,      &vd_domstats_procs,    &vd_cpu_stats_procs,
-    &vd_agent_procs,      &vd_migrate_procs,    &vd_storage_procs,     &vd_storage_event_procs,
-    &vd_auth_procs,       &vd_network_procs,    &vd_tune_procs,        &vd_iftune_procs,
-    &vd_node_stats_procs, &vd_hotplug_procs,    &vd_iotune_procs,      &vd_iothread_procs,
-    &vd_blockjob_procs,   &vd_domcaps_procs,    &vd_cpu_compare_procs, &vd_network_event_procs,
+    &vd_host_procs,       &vd_domain_procs,       &vd_lifecycle_procs,   &vd_event_procs,
+    &vd_console_procs,    &vd_screenshot_procs,   &vd_send_key_procs,    &vd_save_procs,
+    &vd_snapshot_procs,   &vd_stats_procs,        &vd_domstats_procs,    &vd_cpu_stats_procs,
+    &vd_agent_procs,      &vd_migrate_procs,      &vd_storage_procs,     &vd_storage_event_procs,
+    &vd_auth_procs,       &vd_network_procs,      &vd_tune_procs,        &vd_iftune_procs,
+    &vd_node_stats_procs, &vd_hotplug_procs,      &vd_iotune_procs,      &vd_iothread_procs,
+    &vd_blockjob_procs,   &vd_domcaps_procs,      &vd_cpu_compare_procs, &vd_network_event_procs,
+    &vd_secret_procs,     &vd_secret_event_procs,
 };
 
 static vd_proc_fn find_proc(int proc)
@@ -325,6 +327,7 @@ static void client_drop(struct vd_client *c)
     d->nclients--;
     vd_storage_client_gone(c);
     vd_network_events_client_gone(d, c);
+    vd_secret_events_client_gone(d, c);
     vd_migrate_client_gone(d, c);
     if (c->anonymous)
         d->nanonymous--;

@@ -38,6 +38,8 @@ struct vd_syncer;
 struct vd_domain;
 struct vd_network;
 struct vd_net_callback;
+struct vd_secret;
+struct vd_secret_callback;
 struct vd_client;
 struct vd_cgroups;
 struct vd_storage;
@@ -125,6 +127,9 @@ struct vd_daemon {
     struct vd_sink sink;
     struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
+    struct vd_secret *secrets;  /* secret.h */
+    struct vd_secret_callback *secret_callbacks; /* rpc-secret-events.c */
+    char *secret_dir; /* persistent secrets: UUID.xml, UUID.base64 (0600) */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */
     bool listen_tcp_opt;               /* -l/--listen */

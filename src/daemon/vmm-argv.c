@@ -113,6 +113,34 @@ static char *detect_zeroes_opt(const struct domain_disk *d)
     return dz ? xasprintf(",detect-zeroes=%s", dz) : xstrdup("");
 }
 
+const struct xnode *vmm_argv_disk_encryption(const struct domain_disk *d)
+{
+    for (size_t i = 0; i < d->nextra; i++)
+        if (strcmp(d->extra[i]->name, "encryption") == 0)
+            return d->extra[i];
+    return NULL;
+}
+
+/* The -drive format: an encrypted raw (or luks) disk is QEMU's luks driver, as libvirt has it. */
+static const char *drive_format(const struct domain_disk *d)
+{
+    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    if (vmm_argv_disk_encryption(d) && strcmp(fmt, "qcow2") != 0)
+        return "luks";
+    return fmt;
+}
+
+/* The secret object an encrypted disk is keyed with (named from the disk's alias). */
+static void put_key_secret(struct buf *b, const struct domain_disk *d, const char *alias)
+{
+    if (!vmm_argv_disk_encryption(d))
+        return;
+    if (strcmp(drive_format(d), "qcow2") == 0)
+        buf_printf(b, ",encrypt.format=luks,encrypt.key-secret=%s-luks-secret0", alias);
+    else
+        buf_printf(b, ",key-secret=%s-luks-secret0", alias);
+}
+
 /* libvirt's names for the Nth virtio disk: the alias virtio-diskN with N the target's index
  * (vdb -> 1), and the -drive id drive-virtio-diskN of its -drive era. */
 static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
@@ -120,7 +148,7 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     int idx = domain_disk_name_to_index(d->target_dev, NULL);
     if (idx < 0)
         idx = (int)i; /* a target name libvirt would not number */
-    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    const char *fmt = drive_format(d);
     struct buf b = BUF_INIT;
     buf_append(&b, "file=", 5);
     put_escaped(&b, d->source_path);
@@ -136,6 +164,9 @@ static void add_disk(struct argv_b *a, const struct domain_disk *d, size_t i)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     free(dz);
+    char alias[32];
+    snprintf(alias, sizeof(alias), "virtio-disk%d", idx);
+    put_key_secret(&b, d, alias);
     struct vd_iotune tune;
     if (vd_iotune_from_disk(d, &tune, NULL) == 0) { /* vmm-support refused a bad one */
         char *opts = vd_iotune_drive_opts(&tune);
@@ -186,7 +217,7 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     if (d->source_path) {
         buf_append(&b, "file=", 5);
         put_escaped(&b, d->source_path);
-        char *fmt = xasprintf(",format=%s,", d->driver_type ? d->driver_type : "raw");
+        char *fmt = xasprintf(",format=%s,", drive_format(d));
         buf_append(&b, fmt, strlen(fmt));
         free(fmt);
     }
@@ -200,6 +231,7 @@ static void add_scsi_disk(struct argv_b *a, const struct domain_disk *d)
     buf_append(&b, rest, strlen(rest));
     free(rest);
     free(dz);
+    put_key_secret(&b, d, alias);
     addf2(a, "-drive", buf_detach(&b, NULL));
     /* q35's sata controller 0 is the machine's own AHCI, whose ports QEMU names ide.0-5. */
     char port[32];
@@ -813,6 +845,39 @@ static char *boot_arg(const struct domain_def *def)
     return buf_detach(&b, NULL);
 }
 
+/* The master key, then each encrypted disk's secret under it (libvirt's masterKey0 and
+ * ALIAS-luks-secret0 objects): the passphrase never appears on the command line. */
+static int add_disk_secrets(struct argv_b *a, const struct domain_def *def,
+                            const struct vmm_argv_paths *paths, struct verr *err)
+{
+    bool first = true;
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        if (!vmm_argv_disk_encryption(d))
+            continue;
+        if (!paths->master_key || !paths->disk_secret_data || !paths->disk_secret_data[i])
+            return verr_set(err, EINVAL, "internal error: no secret for the encrypted disk '%s'",
+                            d->target_dev ? d->target_dev : "?");
+        if (first) {
+            struct buf b = BUF_INIT;
+            buf_append_str(&b, "secret,id=masterKey0,format=raw,file=");
+            put_escaped(&b, paths->master_key);
+            addf2(a, "-object", buf_detach(&b, NULL));
+            first = false;
+        }
+        char *alias = vmm_argv_disk_alias(d);
+        if (!alias) {
+            int idx = domain_disk_name_to_index(d->target_dev, NULL);
+            alias = xasprintf("virtio-disk%d", idx < 0 ? (int)i : idx);
+        }
+        addf2(a, "-object",
+              xasprintf("secret,id=%s-luks-secret0,data=%s,keyid=masterKey0,iv=%s,format=base64",
+                        alias, paths->disk_secret_data[i], paths->disk_secret_iv[i]));
+        free(alias);
+    }
+    return 0;
+}
+
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err)
 {
@@ -895,6 +960,11 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     addf2(&a, "-serial", xasprintf("unix:%s,server,nowait", paths->console));
     addf2(&a, "-qmp", xasprintf("unix:%s,server,nowait", paths->qmp));
     addf2(&a, "-pidfile", xstrdup(paths->pidfile));
+    r = add_disk_secrets(&a, def, paths, err);
+    if (r < 0) {
+        vmm_argv_free(a.v);
+        return r;
+    }
     add(&a, "-daemonize");
     /* As libvirt with QEMU: the VMM always stays after a guest power-off
      * (-no-shutdown) so the daemon can apply on_poweroff; a guest reset ends

@@ -27,7 +27,16 @@ struct vmm_argv_paths {
      * whether clients must present a certificate; NULL: no TLS. */
     const char *vnc_tls_dir;
     bool vnc_tls_verify;
+    /* <encryption format='luks'> disks: the 32-byte master key's file (0600, the domain's run
+     * directory) and, per disk of the definition, its passphrase AES-256-CBC-encrypted under
+     * that key and the IV, both base64 (NULL for a disk without encryption). libvirt's way:
+     * no passphrase on the command line. NULL when no disk is encrypted. */
+    const char *master_key;
+    char *const *disk_secret_data, *const *disk_secret_iv;
 };
+
+/* The disk's <encryption> element, or NULL. */
+const struct xnode *vmm_argv_disk_encryption(const struct domain_disk *d);
 
 /* The tap descriptors interface n takes: <driver queues='N'/> with N > 1 on a tap, else 1. */
 unsigned vmm_argv_net_queues(const struct domain_net *n);

@@ -135,7 +135,8 @@ int vd_record_read(const char *run_dir, const char *name, struct vd_vmm_record *
 
 void vd_record_remove(const char *run_dir, const char *name)
 {
-    static const char *const suffixes[] = {".vmm", ".pid", ".qmp", ".console", ".vnc"};
+    static const char *const suffixes[] = {".vmm",     ".pid", ".qmp",
+                                           ".console", ".vnc", ".masterkey"};
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         char *p = vd_record_path(run_dir, name, suffixes[i]);
         unlink(p);

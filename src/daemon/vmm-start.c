@@ -56,6 +56,7 @@
 #include "daemon/storage.h"
 #include "daemon/tune.h"
 #include "daemon/vireod.h"
+#include "daemon/secret.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-internal.h"
 #include "daemon/vmm-namespace.h"
@@ -672,8 +673,24 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     struct vd_dac dac; /* qemu.conf's user, or the domain's static DAC label */
     if (r == 0)
         r = vd_dac_for_domain(&d->dac, def, &dac, err);
+    /* <encryption> disks: a master key file and their secrets encrypted under it */
+    char *master_key = vd_record_path(d->run_dir, def->name, ".masterkey");
+    char **key_data = NULL, **key_iv = NULL;
+    uint8_t master[32];
+    bool have_master = false;
+    if (r == 0 && (r = vd_secret_disk_keys(d, def, master, &key_data, &key_iv, err)) == 0 &&
+        key_data) {
+        have_master = true;
+        paths.master_key = master_key;
+        paths.disk_secret_data = key_data;
+        paths.disk_secret_iv = key_iv;
+    }
     if (r == 0)
         r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
+    vd_secret_disk_keys_free(key_data, key_iv, def->ndisks);
+    free(master_key);
+    if (r < 0)
+        explicit_bzero(master, sizeof(master));
     if (r == 0)
         r = vd_tune_plan_make(def, vd_daemon_cgroups(d), &w->tune, err);
     char *mem_path = NULL; /* <hugepages/>: host-dependent, so not in the golden-tested argv */
@@ -782,6 +799,16 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     /* 3. The record, before the process exists. */
     vd_record_remove(d->run_dir, def->name); /* a previous run's pid file and sockets */
     r = write_record(w, VD_VMM_STARTING);
+    if (r == 0 && have_master) {
+        /* 0600 from its creation (a mkostemp file renamed into place); removed with the
+         * records when the domain goes */
+        char *path = vd_record_path(d->run_dir, def->name, ".masterkey");
+        r = file_replace_atomic(path, master, sizeof(master), 0600, &w->err);
+        free(path);
+        if (r < 0)
+            vd_record_remove(d->run_dir, def->name);
+    }
+    explicit_bzero(master, sizeof(master));
     if (r < 0) {
         *err = w->err;
         vd_dac_restore(d->run_dir, def->name);

@@ -12,6 +12,7 @@
  */
 #include "daemon/vmm-support.h"
 #include "daemon/iotune.h"
+#include "daemon/vmm-argv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -347,7 +348,14 @@ static const struct vmm_support_rule rules[] = {
     {"disk/driver@name", "*", R, 0, "only driver name 'qemu' is supported"},
     {"disk/driver@type", "raw", H, 0, "format=raw"},
     {"disk/driver@type", "qcow2", H, 0, "format=qcow2"},
-    {"disk/driver@type", "*", P, 18, "only 'raw' or 'qcow2' is supported yet"},
+    {"disk/driver@type", "vmdk", H, 0, "format=vmdk (read and written by vireo-vmm's block layer)"},
+    {"disk/driver@type", "vdi", H, 0, "format=vdi (read and written by vireo-vmm's block layer)"},
+    {"disk/driver@type", "vpc", H, 0, "format=vpc (read and written by vireo-vmm's block layer)"},
+    {"disk/driver@type", "vhdx", H, 0, "format=vhdx (read and written by vireo-vmm's block layer)"},
+    {"disk/driver@type", "qed", H, 0, "format=qed (read and written by vireo-vmm's block layer)"},
+    {"disk/driver@type", "luks", H, 0, "format=luks (needs <encryption format='luks'>)"},
+    {"disk/driver@type", "*", R, 0,
+     "only 'raw', 'qcow2', 'vmdk', 'vdi', 'vpc', 'vhdx' and 'qed' are supported"},
     {"disk/driver@cache", "none", H, 0, "cache=none"},
     {"disk/driver@cache", "writeback", H, 0, "cache=writeback"},
     {"disk/driver@cache", "writethrough", H, 0, "cache=writethrough"},
@@ -380,7 +388,21 @@ static const struct vmm_support_rule rules[] = {
     {"disk", "backingStore", H, 0, "the backing chain is read from the image"},
     {"disk", "iotune", H, 0,
      "-drive throttling.* (vireo-vmm's leaky buckets, as QEMU's); group_name is the group"},
-    {"disk", "encryption", P, 18, "encrypted images are not supported yet"},
+    {"disk", "encryption", H, 0, "see disk/encryption@format"},
+    {"disk/encryption@format", "luks", H, 0,
+     "type raw or luks: format=luks,key-secret=; qcow2: encrypt.format=luks,encrypt.key-secret=; "
+     "the secret's value goes AES-256-CBC-encrypted under a per-start master key file (0600, "
+     "the domain's run directory) as libvirt's masterKey0, never on the command line"},
+    {"disk/encryption@format", "*", R, 0, "only <encryption format='luks'> is supported"},
+    {"disk/encryption/secret@type", "passphrase", H, 0,
+     "the secret driver's secret, by uuid or by volume usage"},
+    {"disk/encryption/secret@type", "*", R, 0, "only a passphrase secret is supported"},
+    {"disk/encryption", "secret", H, 0, "the passphrase"},
+    {"disk/encryption", "*", R, 0, "only <secret> is supported in a disk's <encryption>"},
+    {"disk/driver@type+encryption", "missing", R, 0,
+     "a luks disk needs <encryption format='luks'>"},
+    {"disk/driver@type+encryption", "*", R, 0,
+     "<encryption> is supported on type 'raw', 'luks' and 'qcow2' disks"},
     {"disk", "*", R, 0, "not supported by vireo-vmm"},
     {"interface@type", "user", H, 0, "-netdev user"},
     {"interface@type", "network", H, 0, "a tap made by vireod on the network's bridge (fd=)"},
@@ -1088,6 +1110,55 @@ static int check_pci(const struct domain_def *def, const struct domain_address *
     return r;
 }
 
+/* <encryption format='luks'><secret type='passphrase' uuid|usage/></encryption> on a raw, luks
+ * or qcow2 disk; a luks disk without it. */
+static int check_encryption(const struct domain_disk *d, const char *fmt, const char *t,
+                            struct verr *err)
+{
+    const struct xnode *enc = vmm_argv_disk_encryption(d);
+    bool keyed = strcmp(fmt, "raw") == 0 || strcmp(fmt, "luks") == 0 || strcmp(fmt, "qcow2") == 0;
+    int r;
+    if (!enc) {
+        if (strcmp(fmt, "luks") != 0)
+            return 0;
+        char *shown = xasprintf("<driver type='luks'> %s", t);
+        r = probe("disk/driver@type+encryption", "missing", shown, err);
+        free(shown);
+        return r;
+    }
+    if (!keyed) {
+        char *shown = xasprintf("<driver type='%s'> %s", fmt, t);
+        r = probe("disk/driver@type+encryption", fmt, shown, err);
+        free(shown);
+        if (r)
+            return r;
+    }
+    if ((r = probe_attr("disk/encryption@format", "encryption", "format",
+                        xnode_attr(enc, "format") ? xnode_attr(enc, "format") : "", t, err)))
+        return r;
+    const struct xnode *secret = NULL;
+    for (size_t i = 0; i < enc->nkids; i++) {
+        if (!enc->kids[i]->name)
+            continue;
+        char *shown = xasprintf("<encryption><%s> %s", enc->kids[i]->name, t);
+        r = probe("disk/encryption", enc->kids[i]->name, shown, err);
+        free(shown);
+        if (r)
+            return r;
+        secret = enc->kids[i];
+    }
+    if (!secret)
+        return verr_set(err, EINVAL, "XML error: missing <secret> in <encryption> of disk %s", t);
+    const char *type = xnode_attr(secret, "type");
+    if ((r = probe_attr("disk/encryption/secret@type", "secret", "type", type ? type : "", t, err)))
+        return r;
+    if (!xnode_attr(secret, "uuid") == !xnode_attr(secret, "usage"))
+        return verr_set(err, EINVAL,
+                        "XML error: the <secret> of disk %s needs exactly one of uuid and usage",
+                        t);
+    return 0;
+}
+
 static int check_disk(const struct domain_def *def, const struct domain_disk *d, struct verr *err)
 {
     char *t = xasprintf("'%s'", d->target_dev ? d->target_dev : "?");
@@ -1144,6 +1215,8 @@ static int check_disk(const struct domain_def *def, const struct domain_disk *d,
         if (r)
             goto out;
     }
+    if ((r = check_encryption(d, fmt, t, err)))
+        goto out;
     if (d->target_bus == DOMAIN_DISK_BUS_SATA) {
         const struct domain_address *a = &d->address;
         bool ok = a->type == DOMAIN_ADDRESS_DRIVE && a->bus == 0 && a->target == 0 && a->unit < 6;
