@@ -10,6 +10,8 @@
 #include "util/mem.h"
 #include "vmm/backends.h"
 #include "vmm/drive-snapshot.h"
+#include "vmm/nbd/nbd-server.h"
+#include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -172,6 +174,8 @@ void blockdev_close(struct blockdev *b)
         return;
     if (b->vm && b->vm->blockdevs[b->drive - b->vm->backends->drives] == b)
         b->vm->blockdevs[b->drive - b->vm->backends->drives] = NULL;
+    if (b->vm)
+        nbd_server_drop_blockdev(migration_nbd(b->vm->migration), b);
     throttle_group_leave(b->throttle);
     block_close(b->bd);
     free(b->top_node);

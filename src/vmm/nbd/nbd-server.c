@@ -264,6 +264,24 @@ static void export_free(struct server_export *x)
     free(x->id);
 }
 
+void nbd_server_drop_blockdev(struct nbd_server *s, struct blockdev *b)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->nr_exports;) {
+        if (s->exports[i].ex.opaque != b) {
+            i++;
+            continue;
+        }
+        log_info("NBD: export '%s' ends with its drive", s->exports[i].ex.name);
+        disconnect(s, s->exports[i].serial); /* drops and retakes the lock */
+        export_free(&s->exports[i]);
+        s->exports[i] = s->exports[--s->nr_exports];
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Clients being served, the finished ones joined first (lock held). */
 static unsigned nr_clients(struct nbd_server *s)
 {

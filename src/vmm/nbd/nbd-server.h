@@ -37,5 +37,9 @@ struct nbd_server *nbd_server_new(struct vm *vm);
 /* Stops a running server (connections closed, threads joined) and frees it. */
 void nbd_server_free(struct nbd_server *s);
 int nbd_server_qmp_register(struct qmp_server *server, struct nbd_server *s);
+/* Before a drive goes (device_del, the VM's end): its exports end, their clients are
+ * disconnected, so no export keeps a freed drive (QEMU's exports hold their own node). */
+struct blockdev;
+void nbd_server_drop_blockdev(struct nbd_server *s, struct blockdev *b);
 
 #endif

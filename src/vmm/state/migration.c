@@ -1637,6 +1637,11 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+struct nbd_server *migration_nbd(struct migration *m)
+{
+    return m ? m->nbd : NULL;
+}
+
 int migration_qmp_register(struct qmp_server *s, struct migration *m)
 {
     static const struct qmp_arg migrate_args[] = {

@@ -28,6 +28,8 @@ struct migration *migration_new(struct vm *vm);
 /* Waits for a worker still running (cancelling it) and frees everything. */
 void migration_free(struct migration *m);
 int migration_qmp_register(struct qmp_server *server, struct migration *m);
+/* The VM's NBD server (nbd-server-start), owned by the migration object; NULL for none. */
+struct nbd_server *migration_nbd(struct migration *m);
 /* -incoming URI at start-up ("defer": wait for migrate-incoming). */
 int migration_start_incoming(struct migration *m, const char *uri, struct verr *err);
 /* True while a save or load is running (run-state commands wait or refuse). */

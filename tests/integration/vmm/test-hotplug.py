@@ -37,6 +37,8 @@ import fcntl
 import json
 import os
 import shlex
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,24 @@ IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x0002, 0x1000, 0x4000, 0x01
 CLONE_NEWNET = 0x40000000
 tap = Tap()
 check = tap.check
+
+
+def nbd_claim(path, name):
+    """An NBD client on the UNIX socket path that has chosen export name (NBD_OPT_GO)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(30)
+    s.recv(18, socket.MSG_WAITALL)
+    s.sendall(struct.pack(">I", 3))
+    n = name.encode()
+    data = struct.pack(">I", len(n)) + n + struct.pack(">H", 0)
+    s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(data)) + data)
+    while True:
+        _, _, rt, rl = struct.unpack(">QIII", s.recv(20, socket.MSG_WAITALL))
+        if rl:
+            s.recv(rl, socket.MSG_WAITALL)
+        if rt == 1 or rt & 0x80000000:
+            return s if rt == 1 else None
 
 
 def wait_event(q, name, device, timeout=60):
@@ -182,6 +202,14 @@ def main():
               json.dumps(port))
         r = qmp("blockdev-del", {"node-name": "hd-format"})
         check("error" in r, "blockdev-del of a node the disk uses is refused", json.dumps(r))
+        nbd_sock = os.path.join(tmp, "nbd.sock")
+        client = None
+        if not qemu:  # an NBD export of the disk, with a client on it, when the disk goes
+            qmp("nbd-server-start", {"addr": {"type": "unix", "data": {"path": nbd_sock}}})
+            r = qmp("nbd-server-add", {"device": "hd-format"})
+            client = nbd_claim(nbd_sock, "hd-format")
+            check("return" in r and client is not None, "the disk is exported over NBD and a "
+                  "client has chosen it", json.dumps(r))
         r = qmp("device_del", {"id": "hd"})
         check(used and r.get("return") == {}, "device_del hd accepted", json.dumps(r))
         ev = wait_event(q, "DEVICE_DELETED", "hd", timeout=120)
@@ -193,6 +221,21 @@ def main():
         check("return" in r and not [b for b in r["return"]
                                      if b.get("inserted", {}).get("node-name") == "hd-format"],
               "query-block: the drive is gone with the disk", json.dumps(r))
+        if client is not None:
+            # vireo-vmm ends an export with its drive (QEMU's export holds the node instead);
+            # either way no export may outlive the drive it reads.
+            client.settimeout(60)
+            try:
+                gone = client.recv(1) == b""
+            except OSError:
+                gone = True
+            client.close()
+            r = qmp("query-block-exports")
+            check(gone and r.get("return") == [], "the export ended with the disk and its "
+                  "client was disconnected", json.dumps(r))
+            qmp("nbd-server-stop")
+            if os.path.exists(nbd_sock):
+                os.unlink(nbd_sock)
         r1 = qmp("blockdev-del", {"node-name": "hd-format"})
         r2 = qmp("blockdev-del", {"node-name": "hd-storage"})
         check(r1.get("return") == {} and r2.get("return") == {},
