@@ -155,47 +155,28 @@ int vd_net_floor_network_start(const struct network_def *def, struct verr *err)
     return 0;
 }
 
-static char *floors_path(struct vd_daemon *d, const struct vd_network *n)
-{
-    return xasprintf("%s/%s.floors", d->network_run_dir, n->def->name);
-}
-
 static int floors_save(struct vd_daemon *d, const struct vd_network *n, struct verr *err)
 {
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < n->nplugs; i++)
         buf_printf(&b, "%u %llu %s %s\n", n->plugs[i].class_id, n->plugs[i].floor, n->plugs[i].vm,
                    n->plugs[i].mac);
-    char *path = floors_path(d, n);
-    size_t len;
-    char *text = buf_detach(&b, &len);
-    int r = file_replace_atomic(path, text ? text : "", text ? len : 0, 0600, err);
-    free(text);
-    free(path);
-    return r;
+    return vd_network_run_save(d, n, "floors", &b, err);
 }
 
 void vd_net_floor_load(struct vd_daemon *d, struct vd_network *n)
 {
-    char *path = floors_path(d, n);
-    struct buf b = BUF_INIT;
-    struct verr e = {0};
-    if (access(path, F_OK) == 0 && file_read_all(path, 1 << 20, &b, &e) == 0) {
-        char *text = buf_detach(&b, NULL);
-        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
-             l = strtok_r(NULL, "\n", &save)) {
-            struct vd_network_plug p = {0};
-            if (sscanf(l, "%u %llu %36s %17s", &p.class_id, &p.floor, p.vm, p.mac) != 4 ||
-                p.class_id < 3 || p.class_id > 0xffff)
-                continue;
-            n->plugs = xreallocarray(n->plugs, n->nplugs + 1, sizeof(*n->plugs));
-            n->plugs[n->nplugs++] = p;
-        }
-        free(text);
-    } else {
-        buf_free(&b);
+    char *text = vd_network_run_read(d, n, "floors");
+    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l;
+         l = strtok_r(NULL, "\n", &save)) {
+        struct vd_network_plug p = {0};
+        if (sscanf(l, "%u %llu %36s %17s", &p.class_id, &p.floor, p.vm, p.mac) != 4 ||
+            p.class_id < 3 || p.class_id > 0xffff)
+            continue;
+        n->plugs = xreallocarray(n->plugs, n->nplugs + 1, sizeof(*n->plugs));
+        n->plugs[n->nplugs++] = p;
     }
-    free(path);
+    free(text);
 }
 
 void vd_net_floor_forget(struct vd_daemon *d, struct vd_network *n)
@@ -203,9 +184,7 @@ void vd_net_floor_forget(struct vd_daemon *d, struct vd_network *n)
     free(n->plugs);
     n->plugs = NULL;
     n->nplugs = 0;
-    char *path = floors_path(d, n);
-    unlink(path);
-    free(path);
+    vd_network_run_remove(d, n, "floors");
 }
 
 static unsigned long long floor_sum(const struct vd_network *n)

@@ -25,24 +25,13 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static char *ports_path(struct vd_daemon *d, const struct vd_network *n)
-{
-    return xasprintf("%s/%s.ports", d->network_run_dir, n->def->name);
-}
-
 static int ports_save(struct vd_daemon *d, const struct vd_network *n, struct verr *err)
 {
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < n->nports; i++)
         buf_printf(&b, "%s %s %s %s\n", n->ports[i].uuid, n->ports[i].owner, n->ports[i].mac,
                    n->ports[i].name);
-    char *path = ports_path(d, n);
-    size_t len;
-    char *text = buf_detach(&b, &len);
-    int r = file_replace_atomic(path, text ? text : "", text ? len : 0, 0600, err);
-    free(text);
-    free(path);
-    return r;
+    return vd_network_run_save(d, n, "ports", &b, err);
 }
 
 int vd_net_port_add(struct vd_daemon *d, const char *network, const char *vm_uuid,
@@ -176,28 +165,20 @@ char *vd_net_port_format(struct vd_daemon *d, const struct vd_network *n,
 
 void vd_net_port_load(struct vd_daemon *d, struct vd_network *n)
 {
-    char *path = ports_path(d, n);
-    struct buf b = BUF_INIT;
-    struct verr e = {0};
-    if (access(path, F_OK) == 0 && file_read_all(path, 1 << 20, &b, &e) == 0) {
-        char *text = buf_detach(&b, NULL);
-        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
-             l = strtok_r(NULL, "\n", &save)) {
-            struct vd_network_portrec p = {0};
-            int end = 0;
-            unsigned char u[16];
-            if (sscanf(l, "%36s %36s %17s %n", p.uuid, p.owner, p.mac, &end) != 3 || !end ||
-                !l[end] || domain_uuid_parse(p.uuid, u) < 0)
-                continue;
-            p.name = xstrdup(l + end);
-            n->ports = xreallocarray(n->ports, n->nports + 1, sizeof(*n->ports));
-            n->ports[n->nports++] = p;
-        }
-        free(text);
-    } else {
-        buf_free(&b);
+    char *text = vd_network_run_read(d, n, "ports");
+    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l;
+         l = strtok_r(NULL, "\n", &save)) {
+        struct vd_network_portrec p = {0};
+        int end = 0;
+        unsigned char u[16];
+        if (sscanf(l, "%36s %36s %17s %n", p.uuid, p.owner, p.mac, &end) != 3 || !end || !l[end] ||
+            domain_uuid_parse(p.uuid, u) < 0)
+            continue;
+        p.name = xstrdup(l + end);
+        n->ports = xreallocarray(n->ports, n->nports + 1, sizeof(*n->ports));
+        n->ports[n->nports++] = p;
     }
-    free(path);
+    free(text);
 }
 
 void vd_net_ports_free(struct vd_network *n)
@@ -212,9 +193,7 @@ void vd_net_ports_free(struct vd_network *n)
 void vd_net_port_forget(struct vd_daemon *d, struct vd_network *n)
 {
     vd_net_ports_free(n);
-    char *path = ports_path(d, n);
-    unlink(path);
-    free(path);
+    vd_network_run_remove(d, n, "ports");
 }
 
 /* The text of path (child names separated by '/') under root, or NULL. */

@@ -1333,6 +1333,44 @@ int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup
     return 0;
 }
 
+static char *run_path(struct vd_daemon *d, const struct vd_network *n, const char *suffix)
+{
+    return xasprintf("%s/%s.%s", d->network_run_dir, n->def->name, suffix);
+}
+
+int vd_network_run_save(struct vd_daemon *d, const struct vd_network *n, const char *suffix,
+                        struct buf *b, struct verr *err)
+{
+    char *path = run_path(d, n, suffix);
+    size_t len;
+    char *text = buf_detach(b, &len);
+    int r = file_replace_atomic(path, text ? text : "", text ? len : 0, 0600, err);
+    free(text);
+    free(path);
+    return r;
+}
+
+char *vd_network_run_read(struct vd_daemon *d, const struct vd_network *n, const char *suffix)
+{
+    char *path = run_path(d, n, suffix);
+    struct buf b = BUF_INIT;
+    struct verr e = {0};
+    char *text = NULL;
+    if (access(path, F_OK) == 0 && file_read_all(path, 1 << 20, &b, &e) == 0)
+        text = buf_detach(&b, NULL);
+    else
+        buf_free(&b);
+    free(path);
+    return text;
+}
+
+void vd_network_run_remove(struct vd_daemon *d, const struct vd_network *n, const char *suffix)
+{
+    char *path = run_path(d, n, suffix);
+    unlink(path);
+    free(path);
+}
+
 void vd_network_port_clear(struct vd_network_port *p)
 {
     free(p->bridge);

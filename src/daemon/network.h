@@ -102,6 +102,15 @@ int vd_network_port(struct vd_daemon *d, const char *name, const char *portgroup
                     struct vd_network_port *out, struct verr *err);
 void vd_network_port_clear(struct vd_network_port *p);
 
+/* A running network's own records in the run directory (NAME.SUFFIX: "floors", "ports"), kept
+ * across daemon restarts: replaced atomically with b's text (b is emptied), read whole (NULL
+ * when absent or unreadable: nothing recorded), removed when the network stops. */
+struct buf;
+int vd_network_run_save(struct vd_daemon *d, const struct vd_network *n, const char *suffix,
+                        struct buf *b, struct verr *err);
+char *vd_network_run_read(struct vd_daemon *d, const struct vd_network *n, const char *suffix);
+void vd_network_run_remove(struct vd_daemon *d, const struct vd_network *n, const char *suffix);
+
 /* libvirt's virNetworkEventID and virNetworkEventLifecycleType */
 enum { VD_NETWORK_EVENT_ID_LIFECYCLE = 0 };
 enum {
