@@ -9,18 +9,11 @@
 #include <string.h>
 
 #include "daemon/domain.h"
+#include "daemon/obj-events.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
 #include "util/buf.h"
 #include "util/mem.h"
-
-struct vd_pool_callback {
-    struct vd_pool_callback *next;
-    struct vd_client *client;
-    int id, event_id;
-    bool one_pool;
-    unsigned char uuid[16];
-};
 
 static int pool_event_register(struct vd_call *c)
 {
@@ -34,16 +27,8 @@ static int pool_event_register(struct vd_call *c)
     if (a->eventID != VD_POOL_EVENT_ID_LIFECYCLE && a->eventID != VD_POOL_EVENT_ID_REFRESH)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: unsupported event ID %d",
                             a->eventID);
-    struct vd_pool_callback *cb = xcalloc(1, sizeof(*cb));
-    cb->client = c->client;
-    cb->id = ++c->client->next_callback;
-    cb->event_id = a->eventID;
-    cb->one_pool = a->pool != NULL;
-    if (a->pool)
-        memcpy(cb->uuid, a->pool->uuid, 16);
-    cb->next = s->callbacks;
-    s->callbacks = cb;
-    ((struct remote_connect_storage_pool_event_register_any_ret *)c->ret)->callbackID = cb->id;
+    ((struct remote_connect_storage_pool_event_register_any_ret *)c->ret)->callbackID =
+        vd_obj_callback_add(&s->callbacks, c->client, a->eventID, a->pool ? a->pool->uuid : NULL);
     return 0;
 }
 
@@ -52,49 +37,11 @@ static int pool_event_deregister(struct vd_call *c)
     int id =
         ((const struct remote_connect_storage_pool_event_deregister_any_args *)c->args)->callbackID;
     struct vd_storage *s = c->d->storage;
-    for (struct vd_pool_callback **pp = s ? &s->callbacks : NULL; pp && *pp; pp = &(*pp)->next)
-        if ((*pp)->client == c->client && (*pp)->id == id) {
-            struct vd_pool_callback *cb = *pp;
-            *pp = cb->next;
-            free(cb);
-            return 0;
-        }
+    if (s && vd_obj_callback_del(&s->callbacks, c->client, id) == 0)
+        return 0;
     rpc_error_set(c->err, VIR_ERR_RPC, VIR_FROM_RPC,
                   "storage pool event callback %d not registered", id);
     return -1;
-}
-
-static void send_pool_event(struct vd_storage *s, const unsigned char *uuid, int event_id, int proc,
-                            void *msg, int32_t *cb_id)
-{
-    /* The receivers first: a failed send drops its client, whose registrations go with it. */
-    size_t n = 0;
-    for (struct vd_pool_callback *cb = s->callbacks; cb; cb = cb->next)
-        n++;
-    struct receiver {
-        struct vd_client *client;
-        int id;
-    } *to = xcalloc(n ? n : 1, sizeof(*to));
-    n = 0;
-    for (struct vd_pool_callback *cb = s->callbacks; cb; cb = cb->next) {
-        if (cb->event_id != event_id || (cb->one_pool && memcmp(cb->uuid, uuid, 16)))
-            continue;
-        to[n].client = cb->client;
-        to[n++].id = cb->id;
-        vd_client_ref(cb->client);
-    }
-    for (size_t i = 0; i < n; i++) {
-        *cb_id = to[i].id;
-        struct rpc_header h = {
-            RPC_REMOTE_PROGRAM, RPC_REMOTE_PROTOCOL_VERSION, proc, RPC_MESSAGE, 0, RPC_OK};
-        struct buf out = BUF_INIT;
-        struct verr err = {0};
-        if (rpc_msg_encode(&out, &h, remote_proc_lookup(proc)->args, msg, &err) == 0)
-            vd_client_send(to[i].client, &out); /* nothing once the client is gone */
-        buf_free(&out);
-        vd_client_unref(to[i].client);
-    }
-    free(to);
 }
 
 void vd_storage_pool_event(struct vd_storage *s, const char *name, const unsigned char *uuid,
@@ -106,35 +53,23 @@ void vd_storage_pool_event(struct vd_storage *s, const char *name, const unsigne
     memcpy(wire.uuid, uuid, 16);
     if (event == VD_POOL_EVENT_REFRESHED) {
         struct remote_storage_pool_event_refresh_msg m = {0, wire};
-        send_pool_event(s, uuid, VD_POOL_EVENT_ID_REFRESH, REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH,
-                        &m, &m.callbackID);
+        vd_obj_event_send(s->callbacks, VD_POOL_EVENT_ID_REFRESH, uuid,
+                          REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH, &m, &m.callbackID);
         return;
     }
     struct remote_storage_pool_event_lifecycle_msg m = {0, wire, event, 0};
-    send_pool_event(s, uuid, VD_POOL_EVENT_ID_LIFECYCLE, REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE,
-                    &m, &m.callbackID);
+    vd_obj_event_send(s->callbacks, VD_POOL_EVENT_ID_LIFECYCLE, uuid,
+                      REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE, &m, &m.callbackID);
 }
 
 void vd_storage_events_client_gone(struct vd_storage *s, struct vd_client *c)
 {
-    for (struct vd_pool_callback **pp = &s->callbacks; *pp;) {
-        struct vd_pool_callback *cb = *pp;
-        if (cb->client == c) {
-            *pp = cb->next;
-            free(cb);
-        } else {
-            pp = &cb->next;
-        }
-    }
+    vd_obj_callbacks_client_gone(&s->callbacks, c);
 }
 
 void vd_storage_events_end(struct vd_storage *s)
 {
-    while (s->callbacks) {
-        struct vd_pool_callback *cb = s->callbacks;
-        s->callbacks = cb->next;
-        free(cb);
-    }
+    vd_obj_callbacks_free(&s->callbacks);
 }
 
 static const struct vd_proc procs[] = {

@@ -85,7 +85,7 @@ struct vd_pool {
 
 enum vd_vol_job_kind { VD_VOL_JOB_CREATE, VD_VOL_JOB_DELETE, VD_VOL_JOB_WIPE, VD_VOL_JOB_RESIZE };
 struct vd_vol_job;
-struct vd_pool_callback;
+struct vd_obj_callback;
 
 /* virStoragePoolEventID and virStoragePoolEventLifecycleType (refreshed: the refresh event) */
 enum { VD_POOL_EVENT_ID_LIFECYCLE = 0, VD_POOL_EVENT_ID_REFRESH = 1 };
@@ -109,7 +109,7 @@ struct vd_storage {
     struct vd_pool *pools;
     struct vd_transfer *transfers;      /* open upload/download streams (rpc-storage-stream.c) */
     struct vd_vol_job *jobs;            /* volume jobs under way (rpc-storage-job.c) */
-    struct vd_pool_callback *callbacks; /* event registrations (rpc-storage-events.c) */
+    struct vd_obj_callback *callbacks; /* event registrations (rpc-storage-events.c) */
 };
 
 /* A volume as the pool sees it now (storage-vol.c). */

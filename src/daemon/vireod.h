@@ -37,9 +37,8 @@ struct vd_index;
 struct vd_syncer;
 struct vd_domain;
 struct vd_network;
-struct vd_net_callback;
+struct vd_obj_callback;
 struct vd_secret;
-struct vd_secret_callback;
 struct vd_client;
 struct vd_cgroups;
 struct vd_storage;
@@ -115,7 +114,7 @@ struct vd_daemon {
     struct vd_domain *domains;
     struct vd_network *networks; /* network.h */
     /* network event registrations (rpc-network-events.c) */
-    struct vd_net_callback *net_callbacks;
+    struct vd_obj_callback *net_callbacks;
     char *network_dir, *network_autostart_dir, *network_run_dir;
     int next_id;
     struct vd_client *clients;
@@ -128,7 +127,7 @@ struct vd_daemon {
     struct vd_cgroups *cgroups; /* the host's cgroup layout, read at first use (tune.h) */
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
     struct vd_secret *secrets;  /* secret.h */
-    struct vd_secret_callback *secret_callbacks; /* rpc-secret-events.c */
+    struct vd_obj_callback *secret_callbacks; /* rpc-secret-events.c */
     char *secret_dir; /* persistent secrets: UUID.xml, UUID.base64 (0600) */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */

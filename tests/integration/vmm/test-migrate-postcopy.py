@@ -131,24 +131,33 @@ def postcopy(vmm, elf, tmp, qemu):
     mig.stop_guest(f"{name}: destination", g2, before)
 
 
-def dest_killed(vmm, elf, tmp):
-    name = "post-copy destination killed"
+def switched(vmm, elf, tmp, name):
+    """A source and a destination in post-copy, the destination having taken the VM over
+    (it says postcopy-active), the pages left going one a second in the background (only
+    the guest's requests would finish them quickly): (g, q, g2, q2, the destination's
+    query-migrate, the URI), or None when the source's guest did not start."""
     c = mig.Case(vmm, elf, tmp, name)
     uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
     g, q = c.source()
     if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
                  g.text()):
-        return
+        return None
     g2, q2 = c.dest(uri)
     caps(q, postcopy_ram=True)
     caps(q2, postcopy_ram=True)
-    # One background page a second: only the guest's requests would finish it quickly, and
-    # a stopped destination makes none.
     q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
     q.cmd("migrate", {"uri": uri})
     q.cmd("migrate-start-postcopy")
-    # The destination has taken the VM over (acknowledged it) once it says postcopy-active.
     r2 = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    return g, q, g2, q2, r2, uri
+
+
+def dest_killed(vmm, elf, tmp):
+    name = "post-copy destination killed"
+    pair = switched(vmm, elf, tmp, name)
+    if not pair:
+        return
+    g, q, g2, q2, r2, uri = pair
     g2.p.send_signal(signal.SIGSTOP)
     check(r2.get("status") == "postcopy-active", f"{name}: the destination took over", r2)
     r = q.cmd("query-migrate")["return"]
@@ -211,20 +220,10 @@ def dest_paused(vmm, elf, tmp):
 
 def source_killed(vmm, elf, tmp):
     name = "post-copy source killed"
-    c = mig.Case(vmm, elf, tmp, name)
-    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
-    g, q = c.source()
-    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
-                 g.text()):
+    pair = switched(vmm, elf, tmp, name)
+    if not pair:
         return
-    g2, q2 = c.dest(uri)
-    caps(q, postcopy_ram=True)
-    caps(q2, postcopy_ram=True)
-    q.cmd("migrate-set-parameters", {"max-postcopy-bandwidth": 4096})
-    q.cmd("migrate", {"uri": uri})
-    q.cmd("migrate-start-postcopy")
-    # Killed once the destination has taken over (says postcopy-active).
-    r = mig.wait_migration(q2, final=("postcopy-active", "completed", "failed"))
+    g, q, g2, q2, r, uri = pair  # killed once the destination has taken over
     g.p.send_signal(signal.SIGKILL)
     check(r.get("status") == "postcopy-active", f"{name}: killed in post-copy", r)
     g.finish(timeout=30)
