@@ -107,8 +107,8 @@ struct vd_storage {
     char *state_dir;     /* NAME.xml of each active pool */
     char *images_dir;    /* the `default` pool's directory */
     struct vd_pool *pools;
-    struct vd_transfer *transfers;      /* open upload/download streams (rpc-storage-stream.c) */
-    struct vd_vol_job *jobs;            /* volume jobs under way (rpc-storage-job.c) */
+    struct vd_transfer *transfers;     /* open upload/download streams (rpc-storage-stream.c) */
+    struct vd_vol_job *jobs;           /* volume jobs under way (rpc-storage-job.c) */
     struct vd_obj_callback *callbacks; /* event registrations (rpc-storage-events.c) */
 };
 

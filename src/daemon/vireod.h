@@ -128,7 +128,7 @@ struct vd_daemon {
     struct vd_storage *storage; /* pools and volumes (storage.h); NULL: none */
     struct vd_secret *secrets;  /* secret.h */
     struct vd_obj_callback *secret_callbacks; /* rpc-secret-events.c */
-    char *secret_dir; /* persistent secrets: UUID.xml, UUID.base64 (0600) */
+    char *secret_dir;                         /* persistent secrets: UUID.xml, UUID.base64 (0600) */
 
     /* Remote access (main.c reads the libvirtd.conf keys; listen.c, tls.c). */
     bool listen_tcp_opt;               /* -l/--listen */
