@@ -13,6 +13,7 @@
 #include "vmm/dev/device.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/machine.h"
+#include "vmm/state/migration.h"
 #include "vmm/vcpu-hotplug.h"
 
 #include <errno.h>
@@ -306,6 +307,7 @@ void vm_set_device_events(struct vm *vm, void (*fn)(void *, const char *, struct
 void vm_quit(struct vm *vm, int status)
 {
     emit(vm, "SHUTDOWN", false, "host-qmp-quit");
+    migration_quit(vm->migration);
     park_all(vm);
     finish(vm, status);
 }
@@ -313,6 +315,7 @@ void vm_quit(struct vm *vm, int status)
 void vm_quit_on_signal(struct vm *vm)
 {
     emit(vm, "SHUTDOWN", false, "host-signal");
+    migration_quit(vm->migration);
     park_all(vm);
     finish(vm, 0);
 }
@@ -338,6 +341,7 @@ static void serial_quit(void *opaque)
     struct vm *vm = opaque;
     log_info("terminated by Ctrl-a x");
     emit(vm, "SHUTDOWN", false, "host-signal");
+    migration_quit(vm->migration);
     park_all(vm);
     finish(vm, 0);
 }

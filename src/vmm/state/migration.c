@@ -1637,6 +1637,12 @@ static int qmp_set_params(struct qmp_session *ss, struct json_object *args,
     return 0;
 }
 
+void migration_quit(struct migration *m)
+{
+    if (m && m->pcd)
+        postcopy_dest_release(m->pcd);
+}
+
 struct nbd_server *migration_nbd(struct migration *m)
 {
     return m ? m->nbd : NULL;

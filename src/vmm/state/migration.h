@@ -30,6 +30,9 @@ void migration_free(struct migration *m);
 int migration_qmp_register(struct qmp_server *server, struct migration *m);
 /* The VM's NBD server (nbd-server-start), owned by the migration object; NULL for none. */
 struct nbd_server *migration_nbd(struct migration *m);
+/* Before the VM quits: a destination in post-copy lets go of guest RAM's missing pages
+ * (postcopy_dest_release), so its vCPUs can stop. */
+void migration_quit(struct migration *m);
 /* -incoming URI at start-up ("defer": wait for migrate-incoming). */
 int migration_start_incoming(struct migration *m, const char *uri, struct verr *err);
 /* True while a save or load is running (run-state commands wait or refuse). */

@@ -544,6 +544,17 @@ uint64_t postcopy_dest_requests(const struct postcopy_dest *pd)
     return pd ? __atomic_load_n(&pd->requests, __ATOMIC_RELAXED) : 0;
 }
 
+void postcopy_dest_release(struct postcopy_dest *pd)
+{
+    if (!pd || !pd->registered)
+        return;
+    stop_fault_thread(pd);
+    struct uffdio_range range = {(uint64_t)(uintptr_t)pd->vm->mem.host, pd->vm->mem.size};
+    if (ioctl(pd->uffd, UFFDIO_UNREGISTER, &range) < 0) /* wakes every waiting fault */
+        log_warn("post-copy: cannot unregister guest RAM: %s", strerror(errno));
+    pd->registered = false;
+}
+
 void postcopy_dest_free(struct postcopy_dest *pd)
 {
     if (!pd)

@@ -64,6 +64,11 @@ int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t l
 int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err);
 /* Page requests sent so far. */
 uint64_t postcopy_dest_requests(const struct postcopy_dest *pd);
+/* Main thread, before the VM quits: guest RAM is unregistered, so a vCPU waiting on a page
+ * that will never come (the source lost) goes on with a zero page and can stop. A vCPU
+ * blocked in a userfault with the stop signal pending otherwise retries the fault without
+ * end on this host's KVM, and the quit waits for it forever. */
+void postcopy_dest_release(struct postcopy_dest *pd);
 void postcopy_dest_free(struct postcopy_dest *pd);
 
 #endif
