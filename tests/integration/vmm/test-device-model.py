@@ -66,9 +66,10 @@ EXPECTED_COMMANDS = {
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
-    "migrate-set-parameters",
+    "migrate-set-parameters", "migrate-start-postcopy", "migrate-recover",
     # the NBD server (src/vmm/nbd/nbd-server.c)
-    "nbd-server-start", "nbd-server-add", "nbd-server-stop",
+    "nbd-server-start", "nbd-server-add", "nbd-server-stop", "nbd-server-remove",
+    "block-export-add", "block-export-del", "query-block-exports",
     # block jobs (src/vmm/blockjob.c, src/vmm/mirror.c)
     "query-block-jobs", "block-job-cancel", "block-job-complete", "block-job-pause",
     "block-job-resume", "block-job-set-speed", "drive-mirror", "blockdev-mirror",
