@@ -215,6 +215,27 @@ class NsDaemon(Daemon):
         self.ns = ns
 
 
+LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                            "scripts", "libvirtd_ref.py")
+
+
+def libvirtd_ref_start(t, ref_dir, ns, timeout=120):
+    """The reference libvirtd (scripts/libvirtd_ref.py) started in network namespace ns with
+    its state in ref_dir: a virsh(*args) runner on its URI, or None after a failed TAP line."""
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, LIBVIRTD_REF, "start",
+                        "--dir", ref_dir], capture_output=True, text=True, timeout=timeout)
+    if not t.ok(r.returncode == 0, "the reference libvirtd starts (in its own namespace)",
+                r.stdout + r.stderr):
+        return None
+    uri = r.stdout.strip().splitlines()[-1]
+    env = dict(os.environ, LC_ALL="C")
+
+    def virsh(*args):
+        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
+                              capture_output=True, text=True, timeout=120)
+    return virsh
+
+
 # The test guest's state-mode tick parser, one copy for both test trees (tests/integration/vmm).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmm"))
 from vmmlib import state_ticks  # noqa: E402,F401

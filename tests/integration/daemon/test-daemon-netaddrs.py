@@ -33,9 +33,8 @@ import subprocess
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-LIBVIRTD_REF = os.path.join(here, "..", "..", "..", "scripts", "libvirtd_ref.py")
 sys.path.insert(0, here)
-from daemonlib import NsDaemon, Tap, skip_all  # noqa: E402
+from daemonlib import LIBVIRTD_REF, NsDaemon, Tap, libvirtd_ref_start, skip_all  # noqa: E402
 
 NET = """<network>
   <name>multi</name>
@@ -74,16 +73,9 @@ def addrs(ip_o):
 def compare_libvirtd(t, d, ns_l, vireo_addrs, vireo_conf, vireo_dump, vireo_two4):
     """The same network on the reference libvirtd: what vireod did must be what it does."""
     ref_dir = os.path.join(d.tmp, "libvirtd")
-    r = sh(sys.executable, LIBVIRTD_REF, "start", "--dir", ref_dir, ns=ns_l)
-    if not t.ok(r.returncode == 0, "the reference libvirtd starts (in its own namespace)",
-                r.stdout + r.stderr):
+    virsh = libvirtd_ref_start(t, ref_dir, ns_l, timeout=60)
+    if not virsh:
         return
-    uri = r.stdout.strip().splitlines()[-1]
-    env = dict(os.environ, LC_ALL="C")
-
-    def virsh(*args):
-        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
-                              capture_output=True, text=True, timeout=120)
     r = virsh("net-create", d.write("ref-multi.xml", NET))
     a = sh("ip", "-o", "addr", "show", "dev", "vbr-multi", ns=ns_l).stdout
     t.ok(r.returncode == 0 and addrs(a) == addrs(vireo_addrs) and len(addrs(a)) >= 4,

@@ -32,10 +32,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, domain_xml, skip_all  # noqa: E402
+from daemonlib import LIBVIRTD_REF, NsDaemon, Tap, domain_xml, libvirtd_ref_start, skip_all  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
-LIBVIRTD_REF = os.path.join(here, "..", "..", "..", "scripts", "libvirtd_ref.py")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -165,16 +164,9 @@ def outputs(virsh):
 
 def compare_libvirtd(t, d, ns_l, guest, vireo):
     ref_dir = os.path.join(d.tmp, "libvirtd")
-    r = sh(sys.executable, LIBVIRTD_REF, "start", "--dir", ref_dir, ns=ns_l)
-    if not t.ok(r.returncode == 0, "the reference libvirtd starts (in its own namespace)",
-                r.stdout + r.stderr):
+    virsh = libvirtd_ref_start(t, ref_dir, ns_l)
+    if not virsh:
         return
-    uri = r.stdout.strip().splitlines()[-1]
-    env = dict(os.environ, LC_ALL="C")
-
-    def virsh(*args):
-        return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
-                              capture_output=True, text=True, timeout=120)
     try:
         r = virsh("net-create", d.write("ref-net.xml", NET))
         dom = domain_xml("pguest", os.path.abspath(guest), "", IFACES).replace(
