@@ -128,6 +128,21 @@ def ticks(text):
     return state_ticks(text)
 
 
+def dest_refused(name, q, g2, words, what):
+    """After a failed migration: the destination g2 exits 1 with one "load of migration
+    failed" line naming words (checked as what), and the source (QMP q) runs on."""
+    try:
+        st2, _, err2 = g2.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        g2.kill()
+        st2, err2 = None, "timeout"
+    lines = [x for x in err2.splitlines() if "load of migration failed" in x]
+    check(st2 == 1 and len(lines) == 1 and words in lines[0], f"{name}: {what}",
+          f"exit {st2}\n{err2}")
+    st = q.cmd("query-status")["return"]["status"]
+    check(st == "running", f"{name}: the source runs on", st)
+
+
 def stop_guest(name, g, before="", mib=MIB, dirty=DIRTY):
     """Lets the guest tick MORE times more, then 'q': its verdict and the tick sequence."""
     n = len(ticks(before + g.text()))
@@ -270,17 +285,8 @@ def live(vmm, elf, tmp, name, qemu, netns=None, params=None, damage=False):
                   out[-2000:] + err[-1000:])
             return
         check(r.get("status") == "failed", f"{name}: the source's migration fails", r)
-        try:
-            st2, _, err2 = g2.finish(timeout=60)
-        except subprocess.TimeoutExpired:
-            g2.kill()
-            st2, err2 = None, "timeout"
-        lines = [x for x in err2.splitlines() if "load of migration failed" in x]
-        check(st2 == 1 and len(lines) == 1 and "does not match its checksum" in lines[0],
-              f"{name}: the destination refuses the damaged page with one line, exit 1",
-              f"exit {st2}\n{err2}")
-        st = q.cmd("query-status")["return"]["status"]
-        check(st == "running", f"{name}: the source runs on", st)
+        dest_refused(name, q, g2, "does not match its checksum",
+                     "the destination refuses the damaged page with one line, exit 1")
         q.close()
         stop_guest(f"{name}: source", g)
         return
