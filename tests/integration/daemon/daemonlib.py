@@ -221,7 +221,8 @@ LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".
 
 def libvirtd_ref_start(t, ref_dir, ns, timeout=120):
     """The reference libvirtd (scripts/libvirtd_ref.py) started in network namespace ns with
-    its state in ref_dir: a virsh(*args) runner on its URI, or None after a failed TAP line."""
+    its state in ref_dir: a virsh(*args) runner on its URI (its .uri and .env attributes are
+    the URI and the environment, for clients of its own), or None after a failed TAP line."""
     r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, LIBVIRTD_REF, "start",
                         "--dir", ref_dir], capture_output=True, text=True, timeout=timeout)
     if not t.ok(r.returncode == 0, "the reference libvirtd starts (in its own namespace)",
@@ -233,6 +234,7 @@ def libvirtd_ref_start(t, ref_dir, ns, timeout=120):
     def virsh(*args):
         return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
                               capture_output=True, text=True, timeout=120)
+    virsh.uri, virsh.env = uri, env
     return virsh
 
 

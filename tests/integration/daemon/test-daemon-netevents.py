@@ -32,9 +32,9 @@ import threading
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from daemonlib import NsDaemon, Tap, skip_all, wait_for  # noqa: E402
+from daemonlib import (LIBVIRTD_REF, NsDaemon, Tap, libvirtd_ref_start, skip_all,  # noqa: E402
+                       wait_for)
 
-LIBVIRTD_REF = os.path.join(here, "..", "..", "..", "scripts", "libvirtd_ref.py")
 
 EVNET = """<network>
   <name>evnet</name>
@@ -265,17 +265,11 @@ def main():
         v_ok, v_bad = rpc_register(d.sock, 0), rpc_register(d.sock, 1)
 
         # ---- the real libvirtd, the same sequence ----
-        r = sh(sys.executable, LIBVIRTD_REF, "start", "--dir", ref_dir, ns=ns_l)
-        ref_started = r.returncode == 0
-        if not t.ok(ref_started, "the reference libvirtd starts (in its own namespace)",
-                    r.stdout + r.stderr):
+        ref_virsh = libvirtd_ref_start(t, ref_dir, ns_l)
+        ref_started = True  # stopped in the finally even after a failed start
+        if not ref_virsh:
             t.done()
-        uri = r.stdout.strip().splitlines()[-1]
-        env = dict(os.environ, LC_ALL="C")
-
-        def ref_virsh(*args):
-            return subprocess.run(["virsh", "-q", "-c", uri] + list(args), env=env,
-                                  capture_output=True, text=True, timeout=120)
+        uri, env = ref_virsh.uri, ref_virsh.env
 
         define_netb(t, "libvirtd", ref_virsh, ref_dir)
         rws, rquitter = watchers_for(uri, env)
