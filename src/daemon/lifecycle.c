@@ -31,6 +31,7 @@
 
 #include "daemon/agent.h"
 #include "daemon/blockjob.h"
+#include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
 #include "daemon/migrate.h"
 #include "daemon/net-iface.h"
@@ -496,7 +497,12 @@ void vd_domain_job_start(struct vd_job *job)
         }
     }
     dom->starting = true;
-    int r = vd_domain_graphics_prepare(d, dom, &err);
+    /* <cpu mode='host-model'>: the live definition is the CPU it starts as (libvirt's) */
+    int r = vd_cpu_expand_host_model(dom->def, &err);
+    if (r == 0)
+        r = vd_cpu_check_vendor(dom->def, &err);
+    if (r == 0)
+        r = vd_domain_graphics_prepare(d, dom, &err);
     if (r == 0)
         r = vd_domain_channels_prepare(d, dom, &err);
     if (r < 0) {

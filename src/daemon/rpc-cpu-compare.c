@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "conf/xnode.h"
+#include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
 #include "daemon/server.h"
 #include "util/buf.h"
@@ -60,40 +61,6 @@ static void host_words(cpu_words out)
             continue;
         out[w] = r[i->reg];
     }
-}
-
-/* What vireo-vmm's -cpu host gives a guest: KVM_GET_SUPPORTED_CPUID, plus the bits QEMU
- * (and vireo-vmm) add under KVM whatever KVM says (hypervisor, x2apic). -1 with *e set. */
-static int hypervisor_words(cpu_words out, struct verr *e)
-{
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return verr_set(e, errno, "cannot open /dev/kvm: %s", strerror(errno));
-    for (unsigned n = 128; n <= 4096; n *= 2) {
-        struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-        c->nent = n;
-        if (ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-            for (int w = 0; w < CPU_W_COUNT; w++)
-                out[w] = cpu_word_get(c, (enum cpu_word)w);
-            free(c);
-            close(fd);
-            enum cpu_word w;
-            uint32_t mask;
-            if (cpu_feature_lookup("hypervisor", &w, &mask))
-                out[w] |= mask;
-            if (cpu_feature_lookup("x2apic", &w, &mask))
-                out[w] |= mask;
-            return 0;
-        }
-        int err = errno;
-        free(c);
-        if (err != E2BIG) {
-            close(fd);
-            return verr_set(e, err, "KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
-        }
-    }
-    close(fd);
-    return verr_set(e, E2BIG, "KVM_GET_SUPPORTED_CPUID: the table is too large");
 }
 
 /* The <cpu> a document describes: itself, or the one a domain, capabilities or
@@ -282,7 +249,7 @@ static int compare_hypervisor_cpu(struct vd_call *c)
         return -1;
     cpu_words have;
     struct verr e = {0};
-    if (hypervisor_words(have, &e) < 0)
+    if (vd_cpu_hypervisor_words(have, &e) < 0)
         return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&e));
     ((struct remote_connect_compare_hypervisor_cpu_ret *)c->ret)->result = compare_words(&d, have);
     return 0;
@@ -397,7 +364,7 @@ static int baseline_hypervisor_cpu(struct vd_call *c)
         return -1;
     cpu_words have;
     struct verr e = {0};
-    if (hypervisor_words(have, &e) < 0)
+    if (vd_cpu_hypervisor_words(have, &e) < 0)
         return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&e));
     return baseline(c, a->xmlCPUs, a->xmlCPUs_len, (const cpu_words *)&have,
                     &((struct remote_connect_baseline_hypervisor_cpu_ret *)c->ret)->cpu);

@@ -10,8 +10,9 @@
  * QEMU 7.2's versioned names for the first two, libvirt's default pc when
  * none is asked for); the arch is the host's; the type kvm only.
  *
- * TODO: the custom CPU models (QEMU 7.2's named models vireo-vmm knows) are
- * not enumerated: the mode is listed as supported with no <model> rows.
+ * The host-model CPU is cpu-host-model.c's. TODO: the custom CPU models (QEMU 7.2's named
+ * models vireo-vmm knows) are not enumerated: the mode is listed as supported with no
+ * <model> rows (libvirt lists each with usable='yes|no').
  */
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
 #include "daemon/server.h"
 #include "util/buf.h"
@@ -98,8 +100,14 @@ static int domain_capabilities(struct vd_call *c)
     put_enum(&b, "      ", "hostPassthroughMigratable", (const char *const[]){"on", NULL});
     buf_append_str(&b, "    </mode>\n    <mode name='maximum' supported='yes'>\n");
     put_enum(&b, "      ", "maximumMigratable", (const char *const[]){"on", NULL});
-    buf_append_str(&b, "    </mode>\n    <mode name='host-model' supported='no'/>\n"
-                       "    <mode name='custom' supported='yes'/>\n  </cpu>\n");
+    buf_append_str(&b, "    </mode>\n");
+    struct vd_host_model hm;
+    struct verr he = {0};
+    if (vd_cpu_host_model(&hm, &he) == 0)
+        vd_cpu_host_model_xml(&hm, &b, "    ");
+    else /* no /dev/kvm: nothing to describe */
+        buf_append_str(&b, "    <mode name='host-model' supported='no'/>\n");
+    buf_append_str(&b, "    <mode name='custom' supported='yes'/>\n  </cpu>\n");
     /* as libvirt 9.0 lists it, less file (memory_backing_dir is not supported yet) */
     buf_append_str(&b, "  <memoryBacking supported='yes'>\n");
     put_enum(&b, "    ", "sourceType", (const char *const[]){"anonymous", "memfd", NULL});

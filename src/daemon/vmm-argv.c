@@ -885,6 +885,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     int r = vmm_support_check(def, err);
     if (r < 0)
         return r;
+    /* vireod rewrites host-model into the custom CPU it is (cpu-host-model.c) at start */
+    const char *cpu_mode = def->cpu ? xnode_attr(def->cpu, "mode") : NULL;
+    if (cpu_mode && strcmp(cpu_mode, "host-model") == 0)
+        return verr_set(err, EINVAL,
+                        "internal error: <cpu mode='host-model'> must be expanded to the host "
+                        "model before the command line is built");
     if ((r = backing_check(def, err)) < 0)
         return r;
     for (size_t i = 0; i < def->nnets; i++)

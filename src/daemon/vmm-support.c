@@ -122,8 +122,10 @@ static const struct vmm_support_rule rules[] = {
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
     {"cpu@mode", "custom", H, 0, "-cpu MODEL (QEMU 7.2's named models; qemu64 without <model>)"},
-    {"cpu@mode", "*", P, 16,
-     "host-model is not supported yet (it needs the host model of domcapabilities)"},
+    {"cpu@mode", "host-model", H, 0,
+     "the host model of domcapabilities (a named model and its features): the live "
+     "definition is that custom CPU, as libvirt's"},
+    {"cpu@mode", "*", R, 0, "the CPU mode must be host-passthrough, host-model, custom or maximum"},
     {"cpu@check", "none", H, 0, "-cpu's default check: unavailable features are warned about"},
     {"cpu@check", "partial", H, 0, "-cpu's default check: unavailable features are warned about"},
     {"cpu@check", "full", H, 0, "-cpu MODEL,enforce: the VM does not start without every feature"},
@@ -142,6 +144,8 @@ static const struct vmm_support_rule rules[] = {
      "-name (TODO: libvirt also refuses to start when the host has it)"},
     {"cpu/feature@policy", "*", R, 0, "policy must be force, require, optional, disable or forbid"},
     {"cpu", "feature", H, 0, "-cpu MODEL,+name/-name by QEMU's names ('_' read as '-')"},
+    {"cpu", "vendor", H, 0,
+     "a check at start: the host CPU must be that vendor's (the guest's vendor is the model's)"},
     {"cpu", "numa", H, 0,
      "-object memory-backend-ram and -numa node per cell (ACPI SRAT), -numa dist per sibling "
      "(ACPI SLIT)"},

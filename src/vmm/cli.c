@@ -895,6 +895,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     bool firmware = machine_has_firmware(&cfg->machine);
     /* QEMU 7.2: pc and q35 resolve an unversioned model to v1, microvm to its newest version. */
     cpu_model_find(cfg->cpu_name, cfg->machine.kind == MACHINE_MICROVM, &cfg->cpu_model);
+    cfg->cpu_features.phys_bits = cfg->machine.kind == MACHINE_MICROVM ? 0 : 40;
     if (!cfg->kernel && !firmware)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "

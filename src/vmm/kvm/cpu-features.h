@@ -50,6 +50,9 @@ struct cpu_word_info {
 struct cpu_features {
     cpu_words on;  /* asked for on the command line */
     cpu_words off; /* hidden on the command line */
+    /* A named model's physical address bits (CPUID 0x80000008 EAX[7:0]); 0: the host's.
+     * QEMU 7.2 gives named models 40 on pc and q35, the host's on microvm. */
+    unsigned phys_bits;
 };
 
 const struct cpu_word_info *cpu_word_info(enum cpu_word w);

@@ -208,7 +208,7 @@ static void add_xsave_leaf(struct kvm_cpuid2 *c, const struct kvm_cpuid2 *suppor
 
 static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported, const struct cpu_model *m,
                                       const cpu_words w, const struct cpu_topology *t,
-                                      uint32_t apic)
+                                      uint32_t apic, unsigned phys_bits)
 {
     size_t n = supported->nent + 32;
     struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
@@ -277,7 +277,7 @@ static struct kvm_cpuid2 *named_table(const struct kvm_cpuid2 *supported, const 
         add_entry(c, 0x80000007, 0, 0, 0, 0, w[CPU_W_8007_EDX]);
     if (m->xlevel >= 0x80000008) {
         const struct kvm_cpuid_entry2 *s8 = find(supported, 0x80000008, 0);
-        uint32_t phys = s8 ? s8->eax & 0xff : 40;
+        uint32_t phys = phys_bits ? phys_bits : s8 ? s8->eax & 0xff : 40;
         uint32_t virt = (w[CPU_W_7_0_ECX] & (1u << 16)) ? 57 : 48; /* la57 */
         /* ECX: the APIC id bits and the count of logical CPUs per package, as QEMU fills
          * them for every vendor. */
@@ -355,5 +355,5 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported, const stru
     cpuid_model_words(supported, m, fs, w, NULL);
     uint32_t apic = cpu_topology_apic_id(t, index);
     return m->passthrough ? host_table(supported, w, t, apic)
-                          : named_table(supported, m, w, t, apic);
+                          : named_table(supported, m, w, t, apic, fs->phys_bits);
 }
