@@ -81,17 +81,17 @@ static unsigned popcount_words(const cpu_words w)
     return n;
 }
 
-/* The vendor a model's table row names ("Intel ...", "AMD ..."), "" for the generic ones. */
+/* A model's vendor as libvirt's cpu_map gives it: AMD's and Hygon's say so in their
+ * model-id, the generic ones (qemu64, kvm64) are family 15 with none, the rest (family 6)
+ * are Intel's. "" for none. */
 static const char *model_vendor(const struct cpu_model *m)
 {
     const char *id = m->model_id ? m->model_id : "";
-    if (strncmp(id, "Intel", 5) == 0)
-        return "Intel";
     if (strncmp(id, "AMD", 3) == 0)
         return "AMD";
     if (strncmp(id, "Hygon", 5) == 0)
         return "Hygon";
-    return "";
+    return m->family == 6 ? "Intel" : "";
 }
 
 struct choice {
@@ -303,4 +303,57 @@ int vd_cpu_expand_host_model(struct domain_def *def, struct verr *err)
     xnode_free(old);
     def->cpu = cpu;
     return 0;
+}
+
+struct model_list {
+    char **names;
+    size_t n;
+};
+
+/* The names libvirt lists: the unversioned ones and the aliases (Haswell-noTSX), not the
+ * -vN rows, nor host and max. */
+static void collect_name(const char *name, const char *alias_of, const char *desc, void *opaque)
+{
+    (void)alias_of;
+    (void)desc;
+    struct model_list *l = opaque;
+    size_t n = strlen(name);
+    size_t d = n;
+    while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
+        d--;
+    if ((d < n && d >= 2 && name[d - 1] == 'v' && name[d - 2] == '-') ||
+        strcmp(name, "host") == 0 || strcmp(name, "max") == 0)
+        return;
+    l->names = xrealloc(l->names, (l->n + 1) * sizeof(*l->names));
+    l->names[l->n++] = xstrdup(name);
+}
+
+static int by_name_desc(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+void vd_cpu_models_xml(struct buf *out, const char *indent)
+{
+    cpu_words have;
+    struct verr e = {0};
+    bool known = vd_cpu_hypervisor_words(have, &e) == 0;
+    struct model_list l = {0};
+    cpu_models_each(collect_name, &l);
+    qsort(l.names, l.n, sizeof(*l.names), by_name_desc); /* libvirt's order */
+    for (size_t i = 0; i < l.n; i++) {
+        struct cpu_model m;
+        if (!cpu_model_find(l.names[i], false, &m))
+            continue;
+        bool usable = known;
+        for (size_t k = 0; usable && k < NWORDS; k++) {
+            enum cpu_word w = word_order[k];
+            usable = !(m.features[w] & ~have[w] & named_mask(w));
+        }
+        const char *v = model_vendor(&m);
+        buf_printf(out, "%s<model usable='%s' vendor='%s'>%s</model>\n", indent,
+                   usable ? "yes" : "no", *v ? v : "unknown", l.names[i]);
+        free(l.names[i]);
+    }
+    free(l.names);
 }

@@ -48,6 +48,11 @@ void vd_cpu_host_model_xml(const struct vd_host_model *hm, struct buf *out, cons
  * and the rest kept). Nothing to do for other modes. 0, or -errno with *err set. */
 int vd_cpu_expand_host_model(struct domain_def *def, struct verr *err);
 
+/* domcapabilities' <mode name='custom'> rows: each model vireo-vmm knows by the names libvirt
+ * lists (unversioned and aliases, not -vN), usable='yes' when KVM here offers all its
+ * features, with its vendor; libvirt's order (names descending). */
+void vd_cpu_models_xml(struct buf *out, const char *indent);
+
 /* <cpu><vendor>: the start fails unless the host CPU is that vendor's, with libvirt's line.
  * 0, or -errno with *err set. */
 int vd_cpu_check_vendor(const struct domain_def *def, struct verr *err);

@@ -10,9 +10,8 @@
  * QEMU 7.2's versioned names for the first two, libvirt's default pc when
  * none is asked for); the arch is the host's; the type kvm only.
  *
- * The host-model CPU is cpu-host-model.c's. TODO: the custom CPU models (QEMU 7.2's named
- * models vireo-vmm knows) are not enumerated: the mode is listed as supported with no
- * <model> rows (libvirt lists each with usable='yes|no').
+ * The host-model CPU and the custom mode's models (those vireo-vmm knows, with usable and
+ * vendor) are cpu-host-model.c's.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -107,7 +106,9 @@ static int domain_capabilities(struct vd_call *c)
         vd_cpu_host_model_xml(&hm, &b, "    ");
     else /* no /dev/kvm: nothing to describe */
         buf_append_str(&b, "    <mode name='host-model' supported='no'/>\n");
-    buf_append_str(&b, "    <mode name='custom' supported='yes'/>\n  </cpu>\n");
+    buf_append_str(&b, "    <mode name='custom' supported='yes'>\n");
+    vd_cpu_models_xml(&b, "      ");
+    buf_append_str(&b, "    </mode>\n  </cpu>\n");
     /* as libvirt 9.0 lists it, less file (memory_backing_dir is not supported yet) */
     buf_append_str(&b, "  <memoryBacking supported='yes'>\n");
     put_enum(&b, "    ", "sourceType", (const char *const[]){"anonymous", "memfd", NULL});

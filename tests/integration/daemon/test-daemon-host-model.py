@@ -13,6 +13,7 @@ Usage: test-daemon-host-model.py VIREOD VIREO_VMM GUEST
    must be the same under vireod as under libvirtd + QEMU (APIC ids masked); and the -cpu
    each VMM was given has the same model and features (libvirtd's QEMU also gets the MSR
    bits and the features its cpu_map's model lacks), the domain's own disabled one included.
+   domcapabilities' custom mode lists vireo-vmm's models as libvirtd lists them.
 3. The live XML is libvirt's rewrite: mode='custom' match='exact' check='full', the model
    with fallback='forbid', the domain's own <feature> first; the inactive XML keeps
    mode='host-model'.
@@ -181,6 +182,19 @@ try:
              "host-model: libvirtd's required features vireod leaves out are MSR bits "
              f"({' '.join(f for f in missing if f in msr)}) or in the model "
              f"({' '.join(in_model)}): checked in the guest below")
+
+        def custom_models(caps):
+            for mode in ET.fromstring(caps).find("cpu").findall("mode"):
+                if mode.get("name") == "custom":
+                    return [(m.text, m.get("usable"), m.get("vendor"))
+                            for m in mode.findall("model")]
+            return []
+        ours = custom_models(d.virsh("domcapabilities").stdout)
+        theirs = custom_models(ref_virsh("domcapabilities").stdout)
+        t.ok(len(ours) > 20 and [m for m in theirs if m[0] in {o[0] for o in ours}] == ours,
+             f"domcapabilities' custom mode: the {len(ours)} models vireo-vmm knows, each "
+             "with libvirtd's usable and vendor, in libvirtd's order",
+             f"vireod {ours}\nlibvirtd {theirs}")
 
         bits = libvirt_bits()
         own = "vme" if "vme" in bits else None
