@@ -333,13 +333,21 @@ static int by_name_desc(const void *a, const void *b)
     return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
+size_t vd_cpu_model_names(char ***names)
+{
+    struct model_list l = {0};
+    cpu_models_each(collect_name, &l);
+    *names = l.names;
+    return l.n;
+}
+
 void vd_cpu_models_xml(struct buf *out, const char *indent)
 {
     cpu_words have;
     struct verr e = {0};
     bool known = vd_cpu_hypervisor_words(have, &e) == 0;
     struct model_list l = {0};
-    cpu_models_each(collect_name, &l);
+    l.n = vd_cpu_model_names(&l.names);
     qsort(l.names, l.n, sizeof(*l.names), by_name_desc); /* libvirt's order */
     for (size_t i = 0; i < l.n; i++) {
         struct cpu_model m;

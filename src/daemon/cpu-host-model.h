@@ -48,6 +48,10 @@ void vd_cpu_host_model_xml(const struct vd_host_model *hm, struct buf *out, cons
  * and the rest kept). Nothing to do for other modes. 0, or -errno with *err set. */
 int vd_cpu_expand_host_model(struct domain_def *def, struct verr *err);
 
+/* The model names libvirt would list (unversioned and aliases, not -vN, nor host and max), in
+ * vireo-vmm's table order, as a malloc'd array of malloc'd strings; returns the count. */
+size_t vd_cpu_model_names(char ***names);
+
 /* domcapabilities' <mode name='custom'> rows: each model vireo-vmm knows by the names libvirt
  * lists (unversioned and aliases, not -vN), usable='yes' when KVM here offers all its
  * features, with its vendor; libvirt's order (names descending). */

@@ -370,7 +370,44 @@ static int baseline_hypervisor_cpu(struct vd_call *c)
                     &((struct remote_connect_baseline_hypervisor_cpu_ret *)c->ret)->cpu);
 }
 
+/* virConnectGetCPUModelNames (`virsh cpu-models ARCH`): the models vireo-vmm knows, for
+ * x86_64 and i686 (libvirt lists its own CPU map's, a superset: vireo-vmm's are QEMU 7.2's
+ * that libvirt's map also has). */
+static int cpu_model_names(struct vd_call *c)
+{
+    const struct remote_connect_get_cpu_model_names_args *a = c->args;
+    struct remote_connect_get_cpu_model_names_ret *r = c->ret;
+    if (vd_call_check_flags(c, a->flags, 0, "virConnectGetCPUModelNames") < 0)
+        return -1;
+    static const char *const others[] = {"aarch64", "armv7l", "armv6l", "ppc64",   "ppc64le",
+                                         "ppc",     "s390x",  "s390",   "riscv64", "riscv32",
+                                         "mips",    "mips64", "sparc",  "sparc64", "loongarch64"};
+    if (strcmp(a->arch, "x86_64") != 0 && strcmp(a->arch, "i686") != 0) {
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+            if (strcmp(a->arch, others[i]) == 0)
+                return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
+                                    "unsupported configuration: vireo-vmm has no CPU models for "
+                                    "architecture '%s' (it runs x86_64 guests)",
+                                    a->arch);
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: cannot find architecture %s",
+                            a->arch);
+    }
+    char **names;
+    size_t n = vd_cpu_model_names(&names);
+    r->ret = (int)n;
+    if (a->need_results) {
+        r->models = names;
+        r->models_len = (uint32_t)n;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
+    {REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES, cpu_model_names},
     {REMOTE_PROC_CONNECT_COMPARE_CPU, compare_cpu},
     {REMOTE_PROC_CONNECT_BASELINE_CPU, baseline_cpu},
     {REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, compare_hypervisor_cpu},

@@ -13,7 +13,8 @@ Usage: test-daemon-host-model.py VIREOD VIREO_VMM GUEST
    must be the same under vireod as under libvirtd + QEMU (APIC ids masked); and the -cpu
    each VMM was given has the same model and features (libvirtd's QEMU also gets the MSR
    bits and the features its cpu_map's model lacks), the domain's own disabled one included.
-   domcapabilities' custom mode lists vireo-vmm's models as libvirtd lists them.
+   domcapabilities' custom mode lists vireo-vmm's models as libvirtd lists them, and
+   `virsh cpu-models x86_64` names each (libvirtd lists more: its CPU map's).
 3. The live XML is libvirt's rewrite: mode='custom' match='exact' check='full', the model
    with fallback='forbid', the domain's own <feature> first; the inactive XML keeps
    mode='host-model'.
@@ -195,6 +196,15 @@ try:
              f"domcapabilities' custom mode: the {len(ours)} models vireo-vmm knows, each "
              "with libvirtd's usable and vendor, in libvirtd's order",
              f"vireod {ours}\nlibvirtd {theirs}")
+
+        ours = d.virsh("cpu-models", "x86_64").stdout.split()
+        theirs = ref_virsh("cpu-models", "x86_64").stdout.split()
+        t.ok(len(ours) > 20 and not set(ours) - set(theirs),
+             f"cpu-models x86_64: {len(ours)} models, each one libvirtd lists",
+             f"not in libvirtd's: {set(ours) - set(theirs)}")
+        a, b = d.virsh("cpu-models", "foo"), ref_virsh("cpu-models", "foo")
+        t.ok(a.returncode == b.returncode == 1 and a.stderr == b.stderr,
+             "cpu-models of an unknown architecture: libvirtd's error", a.stderr + b.stderr)
 
         bits = libvirt_bits()
         own = "vme" if "vme" in bits else None
