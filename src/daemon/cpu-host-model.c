@@ -365,3 +365,73 @@ void vd_cpu_models_xml(struct buf *out, const char *indent)
     }
     free(l.names);
 }
+
+void vd_cpu_host_words(cpu_words out)
+{
+    for (int w = 0; w < CPU_W_COUNT; w++) {
+        const struct cpu_word_info *i = cpu_word_info((enum cpu_word)w);
+        unsigned r[4] = {0};
+        out[w] = 0;
+        if (w == CPU_W_KVM || !__get_cpuid_count(i->leaf, i->sub, &r[0], &r[1], &r[2], &r[3]))
+            continue;
+        out[w] = r[i->reg];
+    }
+}
+
+struct host_choice {
+    const cpu_words *have;
+    const char *vendor;
+    char model[64];
+    unsigned bits;
+};
+
+/* The host CPU's model: of the models its CPU has every feature of, the one with the most
+ * (the later row on a tie). */
+static void consider_host(const char *name, const char *alias_of, const char *desc, void *opaque)
+{
+    (void)desc;
+    struct host_choice *c = opaque;
+    struct cpu_model m;
+    if (alias_of || !cpu_model_find(name, false, &m) || m.passthrough)
+        return;
+    const char *v = model_vendor(&m);
+    if (*v && strcmp(v, c->vendor) != 0)
+        return;
+    unsigned bits = 0;
+    for (size_t i = 0; i < NWORDS; i++) {
+        enum cpu_word w = word_order[i];
+        if (m.features[w] & ~(*c->have)[w] & named_mask(w))
+            return;
+        bits += (unsigned)__builtin_popcount(m.features[w] & named_mask(w));
+    }
+    if (c->model[0] && bits < c->bits)
+        return;
+    size_t n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
+        n -= 3;
+    snprintf(c->model, sizeof(c->model), "%.*s", (int)n, name);
+    c->bits = bits;
+}
+
+void vd_cpu_host_cpu_xml(struct buf *model, struct buf *features, const char *indent)
+{
+    cpu_words have;
+    vd_cpu_host_words(have);
+    char vendor[16];
+    host_vendor(vendor);
+    struct host_choice c = {.have = (const cpu_words *)&have, .vendor = vendor};
+    cpu_models_each(consider_host, &c);
+    if (!c.model[0])
+        return;
+    buf_printf(model, "%s<model>%s</model>\n", indent, c.model);
+    struct cpu_model m;
+    cpu_model_find(c.model, false, &m);
+    for (size_t i = 0; i < NWORDS; i++) {
+        enum cpu_word w = word_order[i];
+        for (unsigned bit = 0; bit < 32; bit++) {
+            const char *name = cpu_feature_name(w, bit);
+            if (name && (have[w] & ~m.features[w] & (1u << bit)))
+                buf_printf(features, "%s<feature name='%s'/>\n", indent, libvirt_name(name));
+        }
+    }
+}

@@ -37,6 +37,16 @@ struct vd_host_model {
  * under KVM whatever KVM says (hypervisor, x2apic). 0, or -errno with *err set. */
 int vd_cpu_hypervisor_words(cpu_words out, struct verr *err);
 
+/* The host CPU's feature words, from the CPUID instruction as libvirt reads the host CPU (not
+ * what KVM offers a guest). The KVM paravirtual word is the host's own hypervisor's: left out. */
+void vd_cpu_host_words(cpu_words out);
+
+/* capabilities' <host><cpu>: the <model> line (the named model with the most features the
+ * host CPU all has, of its vendor or none) into model, and a <feature name=> line per host
+ * feature beyond it into features (libvirt's spellings and order). Nothing when no model
+ * fits. */
+void vd_cpu_host_cpu_xml(struct buf *model, struct buf *features, const char *indent);
+
 /* This host's host-model CPU. 0, or -errno with *err set (no /dev/kvm). */
 int vd_cpu_host_model(struct vd_host_model *hm, struct verr *err);
 

@@ -48,21 +48,6 @@
 /* libvirt's virCPUCompareResult */
 enum { CPU_INCOMPATIBLE = 0, CPU_IDENTICAL = 1, CPU_SUPERSET = 2 };
 
-/* The host CPU's feature words, from the CPUID instruction as libvirt reads the host CPU
- * (not what KVM offers a guest, which is the hypervisor variants' business). The KVM
- * paravirtual word is the host's own hypervisor's and is left out. */
-static void host_words(cpu_words out)
-{
-    for (int w = 0; w < CPU_W_COUNT; w++) {
-        const struct cpu_word_info *i = cpu_word_info((enum cpu_word)w);
-        unsigned r[4] = {0};
-        out[w] = 0;
-        if (w == CPU_W_KVM || !__get_cpuid_count(i->leaf, i->sub, &r[0], &r[1], &r[2], &r[3]))
-            continue;
-        out[w] = r[i->reg];
-    }
-}
-
 /* The <cpu> a document describes: itself, or the one a domain, capabilities or
  * domainCapabilities (host-model mode) holds. NULL when there is none. */
 static const struct xnode *find_cpu(const struct xnode *root)
@@ -200,7 +185,7 @@ static int compare_cpu(struct vd_call *c)
     if (parse_cpu(c, a->xml, false, &d) < 0)
         return -1;
     cpu_words host;
-    host_words(host);
+    vd_cpu_host_words(host);
     ((struct remote_connect_compare_cpu_ret *)c->ret)->result = compare_words(&d, host);
     return 0;
 }

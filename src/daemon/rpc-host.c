@@ -17,6 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
 #include "daemon/server.h"
 #include "util/buf.h"
@@ -275,8 +276,9 @@ static int node_cpu_map(struct vd_call *c)
 
 /* The host CPU's identity as libvirt's capabilities show it, from /proc/cpuinfo (the first
  * CPU): vendor, microcode, signature, topology (sockets, cores per socket, threads per core)
- * and the physical address bits. TODO: libvirt also names the closest CPU model from its CPU
- * map, lists the features beyond it, and the TSC counter; those are not computed yet. */
+ * and the physical address bits; the closest named model and the features beyond it
+ * (cpu-host-model.c: vireo-vmm's models, CPUID features only). TODO: libvirt's TSC <counter>
+ * and the MSR features (arch-capabilities bits) are not listed. */
 static void host_cpu_xml(struct buf *x, const char *arch)
 {
     char vendor[64] = "", line[512];
@@ -318,6 +320,8 @@ static void host_cpu_xml(struct buf *x, const char *arch)
                         arch);
     buf_append(x, s, strlen(s));
     free(s);
+    struct buf features = BUF_INIT;
+    vd_cpu_host_cpu_xml(x, &features, "      ");
     if (*v) {
         s = xasprintf("      <vendor>%s</vendor>\n"
                       "      <microcode version='%lu'/>\n"
@@ -338,6 +342,9 @@ static void host_cpu_xml(struct buf *x, const char *arch)
         buf_append(x, s, strlen(s));
         free(s);
     }
+    if (features.len)
+        buf_append(x, features.data, features.len);
+    buf_free(&features);
     buf_append(x, "    </cpu>\n", 11);
 }
 

@@ -5,9 +5,8 @@ Usage: test-daemon-cpu.py VIREOD VIREO_VMM
 
 Starts vireod and a private libvirtd (scripts/libvirtd_ref.py) and reads
 `virsh capabilities` from both: vireod's <host><cpu> must have libvirtd's
-arch, vendor, microcode, signature, topology and maxphysaddr. (libvirtd also
-names the closest model of its CPU map and the features beyond it; vireod
-does not compute those yet.) Prints TAP.
+arch, vendor, microcode, signature, topology and maxphysaddr, and a model
+and features that describe the same CPU as libvirtd's (below). Prints TAP.
 """
 import os
 import shutil
@@ -39,6 +38,35 @@ def host_cpu(text):
     return out
 
 
+CPU_MAP = "/usr/share/libvirt/cpu_map"
+
+
+def cpu_model_features(text):
+    cpu = ET.fromstring(text).find("host/cpu")
+    m = cpu.find("model")
+    return (m.text if m is not None else None), [f.get("name") for f in cpu.findall("feature")]
+
+
+def map_features(model):
+    """libvirt's CPU map's features of a model, its ancestors' included."""
+    path = os.path.join(CPU_MAP, f"x86_{model}.xml")
+    if not model or not os.path.exists(path):
+        return set()
+    m = ET.parse(path).getroot().find("model")
+    out = {f.get("name") for f in m.findall("feature")}
+    parent = m.find("model")
+    return out | (map_features(parent.get("name")) if parent is not None else set())
+
+
+def msr_features():
+    root = ET.parse(os.path.join(CPU_MAP, "x86_features.xml")).getroot()
+    return {f.get("name") for f in root.iter("feature") if f.find("msr") is not None}
+
+
+def CPU_MODELS():
+    return {os.path.basename(p)[4:-4] for p in os.listdir(CPU_MAP) if p.startswith("x86_")}
+
+
 with libvirtd_ref.LibvirtdRef() as ref:
     want = subprocess.run(["virsh", "-c", ref.uri, "capabilities"], capture_output=True,
                           text=True, timeout=60).stdout
@@ -50,6 +78,22 @@ try:
     for key in ("arch", "vendor", "microcode", "signature", "topology", "maxphysaddr"):
         t.ok(hv[key] is not None and hv[key] == hl[key],
              f"capabilities <host><cpu><{key}> as libvirtd's: {hv[key]}", f"libvirtd: {hl[key]}")
+    # The model and the features beyond it: vireod decodes with vireo-vmm's (QEMU 7.2's)
+    # models, libvirtd with its CPU map, whose models differ (its Skylake-Client has mpx,
+    # QEMU's has not), so the names may differ; the CPU they describe must not. Every feature
+    # vireod lists is one the host has by libvirtd's account (listed, or in libvirtd's model),
+    # and what libvirtd lists beyond is an MSR bit, osxsave (a bit the OS sets, which
+    # vireo-vmm's CPU model has no name for), or part of vireod's model by libvirt's own map.
+    mv, fv = cpu_model_features(got)
+    ml, fl = cpu_model_features(want)
+    t.ok(mv is not None and mv in CPU_MODELS(), f"capabilities names a host CPU model "
+         f"libvirt knows: {mv} (libvirtd: {ml})")
+    host_l = set(fl) | map_features(ml)
+    t.ok(fv and not set(fv) - host_l, f"each of the {len(fv)} features vireod lists the host has "
+         "by libvirtd's account", f"not: {set(fv) - host_l}")
+    beyond = set(fl) - set(fv) - msr_features() - {"osxsave"} - map_features(mv)
+    t.ok(not beyond, "what libvirtd lists beyond vireod is MSR bits, osxsave or in vireod's model",
+         f"else: {beyond}")
 finally:
     d.stop()
 t.done()
