@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conf/xnode.h"
 #include "daemon/domain.h"
 #include "daemon/net-iface.h"
 #include "daemon/net-port.h"
@@ -49,6 +50,8 @@ static struct vd_network *named(struct vd_call *c)
     }
     return n;
 }
+
+#define NETWORK_PORT_RNG_PATH "/usr/share/libvirt/schemas/networkport.rng"
 
 static int fail(struct vd_call *c, int r, const struct verr *e)
 {
@@ -661,13 +664,18 @@ static int port_set_parameters(struct vd_call *c)
 static int port_create(struct vd_call *c)
 {
     const struct remote_network_port_create_xml_args *a = c->args;
-    /* TODO: VIR_NETWORK_PORT_CREATE_RECLAIM (1) and _VALIDATE (2) */
-    if (vd_call_check_flags(c, a->flags, 0, "networkPortCreateXML") < 0)
+    /* TODO: VIR_NETWORK_PORT_CREATE_RECLAIM (re-plugging a port a restarted libvirtd lost) */
+    if (vd_call_check_flags(c, a->flags, VIR_NETWORK_PORT_CREATE_VALIDATE, "networkPortCreateXML") <
+        0)
         return -1;
     struct vd_network *n = port_network(c);
     if (!n)
         return -1;
     struct verr e = {0};
+    /* libvirt's networkport.rng; a host without it (-ENOENT) has Vireo's own checks only */
+    if ((a->flags & VIR_NETWORK_PORT_CREATE_VALIDATE) &&
+        xnode_validate_rng(a->xml, strlen(a->xml), NETWORK_PORT_RNG_PATH, &e) == -EINVAL)
+        return vd_call_fail(c, VIR_ERR_XML_INVALID_SCHEMA, "%s", verr_msg(&e));
     char uuid[37];
     int r = vd_net_port_create(c->d, n, a->xml, uuid, &e);
     if (r == -EEXIST)
