@@ -11,8 +11,10 @@
  *
  * A port is free when no other running or starting domain of this daemon
  * has it and a bind on every address succeeds (libvirt's check). The bind
- * is released at once: vireo-vmm binds it moments later, and a start that
- * loses that race fails with vireo-vmm's own error and leaves nothing.
+ * is released at once: vireo-vmm binds it moments later. A start that
+ * loses that race (another program, or another daemon, took the port in
+ * between) is retried by vmm-start.c on the next free port, a few times
+ * (vd_domain_graphics_next_port), where libvirt's start would just fail.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -101,6 +103,58 @@ static int network_address(struct vd_daemon *d, struct xnode *g, struct xnode *l
     return 0;
 }
 
+/* The first port from `from` that no domain of this daemon has and a bind finds free. */
+static unsigned first_free(struct vd_daemon *d, const struct vd_domain *self, unsigned from)
+{
+    unsigned p;
+    for (p = from; p <= VNC_PORT_MAX; p++)
+        if (!port_taken(d, self, p) && tcp_port_free(p))
+            break;
+    return p;
+}
+
+/* The TCP VNC graphics whose port is the daemon's to choose (autoport, or port -1). */
+static bool autoport_tcp(const struct xnode *n)
+{
+    if (!is_vnc(n))
+        return false;
+    const struct xnode *l = xnode_child(n, "listen");
+    const char *lt = l ? xnode_attr(l, "type") : NULL;
+    if (lt && strcmp(lt, "address") != 0 && strcmp(lt, "network") != 0)
+        return false;
+    const char *ap = xnode_attr(n, "autoport"), *port = xnode_attr(n, "port");
+    return (ap && strcmp(ap, "yes") == 0) || !port || strcmp(port, "-1") == 0;
+}
+
+unsigned vd_domain_graphics_autoport(const struct domain_def *def)
+{
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const char *port = xnode_attr(n, "port");
+        if (autoport_tcp(n) && port)
+            return (unsigned)strtoul(port, NULL, 10);
+    }
+    return 0;
+}
+
+int vd_domain_graphics_next_port(struct vd_daemon *d, struct vd_domain *dom, unsigned after,
+                                 struct verr *err)
+{
+    for (size_t i = 0; i < dom->def->ndevices; i++) {
+        struct xnode *n = dom->def->devices[i].node;
+        if (!autoport_tcp(n))
+            continue;
+        unsigned p = first_free(d, dom, after + 1);
+        if (p > VNC_PORT_MAX)
+            return verr_set(err, EADDRINUSE, "Unable to find an unused port for VNC");
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%u", p);
+        xnode_set_attr(n, "port", buf);
+        return (int)p;
+    }
+    return verr_set(err, ENOENT, "domain '%s' has no VNC autoport graphics", dom->def->name);
+}
+
 int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err)
 {
     for (size_t i = 0; i < dom->def->ndevices; i++) {
@@ -127,10 +181,7 @@ int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struc
         const char *ap = xnode_attr(n, "autoport"), *port = xnode_attr(n, "port");
         if (!(ap && strcmp(ap, "yes") == 0) && port && strcmp(port, "-1") != 0)
             continue;
-        unsigned p;
-        for (p = VNC_PORT_MIN; p <= VNC_PORT_MAX; p++)
-            if (!port_taken(d, dom, p) && tcp_port_free(p))
-                break;
+        unsigned p = first_free(d, dom, VNC_PORT_MIN);
         if (p > VNC_PORT_MAX) /* libvirt's words */
             return verr_set(err, EADDRINUSE, "Unable to find an unused port for VNC");
         char buf[16];
