@@ -72,7 +72,9 @@ static bool port_taken(struct vd_daemon *d, const struct vd_domain *self, unsign
 }
 
 /* A network listen's address: the running network's first <ip> (libvirt's words when there is
- * no such network, it is not running or has no address). */
+ * no such network or it has no address). A network that is not running is refused here, where
+ * libvirtd 9.0 hands its address to QEMU and the bind fails ("Cannot assign requested
+ * address"). */
 static int network_address(struct vd_daemon *d, struct xnode *g, struct xnode *l, struct verr *err)
 {
     const char *name = xnode_attr(l, "network");

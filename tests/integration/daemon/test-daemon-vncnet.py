@@ -15,7 +15,13 @@ Everything runs in a network namespace made here, with addresses from
    the server's "RFB 003.008" greeting; 127.0.0.1 on the same port is refused
    (the server is bound to the network's address only);
  - libvirt's refusals: a network that is defined but not running, one that
-   does not exist, one without an address; nothing is left running.
+   does not exist, one without an address; nothing is left running;
+ - the same on the reference libvirtd 9.0 (scripts/libvirtd_ref.py, its own
+   namespace): the same <graphics> lines in the live XML, the same
+   vncdisplay, the same errors for a network without an address and an
+   unknown one. (For a defined but inactive network libvirtd 9.0 passes the
+   network's address to QEMU, whose bind then fails with "Cannot assign
+   requested address"; vireod says the network is not active instead.)
 """
 import os
 import re
@@ -24,7 +30,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import (LIBVIRTD_REF, NsDaemon, Tap, domain_xml, libvirtd_ref_start,  # noqa: E402
+                       skip_all, wait_for)
 
 
 def sh(*args, ns=None):
@@ -77,6 +84,32 @@ except OSError as e:
 """
 
 
+def graphics_lines(xml):
+    m = re.search(r"(<graphics type='vnc'.*?</graphics>)", xml, re.S)
+    return [x.strip() for x in m.group(1).splitlines()] if m else []
+
+
+def outcomes(virsh, write, guest):
+    """What a daemon shows and says: vncnet's guest's <graphics> and vncdisplay, the refusals."""
+    out = {}
+    virsh("net-define", write("down.xml", DOWN_NET))
+    virsh("net-create", write("noaddr.xml", NOADDR_NET))
+    virsh("net-create", write("net.xml", NET))
+    r = virsh("create", "--paused", write("cmp.xml", domain_xml("vnccmp", guest, "",
+                                                                 GRAPHICS % "vncnet")))
+    out["create"] = r.returncode
+    out["graphics"] = graphics_lines(virsh("dumpxml", "vnccmp").stdout)
+    out["vncdisplay"] = virsh("vncdisplay", "vnccmp").stdout.strip()
+    virsh("destroy", "vnccmp")
+    for net in ("vncnoaddr", "vncnone"):
+        r = virsh("create", write("bad.xml", domain_xml("vncbad", guest, "", GRAPHICS % net)))
+        out[net] = (r.returncode, r.stderr.strip().splitlines()[-1:])
+    for net in ("vncnet", "vncnoaddr", "vncdown"):
+        virsh("net-destroy", net)
+    virsh("net-undefine", "vncdown")
+    return out
+
+
 def main():
     vireod, vmm, guest = sys.argv[1:4]
     if os.geteuid() != 0:
@@ -86,8 +119,9 @@ def main():
     t = Tap()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     ns = "vireo-vncnet-%d" % os.getpid()
+    ns_l = "vireo-vncnet-l-%d" % os.getpid()
     d = NsDaemon(ns, vireod, vmm)
-    names = ["vncg", "vncbad"]
+    names = ["vncg", "vncbad", "vnccmp"]
 
     def probe(addr, port):
         return sh(sys.executable, d.write("probe.py", PROBE), addr, str(port), ns=ns).stdout.strip()
@@ -137,8 +171,25 @@ def main():
                 "vncbad", guest, "", GRAPHICS % net)))
             t.ok(r.returncode != 0 and words in r.stderr and
                  d.virsh("domstate", "vncbad").returncode != 0,
-                 "a VNC listen on network %s is refused (libvirt's words), nothing runs" % net,
+                 "a VNC listen on network %s is refused (%s), nothing runs" % (
+                     net, "not active" if net == "vncdown" else "libvirt's words"),
                  r.stderr)
+        for n in ("vncnet", "vncdown", "vncnoaddr"):
+            d.virsh("net-destroy", n)
+        d.virsh("net-undefine", "vncdown")
+        vireo = outcomes(d.virsh, d.write, guest)
+        ref_dir = os.path.join(d.tmp, "libvirtd")
+        sh("ip", "netns", "add", ns_l)
+        sh("ip", "link", "set", "lo", "up", ns=ns_l)
+        virsh = libvirtd_ref_start(t, ref_dir, ns_l)
+        if virsh:
+            try:
+                ref = outcomes(virsh, d.write, os.path.abspath(guest))
+            finally:
+                sh(sys.executable, LIBVIRTD_REF, "stop", "--dir", ref_dir, ns=ns_l)
+            for k in sorted(vireo):
+                t.ok(ref.get(k) == vireo[k], "%s as libvirtd's" % k,
+                     "libvirtd: %r\nvireod:   %r" % (ref.get(k), vireo[k]))
         rc = d.stop()
         t.ok(rc == 0, "vireod ends with status 0", "exit status %r" % rc)
     except Exception as e:  # a set-up step failed: report it as a failure
@@ -153,12 +204,13 @@ def main():
             d.virsh("net-destroy", n)
         d.virsh("net-undefine", "vncdown")
         d.cleanup(names)
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        for n in (ns, ns_l):
+            for p in sh("ip", "netns", "pids", n).stdout.split():
+                try:
+                    os.kill(int(p), 9)
+                except (OSError, ValueError):
+                    pass
+            sh("ip", "netns", "del", n)
     t.done()
 
 
