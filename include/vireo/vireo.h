@@ -1449,6 +1449,14 @@ int vir_network_port_lookup_by_uuid_string(vir_network *net, const char *uuid, v
 /* <networkport> (virNetworkPortGetXMLDesc); the caller frees it. */
 char *vir_network_port_get_xml_desc(vir_network *net, const char *uuid, unsigned int flags,
                                     vir_error *err);
+/* virNetworkPortCreateXML flags */
+enum {
+    VIR_NETWORK_PORT_CREATE_RECLAIM = 1 << 0,
+    VIR_NETWORK_PORT_CREATE_VALIDATE = 1 << 1,
+};
+/* virNetworkPortCreateXML: a port from <networkport> XML; its UUID string in uuid_out. */
+int vir_network_port_create_xml(vir_network *net, const char *xml, unsigned int flags,
+                                char uuid_out[VIR_UUID_STRING_BUFLEN], vir_error *err);
 /* virNetworkPortDelete: the port goes (a running domain's interface keeps its tap). */
 int vir_network_port_delete(vir_network *net, const char *uuid, unsigned int flags, vir_error *err);
 const char *vir_network_get_name(const vir_network *net);

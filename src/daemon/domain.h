@@ -228,6 +228,13 @@ void vd_hotplug_free(struct vd_domain *dom);
 /* Before a start, in the live definition: the port of each autoport VNC
  * graphics (first free from 5900) and the path of a socket listen without one. */
 int vd_domain_graphics_prepare(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
+/* The port of the definition's autoport TCP VNC graphics (what a start may move), or 0. */
+unsigned vd_domain_graphics_autoport(const struct domain_def *def);
+/* A start whose VNC port was taken between the probe and the VMM's bind: the next free port
+ * above after (as prepare picks one) put into the starting domain's graphics; the port, or
+ * -EADDRINUSE with libvirt's words when none is left. */
+int vd_domain_graphics_next_port(struct vd_daemon *d, struct vd_domain *dom, unsigned after,
+                                 struct verr *err);
 /* The VNC password of def (set over QMP at start, never on the command line), or NULL. */
 const char *vd_domain_vnc_password(const struct domain_def *def);
 /* Its passwdValidTo as seconds since the epoch, or 0 (the start check refused other forms). */

@@ -204,6 +204,26 @@ static int update_unclassified(const struct vd_network *n, const struct xnode *i
               n->def->bridge, limit > sum ? limit - sum : 0, limit, quantum(avg));
 }
 
+/* libvirt's refusal when the floors' sum would pass the network's peak (else its average). */
+static int overcommit(const struct vd_network *n, const struct xnode *in, const char *mac,
+                      unsigned long long sum, struct verr *err)
+{
+    long long avg = num(in, "average"), peak = num(in, "peak");
+    if (peak && sum > (unsigned long long)peak)
+        return verr_set(err, EPERM,
+                        "Requested operation is not valid: Cannot plug '%s' interface into '%s' "
+                        "because new combined inbound floor=%llu would overcommit peak=%lld on "
+                        "network '%s'",
+                        mac, n->def->bridge, sum, peak, n->def->name);
+    if (!peak && sum > (unsigned long long)avg)
+        return verr_set(err, EPERM,
+                        "Requested operation is not valid: Cannot plug '%s' interface into '%s' "
+                        "because new combined inbound floor=%llu would overcommit average=%lld "
+                        "on network '%s'",
+                        mac, n->def->bridge, sum, avg, n->def->name);
+    return 0;
+}
+
 int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_uuid,
                       const char *mac, unsigned long long floor, unsigned long long average,
                       struct verr *err)
@@ -219,20 +239,9 @@ int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_
     if (sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
         return verr_set(err, EINVAL, "invalid MAC address '%s'", mac);
     long long avg = num(in, "average"), peak = num(in, "peak");
-    unsigned long long sum = floor_sum(n) + floor;
-    /* libvirt: the sum may reach the peak when there is one, else the average */
-    if (peak && sum > (unsigned long long)peak)
-        return verr_set(err, EPERM,
-                        "Requested operation is not valid: Cannot plug '%s' interface into '%s' "
-                        "because new combined inbound floor=%llu would overcommit peak=%lld on "
-                        "network '%s'",
-                        mac, n->def->bridge, sum, peak, n->def->name);
-    if (!peak && sum > (unsigned long long)avg)
-        return verr_set(err, EPERM,
-                        "Requested operation is not valid: Cannot plug '%s' interface into '%s' "
-                        "because new combined inbound floor=%llu would overcommit average=%lld "
-                        "on network '%s'",
-                        mac, n->def->bridge, sum, avg, n->def->name);
+    int r = overcommit(n, in, mac, floor_sum(n) + floor, err);
+    if (r < 0)
+        return r;
     unsigned id = 3;
     for (bool taken = true; taken; id += taken) {
         taken = false;
@@ -240,10 +249,9 @@ int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_
             taken |= n->plugs[i].class_id == id;
     }
     const char *br = n->def->bridge;
-    int r = tc(err,
-               "class add dev %s parent 1:1 classid 1:%x htb rate %llukbps ceil %lldkbps "
-               "quantum %llu",
-               br, id, floor, peak ? peak : avg, quantum((long long)average));
+    r = tc(err,
+           "class add dev %s parent 1:1 classid 1:%x htb rate %llukbps ceil %lldkbps quantum %llu",
+           br, id, floor, peak ? peak : avg, quantum((long long)average));
     if (r < 0)
         return verr_prefix(err, "cannot set the floor of interface %s", mac);
     struct verr e = {0};
@@ -299,4 +307,51 @@ void vd_net_floor_unplug(struct vd_daemon *d, const char *network, const char *v
         log_warn("network '%s': %s", network, verr_msg(&e));
     if (floors_save(d, n, &e) < 0)
         log_warn("network '%s': %s", network, verr_msg(&e));
+}
+
+int vd_net_floor_update(struct vd_daemon *d, struct vd_network *n, const char *vm_uuid,
+                        const char *mac, unsigned long long floor, unsigned long long average,
+                        struct verr *err)
+{
+    size_t i = 0;
+    while (i < n->nplugs && (strcmp(n->plugs[i].vm, vm_uuid) || strcasecmp(n->plugs[i].mac, mac)))
+        i++;
+    if (i == n->nplugs)
+        return floor ? vd_net_floor_plug(d, n, vm_uuid, mac, floor, average, err) : 0;
+    if (!floor) {
+        vd_net_floor_unplug(d, n->def->name, vm_uuid, mac);
+        return 0;
+    }
+    /* in place, as libvirt's networkUpdatePortBandwidth: the class keeps its id */
+    const struct xnode *bw = vd_net_floor_network_bandwidth(n->def);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    if (!in) /* a plug exists only on a network with an inbound */
+        return verr_set(err, EPROTO, "internal error: network '%s' has no inbound QoS set",
+                        n->def->name);
+    unsigned long long old = n->plugs[i].floor;
+    int r = overcommit(n, in, mac, floor_sum(n) - old + floor, err);
+    if (r < 0)
+        return r;
+    long long avg = num(in, "average"), peak = num(in, "peak");
+    unsigned id = n->plugs[i].class_id;
+    r = tc(err,
+           "class change dev %s parent 1:1 classid 1:%x htb rate %llukbps ceil %lldkbps quantum "
+           "%llu",
+           n->def->bridge, id, floor, peak ? peak : avg, quantum((long long)average));
+    if (r == 0) {
+        n->plugs[i].floor = floor;
+        if ((r = update_unclassified(n, in, err)) == 0)
+            r = floors_save(d, n, err);
+        if (r < 0) { /* back to the old rate; what fails here failed above too: logged */
+            n->plugs[i].floor = old;
+            struct verr e = {0};
+            if (tc(&e,
+                   "class change dev %s parent 1:1 classid 1:%x htb rate %llukbps ceil "
+                   "%lldkbps quantum %llu",
+                   n->def->bridge, id, old, peak ? peak : avg, quantum((long long)average)) < 0 ||
+                update_unclassified(n, in, &e) < 0)
+                log_warn("network '%s': %s", n->def->name, verr_msg(&e));
+        }
+    }
+    return r < 0 ? verr_prefix(err, "cannot change the floor of interface %s", mac) : 0;
 }

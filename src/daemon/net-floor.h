@@ -35,6 +35,13 @@ int vd_net_floor_plug(struct vd_daemon *d, struct vd_network *n, const char *vm_
                       const char *mac, unsigned long long floor, unsigned long long average,
                       struct verr *err);
 
+/* A plugged interface's floor changed live (domiftune --live, a port's setParameters): its
+ * class's rate changed in place after the sum is checked (libvirt's refusal, nothing changed),
+ * a floor of 0 unplugs it, a first floor plugs it (as vd_net_floor_plug). */
+int vd_net_floor_update(struct vd_daemon *d, struct vd_network *n, const char *vm_uuid,
+                        const char *mac, unsigned long long floor, unsigned long long average,
+                        struct verr *err);
+
 /* The reverse, for the interface mac of VM vm_uuid on network name (none plugged: nothing). */
 void vd_net_floor_unplug(struct vd_daemon *d, const char *network, const char *vm_uuid,
                          const char *mac);

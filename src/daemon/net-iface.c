@@ -254,6 +254,108 @@ static const struct xnode *kept_child(const struct domain_net *n, const char *na
     return NULL;
 }
 
+int vd_net_bandwidth_live(struct vd_daemon *d, const struct domain_def *def,
+                          const struct domain_net *n, struct verr *err)
+{
+    unsigned long long floor = floor_of(n);
+    struct vd_network *net =
+        n->type == DOMAIN_NET_NETWORK ? vd_network_find_name(d, n->source_network) : NULL;
+    int r = check_bandwidth(n, err);
+    if (r < 0)
+        return r;
+    if (floor && n->type != DOMAIN_NET_NETWORK)
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: floor attribute is not supported for this "
+                        "config (interface %s)",
+                        n->mac);
+    if (floor && (!net || !net->active || net->def->forward == NETWORK_FORWARD_BRIDGE ||
+                  kept_child(n, "virtualport")))
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: Invalid use of 'floor' on interface with MAC "
+                        "address %s - 'floor' is only supported for interface type 'network' "
+                        "with forward type 'nat', 'route', 'open' or none",
+                        n->mac);
+    if (net && net->active) {
+        char vm[37];
+        domain_uuid_format(def->uuid, vm);
+        if ((r = vd_net_floor_update(d, net, vm, n->mac, floor, inbound_average(n), err)) < 0)
+            return r;
+    }
+    return vd_net_bandwidth_update(def, n, err);
+}
+
+/* libvirt's bandwidth parameters, indexed as VD_NET_BW_* (floor only inbound) */
+void vd_net_bandwidth_read(const struct domain_net *n, unsigned v[VD_NET_BW_N])
+{
+    memset(v, 0, VD_NET_BW_N * sizeof(*v));
+    const struct xnode *bw = bandwidth_of(n);
+    const struct xnode *in = bw ? xnode_child(bw, "inbound") : NULL;
+    const struct xnode *out = bw ? xnode_child(bw, "outbound") : NULL;
+    static const char *const attrs[] = {"average", "peak", "burst", "floor"};
+    for (int k = 0; k < 4; k++) {
+        long long x = in ? bw_attr(in, attrs[k]) : 0;
+        v[k] = x > 0 ? (unsigned)x : 0;
+    }
+    for (int k = 0; k < 3; k++) {
+        long long x = out ? bw_attr(out, attrs[k]) : 0;
+        v[VD_NET_BW_OUT_AVERAGE + k] = x > 0 ? (unsigned)x : 0;
+    }
+}
+
+void vd_net_bandwidth_write(struct domain_net *n, const unsigned v[VD_NET_BW_N])
+{
+    size_t at = 0;
+    while (at < n->nextra && strcmp(n->extra[at]->name, "bandwidth") != 0)
+        at++;
+    struct xnode *bw = xnode_new("bandwidth");
+    /* libvirt writes average, peak, floor, burst */
+    static const int order[] = {0, 1, 3, 2};
+    static const char *const attrs[] = {"average", "peak", "burst", "floor"};
+    for (int dir = 0; dir < 2; dir++) {
+        const unsigned *d = v + (dir ? VD_NET_BW_OUT_AVERAGE : 0);
+        if (!d[0] && !(dir == 0 && d[3])) /* an average (inbound: or a floor) or nothing */
+            continue;
+        struct xnode *x = xnode_new(dir ? "outbound" : "inbound");
+        for (int k = 0; k < 4; k++) {
+            int a = order[k];
+            if ((dir == 0 || a < 3) && d[a])
+                xnode_set_uint_attr(x, attrs[a], d[a]);
+        }
+        xnode_add(bw, x);
+    }
+    bool empty = !xnode_child(bw, "inbound") && !xnode_child(bw, "outbound");
+    if (at < n->nextra) {
+        xnode_free(n->extra[at]);
+        if (empty) {
+            memmove(n->extra + at, n->extra + at + 1, (n->nextra - at - 1) * sizeof(*n->extra));
+            n->nextra--;
+        } else {
+            n->extra[at] = bw;
+        }
+    } else if (!empty) {
+        n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));
+        n->extra[n->nextra++] = bw;
+    }
+    if (empty)
+        xnode_free(bw);
+}
+
+int vd_net_bandwidth_set_live(struct vd_daemon *d, const struct domain_def *def,
+                              struct domain_net *n, const unsigned v[VD_NET_BW_N], struct verr *err)
+{
+    unsigned old[VD_NET_BW_N];
+    vd_net_bandwidth_read(n, old);
+    vd_net_bandwidth_write(n, v);
+    int r = vd_net_bandwidth_live(d, def, n, err);
+    if (r < 0) {
+        vd_net_bandwidth_write(n, old); /* back to what the tap and the bridge had */
+        struct verr e = {0};
+        if (vd_net_bandwidth_live(d, def, n, &e) < 0)
+            log_warn("interface %s: restoring its bandwidth: %s", n->mac, verr_msg(&e));
+    }
+    return r;
+}
+
 static void add_kept(struct domain_net *n, struct xnode *x)
 {
     n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));

@@ -36,6 +36,31 @@ int vd_net_prepare_one(struct vd_daemon *d, const struct domain_def *def, struct
 /* vd_net_release for one interface (a detached one, or an attach that failed). */
 void vd_net_release_one(struct vd_daemon *d, const struct domain_def *def,
                         const struct domain_net *n);
+/* An interface's <bandwidth> as libvirt's typed parameters (inbound.average, .peak, .burst,
+ * .floor, outbound.average, .peak, .burst; KiB/s and KiB, 0: none), read and written (a
+ * direction without an average, inbound without a floor either, is left out). */
+enum {
+    VD_NET_BW_IN_AVERAGE,
+    VD_NET_BW_IN_PEAK,
+    VD_NET_BW_IN_BURST,
+    VD_NET_BW_IN_FLOOR,
+    VD_NET_BW_OUT_AVERAGE,
+    VD_NET_BW_OUT_PEAK,
+    VD_NET_BW_OUT_BURST,
+    VD_NET_BW_N
+};
+void vd_net_bandwidth_read(const struct domain_net *n, unsigned v[VD_NET_BW_N]);
+void vd_net_bandwidth_write(struct domain_net *n, const unsigned v[VD_NET_BW_N]);
+/* A running interface's <bandwidth> replaced by v and applied (vd_net_bandwidth_live); on
+ * failure the old one is back in n, on the tap and the bridge, and err says why. */
+int vd_net_bandwidth_set_live(struct vd_daemon *d, const struct domain_def *def,
+                              struct domain_net *n, const unsigned v[VD_NET_BW_N],
+                              struct verr *err);
+/* A running interface's <bandwidth> after a live change: the floor's class on its network
+ * (net-floor.c: checked against the network's QoS first, libvirt's refusals), then the tap's tc
+ * (as vd_net_bandwidth_update). Called again with the old <bandwidth> to undo. */
+int vd_net_bandwidth_live(struct vd_daemon *d, const struct domain_def *def,
+                          const struct domain_net *n, struct verr *err);
 /* Replaces the tc set-up of a running interface's tap (an Open vSwitch port: its QoS rows)
  * with what n's <bandwidth> says (none: no limits), for a live domiftune of def. */
 int vd_net_bandwidth_update(const struct domain_def *def, const struct domain_net *n,

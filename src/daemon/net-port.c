@@ -100,15 +100,17 @@ void vd_net_port_delete(struct vd_daemon *d, struct vd_network *n, const char *u
     vd_net_port_remove(d, n->def->name, uuid, NULL);
 }
 
-/* The running domain's interface a port stands for (NULL for an external user's port). */
-static const struct domain_net *owner_iface(struct vd_daemon *d, const struct vd_network_portrec *p)
+struct domain_net *vd_net_port_iface(struct vd_daemon *d, const struct vd_network_portrec *p,
+                                     struct vd_domain **dom_out)
 {
     unsigned char u[16];
     struct vd_domain *dom = domain_uuid_parse(p->owner, u) == 0 ? vd_domain_find_uuid(d, u) : NULL;
     if (!dom || !vd_domain_is_active(dom))
         return NULL;
+    if (dom_out)
+        *dom_out = dom;
     for (size_t i = 0; i < dom->def->nnets; i++) {
-        const struct domain_net *x = &dom->def->nets[i];
+        struct domain_net *x = &dom->def->nets[i];
         const char *portid = x->source ? xnode_attr(x->source, "portid") : NULL;
         if (x->type == DOMAIN_NET_NETWORK && portid && strcasecmp(portid, p->uuid) == 0)
             return x;
@@ -124,7 +126,7 @@ char *vd_net_port_format(struct vd_daemon *d, const struct vd_network *n,
     buf_append_str(&b, "    <name>");
     xml_escape(&b, p->name, false);
     buf_printf(&b, "</name>\n    <uuid>%s</uuid>\n  </owner>\n", p->owner);
-    const struct domain_net *iface = owner_iface(d, p);
+    const struct domain_net *iface = vd_net_port_iface(d, p, NULL);
     const char *pg = iface && iface->source ? xnode_attr(iface->source, "portgroup") : NULL;
     if (pg) {
         buf_append_str(&b, "  <group>");

@@ -10,7 +10,9 @@
 
 #include <stddef.h>
 
+struct domain_net;
 struct vd_daemon;
+struct vd_domain;
 struct vd_network;
 struct verr;
 
@@ -30,6 +32,10 @@ void vd_net_port_remove(struct vd_daemon *d, const char *network, const char *uu
                         const char *owner);
 /* The port with this UUID on running n, or NULL. */
 const struct vd_network_portrec *vd_net_port_find(const struct vd_network *n, const char *uuid);
+/* The running domain's interface a port stands for, its domain in *dom_out (when not NULL);
+ * NULL for an external user's port (net-port-create) or a domain no longer running. */
+struct domain_net *vd_net_port_iface(struct vd_daemon *d, const struct vd_network_portrec *p,
+                                     struct vd_domain **dom_out);
 /* <networkport> as libvirtd formats it (the caller frees it): with a running domain's
  * interface's portgroup, <virtualport>, <bandwidth> (its floor's class), <vlan>, rxfilters. */
 char *vd_net_port_format(struct vd_daemon *d, const struct vd_network *n,

@@ -8,9 +8,10 @@
  * bandwidth, as in libvirt's QEMU driver; others get its refusal. A set
  * replaces each direction it names with exactly the values given (an
  * average of 0 removes the direction), in the live definition and the tap's
- * tc set-up (--live) or the next boot's definition (--config). A floor is
- * taken into the definition (--config; applied at the next start, net-floor.c)
- * but not changed on a running interface yet.
+ * tc set-up (--live) or the next boot's definition (--config). A live floor
+ * (interfaces of type network on a network with an inbound QoS) changes the
+ * interface's class on the network's bridge (net-floor.c, after libvirt's
+ * check of the floors' sum), as libvirt's networkUpdatePortBandwidth.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,16 +26,12 @@
 #include "util/error.h"
 #include "util/mem.h"
 
-#define NPARAMS 7
+#define NPARAMS VD_NET_BW_N
 
 /* libvirt's order; floor only inbound */
 static const char *const names[NPARAMS] = {
     "inbound.average",  "inbound.peak",  "inbound.burst",  "inbound.floor",
     "outbound.average", "outbound.peak", "outbound.burst",
-};
-
-struct bw {
-    unsigned v[NPARAMS]; /* indexed as names */
 };
 
 static struct domain_net *find_net(struct domain_def *def, const char *device)
@@ -46,72 +43,6 @@ static struct domain_net *find_net(struct domain_def *def, const char *device)
             return n;
     }
     return NULL;
-}
-
-static size_t bandwidth_index(const struct domain_net *n)
-{
-    for (size_t i = 0; i < n->nextra; i++)
-        if (strcmp(n->extra[i]->name, "bandwidth") == 0)
-            return i;
-    return n->nextra;
-}
-
-static unsigned attr_u(const struct xnode *x, const char *name)
-{
-    const char *s = x ? xnode_attr(x, name) : NULL;
-    return s ? (unsigned)strtoul(s, NULL, 10) : 0;
-}
-
-static void bw_read(const struct domain_net *n, struct bw *b)
-{
-    memset(b, 0, sizeof(*b));
-    size_t i = bandwidth_index(n);
-    if (i == n->nextra)
-        return;
-    const struct xnode *in = xnode_child(n->extra[i], "inbound");
-    const struct xnode *out = xnode_child(n->extra[i], "outbound");
-    static const char *const attrs[] = {"average", "peak", "burst", "floor"};
-    for (int k = 0; k < 4; k++)
-        b->v[k] = attr_u(in, attrs[k]);
-    for (int k = 0; k < 3; k++)
-        b->v[4 + k] = attr_u(out, attrs[k]);
-}
-
-/* Rewrites the interface's <bandwidth> from b (none left: removed). */
-static void bw_write(struct domain_net *n, const struct bw *b)
-{
-    size_t at = bandwidth_index(n);
-    struct xnode *bw = xnode_new("bandwidth");
-    /* libvirt writes average, peak, floor, burst */
-    static const int order[] = {0, 1, 3, 2};
-    static const char *const attrs[] = {"average", "peak", "burst", "floor"};
-    for (int dir = 0; dir < 2; dir++) {
-        const unsigned *v = b->v + (dir ? 4 : 0);
-        if (!v[0] && !(dir == 0 && v[3]))
-            continue;
-        struct xnode *x = xnode_new(dir ? "outbound" : "inbound");
-        for (int k = 0; k < 4; k++) {
-            int a = order[k];
-            if ((dir == 0 || a < 3) && v[a])
-                xnode_set_uint_attr(x, attrs[a], v[a]);
-        }
-        xnode_add(bw, x);
-    }
-    bool empty = !xnode_child(bw, "inbound") && !xnode_child(bw, "outbound");
-    if (at < n->nextra) {
-        xnode_free(n->extra[at]);
-        if (empty) {
-            memmove(n->extra + at, n->extra + at + 1, (n->nextra - at - 1) * sizeof(*n->extra));
-            n->nextra--;
-        } else {
-            n->extra[at] = bw;
-        }
-    } else if (!empty) {
-        n->extra = xreallocarray(n->extra, n->nextra + 1, sizeof(*n->extra));
-        n->extra[n->nextra++] = bw;
-    }
-    if (empty)
-        xnode_free(bw);
 }
 
 /* The interface named by device in def, or -1 with libvirt's error; tap-backed only when
@@ -132,6 +63,18 @@ static int lookup(struct vd_call *c, struct domain_def *def, const char *device,
     return 0;
 }
 
+/* A live change refused or failed: libvirt's code from its words. */
+static int live_fail(struct vd_call *c, const struct verr *e)
+{
+    const char *m = verr_msg(e);
+    int code = VIR_ERR_OPERATION_FAILED;
+    if (strncmp(m, "Requested operation is not valid", 32) == 0)
+        code = VIR_ERR_OPERATION_INVALID;
+    else if (strncmp(m, "unsupported configuration", 25) == 0)
+        code = VIR_ERR_CONFIG_UNSUPPORTED;
+    return vd_call_fail(c, code, "%s", m);
+}
+
 static int get_interface_parameters(struct vd_call *c)
 {
     const struct remote_domain_get_interface_parameters_args *a = c->args;
@@ -146,14 +89,14 @@ static int get_interface_parameters(struct vd_call *c)
     struct domain_net *n;
     if (lookup(c, live ? c->dom->def : vd_domain_config(c->dom), a->device, false, &n) < 0)
         return -1;
-    struct bw b;
-    bw_read(n, &b);
+    unsigned b[VD_NET_BW_N];
+    vd_net_bandwidth_read(n, b);
     int cnt = a->nparams < NPARAMS ? a->nparams : NPARAMS;
     r->params = xcalloc(cnt > 0 ? (size_t)cnt : 1, sizeof(*r->params));
     for (int i = 0; i < cnt; i++) {
         r->params[i].field = xstrdup(names[i]);
         r->params[i].type = REMOTE_TYPED_PARAM_UINT;
-        r->params[i].value.ui = b.v[i];
+        r->params[i].value.ui = b[i];
     }
     r->params_len = (uint32_t)(cnt > 0 ? cnt : 0);
     r->nparams = cnt;
@@ -190,17 +133,6 @@ static int set_interface_parameters(struct vd_call *c)
     struct domain_def *copy = NULL;
     if (live && lookup(c, c->dom->def, a->device, true, &ln) < 0)
         return -1;
-    if (ln && dir_given[0]) {
-        /* TODO: a running interface's floor changed in place (libvirt re-plugs its class on
-         * the network's bridge after checking the sum); the next start applies a --config one */
-        struct bw cur;
-        bw_read(ln, &cur);
-        if ((given[3] && val[3]) || cur.v[3])
-            return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
-                                "unsupported configuration: changing the inbound bandwidth of "
-                                "running interface %s with a QoS floor is not supported yet",
-                                a->device);
-    }
     if (config) {
         copy = domain_def_copy(vd_domain_config(c->dom));
         if (lookup(c, copy, a->device, true, &cn) < 0) {
@@ -212,31 +144,25 @@ static int set_interface_parameters(struct vd_call *c)
     for (int t = 0; t < 2; t++) {
         if (!targets[t])
             continue;
-        struct bw b;
-        bw_read(targets[t], &b);
+        unsigned b[VD_NET_BW_N];
+        vd_net_bandwidth_read(targets[t], b);
         for (int dir = 0; dir < 2; dir++) {
             if (!dir_given[dir])
                 continue;
             int from = dir ? 4 : 0, to = dir ? NPARAMS : 4;
             for (int i = from; i < to; i++)
-                b.v[i] = given[i] ? val[i] : 0; /* the direction as given, nothing kept */
+                b[i] = given[i] ? val[i] : 0; /* the direction as given, nothing kept */
         }
-        if (t == 0) {
-            struct bw old;
-            bw_read(ln, &old);
-            bw_write(ln, &b);
-            struct verr e = {0};
-            if (vd_net_bandwidth_update(c->dom->def, ln, &e) < 0) {
-                bw_write(ln, &old); /* back to what the tap had */
-                struct verr e2 = {0};
-                vd_net_bandwidth_update(c->dom->def, ln, &e2);
-                domain_def_free(copy);
-                return vd_call_fail(c, VIR_ERR_OPERATION_FAILED, "%s", verr_msg(&e));
-            }
-            vd_domain_save_status(c->d, c->dom);
-        } else {
-            bw_write(cn, &b);
+        if (t == 1) {
+            vd_net_bandwidth_write(cn, b);
+            continue;
         }
+        struct verr e = {0};
+        if (vd_net_bandwidth_set_live(c->d, c->dom->def, ln, b, &e) < 0) {
+            domain_def_free(copy);
+            return live_fail(c, &e);
+        }
+        vd_domain_save_status(c->d, c->dom);
     }
     if (copy) {
         struct verr e = {0};

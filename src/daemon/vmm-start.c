@@ -24,6 +24,13 @@
  * A daemon killed at any step leaves a record and a held lock that tell
  * its successor what to end (vmm-recover.c).
  *
+ * An autoport VNC port is probed free on the loop (domain-graphics.c) and
+ * bound by the VMM later: when another program or daemon took it in
+ * between, the VMM ends with EADDRINUSE at step 4 and the worker tries
+ * again (at most VNC_RETRIES times) with the next free port, which the
+ * loop picks and puts into the live definition; the lock, the record, the
+ * labels and the taps (kept open for that) stay as they are.
+ *
  * The spawn stays in the worker: done on the loop it took the worker's
  * creation off the start's path (0.1-0.2 ms) but made the loop wait for
  * posix_spawn's vfork (5 ms, median, at load 20 on 2 CPUs), and every
@@ -50,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/domain.h"
 #include "daemon/net-iface.h"
 #include "daemon/nvram.h"
 #include "daemon/security-dac.h"
@@ -68,6 +76,8 @@
 #include "util/mem.h"
 #include "util/str.h"
 #include "qmp/qmp-client.h"
+
+#define VNC_RETRIES 8
 
 struct start_work {
     struct vd_daemon *d; /* read on the loop thread only */
@@ -92,6 +102,12 @@ struct start_work {
     char *vnc_password; /* <graphics passwd=>: over QMP, never in argv or the log */
     char *vnc_socket;
     int64_t vnc_valid_to;
+    unsigned vnc_port;  /* an autoport VNC's port (a start may move it), or 0 */
+    unsigned vnc_tries; /* the starts retried on another port */
+    int vnc_next;       /* the loop's answer: the next port, or -errno */
+    bool vnc_answered;
+    pthread_mutex_t vnc_lock;
+    pthread_cond_t vnc_cond;
     int lock_fd;
     struct vd_ns_plan *ns; /* qemu.conf's namespaces = [ "mount" ]: the private /dev, or NULL */
     bool memlock;          /* <locked/>: the VMM's RLIMIT_MEMLOCK is memlock_limit */
@@ -143,6 +159,8 @@ static void work_free(struct start_work *w)
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
+    pthread_mutex_destroy(&w->vnc_lock);
+    pthread_cond_destroy(&w->vnc_cond);
     free(w);
 }
 
@@ -380,11 +398,13 @@ static int start_blocking(struct start_work *w)
     if (r < 0 && w->ns) /* the step that failed, with the domain's name */
         verr_prefix(err, "cannot start domain '%s'", w->name);
     close(logfd);
-    /* The VMM has its own copies now: a tap lives as long as the VMM does. */
-    for (size_t i = 0; i < w->nnet_fds; i++)
+    /* The VMM has its own copies now: a tap lives as long as the VMM does. A start that may be
+     * retried on another VNC port keeps them for the retry (work_free closes them). */
+    for (size_t i = 0; !w->vnc_port && i < w->nnet_fds; i++)
         if (w->net_fds[i] >= 0)
             close(w->net_fds[i]);
-    w->nnet_fds = 0;
+    if (!w->vnc_port)
+        w->nnet_fds = 0;
     if (r < 0)
         return r;
     w->spawned = true;
@@ -521,10 +541,89 @@ static void start_undo(struct start_work *w)
 
 static void start_done(void *opaque);
 
+/* On the loop: the next free VNC port for the starting domain, into its live definition. */
+static void vnc_pick(void *opaque)
+{
+    struct start_work *w = opaque;
+    unsigned char u[16];
+    struct vd_domain *dom =
+        domain_uuid_parse(w->uuid, u) == 0 ? vd_domain_find_uuid(w->d, u) : NULL;
+    struct verr e = {0};
+    int p =
+        dom && dom->starting ? vd_domain_graphics_next_port(w->d, dom, w->vnc_port, &e) : -ESRCH;
+    pthread_mutex_lock(&w->vnc_lock);
+    w->vnc_next = p;
+    w->vnc_answered = true;
+    pthread_cond_signal(&w->vnc_cond);
+    pthread_mutex_unlock(&w->vnc_lock);
+}
+
+/* The -vnc argument with display port-5900 instead of its own ("HOST:N[,options]"). */
+static void vnc_argv_port(char **argv, unsigned port)
+{
+    for (size_t i = 0; argv[i] && argv[i + 1]; i++) {
+        if (strcmp(argv[i], "-vnc") != 0)
+            continue;
+        char *v = argv[i + 1], *comma = strchr(v, ',');
+        size_t hostlen = comma ? (size_t)(comma - v) : strlen(v);
+        char *colon = memrchr(v, ':', hostlen);
+        if (!colon)
+            return;
+        char *nv = xasprintf("%.*s:%u%s", (int)(colon - v), v, port - 5900, comma ? comma : "");
+        free(argv[i + 1]);
+        argv[i + 1] = nv;
+        return;
+    }
+}
+
+/* In the worker, after a failed start: whether it failed because the VMM could not bind its
+ * autoport VNC port (taken since the probe) and may go again on the next free one. If so,
+ * what the failed VMM left is ended, the loop has picked the port, and the command line
+ * says it. */
+static bool vnc_retry(struct start_work *w)
+{
+    char inuse[96];
+    snprintf(inuse, sizeof(inuse), ": %s", strerror(EADDRINUSE));
+    const char *m = verr_msg(&w->err);
+    if (!w->vnc_port || w->vnc_tries >= VNC_RETRIES || w->pidfd >= 0 || w->qmp ||
+        !strstr(m, "-vnc: cannot listen on ") || !strstr(m, inuse))
+        return false;
+    struct vd_vmm_ident id = {w->uuid, w->pidfile};
+    if (w->spawned && vd_proc_kill_all(&id, VMM_DESTROY_GRACE_MS) < 0)
+        return false; /* the undo reports it */
+    static const char *const stale[] = {".pid", ".qmp", ".console"};
+    for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+        char *path = vd_record_path(w->run_dir, w->name, stale[i]);
+        unlink(path);
+        free(path);
+    }
+    w->spawned = false;
+    pthread_mutex_lock(&w->vnc_lock);
+    w->vnc_answered = false;
+    pthread_mutex_unlock(&w->vnc_lock);
+    loop_call_soon(w->loop, vnc_pick, w);
+    pthread_mutex_lock(&w->vnc_lock);
+    while (!w->vnc_answered)
+        pthread_cond_wait(&w->vnc_cond, &w->vnc_lock);
+    int next = w->vnc_next;
+    pthread_mutex_unlock(&w->vnc_lock);
+    if (next < 0)
+        return false; /* no port left: the VMM's error stands */
+    log_warn("domain '%s': VNC port %u was taken after it was found free; starting again on %d",
+             w->name, w->vnc_port, next);
+    w->vnc_tries++;
+    w->vnc_port = (unsigned)next;
+    vnc_argv_port(w->argv, w->vnc_port);
+    verr_clear(&w->err);
+    return true;
+}
+
 static void *start_thread(void *opaque)
 {
     struct start_work *w = opaque;
-    w->r = start_blocking(w);
+    do
+        w->r = start_blocking(w);
+    while (w->r < 0 && vnc_retry(w));
     if (w->r < 0)
         start_undo(w);
     loop_call_soon(w->loop, start_done, w);
@@ -604,6 +703,9 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;
     w->vnc_socket = vd_record_path(d->run_dir, def->name, ".vnc");
     w->vnc_valid_to = a->vnc_valid_to;
+    w->vnc_port = vd_domain_graphics_autoport(def);
+    pthread_mutex_init(&w->vnc_lock, NULL);
+    pthread_cond_init(&w->vnc_cond, NULL);
     w->ev = ev;
     w->owner = owner;
     w->done = done;

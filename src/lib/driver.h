@@ -130,6 +130,9 @@ struct vir_network_driver {
                                vir_error *err);
     int (*port_delete)(vir_network *net, const unsigned char *uuid, unsigned int flags,
                        vir_error *err);
+    /* virNetworkPortCreateXML: the new port's UUID in uuid_out */
+    int (*port_create_xml)(vir_network *net, const char *xml, unsigned int flags,
+                           unsigned char uuid_out[16], vir_error *err);
     /* virDomainInterfaceAddresses (kept here: it reads the networks' leases) */
     int (*domain_interface_addresses)(vir_domain *dom, vir_domain_interface ***ifaces,
                                       unsigned int source, unsigned int flags, vir_error *err);

@@ -297,6 +297,23 @@ char *vir_network_port_get_xml_desc(vir_network *net, const char *uuid, unsigned
     return net->conn->driver->network->port_get_xml_desc(net, raw, flags, err);
 }
 
+int vir_network_port_create_xml(vir_network *net, const char *xml, unsigned int flags,
+                                char uuid_out[VIR_UUID_STRING_BUFLEN], vir_error *err)
+{
+    NET(net, -1);
+    WRITE_OK(net->conn, "virNetworkPortCreateXML", -1);
+    if (!xml) {
+        vir_report(err, VIR_ERR_INVALID_ARG, "xmldesc in virNetworkPortCreateXML must not be NULL");
+        return -1;
+    }
+    NET_DRV(net->conn, port_create_xml, "virNetworkPortCreateXML", -1);
+    unsigned char raw[VIR_UUID_BUFLEN];
+    if (net->conn->driver->network->port_create_xml(net, xml, flags, raw, err) < 0)
+        return -1;
+    domain_uuid_format(raw, uuid_out);
+    return 0;
+}
+
 int vir_network_port_delete(vir_network *net, const char *uuid, unsigned int flags, vir_error *err)
 {
     NET(net, -1);

@@ -287,6 +287,19 @@ static int port_delete(vir_network *net, const unsigned char *uuid, unsigned int
     return vir_remote_call(net->conn, REMOTE_PROC_NETWORK_PORT_DELETE, &a, NULL, err) < 0 ? -1 : 0;
 }
 
+static int port_create_xml(vir_network *net, const char *xml, unsigned int flags,
+                           unsigned char uuid_out[16], vir_error *err)
+{
+    struct remote_network_port_create_xml_args a = {.xml = (char *)xml, .flags = flags};
+    to_wire(net, &a.network);
+    struct remote_network_port_create_xml_ret r = {0};
+    if (vir_remote_call(net->conn, REMOTE_PROC_NETWORK_PORT_CREATE_XML, &a, &r, err) < 0)
+        return -1;
+    memcpy(uuid_out, r.port.uuid, 16);
+    remote_network_port_create_xml_ret_free(&r);
+    return 0;
+}
+
 const struct vir_network_driver vir_remote_network_driver = {
     .event_register = event_register,
     .event_deregister = event_deregister,
@@ -311,4 +324,5 @@ const struct vir_network_driver vir_remote_network_driver = {
     .port_lookup = port_lookup,
     .port_get_xml_desc = port_get_xml_desc,
     .port_delete = port_delete,
+    .port_create_xml = port_create_xml,
 };

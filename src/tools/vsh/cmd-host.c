@@ -1034,6 +1034,13 @@ static const struct vsh_opt opts_net_port[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_net_port_create[] = {
+    {"network", VSH_OT_STRING, VSH_OFLAG_REQ, "network name or uuid"},
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML network port description"},
+    {"validate", VSH_OT_BOOL, 0, "validate the XML against the schema"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_net_event[] = {
     {"network", VSH_OT_STRING, 0, "filter by network name or uuid"},
     {"event", VSH_OT_STRING, 0, "which event type to wait for"},
@@ -1519,6 +1526,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      NETG, 0},
     {"net-name", vsh_cmd_net_name, opts_net_name, "convert a network UUID to network name", "",
      NETG, 0},
+    {"net-port-create", vsh_cmd_net_port_create, opts_net_port_create,
+     "create a network port from an XML file", "Create a network port.", NETG, 0},
     {"net-port-delete", vsh_cmd_net_port_delete, opts_net_port, "delete the specified network port",
      "Delete the specified network port.", NETG, 0},
     {"net-port-dumpxml", vsh_cmd_net_port_dumpxml, opts_net_port, "network port information in XML",

@@ -2,7 +2,7 @@
  * cmd-net.c - virsh's Networking commands: net-list, net-info, net-dumpxml,
  * net-define, net-create, net-start, net-destroy, net-undefine,
  * net-autostart, net-update, net-uuid, net-name, net-dhcp-leases, net-port-list,
- * net-port-dumpxml, net-port-delete, and the interface
+ * net-port-dumpxml, net-port-delete, net-port-create, and the interface
  * commands domif-getlink, domif-setlink and domifaddr, with virsh's
  * outputs and error lines (checked against the stock virsh in
  * tests/integration/daemon/test-daemon-net.py).
@@ -508,6 +508,34 @@ bool vsh_cmd_net_port_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         return false;
     }
     vsh_print(ctl, "Network port %s deleted\n", uuid);
+    return true;
+}
+
+/* net-port-create: a port from XML (virsh 9.0's lines, its "Failed to create network from"
+ * included). */
+bool vsh_cmd_net_port_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_network *n = lookup_net(ctl, cmd, "network");
+    if (!n)
+        return false;
+    const char *file = vsh_opt_string(cmd, "file");
+    char *xml = vsh_read_xml_file(ctl, file);
+    if (!xml) {
+        vir_network_free(n);
+        return false;
+    }
+    vir_error err;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    unsigned flags = vsh_opt_bool(cmd, "validate") ? VIR_NETWORK_PORT_CREATE_VALIDATE : 0;
+    int r = vir_network_port_create_xml(n, xml, flags, uuid, &err);
+    free(xml);
+    vir_network_free(n);
+    if (r < 0) {
+        vsh_error(ctl, "Failed to create network from %s", file);
+        vsh_report(ctl, &err);
+        return false;
+    }
+    vsh_print_extra(ctl, "Network port %s created from %s\n", uuid, file);
     return true;
 }
 

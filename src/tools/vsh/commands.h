@@ -141,6 +141,7 @@ bool vsh_cmd_net_dhcp_leases(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_port_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_port_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_port_delete(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_net_port_create(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domif_getlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domif_setlink(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domifaddr(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

@@ -12,7 +12,9 @@ Everything runs in network namespaces made here, with addresses from 198.18.0.0/
    shows each as libvirtd's <networkport> (uuid, owner name and uuid, mac, plug);
  - vsh's net-port-list and net-port-dumpxml print what virsh prints;
  - an unknown port UUID: virsh's "failed to get network port" as against libvirtd;
- - net-port-create of a port for an external user (its plug on the bridge, vsh deletes it)
+ - net-port-create of a port for an external user (its plug on the bridge, vsh deletes it);
+   vsh's net-port-create prints what virsh prints (created, the refusals, --validate against
+   libvirt's networkport schema, a missing file);
    and libvirtd's refusals (the same UUID again, a plug given, no uuid, no owner name);
  - a port with a portgroup and a QoS floor shows <group> and <bandwidth classID='3'> (not
    compared: libvirtd cannot start that guest on this kernel, without sch_sfq);
@@ -247,6 +249,32 @@ def main():
             t.ok(r.returncode == 0 and "Network port %s deleted" % EXT in r.stdout and
                  sorted(d.virsh("net-port-list", "pnet", "--uuid").stdout.split()) == sorted(ids),
                  "vsh net-port-delete removes it", r.stdout + r.stderr)
+            # vsh net-port-create: what the stock virsh prints, on success and on each refusal
+            bad = PORT.replace("  <mac", "  <bogus/>\n  <mac") % (
+                "aaaaaaaa-bbbb-cccc-dddd-000000000003", "")
+            cases = [("ok", [PORTS[0][1]]), ("again", [PORTS[0][1]])] + [
+                (n, [x]) for n, x in PORTS[2:]] + [
+                ("validate", ["--validate", bad]), ("missing", [os.path.join(d.tmp, "nope.xml")])]
+            for name, args in cases:
+                path = args[-1]
+                if name != "missing":
+                    path = d.write("vport-%s.xml" % name, args[-1])
+                full = ["net-port-create", "pnet", path] + args[:-1]
+                a = d.virsh(*full)
+                if name == "ok" and a.returncode == 0:
+                    d.virsh("net-port-delete", "pnet", EXT)
+                b = d.vsh(*full)
+                t.ok(a.returncode == b.returncode and a.stdout == b.stdout and
+                     a.stderr == b.stderr and (a.returncode == 0) == (name == "ok"),
+                     "vsh net-port-create (%s) prints what virsh prints" % name,
+                     "virsh: %r %r\nvsh:   %r %r" % (a.stdout, a.stderr, b.stdout, b.stderr))
+            r = d.vsh("net-port-create", "pnet", d.write("vport-novalidate.xml", bad))
+            t.ok(r.returncode == 0 and "aaaaaaaa-bbbb-cccc-dddd-000000000003" in
+                 d.virsh("net-port-list", "pnet", "--uuid").stdout,
+                 "without --validate the same XML is taken (the unknown element ignored, as "
+                 "libvirtd)", r.stdout + r.stderr)
+            d.virsh("net-port-delete", "pnet", "aaaaaaaa-bbbb-cccc-dddd-000000000003")
+            d.virsh("net-port-delete", "pnet", EXT)
         else:
             d.virsh("net-port-delete", "pnet", EXT)
 

@@ -197,6 +197,7 @@ CASES = [
     ('help', VSH, T + ['help'], {}, None),
     ('help-cmd', VSH, T + ['help dominfo; help list; help vcpupin; help schedinfo'], {}, None),
     ('help-unknown', STOCK, T + ['help nosuch'], {}, None),
+    ('help-net-port-create', STOCK, T + ['help net-port-create'], {}, None),
     ('interactive-pipe', STOCK, T, {}, 'uri\ndomid test\nnosuch\ndominfo nosuch\nhelp quit\nquit\n'),
     ('interactive-eof', STOCK, ['-q'] + T, {}, 'list\n'),
     ('interactive-readonly', STOCK, ['-r'] + T, {}, 'destroy test\n'),
