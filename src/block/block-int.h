@@ -67,6 +67,15 @@ int hostfile_create(struct hostfile *hf, const char *path, struct verr *err);
  * returns it (the locks last until it is closed) or -errno. */
 int hostfile_create_fd(const char *path, struct verr *err);
 void hostfile_close(struct hostfile *hf);
+/* The file a format's create writes: a new file (hostfile_create_fd), or
+ * the NBD export at path, formatted in place as qemu-img does. An export
+ * cannot grow: one smaller than `need` bytes is refused before anything is
+ * written with qemu-img's words ("Cannot grow NBD nodes", after `prefix`),
+ * where qemu-img fails at its truncate, after the header. Closed by
+ * block_create_target_close, which reports a failed close of a file. */
+int block_create_target(struct hostfile *hf, const char *path, uint64_t need, const char *prefix,
+                        struct verr *err);
+int block_create_target_close(struct hostfile *hf, int r, struct verr *err);
 /* Closes, reporting a failed close (data that did not reach the file). */
 int hostfile_close_checked(struct hostfile *hf, struct verr *err);
 /* Reads exactly len bytes; bytes past the end of the file read as zeroes. */

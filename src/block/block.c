@@ -574,9 +574,11 @@ int block_write_zeroes(struct block_dev *bd, uint64_t offset, uint64_t len, unsi
 int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, unsigned flags,
                  struct block_extent *out, struct verr *err)
 {
-    int r = check_range(bd, offset, len, err);
-    if (r < 0)
-        return r;
+    /* A raw file's partial last sector counts whole (see block_virtual_size). */
+    uint64_t vsize = block_virtual_size(bd);
+    if (offset > vsize || len > vsize - offset)
+        return check_range(bd, offset, len, err);
+    int r = 0;
     if (len == 0)
         return verr_set(err, EINVAL, "block status of an empty range of '%s'", bd->filename);
     memset(out, 0, sizeof(*out));
@@ -618,7 +620,7 @@ int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *er
     memset(out, 0, sizeof(*out));
     str_copy(out->format, sizeof(out->format), bd->drv->name);
     out->filename = xstrdup(bd->filename);
-    out->virtual_size = bd->size;
+    out->virtual_size = block_virtual_size(bd);
     out->actual_size = hostfile_actual_size(&bd->file);
     out->no_dirty_flag = bd->drv->no_dirty_flag;
     /* QEMU's raw asks the protocol, and its nbd driver has no get_info. */
@@ -658,6 +660,15 @@ void block_info_free(struct block_info *info)
 uint64_t block_size(struct block_dev *bd)
 {
     return bd->size;
+}
+
+uint64_t block_virtual_size(struct block_dev *bd)
+{
+    /* TODO(#18): an NBD export of such a size (nbdkit serves them) is left
+     * as its size: its tail's block status would be asked of the server. */
+    if (bd->drv != &block_driver_raw || bd->file.nbd)
+        return bd->size;
+    return bd->size + (bd->size % 512 ? 512 - bd->size % 512 : 0);
 }
 
 const char *block_format(struct block_dev *bd)
@@ -996,17 +1007,54 @@ int block_batch_end(struct block_dev *bd, bool keep, struct verr *err)
     return r;
 }
 
+int block_create_target(struct hostfile *hf, const char *path, uint64_t need, const char *prefix,
+                        struct verr *err)
+{
+    if (!nbd_uri_is_nbd(path)) {
+        int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
+        if (fd < 0)
+            return fd;
+        *hf = (struct hostfile){.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
+        return 0;
+    }
+    int r = hostfile_open_nbd(hf, path, true, NULL, err);
+    if (r < 0)
+        return r;
+    if (need > hostfile_nbd_size(hf)) {
+        hostfile_close(hf);
+        return verr_set(err, EINVAL, "%sCannot grow NBD nodes", prefix ? prefix : "");
+    }
+    return 0;
+}
+
+int block_create_target_close(struct hostfile *hf, int r, struct verr *err)
+{
+    if (hf->nbd) {
+        if (r == 0)
+            r = hostfile_nbd_flush(hf, err);
+        hostfile_close(hf);
+        return r;
+    }
+    if (close(hf->fd) < 0 && r == 0)
+        r = verr_errno(err, errno, "could not close '%s'", hf->path);
+    hf->fd = -1;
+    return r;
+}
+
 /* QEMU's create on a protocol without its own (nbd): the export must be large enough (it
  * cannot grow) and its first sector is zeroed so that it does not probe as a format.
- * qcow2 writes its metadata into the export itself (qcow2.c).
- * TODO(#13): the other formats with metadata (vmdk, vdi, vhdx, qed...) written into an
- * export as qemu-img writes them. */
+ * qcow2, vdi and vpc write their metadata into the export itself (block_create_target);
+ * qed truncates its file to its exact size first, which an export refuses after the
+ * zeroing. TODO(#13): vmdk and vhdx written into an export as qemu-img writes them
+ * (it does: vmdk's descriptor then names the export, vhdx writes its log and region
+ * tables there); refused for now. */
 static int create_on_nbd(const char *path, const struct block_driver *drv,
                          const struct block_create_opts *opts, struct verr *err)
 {
     if (drv == &block_driver_qcow2)
         return drv->create(path, opts, err);
-    if (drv != &block_driver_raw)
+    bool in_place = drv == &block_driver_vdi || drv == &block_driver_vpc;
+    if (!in_place && drv != &block_driver_raw && drv != &block_driver_qed)
         return verr_set(err, ENOTSUP,
                         "creating a %s image on an NBD export is not supported (create it "
                         "elsewhere and convert -n into the export)",
@@ -1021,11 +1069,18 @@ static int create_on_nbd(const char *path, const struct block_driver *drv,
     if (r < 0)
         return r;
     uint64_t size = hostfile_nbd_size(&hf);
-    if (opts->size > size)
+    /* A format's own create takes the size off the options before the
+     * protocol's, which then only zeroes the export's first sector. */
+    uint64_t zero = drv == &block_driver_raw ? opts->size : size;
+    if (drv == &block_driver_raw && opts->size > size)
         r = verr_set(err, EINVAL, "Cannot grow NBD nodes");
-    else if (opts->size)
-        r = hostfile_zero(&hf, 0, opts->size < 512 ? opts->size : 512, false, err);
+    else if (zero)
+        r = hostfile_zero(&hf, 0, zero < 512 ? zero : 512, false, err);
     hostfile_close(&hf);
+    if (r == 0 && in_place)
+        return drv->create(path, opts, err);
+    if (r == 0 && drv == &block_driver_qed)
+        r = verr_set(err, ENOTSUP, "Cannot resize NBD nodes");
     return r;
 }
 

@@ -374,7 +374,13 @@ int block_get_info(struct block_dev *bd, struct block_info *out, struct verr *er
 void block_info_free(struct block_info *info);
 
 /* Small accessors. */
-uint64_t block_size(struct block_dev *bd);         /* virtual size in bytes */
+uint64_t block_size(struct block_dev *bd); /* virtual size in bytes */
+/* The size QEMU's block layer gives the image (qemu-img's "virtual size"):
+ * whole sectors. A raw file whose length is not a multiple of 512 is the
+ * length rounded up, the tail reading as zeroes (block_status answers for
+ * it); every other format's size is already whole sectors. block_size
+ * stays the file's length: reads, writes and convert use that. */
+uint64_t block_virtual_size(struct block_dev *bd);
 const char *block_format(struct block_dev *bd);    /* "raw", "qcow2" */
 const char *block_filename(struct block_dev *bd);  /* as opened */
 uint32_t block_cluster_size(struct block_dev *bd); /* 0 for raw */

@@ -16,14 +16,15 @@
  * after the refcounts they rely on. With an external data file a guest
  * cluster always lives at its own offset there and is never refcounted.
  *
- * zlib-compressed clusters (raw deflate, as QEMU writes them with a 4 KiB
- * window) are inflated by libdeflate, whole buffer to whole cluster (about
- * twice zlib's speed); a stream it will not take whole (one that runs past
- * the cluster, which QEMU cuts at the cluster's end) goes to zlib, which
- * reads exactly as QEMU does. They are still compressed with zlib, with
- * QEMU's parameters: the clusters come out byte for byte as qemu-img's, and
- * within the 4 KiB window the format's readers assume (libdeflate always
- * uses 32 KiB; QEMU reads that only because it inflates a cluster in one call).
+ * Compressed clusters are decompressed by qcow2-inflate.c. Under the image
+ * lock with the image's own decompressor; a read-only image is also read
+ * without the lock (qcow2_pread_unlocked): the lookups and the plain data
+ * under it, and each compressed cluster read and decompressed outside it
+ * with a decompressor of the reader's own, so convert's workers decompress
+ * in parallel. They are still compressed with zlib, with QEMU's parameters:
+ * the clusters come out byte for byte as qemu-img's, and within the 4 KiB
+ * window the format's readers assume (libdeflate always uses 32 KiB; QEMU
+ * reads that only because it inflates a cluster in one call).
  * TODO(#18): libdeflate's level 6 compresses these clusters in less than half
  * zlib's CPU time and qemu-img reads them; worth it if byte-for-byte equality
  * with qemu-img's -c output (img-interop checks it) may go.
@@ -32,7 +33,6 @@
 #include "util/mem.h"
 
 #include <errno.h>
-#include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -125,63 +125,6 @@ static enum sctype sc_type(const struct qcow2_slot *s, unsigned i)
     return SC_UNALLOC;
 }
 
-static int decompress(struct qcow2 *q, uint64_t e, struct verr *err)
-{
-    if (q->dc_entry == e && q->dc_buf)
-        return 0;
-    uint64_t cs = q->g.cluster_size, hoff, len;
-    qcow2_compressed_span(&q->g, e, &hoff, &len);
-    if (len > 2 * cs)
-        return qcow2_corrupt(q, err, "compressed cluster is longer than two clusters");
-    if (!q->dc_buf) {
-        q->dc_buf = xmalloc(cs);
-        q->cbuf = xmalloc(2 * cs);
-    }
-    q->dc_entry = 0;
-    int r = hostfile_pread(q->f, q->cbuf, len, hoff, err);
-    if (r < 0)
-        return r;
-    bool okay = false;
-    if (q->compression_type == 0 && !q->deflate_dc)
-        q->deflate_dc = libdeflate_alloc_decompressor();
-    size_t used = 0, got = 0; /* the span may run past the stream: the rest is ignored */
-    if (q->compression_type == 0 && q->deflate_dc &&
-        libdeflate_deflate_decompress_ex(q->deflate_dc, q->cbuf, len, q->dc_buf, cs, &used, &got) ==
-            LIBDEFLATE_SUCCESS &&
-        got == cs) {
-        okay = true;
-    } else if (q->compression_type == 0) {
-        z_stream zs;
-        memset(&zs, 0, sizeof(zs));
-        if (inflateInit2(&zs, -12) != Z_OK)
-            return verr_set(err, ENOMEM, "could not initialise zlib");
-        zs.next_in = q->cbuf;
-        zs.avail_in = (uInt)len;
-        zs.next_out = q->dc_buf;
-        zs.avail_out = (uInt)cs;
-        int zr = inflate(&zs, Z_FINISH);
-        okay = (zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && zs.avail_out == 0;
-        inflateEnd(&zs);
-    } else {
-        if (!q->zstd_dctx)
-            q->zstd_dctx = ZSTD_createDCtx();
-        ZSTD_DCtx_reset(q->zstd_dctx, ZSTD_reset_session_only);
-        ZSTD_inBuffer in = {q->cbuf, len, 0};
-        ZSTD_outBuffer out = {q->dc_buf, cs, 0};
-        while (out.pos < out.size && in.pos < in.size) {
-            size_t zr = ZSTD_decompressStream(q->zstd_dctx, &out, &in);
-            if (ZSTD_isError(zr) || (zr == 0 && out.pos < out.size))
-                break;
-        }
-        okay = out.pos == out.size;
-    }
-    if (!okay)
-        return qcow2_corrupt(q, err, "could not decompress the cluster at host offset %llu",
-                             (unsigned long long)hoff);
-    q->dc_entry = e;
-    return 0;
-}
-
 /* Bytes [off, off+n) of one guest cluster (described by s) as this layer,
  * and below it the backing chain, reads them. */
 static int read_slot(struct qcow2 *q, const struct qcow2_slot *s, uint64_t off, uint8_t *buf,
@@ -189,10 +132,14 @@ static int read_slot(struct qcow2 *q, const struct qcow2_slot *s, uint64_t off, 
 {
     uint64_t cs = q->g.cluster_size, in = off & (cs - 1);
     if (s->compressed) {
-        int r = decompress(q, s->e, err);
-        if (r == 0)
-            memcpy(buf, q->dc_buf + in, n);
-        return r;
+        struct qcow2_inflater *dc = qcow2_inflater_own(q);
+        if (!qcow2_inflated(dc, s->e)) {
+            int r = qcow2_inflate(q, dc, s->e, NULL, err);
+            if (r < 0)
+                return r;
+        }
+        memcpy(buf, qcow2_inflated(dc, s->e) + in, n);
+        return 0;
     }
     unsigned scb = q->g.sc_bits;
     while (n > 0) {
@@ -256,6 +203,64 @@ int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struc
         len -= n;
     }
     return 0;
+}
+
+/* Reads of a read-only image without the image lock (block_pread calls
+ * this instead of qcow2_pread when bd->read_only): the L2 lookups, plain
+ * data, zero and backing reads go through qcow2_pread under the lock, a
+ * cluster at a time or a run of them; a compressed cluster's entry is
+ * looked up under the lock and the cluster read and decompressed outside
+ * it, with an inflater of this call's own. Nothing writes the image, so an
+ * entry looked up stays valid and each inflater may keep the last cluster
+ * it decompressed for the next small read. */
+int qcow2_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint64_t off,
+                         struct verr *err)
+{
+    struct qcow2 *q = bd->priv;
+    uint64_t cs = q->g.cluster_size;
+    struct qcow2_inflater *dc = NULL;
+    uint8_t *p = buf;
+    int r = 0;
+    while (r == 0 && len > 0) {
+        /* The clusters up to the first compressed one, under the lock. */
+        size_t plain = 0, n = 0;
+        struct qcow2_slot s = {0};
+        pthread_mutex_lock(&bd->lock);
+        while (plain < len) {
+            n = cs - ((off + plain) & (cs - 1));
+            if (n > len - plain)
+                n = len - plain;
+            r = qcow2_lookup(q, off + plain, &s, err);
+            if (r < 0 || s.compressed)
+                break;
+            plain += n;
+        }
+        if (r == 0 && plain)
+            r = qcow2_pread(bd, p, plain, off, err);
+        pthread_mutex_unlock(&bd->lock);
+        p += plain;
+        off += plain;
+        len -= plain;
+        if (r < 0 || !s.compressed || len == 0)
+            break;
+        if (!dc)
+            dc = qcow2_inflater_get(q);
+        uint64_t in = off & (cs - 1);
+        if (in == 0 && n == cs) { /* a whole cluster: straight into buf */
+            r = qcow2_inflate(q, dc, s.e, p, err);
+        } else {
+            if (!qcow2_inflated(dc, s.e))
+                r = qcow2_inflate(q, dc, s.e, NULL, err);
+            if (r == 0)
+                memcpy(p, qcow2_inflated(dc, s.e) + in, n);
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    if (dc)
+        qcow2_inflater_put(q, dc);
+    return r;
 }
 
 /* block_map: a run of data subclusters, contiguous on the host, that this
@@ -424,8 +429,7 @@ static void free_slot(struct qcow2 *q, const struct qcow2_slot *s)
     uint64_t hoff, hlen;
     if ((s->has_host || s->compressed) && qcow2_entry_host_span(q, s->e, &hoff, &hlen))
         qcow2_free_later(q, hoff, hlen);
-    if (q->dc_entry == s->e)
-        q->dc_entry = 0;
+    qcow2_inflater_forget(q->dc);
 }
 
 int qcow2_set_entry(struct qcow2 *q, uint64_t off, uint64_t e, uint64_t bm, struct verr *err)
@@ -705,7 +709,7 @@ int qcow2_pwrite_compressed_raw(struct block_dev *bd, const void *buf, size_t le
         return verr_set(err, ENOTSUP,
                         "'%s': compression is not supported with an external data file",
                         bd->filename);
-    q->dc_entry = 0; /* host bytes may be reused below */
+    qcow2_inflater_forget(q->dc); /* host bytes may be reused below */
     if (clen && q->crypt)
         return verr_set(err, ENOTSUP, "Compression and encryption not supported at the same time");
     if (clen == 0) /* not worth it: store the cluster plainly */
@@ -850,8 +854,7 @@ static int cluster_op(struct qcow2 *q, uint64_t c, uint32_t mask, bool zero, boo
         e &= ~QCOW2_OFLAG_COPIED; /* still shared */
     if (e == s.e && bm == s.bm)
         return 0;
-    if (q->dc_entry == s.e)
-        q->dc_entry = 0;
+    qcow2_inflater_forget(q->dc);
     r = qcow2_set_entry(q, c, e, bm, err);
     if (r == 0 && !keep)
         free_slot(q, &s);

@@ -19,7 +19,6 @@
 #include "util/str.h"
 
 #include <errno.h>
-#include <libdeflate.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-#include <zstd.h>
 
 static struct qcow2 *Q(struct block_dev *bd)
 {
@@ -491,7 +489,7 @@ int qcow2_reload(struct qcow2 *q, struct verr *err)
     free(q->pending);
     q->pending = NULL;
     q->nb_pending = q->cap_pending = 0;
-    q->dc_entry = 0;
+    qcow2_inflater_forget(q->dc);
     q->comp_next = 0;
     q->l1_dirty = q->rt_dirty = false;
     q->free_hint = 1;
@@ -726,7 +724,7 @@ static int drop_tables(struct qcow2 *q, uint64_t first, struct verr *err)
         q->l1[i] = 0;
         q->l1_dirty = true;
     }
-    q->dc_entry = 0;
+    qcow2_inflater_forget(q->dc);
     q->comp_next = 0;
     return r;
 }
@@ -1062,15 +1060,12 @@ static void qcow2_free(struct qcow2 *q)
         free(q->exts[i].data);
     free(q->exts);
     qcow2_snap_free(q->snaps, q->nb_snapshots);
-    free(q->dc_buf);
-    free(q->cbuf);
+    qcow2_inflaters_free(q);
+    pthread_mutex_destroy(&q->inflaters_lock);
     free(q->wbuf);
     free(q->sbuf);
     free(q->txn_punch);
     free(q->txn_busy);
-    if (q->zstd_dctx)
-        ZSTD_freeDCtx(q->zstd_dctx);
-    libdeflate_free_decompressor(q->deflate_dc);
     hostfile_close(&q->data_hf);
     free(q->data_file_name);
     qcow2_bitmaps_free(q);
@@ -1116,6 +1111,7 @@ static int load_snapshot(struct qcow2 *q, const struct block_open_opts *opts, st
 static int qcow2_open(struct block_dev *bd, const struct block_open_opts *opts, struct verr *err)
 {
     struct qcow2 *q = xcalloc(1, sizeof(*q));
+    pthread_mutex_init(&q->inflaters_lock, NULL);
     q->bd = bd;
     q->f = &bd->file;
     q->df = q->f;
@@ -1327,6 +1323,7 @@ static int qcow2_create(const char *path, const struct block_create_opts *o, str
         block_close(b);
     }
     struct qcow2 *q = xcalloc(1, sizeof(*q));
+    pthread_mutex_init(&q->inflaters_lock, NULL);
     q->data_hf.fd = -1;
     qcow2_geom_init(&q->g, cbits, rorder, o->extended_l2);
     uint64_t cs = q->g.cluster_size;
@@ -1564,6 +1561,7 @@ const struct block_driver block_driver_qcow2 = {
     .open = qcow2_open,
     .close = qcow2_close,
     .pread = qcow2_pread,
+    .pread_unlocked = qcow2_pread_unlocked,
     .pwrite = qcow2_pwrite,
     .map = qcow2_map,
     .map_alloc = qcow2_map_alloc,

@@ -21,6 +21,7 @@
 #include "block/block-int.h"
 #include "util/bytes.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -242,12 +243,12 @@ struct qcow2 {
     uint64_t comp_next;  /* host byte offset, 0 = none */
     bool comp_eof_align; /* compressed data written: pad the file to 512 B at flush */
 
-    /* Last decompressed cluster, for sequential reads of compressed images. */
-    uint64_t dc_entry;
-    uint8_t *dc_buf;
-    uint8_t *cbuf; /* scratch for compressed input, 2 clusters */
-    void *zstd_dctx;
-    void *deflate_dc; /* libdeflate's decompressor, made on first use (NULL: zlib alone) */
+    /* Decompressors (qcow2-inflate.c): the image's own, used under the
+     * image lock, which keeps the last cluster it decompressed for
+     * sequential reads; and idle ones for readers without the lock. */
+    struct qcow2_inflater *dc;
+    pthread_mutex_t inflaters_lock;
+    struct qcow2_inflater *inflaters;
 
     uint32_t crypt_method;     /* header: 0 plain, 1 AES (read only), 2 LUKS */
     struct qcow2_crypt *crypt; /* qcow2-crypt.c; NULL for plain images */
@@ -361,6 +362,29 @@ int qcow2_write_in_cluster(struct qcow2 *q, uint64_t off, const uint8_t *buf, si
 int qcow2_discard_clusters(struct qcow2 *q, uint64_t off, uint64_t len, bool full,
                            struct verr *err);
 int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struct verr *err);
+/* block_pread of a read-only image, called without bd->lock: lookups and
+ * plain data under it, compressed clusters read and decompressed outside it. */
+int qcow2_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint64_t off,
+                         struct verr *err);
+
+/* ---- qcow2-inflate.c: decompressing compressed clusters ---- */
+struct qcow2_inflater;
+/* Reads and decompresses the compressed cluster of L2 entry e into out (a
+ * whole cluster), or into the inflater's own buffer when out is NULL, where
+ * it stays for qcow2_inflated() until the next call. */
+int qcow2_inflate(struct qcow2 *q, struct qcow2_inflater *in, uint64_t e, uint8_t *out,
+                  struct verr *err);
+/* The inflater's kept cluster if it is entry e's, else NULL. */
+const uint8_t *qcow2_inflated(const struct qcow2_inflater *in, uint64_t e);
+/* Drops the kept cluster (its host bytes may change); in may be NULL. */
+void qcow2_inflater_forget(struct qcow2_inflater *in);
+/* The image's own inflater, for use under the image lock. */
+struct qcow2_inflater *qcow2_inflater_own(struct qcow2 *q);
+/* An idle inflater of the pool (a new one if none), and giving it back:
+ * for readers of a read-only image without the image lock. */
+struct qcow2_inflater *qcow2_inflater_get(struct qcow2 *q);
+void qcow2_inflater_put(struct qcow2 *q, struct qcow2_inflater *in);
+void qcow2_inflaters_free(struct qcow2 *q);
 int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off, struct verr *err);
 int qcow2_map(struct block_dev *bd, uint64_t off, uint64_t len, bool write, struct block_map *out,
               struct verr *err);

@@ -115,6 +115,14 @@ static int raw_create(const char *path, const struct block_create_opts *opts, st
         return r;
     if (ftruncate(hf.fd, (off_t)opts->size) < 0)
         r = verr_errno(err, errno, "could not resize '%s'", path);
+    /* QEMU writes the first 4 KiB (or the whole smaller file) as zeroes so
+     * that it can probe O_DIRECT alignment on it later: a fresh image's disk
+     * size is that block, as qemu-img's. */
+    if (r == 0 && opts->prealloc == BLOCK_PREALLOC_OFF && opts->size) {
+        static const char zeroes[4096];
+        size_t n = opts->size < sizeof(zeroes) ? (size_t)opts->size : sizeof(zeroes);
+        r = hostfile_pwrite(&hf, zeroes, n, 0, err);
+    }
     if (r == 0 && opts->prealloc == BLOCK_PREALLOC_FALLOC)
         r = hostfile_allocate(&hf, 0, opts->size, err);
     if (r == 0 && opts->prealloc == BLOCK_PREALLOC_FULL) {
@@ -130,26 +138,15 @@ static int raw_create(const char *path, const struct block_create_opts *opts, st
     return r < 0 ? r : cr;
 }
 
+/* qemu-img 7.2 counts a raw target as needing its whole size, holes and
+ * all (its raw driver does not look at what the source allocates). */
 static int raw_measure(const struct block_create_opts *opts, struct block_dev *src,
                        struct block_measure *out, struct verr *err)
 {
-    uint64_t size = src ? block_size(src) : opts->size;
+    (void)err;
+    uint64_t size = src ? block_virtual_size(src) : (opts->size + 511) & ~511ull;
     out->fully_allocated = size;
     out->required = size;
-    if (!src)
-        return 0;
-    /* Only allocated data needs host space in a sparse raw file. */
-    uint64_t used = 0;
-    for (uint64_t off = 0; off < size;) {
-        struct block_extent e;
-        int r = block_status(src, off, size - off, BLOCK_STATUS_CHAIN, &e, err);
-        if (r < 0)
-            return r;
-        if (e.data)
-            used += e.length;
-        off += e.length;
-    }
-    out->required = used;
     return 0;
 }
 

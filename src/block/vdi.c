@@ -500,19 +500,20 @@ static int vdi_create(const char *path, const struct block_create_opts *o, struc
     block_uuid_generate(buf + H_UUID_SNAP);
     for (uint32_t i = 0; i < blocks; i++)
         put_le32(buf + VDI_SECTOR + (size_t)i * 4, o->static_image ? i : VDI_UNALLOCATED);
-    /* The rest of the last map sector: unallocated too, as qemu writes it. */
-    for (uint64_t i = VDI_SECTOR + (uint64_t)blocks * 4; i < data; i++)
-        buf[i] = 0xff;
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0) {
-        free(buf);
-        return fd;
-    }
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
-    int r = hostfile_pwrite(&hf, buf, (size_t)data, 0, err);
-    free(buf);
+    /* The rest of the last map sector stays zero, as qemu-img 7.2 writes it. */
+    /* On an NBD export a static image's data area must fit in it: refused
+     * before the header is written, in qemu-img's words (which lack a
+     * separator there). */
     uint64_t end = data + (o->static_image ? (uint64_t)blocks * VDI_BLOCK_SIZE : 0);
-    if (r == 0 && o->static_image)
+    struct hostfile hf;
+    int r = block_create_target(&hf, path, end, "Failed to statically allocate file", err);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    r = hostfile_pwrite(&hf, buf, (size_t)data, 0, err);
+    free(buf);
+    if (r == 0 && o->static_image && !hf.nbd) /* an export large enough is left its size */
         r = hostfile_truncate(&hf, end, err);
     /* Preallocation only has data to act on in a static image. */
     if (r == 0 && o->static_image && o->prealloc == BLOCK_PREALLOC_FALLOC)
@@ -524,9 +525,7 @@ static int vdi_create(const char *path, const struct block_create_opts *o, struc
             r = hostfile_pwrite(&hf, z, end - p < chunk ? (size_t)(end - p) : chunk, p, err);
         free(z);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 const struct block_driver block_driver_vdi = {

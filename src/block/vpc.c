@@ -512,12 +512,15 @@ static int vpc_create(const char *path, const struct block_create_opts *o, struc
     }
     uint8_t footer[VHD_SECTOR];
     make_footer(footer, type, sectors, cyls, heads, secs, o->force_size);
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0)
-        return fd;
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
     uint64_t bytes = sectors * VHD_SECTOR;
-    int r = 0;
+    uint32_t entries = (uint32_t)((bytes + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE);
+    size_t bat_bytes = ((size_t)entries * 4 + VHD_SECTOR - 1) & ~(size_t)(VHD_SECTOR - 1);
+    size_t total = 3 * VHD_SECTOR + bat_bytes + VHD_SECTOR;
+    struct hostfile hf;
+    int r =
+        block_create_target(&hf, path, type == VHD_FIXED ? bytes + VHD_SECTOR : total, NULL, err);
+    if (r < 0)
+        return r;
     if (type == VHD_FIXED) {
         r = hostfile_pwrite(&hf, footer, VHD_SECTOR, bytes, err);
         if (r == 0 && o->prealloc == BLOCK_PREALLOC_FALLOC)
@@ -531,9 +534,6 @@ static int vpc_create(const char *path, const struct block_create_opts *o, struc
             free(z);
         }
     } else {
-        uint32_t entries = (uint32_t)((bytes + VHD_BLOCK_SIZE - 1) / VHD_BLOCK_SIZE);
-        size_t bat_bytes = ((size_t)entries * 4 + VHD_SECTOR - 1) & ~(size_t)(VHD_SECTOR - 1);
-        size_t total = 3 * VHD_SECTOR + bat_bytes + VHD_SECTOR;
         uint8_t *buf = xcalloc(1, total);
         memcpy(buf, footer, VHD_SECTOR);
         uint8_t *h = buf + VHD_SECTOR;
@@ -549,9 +549,7 @@ static int vpc_create(const char *path, const struct block_create_opts *o, struc
         r = hostfile_pwrite(&hf, buf, total, 0, err);
         free(buf);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 const struct block_driver block_driver_vpc = {

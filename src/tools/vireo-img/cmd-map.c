@@ -109,7 +109,7 @@ int img_cmd_map(int argc, char **argv, struct img_session *s)
     struct block_dev *bd = img_open(s, argv[optind], fmt, true, false, NULL);
     if (!bd)
         return 1;
-    uint64_t size = block_size(bd), end = size;
+    uint64_t size = block_virtual_size(bd), end = size;
     if (max_len < end && start <= end - max_len)
         end = start + max_len;
     struct map_entry cur = {.start = start};

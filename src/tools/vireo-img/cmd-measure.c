@@ -79,7 +79,7 @@ int img_cmd_measure(int argc, char **argv, struct img_session *s)
     } else {
         if (!(src = img_open(s, argv[optind], fmt, true, false, NULL)))
             goto out;
-        o.size = block_size(src);
+        o.size = block_virtual_size(src);
     }
     struct block_measure m;
     struct verr err;

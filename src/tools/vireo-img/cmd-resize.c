@@ -75,7 +75,7 @@ int img_cmd_resize(int argc, char **argv, struct img_session *s)
     struct block_dev *bd = img_open(s, path, fmt, false, true, NULL);
     if (!bd)
         return 1;
-    uint64_t cur = block_size(bd), target = amount;
+    uint64_t cur = block_virtual_size(bd), target = amount;
     if (sign > 0) {
         target = cur + amount;
         if (target < cur) {
@@ -93,6 +93,9 @@ int img_cmd_resize(int argc, char **argv, struct img_session *s)
     }
     if (target < cur && !shrink) {
         img_error("Use the --shrink option to perform a shrink operation.");
+        img_error("warning: Shrinking an image will delete all data beyond the shrunken "
+                  "image's end. Before performing such an operation, make sure there is no "
+                  "important data there.");
         block_close(bd);
         return 1;
     }

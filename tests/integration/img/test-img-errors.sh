@@ -45,7 +45,16 @@ fails "lazy refcounts on v2" 1 "x.qcow2: Lazy refcounts only supported" create -
 fails "no size" 1 "x.qcow2: Image creation needs a size parameter" create -f qcow2 x.qcow2
 fails "bad -r value" 1 "Unknown option value for -r" check -r bogus good.qcow2
 fails "bad --output" 1 "--output must be used with human or json as argument." info --output=xml good.qcow2
-fails "shrink without --shrink" 1 "Use the --shrink option" resize -f raw r.raw 512k
+# Refused with qemu-img's two lines: the error and its warning about shrinking.
+cp r.raw rq.raw
+qemu-img resize -f raw rq.raw 512k 2>&1 | sed 's/^qemu-img:/vireo-img:/' >qe.txt
+if ! "$V" resize -f raw r.raw 512k >o.txt 2>e.txt && [ "$(wc -l <e.txt)" -eq 2 ] &&
+    grep -q '^vireo-img: Use the --shrink option' e.txt && diff -u qe.txt e.txt; then
+    ok "shrink without --shrink: qemu-img's error and warning"
+else
+    not_ok "shrink without --shrink: qemu-img's error and warning"
+    sed 's/^/# /' e.txt
+fi
 fails "qcow2 size not a multiple of 512" 1 "The new size must be a multiple of 512" resize good.qcow2 1048577
 fails "preallocation when shrinking" 1 "Preallocation can only be used for growing images" resize --shrink --preallocation=full good.qcow2 512k
 fails "bad preallocation mode" 1 "Invalid preallocation mode 'bogus'" resize --preallocation=bogus good.qcow2 2M
