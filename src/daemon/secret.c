@@ -336,7 +336,12 @@ static char *base64_string(const uint8_t *in, size_t len)
 static struct vd_secret *disk_secret(struct vd_daemon *d, const struct xnode *secret,
                                      struct verr *err)
 {
-    const char *uuid = xnode_attr(secret, "uuid"), *usage = xnode_attr(secret, "usage");
+    return vd_secret_with_value(d, xnode_attr(secret, "uuid"), xnode_attr(secret, "usage"), err);
+}
+
+struct vd_secret *vd_secret_with_value(struct vd_daemon *d, const char *uuid, const char *usage,
+                                       struct verr *err)
+{
     unsigned char u[16];
     struct vd_secret *s = NULL;
     if (uuid && domain_uuid_parse(uuid, u) == 0)
@@ -397,6 +402,17 @@ void vd_secret_disk_keys_free(char **data, char **iv, size_t n)
     }
     free(data);
     free(iv);
+}
+
+int vd_secret_disk_key(struct vd_daemon *d, const struct domain_disk *disk,
+                       const uint8_t master_key[32], char **data, char **iv, struct verr *err)
+{
+    *data = *iv = NULL;
+    const struct xnode *enc = vmm_argv_disk_encryption(disk);
+    if (!enc)
+        return 0;
+    struct vd_secret *s = disk_secret(d, xnode_child(enc, "secret"), err);
+    return s ? encrypt_value(master_key, s, data, iv, err) : -ENOENT;
 }
 
 int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],
