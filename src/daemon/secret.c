@@ -201,7 +201,8 @@ static int save_value(struct vd_daemon *d, const struct vd_secret *s, struct ver
     /* file_replace_atomic writes the temporary file 0600 from the start: the value is never
      * readable by others, not even for an instant. */
     int r = file_replace_atomic(p, b.data ? (const char *)b.data : "", b.len, 0600, err);
-    explicit_bzero(b.data, b.len);
+    if (b.data) /* an empty value encodes to nothing */
+        explicit_bzero(b.data, b.len);
     buf_free(&b);
     free(p);
     return r;
@@ -305,7 +306,8 @@ int vd_secret_set_value(struct vd_daemon *d, struct vd_secret *s, const uint8_t 
     uint8_t *old = s->value;
     size_t old_len = s->value_len;
     s->value = xmalloc(len ? len : 1);
-    memcpy(s->value, value, len);
+    if (len) /* an empty value arrives as NULL */
+        memcpy(s->value, value, len);
     s->value_len = len;
     int r = s->def->ephemeral ? 0 : save_value(d, s, err);
     if (r < 0) { /* the old value stays, in memory as on disk */
