@@ -10,10 +10,13 @@ secret-set-value (--base64, positional, lenient base64, --file with and without 
 secret-get-value (base64 and --plain bytes, a private secret, one without a value, read-only),
 undefine, and the lookups' errors. The values vsh sets are then read back through virsh.
 
-  test-secret-vsh.py VIREOD VIREO_VMM VSH
+  test-secret-vsh.py VIREOD VIREO_VMM VSH LIBVIREO
 
-Prints TAP.
+libvireo's calls that no vsh command makes (vir_secret_lookup_by_usage, the handle's usage
+getters) are made through ctypes on LIBVIREO against the same daemon ("none" in a sanitizer
+build: its library cannot load into an unsanitized Python). Prints TAP.
 """
+import ctypes
 import os
 import shlex
 import shutil
@@ -24,7 +27,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from daemonlib import Daemon, Tap, skip_all  # noqa: E402
 
-VIREOD, VMM, VSH = sys.argv[1:4]
+VIREOD, VMM, VSH, LIB = sys.argv[1:5]
 GOLDEN = os.path.join(here, "golden-secret", "vsh.out")
 t = Tap()
 if not shutil.which("virsh"):
@@ -187,6 +190,41 @@ try:
     t.ok(r.returncode == 0 and len(files) == 1 and
          open(files[0]).read().strip() == "cGxhaW4gcGFzcwp3b3Jk",
          "vsh's --file --plain value is stored byte for byte (newline kept)", repr((r, files)))
+    # the lookup by usage and the usage getters, through the library itself (not in a sanitizer
+    # build, whose library needs a sanitized process: LIB is "none" there)
+    if LIB == "none":
+        raise StopIteration
+    lib = ctypes.CDLL(os.path.abspath(LIB))
+    lib.vir_connect_open.restype = ctypes.c_void_p
+    lib.vir_connect_open.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_void_p]
+    lib.vir_secret_lookup_by_usage.restype = ctypes.c_void_p
+    lib.vir_secret_lookup_by_usage.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p,
+                                               ctypes.c_void_p]
+    lib.vir_secret_get_usage_id.restype = ctypes.c_char_p
+    lib.vir_secret_get_usage_id.argtypes = [ctypes.c_void_p]
+    lib.vir_secret_get_usage_type.argtypes = [ctypes.c_void_p]
+    lib.vir_secret_get_uuid_string.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.vir_secret_free.argtypes = [ctypes.c_void_p]
+    lib.vir_connect_close.argtypes = [ctypes.c_void_p]
+    err = ctypes.create_string_buffer(4096)  # a vir_error: int code, then the message
+    conn = lib.vir_connect_open(b.vsh_uri.encode(), 0, err)
+    sec = lib.vir_secret_lookup_by_usage(conn, 1, b"/var/lib/vireo/images/enc.img", err)
+    uuid = ctypes.create_string_buffer(37)
+    if sec:
+        lib.vir_secret_get_uuid_string(sec, uuid)
+    t.ok(sec and uuid.value.decode() == U_VOL and lib.vir_secret_get_usage_type(sec) == 1 and
+         lib.vir_secret_get_usage_id(sec) == b"/var/lib/vireo/images/enc.img",
+         "vir_secret_lookup_by_usage finds the volume secret, with its uuid and usage",
+         err.raw[4:200])
+    if sec:
+        lib.vir_secret_free(sec)
+    none = lib.vir_secret_lookup_by_usage(conn, 2, b"no such name", err)
+    t.ok(not none and err.raw[4:].split(b"\0")[0] ==
+         b"Secret not found: no secret with matching usage 'no such name'",
+         "vir_secret_lookup_by_usage of an unknown usage: libvirt's error", err.raw[4:200])
+    lib.vir_connect_close(conn)
+except StopIteration:
+    t.diag("libvireo's own calls are checked in the build without sanitizers")
 except Exception as e:  # a crash is a failure, with its reason
     t.ok(False, "the test ran to its end", repr(e))
 finally:
