@@ -1516,6 +1516,61 @@ int vir_connect_network_event_deregister_any(vir_connect *conn, int callback_id,
 /* "Defined", "Undefined", "Started", "Stopped" (virsh's words), "unknown" otherwise. */
 const char *vir_network_event_to_string(int event);
 
+/* ---- secrets (libvirt-secret.h) ----------------------------------------- */
+
+typedef struct vir_secret vir_secret;
+
+/* A secret's usage (virSecretUsageType). */
+typedef enum {
+    VIR_SECRET_USAGE_TYPE_NONE = 0,
+    VIR_SECRET_USAGE_TYPE_VOLUME = 1,
+    VIR_SECRET_USAGE_TYPE_CEPH = 2,
+    VIR_SECRET_USAGE_TYPE_ISCSI = 3,
+    VIR_SECRET_USAGE_TYPE_TLS = 4,
+    VIR_SECRET_USAGE_TYPE_VTPM = 5,
+} vir_secret_usage_type;
+
+/* vir_connect_list_all_secrets flags (libvirt's values) */
+typedef enum {
+    VIR_CONNECT_LIST_SECRETS_EPHEMERAL = 1 << 0,
+    VIR_CONNECT_LIST_SECRETS_NO_EPHEMERAL = 1 << 1,
+    VIR_CONNECT_LIST_SECRETS_PRIVATE = 1 << 2,
+    VIR_CONNECT_LIST_SECRETS_NO_PRIVATE = 1 << 3,
+} vir_connect_list_all_secrets_flags;
+
+/* vir_secret_define_xml flags */
+typedef enum {
+    VIR_SECRET_DEFINE_VALIDATE = 1 << 0,
+} vir_secret_define_flags;
+
+/* Secrets: a handle names a secret by its UUID and carries its usage as of the lookup; each
+ * call returning one gives a reference the caller drops with vir_secret_free. Lists are arrays
+ * the caller frees (each handle, then the array with free()); returns the count or -1. */
+int vir_connect_list_all_secrets(vir_connect *conn, vir_secret ***secrets, unsigned int flags,
+                                 vir_error *err);
+vir_secret *vir_secret_lookup_by_uuid(vir_connect *conn, const unsigned char uuid[VIR_UUID_BUFLEN],
+                                      vir_error *err);
+vir_secret *vir_secret_lookup_by_uuid_string(vir_connect *conn, const char *uuid, vir_error *err);
+/* usage_type is vir_secret_usage_type, usage_id the usage's volume path or name. */
+vir_secret *vir_secret_lookup_by_usage(vir_connect *conn, int usage_type, const char *usage_id,
+                                       vir_error *err);
+vir_secret *vir_secret_define_xml(vir_connect *conn, const char *xml, unsigned int flags,
+                                  vir_error *err);
+int vir_secret_undefine(vir_secret *secret, vir_error *err);
+char *vir_secret_get_xml_desc(vir_secret *secret, unsigned int flags, vir_error *err);
+int vir_secret_set_value(vir_secret *secret, const unsigned char *value, size_t size,
+                         unsigned int flags, vir_error *err);
+/* The value (malloc'd, *size bytes; the caller wipes and frees it), or NULL. */
+unsigned char *vir_secret_get_value(vir_secret *secret, size_t *size, unsigned int flags,
+                                    vir_error *err);
+void vir_secret_get_uuid(const vir_secret *secret, unsigned char uuid[VIR_UUID_BUFLEN]);
+void vir_secret_get_uuid_string(const vir_secret *secret, char buf[VIR_UUID_STRING_BUFLEN]);
+int vir_secret_get_usage_type(const vir_secret *secret); /* vir_secret_usage_type, -1 for NULL */
+const char *vir_secret_get_usage_id(const vir_secret *secret);
+void vir_secret_free(vir_secret *secret);
+/* "none", "volume", "ceph", "iscsi", "tls", "vtpm" (libvirt's names), NULL otherwise. */
+const char *vir_secret_usage_type_to_string(int usage_type);
+
 /* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
 
 typedef struct vir_storage_pool vir_storage_pool;

@@ -59,6 +59,19 @@ int secret_store_add(struct secret_store *store, const char *id, const void *dat
     return 0;
 }
 
+int secret_store_del(struct secret_store *store, const char *id)
+{
+    for (size_t i = 0; i < store->count; i++) {
+        if (strcmp(store->items[i].id, id) != 0)
+            continue;
+        free(store->items[i].id);
+        wipe_free(store->items[i].data, store->items[i].len + 1);
+        store->items[i] = store->items[--store->count];
+        return 0;
+    }
+    return -ENOENT;
+}
+
 void secret_store_clear(struct secret_store *store)
 {
     for (size_t i = 0; i < store->count; i++) {

@@ -37,6 +37,8 @@ int secret_store_add_object(struct secret_store *store, const char *optstr, stru
 /* Adds a secret directly (id must be new). */
 int secret_store_add(struct secret_store *store, const char *id, const void *data, size_t len,
                      struct verr *err);
+/* Wipes and removes the secret id (QMP's object-del): 0, or -ENOENT when there is none. */
+int secret_store_del(struct secret_store *store, const char *id);
 /* Wipes and frees every secret. */
 void secret_store_clear(struct secret_store *store);
 

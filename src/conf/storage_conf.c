@@ -90,6 +90,9 @@ void storage_vol_def_free(struct storage_vol_def *def)
     free(def->format);
     free(def->backing_path);
     free(def->backing_format);
+    free(def->encryption_format);
+    free(def->secret_uuid);
+    free(def->secret_usage);
     perms_clear(&def->perms);
     free(def);
 }
@@ -334,6 +337,58 @@ char *storage_pool_def_format(const struct storage_pool_def *def)
     return buf_detach(&b, NULL);
 }
 
+/* <encryption format='luks'> with at most one <secret type='passphrase' uuid='...'|usage='...'/>
+ * (libvirt's volume encryption); the other formats libvirt knows are refused by name. */
+static int parse_encryption(const struct xnode *enc, struct storage_vol_def *def, struct verr *err)
+{
+    const char *fmt = xnode_attr(enc, "format");
+    if (!fmt)
+        return verr_set(err, EINVAL, "XML error: missing encryption format");
+    if (strcmp(fmt, "luks") != 0) {
+        if (strcmp(fmt, "default") == 0 || strcmp(fmt, "qcow") == 0 || strcmp(fmt, "luks2") == 0 ||
+            strcmp(fmt, "luks-any") == 0)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: volume encryption format '%s' is not "
+                            "supported (luks is)",
+                            fmt);
+        return verr_set(err, EINVAL, "XML error: unknown volume encryption format type %s", fmt);
+    }
+    const struct xnode *secret = NULL;
+    for (size_t i = 0; i < enc->nkids; i++) {
+        const struct xnode *k = enc->kids[i];
+        if (!k->name)
+            continue;
+        if (strcmp(k->name, "secret") != 0)
+            return verr_set(err, ENOTSUP,
+                            "unsupported configuration: element '%s' in a volume's "
+                            "<encryption> (only <secret> is supported)",
+                            k->name);
+        if (secret)
+            return verr_set(err, EINVAL, "XML error: too many secrets for luks encryption");
+        secret = k;
+    }
+    if (secret) {
+        const char *type = xnode_attr(secret, "type");
+        if (!type)
+            return verr_set(err, EINVAL, "XML error: unknown volume encryption secret type");
+        if (strcmp(type, "passphrase") != 0)
+            return verr_set(err, EINVAL, "XML error: unknown volume encryption secret type %s",
+                            type);
+        const char *uuid = xnode_attr(secret, "uuid"), *usage = xnode_attr(secret, "usage");
+        if (uuid && usage)
+            return verr_set(err, EINVAL, "XML error: either secret uuid or usage expected");
+        if (!uuid && !usage)
+            return verr_set(err, EINVAL, "XML error: missing secret uuid or usage attribute");
+        unsigned char raw[16];
+        if (uuid && domain_uuid_parse(uuid, raw) < 0)
+            return verr_set(err, EINVAL, "XML error: malformed secret uuid '%s'", uuid);
+        def->secret_uuid = uuid ? xstrdup(uuid) : NULL;
+        def->secret_usage = usage ? xstrdup(usage) : NULL;
+    }
+    def->encryption_format = xstrdup(fmt);
+    return 0;
+}
+
 static int parse_vol(const struct xnode *root, struct storage_vol_def *def, struct verr *err)
 {
     if (strcmp(root->name, "volume") != 0)
@@ -395,6 +450,8 @@ static int parse_vol(const struct xnode *root, struct storage_vol_def *def, stru
             perms_clear(&def->perms);
             memset(&def->perms, 0, sizeof(def->perms));
             r = parse_perms(xnode_child(k, "permissions"), &def->perms, err);
+            if (r == 0 && xnode_child(k, "encryption"))
+                r = parse_encryption(xnode_child(k, "encryption"), def, err);
         } else if (strcmp(k->name, "backingStore") == 0) {
             const struct xnode *p = xnode_child(k, "path"), *f = xnode_child(k, "format");
             if (!p)
@@ -405,10 +462,10 @@ static int parse_vol(const struct xnode *root, struct storage_vol_def *def, stru
             def->backing_format =
                 f && xnode_attr(f, "type") ? xstrdup(xnode_attr(f, "type")) : NULL;
         } else if (strcmp(k->name, "encryption") == 0) {
-            /* TODO(issue 18): create LUKS volumes keyed by a secret; refused rather than
-             * made unencrypted */
-            return verr_set(err, ENOTSUP,
-                            "unsupported configuration: volume encryption is not supported yet");
+            /* libvirt reads a volume's encryption from its <target> only */
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: a volume's <encryption> belongs in its "
+                            "<target>");
         } else {
             log_warn("ignoring unknown element '%s' in element 'volume'", k->name);
         }
@@ -477,6 +534,18 @@ char *storage_vol_def_format(const struct storage_vol_def *def)
     }
     buf_printf(&b, "    <format type='%s'/>\n", def->format);
     format_perms(&b, &def->perms, 2);
+    if (def->encryption_format) {
+        buf_append_str(&b, "    <encryption format='");
+        xml_escape(&b, def->encryption_format, true);
+        if (def->secret_uuid || def->secret_usage) {
+            buf_printf(&b, "'>\n      <secret type='passphrase' %s='",
+                       def->secret_uuid ? "uuid" : "usage");
+            xml_escape(&b, def->secret_uuid ? def->secret_uuid : def->secret_usage, true);
+            buf_append_str(&b, "'/>\n    </encryption>\n");
+        } else {
+            buf_append_str(&b, "'/>\n");
+        }
+    }
     buf_append_str(&b, "  </target>\n");
     if (def->backing_path) {
         buf_append_str(&b, "  <backingStore>\n    <path>");

@@ -40,6 +40,9 @@ struct storage_vol_def {
     char *format;      /* raw, qcow2, ... (default raw) */
     struct storage_perms perms;
     char *backing_path, *backing_format; /* <backingStore> */
+    /* <target><encryption format='luks'><secret type='passphrase' uuid|usage/>: the format
+     * (NULL: not encrypted) and the secret's uuid or (volume) usage, one of them or neither */
+    char *encryption_format, *secret_uuid, *secret_usage;
 };
 
 int storage_pool_def_parse_string(const char *xml, unsigned flags, struct storage_pool_def **out,

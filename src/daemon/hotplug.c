@@ -23,6 +23,7 @@
  * Messages are libvirt's.
  */
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,17 @@
 
 #include "daemon/domain.h"
 #include "daemon/net-iface.h"
+#include "daemon/secret.h"
+#include "daemon/security-dac.h"
 #include "daemon/storage.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
+#include "daemon/vmm-record.h"
 #include "daemon/vmm-support.h"
+#include "util/buf.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/loop.h"
 #include "util/mem.h"
@@ -68,6 +74,11 @@ struct hp_attach {
     struct domain_address addr;
     int step; /* the last step sent: disk 1-3 (file, format, device); NIC 1-4 (getfd, netdev,
                * device, set_link) */
+    /* An encrypted disk's secret objects, added before step 1: masterKey0 (only when the VMM
+     * has none yet: its file is then new) and ALIAS-luks-secret0, the passphrase under it. */
+    char *secret_id;               /* ALIAS-luks-secret0 */
+    char *secret_data, *secret_iv; /* base64, until sent */
+    bool master_sent, secret_added;
 };
 
 static void ignore_reply(void *opaque, int r, const char *error)
@@ -291,6 +302,11 @@ static void attach_free(struct hp_attach *a)
     free(a->alias);
     free(a->node);
     free(a->storage);
+    free(a->secret_id);
+    if (a->secret_data)
+        explicit_bzero(a->secret_data, strlen(a->secret_data));
+    free(a->secret_data);
+    free(a->secret_iv);
     free(a);
 }
 
@@ -301,6 +317,8 @@ static void attach_fail(struct hp_attach *a, const char *command, const char *er
         send_cmd(vmm, "blockdev-del", "node-name", a->node);
     if (vmm && a->disk && a->step >= 1)
         send_cmd(vmm, "blockdev-del", "node-name", a->storage);
+    if (vmm && a->secret_added) /* masterKey0 stays, as libvirt keeps it for the VM's life */
+        send_cmd(vmm, "object-del", "id", a->secret_id);
     if (vmm && !a->disk && a->step >= 2)
         send_cmd(vmm, "netdev_del", "id", a->node); /* with it the tap */
     else if (vmm && !a->disk && a->step >= 1 && a->fdnames)
@@ -501,9 +519,20 @@ static void attach_step(void *opaque, int r, const char *error)
     /* The format node over the file node. */
     const struct domain_disk *d = &a->upd->disks[0];
     struct json_object *args = json_object_new_object();
-    add_str(args, "driver", d->driver_type ? d->driver_type : "raw");
+    const char *fmt = d->driver_type ? d->driver_type : "raw";
+    bool qcow2 = strcmp(fmt, "qcow2") == 0;
+    /* an encrypted raw disk is the luks driver, qcow2 gets encrypt (as at start) */
+    add_str(args, "driver", a->secret_id && !qcow2 ? "luks" : fmt);
     add_str(args, "file", a->storage);
     add_str(args, "node-name", a->node);
+    if (a->secret_id && !qcow2) {
+        add_str(args, "key-secret", a->secret_id);
+    } else if (a->secret_id) {
+        struct json_object *enc = json_object_new_object();
+        add_str(enc, "format", "luks");
+        add_str(enc, "key-secret", a->secret_id);
+        json_object_object_add(args, "encrypt", enc);
+    }
     if (d->readonly)
         json_object_object_add(args, "read-only", json_object_new_boolean(true));
     /* libvirt's format node carries discard and detect-zeroes (unmap needs discard there) */
@@ -659,6 +688,119 @@ static int attach_net_live(struct hp_attach *a)
     return 0;
 }
 
+static void attach_file_node(struct hp_attach *a);
+static void attach_net(struct hp_attach *a);
+
+static int send_secret(struct hp_attach *a, const char *id, const char *data, const char *file,
+                       const char *keyid, const char *iv, const char *format);
+
+/* The replies to the secret objects' object-add: masterKey0's (when sent), then the disk's. */
+static void secret_step(void *opaque, int r, const char *error)
+{
+    struct hp_attach *a = opaque;
+    if (r < 0) {
+        if (a->master_sent && a->secret_data) { /* masterKey0 refused: its new file goes */
+            struct vd_domain *dom = a->job->dom;
+            char *path = vd_record_path(dom->daemon->run_dir, dom->def->name, ".masterkey");
+            unlink(path);
+            free(path);
+        }
+        attach_fail(a, "object-add", error);
+        return;
+    }
+    if (a->secret_data) { /* masterKey0 is there: now the disk's secret under it */
+        char *data = a->secret_data;
+        a->secret_data = NULL;
+        send_secret(a, a->secret_id, data, NULL, "masterKey0", a->secret_iv, "base64");
+        explicit_bzero(data, strlen(data));
+        free(data);
+        return;
+    }
+    a->secret_added = true;
+    attach_file_node(a);
+}
+
+/* object-add of one secret object; on a failure to send, the attach fails (and returns -1). */
+static int send_secret(struct hp_attach *a, const char *id, const char *data, const char *file,
+                       const char *keyid, const char *iv, const char *format)
+{
+    struct json_object *args = json_object_new_object();
+    add_str(args, "qom-type", "secret");
+    add_str(args, "id", id);
+    if (data)
+        add_str(args, "data", data);
+    if (file)
+        add_str(args, "file", file);
+    if (keyid) {
+        add_str(args, "keyid", keyid);
+        add_str(args, "iv", iv);
+    }
+    add_str(args, "format", format);
+    struct verr e = {0};
+    if (vd_vmm_hotplug_command(a->job->dom->vmm, "object-add", args, -1, secret_step, a, &e) < 0) {
+        attach_fail(a, "object-add", verr_msg(&e));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * An encrypted disk's keys, as at start: its secret's value AES-encrypted under the VM's
+ * master key (masterKey0) with a fresh IV, added as ALIAS-luks-secret0 before the disk's
+ * nodes. A VM started without encrypted disks has no master key yet: one is made (a 0600 file
+ * beside the VM's records, removed with them, as at start) and added as masterKey0 from that
+ * file. The passphrase is on no command line and in no file outside the run directory.
+ */
+static void attach_secrets(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    struct vd_daemon *d = dom->daemon;
+    char *path = vd_record_path(d->run_dir, dom->def->name, ".masterkey");
+    uint8_t master[32];
+    struct verr e = {0};
+    bool fresh = access(path, F_OK) != 0;
+    int r = 0;
+    if (fresh) {
+        if (gnutls_rnd(GNUTLS_RND_KEY, master, sizeof(master)) < 0)
+            r = verr_set(&e, EIO, "internal error: cannot generate a master key");
+        if (r == 0)
+            r = file_replace_atomic(path, master, sizeof(master), 0600, &e);
+        if (r == 0) /* the VMM reads it after it dropped root */
+            r = vd_dac_label_file(&d->dac, d->run_dir, dom->def, path, &e);
+    } else {
+        struct buf b = BUF_INIT;
+        r = file_read_all(path, sizeof(master), &b, &e);
+        if (r == 0 && b.len != sizeof(master))
+            r = verr_set(&e, EINVAL, "internal error: the master key '%s' is damaged", path);
+        if (r == 0)
+            memcpy(master, b.data, sizeof(master));
+        if (b.data)
+            explicit_bzero(b.data, b.len);
+        buf_free(&b);
+    }
+    if (r == 0)
+        r = vd_secret_disk_key(d, &a->upd->disks[0], master, &a->secret_data, &a->secret_iv, &e);
+    explicit_bzero(master, sizeof(master));
+    if (r < 0) {
+        if (fresh)
+            unlink(path);
+        free(path);
+        vd_job_fail(job, -e.code == ENOENT ? VIR_ERR_NO_SECRET : VIR_ERR_INTERNAL_ERROR, "%s",
+                    verr_msg(&e));
+        attach_free(a);
+        return;
+    }
+    a->secret_id = xasprintf("%s-luks-secret0", a->alias);
+    if (fresh) {
+        a->master_sent = true;
+        send_secret(a, "masterKey0", NULL, path, NULL, NULL, "raw");
+    } else {
+        secret_step(a, 0, NULL);
+    }
+    free(path);
+}
+
 static void attach_live(struct hp_attach *a)
 {
     struct vd_job *job = a->job;
@@ -705,18 +847,27 @@ static void attach_live(struct hp_attach *a)
     struct verr e = {0};
     int r = vmm_support_check(cand, &e);
     domain_def_free(cand);
-    /* TODO(issue 18): an encrypted disk needs its secret objects on the running VMM
-     * (object-add) before blockdev-add; until then it is refused rather than given ciphertext */
-    if (r == 0 && a->disk && vmm_argv_disk_encryption(&a->upd->disks[0]))
-        r = verr_set(&e, ENOTSUP,
-                     "unsupported configuration: hot-plugging an encrypted disk is not supported");
     if (r < 0) {
         vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED, "%s", verr_msg(&e));
         attach_free(a);
         return;
     }
-    struct json_object *args = json_object_new_object();
+    if (a->disk && vmm_argv_disk_encryption(&a->upd->disks[0])) {
+        attach_secrets(a);
+        return;
+    }
     if (a->disk) {
+        attach_file_node(a);
+        return;
+    }
+    attach_net(a);
+}
+
+/* The file node (step 1) of a disk. */
+static void attach_file_node(struct hp_attach *a)
+{
+    struct json_object *args = json_object_new_object();
+    {
         const struct domain_disk *d = &a->upd->disks[0];
         add_str(args, "driver", "file");
         add_str(args, "filename", d->source_path);
@@ -737,9 +888,15 @@ static void attach_live(struct hp_attach *a)
             add_str(args, "discard", "unmap");
         a->step = 1;
         attach_send(a, "blockdev-add", args);
-        return;
     }
-    json_object_put(args);
+}
+
+/* A NIC's backend: the tap (or user networking), then netdev_add. */
+static void attach_net(struct hp_attach *a)
+{
+    struct vd_job *job = a->job;
+    struct vd_domain *dom = job->dom;
+    struct verr e = {0};
     /* The tap, as at start (its name, bridge, MTU and tc set-up); nothing is left when it
      * fails. */
     struct domain_net *n = &a->upd->nets[0];
@@ -880,6 +1037,11 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             char *node = xasprintf("drive-%s", al), *storage = xasprintf("drive-%s-storage", al);
             send_cmd(dom->vmm, "blockdev-del", "node-name", node);
             send_cmd(dom->vmm, "blockdev-del", "node-name", storage);
+            if (vmm_argv_disk_encryption(&def->disks[i])) { /* its key goes with it */
+                char *secret = xasprintf("%s-luks-secret0", al);
+                send_cmd(dom->vmm, "object-del", "id", secret);
+                free(secret);
+            }
             free(node);
             free(storage);
             char *path = def->disks[i].source_path ? xstrdup(def->disks[i].source_path) : NULL;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "daemon/domain.h"
+#include "daemon/secret.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
 #include "util/buf.h"
@@ -34,6 +35,8 @@ struct vd_vol_job {
     struct vd_pool *pool; /* counts this job in its `jobs` */
     char *dir, *path, *name, *from;
     struct storage_vol_def *def; /* create */
+    uint8_t *key;                /* create encrypted: the secret's value (wiped when freed) */
+    size_t key_len;
     unsigned flags, algorithm;
     uint64_t capacity;
     int r;
@@ -61,6 +64,9 @@ static void job_free(struct vd_vol_job *j)
     free(j->name);
     free(j->from);
     storage_vol_def_free(j->def);
+    if (j->key)
+        explicit_bzero(j->key, j->key_len);
+    free(j->key);
     free(j);
 }
 
@@ -106,7 +112,7 @@ static void *job_thread(void *opaque)
     struct vd_vol v = {NULL, j->name, j->path};
     switch (j->kind) {
     case VD_VOL_JOB_CREATE:
-        j->r = vd_vol_create_data(j->dir, j->def, j->flags, j->from, &j->err);
+        j->r = vd_vol_create_data(j->dir, j->def, j->flags, j->from, j->key, j->key_len, &j->err);
         break;
     case VD_VOL_JOB_DELETE:
         j->r = vd_vol_delete(&v, j->flags, &j->err);
@@ -129,10 +135,24 @@ int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a)
     struct storage_vol_def *def = NULL;
     struct verr e = {0};
     char *path;
+    uint8_t *key = NULL;
+    size_t key_len = 0;
     if (a->kind == VD_VOL_JOB_CREATE) {
         int r = vd_vol_create_check(dir, a->xml, a->flags, &def, &e);
         if (r < 0)
             return vd_call_fail(c, vd_storage_error_code(r, verr_msg(&e)), "%s", verr_msg(&e));
+        /* an encrypted volume's passphrase: its secret must exist and have a value now */
+        const struct vd_secret *sec = NULL;
+        if (def->encryption_format &&
+            !(sec = vd_secret_with_value(c->d, def->secret_uuid, def->secret_usage, &e))) {
+            storage_vol_def_free(def);
+            return vd_call_fail(c, VIR_ERR_NO_SECRET, "%s", verr_msg(&e));
+        }
+        if (sec) {
+            key = xmalloc(sec->value_len + 1);
+            memcpy(key, sec->value, sec->value_len);
+            key_len = sec->value_len;
+        }
         path = xasprintf("%s/%s", dir, def->name);
     } else {
         path = xstrdup(a->vol->path);
@@ -141,6 +161,9 @@ int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a)
         const char *name = def ? def->name : a->vol->name;
         free(path);
         storage_vol_def_free(def);
+        if (key)
+            explicit_bzero(key, key_len);
+        free(key);
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: volume '%s' is still in use.", name);
     }
@@ -160,6 +183,8 @@ int vd_storage_job(struct vd_call *c, const struct vd_vol_job_args *a)
     j->name = xstrdup(def ? def->name : a->vol->name);
     j->from = a->from ? xstrdup(a->from->path) : NULL;
     j->def = def;
+    j->key = key;
+    j->key_len = key_len;
     j->flags = a->flags;
     j->algorithm = a->algorithm;
     j->capacity = a->capacity;

@@ -12,6 +12,7 @@
 
 #include "conf/domain_conf.h"
 #include "daemon/domain.h"
+#include "daemon/secret.h"
 #include "daemon/server.h"
 #include "daemon/storage.h"
 #include "util/buf.h"
@@ -729,7 +730,15 @@ static int vol_xml(struct vd_call *c)
     if (arg_vol(c, &a->vol, &v) < 0)
         return -1;
     struct verr e = {0};
-    char *xml = vd_vol_xml(&v, &e);
+    /* the secret of an encrypted volume: the one whose usage is the volume's path (libvirt
+     * keeps the uuid its vol-create was given until a refresh; vireod keeps no volume state) */
+    char uuid[37] = "";
+    if (vd_vol_encrypted(v.path)) {
+        const struct vd_secret *sec = vd_secret_find_usage(c->d, VD_SECRET_USAGE_VOLUME, v.path);
+        if (sec)
+            domain_uuid_format(sec->def->uuid, uuid);
+    }
+    char *xml = vd_vol_xml(&v, uuid[0] ? uuid : NULL, &e);
     vd_vol_clear(&v);
     if (!xml)
         return storage_fail(c, -EIO, &e);

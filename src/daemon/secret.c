@@ -201,7 +201,8 @@ static int save_value(struct vd_daemon *d, const struct vd_secret *s, struct ver
     /* file_replace_atomic writes the temporary file 0600 from the start: the value is never
      * readable by others, not even for an instant. */
     int r = file_replace_atomic(p, b.data ? (const char *)b.data : "", b.len, 0600, err);
-    explicit_bzero(b.data, b.len);
+    if (b.data) /* an empty value encodes to nothing */
+        explicit_bzero(b.data, b.len);
     buf_free(&b);
     free(p);
     return r;
@@ -305,7 +306,8 @@ int vd_secret_set_value(struct vd_daemon *d, struct vd_secret *s, const uint8_t 
     uint8_t *old = s->value;
     size_t old_len = s->value_len;
     s->value = xmalloc(len ? len : 1);
-    memcpy(s->value, value, len);
+    if (len) /* an empty value arrives as NULL */
+        memcpy(s->value, value, len);
     s->value_len = len;
     int r = s->def->ephemeral ? 0 : save_value(d, s, err);
     if (r < 0) { /* the old value stays, in memory as on disk */
@@ -336,7 +338,12 @@ static char *base64_string(const uint8_t *in, size_t len)
 static struct vd_secret *disk_secret(struct vd_daemon *d, const struct xnode *secret,
                                      struct verr *err)
 {
-    const char *uuid = xnode_attr(secret, "uuid"), *usage = xnode_attr(secret, "usage");
+    return vd_secret_with_value(d, xnode_attr(secret, "uuid"), xnode_attr(secret, "usage"), err);
+}
+
+struct vd_secret *vd_secret_with_value(struct vd_daemon *d, const char *uuid, const char *usage,
+                                       struct verr *err)
+{
     unsigned char u[16];
     struct vd_secret *s = NULL;
     if (uuid && domain_uuid_parse(uuid, u) == 0)
@@ -397,6 +404,17 @@ void vd_secret_disk_keys_free(char **data, char **iv, size_t n)
     }
     free(data);
     free(iv);
+}
+
+int vd_secret_disk_key(struct vd_daemon *d, const struct domain_disk *disk,
+                       const uint8_t master_key[32], char **data, char **iv, struct verr *err)
+{
+    *data = *iv = NULL;
+    const struct xnode *enc = vmm_argv_disk_encryption(disk);
+    if (!enc)
+        return 0;
+    struct vd_secret *s = disk_secret(d, xnode_child(enc, "secret"), err);
+    return s ? encrypt_value(master_key, s, data, iv, err) : -ENOENT;
 }
 
 int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],

@@ -56,6 +56,10 @@ int vd_secret_undefine(struct vd_daemon *d, struct vd_secret *s, struct verr *er
 int vd_secret_set_value(struct vd_daemon *d, struct vd_secret *s, const uint8_t *value, size_t len,
                         struct verr *err);
 struct domain_def;
+/* The secret an <encryption><secret> names by uuid (else by volume usage) when it has a value;
+ * else NULL with libvirt's "Secret not found: ..." line. */
+struct vd_secret *vd_secret_with_value(struct vd_daemon *d, const char *uuid, const char *usage,
+                                       struct verr *err);
 /*
  * The keys of def's <encryption> disks for vireo-vmm, as libvirt gives them to QEMU: a fresh
  * 32-byte master key (for the caller to write to a 0600 file), and per disk (def->ndisks entries,
@@ -67,6 +71,11 @@ struct domain_def;
 int vd_secret_disk_keys(struct vd_daemon *d, const struct domain_def *def, uint8_t master_key[32],
                         char ***data, char ***iv, struct verr *err);
 void vd_secret_disk_keys_free(char **data, char **iv, size_t n);
+/* The same for one disk (a hot-plugged one) under an existing master key; *data and *iv NULL
+ * for a disk without encryption. */
+struct domain_disk;
+int vd_secret_disk_key(struct vd_daemon *d, const struct domain_disk *disk,
+                       const uint8_t master_key[32], char **data, char **iv, struct verr *err);
 /* rpc-secret-events.c: virSecretEventID and the lifecycle events */
 enum {
     VD_SECRET_EVENT_ID_LIFECYCLE = 0,

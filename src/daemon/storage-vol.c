@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "block/secret.h"
 #include "daemon/storage.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -150,7 +151,17 @@ int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation
     return 0;
 }
 
-char *vd_vol_xml(const struct vd_vol *v, struct verr *err)
+bool vd_vol_encrypted(const char *path)
+{
+    struct block_info info = {0};
+    struct verr e = {0};
+    bool enc = vol_open_info(path, &info, &e) == 0 && info.encrypted && info.crypt &&
+               strcmp(info.crypt->format, "luks") == 0;
+    block_info_free(&info);
+    return enc;
+}
+
+char *vd_vol_xml(const struct vd_vol *v, const char *secret_uuid, struct verr *err)
 {
     struct stat st;
     if (stat(v->path, &st) < 0) {
@@ -176,6 +187,14 @@ char *vd_vol_xml(const struct vd_vol *v, struct verr *err)
         snprintf(fmt, sizeof(fmt), "%s", info.format);
         def.backing_path = info.full_backing_path ? info.full_backing_path : info.backing_file;
         def.backing_format = info.backing_format;
+        /* libvirt shows a luks image as a raw volume with LUKS encryption, and a qcow2 one
+         * with encrypt.format=luks as qcow2 with it */
+        if (info.encrypted && info.crypt && strcmp(info.crypt->format, "luks") == 0) {
+            def.encryption_format = (char *)"luks";
+            def.secret_uuid = (char *)secret_uuid;
+            if (strcmp(fmt, "luks") == 0)
+                snprintf(fmt, sizeof(fmt), "raw");
+        }
     }
     def.format = fmt;
     char *xml = storage_vol_def_format(&def);
@@ -243,6 +262,12 @@ int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: cannot create volumes of format '%s'",
                      def->format);
+    else if (def->encryption_format && !qcow2 && strcmp(def->format, "raw") != 0)
+        r = verr_set(err, ENOTSUP,
+                     "unsupported configuration: volume encryption unsupported with format %s",
+                     def->format);
+    else if (def->encryption_format && !def->secret_uuid && !def->secret_usage)
+        r = verr_set(err, EINVAL, "XML error: no secret provided for luks encryption");
     else if ((flags & VD_VOL_CREATE_PREALLOC_METADATA) && !qcow2)
         r = verr_set(err, ENOTSUP,
                      "unsupported configuration: metadata preallocation only available with "
@@ -263,13 +288,22 @@ int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
 }
 
 int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsigned flags,
-                       const char *from, struct verr *err)
+                       const char *from, const uint8_t *key, size_t key_len, struct verr *err)
 {
     char *path = xasprintf("%s/%s", dir, def->name);
     struct block_dev *src = NULL, *dst = NULL;
     bool created = false;
-    bool qcow2 = strcmp(def->format, "qcow2") == 0, raw = strcmp(def->format, "raw") == 0;
+    bool encrypted = def->encryption_format != NULL;
+    bool qcow2 = strcmp(def->format, "qcow2") == 0;
+    bool raw = strcmp(def->format, "raw") == 0 && !encrypted;
+    /* an encrypted raw volume is a luks image (qemu-img create -f luks, as libvirt makes it) */
+    const char *format = encrypted && !qcow2 ? "luks" : def->format;
+    /* the passphrase reaches the block layer in memory only, as the secret object "sec0" */
+    struct secret_store keys = {0};
+    struct block_keys open_keys = {.secrets = &keys, .key_secret = "sec0"};
     int r = 0;
+    if (encrypted && (r = secret_store_add(&keys, "sec0", key, key_len, err)) < 0)
+        goto out;
     char bfmt[16] = {0};
     if (def->backing_path && !def->backing_format)
         vd_vol_format(def->backing_path, bfmt, sizeof(bfmt));
@@ -289,6 +323,11 @@ int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsig
     co.backing_format = def->backing_format ? def->backing_format : bfmt[0] ? bfmt : NULL;
     if (flags & VD_VOL_CREATE_PREALLOC_METADATA)
         co.prealloc = BLOCK_PREALLOC_METADATA;
+    if (encrypted) {
+        co.secrets = &keys;
+        co.encrypt.key_secret = "sec0";
+        co.encrypt.format = qcow2 ? "luks" : NULL;
+    }
     /* raw: libvirt allocates what <allocation> asks (all of it when absent) */
     uint64_t alloc = def->has_allocation ? def->allocation : capacity;
     if (raw && !from && alloc >= capacity && capacity)
@@ -303,7 +342,7 @@ int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsig
     }
     close(xfd);
     created = true;
-    if ((r = block_create(path, def->format, &co, err)) < 0)
+    if ((r = block_create(path, format, &co, err)) < 0)
         goto out;
     if (raw && !from && alloc && alloc < capacity) {
         int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -327,7 +366,7 @@ int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsig
         goto out;
     }
     if (src) {
-        struct block_open_opts dop = {.format = def->format};
+        struct block_open_opts dop = {.format = format, .keys = encrypted ? &open_keys : NULL};
         if ((r = block_open(path, &dop, &dst, err)) < 0)
             goto out;
         r = copy_data(src, dst, block_has_zero_init(dst), err);
@@ -335,6 +374,7 @@ int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsig
 out:
     block_close(dst);
     block_close(src);
+    secret_store_clear(&keys);
     if (r < 0 && created)
         unlink(path);
     free(path);

@@ -157,14 +157,18 @@ int vd_vol_lookup(struct vd_pool *p, const char *name, struct vd_vol *out);
 int vd_vol_lookup_path(struct vd_storage *s, const char *path, struct vd_vol *out);
 void vd_vol_clear(struct vd_vol *v);
 int vd_vol_info(const struct vd_vol *v, uint64_t *capacity, uint64_t *allocation, struct verr *err);
-char *vd_vol_xml(const struct vd_vol *v, struct verr *err);
+/* secret_uuid: the secret an encrypted volume's <encryption> names (NULL: none known). */
+char *vd_vol_xml(const struct vd_vol *v, const char *secret_uuid, struct verr *err);
+/* Whether the volume's image is LUKS-encrypted (a luks image, or qcow2 with LUKS). */
+bool vd_vol_encrypted(const char *path);
 /* Creation in two steps: the check (on the loop: flags, the XML, the name free, the format
  * creatable) gives the parsed definition; the data step (in a worker: block_create, the copy
  * from `from` when cloning) makes DIR/NAME, or removes it again when it fails. */
 int vd_vol_create_check(const char *dir, const char *xml, unsigned flags,
                         struct storage_vol_def **out, struct verr *err);
+/* An encrypted definition is made with the passphrase key (key_len bytes; NULL otherwise). */
 int vd_vol_create_data(const char *dir, const struct storage_vol_def *def, unsigned flags,
-                       const char *from, struct verr *err);
+                       const char *from, const uint8_t *key, size_t key_len, struct verr *err);
 int vd_vol_delete(struct vd_vol *v, unsigned flags, struct verr *err);
 int vd_vol_wipe(struct vd_vol *v, unsigned algorithm, unsigned flags, struct verr *err);
 /* The algorithm and flags vd_vol_wipe takes (0), or its refusal. */

@@ -22,6 +22,7 @@
  */
 #include "block/block.h"
 #include "block/nbd-client.h"
+#include "block/secret.h"
 #include "util/buf.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -258,12 +259,58 @@ static int under_format_node(const char *node, struct qmp_error *err)
                          node);
 }
 
+/* An encrypted format node's key: "key-secret" on a luks node, "encrypt": {"format": "luks",
+ * "key-secret": ID} on a qcow2 one (QEMU's spelling), naming a secret object already added
+ * (the image itself is unlocked when a device opens it). */
+static int blockdev_keys(struct vm_backends *be, struct json_object *args, const char *driver,
+                         const char **key_secret, const char **encrypt_format,
+                         struct qmp_error *err)
+{
+    struct json_object *ks = member(args, "key-secret"), *enc = member(args, "encrypt");
+    if (ks && !str_eq(driver, "luks"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'key-secret' is unexpected");
+    if (enc && !str_eq(driver, "qcow2"))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'encrypt' is unexpected");
+    if (enc) {
+        if (!json_object_is_type(enc, json_type_object))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Invalid parameter type for 'encrypt', expected: object");
+        json_object_object_foreach(enc, key, val)
+        {
+            (void)val;
+            if (!str_eq(key, "format") && !str_eq(key, "key-secret"))
+                return qmp_error_set(err, QMP_ERROR_GENERIC, "Parameter 'encrypt.%s' is unexpected",
+                                     key);
+        }
+        if (want_string(enc, "format", true, encrypt_format, err) < 0)
+            return -1;
+        if (!str_eq(*encrypt_format, "luks"))
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "blockdev-add: encrypt.format '%s' is not supported by "
+                                 "vireo-vmm (luks)",
+                                 *encrypt_format);
+        ks = json_object_object_get(enc, "key-secret");
+    }
+    if (!ks)
+        return 0;
+    if (!json_object_is_type(ks, json_type_string))
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Invalid parameter type for 'key-secret', expected: string");
+    *key_secret = json_object_get_string(ks);
+    const uint8_t *data;
+    size_t len;
+    struct verr e = {0};
+    if (secret_lookup(&be->secrets, *key_secret, &data, &len, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
 int backends_blockdev_add(struct vm_backends *be, struct json_object *args, struct migration *mig,
                           struct qmp_error *err)
 {
-    static const char *const known[] = {"driver",         "node-name", "file",          "read-only",
-                                        "cache",          "discard",   "aio",           "filename",
-                                        "auto-read-only", "backing",   "detect-zeroes", NULL};
+    static const char *const known[] = {
+        "driver",   "node-name",      "file",    "read-only",     "cache",      "discard", "aio",
+        "filename", "auto-read-only", "backing", "detect-zeroes", "key-secret", "encrypt", NULL};
     const char *driver, *node, *discard = NULL, *aio = NULL, *filename = NULL, *over = NULL;
     bool read_only = false;
     enum block_cache cache = BLOCK_CACHE_WRITEBACK;
@@ -289,6 +336,7 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     if (aio && !str_eq(aio, "threads") && !str_eq(aio, "io_uring") && !str_eq(aio, "native"))
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter '%s'", aio);
     const char *format = NULL, *backing = NULL;
+    const char *key_secret = NULL, *encrypt_format = NULL; /* luks's, or qcow2's encrypt */
     bool backing_null = false;
     int backing_index = -1;
     bool override = false;
@@ -349,6 +397,8 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
                                  "Invalid parameter type for 'file', expected: object or string");
         }
         format = driver;
+        if (blockdev_keys(be, args, driver, &key_secret, &encrypt_format, err) < 0)
+            return -1;
         struct json_object *bk = NULL;
         bool has_backing = json_object_object_get_ex(args, "backing", &bk);
         if (has_backing && bk && !json_object_is_type(bk, json_type_string))
@@ -418,6 +468,8 @@ int backends_blockdev_add(struct vm_backends *be, struct json_object *args, stru
     d->aio_io_uring = aio && str_eq(aio, "io_uring");
     d->nbd = nbd;
     d->backing_null = backing_null;
+    d->key_secret = key_secret ? xstrdup(key_secret) : NULL;
+    d->encrypt_format = encrypt_format ? xstrdup(encrypt_format) : NULL;
     be->drive_used[i] = false;
     if (file_index >= 0) {
         d->file_node = xstrdup(over);

@@ -1,13 +1,15 @@
 /*
  * iothread-qmp.c - QMP for I/O thread objects: query-iothreads (each one's
  * host thread id, which management pins), object-add and object-del of
- * qom-type "iothread", and qom-get/qom-set of their poll properties under
- * /objects/ID (what libvirt's iothreadset sends). object-add and object-del of
- * "tls-creds-x509", "authz-simple" and "authz-list" go to the migration's objects
+ * qom-type "iothread" (and "secret": encrypted drives' passphrases), and qom-get/qom-set of their
+ * poll properties under /objects/ID (what libvirt's iothreadset sends). object-add and object-del
+ * of "tls-creds-x509", "authz-simple" and "authz-list" go to the migration's objects
  * (state/migration.h), which the TLS servers' tls-creds and tls-authz name.
  */
 #include "vmm/iothread-qmp.h"
 #include "vmm/authz.h"
+#include "block/secret.h"
+#include "vmm/backends.h"
 #include "qmp/qmp-server.h"
 #include "util/str.h"
 #include "util/buf.h"
@@ -195,6 +197,35 @@ static int tls_creds_add(struct vm *vm, struct json_object *args, struct qmp_err
     return 0;
 }
 
+/* A secret object (an encrypted drive's passphrase, as -object secret gives it): id, data or
+ * file, format, keyid and iv, into the store the drives' keys come from. Data under keyid= is
+ * decrypted as it is added, so hot-plugged disks are keyed as the ones given at start are. */
+static int secret_add(struct vm *vm, struct json_object *args, struct qmp_error *err)
+{
+    static const char *const props[] = {"qom-type", "id", "data", "file", "format", "keyid", "iv"};
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "secret");
+    json_object_object_foreach(args, key, val)
+    {
+        size_t k = 0;
+        while (k < sizeof(props) / sizeof(props[0]) && !str_eq(props[k], key))
+            k++;
+        if (k == sizeof(props) / sizeof(props[0])) {
+            buf_free(&b);
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Property 'secret.%s' not found", key);
+        }
+        if (k > 0)
+            append_prop(&b, key, json_object_get_string(val));
+    }
+    struct verr ve = {0};
+    int r = secret_store_add_object(&vm->backends->secrets, (const char *)b.data, &ve);
+    explicit_bzero(b.data, b.len);
+    buf_free(&b);
+    if (r < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    return 0;
+}
+
 static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
                           struct json_object **ret, struct qmp_error *err, void *opaque)
 {
@@ -202,6 +233,8 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
     struct vm *vm = opaque;
     const char *type = json_object_get_string(json_object_object_get(args, "qom-type"));
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
+    if (str_eq(type, "secret"))
+        return secret_add(vm, args, err);
     if (str_eq(type, "tls-creds-x509"))
         return tls_creds_add(vm, args, err);
     if (str_eq(type, "authz-simple") || str_eq(type, "authz-list") ||
@@ -209,7 +242,7 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
         return authz_add(vm, type, args, err);
     if (!str_eq(type, "iothread"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "Object type '%s' is not supported here (only 'iothread', "
+                             "Object type '%s' is not supported here (only 'iothread', 'secret', "
                              "'tls-creds-x509', 'authz-simple', 'authz-list' and 'authz-listfile')",
                              type);
     if (foreign_prop(args, "iothread", tls_props, 5, err) < 0 ||
@@ -235,6 +268,8 @@ static int qmp_object_del(struct qmp_session *ss, struct json_object *args,
     struct vm *vm = opaque;
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
     struct verr ve = {0};
+    if (secret_store_del(&vm->backends->secrets, id) == 0)
+        return 0;
     if (migration_tls_creds_del(vm->migration, id, &ve) > 0)
         return 0;
     int r = migration_authz_del(vm->migration, id, &ve);
@@ -311,23 +346,18 @@ int iothread_qmp_qom_set(struct vm *vm, const char *path, const char *prop,
 
 int iothread_qmp_register(struct qmp_server *server, struct vm *vm)
 {
-    static const struct qmp_arg add_args[] = {{"qom-type", QMP_ARG_STRING, false},
-                                              {"id", QMP_ARG_STRING, false},
-                                              {"poll-max-ns", QMP_ARG_INT, true},
-                                              {"poll-grow", QMP_ARG_INT, true},
-                                              {"poll-shrink", QMP_ARG_INT, true},
-                                              {"aio-max-batch", QMP_ARG_INT, true},
-                                              {"dir", QMP_ARG_STRING, true},
-                                              {"endpoint", QMP_ARG_STRING, true},
-                                              {"verify-peer", QMP_ARG_BOOL, true},
-                                              {"priority", QMP_ARG_STRING, true},
-                                              {"sanity-check", QMP_ARG_BOOL, true},
-                                              {"identity", QMP_ARG_STRING, true},
-                                              {"policy", QMP_ARG_STRING, true},
-                                              {"rules", QMP_ARG_ARRAY, true},
-                                              {"filename", QMP_ARG_STRING, true},
-                                              {"refresh", QMP_ARG_BOOL, true},
-                                              {NULL}};
+    static const struct qmp_arg add_args[] = {
+        {"qom-type", QMP_ARG_STRING, false},  {"id", QMP_ARG_STRING, false},
+        {"poll-max-ns", QMP_ARG_INT, true},   {"poll-grow", QMP_ARG_INT, true},
+        {"poll-shrink", QMP_ARG_INT, true},   {"aio-max-batch", QMP_ARG_INT, true},
+        {"dir", QMP_ARG_STRING, true},        {"endpoint", QMP_ARG_STRING, true},
+        {"verify-peer", QMP_ARG_BOOL, true},  {"priority", QMP_ARG_STRING, true},
+        {"sanity-check", QMP_ARG_BOOL, true}, {"identity", QMP_ARG_STRING, true},
+        {"policy", QMP_ARG_STRING, true},     {"rules", QMP_ARG_ARRAY, true},
+        {"filename", QMP_ARG_STRING, true},   {"refresh", QMP_ARG_BOOL, true},
+        {"data", QMP_ARG_STRING, true},       {"file", QMP_ARG_STRING, true},
+        {"format", QMP_ARG_STRING, true},     {"keyid", QMP_ARG_STRING, true},
+        {"iv", QMP_ARG_STRING, true},         {NULL}};
     static const struct qmp_arg del_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
     int r = qmp_server_register(server, "query-iothreads", NULL, qmp_query_iothreads, vm);
     if (r == 0)

@@ -62,8 +62,9 @@ static void help_command(struct vsh_ctl *ctl, const struct vsh_cmd_def *def)
 
 static const char *const groups[][2] = {
     {"Domain Management", "domain"}, {"Domain Monitoring", "monitor"}, {"Domain Events", "events"},
-    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Snapshot", "snapshot"},
-    {"Storage Pool", "pool"},        {"Storage Volume", "volume"},     {"Virsh itself", "virsh"},
+    {"Host and Hypervisor", "host"}, {"Networking", "network"},        {"Secret", "secret"},
+    {"Snapshot", "snapshot"},        {"Storage Pool", "pool"},         {"Storage Volume", "volume"},
+    {"Virsh itself", "virsh"},
 };
 
 static bool cmd_help(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -1238,6 +1239,7 @@ static const struct vsh_opt opts_snapshot_revert[] = {
 #define EVENTS "Domain Events"
 #define HOST   "Host and Hypervisor"
 #define NETG   "Networking"
+#define SECG   "Secret"
 #define SNAP   "Snapshot"
 #define POOL   "Storage Pool"
 #define VOL    "Storage Volume"
@@ -1541,6 +1543,18 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"net-update", vsh_cmd_net_update, opts_net_update,
      "update parts of an existing network's configuration", "", NETG, 0},
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
+    {"secret-define", vsh_cmd_secret_define, vsh_opts_secret_define,
+     "define or modify a secret from an XML file", "Define or modify a secret.", SECG, 0},
+    {"secret-dumpxml", vsh_cmd_secret_dumpxml, vsh_opts_secret, "secret attributes in XML",
+     "Output attributes of a secret as an XML dump to stdout.", SECG, 0},
+    {"secret-get-value", vsh_cmd_secret_get_value, vsh_opts_secret_get_value,
+     "Output a secret value", "Output a secret value to stdout.", SECG, 0},
+    {"secret-list", vsh_cmd_secret_list, vsh_opts_secret_list, "list secrets",
+     "Returns a list of secrets", SECG, 0},
+    {"secret-set-value", vsh_cmd_secret_set_value, vsh_opts_secret_set_value, "set a secret value",
+     "Set a secret value.", SECG, 0},
+    {"secret-undefine", vsh_cmd_secret_undefine, vsh_opts_secret, "undefine a secret",
+     "Undefine a secret.", SECG, 0},
     {"snapshot-create", vsh_cmd_snapshot_create, opts_snapshot_create, "Create a snapshot from XML",
      "Create a snapshot (disk and RAM) from XML", SNAP, 0},
     {"snapshot-create-as", vsh_cmd_snapshot_create_as, opts_snapshot_create_as,

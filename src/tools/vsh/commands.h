@@ -121,6 +121,15 @@ bool vsh_cmd_top(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblkerror(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_console(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-secret.c */
+bool vsh_cmd_secret_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_secret_undefine(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_secret_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_secret_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_secret_set_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_secret_get_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_secret[], vsh_opts_secret_define[], vsh_opts_secret_list[],
+    vsh_opts_secret_set_value[], vsh_opts_secret_get_value[];
 /* cmd-net.c */
 bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

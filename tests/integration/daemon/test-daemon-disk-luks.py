@@ -11,8 +11,12 @@ CRC-32 of the plain image), on a raw disk (format=luks), a qcow2 disk and a luks
 whose secret is named by usage.
 While the guest runs, the passphrase (and its base64) is in neither `ps` output, the VMM's
 /proc/PID/cmdline, its log (whose first line is the command line) nor any file of the run
-directory; the master key file is 0600 and goes with the domain. Hot-plugging an encrypted disk
-and vol-create of an encrypted volume are refused in one line (not done yet). A secret that does not exist,
+directory; the master key file is 0600 and goes with the domain. An encrypted disk hot-plugged
+into a domain started without one (so without a master key) is read decrypted by the guest (its
+secret objects reach the running VMM first), then a qcow2 one in its place (detach takes the
+first one's secret object away); one
+whose secret has no value is refused in one line. (vol-create of encrypted volumes is
+test-storage-luks's.) A secret that does not exist,
 one without a value and a wrong passphrase each fail the start in one line. Prints TAP.
 """
 import base64
@@ -153,33 +157,63 @@ try:
     t.ok(not [f for f in os.listdir(os.path.join(d.root, "run")) if f.endswith(".masterkey")],
          "no master key file is left after the domains are gone")
 
-    # Hot-plugging an encrypted disk is refused (its secret objects would have to reach the
-    # running VMM first), in one line, and the guest runs on.
+    # Hot-plugging an encrypted disk (a domain started without one, so without a master key):
+    # masterKey0 and the disk's secret reach the running VMM (object-add) before its nodes; the
+    # guest reads the decrypted content; detach takes the secret object away, so the next disk
+    # plugs in under the same target (a second object-add under the same id would be refused).
     d.virsh("define", d.write("lukshp.xml", domain_xml("lukshp", GUEST,
-                                                        "tests=hotplug hotplug_wait_s=60",
+                                                        "tests=hotplug hotplug_wait_s=170",
                                                         "    <controller type='pci' "
                                                         "model='pcie-root-port'/>\n")))
     r = d.virsh("start", "lukshp")
-    x = d.write("hpdisk.xml", disk("raw", luks, f"uuid='{U_GOOD}'", "vdb").strip())
-    r = d.virsh("attach-device", "lukshp", x, "--live")
-    t.ok(r.returncode != 0 and r.stderr.strip() == "error: Failed to attach device from " + x +
-         "\nerror: unsupported configuration: hot-plugging an encrypted disk is not supported",
-         "attach-device of an encrypted disk is refused in one line", r.stderr)
-    t.ok(d.state("lukshp").startswith("running") and
-         "vdb" not in d.virsh("domblklist", "lukshp").stdout,
-         "and the guest runs on without it", d.state("lukshp"))
+    t.ok(r.returncode == 0, "a domain without encrypted disks starts", r.stderr)
+    with open(src, "rb") as f:
+        want_hp = "%08x" % (zlib.crc32(f.read(64 * 512)) & 0xffffffff)
+    hp = {1: d.write("hpdisk.xml", disk("raw", luks, f"uuid='{U_GOOD}'", "vdb").strip()),
+          2: d.write("hpqcow.xml", disk("qcow2", qcow, f"uuid='{U_GOOD}'", "vdb").strip())}
+    key = os.path.join(d.root, "run", "lukshp.masterkey")
+    for rnd in (1, 2):  # a raw LUKS disk (key-secret), then a qcow2 one (encrypt.key-secret)
+        x = hp[rnd]
+        wait_for(lambda: d.console_log("lukshp").count("hotplug: ready") +
+                 d.console_log("lukshp").count("hotplug: released") >= rnd, 180, 0.2)
+        r = d.virsh("attach-device", "lukshp", x, "--live")
+        t.ok(r.returncode == 0, f"round {rnd}: attach-device --live of an encrypted disk",
+             r.stderr + d.vmm_log("lukshp"))
+        wait_for(lambda: d.console_log("lukshp").count("hotplug: blk crc32=") >= rnd, 180, 0.2)
+        got = re.findall(r"hotplug: blk crc32=([0-9a-f]{8})", d.console_log("lukshp"))
+        t.ok(len(got) >= rnd and got[rnd - 1] == want_hp,
+             f"round {rnd}: the guest reads the hot-plugged disk decrypted ({want_hp})",
+             repr(got) + d.console_log("lukshp")[-800:])
+        mode = stat.S_IMODE(os.stat(key).st_mode) if os.path.exists(key) else None
+        found = leaks(d, "lukshp", d.vmm_pid("lukshp"))
+        t.ok(mode == 0o600 and found == [],
+             f"round {rnd}: the master key file is 0600 ({mode and oct(mode)}), the passphrase "
+             "is in neither ps, /proc cmdline, the VMM's log nor the run directory", repr(found))
+        r = d.virsh("detach-disk", "lukshp", "vdb", "--live")
+        t.ok(r.returncode == 0, f"round {rnd}: detach-disk --live", r.stderr)
+        wait_for(lambda: d.console_log("lukshp").count("hotplug: released") >= rnd, 180, 0.2)
+        wait_for(lambda: "vdb" not in d.virsh("domblklist", "lukshp").stdout, 30, 0.2)
+        t.ok("vdb" not in d.virsh("domblklist", "lukshp").stdout,
+             f"round {rnd}: the disk is gone from the live XML")
     d.virsh("destroy", "lukshp")
     d.virsh("undefine", "lukshp")
+    t.ok(not os.path.exists(key), "the hot-plug's master key file goes with the domain")
 
-    # vol-create with <encryption> is not done yet: refused, nothing made
-    x = d.write("encvol.xml", "<volume><name>enc.img</name><capacity>1048576</capacity>"
-                              "<target><format type='raw'/></target><encryption format='luks'>"
-                              f"<secret type='passphrase' uuid='{U_GOOD}'/></encryption></volume>")
-    r = d.virsh("vol-create", "default", x)
-    t.ok(r.returncode != 0 and r.stderr.strip().endswith(
-         "error: unsupported configuration: volume encryption is not supported yet") and
-         not os.path.exists(os.path.join(d.root, "lib", "images", "enc.img")),
-         "vol-create of an encrypted volume is refused in one line, nothing made", r.stderr)
+    # a hot-plug whose secret has no value: refused in one line, nothing left
+    d.virsh("define", d.write("lukshp2.xml", domain_xml("lukshp2", GUEST,
+                                                         "tests=hotplug hotplug_wait_s=60",
+                                                         "    <controller type='pci' "
+                                                         "model='pcie-root-port'/>\n")))
+    d.virsh("start", "lukshp2")
+    x = d.write("hpbad.xml", disk("raw", luks, f"uuid='{U_NOVALUE}'", "vdb").strip())
+    r = d.virsh("attach-device", "lukshp2", x, "--live")
+    t.ok(r.returncode != 0 and r.stderr.strip() == "error: Failed to attach device from " + x +
+         f"\nerror: Secret not found: secret '{U_NOVALUE}' does not have a value" and
+         not os.path.exists(os.path.join(d.root, "run", "lukshp2.masterkey")) and
+         "vdb" not in d.virsh("domblklist", "lukshp2").stdout,
+         "a hot-plug whose secret has no value is refused in one line, nothing left", r.stderr)
+    d.virsh("destroy", "lukshp2")
+    d.virsh("undefine", "lukshp2")
 
     fails = (("missing", f"uuid='{U_MISSING}'",
               f"Secret not found: no secret with matching uuid '{U_MISSING}'"),
