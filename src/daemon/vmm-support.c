@@ -115,9 +115,14 @@ static const struct vmm_support_rule rules[] = {
      "query-iothreads)"},
     {"cputune", "iothread_period", H, 0, "the CFS period of each iothreadN group"},
     {"cputune", "iothread_quota", H, 0, "the CFS quota of each iothreadN group"},
-    {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
-    {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
-    {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "vcpusched", H, 0,
+     "sched_setscheduler on the vCPU's thread at start and when it is plugged (fifo/rr need "
+     "CAP_SYS_NICE and, with real-time group scheduling, a cpu.rt_runtime_us budget in its "
+     "group)"},
+    {"cputune", "iothreadsched", H, 0,
+     "sched_setscheduler on the I/O thread at start and at iothreadadd"},
+    {"cputune", "emulatorsched", H, 0,
+     "sched_setscheduler on every thread that is neither a vCPU nor an I/O thread"},
     {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
