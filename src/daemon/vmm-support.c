@@ -532,7 +532,16 @@ static const struct vmm_support_rule rules[] = {
     {"console@type", "pty", H, 0, "the serial console, on that pty"},
     {"console@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
     {"console/target@type", "serial", H, 0, "COM1"},
-    {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
+    {"console/target@type", "virtio", H, 0,
+     "-device virtconsole,bus=virtio-serialC.0,nr=0,chardev=charconsole0,id=console0 on the "
+     "daemon's console socket (its pty, log and virsh console); the guest has no COM1, as under "
+     "libvirt"},
+    {"console/target@type", "*", R, 0, "only serial and virtio consoles are supported"},
+    {"console", "virtio beside a serial port", P, 16,
+     "a virtio console beside a serial port (console1) is not supported yet: the daemon "
+     "relays one console"},
+    {"console", "second virtio console", P, 16,
+     "a second virtio console is not supported yet: the daemon relays one console"},
     {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
     {"input@bus", "usb", H, 0, "on the domain's USB controller (see input/usb@type)"},
     {"input@bus", "usb without a controller", R, 0,
@@ -1504,6 +1513,15 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
         if ((r = probe_attr("console@type", "console", "type", type ? type : "pty", NULL, err)) ||
             (tt && (r = probe_attr("console/target@type", "target", "type", tt, NULL, err))))
             return r;
+        bool serial = false;
+        for (size_t i = 0; i < def->ndevices; i++)
+            serial |= strcmp(def->devices[i].node->name, "serial") == 0;
+        if (tt && strcmp(tt, "virtio") == 0 && serial)
+            return probe("console", "virtio beside a serial port",
+                         "<console><target type='virtio'>", err);
+        if (tt && strcmp(tt, "virtio") == 0 && vmm_argv_virtio_console(def) != n)
+            return probe("console", "second virtio console", "<console><target type='virtio'>",
+                         err);
     } else if (strcmp(n->name, "input") == 0) {
         const char *bus = xnode_attr(n, "bus");
         if ((r = probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err)))
