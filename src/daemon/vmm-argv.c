@@ -588,7 +588,11 @@ static char *cpu_arg(const struct domain_def *def)
         name = "max";
     else if (model && *xnode_text(model))
         name = xnode_text(model);
-    char *out = xstrdup(name);
+    const char *migratable = xnode_attr(def->cpu, "migratable");
+    bool passthrough = strcmp(name, "host") == 0 || strcmp(name, "max") == 0;
+    char *out = migratable && passthrough /* right after the model, as libvirt places it */
+                    ? xasprintf("%s,migratable=%s", name, migratable)
+                    : xstrdup(name);
     bool any = model || (mode && strcmp(mode, "custom") != 0);
     for (size_t i = 0; i < def->cpu->nkids; i++) {
         const struct xnode *k = def->cpu->kids[i];
