@@ -490,9 +490,16 @@ static void format_cputune(struct fctx *f, const struct domain_def *def)
         attr(b, "cpuset", def->iothreadpins[i].cpuset);
         buf_append_str(b, "/>\n");
     }
+    /* libvirt's order: the schedulers (emulator, vCPUs, IOThreads), then the rest */
+    static const char *const sched[] = {"emulatorsched", "vcpusched", "iothreadsched"};
+    for (size_t s = 0; s < 3; s++)
+        for (size_t i = 0; i < def->ncputune_extra; i++)
+            if (strcmp(def->cputune_extra[i]->name, sched[s]) == 0)
+                kept(f, def->cputune_extra[i], 2);
     for (size_t i = 0; i < def->ncputune_extra; i++)
         if (!strstr(def->cputune_extra[i]->name, "_period") &&
-            !strstr(def->cputune_extra[i]->name, "_quota"))
+            !strstr(def->cputune_extra[i]->name, "_quota") &&
+            !strstr(def->cputune_extra[i]->name, "sched"))
             kept(f, def->cputune_extra[i], 2);
     ind(b, 1);
     buf_append_str(b, "</cputune>\n");

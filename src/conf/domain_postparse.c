@@ -47,6 +47,121 @@ static int canon_cpuset(char **set, const char *elem, const char *attr, struct v
     return 0;
 }
 
+/* <vcpusched>, <iothreadsched>, <emulatorsched>: libvirt's checks and messages. A priority
+ * is kept for fifo and rr only (its range is the host's, checked at start); a list of
+ * vCPUs or IOThreads becomes one element per thread, as libvirt stores and prints them. */
+static int check_sched_attrs(struct xnode *k, struct verr *err)
+{
+    static const char *const policies[] = {"batch", "idle", "fifo", "rr", NULL};
+    const char *v = xnode_attr(k, "scheduler");
+    if (!v)
+        return verr_set(err, EINVAL,
+                        "XML error: Missing required attribute 'scheduler' in element '%s'",
+                        k->name);
+    size_t i = 0;
+    while (policies[i] && strcmp(policies[i], v) != 0)
+        i++;
+    if (!policies[i])
+        return verr_set(err, EINVAL,
+                        "XML error: Invalid value for attribute 'scheduler' in element '%s': "
+                        "'%s'.",
+                        k->name, v);
+    if (i < 2) { /* batch, idle: no priority */
+        xnode_set_attr(k, "priority", NULL);
+        return 0;
+    }
+    const char *prio = xnode_attr(k, "priority");
+    int64_t n;
+    if (!prio)
+        return verr_set(err, EINVAL,
+                        "XML error: Missing required attribute 'priority' in element '%s'",
+                        k->name);
+    if (str_to_i64(prio, 10, &n) < 0 || n < INT32_MIN || n > INT32_MAX)
+        return verr_set(err, EINVAL,
+                        "XML error: Invalid value for attribute 'priority' in element '%s': "
+                        "'%s'. Expected integer value",
+                        k->name, prio);
+    return 0;
+}
+
+static int split_thread_sched(struct domain_def *def, size_t *at, const char *attr, unsigned count,
+                              bool ids_from_one, struct bitmap *seen, struct verr *err)
+{
+    struct xnode *k = def->cputune_extra[*at];
+    const char *set = xnode_attr(k, attr);
+    if (!set)
+        return verr_set(err, EINVAL, "XML error: Missing attribute '%s' in element '%s'", attr,
+                        k->name);
+    struct bitmap *map = NULL;
+    struct verr e;
+    verr_clear(&e);
+    if (cpulist_parse(set, 4096, &map, &e) < 0)
+        return verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s': %s",
+                        set, attr, k->name, e.msg);
+    int r = 0;
+    size_t cnt = bitmap_count(map);
+    for (long bit = bitmap_next_set(map, 0); bit >= 0 && r == 0;
+         bit = bitmap_next_set(map, (size_t)bit + 1)) {
+        if (ids_from_one ? bit < 1 || (unsigned long)bit > count : (unsigned long)bit >= count)
+            r = ids_from_one
+                    ? verr_set(err, EINVAL,
+                               "unsupported configuration: Cannot find 'iothread' : %ld", bit)
+                    : verr_set(err, EINVAL,
+                               "unsupported configuration: vCPU '%ld' is not present "
+                               "in domain definition",
+                               bit);
+        else if (bitmap_test(seen, (size_t)bit))
+            r = verr_set(err, EINVAL, "'%s' attributes '%s' must not overlap", k->name, attr);
+        else
+            bitmap_set(seen, (size_t)bit);
+    }
+    if (r == 0 && cnt == 0)
+        r = verr_set(err, EINVAL, "invalid value '%s' for attribute '%s' of element '%s'", set,
+                     attr, k->name);
+    if (r == 0) {
+        def->cputune_extra = xreallocarray(def->cputune_extra, def->ncputune_extra + cnt - 1,
+                                           sizeof(*def->cputune_extra));
+        memmove(&def->cputune_extra[*at + cnt], &def->cputune_extra[*at + 1],
+                (def->ncputune_extra - *at - 1) * sizeof(*def->cputune_extra));
+        size_t j = 0;
+        for (long bit = bitmap_next_set(map, 0); bit >= 0;
+             bit = bitmap_next_set(map, (size_t)bit + 1)) {
+            struct xnode *c = j == 0 ? k : xnode_copy(k);
+            xnode_set_uint_attr(c, attr, (unsigned)bit);
+            def->cputune_extra[*at + j++] = c;
+        }
+        def->ncputune_extra += cnt - 1;
+        *at += cnt - 1;
+    }
+    bitmap_free(map);
+    return r;
+}
+
+static int check_thread_sched(struct domain_def *def, struct verr *err)
+{
+    struct bitmap *vcpus = bitmap_new(4096), *iothreads = bitmap_new(4096);
+    bool emulator = false;
+    int r = 0;
+    for (size_t i = 0; i < def->ncputune_extra && r == 0; i++) {
+        struct xnode *k = def->cputune_extra[i];
+        bool v = strcmp(k->name, "vcpusched") == 0, io = strcmp(k->name, "iothreadsched") == 0;
+        if (!v && !io && strcmp(k->name, "emulatorsched") != 0)
+            continue;
+        if ((r = check_sched_attrs(k, err)) < 0)
+            break;
+        if (v)
+            r = split_thread_sched(def, &i, "vcpus", def->vcpus, false, vcpus, err);
+        else if (io)
+            r = split_thread_sched(def, &i, "iothreads", def->iothreads, true, iothreads, err);
+        else if (emulator)
+            r = verr_set(err, EINVAL, "XML error: only one emulatorsched is supported");
+        emulator |= !v && !io;
+    }
+    bitmap_free(vcpus);
+    bitmap_free(iothreads);
+    return r;
+}
+
 static int canon_attr_cpuset(struct xnode *n, const char *attr, struct verr *err)
 {
     const char *v = xnode_attr(n, attr);
@@ -841,37 +956,8 @@ static int post_top(struct domain_def *def, struct verr *err)
         if ((r = canon_cpuset(&p->cpuset, "vcpupin", "cpuset", err)))
             return r;
     }
-    /* <vcpusched vcpus='0-1'> is stored per vCPU by libvirt and printed one per vCPU. */
-    for (size_t i = 0; i < def->ncputune_extra; i++) {
-        struct xnode *k = def->cputune_extra[i];
-        const char *set = xnode_attr(k, "vcpus");
-        if (strcmp(k->name, "vcpusched") != 0 || !set)
-            continue;
-        struct bitmap *map = NULL;
-        struct verr e;
-        verr_clear(&e);
-        if (cpulist_parse(set, def->vcpus, &map, &e) < 0)
-            return verr_set(err, EINVAL,
-                            "invalid value '%s' for attribute 'vcpus' of element 'vcpusched': %s",
-                            set, e.msg);
-        size_t cnt = bitmap_count(map);
-        if (cnt > 1) {
-            def->cputune_extra = xreallocarray(def->cputune_extra, def->ncputune_extra + cnt - 1,
-                                               sizeof(*def->cputune_extra));
-            memmove(&def->cputune_extra[i + cnt], &def->cputune_extra[i + 1],
-                    (def->ncputune_extra - i - 1) * sizeof(*def->cputune_extra));
-            size_t j = 0;
-            for (long bit = bitmap_next_set(map, 0); bit >= 0;
-                 bit = bitmap_next_set(map, (size_t)bit + 1)) {
-                struct xnode *c = j == 0 ? k : xnode_copy(k);
-                xnode_set_uint_attr(c, "vcpus", (unsigned)bit);
-                def->cputune_extra[i + j++] = c;
-            }
-            def->ncputune_extra += cnt - 1;
-            i += cnt - 1;
-        }
-        bitmap_free(map);
-    }
+    if ((r = check_thread_sched(def, err)) < 0)
+        return r;
     if (def->emulatorpin && (r = canon_cpuset(&def->emulatorpin, "emulatorpin", "cpuset", err)))
         return r;
     for (size_t i = 0; i < def->niothreadpins; i++) {

@@ -33,8 +33,9 @@ struct vd_host_model {
     bool invtsc; /* in require: listed by domcapabilities, left out at start (unmigratable) */
 };
 
-/* What vireo-vmm's -cpu host gives a guest: KVM_GET_SUPPORTED_CPUID plus the bits it adds
- * under KVM whatever KVM says (hypervisor, x2apic). 0, or -errno with *err set. */
+/* What KVM offers a guest, as vireo-vmm's -cpu host,migratable=off gives it:
+ * KVM_GET_SUPPORTED_CPUID plus the bits it adds under KVM whatever KVM says (hypervisor,
+ * x2apic); -cpu host (migratable=on) leaves the invariant TSC out. 0, or -errno with *err set. */
 int vd_cpu_hypervisor_words(cpu_words out, struct verr *err);
 
 /* The host CPU's feature words, from the CPUID instruction as libvirt reads the host CPU (not

@@ -148,6 +148,8 @@ void vd_tune_plan_free(struct vd_tune_plan *p)
     free(p->iothread_cpus);
     free(p->mems);
     xnode_free(p->blkiotune);
+    free(p->vcpu_sched);
+    free(p->iothread_sched);
     free(p->name);
     vd_cgroups_free(&p->cg);
     free(p);
@@ -224,6 +226,8 @@ int vd_tune_plan_make(const struct domain_def *def, const struct vd_cgroups *cg,
         p->emulator_cpus = xstrdup(all);
     }
     free(all);
+    if (r == 0)
+        r = vd_sched_plan(def, p, err);
     if (r == 0)
         r = vd_memtune_from_def(def->memtune, &p->mem, err);
     if (r == 0 && def->blkiotune && (r = vd_blkiotune_check(def->blkiotune, err)) == 0) {
@@ -392,5 +396,7 @@ int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tid
         if (d)
             closedir(d);
     }
+    if (r == 0 && p->any_sched)
+        r = vd_sched_apply(p, pid, vcpu_tids, n, iothreads, niothreads, err);
     return r;
 }

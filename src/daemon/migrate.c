@@ -29,14 +29,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <linux/kvm.h>
 
 #include "block/block.h"
+#include "conf/xnode.h"
 #include "daemon/domain.h"
 #include "daemon/job.h"
 #include "daemon/migrate.h"
@@ -373,6 +376,35 @@ void vd_migrate_tls_start_args(const struct vd_domain *dom, struct vd_vmm_start_
     sa->incoming_tls_verify = dom->daemon->migrate_tls_verify != 0;
 }
 
+/* Whether the running domain's guest sees an invariant TSC, which vireo-vmm (as QEMU) refuses
+ * to migrate: -cpu host/max with migratable=off where the host's KVM offers it. (A named model
+ * with +invtsc is refused by vireo-vmm itself when the migration starts.) */
+static bool shows_invtsc(const struct domain_def *def)
+{
+    const char *mode = def->cpu ? xnode_attr(def->cpu, "mode") : NULL;
+    const char *migratable = def->cpu ? xnode_attr(def->cpu, "migratable") : NULL;
+    if (!mode || !migratable || strcmp(migratable, "off") != 0 ||
+        (strcmp(mode, "host-passthrough") != 0 && strcmp(mode, "maximum") != 0))
+        return false;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    bool invtsc = false;
+    for (unsigned n = 128; fd >= 0 && n <= 4096; n *= 2) {
+        struct kvm_cpuid2 *c = xcalloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+        c->nent = n;
+        int r = ioctl(fd, KVM_GET_SUPPORTED_CPUID, c);
+        int e = errno;
+        for (uint32_t i = 0; r == 0 && i < c->nent; i++)
+            if (c->entries[i].function == 0x80000007 && c->entries[i].index == 0)
+                invtsc = c->entries[i].edx & (1u << 8);
+        free(c);
+        if (r == 0 || e != E2BIG)
+            break;
+    }
+    if (fd >= 0)
+        close(fd);
+    return invtsc;
+}
+
 int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, struct verr *err)
 {
     unsigned f = a->flags;
@@ -443,6 +475,10 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                             "offline");
     } else if (!dom->vmm || !vd_domain_is_active(dom)) {
         return verr_set(err, EINVAL, "Requested operation is not valid: domain is not running");
+    } else if (shows_invtsc(dom->def)) { /* QEMU's blocker, as libvirt reports blockers */
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot migrate domain: State blocked "
+                        "by non-migratable CPU device (invtsc flag)");
     }
     if (dom->mig)
         return verr_set(err, EBUSY,

@@ -1,6 +1,7 @@
 /*
- * rpc-console.c - virDomainOpenConsole: the guest's COM1 as a stream in
- * both directions, one client at a time per domain (--force takes it over).
+ * rpc-console.c - virDomainOpenConsole: the guest's console (COM1, or the
+ * virtio console that replaces it) as a stream in both directions, one
+ * client at a time per domain (--force takes it over).
  *
  * Output reaches the stream through the daemon's sink (vd_console_output);
  * the client's keystrokes come as STREAM messages (vd_console_stream) and
@@ -10,6 +11,7 @@
 
 #include "daemon/domain.h"
 #include "daemon/server.h"
+#include "daemon/vmm-argv.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -44,7 +46,10 @@ static int open_console(struct vd_call *c)
     if (!vd_domain_has_console(dom))
         return vd_call_fail(c, VIR_ERR_OPERATION_INVALID,
                             "Requested operation is not valid: the console is not connected");
-    if (a->dev_name && *a->dev_name && strcmp(a->dev_name, "serial0") != 0 &&
+    /* libvirt's aliases: serial0 and its twin console0, or console0 alone when the console
+     * is the virtio one (the guest then has no serial port) */
+    bool virtio = vmm_argv_virtio_console(dom->def) != NULL;
+    if (a->dev_name && *a->dev_name && (virtio || strcmp(a->dev_name, "serial0") != 0) &&
         strcmp(a->dev_name, "console0") != 0)
         return vd_call_fail(c, VIR_ERR_INTERNAL_ERROR,
                             "internal error: cannot find character device %s", a->dev_name);

@@ -65,6 +65,13 @@ char *vd_blkiotune_devices_string(const struct xnode *blk, int key);
 int vd_blkiotune_update(struct xnode **blk, int key, const char *list, unsigned weight,
                         struct verr *err);
 
+/* A thread's scheduler from <vcpusched>, <iothreadsched> or <emulatorsched>
+ * (domain-sched.c); policy -1: none asked for. */
+struct vd_sched {
+    int policy; /* SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE */
+    int priority;
+};
+
 /* What a start applies, copied out of the definition (a worker thread uses it). */
 struct vd_tune_plan {
     char *name;
@@ -81,6 +88,11 @@ struct vd_tune_plan {
     struct vd_memtune mem;
     char *mems;              /* <numatune><memory nodeset>: the groups' cpuset.mems, or NULL */
     struct xnode *blkiotune; /* a copy of <blkiotune>, or NULL */
+    /* the schedulers (domain-sched.c): vCPUs by index, I/O threads by id - 1 */
+    struct vd_sched *vcpu_sched;
+    struct vd_sched *iothread_sched;
+    struct vd_sched emulator_sched;
+    bool any_sched;
     struct vd_cgroups cg;
 };
 
@@ -95,6 +107,17 @@ void vd_tune_plan_free(struct vd_tune_plan *p);
 /* Makes the groups, moves the threads, writes the tunables and affinities. */
 int vd_tune_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
                   const struct vd_iothread_tid *iothreads, size_t niothreads, struct verr *err);
+
+/* Fills the plan's schedulers from the definition; refuses a priority out of the host's
+ * range with libvirt's line. */
+int vd_sched_plan(const struct domain_def *def, struct vd_tune_plan *p, struct verr *err);
+/* Sets the schedulers on the threads (the emulator's on every thread of pid that is neither
+ * a vCPU nor an I/O thread); a thread without its own goes back to SCHED_OTHER when it had
+ * inherited another. A refusal names the thread and why. */
+int vd_sched_apply(const struct vd_tune_plan *p, pid_t pid, const pid_t *vcpu_tids, size_t n,
+                   const struct vd_iothread_tid *iothreads, size_t niothreads, struct verr *err);
+/* One I/O thread's scheduler (iothreadadd). */
+int vd_sched_apply_iothread(const struct vd_tune_plan *p, unsigned id, pid_t tid, struct verr *err);
 
 /* <memoryBacking><hugepages/>: the hugetlbfs mount to back guest RAM from (malloc'd in
  * *mem_path, NULL when the definition asks for none); refuses a missing mount or a

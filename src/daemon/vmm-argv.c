@@ -383,6 +383,17 @@ static void add_simple(struct argv_b *a, const char *driver, const char *id,
     addf2(a, "-device", buf_detach(&b, NULL));
 }
 
+const struct xnode *vmm_argv_virtio_console(const struct domain_def *def)
+{
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const char *tt = xnode_attr(xnode_child(n, "target"), "type");
+        if (strcmp(n->name, "console") == 0 && tt && strcmp(tt, "virtio") == 0)
+            return n;
+    }
+    return NULL;
+}
+
 /* <controller type='virtio-serial'>: libvirt's alias virtio-serialN is the id, so its
  * ports' bus is virtio-serialN.0. */
 static void add_virtio_serial(struct argv_b *a, const struct domain_controller *c)
@@ -577,7 +588,11 @@ static char *cpu_arg(const struct domain_def *def)
         name = "max";
     else if (model && *xnode_text(model))
         name = xnode_text(model);
-    char *out = xstrdup(name);
+    const char *migratable = xnode_attr(def->cpu, "migratable");
+    bool passthrough = strcmp(name, "host") == 0 || strcmp(name, "max") == 0;
+    char *out = migratable && passthrough /* right after the model, as libvirt places it */
+                    ? xasprintf("%s,migratable=%s", name, migratable)
+                    : xstrdup(name);
     bool any = model || (mode && strcmp(mode, "custom") != 0);
     for (size_t i = 0; i < def->cpu->nkids; i++) {
         const struct xnode *k = def->cpu->kids[i];
@@ -963,7 +978,15 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         graphics |= strcmp(def->devices[i].node->name, "graphics") == 0;
     if (!graphics)
         add(&a, "-nographic");
-    addf2(&a, "-serial", xasprintf("unix:%s,server,nowait", paths->console));
+    /* The daemon's console socket is COM1, or the virtio console when that is the domain's
+     * console (libvirt's console0; the guest then has no serial port, as under libvirt). */
+    const struct xnode *vcon = vmm_argv_virtio_console(def);
+    if (vcon) {
+        add(&a, "-serial");
+        add(&a, "none");
+    } else {
+        addf2(&a, "-serial", xasprintf("unix:%s,server,nowait", paths->console));
+    }
     addf2(&a, "-qmp", xasprintf("unix:%s,server,nowait", paths->qmp));
     addf2(&a, "-pidfile", xstrdup(paths->pidfile));
     r = add_disk_secrets(&a, def, paths, err);
@@ -1053,7 +1076,19 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
 #undef AT
         }
     }
-    /* Channels after their virtio-serial controllers. */
+    /* The virtio console and channels after their virtio-serial controllers. */
+    if (vcon) {
+        struct buf b = BUF_INIT;
+        buf_append_str(&b, "socket,path=");
+        put_escaped(&b, paths->console);
+        buf_append_str(&b, ",server=on,wait=off,id=charconsole0");
+        addf2(&a, "-chardev", buf_detach(&b, NULL));
+        const char *port = xnode_attr(xnode_child(vcon, "target"), "port");
+        const char *ctl = xnode_attr(xnode_child(vcon, "address"), "controller");
+        addf2(&a, "-device",
+              xasprintf("virtconsole,bus=virtio-serial%s.0,nr=%s,chardev=charconsole0,id=console0",
+                        ctl ? ctl : "0", port ? port : "0"));
+    }
     size_t nchan = 0;
     for (size_t i = 0; i < def->ndevices; i++) {
         const struct xnode *n = def->devices[i].node;

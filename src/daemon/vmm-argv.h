@@ -40,6 +40,9 @@ const struct xnode *vmm_argv_disk_encryption(const struct domain_disk *d);
 
 /* The tap descriptors interface n takes: <driver queues='N'/> with N > 1 on a tap, else 1. */
 unsigned vmm_argv_net_queues(const struct domain_net *n);
+/* The <console> with target type 'virtio', or NULL: when there is one it is the domain's
+ * console, on the daemon's console socket, and the guest has no COM1. */
+const struct xnode *vmm_argv_virtio_console(const struct domain_def *def);
 /* Where interface i's descriptors start in net_fds, and how many there are in all. */
 size_t vmm_argv_net_fd_index(const struct domain_def *def, size_t i);
 size_t vmm_argv_net_nfds(const struct domain_def *def);

@@ -115,9 +115,14 @@ static const struct vmm_support_rule rules[] = {
      "query-iothreads)"},
     {"cputune", "iothread_period", H, 0, "the CFS period of each iothreadN group"},
     {"cputune", "iothread_quota", H, 0, "the CFS quota of each iothreadN group"},
-    {"cputune", "vcpusched", P, 16, "real-time scheduling policies are not applied yet"},
-    {"cputune", "iothreadsched", P, 16, "real-time scheduling policies are not applied yet"},
-    {"cputune", "emulatorsched", P, 16, "real-time scheduling policies are not applied yet"},
+    {"cputune", "vcpusched", H, 0,
+     "sched_setscheduler on the vCPU's thread at start and when it is plugged (fifo/rr need "
+     "CAP_SYS_NICE and, with real-time group scheduling, a cpu.rt_runtime_us budget in its "
+     "group)"},
+    {"cputune", "iothreadsched", H, 0,
+     "sched_setscheduler on the I/O thread at start and at iothreadadd"},
+    {"cputune", "emulatorsched", H, 0,
+     "sched_setscheduler on every thread that is neither a vCPU nor an I/O thread"},
     {"cputune", "*", P, 16, "cache and memory bandwidth allocation (resctrl) is not applied yet"},
     {"cpu@mode", "host-passthrough", H, 0, "-cpu host"},
     {"cpu@mode", "maximum", H, 0, "-cpu max"},
@@ -129,8 +134,12 @@ static const struct vmm_support_rule rules[] = {
     {"cpu@check", "none", H, 0, "-cpu's default check: unavailable features are warned about"},
     {"cpu@check", "partial", H, 0, "-cpu's default check: unavailable features are warned about"},
     {"cpu@check", "full", H, 0, "-cpu MODEL,enforce: the VM does not start without every feature"},
-    {"cpu@migratable", "on", H, 0, "host-passthrough without unmigratable features (as QEMU's)"},
-    {"cpu@migratable", "*", P, 16, "migratable='off' is not supported yet"},
+    {"cpu@migratable", "on", H, 0,
+     "-cpu host,migratable=on: without the unmigratable invariant TSC (as QEMU's)"},
+    {"cpu@migratable", "off", H, 0,
+     "-cpu host,migratable=off: the host's invariant TSC too; such a domain does not migrate "
+     "(QEMU's blocker, libvirt's line)"},
+    {"cpu@migratable", "*", R, 0, "migratable must be on or off"},
     {"cpu/model", "*", H, 0,
      "-cpu MODEL; vireo-vmm refuses a model it does not know with one line at start"},
     {"cpu/model@fallback", "allow", H, 0,
@@ -531,7 +540,16 @@ static const struct vmm_support_rule rules[] = {
     {"console@type", "pty", H, 0, "the serial console, on that pty"},
     {"console@type", "*", R, 0, "only type 'pty' is supported (the daemon owns COM1)"},
     {"console/target@type", "serial", H, 0, "COM1"},
-    {"console/target@type", "*", P, 16, "only the serial console is supported yet"},
+    {"console/target@type", "virtio", H, 0,
+     "-device virtconsole,bus=virtio-serialC.0,nr=0,chardev=charconsole0,id=console0 on the "
+     "daemon's console socket (its pty, log and virsh console); the guest has no COM1, as under "
+     "libvirt"},
+    {"console/target@type", "*", R, 0, "only serial and virtio consoles are supported"},
+    {"console", "virtio beside a serial port", P, 16,
+     "a virtio console beside a serial port (console1) is not supported yet: the daemon "
+     "relays one console"},
+    {"console", "second virtio console", P, 16,
+     "a second virtio console is not supported yet: the daemon relays one console"},
     {"input@bus", "ps2", H, 0, "vireo-vmm's i8042"},
     {"input@bus", "usb", H, 0, "on the domain's USB controller (see input/usb@type)"},
     {"input@bus", "usb without a controller", R, 0,
@@ -1503,6 +1521,15 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
         if ((r = probe_attr("console@type", "console", "type", type ? type : "pty", NULL, err)) ||
             (tt && (r = probe_attr("console/target@type", "target", "type", tt, NULL, err))))
             return r;
+        bool serial = false;
+        for (size_t i = 0; i < def->ndevices; i++)
+            serial |= strcmp(def->devices[i].node->name, "serial") == 0;
+        if (tt && strcmp(tt, "virtio") == 0 && serial)
+            return probe("console", "virtio beside a serial port",
+                         "<console><target type='virtio'>", err);
+        if (tt && strcmp(tt, "virtio") == 0 && vmm_argv_virtio_console(def) != n)
+            return probe("console", "second virtio console", "<console><target type='virtio'>",
+                         err);
     } else if (strcmp(n->name, "input") == 0) {
         const char *bus = xnode_attr(n, "bus");
         if ((r = probe_attr("input@bus", "input", "bus", bus ? bus : "?", NULL, err)))

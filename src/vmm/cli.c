@@ -204,10 +204,13 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
         bool *prop = NULL;
         const char *name = flag[0] == '+' || flag[0] == '-' ? flag + 1 : flag;
         size_t nlen = strcspn(name, "=");
+        bool migratable = !cfg->cpu_model.unmigratable;
         if (nlen == 5 && strncmp(name, "check", 5) == 0)
             prop = &cfg->cpu_check;
         else if (nlen == 7 && strncmp(name, "enforce", 7) == 0)
             prop = &cfg->cpu_enforce;
+        else if (nlen == 10 && strncmp(name, "migratable", 10) == 0 && cfg->cpu_model.passthrough)
+            prop = &migratable; /* QEMU has it on host and max only */
         if (prop) {
             const char *v = name[nlen] == '=' ? name + nlen + 1 : NULL;
             if (v && !str_eq(v, "on") && !str_eq(v, "off") && !str_eq(v, "true") &&
@@ -215,6 +218,7 @@ static int opt_cpu(struct vmm_config *cfg, const char *opt, const char *arg, str
                 return verr_set(err, EINVAL, "%s %s: %s: the value must be on or off", opt, arg,
                                 flag);
             *prop = flag[0] != '-' && (!v || str_eq(v, "on") || str_eq(v, "true"));
+            cfg->cpu_model.unmigratable = !migratable;
             continue;
         }
         int r = cpu_features_parse_flag(&cfg->cpu_features, flag, err);
@@ -894,8 +898,10 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, struct verr *err)
     }
     bool firmware = machine_has_firmware(&cfg->machine);
     /* QEMU 7.2: pc and q35 resolve an unversioned model to v1, microvm to its newest version. */
+    bool unmigratable = cfg->cpu_model.unmigratable;
     cpu_model_find(cfg->cpu_name, cfg->machine.kind == MACHINE_MICROVM, &cfg->cpu_model);
     cfg->cpu_features.phys_bits = cfg->machine.kind == MACHINE_MICROVM ? 0 : 40;
+    cfg->cpu_model.unmigratable = unmigratable; /* -cpu host,migratable=off */
     if (!cfg->kernel && !firmware)
         return verr_set(err, EINVAL,
                         "no -kernel given: vireo-vmm's microvm boots a kernel directly (-M pc "
@@ -1036,6 +1042,7 @@ const char *cli_help_text(void)
            "                              vCPUs and their topology (CPUID and ACPI)\n"
            "  -cpu MODEL[,FLAG,...]       CPU model (default qemu64; -cpu help lists them) with\n"
            "                              +feat, -feat, feat=on|off, check, enforce\n"
+           "                              (host and max: migratable=on|off)\n"
            "\n"
            "Boot:\n"
            "  -kernel FILE                bzImage, ELF with a PVH note, or ELF vmlinux\n"

@@ -17,6 +17,9 @@
 struct cpu_model {
     const char *name; /* the versioned name: "Haswell-v2"; "host", "max" */
     bool passthrough; /* host, max */
+    /* host and max with migratable=off: the host's unmigratable features too (invtsc), as
+     * QEMU's; with migratable=on (the default) they are left out */
+    bool unmigratable;
     uint32_t level, xlevel;
     unsigned family, model, stepping;
     const char *model_id; /* CPUID 0x80000002-4 */

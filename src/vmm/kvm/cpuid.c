@@ -60,6 +60,9 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out, struct verr *err)
 /* QEMU's KVM paravirtual features on by default for named models (kvm_default_props):
  * kvmclock (bits 0 and 3), kvm-nopiodelay, kvm-asyncpf, kvm-steal-time, kvm-pv-eoi,
  * kvmclock-stable-bit. */
+/* CPUID 0x80000007 EDX: the invariant TSC, which QEMU counts unmigratable. */
+#define EDX7_INVTSC (1u << 8)
+
 #define KVM_DEFAULTS                                                                               \
     ((1u << 0) | (1u << 3) | (1u << 1) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 24))
 
@@ -79,6 +82,8 @@ void cpuid_model_words(const struct kvm_cpuid2 *supported, const struct cpu_mode
         uint32_t want;
         if (m->passthrough) {
             want = offered | fs->on[w];
+            if (w == CPU_W_8007_EDX && !m->unmigratable)
+                want &= ~EDX7_INVTSC; /* QEMU's migratable=on drops it */
         } else {
             want = m->features[w] | fs->on[w];
             if (w == CPU_W_1_ECX) {

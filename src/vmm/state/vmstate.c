@@ -15,6 +15,7 @@
 #include "util/mem.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
+#include "vmm/kvm/cpuid.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/state/cpu.h"
 #include "vmm/state/crc32c.h"
@@ -186,6 +187,12 @@ out:
 
 int vm_state_check_migratable(struct vm *vm, struct verr *err)
 {
+    /* QEMU's blocker: an invariant TSC shown to the guest (-cpu host,migratable=off or +invtsc)
+     * would not stay invariant across hosts. */
+    cpu_words shown;
+    cpuid_model_words(vm->supported_cpuid, &vm->cpu_model, &vm->cfg->cpu_features, shown, NULL);
+    if (shown[CPU_W_8007_EDX] & (1u << 8))
+        return verr_set(err, ENOTSUP, "State blocked by non-migratable CPU device (invtsc flag)");
     for (unsigned i = 0; i < vm->nr_devices; i++) {
         const struct device *d = vm->devices[i];
         if (!d->type->save)

@@ -304,11 +304,11 @@ def main():
          "Invalid value '%d' for 'cpuset.cpus': Invalid argument" % (NCPU + 5) in r.stderr and
          d.vmm_pid("badpin") is None and "shut off" in d.state("badpin"),
          "a <vcpupin> to a CPU the host lacks: the start refused in one line", r.stderr)
-    r = define("sched", cputune="<cputune>\n    <vcpusched vcpus='0' scheduler='fifo' "
-               "priority='1'/>\n  </cputune>\n")
+    r = define("sched", cputune="<cputune>\n    <cachetune vcpus='0'>\n      <cache id='0' "
+               "level='3' type='both' size='1' unit='MiB'/>\n    </cachetune>\n  </cputune>\n")
     r = d.virsh("start", "sched")
-    t.ok(r.returncode != 0 and "<cputune><vcpusched>" in r.stderr,
-         "<vcpusched> (not applied): refused at start, never silently dropped", r.stderr)
+    t.ok(r.returncode != 0 and "<cputune><cachetune>" in r.stderr,
+         "<cachetune> (not applied): refused at start, never silently dropped", r.stderr)
 
     # memtune: <memtune> at start, --live into the memory group, --config into the definition
     define("mem", cputune="  <memtune>\n    <hard_limit unit='MiB'>512</hard_limit>\n"

@@ -205,5 +205,26 @@ for i, what in [(1, "full Westmere with popcnt=false"), (2, "static Skylake-Clie
     ok(mv["name"] == mq["name"] and not diffs,
        f"query-cpu-model-expansion {what}: name '{mv['name']}' and {len(mv['props'])} props "
        f"as QEMU's" + (f" (differ: {diffs})" if diffs else ""))
+
+# migratable (host and max only): on, the default, leaves the invariant TSC out as QEMU's host
+# does; off shows it, and then the VM cannot migrate, with QEMU's blocker line.
+for cpu in ["host", "host,migratable=off"]:
+    _, dump_v, _, _ = run(VMM, cpu)
+    _, dump_q, _, _ = run(QEMU, cpu)
+    leaf_v = [l for l in dump_v if l.startswith("# cpuid 80000007.0:")]
+    leaf_q = [l for l in dump_q if l.startswith("# cpuid 80000007.0:")]
+    ok(leaf_v and leaf_v == leaf_q, f"-cpu {cpu}: CPUID 0x80000007 (invtsc) as QEMU's: "
+       f"{leaf_v} / {leaf_q}")
+mig = [{"execute": "migrate", "arguments": {"uri": "exec:cat >/dev/null"}}]
+rv = qmp_session(VMM.split() + ["-cpu", "host,migratable=off"], mig)
+rq = qmp_session(QEMU.split() + ["-cpu", "host,migratable=off"], mig)
+dv, dq = rv[0].get("error", {}).get("desc"), rq[0].get("error", {}).get("desc")
+host_invtsc = "nonstop_tsc" in open("/proc/cpuinfo").read()
+ok(dv == dq and (dv is not None) == host_invtsc,
+   f"-cpu host,migratable=off: migrate refused as QEMU refuses it: {dv!r} / {dq!r}")
+p = subprocess.run([VMM, "-cpu", "qemu64,migratable=off", "-kernel", GUEST],
+                   capture_output=True, text=True, timeout=30)
+ok(p.returncode != 0 and "'migratable' not found" in p.stderr,
+   f"-cpu qemu64,migratable=off: refused (host and max only): {p.stderr.strip()}")
 print(f"1..{n}")
 sys.exit(1 if failed else 0)

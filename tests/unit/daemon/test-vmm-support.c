@@ -126,12 +126,17 @@ int main(int argc, char **argv)
              "<emulator_period>20000</emulator_period><global_quota>-1</global_quota></cputune>",
              "", msg, sizeof(msg)) == 0,
        "<cputune> shares, bandwidth and pins are honoured (%s)", msg);
-    check("<cputune><vcpusched vcpus='0' scheduler='fifo' priority='1'/></cputune>", "", msg,
-          sizeof(msg));
+    ok(check("<iothreads>1</iothreads><cputune><vcpusched vcpus='0' scheduler='fifo' "
+             "priority='1'/>"
+             "<iothreadsched iothreads='1' scheduler='batch'/>"
+             "<emulatorsched scheduler='idle'/></cputune>",
+             "", msg, sizeof(msg)) == 0,
+       "<cputune> vcpusched, iothreadsched and emulatorsched are honoured (%s)", msg);
+    check("<cputune><cachetune vcpus='0'/></cputune>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <cputune><vcpusched>: real-time scheduling policies are "
-           "not applied yet",
-           "<cputune><vcpusched> is refused");
+           "unsupported configuration: <cputune><cachetune>: cache and memory bandwidth "
+           "allocation (resctrl) is not applied yet",
+           "<cputune><cachetune> is refused");
     ok(check("",
              "<disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>",
              msg, sizeof(msg)) == 0,
@@ -157,11 +162,8 @@ int main(int argc, char **argv)
           msg, sizeof(msg));
     is_str(msg, "invalid value 'maybe' for attribute 'policy' of element 'feature'",
            "an unknown feature policy is refused (by the parser)");
-    check("<cpu mode='host-passthrough' migratable='off'/>", "", msg, sizeof(msg));
-    is_str(msg,
-           "unsupported configuration: <cpu migratable='off'>: migratable='off' is not supported "
-           "yet",
-           "migratable='off' is refused");
+    ok(check("<cpu mode='host-passthrough' migratable='off'/>", "", msg, sizeof(msg)) == 0,
+       "migratable='off' is honoured (%s)", msg);
     check("<clock offset='localtime'/>", "", msg, sizeof(msg));
     is_str(msg, "unsupported configuration: <clock offset='localtime'>: the RTC runs in UTC only",
            "clock localtime is refused");
