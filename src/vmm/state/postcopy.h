@@ -10,10 +10,14 @@
  * says so, and both sides are done.
  *
  * After the device state and END the main connection carries, source to
- * destination, pages as [u64 offset][4096 bytes] and a last u64 PC_END;
- * destination to source, requests as a u64 offset and a last u64 PC_DONE
- * once every page has arrived. Offsets are bytes into guest RAM's host
- * mapping (the bitmaps' bit i is offset i * 4096). Little-endian.
+ * destination, runs of pages as [u64 offset | kind][u64 pages] followed, for
+ * kind 0 (data), by the pages' bytes; kind 1 (untouched: never written on the
+ * source, so zero) has no bytes, and the destination leaves those pages to
+ * its zero fill; a last [u64 PC_END][u64 0]. Several runs go in one writev,
+ * requested pages before the others. Destination to source: requests as a
+ * u64 offset and a last u64 PC_DONE once every page has arrived. Offsets are
+ * bytes into guest RAM's host mapping (the bitmaps' bit i is offset
+ * i * 4096). Little-endian.
  */
 #ifndef VIREO_VMM_STATE_POSTCOPY_H
 #define VIREO_VMM_STATE_POSTCOPY_H
@@ -34,7 +38,9 @@ int postcopy_supported(const struct vm *vm, struct verr *err);
 
 struct postcopy_source_stats {
     uint64_t requests;   /* page requests received from the destination */
-    uint64_t pages_sent; /* pages sent after the switch */
+    uint64_t pages_sent; /* pages sent after the switch with their bytes */
+    uint64_t pages_zero; /* pages sent after the switch as untouched (no bytes) */
+    uint64_t bytes;      /* bytes sent after the switch */
     uint64_t pages_left; /* pages the destination still lacks */
 };
 

@@ -15,6 +15,10 @@ sides go setup/active -> postcopy-active -> completed; then the guest on the
 destination checks its whole pattern, its dirtied area and its ticks
 (consecutive across the hop).
 
+migrate-start-postcopy during a slow first pass switches at once, within the
+pass (most of the pattern goes after the switch: ram.postcopy-bytes), as QEMU
+does; the guest asks for pages and checks its pattern after the hop.
+
 Also (vireo-vmm): the destination killed after the switch leaves the source
 postcopy-paused and stopped (never resumed: its RAM is no longer the truth);
 the source killed after the switch leaves the destination postcopy-paused (its
@@ -152,6 +156,46 @@ def switched(vmm, elf, tmp, name):
     return g, q, g2, q2, r2, uri
 
 
+def within_pass(vmm, elf, tmp):
+    """migrate-start-postcopy during the first pass: the switch comes at once, not after the
+    pass (QEMU's way). The first pass is slowed (max-bandwidth) so it would take seconds for
+    the 16 MiB pattern; most of the pattern then goes after the switch (postcopy-bytes far
+    above the 2 MiB dirtied area, all a switch after the pass would leave), the guest asks
+    for pages, and it checks its pattern on the destination."""
+    name = "post-copy within the first pass"
+    c = mig.Case(vmm, elf, tmp, name, mib=16, dirty=2)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True)
+    q.cmd("migrate-set-parameters", {"max-bandwidth": 4 << 20,
+                                     "max-postcopy-bandwidth": 4 << 20})
+    r = q.cmd("migrate", {"uri": uri})
+    r2 = q.cmd("migrate-start-postcopy")
+    check("return" in r and "return" in r2, f"{name}: migrate, migrate-start-postcopy", (r, r2))
+    r = mig.wait_migration(q)
+    done = r.get("status") == "completed"
+    if not check(done, f"{name}: completes", r):
+        g2.kill()
+        print("# destination: " + g2.p.stderr.read()[-2000:].replace("\n", "\n# "))
+        return
+    ram = r.get("ram", {})
+    check(ram.get("dirty-sync-count") == 1 and ram.get("postcopy-bytes", 0) > 8 << 20,
+          f"{name}: one pass, cut short: {ram.get('postcopy-bytes')} bytes after the switch", r)
+    check(ram.get("postcopy-requests", 0) > 0,
+          f"{name}: the destination asked for pages ({ram.get('postcopy-requests')})", r)
+    check(statuses(q) == ["setup", "active", "postcopy-active", "completed"],
+          f"{name}: source MIGRATION events", statuses(q))
+    before = g.text()
+    mig.quit_source(g, q)
+    q2.close()
+    mig.stop_guest(f"{name}: destination", g2, before, mib=16, dirty=2)
+
+
 def dest_killed(vmm, elf, tmp):
     name = "post-copy destination killed"
     pair = switched(vmm, elf, tmp, name)
@@ -281,6 +325,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vireo-postcopy-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
         postcopy(vmm, elf, tmp, qemu)
+        within_pass(vmm, elf, tmp)
         if not qemu:
             dest_killed(vmm, elf, tmp)
             source_killed(vmm, elf, tmp)
