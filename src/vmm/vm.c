@@ -83,7 +83,9 @@ static void park_all(struct vm *vm)
     vm->want_pause = true;
     kick_all_locked(vm);
     unsigned n = started_vcpus(vm);
-    while (vm->nr_parked < n)
+    while (vm->nr_parked +
+               (vm->fault_blocked ? vm->fault_blocked(vm->fault_blocked_opaque) : 0) <
+           n)
         pthread_cond_wait(&vm->cond, &vm->lock);
     pthread_mutex_unlock(&vm->lock);
 }

@@ -143,6 +143,11 @@ struct vm {
     bool want_pause;     /* vCPUs park at their next exit */
     bool threads_exit;   /* vCPU threads return */
     unsigned nr_parked;  /* vCPUs currently parked */
+    /* Post-copy's destination with its source lost (state/postcopy.h): how many vCPUs wait
+     * in a userfault on a page that will not come; they run no guest code, and a pause
+     * counts them as parked. NULL otherwise. */
+    unsigned (*fault_blocked)(void *opaque);
+    void *fault_blocked_opaque;
     unsigned requests;   /* enum vm_request_kind bits not yet processed */
     bool request_queued; /* vm_process_requests is on the loop */
     int exit_status;     /* for VM_REQUEST_EXIT */

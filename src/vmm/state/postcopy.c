@@ -12,6 +12,8 @@
 #include "vmm/state/postcopy.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "vmm/cli.h"
+#include "vmm/kvm/vcpu.h"
 #include "vmm/state/stream.h"
 #include "vmm/vm.h"
 
@@ -95,6 +97,7 @@ static int send_u64(int fd, uint64_t v)
     return write_all(fd, b, sizeof(b));
 }
 
+/* A userfaultfd with UFFDIO_API done: its faults say which thread took them. */
 static int uffd_open(struct verr *err)
 {
     /* /dev/userfaultfd first: it works where vm.unprivileged_userfaultfd is 0 for anyone
@@ -111,7 +114,7 @@ static int uffd_open(struct verr *err)
 #endif
     if (fd < 0)
         return verr_errno(err, errno, "userfaultfd is not available");
-    struct uffdio_api api = {.api = UFFD_API, };
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID};
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
         int e = errno;
         close(fd);
@@ -474,15 +477,54 @@ struct postcopy_dest {
     pthread_t fault_thread;
     bool fault_running;
     bool registered;
+    /* Per vCPU slot: 1 + the page its last userfault was on, 0: none seen. */
+    uint64_t *vcpu_fault;
+    unsigned nr_slots;
 };
 
-static void handle_fault(struct postcopy_dest *pd, uint64_t addr)
+/* vm->fault_blocked, under vm->lock: with the source lost (no page comes any more, so none
+ * is placed meanwhile), the vCPUs whose last fault is on a page still missing. */
+static unsigned fault_blocked(void *opaque)
+{
+    struct postcopy_dest *pd = opaque;
+    if (!__atomic_load_n(&pd->lost, __ATOMIC_ACQUIRE))
+        return 0;
+    unsigned n = 0;
+    for (unsigned i = 0; i < pd->nr_slots; i++) {
+        uint64_t f = __atomic_load_n(&pd->vcpu_fault[i], __ATOMIC_ACQUIRE);
+        n += f && bit_test(pd->need, f - 1);
+    }
+    return n;
+}
+
+/* A pause waiting in park_all looks again. */
+static void wake_pause(struct postcopy_dest *pd)
+{
+    pthread_mutex_lock(&pd->vm->lock);
+    pthread_cond_broadcast(&pd->vm->cond);
+    pthread_mutex_unlock(&pd->vm->lock);
+}
+
+static void set_lost(struct postcopy_dest *pd)
+{
+    __atomic_store_n(&pd->lost, true, __ATOMIC_RELEASE);
+    wake_pause(pd);
+}
+
+static void handle_fault(struct postcopy_dest *pd, uint64_t addr, uint32_t tid)
 {
     uint8_t *host = pd->vm->mem.host;
     uint64_t off = (addr - (uint64_t)(uintptr_t)host) & ~(uint64_t)(PAGE - 1);
     if (off >= pd->vm->mem.size)
         return;
     uint64_t page = off / PAGE;
+    for (unsigned i = 0; i < pd->nr_slots; i++)
+        if (pd->vm->vcpus[i].tid == (pid_t)tid) {
+            __atomic_store_n(&pd->vcpu_fault[i], page + 1, __ATOMIC_RELEASE);
+            if (__atomic_load_n(&pd->lost, __ATOMIC_ACQUIRE))
+                wake_pause(pd);
+            break;
+        }
     if (!bit_test(pd->need, page)) {
         /* Zero on the source (pre-copy skipped it), or placed since the fault was raised:
          * EEXIST then, and the faulting thread goes on. */
@@ -508,7 +550,7 @@ static void handle_fault(struct postcopy_dest *pd, uint64_t addr)
         if (send_u64(pd->fd, off) == 0)
             __atomic_fetch_add(&pd->requests, 1, __ATOMIC_RELAXED);
         else
-            pd->lost = true; /* the page never comes: the thread waits, paused */
+            set_lost(pd); /* the page never comes: the thread waits, paused */
     }
     pthread_mutex_unlock(&pd->write_lock);
 }
@@ -528,7 +570,7 @@ static void *fault_thread(void *opaque)
             continue; /* EAGAIN: another wake-up took it */
         for (ssize_t i = 0; i < n / (ssize_t)sizeof(msg[0]); i++)
             if (msg[i].event == UFFD_EVENT_PAGEFAULT)
-                handle_fault(pd, msg[i].arg.pagefault.address);
+                handle_fault(pd, msg[i].arg.pagefault.address, msg[i].arg.pagefault.feat.ptid);
     }
 }
 
@@ -557,6 +599,8 @@ int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t l
     pd->stop_pipe[0] = pd->stop_pipe[1] = -1;
     pd->uffd = -1;
     pd->hold = true;
+    pd->nr_slots = vm->cfg->max_cpus;
+    pd->vcpu_fault = xcalloc(pd->nr_slots ? pd->nr_slots : 1, sizeof(uint64_t));
     pthread_mutex_init(&pd->write_lock, NULL);
     for (size_t i = 0; i < words; i++) {
         pd->need[i] = state_get_le(bitmap + i * 8, 8);
@@ -599,6 +643,10 @@ int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t l
     if (r != 0)
         return verr_errno(err, r, "cannot start the post-copy fault thread");
     pd->fault_running = true;
+    pthread_mutex_lock(&vm->lock);
+    vm->fault_blocked_opaque = pd;
+    vm->fault_blocked = fault_blocked;
+    pthread_mutex_unlock(&vm->lock);
     log_info("post-copy: %llu of %llu pages still on the source", (unsigned long long)pd->expected,
              (unsigned long long)pages);
     return 0;
@@ -627,7 +675,6 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
             if (r == 0)
                 __atomic_fetch_add(&pd->requests, 1, __ATOMIC_RELAXED);
         }
-    pd->lost = r < 0;
     pthread_mutex_unlock(&pd->write_lock);
     uint8_t *data = xmalloc(RUN_MAX * PAGE);
     bool said = false; /* err holds the message */
@@ -711,8 +758,10 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
     if (r == 0 && pd->received != pd->expected)
         r = verr_set(err, EPROTO, "post-copy: the source ended with %llu of %llu pages sent",
                      (unsigned long long)pd->received, (unsigned long long)pd->expected);
-    if (r < 0)
+    if (r < 0) {
+        set_lost(pd); /* no page comes any more: a pause stops waiting for the vCPUs */
         return r;
+    }
     /* Every page is here: faults now are on pages that were zero (filled as usual). */
     stop_fault_thread(pd);
     struct uffdio_range range = {(uint64_t)(uintptr_t)host, pd->vm->mem.size};
@@ -734,10 +783,22 @@ uint64_t postcopy_dest_requests(const struct postcopy_dest *pd)
     return pd ? __atomic_load_n(&pd->requests, __ATOMIC_RELAXED) : 0;
 }
 
+static void detach(struct postcopy_dest *pd)
+{
+    struct vm *vm = pd->vm;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->fault_blocked_opaque == pd) {
+        vm->fault_blocked = NULL;
+        vm->fault_blocked_opaque = NULL;
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
 void postcopy_dest_release(struct postcopy_dest *pd)
 {
     if (!pd || !pd->registered)
         return;
+    detach(pd); /* the unregister below lets every vCPU come back */
     stop_fault_thread(pd);
     struct uffdio_range range = {(uint64_t)(uintptr_t)pd->vm->mem.host, pd->vm->mem.size};
     if (ioctl(pd->uffd, UFFDIO_UNREGISTER, &range) < 0) /* wakes every waiting fault */
@@ -749,6 +810,7 @@ void postcopy_dest_free(struct postcopy_dest *pd)
 {
     if (!pd)
         return;
+    detach(pd);
     stop_fault_thread(pd);
     if (pd->uffd >= 0)
         close(pd->uffd);
@@ -760,5 +822,6 @@ void postcopy_dest_free(struct postcopy_dest *pd)
     pthread_mutex_destroy(&pd->write_lock);
     free(pd->need);
     free(pd->requested);
+    free(pd->vcpu_fault);
     free(pd);
 }

@@ -68,6 +68,11 @@ int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t l
  * the RAM stays registered (the guest waits on missing pages rather than see zeros) until
  * postcopy_dest_free. */
 int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err);
+/* From postcopy_dest_prepare to postcopy_dest_release/free the VM's fault_blocked (vm.h)
+ * counts, once the source is lost, the vCPUs waiting in a userfault on a page still missing
+ * (the fault thread learns each fault's thread, UFFD_FEATURE_THREAD_ID): a pause (stop,
+ * quit, a migration's stop) does not wait for them, since no page comes to let them out;
+ * they run no guest code, and park at their next exit if a page ever comes. */
 /* Page requests sent so far. */
 uint64_t postcopy_dest_requests(const struct postcopy_dest *pd);
 /* Main thread, before the VM quits: guest RAM is unregistered, so a vCPU waiting on a page

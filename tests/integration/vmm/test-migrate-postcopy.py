@@ -277,7 +277,26 @@ def source_killed(vmm, elf, tmp):
     r = q2.cmd("migrate-recover", {"uri": uri})
     check("not supported" in r.get("error", {}).get("desc", ""),
           f"{name}: migrate-recover is refused with one line", r)
-    # Its guest waits on the missing pages; quit still ends the process.
+    # Its guest waits on the missing pages (a vCPU in a userfault): stop, query-status and
+    # cont still answer (a hang is a failure: the socket's timeout ends the wait), then quit
+    # ends the process.
+    q2.s.settimeout(120)
+    try:
+        r = q2.cmd("stop")
+        st = q2.cmd("query-status")["return"]
+        check("return" in r and st.get("status") == "paused" and not st.get("running"),
+              f"{name}: stop on the paused destination answers, status paused", f"{r} {st}")
+        r = q2.cmd("cont")
+        st = q2.cmd("query-status")["return"]
+        check("return" in r and st.get("status") == "running",
+              f"{name}: cont answers, status running", f"{r} {st}")
+        r = q2.cmd("stop")
+        check("return" in r, f"{name}: stop again answers", r)
+        r2 = q2.cmd("query-migrate")["return"]
+        check(r2.get("status") == "postcopy-paused",
+              f"{name}: still postcopy-paused", r2)
+    except (OSError, ValueError) as e:
+        check(False, f"{name}: the destination answers stop/query-status/cont", repr(e))
     q2.cmd("quit")
     try:
         st2, _, err2 = g2.finish(timeout=60)
