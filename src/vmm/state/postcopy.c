@@ -196,10 +196,10 @@ static void *src_reader_thread(void *opaque)
 #define PC_DATA    0u
 #define PC_ZERO    1u
 #define PC_HDR     16
-#define RUN_MAX    64u         /* pages per data run: one UFFDIO_COPY on the destination */
-#define BATCH_MAX  (1u << 20)  /* bytes per writev when not paced */
-#define BATCH_IOV  64u         /* iovecs per writev (a header and a run each message) */
-#define PM_WINDOW  512u        /* pages per pagemap read (2 MiB) */
+#define RUN_MAX    64u        /* pages per data run: one UFFDIO_COPY on the destination */
+#define BATCH_MAX  (1u << 20) /* bytes per writev when not paced */
+#define BATCH_IOV  64u        /* iovecs per writev (a header and a run each message) */
+#define PM_WINDOW  512u       /* pages per pagemap read (2 MiB) */
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
 
@@ -217,7 +217,8 @@ static bool page_untouched(struct src_pagemap *pm, const struct vm *vm, uint64_t
         return false;
     uint64_t base = page / PM_WINDOW * PM_WINDOW;
     if (pm->window != base) {
-        uint64_t pages = vm->mem.size / PAGE, n = pages - base < PM_WINDOW ? pages - base : PM_WINDOW;
+        uint64_t pages = vm->mem.size / PAGE,
+                 n = pages - base < PM_WINDOW ? pages - base : PM_WINDOW;
         off_t at = (off_t)(((uintptr_t)vm->mem.host / PAGE + base) * 8);
         if (pread(pm->fd, pm->ent, n * 8, at) != (ssize_t)(n * 8)) {
             pm->window = UINT64_MAX;
@@ -714,8 +715,8 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
                 bit_clear(pd->need, n);
                 if (!bit_test(pd->requested, n))
                     continue;
-                struct uffdio_zeropage z = {.range = {(uint64_t)(uintptr_t)(host + n * PAGE),
-                                                      PAGE}};
+                struct uffdio_zeropage z = {
+                    .range = {(uint64_t)(uintptr_t)(host + n * PAGE), PAGE}};
                 while (ioctl(pd->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno == EAGAIN)
                     z.zeropage = 0;
             }
