@@ -76,6 +76,13 @@ static unsigned started_vcpus(const struct vm *vm)
     return n;
 }
 
+/* Parked vCPUs, with those a post-copy destination knows wait for a page that will not come
+ * (vm->fault_blocked). */
+static unsigned parked_locked(struct vm *vm)
+{
+    return vm->nr_parked + (vm->fault_blocked ? vm->fault_blocked(vm->fault_blocked_opaque) : 0);
+}
+
 /* Main thread: sets want_pause and waits until every vCPU thread is parked. */
 static void park_all(struct vm *vm)
 {
@@ -83,7 +90,7 @@ static void park_all(struct vm *vm)
     vm->want_pause = true;
     kick_all_locked(vm);
     unsigned n = started_vcpus(vm);
-    while (vm->nr_parked < n)
+    while (parked_locked(vm) < n)
         pthread_cond_wait(&vm->cond, &vm->lock);
     pthread_mutex_unlock(&vm->lock);
 }

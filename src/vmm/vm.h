@@ -151,6 +151,11 @@ struct vm {
     bool autostart;      /* leave inmigrate/restore-vm running (no -S, or cont meanwhile) */
     bool loaded_running; /* the last state stream loaded came from a running VM */
     int final_status;    /* the process's exit status once the loop quits */
+    /* Under lock: post-copy's destination with its source lost (state/postcopy.h): how
+     * many vCPUs wait in a userfault on a page that will not come; they run no guest code,
+     * and a pause counts them as parked. NULL otherwise. */
+    unsigned (*fault_blocked)(void *opaque);
+    void *fault_blocked_opaque;
 };
 
 /* Builds the VM from the configuration: KVM, memory, devices, vCPUs, boot image. */

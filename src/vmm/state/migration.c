@@ -140,8 +140,10 @@ struct migration {
     struct verr stop_err;
     /* Live: downtime is from the stop (before the vCPUs are kicked out, as QEMU's
      * downtime_start) to the destination's ACK as the worker reads it (the end of the stream
-     * without ACK), in us; the main thread's later bookkeeping is not part of it. */
-    uint64_t t_stop_us, t_acked_us, downtime;
+     * without ACK), in us; the main thread's later bookkeeping is not part of it. After a
+     * post-copy switch, as QEMU 7.2's postcopy_start: to the device state and END sent
+     * (t_sent_us), since the destination runs the VM without waiting for more. */
+    uint64_t t_stop_us, t_sent_us, t_acked_us, downtime;
     unsigned in_channels; /* destination: multifd channels the last load used */
     /* Post-copy (postcopy.h): the source's page phase, the destination's. */
     struct postcopy_source_stats pcs;
@@ -638,6 +640,7 @@ static void *live_worker(void *opaque)
         set_status_worker(m, MIG_ACTIVE);
         r = precopy_run(&m->pc, &w, &e);
     }
+    m->t_sent_us = now_us();
     if (r == 0) {
         /* From here a cancel no longer cuts the connection: the destination may already be
          * running the VM, and only its answer says whether it is. */
@@ -696,7 +699,10 @@ static void out_done(void *opaque)
     if (!live || m->captured)
         vm_state_resume_devices(vm);
     if (m->rc == 0) {
-        m->downtime = live ? (m->t_acked_us - m->t_stop_us + 500) / 1000 : m->t_end - m->t_start;
+        /* Post-copy's as QEMU's: to the end of sending the device state (the destination
+         * runs the VM from its ACK on, and the pages follow). */
+        uint64_t until = switched ? m->t_sent_us : m->t_acked_us;
+        m->downtime = live ? (until - m->t_stop_us + 500) / 1000 : m->t_end - m->t_start;
         reset_op(m);
         vm_unpark(vm, VM_STATUS_POSTMIGRATE);
         set_status(m, MIG_COMPLETED);
@@ -1228,11 +1234,10 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     int64_t transferred, normal, duplicate, remaining, rate = 0, syncs = 1;
     double mbps;
     if (m->live) {
-        /* After a post-copy switch, pages go as [offset][page] (postcopy.h). */
-        int64_t pc_sent = stat_get(&m->pcs.pages_sent);
-        transferred = stat_get(&m->pc.st.transferred) + pc_sent * (int64_t)(STATE_PAGE_SIZE + 8);
-        normal = stat_get(&m->pc.st.normal) + pc_sent;
-        duplicate = stat_get(&m->pc.st.duplicate);
+        /* After a post-copy switch, pages go in runs (postcopy.h). */
+        transferred = stat_get(&m->pc.st.transferred) + stat_get(&m->pcs.bytes);
+        normal = stat_get(&m->pc.st.normal) + stat_get(&m->pcs.pages_sent);
+        duplicate = stat_get(&m->pc.st.duplicate) + stat_get(&m->pcs.pages_zero);
         remaining = done ? 0
                     : __atomic_load_n(&m->pcs_started, __ATOMIC_ACQUIRE)
                         ? stat_get(&m->pcs.pages_left) * (int64_t)STATE_PAGE_SIZE
@@ -1259,10 +1264,12 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
     json_object_object_add(ram, "dirty-sync-count", json_object_new_int64(syncs));
     json_object_object_add(ram, "page-size", json_object_new_int64(STATE_PAGE_SIZE));
     json_object_object_add(ram, "mbps", json_object_new_double(mbps));
-    if (m->live) { /* QEMU's split of transferred at the stop */
-        int64_t after = stat_get(&m->pc.st.downtime_bytes);
-        json_object_object_add(ram, "precopy-bytes", json_object_new_int64(transferred - after));
+    if (m->live) { /* QEMU's split of transferred at the stop and the post-copy switch */
+        int64_t after = stat_get(&m->pc.st.downtime_bytes), post = stat_get(&m->pcs.bytes);
+        json_object_object_add(ram, "precopy-bytes",
+                               json_object_new_int64(transferred - after - post));
         json_object_object_add(ram, "downtime-bytes", json_object_new_int64(after));
+        json_object_object_add(ram, "postcopy-bytes", json_object_new_int64(post));
     }
     json_object_object_add(ram, "postcopy-requests",
                            json_object_new_int64(m->live ? stat_get(&m->pcs.requests) : 0));

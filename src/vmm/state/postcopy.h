@@ -10,10 +10,14 @@
  * says so, and both sides are done.
  *
  * After the device state and END the main connection carries, source to
- * destination, pages as [u64 offset][4096 bytes] and a last u64 PC_END;
- * destination to source, requests as a u64 offset and a last u64 PC_DONE
- * once every page has arrived. Offsets are bytes into guest RAM's host
- * mapping (the bitmaps' bit i is offset i * 4096). Little-endian.
+ * destination, runs of pages as [u64 offset | kind][u64 pages] followed, for
+ * kind 0 (data), by the pages' bytes; kind 1 (untouched: never written on the
+ * source, so zero) has no bytes, and the destination leaves those pages to
+ * its zero fill; a last [u64 PC_END][u64 0]. Several runs go in one writev,
+ * requested pages before the others. Destination to source: requests as a
+ * u64 offset and a last u64 PC_DONE once every page has arrived. Offsets are
+ * bytes into guest RAM's host mapping (the bitmaps' bit i is offset
+ * i * 4096). Little-endian.
  */
 #ifndef VIREO_VMM_STATE_POSTCOPY_H
 #define VIREO_VMM_STATE_POSTCOPY_H
@@ -34,7 +38,9 @@ int postcopy_supported(const struct vm *vm, struct verr *err);
 
 struct postcopy_source_stats {
     uint64_t requests;   /* page requests received from the destination */
-    uint64_t pages_sent; /* pages sent after the switch */
+    uint64_t pages_sent; /* pages sent after the switch with their bytes */
+    uint64_t pages_zero; /* pages sent after the switch as untouched (no bytes) */
+    uint64_t bytes;      /* bytes sent after the switch */
     uint64_t pages_left; /* pages the destination still lacks */
 };
 
@@ -62,6 +68,11 @@ int postcopy_dest_prepare(struct vm *vm, int fd, const uint8_t *bitmap, size_t l
  * the RAM stays registered (the guest waits on missing pages rather than see zeros) until
  * postcopy_dest_free. */
 int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err);
+/* From postcopy_dest_prepare to postcopy_dest_release/free the VM's fault_blocked (vm.h)
+ * counts, once the source is lost, the vCPUs waiting in a userfault on a page still missing
+ * (the fault thread learns each fault's thread, UFFD_FEATURE_THREAD_ID): a pause (stop,
+ * quit, a migration's stop) does not wait for them, since no page comes to let them out;
+ * they run no guest code, and park at their next exit if a page ever comes. */
 /* Page requests sent so far. */
 uint64_t postcopy_dest_requests(const struct postcopy_dest *pd);
 /* Main thread, before the VM quits: guest RAM is unregistered, so a vCPU waiting on a page

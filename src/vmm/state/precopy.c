@@ -18,6 +18,7 @@
 #define PAGE             STATE_PAGE_SIZE
 #define THROTTLE_SLICE   10000000ull /* ns: QEMU's CPU_THROTTLE_TIMESLICE_NS */
 #define THROTTLE_TRIGGER 50          /* % of a pass's bytes dirtied that counts as too fast */
+#define SWITCH_SLICE     4096        /* pages between two looks at the post-copy switch (16 MiB) */
 
 static uint64_t now_ns(void)
 {
@@ -137,11 +138,26 @@ static int send_pass(struct precopy *pc, struct state_writer *w, const uint64_t 
     set_stat(&pc->st.dirty_sync_count, n);
     if (pc->pass)
         pc->pass(pc->opaque, n);
-    int r;
-    if (pc->mf)
+    int r = 0;
+    uint64_t pages = pc->vm->mem.size / PAGE;
+    pc->cut = UINT64_MAX;
+    if (pc->mf) {
         r = multifd_send_pass(pc->mf, w, dirty, n, w->rate_limit ? *w->rate_limit : 0, &rs, err);
-    else
+    } else if (pc->postcopy_switch) {
+        /* Post-copy may be asked for at any time: the pass goes in slices, and at the first
+         * boundary after migrate-start-postcopy the rest of it is left to the page phase
+         * (QEMU switches within a pass too). */
+        for (uint64_t first = 0; r == 0 && first < pages; first += SWITCH_SLICE) {
+            if (*pc->postcopy_switch) {
+                pc->cut = first;
+                break;
+            }
+            r = state_ram_save_range(pc->vm, w, dirty, first, first + SWITCH_SLICE, &rs, err);
+        }
+        rs.pages_total += pages;
+    } else {
         r = state_ram_save_pass(pc->vm, w, dirty, &rs, err);
+    }
     set_stat(&pc->st.normal, pc->st.normal + rs.pages_written);
     set_stat(&pc->st.duplicate, pc->st.duplicate + rs.pages_zero);
     if (r == 0)
@@ -169,7 +185,9 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
         return r;
     unsigned too_fast = 0;
     bool drained = false; /* the destination has read everything sent so far */
-    for (;;) {
+    /* Cut short by the post-copy switch: pages from pc->cut on have not gone (the first
+     * pass: all of them; a later one: those still set in dirty). */
+    while (pc->cut == UINT64_MAX) {
         uint64_t t = now_ns();
         uint64_t sent = stream_bytes(pc, w) - pos0;
         double bw = (double)sent / ((double)(t - t_sync) / 1e9); /* bytes/s */
@@ -189,8 +207,6 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
                   (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)sent,
                   (double)(t - t_sync) / 1e6, bw / 1e6, drained ? ", read" : "",
                   (unsigned long long)pages, expected_ms);
-        /* TODO(#13): QEMU switches within a pass; here the first (full) pass completes
-         * first, so a big guest at a low max-bandwidth waits for it. */
         if (pc->postcopy_switch && *pc->postcopy_switch) {
             pc->switched = true;
             break;
@@ -220,7 +236,21 @@ int precopy_run(struct precopy *pc, struct state_writer *w, struct verr *err)
         pos0 = stream_bytes(pc, w);
         if ((r = send_pass(pc, w, pc->dirty, err)) < 0)
             return r;
-        memset(pc->dirty, 0, pc->words * sizeof(uint64_t));
+        if (pc->cut == UINT64_MAX)
+            memset(pc->dirty, 0, pc->words * sizeof(uint64_t));
+    }
+    if (pc->cut != UINT64_MAX) {
+        pc->switched = true;
+        uint64_t pages = vm->mem.size / PAGE;
+        if (pc->st.dirty_sync_count == 1) /* all of RAM from the cut */
+            memset(pc->dirty, 0xff, pc->words * sizeof(uint64_t));
+        for (uint64_t p = 0; p < pc->cut; p += 64) /* (cut: a multiple of 64) */
+            pc->dirty[p / 64] = 0;
+        if (pages % 64)
+            pc->dirty[pc->words - 1] &= (1ull << (pages % 64)) - 1;
+        log_debug("migration: post-copy switch within pass %llu, at page %llu of %llu",
+                  (unsigned long long)pc->st.dirty_sync_count, (unsigned long long)pc->cut,
+                  (unsigned long long)pages);
     }
     /* Stop: the vCPUs park and the devices quiesce on the main thread. */
     struct vm_state_capture *cap = NULL;

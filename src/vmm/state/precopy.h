@@ -74,9 +74,10 @@ struct precopy {
     /* Worker: the final stage begins (status "device", or "postcopy-active" when
      * switched). */
     void (*device_stage)(void *opaque);
-    /* Post-copy (postcopy.h): when *postcopy_switch turns true, the next pass boundary
-     * stops the VM and, instead of the rest of RAM, a PCPY section carries the bitmap of
-     * pages still to send (dirty, kept until precopy_finish); switched says it did. */
+    /* Post-copy (postcopy.h): when *postcopy_switch turns true, the next 16 MiB boundary
+     * of the pass (or the pass's end) stops the VM and, instead of the rest of RAM, a PCPY
+     * section carries the bitmap of pages still to send (the rest of the pass included;
+     * dirty, kept until precopy_finish); switched says it did. */
     const volatile bool *postcopy_switch;
     bool switched;
     void *opaque;
@@ -85,6 +86,7 @@ struct precopy {
     uint64_t *dirty, *ever;
     uint64_t *vmm_bitmap; /* vm->mem.vmm_dirty while tracking; kept until precopy_free */
     size_t words;
+    uint64_t cut; /* page where the post-copy switch cut the last pass; UINT64_MAX: none */
     bool tracking;
     pthread_t throttler;
     bool throttler_running;

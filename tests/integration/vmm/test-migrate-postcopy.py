@@ -15,6 +15,10 @@ sides go setup/active -> postcopy-active -> completed; then the guest on the
 destination checks its whole pattern, its dirtied area and its ticks
 (consecutive across the hop).
 
+migrate-start-postcopy during a slow first pass switches at once, within the
+pass (most of the pattern goes after the switch: ram.postcopy-bytes), as QEMU
+does; the guest asks for pages and checks its pattern after the hop.
+
 Also (vireo-vmm): the destination killed after the switch leaves the source
 postcopy-paused and stopped (never resumed: its RAM is no longer the truth);
 the source killed after the switch leaves the destination postcopy-paused (its
@@ -152,6 +156,48 @@ def switched(vmm, elf, tmp, name):
     return g, q, g2, q2, r2, uri
 
 
+def within_pass(vmm, elf, tmp, qemu):
+    """migrate-start-postcopy during the first pass: the switch comes at once, not after the
+    pass (QEMU's way). The first pass is slowed (max-bandwidth) so it would take seconds for
+    the 16 MiB pattern; most of the pattern then goes after the switch (postcopy-bytes far
+    above the 2 MiB dirtied area, all a switch after the pass would leave), the guest asks
+    for pages, and it checks its pattern on the destination."""
+    name = "post-copy within the first pass"
+    c = mig.Case(vmm, elf, tmp, name, mib=16, dirty=2)
+    uri = "unix:" + os.path.join(tmp, c.name + "-mig.sock")
+    g, q = c.source()
+    if not check(q is not None, f"{name}: the source's guest reaches tick {mig.START_AT}",
+                 g.text()):
+        return
+    g2, q2 = c.dest(uri)
+    caps(q, postcopy_ram=True)
+    caps(q2, postcopy_ram=True)
+    q.cmd("migrate-set-parameters", {"max-bandwidth": 4 << 20,
+                                     "max-postcopy-bandwidth": 4 << 20})
+    r = q.cmd("migrate", {"uri": uri})
+    r2 = q.cmd("migrate-start-postcopy")
+    check("return" in r and "return" in r2, f"{name}: migrate, migrate-start-postcopy", (r, r2))
+    r = mig.wait_migration(q)
+    done = r.get("status") == "completed"
+    if not check(done, f"{name}: completes", r):
+        g2.kill()
+        print("# destination: " + g2.p.stderr.read()[-2000:].replace("\n", "\n# "))
+        return
+    ram = r.get("ram", {})
+    # (QEMU counts its sync at the switch as a second one.)
+    check(ram.get("dirty-sync-count") == (2 if qemu else 1) and
+          ram.get("postcopy-bytes", 0) > 8 << 20,
+          f"{name}: one pass, cut short: {ram.get('postcopy-bytes')} bytes after the switch", r)
+    check(ram.get("postcopy-requests", 0) > 0,
+          f"{name}: the destination asked for pages ({ram.get('postcopy-requests')})", r)
+    check(statuses(q) == ["setup", "active", "postcopy-active", "completed"],
+          f"{name}: source MIGRATION events", statuses(q))
+    mig.quit_source(g, q)
+    before = g.text()  # (once it has ended: its last serial bytes are in)
+    q2.close()
+    mig.stop_guest(f"{name}: destination", g2, before, mib=16, dirty=2)
+
+
 def dest_killed(vmm, elf, tmp):
     name = "post-copy destination killed"
     pair = switched(vmm, elf, tmp, name)
@@ -233,7 +279,26 @@ def source_killed(vmm, elf, tmp):
     r = q2.cmd("migrate-recover", {"uri": uri})
     check("not supported" in r.get("error", {}).get("desc", ""),
           f"{name}: migrate-recover is refused with one line", r)
-    # Its guest waits on the missing pages; quit still ends the process.
+    # Its guest waits on the missing pages (a vCPU in a userfault): stop, query-status and
+    # cont still answer (a hang is a failure: the socket's timeout ends the wait), then quit
+    # ends the process.
+    q2.s.settimeout(120)
+    try:
+        r = q2.cmd("stop")
+        st = q2.cmd("query-status")["return"]
+        check("return" in r and st.get("status") == "paused" and not st.get("running"),
+              f"{name}: stop on the paused destination answers, status paused", f"{r} {st}")
+        r = q2.cmd("cont")
+        st = q2.cmd("query-status")["return"]
+        check("return" in r and st.get("status") == "running",
+              f"{name}: cont answers, status running", f"{r} {st}")
+        r = q2.cmd("stop")
+        check("return" in r, f"{name}: stop again answers", r)
+        r2 = q2.cmd("query-migrate")["return"]
+        check(r2.get("status") == "postcopy-paused",
+              f"{name}: still postcopy-paused", r2)
+    except (OSError, ValueError) as e:
+        check(False, f"{name}: the destination answers stop/query-status/cont", repr(e))
     q2.cmd("quit")
     try:
         st2, _, err2 = g2.finish(timeout=60)
@@ -281,6 +346,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vireo-postcopy-", dir=os.environ.get("MESON_BUILD_ROOT"))
     try:
         postcopy(vmm, elf, tmp, qemu)
+        within_pass(vmm, elf, tmp, qemu)
         if not qemu:
             dest_killed(vmm, elf, tmp)
             source_killed(vmm, elf, tmp)
