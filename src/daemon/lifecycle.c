@@ -533,7 +533,7 @@ void vd_domain_job_start(struct vd_job *job)
     if (job->migrate_in && fd < 0) /* a migration with storage: the VMM's NBD server */
         vd_migrate_start_args(job, &a);
     if (job->migrate_in)
-        vd_migrate_tls_start_args(dom, &a);
+        vd_migrate_incoming_start_args(dom, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     vd_net_fds_close(net_fds, vmm_argv_net_nfds(dom->def)); /* the start has its own copies */
     if (fd >= 0)

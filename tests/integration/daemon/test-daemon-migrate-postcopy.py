@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""test-daemon-migrate-postcopy.py - post-copy migration between two vireod hosts driven by
+the stock virsh (migrate --live --postcopy, then migrate-postcopy), client-driven and --p2p.
+
+  test-daemon-migrate-postcopy.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
+
+Two vireod in network namespaces (migratelib.py). The continuity guest keeps rewriting a
+1 MiB area (tests=state state_dirty=1) faster than the source VMM's max-bandwidth lets the
+pre-copy carry it, so the migration converges only by switching to post-copy when the client
+asks (virsh migrate-postcopy, virDomainMigrateStartPostCopy). The source VMM's
+max-postcopy-bandwidth is set low too, so the post-copy phase lasts while the states are read.
+Checked: the source "paused (post-copy)" and the destination "running (post-copy)" during
+the phase, domjobinfo's "Postcopy requests" on the source, then source "shut off (migrated)"
+and destination "running (migrated)"; the ticks consecutive across each hop and the guest's
+own checks of its memory at the end; the lifecycle events with libvirt's details (virsh
+event --all --loop). The refusals in libvirt's words: migrate-postcopy with no migration or
+a migration without --postcopy, --postcopy without --live, domjobabort after the switch.
+
+The failure after the switch: the destination's VMM killed during the post-copy phase
+leaves the source "paused (post-copy failed)", never resumed (its memory is no longer the
+guest's), and virsh migrate fails.
+
+Prints TAP. Waits poll with generous limits; nothing asserts a timing.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
+from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
+
+VIREOD, VMM, GUEST, VSH, t = start()
+
+BW = 150 << 10  # the VMM's max-bandwidth, B/s: below what the guest dirties (see timeout test)
+PC_BW = 64 << 10  # its max-postcopy-bandwidth: the pages left after the switch take a while
+
+fabric = None
+hosts = []
+events = []
+names = ["pc", "pf"]
+try:
+    fabric = Fabric(2)
+    a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
+    b = Host(fabric.ns[1], fabric.addr[1], VIREOD, VMM, VSH)
+    hosts = [a, b]
+    for h in hosts:
+        h.start()
+    t.ok(a.proc.poll() is None and b.proc.poll() is None,
+         "two vireod run, each in its own network namespace")
+
+    def ev_stream(h):
+        p = subprocess.Popen(["virsh", "-q", "-c", h.uri, "event", "--all", "--loop"],
+                             env=h.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+        events.append(p)
+        return p
+
+    ev_a, ev_b = ev_stream(a), ev_stream(b)
+    shared = os.path.join(a.tmp, "pc.raw")
+    xml = domain_xml("pc", GUEST, "tests=state state_mib=1 state_dirty=1 seed=21 "
+                     "state_ticks=100000", raw_disk(shared), memory_mib=64)
+    r = a.virsh("define", a.write("pc.xml", xml))
+    t.ok(r.returncode == 0, "define pc on A", r.stderr)
+    r = a.virsh("start", "pc")
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("pc"), 120),
+         "the continuity guest (a 1 MiB area rewritten all the time) runs on A",
+         r.stderr + a.console_log("pc")[-300:])
+    last_tick, ticks_on = tick_watch("pc")
+
+    def throttle(h, name):
+        """Pre-copy slower than the guest dirties, post-copy's background pages slow."""
+        r = h.virsh("qemu-monitor-command", name, json.dumps(
+            {"execute": "migrate-set-parameters",
+             "arguments": {"max-bandwidth": BW, "max-postcopy-bandwidth": PC_BW}}))
+        q = h.virsh("qemu-monitor-command", name, '{"execute": "query-migrate-parameters"}')
+        flat = q.stdout.replace(" ", "")
+        t.ok(r.returncode == 0 and '"max-bandwidth":%d' % BW in flat and
+             '"max-postcopy-bandwidth":%d' % PC_BW in flat,
+             "%s: the VMM's max-bandwidth %d and max-postcopy-bandwidth %d B/s" %
+             (h.ns, BW, PC_BW), r.stderr + q.stdout)
+
+    def job_running(h, name):
+        return re.search(r"Job type:\s+Unbounded", h.virsh("domjobinfo", name).stdout)
+
+    # ---- refusals, in libvirt's words; the guest runs on at A ----
+    r = a.virsh("migrate-postcopy", "pc")
+    t.ok(r.returncode == 1 and "post-copy can only be started while outgoing migration is in "
+         "progress" in r.stderr, "migrate-postcopy without a migration is refused", r.stderr)
+    r = a.virsh("migrate", "pc", b.uri, "--listen-address", b.addr, "--postcopy", timeout=120)
+    t.ok(r.returncode == 1 and "post-copy migration is not supported with non-live or paused "
+         "migration" in r.stderr and a.state("pc") == "running (booted)" and
+         not listed(b, "pc"), "--postcopy without --live is refused", r.stderr)
+    throttle(a, "pc")
+    mig = a.virsh_popen("migrate", "--live", "pc", b.uri, "--listen-address", b.addr)
+    wait_for(lambda: job_running(a, "pc"), 120)
+    r = a.virsh("migrate-postcopy", "pc")
+    t.ok(r.returncode == 1 and "switching to post-copy requires migration to be started with "
+         "VIR_MIGRATE_POSTCOPY flag" in r.stderr,
+         "migrate-postcopy during a migration without --postcopy is refused", r.stderr)
+    a.virsh("domjobabort", "pc")
+    out = mig.communicate(timeout=300)[0]
+    t.ok(mig.returncode == 1 and a.state("pc") == "running (migration canceled)" and
+         wait_for(lambda: not listed(b, "pc"), 60),
+         "that migration aborted, pc runs on at A", out + a.state("pc"))
+
+    def hop(src, dst, label, p2p=False):
+        """src -> dst with virsh migrate --live --postcopy, switched by migrate-postcopy."""
+        throttle(src, "pc")
+        before = last_tick(src)
+        cmd = ["migrate", "--live", "--postcopy", "pc", dst.uri, "--listen-address", dst.addr]
+        if p2p:
+            cmd.insert(1, "--p2p")
+        mig = src.virsh_popen(*cmd)
+        running = wait_for(lambda: job_running(src, "pc") or mig.poll() is not None, 120)
+        r = src.virsh("migrate-postcopy", "pc")
+        t.ok(running and r.returncode == 0, label + ": virsh migrate-postcopy during the job",
+             r.stderr)
+        seen_src, seen_dst, jobinfo = set(), set(), []
+
+        def watch():
+            if mig.poll() is not None:
+                return True
+            if not p2p:  # a p2p source daemon waits in the destination's Finish meanwhile
+                st = src.state("pc")
+                seen_src.add(st)
+                if st == "paused (post-copy)" and not jobinfo:
+                    jobinfo.append(src.virsh("domjobinfo", "pc").stdout)
+                    ab = src.virsh("domjobabort", "pc")
+                    jobinfo.append(ab.stderr)
+            seen_dst.add(dst.state("pc"))
+            return False
+        wait_for(watch, 900, 0.2)
+        out = mig.communicate(timeout=60)[0] if mig.poll() is not None else ""
+        if mig.poll() is None:
+            mig.kill()
+            out = mig.communicate()[0]
+        t.ok(mig.returncode == 0, label + ": virsh migrate --live --postcopy", out)
+        t.ok("running (post-copy)" in seen_dst,
+             label + ": the destination ran the guest in post-copy", repr(seen_dst))
+        if not p2p:
+            t.ok("paused (post-copy)" in seen_src,
+                 label + ": the source was paused (post-copy) meanwhile", repr(seen_src))
+            t.ok(jobinfo and re.search(r"Postcopy requests:\s+\d+", jobinfo[0]),
+                 label + ": domjobinfo on the source shows the post-copy requests",
+                 repr(jobinfo))
+            t.ok(len(jobinfo) > 1 and "cannot abort migration in post-copy mode" in jobinfo[1],
+                 label + ": domjobabort after the switch is refused", repr(jobinfo))
+        t.ok(src.state("pc") == "shut off (migrated)" or not listed(src, "pc"),
+             label + ": the source is shut off (migrated)", src.state("pc"))
+        t.ok(dst.state("pc") == "running (migrated)",
+             label + ": the destination runs it (migrated)", dst.state("pc"))
+        t.ok(not alive(src.vmm_pid("pc") or 0), label + ": no vireo-vmm left on the source")
+        last = last_tick(src)
+        t.ok(ticks_on(dst, 3) and [x for x in state_ticks(dst.console_log("pc")) if x > before]
+             [:1] == [last + 1],
+             label + ": ticks consecutive across the hop (source's last %d)" % last,
+             dst.console_log("pc")[-300:])
+
+    hop(a, b, "virsh A -> B")
+    hop(b, a, "virsh --p2p B -> A", p2p=True)
+
+    # ---- the guest's own end: its checks of its memory pass on A ----
+    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
+    conn = libvirt.open(a.uri)
+    stream = conn.newStream(0)
+    conn.lookupByName("pc").openConsole(None, stream, 0)
+    stream.send(b"q")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("pc"), re.M) and
+                    "1.." in a.console_log("pc"), 600)
+    log = a.console_log("pc")
+    try:
+        stream.abort()
+    except libvirt.libvirtError:
+        pass
+    conn.close()
+    t.ok(done and "not ok" not in log, "the guest's final checks pass after both hops",
+         log[-800:])
+
+    # ---- a destination VMM killed after the switch: the source stays paused (failed) ----
+    xml = domain_xml("pf", GUEST, "tests=state state_mib=1 state_dirty=1 seed=22 "
+                     "state_ticks=100000", raw_disk(os.path.join(a.tmp, "pf.raw")),
+                     memory_mib=64)
+    r = a.virsh("define", a.write("pf.xml", xml))
+    r2 = a.virsh("start", "pf")
+    t.ok(r.returncode == 0 and r2.returncode == 0 and
+         wait_for(lambda: "tick=3 " in a.console_log("pf"), 120), "pf runs on A", r2.stderr)
+    throttle(a, "pf")
+    mig = a.virsh_popen("migrate", "--live", "--postcopy", "pf", b.uri, "--listen-address",
+                        b.addr)
+    wait_for(lambda: job_running(a, "pf") or mig.poll() is not None, 120)
+    r = a.virsh("migrate-postcopy", "pf")
+    switched = wait_for(lambda: a.state("pf") == "paused (post-copy)" or
+                        mig.poll() is not None, 600, 0.2) and mig.poll() is None
+    pid = b.vmm_pid("pf")
+    t.ok(r.returncode == 0 and switched and pid, "pf switched to post-copy, B's VMM is %r" % pid,
+         r.stderr + a.state("pf"))
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+    out = mig.communicate(timeout=300)[0]
+    failed = wait_for(lambda: a.state("pf") == "paused (post-copy failed)", 120)
+    t.ok(mig.returncode == 1 and failed,
+         "virsh migrate fails; the source is paused (post-copy failed)",
+         out + a.state("pf"))
+    ticks_then = state_ticks(a.console_log("pf"))
+    res = a.virsh("resume", "pf")
+    time.sleep(3)
+    t.ok(res.returncode == 1 and a.state("pf") == "paused (post-copy failed)" and
+         alive(a.vmm_pid("pf") or 0) and state_ticks(a.console_log("pf")) == ticks_then,
+         "the source is never resumed (resume refused, no tick on A)",
+         res.stderr + a.state("pf"))
+    r = a.virsh("destroy", "pf")
+    t.ok(r.returncode == 0 and a.state("pf") == "shut off (destroyed)",
+         "the failed source can be destroyed", r.stderr + a.state("pf"))
+
+    # ---- events, with libvirt's details ----
+    time.sleep(0.5)
+    for p in events:
+        p.terminate()
+    out_a = ev_a.communicate(timeout=10)[0]
+    out_b = ev_b.communicate(timeout=10)[0]
+    for line, where, out in [("'pc': Suspended Post-copy", "A", out_a),
+                             ("'pc': Stopped Migrated", "A", out_a),
+                             ("'pc': Started Migrated", "B", out_b),
+                             ("'pc': Resumed Post-copy", "B", out_b),
+                             ("'pc': Resumed Migrated", "B", out_b),
+                             ("'pc': Suspended Post-copy", "B", out_b),
+                             ("'pc': Resumed Post-copy", "A", out_a),
+                             ("'pf': Suspended Post-copy", "A", out_a),
+                             ("'pf': Suspended Post-copy Error", "A", out_a)]:
+        t.ok(line in out, "event on %s: %s" % (where, line), out[-1500:])
+    t.ok("'pf': Resumed" not in out_a, "no resumed event for the failed source", out_a[-1500:])
+except Exception as e:  # noqa: BLE001
+    t.ok(False, "unexpected: %r" % e)
+    import traceback
+    t.diag(traceback.format_exc())
+finally:
+    for p in events:
+        if p.poll() is None:
+            p.kill()
+    end(t, hosts, names, fabric)
