@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """test-daemon-migrate-postcopy.py - post-copy migration between two vireod hosts driven by
-the stock virsh (migrate --live --postcopy, then migrate-postcopy), client-driven and --p2p.
+the stock virsh (migrate --live --postcopy, then migrate-postcopy, or --timeout N
+--timeout-postcopy), client-driven and --p2p, and by vsh the same way (and with
+--postcopy-after-precopy).
 
   test-daemon-migrate-postcopy.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
@@ -14,7 +16,8 @@ the phase, domjobinfo's "Postcopy requests" on the source, then source "shut off
 and destination "running (migrated)"; the ticks consecutive across each hop and the guest's
 own checks of its memory at the end; the lifecycle events with libvirt's details (virsh
 event --all --loop). The refusals in libvirt's words: migrate-postcopy with no migration or
-a migration without --postcopy, --postcopy without --live, domjobabort after the switch.
+a migration without --postcopy, --postcopy without --live or with --suspend, domjobabort
+after the switch; vsh's answers the same as virsh's.
 
 The failure after the switch: the destination's VMM killed during the post-copy phase
 leaves the source "paused (post-copy failed)", never resumed (its memory is no longer the
@@ -89,18 +92,31 @@ try:
 
     # ---- refusals, in libvirt's words; the guest runs on at A ----
     r = a.virsh("migrate-postcopy", "pc")
+    y = a.vsh("migrate-postcopy", "pc")
     t.ok(r.returncode == 1 and "post-copy can only be started while outgoing migration is in "
-         "progress" in r.stderr, "migrate-postcopy without a migration is refused", r.stderr)
-    r = a.virsh("migrate", "pc", b.uri, "--listen-address", b.addr, "--postcopy", timeout=120)
-    t.ok(r.returncode == 1 and "post-copy migration is not supported with non-live or paused "
-         "migration" in r.stderr and a.state("pc") == "running (booted)" and
-         not listed(b, "pc"), "--postcopy without --live is refused", r.stderr)
+         "progress" in r.stderr and (y.returncode, y.stderr) == (r.returncode, r.stderr),
+         "migrate-postcopy without a migration is refused, by virsh and vsh alike",
+         r.stderr + y.stderr)
+    y = a.vsh("migrate", "pc", b.vsh_uri, "--live", "--postcopy-after-precopy")
+    t.ok(y.returncode == 1 and "Option --postcopy is required by option "
+         "--postcopy-after-precopy" in y.stderr, "vsh: --postcopy-after-precopy needs --postcopy",
+         y.stderr)
+    for opts in (["--postcopy"], ["--live", "--suspend", "--postcopy"]):
+        r = a.virsh("migrate", "pc", b.uri, "--listen-address", b.addr, *opts, timeout=120)
+        y = a.vsh("migrate", "pc", b.vsh_uri, "--listen-address", b.addr, *opts, timeout=120)
+        t.ok(r.returncode == 1 and "post-copy migration is not supported with non-live or "
+             "paused migration" in r.stderr and (y.returncode, y.stderr) ==
+             (r.returncode, r.stderr) and a.state("pc") == "running (booted)" and
+             not listed(b, "pc"), "refused by virsh and vsh alike: " + " ".join(opts),
+             r.stderr + y.stderr)
     throttle(a, "pc")
     mig = a.virsh_popen("migrate", "--live", "pc", b.uri, "--listen-address", b.addr)
     wait_for(lambda: job_running(a, "pc"), 120)
     r = a.virsh("migrate-postcopy", "pc")
+    y = a.vsh("migrate-postcopy", "pc")
     t.ok(r.returncode == 1 and "switching to post-copy requires migration to be started with "
-         "VIR_MIGRATE_POSTCOPY flag" in r.stderr,
+         "VIR_MIGRATE_POSTCOPY flag" in r.stderr and (y.returncode, y.stderr) ==
+         (r.returncode, r.stderr),
          "migrate-postcopy during a migration without --postcopy is refused", r.stderr)
     a.virsh("domjobabort", "pc")
     out = mig.communicate(timeout=300)[0]
@@ -108,18 +124,30 @@ try:
          wait_for(lambda: not listed(b, "pc"), 60),
          "that migration aborted, pc runs on at A", out + a.state("pc"))
 
-    def hop(src, dst, label, p2p=False):
-        """src -> dst with virsh migrate --live --postcopy, switched by migrate-postcopy."""
+    def hop(src, dst, label, p2p=False, client="virsh", switch="command"):
+        """src -> dst with CLIENT migrate --live --postcopy, switched by migrate-postcopy
+        (switch "command"), --timeout 5 --timeout-postcopy ("timeout") or
+        --postcopy-after-precopy ("after")."""
         throttle(src, "pc")
         before = last_tick(src)
-        cmd = ["migrate", "--live", "--postcopy", "pc", dst.uri, "--listen-address", dst.addr]
+        vsh = client != "virsh"
+        cmd = [client, "-q", "-c", src.vsh_uri if vsh else src.uri, "migrate", "--live",
+               "--postcopy", "pc", dst.vsh_uri if vsh else dst.uri, "--listen-address",
+               dst.addr]
         if p2p:
-            cmd.insert(1, "--p2p")
-        mig = src.virsh_popen(*cmd)
+            cmd.append("--p2p")
+        if switch == "timeout":
+            cmd += ["--timeout", "5", "--timeout-postcopy"]
+        elif switch == "after":
+            cmd += ["--postcopy-after-precopy"]
+        mig = subprocess.Popen(cmd, env=src.env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
         running = wait_for(lambda: job_running(src, "pc") or mig.poll() is not None, 120)
-        r = src.virsh("migrate-postcopy", "pc")
-        t.ok(running and r.returncode == 0, label + ": virsh migrate-postcopy during the job",
-             r.stderr)
+        if switch == "command":
+            r = src.vsh("migrate-postcopy", "pc") if vsh else src.virsh("migrate-postcopy", "pc")
+            t.ok(running and r.returncode == 0,
+                 label + ": %s migrate-postcopy during the job" % ("vsh" if vsh else "virsh"),
+                 r.stderr)
         seen_src, seen_dst, jobinfo = set(), set(), []
 
         def watch():
@@ -139,7 +167,8 @@ try:
         if mig.poll() is None:
             mig.kill()
             out = mig.communicate()[0]
-        t.ok(mig.returncode == 0, label + ": virsh migrate --live --postcopy", out)
+        t.ok(mig.returncode == 0, label + ": " + " ".join(
+            [os.path.basename(client)] + [x for x in cmd[4:] if "://" not in x]), out)
         t.ok("running (post-copy)" in seen_dst,
              label + ": the destination ran the guest in post-copy", repr(seen_dst))
         if not p2p:
@@ -163,6 +192,10 @@ try:
 
     hop(a, b, "virsh A -> B")
     hop(b, a, "virsh --p2p B -> A", p2p=True)
+    hop(a, b, "vsh A -> B", client=VSH)
+    hop(b, a, "vsh --p2p --timeout-postcopy B -> A", p2p=True, client=VSH, switch="timeout")
+    hop(a, b, "vsh --postcopy-after-precopy A -> B", client=VSH, switch="after")
+    hop(b, a, "virsh --timeout-postcopy B -> A", switch="timeout")
 
     # ---- the guest's own end: its checks of its memory pass on A ----
     import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
@@ -178,7 +211,7 @@ try:
     except libvirt.libvirtError:
         pass
     conn.close()
-    t.ok(done and "not ok" not in log, "the guest's final checks pass after both hops",
+    t.ok(done and "not ok" not in log, "the guest's final checks pass after the hops",
          log[-800:])
 
     # ---- a destination VMM killed after the switch: the source stays paused (failed) ----
@@ -232,7 +265,7 @@ try:
                              ("'pc': Resumed Post-copy", "A", out_a),
                              ("'pf': Suspended Post-copy", "A", out_a),
                              ("'pf': Suspended Post-copy Error", "A", out_a)]:
-        t.ok(line in out, "event on %s: %s" % (where, line), out[-1500:])
+        t.ok(line + "\n" in out, "event on %s: %s" % (where, line), out[-1500:])
     t.ok("'pf': Resumed" not in out_a, "no resumed event for the failed source", out_a[-1500:])
 except Exception as e:  # noqa: BLE001
     t.ok(False, "unexpected: %r" % e)
