@@ -21,7 +21,9 @@ after the switch; vsh's answers the same as virsh's.
 
 The failure after the switch: the destination's VMM killed during the post-copy phase
 leaves the source "paused (post-copy failed)", never resumed (its memory is no longer the
-guest's), and virsh migrate fails.
+guest's), and virsh migrate fails; the source's VMM killed instead leaves the destination
+"running (post-copy failed)" (Resumed Post-copy Error), its guest waiting on the lost pages
+until destroyed.
 
 Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
@@ -45,7 +47,7 @@ PC_BW = 64 << 10  # its max-postcopy-bandwidth: the pages left after the switch 
 fabric = None
 hosts = []
 events = []
-names = ["pc", "pf"]
+names = ["pc", "pf", "ps"]
 try:
     fabric = Fabric(2)
     a = Host(fabric.ns[0], fabric.addr[0], VIREOD, VMM, VSH)
@@ -86,6 +88,53 @@ try:
              '"max-postcopy-bandwidth":%d' % PC_BW in flat,
              "%s: the VMM's max-bandwidth %d and max-postcopy-bandwidth %d B/s" %
              (h.ns, BW, PC_BW), r.stderr + q.stdout)
+
+    import libvirt  # the stock libvirt-python (/usr/bin/python3)
+    import threading
+    libvirt.virEventRegisterDefaultImpl()
+
+    def event_loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=event_loop, daemon=True).start()
+
+    class SwitchHold:
+        """Stops (SIGSTOP) the source's VMM as soon as the source daemon says suspended/post-copy
+        (or, dst given, the destination's says resumed/post-copy: a p2p source daemon waits in
+        the destination's Finish and sends its events later): the destination's guest then
+        waits on its next missing page, so the post-copy phase lasts until release() (SIGCONT)
+        whatever the guest touches, and its states are read without a race."""
+
+        def __init__(self, h, name, dst=None):
+            self.pid = h.vmm_pid(name)
+            self.stopped = threading.Event()
+            self.want = (libvirt.VIR_DOMAIN_EVENT_SUSPENDED,
+                         libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY)
+            if dst:
+                self.want = (libvirt.VIR_DOMAIN_EVENT_RESUMED,
+                             libvirt.VIR_DOMAIN_EVENT_RESUMED_POSTCOPY)
+                h = dst
+            self.conn = libvirt.open(h.uri)
+            self.cb = self.conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self.event, name)
+
+        def event(self, conn, dom, event, detail, name):
+            if (dom.name() == name and (event, detail) == self.want and self.pid and
+                    not self.stopped.is_set()):
+                os.kill(self.pid, signal.SIGSTOP)
+                self.stopped.set()
+
+        def release(self):
+            if self.stopped.is_set():
+                try:
+                    os.kill(self.pid, signal.SIGCONT)
+                except ProcessLookupError:  # killed meanwhile (the failure cases)
+                    pass
+            try:
+                self.conn.domainEventDeregisterAny(self.cb)
+                self.conn.close()
+            except libvirt.libvirtError:
+                pass
 
     def job_running(h, name):
         return re.search(r"Job type:\s+Unbounded", h.virsh("domjobinfo", name).stdout)
@@ -140,6 +189,7 @@ try:
             cmd += ["--timeout", "5", "--timeout-postcopy"]
         elif switch == "after":
             cmd += ["--postcopy-after-precopy"]
+        hold = SwitchHold(src, "pc", dst if p2p else None)
         mig = subprocess.Popen(cmd, env=src.env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
         running = wait_for(lambda: job_running(src, "pc") or mig.poll() is not None, 120)
@@ -149,20 +199,18 @@ try:
                  label + ": %s migrate-postcopy during the job" % ("vsh" if vsh else "virsh"),
                  r.stderr)
         seen_src, seen_dst, jobinfo = set(), set(), []
-
-        def watch():
-            if mig.poll() is not None:
-                return True
-            if not p2p:  # a p2p source daemon waits in the destination's Finish meanwhile
-                st = src.state("pc")
-                seen_src.add(st)
-                if st == "paused (post-copy)" and not jobinfo:
-                    jobinfo.append(src.virsh("domjobinfo", "pc").stdout)
-                    ab = src.virsh("domjobabort", "pc")
-                    jobinfo.append(ab.stderr)
+        # The switch holds the phase (SwitchHold); a p2p source daemon waits in the
+        # destination's Finish meanwhile, so only the destination is asked then.
+        wait_for(lambda: hold.stopped.is_set() or mig.poll() is not None, 900, 0.1)
+        if hold.stopped.is_set() and not p2p:
+            seen_src.add(src.state("pc"))
+            jobinfo.append(src.virsh("domjobinfo", "pc").stdout)
+            jobinfo.append(src.virsh("domjobabort", "pc").stderr)
+        if hold.stopped.is_set():
+            wait_for(lambda: dst.state("pc") == "running (post-copy)", 120)
             seen_dst.add(dst.state("pc"))
-            return False
-        wait_for(watch, 900, 0.2)
+        hold.release()
+        wait_for(lambda: mig.poll() is not None, 900)
         out = mig.communicate(timeout=60)[0] if mig.poll() is not None else ""
         if mig.poll() is None:
             mig.kill()
@@ -198,7 +246,7 @@ try:
     hop(b, a, "virsh --timeout-postcopy B -> A", switch="timeout")
 
     # ---- the guest's own end: its checks of its memory pass on A ----
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
+    # the guest's own end: a 'q' on its console ends its run
     conn = libvirt.open(a.uri)
     stream = conn.newStream(0)
     conn.lookupByName("pc").openConsole(None, stream, 0)
@@ -223,17 +271,20 @@ try:
     t.ok(r.returncode == 0 and r2.returncode == 0 and
          wait_for(lambda: "tick=3 " in a.console_log("pf"), 120), "pf runs on A", r2.stderr)
     throttle(a, "pf")
+    hold = SwitchHold(a, "pf")
     mig = a.virsh_popen("migrate", "--live", "--postcopy", "pf", b.uri, "--listen-address",
                         b.addr)
     wait_for(lambda: job_running(a, "pf") or mig.poll() is not None, 120)
     r = a.virsh("migrate-postcopy", "pf")
-    switched = wait_for(lambda: a.state("pf") == "paused (post-copy)" or
-                        mig.poll() is not None, 600, 0.2) and mig.poll() is None
+    switched = wait_for(lambda: hold.stopped.is_set() or mig.poll() is not None, 600) and \
+        a.state("pf") == "paused (post-copy)"
     pid = b.vmm_pid("pf")
-    t.ok(r.returncode == 0 and switched and pid, "pf switched to post-copy, B's VMM is %r" % pid,
+    t.ok(r.returncode == 0 and switched and pid,
+         "pf switched to post-copy (paused (post-copy) on A), B's VMM is %r" % pid,
          r.stderr + a.state("pf"))
     if pid:
         os.kill(pid, signal.SIGKILL)
+    hold.release()
     out = mig.communicate(timeout=300)[0]
     failed = wait_for(lambda: a.state("pf") == "paused (post-copy failed)", 120)
     t.ok(mig.returncode == 1 and failed,
@@ -250,6 +301,36 @@ try:
     t.ok(r.returncode == 0 and a.state("pf") == "shut off (destroyed)",
          "the failed source can be destroyed", r.stderr + a.state("pf"))
 
+    # ---- the source VMM killed after the switch: the destination runs (post-copy failed) ----
+    xml = domain_xml("ps", GUEST, "tests=state state_mib=1 state_dirty=1 seed=23 "
+                     "state_ticks=100000", raw_disk(os.path.join(a.tmp, "ps.raw")),
+                     memory_mib=64)
+    r = a.virsh("create", a.write("ps.xml", xml))
+    t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("ps"), 120),
+         "ps runs on A", r.stderr)
+    throttle(a, "ps")
+    hold = SwitchHold(a, "ps")
+    mig = a.virsh_popen("migrate", "--live", "--postcopy", "ps", b.uri, "--listen-address",
+                        b.addr)
+    wait_for(lambda: job_running(a, "ps") or mig.poll() is not None, 120)
+    r = a.virsh("migrate-postcopy", "ps")
+    switched = wait_for(lambda: hold.stopped.is_set() or mig.poll() is not None, 600) and \
+        wait_for(lambda: b.state("ps") == "running (post-copy)", 120)
+    pid = hold.pid
+    t.ok(r.returncode == 0 and switched and pid, "ps switched to post-copy, A's VMM is %r" % pid,
+         r.stderr + b.state("ps"))
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+    hold.release()
+    out = mig.communicate(timeout=300)[0]
+    failed = wait_for(lambda: b.state("ps") == "running (post-copy failed)", 120)
+    t.ok(mig.returncode == 1 and failed,
+         "virsh migrate fails; the destination is running (post-copy failed)",
+         out + b.state("ps"))
+    r = b.virsh("destroy", "ps")
+    t.ok(r.returncode == 0 and not listed(b, "ps"),
+         "the destination's guest (waiting on its lost pages) can be destroyed", r.stderr)
+
     # ---- events, with libvirt's details ----
     time.sleep(0.5)
     for p in events:
@@ -264,7 +345,9 @@ try:
                              ("'pc': Suspended Post-copy", "B", out_b),
                              ("'pc': Resumed Post-copy", "A", out_a),
                              ("'pf': Suspended Post-copy", "A", out_a),
-                             ("'pf': Suspended Post-copy Error", "A", out_a)]:
+                             ("'pf': Suspended Post-copy Error", "A", out_a),
+                             ("'ps': Resumed Post-copy", "B", out_b),
+                             ("'ps': Resumed Post-copy Error", "B", out_b)]:
         t.ok(line + "\n" in out, "event on %s: %s" % (where, line), out[-1500:])
     t.ok("'pf': Resumed" not in out_a, "no resumed event for the failed source", out_a[-1500:])
 except Exception as e:  # noqa: BLE001
