@@ -2346,6 +2346,10 @@ static void postcopy_wait_status(void *opaque, int r, const char *text, const ch
         loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
     } else if (!strcmp(st, "completed") && dom->vmm) {
         postcopy_wait_end(w, NULL);
+    } else if (r < 0 && dom->vmm) {
+        /* No answer in time: the VMM's main thread may itself wait on a page the source has
+         * not sent yet. Only the VMM's end or its status says the phase failed. */
+        loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
     } else {
         postcopy_wait_end(w, r < 0       ? (error ? error : "no answer")
                              : !dom->vmm ? "the VMM ended"

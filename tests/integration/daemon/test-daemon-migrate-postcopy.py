@@ -99,11 +99,13 @@ try:
     threading.Thread(target=event_loop, daemon=True).start()
 
     class SwitchHold:
-        """Stops (SIGSTOP) the source's VMM as soon as the source daemon says suspended/post-copy
-        (or, dst given, the destination's says resumed/post-copy: a p2p source daemon waits in
-        the destination's Finish and sends its events later): the destination's guest then
-        waits on its next missing page, so the post-copy phase lasts until release() (SIGCONT)
-        whatever the guest touches, and its states are read without a race."""
+        """Stops (SIGSTOP) the source's VMM as soon as the destination daemon says
+        resumed/post-copy (the source's VMM reports postcopy-active before it sends the device
+        state, so stopping it at the source's suspended/post-copy would stop the switch itself;
+        a p2p source daemon also sends its events late, waiting in the destination's Finish):
+        the destination's guest then waits on its next missing page, so the post-copy phase
+        lasts until release() (SIGCONT) whatever the guest touches, and its states are read
+        without a race."""
 
         def __init__(self, h, name, dst=None):
             self.pid = h.vmm_pid(name)
@@ -189,7 +191,7 @@ try:
             cmd += ["--timeout", "5", "--timeout-postcopy"]
         elif switch == "after":
             cmd += ["--postcopy-after-precopy"]
-        hold = SwitchHold(src, "pc", dst if p2p else None)
+        hold = SwitchHold(src, "pc", dst)
         mig = subprocess.Popen(cmd, env=src.env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
         running = wait_for(lambda: job_running(src, "pc") or mig.poll() is not None, 120)
@@ -271,7 +273,7 @@ try:
     t.ok(r.returncode == 0 and r2.returncode == 0 and
          wait_for(lambda: "tick=3 " in a.console_log("pf"), 120), "pf runs on A", r2.stderr)
     throttle(a, "pf")
-    hold = SwitchHold(a, "pf")
+    hold = SwitchHold(a, "pf", b)
     mig = a.virsh_popen("migrate", "--live", "--postcopy", "pf", b.uri, "--listen-address",
                         b.addr)
     wait_for(lambda: job_running(a, "pf") or mig.poll() is not None, 120)
@@ -309,7 +311,7 @@ try:
     t.ok(r.returncode == 0 and wait_for(lambda: "tick=3 " in a.console_log("ps"), 120),
          "ps runs on A", r.stderr)
     throttle(a, "ps")
-    hold = SwitchHold(a, "ps")
+    hold = SwitchHold(a, "ps", b)
     mig = a.virsh_popen("migrate", "--live", "--postcopy", "ps", b.uri, "--listen-address",
                         b.addr)
     wait_for(lambda: job_running(a, "ps") or mig.poll() is not None, 120)
