@@ -251,6 +251,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
         vd_domain_vcpu_deleted(dom, data);
     } else if (strcmp(name, "VSERPORT_CHANGE") == 0)
         vd_domain_channel_event(dom, data);
+    else if (strcmp(name, "MIGRATION_PASS") == 0)
+        vd_migrate_pass_event(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,

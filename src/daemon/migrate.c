@@ -1466,6 +1466,16 @@ static void postcopy_send(struct vd_domain *dom, struct vd_job *job)
         postcopy_sent(job, -EIO, NULL, dom->vmm ? verr_msg(&err) : "domain is not running");
 }
 
+void vd_migrate_pass_event(struct vd_domain *dom, const char *data)
+{
+    if (!dom->mig || dom->mig->incoming || !data)
+        return;
+    struct json_object *o = json_tokener_parse(data), *v;
+    if (o && json_object_object_get_ex(o, "pass", &v))
+        vd_emit_migration_iteration(dom->daemon, dom, json_object_get_int(v));
+    json_object_put(o);
+}
+
 int vd_migrate_start_postcopy_check(const struct vd_domain *dom, int *code, struct verr *err)
 {
     *code = VIR_ERR_OPERATION_INVALID;

@@ -163,6 +163,9 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
 void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
                         void *opaque);
 
+/* The source VMM's MIGRATION_PASS (data: its JSON): libvirt's migration-iteration event. */
+void vd_migrate_pass_event(struct vd_domain *dom, const char *data);
+
 /* ---- the domain job ---- */
 /* True from the source's Perform to its Confirm (or the failure): libvirt lets a suspend
  * run then, beside the migration's job (virsh migrate --timeout-suspend), and calls the

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """test-daemon-migrate-postcopy.py - post-copy migration between two vireod hosts driven by
 the stock virsh (migrate --live --postcopy, then migrate-postcopy, or --timeout N
---timeout-postcopy), client-driven and --p2p, and by vsh the same way (and with
---postcopy-after-precopy).
+--timeout-postcopy, or --postcopy-after-precopy, which switches on the second
+migration-iteration event), client-driven and --p2p, and by vsh the same ways.
 
   test-daemon-migrate-postcopy.py VIREOD VIREO_VMM TESTGUEST_ELF VSH
 
@@ -246,6 +246,8 @@ try:
     hop(b, a, "vsh --p2p --timeout-postcopy B -> A", p2p=True, client=VSH, switch="timeout")
     hop(a, b, "vsh --postcopy-after-precopy A -> B", client=VSH, switch="after")
     hop(b, a, "virsh --timeout-postcopy B -> A", switch="timeout")
+    hop(a, b, "virsh --postcopy-after-precopy A -> B", switch="after")
+    hop(b, a, "vsh --timeout-postcopy B -> A", client=VSH, switch="timeout")
 
     # ---- the guest's own end: its checks of its memory pass on A ----
     # the guest's own end: a 'q' on its console ends its run
