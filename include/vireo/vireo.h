@@ -365,6 +365,7 @@ typedef enum {
     VIR_DOMAIN_RUNNING_WAKEUP = 8,
     VIR_DOMAIN_RUNNING_CRASHED = 9,
     VIR_DOMAIN_RUNNING_POSTCOPY = 10,
+    VIR_DOMAIN_RUNNING_POSTCOPY_FAILED = 11,
 } vir_domain_running_reason;
 
 typedef enum {
@@ -380,6 +381,8 @@ typedef enum {
     VIR_DOMAIN_PAUSED_SNAPSHOT = 9,
     VIR_DOMAIN_PAUSED_CRASHED = 10,
     VIR_DOMAIN_PAUSED_STARTING_UP = 11,
+    VIR_DOMAIN_PAUSED_POSTCOPY = 12,
+    VIR_DOMAIN_PAUSED_POSTCOPY_FAILED = 13,
 } vir_domain_paused_reason;
 
 typedef enum {
@@ -1761,6 +1764,8 @@ typedef enum {
 
 /* --parallel's channel count (libvirt's VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS). */
 #define VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS "parallel.connections"
+/* --postcopy-bandwidth, MiB/s (libvirt's VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY). */
+#define VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY "bandwidth.postcopy"
 
 /*
  * Migrates dom to the host of dconn, the client driving libvirt's protocol v3 (Begin on
@@ -1800,6 +1805,9 @@ int vir_domain_get_job_stats(vir_domain *dom, int *type, vir_typed_parameter **p
                              unsigned int flags, vir_error *err);
 void vir_typed_params_free(vir_typed_parameter *params, int nparams);
 int vir_domain_abort_job(vir_domain *dom, vir_error *err);
+/* virDomainMigrateStartPostCopy: the outgoing migration (started with VIR_MIGRATE_POSTCOPY)
+ * switches to post-copy. */
+int vir_domain_migrate_start_post_copy(vir_domain *dom, unsigned int flags, vir_error *err);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,12 @@ void vd_emit_agent_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int sta
         d->sink.agent_lifecycle(d->sink.ctx, dom, state, reason);
 }
 
+void vd_emit_migration_iteration(struct vd_daemon *d, struct vd_domain *dom, int iteration)
+{
+    if (d->sink.migration_iteration)
+        d->sink.migration_iteration(d->sink.ctx, dom, iteration);
+}
+
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details)
 {

@@ -127,6 +127,7 @@ void vd_emit_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int event, in
 void vd_emit_reboot(struct vd_daemon *d, struct vd_domain *dom);
 void vd_emit_device_removed(struct vd_daemon *d, struct vd_domain *dom, const char *alias);
 void vd_emit_agent_lifecycle(struct vd_daemon *d, struct vd_domain *dom, int state, int reason);
+void vd_emit_migration_iteration(struct vd_daemon *d, struct vd_domain *dom, int iteration);
 void vd_emit_monitor_event(struct vd_daemon *d, struct vd_domain *dom, const char *event,
                            int64_t seconds, uint32_t micros, const char *details);
 /* COM1 output: into the console log and to the console streams open on it;

@@ -252,6 +252,8 @@ static void vmm_qmp_event(void *owner, const char *name, int64_t seconds, uint32
         vd_domain_vcpu_deleted(dom, data);
     } else if (strcmp(name, "VSERPORT_CHANGE") == 0)
         vd_domain_channel_event(dom, data);
+    else if (strcmp(name, "MIGRATION_PASS") == 0)
+        vd_migrate_pass_event(dom, data);
 }
 
 const struct vd_vmm_events vd_domain_vmm_events = {vmm_changed, vmm_console, vmm_exited, vmm_error,
@@ -539,7 +541,7 @@ void vd_domain_job_start(struct vd_job *job)
     if (job->migrate_in && fd < 0) /* a migration with storage: the VMM's NBD server */
         vd_migrate_start_args(job, &a);
     if (job->migrate_in)
-        vd_migrate_tls_start_args(dom, &a);
+        vd_migrate_incoming_start_args(dom, &a);
     r = vd_vmm_start(d, &a, &vd_domain_vmm_events, dom, start_done, job, &err);
     vd_net_fds_close(net_fds, vmm_argv_net_nfds(dom->def)); /* the start has its own copies */
     if (fd >= 0)

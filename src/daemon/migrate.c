@@ -81,7 +81,20 @@ struct vd_migration {
     size_t ncreated;
     const void *client; /* destination (storage): the connection that prepared it */
     bool abandoned;     /* ... which went away before Finish */
+    /* source, --postcopy: the switch (the VMM's postcopy-active) ends Perform; the stream
+     * goes on while the destination pulls the pages, and Confirm waits for its end */
+    bool postcopy_switched, postcopy_done, postcopy_failed;
+    bool postcopy_asked, postcopy_sent; /* virDomainMigrateStartPostCopy, before/after the VMM */
+    uint64_t postcopy_requests;         /* the VMM's ram.postcopy-requests */
+    struct perform *perform;            /* the stream's owner until its end, or NULL */
+    struct confirm *confirm;            /* a Confirm waiting for the stream's end, or NULL */
+    char *postcopy_error;               /* why the post-copy phase failed */
 };
+
+struct perform;
+struct confirm;
+static void postcopy_perform_gone(struct perform *p);
+static void postcopy_confirm_fail(struct confirm *c, const char *why);
 
 /* A query-migrate in flight: its answer finds the migration through here, or nothing when the
  * migration ended meanwhile (dom NULL). */
@@ -165,6 +178,11 @@ void vd_migration_free(struct vd_domain *dom)
         close(m->stream_fd);
     /* Still here: no Finish took them (the destination's VMM ended, the domain went). */
     remove_created(m->created, m->ncreated);
+    if (m->perform) /* its stream's end finds no domain */
+        postcopy_perform_gone(m->perform);
+    if (m->confirm) /* the domain went before the post-copy stream ended */
+        postcopy_confirm_fail(m->confirm, "domain is not running");
+    free(m->postcopy_error);
     free(m);
     dom->mig = NULL;
 }
@@ -367,10 +385,13 @@ static int tls_check(const struct vd_daemon *d, bool server, int *code, struct v
     return 0;
 }
 
-void vd_migrate_tls_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa)
+void vd_migrate_incoming_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa)
 {
     const struct vd_migration *m = dom->mig;
-    if (!m || !m->incoming || !(m->flags & VD_MIGRATE_TLS))
+    if (!m || !m->incoming)
+        return;
+    sa->incoming_postcopy = (m->flags & VD_MIGRATE_POSTCOPY) != 0;
+    if (!(m->flags & VD_MIGRATE_TLS))
         return;
     sa->incoming_tls_dir = dom->daemon->migrate_tls_dir;
     sa->incoming_tls_verify = dom->daemon->migrate_tls_verify != 0;
@@ -413,19 +434,27 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_NON_SHARED_DISK | VD_MIGRATE_NON_SHARED_INC |
                            VD_MIGRATE_UNSAFE | VD_MIGRATE_OFFLINE | VD_MIGRATE_ABORT_ON_ERROR |
                            VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES |
-                           VD_MIGRATE_TLS | VD_MIGRATE_PARALLEL;
+                           VD_MIGRATE_TLS | VD_MIGRATE_PARALLEL | VD_MIGRATE_POSTCOPY;
     *code = VIR_ERR_OPERATION_INVALID;
-    if (f & VD_MIGRATE_POSTCOPY) {
-        /* libvirt's words for a QEMU without the capability (virsh --postcopy,
-         * --timeout-postcopy). TODO(#13): vireo-vmm has post-copy (postcopy-ram,
-         * migrate-start-postcopy; src/vmm/state/postcopy.c) but vireod does not drive it
-         * yet: postcopy-ram on both VMMs, Perform ending at postcopy-active so Finish
-         * resumes the destination, Confirm waiting for the VMM's completed before the
-         * source VMM goes, virDomainMigrateStartPostCopy, the post-copy lifecycle events. */
+    if ((f & VD_MIGRATE_POSTCOPY) && (!(f & VD_MIGRATE_LIVE) || (f & VD_MIGRATE_PAUSED))) {
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, EINVAL,
+                        "argument unsupported: post-copy migration is not supported with "
+                        "non-live or paused migration");
+    }
+    if ((f & VD_MIGRATE_POSTCOPY) && (f & VD_MIGRATE_PARALLEL)) {
+        /* vireo-vmm's (QEMU's) refusal of the two capabilities together */
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, EINVAL,
+                        "argument unsupported: Postcopy is not yet compatible with multifd");
+    }
+    if ((f & VD_MIGRATE_POSTCOPY) && with_storage(f)) {
+        /* TODO(#13): post-copy after the disks' mirrors (the destination's Finish waits for
+         * the storage stream's postcopy-active, the NBD server stopped after the switch). */
         *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
         return verr_set(err, ENOTSUP,
-                        "argument unsupported: Migration option 'postcopy-ram' is not supported "
-                        "by QEMU binary");
+                        "argument unsupported: vireod does not combine post-copy with "
+                        "--copy-storage-all or --copy-storage-inc yet");
     }
     if ((f & VD_MIGRATE_TLS) && tls_check(dom->daemon, false, code, err) < 0)
         return -EACCES;
@@ -986,7 +1015,16 @@ struct perform {
     bool mirrors_ready;       /* every mirror is READY: the memory stream may go */
     bool target_added;        /* --tls: the next mirror's nbd node is there */
     bool completing;          /* the stream went: block-job-cancel sent, the jobs end */
+    /* --postcopy: Perform has answered at the switch; the stream's end (perform_sent) is
+     * the post-copy phase's, and dom is NULL once the migration went (vd_migration_free) */
+    bool handed;
 };
+
+static void postcopy_perform_gone(struct perform *p)
+{
+    if (p->handed)
+        p->dom = NULL;
+}
 
 static void ignore_reply(void *opaque, int r, const char *text, const char *error);
 
@@ -1023,6 +1061,8 @@ static void perform_end(struct perform *p, int r, int code, const char *message)
 {
     vd_migrate_done_fn done = p->done;
     void *opaque = p->opaque;
+    if (p->dom->mig && p->dom->mig->perform == p)
+        p->dom->mig->perform = NULL;
     if ((p->a->flags & VD_MIGRATE_TLS) && p->dom->vmm) {
         /* libvirt's reset after a TLS migration: a later save or clear migration of a source
          * that runs on goes without TLS, and the object goes (with the mirrors' nbd nodes,
@@ -1204,9 +1244,15 @@ static void perform_query_stats(struct perform *p)
 
 static void mirrors_complete(struct perform *p);
 
+static void postcopy_stream_end(struct perform *p, int r, const char *error);
+
 static void perform_sent(void *opaque, int r, const char *error)
 {
     struct perform *p = opaque;
+    if (p->handed) {
+        postcopy_stream_end(p, r, error);
+        return;
+    }
     struct vd_domain *dom = p->dom;
     if (dom->mig) {
         dom->mig->performing = false;
@@ -1236,6 +1282,21 @@ static void perform_sent(void *opaque, int r, const char *error)
     perform_query_stats(p);
 }
 
+/* ---- post-copy (source) ----
+ *
+ * As libvirt's QEMU driver: postcopy-ram on both VMMs; virDomainMigrateStartPostCopy sends
+ * migrate-start-postcopy, and once the source's VMM reports postcopy-active (its vCPUs
+ * stopped, the destination about to run the guest) Perform answers, the source paused
+ * (post-copy). The destination's Finish resumes the guest there; the source's VMM serves
+ * the pages the destination lacks until its stream completes, and Confirm waits for that
+ * before the source's VMM ends. After the switch the source's memory is no longer the
+ * guest's: a failure (postcopy-paused, a Finish that failed) leaves it paused (post-copy
+ * failed), never resumed. */
+
+static void postcopy_switch(struct vd_domain *dom);
+static void postcopy_fail(struct vd_domain *dom, const char *why);
+static void postcopy_send(struct vd_domain *dom, struct vd_job *job);
+
 static void poll_answer(void *opaque, int r, const char *text, const char *error)
 {
     (void)error;
@@ -1246,7 +1307,7 @@ static void poll_answer(void *opaque, int r, const char *text, const char *error
         return;
     struct vd_migration *m = dom->mig;
     m->query = NULL;
-    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *ram, *v;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret = NULL, *ram, *v;
     if (o && json_object_object_get_ex(o, "return", &ret) &&
         json_object_object_get_ex(ret, "ram", &ram)) {
         if (json_object_object_get_ex(ram, "transferred", &v))
@@ -1255,9 +1316,28 @@ static void poll_answer(void *opaque, int r, const char *text, const char *error
             m->remaining = (uint64_t)json_object_get_int64(v);
         if (json_object_object_get_ex(ram, "total", &v))
             m->total = (uint64_t)json_object_get_int64(v);
+        if (json_object_object_get_ex(ram, "postcopy-requests", &v))
+            m->postcopy_requests = (uint64_t)json_object_get_int64(v);
         m->have_figures = true;
     }
+    const char *st =
+        ret && json_object_object_get_ex(ret, "status", &v) ? json_object_get_string(v) : "";
+    bool active = !strcmp(st, "active") || !strcmp(st, "setup");
+    bool pc_active = !strcmp(st, "postcopy-active");
+    bool pc_paused = !strcmp(st, "postcopy-paused");
+    char *why = xstrdup(ret && json_object_object_get_ex(ret, "error-desc", &v)
+                            ? json_object_get_string(v)
+                            : "the connection to the destination was lost");
     json_object_put(o);
+    if (m->flags & VD_MIGRATE_POSTCOPY) {
+        if (active && m->postcopy_asked && !m->postcopy_sent)
+            postcopy_send(dom, NULL);
+        if ((pc_active || pc_paused) && !m->postcopy_switched)
+            postcopy_switch(dom);
+        if (pc_paused && dom->mig && !dom->mig->postcopy_failed)
+            postcopy_fail(dom, why);
+    }
+    free(why);
 }
 
 static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
@@ -1276,6 +1356,200 @@ static void poll_tick(struct loop *loop, struct loop_timer *timer, void *opaque)
         return;
     }
     m->query = q;
+}
+
+/* ---- post-copy (source): the switch, the stream's end, the failure ---- */
+
+static char *qmp_error_desc(const char *text);
+static void confirm_run(struct confirm *c);
+static void confirm_end(struct confirm *c, int r, int code, const char *message);
+
+static void postcopy_confirm_fail(struct confirm *c, const char *why)
+{
+    log_warn("migration confirm: post-copy failed: %s", why);
+    confirm_end(c, -EIO, VIR_ERR_OPERATION_FAILED,
+                "operation failed: job 'migration out' failed in post-copy phase");
+}
+
+static void postcopy_fail(struct vd_domain *dom, const char *why)
+{
+    struct vd_migration *m = dom->mig;
+    if (!m || m->postcopy_failed)
+        return;
+    m->postcopy_failed = true;
+    free(m->postcopy_error);
+    m->postcopy_error = xstrdup(why ? why : "unknown error");
+    m->performing = false;
+    if (m->poll)
+        loop_timer_disarm(m->poll);
+    log_warn("domain '%s': post-copy migration failed; the domain stays paused (its memory is "
+             "no longer the guest's): %s",
+             dom->def->name, m->postcopy_error);
+    struct vd_job_stats *st = xcalloc(1, sizeof(*st));
+    st->type = VD_JOB_FAILED;
+    st->operation = VD_JOB_OPERATION_MIGRATION_OUT;
+    st->elapsed_ms = now_ms() - m->started_ms;
+    free(dom->job_completed);
+    dom->job_completed = st;
+    if (dom->vmm) {
+        set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                          VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED);
+    }
+    if (m->confirm) {
+        struct confirm *c = m->confirm;
+        m->confirm = NULL;
+        postcopy_confirm_fail(c, m->postcopy_error);
+    }
+}
+
+/* The VMM reports postcopy-active: the destination takes the guest over, Perform answers. */
+static void postcopy_switch(struct vd_domain *dom)
+{
+    struct vd_migration *m = dom->mig;
+    struct perform *p = m->perform;
+    m->postcopy_switched = true;
+    set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY);
+    vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                      VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY);
+    log_info("domain '%s': post-copy: the destination runs it, this VMM serves its pages",
+             dom->def->name);
+    if (!p || p->handed || !p->done)
+        return;
+    vd_migrate_done_fn done = p->done;
+    void *opaque = p->opaque;
+    free(p->a->cookie_out);
+    p->a->cookie_out = cookie(dom);
+    p->handed = true; /* the stream's end comes to postcopy_stream_end */
+    p->done = NULL;
+    p->a = NULL; /* the Perform job's, which ends now */
+    done(opaque, 0, 0, NULL);
+}
+
+/* The source VMM's stream ended after the switch: every page is on the destination (r 0),
+ * or the post-copy phase failed. */
+static void postcopy_stream_end(struct perform *p, int r, const char *error)
+{
+    struct vd_domain *dom = p->dom;
+    free(p->message);
+    strv_free(p->jobs, p->nnames);
+    strv_free(p->targets, p->nnames);
+    free(p->disk_idx);
+    free(p->nbd_host);
+    free(p->tls_host);
+    loop_timer_free(p->timer);
+    free(p);
+    if (!dom || !dom->mig)
+        return;
+    struct vd_migration *m = dom->mig;
+    m->perform = NULL;
+    if (r == 0 && !m->postcopy_failed) {
+        m->postcopy_done = true;
+        m->performing = false;
+        if (m->poll)
+            loop_timer_disarm(m->poll);
+        struct vd_job_stats *st = xcalloc(1, sizeof(*st));
+        st->type = VD_JOB_COMPLETED;
+        st->operation = VD_JOB_OPERATION_MIGRATION_OUT;
+        st->success = true;
+        st->elapsed_ms = now_ms() - m->started_ms;
+        st->mem_total = m->total ? m->total : dom->def->memory_kib * 1024;
+        st->mem_processed = m->transferred;
+        st->data_total = st->mem_total;
+        st->data_processed = st->mem_processed;
+        st->postcopy_requests = m->postcopy_requests;
+        st->have_postcopy = true;
+        free(dom->job_completed);
+        dom->job_completed = st;
+        log_info("domain '%s': post-copy complete: the destination has every page", dom->def->name);
+        if (m->confirm) {
+            struct confirm *c = m->confirm;
+            m->confirm = NULL;
+            confirm_run(c);
+        }
+        return;
+    }
+    postcopy_fail(dom, error);
+    if (!dom->vmm) /* the VMM ended: nothing of the migration is left to wait for */
+        vd_migration_free(dom);
+}
+
+static void postcopy_sent(void *opaque, int r, const char *text, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r == 0 && !(text && strstr(text, "\"error\""))) {
+        if (job)
+            vd_job_done(job);
+        return;
+    }
+    char *why = r < 0 ? xstrdup(error ? error : "no answer") : qmp_error_desc(text);
+    if (job)
+        vd_job_fail(job, VIR_ERR_INTERNAL_ERROR,
+                    "internal error: unable to execute QEMU command 'migrate-start-postcopy': %s",
+                    why);
+    else
+        log_warn("migrate-start-postcopy: %s", why);
+    free(why);
+}
+
+/* migrate-start-postcopy to the source's VMM; job (or NULL) hears its answer. */
+static void postcopy_send(struct vd_domain *dom, struct vd_job *job)
+{
+    struct verr err = {0};
+    dom->mig->postcopy_sent = true;
+    if (!dom->vmm || vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"migrate-start-postcopy\"}",
+                                            false, postcopy_sent, job, &err) < 0)
+        postcopy_sent(job, -EIO, NULL, dom->vmm ? verr_msg(&err) : "domain is not running");
+}
+
+void vd_migrate_pass_event(struct vd_domain *dom, const char *data)
+{
+    if (!dom->mig || dom->mig->incoming || !data)
+        return;
+    struct json_object *o = json_tokener_parse(data), *v;
+    if (o && json_object_object_get_ex(o, "pass", &v))
+        vd_emit_migration_iteration(dom->daemon, dom, json_object_get_int(v));
+    json_object_put(o);
+}
+
+int vd_migrate_start_postcopy_check(const struct vd_domain *dom, int *code, struct verr *err)
+{
+    *code = VIR_ERR_OPERATION_INVALID;
+    if (!dom->vmm || !vd_domain_is_active(dom))
+        return verr_set(err, EINVAL, "Requested operation is not valid: domain is not running");
+    if (!dom->mig || dom->mig->incoming)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: post-copy can only be started while "
+                        "outgoing migration is in progress");
+    if (!(dom->mig->flags & VD_MIGRATE_POSTCOPY))
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: switching to post-copy requires "
+                        "migration to be started with VIR_MIGRATE_POSTCOPY flag");
+    return 0;
+}
+
+void vd_migrate_job_start_postcopy(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    int code;
+    struct verr err = {0};
+    if (vd_migrate_start_postcopy_check(dom, &code, &err) < 0) {
+        vd_job_fail(job, code, "%s", verr_msg(&err));
+        return;
+    }
+    struct vd_migration *m = dom->mig;
+    m->postcopy_asked = true;
+    if (m->postcopy_switched || m->postcopy_sent) {
+        vd_job_done(job);
+        return;
+    }
+    /* Before the VMM's stream has begun (Perform's first steps) the switch waits for it: the
+     * next query-migrate that sees it running sends migrate-start-postcopy (poll_answer). */
+    if (!m->performing || !m->have_figures) {
+        vd_job_done(job);
+        return;
+    }
+    postcopy_send(dom, job);
 }
 
 /* ---- Perform's storage copy (source) ----
@@ -1708,6 +1982,19 @@ static void perform_step(void *opaque, int r, const char *text, const char *erro
         cmd = xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
                         "{\"multifd-channels\": %u}}",
                         parallel_channels(p->a));
+    } else if (step <= 5) {
+        /* postcopy-ram always: one left on by an earlier --postcopy would advise post-copy
+         * to a destination that did not ask for it. */
+        p->step = 6;
+        cmd = xasprintf("{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+                        "{\"capabilities\": [{\"capability\": \"postcopy-ram\", \"state\": "
+                        "%s}]}}",
+                        (p->a->flags & VD_MIGRATE_POSTCOPY) ? "true" : "false");
+    } else if (step == 6 && (p->a->flags & VD_MIGRATE_POSTCOPY) && p->a->postcopy_bandwidth) {
+        /* bandwidth.postcopy (MiB/s), as libvirt sets it only when given */
+        cmd = xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                        "{\"max-postcopy-bandwidth\": %llu}}",
+                        (unsigned long long)(p->a->postcopy_bandwidth << 20));
     }
     if (cmd) {
         int rr = vd_vmm_monitor_command(dom->vmm, cmd, false, perform_step, p, &err);
@@ -1829,6 +2116,7 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     p->done = done;
     p->opaque = opaque;
     p->tls_host = host; /* libvirt's tls-hostname: the host of the migration URI */
+    m->perform = p;
     log_info("domain '%s': migrating to %s", dom->def->name, a->uri);
     perform_step(p, 0, NULL, NULL);
 }
@@ -1913,6 +2201,31 @@ void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     c->a = a;
     c->done = done;
     c->opaque = opaque;
+    struct vd_migration *m = dom->mig;
+    if (m && !m->incoming && m->postcopy_switched && (a->cancelled || m->postcopy_failed)) {
+        /* After the switch the guest ran on the destination: this memory is stale, the
+         * source is never resumed (libvirt's post-copy failure). */
+        if (!m->postcopy_failed)
+            postcopy_fail(dom, "the destination did not finish the migration");
+        if (a->cancelled)
+            confirm_end(c, 0, 0, NULL);
+        else
+            postcopy_confirm_fail(c, m->postcopy_error);
+        return;
+    }
+    if (m && !m->incoming && m->postcopy_switched && !m->postcopy_done) {
+        log_info("domain '%s': confirm waits for the post-copy stream's end", dom->def->name);
+        m->confirm = c; /* postcopy_stream_end goes on */
+        return;
+    }
+    confirm_run(c);
+}
+
+/* The rest of Confirm, once nothing of the stream is left. */
+static void confirm_run(struct confirm *c)
+{
+    struct vd_domain *dom = c->dom;
+    struct vd_mig_args *a = c->a;
     vd_migration_free(dom);
     struct verr err = {0};
     if (a->cancelled) {
@@ -2011,6 +2324,114 @@ static void finish_resumed(void *opaque, int r, const char *error)
     vd_job_done(job);
 }
 
+/* ---- Finish in post-copy (destination) ----
+ *
+ * The start ended at the VMM's postcopy-active (or completed: the migration converged before
+ * the switch). After cont the guest runs here while its last pages come from the source:
+ * running (post-copy), event resumed/post-copy; when the VMM's stream completes, running
+ * (migrated) and resumed/migrated, as libvirt's destination says at the very end. A failure
+ * meanwhile (postcopy-paused, the VMM gone) is running (post-copy failed) and Finish fails. */
+struct postcopy_wait {
+    struct vd_job *job;
+    struct loop_timer *timer;
+    bool in_postcopy;
+};
+
+static void postcopy_wait_end(struct postcopy_wait *w, const char *failure)
+{
+    struct vd_job *job = w->job;
+    struct vd_domain *dom = job->dom;
+    bool in_postcopy = w->in_postcopy;
+    loop_timer_free(w->timer);
+    free(w);
+    if (!failure && !in_postcopy) { /* pre-copy converged first: a plain migration's end */
+        finish_resumed(job, 0, NULL);
+        return;
+    }
+    if (!failure) {
+        set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                          VIR_DOMAIN_EVENT_RESUMED_MIGRATED);
+        log_info("domain '%s': incoming post-copy migration finished", dom->def->name);
+        vd_job_done(job);
+        return;
+    }
+    log_warn("domain '%s': incoming post-copy migration failed: %s", dom->def->name, failure);
+    if (dom->vmm) {
+        set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY_FAILED);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                          VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED);
+    }
+    vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                "operation failed: job 'migration in' failed in post-copy phase");
+}
+
+static void postcopy_wait_poll(struct loop *loop, struct loop_timer *timer, void *opaque);
+
+static void postcopy_wait_status(void *opaque, int r, const char *text, const char *error)
+{
+    struct postcopy_wait *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret, *v;
+    char *st = xstrdup(o && json_object_object_get_ex(o, "return", &ret) &&
+                               json_object_object_get_ex(ret, "status", &v)
+                           ? json_object_get_string(v)
+                           : "");
+    char *desc = xstrdup(o && json_object_object_get_ex(o, "return", &ret) &&
+                                 json_object_object_get_ex(ret, "error-desc", &v)
+                             ? json_object_get_string(v)
+                             : st);
+    json_object_put(o);
+    if (!strcmp(st, "postcopy-active") && dom->vmm) {
+        if (!w->in_postcopy) {
+            w->in_postcopy = true;
+            set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
+            vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                              VIR_DOMAIN_EVENT_RESUMED_POSTCOPY);
+        }
+        loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
+    } else if (!strcmp(st, "completed") && dom->vmm) {
+        postcopy_wait_end(w, NULL);
+    } else if (r < 0 && dom->vmm) {
+        /* No answer in time: the VMM's main thread may itself wait on a page the source has
+         * not sent yet. Only the VMM's end or its status says the phase failed. */
+        loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
+    } else {
+        postcopy_wait_end(w, r < 0       ? (error ? error : "no answer")
+                             : !dom->vmm ? "the VMM ended"
+                             : *desc     ? desc
+                                         : "no status");
+    }
+    free(st);
+    free(desc);
+}
+
+static void postcopy_wait_poll(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct postcopy_wait *w = opaque;
+    struct vd_domain *dom = w->job->dom;
+    struct verr err = {0};
+    if (!dom->vmm)
+        postcopy_wait_end(w, "the VMM ended");
+    else if (vd_vmm_monitor_command(dom->vmm, "{\"execute\": \"query-migrate\"}", false,
+                                    postcopy_wait_status, w, &err) < 0)
+        postcopy_wait_end(w, verr_msg(&err));
+}
+
+static void finish_postcopy_resumed(void *opaque, int r, const char *error)
+{
+    struct vd_job *job = opaque;
+    if (r < 0) {
+        finish_resumed(job, r, error);
+        return;
+    }
+    struct postcopy_wait *w = xcalloc(1, sizeof(*w));
+    w->job = job;
+    w->timer = loop_timer_new(job->dom->daemon->loop, postcopy_wait_poll, w);
+    postcopy_wait_poll(job->dom->daemon->loop, w->timer, w);
+}
+
 /* One number of the source cookie's <statistics>, if it is there. */
 static bool cookie_number(const char *stats, const char *name, uint64_t *out)
 {
@@ -2098,8 +2519,10 @@ static void finish_complete(struct vd_job *job, uint64_t started)
         vd_job_done(job);
         return;
     }
-    if (vd_vmm_resume(dom->vmm, finish_resumed, job, &err) < 0)
-        finish_resumed(job, -EIO, verr_msg(&err));
+    vd_vmm_done_fn resumed =
+        (a->flags & VD_MIGRATE_POSTCOPY) ? finish_postcopy_resumed : finish_resumed;
+    if (vd_vmm_resume(dom->vmm, resumed, job, &err) < 0)
+        resumed(job, -EIO, verr_msg(&err));
 }
 
 /* A storage or --parallel migration's Finish: the VMM loads the stream itself
@@ -2250,6 +2673,10 @@ void vd_migrate_job_stats(struct vd_domain *dom, bool completed, struct vd_job_s
                                                          : 0;
         st->mem_remaining = st->data_remaining = left;
     }
+    if ((m->flags & VD_MIGRATE_POSTCOPY) && !m->incoming) { /* virsh's "Postcopy requests" */
+        st->postcopy_requests = m->postcopy_requests;
+        st->have_postcopy = true;
+    }
     if (m->storage && !m->incoming) { /* the mirrors' copy, as libvirt adds it to data_* */
         st->disk_total = m->disk_total;
         st->disk_processed = m->disk_processed;
@@ -2281,6 +2708,10 @@ int vd_migrate_abort(struct vd_domain *dom, int *code, struct verr *err)
         return verr_set(err, EINVAL,
                         "Requested operation is not valid: cannot abort incoming migration; use "
                         "virDomainDestroy instead");
+    if (m->postcopy_switched)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot abort migration in post-copy "
+                        "mode");
     m->aborted = true;
     if (!m->performing || !dom->vmm) /* before the stream: Perform stops at its next step */
         return 0;

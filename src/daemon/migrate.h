@@ -83,6 +83,8 @@ struct vd_mig_args {
     size_t ndisks;
     int disks_port;           /* disks_port: the destination's NBD port (0: libvirt's range) */
     int parallel_connections; /* parallel.connections: multifd-channels (0: not given) */
+    /* bandwidth.postcopy: max-postcopy-bandwidth, MiB/s (0: not given) */
+    uint64_t postcopy_bandwidth;
     /* Prepare with storage: the disks it created, removed when the arguments are freed
      * still holding them (a Prepare that failed); a Prepare that succeeds hands them to
      * the migration, whose cancelled Finish removes them. */
@@ -111,6 +113,9 @@ struct vd_job_stats {
     uint64_t disk_total, disk_processed, disk_remaining; /* the storage copy's mirrors */
     uint64_t stopped_wall_ms; /* destination: when the source stopped the vCPUs (cookie) */
     bool have_downtime, success;
+    /* source, --postcopy: the pages the destination asked for (virsh's Postcopy requests) */
+    uint64_t postcopy_requests;
+    bool have_postcopy;
 };
 
 /* The state of a migration under way on one domain (dom->mig). */
@@ -138,8 +143,9 @@ void vd_migrate_job_prepare_start(struct vd_job *job);
 /* The storage part of a start's arguments (vmm-driver.h), from job->mig, or nothing. */
 struct vd_vmm_start_args;
 void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa);
-/* --tls: the incoming VMM's server credentials (qemu.conf's migrate_tls_x509_cert_dir). */
-void vd_migrate_tls_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa);
+/* An incoming VMM's part of the migration's flags: --tls, its server credentials (qemu.conf's
+ * migrate_tls_x509_cert_dir); --postcopy, postcopy-ram. */
+void vd_migrate_incoming_start_args(const struct vd_domain *dom, struct vd_vmm_start_args *sa);
 /* A client connection ended: the incoming storage migrations it prepared and did not finish
  * are abandoned (their VMM and created disks go), as libvirt's destination cleans up after
  * a client that vanished. */
@@ -157,6 +163,9 @@ void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
 void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
                         void *opaque);
 
+/* The source VMM's MIGRATION_PASS (data: its JSON): libvirt's migration-iteration event. */
+void vd_migrate_pass_event(struct vd_domain *dom, const char *data);
+
 /* ---- the domain job ---- */
 /* True from the source's Perform to its Confirm (or the failure): libvirt lets a suspend
  * run then, beside the migration's job (virsh migrate --timeout-suspend), and calls the
@@ -169,6 +178,12 @@ int vd_migrate_abort(struct vd_domain *dom, int *code, struct verr *err);
 /* migrate-setmaxdowntime / setspeed: kept and given to the VMM. */
 int vd_migrate_set_downtime(struct vd_domain *dom, uint64_t ms, struct verr *err);
 int vd_migrate_set_speed(struct vd_domain *dom, uint64_t mibs, struct verr *err);
+/* virDomainMigrateStartPostCopy: 0 when dom's outgoing migration can switch to post-copy,
+ * else -errno with libvirt's words in err (code in *code). */
+int vd_migrate_start_postcopy_check(const struct vd_domain *dom, int *code, struct verr *err);
+/* ... the switch (a job run beside the migration's): migrate-start-postcopy, sent once the
+ * VMM's stream runs. */
+void vd_migrate_job_start_postcopy(struct vd_job *job);
 /* Frees dom->mig and what it holds (the domain is going). */
 void vd_migration_free(struct vd_domain *dom);
 

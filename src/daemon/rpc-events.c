@@ -188,6 +188,22 @@ void vd_events_agent_lifecycle(void *ctx, struct vd_domain *dom, int state, int 
     remote_nonnull_domain_free(&m.dom);
 }
 
+/* An outgoing migration's pass (virsh migrate --postcopy-after-precopy switches on the
+ * second): the callback form only, as libvirt has it. */
+void vd_events_migration_iteration(void *ctx, struct vd_domain *dom, int iteration)
+{
+    struct remote_domain_event_callback_migration_iteration_msg m = {.iteration = iteration};
+    vd_server_fill_dom(&m.dom, dom);
+    struct event_out ev = {VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+                           -1,
+                           REMOTE_PROC_DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION,
+                           NULL,
+                           &m,
+                           &m.callbackID};
+    send_event(ctx, dom, &ev);
+    remote_nonnull_domain_free(&m.dom);
+}
+
 /* A block job's news: BLOCK_JOB names the disk by its source path, BLOCK_JOB_2 by its
  * target; each goes to the clients registered for its own id. */
 void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, const char *dst,

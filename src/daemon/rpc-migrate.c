@@ -55,7 +55,6 @@ static const char *const refused_params[] = {
     "auto_converge.initial",
     "auto_converge.increment",
     "tls.destination",
-    "bandwidth.postcopy",
 };
 
 static int param_string(const struct remote_typed_param *p, char **out, struct verr *err)
@@ -91,6 +90,16 @@ static int parse_params(const struct remote_typed_param *params, uint32_t n, str
                 return verr_set(err, EINVAL,
                                 "invalid argument: invalid type for parameter 'bandwidth'");
             a->bandwidth = p->value.ul;
+        } else if (!strcmp(f, "bandwidth.postcopy")) { /* max-postcopy-bandwidth, MiB/s */
+            if (p->type != REMOTE_TYPED_PARAM_ULLONG)
+                return verr_set(err, EINVAL,
+                                "invalid argument: invalid type for parameter "
+                                "'bandwidth.postcopy'");
+            if (p->value.ul > VD_MIGRATE_SPEED_MAX)
+                return verr_set(err, ERANGE,
+                                "invalid argument: bandwidth.postcopy must be less than %llu",
+                                VD_MIGRATE_SPEED_MAX + 1);
+            a->postcopy_bandwidth = p->value.ul;
         } else if (!strcmp(f, "migrate_disks")) { /* given once per disk */
             if (p->type != REMOTE_TYPED_PARAM_STRING)
                 return verr_set(err, EINVAL,
@@ -683,6 +692,8 @@ static int get_job_stats(struct vd_call *c)
         add_ullong(v, &n, "disk_processed", st.disk_processed);
         add_ullong(v, &n, "disk_remaining", st.disk_remaining);
     }
+    if (st.have_postcopy) /* virsh's "Postcopy requests" */
+        add_ullong(v, &n, "memory_postcopy_requests", st.postcopy_requests);
     if (completed) {
         v[n].field = xstrdup("success");
         v[n].type = REMOTE_TYPED_PARAM_BOOLEAN;
@@ -691,6 +702,25 @@ static int get_job_stats(struct vd_call *c)
     r->params = v;
     r->params_len = n;
     return 0;
+}
+
+/* virsh migrate-postcopy: beside the migration's job, as libvirt's migration-op job. */
+static int start_post_copy(struct vd_call *c)
+{
+    const struct remote_domain_migrate_start_post_copy_args *in = c->args;
+    if (vd_call_check_flags(c, in->flags, 0, "qemuDomainMigrateStartPostCopy") < 0)
+        return -1;
+    int code;
+    struct verr e = {0};
+    if (vd_migrate_start_postcopy_check(c->dom, &code, &e) < 0)
+        return vd_call_fail(c, code, "%s", verr_msg(&e));
+    struct vd_job *job =
+        vd_call_job(c, c->dom, "migration post-copy", vd_migrate_job_start_postcopy, 0);
+    if (c->dom->job)
+        vd_job_run_beside(job);
+    else
+        vd_job_submit(job);
+    return RPC_HANDLER_DEFERRED;
 }
 
 static int abort_job(struct vd_call *c)
@@ -715,5 +745,6 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_GET_JOB_INFO, get_job_info},
     {REMOTE_PROC_DOMAIN_GET_JOB_STATS, get_job_stats},
     {REMOTE_PROC_DOMAIN_ABORT_JOB, abort_job},
+    {REMOTE_PROC_DOMAIN_MIGRATE_START_POST_COPY, start_post_copy},
 };
 VD_PROC_TABLE(vd_migrate_procs, procs);

@@ -159,6 +159,7 @@ void vd_server_attach_sink(struct vd_daemon *d)
     d->sink.reboot = vd_events_reboot;
     d->sink.device_removed = vd_events_device_removed;
     d->sink.agent_lifecycle = vd_events_agent_lifecycle;
+    d->sink.migration_iteration = vd_events_migration_iteration;
     d->sink.console = vd_console_output;
     d->sink.monitor_event = vd_qemu_monitor_event;
     d->sink.block_job = vd_events_block_job;

@@ -243,6 +243,7 @@ void vd_events_block_job(void *ctx, struct vd_domain *dom, const char *path, con
                          int type, int status);
 void vd_events_device_removed(void *ctx, struct vd_domain *dom, const char *alias);
 void vd_events_agent_lifecycle(void *ctx, struct vd_domain *dom, int state, int reason);
+void vd_events_migration_iteration(void *ctx, struct vd_domain *dom, int iteration);
 /* rpc-screenshot.c: a client's stream message for a screenshot (true when it was one) */
 bool vd_screenshot_stream(void *ctx, const struct rpc_header *h, struct buf *out);
 /* rpc-storage.c: libvirt's error code for a storage error (by its words and errno) */

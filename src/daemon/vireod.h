@@ -71,6 +71,8 @@ struct vd_sink {
     /* The guest agent connected (state 1) or went away (2); reason 1 the domain started, 2 the
      * channel changed (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE). */
     void (*agent_lifecycle)(void *ctx, struct vd_domain *dom, int state, int reason);
+    /* An outgoing migration's pass began (VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION). */
+    void (*migration_iteration)(void *ctx, struct vd_domain *dom, int iteration);
     /* COM1 output for the console streams open on dom; len 0: their end. */
     void (*console)(void *ctx, struct vd_domain *dom, const void *data, size_t len);
     /* A QMP event of dom's vireo-vmm, as it came (libvirt's QEMU monitor events): its name,

@@ -113,6 +113,10 @@ struct vd_vmm_start_args {
     /* Not 0 (with incoming_uri, --parallel): the multifd capability and multifd-channels
      * set before migrate-incoming, as libvirt sets them on QEMU. */
     unsigned incoming_multifd;
+    /* An incoming migration with VIR_MIGRATE_POSTCOPY (incoming_fd): postcopy-ram set before
+     * migrate-incoming, and the start ends at postcopy-active (the pages still to come from
+     * the source; the VM paused until Finish's cont) as well as at completed. */
+    bool incoming_postcopy;
     /* One per interface of def (def->nnets): the tap's descriptor
      * (net-iface.h), or -1; the caller keeps them. NULL when none has one. */
     const int *net_fds;

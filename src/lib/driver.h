@@ -389,6 +389,7 @@ struct vir_driver {
     int (*get_job_stats)(vir_domain *dom, int *type, vir_typed_parameter **params, int *nparams,
                          unsigned int flags, vir_error *err);
     int (*abort_job)(vir_domain *dom, vir_error *err);
+    int (*migrate_start_post_copy)(vir_domain *dom, unsigned int flags, vir_error *err);
     int (*stream_finish)(vir_stream *st, vir_error *err);
     void (*stream_close)(vir_stream *st);
 };

@@ -239,3 +239,10 @@ int vir_domain_abort_job(vir_domain *dom, vir_error *err)
     NEED(dom->conn, abort_job, "virDomainAbortJob", -1);
     return dom->conn->driver->abort_job(dom, err);
 }
+
+int vir_domain_migrate_start_post_copy(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    CHECK(dom, -1);
+    NEED(dom->conn, migrate_start_post_copy, "virDomainMigrateStartPostCopy", -1);
+    return dom->conn->driver->migrate_start_post_copy(dom, flags, err);
+}

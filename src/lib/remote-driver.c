@@ -2077,6 +2077,13 @@ static int remote_abort_job(vir_domain *dom, vir_error *err)
     return dom_call(dom, REMOTE_PROC_DOMAIN_ABORT_JOB, err);
 }
 
+static int remote_migrate_start_post_copy(vir_domain *dom, unsigned int flags, vir_error *err)
+{
+    struct remote_domain_migrate_start_post_copy_args a = {.flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_MIGRATE_START_POST_COPY, &a, NULL, err);
+}
+
 const struct vir_driver vir_remote_driver = {
     .name = "QEMU",
     .open = remote_open,
@@ -2204,6 +2211,7 @@ const struct vir_driver vir_remote_driver = {
     .migrate_get_max_speed = remote_migrate_get_max_speed,
     .get_job_stats = remote_get_job_stats,
     .abort_job = remote_abort_job,
+    .migrate_start_post_copy = remote_migrate_start_post_copy,
     .send_key = remote_send_key,
     .stream_send = remote_stream_send,
     .stream_finish = remote_stream_finish,

@@ -11,8 +11,12 @@
  * them) and suspends the domain once the timeout has passed, as virsh's
  * vshWatchJob does.
  *
- * TODO(#13): --timeout-postcopy and --postcopy are passed on and vireod
- * refuses them (vireod lacks post-copy). --tls is passed on (vireod runs the stream over
+ * Post-copy, as virsh: --postcopy is passed on; --timeout-postcopy switches to post-copy
+ * (virDomainMigrateStartPostCopy) once the timeout has passed, and migrate-postcopy does it
+ * on demand. --postcopy-after-precopy switches after the first pre-copy pass: virsh asks
+ * on the second MIGRATION_ITERATION event, vsh asks as soon as the job runs, which
+ * vireo-vmm takes at the end of the pass under way (the first). --postcopy-bandwidth is
+ * bandwidth.postcopy. --tls is passed on (vireod runs the stream over
  * TLS), and so are --parallel and --parallel-connections (multifd). The compression and
  * disks-uri options are not offered
  * (virsh's parser answers them "command 'migrate' doesn't support option").
@@ -118,12 +122,21 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What the watcher does besides --verbose's figures. */
+struct watch_actions {
+    long long timeout_ms;  /* the --timeout action once this has passed (0: none) */
+    bool timeout_postcopy; /* ... switch to post-copy (else suspend) */
+    bool after_precopy;    /* --postcopy-after-precopy: switch once the job runs */
+};
+
 /* virsh's vshWatchJob: while the call runs, the job's figures every 500 ms on a second
- * connection (--verbose), and the suspend once timeout_ms has passed (0: none). Errors of
- * the watcher are not the migration's: like virsh, it goes on without them. */
+ * connection (--verbose), and the timeout's action (suspend, or the switch to post-copy),
+ * the switch of --postcopy-after-precopy. Errors of the watcher are not the migration's:
+ * like virsh, it goes on without them. */
 static void watch_job(struct vsh_ctl *ctl, struct migrate_call *m, bool verbose,
-                      long long timeout_ms)
+                      struct watch_actions act)
 {
+    long long timeout_ms = act.timeout_ms;
     vir_error err;
     unsigned char uuid[VIR_UUID_BUFLEN];
     vir_domain_get_uuid(m->dom, uuid);
@@ -149,9 +162,22 @@ static void watch_job(struct vsh_ctl *ctl, struct migrate_call *m, bool verbose,
                 vir_typed_params_free(p, np);
             }
         }
+        if (act.after_precopy) {
+            int type = 0, np = 0;
+            vir_typed_parameter *p = NULL;
+            if (vir_domain_get_job_stats(dom, &type, &p, &np, 0, &err) == 0 &&
+                type == VIR_DOMAIN_JOB_UNBOUNDED) {
+                act.after_precopy = false; /* once */
+                (void)vir_domain_migrate_start_post_copy(dom, 0, &err);
+            }
+            vir_typed_params_free(p, np);
+        }
         if (timeout_ms && mono_ms() - start > timeout_ms) {
-            timeout_ms = 0;                      /* once, as virsh */
-            (void)vir_domain_suspend(dom, &err); /* virsh: a failure is only a debug line */
+            timeout_ms = 0; /* once, as virsh; a failure is only a debug line there */
+            if (act.timeout_postcopy)
+                (void)vir_domain_migrate_start_post_copy(dom, 0, &err);
+            else
+                (void)vir_domain_suspend(dom, &err);
         }
     }
     vir_domain_free(dom);
@@ -202,6 +228,11 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                   "Options --timeout-suspend and --timeout-postcopy are mutually exclusive");
         return false;
     }
+    bool after_precopy = vsh_opt_bool(cmd, "postcopy-after-precopy");
+    if (after_precopy && !(flags & VIR_MIGRATE_POSTCOPY)) {
+        vsh_error(ctl, "%s", "Option --postcopy is required by option --postcopy-after-precopy");
+        return false;
+    }
     if (t_postcopy && !(flags & VIR_MIGRATE_POSTCOPY)) {
         vsh_error(ctl, "%s", "Option --postcopy is required by option --timeout-postcopy");
         return false;
@@ -236,6 +267,18 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         snprintf(p.v[p.n].field, sizeof(p.v[p.n].field), "%s", VIR_MIGRATE_PARAM_BANDWIDTH);
         p.v[p.n].type = VIR_TYPED_PARAM_ULLONG;
         p.v[p.n++].value.ul = bandwidth;
+    }
+    unsigned long long pc_bandwidth = 0;
+    int has_pc_bw = vsh_opt_ulong(ctl, cmd, "postcopy-bandwidth", &pc_bandwidth);
+    if (has_pc_bw < 0)
+        goto out;
+    if (has_pc_bw) {
+        p.v = xrealloc(p.v, ((size_t)p.n + 1) * sizeof(*p.v));
+        memset(&p.v[p.n], 0, sizeof(p.v[p.n]));
+        snprintf(p.v[p.n].field, sizeof(p.v[p.n].field), "%s",
+                 VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY);
+        p.v[p.n].type = VIR_TYPED_PARAM_ULLONG;
+        p.v[p.n++].value.ul = pc_bandwidth;
     }
     static const struct {
         const char *opt, *param;
@@ -289,7 +332,7 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
                              .flags = flags,
                              .done_fd = {-1, -1}};
     bool verbose = vsh_opt_bool(cmd, "verbose");
-    if (verbose || timeout) {
+    if (verbose || timeout || after_precopy) {
         pthread_t thread;
         int r = pipe2(m.done_fd, O_CLOEXEC) < 0 ? errno : 0;
         if (r == 0)
@@ -298,10 +341,10 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
             vsh_error(ctl, "migrate: cannot watch the job: %s", strerror(r));
             goto out_fds;
         }
-        /* TODO(#13): --timeout-postcopy's action (virDomainMigrateStartPostCopy) once
-         * vireod drives post-copy; vireod refuses VIR_MIGRATE_POSTCOPY at Begin, before any
-         * timeout, so the migrate call has failed by then. */
-        watch_job(ctl, &m, verbose, t_postcopy ? 0 : (long long)timeout * 1000);
+        struct watch_actions act = {.timeout_ms = (long long)timeout * 1000,
+                                    .timeout_postcopy = t_postcopy,
+                                    .after_precopy = after_precopy};
+        watch_job(ctl, &m, verbose, act);
         pthread_join(thread, NULL);
     } else {
         migrate_thread(&m);
@@ -387,6 +430,19 @@ bool vsh_cmd_migrate_getspeed(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     if (ok)
         vsh_print(ctl, "%lu\n", bw);
     else
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return ok;
+}
+
+bool vsh_cmd_migrate_postcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    bool ok = vir_domain_migrate_start_post_copy(dom, 0, &err) == 0;
+    if (!ok)
         vsh_report(ctl, &err);
     vir_domain_free(dom);
     return ok;
@@ -509,6 +565,8 @@ bool vsh_cmd_domjobinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         if (get_ull(p, n, "memory_bps", &v) && v)
             print_capacity(ctl, "Memory bandwidth:", v, "/s");
     }
+    if (get_ull(p, n, "memory_postcopy_requests", &v))
+        vsh_print(ctl, "%-17s %-12llu\n", "Postcopy requests:", v);
     if (get_ull(p, n, "downtime", &v))
         vsh_print(ctl, "%-17s %-12llu ms\n",
                   type == VIR_DOMAIN_JOB_COMPLETED ? "Total downtime:" : "Expected downtime:", v);

@@ -31,6 +31,7 @@ bool vsh_cmd_migrate_setspeed(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_migrate_getspeed(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domjobinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domjobabort(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_migrate_postcopy(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-save-image.c */
 bool vsh_cmd_save_image_dumpxml(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_save_image_define(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
