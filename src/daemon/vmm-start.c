@@ -837,18 +837,8 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         n++;
     w->argv = xrealloc(w->argv, (n + 11) * sizeof(*w->argv));
     w->argv[n++] = xstrdup("-S");
-    /* qemu.conf's seccomp_sandbox = 1 (the default): libvirt's -sandbox argument.
-     * TODO(#13): vireo-vmm's allow-list (src/vmm/sandbox.c) lacks userfaultfd, which a
-     * post-copy destination needs (its VMM is killed at the switch): such a VMM starts
-     * without the filter, said in the log, until the VMM's list has the call. */
-    bool sandbox = d->seccomp_sandbox;
-    if (sandbox && a->incoming_postcopy) {
-        log_warn("domain '%s': incoming post-copy migration: vireo-vmm runs without -sandbox "
-                 "(its seccomp allow-list has no userfaultfd)",
-                 def->name);
-        sandbox = false;
-    }
-    if (sandbox) {
+    /* qemu.conf's seccomp_sandbox = 1 (the default): libvirt's -sandbox argument */
+    if (d->seccomp_sandbox) {
         w->argv[n++] = xstrdup("-sandbox");
         w->argv[n++] = xstrdup("on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
                                "resourcecontrol=deny");

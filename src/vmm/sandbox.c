@@ -254,6 +254,8 @@ static const struct {
     {"signalfd4", G_BASE},
     {"pipe", G_BASE},
     {"pipe2", G_BASE},
+    /* a post-copy destination's userfaultfd (when /dev/userfaultfd is not there) */
+    {"userfaultfd", G_BASE},
     /* authz-listfile refresh=on watches its file (object-add after set-up) */
     {"inotify_init1", G_BASE},
     {"inotify_add_watch", G_BASE},
