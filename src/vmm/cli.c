@@ -751,9 +751,12 @@ static int numa_finish(struct vmm_config *cfg, struct verr *err)
     /* A pc-dimm's backend is its memory, not a node's (its own checks are at plug time). */
     for (unsigned i = 0; i < cfg->nr_devices; i++) {
         const char *md = pc_dimm_config_memdev(cfg->devices[i]);
+        bool found = false;
         for (unsigned k = 0; md && k < cfg->numa.nr_memdevs; k++)
             if (str_eq(cfg->numa.memdevs[k].id, md))
-                cfg->numa.memdevs[k].dimm = true;
+                cfg->numa.memdevs[k].dimm = found = true;
+        if (md && !found)
+            return verr_set(err, ENOENT, "%s: Device '%s' not found", cfg->devices[i]->what, md);
     }
     return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->max_cpus, cfg->sockets, cfg->cores,
                               cfg->threads, err);
@@ -1069,6 +1072,7 @@ const char *cli_help_text(void)
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
            "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
+           "  -m SIZE,slots=N,maxmem=MAX  N DIMM slots (pc, q35) for up to MAX of memory in all\n"
            "  -mem-path PATH              back RAM with a file in PATH (hugetlbfs or tmpfs)\n"
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -overcommit mem-lock=on|off[,cpu-pm=off]\n"
@@ -1113,6 +1117,7 @@ const char *cli_help_text(void)
            "  -device pcie-pci-bridge|pci-bridge,id=ID[,chassis_nr=N]   PCI bus ID, 32 slots "
            "(q35|pc)\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
+           "  -device pc-dimm,memdev=ID[,id=ID][,node=N][,addr=A][,slot=S]   a DIMM in a -m slot\n"
            "  -drive "
            "file=PATH[,format=FMT][,if=none|virtio|ide|pflash][,index=N][,unit=N][,id=ID]\n"
            "         [,cache=MODE][,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"

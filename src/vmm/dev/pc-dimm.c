@@ -83,8 +83,8 @@ static const struct dev_prop pc_dimm_props[] = {
 
 const struct dev_type pc_dimm_type = {
     .name = "pc-dimm",
-    .desc = "a DIMM: a memory backend in one of -m's slots, found by the guest through ACPI",
-    .category = DEV_CAT_MISC,
+    .desc = "DIMM memory module",
+    .category = DEV_CAT_UNCATEGORIZED,
     .bus = DEV_BUS_SYSTEM,
     .user_creatable = true,
     .props = pc_dimm_props,
