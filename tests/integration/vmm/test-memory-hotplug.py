@@ -17,6 +17,9 @@ interface (the fields of the register block, MHPC's methods with their argument 
 each slot's PNP0C80 device and its methods, \\_GPE._E03 calling MSCN) and compile back
 without an error.
 
+With guest NUMA (q35, two nodes of 64 MiB, a DIMM with node=1): the guest's memhp and numa
+lines (the DIMM's node 1, the hot-pluggable range on the last node) must be QEMU's.
+
 Refusals, in QEMU's words: slots without maxmem, maxmem below -m, slots with maxmem equal
 to -m, more than 256 slots, an unaligned maxmem, pc-dimm without memdev, with an unknown
 memdev, a slot beyond -m's, an unaligned addr, a node beyond the nodes, without slots, a
@@ -105,6 +108,29 @@ def run(vmm, machine, tmp):
                     if ("memhp" in ln or "numa" in ln) or ln.startswith(("1..", "Bail out"))]
     out["bad"] = [ln for ln in text.splitlines() if ln.startswith(("not ok", "Bail out"))]
     return out
+
+
+NUMA = ["-smp", "2", "-object", "memory-backend-ram,id=n0,size=64M",
+        "-numa", "node,nodeid=0,memdev=n0,cpus=0", "-object", "memory-backend-ram,id=n1,size=64M",
+        "-numa", "node,nodeid=1,memdev=n1,cpus=1", "-object", "memory-backend-ram,id=d0,size=128M",
+        "-device", "pc-dimm,id=dimm0,memdev=d0,node=1"]
+
+
+def run_numa(vmm):
+    cmd = vmm + ["-M", "q35", "-nodefaults", "-display", "none", "-m", "128,slots=2,maxmem=1G",
+                 "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"] + NUMA + [
+                 "-kernel", GUEST, "-append",
+                 "tests=mem,numa mem=128M numa_nodes=2 memhp_slots=2 memhp_dimms=1"]
+    g = Guest(cmd)
+    try:
+        status, text, err = g.finish(timeout=TIMEOUT)
+    except Exception as e:  # a timeout: report what there was
+        text, err = g.text(), repr(e)
+    finally:
+        g.kill()
+    lines = [ln for ln in text.splitlines()
+             if ("memhp" in ln or "numa" in ln) or ln.startswith(("1..", "Bail out"))]
+    return lines, text + err
 
 
 def decompile(tmp, name, data):
@@ -227,6 +253,13 @@ def main():
             else:
                 check(False, "%s: DSDTs read" % machine,
                       "%s\n%s" % (v.get("exception"), q.get("exception")))
+        v, vtext = run_numa([vmm])
+        q, _ = run_numa(QEMU)
+        check(v == q and "# memhp: slot 0 addr 0x100000000 size 0x8000000 node 1 status 0x1" in v
+              and "# numa: hotplug mem 0x100000000-0x1b7ffffff node 1" in v
+              and not any(ln.startswith("not ok") for ln in v),
+              "q35 with two nodes: the DIMM on node 1 and the hot-pluggable range on the last "
+              "node, the guest's lines equal QEMU's", "\n".join(v) + "\n--\n" + "\n".join(q))
         for what, mem, extra in BAD:
             vr, verr = refusal([vmm], mem, extra)
             qr, qerr = refusal(QEMU, mem, extra)
