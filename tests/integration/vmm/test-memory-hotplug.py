@@ -11,7 +11,8 @@ The guest (tests=mem,numa memhp_slots=3 memhp_dimms=2, t-mem.c and t-numa.c) rea
 slot of QEMU's memory hot-plug register block at 0x0a00 (address, size, node, status),
 checks the DIMMs lie outside the e820's RAM and hold data, and prints the SRAT, whose
 hot-pluggable range is the device-memory region. Its lines must be QEMU's, all ok. Then
-over QMP: query-memory-devices and query-memory-size-summary must be QEMU's; the DSDT,
+over QMP: query-memory-devices, query-memory-size-summary and HMP's info memory-devices
+must be QEMU's; the DSDT,
 read from guest memory and decompiled with iasl -d, must have QEMU's memory hot-plug
 interface (the fields of the register block, MHPC's methods with their argument counts,
 each slot's PNP0C80 device and its methods, \\_GPE._E03 calling MSCN) and compile back
@@ -92,6 +93,7 @@ def run(vmm, machine, tmp):
         q = Qmp(sock)
         out["devices"] = q.cmd("query-memory-devices")
         out["summary"] = q.cmd("query-memory-size-summary")
+        out["hmp"] = q.cmd("human-monitor-command", {"command-line": "info memory-devices"})
         out["dsdt"] = read_dsdt(q.cmd)
         q.cmd("quit")
         q.close()
@@ -233,11 +235,12 @@ def main():
                       for ln in v["lines"]),
                   "%s: the SRAT's hot-pluggable range is 4 GiB + (maxmem - RAM + 1 GiB a slot)"
                   % machine, "\n".join(v["lines"]))
-            for key in ("devices", "summary"):
+            for key in ("devices", "summary", "hmp"):
                 check(v.get(key) == q.get(key) and "return" in (v.get(key) or {}),
                       "%s: %s equals QEMU's" % (machine, {
                           "devices": "query-memory-devices",
-                          "summary": "query-memory-size-summary"}[key]),
+                          "summary": "query-memory-size-summary",
+                          "hmp": "HMP info memory-devices"}[key]),
                       "vireo %s\nqemu  %s" % (json.dumps(v.get(key)), json.dumps(q.get(key))))
             if "dsdt" in v and "dsdt" in q:
                 vdsl, vok, vout = decompile(tmp, "v" + machine, v["dsdt"])
