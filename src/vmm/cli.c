@@ -128,6 +128,11 @@ static int opt_m(struct vmm_config *cfg, const char *opt, const char *arg, struc
                         "%s %s: invalid value of maxmem: memory slots were specified but maximum "
                         "memory size (0x%llx) is equal to the initial memory size (0x%llx)",
                         opt, arg, (unsigned long long)max, (unsigned long long)bytes);
+    if (!n) /* QEMU keeps the room for virtio-mem and the like, which vireo-vmm lacks */
+        return verr_set(err, ENOTSUP,
+                        "%s %s: maxmem without slots: vireo-vmm's only memory device is pc-dimm, "
+                        "which needs slots",
+                        opt, arg);
     if (n > MEMHP_MAX_SLOTS)
         return verr_set(err, EINVAL, "%s %s: unsupported amount of memory slots: %llu", opt, arg,
                         (unsigned long long)n);

@@ -25,7 +25,8 @@ Refusals, in QEMU's words: slots without maxmem, maxmem below -m, slots with max
 to -m, more than 256 slots, an unaligned maxmem, pc-dimm without memdev, with an unknown
 memdev, a slot beyond -m's, an unaligned addr, a node beyond the nodes, without slots, a
 DIMM beyond maxmem, one backend for two DIMMs, a backend size that is not a multiple of
-2 MiB. vireo-vmm alone: -m slots on microvm is refused with one line. Prints TAP.
+2 MiB. vireo-vmm alone: -m slots on microvm, and maxmem without slots (no virtio-mem
+here), are refused with one line. Prints TAP.
 """
 import json
 import os
@@ -285,6 +286,11 @@ def main():
         check(r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
               and "not supported by the machine" in r.stderr,
               "microvm: -m slots refused with one line: " + r.stderr.strip(), r.stderr)
+        vr, verr = refusal([vmm], "128,maxmem=1G", [])
+        check(vr not in (None, 0) and len(verr.splitlines()) == 1
+              and "maxmem without slots" in verr,
+              "maxmem without slots (QEMU keeps it for virtio-mem) refused with one line: " + verr,
+              verr)
     finally:
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
