@@ -35,6 +35,8 @@
 
 #define GIB (1ull << 30)
 
+_Static_assert(MEMHP_MAX_SLOTS <= GUEST_MEM_MAX_DIMMS, "every slot's DIMM fits guest_mem's table");
+
 struct memory_hotplug {
     struct vm *vm;
     pthread_mutex_t lock;
@@ -309,6 +311,10 @@ int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsig
         true, id ? xstrdup(id) : NULL, xstrdup(m->id), addr, m->size, node, hot, host, ks};
     h->inserting[slot] = hot;
     pthread_mutex_unlock(&h->lock);
+    /* Devices reach a cold-plugged DIMM as RAM. TODO(#16): a hot-plugged one needs
+     * guest_mem_ptr's readers (device threads) kept off the table while it changes. */
+    if (!hot && vm->mem.nr_dimms < GUEST_MEM_MAX_DIMMS)
+        vm->mem.dimms[vm->mem.nr_dimms++] = (struct guest_mem_region){addr, m->size, host};
     log_debug("memory hot-plug: DIMM %s (%s) in slot %d at 0x%llx, %llu MiB, node %u",
               id ? id : "(no id)", m->id, slot, (unsigned long long)addr,
               (unsigned long long)(m->size >> 20), node);

@@ -34,12 +34,12 @@
  * Where: pc and q35. microvm has no DIMMs ("memory devices (e.g. for memory
  * hotplug) are not supported by the machine", as QEMU).
  *
- * Limits (TODO(#16)): a DIMM is not reached by guest_mem_ptr, so a device's
- * DMA into DIMM memory fails (the guest sees an I/O error); DIMMs block
- * migration and savevm (pc-dimm has no state handlers); hot-plug and unplug
- * over QMP are not there yet: the block keeps the insert and remove events,
- * and the guest's eject of a DIMM is logged and ignored; a hugetlbfs DIMM's
- * host mapping is not aligned to its huge page size.
+ * A cold-plugged DIMM is RAM to the devices (guest_mem_ptr reaches it).
+ *
+ * Limits (TODO(#16)): DIMMs block migration and savevm (pc-dimm has no state handlers); hot-plug
+ * and unplug over QMP are not there yet: the block keeps the insert and remove events, and the
+ * guest's eject of a DIMM is logged and ignored; a hugetlbfs DIMM's host mapping is not aligned to
+ * its huge page size.
  */
 #ifndef VIREO_VMM_MEMORY_HOTPLUG_H
 #define VIREO_VMM_MEMORY_HOTPLUG_H

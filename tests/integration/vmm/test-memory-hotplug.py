@@ -95,6 +95,9 @@ def run(vmm, machine, tmp):
         out["devices"] = q.cmd("query-memory-devices")
         out["summary"] = q.cmd("query-memory-size-summary")
         out["hmp"] = q.cmd("human-monitor-command", {"command-line": "info memory-devices"})
+        # The DIMMs are RAM to the VMM too (what devices' DMA goes through): xp reads them.
+        out["xp"] = [q.cmd("human-monitor-command", {"command-line": "xp /8xb 0x%x" % a})
+                     for a in (0x100000000, 0x120000000 + (64 << 20) - 8)]
         out["dsdt"] = read_dsdt(q.cmd)
         q.cmd("quit")
         q.close()
@@ -195,7 +198,8 @@ def refusal(vmm, mem, extra, size="64M"):
     cmd = vmm + ["-M", "pc", "-nodefaults", "-display", "none", "-S", "-m", mem,
                  "-object", "memory-backend-ram,id=m0,size=" + size] + extra
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return None, "(still running after 60 s)"
     lines = [ln for ln in r.stderr.splitlines() if "warning" not in ln]
@@ -236,13 +240,18 @@ def main():
                       for ln in v["lines"]),
                   "%s: the SRAT's hot-pluggable range is 4 GiB + (maxmem - RAM + 1 GiB a slot)"
                   % machine, "\n".join(v["lines"]))
-            for key in ("devices", "summary", "hmp"):
-                check(v.get(key) == q.get(key) and "return" in (v.get(key) or {}),
+            for key in ("devices", "summary", "hmp", "xp"):
+                check(v.get(key) == q.get(key) and v.get(key)
+                      and '"error"' not in json.dumps(v.get(key)),
                       "%s: %s equals QEMU's" % (machine, {
                           "devices": "query-memory-devices",
                           "summary": "query-memory-size-summary",
-                          "hmp": "HMP info memory-devices"}[key]),
+                          "hmp": "HMP info memory-devices",
+                          "xp": "HMP xp of both DIMMs' memory"}[key]),
                       "vireo %s\nqemu  %s" % (json.dumps(v.get(key)), json.dumps(q.get(key))))
+            check(all(": 0x" in r.get("return", "") for r in v.get("xp", [{}]))
+                  and "Cannot access" not in json.dumps(v.get("xp")),
+                  "%s: xp reads the DIMMs' memory" % machine, json.dumps(v.get("xp")))
             if "dsdt" in v and "dsdt" in q:
                 vdsl, vok, vout = decompile(tmp, "v" + machine, v["dsdt"])
                 qdsl, _, _ = decompile(tmp, "q" + machine, q["dsdt"])
@@ -281,8 +290,8 @@ def main():
               "refused in QEMU's words (a backend of 3 MiB): %s" % words,
               "vireo %s\nqemu %s" % (verr, qerr))
         r = subprocess.run([vmm, "-M", "microvm", "-nodefaults", "-display", "none", "-S", "-m",
-                            "128,slots=2,maxmem=1G", "-kernel", GUEST], capture_output=True, text=True,
-                           timeout=60, stdin=subprocess.DEVNULL)
+                            "128,slots=2,maxmem=1G", "-kernel", GUEST],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         check(r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
               and "not supported by the machine" in r.stderr,
               "microvm: -m slots refused with one line: " + r.stderr.strip(), r.stderr)
